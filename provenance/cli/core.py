@@ -1,0 +1,205 @@
+"""Commands of the core: init, keys, commit, log, show, verify, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import List, Optional
+
+import typer
+
+from .. import keys as keylib
+from .. import versions
+from ..errors import InputError
+from ..sources.dataset import DatasetSpec
+from ..sources.tables import TableOptions
+from ..store import Store
+from ._app import JsonFlag, app, command, echo, emit_json
+
+keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+
+# --- the flags that say how to read a dataset, the same on every command that reads one
+
+LabelColumn = typer.Option("label", "--label-column", help="Column holding the label.")
+SourceColumn = typer.Option(None, "--source-column", help="Column naming each record's source.")
+IdColumn = typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed).")
+Metadata = typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable).")
+SchemaOpt = typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")
+LabelsCsv = typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns.")
+Kind = typer.Option("auto", "--kind", help="table, tree or auto.")
+
+
+def dataset_spec(data: str, label_column: str, source_column: Optional[str], id_column: Optional[str],
+                 metadata: List[str], schema: List[str], labels_csv: Optional[str], kind: str,
+                 rev: Optional[str] = None) -> DatasetSpec:
+    types = {}
+    for item in schema:
+        name, sep, type_name = item.partition(":")
+        if not sep or not name or not type_name:
+            raise InputError(f"--schema {item!r}: expected COLUMN:TYPE, e.g. x:double")
+        types[name] = type_name
+    if kind not in ("auto", "table", "tree"):
+        raise InputError(f"--kind {kind!r}: expected table, tree or auto")
+    options = TableOptions(label_column, source_column, id_column, tuple(metadata), types)
+    return DatasetSpec(path=data, kind=kind, options=options, labels_csv=labels_csv, rev=rev)
+
+
+@command("init")
+def init(json_out: bool = JsonFlag) -> None:
+    """Create an empty store (.prov/) in this folder."""
+    store = Store.init(".")
+    if json_out:
+        emit_json({"store": str(store.root)})
+    else:
+        echo(f"Initialised an empty prov store in {store.root}")
+
+
+@command("generate", group=keys_app)
+def keys_generate(name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."),
+                  json_out: bool = JsonFlag) -> None:
+    """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    pair = keylib.generate(name)
+    if json_out:
+        emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
+    else:
+        echo(f"Wrote {pair.private_path} (private, mode 0600) and {pair.public_path}")
+        echo(f"Key id: {pair.keyid}")
+
+
+@command("commit")
+def commit(
+    data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
+    tag: str = typer.Option(..., "--tag", help="Name of the new version."),
+    parent: Optional[str] = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
+    key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
+    rev: Optional[str] = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
+    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
+    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
+    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    json_out: bool = JsonFlag,
+) -> None:
+    """Hash every record, sign the manifest, and record the version."""
+    if not key:
+        raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
+    spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind, rev)
+    store = Store.open()
+    result = versions.commit(store, spec, tag, key, parent, hooks=commit_hooks())
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
+    echo(f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
+         + (" (newly registered)" if result.key_registered else ""))
+    for line in result.extra.get("summary", []):
+        echo(f"  {line}")
+
+
+def commit_hooks() -> list:
+    """Stages that add to a commit (lineage, profiles), when their modules are present."""
+    hooks = []
+    for module, name in (("provenance.lineage", "commit_hook"), ("provenance.features.commit", "commit_hook")):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:
+            continue
+        hook = getattr(mod, name, None)
+        if hook is not None:
+            hooks.append(hook)
+    return hooks
+
+
+@command("log")
+def log(json_out: bool = JsonFlag) -> None:
+    """List versions, newest last."""
+    rows = Store.open().versions()
+    out = [{k: r[k] for k in ("tag", "parent", "created_at", "records", "merkle_root", "keyid")} for r in rows]
+    if json_out:
+        emit_json({"versions": out})
+        return
+    if not out:
+        echo("No versions yet.")
+    for r in out:
+        echo(f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
+             f"parent {r['parent'] or '-'}  key {r['keyid'][:12]}")
+
+
+@command("show")
+def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
+    """Show a version's signed facts (counts per label and source, lineage)."""
+    store = Store.open()
+    row = store.version(tag)
+    stmt = versions.verified_statement(store, row)
+    pred = stmt["predicate"]
+    info = {
+        "version": tag, "parent": row["parent"], "created_at": row["created_at"], "records": row["records"],
+        "merkle_root": row["merkle_root"], "keyid": row["keyid"], "signature": "ok",
+        "labels": pred.get("labels", {}), "sources": pred.get("sources", {}), "schema": pred.get("schema", {}),
+        "dataset": json.loads(row["dataset"]), "manifest_object": row["manifest_object"],
+        "envelope_object": row["envelope_object"],
+    }
+    info.update(pred.get("lineage") or {})
+    if json_out:
+        emit_json(info)
+        return
+    echo(f"Version {tag} (parent {row['parent'] or '-'}), {row['records']} records, signature ok")
+    echo(f"  Merkle root {row['merkle_root']}")
+    echo(f"  signed by {row['keyid']}")
+    echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info['dataset'].get('rev') else ""))
+    echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
+    if any(info["sources"]):
+        echo("  sources: " + ", ".join(f"{k or '(none)'}={v}" for k, v in info["sources"].items()))
+    for k in ("attested", "relabeled_after_source", "unattributed"):
+        if k in info:
+            echo(f"  {k.replace('_', ' ')}: {info[k]}")
+
+
+@command("verify")
+def verify(
+    target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
+    envelope: Optional[str] = typer.Option(None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."),
+    no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
+    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
+    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
+    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    json_out: bool = JsonFlag,
+) -> None:
+    """Verify a version (signature, objects, every record digest) or a signed batch."""
+    is_path = os.path.exists(target)
+    if envelope or (is_path and not _is_version(target)):
+        from ..batches import verify_batch_cli
+
+        spec = dataset_spec(target, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+        verify_batch_cli(spec, envelope, json_out)
+        return
+    store = Store.open()
+    report = _verify_attestation_or_version(store, target, not no_data)
+    if json_out:
+        emit_json(report)
+    else:
+        echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
+
+
+def _is_version(name: str) -> bool:
+    try:
+        store = Store.open()
+    except InputError:
+        return False
+    return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
+
+
+def _verify_attestation_or_version(store: Store, tag: str, read_data: bool) -> dict:
+    return versions.verify_version(store, tag, read_data=read_data)
+
+
+@command("verify", group=audit_app)
+def audit_verify(json_out: bool = JsonFlag) -> None:
+    """Walk the hash chain and check every version's signed audit head is in it."""
+    seq, head = versions.verify_audit(Store.open())
+    if json_out:
+        emit_json({"entries": seq, "head": head, "status": "ok"})
+    else:
+        echo(f"Audit log ok: {seq} entries, head {head[:16]}")

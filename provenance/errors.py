@@ -1,0 +1,51 @@
+"""One root error for everything prov refuses to do, one subclass per kind of failure.
+
+The CLI maps each kind to an exit code (see ``EXIT_CODES``): input and usage problems
+are 2, failed integrity or policy checks are 1, and anything that stops prov from
+evaluating at all is 3, so a gate fails closed.
+"""
+
+from __future__ import annotations
+
+
+class ProvError(Exception):
+    """Root of all prov errors. ``str(err)`` is the one line a user sees."""
+
+    exit_code = 3
+
+    def diagnostics(self) -> str:
+        """A longer, human-oriented explanation (defaults to the message)."""
+        return str(self)
+
+
+class InputError(ProvError):
+    """Bad input: a missing or malformed file, a bad option, an unknown name."""
+
+    exit_code = 2
+
+
+class KeyFileError(InputError):
+    """A key file that is missing, not a key, or encrypted without a passphrase."""
+
+
+class VerificationError(ProvError):
+    """Something was checked and found wrong: a digest, a signature, the audit chain."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, details: list[str] | None = None):
+        super().__init__(message)
+        self.details = list(details or [])
+
+    def diagnostics(self) -> str:
+        return "\n".join([str(self), *self.details])
+
+
+class StoreError(ProvError):
+    """The store cannot be used: missing, busy, or damaged beyond a verification finding."""
+
+    exit_code = 3
+
+
+class StoreBusyError(StoreError):
+    """Another prov process holds the store's write lock for longer than we wait."""

@@ -1,0 +1,116 @@
+"""Ed25519 keys: generation, loading, and key ids.
+
+Private keys are PKCS#8 PEM files created with mode 0600 (never widened), encrypted
+when ``PROV_PASSPHRASE`` is set. Nothing here prints or logs key material; errors name
+the file, never its contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import InputError, KeyFileError
+
+PASSPHRASE_ENV = "PROV_PASSPHRASE"
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw 32-byte public key, hex."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def public_pem(public: Ed25519PublicKey) -> str:
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_path: Path
+    public_path: Path
+    keyid: str
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def generate(name: str | Path) -> KeyPair:
+    """Write ``NAME.key`` (0600) and ``NAME.pub``; refuse to overwrite either."""
+    base = Path(name)
+    if base.suffix in (".key", ".pub"):
+        base = base.with_suffix("")
+    priv_path, pub_path = base.with_name(base.name + ".key"), base.with_name(base.name + ".pub")
+    for p in (priv_path, pub_path):
+        if p.exists():
+            raise InputError(f"{p}: already exists; choose another name or remove it first")
+    if not priv_path.parent.is_dir():
+        raise InputError(f"{priv_path.parent}: no such folder")
+    private = Ed25519PrivateKey.generate()
+    secret = _passphrase()
+    encryption = serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask may only narrow, but be explicit
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        pub_path.write_text(public_pem(private.public_key()))
+    except OSError:
+        priv_path.unlink()
+        raise
+    return KeyPair(priv_path, pub_path, key_id(private.public_key()))
+
+
+def load_private(path: str | Path) -> Ed25519PrivateKey:
+    path = Path(path)
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from exc
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"{path}: private key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}")
+    secret = _passphrase()
+    try:
+        key = serialization.load_pem_private_key(data, password=secret)
+    except TypeError as exc:
+        if secret is None:
+            raise KeyFileError(f"{path}: private key is encrypted; set {PASSPHRASE_ENV}") from exc
+        raise KeyFileError(f"{path}: private key is not encrypted but {PASSPHRASE_ENV} is set; unset it") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        hint = "wrong passphrase or " if secret else ""
+        raise KeyFileError(f"{path}: not a usable private key ({hint}not PKCS#8 PEM)") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"{name}: not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{name}: not an Ed25519 public key")
+    return key
+
+
+def load_public(path: str | Path) -> Ed25519PublicKey:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read public key ({exc.strerror})") from exc
+    return parse_public(data, str(path))

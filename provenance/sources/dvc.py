@@ -1,0 +1,86 @@
+"""Datasets as of a git revision of a DVC project, read through ``dvc.api.DVCFileSystem``.
+
+Nothing is checked out or copied: DVC resolves the path at the revision to its cached
+(or remote) objects, and we stream the bytes through the same readers as local files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import PurePosixPath
+
+from ..errors import InputError
+from . import files, tables
+from .tables import HashedPart
+
+
+def repo_root(spec) -> str:
+    if spec.repo:
+        return os.path.abspath(spec.repo)
+    start = os.path.abspath(spec.path if os.path.isdir(spec.path) else os.path.dirname(spec.path) or ".")
+    while not os.path.isdir(start):
+        start = os.path.dirname(start)
+    try:
+        out = subprocess.run(["git", "-C", start, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise InputError(f"{spec.path}: not inside a git repository (needed for --rev)") from exc
+    return out.stdout.strip()
+
+
+def open_fs(spec):
+    from dvc.api import DVCFileSystem
+
+    root = repo_root(spec)
+    try:
+        fs = DVCFileSystem(root, rev=spec.rev)
+        fs.ls("/")
+    except Exception as exc:  # DVC raises many kinds; all mean "cannot open this revision"
+        raise InputError(f"{root}: cannot open revision {spec.rev!r} with DVC ({str(exc).splitlines()[0]})") from exc
+    rel = os.path.relpath(os.path.abspath(spec.path), root) if os.path.isabs(spec.path) or os.path.exists(spec.path) else spec.path
+    return fs, PurePosixPath(rel).as_posix()
+
+
+def build_manifest_at_rev(spec, source=None, batch=None):
+    from .dataset import HashedDataset, _check_columns, _merge, resolve_kind
+
+    fs, path = open_fs(spec)
+    local = type(spec)(path=path, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=spec.rev)
+    try:
+        kind = resolve_kind(local, fs)
+        if kind == "table":
+            paths = tables.list_table_files(path, fs)
+            prefix = len(paths) > 1 or fs.isdir(path)
+            parts = [
+                tables.hash_table_file(p, spec.options, PurePosixPath(p).relative_to(path).as_posix() if prefix else PurePosixPath(p).name, prefix, fs)
+                for p in paths
+            ]
+            algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
+        else:
+            parts = [_hash_tree(fs, path)]
+            algorithm, n_files = files.DIGEST_ALGORITHM, len(parts[0].digests)
+    except InputError as exc:
+        raise InputError(f"{exc} (at revision {spec.rev})") from exc
+    if source:
+        for p in parts:
+            p.sources = [s if s is not None else source for s in p.sources]
+    return HashedDataset(_merge(parts, algorithm, batch), kind, _check_columns(parts, spec), n_files)
+
+
+def _hash_tree(fs, root: str) -> HashedPart:
+    part = HashedPart([], [], [], [])
+    for full in sorted(fs.find(root)):
+        rel = PurePosixPath(full).relative_to(root)
+        if any(p.startswith(".") for p in rel.parts):
+            continue
+        if len(rel.parts) < 2:
+            raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
+        with fs.open(full, "rb") as fh:
+            part.digests.append(hashlib.file_digest(fh, "sha256").digest())
+        part.labels.append(rel.parts[0])
+        part.sources.append(None)
+        part.locators.append(rel.as_posix())
+    if not part.digests:
+        raise InputError(f"{root}: no files in <label>/ folders")
+    return part

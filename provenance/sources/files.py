@@ -1,0 +1,93 @@
+"""File trees as records: ``root/<label>/<file>``, or files plus a labels CSV.
+
+A record is a file and its content is the file's bytes, so its digest is what
+``sha256sum`` prints. Anything that would let the tree reach outside itself (a symlink
+that leaves it, a name that climbs out) or a file that cannot be read is an input error.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path, PurePosixPath
+
+from ..errors import InputError
+from ..hashing import FILE_DIGEST_ALGORITHM, file_digest
+from .tables import HashedPart
+
+DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM
+
+
+def _inside(root_real: str, path: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
+
+
+def list_tree(root: str) -> list[tuple[str, str]]:
+    """``(relative posix path, label)`` of every file under ``root/<label>/``, sorted."""
+    if not os.path.isdir(root):
+        raise InputError(f"{root}: not a folder")
+    root_real = os.path.realpath(root)
+    out: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full) and not _inside(root_real, full):
+                raise InputError(f"{full}: symlink leaves the tree {root}")
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and not _inside(root_real, full):
+                raise InputError(f"{full}: symlink leaves the tree {root}")
+            rel = PurePosixPath(Path(os.path.relpath(full, root)).as_posix())
+            if len(rel.parts) < 2:
+                raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
+            out.append((str(rel), rel.parts[0]))
+    if not out:
+        raise InputError(f"{root}: no files in <label>/ folders")
+    out.sort()
+    return out
+
+
+def read_labels_csv(root: str, labels_csv: str) -> list[tuple[str, str]]:
+    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns."""
+    try:
+        with open(labels_csv, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{labels_csv}: cannot read labels CSV ({exc})") from exc
+    if not rows or "path" not in rows[0] or "label" not in rows[0]:
+        raise InputError(f"{labels_csv}: needs 'path' and 'label' columns")
+    root_real = os.path.realpath(root)
+    out = []
+    for i, row in enumerate(rows):
+        rel, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+        if not rel or not label:
+            raise InputError(f"{labels_csv}: row {i} has an empty path or label")
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise InputError(f"{labels_csv}: row {i} path {rel!r} climbs out of {root}")
+        if not _inside(root_real, os.path.join(root, rel)):
+            raise InputError(f"{labels_csv}: row {i} path {rel!r} leaves the tree {root}")
+        out.append((str(pure), label))
+    out.sort()
+    return out
+
+
+def hash_files(root: str, entries: list[tuple[str, str]]) -> HashedPart:
+    part = HashedPart([], [], [], [])
+    for rel, label in entries:
+        full = os.path.join(root, rel)
+        try:
+            digest = file_digest(full)
+        except IsADirectoryError as exc:
+            raise InputError(f"{full}: is a folder, not a file") from exc
+        except OSError as exc:
+            raise InputError(f"{full}: cannot read file ({exc.strerror})") from exc
+        part.digests.append(digest)
+        part.labels.append(label)
+        part.sources.append(None)
+        part.locators.append(rel)
+    return part

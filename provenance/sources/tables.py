@@ -1,0 +1,237 @@
+"""Tables as records: Parquet, CSV and JSON Lines, a file or a folder of them.
+
+Tables are read in batches (Parquet row groups, CSV/JSONL blocks), so memory follows the
+batch, not the dataset. Each file is one partition that a worker hashes on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..hashing import ROW_DIGEST_ALGORITHM, table_digests
+
+TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How to read records out of a table; every field changes which bytes are hashed."""
+
+    label_column: str = "label"
+    source_column: str | None = None
+    id_column: str | None = None
+    metadata_columns: tuple[str, ...] = ()
+    schema: dict[str, str] = field(default_factory=dict)  # column -> Arrow type name, for CSV/JSONL
+
+    def excluded(self) -> set[str]:
+        out = {self.label_column, *self.metadata_columns}
+        out.update(c for c in (self.source_column, self.id_column) if c)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "label_column": self.label_column,
+            "source_column": self.source_column,
+            "id_column": self.id_column,
+            "metadata_columns": list(self.metadata_columns),
+            "schema": dict(self.schema),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TableOptions":
+        return cls(
+            label_column=d.get("label_column", "label"),
+            source_column=d.get("source_column"),
+            id_column=d.get("id_column"),
+            metadata_columns=tuple(d.get("metadata_columns", ())),
+            schema=dict(d.get("schema", {})),
+        )
+
+
+@dataclass
+class HashedPart:
+    """What hashing one partition yields, ready to become manifest rows."""
+
+    digests: list[bytes]
+    labels: list[str]
+    sources: list[str | None]
+    locators: list[str]
+    columns: list[str] = field(default_factory=list)
+
+
+def table_format(path: str) -> str | None:
+    return TABLE_SUFFIXES.get(PurePosixPath(path).suffix.lower())
+
+
+def list_table_files(root: str, fs=None) -> list[str]:
+    """The table files of ``root`` (a file, or a folder searched recursively), sorted."""
+    if fs is None:
+        if not os.path.exists(root):
+            raise InputError(f"{root}: no such file or folder")
+        if os.path.isfile(root):
+            if table_format(root) is None:
+                raise InputError(f"{root}: not a table (expected .parquet, .csv or .jsonl)")
+            return [root]
+        found = sorted(
+            str(p) for p in Path(root).rglob("*") if p.is_file() and table_format(str(p)) and not _hidden(p, root)
+        )
+    else:
+        if not fs.exists(root):
+            raise InputError(f"{root}: no such file or folder")
+        if fs.isfile(root):
+            return [root]
+        found = sorted(p for p in fs.find(root) if table_format(p))
+    if not found:
+        raise InputError(f"{root}: folder holds no .parquet, .csv or .jsonl files")
+    return found
+
+
+def _hidden(path: Path, root: str) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _arrow_schema(options: TableOptions) -> dict[str, pa.DataType] | None:
+    if not options.schema:
+        return None
+    out = {}
+    for name, type_name in options.schema.items():
+        try:
+            out[name] = pa.type_for_alias(type_name)
+        except (ValueError, KeyError) as exc:
+            raise InputError(f"schema: unknown type {type_name!r} for column {name!r}") from exc
+    return out
+
+
+def iter_batches(
+    path: str, options: TableOptions, fs=None, row_groups: list[int] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one table file (or some of its Parquet row groups); errors name the file."""
+    fmt = table_format(path)
+    opener = fs.open if fs is not None else open
+    try:
+        with opener(path, "rb") as fh:
+            if fmt == "parquet":
+                pf = pq.ParquetFile(fh)
+                yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=row_groups)
+            elif fmt == "csv":
+                types = _arrow_schema(options)
+                convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False) if types else None
+                reader = pacsv.open_csv(fh, convert_options=convert, read_options=pacsv.ReadOptions(block_size=8 << 20))
+                yield from reader
+            elif fmt == "jsonl":
+                types = _arrow_schema(options)
+                parse = pajson.ParseOptions(explicit_schema=pa.schema(types)) if types else None
+                reader = pajson.open_json(fh, parse_options=parse, read_options=pajson.ReadOptions(block_size=8 << 20))
+                yield from reader
+            else:
+                raise InputError(f"{path}: not a table (expected .parquet, .csv or .jsonl)")
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
+
+
+def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: int) -> list[str]:
+    column = batch.column(options.label_column)
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if pa.types.is_floating(column.type):
+            bad = pc.is_nan(column)
+            if pc.any(bad).as_py():
+                row = first_row + pc.index(bad, True).as_py()
+                raise InputError(f"{path}: row {row} has a NaN label in column {options.label_column!r}")
+        try:
+            column = pc.cast(column, pa.string())
+        except pa.ArrowException as exc:
+            raise InputError(f"{path}: label column {options.label_column!r} of type {column.type} cannot be a label") from exc
+    empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
+    if pc.any(empty).as_py():
+        row = first_row + pc.index(empty, True).as_py()
+        raise InputError(f"{path}: row {row} has an empty label in column {options.label_column!r}")
+    return column.to_pylist()
+
+
+def _strings(batch: pa.RecordBatch, name: str) -> list[str | None]:
+    column = batch.column(name)
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return column.to_pylist()
+
+
+def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
+    """``(first row, rows)`` of each row group, so row groups can be hashed apart."""
+    opener = fs.open if fs is not None else open
+    try:
+        with opener(path, "rb") as fh:
+            meta = pq.ParquetFile(fh).metadata
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read parquet ({str(exc).splitlines()[0]})") from exc
+    out, row = [], 0
+    for i in range(meta.num_row_groups):
+        n = meta.row_group(i).num_rows
+        out.append((row, n))
+        row += n
+    return out
+
+
+def hash_table_file(
+    path: str,
+    options: TableOptions,
+    rel: str,
+    prefix_locator: bool,
+    fs=None,
+    row_groups: list[int] | None = None,
+    first_row: int = 0,
+) -> HashedPart:
+    """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder)."""
+    part = HashedPart([], [], [], [])
+    row = first_row
+    content: list[str] | None = None
+    for batch in iter_batches(path, options, fs, row_groups):
+        names = batch.schema.names
+        if options.label_column not in names:
+            raise InputError(f"{path}: no label column {options.label_column!r} (columns: {', '.join(names)})")
+        for col in (options.source_column, options.id_column):
+            if col and col not in names:
+                raise InputError(f"{path}: no column {col!r} (columns: {', '.join(names)})")
+        excluded = options.excluded()
+        cols = sorted(c for c in names if c not in excluded)
+        if content is None:
+            content = cols
+            if not content:
+                raise InputError(f"{path}: no content columns left after label, source, id and metadata")
+        elif cols != content:
+            raise InputError(f"{path}: columns change inside the file at row {row}")
+        try:
+            part.digests.extend(table_digests(batch, content))
+        except (pa.ArrowException, TypeError, OverflowError) as exc:
+            raise InputError(f"{path}: cannot encode rows {row}..{row + batch.num_rows - 1} ({exc})") from exc
+        part.labels.extend(_labels(batch, options, path, row))
+        n = batch.num_rows
+        part.sources.extend(_strings(batch, options.source_column) if options.source_column else [None] * n)
+        if options.id_column:
+            ids = _strings(batch, options.id_column)
+            part.locators.extend(ids)
+        elif prefix_locator:
+            part.locators.extend(f"{rel}#{i}" for i in range(row, row + n))
+        else:
+            part.locators.extend(str(i) for i in range(row, row + n))
+        row += n
+    part.columns = content or []
+    return part
+
+
+DIGEST_ALGORITHM = ROW_DIGEST_ALGORITHM

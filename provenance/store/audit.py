@@ -1,0 +1,64 @@
+"""The audit log: append-only and hash-chained.
+
+Each entry carries the hash of the one before, and the head goes into every signed
+version, so an edited, removed or reordered entry breaks either the chain or a signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from ..errors import VerificationError
+
+GENESIS = "0" * 64
+
+
+def _entry_hash(seq: int, ts: str, action: str, subject: str, detail: str, prev: str) -> str:
+    body = json.dumps([seq, ts, action, subject, detail, prev], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def head(db) -> tuple[int, str]:
+    row = db.execute("select seq, hash from audit order by seq desc limit 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def append(db, action: str, subject: str, detail: dict) -> str:
+    """Append one entry inside the caller's transaction; return the new head."""
+    seq, prev = head(db)
+    seq += 1
+    ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    h = _entry_hash(seq, ts, action, subject, detail_json, prev)
+    db.execute(
+        "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+        [seq, ts, action, subject, detail_json, prev, h],
+    )
+    return h
+
+
+def entries(db) -> list[dict]:
+    cur = db.execute("select seq, ts, action, subject, detail, prev_hash, hash from audit order by seq")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def verify_chain(db) -> tuple[int, str]:
+    """Walk the chain; raise VerificationError naming the first broken entry."""
+    prev, expected_seq, problems = GENESIS, 1, []
+    rows = entries(db)
+    for e in rows:
+        if e["seq"] != expected_seq:
+            problems.append(f"entry {expected_seq} is missing (next entry is {e['seq']})")
+        if e["prev_hash"] != prev:
+            problems.append(f"entry {e['seq']} ({e['action']} {e['subject']}) does not follow entry {e['seq'] - 1}")
+        if _entry_hash(e["seq"], e["ts"], e["action"], e["subject"], e["detail"], e["prev_hash"]) != e["hash"]:
+            problems.append(f"entry {e['seq']} ({e['action']} {e['subject']}) was edited")
+        prev, expected_seq = e["hash"], e["seq"] + 1
+        if problems:
+            break
+    if problems:
+        raise VerificationError(f"audit log is broken: {problems[0]}", problems)
+    return (rows[-1]["seq"] if rows else 0), prev
