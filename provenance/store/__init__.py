@@ -58,6 +58,10 @@ def _create_schema(db: sqlite_utils.Database) -> None:
         pk="seq",
         not_null={"ts", "action", "hash", "prev_hash"},
     )
+    from . import tables_findings, tables_lineage
+
+    tables_lineage.create(db)
+    tables_findings.create(db)
     db["meta"].insert({"key": "format", "value": FORMAT})
 
 
