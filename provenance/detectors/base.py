@@ -1,0 +1,101 @@
+"""The one interface every detector implements, and what it returns.
+
+A detector sees the reference profile of the trusted base and the delta (added and
+relabeled records with their features, labels and sources) and returns, per record, a
+score in [0, 1], a flag and an explanation a reviewer can act on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
+from provenance.features.profile import ReferenceProfile, digests_matrix
+
+# Attack families named in the design contract; each detector says which it covers.
+FAMILIES = (
+    "label_flip", "relabel", "backdoor", "outlier", "feature_collision", "dos_flood", "gradient",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Delta:
+    """What detectors see: the added and relabeled records of a new version."""
+
+    digests: list[bytes]  # 32-byte content digests
+    X: np.ndarray  # float32, n x d
+    labels: list[str]  # label in the new version
+    sources: list[str | None]
+    kinds: list[str]  # "added" | "relabeled"
+    old_labels: list[str | None]
+    # Per-run scratch space (e.g. neighbours shared by several detectors); not data.
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.digests)
+        lengths = {"X": len(self.X), "labels": len(self.labels), "sources": len(self.sources),
+                   "kinds": len(self.kinds), "old_labels": len(self.old_labels)}
+        wrong = [f"{k}={v}" for k, v in lengths.items() if v != n]
+        if wrong:
+            raise FeatureError(f"delta parts differ in length from digests ({n}): {', '.join(wrong)}")
+        bad_kinds = sorted({k for k in self.kinds if k not in ("added", "relabeled")})
+        if bad_kinds:
+            raise FeatureError("delta kinds must be 'added' or 'relabeled', not", bad_kinds)
+        X = np.asarray(self.X, dtype=np.float32)
+        if n == 0:
+            X = X.reshape(0, X.shape[1] if X.ndim == 2 else 0)
+        else:
+            X = finite_matrix(X, "the delta features", [bytes(d).hex()[:12] for d in self.digests])
+        object.__setattr__(self, "X", X)
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    @property
+    def digest_array(self) -> np.ndarray:
+        return digests_matrix(self.digests)
+
+    def hex(self, i: int) -> str:
+        return bytes(self.digests[i]).hex()
+
+
+@dataclass
+class Finding:
+    digest: str  # hex
+    detector: str
+    score: float  # in [0, 1]
+    flagged: bool
+    explanation: str
+
+
+@dataclass
+class DetectorResult:
+    detector: str
+    status: Literal["ok", "error"]
+    error: str | None
+    threshold: float | None  # on the score scale [0, 1]
+    findings: list[Finding]
+    summary: dict = field(default_factory=dict)  # delta-level facts (e.g. shared gradient direction)
+
+    @property
+    def flagged(self) -> list[Finding]:
+        return [f for f in self.findings if f.flagged]
+
+
+class Detector(ABC):
+    name: str
+    families: tuple[str, ...]
+
+    @abstractmethod
+    def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of the delta; raise on failure (the runner reports it)."""
+
+
+def check_compatible(profile: ReferenceProfile, delta: Delta) -> None:
+    """A delta featurised differently from the profile cannot be scored."""
+    if len(delta):
+        check_same_dimension(profile.dim, delta.X, "the delta")

@@ -1,0 +1,44 @@
+"""Thresholds calibrated on the reference, and raw scores mapped into [0, 1].
+
+Every detector computes a raw score (higher = more suspicious) for the delta and the
+same raw score, leave-one-out, for the reference sample. The threshold is the
+reference's (1 - fpr) quantile and a record is flagged only when strictly above it, so
+at most ``fpr`` of clean reference-like records are flagged. The [0, 1] score is the
+record's position in the reference distribution (its empirical CDF), with a squashed
+raw value breaking ties so that records beyond every reference value still rank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _squash(raw: np.ndarray) -> np.ndarray:
+    return 0.5 + np.arctan(raw) / np.pi  # strictly increasing into (0, 1)
+
+
+class Calibration:
+    def __init__(self, reference_raw: np.ndarray, fpr: float):
+        if not 0.0 < fpr < 1.0:
+            raise ValueError(f"false-positive rate must be in (0, 1), got {fpr}")
+        ref = np.asarray(reference_raw, dtype=np.float64)
+        ref = ref[np.isfinite(ref)]
+        if ref.size == 0:
+            raise ValueError("no reference scores to calibrate on (is the profile empty?)")
+        self.reference = np.sort(ref)
+        self.fpr = fpr
+        self.raw_threshold = float(np.quantile(self.reference, 1.0 - fpr, method="higher"))
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        below = np.searchsorted(self.reference, raw, side="left")
+        n = self.reference.size
+        return (below + _squash(raw)) / (n + 1.0)
+
+    def flags(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw, dtype=np.float64) > self.raw_threshold
+
+    @property
+    def score_threshold(self) -> float:
+        """The threshold on the [0, 1] scale: flagged scores are above it."""
+        return float(self.scores(np.array([self.raw_threshold]))[0])

@@ -1,0 +1,64 @@
+"""Clean-label feature collision: a record that sits on another class's base records.
+
+A feature-collision poison (Shafahi et al. 2018) looks like its own class to a human but
+is crafted so that, in the model's feature space, it lands on a target record of another
+class. The score is the log ratio of the distance to the nearest base record of its own
+label to the distance to the nearest base record of any other label; the explanation
+names that other record, the likely target. It works best on a user's model
+embeddings (plug-in featuriser), where the collision happens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.shared import build_result, delta_Z
+from provenance.features.neighbors import nearest, same_digest_mask
+from provenance.features.profile import ReferenceProfile
+
+
+def _log_ratio(own: np.ndarray, other: np.ndarray, scale: float) -> np.ndarray:
+    eps = 1e-3 * scale
+    return np.log((own + eps) / (other + eps))
+
+
+class CollisionDetector(Detector):
+    name = "collision"
+    families = ("feature_collision", "backdoor")
+
+    def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        finite = np.isfinite(profile.own_class_nn_dist) & np.isfinite(profile.other_class_nn_dist)
+        scale = float(np.median(profile.own_class_nn_dist[finite])) if finite.any() else 1.0
+        reference_raw = _log_ratio(profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale)
+
+        n = len(delta)
+        labels = profile.label_indexes(delta.labels)
+        own = np.full(n, np.inf, dtype=np.float32)
+        other = np.full(n, np.inf, dtype=np.float32)
+        other_idx = np.full(n, -1, dtype=np.int64)
+        own_idx = np.full(n, -1, dtype=np.int64)
+        if n:
+            Z = delta_Z(profile, delta)
+            exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
+            for c in np.unique(labels[labels >= 0]):
+                rows = np.flatnonzero(labels == c)
+                in_class = profile.sample_labels == c
+                sub_exclude = exclude[rows] if exclude is not None else None
+                i_own, d_own = nearest(Z[rows], profile.sample_Z, 1, exclude=sub_exclude, point_mask=in_class)
+                i_other, d_other = nearest(Z[rows], profile.sample_Z, 1, exclude=sub_exclude, point_mask=~in_class)
+                own[rows], other[rows] = d_own[:, 0], d_other[:, 0]
+                own_idx[rows], other_idx[rows] = i_own[:, 0], i_other[:, 0]
+        known = (labels >= 0) & np.isfinite(own) & np.isfinite(other)
+        # A label the base never had is knn_label's finding; here it scores as typical.
+        raw = np.where(known, _log_ratio(own, other, scale), float(np.median(reference_raw)))
+
+        def explain(i: int, value: float, flagged: bool) -> str:
+            if not known[i]:
+                return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
+            target = profile.describe_sample(int(other_idx[i]), float(other[i]))
+            mine = profile.describe_sample(int(own_idx[i]), float(own[i]))
+            return (f"labelled {delta.labels[i]!r} but {np.exp(value):.1f}x closer to another class: "
+                    f"nearest other-class base record {target}; nearest same-class base record {mine}")
+
+        return build_result(self.name, delta, raw, reference_raw, fpr, explain)

@@ -1,0 +1,99 @@
+"""Denial-of-service floods: exact and near duplicates, and empty or constant records.
+
+A flood adds many copies (or slightly perturbed copies) of a few records, of the base
+or of each other, to drown out the real data or to overweight a poison. Distances are
+compared with how close the base's own records are to each other, and a record with
+many near copies scores higher than one with a single twin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.shared import build_result, delta_Z, reference_neighbours
+from provenance.features.neighbors import nearest
+from provenance.features.profile import ReferenceProfile
+
+CONSTANT_RAW = 1e6  # far above any distance-based raw score: always flagged unless common in the base
+
+
+def _closeness(nn_distance: np.ndarray, close_counts: np.ndarray, typical: float) -> np.ndarray:
+    return np.log(typical / (nn_distance + 1e-3 * typical)) + np.log1p(close_counts)
+
+
+def _is_constant(X: np.ndarray) -> np.ndarray:
+    return (X.max(axis=1) - X.min(axis=1)) <= 1e-12 if X.shape[1] else np.ones(len(X), bool)
+
+
+class DuplicatesDetector(Detector):
+    name = "duplicates"
+    families = ("dos_flood",)
+
+    def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        first = profile.nn_dist[:, 0]
+        typical = float(np.median(first[np.isfinite(first)])) if np.isfinite(first).any() else 1.0
+        close_radius = float(np.quantile(first[np.isfinite(first)], fpr)) if np.isfinite(first).any() else 0.0
+        reference_raw = _closeness(first, (profile.nn_dist < close_radius).sum(1), typical)
+        constant_in_base = float(_is_constant(profile.sample_X).mean())
+        reference_raw = np.where(_is_constant(profile.sample_X), CONSTANT_RAW, reference_raw)
+
+        n = len(delta)
+        ref_idx, ref_dist = reference_neighbours(profile, delta)
+        if n:
+            Z = delta_Z(profile, delta)
+            k = min(ref_dist.shape[1], max(n - 1, 1))
+            own_idx, own_dist = nearest(Z, Z, k, queries_are_points=True)
+            same_digest = _repeated_digests(delta)
+        else:
+            own_idx = np.zeros((0, 1), np.int64)
+            own_dist = np.zeros((0, 1), np.float32)
+            same_digest = np.zeros(0, np.int64)
+        # The delta adds n points to the m the reference's distances were measured among;
+        # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
+        m = len(profile.sample_Z)
+        density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.nn_dist))
+        ref_dist_eff, own_dist_eff = ref_dist * density, own_dist * density
+        nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff[:, 0]) if n else np.zeros(0)
+        nn = np.where(same_digest > 0, 0.0, nn)
+        close = (ref_dist_eff < close_radius).sum(1) + (own_dist_eff < close_radius).sum(1) + same_digest
+        constant = _is_constant(delta.X) if n else np.zeros(0, bool)
+        raw = np.where(constant, CONSTANT_RAW, _closeness(nn, close, typical)) if n else np.zeros(0)
+
+        def explain(i: int, value: float, flagged: bool) -> str:
+            if constant[i]:
+                return (f"empty or constant record (all features equal {float(delta.X[i, 0]) if delta.X.shape[1] else 0:g}); "
+                        f"{constant_in_base:.1%} of the base sample is constant")
+            parts = []
+            if same_digest[i]:
+                parts.append(f"{int(same_digest[i])} exact copies elsewhere in the delta")
+            near_delta = int((own_dist_eff[i] < close_radius).sum())
+            if near_delta:
+                copies = ", ".join(delta.hex(int(j))[:12] for j in own_idx[i][own_dist_eff[i] < close_radius][:3])
+                parts.append(f"{near_delta}+ near copies in the delta ({copies})")
+            near_base = int((ref_dist_eff[i] < close_radius).sum())
+            if near_base or ref_dist[i, 0] <= own_dist[i, 0]:
+                parts.append(f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}")
+            return (f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
+                    f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts))
+
+        summary = {"near_copy_radius": close_radius, "constant_records": int(constant.sum()),
+                   "exact_repeats": int((same_digest > 0).sum())}
+        return build_result(self.name, delta, raw, reference_raw, fpr, explain, summary)
+
+
+def intrinsic_dimension(nn_dist: np.ndarray) -> float:
+    """Levina-Bickel maximum-likelihood estimate from the reference's neighbour distances."""
+    d = nn_dist[np.isfinite(nn_dist).all(1) & (nn_dist[:, 0] > 0)].astype(np.float64)
+    if len(d) == 0 or d.shape[1] < 2:
+        return 1.0
+    logs = np.log(d[:, -1:] / d[:, :-1]).mean(1)
+    estimate = float(np.mean(1.0 / np.maximum(logs, 1e-9)))
+    return float(np.clip(estimate, 1.0, 1e3))
+
+
+def _repeated_digests(delta: Delta) -> np.ndarray:
+    """For each record, how many other delta records share its digest."""
+    keys = delta.digest_array.view(np.dtype((np.void, 32))).ravel()
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse] - 1

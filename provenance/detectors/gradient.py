@@ -1,0 +1,83 @@
+"""Gradient-manipulation poisons: records that push a reference model in one shared direction.
+
+A softmax regression fitted on the profile sample stands in for the user's model
+(profile.softmax_weights, fitted at commit, two halves for cross-fitting). Gradient
+matching poisons (e.g. Witches' Brew) are crafted so that their loss gradients add up to
+a chosen direction; clean records' gradients point every which way. Each delta record
+is scored by its centred gradient's projection on the mean gradient of the *other*
+half of the delta, so that on a clean delta the direction is noise and scores look like
+the base's (which is what the threshold is calibrated on).
+
+The summary reports ``shared_direction_ratio``: the squared norm of the delta's mean
+gradient over what independent clean records of that number would give (about 1 when
+clean, much larger when many records push together).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.shared import build_result, delta_Z
+from provenance.features.profile import ReferenceProfile
+from provenance.features.softmax import gradient_projections, loss_residuals, mean_gradient
+
+
+def _cross_fitted(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray):
+    """Gradient factors of each record under the model fitted on the other half of the base."""
+    d1, k = profile.softmax_weights.shape[1:]
+    Xb = np.zeros((len(Z), d1), np.float32)
+    residual = np.zeros((len(Z), k), np.float32)
+    for fold in (0, 1):
+        rows = np.flatnonzero(folds == fold)
+        Xb[rows], residual[rows] = loss_residuals(profile.softmax_weights[1 - fold], Z[rows], labels[rows])
+    return Xb, residual
+
+
+class GradientDetector(Detector):
+    name = "gradient"
+    families = ("gradient",)
+
+    def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        ref_Xb, ref_res = _cross_fitted(profile, profile.sample_Z, profile.sample_labels.astype(np.int64), profile.sample_folds)
+        ref_mean = mean_gradient(ref_Xb, ref_res)
+        # Total variance of a clean record's gradient: E||g - mean||^2.
+        sq_norms = (ref_Xb**2).sum(1) * (ref_res**2).sum(1)
+        ref_var = float(sq_norms.mean() - (ref_mean**2).sum())
+
+        n = len(delta)
+        labels = profile.label_indexes(delta.labels)
+        known = labels >= 0
+        raw = np.zeros(n)
+        reference_raw = []
+        summary: dict = {}
+        if n:
+            folds = (delta.digest_array[:, 0] & 1).astype(np.int64)
+            Z = delta_Z(profile, delta)
+            Xb, res = _cross_fitted(profile, Z[known], labels[known], folds[known])
+            rows_known = np.flatnonzero(known)
+            for fold in (0, 1):
+                scored = folds[known] == fold
+                other = ~scored if (~scored).any() else scored
+                direction = mean_gradient(Xb[other], res[other]) - ref_mean
+                norm = np.linalg.norm(direction)
+                if norm == 0 or not scored.any():
+                    continue
+                direction /= norm
+                offset = float((ref_mean * direction).sum())
+                raw[rows_known[scored]] = gradient_projections(Xb[scored], res[scored], direction) - offset
+                reference_raw.append(gradient_projections(ref_Xb, ref_res, direction) - offset)
+            shift = mean_gradient(Xb, res) - ref_mean
+            summary["shared_direction_ratio"] = float((shift**2).sum() / max(ref_var / max(len(Xb), 1), 1e-12))
+        reference_raw = np.concatenate(reference_raw) if reference_raw else np.zeros(1)
+        raw[~known] = float(np.median(reference_raw))
+        spread = float(np.std(reference_raw)) or 1.0
+
+        def explain(i: int, value: float, flagged: bool) -> str:
+            if not known[i]:
+                return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
+            return (f"its loss gradient on a model fitted to the base pushes {value / spread:+.1f} base "
+                    f"standard deviations along the direction the other new records push together "
+                    f"(shared-direction ratio of the delta {summary.get('shared_direction_ratio', 0):.1f}, ~1 when clean)")
+
+        return build_result(self.name, delta, raw, reference_raw, fpr, explain, summary)

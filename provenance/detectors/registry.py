@@ -1,0 +1,92 @@
+"""Detectors by name, and the runner that never skips one in silence.
+
+Unlike a runner that swallows a crashing detector, ``run_detectors`` reports it as a
+result with status "error" and the message, and still runs the others; a gate can then
+fail closed (exit 3).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+
+from provenance.detectors.base import Delta, Detector, DetectorResult, check_compatible
+from provenance.detectors.collision import CollisionDetector
+from provenance.detectors.duplicates import DuplicatesDetector
+from provenance.detectors.gradient import GradientDetector
+from provenance.detectors.knn_label import KnnLabelDetector
+from provenance.detectors.outlier import OutlierDetector
+from provenance.detectors.spectral import SpectralDetector
+from provenance.detectors.volume import VolumeSpikeDetector
+from provenance.errors import InputError
+from provenance.features.profile import ReferenceProfile
+
+ENTRY_POINT_GROUP = "prov.detectors"
+DEFAULT_FPR = 0.01
+
+_detectors: dict[str, Callable[[], Detector]] = {
+    cls.name: cls
+    for cls in (KnnLabelDetector, OutlierDetector, DuplicatesDetector, VolumeSpikeDetector,
+                SpectralDetector, CollisionDetector, GradientDetector)
+}
+
+
+def register_detector(name: str, factory: Callable[[], Detector], *, replace: bool = False) -> None:
+    if name in _detectors and not replace:
+        raise InputError(f"a detector named {name!r} is already registered; pass replace=True")
+    _detectors[name] = factory
+
+
+def available_detectors() -> list[str]:
+    plugins = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(_detectors) | plugins)
+
+
+def get_detector(name: str) -> Detector:
+    factory = _detectors.get(name)
+    if factory is None:
+        plugins = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        if name not in plugins:
+            raise InputError(f"unknown detector {name!r}; known: {', '.join(available_detectors())}")
+        factory = plugins[name].load()
+    return factory()
+
+
+def run_detectors(
+    profile: ReferenceProfile,
+    delta: Delta,
+    names: Sequence[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+) -> list[DetectorResult]:
+    """Run the named detectors (default: all) on the delta, in name order.
+
+    Raises FeatureError before running anything if the delta does not fit the profile
+    (that is the user's input to fix); a detector that crashes gives an "error" result.
+    """
+    if not 0.0 < fpr < 1.0:
+        raise InputError(f"the false-positive rate must be between 0 and 1, not {fpr}")
+    check_compatible(profile, delta)
+    detectors = []
+    for name in sorted(names) if names is not None else available_detectors():
+        detectors.append((name, get_detector(name)))  # unknown names: InputError up front
+    results = []
+    for name, detector in detectors:
+        try:
+            result = detector.run(profile, delta, fpr)
+            _check_result(result, delta)
+        except Exception as exc:  # reported, never skipped: the gate fails closed on it
+            where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+            result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
+        results.append(result)
+    return results
+
+
+def _check_result(result: DetectorResult, delta: Delta) -> None:
+    """A detector must score every record once, in [0, 1]; anything else is its bug."""
+    if len(result.findings) != len(delta):
+        raise RuntimeError(f"returned {len(result.findings)} findings for {len(delta)} records")
+    bad = [f.digest[:12] for f in result.findings if not 0.0 <= f.score <= 1.0]
+    if bad:
+        raise RuntimeError(f"returned scores outside [0, 1] for records {', '.join(bad[:5])}")

@@ -1,0 +1,65 @@
+"""Pieces several detectors share: neighbours of delta records in the reference sample,
+explanations that name base records, and turning raw scores into a result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from provenance.detectors.base import Delta, DetectorResult, Finding
+from provenance.detectors.calibration import Calibration
+from provenance.features.neighbors import nearest, same_digest_mask
+from provenance.features.profile import NEIGHBOURS_KEPT, ReferenceProfile
+
+NEIGHBOURS_SHOWN = 3
+
+
+def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
+    key = ("Z", id(profile))
+    if key not in delta.cache:
+        delta.cache[key] = profile.standardize(delta.X)
+    return delta.cache[key]
+
+
+def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, np.ndarray]:
+    """The K nearest sample records of each delta record, excluding its own digest.
+
+    A relabeled record is in the base with its old label; it must not vote for itself.
+    """
+    key = ("nn", id(profile))
+    if key not in delta.cache:
+        exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
+        delta.cache[key] = nearest(delta_Z(profile, delta), profile.sample_Z, NEIGHBOURS_KEPT, exclude=exclude)
+    return delta.cache[key]
+
+
+def describe_neighbours(profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN) -> str:
+    shown = [profile.describe_sample(int(i), float(d)) for i, d in zip(idx[:count], dist[:count]) if i >= 0]
+    return "nearest base records: " + (", ".join(shown) if shown else "none")
+
+
+def build_result(
+    name: str,
+    delta: Delta,
+    raw: np.ndarray,
+    reference_raw: np.ndarray,
+    fpr: float,
+    explain: Callable[[int, float, bool], str],
+    summary: dict | None = None,
+) -> DetectorResult:
+    """Calibrate on the reference, score and flag the delta, and explain each record."""
+    calibration = Calibration(reference_raw, fpr)
+    scores = calibration.scores(raw)
+    flags = calibration.flags(raw)
+    findings = [
+        Finding(
+            digest=delta.hex(i), detector=name, score=float(scores[i]), flagged=bool(flags[i]),
+            explanation=explain(i, float(raw[i]), bool(flags[i])),
+        )
+        for i in range(len(delta))
+    ]
+    return DetectorResult(
+        detector=name, status="ok", error=None, threshold=calibration.score_threshold,
+        findings=findings, summary=summary or {},
+    )

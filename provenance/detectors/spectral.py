@@ -1,0 +1,88 @@
+"""Spectral signatures on the delta (after Tran, Li and Madry, 2018).
+
+A backdoor's poisons share a trigger, so within their (target) class they are shifted
+along one shared direction. Per class, the delta's records are whitened by the base
+class's covariance (from the profile sample) and centred on its mean; the top singular
+direction of those residuals is the candidate trigger direction, and a record's score
+is its squared projection on it.
+
+Cross-fitting keeps a clean delta from flagging itself: records are split in two folds
+by digest and each fold is scored on the direction found in the other (and whitened by
+the half of the base sample it was not drawn from), so under no
+attack a delta record's projection is distributed like a base record's, which is what
+the threshold is calibrated on (base records projected on the same directions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.shared import build_result, delta_Z
+from provenance.features.profile import ReferenceProfile
+
+
+def _whitener(Zc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class mean and a shrunk inverse square root of its covariance."""
+    mean = Zc.mean(axis=0)
+    centred = (Zc - mean).astype(np.float64)
+    m, d = centred.shape
+    cov = centred.T @ centred / max(m - 1, 1)
+    shrink = d / (d + m)  # fewer records than dimensions: lean on the diagonal
+    target = np.trace(cov) / d if d else 1.0
+    cov = (1 - shrink) * cov + shrink * max(target, 1e-6) * np.eye(d)
+    values, vectors = np.linalg.eigh(cov)
+    inv_sqrt = vectors @ np.diag(1.0 / np.sqrt(np.maximum(values, 1e-9))) @ vectors.T
+    return mean, inv_sqrt
+
+
+def _top_direction(residuals: np.ndarray) -> np.ndarray | None:
+    if len(residuals) == 0:
+        return None
+    # Uncentred: a shift of the poisons away from the base mean is itself the signal.
+    _, _, vt = np.linalg.svd(residuals, full_matrices=False)
+    return vt[0]
+
+
+class SpectralDetector(Detector):
+    name = "spectral"
+    families = ("backdoor",)
+
+    def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        n = len(delta)
+        labels = profile.label_indexes(delta.labels)
+        folds = (delta.digest_array[:, 0] & 1).astype(np.int64) if n else np.zeros(0, np.int64)
+        Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
+        raw = np.zeros(n)
+        reference_raw = []
+        ref_folds = profile.sample_folds
+        for c in range(len(profile.classes)):
+            in_class = profile.sample_labels == c
+            rows = np.flatnonzero(labels == c)
+            for fold in (0, 1):
+                # Everything scored in this fold (delta and base records alike) is whitened
+                # by the base half it was not drawn from, so both are out of sample.
+                train = in_class & (ref_folds != fold)
+                held_out = in_class & (ref_folds == fold)
+                if train.sum() < 3 or not held_out.any():
+                    continue
+                mean, inv_sqrt = _whitener(profile.sample_Z[train])
+                residuals = (Z[rows] - mean) @ inv_sqrt
+                scored = folds[rows] == fold
+                source = residuals[~scored] if (~scored).any() else residuals[scored]
+                direction = _top_direction(source)
+                if direction is None:  # the delta has no records of this class
+                    direction = np.eye(profile.dim)[0]
+                raw[rows[scored]] = (residuals[scored] @ direction) ** 2
+                reference_raw.append((((profile.sample_Z[held_out] - mean) @ inv_sqrt) @ direction) ** 2)
+        reference_raw = np.concatenate(reference_raw) if reference_raw else np.zeros(1)
+        unknown = labels < 0
+        raw[unknown] = float(np.median(reference_raw))
+
+        def explain(i: int, value: float, flagged: bool) -> str:
+            if unknown[i]:
+                return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
+            return (f"projection on the shared direction of new {delta.labels[i]!r} records is "
+                    f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)")
+
+        return build_result(self.name, delta, raw, reference_raw, fpr, explain)

@@ -1,0 +1,87 @@
+"""What every featuriser is, and the checks every one of them shares.
+
+A featuriser turns record content into a float32 matrix (one row per record). Its
+``name`` carries every parameter that changes the vectors, so a reference profile that
+records the name can refuse a delta featurised another way (the same habit as digest
+names in model-transparency).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from provenance.errors import InputError
+
+# How many offending records an error message names before it summarises the rest.
+_NAMED_IN_MESSAGE = 10
+
+
+class FeatureError(InputError):
+    """Features cannot be computed for some records, or do not fit the reference.
+
+    ``records`` names the offending records (row indexes, file names or digests) so a
+    user can go and fix exactly those.
+    """
+
+    def __init__(self, message: str, records: Sequence[Any] = ()):
+        self.records = list(records)
+        if self.records:
+            shown = ", ".join(str(r) for r in self.records[:_NAMED_IN_MESSAGE])
+            more = len(self.records) - _NAMED_IN_MESSAGE
+            suffix = f" (and {more} more)" if more > 0 else ""
+            message = f"{message}: {shown}{suffix}"
+        super().__init__(message)
+
+    def diagnostics(self) -> str:
+        lines = [str(self)]
+        if len(self.records) > _NAMED_IN_MESSAGE:
+            lines.append("all offending records: " + ", ".join(str(r) for r in self.records))
+        return "\n".join(lines)
+
+
+class Featurizer(ABC):
+    """Turns a batch of records into an ``n x d`` float32 matrix."""
+
+    name: str
+
+    @abstractmethod
+    def featurize(self, records: Any) -> np.ndarray:
+        """Return one float32 row per record, or raise FeatureError naming bad records."""
+
+
+def finite_matrix(values: Any, what: str, record_names: Sequence[Any] | None = None) -> np.ndarray:
+    """Check a featuriser's output: 2-D, float32, finite; name the rows that are not.
+
+    Used on our own output and on plug-in featurisers' output, so a user's model that
+    returns NaN for some inputs is caught here, naming the inputs, not deep in a detector.
+    """
+    try:
+        matrix = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise FeatureError(f"{what} returned values that are not numbers ({exc})") from exc
+    if matrix.ndim == 1 and matrix.size == 0:
+        matrix = matrix.reshape(0, 0)
+    if matrix.ndim != 2:
+        raise FeatureError(f"{what} must return a 2-D matrix, got shape {matrix.shape}")
+    bad_rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if bad_rows.size:
+        names = record_names if record_names is not None else range(len(matrix))
+        raise FeatureError(
+            f"{what} produced NaN or infinite features for {bad_rows.size} record(s)",
+            [names[i] for i in bad_rows.tolist()],
+        )
+    return matrix
+
+
+def check_same_dimension(expected: int, matrix: np.ndarray, what: str) -> None:
+    """A profile and a delta must be featurised into the same space."""
+    if matrix.ndim != 2 or matrix.shape[1] != expected:
+        got = matrix.shape[1] if matrix.ndim == 2 else matrix.shape
+        raise FeatureError(
+            f"dimension mismatch: {what} has {got} features per record but the reference "
+            f"profile has {expected}; featurise both versions with the same featuriser"
+        )

@@ -1,0 +1,77 @@
+"""Exact nearest neighbours in blocks, so memory stays bounded whatever the sizes.
+
+Shared by the reference profile (neighbour graph of the sample, built once at commit)
+and by the detectors (delta records against the sample).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK_ROWS = 1024  # query rows per block: a block x sample distance matrix stays small
+
+
+def squared_distances(queries: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """All squared Euclidean distances, clipped at zero against rounding."""
+    q = queries.astype(np.float32, copy=False)
+    p = points.astype(np.float32, copy=False)
+    d2 = (q * q).sum(1)[:, None] + (p * p).sum(1)[None, :] - 2.0 * (q @ p.T)
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def nearest(
+    queries: np.ndarray,
+    points: np.ndarray,
+    k: int,
+    exclude: np.ndarray | None = None,
+    point_mask: np.ndarray | None = None,
+    queries_are_points: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes and distances of the ``k`` nearest ``points`` to each query, nearest first.
+
+    ``exclude`` (queries x points, bool) removes pairs, e.g. a record and itself, or a
+    relabeled record and its own copy in the base. ``point_mask`` restricts the points.
+    ``queries_are_points`` leaves each point out of its own neighbours without an n x n mask.
+    Missing neighbours (fewer than k allowed points) get index -1 and distance inf.
+    """
+    n, m = len(queries), len(points)
+    k_eff = min(k, m)
+    idx = np.full((n, k), -1, dtype=np.int64)
+    dist = np.full((n, k), np.inf, dtype=np.float32)
+    if n == 0 or m == 0 or k == 0:
+        return idx, dist
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, n)
+        d2 = squared_distances(queries[start:stop], points)
+        if exclude is not None:
+            d2[exclude[start:stop]] = np.inf
+        if point_mask is not None:
+            d2[:, ~point_mask] = np.inf
+        if queries_are_points:
+            rows = np.arange(stop - start)
+            d2[rows, start + rows] = np.inf
+        part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        part_d2 = np.take_along_axis(d2, part, axis=1)
+        # ties broken by index so results do not depend on argpartition's internals
+        order = np.lexsort((part, part_d2), axis=1)
+        block_idx = np.take_along_axis(part, order, axis=1)
+        block_d2 = np.take_along_axis(part_d2, order, axis=1)
+        block_idx = np.where(np.isfinite(block_d2), block_idx, -1)
+        idx[start:stop, :k_eff] = block_idx
+        dist[start:stop, :k_eff] = np.sqrt(block_d2)
+    return idx, dist
+
+
+def same_digest_mask(query_digests: np.ndarray, point_digests: np.ndarray) -> np.ndarray | None:
+    """queries x points mask of identical digests (None when there are none)."""
+    if len(query_digests) == 0 or len(point_digests) == 0:
+        return None
+    q = query_digests.view(np.dtype((np.void, 32))).ravel()
+    p = point_digests.view(np.dtype((np.void, 32))).ravel()
+    shared = np.isin(q, p)
+    if not shared.any():
+        return None
+    mask = np.zeros((len(q), len(p)), dtype=bool)
+    for i in np.flatnonzero(shared):
+        mask[i] = p == q[i]
+    return mask

@@ -1,0 +1,90 @@
+"""Numeric columns of a table as features.
+
+With no options a table's numeric columns (ints, floats, bools) other than the label,
+source, id and metadata columns are its features, taken in name order so that the same
+table in another column order gives the same vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.features.base import FeatureError, Featurizer, finite_matrix
+
+DEFAULT_EXCLUDED = ("label", "source", "id")
+
+
+def _is_numeric(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+    )
+
+
+def numeric_columns(schema: pa.Schema, exclude: Iterable[str] = DEFAULT_EXCLUDED) -> list[str]:
+    """The feature columns a table gives with no options: numeric, not excluded, sorted."""
+    excluded = set(exclude)
+    return sorted(f.name for f in schema if f.name not in excluded and _is_numeric(f.type))
+
+
+class NumericFeaturizer(Featurizer):
+    """Numeric table columns -> float32 matrix; nulls and NaNs are errors naming the rows."""
+
+    def __init__(self, columns: Sequence[str] | None = None, exclude: Iterable[str] = DEFAULT_EXCLUDED):
+        self.columns = sorted(columns) if columns is not None else None
+        self.exclude = tuple(sorted(set(exclude)))
+
+    @property
+    def name(self) -> str:
+        if self.columns is None:
+            return "numeric/v1:cols=auto;exclude=" + ",".join(self.exclude)
+        return "numeric/v1:cols=" + ",".join(self.columns)
+
+    def resolve(self, schema: pa.Schema) -> "NumericFeaturizer":
+        """A featuriser with explicit columns, whose name records exactly what it reads."""
+        if self.columns is not None:
+            return self
+        columns = numeric_columns(schema, self.exclude)
+        if not columns:
+            raise FeatureError(
+                "the numeric featuriser found no numeric feature columns in the table "
+                f"(columns: {', '.join(schema.names)}; excluded: {', '.join(self.exclude)})"
+            )
+        return NumericFeaturizer(columns, self.exclude)
+
+    def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
+        resolved = self.resolve(records.schema)
+        missing = [c for c in resolved.columns if c not in records.schema.names]
+        if missing:
+            raise FeatureError("the table lacks feature columns", missing)
+        non_numeric = [
+            f"{c} ({records.schema.field(c).type})"
+            for c in resolved.columns
+            if not _is_numeric(records.schema.field(c).type)
+        ]
+        if non_numeric:
+            raise FeatureError("the numeric featuriser cannot use non-numeric columns", non_numeric)
+
+        matrix = np.empty((records.num_rows, len(resolved.columns)), dtype=np.float32)
+        bad_rows: set[int] = set()
+        for j, column_name in enumerate(resolved.columns):
+            column = records.column(column_name)
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
+            nulls = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))
+            bad_rows.update(np.flatnonzero(nulls).tolist())
+            values = pc.cast(column, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+            matrix[:, j] = values
+        bad_rows.update(np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist())
+        if bad_rows:
+            raise FeatureError(
+                f"numeric features are null, NaN or infinite in {len(bad_rows)} row(s); rows",
+                sorted(bad_rows),
+            )
+        return finite_matrix(matrix, resolved.name)

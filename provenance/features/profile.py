@@ -1,0 +1,242 @@
+"""Reference profile: a bounded, deterministic summary of a trusted version's features.
+
+Built once when a version is committed (the only step that reads the whole base);
+detectors then read only the profile and the delta, so detection cost grows with the
+delta and the bounded sample, never with the base.
+
+The sample of each class is its ``max_per_class`` records with the smallest content
+digests: content-defined (the same records always give the same sample, in any order)
+and, digests being SHA-256, an unbiased draw. The base is trusted, so nobody is
+grinding digests to get into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
+from provenance.features.neighbors import nearest
+from provenance.features.softmax import fit_softmax
+
+FORMAT_MAGIC = b"PROVPROFILE\x001\n"
+DEFAULT_MAX_PER_CLASS = 2000
+NEIGHBOURS_KEPT = 16
+# A near-constant column would blow up after standardising; floor its scale at a share
+# of the typical column's, so a column that is always 0 in the base still makes a
+# record that sets it (a patch trigger in a blank corner) stand out, but not infinitely.
+_SCALE_FLOOR_SHARE = 0.05
+
+_ARRAYS = (
+    "mean", "scale", "class_means", "sample_X", "sample_labels", "sample_digests",
+    "nn_idx", "nn_dist", "own_class_nn_dist", "other_class_nn_dist", "softmax_weights",
+)
+
+
+def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
+    """Digests as an (n, 32) uint8 array; refuse anything that is not 32 bytes."""
+    if isinstance(digests, np.ndarray) and digests.dtype == np.uint8 and digests.ndim == 2:
+        return digests
+    bad = [i for i, d in enumerate(digests) if len(d) != 32]
+    if bad:
+        raise FeatureError("content digests must be 32 bytes; records", bad)
+    if len(digests) == 0:
+        return np.zeros((0, 32), dtype=np.uint8)
+    return np.frombuffer(b"".join(bytes(d) for d in digests), dtype=np.uint8).reshape(-1, 32)
+
+
+@dataclass(eq=False)
+class ReferenceProfile:
+    featurizer: str
+    dim: int
+    max_per_class: int
+    n_records: int
+    classes: list[str]
+    class_counts: list[int]
+    source_counts: dict[str, int]
+    mean: np.ndarray  # (d,) whole-base column means
+    scale: np.ndarray  # (d,) whole-base column std, floored
+    class_means: np.ndarray  # (k, d) in standardised space, over the whole base
+    sample_X: np.ndarray  # (m, d) raw features of the sample
+    sample_labels: np.ndarray  # (m,) class index into ``classes``
+    sample_digests: np.ndarray  # (m, 32) uint8
+    nn_idx: np.ndarray  # (m, K) leave-one-out neighbours within the sample
+    nn_dist: np.ndarray  # (m, K) their distances, standardised space
+    own_class_nn_dist: np.ndarray  # (m,) distance to the nearest other sample record of its class
+    other_class_nn_dist: np.ndarray  # (m,) ... of any other class
+    softmax_weights: np.ndarray  # (3, d+1, k): folds 0 and 1 (cross-fitting) and all
+
+    # -- views detectors use -------------------------------------------------------
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        check_same_dimension(self.dim, X, "the delta")
+        return ((X - self.mean) / self.scale).astype(np.float32)
+
+    @cached_property
+    def sample_Z(self) -> np.ndarray:
+        return self.standardize(self.sample_X)
+
+    @cached_property
+    def sample_folds(self) -> np.ndarray:
+        """Cross-fitting fold of each sample record, from its digest (deterministic)."""
+        return (self.sample_digests[:, 0] & 1).astype(np.int64)
+
+    def label_indexes(self, labels: Sequence[str | None]) -> np.ndarray:
+        """Class index of each label, -1 for a label the base never had."""
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        return np.array([lookup.get(str(l), -1) if l is not None else -1 for l in labels], dtype=np.int64)
+
+    def describe_sample(self, index: int, distance: float) -> str:
+        digest = self.sample_digests[index].tobytes().hex()[:12]
+        return f"{digest} (label {self.classes[self.sample_labels[index]]}, d={distance:.2f})"
+
+    # -- serialisation ---------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Deterministic bytes: a canonical JSON header then raw little-endian arrays."""
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
+        layout, offset = {}, 0
+        for name in _ARRAYS:
+            a = arrays[name]
+            dtype = a.dtype.newbyteorder("<").str
+            layout[name] = {"dtype": dtype, "shape": list(a.shape), "offset": offset}
+            offset += a.nbytes
+        header = {
+            "featurizer": self.featurizer, "dim": self.dim, "max_per_class": self.max_per_class,
+            "n_records": self.n_records, "classes": self.classes, "class_counts": self.class_counts,
+            "source_counts": dict(sorted(self.source_counts.items())), "arrays": layout,
+        }
+        header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        body = b"".join(arrays[n].astype(layout[n]["dtype"], copy=False).tobytes() for n in _ARRAYS)
+        return FORMAT_MAGIC + struct.pack("<Q", len(header_bytes)) + header_bytes + body
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ReferenceProfile":
+        if not data.startswith(FORMAT_MAGIC):
+            raise FeatureError("not a prov reference profile (bad magic bytes)")
+        start = len(FORMAT_MAGIC)
+        (header_len,) = struct.unpack("<Q", data[start : start + 8])
+        header = json.loads(data[start + 8 : start + 8 + header_len])
+        body = memoryview(data)[start + 8 + header_len :]
+        arrays = {}
+        for name in _ARRAYS:
+            spec = header["arrays"][name]
+            dtype = np.dtype(spec["dtype"])
+            count = int(np.prod(spec["shape"], dtype=np.int64))
+            arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
+        fields = {k: header[k] for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")}
+        return cls(**fields, **arrays)
+
+    def content_digest(self) -> str:
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @property
+    def sample_size(self) -> int:
+        return len(self.sample_X)
+
+
+def build_profile(
+    X: np.ndarray,
+    labels: Sequence[str],
+    digests: Sequence[bytes] | np.ndarray,
+    *,
+    featurizer: str,
+    sources: Sequence[str | None] | None = None,
+    max_per_class: int = DEFAULT_MAX_PER_CLASS,
+) -> ReferenceProfile:
+    """Summarise a trusted version: whole-base statistics plus a bounded per-class sample."""
+    digest_array = digests_matrix(digests)
+    names = [d.hex()[:12] for d in (bytes(r) for r in digest_array)]
+    X = finite_matrix(X, "the base features", names)
+    labels = [str(l) for l in labels]
+    if not (len(X) == len(labels) == len(digest_array)):
+        raise FeatureError(f"features ({len(X)}), labels ({len(labels)}) and digests ({len(digest_array)}) differ in length")
+    if len(X) == 0:
+        raise FeatureError("cannot build a reference profile from an empty version")
+    n, d = X.shape
+    classes = sorted(set(labels))
+    label_index = _index(labels, classes)
+
+    X64 = X.astype(np.float64)
+    mean = X64.mean(axis=0)
+    std = X64.std(axis=0)
+    floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
+    scale = np.maximum(std, floor)
+    Z_all_means = np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
+
+    chosen = _digest_ordered_sample(digest_array, label_index, len(classes), max_per_class)
+    sample_X = X[chosen]
+    sample_labels = label_index[chosen].astype(np.int32)
+    sample_digests = digest_array[chosen]
+    sample_Z = ((sample_X - mean) / scale).astype(np.float32)
+
+    # Leave-one-out geometry of the sample, computed once here so every detector can
+    # calibrate its threshold on the reference without touching the base again.
+    nn_idx, nn_dist = _leave_one_out(sample_Z, NEIGHBOURS_KEPT)
+    own, other = _class_nearest(sample_Z, sample_labels)
+
+    fold = (sample_digests[:, 0] & 1).astype(bool)
+    weights = np.stack([
+        fit_softmax(sample_Z[~fold], sample_labels[~fold], len(classes)),
+        fit_softmax(sample_Z[fold], sample_labels[fold], len(classes)),
+        fit_softmax(sample_Z, sample_labels, len(classes)),
+    ])
+    counts = np.bincount(label_index, minlength=len(classes))
+    source_counts = Counter(s if s is not None else "" for s in sources) if sources is not None else Counter()
+    return ReferenceProfile(
+        featurizer=featurizer, dim=d, max_per_class=int(max_per_class), n_records=n,
+        classes=classes, class_counts=[int(c) for c in counts],
+        source_counts={str(k): int(v) for k, v in sorted(source_counts.items())},
+        mean=mean.astype(np.float32), scale=scale.astype(np.float32),
+        class_means=Z_all_means.astype(np.float32), sample_X=sample_X.astype(np.float32),
+        sample_labels=sample_labels, sample_digests=sample_digests,
+        nn_idx=nn_idx.astype(np.int32), nn_dist=nn_dist, own_class_nn_dist=own,
+        other_class_nn_dist=other, softmax_weights=weights,
+    )
+
+
+def _index(labels: Sequence[str], classes: list[str]) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup[l] for l in labels])
+
+
+def _digest_ordered_sample(digests: np.ndarray, label_index: np.ndarray, n_classes: int, cap: int) -> np.ndarray:
+    """Row indexes: per class, the distinct digests that sort first, at most ``cap``."""
+    order = np.lexsort(tuple(digests[:, j] for j in range(31, -1, -1)))
+    chosen, taken = [], np.zeros(n_classes, dtype=np.int64)
+    previous = None
+    for row in order:
+        key = (digests[row].tobytes(), label_index[row])
+        if key == previous:  # a record repeated in the base counts once in the sample
+            continue
+        previous = key
+        c = label_index[row]
+        if taken[c] < cap:
+            taken[c] += 1
+            chosen.append(row)
+    return np.array(sorted(chosen, key=lambda r: (label_index[r], digests[r].tobytes())), dtype=np.int64)
+
+
+def _leave_one_out(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return nearest(Z, Z, k, queries_are_points=True)
+
+
+def _class_nearest(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    own = np.full(len(Z), np.inf, dtype=np.float32)
+    other = np.full(len(Z), np.inf, dtype=np.float32)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        in_class = labels == c
+        for start in range(0, len(members), 1024):
+            rows = members[start : start + 1024]
+            exclude = np.zeros((len(rows), len(Z)), dtype=bool)
+            exclude[np.arange(len(rows)), rows] = True
+            _, d_own = nearest(Z[rows], Z, 1, exclude=exclude, point_mask=in_class)
+            _, d_other = nearest(Z[rows], Z, 1, point_mask=~in_class)
+            own[rows], other[rows] = d_own[:, 0], d_other[:, 0]
+    return own, other
