@@ -24,10 +24,15 @@ def now() -> str:
 
 def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
     """Keep local paths relative to the store's folder, so a moved project still verifies."""
+    base = str(store.base.resolve())
     if spec.rev is not None:
+        from .sources.dvc import normalise
+
+        spec = normalise(spec)
+        if spec.repo == base or spec.repo.startswith(base + os.sep):
+            spec = replace(spec, repo=os.path.relpath(spec.repo, base))
         return spec
     path = os.path.abspath(spec.path)
-    base = str(store.base.resolve())
     if path == base or path.startswith(base + os.sep):
         path = os.path.relpath(path, base)
     labels = spec.labels_csv
@@ -37,7 +42,9 @@ def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
 
 
 def _local(spec: DatasetSpec, store: Store) -> DatasetSpec:
-    if spec.rev is not None or os.path.isabs(spec.path):
+    if spec.rev is not None:
+        return replace(spec, repo=str(store.base / spec.repo)) if spec.repo and not os.path.isabs(spec.repo) else spec
+    if os.path.isabs(spec.path):
         return spec
     labels = spec.labels_csv
     if labels and not os.path.isabs(labels):

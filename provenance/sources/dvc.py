@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
 from . import files, tables
@@ -29,17 +29,30 @@ def repo_root(spec) -> str:
     return out.stdout.strip()
 
 
+def normalise(spec):
+    """The spec with ``repo`` an absolute repository root and ``path`` relative to it."""
+    from dataclasses import replace
+
+    if spec.repo:
+        return replace(spec, repo=os.path.abspath(spec.repo), path=PurePosixPath(spec.path).as_posix())
+    root = repo_root(spec)
+    rel = os.path.relpath(os.path.abspath(spec.path), root)
+    if rel.startswith(".."):
+        raise InputError(f"{spec.path}: is outside the repository {root}")
+    return replace(spec, repo=root, path=PurePosixPath(Path(rel).as_posix()).as_posix())
+
+
 def open_fs(spec):
     from dvc.api import DVCFileSystem
 
-    root = repo_root(spec)
+    spec = normalise(spec)
+    root = spec.repo
     try:
         fs = DVCFileSystem(root, rev=spec.rev)
         fs.ls("/")
     except Exception as exc:  # DVC raises many kinds; all mean "cannot open this revision"
         raise InputError(f"{root}: cannot open revision {spec.rev!r} with DVC ({str(exc).splitlines()[0]})") from exc
-    rel = os.path.relpath(os.path.abspath(spec.path), root) if os.path.isabs(spec.path) or os.path.exists(spec.path) else spec.path
-    return fs, PurePosixPath(rel).as_posix()
+    return fs, spec.path
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):

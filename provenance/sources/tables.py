@@ -126,7 +126,8 @@ def iter_batches(
                 yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=row_groups)
             elif fmt == "csv":
                 types = _arrow_schema(options)
-                convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False) if types else None
+                # Only an empty cell is null: "nan" must stay a float NaN, as in Parquet and JSON.
+                convert = pacsv.ConvertOptions(column_types=types or None, null_values=[""], strings_can_be_null=False)
                 reader = pacsv.open_csv(fh, convert_options=convert, read_options=pacsv.ReadOptions(block_size=8 << 20))
                 yield from reader
             elif fmt == "jsonl":

@@ -1,0 +1,104 @@
+"""Merkle root and inclusion proofs against RFC 6962 / RFC 9162 and an independent library."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymerkle import InmemoryTree
+from pymerkle import verify_inclusion as pymerkle_verify
+
+from provenance.hashing import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
+from provenance.manifest import Manifest
+
+
+def rfc6962_mth(entries: list[bytes]) -> bytes:
+    """RFC 6962 §2.1 MTH, written straight from the recursive definition."""
+    n = len(entries)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return hashlib.sha256(b"\x00" + entries[0]).digest()
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return hashlib.sha256(b"\x01" + rfc6962_mth(entries[:k]) + rfc6962_mth(entries[k:])).digest()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 7, 8, 9, 13, 16, 31, 100, 257])
+def test_root_matches_rfc6962_and_pymerkle(n):
+    entries = [os.urandom(40) for _ in range(n)]
+    ours = merkle_root([leaf_hash(e) for e in entries])
+    assert ours == rfc6962_mth(entries)
+    if n:
+        tree = InmemoryTree(algorithm="sha256")
+        for e in entries:
+            tree.append_entry(e)
+        assert ours == tree.get_root()
+    else:
+        assert ours == EMPTY_ROOT
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 7, 11, 64, 100])
+def test_every_inclusion_proof_verifies_and_matches_pymerkle(n):
+    entries = [os.urandom(8) for _ in range(n)]
+    leaves = [leaf_hash(e) for e in entries]
+    root = merkle_root(leaves)
+    tree = InmemoryTree(algorithm="sha256")
+    for e in entries:
+        tree.append_entry(e)
+    for i in range(n):
+        proof = inclusion_proof(leaves, i)
+        assert verify_inclusion(leaves[i], i, n, proof, root)
+        theirs = tree.prove_inclusion(i + 1)  # pymerkle counts leaves from 1
+        path = theirs.serialize()["path"]
+        assert path[0] == leaves[i].hex()  # pymerkle's path starts with the leaf itself
+        assert path[1:] == [p.hex() for p in proof]
+        pymerkle_verify(leaves[i], root, theirs)  # raises InvalidProof on mismatch
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 70), st.data())
+def test_a_proof_fails_for_another_leaf_index_or_root(n, data):
+    leaves = [hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(n)]
+    root = merkle_root(leaves)
+    i = data.draw(st.integers(0, n - 1))
+    proof = inclusion_proof(leaves, i)
+    assert verify_inclusion(leaves[i], i, n, proof, root)
+    assert not verify_inclusion(hashlib.sha256(b"other").digest(), i, n, proof, root)
+    assert not verify_inclusion(leaves[i], i, n, proof, hashlib.sha256(b"root").digest())
+    if n > 1:
+        j = data.draw(st.integers(0, n - 1).filter(lambda j: j != i))
+        assert not verify_inclusion(leaves[i], j, n, proof, root)
+    assert not verify_inclusion(leaves[i], n, n, proof, root)
+
+
+def test_manifest_root_commits_to_digest_label_source_not_locator_or_batch():
+    d = [hashlib.sha256(bytes([i])).digest() for i in range(4)]
+    base = Manifest.build(d, ["a", "b", "a", "c"], ["0", "1", "2", "3"], ["s", "s", None, "t"], ["b1"] * 4)
+    moved = Manifest.build(d[::-1], ["c", "a", "b", "a"], ["9", "8", "7", "6"], ["t", None, "s", "s"], ["b2"] * 4)
+    assert base.root == moved.root
+    relabeled = Manifest.build(d, ["a", "b", "a", "x"], ["0", "1", "2", "3"], ["s", "s", None, "t"])
+    resourced = Manifest.build(d, ["a", "b", "a", "c"], ["0", "1", "2", "3"], ["s", "s", "s", "t"])
+    assert len({base.root, relabeled.root, resourced.root}) == 3
+
+
+def test_manifest_round_trips_through_parquet_and_refuses_unsorted_bytes():
+    import io
+
+    import pyarrow.parquet as pq
+
+    d = [os.urandom(32) for _ in range(50)]
+    m = Manifest.build(d, ["a"] * 50, [str(i) for i in range(50)])
+    again = Manifest.from_bytes(m.to_bytes())
+    assert again == m and again.table.equals(m.table)
+    shuffled = m.table.take(list(range(49, -1, -1)))
+    sink = io.BytesIO()
+    pq.write_table(shuffled, sink)
+    from provenance.errors import VerificationError
+
+    with pytest.raises(VerificationError, match="not sorted"):
+        Manifest.from_bytes(sink.getvalue())
