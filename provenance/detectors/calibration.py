@@ -4,13 +4,18 @@ Every detector computes a raw score (higher = more suspicious) for the delta and
 same raw score, leave-one-out, for the reference sample. The threshold is the
 reference's (1 - fpr) quantile and a record is flagged only when strictly above it, so
 at most ``fpr`` of clean reference-like records are flagged. The [0, 1] score is the
-record's position in the reference distribution (its empirical CDF), with a squashed
-raw value breaking ties so that records beyond every reference value still rank.
+record's position in the reference distribution (its empirical CDF). Past the
+reference's 95th percentile the tail is modelled as exponential (a peaks-over-threshold
+fit), so records beyond every reference value keep ranking by how far out they are and
+scores of different detectors stay comparable (1 - score approximates a p-value).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+TAIL_QUANTILE = 0.95
 
 
 def _squash(raw: np.ndarray) -> np.ndarray:
@@ -28,12 +33,21 @@ class Calibration:
         self.reference = np.sort(ref)
         self.fpr = fpr
         self.raw_threshold = float(np.quantile(self.reference, 1.0 - fpr, method="higher"))
+        self.tail_start = float(np.quantile(self.reference, TAIL_QUANTILE))
+        excess = self.reference[self.reference > self.tail_start] - self.tail_start
+        self.tail_share = excess.size / self.reference.size
+        self.tail_scale = float(excess.mean()) if excess.size else 0.0
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=np.float64)
         below = np.searchsorted(self.reference, raw, side="left")
         n = self.reference.size
-        return (below + _squash(raw)) / (n + 1.0)
+        empirical = (below + _squash(raw)) / (n + 1.0)
+        if self.tail_scale <= 0:
+            return empirical
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = 1.0 - self.tail_share * np.exp(-(raw - self.tail_start) / self.tail_scale)
+        return np.where(raw > self.tail_start, np.clip(np.maximum(empirical, tail), 0.0, 1.0), empirical)
 
     def flags(self, raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, dtype=np.float64) > self.raw_threshold

@@ -2,8 +2,12 @@
 
 Covers label flips and relabels (a record whose label its neighbours in the base do not
 share) and dirty-label backdoors (a triggered record keeps its source class's features
-but carries the target label). This is the deep-kNN defence of Peri et al. (2020)
-applied to the delta only.
+but carries the target label). The probability of the label is the average of two
+views that fail differently: a distance-weighted vote of the nearest base records (the
+deep-kNN defence of Peri et al. 2020, local) and the softmax regression fitted on the
+base at commit (global, the model cleanlab would use). Both are out of sample for base
+and delta records alike: a record is never its own neighbour, and the regression used
+for a record is the half fitted without its digest fold.
 """
 
 from __future__ import annotations
@@ -13,20 +17,32 @@ import numpy as np
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, describe_neighbours, reference_neighbours
 from provenance.features.profile import ReferenceProfile
+from provenance.features.softmax import softmax, with_bias
 
 VOTERS = 10
 PRIOR_WEIGHT = 1.0  # pseudo-count of the uniform prior: no neighbours means "no idea"
 
 
-def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dist: np.ndarray, n_classes: int) -> np.ndarray:
-    """1 - P(label | neighbours), weighting nearer neighbours more (continuous, few ties)."""
+def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """P(label | x) under the base's softmax regression fitted on the other digest fold."""
+    p = np.zeros(len(Z))
+    known = labels >= 0
+    for fold in (0, 1):
+        rows = np.flatnonzero((folds == fold) & known)
+        probs = softmax(with_bias(Z[rows]) @ profile.softmax_weights[1 - fold])
+        p[rows] = probs[np.arange(len(rows)), labels[rows]]
+    return p
+
+
+def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dist: np.ndarray, n_classes: int, model_p: np.ndarray) -> np.ndarray:
+    """1 - P(label), averaging the neighbour vote (nearer weigh more) and the model."""
     valid = np.isfinite(neighbour_dist)
     scale = np.median(neighbour_dist[valid]) if valid.any() else 1.0
     weights = np.where(valid, 1.0 / (neighbour_dist / max(scale, 1e-12) + 0.1), 0.0)
     agree = (weights * (neighbour_labels == labels[:, None])).sum(1)
     prior = PRIOR_WEIGHT / n_classes
     p_label = (agree + prior) / (weights.sum(1) + PRIOR_WEIGHT)
-    return np.where(labels >= 0, 1.0 - p_label, 1.0)  # a class the base never had: no support
+    return np.where(labels >= 0, 1.0 - 0.5 * (p_label + model_p), 1.0)  # a class the base never had: no support
 
 
 class KnnLabelDetector(Detector):
@@ -41,13 +57,18 @@ class KnnLabelDetector(Detector):
         reference_raw = disagreement(
             ref_labels, np.where(ref_idx >= 0, ref_labels[np.maximum(ref_idx, 0)], -2),
             profile.nn_dist[:, :k], n_classes,
+            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
         )
         labels = profile.label_indexes(delta.labels)
         idx, dist = reference_neighbours(profile, delta)
         idx, dist = idx[:, :k], dist[:, :k]
         neighbour_labels = np.where(idx >= 0, ref_labels[np.maximum(idx, 0)], -2)
-        delta_Z(profile, delta)
-        raw = disagreement(labels, neighbour_labels, dist, n_classes) if len(delta) else np.zeros(0)
+        if len(delta):
+            folds = (delta.digest_array[:, 0] & 1).astype(np.int64)
+            model_p = model_probability(profile, delta_Z(profile, delta), labels, folds)
+            raw = disagreement(labels, neighbour_labels, dist, n_classes, model_p)
+        else:
+            model_p, raw = np.zeros(0), np.zeros(0)
 
         def explain(i: int, value: float, flagged: bool) -> str:
             label = delta.labels[i]
@@ -58,7 +79,8 @@ class KnnLabelDetector(Detector):
                 counts = np.bincount(votes, minlength=n_classes)
                 top = int(counts.argmax())
                 head = (f"{int(counts[labels[i]])} of {len(votes)} nearest base records are labelled "
-                        f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])})")
+                        f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])}); a model fitted "
+                        f"on the base gives {label!r} probability {model_p[i]:.2f}")
             if delta.kinds[i] == "relabeled":
                 head += f"; relabeled from {delta.old_labels[i]!r}"
             return f"{head}; {describe_neighbours(profile, idx[i], dist[i])}"
