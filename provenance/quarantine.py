@@ -1,0 +1,197 @@
+"""Cut a compromised source (or flagged records) out of a version in one step.
+
+``quarantine`` checks the version's data still matches what was signed, writes the
+filtered dataset beside the original (tables as Parquet, which keeps every typed row and
+so every digest; file trees as a copied tree), and commits it as a new signed version
+whose predicate and audit entry say what was removed and why. If anything fails, the
+written dataset is removed again and the store is left as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import keys, lineage, trust, versions
+from .errors import InputError, VerificationError
+from .hashing import table_digests
+from .sources import files, tables
+from .sources.dataset import DatasetSpec, build_manifest, resolve_kind
+from .store import Store
+
+
+@dataclass
+class QuarantineResult:
+    tag: str
+    parent: str
+    reason: dict
+    removed: int
+    kept: int
+    output: str
+    commit: dict
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
+    """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``."""
+    table = lineage.version_lineage(store, tag)
+    found = set(table.filter(pc.equal(table.column("source"), source)).column("digest").to_pylist())
+    manifest = versions.load_manifest(store, store.version(tag)).table
+    found |= set(manifest.filter(pc.equal(manifest.column("source"), source)).column("digest").to_pylist())
+    return found
+
+
+def digests_of_findings(path: str | Path) -> set[bytes]:
+    """Digests of flagged findings in a ``prov diff --detect --format json`` report."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read findings ({exc.strerror})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: findings file is not JSON ({exc})") from exc
+    items = report.get("findings") if isinstance(report, dict) else report
+    if not isinstance(items, list):
+        raise InputError(f"{path}: expected a 'findings' list (prov diff --detect --format json)")
+    out = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("digest"), str):
+            raise InputError(f"{path}: finding {i} has no 'digest'")
+        if item.get("flagged", True):
+            try:
+                d = bytes.fromhex(item["digest"])
+            except ValueError as exc:
+                raise InputError(f"{path}: finding {i} digest {item['digest'][:20]!r} is not hex") from exc
+            if len(d) != 32:
+                raise InputError(f"{path}: finding {i} digest is not a 64-character SHA-256")
+            out.add(d)
+    return out
+
+
+def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
+    path = Path(str(spec.path).rstrip("/\\"))
+    if kind == "table" and path.is_file():
+        return path.with_name(f"{path.stem}.{tag}.parquet")
+    return path.with_name(f"{path.name}.{tag}")
+
+
+# --- writing the filtered dataset ---------------------------------------------------------
+
+def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int]:
+    paths = tables.list_table_files(spec.path)
+    single = os.path.isfile(spec.path)
+    removed = kept = 0
+    for path in paths:
+        target = out if single else out / PurePosixPath(os.path.relpath(path, spec.path)).with_suffix(".parquet")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        try:
+            for batch in tables.iter_batches(path, spec.options):
+                content = sorted(c for c in batch.schema.names if c not in spec.options.excluded())
+                digests = table_digests(batch, content)
+                part = pa.Table.from_batches([batch]).filter(pa.array([d not in drop for d in digests], pa.bool_()))
+                removed += batch.num_rows - part.num_rows
+                kept += part.num_rows
+                writer = writer or pq.ParquetWriter(target, batch.schema)
+                writer.write_table(part)
+        finally:
+            if writer is not None:
+                writer.close()
+    return removed, kept
+
+
+def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
+    entries = files.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else files.list_tree(spec.path)
+    part = files.hash_files(spec.path, entries)
+    kept_entries = [(rel, label) for (rel, label), d in zip(entries, part.digests) if d not in drop]
+    for rel, _ in kept_entries:
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(spec.path) / rel, target)
+    labels_csv = None
+    if spec.labels_csv:
+        labels_csv = str(out / Path(spec.labels_csv).name)
+        with open(labels_csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "label"])
+            w.writerows(kept_entries)
+    return len(entries) - len(kept_entries), len(kept_entries), labels_csv
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+# --- the one call --------------------------------------------------------------------
+
+def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source: str | None = None,
+               findings: str | None = None, out: str | None = None, hooks=(), executor=None) -> QuarantineResult:
+    """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones)."""
+    if (source is None) == (findings is None):
+        raise InputError("quarantine needs exactly one of --source S or --findings F")
+    if source is not None:
+        trust.validate_source(source)
+    if not new_tag or "/" in new_tag or "\\" in new_tag:
+        raise InputError(f"tag {new_tag!r}: must be non-empty and contain no slashes")
+    if store.db.execute("select 1 from versions where tag = ?", [new_tag]).fetchone():
+        raise InputError(f"{store.root}: version {new_tag!r} already exists; choose a new tag")
+    keys.load_private(key_path)
+    row = store.version(from_tag)
+    spec = versions._local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
+    if spec.rev is not None:
+        raise InputError(f"version {from_tag}: its data is read at git revision {spec.rev}; "
+                         "quarantine writes a filtered copy and needs a local dataset")
+    if source is not None:
+        drop = digests_of_source(store, from_tag, source)
+        if not drop:
+            known = sorted({s for s in lineage.version_lineage(store, from_tag).column("source").to_pylist() if s})
+            raise InputError(f"source {source!r} has no records in version {from_tag} "
+                             f"(sources there: {', '.join(known) or 'none'})")
+        reason = {"source": source}
+    else:
+        drop = digests_of_findings(findings)
+        if not drop:
+            raise InputError(f"{findings}: no flagged findings to quarantine")
+        reason = {"findings": str(findings)}
+    current = build_manifest(spec, executor=executor)
+    if current.manifest.root.hex() != row["merkle_root"]:
+        raise VerificationError(f"version {from_tag}: data at {spec.path} no longer matches its signed manifest; "
+                                f"run `prov verify {from_tag}` before quarantining")
+    kind = resolve_kind(spec)
+    target = Path(out) if out else default_output(spec, new_tag, kind)
+    if target.exists():
+        raise InputError(f"{target}: already exists; remove it or pass --out")
+    labels_csv = spec.labels_csv
+    try:
+        if kind == "table":
+            removed, kept = _filter_tables(spec, drop, target)
+            new_spec = replace(spec, path=str(target), kind="table")
+        else:
+            removed, kept, labels_csv = _filter_tree(spec, drop, target)
+            new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)
+        if removed == 0:
+            raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
+        facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
+
+        def record(store: Store, tag: str, hashed, predicate: dict) -> None:
+            predicate["quarantine"] = facts
+            store.audit("quarantine", tag, facts)
+
+        result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag,
+                                 executor=executor, hooks=[*hooks, record])
+    except BaseException:
+        _remove(target)
+        raise
+    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict())
