@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from provenance.detectors import Delta, Detector, available_detectors, register_detector, run_detectors
+from provenance.errors import InputError
+from provenance.features import FeatureError
+
+
+class ExplodingDetector(Detector):
+    name = "exploding-test"
+    families = ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        raise ZeroDivisionError("boom")
+
+
+def test_all_detectors_score_every_record_in_range(digits_split):
+    results = run_detectors(digits_split.profile, digits_split.delta(), fpr=0.01)
+    assert [r.detector for r in results] == available_detectors()
+    assert {"knn_label", "outlier", "duplicates", "volume", "spectral", "collision", "gradient"} <= set(available_detectors())
+    for result in results:
+        assert result.status == "ok", result.error
+        assert len(result.findings) == len(digits_split.Xp)
+        assert all(0.0 <= f.score <= 1.0 and len(f.digest) == 64 for f in result.findings)
+        assert 0.0 <= result.threshold <= 1.0
+        flagged_rate = np.mean([f.flagged for f in result.findings])
+        assert flagged_rate <= 0.04, result.detector  # target 1%; a little slack for a small delta
+
+
+def test_a_crashing_detector_is_reported_and_the_others_still_run(digits_split, monkeypatch):
+    from provenance.detectors import registry
+
+    monkeypatch.setattr(registry, "_detectors", dict(registry._detectors))  # keep the registry clean
+    register_detector(ExplodingDetector.name, ExplodingDetector)
+    results = run_detectors(digits_split.profile, digits_split.delta(), names=["exploding-test", "outlier"])
+    by_name = {r.detector: r for r in results}
+    assert by_name["exploding-test"].status == "error"
+    assert "ZeroDivisionError: boom" in by_name["exploding-test"].error
+    assert by_name["outlier"].status == "ok"
+
+
+def test_delta_of_another_dimension_is_refused(digits_split):
+    delta = Delta([b"\x01" * 32], np.zeros((1, 10), np.float32), ["1"], [None], ["added"], [None])
+    with pytest.raises(FeatureError, match="dimension mismatch"):
+        run_detectors(digits_split.profile, delta)
+
+
+def test_nan_in_the_delta_names_the_record():
+    with pytest.raises(FeatureError) as err:
+        Delta([b"\xab" * 32, b"\xcd" * 32], np.array([[1.0, 2.0], [np.nan, 1.0]], np.float32), ["a", "b"], [None] * 2, ["added"] * 2, [None] * 2)
+    assert err.value.records == ["cd" * 6]
+
+
+def test_unknown_detector_and_bad_rate_are_input_errors(digits_split):
+    with pytest.raises(InputError, match="unknown detector"):
+        run_detectors(digits_split.profile, digits_split.delta(), names=["nope"])
+    with pytest.raises(InputError):
+        run_detectors(digits_split.profile, digits_split.delta(), fpr=1.5)
+
+
+def test_an_empty_delta_gives_empty_results(digits_split):
+    delta = Delta([], np.zeros((0, 64), np.float32), [], [], [], [])
+    for result in run_detectors(digits_split.profile, delta):
+        assert result.status == "ok", (result.detector, result.error)
+        assert result.findings == []
