@@ -1,0 +1,58 @@
+"""``prov diff A B``: what changed between two versions, record by record, and what looks wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..diff import DEFAULT_LIMIT, diff_versions
+from ..errors import InputError
+from ..report import Format, formats_for, render, write_output
+from ..store import Store
+from ._app import command
+from .core import IdColumn, Kind, LabelColumn, LabelsCsv, Metadata, SchemaOpt, SourceColumn, dataset_spec
+
+
+def _detect_available() -> bool:
+    """--detect needs the detectors and a reference profile of the base; wired in a later issue."""
+    return False
+
+
+@command("diff")
+def diff(
+    base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
+    new: str = typer.Argument(..., help="New version (or git revision with --path)."),
+    detect: bool = typer.Option(False, "--detect", help="Also run the poisoning detectors on the delta."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json, md or html."),
+    json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
+    path: Optional[str] = typer.Option(None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions."),
+    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."),
+    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
+    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
+    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+) -> None:
+    """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
+    fmt = "json" if json_out else fmt
+    if fmt not in [f.value for f in formats_for("diff")]:
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(f.value for f in formats_for('diff'))}")
+    if limit < 0:
+        raise InputError(f"--limit {limit}: must be 0 (all) or more")
+    if out is not None and not Path(out).parent.is_dir():
+        raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    if detect and not _detect_available():
+        raise InputError("--detect is not available yet: the detectors need a reference profile of the base "
+                         "version, which this install cannot build; run 'prov diff' without --detect")
+    spec = None
+    if path is not None:
+        spec = dataset_spec(path, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+        try:
+            store = Store.open()
+        except InputError:
+            store = None  # git revisions need no store; a store only lets us reuse manifests
+    else:
+        store = Store.open()
+    report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
+    write_output(render("diff", Format(fmt), report.to_dict()), out)

@@ -1,0 +1,177 @@
+"""The two sides of a diff: prov versions, or git revisions of a DVC-tracked path.
+
+A version's manifest is trusted through one chain, checked before a row is compared:
+its signed statement (signature by a registered key) names the manifest object's
+SHA-256, and the object's bytes are hashed as they are read from the one open file.
+The Merkle root is not recomputed: it is implied by the signed object digest, and
+recomputing it would cost a hash per record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import versions
+from .diff import WINDOW_ROWS, SideStream, table_batches
+from .errors import InputError, VerificationError
+from .manifest import SCHEMA
+from .sources.dataset import DatasetSpec, build_manifest
+from .store import Store
+
+HISTORY_DEPTH = 8
+LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")
+
+
+@dataclass
+class Side:
+    name: str
+    kind: str  # "version" | "git"
+    info: dict  # what the report says about this side
+    schema: dict  # kind, columns, digestAlgorithm, labelColumn
+    open_batches: Callable[[], Iterator[pa.RecordBatch]]
+    label_counts: dict | None = None  # signed per-label counts, checked against the stream
+    lineage: pa.Table | None = None  # None: every record unattributed (or no lineage stage)
+    lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
+    lineage_counts: dict | None = None  # signed status counts of the version
+    history: list[dict] = field(default_factory=list)  # signed source counts, newest first
+
+
+def lineage_module():
+    """``provenance.lineage.version_lineage`` when that stage is installed, else None."""
+    try:
+        module = importlib.import_module("provenance.lineage")
+    except ImportError:
+        return None
+    return getattr(module, "version_lineage", None)
+
+
+def _manifest_batches(store: Store, row: dict) -> Iterator[pa.RecordBatch]:
+    """Stream the manifest object after checking its bytes hash to the signed digest."""
+    oid, name = row["manifest_object"], f"manifest of {row['tag']}"
+    path = store.objects.path(oid)
+    try:
+        handle = pa.OSFile(str(path), "rb")
+    except (OSError, pa.ArrowException) as exc:
+        raise VerificationError(f"{path}: {name} {oid[:16]} is missing from the store") from exc
+    with handle:
+        sha = hashlib.sha256()
+        while chunk := handle.read(1 << 24):
+            sha.update(chunk)
+        if sha.hexdigest() != oid:
+            raise VerificationError(f"{path}: {name} {oid[:16]} was altered (its bytes hash to {sha.hexdigest()[:16]})")
+        handle.seek(0)
+        try:
+            parquet = pq.ParquetFile(handle, read_dictionary=["label", "source", "batch"])
+            schema = parquet.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise VerificationError(f"{path}: {name} is not a readable manifest ({exc})") from exc
+        types = {f.name: f.type for f in schema}
+        if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
+            raise VerificationError(f"{path}: {name} has columns {list(types)}, expected {SCHEMA.names}")
+        if parquet.metadata.num_rows != row["records"]:
+            raise VerificationError(f"{path}: {name} holds {parquet.metadata.num_rows} rows, "
+                                    f"the version records {row['records']}")
+        yield from parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=True)
+
+
+def _history(store: Store, row: dict) -> list[dict]:
+    """Signed per-source counts of this version and its ancestors, newest first."""
+    out, seen = [], set()
+    current = row
+    while current is not None and len(out) < HISTORY_DEPTH + 1 and current["tag"] not in seen:
+        seen.add(current["tag"])
+        stmt = versions.verified_statement(store, current)
+        out.append(stmt["predicate"].get("sources") or {})
+        current = store.version(current["parent"]) if current["parent"] else None
+    return out
+
+
+def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
+    row = store.version(tag)
+    stmt = versions.verified_statement(store, row)
+    pred = stmt["predicate"]
+    dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
+    info = {"name": tag, "kind": "version", "records": row["records"], "merkle_root": row["merkle_root"],
+            "keyid": row["keyid"], "signature": "ok", "parent": row["parent"], "created_at": row["created_at"],
+            "path": dataset.get("path"), "rev": dataset.get("rev")}
+    schema = dict(pred.get("schema") or {})
+    # A version committed without signed lineage is all unattributed; only a signed lineage
+    # object is worth reading (version_lineage would otherwise re-read the whole manifest).
+    version_lineage = lineage_module()
+    signed_lineage = pred.get("lineage") or {}
+    lineage = version_lineage(store, tag) if version_lineage is not None and signed_lineage.get("object") else None
+    counts = ({k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES} if signed_lineage
+              else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]})
+    return Side(tag, "version", info, schema, lambda: _manifest_batches(store, row), pred.get("labels"),
+                lineage, version_lineage is not None, counts, _history(store, row) if with_history else [])
+
+
+# --- git revisions of a DVC-tracked path ------------------------------------------------
+
+
+def _git(root: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def _matching_version(store: Store | None, root: str, rel_path: str, commit: str) -> str | None:
+    """A committed prov version of the same path at the same git commit, to reuse its manifest."""
+    if store is None:
+        return None
+    for row in reversed(store.versions()):
+        spec = json.loads(row["dataset"] or "{}")
+        if not spec.get("rev"):
+            continue
+        path = spec["path"]
+        path = os.path.relpath(os.path.abspath(path if os.path.isabs(path) else os.path.join(root, path)), root)
+        if path == rel_path and _git(root, "rev-parse", "--verify", "-q", f"{spec['rev']}^{{commit}}") == commit:
+            return row["tag"]
+    return None
+
+
+def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
+    from .sources.dvc import repo_root
+
+    root = repo_root(spec)
+    commit = _git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
+    if commit is None:
+        raise InputError(f"{root}: unknown git revision {rev!r}")
+    rel = os.path.relpath(os.path.abspath(spec.path), root) if not os.path.isabs(spec.path) else os.path.relpath(spec.path, root)
+    reused = _matching_version(store, root, rel, commit)
+    if reused is not None:
+        side = version_side(store, reused)
+        side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
+        side.name, side.kind = rev, "git"
+        return side
+    hashed = build_manifest(DatasetSpec(path=os.path.join(root, rel), kind=spec.kind, options=spec.options,
+                                        labels_csv=spec.labels_csv, rev=rev, repo=root))
+    manifest = hashed.manifest
+    info = {"name": rev, "kind": "git", "records": len(manifest), "merkle_root": None, "keyid": None,
+            "signature": "not signed (built from git through DVC)", "parent": None, "created_at": None,
+            "path": rel, "rev": rev, "commit": commit, "reused_version": None}
+    schema = {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": manifest.digest_algorithm,
+              "labelColumn": spec.options.label_column if hashed.kind == "table" else None}
+    return Side(rev, "git", info, schema, lambda: table_batches(manifest.table), None, None,
+                lineage_module() is not None, {"attested": 0, "relabeled_after_source": 0, "unattributed": len(manifest)})
+
+
+def check_comparable(base: Side, new: Side) -> None:
+    """Two sides must be the same dataset: same kind of records, digest and content columns."""
+    for key, what in (("kind", "record kind"), ("digestAlgorithm", "digest algorithm"),
+                      ("labelColumn", "label column"), ("columns", "content columns")):
+        a, b = base.schema.get(key), new.schema.get(key)
+        if a != b:
+            raise InputError(f"{base.name} and {new.name} are different datasets: {what} {a!r} vs {b!r}; "
+                             "a record-level diff needs the same schema")

@@ -1,0 +1,97 @@
+"""Text for a terminal: rich tables, worst first, the suspicious source named first."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+from rich.console import Console
+from rich.table import Table
+
+from ._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from .interface import Format, register
+
+LISTED = 10
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    return table
+
+
+def render_text(report: dict) -> str:
+    width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False, emoji=False)
+    s = report["summary"]
+    console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
+    console.print(verdict(report))
+    console.print()
+
+    summary = _table("Changes", "change", "records")
+    for key, label in SUMMARY_ROWS:
+        summary.add_row(label, str(s[key]))
+    console.print(summary)
+
+    sources = _table("Sources, worst first", "source", "flagged signals", "added", "removed", "relabeled",
+                     "relabel rate", "unattributed added", "base", "new")
+    for r in report["by_source"]:
+        sources.add_row(source_name(r["source"]), ", ".join(r["flagged_signals"]) or "-", str(r["added"]),
+                        str(r["removed"]), str(r["relabeled"]), f"{100 * r['relabel_rate']:.2f}%",
+                        str(r["unattributed_added"]), str(r["base"]), str(r["new"]))
+    console.print(sources)
+
+    signals = _table("Signals, worst first", "severity", "signal", "subject", "statistic", "p", "explanation")
+    for sig in report["signals"]:
+        signals.add_row(sig["severity"], sig["name"], subject_text(sig["subject"]), stat_text(sig["statistic"]),
+                        p_text(sig["statistic"]), sig["explanation"])
+    console.print(signals)
+
+    classes = _table("Classes", "class", "base", "new", "added", "removed", "relabeled from", "relabeled to")
+    for r in report["by_class"]:
+        classes.add_row(r["label"], *(str(r[k]) for k in ("base", "new", "added", "removed", "relabeled_from", "relabeled_to")))
+    console.print(classes)
+
+    if report["relabel_pairs"]:
+        pairs = _table("Relabels by class pair", "old → new", "records", "rate")
+        for r in report["relabel_pairs"][:20]:
+            pairs.add_row(f"{r['old']} → {r['new']}", str(r["count"]), f"{100 * r['rate']:.2f}%")
+        console.print(pairs)
+
+    changes = report["changes"]
+    for kind, title, describe in (
+        ("relabeled", "Relabeled records", lambda c: relabel_text(c)),
+        ("conflicting", "Records with conflicting labels", lambda c: " / ".join(c["labels"])),
+        ("added", "Added records", lambda c: c["label"]),
+        ("removed", "Removed records", lambda c: c["label"]),
+        ("duplicates", "Duplicated records", lambda c: f"{c['copies']} copies (base {c['base_copies']})"),
+        ("source_changed", "Records whose source changed",
+         lambda c: f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"),
+    ):
+        items = changes.get(kind) or []
+        if not items:
+            continue
+        total = {"relabeled": s["relabeled"], "conflicting": s["conflicting_labels"], "added": s["added"],
+                 "removed": s["removed"], "source_changed": s["source_changed"]}.get(kind)
+        shown = f" (first {min(LISTED, len(items))} of {total})" if total and total > LISTED else ""
+        table = _table(title + shown, "digest", "change", "source", "locator")
+        for c in items[:LISTED]:
+            table.add_row(c["digest"][:16], describe(c), source_name(c["source"]), str(c["locator"]))
+        console.print(table)
+
+    if report["detect"]:
+        det = _table("Detectors", "detector", "status", "flagged", "scored", "error")
+        for d in report["detectors"]:
+            det.add_row(d["detector"], d["status"], str(d["flagged"]), str(d["scored"]), d["error"] or "")
+        console.print(det)
+        flagged = sorted((f for f in report["findings"] if f["flagged"]), key=lambda f: -f["score"])
+        if flagged:
+            table = _table("Flagged records", "digest", "detector", "score", "explanation")
+            for f in flagged[:20]:
+                table.add_row(f["digest"][:16], f["detector"], f"{f['score']:.3f}", f["explanation"])
+            console.print(table)
+    return console.file.getvalue()
+
+
+register("diff", Format.TEXT, render_text)
