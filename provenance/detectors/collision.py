@@ -43,12 +43,14 @@ class CollisionDetector(Detector):
             exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
             for c in np.unique(labels[labels >= 0]):
                 rows = np.flatnonzero(labels == c)
-                in_class = profile.sample_labels == c
-                sub_exclude = exclude[rows] if exclude is not None else None
-                i_own, d_own = nearest(Z[rows], profile.sample_Z, 1, exclude=sub_exclude, point_mask=in_class)
-                i_other, d_other = nearest(Z[rows], profile.sample_Z, 1, exclude=sub_exclude, point_mask=~in_class)
-                own[rows], other[rows] = d_own[:, 0], d_other[:, 0]
-                own_idx[rows], other_idx[rows] = i_own[:, 0], i_other[:, 0]
+                for members, distances, indexes in (
+                    (np.flatnonzero(profile.sample_labels == c), own, own_idx),
+                    (np.flatnonzero(profile.sample_labels != c), other, other_idx),
+                ):
+                    sub_exclude = exclude[np.ix_(rows, members)] if exclude is not None else None
+                    i, d = nearest(Z[rows], profile.sample_Z[members], 1, exclude=sub_exclude)
+                    distances[rows] = d[:, 0]
+                    indexes[rows] = np.where(i[:, 0] >= 0, members[np.maximum(i[:, 0], 0)], -1)
         known = (labels >= 0) & np.isfinite(own) & np.isfinite(other)
         # A label the base never had is knn_label's finding; here it scores as typical.
         raw = np.where(known, _log_ratio(own, other, scale), float(np.median(reference_raw)))

@@ -12,7 +12,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, reference_neighbours
-from provenance.features.neighbors import nearest
+from provenance.features.neighbors import nearest_and_count
 from provenance.features.profile import ReferenceProfile
 
 CONSTANT_RAW = 1e6  # far above any distance-based raw score: always flagged unless common in the base
@@ -40,23 +40,17 @@ class DuplicatesDetector(Detector):
 
         n = len(delta)
         ref_idx, ref_dist = reference_neighbours(profile, delta)
-        if n:
-            Z = delta_Z(profile, delta)
-            k = min(ref_dist.shape[1], max(n - 1, 1))
-            own_idx, own_dist = nearest(Z, Z, k, queries_are_points=True)
-            same_digest = _repeated_digests(delta)
-        else:
-            own_idx = np.zeros((0, 1), np.int64)
-            own_dist = np.zeros((0, 1), np.float32)
-            same_digest = np.zeros(0, np.int64)
         # The delta adds n points to the m the reference's distances were measured among;
         # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
         m = len(profile.sample_Z)
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.nn_dist))
-        ref_dist_eff, own_dist_eff = ref_dist * density, own_dist * density
-        nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff[:, 0]) if n else np.zeros(0)
+        Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
+        own_idx, own_dist, own_close = nearest_and_count(Z, Z, close_radius / density, queries_are_points=True)
+        own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density
+        same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
+        nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff) if n else np.zeros(0)
         nn = np.where(same_digest > 0, 0.0, nn)
-        close = (ref_dist_eff < close_radius).sum(1) + (own_dist_eff < close_radius).sum(1) + same_digest
+        close = (ref_dist_eff < close_radius).sum(1) + own_close + same_digest
         constant = _is_constant(delta.X) if n else np.zeros(0, bool)
         raw = np.where(constant, CONSTANT_RAW, _closeness(nn, close, typical)) if n else np.zeros(0)
 
@@ -67,12 +61,10 @@ class DuplicatesDetector(Detector):
             parts = []
             if same_digest[i]:
                 parts.append(f"{int(same_digest[i])} exact copies elsewhere in the delta")
-            near_delta = int((own_dist_eff[i] < close_radius).sum())
-            if near_delta:
-                copies = ", ".join(delta.hex(int(j))[:12] for j in own_idx[i][own_dist_eff[i] < close_radius][:3])
-                parts.append(f"{near_delta}+ near copies in the delta ({copies})")
+            if own_close[i]:
+                parts.append(f"{int(own_close[i])} near copies in the delta (nearest {delta.hex(int(own_idx[i]))[:12]})")
             near_base = int((ref_dist_eff[i] < close_radius).sum())
-            if near_base or ref_dist[i, 0] <= own_dist[i, 0]:
+            if near_base or ref_dist[i, 0] <= own_dist[i]:
                 parts.append(f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}")
             return (f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
                     f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts))

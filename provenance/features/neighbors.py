@@ -50,6 +50,12 @@ def nearest(
         if queries_are_points:
             rows = np.arange(stop - start)
             d2[rows, start + rows] = np.inf
+        if k_eff == 1:  # the common case: a plain argmin is several times cheaper
+            best = d2.argmin(axis=1)
+            best_d2 = d2[np.arange(stop - start), best]
+            idx[start:stop, 0] = np.where(np.isfinite(best_d2), best, -1)
+            dist[start:stop, 0] = np.sqrt(best_d2)
+            continue
         part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
         part_d2 = np.take_along_axis(d2, part, axis=1)
         # ties broken by index so results do not depend on argpartition's internals
@@ -75,3 +81,30 @@ def same_digest_mask(query_digests: np.ndarray, point_digests: np.ndarray) -> np
     for i in np.flatnonzero(shared):
         mask[i] = p == q[i]
     return mask
+
+
+def nearest_and_count(
+    queries: np.ndarray, points: np.ndarray, radius: float, queries_are_points: bool = False,
+    exclude: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest point (index, distance) and how many points lie strictly within ``radius``."""
+    n = len(queries)
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf, dtype=np.float32)
+    counts = np.zeros(n, dtype=np.int64)
+    if n == 0 or len(points) == 0:
+        return idx, dist, counts
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, n)
+        d2 = squared_distances(queries[start:stop], points)
+        rows = np.arange(stop - start)
+        if queries_are_points:
+            d2[rows, start + rows] = np.inf
+        if exclude is not None:
+            d2[exclude[start:stop]] = np.inf
+        best = d2.argmin(axis=1)
+        best_d2 = d2[rows, best]
+        idx[start:stop] = np.where(np.isfinite(best_d2), best, -1)
+        dist[start:stop] = np.sqrt(best_d2)
+        counts[start:stop] = (d2 < radius * radius).sum(axis=1)
+    return idx, dist, counts
