@@ -1,7 +1,7 @@
 """Canonical encoding, record digests, and the RFC 6962 Merkle tree with RFC 9162 proofs.
 
 Encoding ``prov-row-v1`` (the digest's name carries it, so a verifier needs no side
-channel). A value is ``tag (1 byte) || length (u64 big-endian) || payload``:
+channel). A value is ``tag (1 byte) || length (unsigned LEB128) || payload``:
 
     N null (empty)          B bool (1 byte)        I integer (int64 BE)
     F float (float64 BE, -0.0 -> 0.0, every NaN -> 0x7ff8000000000000)
@@ -9,10 +9,12 @@ channel). A value is ``tag (1 byte) || length (u64 big-endian) || payload``:
     D date (int64 days)     X decimal (its text)
     L list (encoded items)  M map/struct (encoded key, encoded value, keys sorted)
 
-A row is ``R || length || enc(name) enc(value) ...`` over its content columns in name
-order, so the digest does not depend on file format, column order, row order or chunking.
-Integers of every width encode as int64 and floats as float64, so "the same typed rows"
-give the same digest whether they came from Parquet, CSV or JSON Lines.
+A row is ``R || count || enc(name_1) .. enc(name_k) || enc(value_1) .. enc(value_k)``
+over its content columns in name order. Names come first so that the part every row of
+a table shares is hashed once and the hash state copied per row. The digest does not
+depend on file format, column order, row order or chunking. Integers of every width
+encode as int64 and floats as float64, so "the same typed rows" give the same digest
+whether they came from Parquet, CSV or JSON Lines.
 """
 
 from __future__ import annotations
@@ -32,21 +34,33 @@ ROW_ENCODING = "prov-row-v1"
 ROW_DIGEST_ALGORITHM = f"sha256/{ROW_ENCODING}"
 FILE_DIGEST_ALGORITHM = "sha256/file-bytes"
 
-_U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _F64 = struct.Struct(">d")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _EPOCH_DATE = _dt.date(1970, 1, 1)
 
 
+def varint(n: int) -> bytes:
+    """Unsigned LEB128."""
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
 def _tlv(tag: bytes, payload: bytes) -> bytes:
-    return tag + _U64.pack(len(payload)) + payload
+    return tag + varint(len(payload)) + payload
 
 
 def encode_value(value: object) -> bytes:
     """Canonical bytes of one Python value (as produced by ``pyarrow`` ``to_pylist``)."""
     if value is None:
-        return b"N" + _U64.pack(0)
+        return b"N\x00"
     if isinstance(value, bool):
         return _tlv(b"B", b"\x01" if value else b"\x00")
     if isinstance(value, int):
@@ -81,10 +95,16 @@ def encode_value(value: object) -> bytes:
     raise TypeError(f"cannot encode a value of type {type(value).__name__}")
 
 
+def row_header(names: Sequence[str]) -> bytes:
+    """The part of a row's encoding that depends only on its (sorted) column names."""
+    names = sorted(names)
+    return b"R" + varint(len(names)) + b"".join(encode_value(n) for n in names)
+
+
 def encode_row(row: dict[str, object]) -> bytes:
     """Canonical bytes of one row given as ``{column: value}`` (the reference encoder)."""
-    body = b"".join(encode_value(name) + encode_value(row[name]) for name in sorted(row))
-    return _tlv(b"R", body)
+    names = sorted(row)
+    return row_header(names) + b"".join(encode_value(row[n]) for n in names)
 
 
 def row_digest(row: dict[str, object]) -> bytes:
@@ -93,10 +113,10 @@ def row_digest(row: dict[str, object]) -> bytes:
 
 # --- vectorised encoding of Arrow columns -----------------------------------------------
 
-_FIXED_KINDS = {"int": b"I", "float": b"F", "bool": b"B"}
+_FIXED = {"int": (b"I", 8), "float": (b"F", 8), "bool": (b"B", 1)}
 
 
-def _fixed_kind(column: pa.ChunkedArray | pa.Array) -> str | None:
+def _fixed_kind(column) -> str | None:
     """Columns without nulls whose values are fixed-width: encoded without Python loops."""
     t = column.type
     if column.null_count:
@@ -110,87 +130,113 @@ def _fixed_kind(column: pa.ChunkedArray | pa.Array) -> str | None:
     return None
 
 
-def _fixed_block(name: str, column, kind: str) -> np.ndarray:
-    """``n x width`` bytes: enc(name) || tag || length || value, for every row."""
+def _fixed_payload(column, kind: str) -> np.ndarray:
+    """``n x width`` big-endian value bytes of a fixed-width column."""
     n = len(column)
-    prefix = encode_value(name) + _FIXED_KINDS[kind]
     if kind == "int":
         if pa.types.is_uint64(column.type):
             column = pc.cast(column, pa.int64())  # raises on overflow: a value int64 can't hold
         values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64).astype(">i8")
-        payload = values.view(np.uint8).reshape(n, 8)
-    elif kind == "float":
+        return values.view(np.uint8).reshape(n, 8)
+    if kind == "float":
         values = np.array(column.to_numpy(zero_copy_only=False), dtype=np.float64)
         values[values == 0.0] = 0.0
         values[np.isnan(values)] = np.nan
-        payload = values.astype(">f8").view(np.uint8).reshape(n, 8)
-    else:
-        values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.uint8)
-        payload = values.reshape(n, 1)
-    head = np.frombuffer(prefix + _U64.pack(payload.shape[1]), dtype=np.uint8)
-    block = np.empty((n, len(head) + payload.shape[1]), dtype=np.uint8)
-    block[:, : len(head)] = head
-    block[:, len(head) :] = payload
-    return block
+        return values.astype(">f8").view(np.uint8).reshape(n, 8)
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.uint8).reshape(n, 1)
 
 
-def _column_pieces(name: str, column) -> list[bytes]:
-    """Per-row bytes of one column, for columns that are not fixed-width."""
-    enc_name = encode_value(name)
+def _value_pieces(column) -> list[bytes]:
+    """Per-row encoded values of a column that is not fixed-width (Python fallback)."""
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
-    return [enc_name + encode_value(v) for v in column.to_pylist()]
+    return [encode_value(v) for v in column.to_pylist()]
 
 
-def table_digests(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> list[bytes]:
-    """SHA-256 of the canonical encoding of each row's ``columns``, in row order."""
+_BLOCK_ROWS = 2048  # rows filled at a time, so the matrix block being written stays in cache
+
+
+def _fixed_matrix(columns: list, kinds: list[str]) -> np.ndarray:
+    """One ``n x width`` matrix holding the encoded values of consecutive fixed columns."""
+    n = len(columns[0])
+    template = np.frombuffer(
+        b"".join(_FIXED[k][0] + varint(_FIXED[k][1]) + b"\x00" * _FIXED[k][1] for k in kinds), dtype=np.uint8
+    )
+    payloads, offsets, offset = [], [], 0
+    for column, kind in zip(columns, kinds):
+        payloads.append(_fixed_payload(column, kind))
+        offsets.append(offset + 2)  # after the tag and the one-byte length
+        offset += 2 + _FIXED[kind][1]
+    matrix = np.empty((n, len(template)), dtype=np.uint8)
+    for start in range(0, n, _BLOCK_ROWS):
+        block = matrix[start : start + _BLOCK_ROWS]
+        block[:] = template
+        for payload, off in zip(payloads, offsets):
+            block[:, off : off + payload.shape[1]] = payload[start : start + _BLOCK_ROWS]
+    return matrix
+
+
+def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> bytes:
+    """The 32-byte SHA-256 digests of every row's ``columns``, concatenated in row order."""
     n = table.num_rows
     names = sorted(columns)
     if n == 0:
-        return []
+        return b""
+    base = hashlib.sha256(row_header(names))
     parts: list[np.ndarray | list[bytes]] = []
-    fixed_run: list[np.ndarray] = []
+    run_cols: list = []
+    run_kinds: list[str] = []
     for name in names:
         column = table.column(name)
         kind = _fixed_kind(column)
         if kind is not None:
-            fixed_run.append(_fixed_block(name, column, kind))
+            run_cols.append(column)
+            run_kinds.append(kind)
             continue
-        if fixed_run:
-            parts.append(np.hstack(fixed_run))
-            fixed_run = []
-        parts.append(_column_pieces(name, column))
-    if fixed_run:
-        parts.append(np.hstack(fixed_run))
+        if run_cols:
+            parts.append(_fixed_matrix(run_cols, run_kinds))
+            run_cols, run_kinds = [], []
+        parts.append(_value_pieces(column))
+    if run_cols:
+        parts.append(_fixed_matrix(run_cols, run_kinds))
 
-    sha = hashlib.sha256
+    out = bytearray()
+    copy = base.copy
     if len(parts) == 1 and isinstance(parts[0], np.ndarray):
-        block = parts[0]
-        width = block.shape[1]
-        row = np.empty((n, width + 9), dtype=np.uint8)
-        row[:, 0] = ord("R")
-        row[:, 1:9] = np.frombuffer(_U64.pack(width), dtype=np.uint8)
-        row[:, 9:] = block
-        buf = memoryview(row.tobytes())
-        step = width + 9
-        return [sha(buf[i : i + step]).digest() for i in range(0, n * step, step)]
+        matrix = parts[0]
+        width = matrix.shape[1]
+        raw = memoryview(matrix.reshape(-1))
+        for i in range(0, n * width, width):
+            h = copy()
+            h.update(raw[i : i + width])
+            out += h.digest()
+        return bytes(out)
 
-    as_rows: list[list[bytes]] = []
+    per_row: list[list[bytes]] = []
     for part in parts:
         if isinstance(part, np.ndarray):
             w = part.shape[1]
             raw = part.tobytes()
-            as_rows.append([raw[i : i + w] for i in range(0, n * w, w)])
+            per_row.append([raw[i : i + w] for i in range(0, n * w, w)])
         else:
-            as_rows.append(part)
-    out = []
-    for pieces in zip(*as_rows):
-        body = b"".join(pieces)
-        out.append(sha(b"R" + _U64.pack(len(body)) + body).digest())
-    return out
+            per_row.append(part)
+    for pieces in zip(*per_row):
+        h = copy()
+        h.update(b"".join(pieces))
+        out += h.digest()
+    return bytes(out)
 
 
-def file_digest(path: str, chunk: int = 1 << 20) -> bytes:
+def split_digests(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+
+
+def table_digests(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> list[bytes]:
+    """SHA-256 of the canonical encoding of each row's ``columns``, in row order."""
+    return split_digests(table_digest_blob(table, columns))
+
+
+def file_digest(path: str) -> bytes:
     """A file record's digest: SHA-256 of its bytes, so ``sha256sum`` gives the same."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").digest()
@@ -268,3 +314,27 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+_PARALLEL_TREE_MIN = 1 << 17
+
+
+def _subtree_root(args: tuple[bytes, int, int]) -> bytes:
+    blob, start, end = args
+    return merkle_root(split_digests(blob[start * 32 : end * 32]))
+
+
+def merkle_root_of_blob(blob: bytes, executor=None) -> bytes:
+    """MTH over concatenated 32-byte leaf hashes, with subtrees hashed in parallel.
+
+    Subtrees are aligned power-of-two chunks: in RFC 6962's tree each is a complete
+    subtree (and the last, partial one reduces the same way), so hashing them apart and
+    then combining their roots gives the same root as one pass.
+    """
+    n = len(blob) // 32
+    workers = getattr(executor, "workers", 1) if executor is not None else 1
+    if n < _PARALLEL_TREE_MIN or workers <= 1:
+        return merkle_root(split_digests(blob))
+    chunk = 1 << max(0, (n // workers).bit_length() - 1)
+    tasks = [(blob, start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    return merkle_root(executor.map(_subtree_root, tasks))

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import InputError, VerificationError
-from .hashing import ROW_DIGEST_ALGORITHM, encode_value, merkle_root
+from .hashing import ROW_DIGEST_ALGORITHM, encode_value, merkle_root_of_blob, split_digests
 
 SCHEMA = pa.schema(
     [
@@ -34,7 +34,7 @@ SCHEMA = pa.schema(
 )
 _SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"),
               ("batch", "ascending"), ("locator", "ascending")]
-_DIGEST_PREFIX = encode_value(b"\x00" * 32)[:9]  # tag + length of a 32-byte value
+_DIGEST_PREFIX = encode_value(b"\x00" * 32)[:-32]  # tag + length of a 32-byte value
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +42,7 @@ class Manifest:
     table: pa.Table
     digest_algorithm: str = ROW_DIGEST_ALGORITHM
     meta: dict[str, str] = field(default_factory=dict)
+    leaf_blob: bytes | None = field(default=None, repr=False)  # leaf hashes in table order, if known
 
     @classmethod
     def build(
@@ -73,6 +74,31 @@ class Manifest:
         return cls(table, digest_algorithm)
 
     @classmethod
+    def from_parts(cls, parts: Sequence, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+                   batch: str | None = None) -> "Manifest":
+        """Merge hashed partitions (digest and leaf blobs plus Arrow columns) into one sorted manifest."""
+        n = sum(len(p.digests) // 32 for p in parts)
+        if n == 0:
+            return cls(SCHEMA.empty_table(), digest_algorithm, leaf_blob=b"")
+        digests = b"".join(p.digests for p in parts)
+        leaves = b"".join(p.leaves for p in parts)
+        table = pa.table(
+            {
+                "digest": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
+                "label": pa.concat_arrays([p.labels for p in parts]),
+                "source": pa.concat_arrays([p.sources for p in parts]),
+                "batch": pa.nulls(n, pa.string()) if batch is None else pa.array([batch] * n, pa.string()),
+                "locator": pa.concat_arrays([p.locators for p in parts]),
+                "_leaf": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(leaves)]),
+            }
+        )
+        order = pc.sort_indices(table, sort_keys=_SORT_KEYS)
+        table = table.take(order).combine_chunks()
+        leaf_col = table.column("_leaf").chunk(0)
+        sorted_leaves = leaf_col.buffers()[1].to_pybytes()[leaf_col.offset * 32 : (leaf_col.offset + n) * 32]
+        return cls(table.drop(["_leaf"]).cast(SCHEMA), digest_algorithm, leaf_blob=sorted_leaves)
+
+    @classmethod
     def concat(cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> "Manifest":
         tables = [t.cast(SCHEMA) for t in parts]
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
@@ -102,32 +128,19 @@ class Manifest:
         return dict(sorted(Counter(s if s is not None else "" for s in self.sources).items()))
 
     def leaves(self) -> list[bytes]:
-        """Leaf hashes in manifest order.
-
-        (label, source) pairs repeat, so each pair's encoding is made once and rows refer
-        to it by dictionary code; digests are sliced straight from the Arrow buffer.
-        """
-        n = len(self)
-        if n == 0:
-            return []
-        label = pc.dictionary_encode(self.table.column("label")).combine_chunks()
-        source = pc.dictionary_encode(pc.fill_null(self.table.column("source"), "\x00")).combine_chunks()
-        n_src = max(len(source.dictionary), 1)
-        codes = (label.indices.to_numpy().astype(np.int64) * n_src + source.indices.to_numpy()).tolist()
-        label_values = label.dictionary.to_pylist()
-        source_values = [None if s == "\x00" else s for s in source.dictionary.to_pylist()]
-        suffix_of: dict[int, bytes] = {}
-        for code in set(codes):
-            suffix_of[code] = encode_value(label_values[code // n_src]) + encode_value(source_values[code % n_src])
-        digests = self.table.column("digest").combine_chunks()
-        buf = memoryview(digests.buffers()[1])[digests.offset * 32 : (digests.offset + n) * 32]
-        sha = hashlib.sha256
-        head = b"\x00" + _DIGEST_PREFIX
-        return [sha(head + buf[i * 32 : i * 32 + 32] + suffix_of[c]).digest() for i, c in enumerate(codes)]
+        """Leaf hashes in manifest order."""
+        if self.leaf_blob is not None:
+            return split_digests(self.leaf_blob)
+        return split_digests(leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source")))
 
     @cached_property
     def root(self) -> bytes:
-        return merkle_root(self.leaves())
+        from .executor import LocalExecutor
+
+        blob = self.leaf_blob
+        if blob is None:
+            blob = leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source"))
+        return merkle_root_of_blob(blob, LocalExecutor() if len(self) >= (1 << 17) else None)
 
     def entries(self) -> set[tuple[bytes, str, str | None]]:
         return set(zip(self.digests, self.labels, self.sources))
@@ -171,3 +184,32 @@ class Manifest:
         except OSError as exc:
             raise InputError(f"{path}: cannot read manifest ({exc.strerror})") from exc
         return cls.from_bytes(data, str(path))
+
+
+def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
+    """Leaf hashes of (digest, label, source) rows, concatenated.
+
+    (label, source) pairs repeat, so each pair's encoding is made once and rows refer to
+    it by dictionary code; digests are sliced straight from the Arrow buffer.
+    """
+    n = len(digests)
+    if n == 0:
+        return b""
+    label = pc.dictionary_encode(labels)
+    source = pc.dictionary_encode(pc.fill_null(sources, "\x00"))
+    if isinstance(label, pa.ChunkedArray):
+        label, source = label.combine_chunks(), source.combine_chunks()
+    n_src = max(len(source.dictionary), 1)
+    codes = (label.indices.to_numpy().astype(np.int64) * n_src + source.indices.to_numpy()).tolist()
+    label_values = label.dictionary.to_pylist()
+    source_values = [None if s == "\x00" else s for s in source.dictionary.to_pylist()]
+    head = b"\x00" + _DIGEST_PREFIX
+    suffix_of = {c: encode_value(label_values[c // n_src]) + encode_value(source_values[c % n_src]) for c in set(codes)}
+    if isinstance(digests, pa.ChunkedArray):
+        digests = digests.combine_chunks()
+    buf = digests.buffers()[1].to_pybytes()[digests.offset * 32 : (digests.offset + n) * 32]
+    sha = hashlib.sha256
+    out = bytearray()
+    for i, c in enumerate(codes):
+        out += sha(head + buf[i * 32 : i * 32 + 32] + suffix_of[c]).digest()
+    return bytes(out)

@@ -84,15 +84,17 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
 
 
 def _hash_partition(task) -> HashedPart:
-    kind, args = task
+    kind, source, args = task
     if kind == "table":
         path, options, rel, prefix, row_groups, first_row = args
-        return tables.hash_table_file(path, options, rel, prefix, None, row_groups, first_row)
-    root, entries = args
-    return files.hash_files(root, entries)
+        part = tables.hash_table_file(path, options, rel, prefix, None, row_groups, first_row)
+    else:
+        root, entries = args
+        part = files.hash_files(root, entries)
+    return part.finish(source)
 
 
-def _table_tasks(spec: DatasetSpec, paths: list[str]) -> list:
+def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None) -> list:
     tasks = []
     prefix = len(paths) > 1 or os.path.isdir(spec.path)
     for path in paths:
@@ -106,24 +108,17 @@ def _table_tasks(spec: DatasetSpec, paths: list[str]) -> list:
                 chunk.append(i)
                 rows += n
                 if rows >= _ROWS_PER_PARTITION:
-                    tasks.append(("table", (path, spec.options, rel, prefix, chunk, first)))
+                    tasks.append(("table", source, (path, spec.options, rel, prefix, chunk, first)))
                     chunk, rows = [], 0
             if chunk or not groups:
-                tasks.append(("table", (path, spec.options, rel, prefix, chunk or None, first)))
+                tasks.append(("table", source, (path, spec.options, rel, prefix, chunk or None, first)))
         else:
-            tasks.append(("table", (path, spec.options, rel, prefix, None, 0)))
+            tasks.append(("table", source, (path, spec.options, rel, prefix, None, 0)))
     return tasks
 
 
 def _merge(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
-    digests, labels, sources, locators = [], [], [], []
-    for p in parts:
-        digests += p.digests
-        labels += p.labels
-        sources += p.sources
-        locators += p.locators
-    batches = [batch] * len(digests) if batch else None
-    return Manifest.build(digests, labels, locators, sources, batches, digest_algorithm=algorithm)
+    return Manifest.from_parts(parts, algorithm, batch)
 
 
 def _check_columns(parts: list[HashedPart], spec: DatasetSpec) -> list[str]:
@@ -152,20 +147,17 @@ def build_manifest(
     kind = resolve_kind(spec)
     if kind == "table":
         paths = tables.list_table_files(spec.path)
-        parts = executor.map(_hash_partition, _table_tasks(spec, paths))
+        parts = executor.map(_hash_partition, _table_tasks(spec, paths, source))
         algorithm = tables.DIGEST_ALGORITHM
         n_files = len(paths)
     elif kind == "tree":
         entries = files.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else files.list_tree(spec.path)
         size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
         chunks = [entries[i : i + size] for i in range(0, len(entries), size)]
-        parts = executor.map(_hash_partition, [("tree", (spec.path, c)) for c in chunks])
+        parts = executor.map(_hash_partition, [("tree", source, (spec.path, c)) for c in chunks])
         algorithm = files.DIGEST_ALGORITHM
         n_files = len(entries)
     else:
         raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
-    if source:
-        for p in parts:
-            p.sources = [s if s is not None else source for s in p.sources]
     columns = _check_columns(parts, spec)
     return HashedDataset(_merge(parts, algorithm, batch), kind, columns, n_files)

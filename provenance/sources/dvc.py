@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
+
 from ..errors import InputError
 from . import files, tables
 from .tables import HashedPart
@@ -72,17 +74,15 @@ def build_manifest_at_rev(spec, source=None, batch=None):
             algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
         else:
             parts = [_hash_tree(fs, path)]
-            algorithm, n_files = files.DIGEST_ALGORITHM, len(parts[0].digests)
+            algorithm, n_files = files.DIGEST_ALGORITHM, len(parts[0])
     except InputError as exc:
         raise InputError(f"{exc} (at revision {spec.rev})") from exc
-    if source:
-        for p in parts:
-            p.sources = [s if s is not None else source for s in p.sources]
+    parts = [p.finish(source) for p in parts]
     return HashedDataset(_merge(parts, algorithm, batch), kind, _check_columns(parts, spec), n_files)
 
 
 def _hash_tree(fs, root: str) -> HashedPart:
-    part = HashedPart([], [], [], [])
+    digests, labels, locators = bytearray(), [], []
     for full in sorted(fs.find(root)):
         rel = PurePosixPath(full).relative_to(root)
         if any(p.startswith(".") for p in rel.parts):
@@ -90,10 +90,10 @@ def _hash_tree(fs, root: str) -> HashedPart:
         if len(rel.parts) < 2:
             raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
         with fs.open(full, "rb") as fh:
-            part.digests.append(hashlib.file_digest(fh, "sha256").digest())
-        part.labels.append(rel.parts[0])
-        part.sources.append(None)
-        part.locators.append(rel.as_posix())
-    if not part.digests:
+            digests += hashlib.file_digest(fh, "sha256").digest()
+        labels.append(rel.parts[0])
+        locators.append(rel.as_posix())
+    if not labels:
         raise InputError(f"{root}: no files in <label>/ folders")
-    return part
+    return HashedPart(bytes(digests), pa.array(labels, pa.string()), pa.nulls(len(labels), pa.string()),
+                      pa.array(locators, pa.string()))

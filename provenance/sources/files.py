@@ -11,6 +11,8 @@ import csv
 import os
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
+
 from ..errors import InputError
 from ..hashing import FILE_DIGEST_ALGORITHM, file_digest
 from .tables import HashedPart
@@ -77,17 +79,18 @@ def read_labels_csv(root: str, labels_csv: str) -> list[tuple[str, str]]:
 
 
 def hash_files(root: str, entries: list[tuple[str, str]]) -> HashedPart:
-    part = HashedPart([], [], [], [])
-    for rel, label in entries:
+    digests = bytearray()
+    for rel, _ in entries:
         full = os.path.join(root, rel)
         try:
-            digest = file_digest(full)
+            digests += file_digest(full)
         except IsADirectoryError as exc:
             raise InputError(f"{full}: is a folder, not a file") from exc
         except OSError as exc:
             raise InputError(f"{full}: cannot read file ({exc.strerror})") from exc
-        part.digests.append(digest)
-        part.labels.append(label)
-        part.sources.append(None)
-        part.locators.append(rel)
-    return part
+    return HashedPart(
+        digests=bytes(digests),
+        labels=pa.array([label for _, label in entries], pa.string()),
+        sources=pa.nulls(len(entries), pa.string()),
+        locators=pa.array([rel for rel, _ in entries], pa.string()),
+    )

@@ -18,7 +18,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import InputError
-from ..hashing import ROW_DIGEST_ALGORITHM, table_digests
+from ..hashing import ROW_DIGEST_ALGORITHM, table_digest_blob
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
@@ -61,13 +61,28 @@ class TableOptions:
 
 @dataclass
 class HashedPart:
-    """What hashing one partition yields, ready to become manifest rows."""
+    """What hashing one partition yields: digests as one blob, the rest as Arrow arrays."""
 
-    digests: list[bytes]
-    labels: list[str]
-    sources: list[str | None]
-    locators: list[str]
+    digests: bytes = b""
+    labels: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    sources: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    locators: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     columns: list[str] = field(default_factory=list)
+    leaves: bytes = b""
+
+    def __len__(self) -> int:
+        return len(self.digests) // 32
+
+    def finish(self, default_source: str | None) -> "HashedPart":
+        """Fill the default source and compute leaf hashes, while still in the worker."""
+        from ..manifest import leaf_blob
+
+        if default_source is not None:
+            self.sources = pc.fill_null(self.sources, default_source)
+        n = len(self)
+        digests = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(self.digests)])
+        self.leaves = leaf_blob(digests, self.labels, self.sources)
+        return self
 
 
 def table_format(path: str) -> str | None:
@@ -144,11 +159,13 @@ def iter_batches(
         raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
 
 
-def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: int) -> list[str]:
+def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: int) -> pa.Array:
     column = batch.column(options.label_column)
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    if not pa.types.is_string(column.type):
         if pa.types.is_floating(column.type):
             bad = pc.is_nan(column)
             if pc.any(bad).as_py():
@@ -162,14 +179,14 @@ def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: 
     if pc.any(empty).as_py():
         row = first_row + pc.index(empty, True).as_py()
         raise InputError(f"{path}: row {row} has an empty label in column {options.label_column!r}")
-    return column.to_pylist()
+    return column
 
 
-def _strings(batch: pa.RecordBatch, name: str) -> list[str | None]:
+def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
     column = batch.column(name)
-    if not pa.types.is_string(column.type):
-        column = pc.cast(column, pa.string())
-    return column.to_pylist()
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
 
 
 def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
@@ -198,7 +215,10 @@ def hash_table_file(
     first_row: int = 0,
 ) -> HashedPart:
     """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder)."""
-    part = HashedPart([], [], [], [])
+    digests: list[bytes] = []
+    labels: list[pa.Array] = []
+    sources: list[pa.Array] = []
+    locators: list[pa.Array] = []
     row = first_row
     content: list[str] | None = None
     for batch in iter_batches(path, options, fs, row_groups):
@@ -216,23 +236,29 @@ def hash_table_file(
                 raise InputError(f"{path}: no content columns left after label, source, id and metadata")
         elif cols != content:
             raise InputError(f"{path}: columns change inside the file at row {row}")
-        try:
-            part.digests.extend(table_digests(batch, content))
-        except (pa.ArrowException, TypeError, OverflowError) as exc:
-            raise InputError(f"{path}: cannot encode rows {row}..{row + batch.num_rows - 1} ({exc})") from exc
-        part.labels.extend(_labels(batch, options, path, row))
         n = batch.num_rows
-        part.sources.extend(_strings(batch, options.source_column) if options.source_column else [None] * n)
+        labels.append(_labels(batch, options, path, row))
+        try:
+            digests.append(table_digest_blob(batch, content))
+        except (pa.ArrowException, TypeError, OverflowError) as exc:
+            raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
+        sources.append(_strings(batch, options.source_column) if options.source_column else pa.nulls(n, pa.string()))
         if options.id_column:
             ids = _strings(batch, options.id_column)
-            part.locators.extend(ids)
-        elif prefix_locator:
-            part.locators.extend(f"{rel}#{i}" for i in range(row, row + n))
+            if ids.null_count:
+                raise InputError(f"{path}: row {row + pc.index(pc.is_null(ids), True).as_py()} has an empty id")
+            locators.append(ids)
         else:
-            part.locators.extend(str(i) for i in range(row, row + n))
+            numbers = pc.cast(pa.array(range(row, row + n), pa.int64()), pa.string())
+            locators.append(pc.binary_join_element_wise(f"{rel}#", numbers, "") if prefix_locator else numbers)
         row += n
-    part.columns = content or []
-    return part
+    return HashedPart(
+        digests=b"".join(digests),
+        labels=pa.concat_arrays(labels) if labels else pa.array([], pa.string()),
+        sources=pa.concat_arrays(sources) if sources else pa.array([], pa.string()),
+        locators=pa.concat_arrays(locators) if locators else pa.array([], pa.string()),
+        columns=content or [],
+    )
 
 
 DIGEST_ALGORITHM = ROW_DIGEST_ALGORITHM

@@ -102,3 +102,12 @@ def test_manifest_round_trips_through_parquet_and_refuses_unsorted_bytes():
 
     with pytest.raises(VerificationError, match="not sorted"):
         Manifest.from_bytes(sink.getvalue())
+
+
+def test_parallel_subtree_root_equals_the_single_pass_root():
+    from provenance.executor import LocalExecutor
+    from provenance.hashing import merkle_root_of_blob
+
+    for n in (1 << 17, (1 << 17) + 12345):
+        leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+        assert merkle_root_of_blob(b"".join(leaves), LocalExecutor(3)) == merkle_root(leaves)
