@@ -200,7 +200,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="one seed, fewer sizes: a smoke run")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--render-only", action="store_true", help="rewrite detect.md from detect.json")
     args = parser.parse_args(argv)
+    if args.render_only:
+        saved = json.loads((Path(args.out) / "detect.json").read_text())
+        write_markdown(Path(args.out) / "detect.md", saved["meta"], saved["quality"], saved["scaling"])
+        return
     seeds = (0,) if args.quick else (0, 1, 2)
     started = time.perf_counter()
     quality = []

@@ -143,3 +143,9 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="failed to load"):
         get_featurizer("bad")
     sys.modules.pop("myplugin", None)
+
+
+def test_sentence_extra_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
+    with pytest.raises(FeatureError, match="pip install sentence-transformers"):
+        get_featurizer("sentence").featurize(["hello"])
