@@ -148,14 +148,16 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
     commit = _git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
     if commit is None:
         raise InputError(f"{root}: unknown git revision {rev!r}")
-    rel = os.path.relpath(os.path.abspath(spec.path), root) if not os.path.isabs(spec.path) else os.path.relpath(spec.path, root)
+    rel = os.path.relpath(os.path.abspath(spec.path), root)
+    if rel.startswith(".."):
+        raise InputError(f"--path {spec.path}: is outside the git repository {root}")
     reused = _matching_version(store, root, rel, commit)
     if reused is not None:
         side = version_side(store, reused)
         side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
         side.name, side.kind = rev, "git"
         return side
-    hashed = build_manifest(DatasetSpec(path=os.path.join(root, rel), kind=spec.kind, options=spec.options,
+    hashed = build_manifest(DatasetSpec(path=rel, kind=spec.kind, options=spec.options,
                                         labels_csv=spec.labels_csv, rev=rev, repo=root))
     manifest = hashed.manifest
     info = {"name": rev, "kind": "git", "records": len(manifest), "merkle_root": None, "keyid": None,

@@ -237,15 +237,15 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float,
     """A source adding far more than its own history (or its share of the base) predicts."""
     if added < MIN_VOLUME:
         return None
-    if len(history) >= 2:
-        expected = max(sum(history) / len(history), 1.0)
-        basis = f"its mean of {expected:.1f} per version over {len(history)} earlier versions"
-    elif base_count > 0:
-        expected = max(base_count * growth, 1.0)
-        basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
-    else:
+    if base_count == 0 and not any(history):
         return Signal("new_source", False, f"source {source!r} is new: {added} records, no history to compare",
                       {"test": "none", "value": added, "p_value": None}, {"source": source})
+    if history:
+        expected = max(sum(history) / len(history), 1.0)
+        basis = f"its mean of {expected:.1f} per version over {len(history)} earlier version(s)"
+    else:
+        expected = max(base_count * growth, 1.0)
+        basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
     test = {"test": "poisson upper tail", "value": added, "expected": round(expected, 3),
             "ratio": round(added / expected, 3), "history": history, "p_value": poisson_sf(added, expected)}
     flagged = test["p_value"] < ALPHA and added >= VOLUME_RATIO * expected
