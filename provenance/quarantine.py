@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from . import keys, lineage, trust, versions
 from .errors import InputError, VerificationError
-from .hashing import table_digests
+from .hashing import split_digests, table_digests
 from .sources import files, tables
 from .sources.dataset import DatasetSpec, build_manifest, resolve_kind
 from .store import Store
@@ -111,8 +111,8 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
 
 def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
     entries = files.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else files.list_tree(spec.path)
-    part = files.hash_files(spec.path, entries)
-    kept_entries = [(rel, label) for (rel, label), d in zip(entries, part.digests) if d not in drop]
+    digests = split_digests(files.hash_files(spec.path, entries).digests)
+    kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
     for rel, _ in kept_entries:
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)

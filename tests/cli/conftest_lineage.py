@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import digits_table, store_fingerprint  # noqa: F401  (re-exported for tests)
+from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for tests)
 from provenance import batches, keys, trust
 from provenance.sources.dataset import DatasetSpec
 from provenance.store import Store
@@ -79,7 +79,8 @@ def payload(env: dict) -> dict:
 
 
 @pytest.fixture
-def world(workdir, store) -> World:
+def world(workdir, store, monkeypatch) -> World:
+    monkeypatch.setenv("PROV_WORKERS", "1")  # small batches: forking workers costs more than it saves
     data = digits_table(N_VENDOR + N_CROWD)
     vendor_data, crowd_data = workdir / "vendor.parquet", workdir / "crowd.parquet"
     pq.write_table(data.slice(0, N_VENDOR), vendor_data)
