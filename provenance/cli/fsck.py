@@ -1,0 +1,33 @@
+"""``prov fsck``: check every object and row of the store against what vouches for it."""
+
+from __future__ import annotations
+
+import typer
+
+from ..errors import VerificationError
+from ..fsck import fsck as run_fsck
+from ..store import find_store
+from ._app import JsonFlag, command, echo, emit_json
+
+
+@command("fsck")
+def fsck(
+    repair: bool = typer.Option(False, "--repair", help="Remove unreferenced objects and temp files left by "
+                                "interrupted writes (only when no integrity error is found)."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Check the whole store: object bytes, versions, signatures, audit chain, lineage."""
+    report = run_fsck(find_store(), repair=repair)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        for f in report.findings:
+            echo(f"{f.level}: [{f.check}] {f.message}")
+        for path in report.repaired:
+            echo(f"removed {path}")
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"
+        echo(f"fsck {report.store}: checked {counts}; {len(report.errors)} errors, {len(report.warnings)} warnings")
+    if not report.ok:
+        first = report.errors[0]
+        raise VerificationError(f"{report.store}: integrity check failed ({len(report.errors)} errors; "
+                                f"first: [{first.check}] {first.message})")
