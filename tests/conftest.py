@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from provenance import keys
 from provenance.cli import app
 from provenance.store import Store
+from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for old imports)
 
 os.environ.setdefault("PROV_WORKERS", "2")
 
@@ -53,30 +54,8 @@ def keypair(workdir) -> keys.KeyPair:
     return keys.generate(workdir / "alice")
 
 
-def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
-    """scikit-learn's handwritten digits (real data), 64 pixel columns plus a label."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    X, y = d.data.astype(np.int64), d.target
-    if n is not None:
-        X, y = X[:n], y[:n]
-    cols = {f"px{i:02d}": X[:, i] for i in range(X.shape[1])}
-    cols["label"] = [str(v) for v in y]
-    return pa.table(cols)
-
-
 @pytest.fixture
 def digits_parquet(workdir) -> Path:
     path = workdir / "digits.parquet"
     pq.write_table(digits_table(600), path, row_group_size=128)
     return path
-
-
-def store_fingerprint(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root``: equal before and after means byte-for-byte unchanged."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import digits_table, store_fingerprint
+from support import digits_table, store_fingerprint
 from provenance.store import Store
 from provenance.versions import verify_version
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import store_fingerprint
+from support import store_fingerprint
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "diff.schema.json").read_text())
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import digits_table
+from support import digits_table
 
 DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
 

@@ -11,7 +11,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import digits_table
+from support import digits_table
 
 DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
 

@@ -20,7 +20,7 @@ def one_line_error(r, code: int = 2) -> str:
 
 
 def test_sign_needs_no_store_and_writes_a_dsse_envelope(prov, workdir, tmp_path):
-    from conftest import digits_table
+    from support import digits_table
     import pyarrow.parquet as pq
 
     pq.write_table(digits_table(40), "batch.parquet")
