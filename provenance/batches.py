@@ -376,16 +376,22 @@ def add_batch(store: Store, spec: DatasetSpec, source: str, envelope_path: str |
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm)
     with store.write():
+        # Again under the lock: another process may have added the same batch meanwhile.
+        if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
+            raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
+        added_at, data = trust.iso(trust.now()), _portable_path(store, spec.path)
         store.audit("batch.add", bid, {"source": source, "signed": envelope is not None, "keyid": keyid,
-                                       "merkle_root": m.root.hex(), "records": len(m), "envelope": envelope_oid})
+                                       "merkle_root": m.root.hex(), "records": len(m), "envelope": envelope_oid,
+                                       "manifest": manifest_oid, "captured_at": captured, "added_at": added_at,
+                                       "data": data})
         seq, _ = store.audit_head()
         store.db["batches"].insert({
             "batch": bid, "source": source, "signed": int(envelope is not None), "keyid": keyid,
             "merkle_root": m.root.hex(), "records": len(m), "labels": json.dumps(m.label_counts(), sort_keys=True),
             "manifest_object": manifest_oid, "envelope_object": envelope_oid, "captured_at": captured,
-            "added_at": trust.iso(trust.now()), "data": _portable_path(store, spec.path), "audit_seq": seq,
+            "added_at": added_at, "data": data, "audit_seq": seq,
         })
         store.db.conn.executemany("insert into batch_records (digest, label, batch) values (?, ?, ?)",
                                   ((d, label, bid) for d, label in zip(m.digests, m.labels)))

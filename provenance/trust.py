@@ -119,7 +119,8 @@ def add_key(store: Store, source: str, public_key_path: str | Path, valid_from: 
            "revoked_reason": None}
     with store.write():
         store.db["trust"].insert(row)
-        store.audit("trust.add", source, {"keyid": kid, "valid_from": start, "valid_until": end})
+        store.audit("trust.add", source, {"keyid": kid, "valid_from": start, "valid_until": end,
+                                          "name": row["name"], "added_at": row["added_at"]})
     return _row_key(row)
 
 
@@ -150,7 +151,7 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
         for k in targets:
             store.db.execute("update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",
                              [stamp, reason, source, k.keyid])
-            store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason})
+            store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
     return [k for k in entries(store, source) if k.keyid in {t.keyid for t in targets}]
 
 

@@ -92,6 +92,7 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
         raise InputError(f"tag {tag!r}: must be non-empty with no spaces or control characters")
     if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
         raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
+    default_parent = parent is None
     parent = parent if parent is not None else store.latest_version()
     parent_row = store.version(parent) if parent else None
     private = keys.load_private(key_path)
@@ -103,7 +104,14 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
     hashed = build_manifest(spec, executor=executor)
     manifest_bytes = hashed.manifest.to_bytes()
     portable = _portable(spec, store)
+    dataset = json.dumps(portable.to_dict(), sort_keys=True)
     with store.write():
+        # Again under the lock: another process may have committed while we were hashing.
+        if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
+            raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
+        if default_parent:
+            parent = store.latest_version()
+            parent_row = store.version(parent) if parent else None
         manifest_oid = store.put_object(manifest_bytes, "parquet")
         _, head = store.audit_head()
         pred = predicate(tag, hashed, parent_row, head, manifest_oid, spec)
@@ -114,18 +122,20 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
         envelope_oid = store.put_object(signing.canonical_json(envelope), "json")
         registered = False
         if not store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
+            registered_at = now()
             store.db["keys"].insert({"keyid": keyid, "name": Path(key_path).stem,
-                                     "public_pem": keys.public_pem(private.public_key()), "registered_at": now()})
-            store.audit("key.register", keyid, {"name": Path(key_path).stem})
+                                     "public_pem": keys.public_pem(private.public_key()), "registered_at": registered_at})
+            store.audit("key.register", keyid, {"name": Path(key_path).stem, "registered_at": registered_at})
             registered = True
         store.audit("commit", tag, {"merkle_root": hashed.manifest.root.hex(), "manifest": manifest_oid,
-                                    "envelope": envelope_oid, "keyid": keyid, "parent": parent})
+                                    "envelope": envelope_oid, "keyid": keyid, "parent": parent,
+                                    "dataset": dataset})
         seq, _ = store.audit_head()
         store.db["versions"].insert({
             "tag": tag, "parent": parent, "created_at": pred["createdAt"],
             "merkle_root": hashed.manifest.root.hex(), "records": len(hashed.manifest),
             "manifest_object": manifest_oid, "envelope_object": envelope_oid, "keyid": keyid,
-            "dataset": json.dumps(portable.to_dict(), sort_keys=True), "kind": hashed.kind, "audit_seq": seq,
+            "dataset": dataset, "kind": hashed.kind, "audit_seq": seq,
         })
     return CommitResult(tag, parent, len(hashed.manifest), hashed.manifest.root.hex(), keyid,
                         manifest_oid, envelope_oid, registered)
