@@ -120,16 +120,19 @@ class ReferenceProfile:
         if not data.startswith(FORMAT_MAGIC):
             raise FeatureError("not a prov reference profile (bad magic bytes)")
         start = len(FORMAT_MAGIC)
-        (header_len,) = struct.unpack("<Q", data[start : start + 8])
-        header = json.loads(data[start + 8 : start + 8 + header_len])
-        body = memoryview(data)[start + 8 + header_len :]
-        arrays = {}
-        for name in _ARRAYS:
-            spec = header["arrays"][name]
-            dtype = np.dtype(spec["dtype"])
-            count = int(np.prod(spec["shape"], dtype=np.int64))
-            arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
-        fields = {k: header[k] for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")}
+        try:
+            (header_len,) = struct.unpack("<Q", data[start : start + 8])
+            header = json.loads(data[start + 8 : start + 8 + header_len])
+            body = memoryview(data)[start + 8 + header_len :]
+            arrays = {}
+            for name in _ARRAYS:
+                spec = header["arrays"][name]
+                dtype = np.dtype(spec["dtype"])
+                count = int(np.prod(spec["shape"], dtype=np.int64))
+                arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
+            fields = {k: header[k] for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")}
+        except (struct.error, ValueError, KeyError, TypeError) as exc:
+            raise FeatureError(f"damaged reference profile ({type(exc).__name__}: {exc}); rebuild it from the base version") from exc
         return cls(**fields, **arrays)
 
     def content_digest(self) -> str:
@@ -161,6 +164,10 @@ def build_profile(
     n, d = X.shape
     classes = sorted(set(labels))
     label_index = _index(labels, classes)
+    # Put the rows in digest order first: sums in a fixed order give the same float bits
+    # whatever order the version's files listed the records in.
+    by_digest = np.lexsort(tuple(digest_array[:, j] for j in range(31, -1, -1)))
+    X, label_index, digest_array = X[by_digest], label_index[by_digest], digest_array[by_digest]
 
     X64 = X.astype(np.float64)
     mean = X64.mean(axis=0)
@@ -206,20 +213,20 @@ def _index(labels: Sequence[str], classes: list[str]) -> np.ndarray:
 
 
 def _digest_ordered_sample(digests: np.ndarray, label_index: np.ndarray, n_classes: int, cap: int) -> np.ndarray:
-    """Row indexes: per class, the distinct digests that sort first, at most ``cap``."""
-    order = np.lexsort(tuple(digests[:, j] for j in range(31, -1, -1)))
-    chosen, taken = [], np.zeros(n_classes, dtype=np.int64)
-    previous = None
-    for row in order:
-        key = (digests[row].tobytes(), label_index[row])
-        if key == previous:  # a record repeated in the base counts once in the sample
-            continue
-        previous = key
-        c = label_index[row]
-        if taken[c] < cap:
-            taken[c] += 1
-            chosen.append(row)
-    return np.array(sorted(chosen, key=lambda r: (label_index[r], digests[r].tobytes())), dtype=np.int64)
+    """Row indexes: per class, the distinct digests that sort first, at most ``cap``.
+
+    The rows are already in digest order (build_profile sorts them), so a record
+    repeated in the base sits next to its copies and counts once.
+    """
+    repeated = np.zeros(len(digests), dtype=bool)
+    repeated[1:] = (digests[1:] == digests[:-1]).all(axis=1) & (label_index[1:] == label_index[:-1])
+    rows = np.flatnonzero(~repeated)
+    classes = label_index[rows]
+    by_class = np.argsort(classes, kind="stable")  # stable: digest order kept within a class
+    sorted_classes = classes[by_class]
+    starts = np.searchsorted(sorted_classes, np.arange(n_classes))
+    rank = np.arange(len(rows)) - starts[sorted_classes]
+    return rows[by_class[rank < cap]]
 
 
 def _leave_one_out(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
