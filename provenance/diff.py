@@ -78,6 +78,20 @@ def _prefix(digests: np.ndarray) -> np.ndarray:
     return digests.view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise equality of two equal-length S32 arrays, one 8-byte word at a time."""
+    wa, wb = _words(a), _words(b)
+    out = wa[:, 0] == wb[:, 0]
+    for k in (1, 2, 3):
+        out &= wa[:, k] == wb[:, k]
+    return out
+
+
+def _differs_from_previous(digests: np.ndarray) -> np.ndarray:
+    """For rows 1..n-1: does the digest differ from the row before it?"""
+    return ~_same(digests[1:], digests[:-1])
+
+
 def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
     """Index of each sorted-unique ``needles`` digest in sorted-unique ``haystack``, or -1.
 
@@ -86,11 +100,12 @@ def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
     """
     if not len(needles) or not len(haystack):
         return np.full(len(needles), -1, dtype=np.int64)
-    pos = np.searchsorted(_prefix(haystack), _prefix(needles), side="left")
+    hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
+    pos = np.searchsorted(hay_prefix, needle_prefix, side="left")
     inside = pos < len(haystack)
     clipped = np.minimum(pos, len(haystack) - 1)
-    same = inside & np.all(_words(haystack)[clipped] == _words(needles), axis=1)
-    tie = inside & ~same & (_prefix(haystack)[clipped] == _prefix(needles))
+    same = inside & _same(haystack[clipped], needles)
+    tie = inside & ~same & (hay_prefix[clipped] == needle_prefix)
     if tie.any():
         idx = np.flatnonzero(tie)
         exact = np.searchsorted(haystack, needles[idx], side="left")
@@ -104,7 +119,7 @@ def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
 class Window:
     """Rows of one side whose digests all fall below the window's bound (complete groups)."""
 
-    table: pa.Table | pa.RecordBatch
+    first_row: int  # row number of the first row in the manifest, to fetch locators later
     digests: np.ndarray  # S32
     labels: np.ndarray  # int32 label ids
     sources: np.ndarray  # int32 source ids
@@ -114,8 +129,10 @@ class Window:
         if n == 0:
             e = np.zeros(0, np.int64)
             return Groups(e, e, self.digests[:0], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0, bool))
-        w = _words(self.digests)
-        starts = np.flatnonzero(np.r_[True, np.any(w[1:] != w[:-1], axis=1)])
+        starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
+        if len(starts) == n:  # no digest repeats (the common case): every group is one row
+            no = np.zeros(n, bool)
+            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no)
         counts = np.diff(np.r_[starts, n])
         first_label = self.labels[starts]
         first_source = self.sources[starts]
@@ -138,7 +155,7 @@ class Groups:
 class SideStream:
     """Batches of one manifest, in order, checked to be sorted by digest as they stream."""
 
-    COLUMNS = ["digest", "label", "source", "batch", "locator"]
+    COLUMNS = ["digest", "label", "source"]  # locators and batches are fetched for listed records only
 
     def __init__(self, batches: Iterator[pa.RecordBatch], name: str, labels: Interner, sources: Interner):
         self.batches, self.name, self.labels, self.sources = batches, name, labels, sources
@@ -159,9 +176,9 @@ class SideStream:
             if (self.last is not None and d[0] < self.last) or (len(d) > 1 and np.any(d[1:] < d[:-1])):
                 raise VerificationError(f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest")
             self.last = d[-1]
-        self.rows += len(digests)
-        self.pending.append(Window(batch, digests, self.labels.codes(batch.column("label")),
+        self.pending.append(Window(self.rows, digests, self.labels.codes(batch.column("label")),
                                    self.sources.codes(batch.column("source"))))
+        self.rows += len(digests)
 
     def last_digest(self) -> bytes | None:
         for w in reversed(self.pending):
@@ -172,26 +189,17 @@ class SideStream:
     def take_below(self, bound: bytes | None) -> Window:
         """Remove and return every pending row with a digest below ``bound`` (all if None)."""
         if not self.pending:
-            return Window(pa.RecordBatch.from_pylist([], schema=_schema()), np.zeros(0, "S32"),
-                          np.zeros(0, np.int32), np.zeros(0, np.int32))
-        table = (pa.concat_tables([_as_table(w.table) for w in self.pending]) if len(self.pending) > 1
-                 else _as_table(self.pending[0].table))
-        digests = np.concatenate([w.digests for w in self.pending]) if len(self.pending) > 1 else self.pending[0].digests
-        labels = np.concatenate([w.labels for w in self.pending])
-        sources = np.concatenate([w.sources for w in self.pending])
+            return Window(self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        first = self.pending[0].first_row
+        if len(self.pending) > 1:
+            digests = np.concatenate([w.digests for w in self.pending])
+            labels = np.concatenate([w.labels for w in self.pending])
+            sources = np.concatenate([w.sources for w in self.pending])
+        else:
+            digests, labels, sources = self.pending[0].digests, self.pending[0].labels, self.pending[0].sources
         cut = len(digests) if bound is None else int(np.searchsorted(digests, bound, side="left"))
-        self.pending = [Window(table.slice(cut), digests[cut:], labels[cut:], sources[cut:])] if cut < len(digests) else []
-        return Window(table.slice(0, cut), digests[:cut], labels[:cut], sources[:cut])
-
-
-def _as_table(t: pa.Table | pa.RecordBatch) -> pa.Table:
-    return t if isinstance(t, pa.Table) else pa.Table.from_batches([t])
-
-
-def _schema() -> pa.Schema:
-    from .manifest import SCHEMA
-
-    return SCHEMA
+        self.pending = [Window(first + cut, digests[cut:], labels[cut:], sources[cut:])] if cut < len(digests) else []
+        return Window(first, digests[:cut], labels[:cut], sources[:cut])
 
 
 @dataclass
@@ -251,10 +259,11 @@ def _source_set(window: Window, g: Groups, i: int, sources: Interner) -> list:
     return sorted({sources.values[x] for x in window.sources[s:s + c].tolist()}, key=lambda v: (v is not None, v or ""))
 
 
-def _row(window: Window, index: int) -> dict:
-    row = window.table.slice(index, 1).to_pylist()[0]
-    return {"digest": bytes(row["digest"]).hex(), "label": row["label"], "source": row["source"],
-            "batch": row["batch"], "locator": row["locator"]}
+def _row(window: Window, index: int, side: str, labels: Interner, sources: Interner) -> dict:
+    """A listed record; its locator and batch are filled in after the merge (``fill_rows``)."""
+    return {"digest": window.digests[index:index + 1].tobytes().hex(), "label": labels.values[window.labels[index]],
+            "source": sources.values[window.sources[index]], "batch": None, "locator": None,
+            "_at": (side, window.first_row + index)}
 
 
 def _bincount(counter: Counter, ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> None:
@@ -278,19 +287,21 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         out.duplicates[side] += int((g.counts - 1).sum())
         out.conflicting[side] += int(g.multi_label.sum())
     in_a = locate(gb.digests, ga.digests)  # for each new group, its base group or -1
-    in_b = locate(ga.digests, gb.digests)
+    in_b = np.full(len(ga.digests), -1, np.int64)
+    found = np.flatnonzero(in_a >= 0)
+    in_b[in_a[found]] = found
 
     new_only = np.flatnonzero(in_a < 0)
     out._push("added", digests=gb.digests[new_only], label=gb.label[new_only], source=gb.source[new_only],
               rows=gb.counts[new_only])
     for i in new_only[: max(0, out.limit - len(out.examples["added"])) if out.limit else None].tolist():
-        out._example("added", lambda: _row(b, int(gb.starts[i])) | {"copies": int(gb.counts[i]),
+        out._example("added", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {"copies": int(gb.counts[i]),
                                                                      "labels": _label_set(b, gb, i, L)})
     base_only = np.flatnonzero(in_b < 0)
     out._push("removed", digests=ga.digests[base_only], label=ga.label[base_only], source=ga.source[base_only],
               rows=ga.counts[base_only])
     for i in base_only[: max(0, out.limit - len(out.examples["removed"])) if out.limit else None].tolist():
-        out._example("removed", lambda: _row(a, int(ga.starts[i])) | {"copies": int(ga.counts[i]),
+        out._example("removed", lambda: _row(a, int(ga.starts[i]), "base", L, S) | {"copies": int(ga.counts[i]),
                                                                        "labels": _label_set(a, ga, i, L)})
 
     both_b = np.flatnonzero(in_a >= 0)
@@ -301,23 +312,24 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     # relabels: single-label groups compare ids; groups with several labels compare sets
     simple = ~ga.multi_label[both_a] & ~gb.multi_label[both_b]
     relabeled = simple & (ga.label[both_a] != gb.label[both_b])
-    old_text: list[str] = [L.values[x] for x in ga.label[both_a][relabeled].tolist()]
-    new_text: list[str] = [L.values[x] for x in gb.label[both_b][relabeled].tolist()]
     for k in np.flatnonzero(~simple).tolist():
-        old, new = _label_set(a, ga, int(both_a[k]), L), _label_set(b, gb, int(both_b[k]), L)
-        if old != new:
+        if _label_set(a, ga, int(both_a[k]), L) != _label_set(b, gb, int(both_b[k]), L):
             relabeled[k] = True
     rel = np.flatnonzero(relabeled)
     ia, ib = both_a[rel], both_b[rel]
-    old_sets = [_label_set(a, ga, int(i), L) for i in ia.tolist()] if (~simple).any() else [[t] for t in old_text]
-    new_sets = [_label_set(b, gb, int(i), L) for i in ib.tolist()] if (~simple).any() else [[t] for t in new_text]
-    out.relabel_pairs.update(zip(("|".join(o) for o in old_sets), ("|".join(n) for n in new_sets)))
+    one = simple[rel]  # single label on both sides: count (old, new) pairs without Python loops
+    keys = ga.label[ia[one]].astype(np.int64) * len(L) + gb.label[ib[one]]
+    for key, n in zip(*(x.tolist() for x in np.unique(keys, return_counts=True))):
+        out.relabel_pairs[(L.values[key // len(L)], L.values[key % len(L)])] += n
+    for i_a, i_b in zip(ia[~one].tolist(), ib[~one].tolist()):
+        out.relabel_pairs[("|".join(_label_set(a, ga, i_a, L)), "|".join(_label_set(b, gb, i_b, L)))] += 1
     _bincount(out.relabeled_by_source, gb.source[ib], S.values)
     out._push("relabeled", digests=gb.digests[ib], label=gb.label[ib], old_label=ga.label[ia], source=gb.source[ib],
               old_source=ga.source[ia], rows=gb.counts[ib])
-    for j, (i_a, i_b) in enumerate(zip(ia.tolist(), ib.tolist())):
-        if not out._example("relabeled", lambda: _row(b, int(gb.starts[i_b])) | {
-                "old_labels": old_sets[j], "new_labels": new_sets[j], "old_source": S.values[ga.source[i_a]]}):
+    for i_a, i_b in zip(ia.tolist(), ib.tolist()):
+        if not out._example("relabeled", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
+                "old_labels": _label_set(a, ga, i_a, L), "new_labels": _label_set(b, gb, i_b, L),
+                "old_source": S.values[ga.source[i_a]]}):
             break
 
     # source changes
@@ -333,14 +345,14 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
               old_source=ga.source[both_a[sc]], label=gb.label[both_b[sc]], rows=gb.counts[both_b[sc]])
     for k in sc.tolist():
         i_a, i_b = int(both_a[k]), int(both_b[k])
-        if not out._example("source_changed", lambda: _row(b, int(gb.starts[i_b])) | {
+        if not out._example("source_changed", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
                 "old_sources": _source_set(a, ga, i_a, S), "new_sources": _source_set(b, gb, i_b, S)}):
             break
 
     # conflicting labels inside the new version, and duplicate copies it added
     for i in np.flatnonzero(gb.multi_label).tolist():
         base_labels = _label_set(a, ga, int(in_a[i]), L) if in_a[i] >= 0 else []
-        if not out._example("conflicting", lambda: _row(b, int(gb.starts[i])) | {
+        if not out._example("conflicting", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
                 "labels": _label_set(b, gb, i, L), "base_labels": base_labels}):
             break
     conf = np.flatnonzero(gb.multi_label)
@@ -352,7 +364,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     _bincount(out.duplicates_added_by_source, gb.source[dup], S.values, extra[dup].astype(np.float64))
     out._push("duplicates", digests=gb.digests[dup], label=gb.label[dup], source=gb.source[dup], rows=extra[dup])
     for i in dup.tolist():
-        if not out._example("duplicates", lambda: _row(b, int(gb.starts[i])) | {
+        if not out._example("duplicates", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
                 "copies": int(gb.counts[i]), "base_copies": int(base_copies[i]) if in_a[i] >= 0 else 0}):
             break
 
@@ -395,7 +407,7 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
     reading options for that path.
     """
     from .diff_report import build_report
-    from .diff_sides import check_comparable, git_side, version_side
+    from .diff_sides import check_comparable, git_side, verify_both, version_side
     from .errors import InputError
 
     if base == new:
@@ -410,8 +422,36 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         spec = spec or DatasetSpec(path=path)
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
+    verify_both(a, b)
     changes = merge(a.open_batches(), b.open_batches(), f"manifest of {a.name}", f"manifest of {b.name}", limit)
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
+    fill_rows(changes, a.fetch, b.fetch)
     return build_report(changes, a, b)
+
+
+def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
+    """Give every listed record its locator and batch, read for those rows only.
+
+    ``fetch_*(rows)`` returns (locators, batches) for sorted unique manifest row numbers.
+    """
+    wanted = {"base": set(), "new": set()}
+    items = [item for kind in changes.examples.values() for item in kind]
+    for item in items:
+        wanted[item["_at"][0]].add(item["_at"][1])
+    found = {}
+    for side, fetch in (("base", fetch_base), ("new", fetch_new)):
+        rows = np.array(sorted(wanted[side]), dtype=np.int64)
+        if len(rows):
+            locators, batches = fetch(rows)
+            found.update({(side, int(r)): (loc, bat) for r, loc, bat in zip(rows.tolist(), locators, batches)})
+    for item in items:
+        item["locator"], item["batch"] = found[item.pop("_at")]
+
+
+def table_fetcher(table: pa.Table):
+    def fetch(rows: np.ndarray):
+        part = table.select(["locator", "batch"]).take(pa.array(rows))
+        return part.column("locator").to_pylist(), part.column("batch").to_pylist()
+    return fetch

@@ -14,14 +14,17 @@ import importlib
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import versions
-from .diff import WINDOW_ROWS, SideStream, table_batches
+from .diff import WINDOW_ROWS, SideStream, table_batches, table_fetcher
 from .errors import InputError, VerificationError
 from .manifest import SCHEMA
 from .sources.dataset import DatasetSpec, build_manifest
@@ -38,6 +41,8 @@ class Side:
     info: dict  # what the report says about this side
     schema: dict  # kind, columns, digestAlgorithm, labelColumn
     open_batches: Callable[[], Iterator[pa.RecordBatch]]
+    fetch: Callable[[np.ndarray], tuple[list, list]]
+    verify: Callable[[], None]
     label_counts: dict | None = None  # signed per-label counts, checked against the stream
     lineage: pa.Table | None = None  # None: every record unattributed (or no lineage stage)
     lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
@@ -54,33 +59,73 @@ def lineage_module():
     return getattr(module, "version_lineage", None)
 
 
-def _manifest_batches(store: Store, row: dict) -> Iterator[pa.RecordBatch]:
-    """Stream the manifest object after checking its bytes hash to the signed digest."""
-    oid, name = row["manifest_object"], f"manifest of {row['tag']}"
-    path = store.objects.path(oid)
-    try:
-        handle = pa.OSFile(str(path), "rb")
-    except (OSError, pa.ArrowException) as exc:
-        raise VerificationError(f"{path}: {name} {oid[:16]} is missing from the store") from exc
-    with handle:
-        sha = hashlib.sha256()
-        while chunk := handle.read(1 << 24):
-            sha.update(chunk)
-        if sha.hexdigest() != oid:
-            raise VerificationError(f"{path}: {name} {oid[:16]} was altered (its bytes hash to {sha.hexdigest()[:16]})")
-        handle.seek(0)
+class ManifestObject:
+    """A version's manifest object, read from one open file: hashed first, then parsed.
+
+    Hashing and parsing use the same file descriptor, so replacing the file in between
+    cannot swap in other bytes. Only digest, label and source are streamed; locators and
+    batches are read for the listed records' row groups alone.
+    """
+
+    def __init__(self, store: Store, row: dict):
+        self.oid, self.name, self.records = row["manifest_object"], f"manifest of {row['tag']}", row["records"]
+        self.path = store.objects.path(self.oid)
+        self.handle = None
+        self.parquet: pq.ParquetFile | None = None
+
+    def verify(self) -> None:
         try:
-            parquet = pq.ParquetFile(handle, read_dictionary=["label", "source", "batch"])
-            schema = parquet.schema_arrow
+            self.handle = open(self.path, "rb")
+        except OSError as exc:
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store") from exc
+        actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: both sides at once
+        if actual != self.oid:
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})")
+        self.handle.seek(0)
+        # Arrow reads much faster through its own file than through a Python one; on Linux
+        # /proc/self/fd reopens the very file we hashed (same inode, even if renamed since).
+        fd_path = f"/proc/self/fd/{self.handle.fileno()}"
+        source = pa.OSFile(fd_path) if os.path.exists(fd_path) else self.handle
+        try:
+            self.parquet = pq.ParquetFile(source, read_dictionary=["label", "source", "batch"])
+            schema = self.parquet.schema_arrow
         except (pa.ArrowException, OSError) as exc:
-            raise VerificationError(f"{path}: {name} is not a readable manifest ({exc})") from exc
+            raise VerificationError(f"{self.path}: {self.name} is not a readable manifest ({exc})") from exc
         types = {f.name: f.type for f in schema}
         if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
-            raise VerificationError(f"{path}: {name} has columns {list(types)}, expected {SCHEMA.names}")
-        if parquet.metadata.num_rows != row["records"]:
-            raise VerificationError(f"{path}: {name} holds {parquet.metadata.num_rows} rows, "
-                                    f"the version records {row['records']}")
-        yield from parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=True)
+            raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
+        if self.parquet.metadata.num_rows != self.records:
+            raise VerificationError(f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
+                                    f"the version records {self.records}")
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.parquet is None:
+            self.verify()
+        yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=True)
+
+    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
+        """Locators and batches of sorted manifest rows, reading only their row groups."""
+        meta = self.parquet.metadata
+        starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        groups = np.searchsorted(starts, rows, side="right") - 1
+        locators, batches = [], []
+        for g in np.unique(groups).tolist():
+            part = self.parquet.read_row_group(g, columns=["locator", "batch"])
+            local = pa.array(rows[groups == g] - starts[g])
+            locators += part.column("locator").take(local).to_pylist()
+            batches += pc.cast(part.column("batch").take(local), pa.string()).to_pylist()
+        return locators, batches
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def verify_both(a: Side, b: Side) -> None:
+    """Hash both manifest objects at once (two threads), before any row is compared."""
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(side.verify) for side in (a, b)]:
+            future.result()
 
 
 def _history(store: Store, row: dict) -> list[dict]:
@@ -111,7 +156,8 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
     lineage = version_lineage(store, tag) if version_lineage is not None and signed_lineage.get("object") else None
     counts = ({k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES} if signed_lineage
               else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]})
-    return Side(tag, "version", info, schema, lambda: _manifest_batches(store, row), pred.get("labels"),
+    manifest = ManifestObject(store, row)
+    return Side(tag, "version", info, schema, manifest.batches, manifest.fetch, manifest.verify, pred.get("labels"),
                 lineage, version_lineage is not None, counts, _history(store, row) if with_history else [])
 
 
@@ -165,7 +211,8 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
             "path": rel, "rev": rev, "commit": commit, "reused_version": None}
     schema = {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": manifest.digest_algorithm,
               "labelColumn": spec.options.label_column if hashed.kind == "table" else None}
-    return Side(rev, "git", info, schema, lambda: table_batches(manifest.table), None, None,
+    return Side(rev, "git", info, schema, lambda: table_batches(manifest.table), table_fetcher(manifest.table),
+                lambda: None, None, None,
                 lineage_module() is not None, {"attested": 0, "relabeled_after_source": 0, "unattributed": len(manifest)})
 
 

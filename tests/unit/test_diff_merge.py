@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from provenance.diff import digest_view, locate, merge, table_batches
+from provenance.diff import digest_view, fill_rows, locate, merge, table_batches, table_fetcher
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
 
@@ -36,6 +36,7 @@ def manifests():
 def test_counts_do_not_depend_on_the_window(window):
     base, new = manifests()
     c = merge(table_batches(base.table, window), table_batches(new.table, window), "A", "B", limit=0)
+    fill_rows(c, table_fetcher(base.table), table_fetcher(new.table))
     assert (c.count("added"), c.count("removed"), c.count("relabeled"), c.count("conflicting")) == (40, 20, 13, 1)
     assert c.duplicates_added == 4 and c.source_changed == 5
     assert c.unchanged == 280 - 13 - 5
