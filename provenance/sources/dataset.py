@@ -58,6 +58,7 @@ class HashedDataset:
     kind: str
     columns: list[str]
     files: int
+    spec: "DatasetSpec | None" = None  # what the records were read with (commit hooks re-read a few)
 
 
 def resolve_kind(spec: DatasetSpec, fs=None) -> str:
@@ -142,6 +143,7 @@ def build_manifest(
         from .dvc import build_manifest_at_rev
 
         hashed = build_manifest_at_rev(spec, source=source, batch=batch)
+        hashed.spec = spec
         return hashed
     executor = executor or LocalExecutor()
     kind = resolve_kind(spec)
@@ -160,4 +162,4 @@ def build_manifest(
     else:
         raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
     columns = _check_columns(parts, spec)
-    return HashedDataset(_merge(parts, algorithm, batch), kind, columns, n_files)
+    return HashedDataset(_merge(parts, algorithm, batch), kind, columns, n_files, spec)
