@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 import traceback
 from typing import Any, Callable
@@ -45,6 +46,12 @@ def handle_errors(fn: Callable) -> Callable:
             fail(str(exc), exc.exit_code, details)
         except KeyboardInterrupt:
             fail("interrupted", 3)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                fail(f"store busy ({exc}); another prov command is writing, try again", 3)
+            fail(f"store database cannot be read ({exc}); run `prov fsck`", 3)
+        except sqlite3.DatabaseError as exc:  # a damaged prov.db: could not evaluate, never a traceback
+            fail(f"store database is damaged ({exc}); run `prov fsck`", 3)
         except Exception as exc:  # a bug or an environment failure: could not evaluate
             if os.environ.get("PROV_DEBUG"):
                 traceback.print_exc()

@@ -195,7 +195,7 @@ def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
     try:
         with opener(path, "rb") as fh:
             meta = pq.ParquetFile(fh).metadata
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: cannot read parquet ({str(exc).splitlines()[0]})") from exc
     out, row = [], 0
     for i in range(meta.num_row_groups):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import time
@@ -65,6 +66,14 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["meta"].insert({"key": "format", "value": FORMAT})
 
 
+def _decode_text(db_path: Path, raw: bytes) -> str:
+    # prov writes only UTF-8; anything else is damage, reported as such rather than a crash.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StoreError(f"{db_path}: the database holds text that is not UTF-8 (damaged; run `prov fsck`)") from None
+
+
 def find_store(start: str | Path | None = None) -> Path:
     """``$PROV_STORE``, else the nearest ``.prov/`` in this folder or a parent."""
     env = os.environ.get(STORE_ENV)
@@ -89,7 +98,9 @@ class Store:
             raise InputError(f"{self.root}: not a prov store (no prov.db)")
         try:
             conn = sqlite3.connect(db_path, isolation_level=None, timeout=self._lock_timeout())
+            conn.text_factory = functools.partial(_decode_text, db_path)
             conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
+            conn.execute("select name, sql from sqlite_master").fetchall()  # and a damaged schema
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)

@@ -50,6 +50,9 @@ def verify_chain(db) -> tuple[int, str]:
     prev, expected_seq, problems = GENESIS, 1, []
     rows = entries(db)
     for e in rows:
+        if not isinstance(e["seq"], int) or not all(isinstance(e[k], str) for k in ("ts", "action", "prev_hash", "hash")):
+            problems.append(f"entry {expected_seq} is malformed (a field has the wrong type)")
+            break
         if e["seq"] != expected_seq:
             problems.append(f"entry {expected_seq} is missing (next entry is {e['seq']})")
         if e["prev_hash"] != prev:
