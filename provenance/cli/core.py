@@ -80,14 +80,16 @@ def commit(
     label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
     id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
     labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    featurizer: str = typer.Option("auto", "--featurizer",
+                                   help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name."),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Hash every record, sign the manifest, and record the version."""
+    """Hash every record, sign the manifest, and record the version (with its reference profile)."""
     if not key:
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind, rev)
     store = Store.open()
-    result = versions.commit(store, spec, tag, key, parent, hooks=commit_hooks())
+    result = versions.commit(store, spec, tag, key, parent, hooks=commit_hooks(featurizer))
     if json_out:
         emit_json(result.to_dict())
         return
@@ -98,18 +100,12 @@ def commit(
         echo(f"  {line}")
 
 
-def commit_hooks() -> list:
-    """Stages that add to a commit (lineage, profiles), when their modules are present."""
-    hooks = []
-    for module, name in (("provenance.lineage", "commit_hook"), ("provenance.features.commit", "commit_hook")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:
-            continue
-        hook = getattr(mod, name, None)
-        if hook is not None:
-            hooks.append(hook)
-    return hooks
+def commit_hooks(featurizer: str = "auto") -> list:
+    """Stages that add to a commit: per-record lineage, then the reference profile."""
+    from ..lineage import commit_hook as lineage_hook
+    from ..profiles import make_commit_hook
+
+    return [lineage_hook, make_commit_hook(featurizer)]
 
 
 @command("log")
