@@ -161,7 +161,7 @@ def read_envelope(path: str | Path) -> Envelope:
     try:
         base64.b64decode(blob, validate=True)
         claimed = json.loads(base64.b64decode(env["payload"]))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise InputError(f"{name}: envelope payload or manifest is not valid base64 JSON/Parquet ({exc})") from exc
     pred = claimed.get("predicate") if isinstance(claimed, dict) else None
     if not isinstance(pred, dict) or not isinstance(pred.get("source"), str):

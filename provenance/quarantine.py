@@ -57,7 +57,7 @@ def digests_of_findings(path: str | Path) -> set[bytes]:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{path}: cannot read findings ({exc.strerror})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"{path}: findings file is not JSON ({exc})") from exc
     items = report.get("findings") if isinstance(report, dict) else report
     if not isinstance(items, list):

@@ -68,6 +68,8 @@ def parse_envelope(data: bytes, name: str) -> dict:
         env = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{name}: envelope is not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{name}: envelope nests JSON too deeply") from exc
     if not isinstance(env, dict):
         raise InputError(f"{name}: envelope is not a JSON object")
     for fld, typ in (("payloadType", str), ("payload", str), ("signatures", list)):
@@ -128,7 +130,7 @@ def unverified_statement(env: Mapping) -> dict:
     """The payload without checking it: for *naming* things in errors, never for trusting them."""
     try:
         return json.loads(base64.b64decode(env["payload"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return {}
 
 
