@@ -38,7 +38,7 @@ from .errors import ProvError, StoreError
 from .manifest import Manifest
 from .store import Store, _create_schema, audit
 
-_OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.(parquet|json)$")
+_OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
 _MAX_PER_CHECK = 20  # findings listed per check before "... and N more"
 
 
@@ -132,6 +132,9 @@ class _Checker:
             self.error("database", f"{db_path}: cannot read the store database ({exc})")
             self.check_objects(referenced=None)
             return self.report
+        # One read transaction: the checks see one snapshot, so a commit landing halfway
+        # through cannot look like a row without its audit entry (writers wait for us).
+        self.store.db.conn.execute("BEGIN")
         try:
             self.guarded("database", self.check_database)
             if any(f.check in ("database", "schema") for f in self.report.errors):
@@ -156,6 +159,8 @@ class _Checker:
                 referenced = None
             self.check_objects(referenced)
         finally:
+            if self.store.db.conn.in_transaction:
+                self.store.db.conn.execute("ROLLBACK")
             self.report.checked = dict(self.report.checked)
         return self.report
 
@@ -185,7 +190,8 @@ class _Checker:
         refs: set[str] = set()
         queries = ["select manifest_object, envelope_object from versions",
                    "select manifest_object, envelope_object from batches",
-                   "select object, null from version_lineage"]
+                   "select object, null from version_lineage",
+                   "select object, null from profiles"]
         for q in queries:
             try:
                 for a, b in db.execute(q):
@@ -205,7 +211,7 @@ class _Checker:
                 self.warn("objects", f"{p}: temp file left by an interrupted write", repairable=True)
                 continue
             if not _OBJECT_NAME.match(p.name) or not p.is_file() or p.is_symlink():
-                self.warn("objects", f"{p}: not a prov object (expected a file named SHA256.parquet or .json)")
+                self.warn("objects", f"{p}: not a prov object (expected a file named SHA256.EXT)")
                 continue
             oid = p.name.split(".")[0]
             if oid in present:
@@ -415,6 +421,7 @@ class _Checker:
         if row["parent"] is not None and not store.db.execute("select 1 from versions where tag = ?", [row["parent"]]).fetchone():
             self.error(check, f"its parent {row['parent']!r} is not in the store")
         self.check_version_lineage(row, pred, manifest)
+        self.check_version_profile(row, pred)
         quarantine = pred.get("quarantine")
         entries = [e for e in self.by_action.get("quarantine", []) if e["subject"] == tag]
         if quarantine is not None and [e["detail_obj"] for e in entries] != [quarantine]:
@@ -452,6 +459,30 @@ class _Checker:
         counts = {s: statuses.count(s) for s in ("attested", "relabeled_after_source", "unattributed")}
         if any(counts[k] != signed.get(k) for k in counts):
             self.error(check, f"its lineage object counts {counts}, but it signed {signed}")
+
+    def check_version_profile(self, row: dict, pred: dict) -> None:
+        check = f"version {row['tag']}"
+        signed = pred.get("profile")
+        try:
+            stored = self.store.db.execute("select object, featurizer, dim, sample from profiles where version = ?",
+                                           [row["tag"]]).fetchone()
+        except sqlite3.OperationalError:  # a store made before profiles existed
+            return
+        if not signed or signed.get("status") != "ok":
+            if stored is not None:
+                self.error(check, "the store holds a reference profile for it that it never signed")
+            return
+        if stored is None:
+            self.error(check, "its signed reference profile is missing from the store")
+            return
+        facts = {"object": (signed.get("sha256"), stored[0]), "featurizer": (pred.get("featurizer"), stored[1]),
+                 "dim": (signed.get("dim"), stored[2]), "sample": (signed.get("sample"), stored[3])}
+        for name, (want, have) in facts.items():
+            if want != have:
+                self.error(check, f"its profile's {name} is {have!r} in the store but {want!r} in its signed statement")
+        from .features.profile import ReferenceProfile
+
+        ReferenceProfile.from_bytes(self.store.objects.get(stored[0], f"profile of {row['tag']}"))
 
     def check_batch(self, row: dict) -> None:
         store, bid = self.store, row["batch"]
@@ -503,6 +534,12 @@ class _Checker:
         n = self.store.db.execute("select count(*) from version_lineage where tag not in (select tag from versions)").fetchone()[0]
         if n:
             self.error("lineage", f"{n} lineage rows belong to no version")
+        try:
+            n = self.store.db.execute("select count(*) from profiles where version not in (select tag from versions)").fetchone()[0]
+        except sqlite3.OperationalError:
+            return
+        if n:
+            self.error("lineage", f"{n} reference profiles belong to no version")
 
 
 def _norm(sql: str) -> str:
