@@ -1,15 +1,24 @@
-"""One place that decides how partitions of work run: in this process or in worker processes.
+"""One place that decides where partitions of work run: here, in local processes, or on Dask.
 
-Every partition's result depends only on the partition, so the merged result is the same
-whatever the executor and the number of workers.
+Every partition's result depends only on the partition, and callers merge results in
+task order, so the merged result is the same, byte for byte, whatever the executor and
+the number of workers.
+
+An executor has ``workers``, ``shared_filesystem`` (whether workers can write files the
+caller then reads: true for local processes, false for a cluster), ``map`` (all results,
+in order) and ``imap`` (results in order as they finish, with a bounded number of tasks
+in flight, so a caller that streams results keeps its memory flat).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from .errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -19,24 +28,139 @@ def default_workers() -> int:
     env = os.environ.get("PROV_WORKERS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    return os.cpu_count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class LocalExecutor:
     """Runs partitions in local worker processes (fork), or inline when there is one."""
 
+    shared_filesystem = True
+
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
 
+    def __repr__(self) -> str:
+        return f"local:{self.workers}"
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return list(self.imap(fn, items))
+
+    def imap(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
         items = list(items)
         if self.workers <= 1 or len(items) <= 1:
-            return [fn(item) for item in items]
+            for item in items:
+                yield fn(item)
+            return
+        window = window or 2 * self.workers
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx) as pool:
-            return list(pool.map(fn, items))
+            yield from _ordered_window(pool.submit, fn, items, window, lambda f: f.result())
+
+    def close(self) -> None:
+        pass
 
 
 class InlineExecutor(LocalExecutor):
     def __init__(self):
         super().__init__(workers=1)
+
+
+class DaskExecutor:
+    """Runs partitions on a Dask distributed cluster (``dask://HOST:PORT``).
+
+    Workers may be other machines, so they share no files with us: results come back
+    over the network, and inputs must be paths every worker can read (object storage
+    through fsspec, or a shared filesystem).
+    """
+
+    shared_filesystem = False
+
+    def __init__(self, address: str | None = None, client=None):
+        try:
+            from distributed import Client
+        except ImportError as exc:  # the optional extra is not installed
+            raise InputError("a Dask executor needs the 'dask' extra: pip install 'prov-data[dask]'") from exc
+        if client is None:
+            try:
+                client = Client(address, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"executor dask://{address}: cannot reach the Dask scheduler ({exc})") from exc
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.client = client
+        self.address = address or client.scheduler.address
+
+    @property
+    def workers(self) -> int:
+        threads = self.client.nthreads()
+        return max(1, sum(threads.values()))
+
+    def __repr__(self) -> str:
+        return f"dask:{self.address}"
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return list(self.imap(fn, items))
+
+    def imap(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
+        items = list(items)
+        window = window or 2 * self.workers
+        # pure=False: two equal tasks (two empty partitions) are still two tasks
+        submit = lambda f, item: self.client.submit(f, item, pure=False)  # noqa: E731
+        yield from _ordered_window(submit, fn, items, window, lambda f: f.result())
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
+def _ordered_window(submit, fn, items: list, window: int, result) -> Iterator:
+    """Submit ``items`` keeping at most ``window`` in flight; yield results in item order."""
+    pending: deque = deque()
+    queue = iter(items)
+    for item in queue:
+        pending.append(submit(fn, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        future = pending.popleft()
+        value = result(future)
+        nxt = next(queue, _DONE)
+        if nxt is not _DONE:
+            pending.append(submit(fn, nxt))
+        yield value
+
+
+_DONE = object()
+
+
+def executor_from(setting: str | None = None):
+    """An executor from a setting: ``local``, ``local:N``, ``inline`` or ``dask://HOST:PORT``.
+
+    With no setting, the ``PROV_EXECUTOR`` environment variable, then the store's
+    ``.prov/config.toml`` (``[scale] executor = ...``), then local processes on every core.
+    """
+    if setting is None:
+        from .config import executor_setting
+
+        setting = executor_setting()
+    if setting is None or setting in ("", "local"):
+        return LocalExecutor()
+    if setting == "inline":
+        return InlineExecutor()
+    if setting.startswith("local:"):
+        n = setting.partition(":")[2]
+        if not n.isdigit() or int(n) < 1:
+            raise InputError(f"executor {setting!r}: expected local:N with N a positive number of workers")
+        return LocalExecutor(int(n))
+    for scheme in ("dask://", "tcp://", "tls://"):
+        if setting.startswith(scheme):
+            rest = setting[len(scheme):]
+            if not rest:
+                raise InputError(f"executor {setting!r}: expected dask://HOST:PORT")
+            address = ("tcp://" + rest) if scheme == "dask://" else setting
+            return DaskExecutor(address)
+    raise InputError(f"executor {setting!r}: expected local, local:N, inline or dask://HOST:PORT")
