@@ -200,6 +200,11 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) 
     if run_cols:
         parts.append(_fixed_matrix(run_cols, run_kinds))
 
+    from . import fastsha
+
+    fast = fastsha.available()
+    if fast and len(parts) == 1 and isinstance(parts[0], np.ndarray):
+        return fastsha.sha256_fixed(row_header(names), parts[0])
     out = bytearray()
     copy = base.copy
     if len(parts) == 1 and isinstance(parts[0], np.ndarray):
@@ -220,6 +225,11 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) 
             per_row.append([raw[i : i + w] for i in range(0, n * w, w)])
         else:
             per_row.append(part)
+    if fast:
+        rows = list(map(b"".join, zip(*per_row)))
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n), out=offsets[1:])
+        return fastsha.sha256_rows(row_header(names), b"".join(rows), offsets)
     for pieces in zip(*per_row):
         h = copy()
         h.update(b"".join(pieces))
@@ -332,9 +342,75 @@ def merkle_root_of_blob(blob: bytes, executor=None) -> bytes:
     then combining their roots gives the same root as one pass.
     """
     n = len(blob) // 32
+    from . import fastsha
+
+    if n and fastsha.available():
+        return fastsha.merkle_root(blob)
     workers = getattr(executor, "workers", 1) if executor is not None else 1
     if n < _PARALLEL_TREE_MIN or workers <= 1:
         return merkle_root(split_digests(blob))
     chunk = 1 << max(0, (n // workers).bit_length() - 1)
     tasks = [(blob, start, min(start + chunk, n)) for start in range(0, n, chunk)]
     return merkle_root(executor.map(_subtree_root, tasks))
+
+
+class MerkleBuilder:
+    """RFC 6962 root over leaf hashes fed in order, holding O(log n) state.
+
+    Leaves arrive in blobs (concatenated 32-byte hashes). Full chunks of ``2**CHUNK_BITS``
+    leaves are perfect subtrees, hashed level by level; each subtree root goes onto a
+    stack, and two subtrees of one height merge at once. At the end the leftover leaves
+    are split into perfect subtrees, largest first, and the stack is folded from the
+    right: this is MTH's "largest power of two smaller than n" split, applied repeatedly.
+    """
+
+    CHUNK_BITS = 14
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+        self._buf = bytearray()
+        self.size = 0
+
+    def add_blob(self, blob: bytes) -> None:
+        self.size += len(blob) // 32
+        self._buf += blob
+        step = 32 << self.CHUNK_BITS
+        full = len(self._buf) // step * step
+        if full:
+            view = bytes(self._buf[:full])
+            for off in range(0, full, step):
+                self._push(self.CHUNK_BITS, perfect_subtree_root(view[off : off + step]))
+            del self._buf[:full]
+
+    def _push(self, height: int, node: bytes) -> None:
+        sha = hashlib.sha256
+        while self._stack and self._stack[-1][0] == height:
+            _, left = self._stack.pop()
+            node = sha(b"\x01" + left + node).digest()
+            height += 1
+        self._stack.append((height, node))
+
+    def root(self) -> bytes:
+        rest = bytes(self._buf)
+        n, at = len(rest) // 32, 0
+        for k in range(self.CHUNK_BITS - 1, -1, -1):
+            if n & (1 << k):
+                self._push(k, perfect_subtree_root(rest[at * 32 : (at + (1 << k)) * 32]))
+                at += 1 << k
+        self._buf = bytearray()
+        if not self._stack:
+            return EMPTY_ROOT
+        sha = hashlib.sha256
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = sha(b"\x01" + left + node).digest()
+        return node
+
+
+def perfect_subtree_root(blob: bytes) -> bytes:
+    """Root over a power-of-two number of leaf hashes (any count works; this is the hot path)."""
+    from . import fastsha
+
+    if fastsha.available():
+        return fastsha.merkle_root(blob)
+    return merkle_root(split_digests(blob))
