@@ -37,12 +37,40 @@ _SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascen
 _DIGEST_PREFIX = encode_value(b"\x00" * 32)[:-32]  # tag + length of a 32-byte value
 
 
-@dataclass(frozen=True, eq=False)
 class Manifest:
-    table: pa.Table
-    digest_algorithm: str = ROW_DIGEST_ALGORITHM
-    meta: dict[str, str] = field(default_factory=dict)
-    leaf_blob: bytes | None = field(default=None, repr=False)  # leaf hashes in table order, if known
+    """Sorted manifest rows, in memory or (for a large, streamed build) in a Parquet file.
+
+    A file-backed manifest knows its length, root and counts without reading the file;
+    ``table`` reads it on first use.
+    """
+
+    def __init__(self, table: pa.Table | None = None, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+                 meta: dict[str, str] | None = None, leaf_blob: bytes | None = None, *,
+                 path: str | None = None, root: bytes | None = None, rows: int | None = None,
+                 label_counts: dict[str, int] | None = None, source_counts: dict[str, int] | None = None,
+                 keepalive=None):
+        if table is None and path is None:
+            raise ValueError("a manifest needs a table or a path")
+        self._table = table
+        self.digest_algorithm = digest_algorithm
+        self.meta = meta or {}
+        self.leaf_blob = leaf_blob  # leaf hashes in table order, if known
+        self.path = path
+        self._rows = rows
+        self._label_counts = label_counts
+        self._source_counts = source_counts
+        self._keepalive = keepalive  # e.g. the temporary folder holding ``path``
+        if root is not None:
+            self.__dict__["root"] = root
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = pq.read_table(self.path).replace_schema_metadata(None).cast(SCHEMA)
+        return self._table
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} records, root {self.root.hex()[:16]})"
 
     @classmethod
     def build(
@@ -107,7 +135,7 @@ class Manifest:
     # --- facts --------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return self._rows if self._rows is not None else self.table.num_rows
 
     @property
     def digests(self) -> list[bytes]:
@@ -122,10 +150,14 @@ class Manifest:
         return self.table.column("source").to_pylist()
 
     def label_counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(self.labels).items()))
+        if self._label_counts is not None:
+            return dict(self._label_counts)
+        return column_counts(self.table.column("label"))
 
     def source_counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(s if s is not None else "" for s in self.sources).items()))
+        if self._source_counts is not None:
+            return dict(self._source_counts)
+        return column_counts(self.table.column("source"))
 
     def leaves(self) -> list[bytes]:
         """Leaf hashes in manifest order."""
@@ -154,6 +186,8 @@ class Manifest:
     # --- Parquet ------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
+        if self._table is None:
+            return Path(self.path).read_bytes()
         table = self.table.replace_schema_metadata(
             {"prov.digest_algorithm": self.digest_algorithm, "prov.merkle_root": self.root.hex()}
         )
@@ -186,6 +220,12 @@ class Manifest:
         return cls.from_bytes(data, str(path))
 
 
+def column_counts(column) -> dict[str, int]:
+    """``{value: count}`` sorted by value, a null counted as ""."""
+    counts = pc.value_counts(pc.fill_null(column, ""))
+    return dict(sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
+
+
 def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
     """Leaf hashes of (digest, label, source) rows, concatenated.
 
@@ -208,8 +248,39 @@ def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()
     buf = digests.buffers()[1].to_pybytes()[digests.offset * 32 : (digests.offset + n) * 32]
+    from . import fastsha
+
+    if fastsha.available():
+        return _leaf_blob_fast(buf, np.asarray(codes, dtype=np.int64), suffix_of)
     sha = hashlib.sha256
     out = bytearray()
     for i, c in enumerate(codes):
         out += sha(head + buf[i * 32 : i * 32 + 32] + suffix_of[c]).digest()
     return bytes(out)
+
+
+def _leaf_blob_fast(digests: bytes, codes: np.ndarray, suffix_of: dict[int, bytes]) -> bytes:
+    """``leaf_blob`` in one batch call: entries laid out in a buffer, then hashed together."""
+    from . import fastsha
+
+    n = len(codes)
+    head = _DIGEST_PREFIX
+    uniq = np.array(sorted(suffix_of), dtype=np.int64)
+    lengths_of = np.array([len(suffix_of[c]) for c in uniq.tolist()], dtype=np.int64)
+    which = np.searchsorted(uniq, codes)
+    lengths = len(head) + 32 + lengths_of[which]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    buf = np.empty(int(offsets[-1]), dtype=np.uint8)
+    starts = offsets[:-1]
+    fixed = np.frombuffer(head, dtype=np.uint8)
+    dig = np.frombuffer(digests, dtype=np.uint8).reshape(n, 32)
+    body = np.concatenate([np.broadcast_to(fixed, (n, len(head))), dig], axis=1)
+    width = body.shape[1]
+    buf[(starts[:, None] + np.arange(width)).reshape(-1)] = body.reshape(-1)
+    for j, c in enumerate(uniq.tolist()):
+        rows = np.nonzero(which == j)[0]
+        suffix = np.frombuffer(suffix_of[c], dtype=np.uint8)
+        if len(suffix):
+            buf[(starts[rows, None] + width + np.arange(len(suffix))).reshape(-1)] = np.tile(suffix, len(rows))
+    return fastsha.sha256_rows(b"\x00", buf, offsets)

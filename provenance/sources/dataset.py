@@ -7,13 +7,12 @@ same records again and recompute every digest.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from ..errors import InputError
-from ..executor import LocalExecutor
 from ..manifest import Manifest
+from ..manifest_sort import ExternalSort, sorted_manifest, spill_part
 from . import files, tables
 from .tables import HashedPart, TableOptions
 
@@ -61,14 +60,34 @@ class HashedDataset:
     spec: "DatasetSpec | None" = None  # what the records were read with (commit hooks re-read a few)
 
 
+def split_url(path: str):
+    """``(filesystem, path on it)`` for an fsspec URL (``memory://``, ``s3://``, ...); ``(None, path)``
+    for a local path. A ``file://`` URL becomes a local path, so it gets the local checks."""
+    if "://" not in path:
+        return None, path
+    try:
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        fs, inner = fsspec.core.url_to_fs(path)
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"{path}: cannot open this URL with fsspec ({exc})") from exc
+    if isinstance(fs, LocalFileSystem):
+        return None, inner
+    return fs, inner
+
+
 def resolve_kind(spec: DatasetSpec, fs=None) -> str:
     if spec.kind != "auto":
         return spec.kind
     if fs is not None:
+        where = f" at revision {spec.rev}" if spec.rev else ""
         if not fs.exists(spec.path):
-            raise InputError(f"{spec.path}: no such file or folder at revision {spec.rev}")
+            raise InputError(f"{spec.path}: no such file or folder{where}")
         if fs.isfile(spec.path):
             return "table"
+        if spec.labels_csv:
+            return "tree"
         found = [p for p in fs.find(spec.path) if tables.table_format(p)]
         return "table" if found else "tree"
     if not os.path.exists(spec.path):
@@ -84,24 +103,41 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
         return "tree"
 
 
-def _hash_partition(task) -> HashedPart:
-    kind, source, args = task
+def _hash_partition(task):
+    """Hash one partition in a worker; spill it to ``spill`` (a local path) if given."""
+    kind, source, args, spill = task
     if kind == "table":
-        path, options, rel, prefix, row_groups, first_row = args
-        part = tables.hash_table_file(path, options, rel, prefix, None, row_groups, first_row)
+        path, options, rel, prefix, fs, row_groups, first_row = args
+        part = tables.hash_table_file(path, options, rel, prefix, fs, row_groups, first_row)
     else:
-        root, entries = args
-        part = files.hash_files(root, entries)
-    return part.finish(source)
+        root, entries, fs = args
+        part = files.hash_files(root, entries, fs)
+    part = part.finish(source)
+    if spill is None:
+        return part
+    path, bits = spill
+    return spill_part(part, path, bits)
 
 
-def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None) -> list:
-    tasks = []
-    prefix = len(paths) > 1 or os.path.isdir(spec.path)
+def _relpath(path: str, root: str) -> str:
+    return PurePosixPath(path).relative_to(PurePosixPath(root)).as_posix()
+
+
+def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None, fs=None) -> tuple[list, int]:
+    """Partitions of a table dataset (row-group ranges of Parquet files, whole CSV/JSONL files),
+    and the number of rows expected (exact for Parquet, an overestimate for text)."""
+    tasks, expected = [], 0
+    is_dir = fs.isdir(spec.path) if fs is not None else os.path.isdir(spec.path)
+    prefix = len(paths) > 1 or is_dir
+    root = spec.path.rstrip("/") or "/"
     for path in paths:
-        rel = PurePosixPath(os.path.relpath(path, spec.path)).as_posix() if os.path.isdir(spec.path) else os.path.basename(path)
+        if is_dir:
+            rel = _relpath(path, root) if fs is not None else PurePosixPath(os.path.relpath(path, root)).as_posix()
+        else:
+            rel = PurePosixPath(path).name
         if tables.table_format(path) == "parquet":
-            groups = tables.parquet_row_groups(path)
+            groups = tables.parquet_row_groups(path, fs)
+            expected += sum(n for _, n in groups)
             chunk, first, rows = [], 0, 0
             for i, (start, n) in enumerate(groups):
                 if not chunk:
@@ -109,20 +145,22 @@ def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None) -> lis
                 chunk.append(i)
                 rows += n
                 if rows >= _ROWS_PER_PARTITION:
-                    tasks.append(("table", source, (path, spec.options, rel, prefix, chunk, first)))
+                    tasks.append(("table", source, (path, spec.options, rel, prefix, fs, chunk, first)))
                     chunk, rows = [], 0
             if chunk or not groups:
-                tasks.append(("table", source, (path, spec.options, rel, prefix, chunk or None, first)))
+                tasks.append(("table", source, (path, spec.options, rel, prefix, fs, chunk or None, first)))
         else:
-            tasks.append(("table", source, (path, spec.options, rel, prefix, None, 0)))
-    return tasks
+            size = fs.size(path) if fs is not None else os.path.getsize(path)
+            expected += size // 16 + 1  # no row count without reading; a row takes well over 16 bytes
+            tasks.append(("table", source, (path, spec.options, rel, prefix, fs, None, 0)))
+    return tasks, expected
 
 
 def _merge(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
-    return Manifest.from_parts(parts, algorithm, batch)
+    return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch)
 
 
-def _check_columns(parts: list[HashedPart], spec: DatasetSpec) -> list[str]:
+def _check_columns(parts: list, spec: DatasetSpec) -> list[str]:
     columns = [p.columns for p in parts if p.columns]
     if columns and any(c != columns[0] for c in columns):
         raise InputError(f"{spec.path}: files have different content columns")
@@ -135,31 +173,48 @@ def build_manifest(
     source: str | None = None,
     batch: str | None = None,
 ) -> HashedDataset:
-    """Read every record of ``spec`` and return its manifest.
+    """Read every record of ``spec`` and return its manifest, in memory bounded by a bucket.
 
-    ``source`` fills the source of records whose table has no source column.
+    ``source`` fills the source of records whose table has no source column. ``spec.path``
+    may be a local path or an fsspec URL. With no ``executor``, the configured one
+    (``PROV_EXECUTOR``, ``.prov/config.toml``) or local processes on every core.
     """
     if spec.rev is not None:
         from .dvc import build_manifest_at_rev
 
         hashed = build_manifest_at_rev(spec, source=source, batch=batch)
-        hashed.spec = spec
         return hashed
-    executor = executor or LocalExecutor()
-    kind = resolve_kind(spec)
+    if executor is None:
+        from ..executor import executor_from
+
+        executor = executor_from()
+    fs, path = split_url(spec.path)
+    local = replace(spec, path=path)
+    try:
+        kind = resolve_kind(local, fs)
+    except OSError as exc:
+        raise InputError(f"{spec.path}: cannot read ({exc})") from exc
     if kind == "table":
-        paths = tables.list_table_files(spec.path)
-        parts = executor.map(_hash_partition, _table_tasks(spec, paths, source))
+        paths = tables.list_table_files(path, fs)
+        tasks, expected = _table_tasks(local, paths, source, fs)
         algorithm = tables.DIGEST_ALGORITHM
         n_files = len(paths)
     elif kind == "tree":
-        entries = files.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else files.list_tree(spec.path)
+        if spec.labels_csv:
+            entries = files.read_labels_csv(path, spec.labels_csv, fs)
+        else:
+            entries = files.list_tree(path, fs)
         size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
-        chunks = [entries[i : i + size] for i in range(0, len(entries), size)]
-        parts = executor.map(_hash_partition, [("tree", source, (spec.path, c)) for c in chunks])
+        tasks = [("tree", source, (path, entries[i : i + size], fs)) for i in range(0, len(entries), size)]
+        expected = len(entries)
         algorithm = files.DIGEST_ALGORITHM
         n_files = len(entries)
     else:
         raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
-    columns = _check_columns(parts, spec)
-    return HashedDataset(_merge(parts, algorithm, batch), kind, columns, n_files, spec)
+    sorter = ExternalSort(expected)
+    spill = getattr(executor, "shared_filesystem", False)
+    tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]
+    for i, result in enumerate(executor.imap(_hash_partition, tasks)):
+        sorter.add(result, i)
+    columns = _check_columns(sorter.spilled, spec)
+    return HashedDataset(sorter.finish(algorithm, batch), kind, columns, n_files, spec)

@@ -8,6 +8,7 @@ that leaves it, a name that climbs out) or a file that cannot be read is an inpu
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from pathlib import Path, PurePosixPath
 
@@ -25,8 +26,13 @@ def _inside(root_real: str, path: str) -> bool:
     return real == root_real or real.startswith(root_real + os.sep)
 
 
-def list_tree(root: str) -> list[tuple[str, str]]:
-    """``(relative posix path, label)`` of every file under ``root/<label>/``, sorted."""
+def list_tree(root: str, fs=None) -> list[tuple[str, str]]:
+    """``(relative posix path, label)`` of every file under ``root/<label>/``, sorted.
+
+    ``fs`` is an fsspec filesystem (object storage); without it, ``root`` is local.
+    """
+    if fs is not None:
+        return _list_tree_fs(fs, root)
     if not os.path.isdir(root):
         raise InputError(f"{root}: not a folder")
     root_real = os.path.realpath(root)
@@ -53,16 +59,45 @@ def list_tree(root: str) -> list[tuple[str, str]]:
     return out
 
 
-def read_labels_csv(root: str, labels_csv: str) -> list[tuple[str, str]]:
-    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns."""
+def _list_tree_fs(fs, root: str) -> list[tuple[str, str]]:
+    if not fs.isdir(root):
+        raise InputError(f"{root}: not a folder")
+    base = PurePosixPath(root.rstrip("/") or "/")
+    out = []
+    for full in fs.find(root):
+        rel = PurePosixPath(full).relative_to(base)
+        if any(p.startswith(".") for p in rel.parts):
+            continue
+        if ".." in rel.parts:
+            raise InputError(f"{full}: name climbs out of the tree {root}")
+        if len(rel.parts) < 2:
+            raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
+        out.append((rel.as_posix(), rel.parts[0]))
+    if not out:
+        raise InputError(f"{root}: no files in <label>/ folders")
+    out.sort()
+    return out
+
+
+def read_labels_csv(root: str, labels_csv: str, fs=None) -> list[tuple[str, str]]:
+    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns.
+
+    ``labels_csv`` is a local path or an fsspec URL; ``fs`` is the filesystem of ``root``.
+    """
     try:
-        with open(labels_csv, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        if "://" in labels_csv:
+            import fsspec
+
+            with fsspec.open(labels_csv, "r", newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        else:
+            with open(labels_csv, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{labels_csv}: cannot read labels CSV ({exc})") from exc
     if not rows or "path" not in rows[0] or "label" not in rows[0]:
         raise InputError(f"{labels_csv}: needs 'path' and 'label' columns")
-    root_real = os.path.realpath(root)
+    root_real = os.path.realpath(root) if fs is None else None
     out = []
     for i, row in enumerate(rows):
         rel, label = (row["path"] or "").strip(), (row["label"] or "").strip()
@@ -71,23 +106,27 @@ def read_labels_csv(root: str, labels_csv: str) -> list[tuple[str, str]]:
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise InputError(f"{labels_csv}: row {i} path {rel!r} climbs out of {root}")
-        if not _inside(root_real, os.path.join(root, rel)):
+        if fs is None and not _inside(root_real, os.path.join(root, rel)):
             raise InputError(f"{labels_csv}: row {i} path {rel!r} leaves the tree {root}")
         out.append((str(pure), label))
     out.sort()
     return out
 
 
-def hash_files(root: str, entries: list[tuple[str, str]]) -> HashedPart:
+def hash_files(root: str, entries: list[tuple[str, str]], fs=None) -> HashedPart:
     digests = bytearray()
     for rel, _ in entries:
-        full = os.path.join(root, rel)
+        full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
         try:
-            digests += file_digest(full)
+            if fs is None:
+                digests += file_digest(full)
+            else:
+                with fs.open(full, "rb") as fh:
+                    digests += hashlib.file_digest(fh, "sha256").digest()
         except IsADirectoryError as exc:
             raise InputError(f"{full}: is a folder, not a file") from exc
         except OSError as exc:
-            raise InputError(f"{full}: cannot read file ({exc.strerror})") from exc
+            raise InputError(f"{full}: cannot read file ({exc.strerror or exc})") from exc
     return HashedPart(
         digests=bytes(digests),
         labels=pa.array([label for _, label in entries], pa.string()),
