@@ -1,0 +1,35 @@
+"""Fixtures for the reliability tests: a fully populated store, and the counts to run.
+
+Counts are small here so the suite stays fast in CI; ``bench/reliability_harness.py``
+runs the same machinery (``faults.py``) at full size and writes the figures. Set
+``PROV_RELIABILITY_SCALE`` (e.g. 5) to run the tests bigger.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import faults  # noqa: E402
+
+SCALE = float(os.environ.get("PROV_RELIABILITY_SCALE", "1"))
+
+
+def scaled(n: int) -> int:
+    return max(1, int(n * SCALE))
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch) -> faults.World:
+    """A store with versions of a Parquet table, a CSV, a file tree and a quarantine,
+    a signed and an unsigned batch, a trusted and a revoked source key."""
+    monkeypatch.delenv("PROV_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PROV_STORE", raising=False)
+    monkeypatch.delenv("PROV_KEY", raising=False)
+    monkeypatch.setenv("PROV_WORKERS", "1")
+    return faults.build_world(tmp_path / "world")
