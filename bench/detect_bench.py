@@ -123,7 +123,8 @@ def one_trial(name, X, y, seed, attacks, rates):
 
             row = {"dataset": name, "seed": seed, "attack": attack or "clean", "family": family, "rate": rate,
                    "n_base": int(n_base), "n_delta": int(len(DX)), "n_poison": int(len(PX)),
-                   "profile_seconds": profile_seconds, "prov_seconds": prov_seconds, "methods": {}}
+                   "profile_seconds": profile_seconds, "prov_seconds": prov_seconds, "methods": {},
+                   "shared_direction_ratio": next(r.summary.get("shared_direction_ratio") for r in results if r.detector == "gradient")}
             clean_idx, poison_idx = ~is_poison, is_poison
             for label, s, f in (("prov_family", prov_family, flag_family), ("prov_all", prov_all, flag_all)):
                 row["methods"][label] = _metrics(s[clean_idx], s[poison_idx], f[clean_idx], f[poison_idx])

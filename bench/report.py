@@ -81,6 +81,17 @@ def write_markdown(path, meta, quality, scaling):
         cells += [f"{_mean(rows, m, 'false_alarm_rate'):.3f}" for m in ("prov_all", "cleanlab", "iforest", "ecod")]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
 
+    lines += ["", "## Delta-level gradient signal", "",
+              "The gradient detector's `shared_direction_ratio`: squared norm of the delta's mean gradient over what",
+              "as many independent clean records would give (about 1 when clean). Median over seeds and rates.", "",
+              "| dataset | clean delta | gradient_matching | label_flip |", "|---|---|---|---|"]
+    for dataset in sorted({r["dataset"] for r in quality}):
+        cells = []
+        for attack in ("clean", "gradient_matching", "label_flip"):
+            values = [r.get("shared_direction_ratio") for r in quality if r["dataset"] == dataset and r["attack"] == attack]
+            values = [v for v in values if v is not None]
+            cells.append(f"{np.median(values):.1f}" if values else "n/a")
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     lines += _shortfalls(quality, scaling)
     if scaling:
         names = list(scaling[0]["baselines"])

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_Z
-from provenance.features.neighbors import nearest, same_digest_mask
+from provenance.detectors.shared import build_result, reference_geometry
 from provenance.features.profile import ReferenceProfile
 
 
@@ -32,25 +31,10 @@ class CollisionDetector(Detector):
         scale = float(np.median(profile.own_class_nn_dist[finite])) if finite.any() else 1.0
         reference_raw = _log_ratio(profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale)
 
-        n = len(delta)
         labels = profile.label_indexes(delta.labels)
-        own = np.full(n, np.inf, dtype=np.float32)
-        other = np.full(n, np.inf, dtype=np.float32)
-        other_idx = np.full(n, -1, dtype=np.int64)
-        own_idx = np.full(n, -1, dtype=np.int64)
-        if n:
-            Z = delta_Z(profile, delta)
-            exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
-            for c in np.unique(labels[labels >= 0]):
-                rows = np.flatnonzero(labels == c)
-                for members, distances, indexes in (
-                    (np.flatnonzero(profile.sample_labels == c), own, own_idx),
-                    (np.flatnonzero(profile.sample_labels != c), other, other_idx),
-                ):
-                    sub_exclude = exclude[np.ix_(rows, members)] if exclude is not None else None
-                    i, d = nearest(Z[rows], profile.sample_Z[members], 1, exclude=sub_exclude)
-                    distances[rows] = d[:, 0]
-                    indexes[rows] = np.where(i[:, 0] >= 0, members[np.maximum(i[:, 0], 0)], -1)
+        geometry = reference_geometry(profile, delta)
+        own, other = geometry["own_dist"], geometry["other_dist"]
+        own_idx, other_idx = geometry["own_idx"], geometry["other_idx"]
         known = (labels >= 0) & np.isfinite(own) & np.isfinite(other)
         # A label the base never had is knn_label's finding; here it scores as typical.
         raw = np.where(known, _log_ratio(own, other, scale), float(np.median(reference_raw)))

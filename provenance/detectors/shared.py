@@ -9,7 +9,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
-from provenance.features.neighbors import nearest, same_digest_mask
+from provenance.features.neighbors import nearest_by_label, same_digest_mask
 from provenance.features.profile import NEIGHBOURS_KEPT, ReferenceProfile
 
 NEIGHBOURS_SHOWN = 3
@@ -22,16 +22,26 @@ def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
     return delta.cache[key]
 
 
-def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, np.ndarray]:
-    """The K nearest sample records of each delta record, excluding its own digest.
+def reference_geometry(profile: ReferenceProfile, delta: Delta) -> dict[str, np.ndarray]:
+    """Each delta record's K nearest sample records and its nearest of its own label and of
+    another label, excluding its own digest, in one pass shared by the detectors.
 
     A relabeled record is in the base with its old label; it must not vote for itself.
     """
-    key = ("nn", id(profile))
+    key = ("geometry", id(profile))
     if key not in delta.cache:
         exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
-        delta.cache[key] = nearest(delta_Z(profile, delta), profile.sample_Z, NEIGHBOURS_KEPT, exclude=exclude)
+        delta.cache[key] = nearest_by_label(
+            delta_Z(profile, delta), profile.sample_Z, NEIGHBOURS_KEPT,
+            profile.label_indexes(delta.labels), profile.sample_labels.astype(np.int64), exclude=exclude,
+        )
     return delta.cache[key]
+
+
+def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, np.ndarray]:
+    """The K nearest sample records of each delta record (see reference_geometry)."""
+    geometry = reference_geometry(profile, delta)
+    return geometry["idx"], geometry["dist"]
 
 
 def describe_neighbours(profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN) -> str:

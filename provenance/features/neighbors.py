@@ -11,11 +11,20 @@ import numpy as np
 _BLOCK_ROWS = 1024  # query rows per block: a block x sample distance matrix stays small
 
 
-def squared_distances(queries: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """All squared Euclidean distances, clipped at zero against rounding."""
+def squared_distances(queries: np.ndarray, points: np.ndarray, point_norms: np.ndarray | None = None) -> np.ndarray:
+    """All squared Euclidean distances, clipped at zero against rounding.
+
+    In place on one matrix: the temporaries of the plain expression cost more than the
+    matrix product itself.
+    """
     q = queries.astype(np.float32, copy=False)
     p = points.astype(np.float32, copy=False)
-    d2 = (q * q).sum(1)[:, None] + (p * p).sum(1)[None, :] - 2.0 * (q @ p.T)
+    if point_norms is None:
+        point_norms = np.einsum("ij,ij->i", p, p)
+    d2 = q @ p.T
+    d2 *= -2.0
+    d2 += np.einsum("ij,ij->i", q, q)[:, None]
+    d2 += point_norms[None, :]
     return np.maximum(d2, 0.0, out=d2)
 
 
@@ -40,9 +49,11 @@ def nearest(
     dist = np.full((n, k), np.inf, dtype=np.float32)
     if n == 0 or m == 0 or k == 0:
         return idx, dist
+    points = points.astype(np.float32, copy=False)
+    norms = np.einsum("ij,ij->i", points, points)
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, n)
-        d2 = squared_distances(queries[start:stop], points)
+        d2 = squared_distances(queries[start:stop], points, norms)
         if exclude is not None:
             d2[exclude[start:stop]] = np.inf
         if point_mask is not None:
@@ -94,9 +105,11 @@ def nearest_and_count(
     counts = np.zeros(n, dtype=np.int64)
     if n == 0 or len(points) == 0:
         return idx, dist, counts
+    points = points.astype(np.float32, copy=False)
+    norms = np.einsum("ij,ij->i", points, points)
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, n)
-        d2 = squared_distances(queries[start:stop], points)
+        d2 = squared_distances(queries[start:stop], points, norms)
         rows = np.arange(stop - start)
         if queries_are_points:
             d2[rows, start + rows] = np.inf
@@ -108,3 +121,44 @@ def nearest_and_count(
         dist[start:stop] = np.sqrt(best_d2)
         counts[start:stop] = (d2 < radius * radius).sum(axis=1)
     return idx, dist, counts
+
+
+def nearest_by_label(
+    queries: np.ndarray, points: np.ndarray, k: int, query_labels: np.ndarray, point_labels: np.ndarray,
+    exclude: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """One pass for what several detectors need: the k nearest points, and the nearest
+    point with the query's label ("own") and with any other label ("other")."""
+    n = len(queries)
+    out = {
+        "idx": np.full((n, k), -1, dtype=np.int64), "dist": np.full((n, k), np.inf, dtype=np.float32),
+        "own_idx": np.full(n, -1, dtype=np.int64), "own_dist": np.full(n, np.inf, dtype=np.float32),
+        "other_idx": np.full(n, -1, dtype=np.int64), "other_dist": np.full(n, np.inf, dtype=np.float32),
+    }
+    m = len(points)
+    if n == 0 or m == 0:
+        return out
+    k_eff = min(k, m)
+    points = points.astype(np.float32, copy=False)
+    norms = np.einsum("ij,ij->i", points, points)
+    for start in range(0, n, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, n)
+        rows = np.arange(stop - start)
+        d2 = squared_distances(queries[start:stop], points, norms)
+        if exclude is not None:
+            d2[exclude[start:stop]] = np.inf
+        same = point_labels[None, :] == query_labels[start:stop, None]
+        for name, mask in (("own", ~same), ("other", same)):
+            masked = np.where(mask, np.inf, d2)
+            best = masked.argmin(axis=1)
+            best_d2 = masked[rows, best]
+            out[name + "_idx"][start:stop] = np.where(np.isfinite(best_d2), best, -1)
+            out[name + "_dist"][start:stop] = np.sqrt(best_d2)
+        part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        part_d2 = np.take_along_axis(d2, part, axis=1)
+        order = np.lexsort((part, part_d2), axis=1)
+        block_idx = np.take_along_axis(part, order, axis=1)
+        block_d2 = np.take_along_axis(part_d2, order, axis=1)
+        out["idx"][start:stop, :k_eff] = np.where(np.isfinite(block_d2), block_idx, -1)
+        out["dist"][start:stop, :k_eff] = np.sqrt(block_d2)
+    return out
