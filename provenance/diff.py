@@ -428,7 +428,9 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
     fill_rows(changes, a.fetch, b.fetch)
-    return build_report(changes, a, b)
+    report = build_report(changes, a, b)
+    report.delta = {"added": changes.array("added", "digests"), "relabeled": changes.array("relabeled", "digests")}
+    return report
 
 
 def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:

@@ -101,6 +101,8 @@ class DiffReport:
     findings: list = field(default_factory=list)
     detectors: list = field(default_factory=list)
     detect: bool = False
+    # every added and relabeled digest (numpy S32), for detectors; not part of the output
+    delta: dict = field(default_factory=dict, repr=False)
 
     @property
     def flagged_signals(self) -> list:

@@ -8,23 +8,19 @@ from typing import List, Optional
 import typer
 
 from ..diff import DEFAULT_LIMIT, diff_versions
-from ..errors import InputError
+from ..errors import InputError, ProvError
 from ..report import Format, formats_for, render, write_output
 from ..store import Store
 from ._app import command
 from .core import IdColumn, Kind, LabelColumn, LabelsCsv, Metadata, SchemaOpt, SourceColumn, dataset_spec
 
 
-def _detect_available() -> bool:
-    """--detect needs the detectors and a reference profile of the base; wired in a later issue."""
-    return False
-
-
 @command("diff")
 def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
     new: str = typer.Argument(..., help="New version (or git revision with --path)."),
-    detect: bool = typer.Option(False, "--detect", help="Also run the poisoning detectors on the delta."),
+    detect: bool = typer.Option(False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored)."),
+    fpr: float = typer.Option(0.01, "--fpr", help="False-positive rate the detectors' thresholds are calibrated to."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md or html."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
@@ -42,9 +38,8 @@ def diff(
         raise InputError(f"--limit {limit}: must be 0 (all) or more")
     if out is not None and not Path(out).parent.is_dir():
         raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
-    if detect and not _detect_available():
-        raise InputError("--detect is not available yet: the detectors need a reference profile of the base "
-                         "version, which this install cannot build; run 'prov diff' without --detect")
+    if detect and path is not None:
+        raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
     if path is not None:
         spec = dataset_spec(path, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
@@ -55,4 +50,12 @@ def diff(
     else:
         store = Store.open()
     report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
+    if detect:
+        from ..detection import detect as run_detectors_on_delta
+
+        report.add_detector_results(run_detectors_on_delta(store, base, new, report.delta["added"],
+                                                           report.delta["relabeled"], fpr=fpr))
     write_output(render("diff", Format(fmt), report.to_dict()), out)
+    failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
+    if failed:
+        raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

@@ -1,0 +1,70 @@
+"""`prov diff --detect` and `prov findings` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from provenance.detectors.base import Detector
+from provenance.detectors.registry import _detectors, register_detector
+from support import digits_table
+
+
+@pytest.fixture
+def two_versions(prov, workdir, store, keypair):
+    full = digits_table()
+    pq.write_table(full.slice(0, 1000), workdir / "v1.parquet")
+    new = full.slice(0, 1200)
+    labels = new.column("label").to_pylist()
+    for i in range(1000, 1008):
+        labels[i] = str((int(labels[i]) + 3) % 10)
+    pq.write_table(new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), workdir / "v2.parquet")
+    for tag in ("v1", "v2"):
+        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+
+
+def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
+    r = prov("diff", "v1", "v2", "--detect", "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["detect"] is True and report["summary"]["added"] == 200
+    assert {d["status"] for d in report["detectors"]} == {"ok"}
+    knn = [f for f in report["findings"] if f["detector"] == "knn_label"]
+    assert len(knn) == 200 and {"digest", "score", "flagged", "explanation"} <= set(knn[0])
+    assert sum(f["flagged"] for f in knn) >= 8
+    stored = json.loads(prov("findings", "v2", "--json").stdout)
+    assert stored["base"] == "v1"
+    assert {f["digest"] for f in stored["findings"] if f["detector"] == "knn_label"} == \
+        {f["digest"] for f in knn if f["flagged"]}
+
+
+def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
+    class Broken(Detector):
+        name = "broken"
+        families = ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise RuntimeError("model file missing")
+
+    register_detector("broken", Broken)
+    try:
+        r = prov("diff", "v1", "v2", "--detect", "--format", "json")
+    finally:
+        _detectors.pop("broken", None)
+    assert r.exit_code == 3
+    report = json.loads(r.stdout)
+    broken = next(d for d in report["detectors"] if d["detector"] == "broken")
+    assert broken["status"] == "error" and "model file missing" in broken["error"]
+    assert "detector(s) broken failed" in r.stderr
+
+
+def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir, store, keypair):
+    pq.write_table(pa.table({"text": ["a", "b"], "label": ["x", "y"]}), workdir / "a.parquet")
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "label": ["x", "y", "y"]}), workdir / "b.parquet")
+    prov("commit", "a.parquet", "--tag", "a", "--key", keypair.private_path)
+    prov("commit", "b.parquet", "--tag", "b", "--key", keypair.private_path)
+    r = prov("diff", "a", "b", "--detect")
+    assert r.exit_code == 2 and "version a has no reference profile" in r.stderr
