@@ -130,20 +130,24 @@ def _fixed_kind(column) -> str | None:
     return None
 
 
-def _fixed_payload(column, kind: str) -> np.ndarray:
-    """``n x width`` big-endian value bytes of a fixed-width column."""
-    n = len(column)
+def _fixed_values(column, kind: str) -> np.ndarray:
+    """A fixed-width column's values as native numpy, floats normalised (-0.0 -> 0.0, one NaN)."""
     if kind == "int":
         if pa.types.is_uint64(column.type):
             column = pc.cast(column, pa.int64())  # raises on overflow: a value int64 can't hold
-        values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64).astype(">i8")
-        return values.view(np.uint8).reshape(n, 8)
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64)
     if kind == "float":
-        values = np.array(column.to_numpy(zero_copy_only=False), dtype=np.float64)
-        values[values == 0.0] = 0.0
-        values[np.isnan(values)] = np.nan
-        return values.astype(">f8").view(np.uint8).reshape(n, 8)
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.uint8).reshape(n, 1)
+        values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+        zero, nan = values == 0.0, np.isnan(values)
+        if zero.any() or nan.any():  # copy only when there is something to normalise
+            values = values.copy()
+            values[zero] = 0.0
+            values[nan] = np.nan
+        return values
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.uint8)
+
+
+_BIG_ENDIAN = {"int": ">i8", "float": ">f8", "bool": "u1"}
 
 
 def _value_pieces(column) -> list[bytes]:
@@ -157,22 +161,27 @@ _BLOCK_ROWS = 2048  # rows filled at a time, so the matrix block being written s
 
 
 def _fixed_matrix(columns: list, kinds: list[str]) -> np.ndarray:
-    """One ``n x width`` matrix holding the encoded values of consecutive fixed columns."""
+    """One ``n x width`` matrix holding the encoded values of consecutive fixed columns.
+
+    The matrix is viewed as a packed record array (a 2-byte tag+length, then the value,
+    per column), so numpy writes each column's big-endian values in one strided pass.
+    """
     n = len(columns[0])
-    template = np.frombuffer(
-        b"".join(_FIXED[k][0] + varint(_FIXED[k][1]) + b"\x00" * _FIXED[k][1] for k in kinds), dtype=np.uint8
-    )
-    payloads, offsets, offset = [], [], 0
-    for column, kind in zip(columns, kinds):
-        payloads.append(_fixed_payload(column, kind))
-        offsets.append(offset + 2)  # after the tag and the one-byte length
-        offset += 2 + _FIXED[kind][1]
-    matrix = np.empty((n, len(template)), dtype=np.uint8)
+    fields, template = [], b""
+    for i, kind in enumerate(kinds):
+        tag, width = _FIXED[kind]
+        fields += [(f"h{i}", "u1", 2), (f"v{i}", _BIG_ENDIAN[kind])]
+        template += tag + varint(width) + b"\x00" * width
+    records = np.empty(n, dtype=np.dtype(fields))
+    matrix = records.view(np.uint8).reshape(n, len(template))
+    head = np.frombuffer(template, dtype=np.uint8)
+    values = [_fixed_values(column, kind) for column, kind in zip(columns, kinds)]
     for start in range(0, n, _BLOCK_ROWS):
-        block = matrix[start : start + _BLOCK_ROWS]
-        block[:] = template
-        for payload, off in zip(payloads, offsets):
-            block[:, off : off + payload.shape[1]] = payload[start : start + _BLOCK_ROWS]
+        end = min(n, start + _BLOCK_ROWS)
+        matrix[start:end] = head
+        block = records[start:end]
+        for i, v in enumerate(values):
+            block[f"v{i}"] = v[start:end]
     return matrix
 
 
