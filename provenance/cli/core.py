@@ -82,6 +82,9 @@ def commit(
     labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
     featurizer: str = typer.Option("auto", "--featurizer",
                                    help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name."),
+    executor: Optional[str] = typer.Option(None, "--executor",
+                                           help="Where hashing runs: local, local:N, or dask://HOST:PORT "
+                                                "(default: PROV_EXECUTOR, then .prov/config.toml, then every local core)."),
     json_out: bool = JsonFlag,
 ) -> None:
     """Hash every record, sign the manifest, and record the version (with its reference profile)."""
@@ -89,7 +92,10 @@ def commit(
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind, rev)
     store = Store.open()
-    result = versions.commit(store, spec, tag, key, parent, hooks=commit_hooks(featurizer))
+    from ..executor import executor_from
+
+    result = versions.commit(store, spec, tag, key, parent, executor=executor_from(executor),
+                             hooks=commit_hooks(featurizer))
     if json_out:
         emit_json(result.to_dict())
         return
