@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -55,12 +56,16 @@ class Delta:
     def __len__(self) -> int:
         return len(self.digests)
 
-    @property
+    @cached_property
     def digest_array(self) -> np.ndarray:
         return digests_matrix(self.digests)
 
+    @cached_property
+    def hexes(self) -> list[str]:
+        return [bytes(d).hex() for d in self.digests]
+
     def hex(self, i: int) -> str:
-        return bytes(self.digests[i]).hex()
+        return self.hexes[i]
 
 
 @dataclass

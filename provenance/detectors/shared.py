@@ -13,6 +13,7 @@ from provenance.features.neighbors import nearest_by_label, same_digest_mask
 from provenance.features.profile import NEIGHBOURS_KEPT, ReferenceProfile
 
 NEIGHBOURS_SHOWN = 3
+DETAILED_FROM = 0.9  # score from which an unflagged record still gets the full explanation
 
 
 def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
@@ -58,14 +59,23 @@ def build_result(
     explain: Callable[[int, float, bool], str],
     summary: dict | None = None,
 ) -> DetectorResult:
-    """Calibrate on the reference, score and flag the delta, and explain each record."""
+    """Calibrate on the reference, score and flag the delta, and explain each record.
+
+    Records a reviewer will look at (flagged, or scoring past DETAILED_FROM) get the
+    detector's full explanation; the rest a short one, because naming neighbours for
+    every unremarkable record of a large delta costs more than the detection itself.
+    """
     calibration = Calibration(reference_raw, fpr)
     scores = calibration.scores(raw)
     flags = calibration.flags(raw)
+    threshold = calibration.score_threshold
     findings = [
         Finding(
             digest=delta.hex(i), detector=name, score=float(scores[i]), flagged=bool(flags[i]),
-            explanation=explain(i, float(raw[i]), bool(flags[i])),
+            explanation=(
+                explain(i, float(raw[i]), bool(flags[i])) if flags[i] or scores[i] >= DETAILED_FROM
+                else f"within the base's range: score {scores[i]:.3f}, flagged above {threshold:.3f}"
+            ),
         )
         for i in range(len(delta))
     ]

@@ -138,6 +138,13 @@ def nearest_by_label(
     m = len(points)
     if n == 0 or m == 0:
         return out
+    if np.any(np.diff(point_labels) < 0):
+        raise ValueError("nearest_by_label needs the points sorted by label (profiles keep them so)")
+    # Points sorted by label: each label's points are one column range, so own/other
+    # minima are slices, not masked copies of the distance matrix.
+    labels_present, starts = np.unique(point_labels, return_index=True)
+    ends = np.r_[starts[1:], m]
+    spans = {int(l): (int(a), int(b)) for l, a, b in zip(labels_present, starts, ends)}
     k_eff = min(k, m)
     points = points.astype(np.float32, copy=False)
     norms = np.einsum("ij,ij->i", points, points)
@@ -147,13 +154,19 @@ def nearest_by_label(
         d2 = squared_distances(queries[start:stop], points, norms)
         if exclude is not None:
             d2[exclude[start:stop]] = np.inf
-        same = point_labels[None, :] == query_labels[start:stop, None]
-        for name, mask in (("own", ~same), ("other", same)):
-            masked = np.where(mask, np.inf, d2)
-            best = masked.argmin(axis=1)
-            best_d2 = masked[rows, best]
-            out[name + "_idx"][start:stop] = np.where(np.isfinite(best_d2), best, -1)
-            out[name + "_dist"][start:stop] = np.sqrt(best_d2)
+        block_labels = query_labels[start:stop]
+        for label in np.unique(block_labels):
+            in_block = rows[block_labels == label]
+            lo, hi = spans.get(int(label), (0, 0))
+            sub = d2[in_block]
+            _store_min(out, "own", start + in_block, sub[:, lo:hi], lo)
+            other_lo = _min_with_offset(sub[:, :lo], 0)
+            other_hi = _min_with_offset(sub[:, hi:], hi)
+            take_hi = other_hi[1] < other_lo[1]
+            best = np.where(take_hi, other_hi[0], other_lo[0])
+            best_d2 = np.where(take_hi, other_hi[1], other_lo[1])
+            out["other_idx"][start + in_block] = np.where(np.isfinite(best_d2), best, -1)
+            out["other_dist"][start + in_block] = np.sqrt(best_d2)
         part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
         part_d2 = np.take_along_axis(d2, part, axis=1)
         order = np.lexsort((part, part_d2), axis=1)
@@ -162,3 +175,16 @@ def nearest_by_label(
         out["idx"][start:stop, :k_eff] = np.where(np.isfinite(block_d2), block_idx, -1)
         out["dist"][start:stop, :k_eff] = np.sqrt(block_d2)
     return out
+
+
+def _min_with_offset(block: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    if block.shape[1] == 0:
+        return np.full(len(block), -1, dtype=np.int64), np.full(len(block), np.inf, dtype=np.float32)
+    best = block.argmin(axis=1)
+    return best + offset, block[np.arange(len(block)), best]
+
+
+def _store_min(out: dict, name: str, rows: np.ndarray, block: np.ndarray, offset: int) -> None:
+    best, best_d2 = _min_with_offset(block, offset)
+    out[name + "_idx"][rows] = np.where(np.isfinite(best_d2), best, -1)
+    out[name + "_dist"][rows] = np.sqrt(best_d2)
