@@ -223,7 +223,10 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
               "signature": "ok", "manifest": "ok", "data": "not read"}
     if not read_data:
         return report
-    spec = _local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
+    try:
+        spec = _local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise VerificationError(f"version {tag}: its stored dataset description is damaged ({exc}); run `prov fsck`") from exc
     try:
         current = build_manifest(spec, executor=executor)
     except InputError as exc:
@@ -253,3 +256,20 @@ def verify_audit(store: Store) -> tuple[int, str]:
         if entry is None or entry[0] != "commit" or entry[1] != row["tag"]:
             raise VerificationError(f"audit log is broken: the commit entry of version {row['tag']} is missing")
     return seq, head
+
+
+def register_key(store: Store, public_path: str, name: str) -> dict:
+    """Add a public key to the store's registered keys (audit-logged); refuse a revoked one."""
+    public = keys.load_public(public_path)
+    keyid = keys.key_id(public)
+    if not name.strip() or any(ord(c) < 32 for c in name):
+        raise InputError(f"--name {name!r}: must be non-empty, without control characters")
+    row = store.db.execute("select revoked_at from keys where keyid = ?", [keyid]).fetchone()
+    if row and row[0]:
+        raise VerificationError(f"{public_path}: key {keyid[:16]} was revoked at {row[0]}")
+    if row:
+        return {"keyid": keyid, "name": name, "registered": False}
+    with store.write():
+        store.db["keys"].insert({"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": now()})
+        store.audit("key.register", keyid, {"name": name})
+    return {"keyid": keyid, "name": name, "registered": True}

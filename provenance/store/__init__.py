@@ -101,7 +101,7 @@ class Store:
             conn.text_factory = functools.partial(_decode_text, db_path)
             conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
             conn.execute("select name, sql from sqlite_master").fetchall()  # and a damaged schema
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
         self._new_objects: list[str] | None = None
