@@ -353,7 +353,7 @@ def _sqlite_dump(path: Path) -> str | None:
             return "\n".join(conn.iterdump())
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
         return None
 
 
@@ -364,7 +364,7 @@ def _sqlite_integrity(path: Path) -> bool:
             return [r[0] for r in conn.execute("pragma integrity_check")] == ["ok"]
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
         return False
 
 
