@@ -276,7 +276,7 @@ class _Checker:
                 self.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not a JSON object")
                 e["detail_obj"] = {}
             self.by_action[e["action"]].append(e)
-        known = {"commit", "key.register", "trust.add", "trust.revoke", "batch.add", "quarantine"}
+        known = {"commit", "key.register", "key.revoke", "trust.add", "trust.revoke", "batch.add", "quarantine"}
         for action in sorted(set(self.by_action) - known):
             self.warn("audit", f"audit action {action!r} ({len(self.by_action[action])} entries) is not checked by fsck")
 
@@ -373,8 +373,11 @@ class _Checker:
                 continue
             if keys.key_id(public) != kid:
                 self.error("keys", f"key {str(kid)[:16]}: its public key hashes to {keys.key_id(public)[:16]}")
-            if row["revoked_at"] is not None:
-                self.error("keys", f"key {str(kid)[:16]} is marked revoked, but no command revokes committer keys")
+            revocations = [e for e in self.by_action.get("key.revoke", []) if e["subject"] == kid]
+            if row["revoked_at"] is not None and not revocations:
+                self.error("keys", f"key {str(kid)[:16]} is marked revoked, but no audit entry revokes it")
+            if row["revoked_at"] is None and revocations:
+                self.error("keys", f"key {str(kid)[:16]} was revoked (audit entry {revocations[0]['seq']}) but shows unrevoked")
 
     def check_trust(self) -> None:
         for row in self._rows("trust", "source, keyid"):
