@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
@@ -119,6 +120,9 @@ def hash_files(root: str, entries: list[tuple[str, str]], fs=None) -> HashedPart
         full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
         try:
             if fs is None:
+                mode = os.stat(full).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # opening a FIFO would block forever
+                    raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
                 digests += file_digest(full)
             else:
                 with fs.open(full, "rb") as fh:
