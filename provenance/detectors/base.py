@@ -94,6 +94,10 @@ class DetectorResult:
 class Detector(ABC):
     name: str
     families: tuple[str, ...]
+    # True when a record's score depends only on the profile and that record, so the
+    # delta may be split into chunks (provenance.detectors.parallel); False when the
+    # detector looks across the delta (shared directions, duplicates, volumes).
+    record_independent: bool = False
 
     @abstractmethod
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:

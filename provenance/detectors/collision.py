@@ -25,6 +25,7 @@ def _log_ratio(own: np.ndarray, other: np.ndarray, scale: float) -> np.ndarray:
 class CollisionDetector(Detector):
     name = "collision"
     families = ("feature_collision", "backdoor")
+    record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         finite = np.isfinite(profile.own_class_nn_dist) & np.isfinite(profile.other_class_nn_dist)

@@ -34,10 +34,14 @@ def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarr
     return p
 
 
-def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dist: np.ndarray, n_classes: int, model_p: np.ndarray) -> np.ndarray:
-    """1 - P(label), averaging the neighbour vote (nearer weigh more) and the model."""
+def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dist: np.ndarray, n_classes: int,
+                 model_p: np.ndarray, scale: float) -> np.ndarray:
+    """1 - P(label), averaging the neighbour vote (nearer weigh more) and the model.
+
+    ``scale`` (the base's typical neighbour distance) comes from the profile, so a
+    record's score never depends on which other records share its delta.
+    """
     valid = np.isfinite(neighbour_dist)
-    scale = np.median(neighbour_dist[valid]) if valid.any() else 1.0
     weights = np.where(valid, 1.0 / (neighbour_dist / max(scale, 1e-12) + 0.1), 0.0)
     agree = (weights * (neighbour_labels == labels[:, None])).sum(1)
     prior = PRIOR_WEIGHT / n_classes
@@ -48,16 +52,19 @@ def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dis
 class KnnLabelDetector(Detector):
     name = "knn_label"
     families = ("label_flip", "relabel", "backdoor")
+    record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         k = min(VOTERS, profile.nn_idx.shape[1])
         n_classes = len(profile.classes)
         ref_labels = profile.sample_labels.astype(np.int64)
         ref_idx = profile.nn_idx[:, :k].astype(np.int64)
+        finite = np.isfinite(profile.nn_dist[:, :k])
+        scale = float(np.median(profile.nn_dist[:, :k][finite])) if finite.any() else 1.0
         reference_raw = disagreement(
             ref_labels, np.where(ref_idx >= 0, ref_labels[np.maximum(ref_idx, 0)], -2),
             profile.nn_dist[:, :k], n_classes,
-            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
+            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds), scale,
         )
         labels = profile.label_indexes(delta.labels)
         idx, dist = reference_neighbours(profile, delta)
@@ -66,7 +73,7 @@ class KnnLabelDetector(Detector):
         if len(delta):
             folds = (delta.digest_array[:, 0] & 1).astype(np.int64)
             model_p = model_probability(profile, delta_Z(profile, delta), labels, folds)
-            raw = disagreement(labels, neighbour_labels, dist, n_classes, model_p)
+            raw = disagreement(labels, neighbour_labels, dist, n_classes, model_p, scale)
         else:
             model_p, raw = np.zeros(0), np.zeros(0)
 

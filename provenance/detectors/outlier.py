@@ -18,6 +18,7 @@ NEIGHBOURS_AVERAGED = 5
 class OutlierDetector(Detector):
     name = "outlier"
     families = ("outlier", "backdoor")
+    record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         k = min(NEIGHBOURS_AVERAGED, profile.nn_dist.shape[1])

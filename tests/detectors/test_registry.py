@@ -63,3 +63,19 @@ def test_an_empty_delta_gives_empty_results(digits_split):
     for result in run_detectors(digits_split.profile, delta):
         assert result.status == "ok", (result.detector, result.error)
         assert result.findings == []
+
+
+def test_record_independent_detectors_give_the_same_findings_on_any_split(digits_split):
+    from provenance.detectors import get_detector
+
+    delta = digits_split.delta()
+    half = len(delta) // 2
+    parts = [Delta(delta.digests[a:b], delta.X[a:b], delta.labels[a:b], delta.sources[a:b], delta.kinds[a:b], delta.old_labels[a:b])
+             for a, b in ((0, half), (half, len(delta)))]
+    for name in available_detectors():
+        detector = get_detector(name)
+        if not detector.record_independent:
+            continue
+        whole = detector.run(digits_split.profile, delta, 0.01).findings
+        split = [f for part in parts for f in detector.run(digits_split.profile, part, 0.01).findings]
+        assert [(f.digest, round(f.score, 9), f.flagged) for f in whole] == [(f.digest, round(f.score, 9), f.flagged) for f in split], name
