@@ -54,6 +54,7 @@ class SpectralDetector(Detector):
         folds = (delta.digest_array[:, 0] & 1).astype(np.int64) if n else np.zeros(0, np.int64)
         Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
         raw = np.zeros(n)
+        was_scored = np.zeros(n, dtype=bool)
         reference_raw = []
         ref_folds = profile.sample_folds
         for c in range(len(profile.classes)):
@@ -74,14 +75,18 @@ class SpectralDetector(Detector):
                 if direction is None:  # the delta has no records of this class
                     direction = np.eye(profile.dim)[0]
                 raw[rows[scored]] = (residuals[scored] @ direction) ** 2
+                was_scored[rows[scored]] = True
                 reference_raw.append((((profile.sample_Z[held_out] - mean) @ inv_sqrt) @ direction) ** 2)
         reference_raw = np.concatenate(reference_raw) if reference_raw else np.zeros(1)
         unknown = labels < 0
-        raw[unknown] = float(np.median(reference_raw))
+        too_few = ~unknown & ~was_scored  # a class with too few base records to whiten
+        raw[unknown | too_few] = float(np.median(reference_raw))
 
         def explain(i: int, value: float, flagged: bool) -> str:
             if unknown[i]:
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
+            if too_few[i]:
+                return f"not scored: the base has too few {delta.labels[i]!r} records (fewer than 6) to whiten"
             return (f"projection on the shared direction of new {delta.labels[i]!r} records is "
                     f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)")
 
