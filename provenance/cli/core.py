@@ -94,8 +94,11 @@ def commit(
     store = Store.open()
     from ..executor import executor_from
 
-    result = versions.commit(store, spec, tag, key, parent, executor=executor_from(executor),
-                             hooks=commit_hooks(featurizer))
+    runner = executor_from(executor)
+    try:
+        result = versions.commit(store, spec, tag, key, parent, executor=runner, hooks=commit_hooks(featurizer))
+    finally:
+        runner.close()
     if json_out:
         emit_json(result.to_dict())
         return
