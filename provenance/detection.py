@@ -8,7 +8,7 @@ delta's records are read (and re-hashed, so they are the signed content).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import secrets
 import json
 from dataclasses import dataclass
 
@@ -100,7 +100,7 @@ def detect(store, base: str, new: str, added: np.ndarray, relabeled: np.ndarray,
 def save_findings(store, base: str, new: str, results: list[DetectorResult], fpr: float,
                   labels: list[str] | None = None) -> str:
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    run = hashlib.sha256(f"{base}\x00{new}\x00{now}\x00{fpr}".encode()).hexdigest()[:16]
+    run = secrets.token_hex(8)  # two runs in the same second are still two runs
     with store.write():
         for r in results:
             store.db["detector_runs"].insert({

@@ -70,6 +70,18 @@ def keys_generate(name: str = typer.Argument(..., help="Writes NAME.key (0600) a
         echo(f"Key id: {pair.keyid}")
 
 
+@command("register", group=keys_app)
+def keys_register(public_key: str = typer.Argument(..., help="A reviewer's or committer's KEY.pub."),
+                  name: str = typer.Option(..., "--name", help="Who holds the key."),
+                  json_out: bool = JsonFlag) -> None:
+    """Register a public key in the store (committers are registered by their first commit)."""
+    result = versions.register_key(Store.open(), public_key, name)
+    if json_out:
+        emit_json(result)
+    else:
+        echo(f"Registered key {result['keyid'][:16]} for {name}")
+
+
 @command("commit")
 def commit(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
@@ -167,6 +179,7 @@ def verify(
     target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
     envelope: Optional[str] = typer.Option(None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
+    attestation: Optional[str] = typer.Option(None, "--attestation", help="Also require this signed release attestation for the version."),
     label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
     id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
     labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
@@ -181,11 +194,18 @@ def verify(
         verify_batch_cli(spec, envelope, json_out)
         return
     store = Store.open()
-    report = _verify_attestation_or_version(store, target, not no_data)
+    report = versions.verify_version(store, target, read_data=not no_data)
+    if attestation:
+        from ..attestation import verify_attestation
+
+        report["attestation"] = verify_attestation(store, target, attestation)
     if json_out:
         emit_json(report)
-    else:
-        echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
+        return
+    echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
+    if attestation:
+        a = report["attestation"]
+        echo(f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} at {a['checked_at']}")
 
 
 def _is_version(name: str) -> bool:
@@ -194,10 +214,6 @@ def _is_version(name: str) -> bool:
     except InputError:
         return False
     return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
-
-
-def _verify_attestation_or_version(store: Store, tag: str, read_data: bool) -> dict:
-    return versions.verify_version(store, tag, read_data=read_data)
 
 
 @command("verify", group=audit_app)

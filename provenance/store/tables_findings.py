@@ -19,3 +19,9 @@ def create(db) -> None:
         pk=("run", "detector", "position"),  # position in the delta: one digest may carry two labels
     )
     db["findings"].create_index(["version", "flagged"])
+    db["waivers"].create(
+        {"object": str, "version": str, "digest": str, "detector": str, "keyid": str, "created_at": str}, pk="object"
+    )
+    db["attestations"].create(
+        {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
+    )

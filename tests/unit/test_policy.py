@@ -38,7 +38,7 @@ def test_a_policy_overrides_only_what_it_names(tmp_path):
     ("[lineage]\n\nmax_unattributed = \"3\"\n", "policy.toml:3: lineage.max_unattributed: must be an integer"),
     ("[detector]\nfpr = 0.1\n", "policy.toml:1: detector: unknown section"),
     ("[detectors]\nfpr = 2.0\n", "policy.toml:2: detectors.fpr: must be between 0 and 1"),
-    ("[detectors]\nrun = [\"knn_label\", \"nope\"]\n", "policy.toml:2: detectors.run: unknown detector(s) nope"),
+    ("[detectors]\nrun = []\n", "policy.toml:2: detectors.run: must be \"all\" or a non-empty list"),
     ("[integrity]\nverify_data = 1\n", "policy.toml:2: integrity.verify_data: must be true/false"),
     ("[relabels]\nmax_relabels = -1\n", "policy.toml:2: relabels.max_relabels: must not be negative"),
     ("[lineage\nx=1\n", "policy.toml: not valid TOML"),

@@ -1,0 +1,74 @@
+"""``prov check``: the release gate for CI, and ``prov waive`` for reviewed exceptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .. import gate
+from .. import policy as policy_lib
+from ..errors import InputError
+from ..report import Format, render, write_output
+from ..report import check_formats  # noqa: F401  (registers the check renderers)
+from ..store import Store
+from ._app import JsonFlag, command, echo, emit_json
+
+CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
+
+
+@command("check")
+def check(
+    version: str = typer.Argument(..., help="The candidate version."),
+    base: str = typer.Option(..., "--base", help="The trusted base version."),
+    policy: Optional[str] = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
+    waiver: List[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
+    attest: bool = typer.Option(False, "--attest", help="On pass, write a signed release attestation."),
+    key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Key that signs the attestation."),
+    attest_out: Optional[str] = typer.Option(None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."),
+    print_default_policy: bool = typer.Option(False, "--print-default-policy", help="Print the default policy as TOML and exit."),
+) -> None:
+    """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated."""
+    if print_default_policy:
+        echo(policy_lib.default_policy_toml())
+        return
+    if fmt not in CHECK_FORMATS:
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
+    if attest and not key:
+        raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
+    if out is not None and not Path(out).parent.is_dir():
+        raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
+    store = Store.open()
+    result = gate.check(store, version, base, pol, waiver)
+    if attest and result.decision == "pass":
+        from ..attestation import attest as write_attestation
+
+        target = attest_out or f"{version}.attestation.json"
+        write_attestation(store, result, key, target)
+        result.attestation = target
+    write_output(render("check", Format(fmt), result.to_dict()), out)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@command("waive")
+def waive(
+    digest: str = typer.Argument(..., help="Content digest (hex) of the flagged record."),
+    version: str = typer.Option(..., "--version", help="The version whose finding is accepted."),
+    detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
+    reason: str = typer.Option(..., "--reason", help="Why the finding is acceptable."),
+    key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="The reviewer's registered key."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours."""
+    from ..waivers import create_waiver
+
+    result = create_waiver(Store.open(), version, digest, detector, reason, key)
+    if json_out:
+        emit_json(result)
+    else:
+        echo(f"Waiver {result['waiver'][:16]} recorded: {detector} on {digest[:16]} in {version}, signed by {result['keyid'][:16]}")

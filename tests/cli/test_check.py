@@ -1,0 +1,255 @@
+"""`prov check`: the release gate end to end on real data (scikit-learn's digits)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from jsonschema import Draft4Validator, Draft202012Validator
+
+from provenance.detectors.base import Detector
+from provenance.detectors.registry import _detectors, register_detector
+from provenance.hashing import table_digests
+from support import digits_table, store_fingerprint
+
+ROOT = Path(__file__).resolve().parents[2]
+SARIF_SCHEMA = ROOT.parent / "shared" / "external-schemas" / "sarif-schema-2.1.0.json"
+
+
+def shuffled_digits() -> pa.Table:
+    t = digits_table()
+    return t.take(np.random.default_rng(7).permutation(t.num_rows))
+
+
+def content_digests(table: pa.Table) -> list[str]:
+    return [d.hex() for d in table_digests(table, [c for c in table.schema.names if c not in ("label", "source")])]
+
+
+def with_labels(table: pa.Table, labels: list[str]) -> pa.Table:
+    return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+
+
+@pytest.fixture
+def base(prov, workdir, store, keypair):
+    """v1: a trusted 60% of the digits, signed by a vendor at source and committed."""
+    t = shuffled_digits()
+    n = int(t.num_rows * 0.6)
+    pq.write_table(t.slice(0, n), workdir / "v1.parquet")
+    pq.write_table(t.slice(n), workdir / "vendor-batch.parquet")
+    assert prov("keys", "generate", "vendor").exit_code == 0
+    assert prov("sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
+    assert prov("trust", "add", "vendor", "vendor.pub").exit_code == 0
+    assert prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json").exit_code == 0
+    assert prov("commit", "v1.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    return t, n
+
+
+def commit_new(prov, keypair, table: pa.Table, tag: str = "v2", **kw) -> None:
+    pq.write_table(table, Path(f"{tag}.parquet"))
+    r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, *kw.get("args", ()))
+    assert r.exit_code == 0, r.output
+
+
+def test_a_clean_version_passes_and_gets_an_attestation_a_training_job_can_verify(prov, workdir, keypair, base):
+    t, _ = base
+    commit_new(prov, keypair, t)
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path, "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["decision"] == "pass" and report["attestation"] == "v2.attestation.json"
+    assert {d["status"] for d in report["detectors"]} == {"ok"} and len(report["detectors"]) >= 5
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data")
+    assert r.exit_code == 0 and "release attestation ok" in r.stdout
+    # the attestation names v2's root: it does not vouch for v1
+    r = prov("verify", "v1", "--attestation", "v2.attestation.json", "--no-data")
+    assert r.exit_code == 1 and "attests version 'v2'" in r.stderr
+    env = json.loads(Path("v2.attestation.json").read_text())
+    env["payload"] = env["payload"][:-8] + "AAAAAAA="
+    Path("forged.json").write_text(json.dumps(env))
+    assert prov("verify", "v2", "--attestation", "forged.json", "--no-data").exit_code == 1
+
+
+def test_a_relabel_after_source_blocks_naming_the_record(prov, workdir, keypair, base):
+    t, n = base
+    labels = t.column("label").to_pylist()
+    labels[n + 3] = "0" if labels[n + 3] != "0" else "1"
+    commit_new(prov, keypair, with_labels(t, labels))
+    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    assert r.exit_code == 1
+    report = json.loads(r.stdout)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
+    assert rule["status"] == "block" and rule["count"] == 1
+    assert rule["records"][0]["digest"] == content_digests(t)[n + 3]
+    assert rule["records"][0]["source"] == "vendor"
+
+
+def test_records_from_an_untrusted_source_block(prov, workdir, keypair, base):
+    t, n = base
+    extra = digits_table().slice(0, 30)
+    px = np.array(extra.column("px10").to_pylist()) + 1  # new content, from a crowd nobody trusts
+    extra = extra.set_column(extra.schema.get_field_index("px10"), "px10", pa.array(px))
+    pq.write_table(extra, workdir / "crowd.parquet")
+    assert prov("add", "crowd.parquet", "--source", "crowd", "--unsigned").exit_code == 0
+    commit_new(prov, keypair, pa.concat_tables([t, extra]))
+    Path("policy.toml").write_text('[lineage]\nforbidden_sources = ["crowd"]\n')
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
+    assert r.exit_code == 1
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.forbidden_sources")
+    assert rule["status"] == "block" and rule["count"] == 30 and rule["records"][0]["source"] == "crowd"
+
+
+def test_a_planted_backdoor_blocks(prov, workdir, keypair, base):
+    t, n = base
+    X = np.stack([np.array(t.column(f"px{i:02d}").to_pylist()) for i in range(64)], axis=1)
+    labels = t.column("label").to_pylist()
+    rng = np.random.default_rng(3)
+    poisoned = rng.choice(np.arange(n, t.num_rows), size=36, replace=False)  # 5% of the delta
+    for i in poisoned:  # a bright 2x2 patch in a corner, relabelled to the target class
+        X[i, [0, 1, 8, 9]] = 16
+        labels[i] = "0"
+    cols = {f"px{i:02d}": X[:, i] for i in range(64)} | {"label": labels}
+    commit_new(prov, keypair, pa.table(cols))
+    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    blocked = [x for x in report["rules"] if x["status"] == "block"]
+    assert any(x["rule"].startswith("detectors.") for x in blocked)
+    flagged = {f["digest"] for f in report["findings"]}
+    planted = {content_digests(pa.table(cols))[i] for i in poisoned}
+    assert len(planted & flagged) >= 0.9 * len(planted)
+
+
+def test_a_record_tampered_after_commit_blocks(prov, workdir, keypair, base):
+    t, n = base
+    commit_new(prov, keypair, t)
+    tampered = pq.read_table("v2.parquet")
+    px = tampered.column("px33").to_pylist()
+    px[n + 5] = 16 - px[n + 5]
+    pq.write_table(tampered.set_column(tampered.schema.get_field_index("px33"), "px33", pa.array(px)), "v2.parquet")
+    r = prov("check", "v2", "--base", "v1")
+    assert r.exit_code == 1
+    assert "[BLOCK] integrity.verify_data" in r.stdout and f"at {n + 5}" in r.stdout
+
+
+def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, base):
+    t, _ = base
+    commit_new(prov, keypair, t)
+
+    class Broken(Detector):
+        name = "broken"
+        families = ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise MemoryError("out of memory")
+
+    register_detector("broken", Broken)
+    try:
+        r = prov("check", "v2", "--base", "v1")
+    finally:
+        _detectors.pop("broken", None)
+    assert r.exit_code == 3 and "[ERROR] detectors.broken" in r.stdout
+    Path("policy.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
+    assert r.exit_code == 3 and "not-installed is required by the policy but not installed" in r.stdout
+
+
+def test_bad_policy_is_exit_2_naming_line_and_key_and_evaluates_nothing(prov, workdir, keypair, base):
+    t, _ = base
+    commit_new(prov, keypair, t)
+    Path("policy.toml").write_text("[relabels]\nmax_relabel_rate = 0.1\n")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
+    assert r.exit_code == 2
+    assert "policy.toml:2: relabels.max_relabel_rate: unknown rule" in r.stderr and r.stdout == ""
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, keypair, base):
+    t, n = base
+    labels = t.column("label").to_pylist()
+    flips = list(range(n, n + 12))
+    for i in flips:
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    commit_new(prov, keypair, with_labels(t, labels))
+    policy = '[lineage]\nmax_relabeled_after_source = 100\n[detectors]\nrun = ["knn_label"]\nmax_flagged = 0\n'
+    Path("policy.toml").write_text(policy)
+    report = json.loads(prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json").stdout)
+    knn = [f for f in report["findings"] if f["detector"] == "knn_label"]
+    assert knn
+    for f in knn:
+        r = prov("waive", f["digest"], "--version", "v2", "--detector", "knn_label",
+                 "--reason", "label checked by hand", "--key", keypair.private_path)
+        assert r.exit_code == 0, r.output
+    # a waiver signed by a key the store does not know is ignored and reported
+    from provenance import keys, signing
+
+    stranger = keys.load_private(keys.generate(workdir / "stranger").private_path)
+    forged = signing.sign({"_type": signing.STATEMENT_TYPE, "subject": [{"name": "x", "digest": {"sha256": "0" * 64}}],
+                           "predicateType": "https://prov.dev/waiver/v1",
+                           "predicate": {"version": "v2", "digest": "0" * 64, "detector": "knn_label", "reason": "trust me"}},
+                          stranger)
+    Path("waivers.json").write_text(json.dumps([forged]))
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--waiver", "waivers.json", "-f", "json")
+    report = json.loads(r.stdout)
+    assert r.exit_code == 0, r.output
+    assert len(report["waivers"]["honoured"]) == len(knn)
+    assert report["waivers"]["ignored"][0]["why"].startswith("unsigned or foreign signature")
+
+
+def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
+    t, n = base
+    labels = t.column("label").to_pylist()
+    labels[n] = "0" if labels[n] != "0" else "1"
+    commit_new(prov, keypair, with_labels(t, labels))
+    r = prov("check", "v2", "--base", "v1", "--format", "sarif", "--out", "check.sarif")
+    assert r.exit_code == 1
+    sarif = json.loads(Path("check.sarif").read_text())
+    if SARIF_SCHEMA.exists():
+        Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(sarif)
+    results = sarif["runs"][0]["results"]
+    assert any(x["ruleId"] == "lineage.max_relabeled_after_source" for x in results)
+    findings = [x for x in results if x["ruleId"].startswith("detectors.")]
+    assert all("recordDigest/v1" in x["partialFingerprints"] for x in findings)
+    junit = ET.fromstring(prov("check", "v2", "--base", "v1", "--format", "junit").stdout)
+    cases = junit.findall(".//testcase")
+    failed = {c.get("name") for c in cases if c.find("failure") is not None}
+    assert "lineage.max_relabeled_after_source" in failed and len(cases) >= 10
+    md = prov("check", "v2", "--base", "v1", "--format", "md").stdout
+    assert md.startswith("### ⛔") and "| `lineage.max_relabeled_after_source` | BLOCK |" in md
+
+
+def test_check_json_matches_its_schema(prov, workdir, keypair, base):
+    t, _ = base
+    commit_new(prov, keypair, t)
+    report = json.loads(prov("check", "v2", "--base", "v1", "-f", "json").stdout)
+    schema = json.loads((ROOT / "schemas" / "check.schema.json").read_text())
+    Draft202012Validator(schema).validate(report)
+
+
+def test_attestation_waiver_and_findings_documents_match_their_schemas(prov, workdir, keypair, base):
+    import base64
+
+    t, n = base
+    commit_new(prov, keypair, t)
+    assert prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path).exit_code == 0
+    env = json.loads(Path("v2.attestation.json").read_text())
+    schemas = {name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+               for name in ("release-attestation", "waiver", "findings", "dsse-envelope")}
+    Draft202012Validator(schemas["dsse-envelope"]).validate(env)
+    Draft202012Validator(schemas["release-attestation"]).validate(json.loads(base64.b64decode(env["payload"])))
+    findings = json.loads(prov("findings", "v2", "--json", "--all").stdout)
+    Draft202012Validator(schemas["findings"]).validate(findings)
+    digest = findings["findings"][0]["digest"]
+    assert prov("waive", digest, "--version", "v2", "--detector", "knn_label", "--reason", "ok",
+                "--key", keypair.private_path).exit_code == 0
+    from provenance.store import Store
+
+    s = Store.open()
+    oid = next(s.db["waivers"].rows)["object"]
+    waiver_env = json.loads(s.objects.get(oid))
+    Draft202012Validator(schemas["waiver"]).validate(json.loads(base64.b64decode(waiver_env["payload"])))
