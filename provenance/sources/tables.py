@@ -242,6 +242,8 @@ def hash_table_file(
             digests.append(table_digest_blob(batch, content))
         except (pa.ArrowException, TypeError, OverflowError) as exc:
             raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
+        except UnicodeDecodeError as exc:  # Arrow's JSON reader lets invalid UTF-8 into string columns
+            raise InputError(f"{path}: rows {row}..{row + n - 1} hold text that is not UTF-8 ({exc.reason})") from exc
         except RecursionError as exc:  # the canonical encoder recurses into nested lists
             raise InputError(f"{path}: rows {row}..{row + n - 1} nest lists or maps too deeply to encode") from exc
         sources.append(_strings(batch, options.source_column) if options.source_column else pa.nulls(n, pa.string()))
