@@ -237,6 +237,10 @@ def hash_table_file(
         elif cols != content:
             raise InputError(f"{path}: columns change inside the file at row {row}")
         n = batch.num_rows
+        try:  # readers can let invalid UTF-8 into string columns (JSON Lines, a hostile Parquet writer)
+            batch.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: rows {row}..{row + n - 1} are malformed ({str(exc).splitlines()[0]})") from exc
         labels.append(_labels(batch, options, path, row))
         try:
             digests.append(table_digest_blob(batch, content))
