@@ -102,16 +102,17 @@ class ExternalSort:
         return result
 
     def finish(self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None) -> Manifest:
+        """Merge the spilled buckets in digest order: first into one sorted Arrow file while the
+        root is computed, then into the manifest's Parquet file, whose metadata names the root."""
         rows = sum(p.rows for p in self.spilled)
-        path = os.path.join(self.dir, "manifest.parquet")
-        schema = SCHEMA.with_metadata({"prov.digest_algorithm": digest_algorithm})
         merkle = MerkleBuilder()
         labels: Counter = Counter()
         sources: Counter = Counter()
         files = [p.path for p in self.spilled if p.rows]
         _allow_open_files(len(files) + 64)
         readers = [pa.ipc.open_file(pa.OSFile(f, "rb")) for f in files]
-        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        sorted_path = os.path.join(self.dir, "sorted.arrow")
+        with pa.OSFile(sorted_path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as out:
             for b in range(1 << self.bits):
                 batches = [r.get_batch(b) for r in readers]
                 table = pa.Table.from_batches([x for x in batches if x.num_rows], schema=SPILL_SCHEMA)
@@ -124,17 +125,40 @@ class ExternalSort:
                 sources.update(_counts(table.column("source")))
                 n = table.num_rows
                 batch_col = pa.nulls(n, pa.string()) if batch is None else pa.array([batch] * n, pa.string())
-                out = pa.table([table.column("digest"), table.column("label"), table.column("source"), batch_col,
-                                table.column("locator")], schema=schema)
-                writer.write_table(out, row_group_size=1 << 20)
-            root = merkle.root()
-            writer.add_key_value_metadata({"prov.merkle_root": root.hex()})
-        for p in self.spilled:  # the spill files are no longer needed; the manifest file is
+                out.write_table(pa.table([table.column("digest"), table.column("label"), table.column("source"),
+                                          batch_col, table.column("locator")], schema=SCHEMA))
+        del readers
+        for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
                 os.unlink(p.path)
+        root = merkle.root()
+        path = os.path.join(self.dir, "manifest.parquet")
+        schema = SCHEMA.with_metadata({"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()})
+        with pa.OSFile(sorted_path, "rb") as source, pa.ipc.open_stream(source) as reader, \
+                pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            pending, held = [], 0
+            for record_batch in reader:  # row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
+                pending.append(record_batch)
+                held += record_batch.num_rows
+                while held >= _ROW_GROUP:
+                    pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
+            if held:
+                _write_group(writer, schema, pending, held)
+        os.unlink(sorted_path)
         return Manifest(None, digest_algorithm, path=path, root=root, rows=rows,
                         label_counts=dict(sorted(labels.items())), source_counts=dict(sorted(sources.items())),
                         keepalive=self)
+
+
+_ROW_GROUP = 1 << 20
+
+
+def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
+    """Write the first ``n`` rows of ``pending`` as one row group; return what is left."""
+    table = pa.Table.from_batches(pending, schema=SCHEMA)
+    writer.write_table(table.slice(0, n).combine_chunks().replace_schema_metadata(schema.metadata), row_group_size=n)
+    rest = table.slice(n).combine_chunks()
+    return (rest.to_batches() if rest.num_rows else []), rest.num_rows
 
 
 def _counts(column) -> dict:

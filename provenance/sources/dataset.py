@@ -189,6 +189,8 @@ def build_manifest(
 
         executor = executor_from()
     fs, path = split_url(spec.path)
+    if fs is None and not getattr(executor, "shared_filesystem", True):
+        path = os.path.abspath(path)  # cluster workers have another working folder
     local = replace(spec, path=path)
     try:
         kind = resolve_kind(local, fs)
