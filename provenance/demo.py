@@ -48,9 +48,11 @@ def prepare(workdir: Path) -> Path:
 def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
     """Build a store, keys and versions in ``workdir`` and show what prov checks."""
     started = time.perf_counter()
-    workdir = prepare(Path(workdir).resolve())
-    facts: dict = {"workdir": str(workdir)}
     cwd = os.getcwd()
+    workdir = Path(workdir).resolve()
+    os.chdir(workdir.parent if workdir.parent.is_dir() else "/")  # the folder may be replaced, cwd included
+    workdir = prepare(workdir)
+    facts: dict = {"workdir": str(workdir)}
     os.chdir(workdir)
     try:
         table = digits_table()
@@ -105,7 +107,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
             facts.update(extension(store, workdir, echo) or {})
         store.close()
     finally:
-        os.chdir(cwd)
+        os.chdir(cwd if os.path.isdir(cwd) else workdir)
     facts["seconds"] = round(time.perf_counter() - started, 2)
     echo(f"\nDone in {facts['seconds']} s. Everything is in {workdir}; try: cd {workdir} && prov log")
     return facts

@@ -11,10 +11,10 @@ def test_lineage_demo_facts(tmp_path, monkeypatch):
     monkeypatch.setenv("PROV_WORKERS", "1")
     lines: list[str] = []
     facts = run_lineage_demo(tmp_path, lines.append)
-    assert (facts["attested"], facts["relabeled_after_source"], facts["unattributed"]) == (899, 1, 897)
+    assert (facts["attested"], facts["relabeled_after_source"], facts["unattributed"]) == (599, 1, 400)
     assert facts["sources"]["vendor"]["signed_fraction"] == 1.0 and facts["sources"]["crowd"]["signed_fraction"] == 0.0
     assert facts["transit_tamper_detected"][0].startswith("changed row 42")
-    assert facts["quarantine"]["removed"] == 897
+    assert facts["quarantine"]["removed"] == 400
     store = Store.open(tmp_path)
     info = lineage.record_lineage(store, facts["relabeled_digest"])
     assert info["batches"][0]["label"] == facts["relabeled_from"]
