@@ -166,7 +166,7 @@ def default_policy_toml() -> str:
         lines.append(f"[{section}]")
         for key, (_, default, description) in keys.items():
             if default is None:
-                lines.append(f"# {key} =            # {description} (no bound by default)")
+                lines.append(f"# {key} = 0  # {description} (unset: no bound)")
             else:
                 lines.append(f"{key} = {json.dumps(default)}  # {description}")
         lines.append("")

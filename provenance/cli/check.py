@@ -20,8 +20,8 @@ CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 
 @command("check")
 def check(
-    version: str = typer.Argument(..., help="The candidate version."),
-    base: str = typer.Option(..., "--base", help="The trusted base version."),
+    version: Optional[str] = typer.Argument(None, help="The candidate version."),
+    base: Optional[str] = typer.Option(None, "--base", help="The trusted base version."),
     policy: Optional[str] = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
@@ -35,6 +35,8 @@ def check(
     if print_default_policy:
         echo(policy_lib.default_policy_toml())
         return
+    if version is None or base is None:
+        raise InputError("check needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
     if fmt not in CHECK_FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if attest and not key:
