@@ -76,3 +76,93 @@ def test_dvc_pipeline_refuses_to_recommit_a_changed_dataset_under_an_old_tag(pro
     assert r.returncode != 0 and "failed to reproduce 'commit'" in r.stderr
     assert "version 'v2' already exists; choose a new tag" in r.stderr + r.stdout
     assert not (p.root / "models" / "model.pkl").exists()
+
+
+# --- git pre-commit hook ---------------------------------------------------------------------
+
+
+def hooked_repo(project: Project) -> Project:
+    """The trusted project as a git repository with v1 committed and the example hook installed."""
+    p = project
+    p.git("init", "-q")
+    (p.root / ".gitignore").write_text("keys/*.key\n")
+    p.git("add", ".")
+    p.git("commit", "-q", "-m", "trusted base v1")
+    hook = p.root / ".git" / "hooks" / "pre-commit"
+    shutil.copyfile(EXAMPLES / "pre-commit" / "prov-pre-commit", hook)
+    hook.chmod(0o755)
+    p.git("config", "prov.base", "v1")
+    return p
+
+
+def commit_delivery(p: Project, candidate: str, tag: str):
+    p.use_candidate(candidate)
+    p.prov("commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key")
+    p.git("add", "data", ".prov")
+    return p.git("commit", "-m", f"dataset {tag}", check=False)
+
+
+def head(p: Project) -> str:
+    return p.git("rev-parse", "HEAD").stdout.strip()
+
+
+def test_pre_commit_hook_lets_a_clean_version_in_and_blocks_a_relabeled_one(project):
+    started = time.monotonic()
+    p = hooked_repo(project)
+    before = head(p)
+    r = commit_delivery(p, "clean", "v2")
+    assert r.returncode == 0, r.stderr
+    assert "checking v2 against v1" in r.stderr and "prov check v2 --base v1: passed" in r.stderr
+    assert head(p) != before
+
+    # the next delivery relabels a record its vendor signed: the commit is refused
+    before = head(p)
+    r = commit_delivery(p, "relabeled", "v3")
+    assert r.returncode != 0
+    assert "prov check v3 --base v1: BLOCKED" in r.stderr
+    assert "[BLOCK] lineage.max_relabeled_after_source: 1 records relabeled after their source signed them" in r.stderr
+    assert "source vendor" in r.stderr and "v3 is BLOCKED against v1; commit refused" in r.stderr
+    assert head(p) == before and p.git("diff", "--cached", "--name-only").stdout.strip()  # still staged, not committed
+    print(f"pre-commit hook, clean + relabeled: {time.monotonic() - started:.1f}s")
+
+
+def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_settings(project):
+    p = hooked_repo(project)
+    (p.root / "NOTES.md").write_text("no data here\n")
+    p.git("add", "NOTES.md")
+    r = p.git("commit", "-q", "-m", "notes")
+    assert r.returncode == 0 and r.stderr == ""  # the dataset is untouched: prov is not even run
+
+    p.git("config", "--unset", "prov.base")
+    r = commit_delivery(p, "clean", "v2")
+    assert r.returncode != 0 and "no trusted base version; set PROV_BASE or run: git config prov.base v1" in r.stderr
+
+    # a file changed after `git add`: the check would see other bytes than the commit holds
+    p.env["PROV_BASE"] = "v1"
+    p.use_candidate("backdoor")
+    r = p.git("commit", "-m", "dataset v2", check=False)
+    assert r.returncode != 0 and "unstaged changes in the dataset" in r.stderr and "data/train.parquet" in r.stderr
+
+    # a policy that needs a detector which is not installed: could not evaluate, exit 3, refused
+    p.use_candidate("clean")
+    (p.root / "strict.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
+    p.env["PROV_POLICY"] = "strict.toml"
+    r = p.git("commit", "-m", "dataset v2", check=False)
+    assert r.returncode != 0
+    assert "[ERROR] detectors.not-installed" in r.stderr and "could not be evaluated (exit 3)" in r.stderr
+
+
+def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
+    import re
+
+    import yaml
+
+    config = yaml.safe_load((EXAMPLES / "pre-commit" / ".pre-commit-config.yaml").read_text())
+    (hook,) = config["repos"][0]["hooks"]
+    assert config["repos"][0]["repo"] == "local" and hook["language"] == "script"
+    assert hook["entry"].endswith("prov-pre-commit") and hook["pass_filenames"] is False
+    files = re.compile(hook["files"])
+    for staged in (".prov/prov.db", "data/train.parquet", "data.dvc", "raw/images.dvc"):
+        assert files.search(staged), staged
+    for staged in ("README.md", "src/train.py", "metadata/x.parquet"):
+        assert not files.search(staged), staged
