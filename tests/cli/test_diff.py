@@ -180,9 +180,9 @@ def test_different_schemas(prov, workdir, keypair, three_versions):
     _fails(prov, workdir, ["v3", "other"], 2, "different datasets", "content columns")
 
 
-def test_detect_is_not_available_yet(prov, workdir, three_versions):
-    r = prov("diff", "v2", "v3", "--detect")
-    assert r.exit_code == 2 and "--detect is not available yet" in r.stderr
+def test_detect_needs_prov_versions_not_git_revisions(prov, workdir, three_versions):
+    r = prov("diff", "HEAD~1", "HEAD", "--path", "v3.parquet", "--detect")
+    assert r.exit_code == 2 and "--detect works on prov versions" in r.stderr
 
 
 def test_unknown_format(prov, workdir, three_versions):
