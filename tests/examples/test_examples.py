@@ -166,3 +166,217 @@ def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
         assert files.search(staged), staged
     for staged in ("README.md", "src/train.py", "metadata/x.parquet"):
         assert not files.search(staged), staged
+
+
+# --- GitHub Actions workflow -----------------------------------------------------------------
+# It cannot run here, so its steps run the way a runner would: each `run:` script with
+# `bash --noprofile --norc -eo pipefail` (the workflow's `defaults.run.shell: bash`), its
+# env resolved, GITHUB_ENV / GITHUB_STEP_SUMMARY / RUNNER_TEMP files provided and `if:`
+# evaluated; each `uses:` action is replaced by a check of what it would receive.
+
+WORKFLOW = EXAMPLES / "github-actions" / "prov-check.yml"
+SARIF_SCHEMA = EXAMPLES.parents[1] / "shared" / "external-schemas" / "sarif-schema-2.1.0.json"
+NOT_RUN_HERE = {"Install prov"}  # pip install from the registry: prov is already installed in this venv
+
+
+def load_workflow() -> dict:
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def step_name(step: dict) -> str:
+    return step.get("name") or step.get("uses") or step["run"].splitlines()[0]
+
+
+class Job:
+    def __init__(self):
+        self.ok = True
+        self.steps: dict[str, dict] = {}  # name -> {"ran": bool, "rc": int | None, "stdout", "stderr"}
+
+    def ran(self, name: str) -> bool:
+        return self.steps[name]["ran"]
+
+
+def evaluate_if(cond: str, job: Job, workspace, event: str) -> bool:
+    """The few expression forms the workflow uses; anything else fails the test, never passes it."""
+    import re
+    from types import SimpleNamespace
+
+    expr = cond.strip()
+    if expr.startswith("${{"):
+        expr = expr[3:-2].strip()
+    if not re.search(r"\b(always|success|failure|cancelled)\(\)", expr):
+        expr = f"success() && ({expr})"  # GitHub's implied status check
+    allowed = re.fullmatch(r"(?:\s|always\(\)|success\(\)|failure\(\)|hashFiles\('[^']*'\)|github\.event_name|"
+                           r"'[^']*'|!=|==|&&|\|\||\(|\))*", expr)
+    assert allowed, f"the test's runner does not understand if: {cond!r}"
+    py = expr.replace("&&", " and ").replace("||", " or ")
+    names = {"always": lambda: True, "success": lambda: job.ok, "failure": lambda: not job.ok,
+             "hashFiles": lambda p: "h" if (workspace / p).exists() else "",
+             "github": SimpleNamespace(event_name=event)}
+    return bool(eval(py, {"__builtins__": {}}, names))
+
+
+def resolve_env(values: dict, provided: dict) -> dict:
+    out = {}
+    for k, v in values.items():
+        if "${{" in str(v):
+            assert k in provided, f"the test must give a value for {k} = {v}"
+            out[k] = provided[k]
+        else:
+            out[k] = str(v)
+    return out
+
+
+def with_env(value, env: dict) -> str:
+    import re
+
+    value = re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", lambda m: env[m.group(1)], str(value))
+    assert "${{" not in value, f"the test's runner does not understand {value!r}"
+    return value
+
+
+def check_sarif(path) -> None:
+    from jsonschema import Draft4Validator
+
+    sarif = json.loads(path.read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["tool"]["driver"]["name"]
+    Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(sarif)
+
+
+def run_workflow(p: Project, tmp, provided: dict, event: str) -> tuple[Job, "Path"]:
+    """Run the workflow's job in a fresh checkout of the project, as a runner would."""
+    wf = load_workflow()
+    assert wf["defaults"]["run"]["shell"] == "bash"
+    (job_def,) = wf["jobs"].values()
+    workspace = tmp / f"checkout-{len(list(tmp.glob('checkout-*')))}"
+    shutil.copytree(p.root, workspace, symlinks=True)
+    runner_temp = workspace.parent / f"{workspace.name}-runner"
+    runner_temp.mkdir()
+    files = {k: runner_temp / k.lower() for k in ("GITHUB_ENV", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT")}
+    for f in files.values():
+        f.touch()
+    env = dict(p.env) | resolve_env(wf.get("env", {}), provided)
+    env |= {k: str(f) for k, f in files.items()} | {"RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(workspace),
+                                                     "GITHUB_EVENT_NAME": event, "CI": "true", "GITHUB_ACTIONS": "true"}
+    job = Job()
+    for step in job_def["steps"]:
+        name = step_name(step)
+        record = job.steps[name] = {"ran": False, "rc": None, "stdout": "", "stderr": ""}
+        if name in NOT_RUN_HERE or not evaluate_if(step.get("if", "success()"), job, workspace, event):
+            continue
+        record["ran"] = True
+        step_env = env | resolve_env(step.get("env", {}), provided)
+        if "run" in step:
+            assert "${{" not in step["run"], f"{name}: expressions in run: invite script injection; pass them as env"
+            script = runner_temp / "step.sh"
+            script.write_text(step["run"])
+            r = run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], workspace, step_env, check=False)
+            record.update(rc=r.returncode, stdout=r.stdout, stderr=r.stderr)
+            if r.returncode != 0 and not step.get("continue-on-error"):
+                job.ok = False
+        else:
+            uses, args = step["uses"], {k: with_env(v, env) for k, v in step.get("with", {}).items()}
+            if uses.startswith(("actions/checkout@", "actions/setup-python@")):
+                pass  # the workspace is the checkout; this venv's Python is 3.11
+            elif uses.startswith("github/codeql-action/upload-sarif@"):
+                check_sarif(workspace / args["sarif_file"])
+                record["uploaded"] = workspace / args["sarif_file"]
+            elif uses.startswith("actions/upload-artifact@"):
+                artifact = workspace / args["path"]
+                assert args.get("if-no-files-found") == "error"
+                if not artifact.exists():
+                    record["rc"], job.ok = 1, False  # what if-no-files-found: error does
+                record["uploaded"] = artifact
+            else:
+                raise AssertionError(f"the test's runner does not know the action {uses}")
+        for line in files["GITHUB_ENV"].read_text().splitlines():  # what later steps see
+            key, _, value = line.partition("=")
+            env[key] = value
+        files["GITHUB_ENV"].write_text("")
+    return job, workspace
+
+
+def summary(workspace) -> str:
+    return (workspace.parent / f"{workspace.name}-runner" / "github_step_summary").read_text()
+
+
+def test_workflow_has_the_steps_and_commands_the_gate_relies_on():
+    wf = load_workflow()
+    (job,) = wf["jobs"].values()
+    steps = {step_name(s): s for s in job["steps"]}
+    assert wf["permissions"]["security-events"] == "write"
+    assert "python -m pip install" in steps["Install prov"]["run"]
+    check = steps["prov check"]["run"]
+    assert ('prov check "$CANDIDATE" --base "$BASE" --policy policy.toml --format sarif --out prov.sarif' in check
+            and 'exit "$rc"' in check)
+    sarif = steps["Upload SARIF"]
+    assert sarif["uses"].startswith("github/codeql-action/upload-sarif@") and sarif["if"].startswith("always()")
+    assert sarif["with"]["sarif_file"] == "prov.sarif"
+    md = steps["Job summary"]
+    assert md["if"] == "always()" and '--format md >> "$GITHUB_STEP_SUMMARY"' in md["run"]
+    attest = steps["Sign a release attestation"]
+    assert attest["if"].startswith("success()") and "--attest --key" in attest["run"]
+    upload = steps["Upload the attestation"]
+    assert upload["uses"].startswith("actions/upload-artifact@") and upload["if"] == attest["if"]
+    names = list(steps)
+    assert names.index("prov check") < names.index("Upload SARIF") < names.index("Sign a release attestation")
+    # its policy is the DVC example's, so the two gates cannot drift apart
+    assert (EXAMPLES / "github-actions" / "policy.toml").read_text() == (EXAMPLES / "dvc-pipeline" / "policy.toml").read_text()
+
+
+def workflow_project(project: Project, candidate: str) -> Project:
+    shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
+    project.use_candidate(candidate)
+    project.prov("commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key")
+    return project
+
+
+def test_workflow_passes_a_clean_version_and_uploads_its_attestation(project, tmp_path):
+    started = time.monotonic()
+    p = workflow_project(project, "clean")
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    job, ws = run_workflow(p, tmp_path, {"BASE": "v1", "CANDIDATE": ""} | secrets, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    assert "checking v2 against v1" in job.steps["Pick the candidate version"]["stdout"]  # the newest version
+    assert "::notice::prov check: v2 may be released against v1" in job.steps["prov check"]["stdout"]
+    assert job.ran("Upload SARIF") and summary(ws).startswith("### ✅ prov check v2 --base v1: passed")
+    artifact = job.steps["Upload the attestation"]["uploaded"]
+    assert artifact.name == "v2.attestation.json"
+    assert not list((ws.parent / f"{ws.name}-runner").glob("*.key"))  # the key file is gone after the step
+    r = run([tool("prov"), "verify", "v2", "--attestation", str(artifact), "--no-data"], ws, p.env)
+    assert "release attestation ok" in r.stdout
+    print(f"workflow, clean: {time.monotonic() - started:.1f}s")
+
+
+def test_workflow_fails_on_a_backdoor_and_still_uploads_the_report(project, tmp_path):
+    started = time.monotonic()
+    p = workflow_project(project, "backdoor")
+    job, ws = run_workflow(p, tmp_path, {"BASE": "v1", "CANDIDATE": "v2"}, event="pull_request")
+    assert not job.ok and job.steps["prov check"]["rc"] == 1
+    assert "::error::prov check: v2 is BLOCKED against v1" in job.steps["prov check"]["stdout"]
+    sarif = json.loads(job.steps["Upload SARIF"]["uploaded"].read_text())
+    assert {"detectors.spectral", "detectors.knn_label"} <= {x["ruleId"] for x in sarif["runs"][0]["results"]}
+    md = summary(ws)
+    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED") and "| `detectors.spectral` | BLOCK |" in md
+    assert not job.ran("Sign a release attestation") and not job.ran("Upload the attestation")
+    assert not (ws / "v2.attestation.json").exists()
+    print(f"workflow, backdoor: {time.monotonic() - started:.1f}s")
+
+
+def test_workflow_fails_closed_when_the_check_cannot_evaluate_or_the_input_is_bad(project, tmp_path):
+    p = workflow_project(project, "clean")
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    # exit 3: the policy requires a detector this installation lacks
+    policy = (p.root / "policy.toml").read_text().replace('run = "all"', 'run = ["knn_label", "not-installed"]')
+    (p.root / "policy.toml").write_text(policy)
+    job, ws = run_workflow(p, tmp_path, {"BASE": "v1", "CANDIDATE": "v2"} | secrets, event="push")
+    assert not job.ok and job.steps["prov check"]["rc"] == 3
+    assert "could not evaluate v2 (exit 3); the gate fails closed" in job.steps["prov check"]["stdout"]
+    assert job.ran("Upload SARIF") and summary(ws).startswith("### ⚠️")
+    assert not job.ran("Sign a release attestation") and not (ws / "v2.attestation.json").exists()
+    # exit 2: a base that does not exist; no report to upload, the job still fails
+    job, ws = run_workflow(p, tmp_path, {"BASE": "v9", "CANDIDATE": "v2"} | secrets, event="push")
+    assert not job.ok and job.steps["prov check"]["rc"] == 2 and not job.ran("Upload SARIF")
+    assert "v9" in job.steps["prov check"]["stderr"]
