@@ -9,9 +9,7 @@ import json
 import shutil
 import time
 
-import pytest
-
-from conftest import EXAMPLES, Project, run, tool
+from examples_support import EXAMPLES, Project, run, tool
 
 # --- DVC pipeline: commit -> check -> train --------------------------------------------------
 
