@@ -98,29 +98,36 @@ def poisson_sf(k: int, mean: float) -> float:
 
 
 def chi_square_gof(observed: dict[str, int], reference: dict[str, int]) -> dict:
-    """Goodness of fit of ``observed`` counts to the class mix of ``reference``.
+    """Do ``observed`` counts share the class mix of ``reference``? A two-sample test.
 
-    The reference mix gets add-half smoothing, so a class that is new in ``observed``
-    has a small expected count instead of an infinite statistic.
+    A chi-square test of homogeneity on the 2 x k table (observed, reference): both
+    samples are finite, so the base's mix is an estimate too. Treating it as exact (a
+    goodness-of-fit test) over-rejects clean deltas that are large next to the base.
     """
-    classes = sorted(set(observed) | set(reference))
+    classes = sorted(c for c in set(observed) | set(reference) if observed.get(c, 0) + reference.get(c, 0) > 0)
     n = sum(observed.values())
-    total_ref = sum(reference.values()) + 0.5 * len(classes)
+    m = sum(reference.values())
     rows = []
-    statistic = 0.0
+    statistic = observed_part = 0.0
     for c in classes:
-        o = observed.get(c, 0)
-        e = n * (reference.get(c, 0) + 0.5) / total_ref if total_ref else 0.0
-        part = (o - e) ** 2 / e if e > 0 else 0.0
-        statistic += part
-        rows.append({"class": c, "observed": o, "expected": round(e, 3),
-                     "residual": round((o - e) / math.sqrt(e), 3) if e > 0 else 0.0})
+        o, r = observed.get(c, 0), reference.get(c, 0)
+        share = (o + r) / (n + m) if n + m else 0.0
+        e_o, e_r = n * share, m * share
+        if e_o > 0:
+            statistic += (o - e_o) ** 2 / e_o
+            observed_part += (o - e_o) ** 2 / e_o
+        if e_r > 0:
+            statistic += (r - e_r) ** 2 / e_r
+        rows.append({"class": c, "observed": o, "expected": round(e_o, 3),
+                     "residual": round((o - e_o) / math.sqrt(e_o), 3) if e_o > 0 else 0.0})
     df = max(len(classes) - 1, 0)
-    p = chi2_sf(statistic, df) if n else 1.0
-    effect = math.sqrt(statistic / n) if n else 0.0
+    p = chi2_sf(statistic, df) if n and m and df else 1.0
+    # Cohen's w of the additions against the pooled mix: the size of the shift, which
+    # (unlike the statistic) does not grow with the base.
+    effect = math.sqrt(observed_part / n) if n and m else 0.0
     rows.sort(key=lambda r: -abs(r["residual"]))
-    return {"test": "chi-square goodness of fit", "value": round(statistic, 4), "df": df, "p_value": p,
-            "n": n, "effect_w": round(effect, 4), "cells": rows}
+    return {"test": "chi-square test of homogeneity (additions vs base)", "value": round(statistic, 4), "df": df,
+            "p_value": p, "n": n, "effect_w": round(effect, 4), "cells": rows}
 
 
 # --- signals --------------------------------------------------------------------------
@@ -222,7 +229,7 @@ def removals_concentrated(removed: dict[str, int], base: dict[str, int]) -> Sign
     if not removed:
         return None
     test = chi_square_gof(removed, base)
-    top = test["cells"][0]
+    top = max(test["cells"], key=lambda c: c["residual"])  # the class removals over-represent
     share = top["observed"] / test["n"] if test["n"] else 0.0
     flagged = (test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
                and top["residual"] > 0)

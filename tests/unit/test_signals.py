@@ -45,8 +45,21 @@ def test_class_mix_shift_flags_a_one_class_flood_not_a_faithful_sample():
 
 
 def test_tiny_shift_on_huge_sample_is_not_flagged():
-    s = signals.class_mix_shift({"cat": 505_000, "dog": 495_000}, {"cat": 1, "dog": 1})
-    assert s.statistic["p_value"] < 1e-6 and not s.flagged  # significant but w = 0.01
+    s = signals.class_mix_shift({"cat": 505_000, "dog": 495_000}, {"cat": 500_000, "dog": 500_000})
+    assert s.statistic["p_value"] < 1e-6 and not s.flagged  # significant but w = 0.005
+
+
+def test_a_clean_delta_large_next_to_its_base_is_not_a_shift():
+    # Both samples are draws from one mix; a goodness-of-fit test against the base's
+    # (noisy) mix would call this significant far more often than its p-value says.
+    rng = __import__("numpy").random.default_rng(0)
+    p_values = []
+    for _ in range(300):
+        draws = rng.choice(10, size=1800)
+        base = {str(c): int((draws[:1000] == c).sum()) for c in range(10)}
+        new = {str(c): int((draws[1000:] == c).sum()) for c in range(10)}
+        p_values.append(signals.class_mix_shift(new, base).statistic["p_value"])
+    assert sum(p < 0.01 for p in p_values) <= 9  # ~1% expected (3 of 300), well short of 3%
 
 
 def test_relabel_rate_flags_the_source_that_relabels():
