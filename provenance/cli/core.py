@@ -180,6 +180,7 @@ def verify(
     envelope: Optional[str] = typer.Option(None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
     attestation: Optional[str] = typer.Option(None, "--attestation", help="Also require this signed release attestation for the version."),
+    policy: Optional[str] = typer.Option(None, "--policy", help="With --attestation: require that the check passed this policy file."),
     label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
     id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
     labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
@@ -193,12 +194,17 @@ def verify(
         spec = dataset_spec(target, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
         verify_batch_cli(spec, envelope, json_out)
         return
+    if policy and not attestation:
+        raise InputError("--policy goes with --attestation")
     store = Store.open()
     report = versions.verify_version(store, target, read_data=not no_data)
     if attestation:
         from ..attestation import verify_attestation
 
-        report["attestation"] = verify_attestation(store, target, attestation)
+        from ..policy import load as load_policy
+
+        digest = load_policy(policy).digest if policy else None
+        report["attestation"] = verify_attestation(store, target, attestation, policy_digest=digest)
     if json_out:
         emit_json(report)
         return

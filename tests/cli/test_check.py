@@ -65,6 +65,10 @@ def test_a_clean_version_passes_and_gets_an_attestation_a_training_job_can_verif
     assert {d["status"] for d in report["detectors"]} == {"ok"} and len(report["detectors"]) >= 5
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data")
     assert r.exit_code == 0 and "release attestation ok" in r.stdout
+    # a training job can insist on its own policy: the default-policy pass does not satisfy a stricter one
+    Path("strict.toml").write_text("[lineage]\nmax_unattributed = 0\n")
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--policy", "strict.toml", "--no-data")
+    assert r.exit_code == 1 and "not the one required" in r.stderr
     # the attestation names v2's root: it does not vouch for v1
     r = prov("verify", "v1", "--attestation", "v2.attestation.json", "--no-data")
     assert r.exit_code == 1 and "attests version 'v2'" in r.stderr
