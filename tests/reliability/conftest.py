@@ -24,12 +24,21 @@ def scaled(n: int) -> int:
     return max(1, int(n * SCALE))
 
 
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory) -> faults.World:
+    env = {k: os.environ.pop(k) for k in ("PROV_PASSPHRASE", "PROV_STORE", "PROV_KEY") if k in os.environ}
+    try:
+        return faults.build_world(tmp_path_factory.mktemp("template") / "world")
+    finally:
+        os.environ.update(env)
+
+
 @pytest.fixture
-def world(tmp_path, monkeypatch) -> faults.World:
+def world(world_template, tmp_path, monkeypatch) -> faults.World:
     """A store with versions of a Parquet table, a CSV, a file tree and a quarantine,
-    a signed and an unsigned batch, a trusted and a revoked source key."""
+    a signed and an unsigned batch, a trusted and a revoked source key (a fresh copy per test)."""
     monkeypatch.delenv("PROV_PASSPHRASE", raising=False)
     monkeypatch.delenv("PROV_STORE", raising=False)
     monkeypatch.delenv("PROV_KEY", raising=False)
     monkeypatch.setenv("PROV_WORKERS", "1")
-    return faults.build_world(tmp_path / "world")
+    return world_template.copy_to(tmp_path / "world")

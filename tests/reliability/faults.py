@@ -116,6 +116,15 @@ class World:
     def store(self) -> Store:
         return Store(self.prov_dir)
 
+    def copy_to(self, root: Path) -> "World":
+        """The same world in another folder (stores keep data paths relative, so it moves whole)."""
+        import shutil
+
+        shutil.copytree(self.root, root, symlinks=True)
+        moved = lambda pair: keys.KeyPair(root / pair.private_path.name, root / pair.public_path.name, pair.keyid)  # noqa: E731
+        return World(root, moved(self.owner), moved(self.vendor), moved(self.other), list(self.tags),
+                     root / self.batch_envelope.name)
+
 
 def build_world(root: Path, rows: int = 200) -> World:
     root.mkdir(parents=True, exist_ok=True)

@@ -160,7 +160,7 @@ def table_cases():
         return _commit("nanlit.jsonl"), "nanlit.jsonl"
 
     def jsonl_deep(root):
-        depth = 5000
+        depth = 1200
         (root / "deep.jsonl").write_bytes(b'{"x": ' + b"[" * depth + b"1" + b"]" * depth + b', "label": "a"}\n')
         return _commit("deep.jsonl"), "deep.jsonl"
 
