@@ -74,6 +74,16 @@ def _decode_text(db_path: Path, raw: bytes) -> str:
         raise StoreError(f"{db_path}: the database holds text that is not UTF-8 (damaged; run `prov fsck`)") from None
 
 
+@functools.lru_cache(maxsize=1)
+def _expected_columns() -> dict[str, set[str]]:
+    """Column names of every table ``prov init`` creates, from the schema code itself."""
+    db = sqlite_utils.Database(memory=True)
+    _create_schema(db)
+    out = {t: set(db[t].columns_dict) for t in db.table_names()}
+    db.conn.close()
+    return out
+
+
 def find_store(start: str | Path | None = None) -> Path:
     """``$PROV_STORE``, else the nearest ``.prov/`` in this folder or a parent."""
     env = os.environ.get(STORE_ENV)
@@ -100,7 +110,13 @@ class Store:
             conn = sqlite3.connect(db_path, isolation_level=None, timeout=self._lock_timeout())
             conn.text_factory = functools.partial(_decode_text, db_path)
             conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
-            conn.execute("select name, sql from sqlite_master").fetchall()  # and a damaged schema
+            tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+            expected = _expected_columns()
+            for table in tables:  # a renamed column would surface later as a KeyError deep in a command
+                missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
+                if missing:
+                    raise StoreError(f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
+                                     "(damaged or not a prov store; run `prov fsck`)")
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
