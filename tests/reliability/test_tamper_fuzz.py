@@ -118,3 +118,15 @@ def test_a_non_utf8_schema_is_a_store_error(world):
     for argv in (["verify", "v1"], ["fsck"]):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code in (1, 3) and not r.crashed, r.stdout + r.stderr
+
+
+def test_a_renamed_column_is_a_store_error_not_a_key_error(world):
+    conn = sqlite3.connect(world.prov_dir / "prov.db")
+    conn.execute("pragma writable_schema = on")
+    conn.execute("update sqlite_master set sql = replace(sql, 'manifest_object', 'manifest_objecX') where name = 'versions'")
+    conn.commit()
+    conn.close()
+    r = prov_inline("verify", "v4", cwd=world.root)
+    assert r.code == 3 and not r.crashed and "table versions lacks column(s) manifest_object" in r.stderr, r.stderr
+    r = prov_inline("fsck", cwd=world.root)
+    assert r.code == 1 and not r.crashed
