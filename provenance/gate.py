@@ -125,6 +125,7 @@ def _digest_in(detail: str) -> str:
 
 
 def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from .lineage import version_lineage
@@ -162,7 +163,7 @@ def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]
         forbidden |= quarantined_sources(store)
     if forbidden:
         sources = pc.fill_null(table.column("source"), "")
-        mask = pc.is_in(sources, value_set=__import__("pyarrow").array(sorted(forbidden)))
+        mask = pc.is_in(sources, value_set=pa.array(sorted(forbidden)))
         k = pc.sum(mask).as_py() or 0
         out.append(_rule("lineage.forbidden_sources", k, 0,
                          f"records from forbidden or quarantined sources ({', '.join(sorted(forbidden))})",

@@ -46,6 +46,10 @@ def handle_errors(fn: Callable) -> Callable:
             fail(str(exc), exc.exit_code, details)
         except KeyboardInterrupt:
             fail("interrupted", 3)
+        except BrokenPipeError:  # `prov ... | head`: the reader left; stop quietly, as Unix tools do
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0)
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 fail(f"store busy ({exc}); another prov command is writing, try again", 3)
