@@ -25,6 +25,8 @@ def now() -> str:
 def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
     """Keep local paths relative to the store's folder, so a moved project still verifies."""
     base = str(store.base.resolve())
+    if "://" in spec.path:  # an fsspec URL names its data wherever the store is
+        return spec
     if spec.rev is not None:
         from .sources.dvc import normalise
 
@@ -42,6 +44,8 @@ def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
 
 
 def _local(spec: DatasetSpec, store: Store) -> DatasetSpec:
+    if "://" in spec.path:
+        return spec
     if spec.rev is not None:
         return replace(spec, repo=str(store.base / spec.repo)) if spec.repo and not os.path.isabs(spec.repo) else spec
     if os.path.isabs(spec.path):

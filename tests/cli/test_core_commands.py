@@ -183,3 +183,14 @@ def test_tree_symlink_leaving_the_tree_or_unreadable_file_is_an_input_error(prov
         p.chmod(0)
         r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path)
         assert r.exit_code == 2 and "cannot read file" in r.stderr
+
+
+def test_a_version_committed_from_a_url_verifies_from_the_url(prov, workdir, store, keypair, digits_parquet):
+    url = f"file://{digits_parquet}"
+    r = prov("commit", url, "--tag", "v1", "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+    assert prov("verify", "v1").exit_code == 0
+    t = pq.read_table(digits_parquet)
+    pq.write_table(t.slice(1), digits_parquet)
+    r = prov("verify", "v1")
+    assert r.exit_code == 1 and "1 removed" in r.stderr
