@@ -191,7 +191,9 @@ class _Checker:
         queries = ["select manifest_object, envelope_object from versions",
                    "select manifest_object, envelope_object from batches",
                    "select object, null from version_lineage",
-                   "select object, null from profiles"]
+                   "select object, null from profiles",
+                   "select object, null from waivers",
+                   "select object, null from attestations"]
         for q in queries:
             try:
                 for a, b in db.execute(q):
@@ -276,7 +278,9 @@ class _Checker:
                 self.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not a JSON object")
                 e["detail_obj"] = {}
             self.by_action[e["action"]].append(e)
-        known = {"commit", "key.register", "key.revoke", "trust.add", "trust.revoke", "batch.add", "quarantine"}
+        known = {"commit", "key.register", "key.revoke", "trust.add", "trust.revoke", "batch.add", "quarantine",
+                 "detect", "waiver", "attest"}
+        self.check_gate_entries()
         for action in sorted(set(self.by_action) - known):
             self.warn("audit", f"audit action {action!r} ({len(self.by_action[action])} entries) is not checked by fsck")
 
@@ -361,6 +365,21 @@ class _Checker:
                 self.error(check, f"{col} is {row.get(col)!r} in the store but {detail[dkey]!r} in audit entry {entry['seq']}")
 
     # rows with their own evidence -------------------------------------------------------
+
+    def check_gate_entries(self) -> None:
+        """Detector runs, waivers and attestations: each audit entry has its rows, and back."""
+        for action, table, key, field in (("waiver", "waivers", "object", "object"),
+                                           ("attest", "attestations", "object", "object"),
+                                           ("detect", "detector_runs", "run", "run")):
+            try:
+                have = {r[0] for r in self.store.db.execute(f"select distinct {key} from {table}")}
+            except sqlite3.OperationalError:
+                have = set()
+            logged = {e["detail_obj"].get(field) for e in self.by_action[action]}
+            for missing in sorted(x for x in logged - have if x):
+                self.error("audit", f"audit log records a {action} ({str(missing)[:16]}) that is not in the store's {table}")
+            for extra in sorted(have - logged):
+                self.error(table, f"{table} row {str(extra)[:16]} has no audit entry (written outside prov?)")
 
     def check_keys(self) -> None:
         for row in self._rows("keys", "keyid"):

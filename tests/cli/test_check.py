@@ -257,3 +257,22 @@ def test_attestation_waiver_and_findings_documents_match_their_schemas(prov, wor
     oid = next(s.db["waivers"].rows)["object"]
     waiver_env = json.loads(s.objects.get(oid))
     Draft202012Validator(schemas["waiver"]).validate(json.loads(base64.b64decode(waiver_env["payload"])))
+
+
+def test_fsck_knows_waivers_and_attestations(prov, workdir, keypair, base):
+    t, _ = base
+    commit_new(prov, keypair, t)
+    assert prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path).exit_code == 0
+    digest = json.loads(prov("findings", "v2", "--all", "--json").stdout)["findings"][0]["digest"]
+    assert prov("waive", digest, "--version", "v2", "--detector", "knn_label", "--reason", "ok",
+                "--key", keypair.private_path).exit_code == 0
+    r = prov("fsck")
+    assert r.exit_code == 0 and "0 errors, 0 warnings" in r.stdout, r.output
+    import sqlite3
+
+    con = sqlite3.connect(workdir / ".prov" / "prov.db")
+    con.execute("delete from audit where action = 'waiver'")  # a waiver row with no audit entry
+    con.commit()
+    con.close()
+    r = prov("fsck")
+    assert r.exit_code == 1 and "waivers row" in r.output
