@@ -267,7 +267,7 @@ class KillRig:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         delay = 0.0
         if mode == "random":
-            delay = self.rng.uniform(0.05, 1.1) * self.durations[op]
+            delay = self.rng.uniform(0.05, 0.9) * self.durations[op]
             try:
                 proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
