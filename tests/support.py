@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
@@ -29,3 +35,49 @@ def store_fingerprint(root: Path) -> dict[str, str]:
         if p.is_file():
             out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
+
+
+def run(*args, cwd) -> None:
+    subprocess.run([str(a) for a in args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_dvc_repo(repo: Path, tagged: dict[str, pa.Table], working_copy: pa.Table, path: str = "data/train.parquet") -> Path:
+    """A real git + DVC repository: each table committed with `dvc add` and tagged, in order;
+    the working copy then holds yet other data, so revisions must be read through DVC."""
+    (repo / Path(path).parent).mkdir(parents=True, exist_ok=True)
+    run("git", "init", "-q", cwd=repo)
+    run("git", "config", "user.email", "t@example.com", cwd=repo)
+    run("git", "config", "user.name", "t", cwd=repo)
+    run(DVC, "init", "-q", cwd=repo)
+    run(DVC, "config", "core.analytics", "false", cwd=repo)
+    for tag, table in tagged.items():
+        pq.write_table(table, repo / path)
+        run(DVC, "add", "-q", path, cwd=repo)
+        run("git", "add", "-A", cwd=repo)
+        run("git", "commit", "-qm", f"data {tag}", cwd=repo)
+        run("git", "tag", tag, cwd=repo)
+    pq.write_table(working_copy, repo / path)
+    return repo
+
+
+@contextlib.contextmanager
+def crashing_detector(message: str, name: str = "broken"):
+    """A registered detector that raises ``message``: the gate must report it, never skip it."""
+    from provenance.detectors.base import Detector
+    from provenance.detectors.registry import _detectors, register_detector
+
+    class Broken(Detector):
+        families = ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise RuntimeError(message)
+
+    Broken.name = name
+    register_detector(name, Broken)
+    try:
+        yield name
+    finally:
+        _detectors.pop(name, None)

@@ -12,10 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft4Validator, Draft202012Validator
 
-from provenance.detectors.base import Detector
-from provenance.detectors.registry import _detectors, register_detector
 from provenance.hashing import table_digests
-from support import digits_table, store_fingerprint
+from support import crashing_detector, digits_table, store_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = ROOT.parent / "shared" / "external-schemas" / "sarif-schema-2.1.0.json"
@@ -144,18 +142,8 @@ def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, b
     t, _ = base
     commit_new(prov, keypair, t)
 
-    class Broken(Detector):
-        name = "broken"
-        families = ("outlier",)
-
-        def run(self, profile, delta, fpr):
-            raise MemoryError("out of memory")
-
-    register_detector("broken", Broken)
-    try:
+    with crashing_detector("out of memory"):
         r = prov("check", "v2", "--base", "v1")
-    finally:
-        _detectors.pop("broken", None)
     assert r.exit_code == 3 and "[ERROR] detectors.broken" in r.stdout
     Path("policy.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")

@@ -8,9 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.detectors.base import Detector
-from provenance.detectors.registry import _detectors, register_detector
-from support import digits_table
+from support import crashing_detector, digits_table
 
 
 @pytest.fixture
@@ -42,18 +40,8 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
-    class Broken(Detector):
-        name = "broken"
-        families = ("outlier",)
-
-        def run(self, profile, delta, fpr):
-            raise RuntimeError("model file missing")
-
-    register_detector("broken", Broken)
-    try:
+    with crashing_detector("model file missing"):
         r = prov("diff", "v1", "v2", "--detect", "--format", "json")
-    finally:
-        _detectors.pop("broken", None)
     assert r.exit_code == 3
     report = json.loads(r.stdout)
     broken = next(d for d in report["detectors"] if d["detector"] == "broken")

@@ -4,44 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table
-
-DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
-
-
-def run(*args, cwd):
-    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
-
+from support import digits_table, make_dvc_repo
 
 @pytest.fixture
 def dvc_repo(workdir):
-    repo = workdir / "repo"
-    (repo / "data").mkdir(parents=True)
-    run("git", "init", "-q", cwd=repo)
-    run("git", "config", "user.email", "t@example.com", cwd=repo)
-    run("git", "config", "user.name", "t", cwd=repo)
-    run(DVC, "init", "-q", cwd=repo)
-    run(DVC, "config", "core.analytics", "false", cwd=repo)
     first = digits_table(300)
     labels = first.column("label").to_pylist()
     second = digits_table(340).slice(10)  # 10 removed, 40 added
     flipped = [("8" if (i < 20 and labels[i + 10] == "1") else v) for i, v in enumerate(second.column("label").to_pylist())]
     second = second.set_column(second.schema.get_field_index("label"), "label", pa.array(flipped))
-    for tag, table in (("d1", first), ("d2", second)):
-        pq.write_table(table, repo / "data" / "train.parquet")
-        run(DVC, "add", "-q", "data/train.parquet", cwd=repo)
-        run("git", "add", "-A", cwd=repo)
-        run("git", "commit", "-qm", f"data {tag}", cwd=repo)
-        run("git", "tag", tag, cwd=repo)
-    pq.write_table(digits_table(50), repo / "data" / "train.parquet")  # working copy: other data again
+    repo = make_dvc_repo(workdir / "repo", {"d1": first, "d2": second}, digits_table(50))
     relabels = sum(1 for i in range(10, 30) if labels[i] == "1")
     return repo, relabels
 

@@ -4,40 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table
-
-DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
-
-
-def run(*args, cwd):
-    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
-
+from support import digits_table, make_dvc_repo
 
 @pytest.fixture
 def dvc_repo(workdir):
-    repo = workdir / "repo"
-    (repo / "data").mkdir(parents=True)
-    run("git", "init", "-q", cwd=repo)
-    run("git", "config", "user.email", "t@example.com", cwd=repo)
-    run("git", "config", "user.name", "t", cwd=repo)
-    run(DVC, "init", "-q", cwd=repo)
-    run(DVC, "config", "core.analytics", "false", cwd=repo)
-    for tag, n in (("d1", 200), ("d2", 300)):
-        pq.write_table(digits_table(n), repo / "data" / "train.parquet")
-        run(DVC, "add", "-q", "data/train.parquet", cwd=repo)
-        run("git", "add", "-A", cwd=repo)
-        run("git", "commit", "-qm", f"data {tag}", cwd=repo)
-        run("git", "tag", tag, cwd=repo)
-    # the working copy now holds yet other data, so the revisions must really be read from DVC
-    pq.write_table(digits_table(50), repo / "data" / "train.parquet")
-    return repo
+    return make_dvc_repo(workdir / "repo", {"d1": digits_table(200), "d2": digits_table(300)}, digits_table(50))
 
 
 def test_commit_at_two_tags_reads_each_revision_through_dvc(prov, workdir, store, keypair, dvc_repo):

@@ -11,12 +11,10 @@ from provenance import diff as diff_lib
 from provenance import diff_sides
 from provenance.cli.core import commit_hooks
 from provenance.detection import detect, stored_findings
-from provenance.detectors.base import Detector
-from provenance.detectors.registry import _detectors, register_detector
 from provenance.errors import InputError, VerificationError
 from provenance.sources.dataset import DatasetSpec
 from provenance.versions import commit
-from support import digits_table
+from support import crashing_detector, digits_table
 
 
 def _changes(store, base, new):
@@ -77,19 +75,9 @@ def test_delta_records_changed_after_commit_are_refused(workdir, store, versions
 
 
 def test_a_crashing_detector_is_reported_not_skipped(store, versions):
-    class Broken(Detector):
-        name = "broken"
-        families = ("outlier",)
-
-        def run(self, profile, delta, fpr):
-            raise ZeroDivisionError("boom")
-
-    register_detector("broken", Broken)
-    try:
-        added, relabeled = _changes(store, "v1", "v2")
+    added, relabeled = _changes(store, "v1", "v2")
+    with crashing_detector("boom"):
         results = detect(store, "v1", "v2", added, relabeled, names=["broken", "knn_label"])
-    finally:
-        _detectors.pop("broken", None)
     broken = next(r for r in results if r.detector == "broken")
     assert broken.status == "error" and "boom" in broken.error
     assert next(r for r in results if r.detector == "knn_label").status == "ok"
