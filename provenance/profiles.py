@@ -11,10 +11,10 @@ fails with that reason instead of passing.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, ProvError
 from .features.base import FeatureError
@@ -62,20 +62,29 @@ def featurize(featurizer, kind: str, records) -> np.ndarray:
 
 
 def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> np.ndarray:
-    """Manifest rows of the profile sample: per label, the first ``cap`` distinct digests."""
+    """Manifest rows of the profile sample: per label, the first ``cap`` distinct digests.
+
+    The manifest is sorted by (digest, label), so copies of a record sit together and the
+    first rows of each label are its smallest digests; vectorised, since it runs on every
+    commit over the whole manifest.
+    """
     table = manifest.table
-    labels = table.column("label").to_numpy(zero_copy_only=False)
-    digests = table.column("digest").to_pylist()
-    seen: Counter = Counter()
-    rows, last = [], None
-    for i, (d, label) in enumerate(zip(digests, labels)):
-        if (d, label) == last:
-            continue
-        last = (d, label)
-        if seen[label] < cap:
-            seen[label] += 1
-            rows.append(i)
-    return np.array(rows, dtype=np.int64)
+    n = table.num_rows
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    digests = table.column("digest").combine_chunks()
+    d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
+    labels = pc.dictionary_encode(table.column("label")).combine_chunks()
+    codes = labels.indices.to_numpy().astype(np.int64)
+    first = np.ones(n, dtype=bool)
+    first[1:] = (d[1:] != d[:-1]) | (codes[1:] != codes[:-1])
+    rows = np.flatnonzero(first)
+    classes = codes[rows]
+    order = np.argsort(classes, kind="stable")  # stable: digest order kept within a label
+    sorted_classes = classes[order]
+    starts = np.searchsorted(sorted_classes, np.arange(len(labels.dictionary)))
+    rank = np.arange(len(rows)) - starts[sorted_classes]
+    return np.sort(rows[order[rank < cap]])
 
 
 def build_version_profile(manifest: Manifest, kind: str, columns: list[str], spec: DatasetSpec,

@@ -106,7 +106,8 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
         raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
 
     hashed = build_manifest(spec, executor=executor)
-    manifest_bytes = hashed.manifest.to_bytes()
+    # A manifest built by the external sort is already a file: stream it into the store.
+    manifest_bytes = Path(hashed.manifest.path) if getattr(hashed.manifest, "path", None) else hashed.manifest.to_bytes()
     portable = _portable(spec, store)
     dataset = json.dumps(portable.to_dict(), sort_keys=True)
     with store.write():

@@ -200,10 +200,11 @@ class Store:
             finally:
                 self._new_objects = None
 
-    def put_object(self, data: bytes, ext: str) -> str:
+    def put_object(self, data: bytes | Path, ext: str) -> str:
+        """Store bytes, or a file's bytes (streamed), as a content-addressed object."""
         if self._new_objects is None:
             raise StoreError("objects are written inside Store.write()")
-        oid, created = self.objects.put(data, ext)
+        oid, created = self.objects.put_file(data, ext) if isinstance(data, Path) else self.objects.put(data, ext)
         if created:
             self._new_objects.append(oid)
         return oid

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -57,6 +58,31 @@ class ObjectStore:
         if path.exists():
             return oid, False
         atomic_write(path, data)
+        return oid, True
+
+    def put_file(self, source: Path, ext: str) -> tuple[str, bool]:
+        """Store a file's bytes without holding them in memory: hash, copy, fsync, rename."""
+        with open(source, "rb") as fh:
+            oid = hashlib.file_digest(fh, "sha256").hexdigest()
+        path = self.root / f"{oid}.{ext}"
+        if path.exists():
+            return oid, False
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            with open(tmp, "rb") as fh:  # the copy must be the bytes that were hashed
+                if hashlib.file_digest(fh, "sha256").hexdigest() != oid:
+                    raise OSError(f"{source} changed while it was stored")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        fsync_dir(self.root)
         return oid, True
 
     def get(self, oid: str, what: str = "object") -> bytes:
