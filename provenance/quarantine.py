@@ -174,13 +174,19 @@ def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source:
     if target.exists():
         raise InputError(f"{target}: already exists; remove it or pass --out")
     labels_csv = spec.labels_csv
+    # Written under a temporary name and renamed into place, so a kill never leaves a
+    # partial dataset under the name a version points at.
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         if kind == "table":
-            removed, kept = _filter_tables(spec, drop, target)
+            removed, kept = _filter_tables(spec, drop, staging)
             new_spec = replace(spec, path=str(target), kind="table")
         else:
-            removed, kept, labels_csv = _filter_tree(spec, drop, target)
+            removed, kept, labels_csv = _filter_tree(spec, drop, staging)
+            if labels_csv:
+                labels_csv = str(target / Path(labels_csv).name)
             new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)
+        os.replace(staging, target)
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
@@ -192,6 +198,7 @@ def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source:
         result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag,
                                  executor=executor, hooks=[*hooks, record])
     except BaseException:
+        _remove(staging)
         _remove(target)
         raise
     return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict())
