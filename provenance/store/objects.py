@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from ..errors import VerificationError
 
@@ -23,21 +24,35 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], mode: int = 0o644,
+                 check: Callable[[str], None] | None = None) -> None:
+    """Write to a temporary file beside ``path``, fsync, optionally check it, then rename over.
+
+    ``data`` is the bytes, or a function that writes them to the open file (for streams).
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if check is not None:
+            check(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def _sha256_of(path: str | Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class ObjectStore:
@@ -61,28 +76,21 @@ class ObjectStore:
         return oid, True
 
     def put_file(self, source: Path, ext: str) -> tuple[str, bool]:
-        """Store a file's bytes without holding them in memory: hash, copy, fsync, rename."""
-        with open(source, "rb") as fh:
-            oid = hashlib.file_digest(fh, "sha256").hexdigest()
+        """Store a file's bytes without holding them in memory: hash, copy, check, rename."""
+        oid = _sha256_of(source)
         path = self.root / f"{oid}.{ext}"
         if path.exists():
             return oid, False
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        try:
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+
+        def copy(out: BinaryIO) -> None:
+            with open(source, "rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            with open(tmp, "rb") as fh:  # the copy must be the bytes that were hashed
-                if hashlib.file_digest(fh, "sha256").hexdigest() != oid:
-                    raise OSError(f"{source} changed while it was stored")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.root)
+
+        def same_bytes(tmp: str) -> None:  # the copy must be the bytes that were hashed
+            if _sha256_of(tmp) != oid:
+                raise OSError(f"{source} changed while it was stored")
+
+        atomic_write(path, copy, check=same_bytes)
         return oid, True
 
     def get(self, oid: str, what: str = "object") -> bytes:
