@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from .detectors.base import Delta, DetectorResult
 from .detectors.registry import DEFAULT_FPR, run_detectors
-from .errors import InputError
+
 from .profiles import featurize, featurizer_from_name, load_profile
 from .records import read_records
 from .sources.dataset import DatasetSpec

@@ -24,7 +24,6 @@ import collections
 import hashlib
 import io
 import json
-import os
 import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
@@ -368,14 +367,14 @@ class _Checker:
 
     def check_gate_entries(self) -> None:
         """Detector runs, waivers and attestations: each audit entry has its rows, and back."""
-        for action, table, key, field in (("waiver", "waivers", "object", "object"),
+        for action, table, key, detail_key in (("waiver", "waivers", "object", "object"),
                                            ("attest", "attestations", "object", "object"),
                                            ("detect", "detector_runs", "run", "run")):
             try:
                 have = {r[0] for r in self.store.db.execute(f"select distinct {key} from {table}")}
             except sqlite3.OperationalError:
                 have = set()
-            logged = {e["detail_obj"].get(field) for e in self.by_action[action]}
+            logged = {e["detail_obj"].get(detail_key) for e in self.by_action[action]}
             for missing in sorted(x for x in logged - have if x):
                 self.error("audit", f"audit log records a {action} ({str(missing)[:16]}) that is not in the store's {table}")
             for extra in sorted(have - logged):

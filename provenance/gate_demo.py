@@ -95,7 +95,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
                     parent=quarantined, hooks=commit_hooks())
     echo(f"\nThe last release, r1: {quarantined}'s {base_data.num_rows} vendor records, with the label changed after "
          "signing put back.")
-    echo(f"$ prov commit release/r1.parquet --source-column source --tag r1 --key maintainer.key")
+    echo("$ prov commit release/r1.parquet --source-column source --tag r1 --key maintainer.key")
     candidate = pa.concat_tables([base_data, clean, bad])
     pq.write_table(candidate, here / "rc1.parquet")
     echo(f"Release day. The vendor signs a second batch of 400 digits; an unsigned scraper adds 60 records "

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections import Counter
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence

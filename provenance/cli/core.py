@@ -4,48 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from .. import keys as keylib
 from .. import versions
 from ..errors import InputError
-from ..sources.dataset import DatasetSpec
-from ..sources.tables import TableOptions
 from ..store import Store
 from ._app import JsonFlag, app, command, echo, emit_json
+from ._dataset import DatasetFlags, dataset_flags
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
-
-
-# --- the flags that say how to read a dataset, the same on every command that reads one
-
-LabelColumn = typer.Option("label", "--label-column", help="Column holding the label.")
-SourceColumn = typer.Option(None, "--source-column", help="Column naming each record's source.")
-IdColumn = typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed).")
-Metadata = typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable).")
-SchemaOpt = typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")
-LabelsCsv = typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns.")
-Kind = typer.Option("auto", "--kind", help="table, tree or auto.")
-
-
-def dataset_spec(data: str, label_column: str, source_column: Optional[str], id_column: Optional[str],
-                 metadata: List[str], schema: List[str], labels_csv: Optional[str], kind: str,
-                 rev: Optional[str] = None) -> DatasetSpec:
-    types = {}
-    for item in schema:
-        name, sep, type_name = item.partition(":")
-        if not sep or not name or not type_name:
-            raise InputError(f"--schema {item!r}: expected COLUMN:TYPE, e.g. x:double")
-        types[name] = type_name
-    if kind not in ("auto", "table", "tree"):
-        raise InputError(f"--kind {kind!r}: expected table, tree or auto")
-    options = TableOptions(label_column, source_column, id_column, tuple(metadata), types)
-    return DatasetSpec(path=data, kind=kind, options=options, labels_csv=labels_csv, rev=rev)
 
 
 @command("init")
@@ -83,15 +56,14 @@ def keys_register(public_key: str = typer.Argument(..., help="A reviewer's or co
 
 
 @command("commit")
+@dataset_flags
 def commit(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
     parent: Optional[str] = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
     key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
     rev: Optional[str] = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
-    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
-    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
-    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     featurizer: str = typer.Option("auto", "--featurizer",
                                    help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name."),
     executor: Optional[str] = typer.Option(None, "--executor",
@@ -102,7 +74,7 @@ def commit(
     """Hash every record, sign the manifest, and record the version (with its reference profile)."""
     if not key:
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
-    spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind, rev)
+    spec = flags.spec(data, rev)
     store = Store.open()
     from ..executor import executor_from
 
@@ -175,15 +147,14 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
 
 
 @command("verify")
+@dataset_flags
 def verify(
     target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
     envelope: Optional[str] = typer.Option(None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
     attestation: Optional[str] = typer.Option(None, "--attestation", help="Also require this signed release attestation for the version."),
     policy: Optional[str] = typer.Option(None, "--policy", help="With --attestation: require that the check passed this policy file."),
-    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
-    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
-    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Verify a version (signature, objects, every record digest) or a signed batch."""
@@ -191,7 +162,7 @@ def verify(
     if envelope or (is_path and not _is_version(target)):
         from ..batches import verify_batch_cli
 
-        spec = dataset_spec(target, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+        spec = flags.spec(target)
         verify_batch_cli(spec, envelope, json_out)
         return
     if policy and not attestation:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -12,10 +12,11 @@ from ..errors import InputError, ProvError
 from ..report import Format, formats_for, render, write_output
 from ..store import Store
 from ._app import command
-from .core import IdColumn, Kind, LabelColumn, LabelsCsv, Metadata, SchemaOpt, SourceColumn, dataset_spec
+from ._dataset import DatasetFlags, dataset_flags
 
 
 @command("diff")
+@dataset_flags
 def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
     new: str = typer.Argument(..., help="New version (or git revision with --path)."),
@@ -26,9 +27,7 @@ def diff(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
     path: Optional[str] = typer.Option(None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions."),
     limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."),
-    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
-    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
-    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
 ) -> None:
     """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
     fmt = "json" if json_out else fmt
@@ -42,7 +41,7 @@ def diff(
         raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
     if path is not None:
-        spec = dataset_spec(path, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+        spec = flags.spec(path)
         try:
             store = Store.open()
         except InputError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -12,8 +12,8 @@ from .. import trust as trustlib
 from ..errors import InputError
 from ..store import Store
 from ._app import JsonFlag, app, command, echo, emit_json
-from .core import (IdColumn, Kind, LabelColumn, LabelsCsv, Metadata, SchemaOpt, SourceColumn, commit_hooks,
-                   dataset_spec)
+from ._dataset import DatasetFlags, dataset_flags
+from .core import commit_hooks
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -22,19 +22,18 @@ SourceOpt = typer.Option(..., "--source", help="Name of the source (vendor, crow
 
 
 @command("sign")
+@dataset_flags
 def sign(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree to sign."),
     source: str = SourceOpt,
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
     out: Optional[str] = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json)."),
     captured_at: Optional[str] = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
-    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
-    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
-    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Sign a batch at source (no store, no network): writes DATA.prov.json."""
-    spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+    spec = flags.spec(data)
     result = batches.sign_batch(spec, source, key, out, captured_at)
     if json_out:
         emit_json(result.to_dict())
@@ -91,18 +90,17 @@ def trust_list(json_out: bool = JsonFlag) -> None:
 
 
 @command("add")
+@dataset_flags
 def add(
     data: str = typer.Argument(..., help="The batch: table file, folder of tables, or file tree."),
     source: str = SourceOpt,
     envelope: Optional[str] = typer.Option(None, "--envelope", help="Its signed envelope (default DATA.prov.json if present)."),
     unsigned: bool = typer.Option(False, "--unsigned", help="Register as unsigned even if DATA.prov.json exists."),
-    label_column: str = LabelColumn, source_column: Optional[str] = SourceColumn,
-    id_column: Optional[str] = IdColumn, metadata: List[str] = Metadata, schema: List[str] = SchemaOpt,
-    labels_csv: Optional[str] = LabelsCsv, kind: str = Kind,
+    flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a batch and its records; a signed batch is verified first."""
-    spec = dataset_spec(data, label_column, source_column, id_column, metadata, schema, labels_csv, kind)
+    spec = flags.spec(data)
     result = batches.add_batch(Store.open(), spec, source, envelope, unsigned)
     if json_out:
         emit_json(result.to_dict())

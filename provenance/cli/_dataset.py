@@ -1,0 +1,67 @@
+"""The flags that say how to read a dataset, as one bundle every reading command shares.
+
+``@dataset_flags`` adds them to a command's signature (so they read the same everywhere)
+and hands the command one ``DatasetFlags`` value, which turns a path into a DatasetSpec.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import typer
+
+from ..errors import InputError
+from ..sources.dataset import DatasetSpec
+from ..sources.tables import TableOptions
+
+_FLAGS = [
+    ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
+    ("source_column", Optional[str], typer.Option(None, "--source-column", help="Column naming each record's source.")),
+    ("id_column", Optional[str], typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed).")),
+    ("metadata", List[str], typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable).")),
+    ("schema", List[str], typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")),
+    ("labels_csv", Optional[str], typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns.")),
+    ("kind", str, typer.Option("auto", "--kind", help="table, tree or auto.")),
+]
+
+
+@dataclass(frozen=True)
+class DatasetFlags:
+    label_column: str = "label"
+    source_column: str | None = None
+    id_column: str | None = None
+    metadata: list[str] = field(default_factory=list)
+    schema: list[str] = field(default_factory=list)
+    labels_csv: str | None = None
+    kind: str = "auto"
+
+    def spec(self, path: str, rev: str | None = None) -> DatasetSpec:
+        types = {}
+        for item in self.schema:
+            name, sep, type_name = item.partition(":")
+            if not sep or not name or not type_name:
+                raise InputError(f"--schema {item!r}: expected COLUMN:TYPE, e.g. x:double")
+            types[name] = type_name
+        if self.kind not in ("auto", "table", "tree"):
+            raise InputError(f"--kind {self.kind!r}: expected table, tree or auto")
+        options = TableOptions(self.label_column, self.source_column, self.id_column, tuple(self.metadata), types)
+        return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
+
+
+def dataset_flags(fn: Callable) -> Callable:
+    """Give a command the dataset flags; it receives them as its ``flags`` argument."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "flags"]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+               for name, annotation, option in _FLAGS]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name, _, _ in _FLAGS}
+        return fn(*args, flags=DatasetFlags(**values), **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper
