@@ -24,6 +24,7 @@ from .records import read_records
 from .sources.dataset import DatasetSpec
 
 AUTO = "auto"
+PROBE = 16  # files decoded before the whole sample, so a non-image tree fails fast
 
 
 def make_featurizer(kind: str, spec: DatasetSpec, name: str = AUTO, columns: list[str] | None = None):
@@ -92,8 +93,13 @@ def build_version_profile(manifest: Manifest, kind: str, columns: list[str], spe
     rows = sample_rows(manifest, cap)
     part = manifest.table.take(pa.array(rows))
     digests = part.column("digest").to_pylist()
-    records = read_records(spec, kind, part.column("locator").to_pylist(), digests, columns)
     featurizer = make_featurizer(kind, spec, featurizer_name)
+    if kind == "tree":
+        # Decode a few files first: a tree of files that are not images (or not what the
+        # featuriser reads) should say so at once, not after decoding the whole sample.
+        probe = read_records(spec, kind, part.column("locator").to_pylist()[:PROBE], digests[:PROBE], columns)
+        featurize(featurizer, kind, probe)
+    records = read_records(spec, kind, part.column("locator").to_pylist(), digests, columns)
     if hasattr(featurizer, "resolve") and records.table is not None:
         featurizer = featurizer.resolve(records.table.schema)
     X = featurize(featurizer, kind, records)

@@ -96,11 +96,7 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
         return "table"
     if spec.labels_csv:
         return "tree"
-    try:
-        tables.list_table_files(spec.path)
-        return "table"
-    except InputError:
-        return "tree"
+    return "table" if tables.has_table_files(spec.path) else "tree"
 
 
 def _hash_partition(task):

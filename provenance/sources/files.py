@@ -11,7 +11,7 @@ import csv
 import hashlib
 import os
 import stat
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pyarrow as pa
 
@@ -38,22 +38,25 @@ def list_tree(root: str, fs=None) -> list[tuple[str, str]]:
         raise InputError(f"{root}: not a folder")
     root_real = os.path.realpath(root)
     out: list[tuple[str, str]] = []
+    # Paths are built per folder, not per file: trees hold many small files.
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for d in dirnames:
             full = os.path.join(dirpath, d)
             if os.path.islink(full) and not _inside(root_real, full):
                 raise InputError(f"{full}: symlink leaves the tree {root}")
+        reldir = os.path.relpath(dirpath, root)
+        parts = [] if reldir == "." else reldir.split(os.sep)
+        prefix = "/".join(parts)
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.islink(full) and not _inside(root_real, full):
                 raise InputError(f"{full}: symlink leaves the tree {root}")
-            rel = PurePosixPath(Path(os.path.relpath(full, root)).as_posix())
-            if len(rel.parts) < 2:
+            if not parts:
                 raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
-            out.append((str(rel), rel.parts[0]))
+            out.append((f"{prefix}/{name}", parts[0]))
     if not out:
         raise InputError(f"{root}: no files in <label>/ folders")
     out.sort()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Iterator
 
 import pyarrow as pa
@@ -98,9 +98,7 @@ def list_table_files(root: str, fs=None) -> list[str]:
             if table_format(root) is None:
                 raise InputError(f"{root}: not a table (expected .parquet, .csv or .jsonl)")
             return [root]
-        found = sorted(
-            str(p) for p in Path(root).rglob("*") if p.is_file() and table_format(str(p)) and not _hidden(p, root)
-        )
+        found = sorted(_walk_tables(root))
     else:
         if not fs.exists(root):
             raise InputError(f"{root}: no such file or folder")
@@ -112,8 +110,21 @@ def list_table_files(root: str, fs=None) -> list[str]:
     return found
 
 
-def _hidden(path: Path, root: str) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _walk_tables(root: str, first_only: bool = False) -> list[str]:
+    """Table files below ``root`` (hidden files and folders skipped), by string ops per folder."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and table_format(name):
+                found.append(os.path.join(dirpath, name))
+                if first_only:
+                    return found
+    return found
+
+
+def has_table_files(root: str) -> bool:
+    return bool(_walk_tables(root, first_only=True))
 
 
 def _arrow_schema(options: TableOptions) -> dict[str, pa.DataType] | None:
