@@ -291,18 +291,13 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     found = np.flatnonzero(in_a >= 0)
     in_b[in_a[found]] = found
 
-    new_only = np.flatnonzero(in_a < 0)
-    out._push("added", digests=gb.digests[new_only], label=gb.label[new_only], source=gb.source[new_only],
-              rows=gb.counts[new_only])
-    for i in new_only[: max(0, out.limit - len(out.examples["added"])) if out.limit else None].tolist():
-        out._example("added", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {"copies": int(gb.counts[i]),
-                                                                     "labels": _label_set(b, gb, i, L)})
-    base_only = np.flatnonzero(in_b < 0)
-    out._push("removed", digests=ga.digests[base_only], label=ga.label[base_only], source=ga.source[base_only],
-              rows=ga.counts[base_only])
-    for i in base_only[: max(0, out.limit - len(out.examples["removed"])) if out.limit else None].tolist():
-        out._example("removed", lambda: _row(a, int(ga.starts[i]), "base", L, S) | {"copies": int(ga.counts[i]),
-                                                                       "labels": _label_set(a, ga, i, L)})
+    for kind, window, groups, side, only in (("added", b, gb, "new", np.flatnonzero(in_a < 0)),
+                                             ("removed", a, ga, "base", np.flatnonzero(in_b < 0))):
+        out._push(kind, digests=groups.digests[only], label=groups.label[only], source=groups.source[only],
+                  rows=groups.counts[only])
+        for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
+            out._example(kind, lambda: _row(window, int(groups.starts[i]), side, L, S)
+                         | {"copies": int(groups.counts[i]), "labels": _label_set(window, groups, i, L)})
 
     both_b = np.flatnonzero(in_a >= 0)
     both_a = in_a[both_b]

@@ -33,9 +33,10 @@ class VerificationError(ProvError):
 
     exit_code = 1
 
-    def __init__(self, message: str, details: list[str] | None = None):
+    def __init__(self, message: str, details: list[str] | None = None, records: list[dict] | None = None):
         super().__init__(message)
-        self.details = list(details or [])
+        self.details = list(details or [])  # lines for people
+        self.records = list(records or [])  # the records involved, for reports that name them
 
     def diagnostics(self) -> str:
         return "\n".join([str(self), *self.details])

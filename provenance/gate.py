@@ -112,16 +112,9 @@ def integrity_rules(store: Store, base: str, new: str, pol) -> list[RuleResult]:
             verify_version(store, new, read_data=True)
             out.append(RuleResult("integrity.verify_data", "pass", f"every record of {new} re-read and matched"))
         except VerificationError as exc:
-            records = [{"digest": _digest_in(d), "detail": d} for d in exc.details]
+            records = exc.records or [{"digest": "", "detail": d} for d in exc.details]
             out.append(RuleResult("integrity.verify_data", "block", str(exc), records[:LISTED], len(records)))
     return out
-
-
-def _digest_in(detail: str) -> str:
-    for word in detail.split():
-        if len(word) >= 16 and all(c in "0123456789abcdef" for c in word):
-            return word
-    return ""
 
 
 def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]:

@@ -201,15 +201,23 @@ def _record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]
     return changes
 
 
+def _change_line(kind: str, c: dict) -> str:
+    where = ", ".join(c["locators"][:3])
+    if kind == "relabeled":
+        return f"relabeled {c['digest'][:16]} at {where}: {'/'.join(c['old'])} -> {'/'.join(c['new'])}"
+    return f"{kind} {c['digest'][:16]} at {where} (label {'/'.join(c['labels'])})"
+
+
+def change_records(changes: dict[str, list[dict]]) -> list[dict]:
+    """Every changed record as ``{"digest", "kind", "detail"}``, for reports that name records."""
+    return [{"digest": c["digest"], "kind": kind, "detail": _change_line(kind, c)}
+            for kind in ("added", "removed", "relabeled") for c in changes[kind]]
+
+
 def describe_changes(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
     lines = []
     for kind in ("added", "removed", "relabeled"):
-        for c in changes[kind][:limit]:
-            where = ", ".join(c["locators"][:3])
-            if kind == "relabeled":
-                lines.append(f"relabeled {c['digest'][:16]} at {where}: {'/'.join(c['old'])} -> {'/'.join(c['new'])}")
-            else:
-                lines.append(f"{kind} {c['digest'][:16]} at {where} (label {'/'.join(c['labels'])})")
+        lines += [_change_line(kind, c) for c in changes[kind][:limit]]
         if len(changes[kind]) > limit:
             lines.append(f"... and {len(changes[kind]) - limit} more {kind}")
     return lines
@@ -243,7 +251,7 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
         raise VerificationError(
             f"version {tag}: data at {spec.path} no longer matches its signed manifest "
             f"({counts['added']} added, {counts['removed']} removed, {counts['relabeled']} relabeled)",
-            describe_changes(changes),
+            describe_changes(changes), records=change_records(changes),
         )
     report["data"] = "ok"
     return report
