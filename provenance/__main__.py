@@ -1,3 +1,3 @@
-from .cli import main
+from provenance.cli import main
 
 main()

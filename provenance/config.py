@@ -13,7 +13,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from .errors import InputError
+from provenance.errors import InputError
 
 CONFIG_FILE = Path(".prov") / "config.toml"
 

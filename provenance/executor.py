@@ -18,7 +18,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from .errors import InputError
+from provenance.errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -144,7 +144,7 @@ def executor_from(setting: str | None = None):
     ``.prov/config.toml`` (``[scale] executor = ...``), then local processes on every core.
     """
     if setting is None:
-        from .config import executor_setting
+        from provenance.config import executor_setting
 
         setting = executor_setting()
     if setting is None or setting in ("", "local"):

@@ -34,7 +34,7 @@ def _load():
     if os.environ.get("PROV_NO_FASTSHA"):
         return None
     try:
-        from . import _fastsha  # noqa: F401  (built by setuptools, or by ``build`` below)
+        from provenance import _fastsha  # noqa: F401  (built by setuptools, or by ``build`` below)
     except ImportError:
         return None
     lib = ctypes.CDLL(_fastsha.__file__)

@@ -17,7 +17,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import InputError, KeyFileError
+from provenance.errors import InputError, KeyFileError
 
 PASSPHRASE_ENV = "PROV_PASSPHRASE"
 

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError, VerificationError
-from .hashing import ROW_DIGEST_ALGORITHM, encode_value, merkle_root_of_blob, split_digests
+from provenance.errors import InputError, VerificationError
+from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_value, split_digests
+from provenance.merkle import merkle_root_of_blob
 
 SCHEMA = pa.schema(
     [
@@ -165,7 +166,7 @@ class Manifest:
 
     @cached_property
     def root(self) -> bytes:
-        from .executor import LocalExecutor
+        from provenance.executor import LocalExecutor
 
         blob = self.leaf_blob
         if blob is None:
@@ -246,7 +247,7 @@ def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()
     buf = digests.buffers()[1].to_pybytes()[digests.offset * 32 : (digests.offset + n) * 32]
-    from . import fastsha
+    from provenance import fastsha
 
     if fastsha.available():
         return _leaf_blob_fast(buf, np.asarray(codes, dtype=np.int64), suffix_of)
@@ -259,7 +260,7 @@ def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
 
 def _leaf_blob_fast(digests: bytes, codes: np.ndarray, suffix_of: dict[int, bytes]) -> bytes:
     """``leaf_blob`` in one batch call: entries laid out in a buffer, then hashed together."""
-    from . import fastsha
+    from provenance import fastsha
 
     n = len(codes)
     head = _DIGEST_PREFIX

@@ -20,12 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import keys, lineage, trust, versions
-from .errors import InputError, VerificationError
-from .hashing import split_digests, table_digests
-from .sources import files, tables
-from .sources.dataset import DatasetSpec, build_manifest, resolve_kind
-from .store import Store
+from provenance import keys, versions
+from provenance.lineage import classify as lineage
+from provenance.trust import source_keys as trust
+from provenance.errors import InputError, VerificationError
+from provenance.encoding import split_digests, table_digests
+from provenance.sources import tables, trees
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.build import build_manifest, resolve_kind
+from provenance.store import Store
 
 
 @dataclass
@@ -110,8 +113,8 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
 
 
 def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
-    entries = files.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else files.list_tree(spec.path)
-    digests = split_digests(files.hash_files(spec.path, entries).digests)
+    entries = trees.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else trees.list_tree(spec.path)
+    digests = split_digests(trees.hash_files(spec.path, entries).digests)
     kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
     for rel, _ in kept_entries:
         target = out / rel

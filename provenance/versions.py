@@ -8,11 +8,13 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import keys, signing
-from .errors import InputError, VerificationError
-from .manifest import Manifest
-from .sources.dataset import DatasetSpec, HashedDataset, build_manifest
-from .store import Store, audit
+from provenance import keys, signing
+from provenance.errors import InputError, VerificationError
+from provenance.manifest import Manifest
+from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.build import build_manifest
+from provenance.store import audit
+from provenance.store.store import Store
 
 PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 _MAX_LISTED = 20
@@ -28,7 +30,7 @@ def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
     if "://" in spec.path:  # an fsspec URL names its data wherever the store is
         return spec
     if spec.rev is not None:
-        from .sources.dvc import normalise
+        from provenance.sources.dvc import normalise
 
         spec = normalise(spec)
         if spec.repo == base or spec.repo.startswith(base + os.sep):

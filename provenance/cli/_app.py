@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import typer
 
-from ..errors import ProvError
+from provenance.errors import ProvError
 
 app = typer.Typer(
     name="prov",

@@ -13,9 +13,9 @@ from typing import Callable, List, Optional
 
 import typer
 
-from ..errors import InputError
-from ..sources.dataset import DatasetSpec
-from ..sources.tables import TableOptions
+from provenance.errors import InputError
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
 
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),

@@ -7,13 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from .. import gate
-from .. import policy as policy_lib
-from ..errors import InputError
-from ..report import Format, render, write_output
-from ..report import check_formats  # noqa: F401  (registers the check renderers)
-from ..store import Store
-from ._app import JsonFlag, command, echo, emit_json
+from provenance.gate import gate
+from provenance.gate import policy as policy_lib
+from provenance.errors import InputError
+from provenance.report import Format, render, write_output
+from provenance.report import check_formats  # noqa: F401  (registers the check renderers)
+from provenance.store import Store
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 
@@ -47,7 +47,7 @@ def check(
     store = Store.open()
     result = gate.check(store, version, base, pol, waiver)
     if attest and result.decision == "pass":
-        from ..attestation import attest as write_attestation
+        from provenance.gate.attestation import attest as write_attestation
 
         target = attest_out or f"{version}.attestation.json"
         write_attestation(store, result, key, target)
@@ -67,7 +67,7 @@ def waive(
     json_out: bool = JsonFlag,
 ) -> None:
     """Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours."""
-    from ..waivers import create_waiver
+    from provenance.gate.waivers import create_waiver
 
     result = create_waiver(Store.open(), version, digest, detector, reason, key)
     if json_out:

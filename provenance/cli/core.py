@@ -8,12 +8,12 @@ from typing import Optional
 
 import typer
 
-from .. import keys as keylib
-from .. import versions
-from ..errors import InputError
-from ..store import Store
-from ._app import JsonFlag, app, command, echo, emit_json
-from ._dataset import DatasetFlags, dataset_flags
+from provenance import keys as keylib
+from provenance import versions
+from provenance.errors import InputError
+from provenance.store import Store
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._dataset import DatasetFlags, dataset_flags
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
@@ -76,7 +76,7 @@ def commit(
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     spec = flags.spec(data, rev)
     store = Store.open()
-    from ..executor import executor_from
+    from provenance.executor import executor_from
 
     runner = executor_from(executor)
     try:
@@ -95,8 +95,8 @@ def commit(
 
 def commit_hooks(featurizer: str = "auto") -> list:
     """Stages that add to a commit: per-record lineage, then the reference profile."""
-    from ..lineage import commit_hook as lineage_hook
-    from ..profiles import make_commit_hook
+    from provenance.lineage.classify import commit_hook as lineage_hook
+    from provenance.profiles.stage import make_commit_hook
 
     return [lineage_hook, make_commit_hook(featurizer)]
 
@@ -160,7 +160,7 @@ def verify(
     """Verify a version (signature, objects, every record digest) or a signed batch."""
     is_path = os.path.exists(target)
     if envelope or (is_path and not _is_version(target)):
-        from ..batches import verify_batch_cli
+        from provenance.lineage.batches import verify_batch_cli
 
         spec = flags.spec(target)
         verify_batch_cli(spec, envelope, json_out)
@@ -170,9 +170,9 @@ def verify(
     store = Store.open()
     report = versions.verify_version(store, target, read_data=not no_data)
     if attestation:
-        from ..attestation import verify_attestation
+        from provenance.gate.attestation import verify_attestation
 
-        from ..policy import load as load_policy
+        from provenance.gate.policy import load as load_policy
 
         digest = load_policy(policy).digest if policy else None
         report["attestation"] = verify_attestation(store, target, attestation, policy_digest=digest)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import JsonFlag, command, echo, emit_json
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 
 @command("demo")
@@ -15,7 +15,7 @@ def demo(
     json_out: bool = JsonFlag,
 ) -> None:
     """Build a store, keys and versions from real data and show every check prov makes."""
-    from ..demo import run_demo
+    from provenance.demo.run import run_demo
 
     facts = run_demo(directory, echo=(lambda s: None) if json_out else echo)
     if json_out:

@@ -7,12 +7,13 @@ from typing import Optional
 
 import typer
 
-from ..diff import DEFAULT_LIMIT, diff_versions
-from ..errors import InputError, ProvError
-from ..report import Format, formats_for, render, write_output
-from ..store import Store
-from ._app import command
-from ._dataset import DatasetFlags, dataset_flags
+from provenance.diff.merge import DEFAULT_LIMIT
+from provenance.diff.compare import diff_versions
+from provenance.errors import InputError, ProvError
+from provenance.report import Format, formats_for, render, write_output
+from provenance.store import Store
+from provenance.cli._app import command
+from provenance.cli._dataset import DatasetFlags, dataset_flags
 
 
 @command("diff")
@@ -50,7 +51,7 @@ def diff(
         store = Store.open()
     report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
     if detect:
-        from ..detection import detect as run_detectors_on_delta
+        from provenance.detectors.pipeline import detect as run_detectors_on_delta
 
         report.add_detector_results(run_detectors_on_delta(store, base, new, report.delta["added"],
                                                            report.delta["relabeled"], fpr=fpr))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from ..detection import stored_findings
-from ..store import Store
-from ._app import JsonFlag, command, echo, emit_json
+from provenance.detectors.findings import stored_findings
+from provenance.store import Store
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 
 @command("findings")

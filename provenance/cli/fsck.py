@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from ..errors import VerificationError
-from ..fsck import fsck as run_fsck
-from ..store import find_store
-from ._app import JsonFlag, command, echo, emit_json
+from provenance.errors import VerificationError
+from provenance.fsck.check import fsck as run_fsck
+from provenance.store import find_store
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 
 @command("fsck")

@@ -6,14 +6,14 @@ from typing import Optional
 
 import typer
 
-from .. import batches, lineage
-from .. import quarantine as quarantine_lib
-from .. import trust as trustlib
-from ..errors import InputError
-from ..store import Store
-from ._app import JsonFlag, app, command, echo, emit_json
-from ._dataset import DatasetFlags, dataset_flags
-from .core import commit_hooks
+from provenance.lineage import batches, classify as lineage, queries
+from provenance import quarantine as quarantine_lib
+from provenance.trust import source_keys as trustlib
+from provenance.errors import InputError
+from provenance.store import Store
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli.core import commit_hooks
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -113,7 +113,7 @@ def add(
 def lineage_cmd(digest: str = typer.Argument(..., help="A record digest (hex, a unique prefix is enough)."),
                 json_out: bool = JsonFlag) -> None:
     """Where a record came from: source, batch, signing key, and its label in every version."""
-    info = lineage.record_lineage(Store.open(), digest)
+    info = queries.record_lineage(Store.open(), digest)
     if json_out:
         emit_json(info)
         return
@@ -136,7 +136,7 @@ def lineage_cmd(digest: str = typer.Argument(..., help="A record digest (hex, a 
 def sources(version: Optional[str] = typer.Option(None, "--version", help="Version to count lineage in (default latest)."),
             json_out: bool = JsonFlag) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
-    info = lineage.source_summary(Store.open(), version)
+    info = queries.source_summary(Store.open(), version)
     if json_out:
         emit_json(info)
         return

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
-from provenance.features.profile import ReferenceProfile, digests_matrix
+from provenance.profiles.reference import ReferenceProfile, digests_matrix
 
 # Attack families named in the design contract; each detector says which it covers.
 FAMILIES = (

@@ -14,7 +14,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, reference_geometry
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 
 def _log_ratio(own: np.ndarray, other: np.ndarray, scale: float) -> np.ndarray:

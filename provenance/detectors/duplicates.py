@@ -13,7 +13,7 @@ import numpy as np
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, reference_neighbours
 from provenance.features.neighbors import nearest_and_count
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 CONSTANT_RAW = 1e6  # far above any distance-based raw score: always flagged unless common in the base
 

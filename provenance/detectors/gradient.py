@@ -25,7 +25,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 from provenance.features.softmax import gradient_projections, loss_residuals, mean_gradient
 
 

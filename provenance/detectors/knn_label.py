@@ -16,7 +16,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, describe_neighbours, reference_neighbours
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 from provenance.features.softmax import softmax, with_bias
 
 VOTERS = 10

@@ -10,7 +10,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, describe_neighbours, reference_neighbours
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 NEIGHBOURS_AVERAGED = 5
 

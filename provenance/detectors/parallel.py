@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from provenance.detectors.base import Delta, DetectorResult, check_compatible
 from provenance.detectors.registry import DEFAULT_FPR, available_detectors, get_detector, run_detectors
 from provenance.errors import InputError
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 DEFAULT_CHUNK_RECORDS = 20_000
 

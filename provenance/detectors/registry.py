@@ -20,7 +20,7 @@ from provenance.detectors.outlier import OutlierDetector
 from provenance.detectors.spectral import SpectralDetector
 from provenance.detectors.volume import VolumeSpikeDetector
 from provenance.errors import InputError
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 ENTRY_POINT_GROUP = "prov.detectors"
 DEFAULT_FPR = 0.01

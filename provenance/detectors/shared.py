@@ -10,7 +10,7 @@ import numpy as np
 from provenance.detectors.base import Delta, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
 from provenance.features.neighbors import nearest_by_label, same_digest_mask
-from provenance.features.profile import NEIGHBOURS_KEPT, ReferenceProfile
+from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile
 
 NEIGHBOURS_SHOWN = 3
 DETAILED_FROM = 0.9  # score from which an unflagged record still gets the full explanation

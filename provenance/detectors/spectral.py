@@ -19,7 +19,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 
 def _whitener(Zc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
-from provenance.features.profile import ReferenceProfile
+from provenance.profiles.reference import ReferenceProfile
 
 
 class VolumeSpikeDetector(Detector):

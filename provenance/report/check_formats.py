@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from .. import __version__
-from .interface import Format, register
+from provenance import __version__
+from provenance.report.interface import Format, register
 
 _ICON = {"pass": "PASS", "block": "BLOCK", "error": "ERROR"}
 _VERDICT = {"pass": "passed", "blocked": "BLOCKED", "error": "could not be evaluated (fails closed)"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
-from .interface import Format, register
+from provenance.report._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from provenance.report.interface import Format, register
 
 SERIES = [("added", "#2b8a3e"), ("removed", "#c92a2a"), ("relabeled", "#e67700")]
 CLASS_SERIES = SERIES[:2] + [("relabeled from", "#e67700"), ("relabeled to", "#1971c2")]

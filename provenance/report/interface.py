@@ -7,8 +7,8 @@ import importlib
 import sys
 from typing import Callable
 
-from ..errors import InputError
-from ..store.objects import atomic_write
+from provenance.errors import InputError
+from provenance.store.objects import atomic_write
 
 
 class Format(str, enum.Enum):

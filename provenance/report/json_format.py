@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from .interface import Format, register
+from provenance.report.interface import Format, register
 
 
 def _clean(value):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
-from .interface import Format, register
+from provenance.report._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from provenance.report.interface import Format, register
 
 LISTED = 20
 

@@ -8,8 +8,8 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from ._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
-from .interface import Format, register
+from provenance.report._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from provenance.report.interface import Format, register
 
 LISTED = 10
 

@@ -13,9 +13,9 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from ..errors import InputError
-from . import files, tables
-from .tables import HashedPart
+from provenance.errors import InputError
+from provenance.sources import tables, trees
+from provenance.sources.tables import HashedPart
 
 
 def repo_root(spec) -> str:
@@ -58,7 +58,8 @@ def open_fs(spec):
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):
-    from .dataset import HashedDataset, _check_columns, _merge, resolve_kind
+    from provenance.sources.interface import HashedDataset
+    from provenance.sources.build import _check_columns, _merge, resolve_kind
 
     fs, path = open_fs(spec)
     local = type(spec)(path=path, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=spec.rev)
@@ -74,7 +75,7 @@ def build_manifest_at_rev(spec, source=None, batch=None):
             algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
         else:
             parts = [_hash_tree(fs, path)]
-            algorithm, n_files = files.DIGEST_ALGORITHM, len(parts[0])
+            algorithm, n_files = trees.DIGEST_ALGORITHM, len(parts[0])
     except InputError as exc:
         raise InputError(f"{exc} (at revision {spec.rev})") from exc
     parts = [p.finish(source) for p in parts]

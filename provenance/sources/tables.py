@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..errors import InputError
-from ..hashing import ROW_DIGEST_ALGORITHM, table_digest_blob
+from provenance.errors import InputError
+from provenance.encoding import ROW_DIGEST_ALGORITHM, table_digest_blob
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
@@ -75,7 +75,7 @@ class HashedPart:
 
     def finish(self, default_source: str | None) -> "HashedPart":
         """Fill the default source and compute leaf hashes, while still in the worker."""
-        from ..manifest import leaf_blob
+        from provenance.manifest import leaf_blob
 
         if default_source is not None:
             self.sources = pc.fill_null(self.sources, default_source)

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 
-from ..errors import VerificationError
+from provenance.errors import VerificationError
 
 GENESIS = "0" * 64
 

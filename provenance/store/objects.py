@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from ..errors import VerificationError
+from provenance.errors import VerificationError
 
 
 def fsync_dir(path: Path) -> None:

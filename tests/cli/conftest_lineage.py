@@ -16,8 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for tests)
-from provenance import batches, keys, trust
-from provenance.sources.dataset import DatasetSpec
+from provenance.lineage import batches
+from provenance import keys
+from provenance.trust import source_keys as trust
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 
 N_VENDOR = 120

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft4Validator, Draft202012Validator
 
-from provenance.hashing import table_digests
+from provenance.encoding import table_digests
 from support import crashing_detector, digits_table, store_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest_lineage import N_CROWD, N_VENDOR, World, flip_label, payload, world  # noqa: F401
-from provenance import lineage
+from provenance.lineage import classify as lineage
 from provenance.store import Store
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -151,8 +151,9 @@ def test_revoked_key_attests_nothing_at_the_next_commit(prov, registered: World)
 
 
 def test_rotation_old_and_new_keys_both_attest(prov, registered: World):
-    from provenance import batches, keys
-    from provenance.sources.dataset import DatasetSpec
+    from provenance.lineage import batches
+    from provenance import keys
+    from provenance.sources.interface import DatasetSpec
 
     new = keys.generate(registered.root / "vendor-2025")
     assert prov("trust", "add", "vendor", new.public_path, "--valid-from", "2020-01-01").exit_code == 0

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest_lineage import N_CROWD, N_VENDOR, World, world  # noqa: F401
-from provenance import lineage, versions
+from provenance.lineage import classify as lineage
+from provenance import versions
 from provenance.store import Store
 
 

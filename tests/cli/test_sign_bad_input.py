@@ -9,8 +9,9 @@ import stat
 import pytest
 
 from conftest_lineage import World, payload, world  # noqa: F401
-from provenance import batches, signing
-from provenance.sources.dataset import DatasetSpec
+from provenance.lineage import batches
+from provenance import signing
+from provenance.sources.interface import DatasetSpec
 
 
 def one_line_error(r, code: int = 2) -> str:

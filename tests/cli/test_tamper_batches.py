@@ -10,9 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest_lineage import World, change_pixel, flip_label, payload, world  # noqa: F401
-from provenance import batches, keys, signing, trust
+from provenance.lineage import batches
+from provenance import keys, signing
+from provenance.trust import source_keys as trust
 from provenance.errors import VerificationError
-from provenance.sources.dataset import DatasetSpec
+from provenance.sources.interface import DatasetSpec
 
 
 def verify(prov, data, envelope, *extra):

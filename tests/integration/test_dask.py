@@ -16,8 +16,9 @@ from provenance.detectors import Delta  # noqa: E402
 from provenance.detectors.parallel import run_detectors_parallel  # noqa: E402
 from provenance.detectors.registry import run_detectors  # noqa: E402
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor  # noqa: E402
-from provenance.features import build_profile  # noqa: E402
-from provenance.sources.dataset import DatasetSpec, build_manifest  # noqa: E402
+from provenance.profiles.reference import build_profile  # noqa: E402
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.build import build_manifest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def cluster():
 
 
 def test_dask_manifests_equal_local_ones(cluster, workdir, monkeypatch):
-    import provenance.sources.dataset as dataset
+    import provenance.sources.build as dataset
 
     _, client = cluster
     t = digits_table(1500)

@@ -27,10 +27,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from provenance import batches, keys, quarantine, trust, versions
+from provenance.lineage import batches
+from provenance import keys, quarantine, versions
+from provenance.trust import source_keys as trust
 from provenance.cli import app
 from provenance.cli.core import commit_hooks
-from provenance.sources.dataset import DatasetSpec, build_manifest
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.build import build_manifest
 from provenance.store import Store
 
 PROV = str(Path(sys.executable).parent / "prov")

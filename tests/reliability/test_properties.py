@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from provenance import hashing, signing
+from provenance import encoding, merkle, signing
 from provenance.errors import InputError, VerificationError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -76,7 +76,7 @@ def _decode(data: bytes, at: int = 0):
 @SETTINGS
 @given(values)
 def test_encoding_round_trips_so_it_is_injective(v):
-    enc = hashing.encode_value(v)
+    enc = encoding.encode_value(v)
     back, end = _decode(enc)
     assert end == len(enc)
     assert _norm(back) == _norm(v)
@@ -85,18 +85,18 @@ def test_encoding_round_trips_so_it_is_injective(v):
 @SETTINGS
 @given(values, values)
 def test_distinct_values_have_distinct_encodings(a, b):
-    assert (hashing.encode_value(a) == hashing.encode_value(b)) == (_norm(a) == _norm(b))
+    assert (encoding.encode_value(a) == encoding.encode_value(b)) == (_norm(a) == _norm(b))
 
 
 @SETTINGS
 @given(st.floats(allow_nan=True))
 def test_every_nan_and_both_zeros_encode_alike(x):
     if math.isnan(x):
-        assert hashing.encode_value(x) == hashing.encode_value(float("nan"))
+        assert encoding.encode_value(x) == encoding.encode_value(float("nan"))
         weird = struct.unpack(">d", b"\x7f\xf8\x00\x00\x00\x00\x00\x01")[0]
-        assert hashing.encode_value(weird) == hashing.encode_value(x)
+        assert encoding.encode_value(weird) == encoding.encode_value(x)
     if x == 0.0:
-        assert hashing.encode_value(x) == hashing.encode_value(-0.0)
+        assert encoding.encode_value(x) == encoding.encode_value(-0.0)
 
 
 rows = st.integers(1, 12).flatmap(lambda n: st.fixed_dictionaries({
@@ -112,11 +112,11 @@ rows = st.integers(1, 12).flatmap(lambda n: st.fixed_dictionaries({
 def test_vectorised_digests_equal_the_reference_whatever_the_column_order_and_chunking(cols, order, chunk):
     table = pa.table({k: cols[k] for k in order})
     names = list(order)
-    want = [hashing.row_digest({k: cols[k][i] for k in names}) for i in range(table.num_rows)]
-    assert hashing.table_digests(table, names) == want
+    want = [encoding.row_digest({k: cols[k][i] for k in names}) for i in range(table.num_rows)]
+    assert encoding.table_digests(table, names) == want
     got = []
     for start in range(0, table.num_rows, chunk):
-        got += hashing.table_digests(table.slice(start, chunk), sorted(names))
+        got += encoding.table_digests(table.slice(start, chunk), sorted(names))
     assert got == want
 
 
@@ -134,16 +134,16 @@ def _rfc6962_root(leaves):
 
 
 leaf_lists = st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=70).map(
-    lambda xs: [hashing.leaf_hash(x) for x in xs])
+    lambda xs: [merkle.leaf_hash(x) for x in xs])
 
 
 @SETTINGS
 @given(leaf_lists)
 def test_root_is_rfc6962_and_every_proof_verifies(leaves):
-    root = hashing.merkle_root(leaves)
+    root = merkle.merkle_root(leaves)
     assert root == _rfc6962_root(leaves)
     for i in range(len(leaves)):
-        assert hashing.verify_inclusion(leaves[i], i, len(leaves), hashing.inclusion_proof(leaves, i), root)
+        assert merkle.verify_inclusion(leaves[i], i, len(leaves), merkle.inclusion_proof(leaves, i), root)
 
 
 @SETTINGS
@@ -151,22 +151,22 @@ def test_root_is_rfc6962_and_every_proof_verifies(leaves):
 def test_a_tampered_proof_leaf_index_or_size_never_verifies(leaves, data):
     n = len(leaves)
     i = data.draw(st.integers(0, n - 1))
-    proof = hashing.inclusion_proof(leaves, i)
-    root = hashing.merkle_root(leaves)
+    proof = merkle.inclusion_proof(leaves, i)
+    root = merkle.merkle_root(leaves)
     bad_leaf = bytes([leaves[i][0] ^ 1]) + leaves[i][1:]
-    assert not hashing.verify_inclusion(bad_leaf, i, n, proof, root)
+    assert not merkle.verify_inclusion(bad_leaf, i, n, proof, root)
     if proof:
         k = data.draw(st.integers(0, len(proof) - 1))
         bit = data.draw(st.integers(0, 255))
         bent = list(proof)
         bent[k] = bytes([bent[k][0] ^ (1 + bit % 255)]) + bent[k][1:]
-        assert not hashing.verify_inclusion(leaves[i], i, n, bent, root)
-        assert not hashing.verify_inclusion(leaves[i], i, n, proof[:-1], root)
+        assert not merkle.verify_inclusion(leaves[i], i, n, bent, root)
+        assert not merkle.verify_inclusion(leaves[i], i, n, proof[:-1], root)
     j = data.draw(st.integers(0, n - 1))
     assume(leaves[j] != leaves[i])
-    assert not hashing.verify_inclusion(leaves[j], i, n, proof, root)
-    assert not hashing.verify_inclusion(leaves[i], i, n, proof + [root], root)
-    assert not hashing.verify_inclusion(leaves[i], n + data.draw(st.integers(0, 3)), n, proof, root)
+    assert not merkle.verify_inclusion(leaves[j], i, n, proof, root)
+    assert not merkle.verify_inclusion(leaves[i], i, n, proof + [root], root)
+    assert not merkle.verify_inclusion(leaves[i], n + data.draw(st.integers(0, 3)), n, proof, root)
 
 
 # --- DSSE parsing and verification ------------------------------------------------------

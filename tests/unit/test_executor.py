@@ -14,8 +14,9 @@ from provenance.detectors.registry import _detectors, register_detector, run_det
 from provenance.detectors.base import Detector, DetectorResult, Finding
 from provenance.errors import InputError
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from
-from provenance.features import build_profile
-from provenance.sources.dataset import DatasetSpec, build_manifest
+from provenance.profiles.reference import build_profile
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.build import build_manifest
 from provenance.sources.tables import TableOptions
 
 
@@ -66,7 +67,7 @@ def table_folder(workdir):
 
 
 def test_manifest_is_identical_for_every_executor_and_worker_count(table_folder, monkeypatch):
-    import provenance.sources.dataset as dataset
+    import provenance.sources.build as dataset
 
     spec = DatasetSpec(str(table_folder))
     reference = build_manifest(spec, executor=InlineExecutor()).manifest

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 from pymerkle import verify_inclusion as pymerkle_verify
 
-from provenance.hashing import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
+from provenance.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
 from provenance.manifest import Manifest
 
 
@@ -106,7 +106,7 @@ def test_manifest_round_trips_through_parquet_and_refuses_unsorted_bytes():
 
 def test_parallel_subtree_root_equals_the_single_pass_root():
     from provenance.executor import LocalExecutor
-    from provenance.hashing import merkle_root_of_blob
+    from provenance.merkle import merkle_root_of_blob
 
     for n in (1 << 17, (1 << 17) + 12345):
         leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]

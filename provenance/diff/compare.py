@@ -1,0 +1,39 @@
+"""The one library call behind ``prov diff``: resolve both sides, merge them, build the report."""
+
+from __future__ import annotations
+
+from provenance.diff.merge import DEFAULT_LIMIT, fill_rows, merge
+from provenance.diff.report import build_report
+from provenance.diff.sides import check_comparable, git_side, verify_both, version_side
+from provenance.errors import InputError, VerificationError
+from provenance.sources.interface import DatasetSpec
+
+
+def diff_versions(store, base: str, new: str, path: str | None = None, spec=None,
+                  limit: int = DEFAULT_LIMIT):
+    """The one library call behind ``prov diff``: resolve both sides, merge, report.
+
+    ``base`` and ``new`` are prov versions, or (with ``path``) git revisions of a
+    DVC-tracked path whose manifests are built through DVC or reused from a version
+    committed from the same path at the same commit. ``spec`` (a DatasetSpec) gives the
+    reading options for that path.
+    """
+    if base == new:
+        raise InputError(f"diff {base} {new}: both sides are the same version; name two different ones")
+    if path is None:
+        if store is None:
+            raise InputError("no prov store here or above; run 'prov init', or pass --path for git revisions")
+        a, b = version_side(store, base, with_history=True), version_side(store, new)
+    else:
+        spec = spec or DatasetSpec(path=path)
+        a, b = git_side(store, base, spec), git_side(store, new, spec)
+    check_comparable(a, b)
+    verify_both(a, b)
+    changes = merge(a.open_batches(), b.open_batches(), f"manifest of {a.name}", f"manifest of {b.name}", limit)
+    for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
+        if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
+            raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
+    fill_rows(changes, a.fetch, b.fetch)
+    report = build_report(changes, a, b)
+    report.delta = {"added": changes.array("added", "digests"), "relabeled": changes.array("relabeled", "digests")}
+    return report

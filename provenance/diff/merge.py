@@ -1,0 +1,418 @@
+"""Record-level diff of two manifests, as one streaming, sorted merge.
+
+Both manifests are sorted by (digest, label), so the diff walks them side by side in
+windows of about a million rows: each window holds every row of each digest it touches
+on both sides, and is compared with numpy on the raw 32-byte digests. Memory follows the
+window and the change, never the dataset; nothing but manifests is read.
+
+Counting rules (all counts are exact):
+- a *record* is a digest; ``*_rows`` counts manifest rows (copies included);
+- ``added``/``removed``: digests only in the new/base version;
+- ``relabeled``: digests in both whose set of labels differs (old -> new);
+- ``conflicting_labels``: digests carrying more than one label inside one version;
+- ``duplicates``: rows beyond the first of each digest; ``duplicates_added`` counts the
+  copies the new version has beyond what the base had (beyond one for a new digest);
+- ``source_changed``: digests in both whose set of sources differs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.errors import VerificationError
+
+WINDOW_ROWS = 1 << 20
+DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
+NO_SOURCE = 0  # id of "no source" in the source interner
+
+
+class Interner:
+    """Small string tables (labels, sources) shared by both sides: string <-> int id."""
+
+    def __init__(self, reserve_none: bool = False):
+        self.ids: dict[str | None, int] = {}
+        self.values: list[str | None] = []
+        if reserve_none:
+            self.id(None)
+
+    def id(self, value: str | None) -> int:
+        found = self.ids.get(value)
+        if found is None:
+            found = self.ids[value] = len(self.values)
+            self.values.append(value)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def codes(self, column: pa.Array) -> np.ndarray:
+        """Ids of a (dictionary-encoded) string column; nulls map to the id of None."""
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        mapping = np.array([self.id(v) for v in column.dictionary.to_pylist()] or [0], dtype=np.int32)
+        indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        out = mapping[indices] if len(mapping) else np.zeros(len(column), np.int32)
+        if column.null_count:
+            out = np.where(column.is_valid().to_numpy(zero_copy_only=False), out, self.id(None))
+        return out.astype(np.int32, copy=False)
+
+
+def digest_view(column: pa.Array) -> np.ndarray:
+    """The 32-byte digests of a fixed_size_binary(32) column as a numpy ``S32`` array (no copy)."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.frombuffer(column.buffers()[1], dtype="S32", count=len(column), offset=column.offset * 32)
+
+
+def _words(digests: np.ndarray) -> np.ndarray:
+    return digests.view(np.uint64).reshape(-1, 4)
+
+
+def _prefix(digests: np.ndarray) -> np.ndarray:
+    """First 8 bytes as a big-endian integer: sorts like the digest (ties checked exactly)."""
+    return digests.view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise equality of two equal-length S32 arrays, one 8-byte word at a time."""
+    wa, wb = _words(a), _words(b)
+    out = wa[:, 0] == wb[:, 0]
+    for k in (1, 2, 3):
+        out &= wa[:, k] == wb[:, k]
+    return out
+
+
+def _differs_from_previous(digests: np.ndarray) -> np.ndarray:
+    """For rows 1..n-1: does the digest differ from the row before it?"""
+    return ~_same(digests[1:], digests[:-1])
+
+
+def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
+    """Index of each sorted-unique ``needles`` digest in sorted-unique ``haystack``, or -1.
+
+    Searches on the 8-byte prefix and confirms on all 32 bytes; the rare prefix tie (an
+    attacker can make one with ~2^32 work) falls back to an exact search on the bytes.
+    """
+    if not len(needles) or not len(haystack):
+        return np.full(len(needles), -1, dtype=np.int64)
+    hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
+    pos = np.searchsorted(hay_prefix, needle_prefix, side="left")
+    inside = pos < len(haystack)
+    clipped = np.minimum(pos, len(haystack) - 1)
+    same = inside & _same(haystack[clipped], needles)
+    tie = inside & ~same & (hay_prefix[clipped] == needle_prefix)
+    if tie.any():
+        idx = np.flatnonzero(tie)
+        exact = np.searchsorted(haystack, needles[idx], side="left")
+        ok = (exact < len(haystack)) & (haystack[np.minimum(exact, len(haystack) - 1)] == needles[idx])
+        pos[idx[ok]] = exact[ok]
+        same[idx[ok]] = True
+    return np.where(same, pos, -1)
+
+
+@dataclass
+class Window:
+    """Rows of one side whose digests all fall below the window's bound (complete groups)."""
+
+    first_row: int  # row number of the first row in the manifest, to fetch locators later
+    digests: np.ndarray  # S32
+    labels: np.ndarray  # int32 label ids
+    sources: np.ndarray  # int32 source ids
+
+    def groups(self) -> "Groups":
+        n = len(self.digests)
+        if n == 0:
+            e = np.zeros(0, np.int64)
+            return Groups(e, e, self.digests[:0], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0, bool))
+        starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
+        if len(starts) == n:  # no digest repeats (the common case): every group is one row
+            no = np.zeros(n, bool)
+            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no)
+        counts = np.diff(np.r_[starts, n])
+        first_label = self.labels[starts]
+        first_source = self.sources[starts]
+        multi_label = np.add.reduceat((self.labels != np.repeat(first_label, counts)).astype(np.int32), starts) > 0
+        multi_source = np.add.reduceat((self.sources != np.repeat(first_source, counts)).astype(np.int32), starts) > 0
+        return Groups(starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source)
+
+
+@dataclass
+class Groups:
+    starts: np.ndarray
+    counts: np.ndarray
+    digests: np.ndarray
+    label: np.ndarray
+    source: np.ndarray
+    multi_label: np.ndarray
+    multi_source: np.ndarray
+
+
+class SideStream:
+    """Batches of one manifest, in order, checked to be sorted by digest as they stream."""
+
+    COLUMNS = ["digest", "label", "source"]  # locators and batches are fetched for listed records only
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], name: str, labels: Interner, sources: Interner):
+        self.batches, self.name, self.labels, self.sources = batches, name, labels, sources
+        self.pending: list[Window] = []
+        self.exhausted = False
+        self.last: bytes | None = None
+        self.rows = 0
+
+    def read(self) -> None:
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self.exhausted = True
+            return
+        digests = digest_view(batch.column("digest"))
+        if len(digests):
+            d = digests
+            if (self.last is not None and d[0] < self.last) or (len(d) > 1 and np.any(d[1:] < d[:-1])):
+                raise VerificationError(f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest")
+            self.last = d[-1]
+        self.pending.append(Window(self.rows, digests, self.labels.codes(batch.column("label")),
+                                   self.sources.codes(batch.column("source"))))
+        self.rows += len(digests)
+
+    def last_digest(self) -> bytes | None:
+        for w in reversed(self.pending):
+            if len(w.digests):
+                return w.digests[-1]
+        return None
+
+    def take_below(self, bound: bytes | None) -> Window:
+        """Remove and return every pending row with a digest below ``bound`` (all if None)."""
+        if not self.pending:
+            return Window(self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32))
+        first = self.pending[0].first_row
+        if len(self.pending) > 1:
+            digests = np.concatenate([w.digests for w in self.pending])
+            labels = np.concatenate([w.labels for w in self.pending])
+            sources = np.concatenate([w.sources for w in self.pending])
+        else:
+            digests, labels, sources = self.pending[0].digests, self.pending[0].labels, self.pending[0].sources
+        cut = len(digests) if bound is None else int(np.searchsorted(digests, bound, side="left"))
+        self.pending = [Window(first + cut, digests[cut:], labels[cut:], sources[cut:])] if cut < len(digests) else []
+        return Window(first, digests[:cut], labels[:cut], sources[:cut])
+
+
+@dataclass
+class Changes:
+    """What the merge found: exact counts, per-record change arrays, and listed examples."""
+
+    labels: Interner
+    sources: Interner
+    limit: int = DEFAULT_LIMIT
+    rows: dict = field(default_factory=lambda: {"base": 0, "new": 0})
+    digests: dict = field(default_factory=lambda: {"base": 0, "new": 0})
+    label_rows: dict = field(default_factory=lambda: {"base": Counter(), "new": Counter()})
+    source_rows: dict = field(default_factory=lambda: {"base": Counter(), "new": Counter()})
+    conflicting: dict = field(default_factory=lambda: {"base": 0, "new": 0})
+    duplicates: dict = field(default_factory=lambda: {"base": 0, "new": 0})
+    duplicates_added: int = 0
+    duplicates_added_by_source: Counter = field(default_factory=Counter)
+    common_by_source: Counter = field(default_factory=Counter)  # digests in both, by new source
+    common_by_label: Counter = field(default_factory=Counter)  # digests in both, by base label
+    unchanged: int = 0
+    source_changed: int = 0
+    relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
+    relabeled_by_source: Counter = field(default_factory=Counter)
+    # change arrays (O(change)): digests with their first label/source id and row count
+    arrays: dict = field(default_factory=dict)
+    examples: dict = field(default_factory=lambda: {k: [] for k in
+                                                    ("added", "removed", "relabeled", "conflicting", "duplicates", "source_changed")})
+
+    def count(self, kind: str) -> int:
+        parts = self.arrays.get(kind)
+        return int(sum(len(p["digests"]) for p in parts)) if parts else 0
+
+    def array(self, kind: str, column: str) -> np.ndarray:
+        parts = self.arrays.get(kind) or []
+        if not parts:
+            return np.zeros(0, "S32" if column == "digests" else np.int64)
+        return np.concatenate([p[column] for p in parts])
+
+    def _push(self, kind: str, **columns: np.ndarray) -> None:
+        if len(next(iter(columns.values()))):
+            self.arrays.setdefault(kind, []).append(columns)
+
+    def _example(self, kind: str, make) -> bool:
+        if self.limit and len(self.examples[kind]) >= self.limit:
+            return False
+        self.examples[kind].append(make())
+        return True
+
+
+def _label_set(window: Window, g: Groups, i: int, labels: Interner) -> list[str]:
+    s, c = int(g.starts[i]), int(g.counts[i])
+    return sorted({labels.values[x] for x in window.labels[s:s + c].tolist()})
+
+
+def _source_set(window: Window, g: Groups, i: int, sources: Interner) -> list:
+    s, c = int(g.starts[i]), int(g.counts[i])
+    return sorted({sources.values[x] for x in window.sources[s:s + c].tolist()}, key=lambda v: (v is not None, v or ""))
+
+
+def _row(window: Window, index: int, side: str, labels: Interner, sources: Interner) -> dict:
+    """A listed record; its locator and batch are filled in after the merge (``fill_rows``)."""
+    return {"digest": window.digests[index:index + 1].tobytes().hex(), "label": labels.values[window.labels[index]],
+            "source": sources.values[window.sources[index]], "batch": None, "locator": None,
+            "_at": (side, window.first_row + index)}
+
+
+def _bincount(counter: Counter, ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> None:
+    if not len(ids):
+        return
+    counts = np.bincount(ids, weights=weights, minlength=len(values))
+    for i in np.flatnonzero(counts):
+        counter[values[i]] += int(counts[i])
+
+
+def compare_window(a: Window, b: Window, out: Changes) -> None:
+    """Compare one window of complete digest groups from each side; add to ``out``."""
+    L, S = out.labels, out.sources
+    for side, w in (("base", a), ("new", b)):
+        out.rows[side] += len(w.digests)
+        _bincount(out.label_rows[side], w.labels, L.values)
+        _bincount(out.source_rows[side], w.sources, S.values)
+    ga, gb = a.groups(), b.groups()
+    for side, g in (("base", ga), ("new", gb)):
+        out.digests[side] += len(g.digests)
+        out.duplicates[side] += int((g.counts - 1).sum())
+        out.conflicting[side] += int(g.multi_label.sum())
+    in_a = locate(gb.digests, ga.digests)  # for each new group, its base group or -1
+    in_b = np.full(len(ga.digests), -1, np.int64)
+    found = np.flatnonzero(in_a >= 0)
+    in_b[in_a[found]] = found
+
+    for kind, window, groups, side, only in (("added", b, gb, "new", np.flatnonzero(in_a < 0)),
+                                             ("removed", a, ga, "base", np.flatnonzero(in_b < 0))):
+        out._push(kind, digests=groups.digests[only], label=groups.label[only], source=groups.source[only],
+                  rows=groups.counts[only])
+        for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
+            out._example(kind, lambda: _row(window, int(groups.starts[i]), side, L, S)
+                         | {"copies": int(groups.counts[i]), "labels": _label_set(window, groups, i, L)})
+
+    both_b = np.flatnonzero(in_a >= 0)
+    both_a = in_a[both_b]
+    _bincount(out.common_by_source, gb.source[both_b], S.values)
+    _bincount(out.common_by_label, ga.label[both_a], L.values)
+
+    # relabels: single-label groups compare ids; groups with several labels compare sets
+    simple = ~ga.multi_label[both_a] & ~gb.multi_label[both_b]
+    relabeled = simple & (ga.label[both_a] != gb.label[both_b])
+    for k in np.flatnonzero(~simple).tolist():
+        if _label_set(a, ga, int(both_a[k]), L) != _label_set(b, gb, int(both_b[k]), L):
+            relabeled[k] = True
+    rel = np.flatnonzero(relabeled)
+    ia, ib = both_a[rel], both_b[rel]
+    one = simple[rel]  # single label on both sides: count (old, new) pairs without Python loops
+    keys = ga.label[ia[one]].astype(np.int64) * len(L) + gb.label[ib[one]]
+    for key, n in zip(*(x.tolist() for x in np.unique(keys, return_counts=True))):
+        out.relabel_pairs[(L.values[key // len(L)], L.values[key % len(L)])] += n
+    for i_a, i_b in zip(ia[~one].tolist(), ib[~one].tolist()):
+        out.relabel_pairs[("|".join(_label_set(a, ga, i_a, L)), "|".join(_label_set(b, gb, i_b, L)))] += 1
+    _bincount(out.relabeled_by_source, gb.source[ib], S.values)
+    out._push("relabeled", digests=gb.digests[ib], label=gb.label[ib], old_label=ga.label[ia], source=gb.source[ib],
+              old_source=ga.source[ia], rows=gb.counts[ib])
+    for i_a, i_b in zip(ia.tolist(), ib.tolist()):
+        if not out._example("relabeled", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
+                "old_labels": _label_set(a, ga, i_a, L), "new_labels": _label_set(b, gb, i_b, L),
+                "old_source": S.values[ga.source[i_a]]}):
+            break
+
+    # source changes
+    simple_src = ~ga.multi_source[both_a] & ~gb.multi_source[both_b]
+    changed_src = simple_src & (ga.source[both_a] != gb.source[both_b])
+    for k in np.flatnonzero(~simple_src).tolist():
+        if _source_set(a, ga, int(both_a[k]), S) != _source_set(b, gb, int(both_b[k]), S):
+            changed_src[k] = True
+    out.source_changed += int(changed_src.sum())
+    out.unchanged += int((~relabeled & ~changed_src).sum())
+    sc = np.flatnonzero(changed_src)
+    out._push("source_changed", digests=gb.digests[both_b[sc]], source=gb.source[both_b[sc]],
+              old_source=ga.source[both_a[sc]], label=gb.label[both_b[sc]], rows=gb.counts[both_b[sc]])
+    for k in sc.tolist():
+        i_a, i_b = int(both_a[k]), int(both_b[k])
+        if not out._example("source_changed", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
+                "old_sources": _source_set(a, ga, i_a, S), "new_sources": _source_set(b, gb, i_b, S)}):
+            break
+
+    # conflicting labels inside the new version, and duplicate copies it added
+    for i in np.flatnonzero(gb.multi_label).tolist():
+        base_labels = _label_set(a, ga, int(in_a[i]), L) if in_a[i] >= 0 else []
+        if not out._example("conflicting", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
+                "labels": _label_set(b, gb, i, L), "base_labels": base_labels}):
+            break
+    conf = np.flatnonzero(gb.multi_label)
+    out._push("conflicting", digests=gb.digests[conf], label=gb.label[conf], source=gb.source[conf], rows=gb.counts[conf])
+    base_copies = np.where(in_a >= 0, ga.counts[np.maximum(in_a, 0)] if len(ga.counts) else 0, 1)
+    extra = np.maximum(0, gb.counts - np.maximum(base_copies, 1))
+    out.duplicates_added += int(extra.sum())
+    dup = np.flatnonzero(extra)
+    _bincount(out.duplicates_added_by_source, gb.source[dup], S.values, extra[dup].astype(np.float64))
+    out._push("duplicates", digests=gb.digests[dup], label=gb.label[dup], source=gb.source[dup], rows=extra[dup])
+    for i in dup.tolist():
+        if not out._example("duplicates", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
+                "copies": int(gb.counts[i]), "base_copies": int(base_copies[i]) if in_a[i] >= 0 else 0}):
+            break
+
+
+def merge(base: Iterator[pa.RecordBatch], new: Iterator[pa.RecordBatch], base_name: str, new_name: str,
+          limit: int = DEFAULT_LIMIT) -> Changes:
+    """Walk two sorted manifests (as streams of record batches) and compare them."""
+    labels, sources = Interner(), Interner(reserve_none=True)
+    out = Changes(labels, sources, limit)
+    a = SideStream(base, base_name, labels, sources)
+    b = SideStream(new, new_name, labels, sources)
+    while True:
+        for s in (a, b):  # each live side holds at least one row, or is done
+            while not s.exhausted and s.last_digest() is None:
+                s.read()
+        live = [s.last_digest() for s in (a, b) if not s.exhausted]
+        if not live:
+            compare_window(a.take_below(None), b.take_below(None), out)
+            return out
+        # Rows below the smaller last digest are complete on both sides: compare them.
+        bound = min(live)
+        compare_window(a.take_below(bound), b.take_below(bound), out)
+        for s in (a, b):  # the side(s) that set the bound need more rows to finish that digest
+            if not s.exhausted and (s.last_digest() is None or s.last_digest() <= bound):
+                s.read()
+
+
+def table_batches(table: pa.Table, rows: int = WINDOW_ROWS) -> Iterator[pa.RecordBatch]:
+    """A manifest table already in memory, as the merge's stream of batches."""
+    yield from table.select(SideStream.COLUMNS).to_batches(max_chunksize=rows)
+
+
+def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
+    """Give every listed record its locator and batch, read for those rows only.
+
+    ``fetch_*(rows)`` returns (locators, batches) for sorted unique manifest row numbers.
+    """
+    wanted = {"base": set(), "new": set()}
+    items = [item for kind in changes.examples.values() for item in kind]
+    for item in items:
+        wanted[item["_at"][0]].add(item["_at"][1])
+    found = {}
+    for side, fetch in (("base", fetch_base), ("new", fetch_new)):
+        rows = np.array(sorted(wanted[side]), dtype=np.int64)
+        if len(rows):
+            locators, batches = fetch(rows)
+            found.update({(side, int(r)): (loc, bat) for r, loc, bat in zip(rows.tolist(), locators, batches)})
+    for item in items:
+        item["locator"], item["batch"] = found[item.pop("_at")]
+
+
+def table_fetcher(table: pa.Table):
+    def fetch(rows: np.ndarray):
+        part = table.select(["locator", "batch"]).take(pa.array(rows))
+        return part.column("locator").to_pylist(), part.column("batch").to_pylist()
+    return fetch

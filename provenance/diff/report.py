@@ -1,0 +1,283 @@
+"""Turn the merge's counts into the diff report: breakdowns, lineage, signals, findings.
+
+The report is plain data (``DiffReport.to_dict()``), the shape ``schemas/diff.schema.json``
+fixes; every formatter in ``provenance.report`` renders that dict. Detector findings
+slot in through :meth:`DiffReport.add_detector_results` (``--detect``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.diff import signals as sig
+from provenance.diff.merge import Changes, digest_view, locate
+from provenance.diff.sides import LINEAGE_STATUSES, Side
+
+REPORT_FORMAT = "prov.diff/v1"
+_RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
+
+
+def _status_by_digest(lineage: pa.Table | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted unique digests of a lineage table with each digest's worst status rank."""
+    if lineage is None:
+        return None
+    digest = lineage.column("digest")
+    if digest.type != pa.binary(32):
+        digest = pc.cast(digest, pa.binary(32))
+    d = digest_view(digest.combine_chunks())
+    status = pc.index_in(lineage.column("status"), value_set=pa.array(LINEAGE_STATUSES))
+    rank = pc.fill_null(status, _RANK["unattributed"]).to_numpy(zero_copy_only=False).astype(np.int8)
+    if len(d) > 1 and np.any(d[1:] < d[:-1]):  # lineage is written in manifest order; sort if not
+        order = np.argsort(d, kind="stable")
+        d, rank = d[order], rank[order]
+    if not len(d):
+        return d, rank
+    w = d.view(np.uint64).reshape(-1, 4)
+    starts = np.flatnonzero(np.r_[True, np.any(w[1:] != w[:-1], axis=1)])
+    return d[starts], np.maximum.reduceat(rank, starts)
+
+
+def _statuses_of(digests: np.ndarray, table: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Status rank of each digest (unattributed when lineage has no row for it)."""
+    if table is None:
+        return np.full(len(digests), _RANK["unattributed"], np.int8)
+    pos = locate(digests, table[0])
+    return np.where(pos >= 0, table[1][np.maximum(pos, 0)] if len(table[1]) else 0, _RANK["unattributed"]).astype(np.int8)
+
+
+def _transitions(base_status, new_status, removed: np.ndarray, added: np.ndarray) -> Counter:
+    """Status changes of records kept in both versions (attested -> unattributed, ...).
+
+    Every change involves a status other than unattributed on one side, so only digests
+    a lineage table lists need looking at; kept = base minus removed = new minus added.
+    """
+    out: Counter = Counter()
+    if base_status is not None:
+        kept = locate(base_status[0], removed) < 0
+        digests, before = base_status[0][kept], base_status[1][kept]
+        after = _statuses_of(digests, new_status)
+    elif new_status is not None:
+        listed = (new_status[1] != _RANK["unattributed"]) & (locate(new_status[0], added) < 0)
+        digests, after = new_status[0][listed], new_status[1][listed]
+        before = np.full(len(digests), _RANK["unattributed"], np.int8)
+    else:
+        return out
+    moved = before != after
+    for (b, a), n in Counter(zip(before[moved].tolist(), after[moved].tolist())).items():
+        out[f"{LINEAGE_STATUSES[b]} -> {LINEAGE_STATUSES[a]}"] += n
+    return out
+
+
+def _by(ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> Counter:
+    out: Counter = Counter()
+    if len(ids):
+        counts = np.bincount(ids, weights=weights, minlength=len(values))
+        for i in np.flatnonzero(counts):
+            out[values[i]] += int(counts[i])
+    return out
+
+
+def _key(source) -> str:
+    return "" if source is None else source
+
+
+@dataclass
+class DiffReport:
+    base: dict
+    new: dict
+    summary: dict
+    lineage: dict
+    by_source: list
+    by_class: list
+    relabel_pairs: list
+    signals: list  # Signal
+    changes: dict
+    limit: int
+    findings: list = field(default_factory=list)
+    detectors: list = field(default_factory=list)
+    detect: bool = False
+    # every added and relabeled digest (numpy S32), for detectors; not part of the output
+    delta: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def flagged_signals(self) -> list:
+        return [s for s in self.signals if s.flagged]
+
+    def suspicious_sources(self) -> list[dict]:
+        return [s for s in self.by_source if s["flagged_signals"]]
+
+    def add_detector_results(self, results) -> None:
+        """Attach ``provenance.detectors.run_detectors`` results (one status per detector)."""
+        self.detect = True
+        for r in results:
+            self.detectors.append({"detector": r.detector, "status": r.status, "error": r.error,
+                                   "threshold": r.threshold, "flagged": len(r.flagged), "scored": len(r.findings)})
+            self.findings.extend({"digest": f.digest, "detector": f.detector, "score": float(f.score),
+                                  "flagged": bool(f.flagged), "explanation": f.explanation} for f in r.findings)
+        self.summary["findings_flagged"] = sum(1 for f in self.findings if f["flagged"])
+
+    def to_dict(self) -> dict:
+        return {
+            "format": REPORT_FORMAT,
+            "base": self.base,
+            "new": self.new,
+            "summary": self.summary,
+            "lineage": self.lineage,
+            "by_source": self.by_source,
+            "by_class": self.by_class,
+            "relabel_pairs": self.relabel_pairs,
+            "signals": [s.to_dict() for s in self.signals],
+            "changes": self.changes,
+            "detect": self.detect,
+            "detectors": self.detectors,
+            "findings": self.findings,
+        }
+
+
+def _volume_signals(base: Side, added_by_source: Counter, base_by_source: Counter) -> list:
+    total_added, total_base = sum(added_by_source.values()), sum(base_by_source.values())
+    history = base.history  # signed per-source counts of the base and its ancestors, newest first
+    out = []
+    for source, k in added_by_source.items():
+        increments = [max(0, newer.get(_key(source), 0) - older.get(_key(source), 0))
+                      for newer, older in zip(history, history[1:])]
+        base_k = base_by_source.get(source, 0)
+        rest_base = total_base - base_k
+        growth = (total_added - k) / rest_base if rest_base > 0 else 0.0
+        s = sig.volume_jump(source, k, base_k, growth, increments)
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
+    L, S = changes.labels, changes.sources
+    lineage_available = base.lineage_stage and new.lineage_stage
+    base_status, new_status = _status_by_digest(base.lineage), _status_by_digest(new.lineage)
+
+    added_src = changes.array("added", "source")
+    added_rows = changes.array("added", "rows")
+    added_lab = changes.array("added", "label")
+    removed_rows = changes.array("removed", "rows")
+    added_status = _statuses_of(changes.array("added", "digests"), new_status)
+    relabeled_status = _statuses_of(changes.array("relabeled", "digests"), new_status)
+
+    added_by_source = _by(added_src, S.values, added_rows.astype(float))
+    added_by_class = _by(added_lab, L.values, added_rows.astype(float))
+    removed_by_source = _by(changes.array("removed", "source"), S.values, removed_rows.astype(float))
+    removed_by_class = _by(changes.array("removed", "label"), L.values, removed_rows.astype(float))
+    relabeled_from = _by(changes.array("relabeled", "old_label"), L.values)
+    relabeled_to = _by(changes.array("relabeled", "label"), L.values)
+    status_added = {s: _by(added_src[added_status == r], S.values, added_rows[added_status == r].astype(float))
+                    for s, r in _RANK.items()}
+    relabeled_after_source = _by(changes.array("relabeled", "source")[relabeled_status == _RANK["relabeled_after_source"]],
+                                 S.values)
+
+    transitions = _transitions(base_status, new_status, changes.array("removed", "digests"),
+                               changes.array("added", "digests"))
+
+    # --- signals
+    base_classes = dict(changes.label_rows["base"])
+    signals = [sig.class_mix_shift(dict(added_by_class), base_classes)] if added_by_class else []
+    for source in added_by_source:
+        mask = added_src == S.id(source)
+        per_class = _by(added_lab[mask], L.values, added_rows[mask].astype(float))
+        if sum(per_class.values()) >= 20 and len(added_by_source) > 1:
+            signals.append(sig.class_mix_shift(dict(per_class), base_classes, source=source))
+    signals += sig.relabel_rate_by_source(dict(changes.relabeled_by_source), dict(changes.common_by_source))
+    signals += sig.relabel_rate_by_pair(dict(changes.relabel_pairs), dict(changes.common_by_label))
+    removal = sig.removals_concentrated(dict(removed_by_class), base_classes)
+    if removal:
+        signals.append(removal)
+    signals += _volume_signals(base, added_by_source, changes.source_rows["base"])
+    total_added_rows = int(added_rows.sum())
+    if lineage_available:
+        for source, k in status_added["unattributed"].items():
+            signals.append(sig.count_signal("unattributed_additions", k, added_by_source[source],
+                                            f"records added by source {source!r} are not signed by any trusted batch",
+                                            source))
+        for source, k in relabeled_after_source.items():
+            signals.append(sig.count_signal("label_differs_from_signed", k, changes.relabeled_by_source[source],
+                                            f"relabeled records of source {source!r} carry a label its signed batch does not",
+                                            source))
+        for source, k in status_added["relabeled_after_source"].items():
+            signals.append(sig.count_signal("label_differs_from_signed", k, added_by_source[source],
+                                            f"records added by source {source!r} carry a label its signed batch does not",
+                                            source))
+    elif total_added_rows:
+        signals.append(sig.count_signal("unattributed_additions", total_added_rows, total_added_rows,
+                                        "added records have no lineage", flag=False,
+                                        note="; lineage is not available in this install, so every record "
+                                             "counts as unattributed and this is not flagged"))
+    new_conflicts = changes.conflicting["new"] - changes.conflicting["base"]
+    conflicting = changes.count("conflicting")
+    if conflicting:
+        signals.append(sig.count_signal("conflicting_labels", conflicting, changes.digests["new"],
+                                        "records carry more than one label in the new version",
+                                        flag=new_conflicts > 0 or changes.conflicting["base"] == 0))
+    for source, k in changes.duplicates_added_by_source.items():
+        signals.append(sig.count_signal("duplicates_added", k, added_by_source.get(source, 0) + k,
+                                        f"extra copies of records added by source {source!r}", source,
+                                        flag=k >= sig.MIN_VOLUME))
+    signals.sort(key=lambda s: (not s.flagged, -s.strength, s.name))
+
+    # --- breakdowns, worst first
+    sources = (set(changes.source_rows["base"]) | set(changes.source_rows["new"]))
+    by_source = []
+    for source in sources:
+        flagged = [s for s in signals if s.flagged and s.subject and s.subject.get("source", object()) == source]
+        common = changes.common_by_source.get(source, 0)
+        rel = changes.relabeled_by_source.get(source, 0)
+        by_source.append({
+            "source": source, "base": changes.source_rows["base"].get(source, 0),
+            "new": changes.source_rows["new"].get(source, 0), "added": added_by_source.get(source, 0),
+            "removed": removed_by_source.get(source, 0), "relabeled": rel,
+            "relabel_rate": (rel / common) if common else 0.0,
+            "duplicates_added": changes.duplicates_added_by_source.get(source, 0),
+            "attested_added": status_added["attested"].get(source, 0),
+            "relabeled_after_source_added": status_added["relabeled_after_source"].get(source, 0),
+            "unattributed_added": status_added["unattributed"].get(source, 0),
+            "suspicion": round(sum(s.strength for s in flagged), 3),
+            "flagged_signals": sorted({s.name for s in flagged}),
+        })
+    by_source.sort(key=lambda r: (-len(r["flagged_signals"]), -r["suspicion"], -(r["added"] + r["relabeled"]),
+                                  _key(r["source"])))
+    classes = set(changes.label_rows["base"]) | set(changes.label_rows["new"])
+    by_class = [{"label": c, "base": changes.label_rows["base"].get(c, 0), "new": changes.label_rows["new"].get(c, 0),
+                 "added": added_by_class.get(c, 0), "removed": removed_by_class.get(c, 0),
+                 "relabeled_from": relabeled_from.get(c, 0), "relabeled_to": relabeled_to.get(c, 0)}
+                for c in classes]
+    by_class.sort(key=lambda r: (-(r["added"] + r["removed"] + r["relabeled_from"] + r["relabeled_to"]), r["label"]))
+    pairs = [{"old": o, "new": n, "count": k,
+              "rate": k / max(sum(changes.common_by_label.get(x, 0) for x in o.split("|")), k)}
+             for (o, n), k in changes.relabel_pairs.items()]
+    pairs.sort(key=lambda r: (-r["count"], r["old"], r["new"]))
+
+    summary = {
+        "records_base": changes.rows["base"], "records_new": changes.rows["new"],
+        "digests_base": changes.digests["base"], "digests_new": changes.digests["new"],
+        "added": changes.count("added"), "added_rows": total_added_rows,
+        "removed": changes.count("removed"), "removed_rows": int(removed_rows.sum()),
+        "relabeled": changes.count("relabeled"), "unchanged": changes.unchanged,
+        "conflicting_labels": changes.conflicting["new"], "conflicting_labels_base": changes.conflicting["base"],
+        "duplicates": changes.duplicates["new"], "duplicates_base": changes.duplicates["base"],
+        "duplicates_added": changes.duplicates_added, "source_changed": changes.source_changed,
+        "lineage_changed": sum(transitions.values()),
+        "attested_added": sum(status_added["attested"].values()),
+        "relabeled_after_source_added": sum(status_added["relabeled_after_source"].values()),
+        "unattributed_added": sum(status_added["unattributed"].values()),
+        "signals_flagged": sum(1 for s in signals if s.flagged),
+        "suspicious_sources": [r["source"] for r in by_source if r["flagged_signals"]],
+    }
+    lineage = {"available": lineage_available, "transitions": dict(sorted(transitions.items()))}
+    lineage["base"], lineage["new"] = base.lineage_counts, new.lineage_counts
+    examples = {k: v for k, v in changes.examples.items()}
+    examples["truncated"] = {k: len(v) < changes.count(k) for k, v in changes.examples.items()}
+    return DiffReport(base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples,
+                      changes.limit)
+

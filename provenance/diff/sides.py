@@ -1,0 +1,217 @@
+"""The two sides of a diff: prov versions, or git revisions of a DVC-tracked path.
+
+A version's manifest is trusted through one chain, checked before a row is compared:
+its signed statement (signature by a registered key) names the manifest object's
+SHA-256, and the object's bytes are hashed as they are read from the one open file.
+The Merkle root is not recomputed: it is implied by the signed object digest, and
+recomputing it would cost a hash per record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from provenance import versions
+from provenance.diff.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher
+from provenance.errors import InputError, VerificationError
+from provenance.lineage.classify import version_lineage
+from provenance.manifest import SCHEMA
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.build import build_manifest
+from provenance.store import Store
+
+HISTORY_DEPTH = 8
+LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")
+
+
+@dataclass
+class Side:
+    name: str
+    kind: str  # "version" | "git"
+    info: dict  # what the report says about this side
+    schema: dict  # kind, columns, digestAlgorithm, labelColumn
+    open_batches: Callable[[], Iterator[pa.RecordBatch]]
+    fetch: Callable[[np.ndarray], tuple[list, list]]
+    verify: Callable[[], None]
+    label_counts: dict | None = None  # signed per-label counts, checked against the stream
+    lineage: pa.Table | None = None  # None: every record unattributed (or no lineage stage)
+    lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
+    lineage_counts: dict | None = None  # signed status counts of the version
+    history: list[dict] = field(default_factory=list)  # signed source counts, newest first
+
+
+class ManifestObject:
+    """A version's manifest object, read from one open file: hashed first, then parsed.
+
+    Hashing and parsing use the same file descriptor, so replacing the file in between
+    cannot swap in other bytes. Only digest, label and source are streamed; locators and
+    batches are read for the listed records' row groups alone.
+    """
+
+    def __init__(self, store: Store, row: dict):
+        self.oid, self.name, self.records = row["manifest_object"], f"manifest of {row['tag']}", row["records"]
+        self.path = store.objects.path(self.oid)
+        self.handle = None
+        self.parquet: pq.ParquetFile | None = None
+
+    def verify(self) -> None:
+        try:
+            self.handle = open(self.path, "rb")
+        except OSError as exc:
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store") from exc
+        actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: both sides at once
+        if actual != self.oid:
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})")
+        self.handle.seek(0)
+        # Arrow reads much faster through its own file than through a Python one; on Linux
+        # /proc/self/fd reopens the very file we hashed (same inode, even if renamed since).
+        fd_path = f"/proc/self/fd/{self.handle.fileno()}"
+        source = pa.OSFile(fd_path) if os.path.exists(fd_path) else self.handle
+        try:
+            self.parquet = pq.ParquetFile(source, read_dictionary=["label", "source", "batch"])
+            schema = self.parquet.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise VerificationError(f"{self.path}: {self.name} is not a readable manifest ({exc})") from exc
+        types = {f.name: f.type for f in schema}
+        if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
+            raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
+        if self.parquet.metadata.num_rows != self.records:
+            raise VerificationError(f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
+                                    f"the version records {self.records}")
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.parquet is None:
+            self.verify()
+        yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=True)
+
+    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
+        """Locators and batches of sorted manifest rows, reading only their row groups."""
+        meta = self.parquet.metadata
+        starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+        groups = np.searchsorted(starts, rows, side="right") - 1
+        locators, batches = [], []
+        for g in np.unique(groups).tolist():
+            part = self.parquet.read_row_group(g, columns=["locator", "batch"])
+            local = pa.array(rows[groups == g] - starts[g])
+            locators += part.column("locator").take(local).to_pylist()
+            batches += pc.cast(part.column("batch").take(local), pa.string()).to_pylist()
+        return locators, batches
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def verify_both(a: Side, b: Side) -> None:
+    """Hash both manifest objects at once (two threads), before any row is compared."""
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(side.verify) for side in (a, b)]:
+            future.result()
+
+
+def _history(store: Store, row: dict) -> list[dict]:
+    """Signed per-source counts of this version and its ancestors, newest first."""
+    out, seen = [], set()
+    current = row
+    while current is not None and len(out) < HISTORY_DEPTH + 1 and current["tag"] not in seen:
+        seen.add(current["tag"])
+        stmt = versions.verified_statement(store, current)
+        out.append(stmt["predicate"].get("sources") or {})
+        current = store.version(current["parent"]) if current["parent"] else None
+    return out
+
+
+def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
+    row = store.version(tag)
+    stmt = versions.verified_statement(store, row)
+    pred = stmt["predicate"]
+    dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
+    info = {"name": tag, "kind": "version", "records": row["records"], "merkle_root": row["merkle_root"],
+            "keyid": row["keyid"], "signature": "ok", "parent": row["parent"], "created_at": row["created_at"],
+            "path": dataset.get("path"), "rev": dataset.get("rev")}
+    schema = dict(pred.get("schema") or {})
+    # A version committed without signed lineage is all unattributed; only a signed lineage
+    # object is worth reading (version_lineage would otherwise re-read the whole manifest).
+    signed_lineage = pred.get("lineage") or {}
+    lineage = version_lineage(store, tag) if signed_lineage.get("object") else None
+    counts = ({k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES} if signed_lineage
+              else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]})
+    manifest = ManifestObject(store, row)
+    return Side(tag, "version", info, schema, manifest.batches, manifest.fetch, manifest.verify, pred.get("labels"),
+                lineage, True, counts, _history(store, row) if with_history else [])
+
+
+# --- git revisions of a DVC-tracked path ------------------------------------------------
+
+
+def _git(root: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def _matching_version(store: Store | None, root: str, rel_path: str, commit: str) -> str | None:
+    """A committed prov version of the same path at the same git commit, to reuse its manifest."""
+    if store is None:
+        return None
+    for row in reversed(store.versions()):
+        spec = json.loads(row["dataset"] or "{}")
+        if not spec.get("rev"):
+            continue
+        path = spec["path"]
+        path = os.path.relpath(os.path.abspath(path if os.path.isabs(path) else os.path.join(root, path)), root)
+        if path == rel_path and _git(root, "rev-parse", "--verify", "-q", f"{spec['rev']}^{{commit}}") == commit:
+            return row["tag"]
+    return None
+
+
+def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
+    from provenance.sources.dvc import repo_root
+
+    root = repo_root(spec)
+    commit = _git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
+    if commit is None:
+        raise InputError(f"{root}: unknown git revision {rev!r}")
+    rel = os.path.relpath(os.path.abspath(spec.path), root)
+    if rel.startswith(".."):
+        raise InputError(f"--path {spec.path}: is outside the git repository {root}")
+    reused = _matching_version(store, root, rel, commit)
+    if reused is not None:
+        side = version_side(store, reused)
+        side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
+        side.name, side.kind = rev, "git"
+        return side
+    hashed = build_manifest(DatasetSpec(path=rel, kind=spec.kind, options=spec.options,
+                                        labels_csv=spec.labels_csv, rev=rev, repo=root))
+    manifest = hashed.manifest
+    info = {"name": rev, "kind": "git", "records": len(manifest), "merkle_root": None, "keyid": None,
+            "signature": "not signed (built from git through DVC)", "parent": None, "created_at": None,
+            "path": rel, "rev": rev, "commit": commit, "reused_version": None}
+    schema = {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": manifest.digest_algorithm,
+              "labelColumn": spec.options.label_column if hashed.kind == "table" else None}
+    return Side(rev, "git", info, schema, lambda: table_batches(manifest.table), table_fetcher(manifest.table),
+                lambda: None, None, None,
+                True, {"attested": 0, "relabeled_after_source": 0, "unattributed": len(manifest)})
+
+
+def check_comparable(base: Side, new: Side) -> None:
+    """Two sides must be the same dataset: same kind of records, digest and content columns."""
+    for key, what in (("kind", "record kind"), ("digestAlgorithm", "digest algorithm"),
+                      ("labelColumn", "label column"), ("columns", "content columns")):
+        a, b = base.schema.get(key), new.schema.get(key)
+        if a != b:
+            raise InputError(f"{base.name} and {new.name} are different datasets: {what} {a!r} vs {b!r}; "
+                             "a record-level diff needs the same schema")

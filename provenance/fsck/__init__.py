@@ -1,0 +1,1 @@
+"""``prov fsck``: check every byte the store holds against what vouches for it."""

@@ -1,0 +1,1 @@
+"""The release gate: the policy, its rules, waivers and the release attestation."""

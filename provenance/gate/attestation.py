@@ -1,0 +1,70 @@
+"""Release attestations: a signed in-toto statement that version B passed policy P against
+base A with detectors D at time T. A training job checks one with
+``prov verify B --attestation FILE`` and refuses data without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provenance import keys, signing
+from provenance.errors import InputError, VerificationError
+from provenance.store import Store
+from provenance.store.objects import atomic_write
+
+PREDICATE_TYPE = "https://prov.dev/release-check/v1"
+
+
+def attest(store: Store, result, key_path: str, out: str) -> str:
+    """Sign and write the attestation of a passing check; also kept in the store."""
+    if result.decision != "pass":
+        raise InputError(f"{result.version} did not pass; only a passing check can be attested")
+    private = keys.load_private(key_path)
+    keyid = keys.key_id(private.public_key())
+    if keyid not in store.trusted_keys():
+        raise InputError(f"{key_path}: key {keyid[:16]} is not a registered key of this store; a verifier would reject it")
+    new, base = store.version(result.version), store.version(result.base)
+    predicate = {
+        "version": result.version, "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
+        "policy": result.policy, "result": "pass", "checkedAt": result.checked_at,
+        "detectors": [{k: d[k] for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
+                      for d in result.detectors],
+        "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
+        "waivers": len(result.waivers["honoured"]),
+        "auditLogHead": store.audit_head()[1],
+    }
+    stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
+    envelope = signing.canonical_json(signing.sign(stmt, private))
+    out_path = Path(out)
+    if not out_path.parent.is_dir():
+        raise InputError(f"{out}: folder {out_path.parent} does not exist")
+    with store.write():
+        oid = store.put_object(envelope, "json")
+        store.db["attestations"].insert({"object": oid, "version": result.version, "base": result.base,
+                                         "policy_digest": result.policy["digest"], "keyid": keyid,
+                                         "created_at": result.checked_at}, replace=True)
+        store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": result.policy["digest"]})
+        atomic_write(out_path, envelope)
+    return oid
+
+
+def verify_attestation(store: Store, version: str, path: str, policy_digest: str | None = None) -> dict:
+    """Check an attestation file for ``version``; raises VerificationError (exit 1) if it does not hold."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read attestation ({exc.strerror})") from exc
+    env = signing.parse_envelope(data, path)
+    stmt = signing.verify(env, store.trusted_keys(), path).statement
+    if stmt.get("predicateType") != PREDICATE_TYPE:
+        raise VerificationError(f"{path}: not a release attestation (predicateType {stmt.get('predicateType')!r})")
+    pred = stmt["predicate"]
+    row = store.version(version)
+    if pred.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
+        raise VerificationError(f"{path}: attests version {pred.get('version')!r} with another Merkle root, not {version}")
+    if pred.get("result") != "pass":
+        raise VerificationError(f"{path}: records result {pred.get('result')!r}, not pass")
+    if policy_digest and pred.get("policy", {}).get("digest") != policy_digest:
+        raise VerificationError(f"{path}: passed policy {pred.get('policy', {}).get('digest', '')[:16]}, not the one required")
+    return {"version": version, "attestation": path, "base": pred["base"]["version"], "policy": pred["policy"],
+            "checked_at": pred["checkedAt"], "signature": "ok"}

@@ -1,0 +1,401 @@
+"""Batches signed at source: sign (no store), verify against the trust store, register.
+
+A signed batch is ``DATA.prov.json``: a DSSE envelope around an in-toto Statement whose
+subject is the batch manifest's Merkle root and whose predicate names the source, the
+capture time, counts per label, the schema and how the data was read. Beside the three
+DSSE fields the envelope carries the batch manifest itself (``manifest``: base64 Parquet),
+bound to the signature by the SHA-256 the predicate names. It is what lets a verifier
+say *which* records were added, removed, changed or relabeled since signing, not just
+"mismatch"; it is never trusted before its digest and Merkle root check out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pyarrow as pa
+
+from provenance import keys, signing
+from provenance.trust import source_keys as trust
+from provenance.errors import InputError, VerificationError
+from provenance.manifest import Manifest
+from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.build import build_manifest, resolve_kind
+from provenance.sources.tables import TableOptions
+from provenance.store import Store
+from provenance.store.objects import atomic_write
+
+PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
+ENVELOPE_SUFFIX = ".prov.json"
+MANIFEST_FIELD = "manifest"
+MANIFEST_MEDIA_TYPE = "application/vnd.apache.parquet"
+MAX_ENVELOPE_BYTES = signing.MAX_ENVELOPE_BYTES
+_MAX_LISTED = 20
+
+
+def default_envelope(data: str | Path) -> Path:
+    """``DATA.prov.json`` beside the file or folder ``DATA``."""
+    return Path(str(data).rstrip("/\\") + ENVELOPE_SUFFIX)
+
+
+def where(locator: str) -> str:
+    return f"row {locator}" if locator.isdigit() else locator
+
+
+# --- hashing a batch ----------------------------------------------------------------
+
+def hash_batch(spec: DatasetSpec, source: str, executor=None) -> HashedDataset:
+    """Every record of the batch, its source set to ``source`` (a batch has one source)."""
+    hashed = build_manifest(spec, executor=executor, source=source)
+    table = hashed.manifest.table
+    for src, loc in zip(table.column("source").to_pylist(), table.column("locator").to_pylist()):
+        if src != source:
+            raise InputError(f"{spec.path}: {where(loc)} names source {src!r}, but this batch is from {source!r}")
+    return hashed
+
+
+def _read_options(spec: DatasetSpec, kind: str) -> dict:
+    labels = os.path.basename(spec.labels_csv) if spec.labels_csv else None
+    return {"kind": kind, "options": spec.options.to_dict(), "labels_csv": labels}
+
+
+def _spec_as_signed(spec: DatasetSpec, read: dict) -> DatasetSpec:
+    """Read DATA the way the signer did (the signed read options), wherever DATA now is."""
+    if not isinstance(read, dict):
+        return spec
+    labels = spec.labels_csv
+    if labels is None and read.get("labels_csv"):
+        labels = str(Path(spec.path).parent / read["labels_csv"])
+    try:
+        options = TableOptions.from_dict(read.get("options") or {})
+    except (TypeError, ValueError, AttributeError):
+        return spec
+    return replace(spec, kind=read.get("kind") or spec.kind, options=options, labels_csv=labels)
+
+
+# --- signing at source --------------------------------------------------------------
+
+@dataclass
+class SignResult:
+    envelope: str
+    source: str
+    records: int
+    merkle_root: str
+    keyid: str
+    captured_at: str
+    labels: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def sign_batch(spec: DatasetSpec, source: str, key_path: str | Path, out: str | Path | None = None,
+               captured_at: str | None = None, executor=None) -> SignResult:
+    """Hash the batch and write its signed envelope (with the batch manifest). No store needed."""
+    trust.validate_source(source)
+    private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
+    captured = trust.iso(trust.parse_time(captured_at, "--captured-at") if captured_at else trust.now())
+    out_path = Path(out) if out else default_envelope(spec.path)
+    if not out_path.parent.is_dir():
+        raise InputError(f"{out_path.parent}: no such folder for the envelope")
+    kind = resolve_kind(spec)
+    hashed = hash_batch(spec, source, executor)
+    manifest_bytes = hashed.manifest.to_bytes()
+    m = hashed.manifest
+    predicate = {
+        "source": source,
+        "capturedAt": captured,
+        "records": len(m),
+        "labels": m.label_counts(),
+        "schema": {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": m.digest_algorithm,
+                   "labelColumn": spec.options.label_column if hashed.kind == "table" else None},
+        "read": _read_options(spec, kind),
+        "manifest": {"sha256": hashlib.sha256(manifest_bytes).hexdigest(), "mediaType": MANIFEST_MEDIA_TYPE,
+                     "field": MANIFEST_FIELD},
+    }
+    stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
+    envelope = signing.sign(stmt, private)
+    envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
+    atomic_write(out_path, json.dumps(envelope, indent=1).encode() + b"\n")
+    return SignResult(str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured,
+                      m.label_counts())
+
+
+# --- reading and checking an envelope -----------------------------------------------
+
+@dataclass
+class Envelope:
+    path: str
+    raw: bytes
+    env: dict
+    claimed: dict  # the unverified statement: only for finding which keys to check
+
+    @property
+    def claimed_source(self) -> str:
+        return self.claimed["predicate"]["source"]
+
+
+def read_envelope(path: str | Path) -> Envelope:
+    """Shape checks only (exit 2 on anything that is not a batch envelope); trusts nothing."""
+    name = str(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read envelope ({exc.strerror}); sign the batch with `prov sign` "
+                         "or name its envelope with --envelope") from exc
+    if size > MAX_ENVELOPE_BYTES:
+        raise InputError(f"{name}: envelope is larger than {MAX_ENVELOPE_BYTES >> 20} MiB")
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read envelope ({exc.strerror})") from exc
+    env = signing.parse_envelope(raw, name)
+    blob = env.get(MANIFEST_FIELD)
+    if not isinstance(blob, str):
+        raise InputError(f"{name}: envelope has no batch manifest (field {MANIFEST_FIELD!r}); re-sign with `prov sign`")
+    try:
+        base64.b64decode(blob, validate=True)
+        claimed = json.loads(base64.b64decode(env["payload"]))
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise InputError(f"{name}: envelope payload or manifest is not valid base64 JSON/Parquet ({exc})") from exc
+    pred = claimed.get("predicate") if isinstance(claimed, dict) else None
+    if not isinstance(pred, dict) or not isinstance(pred.get("source"), str):
+        raise InputError(f"{name}: envelope statement names no source (predicate.source missing)")
+    if not isinstance(pred.get("manifest"), dict) or not isinstance(pred["manifest"].get("sha256"), str):
+        raise InputError(f"{name}: envelope statement names no batch manifest digest (predicate.manifest.sha256)")
+    try:
+        trust.validate_source(pred["source"])
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
+    return Envelope(name, raw, env, claimed)
+
+
+def _natural(locator: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", locator))
+
+
+def record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]:
+    """Records added, removed, relabeled, and changed (new content at a signed locator).
+
+    Copies count: a duplicated record is an addition, a dropped copy a removal.
+    """
+    def index(m: Manifest) -> dict[bytes, list[tuple[str, str]]]:
+        out: dict[bytes, list[tuple[str, str]]] = {}
+        for d, label, loc in zip(m.digests, m.labels, m.table.column("locator").to_pylist()):
+            out.setdefault(d, []).append((label, loc))
+        return out
+
+    old, new = index(signed), index(current)
+    added, removed, relabeled = [], [], []
+    for d in old.keys() | new.keys():
+        was, now = (sorted(m.get(d, []), key=lambda p: _natural(p[1])) for m in (old, new))
+        for same in (lambda a, b: a == b, lambda a, b: a[0] == b[0]):  # same place first, then same label
+            for pair in list(now):  # the same label on both sides is unchanged, copy for copy
+                match = next((p for p in was if same(p, pair)), None)
+                if match is not None:
+                    was.remove(match)
+                    now.remove(pair)
+        for (old_label, _), (label, loc) in zip(was, now):
+            relabeled.append({"locator": loc, "digest": d.hex(), "signed_label": old_label, "label": label})
+        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was):]]
+        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now):]]
+    removed_at = {r["locator"]: r for r in removed}
+    changed = []
+    for a in list(added):
+        r = removed_at.pop(a["locator"], None)
+        if r is not None and r["digest"] != a["digest"]:
+            changed.append({"locator": a["locator"], "digest": a["digest"], "signed_digest": r["digest"],
+                            "label": a["label"], "signed_label": r["label"]})
+            added.remove(a)
+            removed.remove(r)
+    order = lambda c: _natural(c["locator"])  # noqa: E731
+    return {"changed": sorted(changed, key=order), "added": sorted(added, key=order),
+            "removed": sorted(removed, key=order), "relabeled": sorted(relabeled, key=order)}
+
+
+def describe(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
+    lines = []
+    for kind, items in changes.items():
+        for c in items[:limit]:
+            at, dg = where(c["locator"]), c["digest"][:16]
+            if kind == "changed":
+                lines.append(f"changed {at}: content digest {dg} (signed {c['signed_digest'][:16]}), label {c['label']}")
+            elif kind == "relabeled":
+                lines.append(f"relabeled {at} (digest {dg}): {c['signed_label']} -> {c['label']}")
+            else:
+                lines.append(f"{kind} {at} (digest {dg}, label {c['label']})")
+        if len(items) > limit:
+            lines.append(f"... and {len(items) - limit} more {kind}")
+    return lines
+
+
+class BatchMismatch(VerificationError):
+    """The data no longer matches its signed manifest; ``report`` names every record."""
+
+    def __init__(self, message: str, details: list[str], report: dict):
+        super().__init__(message, details)
+        self.report = report
+
+
+@dataclass
+class BatchCheck:
+    data: str
+    envelope: Envelope
+    source: str
+    keyid: str
+    statement: dict
+    hashed: HashedDataset
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def predicate(self) -> dict:
+        return self.statement["predicate"]
+
+    def report(self) -> dict:
+        m = self.hashed.manifest
+        return {"data": self.data, "envelope": self.envelope.path, "source": self.source, "keyid": self.keyid,
+                "records": len(m), "merkle_root": m.root.hex(), "captured_at": self.predicate.get("capturedAt"),
+                "status": "ok", "counts": {k: 0 for k in ("changed", "added", "removed", "relabeled")},
+                "changes": {k: [] for k in ("changed", "added", "removed", "relabeled")}}
+
+
+def _signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
+    name = envelope.path
+    blob = base64.b64decode(envelope.env[MANIFEST_FIELD])
+    if hashlib.sha256(blob).hexdigest() != pred["manifest"]["sha256"]:
+        raise VerificationError(f"{name}: the batch manifest it carries is not the one that was signed "
+                                f"(sha256 {hashlib.sha256(blob).hexdigest()[:16]}, signed {pred['manifest']['sha256'][:16]})")
+    manifest = Manifest.from_bytes(blob, f"{name}: batch manifest")
+    if manifest.root != root:
+        raise VerificationError(f"{name}: the batch manifest's Merkle root differs from the signed subject")
+    return manifest
+
+
+def check_batch(store: Store, spec: DatasetSpec, envelope_path: str | Path | None = None,
+                expected_source: str | None = None, executor=None) -> BatchCheck:
+    """Verify the envelope against the trust store, then every record of DATA against it."""
+    if expected_source is not None:
+        trust.validate_source(expected_source)
+    envelope = read_envelope(envelope_path or default_envelope(spec.path))
+    claimed = envelope.claimed_source
+    signed = trust.verify_for_source(store, envelope.env, claimed, envelope.path)
+    stmt, key = signed.statement, signed.key
+    if stmt.get("predicateType") != PREDICATE_TYPE:
+        raise VerificationError(f"{envelope.path}: signed statement is a {stmt.get('predicateType')!r}, "
+                                f"not a signed batch ({PREDICATE_TYPE})")
+    pred = stmt.get("predicate") or {}
+    if expected_source is not None and pred.get("source") != expected_source:
+        raise VerificationError(f"{envelope.path}: was signed for source {pred.get('source')!r} by key "
+                                f"{key.keyid[:16]}; it cannot attest a batch of {expected_source!r}")
+    root = signing.subject_root(stmt)
+    signed_manifest = _signed_manifest(envelope, pred, root)
+    hashed = hash_batch(_spec_as_signed(spec, pred.get("read")), pred["source"], executor)
+    check = BatchCheck(spec.path, envelope, pred["source"], key.keyid, stmt, hashed)
+    if hashed.manifest.root != root:
+        changes = record_changes(signed_manifest, hashed.manifest)
+        counts = {k: len(v) for k, v in changes.items()}
+        report = check.report() | {"status": "mismatch", "counts": counts, "changes": changes}
+        details = describe(changes)
+        first = details[0] + ("; ..." if len(details) > 1 else "")
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "same records, different sources"
+        raise BatchMismatch(f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
+                            f"{key.keyid[:16]} in {envelope.path} ({summary}): {first}", details, report)
+    return check
+
+
+def verify_batch_cli(spec: DatasetSpec, envelope_path: str | None, json_out: bool) -> None:
+    """``prov verify DATA [--envelope E]``: exit 0 with one line, or 1 naming the records."""
+    from provenance.cli._app import echo, emit_json
+
+    store = Store.open()
+    try:
+        check = check_batch(store, spec, envelope_path)
+    except BatchMismatch as exc:
+        if json_out:
+            emit_json(exc.report)
+        raise
+    if json_out:
+        emit_json(check.report())
+        return
+    echo(f"{spec.path}: ok, {len(check.hashed.manifest)} records match the batch signed by "
+         f"{check.source!r} (key {check.keyid[:16]}, captured {check.predicate.get('capturedAt')})")
+
+
+# --- registering a batch in the store -----------------------------------------------
+
+@dataclass
+class AddResult:
+    batch: str
+    source: str
+    signed: bool
+    keyid: str | None
+    records: int
+    merkle_root: str
+    envelope: str | None
+    labels: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def batch_id(source: str, root: bytes) -> str:
+    return f"{source}@{root.hex()[:12]}"
+
+
+def _portable_path(store: Store, path: str) -> str:
+    full, base = os.path.abspath(path), str(store.base.resolve())
+    return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
+
+
+def add_batch(store: Store, spec: DatasetSpec, source: str, envelope_path: str | Path | None = None,
+              unsigned: bool = False, executor=None) -> AddResult:
+    """Register a batch and its records; signed if an envelope is given or sits beside DATA.
+
+    A signed batch is verified first (trust, signature, every record) and fails closed.
+    """
+    trust.validate_source(source)
+    if envelope_path is None and not unsigned and default_envelope(spec.path).is_file():
+        envelope_path = default_envelope(spec.path)
+    keyid = captured = envelope = None
+    if envelope_path is not None:
+        check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)
+        hashed, keyid, captured, envelope = check.hashed, check.keyid, check.predicate.get("capturedAt"), check.envelope
+    else:
+        hashed = hash_batch(spec, source, executor)
+    m = hashed.manifest
+    bid = batch_id(source, m.root)
+    known = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
+    if known:
+        raise InputError(f"{spec.path}: these records are already registered as batch {bid} "
+                         f"({'signed' if known[0] else 'unsigned'}, added {known[1]})")
+    table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
+    manifest = Manifest.from_table(table, m.digest_algorithm)
+    with store.write():
+        # Again under the lock: another process may have added the same batch meanwhile.
+        if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
+            raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
+        manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
+        envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
+        added_at, data = trust.iso(trust.now()), _portable_path(store, spec.path)
+        store.audit("batch.add", bid, {"source": source, "signed": envelope is not None, "keyid": keyid,
+                                       "merkle_root": m.root.hex(), "records": len(m), "envelope": envelope_oid,
+                                       "manifest": manifest_oid, "captured_at": captured, "added_at": added_at,
+                                       "data": data})
+        seq, _ = store.audit_head()
+        store.db["batches"].insert({
+            "batch": bid, "source": source, "signed": int(envelope is not None), "keyid": keyid,
+            "merkle_root": m.root.hex(), "records": len(m), "labels": json.dumps(m.label_counts(), sort_keys=True),
+            "manifest_object": manifest_oid, "envelope_object": envelope_oid, "captured_at": captured,
+            "added_at": added_at, "data": data, "audit_seq": seq,
+        })
+        store.db.conn.executemany("insert into batch_records (digest, label, batch) values (?, ?, ?)",
+                                  ((d, label, bid) for d, label in zip(m.digests, m.labels)))
+    return AddResult(bid, source, envelope is not None, keyid, len(m), m.root.hex(),
+                     envelope.path if envelope else None, m.label_counts())

@@ -1,0 +1,157 @@
+"""Per-record lineage: which batch, source and signing key each record of a version came from.
+
+At commit, every record is matched to the registered batches carrying its digest and
+classified as ``attested`` (a trusted source signed this content with this label),
+``relabeled_after_source`` (a trusted source signed this content with another label) or
+``unattributed`` (no signed batch carries it: an unsigned batch, a revoked key, or no
+batch at all). The classification is a Parquet object named in the version's signed
+predicate together with its counts, so lineage cannot be edited without breaking a
+signature.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from provenance import versions
+from provenance.errors import VerificationError
+from provenance.manifest import Manifest
+from provenance.store import Store
+
+ATTESTED = "attested"
+RELABELED = "relabeled_after_source"
+UNATTRIBUTED = "unattributed"
+STATUSES = (ATTESTED, RELABELED, UNATTRIBUTED)
+
+LINEAGE_SCHEMA = pa.schema([
+    pa.field("digest", pa.binary(32), nullable=False),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("source", pa.string()),
+    pa.field("batch", pa.string()),
+    pa.field("signed_label", pa.string()),
+])
+
+
+# --- the registered batches, as one table ---------------------------------------------
+
+def revoked_keys(store: Store) -> set[tuple[str, str]]:
+    return {(r[0], r[1]) for r in store.db.execute("select source, keyid from trust where revoked_at is not null")}
+
+
+def batch_records(store: Store) -> pa.Table:
+    """digest, batch_label, batch, source, signed, rank of every registered batch record.
+
+    ``signed`` is false for unsigned batches and for batches whose signing key has since
+    been revoked for their source: a revoked key attests nothing (fails closed).
+    """
+    revoked = revoked_keys(store)
+    parts = []
+    rows = store.db.execute("select batch, source, signed, keyid, manifest_object from batches order by audit_seq")
+    for rank, (batch, source, signed, keyid, oid) in enumerate(rows.fetchall()):
+        m = Manifest.from_bytes(store.objects.get(oid, f"manifest of batch {batch}"), f"manifest of batch {batch}")
+        n = len(m)
+        trusted = bool(signed) and (source, keyid) not in revoked
+        parts.append(pa.table({
+            "digest": m.table.column("digest"),
+            "batch_label": m.table.column("label"),
+            "batch": pa.array([batch] * n, pa.string()),
+            "source": pa.array([source] * n, pa.string()),
+            "signed": pa.array([trusted] * n, pa.bool_()),
+            "rank": pa.array([rank] * n, pa.int64()),
+        }))
+    if not parts:
+        return pa.table({"digest": pa.array([], pa.binary(32)), "batch_label": pa.array([], pa.string()),
+                         "batch": pa.array([], pa.string()), "source": pa.array([], pa.string()),
+                         "signed": pa.array([], pa.bool_()), "rank": pa.array([], pa.int64())})
+    return pa.concat_tables(parts)
+
+
+def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
+    """One lineage row per manifest row, in manifest order.
+
+    When several batches carry a digest, the best evidence wins: a signed batch with the
+    same label, then a signed batch with another label, then an unsigned batch; ties go
+    to the batch registered first.
+    """
+    n = len(manifest)
+    version = pa.table({"digest": manifest.table.column("digest"), "label": manifest.table.column("label"),
+                        "row": pa.array(np.arange(n, dtype=np.int64))})
+    joined = version.join(batches, "digest", join_type="left outer")
+    signed = pc.fill_null(joined.column("signed"), False)
+    same = pc.fill_null(pc.equal(joined.column("label"), joined.column("batch_label")), False)
+    matched = pc.is_valid(joined.column("batch"))
+    priority = pc.if_else(pc.and_(signed, same), 0, pc.if_else(signed, 1, pc.if_else(matched, 2, 3)))
+    joined = joined.append_column("priority", priority)
+    joined = joined.take(pc.sort_indices(joined, [("row", "ascending"), ("priority", "ascending"),
+                                                  ("rank", "ascending")]))
+    rows = joined.column("row").to_numpy()
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    best = joined.filter(pa.array(first))
+    prio = best.column("priority")
+    status = pc.if_else(pc.equal(prio, 0), ATTESTED, pc.if_else(pc.equal(prio, 1), RELABELED, UNATTRIBUTED))
+    signed_label = pc.if_else(pc.less_equal(prio, 1), best.column("batch_label"), pa.scalar(None, pa.string()))
+    return pa.table({
+        "digest": best.column("digest"), "label": best.column("label"), "status": status,
+        "source": best.column("source"), "batch": best.column("batch"), "signed_label": signed_label,
+    }, schema=LINEAGE_SCHEMA)
+
+
+def counts(table: pa.Table) -> dict[str, int]:
+    values = table.column("status").to_pylist()
+    return {s: values.count(s) for s in STATUSES}
+
+
+def _to_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def commit_hook(store: Store, tag: str, hashed, predicate: dict) -> None:
+    """Inside ``versions.commit``'s write: classify, store, and put the counts in the predicate."""
+    table = classify(hashed.manifest, batch_records(store))
+    oid = store.put_object(_to_bytes(table), "parquet")
+    c = counts(table)
+    store.db["version_lineage"].insert({"tag": tag, "object": oid, **c})
+    predicate["lineage"] = {**c, "object": oid}
+
+
+# --- reading it back ------------------------------------------------------------------
+
+def version_lineage(store: Store, tag: str) -> pa.Table:
+    """digest, label, status, source, batch, signed_label for every record of ``tag``.
+
+    The object is checked against the lineage named in the version's signed predicate.
+    A version committed without the lineage stage is all ``unattributed``.
+    """
+    row = store.version(tag)
+    lin = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
+    signed = (versions.verified_statement(store, row)["predicate"].get("lineage") or {}).get("object")
+    if lin is None and signed is None:
+        m = versions.load_manifest(store, row)
+        n = len(m)
+        return pa.table({"digest": m.table.column("digest"), "label": m.table.column("label"),
+                         "status": pa.array([UNATTRIBUTED] * n, pa.string()),
+                         "source": pa.nulls(n, pa.string()), "batch": pa.nulls(n, pa.string()),
+                         "signed_label": pa.nulls(n, pa.string())}, schema=LINEAGE_SCHEMA)
+    if lin is None or lin[0] != signed:
+        raise VerificationError(f"version {tag}: its lineage record differs from the lineage it signed")
+    data = store.objects.get(signed, f"lineage of {tag}")
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise VerificationError(f"lineage of {tag}: not readable Parquet ({exc})") from exc
+    return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
+
+
+def lineage_json(table: pa.Table) -> list[dict]:
+    """Rows as JSON-able dicts (digests in hex), for reports."""
+    return [dict(r, digest=r["digest"].hex()) for r in table.to_pylist()]
+

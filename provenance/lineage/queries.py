@@ -1,0 +1,100 @@
+"""Lineage queries for people: where one record came from, and what each source contributed."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.errors import InputError
+from provenance.lineage.classify import RELABELED, STATUSES, revoked_keys, version_lineage
+from provenance.store import Store
+from provenance.trust.source_keys import entries as trust_entries
+
+
+def _parse_digest(query: str) -> str:
+    q = query.strip().lower()
+    if len(q) < 8 or len(q) > 64 or any(c not in "0123456789abcdef" for c in q):
+        raise InputError(f"digest {query!r}: give a record digest in hex (at least 8 characters)")
+    return q
+
+
+def _matches(column: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
+    whole = bytes.fromhex(prefix[: len(prefix) // 2 * 2])
+    hits = pc.equal(pc.binary_slice(pc.cast(column, pa.binary()), 0, len(whole)), pa.scalar(whole, pa.binary()))
+    return hits
+
+
+def _resolve(store: Store, prefix: str, tables: dict[str, pa.Table]) -> bytes:
+    found: set[bytes] = {r[0] for r in store.db.execute(
+        "select distinct digest from batch_records where lower(hex(digest)) like ?", [prefix + "%"])}
+    for table in tables.values():
+        hits = table.filter(_matches(table.column("digest"), prefix)).column("digest").to_pylist()
+        found.update(d for d in hits if d.hex().startswith(prefix))
+    if not found:
+        raise InputError(f"digest {prefix}: no record with this digest in any batch or version")
+    if len(found) > 1:
+        shown = ", ".join(sorted(d.hex()[:16] for d in found)[:5])
+        raise InputError(f"digest {prefix}: matches {len(found)} records ({shown}); give more characters")
+    return found.pop()
+
+
+def record_lineage(store: Store, query: str) -> dict:
+    """Where a record came from: its batches (source, signing key) and its label in every version."""
+    prefix = _parse_digest(query)
+    tables = {row["tag"]: version_lineage(store, row["tag"]) for row in store.versions()}
+    digest = _resolve(store, prefix, tables)
+    revoked = revoked_keys(store)
+    batches = []
+    for r in store.db.execute(
+            "select b.batch, b.source, b.signed, b.keyid, r.label, b.captured_at, b.added_at from batch_records r "
+            "join batches b on b.batch = r.batch where r.digest = ? order by b.audit_seq", [digest]):
+        batch, source, signed, keyid, label, captured, added = r
+        key_status = None if not signed else ("revoked" if (source, keyid) in revoked else "trusted")
+        batches.append({"batch": batch, "source": source, "signed": bool(signed), "keyid": keyid,
+                        "key_status": key_status, "label": label, "captured_at": captured, "added_at": added})
+    out_versions = []
+    for tag, table in tables.items():
+        rows = table.filter(pc.equal(table.column("digest"), pa.scalar(digest, pa.binary(32)))).to_pylist()
+        out_versions.append({
+            "version": tag, "present": bool(rows), "labels": sorted({r["label"] for r in rows}),
+            "status": rows[0]["status"] if rows else None, "source": rows[0]["source"] if rows else None,
+            "batch": rows[0]["batch"] if rows else None, "signed_label": rows[0]["signed_label"] if rows else None,
+        })
+    first = next((v["version"] for v in out_versions if v["present"]), None)
+    return {"digest": digest.hex(), "batches": batches, "first_version": first, "versions": out_versions}
+
+
+def source_summary(store: Store, tag: str | None = None) -> dict:
+    """Each source: its keys, batches and records, signed fraction, and lineage in ``tag``."""
+    tag = tag or store.latest_version()
+    table = version_lineage(store, tag) if tag else None
+    names: set[str] = {r[0] for r in store.db.execute("select distinct source from trust")}
+    names |= {r[0] for r in store.db.execute("select distinct source from batches")}
+    in_version: dict[str, dict[str, int]] = {}
+    unsourced = 0
+    if table is not None:
+        for (source, status), n in _group_counts(table).items():
+            if source is None:
+                unsourced += n
+                continue
+            names.add(source)
+            in_version.setdefault(source, {s: 0 for s in STATUSES})[status] += n
+    out = []
+    for name in sorted(names):
+        b = store.db.execute("select count(*), coalesce(sum(signed), 0), coalesce(sum(records), 0), "
+                             "coalesce(sum(case when signed = 1 then records else 0 end), 0) "
+                             "from batches where source = ?", [name]).fetchone()
+        keys = [{"keyid": k.keyid, "status": k.status()} for k in trust_entries(store, name)]
+        v = in_version.get(name, {s: 0 for s in STATUSES})
+        out.append({
+            "source": name, "batches": b[0], "signed_batches": b[1], "records": b[2], "signed_records": b[3],
+            "signed_fraction": round(b[3] / b[2], 6) if b[2] else None, "keys": keys,
+            "version_records": sum(v.values()), **v, "relabels": v[RELABELED],
+        })
+    return {"version": tag, "sources": out, "unattributed_without_source": unsourced}
+
+
+def _group_counts(table: pa.Table) -> dict[tuple[str | None, str], int]:
+    grouped = table.group_by(["source", "status"]).aggregate([("digest", "count")])
+    return {(s, st): n for s, st, n in zip(grouped.column("source").to_pylist(), grouped.column("status").to_pylist(),
+                                          grouped.column("digest_count").to_pylist())}

@@ -1,0 +1,1 @@
+"""Reference profiles: the bounded per-class sample of a trusted version and its statistics."""

@@ -1,0 +1,183 @@
+"""Build a manifest from hashed partitions in bounded memory: an external bucket sort.
+
+Each partition's rows are spilled to one Arrow IPC file, split into ``2**bits`` record
+batches by the top bits of their digest (batch ``b`` holds bucket ``b``; digests are
+SHA-256, so buckets are even). Then, bucket by bucket in digest order, the batches of
+every spill file are read, sorted, appended to the manifest's Parquet file and fed to
+an incremental Merkle root. Memory holds one bucket, not the dataset.
+
+Where workers share our filesystem (local processes) they spill themselves and return
+only the file's name; a cluster worker returns its rows and we spill them here. Either
+way the files, and so the manifest, are the same.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import shutil
+import tempfile
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from provenance.encoding import ROW_DIGEST_ALGORITHM
+from provenance.merkle import MerkleBuilder
+from provenance.manifest import SCHEMA, Manifest
+
+ROWS_PER_BUCKET = 1 << 18
+MAX_BUCKET_BITS = 12
+SPILL_SCHEMA = pa.schema([
+    pa.field("digest", pa.binary(32)), pa.field("label", pa.string()), pa.field("source", pa.string()),
+    pa.field("locator", pa.string()), pa.field("leaf", pa.binary(32)),
+])
+_SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"), ("locator", "ascending")]
+
+
+def bucket_bits(expected_rows: int) -> int:
+    """Bits of digest prefix to bucket on, so a bucket holds about ``ROWS_PER_BUCKET`` rows."""
+    if expected_rows <= ROWS_PER_BUCKET:
+        return 0
+    return min(MAX_BUCKET_BITS, math.ceil(math.log2(expected_rows / ROWS_PER_BUCKET)))
+
+
+@dataclass
+class SpilledPart:
+    """What a worker returns after spilling its partition: where, how many, which columns."""
+
+    path: str
+    rows: int
+    columns: list[str] = field(default_factory=list)
+
+
+def _fsb(blob: bytes, n: int) -> pa.Array:
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(blob)])
+
+
+def spill_part(part, path: str, bits: int) -> SpilledPart:
+    """Write a finished ``HashedPart`` as ``2**bits`` digest-bucketed record batches."""
+    n = len(part)
+    table = pa.table([_fsb(part.digests, n), part.labels, part.sources, part.locators, _fsb(part.leaves, n)],
+                     schema=SPILL_SCHEMA)
+    buckets = 1 << bits
+    if bits and n:
+        top = np.frombuffer(part.digests, dtype=np.uint8).reshape(n, 32)[:, :2].astype(np.uint16)
+        bucket = ((top[:, 0] << 8) | top[:, 1]) >> (16 - bits)
+        order = np.argsort(bucket, kind="stable")
+        table = table.take(pa.array(order))
+        bounds = np.searchsorted(bucket[order], np.arange(buckets + 1), side="left")
+    else:
+        bounds = np.array([0] + [n] * buckets)
+    table = table.combine_chunks()
+    whole = table.to_batches()[0] if n else pa.RecordBatch.from_pylist([], schema=SPILL_SCHEMA)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA) as writer:
+        for b in range(buckets):
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
+            writer.write_batch(whole.slice(lo, hi - lo))
+    return SpilledPart(path, n, list(part.columns))
+
+
+class ExternalSort:
+    """Collects spilled partitions, then merges them bucket by bucket into a manifest file."""
+
+    def __init__(self, expected_rows: int, workdir: str | None = None):
+        self.bits = bucket_bits(expected_rows)
+        self.dir = tempfile.mkdtemp(prefix="prov-sort-", dir=workdir)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
+        self.spilled: list[SpilledPart] = []
+
+    def spill_path(self, index: int) -> str:
+        return os.path.join(self.dir, f"part-{index:08d}.arrow")
+
+    def add(self, result, index: int) -> SpilledPart:
+        """Take a worker's result: a ``SpilledPart`` already on disk, or a ``HashedPart`` to spill."""
+        if not isinstance(result, SpilledPart):
+            result = spill_part(result, self.spill_path(index), self.bits)
+        self.spilled.append(result)
+        return result
+
+    def finish(self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None) -> Manifest:
+        """Merge the spilled buckets in digest order: first into one sorted Arrow file while the
+        root is computed, then into the manifest's Parquet file, whose metadata names the root."""
+        rows = sum(p.rows for p in self.spilled)
+        merkle = MerkleBuilder()
+        labels: Counter = Counter()
+        sources: Counter = Counter()
+        files = [p.path for p in self.spilled if p.rows]
+        _allow_open_files(len(files) + 64)
+        readers = [pa.ipc.open_file(pa.OSFile(f, "rb")) for f in files]
+        sorted_path = os.path.join(self.dir, "sorted.arrow")
+        with pa.OSFile(sorted_path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as out:
+            for b in range(1 << self.bits):
+                batches = [r.get_batch(b) for r in readers]
+                table = pa.Table.from_batches([x for x in batches if x.num_rows], schema=SPILL_SCHEMA)
+                if not table.num_rows:
+                    continue
+                table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
+                leaf = table.column("leaf").chunk(0)
+                merkle.add_blob(leaf.buffers()[1].to_pybytes()[leaf.offset * 32 : (leaf.offset + len(leaf)) * 32])
+                labels.update(_counts(table.column("label")))
+                sources.update(_counts(table.column("source")))
+                n = table.num_rows
+                batch_col = pa.nulls(n, pa.string()) if batch is None else pa.array([batch] * n, pa.string())
+                out.write_table(pa.table([table.column("digest"), table.column("label"), table.column("source"),
+                                          batch_col, table.column("locator")], schema=SCHEMA))
+        del readers
+        for p in self.spilled:  # the spill files are no longer needed
+            if os.path.exists(p.path):
+                os.unlink(p.path)
+        root = merkle.root()
+        path = os.path.join(self.dir, "manifest.parquet")
+        schema = SCHEMA.with_metadata({"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()})
+        with pa.OSFile(sorted_path, "rb") as source, pa.ipc.open_stream(source) as reader, \
+                pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            pending, held = [], 0
+            for record_batch in reader:  # row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
+                pending.append(record_batch)
+                held += record_batch.num_rows
+                while held >= _ROW_GROUP:
+                    pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
+            if held:
+                _write_group(writer, schema, pending, held)
+        os.unlink(sorted_path)
+        return Manifest(None, digest_algorithm, path=path, root=root, rows=rows,
+                        label_counts=dict(sorted(labels.items())), source_counts=dict(sorted(sources.items())),
+                        keepalive=self)
+
+
+_ROW_GROUP = 1 << 20
+
+
+def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
+    """Write the first ``n`` rows of ``pending`` as one row group; return what is left."""
+    table = pa.Table.from_batches(pending, schema=SCHEMA)
+    writer.write_table(table.slice(0, n).combine_chunks().replace_schema_metadata(schema.metadata), row_group_size=n)
+    rest = table.slice(n).combine_chunks()
+    return (rest.to_batches() if rest.num_rows else []), rest.num_rows
+
+
+def _counts(column) -> dict:
+    counts = pc.value_counts(pc.fill_null(column, ""))
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+
+
+def _allow_open_files(n: int) -> None:
+    """Each spill file stays open through the merge; raise the soft limit if it is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard) if hard != resource.RLIM_INFINITY else n, hard))
+
+
+def sorted_manifest(parts, expected_rows: int, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+                    batch: str | None = None) -> Manifest:
+    """A manifest from in-memory ``HashedPart``s (DVC revisions, small inputs), by the same route."""
+    sorter = ExternalSort(expected_rows)
+    for i, part in enumerate(parts):
+        sorter.add(part, i)
+    return sorter.finish(digest_algorithm, batch)

@@ -1,0 +1,111 @@
+"""The store's SQLite schema: every table ``prov init`` creates, in one place.
+
+- ``versions``, ``keys``, ``audit``, ``meta``: versions, registered keys, the hash-chained log.
+- ``trust``: which public keys may sign batches for which source, each with a validity
+  window and an optional revocation. Several rows per source is key rotation.
+- ``batches``: every registered batch, signed or not, with its manifest and envelope
+  objects; ``batch_records`` indexes their records by digest for ``prov lineage``.
+- ``version_lineage``: per version, the Parquet object classifying each record and its
+  counts (the same counts are signed in the version's predicate).
+- ``profiles``, ``detector_runs``, ``findings``, ``waivers``, ``attestations``: detection and the gate.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+FORMAT = "1"
+
+
+def create_schema(db: sqlite_utils.Database) -> None:
+    """Create every table of a new store (called once, inside ``prov init``)."""
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["versions"].create(
+        {
+            "tag": str,
+            "parent": str,
+            "created_at": str,
+            "merkle_root": str,
+            "records": int,
+            "manifest_object": str,
+            "envelope_object": str,
+            "keyid": str,
+            "dataset": str,  # JSON DatasetSpec, so verify can read the records again
+            "kind": str,
+            "audit_seq": int,
+        },
+        pk="tag",
+        not_null={"created_at", "merkle_root", "records", "manifest_object", "envelope_object", "keyid"},
+    )
+    db["keys"].create(
+        {"keyid": str, "name": str, "public_pem": str, "registered_at": str, "revoked_at": str}, pk="keyid"
+    )
+    db["audit"].create(
+        {"seq": int, "ts": str, "action": str, "subject": str, "detail": str, "prev_hash": str, "hash": str},
+        pk="seq",
+        not_null={"ts", "action", "hash", "prev_hash"},
+    )
+    # lineage: trust entries, batches and their records, each version's lineage object
+    db["trust"].create(
+        {
+            "source": str,
+            "keyid": str,
+            "name": str,  # the .pub file's stem, for people
+            "public_pem": str,
+            "added_at": str,
+            "valid_from": str,
+            "valid_until": str,
+            "revoked_at": str,
+            "revoked_reason": str,
+        },
+        pk=("source", "keyid"),
+        not_null={"public_pem", "added_at"},
+    )
+    db["batches"].create(
+        {
+            "batch": str,
+            "source": str,
+            "signed": int,
+            "keyid": str,
+            "merkle_root": str,
+            "records": int,
+            "labels": str,  # JSON {label: count}
+            "manifest_object": str,
+            "envelope_object": str,
+            "captured_at": str,
+            "added_at": str,
+            "data": str,  # the path it was added from, relative to the store's folder when inside it
+            "audit_seq": int,
+        },
+        pk="batch",
+        not_null={"source", "signed", "merkle_root", "records", "manifest_object", "added_at"},
+    )
+    db["batch_records"].create({"digest": bytes, "label": str, "batch": str}, not_null={"digest", "label", "batch"})
+    db["batch_records"].create_index(["digest"])
+    db["version_lineage"].create(
+        {"tag": str, "object": str, "attested": int, "relabeled_after_source": int, "unattributed": int},
+        pk="tag",
+        not_null={"object"},
+    )
+    # detection and the gate: profiles, detector runs, findings, waivers, attestations
+    db["profiles"].create(
+        {"version": str, "object": str, "featurizer": str, "dim": int, "sample": int}, pk="version"
+    )
+    db["detector_runs"].create(
+        {"run": str, "version": str, "base": str, "detector": str, "status": str, "error": str,
+         "threshold": float, "scored": int, "flagged": int, "fpr": float, "created_at": str},
+        pk=("run", "detector"),
+    )
+    db["findings"].create(
+        {"run": str, "version": str, "base": str, "detector": str, "position": int, "digest": str,
+         "label": str, "score": float, "flagged": int, "explanation": str},
+        pk=("run", "detector", "position"),  # position in the delta: one digest may carry two labels
+    )
+    db["findings"].create_index(["version", "flagged"])
+    db["waivers"].create(
+        {"object": str, "version": str, "digest": str, "detector": str, "keyid": str, "created_at": str}, pk="object"
+    )
+    db["attestations"].create(
+        {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
+    )
+    db["meta"].insert({"key": "format", "value": FORMAT})

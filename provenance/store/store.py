@@ -1,0 +1,208 @@
+"""The embedded store: ``.prov/prov.db`` (SQLite via sqlite-utils) plus ``.prov/objects/``.
+
+Writes follow one protocol, so a failure at any point leaves the previous state:
+objects are written first (content-addressed, each by temp file + rename), then one
+SQLite transaction records the new state. If anything fails before that transaction
+commits, the objects this write created are removed again and the database is rolled
+back, so a failed command leaves the store byte-for-byte as it was. A crash between the
+two steps leaves only unreferenced objects, which are not a version and which
+``prov fsck`` reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from provenance.errors import InputError, StoreBusyError, StoreError
+from provenance.store import audit
+from provenance.store.objects import ObjectStore
+from provenance.store.schema import create_schema
+
+STORE_DIR = ".prov"
+STORE_ENV = "PROV_STORE"
+LOCK_TIMEOUT_ENV = "PROV_LOCK_TIMEOUT"
+
+
+def _decode_text(db_path: Path, raw: bytes) -> str:
+    # prov writes only UTF-8; anything else is damage, reported as such rather than a crash.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StoreError(f"{db_path}: the database holds text that is not UTF-8 (damaged; run `prov fsck`)") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _expected_columns() -> dict[str, set[str]]:
+    """Column names of every table ``prov init`` creates, from the schema code itself."""
+    db = sqlite_utils.Database(memory=True)
+    create_schema(db)
+    out = {t: set(db[t].columns_dict) for t in db.table_names()}
+    db.conn.close()
+    return out
+
+
+def find_store(start: str | Path | None = None) -> Path:
+    """``$PROV_STORE``, else the nearest ``.prov/`` in this folder or a parent."""
+    env = os.environ.get(STORE_ENV)
+    if env:
+        path = Path(env)
+        return path if path.name == STORE_DIR else path / STORE_DIR
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIR / "prov.db").is_file():
+            return folder / STORE_DIR
+    raise InputError(f"{here}: no prov store here or above; run 'prov init' first")
+
+
+class Store:
+    """An open store. Reads need no lock; writes go through :meth:`write`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.objects = ObjectStore(self.root / "objects")
+        db_path = self.root / "prov.db"
+        if not db_path.is_file():
+            raise InputError(f"{self.root}: not a prov store (no prov.db)")
+        try:
+            conn = sqlite3.connect(db_path, isolation_level=None, timeout=self._lock_timeout())
+            conn.text_factory = functools.partial(_decode_text, db_path)
+            conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
+            tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+            expected = _expected_columns()
+            for table in tables:  # a renamed column would surface later as a KeyError deep in a command
+                missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
+                if missing:
+                    raise StoreError(f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
+                                     "(damaged or not a prov store; run `prov fsck`)")
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
+            raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
+        self.db = sqlite_utils.Database(conn)
+        self._new_objects: list[str] | None = None
+
+    @property
+    def base(self) -> Path:
+        """The folder the store sits in; dataset paths are kept relative to it."""
+        return self.root.parent
+
+    @staticmethod
+    def _lock_timeout() -> float:
+        try:
+            return float(os.environ.get(LOCK_TIMEOUT_ENV, "30"))
+        except ValueError:
+            return 30.0
+
+    @classmethod
+    def init(cls, where: str | Path = ".") -> "Store":
+        root = Path(where) / STORE_DIR
+        if (root / "prov.db").exists():
+            raise InputError(f"{root}: a prov store already exists here")
+        (root / "objects").mkdir(parents=True, exist_ok=True)
+        (root / "lock").touch()
+        tmp = root / ".prov.db.init"
+        db = sqlite_utils.Database(tmp, recreate=True)
+        create_schema(db)
+        db.conn.close()
+        os.replace(tmp, root / "prov.db")
+        return cls(root)
+
+    @classmethod
+    def open(cls, where: str | Path | None = None) -> "Store":
+        return cls(find_store(where))
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- writing ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        deadline = time.monotonic() + self._lock_timeout()
+        with open(self.root / "lock", "a+b") as fh:
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusyError(
+                            f"{self.root}: store busy (another prov command holds its lock); try again"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator["Store"]:
+        """One atomic write: lock, transaction, and clean-up of new objects on failure."""
+        if self._new_objects is not None:
+            raise StoreError("nested store writes are not supported")
+        with self._file_lock():
+            self._new_objects = []
+            try:
+                self.db.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self._new_objects = None
+                raise StoreBusyError(f"{self.root}: store busy ({exc})") from exc
+            try:
+                yield self
+                self.db.conn.execute("COMMIT")
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                for oid in self._new_objects:
+                    self.objects.remove(oid)
+                raise
+            finally:
+                self._new_objects = None
+
+    def put_object(self, data: bytes | Path, ext: str) -> str:
+        """Store bytes, or a file's bytes (streamed), as a content-addressed object."""
+        if self._new_objects is None:
+            raise StoreError("objects are written inside Store.write()")
+        oid, created = self.objects.put_file(data, ext) if isinstance(data, Path) else self.objects.put(data, ext)
+        if created:
+            self._new_objects.append(oid)
+        return oid
+
+    def audit(self, action: str, subject: str, detail: dict) -> str:
+        return audit.append(self.db, action, subject, detail)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def audit_head(self) -> tuple[int, str]:
+        return audit.head(self.db)
+
+    def version(self, tag: str) -> dict:
+        row = self.db.execute("select * from versions where tag = ?", [tag]).fetchone()
+        if row is None:
+            known = [r[0] for r in self.db.execute("select tag from versions order by created_at")]
+            hint = f" (known: {', '.join(known)})" if known else " (the store has no versions yet)"
+            raise InputError(f"{self.root}: no version {tag!r}{hint}")
+        cols = [d[0] for d in self.db.execute("select * from versions limit 0").description]
+        return dict(zip(cols, row))
+
+    def versions(self) -> list[dict]:
+        return list(self.db["versions"].rows_where(order_by="audit_seq"))
+
+    def latest_version(self) -> str | None:
+        row = self.db.execute("select tag from versions order by audit_seq desc limit 1").fetchone()
+        return row[0] if row else None
+
+    def trusted_keys(self) -> dict:
+        from provenance.keys import parse_public
+
+        return {
+            r["keyid"]: parse_public(r["public_pem"].encode(), f"store key {r['keyid'][:16]}")
+            for r in self.db["keys"].rows_where("revoked_at is null")
+        }

@@ -1,0 +1,91 @@
+"""Detection wired to the store: profiles at commit, delta records read back and checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from provenance.diff import merge as diff_lib
+from provenance.diff import sides as diff_sides
+from provenance.cli.core import commit_hooks
+from provenance.detectors.pipeline import detect
+from provenance.detectors.findings import stored_findings
+from provenance.errors import InputError, VerificationError
+from provenance.sources.interface import DatasetSpec
+from provenance.versions import commit
+from support import crashing_detector, digits_table
+
+
+def _changes(store, base, new):
+    a, b = diff_sides.version_side(store, base, with_history=True), diff_sides.version_side(store, new)
+    ch = diff_lib.merge(a.open_batches(), b.open_batches(), base, new, 10)
+    return ch.array("added", "digests"), ch.array("relabeled", "digests")
+
+
+@pytest.fixture
+def versions(workdir, store, keypair):
+    full = digits_table()
+    n = full.num_rows
+    base_n = int(n * 0.6)
+    pq.write_table(full.slice(0, base_n), workdir / "v1.parquet", row_group_size=200)
+    new = full.slice(0, base_n + 300)
+    labels = new.column("label").to_pylist()
+    flipped = list(range(base_n, base_n + 10))  # ten added records with wrong labels
+    for i in flipped:
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    new = new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels))
+    pq.write_table(new, workdir / "v2.parquet", row_group_size=200)
+    hooks = commit_hooks()
+    commit(store, DatasetSpec(str(workdir / "v1.parquet")), "v1", str(keypair.private_path), hooks=hooks)
+    commit(store, DatasetSpec(str(workdir / "v2.parquet")), "v2", str(keypair.private_path), hooks=hooks)
+    flipped_digests = set()
+    from provenance.encoding import table_digests
+
+    cols = [c for c in new.schema.names if c != "label"]
+    digests = table_digests(new, cols)
+    flipped_digests = {digests[i].hex() for i in flipped}
+    return flipped_digests
+
+
+def test_profile_is_bounded_signed_and_detection_flags_planted_flips(store, versions):
+    row = store.db.execute("select featurizer, dim, sample from profiles where version = 'v1'").fetchone()
+    assert row[0].startswith("numeric/v1:cols=px00") and row[1] == 64
+    added, relabeled = _changes(store, "v1", "v2")
+    assert len(added) == 300
+    results = detect(store, "v1", "v2", added, relabeled)
+    assert {r.detector for r in results} >= {"knn_label", "outlier", "duplicates"}
+    assert all(r.status == "ok" for r in results), [r.error for r in results]
+    knn = next(r for r in results if r.detector == "knn_label")
+    flagged = {f.digest for f in knn.flagged}
+    assert versions <= flagged  # every planted flip caught
+    assert len(flagged - versions) <= 15  # and few of the 290 clean additions
+    stored = stored_findings(store, "v2")
+    assert stored["base"] == "v1" and any(f["detector"] == "knn_label" for f in stored["findings"])
+
+
+def test_delta_records_changed_after_commit_are_refused(workdir, store, versions):
+    t = pq.read_table(workdir / "v2.parquet")
+    px = t.column("px20").to_pylist()
+    px[-1] += 3
+    pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
+    added, relabeled = _changes(store, "v1", "v2")
+    with pytest.raises(VerificationError, match="differ from the signed manifest"):
+        detect(store, "v1", "v2", added, relabeled)
+
+
+def test_a_crashing_detector_is_reported_not_skipped(store, versions):
+    added, relabeled = _changes(store, "v1", "v2")
+    with crashing_detector("boom"):
+        results = detect(store, "v1", "v2", added, relabeled, names=["broken", "knn_label"])
+    broken = next(r for r in results if r.detector == "broken")
+    assert broken.status == "error" and "boom" in broken.error
+    assert next(r for r in results if r.detector == "knn_label").status == "ok"
+
+
+def test_a_version_without_features_commits_but_cannot_be_a_detection_base(workdir, store, keypair):
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "label": ["x", "y", "x"]}), workdir / "t.parquet")
+    commit(store, DatasetSpec(str(workdir / "t.parquet")), "t1", str(keypair.private_path), hooks=commit_hooks())
+    with pytest.raises(InputError, match="t1 has no reference profile.*no numeric feature columns"):
+        detect(store, "t1", "t1", np.zeros(0, "S32"), np.zeros(0, "S32"))

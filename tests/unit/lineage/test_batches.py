@@ -1,0 +1,55 @@
+"""Naming what changed between a signed batch manifest and the data now."""
+
+from __future__ import annotations
+
+import hashlib
+
+from provenance.lineage.batches import describe, record_changes
+from provenance.manifest import Manifest
+
+
+def d(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+def m(rows: list[tuple[str, str, str]]) -> Manifest:
+    """(content name, label, locator)"""
+    return Manifest.build([d(r[0]) for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                          ["vendor"] * len(rows))
+
+
+SIGNED = m([("a", "1", "0"), ("b", "2", "1"), ("c", "3", "2"), ("e", "5", "3")])
+
+
+def test_nothing_changed():
+    assert record_changes(SIGNED, m([("e", "5", "0"), ("a", "1", "1"), ("b", "2", "2"), ("c", "3", "3")])) == \
+        {"changed": [], "added": [], "removed": [], "relabeled": []}
+
+
+def test_each_kind_is_named_with_its_place():
+    now = m([("a", "1", "0"), ("b", "9", "1"), ("X", "3", "2"), ("new", "4", "4")])
+    changes = record_changes(SIGNED, now)
+    assert changes["changed"] == [{"locator": "2", "digest": d("X").hex(), "signed_digest": d("c").hex(),
+                                   "label": "3", "signed_label": "3"}]
+    assert changes["relabeled"] == [{"locator": "1", "digest": d("b").hex(), "signed_label": "2", "label": "9"}]
+    assert changes["added"] == [{"locator": "4", "digest": d("new").hex(), "label": "4"}]
+    assert changes["removed"] == [{"locator": "3", "digest": d("e").hex(), "label": "5"}]
+    lines = describe(changes)
+    assert lines[0].startswith("changed row 2: content digest " + d("X").hex()[:16])
+    assert "relabeled row 1 (digest " + d("b").hex()[:16] + "): 2 -> 9" in lines
+
+
+def test_a_duplicated_copy_is_an_addition_and_a_dropped_copy_a_removal():
+    now = m([("a", "1", "0"), ("b", "2", "1"), ("c", "3", "2"), ("e", "5", "3"), ("a", "1", "4")])
+    changes = record_changes(SIGNED, now)
+    assert changes["added"] == [{"locator": "4", "digest": d("a").hex(), "label": "1"}]
+    assert record_changes(now, SIGNED)["removed"] == [{"locator": "4", "digest": d("a").hex(), "label": "1"}]
+
+
+def test_rows_sort_naturally_and_long_lists_are_cut():
+    signed = m([(f"r{i}", "1", str(i)) for i in range(30)])
+    now = m([(f"r{i}", "2", str(i)) for i in range(30)])
+    changes = record_changes(signed, now)
+    assert [c["locator"] for c in changes["relabeled"][:3]] == ["0", "1", "2"]
+    lines = describe(changes, limit=5)
+    assert len(lines) == 6 and lines[-1] == "... and 25 more relabeled"

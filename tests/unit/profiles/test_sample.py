@@ -1,0 +1,45 @@
+"""The profile sample is chosen from the manifest alone, deterministically."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from provenance.manifest import Manifest
+from provenance.profiles.stage import sample_rows
+
+
+def reference_sample(manifest: Manifest, cap: int) -> list[int]:
+    """The rule, written as a plain loop: per label, the first ``cap`` distinct digests."""
+    seen: Counter = Counter()
+    rows, last = [], None
+    for i, key in enumerate(zip(manifest.digests, manifest.labels)):
+        if key == last:
+            continue
+        last = key
+        if seen[key[1]] < cap:
+            seen[key[1]] += 1
+            rows.append(i)
+    return rows
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 1000, 4000])
+@pytest.mark.parametrize("cap", [1, 3, 100])
+def test_vectorised_sample_equals_the_rule(n, cap):
+    rng = np.random.default_rng(n)
+    unique = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(max(1, n // 2))]
+    digests = unique + [unique[i] for i in rng.integers(0, len(unique), n - len(unique))]
+    m = Manifest.build(digests, [str(x) for x in rng.integers(0, 5, n)], [str(i) for i in range(n)])
+    assert sample_rows(m, cap).tolist() == reference_sample(m, cap)
+
+
+def test_sample_does_not_depend_on_record_order():
+    digests = [hashlib.sha256(bytes([i])).digest() for i in range(50)]
+    labels = [str(i % 3) for i in range(50)]
+    a = Manifest.build(digests, labels, [str(i) for i in range(50)])
+    b = Manifest.build(digests[::-1], labels[::-1], [str(i) for i in range(50)])
+    pick = lambda m: [m.digests[i] for i in sample_rows(m, 4)]  # noqa: E731
+    assert pick(a) == pick(b) and len(pick(a)) == 12
