@@ -38,7 +38,7 @@ from baselines import BASELINES  # noqa: E402
 from report import write_markdown  # noqa: E402
 
 from provenance.detectors import Delta, get_detector, run_detectors  # noqa: E402
-from provenance.features import build_profile  # noqa: E402
+from provenance.profiles.reference import build_profile  # noqa: E402
 
 FPR = 0.01
 RATES = (0.01, 0.05, 0.10)

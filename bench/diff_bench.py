@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from provenance import keys, signing, versions
 from provenance.manifest import SCHEMA, Manifest
-from provenance.sources.dataset import DatasetSpec, HashedDataset
+from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.store import Store
 
 HERE = Path(__file__).resolve().parent

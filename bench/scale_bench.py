@@ -98,7 +98,7 @@ def bench_detection(sizes: list[int], delta_size: int = 2000, dim: int = 16, cla
     from provenance.detectors import Delta, run_detectors
     from provenance.detectors.parallel import run_detectors_parallel
     from provenance.executor import LocalExecutor
-    from provenance.features import build_profile
+    from provenance.profiles.reference import build_profile
 
     centres = np.random.default_rng(7).normal(0, 3.0, (classes, dim))
     rows = []
