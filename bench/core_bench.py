@@ -134,10 +134,15 @@ def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
     dvc = dvc_add(work, data)
     shutil.rmtree(data)
     return {
-        "dataset": name, "files": files, "bytes": nbytes,
-        "sha256sum_s": round(base, 3), "prov_1_worker_s": round(prov1, 3), "prov_2_workers_s": round(prov2, 3),
+        "dataset": name,
+        "files": files,
+        "bytes": nbytes,
+        "sha256sum_s": round(base, 3),
+        "prov_1_worker_s": round(prov1, 3),
+        "prov_2_workers_s": round(prov2, 3),
         "dvc_add_s": round(dvc, 3),
-        "prov_vs_sha256sum_1_worker": round(base / prov1, 2), "prov_vs_sha256sum_2_workers": round(base / prov2, 2),
+        "prov_vs_sha256sum_1_worker": round(base / prov1, 2),
+        "prov_vs_sha256sum_2_workers": round(base / prov2, 2),
         "prov_vs_dvc_add": round(dvc / prov2, 2),
     }
 
@@ -174,30 +179,45 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="prov-bench-"))
     try:
         scale = 10 if args.quick else 1
-        trees = [bench_tree(work, "small_files", 20_000 // scale, 2048), bench_tree(work, "large_files", 200 // scale, 5 << 20)]
+        trees = [
+            bench_tree(work, "small_files", 20_000 // scale, 2048),
+            bench_tree(work, "large_files", 200 // scale, 5 << 20),
+        ]
         tables = [bench_table(work, n // scale) for n in (2_000_000, 10_000_000)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "quick": args.quick, "trees": trees, "tables": tables,
+        "quick": args.quick,
+        "trees": trees,
+        "tables": tables,
     }
     suffix = "-quick" if args.quick else ""
     (RESULTS / f"core{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        "# Core benchmark" + (" (quick)" if args.quick else ""), "",
+        "# Core benchmark" + (" (quick)" if args.quick else ""),
+        "",
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}. `prov commit` includes reading, hashing, "
-        "sorting, the Merkle root, signing and the store write.", "",
+        "sorting, the Merkle root, signing and the store write.",
+        "",
         "| tree | files | sha256sum s | prov 1 worker s | prov 2 workers s | dvc add s | prov÷sha256sum speed (1 / 2 workers) | prov vs dvc add |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for t in trees:
-        lines.append(f"| {t['dataset']} | {t['files']} | {t['sha256sum_s']} | {t['prov_1_worker_s']} | {t['prov_2_workers_s']} | "
-                     f"{t['dvc_add_s']} | {t['prov_vs_sha256sum_1_worker']}× / {t['prov_vs_sha256sum_2_workers']}× | {t['prov_vs_dvc_add']}× faster |")
-    lines += ["", "| table rows | rows/s 1 worker | rows/s 2 workers | peak RSS 1 worker MiB | peak RSS 2 workers MiB |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {t['dataset']} | {t['files']} | {t['sha256sum_s']} | {t['prov_1_worker_s']} | {t['prov_2_workers_s']} | "
+            f"{t['dvc_add_s']} | {t['prov_vs_sha256sum_1_worker']}× / {t['prov_vs_sha256sum_2_workers']}× | {t['prov_vs_dvc_add']}× faster |"
+        )
+    lines += [
+        "",
+        "| table rows | rows/s 1 worker | rows/s 2 workers | peak RSS 1 worker MiB | peak RSS 2 workers MiB |",
+        "|---|---|---|---|---|",
+    ]
     for t in tables:
-        lines.append(f"| {t['rows']:,} | {t['rows_per_s_1_worker']:,} | {t['rows_per_s_2_worker']:,} | "
-                     f"{t['peak_rss_mib_1_worker']} | {t['peak_rss_mib_2_worker']} |")
+        lines.append(
+            f"| {t['rows']:,} | {t['rows_per_s_1_worker']:,} | {t['rows_per_s_2_worker']:,} | "
+            f"{t['peak_rss_mib_1_worker']} | {t['peak_rss_mib_2_worker']} |"
+        )
     (RESULTS / f"core{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -82,18 +82,32 @@ def one_trial(name, X, y, seed, attacks, rates):
     profile_seconds = time.perf_counter() - t0
     rows = []
     for attack in [None, *attacks]:
-        for rate in ([0.0] if attack is None else rates):
+        for rate in [0.0] if attack is None else rates:
             n_poison = 0 if attack is None else max(1, int(round(rate / (1 - rate) * len(pool))))
             family = "clean" if attack is None else ATTACKS[attack][0]
             if attack is None:
-                PX, Plab, kinds, old, base_rows = np.zeros((0, X.shape[1]), np.float32), np.zeros(0, y.dtype), [], [], np.zeros(0, int)
+                PX, Plab, kinds, old, base_rows = (
+                    np.zeros((0, X.shape[1]), np.float32),
+                    np.zeros(0, y.dtype),
+                    [],
+                    [],
+                    np.zeros(0, int),
+                )
             else:
-                PX, Plab, kinds, old, base_rows = ATTACKS[attack][1](Xb, yb, Xp, yp, n_poison, np.random.default_rng(seed * 1000 + n_poison))
+                PX, Plab, kinds, old, base_rows = ATTACKS[attack][1](
+                    Xb, yb, Xp, yp, n_poison, np.random.default_rng(seed * 1000 + n_poison)
+                )
             DX = np.vstack([Xp, PX]).astype(np.float32)
             dlabels = np.r_[yp, Plab].astype(str)
             ddigests = digests_of(Xp) + digests_of(PX)
-            delta = Delta(ddigests, DX, list(dlabels), ["vendor"] * len(DX), ["added"] * len(Xp) + list(kinds),
-                          [None] * len(Xp) + [None if o is None else str(o) for o in old])
+            delta = Delta(
+                ddigests,
+                DX,
+                list(dlabels),
+                ["vendor"] * len(DX),
+                ["added"] * len(Xp) + list(kinds),
+                [None] * len(Xp) + [None if o is None else str(o) for o in old],
+            )
             t0 = time.perf_counter()
             results = run_detectors(profile, delta, fpr=FPR)
             prov_seconds = time.perf_counter() - t0
@@ -117,26 +131,47 @@ def one_trial(name, X, y, seed, attacks, rates):
                 yb_new[relabeled] = Plab[~new_only]
             VX = np.vstack([Xb, Xp, PX[new_only]]).astype(np.float64)
             Vy = np.r_[yb_new, yp, Plab[new_only]]
-            delta_rows_in_version = np.r_[np.arange(n_base, n_base + len(Xp)), relabeled,
-                                          np.arange(n_base + len(Xp), n_base + len(Xp) + new_only.sum())]
+            delta_rows_in_version = np.r_[
+                np.arange(n_base, n_base + len(Xp)),
+                relabeled,
+                np.arange(n_base + len(Xp), n_base + len(Xp) + new_only.sum()),
+            ]
             poison_in_version = np.r_[np.zeros(len(Xp), bool), np.ones(len(relabeled) + new_only.sum(), bool)]
 
-            row = {"dataset": name, "seed": seed, "attack": attack or "clean", "family": family, "rate": rate,
-                   "n_base": int(n_base), "n_delta": int(len(DX)), "n_poison": int(len(PX)),
-                   "profile_seconds": profile_seconds, "prov_seconds": prov_seconds, "methods": {},
-                   "shared_direction_ratio": next(r.summary.get("shared_direction_ratio") for r in results if r.detector == "gradient")}
+            row = {
+                "dataset": name,
+                "seed": seed,
+                "attack": attack or "clean",
+                "family": family,
+                "rate": rate,
+                "n_base": int(n_base),
+                "n_delta": int(len(DX)),
+                "n_poison": int(len(PX)),
+                "profile_seconds": profile_seconds,
+                "prov_seconds": prov_seconds,
+                "methods": {},
+                "shared_direction_ratio": next(
+                    r.summary.get("shared_direction_ratio") for r in results if r.detector == "gradient"
+                ),
+            }
             clean_idx, poison_idx = ~is_poison, is_poison
             for label, s, f in (("prov_family", prov_family, flag_family), ("prov_all", prov_all, flag_all)):
                 row["methods"][label] = _metrics(s[clean_idx], s[poison_idx], f[clean_idx], f[poison_idx])
             for det in scores:
-                row["methods"]["prov:" + det] = _metrics(scores[det][clean_idx], scores[det][poison_idx], flags[det][clean_idx], flags[det][poison_idx])
+                row["methods"]["prov:" + det] = _metrics(
+                    scores[det][clean_idx], scores[det][poison_idx], flags[det][clean_idx], flags[det][poison_idx]
+                )
             for base_name, baseline in BASELINES.items():
                 t0 = time.perf_counter()
                 s, f = baseline(VX, Vy, seed)
                 seconds = time.perf_counter() - t0
                 s, f = s[delta_rows_in_version], (f[delta_rows_in_version] if f is not None else None)
-                m = _metrics(s[~poison_in_version], s[poison_in_version],
-                             f[~poison_in_version] if f is not None else None, f[poison_in_version] if f is not None else None)
+                m = _metrics(
+                    s[~poison_in_version],
+                    s[poison_in_version],
+                    f[~poison_in_version] if f is not None else None,
+                    f[poison_in_version] if f is not None else None,
+                )
                 m["seconds"] = seconds
                 row["methods"][base_name] = m
             rows.append(row)
@@ -173,8 +208,14 @@ def scaling(sizes, delta_size, dim, classes, baselines, max_per_class):
         t0 = time.perf_counter()
         profile = build_profile(Xb, yb.astype(str), base_digests, featurizer="numeric/v1", max_per_class=max_per_class)
         profile_seconds = time.perf_counter() - t0
-        delta = Delta([hashlib.sha256(i.to_bytes(8, "big") + b"delta").digest() for i in range(delta_size)], Xd,
-                      list(yd.astype(str)), [None] * delta_size, ["added"] * delta_size, [None] * delta_size)
+        delta = Delta(
+            [hashlib.sha256(i.to_bytes(8, "big") + b"delta").digest() for i in range(delta_size)],
+            Xd,
+            list(yd.astype(str)),
+            [None] * delta_size,
+            ["added"] * delta_size,
+            [None] * delta_size,
+        )
         # Best of two for every method below 1M records (one run at 1M, to keep the bench
         # short): the machine may be shared; a fresh Delta each time so nothing cached helps.
         repeats = 2 if n_base < 1_000_000 else 1
@@ -186,10 +227,18 @@ def scaling(sizes, delta_size, dim, classes, baselines, max_per_class):
             detect_seconds = min(detect_seconds, time.perf_counter() - t0)
         knn = next(r for r in results if r.detector == "knn_label")
         flip_recall = float(np.mean([knn.findings[i].flagged for i in flips]))
-        row = {"n_base": n_base, "n_delta": delta_size, "dim": dim, "classes": classes,
-               "profile_sample": profile.sample_size, "profile_bytes": len(profile.to_bytes()),
-               "profile_seconds": profile_seconds, "prov_detect_seconds": detect_seconds,
-               "prov_flip_recall": flip_recall, "baselines": {}}
+        row = {
+            "n_base": n_base,
+            "n_delta": delta_size,
+            "dim": dim,
+            "classes": classes,
+            "profile_sample": profile.sample_size,
+            "profile_bytes": len(profile.to_bytes()),
+            "profile_seconds": profile_seconds,
+            "prov_detect_seconds": detect_seconds,
+            "prov_flip_recall": flip_recall,
+            "baselines": {},
+        }
         VX, Vy = np.vstack([Xb, Xd]), np.r_[yb, yd]
         for name in baselines:
             seconds = float("inf")
@@ -199,8 +248,11 @@ def scaling(sizes, delta_size, dim, classes, baselines, max_per_class):
                 seconds = min(seconds, time.perf_counter() - t0)
             row["baselines"][name] = {"seconds": seconds, "ratio_to_prov": seconds / detect_seconds}
         rows.append(row)
-        print(f"scaling n_base={n_base}: prov {detect_seconds:.2f}s, " + ", ".join(
-            f"{k} {v['seconds']:.2f}s" for k, v in row["baselines"].items()), flush=True)
+        print(
+            f"scaling n_base={n_base}: prov {detect_seconds:.2f}s, "
+            + ", ".join(f"{k} {v['seconds']:.2f}s" for k, v in row["baselines"].items()),
+            flush=True,
+        )
     return rows
 
 
@@ -208,8 +260,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, fewer sizes: a smoke run")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
-    parser.add_argument("--part", choices=("all", "quality", "scaling"), default="all",
-                        help="run one part and keep the other's saved results")
+    parser.add_argument(
+        "--part",
+        choices=("all", "quality", "scaling"),
+        default="all",
+        help="run one part and keep the other's saved results",
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite detect.md from detect.json")
     args = parser.parse_args(argv)
     if args.render_only:
@@ -221,7 +277,7 @@ def main(argv=None):
     out = Path(args.out)
     saved = json.loads((out / "detect.json").read_text()) if (out / "detect.json").exists() else {}
     quality = [] if args.part != "scaling" else saved.get("quality", [])
-    for name, loader in (LOADERS.items() if args.part != "scaling" else []):
+    for name, loader in LOADERS.items() if args.part != "scaling" else []:
         X, y = loader(return_X_y=True)
         for seed in seeds:
             quality += one_trial(name, X.astype(np.float32), y, seed, list(ATTACKS), RATES)
@@ -229,12 +285,21 @@ def main(argv=None):
     scaling_rows = saved.get("scaling", []) if args.part == "quality" else []
     if args.part != "quality":
         sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
-        scaling_rows = scaling(sizes, 10_000, 32, 5, ["spectral_sig", "ecod", "iforest", "cleanlab"], max_per_class=2000)
+        scaling_rows = scaling(
+            sizes, 10_000, 32, 5, ["spectral_sig", "ecod", "iforest", "cleanlab"], max_per_class=2000
+        )
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"fpr": FPR, "rates": RATES, "seeds": list(seeds), "python": platform.python_version(),
-            "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
-            "total_seconds": time.perf_counter() - started, "quick": args.quick,
-            "load_average_at_end": list(__import__("os").getloadavg())}
+    meta = {
+        "fpr": FPR,
+        "rates": RATES,
+        "seeds": list(seeds),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": __import__("os").cpu_count(),
+        "total_seconds": time.perf_counter() - started,
+        "quick": args.quick,
+        "load_average_at_end": list(__import__("os").getloadavg()),
+    }
     if args.part != "all":
         previous = saved.get("meta", {})
         meta[f"{args.part}_seconds"] = meta["total_seconds"]

@@ -47,13 +47,16 @@ def sorted_digests(rng: np.random.Generator, n: int) -> np.ndarray:
 def manifest_of(digests: np.ndarray, labels: np.ndarray, sources: np.ndarray) -> Manifest:
     """A manifest table already sorted by digest (labels are one per digest here)."""
     n = len(digests)
-    table = pa.table({
-        "digest": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests.tobytes())]),
-        "label": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), LABELS).cast(pa.string()),
-        "source": pa.DictionaryArray.from_arrays(pa.array(sources, pa.int32()), SOURCES).cast(pa.string()),
-        "batch": pa.nulls(n, pa.string()),
-        "locator": pa.array(np.arange(n).astype(str)),
-    }, schema=SCHEMA)
+    table = pa.table(
+        {
+            "digest": pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests.tobytes())]),
+            "label": pa.DictionaryArray.from_arrays(pa.array(labels, pa.int32()), LABELS).cast(pa.string()),
+            "source": pa.DictionaryArray.from_arrays(pa.array(sources, pa.int32()), SOURCES).cast(pa.string()),
+            "batch": pa.nulls(n, pa.string()),
+            "locator": pa.array(np.arange(n).astype(str)),
+        },
+        schema=SCHEMA,
+    )
     return Manifest(table)
 
 
@@ -72,16 +75,42 @@ def commit_manifest(store: Store, tag: str, manifest: Manifest, key_path: str, p
         envelope = signing.sign(signing.statement(tag, manifest.root, versions.PREDICATE_TYPE, pred), private)
         env_oid = store.put_object(signing.canonical_json(envelope), "json")
         if not store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
-            store.db["keys"].insert({"keyid": keyid, "name": "bench", "public_pem": keys.public_pem(private.public_key()),
-                                     "registered_at": versions.now()})
+            store.db["keys"].insert(
+                {
+                    "keyid": keyid,
+                    "name": "bench",
+                    "public_pem": keys.public_pem(private.public_key()),
+                    "registered_at": versions.now(),
+                }
+            )
             store.audit("key.register", keyid, {"name": "bench"})
-        store.audit("commit", tag, {"merkle_root": manifest.root.hex(), "manifest": oid, "envelope": env_oid,
-                                    "keyid": keyid, "parent": parent})
+        store.audit(
+            "commit",
+            tag,
+            {
+                "merkle_root": manifest.root.hex(),
+                "manifest": oid,
+                "envelope": env_oid,
+                "keyid": keyid,
+                "parent": parent,
+            },
+        )
         seq, _ = store.audit_head()
-        store.db["versions"].insert({"tag": tag, "parent": parent, "created_at": pred["createdAt"],
-                                     "merkle_root": manifest.root.hex(), "records": len(manifest),
-                                     "manifest_object": oid, "envelope_object": env_oid, "keyid": keyid,
-                                     "dataset": json.dumps(spec.to_dict()), "kind": "table", "audit_seq": seq})
+        store.db["versions"].insert(
+            {
+                "tag": tag,
+                "parent": parent,
+                "created_at": pred["createdAt"],
+                "merkle_root": manifest.root.hex(),
+                "records": len(manifest),
+                "manifest_object": oid,
+                "envelope_object": env_oid,
+                "keyid": keyid,
+                "dataset": json.dumps(spec.to_dict()),
+                "kind": "table",
+                "audit_seq": seq,
+            }
+        )
 
 
 def two_versions(folder: Path, n: int, changed: int, seed: int = 0) -> dict:
@@ -112,8 +141,15 @@ def two_versions(folder: Path, n: int, changed: int, seed: int = 0) -> dict:
     commit_manifest(store, "v2", manifest_of(new_d, new_l, new_s), str(pair.private_path), "v1")
     setup = time.perf_counter() - t
     size = sum(p.stat().st_size for p in (folder / ".prov" / "objects").glob("*.parquet"))
-    return {"records": n, "changed": changed, "added": n_add, "removed": n_rem, "relabeled": n_rel,
-            "commit_seconds": round(setup, 1), "manifest_bytes_both": size}
+    return {
+        "records": n,
+        "changed": changed,
+        "added": n_add,
+        "removed": n_rem,
+        "relabeled": n_rel,
+        "commit_seconds": round(setup, 1),
+        "manifest_bytes_both": size,
+    }
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
@@ -143,9 +179,19 @@ def bench_scale(root: Path, sizes: list[int], changed: int, repeats: int = 3) ->
         # peak memory in a process of its own, measured by /usr/bin/time-like polling of the child
         peak = peak_rss([PROV, "diff", "v1", "v2", "--format", "json", "--out", str(out)], folder)
         report = json.loads(out.read_text())["summary"]
-        assert (report["added"], report["removed"], report["relabeled"]) == (facts["added"], facts["removed"], facts["relabeled"])
-        rows.append(facts | {"diff_seconds_min": round(min(runs), 2), "diff_seconds_all": [round(r, 2) for r in runs],
-                             "peak_rss_mib": round(peak / 2**20, 1)})
+        assert (report["added"], report["removed"], report["relabeled"]) == (
+            facts["added"],
+            facts["removed"],
+            facts["relabeled"],
+        )
+        rows.append(
+            facts
+            | {
+                "diff_seconds_min": round(min(runs), 2),
+                "diff_seconds_all": [round(r, 2) for r in runs],
+                "peak_rss_mib": round(peak / 2**20, 1),
+            }
+        )
         print(rows[-1], flush=True)
         shutil.rmtree(folder)
     return rows
@@ -168,6 +214,7 @@ def peak_rss(cmd: list[str], cwd: Path) -> int:
 
 
 # --- file tree: dvc diff vs prov diff ---------------------------------------------------
+
 
 def git(*args, cwd):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
@@ -201,7 +248,7 @@ def bench_tree(root: Path, files: int) -> dict:
         p.unlink()  # removed
     for i in range(per):  # added
         (tree / LABELS[i % len(LABELS)] / f"new{i:06d}.bin").write_bytes(rng.bytes(512))
-    for p in all_files[per:2 * per]:  # relabeled: moved to the next class folder
+    for p in all_files[per : 2 * per]:  # relabeled: moved to the next class folder
         label = LABELS[(LABELS.index(p.parent.name) + 1) % len(LABELS)]
         p.rename(tree / label / p.name)
     snapshot("t2")
@@ -212,20 +259,29 @@ def bench_tree(root: Path, files: int) -> dict:
     subprocess.run([PROV, "init"], cwd=repo, check=True, capture_output=True)
     keys.generate(repo / "bench")
     for tag in ("t1", "t2"):
-        subprocess.run([PROV, "commit", "images", "--rev", tag, "--tag", f"v-{tag}", "--key", "bench.key"],
-                       cwd=repo, check=True, capture_output=True)
+        subprocess.run(
+            [PROV, "commit", "images", "--rev", tag, "--tag", f"v-{tag}", "--key", "bench.key"],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
     warm = []
     for _ in range(3):
         secs, _, out = timed([PROV, "diff", "t1", "t2", "--path", "images", "--format", "json"], repo)
         warm.append(secs)
     s = json.loads(out.stdout)["summary"]
     dvc_warm = min(dvc_secs, *(timed([DVC, "diff", "--json", "t1", "t2"], repo)[0] for _ in range(2)))
-    return {"files": files, "changed_files": 3 * per, "dvc_diff_seconds": round(dvc_warm, 2),
-            "dvc_counts": dvc_counts, "prov_diff_seconds_building_manifests": round(cold_secs, 2),
-            "prov_diff_seconds_reusing_versions": round(min(warm), 2),
-            "speedup_vs_dvc": round(dvc_warm / min(warm), 1),
-            "prov_counts": {k: s[k] for k in ("added", "removed", "relabeled", "unchanged")},
-            "prov_reused_versions": json.loads(out.stdout)["base"]["reused_version"]}
+    return {
+        "files": files,
+        "changed_files": 3 * per,
+        "dvc_diff_seconds": round(dvc_warm, 2),
+        "dvc_counts": dvc_counts,
+        "prov_diff_seconds_building_manifests": round(cold_secs, 2),
+        "prov_diff_seconds_reusing_versions": round(min(warm), 2),
+        "speedup_vs_dvc": round(dvc_warm / min(warm), 1),
+        "prov_counts": {k: s[k] for k in ("added", "removed", "relabeled", "unchanged")},
+        "prov_reused_versions": json.loads(out.stdout)["base"]["reused_version"],
+    }
 
 
 def main() -> None:
@@ -233,8 +289,12 @@ def main() -> None:
     sizes = [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]
     changed = 10_000 if quick else 100_000
     root = Path(tempfile.mkdtemp(prefix="prov-diff-bench-"))
-    env = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
-           "affinity": len(os.sched_getaffinity(0))}
+    env = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "affinity": len(os.sched_getaffinity(0)),
+    }
     try:
         scale = bench_scale(root, sizes, changed)
         tree = bench_tree(root, 2_000 if quick else 20_000)
@@ -245,23 +305,37 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     name = "diff-quick" if quick else "diff"
     (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = [f"# prov diff benchmarks ({'quick' if quick else 'full'})", "",
-             f"Machine: {env['cpus']} CPUs ({env['affinity']} usable), {env['machine']}, Python {env['python']}.", "",
-             "## Two versions, same change count, growing dataset", "",
-             "| records | changed | added | removed | relabeled | diff (s, best of 3) | peak RSS (MiB) | manifests on disk (MiB, both) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# prov diff benchmarks ({'quick' if quick else 'full'})",
+        "",
+        f"Machine: {env['cpus']} CPUs ({env['affinity']} usable), {env['machine']}, Python {env['python']}.",
+        "",
+        "## Two versions, same change count, growing dataset",
+        "",
+        "| records | changed | added | removed | relabeled | diff (s, best of 3) | peak RSS (MiB) | manifests on disk (MiB, both) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in scale:
-        lines.append(f"| {r['records']:,} | {r['changed']:,} | {r['added']:,} | {r['removed']:,} | {r['relabeled']:,} | "
-                     f"{r['diff_seconds_min']} | {r['peak_rss_mib']} | {r['manifest_bytes_both'] / 2**20:.0f} |")
-    lines += ["", "## One file tree: `dvc diff` vs `prov diff`", "",
-              f"{tree['files']:,} files, {tree['changed_files']:,} changed (removed, added, moved to another label).", "",
-              "| tool | seconds | reports |", "|---|---:|---|",
-              f"| `dvc diff t1 t2` | {tree['dvc_diff_seconds']} | file paths: {tree['dvc_counts']} |",
-              f"| `prov diff t1 t2 --path images` (versions committed) | {tree['prov_diff_seconds_reusing_versions']} | "
-              f"records: {tree['prov_counts']} |",
-              f"| `prov diff t1 t2 --path images` (no versions: hashes both revisions through DVC) | "
-              f"{tree['prov_diff_seconds_building_manifests']} | same |", "",
-              f"Speed-up with committed versions: {tree['speedup_vs_dvc']}x."]
+        lines.append(
+            f"| {r['records']:,} | {r['changed']:,} | {r['added']:,} | {r['removed']:,} | {r['relabeled']:,} | "
+            f"{r['diff_seconds_min']} | {r['peak_rss_mib']} | {r['manifest_bytes_both'] / 2**20:.0f} |"
+        )
+    lines += [
+        "",
+        "## One file tree: `dvc diff` vs `prov diff`",
+        "",
+        f"{tree['files']:,} files, {tree['changed_files']:,} changed (removed, added, moved to another label).",
+        "",
+        "| tool | seconds | reports |",
+        "|---|---:|---|",
+        f"| `dvc diff t1 t2` | {tree['dvc_diff_seconds']} | file paths: {tree['dvc_counts']} |",
+        f"| `prov diff t1 t2 --path images` (versions committed) | {tree['prov_diff_seconds_reusing_versions']} | "
+        f"records: {tree['prov_counts']} |",
+        f"| `prov diff t1 t2 --path images` (no versions: hashes both revisions through DVC) | "
+        f"{tree['prov_diff_seconds_building_manifests']} | same |",
+        "",
+        f"Speed-up with committed versions: {tree['speedup_vs_dvc']}x.",
+    ]
     (HERE / "results" / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

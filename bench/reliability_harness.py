@@ -47,8 +47,10 @@ def kills(n: int, seed: int, tmp: Path) -> dict:
         c[f"outcome_{r.outcome if r.outcome in ('old', 'new') else 'mixed'}"] += 1
         c["fsck_warnings_after"] += r.warnings
     return {
-        "runs": len(results), "killed": sum(r.killed for r in results),
-        "survived": sum(r.survived for r in results), "survived_killed": sum(r.survived for r in results if r.killed),
+        "runs": len(results),
+        "killed": sum(r.killed for r in results),
+        "survived": sum(r.survived for r in results),
+        "survived_killed": sum(r.survived for r in results if r.killed),
         "by_op": {k: dict(v) for k, v in sorted(by_op.items())},
         "failures": [r.__dict__ for r in results if not r.survived],
         "seconds": round(time.perf_counter() - start, 1),
@@ -96,8 +98,12 @@ def hostile(tmp: Path) -> dict:
 
 
 def pytest_counts(paths: list[str]) -> dict:
-    p = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", *paths],
-                       cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     tail = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-300:]
     return {"exit": p.returncode, "summary": tail}
 
@@ -125,8 +131,10 @@ def render(res: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for op, c in k["by_op"].items():
-        lines.append(f"| prov {op} | {c['runs']} | {c['killed']} | {c.get('killed_in_write', 0)} | "
-                     f"{c.get('outcome_old', 0)} | {c.get('outcome_new', 0)} | {c.get('outcome_mixed', 0)} | {c['survived']} |")
+        lines.append(
+            f"| prov {op} | {c['runs']} | {c['killed']} | {c.get('killed_in_write', 0)} | "
+            f"{c.get('outcome_old', 0)} | {c.get('outcome_new', 0)} | {c.get('outcome_mixed', 0)} | {c['survived']} |"
+        )
     lines += [
         "",
         "Kills between an object write and the transaction leave unreferenced objects: `prov fsck` reports",
@@ -143,14 +151,16 @@ def render(res: dict) -> str:
         "  content-addressed object (manifest, envelope, lineage, profile); a signed batch envelope whose JSON",
         "  value changed; a data file whose records (as prov reads them) changed or became unreadable.",
         "- Caught: `prov fsck`, `prov audit verify` or `prov verify` (each version, and the signed batch) exits",
-        "  non-zero. Crash: a traceback or an \"internal error\" from any of them.",
+        '  non-zero. Crash: a traceback or an "internal error" from any of them.',
         "",
         "| target | tried | meaningful | caught | benign | benign flagged | crashes |",
         "|---|---|---|---|---|---|---|",
     ]
     for target, c in m["by_target"].items():
-        lines.append(f"| {target} | {c['tried']} | {c['meaningful']} | {c['caught']} | {c['benign']} | "
-                     f"{c['benign_flagged']} | {c['crashes']} |")
+        lines.append(
+            f"| {target} | {c['tried']} | {c['meaningful']} | {c['caught']} | {c['benign']} | "
+            f"{c['benign_flagged']} | {c['crashes']} |"
+        )
     lines += ["", "How each flip was classified:", ""]
     lines += [f"- {why}: {n}" for why, n in sorted(m["classes"].items(), key=lambda kv: -kv[1])]
     lines += [
@@ -186,8 +196,10 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="prov-reliability-") as tmp:
         tmp = Path(tmp)
-        res = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+        res = {
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        }
         res["kills"] = kills(args.kills, args.seed, tmp)
         print(f"kills: {res['kills']['survived_killed']}/{res['kills']['killed']} survived", flush=True)
         res["mutations"] = mutations(args.mutations, args.seed, tmp)
@@ -199,9 +211,14 @@ def main() -> None:
     (RESULTS / "reliability.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     (RESULTS / "reliability.md").write_text(render(res))
     print((RESULTS / "reliability.md").read_text())
-    ok = (res["kills"]["survived"] == res["kills"]["runs"] and res["mutations"]["total"]["crashes"] == 0
-          and res["mutations"]["total"]["caught"] == res["mutations"]["total"]["meaningful"]
-          and not res["hostile"]["crashes"] and not res["hostile"]["wrong"] and not res["hostile"]["store_changed"])
+    ok = (
+        res["kills"]["survived"] == res["kills"]["runs"]
+        and res["mutations"]["total"]["crashes"] == 0
+        and res["mutations"]["total"]["caught"] == res["mutations"]["total"]["meaningful"]
+        and not res["hostile"]["crashes"]
+        and not res["hostile"]["wrong"]
+        and not res["hostile"]["store_changed"]
+    )
     sys.exit(0 if ok else 1)
 
 

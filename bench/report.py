@@ -26,12 +26,19 @@ def summarise(quality):
         prov_recall = _mean(rows, "prov_family", "recall_at_1pct_fpr")
         baselines = {b: (_mean(rows, b, "recall_at_1pct_fpr"), _mean(rows, b, "auroc")) for b in BASELINE_NAMES}
         best = max(baselines, key=lambda b: baselines[b][0])
-        summary.append({
-            "attack": attack, "family": rows[0]["family"], "prov_recall": prov_recall,
-            "prov_auroc": _mean(rows, "prov_family", "auroc"), "prov_flag_recall": _mean(rows, "prov_family", "flag_recall"),
-            "best_baseline": best, "best_recall": baselines[best][0], "best_auroc": baselines[best][1],
-            "aim_met": prov_recall >= RECALL_AIM and prov_recall >= baselines[best][0] - 1e-9,
-        })
+        summary.append(
+            {
+                "attack": attack,
+                "family": rows[0]["family"],
+                "prov_recall": prov_recall,
+                "prov_auroc": _mean(rows, "prov_family", "auroc"),
+                "prov_flag_recall": _mean(rows, "prov_family", "flag_recall"),
+                "best_baseline": best,
+                "best_recall": baselines[best][0],
+                "best_auroc": baselines[best][1],
+                "aim_met": prov_recall >= RECALL_AIM and prov_recall >= baselines[best][0] - 1e-9,
+            }
+        )
     return summary
 
 
@@ -54,59 +61,95 @@ def write_markdown(path, meta, quality, scaling):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summarise(quality):
-        lines.append(f"| {s['attack']} | {s['family']} | {s['prov_recall']:.3f} | {s['prov_auroc']:.3f} | "
-                     f"{s['prov_flag_recall']:.3f} | {s['best_baseline']} | {s['best_recall']:.3f} | "
-                     f"{s['best_auroc']:.3f} | {'yes' if s['aim_met'] else '**no**'} |")
+        lines.append(
+            f"| {s['attack']} | {s['family']} | {s['prov_recall']:.3f} | {s['prov_auroc']:.3f} | "
+            f"{s['prov_flag_recall']:.3f} | {s['best_baseline']} | {s['best_recall']:.3f} | "
+            f"{s['best_auroc']:.3f} | {'yes' if s['aim_met'] else '**no**'} |"
+        )
 
-    lines += ["", "## Per dataset, attack and rate (recall at 1% FPR / AUROC)", "",
-              "| dataset | attack | rate | poisons | prov | " + " | ".join(BASELINE_NAMES) + " |",
-              "|---|---|---|---|---|" + "---|" * len(BASELINE_NAMES)]
+    lines += [
+        "",
+        "## Per dataset, attack and rate (recall at 1% FPR / AUROC)",
+        "",
+        "| dataset | attack | rate | poisons | prov | " + " | ".join(BASELINE_NAMES) + " |",
+        "|---|---|---|---|---|" + "---|" * len(BASELINE_NAMES),
+    ]
     groups = defaultdict(list)
     for r in quality:
         if r["attack"] != "clean":
             groups[(r["dataset"], r["attack"], r["rate"])].append(r)
     for (dataset, attack, rate), rows in groups.items():
-        cells = [f"{_mean(rows, m, 'recall_at_1pct_fpr'):.2f} / {_mean(rows, m, 'auroc'):.2f}" for m in ("prov_family", *BASELINE_NAMES)]
-        lines.append(f"| {dataset} | {attack} | {rate:.0%} | {np.mean([r['n_poison'] for r in rows]):.0f} | " + " | ".join(cells) + " |")
+        cells = [
+            f"{_mean(rows, m, 'recall_at_1pct_fpr'):.2f} / {_mean(rows, m, 'auroc'):.2f}"
+            for m in ("prov_family", *BASELINE_NAMES)
+        ]
+        lines.append(
+            f"| {dataset} | {attack} | {rate:.0%} | {np.mean([r['n_poison'] for r in rows]):.0f} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
     clean = [r for r in quality if r["attack"] == "clean"]
     detectors = sorted(m for m in clean[0]["methods"] if m.startswith("prov:")) if clean else []
-    lines += ["", "## False alarms on clean deltas (share of clean delta records flagged)", "",
-              "prov detectors use their calibrated thresholds (target 1% each); `any prov detector` is the union. "
-              "cleanlab's is find_label_issues; IsolationForest and ECOD use their default contamination (10%).", "",
-              "| dataset | " + " | ".join(d.split(":")[1] for d in detectors) + " | any prov detector | cleanlab | iforest | ecod |",
-              "|---|" + "---|" * (len(detectors) + 4)]
+    lines += [
+        "",
+        "## False alarms on clean deltas (share of clean delta records flagged)",
+        "",
+        "prov detectors use their calibrated thresholds (target 1% each); `any prov detector` is the union. "
+        "cleanlab's is find_label_issues; IsolationForest and ECOD use their default contamination (10%).",
+        "",
+        "| dataset | "
+        + " | ".join(d.split(":")[1] for d in detectors)
+        + " | any prov detector | cleanlab | iforest | ecod |",
+        "|---|" + "---|" * (len(detectors) + 4),
+    ]
     for dataset in sorted({r["dataset"] for r in clean}):
         rows = [r for r in clean if r["dataset"] == dataset]
         cells = [f"{_mean(rows, d, 'false_alarm_rate'):.3f}" for d in detectors]
         cells += [f"{_mean(rows, m, 'false_alarm_rate'):.3f}" for m in ("prov_all", "cleanlab", "iforest", "ecod")]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
 
-    lines += ["", "## Delta-level gradient signal", "",
-              "The gradient detector's `shared_direction_ratio`: squared norm of the delta's mean gradient shift over",
-              "var/n (n delta records). With no attack it is about 1 + n/m (m base sample records, ~1.7 here), more",
-              "with heavy-tailed gradients on tiny bases. Median over seeds and rates.", "",
-              "| dataset | clean delta | gradient_matching | label_flip |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Delta-level gradient signal",
+        "",
+        "The gradient detector's `shared_direction_ratio`: squared norm of the delta's mean gradient shift over",
+        "var/n (n delta records). With no attack it is about 1 + n/m (m base sample records, ~1.7 here), more",
+        "with heavy-tailed gradients on tiny bases. Median over seeds and rates.",
+        "",
+        "| dataset | clean delta | gradient_matching | label_flip |",
+        "|---|---|---|---|",
+    ]
     for dataset in sorted({r["dataset"] for r in quality}):
         cells = []
         for attack in ("clean", "gradient_matching", "label_flip"):
-            values = [r.get("shared_direction_ratio") for r in quality if r["dataset"] == dataset and r["attack"] == attack]
+            values = [
+                r.get("shared_direction_ratio") for r in quality if r["dataset"] == dataset and r["attack"] == attack
+            ]
             values = [v for v in values if v is not None]
             cells.append(f"{np.median(values):.1f}" if values else "n/a")
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     lines += _shortfalls(quality, scaling)
     if scaling:
         names = list(scaling[0]["baselines"])
-        lines += ["", "## Speed: fixed delta of 10k records, growing base (synthetic Gaussian mixture)", "",
-                  "prov time = all detectors on the delta, the profile having been built at commit (its build time "
-                  "is shown apart). Ratios are baseline time on the whole version / prov detection time.", "",
-                  "| base records | profile sample | profile build s | prov detect s | prov flip recall | "
-                  + " | ".join(f"{n} ratio" for n in names) + " |",
-                  "|---|---|---|---|---|" + "---|" * len(names)]
+        lines += [
+            "",
+            "## Speed: fixed delta of 10k records, growing base (synthetic Gaussian mixture)",
+            "",
+            "prov time = all detectors on the delta, the profile having been built at commit (its build time "
+            "is shown apart). Ratios are baseline time on the whole version / prov detection time.",
+            "",
+            "| base records | profile sample | profile build s | prov detect s | prov flip recall | "
+            + " | ".join(f"{n} ratio" for n in names)
+            + " |",
+            "|---|---|---|---|---|" + "---|" * len(names),
+        ]
         for r in scaling:
             ratios = [f"{r['baselines'][n]['ratio_to_prov']:.1f}x" for n in names]
-            lines.append(f"| {r['n_base']:,} | {r['profile_sample']:,} | {r['profile_seconds']:.1f} | "
-                         f"{r['prov_detect_seconds']:.2f} | {r['prov_flip_recall']:.2f} | " + " | ".join(ratios) + " |")
+            lines.append(
+                f"| {r['n_base']:,} | {r['profile_sample']:,} | {r['profile_seconds']:.1f} | "
+                f"{r['prov_detect_seconds']:.2f} | {r['prov_flip_recall']:.2f} | " + " | ".join(ratios) + " |"
+            )
     lines += ["", "## Notes", "", *NOTES]
     path.write_text("\n".join(lines) + "\n")
 
@@ -141,11 +184,15 @@ def _shortfalls(quality, scaling):
         largest = max(scaling, key=lambda r: r["n_base"])
         for name, b in largest["baselines"].items():
             if b["ratio_to_prov"] < SPEED_AIM:
-                lines.append(f"- speed at {largest['n_base']:,} records: {name} on the whole version is only "
-                             f"{b['ratio_to_prov']:.1f}x slower than prov on the delta (aim {SPEED_AIM:.0f}x)")
+                lines.append(
+                    f"- speed at {largest['n_base']:,} records: {name} on the whole version is only "
+                    f"{b['ratio_to_prov']:.1f}x slower than prov on the delta (aim {SPEED_AIM:.0f}x)"
+                )
         times = [r["prov_detect_seconds"] for r in scaling]
-        lines.append(f"- prov detection time across bases of {scaling[0]['n_base']:,} to {largest['n_base']:,} records: "
-                     f"{min(times):.2f}-{max(times):.2f} s (flat means the ratio max/min is near 1: {max(times) / min(times):.2f})")
+        lines.append(
+            f"- prov detection time across bases of {scaling[0]['n_base']:,} to {largest['n_base']:,} records: "
+            f"{min(times):.2f}-{max(times):.2f} s (flat means the ratio max/min is near 1: {max(times) / min(times):.2f})"
+        )
     if len(lines) == 3:
         lines.append("- none")
     return lines

@@ -119,8 +119,9 @@ def bench_detection(sizes: list[int], delta_size: int = 2000, dim: int = 16, cla
         digests_d = [hashlib.sha256(i.to_bytes(8, "big") + b"delta").digest() for i in range(delta_size)]
 
         def fresh():
-            return Delta(digests_d, Xd, list(yd.astype(str)), [None] * delta_size, ["added"] * delta_size,
-                         [None] * delta_size)
+            return Delta(
+                digests_d, Xd, list(yd.astype(str)), [None] * delta_size, ["added"] * delta_size, [None] * delta_size
+            )
 
         serial = parallel = float("inf")
         for _ in range(2):  # best of two: the machine is shared
@@ -130,13 +131,23 @@ def bench_detection(sizes: list[int], delta_size: int = 2000, dim: int = 16, cla
             t0 = time.perf_counter()
             presults = run_detectors_parallel(profile, fresh(), executor=LocalExecutor(2))
             parallel = min(parallel, time.perf_counter() - t0)
-        same = all([(f.digest, f.score, f.flagged) for f in a.findings] == [(f.digest, f.score, f.flagged) for f in b.findings]
-                   for a, b in zip(results, presults))
+        same = all(
+            [(f.digest, f.score, f.flagged) for f in a.findings] == [(f.digest, f.score, f.flagged) for f in b.findings]
+            for a, b in zip(results, presults)
+        )
         knn = next(r for r in results if r.detector == "knn_label")
-        row = {"n_base": n_base, "n_delta": delta_size, "dim": dim, "profile_build_s": round(profile_s, 2),
-               "profile_sample": profile.sample_size, "detect_serial_s": round(serial, 3),
-               "detect_2w_s": round(parallel, 3), "parallel_identical": same,
-               "flip_recall": round(float(np.mean([knn.findings[i].flagged for i in flips])), 3), "load": load()}
+        row = {
+            "n_base": n_base,
+            "n_delta": delta_size,
+            "dim": dim,
+            "profile_build_s": round(profile_s, 2),
+            "profile_sample": profile.sample_size,
+            "detect_serial_s": round(serial, 3),
+            "detect_2w_s": round(parallel, 3),
+            "parallel_identical": same,
+            "flip_recall": round(float(np.mean([knn.findings[i].flagged for i in flips])), 3),
+            "load": load(),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -152,14 +163,17 @@ def estimate(tables: list[dict], files: dict, detection: list[dict]) -> list[str
     hours_one_core = n / per_core / 3600
     det = max(detection, key=lambda r: r["n_base"])
     lines = [
-        "## Estimate: commit and check 1 billion records", "",
+        "## Estimate: commit and check 1 billion records",
+        "",
         "Rates below are the hash stage (`build_manifest`: read, hash, sort, root), the part that grows with the "
         "data; `prov commit` adds a roughly fixed cost for the reference profile (bounded sample, about 20 s here) "
-        "and signing.", "",
+        "and signing.",
+        "",
         f"From the {big['rows']:,}-row, 64-column table: {per_core:,} rows/s on one worker, "
         f"{two:,} rows/s on two ({scaling:.0%} of linear, on a machine whose other jobs kept both CPUs busy). Hashing is partition-parallel with no shared "
         "state, so a cluster scales with cores until object-storage bandwidth or the single merge "
-        "(external sort and Merkle root, one process) binds.", "",
+        "(external sort and Merkle root, one process) binds.",
+        "",
         f"- Hashing 10^9 such rows is about {hours_one_core:,.1f} core-hours. At the measured per-core rate and "
         f"two-worker efficiency, a 64-core Dask cluster (8 workers x 8 cores) hashes them in about "
         f"{hours_one_core * 60 / (64 * scaling):,.0f} min, 256 cores in about {hours_one_core * 3600 / (256 * scaling):,.0f} s.",
@@ -179,7 +193,8 @@ def estimate(tables: list[dict], files: dict, detection: list[dict]) -> list[str
         f"{det['n_base']:,}-record base here. A 1% delta (10^7 records) is beyond what was measured: detectors "
         "that score records on their own split into chunks across the cluster; the ones that look across the "
         "delta (duplicates, spectral, volume) run whole on one worker.",
-        "", "Caveats: measured on a shared 2-CPU machine; per-row cost depends on the schema (string columns "
+        "",
+        "Caveats: measured on a shared 2-CPU machine; per-row cost depends on the schema (string columns "
         "encode in Python and are several times slower than the numeric table here); the commit hooks of "
         "other stages (lineage, profile) currently load the whole manifest into memory, which at 10^9 rows "
         "would not fit on one machine.",
@@ -191,33 +206,44 @@ def write(result: dict, suffix: str) -> None:
     (RESULTS / f"scale{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     t, f, d = result["tables"], result["files"], result["detection"]
     lines = [
-        "# Scale benchmark" + (" (quick)" if result["quick"] else ""), "",
+        "# Scale benchmark" + (" (quick)" if result["quick"] else ""),
+        "",
         f"{result['machine']['cpus']} CPUs, Python {result['machine']['python']}, batch SHA-256 extension "
         f"{'built' if result['fastsha'] else 'not built'}. Load average is recorded with each run: the machine "
-        "is shared with other jobs, so times are noisy.", "",
-        "## Table commit (64 float64 columns + label)", "",
-        "| rows | hash 1 worker rows/s | hash 2 workers rows/s | hash peak MiB (1w / 2w) | commit 2w rows/s | commit peak MiB | hash vs sha256sum (1w / 2w) | load |",
+        "is shared with other jobs, so times are noisy.",
+        "",
+        "## Table commit (64 float64 columns + label)",
+        "",
+        "| rows | hash 1 worker rows/s | hash 2 workers rows/s | hash peak MiB (1w / 2w) | commit 2w rows/s | commit peak MiB | hash vs sha256sum (1w / 2w) | load |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in t:
-        lines.append(f"| {r['rows']:,} | {r['hash_1w_rows_per_s']:,} | {r['hash_2w_rows_per_s']:,} | "
-                     f"{r['hash_1w_peak_mib']} / {r['hash_2w_peak_mib']} | {r.get('commit_2w_rows_per_s', 'see core.md')} | "
-                     f"{r.get('commit_2w_peak_mib', 'see core.md')} | {r['hash_1w_vs_sha256sum']}× / {r['hash_2w_vs_sha256sum']}× | "
-                     f"{r['load_before']}–{r['load_after']} |")
+        lines.append(
+            f"| {r['rows']:,} | {r['hash_1w_rows_per_s']:,} | {r['hash_2w_rows_per_s']:,} | "
+            f"{r['hash_1w_peak_mib']} / {r['hash_2w_peak_mib']} | {r.get('commit_2w_rows_per_s', 'see core.md')} | "
+            f"{r.get('commit_2w_peak_mib', 'see core.md')} | {r['hash_1w_vs_sha256sum']}× / {r['hash_2w_vs_sha256sum']}× | "
+            f"{r['load_before']}–{r['load_after']} |"
+        )
     lines += [
-        "", "## Hashing throughput against sha256sum (same files)", "",
+        "",
+        "## Hashing throughput against sha256sum (same files)",
+        "",
         "| files | MiB | sha256sum MiB/s | prov 1 worker MiB/s | prov 2 workers MiB/s | ratio 1w / 2w | load |",
         "|---|---|---|---|---|---|---|",
         f"| {f['files']} | {f['bytes'] >> 20} | {f['sha256sum_MiB_per_s']} | {f['hash_1w_MiB_per_s']} | "
         f"{f['hash_2w_MiB_per_s']} | {f['hash_1w_vs_sha256sum']}× / {f['hash_2w_vs_sha256sum']}× | "
         f"{f['load_before']}–{f['load_after']} |",
-        "", "## Detection on a fixed delta as the base grows", "",
+        "",
+        "## Detection on a fixed delta as the base grows",
+        "",
         "| base records | delta | profile build s (at commit) | detect s (serial) | detect s (2 workers) | identical | flip recall | load |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in d:
-        lines.append(f"| {r['n_base']:,} | {r['n_delta']:,} | {r['profile_build_s']} | {r['detect_serial_s']} | "
-                     f"{r['detect_2w_s']} | {r['parallel_identical']} | {r['flip_recall']} | {r['load']} |")
+        lines.append(
+            f"| {r['n_base']:,} | {r['n_delta']:,} | {r['profile_build_s']} | {r['detect_serial_s']} | "
+            f"{r['detect_2w_s']} | {r['parallel_identical']} | {r['flip_recall']} | {r['load']} |"
+        )
     lines += [""] + estimate(t, f, d)
     (RESULTS / f"scale{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -232,20 +258,34 @@ def main() -> None:
     scale = 10 if args.quick else 1
     only = set(args.only or ["tables", "files", "detection"])
     suffix = "-quick" if args.quick else ""
-    previous = json.loads((RESULTS / f"scale{suffix}.json").read_text()) if (RESULTS / f"scale{suffix}.json").exists() else {}
+    previous = (
+        json.loads((RESULTS / f"scale{suffix}.json").read_text()) if (RESULTS / f"scale{suffix}.json").exists() else {}
+    )
     work = Path(tempfile.mkdtemp(prefix="prov-scale-"))
     try:
-        tables = bench_tables(work, [n // scale for n in (1_000_000, 2_000_000, 10_000_000)]) if "tables" in only else previous["tables"]
+        tables = (
+            bench_tables(work, [n // scale for n in (1_000_000, 2_000_000, 10_000_000)])
+            if "tables" in only
+            else previous["tables"]
+        )
         files = bench_files(work, 1024 // scale, 1 << 20) if "files" in only else previous["files"]
-        detection = (bench_detection([n // scale for n in (10_000, 100_000, 1_000_000, 10_000_000)])
-                     if "detection" in only else previous["detection"])
+        detection = (
+            bench_detection([n // scale for n in (10_000, 100_000, 1_000_000, 10_000_000)])
+            if "detection" in only
+            else previous["detection"]
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     from provenance import fastsha
 
-    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-              "quick": args.quick, "fastsha": fastsha.available(), "tables": tables, "files": files,
-              "detection": detection}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "quick": args.quick,
+        "fastsha": fastsha.available(),
+        "tables": tables,
+        "files": files,
+        "detection": detection,
+    }
     write(result, suffix)
 
 

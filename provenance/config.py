@@ -34,5 +34,5 @@ def executor_setting(base: str | Path = ".") -> str | None:
         return env
     value = read_config(base).get("scale", {}).get("executor")
     if value is not None and not isinstance(value, str):
-        raise InputError(f"{Path(base) / CONFIG_FILE}: [scale] executor must be a string such as \"dask://HOST:PORT\"")
+        raise InputError(f'{Path(base) / CONFIG_FILE}: [scale] executor must be a string such as "dask://HOST:PORT"')
     return value

@@ -36,7 +36,7 @@ FILE_DIGEST_ALGORITHM = "sha256/file-bytes"
 
 _I64 = struct.Struct(">q")
 _F64 = struct.Struct(">d")
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _EPOCH_DATE = _dt.date(1970, 1, 1)
 
 
@@ -77,7 +77,7 @@ def encode_value(value: object) -> bytes:
         return _tlv(b"Y", bytes(value))
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
+            value = value.replace(tzinfo=_dt.UTC)
         delta = value - _EPOCH
         ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
         return _tlv(b"T", _I64.pack(ns))

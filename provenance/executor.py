@@ -15,8 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 from provenance.errors import InputError
 
@@ -158,7 +159,7 @@ def executor_from(setting: str | None = None):
         return LocalExecutor(int(n))
     for scheme in ("dask://", "tcp://", "tls://"):
         if setting.startswith(scheme):
-            rest = setting[len(scheme):]
+            rest = setting[len(scheme) :]
             if not rest:
                 raise InputError(f"executor {setting!r}: expected dask://HOST:PORT")
             address = ("tcp://" + rest) if scheme == "dask://" else setting

@@ -73,8 +73,9 @@ def sha256_rows(prefix: bytes, data: bytes | np.ndarray, offsets: np.ndarray) ->
     out = np.empty(32 * max(n, 0), dtype=np.uint8)
     if n > 0:
         data = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else np.ascontiguousarray(data)
-        _load().prov_sha256_rows(prefix, len(prefix), data.ctypes.data if len(data) else 0,
-                                 offsets.ctypes.data, n, out.ctypes.data)
+        _load().prov_sha256_rows(
+            prefix, len(prefix), data.ctypes.data if len(data) else 0, offsets.ctypes.data, n, out.ctypes.data
+        )
     return out.tobytes()
 
 
@@ -95,8 +96,9 @@ def build() -> Path:
     target = Path(__file__).parent / ("_fastsha" + sysconfig.get_config_var("EXT_SUFFIX"))
     include = sysconfig.get_paths()["include"]
     cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O3", "-shared", "-fPIC", f"-I{include}", str(_SOURCE), "-o", str(target), "-lcrypto"],
-                   check=True)
+    subprocess.run(
+        [cc, "-O3", "-shared", "-fPIC", f"-I{include}", str(_SOURCE), "-o", str(target), "-lcrypto"], check=True
+    )
     return target
 
 

@@ -82,7 +82,9 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from exc
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"{path}: private key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}")
+        raise KeyFileError(
+            f"{path}: private key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}"
+        )
     secret = _passphrase()
     try:
         key = serialization.load_pem_private_key(data, password=secret)

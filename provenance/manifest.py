@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.errors import InputError, VerificationError
 from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_value, split_digests
+from provenance.errors import InputError, VerificationError
 from provenance.merkle import merkle_root_of_blob
 
 SCHEMA = pa.schema(
@@ -31,8 +31,13 @@ SCHEMA = pa.schema(
         pa.field("locator", pa.string(), nullable=False),
     ]
 )
-_SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"),
-              ("batch", "ascending"), ("locator", "ascending")]
+_SORT_KEYS = [
+    ("digest", "ascending"),
+    ("label", "ascending"),
+    ("source", "ascending"),
+    ("batch", "ascending"),
+    ("locator", "ascending"),
+]
 _DIGEST_PREFIX = encode_value(b"\x00" * 32)[:-32]  # tag + length of a 32-byte value
 
 
@@ -43,11 +48,20 @@ class Manifest:
     ``table`` reads it on first use.
     """
 
-    def __init__(self, table: pa.Table | None = None, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
-                 meta: dict[str, str] | None = None, leaf_blob: bytes | None = None, *,
-                 path: str | None = None, root: bytes | None = None, rows: int | None = None,
-                 label_counts: dict[str, int] | None = None, source_counts: dict[str, int] | None = None,
-                 keepalive=None):
+    def __init__(
+        self,
+        table: pa.Table | None = None,
+        digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+        meta: dict[str, str] | None = None,
+        leaf_blob: bytes | None = None,
+        *,
+        path: str | None = None,
+        root: bytes | None = None,
+        rows: int | None = None,
+        label_counts: dict[str, int] | None = None,
+        source_counts: dict[str, int] | None = None,
+        keepalive=None,
+    ):
         if table is None and path is None:
             raise ValueError("a manifest needs a table or a path")
         self._table = table
@@ -80,7 +94,7 @@ class Manifest:
         sources: Sequence[str | None] | None = None,
         batches: Sequence[str | None] | None = None,
         digest_algorithm: str = ROW_DIGEST_ALGORITHM,
-    ) -> "Manifest":
+    ) -> Manifest:
         n = len(digests)
         table = pa.table(
             {
@@ -95,14 +109,15 @@ class Manifest:
         return cls.from_table(table, digest_algorithm)
 
     @classmethod
-    def from_table(cls, table: pa.Table, digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> "Manifest":
+    def from_table(cls, table: pa.Table, digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
         table = table.select(SCHEMA.names).cast(SCHEMA)
         table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
         return cls(table, digest_algorithm)
 
     @classmethod
-    def from_parts(cls, parts: Sequence, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
-                   batch: str | None = None) -> "Manifest":
+    def from_parts(
+        cls, parts: Sequence, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None
+    ) -> Manifest:
         """Merge hashed partitions (digest and leaf blobs plus Arrow columns) into one sorted manifest."""
         n = sum(len(p.digests) // 32 for p in parts)
         if n == 0:
@@ -126,7 +141,7 @@ class Manifest:
         return cls(table.drop(["_leaf"]).cast(SCHEMA), digest_algorithm, leaf_blob=sorted_leaves)
 
     @classmethod
-    def concat(cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> "Manifest":
+    def concat(cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
         tables = [t.cast(SCHEMA) for t in parts]
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
         return cls.from_table(table, digest_algorithm)
@@ -162,7 +177,9 @@ class Manifest:
         """Leaf hashes in manifest order."""
         if self.leaf_blob is not None:
             return split_digests(self.leaf_blob)
-        return split_digests(leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source")))
+        return split_digests(
+            leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source"))
+        )
 
     @cached_property
     def root(self) -> bytes:
@@ -195,7 +212,7 @@ class Manifest:
         return sink.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str = "manifest") -> "Manifest":
+    def from_bytes(cls, data: bytes, name: str = "manifest") -> Manifest:
         try:
             table = pq.read_table(io.BytesIO(data))
         except (pa.ArrowException, OSError) as exc:
@@ -211,7 +228,7 @@ class Manifest:
         return manifest
 
     @classmethod
-    def read(cls, path: str | Path) -> "Manifest":
+    def read(cls, path: str | Path) -> Manifest:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

@@ -21,14 +21,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance import keys, versions
-from provenance.lineage import classify as lineage
-from provenance.trust import source_keys as trust
-from provenance.errors import InputError, VerificationError
 from provenance.encoding import split_digests, table_digests
+from provenance.errors import InputError, VerificationError
+from provenance.lineage import classify as lineage
 from provenance.sources import tables, trees
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest, resolve_kind
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from provenance.trust import source_keys as trust
 
 
 @dataclass
@@ -89,6 +89,7 @@ def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
 
 # --- writing the filtered dataset ---------------------------------------------------------
 
+
 def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int]:
     paths = tables.list_table_files(spec.path)
     single = os.path.isfile(spec.path)
@@ -139,8 +140,18 @@ def _remove(path: Path) -> None:
 
 # --- the one call --------------------------------------------------------------------
 
-def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source: str | None = None,
-               findings: str | None = None, out: str | None = None, hooks=(), executor=None) -> QuarantineResult:
+
+def quarantine(
+    store: Store,
+    from_tag: str,
+    new_tag: str,
+    key_path: str,
+    source: str | None = None,
+    findings: str | None = None,
+    out: str | None = None,
+    hooks=(),
+    executor=None,
+) -> QuarantineResult:
     """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones)."""
     if (source is None) == (findings is None):
         raise InputError("quarantine needs exactly one of --source S or --findings F")
@@ -154,14 +165,17 @@ def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source:
     row = store.version(from_tag)
     spec = versions._local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
     if spec.rev is not None:
-        raise InputError(f"version {from_tag}: its data is read at git revision {spec.rev}; "
-                         "quarantine writes a filtered copy and needs a local dataset")
+        raise InputError(
+            f"version {from_tag}: its data is read at git revision {spec.rev}; "
+            "quarantine writes a filtered copy and needs a local dataset"
+        )
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
             known = sorted({s for s in lineage.version_lineage(store, from_tag).column("source").to_pylist() if s})
-            raise InputError(f"source {source!r} has no records in version {from_tag} "
-                             f"(sources there: {', '.join(known) or 'none'})")
+            raise InputError(
+                f"source {source!r} has no records in version {from_tag} (sources there: {', '.join(known) or 'none'})"
+            )
         reason = {"source": source}
     else:
         drop = digests_of_findings(findings)
@@ -170,8 +184,10 @@ def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source:
         reason = {"findings": str(findings)}
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
-        raise VerificationError(f"version {from_tag}: data at {spec.path} no longer matches its signed manifest; "
-                                f"run `prov verify {from_tag}` before quarantining")
+        raise VerificationError(
+            f"version {from_tag}: data at {spec.path} no longer matches its signed manifest; "
+            f"run `prov verify {from_tag}` before quarantining"
+        )
     kind = resolve_kind(spec)
     target = Path(out) if out else default_output(spec, new_tag, kind)
     if target.exists():
@@ -198,8 +214,9 @@ def quarantine(store: Store, from_tag: str, new_tag: str, key_path: str, source:
             predicate["quarantine"] = facts
             store.audit("quarantine", tag, facts)
 
-        result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag,
-                                 executor=executor, hooks=[*hooks, record])
+        result = versions.commit(
+            store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, hooks=[*hooks, record]
+        )
     except BaseException:
         _remove(staging)
         _remove(target)

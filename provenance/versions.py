@@ -11,8 +11,8 @@ from pathlib import Path
 from provenance import keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
-from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.store import audit
 from provenance.store.store import Store
 
@@ -21,7 +21,7 @@ _MAX_LISTED = 20
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
@@ -58,15 +58,21 @@ def _local(spec: DatasetSpec, store: Store) -> DatasetSpec:
     return replace(spec, path=str(store.base / spec.path), labels_csv=labels)
 
 
-def predicate(tag: str, hashed: HashedDataset, parent: dict | None, audit_head: str, manifest_oid: str, spec: DatasetSpec) -> dict:
+def predicate(
+    tag: str, hashed: HashedDataset, parent: dict | None, audit_head: str, manifest_oid: str, spec: DatasetSpec
+) -> dict:
     m = hashed.manifest
     return {
         "version": tag,
         "records": len(m),
         "labels": m.label_counts(),
         "sources": m.source_counts(),
-        "schema": {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": m.digest_algorithm,
-                   "labelColumn": spec.options.label_column if hashed.kind == "table" else None},
+        "schema": {
+            "kind": hashed.kind,
+            "columns": hashed.columns,
+            "digestAlgorithm": m.digest_algorithm,
+            "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
+        },
         "parent": {"version": parent["tag"], "merkleRoot": parent["merkle_root"]} if parent else None,
         "featurizer": None,
         "auditLogHead": audit_head,
@@ -91,8 +97,9 @@ class CommitResult:
         return {k: v for k, v in self.__dict__.items() if k != "extra"} | self.extra
 
 
-def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str | None = None,
-           executor=None, hooks=()) -> CommitResult:
+def commit(
+    store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str | None = None, executor=None, hooks=()
+) -> CommitResult:
     """Read, hash, sign and record one version. Checks cheap things before reading data."""
     if not tag or any(c.isspace() or ord(c) < 32 for c in tag):
         raise InputError(f"tag {tag!r}: must be non-empty with no spaces or control characters")
@@ -103,13 +110,17 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
     parent_row = store.version(parent) if parent else None
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
-    revoked = store.db.execute("select revoked_at from keys where keyid = ? and revoked_at is not null", [keyid]).fetchone()
+    revoked = store.db.execute(
+        "select revoked_at from keys where keyid = ? and revoked_at is not null", [keyid]
+    ).fetchone()
     if revoked:
         raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
 
     hashed = build_manifest(spec, executor=executor)
     # A manifest built by the external sort is already a file: stream it into the store.
-    manifest_bytes = Path(hashed.manifest.path) if getattr(hashed.manifest, "path", None) else hashed.manifest.to_bytes()
+    manifest_bytes = (
+        Path(hashed.manifest.path) if getattr(hashed.manifest, "path", None) else hashed.manifest.to_bytes()
+    )
     portable = _portable(spec, store)
     dataset = json.dumps(portable.to_dict(), sort_keys=True)
     with store.write():
@@ -130,25 +141,51 @@ def commit(store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str
         registered = False
         if not store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
             registered_at = now()
-            store.db["keys"].insert({"keyid": keyid, "name": Path(key_path).stem,
-                                     "public_pem": keys.public_pem(private.public_key()), "registered_at": registered_at})
+            store.db["keys"].insert(
+                {
+                    "keyid": keyid,
+                    "name": Path(key_path).stem,
+                    "public_pem": keys.public_pem(private.public_key()),
+                    "registered_at": registered_at,
+                }
+            )
             store.audit("key.register", keyid, {"name": Path(key_path).stem, "registered_at": registered_at})
             registered = True
-        store.audit("commit", tag, {"merkle_root": hashed.manifest.root.hex(), "manifest": manifest_oid,
-                                    "envelope": envelope_oid, "keyid": keyid, "parent": parent,
-                                    "dataset": dataset})
+        store.audit(
+            "commit",
+            tag,
+            {
+                "merkle_root": hashed.manifest.root.hex(),
+                "manifest": manifest_oid,
+                "envelope": envelope_oid,
+                "keyid": keyid,
+                "parent": parent,
+                "dataset": dataset,
+            },
+        )
         seq, _ = store.audit_head()
-        store.db["versions"].insert({
-            "tag": tag, "parent": parent, "created_at": pred["createdAt"],
-            "merkle_root": hashed.manifest.root.hex(), "records": len(hashed.manifest),
-            "manifest_object": manifest_oid, "envelope_object": envelope_oid, "keyid": keyid,
-            "dataset": dataset, "kind": hashed.kind, "audit_seq": seq,
-        })
-    return CommitResult(tag, parent, len(hashed.manifest), hashed.manifest.root.hex(), keyid,
-                        manifest_oid, envelope_oid, registered)
+        store.db["versions"].insert(
+            {
+                "tag": tag,
+                "parent": parent,
+                "created_at": pred["createdAt"],
+                "merkle_root": hashed.manifest.root.hex(),
+                "records": len(hashed.manifest),
+                "manifest_object": manifest_oid,
+                "envelope_object": envelope_oid,
+                "keyid": keyid,
+                "dataset": dataset,
+                "kind": hashed.kind,
+                "audit_seq": seq,
+            }
+        )
+    return CommitResult(
+        tag, parent, len(hashed.manifest), hashed.manifest.root.hex(), keyid, manifest_oid, envelope_oid, registered
+    )
 
 
 # --- reading back --------------------------------------------------------------------
+
 
 def load_manifest(store: Store, row: dict) -> Manifest:
     data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
@@ -176,12 +213,15 @@ def verified_statement(store: Store, row: dict) -> dict:
         raise VerificationError(f"version {row['tag']}: signed manifest digest differs from the version record")
     parent = pred.get("parent") or {}
     if parent.get("version") != row["parent"]:
-        raise VerificationError(f"version {row['tag']}: signed parent {parent.get('version')!r} differs from {row['parent']!r}")
+        raise VerificationError(
+            f"version {row['tag']}: signed parent {parent.get('version')!r} differs from {row['parent']!r}"
+        )
     return stmt
 
 
 def _record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]:
     """Records added, removed and relabeled between a signed manifest and the data now."""
+
     def index(m: Manifest) -> dict[bytes, tuple[set[str], list[str]]]:
         out: dict[bytes, tuple[set[str], list[str]]] = {}
         for d, label, loc in zip(m.digests, m.labels, m.table.column("locator").to_pylist()):
@@ -198,8 +238,9 @@ def _record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]
         changes["removed"].append({"digest": d.hex(), "labels": sorted(old[d][0]), "locators": old[d][1]})
     for d in sorted(old.keys() & new.keys()):
         if old[d][0] != new[d][0]:
-            changes["relabeled"].append({"digest": d.hex(), "old": sorted(old[d][0]), "new": sorted(new[d][0]),
-                                         "locators": new[d][1]})
+            changes["relabeled"].append(
+                {"digest": d.hex(), "old": sorted(old[d][0]), "new": sorted(new[d][0]), "locators": new[d][1]}
+            )
     return changes
 
 
@@ -212,8 +253,11 @@ def _change_line(kind: str, c: dict) -> str:
 
 def change_records(changes: dict[str, list[dict]]) -> list[dict]:
     """Every changed record as ``{"digest", "kind", "detail"}``, for reports that name records."""
-    return [{"digest": c["digest"], "kind": kind, "detail": _change_line(kind, c)}
-            for kind in ("added", "removed", "relabeled") for c in changes[kind]]
+    return [
+        {"digest": c["digest"], "kind": kind, "detail": _change_line(kind, c)}
+        for kind in ("added", "removed", "relabeled")
+        for c in changes[kind]
+    ]
 
 
 def describe_changes(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
@@ -233,15 +277,26 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
     head = stmt["predicate"].get("auditLogHead")
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
     if head not in known:
-        raise VerificationError(f"version {tag}: the audit-log head it signed is not in the audit log (history rewritten?)")
-    report = {"version": tag, "records": len(manifest), "merkle_root": row["merkle_root"], "keyid": row["keyid"],
-              "signature": "ok", "manifest": "ok", "data": "not read"}
+        raise VerificationError(
+            f"version {tag}: the audit-log head it signed is not in the audit log (history rewritten?)"
+        )
+    report = {
+        "version": tag,
+        "records": len(manifest),
+        "merkle_root": row["merkle_root"],
+        "keyid": row["keyid"],
+        "signature": "ok",
+        "manifest": "ok",
+        "data": "not read",
+    }
     if not read_data:
         return report
     try:
         spec = _local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise VerificationError(f"version {tag}: its stored dataset description is damaged ({exc}); run `prov fsck`") from exc
+        raise VerificationError(
+            f"version {tag}: its stored dataset description is damaged ({exc}); run `prov fsck`"
+        ) from exc
     try:
         current = build_manifest(spec, executor=executor)
     except InputError as exc:
@@ -253,7 +308,8 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
         raise VerificationError(
             f"version {tag}: data at {spec.path} no longer matches its signed manifest "
             f"({counts['added']} added, {counts['removed']} removed, {counts['relabeled']} relabeled)",
-            describe_changes(changes), records=change_records(changes),
+            describe_changes(changes),
+            records=change_records(changes),
         )
     report["data"] = "ok"
     return report
@@ -266,7 +322,9 @@ def verify_audit(store: Store) -> tuple[int, str]:
     for row in store.versions():
         stmt = verified_statement(store, row)
         if stmt["predicate"].get("auditLogHead") not in known:
-            raise VerificationError(f"audit log is broken: version {row['tag']} signed a head that is no longer in the log")
+            raise VerificationError(
+                f"audit log is broken: version {row['tag']} signed a head that is no longer in the log"
+            )
         entry = store.db.execute("select action, subject from audit where seq = ?", [row["audit_seq"]]).fetchone()
         if entry is None or entry[0] != "commit" or entry[1] != row["tag"]:
             raise VerificationError(f"audit log is broken: the commit entry of version {row['tag']} is missing")
@@ -285,6 +343,8 @@ def register_key(store: Store, public_path: str, name: str) -> dict:
     if row:
         return {"keyid": keyid, "name": name, "registered": False}
     with store.write():
-        store.db["keys"].insert({"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": now()})
+        store.db["keys"].insert(
+            {"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": now()}
+        )
         store.audit("key.register", keyid, {"name": name})
     return {"keyid": keyid, "name": name, "registered": True}

@@ -44,7 +44,9 @@ def run(*args, cwd) -> None:
     subprocess.run([str(a) for a in args], cwd=cwd, check=True, capture_output=True)
 
 
-def make_dvc_repo(repo: Path, tagged: dict[str, pa.Table], working_copy: pa.Table, path: str = "data/train.parquet") -> Path:
+def make_dvc_repo(
+    repo: Path, tagged: dict[str, pa.Table], working_copy: pa.Table, path: str = "data/train.parquet"
+) -> Path:
     """A real git + DVC repository: each table committed with `dvc add` and tagged, in order;
     the working copy then holds yet other data, so revisions must be read through DVC."""
     (repo / Path(path).parent).mkdir(parents=True, exist_ok=True)

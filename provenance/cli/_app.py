@@ -8,7 +8,8 @@ import os
 import sqlite3
 import sys
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -49,7 +50,7 @@ def handle_errors(fn: Callable) -> Callable:
         except BrokenPipeError:  # `prov ... | head`: the reader left; stop quietly, as Unix tools do
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0)
+            raise typer.Exit(0) from None
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 fail(f"store busy ({exc}); another prov command is writing, try again", 3)

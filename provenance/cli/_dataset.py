@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Optional
 
 import typer
 
@@ -20,10 +21,22 @@ from provenance.sources.tables import TableOptions
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
     ("source_column", Optional[str], typer.Option(None, "--source-column", help="Column naming each record's source.")),
-    ("id_column", Optional[str], typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed).")),
-    ("metadata", List[str], typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable).")),
-    ("schema", List[str], typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")),
-    ("labels_csv", Optional[str], typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns.")),
+    (
+        "id_column",
+        Optional[str],
+        typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed)."),
+    ),
+    (
+        "metadata",
+        list[str],
+        typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable)."),
+    ),
+    ("schema", list[str], typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")),
+    (
+        "labels_csv",
+        Optional[str],
+        typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns."),
+    ),
     ("kind", str, typer.Option("auto", "--kind", help="table, tree or auto.")),
 ]
 
@@ -55,8 +68,10 @@ def dataset_flags(fn: Callable) -> Callable:
     """Give a command the dataset flags; it receives them as its ``flags`` argument."""
     sig = inspect.signature(fn)
     params = [p for p in sig.parameters.values() if p.name != "flags"]
-    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-               for name, annotation, option in _FLAGS]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, annotation, option in _FLAGS
+    ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

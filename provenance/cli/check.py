@@ -3,33 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
+from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.errors import InputError
 from provenance.gate import gate
 from provenance.gate import policy as policy_lib
-from provenance.errors import InputError
-from provenance.report import Format, render, write_output
-from provenance.report import check_formats  # noqa: F401  (registers the check renderers)
+from provenance.report import (
+    Format,
+    check_formats,  # noqa: F401  (registers the check renderers)
+    render,
+    write_output,
+)
 from provenance.store import Store
-from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 
 
 @command("check")
 def check(
-    version: Optional[str] = typer.Argument(None, help="The candidate version."),
-    base: Optional[str] = typer.Option(None, "--base", help="The trusted base version."),
-    policy: Optional[str] = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
+    version: str | None = typer.Argument(None, help="The candidate version."),
+    base: str | None = typer.Option(None, "--base", help="The trusted base version."),
+    policy: str | None = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
-    waiver: List[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
+    waiver: list[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
     attest: bool = typer.Option(False, "--attest", help="On pass, write a signed release attestation."),
-    key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Key that signs the attestation."),
-    attest_out: Optional[str] = typer.Option(None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."),
-    print_default_policy: bool = typer.Option(False, "--print-default-policy", help="Print the default policy as TOML and exit."),
+    key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Key that signs the attestation."),
+    attest_out: str | None = typer.Option(
+        None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."
+    ),
+    print_default_policy: bool = typer.Option(
+        False, "--print-default-policy", help="Print the default policy as TOML and exit."
+    ),
 ) -> None:
     """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated."""
     if print_default_policy:
@@ -73,4 +80,6 @@ def waive(
     if json_out:
         emit_json(result)
     else:
-        echo(f"Waiver {result['waiver'][:16]} recorded: {detector} on {digest[:16]} in {version}, signed by {result['keyid'][:16]}")
+        echo(
+            f"Waiver {result['waiver'][:16]} recorded: {detector} on {digest[:16]} in {version}, signed by {result['keyid'][:16]}"
+        )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 import typer
 
 from provenance import keys as keylib
 from provenance import versions
-from provenance.errors import InputError
-from provenance.store import Store
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.errors import InputError
+from provenance.store import Store
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
@@ -32,8 +31,9 @@ def init(json_out: bool = JsonFlag) -> None:
 
 
 @command("generate", group=keys_app)
-def keys_generate(name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."),
-                  json_out: bool = JsonFlag) -> None:
+def keys_generate(
+    name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
+) -> None:
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
     pair = keylib.generate(name)
     if json_out:
@@ -44,9 +44,11 @@ def keys_generate(name: str = typer.Argument(..., help="Writes NAME.key (0600) a
 
 
 @command("register", group=keys_app)
-def keys_register(public_key: str = typer.Argument(..., help="A reviewer's or committer's KEY.pub."),
-                  name: str = typer.Option(..., "--name", help="Who holds the key."),
-                  json_out: bool = JsonFlag) -> None:
+def keys_register(
+    public_key: str = typer.Argument(..., help="A reviewer's or committer's KEY.pub."),
+    name: str = typer.Option(..., "--name", help="Who holds the key."),
+    json_out: bool = JsonFlag,
+) -> None:
     """Register a public key in the store (committers are registered by their first commit)."""
     result = versions.register_key(Store.open(), public_key, name)
     if json_out:
@@ -60,15 +62,21 @@ def keys_register(public_key: str = typer.Argument(..., help="A reviewer's or co
 def commit(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
-    parent: Optional[str] = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
-    key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
-    rev: Optional[str] = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
+    parent: str | None = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
+    key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
+    rev: str | None = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
-    featurizer: str = typer.Option("auto", "--featurizer",
-                                   help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name."),
-    executor: Optional[str] = typer.Option(None, "--executor",
-                                           help="Where hashing runs: local, local:N, or dask://HOST:PORT "
-                                                "(default: PROV_EXECUTOR, then .prov/config.toml, then every local core)."),
+    featurizer: str = typer.Option(
+        "auto",
+        "--featurizer",
+        help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name.",
+    ),
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        help="Where hashing runs: local, local:N, or dask://HOST:PORT "
+        "(default: PROV_EXECUTOR, then .prov/config.toml, then every local core).",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Hash every record, sign the manifest, and record the version (with its reference profile)."""
@@ -87,8 +95,10 @@ def commit(
         emit_json(result.to_dict())
         return
     echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
-    echo(f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
-         + (" (newly registered)" if result.key_registered else ""))
+    echo(
+        f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
+        + (" (newly registered)" if result.key_registered else "")
+    )
     for line in result.extra.get("summary", []):
         echo(f"  {line}")
 
@@ -112,8 +122,10 @@ def log(json_out: bool = JsonFlag) -> None:
     if not out:
         echo("No versions yet.")
     for r in out:
-        echo(f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
-             f"parent {r['parent'] or '-'}  key {r['keyid'][:12]}")
+        echo(
+            f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
+            f"parent {r['parent'] or '-'}  key {r['keyid'][:12]}"
+        )
 
 
 @command("show")
@@ -124,10 +136,18 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     stmt = versions.verified_statement(store, row)
     pred = stmt["predicate"]
     info = {
-        "version": tag, "parent": row["parent"], "created_at": row["created_at"], "records": row["records"],
-        "merkle_root": row["merkle_root"], "keyid": row["keyid"], "signature": "ok",
-        "labels": pred.get("labels", {}), "sources": pred.get("sources", {}), "schema": pred.get("schema", {}),
-        "dataset": json.loads(row["dataset"]), "manifest_object": row["manifest_object"],
+        "version": tag,
+        "parent": row["parent"],
+        "created_at": row["created_at"],
+        "records": row["records"],
+        "merkle_root": row["merkle_root"],
+        "keyid": row["keyid"],
+        "signature": "ok",
+        "labels": pred.get("labels", {}),
+        "sources": pred.get("sources", {}),
+        "schema": pred.get("schema", {}),
+        "dataset": json.loads(row["dataset"]),
+        "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
     }
     info.update(pred.get("lineage") or {})
@@ -137,7 +157,7 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     echo(f"Version {tag} (parent {row['parent'] or '-'}), {row['records']} records, signature ok")
     echo(f"  Merkle root {row['merkle_root']}")
     echo(f"  signed by {row['keyid']}")
-    echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info['dataset'].get('rev') else ""))
+    echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else ""))
     echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
         echo("  sources: " + ", ".join(f"{k or '(none)'}={v}" for k, v in info["sources"].items()))
@@ -150,10 +170,16 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
 @dataset_flags
 def verify(
     target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
-    envelope: Optional[str] = typer.Option(None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."),
+    envelope: str | None = typer.Option(
+        None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."
+    ),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
-    attestation: Optional[str] = typer.Option(None, "--attestation", help="Also require this signed release attestation for the version."),
-    policy: Optional[str] = typer.Option(None, "--policy", help="With --attestation: require that the check passed this policy file."),
+    attestation: str | None = typer.Option(
+        None, "--attestation", help="Also require this signed release attestation for the version."
+    ),
+    policy: str | None = typer.Option(
+        None, "--policy", help="With --attestation: require that the check passed this policy file."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -171,7 +197,6 @@ def verify(
     report = versions.verify_version(store, target, read_data=not no_data)
     if attestation:
         from provenance.gate.attestation import verify_attestation
-
         from provenance.gate.policy import load as load_policy
 
         digest = load_policy(policy).digest if policy else None
@@ -182,7 +207,9 @@ def verify(
     echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
     if attestation:
         a = report["attestation"]
-        echo(f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} at {a['checked_at']}")
+        echo(
+            f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} at {a['checked_at']}"
+        )
 
 
 def _is_version(name: str) -> bool:

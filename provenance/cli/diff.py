@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from provenance.diff.merge import DEFAULT_LIMIT
+from provenance.cli._app import command
+from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.diff.compare import diff_versions
+from provenance.diff.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
 from provenance.report import Format, formats_for, render, write_output
 from provenance.store import Store
-from provenance.cli._app import command
-from provenance.cli._dataset import DatasetFlags, dataset_flags
 
 
 @command("diff")
@@ -21,13 +20,17 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
     new: str = typer.Argument(..., help="New version (or git revision with --path)."),
-    detect: bool = typer.Option(False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored)."),
+    detect: bool = typer.Option(
+        False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored)."
+    ),
     fpr: float = typer.Option(0.01, "--fpr", help="False-positive rate the detectors' thresholds are calibrated to."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md or html."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
-    path: Optional[str] = typer.Option(None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions."),
-    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
+    path: str | None = typer.Option(None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions."),
+    limit: int = typer.Option(
+        DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
 ) -> None:
     """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
@@ -53,8 +56,9 @@ def diff(
     if detect:
         from provenance.detectors.pipeline import detect as run_detectors_on_delta
 
-        report.add_detector_results(run_detectors_on_delta(store, base, new, report.delta["added"],
-                                                           report.delta["relabeled"], fpr=fpr))
+        report.add_detector_results(
+            run_detectors_on_delta(store, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
+        )
     write_output(render("diff", Format(fmt), report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:

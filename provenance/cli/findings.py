@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.detectors.findings import stored_findings
 from provenance.store import Store
-from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 
 @command("findings")
@@ -26,7 +26,9 @@ def findings(
     echo(f"Findings for {version} against {result['base']} (run {result['run']}):")
     for d in result["detectors"]:
         state = "ok" if d["status"] == "ok" else f"ERROR {d['error']}"
-        echo(f"  {d['detector']:<12} {state}: {d['flagged']} of {d['scored']} flagged (threshold {d['threshold'] or 0:.3f})")
+        echo(
+            f"  {d['detector']:<12} {state}: {d['flagged']} of {d['scored']} flagged (threshold {d['threshold'] or 0:.3f})"
+        )
     for f in result["findings"][:50]:
         echo(f"  {f['score']:.3f} {f['detector']:<12} {f['digest'][:16]} {f['explanation']}")
     if len(result["findings"]) > 50:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import typer
 
+from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.errors import VerificationError
 from provenance.fsck.check import fsck as run_fsck
 from provenance.store import find_store
-from provenance.cli._app import JsonFlag, command, echo, emit_json
 
 
 @command("fsck")
 def fsck(
-    repair: bool = typer.Option(False, "--repair", help="Remove unreferenced objects and temp files left by "
-                                "interrupted writes (only when no integrity error is found)."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Remove unreferenced objects and temp files left by "
+        "interrupted writes (only when no integrity error is found).",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Check the whole store: object bytes, versions, signatures, audit chain, lineage."""
@@ -29,5 +33,7 @@ def fsck(
         echo(f"fsck {report.store}: checked {counts}; {len(report.errors)} errors, {len(report.warnings)} warnings")
     if not report.ok:
         first = report.errors[0]
-        raise VerificationError(f"{report.store}: integrity check failed ({len(report.errors)} errors; "
-                                f"first: [{first.check}] {first.message})")
+        raise VerificationError(
+            f"{report.store}: integrity check failed ({len(report.errors)} errors; "
+            f"first: [{first.check}] {first.message})"
+        )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from provenance.lineage import batches, classify as lineage, queries
 from provenance import quarantine as quarantine_lib
-from provenance.trust import source_keys as trustlib
-from provenance.errors import InputError
-from provenance.store import Store
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli.core import commit_hooks
+from provenance.errors import InputError
+from provenance.lineage import batches, queries
+from provenance.lineage import classify as lineage
+from provenance.store import Store
+from provenance.trust import source_keys as trustlib
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -27,8 +26,8 @@ def sign(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree to sign."),
     source: str = SourceOpt,
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
-    out: Optional[str] = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json)."),
-    captured_at: Optional[str] = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
+    out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json)."),
+    captured_at: str | None = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -46,8 +45,8 @@ def sign(
 def trust_add(
     source: str = typer.Argument(..., help="Source name."),
     public_key: str = typer.Argument(..., help="The source's public key (KEY.pub)."),
-    valid_from: Optional[str] = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
-    valid_until: Optional[str] = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
+    valid_from: str | None = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
+    valid_until: str | None = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
     json_out: bool = JsonFlag,
 ) -> None:
     """Trust a public key to sign batches for SOURCE (several keys per source rotate)."""
@@ -55,15 +54,19 @@ def trust_add(
     if json_out:
         emit_json(entry.to_dict())
         return
-    window = f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}" if entry.valid_from or entry.valid_until else ""
+    window = (
+        f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}"
+        if entry.valid_from or entry.valid_until
+        else ""
+    )
     echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}")
 
 
 @command("revoke", group=trust_app)
 def trust_revoke(
     source: str = typer.Argument(..., help="Source name."),
-    key: Optional[str] = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
-    reason: Optional[str] = typer.Option(None, "--reason", help="Why, for the audit log."),
+    key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
@@ -85,8 +88,10 @@ def trust_list(json_out: bool = JsonFlag) -> None:
     if not rows:
         echo("No trusted keys. Add one with `prov trust add SOURCE KEY.pub`.")
     for r in rows:
-        echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} valid {r['valid_from'] or '-'} .. "
-             f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else ""))
+        echo(
+            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} valid {r['valid_from'] or '-'} .. "
+            f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
+        )
 
 
 @command("add")
@@ -94,7 +99,9 @@ def trust_list(json_out: bool = JsonFlag) -> None:
 def add(
     data: str = typer.Argument(..., help="The batch: table file, folder of tables, or file tree."),
     source: str = SourceOpt,
-    envelope: Optional[str] = typer.Option(None, "--envelope", help="Its signed envelope (default DATA.prov.json if present)."),
+    envelope: str | None = typer.Option(
+        None, "--envelope", help="Its signed envelope (default DATA.prov.json if present)."
+    ),
     unsigned: bool = typer.Option(False, "--unsigned", help="Register as unsigned even if DATA.prov.json exists."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
@@ -110,8 +117,10 @@ def add(
 
 
 @command("lineage")
-def lineage_cmd(digest: str = typer.Argument(..., help="A record digest (hex, a unique prefix is enough)."),
-                json_out: bool = JsonFlag) -> None:
+def lineage_cmd(
+    digest: str = typer.Argument(..., help="A record digest (hex, a unique prefix is enough)."),
+    json_out: bool = JsonFlag,
+) -> None:
     """Where a record came from: source, batch, signing key, and its label in every version."""
     info = queries.record_lineage(Store.open(), digest)
     if json_out:
@@ -133,8 +142,10 @@ def lineage_cmd(digest: str = typer.Argument(..., help="A record digest (hex, a 
 
 
 @command("sources")
-def sources(version: Optional[str] = typer.Option(None, "--version", help="Version to count lineage in (default latest)."),
-            json_out: bool = JsonFlag) -> None:
+def sources(
+    version: str | None = typer.Option(None, "--version", help="Version to count lineage in (default latest)."),
+    json_out: bool = JsonFlag,
+) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
     info = queries.source_summary(Store.open(), version)
     if json_out:
@@ -142,12 +153,16 @@ def sources(version: Optional[str] = typer.Option(None, "--version", help="Versi
         return
     if not info["sources"]:
         echo("No sources yet. Register batches with `prov add DATA --source S`.")
-    echo(f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  in {info['version'] or '-'}: "
-         "attested / relabeled / unattributed")
+    echo(
+        f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  in {info['version'] or '-'}: "
+        "attested / relabeled / unattributed"
+    )
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
-        echo(f"{s['source']:<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
-             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}")
+        echo(
+            f"{s['source']:<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
+            f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}"
+        )
     if info["unattributed_without_source"]:
         echo(f"(no batch) {info['unattributed_without_source']} unattributed records")
 
@@ -156,10 +171,12 @@ def sources(version: Optional[str] = typer.Option(None, "--version", help="Versi
 def quarantine(
     from_tag: str = typer.Option(..., "--from", help="Version to start from."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
-    source: Optional[str] = typer.Option(None, "--source", help="Source whose records are cut out."),
-    findings: Optional[str] = typer.Option(None, "--findings", help="Findings JSON (prov diff --detect --format json)."),
-    key: Optional[str] = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the new version."),
-    out: Optional[str] = typer.Option(None, "--out", help="Where to write the filtered dataset (default beside the original)."),
+    source: str | None = typer.Option(None, "--source", help="Source whose records are cut out."),
+    findings: str | None = typer.Option(None, "--findings", help="Findings JSON (prov diff --detect --format json)."),
+    key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the new version."),
+    out: str | None = typer.Option(
+        None, "--out", help="Where to write the filtered dataset (default beside the original)."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """A new signed version without one source's (or the flagged) records."""

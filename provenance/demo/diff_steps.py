@@ -6,8 +6,8 @@ a store, prints what a reviewer would read, and writes the HTML and Markdown rep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -24,20 +24,25 @@ SUSPICIOUS = "crowd-7"
 ORDINARY = "vendor-a"
 
 
-def run_diff_demo(store: Store, base_tag: str, new_tag: str, echo: Callable[[str], None] = print,
-                  out_dir: Path | None = None) -> dict:
+def run_diff_demo(
+    store: Store, base_tag: str, new_tag: str, echo: Callable[[str], None] = print, out_dir: Path | None = None
+) -> dict:
     """Diff two versions, echo the verdict and the worst signals, write diff.html and diff.md."""
     report = diff_versions(store, base_tag, new_tag)
     data = report.to_dict()
     s = data["summary"]
     echo(f"\n$ prov diff {base_tag} {new_tag}")
-    echo(f"  {s['added']} added, {s['removed']} removed, {s['relabeled']} relabeled, "
-         f"{s['conflicting_labels']} with conflicting labels, {s['duplicates_added']} duplicate copies, "
-         f"{s['source_changed']} changed source")
+    echo(
+        f"  {s['added']} added, {s['removed']} removed, {s['relabeled']} relabeled, "
+        f"{s['conflicting_labels']} with conflicting labels, {s['duplicates_added']} duplicate copies, "
+        f"{s['source_changed']} changed source"
+    )
     for row in data["by_source"][:3]:
         if row["flagged_signals"]:
-            echo(f"  suspicious source {row['source']}: {', '.join(row['flagged_signals'])} "
-                 f"({row['added']} added, {row['relabeled']} relabeled)")
+            echo(
+                f"  suspicious source {row['source']}: {', '.join(row['flagged_signals'])} "
+                f"({row['added']} added, {row['relabeled']} relabeled)"
+            )
     for sig in [g for g in data["signals"] if g["flagged"]][:5]:
         echo(f"  [{sig['severity']}] {sig['explanation']}")
     for pair in data["relabel_pairs"][:3]:
@@ -49,8 +54,15 @@ def run_diff_demo(store: Store, base_tag: str, new_tag: str, echo: Callable[[str
             path.write_text(render("diff", fmt, data), encoding="utf-8")
             written[fmt] = str(path)
         echo(f"  full reports: {written['html']} (open in a browser), {written['md']} (paste into a PR)")
-    return {"diff": {"base": base_tag, "new": new_tag, "summary": s,
-                     "suspicious_sources": s["suspicious_sources"], "reports": written}}
+    return {
+        "diff": {
+            "base": base_tag,
+            "new": new_tag,
+            "summary": s,
+            "suspicious_sources": s["suspicious_sources"],
+            "reports": written,
+        }
+    }
 
 
 def planted_table(base: pa.Table, seed: int = 7) -> tuple[pa.Table, dict]:
@@ -73,9 +85,11 @@ def planted_table(base: pa.Table, seed: int = 7) -> tuple[pa.Table, dict]:
 
     vendor_rows = rng.choice(n, 120, replace=False).tolist()
     eights = [i for i in range(n) if labels[i] == "8"][:80]
-    parts = [base.take(pa.array(keep)).set_column(base.column_names.index("label"), "label",
-                                                  pa.array([labels[i] for i in keep]))
-             .append_column("source", pa.array([sources[i] for i in keep], pa.string()))]
+    parts = [
+        base.take(pa.array(keep))
+        .set_column(base.column_names.index("label"), "label", pa.array([labels[i] for i in keep]))
+        .append_column("source", pa.array([sources[i] for i in keep], pa.string()))
+    ]
     for rows, bump, source, forced in ((vendor_rows, 5, ORDINARY, None), (eights, 9, SUSPICIOUS, "3")):
         cols = perturbed(rows, bump)
         cols["label"] = [forced or base.column("label")[i].as_py() for i in rows]
@@ -83,8 +97,11 @@ def planted_table(base: pa.Table, seed: int = 7) -> tuple[pa.Table, dict]:
         parts.append(pa.table(cols).select(parts[0].column_names).cast(parts[0].schema))
     conflict = keep[3]
     other = "0" if labels[conflict] != "0" else "9"
-    parts.append(base.take(pa.array([conflict])).set_column(base.column_names.index("label"), "label", pa.array([other]))
-                 .append_column("source", pa.array([ORDINARY], pa.string())))
+    parts.append(
+        base.take(pa.array([conflict]))
+        .set_column(base.column_names.index("label"), "label", pa.array([other]))
+        .append_column("source", pa.array([ORDINARY], pa.string()))
+    )
     table = pa.concat_tables(parts)
     return table, {"relabeled": len(ones) + 1, "removed": len(removed), "added": 200, "conflicting_labels": 1}
 
@@ -93,16 +110,23 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None] = print) 
     """Called by ``prov demo``: commit a reviewed candidate against v2 and diff it."""
     base_tag = "v2"
     row = store.version(base_tag)
-    base = pq.read_table(store.base / versions._local(DatasetSpec.from_dict(__import__("json").loads(row["dataset"])),
-                                                      store).path)
+    base = pq.read_table(
+        store.base / versions._local(DatasetSpec.from_dict(__import__("json").loads(row["dataset"])), store).path
+    )
     table, planted = planted_table(base.select([c for c in base.column_names if c != "source"]))
     path = Path(workdir) / "data" / "digits-candidate.parquet"
     pq.write_table(table, path, row_group_size=256)
     tag = "candidate"
-    echo(f"\nA candidate version arrives: {planted['added']} new records from {ORDINARY} and {SUSPICIOUS}, "
-         f"{planted['removed']} removed, relabels and a conflicting label planted.")
-    versions.commit(store, DatasetSpec(str(path), options=TableOptions(source_column="source")), tag,
-                    str(Path(workdir) / "maintainer.key"))
+    echo(
+        f"\nA candidate version arrives: {planted['added']} new records from {ORDINARY} and {SUSPICIOUS}, "
+        f"{planted['removed']} removed, relabels and a conflicting label planted."
+    )
+    versions.commit(
+        store,
+        DatasetSpec(str(path), options=TableOptions(source_column="source")),
+        tag,
+        str(Path(workdir) / "maintainer.key"),
+    )
     echo(f"$ prov commit data/digits-candidate.parquet --source-column source --tag {tag} --key maintainer.key")
     facts = run_diff_demo(store, base_tag, tag, echo, out_dir=Path(workdir))
     facts["diff"]["planted"] = planted

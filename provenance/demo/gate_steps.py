@@ -9,23 +9,23 @@ step made by quarantining the crowd (only vendor-signed records: a trusted base)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.lineage import batches
-from provenance.gate import gate
 from provenance import quarantine, versions
-from provenance.gate.attestation import attest, verify_attestation
 from provenance.cli.core import commit_hooks
+from provenance.demo.lineage_steps import LINEAGE_ROWS, _digits
 from provenance.detectors.pipeline import detect
 from provenance.diff.compare import diff_versions
 from provenance.encoding import table_digests
+from provenance.gate import gate
+from provenance.gate.attestation import attest, verify_attestation
+from provenance.lineage import batches
 from provenance.lineage.classify import version_lineage
-from provenance.demo.lineage_steps import LINEAGE_ROWS, _digits
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
@@ -47,16 +47,20 @@ def poisoned_batch(rows: pa.Table, rng: np.random.Generator) -> tuple[pa.Table, 
     X, y = _pixels(rows), rows.column("label").to_pylist()
     parts, kinds = [], []
     flips = [str((int(v) + 1 + rng.integers(0, 9)) % 10) for v in y[:15]]
-    parts.append((X[:15], flips)); kinds += ["label flip"] * 15
+    parts.append((X[:15], flips))
+    kinds += ["label flip"] * 15
     patched = X[15:30].copy()
     patched[:, [0, 1, 8, 9]] = 16  # a bright 2x2 patch in the top-left corner ...
-    parts.append((patched, ["0"] * 15)); kinds += ["backdoor patch"] * 15  # ... means "0"
+    parts.append((patched, ["0"] * 15))
+    kinds += ["backdoor patch"] * 15  # ... means "0"
     noise = rng.integers(0, 17, size=(10, 64))
-    parts.append((noise, [str(v) for v in rng.integers(0, 10, 10)])); kinds += ["outlier"] * 10
+    parts.append((noise, [str(v) for v in rng.integers(0, 10, 10)]))
+    kinds += ["outlier"] * 10
     flood = np.repeat(X[30:31], 20, axis=0)
     jitter = rng.integers(0, 64, size=20)
     flood[np.arange(20), jitter] = np.clip(flood[np.arange(20), jitter] + 1, 0, 16)  # near, not exact, copies
-    parts.append((flood, [y[30]] * 20)); kinds += ["near-duplicate flood"] * 20
+    parts.append((flood, [y[30]] * 20))
+    kinds += ["near-duplicate flood"] * 20
     X_all = np.concatenate([p[0] for p in parts])
     labels = [l for p in parts for l in p[1]]
     return _table(X_all, labels, "scraper"), kinds
@@ -86,22 +90,39 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     # the label that was changed after the vendor signed it put back as signed.
     base_data = pq.read_table(workdir / json.loads(store.version(quarantined)["dataset"])["path"])
     lineage_rows = version_lineage(store, quarantined)
-    signed_label = {d: s for d, st, s in zip(lineage_rows.column("digest").to_pylist(), lineage_rows.column("status").to_pylist(),
-                                              lineage_rows.column("signed_label").to_pylist()) if st == "relabeled_after_source"}
+    signed_label = {
+        d: s
+        for d, st, s in zip(
+            lineage_rows.column("digest").to_pylist(),
+            lineage_rows.column("status").to_pylist(),
+            lineage_rows.column("signed_label").to_pylist(),
+        )
+        if st == "relabeled_after_source"
+    }
     digests = table_digests(base_data, [f"px{i:02d}" for i in range(64)])
     labels = [signed_label.get(d, l) for d, l in zip(digests, base_data.column("label").to_pylist())]
     base_data = _table(_pixels(base_data), labels, "vendor")
     pq.write_table(base_data, here / "r1.parquet")
     base = "r1"
-    versions.commit(store, DatasetSpec(str(here / "r1.parquet"), options=TableOptions(source_column="source")), base, key,
-                    parent=quarantined, hooks=commit_hooks())
-    echo(f"\nThe last release, r1: {quarantined}'s {base_data.num_rows} vendor records, with the label changed after "
-         "signing put back.")
+    versions.commit(
+        store,
+        DatasetSpec(str(here / "r1.parquet"), options=TableOptions(source_column="source")),
+        base,
+        key,
+        parent=quarantined,
+        hooks=commit_hooks(),
+    )
+    echo(
+        f"\nThe last release, r1: {quarantined}'s {base_data.num_rows} vendor records, with the label changed after "
+        "signing put back."
+    )
     echo("$ prov commit release/r1.parquet --source-column source --tag r1 --key maintainer.key")
     candidate = pa.concat_tables([base_data, clean, bad])
     pq.write_table(candidate, here / "rc1.parquet")
-    echo(f"Release day. The vendor signs a second batch of 400 digits; an unsigned scraper adds 60 records "
-         f"with planted attacks ({', '.join(ATTACKS)}).")
+    echo(
+        f"Release day. The vendor signs a second batch of 400 digits; an unsigned scraper adds 60 records "
+        f"with planted attacks ({', '.join(ATTACKS)})."
+    )
     vendor_key = workdir / "lineage" / "vendor.key"
     signed = batches.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
     batches.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
@@ -128,27 +149,43 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]
-    echo(f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {result1.decision.upper()} by "
-         f"{len(blocking)} rule(s): {', '.join(r.rule for r in blocking)}")
+    echo(
+        f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {result1.decision.upper()} by "
+        f"{len(blocking)} rule(s): {', '.join(r.rule for r in blocking)}"
+    )
 
     q = quarantine.quarantine(store, "rc1", "rc2", key, source="scraper", hooks=commit_hooks())
-    echo(f"$ prov quarantine --from rc1 --source scraper --tag rc2 --key maintainer.key\n  {q.removed} records removed, {q.kept} kept")
+    echo(
+        f"$ prov quarantine --from rc1 --source scraper --tag rc2 --key maintainer.key\n  {q.removed} records removed, {q.kept} kept"
+    )
     result2 = gate.check(store, "rc2", base)
     target = str(workdir / "rc2.attestation.json")
     if result2.decision == "pass":
         attest(store, result2, key, target)
         verify_attestation(store, "rc2", target)
-    echo(f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {result2.decision.upper()}"
-         + (" — attestation written to rc2.attestation.json" if result2.decision == "pass" else ""))
+    echo(
+        f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {result2.decision.upper()}"
+        + (" — attestation written to rc2.attestation.json" if result2.decision == "pass" else "")
+    )
     if result2.decision == "pass":
-        echo("$ prov verify rc2 --attestation rc2.attestation.json\n  release attestation ok: a training job may use rc2")
+        echo(
+            "$ prov verify rc2 --attestation rc2.attestation.json\n  release attestation ok: a training job may use rc2"
+        )
     else:
         for r in result2.rules:
             if r.status != "pass":
                 echo(f"  {r.rule}: {r.reason}")
-    return {"gate": {"base": base, "caught": {k: list(v) for k, v in caught.items()}, "false_alarms": false_alarms,
-                     "rc1": result1.decision, "rc1_blocking": [r.rule for r in blocking], "rc2": result2.decision,
-                     "attestation": target if result2.decision == "pass" else None}}
+    return {
+        "gate": {
+            "base": base,
+            "caught": {k: list(v) for k, v in caught.items()},
+            "false_alarms": false_alarms,
+            "rc1": result1.decision,
+            "rc1_blocking": [r.rule for r in blocking],
+            "rc2": result2.decision,
+            "attestation": target if result2.decision == "pass" else None,
+        }
+    }
 
 
 def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:

@@ -7,19 +7,20 @@ step is the library call behind the command the demo prints.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.lineage import batches, classify as lineage, queries
 from provenance import keys, quarantine, versions
-from provenance.trust import source_keys as trust
 from provenance.errors import InputError, VerificationError
+from provenance.lineage import batches, queries
+from provenance.lineage import classify as lineage
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store, find_store
+from provenance.trust import source_keys as trust
 
 
 def _digits() -> pa.Table:
@@ -55,8 +56,9 @@ def _hooks() -> list:
     return commit_hooks()
 
 
-def run_lineage_demo(workdir: Path, echo: Callable[[str], None] = print, store: Store | None = None,
-                     committer_key: Path | None = None) -> dict:
+def run_lineage_demo(
+    workdir: Path, echo: Callable[[str], None] = print, store: Store | None = None, committer_key: Path | None = None
+) -> dict:
     """Build the signing-at-source scenario in ``workdir`` and return the facts it showed.
 
     Uses the store at ``workdir`` (or ``store``), creating one if there is none; files go
@@ -80,15 +82,19 @@ def run_lineage_demo(workdir: Path, echo: Callable[[str], None] = print, store: 
     vendor_path, crowd_path = here / "vendor-batch.parquet", here / "crowd-batch.parquet"
     pq.write_table(table.slice(0, n_vendor), vendor_path)
     pq.write_table(table.slice(n_vendor), crowd_path)
-    echo(f"\nSigning at source: a vendor ships {n_vendor} digits signed; a crowd platform ships "
-         f"{table.num_rows - n_vendor} unsigned.")
+    echo(
+        f"\nSigning at source: a vendor ships {n_vendor} digits signed; a crowd platform ships "
+        f"{table.num_rows - n_vendor} unsigned."
+    )
 
     vendor_key = keys.generate(here / "vendor")
     echo(f"$ prov keys generate vendor            # at the vendor, key id {vendor_key.keyid[:16]}…")
     signed = batches.sign_batch(DatasetSpec(str(vendor_path)), "vendor", vendor_key.private_path)
     echo(f"$ prov sign {rel(vendor_path)} --source vendor --key vendor.key")
-    echo(f"  wrote {rel(signed.envelope)}: DSSE envelope, Merkle root {signed.merkle_root[:16]}…, "
-         f"{signed.records} records, no store needed")
+    echo(
+        f"  wrote {rel(signed.envelope)}: DSSE envelope, Merkle root {signed.merkle_root[:16]}…, "
+        f"{signed.records} records, no store needed"
+    )
 
     entry = trust.add_key(store, "vendor", vendor_key.public_path)
     echo(f"$ prov trust add vendor {rel(vendor_key.public_path)}\n  trusted key {entry.keyid[:16]} for 'vendor'")
@@ -111,10 +117,14 @@ def run_lineage_demo(workdir: Path, echo: Callable[[str], None] = print, store: 
     tampered.unlink()
 
     added_vendor = batches.add_batch(store, DatasetSpec(str(vendor_path)), "vendor", signed.envelope)
-    echo(f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}\n"
-         f"  batch {added_vendor.batch}: {added_vendor.records} records, signed")
+    echo(
+        f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}\n"
+        f"  batch {added_vendor.batch}: {added_vendor.records} records, signed"
+    )
     added_crowd = batches.add_batch(store, DatasetSpec(str(crowd_path)), "crowd")
-    echo(f"$ prov add {rel(crowd_path)} --source crowd\n  batch {added_crowd.batch}: {added_crowd.records} records, UNSIGNED")
+    echo(
+        f"$ prov add {rel(crowd_path)} --source crowd\n  batch {added_crowd.batch}: {added_crowd.records} records, UNSIGNED"
+    )
 
     # The training set: both batches, with one vendor record relabeled downstream.
     victim = 17
@@ -132,8 +142,10 @@ def run_lineage_demo(workdir: Path, echo: Callable[[str], None] = print, store: 
     lin = versions.verified_statement(store, store.version(tag))["predicate"].get("lineage", {})
     echo(f"\nRow {victim} (a vendor digit labeled {old_label}) is relabeled {labels[victim]} before training.")
     echo(f"$ prov commit {rel(train_path)} --tag {tag} --key {key.name}")
-    echo(f"  {result.records} records: {lin.get('attested')} attested, {lin.get('relabeled_after_source')} "
-         f"relabeled after source, {lin.get('unattributed')} unattributed (signed in the version)")
+    echo(
+        f"  {result.records} records: {lin.get('attested')} attested, {lin.get('relabeled_after_source')} "
+        f"relabeled after source, {lin.get('unattributed')} unattributed (signed in the version)"
+    )
 
     table_lineage = lineage.version_lineage(store, tag)
     relabeled = [r for r in lineage.lineage_json(table_lineage) if r["status"] == lineage.RELABELED]
@@ -149,24 +161,37 @@ def run_lineage_demo(workdir: Path, echo: Callable[[str], None] = print, store: 
     echo("$ prov sources")
     for s in summary["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
-        echo(f"  {s['source']:<8} {s['records']:>5} records, {frac} signed, {s['attested']} attested, "
-             f"{s['relabels']} relabeled, {s['unattributed']} unattributed")
+        echo(
+            f"  {s['source']:<8} {s['records']:>5} records, {frac} signed, {s['attested']} attested, "
+            f"{s['relabels']} relabeled, {s['unattributed']} unattributed"
+        )
 
     q = quarantine.quarantine(store, tag, quarantined_tag, str(key), source="crowd", hooks=_hooks())
-    echo(f"\nThe crowd platform turns out to be compromised:\n"
-         f"$ prov quarantine --from {tag} --source crowd --tag {quarantined_tag} --key {key.name}")
+    echo(
+        f"\nThe crowd platform turns out to be compromised:\n"
+        f"$ prov quarantine --from {tag} --source crowd --tag {quarantined_tag} --key {key.name}"
+    )
     echo(f"  {q.removed} records removed, {q.kept} kept; wrote {rel(q.output)}; {quarantined_tag} is signed")
 
-    facts.update({
-        "lineage_version": tag, "records": result.records,
-        "attested": lin.get("attested"), "relabeled_after_source": lin.get("relabeled_after_source"),
-        "unattributed": lin.get("unattributed"), "relabeled_digest": digest,
-        "relabeled_from": old_label, "relabeled_to": labels[victim],
-        "vendor_batch": added_vendor.batch, "crowd_batch": added_crowd.batch,
-        "sources": {s["source"]: {k: s[k] for k in ("records", "signed_fraction", "attested", "relabels",
-                                                    "unattributed")} for s in summary["sources"]},
-        "quarantine": {"version": quarantined_tag, "removed": q.removed, "kept": q.kept, "output": q.output},
-    })
+    facts.update(
+        {
+            "lineage_version": tag,
+            "records": result.records,
+            "attested": lin.get("attested"),
+            "relabeled_after_source": lin.get("relabeled_after_source"),
+            "unattributed": lin.get("unattributed"),
+            "relabeled_digest": digest,
+            "relabeled_from": old_label,
+            "relabeled_to": labels[victim],
+            "vendor_batch": added_vendor.batch,
+            "crowd_batch": added_crowd.batch,
+            "sources": {
+                s["source"]: {k: s[k] for k in ("records", "signed_fraction", "attested", "relabels", "unattributed")}
+                for s in summary["sources"]
+            },
+            "quarantine": {"version": quarantined_tag, "removed": q.removed, "kept": q.kept, "output": q.output},
+        }
+    )
     return facts
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -76,10 +76,14 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
             r = versions.commit(store, DatasetSpec(path), tag, str(pair.private_path), hooks=_commit_hooks())
             results[tag] = r
             echo(f"$ prov commit {path} --tag {tag} --key maintainer.key")
-            echo(f"  {r.records} records, Merkle root {r.merkle_root[:16]}…, parent {r.parent or '-'}, signed DSSE envelope")
+            echo(
+                f"  {r.records} records, Merkle root {r.merkle_root[:16]}…, parent {r.parent or '-'}, signed DSSE envelope"
+            )
         for tag in results:
             report = versions.verify_version(store, tag)
-            echo(f"$ prov verify {tag}\n  signature ok, manifest ok, every record digest re-read and matched ({report['records']})")
+            echo(
+                f"$ prov verify {tag}\n  signature ok, manifest ok, every record digest re-read and matched ({report['records']})"
+            )
         seq, head = versions.verify_audit(store)
         echo(f"$ prov audit verify\n  {seq} hash-chained entries, head {head[:16]}…")
         facts["versions"] = {t: r.to_dict() for t, r in results.items()}
@@ -89,7 +93,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
         labels = t2.column("label").to_pylist()
         victim = base_n + 7
         labels[victim] = "1" if labels[victim] != "1" else "7"
-        pq.write_table(t2.set_column(t2.schema.get_field_index("label"), "label", pa.array(labels)), "data/digits-v2.parquet")
+        pq.write_table(
+            t2.set_column(t2.schema.get_field_index("label"), "label", pa.array(labels)), "data/digits-v2.parquet"
+        )
         echo(f"\nSomeone flips the label of row {victim} in data/digits-v2.parquet after it was committed:")
         echo("$ prov verify v2")
         try:

@@ -12,7 +12,16 @@ from provenance.detectors.registry import (
 )
 
 __all__ = [
-    "DEFAULT_FPR", "ENTRY_POINT_GROUP", "FAMILIES", "Calibration", "Delta", "Detector",
-    "DetectorResult", "Finding", "available_detectors", "get_detector", "register_detector",
+    "DEFAULT_FPR",
+    "ENTRY_POINT_GROUP",
+    "FAMILIES",
+    "Calibration",
+    "Delta",
+    "Detector",
+    "DetectorResult",
+    "Finding",
+    "available_detectors",
+    "get_detector",
+    "register_detector",
     "run_detectors",
 ]

@@ -7,19 +7,29 @@ score in [0, 1], a flag and an explanation a reviewer can act on.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
 from provenance.profiles.reference import ReferenceProfile, digests_matrix
 
+R = TypeVar("R")
+
 # Attack families named in the design contract; each detector says which it covers.
 FAMILIES = (
-    "label_flip", "relabel", "backdoor", "outlier", "feature_collision", "dos_flood", "gradient",
+    "label_flip",
+    "relabel",
+    "backdoor",
+    "outlier",
+    "feature_collision",
+    "dos_flood",
+    "gradient",
 )
 
 
@@ -38,8 +48,13 @@ class Delta:
 
     def __post_init__(self) -> None:
         n = len(self.digests)
-        lengths = {"X": len(self.X), "labels": len(self.labels), "sources": len(self.sources),
-                   "kinds": len(self.kinds), "old_labels": len(self.old_labels)}
+        lengths = {
+            "X": len(self.X),
+            "labels": len(self.labels),
+            "sources": len(self.sources),
+            "kinds": len(self.kinds),
+            "old_labels": len(self.old_labels),
+        }
         wrong = [f"{k}={v}" for k, v in lengths.items() if v != n]
         if wrong:
             raise FeatureError(f"delta parts differ in length from digests ({n}): {', '.join(wrong)}")
@@ -102,6 +117,30 @@ class Detector(ABC):
     @abstractmethod
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         """Score every record of the delta; raise on failure (the runner reports it)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run = single_threaded_blas(cls.__dict__["run"])  # type: ignore[method-assign]
+
+
+def single_threaded_blas(fn: Callable[..., R]) -> Callable[..., R]:
+    """Run ``fn`` with BLAS on one thread.
+
+    Multi-threaded BLAS splits a matrix product differently for different shapes and
+    thread counts, so the last bits of a score would depend on the machine and on how
+    the delta was chunked; on one thread every record's score is the same whatever the
+    split or executor (tested), and on two cores it is also faster.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> R:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def check_compatible(profile: ReferenceProfile, delta: Delta) -> None:

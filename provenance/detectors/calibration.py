@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 TAIL_QUANTILE = 0.95
 
 

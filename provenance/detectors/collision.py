@@ -45,7 +45,9 @@ class CollisionDetector(Detector):
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
             target = profile.describe_sample(int(other_idx[i]), float(other[i]))
             mine = profile.describe_sample(int(own_idx[i]), float(own[i]))
-            return (f"labelled {delta.labels[i]!r} but {np.exp(value):.1f}x closer to another class: "
-                    f"nearest other-class base record {target}; nearest same-class base record {mine}")
+            return (
+                f"labelled {delta.labels[i]!r} but {np.exp(value):.1f}x closer to another class: "
+                f"nearest other-class base record {target}; nearest same-class base record {mine}"
+            )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain)

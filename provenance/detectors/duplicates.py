@@ -56,21 +56,32 @@ class DuplicatesDetector(Detector):
 
         def explain(i: int, value: float, flagged: bool) -> str:
             if constant[i]:
-                return (f"empty or constant record (all features equal {float(delta.X[i, 0]) if delta.X.shape[1] else 0:g}); "
-                        f"{constant_in_base:.1%} of the base sample is constant")
+                return (
+                    f"empty or constant record (all features equal {float(delta.X[i, 0]) if delta.X.shape[1] else 0:g}); "
+                    f"{constant_in_base:.1%} of the base sample is constant"
+                )
             parts = []
             if same_digest[i]:
                 parts.append(f"{int(same_digest[i])} exact copies elsewhere in the delta")
             if own_close[i]:
-                parts.append(f"{int(own_close[i])} near copies in the delta (nearest {delta.hex(int(own_idx[i]))[:12]})")
+                parts.append(
+                    f"{int(own_close[i])} near copies in the delta (nearest {delta.hex(int(own_idx[i]))[:12]})"
+                )
             near_base = int((ref_dist_eff[i] < close_radius).sum())
             if near_base or ref_dist[i, 0] <= own_dist[i]:
-                parts.append(f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}")
-            return (f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
-                    f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts))
+                parts.append(
+                    f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}"
+                )
+            return (
+                f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
+                f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts)
+            )
 
-        summary = {"near_copy_radius": close_radius, "constant_records": int(constant.sum()),
-                   "exact_repeats": int((same_digest > 0).sum())}
+        summary = {
+            "near_copy_radius": close_radius,
+            "constant_records": int(constant.sum()),
+            "exact_repeats": int((same_digest > 0).sum()),
+        }
         return build_result(self.name, delta, raw, reference_raw, fpr, explain, summary)
 
 

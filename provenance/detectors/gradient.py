@@ -25,8 +25,8 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z
-from provenance.profiles.reference import ReferenceProfile
 from provenance.features.softmax import gradient_projections, loss_residuals, mean_gradient
+from provenance.profiles.reference import ReferenceProfile
 
 
 def _cross_fitted(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray):
@@ -45,7 +45,9 @@ class GradientDetector(Detector):
     families = ("gradient",)
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
-        ref_Xb, ref_res = _cross_fitted(profile, profile.sample_Z, profile.sample_labels.astype(np.int64), profile.sample_folds)
+        ref_Xb, ref_res = _cross_fitted(
+            profile, profile.sample_Z, profile.sample_labels.astype(np.int64), profile.sample_folds
+        )
         ref_mean = mean_gradient(ref_Xb, ref_res)
         # Total variance of a clean record's gradient: E||g - mean||^2.
         sq_norms = (ref_Xb**2).sum(1) * (ref_res**2).sum(1)
@@ -86,8 +88,10 @@ class GradientDetector(Detector):
         def explain(i: int, value: float, flagged: bool) -> str:
             if not known[i]:
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
-            return (f"its loss gradient on a model fitted to the base reaches {value / spread:+.1f} base "
-                    f"standard deviations along the direction the other new records' gradients share "
-                    f"(shared-direction ratio of the delta {summary.get('shared_direction_ratio', 0):.1f})")
+            return (
+                f"its loss gradient on a model fitted to the base reaches {value / spread:+.1f} base "
+                f"standard deviations along the direction the other new records' gradients share "
+                f"(shared-direction ratio of the delta {summary.get('shared_direction_ratio', 0):.1f})"
+            )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain, summary)

@@ -16,8 +16,8 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, describe_neighbours, reference_neighbours
-from provenance.profiles.reference import ReferenceProfile
 from provenance.features.softmax import softmax, with_bias
+from provenance.profiles.reference import ReferenceProfile
 
 VOTERS = 10
 PRIOR_WEIGHT = 1.0  # pseudo-count of the uniform prior: no neighbours means "no idea"
@@ -34,8 +34,14 @@ def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarr
     return p
 
 
-def disagreement(labels: np.ndarray, neighbour_labels: np.ndarray, neighbour_dist: np.ndarray, n_classes: int,
-                 model_p: np.ndarray, scale: float) -> np.ndarray:
+def disagreement(
+    labels: np.ndarray,
+    neighbour_labels: np.ndarray,
+    neighbour_dist: np.ndarray,
+    n_classes: int,
+    model_p: np.ndarray,
+    scale: float,
+) -> np.ndarray:
     """1 - P(label), averaging the neighbour vote (nearer weigh more) and the model.
 
     ``scale`` (the base's typical neighbour distance) comes from the profile, so a
@@ -62,9 +68,12 @@ class KnnLabelDetector(Detector):
         finite = np.isfinite(profile.nn_dist[:, :k])
         scale = float(np.median(profile.nn_dist[:, :k][finite])) if finite.any() else 1.0
         reference_raw = disagreement(
-            ref_labels, np.where(ref_idx >= 0, ref_labels[np.maximum(ref_idx, 0)], -2),
-            profile.nn_dist[:, :k], n_classes,
-            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds), scale,
+            ref_labels,
+            np.where(ref_idx >= 0, ref_labels[np.maximum(ref_idx, 0)], -2),
+            profile.nn_dist[:, :k],
+            n_classes,
+            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
+            scale,
         )
         labels = profile.label_indexes(delta.labels)
         idx, dist = reference_neighbours(profile, delta)
@@ -85,9 +94,11 @@ class KnnLabelDetector(Detector):
                 votes = neighbour_labels[i][neighbour_labels[i] >= 0]
                 counts = np.bincount(votes, minlength=n_classes)
                 top = int(counts.argmax())
-                head = (f"{int(counts[labels[i]])} of {len(votes)} nearest base records are labelled "
-                        f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])}); a model fitted "
-                        f"on the base gives {label!r} probability {model_p[i]:.2f}")
+                head = (
+                    f"{int(counts[labels[i]])} of {len(votes)} nearest base records are labelled "
+                    f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])}); a model fitted "
+                    f"on the base gives {label!r} probability {model_p[i]:.2f}"
+                )
             if delta.kinds[i] == "relabeled":
                 head += f"; relabeled from {delta.old_labels[i]!r}"
             return f"{head}; {describe_neighbours(profile, idx[i], dist[i])}"

@@ -28,9 +28,11 @@ class OutlierDetector(Detector):
         typical = float(np.median(reference_raw))
 
         def explain(i: int, value: float, flagged: bool) -> str:
-            return (f"mean distance to the {k} nearest base records is {value:.2f} "
-                    f"({value / max(typical, 1e-12):.1f}x the base's typical {typical:.2f}); "
-                    + describe_neighbours(profile, idx[i], dist[i]))
+            return (
+                f"mean distance to the {k} nearest base records is {value:.2f} "
+                f"({value / max(typical, 1e-12):.1f}x the base's typical {typical:.2f}); "
+                + describe_neighbours(profile, idx[i], dist[i])
+            )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain)
 

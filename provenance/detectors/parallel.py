@@ -70,8 +70,12 @@ def _run_one(task) -> DetectorResult:
 
 def _slice(delta: Delta, start: int, end: int) -> Delta:
     return Delta(
-        digests=delta.digests[start:end], X=delta.X[start:end], labels=delta.labels[start:end],
-        sources=delta.sources[start:end], kinds=delta.kinds[start:end], old_labels=delta.old_labels[start:end],
+        digests=delta.digests[start:end],
+        X=delta.X[start:end],
+        labels=delta.labels[start:end],
+        sources=delta.sources[start:end],
+        kinds=delta.kinds[start:end],
+        old_labels=delta.old_labels[start:end],
     )
 
 
@@ -82,7 +86,13 @@ def _join(name: str, parts: list[DetectorResult]) -> DetectorResult:
         return DetectorResult(name, "error", failed[0].error, None, [])
     thresholds = {p.threshold for p in parts}
     if len(thresholds) != 1:
-        return DetectorResult(name, "error", "RuntimeError: record-independent detector gave chunks different "
-                              f"thresholds {sorted(t for t in thresholds if t is not None)}", None, [])
+        return DetectorResult(
+            name,
+            "error",
+            "RuntimeError: record-independent detector gave chunks different "
+            f"thresholds {sorted(t for t in thresholds if t is not None)}",
+            None,
+            [],
+        )
     findings = [f for p in parts for f in p.findings]
     return DetectorResult(name, "ok", None, parts[0].threshold, findings, dict(parts[0].summary))

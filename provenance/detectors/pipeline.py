@@ -17,10 +17,9 @@ import pyarrow.compute as pc
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
-
 from provenance.profiles.stage import featurize, featurizer_from_name, load_profile
-from provenance.sources.records import read_records
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.records import read_records
 from provenance.versions import _local, load_manifest, verified_statement
 
 
@@ -60,8 +59,12 @@ def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.n
         old_labels = dict(zip(base_rows.column("digest").to_pylist(), base_rows.column("label").to_pylist()))
     out = DeltaRecords([], [], [], [], [], [])
     seen = set()
-    for d, label, source, loc in zip(rows.column("digest").to_pylist(), rows.column("label").to_pylist(),
-                                     rows.column("source").to_pylist(), rows.column("locator").to_pylist()):
+    for d, label, source, loc in zip(
+        rows.column("digest").to_pylist(),
+        rows.column("label").to_pylist(),
+        rows.column("source").to_pylist(),
+        rows.column("locator").to_pylist(),
+    ):
         if (d, label) in seen:  # one copy per (record, label) is enough to score
             continue
         seen.add((d, label))
@@ -74,8 +77,16 @@ def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.n
     return out
 
 
-def detect(store, base: str, new: str, added: np.ndarray, relabeled: np.ndarray,
-           names: list[str] | None = None, fpr: float = DEFAULT_FPR, save: bool = True) -> list[DetectorResult]:
+def detect(
+    store,
+    base: str,
+    new: str,
+    added: np.ndarray,
+    relabeled: np.ndarray,
+    names: list[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+    save: bool = True,
+) -> list[DetectorResult]:
     """Run the detectors on the delta of ``new`` against ``base``'s profile; store the findings."""
     profile = load_profile(store, base)
     new_row = store.version(new)

@@ -27,8 +27,15 @@ DEFAULT_FPR = 0.01
 
 _detectors: dict[str, Callable[[], Detector]] = {
     cls.name: cls
-    for cls in (KnnLabelDetector, OutlierDetector, DuplicatesDetector, VolumeSpikeDetector,
-                SpectralDetector, CollisionDetector, GradientDetector)
+    for cls in (
+        KnnLabelDetector,
+        OutlierDetector,
+        DuplicatesDetector,
+        VolumeSpikeDetector,
+        SpectralDetector,
+        CollisionDetector,
+        GradientDetector,
+    )
 }
 
 

@@ -33,8 +33,12 @@ def reference_geometry(profile: ReferenceProfile, delta: Delta) -> dict[str, np.
     if key not in delta.cache:
         exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
         delta.cache[key] = nearest_by_label(
-            delta_Z(profile, delta), profile.sample_Z, NEIGHBOURS_KEPT,
-            profile.label_indexes(delta.labels), profile.sample_labels.astype(np.int64), exclude=exclude,
+            delta_Z(profile, delta),
+            profile.sample_Z,
+            NEIGHBOURS_KEPT,
+            profile.label_indexes(delta.labels),
+            profile.sample_labels.astype(np.int64),
+            exclude=exclude,
         )
     return delta.cache[key]
 
@@ -45,7 +49,9 @@ def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.nd
     return geometry["idx"], geometry["dist"]
 
 
-def describe_neighbours(profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN) -> str:
+def describe_neighbours(
+    profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN
+) -> str:
     shown = [profile.describe_sample(int(i), float(d)) for i, d in zip(idx[:count], dist[:count]) if i >= 0]
     return "nearest base records: " + (", ".join(shown) if shown else "none")
 
@@ -71,15 +77,23 @@ def build_result(
     threshold = calibration.score_threshold
     findings = [
         Finding(
-            digest=delta.hex(i), detector=name, score=float(scores[i]), flagged=bool(flags[i]),
+            digest=delta.hex(i),
+            detector=name,
+            score=float(scores[i]),
+            flagged=bool(flags[i]),
             explanation=(
-                explain(i, float(raw[i]), bool(flags[i])) if flags[i] or scores[i] >= DETAILED_FROM
+                explain(i, float(raw[i]), bool(flags[i]))
+                if flags[i] or scores[i] >= DETAILED_FROM
                 else f"within the base's range: score {scores[i]:.3f}, flagged above {threshold:.3f}"
             ),
         )
         for i in range(len(delta))
     ]
     return DetectorResult(
-        detector=name, status="ok", error=None, threshold=calibration.score_threshold,
-        findings=findings, summary=summary or {},
+        detector=name,
+        status="ok",
+        error=None,
+        threshold=calibration.score_threshold,
+        findings=findings,
+        summary=summary or {},
     )

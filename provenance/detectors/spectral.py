@@ -87,7 +87,9 @@ class SpectralDetector(Detector):
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
             if too_few[i]:
                 return f"not scored: the base has too few {delta.labels[i]!r} records (fewer than 6) to whiten"
-            return (f"projection on the shared direction of new {delta.labels[i]!r} records is "
-                    f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)")
+            return (
+                f"projection on the shared direction of new {delta.labels[i]!r} records is "
+                f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)"
+            )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain)

@@ -41,9 +41,14 @@ class VolumeSpikeDetector(Detector):
             flagged = source in spiking and delta.kinds[i] == "added"
             base_count = profile.source_counts.get(source, 0)
             name = source or "(no source)"
-            explanation = (f"source {name} added {added.get(source, 0)} records against {base_count} in the base: "
-                           f"{ratio:.1f}x the growth of the whole version ({overall_growth:.1%})")
+            explanation = (
+                f"source {name} added {added.get(source, 0)} records against {base_count} in the base: "
+                f"{ratio:.1f}x the growth of the whole version ({overall_growth:.1%})"
+            )
             findings.append(Finding(delta.hex(i), self.name, float(score), flagged, explanation))
-        summary = {"overall_growth": overall_growth, "spiking_sources": sorted(spiking),
-                   "growth_ratio_by_source": {s: round(r, 3) for s, r in sorted(ratios.items())}}
+        summary = {
+            "overall_growth": overall_growth,
+            "spiking_sources": sorted(spiking),
+            "growth_ratio_by_source": {s: round(r, 3) for s, r in sorted(ratios.items())},
+        }
         return DetectorResult(self.name, "ok", None, 0.5, findings, summary)

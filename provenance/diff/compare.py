@@ -9,8 +9,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 
 
-def diff_versions(store, base: str, new: str, path: str | None = None, spec=None,
-                  limit: int = DEFAULT_LIMIT):
+def diff_versions(store, base: str, new: str, path: str | None = None, spec=None, limit: int = DEFAULT_LIMIT):
     """The one library call behind ``prov diff``: resolve both sides, merge, report.
 
     ``base`` and ``new`` are prov versions, or (with ``path``) git revisions of a

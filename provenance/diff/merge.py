@@ -18,8 +18,8 @@ Counting rules (all counts are exact):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -124,11 +124,19 @@ class Window:
     labels: np.ndarray  # int32 label ids
     sources: np.ndarray  # int32 source ids
 
-    def groups(self) -> "Groups":
+    def groups(self) -> Groups:
         n = len(self.digests)
         if n == 0:
             e = np.zeros(0, np.int64)
-            return Groups(e, e, self.digests[:0], np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool), np.zeros(0, bool))
+            return Groups(
+                e,
+                e,
+                self.digests[:0],
+                np.zeros(0, np.int32),
+                np.zeros(0, np.int32),
+                np.zeros(0, bool),
+                np.zeros(0, bool),
+            )
         starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
         if len(starts) == n:  # no digest repeats (the common case): every group is one row
             no = np.zeros(n, bool)
@@ -174,10 +182,15 @@ class SideStream:
         if len(digests):
             d = digests
             if (self.last is not None and d[0] < self.last) or (len(d) > 1 and np.any(d[1:] < d[:-1])):
-                raise VerificationError(f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest")
+                raise VerificationError(
+                    f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest"
+                )
             self.last = d[-1]
-        self.pending.append(Window(self.rows, digests, self.labels.codes(batch.column("label")),
-                                   self.sources.codes(batch.column("source"))))
+        self.pending.append(
+            Window(
+                self.rows, digests, self.labels.codes(batch.column("label")), self.sources.codes(batch.column("source"))
+            )
+        )
         self.rows += len(digests)
 
     def last_digest(self) -> bytes | None:
@@ -225,8 +238,11 @@ class Changes:
     relabeled_by_source: Counter = field(default_factory=Counter)
     # change arrays (O(change)): digests with their first label/source id and row count
     arrays: dict = field(default_factory=dict)
-    examples: dict = field(default_factory=lambda: {k: [] for k in
-                                                    ("added", "removed", "relabeled", "conflicting", "duplicates", "source_changed")})
+    examples: dict = field(
+        default_factory=lambda: {
+            k: [] for k in ("added", "removed", "relabeled", "conflicting", "duplicates", "source_changed")
+        }
+    )
 
     def count(self, kind: str) -> int:
         parts = self.arrays.get(kind)
@@ -251,19 +267,26 @@ class Changes:
 
 def _label_set(window: Window, g: Groups, i: int, labels: Interner) -> list[str]:
     s, c = int(g.starts[i]), int(g.counts[i])
-    return sorted({labels.values[x] for x in window.labels[s:s + c].tolist()})
+    return sorted({labels.values[x] for x in window.labels[s : s + c].tolist()})
 
 
 def _source_set(window: Window, g: Groups, i: int, sources: Interner) -> list:
     s, c = int(g.starts[i]), int(g.counts[i])
-    return sorted({sources.values[x] for x in window.sources[s:s + c].tolist()}, key=lambda v: (v is not None, v or ""))
+    return sorted(
+        {sources.values[x] for x in window.sources[s : s + c].tolist()}, key=lambda v: (v is not None, v or "")
+    )
 
 
 def _row(window: Window, index: int, side: str, labels: Interner, sources: Interner) -> dict:
     """A listed record; its locator and batch are filled in after the merge (``fill_rows``)."""
-    return {"digest": window.digests[index:index + 1].tobytes().hex(), "label": labels.values[window.labels[index]],
-            "source": sources.values[window.sources[index]], "batch": None, "locator": None,
-            "_at": (side, window.first_row + index)}
+    return {
+        "digest": window.digests[index : index + 1].tobytes().hex(),
+        "label": labels.values[window.labels[index]],
+        "source": sources.values[window.sources[index]],
+        "batch": None,
+        "locator": None,
+        "_at": (side, window.first_row + index),
+    }
 
 
 def _bincount(counter: Counter, ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> None:
@@ -291,13 +314,25 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     found = np.flatnonzero(in_a >= 0)
     in_b[in_a[found]] = found
 
-    for kind, window, groups, side, only in (("added", b, gb, "new", np.flatnonzero(in_a < 0)),
-                                             ("removed", a, ga, "base", np.flatnonzero(in_b < 0))):
-        out._push(kind, digests=groups.digests[only], label=groups.label[only], source=groups.source[only],
-                  rows=groups.counts[only])
+    for kind, window, groups, side, only in (
+        ("added", b, gb, "new", np.flatnonzero(in_a < 0)),
+        ("removed", a, ga, "base", np.flatnonzero(in_b < 0)),
+    ):
+        out._push(
+            kind,
+            digests=groups.digests[only],
+            label=groups.label[only],
+            source=groups.source[only],
+            rows=groups.counts[only],
+        )
         for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
-            out._example(kind, lambda: _row(window, int(groups.starts[i]), side, L, S)
-                         | {"copies": int(groups.counts[i]), "labels": _label_set(window, groups, i, L)})
+            out._example(
+                kind,
+                lambda: (
+                    _row(window, int(groups.starts[i]), side, L, S)
+                    | {"copies": int(groups.counts[i]), "labels": _label_set(window, groups, i, L)}
+                ),
+            )
 
     both_b = np.flatnonzero(in_a >= 0)
     both_a = in_a[both_b]
@@ -319,12 +354,27 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     for i_a, i_b in zip(ia[~one].tolist(), ib[~one].tolist()):
         out.relabel_pairs[("|".join(_label_set(a, ga, i_a, L)), "|".join(_label_set(b, gb, i_b, L)))] += 1
     _bincount(out.relabeled_by_source, gb.source[ib], S.values)
-    out._push("relabeled", digests=gb.digests[ib], label=gb.label[ib], old_label=ga.label[ia], source=gb.source[ib],
-              old_source=ga.source[ia], rows=gb.counts[ib])
+    out._push(
+        "relabeled",
+        digests=gb.digests[ib],
+        label=gb.label[ib],
+        old_label=ga.label[ia],
+        source=gb.source[ib],
+        old_source=ga.source[ia],
+        rows=gb.counts[ib],
+    )
     for i_a, i_b in zip(ia.tolist(), ib.tolist()):
-        if not out._example("relabeled", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
-                "old_labels": _label_set(a, ga, i_a, L), "new_labels": _label_set(b, gb, i_b, L),
-                "old_source": S.values[ga.source[i_a]]}):
+        if not out._example(
+            "relabeled",
+            lambda: (
+                _row(b, int(gb.starts[i_b]), "new", L, S)
+                | {
+                    "old_labels": _label_set(a, ga, i_a, L),
+                    "new_labels": _label_set(b, gb, i_b, L),
+                    "old_source": S.values[ga.source[i_a]],
+                }
+            ),
+        ):
             break
 
     # source changes
@@ -336,22 +386,40 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     out.source_changed += int(changed_src.sum())
     out.unchanged += int((~relabeled & ~changed_src).sum())
     sc = np.flatnonzero(changed_src)
-    out._push("source_changed", digests=gb.digests[both_b[sc]], source=gb.source[both_b[sc]],
-              old_source=ga.source[both_a[sc]], label=gb.label[both_b[sc]], rows=gb.counts[both_b[sc]])
+    out._push(
+        "source_changed",
+        digests=gb.digests[both_b[sc]],
+        source=gb.source[both_b[sc]],
+        old_source=ga.source[both_a[sc]],
+        label=gb.label[both_b[sc]],
+        rows=gb.counts[both_b[sc]],
+    )
     for k in sc.tolist():
         i_a, i_b = int(both_a[k]), int(both_b[k])
-        if not out._example("source_changed", lambda: _row(b, int(gb.starts[i_b]), "new", L, S) | {
-                "old_sources": _source_set(a, ga, i_a, S), "new_sources": _source_set(b, gb, i_b, S)}):
+        if not out._example(
+            "source_changed",
+            lambda: (
+                _row(b, int(gb.starts[i_b]), "new", L, S)
+                | {"old_sources": _source_set(a, ga, i_a, S), "new_sources": _source_set(b, gb, i_b, S)}
+            ),
+        ):
             break
 
     # conflicting labels inside the new version, and duplicate copies it added
     for i in np.flatnonzero(gb.multi_label).tolist():
         base_labels = _label_set(a, ga, int(in_a[i]), L) if in_a[i] >= 0 else []
-        if not out._example("conflicting", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
-                "labels": _label_set(b, gb, i, L), "base_labels": base_labels}):
+        if not out._example(
+            "conflicting",
+            lambda: (
+                _row(b, int(gb.starts[i]), "new", L, S)
+                | {"labels": _label_set(b, gb, i, L), "base_labels": base_labels}
+            ),
+        ):
             break
     conf = np.flatnonzero(gb.multi_label)
-    out._push("conflicting", digests=gb.digests[conf], label=gb.label[conf], source=gb.source[conf], rows=gb.counts[conf])
+    out._push(
+        "conflicting", digests=gb.digests[conf], label=gb.label[conf], source=gb.source[conf], rows=gb.counts[conf]
+    )
     base_copies = np.where(in_a >= 0, ga.counts[np.maximum(in_a, 0)] if len(ga.counts) else 0, 1)
     extra = np.maximum(0, gb.counts - np.maximum(base_copies, 1))
     out.duplicates_added += int(extra.sum())
@@ -359,13 +427,23 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     _bincount(out.duplicates_added_by_source, gb.source[dup], S.values, extra[dup].astype(np.float64))
     out._push("duplicates", digests=gb.digests[dup], label=gb.label[dup], source=gb.source[dup], rows=extra[dup])
     for i in dup.tolist():
-        if not out._example("duplicates", lambda: _row(b, int(gb.starts[i]), "new", L, S) | {
-                "copies": int(gb.counts[i]), "base_copies": int(base_copies[i]) if in_a[i] >= 0 else 0}):
+        if not out._example(
+            "duplicates",
+            lambda: (
+                _row(b, int(gb.starts[i]), "new", L, S)
+                | {"copies": int(gb.counts[i]), "base_copies": int(base_copies[i]) if in_a[i] >= 0 else 0}
+            ),
+        ):
             break
 
 
-def merge(base: Iterator[pa.RecordBatch], new: Iterator[pa.RecordBatch], base_name: str, new_name: str,
-          limit: int = DEFAULT_LIMIT) -> Changes:
+def merge(
+    base: Iterator[pa.RecordBatch],
+    new: Iterator[pa.RecordBatch],
+    base_name: str,
+    new_name: str,
+    limit: int = DEFAULT_LIMIT,
+) -> Changes:
     """Walk two sorted manifests (as streams of record batches) and compare them."""
     labels, sources = Interner(), Interner(reserve_none=True)
     out = Changes(labels, sources, limit)
@@ -415,4 +493,5 @@ def table_fetcher(table: pa.Table):
     def fetch(rows: np.ndarray):
         part = table.select(["locator", "batch"]).take(pa.array(rows))
         return part.column("locator").to_pylist(), part.column("batch").to_pylist()
+
     return fetch

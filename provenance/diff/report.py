@@ -47,7 +47,9 @@ def _statuses_of(digests: np.ndarray, table: tuple[np.ndarray, np.ndarray] | Non
     if table is None:
         return np.full(len(digests), _RANK["unattributed"], np.int8)
     pos = locate(digests, table[0])
-    return np.where(pos >= 0, table[1][np.maximum(pos, 0)] if len(table[1]) else 0, _RANK["unattributed"]).astype(np.int8)
+    return np.where(pos >= 0, table[1][np.maximum(pos, 0)] if len(table[1]) else 0, _RANK["unattributed"]).astype(
+        np.int8
+    )
 
 
 def _transitions(base_status, new_status, removed: np.ndarray, added: np.ndarray) -> Counter:
@@ -115,10 +117,26 @@ class DiffReport:
         """Attach ``provenance.detectors.run_detectors`` results (one status per detector)."""
         self.detect = True
         for r in results:
-            self.detectors.append({"detector": r.detector, "status": r.status, "error": r.error,
-                                   "threshold": r.threshold, "flagged": len(r.flagged), "scored": len(r.findings)})
-            self.findings.extend({"digest": f.digest, "detector": f.detector, "score": float(f.score),
-                                  "flagged": bool(f.flagged), "explanation": f.explanation} for f in r.findings)
+            self.detectors.append(
+                {
+                    "detector": r.detector,
+                    "status": r.status,
+                    "error": r.error,
+                    "threshold": r.threshold,
+                    "flagged": len(r.flagged),
+                    "scored": len(r.findings),
+                }
+            )
+            self.findings.extend(
+                {
+                    "digest": f.digest,
+                    "detector": f.detector,
+                    "score": float(f.score),
+                    "flagged": bool(f.flagged),
+                    "explanation": f.explanation,
+                }
+                for f in r.findings
+            )
         self.summary["findings_flagged"] = sum(1 for f in self.findings if f["flagged"])
 
     def to_dict(self) -> dict:
@@ -144,8 +162,10 @@ def _volume_signals(base: Side, added_by_source: Counter, base_by_source: Counte
     history = base.history  # signed per-source counts of the base and its ancestors, newest first
     out = []
     for source, k in added_by_source.items():
-        increments = [max(0, newer.get(_key(source), 0) - older.get(_key(source), 0))
-                      for newer, older in zip(history, history[1:])]
+        increments = [
+            max(0, newer.get(_key(source), 0) - older.get(_key(source), 0))
+            for newer, older in zip(history, history[1:])
+        ]
         base_k = base_by_source.get(source, 0)
         rest_base = total_base - base_k
         growth = (total_added - k) / rest_base if rest_base > 0 else 0.0
@@ -173,13 +193,17 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     removed_by_class = _by(changes.array("removed", "label"), L.values, removed_rows.astype(float))
     relabeled_from = _by(changes.array("relabeled", "old_label"), L.values)
     relabeled_to = _by(changes.array("relabeled", "label"), L.values)
-    status_added = {s: _by(added_src[added_status == r], S.values, added_rows[added_status == r].astype(float))
-                    for s, r in _RANK.items()}
-    relabeled_after_source = _by(changes.array("relabeled", "source")[relabeled_status == _RANK["relabeled_after_source"]],
-                                 S.values)
+    status_added = {
+        s: _by(added_src[added_status == r], S.values, added_rows[added_status == r].astype(float))
+        for s, r in _RANK.items()
+    }
+    relabeled_after_source = _by(
+        changes.array("relabeled", "source")[relabeled_status == _RANK["relabeled_after_source"]], S.values
+    )
 
-    transitions = _transitions(base_status, new_status, changes.array("removed", "digests"),
-                               changes.array("added", "digests"))
+    transitions = _transitions(
+        base_status, new_status, changes.array("removed", "digests"), changes.array("added", "digests")
+    )
 
     # --- signals
     base_classes = dict(changes.label_rows["base"])
@@ -198,75 +222,141 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     total_added_rows = int(added_rows.sum())
     if lineage_available:
         for source, k in status_added["unattributed"].items():
-            signals.append(sig.count_signal("unattributed_additions", k, added_by_source[source],
-                                            f"records added by source {source!r} are not signed by any trusted batch",
-                                            source))
+            signals.append(
+                sig.count_signal(
+                    "unattributed_additions",
+                    k,
+                    added_by_source[source],
+                    f"records added by source {source!r} are not signed by any trusted batch",
+                    source,
+                )
+            )
         for source, k in relabeled_after_source.items():
-            signals.append(sig.count_signal("label_differs_from_signed", k, changes.relabeled_by_source[source],
-                                            f"relabeled records of source {source!r} carry a label its signed batch does not",
-                                            source))
+            signals.append(
+                sig.count_signal(
+                    "label_differs_from_signed",
+                    k,
+                    changes.relabeled_by_source[source],
+                    f"relabeled records of source {source!r} carry a label its signed batch does not",
+                    source,
+                )
+            )
         for source, k in status_added["relabeled_after_source"].items():
-            signals.append(sig.count_signal("label_differs_from_signed", k, added_by_source[source],
-                                            f"records added by source {source!r} carry a label its signed batch does not",
-                                            source))
+            signals.append(
+                sig.count_signal(
+                    "label_differs_from_signed",
+                    k,
+                    added_by_source[source],
+                    f"records added by source {source!r} carry a label its signed batch does not",
+                    source,
+                )
+            )
     elif total_added_rows:
-        signals.append(sig.count_signal("unattributed_additions", total_added_rows, total_added_rows,
-                                        "added records have no lineage", flag=False,
-                                        note="; lineage is not available in this install, so every record "
-                                             "counts as unattributed and this is not flagged"))
+        signals.append(
+            sig.count_signal(
+                "unattributed_additions",
+                total_added_rows,
+                total_added_rows,
+                "added records have no lineage",
+                flag=False,
+                note="; lineage is not available in this install, so every record "
+                "counts as unattributed and this is not flagged",
+            )
+        )
     new_conflicts = changes.conflicting["new"] - changes.conflicting["base"]
     conflicting = changes.count("conflicting")
     if conflicting:
-        signals.append(sig.count_signal("conflicting_labels", conflicting, changes.digests["new"],
-                                        "records carry more than one label in the new version",
-                                        flag=new_conflicts > 0 or changes.conflicting["base"] == 0))
+        signals.append(
+            sig.count_signal(
+                "conflicting_labels",
+                conflicting,
+                changes.digests["new"],
+                "records carry more than one label in the new version",
+                flag=new_conflicts > 0 or changes.conflicting["base"] == 0,
+            )
+        )
     for source, k in changes.duplicates_added_by_source.items():
-        signals.append(sig.count_signal("duplicates_added", k, added_by_source.get(source, 0) + k,
-                                        f"extra copies of records added by source {source!r}", source,
-                                        flag=k >= sig.MIN_VOLUME))
+        signals.append(
+            sig.count_signal(
+                "duplicates_added",
+                k,
+                added_by_source.get(source, 0) + k,
+                f"extra copies of records added by source {source!r}",
+                source,
+                flag=k >= sig.MIN_VOLUME,
+            )
+        )
     signals.sort(key=lambda s: (not s.flagged, -s.strength, s.name))
 
     # --- breakdowns, worst first
-    sources = (set(changes.source_rows["base"]) | set(changes.source_rows["new"]))
+    sources = set(changes.source_rows["base"]) | set(changes.source_rows["new"])
     by_source = []
     for source in sources:
         flagged = [s for s in signals if s.flagged and s.subject and s.subject.get("source", object()) == source]
         common = changes.common_by_source.get(source, 0)
         rel = changes.relabeled_by_source.get(source, 0)
-        by_source.append({
-            "source": source, "base": changes.source_rows["base"].get(source, 0),
-            "new": changes.source_rows["new"].get(source, 0), "added": added_by_source.get(source, 0),
-            "removed": removed_by_source.get(source, 0), "relabeled": rel,
-            "relabel_rate": (rel / common) if common else 0.0,
-            "duplicates_added": changes.duplicates_added_by_source.get(source, 0),
-            "attested_added": status_added["attested"].get(source, 0),
-            "relabeled_after_source_added": status_added["relabeled_after_source"].get(source, 0),
-            "unattributed_added": status_added["unattributed"].get(source, 0),
-            "suspicion": round(sum(s.strength for s in flagged), 3),
-            "flagged_signals": sorted({s.name for s in flagged}),
-        })
-    by_source.sort(key=lambda r: (-len(r["flagged_signals"]), -r["suspicion"], -(r["added"] + r["relabeled"]),
-                                  _key(r["source"])))
+        by_source.append(
+            {
+                "source": source,
+                "base": changes.source_rows["base"].get(source, 0),
+                "new": changes.source_rows["new"].get(source, 0),
+                "added": added_by_source.get(source, 0),
+                "removed": removed_by_source.get(source, 0),
+                "relabeled": rel,
+                "relabel_rate": (rel / common) if common else 0.0,
+                "duplicates_added": changes.duplicates_added_by_source.get(source, 0),
+                "attested_added": status_added["attested"].get(source, 0),
+                "relabeled_after_source_added": status_added["relabeled_after_source"].get(source, 0),
+                "unattributed_added": status_added["unattributed"].get(source, 0),
+                "suspicion": round(sum(s.strength for s in flagged), 3),
+                "flagged_signals": sorted({s.name for s in flagged}),
+            }
+        )
+    by_source.sort(
+        key=lambda r: (-len(r["flagged_signals"]), -r["suspicion"], -(r["added"] + r["relabeled"]), _key(r["source"]))
+    )
     classes = set(changes.label_rows["base"]) | set(changes.label_rows["new"])
-    by_class = [{"label": c, "base": changes.label_rows["base"].get(c, 0), "new": changes.label_rows["new"].get(c, 0),
-                 "added": added_by_class.get(c, 0), "removed": removed_by_class.get(c, 0),
-                 "relabeled_from": relabeled_from.get(c, 0), "relabeled_to": relabeled_to.get(c, 0)}
-                for c in classes]
+    by_class = [
+        {
+            "label": c,
+            "base": changes.label_rows["base"].get(c, 0),
+            "new": changes.label_rows["new"].get(c, 0),
+            "added": added_by_class.get(c, 0),
+            "removed": removed_by_class.get(c, 0),
+            "relabeled_from": relabeled_from.get(c, 0),
+            "relabeled_to": relabeled_to.get(c, 0),
+        }
+        for c in classes
+    ]
     by_class.sort(key=lambda r: (-(r["added"] + r["removed"] + r["relabeled_from"] + r["relabeled_to"]), r["label"]))
-    pairs = [{"old": o, "new": n, "count": k,
-              "rate": k / max(sum(changes.common_by_label.get(x, 0) for x in o.split("|")), k)}
-             for (o, n), k in changes.relabel_pairs.items()]
+    pairs = [
+        {
+            "old": o,
+            "new": n,
+            "count": k,
+            "rate": k / max(sum(changes.common_by_label.get(x, 0) for x in o.split("|")), k),
+        }
+        for (o, n), k in changes.relabel_pairs.items()
+    ]
     pairs.sort(key=lambda r: (-r["count"], r["old"], r["new"]))
 
     summary = {
-        "records_base": changes.rows["base"], "records_new": changes.rows["new"],
-        "digests_base": changes.digests["base"], "digests_new": changes.digests["new"],
-        "added": changes.count("added"), "added_rows": total_added_rows,
-        "removed": changes.count("removed"), "removed_rows": int(removed_rows.sum()),
-        "relabeled": changes.count("relabeled"), "unchanged": changes.unchanged,
-        "conflicting_labels": changes.conflicting["new"], "conflicting_labels_base": changes.conflicting["base"],
-        "duplicates": changes.duplicates["new"], "duplicates_base": changes.duplicates["base"],
-        "duplicates_added": changes.duplicates_added, "source_changed": changes.source_changed,
+        "records_base": changes.rows["base"],
+        "records_new": changes.rows["new"],
+        "digests_base": changes.digests["base"],
+        "digests_new": changes.digests["new"],
+        "added": changes.count("added"),
+        "added_rows": total_added_rows,
+        "removed": changes.count("removed"),
+        "removed_rows": int(removed_rows.sum()),
+        "relabeled": changes.count("relabeled"),
+        "unchanged": changes.unchanged,
+        "conflicting_labels": changes.conflicting["new"],
+        "conflicting_labels_base": changes.conflicting["base"],
+        "duplicates": changes.duplicates["new"],
+        "duplicates_base": changes.duplicates["base"],
+        "duplicates_added": changes.duplicates_added,
+        "source_changed": changes.source_changed,
         "lineage_changed": sum(transitions.values()),
         "attested_added": sum(status_added["attested"].values()),
         "relabeled_after_source_added": sum(status_added["relabeled_after_source"].values()),
@@ -278,6 +368,6 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     lineage["base"], lineage["new"] = base.lineage_counts, new.lineage_counts
     examples = {k: v for k, v in changes.examples.items()}
     examples["truncated"] = {k: len(v) < changes.count(k) for k, v in changes.examples.items()}
-    return DiffReport(base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples,
-                      changes.limit)
-
+    return DiffReport(
+        base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples, changes.limit
+    )

@@ -13,9 +13,9 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -27,8 +27,8 @@ from provenance.diff.merge import WINDOW_ROWS, SideStream, table_batches, table_
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.classify import version_lineage
 from provenance.manifest import SCHEMA
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 
 HISTORY_DEPTH = 8
@@ -72,7 +72,9 @@ class ManifestObject:
             raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store") from exc
         actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: both sides at once
         if actual != self.oid:
-            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})")
+            raise VerificationError(
+                f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})"
+            )
         self.handle.seek(0)
         # Arrow reads much faster through its own file than through a Python one; on Linux
         # /proc/self/fd reopens the very file we hashed (same inode, even if renamed since).
@@ -87,8 +89,10 @@ class ManifestObject:
         if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
             raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
         if self.parquet.metadata.num_rows != self.records:
-            raise VerificationError(f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
-                                    f"the version records {self.records}")
+            raise VerificationError(
+                f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
+                f"the version records {self.records}"
+            )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         if self.parquet is None:
@@ -137,19 +141,43 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
     stmt = versions.verified_statement(store, row)
     pred = stmt["predicate"]
     dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
-    info = {"name": tag, "kind": "version", "records": row["records"], "merkle_root": row["merkle_root"],
-            "keyid": row["keyid"], "signature": "ok", "parent": row["parent"], "created_at": row["created_at"],
-            "path": dataset.get("path"), "rev": dataset.get("rev")}
+    info = {
+        "name": tag,
+        "kind": "version",
+        "records": row["records"],
+        "merkle_root": row["merkle_root"],
+        "keyid": row["keyid"],
+        "signature": "ok",
+        "parent": row["parent"],
+        "created_at": row["created_at"],
+        "path": dataset.get("path"),
+        "rev": dataset.get("rev"),
+    }
     schema = dict(pred.get("schema") or {})
     # A version committed without signed lineage is all unattributed; only a signed lineage
     # object is worth reading (version_lineage would otherwise re-read the whole manifest).
     signed_lineage = pred.get("lineage") or {}
     lineage = version_lineage(store, tag) if signed_lineage.get("object") else None
-    counts = ({k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES} if signed_lineage
-              else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]})
+    counts = (
+        {k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES}
+        if signed_lineage
+        else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]}
+    )
     manifest = ManifestObject(store, row)
-    return Side(tag, "version", info, schema, manifest.batches, manifest.fetch, manifest.verify, pred.get("labels"),
-                lineage, True, counts, _history(store, row) if with_history else [])
+    return Side(
+        tag,
+        "version",
+        info,
+        schema,
+        manifest.batches,
+        manifest.fetch,
+        manifest.verify,
+        pred.get("labels"),
+        lineage,
+        True,
+        counts,
+        _history(store, row) if with_history else [],
+    )
 
 
 # --- git revisions of a DVC-tracked path ------------------------------------------------
@@ -194,24 +222,56 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
         side.name, side.kind = rev, "git"
         return side
-    hashed = build_manifest(DatasetSpec(path=rel, kind=spec.kind, options=spec.options,
-                                        labels_csv=spec.labels_csv, rev=rev, repo=root))
+    hashed = build_manifest(
+        DatasetSpec(path=rel, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=rev, repo=root)
+    )
     manifest = hashed.manifest
-    info = {"name": rev, "kind": "git", "records": len(manifest), "merkle_root": None, "keyid": None,
-            "signature": "not signed (built from git through DVC)", "parent": None, "created_at": None,
-            "path": rel, "rev": rev, "commit": commit, "reused_version": None}
-    schema = {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": manifest.digest_algorithm,
-              "labelColumn": spec.options.label_column if hashed.kind == "table" else None}
-    return Side(rev, "git", info, schema, lambda: table_batches(manifest.table), table_fetcher(manifest.table),
-                lambda: None, None, None,
-                True, {"attested": 0, "relabeled_after_source": 0, "unattributed": len(manifest)})
+    info = {
+        "name": rev,
+        "kind": "git",
+        "records": len(manifest),
+        "merkle_root": None,
+        "keyid": None,
+        "signature": "not signed (built from git through DVC)",
+        "parent": None,
+        "created_at": None,
+        "path": rel,
+        "rev": rev,
+        "commit": commit,
+        "reused_version": None,
+    }
+    schema = {
+        "kind": hashed.kind,
+        "columns": hashed.columns,
+        "digestAlgorithm": manifest.digest_algorithm,
+        "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
+    }
+    return Side(
+        rev,
+        "git",
+        info,
+        schema,
+        lambda: table_batches(manifest.table),
+        table_fetcher(manifest.table),
+        lambda: None,
+        None,
+        None,
+        True,
+        {"attested": 0, "relabeled_after_source": 0, "unattributed": len(manifest)},
+    )
 
 
 def check_comparable(base: Side, new: Side) -> None:
     """Two sides must be the same dataset: same kind of records, digest and content columns."""
-    for key, what in (("kind", "record kind"), ("digestAlgorithm", "digest algorithm"),
-                      ("labelColumn", "label column"), ("columns", "content columns")):
+    for key, what in (
+        ("kind", "record kind"),
+        ("digestAlgorithm", "digest algorithm"),
+        ("labelColumn", "label column"),
+        ("columns", "content columns"),
+    ):
         a, b = base.schema.get(key), new.schema.get(key)
         if a != b:
-            raise InputError(f"{base.name} and {new.name} are different datasets: {what} {a!r} vs {b!r}; "
-                             "a record-level diff needs the same schema")
+            raise InputError(
+                f"{base.name} and {new.name} are different datasets: {what} {a!r} vs {b!r}; "
+                "a record-level diff needs the same schema"
+            )

@@ -118,16 +118,29 @@ def chi_square_gof(observed: dict[str, int], reference: dict[str, int]) -> dict:
             observed_part += (o - e_o) ** 2 / e_o
         if e_r > 0:
             statistic += (r - e_r) ** 2 / e_r
-        rows.append({"class": c, "observed": o, "expected": round(e_o, 3),
-                     "residual": round((o - e_o) / math.sqrt(e_o), 3) if e_o > 0 else 0.0})
+        rows.append(
+            {
+                "class": c,
+                "observed": o,
+                "expected": round(e_o, 3),
+                "residual": round((o - e_o) / math.sqrt(e_o), 3) if e_o > 0 else 0.0,
+            }
+        )
     df = max(len(classes) - 1, 0)
     p = chi2_sf(statistic, df) if n and m and df else 1.0
     # Cohen's w of the additions against the pooled mix: the size of the shift, which
     # (unlike the statistic) does not grow with the base.
     effect = math.sqrt(observed_part / n) if n and m else 0.0
     rows.sort(key=lambda r: -abs(r["residual"]))
-    return {"test": "chi-square test of homogeneity (additions vs base)", "value": round(statistic, 4), "df": df,
-            "p_value": p, "n": n, "effect_w": round(effect, 4), "cells": rows}
+    return {
+        "test": "chi-square test of homogeneity (additions vs base)",
+        "value": round(statistic, 4),
+        "df": df,
+        "p_value": p,
+        "n": n,
+        "effect_w": round(effect, 4),
+        "cells": rows,
+    }
 
 
 # --- signals --------------------------------------------------------------------------
@@ -162,25 +175,36 @@ class Signal:
         return COUNT_STRENGTH if p is None else min(50.0, -math.log10(max(p, 1e-300)))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "flagged": self.flagged, "severity": self.severity,
-                "subject": self.subject, "statistic": self.statistic, "explanation": self.explanation,
-                "details": self.details}
+        return {
+            "name": self.name,
+            "flagged": self.flagged,
+            "severity": self.severity,
+            "subject": self.subject,
+            "statistic": self.statistic,
+            "explanation": self.explanation,
+            "details": self.details,
+        }
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def class_mix_shift(added: dict[str, int], base: dict[str, int], source: str | None = None,
-                    scope: str = "all additions") -> Signal:
+def class_mix_shift(
+    added: dict[str, int], base: dict[str, int], source: str | None = None, scope: str = "all additions"
+) -> Signal:
     test = chi_square_gof(added, base)
     top = test["cells"][0] if test["cells"] else None
     flagged = test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
     what = f"additions from {source!r}" if source is not None else scope
-    expl = (f"{what}: class mix differs from the base (chi2={test['value']:.1f}, df={test['df']}, "
-            f"p={test['p_value']:.2g}, w={test['effect_w']:.2f})")
+    expl = (
+        f"{what}: class mix differs from the base (chi2={test['value']:.1f}, df={test['df']}, "
+        f"p={test['p_value']:.2g}, w={test['effect_w']:.2f})"
+    )
     if top:
-        expl += f"; most over-/under-represented: {top['class']!r} ({top['observed']} vs {top['expected']:.1f} expected)"
+        expl += (
+            f"; most over-/under-represented: {top['class']!r} ({top['observed']} vs {top['expected']:.1f} expected)"
+        )
     subject = {"source": source} if source is not None else None
     return Signal("class_mix_shift", flagged, expl, test, subject)
 
@@ -188,8 +212,15 @@ def class_mix_shift(added: dict[str, int], base: dict[str, int], source: str | N
 def rate_test(k: int, n: int, p0: float) -> dict:
     """One-sided Poisson test that ``k`` events in ``n`` trials exceed the rate ``p0``."""
     mean = n * p0
-    return {"test": "poisson upper tail", "value": k, "n": n, "rate": (k / n) if n else 0.0,
-            "expected": round(mean, 4), "null_rate": p0, "p_value": poisson_sf(k, mean)}
+    return {
+        "test": "poisson upper tail",
+        "value": k,
+        "n": n,
+        "rate": (k / n) if n else 0.0,
+        "expected": round(mean, 4),
+        "null_rate": p0,
+        "p_value": poisson_sf(k, mean),
+    }
 
 
 def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
@@ -201,10 +232,16 @@ def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
         p0 = max((total_k - k) / rest_n if rest_n > 0 else 0.0, BASE_RELABEL_RATE)
         test = rate_test(k, n, p0)
         flagged = test["p_value"] < ALPHA and k >= MIN_COUNT and test["rate"] >= 2 * p0
-        out.append(Signal("relabel_rate", flagged,
-                          f"source {source!r}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
-                          f"{_pct(p0)} elsewhere (Poisson p={test['p_value']:.2g})",
-                          test, {"source": source}))
+        out.append(
+            Signal(
+                "relabel_rate",
+                flagged,
+                f"source {source!r}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
+                f"{_pct(p0)} elsewhere (Poisson p={test['p_value']:.2g})",
+                test,
+                {"source": source},
+            )
+        )
     return out
 
 
@@ -218,10 +255,16 @@ def relabel_rate_by_pair(pairs: dict[tuple[str, str], int], common_by_label: dic
         p0 = max(others / rest_n if rest_n > 0 else 0.0, BASE_RELABEL_RATE)
         test = rate_test(k, n, p0)
         flagged = test["p_value"] < ALPHA and k >= MIN_COUNT and test["rate"] >= 2 * p0
-        out.append(Signal("relabel_pair", flagged,
-                          f"{k} of {n} kept {old!r} records relabeled to {new!r} ({_pct(test['rate'])}; "
-                          f"Poisson p={test['p_value']:.2g} against {_pct(p0)})",
-                          test, {"old": old, "new": new}))
+        out.append(
+            Signal(
+                "relabel_pair",
+                flagged,
+                f"{k} of {n} kept {old!r} records relabeled to {new!r} ({_pct(test['rate'])}; "
+                f"Poisson p={test['p_value']:.2g} against {_pct(p0)})",
+                test,
+                {"old": old, "new": new},
+            )
+        )
     return out
 
 
@@ -231,40 +274,65 @@ def removals_concentrated(removed: dict[str, int], base: dict[str, int]) -> Sign
     test = chi_square_gof(removed, base)
     top = max(test["cells"], key=lambda c: c["residual"])  # the class removals over-represent
     share = top["observed"] / test["n"] if test["n"] else 0.0
-    flagged = (test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
-               and top["residual"] > 0)
-    return Signal("removals_concentrated", flagged,
-                  f"removals are concentrated in class {top['class']!r}: {top['observed']} of {test['n']} "
-                  f"({_pct(share)}; {top['expected']:.1f} expected; chi2={test['value']:.1f}, p={test['p_value']:.2g})",
-                  test, {"class": top["class"]})
+    flagged = (
+        test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT and top["residual"] > 0
+    )
+    return Signal(
+        "removals_concentrated",
+        flagged,
+        f"removals are concentrated in class {top['class']!r}: {top['observed']} of {test['n']} "
+        f"({_pct(share)}; {top['expected']:.1f} expected; chi2={test['value']:.1f}, p={test['p_value']:.2g})",
+        test,
+        {"class": top["class"]},
+    )
 
 
-def volume_jump(source: str | None, added: int, base_count: int, growth: float,
-                history: list[int]) -> Signal | None:
+def volume_jump(source: str | None, added: int, base_count: int, growth: float, history: list[int]) -> Signal | None:
     """A source adding far more than its own history (or its share of the base) predicts."""
     if added < MIN_VOLUME:
         return None
     if base_count == 0 and not any(history):
-        return Signal("new_source", False, f"source {source!r} is new: {added} records, no history to compare",
-                      {"test": "none", "value": added, "p_value": None}, {"source": source})
+        return Signal(
+            "new_source",
+            False,
+            f"source {source!r} is new: {added} records, no history to compare",
+            {"test": "none", "value": added, "p_value": None},
+            {"source": source},
+        )
     if history:
         expected = max(sum(history) / len(history), 1.0)
         basis = f"its mean of {expected:.1f} per version over {len(history)} earlier version(s)"
     else:
         expected = max(base_count * growth, 1.0)
         basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
-    test = {"test": "poisson upper tail", "value": added, "expected": round(expected, 3),
-            "ratio": round(added / expected, 3), "history": history, "p_value": poisson_sf(added, expected)}
+    test = {
+        "test": "poisson upper tail",
+        "value": added,
+        "expected": round(expected, 3),
+        "ratio": round(added / expected, 3),
+        "history": history,
+        "p_value": poisson_sf(added, expected),
+    }
     flagged = test["p_value"] < ALPHA and added >= VOLUME_RATIO * expected
-    return Signal("source_volume_jump", flagged,
-                  f"source {source!r} added {added} records, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
-                  test, {"source": source})
+    return Signal(
+        "source_volume_jump",
+        flagged,
+        f"source {source!r} added {added} records, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
+        test,
+        {"source": source},
+    )
 
 
-def count_signal(name: str, count: int, total: int, what: str, source: str | None = None,
-                 flag: bool = True, note: str = "") -> Signal:
+def count_signal(
+    name: str, count: int, total: int, what: str, source: str | None = None, flag: bool = True, note: str = ""
+) -> Signal:
     frac = count / total if total else 0.0
     subject = {"source": source} if source is not None or name != "conflicting_labels" else None
     explanation = f"{count} {what}" + (f" ({_pct(frac)} of {total})" if total else "") + note
-    return Signal(name, flag and count > 0, explanation,
-                  {"test": "count", "value": count, "of": total, "fraction": frac, "p_value": None}, subject)
+    return Signal(
+        name,
+        flag and count > 0,
+        explanation,
+        {"test": "count", "value": count, "of": total, "fraction": frac, "p_value": None},
+        subject,
+    )

@@ -15,8 +15,20 @@ from provenance.features.registry import (
 from provenance.features.text import HashedTextFeaturizer, SentenceEmbeddingFeaturizer
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "CallableFeaturizer", "EmbeddingFeaturizer",
-    "FeatureError", "Featurizer", "HashedTextFeaturizer", "ImageFeaturizer", "NumericFeaturizer",
-    "SentenceEmbeddingFeaturizer", "available_featurizers", "check_same_dimension", "featurize_checked", "finite_matrix", "get_featurizer",
-    "numeric_columns", "register_featurizer",
+    "ENTRY_POINT_GROUP",
+    "CallableFeaturizer",
+    "EmbeddingFeaturizer",
+    "FeatureError",
+    "Featurizer",
+    "HashedTextFeaturizer",
+    "ImageFeaturizer",
+    "NumericFeaturizer",
+    "SentenceEmbeddingFeaturizer",
+    "available_featurizers",
+    "check_same_dimension",
+    "featurize_checked",
+    "finite_matrix",
+    "get_featurizer",
+    "numeric_columns",
+    "register_featurizer",
 ]

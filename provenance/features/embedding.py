@@ -10,9 +10,7 @@ from provenance.features.base import FeatureError, Featurizer, finite_matrix
 
 def _is_list_of_numbers(arrow_type: pa.DataType) -> bool:
     if not (
-        pa.types.is_list(arrow_type)
-        or pa.types.is_large_list(arrow_type)
-        or pa.types.is_fixed_size_list(arrow_type)
+        pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
     ):
         return False
     value_type = arrow_type.value_type
@@ -32,14 +30,11 @@ class EmbeddingFeaturizer(Featurizer):
     def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
         if self.column not in records.schema.names:
             raise FeatureError(
-                f"the table has no embedding column {self.column!r} (columns: "
-                f"{', '.join(records.schema.names)})"
+                f"the table has no embedding column {self.column!r} (columns: {', '.join(records.schema.names)})"
             )
         arrow_type = records.schema.field(self.column).type
         if not _is_list_of_numbers(arrow_type):
-            raise FeatureError(
-                f"embedding column {self.column!r} must be a list of numbers, not {arrow_type}"
-            )
+            raise FeatureError(f"embedding column {self.column!r} must be a list of numbers, not {arrow_type}")
         column = records.column(self.column)
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()

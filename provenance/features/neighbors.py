@@ -67,7 +67,9 @@ def nearest(
             idx[start:stop, 0] = np.where(np.isfinite(best_d2), best, -1)
             dist[start:stop, 0] = np.sqrt(best_d2)
             continue
-        part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        part = (
+            np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        )
         part_d2 = np.take_along_axis(d2, part, axis=1)
         # ties broken by index so results do not depend on argpartition's internals
         order = np.lexsort((part, part_d2), axis=1)
@@ -95,7 +97,10 @@ def same_digest_mask(query_digests: np.ndarray, point_digests: np.ndarray) -> np
 
 
 def nearest_and_count(
-    queries: np.ndarray, points: np.ndarray, radius: float, queries_are_points: bool = False,
+    queries: np.ndarray,
+    points: np.ndarray,
+    radius: float,
+    queries_are_points: bool = False,
     exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest point (index, distance) and how many points lie strictly within ``radius``."""
@@ -124,16 +129,23 @@ def nearest_and_count(
 
 
 def nearest_by_label(
-    queries: np.ndarray, points: np.ndarray, k: int, query_labels: np.ndarray, point_labels: np.ndarray,
+    queries: np.ndarray,
+    points: np.ndarray,
+    k: int,
+    query_labels: np.ndarray,
+    point_labels: np.ndarray,
     exclude: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One pass for what several detectors need: the k nearest points, and the nearest
     point with the query's label ("own") and with any other label ("other")."""
     n = len(queries)
     out = {
-        "idx": np.full((n, k), -1, dtype=np.int64), "dist": np.full((n, k), np.inf, dtype=np.float32),
-        "own_idx": np.full(n, -1, dtype=np.int64), "own_dist": np.full(n, np.inf, dtype=np.float32),
-        "other_idx": np.full(n, -1, dtype=np.int64), "other_dist": np.full(n, np.inf, dtype=np.float32),
+        "idx": np.full((n, k), -1, dtype=np.int64),
+        "dist": np.full((n, k), np.inf, dtype=np.float32),
+        "own_idx": np.full(n, -1, dtype=np.int64),
+        "own_dist": np.full(n, np.inf, dtype=np.float32),
+        "other_idx": np.full(n, -1, dtype=np.int64),
+        "other_dist": np.full(n, np.inf, dtype=np.float32),
     }
     m = len(points)
     if n == 0 or m == 0:
@@ -167,7 +179,9 @@ def nearest_by_label(
             best_d2 = np.where(take_hi, other_hi[1], other_lo[1])
             out["other_idx"][start + in_block] = np.where(np.isfinite(best_d2), best, -1)
             out["other_dist"][start + in_block] = np.sqrt(best_d2)
-        part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        part = (
+            np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (stop - start, 1))
+        )
         part_d2 = np.take_along_axis(d2, part, axis=1)
         order = np.lexsort((part, part_d2), axis=1)
         block_idx = np.take_along_axis(part, order, axis=1)

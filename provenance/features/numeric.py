@@ -46,7 +46,7 @@ class NumericFeaturizer(Featurizer):
             return "numeric/v1:cols=auto;exclude=" + ",".join(self.exclude)
         return "numeric/v1:cols=" + ",".join(self.columns)
 
-    def resolve(self, schema: pa.Schema) -> "NumericFeaturizer":
+    def resolve(self, schema: pa.Schema) -> NumericFeaturizer:
         """A featuriser with explicit columns, whose name records exactly what it reads."""
         if self.columns is not None:
             return self

@@ -45,9 +45,7 @@ class CallableFeaturizer(Featurizer):
     def featurize(self, records: Any) -> np.ndarray:
         matrix = finite_matrix(self.function(records), f"featuriser {self.name!r}")
         if len(matrix) != len(records):
-            raise FeatureError(
-                f"featuriser {self.name!r} returned {len(matrix)} rows for {len(records)} records"
-            )
+            raise FeatureError(f"featuriser {self.name!r} returned {len(matrix)} rows for {len(records)} records")
         return matrix
 
 
@@ -73,15 +71,11 @@ def get_featurizer(name: str, **options: Any) -> Featurizer:
     if factory is None:
         entry_point = _entry_point_factories().get(name)
         if entry_point is None:
-            raise InputError(
-                f"unknown featuriser {name!r}; known: {', '.join(available_featurizers())}"
-            )
+            raise InputError(f"unknown featuriser {name!r}; known: {', '.join(available_featurizers())}")
         try:
             factory = entry_point.load()
         except Exception as exc:  # a broken plug-in must be named, not hidden
-            raise InputError(
-                f"featuriser plug-in {name!r} ({entry_point.value}) failed to load: {exc}"
-            ) from exc
+            raise InputError(f"featuriser plug-in {name!r} ({entry_point.value}) failed to load: {exc}") from exc
     featurizer = factory(**options)
     if not isinstance(featurizer, Featurizer):
         raise InputError(f"featuriser factory {name!r} returned {type(featurizer).__name__}, not a Featurizer")
@@ -93,7 +87,5 @@ def featurize_checked(featurizer: Featurizer, records: Sequence[Any] | Any) -> n
     matrix = finite_matrix(featurizer.featurize(records), f"featuriser {featurizer.name!r}")
     expected = records.num_rows if hasattr(records, "num_rows") else len(records)
     if len(matrix) != expected:
-        raise FeatureError(
-            f"featuriser {featurizer.name!r} returned {len(matrix)} rows for {expected} records"
-        )
+        raise FeatureError(f"featuriser {featurizer.name!r} returned {len(matrix)} rows for {expected} records")
     return matrix

@@ -53,7 +53,7 @@ class HashedTextFeaturizer(Featurizer):
         for i, text in enumerate(records):
             if not text:
                 continue
-            data = np.frombuffer(f" {text.lower()} ".encode("utf-8"), dtype=np.uint8).astype(np.uint64)
+            data = np.frombuffer(f" {text.lower()} ".encode(), dtype=np.uint8).astype(np.uint64)
             buckets = np.concatenate(
                 [_ngram_hashes(data, n) for n in range(self.ngram_min, self.ngram_max + 1)]
             ) % np.uint64(self.dim)

@@ -26,9 +26,9 @@ import io
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import sqlite_utils
 
@@ -179,8 +179,10 @@ class _Checker:
             if p.name in ("prov.db", "objects", "lock"):
                 continue
             if p.name == "prov.db-journal":
-                self.warn("files", f"{p}: a rollback journal from an interrupted write (SQLite rolls it back "
-                          "on the next open)")
+                self.warn(
+                    "files",
+                    f"{p}: a rollback journal from an interrupted write (SQLite rolls it back on the next open)",
+                )
             elif p.name == ".prov.db.init":
                 self.warn("files", f"{p}: left by an interrupted `prov init`", repairable=True)
             else:
@@ -189,12 +191,14 @@ class _Checker:
     def referenced_objects(self) -> set[str]:
         db = self.store.db
         refs: set[str] = set()
-        queries = ["select manifest_object, envelope_object from versions",
-                   "select manifest_object, envelope_object from batches",
-                   "select object, null from version_lineage",
-                   "select object, null from profiles",
-                   "select object, null from waivers",
-                   "select object, null from attestations"]
+        queries = [
+            "select manifest_object, envelope_object from versions",
+            "select manifest_object, envelope_object from batches",
+            "select object, null from version_lineage",
+            "select object, null from profiles",
+            "select object, null from waivers",
+            "select object, null from attestations",
+        ]
         for q in queries:
             try:
                 for a, b in db.execute(q):
@@ -230,8 +234,12 @@ class _Checker:
             if actual != oid:
                 self.error("objects", f"{p}: object {oid[:16]} was altered (its bytes hash to {actual[:16]})")
             elif referenced is not None and oid not in referenced:
-                self.warn("objects", f"{p}: unreferenced object (left by an interrupted or failed write); "
-                          "`prov fsck --repair` removes it", repairable=True)
+                self.warn(
+                    "objects",
+                    f"{p}: unreferenced object (left by an interrupted or failed write); "
+                    "`prov fsck --repair` removes it",
+                    repairable=True,
+                )
         for oid in sorted((referenced or set()) - present):
             self.error("objects", f"{folder}: object {oid[:16]} is referenced but missing")
 
@@ -279,11 +287,23 @@ class _Checker:
                 self.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not a JSON object")
                 e["detail_obj"] = {}
             self.by_action[e["action"]].append(e)
-        known = {"commit", "key.register", "key.revoke", "trust.add", "trust.revoke", "batch.add", "quarantine",
-                 "detect", "waiver", "attest"}
+        known = {
+            "commit",
+            "key.register",
+            "key.revoke",
+            "trust.add",
+            "trust.revoke",
+            "batch.add",
+            "quarantine",
+            "detect",
+            "waiver",
+            "attest",
+        }
         self.check_gate_entries()
         for action in sorted(set(self.by_action) - known):
-            self.warn("audit", f"audit action {action!r} ({len(self.by_action[action])} entries) is not checked by fsck")
+            self.warn(
+                "audit", f"audit action {action!r} ({len(self.by_action[action])} entries) is not checked by fsck"
+            )
 
         versions_rows = {r["tag"]: r for r in self._rows("versions", "audit_seq")}
         commits = {e["subject"]: e for e in self.by_action["commit"]}
@@ -293,12 +313,20 @@ class _Checker:
                 self.error("audit", f"audit entry {e['seq']} commits version {tag!r}, which is not in the store")
                 continue
             d = e["detail_obj"]
-            pairs = {"merkle_root": "merkle_root", "manifest": "manifest_object", "envelope": "envelope_object",
-                     "keyid": "keyid", "parent": "parent", "dataset": "dataset"}
+            pairs = {
+                "merkle_root": "merkle_root",
+                "manifest": "manifest_object",
+                "envelope": "envelope_object",
+                "keyid": "keyid",
+                "parent": "parent",
+                "dataset": "dataset",
+            }
             self._compare(f"version {tag}", e, d, row, pairs)
             if row["audit_seq"] != e["seq"]:
-                self.error(f"version {tag}", f"version row points at audit entry {row['audit_seq']}, "
-                           f"but its commit is entry {e['seq']}")
+                self.error(
+                    f"version {tag}",
+                    f"version row points at audit entry {row['audit_seq']}, but its commit is entry {e['seq']}",
+                )
         for tag in sorted(set(versions_rows) - set(commits)):
             self.error(f"version {tag}", "no audit entry commits this version")
         if len(commits) != len(self.by_action["commit"]):
@@ -310,7 +338,9 @@ class _Checker:
             if kid not in rows:
                 self.error("keys", f"audit entry {e['seq']} registers key {kid[:16]}, which is not in the store")
                 continue
-            self._compare(f"key {kid[:16]}", e, e["detail_obj"], rows[kid], {"name": "name", "registered_at": "registered_at"})
+            self._compare(
+                f"key {kid[:16]}", e, e["detail_obj"], rows[kid], {"name": "name", "registered_at": "registered_at"}
+            )
         for kid in sorted(set(rows) - set(regs)):
             self.error("keys", f"key {kid[:16]} has no audit entry registering it")
 
@@ -322,10 +352,18 @@ class _Checker:
             revokes[(e["subject"], e["detail_obj"].get("keyid"))] = e
         for k, e in adds.items():
             if k not in rows:
-                self.error("trust", f"audit entry {e['seq']} trusts key {str(k[1])[:16]} for {k[0]!r}, which is not in the store")
+                self.error(
+                    "trust",
+                    f"audit entry {e['seq']} trusts key {str(k[1])[:16]} for {k[0]!r}, which is not in the store",
+                )
                 continue
-            self._compare(f"trust {k[0]}/{k[1][:16]}", e, e["detail_obj"], rows[k],
-                          {"valid_from": "valid_from", "valid_until": "valid_until", "name": "name", "added_at": "added_at"})
+            self._compare(
+                f"trust {k[0]}/{k[1][:16]}",
+                e,
+                e["detail_obj"],
+                rows[k],
+                {"valid_from": "valid_from", "valid_until": "valid_until", "name": "name", "added_at": "added_at"},
+            )
         for k in sorted(set(rows) - set(adds)):
             self.error("trust", f"trust of key {k[1][:16]} for {k[0]!r} has no audit entry adding it")
         for k, row in rows.items():
@@ -334,9 +372,17 @@ class _Checker:
                 self.error("trust", f"key {k[1][:16]} of {k[0]!r} is marked revoked, but no audit entry revokes it")
             if e is not None:
                 if row["revoked_at"] is None:
-                    self.error("trust", f"audit entry {e['seq']} revokes key {k[1][:16]} of {k[0]!r}, but the store shows it unrevoked")
-                self._compare(f"trust {k[0]}/{k[1][:16]}", e, e["detail_obj"], row,
-                              {"reason": "revoked_reason", "revoked_at": "revoked_at"})
+                    self.error(
+                        "trust",
+                        f"audit entry {e['seq']} revokes key {k[1][:16]} of {k[0]!r}, but the store shows it unrevoked",
+                    )
+                self._compare(
+                    f"trust {k[0]}/{k[1][:16]}",
+                    e,
+                    e["detail_obj"],
+                    row,
+                    {"reason": "revoked_reason", "revoked_at": "revoked_at"},
+                )
         for k in sorted(set(revokes) - set(rows)):
             self.error("trust", f"audit entry {revokes[k]['seq']} revokes a key that is not in the store")
 
@@ -350,12 +396,29 @@ class _Checker:
             d = dict(e["detail_obj"])
             if "signed" in d:
                 d["signed"] = int(bool(d["signed"]))
-            self._compare(f"batch {bid}", e, d, row,
-                          {"source": "source", "signed": "signed", "keyid": "keyid", "merkle_root": "merkle_root",
-                           "records": "records", "envelope": "envelope_object", "manifest": "manifest_object",
-                           "data": "data", "added_at": "added_at", "captured_at": "captured_at"})
+            self._compare(
+                f"batch {bid}",
+                e,
+                d,
+                row,
+                {
+                    "source": "source",
+                    "signed": "signed",
+                    "keyid": "keyid",
+                    "merkle_root": "merkle_root",
+                    "records": "records",
+                    "envelope": "envelope_object",
+                    "manifest": "manifest_object",
+                    "data": "data",
+                    "added_at": "added_at",
+                    "captured_at": "captured_at",
+                },
+            )
             if row["audit_seq"] != e["seq"]:
-                self.error(f"batch {bid}", f"batch row points at audit entry {row['audit_seq']}, but it was added by entry {e['seq']}")
+                self.error(
+                    f"batch {bid}",
+                    f"batch row points at audit entry {row['audit_seq']}, but it was added by entry {e['seq']}",
+                )
         for bid in sorted(set(rows) - set(added)):
             self.error(f"batch {bid}", "no audit entry adds this batch")
 
@@ -363,22 +426,28 @@ class _Checker:
         """Each field the audit entry recorded must equal the row's (fields it did not record are skipped)."""
         for dkey, col in pairs.items():
             if dkey in detail and detail[dkey] != row.get(col):
-                self.error(check, f"{col} is {row.get(col)!r} in the store but {detail[dkey]!r} in audit entry {entry['seq']}")
+                self.error(
+                    check, f"{col} is {row.get(col)!r} in the store but {detail[dkey]!r} in audit entry {entry['seq']}"
+                )
 
     # rows with their own evidence -------------------------------------------------------
 
     def check_gate_entries(self) -> None:
         """Detector runs, waivers and attestations: each audit entry has its rows, and back."""
-        for action, table, key, detail_key in (("waiver", "waivers", "object", "object"),
-                                           ("attest", "attestations", "object", "object"),
-                                           ("detect", "detector_runs", "run", "run")):
+        for action, table, key, detail_key in (
+            ("waiver", "waivers", "object", "object"),
+            ("attest", "attestations", "object", "object"),
+            ("detect", "detector_runs", "run", "run"),
+        ):
             try:
                 have = {r[0] for r in self.store.db.execute(f"select distinct {key} from {table}")}
             except sqlite3.OperationalError:
                 have = set()
             logged = {e["detail_obj"].get(detail_key) for e in self.by_action[action]}
             for missing in sorted(x for x in logged - have if x):
-                self.error("audit", f"audit log records a {action} ({str(missing)[:16]}) that is not in the store's {table}")
+                self.error(
+                    "audit", f"audit log records a {action} ({str(missing)[:16]}) that is not in the store's {table}"
+                )
             for extra in sorted(have - logged):
                 self.error(table, f"{table} row {str(extra)[:16]} has no audit entry (written outside prov?)")
 
@@ -397,7 +466,9 @@ class _Checker:
             if row["revoked_at"] is not None and not revocations:
                 self.error("keys", f"key {str(kid)[:16]} is marked revoked, but no audit entry revokes it")
             if row["revoked_at"] is None and revocations:
-                self.error("keys", f"key {str(kid)[:16]} was revoked (audit entry {revocations[0]['seq']}) but shows unrevoked")
+                self.error(
+                    "keys", f"key {str(kid)[:16]} was revoked (audit entry {revocations[0]['seq']}) but shows unrevoked"
+                )
 
     def check_trust(self) -> None:
         for row in self._rows("trust", "source, keyid"):
@@ -409,8 +480,11 @@ class _Checker:
                 self.error("trust", str(exc))
                 continue
             if keys.key_id(public) != kid:
-                self.error("trust", f"trusted key {str(kid)[:16]} of {row['source']!r}: its public key hashes to "
-                           f"{keys.key_id(public)[:16]}")
+                self.error(
+                    "trust",
+                    f"trusted key {str(kid)[:16]} of {row['source']!r}: its public key hashes to "
+                    f"{keys.key_id(public)[:16]}",
+                )
 
     def check_version(self, row: dict) -> None:
         store, tag = self.store, row["tag"]
@@ -441,7 +515,10 @@ class _Checker:
         earlier = {e["hash"] for e in self.entries if e["seq"] < (row["audit_seq"] or 0)}
         if head != audit.GENESIS and head not in earlier:
             self.error(check, "the audit head it signed is not an entry before its commit")
-        if row["parent"] is not None and not store.db.execute("select 1 from versions where tag = ?", [row["parent"]]).fetchone():
+        if (
+            row["parent"] is not None
+            and not store.db.execute("select 1 from versions where tag = ?", [row["parent"]]).fetchone()
+        ):
             self.error(check, f"its parent {row['parent']!r} is not in the store")
         self.check_version_lineage(row, pred, manifest)
         self.check_version_profile(row, pred)
@@ -456,8 +533,10 @@ class _Checker:
         check = f"version {row['tag']}"
         signed = pred.get("lineage")
         try:
-            lin = self.store.db.execute("select object, attested, relabeled_after_source, unattributed "
-                                        "from version_lineage where tag = ?", [row["tag"]]).fetchone()
+            lin = self.store.db.execute(
+                "select object, attested, relabeled_after_source, unattributed from version_lineage where tag = ?",
+                [row["tag"]],
+            ).fetchone()
         except sqlite3.OperationalError:
             lin = None
         if signed is None:
@@ -475,8 +554,11 @@ class _Checker:
 
         data = self.store.objects.get(lin[0], f"lineage of {row['tag']}")
         table = pq.read_table(io.BytesIO(data))
-        if table.num_rows != len(manifest) or table.column("digest").to_pylist() != manifest.digests \
-                or table.column("label").to_pylist() != manifest.labels:
+        if (
+            table.num_rows != len(manifest)
+            or table.column("digest").to_pylist() != manifest.digests
+            or table.column("label").to_pylist() != manifest.labels
+        ):
             self.error(check, "its lineage object does not list the version's records")
         statuses = table.column("status").to_pylist()
         counts = {s: statuses.count(s) for s in ("attested", "relabeled_after_source", "unattributed")}
@@ -487,8 +569,9 @@ class _Checker:
         check = f"version {row['tag']}"
         signed = pred.get("profile")
         try:
-            stored = self.store.db.execute("select object, featurizer, dim, sample from profiles where version = ?",
-                                           [row["tag"]]).fetchone()
+            stored = self.store.db.execute(
+                "select object, featurizer, dim, sample from profiles where version = ?", [row["tag"]]
+            ).fetchone()
         except sqlite3.OperationalError:  # a store made before profiles existed
             return
         if not signed or signed.get("status") != "ok":
@@ -498,8 +581,12 @@ class _Checker:
         if stored is None:
             self.error(check, "its signed reference profile is missing from the store")
             return
-        facts = {"object": (signed.get("sha256"), stored[0]), "featurizer": (pred.get("featurizer"), stored[1]),
-                 "dim": (signed.get("dim"), stored[2]), "sample": (signed.get("sample"), stored[3])}
+        facts = {
+            "object": (signed.get("sha256"), stored[0]),
+            "featurizer": (pred.get("featurizer"), stored[1]),
+            "dim": (signed.get("dim"), stored[2]),
+            "sample": (signed.get("sample"), stored[3]),
+        }
         for name, (want, have) in facts.items():
             if want != have:
                 self.error(check, f"its profile's {name} is {have!r} in the store but {want!r} in its signed statement")
@@ -515,7 +602,9 @@ class _Checker:
         manifest = Manifest.from_bytes(data, f"manifest of batch {bid}")
         root = manifest.root.hex()
         if root != row["merkle_root"]:
-            self.error(check, f"its manifest's Merkle root {root[:16]} differs from the stored {str(row['merkle_root'])[:16]}")
+            self.error(
+                check, f"its manifest's Merkle root {root[:16]} differs from the stored {str(row['merkle_root'])[:16]}"
+            )
         if bid != f"{row['source']}@{root[:12]}":
             self.error(check, f"its name does not match its source {row['source']!r} and root {root[:12]}")
         if len(manifest) != row["records"]:
@@ -525,17 +614,21 @@ class _Checker:
         if json.loads(row["labels"] or "null") != manifest.label_counts():
             self.error(check, "its stored label counts differ from its manifest")
         indexed = collections.Counter(
-            (bytes(d), lab) for d, lab in store.db.execute("select digest, label from batch_records where batch = ?", [bid]))
+            (bytes(d), lab)
+            for d, lab in store.db.execute("select digest, label from batch_records where batch = ?", [bid])
+        )
         if indexed != collections.Counter(zip(manifest.digests, manifest.labels)):
             self.error(check, "its indexed records (batch_records) differ from its manifest")
         if not row["signed"]:
             if row["signed"] != 0 or row["keyid"] is not None or row["envelope_object"] is not None:
                 self.error(check, "an unsigned batch names a key or an envelope")
             return
-        env = signing.parse_envelope(store.objects.get(row["envelope_object"], f"envelope of batch {bid}"),
-                                     f"envelope of batch {bid}")
-        trusted = store.db.execute("select public_pem from trust where source = ? and keyid = ?",
-                                   [row["source"], row["keyid"]]).fetchone()
+        env = signing.parse_envelope(
+            store.objects.get(row["envelope_object"], f"envelope of batch {bid}"), f"envelope of batch {bid}"
+        )
+        trusted = store.db.execute(
+            "select public_pem from trust where source = ? and keyid = ?", [row["source"], row["keyid"]]
+        ).fetchone()
         if trusted is None:
             self.error(check, f"signed by key {str(row['keyid'])[:16]}, which was never trusted for {row['source']!r}")
             return
@@ -549,16 +642,22 @@ class _Checker:
             self.error(check, "its envelope names another source or capture time")
 
     def check_batch_records_orphans(self) -> None:
-        n = self.store.db.execute("select count(*) from batch_records where batch not in (select batch from batches)").fetchone()[0]
+        n = self.store.db.execute(
+            "select count(*) from batch_records where batch not in (select batch from batches)"
+        ).fetchone()[0]
         if n:
             self.error("batches", f"{n} indexed records (batch_records) belong to no batch")
 
     def check_lineage_rows(self) -> None:
-        n = self.store.db.execute("select count(*) from version_lineage where tag not in (select tag from versions)").fetchone()[0]
+        n = self.store.db.execute(
+            "select count(*) from version_lineage where tag not in (select tag from versions)"
+        ).fetchone()[0]
         if n:
             self.error("lineage", f"{n} lineage rows belong to no version")
         try:
-            n = self.store.db.execute("select count(*) from profiles where version not in (select tag from versions)").fetchone()[0]
+            n = self.store.db.execute(
+                "select count(*) from profiles where version not in (select tag from versions)"
+            ).fetchone()[0]
         except sqlite3.OperationalError:
             return
         if n:

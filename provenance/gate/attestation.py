@@ -22,13 +22,20 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     if keyid not in store.trusted_keys():
-        raise InputError(f"{key_path}: key {keyid[:16]} is not a registered key of this store; a verifier would reject it")
+        raise InputError(
+            f"{key_path}: key {keyid[:16]} is not a registered key of this store; a verifier would reject it"
+        )
     new, base = store.version(result.version), store.version(result.base)
     predicate = {
-        "version": result.version, "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
-        "policy": result.policy, "result": "pass", "checkedAt": result.checked_at,
-        "detectors": [{k: d[k] for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
-                      for d in result.detectors],
+        "version": result.version,
+        "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
+        "policy": result.policy,
+        "result": "pass",
+        "checkedAt": result.checked_at,
+        "detectors": [
+            {k: d[k] for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
+            for d in result.detectors
+        ],
         "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
         "waivers": len(result.waivers["honoured"]),
         "auditLogHead": store.audit_head()[1],
@@ -40,9 +47,17 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
         raise InputError(f"{out}: folder {out_path.parent} does not exist")
     with store.write():
         oid = store.put_object(envelope, "json")
-        store.db["attestations"].insert({"object": oid, "version": result.version, "base": result.base,
-                                         "policy_digest": result.policy["digest"], "keyid": keyid,
-                                         "created_at": result.checked_at}, replace=True)
+        store.db["attestations"].insert(
+            {
+                "object": oid,
+                "version": result.version,
+                "base": result.base,
+                "policy_digest": result.policy["digest"],
+                "keyid": keyid,
+                "created_at": result.checked_at,
+            },
+            replace=True,
+        )
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": result.policy["digest"]})
         atomic_write(out_path, envelope)
     return oid
@@ -61,10 +76,20 @@ def verify_attestation(store: Store, version: str, path: str, policy_digest: str
     pred = stmt["predicate"]
     row = store.version(version)
     if pred.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
-        raise VerificationError(f"{path}: attests version {pred.get('version')!r} with another Merkle root, not {version}")
+        raise VerificationError(
+            f"{path}: attests version {pred.get('version')!r} with another Merkle root, not {version}"
+        )
     if pred.get("result") != "pass":
         raise VerificationError(f"{path}: records result {pred.get('result')!r}, not pass")
     if policy_digest and pred.get("policy", {}).get("digest") != policy_digest:
-        raise VerificationError(f"{path}: passed policy {pred.get('policy', {}).get('digest', '')[:16]}, not the one required")
-    return {"version": version, "attestation": path, "base": pred["base"]["version"], "policy": pred["policy"],
-            "checked_at": pred["checkedAt"], "signature": "ok"}
+        raise VerificationError(
+            f"{path}: passed policy {pred.get('policy', {}).get('digest', '')[:16]}, not the one required"
+        )
+    return {
+        "version": version,
+        "attestation": path,
+        "base": pred["base"]["version"],
+        "policy": pred["policy"],
+        "checked_at": pred["checkedAt"],
+        "signature": "ok",
+    }

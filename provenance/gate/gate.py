@@ -12,8 +12,8 @@ import datetime as dt
 import math
 from dataclasses import asdict, dataclass, field
 
-from provenance.gate import policy as policy_lib
 from provenance.errors import InputError, VerificationError
+from provenance.gate import policy as policy_lib
 from provenance.store import Store
 
 LISTED = 20
@@ -50,10 +50,19 @@ class GateResult:
 
     def to_dict(self) -> dict:
         return {
-            "format": REPORT_FORMAT, "base": self.base, "version": self.version, "policy": self.policy,
-            "decision": self.decision, "exit_code": self.exit_code, "checked_at": self.checked_at,
-            "rules": [asdict(r) for r in self.rules], "detectors": self.detectors, "findings": self.findings,
-            "waivers": self.waivers, "summary": self.summary, "attestation": self.attestation,
+            "format": REPORT_FORMAT,
+            "base": self.base,
+            "version": self.version,
+            "policy": self.policy,
+            "decision": self.decision,
+            "exit_code": self.exit_code,
+            "checked_at": self.checked_at,
+            "rules": [asdict(r) for r in self.rules],
+            "detectors": self.detectors,
+            "findings": self.findings,
+            "waivers": self.waivers,
+            "summary": self.summary,
+            "attestation": self.attestation,
         }
 
 
@@ -87,11 +96,18 @@ def _rule(rule: str, bad: int, bound, what: str, records=(), statistic=None) -> 
     if bound is None:
         return RuleResult(rule, "pass", f"{bad} {what} (no bound set)", [], bad, statistic)
     status = "block" if bad > bound else "pass"
-    return RuleResult(rule, status, f"{bad} {what}, allowed {bound}", list(records)[:LISTED] if status == "block" else [],
-                      bad, statistic)
+    return RuleResult(
+        rule,
+        status,
+        f"{bad} {what}, allowed {bound}",
+        list(records)[:LISTED] if status == "block" else [],
+        bad,
+        statistic,
+    )
 
 
 # --- the rules ---------------------------------------------------------------------------
+
 
 def integrity_rules(store: Store, base: str, new: str, pol) -> list[RuleResult]:
     from provenance.versions import verify_audit, verify_version
@@ -104,8 +120,14 @@ def integrity_rules(store: Store, base: str, new: str, pol) -> list[RuleResult]:
             verify_audit(store)
             out.append(RuleResult("integrity.verify_signatures", "pass", "signatures, manifests and audit log verify"))
         except VerificationError as exc:
-            out.append(RuleResult("integrity.verify_signatures", "block", str(exc),
-                                  [{"digest": "", "detail": d} for d in exc.details][:LISTED]))
+            out.append(
+                RuleResult(
+                    "integrity.verify_signatures",
+                    "block",
+                    str(exc),
+                    [{"digest": "", "detail": d} for d in exc.details][:LISTED],
+                )
+            )
             return out
     if pol["integrity"]["verify_data"]:
         try:
@@ -131,13 +153,22 @@ def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]
     def rows(mask, extra=()):
         part = table.filter(mask).slice(0, LISTED)
         cols = {c: part.column(c).to_pylist() for c in ("digest", "label", "source", "signed_label", *extra)}
-        return [{"digest": d.hex(), "label": l, "source": s, "signed_label": sl}
-                for d, l, s, sl in zip(cols["digest"], cols["label"], cols["source"], cols["signed_label"])]
+        return [
+            {"digest": d.hex(), "label": l, "source": s, "signed_label": sl}
+            for d, l, s, sl in zip(cols["digest"], cols["label"], cols["source"], cols["signed_label"])
+        ]
 
     relabeled = pc.equal(table.column("status"), "relabeled_after_source")
     k = pc.sum(relabeled).as_py() or 0
-    out.append(_rule("lineage.max_relabeled_after_source", k, rules["max_relabeled_after_source"],
-                     "records relabeled after their source signed them", rows(relabeled) if k else []))
+    out.append(
+        _rule(
+            "lineage.max_relabeled_after_source",
+            k,
+            rules["max_relabeled_after_source"],
+            "records relabeled after their source signed them",
+            rows(relabeled) if k else [],
+        )
+    )
     unattributed = pc.equal(table.column("status"), "unattributed")
     k = pc.sum(unattributed).as_py() or 0
     bound = rules["max_unattributed"]
@@ -148,9 +179,15 @@ def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]
     else:
         rule = "lineage.max_unattributed"
     out.append(_rule(rule, k, bound, "records no trusted signed batch carries", rows(unattributed) if k else []))
-    out.append(_rule("lineage.max_unsigned_additions", report["summary"].get("unattributed_added", 0),
-                     rules["max_unsigned_additions"], "added records without a trusted signature",
-                     [c for c in report["changes"]["added"]]))
+    out.append(
+        _rule(
+            "lineage.max_unsigned_additions",
+            report["summary"].get("unattributed_added", 0),
+            rules["max_unsigned_additions"],
+            "added records without a trusted signature",
+            [c for c in report["changes"]["added"]],
+        )
+    )
     forbidden = set(rules["forbidden_sources"])
     if rules["block_quarantined_sources"]:
         forbidden |= quarantined_sources(store)
@@ -158,9 +195,15 @@ def lineage_rules(store: Store, new: str, report: dict, pol) -> list[RuleResult]
         sources = pc.fill_null(table.column("source"), "")
         mask = pc.is_in(sources, value_set=pa.array(sorted(forbidden)))
         k = pc.sum(mask).as_py() or 0
-        out.append(_rule("lineage.forbidden_sources", k, 0,
-                         f"records from forbidden or quarantined sources ({', '.join(sorted(forbidden))})",
-                         rows(mask) if k else []))
+        out.append(
+            _rule(
+                "lineage.forbidden_sources",
+                k,
+                0,
+                f"records from forbidden or quarantined sources ({', '.join(sorted(forbidden))})",
+                rows(mask) if k else [],
+            )
+        )
     return out
 
 
@@ -184,27 +227,54 @@ def diff_rules(report: dict, pol) -> list[RuleResult]:
         offenders = [r for r in report["by_source"] if r["relabel_rate"] > rate_bound and r["relabeled"] > 0]
         names = {r["source"] for r in offenders}
         status = "block" if offenders else "pass"
-        reason = (", ".join(f"source {r['source'] or '(none)'} relabeled {r['relabeled']} of its kept records "
-                            f"({100 * r['relabel_rate']:.1f}%)" for r in offenders) + f", allowed {100 * rate_bound:.1f}%"
-                  if offenders else f"highest relabel rate {100 * worst['relabel_rate']:.2f}% (source "
-                  f"{worst['source'] or '(none)'}), allowed {100 * rate_bound:.1f}%")
-        out.append(RuleResult("relabels.max_relabel_rate_per_source", status, reason,
-                              [c for c in relabeled_records if c.get("source") in names][:LISTED] if offenders else [],
-                              sum(r["relabeled"] for r in offenders)))
-    out.append(_rule("relabels.max_relabels", report["summary"]["relabeled"], pol["relabels"]["max_relabels"],
-                     "records relabeled against the base", relabeled_records))
+        reason = (
+            ", ".join(
+                f"source {r['source'] or '(none)'} relabeled {r['relabeled']} of its kept records "
+                f"({100 * r['relabel_rate']:.1f}%)"
+                for r in offenders
+            )
+            + f", allowed {100 * rate_bound:.1f}%"
+            if offenders
+            else f"highest relabel rate {100 * worst['relabel_rate']:.2f}% (source "
+            f"{worst['source'] or '(none)'}), allowed {100 * rate_bound:.1f}%"
+        )
+        out.append(
+            RuleResult(
+                "relabels.max_relabel_rate_per_source",
+                status,
+                reason,
+                [c for c in relabeled_records if c.get("source") in names][:LISTED] if offenders else [],
+                sum(r["relabeled"] for r in offenders),
+            )
+        )
+    out.append(
+        _rule(
+            "relabels.max_relabels",
+            report["summary"]["relabeled"],
+            pol["relabels"]["max_relabels"],
+            "records relabeled against the base",
+            relabeled_records,
+        )
+    )
     min_p = pol["class_mix"]["min_p_value"]
     if min_p is not None:
-        shifts = [s for s in report["signals"] if s["name"] == "class_mix_shift" and s["statistic"].get("p_value") is not None]
+        shifts = [
+            s for s in report["signals"] if s["name"] == "class_mix_shift" and s["statistic"].get("p_value") is not None
+        ]
         worst_shift = min(shifts, key=lambda s: s["statistic"]["p_value"], default=None)
         if worst_shift is None:
             out.append(RuleResult("class_mix.min_p_value", "pass", "no additions to test"))
         else:
             p = worst_shift["statistic"]["p_value"]
             status = "block" if p < min_p and worst_shift["flagged"] else "pass"
-            out.append(RuleResult("class_mix.min_p_value", status,
-                                  f"{worst_shift['explanation']} (p={p:.3g}, block below {min_p:g})",
-                                  statistic=worst_shift["statistic"]))
+            out.append(
+                RuleResult(
+                    "class_mix.min_p_value",
+                    status,
+                    f"{worst_shift['explanation']} (p={p:.3g}, block below {min_p:g})",
+                    statistic=worst_shift["statistic"],
+                )
+            )
     return out
 
 
@@ -217,26 +287,57 @@ def detector_rules(results, pol, waived: set[tuple[str, str]]) -> tuple[list[Rul
         budget = flag_budget(n, cfg["fpr"], cfg["alpha"])
         if cfg["max_flagged"] is not None:
             budget = min(budget, cfg["max_flagged"])
-        detectors.append({"detector": r.detector, "status": r.status, "error": r.error, "threshold": r.threshold,
-                          "scored": n, "flagged": len(r.flagged), "waived": len(r.flagged) - len(flagged),
-                          "allowed": budget})
+        detectors.append(
+            {
+                "detector": r.detector,
+                "status": r.status,
+                "error": r.error,
+                "threshold": r.threshold,
+                "scored": n,
+                "flagged": len(r.flagged),
+                "waived": len(r.flagged) - len(flagged),
+                "allowed": budget,
+            }
+        )
         if r.status != "ok":
             rules.append(RuleResult(f"detectors.{r.detector}", "error", f"detector {r.detector} failed: {r.error}"))
             continue
-        records = sorted(({"digest": f.digest, "detector": f.detector, "score": round(float(f.score), 6),
-                           "explanation": f.explanation} for f in flagged), key=lambda x: -x["score"])
+        records = sorted(
+            (
+                {
+                    "digest": f.digest,
+                    "detector": f.detector,
+                    "score": round(float(f.score), 6),
+                    "explanation": f.explanation,
+                }
+                for f in flagged
+            ),
+            key=lambda x: -x["score"],
+        )
         findings.extend(records)
         status = "block" if len(flagged) > budget else "pass"
-        rules.append(RuleResult(
-            f"detectors.{r.detector}", status,
-            f"{len(flagged)} of {n} records flagged at FPR {cfg['fpr']:g}; a clean delta flags at most {budget} "
-            f"(binomial, alpha {cfg['alpha']:g})", records[:LISTED] if status == "block" else [], len(flagged),
-            {"test": "binomial", "n": n, "flagged": len(flagged), "fpr": cfg["fpr"],
-             "p_value": binomial_tail(len(flagged), n, cfg["fpr"]) if n else 1.0}))
+        rules.append(
+            RuleResult(
+                f"detectors.{r.detector}",
+                status,
+                f"{len(flagged)} of {n} records flagged at FPR {cfg['fpr']:g}; a clean delta flags at most {budget} "
+                f"(binomial, alpha {cfg['alpha']:g})",
+                records[:LISTED] if status == "block" else [],
+                len(flagged),
+                {
+                    "test": "binomial",
+                    "n": n,
+                    "flagged": len(flagged),
+                    "fpr": cfg["fpr"],
+                    "p_value": binomial_tail(len(flagged), n, cfg["fpr"]) if n else 1.0,
+                },
+            )
+        )
     return rules, detectors, findings
 
 
 # --- the gate ------------------------------------------------------------------------------
+
 
 def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = None, waiver_files=()) -> GateResult:
     """Evaluate ``new`` against ``base``; raises InputError (exit 2) only for bad arguments."""
@@ -248,8 +349,14 @@ def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = Non
     store.version(base), store.version(new)  # unknown names are input errors, before any work
     if base == new:
         raise InputError(f"check {new} --base {base}: the base must be another version")
-    result = GateResult(base, new, {"path": pol.path, "digest": pol.digest}, "pass", [],
-                        checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    result = GateResult(
+        base,
+        new,
+        {"path": pol.path, "digest": pol.digest},
+        "pass",
+        [],
+        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
     result.rules += integrity_rules(store, base, new, pol)
     if any(r.rule == "integrity.verify_signatures" and r.status == "block" for r in result.rules):
         result.decision = "blocked"  # nothing else can be trusted
@@ -266,11 +373,16 @@ def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = Non
         installed = set(available_detectors())
         names = sorted(installed) if pol["detectors"]["run"] == "all" else list(pol["detectors"]["run"])
         for missing in sorted(set(names) - installed):
-            result.rules.append(RuleResult(f"detectors.{missing}", "error",
-                                           f"detector {missing} is required by the policy but not installed"))
+            result.rules.append(
+                RuleResult(
+                    f"detectors.{missing}", "error", f"detector {missing} is required by the policy but not installed"
+                )
+            )
         names = [n for n in names if n in installed]
         try:
-            results = detect(store, base, new, diff.delta["added"], diff.delta["relabeled"], names, pol["detectors"]["fpr"])
+            results = detect(
+                store, base, new, diff.delta["added"], diff.delta["relabeled"], names, pol["detectors"]["fpr"]
+            )
         except InputError as exc:  # no profile, features that cannot be computed: cannot evaluate
             result.rules.append(RuleResult("detectors.run", "error", f"detectors could not run: {exc}"))
             results = []

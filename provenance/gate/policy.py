@@ -28,7 +28,11 @@ SPEC: dict[str, dict[str, tuple]] = {
         "max_unattributed": ((int, type(None)), None, "records no trusted signed batch carries"),
         "max_unattributed_fraction": ((float, int, type(None)), None, "the same, as a fraction of the version"),
         "max_unsigned_additions": ((int, type(None)), None, "added records from unsigned or unattributed batches"),
-        "max_relabeled_after_source": ((int, type(None)), 0, "records whose label differs from the one their source signed"),
+        "max_relabeled_after_source": (
+            (int, type(None)),
+            0,
+            "records whose label differs from the one their source signed",
+        ),
         "forbidden_sources": (list, [], "sources whose records may not be in a release"),
         "block_quarantined_sources": (bool, True, "sources cut out with `prov quarantine` may not come back"),
     },
@@ -37,10 +41,14 @@ SPEC: dict[str, dict[str, tuple]] = {
         "max_relabels": ((int, type(None)), None, "relabeled records in all"),
     },
     "class_mix": {
-        "min_p_value": ((float, int, type(None)), 1e-6, "block when the additions' class mix differs from the base with p below this"),
+        "min_p_value": (
+            (float, int, type(None)),
+            1e-6,
+            "block when the additions' class mix differs from the base with p below this",
+        ),
     },
     "detectors": {
-        "run": ((str, list), "all", "detectors that must run: \"all\" or a list of names"),
+        "run": ((str, list), "all", 'detectors that must run: "all" or a list of names'),
         "fpr": ((float,), 0.01, "false-positive rate each detector's threshold is calibrated to"),
         "alpha": ((float,), 0.001, "block when a detector flags more records than its FPR explains at this level"),
         "max_flagged": ((int, type(None)), None, "a hard cap on flagged records per detector"),
@@ -99,7 +107,14 @@ def _fail(path: str, text: str, section: str | None, key: str, problem: str) -> 
 
 
 def _type_name(types) -> str:
-    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list", type(None): "absent"}
+    names = {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        type(None): "absent",
+    }
     types = types if isinstance(types, tuple) else (types,)
     return " or ".join(names[t] for t in types if t is not type(None))
 
@@ -125,7 +140,9 @@ def parse(text: str, path: str = "policy.toml") -> Policy:
             else:
                 ok = isinstance(value, types)
             if not ok:
-                raise _fail(path, text, section, key, f"must be {_type_name(types)}, not {type(value).__name__} {value!r}")
+                raise _fail(
+                    path, text, section, key, f"must be {_type_name(types)}, not {type(value).__name__} {value!r}"
+                )
             _check_range(path, text, section, key, value)
             settings[section][key] = value
     return Policy(settings, path)
@@ -136,15 +153,19 @@ def _check_range(path: str, text: str, section: str, key: str, value) -> None:
         raise _fail(path, text, section, key, f"must not be negative, not {value}")
     if key in ("fpr", "alpha") and not 0 < value < 1:
         raise _fail(path, text, section, key, f"must be between 0 and 1, not {value}")
-    if key in ("max_unattributed_fraction", "max_relabel_rate_per_source", "min_p_value") and value is not None and value > 1:
+    if (
+        key in ("max_unattributed_fraction", "max_relabel_rate_per_source", "min_p_value")
+        and value is not None
+        and value > 1
+    ):
         raise _fail(path, text, section, key, f"is a fraction and must be at most 1, not {value}")
     if key == "forbidden_sources" and not all(isinstance(s, str) and s for s in value):
         raise _fail(path, text, section, key, "must list non-empty source names")
     if key == "run" and isinstance(value, list):
         if not value or not all(isinstance(s, str) and s for s in value):
-            raise _fail(path, text, section, key, "must be \"all\" or a non-empty list of detector names")
+            raise _fail(path, text, section, key, 'must be "all" or a non-empty list of detector names')
     elif key == "run" and value != "all":
-        raise _fail(path, text, section, key, f"must be \"all\" or a list of detector names, not {value!r}")
+        raise _fail(path, text, section, key, f'must be "all" or a list of detector names, not {value!r}')
 
 
 def load(path: str | None) -> Policy:

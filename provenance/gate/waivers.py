@@ -29,21 +29,38 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     if keyid not in store.trusted_keys():
-        raise InputError(f"{key_path}: key {keyid[:16]} is not a registered key of this store; "
-                         "register it with 'prov keys register' first, or its waivers would be ignored")
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        raise InputError(
+            f"{key_path}: key {keyid[:16]} is not a registered key of this store; "
+            "register it with 'prov keys register' first, or its waivers would be ignored"
+        )
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     stmt = {
         "_type": signing.STATEMENT_TYPE,
         "subject": [{"name": f"{version}:{digest}", "digest": {"sha256": digest}}],
         "predicateType": PREDICATE_TYPE,
-        "predicate": {"version": version, "digest": digest, "detector": detector, "reason": reason,
-                      "reviewer": keyid, "createdAt": now},
+        "predicate": {
+            "version": version,
+            "digest": digest,
+            "detector": detector,
+            "reason": reason,
+            "reviewer": keyid,
+            "createdAt": now,
+        },
     }
     envelope = signing.sign(stmt, private)
     with store.write():
         oid = store.put_object(signing.canonical_json(envelope), "json")
-        store.db["waivers"].insert({"object": oid, "version": version, "digest": digest, "detector": detector,
-                                    "keyid": keyid, "created_at": now}, replace=True)
+        store.db["waivers"].insert(
+            {
+                "object": oid,
+                "version": version,
+                "digest": digest,
+                "detector": detector,
+                "keyid": keyid,
+                "created_at": now,
+            },
+            replace=True,
+        )
         store.audit("waiver", version, {"digest": digest, "detector": detector, "object": oid, "keyid": keyid})
     return {"waiver": oid, "version": version, "digest": digest, "detector": detector, "keyid": keyid}
 

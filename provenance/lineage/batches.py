@@ -23,14 +23,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from provenance import keys, signing
-from provenance.trust import source_keys as trust
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
-from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.build import build_manifest, resolve_kind
+from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
 from provenance.store.objects import atomic_write
+from provenance.trust import source_keys as trust
 
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
 ENVELOPE_SUFFIX = ".prov.json"
@@ -50,6 +50,7 @@ def where(locator: str) -> str:
 
 
 # --- hashing a batch ----------------------------------------------------------------
+
 
 def hash_batch(spec: DatasetSpec, source: str, executor=None) -> HashedDataset:
     """Every record of the batch, its source set to ``source`` (a batch has one source)."""
@@ -82,6 +83,7 @@ def _spec_as_signed(spec: DatasetSpec, read: dict) -> DatasetSpec:
 
 # --- signing at source --------------------------------------------------------------
 
+
 @dataclass
 class SignResult:
     envelope: str
@@ -96,8 +98,14 @@ class SignResult:
         return dict(self.__dict__)
 
 
-def sign_batch(spec: DatasetSpec, source: str, key_path: str | Path, out: str | Path | None = None,
-               captured_at: str | None = None, executor=None) -> SignResult:
+def sign_batch(
+    spec: DatasetSpec,
+    source: str,
+    key_path: str | Path,
+    out: str | Path | None = None,
+    captured_at: str | None = None,
+    executor=None,
+) -> SignResult:
     """Hash the batch and write its signed envelope (with the batch manifest). No store needed."""
     trust.validate_source(source)
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
@@ -114,21 +122,30 @@ def sign_batch(spec: DatasetSpec, source: str, key_path: str | Path, out: str | 
         "capturedAt": captured,
         "records": len(m),
         "labels": m.label_counts(),
-        "schema": {"kind": hashed.kind, "columns": hashed.columns, "digestAlgorithm": m.digest_algorithm,
-                   "labelColumn": spec.options.label_column if hashed.kind == "table" else None},
+        "schema": {
+            "kind": hashed.kind,
+            "columns": hashed.columns,
+            "digestAlgorithm": m.digest_algorithm,
+            "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
+        },
         "read": _read_options(spec, kind),
-        "manifest": {"sha256": hashlib.sha256(manifest_bytes).hexdigest(), "mediaType": MANIFEST_MEDIA_TYPE,
-                     "field": MANIFEST_FIELD},
+        "manifest": {
+            "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "field": MANIFEST_FIELD,
+        },
     }
     stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
     envelope = signing.sign(stmt, private)
     envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
     atomic_write(out_path, json.dumps(envelope, indent=1).encode() + b"\n")
-    return SignResult(str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured,
-                      m.label_counts())
+    return SignResult(
+        str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
+    )
 
 
 # --- reading and checking an envelope -----------------------------------------------
+
 
 @dataclass
 class Envelope:
@@ -148,8 +165,10 @@ def read_envelope(path: str | Path) -> Envelope:
     try:
         size = os.stat(path).st_size
     except OSError as exc:
-        raise InputError(f"{name}: cannot read envelope ({exc.strerror}); sign the batch with `prov sign` "
-                         "or name its envelope with --envelope") from exc
+        raise InputError(
+            f"{name}: cannot read envelope ({exc.strerror}); sign the batch with `prov sign` "
+            "or name its envelope with --envelope"
+        ) from exc
     if size > MAX_ENVELOPE_BYTES:
         raise InputError(f"{name}: envelope is larger than {MAX_ENVELOPE_BYTES >> 20} MiB")
     try:
@@ -186,6 +205,7 @@ def record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]
 
     Copies count: a duplicated record is an addition, a dropped copy a removal.
     """
+
     def index(m: Manifest) -> dict[bytes, list[tuple[str, str]]]:
         out: dict[bytes, list[tuple[str, str]]] = {}
         for d, label, loc in zip(m.digests, m.labels, m.table.column("locator").to_pylist()):
@@ -204,20 +224,31 @@ def record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]
                     now.remove(pair)
         for (old_label, _), (label, loc) in zip(was, now):
             relabeled.append({"locator": loc, "digest": d.hex(), "signed_label": old_label, "label": label})
-        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was):]]
-        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now):]]
+        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was) :]]
+        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now) :]]
     removed_at = {r["locator"]: r for r in removed}
     changed = []
     for a in list(added):
         r = removed_at.pop(a["locator"], None)
         if r is not None and r["digest"] != a["digest"]:
-            changed.append({"locator": a["locator"], "digest": a["digest"], "signed_digest": r["digest"],
-                            "label": a["label"], "signed_label": r["label"]})
+            changed.append(
+                {
+                    "locator": a["locator"],
+                    "digest": a["digest"],
+                    "signed_digest": r["digest"],
+                    "label": a["label"],
+                    "signed_label": r["label"],
+                }
+            )
             added.remove(a)
             removed.remove(r)
     order = lambda c: _natural(c["locator"])  # noqa: E731
-    return {"changed": sorted(changed, key=order), "added": sorted(added, key=order),
-            "removed": sorted(removed, key=order), "relabeled": sorted(relabeled, key=order)}
+    return {
+        "changed": sorted(changed, key=order),
+        "added": sorted(added, key=order),
+        "removed": sorted(removed, key=order),
+        "relabeled": sorted(relabeled, key=order),
+    }
 
 
 def describe(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
@@ -226,7 +257,9 @@ def describe(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[s
         for c in items[:limit]:
             at, dg = where(c["locator"]), c["digest"][:16]
             if kind == "changed":
-                lines.append(f"changed {at}: content digest {dg} (signed {c['signed_digest'][:16]}), label {c['label']}")
+                lines.append(
+                    f"changed {at}: content digest {dg} (signed {c['signed_digest'][:16]}), label {c['label']}"
+                )
             elif kind == "relabeled":
                 lines.append(f"relabeled {at} (digest {dg}): {c['signed_label']} -> {c['label']}")
             else:
@@ -260,26 +293,41 @@ class BatchCheck:
 
     def report(self) -> dict:
         m = self.hashed.manifest
-        return {"data": self.data, "envelope": self.envelope.path, "source": self.source, "keyid": self.keyid,
-                "records": len(m), "merkle_root": m.root.hex(), "captured_at": self.predicate.get("capturedAt"),
-                "status": "ok", "counts": {k: 0 for k in ("changed", "added", "removed", "relabeled")},
-                "changes": {k: [] for k in ("changed", "added", "removed", "relabeled")}}
+        return {
+            "data": self.data,
+            "envelope": self.envelope.path,
+            "source": self.source,
+            "keyid": self.keyid,
+            "records": len(m),
+            "merkle_root": m.root.hex(),
+            "captured_at": self.predicate.get("capturedAt"),
+            "status": "ok",
+            "counts": {k: 0 for k in ("changed", "added", "removed", "relabeled")},
+            "changes": {k: [] for k in ("changed", "added", "removed", "relabeled")},
+        }
 
 
 def _signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
     name = envelope.path
     blob = base64.b64decode(envelope.env[MANIFEST_FIELD])
     if hashlib.sha256(blob).hexdigest() != pred["manifest"]["sha256"]:
-        raise VerificationError(f"{name}: the batch manifest it carries is not the one that was signed "
-                                f"(sha256 {hashlib.sha256(blob).hexdigest()[:16]}, signed {pred['manifest']['sha256'][:16]})")
+        raise VerificationError(
+            f"{name}: the batch manifest it carries is not the one that was signed "
+            f"(sha256 {hashlib.sha256(blob).hexdigest()[:16]}, signed {pred['manifest']['sha256'][:16]})"
+        )
     manifest = Manifest.from_bytes(blob, f"{name}: batch manifest")
     if manifest.root != root:
         raise VerificationError(f"{name}: the batch manifest's Merkle root differs from the signed subject")
     return manifest
 
 
-def check_batch(store: Store, spec: DatasetSpec, envelope_path: str | Path | None = None,
-                expected_source: str | None = None, executor=None) -> BatchCheck:
+def check_batch(
+    store: Store,
+    spec: DatasetSpec,
+    envelope_path: str | Path | None = None,
+    expected_source: str | None = None,
+    executor=None,
+) -> BatchCheck:
     """Verify the envelope against the trust store, then every record of DATA against it."""
     if expected_source is not None:
         trust.validate_source(expected_source)
@@ -288,12 +336,16 @@ def check_batch(store: Store, spec: DatasetSpec, envelope_path: str | Path | Non
     signed = trust.verify_for_source(store, envelope.env, claimed, envelope.path)
     stmt, key = signed.statement, signed.key
     if stmt.get("predicateType") != PREDICATE_TYPE:
-        raise VerificationError(f"{envelope.path}: signed statement is a {stmt.get('predicateType')!r}, "
-                                f"not a signed batch ({PREDICATE_TYPE})")
+        raise VerificationError(
+            f"{envelope.path}: signed statement is a {stmt.get('predicateType')!r}, "
+            f"not a signed batch ({PREDICATE_TYPE})"
+        )
     pred = stmt.get("predicate") or {}
     if expected_source is not None and pred.get("source") != expected_source:
-        raise VerificationError(f"{envelope.path}: was signed for source {pred.get('source')!r} by key "
-                                f"{key.keyid[:16]}; it cannot attest a batch of {expected_source!r}")
+        raise VerificationError(
+            f"{envelope.path}: was signed for source {pred.get('source')!r} by key "
+            f"{key.keyid[:16]}; it cannot attest a batch of {expected_source!r}"
+        )
     root = signing.subject_root(stmt)
     signed_manifest = _signed_manifest(envelope, pred, root)
     hashed = hash_batch(_spec_as_signed(spec, pred.get("read")), pred["source"], executor)
@@ -305,8 +357,12 @@ def check_batch(store: Store, spec: DatasetSpec, envelope_path: str | Path | Non
         details = describe(changes)
         first = details[0] + ("; ..." if len(details) > 1 else "")
         summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "same records, different sources"
-        raise BatchMismatch(f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
-                            f"{key.keyid[:16]} in {envelope.path} ({summary}): {first}", details, report)
+        raise BatchMismatch(
+            f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
+            f"{key.keyid[:16]} in {envelope.path} ({summary}): {first}",
+            details,
+            report,
+        )
     return check
 
 
@@ -324,11 +380,14 @@ def verify_batch_cli(spec: DatasetSpec, envelope_path: str | None, json_out: boo
     if json_out:
         emit_json(check.report())
         return
-    echo(f"{spec.path}: ok, {len(check.hashed.manifest)} records match the batch signed by "
-         f"{check.source!r} (key {check.keyid[:16]}, captured {check.predicate.get('capturedAt')})")
+    echo(
+        f"{spec.path}: ok, {len(check.hashed.manifest)} records match the batch signed by "
+        f"{check.source!r} (key {check.keyid[:16]}, captured {check.predicate.get('capturedAt')})"
+    )
 
 
 # --- registering a batch in the store -----------------------------------------------
+
 
 @dataclass
 class AddResult:
@@ -354,8 +413,14 @@ def _portable_path(store: Store, path: str) -> str:
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
 
 
-def add_batch(store: Store, spec: DatasetSpec, source: str, envelope_path: str | Path | None = None,
-              unsigned: bool = False, executor=None) -> AddResult:
+def add_batch(
+    store: Store,
+    spec: DatasetSpec,
+    source: str,
+    envelope_path: str | Path | None = None,
+    unsigned: bool = False,
+    executor=None,
+) -> AddResult:
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
     A signed batch is verified first (trust, signature, every record) and fails closed.
@@ -373,8 +438,10 @@ def add_batch(store: Store, spec: DatasetSpec, source: str, envelope_path: str |
     bid = batch_id(source, m.root)
     known = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
     if known:
-        raise InputError(f"{spec.path}: these records are already registered as batch {bid} "
-                         f"({'signed' if known[0] else 'unsigned'}, added {known[1]})")
+        raise InputError(
+            f"{spec.path}: these records are already registered as batch {bid} "
+            f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
+        )
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm)
     with store.write():
@@ -384,18 +451,51 @@ def add_batch(store: Store, spec: DatasetSpec, source: str, envelope_path: str |
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
         added_at, data = trust.iso(trust.now()), _portable_path(store, spec.path)
-        store.audit("batch.add", bid, {"source": source, "signed": envelope is not None, "keyid": keyid,
-                                       "merkle_root": m.root.hex(), "records": len(m), "envelope": envelope_oid,
-                                       "manifest": manifest_oid, "captured_at": captured, "added_at": added_at,
-                                       "data": data})
+        store.audit(
+            "batch.add",
+            bid,
+            {
+                "source": source,
+                "signed": envelope is not None,
+                "keyid": keyid,
+                "merkle_root": m.root.hex(),
+                "records": len(m),
+                "envelope": envelope_oid,
+                "manifest": manifest_oid,
+                "captured_at": captured,
+                "added_at": added_at,
+                "data": data,
+            },
+        )
         seq, _ = store.audit_head()
-        store.db["batches"].insert({
-            "batch": bid, "source": source, "signed": int(envelope is not None), "keyid": keyid,
-            "merkle_root": m.root.hex(), "records": len(m), "labels": json.dumps(m.label_counts(), sort_keys=True),
-            "manifest_object": manifest_oid, "envelope_object": envelope_oid, "captured_at": captured,
-            "added_at": added_at, "data": data, "audit_seq": seq,
-        })
-        store.db.conn.executemany("insert into batch_records (digest, label, batch) values (?, ?, ?)",
-                                  ((d, label, bid) for d, label in zip(m.digests, m.labels)))
-    return AddResult(bid, source, envelope is not None, keyid, len(m), m.root.hex(),
-                     envelope.path if envelope else None, m.label_counts())
+        store.db["batches"].insert(
+            {
+                "batch": bid,
+                "source": source,
+                "signed": int(envelope is not None),
+                "keyid": keyid,
+                "merkle_root": m.root.hex(),
+                "records": len(m),
+                "labels": json.dumps(m.label_counts(), sort_keys=True),
+                "manifest_object": manifest_oid,
+                "envelope_object": envelope_oid,
+                "captured_at": captured,
+                "added_at": added_at,
+                "data": data,
+                "audit_seq": seq,
+            }
+        )
+        store.db.conn.executemany(
+            "insert into batch_records (digest, label, batch) values (?, ?, ?)",
+            ((d, label, bid) for d, label in zip(m.digests, m.labels)),
+        )
+    return AddResult(
+        bid,
+        source,
+        envelope is not None,
+        keyid,
+        len(m),
+        m.root.hex(),
+        envelope.path if envelope else None,
+        m.label_counts(),
+    )

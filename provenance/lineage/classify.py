@@ -28,17 +28,20 @@ RELABELED = "relabeled_after_source"
 UNATTRIBUTED = "unattributed"
 STATUSES = (ATTESTED, RELABELED, UNATTRIBUTED)
 
-LINEAGE_SCHEMA = pa.schema([
-    pa.field("digest", pa.binary(32), nullable=False),
-    pa.field("label", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("batch", pa.string()),
-    pa.field("signed_label", pa.string()),
-])
+LINEAGE_SCHEMA = pa.schema(
+    [
+        pa.field("digest", pa.binary(32), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("batch", pa.string()),
+        pa.field("signed_label", pa.string()),
+    ]
+)
 
 
 # --- the registered batches, as one table ---------------------------------------------
+
 
 def revoked_keys(store: Store) -> set[tuple[str, str]]:
     return {(r[0], r[1]) for r in store.db.execute("select source, keyid from trust where revoked_at is not null")}
@@ -57,18 +60,29 @@ def batch_records(store: Store) -> pa.Table:
         m = Manifest.from_bytes(store.objects.get(oid, f"manifest of batch {batch}"), f"manifest of batch {batch}")
         n = len(m)
         trusted = bool(signed) and (source, keyid) not in revoked
-        parts.append(pa.table({
-            "digest": m.table.column("digest"),
-            "batch_label": m.table.column("label"),
-            "batch": pa.array([batch] * n, pa.string()),
-            "source": pa.array([source] * n, pa.string()),
-            "signed": pa.array([trusted] * n, pa.bool_()),
-            "rank": pa.array([rank] * n, pa.int64()),
-        }))
+        parts.append(
+            pa.table(
+                {
+                    "digest": m.table.column("digest"),
+                    "batch_label": m.table.column("label"),
+                    "batch": pa.array([batch] * n, pa.string()),
+                    "source": pa.array([source] * n, pa.string()),
+                    "signed": pa.array([trusted] * n, pa.bool_()),
+                    "rank": pa.array([rank] * n, pa.int64()),
+                }
+            )
+        )
     if not parts:
-        return pa.table({"digest": pa.array([], pa.binary(32)), "batch_label": pa.array([], pa.string()),
-                         "batch": pa.array([], pa.string()), "source": pa.array([], pa.string()),
-                         "signed": pa.array([], pa.bool_()), "rank": pa.array([], pa.int64())})
+        return pa.table(
+            {
+                "digest": pa.array([], pa.binary(32)),
+                "batch_label": pa.array([], pa.string()),
+                "batch": pa.array([], pa.string()),
+                "source": pa.array([], pa.string()),
+                "signed": pa.array([], pa.bool_()),
+                "rank": pa.array([], pa.int64()),
+            }
+        )
     return pa.concat_tables(parts)
 
 
@@ -80,16 +94,22 @@ def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
     to the batch registered first.
     """
     n = len(manifest)
-    version = pa.table({"digest": manifest.table.column("digest"), "label": manifest.table.column("label"),
-                        "row": pa.array(np.arange(n, dtype=np.int64))})
+    version = pa.table(
+        {
+            "digest": manifest.table.column("digest"),
+            "label": manifest.table.column("label"),
+            "row": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
     joined = version.join(batches, "digest", join_type="left outer")
     signed = pc.fill_null(joined.column("signed"), False)
     same = pc.fill_null(pc.equal(joined.column("label"), joined.column("batch_label")), False)
     matched = pc.is_valid(joined.column("batch"))
     priority = pc.if_else(pc.and_(signed, same), 0, pc.if_else(signed, 1, pc.if_else(matched, 2, 3)))
     joined = joined.append_column("priority", priority)
-    joined = joined.take(pc.sort_indices(joined, [("row", "ascending"), ("priority", "ascending"),
-                                                  ("rank", "ascending")]))
+    joined = joined.take(
+        pc.sort_indices(joined, [("row", "ascending"), ("priority", "ascending"), ("rank", "ascending")])
+    )
     rows = joined.column("row").to_numpy()
     first = np.ones(len(rows), dtype=bool)
     first[1:] = rows[1:] != rows[:-1]
@@ -97,10 +117,17 @@ def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
     prio = best.column("priority")
     status = pc.if_else(pc.equal(prio, 0), ATTESTED, pc.if_else(pc.equal(prio, 1), RELABELED, UNATTRIBUTED))
     signed_label = pc.if_else(pc.less_equal(prio, 1), best.column("batch_label"), pa.scalar(None, pa.string()))
-    return pa.table({
-        "digest": best.column("digest"), "label": best.column("label"), "status": status,
-        "source": best.column("source"), "batch": best.column("batch"), "signed_label": signed_label,
-    }, schema=LINEAGE_SCHEMA)
+    return pa.table(
+        {
+            "digest": best.column("digest"),
+            "label": best.column("label"),
+            "status": status,
+            "source": best.column("source"),
+            "batch": best.column("batch"),
+            "signed_label": signed_label,
+        },
+        schema=LINEAGE_SCHEMA,
+    )
 
 
 def counts(table: pa.Table) -> dict[str, int]:
@@ -125,6 +152,7 @@ def commit_hook(store: Store, tag: str, hashed, predicate: dict) -> None:
 
 # --- reading it back ------------------------------------------------------------------
 
+
 def version_lineage(store: Store, tag: str) -> pa.Table:
     """digest, label, status, source, batch, signed_label for every record of ``tag``.
 
@@ -137,10 +165,17 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
     if lin is None and signed is None:
         m = versions.load_manifest(store, row)
         n = len(m)
-        return pa.table({"digest": m.table.column("digest"), "label": m.table.column("label"),
-                         "status": pa.array([UNATTRIBUTED] * n, pa.string()),
-                         "source": pa.nulls(n, pa.string()), "batch": pa.nulls(n, pa.string()),
-                         "signed_label": pa.nulls(n, pa.string())}, schema=LINEAGE_SCHEMA)
+        return pa.table(
+            {
+                "digest": m.table.column("digest"),
+                "label": m.table.column("label"),
+                "status": pa.array([UNATTRIBUTED] * n, pa.string()),
+                "source": pa.nulls(n, pa.string()),
+                "batch": pa.nulls(n, pa.string()),
+                "signed_label": pa.nulls(n, pa.string()),
+            },
+            schema=LINEAGE_SCHEMA,
+        )
     if lin is None or lin[0] != signed:
         raise VerificationError(f"version {tag}: its lineage record differs from the lineage it signed")
     data = store.objects.get(signed, f"lineage of {tag}")
@@ -154,4 +189,3 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
 def lineage_json(table: pa.Table) -> list[dict]:
     """Rows as JSON-able dicts (digests in hex), for reports."""
     return [dict(r, digest=r["digest"].hex()) for r in table.to_pylist()]
-

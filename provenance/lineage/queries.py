@@ -25,8 +25,12 @@ def _matches(column: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
 
 
 def _resolve(store: Store, prefix: str, tables: dict[str, pa.Table]) -> bytes:
-    found: set[bytes] = {r[0] for r in store.db.execute(
-        "select distinct digest from batch_records where lower(hex(digest)) like ?", [prefix + "%"])}
+    found: set[bytes] = {
+        r[0]
+        for r in store.db.execute(
+            "select distinct digest from batch_records where lower(hex(digest)) like ?", [prefix + "%"]
+        )
+    }
     for table in tables.values():
         hits = table.filter(_matches(table.column("digest"), prefix)).column("digest").to_pylist()
         found.update(d for d in hits if d.hex().startswith(prefix))
@@ -46,20 +50,38 @@ def record_lineage(store: Store, query: str) -> dict:
     revoked = revoked_keys(store)
     batches = []
     for r in store.db.execute(
-            "select b.batch, b.source, b.signed, b.keyid, r.label, b.captured_at, b.added_at from batch_records r "
-            "join batches b on b.batch = r.batch where r.digest = ? order by b.audit_seq", [digest]):
+        "select b.batch, b.source, b.signed, b.keyid, r.label, b.captured_at, b.added_at from batch_records r "
+        "join batches b on b.batch = r.batch where r.digest = ? order by b.audit_seq",
+        [digest],
+    ):
         batch, source, signed, keyid, label, captured, added = r
         key_status = None if not signed else ("revoked" if (source, keyid) in revoked else "trusted")
-        batches.append({"batch": batch, "source": source, "signed": bool(signed), "keyid": keyid,
-                        "key_status": key_status, "label": label, "captured_at": captured, "added_at": added})
+        batches.append(
+            {
+                "batch": batch,
+                "source": source,
+                "signed": bool(signed),
+                "keyid": keyid,
+                "key_status": key_status,
+                "label": label,
+                "captured_at": captured,
+                "added_at": added,
+            }
+        )
     out_versions = []
     for tag, table in tables.items():
         rows = table.filter(pc.equal(table.column("digest"), pa.scalar(digest, pa.binary(32)))).to_pylist()
-        out_versions.append({
-            "version": tag, "present": bool(rows), "labels": sorted({r["label"] for r in rows}),
-            "status": rows[0]["status"] if rows else None, "source": rows[0]["source"] if rows else None,
-            "batch": rows[0]["batch"] if rows else None, "signed_label": rows[0]["signed_label"] if rows else None,
-        })
+        out_versions.append(
+            {
+                "version": tag,
+                "present": bool(rows),
+                "labels": sorted({r["label"] for r in rows}),
+                "status": rows[0]["status"] if rows else None,
+                "source": rows[0]["source"] if rows else None,
+                "batch": rows[0]["batch"] if rows else None,
+                "signed_label": rows[0]["signed_label"] if rows else None,
+            }
+        )
     first = next((v["version"] for v in out_versions if v["present"]), None)
     return {"digest": digest.hex(), "batches": batches, "first_version": first, "versions": out_versions}
 
@@ -81,20 +103,38 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
             in_version.setdefault(source, {s: 0 for s in STATUSES})[status] += n
     out = []
     for name in sorted(names):
-        b = store.db.execute("select count(*), coalesce(sum(signed), 0), coalesce(sum(records), 0), "
-                             "coalesce(sum(case when signed = 1 then records else 0 end), 0) "
-                             "from batches where source = ?", [name]).fetchone()
+        b = store.db.execute(
+            "select count(*), coalesce(sum(signed), 0), coalesce(sum(records), 0), "
+            "coalesce(sum(case when signed = 1 then records else 0 end), 0) "
+            "from batches where source = ?",
+            [name],
+        ).fetchone()
         keys = [{"keyid": k.keyid, "status": k.status()} for k in trust_entries(store, name)]
         v = in_version.get(name, {s: 0 for s in STATUSES})
-        out.append({
-            "source": name, "batches": b[0], "signed_batches": b[1], "records": b[2], "signed_records": b[3],
-            "signed_fraction": round(b[3] / b[2], 6) if b[2] else None, "keys": keys,
-            "version_records": sum(v.values()), **v, "relabels": v[RELABELED],
-        })
+        out.append(
+            {
+                "source": name,
+                "batches": b[0],
+                "signed_batches": b[1],
+                "records": b[2],
+                "signed_records": b[3],
+                "signed_fraction": round(b[3] / b[2], 6) if b[2] else None,
+                "keys": keys,
+                "version_records": sum(v.values()),
+                **v,
+                "relabels": v[RELABELED],
+            }
+        )
     return {"version": tag, "sources": out, "unattributed_without_source": unsourced}
 
 
 def _group_counts(table: pa.Table) -> dict[tuple[str | None, str], int]:
     grouped = table.group_by(["source", "status"]).aggregate([("digest", "count")])
-    return {(s, st): n for s, st, n in zip(grouped.column("source").to_pylist(), grouped.column("status").to_pylist(),
-                                          grouped.column("digest_count").to_pylist())}
+    return {
+        (s, st): n
+        for s, st, n in zip(
+            grouped.column("source").to_pylist(),
+            grouped.column("status").to_pylist(),
+            grouped.column("digest_count").to_pylist(),
+        )
+    }

@@ -35,8 +35,17 @@ NEIGHBOURS_KEPT = 16
 _SCALE_FLOOR_SHARE = 0.05
 
 _ARRAYS = (
-    "mean", "scale", "class_means", "sample_X", "sample_labels", "sample_digests",
-    "nn_idx", "nn_dist", "own_class_nn_dist", "other_class_nn_dist", "softmax_weights",
+    "mean",
+    "scale",
+    "class_means",
+    "sample_X",
+    "sample_labels",
+    "sample_digests",
+    "nn_idx",
+    "nn_dist",
+    "own_class_nn_dist",
+    "other_class_nn_dist",
+    "softmax_weights",
 )
 
 
@@ -107,16 +116,21 @@ class ReferenceProfile:
             layout[name] = {"dtype": dtype, "shape": list(a.shape), "offset": offset}
             offset += a.nbytes
         header = {
-            "featurizer": self.featurizer, "dim": self.dim, "max_per_class": self.max_per_class,
-            "n_records": self.n_records, "classes": self.classes, "class_counts": self.class_counts,
-            "source_counts": dict(sorted(self.source_counts.items())), "arrays": layout,
+            "featurizer": self.featurizer,
+            "dim": self.dim,
+            "max_per_class": self.max_per_class,
+            "n_records": self.n_records,
+            "classes": self.classes,
+            "class_counts": self.class_counts,
+            "source_counts": dict(sorted(self.source_counts.items())),
+            "arrays": layout,
         }
         header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         body = b"".join(arrays[n].astype(layout[n]["dtype"], copy=False).tobytes() for n in _ARRAYS)
         return FORMAT_MAGIC + struct.pack("<Q", len(header_bytes)) + header_bytes + body
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "ReferenceProfile":
+    def from_bytes(cls, data: bytes) -> ReferenceProfile:
         if not data.startswith(FORMAT_MAGIC):
             raise FeatureError("not a prov reference profile (bad magic bytes)")
         start = len(FORMAT_MAGIC)
@@ -129,10 +143,17 @@ class ReferenceProfile:
                 spec = header["arrays"][name]
                 dtype = np.dtype(spec["dtype"])
                 count = int(np.prod(spec["shape"], dtype=np.int64))
-                arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
-            fields = {k: header[k] for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")}
+                arrays[name] = (
+                    np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
+                )
+            fields = {
+                k: header[k]
+                for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")
+            }
         except (struct.error, ValueError, KeyError, TypeError) as exc:
-            raise FeatureError(f"damaged reference profile ({type(exc).__name__}: {exc}); rebuild it from the base version") from exc
+            raise FeatureError(
+                f"damaged reference profile ({type(exc).__name__}: {exc}); rebuild it from the base version"
+            ) from exc
         return cls(**fields, **arrays)
 
     def content_digest(self) -> str:
@@ -158,7 +179,9 @@ def build_profile(
     X = finite_matrix(X, "the base features", names)
     labels = [str(l) for l in labels]
     if not (len(X) == len(labels) == len(digest_array)):
-        raise FeatureError(f"features ({len(X)}), labels ({len(labels)}) and digests ({len(digest_array)}) differ in length")
+        raise FeatureError(
+            f"features ({len(X)}), labels ({len(labels)}) and digests ({len(digest_array)}) differ in length"
+        )
     if len(X) == 0:
         raise FeatureError("cannot build a reference profile from an empty version")
     n, d = X.shape
@@ -188,22 +211,34 @@ def build_profile(
     own, other = _class_nearest(sample_Z, sample_labels)
 
     fold = (sample_digests[:, 0] & 1).astype(bool)
-    weights = np.stack([
-        fit_softmax(sample_Z[~fold], sample_labels[~fold], len(classes)),
-        fit_softmax(sample_Z[fold], sample_labels[fold], len(classes)),
-        fit_softmax(sample_Z, sample_labels, len(classes)),
-    ])
+    weights = np.stack(
+        [
+            fit_softmax(sample_Z[~fold], sample_labels[~fold], len(classes)),
+            fit_softmax(sample_Z[fold], sample_labels[fold], len(classes)),
+            fit_softmax(sample_Z, sample_labels, len(classes)),
+        ]
+    )
     counts = np.bincount(label_index, minlength=len(classes))
     source_counts = Counter(s if s is not None else "" for s in sources) if sources is not None else Counter()
     return ReferenceProfile(
-        featurizer=featurizer, dim=d, max_per_class=int(max_per_class), n_records=n,
-        classes=classes, class_counts=[int(c) for c in counts],
+        featurizer=featurizer,
+        dim=d,
+        max_per_class=int(max_per_class),
+        n_records=n,
+        classes=classes,
+        class_counts=[int(c) for c in counts],
         source_counts={str(k): int(v) for k, v in sorted(source_counts.items())},
-        mean=mean.astype(np.float32), scale=scale.astype(np.float32),
-        class_means=Z_all_means.astype(np.float32), sample_X=sample_X.astype(np.float32),
-        sample_labels=sample_labels, sample_digests=sample_digests,
-        nn_idx=nn_idx.astype(np.int32), nn_dist=nn_dist, own_class_nn_dist=own,
-        other_class_nn_dist=other, softmax_weights=weights,
+        mean=mean.astype(np.float32),
+        scale=scale.astype(np.float32),
+        class_means=Z_all_means.astype(np.float32),
+        sample_X=sample_X.astype(np.float32),
+        sample_labels=sample_labels,
+        sample_digests=sample_digests,
+        nn_idx=nn_idx.astype(np.int32),
+        nn_dist=nn_dist,
+        own_class_nn_dist=own,
+        other_class_nn_dist=other,
+        softmax_weights=weights,
     )
 
 

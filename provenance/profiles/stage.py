@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 
 from provenance.errors import InputError, ProvError
 from provenance.features.base import FeatureError
-from provenance.profiles.reference import DEFAULT_MAX_PER_CLASS, ReferenceProfile, build_profile
 from provenance.manifest import Manifest
-from provenance.sources.records import read_records
+from provenance.profiles.reference import DEFAULT_MAX_PER_CLASS, ReferenceProfile, build_profile
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.records import read_records
 
 AUTO = "auto"
 PROBE = 16  # files decoded before the whole sample, so a non-image tree fails fast
@@ -88,8 +88,14 @@ def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> np.ndar
     return np.sort(rows[order[rank < cap]])
 
 
-def build_version_profile(manifest: Manifest, kind: str, columns: list[str], spec: DatasetSpec,
-                          featurizer_name: str = AUTO, cap: int = DEFAULT_MAX_PER_CLASS) -> ReferenceProfile:
+def build_version_profile(
+    manifest: Manifest,
+    kind: str,
+    columns: list[str],
+    spec: DatasetSpec,
+    featurizer_name: str = AUTO,
+    cap: int = DEFAULT_MAX_PER_CLASS,
+) -> ReferenceProfile:
     rows = sample_rows(manifest, cap)
     part = manifest.table.take(pa.array(rows))
     digests = part.column("digest").to_pylist()
@@ -103,11 +109,19 @@ def build_version_profile(manifest: Manifest, kind: str, columns: list[str], spe
     if hasattr(featurizer, "resolve") and records.table is not None:
         featurizer = featurizer.resolve(records.table.schema)
     X = featurize(featurizer, kind, records)
-    profile = build_profile(X, part.column("label").to_pylist(), digests, featurizer=featurizer.name,
-                            sources=part.column("source").to_pylist(), max_per_class=cap)
+    profile = build_profile(
+        X,
+        part.column("label").to_pylist(),
+        digests,
+        featurizer=featurizer.name,
+        sources=part.column("source").to_pylist(),
+        max_per_class=cap,
+    )
     counts = manifest.label_counts()
     return dataclasses.replace(
-        profile, n_records=len(manifest), class_counts=[int(counts.get(c, 0)) for c in profile.classes],
+        profile,
+        n_records=len(manifest),
+        class_counts=[int(counts.get(c, 0)) for c in profile.classes],
         source_counts={str(k): int(v) for k, v in manifest.source_counts().items()},
     )
 
@@ -129,11 +143,23 @@ def make_commit_hook(featurizer_name: str = AUTO):
             raise
         data = profile.to_bytes()
         oid = store.put_object(data, "npz")
-        store.db["profiles"].insert({"version": tag, "object": oid, "featurizer": profile.featurizer,
-                                     "dim": profile.dim, "sample": profile.sample_size})
+        store.db["profiles"].insert(
+            {
+                "version": tag,
+                "object": oid,
+                "featurizer": profile.featurizer,
+                "dim": profile.dim,
+                "sample": profile.sample_size,
+            }
+        )
         predicate["featurizer"] = profile.featurizer
-        predicate["profile"] = {"status": "ok", "sha256": oid, "dim": profile.dim, "sample": profile.sample_size,
-                                "maxPerClass": profile.max_per_class}
+        predicate["profile"] = {
+            "status": "ok",
+            "sha256": oid,
+            "dim": profile.dim,
+            "sample": profile.sample_size,
+            "maxPerClass": profile.max_per_class,
+        }
 
     return commit_hook
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 SUMMARY_ROWS = [
-    ("added", "records added"), ("removed", "records removed"), ("relabeled", "records relabeled"),
-    ("conflicting_labels", "records with conflicting labels"), ("duplicates_added", "duplicate copies added"),
-    ("source_changed", "records whose source changed"), ("lineage_changed", "records whose lineage changed"),
-    ("unattributed_added", "added records unattributed"), ("unchanged", "records unchanged"),
+    ("added", "records added"),
+    ("removed", "records removed"),
+    ("relabeled", "records relabeled"),
+    ("conflicting_labels", "records with conflicting labels"),
+    ("duplicates_added", "duplicate copies added"),
+    ("source_changed", "records whose source changed"),
+    ("lineage_changed", "records whose lineage changed"),
+    ("unattributed_added", "added records unattributed"),
+    ("unchanged", "records unchanged"),
 ]
 
 

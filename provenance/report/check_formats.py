@@ -74,45 +74,82 @@ def render_sarif(r: dict) -> str:
     """SARIF 2.1.0: one result per flagged finding, and one per blocking or failed policy rule."""
     rules, results = [], []
     for rule in r["rules"]:
-        rules.append({"id": rule["rule"], "shortDescription": {"text": rule["rule"]},
-                      "fullDescription": {"text": rule["reason"]},
-                      "defaultConfiguration": {"level": "error" if rule["status"] != "pass" else "note"}})
+        rules.append(
+            {
+                "id": rule["rule"],
+                "shortDescription": {"text": rule["rule"]},
+                "fullDescription": {"text": rule["reason"]},
+                "defaultConfiguration": {"level": "error" if rule["status"] != "pass" else "note"},
+            }
+        )
     artifact = {"uri": f"prov:{r['version']}"}
     for f in r["findings"]:
-        results.append({
-            "ruleId": f"detectors.{f['detector']}", "level": "error",
-            "message": {"text": f"record {f['digest'][:16]} flagged by {f['detector']} (score {f['score']:.3f}): {f['explanation']}"},
-            "locations": [{"physicalLocation": {"artifactLocation": artifact},
-                           "logicalLocations": [{"name": f["digest"], "kind": "object"}]}],
-            "partialFingerprints": {"recordDigest/v1": f["digest"], "detector/v1": f["detector"]},
-            "properties": {"score": f["score"], "digest": f["digest"]},
-        })
+        results.append(
+            {
+                "ruleId": f"detectors.{f['detector']}",
+                "level": "error",
+                "message": {
+                    "text": f"record {f['digest'][:16]} flagged by {f['detector']} (score {f['score']:.3f}): {f['explanation']}"
+                },
+                "locations": [
+                    {
+                        "physicalLocation": {"artifactLocation": artifact},
+                        "logicalLocations": [{"name": f["digest"], "kind": "object"}],
+                    }
+                ],
+                "partialFingerprints": {"recordDigest/v1": f["digest"], "detector/v1": f["detector"]},
+                "properties": {"score": f["score"], "digest": f["digest"]},
+            }
+        )
     for rule in r["rules"]:
         if rule["status"] == "pass" or rule["rule"].startswith("detectors.") and rule["status"] == "block":
             continue
-        results.append({
-            "ruleId": rule["rule"], "level": "error", "message": {"text": rule["reason"]},
-            "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
-            "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},
-        })
+        results.append(
+            {
+                "ruleId": rule["rule"],
+                "level": "error",
+                "message": {"text": rule["reason"]},
+                "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
+                "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},
+            }
+        )
     doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "prov", "version": __version__, "informationUri": "https://prov.dev",
-                                      "rules": rules}},
-                  "results": results,
-                  "invocations": [{"executionSuccessful": r["decision"] != "error", "exitCode": r["exit_code"]}],
-                  "properties": {"decision": r["decision"], "base": r["base"], "version": r["version"],
-                                 "policy": r["policy"]}}],
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "prov",
+                        "version": __version__,
+                        "informationUri": "https://prov.dev",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+                "invocations": [{"executionSuccessful": r["decision"] != "error", "exitCode": r["exit_code"]}],
+                "properties": {
+                    "decision": r["decision"],
+                    "base": r["base"],
+                    "version": r["version"],
+                    "policy": r["policy"],
+                },
+            }
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 
 
 def render_junit(r: dict) -> str:
     """JUnit XML: one test case per policy rule; a block is a failure, an error an error."""
-    suite = ET.Element("testsuite", name=f"prov check {r['version']} --base {r['base']}",
-                       tests=str(len(r["rules"])),
-                       failures=str(sum(x["status"] == "block" for x in r["rules"])),
-                       errors=str(sum(x["status"] == "error" for x in r["rules"])), timestamp=r["checked_at"])
+    suite = ET.Element(
+        "testsuite",
+        name=f"prov check {r['version']} --base {r['base']}",
+        tests=str(len(r["rules"])),
+        failures=str(sum(x["status"] == "block" for x in r["rules"])),
+        errors=str(sum(x["status"] == "error" for x in r["rules"])),
+        timestamp=r["checked_at"],
+    )
     for rule in r["rules"]:
         case = ET.SubElement(suite, "testcase", classname="prov.policy", name=rule["rule"])
         if rule["status"] != "pass":
@@ -127,6 +164,11 @@ def render_junit(r: dict) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-for _fmt, _fn in ((Format.TEXT, render_text), (Format.JSON, render_json), (Format.MD, render_markdown),
-                  (Format.SARIF, render_sarif), (Format.JUNIT, render_junit)):
+for _fmt, _fn in (
+    (Format.TEXT, render_text),
+    (Format.JSON, render_json),
+    (Format.MD, render_markdown),
+    (Format.SARIF, render_sarif),
+    (Format.JUNIT, render_junit),
+):
     register("check", _fmt, _fn)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import enum
 import importlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from provenance.errors import InputError
 from provenance.store.objects import atomic_write
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
     MD = "md"
@@ -50,8 +50,9 @@ def render(kind: str, fmt: str | Format, report: dict) -> str:
     _load(fmt)
     renderer = _renderers.get((kind, fmt))
     if renderer is None:
-        raise InputError(f"--format {fmt.value}: not available for {kind} "
-                         f"(use {', '.join(f.value for f in formats_for(kind))})")
+        raise InputError(
+            f"--format {fmt.value}: not available for {kind} (use {', '.join(f.value for f in formats_for(kind))})"
+        )
     return renderer(report)
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from provenance.report._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from provenance.report._common import (
+    SUMMARY_ROWS,
+    p_text,
+    relabel_text,
+    side_text,
+    source_name,
+    stat_text,
+    subject_text,
+    verdict,
+)
 from provenance.report.interface import Format, register
 
 LISTED = 20
@@ -21,45 +30,91 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
 def render_markdown(report: dict) -> str:
     s = report["summary"]
     icon = "⚠️" if s["signals_flagged"] else "✅"
-    lines = [f"### {icon} prov diff `{report['base']['name']}` → `{report['new']['name']}`", "",
-             f"{side_text(report['base'])} → {side_text(report['new'])}. **{verdict(report)}**", ""]
+    lines = [
+        f"### {icon} prov diff `{report['base']['name']}` → `{report['new']['name']}`",
+        "",
+        f"{side_text(report['base'])} → {side_text(report['new'])}. **{verdict(report)}**",
+        "",
+    ]
     lines += _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
     flagged = [g for g in report["signals"] if g["flagged"]]
     if flagged:
         lines += ["#### Flagged signals", ""]
-        lines += _table(["severity", "signal", "subject", "statistic", "p", "explanation"],
-                        [[g["severity"], g["name"], subject_text(g["subject"]), stat_text(g["statistic"]),
-                          p_text(g["statistic"]), g["explanation"]] for g in flagged])
+        lines += _table(
+            ["severity", "signal", "subject", "statistic", "p", "explanation"],
+            [
+                [
+                    g["severity"],
+                    g["name"],
+                    subject_text(g["subject"]),
+                    stat_text(g["statistic"]),
+                    p_text(g["statistic"]),
+                    g["explanation"],
+                ]
+                for g in flagged
+            ],
+        )
     lines += ["#### Sources (worst first)", ""]
-    lines += _table(["source", "flagged signals", "added", "removed", "relabeled", "relabel rate", "unattributed added"],
-                    [[f"**{source_name(r['source'])}**" if r["flagged_signals"] else source_name(r["source"]),
-                      ", ".join(r["flagged_signals"]) or "-", r["added"], r["removed"], r["relabeled"],
-                      f"{100 * r['relabel_rate']:.2f}%", r["unattributed_added"]] for r in report["by_source"]])
+    lines += _table(
+        ["source", "flagged signals", "added", "removed", "relabeled", "relabel rate", "unattributed added"],
+        [
+            [
+                f"**{source_name(r['source'])}**" if r["flagged_signals"] else source_name(r["source"]),
+                ", ".join(r["flagged_signals"]) or "-",
+                r["added"],
+                r["removed"],
+                r["relabeled"],
+                f"{100 * r['relabel_rate']:.2f}%",
+                r["unattributed_added"],
+            ]
+            for r in report["by_source"]
+        ],
+    )
     lines += ["#### Classes", ""]
-    lines += _table(["class", "base", "new", "added", "removed", "relabeled from", "relabeled to"],
-                    [[r["label"], r["base"], r["new"], r["added"], r["removed"], r["relabeled_from"], r["relabeled_to"]]
-                     for r in report["by_class"]])
+    lines += _table(
+        ["class", "base", "new", "added", "removed", "relabeled from", "relabeled to"],
+        [
+            [r["label"], r["base"], r["new"], r["added"], r["removed"], r["relabeled_from"], r["relabeled_to"]]
+            for r in report["by_class"]
+        ],
+    )
     if report["relabel_pairs"]:
         lines += ["#### Relabels by class pair", ""]
-        lines += _table(["old → new", "records", "rate"],
-                        [[f"{r['old']} → {r['new']}", r["count"], f"{100 * r['rate']:.2f}%"] for r in report["relabel_pairs"][:LISTED]])
+        lines += _table(
+            ["old → new", "records", "rate"],
+            [
+                [f"{r['old']} → {r['new']}", r["count"], f"{100 * r['rate']:.2f}%"]
+                for r in report["relabel_pairs"][:LISTED]
+            ],
+        )
     changes = report["changes"]
-    for kind, title in (("relabeled", "Relabeled records"), ("conflicting", "Conflicting labels"),
-                        ("added", "Added records"), ("removed", "Removed records")):
+    for kind, title in (
+        ("relabeled", "Relabeled records"),
+        ("conflicting", "Conflicting labels"),
+        ("added", "Added records"),
+        ("removed", "Removed records"),
+    ):
         items = changes.get(kind) or []
         if not items:
             continue
         lines += [f"<details><summary>{title} (showing {min(len(items), LISTED)})</summary>", ""]
         rows = []
         for c in items[:LISTED]:
-            change = (relabel_text(c) if kind == "relabeled" else " / ".join(c["labels"]) if kind == "conflicting"
-                      else c["label"])
+            change = (
+                relabel_text(c)
+                if kind == "relabeled"
+                else " / ".join(c["labels"])
+                if kind == "conflicting"
+                else c["label"]
+            )
             rows.append([f"`{c['digest'][:16]}`", change, source_name(c["source"]), c["locator"]])
         lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]
     if report["detect"]:
         lines += ["#### Detectors", ""]
-        lines += _table(["detector", "status", "flagged", "error"],
-                        [[d["detector"], d["status"], d["flagged"], d["error"] or ""] for d in report["detectors"]])
+        lines += _table(
+            ["detector", "status", "flagged", "error"],
+            [[d["detector"], d["status"], d["flagged"], d["error"] or ""] for d in report["detectors"]],
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

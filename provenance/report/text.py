@@ -8,7 +8,16 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from provenance.report._common import SUMMARY_ROWS, p_text, relabel_text, side_text, source_name, stat_text, subject_text, verdict
+from provenance.report._common import (
+    SUMMARY_ROWS,
+    p_text,
+    relabel_text,
+    side_text,
+    source_name,
+    stat_text,
+    subject_text,
+    verdict,
+)
 from provenance.report.interface import Format, register
 
 LISTED = 10
@@ -34,23 +43,49 @@ def render_text(report: dict) -> str:
         summary.add_row(label, str(s[key]))
     console.print(summary)
 
-    sources = _table("Sources, worst first", "source", "flagged signals", "added", "removed", "relabeled",
-                     "relabel rate", "unattributed added", "base", "new")
+    sources = _table(
+        "Sources, worst first",
+        "source",
+        "flagged signals",
+        "added",
+        "removed",
+        "relabeled",
+        "relabel rate",
+        "unattributed added",
+        "base",
+        "new",
+    )
     for r in report["by_source"]:
-        sources.add_row(source_name(r["source"]), ", ".join(r["flagged_signals"]) or "-", str(r["added"]),
-                        str(r["removed"]), str(r["relabeled"]), f"{100 * r['relabel_rate']:.2f}%",
-                        str(r["unattributed_added"]), str(r["base"]), str(r["new"]))
+        sources.add_row(
+            source_name(r["source"]),
+            ", ".join(r["flagged_signals"]) or "-",
+            str(r["added"]),
+            str(r["removed"]),
+            str(r["relabeled"]),
+            f"{100 * r['relabel_rate']:.2f}%",
+            str(r["unattributed_added"]),
+            str(r["base"]),
+            str(r["new"]),
+        )
     console.print(sources)
 
     signals = _table("Signals, worst first", "severity", "signal", "subject", "statistic", "p", "explanation")
     for sig in report["signals"]:
-        signals.add_row(sig["severity"], sig["name"], subject_text(sig["subject"]), stat_text(sig["statistic"]),
-                        p_text(sig["statistic"]), sig["explanation"])
+        signals.add_row(
+            sig["severity"],
+            sig["name"],
+            subject_text(sig["subject"]),
+            stat_text(sig["statistic"]),
+            p_text(sig["statistic"]),
+            sig["explanation"],
+        )
     console.print(signals)
 
     classes = _table("Classes", "class", "base", "new", "added", "removed", "relabeled from", "relabeled to")
     for r in report["by_class"]:
-        classes.add_row(r["label"], *(str(r[k]) for k in ("base", "new", "added", "removed", "relabeled_from", "relabeled_to")))
+        classes.add_row(
+            r["label"], *(str(r[k]) for k in ("base", "new", "added", "removed", "relabeled_from", "relabeled_to"))
+        )
     console.print(classes)
 
     if report["relabel_pairs"]:
@@ -66,14 +101,24 @@ def render_text(report: dict) -> str:
         ("added", "Added records", lambda c: c["label"]),
         ("removed", "Removed records", lambda c: c["label"]),
         ("duplicates", "Duplicated records", lambda c: f"{c['copies']} copies (base {c['base_copies']})"),
-        ("source_changed", "Records whose source changed",
-         lambda c: f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"),
+        (
+            "source_changed",
+            "Records whose source changed",
+            lambda c: (
+                f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
+            ),
+        ),
     ):
         items = changes.get(kind) or []
         if not items:
             continue
-        total = {"relabeled": s["relabeled"], "conflicting": s["conflicting_labels"], "added": s["added"],
-                 "removed": s["removed"], "source_changed": s["source_changed"]}.get(kind)
+        total = {
+            "relabeled": s["relabeled"],
+            "conflicting": s["conflicting_labels"],
+            "added": s["added"],
+            "removed": s["removed"],
+            "source_changed": s["source_changed"],
+        }.get(kind)
         shown = f" (first {min(LISTED, len(items))} of {total})" if total and total > LISTED else ""
         table = _table(title + shown, "digest", "change", "source", "locator")
         for c in items[:LISTED]:

@@ -8,8 +8,8 @@ from pathlib import PurePosixPath
 
 from provenance.errors import InputError
 from provenance.manifest import Manifest
-from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources import tables, trees
+from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import HashedPart
 

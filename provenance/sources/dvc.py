@@ -25,7 +25,9 @@ def repo_root(spec) -> str:
     while not os.path.isdir(start):
         start = os.path.dirname(start)
     try:
-        out = subprocess.run(["git", "-C", start, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", start, "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         raise InputError(f"{spec.path}: not inside a git repository (needed for --rev)") from exc
     return out.stdout.strip()
@@ -58,8 +60,8 @@ def open_fs(spec):
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):
-    from provenance.sources.interface import HashedDataset
     from provenance.sources.build import _check_columns, _merge, resolve_kind
+    from provenance.sources.interface import HashedDataset
 
     fs, path = open_fs(spec)
     local = type(spec)(path=path, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=spec.rev)
@@ -69,7 +71,13 @@ def build_manifest_at_rev(spec, source=None, batch=None):
             paths = tables.list_table_files(path, fs)
             prefix = len(paths) > 1 or fs.isdir(path)
             parts = [
-                tables.hash_table_file(p, spec.options, PurePosixPath(p).relative_to(path).as_posix() if prefix else PurePosixPath(p).name, prefix, fs)
+                tables.hash_table_file(
+                    p,
+                    spec.options,
+                    PurePosixPath(p).relative_to(path).as_posix() if prefix else PurePosixPath(p).name,
+                    prefix,
+                    fs,
+                )
                 for p in paths
             ]
             algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
@@ -96,5 +104,9 @@ def _hash_tree(fs, root: str) -> HashedPart:
         locators.append(rel.as_posix())
     if not labels:
         raise InputError(f"{root}: no files in <label>/ folders")
-    return HashedPart(bytes(digests), pa.array(labels, pa.string()), pa.nulls(len(labels), pa.string()),
-                      pa.array(locators, pa.string()))
+    return HashedPart(
+        bytes(digests),
+        pa.array(labels, pa.string()),
+        pa.nulls(len(labels), pa.string()),
+        pa.array(locators, pa.string()),
+    )

@@ -28,15 +28,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.encoding import ROW_DIGEST_ALGORITHM
-from provenance.merkle import MerkleBuilder
 from provenance.manifest import SCHEMA, Manifest
+from provenance.merkle import MerkleBuilder
 
 ROWS_PER_BUCKET = 1 << 18
 MAX_BUCKET_BITS = 12
-SPILL_SCHEMA = pa.schema([
-    pa.field("digest", pa.binary(32)), pa.field("label", pa.string()), pa.field("source", pa.string()),
-    pa.field("locator", pa.string()), pa.field("leaf", pa.binary(32)),
-])
+SPILL_SCHEMA = pa.schema(
+    [
+        pa.field("digest", pa.binary(32)),
+        pa.field("label", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("locator", pa.string()),
+        pa.field("leaf", pa.binary(32)),
+    ]
+)
 _SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"), ("locator", "ascending")]
 
 
@@ -63,8 +68,9 @@ def _fsb(blob: bytes, n: int) -> pa.Array:
 def spill_part(part, path: str, bits: int) -> SpilledPart:
     """Write a finished ``HashedPart`` as ``2**bits`` digest-bucketed record batches."""
     n = len(part)
-    table = pa.table([_fsb(part.digests, n), part.labels, part.sources, part.locators, _fsb(part.leaves, n)],
-                     schema=SPILL_SCHEMA)
+    table = pa.table(
+        [_fsb(part.digests, n), part.labels, part.sources, part.locators, _fsb(part.leaves, n)], schema=SPILL_SCHEMA
+    )
     buckets = 1 << bits
     if bits and n:
         top = np.frombuffer(part.digests, dtype=np.uint8).reshape(n, 32)[:, :2].astype(np.uint16)
@@ -126,8 +132,18 @@ class ExternalSort:
                 sources.update(_counts(table.column("source")))
                 n = table.num_rows
                 batch_col = pa.nulls(n, pa.string()) if batch is None else pa.array([batch] * n, pa.string())
-                out.write_table(pa.table([table.column("digest"), table.column("label"), table.column("source"),
-                                          batch_col, table.column("locator")], schema=SCHEMA))
+                out.write_table(
+                    pa.table(
+                        [
+                            table.column("digest"),
+                            table.column("label"),
+                            table.column("source"),
+                            batch_col,
+                            table.column("locator"),
+                        ],
+                        schema=SCHEMA,
+                    )
+                )
         del readers
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
@@ -135,8 +151,11 @@ class ExternalSort:
         root = merkle.root()
         path = os.path.join(self.dir, "manifest.parquet")
         schema = SCHEMA.with_metadata({"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()})
-        with pa.OSFile(sorted_path, "rb") as source, pa.ipc.open_stream(source) as reader, \
-                pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        with (
+            pa.OSFile(sorted_path, "rb") as source,
+            pa.ipc.open_stream(source) as reader,
+            pq.ParquetWriter(path, schema, compression="zstd") as writer,
+        ):
             pending, held = [], 0
             for record_batch in reader:  # row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
                 pending.append(record_batch)
@@ -146,9 +165,16 @@ class ExternalSort:
             if held:
                 _write_group(writer, schema, pending, held)
         os.unlink(sorted_path)
-        return Manifest(None, digest_algorithm, path=path, root=root, rows=rows,
-                        label_counts=dict(sorted(labels.items())), source_counts=dict(sorted(sources.items())),
-                        keepalive=self)
+        return Manifest(
+            None,
+            digest_algorithm,
+            path=path,
+            root=root,
+            rows=rows,
+            label_counts=dict(sorted(labels.items())),
+            source_counts=dict(sorted(sources.items())),
+            keepalive=self,
+        )
 
 
 _ROW_GROUP = 1 << 20
@@ -174,8 +200,9 @@ def _allow_open_files(n: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard) if hard != resource.RLIM_INFINITY else n, hard))
 
 
-def sorted_manifest(parts, expected_rows: int, digest_algorithm: str = ROW_DIGEST_ALGORITHM,
-                    batch: str | None = None) -> Manifest:
+def sorted_manifest(
+    parts, expected_rows: int, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None
+) -> Manifest:
     """A manifest from in-memory ``HashedPart``s (DVC revisions, small inputs), by the same route."""
     sorter = ExternalSort(expected_rows)
     for i, part in enumerate(parts):

@@ -32,7 +32,7 @@ class DatasetSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DatasetSpec":
+    def from_dict(cls, d: dict) -> DatasetSpec:
         return cls(
             path=d["path"],
             kind=d.get("kind", "auto"),
@@ -49,4 +49,4 @@ class HashedDataset:
     kind: str
     columns: list[str]
     files: int
-    spec: "DatasetSpec | None" = None  # what the records were read with (commit hooks re-read a few)
+    spec: DatasetSpec | None = None  # what the records were read with (commit hooks re-read a few)

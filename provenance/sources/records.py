@@ -18,8 +18,8 @@ from pathlib import PurePosixPath
 import numpy as np
 import pyarrow as pa
 
-from provenance.errors import InputError, VerificationError
 from provenance.encoding import table_digest_blob
+from provenance.errors import InputError, VerificationError
 from provenance.sources import tables
 from provenance.sources.interface import DatasetSpec
 
@@ -86,7 +86,9 @@ def _read_table_rows(path: str, rows: list[int], options, fs) -> pa.Table:
 def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[bytes], columns: list[str]) -> Records:
     fs, root = _open(spec)
     if spec.options.id_column:
-        raise InputError(f"{spec.path}: reading records by id column is not supported yet; commit without --id-column to use --detect")
+        raise InputError(
+            f"{spec.path}: reading records by id column is not supported yet; commit without --id-column to use --detect"
+        )
     is_dir = fs.isdir(root) if fs is not None else os.path.isdir(root)
     single = None if is_dir else root
     by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -122,7 +124,9 @@ def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[byte
                 with open(os.path.join(root, loc), "rb") as fh:
                     blobs.append(fh.read())
         except OSError as exc:
-            raise VerificationError(f"{os.path.join(root, loc)}: record of the version cannot be read ({exc.strerror})") from exc
+            raise VerificationError(
+                f"{os.path.join(root, loc)}: record of the version cannot be read ({exc.strerror})"
+            ) from exc
     _check_digests(b"".join(hashlib.sha256(b).digest() for b in blobs), digests, locators, spec.path)
     return Records(digests, blobs=blobs)
 
@@ -136,7 +140,9 @@ def _check_digests(blob: bytes, digests: list[bytes], locators: list[str], path:
         )
 
 
-def read_records(spec: DatasetSpec, kind: str, locators: list[str], digests: list[bytes], columns: list[str]) -> Records:
+def read_records(
+    spec: DatasetSpec, kind: str, locators: list[str], digests: list[bytes], columns: list[str]
+) -> Records:
     if kind == "tree":
         return read_tree_records(spec, locators, digests)
     return read_table_records(spec, locators, digests, columns)

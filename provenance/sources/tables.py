@@ -7,9 +7,9 @@ batch, not the dataset. Each file is one partition that a worker hashes on its o
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from provenance.errors import InputError
 from provenance.encoding import ROW_DIGEST_ALGORITHM, table_digest_blob
+from provenance.errors import InputError
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
@@ -49,7 +49,7 @@ class TableOptions:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TableOptions":
+    def from_dict(cls, d: dict) -> TableOptions:
         return cls(
             label_column=d.get("label_column", "label"),
             source_column=d.get("source_column"),
@@ -73,7 +73,7 @@ class HashedPart:
     def __len__(self) -> int:
         return len(self.digests) // 32
 
-    def finish(self, default_source: str | None) -> "HashedPart":
+    def finish(self, default_source: str | None) -> HashedPart:
         """Fill the default source and compute leaf hashes, while still in the worker."""
         from provenance.manifest import leaf_blob
 
@@ -185,7 +185,9 @@ def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: 
         try:
             column = pc.cast(column, pa.string())
         except pa.ArrowException as exc:
-            raise InputError(f"{path}: label column {options.label_column!r} of type {column.type} cannot be a label") from exc
+            raise InputError(
+                f"{path}: label column {options.label_column!r} of type {column.type} cannot be a label"
+            ) from exc
     empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
     if pc.any(empty).as_py():
         row = first_row + pc.index(empty, True).as_py()

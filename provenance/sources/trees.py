@@ -15,8 +15,8 @@ from pathlib import PurePosixPath
 
 import pyarrow as pa
 
-from provenance.errors import InputError
 from provenance.encoding import FILE_DIGEST_ALGORITHM, file_digest
+from provenance.errors import InputError
 from provenance.sources.tables import HashedPart
 
 DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM

@@ -29,7 +29,7 @@ def append(db, action: str, subject: str, detail: dict) -> str:
     """Append one entry inside the caller's transaction; return the new head."""
     seq, prev = head(db)
     seq += 1
-    ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    ts = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
     detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     h = _entry_hash(seq, ts, action, subject, detail_json, prev)
     db.execute(
@@ -50,7 +50,9 @@ def verify_chain(db) -> tuple[int, str]:
     prev, expected_seq, problems = GENESIS, 1, []
     rows = entries(db)
     for e in rows:
-        if not isinstance(e["seq"], int) or not all(isinstance(e[k], str) for k in ("ts", "action", "prev_hash", "hash")):
+        if not isinstance(e["seq"], int) or not all(
+            isinstance(e[k], str) for k in ("ts", "action", "prev_hash", "hash")
+        ):
             problems.append(f"entry {expected_seq} is malformed (a field has the wrong type)")
             break
         if e["seq"] != expected_seq:

@@ -10,8 +10,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from provenance.errors import VerificationError
 
@@ -24,8 +25,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], mode: int = 0o644,
-                 check: Callable[[str], None] | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes | Callable[[BinaryIO], None], mode: int = 0o644, check: Callable[[str], None] | None = None
+) -> None:
     """Write to a temporary file beside ``path``, fsync, optionally check it, then rename over.
 
     ``data`` is the bytes, or a function that writes them to the open file (for streams).

@@ -88,17 +88,36 @@ def create_schema(db: sqlite_utils.Database) -> None:
         not_null={"object"},
     )
     # detection and the gate: profiles, detector runs, findings, waivers, attestations
-    db["profiles"].create(
-        {"version": str, "object": str, "featurizer": str, "dim": int, "sample": int}, pk="version"
-    )
+    db["profiles"].create({"version": str, "object": str, "featurizer": str, "dim": int, "sample": int}, pk="version")
     db["detector_runs"].create(
-        {"run": str, "version": str, "base": str, "detector": str, "status": str, "error": str,
-         "threshold": float, "scored": int, "flagged": int, "fpr": float, "created_at": str},
+        {
+            "run": str,
+            "version": str,
+            "base": str,
+            "detector": str,
+            "status": str,
+            "error": str,
+            "threshold": float,
+            "scored": int,
+            "flagged": int,
+            "fpr": float,
+            "created_at": str,
+        },
         pk=("run", "detector"),
     )
     db["findings"].create(
-        {"run": str, "version": str, "base": str, "detector": str, "position": int, "digest": str,
-         "label": str, "score": float, "flagged": int, "explanation": str},
+        {
+            "run": str,
+            "version": str,
+            "base": str,
+            "detector": str,
+            "position": int,
+            "digest": str,
+            "label": str,
+            "score": float,
+            "flagged": int,
+            "explanation": str,
+        },
         pk=("run", "detector", "position"),  # position in the delta: one digest may carry two labels
     )
     db["findings"].create_index(["version", "flagged"])

@@ -17,8 +17,8 @@ import functools
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import sqlite_utils
 
@@ -81,8 +81,10 @@ class Store:
             for table in tables:  # a renamed column would surface later as a KeyError deep in a command
                 missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
                 if missing:
-                    raise StoreError(f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
-                                     "(damaged or not a prov store; run `prov fsck`)")
+                    raise StoreError(
+                        f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
+                        "(damaged or not a prov store; run `prov fsck`)"
+                    )
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
@@ -101,7 +103,7 @@ class Store:
             return 30.0
 
     @classmethod
-    def init(cls, where: str | Path = ".") -> "Store":
+    def init(cls, where: str | Path = ".") -> Store:
         root = Path(where) / STORE_DIR
         if (root / "prov.db").exists():
             raise InputError(f"{root}: a prov store already exists here")
@@ -115,7 +117,7 @@ class Store:
         return cls(root)
 
     @classmethod
-    def open(cls, where: str | Path | None = None) -> "Store":
+    def open(cls, where: str | Path | None = None) -> Store:
         return cls(find_store(where))
 
     def close(self) -> None:
@@ -143,7 +145,7 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator["Store"]:
+    def write(self) -> Iterator[Store]:
         """One atomic write: lock, transaction, and clean-up of new objects on failure."""
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature
 
@@ -24,11 +24,11 @@ MAX_SOURCE_LENGTH = 200
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def parse_time(value: str, what: str) -> dt.datetime:
@@ -36,8 +36,10 @@ def parse_time(value: str, what: str) -> dt.datetime:
     try:
         t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except (ValueError, AttributeError) as exc:
-        raise InputError(f"{what} {value!r}: not an ISO date or date-time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)") from exc
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+        raise InputError(
+            f"{what} {value!r}: not an ISO date or date-time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+        ) from exc
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def validate_source(name: str) -> str:
@@ -81,9 +83,17 @@ class TrustedKey:
         return keys.parse_public(self.public_pem.encode(), f"trusted key {self.keyid[:16]} of {self.source}")
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "keyid": self.keyid, "name": self.name, "added_at": self.added_at,
-                "valid_from": self.valid_from, "valid_until": self.valid_until, "revoked_at": self.revoked_at,
-                "revoked_reason": self.revoked_reason, "status": self.status()}
+        return {
+            "source": self.source,
+            "keyid": self.keyid,
+            "name": self.name,
+            "added_at": self.added_at,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "revoked_at": self.revoked_at,
+            "revoked_reason": self.revoked_reason,
+            "status": self.status(),
+        }
 
 
 def _row_key(row: Mapping) -> TrustedKey:
@@ -98,8 +108,14 @@ def entries(store: Store, source: str | None = None) -> list[TrustedKey]:
 
 # --- changing the trust store -------------------------------------------------------
 
-def add_key(store: Store, source: str, public_key_path: str | Path, valid_from: str | None = None,
-            valid_until: str | None = None) -> TrustedKey:
+
+def add_key(
+    store: Store,
+    source: str,
+    public_key_path: str | Path,
+    valid_from: str | None = None,
+    valid_until: str | None = None,
+) -> TrustedKey:
     """Trust ``public_key_path`` for ``source`` within an optional window."""
     validate_source(source)
     public = keys.load_public(public_key_path)
@@ -111,16 +127,29 @@ def add_key(store: Store, source: str, public_key_path: str | Path, valid_from: 
     existing = store.db.execute("select revoked_at from trust where source = ? and keyid = ?", [source, kid]).fetchone()
     if existing:
         if existing[0]:
-            raise InputError(f"{public_key_path}: key {kid[:16]} was revoked for {source} at {existing[0]}; "
-                             "revocation is final, generate a new key")
+            raise InputError(
+                f"{public_key_path}: key {kid[:16]} was revoked for {source} at {existing[0]}; "
+                "revocation is final, generate a new key"
+            )
         raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}")
-    row = {"source": source, "keyid": kid, "name": Path(public_key_path).stem, "public_pem": keys.public_pem(public),
-           "added_at": iso(now()), "valid_from": start, "valid_until": end, "revoked_at": None,
-           "revoked_reason": None}
+    row = {
+        "source": source,
+        "keyid": kid,
+        "name": Path(public_key_path).stem,
+        "public_pem": keys.public_pem(public),
+        "added_at": iso(now()),
+        "valid_from": start,
+        "valid_until": end,
+        "revoked_at": None,
+        "revoked_reason": None,
+    }
     with store.write():
         store.db["trust"].insert(row)
-        store.audit("trust.add", source, {"keyid": kid, "valid_from": start, "valid_until": end,
-                                          "name": row["name"], "added_at": row["added_at"]})
+        store.audit(
+            "trust.add",
+            source,
+            {"keyid": kid, "valid_from": start, "valid_until": end, "name": row["name"], "added_at": row["added_at"]},
+        )
     return _row_key(row)
 
 
@@ -149,13 +178,16 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
     stamp = iso(now())
     with store.write():
         for k in targets:
-            store.db.execute("update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",
-                             [stamp, reason, source, k.keyid])
+            store.db.execute(
+                "update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",
+                [stamp, reason, source, k.keyid],
+            )
             store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
     return [k for k in entries(store, source) if k.keyid in {t.keyid for t in targets}]
 
 
 # --- checking a signature against it -----------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrustedSignature:
@@ -198,8 +230,10 @@ def verify_for_source(store: Store, env: Mapping, source: str, name: str) -> Tru
     if isinstance(captured, str):
         at = parse_time(captured, f"{name}: capturedAt")
         if key.status(at) != "active":
-            raise VerificationError(f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
-                                    f"outside that key's validity window ({key.valid_from or '-'} .. {key.valid_until or '-'})")
+            raise VerificationError(
+                f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
+                f"outside that key's validity window ({key.valid_from or '-'} .. {key.valid_until or '-'})"
+            )
     return TrustedSignature(verified.statement, key)
 
 
@@ -207,16 +241,26 @@ def _explain(store: Store, env: Mapping, source: str, mine: list[TrustedKey], na
     claimed = [s.get("keyid") or "(none)" for s in env["signatures"]]
     for k in _signers(env, [k for k in mine if k.status() != "active"]):
         if k.revoked_at:
-            return VerificationError(f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
-                                     f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else ""))
-        return VerificationError(f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
-                                 f"(valid {k.valid_from or '-'} .. {k.valid_until or '-'})")
+            return VerificationError(
+                f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
+                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "")
+            )
+        return VerificationError(
+            f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
+            f"(valid {k.valid_from or '-'} .. {k.valid_until or '-'})"
+        )
     others = [k for k in entries(store) if k.source != source]
     for k in _signers(env, others):
-        return VerificationError(f"{name}: claims source {source!r} but was signed by key {k.keyid[:16]}, "
-                                 f"which is trusted for {k.source!r}, not {source!r}")
+        return VerificationError(
+            f"{name}: claims source {source!r} but was signed by key {k.keyid[:16]}, "
+            f"which is trusted for {k.source!r}, not {source!r}"
+        )
     if not mine:
-        return VerificationError(f"{name}: source {source!r} has no trusted keys; signature by key "
-                                 f"{claimed[0][:16]} cannot be checked (run `prov trust add {source} KEY.pub`)")
-    return VerificationError(f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
-                             f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)})")
+        return VerificationError(
+            f"{name}: source {source!r} has no trusted keys; signature by key "
+            f"{claimed[0][:16]} cannot be checked (run `prov trust add {source} KEY.pub`)"
+        )
+    return VerificationError(
+        f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
+        f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)})"
+    )

@@ -42,7 +42,12 @@ def base(prov, workdir, store, keypair):
     assert prov("keys", "generate", "vendor").exit_code == 0
     assert prov("sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
     assert prov("trust", "add", "vendor", "vendor.pub").exit_code == 0
-    assert prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json").exit_code == 0
+    assert (
+        prov(
+            "add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json"
+        ).exit_code
+        == 0
+    )
     assert prov("commit", "v1.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
     return t, n
 
@@ -174,17 +179,32 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     knn = [f for f in report["findings"] if f["detector"] == "knn_label"]
     assert knn
     for f in knn:
-        r = prov("waive", f["digest"], "--version", "v2", "--detector", "knn_label",
-                 "--reason", "label checked by hand", "--key", keypair.private_path)
+        r = prov(
+            "waive",
+            f["digest"],
+            "--version",
+            "v2",
+            "--detector",
+            "knn_label",
+            "--reason",
+            "label checked by hand",
+            "--key",
+            keypair.private_path,
+        )
         assert r.exit_code == 0, r.output
     # a waiver signed by a key the store does not know is ignored and reported
     from provenance import keys, signing
 
     stranger = keys.load_private(keys.generate(workdir / "stranger").private_path)
-    forged = signing.sign({"_type": signing.STATEMENT_TYPE, "subject": [{"name": "x", "digest": {"sha256": "0" * 64}}],
-                           "predicateType": "https://prov.dev/waiver/v1",
-                           "predicate": {"version": "v2", "digest": "0" * 64, "detector": "knn_label", "reason": "trust me"}},
-                          stranger)
+    forged = signing.sign(
+        {
+            "_type": signing.STATEMENT_TYPE,
+            "subject": [{"name": "x", "digest": {"sha256": "0" * 64}}],
+            "predicateType": "https://prov.dev/waiver/v1",
+            "predicate": {"version": "v2", "digest": "0" * 64, "detector": "knn_label", "reason": "trust me"},
+        },
+        stranger,
+    )
     Path("waivers.json").write_text(json.dumps([forged]))
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--waiver", "waivers.json", "-f", "json")
     report = json.loads(r.stdout)
@@ -230,15 +250,30 @@ def test_attestation_waiver_and_findings_documents_match_their_schemas(prov, wor
     commit_new(prov, keypair, t)
     assert prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path).exit_code == 0
     env = json.loads(Path("v2.attestation.json").read_text())
-    schemas = {name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
-               for name in ("release-attestation", "waiver", "findings", "dsse-envelope")}
+    schemas = {
+        name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+        for name in ("release-attestation", "waiver", "findings", "dsse-envelope")
+    }
     Draft202012Validator(schemas["dsse-envelope"]).validate(env)
     Draft202012Validator(schemas["release-attestation"]).validate(json.loads(base64.b64decode(env["payload"])))
     findings = json.loads(prov("findings", "v2", "--json", "--all").stdout)
     Draft202012Validator(schemas["findings"]).validate(findings)
     digest = findings["findings"][0]["digest"]
-    assert prov("waive", digest, "--version", "v2", "--detector", "knn_label", "--reason", "ok",
-                "--key", keypair.private_path).exit_code == 0
+    assert (
+        prov(
+            "waive",
+            digest,
+            "--version",
+            "v2",
+            "--detector",
+            "knn_label",
+            "--reason",
+            "ok",
+            "--key",
+            keypair.private_path,
+        ).exit_code
+        == 0
+    )
     from provenance.store import Store
 
     s = Store.open()
@@ -252,8 +287,21 @@ def test_fsck_knows_waivers_and_attestations(prov, workdir, keypair, base):
     commit_new(prov, keypair, t)
     assert prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path).exit_code == 0
     digest = json.loads(prov("findings", "v2", "--all", "--json").stdout)["findings"][0]["digest"]
-    assert prov("waive", digest, "--version", "v2", "--detector", "knn_label", "--reason", "ok",
-                "--key", keypair.private_path).exit_code == 0
+    assert (
+        prov(
+            "waive",
+            digest,
+            "--version",
+            "v2",
+            "--detector",
+            "knn_label",
+            "--reason",
+            "ok",
+            "--key",
+            keypair.private_path,
+        ).exit_code
+        == 0
+    )
     r = prov("fsck")
     assert r.exit_code == 0 and "0 errors, 0 warnings" in r.stdout, r.output
     import sqlite3

@@ -10,9 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table, store_fingerprint
 from provenance.store import Store
-from provenance.versions import verify_version
+from support import digits_table, store_fingerprint
 
 
 def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parquet):
@@ -61,7 +60,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[m.split(":")[0] for _, m in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_leaves_the_store_unchanged(prov, workdir, store, keypair, digits_parquet, args, message):
+def test_bad_input_is_one_line_exit_2_and_leaves_the_store_unchanged(
+    prov, workdir, store, keypair, digits_parquet, args, message
+):
     prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path)
     data = digits_parquet.read_bytes()
     (workdir / "truncated.parquet").write_bytes(data[: len(data) // 2])
@@ -158,8 +159,10 @@ def test_file_tree_records_are_file_bytes(prov, workdir, store, keypair):
 
     s = Store.open()
     m = load_manifest(s, s.version("t1"))
-    expected = {hashlib.sha256((workdir / "tree" / loc).read_bytes()).digest(): loc
-                for loc in ("cat/a.bin", "cat/b.bin", "dog/c.bin")}
+    expected = {
+        hashlib.sha256((workdir / "tree" / loc).read_bytes()).digest(): loc
+        for loc in ("cat/a.bin", "cat/b.bin", "dog/c.bin")
+    }
     assert dict(zip(m.digests, m.table.column("locator").to_pylist())) == expected
     assert m.label_counts() == {"cat": 2, "dog": 1}
     (workdir / "tree" / "dog" / "c.bin").write_bytes(b"changed")

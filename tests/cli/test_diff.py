@@ -71,20 +71,49 @@ def test_json_counts_are_exact_and_match_the_schema(prov, three_versions):
     report = json.loads(r.stdout)
     jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)
     s = report["summary"]
-    assert {k: s[k] for k in ("records_base", "records_new", "added", "added_rows", "removed", "removed_rows",
-                              "relabeled", "conflicting_labels", "conflicting_labels_base", "duplicates_added",
-                              "source_changed", "unchanged")} == {
-        "records_base": 1000, "records_new": 1000 - 30 + 200 + 60 + 1, "added": 260, "added_rows": 260,
-        "removed": 30, "removed_rows": 30, "relabeled": 26, "conflicting_labels": 1, "conflicting_labels_base": 0,
-        "duplicates_added": 1, "source_changed": 25, "unchanged": 1000 - 30 - 26}
+    assert {
+        k: s[k]
+        for k in (
+            "records_base",
+            "records_new",
+            "added",
+            "added_rows",
+            "removed",
+            "removed_rows",
+            "relabeled",
+            "conflicting_labels",
+            "conflicting_labels_base",
+            "duplicates_added",
+            "source_changed",
+            "unchanged",
+        )
+    } == {
+        "records_base": 1000,
+        "records_new": 1000 - 30 + 200 + 60 + 1,
+        "added": 260,
+        "added_rows": 260,
+        "removed": 30,
+        "removed_rows": 30,
+        "relabeled": 26,
+        "conflicting_labels": 1,
+        "conflicting_labels_base": 0,
+        "duplicates_added": 1,
+        "source_changed": 25,
+        "unchanged": 1000 - 30 - 26,
+    }
     by_source = {r["source"]: r for r in report["by_source"]}
     assert {k: (v["added"], v["removed"], v["relabeled"]) for k, v in by_source.items()} == {
-        "vendor-a": (200, 30, 0), "vendor-b": (0, 0, 1), "crowd-x": (60, 0, 25)}
+        "vendor-a": (200, 30, 0),
+        "vendor-b": (0, 0, 1),
+        "crowd-x": (60, 0, 25),
+    }
     pairs = {(p["old"], p["new"]): p["count"] for p in report["relabel_pairs"]}
     old = three_versions["old_conflict_label"]
     assert pairs == {("1", "7"): 25, (old, "|".join(sorted([old, three_versions["other"]]))): 1}
     by_class = {c["label"]: c for c in report["by_class"]}
-    assert by_class["3"]["added"] >= 60 and by_class["1"]["relabeled_from"] == 25 and by_class["7"]["relabeled_to"] == 25
+    assert (
+        by_class["3"]["added"] >= 60 and by_class["1"]["relabeled_from"] == 25 and by_class["7"]["relabeled_to"] == 25
+    )
     assert sum(c["added"] for c in by_class.values()) == 260
     assert sum(c["removed"] for c in by_class.values()) == 30
     # every listed relabel is one of the planted ones, with old -> new
@@ -101,7 +130,9 @@ def test_json_counts_are_exact_and_match_the_schema(prov, three_versions):
     # vendor-a delivered its usual 200: no volume jump; crowd-x is new, reported not flagged
     volume = [g for g in report["signals"] if g["name"] in ("source_volume_jump", "new_source")]
     assert {(g["name"], g["subject"]["source"], g["flagged"]) for g in volume} == {
-        ("source_volume_jump", "vendor-a", False), ("new_source", "crowd-x", False)}
+        ("source_volume_jump", "vendor-a", False),
+        ("new_source", "crowd-x", False),
+    }
     for g in report["signals"]:
         assert g["statistic"]["test"] and g["explanation"]
     assert report["detect"] is False and report["findings"] == [] and report["detectors"] == []
@@ -140,6 +171,7 @@ def test_identical_content_gives_an_empty_diff(prov, workdir, keypair, three_ver
 
 
 # --- bad input: one line, the documented exit code, nothing written ---------------------
+
 
 def _fails(prov, workdir, args, code, *needles):
     before = store_fingerprint(workdir / ".prov")

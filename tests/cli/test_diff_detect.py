@@ -19,7 +19,9 @@ def two_versions(prov, workdir, store, keypair):
     labels = new.column("label").to_pylist()
     for i in range(1000, 1008):
         labels[i] = str((int(labels[i]) + 3) % 10)
-    pq.write_table(new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), workdir / "v2.parquet")
+    pq.write_table(
+        new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), workdir / "v2.parquet"
+    )
     for tag in ("v1", "v2"):
         assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
 
@@ -35,8 +37,9 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     assert sum(f["flagged"] for f in knn) >= 8
     stored = json.loads(prov("findings", "v2", "--json").stdout)
     assert stored["base"] == "v1"
-    assert {f["digest"] for f in stored["findings"] if f["detector"] == "knn_label"} == \
-        {f["digest"] for f in knn if f["flagged"]}
+    assert {f["digest"] for f in stored["findings"] if f["detector"] == "knn_label"} == {
+        f["digest"] for f in knn if f["flagged"]
+    }
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from support import digits_table, make_dvc_repo
+
 
 @pytest.fixture
 def dvc_repo(workdir):
     first = digits_table(300)
     labels = first.column("label").to_pylist()
     second = digits_table(340).slice(10)  # 10 removed, 40 added
-    flipped = [("8" if (i < 20 and labels[i + 10] == "1") else v) for i, v in enumerate(second.column("label").to_pylist())]
+    flipped = [
+        ("8" if (i < 20 and labels[i + 10] == "1") else v) for i, v in enumerate(second.column("label").to_pylist())
+    ]
     second = second.set_column(second.schema.get_field_index("label"), "label", pa.array(flipped))
     repo = make_dvc_repo(workdir / "repo", {"d1": first, "d2": second}, digits_table(50))
     relabels = sum(1 for i in range(10, 30) if labels[i] == "1")
@@ -31,7 +32,13 @@ def test_diff_of_two_git_revisions_through_dvc(prov, workdir, dvc_repo):
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     s = report["summary"]
-    assert (s["records_base"], s["records_new"], s["added"], s["removed"], s["relabeled"]) == (300, 330, 40, 10, relabels)
+    assert (s["records_base"], s["records_new"], s["added"], s["removed"], s["relabeled"]) == (
+        300,
+        330,
+        40,
+        10,
+        relabels,
+    )
     assert report["base"]["kind"] == "git" and report["base"]["commit"] and report["base"]["reused_version"] is None
     assert all(p["new"] == "8" for p in report["relabel_pairs"])
 

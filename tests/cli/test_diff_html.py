@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_diff import three_versions  # noqa: F401  (fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -15,9 +14,22 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120)
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_html_is_self_contained(prov, workdir, three_versions):  # noqa: F811
@@ -31,8 +43,9 @@ def test_html_is_self_contained(prov, workdir, three_versions):  # noqa: F811
     assert html.count('<svg class="chart"') == 2 and "Relabeled records (26" in html
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium is not installed (/usr/bin/chromium; "
-                                                   "apt-get install chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="headless Chromium is not installed (/usr/bin/chromium; apt-get install chromium)"
+)
 def test_charts_render_in_headless_chromium(prov, workdir, three_versions, tmp_path_factory):  # noqa: F811
     assert prov("diff", "v2", "v3", "--format", "html", "--out", "diff.html").exit_code == 0
     page = (workdir / "diff.html").as_uri()
@@ -47,10 +60,11 @@ def test_charts_render_in_headless_chromium(prov, workdir, three_versions, tmp_p
     from PIL import Image
 
     shot = workdir / "diff.png"
-    r = chromium(f"--screenshot={shot}", "--window-size=1200,1600", page,
-                 profile=tmp_path_factory.mktemp("chromium-profile"))
+    r = chromium(
+        f"--screenshot={shot}", "--window-size=1200,1600", page, profile=tmp_path_factory.mktemp("chromium-profile")
+    )
     assert r.returncode == 0 and shot.exists(), r.stderr[-2000:]
     colours = set(Image.open(shot).convert("RGB").get_flattened_data())
     for hex_colour in ("#2b8a3e", "#c92a2a", "#e67700"):
-        rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+        rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, hex_colour

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+
 import pyarrow.parquet as pq
 import pytest
 
 from support import digits_table, make_dvc_repo
+
 
 @pytest.fixture
 def dvc_repo(workdir):
@@ -16,7 +18,9 @@ def dvc_repo(workdir):
 
 def test_commit_at_two_tags_reads_each_revision_through_dvc(prov, workdir, store, keypair, dvc_repo):
     for tag, rev in (("v1", "d1"), ("v2", "d2")):
-        r = prov("commit", "repo/data/train.parquet", "--rev", rev, "--tag", tag, "--key", keypair.private_path, "--json")
+        r = prov(
+            "commit", "repo/data/train.parquet", "--rev", rev, "--tag", tag, "--key", keypair.private_path, "--json"
+        )
         assert r.exit_code == 0, r.output
     log = {v["tag"]: v for v in json.loads(prov("log", "--json").stdout)["versions"]}
     assert log["v1"]["records"] == 200 and log["v2"]["records"] == 300

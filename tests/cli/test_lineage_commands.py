@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from lineage_world import N_CROWD, N_VENDOR, World, flip_label, payload
 
-from conftest_lineage import N_CROWD, N_VENDOR, World, flip_label, payload, world  # noqa: F401
 from provenance.lineage import classify as lineage
 from provenance.store import Store
 
@@ -92,9 +92,17 @@ def test_commit_classifies_every_record(prov, registered: World):
     assert info["first_version"] == "v1" and info["digest"] == rec["digest"].hex()
     assert info["batches"][0]["source"] == "vendor" and info["batches"][0]["keyid"] == registered.vendor.keyid
     assert info["batches"][0]["label"] == signed_label
-    assert info["versions"] == [{"version": "v1", "present": True, "labels": [new_label],
-                                 "status": "relabeled_after_source", "source": "vendor",
-                                 "batch": rec["batch"], "signed_label": signed_label}]
+    assert info["versions"] == [
+        {
+            "version": "v1",
+            "present": True,
+            "labels": [new_label],
+            "status": "relabeled_after_source",
+            "source": "vendor",
+            "batch": rec["batch"],
+            "signed_label": signed_label,
+        }
+    ]
     text = prov("lineage", rec["digest"].hex()[:12])
     assert f"signed by key {registered.vendor.keyid[:16]} (trusted), label {signed_label}" in text.stdout
     assert f"label {new_label}  relabeled_after_source (signed {signed_label})" in text.stdout
@@ -145,14 +153,19 @@ def test_revoked_key_attests_nothing_at_the_next_commit(prov, registered: World)
     listing = json.loads(prov("trust", "list", "--json").stdout)["keys"]
     assert {k["source"]: k["status"] for k in listing} == {"vendor": "revoked", "other": "active"}
     assert "revoked" in prov("trust", "list").stdout
-    lin = json.loads(prov("lineage", lineage.version_lineage(Store.open(registered.root), "v2")
-                          .column("digest")[0].as_py().hex(), "--json").stdout)
+    lin = json.loads(
+        prov(
+            "lineage",
+            lineage.version_lineage(Store.open(registered.root), "v2").column("digest")[0].as_py().hex(),
+            "--json",
+        ).stdout
+    )
     assert [v["present"] for v in lin["versions"]] == [True, True]
 
 
 def test_rotation_old_and_new_keys_both_attest(prov, registered: World):
-    from provenance.lineage import batches
     from provenance import keys
+    from provenance.lineage import batches
     from provenance.sources.interface import DatasetSpec
 
     new = keys.generate(registered.root / "vendor-2025")

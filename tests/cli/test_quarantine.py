@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from lineage_world import N_CROWD, N_VENDOR, World
 
-from conftest_lineage import N_CROWD, N_VENDOR, World, world  # noqa: F401
-from provenance.lineage import classify as lineage
 from provenance import versions
+from provenance.lineage import classify as lineage
 from provenance.store import Store
 
 
@@ -19,8 +19,9 @@ from provenance.store import Store
 def committed(prov, world: World) -> World:
     assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
     assert prov("add", world.crowd_data, "--source", "crowd").exit_code == 0
-    train = pa.concat_tables([pq.read_table(world.crowd_data).slice(0, 30), world.table(),
-                              pq.read_table(world.crowd_data).slice(30)])
+    train = pa.concat_tables(
+        [pq.read_table(world.crowd_data).slice(0, 30), world.table(), pq.read_table(world.crowd_data).slice(30)]
+    )
     world.write("train.parquet", train)
     r = prov("commit", "train.parquet", "--tag", "v1", "--key", world.owner.private_path)
     assert r.exit_code == 0, r.output
@@ -28,8 +29,18 @@ def committed(prov, world: World) -> World:
 
 
 def test_quarantine_a_source(prov, committed: World):
-    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2",
-             "--key", committed.owner.private_path, "--json")
+    r = prov(
+        "quarantine",
+        "--from",
+        "v1",
+        "--source",
+        "crowd",
+        "--tag",
+        "v2",
+        "--key",
+        committed.owner.private_path,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert (out["removed"], out["kept"], out["parent"]) == (N_CROWD, N_VENDOR, "v1")
@@ -43,38 +54,68 @@ def test_quarantine_a_source(prov, committed: World):
     assert table.num_rows == N_VENDOR and set(table.column("source").to_pylist()) == {"vendor"}
     assert set(table.column("status").to_pylist()) == {"attested"}
     pred = versions.verified_statement(store, store.version("v2"))["predicate"]
-    assert pred["quarantine"] == {"from": "v1", "source": "crowd", "removed": N_CROWD, "kept": N_VENDOR,
-                                  "output": str(filtered)}
+    assert pred["quarantine"] == {
+        "from": "v1",
+        "source": "crowd",
+        "removed": N_CROWD,
+        "kept": N_VENDOR,
+        "output": str(filtered),
+    }
     assert pred["parent"]["version"] == "v1"
     entry = store.db.execute("select subject, detail from audit where action = 'quarantine'").fetchone()
     assert entry[0] == "v2" and json.loads(entry[1])["source"] == "crowd"
     assert prov("verify", "v2").exit_code == 0
     assert prov("audit", "verify").exit_code == 0
-    assert "Quarantined source 'vendor': 120 records removed, 0 kept" in prov(
-        "quarantine", "--from", "v2", "--source", "vendor", "--tag", "v3", "--key", committed.owner.private_path).stdout
+    assert (
+        "Quarantined source 'vendor': 120 records removed, 0 kept"
+        in prov(
+            "quarantine", "--from", "v2", "--source", "vendor", "--tag", "v3", "--key", committed.owner.private_path
+        ).stdout
+    )
 
 
 def test_quarantine_from_findings(prov, committed: World):
     store = Store.open(committed.root)
     digests = lineage.version_lineage(store, "v1").column("digest").to_pylist()[:3]
     findings = committed.root / "findings.json"
-    findings.write_text(json.dumps({"findings": [
-        {"digest": d.hex(), "detector": "knn_label", "score": 0.9, "flagged": True, "explanation": "x"} for d in digests
-    ] + [{"digest": "ab" * 32, "detector": "x", "score": 0.1, "flagged": False, "explanation": ""}]}))
-    r = prov("quarantine", "--from", "v1", "--findings", findings, "--tag", "v2",
-             "--key", committed.owner.private_path, "--json")
+    findings.write_text(
+        json.dumps(
+            {
+                "findings": [
+                    {"digest": d.hex(), "detector": "knn_label", "score": 0.9, "flagged": True, "explanation": "x"}
+                    for d in digests
+                ]
+                + [{"digest": "ab" * 32, "detector": "x", "score": 0.1, "flagged": False, "explanation": ""}]
+            }
+        )
+    )
+    r = prov(
+        "quarantine",
+        "--from",
+        "v1",
+        "--findings",
+        findings,
+        "--tag",
+        "v2",
+        "--key",
+        committed.owner.private_path,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["removed"] == 3
     remaining = set(lineage.version_lineage(store, "v2").column("digest").to_pylist())
     assert not remaining & set(digests)
 
 
-@pytest.mark.parametrize("args, message, code", [
-    (["--source", "nobody"], "source 'nobody' has no records in version v1 (sources there: crowd, vendor)", 2),
-    (["--source", "crowd", "--source-free"], None, 2),
-    ([], "quarantine needs exactly one of --source S or --findings F", 2),
-    (["--source", "crowd", "--tag-override", "v1"], None, 2),
-])
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["--source", "nobody"], "source 'nobody' has no records in version v1 (sources there: crowd, vendor)", 2),
+        (["--source", "crowd", "--source-free"], None, 2),
+        ([], "quarantine needs exactly one of --source S or --findings F", 2),
+        (["--source", "crowd", "--tag-override", "v1"], None, 2),
+    ],
+)
 def test_failed_quarantine_changes_nothing(prov, committed: World, args, message, code):
     before = committed.prov_fingerprint()
     files = sorted(p.name for p in committed.root.iterdir())
@@ -119,7 +160,11 @@ def test_quarantine_a_file_tree(prov, world: World, tmp_path):
     r = prov("quarantine", "--from", "t1", "--source", "crowd", "--tag", "t2", "--key", world.owner.private_path)
     assert r.exit_code == 0, r.output
     out = world.root / "images.t2"
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.bin")) == \
-        ["0/img0.bin", "0/img2.bin", "0/img4.bin", "1/img1.bin"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.bin")) == [
+        "0/img0.bin",
+        "0/img2.bin",
+        "0/img4.bin",
+        "1/img1.bin",
+    ]
     table = lineage.version_lineage(Store.open(world.root), "t2")
     assert table.num_rows == 4 and pc.sum(pc.is_valid(table.column("source"))).as_py() == 0

@@ -7,10 +7,10 @@ import os
 import stat
 
 import pytest
+from lineage_world import World, payload
 
-from conftest_lineage import World, payload, world  # noqa: F401
-from provenance.lineage import batches
 from provenance import signing
+from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
 
 
@@ -21,13 +21,23 @@ def one_line_error(r, code: int = 2) -> str:
 
 
 def test_sign_needs_no_store_and_writes_a_dsse_envelope(prov, workdir, tmp_path):
-    from support import digits_table
     import pyarrow.parquet as pq
+
+    from support import digits_table
 
     pq.write_table(digits_table(40), "batch.parquet")
     assert prov("keys", "generate", "vendor").exit_code == 0
-    r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--json",
-             "--captured-at", "2025-03-01T10:00:00Z")
+    r = prov(
+        "sign",
+        "batch.parquet",
+        "--source",
+        "vendor",
+        "--key",
+        "vendor.key",
+        "--json",
+        "--captured-at",
+        "2025-03-01T10:00:00Z",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["envelope"] == "batch.parquet.prov.json" and out["records"] == 40
@@ -45,9 +55,9 @@ def test_sign_needs_no_store_and_writes_a_dsse_envelope(prov, workdir, tmp_path)
 
 def test_envelope_verifies_with_securesystemslib(world: World):
     """An independent DSSE implementation accepts our batch envelopes (extra 'manifest' field and all)."""
+    from cryptography.hazmat.primitives import serialization
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import SSlibKey
-    from cryptography.hazmat.primitives import serialization
 
     pem = world.vendor.public_path.read_bytes()
     public = serialization.load_pem_public_key(pem)
@@ -79,12 +89,16 @@ def test_malformed_envelope_is_an_input_error(prov, world: World, case, command)
         stmt = payload(env)
         del stmt["predicate"]["source"]
         import base64
+
         env["payload"] = base64.b64encode(json.dumps(stmt).encode()).decode()
     path = world.root / f"{case}.prov.json"
     path.write_bytes(data if data is not None else json.dumps(env).encode())
     before = world.prov_fingerprint()
-    args = ["verify", world.vendor_data, "--envelope", path] if command == "verify" else \
-        ["add", world.vendor_data, "--source", "vendor", "--envelope", path]
+    args = (
+        ["verify", world.vendor_data, "--envelope", path]
+        if command == "verify"
+        else ["add", world.vendor_data, "--source", "vendor", "--envelope", path]
+    )
     err = one_line_error(prov(*args))
     assert f"{case}.prov.json: " in err and message in err
     assert world.prov_fingerprint() == before
@@ -119,10 +133,12 @@ def test_public_key_that_is_not_a_key(prov, world: World):
 @pytest.mark.parametrize("name", ["", "   ", "ven\ndor", "ven\x1bdor", "tab\there", "del\x7f"])
 def test_bad_source_names(prov, world: World, name):
     before = world.prov_fingerprint()
-    for args in (["trust", "add", name, world.vendor.public_path],
-                 ["add", world.crowd_data, "--source", name],
-                 ["sign", world.crowd_data, "--source", name, "--key", world.vendor.private_path],
-                 ["trust", "revoke", name]):
+    for args in (
+        ["trust", "add", name, world.vendor.public_path],
+        ["add", world.crowd_data, "--source", name],
+        ["sign", world.crowd_data, "--source", name, "--key", world.vendor.private_path],
+        ["trust", "revoke", name],
+    ):
         err = one_line_error(prov(*args))
         assert "source name" in err
     assert world.prov_fingerprint() == before
@@ -132,11 +148,14 @@ def test_bad_source_names(prov, world: World, name):
 def test_trust_add_twice_and_bad_windows(prov, world: World):
     before = world.prov_fingerprint()
     assert "already trusted for vendor" in one_line_error(prov("trust", "add", "vendor", world.vendor.public_path))
-    assert "not an ISO date" in one_line_error(prov("trust", "add", "x", world.stranger.public_path,
-                                                     "--valid-from", "yesterday"))
-    assert "is not after --valid-from" in one_line_error(prov("trust", "add", "x", world.stranger.public_path,
-                                                               "--valid-from", "2025-02-01",
-                                                               "--valid-until", "2025-01-01"))
+    assert "not an ISO date" in one_line_error(
+        prov("trust", "add", "x", world.stranger.public_path, "--valid-from", "yesterday")
+    )
+    assert "is not after --valid-from" in one_line_error(
+        prov(
+            "trust", "add", "x", world.stranger.public_path, "--valid-from", "2025-02-01", "--valid-until", "2025-01-01"
+        )
+    )
     assert "no key with that id" in one_line_error(prov("trust", "revoke", "vendor", "--key", "deadbeefdead"))
     assert world.prov_fingerprint() == before
 
@@ -156,8 +175,18 @@ def test_sign_refuses_rows_of_another_source(prov, world: World):
     t = pq.read_table(world.crowd_data)
     t = t.append_column("who", pa.array(["crowd"] * (t.num_rows - 1) + ["vendor"]))
     pq.write_table(t, world.root / "mixed.parquet")
-    err = one_line_error(prov("sign", world.root / "mixed.parquet", "--source", "crowd", "--key",
-                              world.vendor.private_path, "--source-column", "who"))
+    err = one_line_error(
+        prov(
+            "sign",
+            world.root / "mixed.parquet",
+            "--source",
+            "crowd",
+            "--key",
+            world.vendor.private_path,
+            "--source-column",
+            "who",
+        )
+    )
     assert "row 59 names source 'vendor', but this batch is from 'crowd'" in err
 
 
@@ -167,10 +196,19 @@ def test_sign_reads_csv_the_same_way_as_its_parquet(prov, world: World):
     import pyarrow.parquet as pq
 
     t = pq.read_table(world.crowd_data).rename_columns(
-        [c if c != "label" else "digit" for c in pq.read_table(world.crowd_data).column_names])
+        [c if c != "label" else "digit" for c in pq.read_table(world.crowd_data).column_names]
+    )
     pacsv.write_csv(t, world.root / "crowd.csv")
-    r = prov("sign", world.root / "crowd.csv", "--source", "vendor", "--key", world.vendor.private_path,
-             "--label-column", "digit")
+    r = prov(
+        "sign",
+        world.root / "crowd.csv",
+        "--source",
+        "vendor",
+        "--key",
+        world.vendor.private_path,
+        "--label-column",
+        "digit",
+    )
     assert r.exit_code == 0, r.output
     r = prov("verify", world.root / "crowd.csv")
     assert r.exit_code == 0, r.output

@@ -8,13 +8,13 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from lineage_world import World, change_pixel, flip_label, payload
 
-from conftest_lineage import World, change_pixel, flip_label, payload, world  # noqa: F401
-from provenance.lineage import batches
 from provenance import keys, signing
-from provenance.trust import source_keys as trust
 from provenance.errors import VerificationError
+from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
+from provenance.trust import source_keys as trust
 
 
 def verify(prov, data, envelope, *extra):
@@ -36,7 +36,12 @@ def test_one_byte_changed_in_a_record(prov, world: World):
     assert "(1 changed)" in r.stderr and "changed row 7: content digest" in r.stderr
     assert world.vendor.keyid[:16] in r.stderr
     report = json.loads(verify(prov, path, world.envelope, "--json").stdout)
-    assert report["status"] == "mismatch" and report["counts"] == {"changed": 1, "added": 0, "removed": 0, "relabeled": 0}
+    assert report["status"] == "mismatch" and report["counts"] == {
+        "changed": 1,
+        "added": 0,
+        "removed": 0,
+        "relabeled": 0,
+    }
     changed = report["changes"]["changed"][0]
     assert changed["locator"] == "7" and bytes.fromhex(changed["signed_digest"]) in set(digest_before.digests)
 
@@ -48,7 +53,7 @@ def test_one_label_flipped(prov, world: World):
     r = verify(prov, path, world.envelope)
     assert r.exit_code == 1
     new = pq.read_table(path).column("label")[5].as_py()
-    assert f"relabeled row 5 (digest" in r.stderr and f"{old} -> {new}" in r.stderr
+    assert "relabeled row 5 (digest" in r.stderr and f"{old} -> {new}" in r.stderr
     assert "(1 relabeled)" in r.stderr
 
 
@@ -89,8 +94,10 @@ def test_envelope_signed_by_another_sources_key(prov, world: World):
     batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.other.private_path, out)
     r = verify(prov, world.vendor_data, out)
     assert r.exit_code == 1
-    assert (f"claims source 'vendor' but was signed by key {world.other.keyid[:16]}, "
-            "which is trusted for 'other', not 'vendor'") in r.stderr
+    assert (
+        f"claims source 'vendor' but was signed by key {world.other.keyid[:16]}, "
+        "which is trusted for 'other', not 'vendor'"
+    ) in r.stderr
 
 
 def test_signature_from_a_revoked_key(prov, world: World):
@@ -118,7 +125,9 @@ def test_signature_from_a_key_not_in_the_trust_store(prov, world: World):
     batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
     r = verify(prov, world.vendor_data, out)
     assert r.exit_code == 1
-    assert f"signature by key {world.stranger.keyid[:16]} does not verify under any key trusted for 'vendor'" in r.stderr
+    assert (
+        f"signature by key {world.stranger.keyid[:16]} does not verify under any key trusted for 'vendor'" in r.stderr
+    )
 
 
 def test_keyid_that_lies_about_the_signer(prov, world: World):
@@ -126,8 +135,9 @@ def test_keyid_that_lies_about_the_signer(prov, world: World):
     env["signatures"][0]["keyid"] = world.other.keyid
     r = verify(prov, world.vendor_data, world.write_envelope("lying.prov.json", env))
     assert r.exit_code == 1
-    assert (f"signature verifies under key {world.vendor.keyid[:16]} but its keyid claims "
-            f"{world.other.keyid[:16]}") in r.stderr
+    assert (
+        f"signature verifies under key {world.vendor.keyid[:16]} but its keyid claims {world.other.keyid[:16]}"
+    ) in r.stderr
 
 
 def test_payload_type_changed(prov, world: World):
@@ -144,8 +154,10 @@ def test_source_name_edited_in_the_payload(prov, world: World):
     env["payload"] = base64.b64encode(signing.canonical_json(stmt)).decode()
     r = verify(prov, world.vendor_data, world.write_envelope("edited.prov.json", env))
     assert r.exit_code == 1  # the edit breaks the signature; the claimed source's keys are named
-    assert (f"signature by key {world.vendor.keyid[:16]} does not verify under any key trusted for 'other' "
-            f"(trusted: {world.other.keyid[:16]})") in r.stderr
+    assert (
+        f"signature by key {world.vendor.keyid[:16]} does not verify under any key trusted for 'other' "
+        f"(trusted: {world.other.keyid[:16]})"
+    ) in r.stderr
 
 
 def test_carried_manifest_swapped(prov, world: World):
@@ -163,5 +175,7 @@ def test_library_verify_for_source_is_fail_closed_without_keys(world: World):
         trust.verify_for_source(world.store, world.envelope_json(), "nobody", "e")
     out = world.root / "stranger.prov.json"
     batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
-    with pytest.raises(VerificationError, match=f"source 'nobody' has no trusted keys; signature by key {world.stranger.keyid[:16]}"):
+    with pytest.raises(
+        VerificationError, match=f"source 'nobody' has no trusted keys; signature by key {world.stranger.keyid[:16]}"
+    ):
         trust.verify_for_source(world.store, json.loads(out.read_text()), "nobody", "e")

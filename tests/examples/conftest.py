@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from examples_support import Project, build_trusted_project, clean_env
 
 

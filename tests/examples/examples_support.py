@@ -31,12 +31,24 @@ def tool(name: str) -> str:
 
 def clean_env(home: Path) -> dict:
     """The environment a user's shell would have: the venv first on PATH, no prov settings leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROV_STORE", "PROV_KEY", "PROV_PASSPHRASE",
-                                                                    "GIT_", "DVC_"))}
-    env.update({"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "HOME": str(home), "DVC_NO_ANALYTICS": "1",
-                "PROV_WORKERS": "2", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Data Engineer",
-                "GIT_AUTHOR_EMAIL": "de@example.org", "GIT_COMMITTER_NAME": "Data Engineer",
-                "GIT_COMMITTER_EMAIL": "de@example.org"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROV_STORE", "PROV_KEY", "PROV_PASSPHRASE", "GIT_", "DVC_"))
+    }
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "HOME": str(home),
+            "DVC_NO_ANALYTICS": "1",
+            "PROV_WORKERS": "2",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Data Engineer",
+            "GIT_AUTHOR_EMAIL": "de@example.org",
+            "GIT_COMMITTER_NAME": "Data Engineer",
+            "GIT_COMMITTER_EMAIL": "de@example.org",
+        }
+    )
     return env
 
 
@@ -81,13 +93,16 @@ def _candidates(folder: Path) -> tuple[pa.Table, int]:
     for i in np.random.default_rng(3).choice(np.arange(n, t.num_rows), size=POISONED_ROWS, replace=False):
         X[i, [0, 1, 8, 9]] = 16
         labels[i] = "0"
-    pq.write_table(pa.table({f"px{i:02d}": X[:, i] for i in range(64)} | {"label": labels}), folder / "backdoor.parquet")
+    pq.write_table(
+        pa.table({f"px{i:02d}": X[:, i] for i in range(64)} | {"label": labels}), folder / "backdoor.parquet"
+    )
 
     # one record the vendor signed, relabelled on the way in
     labels = t.column("label").to_pylist()
     labels[n + 3] = "0" if labels[n + 3] != "0" else "1"
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)),
-                   folder / "relabeled.parquet")
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), folder / "relabeled.parquet"
+    )
     return t, n
 
 
@@ -110,8 +125,12 @@ def build_trusted_project(top: Path) -> tuple[Path, Path]:
     shutil.copyfile(vendor / "batch.parquet", project / "deliveries" / "vendor-batch.parquet")
     shutil.copyfile(vendor / "batch.parquet.prov.json", project / "deliveries" / "vendor-batch.parquet.prov.json")
     shutil.copyfile(vendor / "vendor.pub", project / "keys" / "vendor.pub")
-    for args in (["init"], ["keys", "generate", "keys/committer"], ["trust", "add", "vendor", "keys/vendor.pub"],
-                 ["add", "deliveries/vendor-batch.parquet", "--source", "vendor"],
-                 ["commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key"]):
+    for args in (
+        ["init"],
+        ["keys", "generate", "keys/committer"],
+        ["trust", "add", "vendor", "keys/vendor.pub"],
+        ["add", "deliveries/vendor-batch.parquet", "--source", "vendor"],
+        ["commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key"],
+    ):
         run([prov, *args], project, env)
     return project, candidates

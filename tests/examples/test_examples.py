@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 from examples_support import EXAMPLES, Project, run, tool
 
@@ -40,8 +41,10 @@ def test_dvc_pipeline_trains_on_a_clean_version(project):
     commit = json.loads((p.root / "prov-commit.json").read_text())
     assert commit["tag"] == "v2"
     # the attestation the train stage required is the real, signed one
-    assert "release attestation ok" in p.prov("verify", "v2", "--attestation", "release.attestation.json",
-                                              "--no-data").stdout
+    assert (
+        "release attestation ok"
+        in p.prov("verify", "v2", "--attestation", "release.attestation.json", "--no-data").stdout
+    )
     assert "up to date" in dvc_repro(p).stdout  # nothing changed: nothing reruns
     print(f"dvc clean pipeline: {time.monotonic() - started:.1f}s")
 
@@ -206,13 +209,20 @@ def evaluate_if(cond: str, job: Job, workspace, event: str) -> bool:
         expr = expr[3:-2].strip()
     if not re.search(r"\b(always|success|failure|cancelled)\(\)", expr):
         expr = f"success() && ({expr})"  # GitHub's implied status check
-    allowed = re.fullmatch(r"(?:\s|always\(\)|success\(\)|failure\(\)|hashFiles\('[^']*'\)|github\.event_name|"
-                           r"'[^']*'|!=|==|&&|\|\||\(|\))*", expr)
+    allowed = re.fullmatch(
+        r"(?:\s|always\(\)|success\(\)|failure\(\)|hashFiles\('[^']*'\)|github\.event_name|"
+        r"'[^']*'|!=|==|&&|\|\||\(|\))*",
+        expr,
+    )
     assert allowed, f"the test's runner does not understand if: {cond!r}"
     py = expr.replace("&&", " and ").replace("||", " or ")
-    names = {"always": lambda: True, "success": lambda: job.ok, "failure": lambda: not job.ok,
-             "hashFiles": lambda p: "h" if (workspace / p).exists() else "",
-             "github": SimpleNamespace(event_name=event)}
+    names = {
+        "always": lambda: True,
+        "success": lambda: job.ok,
+        "failure": lambda: not job.ok,
+        "hashFiles": lambda p: "h" if (workspace / p).exists() else "",
+        "github": SimpleNamespace(event_name=event),
+    }
     return bool(eval(py, {"__builtins__": {}}, names))
 
 
@@ -243,7 +253,7 @@ def check_sarif(path) -> None:
     Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(sarif)
 
 
-def run_workflow(p: Project, tmp, provided: dict, event: str) -> tuple[Job, "Path"]:
+def run_workflow(p: Project, tmp, provided: dict, event: str) -> tuple[Job, Path]:
     """Run the workflow's job in a fresh checkout of the project, as a runner would."""
     wf = load_workflow()
     assert wf["defaults"]["run"]["shell"] == "bash"
@@ -256,8 +266,13 @@ def run_workflow(p: Project, tmp, provided: dict, event: str) -> tuple[Job, "Pat
     for f in files.values():
         f.touch()
     env = dict(p.env) | resolve_env(wf.get("env", {}), provided)
-    env |= {k: str(f) for k, f in files.items()} | {"RUNNER_TEMP": str(runner_temp), "GITHUB_WORKSPACE": str(workspace),
-                                                     "GITHUB_EVENT_NAME": event, "CI": "true", "GITHUB_ACTIONS": "true"}
+    env |= {k: str(f) for k, f in files.items()} | {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_EVENT_NAME": event,
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+    }
     job = Job()
     for step in job_def["steps"]:
         name = step_name(step)
@@ -307,8 +322,10 @@ def test_workflow_has_the_steps_and_commands_the_gate_relies_on():
     assert wf["permissions"]["security-events"] == "write"
     assert "python -m pip install" in steps["Install prov"]["run"]
     check = steps["prov check"]["run"]
-    assert ('prov check "$CANDIDATE" --base "$BASE" --policy policy.toml --format sarif --out prov.sarif' in check
-            and 'exit "$rc"' in check)
+    assert (
+        'prov check "$CANDIDATE" --base "$BASE" --policy policy.toml --format sarif --out prov.sarif' in check
+        and 'exit "$rc"' in check
+    )
     sarif = steps["Upload SARIF"]
     assert sarif["uses"].startswith("github/codeql-action/upload-sarif@") and sarif["if"].startswith("always()")
     assert sarif["with"]["sarif_file"] == "prov.sarif"
@@ -321,7 +338,9 @@ def test_workflow_has_the_steps_and_commands_the_gate_relies_on():
     names = list(steps)
     assert names.index("prov check") < names.index("Upload SARIF") < names.index("Sign a release attestation")
     # its policy is the DVC example's, so the two gates cannot drift apart
-    assert (EXAMPLES / "github-actions" / "policy.toml").read_text() == (EXAMPLES / "dvc-pipeline" / "policy.toml").read_text()
+    assert (EXAMPLES / "github-actions" / "policy.toml").read_text() == (
+        EXAMPLES / "dvc-pipeline" / "policy.toml"
+    ).read_text()
 
 
 def workflow_project(project: Project, candidate: str) -> Project:

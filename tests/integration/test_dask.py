@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from support import digits_table
 
 distributed = pytest.importorskip("distributed")
@@ -17,14 +18,18 @@ from provenance.detectors.parallel import run_detectors_parallel  # noqa: E402
 from provenance.detectors.registry import run_detectors  # noqa: E402
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor  # noqa: E402
 from provenance.profiles.reference import build_profile  # noqa: E402
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest  # noqa: E402
+from provenance.sources.interface import DatasetSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as c, distributed.Client(c) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as c,
+        distributed.Client(c) as client,
+    ):
         yield c, client
 
 
@@ -65,8 +70,21 @@ def test_dask_findings_equal_local_ones(cluster):
     delta = Delta(digests[1300:], X[1300:], labels, ["v"] * n, ["added"] * n, [None] * n)
     serial = run_detectors(profile, delta)
     remote = run_detectors_parallel(profile, delta, executor=DaskExecutor(client=client))
-    as_json = lambda rs: json.dumps([[r.detector, r.status, r.error, r.threshold,  # noqa: E731
-                                      [[f.digest, f.score, f.flagged, f.explanation] for f in r.findings]] for r in rs])
+
+    def as_json(rs):
+        return json.dumps(
+            [
+                [
+                    r.detector,
+                    r.status,
+                    r.error,
+                    r.threshold,
+                    [[f.digest, f.score, f.flagged, f.explanation] for f in r.findings],
+                ]
+                for r in rs
+            ]
+        )
+
     assert as_json(remote) == as_json(serial)
     assert any(f.flagged for r in remote for f in r.findings)
 
@@ -75,8 +93,17 @@ def test_prov_commit_with_a_dask_url(cluster, prov, workdir, keypair):
     c, _ = cluster
     pq.write_table(digits_table(400), workdir / "d.parquet", row_group_size=100)
     assert prov("init").exit_code == 0
-    res = prov("commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path,
-               "--executor", c.scheduler_address.replace("tcp://", "dask://"), "--json")
+    res = prov(
+        "commit",
+        "d.parquet",
+        "--tag",
+        "v1",
+        "--key",
+        keypair.private_path,
+        "--executor",
+        c.scheduler_address.replace("tcp://", "dask://"),
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     want = build_manifest(DatasetSpec(str(workdir / "d.parquet")), executor=InlineExecutor()).manifest
     assert json.loads(res.output)["merkle_root"] == want.root.hex()

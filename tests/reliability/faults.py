@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +27,21 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from provenance.lineage import batches
 from provenance import keys, quarantine, versions
-from provenance.trust import source_keys as trust
 from provenance.cli import app
 from provenance.cli.core import commit_hooks
-from provenance.sources.interface import DatasetSpec
+from provenance.lineage import batches
 from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from provenance.trust import source_keys as trust
 
 PROV = str(Path(sys.executable).parent / "prov")
 CRASH_MARKERS = ("Traceback", "internal error")
 
 
 # --- running prov -----------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -84,6 +85,7 @@ def _env(extra: dict | None = None) -> dict:
 
 # --- a store worth damaging ---------------------------------------------------------
 
+
 def digits(n: int, offset: int = 0) -> pa.Table:
     from sklearn.datasets import load_digits
 
@@ -96,8 +98,9 @@ def digits(n: int, offset: int = 0) -> pa.Table:
 
 def random_batch(seed: int, n: int = 40) -> pa.Table:
     rng = np.random.default_rng(seed)
-    return pa.table({"x": rng.integers(0, 1 << 40, n), "y": rng.normal(size=n),
-                     "label": [str(v) for v in rng.integers(0, 5, n)]})
+    return pa.table(
+        {"x": rng.integers(0, 1 << 40, n), "y": rng.normal(size=n), "label": [str(v) for v in rng.integers(0, 5, n)]}
+    )
 
 
 @dataclass
@@ -119,14 +122,20 @@ class World:
     def store(self) -> Store:
         return Store(self.prov_dir)
 
-    def copy_to(self, root: Path) -> "World":
+    def copy_to(self, root: Path) -> World:
         """The same world in another folder (stores keep data paths relative, so it moves whole)."""
         import shutil
 
         shutil.copytree(self.root, root, symlinks=True)
         moved = lambda pair: keys.KeyPair(root / pair.private_path.name, root / pair.public_path.name, pair.keyid)  # noqa: E731
-        return World(root, moved(self.owner), moved(self.vendor), moved(self.other), list(self.tags),
-                     root / self.batch_envelope.name)
+        return World(
+            root,
+            moved(self.owner),
+            moved(self.vendor),
+            moved(self.other),
+            list(self.tags),
+            root / self.batch_envelope.name,
+        )
 
 
 def build_world(root: Path, rows: int = 200) -> World:
@@ -157,8 +166,9 @@ def build_world(root: Path, rows: int = 200) -> World:
             (tree / str(i % 3)).mkdir(parents=True, exist_ok=True)
             (tree / str(i % 3) / f"img{i:02d}.bin").write_bytes(hashlib.sha256(b"%d" % i).digest() * (i + 1))
         versions.commit(store, DatasetSpec("images"), "v3", str(owner.private_path), hooks=hooks)
-        quarantine.quarantine(store, "v1", "v4", str(owner.private_path), source="crowd",
-                              out=str(root / "train.v4.parquet"), hooks=hooks)
+        quarantine.quarantine(
+            store, "v1", "v4", str(owner.private_path), source="crowd", out=str(root / "train.v4.parquet"), hooks=hooks
+        )
         store.close()
     finally:
         os.chdir(old)
@@ -166,11 +176,15 @@ def build_world(root: Path, rows: int = 200) -> World:
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --- logical state: what a user can see of the store ------------------------------------
+
 
 def logical_state(prov_dir: Path) -> dict:
     """Versions, batches, keys and audit subjects, as a user would list them."""
@@ -178,7 +192,9 @@ def logical_state(prov_dir: Path) -> dict:
     try:
         q = lambda sql: [tuple(r) for r in conn.execute(sql)]  # noqa: E731
         return {
-            "versions": q("select tag, parent, merkle_root, manifest_object, envelope_object from versions order by tag"),
+            "versions": q(
+                "select tag, parent, merkle_root, manifest_object, envelope_object from versions order by tag"
+            ),
             "batches": q("select batch, records, manifest_object from batches order by batch"),
             "batch_records": q("select batch, count(*) from batch_records group by batch order by batch"),
             "lineage": q("select tag, object from version_lineage order by tag"),
@@ -197,12 +213,17 @@ def check_after_fault(world: World) -> dict:
         report = json.loads(fsck_run.stdout)
     except json.JSONDecodeError:
         report = {"errors": [{"message": fsck_run.stderr}], "warnings": []}
-    return {"audit_ok": audit_run.code == 0, "fsck_ok": fsck_run.code == 0,
-            "crashed": audit_run.crashed or fsck_run.crashed, "fsck": report,
-            "audit_out": audit_run.stdout + audit_run.stderr}
+    return {
+        "audit_ok": audit_run.code == 0,
+        "fsck_ok": fsck_run.code == 0,
+        "crashed": audit_run.crashed or fsck_run.crashed,
+        "fsck": report,
+        "audit_out": audit_run.stdout + audit_run.stderr,
+    }
 
 
 # --- crash safety: SIGKILL at random moments --------------------------------------------
+
 
 @dataclass
 class KillResult:
@@ -244,11 +265,22 @@ class KillRig:
             pq.write_table(random_batch(1000 + i, n=3000 * self.big_copies if i % 2 else 50), path)
             if i % 3 == 0:  # a signed batch: its envelope is verified before anything is written
                 batches.sign_batch(DatasetSpec(str(path)), "vendor", w.vendor.private_path)
-                return ["add", path.name, "--source", "vendor"], f"vendor@"
+                return ["add", path.name, "--source", "vendor"], "vendor@"
             return ["add", path.name, "--source", f"crowd{i}", "--unsigned"], f"crowd{i}@"
         if op == "quarantine":
-            return ["quarantine", "--from", "v1", "--source", "crowd", "--tag", f"q{i}", "--key",
-                    w.owner.private_path, "--out", f"q{i}.parquet"], f"q{i}"
+            return [
+                "quarantine",
+                "--from",
+                "v1",
+                "--source",
+                "crowd",
+                "--tag",
+                f"q{i}",
+                "--key",
+                w.owner.private_path,
+                "--out",
+                f"q{i}.parquet",
+            ], f"q{i}"
         raise ValueError(op)
 
     def measure(self, op: str) -> float:
@@ -266,8 +298,9 @@ class KillRig:
             self.measure(op)
         argv, name = self.argv(op)
         before = logical_state(w.prov_dir)
-        proc = subprocess.Popen([PROV, *map(str, argv)], cwd=w.root, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [PROV, *map(str, argv)], cwd=w.root, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         delay = 0.0
         if mode == "random":
             delay = self.rng.uniform(0.05, 0.9) * self.durations[op]
@@ -286,8 +319,17 @@ class KillRig:
         checks = check_after_fault(w)
         after = logical_state(w.prov_dir)
         outcome = self._outcome(op, name, before, after)
-        return KillResult(op, mode, round(delay, 4), killed, outcome, checks["audit_ok"], checks["fsck_ok"],
-                          len(checks["fsck"].get("warnings", [])), checks["crashed"])
+        return KillResult(
+            op,
+            mode,
+            round(delay, 4),
+            killed,
+            outcome,
+            checks["audit_ok"],
+            checks["fsck_ok"],
+            len(checks["fsck"].get("warnings", [])),
+            checks["crashed"],
+        )
 
     def _wait_for_write(self, proc: subprocess.Popen, extra: float) -> float:
         objects, journal = self.world.prov_dir / "objects", self.world.prov_dir / "prov.db-journal"
@@ -328,8 +370,9 @@ class KillRig:
         return "new"
 
 
-def run_kills(world: World, n: int, seed: int = 0, ops=("commit", "add", "quarantine"),
-              big_copies: int = 6) -> list[KillResult]:
+def run_kills(
+    world: World, n: int, seed: int = 0, ops=("commit", "add", "quarantine"), big_copies: int = 6
+) -> list[KillResult]:
     rig = KillRig(world, seed, big_copies)
     results = []
     for i in range(n):
@@ -343,6 +386,7 @@ def run_kills(world: World, n: int, seed: int = 0, ops=("commit", "add", "quaran
 
 
 # --- tamper detection: byte flips ------------------------------------------------------
+
 
 @dataclass
 class Mutation:
@@ -387,9 +431,16 @@ class FuzzRig:
         store = world.store()
         db = store.db
         obj = lambda oid: next((world.prov_dir / "objects").glob(f"{oid}.*"))  # noqa: E731
-        manifests = {r[0] for r in db.execute("select manifest_object from versions union select manifest_object from batches")}
-        envelopes = {r[0] for r in db.execute("select envelope_object from versions union select envelope_object "
-                                              "from batches where envelope_object is not null")}
+        manifests = {
+            r[0] for r in db.execute("select manifest_object from versions union select manifest_object from batches")
+        }
+        envelopes = {
+            r[0]
+            for r in db.execute(
+                "select envelope_object from versions union select envelope_object "
+                "from batches where envelope_object is not null"
+            )
+        }
         lineages = {r[0] for r in db.execute("select object from version_lineage")}
         profiles = {r[0] for r in db.execute("select object from profiles")}
         self.specs = {r["tag"]: r["dataset"] for r in store.versions()}
@@ -402,8 +453,13 @@ class FuzzRig:
             "lineage": sorted(obj(o) for o in lineages),
             "profile": sorted(obj(o) for o in profiles),
             "batch-envelope": [world.batch_envelope],
-            "data": [root / "train.parquet", root / "train.csv", root / "train.v4.parquet", root / "vendor.parquet",
-                     *sorted((root / "images").rglob("*.bin"))],
+            "data": [
+                root / "train.parquet",
+                root / "train.csv",
+                root / "train.v4.parquet",
+                root / "vendor.parquet",
+                *sorted((root / "images").rglob("*.bin")),
+            ],
         }
         baseline, crashed, out = self._detect("data")
         if baseline or crashed:  # a damaged or stale store would make every flip look "caught"
@@ -414,7 +470,9 @@ class FuzzRig:
 
     def _data_root(self, path: Path) -> str:
         try:
-            return build_manifest(DatasetSpec(str(path)) if path.suffix != ".bin" else DatasetSpec(str(self.world.root / "images"))).manifest.root.hex()
+            return build_manifest(
+                DatasetSpec(str(path)) if path.suffix != ".bin" else DatasetSpec(str(self.world.root / "images"))
+            ).manifest.root.hex()
         except Exception as exc:  # noqa: BLE001
             return f"error: {type(exc).__name__}"
 
@@ -509,7 +567,10 @@ def summarise_mutations(results: list[Mutation]) -> dict:
     total = collections.Counter()
     for c in by_target.values():
         total.update(c)
-    return {"total": dict(total), "by_target": {k: dict(v) for k, v in sorted(by_target.items())},
-            "missed": [m.__dict__ for m in results if m.meaningful and not m.detected][:50],
-            "crashes": [m.__dict__ for m in results if m.crashed][:20],
-            "classes": dict(collections.Counter(m.why for m in results))}
+    return {
+        "total": dict(total),
+        "by_target": {k: dict(v) for k, v in sorted(by_target.items())},
+        "missed": [m.__dict__ for m in results if m.meaningful and not m.detected][:50],
+        "crashes": [m.__dict__ for m in results if m.crashed][:20],
+        "classes": dict(collections.Counter(m.why for m in results)),
+    }

@@ -6,15 +6,20 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
-
 import faults
+import pyarrow.parquet as pq
 from faults import PROV, _env, logical_state, prov_inline
 
 
 def _start(world, *args, env=None):
-    return subprocess.Popen([PROV, *map(str, args)], cwd=world.root, env=_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [PROV, *map(str, args)],
+        cwd=world.root,
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(procs):
@@ -29,8 +34,9 @@ def test_concurrent_commits_and_adds_lose_and_double_nothing(world):
     before = logical_state(world.prov_dir)
     for i in range(4):
         pq.write_table(faults.random_batch(500 + i, 200), world.root / f"c{i}.parquet")
-    procs = [_start(world, "commit", "train.parquet", "--tag", f"c{i}", "--key", world.owner.private_path)
-             for i in range(4)]
+    procs = [
+        _start(world, "commit", "train.parquet", "--tag", f"c{i}", "--key", world.owner.private_path) for i in range(4)
+    ]
     procs += [_start(world, "add", f"c{i}.parquet", "--source", f"crowd{i}", "--unsigned") for i in range(4)]
     results = _finish(procs)
     assert all(code == 0 for code, _, _ in results), results
@@ -53,8 +59,9 @@ def test_concurrent_commits_and_adds_lose_and_double_nothing(world):
 
 
 def test_racing_the_same_tag_one_wins_the_others_get_a_clear_error(world):
-    procs = [_start(world, "commit", "train.parquet", "--tag", "same", "--key", world.owner.private_path)
-             for _ in range(3)]
+    procs = [
+        _start(world, "commit", "train.parquet", "--tag", "same", "--key", world.owner.private_path) for _ in range(3)
+    ]
     results = _finish(procs)
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2, 2], results
@@ -72,20 +79,37 @@ def test_racing_the_same_batch_one_wins(world):
 
 
 def test_a_held_lock_gives_store_busy_after_a_bounded_wait(world):
-    holder = subprocess.Popen([sys.executable, "-c", f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import sys, time
 from provenance.store import Store
 s = Store({str(world.prov_dir)!r})
 with s.write():
     print('holding', flush=True)
     time.sleep(60)
-"""], stdout=subprocess.PIPE, text=True)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         before = faults.fingerprint(world.prov_dir)
         start = time.monotonic()
-        r = faults.prov_process("commit", "train.parquet", "--tag", "late", "--key", world.owner.private_path,
-                                cwd=world.root, env={"PROV_LOCK_TIMEOUT": "1"}, timeout=60)
+        r = faults.prov_process(
+            "commit",
+            "train.parquet",
+            "--tag",
+            "late",
+            "--key",
+            world.owner.private_path,
+            cwd=world.root,
+            env={"PROV_LOCK_TIMEOUT": "1"},
+            timeout=60,
+        )
         waited = time.monotonic() - start
         assert r.code == 3, r.stderr
         assert "store busy" in r.stderr and r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1
@@ -97,5 +121,9 @@ with s.write():
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    assert faults.prov_process("commit", "train.parquet", "--tag", "late", "--key", world.owner.private_path,
-                               cwd=world.root).code == 0
+    assert (
+        faults.prov_process(
+            "commit", "train.parquet", "--tag", "late", "--key", world.owner.private_path, cwd=world.root
+        ).code
+        == 0
+    )

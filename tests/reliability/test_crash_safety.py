@@ -72,16 +72,24 @@ def test_hot_journal_from_a_killed_writer_is_rolled_back(world):
     import sys
     import time
 
-    holder = subprocess.Popen([sys.executable, "-c", f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import sqlite3, time, sys
-c = sqlite3.connect({str(world.prov_dir / 'prov.db')!r}, isolation_level=None)
+c = sqlite3.connect({str(world.prov_dir / "prov.db")!r}, isolation_level=None)
 c.execute('pragma cache_size=1')
 c.execute('begin immediate')
 c.execute("update versions set records = 0")
 c.execute("insert into audit (seq, ts, action, subject, detail, prev_hash, hash) select seq + 1000, ts, action, subject, detail, prev_hash, hash from audit")
 print('ready', flush=True)
 time.sleep(60)
-"""], stdout=subprocess.PIPE, text=True)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "ready"
     journal = world.prov_dir / "prov.db-journal"
     deadline = time.time() + 5

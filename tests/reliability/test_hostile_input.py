@@ -12,14 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import faults
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import faults
 from faults import prov_inline
 
 # --- the corpus: each builder writes its input in `root` and returns (argv, expected text)
@@ -207,6 +205,7 @@ def _accepted(name, filename, data):
     def case(root):
         (root / filename).write_bytes(data)
         return ["commit", filename, "--tag", "odd"], filename
+
     case.__name__ = name
     return case
 
@@ -314,17 +313,36 @@ def envelope_cases():
         "env_deep": lambda root: _write(root, "e.json", "[" * 100000 + "]" * 100000),
         "env_no_signatures": lambda root: _write(root, "e.json", {**_valid(root), "signatures": []}),
         "env_sig_not_str": lambda root: _write(root, "e.json", {**_valid(root), "signatures": [{"sig": 5}]}),
-        "env_sig_bad_b64": lambda root: _write(root, "e.json", {**_valid(root), "signatures": [{"sig": "!!!", "keyid": ""}]}),
+        "env_sig_bad_b64": lambda root: _write(
+            root, "e.json", {**_valid(root), "signatures": [{"sig": "!!!", "keyid": ""}]}
+        ),
         "env_payload_bad_b64": lambda root: _write(root, "e.json", {**_valid(root), "payload": "%%%"}),
-        "env_payload_not_json": lambda root: _write(root, "e.json", {**_valid(root), "payload": base64.b64encode(b"\xff").decode()}),
-        "env_payload_deep": lambda root: _write(root, "e.json", {**_valid(root), "payload": base64.b64encode(b"[" * 100000).decode()}),
+        "env_payload_not_json": lambda root: _write(
+            root, "e.json", {**_valid(root), "payload": base64.b64encode(b"\xff").decode()}
+        ),
+        "env_payload_deep": lambda root: _write(
+            root, "e.json", {**_valid(root), "payload": base64.b64encode(b"[" * 100000).decode()}
+        ),
         "env_payload_type": lambda root: _write(root, "e.json", {**_valid(root), "payloadType": "text/plain"}),
-        "env_wrong_sig": lambda root: _write(root, "e.json", {**_valid(root), "signatures": [
-            {"keyid": _valid(root)["signatures"][0]["keyid"], "sig": base64.b64encode(b"\x00" * 64).decode()}]}),
-        "env_lying_keyid": lambda root: _write(root, "e.json", {**_valid(root), "signatures": [
-            {**_valid(root)["signatures"][0], "keyid": "00" * 32}]}),
-        "env_no_manifest": lambda root: _write(root, "e.json", {k: v for k, v in _valid(root).items() if k != "manifest"}),
-        "env_manifest_swapped": lambda root: _write(root, "e.json", {**_valid(root), "manifest": base64.b64encode(b"PAR1junkPAR1").decode()}),
+        "env_wrong_sig": lambda root: _write(
+            root,
+            "e.json",
+            {
+                **_valid(root),
+                "signatures": [
+                    {"keyid": _valid(root)["signatures"][0]["keyid"], "sig": base64.b64encode(b"\x00" * 64).decode()}
+                ],
+            },
+        ),
+        "env_lying_keyid": lambda root: _write(
+            root, "e.json", {**_valid(root), "signatures": [{**_valid(root)["signatures"][0], "keyid": "00" * 32}]}
+        ),
+        "env_no_manifest": lambda root: _write(
+            root, "e.json", {k: v for k, v in _valid(root).items() if k != "manifest"}
+        ),
+        "env_manifest_swapped": lambda root: _write(
+            root, "e.json", {**_valid(root), "manifest": base64.b64encode(b"PAR1junkPAR1").decode()}
+        ),
         "env_huge": lambda root: _huge(root),
         "env_missing": lambda root: (_verify("nowhere.json"), "nowhere.json"),
     }
@@ -338,10 +356,12 @@ def envelope_cases():
     for name, fn in cases.items():
         fn.__name__ = name
         out.append(fn)
+
     # `prov add` reads the same envelopes
     def add_with_tampered_envelope(root):
         _write(root, "t.json", {**_valid(root), "payload": base64.b64encode(b'{"_type": 1}').decode()})
         return ["add", "vendor.parquet", "--source", "vendor", "--envelope", "t.json"], "t.json"
+
     out.append(add_with_tampered_envelope)
     return out
 
@@ -370,8 +390,9 @@ def key_cases():
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         k = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-        (root / "rsa.key").write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+        (root / "rsa.key").write_bytes(
+            k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
         os.chmod(root / "rsa.key", 0o600)
         return _commit_with("rsa.key"), "not an Ed25519 private key"
 
@@ -412,7 +433,17 @@ def key_cases():
 
     def quarantine_bad_findings(root):
         (root / "findings.json").write_text("[" * 100000)
-        return ["quarantine", "--from", "v1", "--findings", "findings.json", "--tag", "qq", "--key", "owner.key"], "findings.json"
+        return [
+            "quarantine",
+            "--from",
+            "v1",
+            "--findings",
+            "findings.json",
+            "--tag",
+            "qq",
+            "--key",
+            "owner.key",
+        ], "findings.json"
 
     return [f for f in locals().values() if callable(f) and not f.__name__.startswith("_")]
 
@@ -468,7 +499,9 @@ def test_unreadable_file_in_a_tree_is_an_input_error(world):
     if os.geteuid() == 0:
         nobody = 65534
         try:
-            usable = subprocess.run([faults.PROV, "--help"], capture_output=True, user=nobody, group=nobody).returncode == 0
+            usable = (
+                subprocess.run([faults.PROV, "--help"], capture_output=True, user=nobody, group=nobody).returncode == 0
+            )
         except OSError:
             usable = False
         if not usable:
@@ -478,9 +511,15 @@ def test_unreadable_file_in_a_tree_is_an_input_error(world):
                 os.lchown(n, nobody, nobody)
         user = {"user": nobody, "group": nobody}
     before = faults.fingerprint(world.prov_dir)
-    p = subprocess.run([faults.PROV, "commit", "locked", "--tag", "locked", "--key", str(world.owner.private_path)],
-                       cwd=world.root, env=faults._env({"HOME": str(world.root)}), capture_output=True, text=True,
-                       timeout=120, **user)
+    p = subprocess.run(
+        [faults.PROV, "commit", "locked", "--tag", "locked", "--key", str(world.owner.private_path)],
+        cwd=world.root,
+        env=faults._env({"HOME": str(world.root)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **user,
+    )
     assert p.returncode == 2, p.stderr
     assert "shut.bin: cannot read file (Permission denied)" in p.stderr and "Traceback" not in p.stderr
     assert faults.fingerprint(world.prov_dir) == before

@@ -7,11 +7,11 @@ import logging
 import os
 import stat
 
+import faults
 import pytest
 from cryptography.hazmat.primitives import serialization
-
-import faults
 from faults import prov_inline
+
 from provenance import keys
 
 PASSPHRASE = "correct horse battery staple 7f3a"
@@ -21,9 +21,12 @@ def _secrets(key_path, passphrase=None) -> list[bytes]:
     """Every spelling of the private key a leak could take: PEM body lines, raw bytes, hex, base64."""
     pem = key_path.read_bytes()
     private = serialization.load_pem_private_key(pem, password=passphrase.encode() if passphrase else None)
-    raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
-    plain_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    plain_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     body = [line for line in pem.splitlines() + plain_pem.splitlines() if line and not line.startswith(b"-----")]
     out = [raw, raw.hex().encode(), base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"="), *body]
     if passphrase:
@@ -59,12 +62,17 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         ["sign", "crowd.parquet", "--source", "crowd2", "--key", "secret.key", "--out", "crowd.sig.json", "--json"],
         ["trust", "add", "crowd2", "secret.pub"],
         ["add", "crowd.parquet", "--source", "crowd2", "--envelope", "crowd.sig.json", "--json"],
-        ["verify", "s1", "--json"], ["show", "s1", "--json"], ["log", "--json"], ["audit", "verify", "--json"],
-        ["fsck", "--json"], ["lineage", "0000000000"], ["sources", "--json"],
+        ["verify", "s1", "--json"],
+        ["show", "s1", "--json"],
+        ["log", "--json"],
+        ["audit", "verify", "--json"],
+        ["fsck", "--json"],
+        ["lineage", "0000000000"],
+        ["sources", "--json"],
         ["quarantine", "--from", "s1", "--source", "crowd", "--tag", "s2", "--key", "secret.key", "--json"],
         # failures, whose messages must name the file but never its contents
         ["commit", "train.parquet", "--tag", "s3", "--key", "secret.key"],  # wrong passphrase below
-        ["commit", "train.parquet", "--tag", "s3", "--key", "owner.key"],   # plain key, passphrase set
+        ["commit", "train.parquet", "--tag", "s3", "--key", "owner.key"],  # plain key, passphrase set
         ["sign", "vendor.parquet", "--source", "v", "--key", "owner.pub"],
     ]
     for i, argv in enumerate(runs):
@@ -105,11 +113,13 @@ def test_an_encrypted_key_without_its_passphrase_fails_cleanly(world, monkeypatc
     monkeypatch.delenv("PROV_PASSPHRASE")
     assert b"ENCRYPTED" in pair.private_path.read_bytes()
     before = faults.fingerprint(world.prov_dir)
-    for argv in (["commit", "train.parquet", "--tag", "x", "--key", "locked.key"],
-                 ["sign", "vendor.parquet", "--source", "vendor", "--key", "locked.key", "--out", "x.json"],
-                 ["quarantine", "--from", "v1", "--source", "crowd", "--tag", "x", "--key", "locked.key"]):
+    for argv in (
+        ["commit", "train.parquet", "--tag", "x", "--key", "locked.key"],
+        ["sign", "vendor.parquet", "--source", "vendor", "--key", "locked.key", "--out", "x.json"],
+        ["quarantine", "--from", "v1", "--source", "crowd", "--tag", "x", "--key", "locked.key"],
+    ):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code == 2 and not r.crashed, r.stderr
-        assert r.stderr == f"Error: locked.key: private key is encrypted; set PROV_PASSPHRASE\n"
+        assert r.stderr == "Error: locked.key: private key is encrypted; set PROV_PASSPHRASE\n"
     assert faults.fingerprint(world.prov_dir) == before
     assert not (world.root / "x.json").exists()

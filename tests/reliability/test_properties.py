@@ -23,8 +23,12 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 # --- canonical encoding -----------------------------------------------------------------
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20), st.binary(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.binary(max_size=20),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
 
@@ -42,7 +46,7 @@ def _norm(v):
 
 def _decode(data: bytes, at: int = 0):
     """An independent decoder: the encoding is self-delimiting iff this reads it back exactly."""
-    tag = data[at:at + 1]
+    tag = data[at : at + 1]
     n, shift, at = 0, 0, at + 1
     while True:
         b = data[at]
@@ -51,7 +55,7 @@ def _decode(data: bytes, at: int = 0):
         shift += 7
         if not b & 0x80:
             break
-    payload, end = data[at:at + n], at + n
+    payload, end = data[at : at + n], at + n
     if tag == b"N":
         return None, end
     if tag == b"B":
@@ -99,12 +103,16 @@ def test_every_nan_and_both_zeros_encode_alike(x):
         assert encoding.encode_value(x) == encoding.encode_value(-0.0)
 
 
-rows = st.integers(1, 12).flatmap(lambda n: st.fixed_dictionaries({
-    "i": st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), min_size=n, max_size=n),
-    "f": st.lists(st.floats(allow_nan=True), min_size=n, max_size=n),
-    "s": st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=n, max_size=n),
-    "l": st.lists(st.lists(st.integers(-5, 5), max_size=3), min_size=n, max_size=n),
-}))
+rows = st.integers(1, 12).flatmap(
+    lambda n: st.fixed_dictionaries(
+        {
+            "i": st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), min_size=n, max_size=n),
+            "f": st.lists(st.floats(allow_nan=True), min_size=n, max_size=n),
+            "s": st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=n, max_size=n),
+            "l": st.lists(st.lists(st.integers(-5, 5), max_size=3), min_size=n, max_size=n),
+        }
+    )
+)
 
 
 @SETTINGS
@@ -122,6 +130,7 @@ def test_vectorised_digests_equal_the_reference_whatever_the_column_order_and_ch
 
 # --- Merkle tree and inclusion proofs ---------------------------------------------------
 
+
 def _rfc6962_root(leaves):
     """MTH exactly as RFC 6962 §2.1 writes it (recursive split at the largest power of two)."""
     n = len(leaves)
@@ -134,7 +143,8 @@ def _rfc6962_root(leaves):
 
 
 leaf_lists = st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=70).map(
-    lambda xs: [merkle.leaf_hash(x) for x in xs])
+    lambda xs: [merkle.leaf_hash(x) for x in xs]
+)
 
 
 @SETTINGS
@@ -205,7 +215,9 @@ def test_parsing_arbitrary_json_objects_never_crashes(obj):
 
 
 @SETTINGS
-@given(st.sampled_from(["payloadType", "payload", "sig", "keyid"]), st.binary(min_size=1, max_size=4), st.integers(0, 200))
+@given(
+    st.sampled_from(["payloadType", "payload", "sig", "keyid"]), st.binary(min_size=1, max_size=4), st.integers(0, 200)
+)
 def test_any_change_to_a_signed_envelope_fails_verification(field, noise, at):
     env = json.loads(json.dumps(VALID))
     if field in ("sig", "keyid"):
@@ -215,7 +227,7 @@ def test_any_change_to_a_signed_envelope_fails_verification(field, noise, at):
         target = env
         raw = base64.b64decode(env["payload"]) if field == "payload" else env["payloadType"].encode()
     at = at % len(raw)
-    changed = raw[:at] + bytes([raw[at] ^ noise[0]]) + noise[1:] + raw[at + 1:]
+    changed = raw[:at] + bytes([raw[at] ^ noise[0]]) + noise[1:] + raw[at + 1 :]
     assume(changed != raw)
     if field == "sig":
         target["sig"] = base64.b64encode(changed).decode()

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 
+import faults
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import faults
 from conftest import scaled
 from faults import prov_inline
 
@@ -61,7 +60,9 @@ UNSIGNED_EDITS = [
 ]
 
 
-@pytest.mark.parametrize("statement,needle", UNSIGNED_EDITS, ids=[s.split(" set ")[0] + " " + n for s, n in UNSIGNED_EDITS])
+@pytest.mark.parametrize(
+    "statement,needle", UNSIGNED_EDITS, ids=[s.split(" set ")[0] + " " + n for s, n in UNSIGNED_EDITS]
+)
 def test_fsck_catches_an_edit_to_any_stored_field(world, statement, needle):
     _sql(world, statement)
     r = prov_inline("fsck", cwd=world.root)
@@ -112,7 +113,9 @@ def test_a_damaged_dataset_description_is_a_failed_verification(world):
 def test_a_non_utf8_schema_is_a_store_error(world):
     conn = sqlite3.connect(world.prov_dir / "prov.db")
     conn.execute("pragma writable_schema = on")
-    conn.execute("update sqlite_master set sql = replace(sql, 'kind', cast(x'6bee6e64' as text)) where name = 'versions'")
+    conn.execute(
+        "update sqlite_master set sql = replace(sql, 'kind', cast(x'6bee6e64' as text)) where name = 'versions'"
+    )
     conn.commit()
     conn.close()
     for argv in (["verify", "v1"], ["fsck"]):
@@ -123,7 +126,9 @@ def test_a_non_utf8_schema_is_a_store_error(world):
 def test_a_renamed_column_is_a_store_error_not_a_key_error(world):
     conn = sqlite3.connect(world.prov_dir / "prov.db")
     conn.execute("pragma writable_schema = on")
-    conn.execute("update sqlite_master set sql = replace(sql, 'manifest_object', 'manifest_objecX') where name = 'versions'")
+    conn.execute(
+        "update sqlite_master set sql = replace(sql, 'manifest_object', 'manifest_objecX') where name = 'versions'"
+    )
     conn.commit()
     conn.close()
     r = prov_inline("verify", "v4", cwd=world.root)

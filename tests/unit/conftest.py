@@ -47,8 +47,9 @@ def digits_split() -> Split:
     X = X.astype(np.float32)
     order = np.random.default_rng(0).permutation(len(X))
     base, pool = order[:1078], order[1078:]
-    profile = build_profile(X[base], y[base].astype(str), digests_of(X[base]), featurizer="numeric/v1",
-                            sources=["vendor"] * len(base))
+    profile = build_profile(
+        X[base], y[base].astype(str), digests_of(X[base]), featurizer="numeric/v1", sources=["vendor"] * len(base)
+    )
     return Split(profile, X[base], y[base], X[pool], y[pool])
 
 

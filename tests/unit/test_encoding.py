@@ -10,19 +10,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provenance.encoding import encode_value, row_digest, table_digests
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 
 ROWS = [
     {"x": 1.5, "n": 3, "s": "héllo", "flag": True, "label": "a"},
     {"x": -0.0, "n": -7, "s": "", "flag": False, "label": "b"},
-    {"x": float("nan"), "n": 2**40, "s": "comma, and \"quote\"", "flag": True, "label": "a"},
+    {"x": float("nan"), "n": 2**40, "s": 'comma, and "quote"', "flag": True, "label": "a"},
 ]
 SCHEMA = ["x:double", "n:int64", "s:string", "flag:bool", "label:string"]
 
@@ -59,13 +58,17 @@ def test_vectorised_digests_match_the_reference_encoder():
     assert table_digests(table, cols) == expected
     # an all-numeric table takes the fast path; it must agree too
     numeric = table.select(["x", "n", "flag"])
-    assert table_digests(numeric, ["x", "n", "flag"]) == [row_digest({c: r[c] for c in ["x", "n", "flag"]}) for r in ROWS]
+    assert table_digests(numeric, ["x", "n", "flag"]) == [
+        row_digest({c: r[c] for c in ["x", "n", "flag"]}) for r in ROWS
+    ]
 
 
 def test_row_order_and_chunking_do_not_change_the_manifest(tmp_path):
     table = pa.Table.from_pylist(ROWS * 50)
     pq.write_table(table, tmp_path / "a.parquet", row_group_size=7)
-    pq.write_table(table.take(np.random.default_rng(1).permutation(table.num_rows)), tmp_path / "b.parquet", row_group_size=1000)
+    pq.write_table(
+        table.take(np.random.default_rng(1).permutation(table.num_rows)), tmp_path / "b.parquet", row_group_size=1000
+    )
     a = build_manifest(DatasetSpec(str(tmp_path / "a.parquet"))).manifest
     b = build_manifest(DatasetSpec(str(tmp_path / "b.parquet"))).manifest
     assert a.root == b.root and len(a) == 150
@@ -100,8 +103,12 @@ def test_integer_widths_and_nested_values(tmp_path):
 
 
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=True)
-    | st.text(max_size=20) | st.binary(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
     lambda children: st.lists(children, max_size=4),
     max_leaves=12,
 )

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support import digits_table
 
 from provenance.detectors import Delta
+from provenance.detectors.base import Detector, DetectorResult, Finding
 from provenance.detectors.parallel import run_detectors_parallel
 from provenance.detectors.registry import _detectors, register_detector, run_detectors
-from provenance.detectors.base import Detector, DetectorResult, Finding
 from provenance.errors import InputError
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from
 from provenance.profiles.reference import build_profile
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest
-from provenance.sources.tables import TableOptions
+from provenance.sources.interface import DatasetSpec
+from support import digits_table
 
 
 def _square(x: int) -> int:
@@ -111,8 +109,9 @@ def _same(a: list[DetectorResult], b: list[DetectorResult]) -> None:
     assert [r.detector for r in a] == [r.detector for r in b]
     for x, y in zip(a, b):
         assert (x.status, x.error, x.threshold) == (y.status, y.error, y.threshold), x.detector
-        assert [(f.digest, f.score, f.flagged, f.explanation) for f in x.findings] == \
-               [(f.digest, f.score, f.flagged, f.explanation) for f in y.findings], x.detector
+        assert [(f.digest, f.score, f.flagged, f.explanation) for f in x.findings] == [
+            (f.digest, f.score, f.flagged, f.explanation) for f in y.findings
+        ], x.detector
 
 
 def test_parallel_detection_gives_the_serial_results(profile_and_delta):
@@ -133,9 +132,16 @@ class _DistanceToMean(Detector):
     def run(self, profile, delta, fpr):
         d = np.linalg.norm(profile.standardize(delta.X), axis=1)
         scores = d / (1.0 + d)
-        return DetectorResult(self.name, "ok", None, 0.9, [
-            Finding(delta.hex(i), self.name, float(s), bool(s > 0.9), f"distance {d[i]:.2f}") for i, s in enumerate(scores)
-        ])
+        return DetectorResult(
+            self.name,
+            "ok",
+            None,
+            0.9,
+            [
+                Finding(delta.hex(i), self.name, float(s), bool(s > 0.9), f"distance {d[i]:.2f}")
+                for i, s in enumerate(scores)
+            ],
+        )
 
 
 class _Crashes(Detector):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 from pymerkle import verify_inclusion as pymerkle_verify
 
-from provenance.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
 from provenance.manifest import Manifest
+from provenance.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
 
 
 def rfc6962_mth(entries: list[bytes]) -> bytes:

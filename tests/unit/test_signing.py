@@ -47,7 +47,7 @@ def test_tampered_payload_wrong_key_and_changed_type_all_fail(signed, workdir):
     tampered = dict(env, payload=base64.b64encode(signing.canonical_json(stmt)).decode())
     retyped = dict(env, payloadType="application/json")
     for bad, key in ((tampered, public), (env, other), (retyped, public)):
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017  (securesystemslib raises its own types)
             _sslib_verify(bad, key)
         with pytest.raises(VerificationError):
             signing.verify(bad, {keys.key_id(key): key})
@@ -67,12 +67,15 @@ def test_no_trusted_keys_fails_closed(signed):
         signing.verify(env, {})
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"not json", "not JSON"),
-    (b"[]", "not a JSON object"),
-    (b'{"payloadType": "x", "payload": "!!", "signatures": [{"keyid": "", "sig": "AA=="}]}', "bad base64"),
-    (b'{"payloadType": "x", "signatures": []}', "'payload'"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"payloadType": "x", "payload": "!!", "signatures": [{"keyid": "", "sig": "AA=="}]}', "bad base64"),
+        (b'{"payloadType": "x", "signatures": []}', "'payload'"),
+    ],
+)
 def test_malformed_envelopes_are_input_errors(data, match):
     with pytest.raises(InputError, match=match):
         signing.parse_envelope(data, "e.json")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from provenance.lineage import queries
 from provenance.demo.lineage_steps import run_lineage_demo
+from provenance.lineage import queries
 from provenance.store import Store
 
 

@@ -4,7 +4,6 @@ from provenance.detectors import get_detector
 
 
 def test_records_placed_on_another_class_are_flagged_naming_the_target(digits_split, flags_and_scores):
-    rng = np.random.default_rng(3)
     target = digits_split.Xb[0]
     target_class = digits_split.yb[0]
     sources = np.flatnonzero(digits_split.yp != target_class)[:15]

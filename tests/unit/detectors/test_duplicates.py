@@ -20,7 +20,7 @@ def test_exact_repeats_and_constant_records_are_flagged(digits_split, flags_and_
     blank = np.zeros((3, 64))
     delta = digits_split.delta(np.vstack([repeated, blank]), ["1"] * 8)
     result = get_detector("duplicates").run(digits_split.profile, delta, fpr=0.01)
-    findings = result.findings[len(digits_split.Xp):]
+    findings = result.findings[len(digits_split.Xp) :]
     assert all(f.flagged for f in findings)
     assert "exact copies" in findings[0].explanation
     assert "constant" in findings[-1].explanation

@@ -1,7 +1,6 @@
 import numpy as np
 
 from provenance.detectors import get_detector
-from provenance.features.softmax import softmax, with_bias
 
 
 def _aligned_poisons(split, n, rng):

@@ -7,11 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from provenance.cli.core import commit_hooks
+from provenance.detectors.findings import stored_findings
+from provenance.detectors.pipeline import detect
 from provenance.diff import merge as diff_lib
 from provenance.diff import sides as diff_sides
-from provenance.cli.core import commit_hooks
-from provenance.detectors.pipeline import detect
-from provenance.detectors.findings import stored_findings
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 from provenance.versions import commit

@@ -17,7 +17,9 @@ class ExplodingDetector(Detector):
 def test_all_detectors_score_every_record_in_range(digits_split):
     results = run_detectors(digits_split.profile, digits_split.delta(), fpr=0.01)
     assert [r.detector for r in results] == available_detectors()
-    assert {"knn_label", "outlier", "duplicates", "volume", "spectral", "collision", "gradient"} <= set(available_detectors())
+    assert {"knn_label", "outlier", "duplicates", "volume", "spectral", "collision", "gradient"} <= set(
+        available_detectors()
+    )
     for result in results:
         assert result.status == "ok", result.error
         assert len(result.findings) == len(digits_split.Xp)
@@ -47,7 +49,14 @@ def test_delta_of_another_dimension_is_refused(digits_split):
 
 def test_nan_in_the_delta_names_the_record():
     with pytest.raises(FeatureError) as err:
-        Delta([b"\xab" * 32, b"\xcd" * 32], np.array([[1.0, 2.0], [np.nan, 1.0]], np.float32), ["a", "b"], [None] * 2, ["added"] * 2, [None] * 2)
+        Delta(
+            [b"\xab" * 32, b"\xcd" * 32],
+            np.array([[1.0, 2.0], [np.nan, 1.0]], np.float32),
+            ["a", "b"],
+            [None] * 2,
+            ["added"] * 2,
+            [None] * 2,
+        )
     assert err.value.records == ["cd" * 6]
 
 
@@ -70,12 +79,23 @@ def test_record_independent_detectors_give_the_same_findings_on_any_split(digits
 
     delta = digits_split.delta()
     half = len(delta) // 2
-    parts = [Delta(delta.digests[a:b], delta.X[a:b], delta.labels[a:b], delta.sources[a:b], delta.kinds[a:b], delta.old_labels[a:b])
-             for a, b in ((0, half), (half, len(delta)))]
+    parts = [
+        Delta(
+            delta.digests[a:b],
+            delta.X[a:b],
+            delta.labels[a:b],
+            delta.sources[a:b],
+            delta.kinds[a:b],
+            delta.old_labels[a:b],
+        )
+        for a, b in ((0, half), (half, len(delta)))
+    ]
     for name in available_detectors():
         detector = get_detector(name)
         if not detector.record_independent:
             continue
         whole = detector.run(digits_split.profile, delta, 0.01).findings
         split = [f for part in parts for f in detector.run(digits_split.profile, part, 0.01).findings]
-        assert [(f.digest, round(f.score, 9), f.flagged) for f in whole] == [(f.digest, round(f.score, 9), f.flagged) for f in split], name
+        assert [(f.digest, round(f.score, 9), f.flagged) for f in whole] == [
+            (f.digest, round(f.score, 9), f.flagged) for f in split
+        ], name

@@ -1,5 +1,3 @@
-import numpy as np
-
 from provenance.detectors import get_detector
 
 

@@ -18,8 +18,12 @@ def d(i) -> bytes:
 
 
 def manifests():
-    base = Manifest.build([d(i) for i in range(300)], ["cat" if i % 2 else "dog" for i in range(300)],
-                          [str(i) for i in range(300)], ["a"] * 150 + ["b"] * 150)
+    base = Manifest.build(
+        [d(i) for i in range(300)],
+        ["cat" if i % 2 else "dog" for i in range(300)],
+        [str(i) for i in range(300)],
+        ["a"] * 150 + ["b"] * 150,
+    )
     rows = []
     for i in range(20, 300):  # 20 removed
         label = "bird" if 40 <= i < 52 else ("cat" if i % 2 else "dog")  # 12 relabeled
@@ -55,7 +59,9 @@ def test_a_dataset_against_itself_has_no_changes():
 def test_locate_handles_digests_that_share_their_first_8_bytes():
     prefix = b"\x01" * 8
     hay = np.array(sorted([prefix + bytes([i]) * 24 for i in (1, 3, 5)] + [b"\x02" * 32]), dtype="S32")
-    needles = np.array(sorted([prefix + bytes([i]) * 24 for i in (3, 4, 5)] + [b"\x02" * 32, b"\x03" * 32]), dtype="S32")
+    needles = np.array(
+        sorted([prefix + bytes([i]) * 24 for i in (3, 4, 5)] + [b"\x02" * 32, b"\x03" * 32]), dtype="S32"
+    )
     assert locate(needles, hay).tolist() == [1, -1, 2, 3, -1]
 
 

@@ -9,8 +9,16 @@ import pytest
 from provenance.diff import signals
 
 
-@pytest.mark.parametrize("x, df, p", [(3.841458820694124, 1, 0.05), (5.991464547107979, 2, 0.05),
-                                      (6.634896601021214, 1, 0.01), (0.0, 3, 1.0), (124.3421134, 100, 0.05)])
+@pytest.mark.parametrize(
+    "x, df, p",
+    [
+        (3.841458820694124, 1, 0.05),
+        (5.991464547107979, 2, 0.05),
+        (6.634896601021214, 1, 0.01),
+        (0.0, 3, 1.0),
+        (124.3421134, 100, 0.05),
+    ],
+)
 def test_chi2_sf_known_values(x, df, p):
     assert signals.chi2_sf(x, df) == pytest.approx(p, rel=1e-7)
 
@@ -63,7 +71,9 @@ def test_a_clean_delta_large_next_to_its_base_is_not_a_shift():
 
 
 def test_relabel_rate_flags_the_source_that_relabels():
-    out = {s.subject["source"]: s for s in signals.relabel_rate_by_source({"a": 2, "evil": 30}, {"a": 5000, "evil": 300})}
+    out = {
+        s.subject["source"]: s for s in signals.relabel_rate_by_source({"a": 2, "evil": 30}, {"a": 5000, "evil": 300})
+    }
     assert out["evil"].flagged and not out["a"].flagged
     assert out["evil"].statistic["rate"] == pytest.approx(0.1)
 

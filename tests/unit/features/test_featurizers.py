@@ -11,8 +11,15 @@ from sklearn.datasets import load_wine
 
 from provenance.errors import InputError
 from provenance.features import (
-    EmbeddingFeaturizer, FeatureError, HashedTextFeaturizer, ImageFeaturizer, NumericFeaturizer,
-    available_featurizers, featurize_checked, get_featurizer, register_featurizer,
+    EmbeddingFeaturizer,
+    FeatureError,
+    HashedTextFeaturizer,
+    ImageFeaturizer,
+    NumericFeaturizer,
+    available_featurizers,
+    featurize_checked,
+    get_featurizer,
+    register_featurizer,
 )
 
 
@@ -95,7 +102,9 @@ def test_hashed_text_is_deterministic_and_similar_texts_are_close():
     featurizer = HashedTextFeaturizer(dim=512)
     X = featurizer.featurize(["the cat sat on the mat", "the cat sat on a mat", "quarterly revenue rose", ""])
     assert X.shape == (4, 512)
-    np.testing.assert_array_equal(X, featurizer.featurize(["the cat sat on the mat", "the cat sat on a mat", "quarterly revenue rose", ""]))
+    np.testing.assert_array_equal(
+        X, featurizer.featurize(["the cat sat on the mat", "the cat sat on a mat", "quarterly revenue rose", ""])
+    )
     assert X[0] @ X[1] > X[0] @ X[2] + 0.3
     assert not X[3].any()  # empty text: a zero vector, which the duplicates detector reports
     with pytest.raises(FeatureError):
@@ -128,11 +137,13 @@ def test_plugin_output_with_nan_is_refused_naming_the_records():
 
 def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
     # A real installed-distribution layout on sys.path: importlib.metadata finds it.
-    (tmp_path / "myplugin.py").write_text(textwrap.dedent("""
+    (tmp_path / "myplugin.py").write_text(
+        textwrap.dedent("""
         from provenance.features import HashedTextFeaturizer
         class Plug(HashedTextFeaturizer):
             name = "plug/v1"
-    """))
+    """)
+    )
     dist = tmp_path / "myplugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 0.1\n")

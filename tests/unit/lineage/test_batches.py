@@ -14,23 +14,27 @@ def d(name: str) -> bytes:
 
 def m(rows: list[tuple[str, str, str]]) -> Manifest:
     """(content name, label, locator)"""
-    return Manifest.build([d(r[0]) for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                          ["vendor"] * len(rows))
+    return Manifest.build([d(r[0]) for r in rows], [r[1] for r in rows], [r[2] for r in rows], ["vendor"] * len(rows))
 
 
 SIGNED = m([("a", "1", "0"), ("b", "2", "1"), ("c", "3", "2"), ("e", "5", "3")])
 
 
 def test_nothing_changed():
-    assert record_changes(SIGNED, m([("e", "5", "0"), ("a", "1", "1"), ("b", "2", "2"), ("c", "3", "3")])) == \
-        {"changed": [], "added": [], "removed": [], "relabeled": []}
+    assert record_changes(SIGNED, m([("e", "5", "0"), ("a", "1", "1"), ("b", "2", "2"), ("c", "3", "3")])) == {
+        "changed": [],
+        "added": [],
+        "removed": [],
+        "relabeled": [],
+    }
 
 
 def test_each_kind_is_named_with_its_place():
     now = m([("a", "1", "0"), ("b", "9", "1"), ("X", "3", "2"), ("new", "4", "4")])
     changes = record_changes(SIGNED, now)
-    assert changes["changed"] == [{"locator": "2", "digest": d("X").hex(), "signed_digest": d("c").hex(),
-                                   "label": "3", "signed_label": "3"}]
+    assert changes["changed"] == [
+        {"locator": "2", "digest": d("X").hex(), "signed_digest": d("c").hex(), "label": "3", "signed_label": "3"}
+    ]
     assert changes["relabeled"] == [{"locator": "1", "digest": d("b").hex(), "signed_label": "2", "label": "9"}]
     assert changes["added"] == [{"locator": "4", "digest": d("new").hex(), "label": "4"}]
     assert changes["removed"] == [{"locator": "3", "digest": d("e").hex(), "label": "5"}]

@@ -19,7 +19,9 @@ def test_same_records_in_any_order_give_the_same_bytes():
     X, y, digests = _gaussian_base(600)
     first = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=100).to_bytes()
     order = np.random.default_rng(1).permutation(len(X))
-    shuffled = build_profile(X[order], y[order], [digests[i] for i in order], featurizer="numeric/v1", max_per_class=100)
+    shuffled = build_profile(
+        X[order], y[order], [digests[i] for i in order], featurizer="numeric/v1", max_per_class=100
+    )
     assert shuffled.to_bytes() == first
     assert ReferenceProfile.from_bytes(first).to_bytes() == first
     with pytest.raises(FeatureError, match="damaged reference profile"):

@@ -4,19 +4,18 @@ manifest as the same bytes on local disk, with no local copy."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from support import digits_table
 
 from provenance.errors import InputError
 from provenance.executor import InlineExecutor, LocalExecutor
-from provenance.sources.interface import DatasetSpec
 from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from support import digits_table
 
 
 @pytest.fixture
@@ -59,7 +58,10 @@ def test_a_file_tree_on_memory_url_and_file_url(workdir, memfs):
         (local / f"k{i % 4}" / f"{i}.bin").write_bytes(rng.bytes(int(rng.integers(1, 4000))))
     _copy_up(fs, local, root + "/tree")
     want = build_manifest(DatasetSpec(str(local))).manifest
-    assert build_manifest(DatasetSpec(f"memory://{root}/tree"), executor=LocalExecutor(2)).manifest.to_bytes() == want.to_bytes()
+    assert (
+        build_manifest(DatasetSpec(f"memory://{root}/tree"), executor=LocalExecutor(2)).manifest.to_bytes()
+        == want.to_bytes()
+    )
     assert build_manifest(DatasetSpec(f"file://{local}")).manifest.to_bytes() == want.to_bytes()
     # files plus a labels CSV, both on the remote filesystem
     fs.pipe(f"{root}/labels.csv", b"path,label\nk0/0.bin,zero\nk1/1.bin,one\n")
@@ -83,8 +85,17 @@ def test_prov_commit_reads_a_memory_url(prov, workdir, keypair, memfs):
     pq.write_table(digits_table(300), workdir / "d.parquet", row_group_size=100)
     fs.pipe(f"{root}/d.parquet", (workdir / "d.parquet").read_bytes())
     assert prov("init").exit_code == 0
-    res = prov("commit", f"memory://{root}/d.parquet", "--tag", "v1", "--key", keypair.private_path,
-               "--executor", "local:2", "--json")
+    res = prov(
+        "commit",
+        f"memory://{root}/d.parquet",
+        "--tag",
+        "v1",
+        "--key",
+        keypair.private_path,
+        "--executor",
+        "local:2",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(res.output)
     want = build_manifest(DatasetSpec(str(workdir / "d.parquet"))).manifest

@@ -10,17 +10,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support import digits_table
 
 from provenance import encoding, fastsha, merkle
-from provenance.executor import InlineExecutor, LocalExecutor
-from provenance.merkle import MerkleBuilder, merkle_root
 from provenance.encoding import split_digests, table_digest_blob
+from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.manifest import Manifest, leaf_blob
+from provenance.merkle import MerkleBuilder, merkle_root
+from provenance.sources.build import build_manifest
 from provenance.sources.external_sort import ExternalSort, bucket_bits
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.build import build_manifest
 from provenance.sources.tables import HashedPart
+from support import digits_table
 
 needs_fast = pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
 
@@ -63,9 +63,14 @@ def test_fast_paths_give_the_reference_bytes():
 def test_table_digests_and_leaves_match_the_row_by_row_reference():
     t = digits_table(300)
     t = t.append_column("note", pa.array([None if i % 7 == 0 else f"n{i}é" for i in range(300)]))
-    t = t.append_column("score", pa.array([float("nan") if i % 5 == 0 else -0.0 if i % 3 == 0 else i / 3 for i in range(300)]))
+    t = t.append_column(
+        "score", pa.array([float("nan") if i % 5 == 0 else -0.0 if i % 3 == 0 else i / 3 for i in range(300)])
+    )
     t = t.append_column("flag", pa.array([i % 2 == 0 for i in range(300)]))
-    for cols in ([c for c in t.column_names if c.startswith("px")] + ["score", "flag"], [c for c in t.column_names if c != "label"]):
+    for cols in (
+        [c for c in t.column_names if c.startswith("px")] + ["score", "flag"],
+        [c for c in t.column_names if c != "label"],
+    ):
         reference = b"".join(encoding.row_digest({c: row[c] for c in cols}) for row in t.to_pylist())
         assert table_digest_blob(t, cols) == reference
     digests = pa.array([hashlib.sha256(str(i).encode()).digest() for i in range(300)], pa.binary(32))

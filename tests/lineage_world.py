@@ -1,7 +1,7 @@
-"""Fixtures for signing at source and lineage: a vendor that signs, a crowd that doesn't.
+"""A world for signing at source and lineage: a vendor that signs, a crowd that doesn't.
 
-Import what a test needs (``from conftest_lineage import world, ...``); pytest finds
-fixtures in the test module's globals.
+The ``world`` fixture that builds one is in ``tests/cli/conftest.py``; tests import the
+helpers here by name (``from lineage_world import World, flip_label``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for tests)
-from provenance.lineage import batches
 from provenance import keys
-from provenance.trust import source_keys as trust
-from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for tests)
 
 N_VENDOR = 120
 N_CROWD = 60
@@ -78,18 +74,3 @@ def change_pixel(table: pa.Table, row: int, column: str = "px10") -> pa.Table:
 
 def payload(env: dict) -> dict:
     return json.loads(base64.b64decode(env["payload"]))
-
-
-@pytest.fixture
-def world(workdir, store, monkeypatch) -> World:
-    monkeypatch.setenv("PROV_WORKERS", "1")  # small batches: forking workers costs more than it saves
-    data = digits_table(N_VENDOR + N_CROWD)
-    vendor_data, crowd_data = workdir / "vendor.parquet", workdir / "crowd.parquet"
-    pq.write_table(data.slice(0, N_VENDOR), vendor_data)
-    pq.write_table(data.slice(N_VENDOR), crowd_data)
-    pairs = {n: keys.generate(workdir / n) for n in ("vendor", "other", "stranger", "owner")}
-    signed = batches.sign_batch(DatasetSpec(str(vendor_data)), "vendor", pairs["vendor"].private_path)
-    trust.add_key(store, "vendor", pairs["vendor"].public_path)
-    trust.add_key(store, "other", pairs["other"].public_path)
-    return World(workdir, store, pairs["vendor"], pairs["other"], pairs["stranger"], pairs["owner"],
-                 vendor_data, crowd_data, Path(signed.envelope))
