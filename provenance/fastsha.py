@@ -1,103 +1,196 @@
-"""Optional batch SHA-256 (the ``provenance._fastsha`` extension), with a pure-Python twin.
+"""Batch SHA-256: the compiled ``provenance._fastsha`` extension, or its pure-Python twin.
 
-hashlib costs about a microsecond per call, which dominates when a row is a few hundred
-bytes; the extension hashes a whole batch of rows in one call. It is an optimisation
-only: every function gives the same bytes as the reference code in ``hashing.py`` (tests
-compare them), and without the extension prov falls back to hashlib.
+hashlib costs about a microsecond per call, which dominates when a message is a table row
+of a few hundred bytes or a 65-byte Merkle node; the extension hashes a whole batch in one
+call into OpenSSL's low-level SHA-256 (SHA-NI where the CPU has it) and releases the GIL.
+It is an optimisation only: each function below gives the same bytes whichever path runs
+(tests compare both paths with the row-by-row reference, and the golden vectors hold on
+both), so a manifest never depends on how prov was installed.
 
-Set ``PROV_NO_FASTSHA=1`` to force the fallback. ``python -m provenance.fastsha build``
-compiles the extension in place (needs a C compiler and OpenSSL headers).
+``pip install`` compiles the extension where a C compiler and OpenSSL headers exist
+(``setup.py``, setuptools ``optional=True``); elsewhere prov runs on hashlib. Set
+``PROV_NO_FASTSHA=1`` to force the pure-Python path. ``python -m provenance.fastsha``
+prints which path runs; ``python -m provenance.fastsha build`` compiles the extension in
+place (a developer convenience for a source tree installed without it).
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
-_lib = None
-_tried = False
 _SOURCE = Path(__file__).parent / "_native" / "fastsha.c"
+_UNSET = object()
+_compiled: object = _UNSET  # the extension module, None when absent or disabled
 
 
-def _load():
-    global _lib, _tried
-    if _tried:
-        return _lib
-    _tried = True
-    if os.environ.get("PROV_NO_FASTSHA"):
-        return None
-    try:
-        from provenance import _fastsha  # noqa: F401  (built by setuptools, or by ``build`` below)
-    except ImportError:
-        return None
-    lib = ctypes.CDLL(_fastsha.__file__)
-    p, sz = ctypes.c_void_p, ctypes.c_size_t
-    lib.prov_sha256_rows.argtypes = [p, sz, p, p, sz, p]
-    lib.prov_sha256_fixed.argtypes = [p, sz, p, sz, sz, p]
-    lib.prov_merkle_root.argtypes = [p, sz, p, p]
-    for f in (lib.prov_sha256_rows, lib.prov_sha256_fixed, lib.prov_merkle_root):
-        f.restype = None
-    _lib = lib
-    return lib
+def _extension() -> ModuleType | None:
+    global _compiled
+    if _compiled is _UNSET:
+        _compiled = None
+        if not os.environ.get("PROV_NO_FASTSHA"):
+            try:
+                from provenance import _fastsha  # type: ignore[attr-defined]  # built by setup.py
+
+                _compiled = _fastsha
+            except ImportError:
+                pass
+    return _compiled  # type: ignore[return-value]
 
 
 def available() -> bool:
-    return _load() is not None
+    """True when the compiled extension is loaded and used."""
+    return _extension() is not None
 
 
-def _ptr(buf) -> int:
-    return np.frombuffer(buf, dtype=np.uint8).ctypes.data if len(buf) else 0
+def path_description() -> str:
+    """One line saying which SHA-256 path runs, for ``--version`` output and benchmark results."""
+    if available():
+        return "batch SHA-256: compiled extension (provenance._fastsha, OpenSSL)"
+    if os.environ.get("PROV_NO_FASTSHA"):
+        return "batch SHA-256: pure Python (hashlib), forced by PROV_NO_FASTSHA"
+    return "batch SHA-256: pure Python (hashlib); the compiled extension is not built"
+
+
+@contextmanager
+def forced(path: str) -> Iterator[None]:
+    """Run the block on one path, ``"compiled"`` or ``"python"`` (tests of both paths).
+
+    Raises ``RuntimeError`` when ``"compiled"`` is asked for and the extension is not built.
+    """
+    global _compiled
+    before = _extension()
+    if path == "compiled" and before is None:
+        raise RuntimeError("the compiled fastsha extension is not built")
+    if path not in ("compiled", "python"):
+        raise ValueError(f"unknown path {path!r}: expected 'compiled' or 'python'")
+    _compiled = before if path == "compiled" else None
+    try:
+        yield
+    finally:
+        _compiled = before
+
+
+def _u8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
 
 
 def sha256_fixed(prefix: bytes, matrix: np.ndarray) -> bytes:
-    """SHA-256(prefix || row) of each row of a C-contiguous uint8 matrix, concatenated."""
+    """SHA-256(prefix || row) of each row of an ``n x width`` uint8 matrix, concatenated (32n bytes)."""
     matrix = np.ascontiguousarray(matrix, dtype=np.uint8)
     n, width = matrix.shape
-    out = np.empty(32 * n, dtype=np.uint8)
-    if n:
-        _load().prov_sha256_fixed(prefix, len(prefix), matrix.ctypes.data, width, n, out.ctypes.data)
-    return out.tobytes()
+    if n == 0:
+        return b""
+    ext = _extension()
+    if ext is not None and width:
+        return ext.sha256_fixed(prefix, matrix, width)
+    base = hashlib.sha256(prefix)
+    copy = base.copy
+    out = bytearray()
+    raw = matrix.reshape(-1).data
+    for i in range(0, n * width, width):
+        h = copy()
+        h.update(raw[i : i + width])
+        out += h.digest()
+    return bytes(out)
 
 
 def sha256_rows(prefix: bytes, data: bytes | np.ndarray, offsets: np.ndarray) -> bytes:
-    """SHA-256(prefix || data[offsets[i]:offsets[i+1]]) for each i, concatenated."""
+    """SHA-256(prefix || data[offsets[i]:offsets[i+1]]) for each i, concatenated (32 bytes each).
+
+    ``offsets`` holds n+1 non-decreasing positions inside ``data``; ``ValueError`` otherwise.
+    """
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     n = len(offsets) - 1
-    out = np.empty(32 * max(n, 0), dtype=np.uint8)
-    if n > 0:
-        data = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else np.ascontiguousarray(data)
-        _load().prov_sha256_rows(
-            prefix, len(prefix), data.ctypes.data if len(data) else 0, offsets.ctypes.data, n, out.ctypes.data
-        )
-    return out.tobytes()
+    if n <= 0:
+        return b""
+    raw = np.ascontiguousarray(_u8(data))
+    if offsets[0] < 0 or offsets[-1] > len(raw) or bool((np.diff(offsets) < 0).any()):
+        raise ValueError("offsets must be n+1 non-decreasing int64 values inside the data")
+    ext = _extension()
+    if ext is not None:
+        return ext.sha256_rows(prefix, raw, offsets)
+    copy = hashlib.sha256(prefix).copy
+    view = raw.data
+    out = bytearray()
+    bounds = offsets.tolist()
+    for i in range(n):
+        h = copy()
+        h.update(view[bounds[i] : bounds[i + 1]])
+        out += h.digest()
+    return bytes(out)
+
+
+def sha256_keyed(prefix: bytes, digests: bytes | memoryview, codes: np.ndarray, suffixes: list[bytes]) -> bytes:
+    """SHA-256(prefix || digest_i || suffixes[codes[i]]) per 32-byte digest, concatenated.
+
+    This is a Merkle leaf per manifest row: the encoding of a row's (label, source) pair is
+    made once per distinct pair and looked up by its code. ``ValueError`` when a code names
+    no suffix or the lengths disagree.
+    """
+    n = len(digests) // 32
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    if len(digests) % 32 or len(codes) != n:
+        raise ValueError("need one code per 32-byte digest")
+    if n == 0:
+        return b""
+    if int(codes.min()) < 0 or int(codes.max()) >= len(suffixes):
+        raise ValueError("a code names no suffix")
+    ext = _extension()
+    if ext is not None:
+        offsets = np.zeros(len(suffixes) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in suffixes], out=offsets[1:])
+        return ext.sha256_keyed(prefix, digests, codes, b"".join(suffixes), offsets)
+    copy = hashlib.sha256(prefix).copy
+    view = memoryview(digests)
+    out = bytearray()
+    for i, c in enumerate(codes.tolist()):
+        h = copy()
+        h.update(view[32 * i : 32 * i + 32])
+        h.update(suffixes[c])
+        out += h.digest()
+    return bytes(out)
 
 
 def merkle_root(blob: bytes) -> bytes:
-    """RFC 6962 root over concatenated 32-byte leaf hashes (at least one)."""
+    """RFC 6962 MTH over concatenated 32-byte leaf hashes; SHA-256 of nothing for none."""
     n = len(blob) // 32
+    if len(blob) % 32:
+        raise ValueError("leaf hashes come in 32-byte pieces")
     if n == 0:
         return hashlib.sha256(b"").digest()
-    src = np.frombuffer(blob, dtype=np.uint8)
-    scratch = np.empty(32 * n, dtype=np.uint8)
-    out = np.empty(32, dtype=np.uint8)
-    _load().prov_merkle_root(src.ctypes.data, n, scratch.ctypes.data, out.ctypes.data)
-    return out.tobytes()
+    ext = _extension()
+    if ext is not None:
+        return ext.merkle_root(blob)
+    sha = hashlib.sha256
+    level = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])  # an odd last node is promoted: RFC 6962's split at 2^k
+        level = nxt
+    return level[0]
 
 
 def build() -> Path:
-    """Compile the extension next to this file (a developer convenience)."""
+    """Compile the extension next to this file with ``$CC`` (default ``cc``); returns its path.
+
+    Raises ``subprocess.CalledProcessError`` when the compiler fails (no OpenSSL headers).
+    """
     target = Path(__file__).parent / ("_fastsha" + sysconfig.get_config_var("EXT_SUFFIX"))
     include = sysconfig.get_paths()["include"]
     cc = os.environ.get("CC", "cc")
     subprocess.run(
-        [cc, "-O3", "-shared", "-fPIC", f"-I{include}", str(_SOURCE), "-o", str(target), "-lcrypto"], check=True
+        [cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(_SOURCE), "-o", str(target), "-lcrypto"], check=True
     )
     return target
 
@@ -106,4 +199,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["build"]:
         print(build())
     else:
-        print("fast SHA-256:", "available" if available() else "not built (python -m provenance.fastsha build)")
+        print(path_description())

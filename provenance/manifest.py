@@ -7,7 +7,6 @@ of every record, not to locators or batches.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from provenance import fastsha
 from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_value, split_digests
 from provenance.errors import InputError, VerificationError
 from provenance.merkle import merkle_root_of_blob
@@ -243,10 +243,13 @@ def column_counts(column) -> dict[str, int]:
 
 
 def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
-    """Leaf hashes of (digest, label, source) rows, concatenated.
+    """Leaf hashes (RFC 6962: SHA-256(0x00 || entry)) of (digest, label, source) rows, concatenated.
 
-    (label, source) pairs repeat, so each pair's encoding is made once and rows refer to
-    it by dictionary code; digests are sliced straight from the Arrow buffer.
+    ``digests`` is a ``binary(32)`` Arrow array, ``labels`` and ``sources`` string arrays
+    of the same length (a null source is no source). (label, source) pairs repeat, so each
+    distinct pair's encoding is made once and rows refer to it by code; digests are read
+    straight from the Arrow buffer and the whole batch is hashed in one ``fastsha`` call.
+    Gives the bytes of ``merkle.leaf_hashes`` on the same rows.
     """
     n = len(digests)
     if n == 0:
@@ -256,47 +259,17 @@ def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
     if isinstance(label, pa.ChunkedArray):
         label, source = label.combine_chunks(), source.combine_chunks()
     n_src = max(len(source.dictionary), 1)
-    codes = (label.indices.to_numpy().astype(np.int64) * n_src + source.indices.to_numpy()).tolist()
+    pair = label.indices.to_numpy().astype(np.int64) * n_src + source.indices.to_numpy().astype(np.int64)
+    if len(label.dictionary) * n_src <= 1 << 12:
+        present, codes = np.arange(len(label.dictionary) * n_src), pair  # every pair: no sort needed
+    else:  # many distinct sources: encode only the pairs that occur
+        present, codes = np.unique(pair, return_inverse=True)
     label_values = label.dictionary.to_pylist()
     source_values = [None if s == "\x00" else s for s in source.dictionary.to_pylist()]
-    head = b"\x00" + _DIGEST_PREFIX
-    suffix_of = {c: encode_value(label_values[c // n_src]) + encode_value(source_values[c % n_src]) for c in set(codes)}
+    suffixes = [
+        encode_value(label_values[c // n_src]) + encode_value(source_values[c % n_src]) for c in present.tolist()
+    ]
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()
-    buf = digests.buffers()[1].to_pybytes()[digests.offset * 32 : (digests.offset + n) * 32]
-    from provenance import fastsha
-
-    if fastsha.available():
-        return _leaf_blob_fast(buf, np.asarray(codes, dtype=np.int64), suffix_of)
-    sha = hashlib.sha256
-    out = bytearray()
-    for i, c in enumerate(codes):
-        out += sha(head + buf[i * 32 : i * 32 + 32] + suffix_of[c]).digest()
-    return bytes(out)
-
-
-def _leaf_blob_fast(digests: bytes, codes: np.ndarray, suffix_of: dict[int, bytes]) -> bytes:
-    """``leaf_blob`` in one batch call: entries laid out in a buffer, then hashed together."""
-    from provenance import fastsha
-
-    n = len(codes)
-    head = _DIGEST_PREFIX
-    uniq = np.array(sorted(suffix_of), dtype=np.int64)
-    lengths_of = np.array([len(suffix_of[c]) for c in uniq.tolist()], dtype=np.int64)
-    which = np.searchsorted(uniq, codes)
-    lengths = len(head) + 32 + lengths_of[which]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    buf = np.empty(int(offsets[-1]), dtype=np.uint8)
-    starts = offsets[:-1]
-    fixed = np.frombuffer(head, dtype=np.uint8)
-    dig = np.frombuffer(digests, dtype=np.uint8).reshape(n, 32)
-    body = np.concatenate([np.broadcast_to(fixed, (n, len(head))), dig], axis=1)
-    width = body.shape[1]
-    buf[(starts[:, None] + np.arange(width)).reshape(-1)] = body.reshape(-1)
-    for j, c in enumerate(uniq.tolist()):
-        rows = np.nonzero(which == j)[0]
-        suffix = np.frombuffer(suffix_of[c], dtype=np.uint8)
-        if len(suffix):
-            buf[(starts[rows, None] + width + np.arange(len(suffix))).reshape(-1)] = np.tile(suffix, len(rows))
-    return fastsha.sha256_rows(b"\x00", buf, offsets)
+    buf = memoryview(digests.buffers()[1])[digests.offset * 32 : (digests.offset + n) * 32]
+    return fastsha.sha256_keyed(b"\x00" + _DIGEST_PREFIX, buf, codes, suffixes)

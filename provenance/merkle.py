@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
+from provenance import fastsha
 from provenance.encoding import encode_value, split_digests
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -99,9 +100,7 @@ def merkle_root_of_blob(blob: bytes, executor=None) -> bytes:
     then combining their roots gives the same root as one pass.
     """
     n = len(blob) // 32
-    from provenance import fastsha
-
-    if n and fastsha.available():
+    if fastsha.available():
         return fastsha.merkle_root(blob)
     workers = getattr(executor, "workers", 1) if executor is not None else 1
     if n < _PARALLEL_TREE_MIN or workers <= 1:
@@ -166,8 +165,4 @@ class MerkleBuilder:
 
 def perfect_subtree_root(blob: bytes) -> bytes:
     """Root over a power-of-two number of leaf hashes (any count works; this is the hot path)."""
-    from provenance import fastsha
-
-    if fastsha.available():
-        return fastsha.merkle_root(blob)
-    return merkle_root(split_digests(blob))
+    return fastsha.merkle_root(blob)

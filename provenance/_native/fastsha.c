@@ -1,53 +1,184 @@
 /* Batch SHA-256 for prov: one call hashes many short messages, so the per-message cost
  * is OpenSSL's compression function (SHA-NI where the CPU has it), not a Python call.
- * Every function here has a pure-Python reference in provenance/hashing.py; tests
- * compare the two byte for byte. Built as an optional extension (provenance._fastsha);
- * loaded through ctypes, so the module init below only makes it importable. */
+ *
+ * Every function has a pure-Python twin in provenance/fastsha.py that gives the same
+ * bytes; tests compare the two, and the golden vectors run on both. Built as the
+ * optional extension provenance._fastsha by setup.py (setuptools optional=True), so an
+ * install without a C compiler or OpenSSL headers still works, on hashlib.
+ *
+ * Each function takes buffers (bytes, numpy arrays), checks every length and offset
+ * before touching memory, and releases the GIL while it hashes, so threads can share
+ * the work. */
+#define PY_SSIZE_T_CLEAN
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <Python.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <string.h>
 
-/* out[32*i..] = SHA-256(prefix || data[offsets[i] .. offsets[i+1]]) for i < n */
-void prov_sha256_rows(const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
-                      const int64_t *offsets, size_t n, uint8_t *out) {
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    if (prefix_len) SHA256_Update(&base, prefix, prefix_len);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(&ctx, &base, sizeof ctx);
-        SHA256_Update(&ctx, data + offsets[i], (size_t)(offsets[i + 1] - offsets[i]));
-        SHA256_Final(out + 32 * i, &ctx);
-    }
+/* The low-level SHA256_* calls, not one-shot SHA256() or EVP: in OpenSSL 3 those fetch
+ * an implementation per call, several times slower for messages of under a kilobyte. */
+
+static PyObject *new_digest_bytes(Py_ssize_t n, uint8_t **out) {
+    PyObject *result = PyBytes_FromStringAndSize(NULL, 32 * n);
+    if (result) *out = (uint8_t *)PyBytes_AS_STRING(result);
+    return result;
 }
 
-/* The same for n rows of ``width`` bytes each, back to back. */
-void prov_sha256_fixed(const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
-                       size_t width, size_t n, uint8_t *out) {
+/* sha256_fixed(prefix, data, width) -> bytes
+ * SHA-256(prefix || row) of each ``width``-byte row of ``data``, concatenated. */
+static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
+    Py_buffer prefix, data;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*y*n", &prefix, &data, &width)) return NULL;
+    PyObject *result = NULL;
+    if (width <= 0 || data.len % width) {
+        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of the given width");
+        goto done;
+    }
+    Py_ssize_t n = data.len / width;
+    uint8_t *out;
+    result = new_digest_bytes(n, &out);
+    if (!result) goto done;
+    const uint8_t *rows = data.buf;
+    Py_BEGIN_ALLOW_THREADS
     SHA256_CTX base, ctx;
     SHA256_Init(&base);
-    if (prefix_len) SHA256_Update(&base, prefix, prefix_len);
-    for (size_t i = 0; i < n; i++) {
+    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
+    for (Py_ssize_t i = 0; i < n; i++) {
         memcpy(&ctx, &base, sizeof ctx);
-        SHA256_Update(&ctx, data + width * i, width);
+        SHA256_Update(&ctx, rows + width * i, (size_t)width);
         SHA256_Final(out + 32 * i, &ctx);
     }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&data);
+    return result;
 }
 
-/* RFC 6962 MTH over n leaf hashes, bottom-up (an odd last node is promoted), using
- * ``scratch`` (32*n bytes) for the levels. Writes the root to out. n >= 1. */
-void prov_merkle_root(const uint8_t *leaves, size_t n, uint8_t *scratch, uint8_t *out) {
-    /* The low-level SHA256_* calls, not one-shot SHA256(): in OpenSSL 3 the one-shot
-     * goes through an EVP fetch per call, several times slower for 65-byte messages. */
+/* Offsets must start at or after 0, never decrease and end inside ``len`` bytes. */
+static int check_offsets(const int64_t *offsets, Py_ssize_t count, Py_ssize_t len) {
+    if (count < 1) return 0;
+    if (offsets[0] < 0) return 0;
+    for (Py_ssize_t i = 1; i < count; i++)
+        if (offsets[i] < offsets[i - 1]) return 0;
+    return offsets[count - 1] <= len;
+}
+
+/* sha256_rows(prefix, data, offsets) -> bytes
+ * SHA-256(prefix || data[offsets[i]:offsets[i+1]]) for each i, concatenated. ``offsets``
+ * holds n+1 native int64 values. */
+static PyObject *sha256_rows(PyObject *self, PyObject *args) {
+    Py_buffer prefix, data, offs;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &prefix, &data, &offs)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = offs.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *offsets = offs.buf;
+    if (offs.len % (Py_ssize_t)sizeof(int64_t) || count < 1 || !check_offsets(offsets, count, data.len)) {
+        PyErr_SetString(PyExc_ValueError, "offsets must be n+1 non-decreasing int64 values inside the data");
+        goto done;
+    }
+    Py_ssize_t n = count - 1;
+    uint8_t *out;
+    result = new_digest_bytes(n, &out);
+    if (!result) goto done;
+    const uint8_t *bytes = data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    SHA256_CTX base, ctx;
+    SHA256_Init(&base);
+    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(&ctx, &base, sizeof ctx);
+        SHA256_Update(&ctx, bytes + offsets[i], (size_t)(offsets[i + 1] - offsets[i]));
+        SHA256_Final(out + 32 * i, &ctx);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offs);
+    return result;
+}
+
+/* sha256_keyed(prefix, digests, codes, suffixes, suffix_offsets) -> bytes
+ * SHA-256(prefix || digests[32i:32i+32] || suffixes[suffix_offsets[c]:suffix_offsets[c+1]])
+ * with c = codes[i] (native int64): a Merkle leaf per manifest row, where the row's
+ * (label, source) encoding is looked up by code instead of copied per row. */
+static PyObject *sha256_keyed(PyObject *self, PyObject *args) {
+    Py_buffer prefix, digests, codes_buf, suffixes, soffs;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*", &prefix, &digests, &codes_buf, &suffixes, &soffs)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = digests.len / 32;
+    Py_ssize_t n_suffix = soffs.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const int64_t *codes = codes_buf.buf, *suffix_offsets = soffs.buf;
+    if (digests.len % 32 || codes_buf.len != n * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "need one int64 code per 32-byte digest");
+        goto done;
+    }
+    if (soffs.len % (Py_ssize_t)sizeof(int64_t) || n_suffix < 0 ||
+        !check_offsets(suffix_offsets, n_suffix + 1, suffixes.len)) {
+        PyErr_SetString(PyExc_ValueError, "suffix offsets must be non-decreasing int64 values inside the suffixes");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (codes[i] < 0 || codes[i] >= n_suffix) {
+            PyErr_SetString(PyExc_ValueError, "a code names no suffix");
+            goto done;
+        }
+    }
+    uint8_t *out;
+    result = new_digest_bytes(n, &out);
+    if (!result) goto done;
+    const uint8_t *dig = digests.buf, *suf = suffixes.buf;
+    Py_BEGIN_ALLOW_THREADS
+    SHA256_CTX base, ctx;
+    SHA256_Init(&base);
+    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = codes[i];
+        memcpy(&ctx, &base, sizeof ctx);
+        SHA256_Update(&ctx, dig + 32 * i, 32);
+        SHA256_Update(&ctx, suf + suffix_offsets[c], (size_t)(suffix_offsets[c + 1] - suffix_offsets[c]));
+        SHA256_Final(out + 32 * i, &ctx);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&digests);
+    PyBuffer_Release(&codes_buf);
+    PyBuffer_Release(&suffixes);
+    PyBuffer_Release(&soffs);
+    return result;
+}
+
+/* merkle_root(leaves) -> bytes
+ * RFC 6962 MTH over concatenated 32-byte leaf hashes (at least one), bottom-up: an odd
+ * last node is promoted, which is the same tree as the RFC's split at the largest power
+ * of two below n. */
+static PyObject *merkle_root(PyObject *self, PyObject *args) {
+    Py_buffer leaves;
+    if (!PyArg_ParseTuple(args, "y*", &leaves)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = leaves.len / 32;
+    if (leaves.len % 32 || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "need one or more 32-byte leaf hashes");
+        goto done;
+    }
+    uint8_t *scratch = PyMem_RawMalloc((size_t)(32 * n));
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
     static const uint8_t node = 0x01;
+    Py_BEGIN_ALLOW_THREADS
     SHA256_CTX base, ctx;
     SHA256_Init(&base);
     SHA256_Update(&base, &node, 1);
-    memcpy(scratch, leaves, 32 * n);
+    memcpy(scratch, leaves.buf, (size_t)(32 * n));
     while (n > 1) {
-        size_t m = 0;
-        for (size_t i = 0; i + 1 < n; i += 2) {
+        Py_ssize_t m = 0;
+        for (Py_ssize_t i = 0; i + 1 < n; i += 2) {
             memcpy(&ctx, &base, sizeof ctx);
             SHA256_Update(&ctx, scratch + 32 * i, 64);
             SHA256_Final(scratch + 32 * m, &ctx);
@@ -59,9 +190,24 @@ void prov_merkle_root(const uint8_t *leaves, size_t n, uint8_t *scratch, uint8_t
         }
         n = m;
     }
-    memcpy(out, scratch, 32);
+    Py_END_ALLOW_THREADS
+    result = PyBytes_FromStringAndSize((const char *)scratch, 32);
+    PyMem_RawFree(scratch);
+done:
+    PyBuffer_Release(&leaves);
+    return result;
 }
 
-static struct PyModuleDef fastsha_module = {PyModuleDef_HEAD_INIT, "_fastsha", NULL, -1, NULL};
+static PyMethodDef methods[] = {
+    {"sha256_fixed", sha256_fixed, METH_VARARGS, "SHA-256(prefix || row) per fixed-width row, concatenated."},
+    {"sha256_rows", sha256_rows, METH_VARARGS, "SHA-256(prefix || data[o[i]:o[i+1]]) per row, concatenated."},
+    {"sha256_keyed", sha256_keyed, METH_VARARGS, "SHA-256(prefix || digest_i || suffix[code_i]) per row."},
+    {"merkle_root", merkle_root, METH_VARARGS, "RFC 6962 root over concatenated 32-byte leaf hashes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastsha_module = {
+    PyModuleDef_HEAD_INIT, "_fastsha", "Batch SHA-256 over OpenSSL (see provenance/fastsha.py).", -1, methods,
+};
 
 PyMODINIT_FUNC PyInit__fastsha(void) { return PyModule_Create(&fastsha_module); }

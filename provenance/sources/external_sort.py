@@ -117,29 +117,30 @@ class ExternalSort:
         sources: Counter = Counter()
         files = [p.path for p in self.spilled if p.rows]
         _allow_open_files(len(files) + 64)
-        readers = [pa.ipc.open_file(pa.OSFile(f, "rb")) for f in files]
+        readers = [pa.ipc.open_file(pa.memory_map(f, "r")) for f in files]
         sorted_path = os.path.join(self.dir, "sorted.arrow")
         with pa.OSFile(sorted_path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as out:
             for b in range(1 << self.bits):
-                batches = [r.get_batch(b) for r in readers]
-                table = pa.Table.from_batches([x for x in batches if x.num_rows], schema=SPILL_SCHEMA)
-                if not table.num_rows:
+                batches = [x for x in (r.get_batch(b) for r in readers) if x.num_rows]
+                if not batches:
                     continue
-                table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
-                leaf = table.column("leaf").chunk(0)
-                merkle.add_blob(leaf.buffers()[1].to_pybytes()[leaf.offset * 32 : (leaf.offset + len(leaf)) * 32])
+                table = pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
+                n = table.num_rows
+                digest_col, leaf_col = table.column("digest").chunk(0), table.column("leaf").chunk(0)
+                order = sorted_order(table)
+                merkle.add_blob(_fixed32(leaf_col)[order].tobytes())
                 labels.update(_counts(table.column("label")))
                 sources.update(_counts(table.column("source")))
-                n = table.num_rows
-                batch_col = pa.nulls(n, pa.string()) if batch is None else pa.array([batch] * n, pa.string())
+                indices = pa.array(order)
+                digests = _fixed32(digest_col)[order]
                 out.write_table(
                     pa.table(
                         [
-                            table.column("digest"),
-                            table.column("label"),
-                            table.column("source"),
-                            batch_col,
-                            table.column("locator"),
+                            pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
+                            table.column("label").take(indices),
+                            table.column("source").take(indices),
+                            pa.nulls(n, pa.string()) if batch is None else pa.repeat(batch, n),
+                            table.column("locator").take(indices),
                         ],
                         schema=SCHEMA,
                     )
@@ -186,6 +187,40 @@ def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
     writer.write_table(table.slice(0, n).combine_chunks().replace_schema_metadata(schema.metadata), row_group_size=n)
     rest = table.slice(n).combine_chunks()
     return (rest.to_batches() if rest.num_rows else []), rest.num_rows
+
+
+def _fixed32(array: pa.FixedSizeBinaryArray) -> np.ndarray:
+    """A ``binary(32)`` array without nulls as an ``n x 32`` uint8 matrix over its buffer (no copy)."""
+    n = len(array)
+    return np.frombuffer(array.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * array.offset).reshape(n, 32)
+
+
+def sorted_order(table: pa.Table) -> np.ndarray:
+    """Row order of ``table`` by (digest, label, source, locator): the manifest's order.
+
+    ``table`` has one chunk per column; ``digest`` is ``binary(32)``. Rows are sorted on the
+    digest's first 8 bytes with numpy (digests are SHA-256, so a prefix repeats only for
+    copies of one record); only rows whose prefix repeats go through Arrow's full
+    four-key sort, whose order (nulls last, bytes compared) is the reference order.
+    Returns an int64 permutation.
+    """
+    n = table.num_rows
+    prefix = np.ascontiguousarray(_fixed32(table.column("digest").chunk(0))[:, :8])
+    key = prefix.view(">u8").reshape(n).astype(np.uint64)  # big-endian: integer order is byte order
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    tie = ordered[1:] == ordered[:-1]
+    if tie.any():
+        in_run = np.zeros(n, dtype=bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        where = np.flatnonzero(in_run)
+        rows = order[where]
+        tied = table.select(["digest", "label", "source", "locator"]).take(pa.array(rows))
+        # Runs of equal prefix are contiguous in ``order`` and in prefix order, so one sort of
+        # all tied rows by the full key puts each run's rows back in its own positions.
+        order[where] = rows[pc.sort_indices(tied, sort_keys=_SORT_KEYS).to_numpy()]
+    return order.astype(np.int64, copy=False)
 
 
 def _counts(column) -> dict:

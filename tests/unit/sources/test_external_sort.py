@@ -3,26 +3,25 @@ give the same bytes as the in-memory reference code."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from provenance import encoding, fastsha, merkle
-from provenance.encoding import split_digests, table_digest_blob
+from provenance import fastsha, merkle
 from provenance.executor import InlineExecutor, LocalExecutor
-from provenance.manifest import Manifest, leaf_blob
+from provenance.manifest import Manifest
 from provenance.merkle import MerkleBuilder, merkle_root
 from provenance.sources.build import build_manifest
-from provenance.sources.external_sort import ExternalSort, bucket_bits
+from provenance.sources.external_sort import ExternalSort, bucket_bits, sorted_order
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import HashedPart
 from support import digits_table
 
-needs_fast = pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
+PATHS = ["python", "compiled"] if fastsha.available() else ["python"]
 
 
 class SmallChunks(MerkleBuilder):
@@ -44,42 +43,6 @@ def test_incremental_root_equals_rfc6962_root(builder):
         assert b.size == n
 
 
-@needs_fast
-def test_fast_paths_give_the_reference_bytes():
-    rng = np.random.default_rng(1)
-    rows = [rng.bytes(int(k)) for k in rng.integers(0, 300, 500)]
-    prefix = b"R\x02header"
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-    expected = b"".join(hashlib.sha256(prefix + r).digest() for r in rows)
-    assert fastsha.sha256_rows(prefix, b"".join(rows), offsets) == expected
-    matrix = rng.integers(0, 256, (300, 70), dtype=np.uint8)
-    assert fastsha.sha256_fixed(b"", matrix) == b"".join(hashlib.sha256(r.tobytes()).digest() for r in matrix)
-    for n in (1, 2, 3, 5, 8, 1000, 1025):
-        blob = rng.bytes(32 * n)
-        assert fastsha.merkle_root(blob) == merkle_root(split_digests(blob))
-
-
-@needs_fast
-def test_table_digests_and_leaves_match_the_row_by_row_reference():
-    t = digits_table(300)
-    t = t.append_column("note", pa.array([None if i % 7 == 0 else f"n{i}é" for i in range(300)]))
-    t = t.append_column(
-        "score", pa.array([float("nan") if i % 5 == 0 else -0.0 if i % 3 == 0 else i / 3 for i in range(300)])
-    )
-    t = t.append_column("flag", pa.array([i % 2 == 0 for i in range(300)]))
-    for cols in (
-        [c for c in t.column_names if c.startswith("px")] + ["score", "flag"],
-        [c for c in t.column_names if c != "label"],
-    ):
-        reference = b"".join(encoding.row_digest({c: row[c] for c in cols}) for row in t.to_pylist())
-        assert table_digest_blob(t, cols) == reference
-    digests = pa.array([hashlib.sha256(str(i).encode()).digest() for i in range(300)], pa.binary(32))
-    labels = pa.array([str(i % 4) for i in range(300)])
-    sources = pa.array([None if i % 3 else "vendor-é" for i in range(300)])
-    expected = b"".join(merkle.leaf_hashes(digests.to_pylist(), labels.to_pylist(), sources.to_pylist()))
-    assert leaf_blob(digests, labels, sources) == expected
-
-
 def _parts(n_parts: int, rows: int, seed: int = 0) -> list[HashedPart]:
     rng = np.random.default_rng(seed)
     parts = []
@@ -94,15 +57,18 @@ def _parts(n_parts: int, rows: int, seed: int = 0) -> list[HashedPart]:
     return parts
 
 
-def test_bucketed_sort_equals_the_in_memory_manifest():
-    parts = _parts(5, 700)
+@pytest.mark.parametrize("sha_path", PATHS)
+def test_bucketed_sort_equals_the_in_memory_manifest(sha_path):
+    with fastsha.forced(sha_path):
+        parts = _parts(5, 700)
     reference = Manifest.from_parts(parts, batch="b1")
     for expected_rows in (10, 10**6, 10**9):  # 1, 4 and 4096 buckets
         sorter = ExternalSort(expected_rows)
         assert sorter.bits == bucket_bits(expected_rows)
         for i, part in enumerate(parts):
             sorter.add(part, i)
-        got = sorter.finish(batch="b1")
+        with fastsha.forced(sha_path):
+            got = sorter.finish(batch="b1")
         assert got.root == reference.root and len(got) == len(reference) == 3500
         assert got.table.equals(reference.table)
         assert got.label_counts() == reference.label_counts() and got.source_counts() == reference.source_counts()
@@ -110,6 +76,25 @@ def test_bucketed_sort_equals_the_in_memory_manifest():
         assert got.to_bytes() == reference.to_bytes()
         again = Manifest.from_bytes(got.to_bytes())
         assert again.root == reference.root and again.leaves() == reference.leaves()
+
+
+def test_prefix_sort_gives_the_four_key_order_when_prefixes_and_digests_repeat():
+    rng = np.random.default_rng(3)
+    pool = [rng.bytes(32) for _ in range(6)]
+    pool += [pool[0][:8] + rng.bytes(24), pool[1][:12] + rng.bytes(20)]  # same 8-byte prefix, other digest
+    n = 2000
+    digests = [pool[i] for i in rng.integers(0, len(pool), n // 2)] + [rng.bytes(32) for _ in range(n // 2)]
+    table = pa.table(
+        {
+            "digest": pa.array(digests, pa.binary(32)),
+            "label": pa.array([f"c{i}" for i in rng.integers(0, 3, n)]),
+            "source": pa.array([None if i == 0 else f"s{i}" for i in rng.integers(0, 3, n)], pa.string()),
+            "locator": pa.array([f"f#{i}" for i in rng.permutation(n)]),
+        }
+    )
+    keys = [(name, "ascending") for name in ("digest", "label", "source", "locator")]
+    expected = table.take(pc.sort_indices(table, sort_keys=keys))
+    assert table.take(pa.array(sorted_order(table))).equals(expected)
 
 
 def test_an_empty_dataset_part_gives_the_empty_manifest():

@@ -1,0 +1,103 @@
+"""Batch SHA-256: the compiled extension and the pure-Python path give the reference bytes.
+
+Each test runs on both paths (the compiled one skips where the extension is not built;
+CI builds it, and also runs the suite with ``PROV_NO_FASTSHA=1``)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from provenance import encoding, fastsha, merkle
+from provenance.encoding import split_digests, table_digest_blob
+from provenance.manifest import leaf_blob
+from support import digits_table
+
+PATHS = [
+    "python",
+    pytest.param(
+        "compiled", marks=pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
+    ),
+]
+
+
+@pytest.fixture(params=PATHS)
+def sha_path(request):
+    with fastsha.forced(request.param):
+        yield request.param
+
+
+def test_rows_fixed_and_merkle_give_hashlib_bytes(sha_path):
+    rng = np.random.default_rng(1)
+    rows = [rng.bytes(int(k)) for k in rng.integers(0, 300, 500)]
+    prefix = b"R\x02header"
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    expected = b"".join(hashlib.sha256(prefix + r).digest() for r in rows)
+    assert fastsha.sha256_rows(prefix, b"".join(rows), offsets) == expected
+    matrix = rng.integers(0, 256, (300, 70), dtype=np.uint8)
+    assert fastsha.sha256_fixed(b"", matrix) == b"".join(hashlib.sha256(r.tobytes()).digest() for r in matrix)
+    assert fastsha.sha256_fixed(b"p", matrix[:0]) == b""
+    for n in (0, 1, 2, 3, 5, 8, 1000, 1025):
+        blob = rng.bytes(32 * n)
+        assert fastsha.merkle_root(blob) == merkle.merkle_root(split_digests(blob))
+
+
+def test_keyed_hash_is_prefix_digest_and_the_coded_suffix(sha_path):
+    rng = np.random.default_rng(2)
+    digests = rng.bytes(32 * 400)
+    suffixes = [b"", b"S\x01a", b"S\x03\xc3\xa9x" * 3]
+    codes = rng.integers(0, 3, 400)
+    expected = b"".join(
+        hashlib.sha256(b"\x00Y\x20" + digests[32 * i : 32 * i + 32] + suffixes[c]).digest() for i, c in enumerate(codes)
+    )
+    assert fastsha.sha256_keyed(b"\x00Y\x20", digests, codes, suffixes) == expected
+
+
+def test_bad_offsets_and_codes_are_refused_not_read_out_of_bounds(sha_path):
+    with pytest.raises(ValueError):
+        fastsha.sha256_rows(b"", b"abc", np.array([0, 2, 1]))  # decreasing
+    with pytest.raises(ValueError):
+        fastsha.sha256_rows(b"", b"abc", np.array([0, 4]))  # past the end
+    with pytest.raises(ValueError):
+        fastsha.sha256_keyed(b"", b"\x00" * 64, np.array([0, 1]), [b"x"])  # code 1 names no suffix
+    with pytest.raises(ValueError):
+        fastsha.merkle_root(b"\x00" * 33)
+
+
+def test_table_digests_and_leaves_match_the_row_by_row_reference(sha_path):
+    t = digits_table(300)
+    t = t.append_column("note", pa.array([None if i % 7 == 0 else f"n{i}é" for i in range(300)]))
+    t = t.append_column(
+        "score", pa.array([float("nan") if i % 5 == 0 else -0.0 if i % 3 == 0 else i / 3 for i in range(300)])
+    )
+    t = t.append_column("flag", pa.array([i % 2 == 0 for i in range(300)]))
+    for cols in (
+        [c for c in t.column_names if c.startswith("px")] + ["score", "flag"],
+        [c for c in t.column_names if c != "label"],
+    ):
+        reference = b"".join(encoding.row_digest({c: row[c] for c in cols}) for row in t.to_pylist())
+        assert table_digest_blob(t, cols) == reference
+    digests = pa.array([hashlib.sha256(str(i).encode()).digest() for i in range(300)], pa.binary(32))
+    labels = pa.array([str(i % 4) for i in range(300)])
+    sources = pa.array([None if i % 3 else "vendor-é" for i in range(300)])
+    expected = b"".join(merkle.leaf_hashes(digests.to_pylist(), labels.to_pylist(), sources.to_pylist()))
+    assert leaf_blob(digests, labels, sources) == expected
+    # many distinct sources: only the (label, source) pairs that occur are encoded
+    many = pa.array([f"url-{i}" for i in range(300)])
+    assert leaf_blob(digests.slice(10), labels.slice(10), many.slice(10)) == b"".join(
+        merkle.leaf_hashes(digests.to_pylist()[10:], labels.to_pylist()[10:], many.to_pylist()[10:])
+    )
+
+
+def test_the_forced_path_is_restored_and_unknown_paths_are_refused():
+    before = fastsha.available()
+    with fastsha.forced("python"):
+        assert not fastsha.available()
+        assert "pure Python" in fastsha.path_description()
+    assert fastsha.available() == before
+    with pytest.raises(ValueError):
+        with fastsha.forced("gpu"):
+            pass
