@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from provenance import keys, signing, versions
+from provenance import clock, keys, signing, versions
 from provenance.manifest import SCHEMA, Manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.store import Store
@@ -80,7 +80,7 @@ def commit_manifest(store: Store, tag: str, manifest: Manifest, key_path: str, p
                     "keyid": keyid,
                     "name": "bench",
                     "public_pem": keys.public_pem(private.public_key()),
-                    "registered_at": versions.now(),
+                    "registered_at": clock.now_iso(),
                 }
             )
             store.audit("key.register", keyid, {"name": "bench"})

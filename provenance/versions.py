@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest
@@ -18,10 +17,6 @@ from provenance.store.store import Store
 
 PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 _MAX_LISTED = 20
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
@@ -77,7 +72,7 @@ def predicate(
         "featurizer": None,
         "auditLogHead": audit_head,
         "manifest": {"sha256": manifest_oid, "mediaType": "application/vnd.apache.parquet"},
-        "createdAt": now(),
+        "createdAt": clock.now_iso(),
     }
 
 
@@ -140,7 +135,7 @@ def commit(
         envelope_oid = store.put_object(signing.canonical_json(envelope), "json")
         registered = False
         if not store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
-            registered_at = now()
+            registered_at = clock.now_iso()
             store.db["keys"].insert(
                 {
                     "keyid": keyid,
@@ -344,7 +339,7 @@ def register_key(store: Store, public_path: str, name: str) -> dict:
         return {"keyid": keyid, "name": name, "registered": False}
     with store.write():
         store.db["keys"].insert(
-            {"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": now()}
+            {"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": clock.now_iso()}
         )
         store.audit("key.register", keyid, {"name": name})
     return {"keyid": keyid, "name": name, "registered": True}

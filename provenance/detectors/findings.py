@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 
+from provenance import clock
 from provenance.detectors.base import DetectorResult
 
 
 def save_findings(
     store, base: str, new: str, results: list[DetectorResult], fpr: float, labels: list[str] | None = None
 ) -> str:
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = clock.now_iso()
     run = secrets.token_hex(8)  # two runs in the same second are still two runs
     with store.write():
         for r in results:

@@ -8,10 +8,10 @@ detector crashed or a required check could not run, so the gate fails closed).
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import asdict, dataclass, field
 
+from provenance import clock
 from provenance.errors import InputError, VerificationError
 from provenance.gate import policy as policy_lib
 from provenance.store import Store
@@ -355,7 +355,7 @@ def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = Non
         {"path": pol.path, "digest": pol.digest},
         "pass",
         [],
-        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        checked_at=clock.now_iso(),
     )
     result.rules += integrity_rules(store, base, new, pol)
     if any(r.rule == "integrity.verify_signatures" and r.status == "block" for r in result.rules):

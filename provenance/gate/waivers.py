@@ -8,11 +8,10 @@ never silently honoured.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
 
@@ -33,7 +32,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
             f"{key_path}: key {keyid[:16]} is not a registered key of this store; "
             "register it with 'prov keys register' first, or its waivers would be ignored"
         )
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    now = clock.now_iso()
     stmt = {
         "_type": signing.STATEMENT_TYPE,
         "subject": [{"name": f"{version}:{digest}", "digest": {"sha256": digest}}],

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest, resolve_kind
@@ -109,7 +109,7 @@ def sign_batch(
     """Hash the batch and write its signed envelope (with the batch manifest). No store needed."""
     trust.validate_source(source)
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
-    captured = trust.iso(trust.parse_time(captured_at, "--captured-at") if captured_at else trust.now())
+    captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
     out_path = Path(out) if out else default_envelope(spec.path)
     if not out_path.parent.is_dir():
         raise InputError(f"{out_path.parent}: no such folder for the envelope")
@@ -450,7 +450,7 @@ def add_batch(
             raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
-        added_at, data = trust.iso(trust.now()), _portable_path(store, spec.path)
+        added_at, data = clock.now_iso(), _portable_path(store, spec.path)
         store.audit(
             "batch.add",
             bid,

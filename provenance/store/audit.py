@@ -6,10 +6,10 @@ version, so an edited, removed or reordered entry breaks either the chain or a s
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 
+from provenance import clock
 from provenance.errors import VerificationError
 
 GENESIS = "0" * 64
@@ -29,7 +29,7 @@ def append(db, action: str, subject: str, detail: dict) -> str:
     """Append one entry inside the caller's transaction; return the new head."""
     seq, prev = head(db)
     seq += 1
-    ts = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    ts = clock.now_iso("microseconds")
     detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     h = _entry_hash(seq, ts, action, subject, detail_json, prev)
     db.execute(

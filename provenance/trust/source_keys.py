@@ -16,30 +16,11 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
 
 MAX_SOURCE_LENGTH = 200
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
-def parse_time(value: str, what: str) -> dt.datetime:
-    """An ISO date or date-time; naive values are UTC."""
-    try:
-        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except (ValueError, AttributeError) as exc:
-        raise InputError(
-            f"{what} {value!r}: not an ISO date or date-time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
-        ) from exc
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def validate_source(name: str) -> str:
@@ -70,12 +51,12 @@ class TrustedKey:
 
     def status(self, at: dt.datetime | None = None) -> str:
         """``active``, ``revoked``, ``expired`` or ``not yet valid`` at ``at`` (default now)."""
-        at = at or now()
+        at = at or clock.now()
         if self.revoked_at:
             return "revoked"
-        if self.valid_until and at > parse_time(self.valid_until, "valid_until"):
+        if self.valid_until and at > clock.parse(self.valid_until, "valid_until"):
             return "expired"
-        if self.valid_from and at < parse_time(self.valid_from, "valid_from"):
+        if self.valid_from and at < clock.parse(self.valid_from, "valid_from"):
             return "not yet valid"
         return "active"
 
@@ -120,8 +101,8 @@ def add_key(
     validate_source(source)
     public = keys.load_public(public_key_path)
     kid = keys.key_id(public)
-    start = iso(parse_time(valid_from, "--valid-from")) if valid_from else None
-    end = iso(parse_time(valid_until, "--valid-until")) if valid_until else None
+    start = clock.iso(clock.parse(valid_from, "--valid-from")) if valid_from else None
+    end = clock.iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
     if start and end and end <= start:
         raise InputError(f"--valid-until {valid_until} is not after --valid-from {valid_from}")
     existing = store.db.execute("select revoked_at from trust where source = ? and keyid = ?", [source, kid]).fetchone()
@@ -137,7 +118,7 @@ def add_key(
         "keyid": kid,
         "name": Path(public_key_path).stem,
         "public_pem": keys.public_pem(public),
-        "added_at": iso(now()),
+        "added_at": clock.now_iso(),
         "valid_from": start,
         "valid_until": end,
         "revoked_at": None,
@@ -175,7 +156,7 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
     targets = [k for k in targets if not k.revoked_at]
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
-    stamp = iso(now())
+    stamp = clock.now_iso()
     with store.write():
         for k in targets:
             store.db.execute(
@@ -228,7 +209,7 @@ def verify_for_source(store: Store, env: Mapping, source: str, name: str) -> Tru
     pred = verified.statement.get("predicate") or {}
     captured = pred.get("capturedAt")
     if isinstance(captured, str):
-        at = parse_time(captured, f"{name}: capturedAt")
+        at = clock.parse(captured, f"{name}: capturedAt")
         if key.status(at) != "active":
             raise VerificationError(
                 f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
