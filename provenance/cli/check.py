@@ -10,12 +10,7 @@ from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.errors import InputError
 from provenance.gate import gate
 from provenance.gate import policy as policy_lib
-from provenance.report import (
-    Format,
-    check_formats,  # noqa: F401  (registers the check renderers)
-    render,
-    write_output,
-)
+from provenance.report import Format, render, write_output
 from provenance.store import Store
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")

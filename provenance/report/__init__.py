@@ -1,11 +1,11 @@
-"""Report formats: one module per format, chosen through the ``Format`` enum.
+"""Reports: one module per output format (text, json_format, markdown, html, sarif, junit).
 
-A renderer takes the report's plain-data dict (the shape its JSON Schema fixes) and
-returns text, so the same dict can go to a terminal, a file, a pull-request comment or
-a browser. Commands register renderers per report kind (``"diff"``, later ``"check"``),
-so the release gate reuses the formats here and adds its own (sarif, junit).
+``Format`` (the ``--format`` choices, in ``interface.py``) maps each format to its
+module's ``Formatter``; ``render(kind, format, report)`` writes a diff or check report
+dict in that format, ``write_output`` sends it to stdout or a file. Wording shared by the
+human-readable formats is in ``wording.py``.
 """
 
-from provenance.report.interface import Format, formats_for, register, render, write_output
+from provenance.report.interface import Format, Formatter, Kind, formats_for, render, write_output
 
-__all__ = ["Format", "formats_for", "register", "render", "write_output"]
+__all__ = ["Format", "Formatter", "Kind", "formats_for", "render", "write_output"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from provenance.report._common import (
+from provenance.report.interface import Formatter
+from provenance.report.wording import (
     SUMMARY_ROWS,
     p_text,
     relabel_text,
@@ -19,7 +20,6 @@ from provenance.report._common import (
     subject_text,
     verdict,
 )
-from provenance.report.interface import Format, register
 
 SERIES = [("added", "#2b8a3e"), ("removed", "#c92a2a"), ("relabeled", "#e67700")]
 CLASS_SERIES = SERIES[:2] + [("relabeled from", "#e67700"), ("relabeled to", "#1971c2")]
@@ -77,7 +77,8 @@ def _table(headers: list[str], rows: list[list], raw: bool = False) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(report: dict) -> str:
+def render_diff(report: dict) -> str:
+    """The diff report as one HTML5 page: verdict, charts per class and source, signals, sources, records."""
     s = report["summary"]
     title = f"prov diff {report['base']['name']} → {report['new']['name']}"
     out = [
@@ -215,4 +216,4 @@ def render_html(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-register("diff", Format.HTML, render_html)
+FORMATTER = Formatter(diff=render_diff)

@@ -1,14 +1,15 @@
-"""JSON: the report dict itself, with stable key order (schema: schemas/diff.schema.json)."""
+"""JSON: the report dict itself, with stable key order (schemas/diff.schema.json, schemas/check.schema.json)."""
 
 from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
-from provenance.report.interface import Format, register
+from provenance.report.interface import Formatter
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     """JSON has no NaN or infinity; a p-value that underflowed stays 0.0."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -19,7 +20,11 @@ def _clean(value):
     return value
 
 
-def render_json(report: dict) -> str:
+def render_diff(report: dict) -> str:
+    """The diff report as JSON (RFC 8259), keys sorted; NaN and infinity become null.
+
+    The summary is indented; the listed records go out one compact object per line.
+    """
     # Indented for the first levels only would need the slow pure-Python encoder; a large
     # diff lists thousands of records, so the records go out compact, one per line.
     changes = report.get("changes")
@@ -37,4 +42,9 @@ def render_json(report: dict) -> str:
     return head[:-2] + ',\n  "changes": {\n' + ",\n".join(parts) + "\n  }\n}\n"
 
 
-register("diff", Format.JSON, render_json)
+def render_check(report: dict) -> str:
+    """The check report as JSON (RFC 8259), indented, keys sorted."""
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+FORMATTER = Formatter(diff=render_diff, check=render_check)

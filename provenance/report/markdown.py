@@ -1,10 +1,16 @@
-"""Markdown ready to paste into a pull-request comment (GitHub-flavoured tables)."""
+"""Markdown ready to paste into a pull-request comment (GitHub-flavoured Markdown tables), for diff and check."""
 
 from __future__ import annotations
 
-from provenance.report._common import (
+from typing import Any
+
+from provenance.report.interface import Formatter
+from provenance.report.wording import (
+    RULE_STATUS,
     SUMMARY_ROWS,
+    check_headline,
     p_text,
+    record_text,
     relabel_text,
     side_text,
     source_name,
@@ -12,12 +18,11 @@ from provenance.report._common import (
     subject_text,
     verdict,
 )
-from provenance.report.interface import Format, register
 
 LISTED = 20
 
 
-def _cell(value) -> str:
+def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
@@ -27,7 +32,8 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
-def render_markdown(report: dict) -> str:
+def render_diff(report: dict) -> str:
+    """The diff report: verdict, summary, flagged signals, sources, classes, up to 20 records per kind, detectors."""
     s = report["summary"]
     icon = "⚠️" if s["signals_flagged"] else "✅"
     lines = [
@@ -118,4 +124,21 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-register("diff", Format.MD, render_markdown)
+def render_check(r: dict) -> str:
+    """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
+    icon = {"pass": "✅", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
+    lines = [f"### {icon} {check_headline(r)}", "", "| rule | result | reason |", "|---|---|---|"]
+    for rule in r["rules"]:
+        reason = rule["reason"].replace("|", "\\|")
+        lines.append(f"| `{rule['rule']}` | {RULE_STATUS[rule['status']]} | {reason} |")
+    blocking = [x for x in r["rules"] if x["status"] != "pass" and x["records"]]
+    for rule in blocking:
+        lines += ["", f"<details><summary>{rule['rule']}: {rule['count']} record(s)</summary>", ""]
+        lines += [f"- `{record_text(rec)}`" for rec in rule["records"]]
+        lines += ["", "</details>"]
+    if r["waivers"]["ignored"]:
+        lines += ["", "**Ignored waivers**", ""] + [f"- {w['origin']}: {w['why']}" for w in r["waivers"]["ignored"]]
+    return "\n".join(lines) + "\n"
+
+
+FORMATTER = Formatter(diff=render_diff, check=render_check)

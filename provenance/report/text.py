@@ -1,4 +1,4 @@
-"""Text for a terminal: rich tables, worst first, the suspicious source named first."""
+"""Text for a terminal: the diff as rich tables (worst first, the suspicious source named first); the check as lines."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
-from provenance.report._common import (
+from provenance.report.interface import Formatter
+from provenance.report.wording import (
+    RULE_STATUS,
     SUMMARY_ROWS,
+    check_headline,
     p_text,
+    record_text,
     relabel_text,
     side_text,
     source_name,
@@ -18,7 +22,6 @@ from provenance.report._common import (
     subject_text,
     verdict,
 )
-from provenance.report.interface import Format, register
 
 LISTED = 10
 
@@ -30,9 +33,11 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def render_text(report: dict) -> str:
+def render_diff(report: dict) -> str:
+    """The diff report as tables, at least 100 columns wide (wider on a wider terminal), no colour."""
     width = max(100, shutil.get_terminal_size((120, 24)).columns)
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False, emoji=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False)
     s = report["summary"]
     console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
     console.print(verdict(report))
@@ -136,7 +141,26 @@ def render_text(report: dict) -> str:
             for f in flagged[:20]:
                 table.add_row(f["digest"][:16], f["detector"], f"{f['score']:.3f}", f["explanation"])
             console.print(table)
-    return console.file.getvalue()
+    return buffer.getvalue()
 
 
-register("diff", Format.TEXT, render_text)
+def render_check(r: dict) -> str:
+    """The check report: headline, then each rule (errors, blocks, passes) with up to 10 of its records."""
+    lines = [check_headline(r)]
+    order = {"error": 0, "block": 1, "pass": 2}
+    for rule in sorted(r["rules"], key=lambda x: order[x["status"]]):
+        lines.append(f"  [{RULE_STATUS[rule['status']]:<5}] {rule['rule']}: {rule['reason']}")
+        for rec in rule["records"][:10]:
+            lines.append(f"           {record_text(rec)}")
+        if rule["count"] > 10 and rule["status"] != "pass":
+            lines.append(f"           ... {rule['count'] - min(10, len(rule['records']))} more")
+    for w in r["waivers"]["ignored"]:
+        lines.append(f"  waiver ignored ({w['origin']}): {w['why']}")
+    if r["waivers"]["honoured"]:
+        lines.append(f"  {len(r['waivers']['honoured'])} reviewed waiver(s) honoured")
+    if r.get("attestation"):
+        lines.append(f"  attestation written: {r['attestation']}")
+    return "\n".join(lines) + "\n"
+
+
+FORMATTER = Formatter(diff=render_diff, check=render_check)

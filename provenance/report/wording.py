@@ -1,0 +1,113 @@
+"""Wording shared by the human-readable formats (text, Markdown, HTML, JUnit).
+
+One place for how a source, a signal's subject, a statistic, a verdict or a gate
+record reads, so every format says the same thing the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUMMARY_ROWS = [
+    ("added", "records added"),
+    ("removed", "records removed"),
+    ("relabeled", "records relabeled"),
+    ("conflicting_labels", "records with conflicting labels"),
+    ("duplicates_added", "duplicate copies added"),
+    ("source_changed", "records whose source changed"),
+    ("lineage_changed", "records whose lineage changed"),
+    ("unattributed_added", "added records unattributed"),
+    ("unchanged", "records unchanged"),
+]
+"""The diff summary's counts, in the order reports list them: (summary key, label)."""
+
+RULE_STATUS = {"pass": "PASS", "block": "BLOCK", "error": "ERROR"}
+"""A gate rule's status as the check reports print it."""
+
+DECISION = {"pass": "passed", "blocked": "BLOCKED", "error": "could not be evaluated (fails closed)"}
+"""The gate's decision as the check reports' headline words it."""
+
+
+def source_name(source: Any) -> str:
+    """A source as reports name it: ``"(no source)"`` for a missing or empty one."""
+    return "(no source)" if source in (None, "") else str(source)
+
+
+def subject_text(subject: dict | None) -> str:
+    """What a diff signal is about: ``"source S"``, ``"class C"``, ``"old → new"``, or ``"all"``."""
+    if not subject:
+        return "all"
+    if "source" in subject:
+        return f"source {source_name(subject['source'])}"
+    if "class" in subject:
+        return f"class {subject['class']}"
+    if "old" in subject:
+        return f"{subject['old']} → {subject['new']}"
+    return ", ".join(f"{k}={v}" for k, v in subject.items())
+
+
+def p_text(statistic: dict) -> str:
+    """A signal's p-value in two significant digits; ``"-"`` when it has none, ``"<1e-300"`` when it underflowed."""
+    p = statistic.get("p_value")
+    if p is None:
+        return "-"
+    return "<1e-300" if p == 0 else f"{p:.2g}"
+
+
+def stat_text(statistic: dict) -> str:
+    """A signal's statistic in a few words (chi-square with df and Cohen's w, Poisson observed vs expected, a count)."""
+    test = statistic.get("test", "")
+    if test.startswith("chi-square"):
+        return f"χ²={statistic['value']:.1f} df={statistic['df']} w={statistic.get('effect_w', 0):.2f}"
+    if test == "poisson upper tail":
+        if "ratio" in statistic:
+            return f"{statistic['value']} vs {statistic['expected']:.1f} expected"
+        return f"{statistic['value']}/{statistic['n']} vs {statistic['expected']:.1f} expected"
+    if test == "count":
+        return f"{statistic['value']}" + (f" of {statistic['of']}" if statistic.get("of") else "")
+    return str(statistic.get("value", ""))
+
+
+def verdict(report: dict) -> str:
+    """A diff report's one-line verdict: the suspicious sources and their flagged signals, or "No signal flagged."."""
+    s = report["summary"]
+    suspicious = [r for r in report["by_source"] if r["flagged_signals"]]
+    if not s["signals_flagged"]:
+        return "No signal flagged."
+    names = "; ".join(f"{source_name(r['source'])} ({', '.join(r['flagged_signals'])})" for r in suspicious)
+    head = f"Suspicious sources: {names}. " if suspicious else ""
+    return f"{head}{s['signals_flagged']} signal(s) flagged."
+
+
+def side_text(side: dict) -> str:
+    """One side of a diff: its name, the git commit it was read at (if any) and its record count."""
+    extra = f" at {side['commit'][:10]}" if side.get("commit") else ""
+    return f"{side['name']}{extra} ({side['records']} records)"
+
+
+def relabel_text(item: dict) -> str:
+    """A relabeled record's change, ``"old → new"`` (labels of a record with several joined by ``|``)."""
+    return f"{'|'.join(item['old_labels'])} → {'|'.join(item['new_labels'])}"
+
+
+def check_headline(report: dict) -> str:
+    """A check report's first line: versions, decision, and the policy (path and digest) it was checked against."""
+    r = report
+    return f"prov check {r['version']} --base {r['base']}: {DECISION[r['decision']]} (policy {r['policy']['path'] or 'default'}, {r['policy']['digest'][:12]})"
+
+
+def record_text(rec: dict) -> str:
+    """One record a gate rule names: short digest, then label, source, detector, signed label, score and detail."""
+    parts = [rec.get("digest", "")[:16]]
+    for key in ("label", "source", "detector"):
+        if rec.get(key):
+            parts.append(f"{key} {rec[key]}")
+    if rec.get("signed_label"):
+        parts.append(f"signed as {rec['signed_label']}")
+    if rec.get("score") is not None:
+        parts.append(f"score {rec['score']:.3f}")
+    if rec.get("explanation"):
+        parts.append(rec["explanation"])
+    if rec.get("detail"):
+        parts.append(rec["detail"])
+    return " ".join(p for p in parts if p)
