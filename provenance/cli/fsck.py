@@ -25,7 +25,7 @@ def fsck(
     if json_out:
         emit_json(report.to_dict())
     else:
-        for f in report.findings:
+        for f in report.problems:
             echo(f"{f.level}: [{f.check}] {f.message}")
         for path in report.repaired:
             echo(f"removed {path}")

@@ -1,0 +1,198 @@
+"""fsck of the audit log: walk its hash chain, then replay it against the tables.
+
+The rows of ``versions``, ``keys``, ``trust`` and ``batches`` are vouched for by the
+audit entries that wrote them: every row must be the one its entry describes, and every
+entry must have its row. (Versions are also vouched for by their signatures; see
+``provenance.fsck.versions``.)
+"""
+
+from __future__ import annotations
+
+import json
+
+from provenance.errors import ProvError
+from provenance.fsck.gate_tables import check_gate_entries
+from provenance.fsck.problems import Inspection
+from provenance.store import audit
+
+CHECKED_ACTIONS = {
+    "commit",
+    "key.register",
+    "key.revoke",
+    "trust.add",
+    "trust.revoke",
+    "batch.add",
+    "quarantine",
+    "detect",
+    "waiver",
+    "attest",
+}
+"""Audit actions whose rows fsck replays; any other action is a warning."""
+
+
+def check_audit(insp: Inspection) -> None:
+    """Verify the chain, read every entry into ``insp.entries``/``insp.by_action``, then replay them."""
+    db = insp.db
+    try:
+        audit.verify_chain(db)
+    except ProvError as exc:
+        insp.error("audit", str(exc))
+    entries = audit.entries(db)
+    insp.report.checked["audit entries"] = len(entries)
+    insp.entries = entries
+    for e in entries:
+        try:
+            e["detail_obj"] = json.loads(e["detail"]) if e["detail"] else {}
+        except (TypeError, json.JSONDecodeError):
+            insp.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not JSON")
+            e["detail_obj"] = {}
+        if not isinstance(e["detail_obj"], dict):
+            insp.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not a JSON object")
+            e["detail_obj"] = {}
+        insp.by_action[e["action"]].append(e)
+    check_gate_entries(insp)
+    for action in sorted(set(insp.by_action) - CHECKED_ACTIONS):
+        insp.warn("audit", f"audit action {action!r} ({len(insp.by_action[action])} entries) is not checked by fsck")
+    _replay_commits(insp)
+    _replay_keys(insp)
+    _replay_trust(insp)
+    _replay_batches(insp)
+
+
+def _replay_commits(insp: Inspection) -> None:
+    versions_rows = {r["tag"]: r for r in insp.rows("versions", "audit_seq")}
+    commits = {e["subject"]: e for e in insp.by_action["commit"]}
+    for tag, e in commits.items():
+        row = versions_rows.get(tag)
+        if row is None:
+            insp.error("audit", f"audit entry {e['seq']} commits version {tag!r}, which is not in the store")
+            continue
+        pairs = {
+            "merkle_root": "merkle_root",
+            "manifest": "manifest_object",
+            "envelope": "envelope_object",
+            "keyid": "keyid",
+            "parent": "parent",
+            "dataset": "dataset",
+        }
+        compare(insp, f"version {tag}", e, e["detail_obj"], row, pairs)
+        if row["audit_seq"] != e["seq"]:
+            insp.error(
+                f"version {tag}",
+                f"version row points at audit entry {row['audit_seq']}, but its commit is entry {e['seq']}",
+            )
+    for tag in sorted(set(versions_rows) - set(commits)):
+        insp.error(f"version {tag}", "no audit entry commits this version")
+    if len(commits) != len(insp.by_action["commit"]):
+        insp.error("audit", "a version is committed by more than one audit entry")
+
+
+def _replay_keys(insp: Inspection) -> None:
+    rows = {r["keyid"]: r for r in insp.rows("keys", "keyid")}
+    regs = {e["subject"]: e for e in insp.by_action["key.register"]}
+    for kid, e in regs.items():
+        if kid not in rows:
+            insp.error("keys", f"audit entry {e['seq']} registers key {kid[:16]}, which is not in the store")
+            continue
+        compare(
+            insp, f"key {kid[:16]}", e, e["detail_obj"], rows[kid], {"name": "name", "registered_at": "registered_at"}
+        )
+    for kid in sorted(set(rows) - set(regs)):
+        insp.error("keys", f"key {kid[:16]} has no audit entry registering it")
+
+
+def _replay_trust(insp: Inspection) -> None:
+    rows = {(r["source"], r["keyid"]): r for r in insp.rows("trust", "source, keyid")}
+    adds, revokes = {}, {}
+    for e in insp.by_action["trust.add"]:
+        adds[(e["subject"], e["detail_obj"].get("keyid"))] = e
+    for e in insp.by_action["trust.revoke"]:
+        revokes[(e["subject"], e["detail_obj"].get("keyid"))] = e
+    for k, e in adds.items():
+        if k not in rows:
+            insp.error(
+                "trust",
+                f"audit entry {e['seq']} trusts key {str(k[1])[:16]} for {k[0]!r}, which is not in the store",
+            )
+            continue
+        compare(
+            insp,
+            f"trust {k[0]}/{k[1][:16]}",
+            e,
+            e["detail_obj"],
+            rows[k],
+            {"valid_from": "valid_from", "valid_until": "valid_until", "name": "name", "added_at": "added_at"},
+        )
+    for k in sorted(set(rows) - set(adds)):
+        insp.error("trust", f"trust of key {k[1][:16]} for {k[0]!r} has no audit entry adding it")
+    for k, row in rows.items():
+        revoke = revokes.get(k)
+        if revoke is None and (row["revoked_at"] is not None or row["revoked_reason"] is not None):
+            insp.error("trust", f"key {k[1][:16]} of {k[0]!r} is marked revoked, but no audit entry revokes it")
+        if revoke is not None:
+            if row["revoked_at"] is None:
+                insp.error(
+                    "trust",
+                    f"audit entry {revoke['seq']} revokes key {k[1][:16]} of {k[0]!r}, but the store shows it unrevoked",
+                )
+            compare(
+                insp,
+                f"trust {k[0]}/{k[1][:16]}",
+                revoke,
+                revoke["detail_obj"],
+                row,
+                {"reason": "revoked_reason", "revoked_at": "revoked_at"},
+            )
+    for k in sorted(set(revokes) - set(rows)):
+        insp.error("trust", f"audit entry {revokes[k]['seq']} revokes a key that is not in the store")
+
+
+def _replay_batches(insp: Inspection) -> None:
+    rows = {r["batch"]: r for r in insp.rows("batches", "audit_seq")}
+    added = {e["subject"]: e for e in insp.by_action["batch.add"]}
+    for bid, e in added.items():
+        row = rows.get(bid)
+        if row is None:
+            insp.error("batches", f"audit entry {e['seq']} adds batch {bid!r}, which is not in the store")
+            continue
+        d = dict(e["detail_obj"])
+        if "signed" in d:
+            d["signed"] = int(bool(d["signed"]))
+        compare(
+            insp,
+            f"batch {bid}",
+            e,
+            d,
+            row,
+            {
+                "source": "source",
+                "signed": "signed",
+                "keyid": "keyid",
+                "merkle_root": "merkle_root",
+                "records": "records",
+                "envelope": "envelope_object",
+                "manifest": "manifest_object",
+                "data": "data",
+                "added_at": "added_at",
+                "captured_at": "captured_at",
+            },
+        )
+        if row["audit_seq"] != e["seq"]:
+            insp.error(
+                f"batch {bid}",
+                f"batch row points at audit entry {row['audit_seq']}, but it was added by entry {e['seq']}",
+            )
+    for bid in sorted(set(rows) - set(added)):
+        insp.error(f"batch {bid}", "no audit entry adds this batch")
+
+
+def compare(insp: Inspection, check: str, entry: dict, detail: dict, row: dict, pairs: dict[str, str]) -> None:
+    """Each field the audit entry recorded (``pairs``: detail key -> row column) must equal the row's.
+
+    Fields the entry did not record are skipped.
+    """
+    for dkey, col in pairs.items():
+        if dkey in detail and detail[dkey] != row.get(col):
+            insp.error(
+                check, f"{col} is {row.get(col)!r} in the store but {detail[dkey]!r} in audit entry {entry['seq']}"
+            )

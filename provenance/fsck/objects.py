@@ -1,0 +1,90 @@
+"""fsck of the store's files: each object's bytes hash to its name, every referenced object
+is present, and what an interrupted write leaves (temp files, unreferenced objects) is
+a repairable warning."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+
+import sqlite_utils
+
+from provenance.fsck.problems import Inspection
+
+OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
+"""An object's file name: its SHA-256 in hex, a dot, its extension."""
+
+_REFERENCES = [
+    "select manifest_object, envelope_object from versions",
+    "select manifest_object, envelope_object from batches",
+    "select object, null from version_lineage",
+    "select object, null from profiles",
+    "select object, null from waivers",
+    "select object, null from attestations",
+]
+
+
+def check_files(insp: Inspection) -> None:
+    """Warn about anything in the store folder besides ``prov.db``, ``objects/`` and ``lock``."""
+    for p in sorted(insp.root.iterdir()):
+        if p.name in ("prov.db", "objects", "lock"):
+            continue
+        if p.name == "prov.db-journal":
+            insp.warn(
+                "files",
+                f"{p}: a rollback journal from an interrupted write (SQLite rolls it back on the next open)",
+            )
+        elif p.name == ".prov.db.init":
+            insp.warn("files", f"{p}: left by an interrupted `prov init`", repairable=True)
+        else:
+            insp.warn("files", f"{p}: unexpected file in the store")
+
+
+def referenced_objects(db: sqlite_utils.Database) -> set[str]:
+    """The SHA-256 names (hex) of every object a table row references."""
+    refs: set[str] = set()
+    for q in _REFERENCES:
+        try:
+            for a, b in db.execute(q):
+                refs.update(x for x in (a, b) if x)
+        except sqlite3.OperationalError:  # a store made before that stage had its table
+            continue
+    return refs
+
+
+def check_objects(insp: Inspection, referenced: set[str] | None) -> None:
+    """Re-hash every object against its name; ``referenced=None`` (a doubtful database) calls nothing unreferenced."""
+    folder = insp.root / "objects"
+    if not folder.is_dir():
+        insp.error("objects", f"{folder}: the object folder is missing")
+        return
+    present = set()
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".tmp-"):
+            insp.warn("objects", f"{p}: temp file left by an interrupted write", repairable=True)
+            continue
+        if not OBJECT_NAME.match(p.name) or not p.is_file() or p.is_symlink():
+            insp.warn("objects", f"{p}: not a prov object (expected a file named SHA256.EXT)")
+            continue
+        oid = p.name.split(".")[0]
+        if oid in present:
+            insp.error("objects", f"{p}: object {oid[:16]} is stored twice, with different extensions")
+        present.add(oid)
+        insp.report.checked["objects"] += 1
+        try:
+            with open(p, "rb") as fh:
+                actual = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:
+            insp.error("objects", f"{p}: cannot read object ({exc.strerror})")
+            continue
+        if actual != oid:
+            insp.error("objects", f"{p}: object {oid[:16]} was altered (its bytes hash to {actual[:16]})")
+        elif referenced is not None and oid not in referenced:
+            insp.warn(
+                "objects",
+                f"{p}: unreferenced object (left by an interrupted or failed write); `prov fsck --repair` removes it",
+                repairable=True,
+            )
+    for oid in sorted((referenced or set()) - present):
+        insp.error("objects", f"{folder}: object {oid[:16]} is referenced but missing")
