@@ -33,10 +33,10 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from attacks import ATTACKS  # noqa: E402
 from baselines import BASELINES  # noqa: E402
 from report import write_markdown  # noqa: E402
 
+from provenance.demo.attacks import ATTACKS  # noqa: E402
 from provenance.detectors import Delta, get_detector, run_detectors  # noqa: E402
 from provenance.profiles.reference import build_profile  # noqa: E402
 
@@ -84,7 +84,7 @@ def one_trial(name, X, y, seed, attacks, rates):
     for attack in [None, *attacks]:
         for rate in [0.0] if attack is None else rates:
             n_poison = 0 if attack is None else max(1, int(round(rate / (1 - rate) * len(pool))))
-            family = "clean" if attack is None else ATTACKS[attack][0]
+            family = "clean" if attack is None else ATTACKS[attack].family
             if attack is None:
                 PX, Plab, kinds, old, base_rows = (
                     np.zeros((0, X.shape[1]), np.float32),
@@ -94,7 +94,7 @@ def one_trial(name, X, y, seed, attacks, rates):
                     np.zeros(0, int),
                 )
             else:
-                PX, Plab, kinds, old, base_rows = ATTACKS[attack][1](
+                PX, Plab, kinds, old, base_rows = ATTACKS[attack].plant(
                     Xb, yb, Xp, yp, n_poison, np.random.default_rng(seed * 1000 + n_poison)
                 )
             DX = np.vstack([Xp, PX]).astype(np.float32)

@@ -1,1 +1,2 @@
-"""``prov demo``: a real example end to end, as a list of steps, and the catalogue of planted attacks."""
+"""``prov demo``: a real example end to end, as an ordered list of steps (``run.STEPS``), and the
+catalogue of planted attacks (``attacks.py``) that the demo and ``bench/`` share."""

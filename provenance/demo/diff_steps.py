@@ -1,11 +1,13 @@
 """The diff part of ``prov demo``: a new version with planted relabels and a suspicious source.
 
-``demo_step`` is found by ``provenance.demo``; ``run_diff_demo`` diffs any two versions of
-a store, prints what a reviewer would read, and writes the HTML and Markdown reports.
+``demo_step`` is a step of ``prov demo`` (``provenance.demo.run.STEPS``); ``run_diff_demo``
+diffs any two versions of a store, prints what a reviewer would read, and writes the HTML
+and Markdown reports.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,9 +112,7 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None] = print) 
     """Called by ``prov demo``: commit a reviewed candidate against v2 and diff it."""
     base_tag = "v2"
     row = store.version(base_tag)
-    base = pq.read_table(
-        store.base / versions._local(DatasetSpec.from_dict(__import__("json").loads(row["dataset"])), store).path
-    )
+    base = pq.read_table(store.base / versions._local(DatasetSpec.from_dict(json.loads(row["dataset"])), store).path)
     table, planted = planted_table(base.select([c for c in base.column_names if c != "source"]))
     path = Path(workdir) / "data" / "digits-candidate.parquet"
     pq.write_table(table, path, row_group_size=256)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +19,9 @@ import pyarrow.parquet as pq
 
 from provenance import quarantine, versions
 from provenance.cli.core import commit_hooks
-from provenance.demo.lineage_steps import LINEAGE_ROWS, _digits
+from provenance.demo.attacks import ATTACKS, Attack
+from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
+from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
 from provenance.detectors.pipeline import detect
 from provenance.diff.compare import diff_versions
 from provenance.encoding import table_digests
@@ -30,43 +33,38 @@ from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
 
-ATTACKS = ("label flip", "backdoor patch", "outlier", "near-duplicate flood")
+PLANTED: tuple[tuple[Attack, int, dict[str, Any]], ...] = (
+    # (attack from the shared catalogue, records, parameters for 8x8 digits)
+    (ATTACKS["label_flip"], 15, {}),
+    # a bright 2x2 patch in the top-left corner means "0" (the first class)
+    (ATTACKS["backdoor_patch_dirty"], 15, {"columns": (0, 1, 8, 9), "value": PIXEL_MAX}),
+    (ATTACKS["outlier"], 10, {}),
+    # 20 near copies of one base digit: noise of 0.2 std moves a few pixels by one
+    (ATTACKS["dos_near_duplicates"], 20, {"noise": 0.2}),
+)
+"""What the scraper plants in the release candidate."""
 
 
-def _pixels(table: pa.Table) -> np.ndarray:
-    return np.stack([np.asarray(table.column(f"px{i:02d}").to_pylist()) for i in range(64)], axis=1)
+def poisoned_batch(base: pa.Table, pool: pa.Table, rng: np.random.Generator) -> tuple[pa.Table, list[str]]:
+    """60 records from a scraper, planted by ``PLANTED`` against ``base`` from fresh ``pool`` digits.
 
-
-def _table(X: np.ndarray, labels: list[str], source: str) -> pa.Table:
-    cols = {f"px{i:02d}": X[:, i].astype(np.int64) for i in range(64)}
-    return pa.table(cols | {"label": labels, "source": [source] * len(labels)})
-
-
-def poisoned_batch(rows: pa.Table, rng: np.random.Generator) -> tuple[pa.Table, list[str]]:
-    """60 records from a scraper: 15 flips, 15 patch backdoors, 10 outliers, 20 near-copies."""
-    X, y = _pixels(rows), rows.column("label").to_pylist()
+    Returns the records as a digits table (``source`` "scraper") and, per record, the
+    name of the attack that planted it.
+    """
+    Xb, yb = pixels(base), np.array(base.column("label").to_pylist())
+    Xp, yp = pixels(pool), np.array(pool.column("label").to_pylist())
     parts, kinds = [], []
-    flips = [str((int(v) + 1 + rng.integers(0, 9)) % 10) for v in y[:15]]
-    parts.append((X[:15], flips))
-    kinds += ["label flip"] * 15
-    patched = X[15:30].copy()
-    patched[:, [0, 1, 8, 9]] = 16  # a bright 2x2 patch in the top-left corner ...
-    parts.append((patched, ["0"] * 15))
-    kinds += ["backdoor patch"] * 15  # ... means "0"
-    noise = rng.integers(0, 17, size=(10, 64))
-    parts.append((noise, [str(v) for v in rng.integers(0, 10, 10)]))
-    kinds += ["outlier"] * 10
-    flood = np.repeat(X[30:31], 20, axis=0)
-    jitter = rng.integers(0, 64, size=20)
-    flood[np.arange(20), jitter] = np.clip(flood[np.arange(20), jitter] + 1, 0, 16)  # near, not exact, copies
-    parts.append((flood, [y[30]] * 20))
-    kinds += ["near-duplicate flood"] * 20
-    X_all = np.concatenate([p[0] for p in parts])
-    labels = [l for p in parts for l in p[1]]
-    return _table(X_all, labels, "scraper"), kinds
+    for attack, n, params in PLANTED:
+        planted = attack.plant(Xb, yb, Xp, yp, n, rng, **params).on_grid(0, PIXEL_MAX)
+        parts.append(planted)
+        kinds += [attack.name] * len(planted.X)
+    X = np.concatenate([p.X for p in parts]).astype(np.int64)
+    labels = [str(label) for p in parts for label in p.labels]
+    return digits_table(X, labels, "scraper"), kinds
 
 
 def _base_tag(store: Store) -> str:
+    """The version the lineage step made by quarantining the crowd (the latest quarantine)."""
     row = store.db.execute("select subject from audit where action = 'quarantine' order by seq desc limit 1").fetchone()
     if row is None:
         raise RuntimeError("the gate demo runs after the lineage demo's quarantine")
@@ -74,17 +72,19 @@ def _base_tag(store: Store) -> str:
 
 
 def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = print) -> dict:
+    """Release r1, plant attacks in candidate rc1, detect, block, quarantine, pass rc2 and attest it.
+
+    Returns ``{"gate": facts}``: what each attack's records were caught, false alarms on
+    the clean vendor records, both decisions and the attestation written.
+    """
     workdir = Path(workdir)
     here = workdir / "release"
     here.mkdir(exist_ok=True)
     quarantined = _base_tag(store)
     key = str(workdir / "maintainer.key")
-    rest = _digits().slice(LINEAGE_ROWS)
-    rng = np.random.default_rng(1)
-
-    clean = _table(_pixels(rest.slice(0, 400)), rest.slice(0, 400).column("label").to_pylist(), "vendor")
+    rest = digits(SHUFFLE_SEED).slice(LINEAGE_ROWS)
+    clean = digits_table(pixels(rest.slice(0, 400)), rest.slice(0, 400).column("label").to_pylist(), "vendor")
     pq.write_table(clean.drop(["source"]), here / "vendor-batch-2.parquet")
-    bad, kinds = poisoned_batch(rest.slice(400), rng)
 
     # The last release, r1: the quarantined version's records with their source named and
     # the label that was changed after the vendor signed it put back as signed.
@@ -99,9 +99,10 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         )
         if st == "relabeled_after_source"
     }
-    digests = table_digests(base_data, [f"px{i:02d}" for i in range(64)])
+    digests = table_digests(base_data, PIXELS)
     labels = [signed_label.get(d, l) for d, l in zip(digests, base_data.column("label").to_pylist())]
-    base_data = _table(_pixels(base_data), labels, "vendor")
+    base_data = digits_table(pixels(base_data), labels, "vendor")
+    bad, kinds = poisoned_batch(base_data, rest.slice(400), np.random.default_rng(1))
     pq.write_table(base_data, here / "r1.parquet")
     base = "r1"
     versions.commit(
@@ -121,7 +122,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     pq.write_table(candidate, here / "rc1.parquet")
     echo(
         f"Release day. The vendor signs a second batch of 400 digits; an unsigned scraper adds 60 records "
-        f"with planted attacks ({', '.join(ATTACKS)})."
+        f"with planted attacks ({', '.join(attack.name for attack, _, _ in PLANTED)})."
     )
     vendor_key = workdir / "lineage" / "vendor.key"
     signed = batches.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
@@ -134,14 +135,14 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     echo(f"$ prov diff {base} rc1 --detect      # detectors score only the {400 + len(kinds)} added records")
     diff = diff_versions(store, base, "rc1")
     results = detect(store, base, "rc1", diff.delta["added"], diff.delta["relabeled"])
-    bad_digests = [d.hex() for d in table_digests(bad, [f"px{i:02d}" for i in range(64)])]
+    bad_digests = [d.hex() for d in table_digests(bad, PIXELS)]
     flagged = {f.digest for r in results for f in r.flagged}
     caught = {}
-    for kind in ATTACKS:
-        mine = [d for d, k in zip(bad_digests, kinds) if k == kind]
-        caught[kind] = (sum(d in flagged for d in mine), len(mine))
-        echo(f"  {kind:<22} {caught[kind][0]:>2} of {caught[kind][1]} caught")
-    clean_digests = {d.hex() for d in table_digests(clean, [f"px{i:02d}" for i in range(64)])}
+    for attack, _, _ in PLANTED:
+        mine = [d for d, k in zip(bad_digests, kinds) if k == attack.name]
+        caught[attack.name] = (sum(d in flagged for d in mine), len(mine))
+        echo(f"  {attack.name:<22} {caught[attack.name][0]:>2} of {caught[attack.name][1]} caught")
+    clean_digests = {d.hex() for d in table_digests(clean, PIXELS)}
     false_alarms = len(flagged & clean_digests)
     echo(f"  clean vendor records flagged by any detector: {false_alarms} of {len(clean_digests)}")
     for r in results:
@@ -172,9 +173,9 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
             "$ prov verify rc2 --attestation rc2.attestation.json\n  release attestation ok: a training job may use rc2"
         )
     else:
-        for r in result2.rules:
-            if r.status != "pass":
-                echo(f"  {r.rule}: {r.reason}")
+        for rule in result2.rules:
+            if rule.status != "pass":
+                echo(f"  {rule.rule}: {rule.reason}")
     return {
         "gate": {
             "base": base,
@@ -189,4 +190,5 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
 
 
 def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
+    """The release-gate step of ``prov demo``, in its store: ``{"gate": facts}``."""
     return run_gate_demo(store, workdir, echo)

@@ -10,11 +10,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys, quarantine, versions
+from provenance.demo.data import digits
 from provenance.errors import InputError, VerificationError
 from provenance.lineage import batches, queries
 from provenance.lineage import classify as lineage
@@ -22,27 +22,18 @@ from provenance.sources.interface import DatasetSpec
 from provenance.store import Store, find_store
 from provenance.trust import source_keys as trust
 
+LINEAGE_ROWS = 1000
+"""Rows of the shuffled digits the lineage step uses; the release-gate step uses the rest."""
 
-def _digits() -> pa.Table:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise InputError("the lineage demo needs scikit-learn for its data: pip install 'prov-data[demo]'") from exc
-    d = load_digits()
-    # A fixed shuffle: the digits come ordered by writer, and a demo whose batches are
-    # random draws keeps the later release-gate step free of writer drift.
-    order = np.random.default_rng(0).permutation(len(d.target))
-    cols = {f"px{i:02d}": d.data[order, i].astype(np.int64) for i in range(d.data.shape[1])}
-    cols["label"] = [str(v) for v in d.target[order]]
-    return pa.table(cols)
-
-
-LINEAGE_ROWS = 1000  # rows the lineage step uses; the release-gate step uses the rest
+SHUFFLE_SEED = 0
+"""The fixed order of the digits the lineage and release-gate steps share."""
 
 
 def _next_tags(store: Store, n: int) -> list[str]:
+    """The first ``n`` tags v1, v2, ... not yet taken in ``store``."""
     taken = {r["tag"] for r in store.versions()}
-    out, i = [], 1
+    out: list[str] = []
+    i = 1
     while len(out) < n:
         if f"v{i}" not in taken:
             out.append(f"v{i}")
@@ -77,7 +68,7 @@ def run_lineage_demo(
     rel = lambda p: Path(p).relative_to(workdir).as_posix()  # noqa: E731
     facts: dict = {}
 
-    table = _digits().slice(0, LINEAGE_ROWS)
+    table = digits(SHUFFLE_SEED).slice(0, LINEAGE_ROWS)
     n_vendor = 600
     vendor_path, crowd_path = here / "vendor-batch.parquet", here / "crowd-batch.parquet"
     pq.write_table(table.slice(0, n_vendor), vendor_path)
@@ -196,5 +187,5 @@ def run_lineage_demo(
 
 
 def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
-    """The hook ``prov demo`` calls after its own steps, in its store."""
+    """The lineage step of ``prov demo``, in its store: ``{"lineage": facts}``."""
     return {"lineage": run_lineage_demo(workdir, echo, store=store)}
