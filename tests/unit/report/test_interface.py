@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provenance.errors import InputError
-from provenance.report import Format, formats_for, render
-from provenance.report import html, json_format, junit, markdown, sarif, text
+from provenance.report import Format, formats_for, html, json_format, junit, markdown, render, sarif, text
 
 
 def test_each_format_is_written_by_its_own_module():
