@@ -109,9 +109,9 @@ class DetectorResult:
 class Detector(ABC):
     name: str
     families: tuple[str, ...]
-    # True when a record's score depends only on the profile and that record, so the
-    # delta may be split into chunks (provenance.detectors.parallel); False when the
-    # detector looks across the delta (shared directions, duplicates, volumes).
+    # True when a record's score depends only on the profile and that record, so any
+    # split of the delta gives the same findings (tested); False when the detector looks
+    # across the delta (shared directions, duplicates, volumes).
     record_independent: bool = False
 
     @abstractmethod

@@ -1,5 +1,5 @@
-"""A real dask.distributed LocalCluster (two worker processes) gives the manifests and
-findings of the local executor, digest for digest."""
+"""A real dask.distributed LocalCluster (two worker processes) gives the manifests of the
+local executor, digest for digest."""
 
 from __future__ import annotations
 
@@ -13,11 +13,7 @@ from support import digits_table
 
 distributed = pytest.importorskip("distributed")
 
-from provenance.detectors import Delta  # noqa: E402
-from provenance.detectors.parallel import run_detectors_parallel  # noqa: E402
-from provenance.detectors.registry import run_detectors  # noqa: E402
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor  # noqa: E402
-from provenance.profiles.reference import build_profile  # noqa: E402
 from provenance.sources.build import build_manifest  # noqa: E402
 from provenance.sources.interface import DatasetSpec  # noqa: E402
 
@@ -56,37 +52,6 @@ def test_dask_manifests_equal_local_ones(cluster, workdir, monkeypatch):
         assert remote.manifest.root == build_manifest(spec, executor=InlineExecutor()).manifest.root
     # the tasks really ran on both worker processes
     assert len({ws for ws in client.run(lambda: 1)}) == 2
-
-
-def test_dask_findings_equal_local_ones(cluster):
-    _, client = cluster
-    t = digits_table()
-    X = np.stack([t.column(c).to_numpy() for c in t.column_names if c != "label"], axis=1).astype(np.float32)
-    y = np.array(t.column("label").to_pylist())
-    digests = [i.to_bytes(4, "big") + bytes(28) for i in range(len(X))]
-    profile = build_profile(X[:1300], y[:1300], digests[:1300], featurizer="numeric/v1", sources=["v"] * 1300)
-    labels = [str((int(l) + 1) % 10) if i % 9 == 0 else l for i, l in enumerate(y[1300:])]
-    n = len(X) - 1300
-    delta = Delta(digests[1300:], X[1300:], labels, ["v"] * n, ["added"] * n, [None] * n)
-    serial = run_detectors(profile, delta)
-    remote = run_detectors_parallel(profile, delta, executor=DaskExecutor(client=client))
-
-    def as_json(rs):
-        return json.dumps(
-            [
-                [
-                    r.detector,
-                    r.status,
-                    r.error,
-                    r.threshold,
-                    [[f.digest, f.score, f.flagged, f.explanation] for f in r.findings],
-                ]
-                for r in rs
-            ]
-        )
-
-    assert as_json(remote) == as_json(serial)
-    assert any(f.flagged for r in remote for f in r.findings)
 
 
 def test_prov_commit_with_a_dask_url(cluster, prov, workdir, keypair):

@@ -1,4 +1,4 @@
-"""The executor interface: settings, ordering, and identical manifests and findings whatever runs them."""
+"""The executor interface: settings, ordering, and identical manifests whatever runs them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.detectors import Delta
-from provenance.detectors.base import Detector, DetectorResult, Finding
-from provenance.detectors.parallel import run_detectors_parallel
-from provenance.detectors.registry import _detectors, register_detector, run_detectors
 from provenance.errors import InputError
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from
-from provenance.profiles.reference import build_profile
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from support import digits_table
@@ -87,83 +82,3 @@ def test_tree_manifest_is_identical_for_every_executor(workdir):
     one = build_manifest(spec, executor=InlineExecutor())
     two = build_manifest(spec, executor=LocalExecutor(2))
     assert one.manifest.to_bytes() == two.manifest.to_bytes() and len(one.manifest) == 150
-
-
-@pytest.fixture(scope="module")
-def profile_and_delta():
-    table = digits_table()
-    X = np.stack([table.column(c).to_numpy() for c in table.column_names if c != "label"], axis=1).astype(np.float32)
-    y = np.array(table.column("label").to_pylist())
-    digests = [bytes([i % 256, i // 256]) + bytes(30) for i in range(len(X))]
-    base = slice(0, 1200)
-    profile = build_profile(X[base], y[base], digests[base], featurizer="numeric/v1", sources=["v"] * 1200)
-    labels = list(y[1200:])
-    for i in range(0, 40, 4):  # a few flipped labels so detectors have something to flag
-        labels[i] = str((int(labels[i]) + 3) % 10)
-    n = len(X) - 1200
-    delta = Delta(digests[1200:], X[1200:], labels, ["v"] * n, ["added"] * n, [None] * n)
-    return profile, delta
-
-
-def _same(a: list[DetectorResult], b: list[DetectorResult]) -> None:
-    assert [r.detector for r in a] == [r.detector for r in b]
-    for x, y in zip(a, b):
-        assert (x.status, x.error, x.threshold) == (y.status, y.error, y.threshold), x.detector
-        assert [(f.digest, f.score, f.flagged, f.explanation) for f in x.findings] == [
-            (f.digest, f.score, f.flagged, f.explanation) for f in y.findings
-        ], x.detector
-
-
-def test_parallel_detection_gives_the_serial_results(profile_and_delta):
-    profile, delta = profile_and_delta
-    serial = run_detectors(profile, delta)
-    assert any(f.flagged for r in serial for f in r.findings)
-    _same(run_detectors_parallel(profile, delta, executor=LocalExecutor(2)), serial)
-    _same(run_detectors_parallel(profile, delta, executor=InlineExecutor()), serial)
-
-
-class _DistanceToMean(Detector):
-    """Scores each record on its own: it may be split into chunks."""
-
-    name = "test-distance"
-    families = ("outlier",)
-    record_independent = True
-
-    def run(self, profile, delta, fpr):
-        d = np.linalg.norm(profile.standardize(delta.X), axis=1)
-        scores = d / (1.0 + d)
-        return DetectorResult(
-            self.name,
-            "ok",
-            None,
-            0.9,
-            [
-                Finding(delta.hex(i), self.name, float(s), bool(s > 0.9), f"distance {d[i]:.2f}")
-                for i, s in enumerate(scores)
-            ],
-        )
-
-
-class _Crashes(Detector):
-    name = "test-crashes"
-    families = ("outlier",)
-    record_independent = True
-
-    def run(self, profile, delta, fpr):
-        raise ValueError("boom")
-
-
-def test_chunked_detectors_match_whole_runs_and_crashes_are_reported(profile_and_delta):
-    profile, delta = profile_and_delta
-    register_detector(_DistanceToMean.name, _DistanceToMean)
-    register_detector(_Crashes.name, _Crashes)
-    try:
-        names = [_DistanceToMean.name, _Crashes.name, "duplicates"]
-        serial = run_detectors(profile, delta, names)
-        chunked = run_detectors_parallel(profile, delta, names, executor=LocalExecutor(2), chunk_records=97)
-        _same(chunked, serial)
-        crashed = [r for r in chunked if r.detector == _Crashes.name][0]
-        assert crashed.status == "error" and "boom" in crashed.error
-    finally:
-        _detectors.pop(_DistanceToMean.name, None)
-        _detectors.pop(_Crashes.name, None)
