@@ -54,10 +54,10 @@ def diff(
         store = Store.open()
     report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
     if detect:
-        from provenance.detectors.pipeline import detect as run_detectors_on_delta
+        from provenance.detectors.pipeline import run_detection
 
         report.add_detector_results(
-            run_detectors_on_delta(store, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
+            run_detection(store, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
         )
     write_output(render("diff", Format(fmt), report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]

@@ -100,6 +100,11 @@ class DetectorResult:
     threshold: float | None  # on the score scale [0, 1]
     findings: list[Finding]
     summary: dict = field(default_factory=dict)  # delta-level facts (e.g. shared gradient direction)
+    # Calibrated p-values for the combined verdict (provenance.detectors.combine): one per
+    # delta record, and one per reference sample record (NaN where it has none). None for
+    # a detector that does not score records against the reference (volume).
+    p_values: np.ndarray | None = field(default=None, repr=False)
+    reference_p: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def flagged(self) -> list[Finding]:

@@ -48,6 +48,11 @@ class Calibration:
             tail = 1.0 - self.tail_share * np.exp(-(raw - self.tail_start) / self.tail_scale)
         return np.where(raw > self.tail_start, np.clip(np.maximum(empirical, tail), 0.0, 1.0), empirical)
 
+    def p_values(self, raw: np.ndarray) -> np.ndarray:
+        """1 - score: the share of reference records scoring at least this high (a
+        conformal p-value, smoothed between ranks), continued by the tail model past them."""
+        return 1.0 - self.scores(raw)
+
     def flags(self, raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, dtype=np.float64) > self.raw_threshold
 

@@ -30,7 +30,10 @@ class CollisionDetector(Detector):
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         finite = np.isfinite(profile.own_class_nn_dist) & np.isfinite(profile.other_class_nn_dist)
         scale = float(np.median(profile.own_class_nn_dist[finite])) if finite.any() else 1.0
-        reference_raw = _log_ratio(profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale)
+        reference_raw = np.full(len(finite), np.nan)
+        reference_raw[finite] = _log_ratio(
+            profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale
+        )
 
         labels = profile.label_indexes(delta.labels)
         geometry = reference_geometry(profile, delta)
@@ -38,7 +41,7 @@ class CollisionDetector(Detector):
         own_idx, other_idx = geometry["own_idx"], geometry["other_idx"]
         known = (labels >= 0) & np.isfinite(own) & np.isfinite(other)
         # A label the base never had is knn_label's finding; here it scores as typical.
-        raw = np.where(known, _log_ratio(own, other, scale), float(np.median(reference_raw)))
+        raw = np.where(known, _log_ratio(own, other, scale), float(np.nanmedian(reference_raw)))
 
         def explain(i: int, value: float, flagged: bool) -> str:
             if not known[i]:

@@ -31,10 +31,11 @@ class DuplicatesDetector(Detector):
     families = ("dos_flood",)
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
-        first = profile.nn_dist[:, 0]
+        # Copies are judged against the base's own closest pairs, batch-mates included.
+        first = profile.loo_dist[:, 0]
         typical = float(np.median(first[np.isfinite(first)])) if np.isfinite(first).any() else 1.0
         close_radius = float(np.quantile(first[np.isfinite(first)], fpr)) if np.isfinite(first).any() else 0.0
-        reference_raw = _closeness(first, (profile.nn_dist < close_radius).sum(1), typical)
+        reference_raw = _closeness(first, (profile.loo_dist < close_radius).sum(1), typical)
         constant_in_base = float(_is_constant(profile.sample_X).mean())
         reference_raw = np.where(_is_constant(profile.sample_X), CONSTANT_RAW, reference_raw)
 
@@ -43,7 +44,7 @@ class DuplicatesDetector(Detector):
         # The delta adds n points to the m the reference's distances were measured among;
         # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
         m = len(profile.sample_Z)
-        density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.nn_dist))
+        density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
         Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
         own_idx, own_dist, own_close = nearest_and_count(Z, Z, close_radius / density, queries_are_points=True)
         own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density

@@ -40,6 +40,34 @@ def _cross_fitted(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, 
     return Xb, residual
 
 
+def _shared_direction_scores(
+    Xb: np.ndarray, res: np.ndarray, halves: np.ndarray, ref_mean: np.ndarray
+) -> tuple[np.ndarray, list[tuple[np.ndarray, float]]]:
+    """Each record's projection on the mean gradient shift of the *other* half of its set
+    (cross-fitting), oriented the way that half pushes; also the (direction, offset) pairs."""
+    out = np.full(len(Xb), np.nan)
+    directions = []
+    for half in (0, 1):
+        scored = halves == half
+        other = ~scored if (~scored).any() else scored
+        if not scored.any():
+            continue
+        direction = mean_gradient(Xb[other], res[other]) - ref_mean
+        norm = float(np.linalg.norm(direction))
+        if norm == 0:
+            out[scored] = 0.0
+            continue
+        direction /= norm
+        offset = float((ref_mean * direction).sum())
+        # Orient the direction the way the finding half pushes: one-sided scores put the
+        # whole false-positive budget on the side poisons are on.
+        if (gradient_projections(Xb[other], res[other], direction) - offset).mean() < 0:
+            direction, offset = -direction, -offset
+        out[scored] = gradient_projections(Xb[scored], res[scored], direction) - offset
+        directions.append((direction, offset))
+    return out, directions
+
+
 class GradientDetector(Detector):
     name = "gradient"
     families = ("gradient",)
@@ -57,33 +85,18 @@ class GradientDetector(Detector):
         labels = profile.label_indexes(delta.labels)
         known = labels >= 0
         raw = np.zeros(n)
-        reference_raw = []
         summary: dict = {}
         if n and known.any():
             folds = (delta.digest_array[:, 0] & 1).astype(np.int64)
-            Z = delta_Z(profile, delta)
-            Xb, res = _cross_fitted(profile, Z[known], labels[known], folds[known])
-            rows_known = np.flatnonzero(known)
-            for fold in (0, 1):
-                scored = folds[known] == fold
-                other = ~scored if (~scored).any() else scored
-                direction = mean_gradient(Xb[other], res[other]) - ref_mean
-                norm = float(np.linalg.norm(direction))
-                if norm == 0 or not scored.any():
-                    continue
-                direction /= norm
-                offset = float((ref_mean * direction).sum())
-                # Orient the direction the way the finding half pushes: one-sided scores
-                # put the whole false-positive budget on the side poisons are on.
-                if (gradient_projections(Xb[other], res[other], direction) - offset).mean() < 0:
-                    direction, offset = -direction, -offset
-                raw[rows_known[scored]] = gradient_projections(Xb[scored], res[scored], direction) - offset
-                reference_raw.append(gradient_projections(ref_Xb, ref_res, direction) - offset)
+            Xb, res = _cross_fitted(profile, delta_Z(profile, delta)[known], labels[known], folds[known])
+            raw[known], _ = _shared_direction_scores(Xb, res, folds[known], ref_mean)
             shift = mean_gradient(Xb, res) - ref_mean
             summary["shared_direction_ratio"] = float((shift**2).sum() / max(ref_var / max(len(Xb), 1), 1e-12))
-        reference_raw = np.concatenate(reference_raw) if reference_raw else np.zeros(1)
-        raw[~known] = float(np.median(reference_raw))
-        spread = float(np.std(reference_raw)) or 1.0
+        reference_raw = _pseudo_batch_reference(profile, ref_Xb, ref_res, ref_mean, int(known.sum()))
+        if not np.isfinite(reference_raw).any():  # nothing to compare: every record typical
+            reference_raw = np.zeros(len(ref_Xb))
+        raw[~known] = float(np.nanmedian(reference_raw))
+        spread = float(np.nanstd(reference_raw)) or 1.0
 
         def explain(i: int, value: float, flagged: bool) -> str:
             if not known[i]:
@@ -95,3 +108,30 @@ class GradientDetector(Detector):
             )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain, summary)
+
+
+def _pseudo_batch_reference(
+    profile: ReferenceProfile, ref_Xb: np.ndarray, ref_res: np.ndarray, ref_mean: np.ndarray, delta_size: int
+) -> np.ndarray:
+    """The same score for base records, each projected on the shared direction of its own
+    pseudo-batch (a run of the base's file order, widened to about the delta's size).
+
+    A clean batch from a new writer shares a direction too (its drift); scoring base
+    records against their own batch's direction puts that natural drift into the
+    reference, where the delta's direction would only show noise.
+    """
+    batches = profile.sample_batches.astype(np.int64)
+    count = int(batches.max()) + 1 if len(batches) else 0
+    out = np.full(len(ref_Xb), np.nan)
+    if count == 0:
+        return out
+    per_batch = len(batches) / count
+    width = int(np.clip(round(delta_size / max(per_batch, 1.0)), 1, max(count // 2, 1)))
+    halves = (profile.sample_digests[:, 1] & 1).astype(np.int64)
+    for b in range(count):
+        window = np.isin(batches, [(b + j) % count for j in range(width)])
+        rows = np.flatnonzero(window)
+        scores, _ = _shared_direction_scores(ref_Xb[rows], ref_res[rows], halves[rows], ref_mean)
+        mine = batches[rows] == b
+        out[rows[mine]] = scores[mine]
+    return out

@@ -21,6 +21,7 @@ from provenance.profiles.reference import ReferenceProfile
 
 VOTERS = 10
 PRIOR_WEIGHT = 1.0  # pseudo-count of the uniform prior: no neighbours means "no idea"
+NO_SUPPORT = -np.log(1e-12)  # raw score of a label the base never had
 
 
 def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -29,7 +30,9 @@ def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarr
     known = labels >= 0
     for fold in (0, 1):
         rows = np.flatnonzero((folds == fold) & known)
-        probs = softmax(with_bias(Z[rows]) @ profile.softmax_weights[1 - fold])
+        # float64: the product's kernel varies with the chunk's shape, and float32 moved
+        # probabilities by 1e-8 between a delta and the same delta in chunks.
+        probs = softmax(with_bias(Z[rows].astype(np.float64)) @ profile.softmax_weights[1 - fold].astype(np.float64))
         p[rows] = probs[np.arange(len(rows)), labels[rows]]
     return p
 
@@ -42,7 +45,10 @@ def disagreement(
     model_p: np.ndarray,
     scale: float,
 ) -> np.ndarray:
-    """1 - P(label), averaging the neighbour vote (nearer weigh more) and the model.
+    """-log P(label), the geometric mean of the neighbour vote (nearer weigh more) and the model.
+
+    On the log scale a confident contradiction (a flipped label) stands far out in the
+    tail instead of piling up just under 1, so extreme records stay ranked.
 
     ``scale`` (the base's typical neighbour distance) comes from the profile, so a
     record's score never depends on which other records share its delta.
@@ -52,7 +58,9 @@ def disagreement(
     agree = (weights * (neighbour_labels == labels[:, None])).sum(1)
     prior = PRIOR_WEIGHT / n_classes
     p_label = (agree + prior) / (weights.sum(1) + PRIOR_WEIGHT)
-    return np.where(labels >= 0, 1.0 - 0.5 * (p_label + model_p), 1.0)  # a class the base never had: no support
+    # Geometric mean: both views must support the label; two confident contradictions add up.
+    log_support = 0.5 * (np.log(np.maximum(p_label, 1e-12)) + np.log(np.maximum(model_p, 1e-12)))
+    return np.where(labels >= 0, -log_support, NO_SUPPORT)  # a class the base never had: no support
 
 
 class KnnLabelDetector(Detector):

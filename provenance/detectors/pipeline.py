@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.detectors.base import Delta, DetectorResult
+from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.profiles.stage import featurize, featurizer_from_name, load_profile
@@ -77,6 +78,19 @@ def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.n
     return out
 
 
+@dataclass
+class Detection:
+    """What detection on a delta found: each detector's result and the combined verdicts."""
+
+    results: list[DetectorResult]
+    verdicts: Verdicts
+    labels: list[str]
+
+    @property
+    def errors(self) -> list[DetectorResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+
 def detect(
     store,
     base: str,
@@ -87,7 +101,27 @@ def detect(
     fpr: float = DEFAULT_FPR,
     save: bool = True,
 ) -> list[DetectorResult]:
-    """Run the detectors on the delta of ``new`` against ``base``'s profile; store the findings."""
+    """Each detector's result on the delta (``run_detection(...).results``)."""
+    return run_detection(store, base, new, added, relabeled, names, fpr, save).results
+
+
+def run_detection(
+    store,
+    base: str,
+    new: str,
+    added: np.ndarray,
+    relabeled: np.ndarray,
+    names: list[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+    save: bool = True,
+) -> Detection:
+    """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
+    into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings.
+
+    ``added`` and ``relabeled`` are the delta's digests (numpy ``S32``). Raises
+    InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
+    records; a detector that crashes is an "error" result, never skipped.
+    """
     profile = load_profile(store, base)
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
@@ -102,6 +136,7 @@ def detect(
         X = np.zeros((0, profile.dim), dtype=np.float32)
     delta = Delta(delta_rows.digests, X, delta_rows.labels, delta_rows.sources, delta_rows.kinds, delta_rows.old_labels)
     results = run_detectors(profile, delta, names, fpr)
+    verdicts = combine(results, fpr, profile.sample_batches)
     if save:
-        save_findings(store, base, new, results, fpr, delta_rows.labels)
-    return results
+        save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
+    return Detection(results, verdicts, delta_rows.labels)

@@ -67,12 +67,20 @@ def build_result(
 ) -> DetectorResult:
     """Calibrate on the reference, score and flag the delta, and explain each record.
 
+    ``raw`` (n,) are the delta's raw scores; ``reference_raw`` (m,) the same raw score of
+    each reference sample record, computed out of sample (NaN where a record has none),
+    in sample order so that the combined verdict can pair detectors record by record.
+
     Records a reviewer will look at (flagged, or scoring past DETAILED_FROM) get the
     detector's full explanation; the rest a short one, because naming neighbours for
     every unremarkable record of a large delta costs more than the detection itself.
     """
+    reference_raw = np.asarray(reference_raw, dtype=np.float64)
     calibration = Calibration(reference_raw, fpr)
     scores = calibration.scores(raw)
+    finite = np.isfinite(reference_raw)
+    reference_p = np.full(len(reference_raw), np.nan)
+    reference_p[finite] = calibration.p_values(reference_raw[finite])
     flags = calibration.flags(raw)
     threshold = calibration.score_threshold
     findings = [
@@ -96,4 +104,6 @@ def build_result(
         threshold=calibration.score_threshold,
         findings=findings,
         summary=summary or {},
+        p_values=1.0 - np.asarray(scores, dtype=np.float64),
+        reference_p=reference_p,
     )

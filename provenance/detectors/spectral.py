@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.drift import recentre_on_batch
 from provenance.detectors.shared import build_result, delta_Z
 from provenance.profiles.reference import ReferenceProfile
 
@@ -55,7 +56,7 @@ class SpectralDetector(Detector):
         Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
         raw = np.zeros(n)
         was_scored = np.zeros(n, dtype=bool)
-        reference_raw = []
+        reference_raw = np.full(len(profile.sample_Z), np.nan)
         ref_folds = profile.sample_folds
         for c in range(len(profile.classes)):
             in_class = profile.sample_labels == c
@@ -76,11 +77,14 @@ class SpectralDetector(Detector):
                     direction = np.eye(profile.dim)[0]
                 raw[rows[scored]] = (residuals[scored] @ direction) ** 2
                 was_scored[rows[scored]] = True
-                reference_raw.append((((profile.sample_Z[held_out] - mean) @ inv_sqrt) @ direction) ** 2)
-        reference_raw = np.concatenate(reference_raw) if reference_raw else np.zeros(1)
+                reference_raw[held_out] = (((profile.sample_Z[held_out] - mean) @ inv_sqrt) @ direction) ** 2
         unknown = labels < 0
         too_few = ~unknown & ~was_scored  # a class with too few base records to whiten
-        raw[unknown | too_few] = float(np.median(reference_raw))
+        # Projections are squared, so a drifted batch shows as a larger median: scale it back.
+        adjusted, effect = recentre_on_batch(np.sqrt(raw[was_scored]), np.sqrt(reference_raw))
+        raw[was_scored] = np.sign(adjusted) * adjusted**2
+        typical = float(np.nanmedian(reference_raw)) if np.isfinite(reference_raw).any() else 0.0
+        raw[unknown | too_few] = typical
 
         def explain(i: int, value: float, flagged: bool) -> str:
             if unknown[i]:
@@ -92,4 +96,4 @@ class SpectralDetector(Detector):
                 f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)"
             )
 
-        return build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        return build_result(self.name, delta, raw, reference_raw, fpr, explain, {"drift": effect})

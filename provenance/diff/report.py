@@ -113,10 +113,12 @@ class DiffReport:
     def suspicious_sources(self) -> list[dict]:
         return [s for s in self.by_source if s["flagged_signals"]]
 
-    def add_detector_results(self, results) -> None:
-        """Attach ``provenance.detectors.run_detectors`` results (one status per detector)."""
+    def add_detector_results(self, detection) -> None:
+        """Attach a ``provenance.detectors.pipeline.Detection``: one status per detector
+        ("ok" = it ran, "error" = it crashed) and one finding per scored record, carrying
+        the combined verdict and every detector's own score and flag."""
         self.detect = True
-        for r in results:
+        for r in detection.results:
             self.detectors.append(
                 {
                     "detector": r.detector,
@@ -127,17 +129,8 @@ class DiffReport:
                     "scored": len(r.findings),
                 }
             )
-            self.findings.extend(
-                {
-                    "digest": f.digest,
-                    "detector": f.detector,
-                    "score": float(f.score),
-                    "flagged": bool(f.flagged),
-                    "explanation": f.explanation,
-                }
-                for f in r.findings
-            )
-        self.summary["findings_flagged"] = sum(1 for f in self.findings if f["flagged"])
+        self.findings.extend(v.to_dict() for v in detection.verdicts.records)
+        self.summary["findings_flagged"] = len(detection.verdicts.flagged)
 
     def to_dict(self) -> dict:
         return {

@@ -278,61 +278,111 @@ def diff_rules(report: dict, pol) -> list[RuleResult]:
     return out
 
 
-def detector_rules(results, pol, waived: set[tuple[str, str]]) -> tuple[list[RuleResult], list[dict], list[dict]]:
+def detector_rules(detection, pol, waived: set[tuple[str, str]]) -> tuple[list[RuleResult], list[dict], list[dict]]:
+    """The gate's detector rules on a ``detectors.pipeline.Detection``.
+
+    One verdict per record (``detectors.combine``) at the policy's ``fpr``:
+    ``detectors.combined`` blocks when more records are flagged than a clean delta of
+    that size flags except with probability ``alpha`` (binomial tail), and
+    ``detectors.extreme`` blocks on any record whose combined p-value is below
+    ``alpha / n`` (Bonferroni over the delta: a clean delta has such a record with
+    probability below ``alpha``), whatever the budget; a waiver is the way through. A
+    detector that crashed is an ``error`` rule (exit 3: the gate fails closed).
+    A waiver names a record and ``combined`` or a detector that flags it on its own.
+    """
     cfg = pol["detectors"]
     rules, detectors, findings = [], [], []
-    for r in results:
-        flagged = [f for f in r.flagged if (f.digest, r.detector) not in waived]
-        n = len(r.findings)
-        budget = flag_budget(n, cfg["fpr"], cfg["alpha"])
-        if cfg["max_flagged"] is not None:
-            budget = min(budget, cfg["max_flagged"])
+    for r in detection.results:
         detectors.append(
             {
                 "detector": r.detector,
                 "status": r.status,
                 "error": r.error,
                 "threshold": r.threshold,
-                "scored": n,
-                "flagged": len(r.flagged),
-                "waived": len(r.flagged) - len(flagged),
-                "allowed": budget,
+                "scored": len(r.findings),
+                "flagged": len(r.flagged),  # would flag alone; the combined entry is what blocks
+                "waived": 0,
+                "allowed": None,
             }
         )
         if r.status != "ok":
             rules.append(RuleResult(f"detectors.{r.detector}", "error", f"detector {r.detector} failed: {r.error}"))
-            continue
-        records = sorted(
+    verdicts = detection.verdicts
+    n = len(verdicts.records)
+
+    def is_waived(v) -> bool:
+        names = {"combined"} | {d["detector"] for d in v.detectors if d["flagged"]}
+        return any((v.digest, name) in waived for name in names)
+
+    flagged = [v for v in verdicts.flagged if not is_waived(v)]
+    waived_count = len(verdicts.flagged) - len(flagged)
+    budget = flag_budget(n, cfg["fpr"], cfg["alpha"])
+    if cfg["max_flagged"] is not None:
+        budget = min(budget, cfg["max_flagged"])
+    records = sorted(
+        (
+            {
+                "digest": v.digest,
+                "detector": "combined",
+                "score": round(v.score, 6),
+                "p_value": v.p_value,
+                "explanation": v.explanation,
+                "detectors": v.detectors,
+            }
+            for v in flagged
+        ),
+        key=lambda x: -x["score"],
+    )
+    findings.extend(records)
+    detectors.append(
+        {
+            "detector": "combined",
+            "status": "ok",
+            "error": None,
+            "threshold": 1.0 - cfg["fpr"],
+            "scored": n,
+            "flagged": len(verdicts.flagged),
+            "waived": waived_count,
+            "allowed": budget,
+        }
+    )
+    status = "block" if len(flagged) > budget else "pass"
+    rules.append(
+        RuleResult(
+            "detectors.combined",
+            status,
+            f"{len(flagged)} of {n} records flagged by the combined verdict at FPR {cfg['fpr']:g}; a clean delta "
+            f"flags at most {budget} (binomial, alpha {cfg['alpha']:g})"
+            + (f"; {waived_count} waived" if waived_count else ""),
+            records[:LISTED] if status == "block" else [],
+            len(flagged),
+            {
+                "test": "binomial",
+                "n": n,
+                "flagged": len(flagged),
+                "fpr": cfg["fpr"],
+                "p_value": binomial_tail(len(flagged), n, cfg["fpr"]) if n else 1.0,
+                "method": verdicts.method,
+            },
+        )
+    )
+    extreme_p = cfg["alpha"] / max(n, 1)
+    extreme = [x for x in records if x["p_value"] <= extreme_p]
+    rules.append(
+        RuleResult(
+            "detectors.extreme",
+            "block" if extreme else "pass",
             (
-                {
-                    "digest": f.digest,
-                    "detector": f.detector,
-                    "score": round(float(f.score), 6),
-                    "explanation": f.explanation,
-                }
-                for f in flagged
+                f"{len(extreme)} record(s) lie far outside anything the base explains (combined p <= "
+                f"{extreme_p:.2g} = alpha / n); they block whatever the budget unless waived"
+                if extreme
+                else f"no record beyond combined p {extreme_p:.2g} (alpha / n)"
             ),
-            key=lambda x: -x["score"],
+            extreme[:LISTED],
+            len(extreme),
+            {"test": "bonferroni", "n": n, "alpha": cfg["alpha"], "p_threshold": extreme_p},
         )
-        findings.extend(records)
-        status = "block" if len(flagged) > budget else "pass"
-        rules.append(
-            RuleResult(
-                f"detectors.{r.detector}",
-                status,
-                f"{len(flagged)} of {n} records flagged at FPR {cfg['fpr']:g}; a clean delta flags at most {budget} "
-                f"(binomial, alpha {cfg['alpha']:g})",
-                records[:LISTED] if status == "block" else [],
-                len(flagged),
-                {
-                    "test": "binomial",
-                    "n": n,
-                    "flagged": len(flagged),
-                    "fpr": cfg["fpr"],
-                    "p_value": binomial_tail(len(flagged), n, cfg["fpr"]) if n else 1.0,
-                },
-            )
-        )
+    )
     return rules, detectors, findings
 
 
@@ -341,7 +391,7 @@ def detector_rules(results, pol, waived: set[tuple[str, str]]) -> tuple[list[Rul
 
 def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = None, waiver_files=()) -> GateResult:
     """Evaluate ``new`` against ``base``; raises InputError (exit 2) only for bad arguments."""
-    from provenance.detectors.pipeline import detect
+    from provenance.detectors.pipeline import run_detection
     from provenance.diff.compare import diff_versions
     from provenance.gate.waivers import collect_waivers
 
@@ -380,17 +430,18 @@ def check(store: Store, new: str, base: str, pol: policy_lib.Policy | None = Non
             )
         names = [n for n in names if n in installed]
         try:
-            results = detect(
+            detection = run_detection(
                 store, base, new, diff.delta["added"], diff.delta["relabeled"], names, pol["detectors"]["fpr"]
             )
         except InputError as exc:  # no profile, features that cannot be computed: cannot evaluate
             result.rules.append(RuleResult("detectors.run", "error", f"detectors could not run: {exc}"))
-            results = []
+            detection = None
         except VerificationError as exc:  # the delta's records are not the signed ones
             result.rules.append(RuleResult("detectors.run", "block", f"detectors refused the delta: {exc}"))
-            results = []
-        rules, result.detectors, result.findings = detector_rules(results, pol, waived)
-        result.rules += rules
+            detection = None
+        if detection is not None:
+            rules, result.detectors, result.findings = detector_rules(detection, pol, waived)
+            result.rules += rules
     if not result.rules:
         result.rules.append(RuleResult("policy", "error", "the policy has no rules; an empty policy fails closed"))
     statuses = {r.status for r in result.rules}

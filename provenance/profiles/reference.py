@@ -23,12 +23,19 @@ from functools import cached_property
 import numpy as np
 
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
-from provenance.features.neighbors import nearest
-from provenance.features.softmax import fit_softmax
+from provenance.features.lda import fit_lda
+from provenance.features.neighbors import batch_neighbour_graph
+from provenance.profiles.batches import file_order_ranks, pseudo_batches
 
-FORMAT_MAGIC = b"PROVPROFILE\x001\n"
+FORMAT_MAGIC = b"PROVPROFILE\x002\n"
 DEFAULT_MAX_PER_CLASS = 2000
+# The whole sample is bounded whatever the class count, so profile time and memory
+# are too (issue 15: <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB).
+DEFAULT_MAX_TOTAL = 8000
 NEIGHBOURS_KEPT = 16
+# The base is cut into this many pseudo-batches in its file order; reference scores are
+# computed with each record's own batch left out, so they include batch-to-batch drift.
+PSEUDO_BATCHES = 10
 # A near-constant column would blow up after standardising; floor its scale at a share
 # of the typical column's, so a column that is always 0 in the base still makes a
 # record that sets it (a patch trigger in a blank corner) stand out, but not infinitely.
@@ -41,8 +48,10 @@ _ARRAYS = (
     "sample_X",
     "sample_labels",
     "sample_digests",
+    "sample_batches",
     "nn_idx",
     "nn_dist",
+    "loo_dist",
     "own_class_nn_dist",
     "other_class_nn_dist",
     "softmax_weights",
@@ -76,11 +85,13 @@ class ReferenceProfile:
     sample_X: np.ndarray  # (m, d) raw features of the sample
     sample_labels: np.ndarray  # (m,) class index into ``classes``
     sample_digests: np.ndarray  # (m, 32) uint8
-    nn_idx: np.ndarray  # (m, K) leave-one-out neighbours within the sample
+    sample_batches: np.ndarray  # (m,) pseudo-batch of each sample record, in the base's file order
+    nn_idx: np.ndarray  # (m, K) nearest sample records of other pseudo-batches
     nn_dist: np.ndarray  # (m, K) their distances, standardised space
-    own_class_nn_dist: np.ndarray  # (m,) distance to the nearest other sample record of its class
+    loo_dist: np.ndarray  # (m, K) distances to the nearest other sample records, any batch
+    own_class_nn_dist: np.ndarray  # (m,) distance to the nearest record of its class in another batch
     other_class_nn_dist: np.ndarray  # (m,) ... of any other class
-    softmax_weights: np.ndarray  # (3, d+1, k): folds 0 and 1 (cross-fitting) and all
+    softmax_weights: np.ndarray  # (3, d+1, k) linear softmax (LDA): even batches, odd batches, all
 
     # -- views detectors use -------------------------------------------------------
     def standardize(self, X: np.ndarray) -> np.ndarray:
@@ -93,8 +104,9 @@ class ReferenceProfile:
 
     @cached_property
     def sample_folds(self) -> np.ndarray:
-        """Cross-fitting fold of each sample record, from its digest (deterministic)."""
-        return (self.sample_digests[:, 0] & 1).astype(np.int64)
+        """Cross-fitting fold of each sample record: the parity of its pseudo-batch, so the
+        model that scores a base record never saw its batch (as for a new batch)."""
+        return (self.sample_batches % 2).astype(np.int64)
 
     def label_indexes(self, labels: Sequence[str | None]) -> np.ndarray:
         """Class index of each label, -1 for a label the base never had."""
@@ -132,6 +144,12 @@ class ReferenceProfile:
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceProfile:
         if not data.startswith(FORMAT_MAGIC):
+            if data.startswith(FORMAT_MAGIC[:-2]):
+                raise FeatureError(
+                    "the reference profile was written by an older prov (format "
+                    f"{data[len(FORMAT_MAGIC) - 2 : len(FORMAT_MAGIC) - 1].decode(errors='replace')}); "
+                    "re-commit the base version to rebuild it"
+                )
             raise FeatureError("not a prov reference profile (bad magic bytes)")
         start = len(FORMAT_MAGIC)
         try:
@@ -172,8 +190,19 @@ def build_profile(
     featurizer: str,
     sources: Sequence[str | None] | None = None,
     max_per_class: int = DEFAULT_MAX_PER_CLASS,
+    positions: Sequence | np.ndarray | None = None,
+    max_total: int = DEFAULT_MAX_TOTAL,
 ) -> ReferenceProfile:
-    """Summarise a trusted version: whole-base statistics plus a bounded per-class sample."""
+    """Summarise a trusted version: whole-base statistics plus a bounded sample.
+
+    ``X`` (n x d), ``labels`` and ``digests`` (n, 32-byte) describe the base (or a
+    sample of it); ``positions`` (n,), when given, is each record's place in the base's
+    file order (anything sortable; see ``profiles.batches.file_order``), from which the
+    sample is cut into ``PSEUDO_BATCHES`` contiguous pseudo-batches. Without positions
+    the batches follow digest order, i.e. they are random. The sample takes per class
+    at most ``max_per_class`` records and at most ``max_total`` in all (the smallest
+    digests). Raises FeatureError for non-finite features or mismatched lengths.
+    """
     digest_array = digests_matrix(digests)
     names = [d.hex()[:12] for d in (bytes(r) for r in digest_array)]
     X = finite_matrix(X, "the base features", names)
@@ -191,6 +220,7 @@ def build_profile(
     # whatever order the version's files listed the records in.
     by_digest = np.lexsort(tuple(digest_array[:, j] for j in range(31, -1, -1)))
     X, label_index, digest_array = X[by_digest], label_index[by_digest], digest_array[by_digest]
+    ranks = file_order_ranks(positions, by_digest) if positions is not None else np.arange(n)
 
     X64 = X.astype(np.float64)
     mean = X64.mean(axis=0)
@@ -199,23 +229,24 @@ def build_profile(
     scale = np.maximum(std, floor)
     Z_all_means = np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
 
-    chosen = _digest_ordered_sample(digest_array, label_index, len(classes), max_per_class)
+    chosen = _digest_ordered_sample(digest_array, label_index, len(classes), max_per_class, max_total)
     sample_X = X[chosen]
     sample_labels = label_index[chosen].astype(np.int32)
     sample_digests = digest_array[chosen]
+    sample_batches = pseudo_batches(ranks[chosen], PSEUDO_BATCHES)
     sample_Z = ((sample_X - mean) / scale).astype(np.float32)
 
-    # Leave-one-out geometry of the sample, computed once here so every detector can
-    # calibrate its threshold on the reference without touching the base again.
-    nn_idx, nn_dist = _leave_one_out(sample_Z, NEIGHBOURS_KEPT)
-    own, other = _class_nearest(sample_Z, sample_labels)
+    # Neighbour geometry of the sample, computed once here so every detector can
+    # calibrate on the reference without touching the base again; leave-one-batch-out,
+    # so reference records face the base as a new batch's records do.
+    graph = batch_neighbour_graph(sample_Z, sample_labels, sample_batches, NEIGHBOURS_KEPT)
 
-    fold = (sample_digests[:, 0] & 1).astype(bool)
+    fold = (sample_batches % 2).astype(bool)
     weights = np.stack(
         [
-            fit_softmax(sample_Z[~fold], sample_labels[~fold], len(classes)),
-            fit_softmax(sample_Z[fold], sample_labels[fold], len(classes)),
-            fit_softmax(sample_Z, sample_labels, len(classes)),
+            fit_lda(sample_Z[~fold], sample_labels[~fold], len(classes)),
+            fit_lda(sample_Z[fold], sample_labels[fold], len(classes)),
+            fit_lda(sample_Z, sample_labels, len(classes)),
         ]
     )
     counts = np.bincount(label_index, minlength=len(classes))
@@ -234,10 +265,12 @@ def build_profile(
         sample_X=sample_X.astype(np.float32),
         sample_labels=sample_labels,
         sample_digests=sample_digests,
-        nn_idx=nn_idx.astype(np.int32),
-        nn_dist=nn_dist,
-        own_class_nn_dist=own,
-        other_class_nn_dist=other,
+        sample_batches=sample_batches,
+        nn_idx=graph["idx"].astype(np.int32),
+        nn_dist=graph["dist"],
+        loo_dist=graph["loo_dist"],
+        own_class_nn_dist=graph["own_dist"],
+        other_class_nn_dist=graph["other_dist"],
         softmax_weights=weights,
     )
 
@@ -247,8 +280,12 @@ def _index(labels: Sequence[str], classes: list[str]) -> np.ndarray:
     return np.array([lookup[l] for l in labels])
 
 
-def _digest_ordered_sample(digests: np.ndarray, label_index: np.ndarray, n_classes: int, cap: int) -> np.ndarray:
-    """Row indexes: per class, the distinct digests that sort first, at most ``cap``.
+def _digest_ordered_sample(
+    digests: np.ndarray, label_index: np.ndarray, n_classes: int, cap: int, max_total: int
+) -> np.ndarray:
+    """Row indexes: per class, the distinct digests that sort first, at most ``cap``; if
+    that is more than ``max_total`` in all, the ``max_total`` of them that sort first.
+    Returned sorted by class, digest order within a class.
 
     The rows are already in digest order (build_profile sorts them), so a record
     repeated in the base sits next to its copies and counts once.
@@ -261,24 +298,8 @@ def _digest_ordered_sample(digests: np.ndarray, label_index: np.ndarray, n_class
     sorted_classes = classes[by_class]
     starts = np.searchsorted(sorted_classes, np.arange(n_classes))
     rank = np.arange(len(rows)) - starts[sorted_classes]
-    return rows[by_class[rank < cap]]
-
-
-def _leave_one_out(Z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    return nearest(Z, Z, k, queries_are_points=True)
-
-
-def _class_nearest(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    own = np.full(len(Z), np.inf, dtype=np.float32)
-    other = np.full(len(Z), np.inf, dtype=np.float32)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        in_class = labels == c
-        for start in range(0, len(members), 1024):
-            rows = members[start : start + 1024]
-            exclude = np.zeros((len(rows), len(Z)), dtype=bool)
-            exclude[np.arange(len(rows)), rows] = True
-            _, d_own = nearest(Z[rows], Z, 1, exclude=exclude, point_mask=in_class)
-            _, d_other = nearest(Z[rows], Z, 1, point_mask=~in_class)
-            own[rows], other[rows] = d_own[:, 0], d_other[:, 0]
-    return own, other
+    chosen = rows[by_class[rank < cap]]  # by class, digest order within
+    if len(chosen) > max_total:
+        kept = np.sort(chosen)[:max_total]  # rows are in digest order: the smallest digests
+        chosen = chosen[np.isin(chosen, kept)]
+    return chosen

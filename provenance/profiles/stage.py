@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from provenance.errors import InputError, ProvError
 from provenance.features.base import FeatureError
 from provenance.manifest import Manifest
+from provenance.profiles.batches import file_order
 from provenance.profiles.reference import DEFAULT_MAX_PER_CLASS, ReferenceProfile, build_profile
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import read_records
@@ -116,6 +117,7 @@ def build_version_profile(
         featurizer=featurizer.name,
         sources=part.column("source").to_pylist(),
         max_per_class=cap,
+        positions=file_order(part.column("locator").to_pylist()),
     )
     counts = manifest.label_counts()
     return dataclasses.replace(

@@ -208,8 +208,11 @@ def render_diff(report: dict) -> str:
         out.append("<h2>Detectors</h2>")
         out.append(
             _table(
-                ["detector", "status", "flagged", "error"],
-                [[d["detector"], d["status"], d["flagged"], d["error"] or ""] for d in report["detectors"]],
+                ["detector", "ran", "would flag alone", "error"],
+                [
+                    [d["detector"], "ran" if d["status"] == "ok" else "error", d["flagged"], d["error"] or ""]
+                    for d in report["detectors"]
+                ],
             )
         )
     out.append(f"<script>{SCRIPT}</script></body></html>")

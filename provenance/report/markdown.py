@@ -118,8 +118,11 @@ def render_diff(report: dict) -> str:
     if report["detect"]:
         lines += ["#### Detectors", ""]
         lines += _table(
-            ["detector", "status", "flagged", "error"],
-            [[d["detector"], d["status"], d["flagged"], d["error"] or ""] for d in report["detectors"]],
+            ["detector", "ran", "would flag alone", "error"],
+            [
+                [d["detector"], "ran" if d["status"] == "ok" else "error", d["flagged"], d["error"] or ""]
+                for d in report["detectors"]
+            ],
         )
     return "\n".join(lines).rstrip() + "\n"
 

@@ -131,15 +131,17 @@ def render_diff(report: dict) -> str:
         console.print(table)
 
     if report["detect"]:
-        det = _table("Detectors", "detector", "status", "flagged", "scored", "error")
+        det = _table("Detectors", "detector", "ran", "would flag alone", "scored", "error")
         for d in report["detectors"]:
-            det.add_row(d["detector"], d["status"], str(d["flagged"]), str(d["scored"]), d["error"] or "")
+            ran = "ran" if d["status"] == "ok" else "error"
+            det.add_row(d["detector"], ran, str(d["flagged"]), str(d["scored"]), d["error"] or "")
         console.print(det)
         flagged = sorted((f for f in report["findings"] if f["flagged"]), key=lambda f: -f["score"])
         if flagged:
-            table = _table("Flagged records", "digest", "detector", "score", "explanation")
+            table = _table("Flagged records (combined verdict)", "digest", "score", "detectors", "explanation")
             for f in flagged[:20]:
-                table.add_row(f["digest"][:16], f["detector"], f"{f['score']:.3f}", f["explanation"])
+                alone = ", ".join(d["detector"] for d in f["detectors"] if d["flagged"]) or "-"
+                table.add_row(f["digest"][:16], f"{f['score']:.3f}", alone, f["explanation"])
             console.print(table)
     return buffer.getvalue()
 

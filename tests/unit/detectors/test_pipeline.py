@@ -9,7 +9,7 @@ import pytest
 
 from provenance.cli.core import commit_hooks
 from provenance.detectors.findings import stored_findings
-from provenance.detectors.pipeline import detect
+from provenance.detectors.pipeline import detect, run_detection
 from provenance.diff import merge as diff_lib
 from provenance.diff import sides as diff_sides
 from provenance.errors import InputError, VerificationError
@@ -54,15 +54,20 @@ def test_profile_is_bounded_signed_and_detection_flags_planted_flips(store, vers
     assert row[0].startswith("numeric/v1:cols=px00") and row[1] == 64
     added, relabeled = _changes(store, "v1", "v2")
     assert len(added) == 300
-    results = detect(store, "v1", "v2", added, relabeled)
+    detection = run_detection(store, "v1", "v2", added, relabeled)
+    results = detection.results
     assert {r.detector for r in results} >= {"knn_label", "outlier", "duplicates"}
     assert all(r.status == "ok" for r in results), [r.error for r in results]
-    knn = next(r for r in results if r.detector == "knn_label")
-    flagged = {f.digest for f in knn.flagged}
-    assert versions <= flagged  # every planted flip caught
-    assert len(flagged - versions) <= 15  # and few of the 290 clean additions
+    flagged = {v.digest for v in detection.verdicts.flagged}
+    assert versions <= flagged  # every planted flip caught by the combined verdict
+    # few of the 290 clean additions: these are the next writers in file order, the hardest
+    # clean case (bench/results/detect.md reports the rate; 1% would be 3)
+    assert len(flagged - versions) <= 18
     stored = stored_findings(store, "v2")
-    assert stored["base"] == "v1" and any(f["detector"] == "knn_label" for f in stored["findings"])
+    assert stored["base"] == "v1" and {f["digest"] for f in stored["findings"]} == flagged
+    flip = next(f for f in stored["findings"] if f["digest"] in versions)
+    assert flip["flagged"] and 0.99 <= flip["score"] <= 1.0 and "knn_label" in flip["explanation"]
+    assert {"detector": "knn_label", "score": pytest.approx(1.0, abs=0.01), "flagged": True} in flip["detectors"]
 
 
 def test_delta_records_changed_after_commit_are_refused(workdir, store, versions):

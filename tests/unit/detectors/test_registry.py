@@ -96,6 +96,7 @@ def test_record_independent_detectors_give_the_same_findings_on_any_split(digits
             continue
         whole = detector.run(digits_split.profile, delta, 0.01).findings
         split = [f for part in parts for f in detector.run(digits_split.profile, part, 0.01).findings]
-        assert [(f.digest, round(f.score, 9), f.flagged) for f in whole] == [
-            (f.digest, round(f.score, 9), f.flagged) for f in split
-        ], name
+        # Equal to the last bits but one: a matrix product's kernel varies with the block's
+        # shape, so distances may differ in the 8th digit, never in a flag.
+        assert [(f.digest, f.flagged) for f in whole] == [(f.digest, f.flagged) for f in split], name
+        np.testing.assert_allclose([f.score for f in whole], [f.score for f in split], rtol=0, atol=1e-9)

