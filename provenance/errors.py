@@ -14,7 +14,10 @@ class ProvError(Exception):
     exit_code = 3
 
     def diagnostics(self) -> str:
-        """A longer, human-oriented explanation (defaults to the message)."""
+        """Everything a person may need: the message, then any further lines (``prov --verbose`` prints it).
+
+        Defaults to the message; subclasses add lines (the records involved, all of them).
+        """
         return str(self)
 
 
@@ -39,6 +42,7 @@ class VerificationError(ProvError):
         self.records = list(records or [])  # the records involved, for reports that name them
 
     def diagnostics(self) -> str:
+        """The message, then one line per detail."""
         return "\n".join([str(self), *self.details])
 
 

@@ -1,4 +1,4 @@
-"""The Typer app, shared flags, error handling and output helpers for every command."""
+"""The Typer app, its global ``--verbose`` flag, error handling and output helpers for every command."""
 
 from __future__ import annotations
 
@@ -24,27 +24,52 @@ app = typer.Typer(
 )
 
 JsonFlag = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+"""The ``--json`` flag, the same on every command that has one."""
+
+_options = {"verbose": False}  # this invocation's global options, set by the app callback before any command
+
+
+@app.callback()
+def global_options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="On an error, also print its full diagnostics (e.g. every record involved)."
+    ),
+) -> None:
+    """Signed, record-level dataset versions, lineage and poisoning checks for training data."""
+    _options["verbose"] = verbose
 
 
 def fail(message: str, code: int = 2, details: list[str] | None = None) -> None:
+    """Print ``Error: message`` and the ``details`` lines (indented) on stderr, then exit with ``code``."""
     typer.echo(f"Error: {message}", err=True)
     for line in details or []:
         typer.echo(f"  {line}", err=True)
     raise typer.Exit(code)
 
 
+def _details(exc: ProvError) -> list[str]:
+    """The lines printed under an error's one-line message.
+
+    Always the lines the error carries for people (``details``: e.g. the records a failed
+    verification names); with ``--verbose``, its whole ``diagnostics()`` instead.
+    """
+    if _options["verbose"]:
+        lines = exc.diagnostics().splitlines()
+        return lines[1:] if lines and lines[0] == str(exc) else lines
+    return list(getattr(exc, "details", None) or [])
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Turn library errors into one clean line and the documented exit code."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except ProvError as exc:
-            details = getattr(exc, "details", None)
-            fail(str(exc), exc.exit_code, details)
+            fail(str(exc), exc.exit_code, _details(exc))
         except KeyboardInterrupt:
             fail("interrupted", 3)
         except BrokenPipeError:  # `prov ... | head`: the reader left; stop quietly, as Unix tools do
@@ -65,7 +90,7 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def command(name: str | None = None, group: typer.Typer | None = None, **kwargs):
+def command(name: str | None = None, group: typer.Typer | None = None, **kwargs: Any) -> Callable[[Callable], Callable]:
     """Register a command with error handling: ``@command("init")``."""
 
     def decorate(fn: Callable) -> Callable:
@@ -76,8 +101,10 @@ def command(name: str | None = None, group: typer.Typer | None = None, **kwargs)
 
 
 def emit_json(obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys sorted, anything else as ``str``) on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def echo(text: str = "") -> None:
+    """Write one line on stdout."""
     typer.echo(text)
