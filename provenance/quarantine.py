@@ -15,6 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,16 +24,22 @@ import pyarrow.parquet as pq
 from provenance import keys, versions
 from provenance.encoding import split_digests, table_digests
 from provenance.errors import InputError, VerificationError
+from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
+from provenance.profiles.stage import load_profile
 from provenance.sources import tables, trees
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec
-from provenance.store import Store
+from provenance.stages import CommitJob
+from provenance.store.store import Store
 from provenance.trust import source_keys as trust
+from provenance.version_facts import load_manifest, version_dataset
 
 
 @dataclass
 class QuarantineResult:
+    """What ``quarantine`` did (``prov quarantine --json``): the new version, what was cut and why, and its commit."""
+
     tag: str
     parent: str
     reason: dict
@@ -42,14 +49,32 @@ class QuarantineResult:
     commit: dict
 
     def to_dict(self) -> dict:
+        """The result as JSON-able data."""
         return dict(self.__dict__)
+
+
+@dataclass
+class QuarantineFacts:
+    """Commit stage that signs what a quarantine removed and why, and audit-logs it."""
+
+    facts: dict
+    name: str = "quarantine"
+
+    def prepare(self, job: CommitJob) -> QuarantineFacts:
+        """Nothing to prepare: the facts are known before the commit starts."""
+        return self
+
+    def record(self, store: Store, tag: str, predicate: dict) -> None:
+        """Under the lock: put the facts in the signed predicate and the audit log."""
+        predicate["quarantine"] = self.facts
+        store.audit("quarantine", tag, self.facts)
 
 
 def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
     """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``."""
     table = lineage.version_lineage(store, tag)
     found = set(table.filter(pc.equal(table.column("source"), source)).column("digest").to_pylist())
-    manifest = versions.load_manifest(store, store.version(tag)).table
+    manifest = load_manifest(store, store.version(tag)).table
     found |= set(manifest.filter(pc.equal(manifest.column("source"), source)).column("digest").to_pylist())
     return found
 
@@ -81,6 +106,7 @@ def digests_of_findings(path: str | Path) -> set[bytes]:
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
+    """Where the filtered copy goes by default: ``data.TAG.parquet`` beside a table file, ``DATA.TAG`` beside a folder."""
     path = Path(str(spec.path).rstrip("/\\"))
     if kind == "table" and path.is_file():
         return path.with_name(f"{path.stem}.{tag}.parquet")
@@ -141,34 +167,55 @@ def _remove(path: Path) -> None:
 # --- the one call --------------------------------------------------------------------
 
 
+def parent_featurizer(store: Store, tag: str) -> str | FeaturizerSpec:
+    """The featuriser of ``tag``'s reference profile (so a quarantined version is scored alike), else ``auto``."""
+    try:
+        profile = load_profile(store, tag)
+    except InputError:
+        return "auto"
+    if profile.featurizer_spec is None:
+        return "auto"
+    return FeaturizerSpec.from_dict(profile.featurizer_spec)
+
+
 def quarantine(
     store: Store,
     from_tag: str,
     new_tag: str,
-    key_path: str,
+    key_path: str | Path,
     source: str | None = None,
-    findings: str | None = None,
-    out: str | None = None,
-    hooks=(),
-    executor=None,
+    findings: str | Path | None = None,
+    out: str | Path | None = None,
+    executor: Any = None,
+    featurizer: str | FeaturizerSpec | None = None,
 ) -> QuarantineResult:
-    """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones)."""
+    """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones); ``prov quarantine``.
+
+    Exactly one of ``source`` (a source name: every record lineage or the source column
+    gives it) and ``findings`` (a ``prov diff --detect --format json`` report: its flagged
+    digests) says what to cut. The data of ``from_tag`` must still match its signature;
+    the filtered copy is written to ``out`` (default :func:`default_output`) and
+    committed as ``new_tag`` with parent ``from_tag``, with every default stage
+    (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
+    ``{"from", "source" | "findings", "removed", "kept", "output"}``. Raises
+    ``InputError`` (bad names, nothing to cut, ``out`` exists), ``VerificationError``
+    (data changed since signing); on failure the written copy is removed again.
+    """
     if (source is None) == (findings is None):
         raise InputError("quarantine needs exactly one of --source S or --findings F")
     if source is not None:
         trust.validate_source(source)
-    if not new_tag or "/" in new_tag or "\\" in new_tag:
-        raise InputError(f"tag {new_tag!r}: must be non-empty and contain no slashes")
-    if store.db.execute("select 1 from versions where tag = ?", [new_tag]).fetchone():
-        raise InputError(f"{store.root}: version {new_tag!r} already exists; choose a new tag")
+    versions.validate_tag(new_tag)
+    versions.refuse_existing(store, new_tag)
     keys.load_private(key_path)
     row = store.version(from_tag)
-    spec = versions._local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
+    spec = version_dataset(store, row)
     if spec.rev is not None:
         raise InputError(
             f"version {from_tag}: its data is read at git revision {spec.rev}; "
             "quarantine writes a filtered copy and needs a local dataset"
         )
+    reason: dict[str, str]
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -178,6 +225,7 @@ def quarantine(
             )
         reason = {"source": source}
     else:
+        assert findings is not None
         drop = digests_of_findings(findings)
         if not drop:
             raise InputError(f"{findings}: no flagged findings to quarantine")
@@ -192,7 +240,8 @@ def quarantine(
     target = Path(out) if out else default_output(spec, new_tag, kind)
     if target.exists():
         raise InputError(f"{target}: already exists; remove it or pass --out")
-    labels_csv = spec.labels_csv
+    if featurizer is None:
+        featurizer = parent_featurizer(store, from_tag)
     # Written under a temporary name and renamed into place, so a kill never leaves a
     # partial dataset under the name a version points at.
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
@@ -209,14 +258,8 @@ def quarantine(
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
-
-        def record(store: Store, tag: str, hashed, predicate: dict) -> None:
-            predicate["quarantine"] = facts
-            store.audit("quarantine", tag, facts)
-
-        result = versions.commit(
-            store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, hooks=[*hooks, record]
-        )
+        stages = [*versions.default_stages(featurizer), QuarantineFacts(facts)]
+        result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages)
     except BaseException:
         _remove(staging)
         _remove(target)

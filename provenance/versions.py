@@ -1,61 +1,83 @@
-"""Versions: commit a dataset as a signed manifest, and verify one against its data again."""
+"""Versions: commit a dataset as a signed manifest with its stages, and verify one against its data again.
+
+A commit hashes every record, then runs its stages (per-record lineage, the reference
+profile) in two phases: each *prepares* with no store lock held, then one short write
+under the lock re-checks the tag, the parent and the signing key, records what every
+stage prepared, signs the in-toto statement and inserts the version. The same happens
+whether the commit comes from Python or from ``prov commit``.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from provenance import clock, keys, signing
+from provenance.changes import change_records, describe, record_changes, summary
 from provenance.errors import InputError, VerificationError
-from provenance.manifest import Manifest
+from provenance.features.registry import FeaturizerSpec
+from provenance.lineage.classify import LineageStage
+from provenance.profiles.featurize import AUTO
+from provenance.profiles.stage import ProfileStage
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
 from provenance.store.store import Store
+from provenance.version_facts import load_manifest, portable_spec, verified_statement, version_dataset
 
 PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
-_MAX_LISTED = 20
+MAX_TAG_LENGTH = 128
 
 
-def _portable(spec: DatasetSpec, store: Store) -> DatasetSpec:
-    """Keep local paths relative to the store's folder, so a moved project still verifies."""
-    base = str(store.base.resolve())
-    if "://" in spec.path:  # an fsspec URL names its data wherever the store is
-        return spec
-    if spec.rev is not None:
-        from provenance.sources.dvc import normalise
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` if it can name a version, else raise ``InputError`` saying why.
 
-        spec = normalise(spec)
-        if spec.repo == base or spec.repo.startswith(base + os.sep):
-            spec = replace(spec, repo=os.path.relpath(spec.repo, base))
-        return spec
-    path = os.path.abspath(spec.path)
-    if path == base or path.startswith(base + os.sep):
-        path = os.path.relpath(path, base)
-    labels = spec.labels_csv
-    if labels and os.path.abspath(labels).startswith(base + os.sep):
-        labels = os.path.relpath(os.path.abspath(labels), base)
-    return replace(spec, path=path, labels_csv=labels)
+    A version name is 1-128 characters with no whitespace, control characters, slashes
+    or backslashes, does not start with ``-`` and is not ``.`` or ``..``: it appears in
+    file names (``V.attestation.json``, a quarantined copy ``data.V.parquet``) and on
+    command lines.
+    """
+    rule = (
+        f"a version name is 1-{MAX_TAG_LENGTH} characters without spaces, control characters or slashes, "
+        "not starting with '-'"
+    )
+    if not isinstance(tag, str) or not tag:
+        raise InputError(f"tag {tag!r}: {rule}")
+    if (
+        len(tag) > MAX_TAG_LENGTH
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c in "/\\" for c in tag)
+        or tag.startswith("-")
+        or tag in (".", "..")
+    ):
+        raise InputError(f"tag {tag[:40]!r}: {rule}")
+    return tag
 
 
-def _local(spec: DatasetSpec, store: Store) -> DatasetSpec:
-    if "://" in spec.path:
-        return spec
-    if spec.rev is not None:
-        return replace(spec, repo=str(store.base / spec.repo)) if spec.repo and not os.path.isabs(spec.repo) else spec
-    if os.path.isabs(spec.path):
-        return spec
-    labels = spec.labels_csv
-    if labels and not os.path.isabs(labels):
-        labels = str(store.base / labels)
-    return replace(spec, path=str(store.base / spec.path), labels_csv=labels)
+def refuse_existing(store: Store, tag: str) -> None:
+    """Raise ``InputError`` if the store already has a version called ``tag``."""
+    if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
+        raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
+
+
+def _refuse_revoked(store: Store, keyid: str, key_path: str | Path) -> None:
+    revoked = store.db.execute(
+        "select revoked_at from keys where keyid = ? and revoked_at is not null", [keyid]
+    ).fetchone()
+    if revoked:
+        raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
 
 
 def predicate(
     tag: str, hashed: HashedDataset, parent: dict | None, audit_head: str, manifest_oid: str, spec: DatasetSpec
 ) -> dict:
+    """The signed facts of a new version (the in-toto predicate, ``schemas/version-statement.schema.json``).
+
+    Stages add ``lineage``, ``profile`` and ``featurizer`` to it before it is signed.
+    """
     m = hashed.manifest
     return {
         "version": tag,
@@ -78,6 +100,8 @@ def predicate(
 
 @dataclass
 class CommitResult:
+    """What a commit made (``schemas/commit.schema.json``); digests and object names are hex SHA-256."""
+
     tag: str
     parent: str | None
     records: int
@@ -86,71 +110,88 @@ class CommitResult:
     manifest_object: str
     envelope_object: str
     key_registered: bool
-    extra: dict = field(default_factory=dict)
+    lineage: dict | None = None  # the signed lineage counts and object, if the lineage stage ran
+    profile: dict | None = None  # the signed profile facts (status "ok" or "unavailable" with a reason)
+    featurizer: str | None = None  # identity of the profile's featuriser
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "extra"} | self.extra
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-able data (``prov commit --json``)."""
+        return asdict(self)
+
+
+def default_stages(featurizer: str | FeaturizerSpec = AUTO) -> list[CommitStage]:
+    """The stages every commit runs unless told otherwise: per-record lineage, then the reference profile.
+
+    ``featurizer`` is ``"auto"`` (numeric columns / image pixels), a registry name, or a
+    :class:`~provenance.features.registry.FeaturizerSpec`.
+    """
+    return [LineageStage(), ProfileStage(featurizer)]
 
 
 def commit(
-    store: Store, spec: DatasetSpec, tag: str, key_path: str, parent: str | None = None, executor=None, hooks=()
+    store: Store,
+    spec: DatasetSpec,
+    tag: str,
+    key_path: str | Path,
+    parent: str | None = None,
+    *,
+    executor: Any = None,
+    featurizer: str | FeaturizerSpec = AUTO,
+    stages: Sequence[CommitStage] | None = None,
 ) -> CommitResult:
-    """Read, hash, sign and record one version. Checks cheap things before reading data."""
-    if not tag or any(c.isspace() or ord(c) < 32 for c in tag):
-        raise InputError(f"tag {tag!r}: must be non-empty with no spaces or control characters")
-    if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
-        raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
-    default_parent = parent is None
-    parent = parent if parent is not None else store.latest_version()
-    parent_row = store.version(parent) if parent else None
+    """Read, hash, sign and record one version with its stages; what ``prov commit`` does.
+
+    ``spec`` says where and how to read the data; ``key_path`` is the committer's Ed25519
+    private key (PKCS#8 PEM); ``parent`` defaults to the latest version *at the moment of
+    recording*; ``executor`` runs the hashing (local processes or Dask; default local).
+    ``stages`` default to :func:`default_stages` (``featurizer`` picks the profile's
+    featuriser); pass ``[]`` for a bare signed manifest (detection then refuses it).
+
+    Cheap checks run before any data is read. Stages prepare with no lock held; the
+    write lock is then taken once, for re-checks and recording only: if another commit
+    took ``tag`` meanwhile that is ``InputError``; if the key was revoked meanwhile,
+    ``VerificationError``; a default parent is re-read; lineage is classified again if
+    batches were added or keys revoked meanwhile. Raises ``InputError`` (exit 2) for bad
+    input, ``VerificationError`` (exit 1), ``StoreError`` (exit 3; ``StoreBusyError``
+    when the lock is not free within ``PROV_LOCK_TIMEOUT`` seconds). On any failure the
+    store is left as it was.
+    """
+    validate_tag(tag)
+    refuse_existing(store, tag)
+    if parent is not None:
+        store.version(parent)  # an unknown parent is an input error before any reading
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
-    revoked = store.db.execute(
-        "select revoked_at from keys where keyid = ? and revoked_at is not null", [keyid]
-    ).fetchone()
-    if revoked:
-        raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
+    _refuse_revoked(store, keyid, key_path)
+    stages = default_stages(featurizer) if stages is None else list(stages)
 
     hashed = build_manifest(spec, executor=executor)
+    prepared = [stage.prepare(CommitJob(store, tag, hashed, spec)) for stage in stages]
     # A manifest built by the external sort is already a file: stream it into the store.
-    manifest_bytes = (
-        Path(hashed.manifest.path) if getattr(hashed.manifest, "path", None) else hashed.manifest.to_bytes()
-    )
-    portable = _portable(spec, store)
-    dataset = json.dumps(portable.to_dict(), sort_keys=True)
+    path = getattr(hashed.manifest, "path", None)
+    manifest_bytes: bytes | Path = Path(path) if path else hashed.manifest.to_bytes()
+    dataset = json.dumps(portable_spec(spec, store).to_dict(), sort_keys=True)
+    root = hashed.manifest.root.hex()
     with store.write():
-        # Again under the lock: another process may have committed while we were hashing.
-        if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
-            raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
-        if default_parent:
+        # Again under the lock: another process may have committed or revoked meanwhile.
+        refuse_existing(store, tag)
+        _refuse_revoked(store, keyid, key_path)
+        if parent is None:
             parent = store.latest_version()
-            parent_row = store.version(parent) if parent else None
+        parent_row = store.version(parent) if parent else None
         manifest_oid = store.put_object(manifest_bytes, "parquet")
-        _, head = store.audit_head()
-        pred = predicate(tag, hashed, parent_row, head, manifest_oid, spec)
-        for hook in hooks:  # later stages (lineage, profiles) add facts to the predicate
-            hook(store, tag, hashed, pred)
-        stmt = signing.statement(tag, hashed.manifest.root, PREDICATE_TYPE, pred)
-        envelope = signing.sign(stmt, private)
+        pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec)
+        for stage in prepared:
+            stage.record(store, tag, pred)
+        pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries
+        envelope = signing.sign(signing.statement(tag, hashed.manifest.root, PREDICATE_TYPE, pred), private)
         envelope_oid = store.put_object(signing.canonical_json(envelope), "json")
-        registered = False
-        if not store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
-            registered_at = clock.now_iso()
-            store.db["keys"].insert(
-                {
-                    "keyid": keyid,
-                    "name": Path(key_path).stem,
-                    "public_pem": keys.public_pem(private.public_key()),
-                    "registered_at": registered_at,
-                }
-            )
-            store.audit("key.register", keyid, {"name": Path(key_path).stem, "registered_at": registered_at})
-            registered = True
+        registered = _register_committer(store, keyid, private, key_path)
         store.audit(
             "commit",
             tag,
             {
-                "merkle_root": hashed.manifest.root.hex(),
+                "merkle_root": root,
                 "manifest": manifest_oid,
                 "envelope": envelope_oid,
                 "keyid": keyid,
@@ -159,12 +200,12 @@ def commit(
             },
         )
         seq, _ = store.audit_head()
-        store.db["versions"].insert(
+        store.db.table("versions").insert(
             {
                 "tag": tag,
                 "parent": parent,
                 "created_at": pred["createdAt"],
-                "merkle_root": hashed.manifest.root.hex(),
+                "merkle_root": root,
                 "records": len(hashed.manifest),
                 "manifest_object": manifest_oid,
                 "envelope_object": envelope_oid,
@@ -175,97 +216,50 @@ def commit(
             }
         )
     return CommitResult(
-        tag, parent, len(hashed.manifest), hashed.manifest.root.hex(), keyid, manifest_oid, envelope_oid, registered
+        tag,
+        parent,
+        len(hashed.manifest),
+        root,
+        keyid,
+        manifest_oid,
+        envelope_oid,
+        registered,
+        pred.get("lineage"),
+        pred.get("profile"),
+        pred.get("featurizer"),
     )
 
 
-# --- reading back --------------------------------------------------------------------
+def _register_committer(store: Store, keyid: str, private: Any, key_path: str | Path) -> bool:
+    """Inside the write: register the committer's public key on its first commit (audit-logged)."""
+    if store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
+        return False
+    registered_at = clock.now_iso()
+    name = Path(key_path).stem
+    store.db.table("keys").insert(
+        {
+            "keyid": keyid,
+            "name": name,
+            "public_pem": keys.public_pem(private.public_key()),
+            "registered_at": registered_at,
+        }
+    )
+    store.audit("key.register", keyid, {"name": name, "registered_at": registered_at})
+    return True
 
 
-def load_manifest(store: Store, row: dict) -> Manifest:
-    data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
-    manifest = Manifest.from_bytes(data, f"manifest of {row['tag']}")
-    if manifest.root.hex() != row["merkle_root"]:
-        raise VerificationError(f"manifest of {row['tag']}: Merkle root does not match the version record")
-    return manifest
+# --- verifying -----------------------------------------------------------------------
 
 
-def verified_statement(store: Store, row: dict) -> dict:
-    """The version's signed statement, after checking signature, key, subject and manifest."""
-    data = store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
-    env = signing.parse_envelope(data, f"envelope of {row['tag']}")
-    trusted = store.trusted_keys()
-    if row["keyid"] not in trusted:
-        raise VerificationError(f"version {row['tag']}: its key {row['keyid'][:16]} is not a registered, unrevoked key")
-    verified = signing.verify(env, {row["keyid"]: trusted[row["keyid"]]}, f"envelope of {row['tag']}")
-    stmt = verified.statement
-    if signing.subject_root(stmt).hex() != row["merkle_root"]:
-        raise VerificationError(f"version {row['tag']}: signed Merkle root differs from the version record")
-    pred = stmt.get("predicate", {})
-    if pred.get("version") != row["tag"] or stmt["subject"][0].get("name") != row["tag"]:
-        raise VerificationError(f"version {row['tag']}: envelope was signed for version {pred.get('version')!r}")
-    if pred.get("manifest", {}).get("sha256") != row["manifest_object"]:
-        raise VerificationError(f"version {row['tag']}: signed manifest digest differs from the version record")
-    parent = pred.get("parent") or {}
-    if parent.get("version") != row["parent"]:
-        raise VerificationError(
-            f"version {row['tag']}: signed parent {parent.get('version')!r} differs from {row['parent']!r}"
-        )
-    return stmt
+def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any = None) -> dict:
+    """Check a version's signature, objects and audit anchor, then re-read its data and compare every digest.
 
-
-def _record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]:
-    """Records added, removed and relabeled between a signed manifest and the data now."""
-
-    def index(m: Manifest) -> dict[bytes, tuple[set[str], list[str]]]:
-        out: dict[bytes, tuple[set[str], list[str]]] = {}
-        for d, label, loc in zip(m.digests, m.labels, m.table.column("locator").to_pylist()):
-            labels, locs = out.setdefault(d, (set(), []))
-            labels.add(label)
-            locs.append(loc)
-        return out
-
-    old, new = index(signed), index(current)
-    changes: dict[str, list[dict]] = {"added": [], "removed": [], "relabeled": []}
-    for d in sorted(new.keys() - old.keys()):
-        changes["added"].append({"digest": d.hex(), "labels": sorted(new[d][0]), "locators": new[d][1]})
-    for d in sorted(old.keys() - new.keys()):
-        changes["removed"].append({"digest": d.hex(), "labels": sorted(old[d][0]), "locators": old[d][1]})
-    for d in sorted(old.keys() & new.keys()):
-        if old[d][0] != new[d][0]:
-            changes["relabeled"].append(
-                {"digest": d.hex(), "old": sorted(old[d][0]), "new": sorted(new[d][0]), "locators": new[d][1]}
-            )
-    return changes
-
-
-def _change_line(kind: str, c: dict) -> str:
-    where = ", ".join(c["locators"][:3])
-    if kind == "relabeled":
-        return f"relabeled {c['digest'][:16]} at {where}: {'/'.join(c['old'])} -> {'/'.join(c['new'])}"
-    return f"{kind} {c['digest'][:16]} at {where} (label {'/'.join(c['labels'])})"
-
-
-def change_records(changes: dict[str, list[dict]]) -> list[dict]:
-    """Every changed record as ``{"digest", "kind", "detail"}``, for reports that name records."""
-    return [
-        {"digest": c["digest"], "kind": kind, "detail": _change_line(kind, c)}
-        for kind in ("added", "removed", "relabeled")
-        for c in changes[kind]
-    ]
-
-
-def describe_changes(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
-    lines = []
-    for kind in ("added", "removed", "relabeled"):
-        lines += [_change_line(kind, c) for c in changes[kind][:limit]]
-        if len(changes[kind]) > limit:
-            lines.append(f"... and {len(changes[kind]) - limit} more {kind}")
-    return lines
-
-
-def verify_version(store: Store, tag: str, read_data: bool = True, executor=None) -> dict:
-    """Check signature, objects and audit anchor; then re-read the data and compare every digest."""
+    What ``prov verify V`` does. Returns ``schemas/verify-version.schema.json``'s shape:
+    ``{"version", "records", "merkle_root", "keyid", "signature": "ok", "manifest": "ok",
+    "data": "ok" | "not read"}``. Raises ``VerificationError`` (exit 1) naming every
+    record changed, added, removed or relabeled since signing (``.details`` for people,
+    ``.records`` for reports), ``InputError`` for an unknown version.
+    """
     row = store.version(tag)
     stmt = verified_statement(store, row)
     manifest = load_manifest(store, row)
@@ -286,24 +280,17 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
     }
     if not read_data:
         return report
-    try:
-        spec = _local(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise VerificationError(
-            f"version {tag}: its stored dataset description is damaged ({exc}); run `prov fsck`"
-        ) from exc
+    spec = version_dataset(store, row)
     try:
         current = build_manifest(spec, executor=executor)
     except InputError as exc:
         raise VerificationError(f"version {tag}: cannot read its data again: {exc}") from exc
     current_manifest = current.manifest
     if current_manifest.root != manifest.root:
-        changes = _record_changes(manifest, current_manifest)
-        counts = {k: len(v) for k, v in changes.items()}
+        changes = record_changes(manifest, current_manifest)
         raise VerificationError(
-            f"version {tag}: data at {spec.path} no longer matches its signed manifest "
-            f"({counts['added']} added, {counts['removed']} removed, {counts['relabeled']} relabeled)",
-            describe_changes(changes),
+            f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})",
+            describe(changes),
             records=change_records(changes),
         )
     report["data"] = "ok"
@@ -311,7 +298,11 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor=None
 
 
 def verify_audit(store: Store) -> tuple[int, str]:
-    """Walk the hash chain, then check each version's commit entry and signed head are in it."""
+    """Walk the hash chain, then check each version's commit entry and signed head are in it.
+
+    Returns ``(number of entries, head hash in hex)``; raises ``VerificationError`` naming
+    the first break.
+    """
     seq, head = audit.verify_chain(store.db)
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
     for row in store.versions():
@@ -326,8 +317,12 @@ def verify_audit(store: Store) -> tuple[int, str]:
     return seq, head
 
 
-def register_key(store: Store, public_path: str, name: str) -> dict:
-    """Add a public key to the store's registered keys (audit-logged); refuse a revoked one."""
+def register_key(store: Store, public_path: str | Path, name: str) -> dict:
+    """Add a public key to the store's registered keys (audit-logged); refuse a revoked one.
+
+    Returns ``{"keyid": hex, "name": name, "registered": bool}`` (false if it already was).
+    Raises ``InputError`` for a bad key file or name, ``VerificationError`` for a revoked key.
+    """
     public = keys.load_public(public_path)
     keyid = keys.key_id(public)
     if not name.strip() or any(ord(c) < 32 for c in name):
@@ -338,7 +333,9 @@ def register_key(store: Store, public_path: str, name: str) -> dict:
     if row:
         return {"keyid": keyid, "name": name, "registered": False}
     with store.write():
-        store.db["keys"].insert(
+        if store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
+            return {"keyid": keyid, "name": name, "registered": False}  # registered meanwhile
+        store.db.table("keys").insert(
             {"keyid": keyid, "name": name, "public_pem": keys.public_pem(public), "registered_at": clock.now_iso()}
         )
         store.audit("key.register", keyid, {"name": name})

@@ -83,3 +83,20 @@ def crashing_detector(message: str, name: str = "broken"):
         yield name
     finally:
         _detectors.pop(name, None)
+
+
+def plugin_distribution(folder: Path, module: str, source: str, featurizers: dict[str, str]) -> Path:
+    """A real installed plug-in: ``module.py`` plus a ``.dist-info`` whose entry points name
+    ``featurizers`` (``{name: "module:Factory"}``) in the ``prov.featurizers`` group.
+
+    Put ``folder`` on ``sys.path`` (or ``PYTHONPATH`` for a subprocess) and
+    ``importlib.metadata`` finds it, exactly as it finds a pip-installed package.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{module}.py").write_text(source)
+    dist = folder / f"{module}-0.1.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in featurizers.items())
+    (dist / "entry_points.txt").write_text(f"[prov.featurizers]\n{lines}")
+    return folder

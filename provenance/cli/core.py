@@ -12,6 +12,7 @@ from provenance import versions
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
+from provenance.features.registry import FeaturizerSpec
 from provenance.store import Store
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
@@ -69,7 +70,13 @@ def commit(
     featurizer: str = typer.Option(
         "auto",
         "--featurizer",
-        help="Features for the reference profile: auto (numeric columns / image pixels) or a registered name.",
+        help="Features for the reference profile: auto (numeric columns / image pixels), numeric, embedding, "
+        "image, text, sentence, or a registered plug-in.",
+    ),
+    featurizer_option: list[str] = typer.Option(
+        [],
+        "--featurizer-option",
+        help="KEY=VALUE option of the featuriser, e.g. column=emb (repeatable; VALUE is JSON if it parses).",
     ),
     executor: str | None = typer.Option(
         None,
@@ -79,16 +86,26 @@ def commit(
     ),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Hash every record, sign the manifest, and record the version (with its reference profile)."""
+    """Hash every record, classify lineage, build the reference profile, sign and record the version."""
     if not key:
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
+    if featurizer_option and featurizer == "auto":
+        raise InputError("--featurizer-option needs --featurizer NAME")
     spec = flags.spec(data, rev)
     store = Store.open()
     from provenance.executor import executor_from
 
     runner = executor_from(executor)
     try:
-        result = versions.commit(store, spec, tag, key, parent, executor=runner, hooks=commit_hooks(featurizer))
+        result = versions.commit(
+            store,
+            spec,
+            tag,
+            key,
+            parent,
+            executor=runner,
+            featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
+        )
     finally:
         runner.close()
     if json_out:
@@ -99,16 +116,16 @@ def commit(
         f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
         + (" (newly registered)" if result.key_registered else "")
     )
-    for line in result.extra.get("summary", []):
-        echo(f"  {line}")
-
-
-def commit_hooks(featurizer: str = "auto") -> list:
-    """Stages that add to a commit: per-record lineage, then the reference profile."""
-    from provenance.lineage.classify import commit_hook as lineage_hook
-    from provenance.profiles.stage import make_commit_hook
-
-    return [lineage_hook, make_commit_hook(featurizer)]
+    if result.lineage:
+        echo(
+            f"  lineage: {result.lineage['attested']} attested, {result.lineage['relabeled_after_source']} "
+            f"relabeled after source, {result.lineage['unattributed']} unattributed"
+        )
+    if result.profile:
+        if result.profile.get("status") == "ok":
+            echo(f"  reference profile: {result.profile['sample']} sampled records, features {result.featurizer}")
+        else:
+            echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
 
 
 @command("log")

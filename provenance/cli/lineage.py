@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from provenance import quarantine as quarantine_lib
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.cli.core import commit_hooks
 from provenance.errors import InputError
 from provenance.lineage import batches, queries
 from provenance.lineage import classify as lineage
+from provenance.quarantine import quarantine as quarantine_version
 from provenance.store import Store
 from provenance.trust import source_keys as trustlib
 
@@ -182,7 +181,7 @@ def quarantine(
     """A new signed version without one source's (or the flagged) records."""
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
-    result = quarantine_lib.quarantine(Store.open(), from_tag, tag, key, source, findings, out, hooks=commit_hooks())
+    result = quarantine_version(Store.open(), from_tag, tag, key, source, findings, out)
     if json_out:
         emit_json(result.to_dict())
         return

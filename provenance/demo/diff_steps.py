@@ -7,7 +7,6 @@ and Markdown reports.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from provenance.report import render
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
+from provenance.version_facts import version_dataset
 
 SUSPICIOUS = "crowd-7"
 ORDINARY = "vendor-a"
@@ -112,7 +112,7 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None] = print) 
     """Called by ``prov demo``: commit a reviewed candidate against v2 and diff it."""
     base_tag = "v2"
     row = store.version(base_tag)
-    base = pq.read_table(store.base / versions._local(DatasetSpec.from_dict(json.loads(row["dataset"])), store).path)
+    base = pq.read_table(version_dataset(store, row).path)
     table, planted = planted_table(base.select([c for c in base.column_names if c != "source"]))
     path = Path(workdir) / "data" / "digits-candidate.parquet"
     pq.write_table(table, path, row_group_size=256)

@@ -17,8 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance import quarantine, versions
-from provenance.cli.core import commit_hooks
+from provenance import versions
 from provenance.demo.attacks import ATTACKS, Attack
 from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
@@ -29,6 +28,7 @@ from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
 from provenance.lineage import batches
 from provenance.lineage.classify import version_lineage
+from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
@@ -111,7 +111,6 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         base,
         key,
         parent=quarantined,
-        hooks=commit_hooks(),
     )
     echo(
         f"\nThe last release, r1: {quarantined}'s {base_data.num_rows} vendor records, with the label changed after "
@@ -129,7 +128,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     batches.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
     echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key && prov add ...")
     spec = DatasetSpec(str(here / "rc1.parquet"), options=TableOptions(source_column="source"))
-    versions.commit(store, spec, "rc1", key, parent=base, hooks=commit_hooks())
+    versions.commit(store, spec, "rc1", key, parent=base)
     echo(f"$ prov commit release/rc1.parquet --source-column source --tag rc1 --parent {base} --key maintainer.key")
 
     echo(f"$ prov diff {base} rc1 --detect      # detectors score only the {400 + len(kinds)} added records")
@@ -155,7 +154,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         f"{len(blocking)} rule(s): {', '.join(r.rule for r in blocking)}"
     )
 
-    q = quarantine.quarantine(store, "rc1", "rc2", key, source="scraper", hooks=commit_hooks())
+    q = quarantine_version(store, "rc1", "rc2", key, source="scraper")
     echo(
         f"$ prov quarantine --from rc1 --source scraper --tag rc2 --key maintainer.key\n  {q.removed} records removed, {q.kept} kept"
     )

@@ -13,11 +13,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance import keys, quarantine, versions
+from provenance import keys, versions
 from provenance.demo.data import digits
 from provenance.errors import InputError, VerificationError
 from provenance.lineage import batches, queries
 from provenance.lineage import classify as lineage
+from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store, find_store
 from provenance.trust import source_keys as trust
@@ -39,12 +40,6 @@ def _next_tags(store: Store, n: int) -> list[str]:
             out.append(f"v{i}")
         i += 1
     return out
-
-
-def _hooks() -> list:
-    from provenance.cli.core import commit_hooks
-
-    return commit_hooks()
 
 
 def run_lineage_demo(
@@ -129,8 +124,8 @@ def run_lineage_demo(
     if not key.exists():
         key = keys.generate(here / "owner").private_path
     tag, quarantined_tag = _next_tags(store, 2)
-    result = versions.commit(store, DatasetSpec(str(train_path)), tag, str(key), hooks=_hooks())
-    lin = versions.verified_statement(store, store.version(tag))["predicate"].get("lineage", {})
+    result = versions.commit(store, DatasetSpec(str(train_path)), tag, str(key))
+    lin = result.lineage or {}
     echo(f"\nRow {victim} (a vendor digit labeled {old_label}) is relabeled {labels[victim]} before training.")
     echo(f"$ prov commit {rel(train_path)} --tag {tag} --key {key.name}")
     echo(
@@ -157,7 +152,7 @@ def run_lineage_demo(
             f"{s['relabels']} relabeled, {s['unattributed']} unattributed"
         )
 
-    q = quarantine.quarantine(store, tag, quarantined_tag, str(key), source="crowd", hooks=_hooks())
+    q = quarantine_version(store, tag, quarantined_tag, str(key), source="crowd")
     echo(
         f"\nThe crowd platform turns out to be compromised:\n"
         f"$ prov quarantine --from {tag} --source crowd --tag {quarantined_tag} --key {key.name}"

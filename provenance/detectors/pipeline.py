@@ -7,7 +7,6 @@ delta's records are read (and re-hashed, so they are the signed content).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +17,10 @@ from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
-from provenance.profiles.stage import featurize, featurizer_from_name, load_profile
-from provenance.sources.interface import DatasetSpec
+from provenance.profiles.featurize import delta_features
+from provenance.profiles.stage import load_profile
 from provenance.sources.records import read_records
-from provenance.versions import _local, load_manifest, verified_statement
+from provenance.version_facts import load_manifest, verified_statement, version_dataset
 
 
 @dataclass
@@ -126,12 +125,12 @@ def run_detection(
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
     delta_rows = delta_records(store, base, new, added, relabeled)
-    spec = _local(DatasetSpec.from_dict(json.loads(new_row["dataset"])), store)
+    spec = version_dataset(store, new_row)
     kind = pred.get("schema", {}).get("kind", new_row["kind"])
     columns = pred.get("schema", {}).get("columns", [])
     if delta_rows.digests:
         records = read_records(spec, kind, delta_rows.locators, delta_rows.digests, columns)
-        X = featurize(featurizer_from_name(profile.featurizer), kind, records)
+        X = delta_features(profile, kind, records)
     else:
         X = np.zeros((0, profile.dim), dtype=np.float32)
     delta = Delta(delta_rows.digests, X, delta_rows.labels, delta_rows.sources, delta_rows.kinds, delta_rows.old_labels)

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance import versions
 from provenance.diff.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.classify import version_lineage
@@ -30,6 +29,7 @@ from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from provenance.version_facts import verified_statement
 
 HISTORY_DEPTH = 8
 LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")
@@ -130,7 +130,7 @@ def _history(store: Store, row: dict) -> list[dict]:
     current = row
     while current is not None and len(out) < HISTORY_DEPTH + 1 and current["tag"] not in seen:
         seen.add(current["tag"])
-        stmt = versions.verified_statement(store, current)
+        stmt = verified_statement(store, current)
         out.append(stmt["predicate"].get("sources") or {})
         current = store.version(current["parent"]) if current["parent"] else None
     return out
@@ -138,7 +138,7 @@ def _history(store: Store, row: dict) -> list[dict]:
 
 def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
     row = store.version(tag)
-    stmt = versions.verified_statement(store, row)
+    stmt = verified_statement(store, row)
     pred = stmt["predicate"]
     dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
     info = {

@@ -7,6 +7,7 @@ from provenance.features.numeric import NumericFeaturizer, numeric_columns
 from provenance.features.registry import (
     ENTRY_POINT_GROUP,
     CallableFeaturizer,
+    FeaturizerSpec,
     available_featurizers,
     featurize_checked,
     get_featurizer,
@@ -20,6 +21,7 @@ __all__ = [
     "EmbeddingFeaturizer",
     "FeatureError",
     "Featurizer",
+    "FeaturizerSpec",
     "HashedTextFeaturizer",
     "ImageFeaturizer",
     "NumericFeaturizer",

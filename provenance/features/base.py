@@ -44,13 +44,38 @@ class FeatureError(InputError):
 
 
 class Featurizer(ABC):
-    """Turns a batch of records into an ``n x d`` float32 matrix."""
+    """Turns a batch of records into an ``n x d`` float32 matrix.
+
+    Records are an Arrow table of the dataset's content columns (tables) or a list of
+    file contents as ``bytes`` (file trees). A featuriser is identified by its registry
+    name and keyword options (``features.registry.FeaturizerSpec``): a reference profile
+    stores both and the registry rebuilds the same featuriser from them for the delta.
+    ``name`` is the identity string that says what the vectors are; it carries every
+    parameter that changes them, and a rebuilt featuriser must give the same one.
+    """
 
     name: str
 
     @abstractmethod
     def featurize(self, records: Any) -> np.ndarray:
         """Return one float32 row per record, or raise FeatureError naming bad records."""
+
+    def resolve(self, schema: Any) -> Featurizer:
+        """This featuriser fixed to what it reads from a table with ``schema`` (a ``pyarrow.Schema``).
+
+        Featurisers that choose their columns from the data (numeric columns, the text
+        column) return a copy whose options name them, so the profile records exactly
+        what was read; the default returns ``self``.
+        """
+        return self
+
+    def options(self) -> dict[str, Any] | None:
+        """JSON-able keyword options that rebuild this featuriser through the registry.
+
+        ``None`` (the default, e.g. for plug-ins) means: rebuild it with the options it
+        was built with. Built-ins return their options after :meth:`resolve`.
+        """
+        return None
 
 
 def finite_matrix(values: Any, what: str, record_names: Sequence[Any] | None = None) -> np.ndarray:

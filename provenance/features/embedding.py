@@ -27,6 +27,10 @@ class EmbeddingFeaturizer(Featurizer):
     def name(self) -> str:
         return f"embedding/v1:col={self.column}"
 
+    def options(self) -> dict[str, str]:
+        """``{"column": name}``."""
+        return {"column": self.column}
+
     def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
         if self.column not in records.schema.names:
             raise FeatureError(

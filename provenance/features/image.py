@@ -30,6 +30,10 @@ class ImageFeaturizer(Featurizer):
     def name(self) -> str:
         return f"image/v1:mode={self.mode},size={self.size}"
 
+    def options(self) -> dict[str, int | str]:
+        """``{"size": pixels per side, "mode": "L" or "RGB"}``."""
+        return {"size": self.size, "mode": self.mode}
+
     @property
     def dim(self) -> int:
         channels = 3 if self.mode == "RGB" else 1

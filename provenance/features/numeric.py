@@ -7,7 +7,9 @@ table in another column order gives the same vectors.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +48,12 @@ class NumericFeaturizer(Featurizer):
             return "numeric/v1:cols=auto;exclude=" + ",".join(self.exclude)
         return "numeric/v1:cols=" + ",".join(self.columns)
 
+    def options(self) -> dict[str, Any]:
+        """``{"columns": [...]}`` once resolved, else ``{"exclude": [...]}``."""
+        if self.columns is not None:
+            return {"columns": list(self.columns)}
+        return {"exclude": list(self.exclude)}
+
     def resolve(self, schema: pa.Schema) -> NumericFeaturizer:
         """A featuriser with explicit columns, whose name records exactly what it reads."""
         if self.columns is not None:
@@ -56,7 +64,9 @@ class NumericFeaturizer(Featurizer):
                 "the numeric featuriser found no numeric feature columns in the table "
                 f"(columns: {', '.join(schema.names)}; excluded: {', '.join(self.exclude)})"
             )
-        return NumericFeaturizer(columns, self.exclude)
+        resolved = copy.copy(self)  # a subclass (a plug-in) stays itself
+        resolved.columns = columns
+        return resolved
 
     def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
         resolved = self.resolve(records.schema)

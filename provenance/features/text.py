@@ -7,9 +7,11 @@ Python's salted ``hash``. Sentence embeddings are an optional extra, imported la
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 
@@ -31,26 +33,93 @@ def _ngram_hashes(data: np.ndarray, n: int) -> np.ndarray:
     return hashes
 
 
-class HashedTextFeaturizer(Featurizer):
-    """Character n-grams hashed into ``dim`` buckets; empty text gives a zero vector."""
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
-    def __init__(self, dim: int = 512, ngram_min: int = 3, ngram_max: int = 5):
+
+def text_column(schema: pa.Schema, column: str | None) -> str:
+    """The column a text featuriser reads: ``column`` if given, else ``text``, else the only string column."""
+    if column is not None:
+        if column not in schema.names:
+            raise FeatureError(f"the table has no text column {column!r} (columns: {', '.join(schema.names)})")
+        return column
+    candidates = [f.name for f in schema if _is_text(f.type)]
+    if "text" in candidates:
+        return "text"
+    if len(candidates) == 1:
+        return candidates[0]
+    raise FeatureError(
+        "the text featuriser needs one text column: name it with the featuriser option column=NAME "
+        f"(string columns: {', '.join(candidates) or 'none'})"
+    )
+
+
+def texts_of(records: Any, column: str | None) -> list[str | None]:
+    """Record texts from a list of strings, a list of file contents (UTF-8 bytes) or a table column."""
+    if isinstance(records, pa.Table | pa.RecordBatch):
+        name = text_column(records.schema, column)
+        if not _is_text(records.schema.field(name).type):
+            raise FeatureError(f"text column {name!r} holds {records.schema.field(name).type}, not strings")
+        return records.column(name).to_pylist()
+    out: list[str | None] = []
+    undecodable = []
+    for i, item in enumerate(records):
+        if isinstance(item, bytes | bytearray):
+            try:
+                out.append(bytes(item).decode("utf-8"))
+            except UnicodeDecodeError:
+                undecodable.append(i)
+                out.append(None)
+        else:
+            out.append(item)
+    if undecodable:
+        raise FeatureError("the text featuriser needs UTF-8 text; records", undecodable)
+    return out
+
+
+class HashedTextFeaturizer(Featurizer):
+    """Character n-grams hashed into ``dim`` buckets; empty text gives a zero vector.
+
+    Reads a list of strings, the files of a tree (UTF-8), or one string column of a
+    table (``column``; by default ``text`` or the table's only string column).
+    """
+
+    def __init__(self, dim: int = 512, ngram_min: int = 3, ngram_max: int = 5, column: str | None = None):
         if dim < 8 or ngram_min < 1 or ngram_max < ngram_min:
             raise FeatureError(f"bad text featuriser options dim={dim}, ngram={ngram_min}-{ngram_max}")
         self.dim = int(dim)
         self.ngram_min = int(ngram_min)
         self.ngram_max = int(ngram_max)
+        self.column = column
 
     @property
     def name(self) -> str:
-        return f"text/v1:ngram={self.ngram_min}-{self.ngram_max},dim={self.dim}"
+        col = f",col={self.column}" if self.column is not None else ""
+        return f"text/v1:ngram={self.ngram_min}-{self.ngram_max},dim={self.dim}{col}"
 
-    def featurize(self, records: Sequence[str | None]) -> np.ndarray:
-        rows = np.zeros((len(records), self.dim), dtype=np.float32)
-        not_text = [i for i, t in enumerate(records) if t is not None and not isinstance(t, str)]
+    def options(self) -> dict[str, Any]:
+        """``{"dim", "ngram_min", "ngram_max"}`` and, for a table, ``"column"``."""
+        opts: dict[str, Any] = {"dim": self.dim, "ngram_min": self.ngram_min, "ngram_max": self.ngram_max}
+        if self.column is not None:
+            opts["column"] = self.column
+        return opts
+
+    def resolve(self, schema: pa.Schema) -> HashedTextFeaturizer:
+        """A copy that names the text column it reads from a table with ``schema``."""
+        if self.column is not None:
+            return self
+        out = copy.copy(self)
+        out.column = text_column(schema, None)
+        return out
+
+    def featurize(self, records: Any) -> np.ndarray:
+        """One unit-length row of log n-gram counts per text (``dim`` columns)."""
+        texts = texts_of(records, self.column)
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        not_text = [i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)]
         if not_text:
             raise FeatureError("the text featuriser needs strings; records", not_text)
-        for i, text in enumerate(records):
+        for i, text in enumerate(texts):
             if not text:
                 continue
             data = np.frombuffer(f" {text.lower()} ".encode(), dtype=np.uint8).astype(np.uint64)
@@ -65,18 +134,37 @@ class HashedTextFeaturizer(Featurizer):
 
 
 class SentenceEmbeddingFeaturizer(Featurizer):
-    """Optional: a sentence-transformers model (``pip install 'prov[text]'``)."""
+    """Optional: a sentence-transformers model (``pip install 'prov[text]'``), on the same inputs as ``text``."""
 
-    def __init__(self, model: str = "sentence-transformers/all-MiniLM-L6-v2", batch_size: int = 64):
+    def __init__(
+        self, model: str = "sentence-transformers/all-MiniLM-L6-v2", batch_size: int = 64, column: str | None = None
+    ):
         self.model_name = model
         self.batch_size = int(batch_size)
-        self._model = None
+        self.column = column
+        self._model: Any = None
 
     @property
     def name(self) -> str:
-        return f"sentence/v1:model={self.model_name}"
+        col = f",col={self.column}" if self.column is not None else ""
+        return f"sentence/v1:model={self.model_name}{col}"
 
-    def featurize(self, records: Sequence[str | None]) -> np.ndarray:
+    def options(self) -> dict[str, Any]:
+        """``{"model", "batch_size"}`` and, for a table, ``"column"``."""
+        opts: dict[str, Any] = {"model": self.model_name, "batch_size": self.batch_size}
+        if self.column is not None:
+            opts["column"] = self.column
+        return opts
+
+    def resolve(self, schema: pa.Schema) -> SentenceEmbeddingFeaturizer:
+        """A copy that names the text column it reads from a table with ``schema``."""
+        out = copy.copy(self)
+        out.column = text_column(schema, self.column)
+        return out
+
+    def featurize(self, records: Any) -> np.ndarray:
+        """The model's sentence embedding of each text."""
+        texts = texts_of(records, self.column)
         if self._model is None:
             try:
                 from sentence_transformers import SentenceTransformer
@@ -86,6 +174,5 @@ class SentenceEmbeddingFeaturizer(Featurizer):
                     "pip install sentence-transformers (or use the numpy-only 'text' featuriser)"
                 ) from exc
             self._model = SentenceTransformer(self.model_name)
-        texts = [t or "" for t in records]
-        vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True)
+        vectors = self._model.encode([t or "" for t in texts], batch_size=self.batch_size, convert_to_numpy=True)
         return finite_matrix(vectors, self.name)

@@ -10,11 +10,12 @@ import sqlite3
 
 import pyarrow.parquet as pq
 
-from provenance import versions
 from provenance.fsck.problems import Inspection
 from provenance.manifest import Manifest
 from provenance.profiles.reference import ReferenceProfile
+from provenance.sources.interface import DatasetSpec
 from provenance.store import audit
+from provenance.version_facts import load_manifest, verified_statement
 
 
 def check_version(insp: Inspection, row: dict) -> None:
@@ -22,8 +23,8 @@ def check_version(insp: Inspection, row: dict) -> None:
     store, tag = insp.opened, row["tag"]
     check = f"version {tag}"
     insp.report.checked["versions"] += 1
-    stmt = versions.verified_statement(store, row)
-    manifest = versions.load_manifest(store, row)
+    stmt = verified_statement(store, row)
+    manifest = load_manifest(store, row)
     pred = stmt.get("predicate") or {}
     facts = {
         "records": (pred.get("records"), row["records"]),
@@ -37,7 +38,7 @@ def check_version(insp: Inspection, row: dict) -> None:
         if signed != stored:
             insp.error(check, f"signed {name} is {signed!r} but the store has {stored!r}")
     spec = json.loads(row["dataset"])
-    versions.DatasetSpec.from_dict(spec)
+    DatasetSpec.from_dict(spec)
     if "dataset" in pred and pred["dataset"] != spec:
         insp.error(check, "its dataset (where verify reads the records) differs from the signed one")
     labels_column = (pred.get("schema") or {}).get("labelColumn")

@@ -16,13 +16,13 @@ import binascii
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from provenance import clock, keys, signing
+from provenance.changes import counts, describe, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest, resolve_kind
@@ -37,16 +37,11 @@ ENVELOPE_SUFFIX = ".prov.json"
 MANIFEST_FIELD = "manifest"
 MANIFEST_MEDIA_TYPE = "application/vnd.apache.parquet"
 MAX_ENVELOPE_BYTES = signing.MAX_ENVELOPE_BYTES
-_MAX_LISTED = 20
 
 
 def default_envelope(data: str | Path) -> Path:
     """``DATA.prov.json`` beside the file or folder ``DATA``."""
     return Path(str(data).rstrip("/\\") + ENVELOPE_SUFFIX)
-
-
-def where(locator: str) -> str:
-    return f"row {locator}" if locator.isdigit() else locator
 
 
 # --- hashing a batch ----------------------------------------------------------------
@@ -196,79 +191,6 @@ def read_envelope(path: str | Path) -> Envelope:
     return Envelope(name, raw, env, claimed)
 
 
-def _natural(locator: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", locator))
-
-
-def record_changes(signed: Manifest, current: Manifest) -> dict[str, list[dict]]:
-    """Records added, removed, relabeled, and changed (new content at a signed locator).
-
-    Copies count: a duplicated record is an addition, a dropped copy a removal.
-    """
-
-    def index(m: Manifest) -> dict[bytes, list[tuple[str, str]]]:
-        out: dict[bytes, list[tuple[str, str]]] = {}
-        for d, label, loc in zip(m.digests, m.labels, m.table.column("locator").to_pylist()):
-            out.setdefault(d, []).append((label, loc))
-        return out
-
-    old, new = index(signed), index(current)
-    added, removed, relabeled = [], [], []
-    for d in old.keys() | new.keys():
-        was, now = (sorted(m.get(d, []), key=lambda p: _natural(p[1])) for m in (old, new))
-        for same in (lambda a, b: a == b, lambda a, b: a[0] == b[0]):  # same place first, then same label
-            for pair in list(now):  # the same label on both sides is unchanged, copy for copy
-                match = next((p for p in was if same(p, pair)), None)
-                if match is not None:
-                    was.remove(match)
-                    now.remove(pair)
-        for (old_label, _), (label, loc) in zip(was, now):
-            relabeled.append({"locator": loc, "digest": d.hex(), "signed_label": old_label, "label": label})
-        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was) :]]
-        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now) :]]
-    removed_at = {r["locator"]: r for r in removed}
-    changed = []
-    for a in list(added):
-        r = removed_at.pop(a["locator"], None)
-        if r is not None and r["digest"] != a["digest"]:
-            changed.append(
-                {
-                    "locator": a["locator"],
-                    "digest": a["digest"],
-                    "signed_digest": r["digest"],
-                    "label": a["label"],
-                    "signed_label": r["label"],
-                }
-            )
-            added.remove(a)
-            removed.remove(r)
-    order = lambda c: _natural(c["locator"])  # noqa: E731
-    return {
-        "changed": sorted(changed, key=order),
-        "added": sorted(added, key=order),
-        "removed": sorted(removed, key=order),
-        "relabeled": sorted(relabeled, key=order),
-    }
-
-
-def describe(changes: dict[str, list[dict]], limit: int = _MAX_LISTED) -> list[str]:
-    lines = []
-    for kind, items in changes.items():
-        for c in items[:limit]:
-            at, dg = where(c["locator"]), c["digest"][:16]
-            if kind == "changed":
-                lines.append(
-                    f"changed {at}: content digest {dg} (signed {c['signed_digest'][:16]}), label {c['label']}"
-                )
-            elif kind == "relabeled":
-                lines.append(f"relabeled {at} (digest {dg}): {c['signed_label']} -> {c['label']}")
-            else:
-                lines.append(f"{kind} {at} (digest {dg}, label {c['label']})")
-        if len(items) > limit:
-            lines.append(f"... and {len(items) - limit} more {kind}")
-    return lines
-
-
 class BatchMismatch(VerificationError):
     """The data no longer matches its signed manifest; ``report`` names every record."""
 
@@ -352,14 +274,12 @@ def check_batch(
     check = BatchCheck(spec.path, envelope, pred["source"], key.keyid, stmt, hashed)
     if hashed.manifest.root != root:
         changes = record_changes(signed_manifest, hashed.manifest)
-        counts = {k: len(v) for k, v in changes.items()}
-        report = check.report() | {"status": "mismatch", "counts": counts, "changes": changes}
+        report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes}
         details = describe(changes)
-        first = details[0] + ("; ..." if len(details) > 1 else "")
-        summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "same records, different sources"
+        first = (details[0] + ("; ..." if len(details) > 1 else "")) if details else "no record differs"
         raise BatchMismatch(
             f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
-            f"{key.keyid[:16]} in {envelope.path} ({summary}): {first}",
+            f"{key.keyid[:16]} in {envelope.path} ({summary(changes)}): {first}",
             details,
             report,
         )

@@ -12,16 +12,18 @@ signature.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance import versions
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
-from provenance.store import Store
+from provenance.stages import CommitJob
+from provenance.store.store import Store
+from provenance.version_facts import load_manifest, verified_statement
 
 ATTESTED = "attested"
 RELABELED = "relabeled_after_source"
@@ -44,6 +46,7 @@ LINEAGE_SCHEMA = pa.schema(
 
 
 def revoked_keys(store: Store) -> set[tuple[str, str]]:
+    """``(source, keyid)`` of every revoked batch-signing key."""
     return {(r[0], r[1]) for r in store.db.execute("select source, keyid from trust where revoked_at is not null")}
 
 
@@ -131,8 +134,10 @@ def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
 
 
 def counts(table: pa.Table) -> dict[str, int]:
-    values = table.column("status").to_pylist()
-    return {s: values.count(s) for s in STATUSES}
+    """``{status: records}`` for each of ``STATUSES``."""
+    found = pc.value_counts(table.column("status")).to_pylist()
+    by_status = {item["values"]: item["counts"] for item in found}
+    return {s: int(by_status.get(s, 0)) for s in STATUSES}
 
 
 def _to_bytes(table: pa.Table) -> bytes:
@@ -141,13 +146,45 @@ def _to_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def commit_hook(store: Store, tag: str, hashed, predicate: dict) -> None:
-    """Inside ``versions.commit``'s write: classify, store, and put the counts in the predicate."""
-    table = classify(hashed.manifest, batch_records(store))
-    oid = store.put_object(_to_bytes(table), "parquet")
-    c = counts(table)
-    store.db["version_lineage"].insert({"tag": tag, "object": oid, **c})
-    predicate["lineage"] = {**c, "object": oid}
+def batches_state(store: Store) -> tuple:
+    """What lineage depends on in the store: the registered batches and the revoked keys.
+
+    Cheap to read; if it differs between a stage's prepare and record, another command
+    added a batch or revoked a key meanwhile and the classification is made again.
+    """
+    batches = store.db.execute("select batch, signed, keyid from batches order by audit_seq").fetchall()
+    revoked = sorted(revoked_keys(store))
+    return (tuple(map(tuple, batches)), tuple(revoked))
+
+
+class LineageStage:
+    """Commit stage: classify every record against the registered batches (see the module docstring)."""
+
+    name = "lineage"
+
+    def prepare(self, job: CommitJob) -> PreparedLineage:
+        """Read the batches and classify, with no lock held."""
+        state = batches_state(job.store)
+        manifest = job.hashed.manifest
+        return PreparedLineage(manifest, state, classify(manifest, batch_records(job.store)))
+
+
+@dataclass
+class PreparedLineage:
+    """A version's lineage, classified against the batches as they were in ``state``."""
+
+    manifest: Manifest
+    state: tuple
+    table: pa.Table
+
+    def record(self, store: Store, tag: str, predicate: dict) -> None:
+        """Under the lock: classify again if batches or revocations changed, then store it and sign its counts."""
+        if batches_state(store) != self.state:
+            self.table = classify(self.manifest, batch_records(store))
+        oid = store.put_object(_to_bytes(self.table), "parquet")
+        c = counts(self.table)
+        store.db.table("version_lineage").insert({"tag": tag, "object": oid, **c})
+        predicate["lineage"] = {**c, "object": oid}
 
 
 # --- reading it back ------------------------------------------------------------------
@@ -161,9 +198,9 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
     """
     row = store.version(tag)
     lin = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
-    signed = (versions.verified_statement(store, row)["predicate"].get("lineage") or {}).get("object")
+    signed = (verified_statement(store, row)["predicate"].get("lineage") or {}).get("object")
     if lin is None and signed is None:
-        m = versions.load_manifest(store, row)
+        m = load_manifest(store, row)
         n = len(m)
         return pa.table(
             {

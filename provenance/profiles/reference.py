@@ -5,9 +5,7 @@ detectors then read only the profile and the delta, so detection cost grows with
 delta and the bounded sample, never with the base.
 
 The sample of each class is its ``max_per_class`` records with the smallest content
-digests: content-defined (the same records always give the same sample, in any order)
-and, digests being SHA-256, an unbiased draw. The base is trusted, so nobody is
-grinding digests to get into it.
+digests (the rule lives in ``profiles/sample.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +25,9 @@ from provenance.features.base import FeatureError, check_same_dimension, finite_
 from provenance.features.lda import fit_lda
 from provenance.features.neighbors import batch_neighbour_graph
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, first_per_class
 
 FORMAT_MAGIC = b"PROVPROFILE\x002\n"
-DEFAULT_MAX_PER_CLASS = 2000
 # The whole sample is bounded whatever the class count, so profile time and memory
 # are too (issue 15: <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB).
 DEFAULT_MAX_TOTAL = 8000
@@ -92,6 +91,9 @@ class ReferenceProfile:
     own_class_nn_dist: np.ndarray  # (m,) distance to the nearest record of its class in another batch
     other_class_nn_dist: np.ndarray  # (m,) ... of any other class
     softmax_weights: np.ndarray  # (3, d+1, k) linear softmax (LDA): even batches, odd batches, all
+    # How to rebuild the featuriser for the delta: FeaturizerSpec.to_dict(); None in
+    # profiles written before it was stored (the identity string is read instead).
+    featurizer_spec: dict | None = None
 
     # -- views detectors use -------------------------------------------------------
     def standardize(self, X: np.ndarray) -> np.ndarray:
@@ -121,7 +123,8 @@ class ReferenceProfile:
     def to_bytes(self) -> bytes:
         """Deterministic bytes: a canonical JSON header then raw little-endian arrays."""
         arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
-        layout, offset = {}, 0
+        layout: dict[str, dict[str, Any]] = {}
+        offset = 0
         for name in _ARRAYS:
             a = arrays[name]
             dtype = a.dtype.newbyteorder("<").str
@@ -137,6 +140,8 @@ class ReferenceProfile:
             "source_counts": dict(sorted(self.source_counts.items())),
             "arrays": layout,
         }
+        if self.featurizer_spec is not None:
+            header["featurizer_spec"] = self.featurizer_spec
         header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
         body = b"".join(arrays[n].astype(layout[n]["dtype"], copy=False).tobytes() for n in _ARRAYS)
         return FORMAT_MAGIC + struct.pack("<Q", len(header_bytes)) + header_bytes + body
@@ -156,7 +161,7 @@ class ReferenceProfile:
             (header_len,) = struct.unpack("<Q", data[start : start + 8])
             header = json.loads(data[start + 8 : start + 8 + header_len])
             body = memoryview(data)[start + 8 + header_len :]
-            arrays = {}
+            arrays: dict[str, Any] = {}
             for name in _ARRAYS:
                 spec = header["arrays"][name]
                 dtype = np.dtype(spec["dtype"])
@@ -164,10 +169,11 @@ class ReferenceProfile:
                 arrays[name] = (
                     np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"]).copy()
                 )
-            fields = {
+            fields: dict[str, Any] = {
                 k: header[k]
                 for k in ("featurizer", "dim", "max_per_class", "n_records", "classes", "class_counts", "source_counts")
             }
+            fields["featurizer_spec"] = header.get("featurizer_spec")
         except (struct.error, ValueError, KeyError, TypeError) as exc:
             raise FeatureError(
                 f"damaged reference profile ({type(exc).__name__}: {exc}); rebuild it from the base version"
@@ -192,6 +198,7 @@ def build_profile(
     max_per_class: int = DEFAULT_MAX_PER_CLASS,
     positions: Sequence | np.ndarray | None = None,
     max_total: int = DEFAULT_MAX_TOTAL,
+    featurizer_spec: dict | None = None,
 ) -> ReferenceProfile:
     """Summarise a trusted version: whole-base statistics plus a bounded sample.
 
@@ -201,7 +208,9 @@ def build_profile(
     sample is cut into ``PSEUDO_BATCHES`` contiguous pseudo-batches. Without positions
     the batches follow digest order, i.e. they are random. The sample takes per class
     at most ``max_per_class`` records and at most ``max_total`` in all (the smallest
-    digests). Raises FeatureError for non-finite features or mismatched lengths.
+    digests). ``featurizer`` is the featuriser's identity string and ``featurizer_spec``
+    (``FeaturizerSpec.to_dict()``) how to rebuild it for the delta. Raises FeatureError
+    for non-finite features or mismatched lengths.
     """
     digest_array = digests_matrix(digests)
     names = [d.hex()[:12] for d in (bytes(r) for r in digest_array)]
@@ -229,7 +238,7 @@ def build_profile(
     scale = np.maximum(std, floor)
     Z_all_means = np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
 
-    chosen = _digest_ordered_sample(digest_array, label_index, len(classes), max_per_class, max_total)
+    chosen = first_per_class(digest_array, label_index, len(classes), max_per_class, max_total)
     sample_X = X[chosen]
     sample_labels = label_index[chosen].astype(np.int32)
     sample_digests = digest_array[chosen]
@@ -272,34 +281,10 @@ def build_profile(
         own_class_nn_dist=graph["own_dist"],
         other_class_nn_dist=graph["other_dist"],
         softmax_weights=weights,
+        featurizer_spec=featurizer_spec,
     )
 
 
 def _index(labels: Sequence[str], classes: list[str]) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(classes)}
     return np.array([lookup[l] for l in labels])
-
-
-def _digest_ordered_sample(
-    digests: np.ndarray, label_index: np.ndarray, n_classes: int, cap: int, max_total: int
-) -> np.ndarray:
-    """Row indexes: per class, the distinct digests that sort first, at most ``cap``; if
-    that is more than ``max_total`` in all, the ``max_total`` of them that sort first.
-    Returned sorted by class, digest order within a class.
-
-    The rows are already in digest order (build_profile sorts them), so a record
-    repeated in the base sits next to its copies and counts once.
-    """
-    repeated = np.zeros(len(digests), dtype=bool)
-    repeated[1:] = (digests[1:] == digests[:-1]).all(axis=1) & (label_index[1:] == label_index[:-1])
-    rows = np.flatnonzero(~repeated)
-    classes = label_index[rows]
-    by_class = np.argsort(classes, kind="stable")  # stable: digest order kept within a class
-    sorted_classes = classes[by_class]
-    starts = np.searchsorted(sorted_classes, np.arange(n_classes))
-    rank = np.arange(len(rows)) - starts[sorted_classes]
-    chosen = rows[by_class[rank < cap]]  # by class, digest order within
-    if len(chosen) > max_total:
-        kept = np.sort(chosen)[:max_total]  # rows are in digest order: the smallest digests
-        chosen = chosen[np.isin(chosen, kept)]
-    return chosen

@@ -42,9 +42,11 @@ def test_verify_names_the_records_that_changed(prov, workdir, store, keypair, di
     r = prov("verify", "v1")
     assert r.exit_code == 1
     assert "no longer matches its signed manifest" in r.stderr
-    assert "relabeled" in r.stderr and " at 5:" in r.stderr and "-> relabeled" in r.stderr
-    assert " at 9 " in r.stderr  # the changed pixel: removed old content, added new content, same row
-    assert " at 599 " in r.stderr
+    # The same words as `prov verify` of a signed batch: one comparator names every record.
+    assert "(1 changed, 1 removed, 1 relabeled)" in r.stderr
+    assert "relabeled row 5 (digest " in r.stderr and "): 5 -> relabeled" in r.stderr
+    assert "changed row 9: content digest " in r.stderr  # the changed pixel: new content at a signed row
+    assert "removed row 599 (digest " in r.stderr
 
 
 BAD_INPUTS = [
@@ -197,3 +199,11 @@ def test_a_version_committed_from_a_url_verifies_from_the_url(prov, workdir, sto
     pq.write_table(t.slice(1), digits_parquet)
     r = prov("verify", "v1")
     assert r.exit_code == 1 and "1 removed" in r.stderr
+
+
+def test_commit_and_quarantine_refuse_the_same_names(prov, workdir, store, keypair, digits_parquet):
+    r = prov("commit", digits_parquet, "--tag", "a/b", "--key", keypair.private_path)
+    assert r.exit_code == 2 and "a version name is" in r.stderr
+    assert prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    r = prov("quarantine", "--from", "v1", "--source", "x", "--tag", "v 2", "--key", keypair.private_path)
+    assert r.exit_code == 2 and "a version name is" in r.stderr

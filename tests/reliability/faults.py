@@ -27,10 +27,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from provenance import keys, quarantine, versions
+from provenance import keys, versions
 from provenance.cli import app
-from provenance.cli.core import commit_hooks
 from provenance.lineage import batches
+from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
@@ -156,18 +156,17 @@ def build_world(root: Path, rows: int = 200) -> World:
         env = batches.sign_batch(DatasetSpec(str(root / "vendor.parquet")), "vendor", vendor.private_path)
         batches.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor")
         batches.add_batch(store, DatasetSpec(str(root / "crowd.parquet")), "crowd", unsigned=True)
-        hooks = commit_hooks()
-        versions.commit(store, DatasetSpec("train.parquet"), "v1", str(owner.private_path), hooks=hooks)
+        versions.commit(store, DatasetSpec("train.parquet"), "v1", str(owner.private_path))
         extra = digits(rows + 20)
         pacsv.write_csv(extra, root / "train.csv")
-        versions.commit(store, DatasetSpec("train.csv"), "v2", str(owner.private_path), hooks=hooks)
+        versions.commit(store, DatasetSpec("train.csv"), "v2", str(owner.private_path))
         tree = root / "images"
         for i in range(12):
             (tree / str(i % 3)).mkdir(parents=True, exist_ok=True)
             (tree / str(i % 3) / f"img{i:02d}.bin").write_bytes(hashlib.sha256(b"%d" % i).digest() * (i + 1))
-        versions.commit(store, DatasetSpec("images"), "v3", str(owner.private_path), hooks=hooks)
-        quarantine.quarantine(
-            store, "v1", "v4", str(owner.private_path), source="crowd", out=str(root / "train.v4.parquet"), hooks=hooks
+        versions.commit(store, DatasetSpec("images"), "v3", str(owner.private_path))
+        quarantine_version(
+            store, "v1", "v4", str(owner.private_path), source="crowd", out=str(root / "train.v4.parquet")
         )
         store.close()
     finally:

@@ -7,7 +7,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.cli.core import commit_hooks
 from provenance.detectors.findings import stored_findings
 from provenance.detectors.pipeline import detect, run_detection
 from provenance.diff import merge as diff_lib
@@ -37,9 +36,8 @@ def versions(workdir, store, keypair):
         labels[i] = str((int(labels[i]) + 5) % 10)
     new = new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels))
     pq.write_table(new, workdir / "v2.parquet", row_group_size=200)
-    hooks = commit_hooks()
-    commit(store, DatasetSpec(str(workdir / "v1.parquet")), "v1", str(keypair.private_path), hooks=hooks)
-    commit(store, DatasetSpec(str(workdir / "v2.parquet")), "v2", str(keypair.private_path), hooks=hooks)
+    commit(store, DatasetSpec(str(workdir / "v1.parquet")), "v1", str(keypair.private_path))
+    commit(store, DatasetSpec(str(workdir / "v2.parquet")), "v2", str(keypair.private_path))
     flipped_digests = set()
     from provenance.encoding import table_digests
 
@@ -91,6 +89,6 @@ def test_a_crashing_detector_is_reported_not_skipped(store, versions):
 
 def test_a_version_without_features_commits_but_cannot_be_a_detection_base(workdir, store, keypair):
     pq.write_table(pa.table({"text": ["a", "b", "c"], "label": ["x", "y", "x"]}), workdir / "t.parquet")
-    commit(store, DatasetSpec(str(workdir / "t.parquet")), "t1", str(keypair.private_path), hooks=commit_hooks())
+    commit(store, DatasetSpec(str(workdir / "t.parquet")), "t1", str(keypair.private_path))
     with pytest.raises(InputError, match="t1 has no reference profile.*no numeric feature columns"):
         detect(store, "t1", "t1", np.zeros(0, "S32"), np.zeros(0, "S32"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from provenance.manifest import Manifest
-from provenance.profiles.stage import sample_rows
+from provenance.profiles.sample import sample_rows
 
 
 def reference_sample(manifest: Manifest, cap: int) -> list[int]:

@@ -1,10 +1,10 @@
-"""Naming what changed between a signed batch manifest and the data now."""
+"""Naming what changed between a signed manifest (a batch or a version) and the data now."""
 
 from __future__ import annotations
 
 import hashlib
 
-from provenance.lineage.batches import describe, record_changes
+from provenance.changes import describe, record_changes
 from provenance.manifest import Manifest
 
 

@@ -1,0 +1,149 @@
+"""What changed since signing: the one comparison of a signed manifest with the data now.
+
+``prov verify`` of a signed batch and of a version both end here when the Merkle roots
+differ, so both name the same records in the same words: each record *changed* (new
+content at a signed place), *added*, *removed* or *relabeled* (same content, another
+label), with its locator (row number, ``file#row`` or path in a tree).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from provenance.manifest import Manifest
+
+KINDS = ("changed", "added", "removed", "relabeled")
+MAX_LISTED = 20
+
+Changes = dict[str, list[dict]]
+_Entry = tuple[str, str]  # (label, locator)
+
+
+def where(locator: str) -> str:
+    """A locator as people read it: ``row 12`` for a row number, else the locator itself."""
+    return f"row {locator}" if locator.isdigit() else locator
+
+
+def natural_key(locator: str) -> tuple:
+    """Sort key that puts ``row 2`` before ``row 10`` and ``a/img2`` before ``a/img10``."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", locator))
+
+
+def _unmatched(signed: Manifest, current: Manifest) -> tuple[pa.Table, pa.Table]:
+    """Rows of each side whose (digest, label, locator) the other side lacks.
+
+    A locator names one record, so a row found on both sides is unchanged; taking those
+    out first with a join keeps the per-record work below proportional to the change.
+    """
+    keys = ["digest", "label", "locator"]
+    a = signed.table.select(keys)
+    b = current.table.select(keys)
+    return a.join(b, keys, join_type="left anti"), b.join(a, keys, join_type="left anti")
+
+
+def _index(table: pa.Table) -> dict[bytes, list[_Entry]]:
+    out: dict[bytes, list[_Entry]] = {}
+    columns = (table.column(c).to_pylist() for c in ("digest", "label", "locator"))
+    for digest, label, locator in zip(*columns):
+        out.setdefault(digest, []).append((label, locator))
+    return out
+
+
+def record_changes(signed: Manifest, current: Manifest) -> Changes:
+    """Records changed, added, removed and relabeled between a signed manifest and the data now.
+
+    Returns ``{"changed": [...], "added": [...], "removed": [...], "relabeled": [...]}``,
+    each list sorted by locator (naturally: row 2 before row 10). Items are dicts with
+    hex ``digest``, ``locator`` and ``label``; ``relabeled`` items add ``signed_label``,
+    ``changed`` items add ``signed_digest`` and ``signed_label``. Copies count: a
+    duplicated record is an addition, a dropped copy a removal. Copies of one record are
+    paired at the same place first, then by label, so a moved record is no change.
+    """
+    old_rows, new_rows = _unmatched(signed, current)
+    old, new = _index(old_rows), _index(new_rows)
+    added: list[dict] = []
+    removed: list[dict] = []
+    relabeled: list[dict] = []
+    same_place: Callable[[_Entry, _Entry], bool] = lambda a, b: a == b  # noqa: E731
+    same_label: Callable[[_Entry, _Entry], bool] = lambda a, b: a[0] == b[0]  # noqa: E731
+    for d in old.keys() | new.keys():
+        was, now = (sorted(m.get(d, []), key=lambda p: natural_key(p[1])) for m in (old, new))
+        for same in (same_place, same_label):
+            for pair in list(now):
+                match = next((p for p in was if same(p, pair)), None)
+                if match is not None:
+                    was.remove(match)
+                    now.remove(pair)
+        for (old_label, _), (label, loc) in zip(was, now):
+            relabeled.append({"locator": loc, "digest": d.hex(), "signed_label": old_label, "label": label})
+        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was) :]]
+        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now) :]]
+    removed_at = {r["locator"]: r for r in removed}
+    changed = []
+    for a in list(added):
+        r = removed_at.pop(a["locator"], None)
+        if r is not None and r["digest"] != a["digest"]:
+            changed.append(
+                {
+                    "locator": a["locator"],
+                    "digest": a["digest"],
+                    "signed_digest": r["digest"],
+                    "label": a["label"],
+                    "signed_label": r["label"],
+                }
+            )
+            added.remove(a)
+            removed.remove(r)
+
+    def order(c: dict) -> tuple:
+        return natural_key(c["locator"])
+
+    return {
+        "changed": sorted(changed, key=order),
+        "added": sorted(added, key=order),
+        "removed": sorted(removed, key=order),
+        "relabeled": sorted(relabeled, key=order),
+    }
+
+
+def counts(changes: Changes) -> dict[str, int]:
+    """``{kind: number of records}`` for every kind, in ``KINDS`` order."""
+    return {kind: len(changes.get(kind, [])) for kind in KINDS}
+
+
+def summary(changes: Changes) -> str:
+    """``1 changed, 2 added`` (kinds with none left out), for one-line messages."""
+    return ", ".join(f"{n} {kind}" for kind, n in counts(changes).items() if n) or "same records, different sources"
+
+
+def describe_change(kind: str, c: dict) -> str:
+    """One change as a line for people, naming its place, digest and labels."""
+    at, digest = where(c["locator"]), c["digest"][:16]
+    if kind == "changed":
+        return f"changed {at}: content digest {digest} (signed {c['signed_digest'][:16]}), label {c['label']}"
+    if kind == "relabeled":
+        return f"relabeled {at} (digest {digest}): {c['signed_label']} -> {c['label']}"
+    return f"{kind} {at} (digest {digest}, label {c['label']})"
+
+
+def describe(changes: Changes, limit: int = MAX_LISTED) -> list[str]:
+    """Lines for people: at most ``limit`` per kind, then ``... and N more <kind>``."""
+    lines = []
+    for kind in KINDS:
+        items = changes.get(kind, [])
+        lines += [describe_change(kind, c) for c in items[:limit]]
+        if len(items) > limit:
+            lines.append(f"... and {len(items) - limit} more {kind}")
+    return lines
+
+
+def change_records(changes: Changes) -> list[dict]:
+    """Every changed record as ``{"digest", "kind", "locator", "detail"}``, for reports that name records."""
+    return [
+        {"digest": c["digest"], "kind": kind, "locator": c["locator"], "detail": describe_change(kind, c)}
+        for kind in KINDS
+        for c in changes.get(kind, [])
+    ]

@@ -1,0 +1,74 @@
+"""The profile sample: per class, the distinct records with the smallest content digests.
+
+One rule, used twice: at commit, to pick which manifest rows are read again and
+featurised, and inside the profile, to pick the bounded sample it keeps. The sample is
+content-defined (the same records give the same sample in any order, file or chunking)
+and, digests being SHA-256, an unbiased draw; the base is trusted, so nobody grinds
+digests to get into it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+
+from provenance.manifest import Manifest
+
+DEFAULT_MAX_PER_CLASS = 2000
+
+
+def _as_s32(digests: np.ndarray) -> np.ndarray:
+    """Digests as one ``S32`` item each, from an ``S32`` array or an ``(n, 32)`` uint8 matrix."""
+    if digests.dtype == np.dtype("S32"):
+        return digests
+    if digests.ndim != 2 or digests.shape[1] != 32 or digests.dtype != np.uint8:
+        raise ValueError(f"digests must be S32 or (n, 32) uint8, not {digests.dtype} {digests.shape}")
+    return np.ascontiguousarray(digests).view("S32").reshape(-1)
+
+
+def first_per_class(
+    digests: np.ndarray, classes: np.ndarray, n_classes: int, cap: int, max_total: int | None = None
+) -> np.ndarray:
+    """Row indexes of the sample, class by class (digest order within a class).
+
+    ``digests`` (``S32`` items or an ``(n, 32)`` uint8 matrix) must be sorted ascending;
+    ``classes`` holds each row's class index in ``[0, n_classes)``. A record repeated
+    with the same class sits next to its copies and counts once; each class keeps at
+    most ``cap`` rows, and if that is more than ``max_total`` in all, only the
+    ``max_total`` of them with the smallest digests are kept. Vectorised: this runs over
+    the whole manifest on every commit.
+    """
+    n = len(classes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    d = _as_s32(digests)
+    first = np.ones(n, dtype=bool)
+    first[1:] = (d[1:] != d[:-1]) | (classes[1:] != classes[:-1])
+    rows = np.flatnonzero(first)
+    row_classes = classes[rows]
+    by_class = np.argsort(row_classes, kind="stable")  # stable: digest order kept within a class
+    sorted_classes = row_classes[by_class]
+    starts = np.searchsorted(sorted_classes, np.arange(n_classes))
+    rank = np.arange(len(rows)) - starts[sorted_classes]
+    chosen = rows[by_class[rank < cap]]
+    if max_total is not None and len(chosen) > max_total:
+        kept = np.sort(chosen)[:max_total]  # rows are in digest order: the smallest digests
+        chosen = chosen[np.isin(chosen, kept)]
+    return chosen
+
+
+def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> np.ndarray:
+    """Manifest rows of the profile sample, ascending: per label, the first ``cap`` distinct digests.
+
+    The manifest is sorted by (digest, label), so the first rows of each label are its
+    smallest digests.
+    """
+    table = manifest.table
+    n = table.num_rows
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    digests = table.column("digest").combine_chunks()
+    d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
+    labels = pc.dictionary_encode(table.column("label")).combine_chunks()
+    codes = labels.indices.to_numpy().astype(np.int64)
+    return np.sort(first_per_class(d, codes, len(labels.dictionary), cap))
