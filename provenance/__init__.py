@@ -1,3 +1,79 @@
-"""prov: signed, record-level dataset versions, lineage and poisoning checks."""
+"""prov: signed, record-level dataset versions, lineage and poisoning checks for training data.
+
+The public API, one function per command, each doing exactly what the command does
+(their docstrings give argument and return shapes, units, errors and formats)::
+
+    import provenance as prov
+
+    store = prov.Store.init("project")                     # prov init
+    prov.sign("batch.parquet", source="vendor", key="vendor.key")      # prov sign
+    prov.add(store, "batch.parquet", source="vendor")       # prov add
+    prov.commit(store, "train.parquet", tag="v1", key="maintainer.key")  # prov commit
+    prov.verify(store, "v1")                                # prov verify
+    report = prov.diff(store, "v1", "v2", detect=True)      # prov diff --detect
+    results = prov.detect(store, "v1", "v2")                # the detectors alone
+    result = prov.check(store, "v2", "v1")                  # prov check; result.exit_code
+    prov.quarantine(store, from_version="v2", source="crowd", tag="v3", key="maintainer.key")
+
+Errors are :class:`provenance.errors.ProvError` subclasses whose ``exit_code`` is the
+command's. Names are imported on first use, so ``import provenance`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> module that defines it
+_API = {
+    "Store": "provenance.store.store",
+    "commit": "provenance.api",
+    "verify": "provenance.api",
+    "diff": "provenance.api",
+    "detect": "provenance.api",
+    "check": "provenance.api",
+    "sign": "provenance.api",
+    "add": "provenance.api",
+    "quarantine": "provenance.api",
+}
+__all__ = ["Store", "add", "check", "commit", "detect", "diff", "quarantine", "sign", "verify"]
+
+if TYPE_CHECKING:
+    from provenance.api import add, check, commit, detect, diff, quarantine, sign, verify
+    from provenance.store.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provenance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+class _PublicApi(types.ModuleType):
+    """The package module, keeping the API's names even where a submodule has the same one.
+
+    Importing ``provenance.diff.compare`` or ``provenance.quarantine`` would bind the
+    submodule as the package's attribute ``diff`` / ``quarantine`` and hide the API
+    function; the submodules stay reachable as ``sys.modules[...]`` and through
+    ``from provenance.diff.compare import ...``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _PublicApi

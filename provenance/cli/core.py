@@ -7,12 +7,13 @@ import os
 
 import typer
 
+from provenance import api, versions
 from provenance import keys as keylib
-from provenance import versions
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
 from provenance.features.registry import FeaturizerSpec
+from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
@@ -91,23 +92,15 @@ def commit(
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     if featurizer_option and featurizer == "auto":
         raise InputError("--featurizer-option needs --featurizer NAME")
-    spec = flags.spec(data, rev)
-    store = Store.open()
-    from provenance.executor import executor_from
-
-    runner = executor_from(executor)
-    try:
-        result = versions.commit(
-            store,
-            spec,
-            tag,
-            key,
-            parent,
-            executor=runner,
-            featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
-        )
-    finally:
-        runner.close()
+    result = api.commit(
+        Store.open(),
+        flags.spec(data, rev),
+        tag=tag,
+        key=key,
+        parent=parent,
+        featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
+        executor=executor,
+    )
     if json_out:
         emit_json(result.to_dict())
         return
@@ -201,39 +194,39 @@ def verify(
     json_out: bool = JsonFlag,
 ) -> None:
     """Verify a version (signature, objects, every record digest) or a signed batch."""
-    is_path = os.path.exists(target)
-    if envelope or (is_path and not _is_version(target)):
-        from provenance.lineage.batches import verify_batch_cli
-
-        spec = flags.spec(target)
-        verify_batch_cli(spec, envelope, json_out)
-        return
-    if policy and not attestation:
-        raise InputError("--policy goes with --attestation")
     store = Store.open()
-    report = versions.verify_version(store, target, read_data=not no_data)
-    if attestation:
-        from provenance.gate.attestation import verify_attestation
-        from provenance.gate.policy import load as load_policy
-
-        digest = load_policy(policy).digest if policy else None
-        report["attestation"] = verify_attestation(store, target, attestation, policy_digest=digest)
+    batch = envelope is not None or (os.path.exists(target) and not _is_version(store, target))
+    try:
+        report = api.verify(
+            store,
+            flags.spec(target) if batch else target,
+            envelope=envelope,
+            read_data=not no_data,
+            attestation=attestation,
+            policy=policy,
+        )
+    except BatchMismatch as exc:
+        if json_out:
+            emit_json(exc.report)
+        raise
     if json_out:
         emit_json(report)
-        return
-    echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
-    if attestation:
-        a = report["attestation"]
+    elif batch:
         echo(
-            f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} at {a['checked_at']}"
+            f"{target}: ok, {report['records']} records match the batch signed by {report['source']!r} "
+            f"(key {report['keyid'][:16]}, captured {report['captured_at']})"
         )
+    else:
+        echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
+        if attestation:
+            a = report["attestation"]
+            echo(
+                f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} "
+                f"at {a['checked_at']}"
+            )
 
 
-def _is_version(name: str) -> bool:
-    try:
-        store = Store.open()
-    except InputError:
-        return False
+def _is_version(store: Store, name: str) -> bool:
     return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
 
 

@@ -286,26 +286,6 @@ def check_batch(
     return check
 
 
-def verify_batch_cli(spec: DatasetSpec, envelope_path: str | None, json_out: bool) -> None:
-    """``prov verify DATA [--envelope E]``: exit 0 with one line, or 1 naming the records."""
-    from provenance.cli._app import echo, emit_json
-
-    store = Store.open()
-    try:
-        check = check_batch(store, spec, envelope_path)
-    except BatchMismatch as exc:
-        if json_out:
-            emit_json(exc.report)
-        raise
-    if json_out:
-        emit_json(check.report())
-        return
-    echo(
-        f"{spec.path}: ok, {len(check.hashed.manifest)} records match the batch signed by "
-        f"{check.source!r} (key {check.keyid[:16]}, captured {check.predicate.get('capturedAt')})"
-    )
-
-
 # --- registering a batch in the store -----------------------------------------------
 
 

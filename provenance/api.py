@@ -1,0 +1,368 @@
+"""The public API: one function per command, doing exactly what the command does.
+
+``provenance/__init__.py`` re-exports these names lazily (``import provenance`` stays
+light); import them from there: ``from provenance import commit, diff, check``. Each
+function takes an open :class:`~provenance.store.store.Store` (or a path to the folder
+holding ``.prov/``, or ``None`` for the nearest store above the working directory, as
+the commands find it) and raises the errors of :mod:`provenance.errors`, whose
+``exit_code`` is what the command exits with: ``InputError`` 2, ``VerificationError``
+1, ``StoreError`` 3 (``StoreBusyError`` when the write lock is not free within
+``PROV_LOCK_TIMEOUT`` seconds, default 30).
+
+How a dataset is read is given as keyword arguments, the same as the commands' flags:
+``label_column`` (default ``"label"``), ``source_column``, ``id_column``, ``metadata``
+(columns left out of the content digest), ``schema`` (``{column: Arrow type}`` for CSV
+and JSON Lines), ``labels_csv`` (a file tree's ``path,label`` CSV) and ``kind``
+(``"table"``, ``"tree"`` or ``"auto"``); or pass a ready
+:class:`~provenance.sources.interface.DatasetSpec` as ``data``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provenance.detectors.base import DetectorResult
+    from provenance.diff.report import DiffReport
+    from provenance.features.registry import FeaturizerSpec
+    from provenance.gate.gate import GateResult
+    from provenance.gate.policy import Policy
+    from provenance.lineage.batches import AddResult, SignResult
+    from provenance.quarantine import QuarantineResult
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store.store import Store
+    from provenance.versions import CommitResult
+
+DEFAULT_FPR = 0.01
+
+
+def open_store(store: Store | str | os.PathLike[str] | None) -> Store:
+    """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
+
+    ``PROV_STORE`` overrides the search, as for the commands. Raises ``InputError`` if
+    there is no store.
+    """
+    from provenance.store.store import Store
+
+    if isinstance(store, Store):
+        return store
+    return Store.open(os.fspath(store) if store is not None else None)
+
+
+def dataset(
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    label_column: str = "label",
+    source_column: str | None = None,
+    id_column: str | None = None,
+    metadata: Sequence[str] = (),
+    schema: Mapping[str, str] | None = None,
+    labels_csv: str | os.PathLike[str] | None = None,
+    kind: str = "auto",
+    rev: str | None = None,
+) -> DatasetSpec:
+    """How to read ``data``: the :class:`DatasetSpec` the commands build from their dataset flags.
+
+    ``data`` is a table file (Parquet, CSV, JSON Lines), a folder of them, a file tree
+    (``root/<label>/<file>``), or an fsspec URL; ``rev`` reads it at a git revision
+    through DVC. A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
+    ``kind`` other than table, tree or auto.
+    """
+    from provenance.errors import InputError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.sources.tables import TableOptions
+
+    if isinstance(data, DatasetSpec):
+        return data
+    if kind not in ("auto", "table", "tree"):
+        raise InputError(f"kind {kind!r}: expected table, tree or auto")
+    options = TableOptions(label_column, source_column, id_column, tuple(metadata), dict(schema or {}))
+    csv = os.fspath(labels_csv) if labels_csv is not None else None
+    return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
+
+
+def commit(
+    store: Store | str | os.PathLike[str] | None,
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    tag: str,
+    key: str | os.PathLike[str],
+    parent: str | None = None,
+    featurizer: str | FeaturizerSpec = "auto",
+    executor: str | None = None,
+    **read: Any,
+) -> CommitResult:
+    """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
+
+    Hashes every record (SHA-256 of its ``prov-row-v1`` encoding, or of a file's bytes),
+    builds the sorted manifest and its RFC 6962 Merkle root, classifies every record's
+    lineage against the registered batches (attested / relabeled_after_source /
+    unattributed), builds the reference profile with ``featurizer`` (``"auto"``, a
+    registry name, or a ``FeaturizerSpec`` with options), signs an in-toto Statement in
+    a DSSE envelope with the Ed25519 ``key`` (PKCS#8 PEM) and records the version.
+    ``parent`` defaults to the latest version; ``executor`` is ``"local"``,
+    ``"local:N"`` or ``"dask://HOST:PORT"`` (default ``PROV_EXECUTOR``, then every
+    local core). Expensive stages run before the store's write lock is taken.
+
+    Returns a :class:`~provenance.versions.CommitResult` (``.to_dict()`` is
+    ``schemas/commit.schema.json``). Raises ``InputError`` (tag taken or malformed,
+    unreadable data or key), ``VerificationError`` (revoked key), ``StoreError``.
+    """
+    from provenance import versions
+    from provenance.executor import executor_from
+
+    runner = executor_from(executor)
+    try:
+        return versions.commit(
+            open_store(store),
+            dataset(data, **read),
+            tag,
+            os.fspath(key),
+            parent,
+            executor=runner,
+            featurizer=featurizer,
+        )
+    finally:
+        runner.close()
+
+
+def verify(
+    store: Store | str | os.PathLike[str] | None,
+    target: str | os.PathLike[str] | DatasetSpec,
+    *,
+    envelope: str | os.PathLike[str] | None = None,
+    read_data: bool = True,
+    attestation: str | os.PathLike[str] | None = None,
+    policy: str | os.PathLike[str] | None = None,
+    **read: Any,
+) -> dict:
+    """Verify a version or a signed batch: ``prov verify TARGET``.
+
+    If ``target`` names a version of the store: check its signature, objects and audit
+    anchor and (unless ``read_data`` is false) re-read its data and recompute every
+    digest; with ``attestation`` (a ``prov check --attest`` file) also check that it
+    attests this version, optionally under ``policy`` (a policy file). Returns
+    ``schemas/verify-version.schema.json``'s shape. Otherwise ``target`` is a batch's
+    data, checked against ``envelope`` (default ``DATA.prov.json``) and the store's
+    trusted source keys; returns the batch report (``status: "ok"``).
+
+    Raises ``VerificationError`` (exit 1) naming every record changed, added, removed or
+    relabeled since signing (for a batch, ``.report`` holds the full report), or a bad
+    signature or attestation; ``InputError`` for unknown names or bad files.
+    """
+    from provenance.errors import InputError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.versions import verify_version
+
+    opened = open_store(store)
+    if isinstance(target, DatasetSpec) or envelope is not None or not _is_version(opened, os.fspath(target)):
+        if isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target):
+            from provenance.lineage.batches import check_batch
+
+            spec = dataset(target, **read)
+            if attestation is not None or policy is not None:
+                raise InputError(f"{spec.path}: an attestation attests a version, not a batch")
+            return check_batch(opened, spec, _optional(envelope)).report()
+    tag = os.fspath(target)
+    if policy is not None and attestation is None:
+        raise InputError("a policy (--policy) is checked against a release attestation: give the attestation too")
+    report = verify_version(opened, tag, read_data=read_data)
+    if attestation is not None:
+        from provenance.gate.attestation import verify_attestation
+        from provenance.gate.policy import load as load_policy
+
+        digest = load_policy(os.fspath(policy)).digest if policy is not None else None
+        report["attestation"] = verify_attestation(opened, tag, os.fspath(attestation), policy_digest=digest)
+    return report
+
+
+def diff(
+    store: Store | str | os.PathLike[str] | None,
+    base: str,
+    new: str,
+    *,
+    detect: bool = False,
+    fpr: float = DEFAULT_FPR,
+    limit: int | None = None,
+) -> DiffReport:
+    """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
+
+    Returns the report whose ``.to_dict()`` is ``schemas/diff.schema.json``: counts of
+    added, removed and relabeled records (``summary``), breakdowns by source and class,
+    lineage per source, diff-level signals with their statistics, and the first
+    ``limit`` records of each kind of change (default 20; 0 lists all). With
+    ``detect``, the detectors also score the added and relabeled records against
+    ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
+    :func:`detect`); a detector that crashed has status ``"error"`` in the report (the
+    command then exits 3). Raises ``InputError`` (unknown versions, no profile for
+    ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
+    """
+    from provenance.diff.compare import diff_versions
+    from provenance.diff.merge import DEFAULT_LIMIT
+
+    opened = open_store(store)
+    report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
+    if detect:
+        from provenance.detectors.pipeline import detect as detect_delta
+
+        results = detect_delta(opened, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
+        report.add_detector_results(results)
+    return report
+
+
+def detect(
+    store: Store | str | os.PathLike[str] | None,
+    base: str,
+    new: str,
+    *,
+    detectors: Sequence[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+    save: bool = True,
+) -> list[DetectorResult]:
+    """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
+
+    The added and relabeled records of ``new`` are read again (re-hashed, so features
+    come from the signed content), featurised with the featuriser ``base``'s profile was
+    made with, and scored by ``detectors`` (default all registered) with thresholds
+    calibrated on the profile to false-positive rate ``fpr`` (a fraction in (0, 1)).
+    Returns one :class:`~provenance.detectors.base.DetectorResult` per detector: per-record
+    scores in [0, 1], flags and explanations, or status ``"error"`` with the crash (never
+    skipped). With ``save`` the findings are stored (``prov findings NEW``). Raises
+    ``InputError`` if ``base`` has no profile or the featuriser is not installed.
+    """
+    from provenance.detectors.pipeline import detect as detect_delta
+    from provenance.diff.compare import diff_versions
+
+    opened = open_store(store)
+    report = diff_versions(opened, base, new)
+    names = list(detectors) if detectors is not None else None
+    return detect_delta(
+        opened, base, new, report.delta["added"], report.delta["relabeled"], names=names, fpr=fpr, save=save
+    )
+
+
+def check(
+    store: Store | str | os.PathLike[str] | None,
+    version: str,
+    base: str,
+    *,
+    policy: str | os.PathLike[str] | Policy | None = None,
+    waivers: Sequence[str | os.PathLike[str]] = (),
+    attest: bool = False,
+    key: str | os.PathLike[str] | None = None,
+    attestation_out: str | os.PathLike[str] | None = None,
+) -> GateResult:
+    """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
+
+    Evaluates ``version`` against the trusted ``base`` under ``policy`` (a TOML file or
+    a loaded Policy; default: the built-in policy, ``prov check --print-default-policy``),
+    honouring signed ``waivers`` files. Returns the result whose ``decision`` is
+    ``"pass"``, ``"blocked"`` or ``"error"`` and whose ``exit_code`` (0, 1, 3) is the
+    command's; ``.to_dict()`` is ``schemas/check.schema.json``. With ``attest`` and a
+    passing result, writes a signed release attestation (DSSE / in-toto) with ``key`` to
+    ``attestation_out`` (default ``VERSION.attestation.json``) and names it in
+    ``result.attestation``. Raises ``InputError`` for a bad policy (before anything is
+    evaluated) or a missing key.
+    """
+    from provenance.errors import InputError
+    from provenance.gate import gate
+    from provenance.gate.policy import Policy as PolicyType
+    from provenance.gate.policy import load as load_policy
+
+    if attest and key is None:
+        raise InputError("attest needs key, the private key that signs the attestation")
+    pol = policy if isinstance(policy, PolicyType) else load_policy(os.fspath(policy) if policy is not None else None)
+    opened = open_store(store)
+    result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
+    if attest and result.decision == "pass":
+        from provenance.gate.attestation import attest as write_attestation
+
+        assert key is not None
+        target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
+        write_attestation(opened, result, os.fspath(key), target)
+        result.attestation = target
+    return result
+
+
+def sign(
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    source: str,
+    key: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    captured_at: str | None = None,
+    **read: Any,
+) -> SignResult:
+    """Sign a batch at source, with no store: ``prov sign DATA --source S --key K``.
+
+    Hashes every record of ``data``, and writes ``out`` (default ``DATA.prov.json``): a
+    DSSE envelope around an in-toto Statement whose subject is the batch's Merkle root
+    and whose predicate names ``source``, the capture time (``captured_at``, ISO 8601,
+    default now, UTC), counts and read options, carrying the batch manifest so a verifier
+    can name every record changed since. Returns a
+    :class:`~provenance.lineage.batches.SignResult`. Raises ``InputError`` for a bad
+    source name, key, time or data.
+    """
+    from provenance.lineage.batches import sign_batch
+
+    return sign_batch(dataset(data, **read), source, os.fspath(key), _optional(out), captured_at)
+
+
+def add(
+    store: Store | str | os.PathLike[str] | None,
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    source: str,
+    envelope: str | os.PathLike[str] | None = None,
+    unsigned: bool = False,
+    **read: Any,
+) -> AddResult:
+    """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
+
+    A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
+    ``unsigned``) is verified first against the keys trusted for ``source`` and every
+    record is re-hashed; it fails closed. Later commits classify their records against
+    the registered batches. Returns an :class:`~provenance.lineage.batches.AddResult`.
+    Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
+    changed since signing), ``InputError`` (batch already registered, bad data).
+    """
+    from provenance.lineage.batches import add_batch
+
+    return add_batch(open_store(store), dataset(data, **read), source, _optional(envelope), unsigned)
+
+
+def quarantine(
+    store: Store | str | os.PathLike[str] | None,
+    *,
+    from_version: str,
+    tag: str,
+    key: str | os.PathLike[str],
+    source: str | None = None,
+    findings: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+) -> QuarantineResult:
+    """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
+
+    Exactly one of ``source`` (every record of ``from_version`` that lineage or its
+    source column gives to that source) or ``findings`` (a ``prov diff --detect --format
+    json`` report; its flagged digests) says what to cut. Writes the filtered dataset to
+    ``out`` (default beside the original) and commits it as ``tag`` (parent
+    ``from_version``). Returns a :class:`~provenance.quarantine.QuarantineResult`.
+    Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
+    nothing is left behind.
+    """
+    from provenance.quarantine import quarantine as quarantine_version
+
+    return quarantine_version(
+        open_store(store), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)
+    )
+
+
+def _optional(path: str | os.PathLike[str] | None) -> str | None:
+    return os.fspath(path) if path is not None else None
+
+
+def _is_version(store: Store, name: str) -> bool:
+    return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
