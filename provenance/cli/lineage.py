@@ -111,7 +111,7 @@ def add(
     if json_out:
         emit_json(result.to_dict())
         return
-    how = f"signed by key {result.keyid[:16]}" if result.signed else "UNSIGNED"
+    how = f"signed by key {(result.keyid or '')[:16]}" if result.signed else "UNSIGNED"
     echo(f"Added batch {result.batch}: {result.records} records from {source!r}, {how}")
 
 

@@ -44,18 +44,20 @@ def _as_digests(values) -> list[bytes]:
 def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.ndarray) -> DeltaRecords:
     """Rows of the new version's manifest for the added and relabeled digests (``S32`` arrays)."""
     new_m = load_manifest(store, store.version(new))
-    added, relabeled = _as_digests(added), _as_digests(relabeled)
-    wanted = added + relabeled
-    kinds = {d: "added" for d in added} | {d: "relabeled" for d in relabeled}
+    added_digests, relabeled_digests = _as_digests(added), _as_digests(relabeled)
+    wanted = added_digests + relabeled_digests
+    kinds = {d: "added" for d in added_digests} | {d: "relabeled" for d in relabeled_digests}
     if not wanted:
         return DeltaRecords([], [], [], [], [], [])
     table = new_m.table
     mask = pc.is_in(table.column("digest"), value_set=pa.array(wanted, pa.binary(32)))
     rows = table.filter(mask)
     old_labels: dict[bytes, str] = {}
-    if len(relabeled):
+    if relabeled_digests:
         base_t = load_manifest(store, store.version(base)).table
-        base_rows = base_t.filter(pc.is_in(base_t.column("digest"), value_set=pa.array(relabeled, pa.binary(32))))
+        base_rows = base_t.filter(
+            pc.is_in(base_t.column("digest"), value_set=pa.array(relabeled_digests, pa.binary(32)))
+        )
         old_labels = dict(zip(base_rows.column("digest").to_pylist(), base_rows.column("label").to_pylist()))
     out = DeltaRecords([], [], [], [], [], [])
     seen = set()

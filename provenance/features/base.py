@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class FeatureError(InputError):
         super().__init__(message)
 
     def diagnostics(self) -> str:
+        """All offending records, one line for people after the message."""
         lines = [str(self)]
         if len(self.records) > _NAMED_IN_MESSAGE:
             lines.append("all offending records: " + ", ".join(str(r) for r in self.records))
@@ -54,7 +55,15 @@ class Featurizer(ABC):
     parameter that changes them, and a rebuilt featuriser must give the same one.
     """
 
-    name: str
+    if TYPE_CHECKING:  # subclasses give ``name`` as a property (built-ins) or an attribute
+
+        @property
+        def name(self) -> str:
+            """The identity string: what the vectors are, with every parameter that changes them."""
+            ...
+
+    else:
+        name: str
 
     @abstractmethod
     def featurize(self, records: Any) -> np.ndarray:

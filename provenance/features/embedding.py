@@ -25,6 +25,7 @@ class EmbeddingFeaturizer(Featurizer):
 
     @property
     def name(self) -> str:
+        """``embedding/v1:col=<column>``."""
         return f"embedding/v1:col={self.column}"
 
     def options(self) -> dict[str, str]:
@@ -32,6 +33,7 @@ class EmbeddingFeaturizer(Featurizer):
         return {"column": self.column}
 
     def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """The embedding column as an ``(n, length)`` float32 matrix; null, ragged or non-finite rows are a FeatureError naming them."""
         if self.column not in records.schema.names:
             raise FeatureError(
                 f"the table has no embedding column {self.column!r} (columns: {', '.join(records.schema.names)})"

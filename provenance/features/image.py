@@ -28,6 +28,7 @@ class ImageFeaturizer(Featurizer):
 
     @property
     def name(self) -> str:
+        """``image/v1:mode=<L|RGB>,size=<pixels per side>``."""
         return f"image/v1:mode={self.mode},size={self.size}"
 
     def options(self) -> dict[str, int | str]:
@@ -36,10 +37,12 @@ class ImageFeaturizer(Featurizer):
 
     @property
     def dim(self) -> int:
+        """Features per image: size x size pixels (x3 for RGB) plus 4 summary statistics."""
         channels = 3 if self.mode == "RGB" else 1
         return self.size * self.size * channels + 4
 
     def featurize(self, records: Sequence[ImageInput]) -> np.ndarray:
+        """One row per image (a path or its bytes): grid pixels in [0, 1], then mean, std, min, max; undecodable files are a FeatureError naming them."""
         try:
             from PIL import Image, UnidentifiedImageError
         except ImportError as exc:  # Pillow is only needed for image data
@@ -53,7 +56,7 @@ class ImageFeaturizer(Featurizer):
                 source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else os.fspath(item)
                 with Image.open(source) as image:
                     image.load()
-                    pixels = image.convert(self.mode).resize((self.size, self.size), Image.BILINEAR)
+                    pixels = image.convert(self.mode).resize((self.size, self.size), Image.Resampling.BILINEAR)
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
                 undecodable.append(f"{label} ({type(exc).__name__})")
                 continue

@@ -44,6 +44,7 @@ class NumericFeaturizer(Featurizer):
 
     @property
     def name(self) -> str:
+        """``numeric/v1:cols=a,b,...`` once resolved (``cols=auto;exclude=...`` before)."""
         if self.columns is None:
             return "numeric/v1:cols=auto;exclude=" + ",".join(self.exclude)
         return "numeric/v1:cols=" + ",".join(self.columns)
@@ -69,21 +70,21 @@ class NumericFeaturizer(Featurizer):
         return resolved
 
     def featurize(self, records: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """The feature columns as an ``(n, columns)`` float32 matrix; nulls, NaN and infinities are a FeatureError naming the rows."""
         resolved = self.resolve(records.schema)
-        missing = [c for c in resolved.columns if c not in records.schema.names]
+        columns = resolved.columns or []
+        missing = [c for c in columns if c not in records.schema.names]
         if missing:
             raise FeatureError("the table lacks feature columns", missing)
         non_numeric = [
-            f"{c} ({records.schema.field(c).type})"
-            for c in resolved.columns
-            if not _is_numeric(records.schema.field(c).type)
+            f"{c} ({records.schema.field(c).type})" for c in columns if not _is_numeric(records.schema.field(c).type)
         ]
         if non_numeric:
             raise FeatureError("the numeric featuriser cannot use non-numeric columns", non_numeric)
 
-        matrix = np.empty((records.num_rows, len(resolved.columns)), dtype=np.float32)
+        matrix = np.empty((records.num_rows, len(columns)), dtype=np.float32)
         bad_rows: set[int] = set()
-        for j, column_name in enumerate(resolved.columns):
+        for j, column_name in enumerate(columns):
             column = records.column(column_name)
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()

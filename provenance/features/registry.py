@@ -94,8 +94,13 @@ class CallableFeaturizer(Featurizer):
     """Wraps a user's function (records -> array) and checks what it returns."""
 
     def __init__(self, name: str, function: Callable[[Any], Any]):
-        self.name = name
+        self.label = name
         self.function = function
+
+    @property
+    def name(self) -> str:
+        """The name it was registered under."""
+        return self.label
 
     def featurize(self, records: Any) -> np.ndarray:
         """``function(records)`` as a checked float32 matrix with one row per record."""

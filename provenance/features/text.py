@@ -94,6 +94,7 @@ class HashedTextFeaturizer(Featurizer):
 
     @property
     def name(self) -> str:
+        """``text/v1:ngram=<min>-<max>,dim=<buckets>`` plus ``,col=<column>`` for a table."""
         col = f",col={self.column}" if self.column is not None else ""
         return f"text/v1:ngram={self.ngram_min}-{self.ngram_max},dim={self.dim}{col}"
 
@@ -146,6 +147,7 @@ class SentenceEmbeddingFeaturizer(Featurizer):
 
     @property
     def name(self) -> str:
+        """``sentence/v1:model=<model>`` plus ``,col=<column>`` for a table."""
         col = f",col={self.column}" if self.column is not None else ""
         return f"sentence/v1:model={self.model_name}{col}"
 

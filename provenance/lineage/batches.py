@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -62,7 +63,7 @@ def _read_options(spec: DatasetSpec, kind: str) -> dict:
     return {"kind": kind, "options": spec.options.to_dict(), "labels_csv": labels}
 
 
-def _spec_as_signed(spec: DatasetSpec, read: dict) -> DatasetSpec:
+def _spec_as_signed(spec: DatasetSpec, read: Any) -> DatasetSpec:
     """Read DATA the way the signer did (the signed read options), wherever DATA now is."""
     if not isinstance(read, dict):
         return spec
@@ -81,6 +82,8 @@ def _spec_as_signed(spec: DatasetSpec, read: dict) -> DatasetSpec:
 
 @dataclass
 class SignResult:
+    """What ``prov sign`` wrote: the envelope's path, the source, counts, Merkle root (hex), key id and capture time (ISO 8601, UTC)."""
+
     envelope: str
     source: str
     records: int
@@ -90,6 +93,7 @@ class SignResult:
     labels: dict[str, int]
 
     def to_dict(self) -> dict:
+        """The result as JSON-able data (``prov sign --json``)."""
         return dict(self.__dict__)
 
 
@@ -144,6 +148,8 @@ def sign_batch(
 
 @dataclass
 class Envelope:
+    """A batch envelope as read from disk, shape-checked only: nothing in it is trusted yet."""
+
     path: str
     raw: bytes
     env: dict
@@ -151,6 +157,7 @@ class Envelope:
 
     @property
     def claimed_source(self) -> str:
+        """The source the (unverified) statement names: only for choosing which keys to try."""
         return self.claimed["predicate"]["source"]
 
 
@@ -201,6 +208,8 @@ class BatchMismatch(VerificationError):
 
 @dataclass
 class BatchCheck:
+    """A batch whose signature, trust and every record verified: the signed statement and the data as hashed now."""
+
     data: str
     envelope: Envelope
     source: str
@@ -211,9 +220,11 @@ class BatchCheck:
 
     @property
     def predicate(self) -> dict:
+        """The signed predicate (``https://prov.dev/signed-batch/v1``)."""
         return self.statement["predicate"]
 
     def report(self) -> dict:
+        """The ``prov verify DATA --json`` report of a batch that matches its envelope."""
         m = self.hashed.manifest
         return {
             "data": self.data,
@@ -291,6 +302,8 @@ def check_batch(
 
 @dataclass
 class AddResult:
+    """What ``prov add`` registered (``prov add --json``): batch id, source, whether signed and by which key, counts and root."""
+
     batch: str
     source: str
     signed: bool
@@ -301,10 +314,12 @@ class AddResult:
     labels: dict[str, int]
 
     def to_dict(self) -> dict:
+        """The result as JSON-able data."""
         return dict(self.__dict__)
 
 
 def batch_id(source: str, root: bytes) -> str:
+    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
     return f"{source}@{root.hex()[:12]}"
 
 
@@ -368,7 +383,7 @@ def add_batch(
             },
         )
         seq, _ = store.audit_head()
-        store.db["batches"].insert(
+        store.db.table("batches").insert(
             {
                 "batch": bid,
                 "source": source,

@@ -71,6 +71,13 @@ def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
 
 @dataclass(eq=False)
 class ReferenceProfile:
+    """A trusted version's reference profile (see the module docstring).
+
+    Whole-base statistics and a bounded per-class sample with its neighbour geometry and
+    a softmax model. Serialised by :meth:`to_bytes` as a JSON header then little-endian
+    arrays.
+    """
+
     featurizer: str
     dim: int
     max_per_class: int
@@ -97,11 +104,13 @@ class ReferenceProfile:
 
     # -- views detectors use -------------------------------------------------------
     def standardize(self, X: np.ndarray) -> np.ndarray:
+        """``X`` (n x dim, raw features) in the profile's standardised space, float32; FeatureError if the dimension differs."""
         check_same_dimension(self.dim, X, "the delta")
         return ((X - self.mean) / self.scale).astype(np.float32)
 
     @cached_property
     def sample_Z(self) -> np.ndarray:
+        """The sample in standardised space."""
         return self.standardize(self.sample_X)
 
     @cached_property
@@ -116,6 +125,7 @@ class ReferenceProfile:
         return np.array([lookup.get(str(l), -1) if l is not None else -1 for l in labels], dtype=np.int64)
 
     def describe_sample(self, index: int, distance: float) -> str:
+        """A sample record for explanations: digest prefix, label and distance."""
         digest = self.sample_digests[index].tobytes().hex()[:12]
         return f"{digest} (label {self.classes[self.sample_labels[index]]}, d={distance:.2f})"
 
@@ -148,6 +158,7 @@ class ReferenceProfile:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceProfile:
+        """The profile ``to_bytes`` wrote; FeatureError (naming the problem) for anything else."""
         if not data.startswith(FORMAT_MAGIC):
             if data.startswith(FORMAT_MAGIC[:-2]):
                 raise FeatureError(
@@ -181,10 +192,12 @@ class ReferenceProfile:
         return cls(**fields, **arrays)
 
     def content_digest(self) -> str:
+        """SHA-256 (hex) of the profile's bytes."""
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     @property
     def sample_size(self) -> int:
+        """Number of sampled records."""
         return len(self.sample_X)
 
 
