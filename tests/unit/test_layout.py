@@ -20,12 +20,21 @@ PACKAGE = ROOT / "provenance"
 # Offenders in other owners' areas, named so the list can only shrink. Each entry is
 # (importing module, what it imports); the owner fixes it and deletes the line.
 PRIVATE_ALLOWED: set[tuple[str, str]] = {
-    ("provenance.demo.gate_steps", "provenance.demo.lineage_steps._digits"),  # demo/ (cleanup)
     ("provenance.sources.dvc", "provenance.sources.build._check_columns"),  # sources/ (sources)
     ("provenance.sources.dvc", "provenance.sources.build._merge"),  # sources/ (sources)
 }
 CYCLES_ALLOWED: list[set[str]] = [
     {"provenance.sources.build", "provenance.sources.dvc"},  # sources/ (sources): DVC as a location of build
+    # report/ (cleanup): interface.py picks each format's module, which imports Formatter back from it
+    {
+        "provenance.report.html",
+        "provenance.report.interface",
+        "provenance.report.json_format",
+        "provenance.report.junit",
+        "provenance.report.markdown",
+        "provenance.report.sarif",
+        "provenance.report.text",
+    },
 ]
 
 # Names of the public API that are also submodules: binding one of these as a module
