@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from provenance.features.registry import FeaturizerSpec
     from provenance.gate.gate import GateResult
     from provenance.gate.policy import Policy
-    from provenance.lineage.batches import AddResult, SignResult
+    from provenance.lineage.batches import SignResult
+    from provenance.lineage.register import AddResult
     from provenance.quarantine import QuarantineResult
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
@@ -324,11 +325,11 @@ def add(
     A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
     ``unsigned``) is verified first against the keys trusted for ``source`` and every
     record is re-hashed; it fails closed. Later commits classify their records against
-    the registered batches. Returns an :class:`~provenance.lineage.batches.AddResult`.
+    the registered batches. Returns an :class:`~provenance.lineage.register.AddResult`.
     Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
     changed since signing), ``InputError`` (batch already registered, bad data).
     """
-    from provenance.lineage.batches import add_batch
+    from provenance.lineage.register import add_batch
 
     return add_batch(open_store(store), dataset(data, **read), source, _optional(envelope), unsigned)
 

@@ -7,7 +7,7 @@ import typer
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
-from provenance.lineage import batches, queries
+from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.quarantine import quarantine as quarantine_version
 from provenance.store import Store
@@ -107,7 +107,7 @@ def add(
 ) -> None:
     """Register a batch and its records; a signed batch is verified first."""
     spec = flags.spec(data)
-    result = batches.add_batch(Store.open(), spec, source, envelope, unsigned)
+    result = register.add_batch(Store.open(), spec, source, envelope, unsigned)
     if json_out:
         emit_json(result.to_dict())
         return

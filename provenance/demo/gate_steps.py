@@ -26,7 +26,7 @@ from provenance.diff.compare import diff_versions
 from provenance.encoding import table_digests
 from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
-from provenance.lineage import batches
+from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
 from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
@@ -125,7 +125,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     )
     vendor_key = workdir / "lineage" / "vendor.key"
     signed = batches.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
-    batches.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
+    register.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
     echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key && prov add ...")
     spec = DatasetSpec(str(here / "rc1.parquet"), options=TableOptions(source_column="source"))
     versions.commit(store, spec, "rc1", key, parent=base)

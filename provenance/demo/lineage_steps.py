@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from provenance import keys, versions
 from provenance.demo.data import digits
 from provenance.errors import InputError, VerificationError
-from provenance.lineage import batches, queries
+from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
@@ -102,12 +102,12 @@ def run_lineage_demo(
         facts["transit_tamper_detected"] = exc.details
     tampered.unlink()
 
-    added_vendor = batches.add_batch(store, DatasetSpec(str(vendor_path)), "vendor", signed.envelope)
+    added_vendor = register.add_batch(store, DatasetSpec(str(vendor_path)), "vendor", signed.envelope)
     echo(
         f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}\n"
         f"  batch {added_vendor.batch}: {added_vendor.records} records, signed"
     )
-    added_crowd = batches.add_batch(store, DatasetSpec(str(crowd_path)), "crowd")
+    added_crowd = register.add_batch(store, DatasetSpec(str(crowd_path)), "crowd")
     echo(
         f"$ prov add {rel(crowd_path)} --source crowd\n  batch {added_crowd.batch}: {added_crowd.records} records, UNSIGNED"
     )

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from provenance import keys, versions
 from provenance.cli import app
-from provenance.lineage import batches
+from provenance.lineage import batches, register
 from provenance.quarantine import quarantine as quarantine_version
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
@@ -154,8 +154,8 @@ def build_world(root: Path, rows: int = 200) -> World:
         trust.add_key(store, "other", other.public_path, valid_from="2020-01-01")
         trust.revoke(store, "other", reason="rotated")
         env = batches.sign_batch(DatasetSpec(str(root / "vendor.parquet")), "vendor", vendor.private_path)
-        batches.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor")
-        batches.add_batch(store, DatasetSpec(str(root / "crowd.parquet")), "crowd", unsigned=True)
+        register.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor")
+        register.add_batch(store, DatasetSpec(str(root / "crowd.parquet")), "crowd", unsigned=True)
         versions.commit(store, DatasetSpec("train.parquet"), "v1", str(owner.private_path))
         extra = digits(rows + 20)
         pacsv.write_csv(extra, root / "train.csv")

@@ -1,0 +1,140 @@
+"""Registering a batch in the store: a signed batch is verified first, then its records are kept for lineage.
+
+Every later commit classifies its records against the registered batches
+(``lineage/classify.py``). A batch is registered once, under the id
+``<source>@<first 12 hex digits of its Merkle root>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from provenance import clock
+from provenance.errors import InputError
+from provenance.lineage.batches import check_batch, default_envelope, hash_batch
+from provenance.manifest import Manifest
+from provenance.sources.interface import DatasetSpec
+from provenance.store.store import Store
+from provenance.trust import source_keys as trust
+
+
+@dataclass
+class AddResult:
+    """What ``prov add`` registered (``prov add --json``): batch id, source, whether signed and by which key, counts and root."""
+
+    batch: str
+    source: str
+    signed: bool
+    keyid: str | None
+    records: int
+    merkle_root: str
+    envelope: str | None
+    labels: dict[str, int]
+
+    def to_dict(self) -> dict:
+        """The result as JSON-able data."""
+        return dict(self.__dict__)
+
+
+def batch_id(source: str, root: bytes) -> str:
+    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
+    return f"{source}@{root.hex()[:12]}"
+
+
+def _portable_path(store: Store, path: str) -> str:
+    full, base = os.path.abspath(path), str(store.base.resolve())
+    return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
+
+
+def add_batch(
+    store: Store,
+    spec: DatasetSpec,
+    source: str,
+    envelope_path: str | Path | None = None,
+    unsigned: bool = False,
+    executor: Any = None,
+) -> AddResult:
+    """Register a batch and its records; signed if an envelope is given or sits beside DATA.
+
+    A signed batch is verified first (trust, signature, every record) and fails closed.
+    """
+    trust.validate_source(source)
+    if envelope_path is None and not unsigned and default_envelope(spec.path).is_file():
+        envelope_path = default_envelope(spec.path)
+    keyid = captured = envelope = None
+    if envelope_path is not None:
+        check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)
+        hashed, keyid, captured, envelope = check.hashed, check.keyid, check.predicate.get("capturedAt"), check.envelope
+    else:
+        hashed = hash_batch(spec, source, executor)
+    m = hashed.manifest
+    bid = batch_id(source, m.root)
+    known = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
+    if known:
+        raise InputError(
+            f"{spec.path}: these records are already registered as batch {bid} "
+            f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
+        )
+    table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
+    manifest = Manifest.from_table(table, m.digest_algorithm)
+    with store.write():
+        # Again under the lock: another process may have added the same batch meanwhile.
+        if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
+            raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
+        manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
+        envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
+        added_at, data = clock.now_iso(), _portable_path(store, spec.path)
+        store.audit(
+            "batch.add",
+            bid,
+            {
+                "source": source,
+                "signed": envelope is not None,
+                "keyid": keyid,
+                "merkle_root": m.root.hex(),
+                "records": len(m),
+                "envelope": envelope_oid,
+                "manifest": manifest_oid,
+                "captured_at": captured,
+                "added_at": added_at,
+                "data": data,
+            },
+        )
+        seq, _ = store.audit_head()
+        store.db.table("batches").insert(
+            {
+                "batch": bid,
+                "source": source,
+                "signed": int(envelope is not None),
+                "keyid": keyid,
+                "merkle_root": m.root.hex(),
+                "records": len(m),
+                "labels": json.dumps(m.label_counts(), sort_keys=True),
+                "manifest_object": manifest_oid,
+                "envelope_object": envelope_oid,
+                "captured_at": captured,
+                "added_at": added_at,
+                "data": data,
+                "audit_seq": seq,
+            }
+        )
+        store.db.conn.executemany(
+            "insert into batch_records (digest, label, batch) values (?, ?, ?)",
+            ((d, label, bid) for d, label in zip(m.digests, m.labels)),
+        )
+    return AddResult(
+        bid,
+        source,
+        envelope is not None,
+        keyid,
+        len(m),
+        m.root.hex(),
+        envelope.path if envelope else None,
+        m.label_counts(),
+    )
