@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from provenance.detectors.base import DetectorResult
+    from provenance.detectors.pipeline import Detection
     from provenance.diff.report import DiffReport
     from provenance.features.registry import FeaturizerSpec
     from provenance.gate.gate import GateResult
@@ -206,10 +206,10 @@ def diff(
     opened = open_store(store)
     report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
     if detect:
-        from provenance.detectors.pipeline import detect as detect_delta
+        from provenance.detectors.pipeline import run_detection
 
-        results = detect_delta(opened, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
-        report.add_detector_results(results)
+        detection = run_detection(opened, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
+        report.add_detector_results(detection)
     return report
 
 
@@ -221,25 +221,27 @@ def detect(
     detectors: Sequence[str] | None = None,
     fpr: float = DEFAULT_FPR,
     save: bool = True,
-) -> list[DetectorResult]:
+) -> Detection:
     """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
 
     The added and relabeled records of ``new`` are read again (re-hashed, so features
     come from the signed content), featurised with the featuriser ``base``'s profile was
-    made with, and scored by ``detectors`` (default all registered) with thresholds
-    calibrated on the profile to false-positive rate ``fpr`` (a fraction in (0, 1)).
-    Returns one :class:`~provenance.detectors.base.DetectorResult` per detector: per-record
-    scores in [0, 1], flags and explanations, or status ``"error"`` with the crash (never
-    skipped). With ``save`` the findings are stored (``prov findings NEW``). Raises
-    ``InputError`` if ``base`` has no profile or the featuriser is not installed.
+    made with, and scored by ``detectors`` (default all registered), calibrated on the
+    profile; their evidence is combined into one verdict per record whose false-alarm
+    rate on clean records is ``fpr`` (a fraction in (0, 1)). Returns a
+    :class:`~provenance.detectors.pipeline.Detection`: ``.verdicts`` (one combined
+    verdict per record: flagged, score in [0, 1], explanation) and ``.results`` (each
+    detector's per-record scores, flags and explanations, or status ``"error"`` with the
+    crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
+    Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
     """
-    from provenance.detectors.pipeline import detect as detect_delta
+    from provenance.detectors.pipeline import run_detection
     from provenance.diff.compare import diff_versions
 
     opened = open_store(store)
     report = diff_versions(opened, base, new)
     names = list(detectors) if detectors is not None else None
-    return detect_delta(
+    return run_detection(
         opened, base, new, report.delta["added"], report.delta["relabeled"], names=names, fpr=fpr, save=save
     )
 

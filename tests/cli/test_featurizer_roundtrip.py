@@ -139,10 +139,10 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
     report = json.loads(r.stdout)
     assert report["summary"]["added"] == NEW - BASE
     assert {d["status"] for d in report["detectors"]} == {"ok"}
-    assert len([f for f in report["findings"] if f["detector"] == "knn_label"]) == NEW - BASE
+    assert len(report["findings"]) == NEW - BASE  # one combined verdict per added record
 
-    # The gate evaluates (pass or blocked; with a base this small, the spectral detector's
-    # false alarms can block a clean delta): no rule or detector fails to run.
+    # The gate evaluates (pass or blocked: calibration on a base this small is coarse),
+    # and no rule or detector fails to run.
     r = prov("check", "v2", "--base", "v1", "--format", "json")
     check = json.loads(r.stdout)
     assert r.exit_code in (0, 1) and check["decision"] != "error", r.output

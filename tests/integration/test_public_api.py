@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
     v2 = prov.commit(store, "v2.parquet", tag="v2", key="maintainer.key")
     verified = prov.verify(store, "v2")
     report = prov.diff(store, "v1", "v2", detect=True).to_dict()
-    results = prov.detect(store, "v1", "v2", detectors=["knn_label"], save=False)
+    detection = prov.detect(store, "v1", "v2", save=False)
     gate = prov.check(store, "v2", "v1")
     json.dump(
         {
@@ -38,7 +38,8 @@ SCRIPT = textwrap.dedent("""
             "verified": verified,
             "summary": report["summary"],
             "diff_detectors": {d["detector"]: d["status"] for d in report["detectors"]},
-            "knn_flagged": sorted(f.digest for r in results for f in r.flagged),
+            "flagged": sorted(v.digest for v in detection.verdicts.flagged),
+            "detectors": {r.detector: r.status for r in detection.results},
             "gate": {"decision": gate.decision, "exit_code": gate.exit_code,
                      "blocking": [r.rule for r in gate.rules if r.status == "block"]},
         },
@@ -81,7 +82,8 @@ def test_a_script_using_only_the_public_api_commits_diffs_detects_and_gates(tmp_
     assert out["summary"]["added"] == 300 and out["summary"]["removed"] == 0
     assert set(out["diff_detectors"].values()) == {"ok"}
     flipped_digests = {d.hex() for d in _digests(crowd.take(flipped))}
-    assert len(flipped_digests & set(out["knn_flagged"])) >= len(flipped) // 2
+    assert set(out["detectors"].values()) == {"ok"}
+    assert len(flipped_digests & set(out["flagged"])) >= len(flipped) // 2
     assert out["gate"]["decision"] == "blocked" and out["gate"]["exit_code"] == 1
     assert out["gate"]["blocking"]
 
