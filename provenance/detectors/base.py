@@ -73,18 +73,23 @@ class Delta:
 
     @cached_property
     def digest_array(self) -> np.ndarray:
+        """The digests as an ``n x 32`` uint8 matrix."""
         return digests_matrix(self.digests)
 
     @cached_property
     def hexes(self) -> list[str]:
+        """The digests in hex, in delta order."""
         return [bytes(d).hex() for d in self.digests]
 
     def hex(self, i: int) -> str:
+        """Record ``i``'s digest in hex."""
         return self.hexes[i]
 
 
 @dataclass
 class Finding:
+    """One detector's verdict on one record: its score in [0, 1], whether it alone flags it, and why."""
+
     digest: str  # hex
     detector: str
     score: float  # in [0, 1]
@@ -94,6 +99,12 @@ class Finding:
 
 @dataclass
 class DetectorResult:
+    """One detector's run on a delta: status ("ok" or "error" with the message), its findings in delta order.
+
+    ``threshold`` is on the score scale (flagged scores are above it); ``summary`` holds
+    delta-level facts.
+    """
+
     detector: str
     status: Literal["ok", "error"]
     error: str | None
@@ -108,10 +119,17 @@ class DetectorResult:
 
     @property
     def flagged(self) -> list[Finding]:
+        """The findings this detector flags."""
         return [f for f in self.findings if f.flagged]
 
 
 class Detector(ABC):
+    """A poisoning detector: a ``name``, the attack ``families`` it covers (``FAMILIES``), and ``run``.
+
+    Subclasses are registered in ``provenance.detectors.registry``; ``run`` is wrapped
+    to use one BLAS thread, so scores do not depend on the machine or the split.
+    """
+
     name: str
     families: tuple[str, ...]
     # True when a record's score depends only on the profile and that record, so any

@@ -22,6 +22,13 @@ def _squash(raw: np.ndarray) -> np.ndarray:
 
 
 class Calibration:
+    """Raw detector scores turned into [0, 1] scores and flags, calibrated on the reference's own raw scores.
+
+    A record is flagged when its raw score is above the reference's ``1 - fpr`` quantile;
+    its score is its (smoothed) rank among the reference scores, continued past them
+    by an exponential tail fitted to the reference's top ``1 - TAIL_QUANTILE``.
+    """
+
     def __init__(self, reference_raw: np.ndarray, fpr: float):
         if not 0.0 < fpr < 1.0:
             raise ValueError(f"false-positive rate must be in (0, 1), got {fpr}")
@@ -38,6 +45,7 @@ class Calibration:
         self.tail_scale = float(excess.mean()) if excess.size else 0.0
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] for raw scores: the share of reference scores below, smoothed, with the tail model."""
         raw = np.asarray(raw, dtype=np.float64)
         below = np.searchsorted(self.reference, raw, side="left")
         n = self.reference.size
@@ -54,6 +62,7 @@ class Calibration:
         return 1.0 - self.scores(raw)
 
     def flags(self, raw: np.ndarray) -> np.ndarray:
+        """True where a raw score is above the reference's ``1 - fpr`` quantile."""
         return np.asarray(raw, dtype=np.float64) > self.raw_threshold
 
     @property

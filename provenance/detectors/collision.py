@@ -23,11 +23,14 @@ def _log_ratio(own: np.ndarray, other: np.ndarray, scale: float) -> np.ndarray:
 
 
 class CollisionDetector(Detector):
+    """Clean-label feature collision: a record that sits on another class's base records (see the module docstring)."""
+
     name = "collision"
     families = ("feature_collision", "backdoor")
     record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         finite = np.isfinite(profile.own_class_nn_dist) & np.isfinite(profile.other_class_nn_dist)
         scale = float(np.median(profile.own_class_nn_dist[finite])) if finite.any() else 1.0
         reference_raw = np.full(len(finite), np.nan)

@@ -53,6 +53,7 @@ class RecordVerdict:
     detectors: list[dict]
 
     def to_dict(self) -> dict:
+        """The finding as the JSON reports write it (``schemas/diff.schema.json`` ``findings``)."""
         return {
             "digest": self.digest,
             "flagged": self.flagged,
@@ -77,9 +78,11 @@ class Verdicts:
 
     @property
     def flagged(self) -> list[RecordVerdict]:
+        """The records the combined verdict flags."""
         return [r for r in self.records if r.flagged]
 
     def summary(self) -> dict:
+        """How the verdicts were calibrated and how many records were scored and flagged."""
         return {
             "method": self.method,
             "fpr": self.fpr,

@@ -27,10 +27,13 @@ def _is_constant(X: np.ndarray) -> np.ndarray:
 
 
 class DuplicatesDetector(Detector):
+    """Denial-of-service floods: exact and near duplicates, and empty or constant records (see the module docstring)."""
+
     name = "duplicates"
     families = ("dos_flood",)
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         # Copies are judged against the base's own closest pairs, batch-mates included.
         first = profile.loo_dist[:, 0]
         typical = float(np.median(first[np.isfinite(first)])) if np.isfinite(first).any() else 1.0

@@ -69,10 +69,13 @@ def _shared_direction_scores(
 
 
 class GradientDetector(Detector):
+    """Gradient-manipulation poisons: records that push a reference model in one shared direction (see the module docstring)."""
+
     name = "gradient"
     families = ("gradient",)
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         ref_Xb, ref_res = _cross_fitted(
             profile, profile.sample_Z, profile.sample_labels.astype(np.int64), profile.sample_folds
         )

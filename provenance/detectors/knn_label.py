@@ -64,11 +64,14 @@ def disagreement(
 
 
 class KnnLabelDetector(Detector):
+    """Label disagreement with the nearest trusted records (see the module docstring)."""
+
     name = "knn_label"
     families = ("label_flip", "relabel", "backdoor")
     record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         k = min(VOTERS, profile.nn_idx.shape[1])
         n_classes = len(profile.classes)
         ref_labels = profile.sample_labels.astype(np.int64)

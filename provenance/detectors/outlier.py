@@ -16,11 +16,14 @@ NEIGHBOURS_AVERAGED = 5
 
 
 class OutlierDetector(Detector):
+    """Novelty against the trusted base: how far a record sits from its nearest base records (see the module docstring)."""
+
     name = "outlier"
     families = ("outlier", "backdoor")
     record_independent = True
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         k = min(NEIGHBOURS_AVERAGED, profile.nn_dist.shape[1])
         reference_raw = _mean_finite(profile.nn_dist[:, :k])
         idx, dist = reference_neighbours(profile, delta)

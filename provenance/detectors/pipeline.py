@@ -25,6 +25,8 @@ from provenance.version_facts import load_manifest, verified_statement, version_
 
 @dataclass
 class DeltaRecords:
+    """The delta's rows of the new manifest, one per (record, label): what detection reads and scores."""
+
     digests: list[bytes]
     labels: list[str]
     old_labels: list[str | None]
@@ -89,6 +91,7 @@ class Detection:
 
     @property
     def errors(self) -> list[DetectorResult]:
+        """The detectors that failed (a gate fails closed on them)."""
         return [r for r in self.results if r.status != "ok"]
 
 

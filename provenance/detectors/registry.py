@@ -40,17 +40,28 @@ _detectors: dict[str, Callable[[], Detector]] = {
 
 
 def register_detector(name: str, factory: Callable[[], Detector], *, replace: bool = False) -> None:
+    """Make ``factory()`` the detector named ``name``.
+
+    Raises:
+        InputError: ``name`` is taken and ``replace`` is false.
+    """
     if name in _detectors and not replace:
         raise InputError(f"a detector named {name!r} is already registered; pass replace=True")
     _detectors[name] = factory
 
 
 def available_detectors() -> list[str]:
+    """Names of the built-in, registered and ``prov.detectors`` entry-point detectors, sorted."""
     plugins = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
     return sorted(set(_detectors) | plugins)
 
 
 def get_detector(name: str) -> Detector:
+    """A new instance of the detector named ``name`` (built in, registered, or an entry point).
+
+    Raises:
+        InputError: no detector has that name.
+    """
     factory = _detectors.get(name)
     if factory is None:
         plugins = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}

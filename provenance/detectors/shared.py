@@ -17,6 +17,7 @@ DETAILED_FROM = 0.9  # score from which an unflagged record still gets the full 
 
 
 def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
+    """The delta's features standardised as the profile's sample is (computed once per delta)."""
     key = ("Z", id(profile))
     if key not in delta.cache:
         delta.cache[key] = profile.standardize(delta.X)
@@ -52,6 +53,7 @@ def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.nd
 def describe_neighbours(
     profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN
 ) -> str:
+    """ "nearest base records: ..." naming up to ``count`` neighbours (index ``idx``, distance ``dist``) with their labels."""
     shown = [profile.describe_sample(int(i), float(d)) for i, d in zip(idx[:count], dist[:count]) if i >= 0]
     return "nearest base records: " + (", ".join(shown) if shown else "none")
 

@@ -46,10 +46,13 @@ def _top_direction(residuals: np.ndarray) -> np.ndarray | None:
 
 
 class SpectralDetector(Detector):
+    """Spectral signatures on the delta (after Tran, Li and Madry, 2018) (see the module docstring)."""
+
     name = "spectral"
     families = ("backdoor",)
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         n = len(delta)
         labels = profile.label_indexes(delta.labels)
         folds = (delta.digest_array[:, 0] & 1).astype(np.int64) if n else np.zeros(0, np.int64)

@@ -16,6 +16,8 @@ from provenance.profiles.reference import ReferenceProfile
 
 
 class VolumeSpikeDetector(Detector):
+    """Volume spikes per source: one source suddenly adding far more than its share (see the module docstring)."""
+
     name = "volume"
     families = ("dos_flood",)
 
@@ -24,6 +26,7 @@ class VolumeSpikeDetector(Detector):
         self.min_records = min_records
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
+        """Flag every added record of a source that grew more than ``spike_factor`` x the version (``fpr`` unused)."""
         sources = ["" if s is None else str(s) for s in delta.sources]
         added = Counter(s for s, kind in zip(sources, delta.kinds) if kind == "added")
         overall_growth = sum(added.values()) / max(profile.n_records, 1)
