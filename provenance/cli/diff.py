@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from provenance.cli._app import command
@@ -11,7 +9,7 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.diff.compare import diff_versions
 from provenance.diff.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
-from provenance.report import Format, formats_for, render, write_output
+from provenance.report import check_output, format_for, render, write_output
 from provenance.store import Store
 
 
@@ -34,13 +32,11 @@ def diff(
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
 ) -> None:
     """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
-    fmt = "json" if json_out else fmt
-    if fmt not in [f.value for f in formats_for("diff")]:
-        raise InputError(f"--format {fmt!r}: expected one of {', '.join(f.value for f in formats_for('diff'))}")
+    chosen = format_for("diff", "json" if json_out else fmt)  # a bad --format is exit 2 before any work
     if limit < 0:
         raise InputError(f"--limit {limit}: must be 0 (all) or more")
-    if out is not None and not Path(out).parent.is_dir():
-        raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_output(out)
     if detect and path is not None:
         raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
@@ -59,7 +55,7 @@ def diff(
         report.add_detector_results(
             run_detection(store, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
         )
-    write_output(render("diff", Format(fmt), report.to_dict()), out)
+    write_output(render("diff", chosen, report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

@@ -6,6 +6,15 @@ dict in that format, ``write_output`` sends it to stdout or a file. Wording shar
 human-readable formats is in ``wording.py``.
 """
 
-from provenance.report.interface import Format, Formatter, Kind, formats_for, render, write_output
+from provenance.report.interface import (
+    Format,
+    Formatter,
+    Kind,
+    check_output,
+    format_for,
+    formats_for,
+    render,
+    write_output,
+)
 
-__all__ = ["Format", "Formatter", "Kind", "formats_for", "render", "write_output"]
+__all__ = ["Format", "Formatter", "Kind", "check_output", "format_for", "formats_for", "render", "write_output"]

@@ -86,13 +86,26 @@ def formats_for(kind: str | Kind) -> list[Format]:
     return [f for f in Format if f.formatter().renderer(kind) is not None]
 
 
-def render(kind: str | Kind, fmt: str | Format, report: dict) -> str:
-    """Render ``report`` (the dict of a ``kind`` report) in format ``fmt``; returns the text.
+def format_for(kind: str | Kind, fmt: str | Format) -> Format:
+    """The ``Format`` named ``fmt``, checked to write ``kind`` reports ("diff" or "check").
 
     Raises:
         InputError: ``fmt`` is not a format, or that format does not write ``kind``;
             the message lists the formats that do.
     """
+    return _chosen(kind, fmt)[0]
+
+
+def render(kind: str | Kind, fmt: str | Format, report: dict) -> str:
+    """Render ``report`` (the dict of a ``kind`` report) in format ``fmt``; returns the text.
+
+    Raises:
+        InputError: as ``format_for``.
+    """
+    return _chosen(kind, fmt)[1](report)
+
+
+def _chosen(kind: str | Kind, fmt: str | Format) -> tuple[Format, Renderer]:
     try:
         chosen = Format(fmt)
     except ValueError:
@@ -100,9 +113,21 @@ def render(kind: str | Kind, fmt: str | Format, report: dict) -> str:
     renderer = chosen.formatter().renderer(kind)
     if renderer is None:
         raise InputError(
-            f"--format {chosen.value}: not available for {kind} (use {', '.join(f.value for f in formats_for(kind))})"
+            f"--format {chosen.value!r}: not available for {kind} (use {', '.join(f.value for f in formats_for(kind))})"
         )
-    return renderer(report)
+    return chosen, renderer
+
+
+def check_output(out: str) -> Path:
+    """The path of ``--out FILE``, checked before any work is done: its folder must exist.
+
+    Raises:
+        InputError: the folder of ``out`` does not exist.
+    """
+    path = Path(out)
+    if not path.parent.is_dir():
+        raise InputError(f"--out {out}: folder {path.parent} does not exist")
+    return path
 
 
 def write_output(text: str, out: str | None) -> None:
@@ -114,9 +139,7 @@ def write_output(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path = Path(out)
-    if not path.parent.is_dir():
-        raise InputError(f"--out {out}: folder {path.parent} does not exist")
+    path = check_output(out)
     try:
         atomic_write(path, text.encode("utf-8"))
     except OSError as exc:

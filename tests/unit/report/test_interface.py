@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provenance.errors import InputError
-from provenance.report import Format, formats_for, html, json_format, junit, markdown, render, sarif, text
+from provenance.report import Format, format_for, formats_for, html, json_format, junit, markdown, render, sarif, text
 
 
 def test_each_format_is_written_by_its_own_module():
@@ -28,9 +28,12 @@ def test_diff_and_check_list_the_formats_they_can_be_written_in():
 
 
 def test_a_format_that_does_not_exist_or_does_not_fit_the_report_is_an_input_error():
+    assert format_for("diff", "md") is Format.MD and format_for("check", Format.SARIF) is Format.SARIF
+    with pytest.raises(InputError, match=r"--format 'sarif': not available for diff"):
+        format_for("diff", "sarif")
     with pytest.raises(InputError, match=r"--format 'yaml': expected one of text, json, md, html"):
         render("diff", "yaml", {})
-    with pytest.raises(InputError, match=r"--format sarif: not available for diff \(use text, json, md, html\)"):
+    with pytest.raises(InputError, match=r"--format 'sarif': not available for diff \(use text, json, md, html\)"):
         render("diff", "sarif", {})
-    with pytest.raises(InputError, match=r"--format html: not available for check"):
+    with pytest.raises(InputError, match=r"--format 'html': not available for check"):
         render("check", Format.HTML, {})
