@@ -1,20 +1,13 @@
 """Reports: one module per output format (text, json_format, markdown, html, sarif, junit).
 
-``Format`` (the ``--format`` choices, in ``interface.py``) maps each format to its
-module's ``Formatter``; ``render(kind, format, report)`` writes a diff or check report
-dict in that format, ``write_output`` sends it to stdout or a file. Wording shared by the
-human-readable formats is in ``wording.py``.
+``Format`` (the ``--format`` choices, in ``formats.py``) maps each format to its module's
+``Formatter`` (``interface.py``); ``render(kind, format, report)`` writes a diff or check
+report dict in that format, ``output.write_output`` sends it to stdout or a file. Wording
+shared by the human-readable formats is in ``wording.py``.
 """
 
-from provenance.report.interface import (
-    Format,
-    Formatter,
-    Kind,
-    check_output,
-    format_for,
-    formats_for,
-    render,
-    write_output,
-)
+from provenance.report.formats import Format, format_for, formats_for, render
+from provenance.report.interface import Formatter, Kind
+from provenance.report.output import check_output, write_output
 
 __all__ = ["Format", "Formatter", "Kind", "check_output", "format_for", "formats_for", "render", "write_output"]

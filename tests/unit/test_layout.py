@@ -25,16 +25,6 @@ PRIVATE_ALLOWED: set[tuple[str, str]] = {
 }
 CYCLES_ALLOWED: list[set[str]] = [
     {"provenance.sources.build", "provenance.sources.dvc"},  # sources/ (sources): DVC as a location of build
-    # report/ (cleanup): interface.py picks each format's module, which imports Formatter back from it
-    {
-        "provenance.report.html",
-        "provenance.report.interface",
-        "provenance.report.json_format",
-        "provenance.report.junit",
-        "provenance.report.markdown",
-        "provenance.report.sarif",
-        "provenance.report.text",
-    },
 ]
 
 # Names of the public API that are also submodules: binding one of these as a module
