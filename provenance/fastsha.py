@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -159,6 +159,36 @@ def sha256_keyed(prefix: bytes, digests: bytes | memoryview, codes: np.ndarray, 
         h.update(suffixes[c])
         out += h.digest()
     return bytes(out)
+
+
+def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]]) -> bytes:
+    """SHA-256(prefix || head_1 || value_1 || ... || head_k || value_k) per row, concatenated.
+
+    ``fields`` is ``[(head, values), ...]``: a fixed byte string (a value's tag and length)
+    and a one-dimensional numeric array of the row count, whose items (1, 2, 4 or 8 bytes)
+    are written big-endian. Normalising the values is the caller's (the encoding's); this
+    only lays the rows out and hashes them, without building the ``n x width`` matrix.
+    ``ValueError`` when the arrays differ in length or item size.
+    """
+    if not fields:
+        raise ValueError("need at least one column")
+    columns = [np.ascontiguousarray(values).reshape(-1) for _, values in fields]
+    n = len(columns[0])
+    if any(len(c) != n or c.dtype.itemsize not in (1, 2, 4, 8) for c in columns):
+        raise ValueError("columns must be one-dimensional, of one length, items of 1, 2, 4 or 8 bytes")
+    if n == 0:
+        return b""
+    ext = _extension()
+    if ext is not None:
+        return ext.sha256_columns(prefix, [bytes(head) for head, _ in fields], columns)
+    layout = []
+    for i, ((head, _), values) in enumerate(zip(fields, columns)):
+        layout += [(f"h{i}", "u1", (len(head),)), (f"v{i}", values.dtype.newbyteorder(">"))]
+    records = np.empty(n, dtype=np.dtype(layout))
+    for i, ((head, _), values) in enumerate(zip(fields, columns)):
+        records[f"h{i}"] = np.frombuffer(head, dtype=np.uint8)
+        records[f"v{i}"] = values
+    return sha256_fixed(prefix, records.view(np.uint8).reshape(n, -1))
 
 
 def merkle_root(blob: bytes) -> bytes:

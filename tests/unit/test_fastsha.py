@@ -6,6 +6,7 @@ CI builds it, and also runs the suite with ``PROV_NO_FASTSHA=1``)."""
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -101,3 +102,30 @@ def test_the_forced_path_is_restored_and_unknown_paths_are_refused():
     with pytest.raises(ValueError):
         with fastsha.forced("gpu"):
             pass
+
+
+def test_columns_are_laid_out_big_endian_after_their_heads(sha_path):
+    rng = np.random.default_rng(4)
+    n = 300  # more than one block of rows in the compiled path
+    floats, ints = rng.normal(size=n), rng.integers(-(2**40), 2**40, n)
+    flags, small = rng.integers(0, 2, n).astype(np.uint8), rng.integers(-9, 9, n).astype(np.int16)
+    fields = [(b"F\x08", floats), (b"I\x08", ints), (b"B\x01", flags), (b"", small)]
+    expected = b"".join(
+        hashlib.sha256(
+            b"R\x04"
+            + b"F\x08"
+            + struct.pack(">d", floats[i])
+            + b"I\x08"
+            + struct.pack(">q", ints[i])
+            + b"B\x01"
+            + struct.pack(">B", flags[i])
+            + struct.pack(">h", small[i])
+        ).digest()
+        for i in range(n)
+    )
+    assert fastsha.sha256_columns(b"R\x04", fields) == expected
+    assert fastsha.sha256_columns(b"R", [(b"F\x08", floats[:0])]) == b""
+    with pytest.raises(ValueError):
+        fastsha.sha256_columns(b"R", [(b"F\x08", floats), (b"I\x08", ints[:-1])])
+    with pytest.raises(ValueError):
+        fastsha.sha256_columns(b"R", [])
