@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 from provenance.errors import InputError
 from provenance.manifest import Manifest
-from provenance.sources import tables, trees
+from provenance.sources import memory, tables, trees
 from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import HashedPart
@@ -109,6 +109,14 @@ def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None, fs=Non
     return tasks, expected
 
 
+def _task_memory(task) -> tuple[int, str]:
+    """(bytes, description) a table partition needs while a worker hashes it."""
+    path, _, _, _, fs, row_groups, first = task[2]
+    if tables.table_format(path) == "parquet":
+        return memory.parquet_task_memory(path, row_groups, fs), f"{path}: hashing from row {first}"
+    return memory.text_task_memory(path, fs), f"{path}: hashing the file"
+
+
 def _merge(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
     return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch)
 
@@ -166,6 +174,8 @@ def build_manifest(
         n_files = len(entries)
     else:
         raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
+    if kind == "table":
+        executor = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
     sorter = ExternalSort(expected)
     spill = getattr(executor, "shared_filesystem", False)
     tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from provenance.encoding import ROW_DIGEST_ALGORITHM
 from provenance.manifest import SCHEMA, Manifest
 from provenance.merkle import MerkleBuilder
+from provenance.sources import memory
 
 ROWS_PER_BUCKET = 1 << 18
 MAX_BUCKET_BITS = 12
@@ -118,6 +119,7 @@ class ExternalSort:
         files = [p.path for p in self.spilled if p.rows]
         _allow_open_files(len(files) + 64)
         readers = [pa.ipc.open_file(pa.memory_map(f, "r")) for f in files]
+        _check_merge_memory(readers, files, rows)
         sorted_path = os.path.join(self.dir, "sorted.arrow")
         with pa.OSFile(sorted_path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as out:
             for b in range(1 << self.bits):
@@ -179,6 +181,27 @@ class ExternalSort:
 
 
 _ROW_GROUP = 1 << 20
+
+
+def _check_merge_memory(readers: list, files: list[str], rows: int) -> None:
+    """Stop with ``MemoryLimitError`` (exit 2) before a merge whose largest bucket, with the
+    row group being written, would pass the memory bound. Buckets are even for distinct
+    records; one grows only with many copies of the same record."""
+    if not rows:
+        return
+    per_row = sum(os.path.getsize(f) for f in files) / rows
+    biggest, bucket = max(
+        (sum(r.get_batch(b).num_rows for r in readers), b) for b in range(readers[0].num_record_batches)
+    )
+    need = memory.PROCESS_BASE + int(per_row * (memory.BUCKET_COPIES * biggest + 2 * min(rows, _ROW_GROUP)))
+    skewed = biggest > 2 * rows / readers[0].num_record_batches + 1000  # SHA-256 buckets are even unless records repeat
+    memory.check(
+        need,
+        memory.memory_limit(),
+        f"merging {rows:,} records (digest bucket {bucket} holds {biggest:,}"
+        + (", most of them copies of the same records)" if skewed else ")"),
+        "remove duplicate records" if skewed else "commit the data in smaller datasets",
+    )
 
 
 def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
