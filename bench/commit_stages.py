@@ -1,0 +1,134 @@
+"""Where a table commit's time goes, stage by stage (issue 15), in one fresh process.
+
+    python bench/commit_stages.py TABLE.parquet --workers 2          # JSON on stdout
+
+It runs the library call behind ``prov commit`` (``versions.commit`` with the default
+stages: lineage, then the reference profile) on a new store, and times each stage from
+outside by wrapping it: hashing (read + encode + hash + leaf hashes + spill, in the
+worker processes), merge (bucket sort, Merkle root, Parquet write), of which Merkle
+root, signing, lineage, profile, and the rest (store writes, audit log). Then it times,
+on one core in this process, reading the same file alone and reading + encoding +
+hashing it, so the hashing stage can be split into read and encode+hash.
+
+``scale_bench.py`` runs this in a fresh process per size and records peak memory and
+the machine's load around it. Not a test: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+class Clock:
+    """Accumulates wall time per stage name across calls."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return timed
+
+
+def commit_stages(path: str, workers: int, work: Path) -> dict:
+    """Run one commit of ``path`` with ``workers`` local processes; seconds per stage."""
+    t_import = time.perf_counter()
+    from provenance import keys, signing, versions
+    from provenance.cli.core import commit_hooks
+    from provenance.executor import LocalExecutor
+    from provenance.merkle import MerkleBuilder
+    from provenance.sources import external_sort
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store.store import Store
+
+    import_s = time.perf_counter() - t_import
+    clock = Clock()
+    external_sort.ExternalSort.finish = clock.wrap("merge", external_sort.ExternalSort.finish)
+    MerkleBuilder.add_blob = clock.wrap("merkle", MerkleBuilder.add_blob)
+    MerkleBuilder.root = clock.wrap("merkle", MerkleBuilder.root)
+    versions.build_manifest = clock.wrap("build", versions.build_manifest)
+    signing.sign = clock.wrap("sign", signing.sign)  # versions calls it through the module
+    lineage_hook, profile_hook = commit_hooks()
+    hooks = [clock.wrap("lineage", lineage_hook), clock.wrap("profile", profile_hook)]
+    store_dir = work / "store"
+    store_dir.mkdir()
+    store = Store.init(store_dir)
+    pair = keys.generate(work / "bench")
+    start = time.perf_counter()
+    result = versions.commit(
+        store, DatasetSpec(path), "v1", str(pair.private_path), executor=LocalExecutor(workers), hooks=hooks
+    )
+    total = time.perf_counter() - start
+    s = clock.seconds
+    stages = {
+        "hash_s": s["build"] - s["merge"],
+        "merge_s": s["merge"] - s.get("merkle", 0.0),
+        "merkle_s": s.get("merkle", 0.0),
+        "sign_s": s.get("sign", 0.0),
+        "lineage_s": s.get("lineage", 0.0),
+        "profile_s": s.get("profile", 0.0),
+    }
+    stages["store_and_rest_s"] = total - sum(stages.values())
+    return {
+        "records": result.records,
+        "workers": workers,
+        "import_s": round(import_s, 3),
+        "commit_s": round(total, 3),
+        **{k: round(v, 3) for k, v in stages.items()},
+    }
+
+
+def one_core_rates(path: str) -> dict:
+    """Seconds on one core in this process: reading the file, and reading + encoding + hashing it."""
+    from provenance.sources import tables
+    from provenance.sources.tables import TableOptions
+
+    options = TableOptions()
+    start = time.perf_counter()
+    rows = sum(batch.num_rows for batch in tables.iter_batches(path, options))
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    part = tables.hash_table_file(path, options, os.path.basename(path), False).finish(None)
+    hash_s = time.perf_counter() - start
+    return {
+        "rows": rows,
+        "one_core_read_s": round(read_s, 3),
+        "one_core_read_encode_hash_s": round(hash_s, 3),
+        "one_core_encode_hash_s": round(hash_s - read_s, 3),
+        "one_core_check": len(part) == rows,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("table")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--one-core", action="store_true", help="also time reading and encoding on one core")
+    args = ap.parse_args()
+    from provenance import fastsha
+
+    with tempfile.TemporaryDirectory(prefix="prov-stages-") as work:
+        out = commit_stages(args.table, args.workers, Path(work))
+    if args.one_core:
+        out.update(one_core_rates(args.table))
+    out["sha256_path"] = fastsha.path_description()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
