@@ -54,6 +54,8 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, in
 
 
 def tree_rss(pid: int) -> int:
+    """Memory of a process and its descendants in bytes: the sum of their proportional set
+    sizes (PSS), so pages shared after fork count once, not once per worker."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -67,9 +69,9 @@ def tree_rss(pid: int) -> int:
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                total += next(int(line.split()[1]) * 1024 for line in fh if line.startswith("Pss:"))
+        except (OSError, StopIteration):
             pass
         stack.extend(children.get(p, []))
     return total
