@@ -8,7 +8,7 @@ of every record, not to locators or batches.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -162,6 +162,21 @@ class Manifest:
     @property
     def sources(self) -> list[str | None]:
         return self.table.column("source").to_pylist()
+
+    def iter_batches(self, columns: Sequence[str] | None = None, rows: int = 1 << 16) -> Iterator[pa.RecordBatch]:
+        """The manifest's rows in manifest order as record batches of at most ``rows`` rows.
+
+        ``columns`` (default: all of ``SCHEMA``) are the only ones read. A file-backed
+        manifest (a large commit's) is read from its Parquet file one row group at a time,
+        so a stage that streams through it holds one row group, never the whole manifest.
+        """
+        names = list(columns) if columns is not None else SCHEMA.names
+        if self._table is not None or self.path is None:
+            yield from self.table.select(names).to_batches(max_chunksize=rows)
+            return
+        reader = pq.ParquetFile(self.path, pre_buffer=False)
+        for batch in reader.iter_batches(batch_size=rows, columns=names, use_threads=False):
+            yield batch.replace_schema_metadata(None)
 
     def label_counts(self) -> dict[str, int]:
         if self._label_counts is not None:

@@ -116,3 +116,18 @@ def test_spill_files_are_gone_after_the_merge_and_the_folder_with_the_manifest(w
     gc.collect()
     assert not os.path.exists(folder)
     assert build_manifest(DatasetSpec(str(workdir / "d.parquet")), executor=InlineExecutor()).manifest.root == root
+
+
+def test_a_file_backed_manifest_streams_its_rows_in_order_reading_only_the_columns_asked():
+    parts = _parts(3, 500, seed=5)
+    sorter = ExternalSort(10**6)
+    for i, part in enumerate(parts):
+        sorter.add(part, i)
+    streamed = sorter.finish()
+    assert streamed.path is not None
+    in_memory = Manifest.from_parts(parts)
+    for manifest in (streamed, in_memory):
+        batches = list(manifest.iter_batches(["digest", "label"], rows=256))
+        assert all(b.num_rows <= 256 and b.schema.names == ["digest", "label"] for b in batches)
+        assert pa.Table.from_batches(batches).equals(in_memory.table.select(["digest", "label"]))
+    assert pa.Table.from_batches(list(streamed.iter_batches())).equals(in_memory.table)
