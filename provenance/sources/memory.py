@@ -20,7 +20,7 @@ import re
 from provenance.errors import InputError
 
 DEFAULT_LIMIT = 1 << 30
-PROCESS_BASE = 160 << 20  # an interpreter with numpy and pyarrow imported, and its state
+PROCESS_BASE = 100 << 20  # an interpreter with numpy and pyarrow imported (74 MiB measured), and its state
 ROW_OVERHEAD = 160  # bytes per record a worker holds until it spills: digest, leaf, label, source, locator, copies
 BUCKET_COPIES = 3  # a bucket is read, reordered and written: about three copies at the peak
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20, "mib": 1 << 20, "mb": 10**6}
@@ -92,25 +92,34 @@ def workers_within(limit: int, per_worker: int, workers: int) -> int:
     return max(1, min(workers, room // max(per_worker + PROCESS_BASE, 1)))
 
 
-READ_EXPANSION = 5  # measured: reading a Parquet row group peaks near 5x its uncompressed size
+READ_EXPANSION = 5  # measured: Arrow's Parquet reader peaks near 5x the uncompressed size of what it reads at once
+BATCH_COPIES = 3  # a batch of rows is decoded, then encoded (values and row layout) before it is hashed
 TEXT_BLOCK = 8 << 20  # CSV / JSON Lines are read in blocks of this size (tables.iter_batches)
 
 
 def parquet_task_memory(path: str, row_groups: list[int] | None, fs=None) -> int:
     """Bytes a worker needs to hash ``row_groups`` (None: all) of one Parquet file.
 
-    The largest row group read at once (its uncompressed size, times the reader's measured
-    expansion), plus what the worker holds per record until it spills the partition.
+    The largest row group, decoded whole, plus the reader's measured expansion of the
+    columns it reads at once; a batch of it being encoded; and what the worker holds per
+    record until it spills the partition.
     """
     import pyarrow.parquet as pq
+
+    from provenance.sources.tables import BATCH_ROWS, COLUMNS_PER_READ
 
     opener = fs.open if fs is not None else open
     with opener(path, "rb") as fh:
         meta = pq.ParquetFile(fh).metadata
     groups = range(meta.num_row_groups) if row_groups is None else row_groups
-    biggest = max((meta.row_group(g).total_byte_size for g in groups), default=0)
+    biggest = max(groups, key=lambda g: meta.row_group(g).total_byte_size, default=None)
+    if biggest is None:
+        return 0
+    group = meta.row_group(biggest)
+    share = min(1.0, COLUMNS_PER_READ / max(meta.num_columns, 1))
+    batch = group.total_byte_size * min(1.0, BATCH_ROWS / max(group.num_rows, 1))
     rows = sum(meta.row_group(g).num_rows for g in groups)
-    return READ_EXPANSION * biggest + ROW_OVERHEAD * rows
+    return int(group.total_byte_size * (1 + READ_EXPANSION * share) + BATCH_COPIES * batch) + ROW_OVERHEAD * rows
 
 
 def text_task_memory(path: str, fs=None) -> int:

@@ -173,7 +173,7 @@ def iter_batches(
         raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
 
 
-_COLUMNS_PER_READ = 16
+COLUMNS_PER_READ = 16
 
 
 def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterator[pa.RecordBatch]:
@@ -185,12 +185,12 @@ def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterat
     """
     names = pf.schema_arrow.names
     for g in range(pf.num_row_groups) if row_groups is None else row_groups:
-        if len(names) <= _COLUMNS_PER_READ:
+        if len(names) <= COLUMNS_PER_READ:
             yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], use_threads=False)
             continue
         pieces = [
-            pf.read_row_group(g, columns=names[i : i + _COLUMNS_PER_READ], use_threads=False)
-            for i in range(0, len(names), _COLUMNS_PER_READ)
+            pf.read_row_group(g, columns=names[i : i + COLUMNS_PER_READ], use_threads=False)
+            for i in range(0, len(names), COLUMNS_PER_READ)
         ]
         arrays = [column for piece in pieces for column in piece.columns]
         yield from pa.Table.from_arrays(arrays, schema=pf.schema_arrow).to_batches(max_chunksize=BATCH_ROWS)
