@@ -10,9 +10,10 @@ digests to get into it.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.manifest import Manifest
+from provenance.manifest import SCHEMA, Manifest
 
 DEFAULT_MAX_PER_CLASS = 2000
 
@@ -27,7 +28,12 @@ def _as_s32(digests: np.ndarray) -> np.ndarray:
 
 
 def first_per_class(
-    digests: np.ndarray, classes: np.ndarray, n_classes: int, cap: int, max_total: int | None = None
+    digests: np.ndarray,
+    classes: np.ndarray,
+    n_classes: int,
+    cap: int,
+    max_total: int | None = None,
+    taken: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row indexes of the sample, class by class (digest order within a class).
 
@@ -35,8 +41,10 @@ def first_per_class(
     ``classes`` holds each row's class index in ``[0, n_classes)``. A record repeated
     with the same class sits next to its copies and counts once; each class keeps at
     most ``cap`` rows, and if that is more than ``max_total`` in all, only the
-    ``max_total`` of them with the smallest digests are kept. Vectorised: this runs over
-    the whole manifest on every commit.
+    ``max_total`` of them with the smallest digests are kept. ``taken`` (per class, how
+    many distinct rows earlier batches of the same sorted sequence held) continues a
+    streamed pass; it is updated in place. Vectorised: this runs over the whole manifest
+    on every commit.
     """
     n = len(classes)
     if n == 0:
@@ -50,6 +58,9 @@ def first_per_class(
     sorted_classes = row_classes[by_class]
     starts = np.searchsorted(sorted_classes, np.arange(n_classes))
     rank = np.arange(len(rows)) - starts[sorted_classes]
+    if taken is not None:
+        rank += taken[sorted_classes]
+        taken += np.bincount(row_classes, minlength=n_classes)[: len(taken)]
     chosen = rows[by_class[rank < cap]]
     if max_total is not None and len(chosen) > max_total:
         kept = np.sort(chosen)[:max_total]  # rows are in digest order: the smallest digests
@@ -61,14 +72,57 @@ def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> np.ndar
     """Manifest rows of the profile sample, ascending: per label, the first ``cap`` distinct digests.
 
     The manifest is sorted by (digest, label), so the first rows of each label are its
-    smallest digests.
+    smallest digests. Streamed (see ``sample_table``).
     """
-    table = manifest.table
-    n = table.num_rows
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    digests = table.column("digest").combine_chunks()
-    d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
-    labels = pc.dictionary_encode(table.column("label")).combine_chunks()
-    codes = labels.indices.to_numpy().astype(np.int64)
-    return np.sort(first_per_class(d, codes, len(labels.dictionary), cap))
+    return _stream_sample(manifest, cap)[0]
+
+
+def sample_table(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> pa.Table:
+    """The sample's manifest rows (digest, label, source, locator) in manifest order.
+
+    Only those four columns are read, one row group at a time (``Manifest.iter_batches``),
+    so a large file-backed manifest is never loaded whole; each batch is chosen vectorised.
+    """
+    return _stream_sample(manifest, cap)[1]
+
+
+_SAMPLE_COLUMNS = ["digest", "label", "source", "locator"]
+
+
+def _stream_sample(manifest: Manifest, cap: int) -> tuple[np.ndarray, pa.Table]:
+    label_index: dict[str, int] = {}
+    taken = np.zeros(0, dtype=np.int64)
+    previous: tuple[np.bytes_, int] | None = None
+    rows: list[np.ndarray] = []
+    parts: list[pa.Table] = []
+    start = 0
+    for batch in manifest.iter_batches(_SAMPLE_COLUMNS):
+        n = batch.num_rows
+        if n == 0:
+            continue
+        digests = batch.column("digest")
+        d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
+        labels = pc.dictionary_encode(batch.column("label"))
+        to_global = np.array(
+            [label_index.setdefault(name, len(label_index)) for name in labels.dictionary.to_pylist()], dtype=np.int64
+        )
+        codes = to_global[labels.indices.to_numpy(zero_copy_only=False)]
+        taken = np.concatenate([taken, np.zeros(len(label_index) - len(taken), dtype=np.int64)])
+        if previous is not None:
+            # The previous batch's last row goes first again, so copies of it that continue
+            # here are seen as copies; it was counted there, so it is not counted twice.
+            d = np.concatenate([np.array([previous[0]], dtype="S32"), d])
+            codes = np.concatenate([[previous[1]], codes])
+            taken[previous[1]] -= 1
+        previous = (d[-1], int(codes[-1]))
+        chosen = np.sort(first_per_class(d, codes, len(label_index), cap, taken=taken))
+        if len(d) > n:
+            chosen = chosen[chosen > 0] - 1
+        if len(chosen):
+            rows.append(chosen + start)
+            parts.append(pa.Table.from_batches([batch]).take(pa.array(chosen)))
+        start += n
+    picked = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    schema = pa.schema([SCHEMA.field(name) for name in _SAMPLE_COLUMNS])
+    table = pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
+    return picked.astype(np.int64), table

@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from provenance.errors import InputError
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
@@ -23,7 +21,7 @@ from provenance.manifest import Manifest
 from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import ReferenceProfile, build_profile
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, sample_rows
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, sample_table
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import read_records
 from provenance.stages import CommitJob
@@ -49,8 +47,7 @@ def build_version_profile(
     ``InputError``) when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
-    rows = sample_rows(manifest, cap)
-    part = manifest.table.take(pa.array(rows))
+    part = sample_table(manifest, cap)
     digests = part.column("digest").to_pylist()
     locators = part.column("locator").to_pylist()
     if kind == "tree":

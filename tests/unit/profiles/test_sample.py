@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from provenance.manifest import Manifest
-from provenance.profiles.sample import sample_rows
+from provenance.profiles.sample import sample_rows, sample_table
 
 
 def reference_sample(manifest: Manifest, cap: int) -> list[int]:
@@ -43,3 +43,16 @@ def test_sample_does_not_depend_on_record_order():
     b = Manifest.build(digests[::-1], labels[::-1], [str(i) for i in range(50)])
     pick = lambda m: [m.digests[i] for i in sample_rows(m, 4)]  # noqa: E731
     assert pick(a) == pick(b) and len(pick(a)) == 12
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 64])
+def test_streamed_sample_is_the_same_across_batch_boundaries(rows, monkeypatch):
+    rng = np.random.default_rng(rows)
+    unique = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(300)]
+    digests = unique + [unique[i] for i in rng.integers(0, 300, 700)]  # copies straddle batch boundaries
+    m = Manifest.build(digests, [str(x) for x in rng.integers(0, 4, 1000)], [str(i) for i in range(1000)])
+    whole = Manifest.iter_batches
+    monkeypatch.setattr(Manifest, "iter_batches", lambda self, columns=None: whole(self, columns, rows=rows))
+    assert sample_rows(m, 20).tolist() == reference_sample(m, 20)
+    picked = sample_table(m, 20)
+    assert picked.equals(m.table.select(picked.column_names).take(reference_sample(m, 20)))
