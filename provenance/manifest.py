@@ -38,6 +38,9 @@ _SORT_KEYS = [
     ("batch", "ascending"),
     ("locator", "ascending"),
 ]
+PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["label", "source", "batch"]}
+"""How a manifest's Parquet file is written, in memory or streamed: dictionary pages only for the
+columns that repeat (a dictionary tried on digests and locators is built, then thrown away)."""
 _DIGEST_PREFIX = encode_value(b"\x00" * 32)[:-32]  # tag + length of a 32-byte value
 
 
@@ -223,7 +226,7 @@ class Manifest:
             {"prov.digest_algorithm": self.digest_algorithm, "prov.merkle_root": self.root.hex()}
         )
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
+        pq.write_table(table, sink, row_group_size=1 << 20, **PARQUET_OPTIONS)
         return sink.getvalue()
 
     @classmethod

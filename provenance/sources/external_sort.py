@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.encoding import ROW_DIGEST_ALGORITHM
-from provenance.manifest import SCHEMA, Manifest
+from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest
 from provenance.merkle import MerkleBuilder
 from provenance.sources import memory
 
@@ -157,7 +157,7 @@ class ExternalSort:
         with (
             pa.OSFile(sorted_path, "rb") as source,
             pa.ipc.open_stream(source) as reader,
-            pq.ParquetWriter(path, schema, compression="zstd") as writer,
+            pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer,
         ):
             pending, held = [], 0
             for record_batch in reader:  # row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
