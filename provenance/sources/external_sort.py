@@ -19,7 +19,8 @@ import resource
 import shutil
 import tempfile
 import weakref
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,32 +122,22 @@ class ExternalSort:
         readers = [pa.ipc.open_file(pa.memory_map(f, "r")) for f in files]
         _check_merge_memory(readers, files, rows)
         sorted_path = os.path.join(self.dir, "sorted.arrow")
-        with pa.OSFile(sorted_path, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as out:
-            for b in range(1 << self.bits):
-                batches = [x for x in (r.get_batch(b) for r in readers) if x.num_rows]
-                if not batches:
+        buckets = (_sorted_bucket(readers, b, batch) for b in range(1 << self.bits))
+        with (
+            pa.OSFile(sorted_path, "wb") as sink,
+            pa.ipc.new_stream(sink, SCHEMA) as out,
+            ThreadPoolExecutor(_MERGE_THREADS) as pool,
+        ):
+            # Buckets are sorted two at a time on threads (numpy, Arrow and the hashing
+            # release the GIL); the root, counts and output take them in bucket order.
+            for result in _in_order(pool, buckets, _MERGE_THREADS + 1):
+                if result is None:
                     continue
-                table = pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
-                n = table.num_rows
-                digest_col, leaf_col = table.column("digest").chunk(0), table.column("leaf").chunk(0)
-                order = sorted_order(table)
-                merkle.add_blob(_fixed32(leaf_col)[order].tobytes())
-                labels.update(_counts(table.column("label")))
-                sources.update(_counts(table.column("source")))
-                indices = pa.array(order)
-                digests = _fixed32(digest_col)[order]
-                out.write_table(
-                    pa.table(
-                        [
-                            pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
-                            table.column("label").take(indices),
-                            table.column("source").take(indices),
-                            pa.nulls(n, pa.string()) if batch is None else pa.repeat(batch, n),
-                            table.column("locator").take(indices),
-                        ],
-                        schema=SCHEMA,
-                    )
-                )
+                table, leaves, label_counts, source_counts = result
+                merkle.add_blob(leaves)
+                labels.update(label_counts)
+                sources.update(source_counts)
+                out.write_table(table)
         del readers
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
@@ -193,7 +184,7 @@ def _check_merge_memory(readers: list, files: list[str], rows: int) -> None:
     biggest, bucket = max(
         (sum(r.get_batch(b).num_rows for r in readers), b) for b in range(readers[0].num_record_batches)
     )
-    need = memory.PROCESS_BASE + int(per_row * (memory.BUCKET_COPIES * biggest + 2 * min(rows, _ROW_GROUP)))
+    need = memory.PROCESS_BASE + int(per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP)))
     skewed = biggest > 2 * rows / readers[0].num_record_batches + 1000  # SHA-256 buckets are even unless records repeat
     memory.check(
         need,
@@ -210,6 +201,49 @@ def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
     writer.write_table(table.slice(0, n).combine_chunks().replace_schema_metadata(schema.metadata), row_group_size=n)
     rest = table.slice(n).combine_chunks()
     return (rest.to_batches() if rest.num_rows else []), rest.num_rows
+
+
+_MERGE_THREADS = 2
+
+
+def _sorted_bucket(readers: list, b: int, batch: str | None):
+    """A thunk sorting bucket ``b`` of every spill file: (manifest rows, leaf hashes, label
+    counts, source counts), in digest order; None for an empty bucket."""
+
+    def run():
+        batches = [x for x in (r.get_batch(b) for r in readers) if x.num_rows]
+        if not batches:
+            return None
+        table = pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
+        n = table.num_rows
+        order = sorted_order(table)
+        indices = pa.array(order)
+        digests = _fixed32(table.column("digest").chunk(0))[order]
+        rows = pa.table(
+            [
+                pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
+                table.column("label").take(indices),
+                table.column("source").take(indices),
+                pa.nulls(n, pa.string()) if batch is None else pa.repeat(batch, n),
+                table.column("locator").take(indices),
+            ],
+            schema=SCHEMA,
+        )
+        leaves = _fixed32(table.column("leaf").chunk(0))[order].tobytes()
+        return rows, leaves, _counts(table.column("label")), _counts(table.column("source"))
+
+    return run
+
+
+def _in_order(pool: ThreadPoolExecutor, thunks, window: int):
+    """Results of ``thunks`` run on ``pool``, in order, with at most ``window`` in flight."""
+    pending: deque = deque()
+    for thunk in thunks:
+        pending.append(pool.submit(thunk))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _fixed32(array: pa.FixedSizeBinaryArray) -> np.ndarray:
