@@ -185,7 +185,7 @@ def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterat
     """
     names = pf.schema_arrow.names
     for g in range(pf.num_row_groups) if row_groups is None else row_groups:
-        if len(names) <= COLUMNS_PER_READ:
+        if len(names) <= COLUMNS_PER_READ or len(set(names)) < len(names):  # columns are picked by name
             yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], use_threads=False)
             continue
         pieces = [
