@@ -184,7 +184,9 @@ def _check_merge_memory(readers: list, files: list[str], rows: int) -> None:
     biggest, bucket = max(
         (sum(r.get_batch(b).num_rows for r in readers), b) for b in range(readers[0].num_record_batches)
     )
-    need = memory.PROCESS_BASE + int(per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP)))
+    need = memory.PROCESS_BASE + int(
+        per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP))
+    )
     skewed = biggest > 2 * rows / readers[0].num_record_batches + 1000  # SHA-256 buckets are even unless records repeat
     memory.check(
         need,
