@@ -31,19 +31,21 @@ import numpy as np
 _SOURCE = Path(__file__).parent / "_native" / "fastsha.c"
 _UNSET = object()
 _compiled: object = _UNSET  # the extension module, None when absent or disabled
+_FUNCTIONS = ("sha256_fixed", "sha256_rows", "sha256_keyed", "sha256_columns", "merkle_root")
+_stale = False  # an extension built from an older source lacks some of _FUNCTIONS
 
 
 def _extension() -> ModuleType | None:
-    global _compiled
+    global _compiled, _stale
     if _compiled is _UNSET:
         _compiled = None
         if not os.environ.get("PROV_NO_FASTSHA"):
             try:
                 from provenance import _fastsha  # type: ignore[attr-defined]  # built by setup.py
-
-                _compiled = _fastsha
             except ImportError:
-                pass
+                return None
+            _stale = not all(hasattr(_fastsha, name) for name in _FUNCTIONS)
+            _compiled = None if _stale else _fastsha  # a stale build is not half-used
     return _compiled  # type: ignore[return-value]
 
 
@@ -58,6 +60,8 @@ def path_description() -> str:
         return "batch SHA-256: compiled extension (provenance._fastsha, OpenSSL)"
     if os.environ.get("PROV_NO_FASTSHA"):
         return "batch SHA-256: pure Python (hashlib), forced by PROV_NO_FASTSHA"
+    if _stale:
+        return "batch SHA-256: pure Python (hashlib); the compiled extension is stale: reinstall (pip install -e .)"
     return "batch SHA-256: pure Python (hashlib); the compiled extension is not built"
 
 
