@@ -195,7 +195,7 @@ def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]]) ->
     return sha256_fixed(prefix, records.view(np.uint8).reshape(n, -1))
 
 
-def merkle_root(blob: bytes) -> bytes:
+def merkle_root(blob: bytes | memoryview) -> bytes:
     """RFC 6962 MTH over concatenated 32-byte leaf hashes; SHA-256 of nothing for none."""
     n = len(blob) // 32
     if len(blob) % 32:
@@ -206,6 +206,7 @@ def merkle_root(blob: bytes) -> bytes:
     if ext is not None:
         return ext.merkle_root(blob)
     sha = hashlib.sha256
+    blob = bytes(blob)
     level = [blob[i : i + 32] for i in range(0, len(blob), 32)]
     while len(level) > 1:
         nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]

@@ -128,15 +128,16 @@ class MerkleBuilder:
         self.size = 0
 
     def add_blob(self, blob: bytes) -> None:
+        """Feed the next leaf hashes (concatenated 32-byte values) in order."""
         self.size += len(blob) // 32
-        self._buf += blob
+        # Views, not copies: the blob is hashed where it lies, and only the tail that does not
+        # fill a chunk is kept (the old buffer is copied once when a tail was left over).
+        data = memoryview(self._buf + blob if self._buf else blob)
         step = 32 << self.CHUNK_BITS
-        full = len(self._buf) // step * step
-        if full:
-            view = bytes(self._buf[:full])
-            for off in range(0, full, step):
-                self._push(self.CHUNK_BITS, perfect_subtree_root(view[off : off + step]))
-            del self._buf[:full]
+        full = len(data) // step * step
+        for off in range(0, full, step):
+            self._push(self.CHUNK_BITS, perfect_subtree_root(data[off : off + step]))
+        self._buf = bytearray(data[full:])
 
     def _push(self, height: int, node: bytes) -> None:
         sha = hashlib.sha256
@@ -163,6 +164,6 @@ class MerkleBuilder:
         return node
 
 
-def perfect_subtree_root(blob: bytes) -> bytes:
+def perfect_subtree_root(blob: bytes | memoryview) -> bytes:
     """Root over a power-of-two number of leaf hashes (any count works; this is the hot path)."""
     return fastsha.merkle_root(blob)
