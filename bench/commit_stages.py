@@ -2,8 +2,8 @@
 
     python bench/commit_stages.py TABLE.parquet --workers 2          # JSON on stdout
 
-It runs the library call behind ``prov commit`` (``versions.commit`` with the default
-stages: lineage, then the reference profile) on a new store, and times each stage from
+It runs the library call behind ``prov commit`` (``versions.commit`` with its default
+stages: lineage, then the reference profile, each timed in its prepare and record halves) on a new store, and times each stage from
 outside by wrapping it: hashing (read + encode + hash + leaf hashes + spill, in the
 worker processes), merge (bucket sort, Merkle root, Parquet write), of which Merkle
 root, signing, lineage, profile, and the rest (store writes, audit log). Then it times,
@@ -49,9 +49,10 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     """Run one commit of ``path`` with ``workers`` local processes; seconds per stage."""
     t_import = time.perf_counter()
     from provenance import keys, signing, versions
-    from provenance.cli.core import commit_hooks
     from provenance.executor import LocalExecutor
+    from provenance.lineage import classify
     from provenance.merkle import MerkleBuilder
+    from provenance.profiles import stage
     from provenance.sources import external_sort
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
@@ -63,16 +64,17 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     MerkleBuilder.root = clock.wrap("merkle", MerkleBuilder.root)
     versions.build_manifest = clock.wrap("build", versions.build_manifest)
     signing.sign = clock.wrap("sign", signing.sign)  # versions calls it through the module
-    lineage_hook, profile_hook = commit_hooks()
-    hooks = [clock.wrap("lineage", lineage_hook), clock.wrap("profile", profile_hook)]
+    # the default stages, timed in both halves: prepare (no lock) and record (under the lock)
+    classify.LineageStage.prepare = clock.wrap("lineage", classify.LineageStage.prepare)
+    classify.PreparedLineage.record = clock.wrap("lineage", classify.PreparedLineage.record)
+    stage.ProfileStage.prepare = clock.wrap("profile", stage.ProfileStage.prepare)
+    stage.PreparedProfile.record = clock.wrap("profile", stage.PreparedProfile.record)
     store_dir = work / "store"
     store_dir.mkdir()
     store = Store.init(store_dir)
     pair = keys.generate(work / "bench")
     start = time.perf_counter()
-    result = versions.commit(
-        store, DatasetSpec(path), "v1", str(pair.private_path), executor=LocalExecutor(workers), hooks=hooks
-    )
+    result = versions.commit(store, DatasetSpec(path), "v1", str(pair.private_path), executor=LocalExecutor(workers))
     total = time.perf_counter() - start
     s = clock.seconds
     stages = {
