@@ -155,10 +155,11 @@ def verify(
     """
     from provenance.errors import InputError
     from provenance.sources.interface import DatasetSpec
+    from provenance.version_facts import is_version
     from provenance.versions import verify_version
 
     opened = open_store(store)
-    if isinstance(target, DatasetSpec) or envelope is not None or not _is_version(opened, os.fspath(target)):
+    if isinstance(target, DatasetSpec) or envelope is not None or not is_version(opened, os.fspath(target)):
         if isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target):
             from provenance.lineage.batches import check_batch
 
@@ -365,7 +366,3 @@ def quarantine(
 
 def _optional(path: str | os.PathLike[str] | None) -> str | None:
     return os.fspath(path) if path is not None else None
-
-
-def _is_version(store: Store, name: str) -> bool:
-    return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None

@@ -18,6 +18,11 @@ from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
 
 
+def is_version(store: Store, name: str) -> bool:
+    """Whether the store has a version called ``name``."""
+    return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
+
+
 def load_manifest(store: Store, row: dict) -> Manifest:
     """The manifest of the version ``row`` (a ``versions`` table row), checked against its Merkle root.
 
@@ -108,3 +113,38 @@ def version_dataset(store: Store, row: dict) -> DatasetSpec:
         raise VerificationError(
             f"version {row['tag']}: its stored dataset description is damaged ({exc}); run `prov fsck`"
         ) from exc
+
+
+def version_log(store: Store) -> list[dict]:
+    """Every version, oldest first: ``{"tag", "parent", "created_at", "records", "merkle_root", "keyid"}``
+    (``prov log --json``; times ISO 8601 UTC, roots and key ids hex). Read from the store, not verified."""
+    keep = ("tag", "parent", "created_at", "records", "merkle_root", "keyid")
+    return [{k: r[k] for k in keep} for r in store.versions()]
+
+
+def describe_version(store: Store, tag: str) -> dict:
+    """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
+
+    The statement is verified first; counts per label and source, schema and lineage
+    counts come from the signed predicate. Raises ``InputError`` for an unknown version,
+    ``VerificationError`` if its signature or objects do not check out.
+    """
+    row = store.version(tag)
+    pred = verified_statement(store, row)["predicate"]
+    info = {
+        "version": tag,
+        "parent": row["parent"],
+        "created_at": row["created_at"],
+        "records": row["records"],
+        "merkle_root": row["merkle_root"],
+        "keyid": row["keyid"],
+        "signature": "ok",
+        "labels": pred.get("labels", {}),
+        "sources": pred.get("sources", {}),
+        "schema": pred.get("schema", {}),
+        "dataset": json.loads(row["dataset"]),
+        "manifest_object": row["manifest_object"],
+        "envelope_object": row["envelope_object"],
+    }
+    info.update(pred.get("lineage") or {})
+    return info

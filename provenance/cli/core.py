@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import typer
@@ -15,6 +14,7 @@ from provenance.errors import InputError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
+from provenance.version_facts import describe_version, is_version, version_log
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
@@ -124,8 +124,7 @@ def commit(
 @command("log")
 def log(json_out: bool = JsonFlag) -> None:
     """List versions, newest last."""
-    rows = Store.open().versions()
-    out = [{k: r[k] for k in ("tag", "parent", "created_at", "records", "merkle_root", "keyid")} for r in rows]
+    out = version_log(Store.open())
     if json_out:
         emit_json({"versions": out})
         return
@@ -141,32 +140,13 @@ def log(json_out: bool = JsonFlag) -> None:
 @command("show")
 def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage)."""
-    store = Store.open()
-    row = store.version(tag)
-    stmt = versions.verified_statement(store, row)
-    pred = stmt["predicate"]
-    info = {
-        "version": tag,
-        "parent": row["parent"],
-        "created_at": row["created_at"],
-        "records": row["records"],
-        "merkle_root": row["merkle_root"],
-        "keyid": row["keyid"],
-        "signature": "ok",
-        "labels": pred.get("labels", {}),
-        "sources": pred.get("sources", {}),
-        "schema": pred.get("schema", {}),
-        "dataset": json.loads(row["dataset"]),
-        "manifest_object": row["manifest_object"],
-        "envelope_object": row["envelope_object"],
-    }
-    info.update(pred.get("lineage") or {})
+    info = describe_version(Store.open(), tag)
     if json_out:
         emit_json(info)
         return
-    echo(f"Version {tag} (parent {row['parent'] or '-'}), {row['records']} records, signature ok")
-    echo(f"  Merkle root {row['merkle_root']}")
-    echo(f"  signed by {row['keyid']}")
+    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok")
+    echo(f"  Merkle root {info['merkle_root']}")
+    echo(f"  signed by {info['keyid']}")
     echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else ""))
     echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
@@ -195,7 +175,7 @@ def verify(
 ) -> None:
     """Verify a version (signature, objects, every record digest) or a signed batch."""
     store = Store.open()
-    batch = envelope is not None or (os.path.exists(target) and not _is_version(store, target))
+    batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
     try:
         report = api.verify(
             store,
@@ -224,10 +204,6 @@ def verify(
                 f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} "
                 f"at {a['checked_at']}"
             )
-
-
-def _is_version(store: Store, name: str) -> bool:
-    return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
 
 
 @command("verify", group=audit_app)
