@@ -21,7 +21,7 @@ from provenance import versions
 from provenance.demo.attacks import ATTACKS, Attack
 from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
-from provenance.detectors.pipeline import detect
+from provenance.detectors.pipeline import run_detection
 from provenance.diff.compare import diff_versions
 from provenance.encoding import table_digests
 from provenance.gate import gate
@@ -74,7 +74,7 @@ def _base_tag(store: Store) -> str:
 def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = print) -> dict:
     """Release r1, plant attacks in candidate rc1, detect, block, quarantine, pass rc2 and attest it.
 
-    Returns ``{"gate": facts}``: what each attack's records were caught, false alarms on
+    Returns ``{"gate": facts}``: how many of each attack's records the combined verdict flagged, false alarms on
     the clean vendor records, both decisions and the attestation written.
     """
     workdir = Path(workdir)
@@ -133,19 +133,19 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
 
     echo(f"$ prov diff {base} rc1 --detect      # detectors score only the {400 + len(kinds)} added records")
     diff = diff_versions(store, base, "rc1")
-    results = detect(store, base, "rc1", diff.delta["added"], diff.delta["relabeled"])
+    detection = run_detection(store, base, "rc1", diff.delta["added"], diff.delta["relabeled"])
     bad_digests = [d.hex() for d in table_digests(bad, PIXELS)]
-    flagged = {f.digest for r in results for f in r.flagged}
+    flagged = {r.digest for r in detection.verdicts.flagged}  # the combined verdict, one per record
     caught = {}
     for attack, _, _ in PLANTED:
         mine = [d for d, k in zip(bad_digests, kinds) if k == attack.name]
         caught[attack.name] = (sum(d in flagged for d in mine), len(mine))
-        echo(f"  {attack.name:<22} {caught[attack.name][0]:>2} of {caught[attack.name][1]} caught")
+        echo(f"  {attack.name:<22} {caught[attack.name][0]:>2} of {caught[attack.name][1]} flagged")
     clean_digests = {d.hex() for d in table_digests(clean, PIXELS)}
     false_alarms = len(flagged & clean_digests)
-    echo(f"  clean vendor records flagged by any detector: {false_alarms} of {len(clean_digests)}")
-    for r in results:
-        echo(f"    {r.detector:<11} {len(r.flagged):>3} flagged ({r.status})")
+    echo(f"  clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
+    for r in detection.results:
+        echo(f"    {r.detector:<11} alone would flag {len(r.flagged):>3} ({r.status})")
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]

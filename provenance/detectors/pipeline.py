@@ -95,20 +95,6 @@ class Detection:
         return [r for r in self.results if r.status != "ok"]
 
 
-def detect(
-    store,
-    base: str,
-    new: str,
-    added: np.ndarray,
-    relabeled: np.ndarray,
-    names: list[str] | None = None,
-    fpr: float = DEFAULT_FPR,
-    save: bool = True,
-) -> list[DetectorResult]:
-    """Each detector's result on the delta (``run_detection(...).results``)."""
-    return run_detection(store, base, new, added, relabeled, names, fpr, save).results
-
-
 def run_detection(
     store,
     base: str,

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.detectors.findings import stored_findings
-from provenance.detectors.pipeline import detect, run_detection
+from provenance.detectors.pipeline import run_detection
 from provenance.diff import merge as diff_lib
 from provenance.diff import sides as diff_sides
 from provenance.errors import InputError, VerificationError
@@ -75,13 +75,13 @@ def test_delta_records_changed_after_commit_are_refused(workdir, store, versions
     pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
     added, relabeled = _changes(store, "v1", "v2")
     with pytest.raises(VerificationError, match="differ from the signed manifest"):
-        detect(store, "v1", "v2", added, relabeled)
+        run_detection(store, "v1", "v2", added, relabeled)
 
 
 def test_a_crashing_detector_is_reported_not_skipped(store, versions):
     added, relabeled = _changes(store, "v1", "v2")
     with crashing_detector("boom"):
-        results = detect(store, "v1", "v2", added, relabeled, names=["broken", "knn_label"])
+        results = run_detection(store, "v1", "v2", added, relabeled, names=["broken", "knn_label"]).results
     broken = next(r for r in results if r.detector == "broken")
     assert broken.status == "error" and "boom" in broken.error
     assert next(r for r in results if r.detector == "knn_label").status == "ok"
@@ -91,4 +91,4 @@ def test_a_version_without_features_commits_but_cannot_be_a_detection_base(workd
     pq.write_table(pa.table({"text": ["a", "b", "c"], "label": ["x", "y", "x"]}), workdir / "t.parquet")
     commit(store, DatasetSpec(str(workdir / "t.parquet")), "t1", str(keypair.private_path))
     with pytest.raises(InputError, match="t1 has no reference profile.*no numeric feature columns"):
-        detect(store, "t1", "t1", np.zeros(0, "S32"), np.zeros(0, "S32"))
+        run_detection(store, "t1", "t1", np.zeros(0, "S32"), np.zeros(0, "S32"))
