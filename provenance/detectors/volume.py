@@ -1,5 +1,8 @@
 """Volume spikes per source: one source suddenly adding far more than its share.
 
+The per-source counting and growth live in ``provenance.diff.volume`` (shared with the
+diff's ``source_volume_jump`` signal); this module turns its ``spike_ratio`` into findings.
+
 This is a rate rule, not a per-record distance, so it is not calibrated on the
 reference's records: a source is flagged when it grows by more than ``spike_factor``
 times the version's overall growth (and adds at least ``min_records``). A source the
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
+from provenance.diff.volume import source_volumes, spike_ratio
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -29,12 +33,10 @@ class VolumeSpikeDetector(Detector):
         """Flag every added record of a source that grew more than ``spike_factor`` x the version (``fpr`` unused)."""
         sources = ["" if s is None else str(s) for s in delta.sources]
         added = Counter(s for s, kind in zip(sources, delta.kinds) if kind == "added")
+        volumes = source_volumes(added, profile.source_counts, base_total=profile.n_records)
         overall_growth = sum(added.values()) / max(profile.n_records, 1)
-        ratios = {}
-        for source, count in added.items():
-            base_count = max(profile.source_counts.get(source, 0), 1)
-            expected = max(overall_growth * base_count, 1e-12)
-            ratios[source] = count / expected if profile.source_counts else 1.0
+        # a profile without per-source counts cannot tell a spike from growth
+        ratios = {s: spike_ratio(v) if profile.source_counts else 1.0 for s, v in volumes.items()}
         spiking = {s for s, r in ratios.items() if r > self.spike_factor and added[s] >= self.min_records}
 
         findings = []

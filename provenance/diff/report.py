@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from provenance.diff import signals as sig
 from provenance.diff.merge import Changes, digest_view, locate
 from provenance.diff.sides import LINEAGE_STATUSES, Side
+from provenance.diff.volume import volume_signals
 
 REPORT_FORMAT = "prov.diff/v1"
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
@@ -150,24 +151,6 @@ class DiffReport:
         }
 
 
-def _volume_signals(base: Side, added_by_source: Counter, base_by_source: Counter) -> list:
-    total_added, total_base = sum(added_by_source.values()), sum(base_by_source.values())
-    history = base.history  # signed per-source counts of the base and its ancestors, newest first
-    out = []
-    for source, k in added_by_source.items():
-        increments = [
-            max(0, newer.get(_key(source), 0) - older.get(_key(source), 0))
-            for newer, older in zip(history, history[1:])
-        ]
-        base_k = base_by_source.get(source, 0)
-        rest_base = total_base - base_k
-        growth = (total_added - k) / rest_base if rest_base > 0 else 0.0
-        s = sig.volume_jump(source, k, base_k, growth, increments)
-        if s is not None:
-            out.append(s)
-    return out
-
-
 def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     L, S = changes.labels, changes.sources
     lineage_available = base.lineage_stage and new.lineage_stage
@@ -211,7 +194,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     removal = sig.removals_concentrated(dict(removed_by_class), base_classes)
     if removal:
         signals.append(removal)
-    signals += _volume_signals(base, added_by_source, changes.source_rows["base"])
+    signals += volume_signals(added_by_source, changes.source_rows["base"], base.history)
     total_added_rows = int(added_rows.sum())
     if lineage_available:
         for source, k in status_added["unattributed"].items():

@@ -1,0 +1,27 @@
+"""Per-source volume: one computation of counts and growth, read by the diff signal and the volume detector."""
+
+from __future__ import annotations
+
+import pytest
+
+from provenance.diff.volume import history_increments, source_volumes, spike_ratio, volume_signals
+
+
+def test_growth_of_the_others_and_of_the_whole_version():
+    v = source_volumes({"a": 50, "b": 10}, {"a": 100, "b": 100})
+    assert (v["a"].added, v["a"].base) == (50, 100)
+    assert v["a"].growth_of_others == pytest.approx(0.1) and v["b"].growth_of_others == pytest.approx(0.5)
+    assert v["a"].growth_overall == pytest.approx(0.3)
+    assert spike_ratio(v["a"]) == pytest.approx(50 / 30)
+    new = source_volumes({"new": 40}, {"a": 100}, base_total=100)["new"]
+    assert new.base == 0 and spike_ratio(new) == pytest.approx(40 / 0.4)  # a new source counts as one base record
+
+
+def test_a_source_is_judged_against_its_own_signed_history():
+    history = [{"a": 600, "b": 100}, {"a": 400, "b": 50}, {"a": 200}]  # newest first: a adds 200 each time
+    assert history_increments("a", history) == [200, 200]
+    assert history_increments(None, [{"": 5}, {"": 2}]) == [3]
+    usual = {s.subject["source"]: s for s in volume_signals({"a": 210, "b": 50}, {"a": 600, "b": 100}, history)}
+    assert not usual["a"].flagged
+    flood = {s.subject["source"]: s for s in volume_signals({"a": 2000, "b": 50}, {"a": 600, "b": 100}, history)}
+    assert flood["a"].flagged and flood["a"].name == "source_volume_jump"
