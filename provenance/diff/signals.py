@@ -1,9 +1,8 @@
 """Diff-level signals that need no features, each with the statistic behind it.
 
 Every signal names its test, the statistic, its p-value (when it is a test) and the
-effect, so a reviewer can judge it rather than trust a flag. The p-values come from the
-regularized incomplete gamma function below (chi-square and Poisson tails); scipy is
-not a core dependency, and the tests check these against it.
+effect, so a reviewer can judge it rather than trust a flag. The tests and tails come
+from ``provenance.stats`` (on ``scipy.stats``).
 
 Thresholds are conservative on purpose: a diff of millions of records makes tiny,
 harmless shifts "significant", so a signal is flagged only when the p-value is below
@@ -15,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from provenance import stats
+
 ALPHA = 1e-3
 MIN_EFFECT_W = 0.1  # Cohen's w for a chi-square shift: "small" effect
 MIN_COUNT = 3  # fewer records than this never flag on a rate
@@ -23,101 +24,30 @@ VOLUME_RATIO = 3.0
 MIN_VOLUME = 10
 COUNT_STRENGTH = 3.0  # a flagged count (no p-value) ranks like p = 1e-3
 
-# --- special functions ----------------------------------------------------------------
 
-
-def _gamma_series(a: float, x: float) -> float:
-    term = total = 1.0 / a
-    ap = a
-    for _ in range(10_000):
-        ap += 1.0
-        term *= x / ap
-        total += term
-        if abs(term) < abs(total) * 1e-16:
-            break
-    return total * math.exp(-x + a * math.log(x) - math.lgamma(a))
-
-
-def _gamma_continued_fraction(a: float, x: float) -> float:
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    return math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
-
-
-def gamma_p(a: float, x: float) -> float:
-    """Regularized lower incomplete gamma P(a, x) (Numerical Recipes 6.2)."""
-    if a <= 0:
-        raise ValueError("a must be positive")
-    if x <= 0:
-        return 0.0
-    if x < a + 1.0:
-        return min(1.0, _gamma_series(a, x))
-    return max(0.0, 1.0 - _gamma_continued_fraction(a, x))
-
-
-def gamma_q(a: float, x: float) -> float:
-    """Regularized upper incomplete gamma Q(a, x) = 1 - P(a, x), accurate in the far tail."""
-    if a <= 0:
-        raise ValueError("a must be positive")
-    if x <= 0:
-        return 1.0
-    if x < a + 1.0:
-        return max(0.0, 1.0 - _gamma_series(a, x))
-    return min(1.0, _gamma_continued_fraction(a, x))
-
-
-def chi2_sf(statistic: float, df: int) -> float:
-    """P(X >= statistic) for X ~ chi-square(df)."""
-    if df <= 0:
-        return 1.0
-    return gamma_q(df / 2.0, statistic / 2.0)
-
-
-def poisson_sf(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean)."""
-    if k <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    return gamma_p(float(k), mean)
-
-
-def chi_square_gof(observed: dict[str, int], reference: dict[str, int]) -> dict:
+def homogeneity_test(observed: dict[str, int], reference: dict[str, int]) -> dict:
     """Do ``observed`` counts share the class mix of ``reference``? A two-sample test.
 
-    A chi-square test of homogeneity on the 2 x k table (observed, reference): both
-    samples are finite, so the base's mix is an estimate too. Treating it as exact (a
-    goodness-of-fit test) over-rejects clean deltas that are large next to the base.
+    A chi-square test of homogeneity on the 2 x k table (observed, reference), from
+    ``provenance.stats``: both samples are finite, so the base's mix is an estimate too.
+    Treating it as exact (a goodness-of-fit test) over-rejects clean deltas that are large
+    next to the base.
+
+    Args:
+        observed: count per class of the records under test (added or removed ones).
+        reference: count per class of the base.
+
+    Returns:
+        The statistic dict the diff report carries: ``test``, ``value`` (chi-square,
+        rounded to 4 places), ``df``, ``p_value``, ``n`` (observed records), ``effect_w``
+        (Cohen's w, rounded) and ``cells`` (per class: ``class``, ``observed``,
+        ``expected``, Pearson ``residual``), largest absolute residual first.
     """
     classes = sorted(c for c in set(observed) | set(reference) if observed.get(c, 0) + reference.get(c, 0) > 0)
-    n = sum(observed.values())
-    m = sum(reference.values())
+    counts = [observed.get(c, 0) for c in classes]
+    test = stats.chi_square_homogeneity(counts, [reference.get(c, 0) for c in classes])
     rows = []
-    statistic = observed_part = 0.0
-    for c in classes:
-        o, r = observed.get(c, 0), reference.get(c, 0)
-        share = (o + r) / (n + m) if n + m else 0.0
-        e_o, e_r = n * share, m * share
-        if e_o > 0:
-            statistic += (o - e_o) ** 2 / e_o
-            observed_part += (o - e_o) ** 2 / e_o
-        if e_r > 0:
-            statistic += (r - e_r) ** 2 / e_r
+    for c, o, e_o in zip(classes, counts, test.expected[0].tolist()):
         rows.append(
             {
                 "class": c,
@@ -126,19 +56,14 @@ def chi_square_gof(observed: dict[str, int], reference: dict[str, int]) -> dict:
                 "residual": round((o - e_o) / math.sqrt(e_o), 3) if e_o > 0 else 0.0,
             }
         )
-    df = max(len(classes) - 1, 0)
-    p = chi2_sf(statistic, df) if n and m and df else 1.0
-    # Cohen's w of the additions against the pooled mix: the size of the shift, which
-    # (unlike the statistic) does not grow with the base.
-    effect = math.sqrt(observed_part / n) if n and m else 0.0
     rows.sort(key=lambda r: -abs(r["residual"]))
     return {
         "test": "chi-square test of homogeneity (additions vs base)",
-        "value": round(statistic, 4),
-        "df": df,
-        "p_value": p,
-        "n": n,
-        "effect_w": round(effect, 4),
+        "value": round(test.statistic, 4),
+        "df": test.df,
+        "p_value": test.p_value,
+        "n": sum(counts),
+        "effect_w": round(test.effect_w, 4),
         "cells": rows,
     }
 
@@ -148,6 +73,13 @@ def chi_square_gof(observed: dict[str, int], reference: dict[str, int]) -> dict:
 
 @dataclass
 class Signal:
+    """One diff-level signal: its name, verdict, explanation and the statistic behind it.
+
+    ``statistic`` is a dict naming its ``test`` and carrying ``p_value`` (None for a count);
+    ``subject`` says what it is about (``{"source": ...}``, ``{"class": ...}`` or
+    ``{"old": ..., "new": ...}``).
+    """
+
     name: str
     flagged: bool
     explanation: str
@@ -157,10 +89,12 @@ class Signal:
 
     @property
     def p_value(self) -> float | None:
+        """The test's p-value, or None for a count."""
         return self.statistic.get("p_value")
 
     @property
     def severity(self) -> str:
+        """``info`` unless flagged; ``high`` when flagged with p < 1e-6, else ``medium``."""
         if not self.flagged:
             return "info"
         p = self.p_value
@@ -175,6 +109,7 @@ class Signal:
         return COUNT_STRENGTH if p is None else min(50.0, -math.log10(max(p, 1e-300)))
 
     def to_dict(self) -> dict:
+        """The signal as it appears in ``prov diff --format json`` (schemas/diff.schema.json)."""
         return {
             "name": self.name,
             "flagged": self.flagged,
@@ -193,7 +128,19 @@ def _pct(x: float) -> str:
 def class_mix_shift(
     added: dict[str, int], base: dict[str, int], source: str | None = None, scope: str = "all additions"
 ) -> Signal:
-    test = chi_square_gof(added, base)
+    """Do the additions (all, or one source's) have another class mix than the base?
+
+    Args:
+        added: count per class of the added records.
+        base: count per class of the base.
+        source: name the signal after this source (its subject), or None for all additions.
+        scope: how the explanation names the additions when ``source`` is None.
+
+    Returns:
+        A ``class_mix_shift`` signal whose statistic is ``homogeneity_test``'s dict, flagged
+        when p < ``ALPHA``, Cohen's w >= ``MIN_EFFECT_W`` and there are >= ``MIN_COUNT`` additions.
+    """
+    test = homogeneity_test(added, base)
     top = test["cells"][0] if test["cells"] else None
     flagged = test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
     what = f"additions from {source!r}" if source is not None else scope
@@ -210,7 +157,12 @@ def class_mix_shift(
 
 
 def rate_test(k: int, n: int, p0: float) -> dict:
-    """One-sided Poisson test that ``k`` events in ``n`` trials exceed the rate ``p0``."""
+    """One-sided Poisson test that ``k`` events in ``n`` trials exceed the rate ``p0``.
+
+    Returns the statistic dict: ``test`` ("poisson upper tail"), ``value`` (k), ``n``,
+    ``rate`` (k / n), ``expected`` (n * p0), ``null_rate`` (p0) and ``p_value``
+    (P(X >= k), X ~ Poisson(n * p0); the Poisson approximation of the binomial).
+    """
     mean = n * p0
     return {
         "test": "poisson upper tail",
@@ -219,11 +171,22 @@ def rate_test(k: int, n: int, p0: float) -> dict:
         "rate": (k / n) if n else 0.0,
         "expected": round(mean, 4),
         "null_rate": p0,
-        "p_value": poisson_sf(k, mean),
+        "p_value": stats.poisson_sf(k, mean),
     }
 
 
 def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
+    """One ``relabel_rate`` signal per source that relabeled records.
+
+    Args:
+        relabeled: source -> records of that source relabeled against the base.
+        common: source -> records of that source kept from the base (the trials).
+
+    Returns:
+        Signals whose null rate is the other sources' relabel rate (at least
+        ``BASE_RELABEL_RATE``), flagged when p < ``ALPHA``, at least ``MIN_COUNT`` relabels
+        and at least twice the null rate.
+    """
     total_k, total_n = sum(relabeled.values()), sum(common.values())
     out = []
     for source, k in relabeled.items():
@@ -246,6 +209,17 @@ def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
 
 
 def relabel_rate_by_pair(pairs: dict[tuple[str, str], int], common_by_label: dict[str, int]) -> list[Signal]:
+    """One ``relabel_pair`` signal per (old label, new label) pair of relabels.
+
+    Args:
+        pairs: (old, new) -> records relabeled from ``old`` to ``new``; a record with several
+            old labels names them joined by ``|``.
+        common_by_label: label -> kept records with that label in the base.
+
+    Returns:
+        Signals testing each pair against the relabel rate of the other classes, flagged as
+        in ``relabel_rate_by_source``.
+    """
     total_k, total_n = sum(pairs.values()), sum(common_by_label.values())
     out = []
     for (old, new), k in pairs.items():
@@ -269,9 +243,15 @@ def relabel_rate_by_pair(pairs: dict[tuple[str, str], int], common_by_label: dic
 
 
 def removals_concentrated(removed: dict[str, int], base: dict[str, int]) -> Signal | None:
+    """Are the removed records concentrated in one class, against the base's mix?
+
+    Returns None when nothing was removed; otherwise a ``removals_concentrated`` signal
+    naming the most over-represented class, flagged on the homogeneity test as in
+    ``class_mix_shift`` and only when that class is over-represented.
+    """
     if not removed:
         return None
-    test = chi_square_gof(removed, base)
+    test = homogeneity_test(removed, base)
     top = max(test["cells"], key=lambda c: c["residual"])  # the class removals over-represent
     share = top["observed"] / test["n"] if test["n"] else 0.0
     flagged = (
@@ -288,7 +268,21 @@ def removals_concentrated(removed: dict[str, int], base: dict[str, int]) -> Sign
 
 
 def volume_jump(source: str | None, added: int, base_count: int, growth: float, history: list[int]) -> Signal | None:
-    """A source adding far more than its own history (or its share of the base) predicts."""
+    """A source adding far more than its own history (or its share of the base) predicts.
+
+    Args:
+        source: the source's name (None for records with no source).
+        added: records the source added in this diff.
+        base_count: the source's records in the base.
+        growth: the other sources' growth rate (added / base records), the fallback basis.
+        history: records the source added in each earlier version, oldest first.
+
+    Returns:
+        None below ``MIN_VOLUME`` additions; a ``new_source`` signal (never flagged) for a
+        source with no history; otherwise ``source_volume_jump``: a Poisson upper-tail test
+        of ``added`` against the expected count, flagged when p < ``ALPHA`` and the jump is
+        at least ``VOLUME_RATIO`` times the expectation.
+    """
     if added < MIN_VOLUME:
         return None
     if base_count == 0 and not any(history):
@@ -305,15 +299,16 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
     else:
         expected = max(base_count * growth, 1.0)
         basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
+    p_value = stats.poisson_sf(added, expected)
     test = {
         "test": "poisson upper tail",
         "value": added,
         "expected": round(expected, 3),
         "ratio": round(added / expected, 3),
         "history": history,
-        "p_value": poisson_sf(added, expected),
+        "p_value": p_value,
     }
-    flagged = test["p_value"] < ALPHA and added >= VOLUME_RATIO * expected
+    flagged = p_value < ALPHA and added >= VOLUME_RATIO * expected
     return Signal(
         "source_volume_jump",
         flagged,
@@ -326,6 +321,12 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
 def count_signal(
     name: str, count: int, total: int, what: str, source: str | None = None, flag: bool = True, note: str = ""
 ) -> Signal:
+    """A signal that is a plain count (no test): ``count`` of ``total`` records are ``what``.
+
+    Flagged when ``flag`` is set and the count is positive; ``note`` is appended to the
+    explanation. The statistic dict has ``test`` "count", ``value``, ``of``, ``fraction``
+    and a null ``p_value``.
+    """
     frac = count / total if total else 0.0
     subject = {"source": source} if source is not None or name != "conflicting_labels" else None
     explanation = f"{count} {what}" + (f" ({_pct(frac)} of {total})" if total else "") + note
