@@ -8,10 +8,9 @@ detector crashed or a required check could not run, so the gate fails closed).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
-from provenance import clock
+from provenance import clock, stats
 from provenance.errors import InputError, VerificationError
 from provenance.gate import policy as policy_lib
 from provenance.store import Store
@@ -66,30 +65,9 @@ class GateResult:
         }
 
 
-def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), summed in log space from k upward."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    total, term_max = 0.0, None
-    for i in range(k, n + 1):
-        log_term = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        if term_max is None:
-            term_max = log_term
-        total += math.exp(log_term)
-        if log_term < term_max - 40 and i > n * p:  # the rest cannot change the sum
-            break
-    return min(1.0, total)
-
-
 def flag_budget(n: int, fpr: float, alpha: float) -> int:
     """The most flags a clean delta of ``n`` records gives at this FPR, except with probability alpha."""
-    k = int(n * fpr)
-    while k <= n and binomial_tail(k + 1, n, fpr) >= alpha:
-        k += 1
-    return k
+    return stats.binomial_upper_limit(n, fpr, alpha)
 
 
 def _rule(rule: str, bad: int, bound, what: str, records=(), statistic=None) -> RuleResult:
@@ -361,7 +339,7 @@ def detector_rules(detection, pol, waived: set[tuple[str, str]]) -> tuple[list[R
                 "n": n,
                 "flagged": len(flagged),
                 "fpr": cfg["fpr"],
-                "p_value": binomial_tail(len(flagged), n, cfg["fpr"]) if n else 1.0,
+                "p_value": stats.binomial_sf(len(flagged), n, cfg["fpr"]) if n else 1.0,
                 "method": verdicts.method,
             },
         )
