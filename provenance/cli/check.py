@@ -48,7 +48,7 @@ def check(
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open()
     result = gate.check(store, version, base, pol, waiver)
-    if attest and result.decision == "pass":
+    if attest and key is not None and result.decision == "pass":
         from provenance.gate.attestation import attest as write_attestation
 
         target = attest_out or f"{version}.attestation.json"

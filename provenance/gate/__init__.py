@@ -1,1 +1,1 @@
-"""The release gate: the policy, its rules, waivers and the release attestation."""
+"""The release gate: rules as policy objects, the policy file, the check, waivers and the release attestation."""

@@ -47,7 +47,7 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
         raise InputError(f"{out}: folder {out_path.parent} does not exist")
     with store.write():
         oid = store.put_object(envelope, "json")
-        store.db["attestations"].insert(
+        store.db.table("attestations").insert(
             {
                 "object": oid,
                 "version": result.version,

@@ -1,9 +1,17 @@
-"""Release policies: a small TOML file, validated strictly before anything is evaluated.
+"""Release policies: a small TOML file, checked against a JSON Schema generated from the rules.
 
-Every key has a type and a meaning; an unknown section or key, a wrong type, or a value
-out of range is an input error naming the file, the line and the key. A policy is a
-value: its digest (SHA-256 of the canonical JSON of its effective settings) goes into the
-signed release attestation, so a training job can tell which policy a release passed.
+Each rule class declares the keys it reads (``provenance.gate.base.Setting``: section,
+key, JSON Schema of the value, default, description). From those declarations this
+module makes the policy file's JSON Schema (draft 2020-12, published as
+``schemas/policy.schema.json``; ``python -m provenance.gate.policy`` prints it), its
+defaults and the default TOML, and validates a file with ``jsonschema`` before anything
+is evaluated: an unknown section or key, a wrong type or an out-of-range value is an
+``InputError`` (exit 2) naming the file, the line and the key
+(``policy.toml:2: relabels.max_relabel_rate: unknown rule; ...``).
+
+A policy is a value: its digest (SHA-256 of the canonical JSON of its effective
+settings) goes into the signed release attestation, so a training job can tell which
+policy a release passed. ``rule_set`` turns it into the composed rules the gate evaluates.
 """
 
 from __future__ import annotations
@@ -12,79 +20,137 @@ import copy
 import hashlib
 import json
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
+from provenance.gate import detection
+from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
+from provenance.gate.rules import (
+    BlockQuarantinedSources,
+    ForbiddenSources,
+    MaxRelabeledAfterSource,
+    MaxRelabelRatePerSource,
+    MaxRelabels,
+    MaxUnattributed,
+    MaxUnattributedFraction,
+    MaxUnsignedAdditions,
+    MinClassMixPValue,
+    VerifyData,
+    VerifySignatures,
+)
 
-# section -> key -> (type(s), default, description). ``None`` in a default means "no bound".
-SPEC: dict[str, dict[str, tuple]] = {
-    "integrity": {
-        "verify_signatures": (bool, True, "both versions' signatures, objects and the audit log must verify"),
-        "verify_data": (bool, True, "re-read the new version's data and match every record digest"),
-    },
-    "lineage": {
-        "max_unattributed": ((int, type(None)), None, "records no trusted signed batch carries"),
-        "max_unattributed_fraction": ((float, int, type(None)), None, "the same, as a fraction of the version"),
-        "max_unsigned_additions": ((int, type(None)), None, "added records from unsigned or unattributed batches"),
-        "max_relabeled_after_source": (
-            (int, type(None)),
-            0,
-            "records whose label differs from the one their source signed",
-        ),
-        "forbidden_sources": (list, [], "sources whose records may not be in a release"),
-        "block_quarantined_sources": (bool, True, "sources cut out with `prov quarantine` may not come back"),
-    },
-    "relabels": {
-        "max_relabel_rate_per_source": ((float, int, type(None)), 0.05, "share of a source's kept records relabeled"),
-        "max_relabels": ((int, type(None)), None, "relabeled records in all"),
-    },
-    "class_mix": {
-        "min_p_value": (
-            (float, int, type(None)),
-            1e-6,
-            "block when the additions' class mix differs from the base with p below this",
-        ),
-    },
-    "detectors": {
-        "run": ((str, list), "all", 'detectors that must run: "all" or a list of names'),
-        "fpr": ((float,), 0.01, "false-positive rate each detector's threshold is calibrated to"),
-        "alpha": ((float,), 0.001, "block when a detector flags more records than its FPR explains at this level"),
-        "max_flagged": ((int, type(None)), None, "a hard cap on flagged records per detector"),
-        "enabled": (bool, True, "run the detectors at all"),
-    },
-}
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
+SCHEMA_ID = "https://prov.dev/schemas/policy.schema.json"
+
+# Every rule class, in the order the policy file lists their keys and the gate reports them.
+RULE_TYPES: tuple[type[Rule], ...] = (
+    VerifySignatures,
+    VerifyData,
+    MaxRelabeledAfterSource,
+    MaxUnattributed,
+    MaxUnattributedFraction,
+    MaxUnsignedAdditions,
+    ForbiddenSources,
+    BlockQuarantinedSources,
+    MaxRelabelRatePerSource,
+    MaxRelabels,
+    MinClassMixPValue,
+    detection.DetectorsRun,
+    detection.CombinedFlagBudget,
+    detection.ExtremeRecords,
+)
+
+
+def declared_settings() -> dict[str, dict[str, Setting]]:
+    """section -> key -> ``Setting``, from the rule classes, in declaration order."""
+    out: dict[str, dict[str, Setting]] = {}
+    for rule_type in RULE_TYPES:
+        for s in rule_type.settings:
+            out.setdefault(s.section, {}).setdefault(s.key, s)
+    return out
+
+
+SETTINGS = declared_settings()
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """The default settings: section -> key -> value (None: no bound)."""
+    return {section: {k: copy.deepcopy(s.default) for k, s in keys.items()} for section, keys in SETTINGS.items()}
 
 
 @dataclass(frozen=True)
 class Policy:
-    settings: dict
+    """A parsed policy: its effective settings (defaults overridden by the file) and its file.
+
+    ``policy["lineage"]["max_unattributed"]`` reads one setting.
+    """
+
+    settings: dict[str, dict[str, Any]]
     path: str | None = None
 
-    def __getitem__(self, section: str) -> dict:
+    def __getitem__(self, section: str) -> dict[str, Any]:
         return self.settings[section]
 
     @property
     def digest(self) -> str:
+        """SHA-256 hex of the settings' canonical JSON (sorted keys, no spaces): the policy's identity."""
         body = json.dumps(self.settings, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(body).hexdigest()
 
     @property
     def name(self) -> str:
+        """The file it came from, or ``default policy``."""
         return self.path or "default policy"
 
 
-def defaults() -> dict:
-    return {section: {k: copy.deepcopy(v[1]) for k, v in keys.items()} for section, keys in SPEC.items()}
-
-
 def default_policy() -> Policy:
+    """The built-in policy (``prov check`` without ``--policy``)."""
     return Policy(defaults())
 
 
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a policy file as parsed TOML, generated from the rules."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "prov release policy (policy.toml, as parsed TOML)",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            section: {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {key: s.json_schema() for key, s in keys.items()},
+            }
+            for section, keys in SETTINGS.items()
+        },
+    }
+
+
+def schema_json() -> str:
+    """``schema()`` as the text of ``schemas/policy.schema.json`` (2-space indent, final newline)."""
+    return json.dumps(schema(), indent=2) + "\n"
+
+
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    # TOML tells integers from floats; JSON Schema's "integer" would also take 3.0 (and
+    # Python's bool is an int): a policy's integer is a TOML integer.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
+    )
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema())
+
+
 def _line_of(text: str, section: str | None, key: str) -> int | None:
-    """The line a key is written on (tomllib gives no positions for valid TOML)."""
+    """The line a key (or, with ``section`` None, a section) is written on; tomllib gives no positions."""
     current = None
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -99,96 +165,136 @@ def _line_of(text: str, section: str | None, key: str) -> int | None:
     return None
 
 
-def _fail(path: str, text: str, section: str | None, key: str, problem: str) -> InputError:
-    line = _line_of(text, section, key)
-    where = f"{path}:{line}" if line else path
-    name = f"{section}.{key}" if section else key
-    return InputError(f"{where}: {name}: {problem}")
+TYPE_WORDS = {
+    "boolean": "true/false",
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "a list",
+    "object": "a table",
+}
 
 
-def _type_name(types) -> str:
-    names = {
-        bool: "true/false",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        type(None): "absent",
-    }
-    types = types if isinstance(types, tuple) else (types,)
-    return " or ".join(names[t] for t in types if t is not type(None))
+def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | None, str, str]]:
+    """(section or None, key, problem) for one schema violation (several for unknown keys)."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        if not path:
+            return [(None, k, f"unknown section; known: {', '.join(known)}") for k in unknown]
+        return [(path[0], k, f"unknown rule; known in [{path[0]}]: {', '.join(known)}") for k in unknown]
+    if len(path) == 1:
+        return [(None, path[0], "must be a [section] table")]
+    section, key = path[0], path[1]
+    value = raw[section][key]
+    setting = SETTINGS[section][key]
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    if len(path) == 2 and error.validator == "type":
+        types = [sub["type"]] if isinstance(sub["type"], str) else sub["type"]
+        words = " or ".join(TYPE_WORDS.get(t, t) for t in types)
+        return [(section, key, f"must be {words}, not {type(value).__name__} {value!r}")]
+    if len(path) == 2 and error.validator == "minimum":
+        low = sub["minimum"]
+        problem = "must not be negative" if low == 0 else f"must be at least {low}"
+        return [(section, key, f"{problem}, not {value!r}")]
+    if len(path) == 2 and error.validator == "maximum":
+        return [(section, key, f"must be at most {sub['maximum']}, not {value!r}")]
+    if len(path) == 2 and error.validator in ("exclusiveMinimum", "exclusiveMaximum"):
+        low, high = sub.get("exclusiveMinimum"), sub.get("exclusiveMaximum")
+        return [(section, key, f"must be between {low} and {high}, not {value!r}")]
+    return [(section, key, f"must be {setting.expects or setting.description}, not {value!r}")]
 
 
 def parse(text: str, path: str = "policy.toml") -> Policy:
+    """Parse and validate a policy file's text.
+
+    Args:
+        text: the TOML text.
+        path: the file name the error messages use.
+
+    Returns:
+        The ``Policy``: defaults overridden by what the file sets.
+
+    Raises:
+        InputError: not TOML, or the first problem in file order (unknown section or key,
+            wrong type, value out of range) as ``FILE:LINE: section.key: problem``.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from exc
+    found = [p for error in _validator().iter_errors(raw) for p in _problems(error, raw)]
+    if found:
+        placed = [(_line_of(text, section, key), section, key, problem) for section, key, problem in found]
+        line, section, key, problem = min(placed, key=lambda p: (p[0] or sys.maxsize, p[1] or "", p[2]))
+        where = f"{path}:{line}" if line else path
+        raise InputError(f"{where}: {f'{section}.{key}' if section else key}: {problem}")
     settings = defaults()
     for section, values in raw.items():
-        if section not in SPEC:
-            raise _fail(path, text, None, section, f"unknown section; known: {', '.join(SPEC)}")
-        if not isinstance(values, dict):
-            raise _fail(path, text, None, section, "must be a [section] table")
-        for key, value in values.items():
-            if key not in SPEC[section]:
-                raise _fail(path, text, section, key, f"unknown rule; known in [{section}]: {', '.join(SPEC[section])}")
-            types = SPEC[section][key][0]
-            types = types if isinstance(types, tuple) else (types,)
-            if isinstance(value, bool) and bool not in types:
-                ok = False
-            else:
-                ok = isinstance(value, types)
-            if not ok:
-                raise _fail(
-                    path, text, section, key, f"must be {_type_name(types)}, not {type(value).__name__} {value!r}"
-                )
-            _check_range(path, text, section, key, value)
-            settings[section][key] = value
+        settings[section].update(values)
     return Policy(settings, path)
 
 
-def _check_range(path: str, text: str, section: str, key: str, value) -> None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise _fail(path, text, section, key, f"must not be negative, not {value}")
-    if key in ("fpr", "alpha") and not 0 < value < 1:
-        raise _fail(path, text, section, key, f"must be between 0 and 1, not {value}")
-    if (
-        key in ("max_unattributed_fraction", "max_relabel_rate_per_source", "min_p_value")
-        and value is not None
-        and value > 1
-    ):
-        raise _fail(path, text, section, key, f"is a fraction and must be at most 1, not {value}")
-    if key == "forbidden_sources" and not all(isinstance(s, str) and s for s in value):
-        raise _fail(path, text, section, key, "must list non-empty source names")
-    if key == "run" and isinstance(value, list):
-        if not value or not all(isinstance(s, str) and s for s in value):
-            raise _fail(path, text, section, key, 'must be "all" or a non-empty list of detector names')
-    elif key == "run" and value != "all":
-        raise _fail(path, text, section, key, f'must be "all" or a list of detector names, not {value!r}')
-
-
 def load(path: str | None) -> Policy:
+    """The policy in the TOML file at ``path``, or the default policy when ``path`` is None.
+
+    Detector names are checked when the gate runs, not here: one that is not installed
+    there is "could not evaluate" (exit 3), since the same policy may be right elsewhere.
+
+    Raises:
+        InputError: the file cannot be read, or ``parse`` rejects it (exit 2).
+    """
     if path is None:
         return default_policy()
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read policy ({getattr(exc, 'strerror', None) or exc})") from exc
-    # Detector names are checked when the gate runs: one that is not installed there is
-    # "could not evaluate" (exit 3), since the same policy may be right on another machine.
     return parse(text, path)
 
 
 def default_policy_toml() -> str:
-    """The default policy written out as TOML, for `prov check --print-default-policy` and docs."""
+    """The default policy written out as TOML, for ``prov check --print-default-policy`` and docs."""
     lines = ["# prov default release policy", ""]
-    for section, keys in SPEC.items():
+    for section, keys in SETTINGS.items():
         lines.append(f"[{section}]")
-        for key, (_, default, description) in keys.items():
-            if default is None:
-                lines.append(f"# {key} = 0  # {description} (unset: no bound)")
+        for key, s in keys.items():
+            if s.default is None:
+                lines.append(f"# {key} = 0  # {s.description} (unset: no bound)")
             else:
-                lines.append(f"{key} = {json.dumps(default)}  # {description}")
+                lines.append(f"{key} = {json.dumps(s.default)}  # {s.description}")
         lines.append("")
     return "\n".join(lines)
+
+
+def rule_set(policy: Policy) -> RuleSet:
+    """The rules ``policy`` turns on, composed: what the gate evaluates.
+
+    ``integrity.verify_signatures`` (when on) is a prerequisite of everything else: if
+    the versions' signatures do not verify, no other rule runs. The rest are all
+    required (``AllOf``); the detector rules come from ``provenance.gate.detection``.
+    """
+    s = policy.settings
+    built = [
+        VerifyData.from_settings(s),
+        MaxRelabeledAfterSource.from_settings(s),
+        MaxUnattributed.from_settings(s),
+        MaxUnattributedFraction.from_settings(s),
+        MaxUnsignedAdditions.from_settings(s),
+        ForbiddenSources.from_settings(s),
+        BlockQuarantinedSources.from_settings(s),
+        MaxRelabelRatePerSource.from_settings(s),
+        MaxRelabels.from_settings(s),
+        MinClassMixPValue.from_settings(s),
+        detection.rules(s),
+    ]
+    rest = AllOf([r for r in built if r is not None])
+    signatures = VerifySignatures.from_settings(s)
+    return rest if signatures is None else Requires(signatures, rest)
+
+
+if (
+    __name__ == "__main__"
+):  # regenerate the published schema: python -m provenance.gate.policy > schemas/policy.schema.json
+    sys.stdout.write(schema_json())

@@ -1,15 +1,19 @@
 """Reviewed exceptions: a signed statement that one finding (record digest + detector) on
 one version was looked at and accepted, with a reason.
 
-A waiver counts only if its DSSE signature verifies under a registered, unrevoked key of
-the store and it names the version being checked; anything else is ignored and reported,
-never silently honoured.
+A waiver counts only if its DSSE signature verifies under a key the check trusts (today
+the store's registered, unrevoked keys; see ``GateContext.trusted_keys``) and it names
+the version being checked; anything else is ignored and reported, never silently honoured.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
@@ -19,6 +23,26 @@ PREDICATE_TYPE = "https://prov.dev/waiver/v1"
 
 
 def create_waiver(store: Store, version: str, digest: str, detector: str, reason: str, key_path: str) -> dict:
+    """Sign, store and audit-log a waiver of one finding (``prov waive``).
+
+    The statement is an in-toto Statement v1 (predicate type ``PREDICATE_TYPE``) in a
+    DSSE envelope signed with the Ed25519 key at ``key_path``; its subject is the record.
+
+    Args:
+        store: the open store.
+        version: the version whose finding is accepted.
+        digest: the record's content digest, 64 hex characters.
+        detector: the detector whose flag is accepted.
+        reason: why, for a later reader (not empty).
+        key_path: the reviewer's private key (PKCS#8 PEM), registered in the store.
+
+    Returns:
+        ``{"waiver": object id, "version", "digest", "detector", "keyid"}``.
+
+    Raises:
+        InputError: unknown version, a malformed digest, an empty reason, or a key the
+            store does not know (its waivers would be ignored).
+    """
     store.version(version)
     digest = digest.lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
@@ -49,7 +73,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     envelope = signing.sign(stmt, private)
     with store.write():
         oid = store.put_object(signing.canonical_json(envelope), "json")
-        store.db["waivers"].insert(
+        store.db.table("waivers").insert(
             {
                 "object": oid,
                 "version": version,
@@ -64,7 +88,9 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     return {"waiver": oid, "version": version, "digest": digest, "detector": detector, "keyid": keyid}
 
 
-def _judge(env_bytes: bytes, origin: str, version: str, trusted: dict) -> tuple[dict | None, str | None]:
+def _judge(
+    env_bytes: bytes, origin: str, version: str, trusted: Mapping[str, Ed25519PublicKey]
+) -> tuple[dict | None, str | None]:
     """(predicate, None) for a valid waiver of ``version``; (partial facts, reason) otherwise."""
     try:
         env = signing.parse_envelope(env_bytes, origin)
@@ -83,27 +109,60 @@ def _judge(env_bytes: bytes, origin: str, version: str, trusted: dict) -> tuple[
     return pred, None
 
 
-def collect_waivers(store: Store, version: str, files=()) -> tuple[set[tuple[str, str]], dict]:
-    """Waived (digest, detector) pairs for ``version``, and what was honoured or ignored and why."""
-    trusted = store.trusted_keys()
-    candidates: list[tuple[bytes, str]] = []
-    for row in store.db["waivers"].rows_where("version = ?", [version]):
-        candidates.append((store.objects.get(row["object"], "waiver"), f"stored waiver {row['object'][:16]}"))
+@dataclass
+class Waivers:
+    """The waivers of one version, judged.
+
+    Attributes:
+        waived: the honoured (record digest hex, detector name) pairs.
+        report: ``{"honoured": [facts], "ignored": [facts + "why"]}``, facts being
+            ``digest``, ``detector``, ``reason``, ``reviewer`` (key id) and ``origin``.
+    """
+
+    waived: set[tuple[str, str]] = field(default_factory=set)
+    report: dict[str, list[dict]] = field(default_factory=lambda: {"honoured": [], "ignored": []})
+
+
+def read_waiver_files(files: Iterable[str]) -> list[tuple[bytes, str]]:
+    """The waiver envelopes in ``files`` (each a JSON envelope or a JSON list of them).
+
+    Returns:
+        (envelope bytes, origin ``FILE[i]`` for messages) per envelope, not yet judged.
+
+    Raises:
+        InputError: a file that cannot be read or is not JSON (exit 2).
+    """
+    out: list[tuple[bytes, str]] = []
     for path in files:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"{path}: cannot read waivers ({exc})") from exc
         items = data if isinstance(data, list) else [data]
-        candidates += [(json.dumps(item).encode(), f"{path}[{i}]") for i, item in enumerate(items)]
-    waived: set[tuple[str, str]] = set()
-    report = {"honoured": [], "ignored": []}
+        out += [(json.dumps(item).encode(), f"{path}[{i}]") for i, item in enumerate(items)]
+    return out
+
+
+def judge_waivers(
+    store: Store, version: str, extra: Iterable[tuple[bytes, str]], trusted: Mapping[str, Ed25519PublicKey]
+) -> Waivers:
+    """Judge the stored waivers of ``version`` and the ``extra`` envelopes against ``trusted`` keys.
+
+    A waiver is honoured only if its DSSE signature verifies under one of ``trusted``
+    (key id -> public key), its predicate type is the waiver's and it names ``version``;
+    every other one is listed as ignored, with why.
+    """
+    candidates: list[tuple[bytes, str]] = []
+    for row in store.db["waivers"].rows_where("version = ?", [version]):
+        candidates.append((store.objects.get(row["object"], "waiver"), f"stored waiver {row['object'][:16]}"))
+    candidates += list(extra)
+    out = Waivers()
     for env_bytes, origin in candidates:
         pred, problem = _judge(env_bytes, origin, version, trusted)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}
-        if problem:
-            report["ignored"].append(facts | {"why": problem})
+        if problem or pred is None:
+            out.report["ignored"].append(facts | {"why": problem})
         else:
-            waived.add((pred["digest"], pred["detector"]))
-            report["honoured"].append(facts)
-    return waived, report
+            out.waived.add((pred["digest"], pred["detector"]))
+            out.report["honoured"].append(facts)
+    return out

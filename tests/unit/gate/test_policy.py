@@ -1,4 +1,5 @@
-"""Policy files: strict parsing, errors that name the line and key, a documented default."""
+"""Policy files: a schema generated from the rules, strict validation with errors that name
+the line and key, a documented default whose digest does not drift."""
 
 from __future__ import annotations
 
@@ -12,7 +13,27 @@ from jsonschema import Draft202012Validator
 from provenance.errors import InputError
 from provenance.gate import policy
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "schemas" / "policy.schema.json").read_text())
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schemas" / "policy.schema.json"
+SCHEMA = json.loads(SCHEMA_FILE.read_text())
+
+# The default policy's digest goes into every release attestation a training job checks
+# with --policy; a change to a default, a key or a section changes it, and must be deliberate.
+DEFAULT_DIGEST = "0a3043b6aca5964d645098bd075de43f8030c374afd4bc30ad1f663b187c6fc6"
+
+
+def test_the_published_schema_is_the_one_generated_from_the_rules():
+    assert SCHEMA_FILE.read_text() == policy.schema_json(), (
+        "schemas/policy.schema.json is out of date: python -m provenance.gate.policy > schemas/policy.schema.json"
+    )
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_every_rule_key_is_in_the_schema_with_its_description():
+    for rule_type in policy.RULE_TYPES:
+        for setting in rule_type.settings:
+            entry = SCHEMA["properties"][setting.section]["properties"][setting.key]
+            assert entry["description"] == setting.description
+            assert entry.get("default") == setting.default
 
 
 def test_default_policy_round_trips_through_its_toml_and_schema():
@@ -20,7 +41,7 @@ def test_default_policy_round_trips_through_its_toml_and_schema():
     parsed = policy.parse(text, "default.toml")
     assert parsed.settings == policy.defaults()
     Draft202012Validator(SCHEMA).validate(tomllib.loads(text))
-    assert parsed.digest == policy.default_policy().digest
+    assert parsed.digest == policy.default_policy().digest == DEFAULT_DIGEST
 
 
 def test_a_policy_overrides_only_what_it_names(tmp_path):
@@ -32,19 +53,36 @@ def test_a_policy_overrides_only_what_it_names(tmp_path):
     assert pol["lineage"]["forbidden_sources"] == ["scraper"] and pol["lineage"]["max_unattributed"] == 0
     assert pol["detectors"]["fpr"] == 0.05 and pol["integrity"]["verify_data"] is True
     assert pol.digest != policy.default_policy().digest
+    assert pol.path == str(p) and pol.name == str(p) and policy.default_policy().name == "default policy"
     Draft202012Validator(SCHEMA).validate(tomllib.loads(p.read_text()))
 
 
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("[lineage]\nmax_unatributed = 3\n", "policy.toml:2: lineage.max_unatributed: unknown rule"),
-        ('[lineage]\n\nmax_unattributed = "3"\n', "policy.toml:3: lineage.max_unattributed: must be an integer"),
-        ("[detector]\nfpr = 0.1\n", "policy.toml:1: detector: unknown section"),
-        ("[detectors]\nfpr = 2.0\n", "policy.toml:2: detectors.fpr: must be between 0 and 1"),
+        (
+            "[lineage]\nmax_unatributed = 3\n",
+            "policy.toml:2: lineage.max_unatributed: unknown rule; known in [lineage]:",
+        ),
+        ("[relabels]\nmax_relabel_rate = 0.1\n", "policy.toml:2: relabels.max_relabel_rate: unknown rule"),
+        (
+            '[lineage]\n\nmax_unattributed = "3"\n',
+            "policy.toml:3: lineage.max_unattributed: must be an integer, not str",
+        ),
+        (
+            "[lineage]\nmax_unattributed = 3.0\n",
+            "policy.toml:2: lineage.max_unattributed: must be an integer, not float",
+        ),
+        ("[detector]\nfpr = 0.1\n", "policy.toml:1: detector: unknown section; known: integrity, lineage,"),
+        ("lineage = 3\n", "policy.toml:1: lineage: must be a [section] table"),
+        ("[detectors]\nfpr = 2.0\n", "policy.toml:2: detectors.fpr: must be between 0 and 1, not 2.0"),
+        ("[detectors]\nalpha = 0\n", "policy.toml:2: detectors.alpha: must be between 0 and 1, not 0"),
         ("[detectors]\nrun = []\n", 'policy.toml:2: detectors.run: must be "all" or a non-empty list'),
-        ("[integrity]\nverify_data = 1\n", "policy.toml:2: integrity.verify_data: must be true/false"),
-        ("[relabels]\nmax_relabels = -1\n", "policy.toml:2: relabels.max_relabels: must not be negative"),
+        ('[detectors]\nrun = "some"\n', 'policy.toml:2: detectors.run: must be "all" or a non-empty list'),
+        ("[integrity]\nverify_data = 1\n", "policy.toml:2: integrity.verify_data: must be true/false, not int 1"),
+        ("[relabels]\nmax_relabels = -1\n", "policy.toml:2: relabels.max_relabels: must not be negative, not -1"),
+        ("[class_mix]\nmin_p_value = 1.5\n", "policy.toml:2: class_mix.min_p_value: must be at most 1, not 1.5"),
+        ('[lineage]\nforbidden_sources = ["a", ""]\n', "policy.toml:2: lineage.forbidden_sources: must be a list of"),
         ("[lineage\nx=1\n", "policy.toml: not valid TOML"),
     ],
 )
@@ -54,3 +92,15 @@ def test_typos_and_wrong_types_name_the_line_and_key(tmp_path, monkeypatch, text
     with pytest.raises(InputError) as err:
         policy.load("policy.toml")
     assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_the_first_problem_in_the_file_is_reported():
+    text = "[detectors]\nfpr = 0.01\nalpha = 7\n\n[lineage]\nmax_unattributed = -2\n[bogus]\n"
+    with pytest.raises(InputError, match=r"^p.toml:3: detectors.alpha: must be between"):
+        policy.parse(text, "p.toml")
+
+
+def test_an_unreadable_policy_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read policy"):
+        policy.load(str(tmp_path / "missing.toml"))

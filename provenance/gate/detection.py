@@ -1,0 +1,305 @@
+"""The policy's detector rules, on one calibrated verdict per record (``detectors.combine``).
+
+``DetectorsRun`` runs the detectors the policy names once on the delta and combines
+their evidence into one verdict per record at the policy's ``fpr``. Then:
+``DetectorRan`` (``detectors.<name>``) is an error for a detector that crashed or is
+required but not installed (the gate fails closed); ``CombinedFlagBudget``
+(``detectors.combined``) blocks when more records are flagged than a clean delta of that
+size flags except with probability ``alpha`` (binomial tail); ``ExtremeRecords``
+(``detectors.extreme``) blocks on any record whose combined p-value is at most
+``alpha / n`` (Bonferroni over the delta), whatever the budget. A waiver of a record for
+``combined``, or for a detector that flags it on its own, takes it out of both.
+
+``rules()`` builds this part of the policy and ``summarise()`` the report's
+``detectors`` rows and ``findings``. The other rules never read detector results, so
+this module can change alone. A replacement provides the same three things: rule
+classes declaring the ``[detectors]`` keys (listed in
+``provenance.gate.policy.RULE_TYPES``), ``rules(settings)`` and ``summarise(ctx, results)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from provenance import stats
+from provenance.errors import VerificationError
+from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting, Settings
+from provenance.gate.results import LISTED, RuleResult, Status
+from provenance.gate.rules import BOOLEAN, COUNT, setting_value
+
+if TYPE_CHECKING:
+    from provenance.detectors.pipeline import Detection
+    from provenance.gate.context import GateContext
+
+RUN = Setting(
+    "detectors",
+    "run",
+    {"anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]},
+    "all",
+    'detectors that must run: "all" or a list of names',
+    expects='"all" or a non-empty list of detector names',
+)
+PROBABILITY = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+FPR = Setting(
+    "detectors", "fpr", PROBABILITY, 0.01, "false-positive rate the combined per-record verdict is calibrated to"
+)
+ALPHA = Setting(
+    "detectors",
+    "alpha",
+    PROBABILITY,
+    0.001,
+    "block when the verdict flags more records than its FPR explains at this level, or one with p <= alpha / n",
+)
+MAX_FLAGGED = Setting(
+    "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"
+)
+ENABLED = Setting("detectors", "enabled", BOOLEAN, True, "run the detectors at all")
+COMBINED = "combined"  # the name waivers and findings use for the combined verdict
+
+
+def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None) -> int:
+    """The most flags a clean delta of ``n`` records gives at false-positive rate ``fpr``,
+    except with probability ``alpha`` (``stats.binomial_upper_limit``), capped at ``max_flagged``."""
+    budget = stats.binomial_upper_limit(n, fpr, alpha)
+    return budget if max_flagged is None else min(budget, max_flagged)
+
+
+def flagged_records(detection: Detection, waived: set[tuple[str, str]]) -> list[dict]:
+    """The records the combined verdict flags and no waiver covers, highest score first.
+
+    A record is waived by a waiver naming its digest and ``combined``, or one of the
+    detectors that flag it on their own. Each is ``{"digest": hex, "detector":
+    "combined", "score": 1 - p rounded to 6 places, "p_value", "explanation",
+    "detectors": [{"detector", "score", "flagged"}]}``.
+    """
+    records = []
+    for v in detection.verdicts.flagged:
+        names = {COMBINED} | {d["detector"] for d in v.detectors if d["flagged"]}
+        if any((v.digest, name) in waived for name in names):
+            continue
+        records.append(
+            {
+                "digest": v.digest,
+                "detector": COMBINED,
+                "score": round(v.score, 6),
+                "p_value": v.p_value,
+                "explanation": v.explanation,
+                "detectors": v.detectors,
+            }
+        )
+    return sorted(records, key=lambda x: -x["score"])
+
+
+class DetectorRule(Rule):
+    """A rule on the detection run the policy asks for: ``run`` (names) at ``fpr``."""
+
+    def __init__(self, run: Sequence[str], fpr: float):
+        self.run, self.fpr = list(run), fpr
+
+    def detection(self, ctx: GateContext) -> Detection:
+        """The run's detection (only evaluated after ``DetectorsRun`` passed, so it exists)."""
+        detection = ctx.detection(self.run, self.fpr).detection
+        if detection is None:
+            raise ValueError(f"{self.name} evaluated although the detectors did not run")
+        return detection
+
+
+class DetectorsRun(DetectorRule):
+    """The detectors the policy names ran on the delta (``detectors.run``).
+
+    Blocks when the delta's records are not the signed ones (the detectors refuse them);
+    an error when they could not run at all (no reference profile, features that
+    cannot be computed): the gate then fails closed.
+    """
+
+    key = "detectors.run"
+    settings = (RUN, FPR, ENABLED)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Run the detectors (once per check, through the context) and say how it went."""
+        run = ctx.detection(self.run, self.fpr)
+        if isinstance(run.failure, VerificationError):
+            return RuleResult(self.key, "block", f"detectors refused the delta: {run.failure}")
+        if run.failure is not None or run.detection is None:
+            return RuleResult(self.key, "error", f"detectors could not run: {run.failure}")
+        n = len(run.detection.verdicts.records)
+        reason = f"{len(run.results)} detector(s) scored {n} records of the delta, one verdict per record at FPR {self.fpr:g}"
+        return RuleResult(self.key, "pass", reason)
+
+
+class DetectorRan(DetectorRule):
+    """One required detector (``detectors.<name>``) is installed and ran without crashing.
+
+    Its flags alone do not block (``detectors.combined`` does); a crash or a missing
+    detector is an error, since a verdict without it is not the one the policy asked for.
+    """
+
+    key = "detectors.<name>"
+
+    def __init__(self, detector: str, run: Sequence[str], fpr: float, installed: bool = True):
+        super().__init__(run, fpr)
+        self.detector, self.installed = detector, installed
+
+    @property
+    def name(self) -> str:
+        """``detectors.<detector>``."""
+        return f"detectors.{self.detector}"
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Error if missing, crashed or silent; else pass, saying how many records it alone would flag."""
+        if not self.installed:
+            return RuleResult(
+                self.name, "error", f"detector {self.detector} is required by the policy but not installed"
+            )
+        result = ctx.detection(self.run, self.fpr).result(self.detector)
+        if result is None:
+            return RuleResult(self.name, "error", f"detector {self.detector} did not report")
+        if result.status != "ok":
+            return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
+        reason = (
+            f"scored {len(result.findings)} records; {len(result.flagged)} would be flagged by it alone "
+            f"(the combined verdict decides)"
+        )
+        return RuleResult(self.name, "pass", reason)
+
+
+class CombinedFlagBudget(DetectorRule):
+    """No more records flagged by the combined verdict than chance explains (``detectors.combined``).
+
+    With ``n`` records at false-positive rate ``fpr``, a clean delta has more than
+    ``flag_budget(n, fpr, alpha)`` flagged records with probability below ``alpha``
+    (binomial tail); more unwaived flags than that block. ``max_flagged`` caps the budget.
+    """
+
+    key = "detectors.combined"
+    settings = (ALPHA, MAX_FLAGGED)
+
+    def __init__(self, run: Sequence[str], fpr: float, alpha: float, max_flagged: int | None = None):
+        super().__init__(run, fpr)
+        self.alpha, self.max_flagged = alpha, max_flagged
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block when the unwaived flagged records exceed the budget, naming them."""
+        detection = self.detection(ctx)
+        verdicts = detection.verdicts
+        records = flagged_records(detection, ctx.waivers.waived)
+        n, k = len(verdicts.records), len(records)
+        waived = len(verdicts.flagged) - k
+        budget = flag_budget(n, self.fpr, self.alpha, self.max_flagged)
+        status: Status = "block" if k > budget else "pass"
+        reason = (
+            f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
+            f"flags at most {budget} (binomial, alpha {self.alpha:g})" + (f"; {waived} waived" if waived else "")
+        )
+        statistic = {
+            "test": "binomial",
+            "n": n,
+            "flagged": k,
+            "fpr": self.fpr,
+            "alpha": self.alpha,
+            "allowed": budget,
+            "p_value": stats.binomial_sf(k, n, self.fpr) if n else 1.0,
+            "method": verdicts.method,
+        }
+        return RuleResult(self.key, status, reason, records[:LISTED] if status == "block" else [], k, statistic)
+
+
+class ExtremeRecords(DetectorRule):
+    """No record far outside anything the base explains (``detectors.extreme``).
+
+    A record whose combined p-value is at most ``alpha / n`` blocks whatever the budget
+    (Bonferroni over the delta: a clean delta has such a record with probability below
+    ``alpha``); a waiver is the way through.
+    """
+
+    key = "detectors.extreme"
+    settings = (ALPHA,)
+
+    def __init__(self, run: Sequence[str], fpr: float, alpha: float):
+        super().__init__(run, fpr)
+        self.alpha = alpha
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block naming every unwaived record at or below ``alpha / n``."""
+        detection = self.detection(ctx)
+        n = len(detection.verdicts.records)
+        threshold = self.alpha / max(n, 1)
+        extreme = [x for x in flagged_records(detection, ctx.waivers.waived) if x["p_value"] <= threshold]
+        reason = (
+            f"{len(extreme)} record(s) lie far outside anything the base explains (combined p <= "
+            f"{threshold:.2g} = alpha / n); they block whatever the budget unless waived"
+            if extreme
+            else f"no record beyond combined p {threshold:.2g} (alpha / n)"
+        )
+        statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
+        return RuleResult(self.key, "block" if extreme else "pass", reason, extreme[:LISTED], len(extreme), statistic)
+
+
+def rules(settings: Settings) -> RuleSet | None:
+    """The detector part of a policy, or None when ``detectors.enabled`` is false.
+
+    ``run = "all"`` means every installed detector. A required detector that is not
+    installed is an error result (the same policy may be right on another machine, so
+    this is "could not evaluate", not bad input); the other rules are evaluated only
+    when the run succeeded.
+    """
+    if not setting_value(settings, ENABLED):
+        return None
+    from provenance.detectors.registry import available_detectors
+
+    installed = set(available_detectors())
+    wanted = setting_value(settings, RUN)
+    names = sorted(installed) if wanted == "all" else list(dict.fromkeys(wanted))
+    fpr, alpha = setting_value(settings, FPR), setting_value(settings, ALPHA)
+    run = [n for n in names if n in installed]
+    missing: list[RuleSet] = [DetectorRan(n, run, fpr, installed=False) for n in names if n not in installed]
+    if not run:
+        return AllOf(missing)
+    verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr) for n in run]
+    verdict_rules += [
+        CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED)),
+        ExtremeRecords(run, fpr, alpha),
+    ]
+    return AllOf([*missing, Requires(DetectorsRun(run, fpr), AllOf(verdict_rules))])
+
+
+def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dict], list[dict]]:
+    """The check report's ``detectors`` rows and ``findings``, from the run and the rule results.
+
+    One row per detector (``allowed`` null: a detector alone does not block) and one for
+    ``combined`` (its budget, from the ``detectors.combined`` result); the findings are
+    the combined verdict's unwaived flagged records. ``([], [])`` when the detectors did not run.
+    """
+    run = ctx.detection_run
+    if run is None or run.detection is None:
+        return [], []
+    detection = run.detection
+    rows = [
+        {
+            "detector": r.detector,
+            "status": r.status,
+            "error": r.error,
+            "threshold": r.threshold,
+            "scored": len(r.findings),
+            "flagged": len(r.flagged),
+            "waived": 0,
+            "allowed": None,
+        }
+        for r in detection.results
+    ]
+    findings = flagged_records(detection, ctx.waivers.waived)
+    combined = next((r for r in results if r.rule == CombinedFlagBudget.key and r.statistic), None)
+    rows.append(
+        {
+            "detector": COMBINED,
+            "status": "ok",
+            "error": None,
+            "threshold": 1.0 - run.fpr,
+            "scored": len(detection.verdicts.records),
+            "flagged": len(detection.verdicts.flagged),
+            "waived": len(detection.verdicts.flagged) - len(findings),
+            "allowed": int(combined.statistic["allowed"]) if combined and combined.statistic else None,
+        }
+    )
+    return rows, findings

@@ -1,0 +1,134 @@
+"""What the release gate reports: one ``RuleResult`` per evaluated rule, one ``GateResult`` per check.
+
+``GateResult.to_dict()`` is the ``prov check --format json`` document (format
+``prov.check/v1``, schema ``schemas/check.schema.json``); every other check format
+(text, Markdown, SARIF 2.1.0, JUnit XML) is rendered from that dict by ``provenance.report``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+LISTED = 20  # records a rule result names at most; ``count`` says how many there are in all
+REPORT_FORMAT = "prov.check/v1"
+
+Status = Literal["pass", "block", "error"]
+
+
+@dataclass
+class RuleResult:
+    """The outcome of one rule.
+
+    Attributes:
+        rule: the rule's name, ``section.key`` as written in the policy file
+            (``lineage.max_unattributed``), or ``detectors.<name>`` for one detector.
+        status: ``pass``; ``block`` (the rule found what it forbids: exit 1); or
+            ``error`` (it could not be evaluated: exit 3, the gate fails closed).
+        reason: one line for people, with the measured value and the bound.
+        records: at most ``LISTED`` records the rule is about, each a dict with at least
+            ``digest`` (hex; empty when a finding is not about one record) and, where
+            known, ``label``, ``source``, ``signed_label``, ``detector``, ``score``,
+            ``explanation`` or ``detail``. Listed only when the rule does not pass.
+        count: how many records the rule is about (may exceed ``len(records)``).
+        statistic: the test behind the verdict, when there is one: a dict naming
+            its ``test`` and carrying its ``p_value`` and inputs.
+    """
+
+    rule: str
+    status: Status
+    reason: str
+    records: list[dict] = field(default_factory=list)
+    count: int = 0
+    statistic: dict | None = None
+
+
+def bounded_count(
+    rule: str,
+    count: int,
+    bound: int | None,
+    what: str,
+    records: list[dict] | tuple[dict, ...] = (),
+    statistic: dict | None = None,
+) -> RuleResult:
+    """The result of a rule that bounds a count: block when ``count > bound``.
+
+    Args:
+        rule: the rule's name.
+        count: the measured number of records.
+        bound: the most allowed, or None for no bound (the rule then passes and reports the count).
+        what: what was counted, as a plural noun phrase ("records relabeled against the base").
+        records: the records counted (only the first ``LISTED`` are kept, and only on a block).
+        statistic: passed through to the result.
+    """
+    if bound is None:
+        return RuleResult(rule, "pass", f"{count} {what} (no bound set)", [], count, statistic)
+    status: Status = "block" if count > bound else "pass"
+    listed = list(records)[:LISTED] if status == "block" else []
+    return RuleResult(rule, status, f"{count} {what}, allowed {bound}", listed, count, statistic)
+
+
+def decision_of(results: list[RuleResult]) -> Literal["pass", "blocked", "error"]:
+    """``error`` if any rule could not be evaluated (or there is no result at all: fail
+    closed), else ``blocked`` if any rule blocks, else ``pass``."""
+    statuses = {r.status for r in results}
+    if not results or "error" in statuses:
+        return "error"
+    return "blocked" if "block" in statuses else "pass"
+
+
+@dataclass
+class GateResult:
+    """The outcome of ``prov check``: the decision and everything behind it.
+
+    Attributes:
+        base, version: the trusted base and the candidate version (tags).
+        policy: ``{"path": file or None for the default, "digest": SHA-256 hex of the
+            policy's canonical JSON}``.
+        decision: ``pass`` | ``blocked`` | ``error`` (see ``exit_code``).
+        rules: one result per evaluated rule, in evaluation order.
+        detectors: one row per detector run: ``detector``, ``status`` (ok|error), ``error``,
+            ``threshold`` (score scale), ``scored``, ``flagged``, ``waived``, ``allowed``.
+        findings: flagged, not waived detector findings: ``digest``, ``detector``, ``score``
+            in [0, 1], ``explanation``; highest score first per detector.
+        waivers: ``{"honoured": [...], "ignored": [... with "why"]}``.
+        summary: the diff's counts (``added``, ``removed``, ``relabeled``, ``records_new``,
+            ``records_base``); empty when the check stopped before diffing.
+        checked_at: UTC time of the check, ISO 8601 to the second.
+        attestation: path of the release attestation written for a pass, if any.
+    """
+
+    base: str
+    version: str
+    policy: dict
+    decision: str
+    rules: list[RuleResult]
+    detectors: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    waivers: dict = field(default_factory=lambda: {"honoured": [], "ignored": []})
+    summary: dict = field(default_factory=dict)
+    checked_at: str = ""
+    attestation: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 for pass, 1 for blocked, 3 for anything else (could not evaluate)."""
+        return {"pass": 0, "blocked": 1}.get(self.decision, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``prov check --format json`` document (``prov.check/v1``, schemas/check.schema.json)."""
+        return {
+            "format": REPORT_FORMAT,
+            "base": self.base,
+            "version": self.version,
+            "policy": self.policy,
+            "decision": self.decision,
+            "exit_code": self.exit_code,
+            "checked_at": self.checked_at,
+            "rules": [asdict(r) for r in self.rules],
+            "detectors": self.detectors,
+            "findings": self.findings,
+            "waivers": self.waivers,
+            "summary": self.summary,
+            "attestation": self.attestation,
+        }

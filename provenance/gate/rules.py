@@ -1,0 +1,383 @@
+"""The release policy's rules on integrity, lineage, relabels and class mix: one class per rule.
+
+Each class names the policy keys it reads (``settings``), builds itself from a parsed
+policy (``from_settings``; None when the policy turns it off) and gives one
+``RuleResult`` from ``check(ctx)``. Rules that bound a count report the count even with
+no bound set (they pass), so a report always shows what was measured. The detector rules
+are in ``provenance.gate.detection``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import VerificationError
+from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.results import LISTED, RuleResult, Status, bounded_count
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.gate.context import GateContext
+
+COUNT = {"type": "integer", "minimum": 0}
+FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
+BOOLEAN = {"type": "boolean"}
+
+
+def lineage_records(ctx: GateContext, mask: pa.Array) -> list[dict]:
+    """The first ``LISTED`` records of the new version's lineage selected by ``mask``.
+
+    Each is ``{"digest": hex, "label", "source", "signed_label"}``.
+    """
+    part = ctx.lineage.filter(mask).slice(0, LISTED)
+    cols = {c: part.column(c).to_pylist() for c in ("digest", "label", "source", "signed_label")}
+    return [
+        {"digest": d.hex(), "label": label, "source": s, "signed_label": signed}
+        for d, label, s, signed in zip(cols["digest"], cols["label"], cols["source"], cols["signed_label"])
+    ]
+
+
+def count_status(ctx: GateContext, status: str) -> tuple[int, pa.Array]:
+    """How many records of the new version have lineage ``status``, and the mask selecting them."""
+    import pyarrow.compute as pc
+
+    mask = pc.equal(ctx.lineage.column("status"), status)
+    return int(pc.sum(mask).as_py() or 0), mask
+
+
+def setting_value(settings: Settings, setting: Setting) -> Any:
+    """The value ``settings`` gives ``setting`` (its default when the section leaves it out)."""
+    return settings.get(setting.section, {}).get(setting.key, setting.default)
+
+
+def verification_block(rule: str, exc: VerificationError) -> RuleResult:
+    """A block carrying a failed verification: its message, and the records it names
+    (or, when it names none, its detail lines as records without a digest)."""
+    records = exc.records or [{"digest": "", "detail": d} for d in exc.details]
+    return RuleResult(rule, "block", str(exc), records[:LISTED], len(exc.records))
+
+
+class SwitchedRule(Rule):
+    """A rule that its one boolean setting turns on or off."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule when the policy turns it on, else None."""
+        return cls() if setting_value(settings, cls.settings[0]) else None
+
+
+class ParameterRule(Rule):
+    """A rule built from its one setting's value; left out when the policy does not set it."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's value, or None when the value is unset (None) or empty."""
+        value = setting_value(settings, cls.settings[0])
+        return None if value is None or value == [] else cls(value)
+
+
+# --- integrity ---------------------------------------------------------------------------
+
+
+class VerifySignatures(SwitchedRule):
+    """Both versions' signatures, their objects and the hash-chained audit log verify.
+
+    Every other rule reads facts these signatures cover, so the gate evaluates nothing
+    else when this blocks (see ``Requires``).
+    """
+
+    key = "integrity.verify_signatures"
+    settings = (
+        Setting(
+            "integrity",
+            "verify_signatures",
+            BOOLEAN,
+            True,
+            "both versions' signatures, objects and the audit log must verify",
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, or block with the verification error and its details."""
+        from provenance.versions import verify_audit, verify_version
+
+        # The versions' signatures are checked against the store's keys inside
+        # provenance.versions; issue 12 makes them the verifier's (ctx.trusted_keys).
+        try:
+            verify_version(ctx.store, ctx.base, read_data=False)
+            verify_version(ctx.store, ctx.new, read_data=False)
+            verify_audit(ctx.store)
+        except VerificationError as exc:
+            return verification_block(self.key, exc)
+        return RuleResult(self.key, "pass", "signatures, manifests and audit log verify")
+
+
+class VerifyData(SwitchedRule):
+    """Re-read the new version's data and match every record digest against its signed manifest."""
+
+    key = "integrity.verify_data"
+    settings = (
+        Setting(
+            "integrity", "verify_data", BOOLEAN, True, "re-read the new version's data and match every record digest"
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, or block naming the records added, removed or changed since signing."""
+        from provenance.versions import verify_version
+
+        try:
+            verify_version(ctx.store, ctx.new, read_data=True)
+        except VerificationError as exc:
+            return verification_block(self.key, exc)
+        return RuleResult(self.key, "pass", f"every record of {ctx.new} re-read and matched")
+
+
+# --- lineage -----------------------------------------------------------------------------
+
+
+class CountBound(Rule):
+    """A rule that bounds one count (None: no bound, the count is reported and passes)."""
+
+    def __init__(self, bound: int | None):
+        self.bound = bound
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CountBound:
+        """Always part of the policy: with no bound it still reports its count."""
+        return cls(setting_value(settings, cls.settings[0]))
+
+
+class MaxRelabeledAfterSource(CountBound):
+    """At most ``bound`` records whose label differs from the one their source signed."""
+
+    key = "lineage.max_relabeled_after_source"
+    settings = (
+        Setting(
+            "lineage",
+            "max_relabeled_after_source",
+            COUNT,
+            0,
+            "records whose label differs from the one their source signed",
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Count lineage status ``relabeled_after_source``; block above the bound."""
+        k, mask = count_status(ctx, "relabeled_after_source")
+        what = "records relabeled after their source signed them"
+        return bounded_count(self.key, k, self.bound, what, lineage_records(ctx, mask) if k else [])
+
+
+class MaxUnattributed(CountBound):
+    """At most ``bound`` records that no trusted signed batch carries."""
+
+    key = "lineage.max_unattributed"
+    settings = (Setting("lineage", "max_unattributed", COUNT, None, "records no trusted signed batch carries"),)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Count lineage status ``unattributed``; block above the bound."""
+        k, mask = count_status(ctx, "unattributed")
+        what = "records no trusted signed batch carries"
+        return bounded_count(self.key, k, self.bound, what, lineage_records(ctx, mask) if k else [])
+
+
+class MaxUnattributedFraction(ParameterRule):
+    """At most this fraction of the new version's records may be unattributed."""
+
+    key = "lineage.max_unattributed_fraction"
+    settings = (
+        Setting("lineage", "max_unattributed_fraction", FRACTION, None, "the same, as a fraction of the version"),
+    )
+
+    def __init__(self, fraction: float):
+        self.fraction = fraction
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block when unattributed records exceed ``int(fraction * records)``."""
+        k, mask = count_status(ctx, "unattributed")
+        n = ctx.lineage.num_rows
+        what = f"of {n} records no trusted signed batch carries (at most {100 * self.fraction:g}%)"
+        return bounded_count(self.key, k, int(self.fraction * n), what, lineage_records(ctx, mask) if k else [])
+
+
+class MaxUnsignedAdditions(CountBound):
+    """At most ``bound`` added records without a trusted signature (unattributed additions)."""
+
+    key = "lineage.max_unsigned_additions"
+    settings = (
+        Setting(
+            "lineage",
+            "max_unsigned_additions",
+            COUNT,
+            None,
+            "added records from unsigned or unattributed batches",
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Count the diff's unattributed additions; block above the bound, naming them."""
+        k = int(ctx.report["summary"].get("unattributed_added", 0))
+        records: list[dict] = []
+        if k and self.bound is not None and k > self.bound:
+            import numpy as np
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            added = np.ascontiguousarray(ctx.diff.delta["added"])
+            value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(added), [None, pa.py_buffer(added)])
+            _, unattributed = count_status(ctx, "unattributed")
+            mask = pc.and_(unattributed, pc.is_in(ctx.lineage.column("digest"), value_set=value_set))
+            records = lineage_records(ctx, mask)
+        return bounded_count(self.key, k, self.bound, "added records without a trusted signature", records)
+
+
+class ForbiddenSources(ParameterRule):
+    """No record may come from one of the named sources."""
+
+    key = "lineage.forbidden_sources"
+    settings = (
+        Setting(
+            "lineage",
+            "forbidden_sources",
+            {"type": "array", "items": {"type": "string", "minLength": 1}},
+            [],
+            "sources whose records may not be in a release",
+            expects="a list of non-empty source names",
+        ),
+    )
+
+    def __init__(self, sources: list[str]):
+        self.sources = sorted(set(sources))
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block when any record of the new version comes from a forbidden source."""
+        return source_records(ctx, self.key, set(self.sources), "forbidden")
+
+
+class BlockQuarantinedSources(SwitchedRule):
+    """Sources cut out with ``prov quarantine`` may not come back."""
+
+    key = "lineage.block_quarantined_sources"
+    settings = (
+        Setting(
+            "lineage",
+            "block_quarantined_sources",
+            BOOLEAN,
+            True,
+            "sources cut out with `prov quarantine` may not come back",
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block when any record of the new version comes from a quarantined source."""
+        if not ctx.quarantined_sources:
+            return RuleResult(self.key, "pass", "no source has been quarantined")
+        return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined")
+
+
+def source_records(ctx: GateContext, rule: str, sources: set[str], why: str) -> RuleResult:
+    """Block when any record of the new version comes from one of ``sources`` (by lineage)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=pa.array(sorted(sources)))
+    k = int(pc.sum(mask).as_py() or 0)
+    what = f"records from {why} sources ({', '.join(sorted(sources))})"
+    return bounded_count(rule, k, 0, what, lineage_records(ctx, mask) if k else [])
+
+
+# --- relabels and class mix ----------------------------------------------------------------
+
+
+class MaxRelabelRatePerSource(ParameterRule):
+    """No source may have more than this share of its kept records relabeled."""
+
+    key = "relabels.max_relabel_rate_per_source"
+    settings = (
+        Setting(
+            "relabels", "max_relabel_rate_per_source", FRACTION, 0.05, "share of a source's kept records relabeled"
+        ),
+    )
+
+    def __init__(self, rate: float):
+        self.rate = rate
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block naming each source above the rate and its relabeled records."""
+        by_source = ctx.report["by_source"]
+        allowed = f"allowed {100 * self.rate:.1f}%"
+        offenders = [r for r in by_source if r["relabel_rate"] > self.rate and r["relabeled"] > 0]
+        if not offenders:
+            worst = max(by_source, key=lambda r: r["relabel_rate"], default=None)
+            if worst is None:
+                return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}")
+            reason = (
+                f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
+                f"(source {worst['source'] or '(none)'}), {allowed}"
+            )
+            return RuleResult(self.key, "pass", reason)
+        names = {r["source"] for r in offenders}
+        reason = ", ".join(
+            f"source {r['source'] or '(none)'} relabeled {r['relabeled']} of its kept records "
+            f"({100 * r['relabel_rate']:.1f}%)"
+            for r in offenders
+        )
+        records = [c for c in ctx.report["changes"]["relabeled"] if c.get("source") in names][:LISTED]
+        return RuleResult(self.key, "block", f"{reason}, {allowed}", records, sum(r["relabeled"] for r in offenders))
+
+
+class MaxRelabels(CountBound):
+    """At most ``bound`` records relabeled against the base, from all sources together."""
+
+    key = "relabels.max_relabels"
+    settings = (Setting("relabels", "max_relabels", COUNT, None, "relabeled records in all"),)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Count the diff's relabels; block above the bound."""
+        relabeled = ctx.report["changes"]["relabeled"]
+        what = "records relabeled against the base"
+        return bounded_count(self.key, ctx.report["summary"]["relabeled"], self.bound, what, relabeled)
+
+
+class MinClassMixPValue(ParameterRule):
+    """Block when the additions' class mix differs from the base's with p below ``min_p``.
+
+    The test is the diff's ``class_mix_shift`` signal (chi-square test of homogeneity,
+    ``provenance.stats``); the rule blocks on the worst one (all additions, or one
+    source's), and only when the signal itself is flagged (significant *and* a large
+    enough effect), so a huge delta's harmless shift does not block.
+    """
+
+    key = "class_mix.min_p_value"
+    settings = (
+        Setting(
+            "class_mix",
+            "min_p_value",
+            FRACTION,
+            1e-6,
+            "block when the additions' class mix differs from the base with p below this",
+        ),
+    )
+
+    def __init__(self, min_p: float):
+        self.min_p = min_p
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass with no additions; else pass or block on the worst class-mix shift."""
+        shifts = [
+            s
+            for s in ctx.report["signals"]
+            if s["name"] == "class_mix_shift" and s["statistic"].get("p_value") is not None
+        ]
+        worst = min(shifts, key=lambda s: s["statistic"]["p_value"], default=None)
+        if worst is None:
+            return RuleResult(self.key, "pass", "no additions to test")
+        p = worst["statistic"]["p_value"]
+        status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
+        reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g})"
+        return RuleResult(self.key, status, reason, statistic=worst["statistic"])
