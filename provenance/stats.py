@@ -7,8 +7,9 @@ and concentrated removals. Each function documents its distribution, its edge ca
 the scipy routine it calls; the tests compare them with scipy and with the values
 prov's earlier hand-written incomplete-gamma code gave on fixed inputs.
 
-scipy is imported inside each function, not at module level: most commands (``prov
---help``, ``prov sign``, ``prov commit``) never need it and should not pay for loading it.
+scipy (and numpy) are imported inside each function, not at module level: most commands
+(``prov --help``, ``prov sign``, ``prov commit``) never need them and should not pay for
+loading them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def chi2_sf(statistic: float, df: int) -> float:
@@ -153,6 +156,8 @@ def chi_square_homogeneity(sample: Sequence[int], reference: Sequence[int]) -> H
         ValueError: if the two sequences differ in length, hold a negative count, or
             have a class with no count in either.
     """
+    import numpy as np
+
     table = np.array([list(sample), list(reference)], dtype=np.float64)
     if table.ndim != 2 or table.shape[0] != 2:
         raise ValueError("sample and reference must give one count per class, the same classes")

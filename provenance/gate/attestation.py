@@ -16,7 +16,26 @@ PREDICATE_TYPE = "https://prov.dev/release-check/v1"
 
 
 def attest(store: Store, result, key_path: str, out: str) -> str:
-    """Sign and write the attestation of a passing check; also kept in the store."""
+    """Sign and write the release attestation of a passing check; also kept in the store.
+
+    The attestation is an in-toto Statement v1 (predicate type ``PREDICATE_TYPE``, schema
+    ``schemas/release-attestation.schema.json``) whose subject is the version's Merkle
+    root, in a DSSE envelope signed with Ed25519. Its predicate names the base (tag and
+    Merkle root), the policy (path and digest), the time, the detectors and rules, the
+    number of waivers honoured and the audit-log head.
+
+    Args:
+        store: the open store.
+        result: the ``GateResult`` of ``provenance.gate.gate.check``; must be a pass.
+        key_path: the signer's private key (PKCS#8 PEM), registered in the store.
+        out: the file to write the envelope to (its folder must exist).
+
+    Returns:
+        The object id (SHA-256 hex) of the envelope in the store.
+
+    Raises:
+        InputError: the check did not pass, the key is not registered, or ``out``'s folder is missing.
+    """
     if result.decision != "pass":
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
     private = keys.load_private(key_path)
@@ -64,7 +83,22 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
 
 
 def verify_attestation(store: Store, version: str, path: str, policy_digest: str | None = None) -> dict:
-    """Check an attestation file for ``version``; raises VerificationError (exit 1) if it does not hold."""
+    """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
+
+    Args:
+        store: the open store; the envelope must verify under one of its registered keys.
+        version: the version the attestation must name (tag and Merkle root).
+        path: the attestation file (a DSSE envelope).
+        policy_digest: when given, the policy the release must have passed (SHA-256 hex).
+
+    Returns:
+        ``{"version", "attestation": path, "base", "policy", "checked_at", "signature": "ok"}``.
+
+    Raises:
+        InputError: the file cannot be read or is not a DSSE envelope (exit 2).
+        VerificationError: a bad signature, another predicate type, version, Merkle root,
+            result or policy (exit 1).
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
