@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -312,3 +313,14 @@ def test_fsck_knows_waivers_and_attestations(prov, workdir, keypair, base):
     con.close()
     r = prov("fsck")
     assert r.exit_code == 1 and "waivers row" in r.output
+
+
+def test_the_default_policy_prints_as_toml_the_schema_accepts(prov, workdir):
+    r = prov("check", "--print-default-policy")
+    assert r.exit_code == 0 and r.stdout.startswith("# prov default release policy")
+    Path("policy.toml").write_text(r.stdout)
+    schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text())
+    Draft202012Validator(schema).validate(tomllib.loads(r.stdout))
+    from provenance.gate.policy import default_policy, load
+
+    assert load("policy.toml").digest == default_policy().digest
