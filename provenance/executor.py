@@ -138,16 +138,43 @@ def _ordered_window(submit, fn, items: list, window: int, result) -> Iterator:
 _DONE = object()
 
 
+EXECUTOR_ENV = "PROV_EXECUTOR"
+"""The one place besides ``--executor`` an executor is named: the environment of the person running prov.
+
+Never a file in the checkout (a pull request could otherwise point ``prov verify`` at a
+Dask scheduler of its choosing, whose unpickled results run code on the CI runner and can
+return any digest it likes)."""
+
+
 def executor_from(setting: str | None = None):
     """An executor from a setting: ``local``, ``local:N``, ``inline`` or ``dask://HOST:PORT``.
 
-    With no setting, the ``PROV_EXECUTOR`` environment variable, then the store's
-    ``.prov/config.toml`` (``[scale] executor = ...``), then local processes on every core.
+    With no setting, the ``PROV_EXECUTOR`` environment variable, then local processes on
+    every core (``PROV_WORKERS``). Only ``commit`` runs on an executor chosen this way; a
+    Dask cluster is inside the trust boundary (its workers compute the digests that get
+    signed), so every check recomputes on this machine (:func:`local_executor`).
+
+    Raises InputError for a setting that names no executor.
     """
     if setting is None:
-        from provenance.config import executor_setting
+        setting = os.environ.get(EXECUTOR_ENV) or None
+    return _parse(setting)
 
-        setting = executor_setting()
+
+def local_executor():
+    """The executor for work a check relies on: always this machine.
+
+    ``PROV_EXECUTOR`` is honoured only when it names a local executor (``inline``,
+    ``local``, ``local:N``); a cluster address there is ignored, so ``verify``, ``check``,
+    ``add`` and ``diff`` recompute every digest they rely on here.
+    """
+    setting = os.environ.get(EXECUTOR_ENV) or None
+    if setting is not None and (setting in ("inline", "local") or setting.startswith("local:")):
+        return _parse(setting)
+    return LocalExecutor()
+
+
+def _parse(setting: str | None):
     if setting is None or setting in ("", "local"):
         return LocalExecutor()
     if setting == "inline":

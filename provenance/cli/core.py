@@ -83,7 +83,7 @@ def commit(
         None,
         "--executor",
         help="Where hashing runs: local, local:N, or dask://HOST:PORT "
-        "(default: PROV_EXECUTOR, then .prov/config.toml, then every local core).",
+        "(default: PROV_EXECUTOR from your environment, then every local core; never a file in the checkout).",
     ),
     json_out: bool = JsonFlag,
 ) -> None:

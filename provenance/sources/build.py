@@ -137,8 +137,8 @@ def build_manifest(
     """Read every record of ``spec`` and return its manifest, in memory bounded by a bucket.
 
     ``source`` fills the source of records whose table has no source column. ``spec.path``
-    may be a local path or an fsspec URL. With no ``executor``, the configured one
-    (``PROV_EXECUTOR``, ``.prov/config.toml``) or local processes on every core.
+    may be a local path or an fsspec URL. With no ``executor``, this machine's processes
+    (``provenance.executor.local_executor``): only a caller that commits passes a cluster.
     """
     if spec.rev is not None:
         from provenance.sources.dvc import build_manifest_at_rev
@@ -146,9 +146,9 @@ def build_manifest(
         hashed = build_manifest_at_rev(spec, source=source, batch=batch)
         return hashed
     if executor is None:
-        from provenance.executor import executor_from
+        from provenance.executor import local_executor
 
-        executor = executor_from()
+        executor = local_executor()
     fs, path = split_url(spec.path)
     if fs is None and not getattr(executor, "shared_filesystem", True):
         path = os.path.abspath(path)  # cluster workers have another working folder

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.errors import InputError
-from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from
+from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from, local_executor
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from support import digits_table
@@ -25,15 +25,25 @@ def test_settings_name_an_executor(workdir, monkeypatch):
     for bad in ("local:0", "local:x", "spark://h:1", "dask://"):
         with pytest.raises(InputError, match="executor"):
             executor_from(bad)
-    (workdir / ".prov").mkdir()
-    (workdir / ".prov" / "config.toml").write_text('[scale]\nexecutor = "local:2"\n')
+    monkeypatch.setenv("PROV_EXECUTOR", "local:2")
     assert repr(executor_from()) == "local:2"
-    monkeypatch.setenv("PROV_EXECUTOR", "inline")  # the environment wins over the file
-    assert isinstance(executor_from(), InlineExecutor)
-    monkeypatch.delenv("PROV_EXECUTOR")
-    (workdir / ".prov" / "config.toml").write_text("[scale]\nexecutor = 3\n")
-    with pytest.raises(InputError, match="config.toml"):
-        executor_from()
+
+
+def test_a_file_in_the_checkout_names_no_executor(workdir, monkeypatch):
+    """`.prov/config.toml` is under the control of whoever edits the checkout (a pull request)."""
+    monkeypatch.delenv("PROV_EXECUTOR", raising=False)
+    (workdir / ".prov").mkdir()
+    (workdir / ".prov" / "config.toml").write_text('[scale]\nexecutor = "dask://127.0.0.1:9"\n')
+    assert isinstance(executor_from(), LocalExecutor) and isinstance(local_executor(), LocalExecutor)
+
+
+def test_checks_run_here_even_when_the_environment_names_a_cluster(monkeypatch):
+    monkeypatch.setenv("PROV_EXECUTOR", "dask://127.0.0.1:9")
+    assert isinstance(local_executor(), LocalExecutor)
+    monkeypatch.setenv("PROV_EXECUTOR", "local:3")
+    assert local_executor().workers == 3
+    monkeypatch.setenv("PROV_EXECUTOR", "inline")
+    assert isinstance(local_executor(), InlineExecutor)
 
 
 def test_unreachable_scheduler_is_an_input_error():
