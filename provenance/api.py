@@ -327,10 +327,12 @@ def add(
 
     A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
     ``unsigned``) is verified first against the keys trusted for ``source`` and every
-    record is re-hashed; it fails closed. Later commits classify their records against
-    the registered batches. Returns an :class:`~provenance.lineage.register.AddResult`.
+    record is re-hashed; it fails closed. A batch with no envelope needs ``unsigned=True``
+    (no silent downgrade). Later commits classify their records against the registered
+    batches. Returns an :class:`~provenance.lineage.register.AddResult`.
     Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
-    changed since signing), ``InputError`` (batch already registered, bad data).
+    changed since signing), ``InputError`` (no envelope and not ``unsigned``, batch
+    already registered, bad data).
     """
     from provenance.lineage.register import add_batch
 

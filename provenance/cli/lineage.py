@@ -101,7 +101,9 @@ def add(
     envelope: str | None = typer.Option(
         None, "--envelope", help="Its signed envelope (default DATA.prov.json if present)."
     ),
-    unsigned: bool = typer.Option(False, "--unsigned", help="Register as unsigned even if DATA.prov.json exists."),
+    unsigned: bool = typer.Option(
+        False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:

@@ -107,9 +107,9 @@ def run_lineage_demo(
         f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}\n"
         f"  batch {added_vendor.batch}: {added_vendor.records} records, signed"
     )
-    added_crowd = register.add_batch(store, DatasetSpec(str(crowd_path)), "crowd")
+    added_crowd = register.add_batch(store, DatasetSpec(str(crowd_path)), "crowd", unsigned=True)
     echo(
-        f"$ prov add {rel(crowd_path)} --source crowd\n  batch {added_crowd.batch}: {added_crowd.records} records, UNSIGNED"
+        f"$ prov add {rel(crowd_path)} --source crowd --unsigned\n  batch {added_crowd.batch}: {added_crowd.records} records, UNSIGNED"
     )
 
     # The training set: both batches, with one vendor record relabeled downstream.

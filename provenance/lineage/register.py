@@ -47,6 +47,19 @@ def batch_id(source: str, root: bytes) -> str:
     return f"{source}@{root.hex()[:12]}"
 
 
+def _no_envelope(store: Store, path: str, source: str, expected: Path) -> str:
+    keys = [k for k in trust.entries(store, source) if k.status() == "active"]
+    why = (
+        f"; source {source!r} has a trusted signing key, so an unsigned batch will be blocked by the gate"
+        if keys
+        else ""
+    )
+    return (
+        f"{path}: no signed envelope ({expected} does not exist){why}; "
+        "give --envelope ENVELOPE, or --unsigned to register it as unsigned"
+    )
+
+
 def _portable_path(store: Store, path: str) -> str:
     full, base = os.path.abspath(path), str(store.base.resolve())
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
@@ -63,10 +76,21 @@ def add_batch(
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
     A signed batch is verified first (trust, signature, every record) and fails closed.
+    A batch without an envelope is registered only with ``unsigned=True`` (``--unsigned``):
+    otherwise deleting a tampered batch's envelope would turn a rejected batch into an
+    accepted unsigned one. Its records then count as unattributed, and the default policy
+    blocks unsigned additions from a source that has a trusted batch-signing key.
+
+    Raises InputError (no envelope and not ``unsigned``; already registered; unreadable
+    data), VerificationError (a signature, key or record that does not verify).
     """
     trust.validate_source(source)
-    if envelope_path is None and not unsigned and default_envelope(spec.path).is_file():
+    if envelope_path is None and not unsigned:
         envelope_path = default_envelope(spec.path)
+        if not envelope_path.is_file():
+            raise InputError(_no_envelope(store, spec.path, source, envelope_path))
+    if envelope_path is not None and unsigned:
+        raise InputError(f"{envelope_path}: --envelope and --unsigned contradict each other; give one")
     keyid = captured = envelope = None
     if envelope_path is not None:
         check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)

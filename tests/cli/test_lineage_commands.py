@@ -36,7 +36,7 @@ def registered(prov, world: World) -> World:
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["signed"] and out["keyid"] == world.vendor.keyid and out["records"] == N_VENDOR
-    r = prov("add", world.crowd_data, "--source", "crowd", "--json")
+    r = prov("add", world.crowd_data, "--source", "crowd", "--unsigned", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["signed"] is False
     return world

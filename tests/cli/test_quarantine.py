@@ -18,7 +18,7 @@ from provenance.store import Store
 @pytest.fixture
 def committed(prov, world: World) -> World:
     assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
-    assert prov("add", world.crowd_data, "--source", "crowd").exit_code == 0
+    assert prov("add", world.crowd_data, "--source", "crowd", "--unsigned").exit_code == 0
     train = pa.concat_tables(
         [pq.read_table(world.crowd_data).slice(0, 30), world.table(), pq.read_table(world.crowd_data).slice(30)]
     )
@@ -155,7 +155,7 @@ def test_quarantine_a_file_tree(prov, world: World, tmp_path):
     (crowd / "1").mkdir(parents=True)
     (crowd / "1" / "img3.bin").write_bytes(bytes([3]) * 10)
     (crowd / "1" / "img5.bin").write_bytes(bytes([5]) * 10)
-    assert prov("add", crowd, "--source", "crowd").exit_code == 0
+    assert prov("add", crowd, "--source", "crowd", "--unsigned").exit_code == 0
     assert prov("commit", root, "--tag", "t1", "--key", world.owner.private_path).exit_code == 0
     r = prov("quarantine", "--from", "t1", "--source", "crowd", "--tag", "t2", "--key", world.owner.private_path)
     assert r.exit_code == 0, r.output

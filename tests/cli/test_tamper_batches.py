@@ -179,3 +179,24 @@ def test_library_verify_for_source_is_fail_closed_without_keys(world: World):
         VerificationError, match=f"source 'nobody' has no trusted keys; signature by key {world.stranger.keyid[:16]}"
     ):
         trust.verify_for_source(world.store, json.loads(out.read_text()), "nobody", "e")
+
+
+def test_deleting_a_tampered_batchs_envelope_does_not_make_it_acceptable(prov, world: World):
+    """Issue 12: the tampered vendor batch is rejected; with its envelope deleted it used to be added as
+    UNSIGNED with exit 0. Now a batch with no envelope needs --unsigned, said in one line."""
+    pq.write_table(flip_label(world.table(), 3), world.vendor_data)
+    r = prov("add", world.vendor_data, "--source", "vendor")
+    assert r.exit_code == 1, r.output
+    world.envelope.unlink()
+    before = world.prov_fingerprint()
+    r = prov("add", world.vendor_data, "--source", "vendor")
+    assert r.exit_code == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert str(world.vendor_data) in line and "no signed envelope" in line and "--unsigned" in line
+    assert "source 'vendor' has a trusted signing key" in line
+    assert world.prov_fingerprint() == before
+    # asking for it explicitly registers it, as unsigned: its records are then unattributed
+    r = prov("add", world.vendor_data, "--source", "vendor", "--unsigned", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["signed"] is False
+    r = prov("add", world.crowd_data, "--source", "crowd", "--envelope", world.envelope, "--unsigned")
+    assert r.exit_code == 2 and "contradict" in r.stderr
