@@ -9,7 +9,6 @@ does the same after a fixed shuffle. Prints the combined verdict's false-alarm r
 flag counts, and each detector's own rate. Heavy-ish: run with ``nice -n 10``.
 """
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -17,15 +16,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_datasets import LOADERS
+from real_datasets import LOADERS, pipeline_delta, row_digests
 
-from provenance.detectors import Delta, run_detectors
+from provenance.detectors import run_detectors
 from provenance.detectors.combine import combine
 from provenance.profiles.reference import build_profile
-
-
-def dig(X):
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
 
 
 def batches(name, mode, seed=0):
@@ -49,8 +44,8 @@ def run(names, modes):
             comb = []
             ns = 0
             for Xb, yb, Xd, yd in batches(name, mode):
-                p = build_profile(Xb, yb, dig(Xb), featurizer="x", positions=np.arange(len(Xb)))
-                d = Delta(dig(Xd), Xd, list(yd), ["v"] * len(Xd), ["added"] * len(Xd), [None] * len(Xd))
+                p = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
+                d, _ = pipeline_delta(Xb, Xd, yd)
                 res = run_detectors(p, d, fpr=0.01)
                 for r in res:
                     if r.status != "ok":
@@ -59,7 +54,7 @@ def run(names, modes):
                     rates.setdefault(r.detector, []).append(np.mean([f.flagged for f in r.findings]))
                 v = combine(res, 0.01, p.sample_batches)
                 comb.append(len(v.flagged))
-                ns += len(Xd)
+                ns += len(d)
             print(
                 f"{name:16s} {mode:7s} combined {sum(comb) / ns:.3f} {comb} | "
                 + " ".join(f"{k}={np.mean(v):.3f}" for k, v in rates.items()),

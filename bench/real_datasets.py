@@ -74,3 +74,44 @@ LOADERS = {
     "spam7": spam7,
     "seattle_weather": seattle_weather,
 }
+
+
+def row_digests(X: np.ndarray) -> list[bytes]:
+    """A content digest per row (SHA-256 of its float32 bytes): equal rows, equal digests."""
+    import hashlib
+
+    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+
+
+def pipeline_delta(Xb: np.ndarray, Xd: np.ndarray, yd: np.ndarray, source: str | None = "vendor"):
+    """The Delta ``prov`` would score when rows ``Xd`` (labels ``yd``) are appended to a
+    base of rows ``Xb``: one entry per distinct new record (``added``, with the rows it
+    repeats as extra copies) and per base record the rows copy again (``copied``).
+
+    Returns (Delta, rows): ``rows`` is, per delta entry, the index in ``Xd`` of its first row.
+    """
+    from provenance.detectors.base import Delta
+
+    base_rows: dict[bytes, int] = {}
+    for d in row_digests(Xb):
+        base_rows[d] = base_rows.get(d, 0) + 1
+    first: dict[bytes, int] = {}
+    count: dict[bytes, int] = {}
+    for i, d in enumerate(row_digests(Xd)):
+        first.setdefault(d, i)
+        count[d] = count.get(d, 0) + 1
+    digests = list(first)
+    rows = np.array([first[d] for d in digests], dtype=np.int64)
+    kinds = ["copied" if d in base_rows else "added" for d in digests]
+    extra = [count[d] if d in base_rows else count[d] - 1 for d in digests]
+    delta = Delta(
+        digests,
+        Xd[rows],
+        [str(v) for v in yd[rows]],
+        [source] * len(digests),
+        kinds,
+        [None] * len(digests),
+        np.array(extra, dtype=np.int64),
+        np.array([base_rows.get(d, 0) for d in digests], dtype=np.int64),
+    )
+    return delta, rows

@@ -53,7 +53,15 @@ def diff(
         from provenance.detectors.pipeline import run_detection
 
         report.add_detector_results(
-            run_detection(store, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
+            run_detection(
+                store,
+                base,
+                new,
+                report.delta["added"],
+                report.delta["relabeled"],
+                fpr=fpr,
+                copies=report.delta["copies"],
+            )
         )
     write_output(render("diff", chosen, report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]

@@ -33,16 +33,30 @@ FAMILIES = (
 )
 
 
+KINDS = ("added", "relabeled", "copied")
+
+
 @dataclass(frozen=True, eq=False)
 class Delta:
-    """What detectors see: the added and relabeled records of a new version."""
+    """What detectors see: the added and relabeled records of a new version, and base
+    records it copies more often than the base did.
+
+    One entry per distinct record (digest and label). ``kinds`` says why it is in the
+    delta: ``added`` (a digest the base lacks), ``relabeled`` (a base digest with a new
+    label) or ``copied`` (a base record the new version has more rows of).
+    ``extra_copies`` (n,) counts the rows the new version adds beyond the first (added)
+    or beyond the base's rows (relabeled, copied); ``base_copies`` (n,) counts the base's
+    rows of the record (0 for added). Both default to zeros (every record once).
+    """
 
     digests: list[bytes]  # 32-byte content digests
     X: np.ndarray  # float32, n x d
     labels: list[str]  # label in the new version
     sources: list[str | None]
-    kinds: list[str]  # "added" | "relabeled"
+    kinds: list[str]  # "added" | "relabeled" | "copied"
     old_labels: list[str | None]
+    extra_copies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    base_copies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # Per-run scratch space (e.g. neighbours shared by several detectors); not data.
     cache: dict = field(default_factory=dict, repr=False)
 
@@ -58,9 +72,16 @@ class Delta:
         wrong = [f"{k}={v}" for k, v in lengths.items() if v != n]
         if wrong:
             raise FeatureError(f"delta parts differ in length from digests ({n}): {', '.join(wrong)}")
-        bad_kinds = sorted({k for k in self.kinds if k not in ("added", "relabeled")})
+        bad_kinds = sorted({k for k in self.kinds if k not in KINDS})
         if bad_kinds:
-            raise FeatureError("delta kinds must be 'added' or 'relabeled', not", bad_kinds)
+            raise FeatureError(f"delta kinds must be one of {', '.join(KINDS)}, not", bad_kinds)
+        for name in ("extra_copies", "base_copies"):
+            counts = np.asarray(getattr(self, name), dtype=np.int64)
+            if counts.shape == (0,):  # not given: every record once
+                counts = np.zeros(n, dtype=np.int64)
+            if counts.shape != (n,) or (counts < 0).any():
+                raise FeatureError(f"delta {name} must be {n} counts >= 0, got shape {counts.shape}")
+            object.__setattr__(self, name, counts)
         X = np.asarray(self.X, dtype=np.float32)
         if n == 0:
             X = X.reshape(0, X.shape[1] if X.ndim == 2 else 0)

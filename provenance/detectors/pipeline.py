@@ -7,7 +7,7 @@ delta's records are read (and re-hashed, so they are the signed content).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,8 @@ class DeltaRecords:
     sources: list[str | None]
     kinds: list[str]
     locators: list[str]
+    extra_copies: list[int] = field(default_factory=list)
+    base_copies: list[int] = field(default_factory=list)
 
 
 def _as_digests(values) -> list[bytes]:
@@ -43,24 +45,44 @@ def _as_digests(values) -> list[bytes]:
     return [bytes(v) for v in values]
 
 
-def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.ndarray) -> DeltaRecords:
-    """Rows of the new version's manifest for the added and relabeled digests (``S32`` arrays)."""
+def delta_records(
+    store,
+    base: str,
+    new: str,
+    added: np.ndarray,
+    relabeled: np.ndarray,
+    copies: tuple[np.ndarray, np.ndarray] | None = None,
+) -> DeltaRecords:
+    """Rows of the new version's manifest for the added and relabeled digests (``S32`` arrays),
+    one per (digest, label).
+
+    ``copies`` is the diff's ``(digests, extra rows)`` of records the new version has more
+    rows of than the base (beyond one for a new record): their counts go with the records,
+    and base records among them join the delta as ``copied``.
+    """
     new_m = load_manifest(store, store.version(new))
     added_digests, relabeled_digests = _as_digests(added), _as_digests(relabeled)
-    wanted = added_digests + relabeled_digests
-    kinds = {d: "added" for d in added_digests} | {d: "relabeled" for d in relabeled_digests}
+    extra: dict[bytes, int] = {}
+    if copies is not None:
+        extra = dict(zip(_as_digests(copies[0]), (int(c) for c in copies[1])))
+    kinds = (
+        {d: "copied" for d in extra} | {d: "added" for d in added_digests} | {d: "relabeled" for d in relabeled_digests}
+    )
+    wanted = list(kinds)
     if not wanted:
         return DeltaRecords([], [], [], [], [], [])
     table = new_m.table
     mask = pc.is_in(table.column("digest"), value_set=pa.array(wanted, pa.binary(32)))
     rows = table.filter(mask)
     old_labels: dict[bytes, str] = {}
-    if relabeled_digests:
+    base_rows: dict[bytes, int] = {}
+    in_base = [d for d, k in kinds.items() if k != "added"]
+    if in_base:
         base_t = load_manifest(store, store.version(base)).table
-        base_rows = base_t.filter(
-            pc.is_in(base_t.column("digest"), value_set=pa.array(relabeled_digests, pa.binary(32)))
-        )
-        old_labels = dict(zip(base_rows.column("digest").to_pylist(), base_rows.column("label").to_pylist()))
+        found = base_t.filter(pc.is_in(base_t.column("digest"), value_set=pa.array(in_base, pa.binary(32))))
+        for d, label in zip(found.column("digest").to_pylist(), found.column("label").to_pylist()):
+            old_labels.setdefault(d, label)
+            base_rows[d] = base_rows.get(d, 0) + 1
     out = DeltaRecords([], [], [], [], [], [])
     seen = set()
     for d, label, source, loc in zip(
@@ -69,7 +91,7 @@ def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.n
         rows.column("source").to_pylist(),
         rows.column("locator").to_pylist(),
     ):
-        if (d, label) in seen:  # one copy per (record, label) is enough to score
+        if (d, label) in seen:  # one copy per (record, label) is enough to score; the count goes with it
             continue
         seen.add((d, label))
         out.digests.append(d)
@@ -78,6 +100,8 @@ def delta_records(store, base: str, new: str, added: np.ndarray, relabeled: np.n
         out.kinds.append(kinds[d])
         out.old_labels.append(old_labels.get(d) if kinds[d] == "relabeled" else None)
         out.locators.append(loc)
+        out.extra_copies.append(extra.pop(d, 0))  # counted per digest: once, on its first label
+        out.base_copies.append(base_rows.get(d, 0))
     return out
 
 
@@ -104,18 +128,21 @@ def run_detection(
     names: list[str] | None = None,
     fpr: float = DEFAULT_FPR,
     save: bool = True,
+    copies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
     into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings.
 
-    ``added`` and ``relabeled`` are the delta's digests (numpy ``S32``). Raises
+    ``added`` and ``relabeled`` are the delta's digests (numpy ``S32``); ``copies`` the
+    diff's ``(digests, extra rows)`` of records with more rows than the base had
+    (``DiffReport.delta["copies"]``), so exact-copy floods are scored too. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped.
     """
     profile = load_profile(store, base)
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
-    delta_rows = delta_records(store, base, new, added, relabeled)
+    delta_rows = delta_records(store, base, new, added, relabeled, copies)
     spec = version_dataset(store, new_row)
     kind = pred.get("schema", {}).get("kind", new_row["kind"])
     columns = pred.get("schema", {}).get("columns", [])
@@ -124,7 +151,16 @@ def run_detection(
         X = delta_features(profile, kind, records)
     else:
         X = np.zeros((0, profile.dim), dtype=np.float32)
-    delta = Delta(delta_rows.digests, X, delta_rows.labels, delta_rows.sources, delta_rows.kinds, delta_rows.old_labels)
+    delta = Delta(
+        delta_rows.digests,
+        X,
+        delta_rows.labels,
+        delta_rows.sources,
+        delta_rows.kinds,
+        delta_rows.old_labels,
+        np.asarray(delta_rows.extra_copies, dtype=np.int64),
+        np.asarray(delta_rows.base_copies, dtype=np.int64),
+    )
     results = run_detectors(profile, delta, names, fpr)
     verdicts = combine(results, fpr, profile.sample_batches)
     if save:

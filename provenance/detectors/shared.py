@@ -66,12 +66,20 @@ def build_result(
     fpr: float,
     explain: Callable[[int, float, bool], str],
     summary: dict | None = None,
+    model_p: np.ndarray | None = None,
 ) -> DetectorResult:
     """Calibrate on the reference, score and flag the delta, and explain each record.
 
     ``raw`` (n,) are the delta's raw scores; ``reference_raw`` (m,) the same raw score of
     each reference sample record, computed out of sample (NaN where a record has none),
     in sample order so that the combined verdict can pair detectors record by record.
+
+    ``model_p`` (n,), when given, are p-values of a second statistic that has a model of
+    its own null instead of reference scores (the duplicates detector's copy counts, a
+    Poisson tail), NaN where that statistic does not apply (a record added once). Where it
+    applies, a record's p-value is the smaller of the two, doubled (Bonferroni for two
+    tests); elsewhere it is the calibrated one alone, so records the second test cannot
+    concern keep the reference's calibration exactly.
 
     Records a reviewer will look at (flagged, or scoring past DETAILED_FROM) get the
     detector's full explanation; the rest a short one, because naming neighbours for
@@ -84,6 +92,12 @@ def build_result(
     reference_p = np.full(len(reference_raw), np.nan)
     reference_p[finite] = calibration.p_values(reference_raw[finite])
     flags = calibration.flags(raw)
+    if model_p is not None and len(raw):
+        calibrated = 1.0 - np.asarray(scores, dtype=np.float64)
+        both = np.minimum(1.0, 2.0 * np.minimum(calibrated, np.nan_to_num(model_p, nan=1.0)))
+        applies = np.isfinite(model_p)
+        scores = np.where(applies, 1.0 - both, scores)
+        flags = np.where(applies, both <= fpr, flags)
     threshold = calibration.score_threshold
     findings = [
         Finding(

@@ -34,5 +34,10 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
     fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
-    report.delta = {"added": changes.array("added", "digests"), "relabeled": changes.array("relabeled", "digests")}
+    report.delta = {
+        "added": changes.array("added", "digests"),
+        "relabeled": changes.array("relabeled", "digests"),
+        # records with more rows than the base had (beyond one if new), and how many more
+        "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
+    }
     return report

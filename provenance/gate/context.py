@@ -159,7 +159,14 @@ class GateContext:
         try:
             delta = self.diff.delta
             run.detection = run_detection(
-                self.store, self.base, self.new, delta["added"], delta["relabeled"], list(names), fpr
+                self.store,
+                self.base,
+                self.new,
+                delta["added"],
+                delta["relabeled"],
+                list(names),
+                fpr,
+                copies=delta["copies"],
             )
         except (InputError, VerificationError) as exc:
             run.failure = exc

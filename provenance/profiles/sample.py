@@ -126,3 +126,25 @@ def _stream_sample(manifest: Manifest, cap: int) -> tuple[np.ndarray, pa.Table]:
     schema = pa.schema([SCHEMA.field(name) for name in _SAMPLE_COLUMNS])
     table = pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
     return picked.astype(np.int64), table
+
+
+def copies_of(manifest: Manifest, sample: pa.Table) -> np.ndarray:
+    """How many manifest rows carry the digest and label of each row of ``sample`` (as
+    ``sample_table`` gives it): the base's own repeat count of each sampled record, which
+    the duplicates detector judges a delta's copies against. Streams the manifest's
+    digest and label columns one row group at a time."""
+    wanted = {
+        (d, l): i
+        for i, (d, l) in enumerate(zip(sample.column("digest").to_pylist(), sample.column("label").to_pylist()))
+    }
+    counts = np.zeros(len(wanted), dtype=np.int64)
+    if not wanted:
+        return counts
+    value_set = pa.array(sorted({d for d, _ in wanted}), pa.binary(32))
+    for batch in manifest.iter_batches(["digest", "label"]):
+        hit = batch.filter(pc.is_in(batch.column("digest"), value_set=value_set))
+        for d, label in zip(hit.column("digest").to_pylist(), hit.column("label").to_pylist()):
+            i = wanted.get((d, label))
+            if i is not None:
+                counts[i] += 1
+    return counts

@@ -21,7 +21,7 @@ from provenance.manifest import Manifest
 from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import ReferenceProfile, build_profile
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, sample_table
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, copies_of, sample_table
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import read_records
 from provenance.stages import CommitJob
@@ -64,6 +64,7 @@ def build_version_profile(
         sources=part.column("source").to_pylist(),
         max_per_class=cap,
         positions=file_order(locators),
+        copies=copies_of(manifest, part),
         featurizer_spec=resolved_spec.to_dict(),
     )
     counts = manifest.label_counts()

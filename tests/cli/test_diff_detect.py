@@ -60,3 +60,21 @@ def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir,
     prov("commit", "b.parquet", "--tag", "b", "--key", keypair.private_path)
     r = prov("diff", "a", "b", "--detect")
     assert r.exit_code == 2 and "version a has no reference profile" in r.stderr
+
+
+def test_exact_copies_of_a_base_record_or_a_new_one_are_scored_and_flagged(prov, workdir, store, keypair):
+    full = digits_table()
+    base = full.slice(0, 1000)
+    pq.write_table(base, workdir / "v1.parquet")
+    flood = pa.concat_tables([full.slice(1000, 200), *[base.slice(7, 1)] * 40, *[full.slice(1300, 1)] * 40])
+    pq.write_table(pa.concat_tables([base, flood]), workdir / "v2.parquet")
+    for tag in ("v1", "v2"):
+        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+    report = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json").stdout)
+    assert report["summary"]["added"] == 201  # the new record counts once; its 39 more rows are copies
+    copied = [f for f in report["findings"] if "40 extra exact copies" in f["explanation"]]
+    new_one = [f for f in report["findings"] if "39 extra exact copies" in f["explanation"]]
+    assert len(report["findings"]) == 202 and len(copied) == 1 and len(new_one) == 1
+    assert copied[0]["flagged"] and new_one[0]["flagged"]
+    duplicates = next(d for d in copied[0]["detectors"] if d["detector"] == "duplicates")
+    assert duplicates["flagged"] and duplicates["score"] > 0.999
