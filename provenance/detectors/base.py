@@ -137,6 +137,11 @@ class DetectorResult:
     # a detector that does not score records against the reference (volume).
     p_values: np.ndarray | None = field(default=None, repr=False)
     reference_p: np.ndarray | None = field(default=None, repr=False)
+    # Evidence strong enough to block one record whatever the budget (see
+    # provenance.detectors.extreme): a p-value per delta record, 1 where there is none;
+    # label-based evidence counts only where no batch-mate shares the record's label.
+    extreme_p: np.ndarray | None = field(default=None, repr=False)
+    extreme_is_label_based: bool = False
 
     @property
     def flagged(self) -> list[Finding]:

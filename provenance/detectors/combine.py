@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from provenance.detectors.base import DetectorResult
+from provenance.detectors.extreme import extreme_p_values
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
 
@@ -51,6 +52,9 @@ class RecordVerdict:
     p_value: float
     explanation: str
     detectors: list[dict]
+    # Evidence that blocks this record alone (``provenance.detectors.extreme``): the
+    # smallest extreme p-value over the detectors that give one (Bonferroni), 1 for none.
+    extreme_p: float = 1.0
 
     def to_dict(self) -> dict:
         """The finding as the JSON reports write it (``schemas/diff.schema.json`` ``findings``)."""
@@ -59,6 +63,7 @@ class RecordVerdict:
             "flagged": self.flagged,
             "score": self.score,
             "p_value": self.p_value,
+            "extreme_p": self.extreme_p,
             "explanation": self.explanation,
             "detectors": self.detectors,
         }
@@ -109,14 +114,21 @@ def combined_p_values(T: np.ndarray, reference_T: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
-def combine(results: list[DetectorResult], fpr: float, batches: np.ndarray | None = None) -> Verdicts:
+def combine(
+    results: list[DetectorResult],
+    fpr: float,
+    batches: np.ndarray | None = None,
+    batch_support: np.ndarray | None = None,
+) -> Verdicts:
     """Combine detector results (all on the same delta and profile) into per-record verdicts.
 
     ``batches`` (m,), the profile's pseudo-batch per sample record, lets the verdicts
     report the reference's flag rate per pseudo-batch (the natural spread the gate's
-    budget allows for). A detector with an error contributes nothing here (the gate
-    fails closed on it separately); a detector without p-values (volume) is listed per
-    record but does not enter the statistic.
+    budget allows for). ``batch_support`` (n,), how many of each record's nearest
+    batch-mates share its label (``extreme.batch_label_support``), gates label-based
+    extreme evidence; without it that evidence counts as unsupported. A detector with an
+    error contributes nothing here (the gate fails closed on it separately); a detector
+    without p-values (volume) is listed per record but does not enter the statistic.
     """
     scored = [r for r in results if r.status == "ok" and r.p_values is not None and r.reference_p is not None]
     n = len(results[0].findings) if results and results[0].status == "ok" else 0
@@ -152,6 +164,14 @@ def combine(results: list[DetectorResult], fpr: float, batches: np.ndarray | Non
         flagged_ref[ok] = ref_p <= fpr
         by_batch = [float(flagged_ref[ok & (batches == b)].mean()) for b in np.unique(batches[ok])]
 
+    with_extreme = [r for r in results if r.status == "ok" and r.extreme_p is not None]
+    extreme = extreme_p_values(
+        [np.asarray(r.extreme_p) for r in with_extreme],
+        [r.extreme_is_label_based for r in with_extreme],
+        batch_support if batch_support is not None else np.zeros(n, dtype=np.int64),
+    )
+    if not with_extreme:
+        extreme = np.ones(n)
     records = []
     for i in range(n):
         entries = []
@@ -168,6 +188,7 @@ def combine(results: list[DetectorResult], fpr: float, batches: np.ndarray | Non
                 p_value=float(p[i]),
                 explanation=_explain(results, scored, P, i, float(p[i]), bool(flags[i]), fpr),
                 detectors=entries,
+                extreme_p=float(extreme[i]),
             )
         )
     return Verdicts(

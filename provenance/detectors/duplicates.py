@@ -111,7 +111,11 @@ class DuplicatesDetector(Detector):
             "extra_copies": int(delta.extra_copies.sum()),
             "base_rows_per_record": float(profile.sample_copies.mean()) if len(profile.sample_copies) else 1.0,
         }
-        return build_result(self.name, delta, raw, reference_raw, fpr, explain_copies, summary, model_p=copy_p)
+        result = build_result(self.name, delta, raw, reference_raw, fpr, explain_copies, summary, model_p=copy_p)
+        # Extreme evidence (provenance.detectors.extreme): an empty or constant record when
+        # the base has none, and extra exact copies at their Poisson tail.
+        result.extreme_p = np.where(constant & (constant_in_base == 0), 0.0, np.nan_to_num(copy_p, nan=1.0))
+        return result
 
 
 def copy_p_values(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, np.ndarray]:

@@ -16,25 +16,33 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, describe_neighbours, reference_neighbours
-from provenance.features.softmax import softmax, with_bias
+from provenance.features.softmax import with_bias
 from provenance.profiles.reference import ReferenceProfile
 
 VOTERS = 10
 PRIOR_WEIGHT = 1.0  # pseudo-count of the uniform prior: no neighbours means "no idea"
 NO_SUPPORT = -np.log(1e-12)  # raw score of a label the base never had
+MODEL_LOG_FLOOR = -700.0  # log-probabilities below this are equally impossible (exp underflows)
 
 
-def model_probability(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """P(label | x) under the base's softmax regression fitted on the other digest fold."""
-    p = np.zeros(len(Z))
+def model_log_probability(
+    profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, folds: np.ndarray
+) -> np.ndarray:
+    """log P(label | x) under the base's linear model fitted on the other fold (-inf for a
+    label the base never had). On the log scale, not floored: a confident contradiction
+    (a flipped label) keeps ranking beyond the base's own least-supported records instead
+    of stopping at a floor they reach too."""
+    logp = np.full(len(Z), -np.inf)
     known = labels >= 0
     for fold in (0, 1):
         rows = np.flatnonzero((folds == fold) & known)
         # float64: the product's kernel varies with the chunk's shape, and float32 moved
         # probabilities by 1e-8 between a delta and the same delta in chunks.
-        probs = softmax(with_bias(Z[rows].astype(np.float64)) @ profile.softmax_weights[1 - fold].astype(np.float64))
-        p[rows] = probs[np.arange(len(rows)), labels[rows]]
-    return p
+        logits = with_bias(Z[rows].astype(np.float64)) @ profile.softmax_weights[1 - fold].astype(np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=1))
+        logp[rows] = shifted[np.arange(len(rows)), labels[rows]] - log_norm
+    return logp
 
 
 def disagreement(
@@ -42,7 +50,7 @@ def disagreement(
     neighbour_labels: np.ndarray,
     neighbour_dist: np.ndarray,
     n_classes: int,
-    model_p: np.ndarray,
+    model_logp: np.ndarray,
     scale: float,
 ) -> np.ndarray:
     """-log P(label), the geometric mean of the neighbour vote (nearer weigh more) and the model.
@@ -59,7 +67,7 @@ def disagreement(
     prior = PRIOR_WEIGHT / n_classes
     p_label = (agree + prior) / (weights.sum(1) + PRIOR_WEIGHT)
     # Geometric mean: both views must support the label; two confident contradictions add up.
-    log_support = 0.5 * (np.log(np.maximum(p_label, 1e-12)) + np.log(np.maximum(model_p, 1e-12)))
+    log_support = 0.5 * (np.log(np.maximum(p_label, 1e-12)) + np.maximum(model_logp, MODEL_LOG_FLOOR))
     return np.where(labels >= 0, -log_support, NO_SUPPORT)  # a class the base never had: no support
 
 
@@ -83,7 +91,7 @@ class KnnLabelDetector(Detector):
             np.where(ref_idx >= 0, ref_labels[np.maximum(ref_idx, 0)], -2),
             profile.nn_dist[:, :k],
             n_classes,
-            model_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
+            model_log_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
             scale,
         )
         labels = profile.label_indexes(delta.labels)
@@ -92,10 +100,10 @@ class KnnLabelDetector(Detector):
         neighbour_labels = np.where(idx >= 0, ref_labels[np.maximum(idx, 0)], -2)
         if len(delta):
             folds = (delta.digest_array[:, 0] & 1).astype(np.int64)
-            model_p = model_probability(profile, delta_Z(profile, delta), labels, folds)
-            raw = disagreement(labels, neighbour_labels, dist, n_classes, model_p, scale)
+            model_logp = model_log_probability(profile, delta_Z(profile, delta), labels, folds)
+            raw = disagreement(labels, neighbour_labels, dist, n_classes, model_logp, scale)
         else:
-            model_p, raw = np.zeros(0), np.zeros(0)
+            model_logp, raw = np.zeros(0), np.zeros(0)
 
         def explain(i: int, value: float, flagged: bool) -> str:
             label = delta.labels[i]
@@ -108,10 +116,17 @@ class KnnLabelDetector(Detector):
                 head = (
                     f"{int(counts[labels[i]])} of {len(votes)} nearest base records are labelled "
                     f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])}); a model fitted "
-                    f"on the base gives {label!r} probability {model_p[i]:.2f}"
+                    f"on the base gives {label!r} probability {np.exp(model_logp[i]):.2g}"
                 )
             if delta.kinds[i] == "relabeled":
                 head += f"; relabeled from {delta.old_labels[i]!r}"
             return f"{head}; {describe_neighbours(profile, idx[i], dist[i])}"
 
-        return build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        result = build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        # Extreme evidence (provenance.detectors.extreme): a known label that none of the
+        # voting base records shares, at its tail p-value; the pipeline adds the batch-mates.
+        unsupported = (labels >= 0) & ((neighbour_labels == labels[:, None]).sum(axis=1) == 0)
+        assert result.p_values is not None
+        result.extreme_p = np.where(unsupported, result.p_values, 1.0)
+        result.extreme_is_label_based = True
+        return result

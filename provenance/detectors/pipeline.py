@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
+from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.profiles.featurize import delta_features
@@ -162,7 +163,7 @@ def run_detection(
         np.asarray(delta_rows.base_copies, dtype=np.int64),
     )
     results = run_detectors(profile, delta, names, fpr)
-    verdicts = combine(results, fpr, profile.sample_batches)
+    verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
     if save:
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
     return Detection(results, verdicts, delta_rows.labels)

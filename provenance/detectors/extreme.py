@@ -1,0 +1,83 @@
+"""Records far outside anything the reference explains: evidence that blocks whatever the budget.
+
+The combined verdict (``combine``) flags records at the policy's false-alarm rate, and
+the gate allows a clean delta its binomial share of flags. Three planted label flips fit
+in that share, so a rule that counts flags lets them through. Some evidence is strong
+enough to act on one record at a time; a detector marks it with an *extreme p-value*
+per record (``DetectorResult.extreme_p``, 1 where it has none), and the gate blocks any
+record whose extreme p-value is at most ``alpha / n`` (Bonferroni over the n records
+and over the detectors that give such evidence), whatever the budget:
+
+- ``knn_label``: the record's label beyond the reference (its tail p-value), with no
+  support from any of its nearest base records *and* none from its nearest batch-mates
+  whose own label the base supports (``batch_label_support``). The second condition is
+  the drift model: a new writer's odd "7" is unlike the base, but the same writer's
+  other 7s in the batch share it; a flipped label has no such batch-mate, and flipped
+  records cannot vouch for each other (bench/results/extreme-rule.md: on in-order digits
+  it separates planted flips from clean records the base alone cannot explain);
+- ``duplicates``: an empty or constant record when the base has none (p = 0), and a
+  record's extra exact copies against the base's own repetition (Poisson tail).
+
+Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
+and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
+probability about ``alpha`` when the per-detector p-values are calibrated. The tail
+p-values past the reference's range come from the calibration's exponential tail model,
+an extrapolation; bench/results reports the false-block rate on clean batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provenance.detectors.base import Delta
+from provenance.detectors.shared import delta_Z, reference_neighbours
+from provenance.features.neighbors import nearest
+from provenance.profiles.reference import ReferenceProfile
+
+BATCH_NEIGHBOURS = 5  # batch-mates asked whether they share a record's label
+BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
+DEFAULT_EXTREME_ALPHA = 0.01
+
+
+def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_NEIGHBOURS) -> np.ndarray:
+    """For each delta record, how many of its ``k`` nearest other delta records carry its
+    label *and* have that label supported by the base (at least one of their nearest base
+    records shares it).
+
+    The second condition keeps poisons from vouching for each other: several records
+    flipped from one class to another sit together in the batch, but none of them has a
+    base neighbour with the new label, while a new writer's odd "7"s come with 7s the base
+    recognises. Looks across the whole delta, so it is computed once per delta (never per
+    chunk). Returns (n,) int64.
+    """
+    n = len(delta)
+    if n < 2:
+        return np.zeros(n, dtype=np.int64)
+    labels = profile.label_indexes(delta.labels)
+    base_idx, _ = reference_neighbours(profile, delta)
+    voters = base_idx[:, :BASE_VOTERS]
+    base_labels = np.where(voters >= 0, profile.sample_labels.astype(np.int64)[np.maximum(voters, 0)], -2)
+    base_supported = (labels >= 0) & (base_labels == labels[:, None]).any(axis=1)
+    Z = delta_Z(profile, delta)
+    idx, _ = nearest(Z, Z, min(k, n - 1), queries_are_points=True)
+    valid = idx >= 0
+    mate = np.maximum(idx, 0)
+    same: np.ndarray = valid & (labels[mate] == labels[:, None]) & base_supported[mate]
+    return same.sum(axis=1).astype(np.int64)
+
+
+def extreme_p_values(
+    extreme_p: list[np.ndarray], needs_unsupported_label: list[bool], support: np.ndarray | None
+) -> np.ndarray:
+    """Each record's extreme p-value over the detectors that give one: the smallest,
+    times the number of such detectors (Bonferroni); a label-based one counts only where
+    no batch-mate shares the record's label. Returns (n,) in [0, 1]; 1 without evidence."""
+    if not extreme_p:
+        return np.ones(0 if support is None else len(support))
+    stacked = []
+    for p, label_based in zip(extreme_p, needs_unsupported_label):
+        p = np.asarray(p, dtype=np.float64)
+        if label_based and support is not None:
+            p = np.where(support > 0, 1.0, p)
+        stacked.append(p)
+    return np.minimum(1.0, len(stacked) * np.min(np.vstack(stacked), axis=0))

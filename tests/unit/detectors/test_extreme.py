@@ -1,0 +1,65 @@
+"""Evidence that blocks one record whatever the budget: far outside the base and unexplained by its batch."""
+
+import numpy as np
+
+from provenance.detectors import run_detectors
+from provenance.detectors.combine import combine
+from provenance.detectors.extreme import batch_label_support
+
+
+def _verdicts(split, delta):
+    results = run_detectors(split.profile, delta, fpr=0.01)
+    return combine(results, 0.01, split.profile.sample_batches, batch_label_support(split.profile, delta))
+
+
+def _flip(label: str) -> str:
+    return str((int(label) + 5) % 10)
+
+
+def test_flipped_labels_are_extreme_and_clean_records_are_not(digits_split):
+    from dataclasses import replace
+
+    n_clean, flipped = 250, [0, 1, 2, 3, 4]
+    full = digits_split.delta(digits_split.Xp[flipped] + 0.25, [_flip(str(v)) for v in digits_split.yp[flipped]])
+    keep = [*range(n_clean), *range(len(full) - len(flipped), len(full))]
+    delta = replace(
+        full,
+        digests=[full.digests[i] for i in keep],
+        X=full.X[keep],
+        labels=[full.labels[i] for i in keep],
+        sources=[full.sources[i] for i in keep],
+        kinds=[full.kinds[i] for i in keep],
+        old_labels=[full.old_labels[i] for i in keep],
+        extra_copies=full.extra_copies[keep],
+        base_copies=full.base_copies[keep],
+        cache={},
+    )
+    verdicts = _verdicts(digits_split, delta)
+    n = len(verdicts.records)
+    clean, flips = verdicts.records[:n_clean], verdicts.records[n_clean:]
+    assert sum(v.extreme_p <= 0.01 / n for v in flips) >= 3, [v.extreme_p for v in flips]
+    assert all(v.flagged for v in flips if v.extreme_p <= 0.01 / n)
+    assert not any(v.extreme_p <= 0.01 / n for v in clean)
+
+
+def test_a_label_its_batch_mates_share_is_not_extreme_alone(digits_split):
+    # a new writer's odd "3"s: the base calls them 8s, but the batch has 3s like them the base knows
+    threes = np.flatnonzero(digits_split.yp == 3)
+    odd = digits_split.Xp[threes[:4]] * 0.6 + digits_split.Xb[np.flatnonzero(digits_split.yb == 8)[:4]] * 0.4
+    delta = digits_split.delta(odd, ["3"] * 4)
+    support = batch_label_support(digits_split.profile, delta)
+    assert (support[-4:] >= 1).all()
+    verdicts = _verdicts(digits_split, delta)
+    assert all(v.extreme_p == 1.0 for v in verdicts.records[-4:])
+
+
+def test_flipped_records_do_not_vouch_for_each_other(digits_split):
+    zeros = np.flatnonzero(digits_split.yp == 0)[:4]
+    delta = digits_split.delta(digits_split.Xp[zeros] + 0.25, ["5"] * 4)  # four 0s called 5, side by side
+    assert (batch_label_support(digits_split.profile, delta)[-4:] == 0).all()
+
+
+def test_an_empty_record_is_extreme_when_the_base_has_none(digits_split):
+    delta = digits_split.delta(np.zeros((1, 64)), ["0"])
+    verdicts = _verdicts(digits_split, delta)
+    assert verdicts.records[-1].extreme_p == 0.0 and verdicts.records[-1].flagged
