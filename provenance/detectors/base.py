@@ -142,6 +142,9 @@ class DetectorResult:
     # label-based evidence counts only where no batch-mate shares the record's label.
     extreme_p: np.ndarray | None = field(default=None, repr=False)
     extreme_is_label_based: bool = False
+    # True when extreme_p comes from a range rule that fires only far beyond anything the
+    # base shows (0 there, 1 elsewhere), not a calibrated tail: not counted in the Bonferroni factor.
+    extreme_is_rule: bool = False
 
     @property
     def flagged(self) -> list[Finding]:

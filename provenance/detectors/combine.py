@@ -169,6 +169,7 @@ def combine(
         [np.asarray(r.extreme_p) for r in with_extreme],
         [r.extreme_is_label_based for r in with_extreme],
         batch_support if batch_support is not None else np.zeros(n, dtype=np.int64),
+        [r.extreme_is_rule for r in with_extreme],
     )
     if not with_extreme:
         extreme = np.ones(n)

@@ -16,7 +16,12 @@ and over the detectors that give such evidence), whatever the budget:
   records cannot vouch for each other (bench/results/extreme-rule.md: on in-order digits
   it separates planted flips from clean records the base alone cannot explain);
 - ``duplicates``: an empty or constant record when the base has none (p = 0), and a
-  record's extra exact copies against the base's own repetition (Poisson tail).
+  record's extra exact copies against the base's own repetition (Poisson tail);
+- ``outlier`` (a range rule): a record more than ``OUTLIER_RANGE`` times further from its
+  nearest base records than any base record is from the rest (p = 0): on 48 clean
+  batches of four real datasets no record went past 2.2 times;
+- ``volume`` (a range rule): every record of a known source that added more than five
+  times what growing like the other sources would give, at its Poisson tail.
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
@@ -37,6 +42,7 @@ from provenance.profiles.reference import ReferenceProfile
 BATCH_NEIGHBOURS = 5  # batch-mates asked whether they share a record's label
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
 DEFAULT_EXTREME_ALPHA = 0.01
+OUTLIER_RANGE = 3.0  # times the base's own largest distance to its nearest records
 
 
 def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_NEIGHBOURS) -> np.ndarray:
@@ -67,17 +73,23 @@ def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_
 
 
 def extreme_p_values(
-    extreme_p: list[np.ndarray], needs_unsupported_label: list[bool], support: np.ndarray | None
+    extreme_p: list[np.ndarray],
+    needs_unsupported_label: list[bool],
+    support: np.ndarray | None,
+    is_rule: list[bool] | None = None,
 ) -> np.ndarray:
-    """Each record's extreme p-value over the detectors that give one: the smallest,
-    times the number of such detectors (Bonferroni); a label-based one counts only where
-    no batch-mate shares the record's label. Returns (n,) in [0, 1]; 1 without evidence."""
+    """Each record's extreme p-value over the detectors that give one: the smallest, the
+    calibrated ones times their number (Bonferroni; range rules, ``is_rule``, are 0 or 1
+    and not counted); a label-based one counts only where no batch-mate shares the
+    record's label. Returns (n,) in [0, 1]; 1 without evidence."""
     if not extreme_p:
         return np.ones(0 if support is None else len(support))
+    rules = is_rule if is_rule is not None else [False] * len(extreme_p)
+    factor = max(sum(not r for r in rules), 1)
     stacked = []
-    for p, label_based in zip(extreme_p, needs_unsupported_label):
+    for p, label_based, rule in zip(extreme_p, needs_unsupported_label, rules):
         p = np.asarray(p, dtype=np.float64)
         if label_based and support is not None:
             p = np.where(support > 0, 1.0, p)
-        stacked.append(p)
-    return np.minimum(1.0, len(stacked) * np.min(np.vstack(stacked), axis=0))
+        stacked.append(p if rule else np.minimum(1.0, factor * p))
+    return np.min(np.vstack(stacked), axis=0)

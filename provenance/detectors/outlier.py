@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.extreme import OUTLIER_RANGE
 from provenance.detectors.shared import build_result, describe_neighbours, reference_neighbours
 from provenance.profiles.reference import ReferenceProfile
 
@@ -37,7 +38,13 @@ class OutlierDetector(Detector):
                 + describe_neighbours(profile, idx[i], dist[i])
             )
 
-        return build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        result = build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        # Extreme evidence (a range rule, provenance.detectors.extreme): far beyond the base's own range.
+        finite = reference_raw[np.isfinite(reference_raw)]
+        limit = OUTLIER_RANGE * float(finite.max()) if finite.size else np.inf
+        result.extreme_p = np.where(raw > limit, 0.0, 1.0)
+        result.extreme_is_rule = True
+        return result
 
 
 def _mean_finite(distances: np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ their evidence into one verdict per record at the policy's ``fpr``. Then:
 required but not installed (the gate fails closed); ``CombinedFlagBudget``
 (``detectors.combined``) blocks when more records are flagged than a clean delta of that
 size flags except with probability ``alpha`` (binomial tail); ``ExtremeRecords``
-(``detectors.extreme``) blocks on any record whose combined p-value is at most
-``alpha / n`` (Bonferroni over the delta), whatever the budget. A waiver of a record for
-``combined``, or for a detector that flags it on its own, takes it out of both.
+(``detectors.extreme``) blocks on any record with evidence strong enough to act on alone
+(its extreme p-value, ``provenance.detectors.extreme``, at most ``extreme_alpha / n``:
+Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
+or for a detector that flags it on its own, takes it out of both.
 
 ``rules()`` builds this part of the policy and ``summarise()`` the report's
 ``detectors`` rows and ``findings``. The other rules never read detector results, so
@@ -49,7 +50,15 @@ ALPHA = Setting(
     "alpha",
     PROBABILITY,
     0.001,
-    "block when the verdict flags more records than its FPR explains at this level, or one with p <= alpha / n",
+    "block when the verdict flags more records than its FPR explains at this level",
+)
+EXTREME_ALPHA = Setting(
+    "detectors",
+    "extreme_alpha",
+    PROBABILITY,
+    0.01,
+    "block on any record whose extreme evidence (a label nothing supports, an empty record, a copy flood, "
+    "a source spike) has p <= extreme_alpha / n, whatever the budget",
 )
 MAX_FLAGGED = Setting(
     "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"
@@ -65,16 +74,22 @@ def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None
     return budget if max_flagged is None else min(budget, max_flagged)
 
 
-def flagged_records(detection: Detection, waived: set[tuple[str, str]]) -> list[dict]:
-    """The records the combined verdict flags and no waiver covers, highest score first.
+def flagged_records(detection: Detection, waived: set[tuple[str, str]], extreme_p: float | None = None) -> list[dict]:
+    """The records the combined verdict flags (or, with ``extreme_p``, whose extreme p-value
+    is at most it) and no waiver covers, highest score first.
 
     A record is waived by a waiver naming its digest and ``combined``, or one of the
     detectors that flag it on their own. Each is ``{"digest": hex, "detector":
-    "combined", "score": 1 - p rounded to 6 places, "p_value", "explanation",
+    "combined", "score": 1 - p rounded to 6 places, "p_value", "extreme_p", "explanation",
     "detectors": [{"detector", "score", "flagged"}]}``.
     """
     records = []
-    for v in detection.verdicts.flagged:
+    chosen = (
+        detection.verdicts.flagged
+        if extreme_p is None
+        else [v for v in detection.verdicts.records if v.extreme_p <= extreme_p]
+    )
+    for v in chosen:
         names = {COMBINED} | {d["detector"] for d in v.detectors if d["flagged"]}
         if any((v.digest, name) in waived for name in names):
             continue
@@ -84,6 +99,7 @@ def flagged_records(detection: Detection, waived: set[tuple[str, str]]) -> list[
                 "detector": COMBINED,
                 "score": round(v.score, 6),
                 "p_value": v.p_value,
+                "extreme_p": v.extreme_p,
                 "explanation": v.explanation,
                 "detectors": v.detectors,
             }
@@ -206,15 +222,17 @@ class CombinedFlagBudget(DetectorRule):
 
 
 class ExtremeRecords(DetectorRule):
-    """No record far outside anything the base explains (``detectors.extreme``).
+    """No record far outside anything the base or its batch explains (``detectors.extreme``).
 
-    A record whose combined p-value is at most ``alpha / n`` blocks whatever the budget
-    (Bonferroni over the delta: a clean delta has such a record with probability below
-    ``alpha``); a waiver is the way through.
+    A record whose extreme p-value (``provenance.detectors.extreme``: a label none of its
+    nearest base records or base-supported batch-mates share, an empty record the base
+    never has, a flood of exact copies, a source spike) is at most ``alpha / n`` blocks
+    whatever the budget (Bonferroni over the delta); a waiver is the way through.
+    ``alpha`` is the policy's ``extreme_alpha``.
     """
 
     key = "detectors.extreme"
-    settings = (ALPHA,)
+    settings = (EXTREME_ALPHA,)
 
     def __init__(self, run: Sequence[str], fpr: float, alpha: float):
         super().__init__(run, fpr)
@@ -225,12 +243,12 @@ class ExtremeRecords(DetectorRule):
         detection = self.detection(ctx)
         n = len(detection.verdicts.records)
         threshold = self.alpha / max(n, 1)
-        extreme = [x for x in flagged_records(detection, ctx.waivers.waived) if x["p_value"] <= threshold]
+        extreme = sorted(flagged_records(detection, ctx.waivers.waived, threshold), key=lambda x: x["extreme_p"])
         reason = (
-            f"{len(extreme)} record(s) lie far outside anything the base explains (combined p <= "
-            f"{threshold:.2g} = alpha / n); they block whatever the budget unless waived"
+            f"{len(extreme)} record(s) lie far outside anything the base or their batch explains (extreme p <= "
+            f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
             if extreme
-            else f"no record beyond combined p {threshold:.2g} (alpha / n)"
+            else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         )
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
         return RuleResult(self.key, "block" if extreme else "pass", reason, extreme[:LISTED], len(extreme), statistic)
@@ -259,7 +277,7 @@ def rules(settings: Settings) -> RuleSet | None:
     verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr) for n in run]
     verdict_rules += [
         CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED)),
-        ExtremeRecords(run, fpr, alpha),
+        ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA)),
     ]
     return AllOf([*missing, Requires(DetectorsRun(run, fpr), AllOf(verdict_rules))])
 

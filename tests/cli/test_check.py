@@ -324,3 +324,30 @@ def test_the_default_policy_prints_as_toml_the_schema_accepts(prov, workdir):
     from provenance.gate.policy import default_policy, load
 
     assert load("policy.toml").digest == default_policy().digest
+
+
+def test_three_label_flips_in_file_order_block_as_extreme_whatever_the_budget(prov, workdir, store, keypair):
+    """digits in file order: v1 the first 1000 rows, v2 the next 300 (new writers) with three
+    labels flipped. The flips fit in the combined budget; detectors.extreme blocks them,
+    and the same batch without the flips has no extreme record."""
+    t = digits_table()
+    commit_new(prov, keypair, t.slice(0, 1000), "v1")
+    batch = t.slice(0, 1300)
+    commit_new(prov, keypair, batch, "clean")
+    labels = batch.column("label").to_pylist()
+    flipped = [1040, 1150, 1260]
+    for i in flipped:
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    commit_new(prov, keypair, with_labels(batch, labels), "flipped")
+    digests = content_digests(batch)
+    Path("lenient.toml").write_text("[detectors]\nalpha = 1e-12\n")  # a budget no delta here exceeds
+    results = {}
+    for tag in ("clean", "flipped"):
+        r = prov("check", tag, "--base", "v1", "--policy", "lenient.toml", "--format", "json")
+        results[tag] = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    assert results["clean"]["detectors.extreme"]["status"] == "pass"
+    assert results["clean"]["detectors.combined"]["status"] == "pass"
+    extreme = results["flipped"]["detectors.extreme"]
+    assert extreme["status"] == "block" and results["flipped"]["detectors.combined"]["status"] == "pass"
+    assert {x["digest"] for x in extreme["records"]} <= {digests[i] for i in flipped}
+    assert all(x["extreme_p"] <= 0.01 / 300 for x in extreme["records"])
