@@ -207,10 +207,9 @@ def diff(
     opened = open_store(store)
     report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
     if detect:
-        from provenance.detectors.pipeline import run_detection
+        from provenance.detectors.pipeline import detect_diff
 
-        detection = run_detection(opened, base, new, report.delta["added"], report.delta["relabeled"], fpr=fpr)
-        report.add_detector_results(detection)
+        report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
     return report
 
 
@@ -236,15 +235,13 @@ def detect(
     crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
     Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
     """
-    from provenance.detectors.pipeline import run_detection
+    from provenance.detectors.pipeline import detect_diff
     from provenance.diff.compare import diff_versions
 
     opened = open_store(store)
     report = diff_versions(opened, base, new)
     names = list(detectors) if detectors is not None else None
-    return run_detection(
-        opened, base, new, report.delta["added"], report.delta["relabeled"], names=names, fpr=fpr, save=save
-    )
+    return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
 
 
 def check(

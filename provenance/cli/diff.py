@@ -50,19 +50,9 @@ def diff(
         store = Store.open()
     report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
     if detect:
-        from provenance.detectors.pipeline import run_detection
+        from provenance.detectors.pipeline import detect_diff
 
-        report.add_detector_results(
-            run_detection(
-                store,
-                base,
-                new,
-                report.delta["added"],
-                report.delta["relabeled"],
-                fpr=fpr,
-                copies=report.delta["copies"],
-            )
-        )
+        report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
     write_output(render("diff", chosen, report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:

@@ -167,3 +167,17 @@ def run_detection(
     if save:
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
     return Detection(results, verdicts, delta_rows.labels)
+
+
+def detect_diff(
+    store,
+    base: str,
+    new: str,
+    delta: dict,
+    names: list[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+    save: bool = True,
+) -> Detection:
+    """``run_detection`` on a diff's delta (``DiffReport.delta``: ``added`` and ``relabeled``
+    digests, and ``copies``), so every caller scores the same records, copies included."""
+    return run_detection(store, base, new, delta["added"], delta["relabeled"], names, fpr, save, delta.get("copies"))

@@ -140,7 +140,7 @@ class GateContext:
 
     def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
-        record at ``fpr`` (``provenance.detectors.pipeline.run_detection``), once; later
+        record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
         calls reuse the run. The findings are also saved in the store (``prov findings``). A failure of the
         run as a whole is kept in ``DetectionRun.failure``, not raised.
 
@@ -153,21 +153,11 @@ class GateContext:
             if (self.detection_run.names, self.detection_run.fpr) != key:
                 raise ValueError(f"the detectors already ran as {self.detection_run.names} at FPR {fpr:g}")
             return self.detection_run
-        from provenance.detectors.pipeline import run_detection
+        from provenance.detectors.pipeline import detect_diff
 
         run = DetectionRun(*key)
         try:
-            delta = self.diff.delta
-            run.detection = run_detection(
-                self.store,
-                self.base,
-                self.new,
-                delta["added"],
-                delta["relabeled"],
-                list(names),
-                fpr,
-                copies=delta["copies"],
-            )
+            run.detection = detect_diff(self.store, self.base, self.new, self.diff.delta, list(names), fpr)
         except (InputError, VerificationError) as exc:
             run.failure = exc
         self.detection_run = run
