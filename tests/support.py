@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,20 @@ def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
     cols = {f"px{i:02d}": X[:, i] for i in range(X.shape[1])}
     cols["label"] = [str(v) for v in y]
     return pa.table(cols)
+
+
+SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
+SARIF_SCHEMA = SCHEMAS / "sarif-schema-2.1.0.json"  # vendored: see tests/data/schemas/README.md
+SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+
+
+def validate_sarif(document: dict) -> None:
+    """Validate against the official SARIF 2.1.0 JSON Schema (draft-04), vendored unmodified."""
+    from jsonschema import Draft4Validator
+
+    raw = SARIF_SCHEMA.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == SARIF_SCHEMA_SHA256, f"{SARIF_SCHEMA} is not the published schema"
+    Draft4Validator(json.loads(raw)).validate(document)
 
 
 def store_fingerprint(root: Path) -> dict[str, str]:

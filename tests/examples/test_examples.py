@@ -12,6 +12,8 @@ from pathlib import Path
 
 from examples_support import EXAMPLES, Project, run, tool
 
+from support import validate_sarif
+
 # --- DVC pipeline: commit -> check -> train --------------------------------------------------
 
 
@@ -176,7 +178,6 @@ def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
 # evaluated; each `uses:` action is replaced by a check of what it would receive.
 
 WORKFLOW = EXAMPLES / "github-actions" / "prov-check.yml"
-SARIF_SCHEMA = EXAMPLES.parents[1] / "shared" / "external-schemas" / "sarif-schema-2.1.0.json"
 NOT_RUN_HERE = {"Install prov"}  # pip install from the registry: prov is already installed in this venv
 
 
@@ -246,11 +247,9 @@ def with_env(value, env: dict) -> str:
 
 
 def check_sarif(path) -> None:
-    from jsonschema import Draft4Validator
-
     sarif = json.loads(path.read_text())
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["tool"]["driver"]["name"]
-    Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(sarif)
+    validate_sarif(sarif)
 
 
 def run_workflow(p: Project, tmp, provided: dict, event: str) -> tuple[Job, Path]:
