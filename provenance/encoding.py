@@ -1,20 +1,51 @@
 """Canonical encoding ``prov-row-v1`` and record digests (the Merkle tree is in ``merkle.py``).
 
-Encoding ``prov-row-v1`` (the digest's name carries it, so a verifier needs no side
-channel). A value is ``tag (1 byte) || length (unsigned LEB128) || payload``:
+A record's content digest is SHA-256 (FIPS 180-4) of the canonical encoding of its content
+columns. The digest's algorithm name carries the encoding (``sha256/prov-row-v1``), so a
+verifier needs no side channel; a change of bytes is a new name (``prov-row-v2``) beside
+this one, never an edit of it. The golden vectors in ``tests/data/golden/prov-row-v1/``
+pin every byte described here.
 
-    N null (empty)          B bool (1 byte)        I integer (int64 BE)
-    F float (float64 BE, -0.0 -> 0.0, every NaN -> 0x7ff8000000000000)
-    S UTF-8 string          Y raw bytes            T timestamp (int64 ns since epoch, UTC)
-    D date (int64 days)     X decimal (its text)
-    L list (encoded items)  M map/struct (encoded key, encoded value, keys sorted)
+**Values.** A value is ``tag (1 ASCII byte) || length of payload (unsigned LEB128) || payload``:
 
-A row is ``R || count || enc(name_1) .. enc(name_k) || enc(value_1) .. enc(value_k)``
-over its content columns in name order. Names come first so that the part every row of
-a table shares is hashed once and the hash state copied per row. The digest does not
-depend on file format, column order, row order or chunking. Integers of every width
-encode as int64 and floats as float64, so "the same typed rows" give the same digest
-whether they came from Parquet, CSV or JSON Lines.
+====  ============================================================================
+N     null, of any type (empty payload: ``4e 00``)
+B     bool: one byte, 0x00 or 0x01
+I     integer of any width (int8 … uint64): int64, big-endian two's complement;
+      a uint64 of 2**63 or more is refused
+F     float16/32/64, widened exactly to float64, big-endian IEEE 754; -0.0 is
+      written as 0.0 and every NaN as 0x7ff8000000000000
+S     string (also large_string, dictionary-encoded strings): its UTF-8 bytes, as
+      written (no Unicode normalisation)
+Y     binary, large_binary, fixed_size_binary: the raw bytes
+T     timestamp of any unit, with or without a zone: int64 nanoseconds since
+      1970-01-01T00:00Z, big-endian. A zoned timestamp is its UTC instant and the zone
+      name is not encoded; a naive one is read as UTC. In v1, digits below a
+      microsecond are dropped when pandas is installed (``pd.Timestamp``), and
+      without pandas pyarrow refuses such a value (``ValueError``)
+D     date32 or date64: int64 days since 1970-01-01, big-endian
+X     decimal128/256: ``str(decimal.Decimal)`` in ASCII, so the scale is part of the
+      text (``1.50``; a zero of scale 10 is ``0E-10``)
+L     list, large_list, and in v1 also an Arrow *map*: the concatenated encodings of
+      the items; a map is a list of two-item lists ``[key, value]`` in stored order
+M     struct (or a Python ``dict``): for each field in key order (code points),
+      ``enc(str(key)) || enc(value)``
+====  ============================================================================
+
+Time of day, duration, interval and union values have no v1 encoding (``TypeError``).
+
+**Rows.** A row is ``R || LEB128(k) || enc(name_1) .. enc(name_k) || enc(value_1) ..
+enc(value_k)`` over its k content columns sorted by name (code points). Names come first
+so that the part every row of a table shares (:func:`row_header`) is hashed once and the
+hash state copied per row. The digest does not depend on file format, column order, row
+order or chunking: integers of every width encode as int64 and floats as float64, so the
+same typed rows give the same digest whether they came from Parquet, CSV or JSON Lines.
+
+:func:`encode_value` / :func:`encode_row` are the reference encoders (one Python value at
+a time); :func:`table_digests` is the vectorised one used on real data (fixed-width
+columns without nulls are laid out with numpy, the rest fall back to the reference
+encoder), and the tests hold the two equal. A file record's digest is SHA-256 of the
+file's bytes (``sha256/file-bytes``; :func:`file_digest`).
 """
 
 from __future__ import annotations
@@ -41,7 +72,10 @@ _EPOCH_DATE = _dt.date(1970, 1, 1)
 
 
 def varint(n: int) -> bytes:
-    """Unsigned LEB128."""
+    """``n`` (>= 0) as unsigned LEB128: 7 bits per byte, low group first, high bit = more follows.
+
+    Used for every length in ``prov-row-v1`` (``varint(200) == b"\\xc8\\x01"``).
+    """
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -58,7 +92,14 @@ def _tlv(tag: bytes, payload: bytes) -> bytes:
 
 
 def encode_value(value: object) -> bytes:
-    """Canonical bytes of one Python value (as produced by ``pyarrow`` ``to_pylist``)."""
+    """Canonical ``prov-row-v1`` bytes of one Python value, as ``pyarrow``'s ``to_pylist`` gives it.
+
+    Accepts ``None``, ``bool``, ``int`` (must fit int64), ``float``, ``str``, bytes-like,
+    ``datetime`` (naive = UTC), ``date``, ``Decimal``, lists and tuples (recursively),
+    ``dict`` (recursively, keys as ``str``) and numpy scalars. Raises ``TypeError`` for any
+    other type and ``struct.error`` for an integer outside int64. The tags are listed in
+    the module docstring.
+    """
     if value is None:
         return b"N\x00"
     if isinstance(value, bool):
@@ -96,18 +137,24 @@ def encode_value(value: object) -> bytes:
 
 
 def row_header(names: Sequence[str]) -> bytes:
-    """The part of a row's encoding that depends only on its (sorted) column names."""
+    """``R || LEB128(k) || enc(name_1) .. enc(name_k)``: the part of a row's encoding that
+    depends only on its content column names (sorted here, by code point)."""
     names = sorted(names)
     return b"R" + varint(len(names)) + b"".join(encode_value(n) for n in names)
 
 
 def encode_row(row: dict[str, object]) -> bytes:
-    """Canonical bytes of one row given as ``{column: value}`` (the reference encoder)."""
+    """Canonical bytes of one row given as ``{content column: value}`` (the reference encoder).
+
+    The header of the sorted names, then each value in that order; see :func:`encode_value`
+    for the values and the errors raised.
+    """
     names = sorted(row)
     return row_header(names) + b"".join(encode_value(row[n]) for n in names)
 
 
 def row_digest(row: dict[str, object]) -> bytes:
+    """A record's content digest: the 32-byte SHA-256 of :func:`encode_row` (``sha256/prov-row-v1``)."""
     return hashlib.sha256(encode_row(row)).digest()
 
 
@@ -186,7 +233,13 @@ def _fixed_matrix(columns: list, kinds: list[str]) -> np.ndarray:
 
 
 def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> bytes:
-    """The 32-byte SHA-256 digests of every row's ``columns``, concatenated in row order."""
+    """Every row's content digest over ``columns``, as one ``32 * num_rows``-byte string in row order.
+
+    Byte-identical to :func:`row_digest` of each row (the vectorised path of the same
+    encoding); uses the optional ``fastsha`` extension when it is built. Raises what
+    :func:`encode_value` raises for a value without an encoding, and
+    ``pyarrow.ArrowInvalid`` for a uint64 value of 2**63 or more.
+    """
     n = table.num_rows
     names = sorted(columns)
     if n == 0:
@@ -219,10 +272,10 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) 
     if len(parts) == 1 and isinstance(parts[0], np.ndarray):
         matrix = parts[0]
         width = matrix.shape[1]
-        raw = memoryview(matrix.reshape(-1))
+        flat = matrix.reshape(-1).data  # a memoryview: slices without copying
         for i in range(0, n * width, width):
             h = copy()
-            h.update(raw[i : i + width])
+            h.update(flat[i : i + width])
             out += h.digest()
         return bytes(out)
 
@@ -230,8 +283,8 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) 
     for part in parts:
         if isinstance(part, np.ndarray):
             w = part.shape[1]
-            raw = part.tobytes()
-            per_row.append([raw[i : i + w] for i in range(0, n * w, w)])
+            packed = part.tobytes()
+            per_row.append([packed[i : i + w] for i in range(0, n * w, w)])
         else:
             per_row.append(part)
     if fast:
@@ -247,15 +300,17 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) 
 
 
 def split_digests(blob: bytes) -> list[bytes]:
+    """Cut concatenated 32-byte digests (a length that is a multiple of 32) into a list."""
     return [blob[i : i + 32] for i in range(0, len(blob), 32)]
 
 
 def table_digests(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> list[bytes]:
-    """SHA-256 of the canonical encoding of each row's ``columns``, in row order."""
+    """Each row's 32-byte content digest over ``columns``, in row order (see :func:`table_digest_blob`)."""
     return split_digests(table_digest_blob(table, columns))
 
 
 def file_digest(path: str) -> bytes:
-    """A file record's digest: SHA-256 of its bytes, so ``sha256sum`` gives the same."""
+    """A file record's 32-byte digest (``sha256/file-bytes``): SHA-256 of the bytes at ``path``,
+    what ``sha256sum`` prints. Raises ``OSError`` when the file cannot be read."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").digest()

@@ -1,8 +1,10 @@
 """One root error for everything prov refuses to do, one subclass per kind of failure.
 
-The CLI maps each kind to an exit code (see ``EXIT_CODES``): input and usage problems
-are 2, failed integrity or policy checks are 1, and anything that stops prov from
-evaluating at all is 3, so a gate fails closed.
+Each class carries its exit code (``exit_code``), which the CLI uses as the process's
+exit status: input and usage problems are 2, failed integrity or policy checks are 1, and
+anything that stops prov from evaluating at all is 3, so a gate fails closed (the README's
+"Exit codes" table). ``str(err)`` is the one line a user sees; ``diagnostics()`` adds
+lines for people (``prov --verbose`` prints them).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class VerificationError(ProvError):
         self.records = list(records or [])  # the records involved, for reports that name them
 
     def diagnostics(self) -> str:
-        """The message, then one line per detail."""
+        """The message, then one line per detail (e.g. each record that differs)."""
         return "\n".join([str(self), *self.details])
 
 

@@ -26,6 +26,7 @@ R = TypeVar("R")
 
 
 def default_workers() -> int:
+    """Worker count: ``PROV_WORKERS`` if a positive integer, else the CPUs this process may use."""
     env = os.environ.get("PROV_WORKERS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
@@ -47,9 +48,14 @@ class LocalExecutor:
         return f"local:{self.workers}"
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(item) for item in items]``, computed by the workers; results in item order."""
         return list(self.imap(fn, items))
 
     def imap(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
+        """Yield ``fn(item)`` in item order, keeping at most ``window`` (default 2 × workers) in flight.
+
+        ``fn`` and its results must pickle. A task's exception is raised here, in order.
+        """
         items = list(items)
         if self.workers <= 1 or len(items) <= 1:
             for item in items:
@@ -61,10 +67,12 @@ class LocalExecutor:
             yield from _ordered_window(pool.submit, fn, items, window, lambda f: f.result())
 
     def close(self) -> None:
-        pass
+        """Nothing to release: each ``imap`` call owns its process pool."""
 
 
 class InlineExecutor(LocalExecutor):
+    """Runs every partition in this process, one after another (``inline``; for tests and debugging)."""
+
     def __init__(self):
         super().__init__(workers=1)
 
@@ -97,6 +105,7 @@ class DaskExecutor:
 
     @property
     def workers(self) -> int:
+        """Total worker threads in the cluster now (at least 1)."""
         threads = self.client.nthreads()
         return max(1, sum(threads.values()))
 
@@ -104,9 +113,15 @@ class DaskExecutor:
         return f"dask:{self.address}"
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(item) for item in items]``, computed on the cluster; results in item order."""
         return list(self.imap(fn, items))
 
     def imap(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
+        """Yield ``fn(item)`` in item order, keeping at most ``window`` (default 2 × workers) submitted.
+
+        ``fn``, items and results travel over the network (pickled); a task's exception is
+        raised here, in order.
+        """
         items = list(items)
         window = window or 2 * self.workers
         # pure=False: two equal tasks (two empty partitions) are still two tasks
@@ -114,6 +129,7 @@ class DaskExecutor:
         yield from _ordered_window(submit, fn, items, window, lambda f: f.result())
 
     def close(self) -> None:
+        """Close the connection to the scheduler if this executor opened it."""
         if self._owns_client:
             self.client.close()
 
@@ -154,7 +170,9 @@ def executor_from(setting: str | None = None):
     Dask cluster is inside the trust boundary (its workers compute the digests that get
     signed), so every check recomputes on this machine (:func:`local_executor`).
 
-    Raises InputError for a setting that names no executor.
+    ``tcp://`` and ``tls://`` scheduler addresses are accepted as Dask too. Raises
+    ``InputError`` (exit 2) for any other setting, for ``local:N`` with N < 1, and when a
+    Dask scheduler is unreachable or the ``dask`` extra is not installed.
     """
     if setting is None:
         setting = os.environ.get(EXECUTOR_ENV) or None

@@ -1,8 +1,10 @@
-"""Ed25519 keys: generation, loading, and key ids.
+"""Ed25519 keys (RFC 8032, through ``cryptography``): generation, loading, and key ids.
 
-Private keys are PKCS#8 PEM files created with mode 0600 (never widened), encrypted
-when ``PROV_PASSPHRASE`` is set. Nothing here prints or logs key material; errors name
-the file, never its contents.
+Private keys are PKCS#8 PEM files (RFC 5208 / RFC 5958, Ed25519 key format of RFC 8410),
+created with mode 0600 (never widened), encrypted with ``cryptography``'s best available
+scheme when ``PROV_PASSPHRASE`` is set. Public keys are SubjectPublicKeyInfo PEM
+(RFC 8410). A key id is the SHA-256 of the raw 32-byte public key, in hex. Nothing here
+prints or logs key material; errors name the file, never its contents.
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ PASSPHRASE_ENV = "PROV_PASSPHRASE"
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw 32-byte public key, hex."""
+    """The key id: SHA-256 of the raw 32-byte public key (RFC 8032 encoding), 64 hex digits."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 
 
 def public_pem(public: Ed25519PublicKey) -> str:
+    """The public key as SubjectPublicKeyInfo PEM text (RFC 8410), what ``NAME.pub`` holds."""
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @dataclass(frozen=True)
 class KeyPair:
+    """The files :func:`generate` wrote (``NAME.key``, ``NAME.pub``) and the key id."""
+
     private_path: Path
     public_path: Path
     keyid: str
@@ -45,7 +50,13 @@ def _passphrase() -> bytes | None:
 
 
 def generate(name: str | Path) -> KeyPair:
-    """Write ``NAME.key`` (0600) and ``NAME.pub``; refuse to overwrite either."""
+    """Generate an Ed25519 key pair and write ``NAME.key`` (PKCS#8 PEM, mode 0600) and ``NAME.pub``.
+
+    ``name`` may end in ``.key`` or ``.pub`` (dropped). The private key is encrypted when
+    ``PROV_PASSPHRASE`` is set. Raises ``InputError`` when either file exists (nothing is
+    overwritten) or the folder does not; ``OSError`` from writing is raised after removing
+    a half-written pair.
+    """
     base = Path(name)
     if base.suffix in (".key", ".pub"):
         base = base.with_suffix("")
@@ -75,6 +86,12 @@ def generate(name: str | Path) -> KeyPair:
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
+    """Read an Ed25519 private key from a PKCS#8 PEM file, decrypting with ``PROV_PASSPHRASE``.
+
+    Raises ``KeyFileError`` (exit 2) naming the file when it cannot be read, is readable
+    by group or others (the message says to ``chmod 600``), is encrypted without a
+    passphrase set (or the reverse), has the wrong passphrase, or is not an Ed25519 key.
+    """
     path = Path(path)
     try:
         st = path.stat()
@@ -101,6 +118,10 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
 
 
 def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM bytes (SubjectPublicKeyInfo); ``name`` is for messages.
+
+    Raises ``KeyFileError`` when ``data`` is not a PEM public key or not an Ed25519 one.
+    """
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -111,6 +132,7 @@ def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
 
 
 def load_public(path: str | Path) -> Ed25519PublicKey:
+    """Read an Ed25519 public key from a PEM file; ``KeyFileError`` if unreadable or not one."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

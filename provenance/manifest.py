@@ -1,8 +1,16 @@
 """The manifest: one row per record, sorted by (digest, label), stored as plain Parquet.
 
 A manifest is a value object: two manifests with the same entries are equal whatever
-order their records arrived in, and its Merkle root commits to (digest, label, source)
-of every record, not to locators or batches.
+order their records arrived in, and its Merkle root (RFC 6962, ``merkle.py``) commits to
+(digest, label, source) of every record, not to locators or batches.
+
+The file is Parquet (zstd) with the columns of :data:`SCHEMA`: ``digest``
+(fixed_size_binary(32), the record's content digest), ``label`` (string), ``source``
+(string or null), ``batch`` (string or null) and ``locator`` (string: the 0-based row
+number, ``file#row`` in a folder of tables, or the path relative to a tree's root), sorted
+by (digest, label, source, batch, locator). Its key-value metadata holds
+``prov.digest_algorithm`` (e.g. ``sha256/prov-row-v1``) and ``prov.merkle_root`` (hex),
+for people and other tools; prov recomputes the root rather than trusting the metadata.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ class Manifest:
 
     @property
     def table(self) -> pa.Table:
+        """The sorted rows as an Arrow table of :data:`SCHEMA` (read from ``path`` on first use)."""
         if self._table is None:
             self._table = pq.read_table(self.path).replace_schema_metadata(None).cast(SCHEMA)
         return self._table
@@ -98,6 +107,8 @@ class Manifest:
         batches: Sequence[str | None] | None = None,
         digest_algorithm: str = ROW_DIGEST_ALGORITHM,
     ) -> Manifest:
+        """A sorted manifest from parallel per-record sequences (32-byte digests, labels, locators,
+        and optionally sources and batches; ``None`` means all null)."""
         n = len(digests)
         table = pa.table(
             {
@@ -113,6 +124,10 @@ class Manifest:
 
     @classmethod
     def from_table(cls, table: pa.Table, digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
+        """A sorted manifest from any Arrow table holding (at least) the :data:`SCHEMA` columns.
+
+        Raises ``pyarrow.ArrowInvalid`` when a column cannot be cast to its manifest type.
+        """
         table = table.select(SCHEMA.names).cast(SCHEMA)
         table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
         return cls(table, digest_algorithm)
@@ -145,6 +160,7 @@ class Manifest:
 
     @classmethod
     def concat(cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
+        """One sorted manifest from several manifest tables (an empty manifest from none)."""
         tables = [t.cast(SCHEMA) for t in parts]
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
         return cls.from_table(table, digest_algorithm)
@@ -156,14 +172,17 @@ class Manifest:
 
     @property
     def digests(self) -> list[bytes]:
+        """Every record's 32-byte content digest, in manifest order."""
         return self.table.column("digest").to_pylist()
 
     @property
     def labels(self) -> list[str]:
+        """Every record's label, in manifest order."""
         return self.table.column("label").to_pylist()
 
     @property
     def sources(self) -> list[str | None]:
+        """Every record's source (``None`` when it has none), in manifest order."""
         return self.table.column("source").to_pylist()
 
     def iter_batches(self, columns: Sequence[str] | None = None, rows: int = 1 << 16) -> Iterator[pa.RecordBatch]:
@@ -182,11 +201,13 @@ class Manifest:
             yield batch.replace_schema_metadata(None)
 
     def label_counts(self) -> dict[str, int]:
+        """``{label: number of records}``, sorted by label."""
         if self._label_counts is not None:
             return dict(self._label_counts)
         return column_counts(self.table.column("label"))
 
     def source_counts(self) -> dict[str, int]:
+        """``{source: number of records}``, sorted by source; records without one count under ``""``."""
         if self._source_counts is not None:
             return dict(self._source_counts)
         return column_counts(self.table.column("source"))
@@ -201,6 +222,7 @@ class Manifest:
 
     @cached_property
     def root(self) -> bytes:
+        """The 32-byte RFC 6962 Merkle root over the manifest's entries (``rfc6962-sha256``)."""
         from provenance.executor import LocalExecutor
 
         blob = self.leaf_blob
@@ -209,6 +231,7 @@ class Manifest:
         return merkle_root_of_blob(blob, LocalExecutor() if len(self) >= (1 << 17) else None)
 
     def entries(self) -> set[tuple[bytes, str, str | None]]:
+        """The set of (digest, label, source) the root commits to."""
         return set(zip(self.digests, self.labels, self.sources))
 
     def __eq__(self, other: object) -> bool:
@@ -220,7 +243,11 @@ class Manifest:
     # --- Parquet ------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        if self._table is None:
+        """The manifest as Parquet file bytes (zstd, row groups of 2**20 rows, with prov metadata).
+
+        A file-backed manifest returns its file's bytes unchanged.
+        """
+        if self._table is None and self.path is not None:
             return Path(self.path).read_bytes()
         table = self.table.replace_schema_metadata(
             {"prov.digest_algorithm": self.digest_algorithm, "prov.merkle_root": self.root.hex()}
@@ -231,6 +258,11 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "manifest") -> Manifest:
+        """Read a manifest from Parquet bytes and check it, naming ``name`` in errors.
+
+        Raises ``VerificationError`` (exit 1) when the bytes are not readable Parquet, the
+        columns differ from :data:`SCHEMA`, or the rows are not in manifest order.
+        """
         try:
             table = pq.read_table(io.BytesIO(data))
         except (pa.ArrowException, OSError) as exc:
@@ -247,6 +279,7 @@ class Manifest:
 
     @classmethod
     def read(cls, path: str | Path) -> Manifest:
+        """Read and check a manifest file; ``InputError`` if unreadable, else as :meth:`from_bytes`."""
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -254,13 +287,15 @@ class Manifest:
         return cls.from_bytes(data, str(path))
 
 
-def column_counts(column) -> dict[str, int]:
+def column_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:
     """``{value: count}`` sorted by value, a null counted as ""."""
     counts = pc.value_counts(pc.fill_null(column, ""))
     return dict(sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
 
 
-def leaf_blob(digests: pa.Array | pa.ChunkedArray, labels, sources) -> bytes:
+def leaf_blob(
+    digests: pa.Array | pa.ChunkedArray, labels: pa.Array | pa.ChunkedArray, sources: pa.Array | pa.ChunkedArray
+) -> bytes:
     """Leaf hashes (RFC 6962: SHA-256(0x00 || entry)) of (digest, label, source) rows, concatenated.
 
     ``digests`` is a ``binary(32)`` Arrow array, ``labels`` and ``sources`` string arrays

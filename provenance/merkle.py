@@ -1,7 +1,15 @@
 """RFC 6962 Merkle tree hash over manifest entries, and RFC 9162 inclusion proofs.
 
-An entry is the canonical encoding of (digest, label, source), never the locator or
-the batch; leaf hash = SHA-256(0x00 || entry), node = SHA-256(0x01 || left || right).
+The tree is RFC 6962 §2.1's Merkle Tree Hash (MTH) with SHA-256, named ``rfc6962-sha256``
+where a digest is signed: leaf hash = SHA-256(0x00 || entry), node = SHA-256(0x01 || left
+|| right), the tree of n > 1 leaves split at k, the largest power of two smaller than n,
+and the empty tree's hash SHA-256(""). An entry is the canonical encoding of (digest,
+label, source) in manifest order, never the locator or the batch, so the same records in
+another order, file or folder give the same root. Inclusion proofs are RFC 9162 §2.1.3
+(the audit paths of RFC 6962 §2.1.1, leaf to root).
+
+All hashes are 32-byte ``bytes``; a "blob" is hashes concatenated. The golden vectors in
+``tests/data/golden/rfc6962-sha256/`` pin a root and every proof of a 7-leaf tree.
 """
 
 from __future__ import annotations
@@ -16,15 +24,22 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 def merkle_entry(digest: bytes, label: str, source: str | None) -> bytes:
-    """The bytes a leaf commits to: (digest, label, source); never locator or batch."""
+    """The bytes a leaf commits to: ``enc(digest) || enc(label) || enc(source)``.
+
+    Each part is a ``prov-row-v1`` value (``Y`` for the 32-byte digest, ``S`` for the label
+    and source, ``N`` for a missing source); never the locator or the batch. These bytes
+    are part of every signed root: a change needs a new tree name, not an edit.
+    """
     return encode_value(digest) + encode_value(label) + encode_value(source)
 
 
 def leaf_hash(entry: bytes) -> bytes:
+    """RFC 6962 leaf hash: SHA-256(0x00 || entry), 32 bytes."""
     return hashlib.sha256(b"\x00" + entry).digest()
 
 
 def leaf_hashes(digests: Iterable[bytes], labels: Iterable[str], sources: Iterable[str | None]) -> list[bytes]:
+    """Leaf hashes of parallel (digest, label, source) sequences, in the order given."""
     return [leaf_hash(merkle_entry(d, l, s)) for d, l, s in zip(digests, labels, sources)]
 
 
@@ -37,7 +52,11 @@ def _next_level(level: Sequence[bytes]) -> list[bytes]:
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
-    """MTH over leaf hashes, built bottom-up; equal to RFC 6962's recursive definition."""
+    """RFC 6962 MTH over 32-byte leaf hashes (already hashed with 0x00), built bottom-up.
+
+    Equal to the RFC's recursive definition (an odd node at the end of a level moves up
+    unchanged, which is the split at the largest power of two). No leaves give SHA-256("").
+    """
     if not leaves:
         return EMPTY_ROOT
     level = list(leaves)
@@ -47,7 +66,11 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
-    """RFC 9162 §2.1.3.1 PATH(index, D[n]), leaf-to-root order."""
+    """RFC 9162 §2.1.3.1 PATH(index, D[n]): the sibling hashes from the leaf up to the root.
+
+    ``leaves`` are the n leaf hashes, ``index`` is 0-based. Returns at most ceil(log2 n)
+    32-byte hashes, leaf-to-root. Raises ``IndexError`` when ``index`` is outside the tree.
+    """
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf {index} is outside a tree of {len(leaves)}")
     proof: list[bytes] = []
@@ -63,7 +86,9 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: check that ``leaf`` sits at ``index`` of a tree of ``size``."""
+    """RFC 9162 §2.1.3.2: whether ``proof`` shows leaf hash ``leaf`` at ``index`` of a tree of
+    ``size`` leaves whose root is ``root``. Returns ``False`` (never raises) for a wrong
+    index, a short or long proof, or any other mismatch."""
     if index >= size or index < 0:
         return False
     fn, sn, r = index, size - 1, leaf
@@ -93,7 +118,10 @@ def _subtree_root(args: tuple[bytes, int, int]) -> bytes:
 
 
 def merkle_root_of_blob(blob: bytes, executor=None) -> bytes:
-    """MTH over concatenated 32-byte leaf hashes, with subtrees hashed in parallel.
+    """MTH over concatenated 32-byte leaf hashes; returns the 32-byte root.
+
+    Uses the ``fastsha`` extension when it is built; otherwise, from 2**17 leaves and with
+    an ``executor`` of several workers, subtrees are hashed in parallel.
 
     Subtrees are aligned power-of-two chunks: in RFC 6962's tree each is a complete
     subtree (and the last, partial one reduces the same way), so hashing them apart and
@@ -128,7 +156,7 @@ class MerkleBuilder:
         self.size = 0
 
     def add_blob(self, blob: bytes) -> None:
-        """Feed the next leaf hashes (concatenated 32-byte values) in order."""
+        """Feed the next leaf hashes (concatenated, 32 bytes each) in tree order."""
         self.size += len(blob) // 32
         # Views, not copies: the blob is hashed where it lies, and only the tail that does not
         # fill a chunk is kept (the old buffer is copied once when a tail was left over).
@@ -148,6 +176,7 @@ class MerkleBuilder:
         self._stack.append((height, node))
 
     def root(self) -> bytes:
+        """The RFC 6962 root of every leaf fed so far (SHA-256("") for none); feed nothing after it."""
         rest = bytes(self._buf)
         n, at = len(rest) // 32, 0
         for k in range(self.CHUNK_BITS - 1, -1, -1):

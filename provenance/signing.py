@@ -1,8 +1,19 @@
 """DSSE envelopes around in-toto Statement v1, signed with Ed25519.
 
-Three layers a reader can name: ``statement`` builds what is claimed, ``sign`` wraps it
-in a DSSE envelope, ``verify`` checks the envelope against a set of trusted public keys
-and only then parses the payload. Nothing in an envelope is trusted before its signature.
+Three layers a reader can name: :func:`statement` builds what is claimed, :func:`sign`
+wraps it in a DSSE envelope, :func:`verify` checks the envelope against a set of trusted
+public keys and only then parses the payload. Nothing in an envelope is trusted before
+its signature.
+
+Formats: the envelope is DSSE v1 (github.com/secure-systems-lab/dsse, ``envelope.md`` and
+``protocol.md``: ``{"payloadType", "payload" (base64), "signatures": [{"keyid", "sig"
+(base64)}]}``, signed over the pre-authentication encoding :func:`pae`); the payload is an
+in-toto Statement v1 (github.com/in-toto/attestation, ``spec/v1/statement.md``) with
+``payloadType`` ``application/vnd.in-toto+json``, serialised as :func:`canonical_json`;
+its one subject's digest set is ``{"rfc6962-sha256": <Merkle root, hex>}``. Signatures
+are Ed25519 (RFC 8032, deterministic: one key and one payload give one signature).
+securesystemslib, an independent DSSE implementation, verifies our envelopes in the
+tests, and ``tests/data/golden/dsse-ed25519/`` pins one envelope byte for byte.
 """
 
 from __future__ import annotations
@@ -26,16 +37,29 @@ MAX_ENVELOPE_BYTES = 64 << 20
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding."""
+    """DSSE v1 pre-authentication encoding, the bytes a signature covers.
+
+    ``"DSSEv1" SP LEN(type) SP type SP LEN(payload) SP payload``, lengths as ASCII decimal
+    byte counts; binding the type stops a payload being re-read as another format.
+    """
     t = payload_type.encode()
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
-def canonical_json(obj) -> bytes:
+def canonical_json(obj: object) -> bytes:
+    """The signed serialisation of a statement: UTF-8 JSON, keys sorted, no spaces, non-ASCII kept.
+
+    Deterministic for the JSON values prov signs (no floats that print differently). It is
+    what gets signed; a verifier parses the signed bytes and never re-serialises them.
+    """
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def statement(subject_name: str, merkle_root: bytes, predicate_type: str, predicate: Mapping) -> dict:
+    """An in-toto Statement v1 about one subject: ``subject_name`` (a version tag or batch name)
+    whose digest is the 32-byte ``merkle_root`` (hex under ``rfc6962-sha256``), with the
+    ``predicate`` (JSON values) of ``predicate_type`` (a URI such as
+    ``https://prov.dev/dataset-version/v1``)."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": subject_name, "digest": {MERKLE_DIGEST: merkle_root.hex()}}],
@@ -45,6 +69,10 @@ def statement(subject_name: str, merkle_root: bytes, predicate_type: str, predic
 
 
 def sign(stmt: Mapping, private: Ed25519PrivateKey) -> dict:
+    """A DSSE envelope (a JSON-ready ``dict``) carrying ``stmt`` signed with ``private``.
+
+    One signature, whose ``keyid`` is :func:`provenance.keys.key_id` of the signer.
+    """
     payload = canonical_json(stmt)
     sig = private.sign(pae(PAYLOAD_TYPE, payload))
     return {
@@ -56,12 +84,19 @@ def sign(stmt: Mapping, private: Ed25519PrivateKey) -> dict:
 
 @dataclass(frozen=True)
 class Verified:
+    """What :func:`verify` established: the signed statement and the trusted key that signed it."""
+
     statement: dict
     keyid: str  # the key that actually verified (never taken from the envelope alone)
 
 
 def parse_envelope(data: bytes, name: str) -> dict:
-    """Shape checks only; raises InputError (exit 2) for anything that is not a DSSE envelope."""
+    """Parse envelope bytes (read from ``name``) and check their shape only; no signature is checked.
+
+    Returns the envelope as a ``dict``. Raises ``InputError`` (exit 2) naming ``name`` for
+    anything that is not a DSSE envelope: more than 64 MiB, not JSON, too deeply nested,
+    a missing or mistyped field, no signatures, bad base64.
+    """
     if len(data) > MAX_ENVELOPE_BYTES:
         raise InputError(f"{name}: envelope is larger than {MAX_ENVELOPE_BYTES >> 20} MiB")
     try:
@@ -90,10 +125,14 @@ def parse_envelope(data: bytes, name: str) -> dict:
 
 
 def verify(env: Mapping, trusted: Mapping[str, Ed25519PublicKey], name: str = "envelope") -> Verified:
-    """Verify against ``trusted`` (key id -> key). Fails closed: no trusted key, no trust.
+    """Verify a parsed envelope against ``trusted`` (key id -> public key); return what it signed.
 
-    A signature counts only if it verifies under a trusted key *and* its ``keyid`` field,
-    when present, names that same key; a lying keyid is a failure, not a hint to skip.
+    Fails closed: no trusted key, no trust. A signature counts only if it verifies under a
+    trusted key *and* its ``keyid`` field, when present, names that same key; a lying
+    keyid is a failure, not a hint to skip. The payload is parsed only after a signature
+    verified. Raises ``VerificationError`` (exit 1) naming ``name`` for a wrong
+    ``payloadType``, no trusted keys, no verifying signature, or a signed payload that is
+    not an in-toto Statement v1.
     """
     if env.get("payloadType") != PAYLOAD_TYPE:
         raise VerificationError(f"{name}: payloadType is {env.get('payloadType')!r}, expected {PAYLOAD_TYPE}")
@@ -135,6 +174,10 @@ def unverified_statement(env: Mapping) -> dict:
 
 
 def subject_root(stmt: Mapping) -> bytes:
+    """The 32-byte Merkle root a statement's first subject names (``rfc6962-sha256``).
+
+    Raises ``VerificationError`` when the statement has no such digest.
+    """
     try:
         return bytes.fromhex(stmt["subject"][0]["digest"][MERKLE_DIGEST])
     except (KeyError, IndexError, TypeError, ValueError) as exc:

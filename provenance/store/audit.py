@@ -1,7 +1,14 @@
-"""The audit log: append-only and hash-chained.
+"""The audit log: append-only and hash-chained (the ``audit`` table of ``prov.db``).
 
 Each entry carries the hash of the one before, and the head goes into every signed
 version, so an edited, removed or reordered entry breaks either the chain or a signature.
+
+An entry is (seq, ts, action, subject, detail, prev_hash, hash): ``seq`` counts from 1,
+``ts`` is UTC ISO 8601 with microseconds, ``detail`` is canonical JSON (keys sorted, no
+spaces), ``prev_hash`` is the previous entry's hash (64 zeros for the first) and ``hash``
+is the SHA-256, hex, of the compact JSON array ``[seq, ts, action, subject, detail,
+prev_hash]`` (UTF-8, non-ASCII kept). The chain alone does not stop someone who can write
+``.prov/`` and recomputes it; entries under a signed head do.
 """
 
 from __future__ import annotations
@@ -21,12 +28,17 @@ def _entry_hash(seq: int, ts: str, action: str, subject: str, detail: str, prev:
 
 
 def head(db) -> tuple[int, str]:
+    """(seq, hash) of the newest entry; ``(0, GENESIS)`` for an empty log. ``db`` is the store's connection."""
     row = db.execute("select seq, hash from audit order by seq desc limit 1").fetchone()
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
 def append(db, action: str, subject: str, detail: dict) -> str:
-    """Append one entry inside the caller's transaction; return the new head."""
+    """Append one entry inside the caller's transaction; return the new head hash (64 hex digits).
+
+    ``action`` names what happened (``commit``, ``add``, ...), ``subject`` what it happened
+    to (a tag, a batch), ``detail`` any JSON object. Timestamps come from the UTC clock.
+    """
     seq, prev = head(db)
     seq += 1
     ts = clock.now_iso("microseconds")
@@ -40,13 +52,18 @@ def append(db, action: str, subject: str, detail: dict) -> str:
 
 
 def entries(db) -> list[dict]:
+    """Every entry as a ``dict`` of the table's columns, oldest first."""
     cur = db.execute("select seq, ts, action, subject, detail, prev_hash, hash from audit order by seq")
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
 def verify_chain(db) -> tuple[int, str]:
-    """Walk the chain; raise VerificationError naming the first broken entry."""
+    """Walk the chain from the first entry; return the head (seq, hash) when it is whole.
+
+    Raises ``VerificationError`` (exit 1) naming the first entry that is malformed,
+    missing, out of order or edited.
+    """
     prev, expected_seq, problems = GENESIS, 1, []
     rows = entries(db)
     for e in rows:

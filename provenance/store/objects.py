@@ -1,7 +1,9 @@
 """Content-addressed objects: plain files named by the SHA-256 of their bytes.
 
-Any tool can inspect them (they are Parquet or JSON), and every read re-hashes the
-bytes, so an edited or truncated object is reported rather than trusted.
+An object is ``.prov/objects/<sha256 hex>.<ext>`` (``parquet``, ``json`` or ``npz``).
+Any tool can inspect them, and every read re-hashes the bytes, so an edited or truncated
+object is reported rather than trusted. Every write is atomic (temporary file, fsync,
+rename, fsync of the folder), so a crash leaves the old state or the whole new file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from provenance.errors import VerificationError
 
 
 def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk, so a rename inside it survives a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -30,7 +33,10 @@ def atomic_write(
 ) -> None:
     """Write to a temporary file beside ``path``, fsync, optionally check it, then rename over.
 
-    ``data`` is the bytes, or a function that writes them to the open file (for streams).
+    ``data`` is the bytes, or a function that writes them to the open file (for streams);
+    ``mode`` the new file's permission bits; ``check(temporary path)`` may raise to abandon
+    the write. On any failure (including Ctrl-C) the temporary file is removed and
+    ``path`` is left as it was; the exception propagates.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -58,14 +64,18 @@ def _sha256_of(path: str | Path) -> str:
 
 
 class ObjectStore:
+    """The folder of content-addressed objects (``.prov/objects/``); ids are SHA-256 hex digests."""
+
     def __init__(self, root: Path):
         self.root = root
 
     def path(self, oid: str) -> Path:
+        """The file holding object ``oid`` (whatever its extension), or where it would be."""
         matches = list(self.root.glob(f"{oid}.*"))
         return matches[0] if matches else self.root / oid
 
     def exists(self, oid: str) -> bool:
+        """Whether a file for object ``oid`` exists (its bytes are not checked)."""
         return any(self.root.glob(f"{oid}.*"))
 
     def put(self, data: bytes, ext: str) -> tuple[str, bool]:
@@ -96,6 +106,11 @@ class ObjectStore:
         return oid, True
 
     def get(self, oid: str, what: str = "object") -> bytes:
+        """The bytes of object ``oid``, re-hashed before they are returned.
+
+        Raises ``VerificationError`` (exit 1) naming the file and ``what`` (e.g.
+        "manifest") when the object is missing or its bytes no longer hash to ``oid``.
+        """
         path = self.path(oid)
         try:
             data = path.read_bytes()
@@ -107,8 +122,10 @@ class ObjectStore:
         return data
 
     def remove(self, oid: str) -> None:
+        """Delete object ``oid`` (every extension); nothing happens when it is absent."""
         for p in self.root.glob(f"{oid}.*"):
             p.unlink()
 
     def all_ids(self) -> list[str]:
+        """Ids of every object file, sorted (temporary ``.tmp-`` files left out)."""
         return sorted(p.name.split(".")[0] for p in self.root.iterdir() if not p.name.startswith("."))

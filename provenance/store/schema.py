@@ -19,8 +19,8 @@ FORMAT = "1"
 
 def create_schema(db: sqlite_utils.Database) -> None:
     """Create every table of a new store (called once, inside ``prov init``)."""
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["versions"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("versions").create(
         {
             "tag": str,
             "parent": str,
@@ -37,16 +37,16 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk="tag",
         not_null={"created_at", "merkle_root", "records", "manifest_object", "envelope_object", "keyid"},
     )
-    db["keys"].create(
+    db.table("keys").create(
         {"keyid": str, "name": str, "public_pem": str, "registered_at": str, "revoked_at": str}, pk="keyid"
     )
-    db["audit"].create(
+    db.table("audit").create(
         {"seq": int, "ts": str, "action": str, "subject": str, "detail": str, "prev_hash": str, "hash": str},
         pk="seq",
         not_null={"ts", "action", "hash", "prev_hash"},
     )
     # lineage: trust entries, batches and their records, each version's lineage object
-    db["trust"].create(
+    db.table("trust").create(
         {
             "source": str,
             "keyid": str,
@@ -61,7 +61,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk=("source", "keyid"),
         not_null={"public_pem", "added_at"},
     )
-    db["batches"].create(
+    db.table("batches").create(
         {
             "batch": str,
             "source": str,
@@ -80,16 +80,20 @@ def create_schema(db: sqlite_utils.Database) -> None:
         pk="batch",
         not_null={"source", "signed", "merkle_root", "records", "manifest_object", "added_at"},
     )
-    db["batch_records"].create({"digest": bytes, "label": str, "batch": str}, not_null={"digest", "label", "batch"})
-    db["batch_records"].create_index(["digest"])
-    db["version_lineage"].create(
+    db.table("batch_records").create(
+        {"digest": bytes, "label": str, "batch": str}, not_null={"digest", "label", "batch"}
+    )
+    db.table("batch_records").create_index(["digest"])
+    db.table("version_lineage").create(
         {"tag": str, "object": str, "attested": int, "relabeled_after_source": int, "unattributed": int},
         pk="tag",
         not_null={"object"},
     )
     # detection and the gate: profiles, detector runs, findings, waivers, attestations
-    db["profiles"].create({"version": str, "object": str, "featurizer": str, "dim": int, "sample": int}, pk="version")
-    db["detector_runs"].create(
+    db.table("profiles").create(
+        {"version": str, "object": str, "featurizer": str, "dim": int, "sample": int}, pk="version"
+    )
+    db.table("detector_runs").create(
         {
             "run": str,
             "version": str,
@@ -105,7 +109,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
         },
         pk=("run", "detector"),
     )
-    db["findings"].create(
+    db.table("findings").create(
         {
             "run": str,
             "version": str,
@@ -120,11 +124,11 @@ def create_schema(db: sqlite_utils.Database) -> None:
         },
         pk=("run", "detector", "position"),  # position in the delta: one digest may carry two labels
     )
-    db["findings"].create_index(["version", "flagged"])
-    db["waivers"].create(
+    db.table("findings").create_index(["version", "flagged"])
+    db.table("waivers").create(
         {"object": str, "version": str, "digest": str, "detector": str, "keyid": str, "created_at": str}, pk="object"
     )
-    db["attestations"].create(
+    db.table("attestations").create(
         {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
     )
-    db["meta"].insert({"key": "format", "value": FORMAT})
+    db.table("meta").insert({"key": "format", "value": FORMAT})

@@ -64,7 +64,13 @@ def find_store(start: str | Path | None = None) -> Path:
 
 
 class Store:
-    """An open store. Reads need no lock; writes go through :meth:`write`."""
+    """An open store: ``root`` is its ``.prov/`` folder, ``db`` the sqlite-utils database,
+    ``objects`` the content-addressed files. Reads need no lock; writes go through :meth:`write`.
+
+    Opening raises ``InputError`` (exit 2) when ``root`` holds no ``prov.db``, and
+    ``StoreError`` (exit 3) when the database cannot be read, holds text that is not UTF-8,
+    or lacks a column prov's schema gives it.
+    """
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -104,6 +110,11 @@ class Store:
 
     @classmethod
     def init(cls, where: str | Path = ".") -> Store:
+        """Create an empty store in ``where/.prov/`` and open it (``prov init``).
+
+        The database is built under a temporary name and renamed into place, so a crash
+        leaves no half store. Raises ``InputError`` when a store already exists there.
+        """
         root = Path(where) / STORE_DIR
         if (root / "prov.db").exists():
             raise InputError(f"{root}: a prov store already exists here")
@@ -118,9 +129,11 @@ class Store:
 
     @classmethod
     def open(cls, where: str | Path | None = None) -> Store:
+        """Open the store :func:`find_store` finds from ``where`` (default: the current folder)."""
         return cls(find_store(where))
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.conn.close()
 
     # --- writing ------------------------------------------------------------------------
@@ -146,7 +159,16 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Store]:
-        """One atomic write: lock, transaction, and clean-up of new objects on failure."""
+        """One atomic write: lock, transaction, and clean-up of new objects on failure.
+
+        Takes the store's file lock (``.prov/lock``, ``flock``; waits up to
+        ``PROV_LOCK_TIMEOUT`` seconds, default 30, then raises ``StoreBusyError``, exit 3),
+        begins an immediate SQLite transaction and yields this store. Objects written with
+        :meth:`put_object` inside the block are removed again, and the transaction rolled
+        back, if the block raises anything (including Ctrl-C); otherwise the transaction
+        commits. Nested writes raise ``StoreError``. Keep the block short: anything slow
+        (hashing, profiles) belongs before it, since every other writer waits on the lock.
+        """
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
         with self._file_lock():
@@ -178,14 +200,20 @@ class Store:
         return oid
 
     def audit(self, action: str, subject: str, detail: dict) -> str:
+        """Append an audit entry inside the current write; return the new head hash (``store/audit.py``)."""
         return audit.append(self.db, action, subject, detail)
 
     # --- reading ------------------------------------------------------------------------
 
     def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest audit entry; ``(0, "0" * 64)`` for an empty log."""
         return audit.head(self.db)
 
     def version(self, tag: str) -> dict:
+        """The ``versions`` row of ``tag`` as a ``dict`` (``store/schema.py`` lists its columns).
+
+        Raises ``InputError`` (exit 2) naming the known tags when there is no such version.
+        """
         row = self.db.execute("select * from versions where tag = ?", [tag]).fetchone()
         if row is None:
             known = [r[0] for r in self.db.execute("select tag from versions order by created_at")]
@@ -195,13 +223,20 @@ class Store:
         return dict(zip(cols, row))
 
     def versions(self) -> list[dict]:
+        """Every version's row, oldest first (by audit sequence)."""
         return list(self.db["versions"].rows_where(order_by="audit_seq"))
 
     def latest_version(self) -> str | None:
+        """The tag of the newest version, or ``None`` in a store without versions."""
         row = self.db.execute("select tag from versions order by audit_seq desc limit 1").fetchone()
         return row[0] if row else None
 
     def trusted_keys(self) -> dict:
+        """``{key id: Ed25519PublicKey}`` of the keys registered in this store and not revoked.
+
+        Whoever can write ``.prov/`` can add a key here, so this set is only as trustworthy
+        as the store's folder; DESIGN.md's trust model has the verifier pin its signers.
+        """
         from provenance.keys import parse_public
 
         return {
