@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
 import hashlib
 import json
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +118,110 @@ def plugin_distribution(folder: Path, module: str, source: str, featurizers: dic
     lines = "".join(f"{name} = {target}\n" for name, target in featurizers.items())
     (dist / "entry_points.txt").write_text(f"[prov.featurizers]\n{lines}")
     return folder
+
+
+# --- golden vectors: Arrow types as pyarrow prints them, values as JSON ---------------------
+
+_SIMPLE = {
+    "null": pa.null(),
+    "bool": pa.bool_(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "halffloat": pa.float16(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "large_string": pa.large_string(),
+    "binary": pa.binary(),
+    "large_binary": pa.large_binary(),
+    "date32[day]": pa.date32(),
+    "date64[ms]": pa.date64(),
+}
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas that are not inside <...> or (...)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def arrow_type(text: str) -> pa.DataType:
+    """Parse ``str(pyarrow type)`` back into the type, for the types golden vectors use."""
+    text = text.strip()
+    if text in _SIMPLE:
+        return _SIMPLE[text]
+    if m := re.fullmatch(r"timestamp\[(s|ms|us|ns)(?:, tz=(.+))?\]", text):
+        return pa.timestamp(m[1], tz=m[2])
+    if m := re.fullmatch(r"time(32|64)\[(s|ms|us|ns)\]", text):
+        return (pa.time32 if m[1] == "32" else pa.time64)(m[2])
+    if m := re.fullmatch(r"duration\[(s|ms|us|ns)\]", text):
+        return pa.duration(m[1])
+    if m := re.fullmatch(r"decimal(128|256)\((\d+), (-?\d+)\)", text):
+        return (pa.decimal128 if m[1] == "128" else pa.decimal256)(int(m[2]), int(m[3]))
+    if m := re.fullmatch(r"fixed_size_binary\[(\d+)\]", text):
+        return pa.binary(int(m[1]))
+    if m := re.fullmatch(r"(large_)?list<item: (.+)>", text):
+        return (pa.large_list if m[1] else pa.list_)(arrow_type(m[2]))
+    if m := re.fullmatch(r"struct<(.+)>", text):
+        fields = [f.split(": ", 1) for f in _split_top(m[1])]
+        return pa.struct([(name, arrow_type(t)) for name, t in fields])
+    if m := re.fullmatch(r"map<(.+)>", text):
+        key, item = _split_top(m[1])
+        return pa.map_(arrow_type(key), arrow_type(item))
+    if m := re.fullmatch(r"dictionary<values=(.+), indices=(int\d+), ordered=0>", text):
+        return pa.dictionary(arrow_type(m[2]), arrow_type(m[1]))
+    raise ValueError(f"golden vector type {text!r} is not one the parser knows")
+
+
+def python_value(t: pa.DataType, value: object) -> object:
+    """A JSON value as the Python value pyarrow builds an array from.
+
+    Floats may be written as strings: "NaN", "-0.0", "inf", or "bits:<16 hex digits>"
+    for an exact float64 bit pattern; binary values are hex; decimals are text;
+    timestamps and dates are their integer storage value in the type's unit; a map is
+    a list of [key, value] pairs.
+    """
+    if value is None:
+        return None
+    if pa.types.is_floating(t) and isinstance(value, str):
+        if value.startswith("bits:"):
+            return struct.unpack(">d", bytes.fromhex(value[5:]))[0]
+        return float(value)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return bytes.fromhex(value)
+    if pa.types.is_decimal(t):
+        return decimal.Decimal(value)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [python_value(t.value_type, v) for v in value]
+    if pa.types.is_struct(t):
+        return {t.field(i).name: python_value(t.field(i).type, value[t.field(i).name]) for i in range(t.num_fields)}
+    if pa.types.is_map(t):
+        return [(python_value(t.key_type, k), python_value(t.item_type, v)) for k, v in value]
+    if pa.types.is_dictionary(t):
+        return python_value(t.value_type, value)
+    return value
+
+
+def arrow_array(type_text: str, values: list) -> pa.Array:
+    """An Arrow array of ``values`` (JSON) of the type ``type_text`` (as pyarrow prints it)."""
+    t = arrow_type(type_text)
+    if str(t) != type_text:
+        raise ValueError(f"golden vector type {type_text!r} parses as {t}")
+    if pa.types.is_dictionary(t):
+        return pa.array([python_value(t, v) for v in values], t.value_type).dictionary_encode().cast(t)
+    return pa.array([python_value(t, v) for v in values], type=t)
