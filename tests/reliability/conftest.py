@@ -17,12 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import faults  # noqa: E402
 
-SCALE = float(os.environ.get("PROV_RELIABILITY_SCALE", "1"))
-
-
-def scaled(n: int) -> int:
-    return max(1, int(n * SCALE))
-
 
 @pytest.fixture(scope="session")
 def world_template(tmp_path_factory) -> faults.World:

@@ -37,6 +37,14 @@ from provenance.store import Store
 from provenance.trust import source_keys as trust
 
 PROV = str(Path(sys.executable).parent / "prov")
+SCALE = float(os.environ.get("PROV_RELIABILITY_SCALE", "1"))  # e.g. 5 runs the tests' counts 5x bigger
+
+
+def scaled(n: int) -> int:
+    """``n`` times ``PROV_RELIABILITY_SCALE`` (at least 1): the tests' counts, scaled."""
+    return max(1, int(n * SCALE))
+
+
 CRASH_MARKERS = ("Traceback", "internal error")
 
 
@@ -72,11 +80,15 @@ def prov_inline(*args, cwd: Path, env: dict | None = None) -> Run:
 
 def prov_process(*args, cwd: Path, env: dict | None = None, timeout: float = 120) -> Run:
     """``prov ARGS`` as a real subprocess."""
-    p = subprocess.run([PROV, *map(str, args)], cwd=cwd, env=_env(env), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        [PROV, *map(str, args)], cwd=cwd, env=clean_env(env), capture_output=True, text=True, timeout=timeout
+    )
     return Run(p.returncode, p.stdout, p.stderr)
 
 
-def _env(extra: dict | None = None) -> dict:
+def clean_env(extra: dict | None = None) -> dict:
+    """This process's environment without prov's user settings (passphrase, store, key), one worker
+    unless ``PROV_WORKERS`` is set, then ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PROV_PASSPHRASE", "PROV_STORE", "PROV_KEY")}
     env.setdefault("PROV_WORKERS", "1")
     env.update(extra or {})
@@ -298,7 +310,7 @@ class KillRig:
         argv, name = self.argv(op)
         before = logical_state(w.prov_dir)
         proc = subprocess.Popen(
-            [PROV, *map(str, argv)], cwd=w.root, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [PROV, *map(str, argv)], cwd=w.root, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         delay = 0.0
         if mode == "random":

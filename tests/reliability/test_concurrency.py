@@ -8,14 +8,14 @@ import time
 
 import faults
 import pyarrow.parquet as pq
-from faults import PROV, _env, logical_state, prov_inline
+from faults import PROV, clean_env, logical_state, prov_inline
 
 
 def _start(world, *args, env=None):
     return subprocess.Popen(
         [PROV, *map(str, args)],
         cwd=world.root,
-        env=_env(env),
+        env=clean_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,8 +14,7 @@ import os
 import sqlite3
 
 import faults
-from conftest import scaled
-from faults import prov_inline
+from faults import prov_inline, scaled
 
 
 def test_sigkill_at_random_moments_leaves_old_or_new_state(world):

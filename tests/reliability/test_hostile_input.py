@@ -514,7 +514,7 @@ def test_unreadable_file_in_a_tree_is_an_input_error(world):
     p = subprocess.run(
         [faults.PROV, "commit", "locked", "--tag", "locked", "--key", str(world.owner.private_path)],
         cwd=world.root,
-        env=faults._env({"HOME": str(world.root)}),
+        env=faults.clean_env({"HOME": str(world.root)}),
         capture_output=True,
         text=True,
         timeout=120,

@@ -17,8 +17,7 @@ import faults
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import scaled
-from faults import prov_inline
+from faults import prov_inline, scaled
 
 
 def test_random_byte_flips_are_all_caught_without_a_crash(world):
