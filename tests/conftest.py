@@ -1,4 +1,11 @@
-"""Fixtures that build real things: Parquet tables, key pairs, stores, file trees."""
+"""Fixtures for every test: the test's folder, a store, a key pair, a real Parquet table, ``prov``.
+
+Slow worlds (stores with versions, git+DVC repositories) are built once per session by a
+session-scoped fixture named ``template_<world>`` that returns a ``support.FolderTemplate``
+(see ``support.build_template``). ``workdir`` copies every such template the test needs
+into the test's own folder before any other fixture runs, so ``store`` and ``keypair``
+then find the world's store and key, and each test gets a private copy to change.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +14,50 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from provenance import keys
-from provenance.cli import app
 from provenance.store import Store
-from support import digits_table, store_fingerprint  # noqa: F401  (re-exported for old imports)
+from support import PROV_ENV_VARS, FolderTemplate, Prov, digits_table
 
 os.environ.setdefault("PROV_WORKERS", "2")
 
-
-class Prov:
-    """Runs ``prov`` in-process through typer's runner, in the test's folder."""
-
-    def __init__(self, runner: CliRunner):
-        self.runner = runner
-
-    def __call__(self, *args: str, env: dict | None = None):
-        return self.runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+TEMPLATE_PREFIX = "template_"
 
 
 @pytest.fixture
 def prov() -> Prov:
-    return Prov(CliRunner())
+    return Prov()
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch) -> Path:
+def workdir(tmp_path, monkeypatch, request) -> Path:
+    """The test's own folder, made current, with prov's environment variables unset."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PROV_PASSPHRASE", raising=False)
-    monkeypatch.delenv("PROV_STORE", raising=False)
-    monkeypatch.delenv("PROV_KEY", raising=False)
+    for var in PROV_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    templates = [n for n in request.fixturenames if n.startswith(TEMPLATE_PREFIX)]
+    assert len(templates) <= 1, f"one world per test, not {templates}: they would overwrite each other's store"
+    for name in templates:
+        template = request.getfixturevalue(name)
+        assert isinstance(template, FolderTemplate), f"{name} must return a support.FolderTemplate"
+        template.copy_into(tmp_path)
     return tmp_path
 
 
 @pytest.fixture
 def store(workdir) -> Store:
+    """The store in the test's folder: the world's, when a template made one, else a new one."""
+    if (workdir / ".prov" / "prov.db").is_file():
+        return Store(workdir / ".prov")
     return Store.init(workdir)
 
 
 @pytest.fixture
 def keypair(workdir) -> keys.KeyPair:
+    """Alice's key pair in the test's folder (``alice.key``, ``alice.pub``)."""
+    private, public = workdir / "alice.key", workdir / "alice.pub"
+    if private.is_file():  # a template made it
+        return keys.KeyPair(private, public, keys.key_id(keys.load_public(public)))
     return keys.generate(workdir / "alice")
 
 

@@ -1,8 +1,15 @@
-"""Helpers shared by tests: real data and store fingerprints. Import with ``from support import ...``."""
+"""Helpers shared by tests: real data, store fingerprints, worlds built once per session,
+git+DVC repositories, the vendored SARIF schema, golden-vector inputs.
+
+Import helpers with ``from support import ...``; fixtures live in ``conftest.py`` files
+and are never imported by name.
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import decimal
 import hashlib
 import json
@@ -12,11 +19,69 @@ import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from provenance import keys
+from provenance.cli import app
+from provenance.store import Store
+
+# Environment variables that would make a test depend on the machine it runs on.
+PROV_ENV_VARS = ("PROV_PASSPHRASE", "PROV_STORE", "PROV_KEY")
+
+
+class Prov:
+    """Runs ``prov`` in-process through typer's runner, in the current folder."""
+
+    def __init__(self, runner: CliRunner | None = None):
+        self.runner = runner or CliRunner()
+
+    def __call__(self, *args: object, env: dict | None = None):
+        return self.runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderTemplate:
+    """A test folder built once per session (once per xdist worker), copied into each test's folder.
+
+    ``facts`` is what the builder returned; it must not hold paths into ``folder`` (tests
+    would then change the template): give paths relative to the folder instead.
+    """
+
+    folder: Path
+    facts: Any
+
+    def copy_into(self, dest: Path) -> None:
+        # copy2 keeps modes (private keys stay 0600); symlinks stay links
+        shutil.copytree(self.folder, dest, symlinks=True, dirs_exist_ok=True)
+
+
+def build_template(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Prov, Path], Any], **env: str
+) -> FolderTemplate:
+    """Run ``build(prov, folder)`` once in a fresh folder, as a test would (that folder is the
+    current one, prov's environment variables unset, ``env`` set), and keep the result.
+
+    Use it from a session-scoped fixture named ``template_<world>``: ``workdir`` (in
+    ``tests/conftest.py``) copies the template into the test's folder before any other
+    fixture runs, so ``store`` and ``keypair`` then open the world's store and key.
+    """
+    folder = tmp_path_factory.mktemp(f"template-{name}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        for var in PROV_ENV_VARS:
+            mp.delenv(var, raising=False)
+        for var, value in env.items():
+            mp.setenv(var, value)
+        facts = build(Prov(), folder)
+    return FolderTemplate(folder, facts)
 
 
 def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
@@ -118,6 +183,67 @@ def plugin_distribution(folder: Path, module: str, source: str, featurizers: dic
     lines = "".join(f"{name} = {target}\n" for name, target in featurizers.items())
     (dist / "entry_points.txt").write_text(f"[prov.featurizers]\n{lines}")
     return folder
+
+
+# --- the CLI tests' world: a vendor that signs at source, a crowd that does not ---------------
+# (the fixtures that build it are in tests/cli/conftest.py)
+
+N_VENDOR = 120
+N_CROWD = 60
+
+
+@dataclasses.dataclass
+class World:
+    """A store, a trusted vendor with a signed batch, an untrusted crowd batch, keys."""
+
+    root: Path
+    store: Store
+    vendor: keys.KeyPair
+    other: keys.KeyPair  # trusted, but for source "other"
+    stranger: keys.KeyPair  # in no trust store
+    owner: keys.KeyPair  # signs versions
+    vendor_data: Path
+    crowd_data: Path
+    envelope: Path
+
+    def table(self) -> pa.Table:
+        return pq.read_table(self.vendor_data)
+
+    def write(self, name: str, table: pa.Table) -> Path:
+        path = self.root / name
+        pq.write_table(table, path)
+        return path
+
+    def envelope_json(self) -> dict:
+        return json.loads(self.envelope.read_text())
+
+    def write_envelope(self, name: str, env: dict) -> Path:
+        path = self.root / name
+        path.write_text(json.dumps(env))
+        return path
+
+    def prov_fingerprint(self) -> dict[str, str]:
+        return store_fingerprint(self.root / ".prov")
+
+
+def set_column(table: pa.Table, name: str, values: list) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, pa.array(values, table.column(name).type))
+
+
+def flip_label(table: pa.Table, row: int) -> pa.Table:
+    labels = table.column("label").to_pylist()
+    labels[row] = "1" if labels[row] != "1" else "2"
+    return set_column(table, "label", labels)
+
+
+def change_pixel(table: pa.Table, row: int, column: str = "px10") -> pa.Table:
+    values = table.column(column).to_pylist()
+    values[row] += 1
+    return set_column(table, column, values)
+
+
+def payload(env: dict) -> dict:
+    return json.loads(base64.b64decode(env["payload"]))
 
 
 # --- golden vectors: Arrow types as pyarrow prints them, values as JSON ---------------------

@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
+from provenance import keys
 from provenance.encoding import table_digests
-from support import crashing_detector, digits_table, store_fingerprint, validate_sarif
+from provenance.store import Store
+from support import Prov, build_template, crashing_detector, digits_table, store_fingerprint, validate_sarif
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,24 +34,32 @@ def with_labels(table: pa.Table, labels: list[str]) -> pa.Table:
     return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
 
 
-@pytest.fixture
-def base(prov, workdir, store, keypair):
-    """v1: a trusted 60% of the digits, signed by a vendor at source and committed."""
+def build_base(prov: Prov, folder: Path) -> tuple[pa.Table, int]:
+    """v1: a trusted 60% of the digits, signed by a vendor at source and committed by alice."""
+    Store.init(folder).close()
+    keys.generate(folder / "alice")
     t = shuffled_digits()
     n = int(t.num_rows * 0.6)
-    pq.write_table(t.slice(0, n), workdir / "v1.parquet")
-    pq.write_table(t.slice(n), workdir / "vendor-batch.parquet")
+    pq.write_table(t.slice(0, n), folder / "v1.parquet")
+    pq.write_table(t.slice(n), folder / "vendor-batch.parquet")
     assert prov("keys", "generate", "vendor").exit_code == 0
     assert prov("sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
     assert prov("trust", "add", "vendor", "vendor.pub").exit_code == 0
-    assert (
-        prov(
-            "add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json"
-        ).exit_code
-        == 0
-    )
-    assert prov("commit", "v1.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    r = prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json")
+    assert r.exit_code == 0, r.output
+    assert prov("commit", "v1.parquet", "--tag", "v1", "--key", "alice.key").exit_code == 0
     return t, n
+
+
+@pytest.fixture(scope="session")
+def template_base(tmp_path_factory):
+    return build_template(tmp_path_factory, "check_base", build_base)
+
+
+@pytest.fixture
+def base(template_base, workdir) -> tuple[pa.Table, int]:
+    """v1 (built once per session, copied here): the digits table and how many rows v1 holds."""
+    return template_base.facts
 
 
 def commit_new(prov, keypair, table: pa.Table, tag: str = "v2", **kw) -> None:

@@ -1,10 +1,6 @@
 """``prov diff`` on a real dataset (scikit-learn digits) with known planted changes.
 
-v1: 800 records from vendor-a (rows 0-399) and vendor-b (400-799); v2 adds 200 more from
-vendor-a (its usual volume). v3, the version under review, plants: 30 removals, 200
-ordinary additions from vendor-a, 60 additions from a new source crowd-x all labelled
-"3", 25 vendor-b records of class 1 taken over by crowd-x and relabelled 7, and one
-record carried twice with two labels (a conflicting label).
+The ``three_versions`` world (``tests/cli/conftest.py``) plants the changes.
 """
 
 from __future__ import annotations
@@ -13,56 +9,11 @@ import json
 from pathlib import Path
 
 import jsonschema
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from support import store_fingerprint
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "diff.schema.json").read_text())
-
-
-def _digits():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return d.data.astype(np.int64), [str(v) for v in d.target]
-
-
-def _write(path: Path, rows: list[tuple[int, str, str]]) -> None:
-    X, _ = _digits()
-    idx = [r[0] for r in rows]
-    cols = {f"px{i:02d}": X[idx, i] for i in range(X.shape[1])}
-    cols["label"] = [r[1] for r in rows]
-    cols["source"] = [r[2] for r in rows]
-    pq.write_table(pa.table(cols), path, row_group_size=256)
-
-
-def planted(workdir: Path) -> dict:
-    _, y = _digits()
-    v1 = [(i, y[i], "vendor-a" if i < 400 else "vendor-b") for i in range(800)]
-    v2 = v1 + [(i, y[i], "vendor-a") for i in range(800, 1000)]
-    flipped = [i for i in range(400, 800) if y[i] == "1"][:25]
-    conflict = 700 if 700 not in flipped else 701
-    v3 = [(i, lab, src) for i, lab, src in v2 if i >= 30]  # 30 removals, all vendor-a
-    v3 = [(i, "7", "crowd-x") if i in flipped else (i, lab, src) for i, lab, src in v3]
-    v3 += [(i, y[i], "vendor-a") for i in range(1000, 1200)]
-    v3 += [(i, "3", "crowd-x") for i in range(1200, 1260)]
-    other = "0" if y[conflict] != "0" else "9"
-    v3 += [(conflict, other, "vendor-b")]
-    for name, rows in (("v1", v1), ("v2", v2), ("v3", v3)):
-        _write(workdir / f"{name}.parquet", rows)
-    return {"flipped": flipped, "conflict": conflict, "other": other, "old_conflict_label": y[conflict]}
-
-
-@pytest.fixture
-def three_versions(prov, workdir, store, keypair):
-    facts = planted(workdir)
-    for tag in ("v1", "v2", "v3"):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, "--source-column", "source")
-        assert r.exit_code == 0, r.output
-    return facts
 
 
 def test_json_counts_are_exact_and_match_the_schema(prov, three_versions):

@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import crashing_detector, digits_table
+from provenance import keys
+from provenance.store import Store
+from support import Prov, build_template, crashing_detector, digits_table
 
 
-@pytest.fixture
-def two_versions(prov, workdir, store, keypair):
+def build_two_versions(prov: Prov, folder: Path) -> None:
+    """v1: the first 1,000 digits; v2: 200 more, 8 of them with a wrong label; both by alice."""
+    Store.init(folder).close()
+    keys.generate(folder / "alice")
     full = digits_table()
-    pq.write_table(full.slice(0, 1000), workdir / "v1.parquet")
+    pq.write_table(full.slice(0, 1000), folder / "v1.parquet")
     new = full.slice(0, 1200)
     labels = new.column("label").to_pylist()
     for i in range(1000, 1008):
         labels[i] = str((int(labels[i]) + 3) % 10)
     pq.write_table(
-        new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), workdir / "v2.parquet"
+        new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), folder / "v2.parquet"
     )
     for tag in ("v1", "v2"):
-        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key").exit_code == 0
+
+
+@pytest.fixture(scope="session")
+def template_two_versions(tmp_path_factory):
+    return build_template(tmp_path_factory, "two_versions", build_two_versions)
+
+
+@pytest.fixture
+def two_versions(template_two_versions, workdir) -> None:
+    """v1 and v2 (built once per session, copied here)."""
 
 
 def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):

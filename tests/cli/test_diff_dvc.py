@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from support import digits_table, make_dvc_repo
+from support import Prov, build_template, digits_table, make_dvc_repo
 
 
-@pytest.fixture
-def dvc_repo(workdir):
+def build_dvc_repo(prov: Prov, folder: Path) -> int:
+    """A git+DVC repository in ``repo/``: d1 holds 300 digits, d2 drops 10, adds 40 and relabels
+    the class-1 records among rows 10-29 as 8; returns how many records d2 relabels."""
     first = digits_table(300)
     labels = first.column("label").to_pylist()
     second = digits_table(340).slice(10)  # 10 removed, 40 added
@@ -20,9 +22,19 @@ def dvc_repo(workdir):
         ("8" if (i < 20 and labels[i + 10] == "1") else v) for i, v in enumerate(second.column("label").to_pylist())
     ]
     second = second.set_column(second.schema.get_field_index("label"), "label", pa.array(flipped))
-    repo = make_dvc_repo(workdir / "repo", {"d1": first, "d2": second}, digits_table(50))
-    relabels = sum(1 for i in range(10, 30) if labels[i] == "1")
-    return repo, relabels
+    make_dvc_repo(folder / "repo", {"d1": first, "d2": second}, digits_table(50))
+    return sum(1 for i in range(10, 30) if labels[i] == "1")
+
+
+@pytest.fixture(scope="session")
+def template_dvc_repo(tmp_path_factory):
+    return build_template(tmp_path_factory, "diff_dvc_repo", build_dvc_repo)
+
+
+@pytest.fixture
+def dvc_repo(template_dvc_repo, workdir) -> tuple[Path, int]:
+    """(the repository, built once per session and copied here; the number of relabels)."""
+    return workdir / "repo", template_dvc_repo.facts
 
 
 def test_diff_of_two_git_revisions_through_dvc(prov, workdir, dvc_repo):

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_diff import three_versions  # noqa: F401  (fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -32,7 +31,7 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_html_is_self_contained(prov, workdir, three_versions):  # noqa: F811
+def test_html_is_self_contained(prov, workdir, three_versions):
     r = prov("diff", "v2", "v3", "--format", "html", "--out", "diff.html")
     assert r.exit_code == 0, r.output
     html = (workdir / "diff.html").read_text()
@@ -46,7 +45,7 @@ def test_html_is_self_contained(prov, workdir, three_versions):  # noqa: F811
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="headless Chromium is not installed (/usr/bin/chromium; apt-get install chromium)"
 )
-def test_charts_render_in_headless_chromium(prov, workdir, three_versions, tmp_path_factory):  # noqa: F811
+def test_charts_render_in_headless_chromium(prov, workdir, three_versions, tmp_path_factory):
     assert prov("diff", "v2", "v3", "--format", "html", "--out", "diff.html").exit_code == 0
     page = (workdir / "diff.html").as_uri()
     dom = chromium("--dump-dom", page, profile=tmp_path_factory.mktemp("chromium-profile"))

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table, make_dvc_repo
+from support import Prov, build_template, digits_table, make_dvc_repo
+
+
+def build_dvc_repo(prov: Prov, folder: Path) -> None:
+    """A git+DVC repository in ``repo/``: tags d1 (200 digits) and d2 (300); 50 in the working copy."""
+    make_dvc_repo(folder / "repo", {"d1": digits_table(200), "d2": digits_table(300)}, digits_table(50))
+
+
+@pytest.fixture(scope="session")
+def template_dvc_repo(tmp_path_factory):
+    return build_template(tmp_path_factory, "dvc_revisions_repo", build_dvc_repo)
 
 
 @pytest.fixture
-def dvc_repo(workdir):
-    return make_dvc_repo(workdir / "repo", {"d1": digits_table(200), "d2": digits_table(300)}, digits_table(50))
+def dvc_repo(template_dvc_repo, workdir) -> Path:
+    """The repository (built once per session, copied here)."""
+    return workdir / "repo"
 
 
 def test_commit_at_two_tags_reads_each_revision_through_dvc(prov, workdir, store, keypair, dvc_repo):

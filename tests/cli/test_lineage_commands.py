@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from lineage_world import N_CROWD, N_VENDOR, World, flip_label, payload
 
 from provenance.lineage import classify as lineage
 from provenance.store import Store
+from support import N_CROWD, N_VENDOR, World, flip_label, payload
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -28,18 +28,6 @@ def train_with_relabel(world: World, row: int = 5) -> tuple[Path, str, str]:
     table = pa.concat_tables([flip_label(world.table(), row), pq.read_table(world.crowd_data)])
     path = world.write("train.parquet", table)
     return path, world.table().column("label")[row].as_py(), table.column("label")[row].as_py()
-
-
-@pytest.fixture
-def registered(prov, world: World) -> World:
-    r = prov("add", world.vendor_data, "--source", "vendor", "--json")
-    assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
-    assert out["signed"] and out["keyid"] == world.vendor.keyid and out["records"] == N_VENDOR
-    r = prov("add", world.crowd_data, "--source", "crowd", "--unsigned", "--json")
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["signed"] is False
-    return world
 
 
 def test_add_records_batches_and_audit(prov, registered: World):

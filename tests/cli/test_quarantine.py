@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from lineage_world import N_CROWD, N_VENDOR, World
 
 from provenance import versions
 from provenance.lineage import classify as lineage
 from provenance.store import Store
-
-
-@pytest.fixture
-def committed(prov, world: World) -> World:
-    assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
-    assert prov("add", world.crowd_data, "--source", "crowd", "--unsigned").exit_code == 0
-    train = pa.concat_tables(
-        [pq.read_table(world.crowd_data).slice(0, 30), world.table(), pq.read_table(world.crowd_data).slice(30)]
-    )
-    world.write("train.parquet", train)
-    r = prov("commit", "train.parquet", "--tag", "v1", "--key", world.owner.private_path)
-    assert r.exit_code == 0, r.output
-    return world
+from support import N_CROWD, N_VENDOR, World
 
 
 def test_quarantine_a_source(prov, committed: World):

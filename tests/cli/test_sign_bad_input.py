@@ -7,11 +7,11 @@ import os
 import stat
 
 import pytest
-from lineage_world import World, payload
 
 from provenance import signing
 from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
+from support import World, payload
 
 
 def one_line_error(r, code: int = 2) -> str:

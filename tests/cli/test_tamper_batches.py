@@ -8,13 +8,13 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from lineage_world import World, change_pixel, flip_label, payload
 
 from provenance import keys, signing
 from provenance.errors import VerificationError
 from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
 from provenance.trust import source_keys as trust
+from support import World, change_pixel, flip_label, payload
 
 
 def verify(prov, data, envelope, *extra):
