@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 
+import distributed  # the test extra installs it: a missing Dask fails here, it does not skip
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor
+from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
 from support import digits_table
-
-distributed = pytest.importorskip("distributed")
-
-from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor  # noqa: E402
-from provenance.sources.build import build_manifest  # noqa: E402
-from provenance.sources.interface import DatasetSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")

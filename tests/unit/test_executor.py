@@ -47,7 +47,6 @@ def test_checks_run_here_even_when_the_environment_names_a_cluster(monkeypatch):
 
 
 def test_unreachable_scheduler_is_an_input_error():
-    pytest.importorskip("distributed")
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         DaskExecutor("tcp://127.0.0.1:9")
 
