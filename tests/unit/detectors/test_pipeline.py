@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from provenance import keys
 from provenance.detectors.findings import stored_findings
 from provenance.detectors.pipeline import run_detection
 from provenance.diff import merge as diff_lib
 from provenance.diff import sides as diff_sides
+from provenance.encoding import table_digests
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
+from provenance.store import Store
 from provenance.versions import commit
-from support import crashing_detector, digits_table
+from support import Prov, build_template, crashing_detector, digits_table
 
 
 def _changes(store, base, new):
@@ -23,28 +28,37 @@ def _changes(store, base, new):
     return ch.array("added", "digests"), ch.array("relabeled", "digests")
 
 
-@pytest.fixture
-def versions(workdir, store, keypair):
+def build_versions(prov: Prov, folder: Path) -> set[str]:
+    """v1: 60% of the digits; v2: v1 and 300 more, ten of them with a wrong label; both by alice.
+    Returns the digests (hex) of the ten planted flips."""
+    store = Store.init(folder)
+    alice = keys.generate(folder / "alice")
     full = digits_table()
-    n = full.num_rows
-    base_n = int(n * 0.6)
-    pq.write_table(full.slice(0, base_n), workdir / "v1.parquet", row_group_size=200)
+    base_n = int(full.num_rows * 0.6)
+    pq.write_table(full.slice(0, base_n), folder / "v1.parquet", row_group_size=200)
     new = full.slice(0, base_n + 300)
     labels = new.column("label").to_pylist()
     flipped = list(range(base_n, base_n + 10))  # ten added records with wrong labels
     for i in flipped:
         labels[i] = str((int(labels[i]) + 5) % 10)
     new = new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels))
-    pq.write_table(new, workdir / "v2.parquet", row_group_size=200)
-    commit(store, DatasetSpec(str(workdir / "v1.parquet")), "v1", str(keypair.private_path))
-    commit(store, DatasetSpec(str(workdir / "v2.parquet")), "v2", str(keypair.private_path))
-    flipped_digests = set()
-    from provenance.encoding import table_digests
+    pq.write_table(new, folder / "v2.parquet", row_group_size=200)
+    commit(store, DatasetSpec(str(folder / "v1.parquet")), "v1", str(alice.private_path))
+    commit(store, DatasetSpec(str(folder / "v2.parquet")), "v2", str(alice.private_path))
+    store.close()
+    digests = table_digests(new, [c for c in new.schema.names if c != "label"])
+    return {digests[i].hex() for i in flipped}
 
-    cols = [c for c in new.schema.names if c != "label"]
-    digests = table_digests(new, cols)
-    flipped_digests = {digests[i].hex() for i in flipped}
-    return flipped_digests
+
+@pytest.fixture(scope="session")
+def template_versions(tmp_path_factory):
+    return build_template(tmp_path_factory, "pipeline_versions", build_versions)
+
+
+@pytest.fixture
+def versions(template_versions, workdir) -> set[str]:
+    """v1 and v2 (built once per session, copied here); the planted flips' digests."""
+    return set(template_versions.facts)
 
 
 def test_profile_is_bounded_signed_and_detection_flags_planted_flips(store, versions):
