@@ -22,8 +22,6 @@ command's. Names are imported on first use, so ``import provenance`` stays light
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -61,21 +59,3 @@ if not TYPE_CHECKING:  # type checkers see the imports above; a module __getattr
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_API))
-
-
-class _PublicApi(types.ModuleType):
-    """The package module, keeping the API's names even where a submodule has the same one.
-
-    Importing ``provenance.diff.compare`` or ``provenance.quarantine`` would bind the
-    submodule as the package's attribute ``diff`` / ``quarantine`` and hide the API
-    function; the submodules stay reachable as ``sys.modules[...]`` and through
-    ``from provenance.diff.compare import ...``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _API and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _PublicApi

@@ -24,14 +24,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from provenance.delta.report import DiffReport
     from provenance.detectors.pipeline import Detection
-    from provenance.diff.report import DiffReport
     from provenance.features.registry import FeaturizerSpec
     from provenance.gate.gate import GateResult
     from provenance.gate.policy import Policy
     from provenance.lineage.batches import SignResult
+    from provenance.lineage.quarantine import QuarantineResult
     from provenance.lineage.register import AddResult
-    from provenance.quarantine import QuarantineResult
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
     from provenance.versions import CommitResult
@@ -201,8 +201,8 @@ def diff(
     command then exits 3). Raises ``InputError`` (unknown versions, no profile for
     ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
     """
-    from provenance.diff.compare import diff_versions
-    from provenance.diff.merge import DEFAULT_LIMIT
+    from provenance.delta.compare import diff_versions
+    from provenance.delta.merge import DEFAULT_LIMIT
 
     opened = open_store(store)
     report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
@@ -235,8 +235,8 @@ def detect(
     crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
     Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
     """
+    from provenance.delta.compare import diff_versions
     from provenance.detectors.pipeline import detect_diff
-    from provenance.diff.compare import diff_versions
 
     opened = open_store(store)
     report = diff_versions(opened, base, new)
@@ -352,11 +352,11 @@ def quarantine(
     source column gives to that source) or ``findings`` (a ``prov diff --detect --format
     json`` report; its flagged digests) says what to cut. Writes the filtered dataset to
     ``out`` (default beside the original) and commits it as ``tag`` (parent
-    ``from_version``). Returns a :class:`~provenance.quarantine.QuarantineResult`.
+    ``from_version``). Returns a :class:`~provenance.lineage.quarantine.QuarantineResult`.
     Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
     nothing is left behind.
     """
-    from provenance.quarantine import quarantine as quarantine_version
+    from provenance.lineage.quarantine import quarantine as quarantine_version
 
     return quarantine_version(
         open_store(store), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)

@@ -6,8 +6,8 @@ import typer
 
 from provenance.cli._app import command
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.diff.compare import diff_versions
-from provenance.diff.merge import DEFAULT_LIMIT
+from provenance.delta.compare import diff_versions
+from provenance.delta.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
 from provenance.report import check_output, format_for, render, write_output
 from provenance.store import Store

@@ -9,7 +9,7 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
-from provenance.quarantine import quarantine as quarantine_version
+from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
 from provenance.trust import source_keys as trustlib
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import versions
-from provenance.diff.compare import diff_versions
+from provenance.delta.compare import diff_versions
 from provenance.report import render
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions

@@ -18,17 +18,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import versions
+from provenance.delta.compare import diff_versions
 from provenance.demo.attacks import ATTACKS, Attack
 from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
 from provenance.detectors.pipeline import run_detection
-from provenance.diff.compare import diff_versions
 from provenance.encoding import table_digests
 from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
 from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
-from provenance.quarantine import quarantine as quarantine_version
+from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store

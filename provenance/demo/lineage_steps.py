@@ -18,7 +18,7 @@ from provenance.demo.data import digits
 from provenance.errors import InputError, VerificationError
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
-from provenance.quarantine import quarantine as quarantine_version
+from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store, find_store
 from provenance.trust import source_keys as trust

@@ -1,6 +1,6 @@
 """Volume spikes per source: one source suddenly adding far more than its share.
 
-The per-source counting and growth live in ``provenance.diff.volume`` (shared with the
+The per-source counting and growth live in ``provenance.delta.volume`` (shared with the
 diff's ``source_volume_jump`` signal); this module turns its ``spike_ratio`` into findings.
 
 This is a rate rule, not a per-record distance, so it is not calibrated on the
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from provenance.delta.volume import source_volumes, spike_ratio
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
-from provenance.diff.volume import source_volumes, spike_ratio
 from provenance.profiles.reference import ReferenceProfile
 
 

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
-    from provenance.diff.report import DiffReport
 
 
 @dataclass
@@ -99,11 +99,11 @@ class GateContext:
 
     @cached_property
     def diff(self) -> DiffReport:
-        """The diff of ``new`` against ``base`` (``provenance.diff.compare.diff_versions``).
+        """The diff of ``new`` against ``base`` (``provenance.delta.compare.diff_versions``).
 
         Raises VerificationError if either side's manifest does not match what it signed.
         """
-        from provenance.diff.compare import diff_versions
+        from provenance.delta.compare import diff_versions
 
         return diff_versions(self.store, self.base, self.new, limit=self.listed)
 

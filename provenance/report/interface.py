@@ -19,7 +19,7 @@ Renderer = Callable[[dict], str]
 class Kind(enum.StrEnum):
     """The reports prov writes."""
 
-    DIFF = "diff"  # `prov diff`: provenance.diff.report.DiffReport.to_dict() (schemas/diff.schema.json)
+    DIFF = "diff"  # `prov diff`: provenance.delta.report.DiffReport.to_dict() (schemas/diff.schema.json)
     CHECK = "check"  # `prov check`: provenance.gate.gate.GateResult.to_dict() (schemas/check.schema.json)
 
 

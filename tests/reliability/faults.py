@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from provenance import keys, versions
 from provenance.cli import app
 from provenance.lineage import batches, register
-from provenance.quarantine import quarantine as quarantine_version
+from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store

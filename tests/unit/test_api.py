@@ -34,13 +34,3 @@ def test_every_public_name_is_documented_and_importable():
     assert provenance.Store is Store and provenance.commit is api.commit
     with pytest.raises(AttributeError, match="no attribute 'load_everything'"):
         provenance.load_everything  # noqa: B018
-
-
-def test_submodules_named_like_the_api_do_not_hide_it():
-    import provenance.diff.compare  # noqa: F401  (binds the submodule on the package, normally)
-    import provenance.quarantine  # noqa: F401
-    from provenance import diff, quarantine
-
-    assert provenance.diff is api.diff and diff is api.diff
-    assert provenance.quarantine is api.quarantine and quarantine is api.quarantine
-    assert sys.modules["provenance.diff"].__name__ == "provenance.diff"  # the package is still importable

@@ -106,6 +106,6 @@ def test_homogeneity_cannot_test_an_empty_sample_or_one_class():
 
 
 def test_importing_prov_statistics_does_not_load_scipy():
-    code = "import sys, provenance.stats, provenance.diff.signals; print('scipy' in sys.modules)"
+    code = "import sys, provenance.stats, provenance.delta.signals; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance import keys
+from provenance.delta import merge as diff_lib
+from provenance.delta import sides as diff_sides
 from provenance.detectors.findings import stored_findings
 from provenance.detectors.pipeline import run_detection
-from provenance.diff import merge as diff_lib
-from provenance.diff import sides as diff_sides
 from provenance.encoding import table_digests
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec

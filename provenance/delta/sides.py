@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.diff.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher
+from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.classify import version_lineage
 from provenance.manifest import SCHEMA

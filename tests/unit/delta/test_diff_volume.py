@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.diff.volume import history_increments, source_volumes, spike_ratio, volume_signals
+from provenance.delta.volume import history_increments, source_volumes, spike_ratio, volume_signals
 
 
 def test_growth_of_the_others_and_of_the_whole_version():

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from provenance.diff.merge import digest_view, fill_rows, locate, merge, table_batches, table_fetcher
+from provenance.delta.merge import digest_view, fill_rows, locate, merge, table_batches, table_fetcher
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
 

@@ -3,7 +3,7 @@
 The one home of the per-source volume arithmetic. Two rules read it:
 
 - the diff signal ``source_volume_jump`` (``volume_signals``): a Poisson upper-tail test
-  (``provenance.diff.signals.volume_jump``) of a source's additions against its own
+  (``provenance.delta.signals.volume_jump``) of a source's additions against its own
   signed history (its mean increment per earlier version) or, with no history, its base
   records times the growth of the *other* sources; reported in every diff;
 - the ``volume`` detector (``provenance.detectors.volume``, ``spike_ratio``): a source's
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from provenance.diff import signals
+from provenance.delta import signals
 
 Source = TypeVar("Source", bound=str | None)  # a source's name; None (or "") for records without one
 

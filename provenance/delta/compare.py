@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from provenance.diff.merge import DEFAULT_LIMIT, fill_rows, merge
-from provenance.diff.report import build_report
-from provenance.diff.sides import check_comparable, git_side, verify_both, version_side
+from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge
+from provenance.delta.report import build_report
+from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 

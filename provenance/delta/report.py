@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.diff import signals as sig
-from provenance.diff.merge import Changes, digest_view, locate
-from provenance.diff.sides import LINEAGE_STATUSES, Side
-from provenance.diff.volume import volume_signals
+from provenance.delta import signals as sig
+from provenance.delta.merge import Changes, digest_view, locate
+from provenance.delta.sides import LINEAGE_STATUSES, Side
+from provenance.delta.volume import volume_signals
 
 REPORT_FORMAT = "prov.diff/v1"
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins

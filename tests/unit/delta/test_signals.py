@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.diff import signals
+from provenance.delta import signals
 
 
 def test_class_mix_shift_flags_a_one_class_flood_not_a_faithful_sample():
