@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -67,6 +68,8 @@ def bounded_count(
         records: the records counted (only the first ``LISTED`` are kept, and only on a block).
         statistic: passed through to the result.
     """
+    if count == 1:  # "1 record relabeled ...", not "1 records ..."
+        what = re.sub(r"^(added )?records\b", r"\1record", what)
     if bound is None:
         return RuleResult(rule, "pass", f"{count} {what} (no bound set)", [], count, statistic, None, "no bound set")
     status: Status = "block" if count > bound else "pass"

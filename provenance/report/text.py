@@ -279,7 +279,12 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """The check report: decision, rules (deciding ones first), flagged records, other blocked records, sources."""
     out = Writer(medium)
     d = check_decision(r)
-    out.line(("prov check ", "bold"), f"{r['version']} --base {r['base']}: ", (d.word, TONE[d.tone]), f" {d.because}")
+    out.line(
+        ("prov check ", "bold"),
+        f"{r['version']} --base {r['base']}: ",
+        (d.word, TONE[d.tone]),
+        d.sentence[len(d.word) :],
+    )
     if d.detection:
         out.line(d.detection[0].upper() + d.detection[1:] + ".")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
@@ -322,7 +327,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             note=_cut(len(shown), rule.count, see_all) if rule.count > len(shown) else "",
         )
         for rec in shown:
-            grid.add(_cell(record_text(rec)))
+            grid.add(_cell(record_text(rec)), wrap=True)
         out.grid(grid)
     out.grid(sources_grid(r))
     out.grid(detectors_grid(r))

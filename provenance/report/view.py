@@ -421,7 +421,7 @@ class Decision:
     @property
     def sentence(self) -> str:
         """``word`` and ``because`` in one sentence."""
-        return f"{self.word} {self.because}"
+        return f"{self.word}{'' if self.because.startswith(':') else ' '}{self.because}"
 
 
 def check_decision(report: dict) -> Decision:
@@ -431,11 +431,11 @@ def check_decision(report: dict) -> Decision:
     deciding = {"blocked": "block", "error": "error", "warned": "warn"}.get(decision)
     named = [r["rule"] for r in rules if r["status"] == deciding] if deciding else []
     if decision == "pass":
-        because = f"(all {plural(len(rules), 'rule')} passed)" if rules else "(no rule ran)"
+        because = f"all {plural(len(rules), 'rule')}" if rules else "(no rule ran)"
     elif decision == "error":
-        because = f"({len(named)} of {plural(len(rules), 'rule')} could not be evaluated: {', '.join(named)})"
+        because = f": {len(named)} of {plural(len(rules), 'rule')} could not run: {', '.join(named)}"
     elif decision == "warned":
-        because = f"({len(named)} of {plural(len(rules), 'rule')} warned: {', '.join(named)})"
+        because = f"from {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     else:
         because = f"by {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     det = detection(report)
