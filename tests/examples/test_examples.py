@@ -152,7 +152,8 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     p.env["PROV_POLICY"] = "strict.toml"
     r = p.git("commit", "-m", "dataset v2", check=False)
     assert r.returncode != 0
-    assert "[ERROR] detectors.not-installed" in r.stderr and "could not be evaluated (exit 3)" in r.stderr
+    assert rule_verdicts(r.stderr)["detectors.not-installed"] == "error"
+    assert "could not be evaluated (exit 3)" in r.stderr
 
 
 def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
