@@ -351,3 +351,13 @@ def arrow_array(type_text: str, values: list) -> pa.Array:
     if pa.types.is_dictionary(t):
         return pa.array([python_value(t, v) for v in values], t.value_type).dictionary_encode().cast(t)
     return pa.array([python_value(t, v) for v in values], type=t)
+
+
+def rule_verdicts(text: str) -> dict[str, str]:
+    """``{rule: verdict}`` from the Rules table of a text ``prov check`` report (passed, warned, blocked, error)."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("passed", "warned", "blocked", "error") and "." in parts[1]:
+            out[parts[1]] = parts[0]
+    return out

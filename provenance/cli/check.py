@@ -10,7 +10,7 @@ from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.errors import InputError
 from provenance.gate import gate
 from provenance.gate import policy as policy_lib
-from provenance.report import Format, render, write_output
+from provenance.report import Format, medium_for, render, write_output
 from provenance.store import Store
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
@@ -54,7 +54,7 @@ def check(
         target = attest_out or f"{version}.attestation.json"
         write_attestation(store, result, key, target)
         result.attestation = target
-    write_output(render("check", Format(fmt), result.to_dict()), out)
+    write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

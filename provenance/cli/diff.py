@@ -9,7 +9,7 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.delta.compare import diff_versions
 from provenance.delta.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
-from provenance.report import check_output, format_for, render, write_output
+from provenance.report import check_output, format_for, medium_for, render, write_output
 from provenance.store import Store
 
 
@@ -53,7 +53,7 @@ def diff(
         from provenance.detectors.pipeline import detect_diff
 
         report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
-    write_output(render("diff", chosen, report.to_dict()), out)
+    write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

@@ -140,8 +140,12 @@ class DetectorsRun(DetectorRule):
         if run.failure is not None or run.detection is None:
             return RuleResult(self.key, "error", f"detectors could not run: {run.failure}")
         n = len(run.detection.verdicts.records)
-        reason = f"{len(run.results)} detector(s) scored {n} records of the delta, one verdict per record at FPR {self.fpr:g}"
-        return RuleResult(self.key, "pass", reason)
+        ran = len(run.results)
+        reason = (
+            f"{ran} {'detector' if ran == 1 else 'detectors'} scored {n} {'record' if n == 1 else 'records'} "
+            f"of the delta, one verdict per record at FPR {self.fpr:g}"
+        )
+        return RuleResult(self.key, "pass", reason, expected="every required detector runs")
 
 
 class DetectorRan(DetectorRule):
@@ -153,9 +157,11 @@ class DetectorRan(DetectorRule):
 
     key = "detectors.<name>"
 
-    def __init__(self, detector: str, run: Sequence[str], fpr: float, installed: bool = True):
+    def __init__(
+        self, detector: str, run: Sequence[str], fpr: float, installed: bool = True, alpha: float | None = None
+    ):
         super().__init__(run, fpr)
-        self.detector, self.installed = detector, installed
+        self.detector, self.installed, self.alpha = detector, installed, alpha
 
     @property
     def name(self) -> str:
@@ -173,11 +179,12 @@ class DetectorRan(DetectorRule):
             return RuleResult(self.name, "error", f"detector {self.detector} did not report")
         if result.status != "ok":
             return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
-        reason = (
-            f"scored {len(result.findings)} records; {len(result.flagged)} would be flagged by it alone "
-            f"(the combined verdict decides)"
-        )
-        return RuleResult(self.name, "pass", reason)
+        n, k = len(result.findings), len(result.flagged)
+        reason = f"scored {n} records; {k} would be flagged by it alone (the combined verdict decides)"
+        expected = None
+        if self.alpha is not None:  # what a clean delta flags with this detector alone; it does not block
+            expected = f"alone at most {flag_budget(n, self.fpr, self.alpha)}"
+        return RuleResult(self.name, "pass", reason, count=k, expected=expected)
 
 
 class CombinedFlagBudget(DetectorRule):
@@ -218,7 +225,8 @@ class CombinedFlagBudget(DetectorRule):
             "p_value": stats.binomial_sf(k, n, self.fpr) if n else 1.0,
             "method": verdicts.method,
         }
-        return RuleResult(self.key, status, reason, records[:LISTED] if status == "block" else [], k, statistic)
+        listed = records[:LISTED] if status == "block" else []
+        return RuleResult(self.key, status, reason, listed, k, statistic, budget, f"at most {budget}")
 
 
 class ExtremeRecords(DetectorRule):
@@ -245,13 +253,16 @@ class ExtremeRecords(DetectorRule):
         threshold = self.alpha / max(n, 1)
         extreme = sorted(flagged_records(detection, ctx.waivers.waived, threshold), key=lambda x: x["extreme_p"])
         reason = (
-            f"{len(extreme)} record(s) lie far outside anything the base or their batch explains (extreme p <= "
+            f"{len(extreme)} {'record lies' if len(extreme) == 1 else 'records lie'} far outside anything the base "
+            f"or their batch explains (extreme p <= "
             f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         )
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
-        return RuleResult(self.key, "block" if extreme else "pass", reason, extreme[:LISTED], len(extreme), statistic)
+        status: Status = "block" if extreme else "pass"
+        expected = f"none at p <= {threshold:.2g}"
+        return RuleResult(self.key, status, reason, extreme[:LISTED], len(extreme), statistic, 0, expected)
 
 
 def rules(settings: Settings) -> RuleSet | None:
@@ -274,7 +285,7 @@ def rules(settings: Settings) -> RuleSet | None:
     missing: list[RuleSet] = [DetectorRan(n, run, fpr, installed=False) for n in names if n not in installed]
     if not run:
         return AllOf(missing)
-    verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr) for n in run]
+    verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr, alpha=alpha) for n in run]
     verdict_rules += [
         CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED)),
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA)),
@@ -293,6 +304,8 @@ def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dic
     if run is None or run.detection is None:
         return [], []
     detection = run.detection
+    combined = next((r for r in results if r.rule == CombinedFlagBudget.key and r.statistic), None)
+    alpha = combined.statistic["alpha"] if combined and combined.statistic else None
     rows = [
         {
             "detector": r.detector,
@@ -303,11 +316,12 @@ def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dic
             "flagged": len(r.flagged),
             "waived": 0,
             "allowed": None,
+            # what a clean delta flags with this detector alone (it does not block alone)
+            "expected_at_most": flag_budget(len(r.findings), run.fpr, alpha) if alpha and r.findings else None,
         }
         for r in detection.results
     ]
     findings = flagged_records(detection, ctx.waivers.waived)
-    combined = next((r for r in results if r.rule == CombinedFlagBudget.key and r.statistic), None)
     rows.append(
         {
             "detector": COMBINED,
@@ -318,6 +332,7 @@ def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dic
             "flagged": len(detection.verdicts.flagged),
             "waived": len(detection.verdicts.flagged) - len(findings),
             "allowed": int(combined.statistic["allowed"]) if combined and combined.statistic else None,
+            "expected_at_most": int(combined.statistic["allowed"]) if combined and combined.statistic else None,
         }
     )
     return rows, findings

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,10 @@ class RuleResult:
         count: how many records the rule is about (may exceed ``len(records)``).
         statistic: the test behind the verdict, when there is one: a dict naming
             its ``test`` and carrying its ``p_value`` and inputs.
+        allowed: the most of ``count`` the rule lets through (0 for a rule nothing may
+            trip); None when it bounds no count (no bound set, or a p-value or rate rule).
+        expected: what a passing version shows, for people: ``"at most 0"``, ``"at most
+            11"``, ``"p at least 1e-06"``, ``"no bound set"``; None when there is nothing to say.
     """
 
     rule: str
@@ -41,6 +46,8 @@ class RuleResult:
     records: list[dict] = field(default_factory=list)
     count: int = 0
     statistic: dict | None = None
+    allowed: float | None = None
+    expected: str | None = None
 
 
 def bounded_count(
@@ -61,11 +68,14 @@ def bounded_count(
         records: the records counted (only the first ``LISTED`` are kept, and only on a block).
         statistic: passed through to the result.
     """
+    if count == 1:  # "1 record relabeled ...", not "1 records ..."
+        what = re.sub(r"^(added )?records\b", r"\1record", what)
     if bound is None:
-        return RuleResult(rule, "pass", f"{count} {what} (no bound set)", [], count, statistic)
+        return RuleResult(rule, "pass", f"{count} {what} (no bound set)", [], count, statistic, None, "no bound set")
     status: Status = "block" if count > bound else "pass"
     listed = list(records)[:LISTED] if status == "block" else []
-    return RuleResult(rule, status, f"{count} {what}, allowed {bound}", listed, count, statistic)
+    reason = f"{count} {what}, allowed {bound}"
+    return RuleResult(rule, status, reason, listed, count, statistic, bound, f"at most {bound}")
 
 
 def decision_of(results: list[RuleResult]) -> Literal["pass", "blocked", "error"]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from provenance.gate.context import GateContext
 
 COUNT = {"type": "integer", "minimum": 0}
+VERIFIES = "everything verifies"  # what an integrity rule expects
 FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 BOOLEAN = {"type": "boolean"}
 
@@ -55,7 +56,7 @@ def verification_block(rule: str, exc: VerificationError) -> RuleResult:
     """A block carrying a failed verification: its message, and the records it names
     (or, when it names none, its detail lines as records without a digest)."""
     records = exc.records or [{"digest": "", "detail": d} for d in exc.details]
-    return RuleResult(rule, "block", str(exc), records[:LISTED], len(exc.records))
+    return RuleResult(rule, "block", str(exc), records[:LISTED], len(exc.records), allowed=0, expected=VERIFIES)
 
 
 class SwitchedRule(Rule):
@@ -113,7 +114,7 @@ class VerifySignatures(SwitchedRule):
             verify_audit(ctx.store)
         except VerificationError as exc:
             return verification_block(self.key, exc)
-        return RuleResult(self.key, "pass", "signatures, manifests and audit log verify")
+        return RuleResult(self.key, "pass", "signatures, manifests and audit log verify", allowed=0, expected=VERIFIES)
 
 
 class VerifyData(SwitchedRule):
@@ -134,7 +135,9 @@ class VerifyData(SwitchedRule):
             verify_version(ctx.store, ctx.new, read_data=True)
         except VerificationError as exc:
             return verification_block(self.key, exc)
-        return RuleResult(self.key, "pass", f"every record of {ctx.new} re-read and matched")
+        return RuleResult(
+            self.key, "pass", f"every record of {ctx.new} re-read and matched", allowed=0, expected=VERIFIES
+        )
 
 
 # --- lineage -----------------------------------------------------------------------------
@@ -276,7 +279,7 @@ class BlockQuarantinedSources(SwitchedRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when any record of the new version comes from a quarantined source."""
         if not ctx.quarantined_sources:
-            return RuleResult(self.key, "pass", "no source has been quarantined")
+            return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
         return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined")
 
 
@@ -311,16 +314,17 @@ class MaxRelabelRatePerSource(ParameterRule):
         """Block naming each source above the rate and its relabeled records."""
         by_source = ctx.report["by_source"]
         allowed = f"allowed {100 * self.rate:.1f}%"
+        expected = f"at most {100 * self.rate:g}% per source"
         offenders = [r for r in by_source if r["relabel_rate"] > self.rate and r["relabeled"] > 0]
         if not offenders:
             worst = max(by_source, key=lambda r: r["relabel_rate"], default=None)
             if worst is None:
-                return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}")
+                return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}", expected=expected)
             reason = (
                 f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
                 f"(source {worst['source'] or '(none)'}), {allowed}"
             )
-            return RuleResult(self.key, "pass", reason)
+            return RuleResult(self.key, "pass", reason, expected=expected)
         names = {r["source"] for r in offenders}
         reason = ", ".join(
             f"source {r['source'] or '(none)'} relabeled {r['relabeled']} of its kept records "
@@ -328,7 +332,8 @@ class MaxRelabelRatePerSource(ParameterRule):
             for r in offenders
         )
         records = [c for c in ctx.report["changes"]["relabeled"] if c.get("source") in names][:LISTED]
-        return RuleResult(self.key, "block", f"{reason}, {allowed}", records, sum(r["relabeled"] for r in offenders))
+        count = sum(r["relabeled"] for r in offenders)
+        return RuleResult(self.key, "block", f"{reason}, {allowed}", records, count, expected=expected)
 
 
 class MaxRelabels(CountBound):
@@ -375,9 +380,10 @@ class MinClassMixPValue(ParameterRule):
             if s["name"] == "class_mix_shift" and s["statistic"].get("p_value") is not None
         ]
         worst = min(shifts, key=lambda s: s["statistic"]["p_value"], default=None)
+        expected = f"p at least {self.min_p:g}"
         if worst is None:
-            return RuleResult(self.key, "pass", "no additions to test")
+            return RuleResult(self.key, "pass", "no additions to test", expected=expected)
         p = worst["statistic"]["p_value"]
         status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
         reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g})"
-        return RuleResult(self.key, status, reason, statistic=worst["statistic"])
+        return RuleResult(self.key, status, reason, statistic=worst["statistic"], expected=expected)

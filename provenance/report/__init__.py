@@ -7,7 +7,19 @@ shared by the human-readable formats is in ``wording.py``.
 """
 
 from provenance.report.formats import Format, format_for, formats_for, render
-from provenance.report.interface import Formatter, Kind
-from provenance.report.output import check_output, write_output
+from provenance.report.interface import PLAIN, Formatter, Kind, Medium
+from provenance.report.output import check_output, medium_for, write_output
 
-__all__ = ["Format", "Formatter", "Kind", "check_output", "format_for", "formats_for", "render", "write_output"]
+__all__ = [
+    "PLAIN",
+    "Format",
+    "Formatter",
+    "Kind",
+    "Medium",
+    "check_output",
+    "format_for",
+    "formats_for",
+    "medium_for",
+    "render",
+    "write_output",
+]

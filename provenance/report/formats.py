@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from provenance.errors import InputError
-from provenance.report.interface import Formatter, Kind, Renderer
+from provenance.report.interface import PLAIN, Formatter, Kind, Medium, Renderer
 
 
 class Format(enum.StrEnum):
@@ -65,13 +65,16 @@ def format_for(kind: str | Kind, fmt: str | Format) -> Format:
     return _chosen(kind, fmt)[0]
 
 
-def render(kind: str | Kind, fmt: str | Format, report: dict) -> str:
-    """Render ``report`` (the dict of a ``kind`` report) in format ``fmt``; returns the text.
+def render(kind: str | Kind, fmt: str | Format, report: dict, medium: Medium = PLAIN) -> str:
+    """Render ``report`` (the dict of a ``kind`` report) in format ``fmt`` for ``medium``; returns the text.
+
+    ``medium`` (``output.medium_for(out)``) says how wide a text report may be and
+    whether it may use colour; the other formats do not depend on it.
 
     Raises:
         InputError: as ``format_for``.
     """
-    return _chosen(kind, fmt)[1](report)
+    return _chosen(kind, fmt)[1](report, medium)
 
 
 def _chosen(kind: str | Kind, fmt: str | Format) -> tuple[Format, Renderer]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import (
     SUMMARY_ROWS,
     p_text,
@@ -77,7 +77,7 @@ def _table(headers: list[str], rows: list[list], raw: bool = False) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_diff(report: dict) -> str:
+def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report as one HTML5 page: verdict, charts per class and source, signals, sources, records."""
     s = report["summary"]
     title = f"prov diff {report['base']['name']} → {report['new']['name']}"

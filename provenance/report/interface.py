@@ -12,8 +12,25 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Renderer = Callable[[dict], str]
-"""Turns one report dict into the text of one format."""
+
+@dataclass(frozen=True)
+class Medium:
+    """Where a report is going, as far as its layout cares.
+
+    Attributes:
+        width: columns available to a text report (the terminal's width on a terminal).
+        color: whether ANSI colour may be used (a terminal, and ``NO_COLOR`` not set).
+    """
+
+    width: int = 120
+    color: bool = False
+
+
+PLAIN = Medium()
+"""A file or a pipe: 120 columns, no colour."""
+
+Renderer = Callable[[dict, Medium], str]
+"""Turns one report dict into the text of one format, laid out for a ``Medium``."""
 
 
 class Kind(enum.StrEnum):

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
 
 
 def _clean(value: Any) -> Any:
@@ -20,7 +20,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def render_diff(report: dict) -> str:
+def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report as JSON (RFC 8259), keys sorted; NaN and infinity become null.
 
     The summary is indented; the listed records go out one compact object per line.
@@ -42,7 +42,7 @@ def render_diff(report: dict) -> str:
     return head[:-2] + ',\n  "changes": {\n' + ",\n".join(parts) + "\n  }\n}\n"
 
 
-def render_check(report: dict) -> str:
+def render_check(report: dict, medium: Medium = PLAIN) -> str:
     """The check report as JSON (RFC 8259), indented, keys sorted."""
     return json.dumps(report, indent=2, sort_keys=True) + "\n"
 

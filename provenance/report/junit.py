@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import record_text
 
 
-def render_check(r: dict) -> str:
+def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """JUnit XML: one test case per policy rule; a block is a failure, an error an error."""
     suite = ET.Element(
         "testsuite",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import (
     RULE_STATUS,
     SUMMARY_ROWS,
@@ -32,7 +32,7 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
-def render_diff(report: dict) -> str:
+def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report: verdict, summary, flagged signals, sources, classes, up to 20 records per kind, detectors."""
     s = report["summary"]
     icon = "⚠️" if s["signals_flagged"] else "✅"
@@ -127,7 +127,7 @@ def render_diff(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_check(r: dict) -> str:
+def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
     icon = {"pass": "✅", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
     lines = [f"### {icon} {check_headline(r)}", "", "| rule | result | reason |", "|---|---|---|"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from provenance.errors import InputError
+from provenance.report.interface import PLAIN, Medium
 from provenance.store.objects import atomic_write
 
 
@@ -35,3 +38,23 @@ def write_output(text: str, out: str | None) -> None:
         atomic_write(path, text.encode("utf-8"))
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write ({exc.strerror})") from exc
+
+
+def medium_for(out: str | None) -> Medium:
+    """How a report sent to ``out`` (None: stdout) is laid out.
+
+    On a terminal: its width and colour, unless ``NO_COLOR`` is set (https://no-color.org)
+    or ``TERM=dumb``. A file or pipe: no colour (``FORCE_COLOR`` asks for it anyway) and
+    ``COLUMNS`` columns when set, else 120.
+    """
+    to_terminal = out is None and sys.stdout.isatty()
+    no_color = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+    color = not no_color and (to_terminal or bool(os.environ.get("FORCE_COLOR")))
+    columns = os.environ.get("COLUMNS", "")
+    if to_terminal:
+        width = shutil.get_terminal_size((PLAIN.width, 24)).columns
+    elif columns.isdigit() and int(columns) > 0:
+        width = int(columns)
+    else:
+        width = PLAIN.width
+    return Medium(width=max(width, 40), color=color)

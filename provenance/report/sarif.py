@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 from provenance import __version__
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
 
 
-def render_check(r: dict) -> str:
+def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """SARIF 2.1.0: one result per flagged finding, and one per blocking or failed policy rule."""
     rules, results = [], []
     for rule in r["rules"]:

@@ -1,168 +1,344 @@
-"""Text for a terminal: the diff as rich tables (worst first, the suspicious source named first); the check as lines."""
+"""Text for a terminal: the verdict first, one line per flagged record, then the per-source view.
+
+Tables are rich tables at the medium's width (the terminal's, or 120 columns for a file or
+pipe); long text wraps between words or, in the one-line-per-record tables, ends with
+"…". Colour only on a terminal without ``NO_COLOR``. Every list says when it was cut and
+how to see all of it.
+"""
 
 from __future__ import annotations
 
-import io
-import shutil
+from rich.text import Text
 
-from rich.console import Console
-from rich.table import Table
-
-from provenance.report.interface import Formatter
+from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.terminal import Cell, Col, Grid, Writer
+from provenance.report.view import (
+    FlaggedRecord,
+    check_decision,
+    detection,
+    detector_rows,
+    diff_verdict,
+    flagged_records,
+    rule_rows,
+    source_rows,
+)
 from provenance.report.wording import (
-    RULE_STATUS,
     SUMMARY_ROWS,
-    check_headline,
+    location_text,
     p_text,
+    plural,
     record_text,
     relabel_text,
     side_text,
     source_name,
     stat_text,
     subject_text,
-    verdict,
 )
 
-LISTED = 10
+FLAGGED_LISTED = 20  # flagged records listed before "... N more"
+LISTED = 10  # records listed per kind of change, rules' records, classes
+TONE = {"ok": "green", "warn": "yellow", "bad": "bold red", "error": "bold magenta"}
+RULE_STYLE = {"passed": "green", "warned": "yellow", "blocked": "bold red", "error": "bold magenta"}
 
 
-def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    return table
+def _cell(text: str, style: str = "") -> Text:
+    """Untrusted text as a cell (never read as markup)."""
+    return Text(text, style=style)
 
 
-def render_diff(report: dict) -> str:
-    """The diff report as tables, at least 100 columns wide (wider on a wider terminal), no colour."""
-    width = max(100, shutil.get_terminal_size((120, 24)).columns)
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False)
-    s = report["summary"]
-    console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
-    console.print(verdict(report))
-    console.print()
+def _cut(shown: int, total: int, see_all: str) -> str:
+    """The note after a list's title when it was cut: how many it shows, and how to see all."""
+    return f"(first {shown} of {total}; all: {see_all})" if total > shown else ""
 
-    summary = _table("Changes", "change", "records")
-    for key, label in SUMMARY_ROWS:
-        summary.add_row(label, str(s[key]))
-    console.print(summary)
 
-    sources = _table(
-        "Sources, worst first",
-        "source",
-        "flagged signals",
-        "added",
-        "removed",
-        "relabeled",
-        "relabel rate",
-        "unattributed added",
-        "base",
-        "new",
+def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
+    """One line per flagged record: digest, score, label, source, lineage, locator, detectors, evidence."""
+    shown = records[:FLAGGED_LISTED]
+    grid = Grid(
+        "Flagged records",
+        [
+            Col("digest", "fixed"),
+            Col("score", "fixed", "right"),
+            Col("label", "fixed", max_width=16),
+            Col("source", "fixed", max_width=16),
+            Col("lineage", "fixed", drop=3),
+            Col("locator", "fixed", max_width=24, drop=4),
+            Col("flagged by", "fixed", max_width=44),
+            Col("strongest evidence", "flex", drop=2, min_width=20),
+        ],
+        note=_cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",
     )
-    for r in report["by_source"]:
-        sources.add_row(
-            source_name(r["source"]),
-            ", ".join(r["flagged_signals"]) or "-",
-            str(r["added"]),
-            str(r["removed"]),
-            str(r["relabeled"]),
-            f"{100 * r['relabel_rate']:.2f}%",
-            str(r["unattributed_added"]),
-            str(r["base"]),
-            str(r["new"]),
+    for r in shown:
+        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
+        grid.add(
+            r.digest[:12],
+            f"{r.score:.3f}",
+            _cell(r.label_text),
+            _cell(r.source_text),
+            r.lineage_words,
+            _cell(r.where),
+            _cell(by, "red" if r.extreme else ""),
+            _cell(r.headline),
         )
-    console.print(sources)
+    return grid
 
-    signals = _table("Signals, worst first", "severity", "signal", "subject", "statistic", "p", "explanation")
-    for sig in report["signals"]:
-        signals.add_row(
-            sig["severity"],
-            sig["name"],
-            subject_text(sig["subject"]),
-            stat_text(sig["statistic"]),
-            p_text(sig["statistic"]),
-            sig["explanation"],
-        )
-    console.print(signals)
 
-    classes = _table("Classes", "class", "base", "new", "added", "removed", "relabeled from", "relabeled to")
-    for r in report["by_class"]:
-        classes.add_row(
-            r["label"], *(str(r[k]) for k in ("base", "new", "added", "removed", "relabeled_from", "relabeled_to"))
-        )
-    console.print(classes)
+def sources_grid(report: dict) -> Grid | None:
+    """The per-source view: records, what each source added by lineage, relabels, removals, flags, signals."""
+    rows = source_rows(report)
+    if not rows:
+        return None
+    detected = any(r.flagged is not None for r in rows)
+    columns = [
+        Col("source", "fixed", max_width=24),
+        Col("base → new", "fixed", "right", drop=3),
+        Col("added", "fixed", "right"),
+        Col("attested", "wrap", "right"),
+        Col("relabeled after source", "wrap", "right"),
+        Col("unattributed", "wrap", "right"),
+        Col("relabeled", "wrap", "right", drop=2),
+        Col("removed", "wrap", "right", drop=4),
+    ]
+    columns += [Col("flagged", "fixed", "right")] if detected else []
+    columns += [Col("flagged signals", "wrap", drop=1)]
+    grid = Grid("Sources", columns, note="(worst first; added records by lineage)")
+    for r in rows:
+        cells: list[Cell] = [
+            _cell(r.name, "bold" if r.signals or r.flagged else ""),
+            f"{r.base} → {r.new}",
+            str(r.added),
+            str(r.attested),
+            _cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),
+            _cell(str(r.unattributed), "yellow" if r.unattributed else ""),
+            str(r.relabeled),
+            str(r.removed),
+        ]
+        if detected:
+            cells.append(_cell(str(r.flagged or 0), "red" if r.flagged else ""))
+        cells.append(_cell(", ".join(r.signals) or "-", "red" if r.signals else ""))
+        grid.add(*cells)
+    return grid
 
-    if report["relabel_pairs"]:
-        pairs = _table("Relabels by class pair", "old → new", "records", "rate")
-        for r in report["relabel_pairs"][:20]:
-            pairs.add_row(f"{r['old']} → {r['new']}", str(r["count"]), f"{100 * r['rate']:.2f}%")
-        console.print(pairs)
 
-    changes = report["changes"]
-    for kind, title, describe in (
-        ("relabeled", "Relabeled records", lambda c: relabel_text(c)),
-        ("conflicting", "Records with conflicting labels", lambda c: " / ".join(c["labels"])),
-        ("added", "Added records", lambda c: c["label"]),
-        ("removed", "Removed records", lambda c: c["label"]),
-        ("duplicates", "Duplicated records", lambda c: f"{c['copies']} copies (base {c['base_copies']})"),
-        (
-            "source_changed",
-            "Records whose source changed",
-            lambda c: (
-                f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
-            ),
-        ),
-    ):
-        items = changes.get(kind) or []
+def detectors_grid(report: dict) -> Grid | None:
+    """Each detector: ran or error, how many it alone would flag against a clean delta's most; then combined."""
+    det = detection(report)
+    if det is None:
+        return None
+    fpr = f" at FPR {det.fpr:g}" if det.fpr is not None else ""
+    grid = Grid(
+        "Detectors",
+        [
+            Col("detector", "fixed"),
+            Col("verdict", "wrap"),
+            Col("would flag alone", "wrap", "right"),
+            Col("expected at most", "wrap", "right"),
+            Col("scored", "fixed", "right", drop=1),
+        ],
+        note=f"({plural(det.ran, 'detector')} ran{fpr}; the combined verdict decides)",
+    )
+    for d in detector_rows(report):
+        style = "bold magenta" if d.word != "ran" else ("yellow" if d.above_expected else "")
+        expected = "-" if d.expected_at_most is None else str(d.expected_at_most)
+        grid.add(d.detector, _cell(d.verdict, style), str(d.flagged), expected, str(d.scored))
+    if det.expected_at_most is None:
+        verdict, style = "flagged", ""
+    else:
+        verdict = "flagged beyond chance" if det.beyond_chance else "flagged within chance"
+        style = "bold red" if det.beyond_chance else "green"
+    expected = "-" if det.expected_at_most is None else str(det.expected_at_most)
+    grid.add(_cell("combined", "bold"), _cell(verdict, style), str(det.flagged), expected, str(det.scored))
+    return grid
+
+
+def _verdict_line(out: Writer, tone: str, word: str, sentence: str) -> None:
+    out.line((word.upper(), TONE[tone]), ": ", sentence)
+
+
+def _changes_line(s: dict) -> str:
+    parts = [f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key)]
+    return "Changes: " + ("; ".join(parts) if parts else "none")
+
+
+def render_diff(report: dict, medium: Medium = PLAIN) -> str:
+    """The diff report: verdict, flagged records, sources, detectors, flagged signals, then the changes."""
+    out = Writer(medium)
+    base, new = report["base"]["name"], report["new"]["name"]
+    out.line(("prov diff ", "bold"), side_text(report["base"]), " → ", side_text(report["new"]))
+    v = diff_verdict(report)
+    _verdict_line(out, v.tone, v.word, v.sentence)
+    out.line(_changes_line(report["summary"]))
+    out.line()
+    if report["detect"]:
+        see_all = f"prov diff {base} {new} --detect --format json, or prov findings {new}"
+        out.grid(flagged_grid(flagged_records(report), see_all))
+    out.grid(sources_grid(report))
+    out.grid(detectors_grid(report))
+    _signals(out, report["signals"])
+    out.grid(_classes_grid(report))
+    out.grid(_pairs_grid(report))
+    _change_lists(out, report, f"prov diff {base} {new} --format json")
+    return out.text()
+
+
+def _signals(out: Writer, signals: list[dict]) -> None:
+    """The flagged signals, one paragraph each (they carry a sentence of explanation)."""
+    flagged = [g for g in signals if g["flagged"]]
+    if not flagged:
+        return
+    rest = len(signals) - len(flagged)
+    note = f" ({len(flagged)} flagged" + (f"; {rest} not flagged: --format json)" if rest else ")")
+    out.line(("Signals", "bold"), note)
+    for g in flagged:
+        p = p_text(g["statistic"])
+        numbers = stat_text(g["statistic"]) + (f", p {p}" if p != "-" else "")
+        style = "red" if g["severity"] == "high" else "yellow"
+        head = f" {g['name']} ({subject_text(g['subject'])}; {numbers}): "
+        out.line((g["severity"], style), head, g["explanation"], indent=2)
+    out.line()
+
+
+def _classes_grid(report: dict) -> Grid | None:
+    keys = ("base", "new", "added", "removed", "relabeled_from", "relabeled_to")
+    classes = [r for r in report["by_class"] if any(r[k] for k in keys[2:])]
+    if not classes:
+        return None
+    shown = classes[:LISTED]
+    grid = Grid(
+        "Classes that changed",
+        [Col("class", "fixed", max_width=24)] + [Col(k.replace("_", " "), "wrap", "right") for k in keys],
+        note=_cut(len(shown), len(classes), "--format json"),
+    )
+    for r in shown:
+        grid.add(_cell(r["label"]), *(str(r[k]) for k in keys))
+    return grid
+
+
+def _pairs_grid(report: dict) -> Grid | None:
+    pairs = report["relabel_pairs"]
+    if not pairs:
+        return None
+    shown = pairs[:LISTED]
+    grid = Grid(
+        "Relabels by class pair",
+        [Col("old → new", "wrap"), Col("records", "fixed", "right"), Col("rate", "fixed", "right")],
+        note=_cut(len(shown), len(pairs), "--format json"),
+    )
+    for r in shown:
+        pair = relabel_text({"old_labels": [r["old"]], "new_labels": [r["new"]], **r})
+        grid.add(_cell(pair), str(r["count"]), f"{100 * r['rate']:.2f}%")
+    return grid
+
+
+CHANGE_LISTS = (
+    ("relabeled", "Relabeled records", "relabeled"),
+    ("conflicting", "Records with conflicting labels", "conflicting_labels"),
+    ("added", "Added records", "added"),
+    ("removed", "Removed records", "removed"),
+    ("duplicates", "Duplicated records", "duplicates_added"),
+    ("source_changed", "Records whose source changed", "source_changed"),
+)
+"""The record lists of a diff: (``changes`` key, title, ``summary`` count)."""
+
+
+def _change_text(kind: str, c: dict) -> str:
+    if kind == "relabeled":
+        return relabel_text(c)
+    if kind == "conflicting":
+        return " / ".join(c["labels"])
+    if kind == "duplicates":
+        return f"{c['copies']} copies (base {c['base_copies']})"
+    if kind == "source_changed":
+        return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
+    return c["label"]
+
+
+def _change_lists(out: Writer, report: dict, see_all: str) -> None:
+    for kind, title, count in CHANGE_LISTS:
+        items = report["changes"].get(kind) or []
         if not items:
             continue
-        total = {
-            "relabeled": s["relabeled"],
-            "conflicting": s["conflicting_labels"],
-            "added": s["added"],
-            "removed": s["removed"],
-            "source_changed": s["source_changed"],
-        }.get(kind)
-        shown = f" (first {min(LISTED, len(items))} of {total})" if total and total > LISTED else ""
-        table = _table(title + shown, "digest", "change", "source", "locator")
-        for c in items[:LISTED]:
-            table.add_row(c["digest"][:16], describe(c), source_name(c["source"]), str(c["locator"]))
-        console.print(table)
-
-    if report["detect"]:
-        det = _table("Detectors", "detector", "ran", "would flag alone", "scored", "error")
-        for d in report["detectors"]:
-            ran = "ran" if d["status"] == "ok" else "error"
-            det.add_row(d["detector"], ran, str(d["flagged"]), str(d["scored"]), d["error"] or "")
-        console.print(det)
-        flagged = sorted((f for f in report["findings"] if f["flagged"]), key=lambda f: -f["score"])
-        if flagged:
-            table = _table("Flagged records (combined verdict)", "digest", "score", "detectors", "explanation")
-            for f in flagged[:20]:
-                alone = ", ".join(d["detector"] for d in f["detectors"] if d["flagged"]) or "-"
-                table.add_row(f["digest"][:16], f"{f['score']:.3f}", alone, f["explanation"])
-            console.print(table)
-    return buffer.getvalue()
+        shown = items[:LISTED]
+        grid = Grid(
+            title,
+            [
+                Col("digest", "fixed"),
+                Col("sources" if kind == "source_changed" else "label", "flex"),
+                Col("source", "fixed", max_width=20),
+                Col("locator", "fixed", max_width=30, drop=1),
+            ],
+            note=_cut(len(shown), max(report["summary"].get(count) or 0, len(items)), see_all),
+        )
+        for c in shown:
+            where = location_text(c.get("location"), c.get("locator"))
+            grid.add(c["digest"][:12], _cell(_change_text(kind, c)), _cell(source_name(c["source"])), _cell(where))
+        out.grid(grid)
 
 
-def render_check(r: dict) -> str:
-    """The check report: headline, then each rule (errors, blocks, passes) with up to 10 of its records."""
-    lines = [check_headline(r)]
-    order = {"error": 0, "block": 1, "pass": 2}
-    for rule in sorted(r["rules"], key=lambda x: order[x["status"]]):
-        lines.append(f"  [{RULE_STATUS[rule['status']]:<5}] {rule['rule']}: {rule['reason']}")
-        for rec in rule["records"][:10]:
-            lines.append(f"           {record_text(rec)}")
-        if rule["count"] > 10 and rule["status"] != "pass":
-            lines.append(f"           ... {rule['count'] - min(10, len(rule['records']))} more")
+def render_check(r: dict, medium: Medium = PLAIN) -> str:
+    """The check report: decision, rules (deciding ones first), flagged records, other blocked records, sources."""
+    out = Writer(medium)
+    d = check_decision(r)
+    out.line(
+        ("prov check ", "bold"),
+        f"{r['version']} --base {r['base']}: ",
+        (d.word, TONE[d.tone]),
+        d.sentence[len(d.word) :],
+    )
+    if d.detection:
+        out.line(d.detection[0].upper() + d.detection[1:] + ".")
+    out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
+    out.line()
+
+    grid = Grid(
+        "Rules",
+        [
+            Col("verdict", "fixed"),
+            Col("rule", "fixed"),
+            Col("measured", "fixed", "right", drop=2),
+            Col("expected", "wrap", drop=1),
+            Col("reason", "flex", min_width=30),
+        ],
+        note="(deciding rules first; each detector's rule is in Detectors below)",
+    )
+    for rule in rule_rows(r):
+        if rule.status == "pass" and rule.rule.startswith("detectors.") and rule.rule != "detectors.run":
+            continue  # a detector that ran: the Detectors table says so, with what it alone would flag
+        style = "dim" if rule.status == "pass" else ""
+        grid.add(
+            _cell(rule.word, RULE_STYLE.get(rule.word, "")),
+            rule.rule,
+            rule.measured,
+            rule.expected,
+            _cell(rule.reason, style),
+            wrap=rule.status != "pass",
+        )
+    out.grid(grid)
+
+    see_all = f"prov check {r['version']} --base {r['base']} --format json"
+    out.grid(flagged_grid(flagged_records(r), see_all))
+    for rule in rule_rows(r):
+        if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
+            continue
+        shown = rule.records[:LISTED]
+        grid = Grid(
+            f"{rule.rule}: {plural(rule.count, 'record')}",
+            [Col("record", "flex")],
+            note=_cut(len(shown), rule.count, see_all) if rule.count > len(shown) else "",
+        )
+        for rec in shown:
+            grid.add(_cell(record_text(rec)), wrap=True)
+        out.grid(grid)
+    out.grid(sources_grid(r))
+    out.grid(detectors_grid(r))
+
     for w in r["waivers"]["ignored"]:
-        lines.append(f"  waiver ignored ({w['origin']}): {w['why']}")
+        out.line(("waiver ignored", "yellow"), f" ({w['origin']}): {w['why']}")
     if r["waivers"]["honoured"]:
-        lines.append(f"  {len(r['waivers']['honoured'])} reviewed waiver(s) honoured")
+        out.line(f"{plural(len(r['waivers']['honoured']), 'reviewed waiver')} honoured")
     if r.get("attestation"):
-        lines.append(f"  attestation written: {r['attestation']}")
-    return "\n".join(lines) + "\n"
+        out.line(f"attestation written: {r['attestation']}")
+    return out.text()
 
 
 FORMATTER = Formatter(diff=render_diff, check=render_check)

@@ -24,8 +24,52 @@ SUMMARY_ROWS = [
 RULE_STATUS = {"pass": "PASS", "block": "BLOCK", "error": "ERROR"}
 """A gate rule's status as the check reports print it."""
 
-DECISION = {"pass": "passed", "blocked": "BLOCKED", "error": "could not be evaluated (fails closed)"}
+DECISION = {
+    "pass": "passed",
+    "warned": "passed with warnings",
+    "blocked": "BLOCKED",
+    "error": "could not be evaluated (fails closed)",
+}
 """The gate's decision as the check reports' headline words it."""
+
+RULE_WORD = {"pass": "passed", "warn": "warned", "block": "blocked", "error": "error"}
+"""A gate rule's status in the words every report uses: a rule *passed*, *warned* or *blocked*."""
+
+DETECTOR_WORD = {"ok": "ran", "ran": "ran", "error": "error"}
+"""A detector's status in report words: it *ran* (its flags alone decide nothing) or hit an *error*."""
+
+LINEAGE_WORD = {
+    "attested": "attested",
+    "relabeled_after_source": "relabeled after source",
+    "unattributed": "unattributed",
+}
+"""A record's lineage status in words (``DESIGN.md``, Lineage)."""
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 record"``, ``"2 records"`` (``many`` for an irregular plural)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def lineage_text(status: str) -> str:
+    """A lineage status in words: ``"relabeled after source"`` for ``relabeled_after_source``."""
+    return LINEAGE_WORD.get(status, status.replace("_", " "))
+
+
+def location_text(location: dict | None, locator: Any = None) -> str:
+    """Where a record is: ``"row 12"`` in a single file, ``"part-1.parquet row 3"`` in a folder, a tree's
+    relative path, or ``"-"`` when the report does not say."""
+    if locator is None and location:
+        locator = location.get("locator")
+    if locator is None or locator == "":
+        return "-"
+    text = str(locator)
+    if text.isdigit():
+        return f"row {text}"
+    file, sep, row = text.rpartition("#")
+    if sep and row.isdigit():
+        return f"{file} row {row}"
+    return text
 
 
 def source_name(source: Any) -> str:

@@ -16,7 +16,15 @@ from jsonschema import Draft202012Validator
 from provenance import keys
 from provenance.encoding import table_digests
 from provenance.store import Store
-from support import Prov, build_template, crashing_detector, digits_table, store_fingerprint, validate_sarif
+from support import (
+    Prov,
+    build_template,
+    crashing_detector,
+    digits_table,
+    rule_verdicts,
+    store_fingerprint,
+    validate_sarif,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,7 +158,11 @@ def test_a_record_tampered_after_commit_blocks(prov, workdir, keypair, base):
     pq.write_table(tampered.set_column(tampered.schema.get_field_index("px33"), "px33", pa.array(px)), "v2.parquet")
     r = prov("check", "v2", "--base", "v1")
     assert r.exit_code == 1
-    assert "[BLOCK] integrity.verify_data" in r.stdout and f"at {n + 5}" in r.stdout
+    assert (
+        r.stdout.startswith("prov check v2 --base v1: BLOCKED by ")
+        and "integrity.verify_data" in r.stdout.split("\n\n")[0]
+    )
+    assert rule_verdicts(r.stdout)["integrity.verify_data"] == "blocked" and f"row {n + 5}" in r.stdout
 
 
 def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, base):
@@ -159,10 +171,14 @@ def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, b
 
     with crashing_detector("out of memory"):
         r = prov("check", "v2", "--base", "v1")
-    assert r.exit_code == 3 and "[ERROR] detectors.broken" in r.stdout
+    assert r.exit_code == 3 and rule_verdicts(r.stdout)["detectors.broken"] == "error"
+    assert r.stdout.startswith("prov check v2 --base v1: could not be evaluated (fails closed): 1 of ")
     Path("policy.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
-    assert r.exit_code == 3 and "not-installed is required by the policy but not installed" in r.stdout
+    assert r.exit_code == 3 and rule_verdicts(r.stdout)["detectors.not-installed"] == "error"
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.not-installed")
+    assert r.exit_code == 3 and "not-installed is required by the policy but not installed" in rule["reason"]
 
 
 def test_bad_policy_is_exit_2_naming_line_and_key_and_evaluates_nothing(prov, workdir, keypair, base):

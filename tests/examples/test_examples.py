@@ -12,7 +12,7 @@ from pathlib import Path
 
 from examples_support import EXAMPLES, Project, run, tool
 
-from support import validate_sarif
+from support import rule_verdicts, validate_sarif
 
 # --- DVC pipeline: commit -> check -> train --------------------------------------------------
 
@@ -63,9 +63,9 @@ def test_dvc_pipeline_stops_before_training_on_a_backdoored_version(project):
     assert not (p.root / "release.attestation.json").exists()
     report = (p.root / "prov-check.txt").read_text()
     assert report.startswith("prov check v2 --base v1: BLOCKED")
-    blocked = [line.split("]")[1].split(":")[0].strip() for line in report.splitlines() if "[BLOCK]" in line]
+    blocked = [rule for rule, verdict in rule_verdicts(report).items() if verdict == "blocked"]
     assert "detectors.combined" in blocked and "detectors.extreme" in blocked, report
-    assert "[BLOCK] detectors.combined" in r.stdout  # the stage prints the report where dvc shows it
+    assert rule_verdicts(r.stdout)["detectors.combined"] == "blocked"  # the stage prints the report where dvc shows it
     print(f"dvc backdoor pipeline: {time.monotonic() - started:.1f}s")
 
 
@@ -123,7 +123,7 @@ def test_pre_commit_hook_lets_a_clean_version_in_and_blocks_a_relabeled_one(proj
     r = commit_delivery(p, "relabeled", "v3")
     assert r.returncode != 0
     assert "prov check v3 --base v1: BLOCKED" in r.stderr
-    assert "[BLOCK] lineage.max_relabeled_after_source: 1 records relabeled after their source signed them" in r.stderr
+    assert rule_verdicts(r.stderr)["lineage.max_relabeled_after_source"] == "blocked"
     assert "source vendor" in r.stderr and "v3 is BLOCKED against v1; commit refused" in r.stderr
     assert head(p) == before and p.git("diff", "--cached", "--name-only").stdout.strip()  # still staged, not committed
     print(f"pre-commit hook, clean + relabeled: {time.monotonic() - started:.1f}s")
@@ -152,7 +152,8 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     p.env["PROV_POLICY"] = "strict.toml"
     r = p.git("commit", "-m", "dataset v2", check=False)
     assert r.returncode != 0
-    assert "[ERROR] detectors.not-installed" in r.stderr and "could not be evaluated (exit 3)" in r.stderr
+    assert rule_verdicts(r.stderr)["detectors.not-installed"] == "error"
+    assert "could not be evaluated (exit 3)" in r.stderr
 
 
 def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():

@@ -1,0 +1,158 @@
+"""Tables that fit the terminal: rich tables laid out for a width, never wrapping inside a word.
+
+A ``Grid`` is a title, columns and rows; ``Writer.grid`` lays it out for the medium's
+width. Each column is one of three kinds:
+
+- ``fixed``: never wraps (digests, numbers, names; cut with "…" past ``max_width``);
+- ``wrap``: wraps between words, and is at least as wide as its longest word;
+- ``flex``: at most one per grid; takes the width the others leave and ends each cell
+  in "…" on one line (the evidence of a flagged record, a rule's reason).
+
+When the columns cannot all fit, the ones with the highest ``drop`` go first (0: never),
+so an 80-column terminal gets fewer columns instead of broken words. Cell text is never
+read as rich markup, so a label like ``[bold]`` prints as it is.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from provenance.report.interface import Medium
+
+Cell = str | Text
+GAP = 2  # columns between two cells (one space of padding each side, no edge)
+FLEX_MIN = 12  # the flexible column never gets narrower than this
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column: its header, how it lays out (``fixed`` / ``wrap`` / ``flex``), alignment and drop order."""
+
+    header: str
+    kind: Literal["fixed", "wrap", "flex"] = "wrap"
+    justify: Literal["left", "right"] = "left"
+    drop: int = 0
+    max_width: int | None = None
+    min_width: int = FLEX_MIN  # a flexible column's narrowest width
+
+
+@dataclass
+class Grid:
+    """A titled table to lay out: ``note`` follows the title (how many rows, how to see all)."""
+
+    title: str
+    columns: list[Col]
+    rows: list[list[Cell]] = field(default_factory=list)
+    note: str = ""
+    wrapped: set[int] = field(default_factory=set)  # rows whose flexible cell wraps instead of ending in "…"
+
+    def add(self, *cells: Cell, wrap: bool = False) -> None:
+        """Append one row (one cell per column); ``wrap``: its flexible cell wraps between words."""
+        if wrap:
+            self.wrapped.add(len(self.rows))
+        self.rows.append(list(cells))
+
+
+def plain(cell: Cell) -> str:
+    """A cell's text without styles."""
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def need(col: Col, texts: list[str]) -> int:
+    """The narrowest width a column may have: whole cells if fixed, the longest word if it wraps."""
+    if col.kind == "flex":
+        return col.min_width
+    if col.kind == "fixed":
+        width = max(len(t) for t in texts)
+    else:
+        width = max((len(w) for t in texts for w in t.split()), default=1)
+    return min(width, col.max_width) if col.max_width else width
+
+
+def fitted(grid: Grid, width: int) -> list[int]:
+    """Indices of the columns kept at ``width``: the highest ``drop`` go first until the minimums fit."""
+    needs = [need(c, [c.header] + [plain(r[i]) for r in grid.rows]) for i, c in enumerate(grid.columns)]
+    kept = list(range(len(grid.columns)))
+    droppable = sorted((i for i, c in enumerate(grid.columns) if c.drop), key=lambda i: -grid.columns[i].drop)
+    while sum(needs[i] for i in kept) + GAP * (len(kept) - 1) > width and droppable:
+        kept.remove(droppable.pop(0))
+    return kept
+
+
+def table(grid: Grid, width: int) -> Table:
+    """The rich table of ``grid`` at ``width`` columns."""
+    kept = fitted(grid, width)
+    title = Text.assemble((grid.title, "bold"), f" {grid.note}" if grid.note else "")
+    out = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    for i in kept:
+        col = grid.columns[i]
+        texts = [col.header] + [plain(r[i]) for r in grid.rows]
+        out.add_column(
+            col.header,
+            justify=col.justify,
+            no_wrap=col.kind == "fixed",
+            overflow="ellipsis" if col.kind != "wrap" else "fold",
+            min_width=need(col, texts),
+            max_width=col.max_width if col.kind == "fixed" else None,
+        )
+    for n, row in enumerate(grid.rows):
+        cells = []
+        for i in kept:
+            value = row[i]
+            cell = value if isinstance(value, Text) else Text(str(value))
+            if grid.columns[i].kind == "flex" and n not in grid.wrapped:
+                cell.no_wrap, cell.overflow = True, "ellipsis"
+            cells.append(cell)
+        out.add_row(*cells)
+    return out
+
+
+class Writer:
+    """A rich console writing into a string for one medium (width, colour); never reads markup."""
+
+    def __init__(self, medium: Medium):
+        self.width = medium.width
+        self.buffer = io.StringIO()
+        self.console = Console(
+            file=self.buffer,
+            width=medium.width,
+            color_system="standard" if medium.color else None,
+            force_terminal=medium.color,
+            no_color=not medium.color,
+            highlight=False,
+            emoji=False,
+            markup=False,
+            soft_wrap=False,
+        )
+
+    def line(self, *parts: str | tuple[str, str], indent: int = 0) -> None:
+        """One paragraph of text, wrapped between words (every line ``indent`` in); a ``(text, style)`` part is styled."""
+        text = Text.assemble(*parts)
+        self.console.print(Padding(text, (0, 0, 0, indent)) if indent else text)
+
+    def grid(self, grid: Grid | None) -> None:
+        """Lay out a grid at this width, then a blank line (nothing for None or no rows)."""
+        if grid is None or not grid.rows:
+            return
+        self.console.print(table(grid, self.width))
+        self.console.print()
+
+    def text(self) -> str:
+        """Everything written so far."""
+        return self.buffer.getvalue()
