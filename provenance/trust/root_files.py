@@ -68,13 +68,15 @@ def new_document(
 
 @dataclass(frozen=True)
 class SignedRoot:
-    """What ``sign_root`` wrote: the file, the root's version, the key that signed, and every key id that has."""
+    """What ``sign_root`` wrote: the file, the root's version, the key that signed, every key id that has,
+    the subject digest, and whether the key is one of this root's own root keys."""
 
     path: str
     version: int
     keyid: str
     signatures: tuple[str, ...]
     digest: str
+    own_root_key: bool = True  # False: a key this root does not list (the previous root's, in a rotation)
 
     def to_dict(self) -> dict:
         """For ``prov root sign --json``."""
@@ -84,6 +86,7 @@ class SignedRoot:
             "keyid": self.keyid,
             "signatures": list(self.signatures),
             "subject_sha256": self.digest,
+            "own_root_key": self.own_root_key,
         }
 
 
@@ -91,14 +94,13 @@ def sign_root(path: str | Path, key_path: str | Path, out: str | Path | None = N
     """Sign the root in ``path`` (an unsigned document or a root file) with ``key_path``; write ``out`` (default ``path``).
 
     A root file keeps its payload and gains one signature; signing twice with one key
-    changes nothing. The key must be one of the root's root keys. Raises ``InputError``
-    for a bad file or key, or a key the root does not list under ``root``.
+    changes nothing. The key is normally one of the root's root keys; in a rotation the
+    previous root's keys sign too (``SignedRoot.own_root_key`` says which it was).
+    Raises ``InputError`` for a bad file or key.
     """
     doc = load_document(path)
     private = keys.load_private(key_path)
     kid = keys.key_id(private.public_key())
-    if kid not in doc["roles"][ROOT]["keyids"]:
-        raise InputError(f"{key_path}: key {kid[:16]} is not one of {path}'s root keys")
     target = Path(out) if out else Path(path)
     if not target.parent.is_dir():
         raise InputError(f"{target}: folder {target.parent} does not exist")
@@ -114,7 +116,8 @@ def sign_root(path: str | Path, key_path: str | Path, out: str | Path | None = N
         env["signatures"].append({"keyid": kid, "sig": base64.b64encode(sig).decode()})
     atomic_write(target, signing.canonical_json(env) + b"\n")
     keyids = tuple(s.get("keyid", "") for s in env["signatures"])
-    return SignedRoot(str(target), doc["version"], kid, keyids, document_digest(doc))
+    own = kid in doc["roles"][ROOT]["keyids"]
+    return SignedRoot(str(target), doc["version"], kid, keyids, document_digest(doc), own)
 
 
 def _existing_envelope(path: str | Path) -> dict | None:
