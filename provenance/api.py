@@ -34,22 +34,27 @@ if TYPE_CHECKING:
     from provenance.lineage.register import AddResult
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
+    from provenance.trust.pins import Pins
     from provenance.versions import CommitResult
 
 DEFAULT_FPR = 0.01
 
 
-def open_store(store: Store | str | os.PathLike[str] | None) -> Store:
+def open_store(store: Store | str | os.PathLike[str] | None, pins: Pins | None = None) -> Store:
     """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
 
-    ``PROV_STORE`` overrides the search, as for the commands. Raises ``InputError`` if
-    there is no store.
+    ``PROV_STORE`` overrides the search, as for the commands. ``pins`` (the verifier's
+    :class:`~provenance.trust.pins.Pins`, e.g. ``Pins.load(["maintainer.pub"])``) is what
+    the store handle checks signatures against from then on; without it, a handle keeps
+    the pins it has (a new one: nothing pinned, the store's cached keys, said in every
+    report). Raises ``InputError`` if there is no store.
     """
     from provenance.store.store import Store
 
-    if isinstance(store, Store):
-        return store
-    return Store.open(os.fspath(store) if store is not None else None)
+    opened = store if isinstance(store, Store) else Store.open(os.fspath(store) if store is not None else None)
+    if pins is not None:
+        opened.pins = pins
+    return opened
 
 
 def dataset(
@@ -93,6 +98,7 @@ def commit(
     parent: str | None = None,
     featurizer: str | FeaturizerSpec = "auto",
     executor: str | None = None,
+    pins: Pins | None = None,
     **read: Any,
 ) -> CommitResult:
     """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
@@ -117,7 +123,7 @@ def commit(
     runner = executor_from(executor)
     try:
         return versions.commit(
-            open_store(store),
+            open_store(store, pins),
             dataset(data, **read),
             tag,
             os.fspath(key),
@@ -137,46 +143,75 @@ def verify(
     read_data: bool = True,
     attestation: str | os.PathLike[str] | None = None,
     policy: str | os.PathLike[str] | None = None,
+    base: str | None = None,
+    release_state: str | os.PathLike[str] | None = None,
+    min_release: int | None = None,
+    pins: Pins | None = None,
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
 
-    If ``target`` names a version of the store: check its signature, objects and audit
-    anchor and (unless ``read_data`` is false) re-read its data and recompute every
-    digest; with ``attestation`` (a ``prov check --attest`` file) also check that it
-    attests this version, optionally under ``policy`` (a policy file). Returns
-    ``schemas/verify-version.schema.json``'s shape. Otherwise ``target`` is a batch's
-    data, checked against ``envelope`` (default ``DATA.prov.json``) and the store's
-    trusted source keys; returns the batch report (``status: "ok"``).
+    Signatures are checked against ``pins`` (the keys the verifier trusts; without them,
+    only against keys cached in the store, and the report's ``trust`` says so). If
+    ``target`` names a version of the store: check its signature, objects and audit
+    anchor and (unless ``read_data`` is false) re-read its data from the location it
+    signed and recompute every digest; with ``attestation`` (a ``prov check --attest``
+    file; needs ``pins``) also check that a key trusted to attest signed it for this
+    version, that it has not expired and that its base is a signed ancestor, optionally
+    that it passed ``policy`` (a policy file), was checked against ``base``, and is not
+    older than the release recorded in ``release_state`` (updated on success) or than
+    ``min_release``. Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
+    ``target`` is a batch's data, checked against ``envelope`` (default
+    ``DATA.prov.json``) and the keys trusted for its source; returns the batch report
+    (``status: "ok"``).
 
     Raises ``VerificationError`` (exit 1) naming every record changed, added, removed or
-    relabeled since signing (for a batch, ``.report`` holds the full report), or a bad
-    signature or attestation; ``InputError`` for unknown names or bad files.
+    relabeled since signing (for a batch, ``.report`` holds the full report), or a bad,
+    unpinned or wrong-role signature, an expired or rolled-back attestation;
+    ``InputError`` (exit 2) for unknown names, bad files, an attestation without pins, or
+    release options given for a batch.
     """
     from provenance.errors import InputError
     from provenance.sources.interface import DatasetSpec
     from provenance.version_facts import is_version
     from provenance.versions import verify_version
 
-    opened = open_store(store)
+    opened = open_store(store, pins)
     if isinstance(target, DatasetSpec) or envelope is not None or not is_version(opened, os.fspath(target)):
         if isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target):
             from provenance.lineage.batches import check_batch
 
             spec = dataset(target, **read)
-            if attestation is not None or policy is not None:
-                raise InputError(f"{spec.path}: an attestation attests a version, not a batch")
+            release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
+            release |= {"release_state": release_state, "min_release": min_release}
+            given = [name for name, value in release.items() if value is not None]
+            if given:
+                raise InputError(f"{spec.path}: {given[0]} applies to a version's release, not to a batch of data")
             return check_batch(opened, spec, _optional(envelope)).report()
     tag = os.fspath(target)
-    if policy is not None and attestation is None:
-        raise InputError("a policy (--policy) is checked against a release attestation: give the attestation too")
+    extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
+    needs = [name for name, value in extra.items() if value is not None]
+    if needs and attestation is None:
+        raise InputError(f"{needs[0]} is checked against a release attestation: give the attestation too")
+    if attestation is not None:
+        from provenance.trust.pins import pins_of
+
+        pins_of(opened).require(f"verifying the attestation {os.fspath(attestation)}")
     report = verify_version(opened, tag, read_data=read_data)
     if attestation is not None:
         from provenance.gate.attestation import verify_attestation
         from provenance.gate.policy import load as load_policy
 
         digest = load_policy(os.fspath(policy)).digest if policy is not None else None
-        report["attestation"] = verify_attestation(opened, tag, os.fspath(attestation), policy_digest=digest)
+        report["attestation"] = verify_attestation(
+            opened,
+            tag,
+            os.fspath(attestation),
+            policy_digest=digest,
+            base=base,
+            release_state=_optional(release_state),
+            min_release=min_release,
+        )
     return report
 
 
@@ -188,6 +223,7 @@ def diff(
     detect: bool = False,
     fpr: float = DEFAULT_FPR,
     limit: int | None = None,
+    pins: Pins | None = None,
 ) -> DiffReport:
     """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
 
@@ -204,7 +240,7 @@ def diff(
     from provenance.delta.compare import diff_versions
     from provenance.delta.merge import DEFAULT_LIMIT
 
-    opened = open_store(store)
+    opened = open_store(store, pins)
     report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
     if detect:
         from provenance.detectors.pipeline import detect_diff
@@ -221,6 +257,7 @@ def detect(
     detectors: Sequence[str] | None = None,
     fpr: float = DEFAULT_FPR,
     save: bool = True,
+    pins: Pins | None = None,
 ) -> Detection:
     """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
 
@@ -238,7 +275,7 @@ def detect(
     from provenance.delta.compare import diff_versions
     from provenance.detectors.pipeline import detect_diff
 
-    opened = open_store(store)
+    opened = open_store(store, pins)
     report = diff_versions(opened, base, new)
     names = list(detectors) if detectors is not None else None
     return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
@@ -254,6 +291,7 @@ def check(
     attest: bool = False,
     key: str | os.PathLike[str] | None = None,
     attestation_out: str | os.PathLike[str] | None = None,
+    pins: Pins | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 
@@ -275,14 +313,20 @@ def check(
     if attest and key is None:
         raise InputError("attest needs key, the private key that signs the attestation")
     pol = policy if isinstance(policy, PolicyType) else load_policy(os.fspath(policy) if policy is not None else None)
-    opened = open_store(store)
+    opened = open_store(store, pins)
+    from provenance.gate.attestation import attest as write_attestation
+    from provenance.gate.attestation import check_attester
+    from provenance.trust.pins import pins_of
+
+    pins_of(opened).require("prov check")
+    if attest:
+        assert key is not None
+        check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
     result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
     if attest and result.decision == "pass":
-        from provenance.gate.attestation import attest as write_attestation
-
         assert key is not None
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
-        write_attestation(opened, result, os.fspath(key), target)
+        write_attestation(opened, result, pol, os.fspath(key), target)
         result.attestation = target
     return result
 
@@ -318,6 +362,7 @@ def add(
     source: str,
     envelope: str | os.PathLike[str] | None = None,
     unsigned: bool = False,
+    pins: Pins | None = None,
     **read: Any,
 ) -> AddResult:
     """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
@@ -333,7 +378,7 @@ def add(
     """
     from provenance.lineage.register import add_batch
 
-    return add_batch(open_store(store), dataset(data, **read), source, _optional(envelope), unsigned)
+    return add_batch(open_store(store, pins), dataset(data, **read), source, _optional(envelope), unsigned)
 
 
 def quarantine(
@@ -345,6 +390,7 @@ def quarantine(
     source: str | None = None,
     findings: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    pins: Pins | None = None,
 ) -> QuarantineResult:
     """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
 
@@ -359,7 +405,7 @@ def quarantine(
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
     return quarantine_version(
-        open_store(store), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)
+        open_store(store, pins), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)
     )
 
 

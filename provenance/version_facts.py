@@ -12,10 +12,14 @@ import os
 from dataclasses import replace
 
 from provenance import signing
-from provenance.errors import VerificationError
+from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import COMMIT
+
+PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 
 
 def is_version(store: Store, name: str) -> bool:
@@ -38,30 +42,93 @@ def load_manifest(store: Store, row: dict) -> Manifest:
 def verified_statement(store: Store, row: dict) -> dict:
     """The version's in-toto Statement (a dict), after checking its DSSE signature and what it names.
 
-    Checks the signing key is registered and unrevoked, and that the signed subject
-    (Merkle root), version name, manifest digest and parent equal the version's row.
-    Raises ``VerificationError`` naming the version and the fact that differs.
+    The signature must meet the ``commit`` role of the verifier's pins (``store.pins``:
+    a root file, pinned ``--signer`` keys, or, with nothing pinned, the keys cached in
+    the store); the signed predicate type, subject (Merkle root), version name, manifest
+    digest and parent (name and Merkle root) must equal the version's row. Raises
+    ``VerificationError`` naming the version and the fact that differs, or the key that
+    is not trusted for commit.
     """
+    name = f"version {row['tag']}"
     data = store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
     env = signing.parse_envelope(data, f"envelope of {row['tag']}")
-    trusted = store.trusted_keys()
-    if row["keyid"] not in trusted:
-        raise VerificationError(f"version {row['tag']}: its key {row['keyid'][:16]} is not a registered, unrevoked key")
-    verified = signing.verify(env, {row["keyid"]: trusted[row["keyid"]]}, f"envelope of {row['tag']}")
-    stmt = verified.statement
+    signed = pins_of(store).verify(env, COMMIT, name, store)
+    if row["keyid"] not in signed.keyids:
+        raise VerificationError(
+            f"{name}: signed by key {signed.keyid[:16]}, not the key {row['keyid'][:16]} it records"
+        )
+    stmt = signed.statement
+    if stmt.get("predicateType") != PREDICATE_TYPE:
+        raise VerificationError(f"{name}: its envelope signs a {stmt.get('predicateType')!r}, not a dataset version")
     if signing.subject_root(stmt).hex() != row["merkle_root"]:
-        raise VerificationError(f"version {row['tag']}: signed Merkle root differs from the version record")
+        raise VerificationError(f"{name}: signed Merkle root differs from the version record")
     pred = stmt.get("predicate", {})
     if pred.get("version") != row["tag"] or stmt["subject"][0].get("name") != row["tag"]:
-        raise VerificationError(f"version {row['tag']}: envelope was signed for version {pred.get('version')!r}")
+        raise VerificationError(f"{name}: envelope was signed for version {pred.get('version')!r}")
     if pred.get("manifest", {}).get("sha256") != row["manifest_object"]:
-        raise VerificationError(f"version {row['tag']}: signed manifest digest differs from the version record")
+        raise VerificationError(f"{name}: signed manifest digest differs from the version record")
     parent = pred.get("parent") or {}
     if parent.get("version") != row["parent"]:
-        raise VerificationError(
-            f"version {row['tag']}: signed parent {parent.get('version')!r} differs from {row['parent']!r}"
-        )
+        raise VerificationError(f"{name}: signed parent {parent.get('version')!r} differs from {row['parent']!r}")
     return stmt
+
+
+def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
+    """``tag`` and its ancestors, newest first, as (row, verified statement), following signed parent links.
+
+    Each version's signature is checked (``verified_statement``) and its signed parent's
+    Merkle root must be the root the parent signed, so the chain cannot be re-pointed
+    without a trusted key. Raises ``VerificationError`` at the first link that does not
+    hold, ``InputError`` for an unknown version.
+    """
+    out: list[tuple[dict, dict]] = []
+    seen: set[str] = set()
+    row: dict | None = store.version(tag)
+    while row is not None:
+        if row["tag"] in seen:
+            raise VerificationError(f"version {row['tag']}: its parent links form a cycle")
+        seen.add(row["tag"])
+        stmt = verified_statement(store, row)
+        out.append((row, stmt))
+        parent = stmt["predicate"].get("parent") or None
+        if parent is None:
+            break
+        try:
+            row = store.version(parent["version"])
+        except InputError as exc:
+            raise VerificationError(
+                f"version {row['tag']}: its signed parent {parent['version']!r} is missing"
+            ) from exc
+        if row["merkle_root"] != parent.get("merkleRoot"):
+            raise VerificationError(
+                f"version {out[-1][0]['tag']}: its signed parent {parent['version']} had Merkle root "
+                f"{str(parent.get('merkleRoot'))[:16]}, not the stored {row['merkle_root'][:16]}"
+            )
+    return out
+
+
+def quarantined_sources(store: Store, tag: str) -> frozenset[str]:
+    """Sources cut out with ``prov quarantine`` in any version this verifier can trust.
+
+    Read from the signed ``quarantine`` facts of version predicates (never from the audit
+    log): those of ``tag``'s signed ancestry, which cannot be dropped without breaking a
+    signature, and those of every other version in the store whose signature verifies
+    under the pins (a quarantine made after ``tag`` was committed still counts). A
+    version whose signature does not verify contributes nothing; ``tag``'s own chain
+    must verify (``VerificationError`` otherwise).
+    """
+    found = [stmt for _, stmt in signed_ancestry(store, tag)]
+    for row in store.versions():
+        try:
+            found.append(verified_statement(store, row))
+        except (VerificationError, InputError):
+            continue
+    out: set[str] = set()
+    for stmt in found:
+        facts = stmt["predicate"].get("quarantine") or {}
+        if isinstance(facts, dict) and isinstance(facts.get("source"), str):
+            out.add(facts["source"])
+    return frozenset(out)
 
 
 def portable_spec(spec: DatasetSpec, store: Store) -> DatasetSpec:
@@ -102,17 +169,39 @@ def local_spec(spec: DatasetSpec, store: Store) -> DatasetSpec:
     return replace(spec, path=str(store.base / spec.path), labels_csv=labels)
 
 
-def version_dataset(store: Store, row: dict) -> DatasetSpec:
-    """How to read the version ``row``'s data again, with paths resolved against the store's folder.
+def signed_dataset(row: dict, predicate: dict) -> dict | None:
+    """Where and how the version's data is read, as its signed predicate says (the portable form), or None.
 
-    Raises ``VerificationError`` if the stored description is damaged.
+    Versions committed before prov signed their data location have none.
     """
+    dataset = predicate.get("dataset")
+    return dataset if isinstance(dataset, dict) else None
+
+
+def version_dataset(store: Store, row: dict) -> DatasetSpec:
+    """How to read the version ``row``'s data again: its *signed* location and read options,
+    with relative paths resolved against the store's folder.
+
+    The ``versions`` row's copy is never used (whoever can write ``.prov/`` can edit it).
+    Raises ``VerificationError`` if the signature does not verify or the signed
+    description is damaged, ``InputError`` (exit 2) for a version committed before its
+    location was signed, with the way forward.
+    """
+    return dataset_from_predicate(store, row, verified_statement(store, row)["predicate"])
+
+
+def dataset_from_predicate(store: Store, row: dict, pred: dict) -> DatasetSpec:
+    """:func:`version_dataset` from a predicate already verified (``verified_statement(store, row)["predicate"]``)."""
+    dataset = signed_dataset(row, pred)
+    if dataset is None:
+        raise InputError(
+            f"version {row['tag']}: committed by an older prov that did not sign where its data is, so it "
+            f"cannot be re-read safely; commit the data again as a new version (prov commit DATA --tag NEW)"
+        )
     try:
-        return local_spec(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
+        return local_spec(DatasetSpec.from_dict(dataset), store)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise VerificationError(
-            f"version {row['tag']}: its stored dataset description is damaged ({exc}); run `prov fsck`"
-        ) from exc
+        raise VerificationError(f"version {row['tag']}: its signed dataset description is damaged ({exc})") from exc
 
 
 def version_log(store: Store) -> list[dict]:
@@ -131,6 +220,7 @@ def describe_version(store: Store, tag: str) -> dict:
     """
     row = store.version(tag)
     pred = verified_statement(store, row)["predicate"]
+    dataset = signed_dataset(row, pred)
     info = {
         "version": tag,
         "parent": row["parent"],
@@ -142,7 +232,9 @@ def describe_version(store: Store, tag: str) -> dict:
         "labels": pred.get("labels", {}),
         "sources": pred.get("sources", {}),
         "schema": pred.get("schema", {}),
-        "dataset": json.loads(row["dataset"]),
+        "dataset": dataset if dataset is not None else json.loads(row["dataset"]),
+        "dataset_signed": dataset is not None,
+        "trust": pins_of(store).to_dict(),
         "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
     }

@@ -27,9 +27,16 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
 from provenance.store.store import Store
-from provenance.version_facts import load_manifest, portable_spec, verified_statement, version_dataset
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import COMMIT
+from provenance.version_facts import (
+    PREDICATE_TYPE,
+    dataset_from_predicate,
+    load_manifest,
+    portable_spec,
+    verified_statement,
+)
 
-PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 MAX_TAG_LENGTH = 128
 
 
@@ -71,12 +78,33 @@ def _refuse_revoked(store: Store, keyid: str, key_path: str | Path) -> None:
         raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
 
 
+def _refuse_unpinned(store: Store, keyid: str, key_path: str | Path) -> None:
+    pins = pins_of(store)
+    if not pins.pinned:
+        return
+    role = pins.role_keys(COMMIT, store)
+    if keyid not in role.keys:
+        raise InputError(
+            f"{key_path}: key {keyid[:16]} is not trusted for role commit ({role.origin}); "
+            "verifiers would reject the version it signs"
+        )
+
+
 def predicate(
-    tag: str, hashed: HashedDataset, parent: dict | None, audit_head: str, manifest_oid: str, spec: DatasetSpec
+    tag: str,
+    hashed: HashedDataset,
+    parent: dict | None,
+    audit_head: str,
+    manifest_oid: str,
+    spec: DatasetSpec,
+    dataset: dict | None = None,
 ) -> dict:
     """The signed facts of a new version (the in-toto predicate, ``schemas/version-statement.schema.json``).
 
-    Stages add ``lineage``, ``profile`` and ``featurizer`` to it before it is signed.
+    ``dataset`` is where and how the data is read (``DatasetSpec.to_dict()`` with paths
+    relative to the store's folder): signed, so ``prov verify`` re-reads exactly what was
+    committed, never a location someone wrote into the store later. Stages add
+    ``lineage``, ``profile`` and ``featurizer`` to it before it is signed.
     """
     m = hashed.manifest
     return {
@@ -94,6 +122,7 @@ def predicate(
         "featurizer": None,
         "auditLogHead": audit_head,
         "manifest": {"sha256": manifest_oid, "mediaType": "application/vnd.apache.parquet"},
+        "dataset": dataset if dataset is not None else spec.to_dict(),
         "createdAt": clock.now_iso(),
     }
 
@@ -163,6 +192,7 @@ def commit(
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     _refuse_revoked(store, keyid, key_path)
+    _refuse_unpinned(store, keyid, key_path)
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     hashed = build_manifest(spec, executor=executor)
@@ -170,7 +200,8 @@ def commit(
     # A manifest built by the external sort is already a file: stream it into the store.
     path = getattr(hashed.manifest, "path", None)
     manifest_bytes: bytes | Path = Path(path) if path else hashed.manifest.to_bytes()
-    dataset = json.dumps(portable_spec(spec, store).to_dict(), sort_keys=True)
+    portable = portable_spec(spec, store).to_dict()
+    dataset = json.dumps(portable, sort_keys=True)
     root = hashed.manifest.root.hex()
     with store.write():
         # Again under the lock: another process may have committed or revoked meanwhile.
@@ -180,7 +211,7 @@ def commit(
             parent = store.latest_version()
         parent_row = store.version(parent) if parent else None
         manifest_oid = store.put_object(manifest_bytes, "parquet")
-        pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec)
+        pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
         for stage in prepared:
             stage.record(store, tag, pred)
         pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries
@@ -254,9 +285,11 @@ def _register_committer(store: Store, keyid: str, private: Any, key_path: str | 
 def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any = None) -> dict:
     """Check a version's signature, objects and audit anchor, then re-read its data and compare every digest.
 
-    What ``prov verify V`` does. Returns ``schemas/verify-version.schema.json``'s shape:
+    What ``prov verify V`` does. Signatures are checked against the verifier's pins
+    (``store.pins``); the data is re-read from the location and with the read options the
+    version *signed*. Returns ``schemas/verify-version.schema.json``'s shape:
     ``{"version", "records", "merkle_root", "keyid", "signature": "ok", "manifest": "ok",
-    "data": "ok" | "not read"}``. Raises ``VerificationError`` (exit 1) naming every
+    "data": "ok" | "not read", "path": the data read, "trust": what was pinned}``. Raises ``VerificationError`` (exit 1) naming every
     record changed, added, removed or relabeled since signing (``.details`` for people,
     ``.records`` for reports), ``InputError`` for an unknown version.
     """
@@ -277,10 +310,12 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
         "signature": "ok",
         "manifest": "ok",
         "data": "not read",
+        "trust": pins_of(store).to_dict(),
     }
     if not read_data:
         return report
-    spec = version_dataset(store, row)
+    spec = dataset_from_predicate(store, row, stmt["predicate"])
+    report["path"] = spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}"
     try:
         current = build_manifest(spec, executor=executor)
     except InputError as exc:

@@ -34,7 +34,15 @@ from provenance.cli import app
 from provenance.store import Store
 
 # Environment variables that would make a test depend on the machine it runs on.
-PROV_ENV_VARS = ("PROV_PASSPHRASE", "PROV_STORE", "PROV_KEY")
+PROV_ENV_VARS = (
+    "PROV_PASSPHRASE",
+    "PROV_STORE",
+    "PROV_KEY",
+    "PROV_SIGNERS",
+    "PROV_ROOT",
+    "PROV_ROOT_THRESHOLD",
+    "PROV_RELEASE_STATE",
+)
 
 
 class Prov:
@@ -361,3 +369,46 @@ def rule_verdicts(text: str) -> dict[str, str]:
         if len(parts) >= 2 and parts[0] in ("passed", "warned", "blocked", "error") and "." in parts[1]:
             out[parts[1]] = parts[0]
     return out
+
+
+TRUST_DAYS_OLD = 30  # how old the stale attestation of the trust world is (its policy gives it 7 days)
+
+
+def build_trust_world(prov: Prov, folder: Path) -> dict:
+    """A project as a maintainer keeps it, for replaying issue 12's attacks (``template_trust``).
+
+    Keys: ``maintainer`` (commits, attests, signs trust entries), ``vendor`` (signs its
+    batch at source) and ``attacker`` (anyone's own key). Versions: ``v1`` (60% of the
+    digits), ``v2`` (v1 + the vendor's signed batch), ``v3`` (v2 + an unsigned crowd
+    batch) and ``v3q`` (v3 with the crowd quarantined), all by the maintainer.
+    ``v2.attestation.json`` is the maintainer's release attestation of v2 against v1
+    under ``policy.toml``. Facts: ``{"n_base", "n_vendor", "n_crowd"}``.
+    """
+    t = digits_table()
+    t = t.take(np.random.default_rng(11).permutation(t.num_rows))
+    n_base, n_vendor = 1000, 600
+    pq.write_table(t.slice(0, n_base), folder / "v1.parquet")
+    pq.write_table(t.slice(n_base, n_vendor), folder / "vendor-batch.parquet")
+    crowd = t.slice(n_base + n_vendor)
+    pq.write_table(crowd, folder / "crowd-batch.parquet")
+    pq.write_table(t.slice(0, n_base + n_vendor), folder / "v2.parquet")
+    pq.write_table(t, folder / "v3.parquet")
+    (folder / "policy.toml").write_text("[lineage]\nmax_relabeled_after_source = 0\n")
+
+    def ok(*args: object) -> None:
+        r = prov(*args)
+        assert r.exit_code == 0, f"prov {' '.join(map(str, args))}: {r.output}"
+
+    for name in ("maintainer", "vendor", "attacker"):
+        ok("keys", "generate", name)
+    ok("sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok("init")
+    pinned = ("--signer", "maintainer.pub")
+    ok("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
+    ok("add", "vendor-batch.parquet", "--source", "vendor", *pinned)
+    ok("add", "crowd-batch.parquet", "--source", "crowd", "--unsigned", *pinned)
+    for tag in ("v1", "v2", "v3"):
+        ok("commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *pinned)
+    ok("quarantine", "--from", "v3", "--source", "crowd", "--tag", "v3q", "--key", "maintainer.key", *pinned)
+    ok("check", "v2", "--base", "v1", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *pinned)
+    return {"n_base": n_base, "n_vendor": n_vendor, "n_crowd": crowd.num_rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from provenance.cli import (  # noqa: F401  (each module registers its commands on import)
     core,
     lineage,
+    roots,
     diff,
     findings,
     check,

@@ -6,17 +6,20 @@ from pathlib import Path
 
 import typer
 
+from provenance import api
 from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._trust import trust_flags
 from provenance.errors import InputError
-from provenance.gate import gate
 from provenance.gate import policy as policy_lib
 from provenance.report import Format, medium_for, render, write_output
 from provenance.store import Store
+from provenance.trust.pins import Pins
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 
 
 @command("check")
+@trust_flags
 def check(
     version: str | None = typer.Argument(None, help="The candidate version."),
     base: str | None = typer.Option(None, "--base", help="The trusted base version."),
@@ -32,8 +35,12 @@ def check(
     print_default_policy: bool = typer.Option(
         False, "--print-default-policy", help="Print the default policy as TOML and exit."
     ),
+    pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
-    """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated."""
+    """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.
+
+    Needs the keys you trust pinned (--signer KEY.pub or PROV_SIGNERS; or a --root file): nothing is taken from the store.
+    """
     if print_default_policy:
         echo(policy_lib.default_policy_toml())
         return
@@ -45,33 +52,33 @@ def check(
         raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
     if out is not None and not Path(out).parent.is_dir():
         raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    pins.require("prov check")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
-    store = Store.open()
-    result = gate.check(store, version, base, pol, waiver)
-    if attest and key is not None and result.decision == "pass":
-        from provenance.gate.attestation import attest as write_attestation
-
-        target = attest_out or f"{version}.attestation.json"
-        write_attestation(store, result, key, target)
-        result.attestation = target
+    target = attest_out or f"{version}.attestation.json"
+    result = api.check(
+        Store.open(pins=pins), version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target
+    )
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
 @command("waive")
+@trust_flags
 def waive(
     digest: str = typer.Argument(..., help="Content digest (hex) of the flagged record."),
     version: str = typer.Option(..., "--version", help="The version whose finding is accepted."),
     detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
     reason: str = typer.Option(..., "--reason", help="Why the finding is acceptable."),
-    key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="The reviewer's registered key."),
+    key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="The reviewer's key (one pinned to waive)."),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours."""
+    """Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours
+    when the key is one the checker trusts to waive."""
     from provenance.gate.waivers import create_waiver
 
-    result = create_waiver(Store.open(), version, digest, detector, reason, key)
+    result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key)
     if json_out:
         emit_json(result)
     else:

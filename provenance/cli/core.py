@@ -10,13 +10,16 @@ from provenance import api, versions
 from provenance import keys as keylib
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
+from provenance.trust.maintainer_keys import revoke_key
+from provenance.trust.pins import Pins
 from provenance.version_facts import describe_version, is_version, version_log
 
-keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
+keys_app = typer.Typer(help="Generate signing keys (no store needed); register or revoke them.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -59,8 +62,31 @@ def keys_register(
         echo(f"Registered key {result['keyid'][:16]} for {name}")
 
 
+@command("revoke", group=keys_app)
+def keys_revoke(
+    keyid: str = typer.Argument(
+        ..., help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
+
+    Verifiers that pin the key elsewhere must drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
+    """
+    result = revoke_key(Store.open(), keyid, reason)
+    if json_out:
+        emit_json(result)
+        return
+    echo(f"Revoked key {result['keyid'][:16]} ({result['name']}) at {result['revoked_at']}")
+    if result["versions"]:
+        echo(f"  versions it signed no longer verify: {', '.join(result['versions'])}")
+    echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
+
+
 @command("commit")
 @dataset_flags
+@trust_flags
 def commit(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
@@ -68,6 +94,7 @@ def commit(
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
     rev: str | None = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
+    pins: Pins = Pins(),  # filled by @trust_flags
     featurizer: str = typer.Option(
         "auto",
         "--featurizer",
@@ -100,6 +127,7 @@ def commit(
         parent=parent,
         featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
         executor=executor,
+        pins=pins,
     )
     if json_out:
         emit_json(result.to_dict())
@@ -138,16 +166,22 @@ def log(json_out: bool = JsonFlag) -> None:
 
 
 @command("show")
-def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
+@trust_flags
+def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage)."""
-    info = describe_version(Store.open(), tag)
+    info = describe_version(Store.open(pins=pins), tag)
+    note_unpinned(pins)
     if json_out:
         emit_json(info)
         return
-    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok")
+    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok ({pins.describe()})")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by {info['keyid']}")
-    echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else ""))
+    echo(
+        f"  data {info['dataset']['path']}"
+        + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else "")
+        + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
+    )
     echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
         echo("  sources: " + ", ".join(f"{k or '(none)'}={v}" for k, v in info["sources"].items()))
@@ -158,6 +192,7 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
 
 @command("verify")
 @dataset_flags
+@trust_flags
 def verify(
     target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
     envelope: str | None = typer.Option(
@@ -165,17 +200,40 @@ def verify(
     ),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
     attestation: str | None = typer.Option(
-        None, "--attestation", help="Also require this signed release attestation for the version."
+        None, "--attestation", help="Also require this signed release attestation for the version (needs --signer)."
     ),
     policy: str | None = typer.Option(
         None, "--policy", help="With --attestation: require that the check passed this policy file."
     ),
+    base: str | None = typer.Option(
+        None, "--base", help="With --attestation: require that it was checked against BASE."
+    ),
+    release_state: str | None = typer.Option(
+        None,
+        "--release-state",
+        envvar="PROV_RELEASE_STATE",
+        help="With --attestation: a file recording the newest release this job accepted; an older one is refused.",
+    ),
+    min_release: int | None = typer.Option(
+        None, "--min-release", min=1, help="With --attestation: refuse a release counter below N."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Verify a version (signature, objects, every record digest) or a signed batch."""
-    store = Store.open()
+    """Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch."""
+    store = Store.open(pins=pins)
     batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
+    release_options = {
+        "--attestation": attestation,
+        "--policy": policy,
+        "--base": base,
+        "--release-state": release_state,
+        "--min-release": min_release,
+    }
+    given = [flag for flag, value in release_options.items() if value is not None]
+    if batch and given:
+        raise InputError(f"{target}: {given[0]} applies to a version, not to a batch of data; drop it")
     try:
         report = api.verify(
             store,
@@ -184,11 +242,15 @@ def verify(
             read_data=not no_data,
             attestation=attestation,
             policy=policy,
+            base=base,
+            release_state=release_state,
+            min_release=min_release,
         )
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)
         raise
+    note_unpinned(pins)
     if json_out:
         emit_json(report)
     elif batch:
@@ -197,19 +259,34 @@ def verify(
             f"(key {report['keyid'][:16]}, captured {report['captured_at']})"
         )
     else:
-        echo(f"Version {target}: signature ok, manifest ok, data {report['data']} ({report['records']} records)")
+        echo(
+            f"Version {target}: signature ok ({pins.describe()}), manifest ok, data {report['data']} "
+            f"({report['records']} records)"
+        )
+        if report.get("path"):
+            echo(f"  read {report['path']}")
         if attestation:
-            a = report["attestation"]
-            echo(
-                f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} "
-                f"at {a['checked_at']}"
-            )
+            echo_attestation(report["attestation"])
+
+
+def echo_attestation(a: dict) -> None:
+    """The lines ``prov verify --attestation`` prints for an attestation that held."""
+    echo(
+        f"  release attestation ok: release {a['release']} passed policy {a['policy']['digest'][:12]} against "
+        f"{a['base']['version']} at {a['checked_at']}, valid until {a['expires']}"
+    )
+    off = a.get("checks_off") or []
+    echo(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
+    if a.get("release_state"):
+        echo(f"  newest release this job has accepted: {a['release_state']['release']} ({a['release_state']['path']})")
 
 
 @command("verify", group=audit_app)
-def audit_verify(json_out: bool = JsonFlag) -> None:
+@trust_flags
+def audit_verify(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """Walk the hash chain and check every version's signed audit head is in it."""
-    seq, head = versions.verify_audit(Store.open())
+    seq, head = versions.verify_audit(Store.open(pins=pins))
+    note_unpinned(pins)
     if json_out:
         emit_json({"entries": seq, "head": head, "status": "ok"})
     else:

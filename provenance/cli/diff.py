@@ -6,15 +6,18 @@ import typer
 
 from provenance.cli._app import command
 from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
 from provenance.delta.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
 from provenance.report import check_output, format_for, medium_for, render, write_output
 from provenance.store import Store
+from provenance.trust.pins import Pins
 
 
 @command("diff")
 @dataset_flags
+@trust_flags
 def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
     new: str = typer.Argument(..., help="New version (or git revision with --path)."),
@@ -30,6 +33,7 @@ def diff(
         DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."
     ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
+    pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
     """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
     chosen = format_for("diff", "json" if json_out else fmt)  # a bad --format is exit 2 before any work
@@ -43,17 +47,19 @@ def diff(
     if path is not None:
         spec = flags.spec(path)
         try:
-            store = Store.open()
+            store = Store.open(pins=pins)
         except InputError:
             store = None  # git revisions need no store; a store only lets us reuse manifests
     else:
-        store = Store.open()
+        store = Store.open(pins=pins)
     report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
     if detect:
         from provenance.detectors.pipeline import detect_diff
 
         report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
+    if store is not None:
+        note_unpinned(pins)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

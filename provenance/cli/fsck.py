@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import VerificationError
 from provenance.fsck.check import fsck as run_fsck
 from provenance.store import find_store
+from provenance.trust.pins import Pins
 
 
 @command("fsck")
+@trust_flags
 def fsck(
     repair: bool = typer.Option(
         False,
@@ -18,10 +21,12 @@ def fsck(
         help="Remove unreferenced objects and temp files left by "
         "interrupted writes (only when no integrity error is found).",
     ),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Check the whole store: object bytes, versions, signatures, audit chain, lineage."""
-    report = run_fsck(find_store(), repair=repair)
+    """Check the whole store: object bytes, versions, signatures (against the keys you pin), audit chain, lineage."""
+    report = run_fsck(find_store(), repair=repair, pins=pins)
+    note_unpinned(pins)
     if json_out:
         emit_json(report.to_dict())
     else:

@@ -6,12 +6,14 @@ import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
 from provenance.trust import source_keys as trustlib
+from provenance.trust.pins import Pins
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -41,18 +43,35 @@ def sign(
 
 
 @command("add", group=trust_app)
+@trust_flags
 def trust_add(
     source: str = typer.Argument(..., help="Source name."),
     public_key: str = typer.Argument(..., help="The source's public key (KEY.pub)."),
     valid_from: str | None = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
     valid_until: str | None = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        envvar="PROV_KEY",
+        help="A maintainer's private key that signs the entry; verifiers pinning maintainer keys count only signed entries.",
+    ),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Trust a public key to sign batches for SOURCE (several keys per source rotate)."""
-    entry = trustlib.add_key(Store.open(), source, public_key, valid_from, valid_until)
+    """Trust a public key to sign batches for SOURCE (several keys per source rotate).
+
+    With --key the entry is signed; run it again with --key to sign an entry added without one.
+    """
+    entry = trustlib.add_key(Store.open(pins=pins), source, public_key, valid_from, valid_until, signer=key)
     if json_out:
-        emit_json(entry.to_dict())
+        emit_json(entry.to_dict() | {"signed": key is not None})
         return
+    if key is None:
+        typer.echo(
+            "Note: the entry is not signed; verifiers who pin maintainer keys (--signer) will not count it. "
+            "Sign it with --key MAINTAINER.key",
+            err=True,
+        )
     window = (
         f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}"
         if entry.valid_from or entry.valid_until
@@ -78,23 +97,32 @@ def trust_revoke(
 
 
 @command("list", group=trust_app)
-def trust_list(json_out: bool = JsonFlag) -> None:
-    """List trusted keys per source with their status (active, revoked, expired)."""
-    rows = [k.to_dict() for k in trustlib.entries(Store.open())]
+@trust_flags
+def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
+    """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
+    store = Store.open(pins=pins)
+    counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
+    rows = [
+        k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted}
+        for k in trustlib.entries(store)
+    ]
     if json_out:
-        emit_json({"keys": rows})
+        emit_json({"keys": rows, "trust": pins.to_dict()})
         return
     if not rows:
-        echo("No trusted keys. Add one with `prov trust add SOURCE KEY.pub`.")
+        echo("No trusted keys. Add one with `prov trust add SOURCE KEY.pub --key MAINTAINER.key`.")
     for r in rows:
+        mark = "" if r["counted"] is None else ("  counted" if r["counted"] else "  NOT counted (unsigned or unpinned)")
         echo(
             f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} valid {r['valid_from'] or '-'} .. "
-            f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
+            f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "") + mark
         )
+    note_unpinned(pins)
 
 
 @command("add")
 @dataset_flags
+@trust_flags
 def add(
     data: str = typer.Argument(..., help="The batch: table file, folder of tables, or file tree."),
     source: str = SourceOpt,
@@ -105,11 +133,12 @@ def add(
         False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
     ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Register a batch and its records; a signed batch is verified first."""
+    """Register a batch and its records; a signed batch is verified first against the keys trusted for its source."""
     spec = flags.spec(data)
-    result = register.add_batch(Store.open(), spec, source, envelope, unsigned)
+    result = register.add_batch(Store.open(pins=pins), spec, source, envelope, unsigned)
     if json_out:
         emit_json(result.to_dict())
         return
@@ -118,12 +147,15 @@ def add(
 
 
 @command("lineage")
+@trust_flags
 def lineage_cmd(
     digest: str = typer.Argument(..., help="A record digest (hex, a unique prefix is enough)."),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Where a record came from: source, batch, signing key, and its label in every version."""
-    info = queries.record_lineage(Store.open(), digest)
+    info = queries.record_lineage(Store.open(pins=pins), digest)
+    note_unpinned(pins)
     if json_out:
         emit_json(info)
         return
@@ -143,12 +175,15 @@ def lineage_cmd(
 
 
 @command("sources")
+@trust_flags
 def sources(
     version: str | None = typer.Option(None, "--version", help="Version to count lineage in (default latest)."),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
-    info = queries.source_summary(Store.open(), version)
+    info = queries.source_summary(Store.open(pins=pins), version)
+    note_unpinned(pins)
     if json_out:
         emit_json(info)
         return
@@ -169,6 +204,7 @@ def sources(
 
 
 @command("quarantine")
+@trust_flags
 def quarantine(
     from_tag: str = typer.Option(..., "--from", help="Version to start from."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
@@ -178,12 +214,13 @@ def quarantine(
     out: str | None = typer.Option(
         None, "--out", help="Where to write the filtered dataset (default beside the original)."
     ),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """A new signed version without one source's (or the flagged) records."""
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
-    result = quarantine_version(Store.open(), from_tag, tag, key, source, findings, out)
+    result = quarantine_version(Store.open(pins=pins), from_tag, tag, key, source, findings, out)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -26,6 +26,7 @@ from provenance.detectors.pipeline import run_detection
 from provenance.encoding import table_digests
 from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
+from provenance.gate.policy import default_policy
 from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
@@ -161,7 +162,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     result2 = gate.check(store, "rc2", base)
     target = str(workdir / "rc2.attestation.json")
     if result2.decision == "pass":
-        attest(store, result2, key, target)
+        attest(store, result2, default_policy(), key, target)
         verify_attestation(store, "rc2", target)
     echo(
         f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {result2.decision.upper()}"
@@ -169,7 +170,8 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     )
     if result2.decision == "pass":
         echo(
-            "$ prov verify rc2 --attestation rc2.attestation.json\n  release attestation ok: a training job may use rc2"
+            "$ prov verify rc2 --attestation rc2.attestation.json   # with PROV_SIGNERS=maintainer.pub\n"
+            "  release attestation ok: a training job may use rc2"
         )
     else:
         for rule in result2.rules:

@@ -82,8 +82,13 @@ def run_lineage_demo(
         f"{signed.records} records, no store needed"
     )
 
-    entry = trust.add_key(store, "vendor", vendor_key.public_path)
-    echo(f"$ prov trust add vendor {rel(vendor_key.public_path)}\n  trusted key {entry.keyid[:16]} for 'vendor'")
+    maintainer = workdir / "maintainer.key"
+    signer = maintainer if maintainer.exists() else None
+    entry = trust.add_key(store, "vendor", vendor_key.public_path, signer=signer)
+    echo(
+        f"$ prov trust add vendor {rel(vendor_key.public_path)} --key maintainer.key\n"
+        f"  trusted key {entry.keyid[:16]} for 'vendor', the entry signed by the maintainer"
+    )
     check = batches.check_batch(store, DatasetSpec(str(vendor_path)))
     echo(f"$ prov verify {rel(vendor_path)}\n  ok: {len(check.hashed.manifest)} records match what 'vendor' signed")
 

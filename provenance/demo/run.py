@@ -68,5 +68,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
     finally:
         os.chdir(cwd if os.path.isdir(cwd) else workdir)
     facts["seconds"] = round(time.perf_counter() - started, 2)
-    echo(f"\nDone in {facts['seconds']} s. Everything is in {workdir}; try: cd {workdir} && prov log")
+    echo(
+        f"\nDone in {facts['seconds']} s. Everything is in {workdir}; try: "
+        f"cd {workdir} && export PROV_SIGNERS=maintainer.pub && prov log"
+    )
     return facts

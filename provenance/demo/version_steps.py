@@ -15,6 +15,7 @@ from provenance.demo.data import digits
 from provenance.errors import VerificationError
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from provenance.trust.pins import Pins
 
 
 def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
@@ -37,6 +38,9 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
     pair = keys.generate(workdir / "maintainer")
     echo("$ prov keys generate maintainer")
     echo(f"  maintainer.key (mode {oct(os.stat(pair.private_path).st_mode & 0o777)}), key id {pair.keyid[:16]}…")
+    # Trust is pinned by whoever checks, never taken from the store: every later step checks against this key.
+    store.pins = Pins.load([pair.public_path])
+    echo("$ export PROV_SIGNERS=maintainer.pub     # the key every check below trusts (never one from the store)")
 
     results = {}
     for tag, path in (("v1", "data/digits-v1.parquet"), ("v2", "data/digits-v2.parquet")):

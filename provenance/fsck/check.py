@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from provenance.errors import InputError, StoreError
 from provenance.fsck import audit_log, batches, database, keys, objects, versions
@@ -30,8 +31,11 @@ from provenance.fsck.repair import repair as remove_leftovers
 from provenance.store.store import Store
 
 
-def fsck(root: str | Path, repair: bool = False) -> FsckReport:
+def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport:
     """Check the store at ``root`` (a ``.prov`` folder); with ``repair``, remove leftovers.
+
+    Signatures are checked against ``pins`` (the verifier's ``provenance.trust.pins.Pins``;
+    None: only against keys found in the store).
 
     Returns the report (``report.ok`` is False when any integrity error was found).
     Repair only ever removes unreferenced objects and temp files, and only when there is
@@ -42,6 +46,7 @@ def fsck(root: str | Path, repair: bool = False) -> FsckReport:
         StoreBusyError: with ``repair``, another command holds the write lock too long.
     """
     insp = Inspection(Path(root))
+    insp.pins = pins
     try:
         report = _check(insp)
         if repair and report.ok and insp.store is not None:
@@ -59,6 +64,7 @@ def _check(insp: Inspection) -> FsckReport:
     objects.check_files(insp)
     try:
         insp.store = Store(insp.root)
+        insp.store.pins = insp.pins
         insp.store.db.execute("select count(*) from sqlite_master").fetchone()
     except (StoreError, sqlite3.DatabaseError) as exc:
         insp.error("database", f"{db_path}: cannot read the store database ({exc})")

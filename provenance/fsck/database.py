@@ -8,7 +8,7 @@ import functools
 import sqlite_utils
 
 from provenance.fsck.problems import Inspection
-from provenance.store.schema import create_schema
+from provenance.store.schema import ON_DEMAND_TABLES, create_schema
 
 
 def check_database(insp: Inspection) -> None:
@@ -21,6 +21,8 @@ def check_database(insp: Inspection) -> None:
         return
     expected = expected_schema()
     actual = {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
+    later = on_demand_schema()
+    expected |= {key: sql for key, sql in later.items() if key in actual}  # made on first use: checked if present
     for key, sql in expected.items():
         if key not in actual:
             insp.error("schema", f"prov.db: {key[0]} {key[1]} is missing or renamed")
@@ -39,6 +41,16 @@ def _norm(sql: str) -> str:
 
 
 @functools.cache
+def on_demand_schema() -> dict[tuple[str, str], str]:
+    """``(type, name) -> sql`` of the tables a store makes on first use (``schema.ON_DEMAND_TABLES``)."""
+    db = sqlite_utils.Database(memory=True)
+    for create in ON_DEMAND_TABLES.values():
+        create(db)
+    schema = {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
+    db.conn.close()
+    return schema
+
+
 def expected_schema() -> dict[tuple[str, str], str]:
     """``(type, name) -> sql`` of every table and index ``prov init`` creates, read from a fresh in-memory store."""
     db = sqlite_utils.Database(memory=True)

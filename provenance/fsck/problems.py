@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -79,6 +80,7 @@ class Inspection:
         self.root = Path(root)
         self.report = FsckReport(str(self.root))
         self.store: Store | None = None
+        self.pins: Any = None  # the verifier's provenance.trust.pins.Pins the store is checked with (None: store keys)
         self.entries: list[dict] = []  # audit entries, each with its parsed "detail_obj"
         self.by_action: dict[str, list[dict]] = collections.defaultdict(list)
         self._counts: collections.Counter = collections.Counter()

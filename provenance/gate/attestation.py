@@ -1,69 +1,173 @@
-"""Release attestations: a signed in-toto statement that version B passed policy P against
-base A with detectors D at time T. A training job checks one with
-``prov verify B --attestation FILE`` and refuses data without it.
+"""Release attestations: a signed SLSA Verification Summary that version B passed policy P against base A.
+
+The attestation is an in-toto Statement v1 in a DSSE envelope whose predicate is a SLSA
+Verification Summary Attestation (``predicateType`` ``https://slsa.dev/verification_summary/v1``),
+so generic in-toto and SLSA verifiers can read it: ``verifier``, ``timeVerified``,
+``resourceUri`` (``prov:version/B``), ``policy`` (its file and SHA-256 digest),
+``inputAttestations`` (the signed envelopes of B and A), ``verificationResult``
+(``PASSED``) and ``verifiedLevels`` (``PROV_RELEASE_GATE_PASSED``). prov's own facts sit
+in the extension field ``https://prov.dev/release/v1`` (extension fields are URIs, as the
+VSA parsing rules allow): the base (tag and Merkle root), the release counter, the expiry,
+which checks the policy turned off (and its acknowledgement), the rules and detectors,
+the waivers honoured and the audit-log head. ``schemas/release-attestation.schema.json``.
+
+The release counter is B's depth in its signed history (the first version is release 1,
+its child 2, ...): it grows with every release, is covered by the versions' signatures
+(each signs its parent), and needs no state kept by whoever attests. A training job
+checks an attestation with ``prov verify B --attestation FILE --signer K.pub``: the
+envelope must be signed by a key the verifier trusts for ``attest``; the base must be a
+signed ancestor of B; the attestation must not have expired (freeze); and its release
+counter must not be older than the newest the job has accepted (rollback; see
+``provenance.trust.releases``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
-from provenance.store import Store
+from provenance.gate import release_settings
 from provenance.store.objects import atomic_write
+from provenance.trust import releases
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import ATTEST
+from provenance.version_facts import signed_ancestry
 
-PREDICATE_TYPE = "https://prov.dev/release-check/v1"
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from provenance.gate.policy import Policy
+    from provenance.gate.results import GateResult
+    from provenance.store.store import Store
+
+PREDICATE_TYPE = "https://slsa.dev/verification_summary/v1"
+EXTENSION = "https://prov.dev/release/v1"
+LEGACY_PREDICATE_TYPE = "https://prov.dev/release-check/v1"
+VERIFIER_ID = "https://prov.dev/verifier/prov-check"
+VERIFIED_LEVEL = "PROV_RELEASE_GATE_PASSED"
+INTEGRITY_CHECKS = ("integrity.verify_signatures", "integrity.verify_data")
+ACKNOWLEDGEMENT = release_settings.ACKNOWLEDGE_DISABLED.name
+VALID_FOR = release_settings.VALID_FOR_DAYS.name
 
 
-def attest(store: Store, result, key_path: str, out: str) -> str:
+def setting(policy: Policy, name: str, default: Any = None) -> Any:
+    """The policy's value of ``section.key`` (``default`` when the policy has no such setting)."""
+    section, key = name.split(".", 1)
+    return (policy.settings.get(section) or {}).get(key, default)
+
+
+def checks_off(policy: Policy) -> list[str]:
+    """Every on/off setting the policy turns off that is on by default (``integrity.verify_data``, ...).
+
+    These are the checks a release passed *without*; the attestation names them.
+    """
+    from provenance.gate.policy import defaults
+
+    out: list[str] = []
+    for section, values in defaults().items():
+        for key, default in values.items():
+            if default is True and setting(policy, f"{section}.{key}", True) is False:
+                out.append(f"{section}.{key}")
+    return out
+
+
+def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519PrivateKey, str]:
+    """Refuse, before any work, an attestation that could not be written or would not verify.
+
+    Returns the attester's private key and key id. Raises ``InputError`` (exit 2) when
+    nothing is pinned, the key is not trusted for ``attest`` by the pins, or the policy
+    turns off an integrity check without saying why (``integrity.acknowledge_disabled``).
+    """
+    pins = pins_of(store)
+    pins.require("prov check --attest")
+    private = keys.load_private(key_path)
+    keyid = keys.key_id(private.public_key())
+    role = pins.role_keys(ATTEST, store)
+    if keyid not in role.keys:
+        raise InputError(
+            f"{key_path}: key {keyid[:16]} is not trusted for role attest ({role.origin}); a verifier would reject it"
+        )
+    disabled = [c for c in checks_off(policy) if c in INTEGRITY_CHECKS]
+    if disabled and not setting(policy, ACKNOWLEDGEMENT):
+        raise InputError(
+            f"{policy.name}: turns off {', '.join(disabled)}; a release checked without it cannot be attested "
+            f'unless the policy says why: set [integrity] acknowledge_disabled = "..."'
+        )
+    return private, keyid
+
+
+def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out: str) -> str:
     """Sign and write the release attestation of a passing check; also kept in the store.
 
-    The attestation is an in-toto Statement v1 (predicate type ``PREDICATE_TYPE``, schema
-    ``schemas/release-attestation.schema.json``) whose subject is the version's Merkle
-    root, in a DSSE envelope signed with Ed25519. Its predicate names the base (tag and
-    Merkle root), the policy (path and digest), the time, the detectors and rules, the
-    number of waivers honoured and the audit-log head.
-
     Args:
-        store: the open store.
+        store: the open store, carrying the verifier's pins (``store.pins``).
         result: the ``GateResult`` of ``provenance.gate.gate.check``; must be a pass.
-        key_path: the signer's private key (PKCS#8 PEM), registered in the store.
+        policy: the policy the check ran under (its digest, settings, expiry and acknowledgement).
+        key_path: the attester's private key (PKCS#8 PEM); the pins must trust it for ``attest``.
         out: the file to write the envelope to (its folder must exist).
 
     Returns:
         The object id (SHA-256 hex) of the envelope in the store.
 
     Raises:
-        InputError: the check did not pass, the key is not registered, or ``out``'s folder is missing.
+        InputError (exit 2): the check did not pass; nothing is pinned; the key is not
+            trusted for ``attest`` (a verifier would reject it); the policy turns off an
+            integrity check without ``integrity.acknowledge_disabled``; the base is not a
+            signed ancestor of the version; ``out``'s folder is missing.
     """
     if result.decision != "pass":
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
-    private = keys.load_private(key_path)
-    keyid = keys.key_id(private.public_key())
-    if keyid not in store.trusted_keys():
-        raise InputError(
-            f"{key_path}: key {keyid[:16]} is not a registered key of this store; a verifier would reject it"
-        )
-    new, base = store.version(result.version), store.version(result.base)
-    predicate = {
-        "version": result.version,
-        "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
-        "policy": result.policy,
-        "result": "pass",
-        "checkedAt": result.checked_at,
-        "detectors": [
-            {k: d[k] for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
-            for d in result.detectors
-        ],
-        "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
-        "waivers": len(result.waivers["honoured"]),
-        "auditLogHead": store.audit_head()[1],
-    }
-    stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
-    envelope = signing.canonical_json(signing.sign(stmt, private))
+    private, keyid = check_attester(store, key_path, policy)
+    off, acknowledged = checks_off(policy), setting(policy, ACKNOWLEDGEMENT)
     out_path = Path(out)
     if not out_path.parent.is_dir():
         raise InputError(f"{out}: folder {out_path.parent} does not exist")
+    ancestry = signed_ancestry(store, result.version)
+    chain = {row["tag"]: row for row, _ in ancestry}
+    if result.base not in chain:
+        raise InputError(f"{result.base} is not an ancestor of {result.version}; an attestation's base must be one")
+    new, base = chain[result.version], chain[result.base]
+    checked = clock.parse(result.checked_at, "checkedAt") if result.checked_at else clock.now()
+    days = setting(policy, VALID_FOR, release_settings.VALID_FOR_DAYS.default)
+    expires = checked + dt.timedelta(days=days)
+    predicate = {
+        "verifier": {"id": VERIFIER_ID, "version": {"prov-data": _prov_version()}},
+        "timeVerified": clock.iso(checked),
+        "resourceUri": f"prov:version/{result.version}",
+        "policy": {"uri": policy.path or "prov:policy/default", "digest": {"sha256": policy.digest}},
+        "inputAttestations": [
+            {"uri": f"prov:version/{row['tag']}", "digest": {"sha256": row["envelope_object"]}} for row in (new, base)
+        ],
+        "verificationResult": "PASSED",
+        "verifiedLevels": [VERIFIED_LEVEL],
+        "slsaVersion": "1.0",
+        EXTENSION: {
+            "version": result.version,
+            "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
+            "release": len(ancestry),
+            "expires": clock.iso(expires),
+            "policy": {
+                "path": policy.path,
+                "digest": policy.digest,
+                "checksOff": off,
+                "acknowledged": acknowledged,
+                "settings": policy.settings,
+            },
+            "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
+            "detectors": [
+                {k: d.get(k) for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
+                for d in result.detectors
+            ],
+            "waivers": len(result.waivers["honoured"]),
+            "auditLogHead": store.audit_head()[1],
+        },
+    }
+    stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
+    envelope = signing.canonical_json(signing.sign(stmt, private))
     with store.write():
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
@@ -71,59 +175,145 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
                 "object": oid,
                 "version": result.version,
                 "base": result.base,
-                "policy_digest": result.policy["digest"],
+                "policy_digest": policy.digest,
                 "keyid": keyid,
                 "created_at": result.checked_at,
             },
             replace=True,
         )
-        store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": result.policy["digest"]})
+        store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
         atomic_write(out_path, envelope)
     return oid
 
 
-def verify_attestation(store: Store, version: str, path: str, policy_digest: str | None = None) -> dict:
-    """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
+def _prov_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    Args:
-        store: the open store; the envelope must verify under one of its registered keys.
-        version: the version the attestation must name (tag and Merkle root).
-        path: the attestation file (a DSSE envelope).
-        policy_digest: when given, the policy the release must have passed (SHA-256 hex).
+    try:
+        return version("prov-data")
+    except PackageNotFoundError:
+        return "unknown"
 
-    Returns:
-        ``{"version", "attestation": path, "base", "policy", "checked_at", "signature": "ok"}``.
 
-    Raises:
-        InputError: the file cannot be read or is not a DSSE envelope (exit 2).
-        VerificationError: a bad signature, another predicate type, version, Merkle root,
-            result or policy (exit 1).
+def read_attestation(path: str) -> tuple[dict, bytes]:
+    """The attestation file's DSSE envelope (shape-checked) and its bytes; ``InputError`` names the file.
+
+    An attestation written by a prov before SLSA VSAs (``https://prov.dev/release-check/v1``)
+    is refused here with the way forward.
     """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read attestation ({exc.strerror})") from exc
     env = signing.parse_envelope(data, path)
-    stmt = signing.verify(env, store.trusted_keys(), path).statement
+    if signing.unverified_statement(env).get("predicateType") == LEGACY_PREDICATE_TYPE:
+        raise InputError(
+            f"{path}: written by an older prov (no base ancestry, expiry or release counter); "
+            "attest the version again with `prov check V --base B --attest --key K` and verify the new file"
+        )
+    return env, data
+
+
+def verify_attestation(
+    store: Store,
+    version: str,
+    path: str,
+    *,
+    policy_digest: str | None = None,
+    base: str | None = None,
+    release_state: str | None = None,
+    min_release: int | None = None,
+    now: dt.datetime | None = None,
+) -> dict:
+    """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
+
+    Args:
+        store: the open store, carrying the verifier's pins (required).
+        version: the version the attestation must name (tag and Merkle root).
+        path: the attestation file (a DSSE envelope).
+        policy_digest: when given, the policy the release must have passed (SHA-256 hex).
+        base: when given, the base the release must have been checked against.
+        release_state: the training job's state file (``provenance.trust.releases``):
+            a release older than the one it records is refused, and a fresh one is recorded.
+        min_release: refuse a release counter below this.
+        now: the time expiry is judged at (default: now).
+
+    Returns:
+        ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
+        "policy": {"path", "digest"}, "checks_off", "acknowledged", "checked_at", "expires",
+        "release", "release_state": {"path", "release"} | None}``.
+
+    Raises:
+        InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
+            or written by an older prov; the release state file is malformed.
+        VerificationError (exit 1): a signature not by a key trusted for ``attest``;
+            another predicate type, version, Merkle root or result; an expired
+            attestation; a base that is not a signed ancestor or not the one required;
+            another policy; a release older than the newest accepted.
+    """
+    pins = pins_of(store)
+    pins.require(f"verifying {path}")
+    known = releases.read_state(release_state) if release_state else None
+    env, data = read_attestation(path)
+    signed = pins.verify(env, ATTEST, path, store)
+    stmt = signed.statement
     if stmt.get("predicateType") != PREDICATE_TYPE:
         raise VerificationError(f"{path}: not a release attestation (predicateType {stmt.get('predicateType')!r})")
-    pred = stmt["predicate"]
+    pred = stmt.get("predicate") or {}
+    facts = pred.get(EXTENSION)
+    if not isinstance(facts, dict):
+        raise VerificationError(f"{path}: a verification summary without prov's release facts ({EXTENSION})")
     row = store.version(version)
-    if pred.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
+    if facts.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
         raise VerificationError(
-            f"{path}: attests version {pred.get('version')!r} with another Merkle root, not {version}"
+            f"{path}: attests version {facts.get('version')!r} with another Merkle root, not {version}"
         )
-    if pred.get("result") != "pass":
-        raise VerificationError(f"{path}: records result {pred.get('result')!r}, not pass")
-    if policy_digest and pred.get("policy", {}).get("digest") != policy_digest:
+    if pred.get("verificationResult") != "PASSED":
+        raise VerificationError(f"{path}: records result {pred.get('verificationResult')!r}, not PASSED")
+    expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
+    if (now or clock.now()) >= expires:
         raise VerificationError(
-            f"{path}: passed policy {pred.get('policy', {}).get('digest', '')[:16]}, not the one required"
+            f"{path}: expired at {clock.iso(expires)} (an old release is not served forever); "
+            f"check {version} again with `prov check --attest` for a fresh attestation"
         )
+    base_facts = facts.get("base") or {}
+    chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}
+    ancestor = chain.get(str(base_facts.get("version")))
+    if ancestor is None or ancestor["merkle_root"] != base_facts.get("merkleRoot"):
+        raise VerificationError(
+            f"{path}: its base {base_facts.get('version')!r} is not a signed ancestor of {version} "
+            "with the Merkle root it names"
+        )
+    if base is not None and base_facts.get("version") != base:
+        raise VerificationError(f"{path}: {version} was checked against {base_facts.get('version')}, not {base}")
+    policy = facts.get("policy") or {}
+    signed_digest = (pred.get("policy") or {}).get("digest", {}).get("sha256")
+    if signed_digest != policy.get("digest"):
+        raise VerificationError(f"{path}: its two policy digests differ")
+    if policy_digest and signed_digest != policy_digest:
+        raise VerificationError(
+            f"{path}: passed policy {str(signed_digest)[:16]}, not the one required ({policy_digest[:16]})"
+        )
+    release = facts.get("release")
+    if not isinstance(release, int) or isinstance(release, bool) or release < 1:
+        raise VerificationError(f"{path}: has no release counter")
+    candidate = releases.AcceptedRelease(release, version, row["merkle_root"], hashlib.sha256(data).hexdigest())
+    releases.check_fresh(candidate, known, min_release, path)
+    state = None
+    if release_state:
+        releases.record(release_state, candidate)
+        state = {"path": release_state, "release": release}
     return {
         "version": version,
         "attestation": path,
-        "base": pred["base"]["version"],
-        "policy": pred["policy"],
-        "checked_at": pred["checkedAt"],
         "signature": "ok",
+        "keyid": signed.keyid,
+        "base": {"version": base_facts["version"], "merkle_root": base_facts["merkleRoot"]},
+        "policy": {"path": policy.get("path"), "digest": signed_digest},
+        "checks_off": list(policy.get("checksOff") or []),
+        "acknowledged": policy.get("acknowledged"),
+        "checked_at": pred.get("timeVerified"),
+        "expires": clock.iso(expires),
+        "release": release,
+        "release_state": state,
     }

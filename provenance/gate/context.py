@@ -2,15 +2,16 @@
 
 A rule never reads the store on its own: it asks the ``GateContext``. So each fact a
 check relies on (who is trusted, the diff, the lineage, the quarantined sources, the
-waivers, the detectors' results) comes from one place, and changing where a fact comes
-from (for example, keys pinned by the verifier rather than keys cached in the store)
-changes that place and no rule.
+waivers, the detectors' results) comes from one place. Who is trusted is the verifier's
+pins (``store.pins``, ``provenance.trust.pins``), never keys cached in the store: versions
+are checked against the ``commit`` role, waivers against ``waive``, batches against the
+keys pinned for their source, and the quarantined sources are read from the signed
+versions, not from the audit log.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,10 +20,11 @@ from provenance.errors import InputError, ProvError, VerificationError
 from provenance.gate.results import LISTED
 from provenance.gate.waivers import Waivers, judge_waivers
 from provenance.store import Store
+from provenance.trust.pins import Pins, pins_of
+from provenance.trust.roles import WAIVE, RoleKeys
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
@@ -65,11 +67,6 @@ class GateContext:
         store: the open store.
         base: the trusted base version's tag.
         new: the candidate version's tag.
-        trusted_keys: key id (SHA-256 hex of the raw public key) -> Ed25519 public key,
-            the keys whose signatures the checks accept. None means the store's
-            registered, unrevoked keys (today's behaviour; issue 12 passes the keys the
-            verifier pinned here instead). Waivers are judged with these keys; version
-            signatures are still checked by ``provenance.versions`` against the store's keys.
         waiver_envelopes: extra waiver envelopes (bytes, origin for messages), e.g. read
             from ``--waiver`` files by ``provenance.gate.waivers.read_waiver_files``.
         listed: how many example records the diff keeps per kind of change.
@@ -81,14 +78,11 @@ class GateContext:
         base: str,
         new: str,
         *,
-        trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
         waiver_envelopes: Sequence[tuple[bytes, str]] = (),
         listed: int = LISTED,
     ):
         self.store, self.base, self.new = store, base, new
-        self.trusted_keys: Mapping[str, Ed25519PublicKey] = (
-            store.trusted_keys() if trusted_keys is None else dict(trusted_keys)
-        )
+        self.pins: Pins = pins_of(store)
         self.waiver_envelopes = list(waiver_envelopes)
         self.listed = listed
         self.detection_run: DetectionRun | None = None
@@ -115,28 +109,33 @@ class GateContext:
     @cached_property
     def lineage(self) -> pa.Table:
         """The new version's lineage: ``digest``, ``label``, ``status``, ``source``, ``batch``,
-        ``signed_label`` per record (``provenance.lineage.classify.version_lineage``).
+        ``signed_label`` per record: the lineage the version signed, re-judged under the
+        verifier's pins (``provenance.lineage.classify.trusted_lineage``), so a record counts
+        as attested only if its batch signer holds its source's role in what the verifier pinned.
 
         Raises VerificationError if the stored lineage differs from the one the version signed.
         """
-        from provenance.lineage.classify import version_lineage
+        from provenance.lineage.classify import trusted_lineage
 
-        return version_lineage(self.store, self.new)
+        return trusted_lineage(self.store, self.new)
 
     @cached_property
     def quarantined_sources(self) -> frozenset[str]:
-        """Sources cut out of a version with ``prov quarantine`` (from the audit log)."""
-        out = set()
-        for (detail,) in self.store.db.execute("select detail from audit where action = 'quarantine'"):
-            source = json.loads(detail).get("source")
-            if source:
-                out.add(source)
-        return frozenset(out)
+        """Sources cut out with ``prov quarantine`` in ``new`` or a signed ancestor
+        (``provenance.version_facts.quarantined_sources``: signed facts, not audit rows)."""
+        from provenance.version_facts import quarantined_sources
+
+        return quarantined_sources(self.store, self.new)
+
+    @cached_property
+    def waive_role(self) -> RoleKeys:
+        """The keys whose waivers count: the ``waive`` role of the verifier's pins."""
+        return self.pins.role_keys(WAIVE, self.store)
 
     @cached_property
     def waivers(self) -> Waivers:
-        """The waivers of ``new`` (stored and given), judged against ``trusted_keys``."""
-        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.trusted_keys)
+        """The waivers of ``new`` (stored and given), judged against ``waive_role``."""
+        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.waive_role)
 
     def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per

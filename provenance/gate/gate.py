@@ -9,8 +9,7 @@ crashed, a required check could not run, or no rule ran; the gate fails closed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from provenance import clock
 from provenance.errors import InputError
@@ -21,9 +20,7 @@ from provenance.gate.context import GateContext
 from provenance.gate.results import GateResult, decision_of
 from provenance.gate.waivers import read_waiver_files
 from provenance.store import Store
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from provenance.trust.pins import pins_of
 
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
 
@@ -53,31 +50,28 @@ def check(
     base: str,
     pol: policy_lib.Policy | None = None,
     waiver_files: Iterable[str] = (),
-    *,
-    trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
 ) -> GateResult:
     """Evaluate version ``new`` against the trusted ``base`` under ``pol`` (default: the built-in policy).
 
     Args:
-        store: the open store.
+        store: the open store, carrying the verifier's pins (``store.pins``; required).
         new: the candidate version's tag.
         base: the trusted base version's tag.
         pol: the policy (``provenance.gate.policy.load``); None for the default.
         waiver_files: files of signed waivers (DSSE envelopes) besides the stored ones.
-        trusted_keys: key id -> Ed25519 public key the checks trust; None for the
-            store's registered keys (see ``GateContext``).
 
     Returns:
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
 
     Raises:
-        InputError: an unknown version, the same version as its own base, or an
-            unreadable waiver file (exit 2), before anything is evaluated.
+        InputError: nothing pinned (``--signer``), an unknown version, the same version as
+            its own base, or an unreadable waiver file (exit 2), before anything is evaluated.
     """
     pol = pol or policy_lib.default_policy()
+    pins_of(store).require("prov check")
     store.version(base), store.version(new)  # unknown names are input errors, before any work
     if base == new:
         raise InputError(f"check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
-    ctx = GateContext(store, base, new, trusted_keys=trusted_keys, waiver_envelopes=envelopes)
+    ctx = GateContext(store, base, new, waiver_envelopes=envelopes)
     return evaluate(ctx, policy_lib.rule_set(pol), pol)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
-from provenance.gate import detection
+from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
 from provenance.gate.rules import (
     BlockQuarantinedSources,
@@ -68,11 +68,11 @@ RULE_TYPES: tuple[type[Rule], ...] = (
 
 
 def declared_settings() -> dict[str, dict[str, Setting]]:
-    """section -> key -> ``Setting``, from the rule classes, in declaration order."""
+    """section -> key -> ``Setting``, from the rule classes in declaration order, then the
+    release attestation's own settings (``provenance.gate.release_settings``)."""
     out: dict[str, dict[str, Setting]] = {}
-    for rule_type in RULE_TYPES:
-        for s in rule_type.settings:
-            out.setdefault(s.section, {}).setdefault(s.key, s)
+    for s in [s for rule_type in RULE_TYPES for s in rule_type.settings] + list(release_settings.SETTINGS):
+        out.setdefault(s.section, {}).setdefault(s.key, s)
     return out
 
 
@@ -260,7 +260,9 @@ def default_policy_toml() -> str:
     for section, keys in SETTINGS.items():
         lines.append(f"[{section}]")
         for key, s in keys.items():
-            if s.default is None:
+            if s.default is None and s.schema.get("type") == "string":
+                lines.append(f'# {key} = "..."  # {s.description} (unset by default)')
+            elif s.default is None:
                 lines.append(f"# {key} = 0  # {s.description} (unset: no bound)")
             else:
                 lines.append(f"{key} = {json.dumps(s.default)}  # {s.description}")

@@ -1,23 +1,24 @@
 """Reviewed exceptions: a signed statement that one finding (record digest + detector) on
 one version was looked at and accepted, with a reason.
 
-A waiver counts only if its DSSE signature verifies under a key the check trusts (today
-the store's registered, unrevoked keys; see ``GateContext.trusted_keys``) and it names
+A waiver counts only if its DSSE signature meets the ``waive`` role of what the verifier
+pinned (``provenance.trust.pins``: a root file's waive keys, or the ``--signer`` keys; a key
+that merely sits in the store, or that another role trusts, does not count) and it names
 the version being checked; anything else is ignored and reported, never silently honoured.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import WAIVE, RoleKeys, verify_role
 
 PREDICATE_TYPE = "https://prov.dev/waiver/v1"
 
@@ -34,14 +35,15 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         digest: the record's content digest, 64 hex characters.
         detector: the detector whose flag is accepted.
         reason: why, for a later reader (not empty).
-        key_path: the reviewer's private key (PKCS#8 PEM), registered in the store.
+        key_path: the reviewer's private key (PKCS#8 PEM): one the store's pins trust for
+            ``waive`` (with nothing pinned, a key registered in the store).
 
     Returns:
         ``{"waiver": object id, "version", "digest", "detector", "keyid"}``.
 
     Raises:
         InputError: unknown version, a malformed digest, an empty reason, or a key the
-            store does not know (its waivers would be ignored).
+            verifier would not trust to waive (its waivers would be ignored).
     """
     store.version(version)
     digest = digest.lower()
@@ -51,10 +53,10 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         raise InputError("a waiver needs a --reason a later reader can check")
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
-    if keyid not in store.trusted_keys():
+    role = pins_of(store).role_keys(WAIVE, store)
+    if keyid not in role.keys:
         raise InputError(
-            f"{key_path}: key {keyid[:16]} is not a registered key of this store; "
-            "register it with 'prov keys register' first, or its waivers would be ignored"
+            f"{key_path}: key {keyid[:16]} is not trusted for role waive ({role.origin}); its waivers would be ignored"
         )
     now = clock.now_iso()
     stmt = {
@@ -88,9 +90,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     return {"waiver": oid, "version": version, "digest": digest, "detector": detector, "keyid": keyid}
 
 
-def _judge(
-    env_bytes: bytes, origin: str, version: str, trusted: Mapping[str, Ed25519PublicKey]
-) -> tuple[dict | None, str | None]:
+def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys) -> tuple[dict | None, str | None]:
     """(predicate, None) for a valid waiver of ``version``; (partial facts, reason) otherwise."""
     try:
         env = signing.parse_envelope(env_bytes, origin)
@@ -98,9 +98,9 @@ def _judge(
         return None, f"not a DSSE envelope ({exc})"
     claimed = signing.unverified_statement(env).get("predicate", {}) or {}
     try:
-        stmt = signing.verify(env, trusted, origin).statement
+        stmt = verify_role(env, role, origin).statement
     except VerificationError as exc:
-        return claimed, f"unsigned or foreign signature ({exc})"
+        return claimed, f"not signed by a key trusted to waive ({exc})"
     if stmt.get("predicateType") != PREDICATE_TYPE:
         return claimed, f"not a waiver (predicateType {stmt.get('predicateType')!r})"
     pred = stmt["predicate"]
@@ -143,14 +143,12 @@ def read_waiver_files(files: Iterable[str]) -> list[tuple[bytes, str]]:
     return out
 
 
-def judge_waivers(
-    store: Store, version: str, extra: Iterable[tuple[bytes, str]], trusted: Mapping[str, Ed25519PublicKey]
-) -> Waivers:
-    """Judge the stored waivers of ``version`` and the ``extra`` envelopes against ``trusted`` keys.
+def judge_waivers(store: Store, version: str, extra: Iterable[tuple[bytes, str]], role: RoleKeys) -> Waivers:
+    """Judge the stored waivers of ``version`` and the ``extra`` envelopes against the ``waive`` role.
 
-    A waiver is honoured only if its DSSE signature verifies under one of ``trusted``
-    (key id -> public key), its predicate type is the waiver's and it names ``version``;
-    every other one is listed as ignored, with why.
+    A waiver is honoured only if its DSSE signature meets ``role`` (the keys the verifier
+    trusts to waive, ``Pins.role_keys("waive")``), its predicate type is the waiver's and
+    it names ``version``; every other one is listed as ignored, with why.
     """
     candidates: list[tuple[bytes, str]] = []
     for row in store.db["waivers"].rows_where("version = ?", [version]):
@@ -158,7 +156,7 @@ def judge_waivers(
     candidates += list(extra)
     out = Waivers()
     for env_bytes, origin in candidates:
-        pred, problem = _judge(env_bytes, origin, version, trusted)
+        pred, problem = _judge(env_bytes, origin, version, role)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}
         if problem or pred is None:
             out.report["ignored"].append(facts | {"why": problem})

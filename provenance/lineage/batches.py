@@ -30,6 +30,7 @@ from provenance.sources.tables import TableOptions
 from provenance.store import Store
 from provenance.store.objects import atomic_write
 from provenance.trust import source_keys as trust
+from provenance.trust.source_signatures import verify_for_source
 
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
 ENVELOPE_SUFFIX = ".prov.json"
@@ -238,7 +239,11 @@ class BatchCheck:
         }
 
 
-def _signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
+def signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
+    """The batch manifest the envelope carries, checked against the signed SHA-256 and Merkle root.
+
+    Raises ``VerificationError`` if the carried manifest is not the one that was signed.
+    """
     name = envelope.path
     blob = base64.b64decode(envelope.env[MANIFEST_FIELD])
     if hashlib.sha256(blob).hexdigest() != pred["manifest"]["sha256"]:
@@ -264,7 +269,7 @@ def check_batch(
         trust.validate_source(expected_source)
     envelope = read_envelope(envelope_path or default_envelope(spec.path))
     claimed = envelope.claimed_source
-    signed = trust.verify_for_source(store, envelope.env, claimed, envelope.path)
+    signed = verify_for_source(store, envelope.env, claimed, envelope.path)
     stmt, key = signed.statement, signed.key
     if stmt.get("predicateType") != PREDICATE_TYPE:
         raise VerificationError(
@@ -278,11 +283,11 @@ def check_batch(
             f"{key.keyid[:16]}; it cannot attest a batch of {expected_source!r}"
         )
     root = signing.subject_root(stmt)
-    signed_manifest = _signed_manifest(envelope, pred, root)
+    carried = signed_manifest(envelope, pred, root)
     hashed = hash_batch(_spec_as_signed(spec, pred.get("read")), pred["source"], executor)
     check = BatchCheck(spec.path, envelope, pred["source"], key.keyid, stmt, hashed)
     if hashed.manifest.root != root:
-        changes = record_changes(signed_manifest, hashed.manifest)
+        changes = record_changes(carried, hashed.manifest)
         report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes}
         details = describe(changes)
         first = (details[0] + ("; ..." if len(details) > 1 else "")) if details else "no record differs"

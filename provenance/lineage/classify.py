@@ -20,9 +20,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.errors import VerificationError
+from provenance.lineage import evidence
 from provenance.manifest import Manifest
 from provenance.stages import CommitJob
 from provenance.store.store import Store
+from provenance.trust.pins import revoked_source_keys
 from provenance.version_facts import load_manifest, verified_statement
 
 ATTESTED = "attested"
@@ -46,47 +48,18 @@ LINEAGE_SCHEMA = pa.schema(
 
 
 def revoked_keys(store: Store) -> set[tuple[str, str]]:
-    """``(source, keyid)`` of every revoked batch-signing key."""
-    return {(r[0], r[1]) for r in store.db.execute("select source, keyid from trust where revoked_at is not null")}
+    """``(source, keyid)`` of every revoked batch-signing key (the trust table and ``trust.revoke`` audit entries)."""
+    return set(revoked_source_keys(store))
 
 
 def batch_records(store: Store) -> pa.Table:
     """digest, batch_label, batch, source, signed, rank of every registered batch record.
 
-    ``signed`` is false for unsigned batches and for batches whose signing key has since
-    been revoked for their source: a revoked key attests nothing (fails closed).
+    ``signed`` is true only for a batch whose envelope verifies under the keys the
+    verifier trusts for its source (``provenance.lineage.evidence``): an unsigned batch,
+    a revoked or untrusted key attests nothing (fails closed).
     """
-    revoked = revoked_keys(store)
-    parts = []
-    rows = store.db.execute("select batch, source, signed, keyid, manifest_object from batches order by audit_seq")
-    for rank, (batch, source, signed, keyid, oid) in enumerate(rows.fetchall()):
-        m = Manifest.from_bytes(store.objects.get(oid, f"manifest of batch {batch}"), f"manifest of batch {batch}")
-        n = len(m)
-        trusted = bool(signed) and (source, keyid) not in revoked
-        parts.append(
-            pa.table(
-                {
-                    "digest": m.table.column("digest"),
-                    "batch_label": m.table.column("label"),
-                    "batch": pa.array([batch] * n, pa.string()),
-                    "source": pa.array([source] * n, pa.string()),
-                    "signed": pa.array([trusted] * n, pa.bool_()),
-                    "rank": pa.array([rank] * n, pa.int64()),
-                }
-            )
-        )
-    if not parts:
-        return pa.table(
-            {
-                "digest": pa.array([], pa.binary(32)),
-                "batch_label": pa.array([], pa.string()),
-                "batch": pa.array([], pa.string()),
-                "source": pa.array([], pa.string()),
-                "signed": pa.array([], pa.bool_()),
-                "rank": pa.array([], pa.int64()),
-            }
-        )
-    return pa.concat_tables(parts)
+    return evidence.batch_records(store)
 
 
 def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
@@ -221,6 +194,37 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
     except (pa.ArrowException, OSError) as exc:
         raise VerificationError(f"lineage of {tag}: not readable Parquet ({exc})") from exc
     return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
+
+
+def trusted_lineage(store: Store, tag: str) -> pa.Table:
+    """The lineage of ``tag`` as the verifier may rely on it: what the version signed, re-judged under the pins.
+
+    Starts from the signed lineage (:func:`version_lineage`), then classifies the
+    version's records again against the batches it names, counting a batch only if its
+    envelope verifies under the keys the verifier trusts for its source now
+    (``provenance.lineage.evidence``). A record can only lose standing this way: what the
+    version signed as ``unattributed`` stays so, and an ``attested`` or
+    ``relabeled_after_source`` record whose batch the verifier does not trust (a key
+    the store trusts but the pins do not, a revoked key, an edited batch row) becomes
+    ``unattributed``. Same columns as :func:`version_lineage`, in the same order.
+    Raises ``VerificationError`` as :func:`version_lineage` does.
+    """
+    signed = version_lineage(store, tag)
+    named = {b for b in signed.column("batch").to_pylist() if b}
+    if not named:
+        return signed
+    manifest = load_manifest(store, store.version(tag))
+    again = classify(manifest, evidence.batch_records(store, named))
+    if not again.column("digest").equals(signed.column("digest")):
+        raise VerificationError(f"version {tag}: its signed lineage does not follow its manifest's records")
+    keep = pc.equal(signed.column("status"), UNATTRIBUTED)
+    columns = {}
+    for name in LINEAGE_SCHEMA.names:
+        if name in ("digest", "label"):
+            columns[name] = signed.column(name)
+        else:
+            columns[name] = pc.if_else(keep, signed.column(name), again.column(name))
+    return pa.table(columns, schema=LINEAGE_SCHEMA)
 
 
 def lineage_json(table: pa.Table) -> list[dict]:

@@ -8,9 +8,19 @@
 - ``version_lineage``: per version, the Parquet object classifying each record and its
   counts (the same counts are signed in the version's predicate).
 - ``profiles``, ``detector_runs``, ``findings``, ``waivers``, ``attestations``: detection and the gate.
+
+Tables added after a store format was published are made on first use, not by
+``prov init``, so stores made before open unchanged: they are listed in
+``ON_DEMAND_TABLES`` (name -> creator), which ``prov fsck`` accepts missing but checks
+when present.
+
+- ``trust_statements``: which trust entries a maintainer signed (``prov trust add --key``),
+  naming the DSSE envelope object (``provenance.trust.statements``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import sqlite_utils
 
@@ -132,3 +142,19 @@ def create_schema(db: sqlite_utils.Database) -> None:
         {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
     )
     db.table("meta").insert({"key": "format", "value": FORMAT})
+
+
+def create_trust_statements(db: sqlite_utils.Database) -> None:
+    """``trust_statements`` (source, keyid, object, signer, added_at), if the store has none yet."""
+    if "trust_statements" not in db.table_names():
+        db.table("trust_statements").create(
+            {"source": str, "keyid": str, "object": str, "signer": str, "added_at": str},
+            pk=("source", "keyid"),
+            not_null={"object", "signer"},
+        )
+
+
+ON_DEMAND_TABLES: dict[str, Callable[[sqlite_utils.Database], None]] = {
+    "trust_statements": create_trust_statements,
+}
+"""Tables created on first use (name -> creator), after ``create_schema``'s."""

@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -95,6 +96,9 @@ class Store:
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
         self._new_objects: list[str] | None = None
+        # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
+        # from their own flags and environment; None means nothing pinned. Never read from .prov/.
+        self.pins: Any = None
 
     @property
     def base(self) -> Path:
@@ -128,9 +132,14 @@ class Store:
         return cls(root)
 
     @classmethod
-    def open(cls, where: str | Path | None = None) -> Store:
-        """Open the store :func:`find_store` finds from ``where`` (default: the current folder)."""
-        return cls(find_store(where))
+    def open(cls, where: str | Path | None = None, pins: Any = None) -> Store:
+        """The store at ``where`` (or the nearest one above the working directory), checking with ``pins``.
+
+        ``pins`` is the verifier's :class:`provenance.trust.pins.Pins` (None: nothing pinned).
+        """
+        store = cls(find_store(where))
+        store.pins = pins
+        return store
 
     def close(self) -> None:
         """Close the database connection."""

@@ -8,17 +8,20 @@ else fails closed, and the error says which key and why, so a reviewer can act o
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from provenance import clock, keys, signing
-from provenance.errors import InputError, VerificationError
-from provenance.store import Store
+from provenance import clock, keys
+from provenance.errors import InputError
+from provenance.trust import statements
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
 
 MAX_SOURCE_LENGTH = 200
 
@@ -60,10 +63,12 @@ class TrustedKey:
             return "not yet valid"
         return "active"
 
-    def public_key(self):
+    def public_key(self) -> Ed25519PublicKey:
+        """The Ed25519 public key (raises ``KeyFileError`` if the stored PEM is damaged)."""
         return keys.parse_public(self.public_pem.encode(), f"trusted key {self.keyid[:16]} of {self.source}")
 
     def to_dict(self) -> dict:
+        """For ``prov trust list --json``: every field and the status now."""
         return {
             "source": self.source,
             "keyid": self.keyid,
@@ -82,6 +87,7 @@ def _row_key(row: Mapping) -> TrustedKey:
 
 
 def entries(store: Store, source: str | None = None) -> list[TrustedKey]:
+    """The store's trust rows (of ``source``, or all), as cached: no signature is checked here."""
     where, args = ("source = ?", [source]) if source is not None else (None, None)
     rows = store.db["trust"].rows_where(where, args, order_by="source, added_at, keyid")
     return [_row_key(r) for r in rows]
@@ -96,8 +102,18 @@ def add_key(
     public_key_path: str | Path,
     valid_from: str | None = None,
     valid_until: str | None = None,
+    signer: str | Path | None = None,
 ) -> TrustedKey:
-    """Trust ``public_key_path`` for ``source`` within an optional window."""
+    """Trust ``public_key_path`` for ``source`` within an optional window; ``prov trust add``.
+
+    With ``signer`` (a maintainer's private key) the entry is also signed
+    (``provenance.trust.statements``): only a signed entry counts for a verifier who pins
+    maintainer keys. An existing unsigned entry of the same key gains its signature this
+    way (how a store made before signed entries is brought up to date). When the store
+    handle carries pins, ``signer`` must be a key they trust for ``commit``.
+    Raises ``InputError`` for a bad source, key file, window, a revoked or already
+    (signed) trusted key, or a signer the verifier would not count.
+    """
     validate_source(source)
     public = keys.load_public(public_key_path)
     kid = keys.key_id(public)
@@ -105,33 +121,68 @@ def add_key(
     end = clock.iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
     if start and end and end <= start:
         raise InputError(f"--valid-until {valid_until} is not after --valid-from {valid_from}")
-    existing = store.db.execute("select revoked_at from trust where source = ? and keyid = ?", [source, kid]).fetchone()
-    if existing:
-        if existing[0]:
-            raise InputError(
-                f"{public_key_path}: key {kid[:16]} was revoked for {source} at {existing[0]}; "
-                "revocation is final, generate a new key"
-            )
+    private = keys.load_private(signer) if signer is not None else None
+    if private is not None:
+        _refuse_unpinned_signer(store, keys.key_id(private.public_key()), signer)
+    existing = store.db.execute(
+        "select revoked_at, name, added_at, valid_from, valid_until from trust where source = ? and keyid = ?",
+        [source, kid],
+    ).fetchone()
+    if existing and existing[0]:
+        raise InputError(
+            f"{public_key_path}: key {kid[:16]} was revoked for {source} at {existing[0]}; "
+            "revocation is final, generate a new key"
+        )
+    if existing and (private is None or _has_statement(store, source, kid)):
         raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}")
     row = {
         "source": source,
         "keyid": kid,
-        "name": Path(public_key_path).stem,
+        "name": existing[1] if existing else Path(public_key_path).stem,
         "public_pem": keys.public_pem(public),
-        "added_at": clock.now_iso(),
-        "valid_from": start,
-        "valid_until": end,
+        "added_at": existing[2] if existing else clock.now_iso(),
+        "valid_from": existing[3] if existing else start,
+        "valid_until": existing[4] if existing else end,
         "revoked_at": None,
         "revoked_reason": None,
     }
     with store.write():
-        store.db["trust"].insert(row)
-        store.audit(
-            "trust.add",
-            source,
-            {"keyid": kid, "valid_from": start, "valid_until": end, "name": row["name"], "added_at": row["added_at"]},
-        )
+        if not existing:
+            store.db["trust"].insert(row)
+        detail = {"keyid": kid, "valid_from": row["valid_from"], "valid_until": row["valid_until"]}
+        detail |= {"name": row["name"], "added_at": row["added_at"]}
+        if private is not None:
+            stmt = statements.entry_statement(
+                source, public, row["name"], row["added_at"], row["valid_from"], row["valid_until"]
+            )
+            oid = store.put_object(statements.sign_entry(stmt, private), "json")
+            statements.create_table(store)
+            signer_id = keys.key_id(private.public_key())
+            store.db[statements.TABLE].insert(
+                {"source": source, "keyid": kid, "object": oid, "signer": signer_id, "added_at": clock.now_iso()}
+            )
+            detail |= {"statement": oid, "signer": signer_id}
+        store.audit("trust.sign" if existing else "trust.add", source, detail)
     return _row_key(row)
+
+
+def _has_statement(store: Store, source: str, kid: str) -> bool:
+    if statements.TABLE not in store.db.table_names():
+        return False
+    found = store.db.execute(f"select 1 from {statements.TABLE} where source = ? and keyid = ?", [source, kid])
+    return found.fetchone() is not None
+
+
+def _refuse_unpinned_signer(store: Store, signer_id: str, signer: str | Path) -> None:
+    pins = getattr(store, "pins", None)  # the verifier's pins, when the caller set them (provenance.trust.pins)
+    if pins is None or not pins.pinned:
+        return
+    role = pins.role_keys("commit", store)
+    if signer_id not in role.keys:
+        raise InputError(
+            f"{signer}: key {signer_id[:16]} is not trusted for role commit ({role.origin}); "
+            "a verifier would not count the entry it signs"
+        )
 
 
 def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> TrustedKey:
@@ -165,83 +216,3 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
             )
             store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
     return [k for k in entries(store, source) if k.keyid in {t.keyid for t in targets}]
-
-
-# --- checking a signature against it -----------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrustedSignature:
-    statement: dict
-    key: TrustedKey
-
-
-def _signers(env: Mapping, candidates: list[TrustedKey]) -> list[TrustedKey]:
-    """Which of ``candidates`` made one of the envelope's signatures (keyid fields ignored)."""
-    message = signing.pae(env["payloadType"], base64.b64decode(env["payload"]))
-    out = []
-    for s in env["signatures"]:
-        sig = base64.b64decode(s["sig"])
-        for k in candidates:
-            try:
-                k.public_key().verify(sig, message)
-            except InvalidSignature:
-                continue
-            out.append(k)
-    return out
-
-
-def verify_for_source(store: Store, env: Mapping, source: str, name: str) -> TrustedSignature:
-    """Check ``env`` was signed by a key trusted for ``source`` and valid now and at capture.
-
-    The first failure wins and is explained: a changed payloadType, a lying keyid, a
-    revoked or expired key, a key trusted only for another source, or an unknown key.
-    """
-    mine = entries(store, source)
-    active = {k.keyid: k for k in mine if k.status() == "active"}
-    try:
-        verified = signing.verify(env, {kid: k.public_key() for kid, k in active.items()}, name)
-    except VerificationError as exc:
-        if env.get("payloadType") != signing.PAYLOAD_TYPE or _signers(env, list(active.values())):
-            raise  # a changed payloadType, or a trusted signature whose keyid lies: say exactly that
-        raise _explain(store, env, source, mine, name) from exc
-    key = active[verified.keyid]
-    pred = verified.statement.get("predicate") or {}
-    captured = pred.get("capturedAt")
-    if isinstance(captured, str):
-        at = clock.parse(captured, f"{name}: capturedAt")
-        if key.status(at) != "active":
-            raise VerificationError(
-                f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
-                f"outside that key's validity window ({key.valid_from or '-'} .. {key.valid_until or '-'})"
-            )
-    return TrustedSignature(verified.statement, key)
-
-
-def _explain(store: Store, env: Mapping, source: str, mine: list[TrustedKey], name: str) -> VerificationError:
-    claimed = [s.get("keyid") or "(none)" for s in env["signatures"]]
-    for k in _signers(env, [k for k in mine if k.status() != "active"]):
-        if k.revoked_at:
-            return VerificationError(
-                f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
-                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "")
-            )
-        return VerificationError(
-            f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
-            f"(valid {k.valid_from or '-'} .. {k.valid_until or '-'})"
-        )
-    others = [k for k in entries(store) if k.source != source]
-    for k in _signers(env, others):
-        return VerificationError(
-            f"{name}: claims source {source!r} but was signed by key {k.keyid[:16]}, "
-            f"which is trusted for {k.source!r}, not {source!r}"
-        )
-    if not mine:
-        return VerificationError(
-            f"{name}: source {source!r} has no trusted keys; signature by key "
-            f"{claimed[0][:16]} cannot be checked (run `prov trust add {source} KEY.pub`)"
-        )
-    return VerificationError(
-        f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
-        f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)})"
-    )

@@ -24,7 +24,7 @@ from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.trust import source_keys as trust
-from support import N_CROWD, N_VENDOR, Prov, World, build_template, digits_table
+from support import N_CROWD, N_VENDOR, Prov, World, build_template, build_trust_world, digits_table
 
 KEY_NAMES = ("vendor", "other", "stranger", "owner")
 
@@ -178,3 +178,9 @@ def template_three_versions(tmp_path_factory):
 def three_versions(template_three_versions, workdir) -> dict:
     """v1, v2, v3 committed by alice (``keypair``); returns the planted facts."""
     return dict(template_three_versions.facts)
+
+
+@pytest.fixture(scope="session")
+def template_trust(tmp_path_factory):
+    """The trust world (``support.build_trust_world``), built once per session and copied per test."""
+    return build_template(tmp_path_factory, "trust", build_trust_world)

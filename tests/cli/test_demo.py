@@ -22,7 +22,10 @@ def test_demo_end_to_end(prov, workdir):
     os.chdir(workdir / "d")
     log = json.loads(prov("log", "--json").stdout)["versions"]
     assert {"v1", "v2", "r1", "rc1", "rc2"} <= {v["tag"] for v in log}
-    assert prov("verify", "rc2", "--attestation", "rc2.attestation.json").exit_code == 0
+    r = prov("verify", "rc2", "--attestation", "rc2.attestation.json")
+    assert r.exit_code == 2 and "--signer" in r.stderr  # an attestation is checked only against a pinned key
+    r = prov("verify", "rc2", "--attestation", "rc2.attestation.json", "--signer", "maintainer.pub")
+    assert r.exit_code == 0, r.output
     assert prov("audit", "verify").exit_code == 0
     # running it again replaces the old demo folder, and refuses to clobber anything else
     assert prov("demo", "--dir", str(workdir / "d"), "--json").exit_code == 0

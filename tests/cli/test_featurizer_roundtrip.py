@@ -143,7 +143,7 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
 
     # The gate evaluates (pass or blocked: calibration on a base this small is coarse),
     # and no rule or detector fails to run.
-    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    r = prov("check", "v2", "--base", "v1", "--format", "json", "--signer", keypair.public_path)
     check = json.loads(r.stdout)
     assert r.exit_code in (0, 1) and check["decision"] != "error", r.output
     assert {d["status"] for d in check["detectors"]} == {"ok"}

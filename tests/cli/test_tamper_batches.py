@@ -13,7 +13,7 @@ from provenance import keys, signing
 from provenance.errors import VerificationError
 from provenance.lineage import batches
 from provenance.sources.interface import DatasetSpec
-from provenance.trust import source_keys as trust
+from provenance.trust.source_signatures import verify_for_source
 from support import World, change_pixel, flip_label, payload
 
 
@@ -172,13 +172,13 @@ def test_carried_manifest_swapped(prov, world: World):
 
 def test_library_verify_for_source_is_fail_closed_without_keys(world: World):
     with pytest.raises(VerificationError, match="was signed by key .* trusted for 'vendor', not 'nobody'"):
-        trust.verify_for_source(world.store, world.envelope_json(), "nobody", "e")
+        verify_for_source(world.store, world.envelope_json(), "nobody", "e")
     out = world.root / "stranger.prov.json"
     batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
     with pytest.raises(
         VerificationError, match=f"source 'nobody' has no trusted keys; signature by key {world.stranger.keyid[:16]}"
     ):
-        trust.verify_for_source(world.store, json.loads(out.read_text()), "nobody", "e")
+        verify_for_source(world.store, json.loads(out.read_text()), "nobody", "e")
 
 
 def test_deleting_a_tampered_batchs_envelope_does_not_make_it_acceptable(prov, world: World):

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from examples_support import Project, build_trusted_project, clean_env
+from examples_support import Project, build_trusted_project, clean_env, pinned_env
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +24,4 @@ def project(trusted_template, tmp_path) -> Project:
     root = tmp_path / "project"
     shutil.copytree(template, root, symlinks=True)
     (tmp_path / "home").mkdir()
-    return Project(root, candidates, clean_env(tmp_path / "home"))
+    return Project(root, candidates, pinned_env(clean_env(tmp_path / "home"), root))

@@ -52,6 +52,11 @@ def clean_env(home: Path) -> dict:
     return env
 
 
+def pinned_env(env: dict, project: Path) -> dict:
+    """``env`` with the committer's public key pinned (``PROV_SIGNERS``), as the project's maintainers set it."""
+    return env | {"PROV_SIGNERS": str(project / "keys" / "committer.pub")}
+
+
 def run(args, cwd: Path, env: dict, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
@@ -125,10 +130,11 @@ def build_trusted_project(top: Path) -> tuple[Path, Path]:
     shutil.copyfile(vendor / "batch.parquet", project / "deliveries" / "vendor-batch.parquet")
     shutil.copyfile(vendor / "batch.parquet.prov.json", project / "deliveries" / "vendor-batch.parquet.prov.json")
     shutil.copyfile(vendor / "vendor.pub", project / "keys" / "vendor.pub")
+    env = pinned_env(env, project)
     for args in (
         ["init"],
         ["keys", "generate", "keys/committer"],
-        ["trust", "add", "vendor", "keys/vendor.pub"],
+        ["trust", "add", "vendor", "keys/vendor.pub", "--key", "keys/committer.key"],
         ["add", "deliveries/vendor-batch.parquet", "--source", "vendor"],
         ["commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key"],
     ):

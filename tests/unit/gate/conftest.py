@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from provenance.cli import app
 from provenance.gate.context import GateContext
 from provenance.store import Store
+from provenance.trust.pins import Pins
 from support import digits_table
 
 N_CROWD = 150
@@ -36,8 +37,12 @@ class GateWorld:
     root: Path
     n_base: int  # records in v1; the vendor's batch is the rest of the digits
 
+    def store(self) -> Store:
+        """The store, opened by a verifier who pins the maintainer's key."""
+        return Store.open(self.root, pins=Pins.load([self.root / "maintainer.pub"]))
+
     def context(self, new: str, base: str = "v1") -> GateContext:
-        return GateContext(Store.open(self.root), base, new)
+        return GateContext(self.store(), base, new)
 
 
 def _run(runner: CliRunner, *args: str) -> None:
@@ -58,7 +63,7 @@ def _build(root: Path) -> GateWorld:
     pq.write_table(t.slice(0, n), "v1.parquet")
     pq.write_table(t.slice(n), "vendor.parquet")
     prov("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key")
-    prov("trust", "add", "vendor", "vendor.pub")
+    prov("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
     prov("add", "vendor.parquet", "--source", "vendor", "--envelope", "vendor.parquet.prov.json")
     prov("commit", "v1.parquet", "--tag", "v1", "--key", "maintainer.key")
 

@@ -12,7 +12,6 @@ from jsonschema import Draft202012Validator
 from provenance.errors import InputError
 from provenance.gate import gate, policy
 from provenance.gate.base import AllOf
-from provenance.store import Store
 
 CHECK_SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "schemas" / "check.schema.json").read_text())
 
@@ -42,7 +41,7 @@ def test_an_empty_rule_set_is_could_not_evaluate(gate_world):
 
 def test_a_relabeled_version_is_blocked_by_the_lineage_and_relabel_rules(gate_world):
     pol = settings(detectors={"enabled": False}, integrity={"verify_data": False})
-    result = gate.check(Store.open(gate_world.root), "relabeled", "v1", pol)
+    result = gate.check(gate_world.store(), "relabeled", "v1", pol)
     assert result.decision == "blocked" and result.exit_code == 1
     blocked = {r.rule for r in result.rules if r.status == "block"}
     assert blocked == {"lineage.max_relabeled_after_source"}
@@ -58,7 +57,7 @@ def test_when_signatures_fail_nothing_else_is_evaluated(copy_world):
     con.execute("update audit set subject = 'someone' where action = 'trust.add'")
     con.commit()
     con.close()
-    result = gate.check(Store.open(world.root), "clean", "v1")
+    result = gate.check(world.store(), "clean", "v1")
     assert result.decision == "blocked"
     assert [(r.rule, r.status) for r in result.rules] == [("integrity.verify_signatures", "block")]
     assert result.summary == {} and result.waivers == {"honoured": [], "ignored": []}
@@ -66,7 +65,7 @@ def test_when_signatures_fail_nothing_else_is_evaluated(copy_world):
 
 def test_detector_rows_and_findings_come_with_the_combined_budget(gate_world):
     pol = settings(detectors={"run": ["outlier", "knn_label"]}, integrity={"verify_data": False})
-    result = gate.check(Store.open(gate_world.root), "outlier", "v1", pol)
+    result = gate.check(gate_world.store(), "outlier", "v1", pol)
     rows = {row["detector"]: row for row in result.detectors}
     assert set(rows) == {"outlier", "knn_label", "combined"} and rows["knn_label"]["allowed"] is None
     combined = next(r for r in result.rules if r.rule == "detectors.combined")
@@ -78,7 +77,7 @@ def test_detector_rows_and_findings_come_with_the_combined_budget(gate_world):
 
 
 def test_bad_arguments_are_input_errors_before_anything_is_evaluated(gate_world, tmp_path):
-    store = Store.open(gate_world.root)
+    store = gate_world.store()
     with pytest.raises(InputError, match="the base must be another version"):
         gate.check(store, "clean", "clean")
     with pytest.raises(InputError):

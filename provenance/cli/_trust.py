@@ -1,0 +1,78 @@
+"""The flags that pin trust, as one bundle: ``--signer``, ``--root``, ``--root-threshold``.
+
+``@trust_flags`` adds them to a command's signature and hands the command one ``pins``
+argument, a :class:`provenance.trust.pins.Pins` built from the flags and, for whatever a
+flag does not give, the environment of the person running prov (``PROV_SIGNERS``,
+``PROV_ROOT``, ``PROV_ROOT_THRESHOLD``): never from the checkout or the store.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Optional
+
+import typer
+
+from provenance.trust.pins import Pins
+
+_FLAGS = [
+    (
+        "signer",
+        list[str],
+        typer.Option(
+            [],
+            "--signer",
+            help="A public key you trust (KEY.pub; repeatable). Default: PROV_SIGNERS (paths joined by ':').",
+        ),
+    ),
+    (
+        "root",
+        list[str],
+        typer.Option(
+            [],
+            "--root",
+            help="A root-of-trust file signed by --signer keys (repeatable, oldest first). Default: PROV_ROOT.",
+        ),
+    ),
+    (
+        "root_threshold",
+        Optional[int],
+        typer.Option(
+            None,
+            "--root-threshold",
+            min=1,
+            help="How many --signer keys must sign the first root (default PROV_ROOT_THRESHOLD, else 1).",
+        ),
+    ),
+]
+
+
+def trust_flags(fn: Callable) -> Callable:
+    """Give a command the pinning flags; it receives the verifier's ``Pins`` as its ``pins`` argument."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "pins"]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, annotation, option in _FLAGS
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name, _, _ in _FLAGS}
+        pins = Pins.load(values["signer"], values["root"], values["root_threshold"])
+        return fn(*args, pins=pins, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def note_unpinned(pins: Pins) -> None:
+    """On stderr, when nothing is pinned: say that signatures were checked only against keys in the store."""
+    if not pins.pinned:
+        typer.echo(
+            "Note: signatures were checked only against keys found in the store (nothing pinned); "
+            "pass --signer KEY.pub or set PROV_SIGNERS to check them against keys you trust",
+            err=True,
+        )

@@ -1,0 +1,56 @@
+"""``prov keys revoke``: retire a committer's, reviewer's or attester's key in the store.
+
+The store's ``keys`` table is a cache, so a revocation there is a promise this store keeps
+(prov refuses to commit with the key, and checks made with nothing pinned stop trusting
+it) and a signal verifiers honour (a revocation only removes trust). It cannot stop a
+verifier who pins the key elsewhere: for that, take the key out of ``PROV_SIGNERS`` or
+publish a new root without it. Everything the key signed stops verifying, because a
+revoked key's old signatures cannot be told from a thief's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provenance import clock
+from provenance.errors import InputError
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+
+def resolve_key(store: Store, prefix: str) -> dict:
+    """The ``keys`` row whose key id starts with ``prefix`` (at least 8 hex characters).
+
+    Raises ``InputError`` for a malformed prefix, no match, or several.
+    """
+    prefix = prefix.strip().lower()
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise InputError(f"key id {prefix!r}: give at least 8 hex characters, as `prov log` or `prov show` print it")
+    rows = list(store.db["keys"].rows_where("keyid like ?", [prefix + "%"]))
+    if not rows:
+        raise InputError(f"{store.root}: no key {prefix} in this store (keys register on their first commit)")
+    if len(rows) > 1:
+        raise InputError(f"key id {prefix}: matches {len(rows)} keys; give more characters")
+    return rows[0]
+
+
+def revoke_key(store: Store, prefix: str, reason: str | None = None) -> dict:
+    """Mark the key ``prefix`` revoked (audit-logged); ``prov keys revoke ID``.
+
+    Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
+    lists the versions it signed (they stop verifying). Raises ``InputError`` for an
+    unknown or already revoked key.
+    """
+    row = resolve_key(store, prefix)
+    if row["revoked_at"]:
+        raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
+    stamp = clock.now_iso()
+    with store.write():
+        store.db.execute("update keys set revoked_at = ? where keyid = ?", [stamp, row["keyid"]])
+        store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
+        # checkpoint: audit signs a checkpoint here when given a key (issue 12, provenance.store.checkpoints)
+    signed = [
+        r[0] for r in store.db.execute("select tag from versions where keyid = ? order by audit_seq", [row["keyid"]])
+    ]
+    return {"keyid": row["keyid"], "name": row["name"], "revoked_at": stamp, "reason": reason, "versions": signed}

@@ -1,0 +1,287 @@
+"""What the verifier pinned: the one object every check takes its trust from.
+
+Trust is pinned by whoever runs a check, never taken from the store (after Sigstore's
+``cosign verify --key``, where the verifier names the signer). The CLI builds one
+:class:`Pins` from its flags and environment and hands it to the library on the store
+handle (``store.pins``); nothing in the library reads trust from ``.prov/`` on its own.
+
+- **Signers** (``--signer KEY.pub``, repeatable; else ``PROV_SIGNERS``, paths joined by
+  ``:``): without a root file, each holds the maintainer roles (commit, attest, waive),
+  and a store trust entry for a source counts only when one of them signed it
+  (``prov trust add --key``).
+- **Root files** (``--root FILE``, repeatable, oldest first; else ``PROV_ROOT``, paths
+  joined by ``:``): signed by root keys among the signers (``provenance.trust.root``);
+  roles and source keys then come from the root alone.
+- **Nothing pinned** (``Pins.unpinned()``): signatures are checked against the keys cached
+  in the store, which whoever can write ``.prov/`` controls; every report says so.
+  ``prov check`` and ``prov verify V --attestation A`` refuse to run this way (exit 2).
+
+Revocations recorded in the store (``prov keys revoke``, ``prov trust revoke``) only ever
+remove trust, so they are honoured in every mode; they cannot add any.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from provenance import keys
+from provenance.errors import InputError
+from provenance.trust.roles import MAINTAINER_ROLES, ROOT, RoleKeys, RoleSignature, verify_role
+from provenance.trust.root import Root, load_chain
+from provenance.trust.source_keys import TrustedKey, entries
+from provenance.trust.statements import signed_entries
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+SIGNERS_ENV = "PROV_SIGNERS"
+ROOT_ENV = "PROV_ROOT"
+ROOT_THRESHOLD_ENV = "PROV_ROOT_THRESHOLD"
+STORE_ONLY = "keys found in the store; nothing pinned (--signer / PROV_SIGNERS)"
+PINNED = "pinned with --signer / PROV_SIGNERS"
+HOW_TO_PIN = "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub]"
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    """One ``--signer`` key: its id (SHA-256 hex of the raw key), the key, and the file it came from."""
+
+    keyid: str
+    key: Ed25519PublicKey
+    path: str
+
+
+def split_paths(value: str | None) -> list[str]:
+    """``a.pub:b.pub`` -> ``["a.pub", "b.pub"]`` (empty parts are left out)."""
+    return [p for p in (value or "").split(os.pathsep) if p.strip()]
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The verifier's trust: pinned signer keys and, optionally, the root of trust in force.
+
+    Build one with :meth:`load` (flags and environment) or :meth:`unpinned`.
+    """
+
+    signers: Mapping[str, PinnedKey] = field(default_factory=dict)
+    root: Root | None = None
+
+    # --- building -------------------------------------------------------------------------
+
+    @classmethod
+    def unpinned(cls) -> Pins:
+        """Nothing pinned: signatures are checked against the store's cached keys (reports say so)."""
+        return cls()
+
+    @classmethod
+    def load(
+        cls,
+        signers: Sequence[str | os.PathLike[str]] = (),
+        roots: Sequence[str | os.PathLike[str]] = (),
+        root_threshold: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Pins:
+        """Pins from flags, falling back to the environment for whatever a flag does not give.
+
+        ``signers``: public key files (``--signer``; else ``PROV_SIGNERS``). ``roots``:
+        root files oldest first (``--root``; else ``PROV_ROOT``). ``root_threshold``: how
+        many pinned keys must sign the first root (``--root-threshold``; else
+        ``PROV_ROOT_THRESHOLD``; default 1). Raises ``InputError`` (exit 2) naming the
+        file and the problem: an unreadable or non-Ed25519 key file, a bad root file, a
+        root with no pinned signer.
+        """
+        env = os.environ if environ is None else environ
+        signer_paths = [os.fspath(p) for p in signers] or split_paths(env.get(SIGNERS_ENV))
+        root_paths = [os.fspath(p) for p in roots] or split_paths(env.get(ROOT_ENV))
+        threshold = root_threshold if root_threshold is not None else _env_threshold(env.get(ROOT_THRESHOLD_ENV))
+        pinned: dict[str, PinnedKey] = {}
+        for path in signer_paths:
+            public = keys.load_public(path)
+            kid = keys.key_id(public)
+            pinned.setdefault(kid, PinnedKey(kid, public, path))
+        if root_paths and not pinned:
+            raise InputError(f"{root_paths[0]}: a root file needs its root keys pinned; {HOW_TO_PIN}")
+        root = load_chain(root_paths, {k: p.key for k, p in pinned.items()}, threshold) if root_paths else None
+        return cls(pinned, root)
+
+    # --- what is pinned -------------------------------------------------------------------
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the verifier pinned anything (signers, and maybe a root)."""
+        return bool(self.signers)
+
+    def require(self, what: str) -> None:
+        """Raise ``InputError`` (exit 2) unless something is pinned: ``what`` needs a pinned signer."""
+        if not self.pinned:
+            raise InputError(f"{what} needs a pinned signer: {HOW_TO_PIN}")
+
+    def describe(self) -> str:
+        """One line for people: what signatures were checked against."""
+        if self.root is not None:
+            return f"{self.root.describe()}, anchored by {len(self.signers)} pinned key(s)"
+        if self.signers:
+            return "pinned key(s) " + ", ".join(f"{p.keyid[:16]} ({p.path})" for p in self.signers.values())
+        return "keys found in the store only (nothing pinned: pass --signer KEY.pub or set PROV_SIGNERS)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """For ``--json`` outputs: ``{"pinned", "signers": [{"keyid", "path"}], "root": {...} | null}``."""
+        return {
+            "pinned": self.pinned,
+            "signers": [{"keyid": p.keyid, "path": p.path} for p in self.signers.values()],
+            "root": self.root.to_dict() if self.root is not None else None,
+            "checked_against": "root" if self.root is not None else "pinned" if self.pinned else "store",
+        }
+
+    # --- roles ----------------------------------------------------------------------------
+
+    def role_keys(self, role: str, store: Store | None = None) -> RoleKeys:
+        """The keys that may sign for ``role`` (``commit``, ``attest``, ``waive``, ``root``).
+
+        From the root when there is one, else the pinned signers, else (nothing pinned)
+        the unrevoked keys cached in ``store``. Keys revoked in ``store`` are left out in
+        every mode (a revocation only removes trust).
+        """
+        if self.root is not None:
+            found = self.root.role_keys(role)
+        elif self.signers:
+            found = RoleKeys(
+                role,
+                {k: p.key for k, p in self.signers.items()},
+                1,
+                PINNED,
+                {k: Path(p.path).name for k, p in self.signers.items()},
+            )
+        else:
+            cached = store.trusted_keys() if store is not None else {}
+            found = RoleKeys(role, cached, 1, STORE_ONLY, {})
+        revoked = revoked_maintainer_keys(store) if store is not None else set()
+        if not revoked & set(found.keys):
+            return found
+        kept = {k: v for k, v in found.keys.items() if k not in revoked}
+        return RoleKeys(role, kept, found.threshold, f"{found.origin}; revoked in the store: excluded", found.names)
+
+    def verify(self, env: Mapping, role: str, name: str, store: Store | None = None) -> RoleSignature:
+        """Check ``env`` (a shape-checked DSSE envelope) against ``role``; see ``roles.verify_role``.
+
+        Raises ``VerificationError`` (exit 1) for a forged, unpinned or wrong-role signature.
+        """
+        return verify_role(env, self.role_keys(role, store), name, self._other_roles(role, store))
+
+    def _other_roles(self, role: str, store: Store | None) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for other in (ROOT, *MAINTAINER_ROLES):
+            if other != role:
+                for kid in self.role_keys(other, store).keys:
+                    out.setdefault(kid, f"a {other} key")
+        return out
+
+    def maintainer_keys(self, store: Store | None = None) -> dict[str, Ed25519PublicKey] | None:
+        """Every key that holds commit, attest or waive (key id -> key); None when nothing is pinned."""
+        if not self.pinned:
+            return None
+        out: dict[str, Ed25519PublicKey] = {}
+        for role in MAINTAINER_ROLES:
+            out.update(self.role_keys(role, store).keys)
+        return out
+
+    # --- batch signing per source ---------------------------------------------------------
+
+    def source_keys(self, store: Store, source: str | None = None) -> list[TrustedKey]:
+        """The keys that may sign batches of ``source`` (or of every source), with status and window.
+
+        With a root: the root's ``sources``. With pinned signers only: the store's trust
+        entries whose signed statement verifies under a pinned key, with the signed
+        validity window. Nothing pinned: every trust entry in the store. Revocations in
+        the store (the ``trust`` row or a ``trust.revoke`` audit entry) apply in every mode.
+        """
+        revoked = revoked_source_keys(store)
+        if self.root is not None:
+            found = []
+            for name, delegation in sorted(self.root.sources.items()):
+                if source is None or name == source:
+                    for kid in delegation.keyids:
+                        pem = keys.public_pem(self.root.keys[kid])
+                        label = self.root.key_names.get(kid) or kid[:16]
+                        found.append(TrustedKey(name, kid, label, pem, self.root.describe(), None, None, None, None))
+        elif self.signers:
+            role = self.role_keys("commit", store)
+            found = [
+                TrustedKey(
+                    e.source,
+                    e.keyid,
+                    str(e.predicate.get("name") or e.keyid[:16]),
+                    str(e.predicate["publicKey"]),
+                    str(e.predicate.get("addedAt") or ""),
+                    e.predicate.get("validFrom"),
+                    e.predicate.get("validUntil"),
+                    None,
+                    None,
+                )
+                for e in signed_entries(store, source, role)
+            ]
+        else:
+            found = [k for k in entries(store, source)]
+        return [_with_revocation(k, revoked) for k in found]
+
+    def trusted_sources(self, store: Store) -> set[str]:
+        """Sources that have an active batch-signing key in what the verifier pinned."""
+        return {k.source for k in self.source_keys(store) if k.status() == "active"}
+
+
+def pins_of(store: Store) -> Pins:
+    """The pins the store handle carries (``store.pins``), or :meth:`Pins.unpinned` when none were set."""
+    pins = getattr(store, "pins", None)
+    return pins if isinstance(pins, Pins) else Pins.unpinned()
+
+
+def revoked_maintainer_keys(store: Store) -> set[str]:
+    """Key ids revoked in the store with ``prov keys revoke``."""
+    return {r[0] for r in store.db.execute("select keyid from keys where revoked_at is not null")}
+
+
+def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """``(source, keyid) -> (revoked_at, reason)`` from the trust table and from ``trust.revoke`` audit entries.
+
+    Both are read because either may be all that is left after someone edited the other:
+    a revocation is honoured wherever it is found.
+    """
+    out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for source, kid, at, reason in store.db.execute(
+        "select source, keyid, revoked_at, revoked_reason from trust where revoked_at is not null"
+    ):
+        out[(source, kid)] = (at, reason)
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
+        try:
+            facts = json.loads(detail)
+            out.setdefault((subject, facts["keyid"]), (str(facts.get("revoked_at") or "?"), facts.get("reason")))
+        except (TypeError, ValueError, KeyError):
+            continue
+    return out
+
+
+def _with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[str, str | None]]) -> TrustedKey:
+    hit = revoked.get((key.source, key.keyid))
+    if hit is None:
+        return key
+    fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
+    return TrustedKey(**{**fields, "revoked_at": hit[0], "revoked_reason": hit[1]})
+
+
+def _env_threshold(value: str | None) -> int:
+    if not value:
+        return 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(f"{ROOT_THRESHOLD_ENV}={value!r}: expected a whole number from 1")
+    return n

@@ -1,0 +1,117 @@
+"""Freshness of releases on the training job's side: the newest release it has accepted.
+
+After TUF's client (the TUF specification, section 5: a client keeps the newest trusted
+metadata and refuses a version number lower than the one it has; section 5.4 and 5.5:
+the timestamp and snapshot roles give each release a version number and a short expiry).
+Every release attestation carries a monotonic release counter and an expiry; the
+training job keeps a small state file outside the store (``--release-state FILE``, or
+``PROV_RELEASE_STATE``):
+
+    {"format": "prov.release-state/v1", "release": 5, "version": "v4",
+     "merkleRoot": "...", "attestation": "<sha256 of the attestation file>",
+     "acceptedAt": "..."}
+
+``prov verify V --attestation A --release-state FILE`` refuses a release whose counter is
+lower than the one recorded (rollback to an older release), or equal to it but another
+version (two releases under one number; a refreshed attestation of the same version is
+fine), and after every other check has passed records the new release. A job without state can pass ``--min-release N``. The
+attestation's expiry is checked in every case (freeze: an attacker who keeps serving an
+old, once-valid release is refused once it expires).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provenance import clock
+from provenance.errors import InputError, VerificationError
+from provenance.store.objects import atomic_write
+
+FORMAT = "prov.release-state/v1"
+
+
+@dataclass(frozen=True)
+class AcceptedRelease:
+    """A release a training job accepted: its counter, version, Merkle root and attestation digest (hex)."""
+
+    release: int
+    version: str
+    merkle_root: str
+    attestation: str
+    accepted_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state file's JSON (``schemas/release-state.schema.json``)."""
+        return {
+            "format": FORMAT,
+            "release": self.release,
+            "version": self.version,
+            "merkleRoot": self.merkle_root,
+            "attestation": self.attestation,
+            "acceptedAt": self.accepted_at,
+        }
+
+
+def read_state(path: str | Path) -> AcceptedRelease | None:
+    """The release recorded in ``path``, or None when the file does not exist yet.
+
+    Raises ``InputError`` (exit 2) naming the file if it cannot be read or is not a state file.
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read release state ({exc.strerror})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{path}: release state is not JSON ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise InputError(f"{path}: not a prov release state (format {FORMAT})")
+    release = raw.get("release")
+    if not isinstance(release, int) or isinstance(release, bool) or release < 1:
+        raise InputError(f"{path}: release must be an integer from 1")
+    fields = [raw.get(k) for k in ("version", "merkleRoot", "attestation")]
+    if not all(isinstance(f, str) for f in fields):
+        raise InputError(f"{path}: version, merkleRoot and attestation must be strings")
+    version, root, attestation = (str(f) for f in fields)
+    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""))
+
+
+def check_fresh(candidate: AcceptedRelease, known: AcceptedRelease | None, min_release: int | None, where: str) -> None:
+    """Refuse ``candidate`` if it is older than the newest release the job knows (``known`` or ``min_release``).
+
+    ``where`` names the attestation in messages. Raises ``VerificationError`` (exit 1).
+    """
+    if min_release is not None and candidate.release < min_release:
+        raise VerificationError(
+            f"{where}: release {candidate.release} is older than --min-release {min_release} (rollback refused)"
+        )
+    if known is None:
+        return
+    if candidate.release < known.release:
+        raise VerificationError(
+            f"{where}: release {candidate.release} ({candidate.version}) is older than release {known.release} "
+            f"({known.version}) this job already accepted (rollback refused)"
+        )
+    same_release = (candidate.version, candidate.merkle_root) == (known.version, known.merkle_root)
+    if candidate.release == known.release and not same_release:
+        raise VerificationError(
+            f"{where}: release {candidate.release} is {candidate.version}, but this job already accepted "
+            f"{known.version} as release {known.release}; two releases under one number are refused"
+        )
+
+
+def record(path: str | Path, accepted: AcceptedRelease) -> AcceptedRelease:
+    """Write ``accepted`` to the state file ``path`` (atomically), stamped with the time; return what was written."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError(f"{path}: folder {target.parent} does not exist")
+    stamped = AcceptedRelease(
+        accepted.release, accepted.version, accepted.merkle_root, accepted.attestation, clock.now_iso()
+    )
+    atomic_write(target, (json.dumps(stamped.to_dict(), indent=2) + "\n").encode())
+    return stamped

@@ -1,0 +1,113 @@
+"""Checking a batch's signature against the keys the verifier trusts for its source.
+
+A signature counts only under a key that holds the batch-signing role *for the source the
+signed statement names* in what the verifier pinned (``Pins.source_keys``: the root's
+``sources``, or store trust entries signed by a pinned key, or, with nothing pinned, the
+store's cached entries), is not revoked, and is inside its validity window both now and
+at the signed capture time. Everything else fails closed, and the error says which key
+and why, so a reviewer can act on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provenance import clock, signing
+from provenance.errors import VerificationError
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import RoleKeys, signers_among, verify_role
+from provenance.trust.source_keys import TrustedKey
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+
+@dataclass(frozen=True)
+class TrustedSignature:
+    """A batch envelope that verified: its signed Statement and the source key that signed it."""
+
+    statement: dict
+    key: TrustedKey
+
+
+def verify_for_source(
+    store: Store, env: Mapping, source: str, name: str, *, at_capture_only: bool = False
+) -> TrustedSignature:
+    """Check ``env`` was signed by a key trusted for ``source`` and valid now and at capture.
+
+    ``store`` carries the verifier's pins (``store.pins``). With ``at_capture_only`` (for
+    evidence already registered: lineage) the key must be unrevoked and valid at the
+    signed capture time, but may have expired since. Raises ``VerificationError`` (exit
+    1); the first failure wins and is explained: a changed payloadType, a lying keyid, a
+    revoked or expired key, a key trusted only for another source, or an unknown key.
+    """
+    pins = pins_of(store)
+    mine = pins.source_keys(store, source)
+    usable = (lambda k: not k.revoked_at) if at_capture_only else (lambda k: k.status() == "active")
+    active = {k.keyid: k for k in mine if usable(k)}
+    threshold = pins.root.source_keys(source).threshold if pins.root is not None else 1
+    origin = pins.root.describe() if pins.root is not None else "pinned" if pins.pinned else "the store's trust list"
+    role = RoleKeys(f"source {source}", {kid: k.public_key() for kid, k in active.items()}, threshold, origin)
+    try:
+        verified = verify_role(env, role, name) if active else None
+    except VerificationError as exc:
+        if env.get("payloadType") != signing.PAYLOAD_TYPE or signers_among(env, role.keys):
+            raise  # a changed payloadType, a lying keyid, or too few trusted signatures: say exactly that
+        raise _explain(store, env, source, mine, name, pins.pinned) from exc
+    if verified is None:
+        if env.get("payloadType") != signing.PAYLOAD_TYPE:
+            raise VerificationError(
+                f"{name}: payloadType is {env.get('payloadType')!r}, expected {signing.PAYLOAD_TYPE}"
+            )
+        raise _explain(store, env, source, mine, name, pins.pinned)
+    key = active[verified.keyid]
+    pred = verified.statement.get("predicate") or {}
+    captured = pred.get("capturedAt")
+    if isinstance(captured, str):
+        at = clock.parse(captured, f"{name}: capturedAt")
+        if key.status(at) != "active":
+            raise VerificationError(
+                f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
+                f"outside that key's validity window ({key.valid_from or '-'} .. {key.valid_until or '-'})"
+            )
+    return TrustedSignature(verified.statement, key)
+
+
+def _explain(
+    store: Store, env: Mapping, source: str, mine: list[TrustedKey], name: str, pinned: bool
+) -> VerificationError:
+    claimed = [s.get("keyid") or "(none)" for s in env["signatures"]]
+    inactive = {k.keyid: k for k in mine if k.status() != "active" or k.revoked_at}
+    for kid in signers_among(env, {k.keyid: k.public_key() for k in inactive.values()}):
+        k = inactive[kid]
+        if k.revoked_at:
+            return VerificationError(
+                f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
+                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "")
+            )
+        return VerificationError(
+            f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
+            f"(valid {k.valid_from or '-'} .. {k.valid_until or '-'})"
+        )
+    others = {k.keyid: k for k in pins_of(store).source_keys(store) if k.source != source}
+    for kid in signers_among(env, {k.keyid: k.public_key() for k in others.values()}):
+        k = others[kid]
+        return VerificationError(
+            f"{name}: claims source {source!r} but was signed by key {k.keyid[:16]}, "
+            f"which is trusted for {k.source!r}, not {source!r}"
+        )
+    if not mine:
+        how = (
+            f"sign its trust entry with a pinned key: `prov trust add {source} KEY.pub --key MAINTAINER.key`"
+            if pinned
+            else f"run `prov trust add {source} KEY.pub`"
+        )
+        return VerificationError(
+            f"{name}: source {source!r} has no trusted keys; signature by key {claimed[0][:16]} cannot be checked ({how})"
+        )
+    return VerificationError(
+        f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
+        f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)})"
+    )

@@ -1,0 +1,253 @@
+"""Issue 12's attacks, replayed for real, each failing closed; and the honest release still passing.
+
+The attacker has write access to ``.prov/`` and the data folder, or authors a pull request,
+and holds only their own key. The training job and CI pin the maintainer's public key
+(``--signer maintainer.pub``), taken from outside the store and the code under review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from jsonschema import Draft202012Validator
+
+from support import run, store_fingerprint
+
+PINNED = ("--signer", "maintainer.pub")
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def relabel(path: str, rows: list[int], out: str) -> None:
+    """``out``: ``path`` with the labels of ``rows`` changed."""
+    t = pq.read_table(path)
+    labels = t.column("label").to_pylist()
+    for i in rows:
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), out)
+
+
+def one_line(r) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_the_honest_release_verifies_with_the_pinned_maintainer_key(prov, template_trust, workdir):
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--policy", "policy.toml", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert f"read {workdir / 'v2.parquet'}" in r.stdout  # the signed location, resolved here
+    assert "release attestation ok: release 2 passed policy" in r.stdout and "against v1" in r.stdout
+    assert "checks that policy turned off: none" in r.stdout
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--base", "v1", "--json", *PINNED)
+    report = json.loads(r.stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "verify-version.schema.json").read_text())).validate(report)
+    assert report["trust"]["checked_against"] == "pinned" and report["attestation"]["release"] == 2
+
+
+def test_a_key_the_store_registered_is_not_trusted(prov, template_trust, workdir):
+    """Attack 1: with write access and their own key, the attacker commits poisoned data twice,
+    gates the second against the first under a lax policy, attests, and waives. Nothing of it
+    verifies for a job that pins the maintainer's key."""
+    facts = template_trust.facts
+    relabel("v2.parquet", list(range(facts["n_base"], facts["n_base"] + 40)), "poison.parquet")
+    Path("lax.toml").write_text(
+        '[integrity]\nacknowledge_disabled = "attacker"\n[lineage]\nmax_relabeled_after_source = 1000\n'
+        "block_quarantined_sources = false\n[relabels]\nmax_relabel_rate_per_source = 1.0\n"
+        "[detectors]\nenabled = false\n"
+    )
+    for tag in ("p1", "p2"):
+        assert prov("commit", "poison.parquet", "--tag", tag, "--key", "attacker.key").exit_code == 0
+    r = prov(
+        "check", "p2", "--base", "p1", "--policy", "lax.toml", "--attest", "--key", "attacker.key",
+        "--signer", "attacker.pub", "--signer", "maintainer.pub",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output  # pins of the attacker's choosing say yes
+    r = prov("verify", "p2", "--attestation", "p2.attestation.json", "--policy", "lax.toml", *PINNED)
+    assert r.exit_code == 1 and "which is not trusted for role commit" in one_line(r)
+    for command in (("audit", "verify"), ("fsck",), ("check", "p2", "--base", "p1")):
+        r = prov(*command, *PINNED)
+        assert r.exit_code == 1, (command, r.output)
+    # the attacker's attestation of the honest version is no attestation either
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", "attacker.key", "--attest-out", "a.json")
+    assert r.exit_code == 2 and "--signer" in one_line(r)
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", "attacker.key", "--attest-out", "a.json", *PINNED)
+    assert r.exit_code == 2 and "not trusted for role attest" in one_line(r)
+
+
+def test_a_pull_request_with_the_attackers_own_waivers_stays_blocked(prov, template_trust, workdir, tmp_path):
+    """Attack 1, as a pull request in a real git repository: the maintainer committed a candidate the
+    gate blocks; the PR registers the attacker's key, signs a waiver of every finding and loosens
+    policy.toml. CI takes the policy and the pinned key from the base branch: still blocked."""
+    facts = template_trust.facts
+    relabel("v2.parquet", [facts["n_base"] + i for i in range(0, 40, 2)], "v4.parquet")
+    assert (
+        prov("commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED).exit_code == 0
+    )
+    Path("maintainer.key").rename(tmp_path / "maintainer.key")  # never in the repository
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "v4 candidate")):
+        run("git", "-c", "user.name=m", "-c", "user.email=m@example.org", *args, cwd=workdir)
+    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED)
+    assert r.exit_code == 1
+    blocked = json.loads(r.stdout)["rules"]
+    assert any(x["rule"] == "lineage.max_relabeled_after_source" and x["status"] == "block" for x in blocked)
+
+    run("git", "checkout", "-q", "-b", "pr", cwd=workdir)
+    assert prov("keys", "register", "attacker.pub", "--name", "reviewer").exit_code == 0
+    relabeled = [x for x in blocked if x["rule"] == "lineage.max_relabeled_after_source"][0]["records"]
+    for record in relabeled:
+        for detector in ("combined", "knn_label"):
+            r = prov("waive", record["digest"], "--version", "v4", "--detector", detector, "--reason", "fine",
+                     "--key", "attacker.key")  # fmt: skip
+            assert r.exit_code == 0, r.output  # nothing pinned: the store's keys, attacker's included
+    Path("policy.toml").write_text("[lineage]\nmax_relabeled_after_source = 1000\n[detectors]\nenabled = false\n")
+    run("git", "add", "-A", cwd=workdir)
+    run("git", "-c", "user.name=a", "-c", "user.email=a@example.org", "commit", "-qm", "waive reviewed", cwd=workdir)
+
+    ci = tmp_path / "ci"
+    run("git", "clone", "-q", "--branch", "pr", str(workdir), str(ci), cwd=tmp_path)
+    (tmp_path / "base.toml").write_text(run_out("git", "show", "origin/main:policy.toml", cwd=ci))
+    (tmp_path / "base.pub").write_text(run_out("git", "show", "origin/main:maintainer.pub", cwd=ci))
+    import os
+
+    os.chdir(ci)
+    r = prov("check", "v4", "--base", "v2", "--policy", tmp_path / "base.toml", "--format", "json",
+             "--signer", tmp_path / "base.pub")  # fmt: skip
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    assert report["waivers"]["honoured"] == [] and len(report["waivers"]["ignored"]) == 2 * len(relabeled)
+    assert all("not trusted for role waive" in w["why"] for w in report["waivers"]["ignored"])
+    # with the PR's own policy the gate passes, but that is not the policy the training job requires
+    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--signer", tmp_path / "base.pub")
+    assert r.exit_code == 0
+
+
+def run_out(*args: str, cwd: Path) -> str:
+    import subprocess
+
+    return subprocess.run(list(args), cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_verify_reads_the_signed_location_not_the_stores_row(prov, template_trust, workdir):
+    """Attack 2: a clean copy hidden away, the store's row pointed at it, the file the trainer reads
+    poisoned. verify re-reads the location the version signed, says which, and fails."""
+    Path(".hidden").mkdir()
+    shutil.copyfile("v2.parquet", ".hidden/clean.parquet")
+    relabel("v2.parquet", [1100, 1200], "v2.parquet")
+    with sqlite3.connect(".prov/prov.db") as db:
+        (dataset,) = db.execute("select dataset from versions where tag = 'v2'").fetchone()
+        db.execute(
+            "update versions set dataset = ? where tag = 'v2'", [dataset.replace("v2.parquet", ".hidden/clean.parquet")]
+        )
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--policy", "policy.toml", *PINNED)
+    assert r.exit_code == 1
+    assert f"data at {workdir / 'v2.parquet'} no longer matches its signed manifest (2 relabeled)" in one_line(r)
+    r = prov("check", "v2", "--base", "v1", *PINNED)
+    assert r.exit_code == 1 and "[BLOCK] integrity.verify_data" in r.stdout
+    assert prov("show", "v2", "--json").exit_code == 0
+    assert json.loads(prov("show", "v2", "--json").stdout)["dataset"]["path"] == "v2.parquet"
+
+
+def test_the_quarantine_list_comes_from_signed_versions_not_audit_rows(prov, template_trust, workdir):
+    """Attack 5: the crowd was quarantined (v3q); its records come back in v5. Rewriting the
+    audit rows that recorded the quarantine does not let them in, even under a policy that
+    does not check the audit log: the quarantine is read from the signed versions."""
+    assert (
+        prov("commit", "v3.parquet", "--tag", "v5", "--parent", "v3q", "--key", "maintainer.key", *PINNED).exit_code
+        == 0
+    )
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update audit set detail = replace(detail, '\"crowd\"', '\"nobody\"') where action = 'quarantine'")
+    assert prov("audit", "verify", *PINNED).exit_code == 1  # the edit itself is caught
+    Path("no-audit.toml").write_text("[integrity]\nverify_signatures = false\n")
+    r = prov("check", "v5", "--base", "v3q", "--policy", "no-audit.toml", "--format", "json", *PINNED)
+    rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    assert r.exit_code == 1
+    quarantined = rules["lineage.block_quarantined_sources"]
+    assert quarantined["status"] == "block" and "(crowd)" in quarantined["reason"]
+    assert quarantined["count"] == template_trust.facts["n_crowd"]
+
+
+def test_a_weakened_policy_is_visible_and_needs_an_acknowledgement(prov, template_trust, workdir):
+    """Attack 6: a policy that turns off integrity checks cannot be attested silently."""
+    Path("weak.toml").write_text("[integrity]\nverify_data = false\n")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("check", "v2", "--base", "v1", "--policy", "weak.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 2 and "weak.toml: turns off integrity.verify_data" in one_line(r)
+    assert "acknowledge_disabled" in one_line(r) and store_fingerprint(workdir / ".prov") == before
+    Path("weak.toml").write_text('[integrity]\nverify_data = false\nacknowledge_disabled = "data re-read nightly"\n')
+    r = prov("check", "v2", "--base", "v1", "--policy", "weak.toml", "--attest", "--key", "maintainer.key",
+             "--attest-out", "weak.attestation.json", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "v2", "--attestation", "weak.attestation.json", *PINNED)
+    assert r.exit_code == 0 and "checks that policy turned off: integrity.verify_data" in r.stdout
+    r = prov("verify", "v2", "--attestation", "weak.attestation.json", "--policy", "policy.toml", *PINNED)
+    assert r.exit_code == 1 and "not the one required" in one_line(r)
+
+
+def test_an_expired_attestation_is_refused(prov, template_trust, workdir):
+    """Attack 6 (freeze): an attestation that was valid once, replayed after it expired."""
+    import provenance as prov_api
+    from provenance.gate.attestation import attest
+    from provenance.gate.policy import load
+
+    pins = prov_api.Pins.load(["maintainer.pub"])
+    store = prov_api.Store.open(".", pins=pins)
+    policy = load("policy.toml")
+    result = prov_api.check(store, "v2", "v1", policy=policy, pins=pins)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    result.checked_at = long_ago.replace(microsecond=0).isoformat()
+    attest(store, result, policy, "maintainer.key", "old.attestation.json")
+    r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", *PINNED)
+    assert r.exit_code == 1 and "old.attestation.json: expired at" in one_line(r)
+
+
+def test_a_training_job_refuses_an_older_release_than_it_has_accepted(prov, template_trust, workdir):
+    """Attack 6 (rollback): after release 3, an attacker serves release 2 again."""
+    assert (
+        prov("commit", "v2.parquet", "--tag", "v2b", "--parent", "v2", "--key", "maintainer.key", *PINNED).exit_code
+        == 0
+    )
+    r = prov("check", "v2b", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    state = ("--release-state", "job-state.json")
+    r = prov("verify", "v2b", "--attestation", "v2b.attestation.json", "--no-data", *state, *PINNED)
+    assert r.exit_code == 0 and "newest release this job has accepted: 3" in r.stdout
+    Draft202012Validator(json.loads((SCHEMAS / "release-state.schema.json").read_text())).validate(
+        json.loads(Path("job-state.json").read_text())
+    )
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *state, *PINNED)
+    assert r.exit_code == 1 and "release 2 (v2) is older than release 3 (v2b)" in one_line(r)
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--min-release", "3", *PINNED)
+    assert r.exit_code == 1 and "older than --min-release 3" in one_line(r)
+    r = prov("verify", "v2b", "--attestation", "v2b.attestation.json", "--no-data", "--base", "v1", *PINNED)
+    assert r.exit_code == 1 and "was checked against v2, not v1" in one_line(r)
+
+
+def test_checks_that_need_a_signer_say_so_and_others_say_what_they_checked(prov, template_trust, workdir):
+    before = store_fingerprint(workdir / ".prov")
+    for command in (("check", "v2", "--base", "v1"), ("verify", "v2", "--attestation", "v2.attestation.json")):
+        r = prov(*command)
+        assert r.exit_code == 2 and "needs a pinned signer: pass --signer KEY.pub" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
+    for command in (("verify", "v2"), ("show", "v2"), ("diff", "v1", "v2")):
+        r = prov(*command)
+        assert r.exit_code == 0 and "checked only against keys found in the store" in r.stderr, command
+    r = prov("verify", "v2.parquet", "--attestation", "v2.attestation.json", "--policy", "policy.toml")
+    assert r.exit_code == 2 and "--attestation applies to a version, not to a batch" in one_line(r)
+
+
+def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
+    assert prov("commit", "v1.parquet", "--tag", "mine", "--key", "attacker.key").exit_code == 0
+    keyid = json.loads(prov("log", "--json").stdout)["versions"][-1]["keyid"]
+    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["versions"] == ["mine"]
+    r = prov("commit", "v1.parquet", "--tag", "mine2", "--key", "attacker.key")
+    assert r.exit_code == 1 and "was revoked" in one_line(r)
+    r = prov("verify", "mine")
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)

@@ -1,0 +1,107 @@
+"""Roots of trust end to end, and hostile trust input: exit 2, one line naming the file and the problem, store unchanged."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jsonschema import Draft202012Validator
+
+from provenance import keys, signing
+from provenance.trust.root import document_digest
+from support import store_fingerprint
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def one_line(r) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def make_root(prov, out: str, *extra: str, root_keys=("root",), threshold: int = 1, sign=("root",)) -> None:
+    """``out``: a root giving the maintainer every maintainer role and the vendor its source, signed by ``sign``."""
+    args = [a for k in root_keys for a in ("--root-key", f"{k}.pub")]
+    roles = ["--commit", "maintainer.pub", "--attest", "maintainer.pub", "--waive", "maintainer.pub"]
+    r = prov("root", "new", out, *args, "--threshold", threshold, *roles, "--source", "vendor=vendor.pub", *extra)
+    assert r.exit_code == 0, r.output
+    for k in sign:
+        assert prov("root", "sign", out, "--key", f"{k}.key").exit_code == 0
+
+
+def test_a_root_file_gives_the_roles_and_a_new_root_revokes_a_key(prov, template_trust, workdir):
+    for name in ("root", "root2"):
+        keys.generate(workdir / name)
+    make_root(prov, "root.json")
+    doc = json.loads(base64.b64decode(json.loads(Path("root.json").read_text())["payload"]))
+    Draft202012Validator(json.loads((SCHEMAS / "root.schema.json").read_text())).validate(doc)
+    pinned = ("--signer", "root.pub", "--root", "root.json")
+    r = prov("root", "show", *pinned)
+    assert r.exit_code == 0 and "Root v1 (root.json) ok" in r.stdout
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json", *pinned)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *pinned)
+    assert r.exit_code == 0 and "root v1 (root.json" in r.stdout
+
+    # rotation: v2 of the root, signed by the old root key and the new one, leaves the maintainer out
+    r = prov(
+        "root", "new", "root-v2.json", "--root-key", "root2.pub", "--version", "2", "--source", "vendor=vendor.pub"
+    )
+    assert r.exit_code == 0
+    for k in ("root", "root2"):
+        assert prov("root", "sign", "root-v2.json", "--key", f"{k}.key").exit_code == 0
+    chain = ("--signer", "root.pub", "--root", "root.json", "--root", "root-v2.json")
+    r = prov("verify", "v2", "--no-data", *chain)
+    assert r.exit_code == 1 and "no key may sign for role commit (root v2" in one_line(r)
+    # the new root alone, pinned by its own key, says the same; the old key cannot vouch for it alone
+    r = prov("verify", "v2", "--no-data", "--signer", "root2.pub", "--root", "root-v2.json")
+    assert r.exit_code == 1
+    r = prov("verify", "v2", "--no-data", "--signer", "root.pub", "--root", "root-v2.json")
+    assert r.exit_code == 2 and "root-v2.json: none of its root keys is pinned" in one_line(r)
+
+
+def test_hostile_trust_input_is_exit_2_naming_the_file(prov, template_trust, workdir):
+    for name in ("root", "r2", "stranger"):
+        keys.generate(workdir / name)
+    Path("garbage.pub").write_text("not a key\n")
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    Path("rsa.pub").write_bytes(
+        rsa_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    Path("broken.json").write_text("{not json")
+    make_root(prov, "expired.json", "--expires", "2020-01-01T00:00:00Z")
+    make_root(prov, "below.json", root_keys=("root", "r2"), threshold=2, sign=("root",))
+    make_root(prov, "role.json")
+    env = json.loads(Path("role.json").read_text())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    stmt["predicate"]["roles"]["deploy"] = {"keyids": [], "threshold": 1}
+    stmt["subject"][0]["digest"]["sha256"] = document_digest(stmt["predicate"])
+    env["payload"] = base64.b64encode(signing.canonical_json(stmt)).decode()
+    Path("role.json").write_text(json.dumps(env))
+    make_root(prov, "stranger-signed.json", root_keys=("stranger",), sign=("stranger",))
+    cases = [
+        (("--signer", "garbage.pub"), "garbage.pub: not a PEM public key"),
+        (("--signer", "rsa.pub"), "rsa.pub: not an Ed25519 public key"),
+        (("--signer", "maintainer.key"), "maintainer.key: not a PEM public key"),
+        (("--signer", "missing.pub"), "missing.pub: cannot read public key"),
+        (("--signer", "root.pub", "--root", "broken.json"), "broken.json (root file): envelope is not JSON"),
+        (("--signer", "root.pub", "--root", "expired.json"), "expired.json: root v1 expired at 2020-01-01"),
+        (("--signer", "root.pub", "--signer", "r2.pub", "--root", "below.json"), "below.json: signed by 1 of the 2"),
+        (("--signer", "root.pub", "--root", "role.json"), "role.json: unknown role 'deploy'"),
+        (("--signer", "root.pub", "--root", "stranger-signed.json"), "none of its root keys is pinned"),
+        (("--root", "role.json"), "a root file needs its root keys pinned"),
+    ]
+    before = store_fingerprint(workdir / ".prov")
+    for flags, expected in cases:
+        for command in (("check", "v2", "--base", "v1"), ("verify", "v2", "--no-data")):
+            r = prov(*command, *flags)
+            assert r.exit_code == 2 and expected in one_line(r), (command, flags, r.output)
+    r = prov("check", "v2", "--base", "v1", env={"PROV_SIGNERS": "garbage.pub"})
+    assert r.exit_code == 2 and "garbage.pub: not a PEM public key" in one_line(r)
+    r = prov("check", "v2", "--base", "v1", env={"PROV_SIGNERS": "maintainer.pub", "PROV_ROOT_THRESHOLD": "zero"})
+    assert r.exit_code == 2 and "PROV_ROOT_THRESHOLD='zero'" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
