@@ -1,4 +1,4 @@
-"""Commands of the core: init, keys, commit, log, show, verify, audit."""
+"""Commands of the core: init, keys, commit, log, show, verify."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ from provenance.store import Store
 from provenance.version_facts import describe_version, is_version, version_log
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-app.add_typer(audit_app, name="audit")
 
 
 @command("init")
@@ -204,13 +202,3 @@ def verify(
                 f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} "
                 f"at {a['checked_at']}"
             )
-
-
-@command("verify", group=audit_app)
-def audit_verify(json_out: bool = JsonFlag) -> None:
-    """Walk the hash chain and check every version's signed audit head is in it."""
-    seq, head = versions.verify_audit(Store.open())
-    if json_out:
-        emit_json({"entries": seq, "head": head, "status": "ok"})
-    else:
-        echo(f"Audit log ok: {seq} entries, head {head[:16]}")

@@ -11,12 +11,23 @@ from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 from provenance.trust import source_keys as trustlib
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
 
 SourceOpt = typer.Option(..., "--source", help="Name of the source (vendor, crowd batch, scraper).")
+CheckpointKeyOpt = typer.Option(
+    None,
+    "--checkpoint-key",
+    envvar="PROV_KEY",
+    help="Private key (KEY.key) that signs an audit checkpoint over the log after this change (else it is pending).",
+)
+
+
+def _checkpoint(path: str | None) -> CheckpointKey | None:
+    return CheckpointKey.load(path) if path else None
 
 
 @command("sign")
@@ -46,10 +57,11 @@ def trust_add(
     public_key: str = typer.Argument(..., help="The source's public key (KEY.pub)."),
     valid_from: str | None = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
     valid_until: str | None = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     json_out: bool = JsonFlag,
 ) -> None:
     """Trust a public key to sign batches for SOURCE (several keys per source rotate)."""
-    entry = trustlib.add_key(Store.open(), source, public_key, valid_from, valid_until)
+    entry = trustlib.add_key(Store.open(), source, public_key, valid_from, valid_until, _checkpoint(checkpoint_key))
     if json_out:
         emit_json(entry.to_dict())
         return
@@ -66,10 +78,11 @@ def trust_revoke(
     source: str = typer.Argument(..., help="Source name."),
     key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
-    revoked = trustlib.revoke(Store.open(), source, key, reason)
+    revoked = trustlib.revoke(Store.open(), source, key, reason, _checkpoint(checkpoint_key))
     if json_out:
         emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
         return
@@ -104,12 +117,14 @@ def add(
     unsigned: bool = typer.Option(
         False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
     ),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a batch and its records; a signed batch is verified first."""
     spec = flags.spec(data)
-    result = register.add_batch(Store.open(), spec, source, envelope, unsigned)
+    checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before any data is read
+    result = register.add_batch(Store.open(), spec, source, envelope, unsigned, checkpoint=checkpoint)
     if json_out:
         emit_json(result.to_dict())
         return

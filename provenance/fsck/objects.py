@@ -22,6 +22,7 @@ _REFERENCES = [
     "select object, null from profiles",
     "select object, null from waivers",
     "select object, null from attestations",
+    "select object, null from checkpoints",
 ]
 
 

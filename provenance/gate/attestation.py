@@ -10,6 +10,7 @@ from pathlib import Path
 from provenance import keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 from provenance.store.objects import atomic_write
 
 PREDICATE_TYPE = "https://prov.dev/release-check/v1"
@@ -64,7 +65,7 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
     out_path = Path(out)
     if not out_path.parent.is_dir():
         raise InputError(f"{out}: folder {out_path.parent} does not exist")
-    with store.write():
+    with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
             {

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 
 PREDICATE_TYPE = "https://prov.dev/waiver/v1"
 
@@ -71,7 +72,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         },
     }
     envelope = signing.sign(stmt, private)
-    with store.write():
+    with store.write(CheckpointKey(private, Path(key_path).stem)):  # the waiver's entry is not left pending
         oid = store.put_object(signing.canonical_json(envelope), "json")
         store.db.table("waivers").insert(
             {

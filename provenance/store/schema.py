@@ -8,6 +8,8 @@
 - ``version_lineage``: per version, the Parquet object classifying each record and its
   counts (the same counts are signed in the version's predicate).
 - ``profiles``, ``detector_runs``, ``findings``, ``waivers``, ``attestations``: detection and the gate.
+- ``checkpoints``: signed tree heads over the audit log (``provenance.store.checkpoints``);
+  a store made before them gets the table with its first checkpoint.
 """
 
 from __future__ import annotations
@@ -131,4 +133,22 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.table("attestations").create(
         {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
     )
+    create_checkpoints_table(db)
     db.table("meta").insert({"key": "format", "value": FORMAT})
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def create_checkpoints_table(db: sqlite_utils.Database) -> None:
+    """The ``checkpoints`` table (if it is not there yet): one row per signed tree head.
+
+    ``object`` is the DSSE envelope's object id; ``size``/``root``/``head`` repeat what it
+    signed (entries covered, RFC 9162 root hash, chain hash of the last covered entry).
+    """
+    db.table(CHECKPOINTS).create(
+        {"object": str, "size": int, "root": str, "head": str, "keyid": str, "created_at": str},
+        pk="object",
+        not_null={"size", "root", "head", "keyid", "created_at"},
+        if_not_exists=True,
+    )

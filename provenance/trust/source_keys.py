@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 
 MAX_SOURCE_LENGTH = 200
 
@@ -96,8 +97,12 @@ def add_key(
     public_key_path: str | Path,
     valid_from: str | None = None,
     valid_until: str | None = None,
+    checkpoint: CheckpointKey | None = None,
 ) -> TrustedKey:
-    """Trust ``public_key_path`` for ``source`` within an optional window."""
+    """Trust ``public_key_path`` for ``source`` within an optional window.
+
+    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
+    """
     validate_source(source)
     public = keys.load_public(public_key_path)
     kid = keys.key_id(public)
@@ -124,7 +129,7 @@ def add_key(
         "revoked_at": None,
         "revoked_reason": None,
     }
-    with store.write():
+    with store.write(checkpoint):
         store.db["trust"].insert(row)
         store.audit(
             "trust.add",
@@ -146,8 +151,17 @@ def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> Tru
     return found[0]
 
 
-def revoke(store: Store, source: str, keyid: str | None = None, reason: str | None = None) -> list[TrustedKey]:
-    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys."""
+def revoke(
+    store: Store,
+    source: str,
+    keyid: str | None = None,
+    reason: str | None = None,
+    checkpoint: CheckpointKey | None = None,
+) -> list[TrustedKey]:
+    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys.
+
+    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
+    """
     validate_source(source)
     known = entries(store, source)
     if not known:
@@ -157,7 +171,7 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     stamp = clock.now_iso()
-    with store.write():
+    with store.write(checkpoint):
         for k in targets:
             store.db.execute(
                 "update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",

@@ -19,6 +19,7 @@ from provenance.merkle import (
     inclusion_proof,
     leaf_hash,
     merkle_root,
+    prefix_roots,
     verify_consistency,
     verify_inclusion,
 )
@@ -162,3 +163,10 @@ def test_a_consistency_proof_fails_for_a_rewritten_prefix_or_a_wrong_size(n, dat
         assert not verify_consistency(m, n, first_root, root, proof[:i] + [leaf_hash(b"x")] + proof[i + 1 :])
     with pytest.raises(ValueError):
         consistency_proof(leaves, n + 1)
+
+
+def test_prefix_roots_in_one_pass_equal_each_prefix_root():
+    leaves = [leaf_hash(bytes([i])) for i in range(70)]
+    sizes = [1, 2, 3, 5, 8, 31, 32, 33, 64, 70, 71, 0]
+    got = prefix_roots(leaves, sizes)
+    assert got == {n: merkle_root(leaves[:n]) for n in sizes if 1 <= n <= 70}
