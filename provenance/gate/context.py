@@ -134,6 +134,14 @@ class GateContext:
         return frozenset(out)
 
     @cached_property
+    def signing_sources(self) -> frozenset[str]:
+        """Sources that have a trusted batch-signing key now (the store's active trust entries;
+        issue 12's pinned root of trust replaces this one fact)."""
+        from provenance.trust import source_keys
+
+        return frozenset(k.source for k in source_keys.entries(self.store) if k.status() == "active")
+
+    @cached_property
     def waivers(self) -> Waivers:
         """The waivers of ``new`` (stored and given), judged against ``trusted_keys``."""
         return judge_waivers(self.store, self.new, self.waiver_envelopes, self.trusted_keys)
