@@ -17,6 +17,7 @@ from provenance import signing
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.store.coverage import coverage
 from provenance.store.store import Store
 
 
@@ -157,4 +158,5 @@ def describe_version(store: Store, tag: str) -> dict:
         "envelope_object": row["envelope_object"],
     }
     info.update(pred.get("lineage") or {})
+    info["audit"] = coverage(store).to_dict()  # what of the audit log no signature covers yet
     return info

@@ -14,6 +14,7 @@ from provenance.errors import InputError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
+from provenance.store.coverage import audit_line
 from provenance.version_facts import describe_version, is_version, version_log
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
@@ -152,6 +153,7 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")
+    echo(f"  {audit_line(info['audit'])}")
 
 
 @command("verify")

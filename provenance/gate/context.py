@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
+    from provenance.store.coverage import AuditCoverage
 
 
 @dataclass
@@ -134,6 +135,14 @@ class GateContext:
         return frozenset(out)
 
     @cached_property
+    def audit_coverage(self) -> AuditCoverage:
+        """How much of the audit log a signature by one of ``trusted_keys`` covers; later
+        entries are pending and no rule relies on them (``provenance.store.coverage``)."""
+        from provenance.store.coverage import coverage
+
+        return coverage(self.store, self.trusted_keys)
+
+    @cached_property
     def signing_sources(self) -> frozenset[str]:
         """Sources that have a trusted batch-signing key now (the store's active trust entries;
         issue 12's pinned root of trust replaces this one fact)."""
@@ -144,7 +153,7 @@ class GateContext:
     @cached_property
     def waivers(self) -> Waivers:
         """The waivers of ``new`` (stored and given), judged against ``trusted_keys``."""
-        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.trusted_keys)
+        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.trusted_keys, self.audit_coverage.signed)
 
     def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per

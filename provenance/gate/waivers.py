@@ -145,19 +145,38 @@ def read_waiver_files(files: Iterable[str]) -> list[tuple[bytes, str]]:
 
 
 def judge_waivers(
-    store: Store, version: str, extra: Iterable[tuple[bytes, str]], trusted: Mapping[str, Ed25519PublicKey]
+    store: Store,
+    version: str,
+    extra: Iterable[tuple[bytes, str]],
+    trusted: Mapping[str, Ed25519PublicKey],
+    signed_entries: int | None = None,
 ) -> Waivers:
     """Judge the stored waivers of ``version`` and the ``extra`` envelopes against ``trusted`` keys.
 
     A waiver is honoured only if its DSSE signature verifies under one of ``trusted``
     (key id -> public key), its predicate type is the waiver's and it names ``version``;
-    every other one is listed as ignored, with why.
+    every other one is listed as ignored, with why. With ``signed_entries`` (how many
+    leading audit entries a trusted signature covers), a stored waiver whose audit entry
+    is after them is pending and ignored; a waiver given as a file is judged by its own
+    signature alone.
     """
     candidates: list[tuple[bytes, str]] = []
-    for row in store.db["waivers"].rows_where("version = ?", [version]):
-        candidates.append((store.objects.get(row["object"], "waiver"), f"stored waiver {row['object'][:16]}"))
-    candidates += list(extra)
     out = Waivers()
+    logged = {}
+    if signed_entries is not None:
+        for seq, detail in store.db.execute("select seq, detail from audit where action = 'waiver'"):
+            logged[json.loads(detail).get("object")] = seq
+    for row in store.db["waivers"].rows_where("version = ?", [version]):
+        origin = f"stored waiver {row['object'][:16]}"
+        seq = logged.get(row["object"])
+        if signed_entries is not None and (seq is None or seq > signed_entries):
+            out.report["ignored"].append(
+                {"digest": row["digest"], "detector": row["detector"], "reason": None, "reviewer": row["keyid"]}
+                | {"origin": origin, "why": "pending: its audit entry is under no trusted signature"}
+            )
+            continue
+        candidates.append((store.objects.get(row["object"], "waiver"), origin))
+    candidates += list(extra)
     for env_bytes, origin in candidates:
         pred, problem = _judge(env_bytes, origin, version, trusted)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}

@@ -22,6 +22,7 @@ from provenance.report.wording import (
     subject_text,
     verdict,
 )
+from provenance.store.coverage import audit_line
 
 LISTED = 10
 
@@ -41,6 +42,8 @@ def render_diff(report: dict) -> str:
     s = report["summary"]
     console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
     console.print(verdict(report))
+    if report.get("audit"):
+        console.print(audit_line(report["audit"]))
     console.print()
 
     summary = _table("Changes", "change", "records")
@@ -162,6 +165,8 @@ def render_check(r: dict) -> str:
         lines.append(f"  {len(r['waivers']['honoured'])} reviewed waiver(s) honoured")
     if r.get("attestation"):
         lines.append(f"  attestation written: {r['attestation']}")
+    if r.get("audit"):
+        lines.append(f"  {audit_line(r['audit'])}")
     return "\n".join(lines) + "\n"
 
 

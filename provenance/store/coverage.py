@@ -50,12 +50,19 @@ class AuditCoverage:
         return dict(self.__dict__)
 
     def summary(self) -> str:
-        """One line for people, e.g. ``2 audit entries pending (after checkpoint 3f2a…)``."""
-        where = f"after {self.by}" if self.by else "nothing in the log is signed"
-        keys_note = "" if self.pinned else "; signatures checked only against keys found in the store"
-        if not self.pending:
-            return f"audit log: all {self.entries} entries signed ({self.by or 'empty log'}){keys_note}"
-        return f"audit log: {len(self.pending)} of {self.entries} entries pending ({where}){keys_note}"
+        """One line for people (:func:`audit_line`)."""
+        return audit_line(self.to_dict())
+
+
+def audit_line(cov: dict) -> str:
+    """One line for people from ``AuditCoverage.to_dict()``, e.g.
+    ``audit log: 1 of 7 entries pending (after checkpoint 3f2a…); ...``."""
+    n, pending = cov["entries"], cov["pending"]
+    keys_note = "" if cov["pinned"] else "; signatures checked only against keys found in the store"
+    if not pending:
+        return f"audit log: all {n} entries signed ({cov['by'] or 'empty log'}){keys_note}"
+    where = f"after {cov['by']}" if cov["by"] else "nothing in the log is signed"
+    return f"audit log: {len(pending)} of {n} entries pending ({where}; not relied on){keys_note}"
 
 
 # --- coverage: what a check may rely on --------------------------------------------------
@@ -95,19 +102,26 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
     )
 
 
-def _version_heads(store: Any, trusted: Keys) -> list[tuple[str, str]]:
-    """(tag, signed auditLogHead) of every version whose signature verifies under ``trusted``."""
+def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, str]]:
+    """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``.
+
+    Others are skipped, or with ``strict`` raise VerificationError (InputError for an
+    envelope that is not one) naming the version.
+    """
     out = []
     for row in store.versions():
+        name = f"envelope of {row['tag']}"
         try:
-            data = store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
-            env = signing.parse_envelope(data, f"envelope of {row['tag']}")
-            stmt = signing.verify(env, trusted, f"envelope of {row['tag']}").statement
+            env = signing.parse_envelope(store.objects.get(row["envelope_object"], name), name)
+            stmt = signing.verify(env, trusted, name).statement
+            pred = stmt.get("predicate") or {}
+            if pred.get("version") != row["tag"] or not isinstance(pred.get("auditLogHead"), str):
+                raise VerificationError(f"version {row['tag']}: its envelope was signed for another version")
         except (InputError, VerificationError):
+            if strict:
+                raise
             continue
-        head = (stmt.get("predicate") or {}).get("auditLogHead")
-        if isinstance(head, str) and (stmt.get("predicate") or {}).get("version") == row["tag"]:
-            out.append((row["tag"], head))
+        out.append((row["tag"], pred["auditLogHead"]))
     return out
 
 
@@ -190,21 +204,15 @@ def verify_checkpoints(
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
-    from provenance.version_facts import verified_statement
-
-    position = {e["hash"]: e["seq"] for e in rows}
-    n = 0
-    for row in store.versions():
-        stmt = verified_statement(store, row, trusted)
-        if (
-            stmt["predicate"].get("auditLogHead") not in position
-            and stmt["predicate"].get("auditLogHead") != audit.GENESIS
-        ):
-            raise VerificationError(
-                f"audit log is broken: version {row['tag']} signed a head that is no longer in the log"
-            )
-        entry = store.db.execute("select action, subject from audit where seq = ?", [row["audit_seq"]]).fetchone()
-        if entry is None or entry[0] != "commit" or entry[1] != row["tag"]:
-            raise VerificationError(f"audit log is broken: the commit entry of version {row['tag']} is missing")
-        n += 1
-    return n
+    """Each version's signature verifies under ``trusted``, its signed audit head is an entry
+    of the log (or the empty log's), and its commit entry is there. Returns how many."""
+    position = {e["hash"] for e in rows} | {audit.GENESIS}
+    heads = _version_heads(store, trusted, strict=True)
+    for tag, head in heads:
+        if head not in position:
+            raise VerificationError(f"audit log is broken: version {tag} signed a head that is no longer in the log")
+        seq = store.version(tag)["audit_seq"]
+        entry = store.db.execute("select action, subject from audit where seq = ?", [seq]).fetchone()
+        if entry is None or entry[0] != "commit" or entry[1] != tag:
+            raise VerificationError(f"audit log is broken: the commit entry of version {tag} is missing")
+    return len(heads)

@@ -131,3 +131,16 @@ def test_a_kept_checkpoint_catches_a_truncated_log(prov, project, keypair):
     assert prov("audit", "verify", "--signer", keypair.public_path).exit_code == 0  # consistent with itself
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path, "--checkpoint", "kept.json"), 1)
     assert "audit log is broken: checkpoint" in line and "(entries removed)" in line
+
+
+def test_show_and_diff_show_pending_entries(prov, project, keypair):
+    r = prov("show", "v1")
+    assert r.exit_code == 0 and "audit log: 1 of" in r.stdout and "entries pending (after checkpoint" in r.stdout
+    info = json.loads(prov("show", "v1", "--json").stdout)
+    assert [e["action"] for e in info["audit"]["pending"]] == ["batch.add"] and not info["audit"]["pinned"]
+    pq.write_table(digits_table(160), project / "d.parquet")
+    assert prov("commit", "d.parquet", "--tag", "v2", "--key", keypair.private_path).exit_code == 0
+    doc = json.loads(prov("diff", "v1", "v2", "--format", "json").stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "diff.schema.json").read_text())).validate(doc)
+    assert doc["audit"]["pending"] == [] and doc["audit"]["by"].startswith("checkpoint ")  # the commit signed one
+    assert "audit log: all" in prov("diff", "v1", "v2").stdout

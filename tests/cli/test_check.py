@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -221,6 +222,20 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     assert r.exit_code == 0, r.output
     assert len(report["waivers"]["honoured"]) == len(knn)
     assert report["waivers"]["ignored"][0]["why"].startswith("unsigned or foreign signature")
+    # each `prov waive` signed a checkpoint; with those gone (an edited store) the waivers' entries are
+    # pending, so the stored waivers are not relied on: the findings block again
+    con = sqlite3.connect(workdir / ".prov" / "prov.db", isolation_level=None)
+    first = con.execute("select min(seq) from audit where action = 'waiver'").fetchone()[0]
+    con.execute("delete from checkpoints where size >= ?", [first])
+    con.close()
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json")
+    report = json.loads(r.stdout)
+    assert r.exit_code == 1 and report["waivers"]["honoured"] == []
+    assert {w["why"] for w in report["waivers"]["ignored"]} == {
+        "pending: its audit entry is under no trusted signature"
+    }
+    assert [e["action"] for e in report["audit"]["pending"]].count("waiver") == len(knn)
+    assert "entries pending" in prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout
 
 
 def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
