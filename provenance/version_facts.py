@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from provenance import signing
 from provenance.errors import VerificationError
@@ -38,26 +36,18 @@ def load_manifest(store: Store, row: dict) -> Manifest:
     return manifest
 
 
-def verified_statement(store: Store, row: dict, trusted: Mapping[str, Any] | None = None) -> dict:
+def verified_statement(store: Store, row: dict) -> dict:
     """The version's in-toto Statement (a dict), after checking its DSSE signature and what it names.
 
-    Checks the signing key is among ``trusted`` (key id -> Ed25519 public key; default the
-    store's registered, unrevoked keys), and that the signed subject
+    Checks the signing key is registered and unrevoked, and that the signed subject
     (Merkle root), version name, manifest digest and parent equal the version's row.
     Raises ``VerificationError`` naming the version and the fact that differs.
     """
     data = store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
     env = signing.parse_envelope(data, f"envelope of {row['tag']}")
-    if trusted is None:
-        trusted = store.trusted_keys()
-        if row["keyid"] not in trusted:
-            raise VerificationError(
-                f"version {row['tag']}: its key {row['keyid'][:16]} is not a registered, unrevoked key"
-            )
-    elif row["keyid"] not in trusted:
-        raise VerificationError(
-            f"version {row['tag']}: signed by key {row['keyid'][:16]}, which the verifier does not trust"
-        )
+    trusted = store.trusted_keys()
+    if row["keyid"] not in trusted:
+        raise VerificationError(f"version {row['tag']}: its key {row['keyid'][:16]} is not a registered, unrevoked key")
     verified = signing.verify(env, {row["keyid"]: trusted[row["keyid"]]}, f"envelope of {row['tag']}")
     stmt = verified.statement
     if signing.subject_root(stmt).hex() != row["merkle_root"]:
