@@ -84,6 +84,19 @@ def test_a_rechained_log_no_longer_matches_its_signed_checkpoints(prov, project,
     con.close()
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path), 1)
     assert "audit log is broken: the first" in line and "(history rewritten)" in line and ".prov/objects/" in line
+    r = prov("fsck")
+    assert r.exit_code == 1 and "(history rewritten)" in r.output
+
+
+def test_a_bad_checkpoint_key_is_refused_before_anything_is_read(prov, project):
+    before = store_fingerprint(project / ".prov")
+    pq.write_table(digits_table(10, seed=9), project / "more.parquet")
+    r = prov("add", "more.parquet", "--source", "more", "--unsigned", "--checkpoint-key", "missing.key")
+    line = one_line(r, 2)
+    assert "missing.key" in line
+    r = prov("add", "more.parquet", "--source", "more", "--unsigned", "--checkpoint-key", "vendor.pub")
+    assert "vendor.pub" in one_line(r, 2)
+    assert store_fingerprint(project / ".prov") == before
 
 
 def test_a_checkpoint_signed_by_an_unpinned_key_fails(prov, project, keypair):
