@@ -157,3 +157,18 @@ def test_show_and_diff_show_pending_entries(prov, project, keypair):
     Draft202012Validator(json.loads((SCHEMAS / "diff.schema.json").read_text())).validate(doc)
     assert doc["audit"]["pending"] == [] and doc["audit"]["by"].startswith("checkpoint ")  # the commit signed one
     assert "audit log: all" in prov("diff", "v1", "v2").stdout
+
+
+def test_a_store_made_before_checkpoints_still_verifies_and_gets_the_table_with_its_first_one(prov, project, keypair):
+    con = db(project)
+    con.execute("drop table checkpoints")
+    con.close()
+    r = prov("audit", "verify", "--signer", keypair.public_path, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    # v1 was the first commit: the head it signed is the empty log's, so every entry is pending
+    assert doc["checkpoints"] == [] and doc["signed_by"] is None and len(doc["pending"]) == doc["entries"]
+    assert prov("fsck").exit_code == 0 and prov("show", "v1").exit_code == 0
+    assert prov("audit", "checkpoint", "--key", keypair.private_path).exit_code == 0
+    doc = json.loads(prov("audit", "verify", "--signer", keypair.public_path, "--json").stdout)
+    assert len(doc["checkpoints"]) == 1 and doc["pending"] == []
