@@ -1,4 +1,4 @@
-"""RFC 6962 Merkle tree hash over manifest entries, and RFC 9162 inclusion proofs.
+"""RFC 6962 Merkle tree hash over manifest entries, and RFC 9162 inclusion and consistency proofs.
 
 The tree is RFC 6962 §2.1's Merkle Tree Hash (MTH) with SHA-256, named ``rfc6962-sha256``
 where a digest is signed: leaf hash = SHA-256(0x00 || entry), node = SHA-256(0x01 || left
@@ -196,3 +196,100 @@ class MerkleBuilder:
 def perfect_subtree_root(blob: bytes | memoryview) -> bytes:
     """Root over a power-of-two number of leaf hashes (any count works; this is the hot path)."""
     return fastsha.merkle_root(blob)
+
+
+# --- RFC 9162 §2.1.4 consistency proofs (the audit log's signed tree heads) ---------------
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def consistency_proof(leaves: Sequence[bytes], first: int) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 PROOF(first, D[n]): node hashes proving the tree of the first
+    ``first`` leaves is a prefix of the tree of all ``len(leaves)`` leaves.
+
+    ``leaves`` are leaf hashes (32 bytes each). Empty when ``first`` is 0 or equals the
+    size (nothing to prove). Raises ValueError if ``first`` is outside 0..n.
+    """
+    n = len(leaves)
+    if not 0 <= first <= n:
+        raise ValueError(f"a tree of {first} leaves cannot be a prefix of a tree of {n}")
+    if first in (0, n):
+        return []
+    return _subproof(first, leaves, True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [merkle_root(leaves)]
+    k = _largest_power_of_two_below(n)
+    if m <= k:
+        return _subproof(m, leaves[:k], complete) + [merkle_root(leaves[k:])]
+    return _subproof(m - k, leaves[k:], False) + [merkle_root(leaves[:k])]
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2: whether the tree of size ``first`` with root ``first_root`` is a
+    prefix of the tree of size ``second`` with root ``second_root``.
+
+    A tree of size 0 is a prefix of every tree; equal sizes need equal roots and an empty
+    proof. Returns False (never raises) for anything that does not verify.
+    """
+    if first < 0 or second < first:
+        return False
+    if first == 0:
+        return not proof
+    if first == second:
+        return not proof and first_root == second_root
+    path = list(proof)
+    if not path:
+        return False
+    if first & (first - 1) == 0:  # an exact power of two: the first tree is a node of the second
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    sha = hashlib.sha256
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = sha(b"\x01" + c + fr).digest()
+            sr = sha(b"\x01" + c + sr).digest()
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = sha(b"\x01" + sr + c).digest()
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
+def prefix_roots(leaves: Sequence[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
+    """RFC 6962 MTH of the first ``size`` leaves for each of ``sizes``, in one pass.
+
+    Keeps the compact range of the prefix (its perfect subtrees, largest first) and folds
+    it from the right at each size asked for: O(n + k log n) for k sizes instead of O(n k).
+    A size outside 1..n is left out of the answer.
+    """
+    want, out = set(sizes), {}
+    stack: list[tuple[int, bytes]] = []  # (height, root) of perfect subtrees, left to right
+    sha = hashlib.sha256
+    for i, leaf in enumerate(leaves, 1):
+        node, height = leaf, 0
+        while stack and stack[-1][0] == height:
+            node = sha(b"\x01" + stack.pop()[1] + node).digest()
+            height += 1
+        stack.append((height, node))
+        if i in want:
+            root = stack[-1][1]
+            for _, left in reversed(stack[:-1]):
+                root = sha(b"\x01" + left + root).digest()
+            out[i] = root
+    return out

@@ -15,6 +15,7 @@ from provenance import signing
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.store.coverage import coverage
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -239,4 +240,5 @@ def describe_version(store: Store, tag: str) -> dict:
         "envelope_object": row["envelope_object"],
     }
     info.update(pred.get("lineage") or {})
+    info["audit"] = coverage(store).to_dict()  # what of the audit log no signature covers yet
     return info

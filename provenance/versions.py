@@ -10,7 +10,7 @@ whether the commit comes from Python or from ``prov commit``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
+from provenance.store.checkpoints import CheckpointKey, register_signing_key
+from provenance.store.coverage import verify_log
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -203,7 +205,8 @@ def commit(
     portable = portable_spec(spec, store).to_dict()
     dataset = json.dumps(portable, sort_keys=True)
     root = hashed.manifest.root.hex()
-    with store.write():
+    # the commit ends by signing an audit checkpoint with the committer's key: nothing it logged is left pending
+    with store.write(CheckpointKey(private, Path(key_path).stem)):
         # Again under the lock: another process may have committed or revoked meanwhile.
         refuse_existing(store, tag)
         _refuse_revoked(store, keyid, key_path)
@@ -263,20 +266,7 @@ def commit(
 
 def _register_committer(store: Store, keyid: str, private: Any, key_path: str | Path) -> bool:
     """Inside the write: register the committer's public key on its first commit (audit-logged)."""
-    if store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
-        return False
-    registered_at = clock.now_iso()
-    name = Path(key_path).stem
-    store.db.table("keys").insert(
-        {
-            "keyid": keyid,
-            "name": name,
-            "public_pem": keys.public_pem(private.public_key()),
-            "registered_at": registered_at,
-        }
-    )
-    store.audit("key.register", keyid, {"name": name, "registered_at": registered_at})
-    return True
+    return register_signing_key(store, private, Path(key_path).stem)
 
 
 # --- verifying -----------------------------------------------------------------------
@@ -332,24 +322,15 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     return report
 
 
-def verify_audit(store: Store) -> tuple[int, str]:
-    """Walk the hash chain, then check each version's commit entry and signed head are in it.
+def verify_audit(store: Store, pinned: Mapping[str, Any] | None = None) -> tuple[int, str]:
+    """Walk the hash chain, then every signed statement about the log (checkpoints, versions' heads).
 
+    ``pinned``: key id -> Ed25519 public key the verifier trusts (default the store's keys).
     Returns ``(number of entries, head hash in hex)``; raises ``VerificationError`` naming
-    the first break.
+    the first break (see ``provenance.store.coverage.verify_log``).
     """
-    seq, head = audit.verify_chain(store.db)
-    known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
-    for row in store.versions():
-        stmt = verified_statement(store, row)
-        if stmt["predicate"].get("auditLogHead") not in known:
-            raise VerificationError(
-                f"audit log is broken: version {row['tag']} signed a head that is no longer in the log"
-            )
-        entry = store.db.execute("select action, subject from audit where seq = ?", [row["audit_seq"]]).fetchone()
-        if entry is None or entry[0] != "commit" or entry[1] != row["tag"]:
-            raise VerificationError(f"audit log is broken: the commit entry of version {row['tag']} is missing")
-    return seq, head
+    report = verify_log(store, pinned)
+    return report["entries"], report["head"]
 
 
 def register_key(store: Store, public_path: str | Path, name: str) -> dict:

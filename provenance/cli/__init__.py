@@ -10,6 +10,7 @@ from __future__ import annotations
 # isort: off
 from provenance.cli import (  # noqa: F401  (each module registers its commands on import)
     core,
+    audit,
     lineage,
     roots,
     diff,

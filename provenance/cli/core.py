@@ -1,4 +1,4 @@
-"""Commands of the core: init, keys, commit, log, show, verify, audit."""
+"""Commands of the core: init, keys, commit, log, show, verify."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from provenance.errors import InputError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
+from provenance.store.coverage import audit_line
 from provenance.trust.maintainer_keys import revoke_key
 from provenance.trust.pins import Pins
 from provenance.version_facts import describe_version, is_version, version_log
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed); register or revoke them.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-app.add_typer(audit_app, name="audit")
 
 
 @command("init")
@@ -188,6 +187,7 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")
+    echo(f"  {audit_line(info['audit'])}")
 
 
 @command("verify")
@@ -279,15 +279,3 @@ def echo_attestation(a: dict) -> None:
     echo(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
     if a.get("release_state"):
         echo(f"  newest release this job has accepted: {a['release_state']['release']} ({a['release_state']['path']})")
-
-
-@command("verify", group=audit_app)
-@trust_flags
-def audit_verify(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """Walk the hash chain and check every version's signed audit head is in it."""
-    seq, head = versions.verify_audit(Store.open(pins=pins))
-    note_unpinned(pins)
-    if json_out:
-        emit_json({"entries": seq, "head": head, "status": "ok"})
-    else:
-        echo(f"Audit log ok: {seq} entries, head {head[:16]}")

@@ -12,6 +12,7 @@ from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 from provenance.trust import source_keys as trustlib
 from provenance.trust.pins import Pins
 
@@ -19,6 +20,16 @@ trust_app = typer.Typer(help="Which keys may sign batches for which source.", no
 app.add_typer(trust_app, name="trust")
 
 SourceOpt = typer.Option(..., "--source", help="Name of the source (vendor, crowd batch, scraper).")
+CheckpointKeyOpt = typer.Option(
+    None,
+    "--checkpoint-key",
+    envvar="PROV_KEY",
+    help="Private key (KEY.key) that signs an audit checkpoint over the log after this change (else it is pending).",
+)
+
+
+def _checkpoint(path: str | None) -> CheckpointKey | None:
+    return CheckpointKey.load(path) if path else None
 
 
 @command("sign")
@@ -55,6 +66,7 @@ def trust_add(
         envvar="PROV_KEY",
         help="A maintainer's private key that signs the entry; verifiers pinning maintainer keys count only signed entries.",
     ),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -62,7 +74,10 @@ def trust_add(
 
     With --key the entry is signed; run it again with --key to sign an entry added without one.
     """
-    entry = trustlib.add_key(Store.open(pins=pins), source, public_key, valid_from, valid_until, signer=key)
+    checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
+    entry = trustlib.add_key(
+        Store.open(pins=pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
+    )
     if json_out:
         emit_json(entry.to_dict() | {"signed": key is not None})
         return
@@ -85,10 +100,11 @@ def trust_revoke(
     source: str = typer.Argument(..., help="Source name."),
     key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
-    revoked = trustlib.revoke(Store.open(), source, key, reason)
+    revoked = trustlib.revoke(Store.open(), source, key, reason, _checkpoint(checkpoint_key))
     if json_out:
         emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
         return
@@ -132,13 +148,15 @@ def add(
     unsigned: bool = typer.Option(
         False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
     ),
+    checkpoint_key: str | None = CheckpointKeyOpt,
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a batch and its records; a signed batch is verified first against the keys trusted for its source."""
     spec = flags.spec(data)
-    result = register.add_batch(Store.open(pins=pins), spec, source, envelope, unsigned)
+    checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before any data is read
+    result = register.add_batch(Store.open(pins=pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
     if json_out:
         emit_json(result.to_dict())
         return

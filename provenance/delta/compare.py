@@ -40,4 +40,8 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
     }
+    if store is not None:
+        from provenance.store.coverage import coverage
+
+        report.audit = coverage(store).to_dict()  # shown, so a reviewer sees what no signature covers yet
     return report

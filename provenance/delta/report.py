@@ -106,6 +106,8 @@ class DiffReport:
     detect: bool = False
     # every added and relabeled digest (numpy S32), for detectors; not part of the output
     delta: dict = field(default_factory=dict, repr=False)
+    # the store's audit coverage (provenance.store.coverage.AuditCoverage.to_dict), when there is a store
+    audit: dict | None = None
 
     @property
     def flagged_signals(self) -> list:
@@ -148,7 +150,7 @@ class DiffReport:
             "detect": self.detect,
             "detectors": self.detectors,
             "findings": self.findings,
-        }
+        } | ({"audit": self.audit} if self.audit is not None else {})
 
 
 def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:

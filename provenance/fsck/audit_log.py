@@ -13,7 +13,7 @@ import json
 from provenance.errors import ProvError
 from provenance.fsck.gate_tables import check_gate_entries
 from provenance.fsck.problems import Inspection
-from provenance.store import audit
+from provenance.store import audit, coverage
 
 CHECKED_ACTIONS = {
     "commit",
@@ -35,6 +35,8 @@ def check_audit(insp: Inspection) -> None:
     db = insp.db
     try:
         audit.verify_chain(db)
+        if insp.store is not None:  # checkpoints: signed by a key the store knows, matching the log
+            coverage.verify_checkpoints(insp.store, insp.store.trusted_keys())
     except ProvError as exc:
         insp.error("audit", str(exc))
     entries = audit.entries(db)

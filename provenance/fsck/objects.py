@@ -23,6 +23,7 @@ _REFERENCES = [
     "select object, null from waivers",
     "select object, null from attestations",
     "select object, null from trust_statements",
+    "select object, null from checkpoints",
 ]
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate import release_settings
+from provenance.store.checkpoints import CheckpointKey
 from provenance.store.objects import atomic_write
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
@@ -168,7 +169,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
     envelope = signing.canonical_json(signing.sign(stmt, private))
-    with store.write():
+    with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
             {

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
+    from provenance.store.coverage import AuditCoverage
 
 
 @dataclass
@@ -133,9 +134,25 @@ class GateContext:
         return self.pins.role_keys(WAIVE, self.store)
 
     @cached_property
+    def audit_coverage(self) -> AuditCoverage:
+        """How much of the audit log a signature by a maintainer key the verifier trusts covers
+        (``Pins.maintainer_keys``; the store's keys when nothing is pinned); later entries are
+        pending and no rule relies on them (``provenance.store.coverage``)."""
+        from provenance.store.coverage import coverage
+
+        trusted = self.pins.maintainer_keys(self.store)
+        return coverage(self.store, self.store.trusted_keys() if trusted is None else trusted)
+
+    @cached_property
+    def signing_sources(self) -> frozenset[str]:
+        """Sources that have an active batch-signing key the verifier trusts (``Pins.trusted_sources``)."""
+        return frozenset(self.pins.trusted_sources(self.store))
+
+    @cached_property
     def waivers(self) -> Waivers:
-        """The waivers of ``new`` (stored and given), judged against ``waive_role``."""
-        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.waive_role)
+        """The waivers of ``new`` (stored and given), judged against ``waive_role``; a stored
+        waiver whose audit entry no trusted signature covers yet is pending and not honoured."""
+        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.waive_role, self.audit_coverage.signed)
 
     def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per

@@ -42,6 +42,7 @@ from provenance.gate.rules import (
     VerifyData,
     VerifySignatures,
 )
+from provenance.gate.unsigned import UnsignedFromSigningSources
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -56,6 +57,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     MaxUnattributed,
     MaxUnattributedFraction,
     MaxUnsignedAdditions,
+    UnsignedFromSigningSources,
     ForbiddenSources,
     BlockQuarantinedSources,
     MaxRelabelRatePerSource,
@@ -284,6 +286,7 @@ def rule_set(policy: Policy) -> RuleSet:
         MaxUnattributed.from_settings(s),
         MaxUnattributedFraction.from_settings(s),
         MaxUnsignedAdditions.from_settings(s),
+        UnsignedFromSigningSources.from_settings(s),
         ForbiddenSources.from_settings(s),
         BlockQuarantinedSources.from_settings(s),
         MaxRelabelRatePerSource.from_settings(s),

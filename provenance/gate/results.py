@@ -106,6 +106,8 @@ class GateResult:
             ``records_base``); empty when the check stopped before diffing.
         checked_at: UTC time of the check, ISO 8601 to the second.
         attestation: path of the release attestation written for a pass, if any.
+        audit: how much of the audit log is signed and which entries are pending
+            (``provenance.store.coverage.AuditCoverage.to_dict``); pending ones were not relied on.
     """
 
     base: str
@@ -119,6 +121,7 @@ class GateResult:
     summary: dict = field(default_factory=dict)
     checked_at: str = ""
     attestation: str | None = None
+    audit: dict | None = None
 
     @property
     def exit_code(self) -> int:
@@ -141,4 +144,5 @@ class GateResult:
             "waivers": self.waivers,
             "summary": self.summary,
             "attestation": self.attestation,
+            "audit": self.audit,
         }

@@ -47,6 +47,17 @@ def count_status(ctx: GateContext, status: str) -> tuple[int, pa.Array]:
     return int(pc.sum(mask).as_py() or 0), mask
 
 
+def added_mask(ctx: GateContext) -> pa.Array:
+    """Which rows of the new version's lineage are records added against the base."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    added = np.ascontiguousarray(ctx.diff.delta["added"])
+    value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(added), [None, pa.py_buffer(added)])
+    return pc.is_in(ctx.lineage.column("digest"), value_set=value_set)
+
+
 def setting_value(settings: Settings, setting: Setting) -> Any:
     """The value ``settings`` gives ``setting`` (its default when the section leaves it out)."""
     return settings.get(setting.section, {}).get(setting.key, setting.default)
@@ -227,15 +238,10 @@ class MaxUnsignedAdditions(CountBound):
         k = int(ctx.report["summary"].get("unattributed_added", 0))
         records: list[dict] = []
         if k and self.bound is not None and k > self.bound:
-            import numpy as np
-            import pyarrow as pa
             import pyarrow.compute as pc
 
-            added = np.ascontiguousarray(ctx.diff.delta["added"])
-            value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(added), [None, pa.py_buffer(added)])
             _, unattributed = count_status(ctx, "unattributed")
-            mask = pc.and_(unattributed, pc.is_in(ctx.lineage.column("digest"), value_set=value_set))
-            records = lineage_records(ctx, mask)
+            records = lineage_records(ctx, pc.and_(unattributed, added_mask(ctx)))
         return bounded_count(self.key, k, self.bound, "added records without a trusted signature", records)
 
 

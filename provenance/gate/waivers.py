@@ -17,6 +17,7 @@ from pathlib import Path
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.checkpoints import CheckpointKey
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import WAIVE, RoleKeys, verify_role
 
@@ -73,7 +74,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         },
     }
     envelope = signing.sign(stmt, private)
-    with store.write():
+    with store.write(CheckpointKey(private, Path(key_path).stem)):  # the waiver's entry is not left pending
         oid = store.put_object(signing.canonical_json(envelope), "json")
         store.db.table("waivers").insert(
             {
@@ -143,18 +144,39 @@ def read_waiver_files(files: Iterable[str]) -> list[tuple[bytes, str]]:
     return out
 
 
-def judge_waivers(store: Store, version: str, extra: Iterable[tuple[bytes, str]], role: RoleKeys) -> Waivers:
+def judge_waivers(
+    store: Store,
+    version: str,
+    extra: Iterable[tuple[bytes, str]],
+    role: RoleKeys,
+    signed_entries: int | None = None,
+) -> Waivers:
     """Judge the stored waivers of ``version`` and the ``extra`` envelopes against the ``waive`` role.
 
     A waiver is honoured only if its DSSE signature meets ``role`` (the keys the verifier
     trusts to waive, ``Pins.role_keys("waive")``), its predicate type is the waiver's and
-    it names ``version``; every other one is listed as ignored, with why.
+    it names ``version``; every other one is listed as ignored, with why. With
+    ``signed_entries`` (how many leading audit entries a trusted signature covers), a
+    stored waiver whose audit entry is after them is pending and ignored; a waiver given
+    as a file is judged by its own signature alone.
     """
     candidates: list[tuple[bytes, str]] = []
-    for row in store.db["waivers"].rows_where("version = ?", [version]):
-        candidates.append((store.objects.get(row["object"], "waiver"), f"stored waiver {row['object'][:16]}"))
-    candidates += list(extra)
     out = Waivers()
+    logged = {}
+    if signed_entries is not None:
+        for seq, detail in store.db.execute("select seq, detail from audit where action = 'waiver'"):
+            logged[json.loads(detail).get("object")] = seq
+    for row in store.db["waivers"].rows_where("version = ?", [version]):
+        origin = f"stored waiver {row['object'][:16]}"
+        seq = logged.get(row["object"])
+        if signed_entries is not None and (seq is None or seq > signed_entries):
+            out.report["ignored"].append(
+                {"digest": row["digest"], "detector": row["detector"], "reason": None, "reviewer": row["keyid"]}
+                | {"origin": origin, "why": "pending: its audit entry is under no trusted signature"}
+            )
+            continue
+        candidates.append((store.objects.get(row["object"], "waiver"), origin))
+    candidates += list(extra)
     for env_bytes, origin in candidates:
         pred, problem = _judge(env_bytes, origin, version, role)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}

@@ -20,6 +20,7 @@ from provenance.errors import InputError
 from provenance.lineage.batches import check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust import source_keys as trust
 
@@ -72,6 +73,7 @@ def add_batch(
     envelope_path: str | Path | None = None,
     unsigned: bool = False,
     executor: Any = None,
+    checkpoint: CheckpointKey | None = None,
 ) -> AddResult:
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
@@ -80,6 +82,8 @@ def add_batch(
     otherwise deleting a tampered batch's envelope would turn a rejected batch into an
     accepted unsigned one. Its records then count as unattributed, and the default policy
     blocks unsigned additions from a source that has a trusted batch-signing key.
+
+    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
 
     Raises InputError (no envelope and not ``unsigned``; already registered; unreadable
     data), VerificationError (a signature, key or record that does not verify).
@@ -107,7 +111,7 @@ def add_batch(
         )
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm)
-    with store.write():
+    with store.write(checkpoint):
         # Again under the lock: another process may have added the same batch meanwhile.
         if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
             raise InputError(f"{spec.path}: these records are already registered as batch {bid}")

@@ -34,6 +34,7 @@ from provenance.report.wording import (
     stat_text,
     subject_text,
 )
+from provenance.store.coverage import audit_line
 
 FLAGGED_LISTED = 20  # flagged records listed before "... N more"
 LISTED = 10  # records listed per kind of change, rules' records, classes
@@ -167,6 +168,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.line(("prov diff ", "bold"), side_text(report["base"]), " → ", side_text(report["new"]))
     v = diff_verdict(report)
     _verdict_line(out, v.tone, v.word, v.sentence)
+    if report.get("audit"):
+        out.line(audit_line(report["audit"]))
     out.line(_changes_line(report["summary"]))
     out.line()
     if report["detect"]:
@@ -338,6 +341,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         out.line(f"{plural(len(r['waivers']['honoured']), 'reviewed waiver')} honoured")
     if r.get("attestation"):
         out.line(f"attestation written: {r['attestation']}")
+    if r.get("audit"):
+        out.line(audit_line(r["audit"]))
     return out.text()
 
 

@@ -9,6 +9,8 @@ spaces), ``prev_hash`` is the previous entry's hash (64 zeros for the first) and
 is the SHA-256, hex, of the compact JSON array ``[seq, ts, action, subject, detail,
 prev_hash]`` (UTF-8, non-ASCII kept). The chain alone does not stop someone who can write
 ``.prov/`` and recomputes it; entries under a signed head do.
+The same entries are also the leaves of an RFC 9162 Merkle tree whose signed tree heads
+(checkpoints) are ``provenance.store.checkpoints``; a leaf is :func:`entry_bytes`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,19 @@ from provenance.errors import VerificationError
 GENESIS = "0" * 64
 
 
+def _body(seq: int, ts: str, action: str, subject: str, detail: str, prev: str) -> bytes:
+    return json.dumps([seq, ts, action, subject, detail, prev], separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _entry_hash(seq: int, ts: str, action: str, subject: str, detail: str, prev: str) -> str:
-    body = json.dumps([seq, ts, action, subject, detail, prev], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(_body(seq, ts, action, subject, detail, prev)).hexdigest()
+
+
+def entry_bytes(entry: dict) -> bytes:
+    """The canonical bytes of one entry (a row of :func:`entries`): the JSON array
+    ``[seq, ts, action, subject, detail, prev_hash]``, compact, UTF-8. Its SHA-256 is the
+    entry's chain hash; it is also the entry's leaf in the log's Merkle tree."""
+    return _body(entry["seq"], entry["ts"], entry["action"], entry["subject"], entry["detail"], entry["prev_hash"])
 
 
 def head(db) -> tuple[int, str]:

@@ -16,6 +16,8 @@ when present.
 
 - ``trust_statements``: which trust entries a maintainer signed (``prov trust add --key``),
   naming the DSSE envelope object (``provenance.trust.statements``).
+- ``checkpoints``: signed tree heads over the audit log (``provenance.store.checkpoints``);
+  a store made before them gets the table with its first checkpoint.
 """
 
 from __future__ import annotations
@@ -141,7 +143,25 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.table("attestations").create(
         {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
     )
+    create_checkpoints_table(db)
     db.table("meta").insert({"key": "format", "value": FORMAT})
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def create_checkpoints_table(db: sqlite_utils.Database) -> None:
+    """The ``checkpoints`` table (if it is not there yet): one row per signed tree head.
+
+    ``object`` is the DSSE envelope's object id; ``size``/``root``/``head`` repeat what it
+    signed (entries covered, RFC 9162 root hash, chain hash of the last covered entry).
+    """
+    db.table(CHECKPOINTS).create(
+        {"object": str, "size": int, "root": str, "head": str, "keyid": str, "created_at": str},
+        pk="object",
+        not_null={"size", "root", "head", "keyid", "created_at"},
+        if_not_exists=True,
+    )
 
 
 def create_trust_statements(db: sqlite_utils.Database) -> None:
@@ -156,5 +176,6 @@ def create_trust_statements(db: sqlite_utils.Database) -> None:
 
 ON_DEMAND_TABLES: dict[str, Callable[[sqlite_utils.Database], None]] = {
     "trust_statements": create_trust_statements,
+    CHECKPOINTS: create_checkpoints_table,
 }
 """Tables created on first use (name -> creator), after ``create_schema``'s."""

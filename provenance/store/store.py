@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -27,6 +27,9 @@ from provenance.errors import InputError, StoreBusyError, StoreError
 from provenance.store import audit
 from provenance.store.objects import ObjectStore
 from provenance.store.schema import create_schema
+
+if TYPE_CHECKING:
+    from provenance.store.checkpoints import CheckpointKey
 
 STORE_DIR = ".prov"
 STORE_ENV = "PROV_STORE"
@@ -167,7 +170,7 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Store]:
+    def write(self, checkpoint: CheckpointKey | None = None) -> Iterator[Store]:
         """One atomic write: lock, transaction, and clean-up of new objects on failure.
 
         Takes the store's file lock (``.prov/lock``, ``flock``; waits up to
@@ -177,6 +180,10 @@ class Store:
         back, if the block raises anything (including Ctrl-C); otherwise the transaction
         commits. Nested writes raise ``StoreError``. Keep the block short: anything slow
         (hashing, profiles) belongs before it, since every other writer waits on the lock.
+
+        With ``checkpoint`` (a ``provenance.store.checkpoints.CheckpointKey``), a write that
+        appended audit entries ends by signing a checkpoint over the log, in the same
+        transaction: the entries are never on disk without it.
         """
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
@@ -188,7 +195,10 @@ class Store:
                 self._new_objects = None
                 raise StoreBusyError(f"{self.root}: store busy ({exc})") from exc
             try:
+                before = self.audit_head()
                 yield self
+                if checkpoint is not None and self.audit_head() != before:
+                    checkpoint.sign(self)
                 self.db.conn.execute("COMMIT")
             except BaseException:
                 if self.db.conn.in_transaction:

@@ -21,6 +21,7 @@ from provenance.errors import InputError
 from provenance.trust import statements
 
 if TYPE_CHECKING:
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
 MAX_SOURCE_LENGTH = 200
@@ -103,6 +104,7 @@ def add_key(
     valid_from: str | None = None,
     valid_until: str | None = None,
     signer: str | Path | None = None,
+    checkpoint: CheckpointKey | None = None,
 ) -> TrustedKey:
     """Trust ``public_key_path`` for ``source`` within an optional window; ``prov trust add``.
 
@@ -112,7 +114,8 @@ def add_key(
     way (how a store made before signed entries is brought up to date). When the store
     handle carries pins, ``signer`` must be a key they trust for ``commit``.
     Raises ``InputError`` for a bad source, key file, window, a revoked or already
-    (signed) trusted key, or a signer the verifier would not count.
+    (signed) trusted key, or a signer the verifier would not count. With ``checkpoint``,
+    the write ends by signing an audit checkpoint with that key.
     """
     validate_source(source)
     public = keys.load_public(public_key_path)
@@ -146,7 +149,7 @@ def add_key(
         "revoked_at": None,
         "revoked_reason": None,
     }
-    with store.write():
+    with store.write(checkpoint):
         if not existing:
             store.db["trust"].insert(row)
         detail = {"keyid": kid, "valid_from": row["valid_from"], "valid_until": row["valid_until"]}
@@ -197,8 +200,17 @@ def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> Tru
     return found[0]
 
 
-def revoke(store: Store, source: str, keyid: str | None = None, reason: str | None = None) -> list[TrustedKey]:
-    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys."""
+def revoke(
+    store: Store,
+    source: str,
+    keyid: str | None = None,
+    reason: str | None = None,
+    checkpoint: CheckpointKey | None = None,
+) -> list[TrustedKey]:
+    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys.
+
+    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
+    """
     validate_source(source)
     known = entries(store, source)
     if not known:
@@ -208,7 +220,7 @@ def revoke(store: Store, source: str, keyid: str | None = None, reason: str | No
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     stamp = clock.now_iso()
-    with store.write():
+    with store.write(checkpoint):
         for k in targets:
             store.db.execute(
                 "update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",

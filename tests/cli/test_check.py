@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -243,6 +244,20 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     assert r.exit_code == 0, r.output
     assert len(report["waivers"]["honoured"]) == len(knn)
     assert report["waivers"]["ignored"][0]["why"].startswith("not signed by a key trusted to waive")
+    # each `prov waive` signed a checkpoint; with those gone (an edited store) the waivers' entries are
+    # pending, so the stored waivers are not relied on: the findings block again
+    con = sqlite3.connect(workdir / ".prov" / "prov.db", isolation_level=None)
+    first = con.execute("select min(seq) from audit where action = 'waiver'").fetchone()[0]
+    con.execute("delete from checkpoints where size >= ?", [first])
+    con.close()
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json")
+    report = json.loads(r.stdout)
+    assert r.exit_code == 1 and report["waivers"]["honoured"] == []
+    assert {w["why"] for w in report["waivers"]["ignored"]} == {
+        "pending: its audit entry is under no trusted signature"
+    }
+    assert [e["action"] for e in report["audit"]["pending"]].count("waiver") == len(knn)
+    assert "entries pending" in prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout
 
 
 def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
@@ -381,3 +396,36 @@ def test_three_label_flips_in_file_order_block_as_extreme_whatever_the_budget(pr
     assert extreme["status"] == "block" and results["flipped"]["detectors.combined"]["status"] == "pass"
     assert {x["digest"] for x in extreme["records"]} <= {digests[i] for i in flipped}
     assert all(x["extreme_p"] <= 0.01 / 300 for x in extreme["records"])
+
+
+def test_unsigned_additions_from_a_source_that_signs_block_unless_the_policy_allows_them(prov, workdir, keypair, base):
+    """No silent downgrade: the vendor signs its batches, so a vendor batch without its envelope
+    (here added with --unsigned) blocks by default; `allow_unsigned_from` lets it through."""
+    t, n = base
+    extra = digits_table().slice(0, 30)
+    px = np.array(extra.column("px10").to_pylist()) + 1
+    extra = extra.set_column(extra.schema.get_field_index("px10"), "px10", pa.array(px))
+    pq.write_table(extra, workdir / "vendor-batch-2.parquet")
+    assert prov("add", "vendor-batch-2.parquet", "--source", "vendor").exit_code == 2  # no envelope: not implied
+    assert prov("add", "vendor-batch-2.parquet", "--source", "vendor", "--unsigned").exit_code == 0
+    commit_new(prov, keypair, pa.concat_tables([t, extra]))
+    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    assert r.exit_code == 1, r.output
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.unsigned_from_signing_sources")
+    assert rule["status"] == "block" and rule["count"] == 30 and rule["records"][0]["source"] == "vendor"
+    assert "sources that sign their batches (vendor)" in rule["reason"]
+    Path("policy.toml").write_text('[lineage]\nallow_unsigned_from = ["vendor"]\n')
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.unsigned_from_signing_sources")
+    assert rule["status"] == "pass" and "allowed unsigned from vendor" in rule["reason"]
+
+
+def test_unattributed_data_without_sources_is_not_blocked_for_that_and_the_report_says_so(prov, store, keypair):
+    t = shuffled_digits()
+    pq.write_table(t.slice(0, 1000), store.base / "v1.parquet")
+    assert prov("commit", "v1.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    commit_new(prov, keypair, t.slice(0, 1100))
+    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.unsigned_from_signing_sources")
+    assert rule["status"] == "pass"
+    assert "100 added records are unattributed (no source, no signed batch), not blocked" in rule["reason"]

@@ -9,10 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
+from pymerkle import verify_consistency as pymerkle_consistent
 from pymerkle import verify_inclusion as pymerkle_verify
 
 from provenance.manifest import Manifest
-from provenance.merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, verify_inclusion
+from provenance.merkle import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    prefix_roots,
+    verify_consistency,
+    verify_inclusion,
+)
 
 
 def rfc6962_mth(entries: list[bytes]) -> bytes:
@@ -111,3 +121,52 @@ def test_parallel_subtree_root_equals_the_single_pass_root():
     for n in (1 << 17, (1 << 17) + 12345):
         leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
         assert merkle_root_of_blob(b"".join(leaves), LocalExecutor(3)) == merkle_root(leaves)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 9, 13, 16, 17, 33])
+def test_every_consistency_proof_verifies_and_holds_pymerkles_nodes(n):
+    """RFC 9162 §2.1.4: PROOF(m, D[n]) for every m; pymerkle (an independent implementation)
+    agrees on every prefix's root and proves the same consistency its own way."""
+    entries = [os.urandom(8) for _ in range(n)]
+    leaves = [leaf_hash(e) for e in entries]
+    root = merkle_root(leaves)
+    tree = InmemoryTree(algorithm="sha256")
+    for e in entries:
+        tree.append_entry(e)
+    for m in range(1, n + 1):
+        proof = consistency_proof(leaves, m)
+        first_root = merkle_root(leaves[:m])
+        assert verify_consistency(m, n, first_root, root, proof)
+        assert tree.get_root(m) == first_root
+        if m < n:
+            pymerkle_consistent(first_root, root, tree.prove_consistency(m, n))  # raises InvalidProof
+    assert consistency_proof(leaves, 0) == [] and verify_consistency(0, n, EMPTY_ROOT, root, [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 40), st.data())
+def test_a_consistency_proof_fails_for_a_rewritten_prefix_or_a_wrong_size(n, data):
+    entries = [bytes([i]) * 4 for i in range(n)]
+    leaves = [leaf_hash(e) for e in entries]
+    m = data.draw(st.integers(1, n - 1))
+    proof, root, first_root = consistency_proof(leaves, m), merkle_root(leaves), merkle_root(leaves[:m])
+    rewritten = leaves[:]
+    rewritten[data.draw(st.integers(0, m - 1))] = leaf_hash(b"rewritten")
+    assert not verify_consistency(m, n, merkle_root(rewritten[:m]), root, proof)
+    assert not verify_consistency(m, n, first_root, merkle_root(rewritten), proof)
+    assert not verify_consistency(m, n, first_root, root, proof[:-1])
+    assert not verify_consistency(n, m, first_root, root, proof)
+    if m + 1 < n:
+        assert not verify_consistency(m + 1, n, first_root, root, proof)
+    if proof:
+        i = data.draw(st.integers(0, len(proof) - 1))
+        assert not verify_consistency(m, n, first_root, root, proof[:i] + [leaf_hash(b"x")] + proof[i + 1 :])
+    with pytest.raises(ValueError):
+        consistency_proof(leaves, n + 1)
+
+
+def test_prefix_roots_in_one_pass_equal_each_prefix_root():
+    leaves = [leaf_hash(bytes([i])) for i in range(70)]
+    sizes = [1, 2, 3, 5, 8, 31, 32, 33, 64, 70, 71, 0]
+    got = prefix_roots(leaves, sizes)
+    assert got == {n: merkle_root(leaves[:n]) for n in sizes if 1 <= n <= 70}

@@ -1,0 +1,84 @@
+"""Commands of the audit log: verify it, and sign a checkpoint over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._trust import trust_flags
+from provenance.errors import InputError
+from provenance.store import Store, coverage
+from provenance.store import checkpoints as cps
+from provenance.store.objects import atomic_write
+from provenance.trust.pins import Pins
+
+audit_app = typer.Typer(help="Check the store's audit log and sign checkpoints over it.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@command("verify", group=audit_app)
+@trust_flags
+def audit_verify(
+    checkpoint: list[str] = typer.Option(
+        [], "--checkpoint", help="A checkpoint you kept earlier (its JSON file): the log must extend it (repeatable)."
+    ),
+    pins: Pins = Pins(),  # filled by @trust_flags
+    json_out: bool = JsonFlag,
+) -> None:
+    """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries."""
+    store = Store.open(pins=pins)
+    pinned = pins.maintainer_keys(store)
+    trusted = cps.trusted_keys(store, pinned)
+    kept = [cps.checkpoint_from_file(path, trusted) for path in checkpoint]
+    report = coverage.verify_log(store, pinned, kept)
+    if json_out:
+        emit_json(report)
+        return
+    echo(f"Audit log ok: {report['entries']} entries, head {report['head'][:16]}, root {report['root'][:16]}")
+    n, v = len(report["checkpoints"]), report["versions"]
+    echo(
+        f"  {plural(n, 'signed checkpoint')} (consecutive ones consistent, RFC 9162); "
+        f"{plural(v, 'version')} whose signed head is in the log"
+    )
+    if not report["pinned"]:
+        echo("  signatures checked only against keys found in the store (pin yours with --signer or PROV_SIGNERS)")
+    if report["pending"]:
+        echo(
+            f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "
+            f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them):"
+        )
+        for e in report["pending"]:
+            echo(f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}")
+    elif report["entries"]:
+        echo(f"  nothing pending: every entry is under {report['signed_by']}")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 entry``, ``2 entries``."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+@command("checkpoint", group=audit_app)
+def audit_checkpoint(
+    key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="Private key that signs the checkpoint (KEY.key)."),
+    out: str | None = typer.Option(
+        None, "--out", help="Also write the checkpoint's envelope here, to keep outside the store."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Sign a checkpoint (RFC 9162 signed tree head) over the whole audit log now."""
+    store = Store.open()
+    signer = cps.CheckpointKey.load(key)
+    cp = cps.checkpoint_now(store, signer)
+    if out is not None:
+        if not Path(out).parent.is_dir():
+            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
+        atomic_write(Path(out), store.objects.get(cp.object, "audit checkpoint"))
+    if json_out:
+        emit_json(cp.to_dict())
+        return
+    echo(f"Checkpoint {cp.object[:12]}: {cp.size} entries, root {cp.root[:16]}, signed by key {cp.keyid[:16]}")
+    if out is not None:
+        echo(f"  wrote {out}")

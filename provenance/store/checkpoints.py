@@ -1,0 +1,252 @@
+"""Signed checkpoints over the audit log (RFC 9162 signed tree heads) and what they cover.
+
+The audit log is a Merkle tree (RFC 9162 §2.1, the tree of ``provenance.merkle``) whose
+leaf i is entry i's canonical bytes (``audit.entry_bytes``, the bytes its chain hash is
+computed from). A **checkpoint** is a signed tree head: an in-toto Statement v1 in a DSSE
+envelope, signed with Ed25519, whose subject is ``audit-log`` with digest
+``rfc6962-sha256`` = the root hash and whose predicate (``CHECKPOINT_TYPE``) is
+``{"treeSize", "rootHash", "headHash", "timestamp"}``: entries covered, their root, the
+chain hash of the last one (the value a version signs as ``auditLogHead``), and when
+(UTC). Schema: ``schemas/audit-checkpoint.schema.json``.
+
+A command that appends audit entries signs a checkpoint when it is given a key
+(``Store.write(checkpoint=CheckpointKey...)``). What a check may rely on, and
+``prov audit verify``, are ``provenance.store.coverage``.
+
+Keys: ``keys`` arguments map key id (SHA-256 hex of the raw public key) to an Ed25519
+public key: the keys the verifier pinned. ``None`` means none were pinned: the store's
+registered, unrevoked keys are used and every result says ``pinned: False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from provenance import clock, keys, merkle, signing
+from provenance.errors import InputError, VerificationError
+from provenance.store import audit
+from provenance.store.schema import CHECKPOINTS, create_checkpoints_table
+
+CHECKPOINT_TYPE = "https://prov.dev/audit-checkpoint/v1"
+SUBJECT = "audit-log"
+Keys = Mapping[str, Ed25519PublicKey]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One signed tree head: ``size`` entries with RFC 9162 root ``root`` (hex), the chain
+    hash ``head`` (hex) of entry ``size``, signed at ``timestamp`` (ISO UTC) by ``keyid``;
+    ``object`` is its envelope's object id (``.prov/objects/<object>.json``)."""
+
+    size: int
+    root: str
+    head: str
+    timestamp: str
+    keyid: str
+    object: str
+
+    def to_dict(self) -> dict:
+        """The checkpoint as JSON-able data."""
+        return dict(self.__dict__)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointKey:
+    """The private key a command signs its checkpoint with, and the name it registers under."""
+
+    private: Ed25519PrivateKey
+    name: str
+
+    @classmethod
+    def load(cls, path: str | Path) -> CheckpointKey:
+        """Load a PKCS#8 PEM Ed25519 private key (``PROV_PASSPHRASE`` if encrypted); its
+        name is the file's stem. Raises KeyFileError (exit 2) for a missing or bad key."""
+        return cls(keys.load_private(path), Path(path).stem)
+
+    def sign(self, store: Any) -> Checkpoint | None:
+        """:func:`sign_checkpoint` with this key (``Store.write`` calls it at the end of a write)."""
+        return sign_checkpoint(store, self.private, self.name)
+
+
+def leaves(db) -> tuple[list[dict], list[bytes]]:
+    """Every audit entry and its Merkle leaf hash, in log order."""
+    rows = audit.entries(db)
+    return rows, [merkle.leaf_hash(audit.entry_bytes(e)) for e in rows]
+
+
+def sign_checkpoint(
+    store: Any, private: Ed25519PrivateKey, name: str = "checkpoint", force: bool = False
+) -> Checkpoint | None:
+    """Inside ``store.write()``, after the command's entries: sign a tree head over the whole log.
+
+    The signing key's public half is registered in the store's ``keys`` table on first use
+    (audit-logged, before the tree is taken, so the checkpoint covers it too; ``name``
+    names it there). Returns the checkpoint, or None when the log is empty or (unless
+    ``force``) the newest checkpoint already covers every entry. Raises StoreError outside a write.
+    """
+    keyid = keys.key_id(private.public_key())
+    register_signing_key(store, private, name)
+    rows, hashes = leaves(store.db)
+    if not rows:
+        return None
+    create_checkpoints_table(store.db)
+    newest = store.db.execute(f"select max(size) from {CHECKPOINTS}").fetchone()[0]
+    if newest is not None and newest >= len(rows) and not force:
+        return None
+    root = merkle.merkle_root(hashes)
+    predicate = {
+        "treeSize": len(rows),
+        "rootHash": root.hex(),
+        "headHash": rows[-1]["hash"],
+        "timestamp": clock.now_iso("microseconds"),
+    }
+    envelope = signing.sign(signing.statement(SUBJECT, root, CHECKPOINT_TYPE, predicate), private)
+    oid = store.put_object(signing.canonical_json(envelope), "json")
+    cp = Checkpoint(len(rows), root.hex(), rows[-1]["hash"], predicate["timestamp"], keyid, oid)
+    store.db.table(CHECKPOINTS).insert(
+        {"object": oid, "size": cp.size, "root": cp.root, "head": cp.head, "keyid": keyid, "created_at": cp.timestamp}
+    )
+    return cp
+
+
+def checkpoint_now(store: Any, signer: CheckpointKey) -> Checkpoint:
+    """``prov audit checkpoint``: sign a checkpoint over the whole log in its own write.
+
+    If the newest checkpoint already covers every entry and was signed by this key, that
+    one is returned. Raises InputError for an empty log.
+    """
+    keyid = keys.key_id(signer.private.public_key())
+    with store.write():
+        if audit.head(store.db)[0] == 0:
+            raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
+        cp = sign_checkpoint(store, signer.private, signer.name)
+        if cp is None:
+            cp = _newest_by(store, keyid)
+        if cp is None:  # covered by another key's checkpoint: sign one of our own
+            cp = sign_checkpoint(store, signer.private, signer.name, force=True)
+    assert cp is not None
+    return cp
+
+
+def _newest_by(store: Any, keyid: str) -> Checkpoint | None:
+    rows = [r for r in checkpoint_rows(store.db) if r["keyid"] == keyid]
+    if not rows or rows[-1]["size"] < audit.head(store.db)[0]:
+        return None
+    r = rows[-1]
+    return Checkpoint(r["size"], r["root"], r["head"], r["created_at"], r["keyid"], r["object"])
+
+
+def register_signing_key(store: Any, private: Ed25519PrivateKey, name: str) -> bool:
+    """Inside a write: add the key's public half to the store's ``keys`` on first use (audit-logged).
+
+    The store's keys are a cache for reading signatures back, never an authority: a
+    verifier trusts only the keys it pins. Returns whether the key was new.
+    """
+    keyid = keys.key_id(private.public_key())
+    if store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
+        return False
+    registered_at = clock.now_iso()
+    store.db.table("keys").insert(
+        {
+            "keyid": keyid,
+            "name": name,
+            "public_pem": keys.public_pem(private.public_key()),
+            "registered_at": registered_at,
+        }
+    )
+    store.audit("key.register", keyid, {"name": name, "registered_at": registered_at})
+    return True
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def checkpoint_rows(db) -> list[dict]:
+    """The ``checkpoints`` rows, oldest (smallest) first; empty for a store made before checkpoints."""
+    if not db[CHECKPOINTS].exists():
+        return []
+    return list(db[CHECKPOINTS].rows_where(order_by="size, created_at"))
+
+
+def parse_checkpoint(data: bytes, name: str, trusted: Keys) -> Checkpoint:
+    """A checkpoint from its envelope's bytes, after checking its signature and statement.
+
+    Raises InputError (exit 2) naming ``name`` when the bytes are not a checkpoint (bad
+    JSON, wrong types, another statement); VerificationError (exit 1) when the signature
+    does not verify under ``trusted`` (naming the signing key when it is not trusted).
+    """
+    env = signing.parse_envelope(data, name)
+    claimed = _claimed_keyid(env)
+    try:
+        verified = signing.verify(env, trusted, name)
+    except VerificationError:
+        if claimed and claimed not in trusted:
+            raise VerificationError(
+                f"{name}: audit checkpoint signed by key {claimed[:16]}, which the verifier does not trust"
+            ) from None
+        raise
+    stmt = verified.statement
+    pred = stmt.get("predicate")
+    if stmt.get("predicateType") != CHECKPOINT_TYPE or not isinstance(pred, dict):
+        raise InputError(f"{name}: not an audit checkpoint (predicateType {stmt.get('predicateType')!r})")
+    size, root, head, ts = (pred.get(k) for k in ("treeSize", "rootHash", "headHash", "timestamp"))
+    if not (type(size) is int and size >= 1 and _is_hex(root) and _is_hex(head) and isinstance(ts, str)):
+        raise InputError(f"{name}: malformed audit checkpoint (needs treeSize >= 1, rootHash, headHash, timestamp)")
+    try:
+        subject = signing.subject_root(stmt).hex()
+        subject_name = stmt["subject"][0].get("name")
+    except (VerificationError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise InputError(f"{name}: malformed audit checkpoint (its subject)") from exc
+    if subject != root or subject_name != SUBJECT:
+        raise VerificationError(f"{name}: audit checkpoint's subject differs from its rootHash")
+    return Checkpoint(size, str(root), str(head), ts, verified.keyid, hashlib.sha256(data).hexdigest())
+
+
+def read_checkpoint(store: Any, row: Mapping, trusted: Keys) -> Checkpoint:
+    """The checkpoint a ``checkpoints`` row names (:func:`parse_checkpoint` on its object).
+
+    Also raises VerificationError when the object's bytes were altered or the row differs
+    from what the checkpoint signed.
+    """
+    path = str(store.objects.path(row["object"]))
+    cp = parse_checkpoint(store.objects.get(row["object"], "audit checkpoint"), path, trusted)
+    if (row["size"], row["root"], row["head"], row["keyid"]) != (cp.size, cp.root, cp.head, cp.keyid):
+        raise VerificationError(f"{path}: the store's checkpoint row differs from what the checkpoint signed")
+    return cp
+
+
+def checkpoint_from_file(path: str, trusted: Keys) -> Checkpoint:
+    """A checkpoint kept outside the store (an envelope file a verifier saved earlier).
+
+    Raises InputError (exit 2) naming ``path`` when it is unreadable or not a checkpoint,
+    VerificationError (exit 1) when its signature does not verify under ``trusted``.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(signing.MAX_ENVELOPE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read checkpoint ({exc.strerror})") from exc
+    return parse_checkpoint(data, path, trusted)
+
+
+def _claimed_keyid(env: Mapping) -> str | None:
+    sigs = env.get("signatures") or []
+    return sigs[0].get("keyid") if sigs and isinstance(sigs[0], dict) else None
+
+
+def _is_hex(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def trusted_keys(store: Any, pinned: Keys | None) -> Keys:
+    """The keys to check signatures with: the pinned ones, else the store's registered, unrevoked keys."""
+    return store.trusted_keys() if pinned is None else pinned

@@ -1,0 +1,218 @@
+"""What of the audit log is under a trusted signature, and ``prov audit verify``.
+
+A check relies on two kinds of signed heads: a checkpoint (``provenance.store.checkpoints``)
+and a version's signed ``auditLogHead``. Entries after the last head signed by a key the
+verifier trusts are **pending**: shown by ``audit verify``, ``diff``, ``check`` and
+``show``, never relied on (:func:`coverage`). :func:`verify_log` is ``prov audit verify``:
+the chain, every checkpoint's signature and root, RFC 9162 §2.1.4 consistency proofs
+between consecutive checkpoints, and every version's signed head.
+
+``pinned`` arguments map key id to Ed25519 public key: the keys the verifier pinned;
+``None`` means none were, and the store's registered, unrevoked keys are used (every
+result then says ``pinned: False``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance import clock, merkle, signing
+from provenance.errors import InputError, VerificationError
+from provenance.store import audit
+from provenance.store.checkpoints import Checkpoint, Keys, checkpoint_rows, leaves, read_checkpoint, trusted_keys
+
+
+@dataclass
+class AuditCoverage:
+    """How much of the log a trusted signature covers.
+
+    ``entries`` in the log; the first ``signed`` are under a signed head (``by`` names it:
+    ``checkpoint <id>`` or ``version <tag>``, None if nothing is signed); ``pending`` are
+    the later entries (``seq``, ``ts``, ``action``, ``subject``), never relied on by a
+    check. ``pinned`` says whether the signatures were checked against keys the verifier
+    pinned (False: only against keys found in the store).
+    """
+
+    entries: int
+    signed: int
+    by: str | None
+    pinned: bool
+    pending: list[dict] = field(default_factory=list)
+
+    def covers(self, seq: int) -> bool:
+        """Whether audit entry ``seq`` (1-based) is under a trusted signature."""
+        return 1 <= seq <= self.signed
+
+    def to_dict(self) -> dict:
+        """``{"entries", "signed", "by", "pinned", "pending": [...]}``."""
+        return dict(self.__dict__)
+
+    def summary(self) -> str:
+        """One line for people (:func:`audit_line`)."""
+        return audit_line(self.to_dict())
+
+
+def audit_line(cov: dict) -> str:
+    """One line for people from ``AuditCoverage.to_dict()``, e.g.
+    ``audit log: 1 of 7 entries pending (after checkpoint 3f2a…); ...``."""
+    n, pending = cov["entries"], cov["pending"]
+    keys_note = "" if cov["pinned"] else "; signatures checked only against keys found in the store"
+    if not pending:
+        return f"audit log: all {n} entries signed ({cov['by'] or 'empty log'}){keys_note}"
+    where = f"after {cov['by']}" if cov["by"] else "nothing in the log is signed"
+    return f"audit log: {len(pending)} of {n} entries pending ({where}; not relied on){keys_note}"
+
+
+# --- coverage: what a check may rely on --------------------------------------------------
+
+
+def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
+    """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
+
+    Signed heads are checkpoints (their root must equal the log's own) and versions (their
+    signed ``auditLogHead`` must be an entry's chain hash). A head that does not verify
+    covers nothing (``prov audit verify`` says why); this function never raises for it.
+    """
+    rows, hashes = leaves(store.db)
+    trusted = trusted_keys(store, pinned)
+    best, by = 0, None
+    for row in reversed(checkpoint_rows(store.db)):
+        if row["size"] <= best or row["size"] > len(rows):
+            continue
+        try:
+            cp = read_checkpoint(store, row, trusted)
+        except (InputError, VerificationError):
+            continue
+        if merkle.merkle_root(hashes[: cp.size]).hex() == cp.root:
+            best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
+            break
+    position = {e["hash"]: e["seq"] for e in rows}
+    for tag, seq in _version_heads(store, trusted):
+        at = position.get(seq)
+        if at is not None and at > best:
+            best, by = at, f"version {tag}"
+    return AuditCoverage(
+        len(rows),
+        best,
+        by,
+        pinned is not None,
+        [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
+    )
+
+
+def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, str]]:
+    """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``.
+
+    Others are skipped, or with ``strict`` raise VerificationError (InputError for an
+    envelope that is not one) naming the version.
+    """
+    out = []
+    for row in store.versions():
+        name = f"envelope of {row['tag']}"
+        try:
+            env = signing.parse_envelope(store.objects.get(row["envelope_object"], name), name)
+            stmt = signing.verify(env, trusted, name).statement
+            pred = stmt.get("predicate") or {}
+            if pred.get("version") != row["tag"] or not isinstance(pred.get("auditLogHead"), str):
+                raise VerificationError(f"version {row['tag']}: its envelope was signed for another version")
+        except (InputError, VerificationError):
+            if strict:
+                raise
+            continue
+        out.append((row["tag"], pred["auditLogHead"]))
+    return out
+
+
+# --- prov audit verify --------------------------------------------------------------------
+
+
+def verify_log(store: Any, pinned: Keys | None = None, extra_heads: Sequence[Checkpoint] = ()) -> dict:
+    """``prov audit verify``: the whole log against every signed statement about it.
+
+    Checks, failing on the first problem: the hash chain; each checkpoint's envelope,
+    signature (by a key in ``pinned``, else the store's keys), and root and head against
+    the log's own first ``treeSize`` entries; an RFC 9162 §2.1.4 consistency proof from
+    each checkpoint to the next; each version's signed ``auditLogHead`` and commit entry.
+    ``extra_heads`` are checkpoints kept outside the store (``--checkpoint FILE``), checked
+    the same way, so a log rewritten together with its checkpoints table is still caught.
+
+    Returns ``schemas/audit-verify.schema.json``'s shape. Raises VerificationError (exit
+    1) naming the break, or InputError (exit 2) naming a malformed checkpoint file.
+    """
+    seq, head = audit.verify_chain(store.db)
+    rows, hashes = leaves(store.db)
+    trusted = trusted_keys(store, pinned)
+    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes))
+    versions = _verify_version_heads(store, rows, trusted)
+    cov = coverage(store, pinned)
+    return {
+        "status": "ok",
+        "entries": seq,
+        "head": head,
+        "root": merkle.merkle_root(hashes).hex(),
+        "pinned": pinned is not None,
+        "checkpoints": [c.to_dict() for c in checked],
+        "versions": versions,
+        "signed": cov.signed,
+        "signed_by": cov.by,
+        "pending": cov.pending,
+    }
+
+
+def verify_checkpoints(
+    store: Any,
+    trusted: Keys,
+    extra_heads: Sequence[Checkpoint] = (),
+    log: tuple[list[dict], list[bytes]] | None = None,
+) -> list[Checkpoint]:
+    """Every stored checkpoint (and ``extra_heads``), smallest first, each checked against
+    the log's own entries, and an RFC 9162 §2.1.4 consistency proof between consecutive ones.
+
+    ``log`` is ``leaves(store.db)`` if the caller has it. Raises VerificationError naming
+    the checkpoint's file and the break, InputError for a malformed checkpoint.
+    """
+    rows, hashes = log if log is not None else leaves(store.db)
+    checked: list[Checkpoint] = [read_checkpoint(store, r, trusted) for r in checkpoint_rows(store.db)]
+    stored = {c.object for c in checked}
+    checked += [c for c in extra_heads if c.object not in stored]
+    checked.sort(key=lambda c: (c.size, c.timestamp))
+    roots = merkle.prefix_roots(hashes, {c.size for c in checked})
+    for cp in checked:
+        where = store.objects.path(cp.object) if store.objects.exists(cp.object) else f"checkpoint {cp.object[:12]}"
+        if cp.size > len(rows):
+            raise VerificationError(
+                f"audit log is broken: checkpoint {where} covers {cp.size} entries but the log has {len(rows)} "
+                "(entries removed)"
+            )
+        if roots[cp.size].hex() != cp.root or rows[cp.size - 1]["hash"] != cp.head:
+            raise VerificationError(
+                f"audit log is broken: the first {cp.size} entries are not the ones checkpoint {where} signed "
+                "(history rewritten)"
+            )
+    for older, newer in zip(checked, checked[1:]):
+        proof = merkle.consistency_proof(hashes[: newer.size], older.size)
+        if not merkle.verify_consistency(
+            older.size, newer.size, bytes.fromhex(older.root), bytes.fromhex(newer.root), proof
+        ):
+            raise VerificationError(
+                f"audit log is broken: checkpoints {older.object[:12]} (size {older.size}) and {newer.object[:12]} "
+                f"(size {newer.size}) are not consistent (RFC 9162 §2.1.4)"
+            )
+    return checked
+
+
+def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
+    """Each version's signature verifies under ``trusted``, its signed audit head is an entry
+    of the log (or the empty log's), and its commit entry is there. Returns how many."""
+    position = {e["hash"] for e in rows} | {audit.GENESIS}
+    heads = _version_heads(store, trusted, strict=True)
+    for tag, head in heads:
+        if head not in position:
+            raise VerificationError(f"audit log is broken: version {tag} signed a head that is no longer in the log")
+        seq = store.version(tag)["audit_seq"]
+        entry = store.db.execute("select action, subject from audit where seq = ?", [seq]).fetchone()
+        if entry is None or entry[0] != "commit" or entry[1] != tag:
+            raise VerificationError(f"audit log is broken: the commit entry of version {tag} is missing")
+    return len(heads)

@@ -1,0 +1,325 @@
+"""The GitHub Actions example runs for real: each job's steps the way a runner would, in a
+git repository whose base commit holds the trusted policy and key, against a real prov
+store, real keys and real Parquet data; and the workflow file keeps trust out of the
+pull request (pinned actions, trusted inputs from variables or the base commit, the
+signing key only in a job on the protected branch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from examples_support import EXAMPLES, Project, run, tool
+
+from support import validate_sarif
+
+# --- GitHub Actions workflow -----------------------------------------------------------------
+# It cannot run here, so its steps run the way a runner would: each `run:` script with
+# `bash --noprofile --norc -eo pipefail` (the workflow's `defaults.run.shell: bash`), its
+# env resolved, GITHUB_ENV / GITHUB_STEP_SUMMARY / RUNNER_TEMP files provided and `if:`
+# evaluated; each `uses:` action is replaced by a check of what it would receive.
+
+WORKFLOW = EXAMPLES / "github-actions" / "prov-check.yml"
+NOT_RUN_HERE = {"Install prov"}  # pip install from the registry: prov is already installed in this venv
+
+
+def load_workflow() -> dict:
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def step_name(step: dict) -> str:
+    return step.get("name") or step.get("uses") or step["run"].splitlines()[0]
+
+
+class Job:
+    def __init__(self):
+        self.ok = True
+        self.skipped = False
+        self.steps: dict[str, dict] = {}  # name -> {"ran": bool, "rc": int | None, "stdout", "stderr"}
+
+    def ran(self, name: str) -> bool:
+        return self.steps[name]["ran"]
+
+
+def evaluate_if(cond: str, job: Job, workspace, event: str, ref: str = "refs/heads/main") -> bool:
+    """The few expression forms the workflow uses; anything else fails the test, never passes it."""
+    import re
+    from types import SimpleNamespace
+
+    expr = cond.strip()
+    if expr.startswith("${{"):
+        expr = expr[3:-2].strip()
+    if not re.search(r"\b(always|success|failure|cancelled)\(\)", expr):
+        expr = f"success() && ({expr})"  # GitHub's implied status check
+    allowed = re.fullmatch(
+        r"(?:\s|always\(\)|success\(\)|failure\(\)|hashFiles\('[^']*'\)|github\.event_name|github\.ref|"
+        r"'[^']*'|!=|==|&&|\|\||\(|\))*",
+        expr,
+    )
+    assert allowed, f"the test's runner does not understand if: {cond!r}"
+    py = expr.replace("&&", " and ").replace("||", " or ")
+    names = {
+        "always": lambda: True,
+        "success": lambda: job.ok,
+        "failure": lambda: not job.ok,
+        "hashFiles": lambda p: "h" if (workspace / p).exists() else "",
+        "github": SimpleNamespace(event_name=event, ref=ref),
+    }
+    return bool(eval(py, {"__builtins__": {}}, names))
+
+
+def resolve_env(values: dict, provided: dict) -> dict:
+    out = {}
+    for k, v in values.items():
+        if "${{" in str(v):
+            assert k in provided, f"the test must give a value for {k} = {v}"
+            out[k] = provided[k]
+        else:
+            out[k] = str(v)
+    return out
+
+
+def with_env(value, env: dict) -> str:
+    import re
+
+    value = re.sub(r"\$\{\{\s*env\.(\w+)\s*\}\}", lambda m: env[m.group(1)], str(value))
+    assert "${{" not in value, f"the test's runner does not understand {value!r}"
+    return value
+
+
+def check_sarif(path) -> None:
+    sarif = json.loads(path.read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["tool"]["driver"]["name"]
+    validate_sarif(sarif)
+
+
+def run_workflow(
+    p: Project, tmp, provided: dict, event: str, job_name: str = "check", ref: str = "refs/heads/main"
+) -> tuple[Job, Path]:
+    """Run one job of the workflow in a fresh checkout of the project (a git repository), as a runner would.
+
+    ``provided`` gives every ``${{ ... }}`` value (inputs, variables, secrets, event fields).
+    A job whose ``if:`` is false runs no step (``Job.skipped``).
+    """
+    wf = load_workflow()
+    assert wf["defaults"]["run"]["shell"] == "bash"
+    job_def = wf["jobs"][job_name]
+    workspace = tmp / f"checkout-{len(list(tmp.glob('checkout-*')))}"
+    shutil.copytree(p.root, workspace, symlinks=True)
+    runner_temp = workspace.parent / f"{workspace.name}-runner"
+    runner_temp.mkdir()
+    files = {k: runner_temp / k.lower() for k in ("GITHUB_ENV", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT")}
+    for f in files.values():
+        f.touch()
+    env = dict(p.env) | resolve_env(wf.get("env", {}), provided)
+    env |= {k: str(f) for k, f in files.items()} | {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_REF": ref,
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+    }
+    job = Job()
+    if not evaluate_if(job_def.get("if", "success()"), job, workspace, event, ref):
+        job.skipped = True
+        return job, workspace
+    for step in job_def["steps"]:
+        name = step_name(step)
+        record = job.steps[name] = {"ran": False, "rc": None, "stdout": "", "stderr": ""}
+        if name in NOT_RUN_HERE or not evaluate_if(step.get("if", "success()"), job, workspace, event, ref):
+            continue
+        record["ran"] = True
+        step_env = env | resolve_env(step.get("env", {}), provided)
+        if "run" in step:
+            assert "${{" not in step["run"], f"{name}: expressions in run: invite script injection; pass them as env"
+            script = runner_temp / "step.sh"
+            script.write_text(step["run"])
+            r = run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], workspace, step_env, check=False)
+            record.update(rc=r.returncode, stdout=r.stdout, stderr=r.stderr)
+            if r.returncode != 0 and not step.get("continue-on-error"):
+                job.ok = False
+        else:
+            uses, args = step["uses"], {k: with_env(v, env) for k, v in step.get("with", {}).items()}
+            if uses.startswith(("actions/checkout@", "actions/setup-python@")):
+                pass  # the workspace is the checkout; this venv's Python is 3.11
+            elif uses.startswith("github/codeql-action/upload-sarif@"):
+                check_sarif(workspace / args["sarif_file"])
+                record["uploaded"] = workspace / args["sarif_file"]
+            elif uses.startswith("actions/upload-artifact@"):
+                artifact = workspace / args["path"]
+                assert args.get("if-no-files-found") == "error"
+                if not artifact.exists():
+                    record["rc"], job.ok = 1, False  # what if-no-files-found: error does
+                record["uploaded"] = artifact
+            else:
+                raise AssertionError(f"the test's runner does not know the action {uses}")
+        for line in files["GITHUB_ENV"].read_text().splitlines():  # what later steps see
+            key, _, value = line.partition("=")
+            env[key] = value
+        files["GITHUB_ENV"].write_text("")
+    return job, workspace
+
+
+def summary(workspace) -> str:
+    return (workspace.parent / f"{workspace.name}-runner" / "github_step_summary").read_text()
+
+
+def all_steps(wf: dict) -> list[tuple[str, dict]]:
+    return [(name, step) for name, job in wf["jobs"].items() for step in job["steps"]]
+
+
+def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_request():
+    wf = load_workflow()
+    text = WORKFLOW.read_text()
+    triggers = wf[True] if True in wf else wf["on"]  # PyYAML reads the key `on` as True
+    assert "pull_request_target" not in triggers and wf["permissions"] == {}
+    # every action pinned to a full commit SHA (a tag can be moved by whoever controls the action)
+    uses = [step["uses"] for _, step in all_steps(wf) if "uses" in step]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", u) for u in uses), uses
+    assert not re.search(r"uses:\s*\S+@(?![0-9a-f]{40}\b)", text)
+    for _, step in all_steps(wf):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+    check, attest = wf["jobs"]["check"], wf["jobs"]["attest"]
+    # the check job: no secrets, read-only contents, policy and signer from variables or the base commit
+    assert "secrets." not in json.dumps(check) and check["permissions"]["contents"] == "read"
+    steps = {step_name(s): s for s in check["steps"]}
+    trusted = steps["Trusted policy and signer"]
+    assert trusted["env"] == {
+        "PROV_POLICY": "${{ vars.PROV_POLICY }}",
+        "PROV_SIGNER_PUB": "${{ vars.PROV_SIGNER_PUB }}",
+    }
+    assert (
+        'git show "$BASE_SHA:policy.toml"' in trusted["run"]
+        and 'git show "$BASE_SHA:keys/maintainer.pub"' in trusted["run"]
+    )
+    assert '"$RUNNER_TEMP/prov-trusted"' in trusted["run"] and "PROV_SIGNERS=$trusted/maintainer.pub" in trusted["run"]
+    assert wf["env"]["BASE_SHA"].startswith("${{ github.event.pull_request.base.sha || github.event.before")
+    for _, step in all_steps(wf):  # no step reads the checkout's policy
+        assert "--policy policy.toml" not in step.get("run", "") and "--policy ./" not in step.get("run", "")
+    check_cmd = steps["prov check"]["run"]
+    assert (
+        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --format sarif --out prov.sarif'
+        in check_cmd
+    )
+    assert 'exit "$rc"' in check_cmd and steps["Audit log"]["run"] == "prov audit verify"
+    sarif = steps["Upload SARIF"]
+    assert sarif["uses"].startswith("github/codeql-action/upload-sarif@") and sarif["if"].startswith("always()")
+    assert (
+        steps["Job summary"]["if"] == "always()"
+        and '--format md >> "$GITHUB_STEP_SUMMARY"' in steps["Job summary"]["run"]
+    )
+    # the attest job: only on a push to the protected branch, after the check, with the trusted inputs again
+    assert attest["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert attest["needs"] == "check" and attest["permissions"] == {"contents": "read"}
+    a_steps = {step_name(s): s for s in attest["steps"]}
+    assert a_steps["Trusted policy and signer"] == trusted
+    sign = a_steps["Sign a release attestation"]
+    assert sign["env"]["PROV_SIGNING_KEY"] == "${{ secrets.PROV_SIGNING_KEY }}" and "--attest --key" in sign["run"]
+    assert '--policy "$PROV_POLICY_FILE"' in sign["run"]
+    assert a_steps["Upload the attestation"]["uses"].startswith("actions/upload-artifact@")
+    # its policy is the DVC example's, so the two gates cannot drift apart
+    assert (EXAMPLES / "github-actions" / "policy.toml").read_text() == (
+        EXAMPLES / "dvc-pipeline" / "policy.toml"
+    ).read_text()
+
+
+def workflow_repo(project: Project, candidate: str) -> tuple[Project, str]:
+    """The project as a git repository: the base commit holds the store with v1, the reviewed policy
+    and the maintainer's public key; then the candidate v2 is committed on top. Returns the base SHA."""
+    shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
+    shutil.copyfile(project.root / "keys" / "committer.pub", project.root / "keys" / "maintainer.pub")
+    (project.root / ".gitignore").write_text("*.key\n")
+    project.git("init", "-q", "-b", "main")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "base: v1, policy, maintainer key")
+    base_sha = project.git("rev-parse", "HEAD").stdout.strip()
+    project.use_candidate(candidate)
+    project.prov("commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key")
+    return project, base_sha
+
+
+def no_vars(base_sha: str) -> dict:
+    return {"BASE": "v1", "CANDIDATE": "", "BASE_SHA": base_sha, "PROV_POLICY": "", "PROV_SIGNER_PUB": ""}
+
+
+def test_a_pull_request_is_checked_under_the_base_commits_policy_and_never_attested(project, tmp_path):
+    """The pull request brings a backdoored version, switches its policy.toml's checks off and swaps
+    keys/maintainer.pub for its author's: the check still runs the reviewed policy and blocks."""
+    p, base_sha = workflow_repo(project, "backdoor")
+    (p.root / "policy.toml").write_text("[detectors]\nenabled = false\n[integrity]\nverify_data = false\n")
+    shutil.copyfile(p.root / "keys" / "vendor.pub", p.root / "keys" / "maintainer.pub")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "pull request: v2")
+    job, ws = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/7/merge")
+    assert not job.ok and job.steps["prov check"]["rc"] == 1, json.dumps(job.steps, indent=1, default=str)
+    assert "::error::prov check: v2 is BLOCKED against v1" in job.steps["prov check"]["stdout"]
+    sarif = json.loads(job.steps["Upload SARIF"]["uploaded"].read_text())
+    assert "detectors.combined" in {x["ruleId"] for x in sarif["runs"][0]["results"]}
+    md = summary(ws)
+    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED") and "| `detectors.combined` | BLOCK |" in md
+    trusted = ws.parent / f"{ws.name}-runner" / "prov-trusted"
+    assert (trusted / "policy.toml").read_text() == (EXAMPLES / "github-actions" / "policy.toml").read_text()
+    assert (trusted / "maintainer.pub").read_bytes() == (p.root / "keys" / "committer.pub").read_bytes()
+    attest, _ = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", job_name="attest")
+    assert attest.skipped and not attest.steps
+
+
+def test_a_push_to_main_passes_a_clean_version_and_attests_it_in_its_own_job(project, tmp_path):
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    policy = (EXAMPLES / "github-actions" / "policy.toml").read_text()
+    given = no_vars(base_sha) | {
+        "PROV_POLICY": policy,
+        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
+    }
+    job, ws = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    assert "checking v2 against v1" in job.steps["Pick the candidate version"]["stdout"]  # the newest version
+    assert "Audit log ok" in job.steps["Audit log"]["stdout"]
+    assert "::notice::prov check: v2 may be released against v1" in job.steps["prov check"]["stdout"]
+    assert summary(ws).startswith("### ✅ prov check v2 --base v1: passed")
+    assert not (ws / "v2.attestation.json").exists()  # the check job has no key and attests nothing
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    attest, ws = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest")
+    assert attest.ok, json.dumps(attest.steps, indent=1, default=str)
+    artifact = attest.steps["Upload the attestation"]["uploaded"]
+    assert artifact.name == "v2.attestation.json"
+    assert not list((ws.parent / f"{ws.name}-runner").glob("*.key"))  # the key file is gone after the step
+    r = run([tool("prov"), "verify", "v2", "--attestation", str(artifact), "--no-data"], ws, p.env)
+    assert "release attestation ok" in r.stdout
+    # the same push to another branch attests nothing
+    other, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest", ref="refs/heads/feature")
+    assert other.skipped
+
+
+def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_input(project, tmp_path):
+    p, base_sha = workflow_repo(project, "clean")
+    # exit 3: the trusted policy requires a detector this installation lacks
+    policy = (
+        (EXAMPLES / "github-actions" / "policy.toml")
+        .read_text()
+        .replace('run = "all"', 'run = ["knn_label", "not-installed"]')
+    )
+    job, ws = run_workflow(p, tmp_path, no_vars(base_sha) | {"PROV_POLICY": policy}, event="push")
+    assert not job.ok and job.steps["prov check"]["rc"] == 3
+    assert "could not evaluate v2 (exit 3); the gate fails closed" in job.steps["prov check"]["stdout"]
+    assert job.ran("Upload SARIF") and summary(ws).startswith("### ⚠️")
+    # exit 2: a base that does not exist; no report to upload, the job still fails
+    job, ws = run_workflow(p, tmp_path, no_vars(base_sha) | {"BASE": "v9", "CANDIDATE": "v2"}, event="push")
+    assert not job.ok and job.steps["prov check"]["rc"] == 2 and not job.ran("Upload SARIF")
+    assert "v9" in job.steps["prov check"]["stderr"]
+    # no trusted policy anywhere: the base commit has none and no variable is set
+    p.git("rm", "-q", "--cached", "policy.toml")
+    p.git("commit", "-qm", "no policy")
+    no_policy = p.git("rev-parse", "HEAD").stdout.strip()
+    job, _ = run_workflow(p, tmp_path, no_vars(no_policy), event="pull_request")
+    assert not job.ok and job.steps["Trusted policy and signer"]["rc"] == 2
+    assert "no trusted policy" in job.steps["Trusted policy and signer"]["stdout"] and not job.ran("prov check")
