@@ -11,6 +11,7 @@ from provenance import keys as keylib
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
@@ -147,10 +148,11 @@ def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by {info['keyid']}")
-    echo(f"  data {info['dataset']['path']}" + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else ""))
-    echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
+    dataset = info["dataset"]
+    echo(f"  data {visible(dataset['path'])}" + (f" at {visible(dataset['rev'])}" if dataset.get("rev") else ""))
+    echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
-        echo("  sources: " + ", ".join(f"{k or '(none)'}={v}" for k, v in info["sources"].items()))
+        echo("  sources: " + ", ".join(f"{visible(k or '(none)')}={v}" for k, v in info["sources"].items()))
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")

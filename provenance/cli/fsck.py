@@ -6,6 +6,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.errors import VerificationError
+from provenance.escaping import visible
 from provenance.fsck.check import fsck as run_fsck
 from provenance.store import find_store
 
@@ -26,7 +27,7 @@ def fsck(
         emit_json(report.to_dict())
     else:
         for f in report.problems:
-            echo(f"{f.level}: [{f.check}] {f.message}")
+            echo(f"{f.level}: [{f.check}] {visible(f.message)}")
         for path in report.repaired:
             echo(f"removed {path}")
         counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"

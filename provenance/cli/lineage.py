@@ -7,6 +7,7 @@ import typer
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
@@ -132,12 +133,12 @@ def lineage_cmd(
         echo("  in no registered batch")
     for b in info["batches"]:
         signer = f"signed by key {b['keyid'][:16]} ({b['key_status']})" if b["signed"] else "unsigned"
-        echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {b['label']}")
+        echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {visible(b['label'])}")
     echo(f"  first in version {info['first_version'] or '(none)'}")
     for v in info["versions"]:
         if v["present"]:
-            extra = f" (signed {v['signed_label']})" if v["status"] == lineage.RELABELED else ""
-            echo(f"  {v['version']:<12} label {'/'.join(v['labels'])}  {v['status']}{extra}")
+            extra = f" (signed {visible(v['signed_label'])})" if v["status"] == lineage.RELABELED else ""
+            echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
         else:
             echo(f"  {v['version']:<12} absent")
 
@@ -161,7 +162,7 @@ def sources(
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
         echo(
-            f"{s['source']:<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
+            f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}"
         )
     if info["unattributed_without_source"]:

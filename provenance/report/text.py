@@ -8,6 +8,7 @@ import shutil
 from rich.console import Console
 from rich.table import Table
 
+from provenance.escaping import visible
 from provenance.report.interface import Formatter
 from provenance.report.wording import (
     RULE_STATUS,
@@ -26,8 +27,15 @@ from provenance.report.wording import (
 LISTED = 10
 
 
+class _Table(Table):
+    """A rich table whose cells are untrusted text: each is shown escaped (``escape.visible``)."""
+
+    def add_row(self, *cells, **kwargs) -> None:
+        super().add_row(*(visible(c) for c in cells), **kwargs)
+
+
 def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    table = _Table(title=visible(title), title_justify="left", show_lines=False, header_style="bold")
     for c in columns:
         table.add_column(c, overflow="fold")
     return table
@@ -37,10 +45,11 @@ def render_diff(report: dict) -> str:
     """The diff report as tables, at least 100 columns wide (wider on a wider terminal), no colour."""
     width = max(100, shutil.get_terminal_size((120, 24)).columns)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False)
+    # markup=False: a label such as "[/]" or "[link=...]" is text, not rich markup
+    console = Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False, markup=False)
     s = report["summary"]
-    console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
-    console.print(verdict(report))
+    console.print(visible(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}"))
+    console.print(visible(verdict(report)))
     console.print()
 
     summary = _table("Changes", "change", "records")
@@ -148,20 +157,20 @@ def render_diff(report: dict) -> str:
 
 def render_check(r: dict) -> str:
     """The check report: headline, then each rule (errors, blocks, passes) with up to 10 of its records."""
-    lines = [check_headline(r)]
+    lines = [visible(check_headline(r))]
     order = {"error": 0, "block": 1, "pass": 2}
     for rule in sorted(r["rules"], key=lambda x: order[x["status"]]):
-        lines.append(f"  [{RULE_STATUS[rule['status']]:<5}] {rule['rule']}: {rule['reason']}")
+        lines.append(f"  [{RULE_STATUS[rule['status']]:<5}] {visible(rule['rule'])}: {visible(rule['reason'])}")
         for rec in rule["records"][:10]:
-            lines.append(f"           {record_text(rec)}")
+            lines.append(f"           {visible(record_text(rec))}")
         if rule["count"] > 10 and rule["status"] != "pass":
             lines.append(f"           ... {rule['count'] - min(10, len(rule['records']))} more")
     for w in r["waivers"]["ignored"]:
-        lines.append(f"  waiver ignored ({w['origin']}): {w['why']}")
+        lines.append(f"  waiver ignored ({visible(w['origin'])}): {visible(w['why'])}")
     if r["waivers"]["honoured"]:
         lines.append(f"  {len(r['waivers']['honoured'])} reviewed waiver(s) honoured")
     if r.get("attestation"):
-        lines.append(f"  attestation written: {r['attestation']}")
+        lines.append(f"  attestation written: {visible(r['attestation'])}")
     return "\n".join(lines) + "\n"
 
 
