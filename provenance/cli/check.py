@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from provenance import output_file
 from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.errors import InputError
 from provenance.gate import gate
 from provenance.gate import policy as policy_lib
-from provenance.report import Format, render, write_output
+from provenance.report import Format, check_output, render, write_output
 from provenance.store import Store
 
 CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
@@ -43,8 +42,10 @@ def check(
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if attest and not key:
         raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
-    if out is not None and not Path(out).parent.is_dir():
-        raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_output(out)  # a device, FIFO or folder is refused before anything is evaluated
+    if attest:
+        output_file.check_output(attest_out or f"{version}.attestation.json", "--attest-out")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open()
     result = gate.check(store, version, base, pol, waiver)

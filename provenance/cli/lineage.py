@@ -26,7 +26,7 @@ def sign(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree to sign."),
     source: str = SourceOpt,
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
-    out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json)."),
+    out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json; - for stdout)."),
     captured_at: str | None = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
@@ -34,6 +34,8 @@ def sign(
     """Sign a batch at source (no store, no network): writes DATA.prov.json."""
     spec = flags.spec(data)
     result = batches.sign_batch(spec, source, key, out, captured_at)
+    if out == "-":  # the envelope itself went to stdout
+        return
     if json_out:
         emit_json(result.to_dict())
         return

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provenance import keys, signing
+from provenance import keys, output_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
-from provenance.store.objects import atomic_write
 
 PREDICATE_TYPE = "https://prov.dev/release-check/v1"
 
@@ -61,9 +60,7 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
     envelope = signing.canonical_json(signing.sign(stmt, private))
-    out_path = Path(out)
-    if not out_path.parent.is_dir():
-        raise InputError(f"{out}: folder {out_path.parent} does not exist")
+    output_file.check_output(out, "--attest-out")  # a device, FIFO or folder is refused before the store changes
     with store.write():
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
@@ -78,7 +75,7 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
             replace=True,
         )
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": result.policy["digest"]})
-        atomic_write(out_path, envelope)
+        output_file.write_output(out, envelope, "--attest-out")
     return oid
 
 

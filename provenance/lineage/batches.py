@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provenance import clock, keys, signing
+from provenance import clock, keys, output_file, signing
 from provenance.changes import counts, describe, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
@@ -28,7 +28,6 @@ from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
-from provenance.store.objects import atomic_write
 from provenance.trust import source_keys as trust
 
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
@@ -108,8 +107,7 @@ def sign_batch(
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
     captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
     out_path = Path(out) if out else default_envelope(spec.path)
-    if not out_path.parent.is_dir():
-        raise InputError(f"{out_path.parent}: no such folder for the envelope")
+    output_file.check_output(out_path, "--out")  # before reading data: a device, FIFO or folder is refused
     kind = resolve_kind(spec)
     hashed = hash_batch(spec, source, executor)
     manifest_bytes = hashed.manifest.to_bytes()
@@ -135,7 +133,7 @@ def sign_batch(
     stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
     envelope = signing.sign(stmt, private)
     envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
-    atomic_write(out_path, json.dumps(envelope, indent=1).encode() + b"\n")
+    output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out")
     return SignResult(
         str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
     )

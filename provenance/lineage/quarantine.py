@@ -238,7 +238,7 @@ def quarantine(
         )
     kind = resolve_kind(spec)
     target = Path(out) if out else default_output(spec, new_tag, kind)
-    if target.exists():
+    if os.path.lexists(target):  # a dangling symlink too: the filtered dataset is only ever a new path
         raise InputError(f"{target}: already exists; remove it or pass --out")
     if featurizer is None:
         featurizer = parent_featurizer(store, from_tag)
