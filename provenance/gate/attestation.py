@@ -5,9 +5,7 @@ base A with detectors D at time T. A training job checks one with
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from provenance import keys, output_file, signing
+from provenance import input_file, keys, output_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
 
@@ -96,10 +94,7 @@ def verify_attestation(store: Store, version: str, path: str, policy_digest: str
         VerificationError: a bad signature, another predicate type, version, Merkle root,
             result or policy (exit 1).
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read attestation ({exc.strerror})") from exc
+    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, "attestation")
     env = signing.parse_envelope(data, path)
     stmt = signing.verify(env, store.trusted_keys(), path).statement
     if stmt.get("predicateType") != PREDICATE_TYPE:
