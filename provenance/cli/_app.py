@@ -105,6 +105,11 @@ def command(name: str | None = None, group: typer.Typer | None = None, **kwargs:
     return decorate
 
 
+def note(text: str) -> None:
+    """Write ``Note: text`` on stderr (one escaped line): something the user should know that is not an error."""
+    typer.echo(f"Note: {visible(text)}", err=True)
+
+
 def emit_json(obj: Any) -> None:
     """Write ``obj`` as indented JSON (keys sorted, anything else as ``str``) on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

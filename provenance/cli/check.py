@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from provenance import output_file
-from provenance.cli._app import JsonFlag, command, echo, emit_json
-from provenance.errors import InputError
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.errors import InputError, StoreError
 from provenance.gate import gate
 from provenance.gate import policy as policy_lib
 from provenance.report import Format, check_output, render, write_output
@@ -48,6 +48,8 @@ def check(
         output_file.check_output(attest_out or f"{version}.attestation.json", "--attest-out")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open()
+    if attest and not store.writable():
+        raise StoreError(f"{store.root}: the store is read-only here; --attest records the attestation in it")
     result = gate.check(store, version, base, pol, waiver)
     if attest and key is not None and result.decision == "pass":
         from provenance.gate.attestation import attest as write_attestation
@@ -56,6 +58,8 @@ def check(
         write_attestation(store, result, key, target)
         result.attestation = target
     write_output(render("check", Format(fmt), result.to_dict()), out)
+    if result.detectors and not store.writable():
+        note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
