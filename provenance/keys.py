@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from provenance import input_file
 from provenance.errors import InputError, KeyFileError
 
 PASSPHRASE_ENV = "PROV_PASSPHRASE"
@@ -95,9 +96,9 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
     path = Path(path)
     try:
         st = path.stat()
-        data = path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from exc
+    data = _read_key_file(path, "private key")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"{path}: private key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}"
@@ -133,8 +134,12 @@ def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
 
 def load_public(path: str | Path) -> Ed25519PublicKey:
     """Read an Ed25519 public key from a PEM file; ``KeyFileError`` if unreadable or not one."""
+    return parse_public(_read_key_file(path, "public key"), str(path))
+
+
+def _read_key_file(path: str | Path, what: str) -> bytes:
+    """A key file's bytes, at most ``input_file.KEY_BYTES`` (``--key /dev/zero`` must not read forever)."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read public key ({exc.strerror})") from exc
-    return parse_public(data, str(path))
+        return input_file.read_bounded(path, input_file.KEY_BYTES, what)
+    except InputError as exc:
+        raise KeyFileError(str(exc)) from exc

@@ -34,6 +34,34 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 MERKLE_DIGEST = "rfc6962-sha256"  # in-toto digest-set key for a manifest's Merkle root
 MAX_ENVELOPE_BYTES = 64 << 20
+MAX_ENVELOPE_VALUES = 10_000  # a DSSE envelope is a few fields and a short list of signatures
+MAX_STATEMENT_VALUES = 4_000_000  # a statement holds counts per label and source, never one entry per record
+
+
+def json_values_bound(data: bytes) -> int:
+    """An upper bound on the number of JSON values (containers, keys and scalars) ``data`` would parse into.
+
+    Every value but the first follows a ``[``, ``{``, ``,`` or (a member's value) its key,
+    so twice the count of ``[ { ,`` plus one bounds them; counting those bytes costs
+    a few milliseconds per 64 MiB, while parsing ``[],[],...`` builds a Python object
+    (about 64 bytes) for every three input bytes.
+    """
+    return 2 * (data.count(b"[") + data.count(b"{") + data.count(b",")) + 1
+
+
+def bounded_json(data: bytes, name: str, what: str, max_values: int):
+    """``json.loads(data)`` after checking :func:`json_values_bound` against ``max_values``.
+
+    Raises ``InputError`` naming ``name``, ``what`` and the limit when the bound is
+    passed; JSON errors propagate as ``ValueError`` (``json.JSONDecodeError``,
+    ``UnicodeDecodeError``, an integer past Python's digit limit) or ``RecursionError``.
+    """
+    if json_values_bound(data) > max_values:
+        raise InputError(
+            f"{name}: {what} holds more JSON values than the limit of {max_values:,} "
+            "(checked before parsing; a signed statement holds counts, not records)"
+        )
+    return json.loads(data)
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -98,10 +126,10 @@ def parse_envelope(data: bytes, name: str) -> dict:
     a missing or mistyped field, no signatures, bad base64.
     """
     if len(data) > MAX_ENVELOPE_BYTES:
-        raise InputError(f"{name}: envelope is larger than {MAX_ENVELOPE_BYTES >> 20} MiB")
+        raise InputError(f"{name}: envelope is larger than the {MAX_ENVELOPE_BYTES >> 20} MiB limit")
     try:
-        env = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        env = bounded_json(data, name, "envelope", MAX_ENVELOPE_VALUES)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past the digit limit
         raise InputError(f"{name}: envelope is not JSON ({exc})") from exc
     except RecursionError as exc:
         raise InputError(f"{name}: envelope nests JSON too deeply") from exc
@@ -153,8 +181,8 @@ def verify(env: Mapping, trusted: Mapping[str, Ed25519PublicKey], name: str = "e
                 problems.append(f"signature verifies under key {kid[:16]} but its keyid claims {claimed[:16]}")
                 break
             try:
-                stmt = json.loads(payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                stmt = bounded_json(payload, name, "signed statement", MAX_STATEMENT_VALUES)
+            except (ValueError, RecursionError) as exc:
                 raise VerificationError(f"{name}: signed payload is not JSON") from exc
             if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
                 raise VerificationError(f"{name}: signed payload is not an in-toto Statement v1")
@@ -168,8 +196,8 @@ def verify(env: Mapping, trusted: Mapping[str, Ed25519PublicKey], name: str = "e
 def unverified_statement(env: Mapping) -> dict:
     """The payload without checking it: for *naming* things in errors, never for trusting them."""
     try:
-        return json.loads(base64.b64decode(env["payload"]))
-    except (ValueError, KeyError, TypeError, RecursionError):
+        return bounded_json(base64.b64decode(env["payload"]), "envelope", "statement", MAX_STATEMENT_VALUES)
+    except (ValueError, KeyError, TypeError, RecursionError, InputError):
         return {}
 
 

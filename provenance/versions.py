@@ -189,6 +189,7 @@ def commit(
     """
     validate_tag(tag)
     refuse_existing(store, tag)
+    store.require_writable()  # before hours of hashing, not at the final write
     if parent is not None:
         store.version(parent)  # an unknown parent is an input error before any reading
     private = keys.load_private(key_path)

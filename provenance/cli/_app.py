@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from provenance.errors import ProvError
+from provenance.escaping import visible
 
 app = typer.Typer(
     name="prov",
@@ -40,10 +41,14 @@ def global_options(
 
 
 def fail(message: str, code: int = 2, details: list[str] | None = None) -> None:
-    """Print ``Error: message`` and the ``details`` lines (indented) on stderr, then exit with ``code``."""
-    typer.echo(f"Error: {message}", err=True)
+    """Print ``Error: message`` and the ``details`` lines (indented) on stderr, then exit with ``code``.
+
+    Each is one line whatever it quotes: labels, sources and paths in it are shown escaped
+    (``escaping.visible``), so data cannot add lines, move the cursor or reorder text.
+    """
+    typer.echo(f"Error: {visible(message)}", err=True)
     for line in details or []:
-        typer.echo(f"  {line}", err=True)
+        typer.echo(f"  {visible(line)}", err=True)
     raise typer.Exit(code)
 
 
@@ -100,11 +105,20 @@ def command(name: str | None = None, group: typer.Typer | None = None, **kwargs:
     return decorate
 
 
+def note(text: str) -> None:
+    """Write ``Note: text`` on stderr (one escaped line): something the user should know that is not an error."""
+    typer.echo(f"Note: {visible(text)}", err=True)
+
+
 def emit_json(obj: Any) -> None:
     """Write ``obj`` as indented JSON (keys sorted, anything else as ``str``) on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def echo(text: str = "") -> None:
-    """Write one line on stdout."""
-    typer.echo(text)
+    """Write ``text`` on stdout, each of its lines with hidden characters escaped (``escaping.visible``).
+
+    Values that could hold a newline themselves (labels, sources, paths) are passed
+    through ``visible`` by the caller, so they cannot start a line of their own.
+    """
+    typer.echo("\n".join(visible(line) for line in text.split("\n")))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from provenance import api
-from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance import api, output_file
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
 from provenance.cli._trust import trust_flags
-from provenance.errors import InputError
+from provenance.errors import InputError, StoreError
 from provenance.gate import policy as policy_lib
-from provenance.report import Format, medium_for, render, write_output
+from provenance.report import Format, check_output, medium_for, render, write_output
 from provenance.store import Store
 from provenance.trust.pins import Pins
 
@@ -50,15 +48,20 @@ def check(
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if attest and not key:
         raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
-    if out is not None and not Path(out).parent.is_dir():
-        raise InputError(f"--out {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_output(out)  # a device, FIFO or folder is refused before anything is evaluated
+    target = attest_out or f"{version}.attestation.json"
+    if attest:
+        output_file.check_output(target, "--attest-out")
     pins.require("prov check")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
-    target = attest_out or f"{version}.attestation.json"
-    result = api.check(
-        Store.open(pins=pins), version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target
-    )
+    store = Store.open(pins=pins)
+    if attest and not store.writable():
+        raise StoreError(f"{store.root}: the store is read-only here; --attest records the attestation in it")
+    result = api.check(store, version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target)
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
+    if result.detectors and not store.writable():
+        note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -12,6 +12,7 @@ from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
@@ -176,14 +177,15 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok ({pins.describe()})")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by {info['keyid']}")
+    dataset = info["dataset"]
     echo(
-        f"  data {info['dataset']['path']}"
-        + (f" at {info['dataset']['rev']}" if info["dataset"].get("rev") else "")
+        f"  data {visible(dataset['path'])}"
+        + (f" at {visible(dataset['rev'])}" if dataset.get("rev") else "")
         + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
     )
-    echo("  labels: " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
+    echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
-        echo("  sources: " + ", ".join(f"{k or '(none)'}={v}" for k, v in info["sources"].items()))
+        echo("  sources: " + ", ".join(f"{visible(k or '(none)')}={v}" for k, v in info["sources"].items()))
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")

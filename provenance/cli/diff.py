@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import command
+from provenance.cli._app import command, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
@@ -60,6 +60,8 @@ def diff(
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
+    if detect and store is not None and not store.writable():
+        note(f"{store.root} is read-only: the findings above were not saved (prov findings will not list them)")
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

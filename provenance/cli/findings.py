@@ -6,6 +6,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.detectors.findings import stored_findings
+from provenance.escaping import visible
 from provenance.store import Store
 
 
@@ -30,6 +31,6 @@ def findings(
             f"  {d['detector']:<12} {state}: {d['flagged']} of {d['scored']} flagged (threshold {d['threshold'] or 0:.3f})"
         )
     for f in result["findings"][:50]:
-        echo(f"  {f['score']:.3f} {f['detector']:<12} {f['digest'][:16]} {f['explanation']}")
+        echo(f"  {f['score']:.3f} {f['detector']:<12} {f['digest'][:16]} {visible(f['explanation'])}")
     if len(result["findings"]) > 50:
         echo(f"  ... {len(result['findings']) - 50} more (use --json for all)")

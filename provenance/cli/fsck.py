@@ -7,6 +7,7 @@ import typer
 from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import VerificationError
+from provenance.escaping import visible
 from provenance.fsck.check import fsck as run_fsck
 from provenance.store import find_store
 from provenance.trust.pins import Pins
@@ -31,7 +32,7 @@ def fsck(
         emit_json(report.to_dict())
     else:
         for f in report.problems:
-            echo(f"{f.level}: [{f.check}] {f.message}")
+            echo(f"{f.level}: [{f.check}] {visible(f.message)}")
         for path in report.repaired:
             echo(f"removed {path}")
         counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"

@@ -8,6 +8,7 @@ from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
@@ -38,7 +39,7 @@ def sign(
     data: str = typer.Argument(..., help="Table file, folder of tables, or file tree to sign."),
     source: str = SourceOpt,
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
-    out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json)."),
+    out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json; - for stdout)."),
     captured_at: str | None = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
@@ -46,6 +47,8 @@ def sign(
     """Sign a batch at source (no store, no network): writes DATA.prov.json."""
     spec = flags.spec(data)
     result = batches.sign_batch(spec, source, key, out, captured_at)
+    if out == "-":  # the envelope itself went to stdout
+        return
     if json_out:
         emit_json(result.to_dict())
         return
@@ -182,12 +185,12 @@ def lineage_cmd(
         echo("  in no registered batch")
     for b in info["batches"]:
         signer = f"signed by key {b['keyid'][:16]} ({b['key_status']})" if b["signed"] else "unsigned"
-        echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {b['label']}")
+        echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {visible(b['label'])}")
     echo(f"  first in version {info['first_version'] or '(none)'}")
     for v in info["versions"]:
         if v["present"]:
-            extra = f" (signed {v['signed_label']})" if v["status"] == lineage.RELABELED else ""
-            echo(f"  {v['version']:<12} label {'/'.join(v['labels'])}  {v['status']}{extra}")
+            extra = f" (signed {visible(v['signed_label'])})" if v["status"] == lineage.RELABELED else ""
+            echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
         else:
             echo(f"  {v['version']:<12} absent")
 
@@ -214,7 +217,7 @@ def sources(
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
         echo(
-            f"{s['source']:<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
+            f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}"
         )
     if info["unattributed_without_source"]:

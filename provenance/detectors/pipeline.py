@@ -132,7 +132,8 @@ def run_detection(
     copies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
-    into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings.
+    into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings
+    (unless ``save`` is false or the store is read-only: ``Store.writable``).
 
     ``added`` and ``relabeled`` are the delta's digests (numpy ``S32``); ``copies`` the
     diff's ``(digests, extra rows)`` of records with more rows than the base had
@@ -164,7 +165,7 @@ def run_detection(
     )
     results = run_detectors(profile, delta, names, fpr)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
-    if save:
+    if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
     return Detection(results, verdicts, delta_rows.labels)
 

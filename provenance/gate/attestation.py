@@ -28,11 +28,10 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance import clock, keys, signing
+from provenance import clock, input_file, keys, output_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate import release_settings
 from provenance.store.checkpoints import CheckpointKey
-from provenance.store.objects import atomic_write
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST
@@ -169,6 +168,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
     envelope = signing.canonical_json(signing.sign(stmt, private))
+    output_file.check_output(out, "--attest-out")  # a device, FIFO or folder is refused before the store changes
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
@@ -183,7 +183,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
             replace=True,
         )
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
-        atomic_write(out_path, envelope)
+        output_file.write_output(out, envelope, "--attest-out")
     return oid
 
 
@@ -202,10 +202,7 @@ def read_attestation(path: str) -> tuple[dict, bytes]:
     An attestation written by a prov before SLSA VSAs (``https://prov.dev/release-check/v1``)
     is refused here with the way forward.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read attestation ({exc.strerror})") from exc
+    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, "attestation")
     env = signing.parse_envelope(data, path)
     if signing.unverified_statement(env).get("predicateType") == LEGACY_PREDICATE_TYPE:
         raise InputError(

@@ -23,9 +23,9 @@ import re
 import sys
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provenance import input_file
 from provenance.errors import InputError
 from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
@@ -249,11 +249,7 @@ def load(path: str | None) -> Policy:
     """
     if path is None:
         return default_policy()
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read policy ({getattr(exc, 'strerror', None) or exc})") from exc
-    return parse(text, path)
+    return parse(input_file.read_bounded_text(path, input_file.POLICY_BYTES, "policy"), path)
 
 
 def default_policy_toml() -> str:

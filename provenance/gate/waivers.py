@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance import clock, keys, signing
+from provenance import clock, input_file, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
 from provenance.store.checkpoints import CheckpointKey
@@ -135,9 +135,10 @@ def read_waiver_files(files: Iterable[str]) -> list[tuple[bytes, str]]:
     """
     out: list[tuple[bytes, str]] = []
     for path in files:
+        raw = input_file.read_bounded(path, input_file.ENVELOPE_BYTES, "waivers file")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = signing.bounded_json(raw, str(path), "waivers file", signing.MAX_STATEMENT_VALUES)
+        except (ValueError, RecursionError) as exc:
             raise InputError(f"{path}: cannot read waivers ({exc})") from exc
         items = data if isinstance(data, list) else [data]
         out += [(json.dumps(item).encode(), f"{path}[{i}]") for i, item in enumerate(items)]

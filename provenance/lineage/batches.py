@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from provenance import clock, keys, signing
+from provenance import clock, input_file, keys, output_file, signing
 from provenance.changes import counts, describe, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import Manifest
@@ -28,7 +28,6 @@ from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
-from provenance.store.objects import atomic_write
 from provenance.trust import source_keys as trust
 from provenance.trust.source_signatures import verify_for_source
 
@@ -62,13 +61,40 @@ def _read_options(spec: DatasetSpec, kind: str) -> dict:
     return {"kind": kind, "options": spec.options.to_dict(), "labels_csv": labels}
 
 
-def _spec_as_signed(spec: DatasetSpec, read: Any) -> DatasetSpec:
+def confined_labels_csv(data: str, name: Any, envelope: str) -> str:
+    """The labels CSV a signed envelope names (``read.labels_csv``), as a path beside ``data``.
+
+    A signature says who wrote the envelope, not that its paths are safe: a vendor's key
+    could name ``/dev/zero`` or ``../../etc/shadow``. The name must be one plain file name,
+    and what it resolves to (symlinks followed) must be a file inside the data's folder.
+    Raises ``InputError`` naming the envelope and the path.
+    """
+    folder = Path(data.rstrip("/\\")).parent
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\x00")
+        or Path(name).is_absolute()
+    ):
+        raise InputError(f"{envelope}: names labels CSV {name!r}; it must be a file name in the data's folder {folder}")
+    path = folder / name
+    inside = os.path.realpath(folder)
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([inside, resolved]) != inside or resolved == inside:
+        raise InputError(f"{envelope}: labels CSV {path} leads out of the data's folder (to {resolved})")
+    if os.path.exists(resolved) and not os.path.isfile(resolved):
+        raise InputError(f"{envelope}: labels CSV {path} is not a regular file")
+    return str(path)
+
+
+def _spec_as_signed(spec: DatasetSpec, read: Any, envelope: str) -> DatasetSpec:
     """Read DATA the way the signer did (the signed read options), wherever DATA now is."""
     if not isinstance(read, dict):
         return spec
     labels = spec.labels_csv
     if labels is None and read.get("labels_csv"):
-        labels = str(Path(spec.path).parent / read["labels_csv"])
+        labels = confined_labels_csv(spec.path, read["labels_csv"], envelope)
     try:
         options = TableOptions.from_dict(read.get("options") or {})
     except (TypeError, ValueError, AttributeError):
@@ -109,8 +135,7 @@ def sign_batch(
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
     captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
     out_path = Path(out) if out else default_envelope(spec.path)
-    if not out_path.parent.is_dir():
-        raise InputError(f"{out_path.parent}: no such folder for the envelope")
+    output_file.check_output(out_path, "--out")  # before reading data: a device, FIFO or folder is refused
     kind = resolve_kind(spec)
     hashed = hash_batch(spec, source, executor)
     manifest_bytes = hashed.manifest.to_bytes()
@@ -136,7 +161,7 @@ def sign_batch(
     stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
     envelope = signing.sign(stmt, private)
     envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
-    atomic_write(out_path, json.dumps(envelope, indent=1).encode() + b"\n")
+    output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out")
     return SignResult(
         str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
     )
@@ -163,26 +188,21 @@ class Envelope:
 def read_envelope(path: str | Path) -> Envelope:
     """Shape checks only (exit 2 on anything that is not a batch envelope); trusts nothing."""
     name = str(path)
-    try:
-        size = os.stat(path).st_size
-    except OSError as exc:
+    if not os.path.exists(path):
         raise InputError(
-            f"{name}: cannot read envelope ({exc.strerror}); sign the batch with `prov sign` "
+            f"{name}: cannot read envelope (no such file); sign the batch with `prov sign` "
             "or name its envelope with --envelope"
-        ) from exc
-    if size > MAX_ENVELOPE_BYTES:
-        raise InputError(f"{name}: envelope is larger than {MAX_ENVELOPE_BYTES >> 20} MiB")
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read envelope ({exc.strerror})") from exc
+        )
+    raw = input_file.read_bounded(path, MAX_ENVELOPE_BYTES, "envelope")
     env = signing.parse_envelope(raw, name)
     blob = env.get(MANIFEST_FIELD)
     if not isinstance(blob, str):
         raise InputError(f"{name}: envelope has no batch manifest (field {MANIFEST_FIELD!r}); re-sign with `prov sign`")
     try:
         base64.b64decode(blob, validate=True)
-        claimed = json.loads(base64.b64decode(env["payload"]))
+        claimed = signing.bounded_json(
+            base64.b64decode(env["payload"]), name, "envelope statement", signing.MAX_STATEMENT_VALUES
+        )
     except (binascii.Error, ValueError, RecursionError) as exc:
         raise InputError(f"{name}: envelope payload or manifest is not valid base64 JSON/Parquet ({exc})") from exc
     pred = claimed.get("predicate") if isinstance(claimed, dict) else None
@@ -284,7 +304,7 @@ def check_batch(
         )
     root = signing.subject_root(stmt)
     carried = signed_manifest(envelope, pred, root)
-    hashed = hash_batch(_spec_as_signed(spec, pred.get("read")), pred["source"], executor)
+    hashed = hash_batch(_spec_as_signed(spec, pred.get("read"), envelope.path), pred["source"], executor)
     check = BatchCheck(spec.path, envelope, pred["source"], key.keyid, stmt, hashed)
     if hashed.manifest.root != root:
         changes = record_changes(carried, hashed.manifest)

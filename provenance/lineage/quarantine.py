@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance import keys, versions
+from provenance import input_file, keys, versions
 from provenance.encoding import split_digests, table_digests
 from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
@@ -81,11 +81,10 @@ def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
 
 def digests_of_findings(path: str | Path) -> set[bytes]:
     """Digests of flagged findings in a ``prov diff --detect --format json`` report."""
+    raw = input_file.read_bounded(path, input_file.REPORT_BYTES, "findings report")
     try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read findings ({exc.strerror})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        report = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: findings file is not JSON ({exc})") from exc
     items = report.get("findings") if isinstance(report, dict) else report
     if not isinstance(items, list):
@@ -238,7 +237,7 @@ def quarantine(
         )
     kind = resolve_kind(spec)
     target = Path(out) if out else default_output(spec, new_tag, kind)
-    if target.exists():
+    if os.path.lexists(target):  # a dangling symlink too: the filtered dataset is only ever a new path
         raise InputError(f"{target}: already exists; remove it or pass --out")
     if featurizer is None:
         featurizer = parent_featurizer(store, from_tag)

@@ -7,8 +7,7 @@ the test reads back from headless Chromium.
 
 from __future__ import annotations
 
-from html import escape
-
+from provenance.escaping import html as escape
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import (
     SUMMARY_ROWS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import record_text
 
@@ -17,7 +18,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """JUnit XML: one test case per policy rule; a block is a failure, an error an error."""
     suite = ET.Element(
         "testsuite",
-        name=f"prov check {r['version']} --base {r['base']}",
+        name=visible(f"prov check {r['version']} --base {r['base']}"),
         tests=str(len(r["rules"])),
         failures=str(sum(x["status"] == "block" for x in r["rules"])),
         errors=str(sum(x["status"] == "error" for x in r["rules"])),
@@ -27,10 +28,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         case = ET.SubElement(suite, "testcase", classname="prov.policy", name=rule["rule"])
         if rule["status"] != "pass":
             tag = "failure" if rule["status"] == "block" else "error"
-            node = ET.SubElement(case, tag, message=rule["reason"], type=rule["rule"])
-            node.text = "\n".join(record_text(rec) for rec in rule["records"])
+            node = ET.SubElement(case, tag, message=visible(rule["reason"]), type=rule["rule"])
+            node.text = "\n".join(visible(record_text(rec)) for rec in rule["records"])
         else:
-            ET.SubElement(case, "system-out").text = rule["reason"]
+            ET.SubElement(case, "system-out").text = visible(rule["reason"])
     root = ET.Element("testsuites", name="prov check")
     root.append(suite)
     ET.indent(root)

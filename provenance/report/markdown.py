@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from provenance.escaping import html, markdown
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import (
     RULE_STATUS,
@@ -20,10 +22,22 @@ from provenance.report.wording import (
 )
 
 LISTED = 20
+_PLAIN = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class Markup(str):
+    """A cell that is already Markdown (built from escaped values), placed as it is."""
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return value if isinstance(value, Markup) else markdown(value)
+
+
+def _code(value: Any) -> Markup:
+    """A digest, rule or version name in a code span; anything but plain ``[A-Za-z0-9._-]`` text escaped instead
+    (a code span shows backslashes literally, so an escaped value cannot go inside one)."""
+    text = str(value)
+    return Markup(f"`{text}`" if _PLAIN.fullmatch(text) else markdown(text))
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -37,9 +51,9 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     s = report["summary"]
     icon = "⚠️" if s["signals_flagged"] else "✅"
     lines = [
-        f"### {icon} prov diff `{report['base']['name']}` → `{report['new']['name']}`",
+        f"### {icon} prov diff {_code(report['base']['name'])} → {_code(report['new']['name'])}",
         "",
-        f"{side_text(report['base'])} → {side_text(report['new'])}. **{verdict(report)}**",
+        f"{markdown(side_text(report['base']))} → {markdown(side_text(report['new']))}. **{markdown(verdict(report))}**",
         "",
     ]
     lines += _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
@@ -65,7 +79,9 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         ["source", "flagged signals", "added", "removed", "relabeled", "relabel rate", "unattributed added"],
         [
             [
-                f"**{source_name(r['source'])}**" if r["flagged_signals"] else source_name(r["source"]),
+                Markup(f"**{markdown(source_name(r['source']))}**")
+                if r["flagged_signals"]
+                else source_name(r["source"]),
                 ", ".join(r["flagged_signals"]) or "-",
                 r["added"],
                 r["removed"],
@@ -113,7 +129,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
                 if kind == "conflicting"
                 else c["label"]
             )
-            rows.append([f"`{c['digest'][:16]}`", change, source_name(c["source"]), c["locator"]])
+            rows.append([_code(c["digest"][:16]), change, source_name(c["source"]), c["locator"]])
         lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]
     if report["detect"]:
         lines += ["#### Detectors", ""]
@@ -130,17 +146,17 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
     icon = {"pass": "✅", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
-    lines = [f"### {icon} {check_headline(r)}", "", "| rule | result | reason |", "|---|---|---|"]
+    lines = [f"### {icon} {markdown(check_headline(r))}", "", "| rule | result | reason |", "|---|---|---|"]
     for rule in r["rules"]:
-        reason = rule["reason"].replace("|", "\\|")
-        lines.append(f"| `{rule['rule']}` | {RULE_STATUS[rule['status']]} | {reason} |")
+        lines.append(f"| {_code(rule['rule'])} | {RULE_STATUS[rule['status']]} | {markdown(rule['reason'])} |")
     blocking = [x for x in r["rules"] if x["status"] != "pass" and x["records"]]
     for rule in blocking:
-        lines += ["", f"<details><summary>{rule['rule']}: {rule['count']} record(s)</summary>", ""]
-        lines += [f"- `{record_text(rec)}`" for rec in rule["records"]]
+        lines += ["", f"<details><summary>{html(rule['rule'])}: {rule['count']} record(s)</summary>", ""]
+        lines += [f"- {markdown(record_text(rec))}" for rec in rule["records"]]
         lines += ["", "</details>"]
     if r["waivers"]["ignored"]:
-        lines += ["", "**Ignored waivers**", ""] + [f"- {w['origin']}: {w['why']}" for w in r["waivers"]["ignored"]]
+        lines += ["", "**Ignored waivers**", ""]
+        lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in r["waivers"]["ignored"]]
     return "\n".join(lines) + "\n"
 
 

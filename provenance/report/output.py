@@ -1,4 +1,5 @@
-"""Where a report goes: stdout, or a file written atomically (``--out FILE``)."""
+"""Where a report goes: stdout, or the file of ``--out FILE`` (``output_file``'s rules: a regular file
+replaced atomically, a new path, a symlink written through; ``-`` is stdout; never a device, FIFO or folder)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,30 @@ import shutil
 import sys
 from pathlib import Path
 
-from provenance.errors import InputError
+from provenance import output_file
 from provenance.report.interface import PLAIN, Medium
-from provenance.store.objects import atomic_write
 
 
-def check_output(out: str) -> Path:
-    """The path of ``--out FILE``, checked before any work is done: its folder must exist.
+def check_output(out: str) -> Path | None:
+    """Check ``--out FILE`` before any work is done; ``None`` for ``-`` (stdout), else the file to write.
 
     Raises:
-        InputError: the folder of ``out`` does not exist.
+        InputError: as :func:`provenance.output_file.check_output` (a folder, FIFO or device;
+            a missing folder; a file that is not writable).
     """
-    path = Path(out)
-    if not path.parent.is_dir():
-        raise InputError(f"--out {out}: folder {path.parent} does not exist")
-    return path
+    return output_file.check_output(out, "--out")
 
 
 def write_output(text: str, out: str | None) -> None:
-    """Write a report to stdout, or atomically to the file ``out`` (never a half-written file).
+    """Write a report to stdout (``out`` None or ``-``), or to the file ``out`` (never a half-written file).
 
     Raises:
-        InputError: the folder of ``out`` does not exist or the file cannot be written.
+        InputError: as :func:`check_output`, or the file cannot be written.
     """
-    if out is None:
+    if out is None or out == output_file.STDOUT:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path = check_output(out)
-    try:
-        atomic_write(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write ({exc.strerror})") from exc
+    output_file.write_output(out, text, "--out")
 
 
 def medium_for(out: str | None) -> Medium:

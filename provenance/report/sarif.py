@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from provenance import __version__
+from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
 
 
@@ -21,7 +22,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             {
                 "id": rule["rule"],
                 "shortDescription": {"text": rule["rule"]},
-                "fullDescription": {"text": rule["reason"]},
+                "fullDescription": {"text": visible(rule["reason"])},
                 "defaultConfiguration": {"level": "error" if rule["status"] != "pass" else "note"},
             }
         )
@@ -32,7 +33,9 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
                 "ruleId": f"detectors.{f['detector']}",
                 "level": "error",
                 "message": {
-                    "text": f"record {f['digest'][:16]} flagged by {f['detector']} (score {f['score']:.3f}): {f['explanation']}"
+                    "text": visible(
+                        f"record {f['digest'][:16]} flagged by {f['detector']} (score {f['score']:.3f}): {f['explanation']}"
+                    )
                 },
                 "locations": [
                     {
@@ -51,7 +54,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             {
                 "ruleId": rule["rule"],
                 "level": "error",
-                "message": {"text": rule["reason"]},
+                "message": {"text": visible(rule["reason"])},
                 "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
                 "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},
             }

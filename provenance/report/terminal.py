@@ -25,6 +25,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from provenance.escaping import visible
 from provenance.report.interface import Medium
 
 Cell = str | Text
@@ -62,8 +63,8 @@ class Grid:
 
 
 def plain(cell: Cell) -> str:
-    """A cell's text without styles."""
-    return cell.plain if isinstance(cell, Text) else str(cell)
+    """A cell's text without styles, as it is shown (hidden characters escaped)."""
+    return visible(cell.plain if isinstance(cell, Text) else cell)
 
 
 def need(col: Col, texts: list[str]) -> int:
@@ -90,7 +91,7 @@ def fitted(grid: Grid, width: int) -> list[int]:
 def table(grid: Grid, width: int) -> Table:
     """The rich table of ``grid`` at ``width`` columns."""
     kept = fitted(grid, width)
-    title = Text.assemble((grid.title, "bold"), f" {grid.note}" if grid.note else "")
+    title = Text.assemble((visible(grid.title), "bold"), f" {visible(grid.note)}" if grid.note else "")
     out = Table(
         title=title,
         title_justify="left",
@@ -115,12 +116,21 @@ def table(grid: Grid, width: int) -> Table:
         cells = []
         for i in kept:
             value = row[i]
-            cell = value if isinstance(value, Text) else Text(str(value))
+            cell = _escaped(value)
             if grid.columns[i].kind == "flex" and n not in grid.wrapped:
                 cell.no_wrap, cell.overflow = True, "ellipsis"
             cells.append(cell)
         out.add_row(*cells)
     return out
+
+
+def _escaped(value: Cell) -> Text:
+    """A cell as rich text with every hidden character escaped (``provenance.escaping.visible``):
+    a label cannot move the cursor, recolour the terminal or reorder the line."""
+    if isinstance(value, Text):
+        shown = visible(value.plain)
+        return value if shown == value.plain else Text(shown, style=value.style)
+    return Text(visible(value))
 
 
 class Writer:
@@ -143,7 +153,7 @@ class Writer:
 
     def line(self, *parts: str | tuple[str, str], indent: int = 0) -> None:
         """One paragraph of text, wrapped between words (every line ``indent`` in); a ``(text, style)`` part is styled."""
-        text = Text.assemble(*parts)
+        text = Text.assemble(*(visible(p) if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
         self.console.print(Padding(text, (0, 0, 0, indent)) if indent else text)
 
     def grid(self, grid: Grid | None) -> None:

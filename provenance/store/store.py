@@ -150,9 +150,25 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------
 
+    def writable(self) -> bool:
+        """Whether this process may write the store: its folder, database, objects and lock file.
+
+        False on a read-only mount or without write permission. Reading commands (verify,
+        diff, show, log, audit verify, fsck) need none of it; ``check`` and ``diff --detect``
+        then run without saving their findings, and say so.
+        """
+        paths = (self.root, self.root / "prov.db", self.root / "objects", self.root / "lock")
+        return all(os.access(p, os.W_OK) for p in paths)
+
+    def require_writable(self) -> None:
+        """Raise ``StoreError`` (exit 3) naming the store if :meth:`writable` is false: before work that ends in a write."""
+        if not self.writable():
+            raise StoreError(f"{self.root}: the store is read-only here; this command must write to it")
+
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         deadline = time.monotonic() + self._lock_timeout()
+        self.require_writable()
         with open(self.root / "lock", "a+b") as fh:
             while True:
                 try:

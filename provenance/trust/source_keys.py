@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import clock, keys
 from provenance.errors import InputError
+from provenance.escaping import refuse_hidden, visible
 from provenance.trust import statements
 
 if TYPE_CHECKING:
@@ -28,12 +29,18 @@ MAX_SOURCE_LENGTH = 200
 
 
 def validate_source(name: str) -> str:
-    """A source name is what people and statements call a source: printable, non-empty."""
+    """``name`` if it can name a source: non-empty, at most ``MAX_SOURCE_LENGTH`` characters, no
+    leading or trailing space, and nothing hidden (``escaping.hidden``: control, format,
+    bidirectional-override, zero-width, separator, private-use characters), so a source reads
+    as the name it is. Raises ``InputError`` naming the first offending character."""
     if name is None or not name.strip():
         raise InputError("source name is empty; give --source a name such as 'vendor-a'")
-    bad = [c for c in name if ord(c) < 32 or ord(c) == 127 or c in "\u2028\u2029\u0085"]
-    if bad:
-        raise InputError(f"source name {name!r} contains control characters; use printable characters only")
+    hidden = refuse_hidden(name)  # controls, bidi overrides, zero-width and other invisible characters
+    if hidden:
+        raise InputError(
+            f"source name '{visible(name)}' contains {hidden}: control characters and characters that are "
+            "invisible or reorder text are not allowed; use printable characters only"
+        )
     if len(name) > MAX_SOURCE_LENGTH:
         raise InputError(f"source name {name[:20]!r}...: longer than {MAX_SOURCE_LENGTH} characters")
     if name != name.strip():

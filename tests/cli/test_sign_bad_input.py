@@ -110,7 +110,7 @@ def test_huge_envelope_is_refused_before_reading(prov, world: World):
         fh.truncate(batches.MAX_ENVELOPE_BYTES + 1)
     before = world.prov_fingerprint()
     err = one_line_error(prov("add", world.vendor_data, "--source", "vendor", "--envelope", path))
-    assert "huge.prov.json: envelope is larger than 64 MiB" in err
+    assert "huge.prov.json: envelope is larger than the 64 MiB limit" in err
     assert world.prov_fingerprint() == before
 
 

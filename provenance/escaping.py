@@ -1,0 +1,90 @@
+"""Escaping of untrusted text (labels, sources, paths, versions) for every human-readable output.
+
+Labels, source names and file names come from whoever supplied the data. Printed raw,
+an ANSI escape in a label can erase prov's own error line on a terminal and print a
+fake "data ok"; a right-to-left override makes ``vendor-a\\u202e`` read as another name;
+``<script>`` or ``](http://...)`` in a label becomes markup in a pull-request comment
+or the HTML report. Every renderer (text, Markdown, HTML, JUnit, SARIF messages) and the
+CLI's own lines pass such values through this one module:
+
+- :func:`visible` replaces every character a reader cannot see as itself with a Python-style
+  escape (``\\x1b``, ``\\u202e``): control characters (Unicode category Cc, including
+  tab and newline, so a value stays on its line), format characters (Cf: bidirectional
+  overrides and isolates, zero-width spaces and joiners, the BOM, soft hyphen, tag
+  characters), line and paragraph separators (Zl, Zp), surrogates (Cs) and private-use
+  characters (Co). Unicode Technical Report #36 ("Unicode Security Considerations") and
+  CVE-2021-42574 ("Trojan Source") describe the attacks.
+- :func:`markdown` also backslash-escapes the ASCII punctuation that CommonMark and GitHub
+  Flavored Markdown give a meaning inline (emphasis, code, links, images, raw HTML,
+  entities, table cells), so a value is shown as its text, never as markup.
+- :func:`html` also escapes ``& < > " '`` (``html.escape``).
+
+Machine-readable outputs (JSON) keep values exact; JSON's own string escaping already
+keeps control characters out of the text.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import unicodedata
+
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+"""Unicode general categories whose characters are shown escaped."""
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+
+
+def hidden(char: str) -> bool:
+    """Whether ``char`` (one character) is shown escaped: a control, format, separator,
+    surrogate or private-use character."""
+    return unicodedata.category(char) in HIDDEN_CATEGORIES
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def visible(value: object) -> str:
+    """``str(value)`` with every hidden character (see :func:`hidden`) replaced by its escape.
+
+    Printable text, spaces and backslashes are kept as they are, so ordinary labels and
+    paths read unchanged; the result never holds a newline, a terminal escape or a
+    direction override. ``None`` becomes ``"None"`` (callers choose their own wording).
+    """
+    text = str(value)
+    if text.isprintable():  # fast path: nothing hidden (isprintable is false for every hidden category)
+        return text
+    return "".join(_escape_char(c) if hidden(c) else c for c in text)
+
+
+def markdown(value: object) -> str:
+    """``value`` as literal text in Markdown (CommonMark / GitHub Flavored Markdown), on one line.
+
+    Hidden characters are escaped as by :func:`visible`, then every ASCII punctuation
+    character that opens inline markup (``\\ ` * _ [ ] < > | ~ & $``: emphasis, code spans,
+    links and images, raw HTML and autolinks, entities, table cells, strikethrough, math)
+    is backslash-escaped, so no markup can come from a value. Values go inside lines,
+    never at a line's start, so block markers (``#``, ``-``, ``1.``) need no escape.
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", visible(value))
+
+
+def html(value: object) -> str:
+    """``value`` as HTML text or attribute content: :func:`visible`, then ``html.escape`` (quotes too)."""
+    return _html.escape(visible(value), quote=True)
+
+
+def refuse_hidden(value: str) -> str | None:
+    """A description of the first hidden character in ``value`` (``"U+202E RIGHT-TO-LEFT OVERRIDE"``),
+    or ``None`` if it has none. For names that must read as what they are (sources)."""
+    for char in value:
+        if hidden(char):
+            name = unicodedata.name(char, "") or "control character"
+            return f"U+{ord(char):04X} {name}"
+    return None

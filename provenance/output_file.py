@@ -1,0 +1,140 @@
+"""The one writer of files a command is asked for: reports (``--out``), envelopes (``prov sign``), attestations.
+
+A path given on a command line may name anything: a device (``--out /dev/null`` run as
+root used to replace the device node with a regular file), a FIFO, a folder, a symlink.
+The rules, the same for every command:
+
+- ``-`` is standard output.
+- A new path (its folder exists) is created; never over something that appears meanwhile.
+- A regular file is replaced atomically (temporary file beside it, fsync, rename), keeping
+  its permission bits, so a reader never sees half a report.
+- A symlink is written *through*: the rules apply to the file it points to, and the link
+  stays a link.
+- Anything else (a folder, a FIFO, a character or block device, a socket) is refused with
+  exit 2 before any work is done, and checked again just before the rename.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+from provenance.errors import InputError
+from provenance.store.objects import fsync_dir
+
+STDOUT = "-"
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _target(out: str, flag: str) -> Path:
+    """The file that will be written for ``out``: ``out`` itself, or what its symlinks point to.
+
+    Raises ``InputError`` if that is not a regular file or a new path in an existing folder.
+    """
+    path = Path(os.path.realpath(out)) if os.path.islink(out) else Path(out)
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            shown = f"{out} (-> {path})" if str(path) != out else out
+            raise InputError(f"{flag} {shown}: folder {path.parent} does not exist") from None
+        return path
+    except OSError as exc:
+        raise InputError(f"{flag} {out}: cannot be examined ({exc.strerror})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        shown = f"{out} (-> {path})" if str(path) != out else out
+        raise InputError(
+            f"{flag} {shown}: is {_kind(st.st_mode)}; prov writes only to a regular file or a new path "
+            f"(give {STDOUT} for standard output)"
+        )
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{flag} {out}: file is not writable")
+    return path
+
+
+def check_output(out: str | os.PathLike[str], flag: str = "--out") -> Path | None:
+    """Check an output path before any work is done: ``None`` for ``-`` (standard output), else the file
+    that will be written (what a symlink points to).
+
+    Raises:
+        InputError: the path is a folder, FIFO, device or socket, its folder does not exist,
+            or the file is not writable. The message names ``flag`` and the path.
+    """
+    out = os.fspath(out)
+    if out == STDOUT:
+        return None
+    return _target(out, flag)
+
+
+def write_output(out: str | os.PathLike[str], data: bytes | str, flag: str = "--out") -> None:
+    """Write ``data`` (text is UTF-8) to ``out`` under the rules above; ``-`` writes it to standard output.
+
+    Raises:
+        InputError: as :func:`check_output` (checked again now), or the file cannot be
+            written (message with the OS reason); nothing is left half-written.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    out = os.fspath(out)
+    if out == STDOUT:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+        return
+    path = _target(out, flag)
+    try:
+        _write_file(path, payload, out, flag)
+    except OSError as exc:
+        raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _write_file(path: Path, payload: bytes, out: str, flag: str) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        existed = True
+    except FileNotFoundError:
+        mode, existed = 0o644, False
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if existed:
+            _target(str(path), flag)  # still a regular file: never rename over what replaced it meanwhile
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # creates the name only if nothing took it meanwhile (never replaces)
+            except FileExistsError:
+                raise InputError(f"{flag} {out}: something was created at this path while prov wrote it") from None
+            except OSError:  # a filesystem without hard links: create exclusively and copy
+                _create_exclusive(path, payload, mode)
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def _create_exclusive(path: Path, payload: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())

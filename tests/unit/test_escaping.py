@@ -1,0 +1,87 @@
+"""The one escaping module: what a terminal, a Markdown viewer and a browser show for untrusted text."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from provenance.escaping import hidden, html, markdown, refuse_hidden, visible
+
+HOSTILE = [
+    "\x1b[2K\rdata ok",  # ANSI: erase the line, return, print a fake verdict
+    "vendor\u202egnp.exe",  # RIGHT-TO-LEFT OVERRIDE
+    "\u2066cat\u2069",  # LEFT-TO-RIGHT ISOLATE ... POP DIRECTIONAL ISOLATE
+    "ca\u200bt",  # ZERO WIDTH SPACE
+    "\ufeffdog",  # BOM
+    "two\nlines",
+    "tab\there",
+    "nul\x00byte",
+    "del\x7f",
+    "c1\x9bcsi",  # C1 control (8-bit CSI)
+    "para\u2029graph",
+    "tag\U000e0041",  # TAG LATIN CAPITAL LETTER A
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_visible_leaves_no_hidden_character_and_keeps_one_line(text):
+    shown = visible(text)
+    assert shown.isprintable()  # no control, format, separator or private-use character left
+    assert "\n" not in shown and "\x1b" not in shown and "\u202e" not in shown
+
+
+def test_visible_escapes_as_python_does_and_keeps_ordinary_text():
+    assert visible("\x1b[2K\rdata ok") == "\\x1b[2K\\x0ddata ok"
+    assert visible("vendor\u202egnp") == "vendor\\u202egnp"
+    assert visible("tag\U000e0041") == "tag\\U000e0041"
+    for ordinary in ("cat", "café", "東京", "a b", r"C:\data\x", "3.5", "[/]", "<b>"):
+        assert visible(ordinary) == ordinary
+    assert visible(7) == "7"
+
+
+def test_nfc_and_nfd_stay_distinct_and_readable():
+    nfc, nfd = "caf\u00e9", "cafe\u0301"  # the combining accent is a mark, shown as itself
+    assert visible(nfc) != visible(nfd)
+
+
+def test_markdown_turns_markup_into_text():
+    assert markdown("<script>alert(1)</script>") == "\\<script\\>alert(1)\\</script\\>"
+    assert markdown("[click](http://evil)") == "\\[click\\](http://evil)"
+    assert markdown("a|b") == "a\\|b"
+    assert (
+        markdown("**bold** `code` ~~x~~ $x$ &#x202e;") == "\\*\\*bold\\*\\* \\`code\\` \\~\\~x\\~\\~ \\$x\\$ \\&#x202e;"
+    )
+    assert markdown("two\nlines") == "two\\\\x0alines"
+    assert markdown("vendor-a (3.5)") == "vendor-a (3.5)"
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.mark.parametrize(
+    "text", ['<img src=x onerror="alert(1)">', "</td></tr><script>x</script>", "a & b", "'\"", *HOSTILE]
+)
+def test_html_is_text_to_a_parser(text):
+    parser = _Collect()
+    parser.feed(f"<td>{html(text)}</td>")
+    parser.close()
+    assert parser.tags == ["td"]
+    assert "".join(parser.text) == visible(text)
+
+
+def test_refuse_hidden_names_the_character():
+    assert refuse_hidden("vendor-a") is None
+    assert refuse_hidden("vendor\u202ea") == "U+202E RIGHT-TO-LEFT OVERRIDE"
+    assert refuse_hidden("a\tb") == "U+0009 control character"
+    assert hidden("\u200d") and not hidden("é") and not hidden(" ")
