@@ -143,7 +143,6 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.table("attestations").create(
         {"object": str, "version": str, "base": str, "policy_digest": str, "keyid": str, "created_at": str}, pk="object"
     )
-    create_checkpoints_table(db)
     db.table("meta").insert({"key": "format", "value": FORMAT})
 
 
