@@ -127,7 +127,7 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
         try:
             for batch in tables.iter_batches(path, spec.options):
                 content = sorted(c for c in batch.schema.names if c not in spec.options.excluded())
-                digests = table_digests(batch, content)
+                digests = table_digests(batch, content, spec.options.row_encoding)
                 part = pa.Table.from_batches([batch]).filter(pa.array([d not in drop for d in digests], pa.bool_()))
                 removed += batch.num_rows - part.num_rows
                 kept += part.num_rows

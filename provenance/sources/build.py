@@ -160,7 +160,7 @@ def build_manifest(
     if kind == "table":
         paths = tables.list_table_files(path, fs)
         tasks, expected = _table_tasks(local, paths, source, fs)
-        algorithm = tables.DIGEST_ALGORITHM
+        algorithm = spec.options.digest_algorithm
         n_files = len(paths)
     elif kind == "tree":
         if spec.labels_csv:

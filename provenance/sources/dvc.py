@@ -80,7 +80,7 @@ def build_manifest_at_rev(spec, source=None, batch=None):
                 )
                 for p in paths
             ]
-            algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
+            algorithm, n_files = spec.options.digest_algorithm, len(paths)
         else:
             parts = [_hash_tree(fs, path)]
             algorithm, n_files = trees.DIGEST_ALGORITHM, len(parts[0])

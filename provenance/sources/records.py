@@ -105,7 +105,7 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
     order = [i for idx, _ in parts for i in idx]
     table = pa.concat_tables([t for _, t in parts], promote_options="default") if parts else pa.table({})
     table = table.take(pa.array(np.argsort(order, kind="stable")))
-    _check_digests(table_digest_blob(table, columns), digests, locators, spec.path)
+    _check_digests(table_digest_blob(table, columns, spec.options.row_encoding), digests, locators, spec.path)
     return Records(digests, table=table)
 
 

@@ -18,11 +18,19 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from provenance.encoding import ROW_DIGEST_ALGORITHM, table_digest_blob
+from provenance.encoding import (
+    ROW_DIGEST_ALGORITHM,
+    ROW_DIGEST_ALGORITHM_V1,
+    ROW_ENCODING_V1,
+    ROW_ENCODING_V2,
+    EncodingError,
+    table_digest_blob,
+)
 from provenance.errors import InputError
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 BATCH_ROWS = 65_536
+READER_VERSION = 2  # reading semantics and row encoding of new versions (1: before prov-row-v2)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class TableOptions:
     id_column: str | None = None
     metadata_columns: tuple[str, ...] = ()
     schema: dict[str, str] = field(default_factory=dict)  # column -> Arrow type name, for CSV/JSONL
+    reader_version: int = READER_VERSION  # 1 reads as versions signed before prov-row-v2 were read
 
     def excluded(self) -> set[str]:
         out = {self.label_column, *self.metadata_columns}
@@ -47,6 +56,7 @@ class TableOptions:
             "id_column": self.id_column,
             "metadata_columns": list(self.metadata_columns),
             "schema": dict(self.schema),
+            "reader_version": self.reader_version,
         }
 
     @classmethod
@@ -57,7 +67,18 @@ class TableOptions:
             id_column=d.get("id_column"),
             metadata_columns=tuple(d.get("metadata_columns", ())),
             schema=dict(d.get("schema", {})),
+            reader_version=int(d.get("reader_version", 1)),  # written before the field existed: v1
         )
+
+    @property
+    def row_encoding(self) -> str:
+        """The canonical row encoding these options hash with (``prov-row-v1`` or ``-v2``)."""
+        return ROW_ENCODING_V1 if self.reader_version == 1 else ROW_ENCODING_V2
+
+    @property
+    def digest_algorithm(self) -> str:
+        """The manifest's digest algorithm name for tables read with these options."""
+        return ROW_DIGEST_ALGORITHM_V1 if self.reader_version == 1 else ROW_DIGEST_ALGORITHM
 
 
 @dataclass
@@ -282,8 +303,8 @@ def hash_table_file(
             raise InputError(f"{path}: rows {row}..{row + n - 1} are malformed ({str(exc).splitlines()[0]})") from exc
         labels.append(_labels(batch, options, path, row))
         try:
-            digests.append(table_digest_blob(batch, content))
-        except (pa.ArrowException, TypeError, OverflowError) as exc:
+            digests.append(table_digest_blob(batch, content, options.row_encoding))
+        except (pa.ArrowException, TypeError, OverflowError, EncodingError) as exc:
             raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
         except UnicodeDecodeError as exc:  # Arrow's JSON reader lets invalid UTF-8 into string columns
             raise InputError(f"{path}: rows {row}..{row + n - 1} hold text that is not UTF-8 ({exc.reason})") from exc
@@ -306,6 +327,3 @@ def hash_table_file(
         locators=pa.concat_arrays(locators) if locators else pa.array([], pa.string()),
         columns=content or [],
     )
-
-
-DIGEST_ALGORITHM = ROW_DIGEST_ALGORITHM
