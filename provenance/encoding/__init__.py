@@ -76,6 +76,7 @@ from provenance.encoding.values import (
     label_kind,
     row_digest,
     row_header,
+    type_name,
     varint,
 )
 
@@ -100,5 +101,6 @@ __all__ = [
     "split_digests",
     "table_digest_blob",
     "table_digests",
+    "type_name",
     "varint",
 ]

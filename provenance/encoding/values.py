@@ -275,6 +275,36 @@ def encode_scalar(scalar: pa.Scalar) -> bytes:
     raise EncodingError(f"type {t} has no canonical encoding in prov")
 
 
+def type_name(t: pa.DataType) -> str:
+    """The name a column's type has in the signed schema: what a reader sees, not how it is stored.
+
+    Encodings of one logical type share a name (dictionary and run-end encoded as their
+    values; ``large_``/``_view`` variants as the plain type; a list's child field name is
+    dropped; struct fields sorted), so the same data written back by pyarrow or pandas
+    keeps its schema. Widths, units, zones, precision and scale are kept.
+    """
+    if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
+        return type_name(t.value_type)
+    if isinstance(t, pa.ExtensionType):
+        return f"extension<{t.extension_name}>[{type_name(t.storage_type)}]"
+    if is_text(t):
+        return "string"
+    if pa.types.is_fixed_size_binary(t):
+        return f"fixed_size_binary[{t.byte_width}]"
+    if is_bytes(t):
+        return "binary"
+    if pa.types.is_fixed_size_list(t):
+        return f"fixed_size_list<{type_name(t.value_type)}>[{t.list_size}]"
+    if _is_list_like(t):
+        return f"list<{type_name(t.value_type)}>"
+    if pa.types.is_map(t):
+        return f"map<{type_name(t.key_type)}, {type_name(t.item_type)}>"
+    if pa.types.is_struct(t):
+        fields = sorted((t.field(i).name, type_name(t.field(i).type)) for i in range(t.num_fields))
+        return "struct<" + ", ".join(f"{name}: {sub}" for name, sub in fields) + ">"
+    return str(t)
+
+
 # --- rows, labels and files ----------------------------------------------------------
 
 
