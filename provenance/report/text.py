@@ -41,6 +41,10 @@ def render_diff(report: dict) -> str:
     s = report["summary"]
     console.print(f"prov diff {side_text(report['base'])} → {side_text(report['new'])}")
     console.print(verdict(report))
+    for change in s.get("schema_changes") or []:  # one line each, not every record added and removed
+        console.print(f"schema change: {change}")
+    if s.get("rekeyed"):
+        console.print(f"{s['rekeyed']} records re-keyed by the schema change (same locator, new digest)")
     console.print()
 
     summary = _table("Changes", "change", "records")
@@ -96,7 +100,8 @@ def render_diff(report: dict) -> str:
     if report["relabel_pairs"]:
         pairs = _table("Relabels by class pair", "old → new", "records", "rate")
         for r in report["relabel_pairs"][:20]:
-            pairs.add_row(f"{r['old']} → {r['new']}", str(r["count"]), f"{100 * r['rate']:.2f}%")
+            pair = relabel_text({"old_labels": [r["old"]], "new_labels": [r["new"]], **r})
+            pairs.add_row(pair, str(r["count"]), f"{100 * r['rate']:.2f}%")
         console.print(pairs)
 
     changes = report["changes"]
