@@ -69,7 +69,7 @@ def rekey(changes: Changes, base, new) -> np.ndarray:
         return np.zeros(0, "S32")
     by_side = {}
     for side, digests in ((base, removed), (new, added)):
-        rows, found = _rows_of(side, set(digests.tolist()))
+        rows, found = _rows_of(side, set(_full(digests)))
         locators, _ = side.fetch(np.asarray(rows, dtype=np.int64))
         by_side[side.name] = dict(zip(locators, found))
     old, fresh = by_side[base.name], by_side[new.name]
@@ -81,10 +81,15 @@ def rekey(changes: Changes, base, new) -> np.ndarray:
         changes.arrays[kind] = [
             {k: v[~np.isin(p["digests"], drop)] for k, v in p.items()} for p in parts if len(p["digests"])
         ]
-        hexes = {d.hex() for d in drop.tolist()}
+        hexes = {d.hex() for d in _full(drop)}
         changes.examples[kind] = [e for e in changes.examples[kind] if e["digest"] not in hexes]
     changes.rekeyed = len(shared)
     return came
+
+
+def _full(digests: np.ndarray) -> list[bytes]:
+    """32-byte digests of an ``S32`` array (numpy drops a value's trailing zero bytes in ``tolist``)."""
+    return [d.ljust(32, b"\x00") for d in digests.tolist()]
 
 
 def lookalike(a: str, b: str) -> bool:

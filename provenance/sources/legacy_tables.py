@@ -17,18 +17,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from provenance.errors import InputError
-
-
-def _types(options) -> dict[str, pa.DataType] | None:
-    if not options.schema:
-        return None
-    out = {}
-    for name, type_name in options.schema.items():
-        try:
-            out[name] = pa.type_for_alias(type_name)
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"schema: unknown type {type_name!r} for column {name!r}") from exc
-    return out
+from provenance.sources.text_tables import arrow_types
 
 
 def iter_batches(path: str, options, fs, row_groups: list[int] | None, fmt: str | None) -> Iterator[pa.RecordBatch]:
@@ -44,12 +33,12 @@ def iter_batches(path: str, options, fs, row_groups: list[int] | None, fmt: str 
                 yield from pq.ParquetFile(fh).iter_batches(batch_size=65_536, row_groups=row_groups)
             elif fmt == "csv":
                 convert = pacsv.ConvertOptions(
-                    column_types=_types(options), null_values=[""], strings_can_be_null=False
+                    column_types=(arrow_types(options.schema) or None), null_values=[""], strings_can_be_null=False
                 )
                 read = pacsv.ReadOptions(block_size=8 << 20)
                 yield from pacsv.open_csv(fh, convert_options=convert, read_options=read)
             elif fmt == "jsonl":
-                types = _types(options)
+                types = arrow_types(options.schema) or None
                 parse = pajson.ParseOptions(explicit_schema=pa.schema(types)) if types else None
                 yield from pajson.open_json(
                     fh, parse_options=parse, read_options=pajson.ReadOptions(block_size=8 << 20)

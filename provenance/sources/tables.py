@@ -154,16 +154,6 @@ class HashedPart:
 # --- reading --------------------------------------------------------------------------
 
 
-def _arrow_types(options: TableOptions) -> dict[str, pa.DataType]:
-    out = {}
-    for name, type_name_ in options.schema.items():
-        try:
-            out[name] = pa.type_for_alias(type_name_)
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"schema: unknown type {type_name_!r} for column {name!r}") from exc
-    return out
-
-
 COLUMNS_PER_READ = 16
 
 
@@ -218,10 +208,10 @@ def iter_batches(
                 yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups)
         elif fmt == "csv":
             text = {c for c in (options.label_column, options.source_column, options.id_column) if c}
-            types = {**(forced or {}), **_arrow_types(options)}
+            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
             yield from text_tables.csv_batches(opener, path, text, types, options.encoding)
         elif fmt == "jsonl":
-            types = {**(forced or {}), **_arrow_types(options)}
+            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
             yield from text_tables.jsonl_batches(opener, path, types, options.encoding)
         else:
             raise InputError(f"{path}: not a table (expected Parquet, .csv or .jsonl)")

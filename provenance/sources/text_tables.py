@@ -59,6 +59,21 @@ def row_limit() -> int:
     return value
 
 
+def arrow_types(schema: dict[str, str]) -> dict[str, pa.DataType]:
+    """``--schema`` type names as Arrow types.
+
+    Raises:
+        InputError: a type name Arrow does not know, naming the column.
+    """
+    out = {}
+    for name, type_name in schema.items():
+        try:
+            out[name] = pa.type_for_alias(type_name)
+        except (ValueError, KeyError) as exc:
+            raise InputError(f"schema: unknown type {type_name!r} for column {name!r}") from exc
+    return out
+
+
 def check_encoding(name: str | None) -> None:
     """Refuse an ``--encoding`` Python does not know, before any file is read."""
     if name is None:
