@@ -17,6 +17,7 @@ suffix only, hidden names skipped, no partition columns.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -57,7 +58,10 @@ def table_format(path: str) -> str | None:
 
 
 def _is_parquet(path: str, fs) -> bool:
+    """Whether the file starts and ends with Parquet's magic bytes (never opens a FIFO or device)."""
     try:
+        if fs is None and not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         opener = fs.open if fs is not None else open
         with opener(path, "rb") as fh:
             head = fh.read(4)

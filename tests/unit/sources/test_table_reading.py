@@ -165,3 +165,18 @@ def test_csv_files_of_one_folder_agree_on_types_by_widening(tmp_path):
     hashed = build(tmp_path / "d")
     assert hashed.types == {"zip": "string"}
     assert row_digest({"zip": "02139"}) in hashed.manifest.digests  # not 2139, as a.csv alone would read it
+
+
+def test_options_stored_before_reader_versions_read_as_version_1(tmp_path):
+    """A version committed before prov-row-v2 stored options without ``reader_version``: it is
+    read as it was then (labels cast by Arrow, suffixed files only, prov-row-v1), so it verifies."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "t.csv").write_text("x,label\n1,007\n")
+    pq.write_table(pa.table({"x": [2], "label": ["a"]}), tmp_path / "d" / "part-0")
+    old = TableOptions.from_dict({"label_column": "label", "metadata_columns": [], "schema": {}})
+    assert old.reader_version == 1 and old.digest_algorithm == "sha256/prov-row-v1"
+    hashed = build_manifest(DatasetSpec(str(tmp_path / "d"), options=old), executor=InlineExecutor())
+    assert hashed.manifest.label_counts() == {"7": 1}  # version 1 read the label as an integer
+    assert hashed.files == 1 and hashed.listing is None  # and did not read the suffix-less part
+    new = build(tmp_path / "d", schema={})
+    assert new.manifest.label_counts() == {"007": 1, "a": 1}

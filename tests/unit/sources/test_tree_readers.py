@@ -180,3 +180,13 @@ def test_labels_csv_is_read_as_written(tmp_path):
     (tmp_path / "dup.csv").write_text("path,label,label\na.bin,cat,dog\n")
     with pytest.raises(InputError, match="column 'label' appears twice"):
         build_manifest(DatasetSpec(str(tmp_path / "t"), labels_csv=str(tmp_path / "dup.csv")))
+
+
+def test_torchvision_itself_agrees_when_it_is_installed(tmp_path):
+    datasets = pytest.importorskip("torchvision.datasets")
+    make_tree(tmp_path / "t", {"cat/a.png": png(1), "cat/.b.png": png(2), ".x/c.png": png(3), "dog/Thumbs.db": b"x"})
+    (tmp_path / "t" / "dog" / "d.png").write_bytes(png(4))
+    folder = datasets.ImageFolder(str(tmp_path / "t"))
+    listed = list_tree(str(tmp_path / "t"))
+    assert listed.classes == folder.classes
+    assert listed.records == sorted((os.path.relpath(p, tmp_path / "t"), folder.classes[i]) for p, i in folder.samples)
