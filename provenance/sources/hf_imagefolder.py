@@ -29,7 +29,9 @@ import re
 from pathlib import PurePosixPath
 
 from provenance.errors import InputError
-from provenance.sources.listing import Listing, file_entry
+from provenance.sources.listing import Listing, check_link, file_entry
+
+LOADER = "datasets imagefolder"
 
 SPLIT_KEYWORDS = {
     "train": ["train", "training"],
@@ -78,8 +80,6 @@ def _is_image(name: str) -> bool:
 
 
 def _walk(root: str) -> list[str]:
-    from provenance.sources.trees import check_link
-
     root_real, out = os.path.realpath(root), []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames.sort()
@@ -93,15 +93,16 @@ def _refuse(path: str, why: str) -> InputError:
     return InputError(f"{path}: {why}; prov's transcription of datasets' imagefolder does not cover it, so it refuses")
 
 
-def list_hf_imagefolder(root: str):
+def list_hf_imagefolder(root: str) -> tuple[list[tuple[str, str]], Listing, list[str]]:
     """The records of ``root`` as ``datasets.load_dataset("imagefolder", data_dir=root)`` reads them.
+
+    Returns ``(records, listing, classes)``: ``(relative path, label)`` sorted by path, the
+    listing of every file seen, and the sorted class names ``datasets`` indexes.
 
     Raises:
         InputError: a layout outside the transcription (see the module docstring), no labels
             (one class, or images at different depths), or a link that leaves the tree.
     """
-    from provenance.sources.trees import LOADER_NAMES, TreeListing
-
     if not os.path.isdir(root):
         raise InputError(f"{root}: not a folder")
     entries, visible = [], []
@@ -147,4 +148,4 @@ def list_hf_imagefolder(root: str):
             f"{root}: datasets' imagefolder adds no labels here (it needs more than one class folder, "
             "with every image at the same depth)"
         )
-    return TreeListing(sorted(records), Listing(LOADER_NAMES["hf-imagefolder"], entries), sorted(labels), True)
+    return sorted(records), Listing(LOADER, entries), sorted(labels)

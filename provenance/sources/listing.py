@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from provenance.encoding import encode_value
+from provenance.errors import InputError
 
 MAX_NAMED = 50  # skipped files named in the signed facts (all are in the digest)
 
@@ -63,6 +64,28 @@ class Listing:
             "ignored": len(ignored),
             "ignoredPaths": [e.path for e in ignored[:MAX_NAMED]],
         }
+
+
+def inside(root_real: str, path: str) -> bool:
+    """Whether ``path`` (links resolved) is ``root_real`` or below it."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
+
+
+def check_link(root: str, root_real: str, full: str) -> None:
+    """Refuse a link that leaves the tree, or a folder link to one of its own ancestors (a loop).
+
+    Raises:
+        InputError: naming the link.
+    """
+    if not os.path.islink(full):
+        return
+    real = os.path.realpath(full)
+    if not inside(root_real, full):
+        raise InputError(f"{full}: symlink leaves the tree {root}")
+    parent = os.path.realpath(os.path.dirname(full))
+    if os.path.isdir(real) and (parent == real or parent.startswith(real + os.sep)):
+        raise InputError(f"{full}: symlink loop (links to a folder that holds it); a loader would walk it forever")
 
 
 def file_entry(full: str, rel: str, role: str, reason: str | None = None, sized: bool = True) -> Entry:

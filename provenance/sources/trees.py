@@ -37,7 +37,8 @@ import pyarrow as pa
 from provenance.encoding import FILE_DIGEST_ALGORITHM
 from provenance.errors import InputError
 from provenance.sources import legacy_trees
-from provenance.sources.listing import Entry, Listing, file_entry
+from provenance.sources.hf_imagefolder import list_hf_imagefolder
+from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside
 from provenance.sources.tables import HashedPart
 
 DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM
@@ -46,7 +47,7 @@ READERS = ("imagefolder", "files", "hf-imagefolder")
 LOADER_NAMES = {
     "imagefolder": "torchvision.datasets.ImageFolder",
     "files": "torchvision.datasets.DatasetFolder (every file)",
-    "hf-imagefolder": "datasets imagefolder",
+    "hf-imagefolder": "datasets imagefolder",  # hf_imagefolder.LOADER
     "labels-csv": "labels CSV",
     "legacy": "prov reader version 1",
 }
@@ -61,28 +62,6 @@ class TreeListing:
     listing: Listing
     classes: list[str] | None = None
     decodes_images: bool = False  # the loader decodes each record as an image
-
-
-def inside(root_real: str, path: str) -> bool:
-    """Whether ``path`` (links resolved) is ``root_real`` or below it."""
-    real = os.path.realpath(path)
-    return real == root_real or real.startswith(root_real + os.sep)
-
-
-def check_link(root: str, root_real: str, full: str) -> None:
-    """Refuse a link that leaves the tree, or a folder link to one of its own ancestors (a loop).
-
-    Raises:
-        InputError: naming the link.
-    """
-    if not os.path.islink(full):
-        return
-    real = os.path.realpath(full)
-    if not inside(root_real, full):
-        raise InputError(f"{full}: symlink leaves the tree {root}")
-    parent = os.path.realpath(os.path.dirname(full))
-    if os.path.isdir(real) and (parent == real or parent.startswith(real + os.sep)):
-        raise InputError(f"{full}: symlink loop (links to a folder that holds it); a loader would walk it forever")
 
 
 def _relative(full: str, root: str) -> str:
@@ -151,9 +130,8 @@ def list_tree(root: str, fs=None, reader: str = "imagefolder") -> TreeListing:
     if reader in ("imagefolder", "files"):
         return dataset_folder(root, reader)
     if reader == "hf-imagefolder":
-        from provenance.sources.hf_imagefolder import list_hf_imagefolder
-
-        return list_hf_imagefolder(root)
+        records, listing, classes = list_hf_imagefolder(root)
+        return TreeListing(records, listing, classes, decodes_images=True)
     raise InputError(f"--tree-reader {reader!r}: expected one of {', '.join(READERS)}")
 
 
