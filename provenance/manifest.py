@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance import fastsha
-from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_value, split_digests
+from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_label, encode_value, split_digests
 from provenance.errors import InputError, VerificationError
 from provenance.merkle import merkle_root_of_blob
 
@@ -72,6 +72,7 @@ class Manifest:
         label_counts: dict[str, int] | None = None,
         source_counts: dict[str, int] | None = None,
         keepalive=None,
+        label_kind: str = "string",
     ):
         if table is None and path is None:
             raise ValueError("a manifest needs a table or a path")
@@ -84,6 +85,7 @@ class Manifest:
         self._label_counts = label_counts
         self._source_counts = source_counts
         self._keepalive = keepalive  # e.g. the temporary folder holding ``path``
+        self.label_kind = label_kind  # string | int | float | bool: how labels enter Merkle entries
         if root is not None:
             self.__dict__["root"] = root
 
@@ -106,6 +108,7 @@ class Manifest:
         sources: Sequence[str | None] | None = None,
         batches: Sequence[str | None] | None = None,
         digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+        label_kind: str = "string",
     ) -> Manifest:
         """A sorted manifest from parallel per-record sequences (32-byte digests, labels, locators,
         and optionally sources and batches; ``None`` means all null)."""
@@ -120,17 +123,20 @@ class Manifest:
             },
             schema=SCHEMA,
         )
-        return cls.from_table(table, digest_algorithm)
+        return cls.from_table(table, digest_algorithm, label_kind)
 
     @classmethod
-    def from_table(cls, table: pa.Table, digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
+    def from_table(
+        cls, table: pa.Table, digest_algorithm: str = ROW_DIGEST_ALGORITHM, label_kind: str = "string"
+    ) -> Manifest:
         """A sorted manifest from any Arrow table holding (at least) the :data:`SCHEMA` columns.
 
+        ``label_kind`` is how its labels enter the Merkle entries (``encode_label``).
         Raises ``pyarrow.ArrowInvalid`` when a column cannot be cast to its manifest type.
         """
         table = table.select(SCHEMA.names).cast(SCHEMA)
         table = table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
-        return cls(table, digest_algorithm)
+        return cls(table, digest_algorithm, label_kind=label_kind)
 
     @classmethod
     def from_parts(
@@ -138,6 +144,8 @@ class Manifest:
     ) -> Manifest:
         """Merge hashed partitions (digest and leaf blobs plus Arrow columns) into one sorted manifest."""
         n = sum(len(p.digests) // 32 for p in parts)
+        kinds = {getattr(p, "label_kind", "string") for p in parts if len(p.digests)}
+        label_kind = kinds.pop() if len(kinds) == 1 else "string"
         if n == 0:
             return cls(SCHEMA.empty_table(), digest_algorithm, leaf_blob=b"")
         digests = b"".join(p.digests for p in parts)
@@ -156,14 +164,16 @@ class Manifest:
         table = table.take(order).combine_chunks()
         leaf_col = table.column("_leaf").chunk(0)
         sorted_leaves = leaf_col.buffers()[1].to_pybytes()[leaf_col.offset * 32 : (leaf_col.offset + n) * 32]
-        return cls(table.drop(["_leaf"]).cast(SCHEMA), digest_algorithm, leaf_blob=sorted_leaves)
+        return cls(table.drop(["_leaf"]).cast(SCHEMA), digest_algorithm, leaf_blob=sorted_leaves, label_kind=label_kind)
 
     @classmethod
-    def concat(cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM) -> Manifest:
+    def concat(
+        cls, parts: Iterable[pa.Table], digest_algorithm: str = ROW_DIGEST_ALGORITHM, label_kind: str = "string"
+    ) -> Manifest:
         """One sorted manifest from several manifest tables (an empty manifest from none)."""
         tables = [t.cast(SCHEMA) for t in parts]
         table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-        return cls.from_table(table, digest_algorithm)
+        return cls.from_table(table, digest_algorithm, label_kind)
 
     # --- facts --------------------------------------------------------------------------
 
@@ -217,7 +227,9 @@ class Manifest:
         if self.leaf_blob is not None:
             return split_digests(self.leaf_blob)
         return split_digests(
-            leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source"))
+            leaf_blob(
+                self.table.column("digest"), self.table.column("label"), self.table.column("source"), self.label_kind
+            )
         )
 
     @cached_property
@@ -227,7 +239,9 @@ class Manifest:
 
         blob = self.leaf_blob
         if blob is None:
-            blob = leaf_blob(self.table.column("digest"), self.table.column("label"), self.table.column("source"))
+            blob = leaf_blob(
+                self.table.column("digest"), self.table.column("label"), self.table.column("source"), self.label_kind
+            )
         return merkle_root_of_blob(blob, LocalExecutor() if len(self) >= (1 << 17) else None)
 
     def entries(self) -> set[tuple[bytes, str, str | None]]:
@@ -249,9 +263,10 @@ class Manifest:
         """
         if self._table is None and self.path is not None:
             return Path(self.path).read_bytes()
-        table = self.table.replace_schema_metadata(
-            {"prov.digest_algorithm": self.digest_algorithm, "prov.merkle_root": self.root.hex()}
-        )
+        meta = {"prov.digest_algorithm": self.digest_algorithm, "prov.merkle_root": self.root.hex()}
+        if self.label_kind != "string":
+            meta["prov.label_kind"] = self.label_kind
+        table = self.table.replace_schema_metadata(meta)
         sink = io.BytesIO()
         pq.write_table(table, sink, row_group_size=1 << 20, **PARQUET_OPTIONS)
         return sink.getvalue()
@@ -270,9 +285,10 @@ class Manifest:
         if table.schema.remove_metadata() != SCHEMA.remove_metadata():
             raise VerificationError(f"{name}: manifest columns are {table.schema.names}, expected {SCHEMA.names}")
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        manifest = cls(table.replace_schema_metadata(None), meta.get("prov.digest_algorithm", ROW_DIGEST_ALGORITHM))
+        algorithm = meta.get("prov.digest_algorithm", ROW_DIGEST_ALGORITHM)
+        manifest = cls(table.replace_schema_metadata(None), algorithm, label_kind=meta.get("prov.label_kind", "string"))
         if manifest.table.num_rows > 1:
-            again = cls.from_table(manifest.table, manifest.digest_algorithm)
+            again = cls.from_table(manifest.table, manifest.digest_algorithm, manifest.label_kind)
             if not again.table.equals(manifest.table):
                 raise VerificationError(f"{name}: manifest rows are not sorted by (digest, label)")
         return manifest
@@ -294,7 +310,10 @@ def column_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:
 
 
 def leaf_blob(
-    digests: pa.Array | pa.ChunkedArray, labels: pa.Array | pa.ChunkedArray, sources: pa.Array | pa.ChunkedArray
+    digests: pa.Array | pa.ChunkedArray,
+    labels: pa.Array | pa.ChunkedArray,
+    sources: pa.Array | pa.ChunkedArray,
+    label_kind: str = "string",
 ) -> bytes:
     """Leaf hashes (RFC 6962: SHA-256(0x00 || entry)) of (digest, label, source) rows, concatenated.
 
@@ -302,6 +321,8 @@ def leaf_blob(
     of the same length (a null source is no source). (label, source) pairs repeat, so each
     distinct pair's encoding is made once and rows refer to it by code; digests are read
     straight from the Arrow buffer and the whole batch is hashed in one ``fastsha`` call.
+    A label enters its entry typed by ``label_kind`` (``encode_label``): text as S (as in every
+    manifest before label kinds), an integer label as I, a float as F, a boolean as B.
     Gives the bytes of ``merkle.leaf_hashes`` on the same rows.
     """
     n = len(digests)
@@ -320,7 +341,8 @@ def leaf_blob(
     label_values = label.dictionary.to_pylist()
     source_values = [None if s == "\x00" else s for s in source.dictionary.to_pylist()]
     suffixes = [
-        encode_value(label_values[c // n_src]) + encode_value(source_values[c % n_src]) for c in present.tolist()
+        encode_label(label_values[c // n_src], label_kind) + encode_value(source_values[c % n_src])
+        for c in present.tolist()
     ]
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()

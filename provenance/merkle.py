@@ -18,19 +18,22 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 from provenance import fastsha
-from provenance.encoding import encode_value, split_digests
+from provenance.encoding import encode_label, encode_value, split_digests
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-def merkle_entry(digest: bytes, label: str, source: str | None) -> bytes:
+def merkle_entry(digest: bytes, label: str, source: str | None, label_kind: str = "string") -> bytes:
     """The bytes a leaf commits to: ``enc(digest) || enc(label) || enc(source)``.
 
-    Each part is a ``prov-row-v1`` value (``Y`` for the 32-byte digest, ``S`` for the label
-    and source, ``N`` for a missing source); never the locator or the batch. These bytes
-    are part of every signed root: a change needs a new tree name, not an edit.
+    Each part is a ``prov-row-v1`` value (``Y`` for the 32-byte digest, ``S`` for the
+    source, ``N`` for a missing source); never the locator or the batch. The label is typed
+    by its column's kind (``encoding.encode_label``): a text label is ``S`` (the bytes every
+    manifest before label kinds has), an integer label ``I``, a float ``F``, a boolean ``B``,
+    so ``"1"`` and ``1`` are different entries. These bytes are part of every signed root:
+    a change needs a new tree name, not an edit.
     """
-    return encode_value(digest) + encode_value(label) + encode_value(source)
+    return encode_value(digest) + encode_label(label, label_kind) + encode_value(source)
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -38,9 +41,11 @@ def leaf_hash(entry: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + entry).digest()
 
 
-def leaf_hashes(digests: Iterable[bytes], labels: Iterable[str], sources: Iterable[str | None]) -> list[bytes]:
+def leaf_hashes(
+    digests: Iterable[bytes], labels: Iterable[str], sources: Iterable[str | None], label_kind: str = "string"
+) -> list[bytes]:
     """Leaf hashes of parallel (digest, label, source) sequences, in the order given."""
-    return [leaf_hash(merkle_entry(d, l, s)) for d, l, s in zip(digests, labels, sources)]
+    return [leaf_hash(merkle_entry(d, l, s, label_kind)) for d, l, s in zip(digests, labels, sources)]
 
 
 def _next_level(level: Sequence[bytes]) -> list[bytes]:

@@ -23,6 +23,7 @@ from provenance.lineage.classify import LineageStage
 from provenance.profiles.featurize import AUTO
 from provenance.profiles.stage import ProfileStage
 from provenance.sources.build import build_manifest
+from provenance.sources.facts import differences, signed_facts
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
@@ -109,17 +110,14 @@ def predicate(
     ``lineage``, ``profile`` and ``featurizer`` to it before it is signed.
     """
     m = hashed.manifest
+    facts = signed_facts(hashed)  # schema with types, label type and classes; the file listing
     return {
         "version": tag,
         "records": len(m),
         "labels": m.label_counts(),
         "sources": m.source_counts(),
-        "schema": {
-            "kind": hashed.kind,
-            "columns": hashed.columns,
-            "digestAlgorithm": m.digest_algorithm,
-            "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
-        },
+        "schema": facts["schema"],
+        **({"listing": facts["listing"]} if "listing" in facts else {}),
         "parent": {"version": parent["tag"], "merkleRoot": parent["merkle_root"]} if parent else None,
         "featurizer": None,
         "auditLogHead": audit_head,
@@ -312,12 +310,17 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     except InputError as exc:
         raise VerificationError(f"version {tag}: cannot read its data again: {exc}") from exc
     current_manifest = current.manifest
+    fact_changes = differences(stmt["predicate"], current)  # types, label type, classes, file listing
     if current_manifest.root != manifest.root:
         changes = record_changes(manifest, current_manifest)
         raise VerificationError(
             f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})",
-            describe(changes),
+            fact_changes + describe(changes),
             records=change_records(changes),
+        )
+    if fact_changes:
+        raise VerificationError(
+            f"version {tag}: data at {spec.path} no longer matches its signed facts: {fact_changes[0]}", fact_changes
         )
     report["data"] = "ok"
     return report

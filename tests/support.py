@@ -351,8 +351,16 @@ def python_value(t: pa.DataType, value: object) -> object:
     return value
 
 
-def arrow_array(type_text: str, values: list) -> pa.Array:
-    """An Arrow array of ``values`` (JSON) of the type ``type_text`` (as pyarrow prints it)."""
+def arrow_array(type_text: str | pa.DataType, values: list) -> pa.Array:
+    """An Arrow array of ``values`` of the type ``type_text``.
+
+    ``type_text`` is a type as pyarrow prints it, with JSON ``values`` (golden vectors); or an
+    Arrow type, with Python values (property tests: a dictionary type is dictionary-encoded).
+    """
+    if isinstance(type_text, pa.DataType):
+        if pa.types.is_dictionary(type_text):
+            return pa.array(values, type_text.value_type).dictionary_encode().cast(type_text)
+        return pa.array(values, type_text)
     t = arrow_type(type_text)
     if str(t) != type_text:
         raise ValueError(f"golden vector type {type_text!r} parses as {t}")
@@ -412,3 +420,115 @@ def build_trust_world(prov: Prov, folder: Path) -> dict:
     ok("quarantine", "--from", "v3", "--source", "crowd", "--tag", "v3q", "--key", "maintainer.key", *pinned)
     ok("check", "v2", "--base", "v1", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *pinned)
     return {"n_base": n_base, "n_vendor": n_vendor, "n_crowd": crowd.num_rows}
+
+
+# --- typed Arrow data for property tests (hypothesis) -----------------------------------
+
+
+def arrow_types(nested: bool = True):
+    """A hypothesis strategy of Arrow types prov accepts: every scalar family, and nested ones."""
+    from hypothesis import strategies as st
+
+    zones = [None, "UTC", "Europe/Paris", "+05:30"]
+    leaves = st.sampled_from(
+        [
+            pa.null(),
+            pa.bool_(),
+            *(pa.int8(), pa.int16(), pa.int32(), pa.int64()),
+            *(pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()),
+            pa.float16(),
+            pa.float32(),
+            pa.float64(),
+            pa.decimal128(7, 2),
+            pa.decimal128(38, 0),
+            pa.decimal256(50, 10),
+            pa.string(),
+            pa.large_string(),
+            pa.string_view(),
+            pa.binary(),
+            pa.large_binary(),
+            pa.binary(3),
+            pa.date32(),
+            pa.date64(),
+            *(pa.timestamp(unit, tz) for unit in ("s", "ms", "us", "ns") for tz in zones),
+            pa.time32("s"),
+            pa.time32("ms"),
+            pa.time64("us"),
+            pa.time64("ns"),
+            *(pa.duration(unit) for unit in ("s", "ms", "us", "ns")),
+            pa.month_day_nano_interval(),
+            pa.dictionary(pa.int32(), pa.string()),
+        ]
+    )
+    if not nested:
+        return leaves
+
+    def nest(inner):
+        return st.one_of(
+            inner.map(pa.list_),
+            inner.map(pa.large_list),
+            inner.map(lambda t: pa.list_(t, 2)),
+            st.tuples(inner, inner).map(lambda ts: pa.struct([("b", ts[0]), ("a", ts[1])])),
+            inner.map(lambda t: pa.map_(pa.string(), t)),
+        )
+
+    return st.recursive(leaves, nest, max_leaves=4)
+
+
+def arrow_values(t: pa.DataType):
+    """A hypothesis strategy of Python values (or None) that ``pa.array(values, t)`` accepts."""
+    import decimal
+
+    from hypothesis import strategies as st
+
+    def optional(s):
+        return st.none() | s
+
+    def ints(bits, signed=True):
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        edges = st.sampled_from([lo, hi, 0, -1 if signed else 1, 1])
+        return edges | st.integers(lo, hi)
+
+    if pa.types.is_null(t):
+        return st.none()
+    if pa.types.is_dictionary(t):
+        return optional(st.text(max_size=4))
+    if pa.types.is_boolean(t):
+        return optional(st.booleans())
+    if pa.types.is_integer(t):
+        return optional(ints(t.bit_width, pa.types.is_signed_integer(t)))
+    if pa.types.is_float16(t):
+        return optional(st.floats(width=16, allow_nan=True))
+    if pa.types.is_floating(t):
+        return optional(st.floats(width=t.bit_width, allow_nan=True))
+    if pa.types.is_decimal(t):
+        bound, exact = 10**t.precision - 1, decimal.Context(prec=80)
+        return optional(st.integers(-bound, bound).map(lambda i: decimal.Decimal(i).scaleb(-t.scale, exact)))
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return optional(st.text(max_size=8))
+    if pa.types.is_fixed_size_binary(t):
+        return optional(st.binary(min_size=t.byte_width, max_size=t.byte_width))
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return optional(st.binary(max_size=8))
+    if pa.types.is_date32(t):
+        return optional(ints(32))
+    if pa.types.is_date64(t):
+        return optional(st.integers(-(10**8), 10**8).map(lambda d: d * 86_400_000))
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t):
+        return optional(ints(64))
+    if pa.types.is_time32(t):
+        return optional(st.integers(0, 86_399 if t.unit == "s" else 86_399_999))
+    if pa.types.is_time64(t):
+        return optional(st.integers(0, 86_399_999_999 if t.unit == "us" else 86_399_999_999_999))
+    if t == pa.month_day_nano_interval():
+        return optional(st.tuples(ints(32), ints(32), ints(64)).map(lambda v: pa.MonthDayNano(list(v))))
+    if pa.types.is_fixed_size_list(t):
+        return optional(st.lists(arrow_values(t.value_type), min_size=t.list_size, max_size=t.list_size))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return optional(st.lists(arrow_values(t.value_type), max_size=3))
+    if pa.types.is_map(t):
+        return optional(st.lists(st.tuples(st.text(max_size=3), arrow_values(t.item_type)), max_size=3))
+    if pa.types.is_struct(t):
+        fields = {t.field(i).name: arrow_values(t.field(i).type) for i in range(t.num_fields)}
+        return optional(st.fixed_dictionaries(fields))
+    raise AssertionError(f"no values for {t}")

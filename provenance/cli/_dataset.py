@@ -17,6 +17,7 @@ import typer
 from provenance.errors import InputError
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
+from provenance.sources.trees import READERS
 
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
@@ -38,6 +39,20 @@ _FLAGS = [
         typer.Option(None, "--labels-csv", help="For a file tree: CSV with path,label columns."),
     ),
     ("kind", str, typer.Option("auto", "--kind", help="table, tree or auto.")),
+    (
+        "encoding",
+        Optional[str],
+        typer.Option(None, "--encoding", help="Text encoding of CSV/JSON Lines files (default: UTF-8 only)."),
+    ),
+    (
+        "tree_reader",
+        str,
+        typer.Option(
+            "imagefolder",
+            "--tree-reader",
+            help="Whose rules list a file tree: imagefolder (torchvision), files (every file), hf-imagefolder.",
+        ),
+    ),
 ]
 
 
@@ -50,6 +65,8 @@ class DatasetFlags:
     schema: list[str] = field(default_factory=list)
     labels_csv: str | None = None
     kind: str = "auto"
+    encoding: str | None = None
+    tree_reader: str = "imagefolder"
 
     def spec(self, path: str, rev: str | None = None) -> DatasetSpec:
         types = {}
@@ -60,7 +77,17 @@ class DatasetFlags:
             types[name] = type_name
         if self.kind not in ("auto", "table", "tree"):
             raise InputError(f"--kind {self.kind!r}: expected table, tree or auto")
-        options = TableOptions(self.label_column, self.source_column, self.id_column, tuple(self.metadata), types)
+        if self.tree_reader not in READERS:
+            raise InputError(f"--tree-reader {self.tree_reader!r}: expected one of {', '.join(READERS)}")
+        options = TableOptions(
+            self.label_column,
+            self.source_column,
+            self.id_column,
+            tuple(self.metadata),
+            types,
+            encoding=self.encoding,
+            tree_reader=self.tree_reader,
+        )
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 
 

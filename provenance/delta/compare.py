@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge
 from provenance.delta.report import build_report
+from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
@@ -27,15 +30,20 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         spec = spec or DatasetSpec(path=path)
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
+    schema = schema_changes(a.schema, b.schema)
     verify_both(a, b)
     changes = merge(a.open_batches(), b.open_batches(), f"manifest of {a.name}", f"manifest of {b.name}", limit)
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
+    rekeyed = rekey(changes, a, b) if schema else np.zeros(0, "S32")  # one schema change, not every record
     fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
+    report.summary["schema_changes"] = schema
+    report.summary["rekeyed"] = changes.rekeyed
+    _mark_lookalikes(report)
     report.delta = {
-        "added": changes.array("added", "digests"),
+        "added": np.concatenate([changes.array("added", "digests"), rekeyed]),  # re-keyed content is still scored
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
@@ -45,3 +53,14 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
 
         report.audit = coverage(store).to_dict()  # shown, so a reviewer sees what no signature covers yet
     return report
+
+
+def _mark_lookalikes(report) -> None:
+    """Relabels whose two labels look alike carry both labels' code points."""
+    for pair in report.relabel_pairs:
+        if lookalike(pair["old"], pair["new"]):
+            pair["codepoints"] = {"old": codepoints(pair["old"]), "new": codepoints(pair["new"])}
+    for item in report.changes.get("relabeled", []):
+        old, new = "|".join(item["old_labels"]), "|".join(item["new_labels"])
+        if lookalike(old, new):
+            item["codepoints"] = {"old": codepoints(old), "new": codepoints(new)}

@@ -233,6 +233,7 @@ class Changes:
     common_by_source: Counter = field(default_factory=Counter)  # digests in both, by new source
     common_by_label: Counter = field(default_factory=Counter)  # digests in both, by base label
     unchanged: int = 0
+    rekeyed: int = 0  # removed/added pairs at one locator, re-keyed by a schema change (diff/schema.py)
     source_changed: int = 0
     relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
     relabeled_by_source: Counter = field(default_factory=Counter)

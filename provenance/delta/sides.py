@@ -240,12 +240,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         "commit": commit,
         "reused_version": None,
     }
-    schema = {
-        "kind": hashed.kind,
-        "columns": hashed.columns,
-        "digestAlgorithm": manifest.digest_algorithm,
-        "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
-    }
+    schema = hashed.schema_fact()
     return Side(
         rev,
         "git",
@@ -262,16 +257,17 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
 
 
 def check_comparable(base: Side, new: Side) -> None:
-    """Two sides must be the same dataset: same kind of records, digest and content columns."""
-    for key, what in (
-        ("kind", "record kind"),
-        ("digestAlgorithm", "digest algorithm"),
-        ("labelColumn", "label column"),
-        ("columns", "content columns"),
-    ):
-        a, b = base.schema.get(key), new.schema.get(key)
-        if a != b:
-            raise InputError(
-                f"{base.name} and {new.name} are different datasets: {what} {a!r} vs {b!r}; "
-                "a record-level diff needs the same schema"
-            )
+    """Two sides must hold the same kind of records (table rows or files).
+
+    Other schema differences (columns renamed, added or retyped, the label's type, the
+    class list, the row encoding) are reported by the diff (``diff/schema.py``), not refused.
+
+    Raises:
+        InputError: the sides hold different kinds of records.
+    """
+    a, b = base.schema.get("kind"), new.schema.get("kind")
+    if a != b:
+        raise InputError(
+            f"{base.name} and {new.name} are different datasets: record kind {a!r} vs {b!r}; "
+            "a record-level diff needs the same kind of records"
+        )

@@ -90,7 +90,8 @@ class NumericFeaturizer(Featurizer):
                 column = column.combine_chunks()
             nulls = np.asarray(pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False))
             bad_rows.update(np.flatnonzero(nulls).tolist())
-            values = pc.cast(column, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+            # unsafe: a uint64 past 2^53 becomes the nearest float (features are float32 anyway)
+            values = pc.cast(column, pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
             matrix[:, j] = values
         bad_rows.update(np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist())
         if bad_rows:

@@ -145,12 +145,7 @@ def sign_batch(
         "capturedAt": captured,
         "records": len(m),
         "labels": m.label_counts(),
-        "schema": {
-            "kind": hashed.kind,
-            "columns": hashed.columns,
-            "digestAlgorithm": m.digest_algorithm,
-            "labelColumn": spec.options.label_column if hashed.kind == "table" else None,
-        },
+        "schema": hashed.schema_fact(),  # with column types and the label's type (sources/facts.py)
         "read": _read_options(spec, kind),
         "manifest": {
             "sha256": hashlib.sha256(manifest_bytes).hexdigest(),

@@ -27,7 +27,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
 from provenance.profiles.stage import load_profile
-from provenance.sources import tables, trees
+from provenance.sources import table_files, tables, trees
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec
 from provenance.stages import CommitJob
@@ -116,21 +116,23 @@ def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
 
 
 def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int]:
-    paths = tables.list_table_files(spec.path)
+    listed = table_files.list_table_files(spec.path, None, spec.options.reader_version)
     single = os.path.isfile(spec.path)
     removed = kept = 0
-    for path in paths:
-        target = out if single else out / PurePosixPath(os.path.relpath(path, spec.path)).with_suffix(".parquet")
+    for file in listed.files:
+        target = out if single else out / PurePosixPath(file.rel).with_suffix(".parquet")
         target.parent.mkdir(parents=True, exist_ok=True)
         writer = None
+        partition = [name for name, _, _ in file.partition]  # kept by the folder names, not in the file
         try:
-            for batch in tables.iter_batches(path, spec.options):
-                content = sorted(c for c in batch.schema.names if c not in spec.options.excluded())
-                digests = table_digests(batch, content)
+            for batch in tables.file_batches(file, spec.options):
+                content = sorted(c for c in batch.schema.names if spec.options.is_content(c))
+                digests = table_digests(batch, content, spec.options.row_encoding)
                 part = pa.Table.from_batches([batch]).filter(pa.array([d not in drop for d in digests], pa.bool_()))
+                part = part.drop_columns(partition)
                 removed += batch.num_rows - part.num_rows
                 kept += part.num_rows
-                writer = writer or pq.ParquetWriter(target, batch.schema)
+                writer = writer or pq.ParquetWriter(target, part.schema)
                 writer.write_table(part)
         finally:
             if writer is not None:
@@ -139,7 +141,11 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
 
 
 def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
-    entries = trees.read_labels_csv(spec.path, spec.labels_csv) if spec.labels_csv else trees.list_tree(spec.path)
+    legacy = spec.options.reader_version == 1
+    if spec.labels_csv:
+        entries = trees.read_labels_csv(spec.path, spec.labels_csv, None, spec.options.encoding, legacy)
+    else:
+        entries = trees.list_tree(spec.path, None, "legacy" if legacy else spec.options.tree_reader).records
     digests = split_digests(trees.hash_files(spec.path, entries).digests)
     kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
     for rel, _ in kept_entries:

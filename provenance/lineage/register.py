@@ -110,7 +110,7 @@ def add_batch(
             f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
         )
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
-    manifest = Manifest.from_table(table, m.digest_algorithm)
+    manifest = Manifest.from_table(table, m.digest_algorithm, m.label_kind)
     with store.write(checkpoint):
         # Again under the lock: another process may have added the same batch meanwhile.
         if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():

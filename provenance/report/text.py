@@ -171,6 +171,12 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     if report.get("audit"):
         out.line(audit_line(report["audit"]))
     out.line(_changes_line(report["summary"]))
+    for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
+        out.line(f"Schema change: {change}")
+    if report["summary"].get("rekeyed"):
+        out.line(
+            f"{plural(report['summary']['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)"
+        )
     out.line()
     if report["detect"]:
         see_all = f"prov diff {base} {new} --detect --format json, or prov findings {new}"

@@ -131,7 +131,10 @@ def side_text(side: dict) -> str:
 
 def relabel_text(item: dict) -> str:
     """A relabeled record's change, ``"old → new"`` (labels of a record with several joined by ``|``)."""
-    return f"{'|'.join(item['old_labels'])} → {'|'.join(item['new_labels'])}"
+    text = f"{'|'.join(item['old_labels'])} → {'|'.join(item['new_labels'])}"
+    if "codepoints" in item:  # two labels that look alike (diff/schema.py): show what they are
+        text += f" [{item['codepoints']['old']} → {item['codepoints']['new']}]"
+    return text
 
 
 def check_headline(report: dict) -> str:

@@ -1,20 +1,30 @@
-"""The one dispatcher that turns a dataset spec into a manifest: list, partition, hash, sort."""
+"""The one dispatcher that turns a dataset spec into a manifest: list, partition, hash, sort.
+
+Listing follows the input kind's reading semantics (``table_files.py`` for tables,
+``trees.py`` for file trees); hashing runs partition by partition on the executor; the
+external sort merges the partitions into the sorted manifest. The result carries the
+facts a version signs beside its Merkle root (types, label type, listing, classes).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
-from pathlib import PurePosixPath
+
+import pyarrow as pa
 
 from provenance.errors import InputError
 from provenance.manifest import Manifest
-from provenance.sources import memory, tables, trees
+from provenance.sources import memory, table_files, tables, text_tables, trees
 from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.listing import Entry, Listing
+from provenance.sources.table_files import TableFile, TableFiles
 from provenance.sources.tables import HashedPart
 
 # Row groups per partition are grouped so each worker gets a few hundred thousand rows.
 _ROWS_PER_PARTITION = 262_144
+TABLE_READER = "pyarrow.dataset"
 
 
 def split_url(path: str):
@@ -35,6 +45,11 @@ def split_url(path: str):
 
 
 def resolve_kind(spec: DatasetSpec, fs=None) -> str:
+    """``table`` or ``tree``: the spec's kind, or (``auto``) whether the path holds table files.
+
+    Raises:
+        InputError: no such path.
+    """
     if spec.kind != "auto":
         return spec.kind
     if fs is not None:
@@ -45,7 +60,7 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
             return "table"
         if spec.labels_csv:
             return "tree"
-        found = [p for p in fs.find(spec.path) if tables.table_format(p)]
+        found = [p for p in fs.find(spec.path) if table_files.table_format(p)]
         return "table" if found else "tree"
     if not os.path.exists(spec.path):
         raise InputError(f"{spec.path}: no such file or folder")
@@ -53,18 +68,18 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
         return "table"
     if spec.labels_csv:
         return "tree"
-    return "table" if tables.has_table_files(spec.path) else "tree"
+    return "table" if table_files.has_table_files(spec.path) else "tree"
 
 
 def _hash_partition(task):
     """Hash one partition in a worker; spill it to ``spill`` (a local path) if given."""
     kind, source, args, spill = task
     if kind == "table":
-        path, options, rel, prefix, fs, row_groups, first_row = args
-        part = tables.hash_table_file(path, options, rel, prefix, fs, row_groups, first_row)
+        file, options, prefix, fs, row_groups, first_row, forced = args
+        part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced)
     else:
-        root, entries, fs = args
-        part = trees.hash_files(root, entries, fs)
+        root, entries, fs, images = args
+        part = trees.hash_files(root, entries, fs, images)
     part = part.finish(source)
     if spill is None:
         return part
@@ -72,60 +87,122 @@ def _hash_partition(task):
     return spill_part(part, path, bits)
 
 
-def _relpath(path: str, root: str) -> str:
-    return PurePosixPath(path).relative_to(PurePosixPath(root)).as_posix()
-
-
-def _table_tasks(spec: DatasetSpec, paths: list[str], source: str | None, fs=None) -> tuple[list, int]:
+def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced) -> tuple[list, int]:
     """Partitions of a table dataset (row-group ranges of Parquet files, whole CSV/JSONL files),
     and the number of rows expected (exact for Parquet, an overestimate for text)."""
-    tasks, expected = [], 0
-    is_dir = fs.isdir(spec.path) if fs is not None else os.path.isdir(spec.path)
-    prefix = len(paths) > 1 or is_dir
-    root = spec.path.rstrip("/") or "/"
-    for path in paths:
-        if is_dir:
-            rel = _relpath(path, root) if fs is not None else PurePosixPath(os.path.relpath(path, root)).as_posix()
-        else:
-            rel = PurePosixPath(path).name
-        if tables.table_format(path) == "parquet":
-            groups = tables.parquet_row_groups(path, fs)
+    tasks: list[tuple] = []
+    expected = 0
+    prefix = len(files.files) > 1 or files.is_folder
+    for file in files.files:
+        if file.format == "parquet":
+            groups = tables.parquet_row_groups(file.path, fs)
             expected += sum(n for _, n in groups)
-            chunk, first, rows = [], 0, 0
+            chunk: list[int] = []
+            first, rows = 0, 0
             for i, (start, n) in enumerate(groups):
                 if not chunk:
                     first = start
                 chunk.append(i)
                 rows += n
                 if rows >= _ROWS_PER_PARTITION:
-                    tasks.append(("table", source, (path, spec.options, rel, prefix, fs, chunk, first)))
+                    tasks.append(("table", source, (file, spec.options, prefix, fs, chunk, first, None)))
                     chunk, rows = [], 0
             if chunk or not groups:
-                tasks.append(("table", source, (path, spec.options, rel, prefix, fs, chunk or None, first)))
+                tasks.append(("table", source, (file, spec.options, prefix, fs, chunk or None, first, None)))
         else:
-            size = fs.size(path) if fs is not None else os.path.getsize(path)
+            size = fs.size(file.path) if fs is not None else os.path.getsize(file.path)
             expected += size // 16 + 1  # no row count without reading; a row takes well over 16 bytes
-            tasks.append(("table", source, (path, spec.options, rel, prefix, fs, None, 0)))
+            tasks.append(("table", source, (file, spec.options, prefix, fs, None, 0, forced)))
     return tasks, expected
 
 
 def _task_memory(task) -> tuple[int, str]:
-    """(bytes, description) a table partition needs while a worker hashes it."""
-    path, _, _, _, fs, row_groups, first = task[2]
-    if tables.table_format(path) == "parquet":
-        return memory.parquet_task_memory(path, row_groups, fs), f"{path}: hashing from row {first}"
-    return memory.text_task_memory(path, fs), f"{path}: hashing the file"
+    """(bytes, description) a table partition needs while a worker hashes it (``memory.py``)."""
+    file, _, _, fs, row_groups, first, _ = task[2]
+    if file.format == "parquet":
+        return memory.parquet_task_memory(file.path, row_groups, fs), f"{file.path}: hashing from row {first}"
+    return memory.text_task_memory(file.path, fs), f"{file.path}: hashing the file"
 
 
-def _merge(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
-    return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch)
+def merge_parts(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
+    """One sorted manifest from in-memory parts (all of one label kind)."""
+    kinds = {p.label_kind for p in parts if len(p)}
+    return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch, kinds.pop() if kinds else "string")
 
 
-def _check_columns(parts: list, spec: DatasetSpec) -> list[str]:
-    columns = [p.columns for p in parts if p.columns]
-    if columns and any(c != columns[0] for c in columns):
-        raise InputError(f"{spec.path}: files have different content columns")
-    return columns[0] if columns else []
+def widest(types: list[pa.DataType]) -> pa.DataType:
+    """The type every one of ``types`` widens to, in CSV inference's order (else string)."""
+    order = [str(t) for t in text_tables.CSV_ORDER]
+    zones = {t.tz for t in types if pa.types.is_timestamp(t)}
+    if all(str(t) in order or pa.types.is_timestamp(t) for t in types) and len(zones) <= 1:
+        rank = {t: order.index(str(pa.timestamp(t.unit) if pa.types.is_timestamp(t) else t)) for t in types}
+        top = max(types, key=lambda t: rank[t])
+        return pa.timestamp(top.unit, zones.pop()) if pa.types.is_timestamp(top) else top
+    try:
+        return pa.unify_schemas([pa.schema([("x", t)]) for t in types], promote_options="permissive").field(0).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.string()
+
+
+def check_parts(parts: list, spec: DatasetSpec) -> tuple[list[str], dict[str, str], str, str]:
+    """Every file must read as the same content columns, types and label type.
+
+    Returns ``(columns, types, label type, label kind)``.
+
+    Raises:
+        InputError: naming two files that disagree and how.
+    """
+    read = [p for p in parts if p.columns]
+    if not read:
+        return [], {}, "string", "string"
+    first = read[0]
+    for p in read[1:]:
+        if p.columns != first.columns:
+            raise InputError(f"{spec.path}: files have different content columns ({first.where} and {p.where})")
+        if p.types != first.types:
+            col = next(c for c in first.columns if p.types.get(c) != first.types.get(c))
+            raise InputError(
+                f"{spec.path}: column {col!r} is {first.types.get(col)} in {first.where} but {p.types.get(col)} "
+                f"in {p.where}; give its type with --schema {col}:TYPE"
+            )
+        if (p.label_type, p.label_kind) != (first.label_type, first.label_kind):
+            raise InputError(
+                f"{spec.path}: the label column is {first.label_type} in {first.where} but {p.label_type} in {p.where}"
+            )
+    return list(first.columns), dict(first.types), first.label_type, first.label_kind
+
+
+def _settle_text_types(parts: list) -> dict[str, pa.DataType] | None:
+    """Types to read every CSV/JSONL file with, when files inferred different ones (else None)."""
+    text = [p for p in parts if p.text and p.types]
+    seen: dict[str, set[str]] = {}
+    for p in text:
+        for name, type_name in p.types.items():
+            seen.setdefault(name, set()).add(type_name)
+    mixed = {name: names for name, names in seen.items() if len(names) > 1}
+    if not mixed:
+        return None
+    return {name: widest([_csv_type(n) for n in names]) for name, names in mixed.items()}
+
+
+def _csv_type(name: str) -> pa.DataType:
+    """A type named by ``type_name`` back as Arrow's (the scalar types text inference gives)."""
+    for t in text_tables.CSV_ORDER:
+        if str(t) == name:
+            return t
+    if name.startswith("timestamp[") and name.endswith("]"):
+        unit, _, zone = name[len("timestamp[") : -1].partition(", tz=")
+        return pa.timestamp(unit, zone or None)
+    try:
+        return pa.type_for_alias(name)
+    except (ValueError, KeyError):
+        return pa.string()
+
+
+def _table_listing(files: TableFiles) -> Listing:
+    entries = [Entry(f.rel, "record") for f in files.files]
+    entries += [Entry(rel, "ignored", reason=why) for rel, why in files.ignored]
+    return Listing(TABLE_READER, entries)
 
 
 def build_manifest(
@@ -139,16 +216,19 @@ def build_manifest(
     ``source`` fills the source of records whose table has no source column. ``spec.path``
     may be a local path or an fsspec URL. With no ``executor``, this machine's processes
     (``provenance.executor.local_executor``): only a caller that commits passes a cluster.
+
+    Raises:
+        InputError: anything about the input that breaks its reading semantics, named.
     """
     if spec.rev is not None:
         from provenance.sources.dvc import build_manifest_at_rev
 
-        hashed = build_manifest_at_rev(spec, source=source, batch=batch)
-        return hashed
+        return build_manifest_at_rev(spec, source=source, batch=batch)
     if executor is None:
         from provenance.executor import local_executor
 
         executor = local_executor()
+    text_tables.check_encoding(spec.options.encoding)
     fs, path = split_url(spec.path)
     if fs is None and not getattr(executor, "shared_filesystem", True):
         path = os.path.abspath(path)  # cluster workers have another working folder
@@ -158,28 +238,66 @@ def build_manifest(
     except OSError as exc:
         raise InputError(f"{spec.path}: cannot read ({exc})") from exc
     if kind == "table":
-        paths = tables.list_table_files(path, fs)
-        tasks, expected = _table_tasks(local, paths, source, fs)
-        algorithm = tables.DIGEST_ALGORITHM
-        n_files = len(paths)
-    elif kind == "tree":
-        if spec.labels_csv:
-            entries = trees.read_labels_csv(path, spec.labels_csv, fs)
-        else:
-            entries = trees.list_tree(path, fs)
-        size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
-        tasks = [("tree", source, (path, entries[i : i + size], fs)) for i in range(0, len(entries), size)]
-        expected = len(entries)
-        algorithm = trees.DIGEST_ALGORITHM
-        n_files = len(entries)
-    else:
-        raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
-    if kind == "table":
-        executor = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
+        return _build_table(spec, local, fs, executor, source, batch)
+    if kind == "tree":
+        return _build_tree(spec, local, fs, executor, source, batch)
+    raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
+
+
+def _run(tasks: list, expected: int, executor) -> ExternalSort:
     sorter = ExternalSort(expected)
     spill = getattr(executor, "shared_filesystem", False)
     tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]
     for i, result in enumerate(executor.imap(_hash_partition, tasks)):
         sorter.add(result, i)
-    columns = _check_columns(sorter.spilled, spec)
-    return HashedDataset(sorter.finish(algorithm, batch), kind, columns, n_files, spec)
+    return sorter
+
+
+def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
+    files = table_files.list_table_files(local.path, fs, spec.options.reader_version)
+    forced = None
+    for _ in range(4):  # files of one dataset must agree on types: CSV/JSONL widen to the widest
+        tasks, expected = _table_tasks(local, files, source, fs, forced)
+        bounded = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
+        sorter = _run(tasks, expected, bounded)
+        wider = _settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None
+        if not wider:
+            break
+        forced = {**(forced or {}), **wider}
+    columns, types, label_type, label_kind = check_parts(sorter.spilled, spec)
+    manifest = sorter.finish(spec.options.digest_algorithm, batch, label_kind)
+    listing = _table_listing(files) if spec.options.reader_version > 1 else None
+    return HashedDataset(
+        manifest, "table", columns, len(files.files), spec, types, label_type, label_kind, listing, None
+    )
+
+
+def _build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
+    options = spec.options
+    legacy = options.reader_version == 1
+    if spec.labels_csv:
+        records = trees.read_labels_csv(local.path, spec.labels_csv, fs, options.encoding, legacy)
+        listing = trees.labels_csv_listing(local.path, records, fs)
+    else:
+        listing = trees.list_tree(local.path, fs, "legacy" if legacy else options.tree_reader)
+    entries = listing.records
+    size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
+    images = listing.decodes_images
+    tasks = [("tree", source, (local.path, entries[i : i + size], fs, images)) for i in range(0, len(entries), size)]
+    sorter = _run(tasks, len(entries), executor)
+    manifest = sorter.finish(trees.DIGEST_ALGORITHM, batch)
+    return HashedDataset(
+        manifest,
+        "tree",
+        [],
+        len(entries),
+        spec,
+        {},
+        "string",
+        "string",
+        None if legacy else listing.listing,
+        listing.classes,
+    )
+
+
+__all__ = ["TableFile", "build_manifest", "check_parts", "resolve_kind", "split_url"]

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pyarrow as pa
 
 from provenance.errors import InputError
-from provenance.sources import tables, trees
+from provenance.sources import table_files, tables, trees
 from provenance.sources.tables import HashedPart
 
 
@@ -60,7 +60,12 @@ def open_fs(spec):
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):
-    from provenance.sources.build import _check_columns, _merge, resolve_kind
+    """Read and hash ``spec.path`` as of ``spec.rev`` (tables as in ``table_files.py``; trees by name).
+
+    Raises:
+        InputError: as for a local dataset, the message naming the revision.
+    """
+    from provenance.sources.build import check_parts, merge_parts, resolve_kind
     from provenance.sources.interface import HashedDataset
 
     fs, path = open_fs(spec)
@@ -68,26 +73,19 @@ def build_manifest_at_rev(spec, source=None, batch=None):
     try:
         kind = resolve_kind(local, fs)
         if kind == "table":
-            paths = tables.list_table_files(path, fs)
-            prefix = len(paths) > 1 or fs.isdir(path)
-            parts = [
-                tables.hash_table_file(
-                    p,
-                    spec.options,
-                    PurePosixPath(p).relative_to(path).as_posix() if prefix else PurePosixPath(p).name,
-                    prefix,
-                    fs,
-                )
-                for p in paths
-            ]
-            algorithm, n_files = tables.DIGEST_ALGORITHM, len(paths)
+            files = table_files.list_table_files(path, fs, spec.options.reader_version)
+            prefix = len(files.files) > 1 or files.is_folder
+            parts = [tables.hash_table_file(f, spec.options, None, prefix, fs) for f in files.files]
+            algorithm, n_files = spec.options.digest_algorithm, len(files.files)
         else:
             parts = [_hash_tree(fs, path)]
             algorithm, n_files = trees.DIGEST_ALGORITHM, len(parts[0])
+        columns, types, label_type, label_kind = check_parts(parts, spec)
     except InputError as exc:
         raise InputError(f"{exc} (at revision {spec.rev})") from exc
     parts = [p.finish(source) for p in parts]
-    return HashedDataset(_merge(parts, algorithm, batch), kind, _check_columns(parts, spec), n_files)
+    manifest = merge_parts(parts, algorithm, batch)
+    return HashedDataset(manifest, kind, columns, n_files, spec, types, label_type, label_kind)
 
 
 def _hash_tree(fs, root: str) -> HashedPart:

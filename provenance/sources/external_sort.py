@@ -61,6 +61,11 @@ class SpilledPart:
     path: str
     rows: int
     columns: list[str] = field(default_factory=list)
+    types: dict[str, str] = field(default_factory=dict)
+    label_type: str = "string"
+    label_kind: str = "string"
+    where: str = ""
+    text: bool = False  # from CSV/JSONL (inferred types)
 
 
 def _fsb(blob: bytes, n: int) -> pa.Array:
@@ -88,7 +93,9 @@ def spill_part(part, path: str, bits: int) -> SpilledPart:
         for b in range(buckets):
             lo, hi = int(bounds[b]), int(bounds[b + 1])
             writer.write_batch(whole.slice(lo, hi - lo))
-    return SpilledPart(path, n, list(part.columns))
+    return SpilledPart(
+        path, n, list(part.columns), dict(part.types), part.label_type, part.label_kind, part.where, part.text
+    )
 
 
 class ExternalSort:
@@ -110,9 +117,14 @@ class ExternalSort:
         self.spilled.append(result)
         return result
 
-    def finish(self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None) -> Manifest:
+    def finish(
+        self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None, label_kind: str = "string"
+    ) -> Manifest:
         """Merge the spilled buckets in digest order: first into one sorted Arrow file while the
-        root is computed, then into the manifest's Parquet file, whose metadata names the root."""
+        root is computed, then into the manifest's Parquet file, whose metadata names the root.
+
+        ``label_kind`` must be the kind every part's leaves were made with (``HashedPart.finish``).
+        """
         rows = sum(p.rows for p in self.spilled)
         merkle = MerkleBuilder()
         labels: Counter = Counter()
@@ -144,7 +156,10 @@ class ExternalSort:
                 os.unlink(p.path)
         root = merkle.root()
         path = os.path.join(self.dir, "manifest.parquet")
-        schema = SCHEMA.with_metadata({"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()})
+        meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
+        if label_kind != "string":
+            meta["prov.label_kind"] = label_kind
+        schema = SCHEMA.with_metadata(meta)
         with (
             pa.OSFile(sorted_path, "rb") as source,
             pa.ipc.open_stream(source) as reader,
@@ -162,6 +177,7 @@ class ExternalSort:
         return Manifest(
             None,
             digest_algorithm,
+            label_kind=label_kind,
             path=path,
             root=root,
             rows=rows,
@@ -295,10 +311,14 @@ def _allow_open_files(n: int) -> None:
 
 
 def sorted_manifest(
-    parts, expected_rows: int, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None
+    parts,
+    expected_rows: int,
+    digest_algorithm: str = ROW_DIGEST_ALGORITHM,
+    batch: str | None = None,
+    label_kind: str = "string",
 ) -> Manifest:
     """A manifest from in-memory ``HashedPart``s (DVC revisions, small inputs), by the same route."""
     sorter = ExternalSort(expected_rows)
     for i, part in enumerate(parts):
         sorter.add(part, i)
-    return sorter.finish(digest_algorithm, batch)
+    return sorter.finish(digest_algorithm, batch, label_kind)

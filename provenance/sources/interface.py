@@ -1,7 +1,9 @@
 """What every source reads from: a dataset spec (plain, JSON-able data) and the hashed result.
 
 A spec is stored with each version so ``prov verify`` can read the same records again
-and recompute every digest.
+and recompute every digest. A hashed dataset carries, beside its manifest, the facts a
+version signs about how it was read: the content columns' types, the label's type, the
+file listing the loader saw and (for ImageFolder-style trees) the class list.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provenance.manifest import Manifest
+from provenance.sources.listing import Listing
 from provenance.sources.tables import TableOptions
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """Where a dataset is and how to read it: a path (or URL), its kind, and the read options."""
+
     path: str
     kind: str = "auto"  # "table" | "tree" | "auto"
     options: TableOptions = field(default_factory=TableOptions)
@@ -22,6 +27,7 @@ class DatasetSpec:
     repo: str | None = None  # the git + DVC repository for ``rev`` (default: found from path)
 
     def to_dict(self) -> dict:
+        """Plain JSON-able data (stored with each version)."""
         return {
             "path": self.path,
             "kind": self.kind,
@@ -33,6 +39,7 @@ class DatasetSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> DatasetSpec:
+        """The spec ``to_dict`` wrote (older specs read with reader version 1)."""
         return cls(
             path=d["path"],
             kind=d.get("kind", "auto"),
@@ -45,8 +52,39 @@ class DatasetSpec:
 
 @dataclass
 class HashedDataset:
+    """A dataset read and hashed: its manifest and the facts about the reading that are signed.
+
+    ``types`` maps each content column to its type name (``encoding.type_name``);
+    ``label_type``/``label_kind`` are the label column's type name and kind; ``listing`` is
+    what the loader saw (``listing.py``); ``classes`` the class list a tree loader indexes.
+    """
+
     manifest: Manifest
     kind: str
     columns: list[str]
     files: int
     spec: DatasetSpec | None = None  # what the records were read with (commit hooks re-read a few)
+    types: dict[str, str] = field(default_factory=dict)
+    label_type: str = "string"
+    label_kind: str = "string"
+    listing: Listing | None = None
+    classes: list[str] | None = None
+
+    def schema_fact(self) -> dict:
+        """The ``schema`` a version signs: kind, columns and their types, the label, the encoding."""
+        options = self.spec.options if self.spec is not None else None
+        fact: dict = {
+            "kind": self.kind,
+            "columns": self.columns,
+            "digestAlgorithm": self.manifest.digest_algorithm,
+            "labelColumn": options.label_column if options is not None and self.kind == "table" else None,
+            "types": dict(self.types),
+            "label": {"type": self.label_type, "kind": self.label_kind},
+        }
+        if self.classes is not None:
+            fact["classes"] = list(self.classes)
+        return fact
+
+    def listing_fact(self) -> dict | None:
+        """The ``listing`` a version signs (None when the reader made none)."""
+        return self.listing.fact() if self.listing is not None else None

@@ -94,7 +94,6 @@ def workers_within(limit: int, per_worker: int, workers: int) -> int:
 
 READ_EXPANSION = 5  # measured: Arrow's Parquet reader peaks near 5x the uncompressed size of what it reads at once
 BATCH_COPIES = 3  # a batch of rows is decoded, then encoded (values and row layout) before it is hashed
-TEXT_BLOCK = 8 << 20  # CSV / JSON Lines are read in blocks of this size (tables.iter_batches)
 
 
 def parquet_task_memory(path: str, row_groups: list[int] | None, fs=None) -> int:
@@ -131,7 +130,9 @@ def text_task_memory(path: str, fs=None) -> int:
     size = fs.size(path) if fs is not None else os.path.getsize(path)
     lines = max(head.count(b"\n"), 1)
     rows = size * lines // max(len(head), 1)
-    return 4 * TEXT_BLOCK + ROW_OVERHEAD * rows
+    from provenance.sources.text_tables import row_limit
+
+    return 4 * row_limit() + ROW_OVERHEAD * rows  # the read block is the row limit (text_tables.py)
 
 
 def bounded_workers(executor, needs: list[tuple[int, str]], limit: int | None = None):

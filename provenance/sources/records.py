@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
 from provenance.errors import InputError, VerificationError
-from provenance.sources import tables
+from provenance.sources import table_files, tables
 from provenance.sources.interface import DatasetSpec
 
 
@@ -49,63 +49,67 @@ def _split_locator(locator: str, single_file: str | None) -> tuple[str, int]:
     return rel, int(row)
 
 
-def _read_table_rows(path: str, rows: list[int], options, fs) -> pa.Table:
-    """The given row numbers of one table file, reading only the row groups that hold them."""
+def _read_table_rows(file, rows: list[int], options, fs) -> pa.Table:
+    """The given row numbers of one dataset file, reading only the Parquet row groups that hold them."""
     wanted = np.array(sorted(set(rows)), dtype=np.int64)
     pieces, first = [], 0
-    if tables.table_format(path) == "parquet":
-        groups = tables.parquet_row_groups(path, fs)
+    if file.format == "parquet":
+        groups = tables.parquet_row_groups(file.path, fs)
         starts = np.array([g[0] for g in groups] + [groups[-1][0] + groups[-1][1]] if groups else [0])
         needed = sorted(set(np.searchsorted(starts, wanted, side="right").tolist()) - {0, len(starts)})
         for g in needed:
-            batch_rows = []
             start, n = groups[g - 1]
-            for batch in tables.iter_batches(path, options, fs, [g - 1]):
-                batch_rows.append(batch)
-            table = pa.Table.from_batches(batch_rows)
-            inside = wanted[(wanted >= start) & (wanted < start + n)] - start
-            pieces.append((wanted[(wanted >= start) & (wanted < start + n)], table.take(pa.array(inside))))
+            table = pa.Table.from_batches(list(tables.file_batches(file, options, fs, [g - 1])))
+            inside = wanted[(wanted >= start) & (wanted < start + n)]
+            pieces.append((inside, table.take(pa.array(inside - start))))
     else:
-        for batch in tables.iter_batches(path, options, fs):
+        for batch in tables.file_batches(file, options, fs):
             n = batch.num_rows
             inside = wanted[(wanted >= first) & (wanted < first + n)]
             if len(inside):
                 pieces.append((inside, pa.Table.from_batches([batch]).take(pa.array(inside - first))))
             first += n
     if not pieces:
-        raise VerificationError(f"{path}: rows {rows[:5]} are no longer in the file")
+        raise VerificationError(f"{file.path}: rows {rows[:5]} are no longer in the file")
     got_rows = np.concatenate([p[0] for p in pieces])
     table = pa.concat_tables([p[1] for p in pieces], promote_options="default")
     position = {int(r): i for i, r in enumerate(got_rows.tolist())}
     missing = [r for r in rows if r not in position]
     if missing:
-        raise VerificationError(f"{path}: rows {missing[:5]} are no longer in the file")
+        raise VerificationError(f"{file.path}: rows {missing[:5]} are no longer in the file")
     return table.take(pa.array([position[r] for r in rows]))
 
 
 def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[bytes], columns: list[str]) -> Records:
+    """The table rows at ``locators`` (``file#row`` or a row number), checked against ``digests``.
+
+    Raises:
+        InputError: records read by id column (not supported yet).
+        VerificationError: a row that is gone or whose digest differs from the signed one.
+    """
     fs, root = _open(spec)
     if spec.options.id_column:
         raise InputError(
             f"{spec.path}: reading records by id column is not supported yet; commit without --id-column to use --detect"
         )
-    is_dir = fs.isdir(root) if fs is not None else os.path.isdir(root)
-    single = None if is_dir else root
+    listed = table_files.list_table_files(root, fs, spec.options.reader_version)
+    single = None if listed.is_folder else listed.files[0]
+    by_rel = {f.rel: f for f in listed.files}
     by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for i, loc in enumerate(locators):
-        rel, row = _split_locator(loc, single)
+        rel, row = _split_locator(loc, single.rel if single is not None else None)
         by_file[rel].append((i, row))
     parts: list[tuple[list[int], pa.Table]] = []
     for rel, items in sorted(by_file.items()):
-        if single is None and (PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts):
-            raise VerificationError(f"{spec.path}: manifest locator {rel!r} climbs out of the dataset")
-        path = rel if single is not None else (f"{root}/{rel}" if fs is not None else os.path.join(root, rel))
-        table = _read_table_rows(path, [row for _, row in items], spec.options, fs)
+        file = single if single is not None else by_rel.get(rel)
+        if file is None:
+            raise VerificationError(f"{spec.path}: the file {rel!r} of a signed record is no longer in the dataset")
+        table = _read_table_rows(file, [row for _, row in items], spec.options, fs)
         parts.append(([i for i, _ in items], table.select(columns)))
     order = [i for idx, _ in parts for i in idx]
     table = pa.concat_tables([t for _, t in parts], promote_options="default") if parts else pa.table({})
     table = table.take(pa.array(np.argsort(order, kind="stable")))
-    _check_digests(table_digest_blob(table, columns), digests, locators, spec.path)
+    _check_digests(table_digest_blob(table, columns, spec.options.row_encoding), digests, locators, spec.path)
     return Records(digests, table=table)
 
 

@@ -1,68 +1,128 @@
 """Tables as records: Parquet, CSV and JSON Lines, a file or a folder of them.
 
+Reading semantics (reader version 2, every new version): the files ``pyarrow.dataset``
+reads (``table_files.py``: hidden ``.``/``_`` names skipped, Parquet parts whatever their
+names, hive partition folders as columns); Parquet with its own types; CSV and JSON Lines
+with types inferred from the whole file (``text_tables.py``) and CSV labels as the text
+the file holds. Every column but the label, source, id, metadata and pandas index
+(``__index_level_N__``) columns is content. Duplicate column names are refused.
+
 Tables are read in batches (Parquet row groups, CSV/JSONL blocks), so memory follows the
-batch, not the dataset. Each file is one partition that a worker hashes on its own.
+batch, not the dataset. Each file (or range of row groups) is one partition that a
+worker hashes on its own.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from provenance.encoding import ROW_DIGEST_ALGORITHM, table_digest_blob
+from provenance.encoding import (
+    ROW_DIGEST_ALGORITHM,
+    ROW_DIGEST_ALGORITHM_V1,
+    ROW_ENCODING_V1,
+    ROW_ENCODING_V2,
+    EncodingError,
+    label_kind,
+    table_digest_blob,
+    type_name,
+)
 from provenance.errors import InputError
+from provenance.sources import legacy_tables, text_tables
+from provenance.sources.table_files import TableFile, list_table_files, table_format
+from provenance.sources.text_tables import Restart
 
-TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+__all__ = ["HashedPart", "TableFile", "TableOptions", "hash_table_file", "list_table_files", "table_format"]
+
 BATCH_ROWS = 65_536
+READER_VERSION = 2  # reading semantics and row encoding of new versions (1: before prov-row-v2)
+INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How to read records out of a table; every field changes which bytes are hashed."""
+    """How to read records out of a dataset; every field changes which bytes are hashed.
+
+    ``schema`` maps CSV/JSONL columns to Arrow type names (``x: "int64"``);
+    ``encoding`` is the text encoding of CSV/JSONL files (None: UTF-8, anything else refused);
+    ``tree_reader`` names the loader whose rules list a file tree (see ``trees.py``);
+    ``reader_version`` is 2 for new versions, 1 for versions read as before prov-row-v2.
+    """
 
     label_column: str = "label"
     source_column: str | None = None
     id_column: str | None = None
     metadata_columns: tuple[str, ...] = ()
-    schema: dict[str, str] = field(default_factory=dict)  # column -> Arrow type name, for CSV/JSONL
+    schema: dict[str, str] = field(default_factory=dict)
+    reader_version: int = READER_VERSION
+    encoding: str | None = None
+    tree_reader: str = "imagefolder"
 
     def excluded(self) -> set[str]:
+        """Columns that are not content: label, source, id and metadata columns."""
         out = {self.label_column, *self.metadata_columns}
         out.update(c for c in (self.source_column, self.id_column) if c)
         return out
 
+    def is_content(self, name: str) -> bool:
+        """Whether a column goes into the record digest (pandas index columns do not, from v2)."""
+        if name in self.excluded():
+            return False
+        return self.reader_version == 1 or not INDEX_COLUMN.fullmatch(name)
+
     def to_dict(self) -> dict:
+        """Plain JSON-able data, stored with each version (and signed batch)."""
         return {
             "label_column": self.label_column,
             "source_column": self.source_column,
             "id_column": self.id_column,
             "metadata_columns": list(self.metadata_columns),
             "schema": dict(self.schema),
+            "reader_version": self.reader_version,
+            "encoding": self.encoding,
+            "tree_reader": self.tree_reader,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> TableOptions:
+        """The options ``to_dict`` wrote; options stored before reader versions read as version 1."""
         return cls(
             label_column=d.get("label_column", "label"),
             source_column=d.get("source_column"),
             id_column=d.get("id_column"),
             metadata_columns=tuple(d.get("metadata_columns", ())),
             schema=dict(d.get("schema", {})),
+            reader_version=int(d.get("reader_version", 1)),
+            encoding=d.get("encoding"),
+            tree_reader=d.get("tree_reader", "imagefolder" if "reader_version" in d else "legacy"),
         )
+
+    @property
+    def row_encoding(self) -> str:
+        """The canonical row encoding these options hash with (``prov-row-v1`` or ``-v2``)."""
+        return ROW_ENCODING_V1 if self.reader_version == 1 else ROW_ENCODING_V2
+
+    @property
+    def digest_algorithm(self) -> str:
+        """The manifest's digest algorithm name for tables read with these options."""
+        return ROW_DIGEST_ALGORITHM_V1 if self.reader_version == 1 else ROW_DIGEST_ALGORITHM
 
 
 @dataclass
 class HashedPart:
-    """What hashing one partition yields: digests as one blob, the rest as Arrow arrays."""
+    """What hashing one partition yields: digests as one blob, the rest as Arrow arrays.
+
+    ``types`` maps each content column to its type name; ``label_type`` is the label
+    column's type name and ``label_kind`` its kind (``string``, ``int``, ``float``, ``bool``).
+    """
 
     digests: bytes = b""
     labels: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
@@ -70,6 +130,11 @@ class HashedPart:
     locators: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     columns: list[str] = field(default_factory=list)
     leaves: bytes = b""
+    types: dict[str, str] = field(default_factory=dict)
+    label_type: str = "string"
+    label_kind: str = "string"
+    where: str = ""  # the file it came from, for messages
+    text: bool = False  # read from CSV/JSONL, whose types were inferred
 
     def __len__(self) -> int:
         return len(self.digests) // 32
@@ -82,95 +147,11 @@ class HashedPart:
             self.sources = pc.fill_null(self.sources, default_source)
         n = len(self)
         digests = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(self.digests)])
-        self.leaves = leaf_blob(digests, self.labels, self.sources)
+        self.leaves = leaf_blob(digests, self.labels, self.sources, self.label_kind)
         return self
 
 
-def table_format(path: str) -> str | None:
-    return TABLE_SUFFIXES.get(PurePosixPath(path).suffix.lower())
-
-
-def list_table_files(root: str, fs=None) -> list[str]:
-    """The table files of ``root`` (a file, or a folder searched recursively), sorted."""
-    if fs is None:
-        if not os.path.exists(root):
-            raise InputError(f"{root}: no such file or folder")
-        if os.path.isfile(root):
-            if table_format(root) is None:
-                raise InputError(f"{root}: not a table (expected .parquet, .csv or .jsonl)")
-            return [root]
-        found = sorted(_walk_tables(root))
-    else:
-        if not fs.exists(root):
-            raise InputError(f"{root}: no such file or folder")
-        if fs.isfile(root):
-            return [root]
-        found = sorted(p for p in fs.find(root) if table_format(p))
-    if not found:
-        raise InputError(f"{root}: folder holds no .parquet, .csv or .jsonl files")
-    return found
-
-
-def _walk_tables(root: str, first_only: bool = False) -> list[str]:
-    """Table files below ``root`` (hidden files and folders skipped), by string ops per folder."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith(".") and table_format(name):
-                found.append(os.path.join(dirpath, name))
-                if first_only:
-                    return found
-    return found
-
-
-def has_table_files(root: str) -> bool:
-    return bool(_walk_tables(root, first_only=True))
-
-
-def _arrow_schema(options: TableOptions) -> dict[str, pa.DataType] | None:
-    if not options.schema:
-        return None
-    out = {}
-    for name, type_name in options.schema.items():
-        try:
-            out[name] = pa.type_for_alias(type_name)
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"schema: unknown type {type_name!r} for column {name!r}") from exc
-    return out
-
-
-def iter_batches(
-    path: str, options: TableOptions, fs=None, row_groups: list[int] | None = None
-) -> Iterator[pa.RecordBatch]:
-    """Record batches of one table file (or some of its Parquet row groups); errors name the file."""
-    fmt = table_format(path)
-    # A local file through Arrow's own reader, not a Python file object (half the read time);
-    # no pre-buffering of every requested row group at once, and no reader threads (workers
-    # are processes already): memory follows one row group.
-    opener = fs.open if fs is not None else (pa.OSFile if fmt == "parquet" else open)
-    try:
-        with opener(path, "rb") as fh:
-            if fmt == "parquet":
-                yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups)
-            elif fmt == "csv":
-                types = _arrow_schema(options)
-                # Only an empty cell is null: "nan" must stay a float NaN, as in Parquet and JSON.
-                convert = pacsv.ConvertOptions(column_types=types or None, null_values=[""], strings_can_be_null=False)
-                reader = pacsv.open_csv(fh, convert_options=convert, read_options=pacsv.ReadOptions(block_size=8 << 20))
-                yield from reader
-            elif fmt == "jsonl":
-                types = _arrow_schema(options)
-                parse = pajson.ParseOptions(explicit_schema=pa.schema(types)) if types else None
-                reader = pajson.open_json(fh, parse_options=parse, read_options=pajson.ReadOptions(block_size=8 << 20))
-                yield from reader
-            else:
-                raise InputError(f"{path}: not a table (expected .parquet, .csv or .jsonl)")
-    except InputError:
-        raise
-    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
+# --- reading --------------------------------------------------------------------------
 
 
 COLUMNS_PER_READ = 16
@@ -181,7 +162,8 @@ def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterat
 
     Arrow's reader holds several times the decoded size of what it reads at once (about 5x
     for float columns a dictionary was tried on); reading a wide row group in column groups
-    bounds that part to a fraction, while the decoded row group itself is kept whole.
+    bounds that part to a fraction, while the decoded row group itself is kept whole. What a
+    row group needs is checked against ``PROV_MEMORY_LIMIT`` before hashing (``memory.py``).
     """
     names = pf.schema_arrow.names
     for g in range(pf.num_row_groups) if row_groups is None else row_groups:
@@ -196,36 +178,48 @@ def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterat
         yield from pa.Table.from_arrays(arrays, schema=pf.schema_arrow).to_batches(max_chunksize=BATCH_ROWS)
 
 
-def _labels(batch: pa.RecordBatch, options: TableOptions, path: str, first_row: int) -> pa.Array:
-    column = batch.column(options.label_column)
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    if pa.types.is_large_string(column.type):
-        column = pc.cast(column, pa.string())
-    if not pa.types.is_string(column.type):
-        if pa.types.is_floating(column.type):
-            bad = pc.is_nan(column)
-            if pc.any(bad).as_py():
-                row = first_row + pc.index(bad, True).as_py()
-                raise InputError(f"{path}: row {row} has a NaN label in column {options.label_column!r}")
-        try:
-            column = pc.cast(column, pa.string())
-        except pa.ArrowException as exc:
-            raise InputError(
-                f"{path}: label column {options.label_column!r} of type {column.type} cannot be a label"
-            ) from exc
-    empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
-    if pc.any(empty).as_py():
-        row = first_row + pc.index(empty, True).as_py()
-        raise InputError(f"{path}: row {row} has an empty label in column {options.label_column!r}")
-    return column
+def iter_batches(
+    path: str,
+    options: TableOptions,
+    fs=None,
+    row_groups: list[int] | None = None,
+    fmt: str | None = None,
+    forced: dict[str, pa.DataType] | None = None,
+) -> Iterator:
+    """Record batches of one table file (or some of its Parquet row groups).
 
+    A CSV/JSONL file whose types widen part-way is read again from its start: that first
+    batch comes wrapped in :class:`~provenance.sources.text_tables.Restart`. ``forced``
+    gives CSV/JSONL column types decided for the whole dataset (``build.py``).
 
-def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
-    column = batch.column(name)
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    Raises:
+        InputError: the file cannot be read as its format; the message names the file.
+    """
+    fmt = fmt or table_format(path)
+    if options.reader_version == 1:
+        yield from legacy_tables.iter_batches(path, options, fs, row_groups, fmt)
+        return
+    opener = fs.open if fs is not None else open
+    try:
+        if fmt == "parquet":
+            # A local file through Arrow's own reader, not a Python file object (half the read
+            # time); no pre-buffering or reader threads (workers are processes already).
+            with (fs.open if fs is not None else pa.OSFile)(path, "rb") as fh:
+                yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups)
+        elif fmt == "csv":
+            text = {c for c in (options.label_column, options.source_column, options.id_column) if c}
+            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
+            yield from text_tables.csv_batches(opener, path, text, types, options.encoding)
+        elif fmt == "jsonl":
+            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
+            yield from text_tables.jsonl_batches(opener, path, types, options.encoding)
+        else:
+            raise InputError(f"{path}: not a table (expected Parquet, .csv or .jsonl)")
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
 
 
 def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
@@ -244,68 +238,217 @@ def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
     return out
 
 
+def file_batches(file: TableFile, options: TableOptions, fs=None, row_groups: list[int] | None = None) -> Iterator:
+    """Batches of one dataset file as the dataset reads it, partition columns included, in one
+    pass with its final types (a CSV/JSONL file whose types widen is first read to settle them).
+
+    Raises:
+        InputError: as :func:`iter_batches`, and a partition column that is also in the file.
+    """
+    forced = None
+    if file.format in ("csv", "jsonl") and options.reader_version > 1:
+        settled = None
+        for item in iter_batches(file.path, options, fs, row_groups, file.format):
+            if settled is None or isinstance(item, Restart):
+                settled = (item.batch if isinstance(item, Restart) else item).schema
+        forced = {f.name: f.type for f in settled} if settled is not None else None
+    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
+        batch = item.batch if isinstance(item, Restart) else item
+        yield with_partitions(batch, file) if options.reader_version > 1 else batch
+
+
+# --- labels -------------------------------------------------------------------------------
+
+
+def _float_text(value: float) -> str:
+    return "0.0" if value == 0 else repr(value)
+
+
+CSV_MISSING = frozenset(pacsv.ConvertOptions().null_values) - {""}  # "NA", "nan", "null", ...
+
+
+def label_texts(
+    column: pa.Array, options: TableOptions, path: str, first_row: int, from_text: bool = False
+) -> tuple[pa.Array, str]:
+    """A label column as the text each label is compared and shown by, and its kind.
+
+    Text labels are kept exactly (no stripping, no Unicode folding); integers are their
+    decimal digits, floats the shortest text that gives the same float64 back, booleans
+    ``true``/``false``. The kind goes into each Merkle entry (``encode_label``).
+    ``from_text``: a CSV label that pandas and pyarrow read as missing (``nan``, ``NA``,
+    ``null``...) is refused rather than signed as text a trainer never sees.
+
+    Raises:
+        InputError: a type that cannot be a label, or a null, empty or NaN label (named by row).
+    """
+    if options.reader_version == 1:
+        return legacy_tables.labels(column, options, path, first_row), "string"
+    name = options.label_column
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = label_kind(column.type)
+    if kind is None:
+        raise InputError(
+            f"{path}: label column {name!r} has type {column.type}; a label is text, an integer, a float or a boolean"
+        )
+    if column.null_count:
+        row = first_row + pc.index(pc.is_null(column), True).as_py()
+        raise InputError(f"{path}: row {row} has an empty label in column {name!r}")
+    if kind == "float":
+        nan = pc.is_nan(column)
+        if pc.any(nan).as_py():
+            raise InputError(
+                f"{path}: row {first_row + pc.index(nan, True).as_py()} has a NaN label in column {name!r}"
+            )
+        encoded = pc.dictionary_encode(column.cast(pa.float64()))
+        texts = pa.array([_float_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
+        return texts.take(encoded.indices), kind
+    if kind == "string":
+        column = column.cast(pa.string())
+        empty = pc.equal(column, "")
+        if pc.any(empty).as_py():
+            raise InputError(
+                f"{path}: row {first_row + pc.index(empty, True).as_py()} has an empty label in column {name!r}"
+            )
+        if from_text:
+            missing = pc.is_in(column, pa.array(sorted(CSV_MISSING), pa.string()))
+            if pc.any(missing).as_py():
+                at = pc.index(missing, True).as_py()
+                raise InputError(
+                    f"{path}: row {first_row + at} has a NaN label in column {name!r} "
+                    f"({column[at].as_py()!r} is read as missing by pandas and pyarrow)"
+                )
+        return column, kind
+    return column.cast(pa.string()), kind  # int: its digits; bool: true/false
+
+
+def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
+    column = batch.column(name)
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+# --- hashing one partition --------------------------------------------------------------
+
+
+def with_partitions(batch: pa.RecordBatch, file: TableFile) -> pa.RecordBatch:
+    """The batch with the file's hive partition values as columns (what pyarrow.dataset adds).
+
+    Raises:
+        InputError: a partition key that is also a column of the file.
+    """
+    for name, type_name_, value in file.partition:
+        if name in batch.schema.names:
+            raise InputError(f"{file.path}: column {name!r} is both in the file and a partition folder ({name}=...)")
+        batch = batch.append_column(name, pa.array([value] * batch.num_rows, pa.type_for_alias(type_name_)))
+    return batch
+
+
+def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
+        seen.add(name)
+    if options.label_column not in seen:
+        raise InputError(f"{path}: no label column {options.label_column!r} (columns: {', '.join(names)})")
+    for col in (options.source_column, options.id_column):
+        if col and col not in seen:
+            raise InputError(f"{path}: no column {col!r} (columns: {', '.join(names)})")
+
+
+@dataclass
+class _Accumulator:
+    digests: list[bytes] = field(default_factory=list)
+    labels: list[pa.Array] = field(default_factory=list)
+    sources: list[pa.Array] = field(default_factory=list)
+    locators: list[pa.Array] = field(default_factory=list)
+    types: dict[str, str] | None = None
+    label: tuple[str, str] = ("string", "string")
+
+
 def hash_table_file(
-    path: str,
+    file: TableFile | str,
     options: TableOptions,
-    rel: str,
-    prefix_locator: bool,
+    rel: str | None = None,
+    prefix_locator: bool = False,
     fs=None,
     row_groups: list[int] | None = None,
     first_row: int = 0,
+    forced: dict[str, pa.DataType] | None = None,
 ) -> HashedPart:
-    """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder)."""
-    digests: list[bytes] = []
-    labels: list[pa.Array] = []
-    sources: list[pa.Array] = []
-    locators: list[pa.Array] = []
+    """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder).
+
+    Raises:
+        InputError: unreadable file, missing or duplicate columns, columns that change inside
+            the file, a bad label, a value with no canonical encoding; each names the file.
+    """
+    if isinstance(file, str):
+        file = TableFile(file, rel or os.path.basename(file), table_format(file) or "")
+    if not prefix_locator:
+        file = replace(file, rel="")  # a single file's locators are bare row numbers
+    acc = _Accumulator()
     row = first_row
-    content: list[str] | None = None
-    for batch in iter_batches(path, options, fs, row_groups):
+    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
+        if isinstance(item, Restart):  # the file's types widened part-way: start it again
+            acc, row, item = _Accumulator(), first_row, item.batch
+        batch = with_partitions(item, file) if options.reader_version > 1 else item
         names = batch.schema.names
-        if options.label_column not in names:
-            raise InputError(f"{path}: no label column {options.label_column!r} (columns: {', '.join(names)})")
-        for col in (options.source_column, options.id_column):
-            if col and col not in names:
-                raise InputError(f"{path}: no column {col!r} (columns: {', '.join(names)})")
-        excluded = options.excluded()
-        cols = sorted(c for c in names if c not in excluded)
-        if content is None:
-            content = cols
-            if not content:
-                raise InputError(f"{path}: no content columns left after label, source, id and metadata")
-        elif cols != content:
-            raise InputError(f"{path}: columns change inside the file at row {row}")
-        n = batch.num_rows
-        try:  # readers can let invalid UTF-8 into string columns (JSON Lines, a hostile Parquet writer)
-            batch.validate(full=True)
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{path}: rows {row}..{row + n - 1} are malformed ({str(exc).splitlines()[0]})") from exc
-        labels.append(_labels(batch, options, path, row))
+        _check_columns(names, options, file.path)
+        content = sorted(c for c in names if options.is_content(c))
         try:
-            digests.append(table_digest_blob(batch, content))
-        except (pa.ArrowException, TypeError, OverflowError) as exc:
-            raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
-        except UnicodeDecodeError as exc:  # Arrow's JSON reader lets invalid UTF-8 into string columns
-            raise InputError(f"{path}: rows {row}..{row + n - 1} hold text that is not UTF-8 ({exc.reason})") from exc
-        except RecursionError as exc:  # the canonical encoder recurses into nested lists
-            raise InputError(f"{path}: rows {row}..{row + n - 1} nest lists or maps too deeply to encode") from exc
-        sources.append(_strings(batch, options.source_column) if options.source_column else pa.nulls(n, pa.string()))
-        if options.id_column:
-            ids = _strings(batch, options.id_column)
-            if ids.null_count:
-                raise InputError(f"{path}: row {row + pc.index(pc.is_null(ids), True).as_py()} has an empty id")
-            locators.append(ids)
-        else:
-            numbers = pc.cast(pa.array(np.arange(row, row + n, dtype=np.int64)), pa.string())
-            locators.append(pc.binary_join_element_wise(f"{rel}#", numbers, "") if prefix_locator else numbers)
-        row += n
+            types = {c: type_name(batch.schema.field(c).type) for c in content}
+        except RecursionError as exc:
+            raise InputError(f"{file.path}: a column nests lists or maps too deeply to encode") from exc
+        if acc.types is None:
+            if not content:
+                raise InputError(f"{file.path}: no content columns left after label, source, id and metadata")
+            acc.types = types
+        elif types != acc.types:
+            raise InputError(f"{file.path}: columns change inside the file at row {row}")
+        _hash_batch(batch, content, options, file, row, acc)
+        row += batch.num_rows
     return HashedPart(
-        digests=b"".join(digests),
-        labels=pa.concat_arrays(labels) if labels else pa.array([], pa.string()),
-        sources=pa.concat_arrays(sources) if sources else pa.array([], pa.string()),
-        locators=pa.concat_arrays(locators) if locators else pa.array([], pa.string()),
-        columns=content or [],
+        digests=b"".join(acc.digests),
+        labels=pa.concat_arrays(acc.labels) if acc.labels else pa.array([], pa.string()),
+        sources=pa.concat_arrays(acc.sources) if acc.sources else pa.array([], pa.string()),
+        locators=pa.concat_arrays(acc.locators) if acc.locators else pa.array([], pa.string()),
+        columns=sorted(acc.types or ()),
+        types=acc.types or {},
+        label_type=acc.label[0],
+        label_kind=acc.label[1],
+        where=file.path,
+        text=file.format in ("csv", "jsonl"),
     )
 
 
-DIGEST_ALGORITHM = ROW_DIGEST_ALGORITHM
+def _hash_batch(batch, content: list[str], options: TableOptions, file: TableFile, row: int, acc) -> None:
+    n, path = batch.num_rows, file.path
+    try:  # readers can let invalid UTF-8 into string columns (JSON Lines, a hostile Parquet writer)
+        batch.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: rows {row}..{row + n - 1} are malformed ({str(exc).splitlines()[0]})") from exc
+    labels, kind = label_texts(batch.column(options.label_column), options, path, row, file.format == "csv")
+    label = (type_name(batch.schema.field(options.label_column).type), kind)
+    if acc.labels and label != acc.label:
+        raise InputError(f"{path}: the label column changes type at row {row}")
+    acc.label = label
+    acc.labels.append(labels)
+    try:
+        acc.digests.append(table_digest_blob(batch, content, options.row_encoding))
+    except (pa.ArrowException, TypeError, OverflowError, EncodingError) as exc:
+        raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
+    except UnicodeDecodeError as exc:  # Arrow's JSON reader lets invalid UTF-8 into string columns
+        raise InputError(f"{path}: rows {row}..{row + n - 1} hold text that is not UTF-8 ({exc.reason})") from exc
+    except RecursionError as exc:  # the canonical encoder recurses into nested lists
+        raise InputError(f"{path}: rows {row}..{row + n - 1} nest lists or maps too deeply to encode") from exc
+    acc.sources.append(_strings(batch, options.source_column) if options.source_column else pa.nulls(n, pa.string()))
+    if options.id_column:
+        ids = _strings(batch, options.id_column)
+        if ids.null_count:
+            raise InputError(f"{path}: row {row + pc.index(pc.is_null(ids), True).as_py()} has an empty id")
+        acc.locators.append(ids)
+    else:
+        numbers = pc.cast(pa.array(np.arange(row, row + n, dtype=np.int64)), pa.string())
+        acc.locators.append(pc.binary_join_element_wise(f"{file.rel}#", numbers, "") if file.rel else numbers)

@@ -1,123 +1,242 @@
-"""File trees as records: ``root/<label>/<file>``, or files plus a labels CSV.
+"""File trees as records: a file is a record, its content its bytes (``sha256sum`` gives its digest).
 
-A record is a file and its content is the file's bytes, so its digest is what
-``sha256sum`` prints. Anything that would let the tree reach outside itself (a symlink
-that leaves it, a name that climbs out) or a file that cannot be read is an input error.
+Which files are records, and their labels, follow a named loader's rules (``--tree-reader``):
+
+- ``imagefolder`` (default): torchvision's ``ImageFolder``, transcribed from
+  ``torchvision/datasets/folder.py`` (``find_classes``, ``make_dataset``,
+  ``has_file_allowed_extension``, ``IMG_EXTENSIONS``): class folders are the entries of
+  ``os.scandir(root)`` that are folders (``DirEntry.is_dir()`` follows links; names that
+  start with a dot are classes too), sorted; each is walked with
+  ``os.walk(followlinks=True)``; a file is read when its lower-cased path ends with one of
+  ``.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp`` (dot-files included). A file's label is
+  its class folder's name. Files at the root and files with other extensions
+  (``Thumbs.db``, ``.DS_Store``) are skipped, and listed. A class folder with no image is
+  refused, as torchvision refuses it (``FileNotFoundError``). The sorted class list is signed:
+  ImageFolder's targets are indexes into it.
+- ``files``: torchvision's ``DatasetFolder`` with every file valid (trees of audio, text, ...).
+- ``hf-imagefolder``: Hugging Face ``datasets``' ``imagefolder`` (``hf_imagefolder.py``).
+- a labels CSV (``--labels-csv``): the rows of the CSV, ``path`` and ``label`` as written.
+
+Whatever the loader would read is signed or refused: a symlink that leaves the tree, a link
+loop, a file the loader reads that cannot be read or is not an image Pillow can open, are
+input errors naming the file. Every file seen goes into the signed listing (``listing.py``).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pyarrow as pa
 
-from provenance.encoding import FILE_DIGEST_ALGORITHM, file_digest
+from provenance.encoding import FILE_DIGEST_ALGORITHM
 from provenance.errors import InputError
+from provenance.sources import legacy_trees
+from provenance.sources.hf_imagefolder import list_hf_imagefolder
+from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside
 from provenance.sources.tables import HashedPart
 
 DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision
+READERS = ("imagefolder", "files", "hf-imagefolder")
+LOADER_NAMES = {
+    "imagefolder": "torchvision.datasets.ImageFolder",
+    "files": "torchvision.datasets.DatasetFolder (every file)",
+    "hf-imagefolder": "datasets imagefolder",  # hf_imagefolder.LOADER
+    "labels-csv": "labels CSV",
+    "legacy": "prov reader version 1",
+}
 
 
-def _inside(root_real: str, path: str) -> bool:
-    real = os.path.realpath(path)
-    return real == root_real or real.startswith(root_real + os.sep)
+@dataclass
+class TreeListing:
+    """A tree as its loader reads it: records ``(relative path, label)`` sorted by path, the
+    listing of every file seen, and the class names the loader indexes (if it does)."""
+
+    records: list[tuple[str, str]]
+    listing: Listing
+    classes: list[str] | None = None
+    decodes_images: bool = False  # the loader decodes each record as an image
 
 
-def list_tree(root: str, fs=None) -> list[tuple[str, str]]:
-    """``(relative posix path, label)`` of every file under ``root/<label>/``, sorted.
+def _relative(full: str, root: str) -> str:
+    return PurePosixPath(os.path.relpath(full, root)).as_posix()
 
-    ``fs`` is an fsspec filesystem (object storage); without it, ``root`` is local.
+
+def dataset_folder(root: str, reader: str) -> TreeListing:
+    """torchvision's ``DatasetFolder`` listing: ``ImageFolder``'s extensions, or every file.
+
+    Raises:
+        InputError: not a folder, no class folder, a class without a readable file, a link
+            that leaves the tree or loops.
     """
-    if fs is not None:
-        return _list_tree_fs(fs, root)
     if not os.path.isdir(root):
         raise InputError(f"{root}: not a folder")
     root_real = os.path.realpath(root)
-    out: list[tuple[str, str]] = []
-    # Paths are built per folder, not per file: trees hold many small files.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for d in dirnames:
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full) and not _inside(root_real, full):
-                raise InputError(f"{full}: symlink leaves the tree {root}")
-        reldir = os.path.relpath(dirpath, root)
-        parts = [] if reldir == "." else reldir.split(os.sep)
-        prefix = "/".join(parts)
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full) and not _inside(root_real, full):
-                raise InputError(f"{full}: symlink leaves the tree {root}")
-            if not parts:
-                raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
-            out.append((f"{prefix}/{name}", parts[0]))
-    if not out:
-        raise InputError(f"{root}: no files in <label>/ folders")
-    out.sort()
-    return out
+    extensions = IMG_EXTENSIONS if reader == "imagefolder" else None
+    with os.scandir(root) as it:
+        top = sorted(it, key=lambda e: e.name)
+    classes = [e.name for e in top if e.is_dir()]
+    entries = [file_entry(e.path, e.name, "ignored", "not inside a class folder") for e in top if not e.is_dir()]
+    if not classes:
+        raise InputError(f"{root}: no class folder (<label>/) in the tree; {LOADER_NAMES[reader]} finds none")
+    records: list[tuple[str, str]] = []
+    for name in classes:
+        target = os.path.join(root, name)
+        check_link(root, root_real, target)
+        found = 0
+        for dirpath, dirnames, filenames in os.walk(target, followlinks=True):
+            dirnames.sort()
+            for d in dirnames:
+                check_link(root, root_real, os.path.join(dirpath, d))
+            for fname in sorted(filenames):
+                full = os.path.join(dirpath, fname)
+                rel = _relative(full, root)
+                check_link(root, root_real, full)
+                if extensions is None or full.lower().endswith(extensions):
+                    records.append((rel, name))
+                    entries.append(file_entry(full, rel, "record"))
+                    found += 1
+                else:
+                    entries.append(file_entry(full, rel, "ignored", "not an image extension ImageFolder reads"))
+        if not found:
+            what = f"file with an extension {', '.join(IMG_EXTENSIONS)}" if extensions else "file"
+            raise InputError(
+                f"{target}: class folder holds no {what}; {LOADER_NAMES[reader]} refuses the tree "
+                "(remove the folder, or choose --tree-reader files for a tree of other files)"
+            )
+    records.sort()
+    return TreeListing(records, Listing(LOADER_NAMES[reader], entries), classes, reader == "imagefolder")
 
 
-def _list_tree_fs(fs, root: str) -> list[tuple[str, str]]:
-    if not fs.isdir(root):
-        raise InputError(f"{root}: not a folder")
-    base = PurePosixPath(root.rstrip("/") or "/")
-    out = []
-    for full in fs.find(root):
-        rel = PurePosixPath(full).relative_to(base)
-        if any(p.startswith(".") for p in rel.parts):
-            continue
-        if ".." in rel.parts:
-            raise InputError(f"{full}: name climbs out of the tree {root}")
-        if len(rel.parts) < 2:
-            raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
-        out.append((rel.as_posix(), rel.parts[0]))
-    if not out:
-        raise InputError(f"{root}: no files in <label>/ folders")
-    out.sort()
-    return out
+def list_tree(root: str, fs=None, reader: str = "imagefolder") -> TreeListing:
+    """The records of a file tree under the named reader's rules (see the module docstring).
+
+    ``fs`` is an fsspec filesystem (object storage): there a tree is listed by name alone
+    (``root/<label>/...``, dot-names skipped, as reader version 1 did).
+
+    Raises:
+        InputError: the tree breaks the reader's rules; the message names the path.
+    """
+    if fs is not None or reader == "legacy":
+        records = legacy_trees.list_tree_fs(fs, root) if fs is not None else legacy_trees.list_tree(root)
+        entries = [Entry(rel, "record") for rel, _ in records]
+        return TreeListing(records, Listing(LOADER_NAMES["legacy"], entries))
+    if reader in ("imagefolder", "files"):
+        return dataset_folder(root, reader)
+    if reader == "hf-imagefolder":
+        records, listing, classes = list_hf_imagefolder(root)
+        return TreeListing(records, listing, classes, decodes_images=True)
+    raise InputError(f"--tree-reader {reader!r}: expected one of {', '.join(READERS)}")
 
 
-def read_labels_csv(root: str, labels_csv: str, fs=None) -> list[tuple[str, str]]:
-    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns.
+# --- a labels CSV ------------------------------------------------------------------------
+
+
+def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = None, legacy: bool = False):
+    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns, as written.
 
     ``labels_csv`` is a local path or an fsspec URL; ``fs`` is the filesystem of ``root``.
+    Paths and labels are taken exactly as the file holds them (reader version 1 stripped
+    spaces); a second ``path`` or ``label`` column is refused (readers disagree on which wins).
+
+    Raises:
+        InputError: unreadable or non-UTF-8 CSV (without ``encoding``), missing or repeated
+            columns, an empty path or label, a path that climbs out of ``root``.
     """
     try:
         if "://" in labels_csv:
             import fsspec
 
-            with fsspec.open(labels_csv, "r", newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
+            with fsspec.open(labels_csv, "rb") as fh:
+                raw = fh.read()
         else:
-            with open(labels_csv, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            with open(labels_csv, "rb") as fh:
+                raw = fh.read()
+        text = raw.decode(encoding or "utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except (OSError, csv.Error, LookupError) as exc:
         raise InputError(f"{labels_csv}: cannot read labels CSV ({exc})") from exc
-    if not rows or "path" not in rows[0] or "label" not in rows[0]:
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{labels_csv}: not UTF-8 text; pass --encoding (e.g. --encoding latin-1)") from exc
+    if text.startswith("\ufeff") and rows:
+        rows[0][0] = rows[0][0][1:]
+    header = rows[0] if rows else []
+    for name in ("path", "label"):
+        if header.count(name) > 1:
+            raise InputError(
+                f"{labels_csv}: column {name!r} appears twice; rename one (readers disagree on which to use)"
+            )
+    if "path" not in header or "label" not in header:
         raise InputError(f"{labels_csv}: needs 'path' and 'label' columns")
+    at_path, at_label = header.index("path"), header.index("label")
     root_real = os.path.realpath(root) if fs is None else None
     out = []
-    for i, row in enumerate(rows):
-        rel, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+    for i, row in enumerate(rows[1:]):
+        if not row:
+            continue
+        rel = row[at_path] if at_path < len(row) else ""
+        label = row[at_label] if at_label < len(row) else ""
+        if legacy:
+            rel, label = rel.strip(), label.strip()
         if not rel or not label:
             raise InputError(f"{labels_csv}: row {i} has an empty path or label")
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise InputError(f"{labels_csv}: row {i} path {rel!r} climbs out of {root}")
-        if fs is None and not _inside(root_real, os.path.join(root, rel)):
+        if root_real is not None and not inside(root_real, os.path.join(root, rel)):
             raise InputError(f"{labels_csv}: row {i} path {rel!r} leaves the tree {root}")
-        out.append((str(pure), label))
+        out.append((str(pure) if legacy else rel, label))
     out.sort()
     return out
 
 
-def hash_files(root: str, entries: list[tuple[str, str]], fs=None) -> HashedPart:
+def labels_csv_listing(root: str, records: list[tuple[str, str]], fs=None) -> TreeListing:
+    """The listing of a labels-CSV tree: the files its rows name (what its loader opens)."""
+    entries = [
+        file_entry(os.path.join(root, rel), rel, "record") if fs is None else Entry(rel, "record") for rel, _ in records
+    ]
+    return TreeListing(records, Listing(LOADER_NAMES["labels-csv"], entries))
+
+
+# --- hashing --------------------------------------------------------------------------------
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def looks_like_image(head: bytes, fh) -> bool:
+    """Whether Pillow can open the file whose first bytes are ``head`` (its format is known).
+
+    The formats ImageFolder names are told by their magic bytes; anything else is asked of
+    Pillow (``Image.open`` reads the header only), which identifies by content, as the
+    loader's ``pil_loader`` will.
+    """
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    if len(head) > 2 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
+        return True
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        fh.seek(0)
+        with Image.open(fh):
+            return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def hash_files(root: str, entries: list[tuple[str, str]], fs=None, images: bool = False) -> HashedPart:
+    """SHA-256 of each file's bytes, with its label; ``images``: refuse a file Pillow cannot open.
+
+    Raises:
+        InputError: a file that cannot be read, is not a regular file, or (``images``) is not
+            an image; the message names it.
+    """
     digests = bytearray()
     for rel, _ in entries:
         full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
@@ -126,10 +245,15 @@ def hash_files(root: str, entries: list[tuple[str, str]], fs=None) -> HashedPart
                 mode = os.stat(full).st_mode
                 if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # opening a FIFO would block forever
                     raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
-                digests += file_digest(full)
-            else:
-                with fs.open(full, "rb") as fh:
-                    digests += hashlib.file_digest(fh, "sha256").digest()
+            with open(full, "rb") if fs is None else fs.open(full, "rb") as fh:
+                head = fh.read(16)
+                if images and not looks_like_image(head, fh):
+                    raise InputError(
+                        f"{full}: the loader would read this file as an image, but Pillow cannot open it; "
+                        "remove it or give it a name the loader skips"
+                    )
+                fh.seek(0)
+                digests += hashlib.file_digest(fh, "sha256").digest()
         except IsADirectoryError as exc:
             raise InputError(f"{full}: is a folder, not a file") from exc
         except OSError as exc:
@@ -139,4 +263,6 @@ def hash_files(root: str, entries: list[tuple[str, str]], fs=None) -> HashedPart
         labels=pa.array([label for _, label in entries], pa.string()),
         sources=pa.nulls(len(entries), pa.string()),
         locators=pa.array([rel for rel, _ in entries], pa.string()),
+        label_type="string",
+        label_kind="string",
     )

@@ -155,7 +155,7 @@ def test_file_tree_records_are_file_bytes(prov, workdir, store, keypair):
         (workdir / "tree" / label).mkdir(parents=True)
         for n in names:
             (workdir / "tree" / label / n).write_bytes(os.urandom(100))
-    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--json")
+    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--json", "--tree-reader", "files")
     assert r.exit_code == 0, r.output
     from provenance.versions import load_manifest
 
@@ -177,7 +177,7 @@ def test_tree_symlink_leaving_the_tree_or_unreadable_file_is_an_input_error(prov
     (workdir / "tree" / "cat" / "ok.bin").write_bytes(b"x")
     (workdir / "secret").write_text("outside")
     os.symlink(workdir / "secret", workdir / "tree" / "cat" / "escape.bin")
-    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path)
+    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--tree-reader", "files")
     assert r.exit_code == 2 and "escape.bin: symlink leaves the tree" in r.stderr
     os.unlink(workdir / "tree" / "cat" / "escape.bin")
     (workdir / "labels.csv").write_text("path,label\n../secret,cat\n")
@@ -186,7 +186,7 @@ def test_tree_symlink_leaving_the_tree_or_unreadable_file_is_an_input_error(prov
     if os.geteuid() != 0:  # root reads files whatever their mode
         p = workdir / "tree" / "cat" / "ok.bin"
         p.chmod(0)
-        r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path)
+        r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--tree-reader", "files")
         assert r.exit_code == 2 and "cannot read file" in r.stderr
 
 

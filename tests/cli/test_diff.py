@@ -156,12 +156,23 @@ def test_altered_manifest_object(prov, workdir, store, three_versions):
     _fails(prov, workdir, ["v2", "v3"], 1, "manifest of v2", "altered")
 
 
-def test_different_schemas(prov, workdir, keypair, three_versions):
+def test_a_dropped_column_is_one_schema_change(prov, workdir, keypair, three_versions):
+    # was: refused as "different datasets"; a schema change is reported once instead (issue 13)
     t = pq.read_table(workdir / "v3.parquet").drop(["px00"])
     pq.write_table(t, workdir / "other.parquet")
     r = prov("commit", "other.parquet", "--tag", "other", "--key", keypair.private_path, "--source-column", "source")
     assert r.exit_code == 0
-    _fails(prov, workdir, ["v3", "other"], 2, "different datasets", "content columns")
+    s = json.loads(prov("diff", "v3", "other", "--json").stdout)["summary"]
+    assert s["schema_changes"] == ["column 'px00' removed (was int64)"]
+    assert s["rekeyed"] == s["records_new"] and (s["added"], s["removed"]) == (0, 0)  # one row per locator
+
+
+def test_records_of_another_kind_cannot_be_diffed(prov, workdir, keypair, three_versions):
+    (workdir / "tree" / "cat").mkdir(parents=True)
+    (workdir / "tree" / "cat" / "a.bin").write_bytes(b"x")
+    r = prov("commit", "tree", "--tag", "tree", "--key", keypair.private_path, "--tree-reader", "files")
+    assert r.exit_code == 0, r.output
+    _fails(prov, workdir, ["v3", "tree"], 2, "different datasets", "record kind")
 
 
 def test_detect_needs_prov_versions_not_git_revisions(prov, workdir, three_versions):

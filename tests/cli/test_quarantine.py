@@ -141,8 +141,9 @@ def test_quarantine_a_file_tree(prov, world: World, tmp_path):
     (crowd / "1").mkdir(parents=True)
     (crowd / "1" / "img3.bin").write_bytes(bytes([3]) * 10)
     (crowd / "1" / "img5.bin").write_bytes(bytes([5]) * 10)
-    assert prov("add", crowd, "--source", "crowd", "--unsigned").exit_code == 0
-    assert prov("commit", root, "--tag", "t1", "--key", world.owner.private_path).exit_code == 0
+    assert prov("add", crowd, "--source", "crowd", "--unsigned", "--tree-reader", "files").exit_code == 0
+    every_file = ["--tree-reader", "files"]  # .bin files, not images
+    assert prov("commit", root, "--tag", "t1", "--key", world.owner.private_path, *every_file).exit_code == 0
     r = prov("quarantine", "--from", "t1", "--source", "crowd", "--tag", "t2", "--key", world.owner.private_path)
     assert r.exit_code == 0, r.output
     out = world.root / "images.t2"

@@ -13,6 +13,7 @@ import pytest
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
 from support import digits_table
 
 
@@ -43,7 +44,7 @@ def test_dask_manifests_equal_local_ones(cluster, workdir, monkeypatch):
     dask = DaskExecutor(client=client)
     assert dask.workers == 2 and not dask.shared_filesystem
     for data in ("tables", "tree"):
-        spec = DatasetSpec(str(workdir / data))
+        spec = DatasetSpec(str(workdir / data), options=TableOptions(tree_reader="files"))
         local = build_manifest(spec, executor=LocalExecutor(2))
         remote = build_manifest(spec, executor=dask)
         assert remote.manifest.to_bytes() == local.manifest.to_bytes()

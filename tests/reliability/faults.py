@@ -33,6 +33,7 @@ from provenance.lineage import batches, register
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
 from provenance.store import Store
 from provenance.trust import source_keys as trust
 
@@ -176,7 +177,8 @@ def build_world(root: Path, rows: int = 200) -> World:
         for i in range(12):
             (tree / str(i % 3)).mkdir(parents=True, exist_ok=True)
             (tree / str(i % 3) / f"img{i:02d}.bin").write_bytes(hashlib.sha256(b"%d" % i).digest() * (i + 1))
-        versions.commit(store, DatasetSpec("images"), "v3", str(owner.private_path))
+        every_file = TableOptions(tree_reader="files")  # a tree of .bin files: every file is a record
+        versions.commit(store, DatasetSpec("images", options=every_file), "v3", str(owner.private_path))
         quarantine_version(
             store, "v1", "v4", str(owner.private_path), source="crowd", out=str(root / "train.v4.parquet")
         )
@@ -482,7 +484,9 @@ class FuzzRig:
     def _data_root(self, path: Path) -> str:
         try:
             return build_manifest(
-                DatasetSpec(str(path)) if path.suffix != ".bin" else DatasetSpec(str(self.world.root / "images"))
+                DatasetSpec(str(path))
+                if path.suffix != ".bin"
+                else DatasetSpec(str(self.world.root / "images"), options=TableOptions(tree_reader="files"))
             ).manifest.root.hex()
         except Exception as exc:  # noqa: BLE001
             return f"error: {type(exc).__name__}"

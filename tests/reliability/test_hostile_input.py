@@ -89,10 +89,6 @@ def table_cases():
         _parquet(root, "onlylabel.parquet", pa.table({"label": ["a", "b"]}))
         return _commit("onlylabel.parquet"), "no content columns"
 
-    def uint64_overflow(root):
-        _parquet(root, "u64.parquet", pa.table({"x": pa.array([2**64 - 1], pa.uint64()), "label": ["a"]}))
-        return _commit("u64.parquet"), "u64.parquet"
-
     def _survive_csv_non_utf8(root):
         (root / "latin.csv").write_bytes(b"x,label\n\xff\xfe\xfa,a\n")
         return _commit("latin.csv"), "latin.csv"
@@ -192,13 +188,21 @@ def table_cases():
 def table_cases_accepted():
     """Odd but valid tables: prov may accept them (exit 0, a version that verifies) or refuse cleanly."""
     return [
-        _accepted("csv_non_utf8", "latin.csv", b"x,label\n\xff\xfe\xfa,a\n"),  # read as raw bytes
+        _accepted("csv_non_utf8", "latin.csv", b"x,label\n\xff\xfe\xfa,a\n"),  # refused: pass --encoding
         _accepted("csv_header_only", "header.csv", b"x,label\n"),  # an empty version
         _accepted("jsonl_nan_literal", "nanlit.jsonl", b'{"x": NaN, "label": "a"}\n'),
         _accepted("csv_bom", "bom.csv", b"\xef\xbb\xbfx,label\n1,a\n"),
         _accepted("csv_nul_bytes", "nul.csv", b"x,label\n\x00\x00,a\n"),
         _accepted("label_with_newline", "nl.csv", b'x,label\n1,"a\nb"\n'),
+        _accepted("uint64_past_int64", "u64.parquet", _parquet_bytes({"x": pa.array([2**64 - 1, None], pa.uint64())})),
     ]
+
+
+def _parquet_bytes(columns: dict) -> bytes:
+    sink = pa.BufferOutputStream()
+    n = len(next(iter(columns.values())))
+    pq.write_table(pa.table({**columns, "label": ["a"] * n}), sink)
+    return sink.getvalue().to_pybytes()
 
 
 def _accepted(name, filename, data):
@@ -220,41 +224,36 @@ def tree_cases():
     def symlink_file_out(root):
         t = _tree(root)
         os.symlink("/etc/passwd", t / "cat" / "passwd")
-        return _commit("tree"), "symlink leaves the tree"
+        return _commit("tree", "--tree-reader", "files"), "symlink leaves the tree"
 
     def symlink_dir_out(root):
         t = _tree(root)
         os.symlink("/etc", t / "etc")
-        return _commit("tree"), "symlink leaves the tree"
+        return _commit("tree", "--tree-reader", "files"), "symlink leaves the tree"
 
     def symlink_relative_climb(root):
         t = _tree(root)
         os.symlink("../../owner.key", t / "cat" / "key")
-        return _commit("tree"), "symlink leaves the tree"
+        return _commit("tree", "--tree-reader", "files"), "symlink leaves the tree"
 
     def dangling_symlink(root):
         t = _tree(root)
         os.symlink("nothing-here", t / "cat" / "ghost")
-        return _commit("tree"), "ghost"
+        return _commit("tree", "--tree-reader", "files"), "ghost"
 
     def symlink_loop(root):
         t = _tree(root)
         os.symlink("loop", t / "cat" / "loop")
-        return _commit("tree"), "loop"
+        return _commit("tree", "--tree-reader", "files"), "loop"
 
     def fifo_in_tree(root):
         t = _tree(root)
         os.mkfifo(t / "cat" / "pipe")
-        return _commit("tree"), "pipe"
-
-    def file_at_root(root):
-        t = _tree(root)
-        (t / "stray.bin").write_bytes(b"x")
-        return _commit("tree"), "not inside a <label>/ folder"
+        return _commit("tree", "--tree-reader", "files"), "pipe"
 
     def empty_tree(root):
         (root / "hollow").mkdir()
-        return _commit("hollow"), "hollow"
+        return _commit("hollow", "--tree-reader", "files"), "hollow"
 
     def labels_csv_traversal(root):
         _tree(root)

@@ -42,13 +42,23 @@ def _schema_dict():
 
 
 def test_parquet_csv_and_jsonl_give_the_same_digests(tmp_path):
-    _write_all(tmp_path, ROWS)
+    # NaN is left out: a CSV cell "nan" is null to pyarrow.dataset, so prov reads it as null
+    # (see test_a_csv_nan_is_null_as_pyarrow_reads_it)
+    _write_all(tmp_path, [r for r in ROWS if not (isinstance(r["x"], float) and math.isnan(r["x"]))])
     roots = {}
     for name in ("t.parquet", "t.csv", "t.jsonl"):
         spec = DatasetSpec(str(tmp_path / name), options=TableOptions(schema=_schema_dict()))
         m = build_manifest(spec).manifest
         roots[name] = (m.root, sorted(m.digests))
     assert roots["t.parquet"] == roots["t.csv"] == roots["t.jsonl"]
+
+
+def test_a_csv_nan_is_null_as_pyarrow_reads_it(tmp_path):
+    (tmp_path / "n.csv").write_text("x,label\nnan,a\n,b\n1.5,c\n")
+    m = build_manifest(DatasetSpec(str(tmp_path / "n.csv"))).manifest
+    by_label = dict(zip(m.labels, m.digests))
+    assert by_label["a"] == by_label["b"] == row_digest({"x": None})
+    assert pacsv.read_csv(tmp_path / "n.csv").column("x").null_count == 2
 
 
 def test_vectorised_digests_match_the_reference_encoder():

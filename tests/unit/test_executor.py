@@ -10,6 +10,7 @@ from provenance.errors import InputError
 from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from, local_executor
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
 from support import digits_table
 
 
@@ -87,7 +88,7 @@ def test_tree_manifest_is_identical_for_every_executor(workdir):
         d = workdir / "tree" / f"class{i % 3}"
         d.mkdir(parents=True, exist_ok=True)
         (d / f"f{i:03d}.bin").write_bytes(rng.bytes(int(rng.integers(0, 3000))))
-    spec = DatasetSpec(str(workdir / "tree"))
+    spec = DatasetSpec(str(workdir / "tree"), options=TableOptions(tree_reader="files"))
     one = build_manifest(spec, executor=InlineExecutor())
     two = build_manifest(spec, executor=LocalExecutor(2))
     assert one.manifest.to_bytes() == two.manifest.to_bytes() and len(one.manifest) == 150

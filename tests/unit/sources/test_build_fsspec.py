@@ -14,6 +14,7 @@ from provenance.errors import InputError
 from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
 from provenance.store import Store
 from support import digits_table
 
@@ -57,12 +58,13 @@ def test_a_file_tree_on_memory_url_and_file_url(workdir, memfs):
         (local / f"k{i % 4}").mkdir(parents=True, exist_ok=True)
         (local / f"k{i % 4}" / f"{i}.bin").write_bytes(rng.bytes(int(rng.integers(1, 4000))))
     _copy_up(fs, local, root + "/tree")
-    want = build_manifest(DatasetSpec(str(local))).manifest
+    every_file = TableOptions(tree_reader="files")  # a tree of .bin files, not images
+    want = build_manifest(DatasetSpec(str(local), options=every_file)).manifest
     assert (
         build_manifest(DatasetSpec(f"memory://{root}/tree"), executor=LocalExecutor(2)).manifest.to_bytes()
         == want.to_bytes()
     )
-    assert build_manifest(DatasetSpec(f"file://{local}")).manifest.to_bytes() == want.to_bytes()
+    assert build_manifest(DatasetSpec(f"file://{local}", options=every_file)).manifest.to_bytes() == want.to_bytes()
     # files plus a labels CSV, both on the remote filesystem
     fs.pipe(f"{root}/labels.csv", b"path,label\nk0/0.bin,zero\nk1/1.bin,one\n")
     m = build_manifest(DatasetSpec(f"memory://{root}/tree", labels_csv=f"memory://{root}/labels.csv")).manifest

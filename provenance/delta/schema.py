@@ -1,0 +1,107 @@
+"""Schema changes between two sides of a diff, and the records they re-key.
+
+A column retyped (``7`` from one exporter, ``7.0`` from another; a zip code gaining a
+letter), renamed, added or removed changes every record digest, since a digest encodes
+typed values under column names. A diff names such a change once, and pairs the records
+it re-keyed by their locator (the same row or file on both sides), so they are not
+reported as every record removed and added again. Their content cannot be compared across
+the change: the re-keyed records of the new side stay in the detectors' delta.
+
+Labels are compared exactly as written; two labels that differ but look alike (Unicode
+normalisation, invisible or space characters, case) are shown with their code points.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+from provenance.delta.merge import Changes
+from provenance.sources.facts import schema_changes as column_changes
+
+
+def schema_changes(base: dict, new: dict) -> list[str]:
+    """One line per schema difference between two sides' signed schemas (empty: none).
+
+    ``base``/``new`` are a version's signed ``schema`` (``kind``, ``columns``, ``types``,
+    ``label``, ``labelColumn``, ``classes``, ``digestAlgorithm``); facts one side lacks
+    (versions signed before them) are compared by column names only.
+    """
+    out: list[str] = []
+    if "types" in base and "types" in new:
+        out += column_changes(base, new)
+    else:
+        a, b = set(base.get("columns") or []), set(new.get("columns") or [])
+        out += [f"column {c!r} added" for c in sorted(b - a)] + [f"column {c!r} removed" for c in sorted(a - b)]
+    if base.get("labelColumn") != new.get("labelColumn"):
+        out.append(f"label column {base.get('labelColumn')!r} -> {new.get('labelColumn')!r}")
+    old_label, new_label = base.get("label") or {}, new.get("label") or {}
+    if old_label and new_label and old_label.get("type") != new_label.get("type"):
+        out.append(f"label type {old_label.get('type')} -> {new_label.get('type')}")
+    if "classes" in base and "classes" in new and base["classes"] != new["classes"]:
+        out.append(f"class list {base['classes']} -> {new['classes']} (class indexes shift)")
+    if base.get("digestAlgorithm") != new.get("digestAlgorithm"):
+        out.append(f"digest algorithm {base.get('digestAlgorithm')} -> {new.get('digestAlgorithm')}")
+    return out
+
+
+def _rows_of(side, wanted: set[bytes]) -> tuple[list[int], list[bytes]]:
+    rows, digests, at = [], [], 0
+    for batch in side.open_batches():
+        column = batch.column("digest")
+        for i, d in enumerate(column.to_pylist()):
+            if d in wanted:
+                rows.append(at + i)
+                digests.append(d)
+        at += len(column)
+    return rows, digests
+
+
+def rekey(changes: Changes, base, new) -> np.ndarray:
+    """Pair removed and added records that share a locator; take them out of added/removed.
+
+    Returns the re-keyed digests of the new side (``S32``), which stay in the detectors'
+    delta. Reads the digest column of both manifests and the locators of changed rows.
+    """
+    added, removed = changes.array("added", "digests"), changes.array("removed", "digests")
+    if not len(added) or not len(removed):
+        return np.zeros(0, "S32")
+    by_side = {}
+    for side, digests in ((base, removed), (new, added)):
+        rows, found = _rows_of(side, set(_full(digests)))
+        locators, _ = side.fetch(np.asarray(rows, dtype=np.int64))
+        by_side[side.name] = dict(zip(locators, found))
+    old, fresh = by_side[base.name], by_side[new.name]
+    shared = old.keys() & fresh.keys()
+    gone = np.array(sorted({old[k] for k in shared}), dtype="S32")
+    came = np.array(sorted({fresh[k] for k in shared}), dtype="S32")
+    for kind, drop in (("removed", gone), ("added", came)):
+        parts = changes.arrays.get(kind) or []
+        changes.arrays[kind] = [
+            {k: v[~np.isin(p["digests"], drop)] for k, v in p.items()} for p in parts if len(p["digests"])
+        ]
+        hexes = {d.hex() for d in _full(drop)}
+        changes.examples[kind] = [e for e in changes.examples[kind] if e["digest"] not in hexes]
+    changes.rekeyed = len(shared)
+    return came
+
+
+def _full(digests: np.ndarray) -> list[bytes]:
+    """32-byte digests of an ``S32`` array (numpy drops a value's trailing zero bytes in ``tolist``)."""
+    return [d.ljust(32, b"\x00") for d in digests.tolist()]
+
+
+def lookalike(a: str, b: str) -> bool:
+    """Whether two different labels would look the same to a reviewer (NFKC, case, spaces)."""
+
+    def fold(s: str) -> str:
+        s = unicodedata.normalize("NFKC", s).casefold()
+        return "".join(ch for ch in s if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Mn"))
+
+    return a != b and fold(a) == fold(b)
+
+
+def codepoints(text: str) -> str:
+    """``U+0063 U+0061 ...``: what a label is, character by character."""
+    return " ".join(f"U+{ord(ch):04X}" for ch in text)

@@ -1,0 +1,101 @@
+"""The file listing a reader saw: every file it read and every file it skipped, signed by digest.
+
+A version signs its listing's digest, so ``prov verify`` catches a file added, removed or
+renamed even where no record changes (a renamed image keeps its bytes; a file the loader
+skips today may be read by the next loader). The listing is built from names and ``lstat``
+(no file is read for it): for each entry its path relative to the dataset, whether it was
+read (``record``) or skipped (``ignored``, with the reason), its size (file trees) and, for
+a symbolic link, its target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+from provenance.encoding import encode_value
+from provenance.errors import InputError
+
+MAX_NAMED = 50  # skipped files named in the signed facts (all are in the digest)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a listing (see the module docstring)."""
+
+    path: str
+    role: str  # "record" (read by the loader) | "ignored" (skipped by it)
+    size: int | None = None
+    link: str | None = None
+    reason: str | None = None
+
+    def encoded(self) -> bytes:
+        """Canonical bytes of the entry (prov's value encoding of its five fields)."""
+        return encode_value([self.path, self.role, self.size, self.link, self.reason])
+
+
+@dataclass
+class Listing:
+    """A reader's listing of a dataset (``reader`` names the loader whose rules made it)."""
+
+    reader: str
+    entries: list[Entry] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """SHA-256 (hex) over the entries' encodings, sorted by path and role."""
+        h = hashlib.sha256(encode_value(self.reader))
+        for entry in sorted(self.entries, key=lambda e: (e.path, e.role)):
+            h.update(entry.encoded())
+        return h.hexdigest()
+
+    @property
+    def ignored(self) -> list[Entry]:
+        """Entries the loader skips, sorted by path."""
+        return sorted((e for e in self.entries if e.role == "ignored"), key=lambda e: e.path)
+
+    def fact(self) -> dict:
+        """The listing as a signed fact: its digest, counts and the first skipped paths."""
+        ignored = self.ignored
+        return {
+            "reader": self.reader,
+            "sha256": self.digest(),
+            "files": sum(1 for e in self.entries if e.role == "record"),
+            "ignored": len(ignored),
+            "ignoredPaths": [e.path for e in ignored[:MAX_NAMED]],
+        }
+
+
+def inside(root_real: str, path: str) -> bool:
+    """Whether ``path`` (links resolved) is ``root_real`` or below it."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
+
+
+def check_link(root: str, root_real: str, full: str) -> None:
+    """Refuse a link that leaves the tree, or a folder link to one of its own ancestors (a loop).
+
+    Raises:
+        InputError: naming the link.
+    """
+    if not os.path.islink(full):
+        return
+    real = os.path.realpath(full)
+    if not inside(root_real, full):
+        raise InputError(f"{full}: symlink leaves the tree {root}")
+    parent = os.path.realpath(os.path.dirname(full))
+    if os.path.isdir(real) and (parent == real or parent.startswith(real + os.sep)):
+        raise InputError(f"{full}: symlink loop (links to a folder that holds it); a loader would walk it forever")
+
+
+def file_entry(full: str, rel: str, role: str, reason: str | None = None, sized: bool = True) -> Entry:
+    """An entry for a local file: its size (through a link) and, for a link, its target."""
+    link = size = None
+    try:
+        if os.path.islink(full):
+            link = os.readlink(full)
+        if sized:
+            size = os.stat(full).st_size
+    except OSError:  # a dangling link or an unreadable folder: the entry says what it can
+        pass
+    return Entry(rel, role, size, link, reason)
