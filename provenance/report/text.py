@@ -172,7 +172,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         out.line(audit_line(report["audit"]))
     out.line(_changes_line(report["summary"]))
     for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
-        out.line(f"Schema change: {change}")
+        out.line(f"schema change: {change}")
     if report["summary"].get("rekeyed"):
         out.line(
             f"{plural(report['summary']['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)"
