@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import VerificationError
-from provenance.manifest import Manifest
-from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
+
+if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neither numpy nor pyarrow
+    from provenance.manifest import Manifest
+    from provenance.sources.interface import DatasetSpec
 
 
 def is_version(store: Store, name: str) -> bool:
@@ -28,6 +31,8 @@ def load_manifest(store: Store, row: dict) -> Manifest:
 
     Raises ``VerificationError`` if the object is missing, damaged, or has another root.
     """
+    from provenance.manifest import Manifest
+
     data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
     manifest = Manifest.from_bytes(data, f"manifest of {row['tag']}")
     if manifest.root.hex() != row["merkle_root"]:
@@ -107,6 +112,8 @@ def version_dataset(store: Store, row: dict) -> DatasetSpec:
 
     Raises ``VerificationError`` if the stored description is damaged.
     """
+    from provenance.sources.interface import DatasetSpec
+
     try:
         return local_spec(DatasetSpec.from_dict(json.loads(row["dataset"])), store)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -10,13 +10,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from provenance.errors import InputError
-from provenance.sources.interface import DatasetSpec
-from provenance.sources.tables import TableOptions
+
+if TYPE_CHECKING:
+    from provenance.sources.interface import DatasetSpec
 
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
@@ -60,6 +61,9 @@ class DatasetFlags:
             types[name] = type_name
         if self.kind not in ("auto", "table", "tree"):
             raise InputError(f"--kind {self.kind!r}: expected table, tree or auto")
+        from provenance.sources.interface import DatasetSpec
+        from provenance.sources.tables import TableOptions  # with pyarrow: only commands that read data
+
         options = TableOptions(self.label_column, self.source_column, self.id_column, tuple(self.metadata), types)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 

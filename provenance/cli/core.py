@@ -6,15 +6,13 @@ import os
 
 import typer
 
-from provenance import api, versions
-from provenance import keys as keylib
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
-from provenance.features.registry import FeaturizerSpec
-from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
-from provenance.version_facts import describe_version, is_version, version_log
+
+# Library modules are imported inside each command: `prov init`, `log` and `show` must not
+# pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed).", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the store's hash-chained audit log.", no_args_is_help=True)
@@ -37,6 +35,8 @@ def keys_generate(
     name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
 ) -> None:
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    from provenance import keys as keylib
+
     pair = keylib.generate(name)
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
@@ -52,6 +52,8 @@ def keys_register(
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a public key in the store (committers are registered by their first commit)."""
+    from provenance import versions
+
     result = versions.register_key(Store.open(), public_key, name)
     if json_out:
         emit_json(result)
@@ -92,6 +94,9 @@ def commit(
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     if featurizer_option and featurizer == "auto":
         raise InputError("--featurizer-option needs --featurizer NAME")
+    from provenance import api
+    from provenance.features.registry import FeaturizerSpec
+
     result = api.commit(
         Store.open(),
         flags.spec(data, rev),
@@ -124,6 +129,8 @@ def commit(
 @command("log")
 def log(json_out: bool = JsonFlag) -> None:
     """List versions, newest last."""
+    from provenance.version_facts import version_log
+
     out = version_log(Store.open())
     if json_out:
         emit_json({"versions": out})
@@ -140,6 +147,8 @@ def log(json_out: bool = JsonFlag) -> None:
 @command("show")
 def show(tag: str = typer.Argument(...), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage)."""
+    from provenance.version_facts import describe_version
+
     info = describe_version(Store.open(), tag)
     if json_out:
         emit_json(info)
@@ -174,6 +183,10 @@ def verify(
     json_out: bool = JsonFlag,
 ) -> None:
     """Verify a version (signature, objects, every record digest) or a signed batch."""
+    from provenance import api
+    from provenance.lineage.batches import BatchMismatch
+    from provenance.version_facts import is_version
+
     store = Store.open()
     batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
     try:
@@ -209,6 +222,8 @@ def verify(
 @command("verify", group=audit_app)
 def audit_verify(json_out: bool = JsonFlag) -> None:
     """Walk the hash chain and check every version's signed audit head is in it."""
+    from provenance import versions
+
     seq, head = versions.verify_audit(Store.open())
     if json_out:
         emit_json({"entries": seq, "head": head, "status": "ok"})

@@ -7,11 +7,10 @@ import typer
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.errors import InputError
-from provenance.lineage import batches, queries, register
-from provenance.lineage import classify as lineage
-from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
-from provenance.trust import source_keys as trustlib
+
+# Library modules are imported inside each command (lazy start-up: `prov sign` does not load
+# the commit pipeline, `prov trust list` no pyarrow).
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -32,6 +31,8 @@ def sign(
 ) -> None:
     """Sign a batch at source (no store, no network): writes DATA.prov.json."""
     spec = flags.spec(data)
+    from provenance.lineage import batches
+
     result = batches.sign_batch(spec, source, key, out, captured_at)
     if json_out:
         emit_json(result.to_dict())
@@ -49,6 +50,8 @@ def trust_add(
     json_out: bool = JsonFlag,
 ) -> None:
     """Trust a public key to sign batches for SOURCE (several keys per source rotate)."""
+    from provenance.trust import source_keys as trustlib
+
     entry = trustlib.add_key(Store.open(), source, public_key, valid_from, valid_until)
     if json_out:
         emit_json(entry.to_dict())
@@ -69,6 +72,8 @@ def trust_revoke(
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
+    from provenance.trust import source_keys as trustlib
+
     revoked = trustlib.revoke(Store.open(), source, key, reason)
     if json_out:
         emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
@@ -80,6 +85,8 @@ def trust_revoke(
 @command("list", group=trust_app)
 def trust_list(json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired)."""
+    from provenance.trust import source_keys as trustlib
+
     rows = [k.to_dict() for k in trustlib.entries(Store.open())]
     if json_out:
         emit_json({"keys": rows})
@@ -109,6 +116,8 @@ def add(
 ) -> None:
     """Register a batch and its records; a signed batch is verified first."""
     spec = flags.spec(data)
+    from provenance.lineage import register
+
     result = register.add_batch(Store.open(), spec, source, envelope, unsigned)
     if json_out:
         emit_json(result.to_dict())
@@ -123,6 +132,9 @@ def lineage_cmd(
     json_out: bool = JsonFlag,
 ) -> None:
     """Where a record came from: source, batch, signing key, and its label in every version."""
+    from provenance.lineage import classify as lineage
+    from provenance.lineage import queries
+
     info = queries.record_lineage(Store.open(), digest)
     if json_out:
         emit_json(info)
@@ -148,6 +160,8 @@ def sources(
     json_out: bool = JsonFlag,
 ) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
+    from provenance.lineage import queries
+
     info = queries.source_summary(Store.open(), version)
     if json_out:
         emit_json(info)
@@ -183,6 +197,8 @@ def quarantine(
     """A new signed version without one source's (or the flagged) records."""
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
+    from provenance.lineage.quarantine import quarantine as quarantine_version
+
     result = quarantine_version(Store.open(), from_tag, tag, key, source, findings, out)
     if json_out:
         emit_json(result.to_dict())

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-
 from provenance.errors import ProvError, StoreError
+from provenance.store.sqlite import sqlite_utils
 from provenance.store.store import Store
 
 MAX_PER_CHECK = 20

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+from provenance.store.sqlite import sqlite_utils
 
 FORMAT = "1"
 

@@ -20,12 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
-
 from provenance.errors import InputError, StoreBusyError, StoreError
 from provenance.store import audit
 from provenance.store.objects import ObjectStore
 from provenance.store.schema import create_schema
+from provenance.store.sqlite import sqlite_utils
 
 STORE_DIR = ".prov"
 STORE_ENV = "PROV_STORE"
