@@ -8,10 +8,10 @@ from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from lineage_world import World, flip_label
 
 from provenance.lineage import classify as lineage
 from provenance.store import Store
+from support import World, flip_label
 
 RANK = {"attested": 0, "relabeled_after_source": 1, "unattributed": 2}
 
