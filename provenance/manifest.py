@@ -93,7 +93,7 @@ class Manifest:
     def table(self) -> pa.Table:
         """The sorted rows as an Arrow table of :data:`SCHEMA` (read from ``path`` on first use)."""
         if self._table is None:
-            self._table = pq.read_table(self.path).replace_schema_metadata(None).cast(SCHEMA)
+            self._table = pq.ParquetFile(self.path).read().replace_schema_metadata(None).cast(SCHEMA)
         return self._table
 
     def __repr__(self) -> str:
@@ -279,7 +279,8 @@ class Manifest:
         columns differ from :data:`SCHEMA`, or the rows are not in manifest order.
         """
         try:
-            table = pq.read_table(io.BytesIO(data))
+            # ParquetFile, not pq.read_table: that goes through pyarrow.dataset, which imports pandas (0.3-0.6 s)
+            table = pq.ParquetFile(pa.BufferReader(data)).read()
         except (pa.ArrowException, OSError) as exc:
             raise VerificationError(f"{name}: not a readable manifest ({exc})") from exc
         if table.schema.remove_metadata() != SCHEMA.remove_metadata():

@@ -9,7 +9,9 @@ prov's earlier hand-written incomplete-gamma code gave on fixed inputs.
 
 scipy (and numpy) are imported inside each function, not at module level: most commands
 (``prov --help``, ``prov sign``, ``prov commit``) never need them and should not pay for
-loading them.
+loading them. The chi-square and Poisson tails (all that ``prov diff`` needs) call the
+``scipy.special`` functions ``scipy.stats`` itself calls (``chdtrc``, ``pdtrc``), giving
+the same bits: ``scipy.stats`` takes ~1 s to import, ``scipy.special`` a third of that.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ def chi2_sf(statistic: float, df: int) -> float:
     """
     if df <= 0:
         return 1.0
-    from scipy import stats
+    from scipy import special
 
-    return float(stats.chi2.sf(statistic, df))
+    return float(special.chdtrc(df, statistic))  # what scipy.stats.chi2.sf computes
 
 
 def poisson_sf(k: int, mean: float) -> float:
@@ -59,9 +61,9 @@ def poisson_sf(k: int, mean: float) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
-    from scipy import stats
+    from scipy import special
 
-    return float(stats.poisson.sf(k - 1, mean))
+    return float(special.pdtrc(math.floor(k - 1), mean))  # what scipy.stats.poisson.sf(k - 1, mean) computes
 
 
 def binomial_sf(k: int, n: int, p: float) -> float:
@@ -172,9 +174,8 @@ def chi_square_homogeneity(sample: Sequence[int], reference: Sequence[int]) -> H
         totals = table.sum(axis=0)
         expected = np.outer(table.sum(axis=1), totals / totals.sum()) if k else np.zeros_like(table)
         return Homogeneity(0.0, df, 1.0, expected, 0.0)
-    from scipy import stats
-
-    result = stats.chi2_contingency(table, correction=False)
-    expected = np.asarray(result.expected_freq)
+    # scipy.stats.chi2_contingency(table, correction=False), step for step (same bits)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
     observed_part = float((((table[0] - expected[0]) ** 2) / expected[0]).sum())
-    return Homogeneity(float(result.statistic), df, float(result.pvalue), expected, math.sqrt(observed_part / n))
+    return Homogeneity(statistic, df, chi2_sf(statistic, df), expected, math.sqrt(observed_part / n))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, VerificationError
@@ -22,6 +23,10 @@ from provenance.trust.roles import COMMIT
 
 PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 
+if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neither numpy nor pyarrow
+    from provenance.manifest import Manifest
+    from provenance.sources.interface import DatasetSpec
+
 
 def is_version(store: Store, name: str) -> bool:
     """Whether the store has a version called ``name``."""
@@ -33,6 +38,8 @@ def load_manifest(store: Store, row: dict) -> Manifest:
 
     Raises ``VerificationError`` if the object is missing, damaged, or has another root.
     """
+    from provenance.manifest import Manifest
+
     data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
     manifest = Manifest.from_bytes(data, f"manifest of {row['tag']}")
     if manifest.root.hex() != row["merkle_root"]:

@@ -1,26 +1,11 @@
 """The ``prov`` command line: parse, make one library call, render.
 
-Each module below adds its commands to ``app``; ``prov --help`` lists them in this order.
-A new command module is imported here (a test fails on a module left out).
+Each command module adds its commands to ``app``; the modules are imported lazily, one
+per command run (``provenance.cli._lazy``: the command table and the order of ``prov --help``).
 """
 
 from __future__ import annotations
 
-# The order of these modules is the order of `prov --help`.
-# isort: off
-from provenance.cli import (  # noqa: F401  (each module registers its commands on import)
-    core,
-    audit,
-    lineage,
-    roots,
-    diff,
-    findings,
-    check,
-    fsck,
-    demo,
-)
-
-# isort: on
 from provenance.cli._app import app
 
 __all__ = ["app", "main"]
@@ -28,4 +13,7 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """The ``prov`` console script."""
+    from provenance.cli._imports import load_pandas_on_request
+
+    load_pandas_on_request()
     app()

@@ -13,16 +13,20 @@ from typing import Any
 
 import typer
 
+from provenance.cli._lazy import LazyGroup
 from provenance.errors import ProvError
 from provenance.escaping import visible
 
 app = typer.Typer(
     name="prov",
+    cls=LazyGroup,  # each command's module is imported when that command runs
     help="Signed, record-level dataset versions, lineage and poisoning checks for training data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+LazyGroup.app = app
 
 JsonFlag = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 """The ``--json`` flag, the same on every command that has one."""

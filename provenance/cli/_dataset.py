@@ -10,14 +10,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from provenance.errors import InputError
-from provenance.sources.interface import DatasetSpec
-from provenance.sources.tables import TableOptions
-from provenance.sources.trees import READERS
+
+if TYPE_CHECKING:
+    from provenance.sources.interface import DatasetSpec
 
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
@@ -77,6 +77,10 @@ class DatasetFlags:
             types[name] = type_name
         if self.kind not in ("auto", "table", "tree"):
             raise InputError(f"--kind {self.kind!r}: expected table, tree or auto")
+        from provenance.sources.interface import DatasetSpec
+        from provenance.sources.tables import TableOptions  # with pyarrow: only commands that read data
+        from provenance.sources.trees import READERS
+
         if self.tree_reader not in READERS:
             raise InputError(f"--tree-reader {self.tree_reader!r}: expected one of {', '.join(READERS)}")
         options = TableOptions(

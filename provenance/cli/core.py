@@ -6,20 +6,16 @@ import os
 
 import typer
 
-from provenance import api, versions
-from provenance import keys as keylib
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
-from provenance.features.registry import FeaturizerSpec
-from provenance.lineage.batches import BatchMismatch
 from provenance.store import Store
-from provenance.store.coverage import audit_line
-from provenance.trust.maintainer_keys import revoke_key
 from provenance.trust.pins import Pins
-from provenance.version_facts import describe_version, is_version, version_log
+
+# Library modules are imported inside each command: `prov init`, `log` and `show` must not
+# pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
 
 keys_app = typer.Typer(help="Generate signing keys (no store needed); register or revoke them.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -40,6 +36,8 @@ def keys_generate(
     name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
 ) -> None:
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    from provenance import keys as keylib
+
     pair = keylib.generate(name)
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
@@ -55,6 +53,8 @@ def keys_register(
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a public key in the store (committers are registered by their first commit)."""
+    from provenance import versions
+
     result = versions.register_key(Store.open(), public_key, name)
     if json_out:
         emit_json(result)
@@ -74,6 +74,8 @@ def keys_revoke(
 
     Verifiers that pin the key elsewhere must drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
     """
+    from provenance.trust.maintainer_keys import revoke_key
+
     result = revoke_key(Store.open(), keyid, reason)
     if json_out:
         emit_json(result)
@@ -119,6 +121,9 @@ def commit(
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     if featurizer_option and featurizer == "auto":
         raise InputError("--featurizer-option needs --featurizer NAME")
+    from provenance import api
+    from provenance.features.registry import FeaturizerSpec
+
     result = api.commit(
         Store.open(),
         flags.spec(data, rev),
@@ -152,6 +157,8 @@ def commit(
 @command("log")
 def log(json_out: bool = JsonFlag) -> None:
     """List versions, newest last."""
+    from provenance.version_facts import version_log
+
     out = version_log(Store.open())
     if json_out:
         emit_json({"versions": out})
@@ -169,6 +176,8 @@ def log(json_out: bool = JsonFlag) -> None:
 @trust_flags
 def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage)."""
+    from provenance.version_facts import describe_version
+
     info = describe_version(Store.open(pins=pins), tag)
     note_unpinned(pins)
     if json_out:
@@ -189,6 +198,8 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")
+    from provenance.store.coverage import audit_line
+
     echo(f"  {audit_line(info['audit'])}")
 
 
@@ -224,6 +235,10 @@ def verify(
     json_out: bool = JsonFlag,
 ) -> None:
     """Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch."""
+    from provenance import api
+    from provenance.lineage.batches import BatchMismatch
+    from provenance.version_facts import is_version
+
     store = Store.open(pins=pins)
     batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
     release_options = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
@@ -9,13 +11,14 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
-from provenance.lineage import batches, queries, register
-from provenance.lineage import classify as lineage
-from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.store import Store
-from provenance.store.checkpoints import CheckpointKey
-from provenance.trust import source_keys as trustlib
 from provenance.trust.pins import Pins
+
+if TYPE_CHECKING:
+    from provenance.store.checkpoints import CheckpointKey
+
+# Library modules are imported inside each command (lazy start-up: `prov sign` does not load
+# the commit pipeline, `prov trust list` no pyarrow).
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -30,6 +33,8 @@ CheckpointKeyOpt = typer.Option(
 
 
 def _checkpoint(path: str | None) -> CheckpointKey | None:
+    from provenance.store.checkpoints import CheckpointKey
+
     return CheckpointKey.load(path) if path else None
 
 
@@ -46,6 +51,8 @@ def sign(
 ) -> None:
     """Sign a batch at source (no store, no network): writes DATA.prov.json."""
     spec = flags.spec(data)
+    from provenance.lineage import batches
+
     result = batches.sign_batch(spec, source, key, out, captured_at)
     if out == "-":  # the envelope itself went to stdout
         return
@@ -77,6 +84,8 @@ def trust_add(
 
     With --key the entry is signed; run it again with --key to sign an entry added without one.
     """
+    from provenance.trust import source_keys as trustlib
+
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
     entry = trustlib.add_key(
         Store.open(pins=pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
@@ -107,6 +116,8 @@ def trust_revoke(
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
+    from provenance.trust import source_keys as trustlib
+
     revoked = trustlib.revoke(Store.open(), source, key, reason, _checkpoint(checkpoint_key))
     if json_out:
         emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
@@ -119,6 +130,8 @@ def trust_revoke(
 @trust_flags
 def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
+    from provenance.trust import source_keys as trustlib
+
     store = Store.open(pins=pins)
     counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
     rows = [
@@ -157,6 +170,8 @@ def add(
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a batch and its records; a signed batch is verified first against the keys trusted for its source."""
+    from provenance.lineage import register
+
     spec = flags.spec(data)
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before any data is read
     result = register.add_batch(Store.open(pins=pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
@@ -175,6 +190,9 @@ def lineage_cmd(
     json_out: bool = JsonFlag,
 ) -> None:
     """Where a record came from: source, batch, signing key, and its label in every version."""
+    from provenance.lineage import classify as lineage
+    from provenance.lineage import queries
+
     info = queries.record_lineage(Store.open(pins=pins), digest)
     note_unpinned(pins)
     if json_out:
@@ -203,6 +221,8 @@ def sources(
     json_out: bool = JsonFlag,
 ) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
+    from provenance.lineage import queries
+
     info = queries.source_summary(Store.open(pins=pins), version)
     note_unpinned(pins)
     if json_out:
@@ -241,6 +261,8 @@ def quarantine(
     """A new signed version without one source's (or the flagged) records."""
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
+    from provenance.lineage.quarantine import quarantine as quarantine_version
+
     result = quarantine_version(Store.open(pins=pins), from_tag, tag, key, source, findings, out)
     if json_out:
         emit_json(result.to_dict())

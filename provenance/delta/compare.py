@@ -32,7 +32,15 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
     check_comparable(a, b)
     schema = schema_changes(a.schema, b.schema)
     verify_both(a, b)
-    changes = merge(a.open_batches(), b.open_batches(), f"manifest of {a.name}", f"manifest of {b.name}", limit)
+    changes = merge(
+        a.open_batches(),
+        b.open_batches(),
+        f"manifest of {a.name}",
+        f"manifest of {b.name}",
+        limit,
+        a.lineage_status() if a.lineage_status else None,
+        b.lineage_status() if b.lineage_status else None,
+    )
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")

@@ -12,7 +12,13 @@ Counting rules (all counts are exact):
 - ``conflicting_labels``: digests carrying more than one label inside one version;
 - ``duplicates``: rows beyond the first of each digest; ``duplicates_added`` counts the
   copies the new version has beyond what the base had (beyond one for a new digest);
-- ``source_changed``: digests in both whose set of sources differs.
+- ``source_changed``: digests in both whose set of sources differs;
+- lineage ``transitions``: digests in both whose lineage status differs (a digest's status
+  is the worst of its rows'; a version without lineage is all ``unattributed``).
+
+Lineage statuses stream beside the manifest rows: a version's lineage object has one row
+per manifest row, in manifest order, so only its ``status`` column is read (as small
+dictionary codes), never its digests, and nothing is sorted.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import pyarrow.compute as pc
 
 from provenance.errors import VerificationError
 
-WINDOW_ROWS = 1 << 20
+WINDOW_ROWS = 1 << 18
 DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
 NO_SOURCE = 0  # id of "no source" in the source interner
+LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")  # ranks 0, 1, 2: worst wins
+UNATTRIBUTED = np.int8(2)
 
 
 class Interner:
@@ -102,6 +110,13 @@ def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
         return np.full(len(needles), -1, dtype=np.int64)
     hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
     pos = np.searchsorted(hay_prefix, needle_prefix, side="left")
+    return _confirm(needles, haystack, needle_prefix, hay_prefix, pos)
+
+
+def _confirm(
+    needles: np.ndarray, haystack: np.ndarray, needle_prefix: np.ndarray, hay_prefix: np.ndarray, pos: np.ndarray
+) -> np.ndarray:
+    """``locate``'s answer from candidate positions found on the prefixes: exact bytes decide."""
     inside = pos < len(haystack)
     clipped = np.minimum(pos, len(haystack) - 1)
     same = inside & _same(haystack[clipped], needles)
@@ -115,6 +130,28 @@ def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
     return np.where(same, pos, -1)
 
 
+def locate_sorted(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
+    """``locate`` for two sorted-unique digest arrays of similar size (a window of each side).
+
+    Same answer as ``locate``; the prefixes are merged by one stable sort of the two sorted
+    runs (linear: the sort finds the runs) instead of a binary search per needle.
+    """
+    if not len(needles) or not len(haystack):
+        return np.full(len(needles), -1, dtype=np.int64)
+    hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
+    order = np.argsort(np.concatenate([hay_prefix, needle_prefix]), kind="stable")
+    is_needle = order >= len(haystack)
+    # haystack entries up to each needle in the merged order
+    before = np.cumsum(~is_needle)
+    pos = np.empty(len(needles), np.int64)
+    pos[order[is_needle] - len(haystack)] = before[is_needle]
+    # the stable sort puts a haystack entry before an equal needle, so ``before`` counts it:
+    # step back onto it (``_confirm`` settles ties of the prefix on all 32 bytes)
+    hit = (pos > 0) & (hay_prefix[np.maximum(pos - 1, 0)] == needle_prefix)
+    pos[hit] -= 1
+    return _confirm(needles, haystack, needle_prefix, hay_prefix, pos)
+
+
 @dataclass
 class Window:
     """Rows of one side whose digests all fall below the window's bound (complete groups)."""
@@ -123,6 +160,7 @@ class Window:
     digests: np.ndarray  # S32
     labels: np.ndarray  # int32 label ids
     sources: np.ndarray  # int32 source ids
+    status: np.ndarray  # int8 lineage status rank of each row (``LINEAGE_STATUSES``)
 
     def groups(self) -> Groups:
         n = len(self.digests)
@@ -136,17 +174,21 @@ class Window:
                 np.zeros(0, np.int32),
                 np.zeros(0, bool),
                 np.zeros(0, bool),
+                np.zeros(0, np.int8),
             )
         starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
         if len(starts) == n:  # no digest repeats (the common case): every group is one row
             no = np.zeros(n, bool)
-            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no)
+            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no, self.status)
         counts = np.diff(np.r_[starts, n])
         first_label = self.labels[starts]
         first_source = self.sources[starts]
         multi_label = np.add.reduceat((self.labels != np.repeat(first_label, counts)).astype(np.int32), starts) > 0
         multi_source = np.add.reduceat((self.sources != np.repeat(first_source, counts)).astype(np.int32), starts) > 0
-        return Groups(starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source)
+        status = np.maximum.reduceat(self.status, starts)  # the worst status of a digest's rows
+        return Groups(
+            starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source, status
+        )
 
 
 @dataclass
@@ -158,6 +200,38 @@ class Groups:
     source: np.ndarray
     multi_label: np.ndarray
     multi_source: np.ndarray
+    status: np.ndarray
+
+
+class StatusStream:
+    """Lineage status ranks in manifest row order, handed out in runs of any length.
+
+    ``chunks`` yields int8 rank arrays whose lengths add up to the manifest's rows; None
+    means the version has no lineage, so every row is ``unattributed``.
+    """
+
+    def __init__(self, chunks: Iterator[np.ndarray] | None, name: str):
+        self.chunks, self.name = chunks, name
+        self.held = np.zeros(0, np.int8)
+
+    def take(self, n: int) -> np.ndarray:
+        if self.chunks is None:
+            return np.full(n, UNATTRIBUTED, np.int8)
+        parts, have = [self.held], len(self.held)
+        while have < n:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                raise VerificationError(f"{self.name} has fewer rows than the manifest")
+            parts.append(chunk)
+            have += len(chunk)
+        run = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self.held = run[n:]
+        return run[:n]
+
+    def finish(self) -> None:
+        """Check that the lineage had no rows beyond the manifest's."""
+        if self.chunks is not None and (len(self.held) or next(self.chunks, None) is not None):
+            raise VerificationError(f"{self.name} has more rows than the manifest")
 
 
 class SideStream:
@@ -165,8 +239,16 @@ class SideStream:
 
     COLUMNS = ["digest", "label", "source"]  # locators and batches are fetched for listed records only
 
-    def __init__(self, batches: Iterator[pa.RecordBatch], name: str, labels: Interner, sources: Interner):
+    def __init__(
+        self,
+        batches: Iterator[pa.RecordBatch],
+        name: str,
+        labels: Interner,
+        sources: Interner,
+        status: Iterator[np.ndarray] | None = None,
+    ):
         self.batches, self.name, self.labels, self.sources = batches, name, labels, sources
+        self.status = StatusStream(status, f"lineage of {name.removeprefix('manifest of ')}")
         self.pending: list[Window] = []
         self.exhausted = False
         self.last: bytes | None = None
@@ -177,6 +259,7 @@ class SideStream:
             batch = next(self.batches)
         except StopIteration:
             self.exhausted = True
+            self.status.finish()
             return
         digests = digest_view(batch.column("digest"))
         if len(digests):
@@ -188,7 +271,11 @@ class SideStream:
             self.last = d[-1]
         self.pending.append(
             Window(
-                self.rows, digests, self.labels.codes(batch.column("label")), self.sources.codes(batch.column("source"))
+                self.rows,
+                digests,
+                self.labels.codes(batch.column("label")),
+                self.sources.codes(batch.column("source")),
+                self.status.take(len(digests)),
             )
         )
         self.rows += len(digests)
@@ -202,17 +289,19 @@ class SideStream:
     def take_below(self, bound: bytes | None) -> Window:
         """Remove and return every pending row with a digest below ``bound`` (all if None)."""
         if not self.pending:
-            return Window(self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32))
+            return Window(
+                self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)
+            )
         first = self.pending[0].first_row
+        names = ("digests", "labels", "sources", "status")
         if len(self.pending) > 1:
-            digests = np.concatenate([w.digests for w in self.pending])
-            labels = np.concatenate([w.labels for w in self.pending])
-            sources = np.concatenate([w.sources for w in self.pending])
+            columns = [np.concatenate([getattr(w, k) for w in self.pending]) for k in names]
         else:
-            digests, labels, sources = self.pending[0].digests, self.pending[0].labels, self.pending[0].sources
+            columns = [getattr(self.pending[0], k) for k in names]
+        digests = columns[0]
         cut = len(digests) if bound is None else int(np.searchsorted(digests, bound, side="left"))
-        self.pending = [Window(first + cut, digests[cut:], labels[cut:], sources[cut:])] if cut < len(digests) else []
-        return Window(first, digests[:cut], labels[:cut], sources[:cut])
+        self.pending = [Window(first + cut, *(c[cut:] for c in columns))] if cut < len(digests) else []
+        return Window(first, *(c[:cut] for c in columns))
 
 
 @dataclass
@@ -237,6 +326,7 @@ class Changes:
     source_changed: int = 0
     relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
     relabeled_by_source: Counter = field(default_factory=Counter)
+    transitions: Counter = field(default_factory=Counter)  # "old -> new" lineage status of digests in both
     # change arrays (O(change)): digests with their first label/source id and row count
     arrays: dict = field(default_factory=dict)
     examples: dict = field(
@@ -310,7 +400,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         out.digests[side] += len(g.digests)
         out.duplicates[side] += int((g.counts - 1).sum())
         out.conflicting[side] += int(g.multi_label.sum())
-    in_a = locate(gb.digests, ga.digests)  # for each new group, its base group or -1
+    in_a = locate_sorted(gb.digests, ga.digests)  # for each new group, its base group or -1
     in_b = np.full(len(ga.digests), -1, np.int64)
     found = np.flatnonzero(in_a >= 0)
     in_b[in_a[found]] = found
@@ -325,6 +415,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
             label=groups.label[only],
             source=groups.source[only],
             rows=groups.counts[only],
+            status=groups.status[only],
         )
         for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
             out._example(
@@ -339,6 +430,13 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     both_a = in_a[both_b]
     _bincount(out.common_by_source, gb.source[both_b], S.values)
     _bincount(out.common_by_label, ga.label[both_a], L.values)
+    before, after = ga.status[both_a], gb.status[both_b]
+    moved = np.flatnonzero(before != after)
+    if len(moved):
+        pairs = before[moved].astype(np.int64) * len(LINEAGE_STATUSES) + after[moved]
+        for key, n in zip(*(x.tolist() for x in np.unique(pairs, return_counts=True))):
+            old, new = divmod(key, len(LINEAGE_STATUSES))
+            out.transitions[f"{LINEAGE_STATUSES[old]} -> {LINEAGE_STATUSES[new]}"] += n
 
     # relabels: single-label groups compare ids; groups with several labels compare sets
     simple = ~ga.multi_label[both_a] & ~gb.multi_label[both_b]
@@ -363,6 +461,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         source=gb.source[ib],
         old_source=ga.source[ia],
         rows=gb.counts[ib],
+        status=gb.status[ib],
     )
     for i_a, i_b in zip(ia.tolist(), ib.tolist()):
         if not out._example(
@@ -444,12 +543,20 @@ def merge(
     base_name: str,
     new_name: str,
     limit: int = DEFAULT_LIMIT,
+    base_status: Iterator[np.ndarray] | None = None,
+    new_status: Iterator[np.ndarray] | None = None,
 ) -> Changes:
-    """Walk two sorted manifests (as streams of record batches) and compare them."""
+    """Walk two sorted manifests (as streams of record batches) and compare them.
+
+    ``*_status`` stream each side's lineage status ranks (int8, ``LINEAGE_STATUSES``) in
+    manifest row order, chunked any way; None for a version without lineage (all
+    unattributed). Raises VerificationError for an unsorted manifest or a lineage whose
+    length differs from its manifest's.
+    """
     labels, sources = Interner(), Interner(reserve_none=True)
     out = Changes(labels, sources, limit)
-    a = SideStream(base, base_name, labels, sources)
-    b = SideStream(new, new_name, labels, sources)
+    a = SideStream(base, base_name, labels, sources, base_status)
+    b = SideStream(new, new_name, labels, sources, new_status)
     while True:
         for s in (a, b):  # each live side holds at least one row, or is done
             while not s.exhausted and s.last_digest() is None:

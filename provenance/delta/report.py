@@ -11,69 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from provenance.delta import signals as sig
-from provenance.delta.merge import Changes, digest_view, locate
-from provenance.delta.sides import LINEAGE_STATUSES, Side
+from provenance.delta.merge import LINEAGE_STATUSES, Changes
+from provenance.delta.sides import Side
 from provenance.delta.volume import volume_signals
 
 REPORT_FORMAT = "prov.diff/v1"
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
-
-
-def _status_by_digest(lineage: pa.Table | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sorted unique digests of a lineage table with each digest's worst status rank."""
-    if lineage is None:
-        return None
-    digest = lineage.column("digest")
-    if digest.type != pa.binary(32):
-        digest = pc.cast(digest, pa.binary(32))
-    d = digest_view(digest.combine_chunks())
-    status = pc.index_in(lineage.column("status"), value_set=pa.array(LINEAGE_STATUSES))
-    rank = pc.fill_null(status, _RANK["unattributed"]).to_numpy(zero_copy_only=False).astype(np.int8)
-    if len(d) > 1 and np.any(d[1:] < d[:-1]):  # lineage is written in manifest order; sort if not
-        order = np.argsort(d, kind="stable")
-        d, rank = d[order], rank[order]
-    if not len(d):
-        return d, rank
-    w = d.view(np.uint64).reshape(-1, 4)
-    starts = np.flatnonzero(np.r_[True, np.any(w[1:] != w[:-1], axis=1)])
-    return d[starts], np.maximum.reduceat(rank, starts)
-
-
-def _statuses_of(digests: np.ndarray, table: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Status rank of each digest (unattributed when lineage has no row for it)."""
-    if table is None:
-        return np.full(len(digests), _RANK["unattributed"], np.int8)
-    pos = locate(digests, table[0])
-    return np.where(pos >= 0, table[1][np.maximum(pos, 0)] if len(table[1]) else 0, _RANK["unattributed"]).astype(
-        np.int8
-    )
-
-
-def _transitions(base_status, new_status, removed: np.ndarray, added: np.ndarray) -> Counter:
-    """Status changes of records kept in both versions (attested -> unattributed, ...).
-
-    Every change involves a status other than unattributed on one side, so only digests
-    a lineage table lists need looking at; kept = base minus removed = new minus added.
-    """
-    out: Counter = Counter()
-    if base_status is not None:
-        kept = locate(base_status[0], removed) < 0
-        digests, before = base_status[0][kept], base_status[1][kept]
-        after = _statuses_of(digests, new_status)
-    elif new_status is not None:
-        listed = (new_status[1] != _RANK["unattributed"]) & (locate(new_status[0], added) < 0)
-        digests, after = new_status[0][listed], new_status[1][listed]
-        before = np.full(len(digests), _RANK["unattributed"], np.int8)
-    else:
-        return out
-    moved = before != after
-    for (b, a), n in Counter(zip(before[moved].tolist(), after[moved].tolist())).items():
-        out[f"{LINEAGE_STATUSES[b]} -> {LINEAGE_STATUSES[a]}"] += n
-    return out
 
 
 def _by(ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> Counter:
@@ -156,14 +101,13 @@ class DiffReport:
 def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     L, S = changes.labels, changes.sources
     lineage_available = base.lineage_stage and new.lineage_stage
-    base_status, new_status = _status_by_digest(base.lineage), _status_by_digest(new.lineage)
 
     added_src = changes.array("added", "source")
     added_rows = changes.array("added", "rows")
     added_lab = changes.array("added", "label")
     removed_rows = changes.array("removed", "rows")
-    added_status = _statuses_of(changes.array("added", "digests"), new_status)
-    relabeled_status = _statuses_of(changes.array("relabeled", "digests"), new_status)
+    added_status = changes.array("added", "status")
+    relabeled_status = changes.array("relabeled", "status")
 
     added_by_source = _by(added_src, S.values, added_rows.astype(float))
     added_by_class = _by(added_lab, L.values, added_rows.astype(float))
@@ -179,9 +123,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
         changes.array("relabeled", "source")[relabeled_status == _RANK["relabeled_after_source"]], S.values
     )
 
-    transitions = _transitions(
-        base_status, new_status, changes.array("removed", "digests"), changes.array("added", "digests")
-    )
+    transitions = changes.transitions
 
     # --- signals
     base_classes = dict(changes.label_rows["base"])

@@ -4,7 +4,8 @@ A version's manifest is trusted through one chain, checked before a row is compa
 its signed statement (signature by a registered key) names the manifest object's
 SHA-256, and the object's bytes are hashed as they are read from the one open file.
 The Merkle root is not recomputed: it is implied by the signed object digest, and
-recomputing it would cost a hash per record.
+recomputing it would cost a hash per record. The lineage object the statement names is
+checked the same way; only its status column is read, beside the manifest's rows.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher
+from provenance.delta.merge import LINEAGE_STATUSES, WINDOW_ROWS, SideStream, table_batches, table_fetcher
 from provenance.errors import InputError, VerificationError
-from provenance.lineage.classify import version_lineage
 from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
@@ -32,7 +32,6 @@ from provenance.store import Store
 from provenance.version_facts import verified_statement
 
 HISTORY_DEPTH = 8
-LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")
 
 
 @dataclass
@@ -43,34 +42,38 @@ class Side:
     schema: dict  # kind, columns, digestAlgorithm, labelColumn
     open_batches: Callable[[], Iterator[pa.RecordBatch]]
     fetch: Callable[[np.ndarray], tuple[list, list]]
-    verify: Callable[[], None]
+    verifiers: list[Callable[[], None]]  # each hashes one signed object (run on threads)
     label_counts: dict | None = None  # signed per-label counts, checked against the stream
-    lineage: pa.Table | None = None  # None: every record unattributed (or no lineage stage)
+    # lineage status ranks in manifest row order; None: every record unattributed (or no lineage stage)
+    lineage_status: Callable[[], Iterator[np.ndarray]] | None = None
     lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
     lineage_counts: dict | None = None  # signed status counts of the version
     history: list[dict] = field(default_factory=list)  # signed source counts, newest first
 
 
-class ManifestObject:
-    """A version's manifest object, read from one open file: hashed first, then parsed.
+class SignedParquet:
+    """A Parquet object named by a signed statement, read from one open file: hashed first, then parsed.
 
     Hashing and parsing use the same file descriptor, so replacing the file in between
-    cannot swap in other bytes. Only digest, label and source are streamed; locators and
-    batches are read for the listed records' row groups alone.
+    cannot swap in other bytes. Column chunks are read on demand (no pre-buffering), so
+    memory follows the columns and row groups read, not the file.
     """
 
-    def __init__(self, store: Store, row: dict):
-        self.oid, self.name, self.records = row["manifest_object"], f"manifest of {row['tag']}", row["records"]
+    DICTIONARY: list[str] = []
+
+    def __init__(self, store: Store, oid: str, name: str, records: int):
+        self.oid, self.name, self.records = oid, name, records
         self.path = store.objects.path(self.oid)
         self.handle = None
         self.parquet: pq.ParquetFile | None = None
 
     def verify(self) -> None:
+        """Hash the object's bytes against its signed SHA-256, then open it (VerificationError if not)."""
         try:
             self.handle = open(self.path, "rb")
         except OSError as exc:
             raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store") from exc
-        actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: both sides at once
+        actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: objects hash at once
         if actual != self.oid:
             raise VerificationError(
                 f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})"
@@ -81,23 +84,70 @@ class ManifestObject:
         fd_path = f"/proc/self/fd/{self.handle.fileno()}"
         source = pa.OSFile(fd_path) if os.path.exists(fd_path) else self.handle
         try:
-            self.parquet = pq.ParquetFile(source, read_dictionary=["label", "source", "batch"])
-            schema = self.parquet.schema_arrow
+            self.parquet = pq.ParquetFile(source, read_dictionary=self.DICTIONARY, pre_buffer=False)
+            self.check(self.parquet.schema_arrow)
         except (pa.ArrowException, OSError) as exc:
-            raise VerificationError(f"{self.path}: {self.name} is not a readable manifest ({exc})") from exc
-        types = {f.name: f.type for f in schema}
-        if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
-            raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
+            raise VerificationError(f"{self.path}: {self.name} is not readable Parquet ({exc})") from exc
         if self.parquet.metadata.num_rows != self.records:
             raise VerificationError(
                 f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
                 f"the version records {self.records}"
             )
 
+    def check(self, schema: pa.Schema) -> None:
+        """Raise VerificationError unless ``schema`` is what this kind of object holds."""
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+class LineageObject(SignedParquet):
+    """A version's signed lineage object: one row per manifest row, in manifest order.
+
+    Only its ``status`` column is streamed (dictionary codes mapped to status ranks).
+    """
+
+    DICTIONARY = ["status"]
+
+    def check(self, schema: pa.Schema) -> None:
+        if "status" not in schema.names:
+            raise VerificationError(f"{self.path}: {self.name} has no status column")
+
+    def statuses(self) -> Iterator[np.ndarray]:
+        """int8 status ranks (``merge.LINEAGE_STATUSES``) of every row, in order."""
+        if self.parquet is None:
+            self.verify()
+        for batch in self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=["status"], use_threads=False):
+            column = batch.column(0)
+            if not pa.types.is_dictionary(column.type):
+                column = pc.dictionary_encode(column)
+            names = column.dictionary.to_pylist()
+            unknown = [v for v in names if v not in LINEAGE_STATUSES]
+            if unknown or column.null_count:
+                raise VerificationError(f"{self.path}: {self.name} has a status that is not a lineage status")
+            ranks = np.array([LINEAGE_STATUSES.index(v) for v in names] or [0], np.int8)
+            yield ranks[column.indices.to_numpy(zero_copy_only=False)]
+
+
+class ManifestObject(SignedParquet):
+    """A version's manifest object. Only digest, label and source are streamed; locators
+    and batches are read for the listed records' row groups alone."""
+
+    DICTIONARY = ["label", "source", "batch"]
+
+    def __init__(self, store: Store, row: dict):
+        super().__init__(store, row["manifest_object"], f"manifest of {row['tag']}", row["records"])
+
+    def check(self, schema: pa.Schema) -> None:
+        types = {f.name: f.type for f in schema}
+        if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
+            raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         if self.parquet is None:
             self.verify()
-        yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=True)
+        yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=False)
 
     def fetch(self, rows: np.ndarray) -> tuple[list, list]:
         """Locators and batches of sorted manifest rows, reading only their row groups."""
@@ -112,15 +162,11 @@ class ManifestObject:
             batches += pc.cast(part.column("batch").take(local), pa.string()).to_pylist()
         return locators, batches
 
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
 
 def verify_both(a: Side, b: Side) -> None:
-    """Hash both manifest objects at once (two threads), before any row is compared."""
+    """Hash both sides' objects at once (two threads), before any row is compared."""
     with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(side.verify) for side in (a, b)]:
+        for future in [pool.submit(check) for side in (a, b) for check in side.verifiers]:
             future.result()
 
 
@@ -154,10 +200,18 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         "rev": dataset.get("rev"),
     }
     schema = dict(pred.get("schema") or {})
-    # A version committed without signed lineage is all unattributed; only a signed lineage
-    # object is worth reading (version_lineage would otherwise re-read the whole manifest).
+    # A version committed without signed lineage is all unattributed; a signed lineage
+    # object is checked like the manifest and only its status column is read.
     signed_lineage = pred.get("lineage") or {}
-    lineage = version_lineage(store, tag) if signed_lineage.get("object") else None
+    lineage = (
+        LineageObject(store, signed_lineage["object"], f"lineage of {tag}", row["records"])
+        if signed_lineage.get("object")
+        else None
+    )
+    if lineage is not None:
+        recorded = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
+        if recorded is None or recorded[0] != lineage.oid:
+            raise VerificationError(f"version {tag}: its lineage record differs from the lineage it signed")
     counts = (
         {k: int(signed_lineage.get(k, 0)) for k in LINEAGE_STATUSES}
         if signed_lineage
@@ -171,9 +225,9 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         schema,
         manifest.batches,
         manifest.fetch,
-        manifest.verify,
+        [manifest.verify] + ([lineage.verify] if lineage else []),
         pred.get("labels"),
-        lineage,
+        lineage.statuses if lineage else None,
         True,
         counts,
         _history(store, row) if with_history else [],
@@ -248,7 +302,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         schema,
         lambda: table_batches(manifest.table),
         table_fetcher(manifest.table),
-        lambda: None,
+        [],
         None,
         None,
         True,

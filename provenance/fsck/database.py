@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import functools
 
-import sqlite_utils
-
 from provenance.fsck.problems import Inspection
 from provenance.store.schema import ON_DEMAND_TABLES, create_schema
+from provenance.store.sqlite import sqlite_utils
 
 
 def check_database(insp: Inspection) -> None:

@@ -8,9 +8,8 @@ import hashlib
 import re
 import sqlite3
 
-import sqlite_utils
-
 from provenance.fsck.problems import Inspection
+from provenance.store.sqlite import sqlite_utils
 
 OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
 """An object's file name: its SHA-256 in hex, a dot, its extension."""

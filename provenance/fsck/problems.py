@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from provenance.errors import ProvError, StoreError
+from provenance.store.sqlite import sqlite_utils
 from provenance.store.store import Store
 
 MAX_PER_CHECK = 20

@@ -4,10 +4,10 @@ lineage and reference profile are the ones it signed."""
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance.fsck.problems import Inspection
@@ -86,7 +86,7 @@ def check_version_lineage(insp: Inspection, row: dict, pred: dict, manifest: Man
         insp.error(check, f"its lineage row {stored} differs from the signed {signed}")
         return
     data = insp.opened.objects.get(lin[0], f"lineage of {row['tag']}")
-    table = pq.read_table(io.BytesIO(data))
+    table = pq.ParquetFile(pa.BufferReader(data)).read()
     if (
         table.num_rows != len(manifest)
         or table.column("digest").to_pylist() != manifest.digests

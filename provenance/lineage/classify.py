@@ -190,7 +190,7 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
         raise VerificationError(f"version {tag}: its lineage record differs from the lineage it signed")
     data = store.objects.get(signed, f"lineage of {tag}")
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = pq.ParquetFile(pa.BufferReader(data)).read()  # not read_table: no pyarrow.dataset, no pandas
     except (pa.ArrowException, OSError) as exc:
         raise VerificationError(f"lineage of {tag}: not readable Parquet ({exc})") from exc
     return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)

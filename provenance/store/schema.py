@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlite_utils
+from provenance.store.sqlite import sqlite_utils
 
 FORMAT = "1"
 

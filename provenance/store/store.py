@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
 from provenance.errors import InputError, StoreBusyError, StoreError
 from provenance.store import audit
 from provenance.store.objects import ObjectStore
 from provenance.store.schema import create_schema
+from provenance.store.sqlite import sqlite_utils
 
 if TYPE_CHECKING:
     from provenance.store.checkpoints import CheckpointKey

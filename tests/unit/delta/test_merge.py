@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from provenance.delta.merge import digest_view, fill_rows, locate, merge, table_batches, table_fetcher
+from provenance.delta.merge import digest_view, fill_rows, locate, locate_sorted, merge, table_batches, table_fetcher
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
 
@@ -77,3 +77,84 @@ def test_digest_view_is_zero_copy_and_exact():
     col = base.table.column("digest").combine_chunks()
     view = digest_view(col.slice(5, 3))
     assert [bytes(v) for v in view] == col.slice(5, 3).to_pylist()
+
+
+def _chunks(values: np.ndarray, size: int):
+    return (values[i : i + size] for i in range(0, len(values), size))
+
+
+def _statuses(manifest: Manifest, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 3, len(manifest)).astype(np.int8)
+
+
+def _reference_transitions(base, new, base_status, new_status) -> dict:
+    """Per digest: the worst (highest) status rank of its rows; compare digests in both."""
+    worst = []
+    for m, status in ((base, base_status), (new, new_status)):
+        by: dict[bytes, int] = {}
+        for digest, s in zip(m.table.column("digest").to_pylist(), status.tolist()):
+            by[digest] = max(by.get(digest, 0), s)
+        worst.append(by)
+    names = ("attested", "relabeled_after_source", "unattributed")
+    out: dict = {}
+    for digest in worst[0].keys() & worst[1].keys():
+        a, b = worst[0][digest], worst[1][digest]
+        if a != b:
+            out[f"{names[a]} -> {names[b]}"] = out.get(f"{names[a]} -> {names[b]}", 0) + 1
+    return out
+
+
+@pytest.mark.parametrize(("window", "chunk"), [(1, 1), (7, 5), (64, 300), (1 << 20, 1)])
+def test_lineage_statuses_stream_beside_the_rows_whatever_the_chunks(window, chunk):
+    base, new = manifests()
+    sa, sb = _statuses(base, 1), _statuses(new, 2)
+    c = merge(
+        table_batches(base.table, window),
+        table_batches(new.table, window),
+        "A",
+        "B",
+        limit=0,
+        base_status=_chunks(sa, chunk),
+        new_status=_chunks(sb, chunk),
+    )
+    assert dict(c.transitions) == _reference_transitions(base, new, sa, sb)
+    added = c.array("added", "digests")
+    worst_new = {}
+    for digest, s in zip(new.table.column("digest").to_pylist(), sb.tolist()):
+        worst_new[digest] = max(worst_new.get(digest, 0), s)
+    assert [worst_new[added[i : i + 1].tobytes()] for i in range(len(added))] == c.array("added", "status").tolist()
+    relabeled = c.array("relabeled", "digests")
+    assert [worst_new[relabeled[i : i + 1].tobytes()] for i in range(len(relabeled))] == c.array(
+        "relabeled", "status"
+    ).tolist()
+
+
+def test_no_lineage_is_all_unattributed():
+    base, new = manifests()
+    sb = np.zeros(len(new), np.int8)  # all attested in the new version
+    c = merge(table_batches(base.table, 9), table_batches(new.table, 9), "A", "B", new_status=_chunks(sb, 11))
+    assert dict(c.transitions) == {"unattributed -> attested": 280}
+    assert set(c.array("added", "status").tolist()) == {0}
+
+
+@pytest.mark.parametrize("extra", [-1, 1])
+def test_lineage_of_another_length_is_a_verification_error(extra):
+    base, new = manifests()
+    status = np.zeros(len(new) + extra, np.int8)
+    with pytest.raises(VerificationError, match="lineage of B has (fewer|more) rows than the manifest"):
+        merge(
+            table_batches(base.table, 16), table_batches(new.table, 16), "A", "manifest of B", new_status=iter([status])
+        )
+
+
+def test_locate_sorted_agrees_with_locate():
+    rng = np.random.default_rng(3)
+    pool = np.unique(np.frombuffer(rng.bytes(32 * 3000), dtype="S32"))
+    # digests sharing their first 8 bytes with a neighbour (the tie path)
+    ties = np.array([b"\x05" * 8 + rng.bytes(24) for _ in range(40)], dtype="S32")
+    pool = np.unique(np.concatenate([pool, ties]))
+    for _ in range(20):
+        hay = np.unique(pool[rng.random(len(pool)) < 0.7])
+        needles = np.unique(pool[rng.random(len(pool)) < 0.5])
+        assert locate_sorted(needles, hay).tolist() == locate(needles, hay).tolist()
+    assert locate_sorted(pool[:0], pool).tolist() == [] and locate_sorted(pool[:3], pool[:0]).tolist() == [-1] * 3

@@ -1,0 +1,92 @@
+"""Lazy command loading: ``prov X`` imports the module of command X only.
+
+Click's lazy-group pattern (click docs, "Lazily Loading Subcommands"): the top-level group
+knows each command's name, module and one-line help from ``COMMANDS`` below, lists them
+for ``prov --help`` without importing anything, and imports a command's module only when
+that command runs. So ``prov init`` never pays for pandas, scipy or pyarrow, which
+``prov diff`` and ``prov check`` need.
+
+``tests/cli/test_app.py`` keeps ``COMMANDS`` true: every command a module registers is
+listed here, in ``prov --help`` order, with the same first paragraph of help, and the
+lazy ``prov --help`` prints exactly what the eagerly built one does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import typer
+import typer.core
+import typer.main
+
+# name -> (module under provenance.cli, first paragraph of the command's help); the order of
+# `prov --help`. A new command goes here and in its module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("core", "Create an empty store (.prov/) in this folder."),
+    "commit": (
+        "core",
+        "Hash every record, classify lineage, build the reference profile, sign and record the version.",
+    ),
+    "log": ("core", "List versions, newest last."),
+    "show": ("core", "Show a version's signed facts (counts per label and source, lineage)."),
+    "verify": ("core", "Verify a version (signature, objects, every record digest) or a signed batch."),
+    "sign": ("lineage", "Sign a batch at source (no store, no network): writes DATA.prov.json."),
+    "add": ("lineage", "Register a batch and its records; a signed batch is verified first."),
+    "lineage": ("lineage", "Where a record came from: source, batch, signing key, and its label in every version."),
+    "sources": ("lineage", "Each source with its batches, records, signed fraction and relabels."),
+    "quarantine": ("lineage", "A new signed version without one source's (or the flagged) records."),
+    "diff": (
+        "diff",
+        "Record-level diff of two versions: added, removed, relabeled, by source and class, with signals.",
+    ),
+    "findings": ("findings", "List detector findings stored for a version (flagged records, worst first)."),
+    "check": (
+        "check",
+        "Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.",
+    ),
+    "waive": (
+        "check",
+        "Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours.",
+    ),
+    "fsck": ("fsck", "Check the whole store: object bytes, versions, signatures, audit chain, lineage."),
+    "demo": ("demo", "Build a store, keys and versions from real data and show every check prov makes."),
+    "keys": ("core", "Generate signing keys (no store needed); register or revoke them."),
+    "audit": ("audit", "Check the store's audit log and sign checkpoints over it."),
+    "trust": ("lineage", "Which keys may sign batches for which source."),
+    "root": ("roots", "Root-of-trust files: which keys hold which role, signed by root keys."),
+}
+
+
+def load_all() -> None:
+    """Import every command module (each registers its commands on ``_app.app``)."""
+    for module in dict.fromkeys(m for m, _ in COMMANDS.values()):
+        importlib.import_module(f"provenance.cli.{module}")
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The ``prov`` group: commands listed from ``COMMANDS``, each module imported when its command runs."""
+
+    listing = False  # while help is formatted, commands are stand-ins carrying their help line
+    app: typer.Typer | None = None  # where the command modules register (``_app.app`` sets itself here)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS) + [n for n in self.commands if n not in COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        module, help_line = COMMANDS[cmd_name]
+        if self.listing:
+            return typer.core.TyperCommand(cmd_name, help=help_line)
+        importlib.import_module(f"provenance.cli.{module}")
+        assert self.app is not None
+        self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
+        return self.commands.get(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
