@@ -24,7 +24,9 @@ def check(
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
     waiver: list[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
-    attest: bool = typer.Option(False, "--attest", help="On pass, write a signed release attestation."),
+    attest: bool = typer.Option(
+        False, "--attest", help="On pass (warnings included), write a signed release attestation."
+    ),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Key that signs the attestation."),
     attest_out: str | None = typer.Option(
         None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."
@@ -48,7 +50,7 @@ def check(
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open()
     result = gate.check(store, version, base, pol, waiver)
-    if attest and key is not None and result.decision == "pass":
+    if attest and key is not None and result.decision in ("pass", "warned"):
         from provenance.gate.attestation import attest as write_attestation
 
         target = attest_out or f"{version}.attestation.json"

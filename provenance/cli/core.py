@@ -204,6 +204,8 @@ def verify(
                 f"  release attestation ok: passed policy {a['policy']['digest'][:12]} against {a['base']} "
                 f"at {a['checked_at']}"
             )
+            for w in a["warnings"]:
+                echo(f"  released with a warning: {w['rule']}: {w['reason']}")
 
 
 @command("verify", group=audit_app)

@@ -55,5 +55,7 @@ def diff(
         report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
     write_output(render("diff", chosen, report.to_dict()), out)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
+    if report.drift and report.drift[0].get("signal") == "error":
+        failed.append("drift")
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

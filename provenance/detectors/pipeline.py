@@ -15,10 +15,12 @@ import pyarrow.compute as pc
 
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
+from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.profiles.featurize import delta_features
+from provenance.profiles.shift import Shift
 from provenance.profiles.stage import load_profile
 from provenance.sources.records import read_records
 from provenance.version_facts import load_manifest, verified_statement, version_dataset
@@ -113,6 +115,10 @@ class Detection:
     results: list[DetectorResult]
     verdicts: Verdicts
     labels: list[str]
+    # The delta as a batch against the base's own pseudo-batches (detectors.drift): a
+    # warning when shifted, never a verdict on records; None with ``drift_error`` if it failed.
+    drift: list[Shift] | None = None
+    drift_error: str | None = None
 
     @property
     def errors(self) -> list[DetectorResult]:
@@ -164,9 +170,14 @@ def run_detection(
     )
     results = run_detectors(profile, delta, names, fpr)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
+    drift, drift_error = None, None
+    try:
+        drift = batch_drift(profile, delta)
+    except Exception as exc:  # reported (the gate fails closed on it), never skipped
+        drift_error = f"{type(exc).__name__}: {exc}"
     if save:
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
-    return Detection(results, verdicts, delta_rows.labels)
+    return Detection(results, verdicts, delta_rows.labels, drift, drift_error)
 
 
 def detect_diff(

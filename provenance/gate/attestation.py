@@ -1,5 +1,6 @@
 """Release attestations: a signed in-toto statement that version B passed policy P against
-base A with detectors D at time T. A training job checks one with
+base A with detectors D at time T, with the warnings it passed with (a batch shifted
+beyond the base's own batches). A training job checks one with
 ``prov verify B --attestation FILE`` and refuses data without it.
 """
 
@@ -16,17 +17,19 @@ PREDICATE_TYPE = "https://prov.dev/release-check/v1"
 
 
 def attest(store: Store, result, key_path: str, out: str) -> str:
-    """Sign and write the release attestation of a passing check; also kept in the store.
+    """Sign and write the release attestation of a passing check (decision ``pass`` or
+    ``warned``); also kept in the store.
 
     The attestation is an in-toto Statement v1 (predicate type ``PREDICATE_TYPE``, schema
     ``schemas/release-attestation.schema.json``) whose subject is the version's Merkle
     root, in a DSSE envelope signed with Ed25519. Its predicate names the base (tag and
     Merkle root), the policy (path and digest), the time, the detectors and rules, the
-    number of waivers honoured and the audit-log head.
+    number of waivers honoured, the audit-log head, the decision and its warnings (a batch
+    shifted beyond the base's own batches is released with a warning, stated here).
 
     Args:
         store: the open store.
-        result: the ``GateResult`` of ``provenance.gate.gate.check``; must be a pass.
+        result: the ``GateResult`` of ``provenance.gate.gate.check``; must pass (``warned`` included).
         key_path: the signer's private key (PKCS#8 PEM), registered in the store.
         out: the file to write the envelope to (its folder must exist).
 
@@ -36,7 +39,7 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
     Raises:
         InputError: the check did not pass, the key is not registered, or ``out``'s folder is missing.
     """
-    if result.decision != "pass":
+    if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
@@ -50,6 +53,8 @@ def attest(store: Store, result, key_path: str, out: str) -> str:
         "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
         "policy": result.policy,
         "result": "pass",
+        "decision": result.decision,
+        "warnings": [{"rule": r.rule, "reason": r.reason} for r in result.rules if r.status == "warn"],
         "checkedAt": result.checked_at,
         "detectors": [
             {k: d[k] for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
@@ -125,5 +130,6 @@ def verify_attestation(store: Store, version: str, path: str, policy_digest: str
         "base": pred["base"]["version"],
         "policy": pred["policy"],
         "checked_at": pred["checkedAt"],
+        "warnings": pred.get("warnings", []),
         "signature": "ok",
     }

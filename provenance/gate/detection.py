@@ -9,7 +9,9 @@ size flags except with probability ``alpha`` (binomial tail); ``ExtremeRecords``
 (``detectors.extreme``) blocks on any record with evidence strong enough to act on alone
 (its extreme p-value, ``provenance.detectors.extreme``, at most ``extreme_alpha / n``:
 Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
-or for a detector that flags it on its own, takes it out of both.
+or for a detector that flags it on its own, takes it out of both. ``BatchDrift``
+(``detectors.drift``) warns, never blocks, when the delta as a batch shifts beyond the
+range of the base's own pseudo-batches.
 
 ``rules()`` builds this part of the policy and ``summarise()`` the report's
 ``detectors`` rows and ``findings``. The other rules never read detector results, so
@@ -254,6 +256,41 @@ class ExtremeRecords(DetectorRule):
         return RuleResult(self.key, "block" if extreme else "pass", reason, extreme[:LISTED], len(extreme), statistic)
 
 
+class BatchDrift(DetectorRule):
+    """The delta as one batch against the base's own pseudo-batches (``detectors.drift``).
+
+    A batch that shifts further than any of the base's batches did (class mix, mean,
+    shared direction, gradient; ``provenance.profiles.shift``) is a *warning* with its
+    effect size: natural drift is not poisoning, and records that look poisoned are
+    judged by the combined verdict. A warning never blocks (decision ``warned``, exit 0)
+    and is stated in the release attestation. A drift computation that failed is an
+    error (the gate fails closed).
+    """
+
+    key = "detectors.drift"
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, warn (shifted, with each signal's effect), or error."""
+        detection = self.detection(ctx)
+        if detection.drift is None:
+            return RuleResult(self.key, "error", f"batch drift could not be measured: {detection.drift_error}")
+        statistic = {"test": "range of the base's pseudo-batches", "signals": [s.to_dict() for s in detection.drift]}
+        shifted = [s for s in detection.drift if s.shifted]
+        if not shifted:
+            return RuleResult(
+                self.key, "pass", "the batch shifts no further than the base's own batches", [], 0, statistic
+            )
+        words = "; ".join(
+            f"{s.signal} {s.value:.3g} (base batches up to {s.base_max:.3g}; {s.effect:.1f}x the base's largest shift)"
+            for s in shifted
+        )
+        reason = (
+            f"the batch is shifted beyond the base's own batches: {words}; a warning about the batch, "
+            "not a verdict on its records"
+        )
+        return RuleResult(self.key, "warn", reason, [], 0, statistic)
+
+
 def rules(settings: Settings) -> RuleSet | None:
     """The detector part of a policy, or None when ``detectors.enabled`` is false.
 
@@ -278,6 +315,7 @@ def rules(settings: Settings) -> RuleSet | None:
     verdict_rules += [
         CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED)),
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA)),
+        BatchDrift(run, fpr),
     ]
     return AllOf([*missing, Requires(DetectorsRun(run, fpr), AllOf(verdict_rules))])
 

@@ -64,6 +64,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.DetectorsRun,
     detection.CombinedFlagBudget,
     detection.ExtremeRecords,
+    detection.BatchDrift,
 )
 
 

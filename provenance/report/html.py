@@ -12,6 +12,7 @@ from html import escape
 from provenance.report.interface import Formatter
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    drift_text,
     p_text,
     relabel_text,
     side_text,
@@ -215,6 +216,7 @@ def render_diff(report: dict) -> str:
                 ],
             )
         )
+        out.append(f"<p>{escape(drift_text(report.get('drift')))}</p>")
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"
 

@@ -9,6 +9,7 @@ from provenance.report.wording import (
     RULE_STATUS,
     SUMMARY_ROWS,
     check_headline,
+    drift_text,
     p_text,
     record_text,
     relabel_text,
@@ -124,12 +125,13 @@ def render_diff(report: dict) -> str:
                 for d in report["detectors"]
             ],
         )
+        lines += ["", drift_text(report.get("drift"))]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def render_check(r: dict) -> str:
     """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
-    icon = {"pass": "✅", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
+    icon = {"pass": "✅", "warned": "🟡", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
     lines = [f"### {icon} {check_headline(r)}", "", "| rule | result | reason |", "|---|---|---|"]
     for rule in r["rules"]:
         reason = rule["reason"].replace("|", "\\|")

@@ -12,6 +12,9 @@ import json
 from provenance import __version__
 from provenance.report.interface import Formatter
 
+LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
+"""SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
+
 
 def render_check(r: dict) -> str:
     """SARIF 2.1.0: one result per flagged finding, and one per blocking or failed policy rule."""
@@ -22,7 +25,7 @@ def render_check(r: dict) -> str:
                 "id": rule["rule"],
                 "shortDescription": {"text": rule["rule"]},
                 "fullDescription": {"text": rule["reason"]},
-                "defaultConfiguration": {"level": "error" if rule["status"] != "pass" else "note"},
+                "defaultConfiguration": {"level": LEVEL[rule["status"]]},
             }
         )
     artifact = {"uri": f"prov:{r['version']}"}
@@ -50,7 +53,7 @@ def render_check(r: dict) -> str:
         results.append(
             {
                 "ruleId": rule["rule"],
-                "level": "error",
+                "level": LEVEL[rule["status"]],
                 "message": {"text": rule["reason"]},
                 "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
                 "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},

@@ -13,6 +13,7 @@ from provenance.report.wording import (
     RULE_STATUS,
     SUMMARY_ROWS,
     check_headline,
+    drift_text,
     p_text,
     record_text,
     relabel_text,
@@ -136,6 +137,7 @@ def render_diff(report: dict) -> str:
             ran = "ran" if d["status"] == "ok" else "error"
             det.add_row(d["detector"], ran, str(d["flagged"]), str(d["scored"]), d["error"] or "")
         console.print(det)
+        console.print(drift_text(report.get("drift")))
         flagged = sorted((f for f in report["findings"] if f["flagged"]), key=lambda f: -f["score"])
         if flagged:
             table = _table("Flagged records (combined verdict)", "digest", "score", "detectors", "explanation")
@@ -149,7 +151,7 @@ def render_diff(report: dict) -> str:
 def render_check(r: dict) -> str:
     """The check report: headline, then each rule (errors, blocks, passes) with up to 10 of its records."""
     lines = [check_headline(r)]
-    order = {"error": 0, "block": 1, "pass": 2}
+    order = {"error": 0, "block": 1, "warn": 2, "pass": 3}
     for rule in sorted(r["rules"], key=lambda x: order[x["status"]]):
         lines.append(f"  [{RULE_STATUS[rule['status']]:<5}] {rule['rule']}: {rule['reason']}")
         for rec in rule["records"][:10]:

@@ -359,3 +359,38 @@ def test_three_label_flips_in_file_order_block_as_extreme_whatever_the_budget(pr
     assert extreme["status"] == "block" and results["flipped"]["detectors.combined"]["status"] == "pass"
     assert {x["digest"] for x in extreme["records"]} <= {digests[i] for i in flipped}
     assert all(x["extreme_p"] <= 0.01 / 300 for x in extreme["records"])
+
+
+def test_a_shifted_batch_warns_passes_and_the_attestation_says_so(prov, workdir, store, keypair):
+    """A batch of only two classes: its class mix goes beyond anything the base's own
+    batches did. With the policy leaving class mix to the drift signal, it is released
+    with a warning (exit 0, decision warned) and the attestation states the warning."""
+    t = shuffled_digits()
+    commit_new(prov, keypair, t.slice(0, 1000), "v1")
+    rest = t.slice(1000)
+    two = [i for i, label in enumerate(rest.column("label").to_pylist()) if label in ("0", "1")][:150]
+    commit_new(prov, keypair, pa.concat_tables([t.slice(0, 1000), rest.take(two)]), "v2")
+    Path("policy.toml").write_text("[class_mix]\nmin_p_value = 0\n")
+    r = prov(
+        "check",
+        "v2",
+        "--base",
+        "v1",
+        "--policy",
+        "policy.toml",
+        "--attest",
+        "--key",
+        keypair.private_path,
+        "--format",
+        "json",
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    Draft202012Validator(json.loads((ROOT / "schemas" / "check.schema.json").read_text())).validate(report)
+    drift = next(x for x in report["rules"] if x["rule"] == "detectors.drift")
+    assert report["decision"] == "warned" and drift["status"] == "warn" and "class_mix" in drift["reason"]
+    assert {x["status"] for x in report["rules"]} <= {"pass", "warn"}
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
+    assert r.exit_code == 0 and "passed with warnings" in r.stdout and "[WARN ] detectors.drift" in r.stdout
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data")
+    assert r.exit_code == 0 and "released with a warning: detectors.drift" in r.stdout
