@@ -72,7 +72,9 @@ def check(
 
     Raises:
         InputError: an unknown version, the same version as its own base, or an
-            unreadable waiver file (exit 2), before anything is evaluated.
+            unreadable waiver file (exit 2), before anything is evaluated; a
+            ``FeatureError`` (exit 2) when new records cannot be featurised (NaN, an
+            undecodable file, another feature dimension), naming them.
     """
     pol = pol or policy_lib.default_policy()
     store.version(base), store.version(new)  # unknown names are input errors, before any work
