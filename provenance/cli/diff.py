@@ -54,7 +54,7 @@ def diff(
 
         report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
     write_output(render("diff", chosen, report.to_dict()), out)
-    failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
+    failed = [d["detector"] for d in report.detectors if d["status"] != "ran"]
     if report.drift and report.drift[0].get("signal") == "error":
         failed.append("drift")
     if failed:

@@ -147,7 +147,7 @@ class Detection:
     @property
     def errors(self) -> list[DetectorResult]:
         """The detectors that failed (a gate fails closed on them)."""
-        return [r for r in self.results if r.status != "ok"]
+        return [r for r in self.results if r.status != "ran"]
 
 
 def run_detection(

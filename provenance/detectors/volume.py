@@ -81,7 +81,7 @@ class VolumeSpikeDetector(Detector):
             "spiking_sources": sorted(spiking),
             "growth_ratio_by_source": {s: round(r, 3) for s, r in sorted(ratios.items())},
         }
-        result = DetectorResult(self.name, "ok", None, 0.5, findings, summary)
+        result = DetectorResult(self.name, "ran", None, 0.5, findings, summary)
         if per_source:  # the per-source test is made only when there are sources
             result.extreme_p = np.array(
                 [tails.get(s, 1.0) if k == "added" else 1.0 for s, k in zip(sources, delta.kinds)], dtype=np.float64

@@ -191,7 +191,7 @@ class DetectorRan(DetectorRule):
         result = ctx.detection(self.run, self.fpr).result(self.detector)
         if result is None:
             return RuleResult(self.name, "error", f"detector {self.detector} did not report")
-        if result.status != "ok":
+        if result.status != "ran":
             return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
         reason = (
             f"scored {len(result.findings)} records; {len(result.flagged)} would be flagged by it alone "
@@ -381,7 +381,7 @@ def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dic
     rows.append(
         {
             "detector": COMBINED,
-            "status": "ok",
+            "status": "ran",
             "error": None,
             "threshold": 1.0 - run.fpr,
             "scored": len(detection.verdicts.records),

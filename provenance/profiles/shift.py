@@ -177,6 +177,7 @@ class Shift:
         return (self.value - self.base_median) / spread
 
     def to_dict(self) -> dict:
+        """The signal as reports carry it (``prov diff --detect``'s ``drift``, the gate's statistic)."""
         return {
             "signal": self.signal,
             "value": round(self.value, 6),

@@ -121,7 +121,7 @@ def render_diff(report: dict) -> str:
         lines += _table(
             ["detector", "ran", "would flag alone", "error"],
             [
-                [d["detector"], "ran" if d["status"] == "ok" else "error", d["flagged"], d["error"] or ""]
+                [d["detector"], "ran" if d["status"] == "ran" else "error", d["flagged"], d["error"] or ""]
                 for d in report["detectors"]
             ],
         )

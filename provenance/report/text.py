@@ -134,7 +134,7 @@ def render_diff(report: dict) -> str:
     if report["detect"]:
         det = _table("Detectors", "detector", "ran", "would flag alone", "scored", "error")
         for d in report["detectors"]:
-            ran = "ran" if d["status"] == "ok" else "error"
+            ran = "ran" if d["status"] == "ran" else "error"
             det.add_row(d["detector"], ran, str(d["flagged"]), str(d["scored"]), d["error"] or "")
         console.print(det)
         console.print(drift_text(report.get("drift")))
