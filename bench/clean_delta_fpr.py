@@ -48,7 +48,7 @@ def run(names, modes):
                 d, _ = pipeline_delta(Xb, Xd, yd)
                 res = run_detectors(p, d, fpr=0.01)
                 for r in res:
-                    if r.status != "ok":
+                    if r.status != "ran":
                         print(r.detector, r.error)
                         continue
                     rates.setdefault(r.detector, []).append(np.mean([f.flagged for f in r.findings]))

@@ -111,7 +111,7 @@ def one_trial(name, X, y, seed, attacks, rates):
             t0 = time.perf_counter()
             results = run_detectors(profile, delta, fpr=FPR)
             prov_seconds = time.perf_counter() - t0
-            errors = [r.detector for r in results if r.status != "ok"]
+            errors = [r.detector for r in results if r.status != "ran"]
             if errors:
                 raise RuntimeError(f"detectors failed: {[(r.detector, r.error) for r in results if r.status != 'ok']}")
             scores = {r.detector: np.array([f.score for f in r.findings]) for r in results}

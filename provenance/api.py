@@ -323,7 +323,7 @@ def check(
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
     result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
-    if attest and result.decision == "pass":
+    if attest and result.decision in ("pass", "warned"):
         assert key is not None
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
         write_attestation(opened, result, pol, os.fspath(key), target)

@@ -25,7 +25,9 @@ def check(
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
     waiver: list[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
-    attest: bool = typer.Option(False, "--attest", help="On pass, write a signed release attestation."),
+    attest: bool = typer.Option(
+        False, "--attest", help="On pass (warnings included), write a signed release attestation."
+    ),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Key that signs the attestation."),
     attest_out: str | None = typer.Option(
         None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."

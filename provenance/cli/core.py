@@ -294,5 +294,7 @@ def echo_attestation(a: dict) -> None:
     )
     off = a.get("checks_off") or []
     echo(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
+    for w in a.get("warnings") or []:
+        echo(f"  released with a warning: {w['rule']}: {visible(w['reason'])}")
     if a.get("release_state"):
         echo(f"  newest release this job has accepted: {a['release_state']['release']} ({a['release_state']['path']})")

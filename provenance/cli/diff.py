@@ -62,6 +62,8 @@ def diff(
         note_unpinned(pins)
     if detect and store is not None and not store.writable():
         note(f"{store.root} is read-only: the findings above were not saved (prov findings will not list them)")
-    failed = [d["detector"] for d in report.detectors if d["status"] != "ok"]
+    failed = [d["detector"] for d in report.detectors if d["status"] != "ran"]
+    if report.drift and report.drift[0].get("signal") == "error":
+        failed.append("drift")
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")

@@ -49,6 +49,7 @@ class DiffReport:
     findings: list = field(default_factory=list)
     detectors: list = field(default_factory=list)
     detect: bool = False
+    drift: list | None = None  # the delta as a batch against the base's pseudo-batches (with --detect)
     # every added and relabeled digest (numpy S32), for detectors; not part of the output
     delta: dict = field(default_factory=dict, repr=False)
     # the store's audit coverage (provenance.store.coverage.AuditCoverage.to_dict), when there is a store
@@ -79,6 +80,10 @@ class DiffReport:
             )
         self.findings.extend(v.to_dict() for v in detection.verdicts.records)
         self.summary["findings_flagged"] = len(detection.verdicts.flagged)
+        if detection.drift is not None:
+            self.drift = [s.to_dict() for s in detection.drift]
+        else:
+            self.drift = [{"signal": "error", "error": detection.drift_error}]
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +100,7 @@ class DiffReport:
             "detect": self.detect,
             "detectors": self.detectors,
             "findings": self.findings,
+            "drift": self.drift,
         } | ({"audit": self.audit} if self.audit is not None else {})
 
 

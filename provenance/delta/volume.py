@@ -7,13 +7,15 @@ The one home of the per-source volume arithmetic. Two rules read it:
   signed history (its mean increment per earlier version) or, with no history, its base
   records times the growth of the *other* sources; reported in every diff;
 - the ``volume`` detector (``provenance.detectors.volume``, ``spike_ratio``): a source's
-  additions against its base records (at least one) times the growth of the *whole*
-  version; a ratio above the detector's spike factor flags all the source's added
-  records, which the release gate acts on.
+  additions against its base records times the growth of the *other* sources, when they
+  grew at all (a source delivering alone this time is not a spike: vendors take turns);
+  a ratio above the detector's spike factor flags all the source's added records, which
+  the release gate acts on.
 
-The two expectations differ on purpose for now (the signal tests a source against the
-others, the detector against the version); issue 14 reworks volume per source into one
-calibrated rule.
+Both apply only when the data has sources: with one
+source, or none (no source column), "per source" is the whole dataset, whose growth is
+simply the version's (``has_sources``); a source the base never had is reported as new,
+never as a spike (whether to trust it is lineage's question).
 """
 
 from __future__ import annotations
@@ -58,9 +60,20 @@ def source_volumes(
     return out
 
 
+def has_sources(added: Mapping[Source, int], base: Mapping[Source, int]) -> bool:
+    """Whether the data has at least two sources (records without one count as one more)."""
+    return len({"" if s is None else s for s in (*added, *base)}) >= 2
+
+
+def spike_expected(volume: SourceVolume) -> float:
+    """What the source would have added growing like the others (0.0 when it is new or the others did not grow)."""
+    return volume.growth_of_others * volume.base
+
+
 def spike_ratio(volume: SourceVolume) -> float:
-    """The detector's rule: additions over (the version's growth x the source's base records, at least one)."""
-    return volume.added / max(volume.growth_overall * max(volume.base, 1), 1e-12)
+    """The detector's rule: additions over ``spike_expected`` (at least one record); 0.0 with no basis."""
+    expected = spike_expected(volume)
+    return volume.added / max(expected, 1.0) if expected > 0 else 0.0
 
 
 def history_increments(source: str | None, history: list[dict]) -> list[int]:
@@ -75,8 +88,11 @@ def history_increments(source: str | None, history: list[dict]) -> list[int]:
 def volume_signals(
     added: Mapping[Source, int], base: Mapping[Source, int], history: list[dict]
 ) -> list[signals.Signal]:
-    """The diff's ``source_volume_jump`` (or ``new_source``) signal of each source that added enough records."""
-    out = []
+    """The diff's ``source_volume_jump`` (or ``new_source``) signal of each source that added
+    enough records; none when the data has fewer than two sources (``has_sources``)."""
+    out: list[signals.Signal] = []
+    if not has_sources(added, base):
+        return out
     for source, v in source_volumes(added, base).items():
         s = signals.volume_jump(source, v.added, v.base, v.growth_of_others, history_increments(source, history))
         if s is not None:

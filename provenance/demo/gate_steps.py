@@ -22,7 +22,7 @@ from provenance.delta.compare import diff_versions
 from provenance.demo.attacks import ATTACKS, Attack
 from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
-from provenance.detectors.pipeline import run_detection
+from provenance.detectors.pipeline import detect_diff
 from provenance.encoding import table_digests
 from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
@@ -30,6 +30,7 @@ from provenance.gate.policy import default_policy
 from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
+from provenance.report.wording import DECISION
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
@@ -134,7 +135,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
 
     echo(f"$ prov diff {base} rc1 --detect      # detectors score only the {400 + len(kinds)} added records")
     diff = diff_versions(store, base, "rc1")
-    detection = run_detection(store, base, "rc1", diff.delta["added"], diff.delta["relabeled"])
+    detection = detect_diff(store, base, "rc1", diff.delta)
     bad_digests = [d.hex() for d in table_digests(bad, PIXELS)]
     flagged = {r.digest for r in detection.verdicts.flagged}  # the combined verdict, one per record
     caught = {}
@@ -146,12 +147,13 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     false_alarms = len(flagged & clean_digests)
     echo(f"  clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
     for r in detection.results:
-        echo(f"    {r.detector:<11} alone would flag {len(r.flagged):>3} ({r.status})")
+        state = "ran" if r.status == "ran" else f"ERROR: {r.error}"
+        echo(f"    {r.detector:<11} {state}; alone it would flag {len(r.flagged):>3} (the combined verdict decides)")
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]
     echo(
-        f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {result1.decision.upper()} by "
+        f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {DECISION[result1.decision]} by "
         f"{len(blocking)} rule(s): {', '.join(r.rule for r in blocking)}"
     )
 
@@ -161,21 +163,25 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     )
     result2 = gate.check(store, "rc2", base)
     target = str(workdir / "rc2.attestation.json")
-    if result2.decision == "pass":
+    released = result2.decision in ("pass", "warned")
+    if released:
         attest(store, result2, default_policy(), key, target)
         verify_attestation(store, "rc2", target)
     echo(
-        f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {result2.decision.upper()}"
-        + (" — attestation written to rc2.attestation.json" if result2.decision == "pass" else "")
+        f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {DECISION[result2.decision]}"
+        + (" — attestation written to rc2.attestation.json" if released else "")
     )
-    if result2.decision == "pass":
+    for rule in result2.rules:
+        if rule.status == "warn":
+            echo(f"  warning, stated in the attestation: {rule.rule}: {rule.reason}")
+    if released:
         echo(
             "$ prov verify rc2 --attestation rc2.attestation.json   # with PROV_SIGNERS=maintainer.pub\n"
             "  release attestation ok: a training job may use rc2"
         )
     else:
         for rule in result2.rules:
-            if rule.status != "pass":
+            if rule.status not in ("pass", "warn"):
                 echo(f"  {rule.rule}: {rule.reason}")
     return {
         "gate": {
@@ -185,7 +191,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
             "rc1": result1.decision,
             "rc1_blocking": [r.rule for r in blocking],
             "rc2": result2.decision,
-            "attestation": target if result2.decision == "pass" else None,
+            "attestation": target if released else None,
         }
     }
 

@@ -120,14 +120,14 @@ class Finding:
 
 @dataclass
 class DetectorResult:
-    """One detector's run on a delta: status ("ok" or "error" with the message), its findings in delta order.
+    """One detector's run on a delta: status ("ran", or "error" with the message), its findings in delta order.
 
     ``threshold`` is on the score scale (flagged scores are above it); ``summary`` holds
     delta-level facts.
     """
 
     detector: str
-    status: Literal["ok", "error"]
+    status: Literal["ran", "error"]  # "ran" says it ran, not that anything passed
     error: str | None
     threshold: float | None  # on the score scale [0, 1]
     findings: list[Finding]

@@ -130,10 +130,10 @@ def combine(
     error contributes nothing here (the gate fails closed on it separately); a detector
     without p-values (volume) is listed per record but does not enter the statistic.
     """
-    scored = [r for r in results if r.status == "ok" and r.p_values is not None and r.reference_p is not None]
-    n = len(results[0].findings) if results and results[0].status == "ok" else 0
+    scored = [r for r in results if r.status == "ran" and r.p_values is not None and r.reference_p is not None]
+    n = len(results[0].findings) if results and results[0].status == "ran" else 0
     for r in results:
-        if r.status == "ok":
+        if r.status == "ran":
             n = len(r.findings)
             break
     if scored:
@@ -164,7 +164,7 @@ def combine(
         flagged_ref[ok] = ref_p <= fpr
         by_batch = [float(flagged_ref[ok & (batches == b)].mean()) for b in np.unique(batches[ok])]
 
-    with_extreme = [r for r in results if r.status == "ok" and r.extreme_p is not None]
+    with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
         [np.asarray(r.extreme_p) for r in with_extreme],
         [r.extreme_is_label_based for r in with_extreme],
@@ -177,7 +177,7 @@ def combine(
     for i in range(n):
         entries = []
         for r in results:
-            if r.status != "ok":
+            if r.status != "ran":
                 continue
             f = r.findings[i]
             entries.append({"detector": r.detector, "score": round(float(f.score), 6), "flagged": bool(f.flagged)})
@@ -205,7 +205,7 @@ def combine(
 
 def _digest_of(results: list[DetectorResult], i: int) -> str:
     for r in results:
-        if r.status == "ok":
+        if r.status == "ran":
             return r.findings[i].digest
     raise ValueError("no detector result to take digests from")
 

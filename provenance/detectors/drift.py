@@ -12,11 +12,19 @@ and scale, median and a quantile of absolute deviations: Huber and Ronchetti, *R
 
 The correction only ever makes the delta look more ordinary (it never shrinks the
 reference's spread), and its size is reported as the batch's drift effect.
+
+``batch_drift`` reports the delta as a whole: how far it shifts (class mix, mean,
+shared direction, gradient) against the base's own pseudo-batches (``profiles.shift``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from provenance.detectors.base import Delta
+from provenance.detectors.shared import delta_Z
+from provenance.profiles.reference import ReferenceProfile
+from provenance.profiles.shift import SIGNALS, Shift, delta_shift, judge
 
 SPREAD_QUANTILE = 0.8  # of absolute deviations: robust to 20% poisons, and unlike the MAD
 # not zero when most records sit at one value (well-fitted records have no loss gradient)
@@ -53,3 +61,24 @@ def recentre_on_batch(raw: np.ndarray, reference_raw: np.ndarray) -> tuple[np.nd
     if shift == 0.0 and squeeze == 1.0:
         adjusted = raw
     return adjusted, {"shift_sd": shift / ref_sd, "spread_ratio": ratio}
+
+
+def batch_drift(profile: ReferenceProfile, delta: Delta) -> list[Shift]:
+    """The delta's added records as one batch, against the base's own pseudo-batches
+    (``profiles.shift``): one ``Shift`` per signal, ``shifted`` when it passes the base's
+    natural range. Drift is a warning about the batch, not a verdict on its records."""
+    added = np.array([k == "added" for k in delta.kinds], dtype=bool)
+    labels = profile.label_indexes([l for l, a in zip(delta.labels, added) if a])
+    if added.any():
+        values = delta_shift(
+            delta_Z(profile, delta)[added],
+            labels,
+            profile.sample_Z,
+            profile.sample_labels.astype(np.int64),
+            profile.sample_batches,
+            len(profile.classes),
+            profile.softmax_weights,
+        )
+    else:
+        values = np.zeros(len(SIGNALS))
+    return judge(values, profile.batch_shift)

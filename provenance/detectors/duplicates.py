@@ -8,10 +8,11 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
   (calibrated on the reference like every detector);
 - exact copies: the rows the new version adds of one record (beyond its first, or beyond
   the base's rows of it) against a Poisson model of the base's own repetition. Real data
-  repeats (DAAG's spam7: 4,601 rows, 2,945 distinct), so a record is expected to gain
-  ``max(base rows of it, the base's mean rows per record) * growth`` rows, where growth
-  is the rows the delta adds over the base's rows; its p-value is the Poisson tail of
-  the extra rows it got. The profile keeps each sampled record's row count for this.
+  repeats (DAAG's spam7: 4,601 rows, 2,945 distinct), so a base record is expected to
+  gain ``its base rows * growth`` rows (growth: the rows the delta adds over the base's
+  rows) and a new record ``the base's mean rows per record - 1`` extra rows (at least
+  ``NEW_RECORD_FLOOR``: in data that never repeats, five copies of one new record are a
+  flood); its p-value is the Poisson tail of the extra rows it got. The profile keeps each sampled record's row count for this.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from provenance.detectors.shared import build_result, delta_Z, reference_neighbo
 from provenance.features.neighbors import nearest_and_count
 from provenance.profiles.reference import ReferenceProfile
 
+NEW_RECORD_FLOOR = 0.01  # extra copies expected of a new record in data that never repeats
 CONSTANT_RAW = 1e6  # far above any distance-based raw score: always flagged unless common in the base
 
 
@@ -125,7 +127,10 @@ def copy_p_values(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, 
     rows_added = sum(1 for k in delta.kinds if k == "added") + int(extra.sum())
     growth = rows_added / max(profile.n_records, 1)
     per_record = float(profile.sample_copies.mean()) if len(profile.sample_copies) else 1.0
-    expected = np.maximum(delta.base_copies.astype(np.float64), per_record) * growth
+    # A base record gains copies in proportion to the rows it has; a new one as many extra
+    # rows as the base's records have on average (none in data that never repeats).
+    base = delta.base_copies.astype(np.float64)
+    expected = np.where(base > 0, base * growth, max(per_record - 1.0, NEW_RECORD_FLOOR))
     with np.errstate(all="ignore"):
         tail = poisson.sf(extra - 1, np.maximum(expected, 1e-12))  # P(X >= extra)
     return np.where(extra > 0, tail, np.nan), expected

@@ -1,6 +1,6 @@
 """Findings of detector runs: stored per run in the store, read back for ``prov findings``.
 
-A run stores one row per detector in ``detector_runs`` (its status: "ok" means it ran,
+A run stores one row per detector in ``detector_runs`` (its status: "ran" means it ran,
 "error" means it crashed) plus the combined verdict as the row of detector
 ``combined``; ``findings`` holds, per scored record, the combined verdict (detector
 ``combined``) and each detector's own score and flag. ``stored_findings`` puts them
@@ -54,7 +54,7 @@ def save_findings(
                 "version": new,
                 "base": base,
                 "detector": COMBINED,
-                "status": "ok",
+                "status": "ran",
                 "error": None,
                 "threshold": 1.0 - fpr,
                 "scored": len(verdicts.records),
@@ -133,6 +133,8 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
         return {"version": version, "run": None, "base": None, "detectors": [], "findings": []}
     run, base = row
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
+    for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
+        d["status"] = "ran" if d["status"] == "ok" else d["status"]
     where = "run = ? and detector = ?" + (" and flagged = 1" if flagged_only else "")
     combined = list(store.db["findings"].rows_where(where, [run, COMBINED], order_by="score desc, position"))
     per_detector: dict[int, list[dict]] = {}

@@ -15,10 +15,14 @@ import pyarrow.compute as pc
 
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
+from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
+from provenance.features.base import FeatureError
 from provenance.profiles.featurize import delta_features
+from provenance.profiles.reference import ReferenceProfile
+from provenance.profiles.shift import Shift
 from provenance.profiles.stage import load_profile
 from provenance.sources.records import read_records
 from provenance.version_facts import load_manifest, verified_statement, version_dataset
@@ -106,6 +110,28 @@ def delta_records(
     return out
 
 
+def featurize_delta(profile: ReferenceProfile, kind: str, records, delta_rows: DeltaRecords) -> np.ndarray:
+    """The delta's features in the profile's space, or a ``FeatureError`` (exit 2) naming
+    the records that cannot be featurised by their place in the new version's data (row
+    number or path) and digest: NaN or missing values, an undecodable file, a feature
+    dimension that differs from the base's. Never a silent skip."""
+    try:
+        X = delta_features(profile, kind, records)
+        if X.ndim != 2 or X.shape[1] != profile.dim:
+            raise FeatureError(
+                f"the new records have {X.shape[1] if X.ndim == 2 else X.shape} features each, the base's "
+                f"reference profile {profile.dim}; featurise both versions the same way"
+            )
+    except FeatureError as exc:
+        named = exc.records
+        if named and all(isinstance(r, int | np.integer) and 0 <= int(r) < len(delta_rows.digests) for r in named):
+            named = [f"{delta_rows.locators[int(r)]} ({bytes(delta_rows.digests[int(r)]).hex()[:12]})" for r in named]
+        elif not named:
+            named = [f"{loc} ({bytes(d).hex()[:12]})" for loc, d in zip(delta_rows.locators, delta_rows.digests)]
+        raise FeatureError(f"new records of the delta cannot be scored: {exc.problem}; records", named) from exc
+    return X
+
+
 @dataclass
 class Detection:
     """What detection on a delta found: each detector's result and the combined verdicts."""
@@ -113,11 +139,15 @@ class Detection:
     results: list[DetectorResult]
     verdicts: Verdicts
     labels: list[str]
+    # The delta as a batch against the base's own pseudo-batches (detectors.drift): a
+    # warning when shifted, never a verdict on records; None with ``drift_error`` if it failed.
+    drift: list[Shift] | None = None
+    drift_error: str | None = None
 
     @property
     def errors(self) -> list[DetectorResult]:
         """The detectors that failed (a gate fails closed on them)."""
-        return [r for r in self.results if r.status != "ok"]
+        return [r for r in self.results if r.status != "ran"]
 
 
 def run_detection(
@@ -150,7 +180,7 @@ def run_detection(
     columns = pred.get("schema", {}).get("columns", [])
     if delta_rows.digests:
         records = read_records(spec, kind, delta_rows.locators, delta_rows.digests, columns)
-        X = delta_features(profile, kind, records)
+        X = featurize_delta(profile, kind, records, delta_rows)
     else:
         X = np.zeros((0, profile.dim), dtype=np.float32)
     delta = Delta(
@@ -165,9 +195,14 @@ def run_detection(
     )
     results = run_detectors(profile, delta, names, fpr)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
+    drift, drift_error = None, None
+    try:
+        drift = batch_drift(profile, delta)
+    except Exception as exc:  # reported (the gate fails closed on it), never skipped
+        drift_error = f"{type(exc).__name__}: {exc}"
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
-    return Detection(results, verdicts, delta_rows.labels)
+    return Detection(results, verdicts, delta_rows.labels, drift, drift_error)
 
 
 def detect_diff(

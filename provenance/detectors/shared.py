@@ -115,7 +115,7 @@ def build_result(
     ]
     return DetectorResult(
         detector=name,
-        status="ok",
+        status="ran",
         error=None,
         threshold=calibration.score_threshold,
         findings=findings,

@@ -4,17 +4,25 @@ The per-source counting and growth live in ``provenance.delta.volume`` (shared w
 diff's ``source_volume_jump`` signal); this module turns its ``spike_ratio`` into findings.
 
 This is a rate rule, not a per-record distance, so it is not calibrated on the
-reference's records: a source is flagged when it grows by more than ``spike_factor``
-times the version's overall growth (and adds at least ``min_records``). A source the
-base never saw counts as having one record. All records of a flagged source are flagged,
-so a reviewer can quarantine the source (``prov quarantine --source``).
+reference's records: a source is flagged when it adds more than ``spike_factor`` times
+what it would have added growing like the other sources (and at least ``min_records``);
+a source delivering alone this time has no such basis and is not a spike. It applies only
+when the data has sources (at least two, ``diff.volume.has_sources``): with one source or
+none, the source's growth is the version's. A source the base never had is new, not a
+spike (lineage decides whether to trust it). All records of a flagged source are flagged,
+so a reviewer can quarantine the source (``prov quarantine --source``), and they carry the
+spike's Poisson tail as extreme evidence (``detectors.extreme``): a flood from one source
+blocks whatever the budget.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from provenance.delta.volume import source_volumes, spike_ratio
+import numpy as np
+from scipy.stats import poisson
+
+from provenance.delta.volume import has_sources, source_volumes, spike_expected, spike_ratio
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
 from provenance.profiles.reference import ReferenceProfile
 
@@ -30,14 +38,20 @@ class VolumeSpikeDetector(Detector):
         self.min_records = min_records
 
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
-        """Flag every added record of a source that grew more than ``spike_factor`` x the version (``fpr`` unused)."""
+        """Flag every added record of a source that grew more than ``spike_factor`` x the others (``fpr`` unused)."""
         sources = ["" if s is None else str(s) for s in delta.sources]
         added = Counter(s for s, kind in zip(sources, delta.kinds) if kind == "added")
         volumes = source_volumes(added, profile.source_counts, base_total=profile.n_records)
         overall_growth = sum(added.values()) / max(profile.n_records, 1)
-        # a profile without per-source counts cannot tell a spike from growth
-        ratios = {s: spike_ratio(v) if profile.source_counts else 1.0 for s, v in volumes.items()}
-        spiking = {s for s, r in ratios.items() if r > self.spike_factor and added[s] >= self.min_records}
+        # without sources (or a profile without per-source counts) a spike cannot be told from growth
+        per_source = bool(profile.source_counts) and has_sources(added, profile.source_counts)
+        ratios = {s: spike_ratio(v) if per_source else 1.0 for s, v in volumes.items()}
+        spiking = {
+            s
+            for s, r in ratios.items()
+            if r > self.spike_factor and added[s] >= self.min_records and volumes[s].base > 0
+        }
+        tails = {s: float(poisson.sf(volumes[s].added - 1, max(spike_expected(volumes[s]), 1.0))) for s in spiking}
 
         findings = []
         for i, source in enumerate(sources):
@@ -46,14 +60,31 @@ class VolumeSpikeDetector(Detector):
             flagged = source in spiking and delta.kinds[i] == "added"
             base_count = profile.source_counts.get(source, 0)
             name = source or "(no source)"
-            explanation = (
-                f"source {name} added {added.get(source, 0)} records against {base_count} in the base: "
-                f"{ratio:.1f}x the growth of the whole version ({overall_growth:.1%})"
-            )
+            if not per_source:
+                explanation = "no per-source volume: the data has one source or none, whose growth is the version's"
+            elif base_count == 0:
+                explanation = f"source {name} is new: {added.get(source, 0)} records, no base share to compare"
+            else:
+                expected = spike_expected(volumes[source]) if source in volumes else 0.0
+                explanation = (
+                    f"source {name} added {added.get(source, 0)} records against {base_count} in the base: "
+                    + (
+                        f"{ratio:.1f}x the {expected:.1f} it would have added growing like the other sources"
+                        if expected > 0
+                        else "the other sources added nothing, so there is no share to compare"
+                    )
+                    + (f", Poisson p = {tails[source]:.2g}" if source in tails else "")
+                )
             findings.append(Finding(delta.hex(i), self.name, float(score), flagged, explanation))
         summary = {
             "overall_growth": overall_growth,
             "spiking_sources": sorted(spiking),
             "growth_ratio_by_source": {s: round(r, 3) for s, r in sorted(ratios.items())},
         }
-        return DetectorResult(self.name, "ok", None, 0.5, findings, summary)
+        result = DetectorResult(self.name, "ran", None, 0.5, findings, summary)
+        if per_source:  # the per-source test is made only when there are sources
+            result.extreme_p = np.array(
+                [tails.get(s, 1.0) if k == "added" else 1.0 for s, k in zip(sources, delta.kinds)], dtype=np.float64
+            )
+            result.extreme_is_rule = True  # gated by the spike ratio: not a calibrated per-record tail
+        return result

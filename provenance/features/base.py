@@ -29,6 +29,7 @@ class FeatureError(InputError):
 
     def __init__(self, message: str, records: Sequence[Any] = ()):
         self.records = list(records)
+        self.problem = message  # without the records, for a caller that names them better
         if self.records:
             shown = ", ".join(str(r) for r in self.records[:_NAMED_IN_MESSAGE])
             more = len(self.records) - _NAMED_IN_MESSAGE

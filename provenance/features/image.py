@@ -49,7 +49,8 @@ class ImageFeaturizer(Featurizer):
             raise FeatureError("the image featuriser needs Pillow: pip install pillow") from exc
 
         rows = np.zeros((len(records), self.dim), dtype=np.float32)
-        undecodable: list[str] = []
+        undecodable: list[str | int] = []  # paths, or positions of records given as bytes
+        errors: set[str] = set()
         for i, item in enumerate(records):
             label = _describe(item, i)
             try:
@@ -58,13 +59,14 @@ class ImageFeaturizer(Featurizer):
                     image.load()
                     pixels = image.convert(self.mode).resize((self.size, self.size), Image.Resampling.BILINEAR)
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-                undecodable.append(f"{label} ({type(exc).__name__})")
+                undecodable.append(i if isinstance(item, bytes | bytearray) else label)
+                errors.add(type(exc).__name__)
                 continue
             grid = np.asarray(pixels, dtype=np.float32).reshape(-1) / 255.0
             rows[i, : grid.size] = grid
             rows[i, grid.size :] = (grid.mean(), grid.std(), grid.min(), grid.max())
         if undecodable:
-            raise FeatureError("cannot decode image(s)", undecodable)
+            raise FeatureError(f"cannot decode image(s) ({', '.join(sorted(errors))})", undecodable)
         return finite_matrix(rows, self.name)
 
 

@@ -9,7 +9,8 @@ so generic in-toto and SLSA verifiers can read it: ``verifier``, ``timeVerified`
 in the extension field ``https://prov.dev/release/v1`` (extension fields are URIs, as the
 VSA parsing rules allow): the base (tag and Merkle root), the release counter, the expiry,
 which checks the policy turned off (and its acknowledgement), the rules and detectors,
-the waivers honoured and the audit-log head. ``schemas/release-attestation.schema.json``.
+the waivers honoured, the audit-log head, the decision (``pass`` or ``warned``) and
+the warnings it passed with (a batch shifted beyond the base's own batches). ``schemas/release-attestation.schema.json``.
 
 The release counter is B's depth in its signed history (the first version is release 1,
 its child 2, ...): it grows with every release, is covered by the versions' signatures
@@ -105,7 +106,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
 
     Args:
         store: the open store, carrying the verifier's pins (``store.pins``).
-        result: the ``GateResult`` of ``provenance.gate.gate.check``; must be a pass.
+        result: the ``GateResult`` of ``provenance.gate.gate.check``; must pass (``warned`` included).
         policy: the policy the check ran under (its digest, settings, expiry and acknowledgement).
         key_path: the attester's private key (PKCS#8 PEM); the pins must trust it for ``attest``.
         out: the file to write the envelope to (its folder must exist).
@@ -119,7 +120,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
             integrity check without ``integrity.acknowledge_disabled``; the base is not a
             signed ancestor of the version; ``out``'s folder is missing.
     """
-    if result.decision != "pass":
+    if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
     private, keyid = check_attester(store, key_path, policy)
     off, acknowledged = checks_off(policy), setting(policy, ACKNOWLEDGEMENT)
@@ -157,6 +158,8 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
                 "acknowledged": acknowledged,
                 "settings": policy.settings,
             },
+            "decision": result.decision,
+            "warnings": [{"rule": r.rule, "reason": r.reason} for r in result.rules if r.status == "warn"],
             "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
             "detectors": [
                 {k: d.get(k) for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
@@ -304,6 +307,7 @@ def verify_attestation(
     return {
         "version": version,
         "attestation": path,
+        "warnings": facts.get("warnings", []),
         "signature": "ok",
         "keyid": signed.keyid,
         "base": {"version": base_facts["version"], "merkle_root": base_facts["merkleRoot"]},

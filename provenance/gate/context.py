@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, ProvError, VerificationError
+from provenance.features.base import FeatureError
 from provenance.gate.results import LISTED
 from provenance.gate.waivers import Waivers, judge_waivers
 from provenance.store import Store
@@ -158,7 +159,9 @@ class GateContext:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
         calls reuse the run. The findings are also saved in the store (``prov findings``). A failure of the
-        run as a whole is kept in ``DetectionRun.failure``, not raised.
+        run as a whole is kept in ``DetectionRun.failure``, not raised, except new records
+        that cannot be featurised (NaN, an undecodable file, another feature dimension):
+        that is the user's input to fix, so the ``FeatureError`` (exit 2) propagates.
 
         Raises:
             ValueError: if asked again with other detectors or another rate (a
@@ -174,6 +177,8 @@ class GateContext:
         run = DetectionRun(*key)
         try:
             run.detection = detect_diff(self.store, self.base, self.new, self.diff.delta, list(names), fpr)
+        except FeatureError:
+            raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"
         except (InputError, VerificationError) as exc:
             run.failure = exc
         self.detection_run = run

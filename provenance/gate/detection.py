@@ -9,7 +9,9 @@ size flags except with probability ``alpha`` (binomial tail); ``ExtremeRecords``
 (``detectors.extreme``) blocks on any record with evidence strong enough to act on alone
 (its extreme p-value, ``provenance.detectors.extreme``, at most ``extreme_alpha / n``:
 Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
-or for a detector that flags it on its own, takes it out of both.
+or for a detector that flags it on its own, takes it out of both. ``BatchDrift``
+(``detectors.drift``) warns, never blocks, when the delta as a batch shifts beyond the
+range of the base's own pseudo-batches.
 
 ``rules()`` builds this part of the policy and ``summarise()`` the report's
 ``detectors`` rows and ``findings``. The other rules never read detector results, so
@@ -27,7 +29,7 @@ from provenance import stats
 from provenance.errors import VerificationError
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting, Settings
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import BOOLEAN, COUNT, setting_value
+from provenance.gate.rules import BOOLEAN, COUNT, EXPECTED_NEW_CLASSES, setting_value
 
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
@@ -74,12 +76,25 @@ def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None
     return budget if max_flagged is None else min(budget, max_flagged)
 
 
-def flagged_records(detection: Detection, waived: set[tuple[str, str]], extreme_p: float | None = None) -> list[dict]:
+def expected_class_records(detection: Detection, expected: Sequence[str]) -> set[str]:
+    """Digests of the delta's records whose label the policy expects to be new
+    (``class_mix.expected_new_classes``): the base has (almost) nothing to judge them by."""
+    wanted = set(expected)
+    return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+
+
+def flagged_records(
+    detection: Detection,
+    waived: set[tuple[str, str]],
+    extreme_p: float | None = None,
+    left_out: set[str] | frozenset[str] = frozenset(),
+) -> list[dict]:
     """The records the combined verdict flags (or, with ``extreme_p``, whose extreme p-value
     is at most it) and no waiver covers, highest score first.
 
     A record is waived by a waiver naming its digest and ``combined``, or one of the
-    detectors that flag it on their own. Each is ``{"digest": hex, "detector":
+    detectors that flag it on their own; records in ``left_out`` (of expected new classes)
+    are never listed. Each is ``{"digest": hex, "detector":
     "combined", "score": 1 - p rounded to 6 places, "p_value", "extreme_p", "explanation",
     "detectors": [{"detector", "score", "flagged"}]}``.
     """
@@ -91,7 +106,7 @@ def flagged_records(detection: Detection, waived: set[tuple[str, str]], extreme_
     )
     for v in chosen:
         names = {COMBINED} | {d["detector"] for d in v.detectors if d["flagged"]}
-        if any((v.digest, name) in waived for name in names):
+        if v.digest in left_out or any((v.digest, name) in waived for name in names):
             continue
         records.append(
             {
@@ -105,6 +120,11 @@ def flagged_records(detection: Detection, waived: set[tuple[str, str]], extreme_
             }
         )
     return sorted(records, key=lambda x: -x["score"])
+
+
+def not_judged(left_out: set[str]) -> str:
+    """The words a rule's reason adds for records of expected new classes it left out."""
+    return f"; {len(left_out)} record(s) of expected new classes not judged against the base" if left_out else ""
 
 
 class DetectorRule(Rule):
@@ -177,7 +197,7 @@ class DetectorRan(DetectorRule):
         result = ctx.detection(self.run, self.fpr).result(self.detector)
         if result is None:
             return RuleResult(self.name, "error", f"detector {self.detector} did not report")
-        if result.status != "ok":
+        if result.status != "ran":
             return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
         n, k = len(result.findings), len(result.flagged)
         reason = f"scored {n} records; {k} would be flagged by it alone (the combined verdict decides)"
@@ -198,22 +218,32 @@ class CombinedFlagBudget(DetectorRule):
     key = "detectors.combined"
     settings = (ALPHA, MAX_FLAGGED)
 
-    def __init__(self, run: Sequence[str], fpr: float, alpha: float, max_flagged: int | None = None):
+    def __init__(
+        self,
+        run: Sequence[str],
+        fpr: float,
+        alpha: float,
+        max_flagged: int | None = None,
+        expected_classes: Sequence[str] = (),
+    ):
         super().__init__(run, fpr)
-        self.alpha, self.max_flagged = alpha, max_flagged
+        self.alpha, self.max_flagged, self.expected_classes = alpha, max_flagged, list(expected_classes)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when the unwaived flagged records exceed the budget, naming them."""
         detection = self.detection(ctx)
         verdicts = detection.verdicts
-        records = flagged_records(detection, ctx.waivers.waived)
-        n, k = len(verdicts.records), len(records)
-        waived = len(verdicts.flagged) - k
+        left_out = expected_class_records(detection, self.expected_classes)
+        records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
+        n, k = len(verdicts.records) - len(left_out), len(records)
+        waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
         budget = flag_budget(n, self.fpr, self.alpha, self.max_flagged)
         status: Status = "block" if k > budget else "pass"
         reason = (
             f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
-            f"flags at most {budget} (binomial, alpha {self.alpha:g})" + (f"; {waived} waived" if waived else "")
+            f"flags at most {budget} (binomial, alpha {self.alpha:g})"
+            + (f"; {waived} waived" if waived else "")
+            + not_judged(left_out)
         )
         statistic = {
             "test": "binomial",
@@ -242,27 +272,65 @@ class ExtremeRecords(DetectorRule):
     key = "detectors.extreme"
     settings = (EXTREME_ALPHA,)
 
-    def __init__(self, run: Sequence[str], fpr: float, alpha: float):
+    def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
         super().__init__(run, fpr)
-        self.alpha = alpha
+        self.alpha, self.expected_classes = alpha, list(expected_classes)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block naming every unwaived record at or below ``alpha / n``."""
         detection = self.detection(ctx)
-        n = len(detection.verdicts.records)
+        left_out = expected_class_records(detection, self.expected_classes)
+        n = len(detection.verdicts.records) - len(left_out)
         threshold = self.alpha / max(n, 1)
-        extreme = sorted(flagged_records(detection, ctx.waivers.waived, threshold), key=lambda x: x["extreme_p"])
+        extreme = sorted(
+            flagged_records(detection, ctx.waivers.waived, threshold, left_out), key=lambda x: x["extreme_p"]
+        )
         reason = (
             f"{len(extreme)} {'record lies' if len(extreme) == 1 else 'records lie'} far outside anything the base "
             f"or their batch explains (extreme p <= "
             f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
-        )
+        ) + not_judged(left_out)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
         status: Status = "block" if extreme else "pass"
         expected = f"none at p <= {threshold:.2g}"
         return RuleResult(self.key, status, reason, extreme[:LISTED], len(extreme), statistic, 0, expected)
+
+
+class BatchDrift(DetectorRule):
+    """The delta as one batch against the base's own pseudo-batches (``detectors.drift``).
+
+    A batch that shifts further than any of the base's batches did (class mix, mean,
+    shared direction, gradient; ``provenance.profiles.shift``) is a *warning* with its
+    effect size: natural drift is not poisoning, and records that look poisoned are
+    judged by the combined verdict. A warning never blocks (decision ``warned``, exit 0)
+    and is stated in the release attestation. A drift computation that failed is an
+    error (the gate fails closed).
+    """
+
+    key = "detectors.drift"
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, warn (shifted, with each signal's effect), or error."""
+        detection = self.detection(ctx)
+        if detection.drift is None:
+            return RuleResult(self.key, "error", f"batch drift could not be measured: {detection.drift_error}")
+        statistic = {"test": "range of the base's pseudo-batches", "signals": [s.to_dict() for s in detection.drift]}
+        shifted = [s for s in detection.drift if s.shifted]
+        if not shifted:
+            return RuleResult(
+                self.key, "pass", "the batch shifts no further than the base's own batches", [], 0, statistic
+            )
+        words = "; ".join(
+            f"{s.signal} {s.value:.3g} (base batches up to {s.base_max:.3g}; {s.effect:.1f}x the base's largest shift)"
+            for s in shifted
+        )
+        reason = (
+            f"the batch is shifted beyond the base's own batches: {words}; a warning about the batch, "
+            "not a verdict on its records"
+        )
+        return RuleResult(self.key, "warn", reason, [], 0, statistic)
 
 
 def rules(settings: Settings) -> RuleSet | None:
@@ -286,9 +354,11 @@ def rules(settings: Settings) -> RuleSet | None:
     if not run:
         return AllOf(missing)
     verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr, alpha=alpha) for n in run]
+    expected = setting_value(settings, EXPECTED_NEW_CLASSES)
     verdict_rules += [
-        CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED)),
-        ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA)),
+        CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED), expected),
+        ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA), expected),
+        BatchDrift(run, fpr),
     ]
     return AllOf([*missing, Requires(DetectorsRun(run, fpr), AllOf(verdict_rules))])
 
@@ -325,7 +395,7 @@ def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dic
     rows.append(
         {
             "detector": COMBINED,
-            "status": "ok",
+            "status": "ran",
             "error": None,
             "threshold": 1.0 - run.fpr,
             "scored": len(detection.verdicts.records),

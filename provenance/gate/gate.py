@@ -66,7 +66,9 @@ def check(
 
     Raises:
         InputError: nothing pinned (``--signer``), an unknown version, the same version as
-            its own base, or an unreadable waiver file (exit 2), before anything is evaluated.
+            its own base, or an unreadable waiver file (exit 2), before anything is
+            evaluated; a ``FeatureError`` (exit 2) when new records cannot be featurised
+            (NaN, an undecodable file, another feature dimension), naming them.
     """
     pol = pol or policy_lib.default_policy()
     pins_of(store).require("prov check")

@@ -66,6 +66,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.DetectorsRun,
     detection.CombinedFlagBudget,
     detection.ExtremeRecords,
+    detection.BatchDrift,
 )
 
 

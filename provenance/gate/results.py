@@ -14,7 +14,7 @@ from typing import Any, Literal
 LISTED = 20  # records a rule result names at most; ``count`` says how many there are in all
 REPORT_FORMAT = "prov.check/v1"
 
-Status = Literal["pass", "block", "error"]
+Status = Literal["pass", "warn", "block", "error"]
 
 
 @dataclass
@@ -24,8 +24,10 @@ class RuleResult:
     Attributes:
         rule: the rule's name, ``section.key`` as written in the policy file
             (``lineage.max_unattributed``), or ``detectors.<name>`` for one detector.
-        status: ``pass``; ``block`` (the rule found what it forbids: exit 1); or
-            ``error`` (it could not be evaluated: exit 3, the gate fails closed).
+        status: ``pass``; ``warn`` (reported and stated in the attestation, never
+            blocks: a batch shifted beyond the base's own batches); ``block`` (the rule
+            found what it forbids: exit 1); or ``error`` (it could not be evaluated:
+            exit 3, the gate fails closed).
         reason: one line for people, with the measured value and the bound.
         records: at most ``LISTED`` records the rule is about, each a dict with at least
             ``digest`` (hex; empty when a finding is not about one record) and, where
@@ -78,13 +80,16 @@ def bounded_count(
     return RuleResult(rule, status, reason, listed, count, statistic, bound, f"at most {bound}")
 
 
-def decision_of(results: list[RuleResult]) -> Literal["pass", "blocked", "error"]:
+def decision_of(results: list[RuleResult]) -> Literal["pass", "warned", "blocked", "error"]:
     """``error`` if any rule could not be evaluated (or there is no result at all: fail
-    closed), else ``blocked`` if any rule blocks, else ``pass``."""
+    closed), else ``blocked`` if any rule blocks, else ``warned`` if any warns (released,
+    exit 0, the warnings stated in the attestation), else ``pass``."""
     statuses = {r.status for r in results}
     if not results or "error" in statuses:
         return "error"
-    return "blocked" if "block" in statuses else "pass"
+    if "block" in statuses:
+        return "blocked"
+    return "warned" if "warn" in statuses else "pass"
 
 
 @dataclass
@@ -95,7 +100,7 @@ class GateResult:
         base, version: the trusted base and the candidate version (tags).
         policy: ``{"path": file or None for the default, "digest": SHA-256 hex of the
             policy's canonical JSON}``.
-        decision: ``pass`` | ``blocked`` | ``error`` (see ``exit_code``).
+        decision: ``pass`` | ``warned`` | ``blocked`` | ``error`` (see ``exit_code``).
         rules: one result per evaluated rule, in evaluation order.
         detectors: one row per detector run: ``detector``, ``status`` (ok|error), ``error``,
             ``threshold`` (score scale), ``scored``, ``flagged``, ``waived``, ``allowed``.
@@ -125,8 +130,8 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        """0 for pass, 1 for blocked, 3 for anything else (could not evaluate)."""
-        return {"pass": 0, "blocked": 1}.get(self.decision, 3)
+        """0 for pass or warned, 1 for blocked, 3 for anything else (could not evaluate)."""
+        return {"pass": 0, "warned": 0, "blocked": 1}.get(self.decision, 3)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``prov check --format json`` document (``prov.check/v1``, schemas/check.schema.json)."""

@@ -26,8 +26,9 @@ from provenance.features.lda import fit_lda
 from provenance.features.neighbors import batch_neighbour_graph
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, first_per_class
+from provenance.profiles.shift import pseudo_batch_shifts
 
-FORMAT_MAGIC = b"PROVPROFILE\x003\n"  # 3: per-record repeat counts (sample_copies)
+FORMAT_MAGIC = b"PROVPROFILE\x003\n"  # 3: repeat counts (sample_copies), batch drift (batch_shift)
 # The whole sample is bounded whatever the class count, so profile time and memory
 # are too (issue 15: <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB).
 DEFAULT_MAX_TOTAL = 8000
@@ -55,6 +56,7 @@ _ARRAYS = (
     "own_class_nn_dist",
     "other_class_nn_dist",
     "softmax_weights",
+    "batch_shift",
 )
 
 
@@ -100,6 +102,7 @@ class ReferenceProfile:
     own_class_nn_dist: np.ndarray  # (m,) distance to the nearest record of its class in another batch
     other_class_nn_dist: np.ndarray  # (m,) ... of any other class
     softmax_weights: np.ndarray  # (3, d+1, k) linear softmax (LDA): even batches, odd batches, all
+    batch_shift: np.ndarray  # (B, 4) drift signals of each pseudo-batch (profiles.shift.SIGNALS)
     # How to rebuild the featuriser for the delta: FeaturizerSpec.to_dict(); None in
     # profiles written before it was stored (the identity string is read instead).
     featurizer_spec: dict | None = None
@@ -283,6 +286,9 @@ def build_profile(
             fit_lda(sample_Z, sample_labels, len(classes)),
         ]
     )
+    # How far each of the base's own batches shifts from the rest: the natural drift a
+    # new batch is judged against (profiles.shift).
+    batch_shift = pseudo_batch_shifts(sample_Z, sample_labels.astype(np.int64), sample_batches, len(classes), weights)
     counts = np.bincount(label_index, minlength=len(classes))
     source_counts = Counter(s if s is not None else "" for s in sources) if sources is not None else Counter()
     return ReferenceProfile(
@@ -308,6 +314,7 @@ def build_profile(
         other_class_nn_dist=graph["other_dist"],
         softmax_weights=weights,
         featurizer_spec=featurizer_spec,
+        batch_shift=batch_shift,
     )
 
 

@@ -11,6 +11,7 @@ from provenance.escaping import html as escape
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    drift_text,
     p_text,
     relabel_text,
     side_text,
@@ -209,11 +210,12 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
             _table(
                 ["detector", "ran", "would flag alone", "error"],
                 [
-                    [d["detector"], "ran" if d["status"] == "ok" else "error", d["flagged"], d["error"] or ""]
+                    [d["detector"], "ran" if d["status"] == "ran" else "error", d["flagged"], d["error"] or ""]
                     for d in report["detectors"]
                 ],
             )
         )
+        out.append(f"<p>{escape(drift_text(report.get('drift')))}</p>")
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"
 

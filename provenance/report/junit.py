@@ -26,12 +26,14 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     )
     for rule in r["rules"]:
         case = ET.SubElement(suite, "testcase", classname="prov.policy", name=rule["rule"])
-        if rule["status"] != "pass":
+        if rule["status"] in ("block", "error"):
             tag = "failure" if rule["status"] == "block" else "error"
             node = ET.SubElement(case, tag, message=visible(rule["reason"]), type=rule["rule"])
             node.text = "\n".join(visible(record_text(rec)) for rec in rule["records"])
         else:
-            ET.SubElement(case, "system-out").text = visible(rule["reason"])
+            # a warning passes the test case and says so
+            prefix = "WARNING: " if rule["status"] == "warn" else ""
+            ET.SubElement(case, "system-out").text = prefix + visible(rule["reason"])
     root = ET.Element("testsuites", name="prov check")
     root.append(suite)
     ET.indent(root)

@@ -11,6 +11,7 @@ from provenance.report.wording import (
     RULE_STATUS,
     SUMMARY_ROWS,
     check_headline,
+    drift_text,
     p_text,
     record_text,
     relabel_text,
@@ -136,16 +137,17 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         lines += _table(
             ["detector", "ran", "would flag alone", "error"],
             [
-                [d["detector"], "ran" if d["status"] == "ok" else "error", d["flagged"], d["error"] or ""]
+                [d["detector"], "ran" if d["status"] == "ran" else "error", d["flagged"], d["error"] or ""]
                 for d in report["detectors"]
             ],
         )
+        lines += ["", drift_text(report.get("drift"))]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
-    icon = {"pass": "✅", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
+    icon = {"pass": "✅", "warned": "🟡", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
     lines = [f"### {icon} {markdown(check_headline(r))}", "", "| rule | result | reason |", "|---|---|---|"]
     for rule in r["rules"]:
         lines.append(f"| {_code(rule['rule'])} | {RULE_STATUS[rule['status']]} | {markdown(rule['reason'])} |")

@@ -13,6 +13,9 @@ from provenance import __version__
 from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
 
+LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
+"""SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
+
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """SARIF 2.1.0: one result per flagged finding, and one per blocking or failed policy rule."""
@@ -23,7 +26,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
                 "id": rule["rule"],
                 "shortDescription": {"text": rule["rule"]},
                 "fullDescription": {"text": visible(rule["reason"])},
-                "defaultConfiguration": {"level": "error" if rule["status"] != "pass" else "note"},
+                "defaultConfiguration": {"level": LEVEL[rule["status"]]},
             }
         )
     artifact = {"uri": f"prov:{r['version']}"}
@@ -53,7 +56,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         results.append(
             {
                 "ruleId": rule["rule"],
-                "level": "error",
+                "level": LEVEL[rule["status"]],
                 "message": {"text": visible(rule["reason"])},
                 "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
                 "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},

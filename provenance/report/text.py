@@ -24,6 +24,7 @@ from provenance.report.view import (
 )
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    drift_text,
     location_text,
     p_text,
     plural,
@@ -183,6 +184,9 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         out.grid(flagged_grid(flagged_records(report), see_all))
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
+    if report["detect"]:
+        out.line(drift_text(report.get("drift")))
+        out.line()
     _signals(out, report["signals"])
     out.grid(_classes_grid(report))
     out.grid(_pairs_grid(report))

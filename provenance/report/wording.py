@@ -21,12 +21,12 @@ SUMMARY_ROWS = [
 ]
 """The diff summary's counts, in the order reports list them: (summary key, label)."""
 
-RULE_STATUS = {"pass": "PASS", "block": "BLOCK", "error": "ERROR"}
+RULE_STATUS = {"pass": "PASS", "warn": "WARN", "block": "BLOCK", "error": "ERROR"}
 """A gate rule's status as the check reports print it."""
 
 DECISION = {
     "pass": "passed",
-    "warned": "passed with warnings",
+    "warned": "passed with warnings (released; read them)",
     "blocked": "BLOCKED",
     "error": "could not be evaluated (fails closed)",
 }
@@ -158,3 +158,18 @@ def record_text(rec: dict) -> str:
     if rec.get("detail"):
         parts.append(rec["detail"])
     return " ".join(p for p in parts if p)
+
+
+def drift_text(drift: list[dict] | None) -> str:
+    """The delta as a batch against the base's own batches, in one line (``detect`` only)."""
+    if not drift:
+        return "batch drift: not measured"
+    if drift[0].get("signal") == "error":
+        return f"batch drift: could not be measured ({drift[0].get('error')})"
+    shifted = [d for d in drift if d["shifted"]]
+    if not shifted:
+        return "batch drift: within the range of the base's own batches"
+    words = "; ".join(
+        f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
+    )
+    return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}"

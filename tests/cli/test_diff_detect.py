@@ -46,7 +46,7 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["detect"] is True and report["summary"]["added"] == 200
-    assert {d["status"] for d in report["detectors"]} == {"ok"}
+    assert {d["status"] for d in report["detectors"]} == {"ran"}
     findings = report["findings"]  # one per scored record, the combined verdict
     assert len(findings) == 200 and {"digest", "score", "flagged", "explanation", "detectors"} <= set(findings[0])
     assert {d["detector"] for d in findings[0]["detectors"]} >= {"knn_label", "outlier", "gradient"}
@@ -56,6 +56,12 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     assert stored["base"] == "v1"
     assert {f["digest"] for f in stored["findings"]} == flagged
     assert all(f["flagged"] and f["detectors"] for f in stored["findings"])
+    # in words: a detector "ran" (not a verdict); a record is "flagged" by the combined verdict
+    text = prov("findings", "v2")
+    assert text.exit_code == 0, text.output
+    assert f"{len(flagged)} of 200 records flagged by the combined verdict" in text.stdout
+    assert "knn_label    ran: " in text.stdout and " ok" not in text.stdout
+    assert text.stdout.count("\n  flagged ") == min(len(flagged), 50)
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
@@ -66,6 +72,8 @@ def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_version
     broken = next(d for d in report["detectors"] if d["detector"] == "broken")
     assert broken["status"] == "error" and "model file missing" in broken["error"]
     assert "detector(s) broken failed" in r.stderr
+    text = prov("findings", "v2")
+    assert "broken       ERROR (did not run; the gate fails closed): " in text.stdout
 
 
 def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir, store, keypair):

@@ -138,7 +138,7 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["summary"]["added"] == NEW - BASE
-    assert {d["status"] for d in report["detectors"]} == {"ok"}
+    assert {d["status"] for d in report["detectors"]} == {"ran"}
     assert len(report["findings"]) == NEW - BASE  # one combined verdict per added record
 
     # The gate evaluates (pass or blocked: calibration on a base this small is coarse),
@@ -146,5 +146,5 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
     r = prov("check", "v2", "--base", "v1", "--format", "json", "--signer", keypair.public_path)
     check = json.loads(r.stdout)
     assert r.exit_code in (0, 1) and check["decision"] != "error", r.output
-    assert {d["status"] for d in check["detectors"]} == {"ok"}
+    assert {d["status"] for d in check["detectors"]} == {"ran"}
     assert not [rule for rule in check["rules"] if rule["status"] == "error"]

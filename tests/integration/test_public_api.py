@@ -81,9 +81,9 @@ def test_a_script_using_only_the_public_api_commits_diffs_detects_and_gates(tmp_
     assert out["v2"]["parent"] == "v1"
     assert out["verified"]["data"] == "ok"
     assert out["summary"]["added"] == 300 and out["summary"]["removed"] == 0
-    assert set(out["diff_detectors"].values()) == {"ok"}
+    assert set(out["diff_detectors"].values()) == {"ran"}
     flipped_digests = {d.hex() for d in _digests(crowd.take(flipped))}
-    assert set(out["detectors"].values()) == {"ok"}
+    assert set(out["detectors"].values()) == {"ran"}
     assert len(flipped_digests & set(out["flagged"])) >= len(flipped) // 2
     assert out["gate"]["decision"] == "blocked" and out["gate"]["exit_code"] == 1
     assert out["gate"]["blocking"]

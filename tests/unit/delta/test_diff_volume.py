@@ -12,9 +12,18 @@ def test_growth_of_the_others_and_of_the_whole_version():
     assert (v["a"].added, v["a"].base) == (50, 100)
     assert v["a"].growth_of_others == pytest.approx(0.1) and v["b"].growth_of_others == pytest.approx(0.5)
     assert v["a"].growth_overall == pytest.approx(0.3)
-    assert spike_ratio(v["a"]) == pytest.approx(50 / 30)
+    assert spike_ratio(v["a"]) == pytest.approx(50 / 10)  # against what it would have added growing like b
     new = source_volumes({"new": 40}, {"a": 100}, base_total=100)["new"]
-    assert new.base == 0 and spike_ratio(new) == pytest.approx(40 / 0.4)  # a new source counts as one base record
+    assert new.base == 0 and spike_ratio(new) == 0.0  # a new source is new, not a spike
+    alone = source_volumes({"a": 400}, {"a": 100, "b": 100})["a"]
+    assert spike_ratio(alone) == 0.0  # vendors take turns: delivering alone is no spike
+
+
+def test_without_sources_no_volume_signal_names_source_none():
+    assert volume_signals({None: 300}, {None: 1000}, []) == []
+    assert volume_signals({"vendor": 300}, {"vendor": 1000}, []) == []
+    two = volume_signals({None: 300, "crowd": 10}, {None: 1000, "crowd": 1000}, [])
+    assert None in {s.subject["source"] for s in two}  # with sources, "no source" is one of them
 
 
 def test_a_source_is_judged_against_its_own_signed_history():

@@ -78,3 +78,14 @@ def test_copies_at_the_base_s_own_rate_pass_and_a_flood_of_copies_is_flagged(dig
     assert "40 extra exact copies added" in result.findings[n + 3].explanation
     assert result.p_values[n + 3] < 1e-12 and result.summary["extra_copies"] == 83
     assert np.mean(flags[:n]) <= 0.03
+
+
+def test_five_rows_of_one_new_record_are_a_flood_in_data_that_never_repeats(digits_split):
+    from dataclasses import replace
+
+    clean = digits_split.delta(digits_split.Xp[:1] + 0.5, ["1"])
+    n = len(clean)
+    delta = replace(clean, extra_copies=np.array([0] * (n - 1) + [4]), cache={})
+    result = get_detector("duplicates").run(digits_split.profile, delta, fpr=0.01)
+    assert result.extreme_p[-1] <= 0.01 / n and result.findings[-1].flagged
+    assert "4 extra exact copies" in result.findings[-1].explanation

@@ -21,7 +21,7 @@ def test_all_detectors_score_every_record_in_range(digits_split):
         available_detectors()
     )
     for result in results:
-        assert result.status == "ok", result.error
+        assert result.status == "ran", result.error
         assert len(result.findings) == len(digits_split.Xp)
         assert all(0.0 <= f.score <= 1.0 and len(f.digest) == 64 for f in result.findings)
         assert 0.0 <= result.threshold <= 1.0
@@ -38,7 +38,7 @@ def test_a_crashing_detector_is_reported_and_the_others_still_run(digits_split, 
     by_name = {r.detector: r for r in results}
     assert by_name["exploding-test"].status == "error"
     assert "ZeroDivisionError: boom" in by_name["exploding-test"].error
-    assert by_name["outlier"].status == "ok"
+    assert by_name["outlier"].status == "ran"
 
 
 def test_delta_of_another_dimension_is_refused(digits_split):
@@ -70,7 +70,7 @@ def test_unknown_detector_and_bad_rate_are_input_errors(digits_split):
 def test_an_empty_delta_gives_empty_results(digits_split):
     delta = Delta([], np.zeros((0, 64), np.float32), [], [], [], [])
     for result in run_detectors(digits_split.profile, delta):
-        assert result.status == "ok", (result.detector, result.error)
+        assert result.status == "ran", (result.detector, result.error)
         assert result.findings == []
 
 

@@ -19,8 +19,8 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # The default policy's digest goes into every release attestation a training job checks
 # with --policy; a change to a default, a key or a section changes it, and must be deliberate.
 # Issue 12 changed it deliberately: [integrity] acknowledge_disabled and [attestation] valid_for_days;
-# issue 12's audit work added [lineage] allow_unsigned_from (unsigned additions from a signing source).
-DEFAULT_DIGEST = "8f4c5af877bb09a69ede6bdc7dc2dad929cefacd7850d1e25f9c556da63b2ab6"
+# issue 12's audit work added [lineage] allow_unsigned_from; issue 14 added [lineage] expected_new_classes and drift warnings.
+DEFAULT_DIGEST = "04614aeb8a1fc40477a89ec8e9a78235a35e2010e487872d6018c4235f075a08"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():

@@ -192,5 +192,5 @@ def test_the_detector_rules_follow_enabled_and_run(enabled):
     else:
         assert built.name == (
             "all_of(detectors.not-installed, requires(detectors.run, "
-            "all_of(detectors.knn_label, detectors.combined, detectors.extreme)))"
+            "all_of(detectors.knn_label, detectors.combined, detectors.extreme, detectors.drift)))"
         )

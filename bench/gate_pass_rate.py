@@ -1,0 +1,168 @@
+"""Benchmark: the default gate's detector rules on clean batches in file order and on batches with 1-5% poison.
+
+    python bench/gate_pass_rate.py digits,breast_cancer,cells,seattle_weather [batches per dataset]
+
+For each real dataset (bench/real_datasets.py), batches of 100-400 records taken in file
+order (the base is the file's first rows, the batch the next ones: new writers, later
+dates, other plates), each scored twice: clean, and with 1-5% of its records replaced
+by poison (at least 5 records; the attack cycles through the demo's catalogue,
+provenance.demo.attacks, at its default parameters; planted against the base, drawn from
+the batch). Deltas are built as the pipeline builds them (distinct records, copies
+counted; relabels as relabels). The gate's detector rules are applied as the default
+policy applies them (provenance.gate.detection): ``detectors.combined`` (binomial budget
+at fpr 0.01, alpha 0.001), ``detectors.extreme`` (extreme p <= 0.01 / n) and
+``detectors.drift`` (a warning: it never blocks). The data carries no signatures, so the
+lineage rules are not part of this benchmark. Prints pass / block counts with 95% Wilson
+intervals, per dataset and per attack. Heavy-ish: run with ``nice``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_datasets import LOADERS, pipeline_delta, row_digests
+
+from provenance.demo.attacks import CATALOGUE
+from provenance.detectors import run_detectors
+from provenance.detectors.combine import combine
+from provenance.detectors.drift import batch_drift
+from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, batch_label_support
+from provenance.gate.detection import flag_budget
+from provenance.profiles.reference import build_profile
+
+FPR, ALPHA = 0.01, 0.001
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def gate(profile, delta) -> dict:
+    """The default policy's detector rules on one delta: which block, whether drift warns."""
+    results = run_detectors(profile, delta, fpr=FPR)
+    verdicts = combine(results, FPR, profile.sample_batches, batch_label_support(profile, delta))
+    n = len(verdicts.records)
+    flagged = len(verdicts.flagged)
+    extreme = [i for i, v in enumerate(verdicts.records) if v.extreme_p <= DEFAULT_EXTREME_ALPHA / max(n, 1)]
+    drift = batch_drift(profile, delta)
+    blocking = []
+    if flagged > flag_budget(n, FPR, ALPHA):
+        blocking.append("detectors.combined")
+    if extreme:
+        blocking.append("detectors.extreme")
+    return {
+        "blocking": blocking,
+        "warned": any(s.shifted for s in drift),
+        "flagged": flagged,
+        "n": n,
+        "flags": np.array([v.flagged for v in verdicts.records]),
+    }
+
+
+def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
+    """The batch with ``rate`` of it (at least 5 records) replaced by ``attack``'s poison; the delta and a poison mask."""
+    k = max(5, int(round(rate * len(Xd))))
+    planted = attack.plant(Xb, yb, Xd, yd, k, rng)
+    added = np.array([kind == "added" for kind in planted.kinds])
+    # a poison made from a batch record replaces it (a flipped label is that record, not a copy)
+    taken = set(row_digests(planted.X[added]))
+    keep = np.array([i for i, d in enumerate(row_digests(Xd)) if d not in taken], dtype=np.int64)
+    X_new = np.vstack([Xd[keep], planted.X[added]]).astype(np.float32)
+    y_new = np.concatenate([yd[keep].astype(str), np.asarray(planted.labels)[added].astype(str)])
+    delta, rows = pipeline_delta(Xb, X_new, y_new)
+    poison = rows >= len(keep)
+    relabeled = np.flatnonzero(~added)
+    if len(relabeled):
+        digests = row_digests(planted.X[relabeled])
+        delta = replace(
+            delta,
+            digests=delta.digests + digests,
+            X=np.vstack([delta.X, planted.X[relabeled]]).astype(np.float32),
+            labels=delta.labels + [str(v) for v in np.asarray(planted.labels)[relabeled]],
+            sources=delta.sources + ["vendor"] * len(relabeled),
+            kinds=delta.kinds + ["relabeled"] * len(relabeled),
+            old_labels=delta.old_labels + [str(planted.old_labels[i]) for i in relabeled],
+            extra_copies=np.concatenate([delta.extra_copies, np.zeros(len(relabeled), np.int64)]),
+            base_copies=np.concatenate([delta.base_copies, np.ones(len(relabeled), np.int64)]),
+            cache={},
+        )
+        poison = np.concatenate([poison, np.ones(len(relabeled), bool)])
+    return delta, poison
+
+
+def run(names, per_dataset=6, seed=0):
+    rng = np.random.default_rng(seed)
+    clean_pass = clean_warn = clean_n = 0
+    poison_block = poison_n = 0
+    by_attack = defaultdict(lambda: [0, 0])
+    blocked_by = defaultdict(int)
+    attacks = list(CATALOGUE)
+    turn = 0
+    for name in names:
+        X, y = LOADERS[name]()
+        y = y.astype(str)
+        d_pass = d_block = 0
+        starts = np.linspace(0.3 * len(X), 0.85 * len(X), per_dataset).astype(int)
+        for start in starts:
+            size = int(min(rng.integers(100, 401), len(X) - start))
+            Xb, yb, Xd, yd = X[:start], y[:start], X[start : start + size], y[start : start + size]
+            profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
+            clean, _ = pipeline_delta(Xb, Xd, yd)
+            g = gate(profile, clean)
+            clean_n += 1
+            passed = not g["blocking"]
+            clean_pass += passed
+            clean_warn += g["warned"]
+            d_pass += passed
+            for rule in g["blocking"]:
+                blocked_by[rule] += 1
+            attack = attacks[turn % len(attacks)]
+            turn += 1
+            rate = float(rng.uniform(0.01, 0.05))
+            delta, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
+            p = gate(profile, delta)
+            poison_n += 1
+            blocked = bool(p["blocking"])
+            poison_block += blocked
+            d_block += blocked
+            by_attack[attack.name][0] += blocked
+            by_attack[attack.name][1] += 1
+            print(
+                f"{name:16s} start {start:5d} n {g['n']:3d}: clean {'pass' if passed else 'BLOCK ' + ','.join(g['blocking'])}"
+                f"{' (warned)' if g['warned'] else ''} [{g['flagged']} flagged]; {attack.name} x{int(poison.sum())}: "
+                f"{'BLOCK ' + ','.join(p['blocking']) if blocked else 'pass'} [{int(p['flags'][poison].sum())}/{int(poison.sum())} poison flagged]",
+                flush=True,
+            )
+        print(
+            f"{name:16s} clean in order passed {d_pass}/{len(starts)}; poisoned blocked {d_block}/{len(starts)}",
+            flush=True,
+        )
+    lo, hi = wilson(clean_pass, clean_n)
+    print(
+        f"clean in-order batches passed: {clean_pass}/{clean_n} = {clean_pass / clean_n:.1%} (95% Wilson {lo:.1%}-{hi:.1%}); warned {clean_warn}"
+    )
+    print("  blocked by: " + (", ".join(f"{k} {v}" for k, v in sorted(blocked_by.items())) or "-"))
+    lo, hi = wilson(poison_block, poison_n)
+    print(
+        f"batches with 1-5% poison blocked: {poison_block}/{poison_n} = {poison_block / poison_n:.1%} (95% Wilson {lo:.1%}-{hi:.1%})"
+    )
+    for attack, (k, n) in sorted(by_attack.items()):
+        print(f"  {attack:22s} blocked {k}/{n}")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1].split(","), *(int(a) for a in sys.argv[2:3]))

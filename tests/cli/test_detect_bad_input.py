@@ -1,0 +1,73 @@
+"""Records detection cannot featurise are bad input: exit 2 naming them, never a silent skip.
+
+A crashing detector is the other kind of failure (status error, the gate exits 3): see
+test_check.py and test_diff_detect.py.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from support import digits_table, store_fingerprint
+
+
+def _commit(prov, keypair, data: str, tag: str, *args: str) -> None:
+    r = prov("commit", data, "--tag", tag, "--key", keypair.private_path, *args)
+    assert r.exit_code == 0, r.output
+
+
+def _both_refuse(prov, workdir, needles: list[str]) -> None:
+    before = store_fingerprint(workdir / ".prov")
+    for args in (["diff", "v1", "v2", "--detect", "--format", "json"], ["check", "v2", "--base", "v1"]):
+        r = prov(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert all(n in r.stderr for n in needles), r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    after = store_fingerprint(workdir / ".prov")
+    assert {k: v for k, v in after.items() if "prov.db" not in k} == {
+        k: v for k, v in before.items() if "prov.db" not in k
+    }
+
+
+def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, keypair):
+    t = digits_table().slice(0, 1100)
+    pq.write_table(t.slice(0, 1000), workdir / "v1.parquet")
+    _commit(prov, keypair, "v1.parquet", "v1")
+    px = t.column("px20").cast(pa.float64()).to_pylist()
+    px[1042] = float("nan")
+    pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
+    _commit(prov, keypair, "v2.parquet", "v2")
+    _both_refuse(prov, workdir, ["null, NaN or infinite", "1042 ("])
+
+
+def test_a_feature_dimension_that_differs_from_the_base_names_the_records(prov, workdir, store, keypair):
+    def table(n: int, width: int) -> pa.Table:
+        rows = [[float((i * 7 + j) % 13) for j in range(width)] for i in range(n)]
+        return pa.table({"emb": pa.array(rows, pa.list_(pa.float64())), "label": [str(i % 3) for i in range(n)]})
+
+    pq.write_table(table(300, 8), workdir / "v1.parquet")
+    pq.write_table(pa.concat_tables([table(300, 8), table(330, 6).slice(300)]), workdir / "v2.parquet")
+    featurizer = ("--featurizer", "embedding", "--featurizer-option", "column=emb")
+    _commit(prov, keypair, "v1.parquet", "v1", *featurizer)
+    _commit(prov, keypair, "v2.parquet", "v2", *featurizer)
+    _both_refuse(prov, workdir, ["6 features each", "profile 8", "(and 20 more)"])
+
+
+def test_an_undecodable_image_names_the_file(prov, workdir, store, keypair):
+    def png(value: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("L", (8, 8), value).save(out, format="PNG")
+        return out.getvalue()
+
+    for label in ("a", "b"):
+        (workdir / "tree" / label).mkdir(parents=True)
+        for i in range(12):
+            (workdir / "tree" / label / f"{i}.png").write_bytes(png(10 * i + (0 if label == "a" else 120)))
+    _commit(prov, keypair, "tree", "v1")
+    (workdir / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG not really an image")
+    _commit(prov, keypair, "tree", "v2")
+    _both_refuse(prov, workdir, ["cannot decode", "b/broken.png"])
