@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
-from support import run, store_fingerprint
+from support import rule_verdicts, run, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -151,7 +151,7 @@ def test_verify_reads_the_signed_location_not_the_stores_row(prov, template_trus
     assert r.exit_code == 1
     assert f"data at {workdir / 'v2.parquet'} no longer matches its signed manifest (2 relabeled)" in one_line(r)
     r = prov("check", "v2", "--base", "v1", *PINNED)
-    assert r.exit_code == 1 and "[BLOCK] integrity.verify_data" in r.stdout
+    assert r.exit_code == 1 and rule_verdicts(r.stdout)["integrity.verify_data"] == "blocked"
     assert prov("show", "v2", "--json").exit_code == 0
     assert json.loads(prov("show", "v2", "--json").stdout)["dataset"]["path"] == "v2.parquet"
 
