@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, VerificationError
-from provenance.manifest import Manifest
-from provenance.sources.interface import DatasetSpec
-from provenance.store.coverage import coverage
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -207,6 +204,8 @@ def dataset_from_predicate(store: Store, row: dict, pred: dict) -> DatasetSpec:
             f"cannot be re-read safely; commit the data again as a new version (prov commit DATA --tag NEW)"
         )
     try:
+        from provenance.sources.interface import DatasetSpec
+
         return local_spec(DatasetSpec.from_dict(dataset), store)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise VerificationError(f"version {row['tag']}: its signed dataset description is damaged ({exc})") from exc
@@ -247,5 +246,7 @@ def describe_version(store: Store, tag: str) -> dict:
         "envelope_object": row["envelope_object"],
     }
     info.update(pred.get("lineage") or {})
+    from provenance.store.coverage import coverage
+
     info["audit"] = coverage(store).to_dict()  # what of the audit log no signature covers yet
     return info

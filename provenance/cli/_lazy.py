@@ -30,9 +30,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "log": ("core", "List versions, newest last."),
     "show": ("core", "Show a version's signed facts (counts per label and source, lineage)."),
-    "verify": ("core", "Verify a version (signature, objects, every record digest) or a signed batch."),
+    "verify": (
+        "core",
+        "Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch.",
+    ),
     "sign": ("lineage", "Sign a batch at source (no store, no network): writes DATA.prov.json."),
-    "add": ("lineage", "Register a batch and its records; a signed batch is verified first."),
+    "add": (
+        "lineage",
+        "Register a batch and its records; a signed batch is verified first against the keys trusted for its source.",
+    ),
     "lineage": ("lineage", "Where a record came from: source, batch, signing key, and its label in every version."),
     "sources": ("lineage", "Each source with its batches, records, signed fraction and relabels."),
     "quarantine": ("lineage", "A new signed version without one source's (or the flagged) records."),
@@ -40,16 +46,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "diff",
         "Record-level diff of two versions: added, removed, relabeled, by source and class, with signals.",
     ),
-    "findings": ("findings", "List detector findings stored for a version (flagged records, worst first)."),
+    "findings": (
+        "findings",
+        "List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first).",
+    ),
     "check": (
         "check",
         "Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.",
     ),
     "waive": (
         "check",
-        "Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours.",
+        "Accept one finding after review: a signed waiver that `prov check` honours if its key may waive.",
     ),
-    "fsck": ("fsck", "Check the whole store: object bytes, versions, signatures, audit chain, lineage."),
+    "fsck": (
+        "fsck",
+        "Check the whole store: object bytes, versions, signatures (against the keys you pin), audit chain, lineage.",
+    ),
     "demo": ("demo", "Build a store, keys and versions from real data and show every check prov makes."),
     "keys": ("core", "Generate signing keys (no store needed); register or revoke them."),
     "audit": ("audit", "Check the store's audit log and sign checkpoints over it."),

@@ -79,8 +79,7 @@ def waive(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Accept one finding after review: a signed waiver, stored and audit-logged, that `prov check` honours
-    when the key is one the checker trusts to waive."""
+    """Accept one finding after review: a signed waiver that `prov check` honours if its key may waive."""
     from provenance.gate.waivers import create_waiver
 
     result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key)

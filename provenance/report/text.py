@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Cell, Col, Grid, Writer
 from provenance.report.view import (
@@ -44,8 +45,9 @@ RULE_STYLE = {"passed": "green", "warned": "yellow", "blocked": "bold red", "err
 
 
 def _cell(text: str, style: str = "") -> Text:
-    """Untrusted text as a cell (never read as markup)."""
-    return Text(text, style=style)
+    """Untrusted text as a cell: escaped first (rich's Text drops a carriage return, which would
+    hide it), never read as markup."""
+    return Text(visible(text), style=style)
 
 
 def _cut(shown: int, total: int, see_all: str) -> str:

@@ -461,7 +461,11 @@ def test_a_shifted_batch_warns_passes_and_the_attestation_says_so(prov, workdir,
     assert report["decision"] == "warned" and drift["status"] == "warn" and "class_mix" in drift["reason"]
     assert {x["status"] for x in report["rules"]} <= {"pass", "warn"}
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
-    assert r.exit_code == 0 and "passed with warnings" in r.stdout and rule_verdicts(r.stdout)["detectors.drift"] == "warned"
+    assert (
+        r.exit_code == 0
+        and "passed with warnings" in r.stdout
+        and rule_verdicts(r.stdout)["detectors.drift"] == "warned"
+    )
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data")
     assert r.exit_code == 0 and "released with a warning: detectors.drift" in r.stdout
 
