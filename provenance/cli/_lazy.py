@@ -86,19 +86,21 @@ class LazyGroup(typer.core.TyperGroup):
         return list(COMMANDS) + [n for n in self.commands if n not in COMMANDS]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if self.listing and cmd_name in COMMANDS:  # `prov --help` lists the table's help lines, whole
+            return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], short_help=COMMANDS[cmd_name][1])
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return self.commands.get(cmd_name)
-        module, help_line = COMMANDS[cmd_name]
-        if self.listing:
-            return typer.core.TyperCommand(cmd_name, help=help_line)
+        module, _ = COMMANDS[cmd_name]
         importlib.import_module(f"provenance.cli.{module}")
         assert self.app is not None
         self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
         return self.commands.get(cmd_name)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        self.listing = True
+        """``prov --help``: click's plain layout (rich's costs ~0.1 s of start-up: the 0.15 s aim);
+        every command's own ``--help`` keeps typer's rich layout."""
+        markup, self.listing, self.rich_markup_mode = self.rich_markup_mode, True, None
         try:
             super().format_help(ctx, formatter)
         finally:
-            self.listing = False
+            self.listing, self.rich_markup_mode = False, markup
