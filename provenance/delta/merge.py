@@ -64,8 +64,10 @@ class Interner:
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(column)
         mapping = np.array([self.id(v) for v in column.dictionary.to_pylist()] or [0], dtype=np.int32)
-        indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        out = mapping[indices] if len(mapping) else np.zeros(len(column), np.int32)
+        indices = column.indices
+        if column.null_count:
+            indices = indices.fill_null(0)  # (pc.fill_null costs more than the rest: only when needed)
+        out = mapping[indices.to_numpy(zero_copy_only=False)] if len(mapping) else np.zeros(len(column), np.int32)
         if column.null_count:
             out = np.where(column.is_valid().to_numpy(zero_copy_only=False), out, self.id(None))
         return out.astype(np.int32, copy=False)
@@ -93,6 +95,18 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for k in (1, 2, 3):
         out &= wa[:, k] == wb[:, k]
     return out
+
+
+def is_sorted(digests: np.ndarray) -> bool:
+    """Are the S32 digests in non-decreasing order? Decided on the 8-byte prefixes; only
+    neighbours sharing a prefix are compared on all 32 bytes."""
+    if len(digests) < 2:
+        return True
+    prefix = _prefix(digests)
+    if np.any(prefix[1:] < prefix[:-1]):
+        return False
+    tied = np.flatnonzero(prefix[1:] == prefix[:-1])
+    return not len(tied) or not np.any(digests[tied + 1] < digests[tied])
 
 
 def _differs_from_previous(digests: np.ndarray) -> np.ndarray:
@@ -128,28 +142,6 @@ def _confirm(
         pos[idx[ok]] = exact[ok]
         same[idx[ok]] = True
     return np.where(same, pos, -1)
-
-
-def locate_sorted(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
-    """``locate`` for two sorted-unique digest arrays of similar size (a window of each side).
-
-    Same answer as ``locate``; the prefixes are merged by one stable sort of the two sorted
-    runs (linear: the sort finds the runs) instead of a binary search per needle.
-    """
-    if not len(needles) or not len(haystack):
-        return np.full(len(needles), -1, dtype=np.int64)
-    hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
-    order = np.argsort(np.concatenate([hay_prefix, needle_prefix]), kind="stable")
-    is_needle = order >= len(haystack)
-    # haystack entries up to each needle in the merged order
-    before = np.cumsum(~is_needle)
-    pos = np.empty(len(needles), np.int64)
-    pos[order[is_needle] - len(haystack)] = before[is_needle]
-    # the stable sort puts a haystack entry before an equal needle, so ``before`` counts it:
-    # step back onto it (``_confirm`` settles ties of the prefix on all 32 bytes)
-    hit = (pos > 0) & (hay_prefix[np.maximum(pos - 1, 0)] == needle_prefix)
-    pos[hit] -= 1
-    return _confirm(needles, haystack, needle_prefix, hay_prefix, pos)
 
 
 @dataclass
@@ -264,7 +256,7 @@ class SideStream:
         digests = digest_view(batch.column("digest"))
         if len(digests):
             d = digests
-            if (self.last is not None and d[0] < self.last) or (len(d) > 1 and np.any(d[1:] < d[:-1])):
+            if (self.last is not None and d[0] < self.last) or not is_sorted(d):
                 raise VerificationError(
                     f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest"
                 )
@@ -400,7 +392,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         out.digests[side] += len(g.digests)
         out.duplicates[side] += int((g.counts - 1).sum())
         out.conflicting[side] += int(g.multi_label.sum())
-    in_a = locate_sorted(gb.digests, ga.digests)  # for each new group, its base group or -1
+    in_a = locate(gb.digests, ga.digests)  # for each new group, its base group or -1
     in_b = np.full(len(ga.digests), -1, np.int64)
     found = np.flatnonzero(in_a >= 0)
     in_b[in_a[found]] = found
