@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from provenance.errors import VerificationError
 
-WINDOW_ROWS = 1 << 18
+WINDOW_ROWS = 1 << 16  # 64k rows: peak memory at 10 M records 329 MiB (1 << 18: 411 MiB), same CPU
 DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
 NO_SOURCE = 0  # id of "no source" in the source interner
 LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")  # ranks 0, 1, 2: worst wins
