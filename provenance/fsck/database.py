@@ -52,7 +52,7 @@ def on_demand_schema() -> dict[tuple[str, str], str]:
 
 def expected_schema() -> dict[tuple[str, str], str]:
     """``(type, name) -> sql`` of every table and index ``prov init`` creates, read from a fresh in-memory store."""
-    db = sqlite_utils.Database(memory=True)
+    db = sqlite_utils.Database(memory=True, execute_plugins=False)
     create_schema(db)
     schema = {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
     db.conn.close()

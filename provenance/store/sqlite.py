@@ -6,6 +6,10 @@ store needs neither at start-up, so sqlite-utils is imported with both hidden, a
 type table answers for them lazily, with the types sqlite-utils itself would give
 (numpy integers INTEGER, numpy floats REAL, ``pandas.Timestamp`` TEXT), once a command
 that uses them has imported them. Every module that needs sqlite-utils imports it from here.
+
+prov opens its databases with ``execute_plugins=False``: a sqlite-utils plugin installed in
+the environment must not get a hook into the store's connection (and loading the plugin
+entry points costs ~0.05 s of start-up).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def _decode_text(db_path: Path, raw: bytes) -> str:
 @functools.lru_cache(maxsize=1)
 def _expected_columns() -> dict[str, set[str]]:
     """Column names of every table ``prov init`` creates, from the schema code itself."""
-    db = sqlite_utils.Database(memory=True)
+    db = sqlite_utils.Database(memory=True, execute_plugins=False)
     create_schema(db)
     out = {t: set(db[t].columns_dict) for t in db.table_names()}
     db.conn.close()
@@ -96,7 +96,7 @@ class Store:
                     )
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
-        self.db = sqlite_utils.Database(conn)
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._new_objects: list[str] | None = None
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
@@ -127,7 +127,7 @@ class Store:
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "lock").touch()
         tmp = root / ".prov.db.init"
-        db = sqlite_utils.Database(tmp, recreate=True)
+        db = sqlite_utils.Database(tmp, recreate=True, execute_plugins=False)
         create_schema(db)
         db.conn.close()
         os.replace(tmp, root / "prov.db")
