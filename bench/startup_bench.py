@@ -38,6 +38,7 @@ COMMANDS = [
     ("prov log", ["log"], FAST, False),
     ("prov show v1", ["show", "v1"], FAST, False),
     ("prov verify batch.parquet", ["verify", "batch.parquet"], SLOWER, False),
+    ("prov verify v1 --signer maintainer.pub", ["verify", "v1", "--signer", "maintainer.pub"], SLOWER, False),
     ("prov sign batch.parquet", ["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], SLOWER, False),
     ("prov add batch.parquet", ["add", "batch.parquet", "--source", "vendor"], SLOWER, True),
 ]
@@ -63,7 +64,7 @@ def world(folder: Path) -> None:
     prov(["init"], folder)
     prov(["keys", "generate", "vendor"], folder)
     prov(["keys", "generate", "maintainer"], folder)
-    prov(["trust", "add", "vendor", "vendor.pub"], folder)
+    prov(["trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key"], folder)
     prov(["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], folder)
     prov(["commit", "data.parquet", "--tag", "v1", "--key", "maintainer.key"], folder)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from provenance import fastsha
-from provenance.encoding import encode_label, encode_value, split_digests
+# fastsha (numpy) and the encoders (pyarrow) are imported where a tree is built from entries
+# or blobs: `prov show` and the audit log's consistency proofs need only hashlib here.
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -33,6 +33,8 @@ def merkle_entry(digest: bytes, label: str, source: str | None, label_kind: str 
     so ``"1"`` and ``1`` are different entries. These bytes are part of every signed root:
     a change needs a new tree name, not an edit.
     """
+    from provenance.encoding import encode_label, encode_value
+
     return encode_value(digest) + encode_label(label, label_kind) + encode_value(source)
 
 
@@ -118,6 +120,8 @@ _PARALLEL_TREE_MIN = 1 << 17
 
 
 def _subtree_root(args: tuple[bytes, int, int]) -> bytes:
+    from provenance.encoding import split_digests
+
     blob, start, end = args
     return merkle_root(split_digests(blob[start * 32 : end * 32]))
 
@@ -132,6 +136,9 @@ def merkle_root_of_blob(blob: bytes, executor=None) -> bytes:
     subtree (and the last, partial one reduces the same way), so hashing them apart and
     then combining their roots gives the same root as one pass.
     """
+    from provenance import fastsha
+    from provenance.encoding import split_digests
+
     n = len(blob) // 32
     if fastsha.available():
         return fastsha.merkle_root(blob)
@@ -200,6 +207,8 @@ class MerkleBuilder:
 
 def perfect_subtree_root(blob: bytes | memoryview) -> bytes:
     """Root over a power-of-two number of leaf hashes (any count works; this is the hot path)."""
+    from provenance import fastsha
+
     return fastsha.merkle_root(blob)
 
 
