@@ -42,7 +42,7 @@ def _norm(sql: str) -> str:
 @functools.cache
 def on_demand_schema() -> dict[tuple[str, str], str]:
     """``(type, name) -> sql`` of the tables a store makes on first use (``schema.ON_DEMAND_TABLES``)."""
-    db = sqlite_utils.Database(memory=True)
+    db = sqlite_utils.Database(memory=True, execute_plugins=False)
     for create in ON_DEMAND_TABLES.values():
         create(db)
     schema = {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
