@@ -23,9 +23,22 @@ import tempfile
 from pathlib import Path
 
 from provenance.errors import InputError
-from provenance.store.objects import fsync_dir
 
 STDOUT = "-"
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk, so a rename inside it survives a crash.
+
+    Here rather than in the store: ``prov sign`` writes its envelope without a store, and
+    importing ``provenance.store`` loads sqlite-utils.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),

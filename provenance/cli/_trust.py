@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from provenance.trust.pins import Pins
+if TYPE_CHECKING:  # imported when a command runs: `prov sign` and `prov init` never open a store
+    from provenance.trust.pins import Pins
 
 _FLAGS = [
     (
@@ -60,6 +61,8 @@ def trust_flags(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from provenance.trust.pins import Pins
+
         values = {name: kwargs.pop(name) for name, _, _ in _FLAGS}
         pins = Pins.load(values["signer"], values["root"], values["root_threshold"])
         return fn(*args, pins=pins, **kwargs)

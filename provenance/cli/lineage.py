@@ -11,14 +11,21 @@ from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
-from provenance.store import Store
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
+    from provenance.store import Store
     from provenance.store.checkpoints import CheckpointKey
 
 # Library modules are imported inside each command (lazy start-up: `prov sign` does not load
-# the commit pipeline, `prov trust list` no pyarrow).
+# the commit pipeline or the store's sqlite-utils, `prov trust list` no pyarrow).
+
+
+def _open_store(pins: Pins | None = None) -> Store:
+    from provenance.store import Store
+
+    return Store.open(pins=pins)
+
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -88,7 +95,7 @@ def trust_add(
 
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
     entry = trustlib.add_key(
-        Store.open(pins=pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
+        _open_store(pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
     )
     if json_out:
         emit_json(entry.to_dict() | {"signed": key is not None})
@@ -118,7 +125,7 @@ def trust_revoke(
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
     from provenance.trust import source_keys as trustlib
 
-    revoked = trustlib.revoke(Store.open(), source, key, reason, _checkpoint(checkpoint_key))
+    revoked = trustlib.revoke(_open_store(), source, key, reason, _checkpoint(checkpoint_key))
     if json_out:
         emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
         return
@@ -132,7 +139,7 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
     from provenance.trust import source_keys as trustlib
 
-    store = Store.open(pins=pins)
+    store = _open_store(pins)
     counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
     rows = [
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted}
@@ -174,7 +181,7 @@ def add(
 
     spec = flags.spec(data)
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before any data is read
-    result = register.add_batch(Store.open(pins=pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
+    result = register.add_batch(_open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
     if json_out:
         emit_json(result.to_dict())
         return
@@ -193,7 +200,7 @@ def lineage_cmd(
     from provenance.lineage import classify as lineage
     from provenance.lineage import queries
 
-    info = queries.record_lineage(Store.open(pins=pins), digest)
+    info = queries.record_lineage(_open_store(pins), digest)
     note_unpinned(pins)
     if json_out:
         emit_json(info)
@@ -223,7 +230,7 @@ def sources(
     """Each source with its batches, records, signed fraction and relabels."""
     from provenance.lineage import queries
 
-    info = queries.source_summary(Store.open(pins=pins), version)
+    info = queries.source_summary(_open_store(pins), version)
     note_unpinned(pins)
     if json_out:
         emit_json(info)
@@ -263,7 +270,7 @@ def quarantine(
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
-    result = quarantine_version(Store.open(pins=pins), from_tag, tag, key, source, findings, out)
+    result = quarantine_version(_open_store(pins), from_tag, tag, key, source, findings, out)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from provenance.fsck.objects import OBJECT_NAME, referenced_objects
 from provenance.fsck.problems import FsckReport
-from provenance.store.objects import fsync_dir
+from provenance.output_file import fsync_dir
 from provenance.store.store import Store
 
 

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance import clock, input_file, keys, output_file, signing
 from provenance.changes import counts, describe, record_changes, summary, where
@@ -27,9 +27,11 @@ from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
-from provenance.store import Store
 from provenance.trust import source_keys as trust
 from provenance.trust.source_signatures import verify_for_source
+
+if TYPE_CHECKING:  # `prov sign` runs without a store: sqlite-utils is not imported for it
+    from provenance.store import Store
 
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
 ENVELOPE_SUFFIX = ".prov.json"

@@ -17,15 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from provenance.errors import VerificationError
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries to disk, so a rename inside it survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from provenance.output_file import fsync_dir
 
 
 def atomic_write(

@@ -35,11 +35,14 @@ from provenance import keys
 from provenance.errors import InputError
 from provenance.trust.roles import MAINTAINER_ROLES, ROOT, RoleKeys, RoleSignature, verify_role
 from provenance.trust.root import Root, load_chain
-from provenance.trust.source_keys import TrustedKey, entries
-from provenance.trust.statements import signed_entries
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
+    from provenance.trust.source_keys import TrustedKey
+
+# The store's trust entries (source_keys, statements) import the store's schema and
+# sqlite-utils; they are imported where a store is read, so `prov sign` (no store) and
+# every command's start-up do not pay for them.
 
 SIGNERS_ENV = "PROV_SIGNERS"
 ROOT_ENV = "PROV_ROOT"
@@ -202,6 +205,9 @@ class Pins:
         validity window. Nothing pinned: every trust entry in the store. Revocations in
         the store (the ``trust`` row or a ``trust.revoke`` audit entry) apply in every mode.
         """
+        from provenance.trust.source_keys import TrustedKey, entries
+        from provenance.trust.statements import signed_entries
+
         revoked = revoked_source_keys(store)
         if self.root is not None:
             found = []
@@ -271,6 +277,8 @@ def _with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[st
     hit = revoked.get((key.source, key.keyid))
     if hit is None:
         return key
+    from provenance.trust.source_keys import TrustedKey
+
     fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
     return TrustedKey(**{**fields, "revoked_at": hit[0], "revoked_reason": hit[1]})
 

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from provenance import keys, signing
 from provenance.errors import InputError, VerificationError
-from provenance.store.schema import create_trust_statements
 from provenance.trust.roles import RoleKeys, verify_role
 
 if TYPE_CHECKING:
@@ -31,6 +30,8 @@ TABLE = "trust_statements"
 
 def create_table(store: Store) -> None:
     """Create ``trust_statements`` if this store has none yet (stores made before signed entries lack it)."""
+    from provenance.store.schema import create_trust_statements  # sqlite-utils: only where a store is open
+
     create_trust_statements(store.db)
 
 
