@@ -48,11 +48,11 @@ def test_lazy_help_prints_what_the_eager_help_prints():
     assert all(f" {name} " in lazy for name in _lazy.COMMANDS)
 
 
-def modules_loaded(args: list[str], cwd: Path) -> set[str]:
-    """Which heavy modules one ``prov`` process imports, run as the console script runs."""
+def modules_loaded(args: list[str], cwd: Path, names: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of ``names`` (default: the heavy modules) one ``prov`` process imports, run as the console script runs."""
     code = (
         "import sys, atexit\n"
-        f"atexit.register(lambda: print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr))\n"
+        f"atexit.register(lambda: print(' '.join(m for m in {names!r} if m in sys.modules), file=sys.stderr))\n"
         f"sys.argv = ['prov', *{args!r}]\n"
         "from provenance.cli import main\n"
         "main()\n"
@@ -83,4 +83,19 @@ def test_sign_add_and_verify_import_neither_pandas_nor_scipy(tmp_path):
         ["verify", "b.parquet"],
     ):
         assert modules_loaded(args, tmp_path) & not_needed == set(), args
+    assert (tmp_path / "b.parquet.prov.json").exists()
+
+
+def test_show_imports_no_heavy_module_and_sign_opens_no_store(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1.0, 2.0, 3.0], "label": ["a", "b", "a"]}), tmp_path / "b.parquet")
+    for args in (["init"], ["keys", "generate", "k"], ["commit", "b.parquet", "--tag", "v1", "--key", "k.key"]):
+        subprocess.run([sys.executable, "-m", "provenance", *args], cwd=tmp_path, check=True, capture_output=True)
+    assert modules_loaded(["show", "v1", "--signer", "k.pub"], tmp_path) == set()
+    assert modules_loaded(["log"], tmp_path) == set()
+    # a vendor signs without a store: neither the store's sqlite-utils nor its trust tables load
+    args = ["sign", "b.parquet", "--source", "v", "--key", "k.key"]
+    assert modules_loaded(args, tmp_path, ("sqlite_utils", "provenance.store")) == set()
     assert (tmp_path / "b.parquet.prov.json").exists()
