@@ -9,8 +9,9 @@ by poison (at least 5 records; the attack cycles through the demo's catalogue,
 provenance.demo.attacks, at its default parameters; planted against the base, drawn from
 the batch). Deltas are built as the pipeline builds them (distinct records, copies
 counted; relabels as relabels). The gate's detector rules are applied as the default
-policy applies them (provenance.gate.detection): ``detectors.combined`` (binomial budget
-at fpr 0.01, alpha 0.001), ``detectors.extreme`` (extreme p <= 0.01 / n) and
+policy applies them (provenance.gate.detection): ``detectors.combined`` (beta-binomial
+budget at fpr 0.01, alpha 0.001, overdispersion from the base's pseudo-batches, plus the
+count of records beyond every reference record; provenance.detectors.budget), ``detectors.extreme`` (extreme p <= 0.01 / n) and
 ``detectors.drift`` (a warning: it never blocks). The data carries no signatures, so the
 lineage rules are not part of this benchmark. Prints pass / block counts with 95% Wilson
 intervals, per dataset and per attack. Heavy-ish: run with ``nice``.
@@ -32,10 +33,10 @@ from real_datasets import LOADERS, pipeline_delta, row_digests
 
 from provenance.demo.attacks import CATALOGUE
 from provenance.detectors import run_detectors
+from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine
 from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, batch_label_support
-from provenance.gate.detection import flag_budget
 from provenance.profiles.reference import build_profile
 
 FPR, ALPHA = 0.01, 0.001
@@ -59,8 +60,11 @@ def gate(profile, delta) -> dict:
     flagged = len(verdicts.flagged)
     extreme = [i for i, v in enumerate(verdicts.records) if v.extreme_p <= DEFAULT_EXTREME_ALPHA / max(n, 1)]
     drift = batch_drift(profile, delta)
+    budget = flag_budget(
+        n, FPR, ALPHA, verdicts.reference_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags
+    )
     blocking = []
-    if flagged > flag_budget(n, FPR, ALPHA):
+    if flagged > budget.flags or len(verdicts.beyond_reference) > budget.beyond:
         blocking.append("detectors.combined")
     if extreme:
         blocking.append("detectors.extreme")

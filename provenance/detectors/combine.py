@@ -80,11 +80,23 @@ class Verdicts:
     combined: list[str]  # detectors whose p-values entered the combination
     threshold: float  # T below which a record is flagged (min per-detector p-value)
     reference_flag_rate_by_batch: list[float] = field(default_factory=list)
+    # per pseudo-batch of the reference: records with a combined statistic, and how many
+    # of them the calibration flags (the drift the gate's budget allows for, ``detectors.budget``)
+    reference_batch_sizes: list[int] = field(default_factory=list)
+    reference_batch_flags: list[int] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[RecordVerdict]:
         """The records the combined verdict flags."""
         return [r for r in self.records if r.flagged]
+
+    @property
+    def beyond_reference(self) -> list[RecordVerdict]:
+        """Flagged records whose statistic lies beyond every reference record's (p < 1 / (m + 1))."""
+        if self.reference_size <= 0:
+            return []
+        lowest = 1.0 / (self.reference_size + 1.0)
+        return [r for r in self.records if r.flagged and r.p_value < lowest]
 
     def summary(self) -> dict:
         """How the verdicts were calibrated and how many records were scored and flagged."""
@@ -158,11 +170,17 @@ def combine(
         else fpr
     )
     by_batch: list[float] = []
+    batch_sizes: list[int] = []
+    batch_flags: list[int] = []
     if batches is not None and len(batches) == len(ref_T) and len(finite_ref):
         ok = np.isfinite(ref_T)
         flagged_ref = np.zeros(len(ref_T), dtype=bool)
         flagged_ref[ok] = ref_p <= fpr
-        by_batch = [float(flagged_ref[ok & (batches == b)].mean()) for b in np.unique(batches[ok])]
+        for b in np.unique(batches[ok]):
+            members = ok & (batches == b)
+            batch_sizes.append(int(members.sum()))
+            batch_flags.append(int(flagged_ref[members].sum()))
+        by_batch = [k / s for s, k in zip(batch_sizes, batch_flags, strict=True)]
 
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
@@ -200,6 +218,8 @@ def combine(
         combined=[r.detector for r in scored],
         threshold=threshold,
         reference_flag_rate_by_batch=by_batch,
+        reference_batch_sizes=batch_sizes,
+        reference_batch_flags=batch_flags,
     )
 
 

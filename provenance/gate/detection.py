@@ -4,8 +4,10 @@
 their evidence into one verdict per record at the policy's ``fpr``. Then:
 ``DetectorRan`` (``detectors.<name>``) is an error for a detector that crashed or is
 required but not installed (the gate fails closed); ``CombinedFlagBudget``
-(``detectors.combined``) blocks when more records are flagged than a clean delta of that
-size flags except with probability ``alpha`` (binomial tail); ``ExtremeRecords``
+(``detectors.combined``) blocks when more records are flagged than a clean batch of that
+size flags except with probability ``alpha`` (beta-binomial tail, the overdispersion
+measured on the base's own pseudo-batches, ``detectors.budget``), or too many lie beyond
+every reference record; ``ExtremeRecords``
 (``detectors.extreme``) blocks on any record with evidence strong enough to act on alone
 (its extreme p-value, ``provenance.detectors.extreme``, at most ``extreme_alpha / n``:
 Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
@@ -208,11 +210,13 @@ class DetectorRan(DetectorRule):
 
 
 class CombinedFlagBudget(DetectorRule):
-    """No more records flagged by the combined verdict than chance explains (``detectors.combined``).
+    """No more records flagged by the combined verdict than a clean batch explains (``detectors.combined``).
 
-    With ``n`` records at false-positive rate ``fpr``, a clean delta has more than
-    ``flag_budget(n, fpr, alpha)`` flagged records with probability below ``alpha``
-    (binomial tail); more unwaived flags than that block. ``max_flagged`` caps the budget.
+    With ``n`` records at false-positive rate ``fpr``, the budget (``detectors.budget``)
+    is the beta-binomial upper limit at ``alpha``, its overdispersion estimated from how
+    the base's own pseudo-batches spread (natural drift between batches; binomial when they
+    do not spread). A second count blocks too: records beyond every reference record
+    (combined p below 1 / (m + 1)) past their own budget. ``max_flagged`` caps the first.
     """
 
     key = "detectors.combined"
@@ -230,33 +234,52 @@ class CombinedFlagBudget(DetectorRule):
         self.alpha, self.max_flagged, self.expected_classes = alpha, max_flagged, list(expected_classes)
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Block when the unwaived flagged records exceed the budget, naming them."""
+        """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
+        from provenance.detectors.budget import flag_budget as batch_budget
+
         detection = self.detection(ctx)
         verdicts = detection.verdicts
         left_out = expected_class_records(detection, self.expected_classes)
         records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
         n, k = len(verdicts.records) - len(left_out), len(records)
         waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
-        budget = flag_budget(n, self.fpr, self.alpha, self.max_flagged)
-        status: Status = "block" if k > budget else "pass"
+        budget = batch_budget(
+            n,
+            self.fpr,
+            self.alpha,
+            verdicts.reference_size,
+            verdicts.reference_batch_sizes,
+            verdicts.reference_batch_flags,
+        )
+        allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
+        beyond = [r for r in records if r["p_value"] < budget.beyond_rate]
+        status: Status = "block" if k > allowed or len(beyond) > budget.beyond else "pass"
+        test = "beta-binomial" if budget.rho > 0 else "binomial"
+        drift = f", drift between the base's batches rho {budget.rho:.2g}" if budget.rho > 0 else ""
         reason = (
             f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
-            f"flags at most {budget} (binomial, alpha {self.alpha:g})"
+            f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "
+            f"reference record (at most {budget.beyond})"
             + (f"; {waived} waived" if waived else "")
             + not_judged(left_out)
         )
+        p_flags, p_beyond = budget.p_values(k, len(beyond))
         statistic = {
-            "test": "binomial",
+            "test": test,
             "n": n,
             "flagged": k,
             "fpr": self.fpr,
             "alpha": self.alpha,
-            "allowed": budget,
-            "p_value": stats.binomial_sf(k, n, self.fpr) if n else 1.0,
+            "allowed": allowed,
+            "p_value": p_flags,
+            "rho": budget.rho,
+            "beyond_reference": len(beyond),
+            "beyond_allowed": budget.beyond,
+            "beyond_p_value": p_beyond,
             "method": verdicts.method,
         }
         listed = records[:LISTED] if status == "block" else []
-        return RuleResult(self.key, status, reason, listed, k, statistic, budget, f"at most {budget}")
+        return RuleResult(self.key, status, reason, listed, k, statistic, allowed, f"at most {allowed}")
 
 
 class ExtremeRecords(DetectorRule):

@@ -161,8 +161,28 @@ def test_the_combined_verdict_blocks_beyond_its_budget_naming_the_records(gate_w
 def test_a_clean_delta_stays_within_the_combined_budget(gate_world):
     rule = detection.CombinedFlagBudget(["outlier", "knn_label"], 0.01, 0.001)
     result = only(rule, gate_world.context("clean"))
-    assert result.status == "pass" and result.statistic["test"] == "binomial"
-    assert result.count <= result.statistic["allowed"] and result.statistic["p_value"] > 0.001
+    assert result.status == "pass" and result.count <= result.statistic["allowed"]
+    assert result.statistic["p_value"] > 0.001 and result.statistic["beyond_p_value"] > 0.001
+    assert result.statistic["beyond_reference"] <= result.statistic["beyond_allowed"]
+
+
+def test_the_combined_budget_allows_for_the_drift_between_the_bases_own_batches(gate_world):
+    from provenance.detectors.budget import flag_budget
+
+    ctx = gate_world.context("clean")
+    result = only(detection.CombinedFlagBudget(["outlier", "knn_label"], 0.01, 0.001), ctx)
+    verdicts = ctx.detection_run.detection.verdicts
+    assert len(verdicts.reference_batch_sizes) == len(verdicts.reference_batch_flags) > 1
+    expected = flag_budget(
+        len(verdicts.records),
+        0.01,
+        0.001,
+        verdicts.reference_size,
+        verdicts.reference_batch_sizes,
+        verdicts.reference_batch_flags,
+    )
+    assert result.statistic["allowed"] == expected.flags and result.statistic["rho"] == expected.rho
+    assert result.statistic["test"] == ("beta-binomial" if expected.rho > 0 else "binomial")
 
 
 def test_a_record_far_outside_the_base_blocks_whatever_the_budget(gate_world):

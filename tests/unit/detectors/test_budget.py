@@ -1,0 +1,53 @@
+"""The combined verdict's budget: overdispersion measured on the base's pseudo-batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from provenance import stats
+from provenance.detectors import budget
+
+
+def test_batches_that_flag_alike_show_no_overdispersion():
+    assert budget.overdispersion([100] * 10, [1] * 10) == 0.0
+    assert budget.overdispersion([100] * 10, [0] * 10) == 0.0
+    assert budget.overdispersion([100], [5]) == 0.0
+
+
+def test_batches_that_flag_unevenly_show_overdispersion_up_to_the_cap():
+    # the fixed data of a base whose flags sit in a few batches, and one odd batch
+    mild = budget.overdispersion([100] * 10, [0, 0, 1, 2, 0, 3, 1, 0, 2, 1], cap=1.0)
+    odd = budget.overdispersion([100] * 10, [0, 0, 0, 0, 0, 0, 0, 0, 0, 10], cap=1.0)
+    assert 0.0 <= mild < odd
+    assert odd > budget.RHO_CAP and budget.overdispersion([100] * 10, [0] * 9 + [10]) == budget.RHO_CAP
+
+
+def test_without_overdispersion_the_budget_is_the_binomial_one():
+    for n in (50, 300, 2000):
+        assert budget.upper_limit(n, 0.01, 0.001, 0.0) == stats.binomial_upper_limit(n, 0.01, 0.001)
+
+
+@pytest.mark.parametrize("n,rho", [(100, 0.002), (300, 0.01), (3000, 0.005)])
+def test_the_budget_is_the_strict_beta_binomial_tail_quantile(n, rho):
+    k = budget.upper_limit(n, 0.01, 0.001, rho)
+    a, b = 0.01 * (1 / rho - 1), 0.99 * (1 / rho - 1)
+    assert scipy_stats.betabinom.sf(k, n, a, b) < 0.001 <= scipy_stats.betabinom.sf(k - 1, n, a, b)
+    assert k >= stats.binomial_upper_limit(n, 0.01, 0.001)
+    assert budget.tail_p(k + 1, n, 0.01, rho) < 0.001 <= budget.tail_p(k, n, 0.01, rho)
+
+
+def test_the_budget_grows_with_the_spread_between_the_bases_batches():
+    even = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [1] * 10)
+    uneven = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [0, 0, 0, 0, 3, 0, 0, 4, 0, 3])
+    assert even.rho == 0.0 and even.flags == stats.binomial_upper_limit(300, 0.01, 0.001)
+    assert uneven.rho > 0 and uneven.flags > even.flags and uneven.beyond >= even.beyond
+    assert even.beyond_rate == pytest.approx(1 / 1001)
+    p_flags, p_beyond = uneven.p_values(uneven.flags + 1, 0)
+    assert p_flags < 0.001 and p_beyond == 1.0
+
+
+def test_an_empty_delta_has_an_empty_budget():
+    empty = budget.flag_budget(0, 0.01, 0.001, 500, [50] * 10, [np.int64(1)] * 10)
+    assert empty.flags == 0 and empty.beyond == 0 and empty.p_values(0, 0) == (1.0, 1.0)
