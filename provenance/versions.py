@@ -40,7 +40,7 @@ from provenance.version_facts import (
     verified_statement,
 )
 
-MAX_TAG_LENGTH = 128
+MAX_TAG_LENGTH = 128  # characters in a version name
 
 
 def validate_tag(tag: str) -> str:
@@ -104,6 +104,10 @@ def predicate(
 ) -> dict:
     """The signed facts of a new version (the in-toto predicate, ``schemas/version-statement.schema.json``).
 
+    ``parent`` is the parent's ``versions`` row (or None), ``audit_head`` the audit log's
+    head hash (hex) the version anchors to, ``manifest_oid`` the manifest object's name
+    (hex SHA-256 of its Parquet bytes). ``createdAt`` is now, ISO 8601 UTC.
+
     ``dataset`` is where and how the data is read (``DatasetSpec.to_dict()`` with paths
     relative to the store's folder): signed, so ``prov verify`` re-reads exactly what was
     committed, never a location someone wrote into the store later. Stages add
@@ -129,7 +133,11 @@ def predicate(
 
 @dataclass
 class CommitResult:
-    """What a commit made (``schemas/commit.schema.json``); digests and object names are hex SHA-256."""
+    """What a commit made (``schemas/commit.schema.json``); digests and object names are hex SHA-256.
+
+    ``merkle_root`` is the manifest's RFC 6962 root; ``keyid`` the committer's key id;
+    ``key_registered`` is true when this commit registered the committer's public key.
+    """
 
     tag: str
     parent: str | None
@@ -182,8 +190,9 @@ def commit(
     ``VerificationError``; a default parent is re-read; lineage is classified again if
     batches were added or keys revoked meanwhile. Raises ``InputError`` (exit 2) for bad
     input, ``VerificationError`` (exit 1), ``StoreError`` (exit 3; ``StoreBusyError``
-    when the lock is not free within ``PROV_LOCK_TIMEOUT`` seconds). On any failure the
-    store is left as it was.
+    when the lock is not free within ``PROV_LOCK_TIMEOUT`` seconds, or a read-only store,
+    checked before any data is read); ``KeyFileError`` (exit 2) for the key file. On any
+    failure the store is left as it was.
     """
     validate_tag(tag)
     refuse_existing(store, tag)
@@ -280,7 +289,12 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     ``{"version", "records", "merkle_root", "keyid", "signature": "ok", "manifest": "ok",
     "data": "ok" | "not read", "path": the data read, "trust": what was pinned}``. Raises ``VerificationError`` (exit 1) naming every
     record changed, added, removed or relabeled since signing (``.details`` for people,
-    ``.records`` for reports), ``InputError`` for an unknown version.
+    ``.records`` for reports), a signature that does not meet the pins' ``commit`` role,
+    a missing or damaged manifest, a signed audit-log head that is not in the log, signed
+    facts (types, label type, classes, listing) that differ, or data that can no longer be
+    read (the reading error, as a ``VerificationError``). Raises ``InputError`` (exit 2)
+    for an unknown version, or one committed before its data's location was signed.
+    ``read_data=False`` stops after the signature, manifest and audit checks.
     """
     row = store.version(tag)
     stmt = verified_statement(store, row)
@@ -340,8 +354,12 @@ def verify_audit(store: Store, pinned: Mapping[str, Any] | None = None) -> tuple
 def register_key(store: Store, public_path: str | Path, name: str) -> dict:
     """Add a public key to the store's registered keys (audit-logged); refuse a revoked one.
 
+    ``public_path`` is an Ed25519 public key (SubjectPublicKeyInfo PEM); ``name`` a label
+    for people (non-empty, no control characters). A registered key is only the store's
+    cache: verifiers that pin keys do not count it.
     Returns ``{"keyid": hex, "name": name, "registered": bool}`` (false if it already was).
-    Raises ``InputError`` for a bad key file or name, ``VerificationError`` for a revoked key.
+    Raises ``InputError`` for a bad key file (``KeyFileError``) or name, ``VerificationError``
+    for a revoked key, ``StoreError`` (exit 3) for a read-only or busy store.
     """
     public = keys.load_public(public_path)
     keyid = keys.key_id(public)

@@ -2,9 +2,10 @@
 
 ``check`` builds the context (what the rules read, computed when first asked), turns
 the policy into composed rules (``provenance.gate.policy.rule_set``), evaluates them and
-reports a ``GateResult``. The decision is one of three: ``pass`` (exit 0), ``blocked``
-(exit 1, every blocking rule names its records) or ``error`` (exit 3: a detector
-crashed, a required check could not run, or no rule ran; the gate fails closed).
+reports a ``GateResult``. The decision is one of four (``results.decision_of``):
+``pass`` and ``warned`` (exit 0; a warning is stated in the report and the attestation),
+``blocked`` (exit 1, every blocking rule names its records) or ``error`` (exit 3: a
+detector crashed, a required check could not run, or no rule ran; the gate fails closed).
 """
 
 from __future__ import annotations
@@ -22,14 +23,31 @@ from provenance.gate.waivers import read_waiver_files
 from provenance.store import Store
 from provenance.trust.pins import pins_of
 
+# The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
 
 
 def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> GateResult:
     """Evaluate composed ``rules`` in ``ctx`` and report the outcome under ``policy``'s name and digest.
 
-    The summary and waivers are reported when the check got as far as diffing (not
-    when the signatures failed); the detector rows and findings when the detectors ran.
+    Args:
+        ctx: the gate context of one (base, new) pair; what the rules read is computed on
+            first use and cached there.
+        rules: the composed rules (``policy.rule_set``); a rule reports a finding as a
+            ``block`` result, never by raising.
+        policy: the policy the rules came from; only its ``path`` and ``digest`` are read.
+
+    Returns:
+        A ``GateResult`` stamped with the time of the check (UTC, ISO 8601), its
+        ``decision`` from ``results.decision_of`` (no result at all is ``error``). The
+        summary and waivers are reported when the check got as far as diffing (not when
+        the signatures failed); the detector rows and findings when the detectors ran;
+        ``audit`` always (how much of the audit log is signed).
+
+    Raises:
+        FeatureError: (an ``InputError``, exit 2) new records that cannot be featurised,
+            as ``GateContext.detection`` raises it. A detector run that fails otherwise is
+            an ``error`` result, not an exception.
     """
     checked_at = clock.now_iso()
     results = rules.evaluate(ctx)

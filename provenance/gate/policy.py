@@ -72,7 +72,10 @@ RULE_TYPES: tuple[type[Rule], ...] = (
 
 def declared_settings() -> dict[str, dict[str, Setting]]:
     """section -> key -> ``Setting``, from the rule classes in declaration order, then the
-    release attestation's own settings (``provenance.gate.release_settings``)."""
+    release attestation's own settings (``provenance.gate.release_settings``).
+
+    A key declared twice (two rules reading one setting) keeps its first declaration.
+    """
     out: dict[str, dict[str, Setting]] = {}
     for s in [s for rule_type in RULE_TYPES for s in rule_type.settings] + list(release_settings.SETTINGS):
         out.setdefault(s.section, {}).setdefault(s.key, s)
@@ -98,6 +101,7 @@ class Policy:
     path: str | None = None
 
     def __getitem__(self, section: str) -> dict[str, Any]:
+        """The settings of one ``[section]`` (key -> value); ``KeyError`` for a section no rule declares."""
         return self.settings[section]
 
     @property
@@ -118,7 +122,11 @@ def default_policy() -> Policy:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a policy file as parsed TOML, generated from the rules."""
+    """The JSON Schema (draft 2020-12) of a policy file as parsed TOML, generated from the rules.
+
+    One object per section, one property per declared key (``Setting.json_schema``); no
+    other section or key is allowed (``additionalProperties: false``). ``$id`` is ``SCHEMA_ID``.
+    """
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -270,7 +278,10 @@ def default_policy_toml() -> str:
 
 
 def rule_set(policy: Policy) -> RuleSet:
-    """The rules ``policy`` turns on, composed: what the gate evaluates.
+    """The rules ``policy`` turns on, composed: what the gate evaluates (sigstore-style ``AllOf``).
+
+    Returns ``Requires(VerifySignatures, AllOf(rest))``, or ``AllOf(rest)`` when signature
+    checking is off; a rule a setting switches off is left out (``from_settings`` gave None).
 
     ``integrity.verify_signatures`` (when on) is a prerequisite of everything else: if
     the versions' signatures do not verify, no other rule runs. The rest are all

@@ -21,6 +21,7 @@ from provenance.store.checkpoints import CheckpointKey
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import WAIVE, RoleKeys, verify_role
 
+# The in-toto predicate type of a waiver statement (schemas/waiver.schema.json).
 PREDICATE_TYPE = "https://prov.dev/waiver/v1"
 
 
@@ -44,7 +45,9 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
 
     Raises:
         InputError: unknown version, a malformed digest, an empty reason, or a key the
-            verifier would not trust to waive (its waivers would be ignored).
+            verifier would not trust to waive (its waivers would be ignored) (exit 2);
+            ``KeyFileError`` (exit 2) for an unreadable key file.
+        StoreError: the store is read-only or its lock stays busy (``StoreBusyError``), exit 3.
     """
     store.version(version)
     digest = digest.lower()
@@ -160,6 +163,22 @@ def judge_waivers(
     ``signed_entries`` (how many leading audit entries a trusted signature covers), a
     stored waiver whose audit entry is after them is pending and ignored; a waiver given
     as a file is judged by its own signature alone.
+
+    Args:
+        store: the open store (its ``waivers`` table and objects, and its audit log).
+        version: the tag of the version being checked.
+        extra: ``(envelope bytes, origin)`` pairs, as :func:`read_waiver_files` gives them.
+        role: the keys trusted to waive and their threshold (``provenance.trust.roles``).
+        signed_entries: the number of leading audit entries a trusted checkpoint covers, or
+            None to take every stored waiver as logged.
+
+    Returns:
+        The ``Waivers``: honoured ``(digest hex, detector)`` pairs and the report of both lists.
+
+    Raises:
+        VerificationError: a stored waiver's object is missing or no longer hashes to its
+            name (``ObjectStore.get``), exit 1. A waiver that is not valid is never raised:
+            it is listed as ignored.
     """
     candidates: list[tuple[bytes, str]] = []
     out = Waivers()

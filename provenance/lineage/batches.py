@@ -33,6 +33,7 @@ from provenance.trust.source_signatures import verify_for_source
 if TYPE_CHECKING:  # `prov sign` runs without a store: sqlite-utils is not imported for it
     from provenance.store import Store
 
+# The in-toto predicate type of a signed batch; the envelope's shape is schemas/batch-envelope.schema.json.
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
 ENVELOPE_SUFFIX = ".prov.json"
 MANIFEST_FIELD = "manifest"
@@ -41,7 +42,7 @@ MAX_ENVELOPE_BYTES = signing.MAX_ENVELOPE_BYTES
 
 
 def default_envelope(data: str | Path) -> Path:
-    """``DATA.prov.json`` beside the file or folder ``DATA``."""
+    """``DATA.prov.json`` beside the file or folder ``DATA`` (a trailing slash is dropped first); nothing is read."""
     return Path(str(data).rstrip("/\\") + ENVELOPE_SUFFIX)
 
 
@@ -49,7 +50,15 @@ def default_envelope(data: str | Path) -> Path:
 
 
 def hash_batch(spec: DatasetSpec, source: str, executor=None) -> HashedDataset:
-    """Every record of the batch, its source set to ``source`` (a batch has one source)."""
+    """Every record of the batch, its source set to ``source`` (a batch has one source).
+
+    ``spec`` is read as ``sources.build.build_manifest`` reads it (on ``executor``, default
+    local processes); records with no source column value get ``source``.
+
+    Raises:
+        InputError: the data cannot be read as its kind, or a record's source column names
+            another source than ``source`` (exit 2).
+    """
     hashed = build_manifest(spec, executor=executor, source=source)
     table = hashed.manifest.table
     for src, loc in zip(table.column("source").to_pylist(), table.column("locator").to_pylist()):
@@ -109,7 +118,9 @@ def _spec_as_signed(spec: DatasetSpec, read: Any, envelope: str) -> DatasetSpec:
 
 @dataclass
 class SignResult:
-    """What ``prov sign`` wrote: the envelope's path, the source, counts, Merkle root (hex), key id and capture time (ISO 8601, UTC)."""
+    """What ``prov sign`` wrote: the envelope's path (``-``: standard output), the source, the
+    number of records, the RFC 6962 Merkle root (hex), the signing key id (hex SHA-256 of the
+    public key), the capture time (ISO 8601, UTC) and the records per label."""
 
     envelope: str
     source: str
@@ -132,7 +143,30 @@ def sign_batch(
     captured_at: str | None = None,
     executor=None,
 ) -> SignResult:
-    """Hash the batch and write its signed envelope (with the batch manifest). No store needed."""
+    """Hash the batch and write its signed envelope (with the batch manifest); ``prov sign``. No store needed.
+
+    The envelope is DSSE (``signing.sign``, Ed25519) around an in-toto Statement v1 whose
+    subject is the batch's name and Merkle root and whose predicate (``PREDICATE_TYPE``)
+    names the source, capture time, record and label counts, schema, read options and the
+    SHA-256 of the batch manifest, which the envelope carries base64-encoded in its
+    ``manifest`` field (``schemas/batch-envelope.schema.json``).
+
+    Args:
+        spec: where and how to read the batch.
+        source: the source name (``trust.source_keys.validate_source``).
+        key_path: the source's Ed25519 private key (PKCS#8 PEM).
+        out: the envelope file, ``-`` for standard output; default :func:`default_envelope`.
+        captured_at: the capture time (ISO 8601 date or date-time, naive is UTC); default now.
+        executor: runs the hashing (default local processes).
+
+    Returns:
+        The ``SignResult``.
+
+    Raises:
+        InputError: a bad source name or capture time, an output path that cannot be
+            written (checked before any data is read), data that cannot be read, or a
+            record naming another source (exit 2); ``KeyFileError`` (exit 2) for the key.
+    """
     trust.validate_source(source)
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
     captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
@@ -169,7 +203,11 @@ def sign_batch(
 
 @dataclass
 class Envelope:
-    """A batch envelope as read from disk, shape-checked only: nothing in it is trusted yet."""
+    """A batch envelope as read from disk, shape-checked only: nothing in it is trusted yet.
+
+    ``path`` names it in messages; ``raw`` is the file's bytes; ``env`` the parsed DSSE
+    envelope (with the extra ``manifest`` field); ``claimed`` its *unverified* statement.
+    """
 
     path: str
     raw: bytes
@@ -183,7 +221,15 @@ class Envelope:
 
 
 def read_envelope(path: str | Path) -> Envelope:
-    """Shape checks only (exit 2 on anything that is not a batch envelope); trusts nothing."""
+    """Read a batch envelope (``DATA.prov.json``) and check its shape only; trusts nothing.
+
+    Checks: the file exists and is at most ``MAX_ENVELOPE_BYTES``; it is a DSSE envelope
+    (``signing.parse_envelope``); it carries a base64 ``manifest``; its payload is JSON
+    whose predicate names a valid source and a manifest SHA-256. No signature is checked.
+
+    Raises:
+        InputError: anything that is not such a batch envelope, naming the file (exit 2).
+    """
     name = str(path)
     if not os.path.exists(path):
         raise InputError(
@@ -215,16 +261,26 @@ def read_envelope(path: str | Path) -> Envelope:
 
 
 class BatchMismatch(VerificationError):
-    """The data no longer matches its signed manifest; ``report`` names every record."""
+    """The data no longer matches its signed manifest (exit 1); ``report`` names every record.
+
+    ``report`` is the ``prov verify DATA --json`` document with ``status`` ``mismatch`` and
+    the records changed, added, removed and relabeled since signing.
+    """
 
     def __init__(self, message: str, details: list[str], report: dict):
+        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above."""
         super().__init__(message, details)
         self.report = report
 
 
 @dataclass
 class BatchCheck:
-    """A batch whose signature, trust and every record verified: the signed statement and the data as hashed now."""
+    """A batch whose signature, trust and every record verified: the signed statement and the data as hashed now.
+
+    ``data`` is the data path, ``source`` the signed source, ``keyid`` the key whose
+    signature counted, ``statement`` the verified in-toto Statement, ``hashed`` the data
+    as read now; ``extra`` is free for callers to add report fields.
+    """
 
     data: str
     envelope: Envelope
@@ -240,7 +296,12 @@ class BatchCheck:
         return self.statement["predicate"]
 
     def report(self) -> dict:
-        """The ``prov verify DATA --json`` report of a batch that matches its envelope."""
+        """The ``prov verify DATA --json`` report of a batch that matches its envelope.
+
+        ``{"data", "envelope", "source", "keyid", "records", "merkle_root" (hex),
+        "captured_at", "status": "ok", "counts": {changed, added, removed, relabeled: 0},
+        "changes": {...: []}}``.
+        """
         m = self.hashed.manifest
         return {
             "data": self.data,
@@ -259,7 +320,9 @@ class BatchCheck:
 def signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
     """The batch manifest the envelope carries, checked against the signed SHA-256 and Merkle root.
 
-    Raises ``VerificationError`` if the carried manifest is not the one that was signed.
+    ``pred`` is the *verified* predicate and ``root`` the verified subject's 32-byte RFC 6962
+    Merkle root. Raises ``VerificationError`` (exit 1) if the carried manifest is not the one
+    that was signed, is not a readable manifest, or has another root.
     """
     name = envelope.path
     blob = base64.b64decode(envelope.env[MANIFEST_FIELD])
@@ -281,7 +344,32 @@ def check_batch(
     expected_source: str | None = None,
     executor=None,
 ) -> BatchCheck:
-    """Verify the envelope against the trust store, then every record of DATA against it."""
+    """Verify the envelope against the trust store, then every record of DATA against it; ``prov verify DATA``.
+
+    The envelope (default :func:`default_envelope`) must be signed by a key the verifier
+    trusts for the source it names (``trust.source_signatures.verify_for_source``: active
+    now and valid at the signed capture time), and sign a ``PREDICATE_TYPE`` statement. DATA
+    is then read with the signed read options (and the signed labels CSV name, confined to
+    DATA's folder) and its Merkle root compared with the signed one.
+
+    Args:
+        store: the open store, carrying the verifier's pins (``store.pins``).
+        spec: where DATA is; the signed read options replace its own.
+        envelope_path: the envelope file, default ``DATA.prov.json``.
+        expected_source: when given, the source the envelope must be signed for.
+        executor: runs the hashing (default local processes).
+
+    Returns:
+        The ``BatchCheck``.
+
+    Raises:
+        InputError: a bad ``expected_source``, a missing or malformed envelope, a labels
+            CSV name that leaves DATA's folder, or data that cannot be read (exit 2).
+        VerificationError: a signature no trusted key of the source made, another predicate
+            type, another source than ``expected_source``, or a carried manifest that is not
+            the signed one (exit 1).
+        BatchMismatch: the data differ from the signed manifest, naming every record (exit 1).
+    """
     if expected_source is not None:
         trust.validate_source(expected_source)
     envelope = read_envelope(envelope_path or default_envelope(spec.path))

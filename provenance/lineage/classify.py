@@ -32,6 +32,7 @@ RELABELED = "relabeled_after_source"
 UNATTRIBUTED = "unattributed"
 STATUSES = (ATTESTED, RELABELED, UNATTRIBUTED)
 
+# The columns of a version's lineage object (Parquet, named in its signed predicate): one row per record.
 LINEAGE_SCHEMA = pa.schema(
     [
         pa.field("digest", pa.binary(32), nullable=False),
@@ -55,7 +56,8 @@ def revoked_keys(store: Store) -> set[tuple[str, str]]:
 def batch_records(store: Store) -> pa.Table:
     """digest, batch_label, batch, source, signed, rank of every registered batch record.
 
-    ``signed`` is true only for a batch whose envelope verifies under the keys the
+    One row per record of every registered batch (``digest`` 32 bytes, ``rank`` the
+    batch's registration order). ``signed`` is true only for a batch whose envelope verifies under the keys the
     verifier trusts for its source (``provenance.lineage.evidence``): an unsigned batch,
     a revoked or untrusted key attests nothing (fails closed).
     """
@@ -68,6 +70,16 @@ def classify(manifest: Manifest, batches: pa.Table) -> pa.Table:
     When several batches carry a digest, the best evidence wins: a signed batch with the
     same label, then a signed batch with another label, then an unsigned batch; ties go
     to the batch registered first.
+
+    Args:
+        manifest: the version's manifest (its ``digest`` and ``label`` columns are read).
+        batches: the table :func:`batch_records` gives.
+
+    Returns:
+        A table of ``LINEAGE_SCHEMA``: ``status`` is ``attested``, ``relabeled_after_source``
+        or ``unattributed``; ``source`` and ``batch`` are the best batch's (null when no
+        batch carries the digest; set for an unsigned batch); ``signed_label`` is the label
+        the source signed (null unless the batch is signed).
     """
     n = len(manifest)
     version = pa.table(
@@ -131,12 +143,20 @@ def batches_state(store: Store) -> tuple:
 
 
 class LineageStage:
-    """Commit stage: classify every record against the registered batches (see the module docstring)."""
+    """Commit stage: classify every record against the registered batches (see the module docstring).
+
+    A ``provenance.stages.CommitStage``: :meth:`prepare` runs with no lock held and returns
+    a :class:`PreparedLineage`, whose ``record`` runs under the store's write lock.
+    """
 
     name = "lineage"
 
     def prepare(self, job: CommitJob) -> PreparedLineage:
-        """Read the batches and classify, with no lock held."""
+        """Read the batches and classify ``job``'s manifest, with no lock held.
+
+        Raises ``VerificationError`` (exit 1) if a registered batch's stored manifest object
+        is missing or damaged.
+        """
         state = batches_state(job.store)
         manifest = job.hashed.manifest
         return PreparedLineage(manifest, state, classify(manifest, batch_records(job.store)))
@@ -144,14 +164,22 @@ class LineageStage:
 
 @dataclass
 class PreparedLineage:
-    """A version's lineage, classified against the batches as they were in ``state``."""
+    """A version's lineage, classified against the batches as they were in ``state``.
+
+    ``state`` is :func:`batches_state` when it was classified; ``table`` the
+    ``LINEAGE_SCHEMA`` table of :func:`classify`.
+    """
 
     manifest: Manifest
     state: tuple
     table: pa.Table
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
-        """Under the lock: classify again if batches or revocations changed, then store it and sign its counts."""
+        """Under the lock: classify again if batches or revocations changed, then store it and sign its counts.
+
+        Writes the table as a zstd Parquet object, a ``version_lineage`` row for ``tag``, and
+        ``predicate["lineage"] = {attested, relabeled_after_source, unattributed, object}``.
+        """
         if batches_state(store) != self.state:
             self.table = classify(self.manifest, batch_records(store))
         oid = store.put_object(_to_bytes(self.table), "parquet")
@@ -164,10 +192,17 @@ class PreparedLineage:
 
 
 def version_lineage(store: Store, tag: str) -> pa.Table:
-    """digest, label, status, source, batch, signed_label for every record of ``tag``.
+    """digest, label, status, source, batch, signed_label for every record of ``tag``, in manifest order.
 
     The object is checked against the lineage named in the version's signed predicate.
-    A version committed without the lineage stage is all ``unattributed``.
+    A version committed without the lineage stage is all ``unattributed``. This is what
+    the version *signed*; :func:`trusted_lineage` re-judges it under the verifier's pins.
+
+    Raises:
+        InputError: no version ``tag`` (exit 2).
+        VerificationError: the version's signature does not verify, its ``version_lineage``
+            row differs from the signed lineage object, or the object is missing, damaged
+            or not Parquet (exit 1).
     """
     row = store.version(tag)
     lin = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
@@ -202,12 +237,15 @@ def trusted_lineage(store: Store, tag: str) -> pa.Table:
     Starts from the signed lineage (:func:`version_lineage`), then classifies the
     version's records again against the batches it names, counting a batch only if its
     envelope verifies under the keys the verifier trusts for its source now
-    (``provenance.lineage.evidence``). A record can only lose standing this way: what the
-    version signed as ``unattributed`` stays so, and an ``attested`` or
-    ``relabeled_after_source`` record whose batch the verifier does not trust (a key
-    the store trusts but the pins do not, a revoked key, an edited batch row) becomes
-    ``unattributed``. Same columns as :func:`version_lineage`, in the same order.
-    Raises ``VerificationError`` as :func:`version_lineage` does.
+    (``provenance.lineage.evidence``). What the version signed as ``unattributed`` stays
+    so; every other record takes the status of the new classification: an ``attested`` or
+    ``relabeled_after_source`` record none of whose named batches the verifier trusts (a
+    key the store trusts but the pins do not, a revoked key, an edited batch row) becomes
+    ``unattributed``. (A record can also move between ``attested`` and
+    ``relabeled_after_source`` when the named batches that verify now are not those that
+    did at commit.) Same columns as :func:`version_lineage`, in the same order.
+    Raises ``VerificationError`` as :func:`version_lineage` does, and when the signed
+    lineage's digests do not follow the version's manifest.
     """
     signed = version_lineage(store, tag)
     named = {b for b in signed.column("batch").to_pylist() if b}

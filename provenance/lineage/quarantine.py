@@ -38,7 +38,12 @@ from provenance.version_facts import load_manifest, version_dataset
 
 @dataclass
 class QuarantineResult:
-    """What ``quarantine`` did (``prov quarantine --json``): the new version, what was cut and why, and its commit."""
+    """What ``quarantine`` did (``prov quarantine --json``): the new version, what was cut and why, and its commit.
+
+    ``tag``/``parent`` are the new and the quarantined version; ``reason`` is
+    ``{"source": name}`` or ``{"findings": report path}``; ``removed``/``kept`` count
+    records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``.
+    """
 
     tag: str
     parent: str
@@ -55,7 +60,11 @@ class QuarantineResult:
 
 @dataclass
 class QuarantineFacts:
-    """Commit stage that signs what a quarantine removed and why, and audit-logs it."""
+    """Commit stage that signs what a quarantine removed and why, and audit-logs it.
+
+    ``facts`` is ``{"from", "source" | "findings", "removed", "kept", "output"}``; it goes
+    into the version's signed predicate as ``quarantine`` and into a ``quarantine`` audit entry.
+    """
 
     facts: dict
     name: str = "quarantine"
@@ -71,7 +80,12 @@ class QuarantineFacts:
 
 
 def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
-    """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``."""
+    """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``.
+
+    Returns 32-byte record digests (the signed lineage, not re-judged under the pins, and
+    the manifest's ``source`` column). Raises ``InputError`` for an unknown version and
+    ``VerificationError`` as ``classify.version_lineage`` and ``load_manifest`` do.
+    """
     table = lineage.version_lineage(store, tag)
     found = set(table.filter(pc.equal(table.column("source"), source)).column("digest").to_pylist())
     manifest = load_manifest(store, store.version(tag)).table
@@ -80,7 +94,15 @@ def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
 
 
 def digests_of_findings(path: str | Path) -> set[bytes]:
-    """Digests of flagged findings in a ``prov diff --detect --format json`` report."""
+    """Digests of flagged findings in a ``prov diff --detect --format json`` report.
+
+    The file is a JSON object with a ``findings`` list, or the list itself; each finding
+    needs a 64-hex ``digest``, and counts unless ``"flagged": false``. Returns 32-byte digests.
+
+    Raises:
+        InputError: the file cannot be read or is larger than ``input_file.REPORT_BYTES``,
+            is not JSON, has no findings list, or a finding without a valid digest (exit 2).
+    """
     raw = input_file.read_bounded(path, input_file.REPORT_BYTES, "findings report")
     try:
         report = json.loads(raw)
@@ -105,7 +127,11 @@ def digests_of_findings(path: str | Path) -> set[bytes]:
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
-    """Where the filtered copy goes by default: ``data.TAG.parquet`` beside a table file, ``DATA.TAG`` beside a folder."""
+    """Where the filtered copy goes by default: ``data.TAG.parquet`` beside a table file, ``DATA.TAG`` beside a folder.
+
+    ``kind`` is ``table`` or ``tree`` (``build.resolve_kind``); a table file's copy is
+    always Parquet, whatever its own format. Nothing is created or checked here.
+    """
     path = Path(str(spec.path).rstrip("/\\"))
     if kind == "table" and path.is_file():
         return path.with_name(f"{path.stem}.{tag}.parquet")
@@ -173,7 +199,11 @@ def _remove(path: Path) -> None:
 
 
 def parent_featurizer(store: Store, tag: str) -> str | FeaturizerSpec:
-    """The featuriser of ``tag``'s reference profile (so a quarantined version is scored alike), else ``auto``."""
+    """The featuriser of ``tag``'s reference profile (so a quarantined version is scored alike), else ``auto``.
+
+    ``auto`` also when the profile cannot be loaded as input (``InputError``: none was
+    made) or names no featuriser; other errors of ``load_profile`` propagate.
+    """
     try:
         profile = load_profile(store, tag)
     except InputError:
@@ -202,9 +232,21 @@ def quarantine(
     the filtered copy is written to ``out`` (default :func:`default_output`) and
     committed as ``new_tag`` with parent ``from_tag``, with every default stage
     (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
-    ``{"from", "source" | "findings", "removed", "kept", "output"}``. Raises
-    ``InputError`` (bad names, nothing to cut, ``out`` exists), ``VerificationError``
-    (data changed since signing); on failure the written copy is removed again.
+    ``{"from", "source" | "findings", "removed", "kept", "output"}``. Records are cut by
+    content digest: a record of another source with the same content is cut too.
+    Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
+    new labels CSV when the version had one; the copy is written under a hidden
+    ``.NAME.partial-PID`` name and renamed into place.
+
+    Raises:
+        InputError: both or neither of ``source``/``findings``, a bad source or tag, an
+            existing ``new_tag``, an unknown ``from_tag``, data read at a git revision,
+            nothing to cut, ``out`` exists (exit 2); ``KeyFileError`` for the key.
+        VerificationError: ``from_tag``'s signature, or its data no longer matches its
+            signed manifest (exit 1).
+        StoreError: as ``versions.commit`` (exit 3).
+
+    On any failure the written copy is removed again and the store is left as it was.
     """
     if (source is None) == (findings is None):
         raise InputError("quarantine needs exactly one of --source S or --findings F")

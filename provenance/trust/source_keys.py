@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
-MAX_SOURCE_LENGTH = 200
+MAX_SOURCE_LENGTH = 200  # characters in a source name
 
 
 def validate_source(name: str) -> str:
@@ -50,6 +50,21 @@ def validate_source(name: str) -> str:
 
 @dataclass(frozen=True)
 class TrustedKey:
+    """One row of the store's ``trust`` table: a public key trusted to sign batches of one source.
+
+    Attributes:
+        source: the source name the key may sign for.
+        keyid: SHA-256 of the raw 32-byte public key, 64 hex digits (``keys.key_id``).
+        name: a label for people (the key file's stem unless given).
+        public_pem: the Ed25519 public key, PEM (SubjectPublicKeyInfo).
+        added_at: when it was trusted, ISO 8601 UTC.
+        valid_from, valid_until: the validity window, ISO 8601 UTC, None for no bound.
+        revoked_at, revoked_reason: when and why it was revoked (None if it was not).
+
+    The row is the store's cache: whoever can write ``.prov/`` can edit it, so a verifier
+    with pins counts it only as ``Pins.source_keys`` allows (``trust.statements``).
+    """
+
     source: str
     keyid: str
     name: str
@@ -61,7 +76,10 @@ class TrustedKey:
     revoked_reason: str | None
 
     def status(self, at: dt.datetime | None = None) -> str:
-        """``active``, ``revoked``, ``expired`` or ``not yet valid`` at ``at`` (default now)."""
+        """``active``, ``revoked``, ``expired`` or ``not yet valid`` at ``at`` (an aware datetime, default now).
+
+        A revoked key is ``revoked`` at every time, before its revocation too.
+        """
         at = at or clock.now()
         if self.revoked_at:
             return "revoked"
@@ -95,7 +113,10 @@ def _row_key(row: Mapping) -> TrustedKey:
 
 
 def entries(store: Store, source: str | None = None) -> list[TrustedKey]:
-    """The store's trust rows (of ``source``, or all), as cached: no signature is checked here."""
+    """The store's trust rows (of ``source``, or all), as cached: no signature is checked here.
+
+    Ordered by source, then time added, then key id; revoked keys included.
+    """
     where, args = ("source = ?", [source]) if source is not None else (None, None)
     rows = store.db["trust"].rows_where(where, args, order_by="source, added_at, keyid")
     return [_row_key(r) for r in rows]
@@ -196,6 +217,15 @@ def _refuse_unpinned_signer(store: Store, signer_id: str, signer: str | Path) ->
 
 
 def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> TrustedKey:
+    """The one key of ``candidates`` whose id starts with ``prefix`` (``--key`` of ``prov trust revoke``).
+
+    ``prefix`` is at least 8 hex characters (spaces around it and case are ignored);
+    ``source`` only names the source in messages.
+
+    Raises:
+        InputError: a prefix that is too short or not hex, or that matches no key or
+            several keys (exit 2).
+    """
     prefix = prefix.strip().lower()
     if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
         raise InputError(f"--key {prefix!r}: give a key id (at least 8 hex characters) as `prov trust list` shows it")
@@ -214,9 +244,20 @@ def revoke(
     reason: str | None = None,
     checkpoint: CheckpointKey | None = None,
 ) -> list[TrustedKey]:
-    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys.
+    """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
-    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
+    Sets ``revoked_at`` (now, ISO 8601 UTC) and ``revoked_reason`` on each key not yet
+    revoked and writes a ``trust.revoke`` audit entry per key, in one write. Revocation is
+    final (:func:`add_key` refuses the key again). With ``checkpoint``, the write ends by
+    signing an audit checkpoint with that key.
+
+    Returns:
+        The revoked keys, as stored after the write.
+
+    Raises:
+        InputError: a bad source name, a source with no trusted keys, a key id that
+            :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
+        StoreError: the store is read-only or busy (``StoreBusyError``), exit 3.
     """
     validate_source(source)
     known = entries(store, source)
