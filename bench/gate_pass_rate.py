@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_datasets import LOADERS, pipeline_delta, row_digests
 
 from provenance.demo.attacks import CATALOGUE
-from provenance.detectors import run_detectors
+from provenance.detectors import Delta, run_detectors
 from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine
 from provenance.detectors.drift import batch_drift
@@ -74,11 +74,27 @@ def gate(profile, delta) -> dict:
         "flagged": flagged,
         "n": n,
         "flags": np.array([v.flagged for v in verdicts.records]),
+        "p": np.array([v.p_value for v in verdicts.records]),
     }
 
 
-def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
-    """The batch with ``rate`` of it (at least 5 records) replaced by ``attack``'s poison; the delta and a poison mask."""
+@dataclass
+class PoisonedBatch:
+    """A batch with poison planted: the Delta prov scores, which of its entries are poison,
+    and the rows appended to the base (``X_new``, ``y_new``; relabeled base records are
+    ``relabeled``, indices into the base)."""
+
+    delta: Delta
+    poison: np.ndarray
+    rows: np.ndarray  # per delta entry: its first row in X_new, or -1 for a relabeled base record
+    X_new: np.ndarray
+    y_new: np.ndarray
+    relabeled: np.ndarray
+    new_labels: np.ndarray
+
+
+def poisoned_batch(Xb, yb, Xd, yd, attack, rate, rng) -> PoisonedBatch:
+    """The batch with ``rate`` of it (at least 5 records) replaced by ``attack``'s poison."""
     k = max(5, int(round(rate * len(Xd))))
     planted = attack.plant(Xb, yb, Xd, yd, k, rng)
     added = np.array([kind == "added" for kind in planted.kinds])
@@ -90,13 +106,16 @@ def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
     delta, rows = pipeline_delta(Xb, X_new, y_new)
     poison = rows >= len(keep)
     relabeled = np.flatnonzero(~added)
+    base_index = {d: i for i, d in enumerate(row_digests(Xb))}
+    relabeled_base = np.array([base_index.get(d, -1) for d in row_digests(planted.X[relabeled])], dtype=np.int64)
+    new_labels = np.asarray(planted.labels)[relabeled].astype(str)
     if len(relabeled):
         digests = row_digests(planted.X[relabeled])
         delta = replace(
             delta,
             digests=delta.digests + digests,
             X=np.vstack([delta.X, planted.X[relabeled]]).astype(np.float32),
-            labels=delta.labels + [str(v) for v in np.asarray(planted.labels)[relabeled]],
+            labels=delta.labels + [str(v) for v in new_labels],
             sources=delta.sources + ["vendor"] * len(relabeled),
             kinds=delta.kinds + ["relabeled"] * len(relabeled),
             old_labels=delta.old_labels + [str(planted.old_labels[i]) for i in relabeled],
@@ -105,7 +124,14 @@ def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
             cache={},
         )
         poison = np.concatenate([poison, np.ones(len(relabeled), bool)])
-    return delta, poison
+        rows = np.concatenate([rows, -np.ones(len(relabeled), np.int64)])
+    return PoisonedBatch(delta, poison, rows, X_new, y_new, relabeled_base, new_labels)
+
+
+def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
+    """The batch with ``rate`` of it (at least 5 records) replaced by ``attack``'s poison; the delta and a poison mask."""
+    batch = poisoned_batch(Xb, yb, Xd, yd, attack, rate, rng)
+    return batch.delta, batch.poison
 
 
 def run(names, per_dataset=6, seed=0):
