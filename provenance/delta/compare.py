@@ -7,6 +7,7 @@ import numpy as np
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge
 from provenance.delta.report import build_report
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
+from provenance.delta.rows import delta_records_of
 from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
@@ -55,6 +56,7 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
+        "rows": lambda: delta_records_of(changes, b.take),  # the same records' rows, read when detection asks
     }
     if store is not None:
         from provenance.store.coverage import coverage

@@ -408,6 +408,7 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
             source=groups.source[only],
             rows=groups.counts[only],
             status=groups.status[only],
+            first_row=window.first_row + groups.starts[only],
         )
         for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
             out._example(
@@ -454,6 +455,8 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         old_source=ga.source[ia],
         rows=gb.counts[ib],
         status=gb.status[ib],
+        first_row=b.first_row + gb.starts[ib],
+        base_rows=ga.counts[ia],
     )
     for i_a, i_b in zip(ia.tolist(), ib.tolist()):
         if not out._example(
@@ -517,7 +520,16 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     out.duplicates_added += int(extra.sum())
     dup = np.flatnonzero(extra)
     _bincount(out.duplicates_added_by_source, gb.source[dup], S.values, extra[dup].astype(np.float64))
-    out._push("duplicates", digests=gb.digests[dup], label=gb.label[dup], source=gb.source[dup], rows=extra[dup])
+    out._push(
+        "duplicates",
+        digests=gb.digests[dup],
+        label=gb.label[dup],
+        source=gb.source[dup],
+        rows=extra[dup],
+        first_row=b.first_row + gb.starts[dup],
+        new_rows=gb.counts[dup],
+        base_rows=np.where(in_a[dup] >= 0, base_copies[dup], 0),
+    )
     for i in dup.tolist():
         if not out._example(
             "duplicates",
@@ -595,3 +607,13 @@ def table_fetcher(table: pa.Table):
         return part.column("locator").to_pylist(), part.column("batch").to_pylist()
 
     return fetch
+
+
+def table_taker(table: pa.Table):
+    """``take(rows, columns)`` for a manifest table in memory (see ``sides.ManifestObject.take``)."""
+
+    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
+        part = table.select(columns).take(pa.array(rows, pa.int64()))
+        return {c: part.column(c).to_pylist() for c in columns}
+
+    return take

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.delta.merge import LINEAGE_STATUSES, WINDOW_ROWS, SideStream, table_batches, table_fetcher
+from provenance.delta.merge import LINEAGE_STATUSES, WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
@@ -42,6 +42,7 @@ class Side:
     schema: dict  # kind, columns, digestAlgorithm, labelColumn
     open_batches: Callable[[], Iterator[pa.RecordBatch]]
     fetch: Callable[[np.ndarray], tuple[list, list]]
+    take: Callable[[np.ndarray, list[str]], dict[str, list]]  # columns of sorted manifest rows
     verifiers: list[Callable[[], None]]  # each hashes one signed object (run on threads)
     label_counts: dict | None = None  # signed per-label counts, checked against the stream
     # lineage status ranks in manifest row order; None: every record unattributed (or no lineage stage)
@@ -149,18 +150,25 @@ class ManifestObject(SignedParquet):
             self.verify()
         yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=False)
 
-    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
-        """Locators and batches of sorted manifest rows, reading only their row groups."""
+    def take(self, rows: np.ndarray, columns: list[str]) -> dict[str, list]:
+        """``columns`` of sorted manifest ``rows`` (row numbers), reading only their row groups."""
+        assert self.parquet is not None, "verify() first"
         meta = self.parquet.metadata
         starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         groups = np.searchsorted(starts, rows, side="right") - 1
-        locators, batches = [], []
+        out: dict[str, list] = {c: [] for c in columns}
         for g in np.unique(groups).tolist():
-            part = self.parquet.read_row_group(g, columns=["locator", "batch"])
+            part = self.parquet.read_row_group(g, columns=columns)
             local = pa.array(rows[groups == g] - starts[g])
-            locators += part.column("locator").take(local).to_pylist()
-            batches += pc.cast(part.column("batch").take(local), pa.string()).to_pylist()
-        return locators, batches
+            for c in columns:
+                values = part.column(c).take(local)
+                out[c] += (pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values).to_pylist()
+        return out
+
+    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
+        """Locators and batches of sorted manifest rows, reading only their row groups."""
+        found = self.take(rows, ["locator", "batch"])
+        return found["locator"], found["batch"]
 
 
 def verify_both(a: Side, b: Side) -> None:
@@ -225,6 +233,7 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         schema,
         manifest.batches,
         manifest.fetch,
+        manifest.take,
         [manifest.verify] + ([lineage.verify] if lineage else []),
         pred.get("labels"),
         lineage.statuses if lineage else None,
@@ -302,6 +311,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         schema,
         lambda: table_batches(manifest.table),
         table_fetcher(manifest.table),
+        table_taker(manifest.table),
         [],
         None,
         None,

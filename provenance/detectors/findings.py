@@ -2,21 +2,64 @@
 
 A run stores one row per detector in ``detector_runs`` (its status: "ran" means it ran,
 "error" means it crashed) plus the combined verdict as the row of detector
-``combined``; ``findings`` holds, per scored record, the combined verdict (detector
-``combined``) and each detector's own score and flag. ``stored_findings`` puts them
-back together as one finding per record: ``digest``, ``flagged``, ``score``,
-``explanation`` and ``detectors`` (each detector's name, score and own flag).
+``combined``. Every scored record's finding (the combined verdict and each detector's
+own score and flag) goes into **one** JSON object per run, the shape of
+``prov findings --all --json`` (``schemas/findings.schema.json``), named in the run's
+audit entry (``detail.findings``); only the records the combined verdict flags are
+also rows of ``findings`` (the combined row and each detector's row), which is what
+``prov findings`` lists. So storing a run costs one object and a row per flagged
+record, not a row per scored record and detector.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
+from typing import Any
 
 from provenance import clock
 from provenance.detectors.base import DetectorResult
 from provenance.detectors.combine import Verdicts
 
 COMBINED = "combined"
+
+
+def findings_document(
+    run: str,
+    base: str,
+    new: str,
+    detectors: list[dict],
+    results: list[DetectorResult],
+    labels: list[str] | None,
+    verdicts: Verdicts | None,
+) -> dict:
+    """Every scored record of a run, worst first: ``{"version", "run", "base", "detectors", "findings"}``.
+
+    A finding is ``{"digest", "label", "flagged", "score", "explanation", "detectors":
+    [{"detector", "score", "flagged"}, ...]}`` (detectors by name), with its ``position``
+    in the delta; records are ordered by combined score (highest first), then position.
+    """
+    per_record: dict[int, list[dict]] = {}
+    for r in sorted(results, key=lambda r: r.detector):
+        for i, f in enumerate(r.findings):
+            per_record.setdefault(i, []).append(
+                {"detector": f.detector, "score": float(f.score), "flagged": bool(f.flagged)}
+            )
+    records = verdicts.records if verdicts is not None else []
+    findings: list[dict[str, Any]] = [
+        {
+            "position": i,
+            "digest": v.digest,
+            "label": labels[i] if labels else None,
+            "flagged": bool(v.flagged),
+            "score": float(v.score),
+            "explanation": v.explanation,
+            "detectors": per_record.get(i, []),
+        }
+        for i, v in enumerate(records)
+    ]
+    findings.sort(key=lambda f: (-f["score"], f["position"]))
+    return {"version": new, "run": run, "base": base, "detectors": detectors, "findings": findings}
 
 
 def save_findings(
@@ -28,10 +71,11 @@ def save_findings(
     labels: list[str] | None = None,
     verdicts: Verdicts | None = None,
 ) -> str:
-    """Store one run: per-detector statuses, the combined verdicts, per-detector scores."""
+    """Store one run: per-detector statuses, one object with every scored record's
+    finding, and rows for the records the combined verdict flags. Returns the run id."""
     now = clock.now_iso()
     run = secrets.token_hex(8)  # two runs in the same second are still two runs
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "run": run,
             "version": new,
@@ -63,46 +107,34 @@ def save_findings(
                 "created_at": now,
             }
         )
+    rows.sort(key=lambda r: r["detector"])
+    document = findings_document(run, base, new, rows, results, labels, verdicts)
+    flagged = [f for f in document["findings"] if f["flagged"]]
+    by_name = results_by_name(results)
+    finding_rows = []
+    for f in flagged:
+        common = {"run": run, "version": new, "base": base, "position": f["position"], "digest": f["digest"]}
+        common["label"] = f["label"]
+        finding_rows.append(
+            common | {"detector": COMBINED, "score": f["score"], "flagged": 1, "explanation": f["explanation"]}
+        )
+        for d in f["detectors"]:
+            explanation = by_name[d["detector"]].findings[f["position"]].explanation
+            finding_rows.append(
+                common
+                | {
+                    "detector": d["detector"],
+                    "score": d["score"],
+                    "flagged": int(d["flagged"]),
+                    "explanation": explanation,
+                }
+            )
+    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     with store.write():
+        oid = store.put_object(data, "json")
         store.db["detector_runs"].insert_all(rows)
-        for r in results:
-            store.db["findings"].insert_all(
-                [
-                    {
-                        "run": run,
-                        "version": new,
-                        "base": base,
-                        "detector": f.detector,
-                        "position": i,
-                        "digest": f.digest,
-                        "label": labels[i] if labels else None,
-                        "score": float(f.score),
-                        "flagged": int(f.flagged),
-                        "explanation": f.explanation,
-                    }
-                    for i, f in enumerate(r.findings)
-                ],
-                batch_size=1000,
-            )
-        if verdicts is not None:
-            store.db["findings"].insert_all(
-                [
-                    {
-                        "run": run,
-                        "version": new,
-                        "base": base,
-                        "detector": COMBINED,
-                        "position": i,
-                        "digest": v.digest,
-                        "label": labels[i] if labels else None,
-                        "score": float(v.score),
-                        "flagged": int(v.flagged),
-                        "explanation": v.explanation,
-                    }
-                    for i, v in enumerate(verdicts.records)
-                ],
-                batch_size=1000,
-            )
+        if finding_rows:
+            store.db["findings"].insert_all(finding_rows, batch_size=1000)
         store.audit(
             "detect",
             new,
@@ -112,9 +144,24 @@ def save_findings(
                 "fpr": fpr,
                 "detectors": {r.detector: r.status for r in results},
                 "flagged": len(verdicts.flagged) if verdicts is not None else sum(len(r.flagged) for r in results),
+                "findings": oid,
             },
         )
     return run
+
+
+def results_by_name(results: list[DetectorResult]) -> dict[str, DetectorResult]:
+    """The run's results by detector name."""
+    return {r.detector: r for r in results}
+
+
+def findings_object(store, run: str) -> str | None:
+    """The object holding every finding of ``run`` (from its audit entry), or None for a run stored before there was one."""
+    row = store.db.execute(
+        "select json_extract(detail, '$.findings') from audit where action = 'detect' and json_extract(detail, '$.run') = ?",
+        [run],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
@@ -123,7 +170,8 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
     Returns {"version", "run", "base", "detectors": [one row per detector, and the
     ``combined`` row], "findings": [{"digest", "label", "flagged", "score",
     "explanation", "detectors": [{"detector", "score", "flagged"}]}]}, worst first;
-    with ``flagged_only`` only records the combined verdict flags.
+    with ``flagged_only`` only records the combined verdict flags (rows of ``findings``),
+    else every scored record (the run's findings object, checked against its name).
     """
     store.version(version)
     row = store.db.execute(
@@ -135,6 +183,11 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
     for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
         d["status"] = "ran" if d["status"] == "ok" else d["status"]
+    oid = None if flagged_only else findings_object(store, run)
+    if oid is not None:
+        document = json.loads(store.objects.get(oid, f"findings of run {run}"))
+        findings = [{k: v for k, v in f.items() if k != "position"} for f in document["findings"]]
+        return {"version": version, "run": run, "base": base, "detectors": detectors, "findings": findings}
     where = "run = ? and detector = ?" + (" and flagged = 1" if flagged_only else "")
     combined = list(store.db["findings"].rows_where(where, [run, COMBINED], order_by="score desc, position"))
     per_detector: dict[int, list[dict]] = {}

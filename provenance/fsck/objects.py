@@ -23,6 +23,7 @@ _REFERENCES = [
     "select object, null from attestations",
     "select object, null from trust_statements",
     "select object, null from checkpoints",
+    "select json_extract(detail, '$.findings'), null from audit where action = 'detect'",  # a run's findings
 ]
 
 

@@ -1,0 +1,106 @@
+"""The delta's rows, taken from the merge: what detection reads and scores, in O(change).
+
+The merge already found every added, relabeled and copied digest, with the manifest row
+where its group of rows starts and how many rows the base had of it; only those rows'
+labels, sources and locators are read from the new manifest (``Side.take``: the row groups
+holding them alone), instead of loading both whole manifests again and re-checking their
+Merkle roots (the diff has checked their signed object digests already).
+``detectors.pipeline.delta_records`` is the reference this equals (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from provenance.delta.merge import Changes
+
+ADDED, RELABELED, COPIED = "added", "relabeled", "copied"
+_PRECEDENCE = {COPIED: 0, ADDED: 1, RELABELED: 2}  # a copied record that is also added/relabeled is that
+
+
+@dataclass
+class DeltaRecords:
+    """The delta's rows of the new manifest, one per (record, label), in manifest order:
+    what detection reads and scores.
+
+    ``kinds``: "added", "relabeled" or "copied" (a base record the new version has more
+    rows of); ``old_labels``: the base's (first) label of a relabeled record, else None;
+    ``extra_copies``: rows beyond the base's (beyond one for a new record), on the record's
+    first label only; ``base_copies``: the base's rows of the record (0 if added).
+    """
+
+    digests: list[bytes]
+    labels: list[str]
+    old_labels: list[str | None]
+    sources: list[str | None]
+    kinds: list[str]
+    locators: list[str]
+    extra_copies: list[int] = field(default_factory=list)
+    base_copies: list[int] = field(default_factory=list)
+
+
+def _groups(changes: Changes) -> dict[str, np.ndarray]:
+    """One entry per delta digest (keyed by the first manifest row of its group in the new version)."""
+    parts = []
+    for kind, rows_column in ((ADDED, "rows"), (RELABELED, "rows"), (COPIED, "new_rows")):
+        source = "duplicates" if kind == COPIED else kind
+        first = changes.array(source, "first_row").astype(np.int64)
+        n = len(first)
+        parts.append(
+            {
+                "first": first,
+                "count": changes.array(source, rows_column).astype(np.int64),
+                "rank": np.full(n, _PRECEDENCE[kind]),
+                "digest": changes.array(source, "digests"),
+                "old": changes.array(source, "old_label").astype(np.int64) if kind == RELABELED else np.full(n, -1),
+                "extra": changes.array(source, "rows").astype(np.int64) if kind == COPIED else np.zeros(n, np.int64),
+                "base": changes.array(source, "base_rows").astype(np.int64) if kind != ADDED else np.zeros(n, np.int64),
+            }
+        )
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.lexsort((-merged["rank"], merged["first"]))  # by group; the strongest kind first
+    merged = {k: v[order] for k, v in merged.items()}
+    first_of_group = np.r_[True, merged["first"][1:] != merged["first"][:-1]] if len(order) else np.zeros(0, bool)
+    # a digest's extra copies come from its "copied" entry, wherever that sorted
+    extra = np.zeros(len(order), np.int64)
+    group_id = np.cumsum(first_of_group) - 1
+    np.add.at(extra, group_id[merged["extra"] > 0], merged["extra"][merged["extra"] > 0])
+    out = {k: v[first_of_group] for k, v in merged.items()}
+    out["extra"] = extra[: int(first_of_group.sum())]
+    return out
+
+
+def delta_records_of(changes: Changes, take: Callable[[np.ndarray, list[str]], dict[str, list]]) -> DeltaRecords:
+    """Rows of the added, relabeled and copied digests of a finished merge, read through
+    ``take`` (``Side.take`` of the new side). Every row of such a digest is read; a
+    (record, label) carried by several rows is kept once, at its first row."""
+    g = _groups(changes)
+    if not len(g["first"]):
+        return DeltaRecords([], [], [], [], [], [])
+    count = g["count"]
+    group = np.repeat(np.arange(len(count)), count)  # each row's digest group, rows in manifest order
+    rows = g["first"][group] + (np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count))
+    found = take(rows, ["label", "source", "locator"])
+    kinds = [k for k, _ in sorted(_PRECEDENCE.items(), key=lambda kv: kv[1])]
+    labels = changes.labels.values
+    out = DeltaRecords([], [], [], [], [], [])
+    seen: set[tuple[int, str]] = set()
+    counted: set[int] = set()
+    for i, label, source, locator in zip(group.tolist(), found["label"], found["source"], found["locator"]):
+        if (i, label) in seen:  # one copy per (record, label) is enough to score; the count goes with it
+            continue
+        seen.add((i, label))
+        kind = kinds[int(g["rank"][i])]
+        out.digests.append(g["digest"][i : i + 1].tobytes())
+        out.labels.append(label)
+        out.sources.append(source)
+        out.kinds.append(kind)
+        out.old_labels.append(labels[int(g["old"][i])] if kind == RELABELED else None)
+        out.locators.append(locator)
+        out.extra_copies.append(0 if i in counted else int(g["extra"][i]))  # once per digest, on its first label
+        counted.add(i)
+        out.base_copies.append(int(g["base"][i]))
+    return out
