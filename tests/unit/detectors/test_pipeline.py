@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,3 +108,25 @@ def test_a_version_without_features_commits_but_cannot_be_a_detection_base(workd
     commit(store, DatasetSpec(str(workdir / "t.parquet")), "t1", str(keypair.private_path))
     with pytest.raises(InputError, match="t1 has no reference profile.*no numeric feature columns"):
         run_detection(store, "t1", "t1", np.zeros(0, "S32"), np.zeros(0, "S32"))
+
+
+def test_a_run_is_one_object_and_rows_for_flagged_records_only(store, versions):
+    added, relabeled = _changes(store, "v1", "v2")
+    detection = run_detection(store, "v1", "v2", added, relabeled)
+    flagged = stored_findings(store, "v2")
+    everything = stored_findings(store, "v2", flagged_only=False)
+    assert len(everything["findings"]) == len(detection.verdicts.records) == 300
+    assert [f for f in everything["findings"] if f["flagged"]] == flagged["findings"]  # same records, same order
+    assert everything["detectors"] == flagged["detectors"]
+    ok = [r for r in detection.results if r.status == "ok"]
+    rows = store.db.execute("select count(*) from findings where run = ?", [flagged["run"]]).fetchone()[0]
+    assert rows == len(flagged["findings"]) * (len(ok) + 1)  # the combined row and each detector's, flagged only
+    by_digest = {v.digest: v for v in detection.verdicts.records}
+    for f in everything["findings"]:
+        assert (f["score"], f["flagged"]) == (float(by_digest[f["digest"]].score), by_digest[f["digest"]].flagged)
+    jsonschema.validate(
+        everything, json.loads((Path(__file__).parents[3] / "schemas/findings.schema.json").read_text())
+    )
+    from provenance.fsck.check import fsck
+
+    assert not [p for p in fsck(store.root).problems if "unreferenced" in str(p)]
