@@ -18,12 +18,12 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_Z, reference_neighbours
 from provenance.features.neighbors import nearest_and_count
 from provenance.profiles.reference import ReferenceProfile
+from provenance.stats import poisson_sf_many
 
 NEW_RECORD_FLOOR = 0.01  # extra copies expected of a new record in data that never repeats
 CONSTANT_RAW = 1e6  # far above any distance-based raw score: always flagged unless common in the base
@@ -132,7 +132,7 @@ def copy_p_values(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, 
     base = delta.base_copies.astype(np.float64)
     expected = np.where(base > 0, base * growth, max(per_record - 1.0, NEW_RECORD_FLOOR))
     with np.errstate(all="ignore"):
-        tail = poisson.sf(extra - 1, np.maximum(expected, 1e-12))  # P(X >= extra)
+        tail = poisson_sf_many(extra, np.maximum(expected, 1e-12))  # P(X >= extra), scipy.stats' bits
     return np.where(extra > 0, tail, np.nan), expected
 
 

@@ -130,3 +130,10 @@ def test_diff_statistics_give_scipy_stats_bits_exactly():
         ref = scipy_stats.chi2_contingency(np.array([sample, reference]), correction=False)
         assert (test.statistic, test.p_value) == (float(ref.statistic), float(ref.pvalue))
         assert test.expected.tolist() == ref.expected_freq.tolist()
+
+
+def test_the_vectorised_poisson_tail_gives_scipy_stats_bits():
+    k = np.array([0, 1, 2, 3, 5, 40, 1000, 7, 0, 12])
+    mean = np.array([0.5, 1e-12, 0.7, 3.0, 5.0, 40.0, 900.0, 1e-3, 2.0, 1e3])
+    assert stats.poisson_sf_many(k, mean).tolist() == scipy_stats.poisson.sf(k - 1, mean).tolist()
+    assert stats.poisson_sf_many(k, mean)[0] == 1.0  # P(X >= 0)
