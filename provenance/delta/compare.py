@@ -6,8 +6,8 @@ import numpy as np
 
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge
 from provenance.delta.report import build_report
-from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.rows import delta_records_of
+from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec

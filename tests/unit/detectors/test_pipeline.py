@@ -118,7 +118,7 @@ def test_a_run_is_one_object_and_rows_for_flagged_records_only(store, versions):
     assert len(everything["findings"]) == len(detection.verdicts.records) == 300
     assert [f for f in everything["findings"] if f["flagged"]] == flagged["findings"]  # same records, same order
     assert everything["detectors"] == flagged["detectors"]
-    ok = [r for r in detection.results if r.status == "ok"]
+    ok = [r for r in detection.results if r.status == "ran"]
     rows = store.db.execute("select count(*) from findings where run = ?", [flagged["run"]]).fetchone()[0]
     assert rows == len(flagged["findings"]) * (len(ok) + 1)  # the combined row and each detector's, flagged only
     by_digest = {v.digest: v for v in detection.verdicts.records}
