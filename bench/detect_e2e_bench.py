@@ -54,7 +54,7 @@ BASELINES[{name!r}](X, y, 0)
 def baseline_seconds(name: str, data: Path) -> dict:
     code = BASELINE.format(here=str(HERE), path=str(data), name=name)
     before = load()
-    seconds, peak = run([str(BIN / "python"), "-c", code], data.parent)
+    seconds, peak, _ = run([str(BIN / "python"), "-c", code], data.parent)
     return {"seconds": round(seconds, 2), "peak_mib": round(peak / 2**20), "load_before": before, "load_after": load()}
 
 

@@ -12,6 +12,7 @@ Shared by ``diff_bench.py``, ``detect_e2e_bench.py`` and ``startup_bench.py``:
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,8 +39,18 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]:
-    """Wall seconds and peak PSS (bytes, polled every 10 ms) of one fresh process tree; raises on failure."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, float]:
+    """Wall seconds, peak PSS (bytes, polled every 10 ms) and CPU seconds (user + system, the
+    process and the children it waited for) of one fresh process tree; raises on failure.
+
+    The CPU time barely moves with the machine's load; under load the wall time includes
+    waiting for a core."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = 0
@@ -50,7 +61,7 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: exit {proc.returncode}: {err[-2000:]}")
-    return elapsed, peak
+    return elapsed, peak, _children_cpu() - cpu_before
 
 
 def repeat(cmd: list[str], cwd: Path, times: int, env: dict | None = None) -> dict:
@@ -60,6 +71,7 @@ def repeat(cmd: list[str], cwd: Path, times: int, env: dict | None = None) -> di
     seconds = [r[0] for r in runs]
     return {
         "median_s": round(statistics.median(seconds), 3),
+        "median_cpu_s": round(statistics.median(r[2] for r in runs), 3),
         "best_s": round(min(seconds), 3),
         "all_s": [round(s, 3) for s in seconds],
         "peak_mib": round(max(r[1] for r in runs) / 2**20, 1),
