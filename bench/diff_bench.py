@@ -159,8 +159,16 @@ def bench_tree(root: Path, files: int) -> dict:
 
 
 def main() -> None:
+    """``--quick``: small sizes; ``--only scale`` / ``--only tree``: one part (the other keeps
+    its figures from the last results file); ``--sizes N,M``: the scale part at these sizes."""
     quick = "--quick" in sys.argv
     sizes = [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]
+    if "--sizes" in sys.argv:
+        sizes = [int(x) for x in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    name = "diff-quick" if quick else "diff"
+    previous_file = HERE / "results" / f"{name}.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
     root = Path(tempfile.mkdtemp(prefix="prov-diff-bench-"))
     env = {
         "python": platform.python_version(),
@@ -170,14 +178,13 @@ def main() -> None:
         "load_at_start": load(),
     }
     try:
-        scale = bench_scale(root, sizes, 0.01)
-        tree = bench_tree(root, 2_000 if quick else 20_000)
+        scale = bench_scale(root, sizes, 0.01) if only != "tree" else previous["scale"]
+        tree = bench_tree(root, 2_000 if quick else 20_000) if only != "scale" else previous["file_tree"]
         print(tree, flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results = {"environment": env, "scale": scale, "file_tree": tree}
     (HERE / "results").mkdir(exist_ok=True)
-    name = "diff-quick" if quick else "diff"
     (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         f"# prov diff benchmarks ({'quick' if quick else 'full'})",
