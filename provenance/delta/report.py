@@ -12,12 +12,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from provenance import stats
 from provenance.delta import signals as sig
 from provenance.delta.merge import LINEAGE_STATUSES, Changes
+from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
 from provenance.delta.volume import volume_signals
 
 REPORT_FORMAT = "prov.diff/v1"
+# The default policy's detectors.alpha (gate.detection.ALPHA; a test keeps them equal): a diff has no
+# policy, so its "expected at most" is the default gate's budget.
+DEFAULT_ALPHA = 0.001
+LOCATED = 1000  # flagged records whose locator a diff reads from the manifest
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
 
 
@@ -54,6 +60,9 @@ class DiffReport:
     delta: dict = field(default_factory=dict, repr=False)
     # the store's audit coverage (provenance.store.coverage.AuditCoverage.to_dict), when there is a store
     audit: dict | None = None
+    detection: dict | None = None  # with --detect: the combined verdict against a clean delta's budget
+    # the delta's records by digest (label, source, lineage, locator), for the findings; not part of the output
+    records: DeltaRecords | None = field(default=None, repr=False)
 
     @property
     def flagged_signals(self) -> list:
@@ -62,11 +71,21 @@ class DiffReport:
     def suspicious_sources(self) -> list[dict]:
         return [s for s in self.by_source if s["flagged_signals"]]
 
-    def add_detector_results(self, detection) -> None:
+    def add_detector_results(self, detection, alpha: float = DEFAULT_ALPHA) -> None:
         """Attach a ``provenance.detectors.pipeline.Detection``: one status per detector
         ("ok" = it ran, "error" = it crashed) and one finding per scored record, carrying
-        the combined verdict and every detector's own score and flag."""
+        the combined verdict and every detector's own score and flag.
+
+        Each finding also names the record as reports do (``label``, ``old_label`` for a
+        relabel, ``source``, ``lineage``, ``change``; for the first ``LOCATED`` flagged records
+        the ``locator`` and ``location`` in the data). Each detector and the combined verdict
+        (``detection``) get ``expected_at_most``: the most records a clean delta of that size
+        flags at the verdict's FPR except with probability ``alpha`` (binomial tail,
+        ``stats.binomial_upper_limit``; the default policy's ``detectors.alpha``).
+        ``by_source`` rows get ``flagged``: their records the combined verdict flags.
+        """
         self.detect = True
+        fpr = detection.verdicts.fpr
         for r in detection.results:
             self.detectors.append(
                 {
@@ -76,10 +95,28 @@ class DiffReport:
                     "threshold": r.threshold,
                     "flagged": len(r.flagged),
                     "scored": len(r.findings),
+                    "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
                 }
             )
-        self.findings.extend(v.to_dict() for v in detection.verdicts.records)
-        self.summary["findings_flagged"] = len(detection.verdicts.flagged)
+        findings = [v.to_dict() for v in detection.verdicts.records]
+        flagged = [f["digest"] for f in findings if f["flagged"]]
+        if self.records is not None:
+            facts = self.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
+            for f in findings:
+                f.update(facts.get(f["digest"], {}))
+        self.findings.extend(findings)
+        self.summary["findings_flagged"] = len(flagged)
+        self.detection = {
+            "fpr": fpr,
+            "alpha": alpha,
+            "scored": len(findings),
+            "flagged": len(flagged),
+            "expected_at_most": stats.binomial_upper_limit(len(findings), fpr, alpha) if findings else None,
+            "method": detection.verdicts.method,
+        }
+        per_source = Counter(f.get("source") for f in findings if f["flagged"])
+        for row in self.by_source:
+            row["flagged"] = per_source.get(row["source"], 0)
         if detection.drift is not None:
             self.drift = [s.to_dict() for s in detection.drift]
         else:
@@ -99,6 +136,7 @@ class DiffReport:
             "changes": self.changes,
             "detect": self.detect,
             "detectors": self.detectors,
+            "detection": self.detection,
             "findings": self.findings,
             "drift": self.drift,
         } | ({"audit": self.audit} if self.audit is not None else {})
@@ -294,6 +332,20 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     lineage["base"], lineage["new"] = base.lineage_counts, new.lineage_counts
     examples = {k: v for k, v in changes.examples.items()}
     examples["truncated"] = {k: len(v) < changes.count(k) for k, v in changes.examples.items()}
-    return DiffReport(
+    report = DiffReport(
         base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples, changes.limit
     )
+    report.records = delta_records(changes, new)
+    return report
+
+
+def delta_records(changes: Changes, new: Side) -> DeltaRecords:
+    """The added, relabeled and copied records of ``changes``, each with its label, source, lineage
+    status and manifest row in ``new``, for ``DeltaRecords.describe``."""
+    arrays = {}
+    for kind in ("added", "relabeled", "duplicates"):
+        columns = ("digests", "label", "source", "first_row") + (("old_label",) if kind == "relabeled" else ())
+        columns += ("status",) if kind != "duplicates" else ()  # a copy's lineage is its record's (added or base)
+        arrays[kind] = {c: changes.array(kind, c) for c in columns}
+    dataset = {"path": new.info.get("path"), "kind": new.schema.get("kind")}
+    return DeltaRecords(arrays, changes.labels.values, changes.sources.values, new.fetch, dataset)

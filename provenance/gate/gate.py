@@ -59,6 +59,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
         result.waivers = ctx.waivers.report
     result.detectors, result.findings = detection.summarise(ctx, results)
+    if ctx.computed("diff"):
+        result.describe_records(ctx.diff.records, ctx.report["by_source"])
     result.audit = ctx.audit_coverage.to_dict()
     return result
 

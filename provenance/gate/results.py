@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from provenance.delta.records import DeltaRecords
 
 LISTED = 20  # records a rule result names at most; ``count`` says how many there are in all
 REPORT_FORMAT = "prov.check/v1"
@@ -113,6 +117,10 @@ class GateResult:
         attestation: path of the release attestation written for a pass, if any.
         audit: how much of the audit log is signed and which entries are pending
             (``provenance.store.coverage.AuditCoverage.to_dict``); pending ones were not relied on.
+        sources: the diff's per-source rows (``by_source``), each with ``flagged``, its
+            unwaived flagged records; empty before diffing.
+        data: the candidate version's data, ``{"path": relative to the store's folder,
+            "kind": "table" | "tree"}`` (reports locate flagged records in it); None before diffing.
     """
 
     base: str
@@ -127,6 +135,8 @@ class GateResult:
     checked_at: str = ""
     attestation: str | None = None
     audit: dict | None = None
+    sources: list[dict] = field(default_factory=list)
+    data: dict | None = None
 
     @property
     def exit_code(self) -> int:
@@ -150,4 +160,26 @@ class GateResult:
             "summary": self.summary,
             "attestation": self.attestation,
             "audit": self.audit,
+            "sources": self.sources,
+            "data": self.data,
         }
+
+    def describe_records(self, records: DeltaRecords | None, by_source: list[dict]) -> None:
+        """Name the records this result lists as the diff does, and add the per-source view.
+
+        Each finding and each ``detectors.*`` rule's record gets the ``label``, ``source``,
+        ``lineage``, ``change``, ``locator`` and ``location`` that ``records`` (the diff's
+        ``DiffReport.records``) knows and it does not carry yet; ``data`` becomes the candidate's
+        data file; ``sources`` the diff's ``by_source`` rows, each with ``flagged``: its
+        unwaived flagged records.
+        """
+        listed = [*self.findings, *(r for x in self.rules if x.rule.startswith("detectors.") for r in x.records)]
+        if records is not None:
+            digests = [item["digest"] for item in listed if item.get("digest")]
+            facts = records.describe(digests, digests)
+            for item in listed:
+                known = facts.get(item.get("digest", ""), {})
+                item.update({k: v for k, v in known.items() if item.get(k) is None})
+            self.data = records.dataset
+        flagged = Counter(f.get("source") for f in self.findings)
+        self.sources = [dict(row, flagged=flagged.get(row["source"], 0)) for row in by_source]

@@ -1,0 +1,110 @@
+"""The delta's records, found by digest: what a report says about a record the detectors scored.
+
+A diff keeps, for every added, relabeled and copied record, its label (and old label), its
+source (as lineage attributes it), its lineage status and the manifest row of its first
+copy. ``DeltaRecords.describe`` turns digests into what reports show of a record (never its
+content): label, source, lineage, the kind of change, and, for the few records asked for,
+the locator read from the manifest and the data file it points into.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from provenance.delta.merge import LINEAGE_STATUSES, locate
+
+KINDS = ("relabeled", "added", "duplicates")  # a digest in several kinds is described by the first
+CHANGE = {"relabeled": "relabeled", "added": "added", "duplicates": "copied"}
+
+
+def location(dataset: dict | None, locator: str | None) -> dict | None:
+    """Where a record is in the data: ``{"path": file, "row": n}`` for a table row, ``{"path": file}`` for a
+    file of a tree; paths are relative to the store's folder (as the version's dataset spec records them).
+
+    A table's locator is a row number (a single file) or ``file#row`` (a folder of files); a
+    tree's is the file's path inside the tree. None when the dataset or the locator is unknown.
+    """
+    if not dataset or not dataset.get("path") or locator is None:
+        return None
+    root, text = str(dataset["path"]), str(locator)
+    if dataset.get("kind") == "tree":
+        return {"path": os.path.normpath(os.path.join(root, text))}
+    if text.isdigit():
+        return {"path": root, "row": int(text)}
+    file, sep, row = text.rpartition("#")
+    if sep and row.isdigit():
+        return {"path": os.path.normpath(os.path.join(root, file)), "row": int(row)}
+    return {"path": root}
+
+
+@dataclass
+class DeltaRecords:
+    """Added, relabeled and copied records of a diff, by kind, each kind's arrays sorted by digest.
+
+    ``arrays[kind]`` holds ``digests`` (S32), ``label``/``source`` ids (and ``old_label`` for
+    relabeled), ``status`` (rank in ``LINEAGE_STATUSES``; absent for copies, whose lineage is then not
+    said) and ``first_row`` (manifest row of the record's first copy in the new version).
+    ``labels``/``sources`` map ids to text; ``fetch(rows)`` reads locators of
+    sorted manifest rows of the new version; ``dataset`` is its ``{"path", "kind"}``.
+    """
+
+    arrays: dict[str, dict[str, np.ndarray]]
+    labels: list
+    sources: list
+    fetch: Callable[[np.ndarray], tuple[list, list]] | None = None
+    dataset: dict | None = None
+    _located: dict[int, str | None] = field(default_factory=dict, repr=False)
+
+    def _find(self, digest: bytes) -> tuple[str, int] | None:
+        needle = np.frombuffer(digest, dtype="S32")
+        for kind in KINDS:
+            arrays = self.arrays.get(kind)
+            if arrays is None or not len(arrays["digests"]):
+                continue
+            pos = int(locate(needle, arrays["digests"])[0])
+            if pos >= 0:
+                return kind, pos
+        return None
+
+    def describe(self, digests: Iterable[str], locate_rows: Iterable[str] = ()) -> dict[str, dict]:
+        """For hex ``digests``: ``{"label", "source", "lineage", "change"}`` and, for a relabel,
+        ``"old_label"``; for the digests also in ``locate_rows``, ``"locator"`` and ``"location"``
+        (read from the manifest, so ask only for the records a report lists). Digests that are
+        not in the delta are left out.
+        """
+        found: dict[str, tuple[str, int]] = {}
+        for hexdigest in digests:
+            hit = self._find(bytes.fromhex(hexdigest))
+            if hit is not None:
+                found[hexdigest] = hit
+        out = {}
+        for hexdigest, (kind, pos) in found.items():
+            a = self.arrays[kind]
+            item = {
+                "label": self.labels[int(a["label"][pos])],
+                "source": self.sources[int(a["source"][pos])],
+                "lineage": LINEAGE_STATUSES[int(a["status"][pos])] if "status" in a else None,
+                "change": CHANGE[kind],
+            }
+            if kind == "relabeled":
+                item["old_label"] = self.labels[int(a["old_label"][pos])]
+            out[hexdigest] = item
+        wanted = [d for d in dict.fromkeys(locate_rows) if d in found]
+        rows = {d: int(self.arrays[found[d][0]]["first_row"][found[d][1]]) for d in wanted}
+        self._read_locators(set(rows.values()))
+        for d, row in rows.items():
+            locator = self._located.get(row)
+            out[d]["locator"] = locator
+            out[d]["location"] = location(self.dataset, locator)
+        return out
+
+    def _read_locators(self, rows: set[int]) -> None:
+        todo = np.array(sorted(r for r in rows if r not in self._located), dtype=np.int64)
+        if self.fetch is None or not len(todo):
+            return
+        locators, _ = self.fetch(todo)
+        self._located.update({int(r): None if loc is None else str(loc) for r, loc in zip(todo.tolist(), locators)})
