@@ -1,4 +1,12 @@
-"""Markdown ready to paste into a pull-request comment (GitHub-flavoured Markdown tables), for diff and check."""
+"""Markdown for a pull-request comment or a CI job summary (GitHub-flavoured tables), for diff and check.
+
+The verdict comes first (with the detectors), then the flagged records (one row each,
+grouped by record, worst first, their evidence folded below), the per-source view by
+lineage, and each rule and detector against what it allows; the long lists are folded in
+``<details>``. Every list says when it was cut and how to see all of it. Every value from
+the data or the store goes through ``provenance.escaping`` (``markdown`` for text,
+``html`` inside HTML tags): a label or source cannot inject markup or links.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +15,34 @@ from typing import Any
 
 from provenance.escaping import html, markdown
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.view import (
+    FlaggedRecord,
+    check_decision,
+    detection,
+    detector_rows,
+    diff_verdict,
+    flagged_records,
+    rule_rows,
+    source_rows,
+)
 from provenance.report.wording import (
-    RULE_STATUS,
     SUMMARY_ROWS,
-    check_headline,
     drift_text,
+    location_text,
     p_text,
+    plural,
     record_text,
     relabel_text,
     side_text,
     source_name,
     stat_text,
     subject_text,
-    verdict,
 )
+from provenance.store.coverage import audit_line
 
-LISTED = 20
+LISTED = 20  # rows per list before "first 20 of N"
+ICON = {"ok": "✅", "warn": "🟡", "bad": "⛔", "error": "⚠️"}  # a check's decision
+DIFF_ICON = {"ok": "✅"}  # a diff decides nothing: anything flagged or incomplete is ⚠️
 _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -47,119 +67,200 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
+def _cut(shown: int, total: int, see_all: str) -> str:
+    return f"first {shown} of {total}; all: `{see_all}`" if total > shown else ""
+
+
+def flagged_section(records: list[FlaggedRecord], see_all: str) -> list[str]:
+    """The flagged records, one row each (digest, score, label, source, lineage, locator, the detectors
+    that flag it, the strongest evidence), then each listed record's evidence folded below."""
+    if not records:
+        return []
+    shown = records[:LISTED]
+    cut = _cut(len(shown), len(records), see_all)
+    lines = [f"#### Flagged records ({cut + ', worst first' if cut else f'{len(records)}, worst first'})", ""]
+    rows = []
+    for r in shown:
+        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined evidence only"
+        rows.append([_code(r.digest[:12]), f"{r.score:.3f}", r.label_text, r.source_text, r.lineage_words])
+        rows[-1] += [r.where, by, r.headline]
+    headers = ["digest", "score", "label", "source", "lineage", "locator", "flagged by", "strongest evidence"]
+    lines += _table(headers, rows)
+    lines += ["<details><summary>Evidence, record by record</summary>", ""]
+    for r in shown:
+        lines.append(f"- {_code(r.digest)}: {markdown(r.flagged_by)}")
+        lines += [f"  - {markdown(e.detector)} (p = {markdown(e.p_value)}): {markdown(e.text)}" for e in r.evidence]
+        if not r.evidence:
+            lines.append(f"  - {markdown(r.explanation)}")
+    return lines + ["", "</details>", ""]
+
+
+def sources_section(report: dict) -> list[str]:
+    """The per-source view: records, what each source added by lineage, relabels, removals, flags, signals."""
+    rows = source_rows(report)
+    if not rows:
+        return []
+    detected = any(r.flagged is not None for r in rows)
+    headers = ["source", "base → new", "added", "attested", "relabeled after source", "unattributed", "relabeled"]
+    headers += ["removed"] + (["flagged"] if detected else []) + ["flagged signals"]
+    table = []
+    for r in rows:
+        name = Markup(f"**{markdown(r.name)}**") if r.signals or r.flagged else r.name
+        row = [name, f"{r.base} → {r.new}", r.added, r.attested, r.relabeled_after_source, r.unattributed]
+        row += [r.relabeled, r.removed] + ([r.flagged or 0] if detected else []) + [", ".join(r.signals) or "-"]
+        table.append(row)
+    return ["#### Sources (worst first; added records by lineage)", ""] + _table(headers, table)
+
+
+def detectors_section(report: dict) -> list[str]:
+    """Each detector (ran or error; what it alone flags against a clean delta's most), then the combined verdict."""
+    det = detection(report)
+    if det is None:
+        return []
+    fpr = f" at FPR {det.fpr:g}" if det.fpr is not None else ""
+    rows: list[list] = []
+    for d in detector_rows(report):
+        expected = "-" if d.expected_at_most is None else d.expected_at_most
+        rows.append([d.detector, d.verdict, d.flagged, expected, d.scored])
+    if det.expected_at_most is None:
+        verdict = "flagged"
+    else:
+        verdict = "**flagged beyond chance**" if det.beyond_chance else "flagged within chance"
+    expected = "-" if det.expected_at_most is None else det.expected_at_most
+    rows.append([Markup("**combined**"), Markup(verdict), det.flagged, expected, det.scored])
+    title = f"#### Detectors ({plural(det.ran, 'detector')} ran{fpr}; the combined verdict decides)"
+    return [title, ""] + _table(["detector", "verdict", "would flag alone", "expected at most", "scored"], rows)
+
+
 def render_diff(report: dict, medium: Medium = PLAIN) -> str:
-    """The diff report: verdict, summary, flagged signals, sources, classes, up to 20 records per kind, detectors."""
+    """The diff report: verdict, flagged records, sources, detectors, flagged signals; the rest folded."""
     s = report["summary"]
-    icon = "⚠️" if s["signals_flagged"] else "✅"
+    base, new = report["base"]["name"], report["new"]["name"]
+    v = diff_verdict(report)
+    changes = "; ".join(f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key))
     lines = [
-        f"### {icon} prov diff {_code(report['base']['name'])} → {_code(report['new']['name'])}",
+        f"### {DIFF_ICON.get(v.tone, '⚠️')} prov diff {_code(base)} → {_code(new)}: {markdown(v.word)}",
         "",
-        f"{markdown(side_text(report['base']))} → {markdown(side_text(report['new']))}. **{markdown(verdict(report))}**",
+        f"**{markdown(v.sentence)}**",
+        "",
+        f"{markdown(side_text(report['base']))} → {markdown(side_text(report['new']))}. "
+        f"Changes: {markdown(changes or 'none')}.",
         "",
     ]
-    lines += _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
+    if report.get("audit"):
+        lines += [markdown(audit_line(report["audit"])), ""]
+    for change in s.get("schema_changes") or []:
+        lines += [f"Schema change: {markdown(change)}", ""]
+    if s.get("rekeyed"):
+        lines += [f"{plural(s['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest).", ""]
+    if report["detect"]:
+        lines += flagged_section(flagged_records(report), f"prov diff {base} {new} --detect --format json")
+    lines += sources_section(report)
+    lines += detectors_section(report)
+    if report["detect"]:
+        lines += [markdown(drift_text(report.get("drift"))), ""]
+    lines += ["#### Changes", ""] + _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
     flagged = [g for g in report["signals"] if g["flagged"]]
     if flagged:
         lines += ["#### Flagged signals", ""]
         lines += _table(
             ["severity", "signal", "subject", "statistic", "p", "explanation"],
             [
-                [
-                    g["severity"],
-                    g["name"],
-                    subject_text(g["subject"]),
-                    stat_text(g["statistic"]),
-                    p_text(g["statistic"]),
-                    g["explanation"],
-                ]
+                [g["severity"], g["name"], subject_text(g["subject"]), stat_text(g["statistic"])]
+                + [p_text(g["statistic"]), g["explanation"]]
                 for g in flagged
             ],
         )
-    lines += ["#### Sources (worst first)", ""]
-    lines += _table(
-        ["source", "flagged signals", "added", "removed", "relabeled", "relabel rate", "unattributed added"],
-        [
-            [
-                Markup(f"**{markdown(source_name(r['source']))}**")
-                if r["flagged_signals"]
-                else source_name(r["source"]),
-                ", ".join(r["flagged_signals"]) or "-",
-                r["added"],
-                r["removed"],
-                r["relabeled"],
-                f"{100 * r['relabel_rate']:.2f}%",
-                r["unattributed_added"],
-            ]
-            for r in report["by_source"]
-        ],
-    )
-    lines += ["#### Classes", ""]
-    lines += _table(
-        ["class", "base", "new", "added", "removed", "relabeled from", "relabeled to"],
-        [
-            [r["label"], r["base"], r["new"], r["added"], r["removed"], r["relabeled_from"], r["relabeled_to"]]
-            for r in report["by_class"]
-        ],
-    )
+    changed = [r for r in report["by_class"] if r["added"] or r["removed"] or r["relabeled_from"] or r["relabeled_to"]]
+    if changed:
+        keys = ("base", "new", "added", "removed", "relabeled_from", "relabeled_to")
+        lines += [f"<details><summary>Classes that changed ({len(changed)})</summary>", ""]
+        lines += _table(
+            ["class", *(k.replace("_", " ") for k in keys)], [[r["label"], *(r[k] for k in keys)] for r in changed]
+        )
+        lines += ["</details>", ""]
     if report["relabel_pairs"]:
-        lines += ["#### Relabels by class pair", ""]
+        pairs = report["relabel_pairs"]
+        lines += [f"<details><summary>Relabels by class pair ({len(pairs)})</summary>", ""]
         lines += _table(
             ["old → new", "records", "rate"],
-            [
-                [f"{r['old']} → {r['new']}", r["count"], f"{100 * r['rate']:.2f}%"]
-                for r in report["relabel_pairs"][:LISTED]
-            ],
+            [[f"{r['old']} → {r['new']}", r["count"], f"{100 * r['rate']:.2f}%"] for r in pairs[:LISTED]],
         )
-    changes = report["changes"]
-    for kind, title in (
-        ("relabeled", "Relabeled records"),
-        ("conflicting", "Conflicting labels"),
-        ("added", "Added records"),
-        ("removed", "Removed records"),
-    ):
-        items = changes.get(kind) or []
-        if not items:
-            continue
-        lines += [f"<details><summary>{title} (showing {min(len(items), LISTED)})</summary>", ""]
-        rows = []
-        for c in items[:LISTED]:
-            change = (
-                relabel_text(c)
-                if kind == "relabeled"
-                else " / ".join(c["labels"])
-                if kind == "conflicting"
-                else c["label"]
-            )
-            rows.append([_code(c["digest"][:16]), change, source_name(c["source"]), c["locator"]])
-        lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]
-    if report["detect"]:
-        lines += ["#### Detectors", ""]
-        lines += _table(
-            ["detector", "ran", "would flag alone", "error"],
-            [
-                [d["detector"], "ran" if d["status"] == "ran" else "error", d["flagged"], d["error"] or ""]
-                for d in report["detectors"]
-            ],
-        )
-        lines += ["", drift_text(report.get("drift"))]
+        lines += ["</details>", ""]
+    lines += _change_lists(report, f"prov diff {base} {new} --format json")
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _change_lists(report: dict, see_all: str) -> list[str]:
+    s, lines = report["summary"], []
+    for kind, title, total in (
+        ("relabeled", "Relabeled records", s["relabeled"]),
+        ("conflicting", "Records with conflicting labels", s.get("conflicting_labels", 0)),
+        ("added", "Added records", s["added"]),
+        ("removed", "Removed records", s["removed"]),
+    ):
+        items = report["changes"].get(kind) or []
+        if not items:
+            continue
+        shown = items[:LISTED]
+        summary = f"{title} ({_cut(len(shown), max(total, len(items)), see_all) or len(items)})"
+        lines += [f"<details><summary>{html(summary)}</summary>", ""]
+        rows = []
+        for c in shown:
+            if kind == "relabeled":
+                change = relabel_text(c)
+            elif kind == "conflicting":
+                change = " / ".join(c["labels"])
+            else:
+                change = c["label"]
+            rows.append([_code(c["digest"][:16]), change, source_name(c["source"]), location_text(None, c["locator"])])
+        lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]
+    return lines
+
+
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
-    """The check report: headline, one table row per rule, blocking records folded in ``<details>``, ignored waivers."""
-    icon = {"pass": "✅", "warned": "🟡", "blocked": "⛔", "error": "⚠️"}[r["decision"]]
-    lines = [f"### {icon} {markdown(check_headline(r))}", "", "| rule | result | reason |", "|---|---|---|"]
-    for rule in r["rules"]:
-        lines.append(f"| {_code(rule['rule'])} | {RULE_STATUS[rule['status']]} | {markdown(rule['reason'])} |")
-    blocking = [x for x in r["rules"] if x["status"] != "pass" and x["records"]]
-    for rule in blocking:
-        lines += ["", f"<details><summary>{html(rule['rule'])}: {rule['count']} record(s)</summary>", ""]
-        lines += [f"- {markdown(record_text(rec))}" for rec in rule["records"]]
-        lines += ["", "</details>"]
+    """The check report: decision, deciding rules, flagged records, other blocked records, sources, detectors."""
+    d = check_decision(r)
+    see_all = f"prov check {r['version']} --base {r['base']} --format json"
+    head = f"prov check {markdown(r['version'])} --base {markdown(r['base'])}: {markdown(d.sentence)}"
+    lines = [f"### {ICON[d.tone]} {head}", ""]
+    if d.detection:
+        lines += [f"**{markdown(d.detection[0].upper() + d.detection[1:])}.**", ""]
+    lines += [f"Policy {markdown(r['policy']['path'] or 'default')} ({_code(r['policy']['digest'][:12])}).", ""]
+    if r.get("audit"):
+        lines += [markdown(audit_line(r["audit"])), ""]
+    rules = rule_rows(r)
+    deciding = [x for x in rules if x.status != "pass"]
+    passed = [x for x in rules if x.status == "pass"]
+    headers = ["verdict", "rule", "measured", "expected", "reason"]
+
+    def row(x) -> list:
+        word = Markup(f"**{markdown(x.word)}**") if x.status != "pass" else x.word
+        return [word, _code(x.rule), x.measured, x.expected, x.reason]
+
+    if deciding:
+        lines += _table(headers, [row(x) for x in deciding])
+    if passed:
+        lines += [f"<details><summary>{plural(len(passed), 'rule')} passed</summary>", ""]
+        lines += _table(headers, [row(x) for x in passed]) + ["</details>", ""]
+    lines += flagged_section(flagged_records(r), see_all)
+    for rule in deciding:
+        if rule.rule.startswith("detectors.") or not rule.records:
+            continue
+        shown = rule.records[:LISTED]
+        cut = _cut(len(shown), rule.count, see_all)
+        lines += [f"#### {markdown(rule.rule)}: {plural(rule.count, 'record')}{f' ({cut})' if cut else ''}", ""]
+        lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
+    lines += sources_section(r)
+    lines += detectors_section(r)
     if r["waivers"]["ignored"]:
-        lines += ["", "**Ignored waivers**", ""]
-        lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in r["waivers"]["ignored"]]
-    return "\n".join(lines) + "\n"
+        lines += ["**Ignored waivers**", ""]
+        lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in r["waivers"]["ignored"]] + [""]
+    if r["waivers"]["honoured"]:
+        lines += [f"{plural(len(r['waivers']['honoured']), 'reviewed waiver')} honoured.", ""]
+    if r.get("attestation"):
+        lines += [f"Attestation written: {_code(r['attestation'])}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 FORMATTER = Formatter(diff=render_diff, check=render_check)

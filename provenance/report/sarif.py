@@ -1,8 +1,13 @@
 """SARIF 2.1.0 (OASIS Static Analysis Results Interchange Format) for ``prov check``.
 
-Code-scanning tools (GitHub code scanning, GitLab, Azure DevOps) read it: one result
-per flagged finding and one per failed or erroring policy rule, each located at the
-version (``prov:TAG``) and, for a record, its content digest as a logical location.
+Code-scanning tools (GitHub code scanning, GitLab, Azure DevOps) read it. The run leads
+with the decision (``properties.decision`` and ``invocations``); then one result per
+flagged record, whatever the number of detectors that flag it (``detectors.combined``,
+or ``detectors.extreme`` for a record that blocks alone), located at the data file the
+candidate version was committed from and, for a table, the row (``region``, see
+``region_of``), with the record's digest as a logical location and a fingerprint; then
+one result per rule that blocked, warned or could not run, located at the version.
+Reports name records by digest, label, source and locator, never by content.
 """
 
 from __future__ import annotations
@@ -12,56 +17,96 @@ import json
 from provenance import __version__
 from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.view import check_decision, flagged_records
+from provenance.report.wording import location_text, source_name
 
 LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
 """SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
+HEADER_LINES = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".ndjson": 1, ".json": 1}
+"""Line of row 0 in a text table: a CSV's header takes line 1, a JSON Lines file has none."""
+
+
+def region_of(location: dict) -> dict | None:
+    """A SARIF ``region`` for a record's location: the row's line in a text table (CSV: row + 2 for the
+    header; JSON Lines: row + 1); None for a file of a tree or a binary table (Parquet), where a line means
+    nothing and the file is the location."""
+    row, path = location.get("row"), str(location.get("path", ""))
+    start = next((line for ext, line in HEADER_LINES.items() if path.lower().endswith(ext)), None)
+    if row is None or start is None:
+        return None
+    return {"startLine": int(row) + start}
+
+
+def _record_location(finding: dict, version: str) -> dict:
+    where = finding.get("location")
+    physical: dict = {"artifactLocation": {"uri": where["path"]} if where else {"uri": f"prov:{version}"}}
+    if where and region_of(where):
+        physical["region"] = region_of(where)
+    return {
+        "physicalLocation": physical,
+        "logicalLocations": [
+            {"name": finding["digest"], "kind": "object", "fullyQualifiedName": f"{version}/{finding['digest']}"}
+        ],
+    }
 
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
-    """SARIF 2.1.0: one result per flagged finding, and one per blocking or failed policy rule."""
-    rules, results = [], []
-    for rule in r["rules"]:
-        rules.append(
-            {
-                "id": rule["rule"],
-                "shortDescription": {"text": rule["rule"]},
-                "fullDescription": {"text": visible(rule["reason"])},
-                "defaultConfiguration": {"level": LEVEL[rule["status"]]},
-            }
+    """SARIF 2.1.0: one result per flagged record (not per detector), one per rule that did not pass."""
+    rules = [
+        {
+            "id": rule["rule"],
+            "shortDescription": {"text": rule["rule"]},
+            "fullDescription": {"text": visible(rule.get("expected") or rule["reason"])},
+            "defaultConfiguration": {"level": LEVEL[rule["status"]]},
+        }
+        for rule in r["rules"]
+    ]
+    known = {rule["id"] for rule in rules}
+    findings = {f["digest"]: f for f in r["findings"]}
+    for rule in r["rules"]:  # a record that blocks alone though the combined verdict does not flag it
+        if rule["rule"] == "detectors.extreme" and rule["status"] != "pass":
+            findings.update({rec["digest"]: rec for rec in rule["records"] if rec.get("digest") not in findings})
+    results = []
+    for record in flagged_records({"findings": list(findings.values()), "rules": r["rules"]}):
+        finding = findings[record.digest]
+        rule_id = "detectors.extreme" if record.extreme else "detectors.combined"
+        where = location_text(finding.get("location"), record.locator)
+        text = (
+            f"record {record.digest[:16]} (label {record.label_text}, {source_name(record.source)}, "
+            f"{record.lineage_words}, {where}) {record.flagged_by}; score {record.score:.3f}; {record.headline}"
         )
-    artifact = {"uri": f"prov:{r['version']}"}
-    for f in r["findings"]:
-        results.append(
-            {
-                "ruleId": f"detectors.{f['detector']}",
-                "level": "error",
-                "message": {
-                    "text": visible(
-                        f"record {f['digest'][:16]} flagged by {f['detector']} (score {f['score']:.3f}): {f['explanation']}"
-                    )
-                },
-                "locations": [
-                    {
-                        "physicalLocation": {"artifactLocation": artifact},
-                        "logicalLocations": [{"name": f["digest"], "kind": "object"}],
-                    }
-                ],
-                "partialFingerprints": {"recordDigest/v1": f["digest"], "detector/v1": f["detector"]},
-                "properties": {"score": f["score"], "digest": f["digest"]},
-            }
-        )
+        result = {
+            "ruleId": rule_id if rule_id in known else "detectors.combined",
+            "level": "error",
+            "message": {"text": visible(text)},
+            "locations": [_record_location(finding, r["version"])],
+            "partialFingerprints": {"recordDigest/v1": record.digest},
+            "properties": {
+                "digest": record.digest,
+                "score": record.score,
+                "label": record.label,
+                "source": record.source,
+                "lineage": record.lineage,
+                "locator": record.locator,
+                "detectors": list(record.detectors),
+                "explanation": visible(record.explanation),
+            },
+        }
+        results.append(result)
+    version = {"physicalLocation": {"artifactLocation": {"uri": f"prov:{r['version']}"}}}
     for rule in r["rules"]:
-        if rule["status"] == "pass" or rule["rule"].startswith("detectors.") and rule["status"] == "block":
-            continue
+        if rule["status"] == "pass" or rule["rule"] in ("detectors.combined", "detectors.extreme"):
+            continue  # the detector rules' records are the results above
         results.append(
             {
                 "ruleId": rule["rule"],
                 "level": LEVEL[rule["status"]],
                 "message": {"text": visible(rule["reason"])},
-                "locations": [{"physicalLocation": {"artifactLocation": artifact}}],
+                "locations": [version],
                 "properties": {"records": [rec.get("digest") for rec in rule["records"]], "count": rule["count"]},
             }
         )
+    decision = check_decision(r)
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -75,13 +120,27 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
                         "rules": rules,
                     }
                 },
+                "invocations": [
+                    {
+                        "executionSuccessful": r["decision"] != "error",
+                        "exitCode": r["exit_code"],
+                        "toolExecutionNotifications": [
+                            {
+                                "level": "note" if r["decision"] == "pass" else "error",
+                                "message": {"text": visible(decision.sentence)},
+                            }
+                        ],
+                    }
+                ],
                 "results": results,
-                "invocations": [{"executionSuccessful": r["decision"] != "error", "exitCode": r["exit_code"]}],
                 "properties": {
                     "decision": r["decision"],
+                    "verdict": visible(decision.sentence),
+                    "detection": visible(decision.detection) if decision.detection else None,
                     "base": r["base"],
                     "version": r["version"],
                     "policy": r["policy"],
+                    "data": r.get("data"),
                 },
             }
         ],

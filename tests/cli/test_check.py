@@ -278,7 +278,8 @@ def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
     failed = {c.get("name") for c in cases if c.find("failure") is not None}
     assert "lineage.max_relabeled_after_source" in failed and len(cases) >= 10
     md = prov("check", "v2", "--base", "v1", "--format", "md").stdout
-    assert md.startswith("### ⛔") and "| `lineage.max_relabeled_after_source` | BLOCK |" in md
+    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED by ")
+    assert "| **blocked** | `lineage.max_relabeled_after_source` |" in md
 
 
 def test_check_json_matches_its_schema(prov, workdir, keypair, base):

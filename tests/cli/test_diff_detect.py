@@ -141,3 +141,49 @@ def test_check_names_its_records_and_the_data_file(prov, two_versions):
     for f in report["findings"]:
         assert data[f["location"]["row"]] == f["label"] and f["lineage"] == "unattributed"
     assert [(s["source"], s["flagged"]) for s in report["sources"]] == [(None, len(report["findings"]))]
+
+
+def test_ci_formats_lead_with_the_decision_and_give_one_sarif_result_per_flagged_record(prov, two_versions):
+    import xml.etree.ElementTree as ET
+
+    from support import validate_sarif
+
+    check = ["check", "v2", "--base", "v1", "--signer", "alice.pub"]
+    report = json.loads(prov(*check, "--format", "json").stdout)
+    assert report["decision"] == "blocked" and report["findings"]
+    blocking = {rec["digest"] for x in report["rules"] if x["rule"] == "detectors.extreme" for rec in x["records"]}
+    flagged = {f["digest"] for f in report["findings"]} | blocking
+    sarif = json.loads(prov(*check, "--format", "sarif").stdout)
+    validate_sarif(sarif)
+    run = sarif["runs"][0]
+    assert run["properties"]["decision"] == "blocked" and run["invocations"][0]["exitCode"] == 1
+    per_record = [x for x in run["results"] if "recordDigest/v1" in x.get("partialFingerprints", {})]
+    assert sorted(x["partialFingerprints"]["recordDigest/v1"] for x in per_record) == sorted(flagged)
+    rows = {f["digest"]: f["location"]["row"] for f in report["findings"]}
+    for x in per_record:
+        assert x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "v2.parquet"
+        digest = x["partialFingerprints"]["recordDigest/v1"]
+        if digest in rows:
+            assert f"row {rows[digest]}" in x["message"]["text"] and "flagged by" in x["message"]["text"]
+
+    junit = ET.fromstring(prov(*check, "--format", "junit").stdout)
+    first = junit.find(".//testcase")
+    assert first is not None and first.get("name") == "prov.decision"
+    failure = first.find("failure")
+    assert failure is not None and failure.get("message", "").startswith("BLOCKED by ")
+    assert "flagged by the combined verdict" in (failure.text or "")
+
+    md = prov(*check, "--format", "md").stdout
+    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED by ")
+    assert md.index("records flagged by the combined verdict") < md.index("#### Flagged records")
+    assert md.index("#### Flagged records") < md.index("#### Sources") < md.index("#### Detectors")
+    assert "expected at most" in md
+
+
+def test_a_text_table_row_is_a_line_users_can_click():
+    from provenance.report.sarif import region_of
+
+    assert region_of({"path": "data/batch.csv", "row": 0}) == {"startLine": 2}  # after the header
+    assert region_of({"path": "data/batch.jsonl", "row": 4}) == {"startLine": 5}
+    assert region_of({"path": "data/v2.parquet", "row": 4}) is None  # a binary file: the file is the location
+    assert region_of({"path": "images/cat/1.png"}) is None

@@ -263,7 +263,7 @@ def test_a_pull_request_is_checked_under_the_base_commits_policy_and_never_attes
     sarif = json.loads(job.steps["Upload SARIF"]["uploaded"].read_text())
     assert "detectors.combined" in {x["ruleId"] for x in sarif["runs"][0]["results"]}
     md = summary(ws)
-    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED") and "| `detectors.combined` | BLOCK |" in md
+    assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED") and "| **blocked** | `detectors.combined` |" in md
     trusted = ws.parent / f"{ws.name}-runner" / "prov-trusted"
     assert (trusted / "policy.toml").read_text() == (EXAMPLES / "github-actions" / "policy.toml").read_text()
     assert (trusted / "maintainer.pub").read_bytes() == (p.root / "keys" / "committer.pub").read_bytes()
