@@ -1,36 +1,84 @@
-"""One self-contained HTML file: inline CSS and SVG charts, nothing fetched at view time.
+"""One self-contained HTML page for ``prov diff --format html``, rendered by a Jinja2 template.
 
-The charts are SVG drawn here, not by a charting library, so the file opens offline. A
-few lines of inline script only mark each chart as laid out (``data-rendered``), which
-the test reads back from headless Chromium.
+The page leads with what a reviewer decides on: the verdict (with the detectors), the
+first flagged records, and the per-source table with lineage, all in the first screen
+(1400 x 900, checked in headless Chromium by the tests). Detectors, signals, charts,
+classes, every flagged record's evidence and the record lists follow.
+
+The template (``templates/diff.html.j2``) is rendered with autoescaping on, so a label,
+source name or explanation is always text, never markup, and every value first goes
+through ``provenance.escaping.visible`` (control and bidi characters shown as escapes). The
+page fetches nothing: inline CSS and SVG charts drawn from numbers computed here. Its one
+script is prov's own (``SCRIPT``: it marks each chart as laid out and records where the
+first-screen parts lie, which the tests read back from headless Chromium); the page's
+Content-Security-Policy allows that script by its SHA-256 and nothing else.
 """
 
 from __future__ import annotations
 
-from provenance.escaping import html as escape
+import base64
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.view import detection, detector_rows, diff_verdict, flagged_records, source_rows
 from provenance.report.wording import (
     SUMMARY_ROWS,
     drift_text,
+    location_text,
     p_text,
+    plural,
     relabel_text,
     side_text,
     source_name,
     stat_text,
     subject_text,
-    verdict,
 )
+from provenance.store.coverage import audit_line
 
+if TYPE_CHECKING:
+    import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+TOP = 10  # flagged records in the first screen
+LISTED = 200  # flagged records with their evidence, and records per list, further down
 SERIES = [("added", "#2b8a3e"), ("removed", "#c92a2a"), ("relabeled", "#e67700")]
 CLASS_SERIES = SERIES[:2] + [("relabeled from", "#e67700"), ("relabeled to", "#1971c2")]
-LISTED = 200
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f4f4f4}.flag{color:#c92a2a;font-weight:600}.verdict{font-size:15px;padding:8px;background:#fff4e6}
-.ok{background:#ebfbee}.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
-code{font-size:12px}
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#212529}
+header.verdict{padding:14px 24px;border-left:8px solid #adb5bd;background:#f8f9fa}
+header.verdict.ok{border-color:#2b8a3e;background:#ebfbee}
+header.verdict.warn{border-color:#f08c00;background:#fff9db}
+header.verdict.bad{border-color:#c92a2a;background:#fff5f5}
+header.verdict.error{border-color:#862e9c;background:#f8f0fc}
+h1{font-size:18px;margin:0 0 4px}
+.decision{font-size:15px;margin:4px 0}
+.decision .word{font-weight:700;text-transform:uppercase;margin-right:6px}
+.bad .word,td.bad{color:#c92a2a}.ok .word{color:#2b8a3e}.warn .word,td.warn{color:#e67700}.error .word,td.error{color:#862e9c}
+.meta{color:#495057;margin:4px 0 0;font-size:13px}
+main{padding:4px 24px 24px}
+h2{font-size:15px;margin:14px 0 4px}
+h2 small{font-weight:400;color:#495057;font-size:12px;margin-left:6px}
+table{border-collapse:collapse;margin:4px 0}
+td,th{border-bottom:1px solid #dee2e6;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f1f3f5;font-weight:600;white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.records td{white-space:nowrap}
+table.records td.evidence{max-width:560px;overflow:hidden;text-overflow:ellipsis}
+tr.extreme td:first-child{border-left:3px solid #c92a2a}
+tr.suspect td:first-child{font-weight:600}
+tr.combined td{font-weight:600;border-top:2px solid #adb5bd}
+td.lineage.unattributed{color:#e67700}td.lineage.relabeled_after_source{color:#c92a2a}
+td.wrap{max-width:640px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+details.record{margin:2px 0}details.record summary{cursor:pointer}
+details.record ul{margin:2px 0 6px 18px;padding:0}
+.legend .swatch{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
+footer{color:#868e96;font-size:12px;padding:12px 24px}
 """
 SCRIPT = """
 document.querySelectorAll('svg.chart').forEach(function(svg){
@@ -38,58 +86,125 @@ document.querySelectorAll('svg.chart').forEach(function(svg){
   bars.forEach(function(b){ var r = b.getBoundingClientRect(); if (r.width > 0 && r.height > 0) drawn++; });
   svg.setAttribute('data-rendered', drawn + '/' + bars.length);
 });
+document.querySelectorAll('[data-first-screen]').forEach(function(el){
+  var r = el.getBoundingClientRect();
+  el.setAttribute('data-box', [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY].map(Math.ceil).join(','));
+});
 """
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+"""The CSP source that lets ``SCRIPT`` run, and nothing else."""
 
 
-def bar_chart(chart_id: str, title: str, groups: list[tuple[str, dict]], series=SERIES) -> str:
-    """Grouped horizontal bars: one row per group, one bar per non-zero value of a series."""
+def _visible(value: Any) -> Any:
+    """Every value the template prints, before autoescaping: text with hidden characters shown as escapes."""
+    import markupsafe
+
+    return visible(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: templates from ``templates/``, autoescaping on, every printed value made
+    visible first (``_visible``), undefined names an error."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        finalize=_visible,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def bar_chart(chart_id: str, title: str, groups: list[tuple[str, dict]], series=SERIES) -> dict:
+    """Grouped horizontal bars as numbers for the template: one row per group, one bar per non-zero value."""
     bar_h, label_w, plot_w = 6, 180, 560
     row_h = bar_h * len(series) + 6
     peak = max([v for _, values in groups for v in values.values()] + [1])
-    height = 30 + row_h * max(len(groups), 1)
-    parts = [
-        f'<svg class="chart" id="{chart_id}" xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 80}" '
-        f'height="{height}" role="img" aria-label="{escape(title)}">'
-    ]
+    rows = []
     for i, (name, values) in enumerate(groups):
         y = 20 + i * row_h
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" font-size="12">{escape(name[:28])}</text>'
-        )
-        for j, (name_s, color) in enumerate(series):
-            v = values.get(name_s, 0)
-            if not v:
-                continue
-            w = max(1.0, plot_w * v / peak)
-            parts.append(
-                f'<rect class="bar" x="{label_w}" y="{y + j * bar_h}" width="{w:.1f}" height="{bar_h - 1}" '
-                f'fill="{color}"><title>{escape(name)}: {v} {name_s}</title></rect>'
-            )
-            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + j * bar_h + 5}" font-size="8">{v}</text>')
-    parts.append("</svg>")
-    legend = "".join(f'<span style="background:{c}"></span>{s}' for s, c in series)
-    return f'<h2>{escape(title)}</h2><div class="legend">{legend}</div>' + "".join(parts)
+        bars = [
+            {
+                "series": s,
+                "colour": colour,
+                "value": values[s],
+                "y": y + j * bar_h,
+                "height": bar_h - 1,
+                "width": max(1.0, plot_w * values[s] / peak),
+            }
+            for j, (s, colour) in enumerate(series)
+            if values.get(s)
+        ]
+        rows.append({"name": name[:28], "full_name": name, "y": y, "bars": bars})
+    return {
+        "id": chart_id,
+        "title": title,
+        "series": series,
+        "rows": rows,
+        "label_width": label_w,
+        "width": label_w + plot_w + 80,
+        "height": 30 + row_h * max(len(groups), 1),
+    }
 
 
-def _table(headers: list[str], rows: list[list], raw: bool = False) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{v if raw else escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _markup(text: str) -> Any:
+    """prov's own CSS or script, placed as it is (never from the data)."""
+    import markupsafe
+
+    return markupsafe.Markup(text)
+
+
+def _notes(report: dict) -> list[str]:
+    """Lines under the verdict: the audit log's coverage, each schema change, re-keyed records."""
+    s = report["summary"]
+    notes = [audit_line(report["audit"])] if report.get("audit") else []
+    notes += [f"schema change: {change}" for change in s.get("schema_changes") or []]
+    if s.get("rekeyed"):
+        notes.append(f"{plural(s['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)")
+    return notes
+
+
+def _change_lists(report: dict) -> list[dict]:
+    s, base, new = report["summary"], report["base"]["name"], report["new"]["name"]
+    out = []
+    for kind, title, total, column in (
+        ("relabeled", "Relabeled records", s["relabeled"], "old → new"),
+        ("added", "Added records", s["added"], "label"),
+        ("removed", "Removed records", s["removed"], "label"),
+        ("conflicting", "Conflicting labels", s["conflicting_labels"], "labels"),
+    ):
+        items = (report["changes"].get(kind) or [])[:LISTED]
+        if not items:
+            continue
+        rows = [
+            {
+                "digest": c["digest"],
+                "change": relabel_text(c) if kind == "relabeled" else " / ".join(c.get("labels") or [c["label"]]),
+                "source": source_name(c["source"]),
+                "where": location_text(c.get("location"), c.get("locator")),
+            }
+            for c in items
+        ]
+        see_all = f"prov diff {base} {new} --format json"
+        out.append({"id": kind, "title": title, "total": total, "rows": rows, "column": column, "see_all": see_all})
+    return out
 
 
 def render_diff(report: dict, medium: Medium = PLAIN) -> str:
-    """The diff report as one HTML5 page: verdict, charts per class and source, signals, sources, records."""
+    """The diff report as one HTML5 page (see the module docstring for what comes first)."""
+    from provenance import __version__
+
     s = report["summary"]
-    title = f"prov diff {report['base']['name']} → {report['new']['name']}"
-    out = [
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1><p>{escape(side_text(report['base']))} → {escape(side_text(report['new']))}</p>",
-        f'<p class="verdict{"" if s["signals_flagged"] else " ok"}">{escape(verdict(report))}</p>',
-        "<h2>Changes</h2>",
-        _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS]),
+    base, new = report["base"], report["new"]
+    flagged = flagged_records(report) if report["detect"] else []
+    changes = "; ".join(f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key))
+    classes_changed = [
+        r for r in report["by_class"] if r["added"] or r["removed"] or r["relabeled_from"] or r["relabeled_to"]
     ]
-    classes = [
+    class_groups = [
         (
             r["label"],
             {
@@ -101,123 +216,62 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         )
         for r in report["by_class"][:40]
     ]
-    sources = [
+    source_groups = [
         (source_name(r["source"]), {"added": r["added"], "removed": r["removed"], "relabeled": r["relabeled"]})
         for r in report["by_source"][:40]
     ]
-    out.append(bar_chart("chart-classes", "Changes per class", classes, CLASS_SERIES))
-    out.append(bar_chart("chart-sources", "Changes per source (worst first)", sources))
-    out.append("<h2>Signals, worst first</h2>")
-    out.append(
-        _table(
-            ["severity", "signal", "subject", "statistic", "p", "explanation"],
-            [
-                [
-                    f'<span class="flag">{g["severity"]}</span>' if g["flagged"] else g["severity"],
-                    escape(g["name"]),
-                    escape(subject_text(g["subject"])),
-                    escape(stat_text(g["statistic"])),
-                    escape(p_text(g["statistic"])),
-                    escape(g["explanation"]),
-                ]
-                for g in report["signals"]
-            ],
-            raw=True,
-        )
-    )
-    out.append("<h2>Sources</h2>")
-    out.append(
-        _table(
-            [
-                "source",
-                "flagged signals",
-                "base",
-                "new",
-                "added",
-                "removed",
-                "relabeled",
-                "relabel rate",
-                "unattributed added",
-            ],
-            [
-                [
-                    source_name(r["source"]),
-                    ", ".join(r["flagged_signals"]) or "-",
-                    r["base"],
-                    r["new"],
-                    r["added"],
-                    r["removed"],
-                    r["relabeled"],
-                    f"{100 * r['relabel_rate']:.2f}%",
-                    r["unattributed_added"],
-                ]
-                for r in report["by_source"]
-            ],
-        )
-    )
-    if report["relabel_pairs"]:
-        out.append("<h2>Relabels by class pair</h2>")
-        out.append(
-            _table(
-                ["old", "new", "records", "rate"],
-                [[r["old"], r["new"], r["count"], f"{100 * r['rate']:.2f}%"] for r in report["relabel_pairs"]],
-            )
-        )
-    relabeled = report["changes"].get("relabeled") or []
-    out.append(f"<h2>Relabeled records ({s['relabeled']}; showing {min(len(relabeled), LISTED)})</h2>")
-    out.append(
-        _table(
-            ["digest", "old → new", "source", "old source", "locator"],
-            [
-                [
-                    f"<code>{c['digest']}</code>",
-                    escape(relabel_text(c)),
-                    escape(source_name(c["source"])),
-                    escape(source_name(c.get("old_source"))),
-                    escape(str(c["locator"])),
-                ]
-                for c in relabeled[:LISTED]
-            ],
-            raw=True,
-        )
-    )
-    for kind, heading, total in (
-        ("added", "Added records", s["added"]),
-        ("removed", "Removed records", s["removed"]),
-        ("conflicting", "Conflicting labels", s["conflicting_labels"]),
-    ):
-        items = report["changes"].get(kind) or []
-        if items:
-            out.append(f"<h2>{heading} ({total}; showing {min(len(items), LISTED)})</h2>")
-            out.append(
-                _table(
-                    ["digest", "label(s)", "source", "locator"],
-                    [
-                        [
-                            f"<code>{c['digest']}</code>",
-                            escape(" / ".join(c.get("labels") or [c["label"]])),
-                            escape(source_name(c["source"])),
-                            escape(str(c["locator"])),
-                        ]
-                        for c in items[:LISTED]
-                    ],
-                    raw=True,
-                )
-            )
-    if report["detect"]:
-        out.append("<h2>Detectors</h2>")
-        out.append(
-            _table(
-                ["detector", "ran", "would flag alone", "error"],
-                [
-                    [d["detector"], "ran" if d["status"] == "ran" else "error", d["flagged"], d["error"] or ""]
-                    for d in report["detectors"]
-                ],
-            )
-        )
-        out.append(f"<p>{escape(drift_text(report.get('drift')))}</p>")
-    out.append(f"<script>{SCRIPT}</script></body></html>")
-    return "\n".join(out) + "\n"
+    context = {
+        "title": f"prov diff {base['name']} → {new['name']}",
+        "css": _markup(CSS),
+        "verdict": diff_verdict(report),
+        "sides": f"{side_text(base)} → {side_text(new)}",
+        "changes": f"Changes: {changes or 'none'}",
+        "notes": _notes(report),
+        "drift": drift_text(report.get("drift")) if report["detect"] else None,
+        "script": _markup(SCRIPT),
+        "script_hash": SCRIPT_HASH,
+        "detect": report["detect"],
+        "flagged": flagged,
+        "top": flagged[:TOP],
+        "all_flagged": flagged[:LISTED],
+        "see_all": f"prov diff {base['name']} {new['name']} --detect --format json",
+        "sources": source_rows(report),
+        "detection": detection(report),
+        "detectors": detector_rows(report),
+        "signals": [
+            {
+                "flagged": g["flagged"],
+                "severity": g["severity"],
+                "name": g["name"],
+                "subject": subject_text(g["subject"]),
+                "statistic": stat_text(g["statistic"]),
+                "p": p_text(g["statistic"]),
+                "explanation": g["explanation"],
+            }
+            for g in report["signals"]
+        ],
+        "flagged_signals": s["signals_flagged"],
+        "charts": [
+            bar_chart("chart-classes", "Changes per class", class_groups, CLASS_SERIES),
+            bar_chart("chart-sources", "Changes per source (worst first)", source_groups),
+        ],
+        "classes": classes_changed,
+        "pairs": [
+            {
+                "text": relabel_text({"old_labels": [r["old"]], "new_labels": [r["new"]], **r}),
+                "count": r["count"],
+                "rate": f"{100 * r['rate']:.2f}%",
+            }
+            for r in report["relabel_pairs"][:LISTED]
+        ],
+        "change_lists": _change_lists(report),
+        "version": __version__,
+        "base_name": base["name"],
+        "new_name": new["name"],
+        "base_root": (base.get("merkle_root") or "")[:16],
+        "new_root": (new.get("merkle_root") or "")[:16],
+    }
+    return environment().get_template("diff.html.j2").render(context) + "\n"
 
 
 FORMATTER = Formatter(diff=render_diff)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's package installs /usr/bin/chromium; Ubuntu's and others call it chromium-browser
+CHROMIUM = Path(shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium")
+VIEWPORT = (1400, 900)
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
@@ -39,7 +42,11 @@ def test_html_is_self_contained(prov, workdir, three_versions):
     # nothing is fetched at view time: no external scripts, styles, images or fonts
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     assert "@import" not in html and "url(" not in html
-    assert html.count('<svg class="chart"') == 2 and "Relabeled records (26" in html
+    assert html.count('<svg class="chart"') == 2 and re.search(r"Relabeled records <small>26\b", html)
+    # the one script is prov's own, allowed by its hash and nothing else
+    from provenance.report.html import SCRIPT_HASH
+
+    assert html.count("<script>") == 1 and f"script-src '{SCRIPT_HASH}'\">" in html
 
 
 @pytest.mark.skipif(
@@ -67,3 +74,27 @@ def test_charts_render_in_headless_chromium(prov, workdir, three_versions, tmp_p
     for hex_colour in ("#2b8a3e", "#c92a2a", "#e67700"):
         rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, hex_colour
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium is not installed (apt-get install chromium)")
+def test_the_verdict_first_flagged_records_and_sources_fit_the_first_screen(prov, workdir, three_versions, tmp_path):
+    """At 1400 x 900 a reviewer sees the verdict, the first flagged records and the per-source table without
+    scrolling: read from the DOM's geometry as Chromium laid the page out."""
+    r = prov("diff", "v2", "v3", "--detect", "--format", "html", "--out", "diff.html")
+    assert r.exit_code == 0, r.output
+    size = f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}"
+    dom = chromium(size, "--dump-dom", (workdir / "diff.html").as_uri(), profile=tmp_path / "chromium-profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    boxes = {}
+    for tag, attrs in re.findall(r"<(header|tr|table)\b([^>]*\bdata-first-screen\b[^>]*)>", dom.stdout):
+        box = re.search(r'data-box="(-?\d+),(-?\d+),(-?\d+),(-?\d+)"', attrs)
+        assert box, f"{tag} was not laid out: {attrs}"
+        boxes.setdefault(tag, []).append(tuple(map(int, box.groups())))
+    assert len(boxes["header"]) == 1 and len(boxes["tr"]) == 3 and len(boxes["table"]) == 1, boxes
+    verdict, sources = boxes["header"][0], boxes["table"][0]
+    for left, top, right, bottom in [verdict, *boxes["tr"], sources]:
+        assert 0 <= left and 0 <= top < bottom <= VIEWPORT[1] and right <= VIEWPORT[0]
+    # and in the order a reviewer reads them
+    assert verdict[3] <= boxes["tr"][0][1] and boxes["tr"][-1][3] <= sources[1]
+    page = dom.stdout
+    assert "FLAGGED" in page.upper() and "crowd-x" in page
