@@ -24,6 +24,7 @@ from provenance.profiles.featurize import AUTO
 from provenance.profiles.stage import ProfileStage
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import differences, signed_facts
+from provenance.sources.dvc import MissingData, pin_revision
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
@@ -205,6 +206,8 @@ def commit(
     _refuse_unpinned(store, keyid, key_path)
     stages = default_stages(featurizer) if stages is None else list(stages)
 
+    if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
+        spec = pin_revision(spec)
     hashed = build_manifest(spec, executor=executor)
     prepared = [stage.prepare(CommitJob(store, tag, hashed, spec)) for stage in stages]
     # A manifest built by the external sort is already a file: stream it into the store.
@@ -321,6 +324,8 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     report["path"] = spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}"
     try:
         current = build_manifest(spec, executor=executor)
+    except MissingData:
+        raise  # DVC no longer has the data (dvc gc): exit 2 naming what to fetch, not "tampered"
     except InputError as exc:
         raise VerificationError(f"version {tag}: cannot read its data again: {exc}") from exc
     current_manifest = current.manifest

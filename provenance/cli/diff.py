@@ -20,7 +20,7 @@ from provenance.trust.pins import Pins
 @trust_flags
 def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
-    new: str = typer.Argument(..., help="New version (or git revision with --path)."),
+    new: str = typer.Argument(..., help="New version (or git revision, or workspace, with --path)."),
     detect: bool = typer.Option(
         False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored)."
     ),
@@ -28,7 +28,9 @@ def diff(
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md or html."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
-    path: str | None = typer.Option(None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions."),
+    path: str | None = typer.Option(
+        None, "--path", help="A DVC-tracked path: BASE and NEW are git revisions, or workspace (the working copy)."
+    ),
     limit: int = typer.Option(
         DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."
     ),

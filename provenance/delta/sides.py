@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -246,48 +246,60 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
 # --- git revisions of a DVC-tracked path ------------------------------------------------
 
 
-def _git(root: str, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
+WORKSPACE = "workspace"
+"""The name of the working copy as a side of ``prov diff REV workspace --path P`` (DVC's word for it)."""
+
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 
 
 def _matching_version(store: Store | None, root: str, rel_path: str, commit: str) -> str | None:
-    """A committed prov version of the same path at the same git commit, to reuse its manifest."""
+    """A committed prov version of the same path at the same git commit, to reuse its manifest.
+
+    Only a version that stored the commit id itself matches: one that stored a symbolic
+    name (``HEAD``, a branch; versions before ids were stored) named whatever commit it
+    pointed to then, which re-resolving today cannot tell.
+    """
     if store is None:
         return None
     for row in reversed(store.versions()):
         spec = json.loads(row["dataset"] or "{}")
-        if not spec.get("rev"):
+        if spec.get("rev") != commit or not _COMMIT_ID.fullmatch(commit):
             continue
         path = spec["path"]
         path = os.path.relpath(os.path.abspath(path if os.path.isabs(path) else os.path.join(root, path)), root)
-        if path == rel_path and _git(root, "rev-parse", "--verify", "-q", f"{spec['rev']}^{{commit}}") == commit:
+        if path == rel_path:
             return row["tag"]
     return None
 
 
 def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
-    from provenance.sources.dvc import repo_root
+    """One side of ``prov diff A B --path P``: ``P`` at the git revision ``rev`` read through DVC, or
+    (``rev`` = ``workspace``) the working copy as it is on disk. A committed version of ``P`` at the
+    same commit is reused (its signed manifest is read instead of the data).
+
+    Raises ``InputError`` for an unknown revision or a path outside the repository, and
+    ``sources.dvc.MissingData`` when DVC no longer has the data at that revision.
+    """
+    from provenance.sources.dvc import repo_root, resolve_revision
 
     root = repo_root(spec)
-    commit = _git(root, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}")
-    if commit is None:
-        raise InputError(f"{root}: unknown git revision {rev!r}")
     rel = os.path.relpath(os.path.abspath(spec.path), root)
     if rel.startswith(".."):
         raise InputError(f"--path {spec.path}: is outside the git repository {root}")
-    reused = _matching_version(store, root, rel, commit)
-    if reused is not None:
-        side = version_side(store, reused)
-        side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
-        side.name, side.kind = rev, "git"
-        return side
-    hashed = build_manifest(
-        DatasetSpec(path=rel, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=rev, repo=root)
-    )
+    options = {"kind": spec.kind, "options": spec.options, "labels_csv": spec.labels_csv}
+    if rev == WORKSPACE:
+        commit = None
+        read = DatasetSpec(path=os.path.join(root, rel), **options)
+    else:
+        commit = resolve_revision(root, rev)
+        reused = _matching_version(store, root, rel, commit)
+        if reused is not None and store is not None:
+            side = version_side(store, reused)
+            side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
+            side.name, side.kind = rev, "git"
+            return side
+        read = DatasetSpec(path=rel, rev=commit, repo=root, **options)
+    hashed = build_manifest(read)
     manifest = hashed.manifest
     info = {
         "name": rev,
@@ -295,7 +307,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         "records": len(manifest),
         "merkle_root": None,
         "keyid": None,
-        "signature": "not signed (built from git through DVC)",
+        "signature": "not signed (the working copy)" if commit is None else "not signed (built from git through DVC)",
         "parent": None,
         "created_at": None,
         "path": rel,

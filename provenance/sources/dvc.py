@@ -46,7 +46,87 @@ def normalise(spec):
     return replace(spec, repo=root, path=PurePosixPath(Path(rel).as_posix()).as_posix())
 
 
+def resolve_revision(repo: str, rev: str) -> str:
+    """The full commit id (40 hex digits) that ``rev`` (a tag, branch, ``HEAD~1``, a short id) names now in ``repo``.
+
+    A version stores this id, never the symbolic name: ``HEAD`` or a branch moves, and
+    re-reading "HEAD" later would compare the data with another commit. Raises
+    ``InputError`` naming the repository and the revision when git does not know it.
+    """
+    try:
+        out = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise InputError(f"{repo}: unknown git revision {rev!r}") from exc
+    return out.stdout.strip()
+
+
+def pin_revision(spec):
+    """``spec`` (read at a git revision) with its repository found and its revision resolved to a commit id,
+    once, before anything is read: what is hashed and what is stored then name the same commit."""
+    from dataclasses import replace
+
+    spec = normalise(spec)
+    return replace(spec, rev=resolve_revision(spec.repo, spec.rev))
+
+
+class MissingData(InputError):
+    """The data of a path at a git revision is in neither DVC's cache nor a remote (``dvc gc``, an unpushed
+    commit): exit 2 naming the path, the revision and the missing object, never "tampered"."""
+
+
+class CheckedDVCFileSystem:
+    """A ``DVCFileSystem`` whose missing objects are :class:`MissingData` errors naming what is missing.
+
+    DVC raises ``FileNotFoundError("No storage files available: PATH")`` when the object
+    behind a tracked path is gone; readers would report a damaged file or a failed
+    verification instead of saying what to fetch.
+    """
+
+    def __init__(self, fs, repo: str, rev: str):
+        self._fs, self.repo, self.rev = fs, repo, rev
+
+    def __getattr__(self, name: str):
+        return getattr(self._fs, name)
+
+    def _missing(self, path: str, exc: OSError) -> MissingData:
+        try:
+            md5 = self._fs.info(path).get("md5")
+        except Exception:  # DVC raises many kinds; the md5 is only a hint in the message
+            md5 = None
+        what = f"object md5 {md5}" if md5 else "its object"
+        return MissingData(
+            f"{self.repo}/{path} at revision {self.rev[:12]}: {what} is in neither DVC's cache nor a remote "
+            f"(removed by `dvc gc`?); fetch it with `dvc fetch` or `dvc pull` ({exc.strerror or exc})"
+        )
+
+    def open(self, path: str, mode: str = "rb", **kwargs):
+        try:
+            return self._fs.open(path, mode, **kwargs)
+        except FileNotFoundError as exc:
+            if "storage" in str(exc) or self._fs.exists(path):
+                raise self._missing(path, exc) from exc
+            raise
+
+    def find(self, path: str, *args, **kwargs):
+        try:
+            return self._fs.find(path, *args, **kwargs)
+        except FileNotFoundError as exc:
+            if "storage" in str(exc):
+                raise self._missing(path, exc) from exc
+            raise
+
+
 def open_fs(spec):
+    """``(filesystem, path in the repository)`` to read ``spec.path`` as of ``spec.rev`` through DVC.
+
+    Raises ``InputError`` when the revision cannot be opened; reading a path whose data
+    DVC no longer has raises :class:`MissingData` (an ``InputError``).
+    """
     from dvc.api import DVCFileSystem
 
     spec = normalise(spec)
@@ -56,7 +136,7 @@ def open_fs(spec):
         fs.ls("/")
     except Exception as exc:  # DVC raises many kinds; all mean "cannot open this revision"
         raise InputError(f"{root}: cannot open revision {spec.rev!r} with DVC ({str(exc).splitlines()[0]})") from exc
-    return fs, spec.path
+    return CheckedDVCFileSystem(fs, root, spec.rev), spec.path
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):
@@ -81,6 +161,8 @@ def build_manifest_at_rev(spec, source=None, batch=None):
             parts = [_hash_tree(fs, path)]
             algorithm, n_files = trees.DIGEST_ALGORITHM, len(parts[0])
         columns, types, label_type, label_kind = check_parts(parts, spec)
+    except MissingData:
+        raise  # names the revision already
     except InputError as exc:
         raise InputError(f"{exc} (at revision {spec.rev})") from exc
     parts = [p.finish(source) for p in parts]

@@ -1,0 +1,112 @@
+"""Versions at git revisions of a real git + DVC repository (built with the ``git`` and ``dvc`` commands).
+
+A symbolic revision (``HEAD``, a branch) is resolved to its commit id once, before reading:
+the version stores the id, so it means the same data tomorrow. ``workspace`` names the
+working copy in ``prov diff``, as in DVC. Data DVC no longer has (``dvc gc``) is exit 2
+naming the path, the revision and the missing object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from support import DVC, build_template, digits_table, make_dvc_repo, run
+
+DATA = "repo/data/train.parquet"
+
+
+def _build(prov, folder: Path) -> None:
+    make_dvc_repo(folder / "repo", {"d1": digits_table(200), "d2": digits_table(300)}, digits_table(250))
+
+
+@pytest.fixture(scope="session")
+def template_git_revisions(tmp_path_factory):
+    return build_template(tmp_path_factory, "git_revisions", _build)
+
+
+@pytest.fixture
+def repo(template_git_revisions, workdir) -> Path:
+    return workdir / "repo"
+
+
+def _commit_id(repo: Path, rev: str) -> str:
+    return subprocess.run(
+        ["git", "-C", repo, "rev-parse", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _add_revision(repo: Path, table, tag: str) -> None:
+    """Commit ``table`` as the next revision (HEAD moves), keeping the working copy as it was."""
+    working = pq.read_table(repo / "data/train.parquet")
+    pq.write_table(table, repo / "data/train.parquet")
+    run(DVC, "add", "-q", "data/train.parquet", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", tag, cwd=repo)
+    run("git", "tag", tag, cwd=repo)
+    pq.write_table(working, repo / "data/train.parquet")
+
+
+def _dataset(prov, tag: str) -> dict:
+    return json.loads(prov("show", tag, "--json").stdout)["dataset"]
+
+
+def test_head_is_stored_as_its_commit_and_still_means_it_after_head_moves(prov, store, keypair, repo):
+    r = prov("commit", DATA, "--rev", "HEAD", "--tag", "vh", "--key", keypair.private_path, "--json")
+    assert r.exit_code == 0, r.output
+    assert _dataset(prov, "vh")["rev"] == _commit_id(repo, "d2")
+    assert json.loads(r.stdout)["profile"]["status"] == "ok"  # a --rev version gets its reference profile
+    _add_revision(repo, digits_table(350), "d3")
+    r = prov("verify", "vh")
+    assert r.exit_code == 0, r.output  # d2's data, not today's HEAD (which used to be "tampered")
+    r = prov("diff", "HEAD~1", "HEAD", "--path", DATA, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["summary"]["added"] == 50  # used to be 0: the version of "HEAD" was reused for today's HEAD
+    assert report["base"]["reused_version"] == "vh" and report["new"]["reused_version"] is None
+    assert report["new"]["commit"] == _commit_id(repo, "d3")
+
+
+def test_a_branch_is_stored_as_its_commit(prov, store, keypair, repo):
+    run("git", "branch", "feature", "d1", cwd=repo)
+    r = prov("commit", DATA, "--rev", "feature", "--tag", "vf", "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+    run("git", "branch", "-f", "feature", "d2", cwd=repo)
+    assert _dataset(prov, "vf")["rev"] == _commit_id(repo, "d1")
+    r = prov("verify", "vf", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["records"] == 200
+
+
+def test_diff_of_a_revision_against_the_workspace(prov, workdir, repo):
+    r = prov("diff", "d2", "workspace", "--path", DATA, "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert (report["summary"]["records_base"], report["summary"]["records_new"]) == (300, 250)
+    assert report["summary"]["removed"] == 50 and report["summary"]["added"] == 0
+    assert report["new"]["name"] == "workspace" and report["new"]["commit"] is None
+    assert report["base"]["commit"] == _commit_id(repo, "d2")
+
+
+def test_data_removed_by_dvc_gc_is_an_input_error_naming_what_is_missing(prov, store, keypair, repo):
+    r = prov("commit", DATA, "--rev", "d1", "--tag", "v1", "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+    run(DVC, "gc", "--workspace", "--force", "-q", cwd=repo)  # keeps only what HEAD's .dvc files name (d2)
+    md5 = r"object md5 [0-9a-f]{32} is in neither DVC's cache nor a remote \(removed by `dvc gc`\?\)"
+    for argv in (
+        ["verify", "v1"],
+        ["commit", DATA, "--rev", "d1", "--tag", "v2", "--key", keypair.private_path],
+    ):
+        r = prov(*argv)
+        assert r.exit_code == 2, (argv, r.output)
+        assert r.stderr.count("\n") == 1 and "data/train.parquet at revision " in r.stderr, r.stderr
+        assert re.search(md5, r.stderr), r.stderr
+    assert prov("diff", "d1", "d2", "--path", DATA).exit_code == 0  # v1's signed manifest stands in for d1's data
+    os.chdir(repo)  # without a store (PROV_STORE names none), d1's data must be read, and is gone
+    r = prov("diff", "d1", "d2", "--path", "data/train.parquet", env={"PROV_STORE": str(repo / "no-store")})
+    assert r.exit_code == 2 and re.search(md5, r.stderr), r.output
