@@ -33,6 +33,11 @@ class KeyFileError(InputError):
     """A key file that is missing, not a key, or encrypted without a passphrase."""
 
 
+class MissingData(InputError):
+    """The data of a path at a git revision is in neither DVC's cache nor a remote (``dvc gc``, an unpushed
+    commit): exit 2 naming the path, the revision and the missing object, never "tampered"."""
+
+
 class VerificationError(ProvError):
     """Something was checked and found wrong: a digest, a signature, the audit chain."""
 

@@ -17,14 +17,13 @@ from typing import Any
 
 from provenance import clock, keys, signing
 from provenance.changes import change_records, describe, record_changes, summary
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError, MissingData, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage.classify import LineageStage
 from provenance.profiles.featurize import AUTO
 from provenance.profiles.stage import ProfileStage
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import differences, signed_facts
-from provenance.sources.dvc import MissingData, pin_revision
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import audit
@@ -207,6 +206,8 @@ def commit(
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
+        from provenance.sources.dvc import pin_revision  # subprocess and DVC only for --rev
+
         spec = pin_revision(spec)
     hashed = build_manifest(spec, executor=executor)
     prepared = [stage.prepare(CommitJob(store, tag, hashed, spec)) for stage in stages]

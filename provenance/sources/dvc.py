@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from provenance.errors import InputError
+from provenance.errors import InputError, MissingData
 from provenance.sources import table_files, tables, trees
 from provenance.sources.tables import HashedPart
 
@@ -72,11 +72,6 @@ def pin_revision(spec):
 
     spec = normalise(spec)
     return replace(spec, rev=resolve_revision(spec.repo, spec.rev))
-
-
-class MissingData(InputError):
-    """The data of a path at a git revision is in neither DVC's cache nor a remote (``dvc gc``, an unpushed
-    commit): exit 2 naming the path, the revision and the missing object, never "tampered"."""
 
 
 class CheckedDVCFileSystem:
