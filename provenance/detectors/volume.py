@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from scipy.stats import poisson
 
 from provenance.delta.volume import has_sources, source_volumes, spike_expected, spike_ratio
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
 from provenance.profiles.reference import ReferenceProfile
+from provenance.stats import poisson_sf_many
 
 
 class VolumeSpikeDetector(Detector):
@@ -51,7 +51,10 @@ class VolumeSpikeDetector(Detector):
             for s, r in ratios.items()
             if r > self.spike_factor and added[s] >= self.min_records and volumes[s].base > 0
         }
-        tails = {s: float(poisson.sf(volumes[s].added - 1, max(spike_expected(volumes[s]), 1.0))) for s in spiking}
+        tails = {
+            s: float(poisson_sf_many(np.array([volumes[s].added]), np.array([max(spike_expected(volumes[s]), 1.0)]))[0])
+            for s in spiking
+        }
 
         findings = []
         for i, source in enumerate(sources):

@@ -100,3 +100,19 @@ def test_record_independent_detectors_give_the_same_findings_on_any_split(digits
         # shape, so distances may differ in the 8th digit, never in a flag.
         assert [(f.digest, f.flagged) for f in whole] == [(f.digest, f.flagged) for f in split], name
         np.testing.assert_allclose([f.score for f in whole], [f.score for f in split], rtol=0, atol=1e-9)
+
+
+def test_loading_every_detector_does_not_import_scipy_stats():
+    # scipy.stats costs about a second of every `prov diff --detect` (issue 15); the tails come from scipy.special
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from provenance.detectors import available_detectors, get_detector\n"
+        "import provenance.detectors.pipeline\n"
+        "[get_detector(n) for n in available_detectors()]\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
