@@ -12,7 +12,16 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """The ``prov`` console script."""
+    """The ``prov`` console script (``[project.scripts]``): run the command named in ``sys.argv``.
+
+    Installs ``_imports.PandasOnRequest`` first (pyarrow's probes for pandas are told it is
+    absent; code that imports pandas by name still gets it), then runs ``app``. Each
+    command's errors become one ``Error: ...`` line on stderr and the process's exit status
+    (``_app.handle_errors``): the error's ``exit_code`` (``InputError`` 2,
+    ``VerificationError`` 1, ``StoreError`` and other ``ProvError`` 3), 3 for an
+    interruption, a damaged or busy store database or an unexpected exception. Never
+    returns normally: it ends with ``SystemExit``.
+    """
     from provenance.cli._imports import load_pandas_on_request
 
     load_pandas_on_request()

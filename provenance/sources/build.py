@@ -28,12 +28,16 @@ _ROWS_PER_PARTITION = 262_144
 # pool of workers (pool start and the listing pickled to each cost ~0.5-1.5 s here; hashing
 # 64 MiB of small files in one process costs less).
 SMALL_TREE_BYTES = 64 << 20
-TABLE_READER = "pyarrow.dataset"
+TABLE_READER = "pyarrow.dataset"  # the loader a table dataset's signed listing names
 
 
 def split_url(path: str):
     """``(filesystem, path on it)`` for an fsspec URL (``memory://``, ``s3://``, ...); ``(None, path)``
-    for a local path. A ``file://`` URL becomes a local path, so it gets the local checks."""
+    for a local path. A ``file://`` URL becomes a local path, so it gets the local checks.
+
+    Raises:
+        InputError: fsspec is not installed, or cannot open the URL (exit 2).
+    """
     if "://" not in path:
         return None, path
     try:
@@ -51,8 +55,13 @@ def split_url(path: str):
 def resolve_kind(spec: DatasetSpec, fs=None) -> str:
     """``table`` or ``tree``: the spec's kind, or (``auto``) whether the path holds table files.
 
+    With ``auto``: a file is a table; a folder with a labels CSV is a tree; otherwise a
+    folder holding any table file (Parquet, CSV, JSON Lines) is a table, else a tree.
+    ``fs`` is the fsspec filesystem of ``spec.path`` (None: local). A kind given in the
+    spec is returned as it is, unchecked.
+
     Raises:
-        InputError: no such path.
+        InputError: no such path (exit 2).
     """
     if spec.kind != "auto":
         return spec.kind
@@ -129,13 +138,23 @@ def _task_memory(task) -> tuple[int, str]:
 
 
 def merge_parts(parts: list[HashedPart], algorithm: str, batch: str | None) -> Manifest:
-    """One sorted manifest from in-memory parts (all of one label kind)."""
+    """One sorted manifest from in-memory parts (all of one label kind).
+
+    ``parts`` are finished ``HashedPart``s (leaf hashes computed); ``algorithm`` is the
+    manifest's digest algorithm name; ``batch`` names the batch in each entry (or None).
+    The label kind is that of the non-empty parts, which must agree (``string`` if all are empty).
+    """
     kinds = {p.label_kind for p in parts if len(p)}
     return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch, kinds.pop() if kinds else "string")
 
 
 def widest(types: list[pa.DataType]) -> pa.DataType:
-    """The type every one of ``types`` widens to, in CSV inference's order (else string)."""
+    """The type every one of ``types`` widens to, in CSV inference's order (else string).
+
+    Types in ``text_tables.CSV_ORDER`` (timestamps of one time zone ranked by unit) widen
+    to the latest of them; any others are unified with Arrow's permissive promotion, and
+    ``string`` when they do not unify. ``types`` must not be empty.
+    """
     order = [str(t) for t in text_tables.CSV_ORDER]
     zones = {t.tz for t in types if pa.types.is_timestamp(t)}
     if all(str(t) in order or pa.types.is_timestamp(t) for t in types) and len(zones) <= 1:
@@ -151,7 +170,11 @@ def widest(types: list[pa.DataType]) -> pa.DataType:
 def check_parts(parts: list, spec: DatasetSpec) -> tuple[list[str], dict[str, str], str, str]:
     """Every file must read as the same content columns, types and label type.
 
-    Returns ``(columns, types, label type, label kind)``.
+    ``parts`` are the hashed parts of every file (those with no columns, i.e. no rows read,
+    are not compared).
+
+    Returns ``(columns, types, label type, label kind)`` of the first part read (type
+    names as ``encoding.type_name`` gives them); ``([], {}, "string", "string")`` if none was.
 
     Raises:
         InputError: naming two files that disagree and how.
@@ -218,11 +241,23 @@ def build_manifest(
     """Read every record of ``spec`` and return its manifest, in memory bounded by a bucket.
 
     ``source`` fills the source of records whose table has no source column. ``spec.path``
-    may be a local path or an fsspec URL. With no ``executor``, this machine's processes
-    (``provenance.executor.local_executor``): only a caller that commits passes a cluster.
+    may be a local path or an fsspec URL; with ``spec.rev`` the path is read as of that git
+    revision through DVC (``dvc.build_manifest_at_rev``, no executor). With no
+    ``executor``, this machine's processes (``provenance.executor.local_executor``): only a
+    caller that commits passes a cluster; a local tree of plain (not decoded) files under
+    ``SMALL_TREE_BYTES`` is hashed in this process whatever the executor. ``batch`` names
+    the batch in every manifest entry.
+
+    Returns:
+        The ``HashedDataset``: the manifest, sorted and with its RFC 6962 Merkle root
+        (``provenance.manifest``), beside the facts a version signs about the reading
+        (content columns and types, label type, listing, class list).
 
     Raises:
-        InputError: anything about the input that breaks its reading semantics, named.
+        InputError: anything about the input that breaks its reading semantics, named
+            (exit 2): no such path, an unsupported text encoding, an unreadable file,
+            files that disagree on columns or types, a bad label, a tree against its
+            loader's rules.
     """
     if spec.rev is not None:
         from provenance.sources.dvc import build_manifest_at_rev

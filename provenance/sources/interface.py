@@ -17,7 +17,14 @@ from provenance.sources.tables import TableOptions
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset is and how to read it: a path (or URL), its kind, and the read options."""
+    """Where a dataset is and how to read it: a path (or URL), its kind, and the read options.
+
+    ``path`` is a local file or folder or an fsspec URL (``s3://``, ``memory://``, ...);
+    ``kind`` is ``table``, ``tree`` or ``auto`` (decided by ``build.resolve_kind``);
+    ``options`` are the ``TableOptions`` (they also carry a tree's reader); ``labels_csv``
+    labels a file tree from a CSV; ``rev``/``repo`` read the path as of a git revision
+    through DVC (``dvc.py``). A value: frozen, compared by fields.
+    """
 
     path: str
     kind: str = "auto"  # "table" | "tree" | "auto"
@@ -39,7 +46,12 @@ class DatasetSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> DatasetSpec:
-        """The spec ``to_dict`` wrote (older specs read with reader version 1)."""
+        """The spec ``to_dict`` wrote (older specs read with reader version 1).
+
+        Raises ``KeyError`` without ``path`` and ``TypeError``/``ValueError``/``AttributeError``
+        for values of the wrong shape; callers reading a signed spec turn these into
+        ``VerificationError`` (``version_facts.dataset_from_predicate``).
+        """
         return cls(
             path=d["path"],
             kind=d.get("kind", "auto"),
@@ -54,6 +66,8 @@ class DatasetSpec:
 class HashedDataset:
     """A dataset read and hashed: its manifest and the facts about the reading that are signed.
 
+    ``kind`` is ``table`` or ``tree``; ``columns`` the content columns, sorted (none for a
+    tree); ``files`` the number of files read (a tree: the number of records);
     ``types`` maps each content column to its type name (``encoding.type_name``);
     ``label_type``/``label_kind`` are the label column's type name and kind; ``listing`` is
     what the loader saw (``listing.py``); ``classes`` the class list a tree loader indexes.

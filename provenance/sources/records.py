@@ -26,7 +26,12 @@ from provenance.sources.interface import DatasetSpec
 
 @dataclass
 class Records:
-    """Wanted records in the order asked: a table (tables) or file bytes (trees)."""
+    """Wanted records in the order asked: a table (tables) or file bytes (trees).
+
+    ``digests`` are the records' 32-byte SHA-256 digests, as asked and verified; ``table``
+    holds the asked content columns of a table dataset (one row per record), ``blobs`` each
+    file's bytes of a tree; the other one is None.
+    """
 
     digests: list[bytes]
     table: pa.Table | None = None
@@ -83,9 +88,24 @@ def _read_table_rows(file, rows: list[int], options, fs) -> pa.Table:
 def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[bytes], columns: list[str]) -> Records:
     """The table rows at ``locators`` (``file#row`` or a row number), checked against ``digests``.
 
+    Only the Parquet row groups that hold a wanted row are read (a CSV/JSONL file is read
+    whole). The rows' content is re-encoded with the spec's row encoding (``prov-row-v1``/
+    ``-v2``) and hashed; every digest must equal the signed one.
+
+    Args:
+        spec: the version's signed dataset spec (a local path or a git revision through DVC).
+        locators: the records' manifest locators.
+        digests: the 32-byte digests the manifest signed, one per locator.
+        columns: the content columns to return (the signed schema's ``columns``).
+
+    Returns:
+        ``Records`` with ``table`` holding ``columns`` of the wanted rows, in the order asked.
+
     Raises:
-        InputError: records read by id column (not supported yet).
-        VerificationError: a row that is gone or whose digest differs from the signed one.
+        InputError: records read by id column (not supported yet), or a file that can no
+            longer be read as its format (exit 2).
+        VerificationError: a file or row that is gone, or a row whose digest differs from
+            the signed one (exit 1, pointing at ``prov verify``).
     """
     fs, root = _open(spec)
     if spec.options.id_column:
@@ -114,6 +134,18 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
 
 
 def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[bytes]) -> Records:
+    """The bytes of the files at ``locators`` (paths relative to the tree), checked against ``digests``.
+
+    Each file's SHA-256 (``sha256sum``'s digest) must equal the signed 32-byte digest.
+
+    Returns:
+        ``Records`` with ``blobs``: each file's bytes, in the order asked.
+
+    Raises:
+        InputError: the git revision cannot be opened (exit 2).
+        VerificationError: a locator that is absolute or climbs out with ``..``, a file that
+            cannot be read, or one whose bytes differ from the signed ones (exit 1).
+    """
     fs, root = _open(spec)
     blobs = []
     for loc in locators:
@@ -147,6 +179,11 @@ def _check_digests(blob: bytes, digests: list[bytes], locators: list[str], path:
 def read_records(
     spec: DatasetSpec, kind: str, locators: list[str], digests: list[bytes], columns: list[str]
 ) -> Records:
+    """:func:`read_tree_records` when ``kind`` is ``tree``, else :func:`read_table_records` (``columns`` unused for trees).
+
+    What detection and the reference profile read: a few records of a committed version,
+    proven to be the signed ones. Raises as the function it calls.
+    """
     if kind == "tree":
         return read_tree_records(spec, locators, digests)
     return read_table_records(spec, locators, digests, columns)

@@ -42,7 +42,7 @@ from provenance.sources.text_tables import Restart
 
 __all__ = ["HashedPart", "TableFile", "TableOptions", "hash_table_file", "list_table_files", "table_format"]
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 65_536  # rows per record batch read from a Parquet row group
 READER_VERSION = 2  # reading semantics and row encoding of new versions (1: before prov-row-v2)
 INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 
@@ -51,6 +51,9 @@ INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 class TableOptions:
     """How to read records out of a dataset; every field changes which bytes are hashed.
 
+    ``label_column`` holds each record's label; ``source_column`` (optional) its source;
+    ``id_column`` (optional) a record id that becomes its locator instead of the row
+    number; ``metadata_columns`` are read but not hashed;
     ``schema`` maps CSV/JSONL columns to Arrow type names (``x: "int64"``);
     ``encoding`` is the text encoding of CSV/JSONL files (None: UTF-8, anything else refused);
     ``tree_reader`` names the loader whose rules list a file tree (see ``trees.py``);
@@ -120,7 +123,10 @@ class TableOptions:
 class HashedPart:
     """What hashing one partition yields: digests as one blob, the rest as Arrow arrays.
 
-    ``types`` maps each content column to its type name; ``label_type`` is the label
+    ``digests`` is the records' 32-byte SHA-256 digests concatenated in row order;
+    ``labels``, ``sources`` (null: no source column) and ``locators`` are string arrays,
+    one entry per record; ``columns`` the sorted content columns; ``leaves`` the RFC 6962
+    leaf hashes once :meth:`finish` ran. ``types`` maps each content column to its type name; ``label_type`` is the label
     column's type name and ``label_kind`` its kind (``string``, ``int``, ``float``, ``bool``).
     """
 
@@ -137,10 +143,15 @@ class HashedPart:
     text: bool = False  # read from CSV/JSONL, whose types were inferred
 
     def __len__(self) -> int:
+        """The number of records (32-byte digests)."""
         return len(self.digests) // 32
 
     def finish(self, default_source: str | None) -> HashedPart:
-        """Fill the default source and compute leaf hashes, while still in the worker."""
+        """Fill the default source and compute leaf hashes, while still in the worker; returns ``self``.
+
+        ``default_source`` replaces null sources (None leaves them null); each leaf hashes a
+        record's digest, label (with ``label_kind``) and source (``manifest.leaf_blob``).
+        """
         from provenance.manifest import leaf_blob
 
         if default_source is not None:
@@ -154,7 +165,7 @@ class HashedPart:
 # --- reading --------------------------------------------------------------------------
 
 
-COLUMNS_PER_READ = 16
+COLUMNS_PER_READ = 16  # columns of a wide Parquet row group decoded at once (see _parquet_batches)
 
 
 def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterator[pa.RecordBatch]:
@@ -223,7 +234,13 @@ def iter_batches(
 
 
 def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
-    """``(first row, rows)`` of each row group, so row groups can be hashed apart."""
+    """``(first row, rows)`` of each row group, so row groups can be hashed apart.
+
+    Reads the Parquet footer only. ``fs`` is an fsspec filesystem (None: local).
+
+    Raises:
+        InputError: the file cannot be opened or is not Parquet, naming it (exit 2).
+    """
     opener = fs.open if fs is not None else open
     try:
         with opener(path, "rb") as fh:
@@ -378,7 +395,23 @@ def hash_table_file(
     first_row: int = 0,
     forced: dict[str, pa.DataType] | None = None,
 ) -> HashedPart:
-    """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder).
+    """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder), or the id column's values.
+
+    Each row's content columns are encoded canonically (``options.row_encoding``:
+    ``prov-row-v2``, or ``-v1`` for old versions) and hashed with SHA-256.
+
+    Args:
+        file: the file (a ``TableFile`` from ``table_files``, or a path).
+        options: how to read it.
+        rel: the file's name in locators when ``file`` is a path (default its base name).
+        prefix_locator: ``file#row`` locators (a folder or several files); else bare row numbers.
+        fs: an fsspec filesystem (None: local).
+        row_groups: the Parquet row groups to hash (None: all), starting at row ``first_row``.
+        first_row: the row number of the first row read, for locators and messages.
+        forced: CSV/JSONL column types decided for the whole dataset (``build.py``).
+
+    Returns:
+        The ``HashedPart`` (not yet finished: no leaf hashes).
 
     Raises:
         InputError: unreadable file, missing or duplicate columns, columns that change inside

@@ -41,9 +41,10 @@ from provenance.sources.hf_imagefolder import list_hf_imagefolder
 from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside
 from provenance.sources.tables import HashedPart
 
-DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM
+DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM  # a tree manifest's digest algorithm name: SHA-256 of the file's bytes
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision
-READERS = ("imagefolder", "files", "hf-imagefolder")
+READERS = ("imagefolder", "files", "hf-imagefolder")  # the --tree-reader choices
+# --tree-reader (or the labels CSV / reader version 1) -> the loader a signed listing names
 LOADER_NAMES = {
     "imagefolder": "torchvision.datasets.ImageFolder",
     "files": "torchvision.datasets.DatasetFolder (every file)",
@@ -70,6 +71,10 @@ def _relative(full: str, root: str) -> str:
 
 def dataset_folder(root: str, reader: str) -> TreeListing:
     """torchvision's ``DatasetFolder`` listing: ``ImageFolder``'s extensions, or every file.
+
+    ``reader`` is ``imagefolder`` (only ``IMG_EXTENSIONS``; records are decoded as images)
+    or ``files`` (every file). Returns the ``TreeListing``: records sorted by path, the
+    listing of every file seen (skipped ones with why), and the sorted class folders.
 
     Raises:
         InputError: not a folder, no class folder, a class without a readable file, a link
@@ -142,11 +147,13 @@ def list_tree(root: str, fs=None, reader: str = "imagefolder") -> TreeListing:
 
 
 def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = None, legacy: bool = False):
-    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns, as written.
+    """``(relative path, label)`` pairs from a CSV with ``path`` and ``label`` columns, as written, sorted.
 
     ``labels_csv`` is a local path or an fsspec URL; ``fs`` is the filesystem of ``root``.
     Paths and labels are taken exactly as the file holds them (reader version 1 stripped
     spaces); a second ``path`` or ``label`` column is refused (readers disagree on which wins).
+    Empty lines are skipped; a UTF-8 byte-order mark is dropped; other columns are ignored.
+    Row numbers in messages count data rows from 0 (the header is not counted).
 
     Raises:
         InputError: unreadable or non-UTF-8 CSV (without ``encoding``), missing or repeated
@@ -200,7 +207,11 @@ def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = 
 
 
 def labels_csv_listing(root: str, records: list[tuple[str, str]], fs=None) -> TreeListing:
-    """The listing of a labels-CSV tree: the files its rows name (what its loader opens)."""
+    """The listing of a labels-CSV tree: the files its rows name (what its loader opens).
+
+    ``records`` are :func:`read_labels_csv`'s pairs; ``fs`` an fsspec filesystem (None:
+    local, where each entry also records the file's size and any link target, ``listing.file_entry``).
+    """
     entries = [
         file_entry(os.path.join(root, rel), rel, "record") if fs is None else Entry(rel, "record") for rel, _ in records
     ]
@@ -235,6 +246,10 @@ def looks_like_image(head: bytes, fh) -> bool:
 
 def hash_files(root: str, entries: list[tuple[str, str]], fs=None, images: bool = False) -> HashedPart:
     """SHA-256 of each file's bytes, with its label; ``images``: refuse a file Pillow cannot open.
+
+    ``entries`` are ``(path relative to root, label)`` pairs; ``fs`` an fsspec filesystem
+    (None: local). Returns a ``HashedPart`` (not yet finished) whose locators are the
+    relative paths and whose sources are null.
 
     Raises:
         InputError: a file that cannot be read, is not a regular file, or (``images``) is not
