@@ -349,12 +349,14 @@ def check_batch(
     The envelope (default :func:`default_envelope`) must be signed by a key the verifier
     trusts for the source it names (``trust.source_signatures.verify_for_source``: active
     now and valid at the signed capture time), and sign a ``PREDICATE_TYPE`` statement. DATA
-    is then read with the signed read options (and the signed labels CSV name, confined to
-    DATA's folder) and its Merkle root compared with the signed one.
+    is then read with the signed read options (and, unless ``spec`` names one, the signed
+    labels CSV name, confined to DATA's folder) and its Merkle root compared with the
+    signed one. Signed read options that do not parse are ignored: DATA is then read as
+    ``spec`` says, and any difference shows up as a mismatch.
 
     Args:
         store: the open store, carrying the verifier's pins (``store.pins``).
-        spec: where DATA is; the signed read options replace its own.
+        spec: where DATA is; the signed read options replace its own (see above).
         envelope_path: the envelope file, default ``DATA.prov.json``.
         expected_source: when given, the source the envelope must be signed for.
         executor: runs the hashing (default local processes).
