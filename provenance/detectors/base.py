@@ -7,9 +7,7 @@ score in [0, 1], a flag and an explanation a reviewer can act on.
 
 from __future__ import annotations
 
-import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, TypeVar
@@ -17,6 +15,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
+from provenance.features.blas import single_threaded_blas
 from provenance.profiles.reference import ReferenceProfile, digests_matrix
 
 R = TypeVar("R")
@@ -174,25 +173,6 @@ class Detector(ABC):
         super().__init_subclass__(**kwargs)
         if "run" in cls.__dict__:
             cls.run = single_threaded_blas(cls.__dict__["run"])  # type: ignore[method-assign]
-
-
-def single_threaded_blas(fn: Callable[..., R]) -> Callable[..., R]:
-    """Run ``fn`` with BLAS on one thread.
-
-    Multi-threaded BLAS splits a matrix product differently for different shapes and
-    thread counts, so the last bits of a score would depend on the machine and on how
-    the delta was chunked; on one thread every record's score is the same whatever the
-    split or executor (tested), and on two cores it is also faster.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: object, **kwargs: object) -> R:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def check_compatible(profile: ReferenceProfile, delta: Delta) -> None:

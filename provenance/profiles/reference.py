@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
+from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
 from provenance.features.neighbors import batch_neighbour_graph
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
@@ -206,6 +207,7 @@ class ReferenceProfile:
         return len(self.sample_X)
 
 
+@single_threaded_blas  # deterministic bytes for a signed object, and faster on 2 cores
 def build_profile(
     X: np.ndarray,
     labels: Sequence[str],
