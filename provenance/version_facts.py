@@ -115,10 +115,11 @@ def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
 def quarantined_sources(store: Store, tag: str) -> frozenset[str]:
     """Sources cut out with ``prov quarantine`` in any version this verifier can trust.
 
-    Read from the signed ``quarantine`` facts of version predicates (never from the audit
-    log): those of ``tag``'s signed ancestry, which cannot be dropped without breaking a
-    signature, and those of every other version in the store whose signature verifies
-    under the pins (a quarantine made after ``tag`` was committed still counts). A
+    Read from signed facts only: the ``quarantine`` facts of version predicates (those of
+    ``tag``'s signed ancestry, which cannot be dropped without breaking a signature, and
+    those of every other version whose signature verifies under the pins: a quarantine
+    made after ``tag`` was committed still counts), and ``quarantine`` audit entries that a
+    trusted checkpoint covers (so deleting the quarantining version's row is not enough). A
     version whose signature does not verify contributes nothing; ``tag``'s own chain
     must verify (``VerificationError`` otherwise).
     """
@@ -133,7 +134,30 @@ def quarantined_sources(store: Store, tag: str) -> frozenset[str]:
         facts = stmt["predicate"].get("quarantine") or {}
         if isinstance(facts, dict) and isinstance(facts.get("source"), str):
             out.add(facts["source"])
-    return frozenset(out)
+    return frozenset(out | _checkpointed_quarantines(store))
+
+
+def _checkpointed_quarantines(store: Store) -> set[str]:
+    """Sources named by ``quarantine`` audit entries that a trusted signature covers.
+
+    The quarantining version's row can be deleted by whoever writes ``.prov/``; its audit
+    entry cannot, once a checkpoint or version head signed by a key the verifier trusts
+    covers it (``provenance.store.coverage``), without breaking that signature.
+    """
+    from provenance.store.coverage import coverage
+
+    trusted = pins_of(store).maintainer_keys(store)
+    signed = coverage(store, trusted).signed
+    out: set[str] = set()
+    rows = store.db.execute("select detail from audit where action = 'quarantine' and seq <= ?", [signed])
+    for (detail,) in rows:
+        try:
+            source = json.loads(detail).get("source")
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if isinstance(source, str):
+            out.add(source)
+    return out
 
 
 def portable_spec(spec: DatasetSpec, store: Store) -> DatasetSpec:

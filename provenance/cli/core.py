@@ -68,15 +68,23 @@ def keys_revoke(
         ..., help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
     ),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    checkpoint_key: str | None = typer.Option(
+        None,
+        "--checkpoint-key",
+        help="Another maintainer's private key (KEY.key) that signs an audit checkpoint over the revocation "
+        "(else it is pending, and whoever can write .prov/ could rewrite it).",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
 
     Verifiers that pin the key elsewhere must drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
     """
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.trust.maintainer_keys import revoke_key
 
-    result = revoke_key(Store.open(), keyid, reason)
+    checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
+    result = revoke_key(Store.open(), keyid, reason, checkpoint)
     if json_out:
         emit_json(result)
         return
@@ -251,6 +259,9 @@ def verify(
     given = [flag for flag, value in release_options.items() if value is not None]
     if batch and given:
         raise InputError(f"{target}: {given[0]} applies to a version, not to a batch of data; drop it")
+    if not batch and flags != DatasetFlags():
+        # a version is re-read exactly as it signed it was read; options here would be silently ignored
+        raise InputError(f"{target}: a version is re-read with the reading options it signed; drop the dataset options")
     try:
         report = api.verify(
             store,

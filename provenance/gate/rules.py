@@ -117,12 +117,12 @@ class VerifySignatures(SwitchedRule):
         """Pass, or block with the verification error and its details."""
         from provenance.versions import verify_audit, verify_version
 
-        # The versions' signatures are checked against the store's keys inside
-        # provenance.versions; issue 12 makes them the verifier's (ctx.trusted_keys).
+        # Signatures are checked against the verifier's pins (the store handle carries them);
+        # the audit log's checkpoints against the maintainer keys they pin.
         try:
             verify_version(ctx.store, ctx.base, read_data=False)
             verify_version(ctx.store, ctx.new, read_data=False)
-            verify_audit(ctx.store)
+            verify_audit(ctx.store, ctx.pins.maintainer_keys(ctx.store))
         except VerificationError as exc:
             return verification_block(self.key, exc)
         return RuleResult(self.key, "pass", "signatures, manifests and audit log verify", allowed=0, expected=VERIFIES)

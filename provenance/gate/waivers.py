@@ -49,7 +49,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
             ``KeyFileError`` (exit 2) for an unreadable key file.
         StoreError: the store is read-only or its lock stays busy (``StoreBusyError``), exit 3.
     """
-    store.version(version)
+    root = store.version(version)["merkle_root"]
     digest = digest.lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise InputError(f"waiver digest {digest!r}: expected the record's 64-character hex content digest")
@@ -69,6 +69,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "version": version,
+            "merkleRoot": root,
             "digest": digest,
             "detector": detector,
             "reason": reason,
@@ -94,8 +95,12 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     return {"waiver": oid, "version": version, "digest": digest, "detector": detector, "keyid": keyid}
 
 
-def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys) -> tuple[dict | None, str | None]:
-    """(predicate, None) for a valid waiver of ``version``; (partial facts, reason) otherwise."""
+def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: str) -> tuple[dict | None, str | None]:
+    """(predicate, None) for a valid waiver of ``version`` whose Merkle root is ``root``; (partial facts, reason) otherwise.
+
+    The root binds a waiver to the exact version reviewed: a tag name alone would let the
+    waivers of ``v3`` in one store (or of a re-committed ``v3``) waive another ``v3``.
+    """
     try:
         env = signing.parse_envelope(env_bytes, origin)
     except InputError as exc:
@@ -110,6 +115,11 @@ def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys) -> tuple
     pred = stmt["predicate"]
     if pred.get("version") != version:
         return pred, f"waives a finding of version {pred.get('version')!r}, not {version!r}"
+    if pred.get("merkleRoot") != root:
+        return (
+            pred,
+            f"waives a finding of another {version!r} (Merkle root {str(pred.get('merkleRoot'))[:16]}, not {root[:16]})",
+        )
     return pred, None
 
 
@@ -181,6 +191,7 @@ def judge_waivers(
             it is listed as ignored.
     """
     candidates: list[tuple[bytes, str]] = []
+    root = store.version(version)["merkle_root"]
     out = Waivers()
     logged = {}
     if signed_entries is not None:
@@ -198,7 +209,7 @@ def judge_waivers(
         candidates.append((store.objects.get(row["object"], "waiver"), origin))
     candidates += list(extra)
     for env_bytes, origin in candidates:
-        pred, problem = _judge(env_bytes, origin, version, role)
+        pred, problem = _judge(env_bytes, origin, version, role, root)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}
         if problem or pred is None:
             out.report["ignored"].append(facts | {"why": problem})

@@ -237,13 +237,12 @@ def trusted_lineage(store: Store, tag: str) -> pa.Table:
     Starts from the signed lineage (:func:`version_lineage`), then classifies the
     version's records again against the batches it names, counting a batch only if its
     envelope verifies under the keys the verifier trusts for its source now
-    (``provenance.lineage.evidence``). What the version signed as ``unattributed`` stays
-    so; every other record takes the status of the new classification: an ``attested`` or
-    ``relabeled_after_source`` record none of whose named batches the verifier trusts (a
-    key the store trusts but the pins do not, a revoked key, an edited batch row) becomes
-    ``unattributed``. (A record can also move between ``attested`` and
-    ``relabeled_after_source`` when the named batches that verify now are not those that
-    did at commit.) Same columns as :func:`version_lineage`, in the same order.
+    (``provenance.lineage.evidence``). What the version signed as ``unattributed`` or ``relabeled_after_source`` stays so (evidence
+    of a relabel after source is never withdrawn: whoever can edit batch rows or trust
+    entries in ``.prov/`` could otherwise turn a blocking status into a passing one),
+    and an ``attested`` record whose batch the verifier does not trust (a key the store
+    trusts but the pins do not, a revoked key, an edited batch row) becomes
+    ``unattributed``. Same columns as :func:`version_lineage`, in the same order.
     Raises ``VerificationError`` as :func:`version_lineage` does, and when the signed
     lineage's digests do not follow the version's manifest.
     """
@@ -255,7 +254,7 @@ def trusted_lineage(store: Store, tag: str) -> pa.Table:
     again = classify(manifest, evidence.batch_records(store, named))
     if not again.column("digest").equals(signed.column("digest")):
         raise VerificationError(f"version {tag}: its signed lineage does not follow its manifest's records")
-    keep = pc.equal(signed.column("status"), UNATTRIBUTED)
+    keep = pc.not_equal(signed.column("status"), ATTESTED)  # only an attested record can lose standing
     columns = {}
     for name in LINEAGE_SCHEMA.names:
         if name in ("digest", "label"):

@@ -14,6 +14,7 @@ result then says ``pinned: False``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,8 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
         if merkle.merkle_root(hashes[: cp.size]).hex() == cp.root:
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
             break
-    position = {e["hash"]: e["seq"] for e in rows}
+    intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
+    position = {e["hash"]: e["seq"] for e in rows[:intact]}
     for tag, seq in _version_heads(store, trusted):
         at = position.get(seq)
         if at is not None and at > best:
@@ -100,6 +102,17 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
         pinned is not None,
         [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
     )
+
+
+def _intact_prefix(rows: list[dict]) -> int:
+    """How many leading entries form an unbroken hash chain (each in order, following the
+    previous, and hashing to its stored ``hash``); an edited entry ends the prefix."""
+    prev = audit.GENESIS
+    for i, e in enumerate(rows):
+        if e["seq"] != i + 1 or e["prev_hash"] != prev or hashlib.sha256(audit.entry_bytes(e)).hexdigest() != e["hash"]:
+            return i
+        prev = e["hash"]
+    return len(rows)
 
 
 def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from provenance import clock
 from provenance.errors import InputError
 
 if TYPE_CHECKING:
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
 
@@ -35,8 +36,12 @@ def resolve_key(store: Store, prefix: str) -> dict:
     return rows[0]
 
 
-def revoke_key(store: Store, prefix: str, reason: str | None = None) -> dict:
+def revoke_key(store: Store, prefix: str, reason: str | None = None, checkpoint: CheckpointKey | None = None) -> dict:
     """Mark the key ``prefix`` revoked (audit-logged); ``prov keys revoke ID``.
+
+    With ``checkpoint`` (another maintainer's key), the write ends by signing an audit
+    checkpoint, so the revocation is not left pending: a pending entry can be rewritten by
+    whoever can write ``.prov/``.
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
@@ -46,10 +51,9 @@ def revoke_key(store: Store, prefix: str, reason: str | None = None) -> dict:
     if row["revoked_at"]:
         raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
     stamp = clock.now_iso()
-    with store.write():
+    with store.write(checkpoint):
         store.db.execute("update keys set revoked_at = ? where keyid = ?", [stamp, row["keyid"]])
         store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
-        # checkpoint: audit signs a checkpoint here when given a key (issue 12, provenance.store.checkpoints)
     signed = [
         r[0] for r in store.db.execute("select tag from versions where keyid = ? order by audit_seq", [row["keyid"]])
     ]

@@ -249,8 +249,12 @@ def pins_of(store: Store) -> Pins:
 
 
 def revoked_maintainer_keys(store: Store) -> set[str]:
-    """Key ids revoked in the store with ``prov keys revoke``."""
-    return {r[0] for r in store.db.execute("select keyid from keys where revoked_at is not null")}
+    """Key ids revoked in the store with ``prov keys revoke``: from the ``keys`` row or the
+    ``key.revoke`` audit entry, whichever is left (a revocation only removes trust, so it is
+    honoured wherever it is found; clearing the row alone does not bring a key back)."""
+    out = {r[0] for r in store.db.execute("select keyid from keys where revoked_at is not null")}
+    out |= {r[0] for r in store.db.execute("select subject from audit where action = 'key.revoke'")}
+    return out
 
 
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
