@@ -105,14 +105,19 @@ def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: st
         env = signing.parse_envelope(env_bytes, origin)
     except InputError as exc:
         return None, f"not a DSSE envelope ({exc})"
-    claimed = signing.unverified_statement(env).get("predicate", {}) or {}
+    unverified = signing.unverified_statement(env)
+    claimed = unverified.get("predicate") if isinstance(unverified, dict) else None
+    if not isinstance(claimed, dict):
+        claimed = {}
     try:
         stmt = verify_role(env, role, origin).statement
     except VerificationError as exc:
         return claimed, f"not signed by a key trusted to waive ({exc})"
     if stmt.get("predicateType") != PREDICATE_TYPE:
         return claimed, f"not a waiver (predicateType {stmt.get('predicateType')!r})"
-    pred = stmt["predicate"]
+    pred = stmt.get("predicate")
+    if not isinstance(pred, dict) or not all(isinstance(pred.get(k), str) for k in ("digest", "detector")):
+        return None, "not a waiver (its predicate needs a digest and a detector)"
     if pred.get("version") != version:
         return pred, f"waives a finding of version {pred.get('version')!r}, not {version!r}"
     if pred.get("merkleRoot") != root:
