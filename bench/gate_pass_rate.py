@@ -160,10 +160,15 @@ def run(names, per_dataset=6, seed=0):
             d_pass += passed
             for rule in g["blocking"]:
                 blocked_by[rule] += 1
-            attack = attacks[turn % len(attacks)]
-            turn += 1
             rate = float(rng.uniform(0.01, 0.05))
-            delta, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
+            for _ in attacks:  # an attack the batch cannot host (no record of the class it needs) gives way to the next
+                attack = attacks[turn % len(attacks)]
+                turn += 1
+                try:
+                    delta, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
+                    break
+                except ValueError:
+                    continue
             p = gate(profile, delta)
             poison_n += 1
             blocked = bool(p["blocking"])
