@@ -19,3 +19,11 @@ def test_ordinary_names_are_tags(tag):
 def test_names_that_would_break_a_file_name_or_a_command_line_are_refused(tag):
     with pytest.raises(InputError, match="a version name is 1-128 characters"):
         validate_tag(tag)
+
+
+def test_the_default_featuriser_name_is_the_profiles_one():
+    # versions names it without importing the profile code (start-up of verify and show)
+    from provenance import versions
+    from provenance.profiles.featurize import AUTO
+
+    assert versions.AUTO == AUTO
