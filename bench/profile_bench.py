@@ -60,6 +60,7 @@ def main() -> None:
                 "rows": args.rows,
                 "classes": classes,
                 "profile_s": stages["profile_s"],
+                "profile_cpu_s": stages["profile_cpu_s"],
                 "commit_s": stages["commit_s"],
                 "commit_peak_mib": round(peak / 2**20),
                 "load_before": before,
@@ -68,8 +69,12 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             path.unlink()
+            write(rows, args.rows)  # after every row: a run stopped at 2,000 classes keeps the others
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write(rows: list[dict], n: int) -> None:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     env = {"cpus": os.cpu_count(), "python": platform.python_version()}
@@ -77,21 +82,28 @@ def main() -> None:
     lines = [
         "# Reference profile stage by number of classes",
         "",
-        f"{env['cpus']} CPUs, Python {env['python']}. One table commit per row ({args.rows:,} rows x 64 float64 "
-        "columns), the profile stage timed from outside (`commit_stages.py`); peak PSS is of the whole commit "
+        f"{env['cpus']} CPUs, Python {env['python']}. One table commit per row ({n:,} rows x 64 float64 "
+        "columns), the profile stage timed from outside (`commit_stages.py`), wall and CPU (the verdict is on the wall "
+        "time); peak PSS is of the whole commit "
         "(an upper bound on the profile's). Aim (issue 15): <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB.",
         "",
-        "| classes | profile (s) | aim (s) | whole commit (s) | commit peak PSS (MiB) | | load before / after |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| classes | profile (s) | profile CPU (s) | aim (s) | whole commit (s) | commit peak PSS (MiB) | | "
+        "load before / after |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
-        ok = r["profile_s"] <= AIM_SECONDS[r["classes"]] and r["commit_peak_mib"] <= AIM_MIB
+        # the verdict is on time; memory is met for sure only when the whole commit stayed under the bound
+        ok = r["profile_s"] <= AIM_SECONDS[r["classes"]]
         lines.append(
-            f"| {r['classes']:,} | {r['profile_s']} | ≤ {AIM_SECONDS[r['classes']]} | {r['commit_s']} | "
-            f"{r['commit_peak_mib']} | {'met' if ok else '**not met**'} | {r['load_before']} / {r['load_after']} |"
+            f"| {r['classes']:,} | {r['profile_s']} | {r['profile_cpu_s']} | ≤ {AIM_SECONDS[r['classes']]} | {r['commit_s']} | "
+            f"{r['commit_peak_mib']} | time {'met' if ok else '**not met**'}; memory "
+            f"{'met' if r['commit_peak_mib'] <= AIM_MIB else 'not shown (the commit peak is above 500 MiB)'} | "
+            f"{r['load_before']} / {r['load_after']} |"
         )
+    missing = [c for c in CLASSES if c not in {r["classes"] for r in rows}]
+    if missing:
+        lines += ["", f"Not measured (the run was stopped first): {', '.join(f'{c:,}' for c in missing)} classes."]
     (results / "profile.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
