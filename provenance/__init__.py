@@ -15,6 +15,7 @@ The public API, one function per command, each doing exactly what the command do
     results = prov.detect(store, "v1", "v2")                # the detectors alone
     result = prov.check(store, "v2", "v1", pins=pins)       # prov check (needs pins); result.exit_code
     prov.quarantine(store, from_version="v2", source="crowd", tag="v3", key="maintainer.key")
+    X, y = prov.load("v1", store=store, pins=pins).arrays()  # a training job reads only signed records
 
 Trust is pinned by the caller, never read from the store: ``Pins`` (``provenance.trust.pins``)
 names the public keys (and optionally a root-of-trust file) signatures are checked against;
@@ -43,11 +44,12 @@ _API = {
     "sign": "provenance.api",
     "add": "provenance.api",
     "quarantine": "provenance.api",
+    "load": "provenance.api",
 }
-__all__ = ["Pins", "Store", "add", "check", "commit", "detect", "diff", "quarantine", "sign", "verify"]
+__all__ = ["Pins", "Store", "add", "check", "commit", "detect", "diff", "load", "quarantine", "sign", "verify"]
 
 if TYPE_CHECKING:
-    from provenance.api import add, check, commit, detect, diff, quarantine, sign, verify
+    from provenance.api import add, check, commit, detect, diff, load, quarantine, sign, verify
     from provenance.store.store import Store
     from provenance.trust.pins import Pins
 

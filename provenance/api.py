@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from provenance.lineage.batches import SignResult
     from provenance.lineage.quarantine import QuarantineResult
     from provenance.lineage.register import AddResult
+    from provenance.loader.dataset import VerifiedDataset
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
     from provenance.trust.pins import Pins
@@ -407,6 +408,44 @@ def quarantine(
     return quarantine_version(
         open_store(store, pins), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)
     )
+
+
+def load(
+    version: str,
+    *,
+    pins: Pins,
+    store: Store | str | os.PathLike[str] | None = None,
+    attestation: str | os.PathLike[str] | None = None,
+    policy: str | os.PathLike[str] | None = None,
+) -> VerifiedDataset:
+    """A signed version's records for a training job, each checked against the signed manifest before use.
+
+    Opens ``version`` in ``store`` (default: the nearest store, as the commands find it)
+    and checks, under ``pins`` (required, and it must pin a key: the keys cached in
+    ``.prov/`` are never trusted here), its DSSE signature, the signed facts it names and
+    its manifest's Merkle root; with ``attestation`` (a ``prov check --attest`` file) also
+    that a release attestation for this version verifies as for ``prov verify V
+    --attestation A``, under ``policy`` (a policy file) when given. Where the data is and
+    how it reads come from the signed predicate. Nothing is read from the data yet.
+
+    Returns a :class:`~provenance.loader.dataset.VerifiedDataset`, which reads the data as
+    ``prov commit`` read it and yields each record (content and label) only after its
+    SHA-256 digest, label and source are found in the manifest: ``for record in dataset``,
+    ``dataset.batches()`` (Arrow record batches, the fast path), ``dataset.arrays()`` (``X,
+    y`` for scikit-learn), ``dataset.torch()`` (a map-style dataset
+    ``torch.utils.data.DataLoader`` accepts) and ``dataset.hf_generator()`` (for
+    ``datasets.Dataset.from_generator``). When a pass ends, every signed record must have
+    been read, or it raises.
+
+    Raises ``InputError`` (exit 2: nothing pinned, unknown version, unreadable files),
+    ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
+    out; while reading, a record the manifest does not list, a relabel, an extra copy, a
+    changed column type or class list, or a signed record missing).
+    """
+    from provenance.loader.dataset import VerifiedDataset, open_signed_version
+
+    root = str(open_store(store).root)
+    return VerifiedDataset(open_signed_version(root, version, pins, _optional(attestation), _optional(policy)))
 
 
 def _optional(path: str | os.PathLike[str] | None) -> str | None:

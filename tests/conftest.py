@@ -53,6 +53,14 @@ def store(workdir) -> Store:
 
 
 @pytest.fixture
+def pins(keypair):
+    """The caller's pins naming Alice's public key (``--signer alice.pub``), as a training job pins its maintainer's."""
+    from provenance.trust.pins import Pins
+
+    return Pins.load([keypair.public_path])
+
+
+@pytest.fixture
 def keypair(workdir) -> keys.KeyPair:
     """Alice's key pair in the test's folder (``alice.key``, ``alice.pub``)."""
     private, public = workdir / "alice.key", workdir / "alice.pub"

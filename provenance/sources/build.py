@@ -209,11 +209,12 @@ def _settle_text_types(parts: list) -> dict[str, pa.DataType] | None:
     mixed = {name: names for name, names in seen.items() if len(names) > 1}
     if not mixed:
         return None
-    return {name: widest([_csv_type(n) for n in names]) for name, names in mixed.items()}
+    return {name: widest([arrow_type_named(n) for n in names]) for name, names in mixed.items()}
 
 
-def _csv_type(name: str) -> pa.DataType:
-    """A type named by ``type_name`` back as Arrow's (the scalar types text inference gives)."""
+def arrow_type_named(name: str) -> pa.DataType:
+    """A type named by ``encoding.type_name`` back as Arrow's (the scalar types CSV/JSONL inference gives;
+    anything else is ``string``). The loader reads text tables with a version's signed types through it."""
     for t in text_tables.CSV_ORDER:
         if str(t) == name:
             return t

@@ -376,7 +376,10 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
 
 
 @dataclass
-class _Accumulator:
+class BatchHashes:
+    """What hashing a file's batches collects: per batch its digests, label texts, sources and locators,
+    the content types seen first and the label's (type, kind). :func:`hash_batch` appends to it."""
+
     digests: list[bytes] = field(default_factory=list)
     labels: list[pa.Array] = field(default_factory=list)
     sources: list[pa.Array] = field(default_factory=list)
@@ -421,11 +424,11 @@ def hash_table_file(
         file = TableFile(file, rel or os.path.basename(file), table_format(file) or "")
     if not prefix_locator:
         file = replace(file, rel="")  # a single file's locators are bare row numbers
-    acc = _Accumulator()
+    acc = BatchHashes()
     row = first_row
     for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
         if isinstance(item, Restart):  # the file's types widened part-way: start it again
-            acc, row, item = _Accumulator(), first_row, item.batch
+            acc, row, item = BatchHashes(), first_row, item.batch
         batch = with_partitions(item, file) if options.reader_version > 1 else item
         names = batch.schema.names
         _check_columns(names, options, file.path)
@@ -440,7 +443,7 @@ def hash_table_file(
             acc.types = types
         elif types != acc.types:
             raise InputError(f"{file.path}: columns change inside the file at row {row}")
-        _hash_batch(batch, content, options, file, row, acc)
+        hash_batch(batch, content, options, file, row, acc)
         row += batch.num_rows
     return HashedPart(
         digests=b"".join(acc.digests),
@@ -456,7 +459,16 @@ def hash_table_file(
     )
 
 
-def _hash_batch(batch, content: list[str], options: TableOptions, file: TableFile, row: int, acc) -> None:
+def hash_batch(batch, content: list[str], options: TableOptions, file: TableFile, row: int, acc: BatchHashes) -> None:
+    """Hash one batch of ``file`` (its first row being row ``row``) as a version signs it, appending to ``acc``:
+    the digests of ``content`` (32 bytes a row), the label texts, sources and locators (``file#row``, or ids).
+
+    ``prov commit`` and the verifying loader both hash through here, so the two cannot differ.
+
+    Raises:
+        InputError: malformed rows, a label that cannot be signed, a value with no canonical
+            encoding, an empty id, a label column that changes type; each names the file and rows.
+    """
     n, path = batch.num_rows, file.path
     try:  # readers can let invalid UTF-8 into string columns (JSON Lines, a hostile Parquet writer)
         batch.validate(full=True)

@@ -11,7 +11,7 @@ import provenance
 from provenance import api
 from provenance.store.store import Store
 
-NAMES = ["Pins", "Store", "add", "check", "commit", "detect", "diff", "quarantine", "sign", "verify"]
+NAMES = ["Pins", "Store", "add", "check", "commit", "detect", "diff", "load", "quarantine", "sign", "verify"]
 
 
 def test_import_provenance_is_light():

@@ -1,0 +1,234 @@
+"""A version as a training job reads it: every record checked against the signed manifest before it is handed out.
+
+``provenance.load(version)`` returns a :class:`VerifiedDataset`. Opening it checks the
+version's signature (and, when asked, its release attestation) and loads its manifest;
+reading it reads the data the way ``prov commit`` read it (the same reader, the same
+canonical encoding), hashes each record and checks its digest, label and source against
+the manifest before yielding it. A record the manifest does not list, a relabel, an extra
+copy or a listed record that is missing is a ``VerificationError`` (exit 1): the trainer
+gets exactly the records that were signed, or an error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.errors import InputError
+from provenance.loader.matcher import ManifestMatcher
+from provenance.loader.reading import HashedBatch, Record, SignedReading, location, read_batches
+from provenance.manifest import Manifest
+from provenance.sources.interface import DatasetSpec
+
+if TYPE_CHECKING:
+    from provenance.loader.adapters import MapDataset
+    from provenance.trust.pins import Pins
+
+
+@dataclass(frozen=True)
+class SignedVersion:
+    """What the loader relies on, all checked: the version's name, signed statement, manifest and data spec."""
+
+    tag: str
+    statement: dict
+    manifest: Manifest
+    spec: DatasetSpec
+    kind: str
+    columns: list[str]
+    attestation: dict | None = None
+
+    @property
+    def merkle_root(self) -> str:
+        """The signed Merkle root, hex."""
+        return self.manifest.root.hex()
+
+
+def open_signed_version(
+    store_root: str,
+    tag: str,
+    pins: Pins,
+    attestation: str | None = None,
+    policy: str | None = None,
+) -> SignedVersion:
+    """Open ``tag`` in the store at ``store_root`` and check everything the loader relies on, under ``pins``.
+
+    ``pins`` (the caller's :class:`~provenance.trust.pins.Pins`) must pin something: keys
+    cached in the store are whatever whoever can write ``.prov/`` put there, so they are
+    never trusted here (``InputError``, exit 2). Then: the version's DSSE signature under
+    the commit role and the facts it names (``version_facts.verified_statement``), its
+    manifest against the signed Merkle root (``load_manifest``), where the data is and how
+    it reads from the *signed* predicate (never from the store's rows), and with
+    ``attestation`` (a ``prov check --attest`` file) that a key pinned for the attest role
+    released this version (``gate.attestation.verify_attestation``), under ``policy`` (a
+    policy file) when given. Raises ``InputError`` (nothing pinned, unknown version,
+    unreadable files) or ``VerificationError`` (a signature, manifest or attestation that
+    does not check out).
+    """
+    from provenance.store.store import Store
+    from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
+
+    pins.require(f"loading version {tag}")
+    if policy is not None and attestation is None:
+        raise InputError("a policy is checked against a release attestation: give the attestation too")
+    store = Store(Path(store_root))
+    store.pins = pins
+    try:
+        row = store.version(tag)
+        statement = verified_statement(store, row)
+        manifest = load_manifest(store, row)
+        checked = None
+        if attestation is not None:
+            from provenance.gate.attestation import verify_attestation
+            from provenance.gate.policy import load as load_policy
+
+            digest = load_policy(policy).digest if policy is not None else None
+            checked = verify_attestation(store, tag, attestation, policy_digest=digest)
+        predicate = statement.get("predicate") or {}
+        spec = dataset_from_predicate(store, row, predicate)
+    finally:
+        store.close()
+    schema = predicate.get("schema") or {}
+    kind = schema.get("kind") or row["kind"]
+    return SignedVersion(tag, statement, manifest, spec, kind, list(schema.get("columns") or []), checked)
+
+
+class VerifiedDataset:
+    """A signed version's records, each verified as it is read (see the module docstring).
+
+    Attributes: ``version`` (tag), ``merkle_root`` (hex), ``kind`` (``table``/``tree``),
+    ``columns`` (content columns in name order; a tree's content is each file's bytes),
+    ``label_column``, ``classes`` (labels in class-index order: the signed class list of
+    an ImageFolder tree, else the signed labels sorted), ``attestation`` (the checked
+    release attestation, when one was asked for). ``len()`` is the signed record count.
+    """
+
+    def __init__(self, signed: SignedVersion):
+        self._signed = signed
+        pred = signed.statement.get("predicate") or {}
+        schema = pred.get("schema") or {}
+        self.version = signed.tag
+        self.merkle_root = signed.merkle_root
+        self.kind = signed.kind
+        self.columns = list(signed.columns)
+        self.label_column = signed.spec.options.label_column
+        signed_classes = schema.get("classes")
+        self.classes: list[str] = list(signed_classes) if signed_classes else sorted(pred.get("labels") or {})
+        self.attestation = signed.attestation
+
+    def __len__(self) -> int:
+        return len(self._signed.manifest)
+
+    def __repr__(self) -> str:
+        return f"VerifiedDataset({self.version!r}: {len(self)} {self.kind} records, root {self.merkle_root[:16]})"
+
+    # --- streaming ---------------------------------------------------------------------
+
+    def hashed_batches(self) -> Iterator[HashedBatch]:
+        """Verified batches with their digests, label texts, sources and locators (the loader's core).
+
+        Each batch is checked before it is yielded; after the last one, every signed record
+        must have been read. Raises ``VerificationError`` (exit 1) as the module says,
+        ``InputError`` (exit 2) if the data can no longer be read.
+        """
+        matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}")
+        signed = SignedReading.from_predicate(self._signed.statement.get("predicate") or {})
+        for hashed in read_batches(self._signed.spec, self.kind, signed):
+            matcher.check(hashed.digests, hashed.labels, hashed.sources, hashed.where)
+            yield hashed
+        matcher.finish()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Verified Arrow record batches: the content columns and the label column (tables), or
+        ``path``, ``content`` (bytes) and ``label`` (trees). The fast way to feed a training loop."""
+        for hashed in self.hashed_batches():
+            yield hashed.batch
+
+    def __iter__(self) -> Iterator[Record]:
+        """Every record as a :class:`Record`, each verified before it is yielded."""
+        for hashed in self.hashed_batches():
+            yield from hashed.records()
+
+    def to_table(self) -> pa.Table:
+        """The whole version as one verified Arrow table (content columns and label), read into memory."""
+        return self.table_and_labels()[0]
+
+    def table_and_labels(self) -> tuple[pa.Table, pa.Array]:
+        """The whole version read and verified into memory: ``(table, label texts)``, the label texts being
+        the manifest's (what :attr:`classes` holds), row for row."""
+        batches, labels = [], []
+        for hashed in self.hashed_batches():
+            batches.append(hashed.batch)
+            labels.append(hashed.labels)
+        if not batches:
+            return pa.table({}), pa.array([], pa.string())
+        return pa.Table.from_batches(batches).combine_chunks(), pa.concat_arrays(labels)
+
+    def numpy_batches(self, dtype: Any = np.float64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Verified ``(X, y)`` batches for a training loop (``partial_fit``, a hand-written SGD): the content
+        columns as an ``n x d`` array of ``dtype`` (columns in :attr:`columns` order) and the labels as
+        class indices (``int64``) into :attr:`classes`.
+
+        Tables only; raises ``TypeError`` for a file tree (its content is bytes).
+        """
+        if self.kind != "table":
+            raise TypeError(f"version {self.version} is a file tree: its content is file bytes, not columns")
+        for hashed in self.hashed_batches():
+            columns = [hashed.batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
+            X = np.column_stack(columns).astype(dtype, copy=False) if columns else np.zeros((0, 0), dtype)
+            yield X, self.class_indices(hashed.labels)
+
+    def arrays(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """The whole version as one verified ``(X, y)`` (see :meth:`numpy_batches`), for ``fit``."""
+        pairs = list(self.numpy_batches(dtype))
+        if not pairs:
+            return np.zeros((0, len(self.columns)), dtype), np.zeros(0, np.int64)
+        return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+    def class_indices(self, label_texts: pa.Array) -> np.ndarray:
+        """The position in :attr:`classes` of each label text (``int64``)."""
+        index = pa.array(self.classes, pa.string())
+        return np.asarray(pc.index_in(label_texts, value_set=index).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def tree_location(self) -> tuple[Any, str]:
+        """``(fsspec filesystem or None, root folder)`` of a tree version's files, where they are now."""
+        return location(self._signed.spec)
+
+    # --- adapters ----------------------------------------------------------------------
+
+    def torch(self, transform: Callable | None = None, target_transform: Callable | None = None) -> MapDataset:
+        """A map-style dataset for ``torch.utils.data.DataLoader`` (``__len__`` and ``__getitem__``),
+        giving ``(sample, class_index)`` like torchvision's ``ImageFolder``; torch is not imported.
+
+        A table's sample is a numpy row of its content columns (``float64`` when every
+        column is numeric, else a ``{column: value}`` dict); a tree's sample is the file's
+        bytes (pass ``transform``, e.g. ``lambda b: PIL.Image.open(io.BytesIO(b))``). The
+        whole version is read and verified when the dataset is made, and a tree's file is
+        hashed again whenever it is read, so a file changed since is refused.
+        """
+        from provenance.loader.adapters import MapDataset
+
+        return MapDataset(self, transform, target_transform)
+
+    def hf_generator(self) -> Callable[[], Iterator[dict]]:
+        """A generator function for Hugging Face ``datasets.Dataset.from_generator``: each call reads the data
+        again and yields one dict per verified record (the content columns, or a tree's ``path`` and
+        ``content``, and ``label``). It is a picklable ``functools.partial`` over the version as checked
+        here (statement, manifest and data spec: plain values, no keys), as ``datasets`` needs to
+        fingerprint it and to run it in worker processes; the records are verified in whichever
+        process reads them."""
+        return functools.partial(hf_records, self._signed)
+
+
+def hf_records(signed: SignedVersion) -> Iterator[dict]:
+    """Every verified record of the checked version ``signed``, as a dict: the content columns (a tree's
+    ``path`` and ``content``) and ``label``. For ``datasets.Dataset.from_generator``."""
+    dataset = VerifiedDataset(signed)
+    for batch in dataset.batches():
+        yield from batch.to_pylist()

@@ -1,0 +1,147 @@
+"""Checking records read now against a version's signed manifest, batch by batch.
+
+The manifest is sorted by digest (``manifest.py``), so each record read is found by binary
+search on its 32-byte content digest. A record passes only if the manifest lists its
+digest with the same label and source, and it may pass as many times as the manifest
+lists it (a dataset may hold copies of one record). At the end every listed record must
+have been read once: the data a trainer saw is then, as a multiset of (content, label,
+source), exactly what was signed, whatever order or file it came in (the same equivalence
+as the Merkle root's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.errors import VerificationError
+from provenance.manifest import Manifest
+
+Where = Callable[[int], str]
+"""Names the ``i``-th record of a batch for messages (``data/part-0.parquet#17``, ``cat/1.png``)."""
+
+
+def _digest_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A fixed_size_binary(32) column as a numpy ``S32`` array (no copy when it has one chunk)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype="S32", count=len(array), offset=array.offset * 32)
+
+
+def _short(digest: bytes) -> str:
+    """The first 16 hex digits of a digest taken from an ``S32`` array (numpy drops trailing zero bytes)."""
+    return bytes(digest).ljust(32, b"\x00").hex()[:16]
+
+
+def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Element-wise equality where two nulls are equal (a record with no source matches an entry with none)."""
+    equal = pc.fill_null(pc.equal(a, b), False)
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    return np.asarray(pc.or_(equal, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+class ManifestMatcher:
+    """Matches records read now against the signed manifest of one version.
+
+    ``name`` names the version in messages. :meth:`check` takes one batch of records;
+    :meth:`finish` says whether every listed record was read. Memory: the manifest's
+    digest, label and source columns (about 50 bytes a record) and one flag per record.
+    """
+
+    def __init__(self, manifest: Manifest, name: str):
+        table = manifest.table
+        self.name = name
+        self._digests = _digest_matrix(table.column("digest"))
+        self._labels = table.column("label").combine_chunks()
+        self._sources = table.column("source").combine_chunks()
+        self._locators = table.column("locator")
+        self._used = np.zeros(len(self._digests), dtype=bool)
+        self.matched = 0
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def check(self, digests: bytes, labels: pa.Array, sources: pa.Array, where: Where) -> None:
+        """Check one batch: ``digests`` (32 bytes a record, concatenated), their label texts and sources.
+
+        Raises ``VerificationError`` (exit 1) naming the first record (``where(i)``) that
+        the manifest does not list, lists with another label or source, or lists fewer
+        times than it was read.
+        """
+        got = np.frombuffer(digests, dtype="S32")
+        if len(got) == 0:
+            return
+        left = np.searchsorted(self._digests, got, side="left")
+        right = np.searchsorted(self._digests, got, side="right")
+        absent = np.flatnonzero(left == right)
+        if len(absent):
+            i = int(absent[0])
+            raise VerificationError(
+                f"{where(i)}: record {_short(got[i])} is not in the signed manifest of {self.name} "
+                f"({len(absent)} such record(s) in this batch); the data changed since it was signed"
+            )
+        single = right - left == 1
+        rows = np.flatnonzero(single)
+        if len(rows):
+            self._check_unique(left[rows], rows, labels, sources, where, got)
+        for i in np.flatnonzero(~single).tolist():  # a digest the manifest lists more than once
+            self._check_repeated(int(left[i]), int(right[i]), i, labels, sources, where, got)
+        self.matched += len(got)
+
+    def _check_unique(self, entries, rows, labels, sources, where, got) -> None:
+        taken = pa.array(rows)
+        label_ok = _same(self._labels.take(pa.array(entries)), labels.take(taken))
+        source_ok = _same(self._sources.take(pa.array(entries)), sources.take(taken))
+        bad = np.flatnonzero(~(label_ok & source_ok))
+        if len(bad):
+            k = int(bad[0])
+            self._refuse_entry(int(entries[k]), int(rows[k]), labels, sources, where, got)
+        seen = self._used[entries]
+        if seen.any() or len(np.unique(entries)) != len(entries):
+            order = np.argsort(entries, kind="stable")
+            repeats = np.flatnonzero(np.diff(entries[order]) == 0)
+            k = int(np.flatnonzero(seen)[0]) if seen.any() else int(order[repeats[0] + 1])
+            raise VerificationError(
+                f"{where(int(rows[k]))}: record {_short(got[rows[k]])} is read more times than the signed "
+                f"manifest of {self.name} lists it (a copy was added since it was signed)"
+            )
+        self._used[entries] = True
+
+    def _check_repeated(self, start: int, stop: int, i: int, labels, sources, where, got) -> None:
+        label, source = labels[i].as_py(), sources[i].as_py()
+        for entry in range(start, stop):
+            if self._used[entry]:
+                continue
+            if self._labels[entry].as_py() == label and self._sources[entry].as_py() == source:
+                self._used[entry] = True
+                return
+        candidates = [e for e in range(start, stop) if not self._used[e]]
+        if not candidates:
+            raise VerificationError(
+                f"{where(i)}: record {_short(got[i])} is read more times than the signed manifest of "
+                f"{self.name} lists it (a copy was added since it was signed)"
+            )
+        self._refuse_entry(candidates[0], i, labels, sources, where, got)
+
+    def _refuse_entry(self, entry: int, i: int, labels, sources, where, got) -> None:
+        signed_label, signed_source = self._labels[entry].as_py(), self._sources[entry].as_py()
+        label, source = labels[i].as_py(), sources[i].as_py()
+        if label != signed_label:
+            what = f"has label {label!r}, signed as {signed_label!r} (relabeled since it was signed)"
+        else:
+            what = f"has source {source!r}, signed as {signed_source!r}"
+        raise VerificationError(f"{where(i)}: record {_short(got[i])} {what} in {self.name}")
+
+    def finish(self) -> None:
+        """Raise ``VerificationError`` if some record the manifest lists was not read (naming the first)."""
+        missing = np.flatnonzero(~self._used)
+        if len(missing):
+            first = int(missing[0])
+            locator = self._locators[first].as_py()
+            raise VerificationError(
+                f"{self.name}: {len(missing)} signed record(s) are missing from the data "
+                f"(first: {_short(self._digests[first])}, signed at {locator}); the data changed since it was signed"
+            )

@@ -1,0 +1,82 @@
+"""The loader's adapters: what torch's DataLoader and Hugging Face ``datasets`` accept, neither imported by prov."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import provenance as prov
+from provenance.errors import VerificationError
+from support import digits_table
+
+
+@pytest.fixture
+def digits_version(workdir, store, keypair, pins):
+    pq.write_table(digits_table(200), workdir / "train.parquet", row_group_size=64)
+    prov.commit(store, "train.parquet", tag="v1", key=keypair.private_path)
+    return prov.load("v1", store=store, pins=pins)
+
+
+@pytest.fixture
+def tree_version(workdir, store, keypair, pins):
+    """An ImageFolder-style tree of real PNG images (digits drawn as 8x8 greyscale)."""
+    from PIL import Image
+
+    table = digits_table(40)
+    for i in range(40):
+        label = table.column("label")[i].as_py()
+        pixels = np.array([table.column(f"px{j:02d}")[i].as_py() for j in range(64)], dtype=np.uint8) * 16
+        (workdir / "tree" / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels.reshape(8, 8)).save(workdir / "tree" / label / f"{i:03d}.png")
+    prov.commit(store, "tree", tag="t1", key=keypair.private_path)
+    return prov.load("t1", store=store, pins=pins)
+
+
+def test_a_table_is_a_map_style_dataset_of_rows_and_class_indices(digits_version):
+    mapped = digits_version.torch(transform=lambda x: x / 16.0)
+    assert len(mapped) == 200 and mapped.classes == [str(d) for d in range(10)]
+    sample, target = mapped[3]
+    expected = digits_table(200)
+    assert target == int(expected.column("label")[3].as_py())
+    assert np.allclose(sample * 16.0, [expected.column(f"px{j:02d}")[3].as_py() for j in range(64)])
+    assert mapped[-1][1] == int(expected.column("label")[199].as_py())
+    with pytest.raises(IndexError):
+        mapped[200]
+
+
+def test_a_tree_file_changed_after_loading_is_refused_when_read(tree_version, workdir):
+    mapped = tree_version.torch()
+    assert len(mapped) == 40 and mapped.class_to_idx["0"] == 0
+    sample, target = mapped[0]
+    assert sample.startswith(b"\x89PNG") and mapped.classes[target] == "0"
+    first = sorted((workdir / "tree" / "0").iterdir())[0]
+    first.write_bytes(first.read_bytes() + b"trigger")
+    with pytest.raises(VerificationError, match=r"0/000.png: changed since it was verified against version t1"):
+        mapped[0]
+
+
+def test_hugging_face_datasets_builds_from_the_verified_records(digits_version, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    hf = datasets.Dataset.from_generator(digits_version.hf_generator(), cache_dir=str(tmp_path / "hf"))
+    assert hf.num_rows == 200 and hf[7]["label"] == digits_table(200).column("label")[7].as_py()
+    assert set(hf.column_names) == {*digits_version.columns, "label"}
+
+
+def test_a_torch_data_loader_trains_on_the_verified_records(digits_version):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(
+        digits_version.torch(transform=lambda x: x.astype(np.float32) / 16.0), batch_size=32, shuffle=True
+    )
+    model = torch.nn.Linear(64, 10)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(20):
+        for X, y in loader:
+            optimiser.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(X), y)
+            loss.backward()
+            optimiser.step()
+    X, y = digits_version.arrays(np.float32)
+    accuracy = (model(torch.from_numpy(X / 16.0)).argmax(1).numpy() == y).mean()
+    assert accuracy > 0.9

@@ -1,0 +1,106 @@
+"""Attacks on what a training job reads through ``provenance.load``, replayed for real.
+
+The attacker can write the data folder and ``.prov/`` but holds no key the job pinned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import provenance as prov
+from provenance import keys
+from provenance.errors import InputError, VerificationError
+from provenance.trust.pins import Pins
+
+MARK = 0x0123456789ABCDEF  # an int64 whose bytes occur once in the file
+
+
+def _table(n: int = 50) -> pa.Table:
+    x = np.arange(n, dtype=np.int64) * 1_000_003 + MARK
+    return pa.table({"x": x, "label": [str(i % 3) for i in range(n)]})
+
+
+@pytest.fixture
+def plain_parquet(workdir, store, keypair):
+    """v1: an uncompressed, dictionary-free Parquet file, so a flipped byte changes one value."""
+    pq.write_table(_table(), workdir / "train.parquet", compression="NONE", use_dictionary=False)
+    prov.commit(store, "train.parquet", tag="v1", key=keypair.private_path)
+    return workdir / "train.parquet"
+
+
+def test_a_byte_flipped_in_the_parquet_file_is_refused_naming_the_row(plain_parquet, store, pins):
+    data = bytearray(plain_parquet.read_bytes())
+    row = 17
+    at = data.find(int(MARK + row * 1_000_003).to_bytes(8, "little"))
+    assert at > 0
+    data[at] ^= 0x01
+    plain_parquet.write_bytes(bytes(data))
+    with pytest.raises(VerificationError, match=rf"^{row}: record [0-9a-f]{{16}} is not in the signed manifest"):
+        list(prov.load("v1", store=store, pins=pins))
+
+
+def test_a_version_needs_a_pinned_key_and_a_key_only_in_the_store_is_not_trusted(plain_parquet, store, workdir):
+    with pytest.raises(InputError, match="loading version v1 needs a pinned signer"):
+        prov.load("v1", store=store, pins=Pins.unpinned())
+    # mallory can write .prov/ and commits poisoned data with her own key: the job pinned alice
+    mallory = keys.generate(workdir / "mallory")
+    pq.write_table(_table(60), workdir / "poison.parquet")
+    prov.commit(store, "poison.parquet", tag="v2", key=mallory.private_path)
+    alice = Pins.load([workdir / "alice.pub"])
+    with pytest.raises(VerificationError, match="v2"):
+        prov.load("v2", store=store, pins=alice)
+
+
+def test_the_data_location_comes_from_the_signature_not_the_store_rows(plain_parquet, store, pins, workdir):
+    poisoned = _table().set_column(1, "label", [["2"] * 50])
+    pq.write_table(poisoned, workdir / "other.parquet")
+    with sqlite3.connect(store.root / "prov.db") as db:  # whoever can write .prov/ points v1 elsewhere
+        (dataset,) = db.execute("select dataset from versions where tag = 'v1'").fetchone()
+        db.execute(
+            "update versions set dataset = ? where tag = 'v1'", (dataset.replace("train.parquet", "other.parquet"),)
+        )
+    labels = [r.label for r in prov.load("v1", store=prov.Store.open(str(workdir)), pins=pins)]
+    assert labels == _table().column("label").to_pylist()
+
+
+@pytest.fixture
+def image_tree(workdir, store, keypair):
+    """t1: an ImageFolder tree of real PNGs, 6 per class."""
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (workdir / "tree" / label).mkdir(parents=True)
+        for i in range(6):
+            shade = (i * 40 + (0 if label == "cat" else 17)) % 256
+            Image.new("L", (4, 4), shade).save(workdir / "tree" / label / f"{i}.png")
+    prov.commit(store, "tree", tag="t1", key=keypair.private_path)
+    return workdir / "tree"
+
+
+def test_two_swapped_files_in_an_image_tree_are_refused_as_a_relabel(image_tree, store, pins):
+    cat, dog = image_tree / "cat" / "2.png", image_tree / "dog" / "4.png"
+    cat_bytes, dog_bytes = cat.read_bytes(), dog.read_bytes()
+    cat.write_bytes(dog_bytes)
+    dog.write_bytes(cat_bytes)
+    with pytest.raises(VerificationError, match=r"^cat/2.png: record [0-9a-f]{16} has label 'cat', signed as 'dog'"):
+        list(prov.load("t1", store=store, pins=pins))
+
+
+def test_a_new_class_folder_is_refused_before_any_record_is_handed_out(image_tree, store, pins):
+    (image_tree / ".hidden").mkdir()
+    (image_tree / ".hidden" / "x.png").write_bytes((image_tree / "cat" / "0.png").read_bytes())
+    loaded = prov.load("t1", store=store, pins=pins)
+    with pytest.raises(VerificationError, match=r"class folders are now \['.hidden', 'cat', 'dog'\]"):
+        next(iter(loaded))
+
+
+def test_a_file_the_loader_skips_still_fails_the_pass_as_verify_fails_it(image_tree, store, pins):
+    (image_tree / "cat" / "Thumbs.db").write_bytes(b"not an image")
+    loaded = prov.load("t1", store=store, pins=pins)
+    with pytest.raises(VerificationError, match="the file listing differs from the signed one"):
+        list(loaded)
