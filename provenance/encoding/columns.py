@@ -9,7 +9,6 @@ where types would be lost. Every path gives exactly the bytes of the reference e
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
@@ -249,8 +248,9 @@ def _fixed_matrix(parts: list[_Fixed], n: int) -> np.ndarray:
 
 
 def _encoded_parts(table: pa.Table | pa.RecordBatch, names: list[str], encoding: str) -> list:
-    n = table.num_rows
-    parts: list[np.ndarray | list[bytes]] = []
+    """Per column in ``names`` order: runs of consecutive fixed-width columns as tuples of
+    ``_Fixed``, other columns as their per-row encoded values."""
+    parts: list[tuple[_Fixed, ...] | list[bytes]] = []
     run: list[_Fixed] = []
     for name in names:
         column = table.column(name)
@@ -264,16 +264,31 @@ def _encoded_parts(table: pa.Table | pa.RecordBatch, names: list[str], encoding:
             run.append(part)
             continue
         if run:
-            parts.append(_fixed_matrix(run, n))
+            parts.append(tuple(run))
             run = []
         parts.append(part)
     if run:
-        parts.append(_fixed_matrix(run, n))
+        parts.append(tuple(run))
     return parts
+
+
+def _fields(run: tuple[_Fixed, ...]) -> list[tuple[bytes, np.ndarray]]:
+    """(tag and length, native values) per fixed column, for ``fastsha.sha256_columns``."""
+    out = []
+    for part in run:
+        tag, width = _FIXED[part.kind]
+        native = np.dtype(_BIG_ENDIAN[part.kind]).newbyteorder("=")  # fastsha writes them big-endian
+        out.append((tag + varint(width), np.asarray(part.values, dtype=native)))
+    return out
 
 
 def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str], encoding: str = ROW_ENCODING) -> bytes:
     """The 32-byte SHA-256 digests of every row's ``columns``, concatenated in row order.
+
+    A row of fixed-width columns only (the common numeric table) is laid out and hashed by
+    ``fastsha.sha256_columns`` without building the ``n x width`` matrix; other rows are
+    joined per row and hashed by ``fastsha.sha256_rows``. Both have a compiled and a
+    pure-Python path with the same bytes.
 
     Args:
         table: the rows (a table or a record batch).
@@ -284,6 +299,8 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str], 
         EncodingError: a column has a type or value with no canonical encoding; the
             message names the column.
     """
+    from provenance import fastsha
+
     if encoding not in (ROW_ENCODING_V1, ROW_ENCODING_V2):
         raise ValueError(f"unknown row encoding {encoding!r}")
     n = table.num_rows
@@ -292,48 +309,21 @@ def table_digest_blob(table: pa.Table | pa.RecordBatch, columns: Sequence[str], 
         return b""
     parts = _encoded_parts(table, names, encoding)
     header = row_header(names)
-
-    from provenance import fastsha
-
-    fast = fastsha.available()
-    if len(parts) == 1 and isinstance(parts[0], np.ndarray):
-        matrix = parts[0]
-        if fast:
-            return fastsha.sha256_fixed(header, matrix)
-        return _hash_fixed(header, matrix)
+    if len(parts) == 1 and isinstance(parts[0], tuple):
+        return fastsha.sha256_columns(header, _fields(parts[0]))
     per_row: list[list[bytes]] = []
     for part in parts:
-        if isinstance(part, np.ndarray):
-            w = part.shape[1]
-            raw = part.tobytes()
+        if isinstance(part, tuple):
+            matrix = _fixed_matrix(list(part), n)
+            w = matrix.shape[1]
+            raw = matrix.tobytes()
             per_row.append([raw[i : i + w] for i in range(0, n * w, w)])
         else:
             per_row.append(part)
-    if fast:
-        rows = list(map(b"".join, zip(*per_row)))
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n), out=offsets[1:])
-        return fastsha.sha256_rows(header, b"".join(rows), offsets)
-    base = hashlib.sha256(header)
-    copy = base.copy
-    out = bytearray()
-    for pieces in zip(*per_row):
-        h = copy()
-        h.update(b"".join(pieces))
-        out += h.digest()
-    return bytes(out)
-
-
-def _hash_fixed(header: bytes, matrix: np.ndarray) -> bytes:
-    copy = hashlib.sha256(header).copy
-    n, width = matrix.shape
-    raw = memoryview(matrix.reshape(-1).data)
-    out = bytearray()
-    for i in range(0, n * width, width):
-        h = copy()
-        h.update(raw[i : i + width])
-        out += h.digest()
-    return bytes(out)
+    rows = list(map(b"".join, zip(*per_row)))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n), out=offsets[1:])
+    return fastsha.sha256_rows(header, b"".join(rows), offsets)
 
 
 def split_digests(blob: bytes) -> list[bytes]:
