@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from provenance.encoding import encode_value
 from provenance.errors import InputError
+from provenance.sources.dvc_cache import is_cache_object
 
 MAX_NAMED = 50  # skipped files named in the signed facts (all are in the digest)
 
@@ -75,13 +76,16 @@ def inside(root_real: str, path: str) -> bool:
 def check_link(root: str, root_real: str, full: str) -> None:
     """Refuse a link that leaves the tree, or a folder link to one of its own ancestors (a loop).
 
+    A link to an object in the DVC cache of the repository holding the tree is how DVC
+    stores a file (``cache.type = symlink``), not a link that leaves it (``dvc_cache.py``).
+
     Raises:
         InputError: naming the link.
     """
     if not os.path.islink(full):
         return
     real = os.path.realpath(full)
-    if not inside(root_real, full):
+    if not inside(root_real, full) and not is_cache_object(root_real, real):
         raise InputError(f"{full}: symlink leaves the tree {root}")
     parent = os.path.realpath(os.path.dirname(full))
     if os.path.isdir(real) and (parent == real or parent.startswith(real + os.sep)):
@@ -92,8 +96,10 @@ def file_entry(full: str, rel: str, role: str, reason: str | None = None, sized:
     """An entry for a local file: its size (through a link) and, for a link, its target."""
     link = size = None
     try:
-        if os.path.islink(full):
-            link = os.readlink(full)
+        if os.path.islink(full) and not is_cache_object(
+            os.path.realpath(os.path.dirname(full)), os.path.realpath(full)
+        ):
+            link = os.readlink(full)  # DVC's link to its own cache is how it stores the file: listed as a file
         if sized:
             size = os.stat(full).st_size
     except OSError:  # a dangling link or an unreadable folder: the entry says what it can
