@@ -1,0 +1,43 @@
+"""``provenance.load(..., attestation=...)`` requires the release as ``prov verify V --attestation A`` does."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import provenance as prov
+from provenance.errors import VerificationError
+from support import digits_table
+
+
+@pytest.fixture
+def released(workdir, store, keypair, pins):
+    """v1 and v2 (the same digits, another file) committed; v2 checked against v1 and attested."""
+    table = digits_table(300)
+    pq.write_table(table, workdir / "v1.parquet")
+    prov.commit(store, "v1.parquet", tag="v1", key=keypair.private_path)
+    pq.write_table(table, workdir / "v2.parquet")
+    prov.commit(store, "v2.parquet", tag="v2", key=keypair.private_path, parent="v1")
+    result = prov.check(store, "v2", "v1", attest=True, key=keypair.private_path, attestation_out="v2.json", pins=pins)
+    assert result.exit_code == 0, result.to_dict()
+    return workdir / "v2.json"
+
+
+def test_a_released_version_loads_and_its_attestation_vouches_for_no_other(released, store, pins):
+    data = prov.load("v2", store=store, pins=pins, attestation=released)
+    assert len(list(data)) == 300 and data.attestation["base"]["version"] == "v1"
+    with pytest.raises(VerificationError, match="v1"):
+        prov.load("v1", store=store, pins=pins, attestation=released)
+
+
+def test_a_tampered_attestation_is_refused(released, store, pins):
+    envelope = json.loads(released.read_text())
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[10] ^= 0x01
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    released.write_text(json.dumps(envelope))
+    with pytest.raises(VerificationError):
+        prov.load("v2", store=store, pins=pins, attestation=released)
