@@ -65,6 +65,11 @@ def verify_for_source(
     key = active[verified.keyid]
     pred = verified.statement.get("predicate") or {}
     captured = pred.get("capturedAt")
+    if not isinstance(captured, str) and (key.valid_from or key.valid_until):
+        raise VerificationError(
+            f"{name}: signed by key {key.keyid[:16]} of {source}, whose trust has a validity window, "
+            "but names no capturedAt to check it against"
+        )
     if isinstance(captured, str):
         at = clock.parse(captured, f"{name}: capturedAt")
         if key.status(at) != "active":

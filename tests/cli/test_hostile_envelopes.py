@@ -156,3 +156,18 @@ def test_named_input_files_that_are_not_small_regular_files_are_refused(prov, wo
     r = prov(*argv)
     _input_error(r, named)
     assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_a_batch_without_a_capture_time_is_refused_when_its_key_has_a_validity_window(prov, workdir, store):
+    """Security review, finding 6: a key trusted only until a date was checked against the
+    signed capturedAt, and a batch that named none skipped the check entirely."""
+    pq.write_table(digits_table(20), workdir / "data.parquet")
+    pair = keys.generate(workdir / "vendor")
+    trust.add_key(store, "vendor", pair.public_path, valid_until="2099-01-01")
+    r = prov("sign", "data.parquet", "--source", "vendor", "--key", pair.private_path)
+    assert r.exit_code == 0, r.output
+    _resign(workdir / "data.parquet.prov.json", pair, lambda pred: pred.pop("capturedAt"))
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "data.parquet", "--source", "vendor")
+    assert r.exit_code == 1 and "names no capturedAt" in r.stderr, r.output
+    assert store_fingerprint(workdir / ".prov") == before
