@@ -6,7 +6,6 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.detectors.findings import stored_findings
-from provenance.escaping import visible
 from provenance.store import Store
 
 
@@ -24,28 +23,7 @@ def findings(
     if result["run"] is None:
         echo(f"No detector run stored for {version}; run 'prov diff BASE {version} --detect'.")
         return
-    combined = next((d for d in result["detectors"] if d["detector"] == "combined"), None)
-    echo(
-        f"Findings for {version} against {result['base']} (run {result['run']}): "
-        + (
-            f"{combined['flagged']} of {combined['scored']} records flagged by the combined verdict "
-            f"(false-alarm rate {combined['fpr']:g})"
-            if combined
-            else "no combined verdict stored"
-        )
-    )
-    for d in result["detectors"]:
-        if d["detector"] == "combined":
-            continue
-        state = (
-            f"ran: {d['flagged']} of {d['scored']} would be flagged by it alone"
-            if d["status"] == "ran"
-            else f"ERROR (did not run; the gate fails closed): {d['error']}"
-        )
-        echo(f"  {d['detector']:<12} {state}")
-    for f in result["findings"][:50]:
-        verdict = "flagged" if f["flagged"] else "not flagged"
-        alone = ", ".join(d["detector"] for d in f["detectors"] if d["flagged"]) or "-"
-        echo(f"  {verdict:<11} {f['score']:.3f} {f['digest'][:16]} (alone: {alone}) {visible(f['explanation'])}")
-    if len(result["findings"]) > 50:
-        echo(f"  ... {len(result['findings']) - 50} more (use --json for all)")
+    from provenance.report import medium_for, write_output
+    from provenance.report.text import render_findings
+
+    write_output(render_findings(result | {"version": version}, medium_for(None)), None)

@@ -19,6 +19,7 @@ from provenance.report.view import (
     detection,
     detector_rows,
     diff_verdict,
+    flagged_record,
     flagged_records,
     rule_rows,
     source_rows,
@@ -74,6 +75,7 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
     )
     for r in shown:
         by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
+        by = by if r.flagged else "not flagged"
         grid.add(
             r.digest[:12],
             f"{r.score:.3f}",
@@ -355,6 +357,39 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         out.line(f"attestation written: {r['attestation']}")
     if r.get("audit"):
         out.line(audit_line(r["audit"]))
+    return out.text()
+
+
+def render_findings(result: dict, medium: Medium = PLAIN) -> str:
+    """``prov findings V``: the stored run's combined verdict, each detector (ran or error, what it alone
+    flags), then the records one line each, worst first (``stored_findings``'s dict, see
+    ``schemas/findings.schema.json``)."""
+    out = Writer(medium)
+    version = result.get("version") or ""
+    combined = next((d for d in result["detectors"] if d["detector"] == "combined"), None)
+    verdict = (
+        f"{combined['flagged']} of {combined['scored']} records flagged by the combined verdict "
+        f"(false-alarm rate {combined['fpr']:g})"
+        if combined
+        else "no combined verdict stored"
+    )
+    out.line(("Findings ", "bold"), f"for {version} against {result['base']} (run {result['run']}): {verdict}")
+    grid = Grid("Detectors", [Col("detector", "fixed"), Col("state", "flex", min_width=30)])
+    for d in result["detectors"]:
+        if d["detector"] == "combined":
+            continue
+        if d["status"] == "ran":
+            grid.add(d["detector"], f"ran: {d['flagged']} of {d['scored']} would be flagged by it alone")
+        else:
+            state = _cell(f"ERROR (did not run; the gate fails closed): {d['error']}", "bold magenta")
+            grid.add(d["detector"], state, wrap=True)
+    out.grid(grid)
+    records = [flagged_record(f) for f in result["findings"]]
+    records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
+    listed = flagged_grid(records, f"prov findings {version} --all --json")
+    if any(not r.flagged for r in records):
+        listed.title = "Scored records (flagged first)"
+    out.grid(listed)
     return out.text()
 
 

@@ -66,6 +66,7 @@ class FlaggedRecord:
     locator: str | None = None
     location: dict | None = None
     extreme: bool = False
+    flagged: bool = True  # False only where a report lists every scored record (``prov findings --all``)
 
     @property
     def flagged_by(self) -> str:
@@ -143,6 +144,7 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
         locator=finding.get("locator"),
         location=finding.get("location"),
         extreme=extreme,
+        flagged=bool(finding.get("flagged", True)),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,8 +61,14 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     text = prov("findings", "v2")
     assert text.exit_code == 0, text.output
     assert f"{len(flagged)} of 200 records flagged by the combined verdict" in text.stdout
-    assert "knn_label    ran: " in text.stdout and " ok" not in text.stdout
-    assert text.stdout.count("\n  flagged ") == min(len(flagged), 50)
+    assert "knn_label   ran: " in text.stdout and " ok" not in text.stdout
+    # one line per flagged record, worst first, naming the detectors that flag it
+    rows = [line for line in text.stdout.splitlines() if line[:12] in {d[:12] for d in flagged}]
+    assert len(rows) == min(len(flagged), 20)
+    assert all(re.search(r"\b\d: [a-z_]+|combined only", r) for r in rows)
+    assert f"Flagged records (first 20 of {len(flagged)}" in text.stdout or len(flagged) <= 20
+    every = prov("findings", "v2", "--all").stdout
+    assert "Scored records (flagged first)" in every and "not flagged" in every
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
@@ -73,7 +80,7 @@ def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_version
     assert broken["status"] == "error" and "model file missing" in broken["error"]
     assert "detector(s) broken failed" in r.stderr
     text = prov("findings", "v2")
-    assert "broken       ERROR (did not run; the gate fails closed): " in text.stdout
+    assert "broken      ERROR (did not run; the gate fails closed): " in text.stdout
 
 
 def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir, store, keypair):
