@@ -13,6 +13,7 @@ Reports name records by digest, label, source and locator, never by content.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from provenance import __version__
 from provenance.escaping import visible
@@ -39,7 +40,9 @@ def region_of(location: dict) -> dict | None:
 
 def _record_location(finding: dict, version: str) -> dict:
     where = finding.get("location")
-    physical: dict = {"artifactLocation": {"uri": where["path"]} if where else {"uri": f"prov:{version}"}}
+    # a URI reference relative to the repository's root (where the store's folder usually is), percent-encoded
+    uri = quote(str(where["path"]).replace("\\", "/")) if where else f"prov:{quote(version)}"
+    physical: dict = {"artifactLocation": {"uri": uri}}
     if where and region_of(where):
         physical["region"] = region_of(where)
     return {
@@ -84,10 +87,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             "properties": {
                 "digest": record.digest,
                 "score": record.score,
-                "label": record.label,
-                "source": record.source,
+                "label": None if record.label is None else visible(record.label),
+                "source": None if record.source is None else visible(record.source),
                 "lineage": record.lineage,
-                "locator": record.locator,
+                "locator": None if record.locator is None else visible(record.locator),
                 "detectors": list(record.detectors),
                 "explanation": visible(record.explanation),
             },
