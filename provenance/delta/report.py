@@ -78,10 +78,12 @@ class DiffReport:
 
         Each finding also names the record as reports do (``label``, ``old_label`` for a
         relabel, ``source``, ``lineage``, ``change``; for the first ``LOCATED`` flagged records
-        the ``locator`` and ``location`` in the data). Each detector and the combined verdict
-        (``detection``) get ``expected_at_most``: the most records a clean delta of that size
-        flags at the verdict's FPR except with probability ``alpha`` (binomial tail,
-        ``stats.binomial_upper_limit``; the default policy's ``detectors.alpha``).
+        the ``locator`` and ``location`` in the data). Each detector gets ``expected_at_most``: the
+        most records a clean delta of that size flags at the verdict's FPR except with probability
+        ``alpha`` (binomial tail, ``stats.binomial_upper_limit``, as the gate's per-detector rows);
+        the combined verdict (``detection``) the gate's budget (``detectors.budget.flag_budget``:
+        beta-binomial with the drift ``rho`` between the base's own batches), so ``prov diff`` and
+        ``prov check`` agree. ``alpha`` is the default policy's ``detectors.alpha``.
         ``by_source`` rows get ``flagged``: their records the combined verdict flags.
         """
         self.detect = True
@@ -98,6 +100,17 @@ class DiffReport:
                     "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
                 }
             )
+        from provenance.detectors.budget import flag_budget  # the gate's budget, so diff and check agree
+
+        verdicts = detection.verdicts
+        budget = flag_budget(
+            len(verdicts.records),
+            fpr,
+            alpha,
+            verdicts.reference_size,
+            verdicts.reference_batch_sizes,
+            verdicts.reference_batch_flags,
+        )
         findings = [v.to_dict() for v in detection.verdicts.records]
         flagged = [f["digest"] for f in findings if f["flagged"]]
         if self.records is not None:
@@ -111,7 +124,8 @@ class DiffReport:
             "alpha": alpha,
             "scored": len(findings),
             "flagged": len(flagged),
-            "expected_at_most": stats.binomial_upper_limit(len(findings), fpr, alpha) if findings else None,
+            "expected_at_most": budget.flags if findings else None,
+            "rho": budget.rho,
             "method": detection.verdicts.method,
         }
         per_source = Counter(f.get("source") for f in findings if f["flagged"])
