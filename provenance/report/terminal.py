@@ -110,7 +110,7 @@ def table(grid: Grid, width: int) -> Table:
             no_wrap=col.kind == "fixed",
             overflow="ellipsis" if col.kind != "wrap" else "fold",
             min_width=need(col, texts),
-            max_width=col.max_width if col.kind == "fixed" else None,
+            max_width=col.max_width if col.kind == "fixed" else _wrap_width(col, texts),
         )
     for n, row in enumerate(grid.rows):
         cells = []
@@ -122,6 +122,14 @@ def table(grid: Grid, width: int) -> Table:
             cells.append(cell)
         out.add_row(*cells)
     return out
+
+
+def _wrap_width(col: Col, texts: list[str]) -> int | None:
+    """A wrapping column is never wider than its longest cell: a long header ("relabeled after
+    source") wraps between its words instead of taking the width a neighbour needs whole."""
+    if col.kind != "wrap" or len(texts) < 2:
+        return None
+    return max(need(col, texts), max(len(t) for t in texts[1:]))
 
 
 def _escaped(value: Cell) -> Text:
