@@ -60,7 +60,7 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     # in words: a detector "ran" (not a verdict); a record is "flagged" by the combined verdict
     text = prov("findings", "v2")
     assert text.exit_code == 0, text.output
-    assert f"{len(flagged)} of 200 records flagged by the combined verdict" in text.stdout
+    assert f"{len(flagged)} of 200 records flagged by the combined verdict" in " ".join(text.stdout.split())
     assert "knn_label   ran: " in text.stdout and " ok" not in text.stdout
     # one line per flagged record, worst first, naming the detectors that flag it
     rows = [line for line in text.stdout.splitlines() if line[:12] in {d[:12] for d in flagged}]
