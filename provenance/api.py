@@ -100,6 +100,7 @@ def commit(
     featurizer: str | FeaturizerSpec = "auto",
     executor: str | None = None,
     pins: Pins | None = None,
+    message: str | None = None,
     **read: Any,
 ) -> CommitResult:
     """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
@@ -113,6 +114,8 @@ def commit(
     ``parent`` defaults to the latest version; ``executor`` is ``"local"``,
     ``"local:N"`` or ``"dask://HOST:PORT"`` (default ``PROV_EXECUTOR``, then every
     local core). Expensive stages run before the store's write lock is taken.
+    ``message`` is signed into the version (``prov commit -m``). Data identical to the
+    parent's still makes the version; ``result.identical_to`` then names the parent.
 
     Returns a :class:`~provenance.versions.CommitResult` (``.to_dict()`` is
     ``schemas/commit.schema.json``). Raises ``InputError`` (tag taken or malformed,
@@ -131,6 +134,7 @@ def commit(
             parent,
             executor=runner,
             featurizer=featurizer,
+            message=message,
         )
     finally:
         runner.close()
@@ -238,15 +242,18 @@ def diff(
     command then exits 3). Raises ``InputError`` (unknown versions, no profile for
     ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
     """
+    from provenance import progress
     from provenance.delta.compare import diff_versions
     from provenance.delta.merge import DEFAULT_LIMIT
 
     opened = open_store(store, pins)
-    report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
+    with progress.stage("diff", unit="steps"):
+        report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
     if detect:
         from provenance.detectors.pipeline import detect_diff
 
-        report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
+        with progress.stage("detectors", unit="steps"):
+            report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
     return report
 
 
@@ -323,7 +330,10 @@ def check(
     if attest:
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
-    result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
+    from provenance import progress
+
+    with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
+        result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
     if attest and result.decision in ("pass", "warned"):
         assert key is not None
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"

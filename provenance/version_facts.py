@@ -268,6 +268,7 @@ def describe_version(store: Store, tag: str) -> dict:
         "trust": pins_of(store).to_dict(),
         "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
+        "message": pred.get("message"),
     }
     info.update(pred.get("lineage") or {})
     from provenance.store.coverage import coverage

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance import clock, keys, signing
+from provenance import clock, keys, progress, signing
 from provenance.changes import change_records, describe, record_changes, summary
 from provenance.errors import InputError, MissingData, VerificationError
 from provenance.sources.build import build_manifest
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 AUTO = "auto"  # the profile's default featuriser: provenance.profiles.featurize.AUTO
 
 MAX_TAG_LENGTH = 128  # characters in a version name
+STAGE_NAMES = {"LineageStage": "lineage", "ProfileStage": "reference profile"}  # as progress shows them
+MAX_MESSAGE_LENGTH = 4096
 
 
 def validate_tag(tag: str) -> str:
@@ -68,6 +70,19 @@ def validate_tag(tag: str) -> str:
     ):
         raise InputError(f"tag {tag[:40]!r}: {rule}")
     return tag
+
+
+def validate_message(message: str | None) -> str | None:
+    """Return a commit message (``prov commit -m``) if it may be signed, else raise ``InputError``.
+
+    A message is 1-4096 characters of text without NUL; newlines and tabs are kept (it is
+    shown escaped). ``None`` means no message.
+    """
+    if message is None:
+        return None
+    if not message.strip() or len(message) > MAX_MESSAGE_LENGTH or "\x00" in message:
+        raise InputError(f"commit message: 1-{MAX_MESSAGE_LENGTH} characters of text, not blank, without NUL")
+    return message
 
 
 def refuse_existing(store: Store, tag: str) -> None:
@@ -153,6 +168,8 @@ class CommitResult:
     lineage: dict | None = None  # the signed lineage counts and object, if the lineage stage ran
     profile: dict | None = None  # the signed profile facts (status "ok" or "unavailable" with a reason)
     featurizer: str | None = None  # identity of the profile's featuriser
+    message: str | None = None  # the signed commit message, if one was given
+    identical_to: str | None = None  # the parent, when the data is the parent's record for record (same root)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""
@@ -181,6 +198,7 @@ def commit(
     executor: Any = None,
     featurizer: str | FeaturizerSpec = AUTO,
     stages: Sequence[CommitStage] | None = None,
+    message: str | None = None,
 ) -> CommitResult:
     """Read, hash, sign and record one version with its stages; what ``prov commit`` does.
 
@@ -189,6 +207,9 @@ def commit(
     recording*; ``executor`` runs the hashing (local processes or Dask; default local).
     ``stages`` default to :func:`default_stages` (``featurizer`` picks the profile's
     featuriser); pass ``[]`` for a bare signed manifest (detection then refuses it).
+    ``message`` (``prov commit -m``) is signed into the version's predicate. Data identical
+    to the parent's (same Merkle root) still makes the version; the result's
+    ``identical_to`` then names the parent.
 
     Cheap checks run before any data is read. Stages prepare with no lock held; the
     write lock is then taken once, for re-checks and recording only: if another commit
@@ -201,6 +222,7 @@ def commit(
     failure the store is left as it was.
     """
     validate_tag(tag)
+    validate_message(message)
     refuse_existing(store, tag)
     store.require_writable()  # before hours of hashing, not at the final write
     if parent is not None:
@@ -216,7 +238,10 @@ def commit(
 
         spec = pin_revision(spec)
     hashed = build_manifest(spec, executor=executor)
-    prepared = [stage.prepare(CommitJob(store, tag, hashed, spec)) for stage in stages]
+    prepared = []
+    for commit_stage in stages:
+        with progress.stage(STAGE_NAMES.get(type(commit_stage).__name__, type(commit_stage).__name__), unit="steps"):
+            prepared.append(commit_stage.prepare(CommitJob(store, tag, hashed, spec)))
     # A manifest built by the external sort is already a file: stream it into the store.
     path = getattr(hashed.manifest, "path", None)
     manifest_bytes: bytes | Path = Path(path) if path else hashed.manifest.to_bytes()
@@ -233,6 +258,8 @@ def commit(
         parent_row = store.version(parent) if parent else None
         manifest_oid = store.put_object(manifest_bytes, "parquet")
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
+        if message is not None:
+            pred["message"] = message
         for stage in prepared:
             stage.record(store, tag, pred)
         pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries
@@ -279,6 +306,8 @@ def commit(
         pred.get("lineage"),
         pred.get("profile"),
         pred.get("featurizer"),
+        message,
+        parent if parent_row is not None and parent_row["merkle_root"] == root else None,
     )
 
 

@@ -25,4 +25,4 @@ def main() -> None:
     from provenance.cli._imports import load_pandas_on_request
 
     load_pandas_on_request()
-    app()
+    app(prog_name="prov")

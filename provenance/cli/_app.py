@@ -31,7 +31,18 @@ LazyGroup.app = app
 JsonFlag = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 """The ``--json`` flag, the same on every command that has one."""
 
-_options = {"verbose": False}  # this invocation's global options, set by the app callback before any command
+_options = {"verbose": False, "quiet": False}  # this invocation's global options, set by the app callback
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"prov {version('prov-data')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("prov (not installed: run from a source tree)")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -39,9 +50,21 @@ def global_options(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="On an error, also print its full diagnostics (e.g. every record involved)."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars and no notes on stderr; errors and results still print."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print prov's version and exit."
+    ),
 ) -> None:
     """Signed, record-level dataset versions, lineage and poisoning checks for training data."""
     _options["verbose"] = verbose
+    _options["quiet"] = quiet
+
+
+def quiet() -> bool:
+    """True when this invocation was given ``-q``/``--quiet``: no progress and no notes on stderr."""
+    return _options["quiet"]
 
 
 def fail(message: str, code: int = 2, details: list[str] | None = None) -> None:
@@ -79,8 +102,8 @@ def handle_errors(fn: Callable) -> Callable:
             raise
         except ProvError as exc:
             fail(str(exc), exc.exit_code, _details(exc))
-        except KeyboardInterrupt:
-            fail("interrupted", 3)
+        except KeyboardInterrupt:  # Ctrl-C: every write is atomic, so the store is as it was
+            fail("interrupted; the store is left as it was", 130)
         except BrokenPipeError:  # `prov ... | head`: the reader left; stop quietly, as Unix tools do
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -111,7 +134,8 @@ def command(name: str | None = None, group: typer.Typer | None = None, **kwargs:
 
 def note(text: str) -> None:
     """Write ``Note: text`` on stderr (one escaped line): something the user should know that is not an error."""
-    typer.echo(f"Note: {visible(text)}", err=True)
+    if not _options["quiet"]:
+        typer.echo(f"Note: {visible(text)}", err=True)
 
 
 def emit_json(obj: Any) -> None:

@@ -30,7 +30,7 @@ _FLAGS = [
     (
         "metadata",
         list[str],
-        typer.Option([], "--metadata", "-m", help="Column left out of the content digest (repeatable)."),
+        typer.Option([], "--metadata", help="Column left out of the content digest (repeatable)."),
     ),
     ("schema", list[str], typer.Option([], "--schema", help="COLUMN:TYPE for CSV/JSONL, e.g. x:double (repeatable).")),
     (

@@ -14,11 +14,20 @@ lazy ``prov --help`` prints exactly what the eagerly built one does.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 import typer.core
 import typer.main
+
+# typer (pinned below 0.29 in pyproject.toml) vendors click as typer._click: its exceptions and
+# completion classes are the ones the commands raise and the protocol the group speaks
+from typer import _click as click
+
+from provenance.escaping import visible
 
 # name -> (module under provenance.cli, first paragraph of the command's help); the order of
 # `prov --help`. A new command goes here and in its module.
@@ -27,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "commit": (
         "core",
         "Hash every record, classify lineage, build the reference profile, sign and record the version.",
+    ),
+    "status": (
+        "status",
+        "Compare the working data with the last version: records changed, added, removed, relabeled since.",
     ),
     "log": ("core", "List versions, newest last."),
     "show": ("core", "Show a version's signed facts (counts per label and source, lineage)."),
@@ -67,7 +80,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "Check the store's audit log and sign checkpoints over it."),
     "trust": ("lineage", "Which keys may sign batches for which source."),
     "root": ("roots", "Root-of-trust files: which keys hold which role, signed by root keys."),
+    "report": (
+        "report",
+        "Render a saved check or diff report (--format json) as text, md, html, sarif or junit, without running it again.",
+    ),
+    "completion": (
+        "completion",
+        "Print a shell completion script (bash, zsh, fish or powershell) on stdout; nothing is installed.",
+    ),
 }
+
+# The panels of `prov --help`, in the order of the work: a command's panel is where a user
+# looks for it (tests/cli/test_app.py keeps every command in one panel).
+PANELS: dict[str, tuple[str, ...]] = {
+    "Start": ("init", "keys", "demo"),
+    "Versions": ("commit", "status", "log", "show", "verify"),
+    "Sources and lineage": ("sign", "add", "trust", "sources", "lineage", "quarantine"),
+    "Review and release": ("diff", "findings", "check", "waive", "report"),
+    "Trust and audit": ("root", "audit", "fsck"),
+    "Shell": ("completion",),
+}
+
+
+def panel_of(name: str) -> str:
+    """The ``prov --help`` panel that lists command ``name`` (``"Commands"`` if none names it)."""
+    return next((panel for panel, names in PANELS.items() if name in names), "Commands")
 
 
 def load_all() -> None:
@@ -83,7 +120,8 @@ class LazyGroup(typer.core.TyperGroup):
     app: typer.Typer | None = None  # where the command modules register (``_app.app`` sets itself here)
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS) + [n for n in self.commands if n not in COMMANDS]
+        listed = [n for names in PANELS.values() for n in names if n in COMMANDS]  # in the order of the work
+        return listed + [n for n in COMMANDS if n not in listed] + [n for n in self.commands if n not in COMMANDS]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if self.listing and cmd_name in COMMANDS:  # `prov --help` lists the table's help lines, whole
@@ -96,6 +134,20 @@ class LazyGroup(typer.core.TyperGroup):
         self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
         return self.commands.get(cmd_name)
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The commands of ``prov --help``, one section per workflow panel (``PANELS``), in click's plain layout."""
+        names = self.list_commands(ctx)
+        for panel in [*PANELS, "Commands"]:
+            rows = []
+            for name in names:
+                if panel_of(name) == panel:
+                    cmd = self.get_command(ctx, name)
+                    if cmd is not None and not cmd.hidden:
+                        rows.append((name, cmd.get_short_help_str(formatter.width - 6 - max(map(len, names)))))
+            if rows:
+                with formatter.section(panel):
+                    formatter.write_dl(rows)
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         """``prov --help``: click's plain layout (rich's costs ~0.1 s of start-up: the 0.15 s aim);
         every command's own ``--help`` keeps typer's rich layout."""
@@ -104,3 +156,41 @@ class LazyGroup(typer.core.TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self.listing, self.rich_markup_mode = False, markup
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run ``prov`` and exit: a usage error is one line on stderr and exit 2 (no boxes); Ctrl-C is exit 130.
+
+        Always exits (``SystemExit``), whatever ``standalone_mode`` says: the process's exit
+        status is the contract (README, "Exit codes").
+        """
+        try:
+            rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `prov` or `prov keys` alone: typer printed the help
+            sys.exit(exc.exit_code)
+        except click.exceptions.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "prov"
+            hint = f" (see {where} --help)" if isinstance(exc, click.exceptions.UsageError) else ""
+            typer.echo(f"Error: {visible(where)}: {visible(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        # a completion request from the script `prov completion SHELL` printed (``_PROV_COMPLETE=complete_bash``):
+        # typer answers it once its shells are registered
+        if os.environ.get(complete_var or "_PROV_COMPLETE"):
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from provenance.cli._app import note
+
 if TYPE_CHECKING:  # imported when a command runs: `prov sign` and `prov init` never open a store
     from provenance.trust.pins import Pins
 
@@ -74,8 +76,7 @@ def trust_flags(fn: Callable) -> Callable:
 def note_unpinned(pins: Pins) -> None:
     """On stderr, when nothing is pinned: say that signatures were checked only against keys in the store."""
     if not pins.pinned:
-        typer.echo(
-            "Note: signatures were checked only against keys found in the store (nothing pinned); "
-            "pass --signer KEY.pub or set PROV_SIGNERS to check them against keys you trust",
-            err=True,
+        note(
+            "signatures were checked only against keys found in the store (nothing pinned); "
+            "pass --signer KEY.pub or set PROV_SIGNERS to check them against keys you trust"
         )

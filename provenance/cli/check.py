@@ -60,7 +60,12 @@ def check(
     store = Store.open(pins=pins)
     if attest and not store.writable():
         raise StoreError(f"{store.root}: the store is read-only here; --attest records the attestation in it")
-    result = api.check(store, version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target)
+    from provenance.cli._progress import progress_shown
+
+    with progress_shown():
+        result = api.check(
+            store, version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target
+        )
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
     if result.detectors and not store.writable():
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")

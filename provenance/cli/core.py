@@ -24,11 +24,14 @@ app.add_typer(keys_app, name="keys")
 @command("init")
 def init(json_out: bool = JsonFlag) -> None:
     """Create an empty store (.prov/) in this folder."""
-    store = Store.init(".")
+    from provenance.workspace import init_workspace
+
+    store = init_workspace(".")
     if json_out:
         emit_json({"store": str(store.root)})
     else:
         echo(f"Initialised an empty prov store in {store.root}")
+        echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
 
 
 @command("generate", group=keys_app)
@@ -36,8 +39,11 @@ def keys_generate(
     name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
 ) -> None:
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    from pathlib import Path
+
     from provenance import keys as keylib
 
+    Path(name).parent.mkdir(parents=True, exist_ok=True)  # `prov keys generate keys/committer` makes keys/
     pair = keylib.generate(name)
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
@@ -103,6 +109,7 @@ def commit(
     parent: str | None = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
     rev: str | None = typer.Option(None, "--rev", help="Read DATA as of this git revision through DVC."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Why this version: signed into it."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
     featurizer: str = typer.Option(
@@ -130,22 +137,27 @@ def commit(
     if featurizer_option and featurizer == "auto":
         raise InputError("--featurizer-option needs --featurizer NAME")
     from provenance import api
+    from provenance.cli._progress import progress_shown
     from provenance.features.registry import FeaturizerSpec
 
-    result = api.commit(
-        Store.open(),
-        flags.spec(data, rev),
-        tag=tag,
-        key=key,
-        parent=parent,
-        featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
-        executor=executor,
-        pins=pins,
-    )
+    with progress_shown():
+        result = api.commit(
+            Store.open(),
+            flags.spec(data, rev),
+            tag=tag,
+            key=key,
+            parent=parent,
+            featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
+            executor=executor,
+            pins=pins,
+            message=message,
+        )
     if json_out:
         emit_json(result.to_dict())
         return
     echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
+    if result.identical_to:
+        echo(f"  identical to {result.identical_to} (same records and labels): a new name for the same data")
     echo(
         f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
         + (" (newly registered)" if result.key_registered else "")
@@ -194,6 +206,8 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok ({pins.describe()})")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by {info['keyid']}")
+    if info.get("message"):
+        echo(f"  message: {visible(info['message'])}")
     dataset = info["dataset"]
     echo(
         f"  data {visible(dataset['path'])}"
@@ -262,18 +276,21 @@ def verify(
     if not batch and flags != DatasetFlags():
         # a version is re-read exactly as it signed it was read; options here would be silently ignored
         raise InputError(f"{target}: a version is re-read with the reading options it signed; drop the dataset options")
+    from provenance.cli._progress import progress_shown
+
     try:
-        report = api.verify(
-            store,
-            flags.spec(target) if batch else target,
-            envelope=envelope,
-            read_data=not no_data,
-            attestation=attestation,
-            policy=policy,
-            base=base,
-            release_state=release_state,
-            min_release=min_release,
-        )
+        with progress_shown():
+            report = api.verify(
+                store,
+                flags.spec(target) if batch else target,
+                envelope=envelope,
+                read_data=not no_data,
+                attestation=attestation,
+                policy=policy,
+                base=base,
+                release_state=release_state,
+                min_release=min_release,
+            )
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)

@@ -54,11 +54,17 @@ def diff(
             store = None  # git revisions need no store; a store only lets us reuse manifests
     else:
         store = Store.open(pins=pins)
-    report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
-    if detect:
-        from provenance.detectors.pipeline import detect_diff
+    from provenance import progress
+    from provenance.cli._progress import progress_shown
 
-        report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
+    with progress_shown():
+        with progress.stage("diff", unit="steps"):
+            report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
+        if detect:
+            from provenance.detectors.pipeline import detect_diff
+
+            with progress.stage("detectors", unit="steps"):
+                report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.errors import InputError
@@ -101,10 +101,9 @@ def trust_add(
         emit_json(entry.to_dict() | {"signed": key is not None})
         return
     if key is None:
-        typer.echo(
-            "Note: the entry is not signed; verifiers who pin maintainer keys (--signer) will not count it. "
-            "Sign it with --key MAINTAINER.key",
-            err=True,
+        note(
+            "the entry is not signed; verifiers who pin maintainer keys (--signer) will not count it. "
+            "Sign it with --key MAINTAINER.key"
         )
     window = (
         f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}"

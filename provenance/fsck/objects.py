@@ -28,9 +28,9 @@ _REFERENCES = [
 
 
 def check_files(insp: Inspection) -> None:
-    """Warn about anything in the store folder besides ``prov.db``, ``objects/`` and ``lock``."""
+    """Warn about anything in the store folder besides ``prov.db``, ``objects/``, ``lock`` and ``.gitignore``."""
     for p in sorted(insp.root.iterdir()):
-        if p.name in ("prov.db", "objects", "lock"):
+        if p.name in ("prov.db", "objects", "lock", ".gitignore"):
             continue
         if p.name == "prov.db-journal":
             insp.warn(

@@ -285,11 +285,16 @@ def build_manifest(
 
 
 def _run(tasks: list, expected: int, executor) -> ExternalSort:
+    from provenance import progress
+
     sorter = ExternalSort(expected)
     spill = getattr(executor, "shared_filesystem", False)
     tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]
-    for i, result in enumerate(executor.imap(_hash_partition, tasks)):
-        sorter.add(result, i)
+    per_task = max(1, expected // max(1, len(tasks)))
+    with progress.stage("reading and hashing", total=expected) as hashing:
+        for i, result in enumerate(executor.imap(_hash_partition, tasks)):
+            sorter.add(result, i)
+            hashing.advance(len(getattr(result, "locators", ())) or per_task)
     return sorter
 
 

@@ -169,3 +169,22 @@ def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
         assert files.search(staged), staged
     for staged in ("README.md", "src/train.py", "metadata/x.parquet"):
         assert not files.search(staged), staged
+
+
+def test_the_repository_root_offers_the_hook_to_the_pre_commit_framework():
+    """`.pre-commit-hooks.yaml` at the root: the hook other repositories use with `repo: <this repository>`."""
+    import os
+    import re
+
+    import yaml
+
+    root = EXAMPLES.parent
+    (hook,) = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    local = yaml.safe_load((EXAMPLES / "pre-commit" / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"][0]
+    assert hook["id"] == "prov-check" and hook["language"] == "script" and hook["pass_filenames"] is False
+    entry = root / hook["entry"]
+    assert entry.is_file() and os.access(entry, os.X_OK), "language: script runs the entry from this repository"
+    assert entry.read_bytes() == (EXAMPLES / "pre-commit" / "prov-pre-commit").read_bytes()
+    assert hook["files"] == local["files"]  # the same paths trigger it as in the local example
+    files = re.compile(hook["files"])
+    assert files.search(".prov/prov.db") and files.search("images.dvc") and not files.search("src/train.py")

@@ -205,16 +205,25 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
         assert "--policy policy.toml" not in step.get("run", "") and "--policy ./" not in step.get("run", "")
     check_cmd = steps["prov check"]["run"]
     assert (
-        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --format sarif --out prov.sarif'
+        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --format json --out prov-check.json'
         in check_cmd
     )
     assert 'exit "$rc"' in check_cmd and steps["Audit log"]["run"] == "prov audit verify"
+    # the gate runs once: SARIF and the summary are rendered from its JSON
+    runs = [line.strip() for s in check["steps"] for line in s.get("run", "").splitlines()]
+    assert len([line for line in runs if line.startswith("prov check ")]) == 1
+    assert steps["SARIF from the check"]["run"] == "prov report prov-check.json --format sarif --out prov.sarif"
     sarif = steps["Upload SARIF"]
     assert sarif["uses"].startswith("github/codeql-action/upload-sarif@") and sarif["if"].startswith("always()")
     assert (
-        steps["Job summary"]["if"] == "always()"
-        and '--format md >> "$GITHUB_STEP_SUMMARY"' in steps["Job summary"]["run"]
+        steps["Job summary"]["if"].startswith("always()")
+        and steps["Job summary"]["run"] == 'prov report prov-check.json --format md >> "$GITHUB_STEP_SUMMARY"'
     )
+    # one run per pull request at a time, none cancelled on main; no job runs unbounded
+    assert wf["concurrency"]["group"].startswith("prov-${{ github.workflow }}-")
+    assert wf["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert all(0 < job["timeout-minutes"] <= 60 for job in wf["jobs"].values())
+    assert wf["env"]["PROV_PIP_SPEC"] == "${{ vars.PROV_PIP_SPEC }}"
     # the attest job: only on a push to the protected branch, after the check, with the trusted inputs again
     assert attest["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert attest["needs"] == "check" and attest["permissions"] == {"contents": "read"}
@@ -246,7 +255,14 @@ def workflow_repo(project: Project, candidate: str) -> tuple[Project, str]:
 
 
 def no_vars(base_sha: str) -> dict:
-    return {"BASE": "v1", "CANDIDATE": "", "BASE_SHA": base_sha, "PROV_POLICY": "", "PROV_SIGNER_PUB": ""}
+    return {
+        "BASE": "v1",
+        "CANDIDATE": "",
+        "BASE_SHA": base_sha,
+        "PROV_POLICY": "",
+        "PROV_SIGNER_PUB": "",
+        "PROV_PIP_SPEC": "prov-data @ git+https://github.com/OWNER/prov@0123456789abcdef0123456789abcdef01234567",
+    }
 
 
 def test_a_pull_request_is_checked_under_the_base_commits_policy_and_never_attested(project, tmp_path):
@@ -315,6 +331,7 @@ def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_in
     # exit 2: a base that does not exist; no report to upload, the job still fails
     job, ws = run_workflow(p, tmp_path, no_vars(base_sha) | {"BASE": "v9", "CANDIDATE": "v2"}, event="push")
     assert not job.ok and job.steps["prov check"]["rc"] == 2 and not job.ran("Upload SARIF")
+    assert not job.ran("Job summary")  # no report to render: the job fails on the check's exit 2
     assert "v9" in job.steps["prov check"]["stderr"]
     # no trusted policy anywhere: the base commit has none and no variable is set
     p.git("rm", "-q", "--cached", "policy.toml")

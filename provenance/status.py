@@ -1,0 +1,52 @@
+"""``prov status``: the working data against the last version, the way ``git status`` compares a work tree.
+
+The data is read again from where the version *signed* it was (or from a path the user
+names) with the same read options, hashed, and compared record by record with the
+version's manifest (``provenance.changes``: the comparison ``prov verify`` makes). Nothing
+is written: status is the question "what would the next ``prov commit`` record?".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provenance.changes import MAX_LISTED, change_records, counts, record_changes
+from provenance.errors import InputError
+from provenance.sources.interface import DatasetSpec
+from provenance.store.store import Store
+
+
+def working_status(
+    store: Store, data: DatasetSpec | None = None, version: str | None = None, executor: Any = None
+) -> dict:
+    """Compare data with a version's signed manifest; what ``prov status [DATA] [--version V]`` does.
+
+    ``version`` defaults to the latest; ``data`` defaults to the version's signed dataset
+    location and read options. Returns ``schemas/status.schema.json``'s shape:
+    ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
+    "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...]}``
+    with at most ``MAX_LISTED`` changes of each kind listed. The version's signature is
+    checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
+    has no version or the data cannot be read, ``VerificationError`` for a bad signature.
+    """
+    from provenance.sources.build import build_manifest
+    from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
+
+    tag = version or store.latest_version()
+    if tag is None:
+        raise InputError(f"{store.root}: no version yet; `prov commit DATA --tag V --key K` makes the first")
+    row = store.version(tag)
+    stmt = verified_statement(store, row)
+    signed = load_manifest(store, row)
+    spec = data if data is not None else dataset_from_predicate(store, row, stmt["predicate"])
+    current = build_manifest(spec, executor=executor).manifest
+    changes = record_changes(signed, current) if current.root != signed.root else {}
+    listed = {kind: items[:MAX_LISTED] for kind, items in changes.items()}
+    return {
+        "version": tag,
+        "path": spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}",
+        "records": len(current),
+        "clean": current.root == signed.root,
+        "counts": counts(changes),
+        "changes": change_records(listed),
+    }
