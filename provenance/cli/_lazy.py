@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "status",
         "Compare the working data with the last version: records changed, added, removed, relabeled since.",
     ),
+    "export": (
+        "export",
+        "Write a version's exact records to a new path, checked record for record against its signed manifest.",
+    ),
     "log": ("core", "List versions, newest last."),
     "show": ("core", "Show a version's signed facts (counts per label and source, lineage)."),
     "verify": (
@@ -84,6 +88,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "report",
         "Render a saved check or diff report (--format json) as text, md, html, sarif or junit, without running it again.",
     ),
+    "gc": (
+        "gc",
+        "Drop old detector runs and the scores of unflagged records; signed facts and the audit log stay.",
+    ),
     "completion": (
         "completion",
         "Print a shell completion script (bash, zsh, fish or powershell) on stdout; nothing is installed.",
@@ -94,11 +102,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # looks for it (tests/cli/test_app.py keeps every command in one panel).
 PANELS: dict[str, tuple[str, ...]] = {
     "Start": ("init", "keys", "demo"),
-    "Versions": ("commit", "status", "log", "show", "verify"),
+    "Versions": ("commit", "status", "log", "show", "verify", "export"),
     "Sources and lineage": ("sign", "add", "trust", "sources", "lineage", "quarantine"),
     "Review and release": ("diff", "findings", "check", "waive", "report"),
     "Trust and audit": ("root", "audit", "fsck"),
-    "Shell": ("completion",),
+    "Store and shell": ("gc", "completion"),
 }
 
 

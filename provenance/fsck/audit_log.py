@@ -17,6 +17,7 @@ from provenance.store import audit, coverage
 
 CHECKED_ACTIONS = {
     "commit",
+    "gc",
     "key.register",
     "key.revoke",
     "trust.add",

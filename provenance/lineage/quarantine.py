@@ -188,6 +188,33 @@ def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, i
     return len(entries) - len(kept_entries), len(kept_entries), labels_csv
 
 
+def write_without(spec: DatasetSpec, drop: set[bytes], target: Path) -> tuple[int, int, DatasetSpec]:
+    """Write ``spec``'s records except those whose digest is in ``drop`` to the new path ``target``.
+
+    Tables become Parquet (every typed row, so every digest, is kept: one file for a file,
+    the same layout for a folder), trees a copied tree (with its labels CSV). Written under a
+    temporary name and renamed into place, so a kill never leaves a partial dataset under
+    ``target``. Returns ``(removed, kept, spec of the written data)``; on any failure
+    nothing is left behind.
+    """
+    kind = resolve_kind(spec)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        if kind == "table":
+            removed, kept = _filter_tables(spec, drop, staging)
+            new_spec = replace(spec, path=str(target), kind="table")
+        else:
+            removed, kept, labels_csv = _filter_tree(spec, drop, staging)
+            if labels_csv:
+                labels_csv = str(target / Path(labels_csv).name)
+            new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)
+        os.replace(staging, target)
+    except BaseException:
+        _remove(staging)
+        raise
+    return removed, kept, new_spec
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -289,26 +316,14 @@ def quarantine(
         raise InputError(f"{target}: already exists; remove it or pass --out")
     if featurizer is None:
         featurizer = parent_featurizer(store, from_tag)
-    # Written under a temporary name and renamed into place, so a kill never leaves a
-    # partial dataset under the name a version points at.
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
-        if kind == "table":
-            removed, kept = _filter_tables(spec, drop, staging)
-            new_spec = replace(spec, path=str(target), kind="table")
-        else:
-            removed, kept, labels_csv = _filter_tree(spec, drop, staging)
-            if labels_csv:
-                labels_csv = str(target / Path(labels_csv).name)
-            new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)
-        os.replace(staging, target)
+        removed, kept, new_spec = write_without(spec, drop, target)
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
         stages = [*versions.default_stages(featurizer), QuarantineFacts(facts)]
         result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages)
     except BaseException:
-        _remove(staging)
         _remove(target)
         raise
     return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict())

@@ -37,7 +37,9 @@ def run_with_terminal_stderr(args: list[str], cwd) -> tuple[int, str, str]:
 def test_commit_shows_its_stages_on_a_terminal_and_nothing_with_q_or_in_a_pipe(prov, workdir, digits_parquet):
     prov("init")
     prov("keys", "generate", "k")
-    code, out, terminal = run_with_terminal_stderr(["commit", "digits.parquet", "--tag", "v1", "--key", "k.key"], workdir)
+    code, out, terminal = run_with_terminal_stderr(
+        ["commit", "digits.parquet", "--tag", "v1", "--key", "k.key"], workdir
+    )
     assert code == 0 and out.startswith("Committed v1: 600 records")
     for stage in ("reading and hashing", "lineage", "reference profile"):
         assert stage in terminal, terminal

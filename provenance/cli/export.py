@@ -1,0 +1,35 @@
+"""``prov export V --out PATH``: a version's exact records, checked against its signed manifest."""
+
+from __future__ import annotations
+
+import typer
+
+from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.escaping import visible
+from provenance.trust.pins import Pins
+
+
+@command("export")
+@trust_flags
+def export(
+    version: str = typer.Argument(..., help="The version to export."),
+    out: str = typer.Option(..., "--out", "-o", help="A new path: a Parquet file (tables) or a folder (trees)."),
+    pins: Pins = Pins(),  # filled by @trust_flags
+    json_out: bool = JsonFlag,
+) -> None:
+    """Write a version's exact records to a new path, checked record for record against its signed manifest."""
+    from provenance.cli._progress import progress_shown
+    from provenance.export import export_version
+    from provenance.store import Store
+
+    with progress_shown():
+        result = export_version(Store.open(pins=pins), version, out)
+    note_unpinned(pins)
+    if json_out:
+        emit_json(result)
+        return
+    echo(
+        f"Exported {version}: {result['records']} records to {visible(result['output'])}, "
+        f"Merkle root {result['merkle_root'][:16]}… as signed"
+    )

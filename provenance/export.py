@@ -1,0 +1,69 @@
+"""``prov export V --out PATH``: write a version's exact records to a new place, checked against its manifest.
+
+The records are read from where the version *signed* its data was, with its signed read
+options, and written as quarantine writes (tables as Parquet, which keeps every typed row
+and so every digest; trees as a copied tree with its labels CSV). The written copy is then
+hashed again with the same options: its Merkle root must be the version's signed root, or
+the copy is removed and the export fails. So an export is the version, record for record,
+or nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from provenance.errors import InputError, VerificationError
+from provenance.store.store import Store
+
+
+def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor=None) -> dict:
+    """Write version ``tag``'s records to the new path ``out``; what ``prov export V --out PATH`` does.
+
+    The version's signature is checked first (against ``store.pins``). Returns
+    ``schemas/export.schema.json``'s shape: ``{"version", "records", "merkle_root", "output",
+    "kind": "table" | "tree"}``. Raises ``InputError`` (exit 2) when ``out`` exists (an
+    export never overwrites) or its folder is missing, ``VerificationError`` (exit 1) when the
+    data no longer matches the signed manifest (nothing is left at ``out``).
+    """
+    from provenance.changes import record_changes, summary
+    from provenance.lineage.quarantine import write_without
+    from provenance.sources.build import build_manifest
+    from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
+
+    row = store.version(tag)
+    stmt = verified_statement(store, row)
+    spec = dataset_from_predicate(store, row, stmt["predicate"])
+    target = Path(out)
+    if os.path.lexists(target):
+        raise InputError(f"{target}: already exists; an export writes a new path only")
+    if not target.parent.is_dir():
+        raise InputError(f"{target}: its folder {target.parent} does not exist")
+    _, kept, written = write_without(spec, set(), target)
+    try:
+        copy = build_manifest(written, executor=executor).manifest
+        if copy.root.hex() != row["merkle_root"]:
+            changes = record_changes(load_manifest(store, row), copy)
+            raise VerificationError(
+                f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)}); "
+                "nothing exported"
+            )
+    except BaseException:
+        _remove(target)
+        raise
+    return {
+        "version": tag,
+        "records": kept,
+        "merkle_root": row["merkle_root"],
+        "output": str(target),
+        "kind": written.kind,
+    }
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink()

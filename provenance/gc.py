@@ -1,0 +1,77 @@
+"""``prov gc``: drop old detector runs and the scores of records nobody flagged; never a signed fact.
+
+Every ``prov diff --detect`` and ``prov check`` stores a run: one ``detector_runs`` row
+per detector (its summary: scored, flagged, threshold) and one ``findings`` row per
+scored record and detector. After a few runs the scores of clean records are most of the
+database. ``gc`` keeps, for every version, its newest run(s) whole in summary, and of
+their findings only the records the combined verdict flagged (every detector's score for
+them: what ``prov findings V`` lists); older runs go. Versions, manifests, envelopes,
+lineage, profiles, waivers, attestations, checkpoints and the audit log are never
+touched. The dropped runs are named in a ``gc`` audit entry, so ``prov fsck`` knows a
+logged run that is gone was collected, not lost.
+"""
+
+from __future__ import annotations
+
+import json
+
+from provenance.store.store import Store
+
+COMBINED = "combined"  # the detector name of the combined verdict's rows (provenance.detectors.findings)
+
+
+def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> dict:
+    """Drop detector runs older than each version's newest ``keep_runs``, and unflagged scores of those kept.
+
+    Returns ``schemas/gc.schema.json``'s shape: ``{"runs_dropped": [run ids], "runs_kept":
+    int, "findings_dropped": int, "findings_kept": int, "dry_run": bool}``. One write under
+    the store's lock, with a ``gc`` audit entry; nothing is written when nothing would be
+    dropped or with ``dry_run``. Raises ``InputError`` (exit 2) for ``keep_runs`` < 1,
+    ``StoreError`` (exit 3) for a read-only or busy store.
+    """
+    from provenance.errors import InputError
+
+    if keep_runs < 1:
+        raise InputError(f"--keep-runs {keep_runs}: keep at least the newest run of each version")
+    if not dry_run:
+        store.require_writable()
+    db = store.db
+    runs = db.execute(
+        "select version, run, max(created_at), min(rowid) from detector_runs group by version, run "
+        "order by version, max(created_at) desc, min(rowid) desc"
+    ).fetchall()
+    kept: dict[str, list[str]] = {}
+    dropped: list[str] = []
+    for version, run, _, _ in runs:
+        mine = kept.setdefault(version, [])
+        (mine if len(mine) < keep_runs else dropped).append(run)
+    kept_runs = [r for rs in kept.values() for r in rs]
+    unflagged_where = (
+        "run in (select value from json_each(?)) and not exists (select 1 from findings c where c.run = findings.run "
+        f"and c.position = findings.position and c.detector = '{COMBINED}' and c.flagged = 1)"
+    )
+    kept_json, dropped_json = json.dumps(kept_runs), json.dumps(dropped)
+    drop_old = db.execute("select count(*) from findings where run in (select value from json_each(?))", [dropped_json])
+    n_old = drop_old.fetchone()[0]
+    n_unflagged = db.execute(f"select count(*) from findings where {unflagged_where}", [kept_json]).fetchone()[0]
+    total = db.execute("select count(*) from findings").fetchone()[0]
+    report = {
+        "runs_dropped": dropped,
+        "runs_kept": len(kept_runs),
+        "findings_dropped": n_old + n_unflagged,
+        "findings_kept": total - n_old - n_unflagged,
+        "dry_run": dry_run,
+    }
+    if dry_run or (not dropped and not n_unflagged):
+        return report
+    with store.write():
+        db.execute("delete from findings where run in (select value from json_each(?))", [dropped_json])
+        db.execute("delete from detector_runs where run in (select value from json_each(?))", [dropped_json])
+        db.execute(f"delete from findings where {unflagged_where}", [kept_json])
+        store.audit(
+            "gc",
+            "findings",
+            {"runs": dropped, "findings_dropped": report["findings_dropped"], "keep_runs": keep_runs},
+        )
+    # no VACUUM: it may renumber rowids, which order runs; SQLite reuses the freed pages for later rows
+    return report

@@ -1,0 +1,59 @@
+"""`prov gc` drops old detector runs and unflagged scores; prov findings, verify and fsck see no difference
+in what matters, and no signed fact or audit entry is touched."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+from support import store_fingerprint
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "gc.schema.json").read_text())
+
+
+def rows(workdir, sql: str) -> list:
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_gc_keeps_the_newest_run_and_flagged_records_only(prov, workdir, three_versions, keypair):
+    pin = ["--signer", str(keypair.public_path)]
+    for _ in range(3):
+        assert prov("diff", "v1", "v2", "--detect", *pin, "--format", "json", "--out", "d.json").exit_code in (0, 1)
+    findings_before = prov("findings", "v2", "--json").stdout
+    runs_before = rows(workdir, "select distinct run from detector_runs")
+    assert len(runs_before) == 3
+    audit_before = rows(workdir, "select * from audit order by seq")
+    signed_before = rows(workdir, "select * from versions order by tag")
+
+    before = store_fingerprint(workdir / ".prov")
+    dry = prov("gc", "--dry-run", "--json")
+    assert dry.exit_code == 0
+    planned = json.loads(dry.stdout)
+    Draft202012Validator(SCHEMA).validate(planned)
+    assert planned["dry_run"] and len(planned["runs_dropped"]) == 2 and planned["findings_dropped"] > 0
+    assert store_fingerprint(workdir / ".prov") == before  # a dry run changes nothing
+    assert prov("gc", "--keep-runs", "0").exit_code == 2
+    assert store_fingerprint(workdir / ".prov") == before
+
+    done = json.loads(prov("gc", "--json").stdout)
+    assert {k: v for k, v in done.items() if k != "dry_run"} == {k: v for k, v in planned.items() if k != "dry_run"}
+    newest = prov("findings", "v2", "--json").stdout
+    assert json.loads(newest)["findings"] == json.loads(findings_before)["findings"]  # what a reviewer reads
+    flagged = rows(workdir, "select count(*) from findings where detector = 'combined' and flagged = 1")[0][0]
+    unflagged = rows(workdir, "select count(*) from findings where detector = 'combined' and flagged = 0")[0][0]
+    assert flagged > 0 and unflagged == 0
+    assert len(rows(workdir, "select distinct run from detector_runs")) == 1
+    assert rows(workdir, "select * from versions order by tag") == signed_before
+    audit_after = rows(workdir, "select * from audit order by seq")
+    assert audit_after[: len(audit_before)] == audit_before and [e[2] for e in audit_after[len(audit_before) :]] == [
+        "gc"
+    ]
+    fsck = json.loads(prov("fsck", *pin, "--json").stdout)
+    assert fsck["errors"] == [], fsck["errors"]
+    assert prov("verify", "v2", *pin).exit_code == 0
+    again = json.loads(prov("gc", "--json").stdout)
+    assert again["runs_dropped"] == [] and again["findings_dropped"] == 0
