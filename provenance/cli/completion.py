@@ -35,7 +35,6 @@ def completion_script(shell: str) -> str:
 def completion(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
     """Print a shell completion script (bash, zsh, fish or powershell) on stdout; nothing is installed.
 
-    Load it in this shell with `eval "$(prov completion bash)"`, or save it where your shell
-    reads completions (e.g. `prov completion fish > ~/.config/fish/completions/prov.fish`).
+    Load it in this shell: `eval "$(prov completion bash)"`; or save it where your shell reads completions.
     """
     typer.echo(completion_script(shell))

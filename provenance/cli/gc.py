@@ -15,8 +15,7 @@ def gc(
 ) -> None:
     """Drop old detector runs and the scores of unflagged records; signed facts and the audit log stay.
 
-    Each version keeps its newest run (--keep-runs N: N runs): every detector's summary and
-    the flagged records with all their scores, which is what `prov findings` lists.
+    Each version keeps its newest run (--keep-runs N: N): every detector's summary, and the flagged records' scores.
     """
     from provenance.gc import collect_garbage
     from provenance.store import Store

@@ -15,8 +15,7 @@ def report(
 ) -> None:
     """Render a saved check or diff report (--format json) as text, md, html, sarif or junit, without running it again.
 
-    CI runs the gate once and derives SARIF and the job summary from that run. Exit 0: the
-    decision is the exit code of the run that saved the report.
+    CI runs the gate once and derives SARIF and the job summary from that run. Exit 0: the decision is the exit code of the run that saved the report.
     """
     from provenance.report import check_output, medium_for, write_output
     from provenance.saved_report import render_saved_report
