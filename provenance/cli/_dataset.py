@@ -92,6 +92,10 @@ class DatasetFlags:
             encoding=self.encoding,
             tree_reader=self.tree_reader,
         )
+        if rev is not None:
+            from provenance.extras import require_dvc
+
+            require_dvc(path, rev)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 
 

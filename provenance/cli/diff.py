@@ -47,6 +47,9 @@ def diff(
         raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
     if path is not None:
+        from provenance.extras import require_dvc
+
+        require_dvc(path, None)
         spec = flags.spec(path)
         try:
             store = Store.open(pins=pins)
