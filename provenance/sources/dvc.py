@@ -120,8 +120,13 @@ def open_fs(spec):
     """``(filesystem, path in the repository)`` to read ``spec.path`` as of ``spec.rev`` through DVC.
 
     Raises ``InputError`` when the revision cannot be opened; reading a path whose data
-    DVC no longer has raises :class:`MissingData` (an ``InputError``).
+    DVC no longer has raises :class:`MissingData` (an ``InputError``); a core install
+    without the ``dvc`` extra raises ``InputError`` naming it (exit 2, from the library as
+    from the CLI).
     """
+    from provenance.extras import require_dvc
+
+    require_dvc(spec.path, spec.rev)
     from dvc.api import DVCFileSystem
 
     spec = normalise(spec)

@@ -47,3 +47,29 @@ def test_without_dvc_a_revision_names_the_extra_and_the_rest_works(workdir, digi
     )
     assert "pip install 'prov-data[dvc]'" in r.stderr
     assert store_fingerprint(workdir / ".prov") == before
+
+
+LIBRARY_WITHOUT_DVC = """
+import sys
+sys.modules['dvc'] = None
+import provenance as prov
+from provenance.errors import InputError
+store = prov.Store.open()
+try:
+    from provenance.api import dataset
+    prov.commit(store, dataset('digits.parquet', rev='HEAD'), tag='v2', key='keys/k.key')
+except InputError as exc:
+    print(exc.exit_code, exc)
+"""
+
+
+def test_from_the_library_a_revision_without_dvc_is_the_same_input_error(workdir, digits_parquet):
+    assert prov_without_dvc("init", cwd=workdir).returncode == 0
+    assert prov_without_dvc("keys", "generate", "keys/k", cwd=workdir).returncode == 0
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "digits.parquet"], ["commit", "-qm", "data"]):
+        subprocess.run([*git, *args], cwd=workdir, check=True, capture_output=True)
+    r = subprocess.run([sys.executable, "-c", LIBRARY_WITHOUT_DVC], cwd=workdir, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("2 digits.parquet: reading at a git revision ("), r.stdout  # the resolved commit
+    assert "needs DVC: pip install 'prov-data[dvc]'" in r.stdout
