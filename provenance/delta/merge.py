@@ -50,6 +50,10 @@ class Interner:
             self.id(None)
 
     def id(self, value: str | None) -> int:
+        """The int id of ``value`` (None allowed), giving it the next free id on first sight.
+
+        Ids are dense, 0-based and in order of first appearance; ``values[id]`` maps back.
+        """
         found = self.ids.get(value)
         if found is None:
             found = self.ids[value] = len(self.values)
@@ -155,6 +159,12 @@ class Window:
     status: np.ndarray  # int8 lineage status rank of each row (``LINEAGE_STATUSES``)
 
     def groups(self) -> Groups:
+        """The window's rows grouped by digest (one group per distinct digest, in digest order).
+
+        Rows are sorted by digest, so each group is a contiguous run. Returns a ``Groups``
+        whose arrays all have one entry per group; a window without repeated digests takes
+        a shortcut (every group one row) with the same result.
+        """
         n = len(self.digests)
         if n == 0:
             e = np.zeros(0, np.int64)
@@ -185,6 +195,15 @@ class Window:
 
 @dataclass
 class Groups:
+    """One window's rows collapsed to one entry per distinct digest (``Window.groups``), as parallel arrays.
+
+    ``starts`` (int64) is each group's first row in the window and ``counts`` (int64) its
+    rows (copies); ``digests`` (S32) the digest; ``label`` and ``source`` (int32
+    ``Interner`` ids) those of the group's first row; ``multi_label``/``multi_source``
+    (bool) whether the group's rows carry more than one label/source; ``status`` (int8)
+    the worst lineage status rank of its rows (``LINEAGE_STATUSES``).
+    """
+
     starts: np.ndarray
     counts: np.ndarray
     digests: np.ndarray
@@ -207,6 +226,11 @@ class StatusStream:
         self.held = np.zeros(0, np.int8)
 
     def take(self, n: int) -> np.ndarray:
+        """The next ``n`` status ranks (int8), holding back what a chunk had beyond them.
+
+        Without lineage, ``n`` copies of the ``unattributed`` rank. Raises
+        ``VerificationError`` (exit 1) naming the lineage when it runs out before ``n``.
+        """
         if self.chunks is None:
             return np.full(n, UNATTRIBUTED, np.int8)
         parts, have = [self.held], len(self.held)
@@ -247,6 +271,13 @@ class SideStream:
         self.rows = 0
 
     def read(self) -> None:
+        """Read the next batch into ``pending`` as a ``Window``, with its statuses; at the end, mark the side exhausted.
+
+        Labels and sources become ``Interner`` ids. Raises ``VerificationError`` (exit 1)
+        when the batch's digests are not in non-decreasing order, within the batch or after
+        the previous one (not a prov manifest), or when the lineage has fewer or more rows
+        than the manifest (``StatusStream``).
+        """
         try:
             batch = next(self.batches)
         except StopIteration:
@@ -273,6 +304,11 @@ class SideStream:
         self.rows += len(digests)
 
     def last_digest(self) -> bytes | None:
+        """The largest digest read but not yet taken (that of the last pending row), or None if nothing is pending.
+
+        Returned as numpy ``S32`` scalar bytes, so trailing zero bytes are dropped; it still
+        compares and searches like the full digest against ``S32`` arrays.
+        """
         for w in reversed(self.pending):
             if len(w.digests):
                 return w.digests[-1]
@@ -328,10 +364,19 @@ class Changes:
     )
 
     def count(self, kind: str) -> int:
+        """How many digests the change arrays hold for ``kind`` (``added``, ``removed``, ``relabeled``, ...); 0 if none."""
         parts = self.arrays.get(kind)
         return int(sum(len(p["digests"]) for p in parts)) if parts else 0
 
     def array(self, kind: str, column: str) -> np.ndarray:
+        """One column of ``kind``'s change arrays, concatenated over windows (digest order).
+
+        Columns: ``digests`` (S32), ``label``/``source`` (int32 ``Interner`` ids), ``rows``
+        (int64 copies), and per kind ``status`` (int8 rank), ``first_row`` (int64 manifest
+        row), ``old_label``, ``old_source``, ``base_rows``, ``new_rows``. With no change of
+        that kind: an empty S32 array for ``digests``, an empty int64 array otherwise.
+        Raises ``KeyError`` for a column the kind does not have.
+        """
         parts = self.arrays.get(kind) or []
         if not parts:
             return np.zeros(0, "S32" if column == "digests" else np.int64)
@@ -602,6 +647,12 @@ def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
 
 
 def table_fetcher(table: pa.Table):
+    """``fetch(rows)`` for a manifest table in memory, as ``fill_rows`` wants it.
+
+    ``fetch`` takes sorted int64 manifest row numbers and returns ``(locators, batches)``,
+    two lists in the same order (``None`` where a value is null).
+    """
+
     def fetch(rows: np.ndarray):
         part = table.select(["locator", "batch"]).take(pa.array(rows))
         return part.column("locator").to_pylist(), part.column("batch").to_pylist()

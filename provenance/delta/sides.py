@@ -36,6 +36,16 @@ HISTORY_DEPTH = 8
 
 @dataclass
 class Side:
+    """One side of a diff, as the merge and the report read it: a signed version or a git revision.
+
+    ``open_batches()`` streams the manifest's digest, label and source in manifest order
+    (``merge.SideStream.COLUMNS``); ``fetch(rows)`` gives ``(locators, batches)`` and
+    ``take(rows, columns)`` gives columns of sorted manifest row numbers; ``verifiers``
+    each hash one signed object and raise ``VerificationError`` (exit 1), all before any
+    row is compared (``verify_both``). A side built from git data has no verifiers: it
+    was hashed from the data just now, and nothing signs it.
+    """
+
     name: str
     kind: str  # "version" | "git"
     info: dict  # what the report says about this side
@@ -99,6 +109,7 @@ class SignedParquet:
         """Raise VerificationError unless ``schema`` is what this kind of object holds."""
 
     def close(self) -> None:
+        """Close the file opened by ``verify`` (if any)."""
         if self.handle is not None:
             self.handle.close()
 
@@ -112,6 +123,7 @@ class LineageObject(SignedParquet):
     DICTIONARY = ["status"]
 
     def check(self, schema: pa.Schema) -> None:
+        """Raise ``VerificationError`` (exit 1) unless the object has a ``status`` column."""
         if "status" not in schema.names:
             raise VerificationError(f"{self.path}: {self.name} has no status column")
 
@@ -141,11 +153,17 @@ class ManifestObject(SignedParquet):
         super().__init__(store, row["manifest_object"], f"manifest of {row['tag']}", row["records"])
 
     def check(self, schema: pa.Schema) -> None:
+        """Raise ``VerificationError`` (exit 1) unless the columns are ``manifest.SCHEMA``'s, in order, with a ``binary(32)`` digest."""
         types = {f.name: f.type for f in schema}
         if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
             raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """The manifest's digest, label and source columns in record batches of ``WINDOW_ROWS`` rows, in file order.
+
+        Verifies the object first if that has not been done (``VerificationError``, exit 1).
+        Label and source come dictionary-encoded, as the merge's ``Interner`` reads them.
+        """
         if self.parquet is None:
             self.verify()
         yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=False)
@@ -191,6 +209,21 @@ def _history(store: Store, row: dict) -> list[dict]:
 
 
 def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
+    """The prov version ``tag`` as a diff side, after checking its signed statement.
+
+    The statement's DSSE signature must verify under the verifier's pins, or the store's
+    keys when nothing is pinned (``version_facts.verified_statement``); the manifest object and the signed lineage
+    object (if any) are hashed later, by the side's ``verifiers``. A version without
+    signed lineage counts every record ``unattributed``. ``with_history`` adds the
+    signed per-source counts of the version and up to ``HISTORY_DEPTH`` ancestors,
+    newest first (for the volume signals).
+
+    Raises:
+        InputError: no version ``tag`` in the store (exit 2).
+        VerificationError: the statement's signature or what it names does not match the
+            version's row, or the store's lineage record is not the lineage object the
+            version signed (exit 1).
+    """
     row = store.version(tag)
     stmt = verified_statement(store, row)
     pred = stmt["predicate"]

@@ -11,17 +11,33 @@ import numpy as np
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of an ``n x k`` logit matrix: probabilities, each row summing to 1.
+
+    The row maximum is subtracted first, so large logits do not overflow ``exp``. Keeps
+    the input's float dtype.
+    """
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
 
 
 def with_bias(Z: np.ndarray) -> np.ndarray:
+    """``Z`` (``n x d``) with a column of ones appended (``n x (d+1)``, same dtype): the bias term of a linear model."""
     return np.hstack([Z, np.ones((len(Z), 1), dtype=Z.dtype)])
 
 
 def fit_softmax(Z: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2, iterations: int = 300) -> np.ndarray:
-    """Weights ((d+1) x k) by Nesterov-accelerated gradient descent on the L2-penalised loss."""
+    """Fit a multinomial logistic regression: weights ((d+1) x k, float32) by Nesterov-accelerated gradient descent.
+
+    ``Z`` is the ``n x d`` feature matrix (standardised by the caller), ``y`` the ``n``
+    integer class indices in ``[0, n_classes)``; the last weight row is the bias. The
+    loss is the mean cross-entropy plus ``l2 * ||W||^2 / 2`` (bias included), minimised
+    for exactly ``iterations`` steps of size 1/L from W = 0, where L (the gradient's
+    Lipschitz constant) is estimated by 30 power iterations from a fixed start: no
+    randomness, so the same inputs give the same weights. No records (n = 0) gives
+    zero weights. ``y`` is not checked: a class index of ``n_classes`` or more raises
+    numpy's ``IndexError``, a negative one silently counts as a class from the end.
+    """
     Xb = with_bias(Z.astype(np.float64))
     n, d1 = Xb.shape
     W = np.zeros((d1, n_classes))
@@ -57,6 +73,10 @@ def loss_residuals(W: np.ndarray, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndar
 
 
 def gradient_norms(Xb: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """Frobenius norm of each record's loss gradient ``outer(x_i, r_i)``: ``|x_i| * |r_i|`` (length n).
+
+    ``Xb`` and ``residual`` are ``loss_residuals``'s two factors (``n x (d+1)``, ``n x k``).
+    """
     return np.linalg.norm(Xb, axis=1) * np.linalg.norm(residual, axis=1)
 
 
@@ -66,4 +86,8 @@ def gradient_projections(Xb: np.ndarray, residual: np.ndarray, direction: np.nda
 
 
 def mean_gradient(Xb: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """The mean of the records' loss gradients, ``Xb' residual / n`` (``(d+1) x k``), without the L2 term.
+
+    ``Xb`` and ``residual`` are ``loss_residuals``'s factors; no records gives zeros.
+    """
     return Xb.T @ residual / max(len(Xb), 1)

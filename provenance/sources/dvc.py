@@ -19,6 +19,12 @@ from provenance.sources.tables import HashedPart
 
 
 def repo_root(spec) -> str:
+    """The absolute root of the git repository that holds ``spec.path`` (``spec.repo`` if given).
+
+    Asks ``git rev-parse --show-toplevel`` from the path's folder (or its nearest existing
+    parent: at a revision the path may not exist on disk). Raises ``InputError`` (exit 2)
+    when the path is not inside a git repository or git cannot run.
+    """
     if spec.repo:
         return os.path.abspath(spec.repo)
     start = os.path.abspath(spec.path if os.path.isdir(spec.path) else os.path.dirname(spec.path) or ".")
@@ -100,6 +106,12 @@ class CheckedDVCFileSystem:
         )
 
     def open(self, path: str, mode: str = "rb", **kwargs):
+        """``DVCFileSystem.open``; raises :class:`MissingData` (exit 2) when the path is tracked but its object is gone.
+
+        That is told by DVC's "No storage files available" message, or by the path
+        existing in the revision although opening it says it does not. Other
+        ``FileNotFoundError`` pass through unchanged.
+        """
         try:
             return self._fs.open(path, mode, **kwargs)
         except FileNotFoundError as exc:
@@ -108,6 +120,8 @@ class CheckedDVCFileSystem:
             raise
 
     def find(self, path: str, *args, **kwargs):
+        """``DVCFileSystem.find`` (every file under ``path``); raises :class:`MissingData` (exit 2) when DVC
+        reports that an object it needs to list them is in neither its cache nor a remote."""
         try:
             return self._fs.find(path, *args, **kwargs)
         except FileNotFoundError as exc:

@@ -108,6 +108,7 @@ class ExternalSort:
         self.spilled: list[SpilledPart] = []
 
     def spill_path(self, index: int) -> str:
+        """Where partition ``index`` spills: ``part-<index, 8 digits>.arrow`` in this sort's temporary folder."""
         return os.path.join(self.dir, f"part-{index:08d}.arrow")
 
     def add(self, result, index: int) -> SpilledPart:
@@ -124,6 +125,19 @@ class ExternalSort:
         root is computed, then into the manifest's Parquet file, whose metadata names the root.
 
         ``label_kind`` must be the kind every part's leaves were made with (``HashedPart.finish``).
+        This is the second pass of an external bucket (distribution) sort, not a k-way merge:
+        bucket ``b`` of every spill file is read and sorted whole (``sorted_order``), and
+        buckets are taken in digest-prefix order, so the concatenation is sorted. The leaf
+        hashes (RFC 6962 leaves, made by the parts) feed ``MerkleBuilder`` in that order.
+        ``batch`` names the batch of every row (None: null). Spill files are deleted.
+
+        Returns:
+            A ``Manifest`` backed by a Parquet file in this sort's temporary folder (kept
+            while the manifest holds this sorter), with its root and per-label and
+            per-source row counts (a null label or source is counted under ``""``).
+
+        Raises:
+            MemoryLimitError: the largest bucket would not fit the memory bound (exit 2).
         """
         rows = sum(p.rows for p in self.spilled)
         merkle = MerkleBuilder()
@@ -317,7 +331,11 @@ def sorted_manifest(
     batch: str | None = None,
     label_kind: str = "string",
 ) -> Manifest:
-    """A manifest from in-memory ``HashedPart``s (DVC revisions, small inputs), by the same route."""
+    """A manifest from in-memory ``HashedPart``s (DVC revisions, small inputs), by the same route.
+
+    ``expected_rows`` sizes the buckets (``bucket_bits``); the other arguments are
+    ``ExternalSort.finish``'s. Raises ``MemoryLimitError`` (exit 2) as ``finish`` does.
+    """
     sorter = ExternalSort(expected_rows)
     for i, part in enumerate(parts):
         sorter.add(part, i)
