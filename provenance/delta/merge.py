@@ -1,7 +1,7 @@
 """Record-level diff of two manifests, as one streaming, sorted merge.
 
 Both manifests are sorted by (digest, label), so the diff walks them side by side in
-windows of about a million rows: each window holds every row of each digest it touches
+windows of about ``WINDOW_ROWS`` (64k) rows, one read batch per side: each window holds every row of each digest it touches
 on both sides, and is compared with numpy on the raw 32-byte digests. Memory follows the
 window and the change, never the dataset; nothing but manifests is read.
 
@@ -350,7 +350,7 @@ class Changes:
     common_by_source: Counter = field(default_factory=Counter)  # digests in both, by new source
     common_by_label: Counter = field(default_factory=Counter)  # digests in both, by base label
     unchanged: int = 0
-    rekeyed: int = 0  # removed/added pairs at one locator, re-keyed by a schema change (diff/schema.py)
+    rekeyed: int = 0  # removed/added pairs at one locator, re-keyed by a schema change (delta/schema.py)
     source_changed: int = 0
     relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
     relabeled_by_source: Counter = field(default_factory=Counter)

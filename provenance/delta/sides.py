@@ -369,7 +369,7 @@ def check_comparable(base: Side, new: Side) -> None:
     """Two sides must hold the same kind of records (table rows or files).
 
     Other schema differences (columns renamed, added or retyped, the label's type, the
-    class list, the row encoding) are reported by the diff (``diff/schema.py``), not refused.
+    class list, the row encoding) are reported by the diff (``delta/schema.py``), not refused.
 
     Raises:
         InputError: the sides hold different kinds of records.
