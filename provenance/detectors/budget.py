@@ -15,8 +15,11 @@ their flag rates, under the same conformal calibration, spread beyond the binomi
 (the analysis-of-variance estimator of the intraclass correlation for binary data,
 Fleiss 1981, *Statistical Methods for Rates and Proportions*, ch. 13; Ridout, Demetrio
 and Firth 1999, *Biometrics* 55). Ten pseudo-batches give a noisy estimate, and one odd
-base batch would make the budget lenient, so ``rho`` is capped at ``RHO_CAP``: at most a
-fourfold variance for a 300-record delta.
+base batch would make the budget lenient, so ``rho`` is capped at ``RHO_CAP`` and the
+variance factor ``1 + (n - 1) rho`` at ``MAX_VARIANCE_FACTOR`` (fourfold): without the
+second cap a 10,000-record delta would be allowed about a hundredfold variance, so one odd
+batch in the base (a source's earlier delivery) would buy later deliveries hundreds of
+extra flags.
 
 A second count keeps the budget from hiding strong evidence: records *beyond the whole
 reference* (combined p below 1 / (m + 1), the smallest rank a conformal p-value reaches).
@@ -31,6 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RHO_CAP = 0.01  # the largest intra-batch correlation the budget allows for
+MAX_VARIANCE_FACTOR = 4.0  # the most the budget widens a delta's binomial variance, whatever its size
+
+
+def effective_rho(rho: float, n: int) -> float:
+    """``rho`` lowered so that ``1 + (n - 1) rho`` stays within ``MAX_VARIANCE_FACTOR`` for ``n`` records."""
+    if n <= 1:
+        return rho
+    return min(rho, (MAX_VARIANCE_FACTOR - 1.0) / (n - 1.0))
 
 
 def overdispersion(sizes: Sequence[int], flags: Sequence[int], cap: float = RHO_CAP) -> float:
@@ -152,7 +163,7 @@ def flag_budget(
     Returns:
         A ``Budget``. Both counts are tested at ``alpha`` each (two tests: the gate's level is at most 2 alpha).
     """
-    rho = overdispersion(batch_sizes, batch_flags) if len(batch_sizes) else 0.0
+    rho = effective_rho(overdispersion(batch_sizes, batch_flags) if len(batch_sizes) else 0.0, n)
     beyond_rate = 1.0 / (reference_size + 1.0) if reference_size > 0 else fpr
     return Budget(
         n=n,

@@ -51,3 +51,16 @@ def test_the_budget_grows_with_the_spread_between_the_bases_batches():
 def test_an_empty_delta_has_an_empty_budget():
     empty = budget.flag_budget(0, 0.01, 0.001, 500, [50] * 10, [np.int64(1)] * 10)
     assert empty.flags == 0 and empty.beyond == 0 and empty.p_values(0, 0) == (1.0, 1.0)
+
+
+def test_one_odd_base_batch_widens_a_large_delta_s_budget_at_most_fourfold():
+    """Security review 2: with rho at its cap, a 10,000-record delta was allowed about a
+    hundredfold variance (459 flags at fpr 0.01 instead of 124). The variance factor is capped."""
+    sizes, flags = [100] * 10, [1] * 9 + [10]  # one odd pseudo-batch puts rho at the cap
+    assert budget.overdispersion(sizes, flags) == budget.RHO_CAP
+    for n in (300, 1_000, 10_000, 30_000):
+        b = budget.flag_budget(n, 0.01, 0.01, 5_000, sizes, flags)
+        assert 1 + (n - 1) * b.rho <= budget.MAX_VARIANCE_FACTOR + 1e-9
+        assert b.flags == budget.upper_limit(n, 0.01, 0.01, min(budget.RHO_CAP, 3.0 / (n - 1)))
+    wide = budget.flag_budget(10_000, 0.01, 0.01, 5_000, sizes, flags).flags
+    assert wide < budget.upper_limit(10_000, 0.01, 0.01, budget.RHO_CAP) / 2
