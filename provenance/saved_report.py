@@ -33,7 +33,37 @@ def load_saved_report(path: str | os.PathLike[str]) -> tuple[str, dict]:
         raise InputError(
             f"{os.fspath(path)}: not a prov report (expected the output of prov check or prov diff --format json)"
         )
+    if kind == "check":
+        _check_consistent(report, os.fspath(path))
     return kind, report
+
+
+DECISION_EXIT = {"pass": 0, "warned": 0, "blocked": 1, "error": 3}
+
+
+def _check_consistent(report: dict, name: str) -> None:
+    """Refuse a check report whose decision or exit code is not what its own rules give.
+
+    A saved report is a file anyone with write access to the checkout can edit (a pull
+    request can commit one): rendering it must not turn a blocked release into a green
+    summary. The decision is recomputed from the rules' statuses as the gate makes it
+    (``provenance.gate.results.decision_of``). Raises ``InputError`` (exit 2) naming the file.
+    """
+    rules = report.get("rules")
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise InputError(f"{name}: incomplete check report (no rules)")
+    statuses = {r.get("status") for r in rules}
+    if not rules or "error" in statuses or not statuses <= {"pass", "warn", "block", "error"}:
+        decision = "error"
+    elif "block" in statuses:
+        decision = "blocked"
+    else:
+        decision = "warned" if "warn" in statuses else "pass"
+    if report.get("decision") != decision or report.get("exit_code") != DECISION_EXIT[decision]:
+        raise InputError(
+            f"{name}: says decision {report.get('decision')!r} (exit {report.get('exit_code')!r}) but its rules "
+            f"give {decision!r} (exit {DECISION_EXIT[decision]}); not rendering an inconsistent report"
+        )
 
 
 def render_saved_report(path: str | os.PathLike[str], fmt: str, medium=None) -> str:

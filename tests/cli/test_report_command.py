@@ -40,3 +40,17 @@ def test_a_file_that_is_not_a_saved_report_is_one_line_and_exit_2(prov, workdir)
     ):
         r = prov("report", name, "--format", "md")
         assert r.exit_code == 2 and r.stderr.startswith(f"Error: {says}") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_report_edited_to_say_passed_is_refused(prov, workdir, three_versions, keypair):
+    """Security review 2: a pull request can commit a prov-check.json saying "passed" over
+    blocking rules; rendering it must not make CI's summary or SARIF look green."""
+    pin = ["--signer", str(keypair.public_path)]
+    assert prov("check", "v2", "--base", "v1", *pin, "--format", "json", "--out", "check.json").exit_code in (0, 1)
+    report = json.loads((workdir / "check.json").read_text())
+    report["rules"][0]["status"] = "block"
+    report["decision"], report["exit_code"] = "pass", 0
+    (workdir / "forged.json").write_text(json.dumps(report))
+    r = prov("report", "forged.json", "--format", "md")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "forged.json: says decision 'pass' (exit 0) but its rules give 'blocked' (exit 1)" in r.stderr
