@@ -99,6 +99,8 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from exc
     data = _read_key_file(path, "private key")
+    if b"-----BEGIN PUBLIC KEY-----" in data:
+        raise KeyFileError(f"{path}: is a public key; give the private key (KEY.key), which signs")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"{path}: private key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600 {path}"

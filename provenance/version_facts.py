@@ -273,5 +273,6 @@ def describe_version(store: Store, tag: str) -> dict:
     info.update(pred.get("lineage") or {})
     from provenance.store.coverage import coverage
 
-    info["audit"] = coverage(store).to_dict()  # what of the audit log no signature covers yet
+    # what of the audit log no signature by a key the verifier trusts covers yet
+    info["audit"] = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
     return info

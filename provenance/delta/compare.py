@@ -60,8 +60,10 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
     }
     if store is not None:
         from provenance.store.coverage import coverage
+        from provenance.trust.pins import pins_of
 
-        report.audit = coverage(store).to_dict()  # shown, so a reviewer sees what no signature covers yet
+        # shown, so a reviewer sees what no signature covers yet (judged under the verifier's pins)
+        report.audit = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
     return report
 
 

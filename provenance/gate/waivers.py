@@ -55,6 +55,19 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         raise InputError(f"waiver digest {digest!r}: expected the record's 64-character hex content digest")
     if not reason.strip():
         raise InputError("a waiver needs a --reason a later reader can check")
+    from provenance.detectors.registry import available_detectors
+
+    known = ["combined", *available_detectors()]  # "combined": the verdict over all detectors
+    if detector not in known:
+        raise InputError(f"--detector {detector!r}: no such detector (known: {', '.join(known)})")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.version_facts import load_manifest
+
+    digests = load_manifest(store, store.version(version)).table.column("digest")
+    if not pc.any(pc.equal(digests, pa.scalar(bytes.fromhex(digest), digests.type))).as_py():
+        raise InputError(f"waiver digest {digest[:16]}…: no record of {version} has this digest")
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     role = pins_of(store).role_keys(WAIVE, store)

@@ -538,3 +538,25 @@ def test_a_new_class_or_one_growing_from_one_record_passes_when_the_policy_expec
     ]
     combined = next(x for x in report["rules"] if x["rule"] == "detectors.combined")
     assert "150 record(s) of expected new classes not judged" in combined["reason"]
+
+
+def test_a_waiver_that_could_not_apply_is_refused(prov, workdir, keypair, base):
+    """Newcomer review: a misspelled detector or a digest not in the version was recorded (exit 0),
+    and the check then said the waivers were honoured. Both are exit 2, store unchanged."""
+    t, _ = base
+    commit_new(prov, keypair, t)
+    from provenance.store import Store
+    from provenance.version_facts import load_manifest
+
+    store = Store.open()
+    digest = load_manifest(store, store.version("v2")).digests[0].hex()
+    before = store_fingerprint(workdir / ".prov")
+    common = ("--version", "v2", "--reason", "ok", "--key", keypair.private_path)
+    r = prov("waive", digest, "--detector", "duplicate", *common)
+    assert r.exit_code == 2 and "--detector 'duplicate': no such detector (known: combined, " in r.stderr
+    r = prov("waive", "ab" * 32, "--detector", "knn_label", *common)
+    assert r.exit_code == 2 and "no record of v2 has this digest" in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("waive", digest, "--detector", "knn_label", "--version", "v2", "--reason", "ok", "--key",
+             str(keypair.public_path))  # fmt: skip
+    assert r.exit_code == 2 and "is a public key; give the private key" in r.stderr
