@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import settings
 
 from provenance import keys
 from provenance.store import Store
 from support import PROV_ENV_VARS, FolderTemplate, Prov, digits_table
 
 os.environ.setdefault("PROV_WORKERS", "2")
+
+# Property tests draw the same examples on every run and replay nothing saved by an earlier
+# run: the suite's result must not depend on a seed or on a local .hypothesis folder.
+settings.register_profile("prov", derandomize=True, database=None)
+settings.load_profile("prov")
 
 TEMPLATE_PREFIX = "template_"
 

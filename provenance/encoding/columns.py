@@ -25,6 +25,7 @@ from provenance.encoding.values import (
     EncodingError,
     check_type,
     date64_days,
+    encode_scalar,
     encode_value,
     float_payload,
     int_payload,
@@ -210,6 +211,16 @@ def _pieces_v2(arr: pa.Array) -> list[bytes]:
 def _part(column: Column, encoding: str) -> _Fixed | list[bytes]:
     if encoding == ROW_ENCODING_V1:
         return _fixed_v1(column) or _pieces_v1(column)
+    try:
+        return _part_v2(column)
+    except pa.ArrowIndexError:
+        # Arrow lets the children of a null slot hold anything, e.g. dictionary indices into an
+        # empty dictionary under a null struct (pyarrow builds that from None); the vectorised
+        # decode reads them, the reference encoder never does: encode this column value by value.
+        return [encode_scalar(column[i]) for i in range(len(column))]
+
+
+def _part_v2(column: Column) -> _Fixed | list[bytes]:
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode() if isinstance(column, pa.Array) else pc.cast(column, column.type.value_type)
     fixed = _fixed_v2(column)

@@ -124,3 +124,14 @@ def test_python_values_and_arrow_scalars_agree():
     arr = pa.array([[1, None], None], pa.list_(pa.int64()))
     assert encode_scalar(arr[0]) == encode_value([1, None])
     assert encode_scalar(arr[1]) == encode_value(None)
+
+
+def test_a_null_struct_over_dictionary_indices_into_an_empty_dictionary_encodes_as_null():
+    """Found by hypothesis: a null struct whose nested dictionary child holds indices into an
+    empty dictionary (Arrow lets a null slot's children hold anything). The vectorised path
+    decoded them and raised; the reference never reads them. Both give the null's digest."""
+    codes = pa.DictionaryArray.from_arrays(pa.array([0, 0, 0, 0], pa.int32()), pa.array([], pa.string()), safe=False)
+    nested = pa.FixedSizeListArray.from_arrays(pa.FixedSizeListArray.from_arrays(codes, 2), 2)
+    column = pa.StructArray.from_arrays([pa.nulls(1), nested], names=["b", "a"], mask=pa.array([True]))
+    table = pa.table({"a": column})
+    assert table_digests(table, ["a"]) == reference(table)
