@@ -6,14 +6,13 @@ and hands the command one ``DatasetFlags`` value, which turns a path into a Data
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from provenance.cli._flags import flag_group
 from provenance.errors import InputError
 
 if TYPE_CHECKING:
@@ -101,17 +100,4 @@ class DatasetFlags:
 
 def dataset_flags(fn: Callable) -> Callable:
     """Give a command the dataset flags; it receives them as its ``flags`` argument."""
-    sig = inspect.signature(fn)
-    params = [p for p in sig.parameters.values() if p.name != "flags"]
-    params += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-        for name, annotation, option in _FLAGS
-    ]
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        values = {name: kwargs.pop(name) for name, _, _ in _FLAGS}
-        return fn(*args, flags=DatasetFlags(**values), **kwargs)
-
-    wrapper.__signature__ = sig.replace(parameters=params)
-    return wrapper
+    return flag_group(fn, "flags", _FLAGS, lambda values: DatasetFlags(**values))

@@ -8,14 +8,13 @@ flag does not give, the environment of the person running prov (``PROV_SIGNERS``
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from provenance.cli._app import note
+from provenance.cli._flags import flag_group
 
 if TYPE_CHECKING:  # imported when a command runs: `prov sign` and `prov init` never open a store
     from provenance.trust.pins import Pins
@@ -54,23 +53,13 @@ _FLAGS = [
 
 def trust_flags(fn: Callable) -> Callable:
     """Give a command the pinning flags; it receives the verifier's ``Pins`` as its ``pins`` argument."""
-    sig = inspect.signature(fn)
-    params = [p for p in sig.parameters.values() if p.name != "pins"]
-    params += [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-        for name, annotation, option in _FLAGS
-    ]
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def build(values: dict) -> Pins:
         from provenance.trust.pins import Pins
 
-        values = {name: kwargs.pop(name) for name, _, _ in _FLAGS}
-        pins = Pins.load(values["signer"], values["root"], values["root_threshold"])
-        return fn(*args, pins=pins, **kwargs)
+        return Pins.load(values["signer"], values["root"], values["root_threshold"])
 
-    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    return wrapper
+    return flag_group(fn, "pins", _FLAGS, build)
 
 
 def note_unpinned(pins: Pins) -> None:
