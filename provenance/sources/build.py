@@ -280,7 +280,7 @@ def build_manifest(
     if kind == "table":
         return _build_table(spec, local, fs, executor, source, batch)
     if kind == "tree":
-        return _build_tree(spec, local, fs, executor, source, batch)
+        return build_tree(spec, local, fs, executor, source, batch)
     raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
 
 
@@ -317,7 +317,17 @@ def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
     )
 
 
-def _build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
+def build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
+    """Hash the file tree ``local.path`` on ``fs`` (None: local disk) as its reader lists it.
+
+    ``spec`` is the dataset as given (signed), ``local`` the same with the path on ``fs``;
+    records are listed by ``trees.list_tree`` (or the labels CSV) and hashed on ``executor``.
+    A git revision comes here too (``dvc.build_manifest_at_rev``, a filesystem that reads
+    like a disk), so a tree gives the same records, listing and root there as on disk.
+
+    Raises:
+        InputError: the tree breaks its reader's rules, or a file cannot be read (exit 2).
+    """
     options = spec.options
     legacy = options.reader_version == 1
     if spec.labels_csv:
@@ -362,4 +372,4 @@ def _small(listing: Listing | None) -> bool:
     return total < SMALL_TREE_BYTES
 
 
-__all__ = ["TableFile", "build_manifest", "check_parts", "resolve_kind", "split_url"]
+__all__ = ["TableFile", "build_manifest", "build_tree", "check_parts", "resolve_kind", "split_url"]

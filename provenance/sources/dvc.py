@@ -6,16 +6,12 @@ Nothing is checked out or copied: DVC resolves the path at the revision to its c
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from pathlib import Path, PurePosixPath
 
-import pyarrow as pa
-
 from provenance.errors import InputError, MissingData
-from provenance.sources import table_files, tables, trees
-from provenance.sources.tables import HashedPart
+from provenance.sources import table_files, tables
 
 
 def repo_root(spec) -> str:
@@ -88,6 +84,8 @@ class CheckedDVCFileSystem:
     verification instead of saying what to fetch.
     """
 
+    reads_like_disk = True  # a working copy at another time: trees are listed under their reader's rules
+
     def __init__(self, fs, repo: str, rev: str):
         self._fs, self.repo, self.rev = fs, repo, rev
 
@@ -149,58 +147,38 @@ def open_fs(spec):
         fs = DVCFileSystem(root, rev=spec.rev)
         fs.ls("/")
     except Exception as exc:  # DVC raises many kinds; all mean "cannot open this revision"
-        raise InputError(f"{root}: cannot open revision {spec.rev!r} with DVC ({str(exc).splitlines()[0]})") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{root}: cannot open revision {spec.rev!r} with DVC ({first})") from exc
     return CheckedDVCFileSystem(fs, root, spec.rev), spec.path
 
 
 def build_manifest_at_rev(spec, source=None, batch=None):
-    """Read and hash ``spec.path`` as of ``spec.rev`` (tables as in ``table_files.py``; trees by name).
+    """Read and hash ``spec.path`` as of ``spec.rev`` (tables as in ``table_files.py``; trees as on disk).
+
+    A tree goes through the local builder (``build.build_tree``: its ``--tree-reader`` or
+    ``--labels-csv``, listing and classes) reading files through DVC, in this process.
 
     Raises:
         InputError: as for a local dataset, the message naming the revision.
     """
-    from provenance.sources.build import check_parts, merge_parts, resolve_kind
+    from provenance.executor import InlineExecutor
+    from provenance.sources.build import build_tree, check_parts, merge_parts, resolve_kind
     from provenance.sources.interface import HashedDataset
 
     fs, path = open_fs(spec)
     local = type(spec)(path=path, kind=spec.kind, options=spec.options, labels_csv=spec.labels_csv, rev=spec.rev)
     try:
         kind = resolve_kind(local, fs)
-        if kind == "table":
-            files = table_files.list_table_files(path, fs, spec.options.reader_version)
-            prefix = len(files.files) > 1 or files.is_folder
-            parts = [tables.hash_table_file(f, spec.options, None, prefix, fs) for f in files.files]
-            algorithm, n_files = spec.options.digest_algorithm, len(files.files)
-        else:
-            parts = [_hash_tree(fs, path)]
-            algorithm, n_files = trees.DIGEST_ALGORITHM, len(parts[0])
+        if kind != "table":
+            return build_tree(spec, local, fs, InlineExecutor(), source, batch)
+        files = table_files.list_table_files(path, fs, spec.options.reader_version)
+        prefix = len(files.files) > 1 or files.is_folder
+        parts = [tables.hash_table_file(f, spec.options, None, prefix, fs) for f in files.files]
         columns, types, label_type, label_kind = check_parts(parts, spec)
     except MissingData:
         raise  # names the revision already
     except InputError as exc:
         raise InputError(f"{exc} (at revision {spec.rev})") from exc
     parts = [p.finish(source) for p in parts]
-    manifest = merge_parts(parts, algorithm, batch)
-    return HashedDataset(manifest, kind, columns, n_files, spec, types, label_type, label_kind)
-
-
-def _hash_tree(fs, root: str) -> HashedPart:
-    digests, labels, locators = bytearray(), [], []
-    for full in sorted(fs.find(root)):
-        rel = PurePosixPath(full).relative_to(root)
-        if any(p.startswith(".") for p in rel.parts):
-            continue
-        if len(rel.parts) < 2:
-            raise InputError(f"{full}: file is not inside a <label>/ folder of {root}")
-        with fs.open(full, "rb") as fh:
-            digests += hashlib.file_digest(fh, "sha256").digest()
-        labels.append(rel.parts[0])
-        locators.append(rel.as_posix())
-    if not labels:
-        raise InputError(f"{root}: no files in <label>/ folders")
-    return HashedPart(
-        bytes(digests),
-        pa.array(labels, pa.string()),
-        pa.nulls(len(labels), pa.string()),
-        pa.array(locators, pa.string()),
-    )
+    manifest = merge_parts(parts, spec.options.digest_algorithm, batch)
+    return HashedDataset(manifest, kind, columns, len(files.files), spec, types, label_type, label_kind)

@@ -69,49 +69,106 @@ def _relative(full: str, root: str) -> str:
     return PurePosixPath(os.path.relpath(full, root)).as_posix()
 
 
-def dataset_folder(root: str, reader: str) -> TreeListing:
+def _top(root: str, fs) -> list[tuple[str, bool, str, int | None]]:
+    """``(name, is a folder, path, size)`` of each entry at the root, sorted by name (local: size None)."""
+    if fs is None:
+        if not os.path.isdir(root):
+            raise InputError(f"{root}: not a folder")
+        with os.scandir(root) as it:
+            return sorted(((e.name, e.is_dir(), e.path, None) for e in it), key=lambda t: t[0])
+    if not fs.isdir(root):
+        raise InputError(f"{root}: not a folder")
+    infos = fs.ls(root, detail=True)
+    return sorted(
+        ((PurePosixPath(i["name"]).name, i["type"] == "directory", i["name"], i.get("size")) for i in infos),
+        key=lambda t: t[0],
+    )
+
+
+def _walk(root: str, root_real: str, target: str, fs):
+    """Each folder under ``target``: ``(its path, its path relative to root, [(file name, size)] sorted)``.
+
+    Local: ``os.walk(followlinks=True)`` as torchvision walks, refusing links that leave the
+    tree (size None: ``file_entry`` stats the file). ``fs``: ``fs.walk`` (sizes from its listing).
+    """
+    if fs is None:
+        for dirpath, dirnames, filenames in os.walk(target, followlinks=True):
+            dirnames.sort()
+            for d in dirnames:
+                check_link(root, root_real, os.path.join(dirpath, d))
+            # relpath once per folder (it makes both paths absolute: ~25 us a call)
+            yield dirpath, _relative(dirpath, root), [(f, None) for f in sorted(filenames)]
+        return
+    for dirpath, _, files in fs.walk(target, detail=True):
+        rel_dir = PurePosixPath(dirpath).relative_to(PurePosixPath(root)).as_posix()
+        yield dirpath, rel_dir, [(name, info.get("size")) for name, info in sorted(files.items())]
+
+
+def _entry(fs, full: str, rel: str, role: str, reason: str | None = None, size: int | None = None) -> Entry:
+    """A listing entry: local files through ``file_entry`` (size, link); on ``fs`` its size (no links)."""
+    if fs is None:
+        return file_entry(full, rel, role, reason)
+    return Entry(rel, role, size if size is not None else _size(fs, full), None, reason)
+
+
+def _size(fs, path: str) -> int | None:
+    """The size in bytes of ``path`` on ``fs``; opened and sought to its end where the filesystem does not
+    know it (DVC's folder objects hold no sizes); None when it cannot be read (hashing then names it)."""
+    try:
+        size = fs.size(path)
+        if size is None:
+            with fs.open(path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+        return size
+    except OSError:
+        return None
+
+
+def dataset_folder(root: str, reader: str, fs=None) -> TreeListing:
     """torchvision's ``DatasetFolder`` listing: ``ImageFolder``'s extensions, or every file.
 
     ``reader`` is ``imagefolder`` (only ``IMG_EXTENSIONS``; records are decoded as images)
-    or ``files`` (every file). Returns the ``TreeListing``: records sorted by path, the
-    listing of every file seen (skipped ones with why), and the sorted class folders.
+    or ``files`` (every file). ``fs`` is an fsspec filesystem that reads like a disk (a git
+    revision through ``sources/dvc.py``; it has no links); None reads the local disk.
+    Returns the ``TreeListing``: records sorted by path, the listing of every file seen
+    (skipped ones with why), and the sorted class folders. The same tree gives the same
+    listing on disk and through ``fs`` (a DVC cache link is listed as its file).
 
     Raises:
         InputError: not a folder, no class folder, a class without a readable file, a link
             that leaves the tree or loops.
     """
-    if not os.path.isdir(root):
-        raise InputError(f"{root}: not a folder")
-    root_real = os.path.realpath(root)
+    top = _top(root, fs)
+    root_real = os.path.realpath(root) if fs is None else root
     extensions = IMG_EXTENSIONS if reader == "imagefolder" else None
-    with os.scandir(root) as it:
-        top = sorted(it, key=lambda e: e.name)
-    classes = [e.name for e in top if e.is_dir()]
-    entries = [file_entry(e.path, e.name, "ignored", "not inside a class folder") for e in top if not e.is_dir()]
+    classes = [name for name, is_dir, _, _ in top if is_dir]
+    entries = [
+        _entry(fs, path, name, "ignored", "not inside a class folder", size)
+        for name, is_dir, path, size in top
+        if not is_dir
+    ]
     if not classes:
         raise InputError(f"{root}: no class folder (<label>/) in the tree; {LOADER_NAMES[reader]} finds none")
+    join = os.path.join if fs is None else (lambda a, b: f"{a.rstrip('/')}/{b}")
     records: list[tuple[str, str]] = []
     for name in classes:
-        target = os.path.join(root, name)
-        check_link(root, root_real, target)
+        target = join(root, name)
+        if fs is None:
+            check_link(root, root_real, target)
         found = 0
-        for dirpath, dirnames, filenames in os.walk(target, followlinks=True):
-            dirnames.sort()
-            for d in dirnames:
-                check_link(root, root_real, os.path.join(dirpath, d))
-            # relpath once per folder (it makes both paths absolute: ~25 us a call); a file
-            # name from os.walk is one plain component, so joining it gives the same path
-            rel_dir = _relative(dirpath, root)
-            for fname in sorted(filenames):
-                full = os.path.join(dirpath, fname)
+        for dirpath, rel_dir, files in _walk(root, root_real, target, fs):
+            for fname, size in files:
+                full = join(dirpath, fname)
                 rel = f"{rel_dir}/{fname}"
-                check_link(root, root_real, full)
+                if fs is None:
+                    check_link(root, root_real, full)
                 if extensions is None or full.lower().endswith(extensions):
                     records.append((rel, name))
-                    entries.append(file_entry(full, rel, "record"))
+                    entries.append(_entry(fs, full, rel, "record", None, size))
                     found += 1
                 else:
-                    entries.append(file_entry(full, rel, "ignored", "not an image extension ImageFolder reads"))
+                    reason = "not an image extension ImageFolder reads"
+                    entries.append(_entry(fs, full, rel, "ignored", reason, size))
         if not found:
             what = f"file with an extension {', '.join(IMG_EXTENSIONS)}" if extensions else "file"
             raise InputError(
@@ -125,18 +182,25 @@ def dataset_folder(root: str, reader: str) -> TreeListing:
 def list_tree(root: str, fs=None, reader: str = "imagefolder") -> TreeListing:
     """The records of a file tree under the named reader's rules (see the module docstring).
 
-    ``fs`` is an fsspec filesystem (object storage): there a tree is listed by name alone
-    (``root/<label>/...``, dot-names skipped, as reader version 1 did).
+    ``fs`` is an fsspec filesystem. Object storage is listed by name alone
+    (``root/<label>/...``, dot-names skipped, as reader version 1 did); a filesystem whose
+    ``reads_like_disk`` is true (a git revision, ``sources/dvc.py``) is listed under the
+    reader's rules, as the same tree on disk.
 
     Raises:
         InputError: the tree breaks the reader's rules; the message names the path.
     """
-    if fs is not None or reader == "legacy":
+    disk_like = fs is None or getattr(fs, "reads_like_disk", False)
+    if reader == "legacy" or not disk_like:
         records = legacy_trees.list_tree_fs(fs, root) if fs is not None else legacy_trees.list_tree(root)
         entries = [Entry(rel, "record") for rel, _ in records]
         return TreeListing(records, Listing(LOADER_NAMES["legacy"], entries))
     if reader in ("imagefolder", "files"):
-        return dataset_folder(root, reader)
+        return dataset_folder(root, reader, fs)
+    if reader == "hf-imagefolder" and fs is not None:
+        raise InputError(
+            f"{root}: --tree-reader hf-imagefolder is not read at a git revision yet; commit the working copy"
+        )
     if reader == "hf-imagefolder":
         records, listing, classes = list_hf_imagefolder(root)
         return TreeListing(records, listing, classes, decodes_images=True)
@@ -210,11 +274,15 @@ def labels_csv_listing(root: str, records: list[tuple[str, str]], fs=None) -> Tr
     """The listing of a labels-CSV tree: the files its rows name (what its loader opens).
 
     ``records`` are :func:`read_labels_csv`'s pairs; ``fs`` an fsspec filesystem (None:
-    local, where each entry also records the file's size and any link target, ``listing.file_entry``).
+    local, where each entry also records the file's size and any link target, ``listing.file_entry``;
+    a filesystem that ``reads_like_disk`` records each size too, so a git revision lists as the disk does).
     """
-    entries = [
-        file_entry(os.path.join(root, rel), rel, "record") if fs is None else Entry(rel, "record") for rel, _ in records
-    ]
+    if fs is None:
+        entries = [file_entry(os.path.join(root, rel), rel, "record") for rel, _ in records]
+    elif getattr(fs, "reads_like_disk", False):
+        entries = [Entry(rel, "record", _size(fs, f"{root.rstrip('/')}/{rel}")) for rel, _ in records]
+    else:
+        entries = [Entry(rel, "record") for rel, _ in records]
     return TreeListing(records, Listing(LOADER_NAMES["labels-csv"], entries))
 
 
