@@ -15,7 +15,10 @@ from support import store_fingerprint
 # The process runs prov's console entry point; one library function is wrapped so that it says
 # "I am here" (a file) and then waits, so the signal lands at a known point, not at a time.
 HARNESS = """
-import importlib, pathlib, sys, time
+import importlib, pathlib, signal, sys, time
+# Ctrl-C as a terminal delivers it: a process started from a background job inherits SIGINT
+# ignored, and Python then never raises KeyboardInterrupt (CI may start the suite that way)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 module_name, name, ready = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
 owner = importlib.import_module(module_name)
 target = owner.Store if name == "put_object" else owner
@@ -52,12 +55,17 @@ def test_sigint_exits_130_and_leaves_the_store_as_it_was(prov, workdir, digits_p
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
-    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ready.exists(), proc.communicate()
-    os.kill(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), proc.communicate()
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave the stuck child running after a failure
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "Error: interrupted; the store is left as it was"
     assert store_fingerprint(workdir / ".prov") == before
