@@ -42,7 +42,7 @@ from provenance.gate.rules import (
     VerifyData,
     VerifySignatures,
 )
-from provenance.gate.unsigned import UnsignedFromSigningSources
+from provenance.gate.unsigned import UnattributedBesideSigned, UnsignedFromSigningSources
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -58,6 +58,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     MaxUnattributedFraction,
     MaxUnsignedAdditions,
     UnsignedFromSigningSources,
+    UnattributedBesideSigned,
     ForbiddenSources,
     BlockQuarantinedSources,
     MaxRelabelRatePerSource,
@@ -295,6 +296,7 @@ def rule_set(policy: Policy) -> RuleSet:
         MaxUnattributedFraction.from_settings(s),
         MaxUnsignedAdditions.from_settings(s),
         UnsignedFromSigningSources.from_settings(s),
+        UnattributedBesideSigned.from_settings(s),
         ForbiddenSources.from_settings(s),
         BlockQuarantinedSources.from_settings(s),
         MaxRelabelRatePerSource.from_settings(s),

@@ -337,3 +337,53 @@ def test_a_waiver_names_the_merkle_root_of_the_version_it_reviewed(prov, templat
     assert r.exit_code == 1 and report["waivers"]["honoured"] == []
     (ignored,) = report["waivers"]["ignored"]
     assert "another 'v4'" in ignored["why"]
+
+
+def _nudged(path: str, rows: list[int], out: str) -> None:
+    """``out``: ``path`` with one pixel of each of ``rows`` changed and its label flipped (an edit in transit)."""
+    t = pq.read_table(path)
+    pixels, labels = t.column("px10").to_pylist(), t.column("label").to_pylist()
+    for i in rows:
+        pixels[i] += 1
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    t = t.set_column(t.schema.get_field_index("px10"), "px10", pa.array(pixels, t.schema.field("px10").type))
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), out)
+
+
+def _beside_signed(prov, new: str, base: str, policy: str = "policy.toml") -> dict:
+    r = prov("check", new, "--base", base, "--policy", policy, "--format", "json", *PINNED)
+    assert r.exit_code in (0, 1), r.output
+    rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    return rules.get("lineage.unattributed_beside_signed", {"status": "off"})
+
+
+def test_records_of_a_signed_batch_edited_before_commit_block(prov, template_trust, workdir):
+    """Security review, finding 4: whoever writes the data folder between the vendor and the
+    commit nudges 6 of the vendor's signed records and flips their labels. Their digests match
+    no batch, so they were 'unattributed' and the default policy passed. The vendor's batch is
+    now seen to be only partly present beside the unattributed additions, and that blocks."""
+    n_base = template_trust.facts["n_base"]
+    _nudged("v2.parquet", list(range(n_base, n_base + 6)), "v2t.parquet")
+    r = prov("commit", "v2t.parquet", "--tag", "v2t", "--parent", "v1", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    rule = _beside_signed(prov, "v2t", "v1")
+    assert rule["status"] == "block" and rule["count"] == 6, rule
+    assert "of vendor: 594 of 600 signed records present" in rule["reason"]
+    assert {x["label"] for x in rule["records"]} and all(x["source"] is None for x in rule["records"])
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json", *PINNED)
+    assert r.exit_code == 0, r.output  # the honest delivery of the same batch passes
+    assert _beside_signed(prov, "v3", "v2")["status"] == "pass"  # unsigned crowd records beside an unsigned base
+
+
+def test_unattributed_additions_to_a_base_signed_at_source_block_unless_the_policy_allows(
+    prov, template_trust, workdir
+):
+    """When every record of the base came in a trusted signed batch, a record nobody signed has no standing."""
+    for tag, data, parent in (("va", "vendor-batch.parquet", "v3q"), ("vb", "v2.parquet", "va")):
+        r = prov("commit", data, "--tag", tag, "--parent", parent, "--key", "maintainer.key", *PINNED)
+        assert r.exit_code == 0, r.output
+    rule = _beside_signed(prov, "vb", "va")
+    assert rule["status"] == "block" and rule["count"] == template_trust.facts["n_base"]
+    assert "every record of va is signed at source" in rule["reason"]
+    Path("lax.toml").write_text("[lineage]\nmax_relabeled_after_source = 0\nunattributed_beside_signed = false\n")
+    assert _beside_signed(prov, "vb", "va", "lax.toml")["status"] == "off"

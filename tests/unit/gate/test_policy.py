@@ -19,8 +19,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # The default policy's digest goes into every release attestation a training job checks
 # with --policy; a change to a default, a key or a section changes it, and must be deliberate.
 # Issue 12 changed it deliberately: [integrity] acknowledge_disabled and [attestation] valid_for_days;
-# issue 12's audit work added [lineage] allow_unsigned_from; issue 14 added [lineage] expected_new_classes and drift warnings.
-DEFAULT_DIGEST = "04614aeb8a1fc40477a89ec8e9a78235a35e2010e487872d6018c4235f075a08"
+# issue 12's audit work added [lineage] allow_unsigned_from; issue 14 added [lineage] expected_new_classes and drift warnings;
+# the security review's finding 4 added [lineage] unattributed_beside_signed.
+DEFAULT_DIGEST = "0ab8a1e0c561bfd6eb0bf24035d3d95253ece9e9ebbf7f0e3eb036e7345afb23"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():
