@@ -250,7 +250,8 @@ def verify_attestation(
         VerificationError (exit 1): a signature not by a key trusted for ``attest``;
             another predicate type, version, Merkle root or result; an expired
             attestation; a base that is not a signed ancestor or not the one required;
-            another policy; a release older than the newest accepted.
+            another policy; a release older than the newest accepted, or a root of trust
+            older than the one the release state records.
     """
     pins = pins_of(store)
     pins.require(f"verifying {path}")
@@ -298,7 +299,10 @@ def verify_attestation(
     release = facts.get("release")
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
-    candidate = releases.AcceptedRelease(release, version, row["merkle_root"], hashlib.sha256(data).hexdigest())
+    root_version = pins.root.version if pins.root is not None else None
+    candidate = releases.AcceptedRelease(
+        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version
+    )
     releases.check_fresh(candidate, known, min_release, path)
     state = None
     if release_state:

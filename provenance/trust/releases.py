@@ -9,7 +9,13 @@ training job keeps a small state file outside the store (``--release-state FILE`
 
     {"format": "prov.release-state/v1", "release": 5, "version": "v4",
      "merkleRoot": "...", "attestation": "<sha256 of the attestation file>",
-     "acceptedAt": "..."}
+     "acceptedAt": "...", "rootVersion": 3}
+
+``rootVersion`` is the version of the root of trust in force when the job verified (with
+``--root``): a later verification under an older root, or with no root, is refused (TUF
+specification, section 5.3: the client never accepts a root version lower than the one it
+trusts), so a root that rotated a stolen key out cannot be rolled back by serving the
+previous root file.
 
 ``prov verify V --attestation A --release-state FILE`` refuses a release whose counter is
 lower than the one recorded (rollback to an older release), or equal to it but another
@@ -42,10 +48,11 @@ class AcceptedRelease:
     merkle_root: str
     attestation: str
     accepted_at: str = ""
+    root_version: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The state file's JSON (``schemas/release-state.schema.json``)."""
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "release": self.release,
             "version": self.version,
@@ -53,6 +60,9 @@ class AcceptedRelease:
             "attestation": self.attestation,
             "acceptedAt": self.accepted_at,
         }
+        if self.root_version is not None:
+            out["rootVersion"] = self.root_version
+        return out
 
 
 def read_state(path: str | Path) -> AcceptedRelease | None:
@@ -78,11 +88,17 @@ def read_state(path: str | Path) -> AcceptedRelease | None:
     if not all(isinstance(f, str) for f in fields):
         raise InputError(f"{path}: version, merkleRoot and attestation must be strings")
     version, root, attestation = (str(f) for f in fields)
-    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""))
+    root_version = raw.get("rootVersion")
+    if root_version is not None and (
+        not isinstance(root_version, int) or isinstance(root_version, bool) or root_version < 1
+    ):
+        raise InputError(f"{path}: rootVersion must be an integer from 1")
+    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""), root_version)
 
 
 def check_fresh(candidate: AcceptedRelease, known: AcceptedRelease | None, min_release: int | None, where: str) -> None:
-    """Refuse ``candidate`` if it is older than the newest release the job knows (``known`` or ``min_release``).
+    """Refuse ``candidate`` if it is older than the newest release the job knows (``known`` or ``min_release``),
+    or was verified under an older root of trust than ``known`` records (``root_version``).
 
     ``where`` names the attestation in messages. Raises ``VerificationError`` (exit 1).
     """
@@ -92,6 +108,12 @@ def check_fresh(candidate: AcceptedRelease, known: AcceptedRelease | None, min_r
         )
     if known is None:
         return
+    if known.root_version is not None and (candidate.root_version or 0) < known.root_version:
+        now = f"root v{candidate.root_version}" if candidate.root_version else "no root file"
+        raise VerificationError(
+            f"{where}: verified under {now}, but this job already trusted root v{known.root_version} "
+            "(root rollback refused; pass the newest root files with --root)"
+        )
     if candidate.release < known.release:
         raise VerificationError(
             f"{where}: release {candidate.release} ({candidate.version}) is older than release {known.release} "
@@ -111,7 +133,12 @@ def record(path: str | Path, accepted: AcceptedRelease) -> AcceptedRelease:
     if not target.parent.is_dir():
         raise InputError(f"{path}: folder {target.parent} does not exist")
     stamped = AcceptedRelease(
-        accepted.release, accepted.version, accepted.merkle_root, accepted.attestation, clock.now_iso()
+        accepted.release,
+        accepted.version,
+        accepted.merkle_root,
+        accepted.attestation,
+        clock.now_iso(),
+        accepted.root_version,
     )
     atomic_write(target, (json.dumps(stamped.to_dict(), indent=2) + "\n").encode())
     return stamped

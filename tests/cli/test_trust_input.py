@@ -105,3 +105,25 @@ def test_hostile_trust_input_is_exit_2_naming_the_file(prov, template_trust, wor
     r = prov("check", "v2", "--base", "v1", env={"PROV_SIGNERS": "maintainer.pub", "PROV_ROOT_THRESHOLD": "zero"})
     assert r.exit_code == 2 and "PROV_ROOT_THRESHOLD='zero'" in one_line(r)
     assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_a_job_that_trusted_a_newer_root_refuses_the_older_one(prov, template_trust, workdir):
+    """Security review, finding 7: root v2 is served to a job once; an attacker who later serves
+    only root v1 (where a key v2 rotated out is still trusted) is refused, as TUF's client refuses
+    a lower root version. The job's release state records the root version it trusted."""
+    for name in ("root", "root2"):
+        keys.generate(workdir / name)
+    make_root(prov, "root.json")
+    make_root(prov, "root-v2.json", "--version", "2", root_keys=("root2",), sign=("root", "root2"))
+    attested = ("v2", "--attestation", "v2.attestation.json", "--no-data", "--release-state", "state.json")
+    r = prov("verify", *attested, "--signer", "root.pub", "--root", "root.json", "--root", "root-v2.json")
+    assert r.exit_code == 0, r.output
+    state = json.loads(Path("state.json").read_text())
+    Draft202012Validator(json.loads((SCHEMAS / "release-state.schema.json").read_text())).validate(state)
+    assert state["rootVersion"] == 2
+    for older in (("--signer", "root.pub", "--root", "root.json"), ("--signer", "maintainer.pub")):
+        before = Path("state.json").read_bytes()
+        r = prov("verify", *attested, *older)
+        assert r.exit_code == 1, r.output
+        assert "this job already trusted root v2 (root rollback refused" in one_line(r)
+        assert Path("state.json").read_bytes() == before
