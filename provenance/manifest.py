@@ -349,3 +349,20 @@ def leaf_blob(
         digests = digests.combine_chunks()
     buf = memoryview(digests.buffers()[1])[digests.offset * 32 : (digests.offset + n) * 32]
     return fastsha.sha256_keyed(b"\x00" + _DIGEST_PREFIX, buf, codes, suffixes)
+
+
+def digest_prefixes(digests: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The first 8 bytes of each digest as an unsigned 64-bit integer, in byte order.
+
+    ``digests`` is a ``binary(32)`` Arrow array without nulls (chunked or not). Read as
+    big-endian, so comparing two keys compares the digests' first 8 bytes: sorting by key
+    sorts by digest up to digests that share their first 8 bytes. Returns a ``uint64``
+    array of ``len(digests)`` (a copy of 8 bytes per row).
+    """
+    if isinstance(digests, pa.ChunkedArray):
+        digests = digests.combine_chunks()
+    n = len(digests)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    whole = np.frombuffer(digests.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * digests.offset)
+    return np.ascontiguousarray(whole.reshape(n, 32)[:, :8]).view(">u8").reshape(n).astype(np.uint64)

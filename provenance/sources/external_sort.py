@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.encoding import ROW_DIGEST_ALGORITHM
-from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest
+from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest, digest_prefixes
 from provenance.merkle import MerkleBuilder
 from provenance.sources import memory
 
@@ -294,8 +294,7 @@ def sorted_order(table: pa.Table) -> np.ndarray:
     Returns an int64 permutation.
     """
     n = table.num_rows
-    prefix = np.ascontiguousarray(_fixed32(table.column("digest").chunk(0))[:, :8])
-    key = prefix.view(">u8").reshape(n).astype(np.uint64)  # big-endian: integer order is byte order
+    key = digest_prefixes(table.column("digest").chunk(0))  # big-endian: integer order is byte order
     order = np.argsort(key, kind="stable")
     ordered = key[order]
     tie = ordered[1:] == ordered[:-1]

@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import io
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
-from provenance.lineage.classify import ATTESTED, RELABELED, UNATTRIBUTED, classify, counts
+from provenance.api import add
+from provenance.executor import InlineExecutor
+from provenance.lineage.classify import (
+    ATTESTED,
+    RELABELED,
+    UNATTRIBUTED,
+    LineageStage,
+    batch_records,
+    classify,
+    counts,
+    iter_classified,
+    lineage_memory,
+    write_lineage,
+)
 from provenance.manifest import Manifest
+from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.memory import MemoryLimitError
+from provenance.stages import CommitJob
+from support import digits_table, store_fingerprint
 
 
 def d(name: str) -> bytes:
@@ -94,3 +116,56 @@ def test_no_batches_and_empty_manifest():
     m = manifest([("a", "cat")])
     assert classify(m, empty).column("status").to_pylist() == [UNATTRIBUTED]
     assert classify(manifest([]), empty).num_rows == 0
+
+
+def reference_bytes(table: pa.Table, row_group: int | None = None) -> bytes:
+    """The lineage object as it was written before streaming: one ``pq.write_table`` call."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", row_group_size=row_group)
+    return sink.getvalue()
+
+
+def test_streamed_lineage_is_the_reference_classification_byte_for_byte(tmp_path):
+    # runs of 3 manifest rows, row groups of 4: batch records fall inside runs, across
+    # their edges and outside every run; a run with no batch record takes the shortcut
+    names = [f"r{i}" for i in range(20)]
+    m = manifest([(n, "cat" if i % 3 else "dog") for i, n in enumerate(names)])
+    b = batches(
+        [(n, "cat", "v@1", "vendor", True) for n in names[:12:2]]
+        + [(n, "dog", "crowd@1", "crowd", False) for n in names[5:9]]
+        + [("not in the version", "cat", "v@1", "vendor", True)]
+    )
+    ref = classify(m, b)
+    out = tmp_path / "lineage.parquet"
+    found = write_lineage(iter_classified(m, b, rows=3), str(out), row_group=4)
+    assert found == counts(ref) and found[UNATTRIBUTED] and found[ATTESTED] and found[RELABELED]
+    assert out.read_bytes() == reference_bytes(ref, row_group=4)
+    assert pq.ParquetFile(out).metadata.num_row_groups == 5
+
+
+def test_streamed_lineage_of_no_records_and_of_no_batches(tmp_path):
+    empty = batches([])
+    for m in (manifest([]), manifest([("a", "cat"), ("b", "dog")])):
+        out = tmp_path / f"{len(m)}.parquet"
+        assert write_lineage(iter_classified(m, empty), str(out)) == counts(classify(m, empty))
+        assert out.read_bytes() == reference_bytes(classify(m, empty))
+
+
+def test_the_lineage_stage_refuses_past_the_memory_bound_before_reading_a_batch(workdir, store, keypair, monkeypatch):
+    pq.write_table(digits_table(60), workdir / "batch.parquet")
+    pq.write_table(digits_table(90), workdir / "data.parquet")
+    add(store, workdir / "batch.parquet", source="crowd", unsigned=True)
+    hashed = build_manifest(DatasetSpec(str(workdir / "data.parquet")), executor=InlineExecutor())
+    job = CommitJob(store, "v1", hashed, DatasetSpec(str(workdir / "data.parquet")))
+    need = lineage_memory(store, len(hashed.manifest))
+    before = store_fingerprint(workdir / ".prov")
+    monkeypatch.setenv("PROV_MEMORY_LIMIT", str(need - (1 << 20)))
+    with pytest.raises(MemoryLimitError, match="lineage of 90 records.*PROV_MEMORY_LIMIT="):
+        LineageStage().prepare(job)
+    assert store_fingerprint(workdir / ".prov") == before
+    monkeypatch.setenv("PROV_MEMORY_LIMIT", str(need))
+    prepared = LineageStage().prepare(job)
+    ref = classify(hashed.manifest, batch_records(store))
+    assert prepared.counts == counts(ref) == {ATTESTED: 0, RELABELED: 0, UNATTRIBUTED: 90}  # an unsigned batch
+    assert pq.ParquetFile(prepared.path).read().column("source").to_pylist().count("crowd") == 60
+    assert Path(prepared.path).read_bytes() == reference_bytes(ref)
