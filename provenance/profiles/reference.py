@@ -26,13 +26,10 @@ from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
 from provenance.features.neighbors import batch_neighbour_graph
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, first_per_class
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
 from provenance.profiles.shift import pseudo_batch_shifts
 
 FORMAT_MAGIC = b"PROVPROFILE\x003\n"  # 3: repeat counts (sample_copies), batch drift (batch_shift)
-# The whole sample is bounded whatever the class count, so profile time and memory
-# are too (issue 15: <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB).
-DEFAULT_MAX_TOTAL = 8000
 NEIGHBOURS_KEPT = 16
 # The base is cut into this many pseudo-batches in its file order; reference scores are
 # computed with each record's own batch left out, so they include batch-to-batch drift.

@@ -9,6 +9,8 @@ digests to get into it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +18,9 @@ import pyarrow.compute as pc
 from provenance.manifest import SCHEMA, Manifest
 
 DEFAULT_MAX_PER_CLASS = 2000
+# The whole sample is bounded whatever the class count, so profile time and memory
+# are too (issue 15: <= 3 s up to 100 classes, <= 10 s at 2,000, <= 500 MiB).
+DEFAULT_MAX_TOTAL = 8000
 
 
 def _as_s32(digests: np.ndarray) -> np.ndarray:
@@ -68,34 +73,57 @@ def first_per_class(
     return chosen
 
 
-def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> np.ndarray:
-    """Manifest rows of the profile sample, ascending: per label, the first ``cap`` distinct digests.
+def sample_rows(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS, max_total: int | None = None) -> np.ndarray:
+    """Manifest rows of the profile sample, ascending: per label, the first ``cap`` distinct digests,
+    and of those only the ``max_total`` smallest digests (all of them when None).
 
     The manifest is sorted by (digest, label), so the first rows of each label are its
-    smallest digests. Streamed (see ``sample_table``).
+    smallest digests. Streamed (see ``sample_manifest``).
     """
-    return _stream_sample(manifest, cap)[0]
+    return sample_manifest(manifest, cap, max_total).rows
 
 
-def sample_table(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS) -> pa.Table:
-    """The sample's manifest rows (digest, label, source, locator) in manifest order.
+def sample_table(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS, max_total: int | None = None) -> pa.Table:
+    """The sample's manifest rows (digest, label, source, locator) in manifest order (see ``sample_manifest``)."""
+    return sample_manifest(manifest, cap, max_total).table
 
-    Only those four columns are read, one row group at a time (``Manifest.iter_batches``),
-    so a large file-backed manifest is never loaded whole; each batch is chosen vectorised.
-    """
-    return _stream_sample(manifest, cap)[1]
+
+@dataclass
+class ManifestSample:
+    """The profile sample as chosen from a manifest."""
+
+    rows: np.ndarray  # (m,) int64 manifest row indexes, ascending
+    table: pa.Table  # the rows' digest, label, source and locator, in manifest order
+    copies: np.ndarray  # (m,) int64: manifest rows carrying each sampled record's digest and label (>= 1)
 
 
 _SAMPLE_COLUMNS = ["digest", "label", "source", "locator"]
 
 
-def _stream_sample(manifest: Manifest, cap: int) -> tuple[np.ndarray, pa.Table]:
+def sample_manifest(
+    manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS, max_total: int | None = DEFAULT_MAX_TOTAL
+) -> ManifestSample:
+    """The profile sample of ``manifest`` in one streamed pass that stops when the sample is complete.
+
+    Per label the first ``cap`` distinct records, and of those the ``max_total`` with the
+    smallest digests (None: no total bound). Only four columns are read, one row group at
+    a time (``Manifest.iter_batches``), so a large file-backed manifest is never loaded
+    whole. Rows arrive in digest order and whether a row is chosen depends only on the
+    rows before it, so the first ``max_total`` chosen rows *are* the sample: the pass
+    stops there (and reads on only while the last sampled record's copies continue),
+    which makes it cost O(sample), not O(manifest), on balanced data. Each sampled
+    record's copies (the base's own repeat count, which the duplicates detector judges a
+    delta's copies against) are the length of its run of equal (digest, label) rows,
+    counted in the same pass.
+    """
     label_index: dict[str, int] = {}
     taken = np.zeros(0, dtype=np.int64)
     previous: tuple[np.bytes_, int] | None = None
     rows: list[np.ndarray] = []
     parts: list[pa.Table] = []
-    start = 0
+    copies: list[np.ndarray] = []
+    open_run = False  # the last run seen so far holds a sampled record and may continue
+    total, start = 0, 0
     for batch in manifest.iter_batches(_SAMPLE_COLUMNS):
         n = batch.num_rows
         if n == 0:
@@ -107,44 +135,47 @@ def _stream_sample(manifest: Manifest, cap: int) -> tuple[np.ndarray, pa.Table]:
             [label_index.setdefault(name, len(label_index)) for name in labels.dictionary.to_pylist()], dtype=np.int64
         )
         codes = to_global[labels.indices.to_numpy(zero_copy_only=False)]
+        # run starts among this batch's rows: a new (digest, label), the first row continuing the previous batch's run
+        new_run = np.ones(n, dtype=bool)
+        new_run[1:] = (d[1:] != d[:-1]) | (codes[1:] != codes[:-1])
+        if previous is not None:
+            new_run[0] = bool(d[0] != previous[0] or codes[0] != previous[1])
+        run_starts = np.flatnonzero(new_run)
+        first_end = int(run_starts[0]) if len(run_starts) else n  # rows before it continue the previous run
+        if open_run and first_end:
+            copies[-1][-1] += first_end
+        if max_total is not None and total >= max_total:
+            if first_end < n:
+                break  # the last sampled record's run has ended: the sample is complete
+            continue
         taken = np.concatenate([taken, np.zeros(len(label_index) - len(taken), dtype=np.int64)])
+        dd, cc = d, codes
         if previous is not None:
             # The previous batch's last row goes first again, so copies of it that continue
             # here are seen as copies; it was counted there, so it is not counted twice.
-            d = np.concatenate([np.array([previous[0]], dtype="S32"), d])
-            codes = np.concatenate([[previous[1]], codes])
+            dd = np.concatenate([np.array([previous[0]], dtype="S32"), d])
+            cc = np.concatenate([[previous[1]], codes])
             taken[previous[1]] -= 1
         previous = (d[-1], int(codes[-1]))
-        chosen = np.sort(first_per_class(d, codes, len(label_index), cap, taken=taken))
-        if len(d) > n:
+        chosen = np.sort(first_per_class(dd, cc, len(label_index), cap, taken=taken))
+        if len(dd) > n:
             chosen = chosen[chosen > 0] - 1
+        if max_total is not None:
+            chosen = chosen[: max_total - total]
+        run_lengths = np.diff(np.append(run_starts, n))
+        if len(run_starts):  # else the whole batch continues the previous run, open or not
+            open_run = bool(len(chosen)) and bool(chosen[-1] == run_starts[-1])
         if len(chosen):
             rows.append(chosen + start)
             parts.append(pa.Table.from_batches([batch]).take(pa.array(chosen)))
+            # every chosen row starts a run (a copy of the row before it is never chosen)
+            copies.append(run_lengths[np.searchsorted(run_starts, chosen)].astype(np.int64))
+        total += len(chosen)
         start += n
+        if max_total is not None and total >= max_total and not open_run:
+            break
     picked = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     schema = pa.schema([SCHEMA.field(name) for name in _SAMPLE_COLUMNS])
     table = pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
-    return picked.astype(np.int64), table
-
-
-def copies_of(manifest: Manifest, sample: pa.Table) -> np.ndarray:
-    """How many manifest rows carry the digest and label of each row of ``sample`` (as
-    ``sample_table`` gives it): the base's own repeat count of each sampled record, which
-    the duplicates detector judges a delta's copies against. Streams the manifest's
-    digest and label columns one row group at a time."""
-    wanted = {
-        (d, l): i
-        for i, (d, l) in enumerate(zip(sample.column("digest").to_pylist(), sample.column("label").to_pylist()))
-    }
-    counts = np.zeros(len(wanted), dtype=np.int64)
-    if not wanted:
-        return counts
-    value_set = pa.array(sorted({d for d, _ in wanted}), pa.binary(32))
-    for batch in manifest.iter_batches(["digest", "label"]):
-        hit = batch.filter(pc.is_in(batch.column("digest"), value_set=value_set))
-        for d, label in zip(hit.column("digest").to_pylist(), hit.column("label").to_pylist()):
-            i = wanted.get((d, label))
-            if i is not None:
-                counts[i] += 1
-    return counts
+    counts = np.concatenate(copies) if copies else np.zeros(0, dtype=np.int64)
+    return ManifestSample(picked.astype(np.int64), table, counts)

@@ -21,7 +21,7 @@ from provenance.manifest import Manifest
 from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import ReferenceProfile, build_profile
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, copies_of, sample_table
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, sample_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import read_records
 from provenance.stages import CommitJob
@@ -47,7 +47,8 @@ def build_version_profile(
     ``InputError``) when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
-    part = sample_table(manifest, cap)
+    sample = sample_manifest(manifest, cap)
+    part = sample.table
     digests = part.column("digest").to_pylist()
     locators = part.column("locator").to_pylist()
     if kind == "tree":
@@ -64,7 +65,7 @@ def build_version_profile(
         sources=part.column("source").to_pylist(),
         max_per_class=cap,
         positions=file_order(locators),
-        copies=copies_of(manifest, part),
+        copies=sample.copies,
         featurizer_spec=resolved_spec.to_dict(),
     )
     counts = manifest.label_counts()
