@@ -59,37 +59,82 @@ def reference_of(Z: np.ndarray, labels: np.ndarray, n_classes: int, weights: np.
     """The comparison data for records ``Z`` (m, d) with class indexes ``labels`` (m,),
     under linear-model ``weights`` ((d+1) x k)."""
     Z = np.asarray(Z, dtype=np.float64)
-    m, d = Z.shape
+    Xb, res = loss_residuals(weights, Z.astype(np.float32), labels)
+    return _reference_from_sums(_sums(Z, labels, n_classes, Xb, res))
+
+
+@dataclass
+class _Sums:
+    """Additive sufficient statistics of a set of records, from which ``Reference`` follows:
+    sums over records can be added and subtracted, so the rest of a sample is its whole
+    minus one batch."""
+
+    counts: np.ndarray  # (k,)
+    class_sums: np.ndarray  # (k, d)
+    scatter: np.ndarray  # (d, d) sum of z z'
+    gradient_sum: np.ndarray  # (d+1, k) sum of outer(x_i, r_i)
+    gradient_sq: float  # sum of |x_i|^2 |r_i|^2
+
+    def plus(self, other: _Sums, sign: float = 1.0) -> _Sums:
+        return _Sums(
+            self.counts + sign * other.counts,
+            self.class_sums + sign * other.class_sums,
+            self.scatter + sign * other.scatter,
+            self.gradient_sum + sign * other.gradient_sum,
+            self.gradient_sq + sign * other.gradient_sq,
+        )
+
+
+def _sums(Z: np.ndarray, labels: np.ndarray, n_classes: int, Xb: np.ndarray, res: np.ndarray) -> _Sums:
+    """``_Sums`` of records ``Z`` (float64) whose loss factors are ``Xb``, ``res`` (``loss_residuals``)."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    sums = np.zeros((n_classes, d))
-    np.add.at(sums, labels, Z)
-    means = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], Z.mean(axis=0) if m else 0.0)
-    residuals = Z - means[labels]
-    cov = residuals.T @ residuals / max(m - 1, 1)
+    class_sums = np.zeros((n_classes, Z.shape[1]))
+    np.add.at(class_sums, labels, Z)
+    Xb64, res64 = Xb.astype(np.float64), res.astype(np.float64)
+    sq = (Xb64**2).sum(1) * (res64**2).sum(1)
+    return _Sums(counts, class_sums, Z.T @ Z, Xb64.T @ res64, float(sq.sum()))
+
+
+def _reference_from_sums(s: _Sums) -> Reference:
+    """``Reference`` from additive sums: the within-class scatter is the raw scatter minus
+    each class's ``n_c mean_c mean_c'`` (exact, as the residuals' own products)."""
+    counts = s.counts
+    m = int(round(float(counts.sum())))
+    d = s.class_sums.shape[1]
+    overall = s.class_sums.sum(axis=0) / m if m else np.zeros(d)
+    present = counts > 0
+    means = np.where(present[:, None], s.class_sums / np.maximum(counts, 1)[:, None], overall)
+    within = s.scatter - (s.class_sums[present].T / counts[present]) @ s.class_sums[present]
+    cov = within / max(m - 1, 1)
     shrink = min(1.0, 0.05 + d / max(m, 1))
     target = max(float(np.trace(cov)) / max(d, 1), 1e-6)
     cov = (1 - shrink) * cov + shrink * target * np.eye(d)
     values, vectors = np.linalg.eigh(cov)
     whitener = (vectors / np.sqrt(np.maximum(values, 1e-9))) @ vectors.T
-    Xb, res = loss_residuals(weights, Z.astype(np.float32), labels)
-    g_mean = mean_gradient(Xb.astype(np.float64), res.astype(np.float64))
-    sq = (Xb.astype(np.float64) ** 2).sum(1) * (res.astype(np.float64) ** 2).sum(1)
+    g_mean = s.gradient_sum / max(m, 1)
     return Reference(
         class_counts=counts,
         class_means=means,
-        residual_mean=residuals.mean(axis=0) if m else np.zeros(d),
+        residual_mean=np.zeros(d),  # the residuals from the records' own class means sum to zero
         residual_var=target,
         whitener=whitener,
         gradient_mean=g_mean,
-        gradient_var=max(float(sq.mean() - (g_mean**2).sum()), 1e-12),
+        gradient_var=max(s.gradient_sq / max(m, 1) - float((g_mean**2).sum()), 1e-12),
         n=m,
     )
 
 
-def shift_statistics(Z: np.ndarray, labels: np.ndarray, ref: Reference, weights: np.ndarray) -> np.ndarray:
+def shift_statistics(
+    Z: np.ndarray,
+    labels: np.ndarray,
+    ref: Reference,
+    weights: np.ndarray,
+    factors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The ``SIGNALS`` (4,) of a batch ``Z`` (n, d) with class indexes ``labels`` (n,; -1
     for a class the reference lacks) against ``ref``; ``weights`` is the linear model the
-    batch's gradients are taken under (fitted without the batch)."""
+    batch's gradients are taken under (fitted without the batch). ``factors``, when given,
+    are ``loss_residuals(weights, Z, labels)`` already computed (every label known)."""
     Z = np.asarray(Z, dtype=np.float64)
     n, d = Z.shape
     if n == 0:
@@ -110,7 +155,9 @@ def shift_statistics(Z: np.ndarray, labels: np.ndarray, ref: Reference, weights:
         white = residuals @ ref.whitener
         top = _top_eigenvalue(white.T @ white / nk)
         spectral = max(top - (1.0 + np.sqrt(d / nk)) ** 2, 0.0)
-        Xb, res = loss_residuals(weights, Z[known].astype(np.float32), labels[known])
+        Xb, res = (
+            factors if factors is not None else loss_residuals(weights, Z[known].astype(np.float32), labels[known])
+        )
         shift = mean_gradient(Xb.astype(np.float64), res.astype(np.float64)) - ref.gradient_mean
         gradient = max(float((shift**2).sum()) / ref.gradient_var - (1.0 / nk + 1.0 / max(ref.n, 1)), 0.0)
     else:
@@ -127,17 +174,32 @@ def pseudo_batch_shifts(
     batches, all). Everything is out of sample: a batch of parity p, and the other
     batches of parity p it is compared with, are taken under the model fitted on parity
     1 - p. Batches with fewer than 2 records (or nothing to compare with) give zeros.
+
+    The same as ``reference_of`` on the rest and ``shift_statistics`` on the batch, for
+    each batch, but each record's loss factors are computed once per parity and each
+    batch's rest is the parity's additive sums minus the batch's (``_Sums``): the softmax
+    over n x k runs twice, not once per batch, which is what 2,000 classes made slow.
     """
+    Z = np.asarray(Z, dtype=np.float64)
     count = int(batches.max()) + 1 if len(batches) else 0
     out = np.zeros((count, len(SIGNALS)))
-    for b in range(count):
-        mine = batches == b
-        rest = (batches % 2 == b % 2) & ~mine
-        if mine.sum() < 2 or rest.sum() < 2:
-            continue
-        model = weights[1 - (b % 2)]
-        ref = reference_of(Z[rest], labels[rest], n_classes, model)
-        out[b] = shift_statistics(Z[mine], labels[mine], ref, model)
+    for parity in (0, 1):
+        model = weights[1 - parity]
+        members = np.flatnonzero(batches % 2 == parity)
+        Xb, res = loss_residuals(model, Z[members].astype(np.float32), labels[members])
+        of_batch = batches[members]
+        per_batch = {
+            b: (rows, _sums(Z[members[rows]], labels[members[rows]], n_classes, Xb[rows], res[rows]))
+            for b in range(parity, count, 2)
+            for rows in [np.flatnonzero(of_batch == b)]
+        }
+        whole = _sums(Z[members], labels[members], n_classes, Xb, res)
+        for b, (rows, part) in per_batch.items():
+            if len(rows) < 2 or len(members) - len(rows) < 2:
+                continue
+            ref = _reference_from_sums(whole.plus(part, -1.0))
+            chosen = members[rows]
+            out[b] = shift_statistics(Z[chosen], labels[chosen], ref, model, (Xb[rows], res[rows]))
     return out
 
 
