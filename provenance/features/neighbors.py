@@ -1,7 +1,7 @@
 """Exact nearest neighbours in blocks, so memory stays bounded whatever the sizes.
 
-Shared by the reference profile (neighbour graph of the sample, built once at commit)
-and by the detectors (delta records against the sample).
+Used by the detectors (delta records against the profile's sample) and by the reference
+profile's neighbour graph (``profiles.graph``, built once at commit).
 """
 
 from __future__ import annotations
@@ -204,74 +204,3 @@ def _store_min(out: dict, name: str, rows: np.ndarray, block: np.ndarray, offset
     best, best_d2 = _min_with_offset(block, offset)
     out[name + "_idx"][rows] = np.where(np.isfinite(best_d2), best, -1)
     out[name + "_dist"][rows] = np.sqrt(best_d2)
-
-
-def _top_k(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indexes and distances of each row's k smallest entries, ties broken by index."""
-    rows, m = d2.shape
-    idx = np.full((rows, k), -1, dtype=np.int64)
-    dist = np.full((rows, k), np.inf, dtype=np.float32)
-    k_eff = min(k, m)
-    if rows == 0 or k_eff == 0:
-        return idx, dist
-    part = np.argpartition(d2, k_eff - 1, axis=1)[:, :k_eff] if k_eff < m else np.tile(np.arange(m), (rows, 1))
-    part_d2 = np.take_along_axis(d2, part, axis=1)
-    order = np.lexsort((part, part_d2), axis=1)
-    block_idx = np.take_along_axis(part, order, axis=1)
-    block_d2 = np.take_along_axis(part_d2, order, axis=1)
-    idx[:, :k_eff] = np.where(np.isfinite(block_d2), block_idx, -1)
-    dist[:, :k_eff] = np.sqrt(block_d2)
-    return idx, dist
-
-
-def batch_neighbour_graph(Z: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Neighbour geometry of a reference sample, leave-one-out and leave-one-batch-out.
-
-    ``Z`` (m x d) are the sample's standardised features, ``labels`` (m,) class indexes
-    sorted ascending, ``groups`` (m,) the pseudo-batch of each record. Returns ``loo_idx``
-    and ``loo_dist`` (m x k, each record's k nearest others), ``idx`` and ``dist`` (m x k,
-    the k nearest records of *other* pseudo-batches) and ``own_dist`` / ``other_dist``
-    (m,), the nearest record of another batch with the same / another label.
-
-    Leaving the record's whole batch out is what makes the reference look like a new
-    batch would: a delta's records never have their own batch-mates in the base (grouped
-    cross-validation; the conformal calibration sees the same drift a new source brings).
-    """
-    m = len(Z)
-    out = {
-        "loo_idx": np.full((m, k), -1, dtype=np.int64),
-        "loo_dist": np.full((m, k), np.inf, dtype=np.float32),
-        "idx": np.full((m, k), -1, dtype=np.int64),
-        "dist": np.full((m, k), np.inf, dtype=np.float32),
-        "own_dist": np.full(m, np.inf, dtype=np.float32),
-        "other_dist": np.full(m, np.inf, dtype=np.float32),
-    }
-    if m == 0:
-        return out
-    if np.any(np.diff(labels) < 0):
-        raise ValueError("batch_neighbour_graph needs the records sorted by label")
-    Z = Z.astype(np.float64, copy=False)
-    norms = np.einsum("ij,ij->i", Z, Z)
-    present, starts = np.unique(labels, return_index=True)
-    ends = np.r_[starts[1:], m]
-    spans = {int(l): (int(a), int(b)) for l, a, b in zip(present, starts, ends)}
-    for start in range(0, m, _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, m)
-        rows = np.arange(stop - start)
-        d2 = squared_distances(Z[start:stop], Z, norms)
-        d2[rows, start + rows] = np.inf
-        out["loo_idx"][start:stop], out["loo_dist"][start:stop] = _top_k(d2, k)
-        d2[groups[start:stop, None] == groups[None, :]] = np.inf
-        out["idx"][start:stop], out["dist"][start:stop] = _top_k(d2, k)
-        block_labels = labels[start:stop]
-        for label in np.unique(block_labels):
-            in_block = rows[block_labels == label]
-            lo, hi = spans[int(label)]
-            sub = d2[in_block]
-            own = sub[:, lo:hi].min(axis=1) if hi > lo else np.full(len(in_block), np.inf)
-            other = np.minimum(
-                sub[:, :lo].min(axis=1) if lo > 0 else np.inf, sub[:, hi:].min(axis=1) if hi < m else np.inf
-            )
-            out["own_dist"][start + in_block] = np.sqrt(own)
-            out["other_dist"][start + in_block] = np.sqrt(other)
-    return out

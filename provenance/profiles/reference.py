@@ -24,8 +24,8 @@ import numpy as np
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
 from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
-from provenance.features.neighbors import batch_neighbour_graph
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
+from provenance.profiles.graph import batch_neighbour_graph
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
 from provenance.profiles.shift import pseudo_batch_shifts
 

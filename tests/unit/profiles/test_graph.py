@@ -1,0 +1,63 @@
+"""The profile's neighbour graph equals its definition, computed by brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from provenance.profiles.graph import batch_neighbour_graph
+
+
+def brute_force(Z, labels, groups, k):
+    """Every pair's distance, fully sorted (ties by index): the definition."""
+    m = len(Z)
+    d = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1))
+    out = {name: [] for name in ("loo_idx", "loo_dist", "idx", "dist", "own_dist", "other_dist")}
+    for i in range(m):
+        by_distance = np.lexsort((np.arange(m), d[i]))  # nearest first, ties by index
+        by_distance = by_distance[by_distance != i]
+        others = by_distance.tolist()
+        other_batches = by_distance[groups[by_distance] != groups[i]].tolist()
+        for name, pool in (("loo", others), ("", other_batches)):
+            nearest = pool[:k]
+            idx = nearest + [-1] * (k - len(nearest))
+            out[f"{name}_idx" if name else "idx"].append(idx)
+            out[f"{name}_dist" if name else "dist"].append([d[i, j] for j in nearest] + [np.inf] * (k - len(nearest)))
+        elsewhere = groups != groups[i]
+        for name, same in (("own_dist", labels == labels[i]), ("other_dist", labels != labels[i])):
+            out[name].append(d[i, elsewhere & same].min(initial=np.inf))
+    return {name: np.array(v) for name, v in out.items()}
+
+
+@pytest.mark.parametrize("m,k,batches", [(1, 4, 1), (7, 16, 3), (300, 5, 10), (300, 16, 4), (1100, 3, 10)])
+def test_graph_equals_brute_force(m, k, batches):
+    rng = np.random.default_rng(m + k)
+    labels = np.sort(rng.integers(0, 6, m))
+    groups = rng.integers(0, batches, m)
+    # batches far apart, so a record's nearest are mostly its batch-mates (the search of
+    # other batches must then look past its first candidates)
+    Z = rng.normal(size=(m, 5)) + 4.0 * groups[:, None] + labels[:, None]
+    got = batch_neighbour_graph(Z, labels, groups, k)
+    want = brute_force(Z, labels, groups, k)
+    for name in ("loo_idx", "idx"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    for name in ("loo_dist", "dist", "own_dist", "other_dist"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, err_msg=name)
+
+
+def test_labels_must_be_sorted():
+    with pytest.raises(ValueError, match="sorted by label"):
+        batch_neighbour_graph(np.zeros((3, 2)), np.array([1, 0, 2]), np.zeros(3, dtype=int), 2)
+
+
+def test_ties_are_broken_by_index_whatever_the_partial_sort_kept():
+    """Integer features on a small grid: many records at exactly equal distances."""
+    rng = np.random.default_rng(3)
+    m = 1500
+    labels = np.sort(rng.integers(0, 4, m))
+    groups = rng.integers(0, 10, m)
+    Z = rng.integers(0, 3, (m, 2)).astype(np.float64)
+    got = batch_neighbour_graph(Z, labels, groups, 6)
+    want = brute_force(Z, labels, groups, 6)
+    for name in ("loo_idx", "idx"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
