@@ -29,6 +29,7 @@ from provenance import input_file
 from provenance.errors import InputError
 from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
+from provenance.gate.conflicts import MaxConflictingSignedLabels
 from provenance.gate.rules import (
     BlockQuarantinedSources,
     ForbiddenSources,
@@ -54,6 +55,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     VerifySignatures,
     VerifyData,
     MaxRelabeledAfterSource,
+    MaxConflictingSignedLabels,
     MaxUnattributed,
     MaxUnattributedFraction,
     MaxUnsignedAdditions,
@@ -292,6 +294,7 @@ def rule_set(policy: Policy) -> RuleSet:
     built = [
         VerifyData.from_settings(s),
         MaxRelabeledAfterSource.from_settings(s),
+        MaxConflictingSignedLabels.from_settings(s),
         MaxUnattributed.from_settings(s),
         MaxUnattributedFraction.from_settings(s),
         MaxUnsignedAdditions.from_settings(s),

@@ -387,3 +387,31 @@ def test_unattributed_additions_to_a_base_signed_at_source_block_unless_the_poli
     assert "every record of va is signed at source" in rule["reason"]
     Path("lax.toml").write_text("[lineage]\nmax_relabeled_after_source = 0\nunattributed_beside_signed = false\n")
     assert _beside_signed(prov, "vb", "va", "lax.toml")["status"] == "off"
+
+
+def test_a_vendor_relabeling_another_vendors_records_is_a_conflict(prov, template_trust, workdir):
+    """Security review, finding 9: vendorB re-delivers 5 of the vendor's signed records with other
+    labels, signed with its own valid key. Lineage attests them to vendorB (a signed batch with
+    the same label wins), so no relabel rule saw it; the signers' disagreement now blocks."""
+    n_base = template_trust.facts["n_base"]
+    rows = list(range(n_base, n_base + 10, 2))
+    relabel("vendor-batch.parquet", [i - n_base for i in rows], "b-flipped.parquet")
+    pq.write_table(pq.read_table("b-flipped.parquet").take([i - n_base for i in rows]), "vendorB-batch.parquet")
+    relabel("v2.parquet", rows, "v2b.parquet")
+    for args in (
+        ("keys", "generate", "vendorB"),
+        ("sign", "vendorB-batch.parquet", "--source", "vendorB", "--key", "vendorB.key"),
+        ("trust", "add", "vendorB", "vendorB.pub", "--key", "maintainer.key"),
+        ("add", "vendorB-batch.parquet", "--source", "vendorB", *PINNED),
+        ("commit", "v2b.parquet", "--tag", "v2b", "--parent", "v1", "--key", "maintainer.key", *PINNED),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, (args, r.output)
+    r = prov("check", "v2b", "--base", "v1", "--policy", "policy.toml", "--format", "json", *PINNED)
+    rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    assert r.exit_code == 1, r.output
+    assert rules["lineage.max_relabeled_after_source"]["status"] == "pass"  # attested to vendorB: no relabel seen
+    conflict = rules["lineage.max_conflicting_signed_labels"]
+    assert conflict["status"] == "block" and conflict["count"] == 5, conflict
+    assert {x["source"] for x in conflict["records"]} == {"vendorB"}
+    assert all("vendor signed" in x["detail"] and "vendorB signed" in x["detail"] for x in conflict["records"])

@@ -27,6 +27,7 @@ def test_the_default_policy_rules_in_report_order():
     names = policy.rule_set(settings(detectors={"enabled": False})).name
     assert names == (
         "requires(integrity.verify_signatures, all_of(integrity.verify_data, lineage.max_relabeled_after_source, "
+        "lineage.max_conflicting_signed_labels, "
         "lineage.max_unattributed, lineage.max_unsigned_additions, lineage.unsigned_from_signing_sources, "
         "lineage.unattributed_beside_signed, "
         "lineage.block_quarantined_sources, "
