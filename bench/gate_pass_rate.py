@@ -61,7 +61,7 @@ def gate(profile, delta) -> dict:
     extreme = [i for i, v in enumerate(verdicts.records) if v.extreme_p <= DEFAULT_EXTREME_ALPHA / max(n, 1)]
     drift = batch_drift(profile, delta)
     budget = flag_budget(
-        n, FPR, ALPHA, verdicts.reference_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags
+        n, FPR, ALPHA, verdicts.beyond_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags
     )
     blocking = []
     if flagged > budget.flags or len(verdicts.beyond_reference) > budget.beyond:

@@ -22,9 +22,9 @@ batch in the base (a source's earlier delivery) would buy later deliveries hundr
 extra flags.
 
 A second count keeps the budget from hiding strong evidence: records *beyond the whole
-reference* (combined p below 1 / (m + 1), the smallest rank a conformal p-value reaches).
-A clean exchangeable record lands there with probability 1 / (m + 1), so a delta of
-``n`` records has about ``n / (m + 1)`` of them, with the same overdispersion; many more
+reference*, trimmed of its most extreme pseudo-batch (``combine.trimmed_reference``; m'
+records kept). A clean exchangeable record lands there with probability about
+1 / (m' + 1), so a delta of ``n`` records has about ``n / (m' + 1)`` of them, with the same overdispersion; many more
 block even when the flag count stays within its budget.
 """
 
@@ -155,7 +155,8 @@ def flag_budget(
 
     Args:
         n: records the verdict judges; fpr: the combined verdict's rate; alpha: the gate's level.
-        reference_size: m, reference records with a combined statistic (``Verdicts.reference_size``).
+        reference_size: m', the records of the trimmed reference that "beyond" is judged against
+            (``Verdicts.beyond_size``); a clean record lies beyond all of them at rate 1 / (m' + 1).
         batch_sizes, batch_flags: per pseudo-batch of the reference, its records and how many the
             combined calibration flags (``Verdicts.reference_batch_sizes`` / ``reference_batch_flags``);
             empty for a binomial budget.

@@ -20,6 +20,13 @@ the rank runs out; there P continues as (1 / (m + 1)) * T(x) / T_min, so records
 everything in the reference keep ranking by their per-detector tail p-values (the gate
 uses that to block records "far outside anything the reference explains").
 
+"Beyond the reference" is judged against a *trimmed* reference (attack review 2, finding
+1(a)): the pseudo-batch holding the most extreme reference record is left out, and a
+record is beyond when its statistic lies below every record of the other batches. One
+earlier accepted batch of odd records in the base (a source's waived delivery) would
+otherwise set the bar for every later delivery and disarm the count. The rate a clean
+record lands there is taken as 1 / (m' + 1), m' the records kept (``beyond_size``).
+
 Drift: the reference scores are computed with each record's pseudo-batch (a run of the
 base's file order) left out, so the reference already shows what a new batch looks
 like to the detectors; that is what lets the guarantee hold on clean batches taken in
@@ -84,6 +91,10 @@ class Verdicts:
     # of them the calibration flags (the drift the gate's budget allows for, ``detectors.budget``)
     reference_batch_sizes: list[int] = field(default_factory=list)
     reference_batch_flags: list[int] = field(default_factory=list)
+    # records whose combined p-value is below ``beyond_p`` lie beyond every record of the
+    # trimmed reference (``trimmed_reference``), which holds ``beyond_size`` records
+    beyond_p: float = 0.0
+    beyond_size: int = 0
 
     @property
     def flagged(self) -> list[RecordVerdict]:
@@ -92,11 +103,10 @@ class Verdicts:
 
     @property
     def beyond_reference(self) -> list[RecordVerdict]:
-        """Flagged records whose statistic lies beyond every reference record's (p < 1 / (m + 1))."""
-        if self.reference_size <= 0:
+        """Flagged records whose statistic lies beyond every record of the trimmed reference (p < ``beyond_p``)."""
+        if self.beyond_size <= 0:
             return []
-        lowest = 1.0 / (self.reference_size + 1.0)
-        return [r for r in self.records if r.flagged and r.p_value < lowest]
+        return [r for r in self.records if r.flagged and r.p_value < self.beyond_p]
 
     def summary(self) -> dict:
         """How the verdicts were calibrated and how many records were scored and flagged."""
@@ -124,6 +134,27 @@ def combined_p_values(T: np.ndarray, reference_T: np.ndarray) -> np.ndarray:
     beyond = T < ref[0]
     p = np.where(beyond, (1.0 / (m + 1.0)) * np.maximum(T, 0.0) / lowest, p)
     return np.clip(p, 0.0, 1.0)
+
+
+def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> tuple[float, int]:
+    """The bar for "beyond the reference": ``(T_bar, m')``.
+
+    ``reference_T`` (m,) are the reference records' combined statistics (NaN where none),
+    ``batches`` (m,) their pseudo-batches. With three or more pseudo-batches, the one
+    holding the smallest statistic is left out: ``T_bar`` is the smallest statistic of the
+    others and ``m'`` their number, so a batch of odd base records cannot lower the bar
+    (attack review 2, finding 1(a)). Otherwise the whole reference: its minimum and size.
+    ``(0.0, 0)`` when no reference record has a statistic.
+    """
+    ok = np.isfinite(reference_T)
+    if not ok.any():
+        return 0.0, 0
+    T = reference_T[ok]
+    if batches is None or len(batches) != len(reference_T) or len(np.unique(batches[ok])) < 3:
+        return float(T.min()), int(len(T))
+    b = np.asarray(batches)[ok]
+    kept = b != b[int(np.argmin(T))]
+    return float(T[kept].min()), int(kept.sum())
 
 
 def combine(
@@ -182,6 +213,9 @@ def combine(
             batch_flags.append(int(flagged_ref[members].sum()))
         by_batch = [k / s for s, k in zip(batch_sizes, batch_flags, strict=True)]
 
+    bar, beyond_size = trimmed_reference(ref_T, batches)
+    beyond_p = float(combined_p_values(np.array([bar]), ref_T)[0]) if beyond_size else 0.0
+
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
         [np.asarray(r.extreme_p) for r in with_extreme],
@@ -220,6 +254,8 @@ def combine(
         reference_flag_rate_by_batch=by_batch,
         reference_batch_sizes=batch_sizes,
         reference_batch_flags=batch_flags,
+        beyond_p=beyond_p,
+        beyond_size=beyond_size,
     )
 
 

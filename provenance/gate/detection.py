@@ -216,7 +216,8 @@ class CombinedFlagBudget(DetectorRule):
     is the beta-binomial upper limit at ``alpha``, its overdispersion estimated from how
     the base's own pseudo-batches spread (natural drift between batches; binomial when they
     do not spread). A second count blocks too: records beyond every reference record
-    (combined p below 1 / (m + 1)) past their own budget. ``max_flagged`` caps the first.
+    past their own budget (the reference trimmed of its most extreme pseudo-batch, so one
+    odd batch in the base cannot disarm it: ``combine.trimmed_reference``). ``max_flagged`` caps the first.
     """
 
     key = "detectors.combined"
@@ -247,12 +248,12 @@ class CombinedFlagBudget(DetectorRule):
             n,
             self.fpr,
             self.alpha,
-            verdicts.reference_size,
+            verdicts.beyond_size,
             verdicts.reference_batch_sizes,
             verdicts.reference_batch_flags,
         )
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
-        beyond = [r for r in records if r["p_value"] < budget.beyond_rate]
+        beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
         status: Status = "block" if k > allowed or len(beyond) > budget.beyond else "pass"
         test = "beta-binomial" if budget.rho > 0 else "binomial"
         drift = f", drift between the base's batches rho {budget.rho:.2g}" if budget.rho > 0 else ""

@@ -1,0 +1,58 @@
+"""The combined verdict's reference: what "beyond every reference record" is judged against."""
+
+import hashlib
+
+import numpy as np
+
+from provenance.detectors import Delta, run_detectors
+from provenance.detectors.budget import flag_budget
+from provenance.detectors.combine import combine, trimmed_reference
+from provenance.profiles.reference import build_profile
+
+
+def _digests(X: np.ndarray) -> list[bytes]:
+    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+
+
+def _two_classes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.choice(["a", "b"], n)
+    X = rng.normal(size=(n, 4))
+    X[:, 0] += np.where(labels == "a", 1.0, -1.0)
+    return X.astype(np.float32), labels
+
+
+def test_one_odd_batch_in_the_reference_does_not_lower_the_bar():
+    T = np.linspace(0.01, 1.0, 100)
+    batches = np.repeat(np.arange(10), 10)
+    odd = T.copy()
+    odd[50:53] = [1e-9, 1e-8, 1e-7]  # three extreme records, all in pseudo-batch 5
+    assert trimmed_reference(odd, batches) == (0.01, 90)
+    assert trimmed_reference(T, batches) == (T[10], 90)  # batch 0 holds the minimum: left out
+    assert trimmed_reference(odd, None) == (1e-9, 100)  # without pseudo-batches: the whole reference
+
+
+def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_through():
+    """Attack review 2, finding 1(a), replayed: the same delivery (all 300 new records moved
+    toward the other class on f0) against a clean base and against a base whose rows 500-529
+    were shifted on an unrelated feature (an earlier accepted batch). "Beyond every reference
+    record" was beyond the most extreme base record, so the odd base took the count from 5
+    to 0 and the delivery passed; against the trimmed reference both block on it."""
+    rng = np.random.default_rng(5)
+    X, y = _two_classes(rng, 1000)
+    Xn, yn = _two_classes(rng, 300)
+    Xn[:, 0] += np.where(yn == "a", -1.0, 1.0).astype(np.float32)
+    delta = Delta(
+        _digests(Xn), Xn, list(yn), ["vendor"] * 300, ["added"] * 300, [None] * 300,
+        np.zeros(300, np.int64), np.zeros(300, np.int64),
+    )  # fmt: skip
+    beyond = {}
+    for name, base in (("clean", X), ("odd", X.copy())):
+        if name == "odd":
+            base[500:530, 3] += 2.5
+        profile = build_profile(base, y, _digests(base), featurizer="x", positions=np.arange(len(base)))
+        verdicts = combine(run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches)
+        budget = flag_budget(300, 0.01, 0.001, verdicts.beyond_size, verdicts.reference_batch_sizes,
+                             verdicts.reference_batch_flags)  # fmt: skip
+        beyond[name] = len(verdicts.beyond_reference)
+        assert beyond[name] > budget.beyond, (name, beyond[name], budget.beyond)
+    assert beyond["odd"] >= beyond["clean"] - 2
