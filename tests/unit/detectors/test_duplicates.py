@@ -89,3 +89,43 @@ def test_five_rows_of_one_new_record_are_a_flood_in_data_that_never_repeats(digi
     result = get_detector("duplicates").run(digits_split.profile, delta, fpr=0.01)
     assert result.extreme_p[-1] <= 0.01 / n and result.findings[-1].flagged
     assert "4 extra exact copies" in result.findings[-1].explanation
+
+
+def test_a_jittered_flood_is_flagged_by_its_count_where_the_base_has_its_own_near_twins():
+    """A flood of six jittered copies of one record, in weather-like data whose base has a
+    few near-identical readings of its own (the seattle_weather case of the gate bench):
+    the copies' closeness stays inside the base's range (p ~0.003, not flagged at the
+    combined 0.01), but six near copies where a base record has 0.04 are a flood."""
+    from provenance.detectors import Delta, run_detectors
+    from provenance.detectors.combine import combine
+    from provenance.profiles.reference import build_profile
+
+    rng = np.random.default_rng(7)
+
+    def readings(n):
+        rain = rng.exponential(1.0, n) * (rng.random(n) < 0.4)
+        X = np.column_stack([rain, rng.normal(15, 7, n), rng.normal(8, 5, n), rng.gamma(3, 1, n)])
+        X = np.round(X, 0).astype(np.float32)
+        return X, np.where(X[:, 0] > 0, "rain", "sun")
+
+    Xb, yb = readings(800)
+    calm = np.array([0, 10, 5, 2]) + rng.normal(0, 0.004, (6, 4)) * Xb.std(0)  # near-identical calm days
+    Xb, keep = np.unique(np.vstack([Xb, calm]).astype(np.float32), axis=0, return_index=True)
+    yb = np.concatenate([yb, ["sun"] * 6])[keep]
+    Xc, yc = readings(300)
+    fresh = np.array([d not in set(digests_of(Xb)) for d in digests_of(Xc)])
+    Xc, keep = np.unique(Xc[fresh], axis=0, return_index=True)
+    yc = yc[fresh][keep]
+    flood = (Xb[5] + rng.normal(0, 0.03, (6, 4)) * Xb.std(0)).astype(np.float32)
+    X, y = np.vstack([Xc, flood]), [*yc, *[yb[5]] * 6]
+    n = len(X)
+    profile = build_profile(Xb, yb, digests_of(Xb), featurizer="x", positions=np.arange(len(Xb)))
+    delta = Delta(
+        digests_of(X), X, y, ["v"] * n, ["added"] * n, [None] * n, np.zeros(n, np.int64), np.zeros(n, np.int64)
+    )
+    results = run_detectors(profile, delta, fpr=0.01)
+    verdicts = combine(results, 0.01, profile.sample_batches)
+    assert all(v.flagged for v in verdicts.records[-6:])
+    assert sum(v.flagged for v in verdicts.records[:-6]) <= 0.02 * (n - 6)
+    duplicates = next(r for r in results if r.detector == "duplicates")
+    assert "near copies where a base record has" in duplicates.findings[-1].explanation
