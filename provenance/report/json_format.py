@@ -20,26 +20,50 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _compact(item: Any) -> str:
+    """One record as compact JSON, keys sorted; ``_clean`` (a walk of every value) only when its
+    JSON holds NaN or infinity (or a string that says so: cleaning it changes nothing)."""
+    text = json.dumps(item, sort_keys=True)
+    if "NaN" in text or "Infinity" in text:
+        text = json.dumps(_clean(item), sort_keys=True)
+    return text
+
+
+def _lines(items: list, indent: str) -> str:
+    """A list of records, one compact JSON object per line."""
+    if not items:
+        return "[]"
+    body = ",\n".join(indent + "  " + _compact(item) for item in items)
+    return f"[\n{body}\n{indent}]"
+
+
 def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report as JSON (RFC 8259), keys sorted; NaN and infinity become null.
 
-    The summary is indented; the listed records go out one compact object per line.
+    The summary is indented; the listed records (``changes``) and the detector findings
+    (``findings``, one per scored record) go out one compact object per line, at the end.
     """
-    # Indented for the first levels only would need the slow pure-Python encoder; a large
-    # diff lists thousands of records, so the records go out compact, one per line.
+    # Indenting needs Python's pure-Python encoder (~0.1 ms per finding); a large delta has
+    # thousands of records and findings, so those go out compact (the C encoder), one per line.
     changes = report.get("changes")
-    if not changes:
+    findings = report.get("findings") or None
+    if not changes and not findings:
         return json.dumps(_clean(report), indent=2, sort_keys=True) + "\n"
-    head = json.dumps(_clean({k: v for k, v in report.items() if k != "changes"}), indent=2, sort_keys=True)
+    compact = [k for k, v in (("changes", changes), ("findings", findings)) if v]
+    head = json.dumps(_clean({k: v for k, v in report.items() if k not in compact}), indent=2, sort_keys=True)
     parts = []
-    for kind in sorted(changes):
-        value = changes[kind]
-        if isinstance(value, list):
-            body = ",\n".join("      " + json.dumps(_clean(item), sort_keys=True) for item in value)
-            parts.append(f'    "{kind}": [\n{body}\n    ]' if value else f'    "{kind}": []')
-        else:
-            parts.append(f'    "{kind}": {json.dumps(_clean(value), sort_keys=True)}')
-    return head[:-2] + ',\n  "changes": {\n' + ",\n".join(parts) + "\n  }\n}\n"
+    if changes:
+        lists = []
+        for kind in sorted(changes):
+            value = changes[kind]
+            if isinstance(value, list):
+                lists.append(f'    "{kind}": {_lines(value, "    ")}')
+            else:
+                lists.append(f'    "{kind}": {json.dumps(_clean(value), sort_keys=True)}')
+        parts.append('  "changes": {\n' + ",\n".join(lists) + "\n  }")
+    if findings:
+        parts.append(f'  "findings": {_lines(findings, "  ")}')
+    return head[:-2] + ",\n" + ",\n".join(parts) + "\n}\n"
 
 
 def render_check(report: dict, medium: Medium = PLAIN) -> str:
