@@ -276,10 +276,8 @@ def _excess_w(observed: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _top_eigenvalue(matrix: np.ndarray) -> float:
-    """Largest eigenvalue of a symmetric matrix (LAPACK, only that one computed)."""
-    from scipy.linalg import eigh
-
-    d = len(matrix)
-    if d == 0:
+    """Largest eigenvalue of a symmetric matrix (LAPACK's symmetric eigenvalue solver through
+    numpy: a commit then never imports scipy, ~0.35 s, nor pays its first-call set-up)."""
+    if len(matrix) == 0:
         return 0.0
-    return float(eigh(matrix, eigvals_only=True, subset_by_index=[d - 1, d - 1])[0])
+    return float(np.linalg.eigvalsh(matrix)[-1])
