@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import struct
 from dataclasses import dataclass, field
 
 from provenance.encoding import encode_value
@@ -32,8 +34,47 @@ class Entry:
     reason: str | None = None
 
     def encoded(self) -> bytes:
-        """Canonical bytes of the entry (prov's value encoding of its five fields)."""
-        return encode_value([self.path, self.role, self.size, self.link, self.reason])
+        """Canonical bytes of the entry: prov's value encoding (``encode_value``) of the list
+        ``[path, role, size, link, reason]``, written out for these five fields (a listing
+        has an entry per file, and the generic encoder cost ~1 s per 20,000 files; the
+        tests compare the two)."""
+        payload = b"".join(
+            (
+                _text(self.path),
+                _text(self.role),
+                _NULL if self.size is None else _int(self.size),
+                _NULL if self.link is None else _text(self.link),
+                _NULL if self.reason is None else _text(self.reason),
+            )
+        )
+        return b"L" + _length(len(payload)) + payload
+
+
+_NULL = encode_value(None)
+_INT = struct.Struct(">q")
+
+
+def _length(n: int) -> bytes:
+    """The varint length prefix (``encoding.varint``), one byte below 128."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _text(value: str) -> bytes:
+    data = value.encode("utf-8")
+    return b"S" + _length(len(data)) + data
+
+
+def _int(value: int) -> bytes:
+    if not -(1 << 63) <= value < 1 << 63:
+        return encode_value(value)  # past int64 (no file is that large): the generic encoder's 16 bytes
+    return b"I\x08" + _INT.pack(value)
 
 
 @dataclass
@@ -90,6 +131,23 @@ def check_link(root: str, root_real: str, full: str) -> None:
     parent = os.path.realpath(os.path.dirname(full))
     if os.path.isdir(real) and (parent == real or parent.startswith(real + os.sep)):
         raise InputError(f"{full}: symlink loop (links to a folder that holds it); a loader would walk it forever")
+
+
+def local_entry(root: str, root_real: str, full: str, rel: str, role: str, reason: str | None = None) -> Entry:
+    """``check_link`` then ``file_entry`` for a file on the local disk, in one ``lstat`` when it
+    is not a link (most files): the same entry, a third of the system calls.
+
+    Raises:
+        InputError: a link that leaves the tree or loops (``check_link``).
+    """
+    try:
+        mode_size = os.lstat(full)
+    except OSError:
+        return file_entry(full, rel, role, reason)  # gone or unreadable: the entry says what it can
+    if stat.S_ISLNK(mode_size.st_mode):
+        check_link(root, root_real, full)
+        return file_entry(full, rel, role, reason)
+    return Entry(rel, role, mode_size.st_size, None, reason)
 
 
 def file_entry(full: str, rel: str, role: str, reason: str | None = None, sized: bool = True) -> Entry:

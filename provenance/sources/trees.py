@@ -38,7 +38,7 @@ from provenance.encoding import FILE_DIGEST_ALGORITHM
 from provenance.errors import InputError
 from provenance.sources import legacy_trees
 from provenance.sources.hf_imagefolder import list_hf_imagefolder
-from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside
+from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside, local_entry
 from provenance.sources.tables import HashedPart
 
 DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM  # a tree manifest's digest algorithm name: SHA-256 of the file's bytes
@@ -160,15 +160,16 @@ def dataset_folder(root: str, reader: str, fs=None) -> TreeListing:
             for fname, size in files:
                 full = join(dirpath, fname)
                 rel = f"{rel_dir}/{fname}"
-                if fs is None:
-                    check_link(root, root_real, full)
                 if extensions is None or full.lower().endswith(extensions):
+                    role, reason = "record", None
                     records.append((rel, name))
-                    entries.append(_entry(fs, full, rel, "record", None, size))
                     found += 1
                 else:
-                    reason = "not an image extension ImageFolder reads"
-                    entries.append(_entry(fs, full, rel, "ignored", reason, size))
+                    role, reason = "ignored", "not an image extension ImageFolder reads"
+                if fs is None:
+                    entries.append(local_entry(root, root_real, full, rel, role, reason))
+                else:
+                    entries.append(_entry(fs, full, rel, role, reason, size))
         if not found:
             what = f"file with an extension {', '.join(IMG_EXTENSIONS)}" if extensions else "file"
             raise InputError(
@@ -288,6 +289,7 @@ def labels_csv_listing(root: str, records: list[tuple[str, str]], fs=None) -> Tr
 
 # --- hashing --------------------------------------------------------------------------------
 
+SMALL_FILE = 1 << 20  # bytes: files up to this size are read whole and hashed from memory
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 
 
@@ -312,6 +314,14 @@ def looks_like_image(head: bytes, fh) -> bool:
         return False
 
 
+def _check_image(head: bytes, fh, full: str) -> None:
+    if not looks_like_image(head, fh):
+        raise InputError(
+            f"{full}: the loader would read this file as an image, but Pillow cannot open it; "
+            "remove it or give it a name the loader skips"
+        )
+
+
 def hash_files(root: str, entries: list[tuple[str, str]], fs=None, images: bool = False) -> HashedPart:
     """SHA-256 of each file's bytes, with its label; ``images``: refuse a file Pillow cannot open.
 
@@ -328,16 +338,26 @@ def hash_files(root: str, entries: list[tuple[str, str]], fs=None, images: bool 
         full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
         try:
             if fs is None:
-                mode = os.stat(full).st_mode
-                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # opening a FIFO would block forever
+                st = os.stat(full)
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):  # opening a FIFO would block forever
                     raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
-            with open(full, "rb") if fs is None else fs.open(full, "rb") as fh:
-                head = fh.read(16)
-                if images and not looks_like_image(head, fh):
-                    raise InputError(
-                        f"{full}: the loader would read this file as an image, but Pillow cannot open it; "
-                        "remove it or give it a name the loader skips"
-                    )
+                expected = min(st.st_size, SMALL_FILE)
+                with open(full, "rb") as fh:
+                    # a small file (most of a tree of images or snippets) in one read of its size,
+                    # hashed from memory: no 256 KiB buffer per file as hashlib.file_digest allocates
+                    data = fh.read(expected + 1)
+                    if images:
+                        _check_image(data[:16], fh, full)
+                    h = hashlib.sha256(data)
+                    if len(data) > expected:  # a large file (or one that grew since): the rest in chunks
+                        fh.seek(len(data))  # _check_image may have moved it
+                        while chunk := fh.read(1 << 20):
+                            h.update(chunk)
+                    digests += h.digest()
+                    continue
+            with fs.open(full, "rb") as fh:
+                if images:
+                    _check_image(fh.read(16), fh, full)
                 fh.seek(0)
                 digests += hashlib.file_digest(fh, "sha256").digest()
         except IsADirectoryError as exc:
