@@ -179,6 +179,19 @@ class MerkleBuilder:
             self._push(self.CHUNK_BITS, perfect_subtree_root(data[off : off + step]))
         self._buf = bytearray(data[full:])
 
+    def add_chunk_roots(self, roots: list[bytes]) -> None:
+        """Feed the roots of whole chunks (``2**CHUNK_BITS`` leaves each, made by
+        :func:`chunk_roots`) that come next in tree order.
+
+        Only at a chunk boundary: every leaf fed so far must fill whole chunks. Raises
+        ValueError otherwise.
+        """
+        if roots and self._buf:
+            raise ValueError("chunk roots fed where the leaves fed so far do not fill whole chunks")
+        for node in roots:
+            self.size += 1 << self.CHUNK_BITS
+            self._push(self.CHUNK_BITS, node)
+
     def _push(self, height: int, node: bytes) -> None:
         sha = hashlib.sha256
         while self._stack and self._stack[-1][0] == height:
@@ -203,6 +216,27 @@ class MerkleBuilder:
         for _, left in reversed(self._stack[:-1]):
             node = sha(b"\x01" + left + node).digest()
         return node
+
+
+def chunk_roots(leaves: bytes | memoryview, start: int, bits: int) -> tuple[memoryview, list[bytes], memoryview]:
+    """Split leaf hashes that sit at leaf index ``start`` of a tree into what can be hashed apart.
+
+    Returns (head, roots, tail): the leaves before the first multiple of ``2**bits`` at or
+    after ``start``, the roots of every whole aligned chunk of ``2**bits`` leaves after
+    them (perfect subtrees of RFC 6962's tree wherever the tree ends), and the leaves
+    after the last whole chunk. Feeding head, roots and tail in order to a
+    :class:`MerkleBuilder` with ``CHUNK_BITS == bits`` (``add_blob``, ``add_chunk_roots``,
+    ``add_blob``) is feeding it the leaves; the roots can be made on other threads.
+    """
+    data = memoryview(leaves)
+    n, chunk = len(data) // 32, 1 << bits
+    first = -(-start // chunk) * chunk - start  # leaves before the first chunk boundary
+    whole = max(0, (n - first) // chunk)
+    if not whole:
+        return data, [], data[len(data) :]
+    end = first + whole * chunk
+    roots = [perfect_subtree_root(data[32 * at : 32 * (at + chunk)]) for at in range(first, end, chunk)]
+    return data[: 32 * first], roots, data[32 * end :]
 
 
 def perfect_subtree_root(blob: bytes | memoryview) -> bytes:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from provenance.encoding import ROW_DIGEST_ALGORITHM
 from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest, digest_prefixes
-from provenance.merkle import MerkleBuilder
+from provenance.merkle import MerkleBuilder, chunk_roots
 from provenance.sources import memory
 
 ROWS_PER_BUCKET = 1 << 18
@@ -107,6 +107,8 @@ class ExternalSort:
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.dir, True)
         self.spilled: list[SpilledPart] = []
 
+    merkle_builder = MerkleBuilder  # the root's builder; its CHUNK_BITS sets the subtrees hashed on threads
+
     def spill_path(self, index: int) -> str:
         """Where partition ``index`` spills: ``part-<index, 8 digits>.arrow`` in this sort's temporary folder."""
         return os.path.join(self.dir, f"part-{index:08d}.arrow")
@@ -121,15 +123,19 @@ class ExternalSort:
     def finish(
         self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None, label_kind: str = "string"
     ) -> Manifest:
-        """Merge the spilled buckets in digest order: first into one sorted Arrow file while the
-        root is computed, then into the manifest's Parquet file, whose metadata names the root.
+        """Merge the spilled buckets in digest order, in two passes: first the root, then the
+        manifest's Parquet file, whose metadata names the root.
 
         ``label_kind`` must be the kind every part's leaves were made with (``HashedPart.finish``).
         This is the second pass of an external bucket (distribution) sort, not a k-way merge:
         bucket ``b`` of every spill file is read and sorted whole (``sorted_order``), and
-        buckets are taken in digest-prefix order, so the concatenation is sorted. The leaf
-        hashes (RFC 6962 leaves, made by the parts) feed ``MerkleBuilder`` in that order.
-        ``batch`` names the batch of every row (None: null). Spill files are deleted.
+        buckets are taken in digest-prefix order, so the concatenation is sorted. Pass one
+        reads each bucket's digests and leaf hashes (RFC 6962 leaves, made by the parts) and,
+        since every bucket's place in the tree is known from the bucket sizes, hashes its
+        whole aligned subtrees on the sorting threads (``merkle.chunk_roots``); this thread
+        folds them into ``MerkleBuilder``. Pass two sorts each bucket again (the same order)
+        and writes its rows. ``batch`` names the batch of every row (None: null). Spill
+        files are deleted.
 
         Returns:
             A ``Manifest`` backed by a Parquet file in this sort's temporary folder (kept
@@ -140,54 +146,45 @@ class ExternalSort:
             MemoryLimitError: the largest bucket would not fit the memory bound (exit 2).
         """
         rows = sum(p.rows for p in self.spilled)
-        merkle = MerkleBuilder()
-        labels: Counter = Counter()
-        sources: Counter = Counter()
         files = [p.path for p in self.spilled if p.rows]
         _allow_open_files(len(files) + 64)
-        readers = [pa.ipc.open_file(pa.memory_map(f, "r")) for f in files]
-        _check_merge_memory(readers, files, rows)
-        sorted_path = os.path.join(self.dir, "sorted.arrow")
-        buckets = (_sorted_bucket(readers, b, batch) for b in range(1 << self.bits))
-        with (
-            pa.OSFile(sorted_path, "wb") as sink,
-            pa.ipc.new_stream(sink, SCHEMA) as out,
-            ThreadPoolExecutor(_MERGE_THREADS) as pool,
-        ):
-            # Buckets are sorted two at a time on threads (numpy, Arrow and the hashing
-            # release the GIL); the root, counts and output take them in bucket order.
-            for result in _in_order(pool, buckets, _MERGE_THREADS + 1):
-                if result is None:
-                    continue
-                table, leaves, label_counts, source_counts = result
-                merkle.add_blob(leaves)
-                labels.update(label_counts)
-                sources.update(source_counts)
-                out.write_table(table)
-        del readers
+        sizes = _bucket_sizes(files, 1 << self.bits)
+        _check_merge_memory(sizes, files, rows)
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        merkle = self.merkle_builder()
+        bits = merkle.CHUNK_BITS
+        with ThreadPoolExecutor(_MERGE_THREADS) as pool:
+            # Pass one, the root: buckets are sorted and their whole subtrees hashed two at a
+            # time on threads (numpy, Arrow and the hashing release the GIL), folded in order here.
+            thunks = (_bucket_root(files, b, starts[b], bits) for b in range(len(sizes)) if sizes[b])
+            for head, roots, tail in _in_order(pool, thunks, _MERGE_THREADS + 1):
+                merkle.add_blob(head)
+                merkle.add_chunk_roots(roots)
+                merkle.add_blob(tail)
+            root = merkle.root()
+            path = os.path.join(self.dir, "manifest.parquet")
+            meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
+            if label_kind != "string":
+                meta["prov.label_kind"] = label_kind
+            schema = SCHEMA.with_metadata(meta)
+            labels: Counter = Counter()
+            sources: Counter = Counter()
+            # Pass two, the rows: row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
+            with pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer:
+                pending, held = [], 0
+                thunks = (_sorted_bucket(files, b, batch) for b in range(len(sizes)) if sizes[b])
+                for table, label_counts, source_counts in _in_order(pool, thunks, _MERGE_THREADS + 1):
+                    labels.update(label_counts)
+                    sources.update(source_counts)
+                    pending.append(table)
+                    held += table.num_rows
+                    while held >= _ROW_GROUP:
+                        pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
+                if held:
+                    _write_group(writer, schema, pending, held)
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
                 os.unlink(p.path)
-        root = merkle.root()
-        path = os.path.join(self.dir, "manifest.parquet")
-        meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
-        if label_kind != "string":
-            meta["prov.label_kind"] = label_kind
-        schema = SCHEMA.with_metadata(meta)
-        with (
-            pa.OSFile(sorted_path, "rb") as source,
-            pa.ipc.open_stream(source) as reader,
-            pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer,
-        ):
-            pending, held = [], 0
-            for record_batch in reader:  # row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
-                pending.append(record_batch)
-                held += record_batch.num_rows
-                while held >= _ROW_GROUP:
-                    pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
-            if held:
-                _write_group(writer, schema, pending, held)
-        os.unlink(sorted_path)
         return Manifest(
             None,
             digest_algorithm,
@@ -204,20 +201,29 @@ class ExternalSort:
 _ROW_GROUP = 1 << 20
 
 
-def _check_merge_memory(readers: list, files: list[str], rows: int) -> None:
+def _bucket_sizes(files: list[str], buckets: int) -> list[int]:
+    """Rows of each digest bucket, summed over the spill files (from their footers)."""
+    sizes = [0] * buckets
+    for f in files:
+        with pa.memory_map(f, "r") as source:
+            reader = pa.ipc.open_file(source)
+            for b in range(buckets):
+                sizes[b] += reader.get_batch(b).num_rows
+    return sizes
+
+
+def _check_merge_memory(sizes: list[int], files: list[str], rows: int) -> None:
     """Stop with ``MemoryLimitError`` (exit 2) before a merge whose largest bucket, with the
     row group being written, would pass the memory bound. Buckets are even for distinct
     records; one grows only with many copies of the same record."""
     if not rows:
         return
     per_row = sum(os.path.getsize(f) for f in files) / rows
-    biggest, bucket = max(
-        (sum(r.get_batch(b).num_rows for r in readers), b) for b in range(readers[0].num_record_batches)
-    )
+    biggest, bucket = max((n, b) for b, n in enumerate(sizes))
     need = memory.PROCESS_BASE + int(
         per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP))
     )
-    skewed = biggest > 2 * rows / readers[0].num_record_batches + 1000  # SHA-256 buckets are even unless records repeat
+    skewed = biggest > 2 * rows / len(sizes) + 1000  # SHA-256 buckets are even unless records repeat
     memory.check(
         need,
         memory.memory_limit(),
@@ -227,26 +233,49 @@ def _check_merge_memory(readers: list, files: list[str], rows: int) -> None:
     )
 
 
-def _write_group(writer, schema, pending: list, n: int) -> tuple[list, int]:
+def _write_group(writer, schema, pending: list[pa.Table], n: int) -> tuple[list[pa.Table], int]:
     """Write the first ``n`` rows of ``pending`` as one row group; return what is left."""
-    table = pa.Table.from_batches(pending, schema=SCHEMA)
+    table = pa.concat_tables(pending)
     writer.write_table(table.slice(0, n).combine_chunks().replace_schema_metadata(schema.metadata), row_group_size=n)
     rest = table.slice(n).combine_chunks()
-    return (rest.to_batches() if rest.num_rows else []), rest.num_rows
+    return ([rest] if rest.num_rows else []), rest.num_rows
 
 
 _MERGE_THREADS = 2
 
 
-def _sorted_bucket(readers: list, b: int, batch: str | None):
-    """A thunk sorting bucket ``b`` of every spill file: (manifest rows, leaf hashes, label
-    counts, source counts), in digest order; None for an empty bucket."""
+def _read_bucket(files: list[str], b: int) -> pa.Table:
+    """Bucket ``b`` of every spill file, as one table (one chunk per column).
+
+    Each file is mapped for this read only, so the pages read are let go with the bucket
+    (a mapping held through the merge would keep every spill page resident)."""
+    batches = []
+    for f in files:
+        with pa.memory_map(f, "r") as source:
+            batch = pa.ipc.open_file(source).get_batch(b)
+            if batch.num_rows:
+                batches.append(batch)
+    return pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
+
+
+def _bucket_root(files: list[str], b: int, start: int, bits: int):
+    """A thunk giving bucket ``b``'s leaf hashes in manifest order, split by
+    ``merkle.chunk_roots`` for a bucket whose first leaf is leaf ``start`` of the tree."""
 
     def run():
-        batches = [x for x in (r.get_batch(b) for r in readers) if x.num_rows]
-        if not batches:
-            return None
-        table = pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
+        table = _read_bucket(files, b)
+        leaves = _fixed32(table.column("leaf").chunk(0))[sorted_order(table)].tobytes()
+        return chunk_roots(leaves, start, bits)
+
+    return run
+
+
+def _sorted_bucket(files: list[str], b: int, batch: str | None):
+    """A thunk sorting bucket ``b`` of every spill file: (manifest rows, label counts,
+    source counts), in digest order."""
+
+    def run():
+        table = _read_bucket(files, b)
         n = table.num_rows
         order = sorted_order(table)
         indices = pa.array(order)
@@ -261,8 +290,7 @@ def _sorted_bucket(readers: list, b: int, batch: str | None):
             ],
             schema=SCHEMA,
         )
-        leaves = _fixed32(table.column("leaf").chunk(0))[order].tobytes()
-        return rows, leaves, _counts(table.column("label")), _counts(table.column("source"))
+        return rows, _counts(table.column("label")), _counts(table.column("source"))
 
     return run
 

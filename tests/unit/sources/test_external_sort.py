@@ -78,6 +78,46 @@ def test_bucketed_sort_equals_the_in_memory_manifest(sha_path):
         assert again.root == reference.root and again.leaves() == reference.leaves()
 
 
+@pytest.mark.parametrize("chunk_bits", [2, 5, 9])
+def test_subtrees_hashed_on_the_merge_threads_give_the_reference_root(chunk_bits):
+    # 3,500 rows in 4 buckets of ~875: buckets start and end off chunk boundaries, hold
+    # many chunks (2**2), a few (2**5), or none (2**9 leaves to the next boundary)
+    parts = _parts(5, 700, seed=4)
+    reference = Manifest.from_parts(parts)
+
+    class Builder(MerkleBuilder):
+        CHUNK_BITS = chunk_bits
+
+    sorter = ExternalSort(10**6)
+    sorter.merkle_builder = Builder
+    for i, part in enumerate(parts):
+        sorter.add(part, i)
+    got = sorter.finish()
+    assert got.root == reference.root == merkle_root(reference.leaves())
+    assert got.to_bytes() == reference.to_bytes()
+
+
+@pytest.mark.parametrize("start", [0, 1, 3, 4, 7, 8, 13])
+def test_chunk_roots_split_leaves_at_their_place_in_the_tree(start):
+    rng = np.random.default_rng(start)
+    before = [rng.bytes(32) for _ in range(start)]
+    for n in (0, 1, 2, 5, 9, 17, 40):
+        leaves = [rng.bytes(32) for _ in range(n)]
+        head, roots, tail = merkle.chunk_roots(b"".join(leaves), start, 2)
+        assert len(head) // 32 + 4 * len(roots) + len(tail) // 32 == n
+        assert roots == [merkle_root(leaves[i : i + 4]) for i in range(len(head) // 32, n - len(tail) // 32, 4)]
+        builder = SmallChunks()
+        builder.add_blob(b"".join(before))
+        builder.add_blob(head)
+        builder.add_chunk_roots(roots)
+        builder.add_blob(tail)
+        assert builder.root() == merkle_root(before + leaves)
+    with pytest.raises(ValueError, match="whole chunks"):
+        odd = SmallChunks()
+        odd.add_blob(rng.bytes(32))
+        odd.add_chunk_roots([rng.bytes(32)])
+
+
 def test_prefix_sort_gives_the_four_key_order_when_prefixes_and_digests_repeat():
     rng = np.random.default_rng(3)
     pool = [rng.bytes(32) for _ in range(6)]
