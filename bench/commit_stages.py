@@ -5,8 +5,9 @@
 It runs the library call behind ``prov commit`` (``versions.commit`` with its default
 stages: lineage, then the reference profile, each timed in its prepare and record halves) on a new store, and times each stage from
 outside by wrapping it: hashing (read + encode + hash + leaf hashes + spill, in the
-worker processes), merge (bucket sort, Merkle root, Parquet write), of which Merkle
-root, signing, lineage, profile, and the rest (store writes, audit log). Then it times,
+worker processes), merge (bucket sort, Merkle root, Parquet write), of which the Merkle
+root (the merge's first pass: each bucket's digests and leaves read, sorted and their
+subtrees hashed on two threads), signing, lineage, profile, and the rest (store writes, audit log). Then it times,
 on one core in this process, reading the same file alone and reading + encoding +
 hashing it, so the hashing stage can be split into read and encode+hash.
 
@@ -54,7 +55,6 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     from provenance import keys, signing, versions
     from provenance.executor import LocalExecutor
     from provenance.lineage import classify
-    from provenance.merkle import MerkleBuilder
     from provenance.profiles import stage
     from provenance.sources import external_sort
     from provenance.sources.interface import DatasetSpec
@@ -63,8 +63,8 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     import_s = time.perf_counter() - t_import
     clock = Clock()
     external_sort.ExternalSort.finish = clock.wrap("merge", external_sort.ExternalSort.finish)
-    MerkleBuilder.add_blob = clock.wrap("merkle", MerkleBuilder.add_blob)
-    MerkleBuilder.root = clock.wrap("merkle", MerkleBuilder.root)
+    # the merge's first pass (digests and leaves read and sorted, subtrees hashed on 2 threads)
+    external_sort.ExternalSort.root_pass = clock.wrap("merkle", external_sort.ExternalSort.root_pass)
     versions.build_manifest = clock.wrap("build", versions.build_manifest)
     signing.sign = clock.wrap("sign", signing.sign)  # versions calls it through the module
     # the default stages, timed in both halves: prepare (no lock) and record (under the lock)

@@ -150,38 +150,13 @@ class ExternalSort:
         _allow_open_files(len(files) + 64)
         sizes = _bucket_sizes(files, 1 << self.bits)
         _check_merge_memory(sizes, files, rows)
-        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        merkle = self.merkle_builder()
-        bits = merkle.CHUNK_BITS
         with ThreadPoolExecutor(_MERGE_THREADS) as pool:
-            # Pass one, the root: buckets are sorted and their whole subtrees hashed two at a
-            # time on threads (numpy, Arrow and the hashing release the GIL), folded in order here.
-            thunks = (_bucket_root(files, b, starts[b], bits) for b in range(len(sizes)) if sizes[b])
-            for head, roots, tail in _in_order(pool, thunks, _MERGE_THREADS + 1):
-                merkle.add_blob(head)
-                merkle.add_chunk_roots(roots)
-                merkle.add_blob(tail)
-            root = merkle.root()
+            root = self.root_pass(pool, files, sizes)
             path = os.path.join(self.dir, "manifest.parquet")
             meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
             if label_kind != "string":
                 meta["prov.label_kind"] = label_kind
-            schema = SCHEMA.with_metadata(meta)
-            labels: Counter = Counter()
-            sources: Counter = Counter()
-            # Pass two, the rows: row groups of 2**20 rows, as ``Manifest.to_bytes`` writes
-            with pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer:
-                pending, held = [], 0
-                thunks = (_sorted_bucket(files, b, batch) for b in range(len(sizes)) if sizes[b])
-                for table, label_counts, source_counts in _in_order(pool, thunks, _MERGE_THREADS + 1):
-                    labels.update(label_counts)
-                    sources.update(source_counts)
-                    pending.append(table)
-                    held += table.num_rows
-                    while held >= _ROW_GROUP:
-                        pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
-                if held:
-                    _write_group(writer, schema, pending, held)
+            labels, sources = self.write_pass(pool, files, sizes, SCHEMA.with_metadata(meta), path, batch)
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
                 os.unlink(p.path)
@@ -196,6 +171,45 @@ class ExternalSort:
             source_counts=dict(sorted(sources.items())),
             keepalive=self,
         )
+
+    def root_pass(self, pool: ThreadPoolExecutor, files: list[str], sizes: list[int]) -> bytes:
+        """Pass one of :meth:`finish`: the RFC 6962 root of the sorted leaves.
+
+        Buckets are read (digests and leaves), sorted and their whole subtrees hashed two
+        at a time on ``pool``'s threads (numpy, Arrow and the hashing release the GIL); this
+        thread folds them in bucket order. ``sizes`` are the rows of each bucket.
+        """
+        merkle = self.merkle_builder()
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        thunks = (_bucket_root(files, b, starts[b], merkle.CHUNK_BITS) for b in range(len(sizes)) if sizes[b])
+        for head, roots, tail in _in_order(pool, thunks, _MERGE_THREADS + 1):
+            merkle.add_blob(head)
+            merkle.add_chunk_roots(roots)
+            merkle.add_blob(tail)
+        return merkle.root()
+
+    def write_pass(
+        self, pool: ThreadPoolExecutor, files: list[str], sizes: list[int], schema: pa.Schema, path: str, batch
+    ) -> tuple[Counter, Counter]:
+        """Pass two of :meth:`finish`: the sorted rows written to the manifest's Parquet file
+        ``path`` (``schema`` with the prov metadata) in row groups of 2**20 rows, as
+        ``Manifest.to_bytes`` writes them. Returns the label and source counts."""
+        labels: Counter = Counter()
+        sources: Counter = Counter()
+        with pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer:
+            pending: list[pa.Table] = []
+            held = 0
+            thunks = (_sorted_bucket(files, b, batch) for b in range(len(sizes)) if sizes[b])
+            for table, label_counts, source_counts in _in_order(pool, thunks, _MERGE_THREADS + 1):
+                labels.update(label_counts)
+                sources.update(source_counts)
+                pending.append(table)
+                held += table.num_rows
+                while held >= _ROW_GROUP:
+                    pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
+            if held:
+                _write_group(writer, schema, pending, held)
+        return labels, sources
 
 
 _ROW_GROUP = 1 << 20
