@@ -97,6 +97,8 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
         **{k: round(v, 3) for k, v in stages.items()},
         # CPU of the stages that run in this process (the profile's BLAS threads included); it
         # barely moves with the machine's load, where the wall time above does
+        "merge_cpu_s": round(clock.cpu.get("merge", 0.0) - clock.cpu.get("merkle", 0.0), 3),
+        "merkle_cpu_s": round(clock.cpu.get("merkle", 0.0), 3),
         "lineage_cpu_s": round(clock.cpu.get("lineage", 0.0), 3),
         "profile_cpu_s": round(clock.cpu.get("profile", 0.0), 3),
     }

@@ -28,6 +28,9 @@ _ROWS_PER_PARTITION = 262_144
 # pool of workers (pool start and the listing pickled to each cost ~0.5-1.5 s here; hashing
 # 64 MiB of small files in one process costs less).
 SMALL_TREE_BYTES = 64 << 20
+# Files at least this large on average are hashed on threads of this process (read and
+# hashlib.update release the GIL), not in a pool of processes: no start-up, nothing pickled.
+LARGE_FILE_BYTES = 1 << 20
 TABLE_READER = "pyarrow.dataset"  # the loader a table dataset's signed listing names
 
 
@@ -246,7 +249,9 @@ def build_manifest(
     revision through DVC (``dvc.build_manifest_at_rev``, no executor). With no
     ``executor``, this machine's processes (``provenance.executor.local_executor``): only a
     caller that commits passes a cluster; a local tree of plain (not decoded) files under
-    ``SMALL_TREE_BYTES`` is hashed in this process whatever the executor. ``batch`` names
+    ``SMALL_TREE_BYTES`` is hashed in this process whatever the executor, and one whose files
+    average ``LARGE_FILE_BYTES`` or more on threads of this process instead of local
+    processes (``executor.ThreadExecutor``). ``batch`` names
     the batch in every manifest entry.
 
     Returns:
@@ -337,11 +342,17 @@ def build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
         listing = trees.list_tree(local.path, fs, "legacy" if legacy else options.tree_reader)
     entries = listing.records
     images = listing.decodes_images
-    if not images and fs is None and _small(listing.listing):
+    size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
+    if not images and fs is None and _large_files(listing.listing):
+        from provenance.executor import LocalExecutor, ThreadExecutor
+
+        if type(executor) is LocalExecutor:  # processes of this machine (not a cluster, not inline)
+            executor = ThreadExecutor(executor.workers)
+            size = len(entries) // (4 * executor.workers) + 1  # a large file is worth a task
+    elif not images and fs is None and _small(listing.listing):
         from provenance.executor import InlineExecutor
 
         executor = InlineExecutor()
-    size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
     tasks = [("tree", source, (local.path, entries[i : i + size], fs, images)) for i in range(0, len(entries), size)]
     sorter = _run(tasks, len(entries), executor)
     manifest = sorter.finish(trees.DIGEST_ALGORITHM, batch)
@@ -357,6 +368,16 @@ def build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
         None if legacy else listing.listing,
         listing.classes,
     )
+
+
+def _large_files(listing: Listing | None) -> bool:
+    """Whether a local tree's records are known to average at least ``LARGE_FILE_BYTES``:
+    then hashing them is reading and hashlib, which hold no GIL, and threads beat processes."""
+    if listing is None:
+        return False
+    sizes = [e.size for e in listing.entries if e.role == "record"]
+    known = [size for size in sizes if size is not None]
+    return bool(sizes) and len(known) == len(sizes) and sum(known) >= LARGE_FILE_BYTES * len(sizes)
 
 
 def _small(listing: Listing | None) -> bool:

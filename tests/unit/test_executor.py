@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from provenance.errors import InputError
-from provenance.executor import DaskExecutor, InlineExecutor, LocalExecutor, executor_from, local_executor
-from provenance.sources.build import build_manifest
+from provenance.executor import (
+    DaskExecutor,
+    InlineExecutor,
+    LocalExecutor,
+    ThreadExecutor,
+    executor_from,
+    local_executor,
+)
+from provenance.sources.build import LARGE_FILE_BYTES, build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from support import digits_table
@@ -56,6 +65,21 @@ def test_imap_keeps_item_order_with_a_small_window():
     items = list(range(40))
     assert list(LocalExecutor(2).imap(_square, items, window=3)) == [i * i for i in items]
     assert LocalExecutor(2).map(_square, items) == InlineExecutor().map(_square, items)
+    assert list(ThreadExecutor(3).imap(_square, items, window=2)) == [i * i for i in items]
+
+
+def _fails_on_seven(x: int) -> int:
+    if x == 7:
+        raise InputError("item 7 is bad")
+    return x
+
+
+def test_a_thread_task_error_is_raised_in_order():
+    got = []
+    with pytest.raises(InputError, match="item 7"):
+        for value in ThreadExecutor(2).imap(_fails_on_seven, range(20)):
+            got.append(value)
+    assert got == list(range(7))
 
 
 @pytest.fixture
@@ -92,3 +116,16 @@ def test_tree_manifest_is_identical_for_every_executor(workdir):
     one = build_manifest(spec, executor=InlineExecutor())
     two = build_manifest(spec, executor=LocalExecutor(2))
     assert one.manifest.to_bytes() == two.manifest.to_bytes() and len(one.manifest) == 150
+
+
+def test_a_tree_of_large_files_hashed_on_threads_gives_the_same_manifest(workdir):
+    rng = np.random.default_rng(2)
+    for i in range(7):  # files of about 1 MiB: hashed on threads of this process
+        d = workdir / "big" / f"class{i % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}.bin").write_bytes(rng.bytes(LARGE_FILE_BYTES + i))
+    spec = DatasetSpec(str(workdir / "big"), options=TableOptions(tree_reader="files"))
+    one = build_manifest(spec, executor=InlineExecutor()).manifest
+    threads = build_manifest(spec, executor=LocalExecutor(2)).manifest
+    assert threads.to_bytes() == one.to_bytes() and len(one) == 7
+    assert one.digests == sorted(hashlib.sha256(p.read_bytes()).digest() for p in (workdir / "big").rglob("*.bin"))
