@@ -28,6 +28,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from provenance.sources.memory import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # as the `prov` command does, before pyarrow is imported
+
 
 class Clock:
     """Accumulates wall time, and this process's CPU time (all its threads, not its worker

@@ -14,7 +14,8 @@ __all__ = ["app", "main"]
 def main() -> None:
     """The ``prov`` console script (``[project.scripts]``): run the command named in ``sys.argv``.
 
-    Installs ``_imports.PandasOnRequest`` first (pyarrow's probes for pandas are told it is
+    Tunes Arrow's allocator first (``sources.memory.keep_freed_memory``) and installs
+    ``_imports.PandasOnRequest`` (pyarrow's probes for pandas are told it is
     absent; code that imports pandas by name still gets it), then runs ``app``. Each
     command's errors become one ``Error: ...`` line on stderr and the process's exit status
     (``_app.handle_errors``): the error's ``exit_code`` (``InputError`` 2,
@@ -23,6 +24,8 @@ def main() -> None:
     returns normally: it ends with ``SystemExit``.
     """
     from provenance.cli._imports import load_pandas_on_request
+    from provenance.sources.memory import keep_freed_memory
 
+    keep_freed_memory()  # before pyarrow is imported
     load_pandas_on_request()
     app(prog_name="prov")

@@ -27,6 +27,25 @@ _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000, "m": 1 << 20,
 _UNITS |= {"g": 1 << 30, "gib": 1 << 30, "gb": 10**9, "t": 1 << 40, "tib": 1 << 40, "tb": 10**12}
 
 
+# Arrow's allocator (mimalloc) returns freed pages to the kernel after 10 ms by default, so a
+# worker hashing batch after batch faults fresh zeroed pages in for every batch: measured on
+# one core, 2 M rows x 64 float64, 0.8-1.1 s of 2.7 s CPU in the kernel (105-200k minor
+# faults); with freed pages kept for reuse, 0.3-0.8 s (48-64k faults), peak RSS +50 MiB.
+ALLOCATOR_SETTINGS = {"MIMALLOC_PURGE_DELAY": "-1"}
+
+
+def keep_freed_memory() -> None:
+    """Ask Arrow's allocator to keep the memory it frees for reuse in this process and its workers.
+
+    Sets ``ALLOCATOR_SETTINGS`` in the environment unless already set (a user's own setting
+    wins). mimalloc reads them once, when pyarrow is first imported, so this works only
+    before that: the ``prov`` command calls it first thing. A process's memory then stays
+    at its peak until it exits, which the commit's bound already counts.
+    """
+    for name, value in ALLOCATOR_SETTINGS.items():
+        os.environ.setdefault(name, value)
+
+
 class MemoryLimitError(InputError):
     """A commit would need more memory than the bound allows (exit 2, nothing written)."""
 

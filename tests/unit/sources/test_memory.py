@@ -4,6 +4,7 @@ commit that would pass it stops with exit 2 naming the limit and how to raise it
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,3 +71,13 @@ def test_a_merge_of_many_copies_past_the_bound_says_so(monkeypatch):
     monkeypatch.setenv("PROV_MEMORY_LIMIT", str(memory.PROCESS_BASE + (2 << 20)))
     with pytest.raises(memory.MemoryLimitError, match="copies of the same records.*remove duplicate records"):
         sorter.finish()
+
+
+def test_the_allocator_setting_is_made_unless_the_user_made_one(monkeypatch):
+    monkeypatch.setenv("MIMALLOC_PURGE_DELAY", "0")  # recorded, so the test leaves the environment as it was
+    monkeypatch.delenv("MIMALLOC_PURGE_DELAY")
+    memory.keep_freed_memory()
+    assert os.environ["MIMALLOC_PURGE_DELAY"] == "-1"
+    monkeypatch.setenv("MIMALLOC_PURGE_DELAY", "250")
+    memory.keep_freed_memory()
+    assert os.environ["MIMALLOC_PURGE_DELAY"] == "250"
