@@ -45,6 +45,7 @@ SPILL_SCHEMA = pa.schema(
     ]
 )
 _SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"), ("locator", "ascending")]
+_SORT_COLUMNS = [name for name, _ in _SORT_KEYS]
 
 
 def bucket_bits(expected_rows: int) -> int:
@@ -258,18 +259,19 @@ def _write_group(writer, schema, pending: list[pa.Table], n: int) -> tuple[list[
 _MERGE_THREADS = 2
 
 
-def _read_bucket(files: list[str], b: int) -> pa.Table:
-    """Bucket ``b`` of every spill file, as one table (one chunk per column).
+def _read_bucket(files: list[str], b: int, columns: list[str] = SPILL_SCHEMA.names) -> pa.Table:
+    """``columns`` of bucket ``b`` of every spill file, as one table (one chunk per column).
 
     Each file is mapped for this read only, so the pages read are let go with the bucket
-    (a mapping held through the merge would keep every spill page resident)."""
+    (a mapping held through the merge would keep every spill page resident); only the
+    columns asked for are copied out of it."""
     batches = []
     for f in files:
         with pa.memory_map(f, "r") as source:
             batch = pa.ipc.open_file(source).get_batch(b)
             if batch.num_rows:
-                batches.append(batch)
-    return pa.Table.from_batches(batches, schema=SPILL_SCHEMA).combine_chunks()
+                batches.append(batch.select(columns))
+    return pa.Table.from_batches(batches, schema=pa.schema([SPILL_SCHEMA.field(c) for c in columns])).combine_chunks()
 
 
 def _bucket_root(files: list[str], b: int, start: int, bits: int):
@@ -277,8 +279,9 @@ def _bucket_root(files: list[str], b: int, start: int, bits: int):
     ``merkle.chunk_roots`` for a bucket whose first leaf is leaf ``start`` of the tree."""
 
     def run():
-        table = _read_bucket(files, b)
-        leaves = _fixed32(table.column("leaf").chunk(0))[sorted_order(table)].tobytes()
+        table = _read_bucket(files, b, ["digest", "leaf"])
+        order = sorted_order(table, lambda: _read_bucket(files, b, _SORT_COLUMNS))  # all keys only for ties
+        leaves = _take32(table.column("leaf").chunk(0), order).tobytes()
         return chunk_roots(leaves, start, bits)
 
     return run
@@ -289,11 +292,11 @@ def _sorted_bucket(files: list[str], b: int, batch: str | None):
     source counts), in digest order."""
 
     def run():
-        table = _read_bucket(files, b)
+        table = _read_bucket(files, b, _SORT_COLUMNS)
         n = table.num_rows
         order = sorted_order(table)
         indices = pa.array(order)
-        digests = _fixed32(table.column("digest").chunk(0))[order]
+        digests = _take32(table.column("digest").chunk(0), order)
         rows = pa.table(
             [
                 pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
@@ -326,18 +329,27 @@ def _fixed32(array: pa.FixedSizeBinaryArray) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * array.offset).reshape(n, 32)
 
 
-def sorted_order(table: pa.Table) -> np.ndarray:
+def _take32(array: pa.FixedSizeBinaryArray, order: np.ndarray) -> np.ndarray:
+    """The 32-byte values of ``array`` (no nulls) in ``order``, as an ``n x 4`` uint64 matrix:
+    ``np.take`` of four words per row is ~10x faster than fancy indexing of 32 bytes."""
+    return np.take(_fixed32(array).view(np.uint64), order, axis=0)
+
+
+def sorted_order(table: pa.Table, keys=None) -> np.ndarray:
     """Row order of ``table`` by (digest, label, source, locator): the manifest's order.
 
     ``table`` has one chunk per column; ``digest`` is ``binary(32)``. Rows are sorted on the
     digest's first 8 bytes with numpy (digests are SHA-256, so a prefix repeats only for
     copies of one record); only rows whose prefix repeats go through Arrow's full
     four-key sort, whose order (nulls last, bytes compared) is the reference order.
-    Returns an int64 permutation.
+    The four keys are read from ``table``, or from ``keys()`` (a table of the same rows)
+    when given: only when a prefix repeats. Returns an int64 permutation.
     """
     n = table.num_rows
     key = digest_prefixes(table.column("digest").chunk(0))  # big-endian: integer order is byte order
-    order = np.argsort(key, kind="stable")
+    # Not a stable sort (quicksort is ~5x faster here): rows of equal prefix are ordered by
+    # the full key below, and rows equal in all four keys are equal in every column.
+    order = np.argsort(key, kind="quicksort")
     ordered = key[order]
     tie = ordered[1:] == ordered[:-1]
     if tie.any():
@@ -346,7 +358,8 @@ def sorted_order(table: pa.Table) -> np.ndarray:
         in_run[:-1] |= tie
         where = np.flatnonzero(in_run)
         rows = order[where]
-        tied = table.select(["digest", "label", "source", "locator"]).take(pa.array(rows))
+        tied = (table if keys is None else keys()).select(["digest", "label", "source", "locator"])
+        tied = tied.take(pa.array(rows))
         # Runs of equal prefix are contiguous in ``order`` and in prefix order, so one sort of
         # all tied rows by the full key puts each run's rows back in its own positions.
         order[where] = rows[pc.sort_indices(tied, sort_keys=_SORT_KEYS).to_numpy()]
