@@ -260,7 +260,7 @@ class CombinedFlagBudget(DetectorRule):
         reason = (
             f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
             f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "
-            f"reference record (at most {budget.beyond})"
+            f"reference record outside its most extreme pseudo-batch (at most {budget.beyond})"
             + (f"; {waived} waived" if waived else "")
             + not_judged(left_out)
         )
@@ -277,6 +277,7 @@ class CombinedFlagBudget(DetectorRule):
             "beyond_reference": len(beyond),
             "beyond_allowed": budget.beyond,
             "beyond_p_value": p_beyond,
+            "beyond_reference_size": verdicts.beyond_size,
             "method": verdicts.method,
         }
         listed = records[:LISTED] if status == "block" else []

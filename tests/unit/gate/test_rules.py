@@ -183,6 +183,8 @@ def test_the_combined_budget_allows_for_the_drift_between_the_bases_own_batches(
     )
     assert result.statistic["allowed"] == expected.flags and result.statistic["rho"] == expected.rho
     assert result.statistic["test"] == ("beta-binomial" if expected.rho > 0 else "binomial")
+    # "beyond" is judged against the reference without its most extreme pseudo-batch
+    assert 0 < result.statistic["beyond_reference_size"] == verdicts.beyond_size < verdicts.reference_size
 
 
 def test_a_record_far_outside_the_base_blocks_whatever_the_budget(gate_world):
