@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge
+from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
 from provenance.delta.rows import delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
+from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 
@@ -32,16 +35,15 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
     schema = schema_changes(a.schema, b.schema)
-    verify_both(a, b)
-    changes = merge(
-        a.open_batches(),
-        b.open_batches(),
-        f"manifest of {a.name}",
-        f"manifest of {b.name}",
-        limit,
-        a.lineage_status() if a.lineage_status else None,
-        b.lineage_status() if b.lineage_status else None,
-    )
+    verify_both(a, b)  # the manifests: hashed before a row is read
+    names = f"manifest of {a.name}", f"manifest of {b.name}"
+    # The lineage objects are hashed (then their status columns read) on threads while the
+    # manifests merge; nothing of the result is used before both are verified.
+    with ThreadPoolExecutor(2) as pool:
+        lineage = [pool.submit(side.lineage_status) if side.lineage_status else None for side in (a, b)]
+        changes = merge_manifests(a.open_batches(), b.open_batches(), *names, limit)
+        base_status, new_status = (None if f is None else f.result() for f in lineage)
+        apply_statuses(changes, base_status, new_status, *names)
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")

@@ -16,9 +16,8 @@ Counting rules (all counts are exact):
 - lineage ``transitions``: digests in both whose lineage status differs (a digest's status
   is the worst of its rows'; a version without lineage is all ``unattributed``).
 
-Lineage statuses stream beside the manifest rows: a version's lineage object has one row
-per manifest row, in manifest order, so only its ``status`` column is read (as small
-dictionary codes), never its digests, and nothing is sorted.
+Lineage statuses are joined after the merge (``delta.statuses``): the merge records each
+change's manifest rows and each digest with several rows, which is all they need.
 """
 
 from __future__ import annotations
@@ -31,13 +30,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.delta.statuses import apply_statuses
 from provenance.errors import VerificationError
 
 WINDOW_ROWS = 1 << 16  # 64k rows: peak memory at 10 M records 329 MiB (1 << 18: 411 MiB), same CPU
 DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
 NO_SOURCE = 0  # id of "no source" in the source interner
-LINEAGE_STATUSES = ("attested", "relabeled_after_source", "unattributed")  # ranks 0, 1, 2: worst wins
-UNATTRIBUTED = np.int8(2)
 
 
 class Interner:
@@ -156,7 +154,6 @@ class Window:
     digests: np.ndarray  # S32
     labels: np.ndarray  # int32 label ids
     sources: np.ndarray  # int32 source ids
-    status: np.ndarray  # int8 lineage status rank of each row (``LINEAGE_STATUSES``)
 
     def groups(self) -> Groups:
         """The window's rows grouped by digest (one group per distinct digest, in digest order).
@@ -176,21 +173,17 @@ class Window:
                 np.zeros(0, np.int32),
                 np.zeros(0, bool),
                 np.zeros(0, bool),
-                np.zeros(0, np.int8),
             )
         starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
         if len(starts) == n:  # no digest repeats (the common case): every group is one row
             no = np.zeros(n, bool)
-            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no, self.status)
+            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no)
         counts = np.diff(np.r_[starts, n])
         first_label = self.labels[starts]
         first_source = self.sources[starts]
         multi_label = np.add.reduceat((self.labels != np.repeat(first_label, counts)).astype(np.int32), starts) > 0
         multi_source = np.add.reduceat((self.sources != np.repeat(first_source, counts)).astype(np.int32), starts) > 0
-        status = np.maximum.reduceat(self.status, starts)  # the worst status of a digest's rows
-        return Groups(
-            starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source, status
-        )
+        return Groups(starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source)
 
 
 @dataclass
@@ -200,8 +193,7 @@ class Groups:
     ``starts`` (int64) is each group's first row in the window and ``counts`` (int64) its
     rows (copies); ``digests`` (S32) the digest; ``label`` and ``source`` (int32
     ``Interner`` ids) those of the group's first row; ``multi_label``/``multi_source``
-    (bool) whether the group's rows carry more than one label/source; ``status`` (int8)
-    the worst lineage status rank of its rows (``LINEAGE_STATUSES``).
+    (bool) whether the group's rows carry more than one label/source.
     """
 
     starts: np.ndarray
@@ -211,43 +203,6 @@ class Groups:
     source: np.ndarray
     multi_label: np.ndarray
     multi_source: np.ndarray
-    status: np.ndarray
-
-
-class StatusStream:
-    """Lineage status ranks in manifest row order, handed out in runs of any length.
-
-    ``chunks`` yields int8 rank arrays whose lengths add up to the manifest's rows; None
-    means the version has no lineage, so every row is ``unattributed``.
-    """
-
-    def __init__(self, chunks: Iterator[np.ndarray] | None, name: str):
-        self.chunks, self.name = chunks, name
-        self.held = np.zeros(0, np.int8)
-
-    def take(self, n: int) -> np.ndarray:
-        """The next ``n`` status ranks (int8), holding back what a chunk had beyond them.
-
-        Without lineage, ``n`` copies of the ``unattributed`` rank. Raises
-        ``VerificationError`` (exit 1) naming the lineage when it runs out before ``n``.
-        """
-        if self.chunks is None:
-            return np.full(n, UNATTRIBUTED, np.int8)
-        parts, have = [self.held], len(self.held)
-        while have < n:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                raise VerificationError(f"{self.name} has fewer rows than the manifest")
-            parts.append(chunk)
-            have += len(chunk)
-        run = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        self.held = run[n:]
-        return run[:n]
-
-    def finish(self) -> None:
-        """Check that the lineage had no rows beyond the manifest's."""
-        if self.chunks is not None and (len(self.held) or next(self.chunks, None) is not None):
-            raise VerificationError(f"{self.name} has more rows than the manifest")
 
 
 class SideStream:
@@ -261,28 +216,24 @@ class SideStream:
         name: str,
         labels: Interner,
         sources: Interner,
-        status: Iterator[np.ndarray] | None = None,
     ):
         self.batches, self.name, self.labels, self.sources = batches, name, labels, sources
-        self.status = StatusStream(status, f"lineage of {name.removeprefix('manifest of ')}")
         self.pending: list[Window] = []
         self.exhausted = False
         self.last: bytes | None = None
         self.rows = 0
 
     def read(self) -> None:
-        """Read the next batch into ``pending`` as a ``Window``, with its statuses; at the end, mark the side exhausted.
+        """Read the next batch into ``pending`` as a ``Window``; at the end, mark the side exhausted.
 
         Labels and sources become ``Interner`` ids. Raises ``VerificationError`` (exit 1)
         when the batch's digests are not in non-decreasing order, within the batch or after
-        the previous one (not a prov manifest), or when the lineage has fewer or more rows
-        than the manifest (``StatusStream``).
+        the previous one (not a prov manifest).
         """
         try:
             batch = next(self.batches)
         except StopIteration:
             self.exhausted = True
-            self.status.finish()
             return
         digests = digest_view(batch.column("digest"))
         if len(digests):
@@ -298,7 +249,6 @@ class SideStream:
                 digests,
                 self.labels.codes(batch.column("label")),
                 self.sources.codes(batch.column("source")),
-                self.status.take(len(digests)),
             )
         )
         self.rows += len(digests)
@@ -317,11 +267,9 @@ class SideStream:
     def take_below(self, bound: bytes | None) -> Window:
         """Remove and return every pending row with a digest below ``bound`` (all if None)."""
         if not self.pending:
-            return Window(
-                self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8)
-            )
+            return Window(self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32))
         first = self.pending[0].first_row
-        names = ("digests", "labels", "sources", "status")
+        names = ("digests", "labels", "sources")
         if len(self.pending) > 1:
             columns = [np.concatenate([getattr(w, k) for w in self.pending]) for k in names]
         else:
@@ -433,10 +381,12 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         _bincount(out.label_rows[side], w.labels, L.values)
         _bincount(out.source_rows[side], w.sources, S.values)
     ga, gb = a.groups(), b.groups()
-    for side, g in (("base", ga), ("new", gb)):
+    for side, g, w in (("base", ga, a), ("new", gb, b)):
         out.digests[side] += len(g.digests)
         out.duplicates[side] += int((g.counts - 1).sum())
         out.conflicting[side] += int(g.multi_label.sum())
+        repeated = np.flatnonzero(g.counts > 1)  # their lineage status is the worst of their rows'
+        out._push(f"repeated_{side}", first_row=w.first_row + g.starts[repeated], rows=g.counts[repeated])
     in_a = locate(gb.digests, ga.digests)  # for each new group, its base group or -1
     in_b = np.full(len(ga.digests), -1, np.int64)
     found = np.flatnonzero(in_a >= 0)
@@ -452,7 +402,6 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
             label=groups.label[only],
             source=groups.source[only],
             rows=groups.counts[only],
-            status=groups.status[only],
             first_row=window.first_row + groups.starts[only],
         )
         for i in only[: max(0, out.limit - len(out.examples[kind])) if out.limit else None].tolist():
@@ -468,13 +417,6 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
     both_a = in_a[both_b]
     _bincount(out.common_by_source, gb.source[both_b], S.values)
     _bincount(out.common_by_label, ga.label[both_a], L.values)
-    before, after = ga.status[both_a], gb.status[both_b]
-    moved = np.flatnonzero(before != after)
-    if len(moved):
-        pairs = before[moved].astype(np.int64) * len(LINEAGE_STATUSES) + after[moved]
-        for key, n in zip(*(x.tolist() for x in np.unique(pairs, return_counts=True))):
-            old, new = divmod(key, len(LINEAGE_STATUSES))
-            out.transitions[f"{LINEAGE_STATUSES[old]} -> {LINEAGE_STATUSES[new]}"] += n
 
     # relabels: single-label groups compare ids; groups with several labels compare sets
     simple = ~ga.multi_label[both_a] & ~gb.multi_label[both_b]
@@ -499,7 +441,6 @@ def compare_window(a: Window, b: Window, out: Changes) -> None:
         source=gb.source[ib],
         old_source=ga.source[ia],
         rows=gb.counts[ib],
-        status=gb.status[ib],
         first_row=b.first_row + gb.starts[ib],
         base_rows=ga.counts[ia],
     )
@@ -595,17 +536,33 @@ def merge(
     base_status: Iterator[np.ndarray] | None = None,
     new_status: Iterator[np.ndarray] | None = None,
 ) -> Changes:
-    """Walk two sorted manifests (as streams of record batches) and compare them.
+    """Walk two sorted manifests (as streams of record batches) and compare them, lineage included.
 
-    ``*_status`` stream each side's lineage status ranks (int8, ``LINEAGE_STATUSES``) in
+    ``*_status`` give each side's lineage status ranks (int8, ``LINEAGE_STATUSES``) in
     manifest row order, chunked any way; None for a version without lineage (all
     unattributed). Raises VerificationError for an unsorted manifest or a lineage whose
-    length differs from its manifest's.
+    length differs from its manifest's. ``merge_manifests`` + ``statuses.apply_statuses``,
+    for callers that have the statuses at hand.
+    """
+    out = merge_manifests(base, new, base_name, new_name, limit)
+    statuses = [None if s is None else np.concatenate([np.zeros(0, np.int8), *s]) for s in (base_status, new_status)]
+    apply_statuses(out, *statuses, base_name, new_name)
+    return out
+
+
+def merge_manifests(
+    base: Iterator[pa.RecordBatch], new: Iterator[pa.RecordBatch], base_name: str, new_name: str, limit: int
+) -> Changes:
+    """Walk two sorted manifests (as streams of record batches) and compare them.
+
+    Lineage is not read here: the result records what ``statuses.apply_statuses`` needs to
+    add it (each change's manifest rows, each repeated digest's rows), so the lineage
+    objects can be hashed and read meanwhile. Raises VerificationError for an unsorted manifest.
     """
     labels, sources = Interner(), Interner(reserve_none=True)
     out = Changes(labels, sources, limit)
-    a = SideStream(base, base_name, labels, sources, base_status)
-    b = SideStream(new, new_name, labels, sources, new_status)
+    a = SideStream(base, base_name, labels, sources)
+    b = SideStream(new, new_name, labels, sources)
     while True:
         for s in (a, b):  # each live side holds at least one row, or is done
             while not s.exhausted and s.last_digest() is None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from provenance.delta.merge import LINEAGE_STATUSES, locate
+from provenance.delta.merge import locate
+from provenance.delta.statuses import LINEAGE_STATUSES
 
 KINDS = ("relabeled", "added", "duplicates")  # a digest in several kinds is described by the first
 CHANGE = {"relabeled": "relabeled", "added": "added", "duplicates": "copied"}

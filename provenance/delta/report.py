@@ -14,9 +14,10 @@ import numpy as np
 
 from provenance import stats
 from provenance.delta import signals as sig
-from provenance.delta.merge import LINEAGE_STATUSES, Changes
+from provenance.delta.merge import Changes
 from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
+from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
 
 REPORT_FORMAT = "prov.diff/v1"

@@ -5,7 +5,8 @@ its signed statement (signature by a registered key) names the manifest object's
 SHA-256, and the object's bytes are hashed as they are read from the one open file.
 The Merkle root is not recomputed: it is implied by the signed object digest, and
 recomputing it would cost a hash per record. The lineage object the statement names is
-checked the same way; only its status column is read, beside the manifest's rows.
+checked the same way before its status column is read; that happens on a thread while
+the verified manifests are merged (``delta.compare``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance.delta.merge import LINEAGE_STATUSES, WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
+from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
+from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.errors import InputError, VerificationError
 from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
@@ -41,9 +43,10 @@ class Side:
     ``open_batches()`` streams the manifest's digest, label and source in manifest order
     (``merge.SideStream.COLUMNS``); ``fetch(rows)`` gives ``(locators, batches)`` and
     ``take(rows, columns)`` gives columns of sorted manifest row numbers; ``verifiers``
-    each hash one signed object and raise ``VerificationError`` (exit 1), all before any
-    row is compared (``verify_both``). A side built from git data has no verifiers: it
-    was hashed from the data just now, and nothing signs it.
+    each hash one signed manifest object and raise ``VerificationError`` (exit 1), all
+    before any row is compared (``verify_both``); ``lineage_status()`` hashes the signed
+    lineage object the same way, then gives its statuses. A side built from git data has
+    no verifiers: it was hashed from the data just now, and nothing signs it.
     """
 
     name: str
@@ -53,10 +56,10 @@ class Side:
     open_batches: Callable[[], Iterator[pa.RecordBatch]]
     fetch: Callable[[np.ndarray], tuple[list, list]]
     take: Callable[[np.ndarray, list[str]], dict[str, list]]  # columns of sorted manifest rows
-    verifiers: list[Callable[[], None]]  # each hashes one signed object (run on threads)
+    verifiers: list[Callable[[], None]]  # each hashes one signed manifest object (run on threads)
     label_counts: dict | None = None  # signed per-label counts, checked against the stream
-    # lineage status ranks in manifest row order; None: every record unattributed (or no lineage stage)
-    lineage_status: Callable[[], Iterator[np.ndarray]] | None = None
+    # verified lineage status ranks (int8), one per manifest row in order; None: every record unattributed
+    lineage_status: Callable[[], np.ndarray] | None = None
     lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
     lineage_counts: dict | None = None  # signed status counts of the version
     history: list[dict] = field(default_factory=list)  # signed source counts, newest first
@@ -127,8 +130,16 @@ class LineageObject(SignedParquet):
         if "status" not in schema.names:
             raise VerificationError(f"{self.path}: {self.name} has no status column")
 
+    def all_statuses(self) -> np.ndarray:
+        """Every row's status rank (int8), in order, after hashing the object (``verify``).
+
+        One byte per row (10 MB at 10 M rows). Raises ``VerificationError`` (exit 1) if the
+        object was altered or holds a status that is not a lineage status.
+        """
+        return np.concatenate([np.zeros(0, np.int8), *self.statuses()])
+
     def statuses(self) -> Iterator[np.ndarray]:
-        """int8 status ranks (``merge.LINEAGE_STATUSES``) of every row, in order."""
+        """int8 status ranks (``statuses.LINEAGE_STATUSES``) of every row, in order (verified first)."""
         if self.parquet is None:
             self.verify()
         for batch in self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=["status"], use_threads=False):
@@ -190,7 +201,7 @@ class ManifestObject(SignedParquet):
 
 
 def verify_both(a: Side, b: Side) -> None:
-    """Hash both sides' objects at once (two threads), before any row is compared."""
+    """Hash both sides' manifest objects at once (two threads), before any row is compared."""
     with ThreadPoolExecutor(2) as pool:
         for future in [pool.submit(check) for side in (a, b) for check in side.verifiers]:
             future.result()
@@ -267,9 +278,9 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         manifest.batches,
         manifest.fetch,
         manifest.take,
-        [manifest.verify] + ([lineage.verify] if lineage else []),
+        [manifest.verify],
         pred.get("labels"),
-        lineage.statuses if lineage else None,
+        lineage.all_statuses if lineage else None,
         True,
         counts,
         _history(store, row) if with_history else [],
