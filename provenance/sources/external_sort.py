@@ -14,6 +14,7 @@ way the files, and so the manifest, are the same.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import resource
 import shutil
@@ -149,15 +150,17 @@ class ExternalSort:
         rows = sum(p.rows for p in self.spilled)
         files = [p.path for p in self.spilled if p.rows]
         _allow_open_files(len(files) + 64)
-        sizes = _bucket_sizes(files, 1 << self.bits)
+        spill = SpillFiles(files)
+        sizes = spill.bucket_sizes(1 << self.bits)
         _check_merge_memory(sizes, files, rows)
         with ThreadPoolExecutor(_MERGE_THREADS) as pool:
-            root = self.root_pass(pool, files, sizes)
+            root = self.root_pass(pool, spill, sizes)
             path = os.path.join(self.dir, "manifest.parquet")
             meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
             if label_kind != "string":
                 meta["prov.label_kind"] = label_kind
-            labels, sources = self.write_pass(pool, files, sizes, SCHEMA.with_metadata(meta), path, batch)
+            labels, sources = self.write_pass(pool, spill, sizes, SCHEMA.with_metadata(meta), path, batch)
+        spill.close()
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
                 os.unlink(p.path)
@@ -173,7 +176,7 @@ class ExternalSort:
             keepalive=self,
         )
 
-    def root_pass(self, pool: ThreadPoolExecutor, files: list[str], sizes: list[int]) -> bytes:
+    def root_pass(self, pool: ThreadPoolExecutor, spill: SpillFiles, sizes: list[int]) -> bytes:
         """Pass one of :meth:`finish`: the RFC 6962 root of the sorted leaves.
 
         Buckets are read (digests and leaves), sorted and their whole subtrees hashed two
@@ -182,15 +185,16 @@ class ExternalSort:
         """
         merkle = self.merkle_builder()
         starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        thunks = (_bucket_root(files, b, starts[b], merkle.CHUNK_BITS) for b in range(len(sizes)) if sizes[b])
+        thunks = (_bucket_root(spill, b, starts[b], merkle.CHUNK_BITS) for b in range(len(sizes)) if sizes[b])
         for head, roots, tail in _in_order(pool, thunks, _MERGE_THREADS + 1):
+            spill.consumed(len(head) // 32 + (len(roots) << merkle.CHUNK_BITS) + len(tail) // 32)
             merkle.add_blob(head)
             merkle.add_chunk_roots(roots)
             merkle.add_blob(tail)
         return merkle.root()
 
     def write_pass(
-        self, pool: ThreadPoolExecutor, files: list[str], sizes: list[int], schema: pa.Schema, path: str, batch
+        self, pool: ThreadPoolExecutor, spill: SpillFiles, sizes: list[int], schema: pa.Schema, path: str, batch
     ) -> tuple[Counter, Counter]:
         """Pass two of :meth:`finish`: the sorted rows written to the manifest's Parquet file
         ``path`` (``schema`` with the prov metadata) in row groups of 2**20 rows, as
@@ -200,8 +204,9 @@ class ExternalSort:
         with pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer:
             pending: list[pa.Table] = []
             held = 0
-            thunks = (_sorted_bucket(files, b, batch) for b in range(len(sizes)) if sizes[b])
+            thunks = (_sorted_bucket(spill, b, batch) for b in range(len(sizes)) if sizes[b])
             for table, label_counts, source_counts in _in_order(pool, thunks, _MERGE_THREADS + 1):
+                spill.consumed(table.num_rows)
                 labels.update(label_counts)
                 sources.update(source_counts)
                 pending.append(table)
@@ -216,15 +221,56 @@ class ExternalSort:
 _ROW_GROUP = 1 << 20
 
 
-def _bucket_sizes(files: list[str], buckets: int) -> list[int]:
-    """Rows of each digest bucket, summed over the spill files (from their footers)."""
-    sizes = [0] * buckets
-    for f in files:
-        with pa.memory_map(f, "r") as source:
-            reader = pa.ipc.open_file(source)
-            for b in range(buckets):
-                sizes[b] += reader.get_batch(b).num_rows
-    return sizes
+_RELEASE_ROWS = 1 << 19  # spill rows read between two releases of the pages read
+
+
+class SpillFiles:
+    """The spill files of a merge, each mapped once and read through Arrow's IPC file reader
+    without copies (bucket ``b`` is record batch ``b`` of every file).
+
+    A mapping kept through the merge would keep every spill page it touched resident (and
+    counted in the process's memory); so after every ``_RELEASE_ROWS`` rows consumed the
+    pages read so far are let go (``madvise(MADV_DONTNEED)``: the kernel drops them from
+    this process and reads them again from the page cache if touched).
+    """
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+        self._maps: list[mmap.mmap] = []
+        self.readers = []
+        for path in paths:
+            with open(path, "rb") as fh:
+                self._maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+            self.readers.append(pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._maps[-1]))))
+        self._since = 0
+
+    def bucket_sizes(self, buckets: int) -> list[int]:
+        """Rows of each of ``buckets`` digest buckets, summed over the files (from their footers)."""
+        return [sum(r.get_batch(b).num_rows for r in self.readers) for b in range(buckets)]
+
+    def bucket(self, b: int, columns: list[str] = SPILL_SCHEMA.names) -> pa.Table:
+        """``columns`` of bucket ``b`` of every file, as one table (one chunk per column)."""
+        batches = [x.select(columns) for x in (r.get_batch(b) for r in self.readers) if x.num_rows]
+        schema = pa.schema([SPILL_SCHEMA.field(c) for c in columns])
+        return pa.Table.from_batches(batches, schema=schema).combine_chunks()
+
+    def consumed(self, rows: int) -> None:
+        """Count ``rows`` read and used; let the pages read go every ``_RELEASE_ROWS``."""
+        self._since += rows
+        if self._since >= _RELEASE_ROWS and hasattr(mmap, "MADV_DONTNEED"):
+            for mapped in self._maps:
+                mapped.madvise(mmap.MADV_DONTNEED)
+            self._since = 0
+
+    def close(self) -> None:
+        """Drop the readers and unmap the files (a mapping still referenced by Arrow goes with it)."""
+        self.readers = []
+        for mapped in self._maps:
+            try:
+                mapped.close()
+            except BufferError:  # an Arrow buffer still points into it: unmapped when that goes
+                pass
+        self._maps = []
 
 
 def _check_merge_memory(sizes: list[int], files: list[str], rows: int) -> None:
@@ -259,40 +305,25 @@ def _write_group(writer, schema, pending: list[pa.Table], n: int) -> tuple[list[
 _MERGE_THREADS = 2
 
 
-def _read_bucket(files: list[str], b: int, columns: list[str] = SPILL_SCHEMA.names) -> pa.Table:
-    """``columns`` of bucket ``b`` of every spill file, as one table (one chunk per column).
-
-    Each file is mapped for this read only, so the pages read are let go with the bucket
-    (a mapping held through the merge would keep every spill page resident); only the
-    columns asked for are copied out of it."""
-    batches = []
-    for f in files:
-        with pa.memory_map(f, "r") as source:
-            batch = pa.ipc.open_file(source).get_batch(b)
-            if batch.num_rows:
-                batches.append(batch.select(columns))
-    return pa.Table.from_batches(batches, schema=pa.schema([SPILL_SCHEMA.field(c) for c in columns])).combine_chunks()
-
-
-def _bucket_root(files: list[str], b: int, start: int, bits: int):
+def _bucket_root(spill: SpillFiles, b: int, start: int, bits: int):
     """A thunk giving bucket ``b``'s leaf hashes in manifest order, split by
     ``merkle.chunk_roots`` for a bucket whose first leaf is leaf ``start`` of the tree."""
 
     def run():
-        table = _read_bucket(files, b, ["digest", "leaf"])
-        order = sorted_order(table, lambda: _read_bucket(files, b, _SORT_COLUMNS))  # all keys only for ties
+        table = spill.bucket(b, ["digest", "leaf"])
+        order = sorted_order(table, lambda: spill.bucket(b, _SORT_COLUMNS))  # all keys only for ties
         leaves = _take32(table.column("leaf").chunk(0), order).tobytes()
         return chunk_roots(leaves, start, bits)
 
     return run
 
 
-def _sorted_bucket(files: list[str], b: int, batch: str | None):
+def _sorted_bucket(spill: SpillFiles, b: int, batch: str | None):
     """A thunk sorting bucket ``b`` of every spill file: (manifest rows, label counts,
     source counts), in digest order."""
 
     def run():
-        table = _read_bucket(files, b, _SORT_COLUMNS)
+        table = spill.bucket(b, _SORT_COLUMNS)
         n = table.num_rows
         order = sorted_order(table)
         indices = pa.array(order)
