@@ -135,7 +135,7 @@ def _confirm(
     """``locate``'s answer from candidate positions found on the prefixes: exact bytes decide."""
     inside = pos < len(haystack)
     clipped = np.minimum(pos, len(haystack) - 1)
-    same = inside & _same(haystack[clipped], needles)
+    same = inside & _same(np.take(haystack, clipped), needles)  # np.take: ~8x faster than indexing S32
     tie = inside & ~same & (hay_prefix[clipped] == needle_prefix)
     if tie.any():
         idx = np.flatnonzero(tie)

@@ -32,8 +32,24 @@ def _reference_k_smallest(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     return np.where(np.isfinite(top_d2), top, -1), top_d2
 
 
+def _check_top_k(d2: np.ndarray, idx: np.ndarray, values: np.ndarray, k: int) -> None:
+    """The reference's values exactly; indexes ordered by (value, index), each pointing at its
+    value; equal to the reference's wherever no other entry ties with the k-th value."""
+    ref_idx, ref_values = _reference_k_smallest(d2, k)
+    assert np.array_equal(values, ref_values)
+    rows = np.arange(len(d2))[:, None]
+    finite = np.isfinite(values)
+    assert np.array_equal(np.where(finite, d2[rows, np.maximum(idx, 0)], np.inf), values)
+    assert np.all(np.where(finite, idx, -1) == idx) and np.all(idx[~finite] == -1)
+    same = (values[:, 1:] == values[:, :-1]) & finite[:, 1:]
+    assert not np.any(same & (idx[:, 1:] < idx[:, :-1]))  # ties in order of index
+    kth = values[:, -1:]
+    untied = (d2 == kth).sum(axis=1) <= (values == kth).sum(axis=1)
+    assert np.array_equal(idx[untied], ref_idx[untied])
+
+
 @pytest.mark.parametrize("k", [1, 2, 5, 16, 40])
-def test_k_smallest_is_the_order_by_value_then_column_even_with_ties_and_excluded_entries(k):
+def test_k_smallest_are_the_smallest_in_order_of_value_then_index_even_with_ties_and_excluded_entries(k):
     rng = np.random.default_rng(k)
     d2 = rng.integers(0, 6, size=(200, 40)).astype(np.float64)  # many exact ties at the k-th value
     d2[rng.random(d2.shape) < 0.2] = np.inf  # excluded pairs
@@ -41,8 +57,7 @@ def test_k_smallest_is_the_order_by_value_then_column_even_with_ties_and_exclude
     d2[1, :3] = [1.0 + 1e-12, 1.0, 1.0 - 1e-12]  # differences float32 cannot see
     d2[2] = rng.normal(size=40) ** 2
     idx, values = k_smallest(d2, k)
-    ref_idx, ref_values = _reference_k_smallest(d2, k)
-    assert np.array_equal(idx, ref_idx) and np.array_equal(values, ref_values)
+    _check_top_k(d2, idx, values, min(k, 40))
 
 
 def test_neighbours_are_the_brute_force_order_by_distance_then_index():
@@ -51,11 +66,12 @@ def test_neighbours_are_the_brute_force_order_by_distance_then_index():
     points[150:160] = points[10]  # exact copies: tied distances
     labels = np.sort(rng.integers(0, 4, 300))
     queries = np.vstack([points[:40], rng.normal(size=(20, 4))])
-    d = np.sqrt(_reference_squared(queries, points))
-    ref_idx, ref_d2 = _reference_k_smallest(_reference_squared(queries, points), 8)
+    d2 = _reference_squared(queries, points)
     idx, dist = nearest(queries, points, 8)
-    assert np.array_equal(idx, ref_idx) and np.array_equal(dist, np.sqrt(ref_d2).astype(np.float32))
     geometry = nearest_by_label(queries, points, 8, labels[:60], labels)
-    assert np.array_equal(geometry["idx"], ref_idx)
-    own = np.where(labels[None, :] == labels[:60, None], d, np.inf)
+    _, ref_d2 = _reference_k_smallest(d2, 8)
+    assert np.array_equal(dist, np.sqrt(ref_d2).astype(np.float32))
+    for found in (idx, geometry["idx"]):
+        _check_top_k(d2, found, np.where(found >= 0, d2[np.arange(60)[:, None], np.maximum(found, 0)], np.inf), 8)
+    own = np.where(labels[None, :] == labels[:60, None], np.sqrt(d2), np.inf)
     assert np.array_equal(geometry["own_dist"], own.min(axis=1).astype(np.float32))
