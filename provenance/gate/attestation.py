@@ -12,9 +12,12 @@ which checks the policy turned off (and its acknowledgement), the rules and dete
 the waivers honoured, the audit-log head, the decision (``pass`` or ``warned``) and
 the warnings it passed with (a batch shifted beyond the base's own batches). ``schemas/release-attestation.schema.json``.
 
-The release counter is B's depth in its signed history (the first version is release 1,
-its child 2, ...): it grows with every release, is covered by the versions' signatures
-(each signs its parent), and needs no state kept by whoever attests. A training job
+The release counter grows with every release of the store (:func:`next_release`): at
+least B's depth in its signed history (the first version is release 1, its child 2, ...)
+and one more than every release already attested in the store by a key trusted for
+``attest``, so a fix made from an older version (a quarantine from the last good one)
+supersedes a bad release instead of sharing its number; attesting a version again keeps
+its number. A training job
 checks an attestation with ``prov verify B --attestation FILE --signer K.pub``: the
 envelope must be signed by a key the verifier trusts for ``attest``; the base must be a
 signed ancestor of B; the attestation must not have expired (freeze); and its release
@@ -149,7 +152,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
         EXTENSION: {
             "version": result.version,
             "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
-            "release": len(ancestry),
+            "release": next_release(store, result.version, len(ancestry)),
             "expires": clock.iso(expires),
             "policy": {
                 "path": policy.path,
@@ -188,6 +191,31 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
         output_file.write_output(out, envelope, "--attest-out")
     return oid
+
+
+def next_release(store: Store, version: str, depth: int) -> int:
+    """The release counter of a new attestation of ``version``, whose signed history is ``depth`` versions long.
+
+    The counter ``version`` already has, if the store holds an attestation of it; else
+    the larger of ``depth`` and one more than the highest counter among the store's
+    attestations. Only attestations whose envelope verifies under the pinned ``attest``
+    role count (a forged row or object changes nothing; a deleted one can only lower the
+    counter, which a training job's release state then refuses: fail closed).
+    """
+    releases_of: dict[str, int] = {}
+    for (oid,) in store.db.execute("select object from attestations").fetchall():
+        name = f"attestation {oid[:12]}"
+        try:
+            env = signing.parse_envelope(store.objects.get(oid, name), name)
+            facts = (pins_of(store).verify(env, ATTEST, name, store).statement.get("predicate") or {}).get(EXTENSION)
+        except (InputError, VerificationError):
+            continue
+        release = facts.get("release") if isinstance(facts, dict) else None
+        if isinstance(release, int) and not isinstance(release, bool) and isinstance(facts.get("version"), str):
+            releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
+    if version in releases_of:
+        return releases_of[version]
+    return max([depth, *(r + 1 for r in releases_of.values())])
 
 
 def _prov_version() -> str:

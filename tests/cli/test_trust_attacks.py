@@ -415,3 +415,35 @@ def test_a_vendor_relabeling_another_vendors_records_is_a_conflict(prov, templat
     assert conflict["status"] == "block" and conflict["count"] == 5, conflict
     assert {x["source"] for x in conflict["records"]} == {"vendorB"}
     assert all("vendor signed" in x["detail"] and "vendorB signed" in x["detail"] for x in conflict["records"])
+
+
+def release_of(path: str) -> int:
+    """The release counter an attestation file signs."""
+    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
+    return statement["predicate"]["https://prov.dev/release/v1"]["release"]
+
+
+def test_a_fix_made_from_an_older_version_supersedes_a_bad_release(prov, template_trust, workdir):
+    """Security review, finding 5: the counter was the version's depth, so a fix made from the
+    last good version got the bad release's number and a job that had accepted the bad release
+    refused the fix. The counter now grows per store; re-attesting a version keeps its number."""
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "bad.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "fix.parquet")
+    state = ("--release-state", "job-state.json")
+    for tag in ("bad", "fix"):
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", "v2", "--key", "maintainer.key", *PINNED)
+        assert r.exit_code == 0, r.output
+        r = prov(
+            "check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED
+        )
+        assert r.exit_code == 0, r.output
+    assert {tag: release_of(f"{tag}.attestation.json") for tag in ("bad", "fix")} == {"bad": 3, "fix": 4}
+    r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "fix", "--attestation", "fix.attestation.json", "--no-data", *state, *PINNED)
+    assert r.exit_code == 0 and "newest release this job has accepted: 4" in r.stdout, r.output
+    r = prov("check", "bad", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0 and release_of("bad.attestation.json") == 3
+    r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
+    assert r.exit_code == 1 and "release 3 (bad) is older than release 4 (fix)" in one_line(r)
