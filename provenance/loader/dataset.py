@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.errors import InputError
+from provenance.errors import InputError, VerificationError
 from provenance.loader.matcher import ManifestMatcher
-from provenance.loader.reading import HashedBatch, Record, SignedReading, location, read_batches
+from provenance.loader.reading import HashedBatch, Record, SignedReading, location, precheck, read_batches
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 
@@ -133,12 +133,24 @@ class VerifiedDataset:
     def hashed_batches(self) -> Iterator[HashedBatch]:
         """Verified batches with their digests, label texts, sources and locators (the loader's core).
 
-        Each batch is checked before it is yielded; after the last one, every signed record
-        must have been read. Raises ``VerificationError`` (exit 1) as the module says,
+        Before the first batch, what is cheap to check is checked (``reading.precheck``: a
+        tree's listing, a Parquet table's row count), so a job that stops early is never
+        handed part of a changed dataset; each batch is checked before it is yielded; after
+        the last one, every signed record must have been read. Raises ``VerificationError`` (exit 1) as the module says,
         ``InputError`` (exit 2) if the data can no longer be read.
         """
-        matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}")
         signed = SignedReading.from_predicate(self._signed.statement.get("predicate") or {})
+        problem = precheck(self._signed.spec, self.kind, signed, len(self._signed.manifest))
+        if problem is not None:
+            # Refused before any record is handed out: a job that stops early (a fixed number of steps) must not
+            # train on part of a changed dataset. One pass that hands out nothing names the first record at fault.
+            for _ in self._checked_batches(signed):
+                pass
+            raise VerificationError(f"{problem}; the data changed since it was signed")
+        yield from self._checked_batches(signed)
+
+    def _checked_batches(self, signed: SignedReading) -> Iterator[HashedBatch]:
+        matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}")
         for hashed in read_batches(self._signed.spec, self.kind, signed):
             matcher.check(hashed.digests, hashed.labels, hashed.sources, hashed.where)
             yield hashed

@@ -121,6 +121,38 @@ def read_batches(spec: DatasetSpec, kind: str, signed: SignedReading) -> Iterato
         yield from _table_batches(spec, fs, root, signed)
 
 
+def precheck(spec: DatasetSpec, kind: str, signed: SignedReading, records: int) -> str | None:
+    """What can be seen wrong before reading any record, as a message; None when nothing is.
+
+    ``records`` is the signed record count. Checked: a tree's file listing against the
+    signed listing digest, and a table's row count from its Parquet footers (when every
+    file is Parquet) against ``records``. Cheap: no record is read or hashed. Raises
+    ``InputError`` when the data cannot be listed or a footer cannot be read.
+    """
+    import pyarrow.parquet as pq
+
+    fs, root = location(spec)
+    if kind == "tree":
+        if signed.listing is not None and tree_listing(spec, fs, root).listing.digest() != signed.listing:
+            return f"{root}: the file listing differs from the signed one (a file added, removed, renamed or relinked)"
+        return None
+    rows = 0
+    for file in table_files.list_table_files(root, fs, spec.options.reader_version).files:
+        if file.format != "parquet":
+            return None  # a text table's rows are known only by reading it
+        try:
+            if fs is not None:
+                with fs.open(file.path, "rb") as fh:
+                    rows += pq.ParquetFile(fh).metadata.num_rows
+            else:
+                rows += pq.ParquetFile(file.path).metadata.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{file.path}: cannot read Parquet metadata ({exc})") from exc
+    if rows != records:
+        return f"{root}: the data holds {rows} rows where the version signed {records} records"
+    return None
+
+
 def _forced_types(signed: SignedReading) -> dict[str, pa.DataType]:
     """The signed types that text inference can give, as Arrow types (others are left to the reader)."""
     forced = {}

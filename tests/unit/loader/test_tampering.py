@@ -104,3 +104,20 @@ def test_a_file_the_loader_skips_still_fails_the_pass_as_verify_fails_it(image_t
     loaded = prov.load("t1", store=store, pins=pins)
     with pytest.raises(VerificationError, match="the file listing differs from the signed one"):
         list(loaded)
+
+
+def test_rows_deleted_from_a_table_are_refused_before_any_record_is_handed_out(plain_parquet, store, pins):
+    """Attack review 2, finding 4: a job that trains for a fixed number of steps never reached the
+    end of the pass, where missing records were noticed; a class deleted from the data went unseen."""
+    t = pq.read_table(plain_parquet)
+    pq.write_table(t.filter(pa.compute.not_equal(t.column("label"), "1")), plain_parquet)
+    loaded = prov.load("v1", store=store, pins=pins)
+    with pytest.raises(VerificationError, match=r"^version v1: 17 signed record\(s\) are missing from the data"):
+        next(iter(loaded))
+
+
+def test_a_file_deleted_from_a_tree_is_refused_before_any_record_is_handed_out(image_tree, store, pins):
+    (image_tree / "dog" / "5.png").unlink()
+    loaded = prov.load("t1", store=store, pins=pins)
+    with pytest.raises(VerificationError, match="the file listing differs from the signed one"):
+        next(loaded.batches())
