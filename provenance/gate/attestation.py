@@ -210,7 +210,9 @@ def next_release(store: Store, version: str, depth: int) -> int:
             facts = (pins_of(store).verify(env, ATTEST, name, store).statement.get("predicate") or {}).get(EXTENSION)
         except (InputError, VerificationError):
             continue
-        release = facts.get("release") if isinstance(facts, dict) else None
+        if not isinstance(facts, dict):
+            continue
+        release = facts.get("release")
         if isinstance(release, int) and not isinstance(release, bool) and isinstance(facts.get("version"), str):
             releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
     if version in releases_of:
