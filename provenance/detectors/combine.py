@@ -36,6 +36,7 @@ file order, not only on random splits (measured in bench/detect_bench.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,6 +96,7 @@ class Verdicts:
     # trimmed reference (``trimmed_reference``), which holds ``beyond_size`` records
     beyond_p: float = 0.0
     beyond_size: int = 0
+    beyond_left_out: int | None = None  # the pseudo-batch of the base the trimmed reference leaves out
 
     @property
     def flagged(self) -> list[RecordVerdict]:
@@ -136,25 +138,36 @@ def combined_p_values(T: np.ndarray, reference_T: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
-def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> tuple[float, int]:
-    """The bar for "beyond the reference": ``(T_bar, m')``.
+class Trimmed(NamedTuple):
+    """The bar for "beyond the reference" (``trimmed_reference``): records with a combined
+    statistic below ``bar`` are beyond all ``size`` records kept; ``left_out`` is the
+    pseudo-batch of the base left out (its index in ``profile.sample_batches``), None when none was."""
+
+    bar: float
+    size: int
+    left_out: int | None
+
+
+def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Trimmed:
+    """The bar for "beyond the reference".
 
     ``reference_T`` (m,) are the reference records' combined statistics (NaN where none),
     ``batches`` (m,) their pseudo-batches. With three or more pseudo-batches, the one
-    holding the smallest statistic is left out: ``T_bar`` is the smallest statistic of the
-    others and ``m'`` their number, so a batch of odd base records cannot lower the bar
+    holding the smallest statistic is left out: the bar is the smallest statistic of the
+    others and the size their number, so a batch of odd base records cannot lower the bar
     (attack review 2, finding 1(a)). Otherwise the whole reference: its minimum and size.
-    ``(0.0, 0)`` when no reference record has a statistic.
+    ``Trimmed(0.0, 0, None)`` when no reference record has a statistic.
     """
     ok = np.isfinite(reference_T)
     if not ok.any():
-        return 0.0, 0
+        return Trimmed(0.0, 0, None)
     T = reference_T[ok]
     if batches is None or len(batches) != len(reference_T) or len(np.unique(batches[ok])) < 3:
-        return float(T.min()), int(len(T))
+        return Trimmed(float(T.min()), int(len(T)), None)
     b = np.asarray(batches)[ok]
-    kept = b != b[int(np.argmin(T))]
-    return float(T[kept].min()), int(kept.sum())
+    left_out = b[int(np.argmin(T))]
+    kept = b != left_out
+    return Trimmed(float(T[kept].min()), int(kept.sum()), int(left_out))
 
 
 def combine(
@@ -213,8 +226,8 @@ def combine(
             batch_flags.append(int(flagged_ref[members].sum()))
         by_batch = [k / s for s, k in zip(batch_sizes, batch_flags, strict=True)]
 
-    bar, beyond_size = trimmed_reference(ref_T, batches)
-    beyond_p = float(combined_p_values(np.array([bar]), ref_T)[0]) if beyond_size else 0.0
+    trimmed = trimmed_reference(ref_T, batches)
+    beyond_p = float(combined_p_values(np.array([trimmed.bar]), ref_T)[0]) if trimmed.size else 0.0
 
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
@@ -255,7 +268,8 @@ def combine(
         reference_batch_sizes=batch_sizes,
         reference_batch_flags=batch_flags,
         beyond_p=beyond_p,
-        beyond_size=beyond_size,
+        beyond_size=trimmed.size,
+        beyond_left_out=trimmed.left_out,
     )
 
 

@@ -260,7 +260,14 @@ class CombinedFlagBudget(DetectorRule):
         reason = (
             f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
             f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "
-            f"reference record outside its most extreme pseudo-batch (at most {budget.beyond})"
+            f"reference record outside its most extreme pseudo-batch (at most {budget.beyond}"
+            + (
+                f"; pseudo-batch {verdicts.beyond_left_out + 1} of {len(verdicts.reference_batch_sizes)} in the "
+                "base's file order left out"
+                if verdicts.beyond_left_out is not None and verdicts.reference_batch_sizes
+                else ""
+            )
+            + ")"
             + (f"; {waived} waived" if waived else "")
             + not_judged(left_out)
         )
@@ -278,6 +285,8 @@ class CombinedFlagBudget(DetectorRule):
             "beyond_allowed": budget.beyond,
             "beyond_p_value": p_beyond,
             "beyond_reference_size": verdicts.beyond_size,
+            # the base's pseudo-batch (a run of its file order) the trimmed reference left out
+            "beyond_left_out_batch": verdicts.beyond_left_out,
             "method": verdicts.method,
         }
         listed = records[:LISTED] if status == "block" else []

@@ -26,9 +26,9 @@ def test_one_odd_batch_in_the_reference_does_not_lower_the_bar():
     batches = np.repeat(np.arange(10), 10)
     odd = T.copy()
     odd[50:53] = [1e-9, 1e-8, 1e-7]  # three extreme records, all in pseudo-batch 5
-    assert trimmed_reference(odd, batches) == (0.01, 90)
-    assert trimmed_reference(T, batches) == (T[10], 90)  # batch 0 holds the minimum: left out
-    assert trimmed_reference(odd, None) == (1e-9, 100)  # without pseudo-batches: the whole reference
+    assert trimmed_reference(odd, batches) == (0.01, 90, 5)
+    assert trimmed_reference(T, batches) == (T[10], 90, 0)  # batch 0 holds the minimum: left out
+    assert trimmed_reference(odd, None) == (1e-9, 100, None)  # without pseudo-batches: the whole reference
 
 
 def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_through():

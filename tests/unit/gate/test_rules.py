@@ -185,6 +185,9 @@ def test_the_combined_budget_allows_for_the_drift_between_the_bases_own_batches(
     assert result.statistic["test"] == ("beta-binomial" if expected.rho > 0 else "binomial")
     # "beyond" is judged against the reference without its most extreme pseudo-batch
     assert 0 < result.statistic["beyond_reference_size"] == verdicts.beyond_size < verdicts.reference_size
+    left_out = result.statistic["beyond_left_out_batch"]
+    assert left_out == verdicts.beyond_left_out and 0 <= left_out < len(verdicts.reference_batch_sizes)
+    assert f"pseudo-batch {left_out + 1} of" in result.reason
 
 
 def test_a_record_far_outside_the_base_blocks_whatever_the_budget(gate_world):
