@@ -366,3 +366,9 @@ def digest_prefixes(digests: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     whole = np.frombuffer(digests.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * digests.offset)
     return np.ascontiguousarray(whole.reshape(n, 32)[:, :8]).view(">u8").reshape(n).astype(np.uint64)
+
+
+def digest_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A ``fixed_size_binary(32)`` digest column as a numpy ``S32`` array (no copy when it has one chunk)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.frombuffer(array.buffers()[1], dtype="S32", count=len(array), offset=array.offset * 32)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provenance import clock, input_file, keys, signing
 from provenance.errors import InputError, VerificationError
@@ -21,8 +22,34 @@ from provenance.store.checkpoints import CheckpointKey
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import WAIVE, RoleKeys, verify_role
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 # The in-toto predicate type of a waiver statement (schemas/waiver.schema.json).
 PREDICATE_TYPE = "https://prov.dev/waiver/v1"
+MIN_PREFIX = 12  # hex characters: what text reports show of a digest
+
+
+def resolve_digest(digests: pa.Array | pa.ChunkedArray, prefix: str, version: str) -> str:
+    """The one full digest (64 hex characters) among ``digests`` (32-byte values) starting with hex ``prefix``.
+
+    Raises ``InputError`` naming ``version`` when no record or more than one has it.
+    """
+    import numpy as np
+
+    from provenance.manifest import digest_matrix
+
+    matrix = digest_matrix(digests).view(np.uint8).reshape(-1, 32)
+    whole = bytes.fromhex(prefix[: len(prefix) // 2 * 2])
+    hit = np.all(matrix[:, : len(whole)] == np.frombuffer(whole, dtype=np.uint8), axis=1)
+    if len(prefix) % 2:  # an odd prefix ends in half a byte
+        hit &= (matrix[:, len(whole)] >> 4) == int(prefix[-1], 16)
+    found = {bytes(row).hex() for row in matrix[hit]}
+    if not found:
+        raise InputError(f"waiver digest {prefix[:16]}…: no record of {version} has this digest")
+    if len(found) > 1:
+        raise InputError(f"waiver digest {prefix}: {len(found)} records of {version} start with it; give more of it")
+    return found.pop()
 
 
 def create_waiver(store: Store, version: str, digest: str, detector: str, reason: str, key_path: str) -> dict:
@@ -34,7 +61,8 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     Args:
         store: the open store.
         version: the version whose finding is accepted.
-        digest: the record's content digest, 64 hex characters.
+        digest: the record's content digest, 64 hex characters, or a prefix of at least
+            ``MIN_PREFIX`` that only one record of the version has (reports show 12).
         detector: the detector whose flag is accepted.
         reason: why, for a later reader (not empty).
         key_path: the reviewer's private key (PKCS#8 PEM): one the store's pins trust for
@@ -51,8 +79,11 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     """
     root = store.version(version)["merkle_root"]
     digest = digest.lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise InputError(f"waiver digest {digest!r}: expected the record's 64-character hex content digest")
+    if not MIN_PREFIX <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InputError(
+            f"waiver digest {digest!r}: expected the record's hex content digest "
+            f"(64 characters, or the first {MIN_PREFIX} or more as reports show it)"
+        )
     if not reason.strip():
         raise InputError("a waiver needs a --reason a later reader can check")
     from provenance.detectors.registry import available_detectors
@@ -60,14 +91,11 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
     known = ["combined", *available_detectors()]  # "combined": the verdict over all detectors
     if detector not in known:
         raise InputError(f"--detector {detector!r}: no such detector (known: {', '.join(known)})")
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     from provenance.version_facts import load_manifest
 
     digests = load_manifest(store, store.version(version)).table.column("digest")
-    if not pc.any(pc.equal(digests, pa.scalar(bytes.fromhex(digest), digests.type))).as_py():
-        raise InputError(f"waiver digest {digest[:16]}…: no record of {version} has this digest")
+    digest = resolve_digest(digests, digest, version)
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     role = pins_of(store).role_keys(WAIVE, store)

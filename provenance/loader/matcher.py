@@ -18,17 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.errors import VerificationError
-from provenance.manifest import Manifest
+from provenance.manifest import Manifest, digest_matrix
 
 Where = Callable[[int], str]
 """Names the ``i``-th record of a batch for messages (``data/part-0.parquet#17``, ``cat/1.png``)."""
-
-
-def _digest_matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A fixed_size_binary(32) column as a numpy ``S32`` array (no copy when it has one chunk)."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    data = array.buffers()[1]
-    return np.frombuffer(data, dtype="S32", count=len(array), offset=array.offset * 32)
 
 
 def _short(digest: bytes) -> str:
@@ -54,7 +47,7 @@ class ManifestMatcher:
     def __init__(self, manifest: Manifest, name: str):
         table = manifest.table
         self.name = name
-        self._digests = _digest_matrix(table.column("digest"))
+        self._digests = digest_matrix(table.column("digest"))
         self._labels = table.column("label").combine_chunks()
         self._sources = table.column("source").combine_chunks()
         self._locators = table.column("locator")

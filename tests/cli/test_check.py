@@ -562,3 +562,23 @@ def test_a_waiver_that_could_not_apply_is_refused(prov, workdir, keypair, base):
     r = prov("waive", digest, "--detector", "knn_label", "--version", "v2", "--reason", "ok", "--key",
              str(keypair.public_path))  # fmt: skip
     assert r.exit_code == 2 and "is a public key; give the private key" in r.stderr
+
+
+def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair, base):
+    """Text reports show 12 hex characters of a digest; `prov waive` resolves them to the one record
+    of the version they name and signs the full digest; fewer is exit 2, store unchanged."""
+    t, _ = base
+    commit_new(prov, keypair, t)
+    from provenance.store import Store
+    from provenance.version_facts import load_manifest
+
+    store = Store.open()
+    digest = load_manifest(store, store.version("v2")).digests[3].hex()
+    common = ("--version", "v2", "--detector", "knn_label", "--reason", "reviewed", "--key", keypair.private_path)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("waive", digest[:11], *common)
+    assert r.exit_code == 2 and "or the first 12 or more as reports show it" in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("waive", digest[:12].upper(), *common, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["digest"] == digest
