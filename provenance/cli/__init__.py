@@ -6,15 +6,31 @@ per command run (``provenance.cli._lazy``: the command table and the order of ``
 
 from __future__ import annotations
 
+import os
+import sys
+
 from provenance.cli._app import app
 
 __all__ = ["app", "main"]
+
+# Commands that stream windows of two manifests and free them as they go (the diff's merge):
+# keeping freed pages saves them no page faults and holds their peak, and so does mimalloc's
+# own default delay; giving pages back after 10 ms costs no more system time. Peak of a
+# 10 M-record diff (load 7): kept 417 MiB, mimalloc's default 366-399, 10 ms 309-315.
+RETURN_FREED_MEMORY = frozenset({"diff", "check"})
+RETURN_AFTER = {"MIMALLOC_PURGE_DELAY": "10"}  # milliseconds; a user's own setting wins
+
+
+def _command() -> str | None:
+    """The command named on the command line (its first word that is not an option), if any."""
+    return next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
 
 
 def main() -> None:
     """The ``prov`` console script (``[project.scripts]``): run the command named in ``sys.argv``.
 
-    Tunes Arrow's allocator first (``sources.memory.keep_freed_memory``) and installs
+    Tunes Arrow's allocator first (``sources.memory.keep_freed_memory``; the
+    ``RETURN_FREED_MEMORY`` commands give freed pages back after ``RETURN_AFTER``) and installs
     ``_imports.PandasOnRequest`` (pyarrow's probes for pandas are told it is
     absent; code that imports pandas by name still gets it), then runs ``app``. Each
     command's errors become one ``Error: ...`` line on stderr and the process's exit status
@@ -26,6 +42,11 @@ def main() -> None:
     from provenance.cli._imports import load_pandas_on_request
     from provenance.sources.memory import keep_freed_memory
 
-    keep_freed_memory()  # before pyarrow is imported
+    # before pyarrow is imported: mimalloc reads its settings once
+    if _command() in RETURN_FREED_MEMORY:
+        for name, value in RETURN_AFTER.items():
+            os.environ.setdefault(name, value)
+    else:
+        keep_freed_memory()
     load_pandas_on_request()
     app(prog_name="prov")

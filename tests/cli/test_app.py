@@ -99,3 +99,28 @@ def test_show_imports_no_heavy_module_and_sign_opens_no_store(tmp_path):
     args = ["sign", "b.parquet", "--source", "v", "--key", "k.key"]
     assert modules_loaded(args, tmp_path, ("sqlite_utils", "provenance.store")) == set()
     assert (tmp_path / "b.parquet.prov.json").exists()
+
+
+def allocator_setting(args: list[str], cwd: Path, setting: str | None = None) -> str | None:
+    """``MIMALLOC_PURGE_DELAY`` as one ``prov`` process left it (``setting``: the user's own value, if any)."""
+    code = (
+        "import os, sys, atexit\n"
+        "atexit.register(lambda: print(os.environ.get('MIMALLOC_PURGE_DELAY'), file=sys.stderr))\n"
+        f"sys.argv = ['prov', *{args!r}]\n"
+        "from provenance.cli import main\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_PURGE_DELAY"}
+    if setting is not None:
+        env["MIMALLOC_PURGE_DELAY"] = setting
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, env=env)
+    value = out.stderr.strip().splitlines()[-1]
+    return None if value == "None" else value
+
+
+def test_diff_and_check_give_freed_memory_back_and_other_commands_keep_it(tmp_path):
+    # a diff streams two manifests window by window: kept pages would only hold its peak
+    assert allocator_setting(["diff", "--help"], tmp_path) == "10"
+    assert allocator_setting(["check", "--help"], tmp_path) == "10"
+    assert allocator_setting(["log", "--help"], tmp_path) == "-1"  # commit's choice (sources.memory)
+    assert allocator_setting(["diff", "--help"], tmp_path, setting="250") == "250"  # the user's wins
