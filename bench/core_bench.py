@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,8 +33,13 @@ RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 
 
+CPU_SECONDS: dict[str, float] = {}  # CPU time (user + system) of the last command timed, by its program name
+
+
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]:
-    """Wall time and peak resident memory (bytes, the process and its children) of a command."""
+    """Wall time and peak resident memory (bytes, the process and its children) of a command;
+    its CPU time (user + system, with the children it waited for) goes to ``CPU_SECONDS``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
@@ -48,6 +54,8 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, in
     _, err = proc.communicate()
     t.join()
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS[Path(cmd[0]).name] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {err.decode()[-2000:]}")
     return elapsed, peak[0]
@@ -173,8 +181,11 @@ def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
     in_python = min(hashlib_files(paths) for _ in range(3))
     load_before = load()
     prov1, _ = prov_commit(work, data, 1, "v1", *reader)
+    prov1_cpu = CPU_SECONDS["prov"]
     prov2, _ = prov_commit(work, data, 2, "v1", *reader)
+    prov2_cpu = CPU_SECONDS["prov"]
     dvc = dvc_add(work, data)
+    dvc_cpu = CPU_SECONDS["dvc"]
     shutil.rmtree(data)
     return {
         "dataset": name,
@@ -193,6 +204,10 @@ def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
         "prov_vs_sha256sum_1_worker": round(base / prov1, 2),
         "prov_vs_sha256sum_2_workers": round(base / prov2, 2),
         "prov_vs_dvc_add": round(dvc / prov2, 2),
+        "prov_1_worker_cpu_s": round(prov1_cpu, 3),
+        "prov_2_workers_cpu_s": round(prov2_cpu, 3),
+        "dvc_add_cpu_s": round(dvc_cpu, 3),
+        "prov_vs_dvc_add_cpu": round(dvc_cpu / prov2_cpu, 2),
     }
 
 
@@ -264,16 +279,22 @@ def main() -> None:
         "files in the same script; the load is recorded per row. Aims (issue 15): small files and the image tree "
         ">= 10x faster than `dvc add`; large files >= 0.8x `openssl dgst -sha256`.",
         "",
-        "| tree | files | openssl dgst s | hashlib s | sha256sum s | prov 1 worker s | prov 2 workers s | dvc add s | prov÷openssl speed (1 / 2 workers) | prov÷sha256sum (1 / 2) | prov vs dvc add | load |",  # noqa: E501
+        "Wall seconds, with CPU seconds (user + system, the process and its children) in brackets: on a shared "
+        "machine the wall time grows with the load, the CPU time much less. The ratio to `dvc add` is of the "
+        "2-worker commit, on wall time and on CPU time.",
+        "",
+        "| tree | files | openssl dgst s | hashlib s | sha256sum s | prov 1 worker s | prov 2 workers s | dvc add s | prov÷openssl speed (1 / 2 workers) | prov÷sha256sum (1 / 2) | prov vs dvc add (wall / CPU) | load |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in trees:
+        cpu = lambda key: f" ({t[key]})" if key in t else ""  # noqa: E731 (rows of older runs lack it)
         lines.append(
             f"| {t['dataset']} | {t['files']} | {t['openssl_s']} | {t['hashlib_s']} | {t['sha256sum_s']} | "
-            f"{t['prov_1_worker_s']} | {t['prov_2_workers_s']} | {t['dvc_add_s']} | "
+            f"{t['prov_1_worker_s']}{cpu('prov_1_worker_cpu_s')} | {t['prov_2_workers_s']}{cpu('prov_2_workers_cpu_s')} | "
+            f"{t['dvc_add_s']}{cpu('dvc_add_cpu_s')} | "
             f"{t['prov_vs_openssl_1_worker']}× / {t['prov_vs_openssl_2_workers']}× | "
-            f"{t['prov_vs_sha256sum_1_worker']}× / {t['prov_vs_sha256sum_2_workers']}× | {t['prov_vs_dvc_add']}× faster | "
-            f"{t['load']} |"
+            f"{t['prov_vs_sha256sum_1_worker']}× / {t['prov_vs_sha256sum_2_workers']}× | {t['prov_vs_dvc_add']}× / "
+            f"{t.get('prov_vs_dvc_add_cpu', '–')}× faster | {t['load']} |"
         )
     lines += [
         "",
