@@ -28,7 +28,7 @@ from provenance.stages import CommitJob
 from provenance.store.store import Store
 from provenance.version_facts import verified_statement
 
-PROBE = 16  # files decoded before the whole sample, so a non-image tree fails fast
+PROBE = 1  # files decoded before the whole sample, so a tree of files that are not images fails fast
 
 
 def build_version_profile(
