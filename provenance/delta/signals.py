@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from provenance import stats
+from provenance.report.wording import source_name
 
 ALPHA = 1e-3
 MIN_EFFECT_W = 0.1  # Cohen's w for a chi-square shift: "small" effect
@@ -175,6 +176,13 @@ def rate_test(k: int, n: int, p0: float) -> dict:
     }
 
 
+def rated(k: int, n: int, p0: float) -> tuple[dict, bool]:
+    """``rate_test(k, n, p0)`` and whether it flags: p < ``ALPHA``, at least ``MIN_COUNT``
+    events, and an observed rate at least twice ``p0``."""
+    test = rate_test(k, n, p0)
+    return test, test["p_value"] < ALPHA and k >= MIN_COUNT and test["rate"] >= 2 * p0
+
+
 def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
     """One ``relabel_rate`` signal per source that relabeled records.
 
@@ -193,13 +201,12 @@ def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
         n = max(common.get(source, 0), k)
         rest_n = total_n - n
         p0 = max((total_k - k) / rest_n if rest_n > 0 else 0.0, BASE_RELABEL_RATE)
-        test = rate_test(k, n, p0)
-        flagged = test["p_value"] < ALPHA and k >= MIN_COUNT and test["rate"] >= 2 * p0
+        test, flagged = rated(k, n, p0)
         out.append(
             Signal(
                 "relabel_rate",
                 flagged,
-                f"source {source!r}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
+                f"source {source_name(source)!r}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
                 f"{_pct(p0)} elsewhere (Poisson p={test['p_value']:.2g})",
                 test,
                 {"source": source},
@@ -227,8 +234,7 @@ def relabel_rate_by_pair(pairs: dict[tuple[str, str], int], common_by_label: dic
         rest_n = total_n - n
         others = total_k - sum(v for (o, _), v in pairs.items() if o == old)
         p0 = max(others / rest_n if rest_n > 0 else 0.0, BASE_RELABEL_RATE)
-        test = rate_test(k, n, p0)
-        flagged = test["p_value"] < ALPHA and k >= MIN_COUNT and test["rate"] >= 2 * p0
+        test, flagged = rated(k, n, p0)
         out.append(
             Signal(
                 "relabel_pair",
@@ -289,7 +295,7 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
         return Signal(
             "new_source",
             False,
-            f"source {source!r} is new: {added} records, no history to compare",
+            f"source {source_name(source)!r} is new: {added} records, no history to compare",
             {"test": "none", "value": added, "p_value": None},
             {"source": source},
         )
@@ -312,7 +318,7 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
     return Signal(
         "source_volume_jump",
         flagged,
-        f"source {source!r} added {added} records, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
+        f"source {source_name(source)!r} added {added} records, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
         test,
         {"source": source},
     )

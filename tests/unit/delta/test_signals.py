@@ -54,3 +54,12 @@ def test_removals_concentrated_in_one_class():
     s = signals.removals_concentrated({"cat": 95, "dog": 5}, {"cat": 500, "dog": 500})
     assert s.flagged and s.subject == {"class": "cat"}
     assert not signals.removals_concentrated({"cat": 52, "dog": 48}, {"cat": 500, "dog": 500}).flagged
+
+
+def test_records_with_no_source_are_named_as_reports_name_them():
+    from provenance.delta.signals import relabel_rate_by_source, volume_jump
+
+    (sig,) = relabel_rate_by_source({None: 12}, {None: 100, "vendor": 900})
+    assert sig.explanation.startswith("source '(no source)': 12 of 100 kept records relabeled")
+    jump = volume_jump(None, 300, 0, 0.1, [])
+    assert jump is not None and "source '(no source)' is new" in jump.explanation
