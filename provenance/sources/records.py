@@ -68,10 +68,20 @@ def _read_table_rows(file, rows: list[int], options, fs) -> pa.Table:
         needed = sorted(set(np.searchsorted(starts, wanted, side="right").tolist()) - {0, len(starts)})
 
         def rows_of(g: int) -> tuple[np.ndarray, pa.Table]:
+            # batch by batch, keeping only the wanted rows: a decoded row group of a wide table
+            # is hundreds of MiB, and two are decoded at once
             start, n = groups[g - 1]
-            table = pa.Table.from_batches(list(tables.file_batches(file, options, fs, [g - 1])))
             inside = wanted[(wanted >= start) & (wanted < start + n)]
-            return inside, table.take(pa.array(inside - start))
+            found, kept, at = [], [], start
+            for batch in tables.file_batches(file, options, fs, [g - 1]):
+                mine = inside[(inside >= at) & (inside < at + batch.num_rows)]
+                if len(mine):
+                    found.append(mine)
+                    kept.append(batch.take(pa.array(mine - at)))
+                at += batch.num_rows
+            if not kept:  # the row group no longer holds them: reported as missing below
+                return np.zeros(0, np.int64), pa.table({})
+            return np.concatenate(found), pa.Table.from_batches(kept)
 
         if len(needed) > 1 and fs is None:  # a local file (an fsspec filesystem may not read from two threads)
             # Arrow decodes without the GIL: two row groups at once use both cores (a profile's
@@ -87,6 +97,7 @@ def _read_table_rows(file, rows: list[int], options, fs) -> pa.Table:
             if len(inside):
                 pieces.append((inside, pa.Table.from_batches([batch]).take(pa.array(inside - first))))
             first += n
+    pieces = [p for p in pieces if len(p[0])]
     if not pieces:
         raise VerificationError(f"{file.path}: rows {rows[:5]} are no longer in the file")
     got_rows = np.concatenate([p[0] for p in pieces])

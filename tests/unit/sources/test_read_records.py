@@ -29,3 +29,17 @@ def test_rows_from_many_row_groups_come_back_in_the_order_asked(tmp_path):
     bad[200] = bytes(32)
     with pytest.raises(VerificationError, match="differ from the signed manifest"):
         read_table_records(spec, [str(r) for r in rows], bad, columns)
+
+
+def test_rows_of_a_row_group_larger_than_a_read_batch_are_found_batch_by_batch(tmp_path):
+    """A row group is read 65,536 rows at a time, keeping only the wanted rows (a wide table's
+    decoded row group is hundreds of MiB); rows in its later batches come back right too."""
+    n = 150_000
+    table = pa.table({"a": np.arange(n, dtype=np.int64) * 7, "label": ["x"] * n})
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=n)
+    spec = DatasetSpec(str(path))
+    digests = table_digest_blob(table, ["a"], spec.options.row_encoding)
+    rows = [140_000, 5, 70_000, 65_535, 65_536, 149_999]
+    got = read_table_records(spec, [str(r) for r in rows], [digests[r * 32 : r * 32 + 32] for r in rows], ["a"])
+    assert got.table.column("a").to_pylist() == [7 * r for r in rows]
