@@ -19,6 +19,7 @@ from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
+from provenance.report.wording import source_name
 
 REPORT_FORMAT = "prov.diff/v1"
 # The default policy's detectors.alpha (gate.detection.ALPHA; a test keeps them equal): a diff has no
@@ -206,7 +207,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "unattributed_additions",
                     k,
                     added_by_source[source],
-                    f"records added by source {source!r} are not signed by any trusted batch",
+                    f"records added by source {source_name(source)!r} are not signed by any trusted batch",
                     source,
                 )
             )
@@ -226,7 +227,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     added_by_source[source],
-                    f"records added by source {source!r} carry a label its signed batch does not",
+                    f"records added by source {source_name(source)!r} carry a label its signed batch does not",
                     source,
                 )
             )
@@ -260,7 +261,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "duplicates_added",
                 k,
                 added_by_source.get(source, 0) + k,
-                f"extra copies of records added by source {source!r}",
+                f"extra copies of records added by source {source_name(source)!r}",
                 source,
                 flag=k >= sig.MIN_VOLUME,
             )

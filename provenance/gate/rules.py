@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.errors import VerificationError
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.results import LISTED, RuleResult, Status, bounded_count
+from provenance.report.wording import source_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -328,12 +329,12 @@ class MaxRelabelRatePerSource(ParameterRule):
                 return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}", expected=expected)
             reason = (
                 f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
-                f"(source {worst['source'] or '(none)'}), {allowed}"
+                f"(source {source_name(worst['source'])}), {allowed}"
             )
             return RuleResult(self.key, "pass", reason, expected=expected)
         names = {r["source"] for r in offenders}
         reason = ", ".join(
-            f"source {r['source'] or '(none)'} relabeled {r['relabeled']} of its kept records "
+            f"source {source_name(r['source'])} relabeled {r['relabeled']} of its kept records "
             f"({100 * r['relabel_rate']:.1f}%)"
             for r in offenders
         )

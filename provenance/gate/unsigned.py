@@ -7,7 +7,7 @@ policy blocks the records it adds. ``lineage.allow_unsigned_from`` lists sources
 unsigned batches are accepted all the same. Records from no source and no signed batch
 stay "unattributed": this rule does not block them (``lineage.max_unsigned_additions``
 does, when set) and its report says how many there are. :class:`UnattributedBesideSigned`
-blocks them where signed deliveries make them the shape of records edited in transit.
+blocks them where sources sign their batches (the shape of records edited in transit).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, added_mask, count_status, lineage_records, setting_value
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from provenance.gate.context import GateContext
 
 
@@ -76,24 +74,21 @@ class UnsignedFromSigningSources(Rule):
 
 
 class UnattributedBesideSigned(SwitchedRule):
-    """Block unattributed additions where signed deliveries make them the shape of tampering.
+    """Block added records from outside every registered batch in a store whose sources sign their batches.
 
-    Whoever can write the data folder between a source and the commit can alter a few
-    records of a signed batch: their digests then match no batch, and they count as
-    ``unattributed`` rather than as relabeled or changed. The rule blocks the added
-    unattributed records when
+    Whoever can write the data folder between a source and the commit (or between two
+    commits) can alter records of a signed batch: their digests then match no batch, and
+    they count as ``unattributed`` rather than as relabeled or changed. Where sources sign
+    at source, every addition must come through a registered batch: a record of no batch
+    at all is the shape such an edit leaves, so the rule blocks added records that no
+    registered batch carries whenever a trusted signed batch (of a source not quarantined)
+    is registered. A maintainer's own additions go through ``prov add --unsigned --source
+    NAME`` (declared, and judged by the unsigned-batch rules). The report names the signed
+    batches with records missing from the new version (what the edit took away).
 
-    * a trusted signed batch this delta draws on (one with records added here, or one
-      registered after the base that the base does not hold) is only partly present in
-      the new version: the missing records and the unattributed additions are what an
-      edit in transit leaves behind; or
-    * every record of the base came in a trusted signed batch: the dataset is delivered
-      signed, so a record that no source signed has no standing.
-
-    Which batches are trusted and how many records each carries come from envelopes that
+    Which batches are trusted and which records each carries come from envelopes that
     verify under the verifier's pins (``provenance.lineage.evidence``), never from batch
-    rows. ``lineage.unattributed_beside_signed = false`` turns the rule off (for a
-    maintainer who adds unsigned records of their own to signed deliveries).
+    rows. ``lineage.unattributed_beside_signed = false`` turns the rule off.
     """
 
     key = "lineage.unattributed_beside_signed"
@@ -103,98 +98,86 @@ class UnattributedBesideSigned(SwitchedRule):
             "unattributed_beside_signed",
             BOOLEAN,
             True,
-            "block unattributed additions when a signed batch in the delta is only partly present, "
-            "or when every base record came in a trusted signed batch",
+            "block added records that no registered batch carries when sources sign their batches "
+            "(register your own additions with `prov add --unsigned`)",
         ),
     )
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Count added unattributed records; block them when a partial signed batch or a fully signed base is seen."""
+        """Count added records from no batch; block them when a trusted signed batch is registered."""
         import pyarrow.compute as pc
 
         _, unattributed = count_status(ctx, "unattributed")
-        mask = pc.and_(unattributed, added_mask(ctx))
+        no_batch = pc.is_null(ctx.lineage.column("batch"))
+        mask = pc.and_(pc.and_(unattributed, added_mask(ctx)), no_batch)
         k = int(pc.sum(mask).as_py() or 0)
         if not k:
-            return RuleResult(self.key, "pass", "no unattributed additions", [], 0, allowed=0, expected="at most 0")
-        partial = partial_signed_batches(ctx)
-        if partial:
-            shown = "; ".join(
-                f"batch {b['batch']} of {b['source']}: {b['present']} of {b['signed']} signed records present"
-                for b in partial[:3]
+            what = "no added records from outside every registered batch"
+            return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
+        batches, missing = signed_batches_missing(ctx)
+        if not batches:
+            return RuleResult(
+                self.key,
+                "pass",
+                f"{k} added records from no registered batch; no source signs its batches here",
+                [],
+                k,
+                expected="no trusted signed batch registered",
             )
-            why = f"added records no trusted signed batch carries, beside signed batches only partly present ({shown})"
-            return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
-        if base_fully_attested(ctx):
-            why = f"added records no trusted signed batch carries, where every record of {ctx.base} is signed at source"
-            return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
-        return RuleResult(
-            self.key,
-            "pass",
-            f"{k} unattributed additions; every signed batch in the delta is whole and {ctx.base} "
-            "has unsigned records, so this rule does not block them",
-            [],
-            k,
-            expected="signed batches whole, or a base with unsigned records",
+        if missing:
+            shown = "; ".join(
+                f"batch {b['batch']} of {b['source']}: {b['missing']} of its {b['signed']} signed records missing"
+                for b in missing[:3]
+            )
+        else:
+            shown = f"{batches} trusted signed batches, none missing records"
+        why = (
+            f"added records from no registered batch where sources sign their batches ({shown}); "
+            "register intended additions with `prov add --unsigned --source NAME`"
         )
+        return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
 
 
-def partial_signed_batches(ctx: GateContext) -> list[dict]:
-    """Trusted signed batches this delta draws on that the new version holds only part of.
+def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
+    """How many trusted signed batches are registered (sources not quarantined), and those with records missing.
 
-    A batch counts when records it signed are added by the delta, or when it was
-    registered after the base and the base holds none of its records. Each is
-    ``{"batch", "source", "signed": records it signed, "present": of them in the new version}``,
-    from envelopes verified under the verifier's pins.
+    A batch's record is missing when the new version lacks it and either the base held it
+    or the base does not hold the whole batch. Each listed batch is ``{"batch", "source",
+    "signed": records it signed, "missing": of them}``, from envelopes verified under the
+    verifier's pins (``provenance.lineage.evidence``).
     """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from provenance.lineage.evidence import batch_records
-
-    lineage = ctx.lineage
-    signed_status = pc.is_in(lineage.column("status"), value_set=pa.array(["attested", "relabeled_after_source"]))
-    drawn = pc.unique(lineage.filter(pc.and_(signed_status, added_mask(ctx))).column("batch")).to_pylist()
-    store = ctx.store
-    base_seq = store.db.execute("select audit_seq from versions where tag = ?", [ctx.base]).fetchone()
-    later = []
-    if base_seq and base_seq[0] is not None:
-        rows = store.db.execute("select batch from batches where signed = 1 and audit_seq > ?", [base_seq[0]])
-        later = [r[0] for r in rows.fetchall()]
-    wanted = {b for b in drawn if b} | set(later)
-    if not wanted:
-        return []
-    records = batch_records(store, wanted)
-    records = records.filter(records.column("signed"))
-    present = pc.is_in(records.column("digest"), value_set=lineage.column("digest"))
-    out = []
-    for batch in sorted(set(records.column("batch").to_pylist())):
-        rows = pc.equal(records.column("batch"), batch)
-        digests = pc.unique(records.filter(rows).column("digest"))
-        held = pc.unique(records.filter(pc.and_(rows, present)).column("digest"))
-        if batch not in drawn and held_in_base(ctx, digests):
-            continue  # delivered before: not this delta's batch
-        if len(held) < len(digests):
-            source = records.filter(rows).column("source")[0].as_py()
-            out.append({"batch": batch, "source": source, "signed": len(digests), "present": len(held)})
-    return out
-
-
-def held_in_base(ctx: GateContext, digests: pa.Array) -> bool:
-    """Whether the base version holds any of ``digests``."""
-    import pyarrow.compute as pc
-
     from provenance.version_facts import load_manifest
 
-    base = load_manifest(ctx.store, ctx.store.version(ctx.base))
-    return bool(pc.any(pc.is_in(digests, value_set=base.table.column("digest"))).as_py())
-
-
-def base_fully_attested(ctx: GateContext) -> bool:
-    """Whether every record of the base is ``attested`` under the verifier's pins (and there is one)."""
-    import pyarrow.compute as pc
-
-    from provenance.lineage.classify import trusted_lineage
-
-    base = trusted_lineage(ctx.store, ctx.base)
-    return base.num_rows > 0 and bool(pc.all(pc.equal(base.column("status"), "attested")).as_py())
+    records = batch_records(ctx.store)
+    records = records.filter(records.column("signed"))
+    if ctx.quarantined_sources:
+        out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
+        records = records.filter(pc.invert(out))
+    if not records.num_rows:
+        return 0, []
+    base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
+    in_new = pc.is_in(records.column("digest"), value_set=ctx.lineage.column("digest")).to_numpy(zero_copy_only=False)
+    in_base = pc.is_in(records.column("digest"), value_set=base).to_numpy(zero_copy_only=False)
+    batch_of = np.asarray(records.column("batch").to_pylist(), dtype=object)
+    digests = np.asarray(records.column("digest").to_pylist(), dtype=object)
+    sources = records.column("source").to_pylist()
+    names = sorted(set(batch_of.tolist()))
+    out_rows = []
+    for batch in names:
+        mine = batch_of == batch
+        gone = mine & ~in_new & (in_base | (not in_base[mine].all()))
+        if gone.any():
+            out_rows.append(
+                {
+                    "batch": batch,
+                    "source": sources[int(np.flatnonzero(mine)[0])],
+                    "signed": len(set(digests[mine].tolist())),
+                    "missing": len(set(digests[gone].tolist())),
+                }
+            )
+    return len(names), out_rows

@@ -368,11 +368,20 @@ def test_records_of_a_signed_batch_edited_before_commit_block(prov, template_tru
     assert r.exit_code == 0, r.output
     rule = _beside_signed(prov, "v2t", "v1")
     assert rule["status"] == "block" and rule["count"] == 6, rule
-    assert "of vendor: 594 of 600 signed records present" in rule["reason"]
+    assert "of vendor: 6 of its 600 signed records missing" in rule["reason"]
     assert {x["label"] for x in rule["records"]} and all(x["source"] is None for x in rule["records"])
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json", *PINNED)
     assert r.exit_code == 0, r.output  # the honest delivery of the same batch passes
-    assert _beside_signed(prov, "v3", "v2")["status"] == "pass"  # unsigned crowd records beside an unsigned base
+    assert _beside_signed(prov, "v3", "v2")["status"] == "pass"  # a declared unsigned crowd batch
+    # attack review 3, finding 1 (c): the same 6 records edited in the stored data between two commits
+    _nudged("v2.parquet", list(range(n_base, n_base + 6)), "v2s.parquet")
+    pq.write_table(
+        pa.concat_tables([pq.read_table("v2s.parquet"), pq.read_table("crowd-batch.parquet")]), "v3s.parquet"
+    )
+    r = prov("commit", "v3s.parquet", "--tag", "v3s", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    rule = _beside_signed(prov, "v3s", "v2")
+    assert rule["status"] == "block" and rule["count"] == 6, rule  # the crowd's declared batch is not counted
 
 
 def test_unattributed_additions_to_a_base_signed_at_source_block_unless_the_policy_allows(
@@ -384,7 +393,7 @@ def test_unattributed_additions_to_a_base_signed_at_source_block_unless_the_poli
         assert r.exit_code == 0, r.output
     rule = _beside_signed(prov, "vb", "va")
     assert rule["status"] == "block" and rule["count"] == template_trust.facts["n_base"]
-    assert "every record of va is signed at source" in rule["reason"]
+    assert "where sources sign their batches" in rule["reason"] and "prov add --unsigned" in rule["reason"]
     Path("lax.toml").write_text("[lineage]\nmax_relabeled_after_source = 0\nunattributed_beside_signed = false\n")
     assert _beside_signed(prov, "vb", "va", "lax.toml")["status"] == "off"
 
