@@ -199,21 +199,27 @@ def next_release(store: Store, version: str, depth: int) -> int:
     The counter ``version`` already has, if the store holds an attestation of it; else
     the larger of ``depth`` and one more than the highest counter among the store's
     attestations. Only attestations whose envelope verifies under the pinned ``attest``
-    role count (a forged row or object changes nothing; a deleted one can only lower the
-    counter, which a training job's release state then refuses: fail closed).
+    role and that attest a version of this store (its tag *and* Merkle root) count: a
+    forged row, or a genuine attestation of another dataset's version planted in
+    ``.prov/``, changes nothing; a deleted one can only lower the counter, which a training
+    job's release state then refuses (fail closed). Attestations kept outside the store
+    (CI artefacts) are not seen: attest where the earlier attestations are kept.
     """
+    roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
     releases_of: dict[str, int] = {}
     for (oid,) in store.db.execute("select object from attestations").fetchall():
         name = f"attestation {oid[:12]}"
         try:
             env = signing.parse_envelope(store.objects.get(oid, name), name)
-            facts = (pins_of(store).verify(env, ATTEST, name, store).statement.get("predicate") or {}).get(EXTENSION)
+            stmt = pins_of(store).verify(env, ATTEST, name, store).statement
+            facts = (stmt.get("predicate") or {}).get(EXTENSION)
+            root = signing.subject_root(stmt).hex()
         except (InputError, VerificationError):
             continue
-        if not isinstance(facts, dict):
-            continue
+        if not isinstance(facts, dict) or roots.get(str(facts.get("version"))) != root:
+            continue  # not an attestation of this store's version (another dataset's "v4", say)
         release = facts.get("release")
-        if isinstance(release, int) and not isinstance(release, bool) and isinstance(facts.get("version"), str):
+        if isinstance(release, int) and not isinstance(release, bool):
             releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
     if version in releases_of:
         return releases_of[version]

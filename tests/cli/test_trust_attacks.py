@@ -456,3 +456,51 @@ def test_a_fix_made_from_an_older_version_supersedes_a_bad_release(prov, templat
     assert r.exit_code == 0 and release_of("bad.attestation.json") == 3
     r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
     assert r.exit_code == 1 and "release 3 (bad) is older than release 4 (fix)" in one_line(r)
+
+
+def test_an_attestation_of_another_datasets_version_does_not_set_the_counter(prov, template_trust, workdir):
+    """Attack review 3, finding 3: a genuine attestation of another store's 'fix' (same maintainer key),
+    planted in .prov/, gave this store's 'fix' that attestation's lower number, below the bad release."""
+    import os
+
+    from provenance.store import Store
+
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "bad.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "fix.parquet")
+    key, pub = str(workdir / "maintainer.key"), str(workdir / "maintainer.pub")
+    other = workdir / "other"
+    other.mkdir()
+    pq.write_table(t.slice(0, 900), other / "v1.parquet")
+    pq.write_table(t.slice(0, 800), other / "fix.parquet")
+    os.chdir(other)
+    try:
+        for args in (
+            ("init",),
+            ("commit", "v1.parquet", "--tag", "v1", "--key", key, "--signer", pub),
+            ("commit", "fix.parquet", "--tag", "fix", "--key", key, "--signer", pub),
+            ("check", "fix", "--base", "v1", "--policy", str(workdir / "policy.toml"), "--attest", "--key", key,
+             "--signer", pub),
+        ):  # fmt: skip
+            r = prov(*args)
+            assert r.exit_code == 0, (args, r.output)
+    finally:
+        os.chdir(workdir)
+    assert release_of(str(other / "fix.attestation.json")) == 2
+    for tag in ("bad",):
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", "v2", "--key", "maintainer.key", *PINNED)
+        assert r.exit_code == 0, r.output
+        r = prov(
+            "check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED
+        )
+        assert r.exit_code == 0, r.output
+    store = Store.open()
+    with store.write():
+        oid = store.put_object((other / "fix.attestation.json").read_bytes(), "json")
+        store.db.table("attestations").insert({"object": oid, "version": "fix", "base": "v1", "keyid": "planted"})
+    store.close()
+    r = prov("commit", "fix.parquet", "--tag", "fix", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "fix", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert release_of("bad.attestation.json") == 3 and release_of("fix.attestation.json") == 4
