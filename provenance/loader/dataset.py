@@ -140,7 +140,7 @@ class VerifiedDataset:
         ``InputError`` (exit 2) if the data can no longer be read.
         """
         signed = SignedReading.from_predicate(self._signed.statement.get("predicate") or {})
-        problem = precheck(self._signed.spec, self.kind, signed, len(self._signed.manifest))
+        problem = precheck(self._signed.spec, self.kind, signed, self._signed.manifest.table.column("locator"))
         if problem is not None:
             # Refused before any record is handed out: a job that stops early (a fixed number of steps) must not
             # train on part of a changed dataset. One pass that hands out nothing names the first record at fault.

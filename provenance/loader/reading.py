@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from provenance.encoding import type_name
 from provenance.errors import InputError, VerificationError
@@ -121,36 +122,52 @@ def read_batches(spec: DatasetSpec, kind: str, signed: SignedReading) -> Iterato
         yield from _table_batches(spec, fs, root, signed)
 
 
-def precheck(spec: DatasetSpec, kind: str, signed: SignedReading, records: int) -> str | None:
+def precheck(spec: DatasetSpec, kind: str, signed: SignedReading, locators: pa.ChunkedArray) -> str | None:
     """What can be seen wrong before reading any record, as a message; None when nothing is.
 
-    ``records`` is the signed record count. Checked: a tree's file listing against the
-    signed listing digest, and a table's row count from its Parquet footers (when every
-    file is Parquet) against ``records``. Cheap: no record is read or hashed. Raises
-    ``InputError`` when the data cannot be listed or a footer cannot be read.
+    ``locators`` is the signed manifest's ``locator`` column (``file#row`` for a folder or
+    several files). Checked: a tree's file listing against the signed listing digest; a
+    table's files against the files the manifest names (a file it does not name, or a
+    named file gone), each Parquet file's row count (its footer) against the records signed
+    in it, and the total when every file is Parquet. Cheap: no record is read or hashed.
+    Raises ``InputError`` when the data cannot be listed or a footer cannot be read.
     """
-    import pyarrow.parquet as pq
-
     fs, root = location(spec)
     if kind == "tree":
         if signed.listing is not None and tree_listing(spec, fs, root).listing.digest() != signed.listing:
             return f"{root}: the file listing differs from the signed one (a file added, removed, renamed or relinked)"
         return None
-    rows = 0
-    for file in table_files.list_table_files(root, fs, spec.options.reader_version).files:
-        if file.format != "parquet":
-            return None  # a text table's rows are known only by reading it
-        try:
-            if fs is not None:
-                with fs.open(file.path, "rb") as fh:
-                    rows += pq.ParquetFile(fh).metadata.num_rows
-            else:
-                rows += pq.ParquetFile(file.path).metadata.num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{file.path}: cannot read Parquet metadata ({exc})") from exc
-    if rows != records:
-        return f"{root}: the data holds {rows} rows where the version signed {records} records"
+    listed = table_files.list_table_files(root, fs, spec.options.reader_version)
+    rows = {file.rel: _footer_rows(file, fs) for file in listed.files}
+    if (len(listed.files) > 1 or listed.is_folder) and spec.options.id_column is None:
+        names = pc.struct_field(pc.extract_regex(locators, r"^(?P<file>.*)#[0-9]+$"), "file")
+        signed_rows = {d["values"]: d["counts"] for d in pc.value_counts(names).to_pylist() if d["values"] is not None}
+        for file in listed.files:
+            if file.rel not in signed_rows:
+                return f"{file.path}: a file the version did not sign"
+            if rows[file.rel] is not None and rows[file.rel] != signed_rows[file.rel]:
+                return f"{file.path}: holds {rows[file.rel]} rows where the version signed {signed_rows[file.rel]}"
+        gone = sorted(set(signed_rows) - set(rows))
+        if gone:
+            return f"{root}: {gone[0]} is signed but no longer in the data ({len(gone)} file(s) gone)"
+    if all(n is not None for n in rows.values()) and sum(n or 0 for n in rows.values()) != len(locators):
+        return f"{root}: the data holds {sum(n or 0 for n in rows.values())} rows where the version signed {len(locators)} records"
     return None
+
+
+def _footer_rows(file, fs) -> int | None:
+    """A Parquet file's row count from its footer; None for a text table (known only by reading it)."""
+    import pyarrow.parquet as pq
+
+    if file.format != "parquet":
+        return None
+    try:
+        if fs is not None:
+            with fs.open(file.path, "rb") as fh:
+                return int(pq.ParquetFile(fh).metadata.num_rows)
+        return int(pq.ParquetFile(file.path).metadata.num_rows)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{file.path}: cannot read Parquet metadata ({exc})") from exc
 
 
 def _forced_types(signed: SignedReading) -> dict[str, pa.DataType]:

@@ -121,3 +121,36 @@ def test_a_file_deleted_from_a_tree_is_refused_before_any_record_is_handed_out(i
     loaded = prov.load("t1", store=store, pins=pins)
     with pytest.raises(VerificationError, match="the file listing differs from the signed one"):
         next(loaded.batches())
+
+
+def test_a_folder_table_is_checked_file_by_file_before_any_record_is_handed_out(workdir, store, keypair, pins):
+    """Attack review 3, finding 7: the row-count pre-check was bypassed by a header-only CSV (which
+    switched it off) or by padding the deleted rows back in a new Parquet file or in another part."""
+    (workdir / "data").mkdir()
+    t = _table(300)
+    pq.write_table(t.slice(0, 150), workdir / "data" / "a.parquet")
+    pq.write_table(t.slice(150), workdir / "data" / "b.parquet")
+    prov.commit(store, "data", tag="t1", key=keypair.private_path)
+    a = pq.read_table(workdir / "data" / "a.parquet")
+    kept = a.filter(pa.compute.not_equal(a.column("label"), "1"))
+    pq.write_table(kept, workdir / "data" / "a.parquet")
+    (workdir / "data" / "zz.csv").write_text("x,label\n")
+    # refused at the first next(): the pre-check saw it, and one pass that hands out nothing named the fault
+    with pytest.raises(VerificationError, match=r"50 signed record\(s\) are missing"):
+        next(iter(prov.load("t1", store=store, pins=pins)))
+    (workdir / "data" / "zz.csv").unlink()
+    pq.write_table(kept.slice(0, 150 - kept.num_rows), workdir / "data" / "zz.parquet")
+    with pytest.raises(VerificationError):
+        next(iter(prov.load("t1", store=store, pins=pins)))
+    (workdir / "data" / "zz.parquet").unlink()
+    b = pq.read_table(workdir / "data" / "b.parquet")
+    pq.write_table(pa.concat_tables([b, b.slice(0, 150 - kept.num_rows)]), workdir / "data" / "b.parquet")
+    with pytest.raises(VerificationError):
+        next(iter(prov.load("t1", store=store, pins=pins)))
+    from provenance.loader.dataset import open_signed_version
+    from provenance.loader.reading import SignedReading, precheck
+
+    signed = open_signed_version(str(store.root), "t1", pins)
+    reading = SignedReading.from_predicate(signed.statement["predicate"])
+    problem = precheck(signed.spec, "table", reading, signed.manifest.table.column("locator"))
+    assert problem is not None and problem.endswith("a.parquet: holds 100 rows where the version signed 150")
