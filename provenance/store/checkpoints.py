@@ -191,7 +191,8 @@ def parse_checkpoint(data: bytes, name: str, trusted: Keys) -> Checkpoint:
     except VerificationError:
         if claimed and claimed not in trusted:
             raise VerificationError(
-                f"{name}: audit checkpoint signed by key {claimed[:16]}, which the verifier does not trust"
+                f"{name}: audit checkpoint signed by key {claimed[:16]}, which the verifier does not trust "
+                "(commands run with a key sign a checkpoint with it: pin that key too if you trust it)"
             ) from None
         raise
     stmt = verified.statement
