@@ -189,15 +189,17 @@ def aims(tables: list[dict], files: dict) -> list[str]:
     big = max(tables, key=lambda r: r["rows"]) if tables else None
     if big:
         lines.append(
-            f"| end to end with lineage and profile, {big['rows']:,} rows | {big['end_to_end_rows_per_s']:,} rows/s "
-            f"(`prov commit`: {big['prov_commit_cli_rows_per_s']:,}) | ≥ 800,000 rows/s | "
-            f"{met(big['end_to_end_rows_per_s'] >= AIM_END_TO_END_ROWS_PER_S)} |"
+            f"| end to end with lineage and profile, {big['rows']:,} rows | `prov commit` "
+            f"{big['prov_commit_cli_rows_per_s']:,} rows/s (the library call with stage timers: "
+            f"{big['end_to_end_rows_per_s']:,}) | ≥ 800,000 rows/s | "
+            f"{met(big['prov_commit_cli_rows_per_s'] >= AIM_END_TO_END_ROWS_PER_S)} |"
         )
-        peaks = " → ".join(f"{r['peak_mib']} MiB" for r in tables)
+        # the commit as users run it; the stage-timed run's peak also holds its one-core read of the table
+        cli = [r["prov_commit_cli_peak_mib"] for r in tables]
+        peaks = " → ".join(f"{p} MiB" for p in cli)
         sizes = " → ".join(f"{r['rows']:,}" for r in tables)
-        flat = max(r["peak_mib"] for r in tables) <= 1.15 * min(r["peak_mib"] for r in tables)
-        ok = max(r["peak_mib"] for r in tables) <= AIM_PEAK_MIB and flat
-        lines.append(f"| commit peak memory (PSS), {sizes} rows | {peaks} | ≤ 1 GiB and flat | {met(ok)} |")
+        ok = max(cli) <= AIM_PEAK_MIB and max(cli) <= 1.15 * min(cli)
+        lines.append(f"| `prov commit` peak memory (PSS), {sizes} rows | {peaks} | ≤ 1 GiB and flat | {met(ok)} |")
     if files:
         best = max(v for k, v in files.items() if k.startswith("prov_commit_") and k.endswith("_vs_openssl"))
         lines.append(
@@ -268,14 +270,15 @@ def write(result: dict, suffix: str) -> None:
         "hash = read + encode + hash + leaf hashes + spill, in the workers; one-core columns split reading from "
         "encoding + hashing on the same file.",
         "",
-        "| rows | workers | hash | merge | Merkle | sign | lineage | profile | store, rest | total | to manifest rows/s | end to end rows/s | `prov commit` s | peak MiB | one core: read / encode+hash s | load before / after |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rows | workers | hash | merge | Merkle | sign | lineage | profile | store, rest | total | to manifest rows/s | end to end rows/s | `prov commit` s | `prov commit` peak MiB | stage-timed run's peak MiB (with its one-core read) | one core: read / encode+hash s | load before / after |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in t:
         lines.append(
             f"| {r['rows']:,} | {r['workers']} | {r['hash_s']} | {r['merge_s']} | {r['merkle_s']} | {r['sign_s']} | "
             f"{r['lineage_s']} | {r['profile_s']} | {r['store_and_rest_s']} | {r['commit_s']} | "
-            f"{r['manifest_rows_per_s']:,} | {r['end_to_end_rows_per_s']:,} | {r['prov_commit_cli_s']} | {r['peak_mib']} | "
+            f"{r['manifest_rows_per_s']:,} | {r['end_to_end_rows_per_s']:,} | {r['prov_commit_cli_s']} | "
+            f"{r['prov_commit_cli_peak_mib']} | {r['peak_mib']} | "
             f"{r['one_core_read_s']} / {r['one_core_encode_hash_s']} | {r['load_before']} / {r['load_after']} |"
         )
     if f:
