@@ -83,8 +83,10 @@ class UnattributedBesideSigned(SwitchedRule):
     at all is the shape such an edit leaves, so the rule blocks added records that no
     registered batch carries whenever a trusted signed batch (of a source not quarantined)
     is registered. A maintainer's own additions go through ``prov add --unsigned --source
-    NAME`` (declared, and judged by the unsigned-batch rules). The report names the signed
-    batches with records missing from the new version (what the edit took away).
+    NAME`` (declared, and judged by the unsigned-batch rules). Unsigned additions of any
+    kind, declared ones included, also block when signed records of the base went missing
+    in the delta other than by a quarantine (edited records re-declared as an unsigned
+    batch). The report names the signed batches with records missing.
 
     Which batches are trusted and which records each carries come from envelopes that
     verify under the verifier's pins (``provenance.lineage.evidence``), never from batch
@@ -108,13 +110,25 @@ class UnattributedBesideSigned(SwitchedRule):
         import pyarrow.compute as pc
 
         _, unattributed = count_status(ctx, "unattributed")
-        no_batch = pc.is_null(ctx.lineage.column("batch"))
-        mask = pc.and_(pc.and_(unattributed, added_mask(ctx)), no_batch)
+        added_unattributed = pc.and_(unattributed, added_mask(ctx))
+        mask = pc.and_(added_unattributed, pc.is_null(ctx.lineage.column("batch")))
         k = int(pc.sum(mask).as_py() or 0)
-        if not k:
+        if not k and not int(pc.sum(added_unattributed).as_py() or 0):
             what = "no added records from outside every registered batch"
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         batches, missing = signed_batches_missing(ctx)
+        lost = sum(b["lost"] for b in missing)
+        if lost:  # signed base records gone beside unsigned additions, even ones declared as a batch
+            k = int(pc.sum(added_unattributed).as_py() or 0)
+            why = (
+                f"added records without a trusted signature, while {lost} signed records of {ctx.base} went "
+                f"missing (batch {missing[0]['batch']} of {missing[0]['source']}, ...): the shape of signed "
+                "records edited and re-declared; quarantine a source to remove its records on purpose"
+            )
+            return bounded_count(self.key, k, 0, why, lineage_records(ctx, added_unattributed))
+        if not k:
+            what = "no added records from outside every registered batch, and no signed record of the base lost"
+            return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         if not batches:
             return RuleResult(
                 self.key,
@@ -178,6 +192,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                     "source": sources[int(np.flatnonzero(mine)[0])],
                     "signed": len(set(digests[mine].tolist())),
                     "missing": len(set(digests[gone].tolist())),
+                    "lost": len(set(digests[mine & in_base & ~in_new].tolist())),
                 }
             )
     return len(names), out_rows

@@ -381,7 +381,17 @@ def test_records_of_a_signed_batch_edited_before_commit_block(prov, template_tru
     r = prov("commit", "v3s.parquet", "--tag", "v3s", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 0, r.output
     rule = _beside_signed(prov, "v3s", "v2")
-    assert rule["status"] == "block" and rule["count"] == 6, rule  # the crowd's declared batch is not counted
+    n_crowd = template_trust.facts["n_crowd"]
+    assert rule["status"] == "block" and rule["count"] == 6 + n_crowd, rule  # signed base records lost
+    assert "6 signed records of v2 went missing" in rule["reason"]
+    # attack review 3, finding 13: the edited records declared as an unsigned batch block all the same
+    pq.write_table(pq.read_table("v2s.parquet").slice(n_base, 6), "edited.parquet")
+    r = prov("add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("commit", "v2s.parquet", "--tag", "v2l", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    rule = _beside_signed(prov, "v2l", "v2")
+    assert rule["status"] == "block" and rule["count"] == 6 and "went missing" in rule["reason"], rule
 
 
 def test_unattributed_additions_to_a_base_signed_at_source_block_unless_the_policy_allows(
