@@ -55,6 +55,37 @@ def verified_batch(store: Store, batch: str, envelope_object: str | None) -> tup
     return str(pred["source"]), manifest
 
 
+def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, str]]:
+    """``(batch, source, signed, envelope object, manifest object)`` of every registered batch, in registration order.
+
+    Read from the hash-chained audit log's ``batch.add`` entries (covered by signed
+    checkpoints, which the gate verifies first), not from the ``batches`` rows: whoever
+    can write ``.prov/`` could delete a row or mark a signed batch unsigned there and take
+    evidence away from the lineage rules (attack review 3, finding 2). A batch whose row
+    is missing or disagrees with its audit entry is still read from the entry. An entry
+    written before entries recorded these fields falls back to the row.
+    """
+    import json
+
+    rows = {
+        r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
+    }
+    out = []
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'batch.add' order by seq"
+    ).fetchall():
+        try:
+            d = json.loads(detail or "{}")
+        except json.JSONDecodeError:
+            d = {}
+        if isinstance(d, dict) and d.get("manifest") and "signed" in d:
+            out.append((subject, str(d.get("source")), bool(d["signed"]), d.get("envelope"), str(d["manifest"])))
+        elif subject in rows:
+            batch, source, signed, envelope_oid, manifest_oid = rows[subject]
+            out.append((batch, source, bool(signed), envelope_oid, manifest_oid))
+    return out
+
+
 def batch_records(store: Store, only: Iterable[str] | None = None) -> pa.Table:
     """digest, batch_label, batch, source, signed, rank of every registered batch record (or of the batches ``only``).
 
@@ -65,10 +96,7 @@ def batch_records(store: Store, only: Iterable[str] | None = None) -> pa.Table:
     """
     wanted = set(only) if only is not None else None
     parts = []
-    rows = store.db.execute(
-        "select batch, source, signed, envelope_object, manifest_object from batches order by audit_seq"
-    )
-    for rank, (batch, source, signed, envelope_oid, manifest_oid) in enumerate(rows.fetchall()):
+    for rank, (batch, source, signed, envelope_oid, manifest_oid) in enumerate(registered_batches(store)):
         if wanted is not None and batch not in wanted:
             continue
         evidence = verified_batch(store, batch, envelope_oid) if signed else None

@@ -434,6 +434,16 @@ def test_a_vendor_relabeling_another_vendors_records_is_a_conflict(prov, templat
     assert conflict["status"] == "block" and conflict["count"] == 5, conflict
     assert {x["source"] for x in conflict["records"]} == {"vendorB"}
     assert all("vendor signed" in x["detail"] and "vendorB signed" in x["detail"] for x in conflict["records"])
+    # attack review 3, finding 2: editing or deleting the vendor's batch row takes no evidence away
+    for edit in (
+        "update batches set signed = 0 where source = 'vendor'",
+        "delete from batches where source = 'vendor'",
+    ):
+        with sqlite3.connect(".prov/prov.db") as db:
+            db.execute(edit)
+        r = prov("check", "v2b", "--base", "v1", "--policy", "policy.toml", "--format", "json", *PINNED)
+        rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+        assert r.exit_code == 1 and rules["lineage.max_conflicting_signed_labels"]["count"] == 5, (edit, r.output)
 
 
 def release_of(path: str) -> int:
