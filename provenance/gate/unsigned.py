@@ -117,12 +117,13 @@ class UnattributedBesideSigned(SwitchedRule):
             what = "no added records from outside every registered batch"
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         batches, missing = signed_batches_missing(ctx)
-        lost = sum(b["lost"] for b in missing)
-        if lost:  # signed base records gone beside unsigned additions, even ones declared as a batch
+        losing = [b for b in missing if b["lost"]]
+        if losing:  # signed base records gone beside unsigned additions, even ones declared as a batch
             k = int(pc.sum(added_unattributed).as_py() or 0)
+            lost = sum(b["lost"] for b in losing)
             why = (
                 f"added records without a trusted signature, while {lost} signed records of {ctx.base} went "
-                f"missing (batch {missing[0]['batch']} of {missing[0]['source']}, ...): the shape of signed "
+                f"missing (batch {losing[0]['batch']} of {losing[0]['source']}, ...): the shape of signed "
                 "records edited and re-declared; quarantine a source to remove its records on purpose"
             )
             return bounded_count(self.key, k, 0, why, lineage_records(ctx, added_unattributed))
