@@ -56,15 +56,13 @@ def conflicting_records(ctx: GateContext) -> list[dict]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.lineage.evidence import batch_records
-
     delta = ctx.diff.delta
     digests = np.ascontiguousarray(np.concatenate([delta["added"], delta["relabeled"]]).astype("S32"))
     if not len(digests):
         return []
     wanted = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(digests), [None, pa.py_buffer(digests)])
-    records = batch_records(ctx.store)
-    records = records.filter(pc.and_(records.column("signed"), pc.is_in(records.column("digest"), value_set=wanted)))
+    records = ctx.signed_batch_records
+    records = records.filter(pc.is_in(records.column("digest"), value_set=wanted))
     if not records.num_rows:
         return []
     signers: dict[bytes, set[tuple[str, str]]] = {}

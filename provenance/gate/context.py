@@ -122,6 +122,15 @@ class GateContext:
         return trusted_lineage(self.store, self.new)
 
     @cached_property
+    def signed_batch_records(self) -> pa.Table:
+        """The records of every registered batch whose envelope verifies under the verifier's pins
+        (``provenance.lineage.evidence.batch_records`` rows with ``signed`` true), read once per check."""
+        from provenance.lineage.evidence import batch_records
+
+        records = batch_records(self.store)
+        return records.filter(records.column("signed"))
+
+    @cached_property
     def quarantined_sources(self) -> frozenset[str]:
         """Sources cut out with ``prov quarantine`` in ``new`` or a signed ancestor
         (``provenance.version_facts.quarantined_sources``: signed facts, not audit rows)."""

@@ -165,11 +165,9 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.lineage.evidence import batch_records
     from provenance.version_facts import load_manifest
 
-    records = batch_records(ctx.store)
-    records = records.filter(records.column("signed"))
+    records = ctx.signed_batch_records
     if ctx.quarantined_sources:
         out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
         records = records.filter(pc.invert(out))
