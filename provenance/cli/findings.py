@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
-from provenance.detectors.findings import stored_findings
+from provenance.report.record_facts import findings_report
 from provenance.store import Store
 
 
@@ -16,7 +16,7 @@ def findings(
     json_out: bool = JsonFlag,
 ) -> None:
     """List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first)."""
-    result = stored_findings(Store.open(), version, flagged_only=not all_records)
+    result = findings_report(Store.open(), version, flagged_only=not all_records)
     if json_out:
         emit_json(result)
         return

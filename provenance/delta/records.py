@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from provenance.delta.attribution import record_named_by
 from provenance.delta.merge import locate
 from provenance.delta.statuses import LINEAGE_STATUSES
 
@@ -58,6 +59,8 @@ class DeltaRecords:
     sources: list
     fetch: Callable[[np.ndarray], tuple[list, list]] | None = None
     dataset: dict | None = None
+    # each source → how its name was learned (the diff's ``by_source[].named_by``, delta.attribution)
+    origins: dict = field(default_factory=dict)
     _located: dict[int, str | None] = field(default_factory=dict, repr=False)
 
     def _find_all(self, hexdigests: list[str]) -> dict[str, tuple[str, int]]:
@@ -82,7 +85,7 @@ class DeltaRecords:
         return {hexdigests[i]: hits[i] for i in range(len(hexdigests)) if i in hits}
 
     def describe(self, digests: Iterable[str], locate_rows: Iterable[str] = ()) -> dict[str, dict]:
-        """For hex ``digests``: ``{"label", "source", "lineage", "change"}`` and, for a relabel,
+        """For hex ``digests``: ``{"label", "source", "source_named_by", "lineage", "change"}`` and, for a relabel,
         ``"old_label"``; for the digests also in ``locate_rows``, ``"locator"`` and ``"location"``
         (read from the manifest, so ask only for the records a report lists). Digests that are
         not in the delta are left out.
@@ -97,6 +100,9 @@ class DeltaRecords:
                 "lineage": LINEAGE_STATUSES[int(a["status"][pos])] if "status" in a else None,
                 "change": CHANGE[kind],
             }
+            item["source_named_by"] = record_named_by(
+                item["source"], item["lineage"], self.origins.get(item["source"], [])
+            )
             if kind == "relabeled":
                 item["old_label"] = self.labels[int(a["old_label"][pos])]
             out[hexdigest] = item

@@ -14,6 +14,7 @@ import numpy as np
 
 from provenance import stats
 from provenance.delta import signals as sig
+from provenance.delta.attribution import named_by
 from provenance.delta.merge import Changes
 from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
@@ -217,7 +218,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     changes.relabeled_by_source[source],
-                    f"relabeled records of source {source!r} carry a label its signed batch does not",
+                    f"relabeled records of source {source_name(source)!r} carry a label its signed batch does not",
                     source,
                 )
             )
@@ -270,6 +271,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
 
     # --- breakdowns, worst first
     sources = set(changes.source_rows["base"]) | set(changes.source_rows["new"])
+    origins = {k: base.source_origins.get(k, set()) | new.source_origins.get(k, set()) for k in sources if k}
     by_source = []
     for source in sources:
         flagged = [s for s in signals if s.flagged and s.subject and s.subject.get("source", object()) == source]
@@ -290,6 +292,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "unattributed_added": status_added["unattributed"].get(source, 0),
                 "suspicion": round(sum(s.strength for s in flagged), 3),
                 "flagged_signals": sorted({s.name for s in flagged}),
+                "named_by": named_by(source, origins),
             }
         )
     by_source.sort(
@@ -352,6 +355,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
         base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples, changes.limit
     )
     report.records = delta_records(changes, new)
+    report.records.origins = {r["source"]: r["named_by"] for r in by_source}
     return report
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from provenance.delta.attribution import attributed_batches, side_uses_lineage_sources
 from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.errors import InputError, VerificationError
@@ -63,6 +64,9 @@ class Side:
     lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
     lineage_counts: dict | None = None  # signed status counts of the version
     history: list[dict] = field(default_factory=list)  # signed source counts, newest first
+    # records of no source column are named by their lineage batch's source (delta.attribution):
+    # each source name -> how it was named ("source column", "signed batch", "unsigned batch")
+    source_origins: dict[str, set[str]] = field(default_factory=dict)
 
 
 class SignedParquet:
@@ -152,6 +156,14 @@ class LineageObject(SignedParquet):
                 raise VerificationError(f"{self.path}: {self.name} has a status that is not a lineage status")
             ranks = np.array([LINEAGE_STATUSES.index(v) for v in names] or [0], np.int8)
             yield ranks[column.indices.to_numpy(zero_copy_only=False)]
+
+    def reader(self) -> pq.ParquetFile:
+        """A new reader of the object (hashed first if it was not), independent of ``statuses()``'s."""
+        if self.parquet is None:
+            self.verify()
+        assert self.handle is not None
+        fd_path = f"/proc/self/fd/{self.handle.fileno()}"
+        return pq.ParquetFile(fd_path if os.path.exists(fd_path) else self.path, read_dictionary=["source", "status"])
 
 
 class ManifestObject(SignedParquet):
@@ -270,7 +282,7 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         else {"attested": 0, "relabeled_after_source": 0, "unattributed": row["records"]}
     )
     manifest = ManifestObject(store, row)
-    return Side(
+    side = Side(
         tag,
         "version",
         info,
@@ -285,6 +297,10 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         counts,
         _history(store, row) if with_history else [],
     )
+    if lineage is not None and side_uses_lineage_sources(pred.get("sources"), True):
+        side.verifiers.append(lineage.verify)  # hashed beside the manifest, before its sources are read
+        side.open_batches = attributed_batches(manifest.batches, lineage.reader, side.source_origins, lineage.name)
+    return side
 
 
 # --- git revisions of a DVC-tracked path ------------------------------------------------

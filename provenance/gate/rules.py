@@ -329,12 +329,12 @@ class MaxRelabelRatePerSource(ParameterRule):
                 return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}", expected=expected)
             reason = (
                 f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
-                f"(source {source_name(worst['source'])}), {allowed}"
+                f"({source_name(worst['source'], worst.get('named_by'))}), {allowed}"
             )
             return RuleResult(self.key, "pass", reason, expected=expected)
         names = {r["source"] for r in offenders}
         reason = ", ".join(
-            f"source {source_name(r['source'])} relabeled {r['relabeled']} of its kept records "
+            f"source {source_name(r['source'], r.get('named_by'))} relabeled {r['relabeled']} of its kept records "
             f"({100 * r['relabel_rate']:.1f}%)"
             for r in offenders
         )

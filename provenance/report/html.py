@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.view import detection, detector_rows, diff_verdict, flagged_records, source_rows
+from provenance.report.view import detection, detector_rows, diff_verdict, flagged_records, source_origins, source_rows
 from provenance.report.wording import (
     SUMMARY_ROWS,
     drift_text,
@@ -169,6 +169,7 @@ def _notes(report: dict) -> list[str]:
 
 def _change_lists(report: dict) -> list[dict]:
     s, base, new = report["summary"], report["base"]["name"], report["new"]["name"]
+    origins = source_origins(report)
     out = []
     for kind, title, total, column in (
         ("relabeled", "Relabeled records", s["relabeled"], "old → new"),
@@ -183,7 +184,7 @@ def _change_lists(report: dict) -> list[dict]:
             {
                 "digest": c["digest"],
                 "change": relabel_text(c) if kind == "relabeled" else " / ".join(c.get("labels") or [c["label"]]),
-                "source": source_name(c["source"]),
+                "source": source_name(c["source"], origins.get(c["source"])),
                 "where": location_text(c.get("location"), c.get("locator")),
             }
             for c in items
@@ -217,7 +218,10 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         for r in report["by_class"][:40]
     ]
     source_groups = [
-        (source_name(r["source"]), {"added": r["added"], "removed": r["removed"], "relabeled": r["relabeled"]})
+        (
+            source_name(r["source"], r.get("named_by")),
+            {"added": r["added"], "removed": r["removed"], "relabeled": r["relabeled"]},
+        )
         for r in report["by_source"][:40]
     ]
     context = {

@@ -23,6 +23,7 @@ from provenance.report.view import (
     diff_verdict,
     flagged_records,
     rule_rows,
+    source_origins,
     source_rows,
 )
 from provenance.report.wording import (
@@ -193,6 +194,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
 
 def _change_lists(report: dict, see_all: str) -> list[str]:
     s, lines = report["summary"], []
+    origins = source_origins(report)
     for kind, title, total in (
         ("relabeled", "Relabeled records", s["relabeled"]),
         ("conflicting", "Records with conflicting labels", s.get("conflicting_labels", 0)),
@@ -213,7 +215,14 @@ def _change_lists(report: dict, see_all: str) -> list[str]:
                 change = " / ".join(c["labels"])
             else:
                 change = c["label"]
-            rows.append([_code(c["digest"][:16]), change, source_name(c["source"]), location_text(None, c["locator"])])
+            rows.append(
+                [
+                    _code(c["digest"][:16]),
+                    change,
+                    source_name(c["source"], origins.get(c["source"])),
+                    location_text(None, c["locator"]),
+                ]
+            )
         lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]
     return lines
 

@@ -19,7 +19,7 @@ from provenance import __version__
 from provenance.escaping import visible
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.view import check_decision, flagged_records
-from provenance.report.wording import location_text, source_name
+from provenance.report.wording import location_text
 
 LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
 """SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
@@ -75,7 +75,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         rule_id = "detectors.extreme" if record.extreme else "detectors.combined"
         where = location_text(finding.get("location"), record.locator)
         text = (
-            f"record {record.digest[:16]} (label {record.label_text}, {source_name(record.source)}, "
+            f"record {record.digest[:16]} (label {record.label_text}, {record.source_text}, "
             f"{record.lineage_words}, {where}) {record.flagged_by}; score {record.score:.3f}; {record.headline}"
         )
         result = {

@@ -22,6 +22,7 @@ from provenance.report.view import (
     flagged_record,
     flagged_records,
     rule_rows,
+    source_origins,
     source_rows,
 )
 from provenance.report.wording import (
@@ -65,7 +66,7 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
             Col("digest", "fixed"),
             Col("score", "fixed", "right"),
             Col("label", "fixed", max_width=16),
-            Col("source", "fixed", max_width=16),
+            Col("source", "fixed", max_width=26),
             Col("lineage", "fixed", drop=3),
             Col("locator", "fixed", max_width=24, drop=4),
             Col("flagged by", "fixed", max_width=44),
@@ -96,7 +97,7 @@ def sources_grid(report: dict) -> Grid | None:
         return None
     detected = any(r.flagged is not None for r in rows)
     columns = [
-        Col("source", "fixed", max_width=24),
+        Col("source", "fixed", max_width=26),
         Col("base → new", "fixed", "right", drop=3),
         Col("added", "fixed", "right"),
         Col("attested", "wrap", "right"),
@@ -271,6 +272,7 @@ def _change_text(kind: str, c: dict) -> str:
 
 
 def _change_lists(out: Writer, report: dict, see_all: str) -> None:
+    origins = source_origins(report)
     for kind, title, count in CHANGE_LISTS:
         items = report["changes"].get(kind) or []
         if not items:
@@ -281,14 +283,19 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             [
                 Col("digest", "fixed"),
                 Col("sources" if kind == "source_changed" else "label", "flex"),
-                Col("source", "fixed", max_width=20),
+                Col("source", "fixed", max_width=26),
                 Col("locator", "fixed", max_width=30, drop=1),
             ],
             note=_cut(len(shown), max(report["summary"].get(count) or 0, len(items)), see_all),
         )
         for c in shown:
             where = location_text(c.get("location"), c.get("locator"))
-            grid.add(c["digest"][:12], _cell(_change_text(kind, c)), _cell(source_name(c["source"])), _cell(where))
+            grid.add(
+                c["digest"][:12],
+                _cell(_change_text(kind, c)),
+                _cell(source_name(c["source"], origins.get(c["source"]))),
+                _cell(where),
+            )
         out.grid(grid)
 
 
@@ -386,8 +393,9 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     out.grid(grid)
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
-    listed = flagged_grid(records, f"prov findings {version} --all --json")
-    if any(not r.flagged for r in records):
+    every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged
+    listed = flagged_grid(records, f"prov findings {version}{' --all' if every else ''} --json")
+    if every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
     return out.text()

@@ -61,6 +61,7 @@ class FlaggedRecord:
     label: str | None = None
     old_label: str | None = None
     source: str | None = None
+    source_named_by: str | None = None  # "signed batch", "unsigned batch", "source column" (delta.attribution)
     lineage: str | None = None
     change: str | None = None
     locator: str | None = None
@@ -90,7 +91,7 @@ class FlaggedRecord:
     @property
     def source_text(self) -> str:
         """The record's source as reports name it (``"-"`` when the report does not say)."""
-        return "-" if self.source is None and self.change is None else source_name(self.source)
+        return "-" if self.source is None and self.change is None else source_name(self.source, self.source_named_by)
 
     @property
     def lineage_words(self) -> str:
@@ -139,6 +140,7 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
         label=finding.get("label"),
         old_label=finding.get("old_label"),
         source=finding.get("source"),
+        source_named_by=finding.get("source_named_by"),
         lineage=finding.get("lineage"),
         change=finding.get("change"),
         locator=finding.get("locator"),
@@ -335,11 +337,12 @@ class SourceRow:
     removed: int
     flagged: int | None
     signals: list[str]
+    named_by: tuple[str, ...] = ()  # how the name was learned (delta.attribution)
 
     @property
     def name(self) -> str:
-        """The source as reports name it."""
-        return source_name(self.source)
+        """The source as reports name it, with the kind of batch that named it (``"scraper (unsigned batch)"``)."""
+        return source_name(self.source, list(self.named_by))
 
 
 def source_rows(report: dict) -> list[SourceRow]:
@@ -366,9 +369,19 @@ def source_rows(report: dict) -> list[SourceRow]:
             int(r.get("removed", 0)),
             int(r["flagged"]) if detected and r.get("flagged") is not None else (0 if detected else None),
             list(r.get("flagged_signals", [])),
+            tuple(r.get("named_by") or ()),
         )
         for r in rows
     ]
+
+
+def source_origins(report: dict) -> dict:
+    """Each source of a diff (``by_source``) or check (``sources``) report → how its name was learned
+    (``named_by``: ``"signed batch"``, ``"unsigned batch"``, ``"source column"``), for naming listed records."""
+    rows = report.get("by_source")
+    if rows is None:
+        rows = report.get("sources") or []
+    return {r["source"]: r.get("named_by") for r in rows}
 
 
 # --- the verdict ------------------------------------------------------------------------
@@ -394,7 +407,9 @@ def diff_verdict(report: dict) -> Verdict:
     if s["signals_flagged"]:
         signals = f"{plural(s['signals_flagged'], 'signal')} flagged"
         if suspicious:
-            names = "; ".join(f"{source_name(r['source'])} ({', '.join(r['flagged_signals'])})" for r in suspicious)
+            names = "; ".join(
+                f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in suspicious
+            )
             signals += f"; suspicious {'source' if len(suspicious) == 1 else 'sources'}: {names}"
         parts.append(signals)
     else:

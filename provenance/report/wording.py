@@ -72,9 +72,22 @@ def location_text(location: dict | None, locator: Any = None) -> str:
     return text
 
 
-def source_name(source: Any) -> str:
-    """A source as reports name it: ``"(no source)"`` for a missing or empty one."""
-    return "(no source)" if source in (None, "") else str(source)
+def source_name(source: Any, named_by: str | list[str] | None = None) -> str:
+    """A source as reports name it: ``"(no source)"`` for a missing or empty one.
+
+    ``named_by`` says how a report learned the name (``delta.attribution``): a record's one
+    way (a string) or a source's ways (a list). A name that came from a lineage batch, not
+    the data's source column, says which kind of batch, because an unsigned batch's source
+    is only what ``prov add --unsigned`` declared: ``"scraper (unsigned batch)"``,
+    ``"vendor (signed batch)"``, ``"vendor (signed and unsigned batches)"``.
+    """
+    if source in (None, ""):
+        return "(no source)"
+    ways = {named_by} if isinstance(named_by, str) else set(named_by or ())
+    batches = sorted(w for w in ways if w.endswith("batch"))
+    if not batches or "source column" in ways:
+        return str(source)
+    return f"{source} ({batches[0] if len(batches) == 1 else 'signed and unsigned batches'})"
 
 
 def subject_text(subject: dict | None) -> str:
@@ -118,7 +131,9 @@ def verdict(report: dict) -> str:
     suspicious = [r for r in report["by_source"] if r["flagged_signals"]]
     if not s["signals_flagged"]:
         return "No signal flagged."
-    names = "; ".join(f"{source_name(r['source'])} ({', '.join(r['flagged_signals'])})" for r in suspicious)
+    names = "; ".join(
+        f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in suspicious
+    )
     head = f"Suspicious sources: {names}. " if suspicious else ""
     return f"{head}{s['signals_flagged']} signal(s) flagged."
 

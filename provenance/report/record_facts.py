@@ -1,0 +1,113 @@
+"""Name stored findings as the diff and check reports name them: source, lineage, locator.
+
+A detector run stores each finding's digest, label, scores and explanation, not where the
+record is or who contributed it. ``prov findings V`` reads those from version V's signed
+manifest and signed lineage object (each hashed against the SHA-256 its signed statement
+names before a row is read), so its source, lineage and locator columns say what
+``prov diff`` and ``prov check`` say for the same records.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.delta.attribution import SIGNED_STATUSES, SOURCE_COLUMN
+from provenance.delta.records import location
+from provenance.delta.sides import LineageObject, ManifestObject
+from provenance.detectors.findings import stored_findings
+from provenance.store import Store
+from provenance.version_facts import verified_statement
+
+
+def findings_report(store: Store, version: str, flagged_only: bool = True) -> dict:
+    """``detectors.findings.stored_findings`` with each finding's ``source``, ``source_named_by``,
+    ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage.
+
+    Shape: ``schemas/findings.schema.json``. A finding whose digest the version does not hold
+    (it cannot, unless the store was edited) keeps those keys unset.
+
+    Raises:
+        InputError: no version ``version`` (exit 2).
+        VerificationError: the version's signature, manifest or lineage object does not verify (exit 1).
+    """
+    result = stored_findings(store, version, flagged_only=flagged_only)
+    if result["findings"]:
+        facts = record_facts(store, version, [f["digest"] for f in result["findings"]])
+        for f in result["findings"]:
+            f.update(facts.get(f["digest"], {}))
+    return result
+
+
+def record_facts(store: Store, version: str, digests: list[str]) -> dict[str, dict]:
+    """For hex ``digests`` of ``version``: ``{"source", "source_named_by", "lineage", "locator", "location"}``
+    of each one's first manifest row (digests the version lacks are left out).
+
+    The source is the data's source column where the row has one, else the source of the
+    lineage batch that carries the record (``delta.attribution``), named ``"signed batch"``
+    when the version's lineage attests it and ``"unsigned batch"`` otherwise. Reads the two
+    objects in one pass each, keeping only the asked rows.
+    """
+    row = store.version(version)
+    predicate = verified_statement(store, row)["predicate"]
+    wanted = pa.array([bytes.fromhex(d) for d in dict.fromkeys(digests)], pa.binary(32))
+    manifest = ManifestObject(store, row)
+    manifest.verify()
+    assert manifest.parquet is not None
+    rows: dict[bytes, int] = {}
+    found: dict[int, tuple[str | None, str | None]] = {}
+    offset = 0
+    for batch in manifest.parquet.iter_batches(columns=["digest", "source", "locator"], use_threads=False):
+        hit = np.flatnonzero(pc.is_in(batch.column(0), value_set=wanted).to_numpy(zero_copy_only=False))
+        if len(hit):
+            part = batch.take(pa.array(hit)).to_pydict()
+            for i, d, s, loc in zip(hit.tolist(), part["digest"], part["source"], part["locator"]):
+                if d not in rows:
+                    rows[d] = offset + i
+                    found[offset + i] = (s, loc)
+        offset += batch.num_rows
+    manifest.close()
+    lineage_of = _lineage_rows(store, version, predicate, row["records"], set(found))
+    dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
+    spot = {"path": dataset.get("path"), "kind": (predicate.get("schema") or {}).get("kind")}
+    out = {}
+    for digest, at in rows.items():
+        source, locator = found[at]
+        batch_source, status = lineage_of.get(at, (None, "unattributed"))
+        if source is not None:
+            named = SOURCE_COLUMN
+        elif batch_source is not None:
+            source, named = batch_source, "signed batch" if status in SIGNED_STATUSES else "unsigned batch"
+        else:
+            named = None
+        out[digest.hex()] = {
+            "source": source,
+            "source_named_by": named,
+            "lineage": status,
+            "locator": locator,
+            "location": location(spot, locator),
+        }
+    return out
+
+
+def _lineage_rows(store: Store, version: str, predicate: dict, records: int, wanted: set[int]) -> dict:
+    """``{manifest row: (batch source, lineage status)}`` for the ``wanted`` rows, from the signed lineage object."""
+    oid = (predicate.get("lineage") or {}).get("object")
+    if not oid or not wanted:
+        return {}
+    lineage = LineageObject(store, oid, f"lineage of {version}", records)
+    reader = lineage.reader()
+    out = {}
+    offset = 0
+    for batch in reader.iter_batches(columns=["source", "status"], use_threads=False):
+        local = [r - offset for r in wanted if offset <= r < offset + batch.num_rows]
+        if local:
+            part = batch.take(pa.array(local)).to_pydict()
+            for r, s, st in zip(local, part["source"], part["status"]):
+                out[offset + r] = (s, st)
+        offset += batch.num_rows
+    lineage.close()
+    return out
