@@ -27,7 +27,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
 from provenance.profiles.stage import load_profile
-from provenance.sources import table_files, tables, trees
+from provenance.sources import table_files, tables, tree_hashing, trees
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec
 from provenance.stages import CommitJob
@@ -169,10 +169,12 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
 def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
     legacy = spec.options.reader_version == 1
     if spec.labels_csv:
-        entries = trees.read_labels_csv(spec.path, spec.labels_csv, None, spec.options.encoding, legacy)
+        records = trees.read_labels_csv(spec.path, spec.labels_csv, None, spec.options.encoding, legacy)
+        listing = trees.labels_csv_listing(spec.path, records, None)
     else:
-        entries = trees.list_tree(spec.path, None, "legacy" if legacy else spec.options.tree_reader).records
-    digests = split_digests(trees.hash_files(spec.path, entries).digests)
+        listing = trees.list_tree(spec.path, None, "legacy" if legacy else spec.options.tree_reader)
+    entries = listing.records
+    digests = split_digests(tree_hashing.hash_files(spec.path, entries, seen=listing.seen()).digests)
     kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
     for rel, _ in kept_entries:
         target = out / rel

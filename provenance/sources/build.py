@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from provenance.errors import InputError
 from provenance.manifest import Manifest
-from provenance.sources import memory, table_files, tables, text_tables, trees
+from provenance.sources import memory, table_files, tables, text_tables, tree_hashing, trees
 from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.listing import Entry, Listing
@@ -94,8 +94,8 @@ def _hash_partition(task):
         file, options, prefix, fs, row_groups, first_row, forced = args
         part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced)
     else:
-        root, entries, fs, images = args
-        part = trees.hash_files(root, entries, fs, images)
+        root, entries, fs, images, seen = args
+        part = tree_hashing.hash_files(root, entries, fs, images, seen)
     part = part.finish(source)
     if spill is None:
         return part
@@ -340,7 +340,22 @@ def build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
         listing = trees.labels_csv_listing(local.path, records, fs)
     else:
         listing = trees.list_tree(local.path, fs, "legacy" if legacy else options.tree_reader)
+    return hash_listed_tree(spec, local, fs, executor, source, batch, listing)
+
+
+def hash_listed_tree(spec, local, fs, executor, source, batch, listing: trees.TreeListing) -> HashedDataset:
+    """Hash the records of ``listing`` (``build_tree``'s second half): exactly the files it admitted.
+
+    Arguments as :func:`build_tree`, with the tree's ``listing`` made before. On the local disk
+    each file must still be the regular file the listing saw (``tree_hashing.hash_files``),
+    on every executor (inline, the threads that take large files, processes).
+
+    Raises:
+        InputError: a file that cannot be read or changed since the listing (exit 2).
+    """
+    legacy = spec.options.reader_version == 1
     entries = listing.records
+    seen = listing.seen() if fs is None else [None] * len(entries)
     images = listing.decodes_images
     size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
     if not images and fs is None and _large_files(listing.listing):
@@ -353,7 +368,10 @@ def build_tree(spec, local, fs, executor, source, batch) -> HashedDataset:
         from provenance.executor import InlineExecutor
 
         executor = InlineExecutor()
-    tasks = [("tree", source, (local.path, entries[i : i + size], fs, images)) for i in range(0, len(entries), size)]
+    tasks = [
+        ("tree", source, (local.path, entries[i : i + size], fs, images, seen[i : i + size]))
+        for i in range(0, len(entries), size)
+    ]
     sorter = _run(tasks, len(entries), executor)
     manifest = sorter.finish(trees.DIGEST_ALGORITHM, batch)
     return HashedDataset(
@@ -393,4 +411,4 @@ def _small(listing: Listing | None) -> bool:
     return total < SMALL_TREE_BYTES
 
 
-__all__ = ["TableFile", "build_manifest", "build_tree", "check_parts", "resolve_kind", "split_url"]
+__all__ = ["TableFile", "build_manifest", "build_tree", "check_parts", "hash_listed_tree", "resolve_kind", "split_url"]

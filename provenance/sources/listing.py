@@ -15,6 +15,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from provenance.encoding import encode_value
 from provenance.errors import InputError
@@ -23,15 +24,28 @@ from provenance.sources.dvc_cache import is_cache_object
 MAX_NAMED = 50  # skipped files named in the signed facts (all are in the digest)
 
 
+class Seen(NamedTuple):
+    """The regular file a local listing admitted: the path to open (the file itself, or a link's
+    resolved target inside the tree) and its ``(st_dev, st_ino, st_size)``. Hashing opens exactly this
+    file (``tree_hashing.hash_files``), so a file swapped for a link after the listing is refused, never read."""
+
+    path: str
+    device: int
+    inode: int
+    size: int
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One file of a listing (see the module docstring)."""
+    """One file of a listing (see the module docstring). ``seen`` (local regular files only) is what
+    hashing checks it opens; it is not signed and not compared."""
 
     path: str
     role: str  # "record" (read by the loader) | "ignored" (skipped by it)
     size: int | None = None
     link: str | None = None
     reason: str | None = None
+    seen: Seen | None = field(default=None, compare=False, repr=False)
 
     def encoded(self) -> bytes:
         """Canonical bytes of the entry: prov's value encoding (``encode_value``) of the list
@@ -141,25 +155,31 @@ def local_entry(root: str, root_real: str, full: str, rel: str, role: str, reaso
         InputError: a link that leaves the tree or loops (``check_link``).
     """
     try:
-        mode_size = os.lstat(full)
+        st = os.lstat(full)
     except OSError:
         return file_entry(full, rel, role, reason)  # gone or unreadable: the entry says what it can
-    if stat.S_ISLNK(mode_size.st_mode):
+    if stat.S_ISLNK(st.st_mode):
         check_link(root, root_real, full)
         return file_entry(full, rel, role, reason)
-    return Entry(rel, role, mode_size.st_size, None, reason)
+    seen = Seen(full, st.st_dev, st.st_ino, st.st_size) if stat.S_ISREG(st.st_mode) else None
+    return Entry(rel, role, st.st_size, None, reason, seen)
 
 
 def file_entry(full: str, rel: str, role: str, reason: str | None = None, sized: bool = True) -> Entry:
-    """An entry for a local file: its size (through a link) and, for a link, its target."""
-    link = size = None
+    """An entry for a local file: its size (through a link), for a link its target, and (``sized``, a
+    regular file) the ``Seen`` file hashing must open: ``full``, or the link's resolved target."""
+    link = size = seen = None
     try:
-        if os.path.islink(full) and not is_cache_object(
-            os.path.realpath(os.path.dirname(full)), os.path.realpath(full)
-        ):
-            link = os.readlink(full)  # DVC's link to its own cache is how it stores the file: listed as a file
+        opened = full
+        if os.path.islink(full):
+            opened = os.path.realpath(full)
+            if not is_cache_object(os.path.realpath(os.path.dirname(full)), opened):
+                link = os.readlink(full)  # DVC's link to its own cache is how it stores the file: listed as a file
         if sized:
-            size = os.stat(full).st_size
+            st = os.stat(opened)
+            size = st.st_size
+            if stat.S_ISREG(st.st_mode):
+                seen = Seen(opened, st.st_dev, st.st_ino, st.st_size)
     except OSError:  # a dangling link or an unreadable folder: the entry says what it can
         pass
-    return Entry(rel, role, size, link, reason)
+    return Entry(rel, role, size, link, reason, seen)

@@ -25,21 +25,16 @@ input errors naming the file. Every file seen goes into the signed listing (``li
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-
-import pyarrow as pa
 
 from provenance.encoding import FILE_DIGEST_ALGORITHM
 from provenance.errors import InputError
 from provenance.sources import legacy_trees
 from provenance.sources.hf_imagefolder import list_hf_imagefolder
-from provenance.sources.listing import Entry, Listing, check_link, file_entry, inside, local_entry
-from provenance.sources.tables import HashedPart
+from provenance.sources.listing import Entry, Listing, Seen, check_link, file_entry, inside, local_entry
 
 DIGEST_ALGORITHM = FILE_DIGEST_ALGORITHM  # a tree manifest's digest algorithm name: SHA-256 of the file's bytes
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # torchvision
@@ -63,6 +58,13 @@ class TreeListing:
     listing: Listing
     classes: list[str] | None = None
     decodes_images: bool = False  # the loader decodes each record as an image
+
+    def seen(self) -> list[Seen | None]:
+        """Record by record, the local file its listing entry admitted (``listing.Seen``; None where the
+        listing holds none: a tree on fsspec, reader version 1, a file gone or not regular), for
+        ``tree_hashing.hash_files``."""
+        admitted = {e.path: e.seen for e in self.listing.entries if e.role == "record"}
+        return [admitted.get(rel) for rel, _ in self.records]
 
 
 def _relative(full: str, root: str) -> str:
@@ -285,90 +287,3 @@ def labels_csv_listing(root: str, records: list[tuple[str, str]], fs=None) -> Tr
     else:
         entries = [Entry(rel, "record") for rel, _ in records]
     return TreeListing(records, Listing(LOADER_NAMES["labels-csv"], entries))
-
-
-# --- hashing --------------------------------------------------------------------------------
-
-SMALL_FILE = 1 << 20  # bytes: files up to this size are read whole and hashed from memory
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
-
-
-def looks_like_image(head: bytes, fh) -> bool:
-    """Whether Pillow can open the file whose first bytes are ``head`` (its format is known).
-
-    The formats ImageFolder names are told by their magic bytes; anything else is asked of
-    Pillow (``Image.open`` reads the header only), which identifies by content, as the
-    loader's ``pil_loader`` will.
-    """
-    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return True
-    if len(head) > 2 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
-        return True
-    try:
-        from PIL import Image, UnidentifiedImageError
-
-        fh.seek(0)
-        with Image.open(fh):
-            return True
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return False
-
-
-def _check_image(head: bytes, fh, full: str) -> None:
-    if not looks_like_image(head, fh):
-        raise InputError(
-            f"{full}: the loader would read this file as an image, but Pillow cannot open it; "
-            "remove it or give it a name the loader skips"
-        )
-
-
-def hash_files(root: str, entries: list[tuple[str, str]], fs=None, images: bool = False) -> HashedPart:
-    """SHA-256 of each file's bytes, with its label; ``images``: refuse a file Pillow cannot open.
-
-    ``entries`` are ``(path relative to root, label)`` pairs; ``fs`` an fsspec filesystem
-    (None: local). Returns a ``HashedPart`` (not yet finished) whose locators are the
-    relative paths and whose sources are null.
-
-    Raises:
-        InputError: a file that cannot be read, is not a regular file, or (``images``) is not
-            an image; the message names it.
-    """
-    digests = bytearray()
-    for rel, _ in entries:
-        full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
-        try:
-            if fs is None:
-                st = os.stat(full)
-                if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):  # opening a FIFO would block forever
-                    raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
-                expected = min(st.st_size, SMALL_FILE)
-                with open(full, "rb") as fh:
-                    # a small file (most of a tree of images or snippets) in one read of its size,
-                    # hashed from memory: no 256 KiB buffer per file as hashlib.file_digest allocates
-                    data = fh.read(expected + 1)
-                    if images:
-                        _check_image(data[:16], fh, full)
-                    h = hashlib.sha256(data)
-                    if len(data) > expected:  # a large file (or one that grew since): the rest in chunks
-                        fh.seek(len(data))  # _check_image may have moved it
-                        while chunk := fh.read(1 << 20):
-                            h.update(chunk)
-                    digests += h.digest()
-                    continue
-            with fs.open(full, "rb") as fh:
-                if images:
-                    _check_image(fh.read(16), fh, full)
-                fh.seek(0)
-                digests += hashlib.file_digest(fh, "sha256").digest()
-        except IsADirectoryError as exc:
-            raise InputError(f"{full}: is a folder, not a file") from exc
-        except OSError as exc:
-            raise InputError(f"{full}: cannot read file ({exc.strerror or exc})") from exc
-    return HashedPart(
-        digests=bytes(digests),
-        labels=pa.array([label for _, label in entries], pa.string()),
-        sources=pa.nulls(len(entries), pa.string()),
-        locators=pa.array([rel for rel, _ in entries], pa.string()),
-        label_type="string",
-        label_kind="string",
-    )

@@ -1,0 +1,162 @@
+"""Hashing the files of a tree: each file's SHA-256 (what ``sha256sum`` prints), exactly the file its listing admitted.
+
+``trees.py`` lists a tree under its loader's rules; this module reads the files the listing
+named. Locally, each file is opened without following a link and checked to be the regular file
+(device, inode, size) the listing saw (``listing.Seen``): a data-folder writer who swaps a listed
+file for a symlink to a file outside the tree between listing and hashing (attack review 3,
+finding 9) gets an input error, not a signed record of the outside file's bytes. A file on an
+fsspec filesystem (a git revision through DVC) is read as the filesystem gives it (it has no links).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+
+import pyarrow as pa
+
+from provenance.errors import InputError
+from provenance.sources.listing import Seen, check_link
+from provenance.sources.tables import HashedPart
+
+SMALL_FILE = 1 << 20  # bytes: files up to this size are read whole and hashed from memory
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def looks_like_image(head: bytes, fh) -> bool:
+    """Whether Pillow can open the file whose first bytes are ``head`` (its format is known).
+
+    The formats ImageFolder names are told by their magic bytes; anything else is asked of
+    Pillow (``Image.open`` reads the header only), which identifies by content, as the
+    loader's ``pil_loader`` will.
+    """
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    if len(head) > 2 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
+        return True
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        fh.seek(0)
+        with Image.open(fh):
+            return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def _check_image(head: bytes, fh, full: str) -> None:
+    if not looks_like_image(head, fh):
+        raise InputError(
+            f"{full}: the loader would read this file as an image, but Pillow cannot open it; "
+            "remove it or give it a name the loader skips"
+        )
+
+
+def hash_files(
+    root: str,
+    entries: list[tuple[str, str]],
+    fs=None,
+    images: bool = False,
+    seen: list[Seen | None] | None = None,
+) -> HashedPart:
+    """SHA-256 of each file's bytes, with its label; ``images``: refuse a file Pillow cannot open.
+
+    ``entries`` are ``(path relative to root, label)`` pairs; ``fs`` an fsspec filesystem
+    (None: local). ``seen`` (local only) gives, entry by entry, the file the listing admitted
+    (``listing.Seen``; None: admitted now, as the listing would, ``admit``): that file is opened
+    without following a link and must still be the same regular file (device, inode, size), and
+    exactly its listed size is read, so a file swapped for a link to outside the tree, or changed,
+    between the listing and hashing is refused, never signed (attack review 3, finding 9).
+    Returns a ``HashedPart`` (not yet finished) whose locators are the relative paths and whose
+    sources are null.
+
+    Raises:
+        InputError: a file that cannot be read, is not a regular file, changed since it was
+            listed, or (``images``) is not an image; the message names it.
+    """
+    digests = bytearray()
+    root_real = os.path.realpath(root) if fs is None else root
+    for i, (rel, _) in enumerate(entries):
+        full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
+        try:
+            if fs is None:
+                digests += _hash_local(root, root_real, full, seen[i] if seen is not None else None, images)
+                continue
+            with fs.open(full, "rb") as fh:
+                if images:
+                    _check_image(fh.read(16), fh, full)
+                fh.seek(0)
+                digests += hashlib.file_digest(fh, "sha256").digest()
+        except IsADirectoryError as exc:
+            raise InputError(f"{full}: is a folder, not a file") from exc
+        except OSError as exc:
+            raise InputError(f"{full}: cannot read file ({exc.strerror or exc})") from exc
+    return HashedPart(
+        digests=bytes(digests),
+        labels=pa.array([label for _, label in entries], pa.string()),
+        sources=pa.nulls(len(entries), pa.string()),
+        locators=pa.array([rel for rel, _ in entries], pa.string()),
+        label_type="string",
+        label_kind="string",
+    )
+
+
+def admit(root: str, root_real: str, full: str) -> Seen:
+    """The regular file ``full`` names now, as a listing admits it: the file itself, or a link's target
+    inside the tree (``listing.check_link``). Raises ``InputError`` (a link leaving the tree, a FIFO,
+    socket, device or folder) or ``OSError`` (gone, unreadable)."""
+    st = os.lstat(full)
+    opened = full
+    if stat.S_ISLNK(st.st_mode):
+        check_link(root, root_real, full)
+        opened = os.path.realpath(full)
+        st = os.stat(opened)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", full)
+    if not stat.S_ISREG(st.st_mode):  # opening a FIFO would block forever
+        raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
+    return Seen(opened, st.st_dev, st.st_ino, st.st_size)
+
+
+def _changed(full: str, what: str) -> InputError:
+    return InputError(f"{full}: changed while the commit read the tree ({what}); nothing was signed, commit again")
+
+
+def _hash_local(root: str, root_real: str, full: str, seen: Seen | None, images: bool) -> bytes:
+    """The SHA-256 of the local file the listing admitted (``seen``; None: admitted now), 32 bytes."""
+    if seen is None:
+        seen = admit(root, root_real, full)
+    try:  # O_NOFOLLOW: a link put in the admitted file's place is refused, not followed out of the tree
+        fd = os.open(seen.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _changed(full, "now a symbolic link, not the file it listed") from exc
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", full)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{full}: not a regular file (a FIFO, socket or device cannot be a record)")
+        if (st.st_dev, st.st_ino) != (seen.device, seen.inode):
+            raise _changed(full, "another file than the one it listed")
+        if st.st_size != seen.size:
+            raise _changed(full, f"{st.st_size} bytes, listed with {seen.size}")
+        # a small file (most of a tree of images or snippets) in one read of its size, hashed from
+        # memory: no 256 KiB buffer per file as hashlib.file_digest allocates
+        expected = min(seen.size, SMALL_FILE)
+        data = fh.read(expected + 1)
+        if images:
+            _check_image(data[:16], fh, full)
+        h = hashlib.sha256(data)
+        read = len(data)
+        if read > expected:  # a large file: the rest in chunks
+            fh.seek(read)  # _check_image may have moved it
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+                read += len(chunk)
+        if read != seen.size:  # written to while read: these bytes are not the listed file's
+            raise _changed(full, f"{read} bytes read, listed with {seen.size}")
+        return h.digest()

@@ -1,0 +1,142 @@
+"""Hashing a tree signs exactly the files its listing admitted (attack review 3, finding 9).
+
+The review raced a commit: a data-folder writer flipped ``c1/zz.png`` between a regular file
+and a symlink to a file outside the tree, and the listing (``lstat``) admitted the regular
+file while hashing (``open`` following links) read the outside file, whose digest was then
+signed. The tests replay the swap deterministically: the listing is made, the file is
+swapped on disk, and the hashing stage is given the listing made before the swap, on each
+executor the commit path uses (inline for a small tree, threads for large files, worker
+processes for an image tree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from provenance import merkle
+from provenance.errors import InputError
+from provenance.executor import InlineExecutor, LocalExecutor
+from provenance.sources.build import build_manifest, hash_listed_tree
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions
+from provenance.sources.tree_hashing import hash_files
+from provenance.sources.trees import list_tree
+
+SECRET = b"SECRET-OUTSIDE-THE-TREE"
+FILES = TableOptions(tree_reader="files")
+
+
+def make_tree(tmp_path: Path, size: int = 64) -> tuple[Path, Path]:
+    """``tree/c0``, ``tree/c1`` of ``size``-byte files (``c1/zz.png`` among them) and ``outside/secret.png``."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    for folder in (tree / "c0", tree / "c1", outside):
+        folder.mkdir(parents=True)
+    for i in range(6):
+        (tree / f"c{i % 2}" / f"f{i}.png").write_bytes(bytes([i]) * size)
+    (tree / "c1" / "zz.png").write_bytes(b"d" * size)
+    (outside / "secret.png").write_bytes(SECRET)
+    return tree, outside
+
+
+def swap_for_link(path: Path, target: Path) -> None:
+    """Put a symlink to ``target`` in ``path``'s place in one rename, as the attacker did (``mv -T``)."""
+    link = path.with_name(path.name + ".tmp")
+    os.symlink(target, link)
+    os.replace(link, path)
+
+
+def png(value: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (4, 4), value).save(out, format="PNG")
+    return out.getvalue()
+
+
+def commit_hash(tree: Path, listing, executor, options: TableOptions = FILES):
+    spec = DatasetSpec(str(tree), kind="tree", options=options)
+    return hash_listed_tree(spec, spec, None, executor, None, None, listing)
+
+
+def test_a_file_swapped_for_a_link_to_outside_after_the_listing_is_refused_not_signed(tmp_path):
+    tree, outside = make_tree(tmp_path)
+    listing = list_tree(str(tree), reader="files")
+    swap_for_link(tree / "c1" / "zz.png", outside / "secret.png")
+    with pytest.raises(InputError, match=r"c1/zz\.png: changed while the commit read the tree \(now a symbolic link"):
+        commit_hash(tree, listing, InlineExecutor())
+
+
+def test_on_the_threaded_large_file_path_too(tmp_path):
+    tree, outside = make_tree(tmp_path, size=(1 << 20) + 3)  # >= 1 MiB a file: hashed on threads
+    listing = list_tree(str(tree), reader="files")
+    swap_for_link(tree / "c1" / "zz.png", outside / "secret.png")
+    with pytest.raises(InputError, match=r"c1/zz\.png: changed while the commit read the tree"):
+        commit_hash(tree, listing, LocalExecutor(2))
+
+
+def test_in_worker_processes_too(tmp_path):
+    tree = tmp_path / "tree"
+    for i in range(130):  # more than one task of 64 files: more than one process
+        folder = tree / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i:03d}.png").write_bytes(png(i))
+    (tmp_path / "secret.png").write_bytes(png(255))  # an image: only the swap can refuse it
+    listing = list_tree(str(tree))  # imagefolder: decoded images are hashed in processes
+    swap_for_link(tree / "c1" / "129.png", tmp_path / "secret.png")
+    with pytest.raises(InputError, match=r"c1/129\.png: changed while the commit read the tree"):
+        commit_hash(tree, listing, LocalExecutor(2), TableOptions())
+
+
+def test_another_file_renamed_into_place_is_refused(tmp_path):
+    tree, outside = make_tree(tmp_path)
+    listing = list_tree(str(tree), reader="files")
+    (tree / "c1" / "new").write_bytes(b"d" * 64)  # same size, another inode
+    os.replace(tree / "c1" / "new", tree / "c1" / "zz.png")
+    with pytest.raises(InputError, match=r"zz\.png: changed .*another file than the one it listed"):
+        commit_hash(tree, listing, InlineExecutor())
+
+
+def test_a_class_folder_swapped_for_a_link_to_outside_is_refused(tmp_path):
+    tree, outside = make_tree(tmp_path)
+    listing = list_tree(str(tree), reader="files")
+    for name in os.listdir(tree / "c1"):  # the same names outside, the folder swapped for a link to them
+        (outside / name).write_bytes(SECRET + bytes(64 - len(SECRET)))
+    os.rename(tree / "c1", tmp_path / "c1-moved")
+    os.symlink(outside, tree / "c1")
+    with pytest.raises(InputError, match=r"changed while the commit read the tree \(another file"):
+        commit_hash(tree, listing, InlineExecutor())
+
+
+def test_a_file_written_to_after_the_listing_is_refused(tmp_path):
+    tree, _ = make_tree(tmp_path)
+    listing = list_tree(str(tree), reader="files")
+    with open(tree / "c1" / "zz.png", "ab") as fh:
+        fh.write(b"more")
+    with pytest.raises(InputError, match=r"zz\.png: changed .*68 bytes, listed with 64"):
+        commit_hash(tree, listing, InlineExecutor())
+
+
+@pytest.mark.parametrize("size", [64, (1 << 20) + 3])
+def test_an_honest_tree_with_a_link_inside_signs_the_same_bytes_as_sha256sum(tmp_path, size):
+    tree, _ = make_tree(tmp_path, size)
+    os.symlink("../c0/f0.png", tree / "c1" / "alias.png")  # a link inside the tree is a record (its target's bytes)
+    built = build_manifest(DatasetSpec(str(tree), options=FILES), executor=LocalExecutor(2))
+    files = sorted(p for p in tree.rglob("*.png"))
+    rels = [p.relative_to(tree).as_posix() for p in files]
+    digests = [hashlib.sha256(p.read_bytes()).digest() for p in files]
+    labels = [rel.split("/")[0] for rel in rels]
+    order = sorted(range(len(files)), key=lambda i: (digests[i], labels[i]))
+    leaves = merkle.leaf_hashes([digests[i] for i in order], [labels[i] for i in order], [None] * len(order))
+    assert built.manifest.root == merkle.merkle_root(leaves)
+    assert sorted(built.manifest.table.column("locator").to_pylist()) == rels
+
+
+def test_without_a_listing_a_link_leaving_the_tree_is_still_refused(tmp_path):
+    tree, outside = make_tree(tmp_path)
+    swap_for_link(tree / "c1" / "zz.png", outside / "secret.png")
+    with pytest.raises(InputError, match=r"zz\.png: symlink leaves the tree"):
+        hash_files(str(tree), [("c1/zz.png", "c1")])
