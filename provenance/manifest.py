@@ -319,7 +319,8 @@ def leaf_blob(
     """Leaf hashes (RFC 6962: SHA-256(0x00 || entry)) of (digest, label, source) rows, concatenated.
 
     ``digests`` is a ``binary(32)`` Arrow array, ``labels`` and ``sources`` string arrays
-    of the same length (a null source is no source). (label, source) pairs repeat, so each
+    of the same length (a null source is no source, ``N``; every string, ``"\\x00"`` included, is
+    ``S``: ``merkle.merkle_entry`` for every source). (label, source) pairs repeat, so each
     distinct pair's encoding is made once and rows refer to it by code; digests are read
     straight from the Arrow buffer and the whole batch is hashed in one ``fastsha`` call.
     A label enters its entry typed by ``label_kind`` (``encode_label``): text as S (as in every
@@ -330,7 +331,9 @@ def leaf_blob(
     if n == 0:
         return b""
     label = pc.dictionary_encode(labels)
-    source = pc.dictionary_encode(pc.fill_null(sources, "\x00"))
+    # a null source is its own dictionary entry (None, encoded N): never a stand-in string, which a
+    # source holding that string would share (attack review 3, finding 12: "\x00" took the leaf of no source)
+    source = pc.dictionary_encode(sources, null_encoding="encode")
     if isinstance(label, pa.ChunkedArray):
         label, source = label.combine_chunks(), source.combine_chunks()
     n_src = max(len(source.dictionary), 1)
@@ -340,7 +343,7 @@ def leaf_blob(
     else:  # many distinct sources: encode only the pairs that occur
         present, codes = np.unique(pair, return_inverse=True)
     label_values = label.dictionary.to_pylist()
-    source_values = [None if s == "\x00" else s for s in source.dictionary.to_pylist()]
+    source_values = source.dictionary.to_pylist()
     suffixes = [
         encode_label(label_values[c // n_src], label_kind) + encode_value(source_values[c % n_src])
         for c in present.tolist()

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 
-from provenance import encoding, keys, merkle, signing
+from provenance import encoding, fastsha, keys, merkle, signing
 from provenance.manifest import Manifest, leaf_blob
 from support import arrow_array
 
@@ -294,6 +294,43 @@ def test_merkle_entries_and_leaves_from_the_code_are_the_golden_ones(tree):
     assert [h.hex() for h in merkle.leaf_hashes(digests, labels, sources)] == expected
     blob = leaf_blob(pa.array(digests, pa.binary(32)), pa.array(labels), pa.array(sources, pa.string()))
     assert [h.hex() for h in encoding.split_digests(blob)] == expected  # the batch path commit uses
+
+
+@pytest.fixture(scope="module", params=["python", "compiled"])
+def hasher(request):
+    """Each batch SHA-256 path (``fastsha``): pure Python, and the compiled extension where built."""
+    if request.param == "compiled" and not fastsha.available():
+        pytest.skip("the compiled fastsha extension is not built")
+    with fastsha.forced(request.param):
+        yield request.param
+
+
+def test_sources_a_stand_in_could_confuse_have_their_own_leaves_on_every_path(hasher):
+    """A source "\\x00" is the string it is, not "no source" (attack review 3, finding 12)."""
+    doc = load("rfc6962-sha256/sources.json")
+    digest = bytes.fromhex(doc["digest"])
+    for e in doc["entries"]:
+        source = None if e["source"] is None else e["source"].encode()
+        expected = (
+            tlv("Y", digest) + tlv("S", doc["label"].encode()) + (b"N\x00" if source is None else tlv("S", source))
+        )
+        assert e["entry"] == expected.hex()  # the vector is the documented format
+        assert merkle.merkle_entry(digest, doc["label"], e["source"]).hex() == e["entry"]
+    assert len({e["leaf_hash"] for e in doc["entries"]}) == len(doc["entries"])
+    n = len(doc["entries"])
+    sources = [e["source"] for e in doc["entries"]]
+    blob = leaf_blob(
+        pa.array([digest] * n, pa.binary(32)), pa.array([doc["label"]] * n), pa.array(sources, pa.string())
+    )
+    assert [h.hex() for h in encoding.split_digests(blob)] == [e["leaf_hash"] for e in doc["entries"]]
+    for first in range(n):  # each alone, and beside a null, as one batch holds them
+        for pair in ([sources[first]], [sources[first], None], [None, sources[first]]):
+            got = leaf_blob(
+                pa.array([digest] * len(pair), pa.binary(32)),
+                pa.array([doc["label"]] * len(pair)),
+                pa.array(pair, pa.string()),
+            )
+            assert got == b"".join(merkle.leaf_hashes([digest] * len(pair), [doc["label"]] * len(pair), pair))
 
 
 def test_manifest_sorts_entries_and_gives_the_golden_root(tree, tmp_path):
