@@ -8,6 +8,7 @@ from provenance import api, output_file
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note
 from provenance.cli._trust import trust_flags
 from provenance.errors import InputError, StoreError
+from provenance.escaping import visible
 from provenance.gate import policy as policy_lib
 from provenance.report import Format, check_output, medium_for, render, write_output
 from provenance.store import Store
@@ -88,6 +89,8 @@ def waive(
     from provenance.gate.waivers import create_waiver
 
     result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key)
+    for warning in result["warnings"]:  # recorded all the same (exit 0): the reviewer decides
+        typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:
         emit_json(result)
     else:

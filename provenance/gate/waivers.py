@@ -103,6 +103,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
         raise InputError(
             f"{key_path}: key {keyid[:16]} is not trusted for role waive ({role.origin}); its waivers would be ignored"
         )
+    warnings = waiver_warnings(store, version, digest, detector)
     now = clock.now_iso()
     stmt = {
         "_type": signing.STATEMENT_TYPE,
@@ -133,7 +134,59 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
             replace=True,
         )
         store.audit("waiver", version, {"digest": digest, "detector": detector, "object": oid, "keyid": keyid})
-    return {"waiver": oid, "version": version, "digest": digest, "detector": detector, "keyid": keyid}
+    return {
+        "waiver": oid,
+        "version": version,
+        "digest": digest,
+        "detector": detector,
+        "keyid": keyid,
+        "warnings": warnings,
+    }
+
+
+def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> list[str]:
+    """Why a waiver of ``digest`` for ``detector`` on ``version`` may change nothing, one sentence each.
+
+    ``prov check`` takes a record out of the detector rules only when a waiver names
+    ``combined`` or a detector that flags the record on its own (``gate.detection``). So
+    this warns when the latest stored detector run of ``version`` (``prov findings V``) did
+    not flag the record with ``detector`` (naming the detectors that did), when no run is
+    stored, and when a waiver of the same record on ``version`` already exists. Empty
+    when none applies. Reads the store only.
+    """
+    from provenance.detectors.findings import stored_findings
+    from provenance.gate.detection import COMBINED
+
+    out = []
+    for row in store.db["waivers"].rows_where("version = ? and digest = ?", [version, digest], order_by="created_at"):
+        out.append(
+            f"record {digest[:12]} of {version} already has a waiver ({row['detector']}, key {row['keyid'][:16]}, "
+            f"{row['created_at']}, waiver {row['object'][:16]}); this one is kept beside it"
+        )
+    run = stored_findings(store, version, flagged_only=False)
+    if run["run"] is None:
+        return out + [
+            f"no detector run is stored for {version}, so nothing shows {detector} flagged record {digest[:12]}; "
+            f"the waiver takes effect only if a later run flags it (prov diff BASE {version} --detect)"
+        ]
+    finding = next((f for f in run["findings"] if f["digest"] == digest), None)
+    where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {version})"
+    if finding is None:
+        return out + [f"{where} did not score record {digest[:12]}: it is not in that run's delta"]
+    flagging = [d["detector"] for d in finding.get("detectors") or [] if d.get("flagged")]
+    if detector == COMBINED:
+        if not finding["flagged"]:
+            out.append(f"the combined verdict did not flag record {digest[:12]} in {where}")
+        return out
+    if detector not in flagging:
+        others = f"it was flagged by {', '.join(flagging)}" if flagging else "no detector flagged it alone"
+        hint = "--detector combined" + (f", or {' / '.join(flagging)}" if flagging else "")
+        verdict = "" if finding["flagged"] else "; the combined verdict did not flag it either"
+        out.append(
+            f"{detector} did not flag record {digest[:12]} in {where}: {others}{verdict}; "
+            f"this waiver takes nothing out of prov check (use {hint})"
+        )
+    return out
 
 
 def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: str) -> tuple[dict | None, str | None]:

@@ -582,3 +582,35 @@ def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair
     r = prov("waive", digest[:12].upper(), *common, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["digest"] == digest
+
+
+def test_waive_warns_when_the_detector_did_not_flag_the_record_or_it_is_waived_already(prov, workdir, keypair, base):
+    """Newcomer review 3, item 5: a waiver naming a detector that did not flag the record was accepted
+    silently (then listed as honoured while the record still blocked); a second waiver too."""
+    t, n = base
+    labels = t.column("label").to_pylist()
+    for i in range(n, n + 12):
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    commit_new(prov, keypair, with_labels(t, labels))
+    waive = ("--version", "v2", "--reason", "looked at it", "--key", keypair.private_path)
+    digest = content_digests(t.slice(n, 1))[0]
+    r = prov("waive", digest[:12], "--detector", "knn_label", *waive)  # before any detector run
+    assert r.exit_code == 0 and "no detector run is stored for v2" in r.stderr
+    Path("policy.toml").write_text('[lineage]\nmax_relabeled_after_source = 100\n[detectors]\nrun = ["knn_label"]\n')
+    report = json.loads(prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json").stdout)
+    flagged = next(f for f in report["findings"] if any(d["flagged"] for d in f["detectors"]))
+    r = prov("waive", flagged["digest"][:12], "--detector", "outlier", *waive, "--json")
+    assert r.exit_code == 0, r.output
+    warning = json.loads(r.stdout)["warnings"][-1]
+    assert warning.startswith(f"outlier did not flag record {flagged['digest'][:12]} in the latest detector run on v2")
+    assert "it was flagged by knn_label" in warning and "takes nothing out of prov check" in warning
+    assert "Warning: outlier did not flag" in r.stderr
+    r = prov("waive", flagged["digest"], "--detector", "knn_label", *waive)
+    assert r.exit_code == 0 and f"record {flagged['digest'][:12]} of v2 already has a waiver (outlier" in r.stderr
+    assert "did not flag" not in r.stderr  # knn_label did flag it
+    # the waiver as a file for `prov check --waiver` (README "Waivers"): the stored envelope, copied
+    oid = json.loads(prov("waive", flagged["digest"], "--detector", "combined", *waive, "--json").stdout)["waiver"]
+    Path("w.json").write_bytes((workdir / ".prov" / "objects" / f"{oid}.json").read_bytes())
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--waiver", "w.json", "-f", "json")
+    honoured = json.loads(r.stdout)["waivers"]["honoured"]
+    assert {"w.json[0]", f"stored waiver {oid[:16]}"} <= {w["origin"] for w in honoured}
