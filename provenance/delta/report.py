@@ -39,6 +39,18 @@ def _by(ids: np.ndarray, values: list, weights: np.ndarray | None = None) -> Cou
     return out
 
 
+def _records(n: int) -> str:  # a count signal's noun and verb agree with its count ("1 record carries")
+    return "record" if n == 1 else "records"
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _carry(n: int) -> str:
+    return "carries" if n == 1 else "carry"
+
+
 def _key(source) -> str:
     return "" if source is None else source
 
@@ -208,7 +220,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "unattributed_additions",
                     k,
                     added_by_source[source],
-                    f"records added by source {source_name(source)!r} are not signed by any trusted batch",
+                    f"{_records(k)} added by source {source_name(source)!r} {_are(k)} not signed by any trusted batch",
                     source,
                 )
             )
@@ -218,7 +230,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     changes.relabeled_by_source[source],
-                    f"relabeled records of source {source_name(source)!r} carry a label its signed batch does not",
+                    f"relabeled {_records(k)} of source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -228,7 +240,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     added_by_source[source],
-                    f"records added by source {source_name(source)!r} carry a label its signed batch does not",
+                    f"{_records(k)} added by source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -252,7 +264,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "conflicting_labels",
                 conflicting,
                 changes.digests["new"],
-                "records carry more than one label in the new version",
+                f"{_records(conflicting)} {_carry(conflicting)} more than one label in the new version",
                 flag=new_conflicts > 0 or changes.conflicting["base"] == 0,
             )
         )
@@ -262,7 +274,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "duplicates_added",
                 k,
                 added_by_source.get(source, 0) + k,
-                f"extra copies of records added by source {source_name(source)!r}",
+                f"extra {'copy' if k == 1 else 'copies'} of records added by source {source_name(source)!r}",
                 source,
                 flag=k >= sig.MIN_VOLUME,
             )

@@ -47,3 +47,11 @@ def digits_table(X: np.ndarray, labels: list[str], source: str) -> pa.Table:
     """A digits table from pixels and labels, every record from ``source`` (a ``source`` column)."""
     cols = {name: X[:, i].astype(np.int64) for i, name in enumerate(PIXELS)}
     return pa.table(cols | {"label": labels, "source": [source] * len(labels)})
+
+
+def commit_summary(result) -> str:
+    """The line the demo prints under a ``prov commit``: records, Merkle root, parent (a ``versions.commit`` result)."""
+    return (
+        f"  {result.records} records, Merkle root {result.merkle_root[:16]}…, parent {result.parent or '-'}, "
+        "signed DSSE envelope"
+    )

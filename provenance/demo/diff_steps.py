@@ -16,7 +16,9 @@ import pyarrow.parquet as pq
 
 from provenance import versions
 from provenance.delta.compare import diff_versions
+from provenance.demo.data import commit_summary
 from provenance.report import render
+from provenance.report.wording import plural
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
@@ -36,7 +38,8 @@ def run_diff_demo(
     echo(f"\n$ prov diff {base_tag} {new_tag}")
     echo(
         f"  {s['added']} added, {s['removed']} removed, {s['relabeled']} relabeled, "
-        f"{s['conflicting_labels']} with conflicting labels, {s['duplicates_added']} duplicate copies, "
+        f"{plural(s['conflicting_labels'], 'record')} with conflicting labels, "
+        f"{plural(s['duplicates_added'], 'duplicate copy', 'duplicate copies')}, "
         f"{s['source_changed']} changed source"
     )
     for row in data["by_source"][:3]:
@@ -48,7 +51,17 @@ def run_diff_demo(
     for sig in [g for g in data["signals"] if g["flagged"]][:5]:
         echo(f"  [{sig['severity']}] {sig['explanation']}")
     for pair in data["relabel_pairs"][:3]:
-        echo(f"  relabels {pair['old']} -> {pair['new']}: {pair['count']}")
+        old = (
+            pair["old"]
+            if "|" not in pair["old"]
+            else f"{' and '.join(pair['old'].split('|'))} (one record, both labels)"
+        )
+        new = (
+            pair["new"]
+            if "|" not in pair["new"]
+            else f"{' and '.join(pair['new'].split('|'))} (one record, both labels)"
+        )
+        echo(f"  relabeled {old} -> {new}: {plural(pair['count'], 'record')}")
     written = {}
     if out_dir is not None:
         for fmt, name in (("html", "diff.html"), ("md", "diff.md")):
@@ -121,13 +134,14 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None] = print) 
         f"\nA candidate version arrives: {planted['added']} new records from {ORDINARY} and {SUSPICIOUS}, "
         f"{planted['removed']} removed, relabels and a conflicting label planted."
     )
-    versions.commit(
+    committed = versions.commit(
         store,
         DatasetSpec(str(path), options=TableOptions(source_column="source")),
         tag,
         str(Path(workdir) / "maintainer.key"),
     )
     echo(f"$ prov commit data/digits-candidate.parquet --source-column source --tag {tag} --key maintainer.key")
+    echo(commit_summary(committed))
     facts = run_diff_demo(store, base_tag, tag, echo, out_dir=Path(workdir))
     facts["diff"]["planted"] = planted
     return facts

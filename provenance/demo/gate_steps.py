@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from provenance import versions
 from provenance.delta.compare import diff_versions
 from provenance.demo.attacks import ATTACKS, Attack
-from provenance.demo.data import PIXEL_MAX, PIXELS, digits, digits_table, pixels
+from provenance.demo.data import PIXEL_MAX, PIXELS, commit_summary, digits, digits_table, pixels
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
 from provenance.detectors.pipeline import detect_diff
 from provenance.encoding import table_digests
@@ -30,7 +30,7 @@ from provenance.gate.policy import default_policy
 from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
-from provenance.report.wording import DECISION
+from provenance.report.wording import DECISION, plural
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
 from provenance.store import Store
@@ -107,7 +107,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     bad, kinds = poisoned_batch(base_data, rest.slice(400), np.random.default_rng(1))
     pq.write_table(base_data, here / "r1.parquet")
     base = "r1"
-    versions.commit(
+    r1_result = versions.commit(
         store,
         DatasetSpec(str(here / "r1.parquet"), options=TableOptions(source_column="source")),
         base,
@@ -119,6 +119,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         "signing put back."
     )
     echo("$ prov commit release/r1.parquet --source-column source --tag r1 --key maintainer.key")
+    echo(commit_summary(r1_result))
     candidate = pa.concat_tables([base_data, clean, bad])
     pq.write_table(candidate, here / "rc1.parquet")
     echo(
@@ -130,8 +131,9 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     register.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
     echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key && prov add ...")
     spec = DatasetSpec(str(here / "rc1.parquet"), options=TableOptions(source_column="source"))
-    versions.commit(store, spec, "rc1", key, parent=base)
+    candidate_result = versions.commit(store, spec, "rc1", key, parent=base)
     echo(f"$ prov commit release/rc1.parquet --source-column source --tag rc1 --parent {base} --key maintainer.key")
+    echo(commit_summary(candidate_result))
 
     echo(f"$ prov diff {base} rc1 --detect      # detectors score only the {400 + len(kinds)} added records")
     diff = diff_versions(store, base, "rc1")
@@ -154,7 +156,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     blocking = [r for r in result1.rules if r.status == "block"]
     echo(
         f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {DECISION[result1.decision]} by "
-        f"{len(blocking)} rule(s): {', '.join(r.rule for r in blocking)}"
+        f"{plural(len(blocking), 'rule')}: {', '.join(r.rule for r in blocking)}"
     )
 
     q = quarantine_version(store, "rc1", "rc2", key, source="scraper")

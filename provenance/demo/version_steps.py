@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys, versions
-from provenance.demo.data import digits
+from provenance.demo.data import commit_summary, digits
 from provenance.errors import VerificationError
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
@@ -47,9 +47,7 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
         r = versions.commit(store, DatasetSpec(path), tag, str(pair.private_path))
         results[tag] = r
         echo(f"$ prov commit {path} --tag {tag} --key maintainer.key")
-        echo(
-            f"  {r.records} records, Merkle root {r.merkle_root[:16]}…, parent {r.parent or '-'}, signed DSSE envelope"
-        )
+        echo(commit_summary(r))
     for tag in results:
         report = versions.verify_version(store, tag)
         echo(

@@ -100,6 +100,9 @@ def table(grid: Grid, width: int) -> Table:
         pad_edge=False,
         show_edge=False,
         collapse_padding=True,
+        min_width=min(
+            width, len(title.plain)
+        ),  # a table of short rows does not wrap its title (and note) into a column
     )
     for i in kept:
         col = grid.columns[i]

@@ -3,6 +3,35 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_report_sample() -> list[str]:
+    """The lines of README "Reports"'s ``prov check rc1 --base r1`` sample."""
+    text = README.read_text(encoding="utf-8").split("What `prov check rc1 --base r1`", 1)[1]
+    return text.split("```\n", 2)[1].rstrip("\n").split("\n")
+
+
+def matches(line: str, real: str) -> bool:
+    return real.startswith(line[:-1]) if line.endswith("…") else real == line
+
+
+def stale_lines(sample: list[str], real: list[str]) -> list[str]:
+    """The sample's lines not found, in order, in the real output: a line matches a real line
+    exactly, or its start when it ends in "…" (cut); "..." (lines left out) matches nothing."""
+    missing, at = [], 0
+    real = [line.rstrip() for line in real]
+    for line in sample:
+        if line == "...":
+            continue
+        found = next((i for i in range(at, len(real)) if matches(line, real[i])), None)
+        if found is None:
+            missing.append(line)
+        else:
+            at = found + 1
+    return missing
 
 
 def test_demo_end_to_end(prov, workdir):
@@ -27,6 +56,13 @@ def test_demo_end_to_end(prov, workdir):
     r = prov("verify", "rc2", "--attestation", "rc2.attestation.json", "--signer", "maintainer.pub")
     assert r.exit_code == 0, r.output
     assert prov("audit", "verify").exit_code == 0
+    # README "Reports" shows this very report (newcomer review 3, item 3: it had gone stale)
+    r = prov("check", "rc1", "--base", "r1", "--signer", "maintainer.pub", env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert r.exit_code == 1
+    stale = stale_lines(readme_report_sample(), r.stdout.split("\n"))
+    assert not stale, (
+        "README 'Reports' sample is stale; not in the real output:\n" + "\n".join(stale) + "\n\nreal:\n" + r.stdout
+    )
     # running it again replaces the old demo folder, and refuses to clobber anything else
     assert prov("demo", "--dir", str(workdir / "d"), "--json").exit_code == 0
     (workdir / "mine").mkdir()
