@@ -28,8 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_Z, reference_neighbours
-from provenance.features.neighbors import nearest_and_count
+from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours
 from provenance.profiles.reference import ReferenceProfile
 from provenance.stats import poisson_sf_many
 
@@ -68,8 +67,8 @@ class DuplicatesDetector(Detector):
         # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
         m = len(profile.sample_Z)
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
-        Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
-        own_idx, own_dist, own_close = nearest_and_count(Z, Z, close_radius / density, queries_are_points=True)
+        own = delta_neighbours(profile, delta, close_radius / density)
+        own_idx, own_dist, own_close = own["first_idx"], own["first_dist"], own["close"]
         own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density
         same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
         nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff) if n else np.zeros(0)

@@ -35,18 +35,16 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta
-from provenance.detectors.shared import delta_Z, reference_neighbours
-from provenance.features.neighbors import nearest
+from provenance.detectors.shared import delta_neighbours, reference_neighbours
 from provenance.profiles.reference import ReferenceProfile
 
-BATCH_NEIGHBOURS = 5  # batch-mates asked whether they share a record's label
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
 DEFAULT_EXTREME_ALPHA = 0.01
 OUTLIER_RANGE = 3.0  # times the base's own largest distance to its nearest records
 
 
-def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_NEIGHBOURS) -> np.ndarray:
-    """For each delta record, how many of its ``k`` nearest other delta records carry its
+def batch_label_support(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
+    """For each delta record, how many of its ``BATCH_NEIGHBOURS`` nearest other delta records carry its
     label *and* have that label supported by the base (at least one of their nearest base
     records shares it).
 
@@ -54,7 +52,8 @@ def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_
     flipped from one class to another sit together in the batch, but none of them has a
     base neighbour with the new label, while a new writer's odd "7"s come with 7s the base
     recognises. Looks across the whole delta, so it is computed once per delta (never per
-    chunk). Returns (n,) int64.
+    chunk), from the delta x delta pass ``duplicates`` shares (``shared.delta_neighbours``).
+    Returns (n,) int64.
     """
     n = len(delta)
     if n < 2:
@@ -64,8 +63,7 @@ def batch_label_support(profile: ReferenceProfile, delta: Delta, k: int = BATCH_
     voters = base_idx[:, :BASE_VOTERS]
     base_labels = np.where(voters >= 0, profile.sample_labels.astype(np.int64)[np.maximum(voters, 0)], -2)
     base_supported = (labels >= 0) & (base_labels == labels[:, None]).any(axis=1)
-    Z = delta_Z(profile, delta)
-    idx, _ = nearest(Z, Z, min(k, n - 1), queries_are_points=True)
+    idx = delta_neighbours(profile, delta)["idx"]
     valid = idx >= 0
     mate = np.maximum(idx, 0)
     same: np.ndarray = valid & (labels[mate] == labels[:, None]) & base_supported[mate]

@@ -9,10 +9,11 @@ import numpy as np
 
 from provenance.detectors.base import Delta, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
-from provenance.features.neighbors import nearest_by_label, same_digest_mask
+from provenance.features.neighbors import nearest_by_label, nearest_with_count, same_digest_mask
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile
 
 NEIGHBOURS_SHOWN = 3
+BATCH_NEIGHBOURS = 5  # nearest other delta records kept per record (extreme.batch_label_support)
 DETAILED_FROM = 0.9  # score from which an unflagged record still gets the full explanation
 
 
@@ -48,6 +49,26 @@ def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.nd
     """The K nearest sample records of each delta record (see reference_geometry)."""
     geometry = reference_geometry(profile, delta)
     return geometry["idx"], geometry["dist"]
+
+
+def delta_neighbours(profile: ReferenceProfile, delta: Delta, radius: float | None = None) -> dict[str, np.ndarray]:
+    """Each delta record's nearest other delta records, from one pass over the delta x delta
+    distances shared by the detectors (``duplicates``' nearest copy and near-copy count,
+    ``extreme.batch_label_support``'s batch-mates).
+
+    Returns ``features.neighbors.nearest_with_count`` of the standardised delta against
+    itself (each record left out of its own neighbours) with ``k = min(BATCH_NEIGHBOURS,
+    n - 1)``; ``close`` counts the records strictly within ``radius``. Computed once per
+    delta and radius: a call without a radius reuses any earlier pass.
+    """
+    key = ("delta-neighbours", id(profile))
+    cached = delta.cache.get(key)
+    if cached is None or (radius is not None and cached[0] != radius):
+        Z = delta_Z(profile, delta) if len(delta) else np.zeros((0, profile.dim), np.float32)
+        k = max(min(BATCH_NEIGHBOURS, len(delta) - 1), 0)
+        cached = (radius, nearest_with_count(Z, Z, k, radius, queries_are_points=True))
+        delta.cache[key] = cached
+    return cached[1]
 
 
 def describe_neighbours(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provenance.features.neighbors import k_smallest, nearest, nearest_by_label, squared_distances
+from provenance.features.neighbors import k_smallest, nearest, nearest_by_label, nearest_with_count, squared_distances
 
 
 def _reference_squared(q: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -75,3 +75,35 @@ def test_neighbours_are_the_brute_force_order_by_distance_then_index():
         _check_top_k(d2, found, np.where(found >= 0, d2[np.arange(60)[:, None], np.maximum(found, 0)], np.inf), 8)
     own = np.where(labels[None, :] == labels[:60, None], np.sqrt(d2), np.inf)
     assert np.array_equal(geometry["own_dist"], own.min(axis=1).astype(np.float32))
+
+
+def _reference_nearest_and_count(points: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What duplicates computed before the shared pass: each point's nearest other point
+    (lowest index among ties) and the other points strictly within ``radius``."""
+    d2 = squared_distances(points, points)
+    np.fill_diagonal(d2, np.inf)
+    best = d2.argmin(axis=1)
+    best_d2 = d2[np.arange(len(points)), best]
+    idx = np.where(np.isfinite(best_d2), best, -1)
+    return idx, np.sqrt(best_d2).astype(np.float32), (d2 < radius * radius).sum(axis=1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 2500])
+def test_one_pass_over_the_delta_gives_nearest_and_the_near_copy_count_bit_for_bit(n):
+    # The delta against itself, with exact copies (tied distances) and a block boundary
+    # (2,500 rows: three blocks): the k nearest are nearest()'s, bit for bit, and the
+    # first neighbour and count are the separate argmin pass's.
+    rng = np.random.default_rng(n)
+    Z = np.round(rng.normal(size=(n, 6)), 1)
+    if n > 3:
+        Z[n // 2 : n // 2 + 8] = Z[1]  # a flood of exact copies
+    radius = 1.0
+    k = max(min(5, n - 1), 0)
+    got = nearest_with_count(Z, Z, k, radius, queries_are_points=True)
+    idx, dist = nearest(Z, Z, k, queries_are_points=True)
+    assert np.array_equal(got["idx"], idx) and np.array_equal(got["dist"], dist)
+    ref_idx, ref_dist, ref_close = _reference_nearest_and_count(Z, radius)
+    assert np.array_equal(got["first_idx"], ref_idx)
+    assert np.array_equal(got["first_dist"], ref_dist)
+    assert np.array_equal(got["close"], ref_close)
+    assert not nearest_with_count(Z, Z, k, None, queries_are_points=True)["close"].any()
