@@ -88,14 +88,21 @@ def upper_limit(n: int, p: float, alpha: float, rho: float) -> int:
         return 0
     if rho <= 0.0:
         return prov_stats.binomial_upper_limit(n, p, alpha)
-    from scipy import stats
-
-    a, b = _beta_parameters(p, rho)
+    sf = BetaBinomialTail(n, *_beta_parameters(p, rho))
     floor = int(n * p)
-    k = max(floor, int(stats.betabinom.isf(alpha, n, a, b)))
-    while k < n and stats.betabinom.sf(k, n, a, b) >= alpha:
+    # Start where the strict quantile is when the tail falls with k (it does, up to
+    # rounding); the two steps below then give exactly the earlier loop's answer.
+    lo, hi = floor, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sf(mid) >= alpha:
+            lo = mid + 1
+        else:
+            hi = mid
+    k = lo
+    while k < n and sf(k) >= alpha:
         k += 1
-    while k > floor and stats.betabinom.sf(k - 1, n, a, b) < alpha:
+    while k > floor and sf(k - 1) < alpha:
         k -= 1
     return k
 
@@ -109,10 +116,43 @@ def tail_p(k: int, n: int, p: float, rho: float) -> float:
         return 1.0
     if rho <= 0.0:
         return prov_stats.binomial_sf(k, n, p)
-    from scipy import stats
+    return BetaBinomialTail(n, *_beta_parameters(p, rho))(k - 1)
 
-    a, b = _beta_parameters(p, rho)
-    return float(stats.betabinom.sf(k - 1, n, a, b))
+
+class BetaBinomialTail:
+    """``k -> P(X > k)`` for X beta-binomial(n, a, b): ``scipy.stats.betabinom(n, a, b).sf``
+    bit for bit, without importing ``scipy.stats`` (~0.4 s of a fresh ``prov diff --detect``).
+
+    scipy computes it with its generic discrete machinery: ``1 - sum(pmf(0..k))``, the sum
+    in numpy's (pairwise) order, clipped to [0, 1]; the pmf is ``exp(-log(n + 1) -
+    betaln(n - k + 1, k + 1) + betaln(k + a, n - k + b) - betaln(a, b))``. The same
+    expressions here, with the pmf kept between calls (elementwise, so a longer array has
+    the same leading values); 1.0 for k < 0 and 0.0 for k >= n, as scipy gives. Tested
+    against ``scipy.stats.betabinom.sf`` bit for bit.
+    """
+
+    def __init__(self, n: int, a: float, b: float) -> None:
+        import numpy as np
+
+        self.n, self.a, self.b = n, a, b
+        self._pmf = np.zeros(0)
+
+    def __call__(self, k: int) -> float:
+        """P(X > k), a float in [0, 1]."""
+        import numpy as np
+        from scipy.special import betaln
+
+        if k < 0:
+            return 1.0
+        if k >= self.n:
+            return 0.0
+        if len(self._pmf) <= k:
+            size = min(self.n, max(2 * len(self._pmf), k + 1, 64))
+            m = np.arange(0.0, float(size))
+            n, a, b = np.int64(self.n), self.a, self.b
+            combiln = -np.log(n + 1) - betaln(n - m + 1, m + 1)
+            self._pmf = np.exp(combiln + betaln(m + a, n - m + b) - betaln(a, b))
+        return float(np.clip(1.0 - np.sum(self._pmf[: k + 1], axis=0), 0.0, 1.0))
 
 
 def _beta_parameters(p: float, rho: float) -> tuple[float, float]:

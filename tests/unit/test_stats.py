@@ -137,3 +137,23 @@ def test_the_vectorised_poisson_tail_gives_scipy_stats_bits():
     mean = np.array([0.5, 1e-12, 0.7, 3.0, 5.0, 40.0, 900.0, 1e-3, 2.0, 1e3])
     assert stats.poisson_sf_many(k, mean).tolist() == scipy_stats.poisson.sf(k - 1, mean).tolist()
     assert stats.poisson_sf_many(k, mean)[0] == 1.0  # P(X >= 0)
+
+
+def test_binomial_tails_and_limits_give_scipy_stats_bits_without_importing_it():
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        n = int(rng.integers(1, 200_000))
+        p = float(10 ** rng.uniform(-6, -0.1))
+        k = int(rng.integers(1, n + 1))
+        assert stats.binomial_sf(k, n, p) == float(scipy_stats.binom.sf(k - 1, n, p)), (k, n, p)
+        alpha = float(10 ** rng.uniform(-5, -0.5))
+        floor = int(n * p)
+        ref = max(floor, int(scipy_stats.binom.isf(alpha, n, p)))
+        while ref < n and scipy_stats.binom.sf(ref, n, p) >= alpha:
+            ref += 1
+        while ref > floor and scipy_stats.binom.sf(ref - 1, n, p) < alpha:
+            ref -= 1
+        assert stats.binomial_upper_limit(n, p, alpha) == ref, (n, p, alpha)
+    code = "import sys, provenance.stats as s; s.binomial_upper_limit(3000, 0.01, 0.001); s.binomial_sf(40, 3000, 0.01); print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

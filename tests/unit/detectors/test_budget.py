@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -64,3 +67,51 @@ def test_one_odd_base_batch_widens_a_large_delta_s_budget_at_most_fourfold():
         assert b.flags == budget.upper_limit(n, 0.01, 0.01, min(budget.RHO_CAP, 3.0 / (n - 1)))
     wide = budget.flag_budget(10_000, 0.01, 0.01, 5_000, sizes, flags).flags
     assert wide < budget.upper_limit(10_000, 0.01, 0.01, budget.RHO_CAP) / 2
+
+
+def _scipy_upper_limit(n: int, p: float, alpha: float, rho: float) -> int:
+    """The budget as it was computed on scipy.stats.betabinom (the reference)."""
+    scale = 1.0 / rho - 1.0
+    a, b = p * scale, (1.0 - p) * scale
+    floor = int(n * p)
+    k = max(floor, int(scipy_stats.betabinom.isf(alpha, n, a, b)))
+    while k < n and scipy_stats.betabinom.sf(k, n, a, b) >= alpha:
+        k += 1
+    while k > floor and scipy_stats.betabinom.sf(k - 1, n, a, b) < alpha:
+        k -= 1
+    return k
+
+
+def test_the_beta_binomial_tail_gives_scipy_stats_bits_without_importing_it():
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n = int(rng.integers(1, 5000))
+        p, rho = float(10 ** rng.uniform(-4, -0.5)), float(10 ** rng.uniform(-4, -1))
+        a, b = p * (1 / rho - 1), (1 - p) * (1 / rho - 1)
+        tail = budget.BetaBinomialTail(n, a, b)
+        ks = sorted({-1, 0, 1, n - 1, n, n + 3, *rng.integers(0, n, 8).tolist()})
+        for k in ks:  # in increasing order, then again (the kept pmf grows, then is reused)
+            assert tail(k) == float(scipy_stats.betabinom.sf(k, n, a, b)), (n, a, b, k)
+        for k in ks[::-1]:
+            assert tail(k) == float(scipy_stats.betabinom.sf(k, n, a, b)), (n, a, b, k)
+        assert budget.tail_p(ks[2], n, p, rho) == float(scipy_stats.betabinom.sf(ks[2] - 1, n, a, b))
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 300, 3000, 10_000, 60_000])
+def test_the_beta_binomial_budget_is_the_one_scipy_stats_gave(n):
+    for p in (0.001, 0.01, 0.05, 1 / 8001):
+        for rho in (1e-4, 0.002, 0.01, budget.effective_rho(0.01, n)):
+            for alpha in (0.001, 0.01):
+                assert budget.upper_limit(n, p, alpha, rho) == _scipy_upper_limit(n, p, alpha, rho), (n, p, rho, alpha)
+
+
+def test_the_diff_and_gate_budgets_do_not_import_scipy_stats():
+    code = (
+        "import sys\n"
+        "from provenance.detectors import budget\n"
+        "budget.flag_budget(3000, 0.01, 0.001, 8000, [100] * 10, [0, 0, 0, 0, 3, 0, 0, 4, 0, 3])\n"
+        "budget.flag_budget(3000, 0.01, 0.001, 8000)\n"
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
