@@ -427,6 +427,9 @@ def load(
     store: Store | str | os.PathLike[str] | None = None,
     attestation: str | os.PathLike[str] | None = None,
     policy: str | os.PathLike[str] | None = None,
+    verify_first: bool = True,
+    shuffle: bool = False,
+    seed: int | None = None,
 ) -> VerifiedDataset:
     """A signed version's records for a training job, each checked against the signed manifest before use.
 
@@ -445,7 +448,13 @@ def load(
     y`` for scikit-learn), ``dataset.torch()`` (a map-style dataset
     ``torch.utils.data.DataLoader`` accepts) and ``dataset.hf_generator()`` (for
     ``datasets.Dataset.from_generator``). When a pass ends, every signed record must have
-    been read, or it raises.
+    been read, or it raises. ``verify_first`` (default): a streaming read (``for record in
+    dataset``, ``batches()``, ``numpy_batches()``) first reads and verifies every record without
+    handing any out, so a changed dataset is refused before the first record; ``False`` checks
+    only what is cheap first (a tree's listing; a table's files, row counts and, for Parquet,
+    per-file label counts) and refuses other changes at their batch (half the reading).
+    ``shuffle``/``seed``: ``for record in dataset`` in a random order only ``seed`` decides
+    (record order is not signed; the whole version is read into memory first).
 
     Raises ``InputError`` (exit 2: nothing pinned, unknown version, unreadable files),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
@@ -455,7 +464,8 @@ def load(
     from provenance.loader.dataset import VerifiedDataset, open_signed_version
 
     root = str(open_store(store).root)
-    return VerifiedDataset(open_signed_version(root, version, pins, _optional(attestation), _optional(policy)))
+    signed = open_signed_version(root, version, pins, _optional(attestation), _optional(policy))
+    return VerifiedDataset(signed, verify_first=verify_first, shuffle=shuffle, seed=seed)
 
 
 def _optional(path: str | os.PathLike[str] | None) -> str | None:

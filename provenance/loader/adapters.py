@@ -52,7 +52,7 @@ class MapDataset:
         if dataset.kind == "tree":
             self._location = dataset.tree_location()
             files, labels = [], []
-            for hashed in dataset.hashed_batches():
+            for hashed in dataset.hashed_batches(verify_first=False):  # read whole before any item
                 paths = hashed.locators.to_pylist()
                 files += [(p, hashed.digests[32 * i : 32 * i + 32]) for i, p in enumerate(paths)]
                 labels.append(hashed.labels)

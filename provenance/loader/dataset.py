@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,16 @@ import pyarrow.compute as pc
 
 from provenance.errors import InputError, VerificationError
 from provenance.loader.matcher import ManifestMatcher
-from provenance.loader.reading import HashedBatch, Record, SignedReading, location, precheck, read_batches
+from provenance.loader.order import shuffled
+from provenance.loader.reading import (
+    HashedBatch,
+    Record,
+    SignedReading,
+    display_locator,
+    location,
+    precheck,
+    read_batches,
+)
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 
@@ -106,11 +115,18 @@ class VerifiedDataset:
     ``columns`` (content columns in name order; a tree's content is each file's bytes),
     ``label_column``, ``classes`` (labels in class-index order: the signed class list of
     an ImageFolder tree, else the signed labels sorted), ``attestation`` (the checked
-    release attestation, when one was asked for). ``len()`` is the signed record count.
+    release attestation, when one was asked for), ``verify_first`` (see :meth:`hashed_batches`),
+    ``shuffle`` and ``seed`` (the order of ``for record in dataset``, see :meth:`batches`).
+    ``len()`` is the signed record count.
     """
 
-    def __init__(self, signed: SignedVersion):
+    def __init__(
+        self, signed: SignedVersion, verify_first: bool = True, shuffle: bool = False, seed: int | None = None
+    ):
         self._signed = signed
+        self.verify_first = verify_first
+        self.shuffle = shuffle
+        self.seed = seed
         pred = signed.statement.get("predicate") or {}
         schema = pred.get("schema") or {}
         self.version = signed.tag
@@ -130,42 +146,69 @@ class VerifiedDataset:
 
     # --- streaming ---------------------------------------------------------------------
 
-    def hashed_batches(self) -> Iterator[HashedBatch]:
+    def hashed_batches(self, verify_first: bool | None = None) -> Iterator[HashedBatch]:
         """Verified batches with their digests, label texts, sources and locators (the loader's core).
 
-        Before the first batch, what is cheap to check is checked (``reading.precheck``: a
-        tree's listing, a Parquet table's row count), so a job that stops early is never
-        handed part of a changed dataset; each batch is checked before it is yielded; after
-        the last one, every signed record must have been read. Raises ``VerificationError`` (exit 1) as the module says,
-        ``InputError`` (exit 2) if the data can no longer be read.
+        With ``verify_first`` (default: the dataset's, ``True`` unless ``load`` was told
+        otherwise), one pass reads and verifies every record and hands out nothing, then a second
+        pass hands out batches, each verified again: a dataset changed since it was signed is
+        refused before the first record, whatever the change. Without it, only what is cheap is
+        checked first (``reading.precheck``: a tree's listing; a table's files, each Parquet
+        file's row count, and its per-label counts where the label column is a Parquet column),
+        and a change those miss (a relabel or an edited row that keeps every count) is refused
+        when its batch is read, after the batches before it were handed out. Either way each
+        batch is checked before it is yielded, and after the last one every signed record must
+        have been read. Raises ``VerificationError`` (exit 1) as the module says, ``InputError``
+        (exit 2) if the data can no longer be read; messages start with the file
+        (``data/part-0.parquet#17``, ``train.parquet#699``, ``tree/cat/1.png``) or the version.
         """
-        signed = SignedReading.from_predicate(self._signed.statement.get("predicate") or {})
-        problem = precheck(self._signed.spec, self.kind, signed, self._signed.manifest.table.column("locator"))
-        if problem is not None:
-            # Refused before any record is handed out: a job that stops early (a fixed number of steps) must not
-            # train on part of a changed dataset. One pass that hands out nothing names the first record at fault.
+        first = self.verify_first if verify_first is None else verify_first
+        manifest = self._signed.manifest.table
+        signed = replace(
+            SignedReading.from_predicate(self._signed.statement.get("predicate") or {}),
+            locators=manifest.column("locator"),
+        )
+        problem = precheck(self._signed.spec, self.kind, signed, manifest.column("locator"), manifest.column("label"))
+        if problem is not None or first:
+            # One pass that hands out nothing: a job that stops early (a fixed number of steps) must not train
+            # on part of a changed dataset; it also names the first record at fault.
             for _ in self._checked_batches(signed):
                 pass
+        if problem is not None:
             raise VerificationError(f"{problem}; the data changed since it was signed")
         yield from self._checked_batches(signed)
 
     def _checked_batches(self, signed: SignedReading) -> Iterator[HashedBatch]:
-        matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}")
+        shown = display_locator(self._signed.spec, self.kind)
+        matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}", shown)
         for hashed in read_batches(self._signed.spec, self.kind, signed):
-            matcher.check(hashed.digests, hashed.labels, hashed.sources, hashed.where)
+            matcher.check(hashed.digests, hashed.labels, hashed.sources, _where(shown, hashed))
             yield hashed
         matcher.finish()
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, verify_first: bool | None = None, shuffle: bool = False, seed: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """Verified Arrow record batches: the content columns and the label column (tables), or
-        ``path``, ``content`` (bytes) and ``label`` (trees). The fast way to feed a training loop."""
-        for hashed in self.hashed_batches():
+        ``path``, ``content`` (bytes) and ``label`` (trees). The fast way to feed a training loop.
+
+        ``verify_first`` as :meth:`hashed_batches`. ``shuffle``: the records in a uniformly random
+        order (``numpy.random.default_rng(seed)``), in batches of the data's batch sizes: the whole
+        version is read and verified into memory first (record order is not signed, so a job that
+        does not shuffle trains in the order whoever writes the data folder chose)."""
+        for hashed in self._hashed(verify_first, shuffle, seed):
             yield hashed.batch
 
     def __iter__(self) -> Iterator[Record]:
-        """Every record as a :class:`Record`, each verified before it is yielded."""
-        for hashed in self.hashed_batches():
+        """Every record as a :class:`Record`, each verified before it is yielded (``verify_first`` and
+        ``shuffle`` as ``load`` set them on the dataset)."""
+        for hashed in self._hashed(None, self.shuffle, self.seed):
             yield from hashed.records()
+
+    def _hashed(self, verify_first: bool | None, shuffle: bool, seed: int | None) -> Iterator[HashedBatch]:
+        if not shuffle:
+            return self.hashed_batches(verify_first)
+        return shuffled(list(self.hashed_batches(False)), seed)
 
     def to_table(self) -> pa.Table:
         """The whole version as one verified Arrow table (content columns and label), read into memory."""
@@ -175,30 +218,33 @@ class VerifiedDataset:
         """The whole version read and verified into memory: ``(table, label texts)``, the label texts being
         the manifest's (what :attr:`classes` holds), row for row."""
         batches, labels = [], []
-        for hashed in self.hashed_batches():
+        for hashed in self.hashed_batches(verify_first=False):  # nothing is returned before the pass ends
             batches.append(hashed.batch)
             labels.append(hashed.labels)
         if not batches:
             return pa.table({}), pa.array([], pa.string())
         return pa.Table.from_batches(batches).combine_chunks(), pa.concat_arrays(labels)
 
-    def numpy_batches(self, dtype: Any = np.float64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def numpy_batches(
+        self, dtype: Any = np.float64, verify_first: bool | None = None, shuffle: bool = False, seed: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Verified ``(X, y)`` batches for a training loop (``partial_fit``, a hand-written SGD): the content
         columns as an ``n x d`` array of ``dtype`` (columns in :attr:`columns` order) and the labels as
-        class indices (``int64``) into :attr:`classes`.
+        class indices (``int64``) into :attr:`classes`. ``verify_first``, ``shuffle`` and ``seed`` as
+        :meth:`batches`.
 
         Tables only; raises ``TypeError`` for a file tree (its content is bytes).
         """
         if self.kind != "table":
             raise TypeError(f"version {self.version} is a file tree: its content is file bytes, not columns")
-        for hashed in self.hashed_batches():
+        for hashed in self._hashed(verify_first, shuffle, seed):
             columns = [hashed.batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
             X = np.column_stack(columns).astype(dtype, copy=False) if columns else np.zeros((0, 0), dtype)
             yield X, self.class_indices(hashed.labels)
 
     def arrays(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The whole version as one verified ``(X, y)`` (see :meth:`numpy_batches`), for ``fit``."""
-        pairs = list(self.numpy_batches(dtype))
+        pairs = list(self.numpy_batches(dtype, verify_first=False))  # nothing is returned before the pass ends
         if not pairs:
             return np.zeros((0, len(self.columns)), dtype), np.zeros(0, np.int64)
         return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
@@ -238,9 +284,14 @@ class VerifiedDataset:
         return functools.partial(hf_records, self._signed)
 
 
+def _where(shown: Callable[[str], str], hashed: HashedBatch) -> Callable[[int], str]:
+    """The ``i``-th record of ``hashed`` as messages name it (its file first)."""
+    return lambda i: shown(hashed.where(i))
+
+
 def hf_records(signed: SignedVersion) -> Iterator[dict]:
     """Every verified record of the checked version ``signed``, as a dict: the content columns (a tree's
     ``path`` and ``content``) and ``label``. For ``datasets.Dataset.from_generator``."""
     dataset = VerifiedDataset(signed)
-    for batch in dataset.batches():
+    for batch in dataset.batches(verify_first=False):  # datasets writes every record to its cache before use
         yield from batch.to_pylist()

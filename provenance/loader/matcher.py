@@ -39,14 +39,16 @@ def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
 class ManifestMatcher:
     """Matches records read now against the signed manifest of one version.
 
-    ``name`` names the version in messages. :meth:`check` takes one batch of records;
+    ``name`` names the version in messages, ``shown`` a signed locator (default: as it is).
+    :meth:`check` takes one batch of records;
     :meth:`finish` says whether every listed record was read. Memory: the manifest's
     digest, label and source columns (about 50 bytes a record) and one flag per record.
     """
 
-    def __init__(self, manifest: Manifest, name: str):
+    def __init__(self, manifest: Manifest, name: str, shown: Callable[[str], str] = str):
         table = manifest.table
         self.name = name
+        self.shown = shown  # a signed locator as messages show it (``reading.display_locator``)
         self._digests = digest_matrix(table.column("digest"))
         self._labels = table.column("label").combine_chunks()
         self._sources = table.column("source").combine_chunks()
@@ -136,5 +138,5 @@ class ManifestMatcher:
             locator = self._locators[first].as_py()
             raise VerificationError(
                 f"{self.name}: {len(missing)} signed record(s) are missing from the data "
-                f"(first: {_short(self._digests[first])}, signed at {locator}); the data changed since it was signed"
+                f"(first: {_short(self._digests[first])}, signed at {self.shown(locator)}); the data changed since it was signed"
             )

@@ -40,7 +40,9 @@ def test_a_byte_flipped_in_the_parquet_file_is_refused_naming_the_row(plain_parq
     assert at > 0
     data[at] ^= 0x01
     plain_parquet.write_bytes(bytes(data))
-    with pytest.raises(VerificationError, match=rf"^{row}: record [0-9a-f]{{16}} is not in the signed manifest"):
+    with pytest.raises(
+        VerificationError, match=rf"^\S*/train\.parquet#{row}: record [0-9a-f]{{16}} is not in the signed manifest"
+    ):
         list(prov.load("v1", store=store, pins=pins))
 
 
@@ -87,7 +89,9 @@ def test_two_swapped_files_in_an_image_tree_are_refused_as_a_relabel(image_tree,
     cat_bytes, dog_bytes = cat.read_bytes(), dog.read_bytes()
     cat.write_bytes(dog_bytes)
     dog.write_bytes(cat_bytes)
-    with pytest.raises(VerificationError, match=r"^cat/2.png: record [0-9a-f]{16} has label 'cat', signed as 'dog'"):
+    with pytest.raises(
+        VerificationError, match=r"^\S*/tree/cat/2\.png: record [0-9a-f]{16} has label 'cat', signed as 'dog'"
+    ):
         list(prov.load("t1", store=store, pins=pins))
 
 
@@ -154,3 +158,99 @@ def test_a_folder_table_is_checked_file_by_file_before_any_record_is_handed_out(
     reading = SignedReading.from_predicate(signed.statement["predicate"])
     problem = precheck(signed.spec, "table", reading, signed.manifest.table.column("locator"))
     assert problem is not None and problem.endswith("a.parquet: holds 100 rows where the version signed 150")
+
+
+@pytest.fixture
+def two_parts(workdir, store, keypair):
+    """t1: a folder of two Parquet parts of 150 rows each (labels "0", "1", "2"), in row groups of 30."""
+    (workdir / "data").mkdir()
+    t = _table(300)
+    pq.write_table(t.slice(0, 150), workdir / "data" / "a.parquet", row_group_size=30)
+    pq.write_table(t.slice(150), workdir / "data" / "b.parquet", row_group_size=30)
+    prov.commit(store, "data", tag="t1", key=keypair.private_path)
+    return workdir / "data"
+
+
+def test_a_class_deleted_in_one_part_and_padded_with_another_parts_rows_is_refused_before_any_record(
+    two_parts, store, pins
+):
+    """Attack review 3, finding 7, case E: part a's rows of class "1" deleted and a padded back to its signed
+    row count with copies of part b's class "0" rows (read later, so the copies were accepted first);
+    ``itertools.islice`` of the job trained on 100 records of a dataset with a class gone."""
+    import itertools
+
+    a, b = pq.read_table(two_parts / "a.parquet"), pq.read_table(two_parts / "b.parquet")
+    kept = a.filter(pa.compute.not_equal(a.column("label"), "1"))
+    pad = b.filter(pa.compute.equal(b.column("label"), "0")).slice(0, a.num_rows - kept.num_rows)
+    pq.write_table(pa.concat_tables([kept, pad]), two_parts / "a.parquet", row_group_size=30)
+    for verify_first in (True, False):  # the per-file label counts refuse it even without the verifying pass
+        data = prov.load("t1", store=store, pins=pins, verify_first=verify_first)
+        with pytest.raises(VerificationError, match=r"b\.parquet#0: record [0-9a-f]{16} is read more times"):
+            list(itertools.islice(data, 100))
+    from provenance.loader.dataset import open_signed_version
+    from provenance.loader.reading import SignedReading, precheck
+
+    signed = open_signed_version(str(store.root), "t1", pins)
+    manifest = signed.manifest.table
+    reading = SignedReading.from_predicate(signed.statement["predicate"])
+    problem = precheck(signed.spec, "table", reading, manifest.column("locator"), manifest.column("label"))
+    assert problem is not None and problem.endswith(
+        "a.parquet: holds 0 records labelled '1' where the version signed 50"
+    )
+
+
+def test_a_relabel_that_keeps_every_count_is_refused_before_the_first_record_by_default(two_parts, store, pins):
+    """Newcomer review 3, item 7: a relabel in a later row group came out after 600 records. Swapping two
+    labels in the last row group keeps every file's row and label counts, so only the verifying pass sees it."""
+    b = pq.read_table(two_parts / "b.parquet")
+    labels = b.column("label").to_pylist()
+    i, j = 140, next(k for k in range(141, 150) if labels[k] != labels[140])
+    labels[i], labels[j] = labels[j], labels[i]
+    pq.write_table(b.set_column(1, "label", [labels]), two_parts / "b.parquet", row_group_size=30)
+    with pytest.raises(VerificationError, match=rf"b\.parquet#{i}: record [0-9a-f]{{16}} has label"):
+        next(prov.load("t1", store=store, pins=pins).batches())
+    handed_out = 0  # without the verifying pass: refused at its batch, after the batches before it
+    with pytest.raises(VerificationError, match=rf"b\.parquet#{i}: record"):
+        for batch in prov.load("t1", store=store, pins=pins, verify_first=False).batches():
+            handed_out += batch.num_rows
+    assert handed_out == 270  # part a (150) and b's first four row groups (120)
+
+
+def test_a_tree_listing_change_names_the_file(image_tree, store, pins):
+    """Newcomer review 3, item 7: "the file listing differs" did not say which file."""
+    original = (image_tree / "dog" / "5.png").read_bytes()
+    (image_tree / "dog" / "5.png").unlink()
+    with pytest.raises(VerificationError, match=r"tree/dog/5\.png \(removed; 1 record file\(s\) removed\): the file"):
+        next(iter(prov.load("t1", store=store, pins=pins, verify_first=False)))
+    (image_tree / "dog" / "5.png").write_bytes(original)
+    (image_tree / "cat" / "Thumbs.db").write_bytes(b"not an image")
+    with pytest.raises(VerificationError, match=r"tree/cat/Thumbs\.db \(a skipped file added\): the file listing"):
+        list(prov.load("t1", store=store, pins=pins, verify_first=False))
+
+
+def test_shuffle_gives_every_verified_record_in_an_order_only_the_seed_decides(two_parts, store, pins):
+    """Attack review 3, finding 8: record order is not signed; rows sorted by label (all of one class
+    first) load as they are, so a job without a global shuffle trains in the attacker's order."""
+    for part in ("a", "b"):  # each file's rows sorted by label (across files the label counts refuse it)
+        pq.write_table(pq.read_table(two_parts / f"{part}.parquet").sort_by("label"), two_parts / f"{part}.parquet")
+    in_order = [r.label for r in prov.load("t1", store=store, pins=pins)]
+    assert set(in_order[:50]) == {"0"}  # what the attacker chose
+    first = [r.hexdigest for r in prov.load("t1", store=store, pins=pins, shuffle=True, seed=7)]
+    again = [r.hexdigest for r in prov.load("t1", store=store, pins=pins, shuffle=True, seed=7)]
+    other = [r.hexdigest for r in prov.load("t1", store=store, pins=pins, shuffle=True, seed=8)]
+    assert first == again != other and sorted(first) == sorted(other)
+    shuffled = prov.load("t1", store=store, pins=pins, shuffle=True, seed=7)
+    assert {r.label for r in itertools_first(shuffled, 50)} == {"0", "1", "2"}
+    batches = list(shuffled.batches(shuffle=True, seed=7))
+    assert [len(b) for b in batches] and sum(len(b) for b in batches) == 300
+    X, y = zip(*shuffled.numpy_batches(shuffle=True, seed=7))
+    assert sum(len(v) for v in y) == 300
+    labels = pa.concat_arrays([b.column("label") for b in batches]).to_pylist()
+    assert labels == [shuffled.classes[int(v)] for part in y for v in part]
+    assert len(first[0]) == 64
+
+
+def itertools_first(iterable, n: int) -> list:
+    import itertools
+
+    return list(itertools.islice(iterable, n))
