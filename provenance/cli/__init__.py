@@ -6,8 +6,11 @@ per command run (``provenance.cli._lazy``: the command table and the order of ``
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
+from typing import NoReturn
 
 from provenance.cli._app import app
 
@@ -37,7 +40,7 @@ def main() -> None:
     (``_app.handle_errors``): the error's ``exit_code`` (``InputError`` 2,
     ``VerificationError`` 1, ``StoreError`` and other ``ProvError`` 3), 3 for an
     interruption, a damaged or busy store database or an unexpected exception. Never
-    returns normally: it ends with ``SystemExit``.
+    returns: the process ends with the command's exit status (``exit_with``).
     """
     from provenance.cli._imports import load_pandas_on_request
     from provenance.sources.memory import keep_freed_memory
@@ -49,4 +52,49 @@ def main() -> None:
     else:
         keep_freed_memory()
     load_pandas_on_request()
-    app(prog_name="prov")
+    try:
+        app(prog_name="prov")
+        code = 0
+    except SystemExit as exc:
+        code = _status(exc.code)
+    exit_with(code)
+
+
+def _status(code: object) -> int:
+    """A ``SystemExit`` code as the process's exit status, as the interpreter maps it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def exit_with(code: int) -> NoReturn:
+    """End the process with ``code`` every time (attack review 3, finding 11).
+
+    Under load, a ``prov`` process sometimes died at exit with SIGABRT ("terminate called
+    without an active exception", status 134) after its command had finished: a C++ thread
+    of Arrow's (a reader's read-ahead, a thread pool) still joinable when the interpreter's
+    teardown and the libraries' static destructors ran (apache/arrow#34314, #38352). So the
+    normal shutdown steps that need Python run here, in order, while every library is still
+    whole: objects left unreachable (a reader a command stopped early) are collected, the
+    thread pools are shut down and non-daemon threads joined (``threading._shutdown``, the
+    interpreter's own first step), ``atexit`` functions run, the output is flushed; then
+    ``os._exit`` ends the process without the module teardown and C++ static destructors
+    where the abort happens. Every file prov writes is written and closed by its command
+    (``with`` blocks, ``output_file``), so nothing buffered is lost.
+    """
+    import gc  # here: the package's own ``gc`` command module takes the name ``provenance.cli.gc``
+
+    gc.collect()
+    shutdown = getattr(threading, "_shutdown", None)  # CPython: join pools and non-daemon threads
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (prov log | head): the status still says how it went
+            pass
+    os._exit(code)

@@ -124,3 +124,31 @@ def test_diff_and_check_give_freed_memory_back_and_other_commands_keep_it(tmp_pa
     assert allocator_setting(["check", "--help"], tmp_path) == "10"
     assert allocator_setting(["log", "--help"], tmp_path) == "-1"  # commit's choice (sources.memory)
     assert allocator_setting(["diff", "--help"], tmp_path, setting="250") == "250"  # the user's wins
+
+
+def test_the_process_ends_with_the_commands_status_after_pools_threads_and_atexit(tmp_path):
+    """Attack review 3, finding 11: ``prov`` sometimes died at exit with SIGABRT (134) after its command had
+    finished. ``exit_with`` runs the shutdown that needs Python (pools, threads, atexit, flush) and then ends
+    the process with the command's status; what a command printed and left running is finished first."""
+    code = (
+        "import atexit, sys, time\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from provenance.cli import exit_with\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "pool = ThreadPoolExecutor(2)  # never shut down by its user\n"
+        "pool.submit(lambda: (time.sleep(0.2), print('pool job done', file=sys.stderr)))\n"
+        "sys.stdout.write('x' * 200000)  # buffered, not flushed\n"
+        "exit_with(3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 3
+    assert out.stdout == "x" * 200000
+    assert out.stderr.splitlines() == ["pool job done", "atexit ran"]
+
+
+def test_the_cli_exits_with_the_commands_status(tmp_path):
+    for args, status in ((["--version"], 0), (["log"], 2), (["no-such-command"], 2)):
+        code = f"import sys\nsys.argv = ['prov', *{args!r}]\nfrom provenance.cli import main\nmain()\n"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == status, (args, out.stderr)
+    assert out.stderr.startswith("Error:") or "No such command" in out.stderr

@@ -94,3 +94,24 @@ def test_an_unknown_version_and_a_policy_without_attestation_are_input_errors(ve
         prov.load("v9", store=store, pins=pins)
     with pytest.raises(InputError, match="release attestation"):
         prov.load("v1", store=store, pins=pins, policy="policy.toml")
+
+
+def test_a_read_the_job_left_unfinished_is_closed_at_exit(version, store, workdir, pins):
+    """Attack review 3, finding 11: a job that stopped after a few batches left its readers to the interpreter's
+    teardown, where Arrow's threads can abort the process (SIGABRT after training). They are closed at exit."""
+    import subprocess
+    import sys
+
+    job = (
+        "import atexit, inspect, sys\n"
+        "state = {}\n"
+        "atexit.register(lambda: print(inspect.getgeneratorstate(state['reading'])))  # runs after prov's\n"
+        "import provenance as prov\n"
+        f"pins = prov.Pins.load([{str(workdir / 'alice.pub')!r}])\n"
+        f"data = prov.load('v1', store={str(store.root.parent)!r}, pins=pins, verify_first=False)\n"
+        "state['reading'] = data.hashed_batches()\n"
+        "next(state['reading'])  # one batch, then the job ends\n"
+    )
+    out = subprocess.run([sys.executable, "-c", job], capture_output=True, text=True, cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["GEN_CLOSED"]
