@@ -13,11 +13,19 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
   rows) and a new record ``the base's mean rows per record - 1`` extra rows (at least
   ``NEW_RECORD_FLOOR``: in data that never repeats, five copies of one new record are a
   flood); its p-value is the Poisson tail of the extra rows it got. The profile keeps each sampled record's row count for this;
-- near-copy counts: a record with at least ``NEAR_FLOOD_MIN`` near copies in the delta
-  gets the Poisson tail of its near copies against the base's own mean count within the
-  same radius. A flood of jittered copies of one record can sit inside the closeness
-  range of data that naturally repeats (rounded weather readings: p ~0.001, not flagged
-  at the combined 0.01); its count cannot (bench/results/gate-pass-rate.md).
+- near-copy counts, at three radii (``flood_radii``: the near-copy radius, and the base's
+  median distance to its nearest and to its second-nearest record): a record with at
+  least ``NEAR_FLOOD_MIN`` other delta records within a radius gets the upper tail of its
+  count there against the base's own counts within the same radius (Poisson at the
+  near-copy radius; at the wider ones negative binomial with the base's mean and variance,
+  Poisson where they vary no more than Poisson counts do; counts capped at the K
+  neighbours the profile keeps, as the base's are),
+  and the smallest tail over the radii that apply, times three (Bonferroni). A flood of
+  jittered copies of one record can sit inside the closeness range of data that
+  naturally repeats (rounded weather readings: p ~0.001, not flagged at the combined
+  0.01); its count cannot (bench/results/gate-pass-rate.md). The wider radii catch a blob
+  of copies jittered further than the near-copy radius (attack review 3, finding 10:
+  40 copies within ~0.4 of one record, where a base record has about one neighbour).
 
 Both model tails enter through ``build_result(model_p=)``: the smaller with the calibrated
 p-value, doubled. Only exact copies and constant records are extreme evidence.
@@ -28,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours
+from provenance.detectors.shared import build_result, delta_neighbours, delta_Z, reference_neighbours
+from provenance.features.neighbors import count_within
 from provenance.profiles.reference import ReferenceProfile
 from provenance.stats import poisson_sf_many
 
@@ -104,17 +113,27 @@ class DuplicatesDetector(Detector):
         # A near-copy flood: several delta records within the near-copy radius of each
         # other, far more than the base's records have (Poisson tail; enters the combined
         # verdict, not the extreme rule: a writer's near-identical digits come in threes too).
-        base_close = (profile.loo_dist < close_radius).sum(1)
-        base_rate = float(base_close.mean()) if len(base_close) else 0.0
-        near_p = near_copy_p_values(own_close, close, base_rate)
+        radii = flood_radii(profile.loo_dist, close_radius)
+        base_counts = (profile.loo_dist[:, :, None] < radii).sum(1)  # (m, r): the base's own counts
+        own_counts = np.column_stack(
+            [own_close, count_within(delta_Z(profile, delta), delta_Z(profile, delta), radii[1:] / density, True)]
+        )
+        counts = (ref_dist_eff[:, :, None] < radii).sum(1) + own_counts + same_digest[:, None]
+        # the base's counts stop at the K neighbours the profile keeps: a delta record's count
+        # is compared on the same scale (uncapped, every clean record of a dense region looked
+        # like a flood against the base's truncated counts)
+        counts[:, 1:] = np.minimum(counts[:, 1:], profile.loo_dist.shape[1])
+        near_p, at = near_copy_p_values(own_counts, counts, base_counts)
+        base_rate = base_counts.mean(0) if len(base_counts) else np.zeros(len(radii))
         model_p = np.fmin(copy_p, near_p)
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)
             if np.isfinite(near_p[i]):
+                j = int(at[i])
                 text = (
-                    f"{int(close[i])} near copies where a base record has {base_rate:.2g} on average "
-                    f"(Poisson p = {near_p[i]:.2g}); " + text
+                    f"{int(counts[i, j])} near copies within {radii[j]:.3g} where a base record has "
+                    f"{base_rate[j]:.2g} on average (count tail over {len(radii)} radii, p = {near_p[i]:.2g}); " + text
                 )
             if np.isfinite(copy_p[i]):
                 base = int(delta.base_copies[i])
@@ -173,20 +192,69 @@ def _repeated_digests(delta: Delta) -> np.ndarray:
     return counts[inverse] - 1
 
 
-def near_copy_p_values(own_close: np.ndarray, close: np.ndarray, base_rate: float) -> np.ndarray:
-    """Poisson tail of each record's near copies against the base's own rate.
+def flood_radii(loo_dist: np.ndarray, close_radius: float) -> np.ndarray:
+    """The radii at which near copies are counted: ``close_radius`` (the near-copy radius)
+    and the base's median distance to its nearest and its second-nearest other record
+    (``loo_dist`` (m, K), standardised units), where finite and larger than the one before.
+    Returns (r,) float64, 1 <= r <= 3, increasing."""
+    radii = [float(close_radius)]
+    for column in range(min(2, loo_dist.shape[1])):
+        finite = loo_dist[:, column][np.isfinite(loo_dist[:, column])]
+        if finite.size and float(np.median(finite)) > radii[-1]:
+            radii.append(float(np.median(finite)))
+    return np.array(radii)
+
+
+def count_tail(k: np.ndarray, mean: float, variance: float) -> np.ndarray:
+    """P(X >= k) element-wise for counts ``k`` (n,) under the base's count distribution:
+    negative binomial with ``mean`` and ``variance`` (method of moments) where the base's
+    counts are overdispersed (variance > mean: clustered records, a digits writer's
+    near-identical images), else Poisson(``mean``). ``mean`` is floored at 1e-3.
+
+    NB(size s, success probability q): P(X >= k) = I_{1-q}(k, s), the regularised
+    incomplete beta function (``scipy.special.betainc``); 1 for k <= 0."""
+    from scipy import special
+
+    mean = max(float(mean), 1e-3)
+    k = np.asarray(k, dtype=np.float64)
+    if not variance > mean * (1.0 + 1e-9):
+        with np.errstate(all="ignore"):
+            return poisson_sf_many(k.astype(np.int64), np.full(len(k), mean))
+    size = mean * mean / (variance - mean)
+    q = size / (size + mean)
+    with np.errstate(all="ignore"):
+        tail = special.betainc(np.maximum(k, 1.0), size, 1.0 - q)
+    return np.where(k <= 0, 1.0, np.clip(tail, 0.0, 1.0))
+
+
+def near_copy_p_values(
+    own_counts: np.ndarray, counts: np.ndarray, base_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count tail of each record's near copies at several radii against the base's own counts.
 
     Args:
-        own_close: (n,) other delta records within the near-copy radius of each record.
-        close: (n,) all its near copies (base records, delta records, exact repeats).
-        base_rate: the mean number of near copies a base record has among the base's own
-            records (``profile.loo_dist`` within the same radius; floored at 1e-3).
+        own_counts: (n, r) other delta records within each radius of each record.
+        counts: (n, r) all its near copies within each radius (base records, delta records,
+            exact repeats).
+        base_counts: (m, r) how many other base sample records lie within each radius of
+            each base sample record (``profile.loo_dist``).
 
     Returns:
-        (n,) P(X >= close) for X ~ Poisson(base_rate) where the record has at least
-        ``NEAR_FLOOD_MIN`` near copies in the delta, NaN elsewhere (the statistic does not
-        apply: the calibrated closeness score alone judges it).
+        (n,) p-values: the smallest ``count_tail`` over the radii where the record has at
+        least ``NEAR_FLOOD_MIN`` near copies in the delta, times r (Bonferroni), capped at 1;
+        NaN where no radius applies (the calibrated closeness score alone judges it); and
+        (n,) the index of the radius that gave it (0 where none).
     """
-    with np.errstate(all="ignore"):
-        tail = poisson_sf_many(close.astype(np.int64), np.full(len(close), max(base_rate, 1e-3)))
-    return np.where(own_close >= NEAR_FLOOD_MIN, tail, np.nan)
+    n, r = counts.shape
+    tails = np.full((n, r), np.inf)
+    for j in range(r):
+        column = base_counts[:, j] if len(base_counts) else np.zeros(1)
+        applies = own_counts[:, j] >= NEAR_FLOOD_MIN
+        # at the near-copy radius the base's few natural twins would make any count look
+        # ordinary under a fitted dispersion: Poisson there, as before the wider radii came
+        variance = float(column.var()) if j else 0.0
+        tail = count_tail(counts[:, j], float(column.mean()), variance)
+        tails[:, j] = np.where(applies, tail, np.inf)
+    at = tails.argmin(axis=1) if r else np.zeros(n, np.int64)
+    best = tails[np.arange(n), at] if r else np.full(n, np.inf)
+    return np.where(np.isfinite(best), np.minimum(1.0, best * r), np.nan), at

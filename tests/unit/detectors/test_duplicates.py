@@ -128,4 +128,19 @@ def test_a_jittered_flood_is_flagged_by_its_count_where_the_base_has_its_own_nea
     assert all(v.flagged for v in verdicts.records[-6:])
     assert sum(v.flagged for v in verdicts.records[:-6]) <= 0.02 * (n - 6)
     duplicates = next(r for r in results if r.detector == "duplicates")
-    assert "near copies where a base record has" in duplicates.findings[-1].explanation
+    assert "near copies within" in duplicates.findings[-1].explanation
+    assert "where a base record has" in duplicates.findings[-1].explanation
+
+
+def test_the_count_tail_is_scipy_s_negative_binomial_or_poisson_upper_tail():
+    from scipy import stats
+
+    from provenance.detectors.duplicates import count_tail
+
+    k = np.array([0, 1, 3, 10, 40])
+    mean, variance = 2.26, 5.35
+    size = mean**2 / (variance - mean)
+    expected = stats.nbinom.sf(k - 1, size, size / (size + mean))
+    assert np.allclose(count_tail(k, mean, variance), expected, rtol=1e-9, atol=1e-300)
+    assert np.allclose(count_tail(k, 0.9, 0.5), stats.poisson.sf(k - 1, 0.9), rtol=1e-9, atol=1e-300)
+    assert count_tail(np.array([0]), 1.0, 3.0)[0] == 1.0

@@ -107,3 +107,16 @@ def test_one_pass_over_the_delta_gives_nearest_and_the_near_copy_count_bit_for_b
     assert np.array_equal(got["first_dist"], ref_dist)
     assert np.array_equal(got["close"], ref_close)
     assert not nearest_with_count(Z, Z, k, None, queries_are_points=True)["close"].any()
+
+
+def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
+    from provenance.features.neighbors import count_within
+
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(1500, 5)).astype(np.float32)  # more rows than one block
+    radii = np.array([0.3, 0.8, 1.4])
+    counts = count_within(Z, Z, radii, queries_are_points=True)
+    assert counts.shape == (1500, 3) and counts[:, 2].sum() > counts[:, 0].sum() > 0
+    for j, radius in enumerate(radii):
+        assert np.array_equal(counts[:, j], nearest_with_count(Z, Z, 1, radius, queries_are_points=True)["close"])
+    assert count_within(Z[:0], Z, radii).shape == (0, 3)

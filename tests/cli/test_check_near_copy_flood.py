@@ -1,0 +1,75 @@
+"""A blob of jittered copies of one record, wider than the near-copy radius (attack review 3,
+finding 10), replayed through `prov check` on a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def pinned(keypair, monkeypatch):
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+
+
+def reviewer_tables(copies: int) -> tuple[pa.Table, pa.Table]:
+    """The reviewer's data (/tmp/attack3-flood/run.sh, K=40 SIGMA=0.2 LABEL=a): a base of 1,000
+    records (4 features, 2 classes), then 300 clean records and ``copies`` copies of one
+    typical class-a base record, each feature jittered by 0.2, labels kept."""
+    rng = np.random.default_rng(5)
+
+    def rows(n):
+        label = rng.choice(["a", "b"], n)
+        x = rng.normal(size=(n, 4))
+        x[:, 0] += np.where(label == "a", 1.0, -1.0)
+        return x, label
+
+    def table(x, label):
+        return pa.table({**{f"f{i}": x[:, i] for i in range(4)}, "label": label})
+
+    x, label = rows(1000)
+    x_new, label_new = rows(300)
+    target = x[np.flatnonzero(label == "a")[0]]
+    blob = target + rng.normal(scale=0.2, size=(40, 4))
+    base = table(x, label)
+    return base, pa.concat_tables(
+        [base, table(x_new, label_new), table(blob[:copies], np.array(["a"] * copies, dtype=str))]
+    )
+
+
+def check(prov, keypair, copies: int) -> tuple[int, dict]:
+    base, candidate = reviewer_tables(copies)
+    for tag, t in (("base", base), ("cand", candidate)):
+        pq.write_table(t, Path(f"{tag}.parquet"))
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+        assert r.exit_code == 0, r.output
+    r = prov("check", "cand", "--base", "base", "--format", "json")
+    return r.exit_code, json.loads(r.stdout)
+
+
+def test_forty_copies_jittered_wider_than_the_near_copy_radius_block(prov, workdir, store, keypair):
+    """On the old code (one radius, the base's 1% nearest-neighbour quantile) the blob passed:
+    5 of 340 records flagged, budget 12, exit 0. Counted at the base's median nearest and
+    second-nearest distances too, 40 copies within ~0.4 of one point where a base record
+    has about one neighbour are a flood."""
+    code, report = check(prov, keypair, 40)
+    assert code == 1, report["decision"]
+    rules = {x["rule"]: x for x in report["rules"]}
+    assert rules["detectors.combined"]["status"] == "block"
+    statistic = rules["detectors.combined"]["statistic"]
+    assert statistic["flagged"] > statistic["allowed"]
+    # the findings are the flagged records; the blob is rows 1300-1339 of cand.parquet (a clean
+    # record that happens to sit inside the blob has its near copies too)
+    rows = [f["location"]["row"] for f in report["findings"] if "near copies within" in f["explanation"]]
+    assert sum(row >= 1300 for row in rows) >= 30 and sum(row < 1300 for row in rows) <= 2
+
+
+def test_the_same_delta_without_the_blob_passes(prov, workdir, store, keypair):
+    code, report = check(prov, keypair, 0)
+    assert code == 0, report["rules"]
+    assert not [f for f in report["findings"] if "near copies within" in f["explanation"]]
