@@ -5,6 +5,7 @@ import hashlib
 import numpy as np
 
 from provenance.detectors import Delta, run_detectors
+from provenance.detectors.base import DetectorResult, Finding
 from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine, trimmed_reference
 from provenance.profiles.reference import build_profile
@@ -56,3 +57,28 @@ def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_throug
         beyond[name] = len(verdicts.beyond_reference)
         assert beyond[name] > budget.beyond, (name, beyond[name], budget.beyond)
     assert beyond["odd"] >= beyond["clean"] - 2
+
+
+def _result(name: str, p: np.ndarray, reference_p: np.ndarray) -> DetectorResult:
+    findings = [Finding(f"{i:064x}", name, float(1 - v), bool(v <= 0.01), "") for i, v in enumerate(p)]
+    return DetectorResult(name, "ran", None, 0.99, findings, p_values=p, reference_p=reference_p)
+
+
+def test_a_label_contradiction_weighs_twice_and_the_verdict_stays_calibrated():
+    """Weighted min-p (DETECTOR_WEIGHTS): knn_label's p-value counts double against the
+    five detectors that read features only. A record whose sole evidence is a label
+    contradiction at p = x is flagged where the same p from one feature detector is not;
+    records exchangeable with the reference are still flagged at the policy's rate."""
+    rng = np.random.default_rng(11)
+    names = ["collision", "duplicates", "gradient", "knn_label", "outlier", "spectral"]
+    m, n = 4000, 20000
+    reference = {d: rng.uniform(size=m) for d in names}
+    delta = {d: rng.uniform(size=n) for d in names}
+    clean = combine([_result(d, delta[d], reference[d]) for d in names], 0.01)
+    assert 0.008 <= len(clean.flagged) / n <= 0.012
+    x = clean.threshold * 1.5  # above the bar on its own, below it once doubled
+    for d, expect in (("knn_label", True), ("outlier", False)):
+        p = {k: np.full(1, 0.5) for k in names}
+        p[d] = np.full(1, x)
+        one = combine([_result(k, p[k], reference[k]) for k in names], 0.01)
+        assert one.records[0].flagged is expect, d
