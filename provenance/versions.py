@@ -381,14 +381,18 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     return report
 
 
-def verify_audit(store: Store, pinned: Mapping[str, Any] | None = None) -> tuple[int, str]:
+def verify_audit(
+    store: Store, pinned: Mapping[str, Any] | None = None, known: Mapping[str, Any] | None = None
+) -> tuple[int, str]:
     """Walk the hash chain, then every signed statement about the log (checkpoints, versions' heads).
 
-    ``pinned``: key id -> Ed25519 public key the verifier trusts (default the store's keys).
+    ``pinned``: key id -> Ed25519 public key the verifier trusts (default the store's keys);
+    ``known``: further keys whose checkpoints are checked without covering anything
+    (``Pins.known_keys``); a checkpoint by any other key is not relied on.
     Returns ``(number of entries, head hash in hex)``; raises ``VerificationError`` naming
     the first break (see ``provenance.store.coverage.verify_log``).
     """
-    report = verify_log(store, pinned)
+    report = verify_log(store, pinned, known=known)
     return report["entries"], report["head"]
 
 

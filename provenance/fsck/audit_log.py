@@ -37,7 +37,9 @@ def check_audit(insp: Inspection) -> None:
     try:
         audit.verify_chain(db)
         if insp.store is not None:  # checkpoints: signed by a key the store knows, matching the log
-            coverage.verify_checkpoints(insp.store, insp.store.trusted_keys())
+            found = coverage.verify_checkpoints(insp.store, insp.store.trusted_keys())
+            for cp in found.not_relied_on:
+                insp.warn("audit", f"checkpoint {cp['object'][:12]}: {cp['reason']} (not relied on)")
     except ProvError as exc:
         insp.error("audit", str(exc))
     entries = audit.entries(db)

@@ -119,11 +119,12 @@ class VerifySignatures(SwitchedRule):
         from provenance.versions import verify_audit, verify_version
 
         # Signatures are checked against the verifier's pins (the store handle carries them);
-        # the audit log's checkpoints against the maintainer keys they pin.
+        # the audit log's checkpoints against the maintainer keys they pin (and keys of earlier roots;
+        # a checkpoint by a key nobody pinned is not relied on, see provenance.store.coverage).
         try:
             verify_version(ctx.store, ctx.base, read_data=False)
             verify_version(ctx.store, ctx.new, read_data=False)
-            verify_audit(ctx.store, ctx.pins.maintainer_keys(ctx.store))
+            verify_audit(ctx.store, ctx.pins.maintainer_keys(ctx.store), ctx.pins.known_keys(ctx.store))
         except VerificationError as exc:
             return verification_block(self.key, exc)
         return RuleResult(self.key, "pass", "signatures, manifests and audit log verify", allowed=0, expected=VERIFIES)

@@ -20,12 +20,14 @@ registered, unrevoked keys are used and every result says ``pinned: False``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from provenance import clock, keys, merkle, signing
@@ -177,22 +179,45 @@ def checkpoint_rows(db) -> list[dict]:
     return list(db[CHECKPOINTS].rows_where(order_by="size, created_at"))
 
 
+class UnknownSigner(VerificationError):
+    """A checkpoint that verifies under none of the keys it was checked against and names none of them.
+
+    It is no evidence either way: ``prov audit verify`` and the gate list it as not relied on
+    (``provenance.store.coverage``) instead of failing, since whoever can write ``.prov/``
+    can plant one with a key of their own, and an honest one is made by a reviewer's waive
+    key or a key a new root rotated out. A kept checkpoint file given on the command line
+    (:func:`checkpoint_from_file`) still fails with it (exit 1).
+    """
+
+    def __init__(self, message: str, keyid: str | None):
+        super().__init__(message)
+        self.keyid = keyid
+
+
 def parse_checkpoint(data: bytes, name: str, trusted: Keys) -> Checkpoint:
     """A checkpoint from its envelope's bytes, after checking its signature and statement.
 
     Raises InputError (exit 2) naming ``name`` when the bytes are not a checkpoint (bad
     JSON, wrong types, another statement); VerificationError (exit 1) when the signature
-    does not verify under ``trusted`` (naming the signing key when it is not trusted).
+    does not verify under ``trusted``: :class:`UnknownSigner` when no signature verifies
+    and none names a key of ``trusted`` (a key the verifier did not pin), plain
+    VerificationError when one names a key of ``trusted`` but does not verify under it (forged).
     """
     env = signing.parse_envelope(data, name)
-    claimed = _claimed_keyid(env)
+    claimed = _claimed_keyids(env)
     try:
         verified = signing.verify(env, trusted, name)
     except VerificationError:
-        if claimed and claimed not in trusted:
-            raise VerificationError(
-                f"{name}: audit checkpoint signed by key {claimed[:16]}, which the verifier does not trust "
-                "(commands run with a key sign a checkpoint with it: pin that key too if you trust it)"
+        if (
+            env.get("payloadType") == signing.PAYLOAD_TYPE
+            and not claimed & set(trusted)
+            and not _any_verifies(env, trusted)
+        ):
+            who = min(claimed) if claimed else None
+            raise UnknownSigner(
+                f"{name}: audit checkpoint signed by {f'key {who[:16]}' if who else 'an unnamed key'}, "
+                "which the verifier did not pin (pin that key with --signer if you trust it)",
+                who,
             ) from None
         raise
     stmt = verified.statement
@@ -219,7 +244,15 @@ def read_checkpoint(store: Any, row: Mapping, trusted: Keys) -> Checkpoint:
     from what the checkpoint signed.
     """
     path = str(store.objects.path(row["object"]))
-    cp = parse_checkpoint(store.objects.get(row["object"], "audit checkpoint"), path, trusted)
+    try:
+        cp = parse_checkpoint(store.objects.get(row["object"], "audit checkpoint"), path, trusted)
+    except UnknownSigner:
+        if row["keyid"] in trusted:  # the row names a trusted key the envelope is not signed by: forged
+            raise VerificationError(
+                f"{path}: the store's checkpoint row names key {str(row['keyid'])[:16]}, "
+                "but the checkpoint does not verify under it (forged)"
+            ) from None
+        raise
     if (row["size"], row["root"], row["head"], row["keyid"]) != (cp.size, cp.root, cp.head, cp.keyid):
         raise VerificationError(f"{path}: the store's checkpoint row differs from what the checkpoint signed")
     return cp
@@ -239,9 +272,22 @@ def checkpoint_from_file(path: str, trusted: Keys) -> Checkpoint:
     return parse_checkpoint(data, path, trusted)
 
 
-def _claimed_keyid(env: Mapping) -> str | None:
-    sigs = env.get("signatures") or []
-    return sigs[0].get("keyid") if sigs and isinstance(sigs[0], dict) else None
+def _any_verifies(env: Mapping, trusted: Keys) -> bool:
+    """Whether any signature of ``env`` (shape-checked) verifies under any key of ``trusted``."""
+    message = signing.pae(str(env["payloadType"]), base64.b64decode(env["payload"]))
+    for s in env["signatures"]:
+        sig = base64.b64decode(s["sig"])
+        for key in trusted.values():
+            try:
+                key.verify(sig, message)
+            except InvalidSignature:
+                continue
+            return True
+    return False
+
+
+def _claimed_keyids(env: Mapping) -> set[str]:
+    return {str(s["keyid"]) for s in env.get("signatures") or [] if isinstance(s, dict) and s.get("keyid")}
 
 
 def _is_hex(value: object) -> bool:

@@ -22,7 +22,15 @@ from typing import Any
 from provenance import clock, merkle, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
-from provenance.store.checkpoints import Checkpoint, Keys, checkpoint_rows, leaves, read_checkpoint, trusted_keys
+from provenance.store.checkpoints import (
+    Checkpoint,
+    Keys,
+    UnknownSigner,
+    checkpoint_rows,
+    leaves,
+    read_checkpoint,
+    trusted_keys,
+)
 
 
 @dataclass
@@ -141,15 +149,23 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tupl
 # --- prov audit verify --------------------------------------------------------------------
 
 
-def verify_log(store: Any, pinned: Keys | None = None, extra_heads: Sequence[Checkpoint] = ()) -> dict:
+def verify_log(
+    store: Any, pinned: Keys | None = None, extra_heads: Sequence[Checkpoint] = (), known: Keys | None = None
+) -> dict:
     """``prov audit verify``: the whole log against every signed statement about it.
 
     Checks, failing on the first problem: the hash chain; each checkpoint's envelope,
-    signature (by a key in ``pinned``, else the store's keys), and root and head against
-    the log's own first ``treeSize`` entries; an RFC 9162 §2.1.4 consistency proof from
-    each checkpoint to the next; each version's signed ``auditLogHead`` and commit entry.
-    ``extra_heads`` are checkpoints kept outside the store (``--checkpoint FILE``), checked
-    the same way, so a log rewritten together with its checkpoints table is still caught.
+    signature, and root and head against the log's own first ``treeSize`` entries; an
+    RFC 9162 §2.1.4 consistency proof from each checkpoint to the next; each version's
+    signed ``auditLogHead`` and commit entry. ``extra_heads`` are checkpoints kept outside
+    the store (``--checkpoint FILE``), checked the same way, so a log rewritten together
+    with its checkpoints table is still caught.
+
+    Whose checkpoints count (see :func:`verify_checkpoints`): one signed by a key in
+    ``pinned`` (else the store's keys) is checked and may cover the log; one signed by a
+    key only in ``known`` (``Pins.known_keys``: a key an earlier root gave a maintainer
+    role, a pinned root key) is checked but covers nothing; one signed by any other key is
+    listed under ``not_relied_on`` and changes nothing.
 
     Returns ``schemas/audit-verify.schema.json``'s shape. Raises VerificationError (exit
     1) naming the break, or InputError (exit 2) naming a malformed checkpoint file.
@@ -157,7 +173,7 @@ def verify_log(store: Any, pinned: Keys | None = None, extra_heads: Sequence[Che
     seq, head = audit.verify_chain(store.db)
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
-    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes))
+    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known)
     versions = _verify_version_heads(store, rows, trusted)
     cov = coverage(store, pinned)
     return {
@@ -166,7 +182,8 @@ def verify_log(store: Any, pinned: Keys | None = None, extra_heads: Sequence[Che
         "head": head,
         "root": merkle.merkle_root(hashes).hex(),
         "pinned": pinned is not None,
-        "checkpoints": [c.to_dict() for c in checked],
+        "checkpoints": [{**c.to_dict(), "relied_on": c.keyid in trusted} for c in checked.checked],
+        "not_relied_on": checked.not_relied_on,
         "versions": versions,
         "signed": cov.signed,
         "signed_by": cov.by,
@@ -174,20 +191,59 @@ def verify_log(store: Any, pinned: Keys | None = None, extra_heads: Sequence[Che
     }
 
 
+@dataclass(frozen=True)
+class CheckedCheckpoints:
+    """What :func:`verify_checkpoints` found.
+
+    ``checked``: the checkpoints whose signature verified under a key the verifier knows,
+    smallest first, each matching the log and consistent with the next. ``not_relied_on``:
+    ``{"object", "size", "keyid", "reason"}`` of each stored checkpoint signed by a key the
+    verifier did not pin (``keyid`` as the envelope claims it, or None), which was not used.
+    """
+
+    checked: list[Checkpoint]
+    not_relied_on: list[dict]
+
+
 def verify_checkpoints(
     store: Any,
     trusted: Keys,
     extra_heads: Sequence[Checkpoint] = (),
     log: tuple[list[dict], list[bytes]] | None = None,
-) -> list[Checkpoint]:
+    known: Keys | None = None,
+) -> CheckedCheckpoints:
     """Every stored checkpoint (and ``extra_heads``), smallest first, each checked against
     the log's own entries, and an RFC 9162 §2.1.4 consistency proof between consecutive ones.
+
+    A checkpoint is checked when it is signed by a key of ``trusted`` or ``known`` (default:
+    ``trusted`` alone); one that names such a key but does not verify under it (forged) or
+    does not match the log fails. One signed by any other key is no evidence: whoever can
+    write ``.prov/`` can plant one with a key of their own, and honest ones come from a
+    reviewer's waive key or a key a newer root rotated out; it is returned under
+    ``not_relied_on``, and the log's coverage rests on the checkpoints that do verify
+    (``coverage`` already uses only ``trusted`` ones).
 
     ``log`` is ``leaves(store.db)`` if the caller has it. Raises VerificationError naming
     the checkpoint's file and the break, InputError for a malformed checkpoint.
     """
     rows, hashes = log if log is not None else leaves(store.db)
-    checked: list[Checkpoint] = [read_checkpoint(store, r, trusted) for r in checkpoint_rows(store.db)]
+    keys = {**(known or {}), **trusted}
+    checked: list[Checkpoint] = []
+    ignored: list[dict] = []
+    for r in checkpoint_rows(store.db):
+        try:
+            checked.append(read_checkpoint(store, r, keys))
+        except UnknownSigner as exc:
+            who = f"key {exc.keyid[:16]}" if exc.keyid else "an unnamed key"
+            reason = f"signed by {who}, which the verifier did not pin"
+            ignored.append(
+                {
+                    "object": r["object"],
+                    "size": r["size"] if type(r["size"]) is int else None,
+                    "keyid": exc.keyid,
+                    "reason": reason,
+                }
+            )
     stored = {c.object for c in checked}
     checked += [c for c in extra_heads if c.object not in stored]
     checked.sort(key=lambda c: (c.size, c.timestamp))
@@ -213,7 +269,7 @@ def verify_checkpoints(
                 f"audit log is broken: checkpoints {older.object[:12]} (size {older.size}) and {newer.object[:12]} "
                 f"(size {newer.size}) are not consistent (RFC 9162 §2.1.4)"
             )
-    return checked
+    return CheckedCheckpoints(checked, ignored)
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:

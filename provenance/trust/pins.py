@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from provenance import keys
 from provenance.errors import InputError
 from provenance.trust.roles import MAINTAINER_ROLES, ROOT, RoleKeys, RoleSignature, verify_role
-from provenance.trust.root import Root, load_chain
+from provenance.trust.root import Root, load_chain_history
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -75,6 +75,7 @@ class Pins:
 
     signers: Mapping[str, PinnedKey] = field(default_factory=dict)
     root: Root | None = None
+    earlier_roots: tuple[Root, ...] = ()
 
     # --- building -------------------------------------------------------------------------
 
@@ -111,8 +112,10 @@ class Pins:
             pinned.setdefault(kid, PinnedKey(kid, public, path))
         if root_paths and not pinned:
             raise InputError(f"{root_paths[0]}: a root file needs its root keys pinned; {HOW_TO_PIN}")
-        root = load_chain(root_paths, {k: p.key for k, p in pinned.items()}, threshold) if root_paths else None
-        return cls(pinned, root)
+        if not root_paths:
+            return cls(pinned)
+        chain = load_chain_history(root_paths, {k: p.key for k, p in pinned.items()}, threshold)
+        return cls(pinned, chain[-1], tuple(chain[:-1]))
 
     # --- what is pinned -------------------------------------------------------------------
 
@@ -194,6 +197,26 @@ class Pins:
         for role in MAINTAINER_ROLES:
             out.update(self.role_keys(role, store).keys)
         return out
+
+    def known_keys(self, store: Store | None = None) -> dict[str, Ed25519PublicKey] | None:
+        """Every key the verifier vouches for in some role, now or before a rotation; None when nothing is pinned.
+
+        :meth:`maintainer_keys`, plus the keys an earlier root of the chain (``--root``
+        files before the one in force) gave a maintainer role, plus the pinned signers
+        themselves (root keys, with a root file); keys revoked in the store are left out.
+        An audit checkpoint signed by one of these is checked against it (a forged or
+        inconsistent one fails), while only :meth:`maintainer_keys` make one cover the log;
+        a checkpoint by any other key is not relied on (``provenance.store.coverage``).
+        """
+        current = self.maintainer_keys(store)
+        if current is None:
+            return None
+        out = {k: p.key for k, p in self.signers.items()}
+        for root in self.earlier_roots:
+            for role in MAINTAINER_ROLES:
+                out.update(root.role_keys(role).keys)
+        revoked = revoked_maintainer_keys(store) if store is not None else set()
+        return {k: v for k, v in out.items() if k not in revoked} | current
 
     # --- batch signing per source ---------------------------------------------------------
 

@@ -241,11 +241,26 @@ def load_chain(
     ``min_threshold`` is the least number of them that must sign the first root.
     Raises ``InputError`` (exit 2) naming the file and the problem (see the module docstring).
     """
+    return load_chain_history(paths, pinned, min_threshold, now)[-1]
+
+
+def load_chain_history(
+    paths: Sequence[str | Path],
+    pinned: Mapping[str, Ed25519PublicKey],
+    min_threshold: int = 1,
+    now: dt.datetime | None = None,
+) -> list[Root]:
+    """:func:`load_chain`, returning every root of the verified chain, oldest first (the last is in force).
+
+    The earlier roots say which keys held a role *before* a rotation: an audit checkpoint
+    signed then is still checked against them (``provenance.store.coverage``).
+    """
     if not paths:
         raise InputError("no root file given")
     if not pinned:
         raise InputError(f"{paths[0]}: a root file is trusted only when signed by keys you pin; pass --signer ROOT.pub")
     previous: Root | None = None
+    chain: list[Root] = []
     for path in paths:
         env, data = read_envelope(path)
         name = str(path)
@@ -267,13 +282,14 @@ def load_chain(
             _check_signed(env, before, name)
             _check_signed(env, own, name)
         previous = current
+        chain.append(current)
     assert previous is not None
     if (now or clock.now()) >= previous.expires:
         raise InputError(
             f"{previous.path}: root v{previous.version} expired at {clock.iso(previous.expires)}; "
             "its root key holders must sign a new version (prov root new, prov root sign)"
         )
-    return previous
+    return chain
 
 
 def statement_for(doc: dict) -> dict:

@@ -99,15 +99,96 @@ def test_a_bad_checkpoint_key_is_refused_before_anything_is_read(prov, project):
     assert store_fingerprint(project / ".prov") == before
 
 
-def test_a_checkpoint_signed_by_an_unpinned_key_fails(prov, project, keypair):
+def verify_json(prov, *pins, env: dict | None = None) -> dict:
+    r = prov("audit", "verify", *pins, "--json", env=env)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "audit-verify.schema.json").read_text())).validate(doc)
+    return doc
+
+
+def rechain(con: sqlite3.Connection, first: int, edit=None) -> None:
+    """Re-chain the audit log from entry ``first`` on, after ``edit(detail) -> detail`` on that entry,
+    as whoever can write ``.prov/`` can: every chain hash is recomputed, so only a signed head notices."""
+    rows = con.execute("select seq, ts, action, subject, detail from audit where seq >= ? order by seq", [first])
+    prev = con.execute("select hash from audit where seq = ?", [first - 1]).fetchone()[0]
+    for seq, ts, action, subject, detail in rows.fetchall():
+        if seq == first and edit is not None:
+            detail = edit(detail)
+        body = json.dumps([seq, ts, action, subject, detail, prev], separators=(",", ":"), ensure_ascii=False)
+        h = hashlib.sha256(body.encode()).hexdigest()
+        con.execute("update audit set detail = ?, prev_hash = ?, hash = ? where seq = ?", [detail, prev, h, seq])
+        prev = h
+
+
+def test_a_checkpoint_by_a_key_nobody_pinned_is_not_relied_on(prov, project, keypair):
+    """Review 3 finding 6, newcomer 3 item 2: one checkpoint by a key the verifier did not pin (a
+    reviewer's waive key, a key a root rotated out, or anyone's own key with write access to .prov/)
+    used to fail every later `audit verify` and `check` (exit 1). It is no evidence either way: now it
+    is listed and not used, and the entries only it covers stay pending."""
+    pins = ("--signer", keypair.public_path)
+    before = verify_json(prov, *pins)
     mallory = keys.generate(project / "mallory")
     r = prov("audit", "checkpoint", "--key", mallory.private_path)  # write access to .prov/ and a key of one's own
     assert r.exit_code == 0, r.output
-    before = store_fingerprint(project / ".prov")
+    fingerprint = store_fingerprint(project / ".prov")
+    r = prov("audit", "verify", *pins)
+    assert r.exit_code == 0, r.output
+    assert f"not relied on: signed by key {mallory.keyid[:16]}, which the verifier did not pin" in r.stdout
+    doc = verify_json(prov, *pins)
+    (ignored,) = doc["not_relied_on"]
+    assert ignored["keyid"] == mallory.keyid and ignored["size"] == doc["entries"]
+    assert [c["object"] for c in doc["checkpoints"]] == [c["object"] for c in before["checkpoints"]]
+    # it covers nothing: the late batch and mallory's key registration are pending, as before it
+    assert doc["signed"] == before["signed"] and doc["signed_by"] == before["signed_by"]
+    assert [e["action"] for e in doc["pending"]] == ["batch.add", "key.register"]
+    assert store_fingerprint(project / ".prov") == fingerprint
+
+
+def test_a_checkpoint_naming_a_pinned_key_it_was_not_signed_by_fails(prov, project, keypair):
+    """Still fails closed: an envelope by another key that claims the pinned key's id, or a row that does."""
+    mallory = keys.generate(project / "mallory")
+    assert prov("audit", "checkpoint", "--key", mallory.private_path).exit_code == 0
+    con = db(project)
+    oid = con.execute("select object from checkpoints where keyid = ?", [mallory.keyid]).fetchone()[0]
+    con.execute("update checkpoints set keyid = ? where object = ?", [keypair.keyid, oid])  # the row lies
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path), 1)
-    assert f"signed by key {mallory.keyid[:16]}, which the verifier does not trust" in line
-    assert ".prov/objects/" in line
-    assert store_fingerprint(project / ".prov") == before
+    assert f"names key {keypair.keyid[:16]}, but the checkpoint does not verify under it (forged)" in line
+    env = json.loads((project / ".prov" / "objects" / f"{oid}.json").read_bytes())
+    env["signatures"][0]["keyid"] = keypair.keyid  # the envelope lies
+    data = json.dumps(env).encode()
+    forged = hashlib.sha256(data).hexdigest()
+    (project / ".prov" / "objects" / f"{forged}.json").write_bytes(data)
+    con.execute("update checkpoints set object = ? where object = ?", [forged, oid])
+    con.close()
+    line = one_line(prov("audit", "verify", "--signer", keypair.public_path), 1)
+    assert f"signature by key {keypair.keyid[:16]} does not verify under any trusted key" in line
+
+
+def test_a_planted_checkpoint_over_a_rewritten_log_gains_nothing(prov, project, keypair):
+    """The attacker swaps the vendor's key in the trust.add entry, re-chains the log and signs a checkpoint
+    of their own over it: the maintainer's checkpoints still catch the rewrite. Deleting those too (rows
+    nobody signs) only takes coverage back to the version's signed head: the rewritten entries are then
+    pending, relied on by no check, and a checkpoint kept outside the store catches it."""
+    pins = ("--signer", keypair.public_path)
+    assert prov("audit", "checkpoint", "--key", keypair.private_path, "--out", "kept.json").exit_code == 0
+    con = db(project)
+    seq = con.execute("select seq from audit where action = 'trust.add'").fetchone()[0]
+    rechain(
+        con, seq, lambda d: json.dumps({**json.loads(d), "keyid": "ab" * 32}, sort_keys=True, separators=(",", ":"))
+    )
+    mallory = keys.generate(project / "mallory")
+    assert prov("audit", "checkpoint", "--key", mallory.private_path).exit_code == 0
+    line = one_line(prov("audit", "verify", *pins), 1)
+    assert "(history rewritten)" in line
+    con.execute("delete from checkpoints where keyid = ?", [keypair.keyid])
+    con.close()
+    doc = verify_json(prov, *pins)
+    # v1 signed the head before its own commit entry: nothing from trust.add on is relied on
+    assert doc["signed"] < seq and "trust.add" in [e["action"] for e in doc["pending"]]
+    assert [c["keyid"] for c in doc["not_relied_on"]] == [mallory.keyid] and doc["checkpoints"] == []
+    line = one_line(prov("audit", "verify", *pins, "--checkpoint", "kept.json"), 1)
+    assert "(history rewritten)" in line
 
 
 def test_a_malformed_checkpoint_is_exit_2_naming_its_file(prov, project, keypair):
@@ -172,3 +253,62 @@ def test_a_store_made_before_checkpoints_still_verifies_and_gets_the_table_with_
     assert prov("audit", "checkpoint", "--key", keypair.private_path).exit_code == 0
     doc = json.loads(prov("audit", "verify", "--signer", keypair.public_path, "--json").stdout)
     assert len(doc["checkpoints"]) == 1 and doc["pending"] == []
+
+
+def test_after_a_root_rotates_the_attest_key_out_its_checkpoints_are_checked_not_blocking(prov, workdir):
+    """Review 3 finding 6: root v2 replaces attest key att1 (stolen, say) with att2. The checkpoint att1
+    signed while root v1 was in force used to block every later check under root v2. Under the chain
+    (root v1, root v2) it is checked against root v1's key and covers nothing; a thief's checkpoint with
+    att1 over a log rewritten past the honest checkpoints still gains no coverage."""
+    for name in ("rootk", "maint", "att1", "att2"):
+        keys.generate(workdir / name)
+    for version, attest in ((1, "att1.pub"), (2, "att2.pub")):
+        out = f"root{version}.json"
+        r = prov("root", "new", out, "--root-key", "rootk.pub", "--commit", "maint.pub", "--waive", "maint.pub",
+                 "--attest", attest, "--version", version)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert prov("root", "sign", out, "--key", "rootk.key").exit_code == 0
+    pq.write_table(digits_table(150), workdir / "d.parquet")
+    pq.write_table(digits_table(160), workdir / "e.parquet")
+    v1 = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json"}
+    chain = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json:root2.json"}
+    for args in (
+        ["init"],
+        ["commit", "d.parquet", "--tag", "v1", "--key", "maint.key"],
+        ["commit", "e.parquet", "--tag", "v2", "--key", "maint.key"],
+        ["check", "v2", "--base", "v1", "--attest", "--key", "att1.key"],  # signs a checkpoint with att1
+    ):
+        r = prov(*args, env=v1)
+        assert r.exit_code == 0, (args, r.output)
+    att1 = keys.key_id(keys.load_public(workdir / "att1.pub"))
+
+    # the rotation: the same store under (root v1, root v2), or under root v2 alone
+    doc = verify_json(prov, env=chain)
+    assert {c["keyid"]: c["relied_on"] for c in doc["checkpoints"]}[att1] is False and doc["not_relied_on"] == []
+    alone = verify_json(prov, env={**chain, "PROV_ROOT": "root2.json"})
+    assert [c["keyid"] for c in alone["not_relied_on"]] == [att1]
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", "att2.key", "--attest-out", "v2b.json", env=chain)
+    assert r.exit_code == 0, r.output  # was: BLOCKED by integrity.verify_signatures
+    assert prov("verify", "v2", "--attestation", "v2b.json", "--no-data", env=chain).exit_code == 0
+    signed = verify_json(prov, env=chain)["signed"]
+
+    # the thief of att1 (with write access to .prov/) rewrites an entry no honest checkpoint covers yet and
+    # signs over it: checked against root v1's att1 it matches, but it extends no coverage; and the honest
+    # checkpoint att2 signed catches a rewrite of anything it covers
+    pq.write_table(digits_table(20, seed=4), workdir / "late.parquet")
+    assert prov("add", "late.parquet", "--source", "late", "--unsigned").exit_code == 0
+    con = db(workdir)
+    last = con.execute("select max(seq) from audit").fetchone()[0]
+    rechain(
+        con, last, lambda d: json.dumps({**json.loads(d), "source": "vendor"}, sort_keys=True, separators=(",", ":"))
+    )
+    con.close()
+    assert prov("audit", "checkpoint", "--key", "att1.key").exit_code == 0
+    doc = verify_json(prov, env=chain)
+    assert doc["signed"] == signed == last - 1 and [e["seq"] for e in doc["pending"]] == [last]
+    assert doc["checkpoints"][-1]["keyid"] == att1 and doc["checkpoints"][-1]["relied_on"] is False
+    con = db(workdir)
+    rechain(con, last - 1, lambda d: json.dumps({**json.loads(d), "x": 1}))  # under the honest checkpoint
+    con.close()
+    line = one_line(prov("audit", "verify", env=chain), 1)
+    assert "audit log is broken" in line

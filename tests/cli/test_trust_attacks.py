@@ -121,14 +121,14 @@ def test_a_pull_request_with_the_attackers_own_waivers_stays_blocked(prov, templ
              "--signer", tmp_path / "base.pub")  # fmt: skip
     assert r.exit_code == 1, r.output
     report = json.loads(r.stdout)
-    # the attacker's waivers signed audit checkpoints with the attacker's key: under the pinned
-    # key that is a log the verifier cannot vouch for, so the gate blocks on integrity first
-    integrity = next(x for x in report["rules"] if x["rule"] == "integrity.verify_signatures")
-    assert integrity["status"] == "block" and "which the verifier does not trust" in integrity["reason"]
+    # the attacker's waivers signed audit checkpoints with the attacker's key. Those used to block the
+    # gate on integrity (and so did an honest reviewer's: review 3 finding 6); now they are not relied on,
+    # the waivers are not by a pinned waive key and cover nothing, and the relabels block on their own
+    verdicts = {x["rule"]: x["status"] for x in report["rules"]}
+    assert verdicts["integrity.verify_signatures"] == "pass"
+    assert verdicts["lineage.max_relabeled_after_source"] == "block"
     assert report["waivers"]["honoured"] == []
-    # the PR's own policy loosens the relabel bound but not integrity: blocked all the same
-    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--signer", tmp_path / "base.pub")
-    assert r.exit_code == 1 and rule_verdicts(r.stdout)["integrity.verify_signatures"] == "blocked"
+    # the PR's own policy.toml would loosen the relabel bound, but it is not the policy CI runs
 
 
 def run_out(*args: str, cwd: Path) -> str:
