@@ -6,7 +6,10 @@ reading it reads the data the way ``prov commit`` read it (the same reader, the 
 canonical encoding), hashes each record and checks its digest, label and source against
 the manifest before yielding it. A record the manifest does not list, a relabel, an extra
 copy or a listed record that is missing is a ``VerificationError`` (exit 1): the trainer
-gets exactly the records that were signed, or an error.
+gets exactly the records that were signed, or an error. A streaming read verifies the whole
+version in a first pass that hands out nothing (``verify_first``, the default), so a changed
+dataset is refused before the first record; record order is not signed, so ``shuffle=True``
+gives an order only the job's seed decides (``order.py``).
 """
 
 from __future__ import annotations
