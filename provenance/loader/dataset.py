@@ -37,9 +37,11 @@ from provenance.loader.reading import (
     location,
     precheck,
     read_batches,
+    tree_listing,
 )
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.trees import TreeListing
 
 if TYPE_CHECKING:
     from provenance.loader.adapters import MapDataset
@@ -194,20 +196,23 @@ class VerifiedDataset:
             SignedReading.from_predicate(self._signed.statement.get("predicate") or {}),
             locators=manifest.column("locator"),
         )
-        problem = precheck(self._signed.spec, self.kind, signed, manifest.column("locator"), manifest.column("label"))
+        spec = self._signed.spec
+        # a tree is listed once: the pre-check and both passes read the files of this listing
+        tree = tree_listing(spec, *location(spec)) if self.kind == "tree" and signed.listing is not None else None
+        problem = precheck(spec, self.kind, signed, manifest.column("locator"), manifest.column("label"), tree)
         if problem is not None or first:
             # One pass that hands out nothing: a job that stops early (a fixed number of steps) must not train
             # on part of a changed dataset; it also names the first record at fault.
-            for _ in self._checked_batches(signed):
+            for _ in self._checked_batches(signed, tree):
                 pass
         if problem is not None:
             raise VerificationError(f"{problem}; the data changed since it was signed")
-        yield from self._checked_batches(signed)
+        yield from self._checked_batches(signed, tree)
 
-    def _checked_batches(self, signed: SignedReading) -> Iterator[HashedBatch]:
+    def _checked_batches(self, signed: SignedReading, tree: TreeListing | None) -> Iterator[HashedBatch]:
         shown = display_locator(self._signed.spec, self.kind)
         matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}", shown)
-        for hashed in read_batches(self._signed.spec, self.kind, signed):
+        for hashed in read_batches(self._signed.spec, self.kind, signed, tree):
             matcher.check(hashed.digests, hashed.labels, hashed.sources, _where(shown, hashed))
             yield hashed
         matcher.finish()

@@ -126,15 +126,18 @@ def location(spec: DatasetSpec):
     return split_url(spec.path)
 
 
-def read_batches(spec: DatasetSpec, kind: str, signed: SignedReading) -> Iterator[HashedBatch]:
+def read_batches(
+    spec: DatasetSpec, kind: str, signed: SignedReading, tree: trees.TreeListing | None = None
+) -> Iterator[HashedBatch]:
     """Every record of the version's data in batches, hashed as ``prov commit`` hashed them.
 
+    ``tree``: a tree's listing made before (:func:`tree_listing`), read instead of listing it again.
     Raises ``InputError`` when the data cannot be read, ``VerificationError`` when its
     columns, types, label type, class list or file listing differ from the signed ones.
     """
     fs, root = location(spec)
     if kind == "tree":
-        yield from _tree_batches(spec, fs, root, signed)
+        yield from _tree_batches(spec, fs, root, signed, tree)
     else:
         yield from _table_batches(spec, fs, root, signed)
 
@@ -145,6 +148,7 @@ def precheck(
     signed: SignedReading,
     locators: pa.ChunkedArray,
     labels: pa.ChunkedArray | None = None,
+    tree: trees.TreeListing | None = None,
 ) -> str | None:
     """What can be seen wrong before reading any record, as a message; None when nothing is.
 
@@ -156,14 +160,15 @@ def precheck(
     in it, the total when every file is Parquet, and (``labels`` given) each Parquet file's
     count of each label (its label column alone) against the records signed in it with that
     label, so rows of one class deleted and padded back with copies of another's are seen.
-    Cheap: no record is hashed, only a Parquet file's label column is read.
+    Cheap: no record is hashed, only a Parquet file's label column is read. ``tree``: a tree's
+    listing made before (else it is listed here).
     Raises ``InputError`` when the data cannot be listed, a footer or label column cannot be read.
     """
     fs, root = location(spec)
     if kind == "tree":
         if signed.listing is None:
             return None
-        listing = tree_listing(spec, fs, root)
+        listing = tree if tree is not None else tree_listing(spec, fs, root)
         if listing.listing.digest() == signed.listing:
             return None
         return f"{_listing_change(root, listing, signed, locators)}: the file listing differs from the signed one"
@@ -345,8 +350,10 @@ def tree_listing(spec: DatasetSpec, fs, root: str) -> trees.TreeListing:
     return trees.list_tree(root, fs, "legacy" if legacy else options.tree_reader)
 
 
-def _tree_batches(spec: DatasetSpec, fs, root: str, signed: SignedReading) -> Iterator[HashedBatch]:
-    listing = tree_listing(spec, fs, root)
+def _tree_batches(
+    spec: DatasetSpec, fs, root: str, signed: SignedReading, tree: trees.TreeListing | None
+) -> Iterator[HashedBatch]:
+    listing = tree if tree is not None else tree_listing(spec, fs, root)
     if signed.classes is not None and listing.classes != signed.classes:
         raise VerificationError(
             f"{root}: class folders are now {listing.classes}, signed as {signed.classes} "
