@@ -14,10 +14,12 @@ the warnings it passed with (a batch shifted beyond the base's own batches). ``s
 
 The release counter grows with every release of the store (:func:`next_release`): at
 least B's depth in its signed history (the first version is release 1, its child 2, ...)
-and one more than every release already attested in the store by a key trusted for
-``attest``, so a fix made from an older version (a quarantine from the last good one)
-supersedes a bad release instead of sharing its number; attesting a version again keeps
-its number. A training job
+and B's :func:`commit_ordinal` (how many versions the store had committed when B was:
+signed, and kept in git with ``.prov/``), and one more than every release already attested
+in the store by a key trusted for ``attest``, so a fix made from an older version (a
+quarantine from the last good one) supersedes a bad release instead of sharing its number,
+even when each is attested in a fresh checkout that keeps no attestation; attesting a
+version again keeps its number. A training job
 checks an attestation with ``prov verify B --attestation FILE --signer K.pub``: the
 envelope must be signed by a key the verifier trusts for ``attest``; the base must be a
 signed ancestor of B; the attestation must not have expired (freeze); and its release
@@ -152,7 +154,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
         EXTENSION: {
             "version": result.version,
             "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
-            "release": next_release(store, result.version, len(ancestry)),
+            "release": next_release(store, result.version, max(len(ancestry), commit_ordinal(store, ancestry[0][1]))),
             "expires": clock.iso(expires),
             "policy": {
                 "path": policy.path,
@@ -193,17 +195,48 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
     return oid
 
 
-def next_release(store: Store, version: str, depth: int) -> int:
-    """The release counter of a new attestation of ``version``, whose signed history is ``depth`` versions long.
+def commit_ordinal(store: Store, statement: dict) -> int:
+    """How many versions the store had committed when the version of ``statement`` was: 1 for the first.
 
-    The counter ``version`` already has, if the store holds an attestation of it; else
-    the larger of ``depth`` and one more than the highest counter among the store's
+    ``statement`` is the version's verified in-toto Statement; its signed ``auditLogHead``
+    is the chain hash of the last audit entry before its own commit entry, so the count of
+    ``commit`` entries up to that head is covered by the version's signature: whoever can
+    write ``.prov/`` cannot add or remove one without the version's head leaving the log
+    (``prov audit verify``, the gate's integrity rule). It grows with every version
+    committed, and the store (``.prov/``) is committed with the data, so it needs nothing
+    kept outside git: a fix committed after a bad release gets a higher number even when
+    it is attested in a fresh checkout (attack review 3, finding 4).
+
+    Raises VerificationError when the signed head is no longer in the log.
+    """
+    from provenance.store import audit
+
+    head = (statement.get("predicate") or {}).get("auditLogHead")
+    if head == audit.GENESIS:
+        return 1
+    before = 0
+    for e in audit.entries(store.db):
+        before += e["action"] == "commit"
+        if e["hash"] == head:
+            return before + 1
+    raise VerificationError(
+        f"version {(statement.get('predicate') or {}).get('version')}: its signed audit head is no longer in the log"
+    )
+
+
+def next_release(store: Store, version: str, depth: int) -> int:
+    """The release counter of a new attestation of ``version``; ``depth`` is its floor.
+
+    ``attest`` passes the larger of the version's depth in its signed history and its
+    :func:`commit_ordinal` (both signed, both committed with the store). The counter is
+    the one ``version`` already has, if the store holds an attestation of it; else the
+    larger of ``depth`` and one more than the highest counter among the store's
     attestations. Only attestations whose envelope verifies under the pinned ``attest``
     role and that attest a version of this store (its tag *and* Merkle root) count: a
     forged row, or a genuine attestation of another dataset's version planted in
     ``.prov/``, changes nothing; a deleted one can only lower the counter, which a training
     job's release state then refuses (fail closed). Attestations kept outside the store
-    (CI artefacts) are not seen: attest where the earlier attestations are kept.
+    (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
     """
     roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
     releases_of: dict[str, int] = {}

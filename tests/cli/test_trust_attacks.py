@@ -221,12 +221,12 @@ def test_a_training_job_refuses_an_older_release_than_it_has_accepted(prov, temp
     assert r.exit_code == 0, r.output
     state = ("--release-state", "job-state.json")
     r = prov("verify", "v2b", "--attestation", "v2b.attestation.json", "--no-data", *state, *PINNED)
-    assert r.exit_code == 0 and "newest release this job has accepted: 3" in r.stdout
+    assert r.exit_code == 0 and "newest release this job has accepted: 5" in r.stdout  # v2b: the 5th version
     Draft202012Validator(json.loads((SCHEMAS / "release-state.schema.json").read_text())).validate(
         json.loads(Path("job-state.json").read_text())
     )
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *state, *PINNED)
-    assert r.exit_code == 1 and "release 2 (v2) is older than release 3 (v2b)" in one_line(r)
+    assert r.exit_code == 1 and "release 2 (v2) is older than release 5 (v2b)" in one_line(r)
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--min-release", "3", *PINNED)
     assert r.exit_code == 1 and "older than --min-release 3" in one_line(r)
     r = prov("verify", "v2b", "--attestation", "v2b.attestation.json", "--no-data", "--base", "v1", *PINNED)
@@ -467,15 +467,61 @@ def test_a_fix_made_from_an_older_version_supersedes_a_bad_release(prov, templat
             "check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED
         )
         assert r.exit_code == 0, r.output
-    assert {tag: release_of(f"{tag}.attestation.json") for tag in ("bad", "fix")} == {"bad": 3, "fix": 4}
+    # bad is the store's 5th version committed (after v1, v2, v3, v3q), fix its 6th (commit_ordinal)
+    assert {tag: release_of(f"{tag}.attestation.json") for tag in ("bad", "fix")} == {"bad": 5, "fix": 6}
     r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
     assert r.exit_code == 0, r.output
     r = prov("verify", "fix", "--attestation", "fix.attestation.json", "--no-data", *state, *PINNED)
-    assert r.exit_code == 0 and "newest release this job has accepted: 4" in r.stdout, r.output
+    assert r.exit_code == 0 and "newest release this job has accepted: 6" in r.stdout, r.output
     r = prov("check", "bad", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
-    assert r.exit_code == 0 and release_of("bad.attestation.json") == 3
+    assert r.exit_code == 0 and release_of("bad.attestation.json") == 5
     r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
-    assert r.exit_code == 1 and "release 3 (bad) is older than release 4 (fix)" in one_line(r)
+    assert r.exit_code == 1 and "release 5 (bad) is older than release 6 (fix)" in one_line(r)
+
+
+def test_a_fix_attested_in_a_fresh_checkout_supersedes_a_bad_release(prov, template_trust, workdir):
+    """Attack review 3, finding 4: the example workflow attests in a fresh clone that keeps no earlier
+    attestation, so the counter was the depth again and a fix made from v2 got the bad release's number
+    (a job that accepted the bad release refused the fix). Now the counter also counts the versions the
+    store had committed, which the version signs and git keeps: the fix is above the bad release."""
+    import os
+
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "bad.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "fix.parquet")
+    outside = workdir.parent / f"{workdir.name}-outside"  # CI runners and artefacts, not in the repository
+    outside.mkdir()
+    key = outside / "maintainer.key"
+    Path("maintainer.key").rename(key)  # a CI secret, never in the repository
+    Path("v2.attestation.json").unlink()  # attestations are artefacts, kept in neither git nor the store
+    con = sqlite3.connect(workdir / ".prov" / "prov.db", isolation_level=None)
+    con.execute("delete from attestations")
+    con.close()
+    git = ("git", "-c", "user.name=m", "-c", "user.email=m@example.org")
+    run(*git, "init", "-q", "-b", "main", cwd=workdir)
+    for tag in ("bad", "fix"):
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", "v2", "--key", key, *PINNED)
+        assert r.exit_code == 0, r.output
+        run(*git, "add", "-A", cwd=workdir)
+        run(*git, "commit", "-qm", tag, cwd=workdir)
+        ci = outside / f"ci-{tag}"  # the attest job: a fresh clone, its attestation an artefact
+        run("git", "clone", "-q", str(workdir), str(ci), cwd=outside)
+        os.chdir(ci)
+        try:
+            assert not list(Path(".").glob("*.attestation.json"))  # git does not carry the earlier ones
+            r = prov("check", tag, "--base", "v1", "--policy", "policy.toml", "--attest", "--key", key, *PINNED)
+            assert r.exit_code == 0, r.output
+            shutil.copy(f"{tag}.attestation.json", outside / f"{tag}.attestation.json")
+        finally:
+            os.chdir(workdir)
+    bad, fix = (release_of(str(outside / f"{tag}.attestation.json")) for tag in ("bad", "fix"))
+    assert fix > bad  # was: both 3 (the depth)
+    state = ("--release-state", str(outside / "job.json"), "--no-data", *PINNED)
+    assert prov("verify", "bad", "--attestation", outside / "bad.attestation.json", *state).exit_code == 0
+    r = prov("verify", "fix", "--attestation", outside / "fix.attestation.json", *state)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "bad", "--attestation", outside / "bad.attestation.json", *state)
+    assert r.exit_code == 1 and "(rollback refused)" in one_line(r)
 
 
 def test_an_attestation_of_another_datasets_version_does_not_set_the_counter(prov, template_trust, workdir):
@@ -523,4 +569,5 @@ def test_an_attestation_of_another_datasets_version_does_not_set_the_counter(pro
     assert r.exit_code == 0, r.output
     r = prov("check", "fix", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 0, r.output
-    assert release_of("bad.attestation.json") == 3 and release_of("fix.attestation.json") == 4
+    # the store's 5th and 6th versions (commit_ordinal); the planted attestation's 2 changes nothing
+    assert release_of("bad.attestation.json") == 5 and release_of("fix.attestation.json") == 6
