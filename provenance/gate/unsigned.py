@@ -157,7 +157,9 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     """How many trusted signed batches are registered (sources not quarantined), and those with records missing.
 
     A batch's record is missing when the new version lacks it and either the base held it
-    or the base does not hold the whole batch. Each listed batch is ``{"batch", "source",
+    or the base does not hold the whole batch; a record a signed ``prov quarantine``
+    version between the base and the new version removed (:func:`removed_by_quarantine`)
+    is not missing. Each listed batch is ``{"batch", "source",
     "signed": records it signed, "missing": of them}``, from envelopes verified under the
     verifier's pins (``provenance.lineage.evidence``).
     """
@@ -174,7 +176,11 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     if not records.num_rows:
         return 0, []
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
-    in_new = pc.is_in(records.column("digest"), value_set=ctx.lineage.column("digest")).to_numpy(zero_copy_only=False)
+    kept = ctx.lineage.column("digest")
+    quarantined = removed_by_quarantine(ctx)
+    if len(quarantined):  # removed on purpose by a signed quarantine version: count them as still there
+        kept = pa.chunked_array([*kept.chunks, quarantined], pa.binary(32))
+    in_new = pc.is_in(records.column("digest"), value_set=kept).to_numpy(zero_copy_only=False)
     in_base = pc.is_in(records.column("digest"), value_set=base).to_numpy(zero_copy_only=False)
     batch_of = np.asarray(records.column("batch").to_pylist(), dtype=object)
     digests = np.asarray(records.column("digest").to_pylist(), dtype=object)
@@ -195,3 +201,33 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                 }
             )
     return len(names), out_rows
+
+
+def removed_by_quarantine(ctx: GateContext):
+    """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions removed between ``ctx.base`` and ``ctx.new``.
+
+    Walks ``ctx.new``'s signed ancestry back to the base (``version_facts.signed_ancestry``:
+    each version's signature and parent link are checked); for each version whose signed
+    predicate carries ``quarantine`` facts (``--source`` or ``--findings``), the removed
+    records are its parent's signed manifest minus its own, recomputed, never read from the
+    facts or a findings file. Only a key the verifier trusts for ``commit`` can sign such a
+    version, so a data-folder writer cannot make a removal look deliberate.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.version_facts import load_manifest, signed_ancestry
+
+    ancestry = signed_ancestry(ctx.store, ctx.new)
+    parts = []
+    for (row, stmt), (parent, _) in zip(ancestry, ancestry[1:]):
+        if row["tag"] == ctx.base:
+            break
+        if not stmt["predicate"].get("quarantine"):
+            continue
+        own = load_manifest(ctx.store, row).table.column("digest")
+        before = load_manifest(ctx.store, parent).table.column("digest")
+        parts.append(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
+    if not parts:
+        return pa.array([], pa.binary(32))
+    return pa.concat_arrays([c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])])
