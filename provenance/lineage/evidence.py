@@ -12,15 +12,17 @@ trust, a damaged envelope) is no evidence: its records are ``unattributed``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import pyarrow as pa
 
-from provenance import signing
+from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.batches import PREDICATE_TYPE, Envelope, signed_manifest
 from provenance.manifest import Manifest
 from provenance.store.store import Store
+from provenance.trust.pins import pins_of
 from provenance.trust.source_signatures import verify_for_source
 
 EMPTY = {
@@ -33,8 +35,15 @@ EMPTY = {
 }
 
 
-def verified_batch(store: Store, batch: str, envelope_object: str | None) -> tuple[str, Manifest] | None:
-    """``(source, manifest)`` signed by a key the pins trust for that source, or None if the batch is no evidence."""
+def verified_batch(
+    store: Store, batch: str, envelope_object: str | None, registered_by: dt.datetime | None = None
+) -> tuple[str, Manifest] | None:
+    """``(source, manifest)`` signed by a key the pins trust for that source, or None if the batch is no evidence.
+
+    ``registered_by`` is when a trusted signature shows the batch was registered
+    (:func:`registration_times`; None: now): a key that expired before then attests
+    nothing, whatever ``capturedAt`` its holder wrote (attack review 1, finding 6).
+    """
     if not envelope_object:
         return None
     name = f"envelope of batch {batch}"
@@ -45,7 +54,10 @@ def verified_batch(store: Store, batch: str, envelope_object: str | None) -> tup
         source = (claimed.get("predicate") or {}).get("source")
         if not isinstance(source, str):
             return None
-        stmt = verify_for_source(store, env, source, name, at_capture_only=True).statement
+        trusted = verify_for_source(store, env, source, name, at_capture_only=True)
+        if trusted.key.status(registered_by or clock.now()) != "active":
+            return None  # registered only after the key's window closed: a back-dated capturedAt proves nothing
+        stmt = trusted.statement
         if stmt.get("predicateType") != PREDICATE_TYPE:
             return None
         pred = stmt.get("predicate") or {}
@@ -86,6 +98,30 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
     return out
 
 
+def registration_times(store: Store) -> dict[str, dt.datetime]:
+    """Batch -> the earliest time a signed head by a maintainer key the verifier trusts shows its ``batch.add`` entry existed.
+
+    From ``provenance.store.coverage.signed_before``: a checkpoint's signed timestamp or a
+    version's signed ``createdAt``, written by the maintainer who signed the head, never by
+    the batch's signer or whoever wrote the entry. A batch no trusted head covers yet is
+    left out (the caller then uses now: the commit that is about to sign it).
+    """
+    from provenance.store.coverage import signed_before
+
+    heads = signed_before(store, pins_of(store).maintainer_keys(store))
+    out: dict[str, dt.datetime] = {}
+    if not heads:
+        return out
+    for seq, batch in store.db.execute("select seq, subject from audit where action = 'batch.add' order by seq"):
+        times = [t for n, t in heads if n >= seq]
+        if times and batch not in out:
+            try:
+                out[batch] = min(clock.parse(t, "signed time") for t in times)
+            except InputError:
+                continue
+    return out
+
+
 def batch_records(store: Store, only: Iterable[str] | None = None) -> pa.Table:
     """digest, batch_label, batch, source, signed, rank of every registered batch record (or of the batches ``only``).
 
@@ -95,11 +131,13 @@ def batch_records(store: Store, only: Iterable[str] | None = None) -> pa.Table:
     ``rank`` is the order of registration.
     """
     wanted = set(only) if only is not None else None
+    windows = any(k.valid_until for k in pins_of(store).source_keys(store))
+    times = registration_times(store) if windows else {}  # only a key that expires needs them
     parts = []
     for rank, (batch, source, signed, envelope_oid, manifest_oid) in enumerate(registered_batches(store)):
         if wanted is not None and batch not in wanted:
             continue
-        evidence = verified_batch(store, batch, envelope_oid) if signed else None
+        evidence = verified_batch(store, batch, envelope_oid, times.get(batch)) if signed else None
         if evidence is not None:
             source, m = evidence
         else:

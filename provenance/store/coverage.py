@@ -112,6 +112,37 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
     )
 
 
+def signed_before(store: Any, pinned: Keys | None = None) -> list[tuple[int, str]]:
+    """When each audit entry is known, by a trusted signature, to have existed: ``(entries, time)`` pairs.
+
+    One pair per signed head by a key in ``pinned`` (else the store's keys): a checkpoint
+    whose root is the log's own (its signed ``timestamp``) and a version whose signed
+    ``auditLogHead`` is in the intact chain (its signed ``createdAt``). The first
+    ``entries`` entries existed at ``time`` (ISO 8601 UTC), a time written by the signer of
+    the head, not by whoever wrote the entry. Smallest ``entries`` first; heads that do not
+    verify are left out (this never raises for them).
+    """
+    rows, hashes = leaves(store.db)
+    trusted = trusted_keys(store, pinned)
+    out: list[tuple[int, str]] = []
+    found = []
+    for row in checkpoint_rows(store.db):
+        if type(row["size"]) is not int or not 1 <= row["size"] <= len(rows):
+            continue
+        try:
+            found.append(read_checkpoint(store, row, trusted))
+        except (InputError, VerificationError):
+            continue
+    roots = merkle.prefix_roots(hashes, {cp.size for cp in found})
+    out += [(cp.size, cp.timestamp) for cp in found if roots[cp.size].hex() == cp.root]
+    position = {e["hash"]: e["seq"] for e in rows[: _intact_prefix(rows)]}
+    for _, head, created in _version_heads(store, trusted, with_time=True):
+        at = position.get(head)
+        if at is not None and created:
+            out.append((at, created))
+    return sorted(out)
+
+
 def _intact_prefix(rows: list[dict]) -> int:
     """How many leading entries form an unbroken hash chain (each in order, following the
     previous, and hashing to its stored ``hash``); an edited entry ends the prefix."""
@@ -123,8 +154,9 @@ def _intact_prefix(rows: list[dict]) -> int:
     return len(rows)
 
 
-def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, str]]:
-    """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``.
+def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: bool = False) -> list:
+    """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``
+    (with ``with_time``: (tag, head, signed createdAt or "")).
 
     Others are skipped, or with ``strict`` raise VerificationError (InputError for an
     envelope that is not one) naming the version.
@@ -142,7 +174,8 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False) -> list[tupl
             if strict:
                 raise
             continue
-        out.append((row["tag"], pred["auditLogHead"]))
+        created = pred.get("createdAt") if isinstance(pred.get("createdAt"), str) else ""
+        out.append((row["tag"], pred["auditLogHead"], created) if with_time else (row["tag"], pred["auditLogHead"]))
     return out
 
 

@@ -601,3 +601,43 @@ def test_signed_base_records_a_findings_quarantine_removed_do_not_block_declared
     assert r.exit_code == 0, r.output
     r = prov("check", "v5", "--base", "v2", "--policy", "policy.toml", *PINNED)
     assert r.exit_code == 1 and rule_verdicts(r.stdout)["lineage.unattributed_beside_signed"] == "blocked"
+
+
+def test_an_expired_batch_key_with_a_back_dated_capture_time_attests_nothing(
+    prov, template_trust, workdir, monkeypatch
+):
+    """Attack review 1, finding 6: a key retired with --valid-until (not revoked) still attested a batch
+    whose capturedAt its holder back-dated into the window, registered by whoever writes .prov/ with a
+    clock set back too. The window is now judged at the time a trusted signature shows the batch was
+    registered (a maintainer's checkpoint or version), never at a time the batch's signer wrote."""
+    import datetime as dt
+
+    import numpy as np
+
+    from provenance import clock
+
+    now = clock.now()
+    assert prov("keys", "generate", "old").exit_code == 0
+    until = clock.iso(now - dt.timedelta(days=10))
+    r = prov("trust", "add", "retired", "old.pub", "--valid-until", until, "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    v3 = pq.read_table("v3.parquet")
+    rows = v3.slice(0, 40)
+    px = [c for c in rows.column_names if c.startswith("px")][0]
+    bumped = pa.array(np.asarray(rows.column(px).to_pylist()) + 100.0, rows.schema.field(px).type)
+    batch = rows.set_column(rows.schema.get_field_index(px), px, bumped)  # 40 records no batch has
+    pq.write_table(batch, "retired.parquet")
+    back = now - dt.timedelta(days=20)
+    with monkeypatch.context() as m:  # the thief's clock and the .prov/ writer's
+        m.setattr(clock, "now", lambda: back)
+        m.setattr(clock, "now_iso", lambda timespec="seconds": clock.iso(back, timespec))
+        assert prov("sign", "retired.parquet", "--source", "retired", "--key", "old.key").exit_code == 0
+        r = prov("add", "retired.parquet", "--source", "retired", *PINNED)
+        assert r.exit_code == 0, r.output
+    pq.write_table(pa.concat_tables([v3, batch]), "v4.parquet")
+    r = prov("commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("sources", "--json", *PINNED)
+    assert r.exit_code == 0, r.output
+    retired = next(x for x in json.loads(r.stdout)["sources"] if x["source"] == "retired")
+    assert (retired["attested"], retired["unattributed"]) == (0, 40)  # was: 40 attested
