@@ -206,7 +206,8 @@ def combine(
         P = np.column_stack([np.asarray(r.p_values, dtype=np.float64) for r in scored])
         R = np.column_stack([np.asarray(r.reference_p, dtype=np.float64) for r in scored])
         weights = np.array([DETECTOR_WEIGHTS.get(r.detector, 1.0) for r in scored])
-        T = (P / weights).min(axis=1) if n else np.zeros(0)
+        P = P / weights  # the weighted p-values the statistic is the minimum of
+        T = P.min(axis=1) if n else np.zeros(0)
         R = R / weights
         with np.errstate(all="ignore"):
             ref_T = np.where(np.isfinite(R).any(axis=1), np.nanmin(np.where(np.isfinite(R), R, np.inf), axis=1), np.nan)
@@ -303,7 +304,7 @@ def _explain(
 ) -> str:
     if not scored:
         return "no detector scored this record against the reference"
-    order = np.argsort(P[i], kind="stable")
+    order = np.argsort(P[i], kind="stable")  # weighted: the detector that set the statistic first
     head = (
         f"flagged: combined p = {p:.2g} (a clean record scores this far out with probability {p:.2g}; "
         f"flagged at {fpr:g})"
@@ -315,5 +316,6 @@ def _explain(
         r = scored[int(j)]
         if flagged and P[i, j] > max(fpr, 0.05) and evidence:
             break
-        evidence.append(f"{r.detector} (p = {P[i, j]:.2g}): {r.findings[i].explanation}")
+        p_own = P[i, j] * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
+        evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
     return head + "; strongest evidence: " + "; ".join(evidence)

@@ -82,3 +82,16 @@ def test_a_label_contradiction_weighs_twice_and_the_verdict_stays_calibrated():
         p[d] = np.full(1, x)
         one = combine([_result(k, p[k], reference[k]) for k in names], 0.01)
         assert one.records[0].flagged is expect, d
+
+
+def test_the_strongest_evidence_named_first_is_the_detector_that_set_the_statistic():
+    """knn_label at p 0.002 (weighted 0.001) decides over outlier at 0.0015: the flagged
+    record's explanation names knn_label first, each detector with its own p-value."""
+    rng = np.random.default_rng(2)
+    names = ["knn_label", "outlier", "spectral"]
+    reference = {d: rng.uniform(size=2000) for d in names}
+    p = {"knn_label": np.array([0.002]), "outlier": np.array([0.0015]), "spectral": np.array([0.9])}
+    verdict = combine([_result(d, p[d], reference[d]) for d in names], 0.01).records[0]
+    assert verdict.flagged
+    evidence = verdict.explanation.split("strongest evidence: ", 1)[1]
+    assert evidence.startswith("knn_label (p = 0.002)") and "outlier (p = 0.0015)" in evidence
