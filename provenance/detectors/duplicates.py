@@ -36,8 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_neighbours, delta_Z, reference_neighbours
-from provenance.features.neighbors import count_within
+from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours
 from provenance.profiles.reference import ReferenceProfile
 from provenance.stats import poisson_sf_many
 
@@ -76,8 +75,10 @@ class DuplicatesDetector(Detector):
         # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
         m = len(profile.sample_Z)
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
-        own = delta_neighbours(profile, delta, close_radius / density)
-        own_idx, own_dist, own_close = own["first_idx"], own["first_dist"], own["close"]
+        radii = flood_radii(profile.loo_dist, close_radius)  # radii[0] is close_radius
+        own = delta_neighbours(profile, delta, radii / density)  # one delta x delta pass for all radii
+        own_idx, own_dist, own_counts = own["first_idx"], own["first_dist"], own["close"]
+        own_close = own_counts[:, 0]
         own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density
         same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
         nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff) if n else np.zeros(0)
@@ -113,11 +114,7 @@ class DuplicatesDetector(Detector):
         # A near-copy flood: several delta records within the near-copy radius of each
         # other, far more than the base's records have (Poisson tail; enters the combined
         # verdict, not the extreme rule: a writer's near-identical digits come in threes too).
-        radii = flood_radii(profile.loo_dist, close_radius)
         base_counts = (profile.loo_dist[:, :, None] < radii).sum(1)  # (m, r): the base's own counts
-        own_counts = np.column_stack(
-            [own_close, count_within(delta_Z(profile, delta), delta_Z(profile, delta), radii[1:] / density, True)]
-        )
         counts = (ref_dist_eff[:, :, None] < radii).sum(1) + own_counts + same_digest[:, None]
         # the base's counts stop at the K neighbours the profile keeps: a delta record's count
         # is compared on the same scale (uncapped, every clean record of a dense region looked

@@ -51,22 +51,23 @@ def reference_neighbours(profile: ReferenceProfile, delta: Delta) -> tuple[np.nd
     return geometry["idx"], geometry["dist"]
 
 
-def delta_neighbours(profile: ReferenceProfile, delta: Delta, radius: float | None = None) -> dict[str, np.ndarray]:
+def delta_neighbours(profile: ReferenceProfile, delta: Delta, radii: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Each delta record's nearest other delta records, from one pass over the delta x delta
-    distances shared by the detectors (``duplicates``' nearest copy and near-copy count,
+    distances shared by the detectors (``duplicates``' nearest copy and near-copy counts,
     ``extreme.batch_label_support``'s batch-mates).
 
     Returns ``features.neighbors.nearest_with_count`` of the standardised delta against
     itself (each record left out of its own neighbours) with ``k = min(BATCH_NEIGHBOURS,
-    n - 1)``; ``close`` counts the records strictly within ``radius``. Computed once per
-    delta and radius: a call without a radius reuses any earlier pass.
+    n - 1)``; ``close`` (n x r) counts the records strictly within each of ``radii`` (r,).
+    Computed once per delta and radii: a call without radii reuses any earlier pass.
     """
     key = ("delta-neighbours", id(profile))
     cached = delta.cache.get(key)
-    if cached is None or (radius is not None and cached[0] != radius):
+    wanted = None if radii is None else np.asarray(radii, dtype=np.float64)
+    if cached is None or (wanted is not None and not np.array_equal(cached[0], wanted)):
         Z = delta_Z(profile, delta) if len(delta) else np.zeros((0, profile.dim), np.float32)
         k = max(min(BATCH_NEIGHBOURS, len(delta) - 1), 0)
-        cached = (radius, nearest_with_count(Z, Z, k, radius, queries_are_points=True))
+        cached = (wanted, nearest_with_count(Z, Z, k, wanted, queries_are_points=True))
         delta.cache[key] = cached
     return cached[1]
 

@@ -117,16 +117,16 @@ def nearest_with_count(
     queries: np.ndarray,
     points: np.ndarray,
     k: int,
-    radius: float | None = None,
+    radii: np.ndarray | None = None,
     queries_are_points: bool = False,
 ) -> dict[str, np.ndarray]:
-    """One pass over the distances for what ``nearest`` and a near-copy count need.
+    """One pass over the distances for what ``nearest`` and near-copy counts need.
 
     Returns ``idx`` / ``dist`` (n x k), exactly ``nearest(queries, points, k,
     queries_are_points=queries_are_points)``; ``first_idx`` / ``first_dist`` (n,), each
     query's nearest point by ``argmin`` (the lowest index among tied points; -1 and inf
-    where none is allowed); and ``close`` (n, int64), how many points lie strictly within
-    ``radius`` (zeros when ``radius`` is None). Each block's distance matrix is computed
+    where none is allowed); and ``close`` (n x r, int64), how many points lie strictly
+    within each of ``radii`` (r,) (``count_within``'s counts; r = 0 when ``radii`` is None). Each block's distance matrix is computed
     once instead of once per question: for the delta against itself (10,000 records)
     that matrix is the costliest step of ``prov diff --detect``.
     """
@@ -137,7 +137,7 @@ def nearest_with_count(
         "dist": np.full((n, k), np.inf, dtype=np.float32),
         "first_idx": np.full(n, -1, dtype=np.int64),
         "first_dist": np.full(n, np.inf, dtype=np.float32),
-        "close": np.zeros(n, dtype=np.int64),
+        "close": np.zeros((n, 0 if radii is None else len(radii)), dtype=np.int64),
     }
     if n == 0 or m == 0:
         return out
@@ -153,8 +153,8 @@ def nearest_with_count(
         best_d2 = d2[rows, best]
         out["first_idx"][start:stop] = np.where(np.isfinite(best_d2), best, -1)
         out["first_dist"][start:stop] = np.sqrt(best_d2)
-        if radius is not None:
-            out["close"][start:stop] = (d2 < radius * radius).sum(axis=1)
+        for j, radius in enumerate(() if radii is None else radii):
+            out["close"][start:stop, j] = (d2 < radius * radius).sum(axis=1)
         if k_eff == 1:  # as ``nearest``: the argmin, not a partial sort
             out["idx"][start:stop, 0] = out["first_idx"][start:stop]
             out["dist"][start:stop, 0] = out["first_dist"][start:stop]

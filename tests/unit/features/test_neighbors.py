@@ -99,14 +99,14 @@ def test_one_pass_over_the_delta_gives_nearest_and_the_near_copy_count_bit_for_b
         Z[n // 2 : n // 2 + 8] = Z[1]  # a flood of exact copies
     radius = 1.0
     k = max(min(5, n - 1), 0)
-    got = nearest_with_count(Z, Z, k, radius, queries_are_points=True)
+    got = nearest_with_count(Z, Z, k, np.array([radius]), queries_are_points=True)
     idx, dist = nearest(Z, Z, k, queries_are_points=True)
     assert np.array_equal(got["idx"], idx) and np.array_equal(got["dist"], dist)
     ref_idx, ref_dist, ref_close = _reference_nearest_and_count(Z, radius)
     assert np.array_equal(got["first_idx"], ref_idx)
     assert np.array_equal(got["first_dist"], ref_dist)
-    assert np.array_equal(got["close"], ref_close)
-    assert not nearest_with_count(Z, Z, k, None, queries_are_points=True)["close"].any()
+    assert np.array_equal(got["close"][:, 0], ref_close)
+    assert nearest_with_count(Z, Z, k, None, queries_are_points=True)["close"].shape == (n, 0)
 
 
 def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
@@ -117,6 +117,9 @@ def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
     radii = np.array([0.3, 0.8, 1.4])
     counts = count_within(Z, Z, radii, queries_are_points=True)
     assert counts.shape == (1500, 3) and counts[:, 2].sum() > counts[:, 0].sum() > 0
-    for j, radius in enumerate(radii):
-        assert np.array_equal(counts[:, j], nearest_with_count(Z, Z, 1, radius, queries_are_points=True)["close"])
+    assert np.array_equal(counts, nearest_with_count(Z, Z, 1, radii, queries_are_points=True)["close"])
+    for j in range(len(radii)):  # one radius at a time: the same counts
+        assert np.array_equal(
+            counts[:, j], nearest_with_count(Z, Z, 1, radii[j : j + 1], queries_are_points=True)["close"][:, 0]
+        )
     assert count_within(Z[:0], Z, radii).shape == (0, 3)
