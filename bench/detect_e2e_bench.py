@@ -17,8 +17,9 @@ against a signed vendor batch and a reference profile). The delta is 1% of the b
 bases of 100 k, 1 M and (full run) 10 M records: what grows with the base is then the diff's
 merge of the digest columns, while detection itself sees the same number of records.
 
-Usage: python bench/detect_e2e_bench.py [--quick]   (quick: bases 100 k and 1 M; full adds 10 M)
-Writes bench/results/detect-e2e[-quick].{md,json}.
+Usage: python bench/detect_e2e_bench.py [--quick | --flat]   (quick: bases 100 k and 1 M; full adds
+10 M; flat: only the fixed-delta rows at 100 k, 1 M and 10 M, no baselines)
+Writes bench/results/detect-e2e[-quick|-flat].{md,json}.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def write(rows: list[dict], env: dict, name: str) -> None:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    flat = "--flat" in sys.argv  # only the fixed-delta rows, 100 k to 10 M, no baselines
     sizes = [100_000, 1_000_000] if quick else [100_000, 1_000_000, 10_000_000]
     env = {
         "python": platform.python_version(),
@@ -167,18 +169,18 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="prov-detect-e2e-"))
     rows = []
     try:
-        for n in sizes:
+        for n in sizes if not flat else []:
             # baselines where the aims are stated (1 M) and at the smallest size; not at 10 M
             baselines = ["cleanlab", "iforest", "spectral_sig"] if n <= 1_000_000 else []
             rows.append(bench_size(root, n, baselines, repeats=3))
         for n in sizes:  # the same delta size at every base size (at 1 M it is the 1% delta above)
-            if n * DELTA == FIXED_DELTA:
+            if n * DELTA == FIXED_DELTA and not flat:
                 rows.append(rows[sizes.index(n)] | {"fixed_delta": True})
             else:
                 rows.append(bench_size(root, n, [], repeats=3, delta=FIXED_DELTA / n) | {"fixed_delta": True})
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    write(rows, env, "detect-e2e-quick" if quick else "detect-e2e")
+    write(rows, env, "detect-e2e-flat" if flat else "detect-e2e-quick" if quick else "detect-e2e")
 
 
 if __name__ == "__main__":
