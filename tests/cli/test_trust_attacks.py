@@ -603,13 +603,10 @@ def test_signed_base_records_a_findings_quarantine_removed_do_not_block_declared
     assert r.exit_code == 1 and rule_verdicts(r.stdout)["lineage.unattributed_beside_signed"] == "blocked"
 
 
-def test_an_expired_batch_key_with_a_back_dated_capture_time_attests_nothing(
-    prov, template_trust, workdir, monkeypatch
-):
-    """Attack review 1, finding 6: a key retired with --valid-until (not revoked) still attested a batch
-    whose capturedAt its holder back-dated into the window, registered by whoever writes .prov/ with a
-    clock set back too. The window is now judged at the time a trusted signature shows the batch was
-    registered (a maintainer's checkpoint or version), never at a time the batch's signer wrote."""
+def retired_batch(prov, monkeypatch, checkpoint: bool) -> dict:
+    """A batch of source 'retired' signed and registered 20 days ago (the clock set back) with a key whose
+    trust ended 10 days ago, then committed now as v4 (v3 + the batch); its row of `prov sources --json`.
+    With ``checkpoint`` the registration also signed a maintainer checkpoint (--checkpoint-key) then."""
     import datetime as dt
 
     import numpy as np
@@ -628,16 +625,36 @@ def test_an_expired_batch_key_with_a_back_dated_capture_time_attests_nothing(
     batch = rows.set_column(rows.schema.get_field_index(px), px, bumped)  # 40 records no batch has
     pq.write_table(batch, "retired.parquet")
     back = now - dt.timedelta(days=20)
-    with monkeypatch.context() as m:  # the thief's clock and the .prov/ writer's
+    with monkeypatch.context() as m:  # the clock 20 days ago
         m.setattr(clock, "now", lambda: back)
         m.setattr(clock, "now_iso", lambda timespec="seconds": clock.iso(back, timespec))
         assert prov("sign", "retired.parquet", "--source", "retired", "--key", "old.key").exit_code == 0
-        r = prov("add", "retired.parquet", "--source", "retired", *PINNED)
+        signs = ("--checkpoint-key", "maintainer.key") if checkpoint else ()
+        r = prov("add", "retired.parquet", "--source", "retired", *signs, *PINNED)
         assert r.exit_code == 0, r.output
     pq.write_table(pa.concat_tables([v3, batch]), "v4.parquet")
     r = prov("commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 0, r.output
     r = prov("sources", "--json", *PINNED)
     assert r.exit_code == 0, r.output
-    retired = next(x for x in json.loads(r.stdout)["sources"] if x["source"] == "retired")
+    return next(x for x in json.loads(r.stdout)["sources"] if x["source"] == "retired")
+
+
+def test_an_expired_batch_key_with_a_back_dated_capture_time_attests_nothing(
+    prov, template_trust, workdir, monkeypatch
+):
+    """Attack review 1, finding 6: a key retired with --valid-until (not revoked) still attested a batch
+    whose capturedAt its holder back-dated into the window, registered by whoever writes .prov/ with a
+    clock set back too. The window is now judged at the time a trusted signature shows the batch was
+    registered (a maintainer's checkpoint or version), never at a time the batch's signer wrote."""
+    retired = retired_batch(prov, monkeypatch, checkpoint=False)
     assert (retired["attested"], retired["unattributed"]) == (0, 40)  # was: 40 attested
+
+
+def test_a_batch_registered_under_a_maintainer_checkpoint_while_its_key_was_valid_stays_attested(
+    prov, template_trust, workdir, monkeypatch
+):
+    """The honest side of the same rule: the maintainer registered the batch while the key was valid and
+    signed a checkpoint then (its signed time is the maintainer's), and committed after the key's end."""
+    retired = retired_batch(prov, monkeypatch, checkpoint=True)
+    assert (retired["attested"], retired["unattributed"]) == (40, 0)
