@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -75,28 +76,40 @@ def attributed_batches(
 
 
 def _lineage_rows(parquet: pq.ParquetFile) -> Iterator[pa.RecordBatch]:
+    """The lineage object's ``source`` and ``status`` columns, dictionary-encoded (codes, not strings)."""
     for batch in parquet.iter_batches(columns=["source", "status"], use_threads=False):
-        yield pa.RecordBatch.from_arrays(
-            [pc.cast(batch.column(0), pa.string()), pc.cast(batch.column(1), pa.string())], ["source", "status"]
-        )
+        yield pa.RecordBatch.from_arrays([_encoded(batch.column(0)), _encoded(batch.column(1))], ["source", "status"])
+
+
+def _encoded(column: pa.Array) -> pa.Array:
+    return column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
 
 
 def _fill(
     batch: pa.RecordBatch, lineage_source: pa.Array, status: pa.Array, origins: dict[str, set[str]]
 ) -> pa.RecordBatch:
-    column = pc.cast(batch.column("source"), pa.string())
-    from_column = column.is_valid()
-    filled = pc.coalesce(column, lineage_source)
-    if from_column.true_count:
-        for value in pc.unique(column.filter(from_column)).to_pylist():
+    """``batch`` with its null sources taken from ``lineage_source``; records how each name was learned.
+
+    The common case, no source column at all, hands the lineage's dictionary column on as it
+    is (the merge reads dictionary codes); only rows of no batch stay null."""
+    column = batch.column("source")
+    if column.null_count == len(column):
+        filled, by_batch = lineage_source, lineage_source.is_valid()
+    else:
+        from_column = column.is_valid()
+        for value in pc.unique(pc.cast(column.filter(from_column), pa.string())).to_pylist():
             origins.setdefault(value, set()).add(SOURCE_COLUMN)
-    by_batch = pc.and_(pc.invert(from_column), lineage_source.is_valid())
+        filled = pc.coalesce(pc.cast(column, pa.string()), pc.cast(lineage_source, pa.string())).dictionary_encode()
+        by_batch = pc.and_(pc.invert(from_column), lineage_source.is_valid())
     if by_batch.true_count:
-        pairs = pa.table({"source": lineage_source.filter(by_batch), "status": status.filter(by_batch)})
-        for row in pairs.group_by(["source", "status"]).aggregate([]).to_pylist():
-            kind = SIGNED_BATCH if row["status"] in SIGNED_STATUSES else UNSIGNED_BATCH
-            origins.setdefault(row["source"], set()).add(kind)
-    columns = [filled.dictionary_encode() if name == "source" else batch.column(name) for name in batch.schema.names]
+        mask = by_batch.to_numpy(zero_copy_only=False)
+        names, kinds = lineage_source.dictionary.to_pylist(), status.dictionary.to_pylist()
+        codes = lineage_source.indices.fill_null(0).to_numpy(zero_copy_only=False)[mask].astype(np.int64)
+        ranks = status.indices.fill_null(0).to_numpy(zero_copy_only=False)[mask].astype(np.int64)
+        for pair in np.unique(codes * len(kinds) + ranks).tolist():
+            kind = SIGNED_BATCH if kinds[pair % len(kinds)] in SIGNED_STATUSES else UNSIGNED_BATCH
+            origins.setdefault(names[pair // len(kinds)], set()).add(kind)
+    columns = [filled if name == "source" else batch.column(name) for name in batch.schema.names]
     return pa.RecordBatch.from_arrays(columns, batch.schema.names)
 
 

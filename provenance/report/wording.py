@@ -163,7 +163,8 @@ def record_text(rec: dict) -> str:
     parts = [rec.get("digest", "")[:16]]
     for key in ("label", "source", "detector"):
         if rec.get(key):
-            parts.append(f"{key} {rec[key]}")
+            value = source_name(rec[key], rec.get("source_named_by")) if key == "source" else rec[key]
+            parts.append(f"{key} {value}")
     if rec.get("signed_label"):
         parts.append(f"signed as {rec['signed_label']}")
     if rec.get("score") is not None:

@@ -70,6 +70,9 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     said = " ".join(README[README.index("What it prints, in short") :].split("\n\n")[0].split())
     diff_out = printed[next(i for i, (c, _) in enumerate(lines) if c.startswith("prov diff v3 v4 --detect"))]
     assert "FLAGGED: 59 of 60 records flagged by the combined verdict of 7 detectors" in diff_out
+    # the tour's data has no source column: reports name the batch prov add registered (newcomer review 3, item 1)
+    assert "suspicious source: scraper (unsigned batch)" in " ".join(diff_out.split())
+    assert "names `scraper (unsigned batch)` as the suspicious source" in said
     check_out = " ".join(printed[next(i for i, (c, _) in enumerate(lines) if c == "prov check v4 --base v3")].split())
     blocked = "BLOCKED by 3 of 23 rules: class_mix.min_p_value, detectors.combined, detectors.extreme"
     assert blocked in check_out and blocked in said
