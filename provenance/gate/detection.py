@@ -289,6 +289,21 @@ class CombinedFlagBudget(DetectorRule):
             "beyond_left_out_batch": verdicts.beyond_left_out,
             "method": verdicts.method,
         }
+        if status == "block" and k <= allowed:
+            # only the "beyond every reference record" count blocked: the row's count and bound are that
+            # clause's, so a reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
+            listed = beyond[:LISTED]
+            reason = f"{len(beyond)} records beyond the reference where at most {budget.beyond} are allowed: {reason}"
+            return RuleResult(
+                self.key,
+                status,
+                reason,
+                listed,
+                len(beyond),
+                statistic,
+                budget.beyond,
+                f"at most {budget.beyond} beyond the reference",
+            )
         listed = records[:LISTED] if status == "block" else []
         return RuleResult(self.key, status, reason, listed, k, statistic, allowed, f"at most {allowed}")
 

@@ -61,13 +61,16 @@ class UnsignedFromSigningSources(Rule):
         if k:
             what = f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)})"
             return bounded_count(self.key, k, 0, what, lineage_records(ctx, mask))
-        no_source = int(pc.sum(pc.and_(added_unattributed, pc.equal(sources, ""))).as_py() or 0)
+        in_batch = pc.is_valid(ctx.lineage.column("batch"))
+        declared = int(pc.sum(pc.and_(added_unattributed, in_batch)).as_py() or 0)
+        no_batch = int(pc.sum(pc.and_(added_unattributed, pc.invert(in_batch))).as_py() or 0)
         allowed = f"; allowed unsigned from {', '.join(self.allowed)}" if self.allowed else ""
         return RuleResult(
             self.key,
             "pass",
-            f"no unsigned additions from a source with a trusted signing key{allowed}; "
-            f"{no_source} added records are unattributed (no source, no signed batch), not blocked by this rule",
+            f"no unsigned additions from a source with a trusted signing key{allowed}; of the added records "
+            f"no signed batch attests, {declared} came in declared unsigned batches and {no_batch} in no batch "
+            "(not blocked by this rule)",
             [],
             0,
         )

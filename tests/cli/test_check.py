@@ -431,7 +431,7 @@ def test_unattributed_data_without_sources_is_not_blocked_for_that_and_the_repor
     r = prov("check", "v2", "--base", "v1", "--format", "json")
     rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.unsigned_from_signing_sources")
     assert rule["status"] == "pass"
-    assert "100 added records are unattributed (no source, no signed batch), not blocked" in rule["reason"]
+    assert "0 came in declared unsigned batches and 100 in no batch (not blocked by this rule)" in rule["reason"]
 
 
 def test_a_shifted_batch_warns_passes_and_the_attestation_says_so(prov, workdir, store, keypair):

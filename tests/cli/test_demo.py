@@ -63,6 +63,11 @@ def test_demo_end_to_end(prov, workdir):
     assert not stale, (
         "README 'Reports' sample is stale; not in the real output:\n" + "\n".join(stale) + "\n\nreal:\n" + r.stdout
     )
+    # a blocking row's count is above its bound: when only the "beyond every reference record" clause
+    # blocks, the row reports that clause, not "33, at most 33" (newcomer review 5, item 2)
+    r = prov("check", "v2", "--base", "v1", "--signer", "maintainer.pub", "--format", "json")
+    combined = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.combined")
+    assert combined["status"] != "block" or combined["count"] > combined["allowed"], combined
     # running it again replaces the old demo folder, and refuses to clobber anything else
     assert prov("demo", "--dir", str(workdir / "d"), "--json").exit_code == 0
     (workdir / "mine").mkdir()
