@@ -247,7 +247,10 @@ def verify(
         None,
         "--release-state",
         envvar="PROV_RELEASE_STATE",
-        help="With --attestation: a file recording the newest release this job accepted; an older one is refused.",
+        help=(
+            "With --attestation: a file recording the newest release this job accepted, and the root version it "
+            "was verified under (with --root); an older release or root is refused."
+        ),
     ),
     min_release: int | None = typer.Option(
         None, "--min-release", min=1, help="With --attestation: refuse a release counter below N."

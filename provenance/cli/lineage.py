@@ -97,6 +97,8 @@ def trust_add(
     entry = trustlib.add_key(
         _open_store(pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
     )
+    if _window_ended(entry.valid_until):
+        note(f"the key's validity window ended at {entry.valid_until}: it attests no batch captured after that")
     if json_out:
         emit_json(entry.to_dict() | {"signed": key is not None})
         return
@@ -111,6 +113,19 @@ def trust_add(
         else ""
     )
     echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}")
+
+
+def _window_ended(valid_until: str | None) -> bool:
+    """Whether an ISO 8601 end of validity (naive = UTC) is already past."""
+    from datetime import UTC, datetime
+
+    if not valid_until:
+        return False
+    try:
+        end = datetime.fromisoformat(valid_until)
+    except ValueError:
+        return False
+    return (end if end.tzinfo else end.replace(tzinfo=UTC)) < datetime.now(UTC)
 
 
 @command("revoke", group=trust_app)

@@ -330,7 +330,7 @@ class MaxRelabelRatePerSource(ParameterRule):
                 return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}", expected=expected)
             reason = (
                 f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
-                f"({source_name(worst['source'], worst.get('named_by'))}), {allowed}"
+                f"(source {source_name(worst['source'], worst.get('named_by'))}), {allowed}"
             )
             return RuleResult(self.key, "pass", reason, expected=expected)
         names = {r["source"] for r in offenders}

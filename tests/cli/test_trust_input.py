@@ -127,3 +127,12 @@ def test_a_job_that_trusted_a_newer_root_refuses_the_older_one(prov, template_tr
         assert r.exit_code == 1, r.output
         assert "this job already trusted root v2 (root rollback refused" in one_line(r)
         assert Path("state.json").read_bytes() == before
+
+
+def test_trusting_a_key_whose_window_already_ended_warns(prov, store, keypair):
+    """``prov trust add`` with an end of validity in the past records the entry but says it attests nothing new
+    (newcomer review 3 and 5: a window that ended in 2020 was accepted without a word)."""
+    r = prov("trust", "add", "vendor", keypair.public_path, "--valid-until", "2020-01-01T00:00:00")
+    assert r.exit_code == 0 and "validity window ended at 2020-01-01" in r.stderr
+    r = prov("trust", "add", "crowd", keypair.public_path, "--valid-until", "2999-01-01T00:00:00+00:00")
+    assert r.exit_code == 0 and "validity window ended" not in r.stderr
