@@ -430,6 +430,7 @@ def load(
     verify_first: bool = True,
     shuffle: bool = False,
     seed: int | None = None,
+    buffer: int | None = None,
 ) -> VerifiedDataset:
     """A signed version's records for a training job, each checked against the signed manifest before use.
 
@@ -453,6 +454,9 @@ def load(
     handing any out, so a changed dataset is refused before the first record; ``False`` checks
     only what is cheap first (a tree's listing; a table's files, row counts and, for Parquet,
     per-file label counts) and refuses other changes at their batch (half the reading).
+    ``buffer``: bytes the verifying pass may keep so the batches it verified are handed out
+    without reading the data again (default ``PROV_LOADER_BUFFER``, else 1 GiB; never more than
+    half the available memory; ``0`` always reads twice); a version above it is read twice.
     ``shuffle``/``seed``: ``for record in dataset`` in a random order only ``seed`` decides
     (record order is not signed; the whole version is read into memory first).
 
@@ -465,7 +469,7 @@ def load(
 
     root = str(open_store(store).root)
     signed = open_signed_version(root, version, pins, _optional(attestation), _optional(policy))
-    return VerifiedDataset(signed, verify_first=verify_first, shuffle=shuffle, seed=seed)
+    return VerifiedDataset(signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer)
 
 
 def _optional(path: str | os.PathLike[str] | None) -> str | None:

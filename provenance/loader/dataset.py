@@ -8,7 +8,8 @@ the manifest before yielding it. A record the manifest does not list, a relabel,
 copy or a listed record that is missing is a ``VerificationError`` (exit 1): the trainer
 gets exactly the records that were signed, or an error. A streaming read verifies the whole
 version in a first pass that hands out nothing (``verify_first``, the default), so a changed
-dataset is refused before the first record; record order is not signed, so ``shuffle=True``
+dataset is refused before the first record (when the version fits a memory budget, the batches
+that pass verified are the ones handed out, read once: ``buffer.py``); record order is not signed, so ``shuffle=True``
 gives an order only the job's seed decides (``order.py``).
 """
 
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.errors import InputError, VerificationError
+from provenance.loader.buffer import VerifiedBuffer, budget
 from provenance.loader.matcher import ManifestMatcher
 from provenance.loader.order import shuffled
 from provenance.loader.reading import (
@@ -136,16 +138,22 @@ class VerifiedDataset:
     ``columns`` (content columns in name order; a tree's content is each file's bytes),
     ``label_column``, ``classes`` (labels in class-index order: the signed class list of
     an ImageFolder tree, else the signed labels sorted), ``attestation`` (the checked
-    release attestation, when one was asked for), ``verify_first`` (see :meth:`hashed_batches`),
-    ``shuffle`` and ``seed`` (the order of ``for record in dataset``, see :meth:`batches`).
+    release attestation, when one was asked for), ``verify_first`` and ``buffer`` (see
+    :meth:`hashed_batches`), ``shuffle`` and ``seed`` (the order of ``for record in dataset``, see :meth:`batches`).
     ``len()`` is the signed record count.
     """
 
     def __init__(
-        self, signed: SignedVersion, verify_first: bool = True, shuffle: bool = False, seed: int | None = None
+        self,
+        signed: SignedVersion,
+        verify_first: bool = True,
+        shuffle: bool = False,
+        seed: int | None = None,
+        buffer: int | None = None,
     ):
         self._signed = signed
         self.verify_first = verify_first
+        self.buffer = buffer
         self.shuffle = shuffle
         self.seed = seed
         pred = signed.statement.get("predicate") or {}
@@ -172,8 +180,13 @@ class VerifiedDataset:
 
         With ``verify_first`` (default: the dataset's, ``True`` unless ``load`` was told
         otherwise), one pass reads and verifies every record and hands out nothing, then a second
-        pass hands out batches, each verified again: a dataset changed since it was signed is
-        refused before the first record, whatever the change. Without it, only what is cheap is
+        pass hands out batches: a dataset changed since it was signed is refused before the first
+        record, whatever the change. When the verified batches fit the buffer budget (``buffer``
+        bytes, else ``PROV_LOADER_BUFFER``, else 1 GiB; at most half the available memory: see
+        ``buffer.py``) the second pass hands out the very batches the first one verified, from
+        memory, without reading the data again (a file changed after the verifying pass is not
+        read); above it the second pass reads and verifies every batch again (a file changed
+        between the passes is refused at its batch). Without it, only what is cheap is
         checked first (``reading.precheck``: a tree's listing; a table's files, each Parquet
         file's row count, and its per-label counts where the label column is a Parquet column),
         and a change those miss (a relabel or an edited row that keeps every count) is refused
@@ -200,13 +213,17 @@ class VerifiedDataset:
         # a tree is listed once: the pre-check and both passes read the files of this listing
         tree = tree_listing(spec, *location(spec)) if self.kind == "tree" and signed.listing is not None else None
         problem = precheck(spec, self.kind, signed, manifest.column("locator"), manifest.column("label"), tree)
+        kept = VerifiedBuffer(budget(self.buffer) if first and problem is None else 0)
         if problem is not None or first:
             # One pass that hands out nothing: a job that stops early (a fixed number of steps) must not train
             # on part of a changed dataset; it also names the first record at fault.
-            for _ in self._checked_batches(signed, tree):
-                pass
+            kept.fill(self._checked_batches(signed, tree))
         if problem is not None:
             raise VerificationError(f"{problem}; the data changed since it was signed")
+        if first and kept.whole:
+            yield from kept.drain()  # the verified batches themselves: the data is not read again
+            return
+        del kept
         yield from self._checked_batches(signed, tree)
 
     def _checked_batches(self, signed: SignedReading, tree: TreeListing | None) -> Iterator[HashedBatch]:
