@@ -106,3 +106,28 @@ def test_digests_ending_in_zero_bytes_are_matched_on_all_32_bytes():
     matcher = ManifestMatcher(manifest, "version v1")
     matcher.check(b + a, pa.array(["y", "x"]), pa.nulls(2, pa.string()), str)
     matcher.finish()
+
+
+def test_locate_gives_exactly_the_full_digest_binary_search():
+    """The prefix search against the reference (``np.searchsorted`` on the whole 32-byte digests), with
+    copies, digests sharing their first 8 bytes (above, below and between the signed ones) and absent ones."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    base = [rng.bytes(32) for _ in range(200)]
+    shared = [base[3][:8] + rng.bytes(24) for _ in range(4)] + [base[7][:8] + b"\x00" * 24, base[7][:8] + b"\xff" * 24]
+    signed = base + shared + [base[10], base[10], base[11]]  # copies
+    m = ManifestMatcher(Manifest.build(signed, ["0"] * len(signed), [str(i) for i in range(len(signed))]), "v1")
+    probes = signed + [rng.bytes(32) for _ in range(50)] + [base[3][:8] + rng.bytes(24) for _ in range(20)]
+    probes += [base[7][:8] + b"\x00" * 23 + b"\x01", base[7][:8] + b"\x00" * 24, b"\x00" * 32, b"\xff" * 32]
+    probes += [b[:8] + bytes(24) for b in base[:20]] + [
+        b[:8] + b"\xff" * 24 for b in base[:20]
+    ]  # one entry, either side
+    got = np.frombuffer(b"".join(probes), dtype="S32")
+    reference = np.frombuffer(b"".join(sorted(signed)), dtype="S32")  # the manifest's order
+    left, right = m.locate(got)
+    assert np.array_equal(left, np.searchsorted(reference, got, side="left"))
+    assert np.array_equal(right, np.searchsorted(reference, got, side="right"))
+    assert (right - left > 0).sum() == sum(p in set(signed) for p in probes) and (right - left > 1).sum() == 5
+    empty = ManifestMatcher(Manifest.build([], [], []), "v0")
+    assert [a.tolist() for a in empty.locate(got[:3])] == [[0, 0, 0], [0, 0, 0]]
