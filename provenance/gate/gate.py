@@ -19,7 +19,7 @@ from provenance.gate import policy as policy_lib
 from provenance.gate.base import RuleSet
 from provenance.gate.context import GateContext
 from provenance.gate.results import GateResult, decision_of
-from provenance.gate.waivers import read_waiver_files
+from provenance.gate.waivers import read_waiver_files, with_effects
 from provenance.store import Store
 from provenance.trust.pins import pins_of
 
@@ -59,6 +59,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
         result.waivers = ctx.waivers.report
     result.detectors, result.findings = detection.summarise(ctx, results)
+    if ctx.computed("diff") and ctx.detection_run is not None and ctx.detection_run.detection is not None:
+        result.waivers = with_effects(result.waivers, ctx.detection_run.detection.verdicts.records)
     if ctx.computed("diff"):
         result.describe_records(ctx.diff.records, ctx.report["by_source"])
     result.audit = ctx.audit_coverage.to_dict()

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # The in-toto predicate type of a waiver statement (schemas/waiver.schema.json).
 PREDICATE_TYPE = "https://prov.dev/waiver/v1"
 MIN_PREFIX = 12  # hex characters: what text reports show of a digest
+# What an ignored waiver's reader can do about a key the verifier does not trust to waive.
+PIN_HINT = (
+    "to honour it, pin the reviewer's public key (--signer KEY.pub or PROV_SIGNERS, or the root file's waive role)"
+)
+NOTHING_TO_WAIVE = "nothing to waive"
 
 
 def resolve_digest(digests: pa.Array | pa.ChunkedArray, prefix: str, version: str) -> str:
@@ -206,7 +211,7 @@ def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: st
     try:
         stmt = verify_role(env, role, origin).statement
     except VerificationError as exc:
-        return claimed, f"not signed by a key trusted to waive ({exc})"
+        return claimed, f"not signed by a key trusted to waive ({exc}); {PIN_HINT}"
     if stmt.get("predicateType") != PREDICATE_TYPE:
         return claimed, f"not a waiver (predicateType {stmt.get('predicateType')!r})"
     pred = stmt.get("predicate")
@@ -229,7 +234,9 @@ class Waivers:
     Attributes:
         waived: the honoured (record digest hex, detector name) pairs.
         report: ``{"honoured": [facts], "ignored": [facts + "why"]}``, facts being
-            ``digest``, ``detector``, ``reason``, ``reviewer`` (key id) and ``origin``.
+            ``digest``, ``detector``, ``reason``, ``reviewer`` (key id) and ``origin``
+            (for an ignored waiver, what its envelope claims); ``prov check`` adds each
+            honoured waiver's ``effect`` (:func:`with_effects`) once the detectors ran.
     """
 
     waived: set[tuple[str, str]] = field(default_factory=set)
@@ -270,8 +277,9 @@ def judge_waivers(
     trusts to waive, ``Pins.role_keys("waive")``), its predicate type is the waiver's and
     it names ``version``; every other one is listed as ignored, with why. With
     ``signed_entries`` (how many leading audit entries a trusted signature covers), a
-    stored waiver whose audit entry is after them is pending and ignored; a waiver given
-    as a file is judged by its own signature alone.
+    stored waiver whose audit entry is after them is pending and ignored (its ``why`` names
+    the untrusted key first when its signature fails too, else the checkpoint that would
+    cover it); a waiver given as a file is judged by its own signature alone.
 
     Args:
         store: the open store (its ``waivers`` table and objects, and its audit log).
@@ -289,7 +297,7 @@ def judge_waivers(
             name (``ObjectStore.get``), exit 1. A waiver that is not valid is never raised:
             it is listed as ignored.
     """
-    candidates: list[tuple[bytes, str]] = []
+    candidates: list[tuple[bytes, str, str | None]] = []  # envelope, origin, why it is pending
     root = store.version(version)["merkle_root"]
     out = Waivers()
     logged = {}
@@ -299,20 +307,78 @@ def judge_waivers(
     for row in store.db["waivers"].rows_where("version = ?", [version]):
         origin = f"stored waiver {row['object'][:16]}"
         seq = logged.get(row["object"])
+        pending = None
         if signed_entries is not None and (seq is None or seq > signed_entries):
-            out.report["ignored"].append(
-                {"digest": row["digest"], "detector": row["detector"], "reason": None, "reviewer": row["keyid"]}
-                | {"origin": origin, "why": "pending: its audit entry is under no trusted signature"}
-            )
-            continue
-        candidates.append((store.objects.get(row["object"], "waiver"), origin))
-    candidates += list(extra)
-    for env_bytes, origin in candidates:
+            pending = pending_reason(seq, signed_entries or 0)
+        candidates.append((store.objects.get(row["object"], "waiver"), origin, pending))
+    candidates += [(env_bytes, origin, None) for env_bytes, origin in extra]
+    for env_bytes, origin, pending in candidates:
         pred, problem = _judge(env_bytes, origin, version, role, root)
         facts = {k: (pred or {}).get(k) for k in ("digest", "detector", "reason", "reviewer")} | {"origin": origin}
-        if problem or pred is None:
-            out.report["ignored"].append(facts | {"why": problem})
+        if problem and pending:
+            # the signature's problem is the one to fix first; the pending entry is said beside it
+            problem = f"{problem} (its audit entry is also pending)"
+        if problem or pending or pred is None:
+            out.report["ignored"].append(facts | {"why": problem or pending})
         else:
             out.waived.add((pred["digest"], pred["detector"]))
             out.report["honoured"].append(facts)
     return out
+
+
+def pending_reason(seq: int | None, signed: int) -> str:
+    """Why a stored waiver whose signature is trusted is still not honoured: its audit entry
+    (number ``seq``, None when no entry logs it) is past the ``signed`` leading entries a
+    trusted signature covers. Names the fix: a checkpoint signed by a key the verifier pins."""
+    if seq is None:
+        return "pending: no audit entry logs it, so no trusted signature covers it"
+    return (
+        f"pending: its audit entry (#{seq}) is under no trusted signature (a trusted one covers entries 1-{signed}); "
+        "a checkpoint by a key the verifier pins covers it (prov audit checkpoint --key KEY)"
+    )
+
+
+def with_effects(report: dict[str, list[dict]], verdicts: Iterable) -> dict[str, list[dict]]:
+    """``report`` (``Waivers.report``) with each honoured waiver's ``effect`` on the detector rules.
+
+    ``prov check``'s detector rules leave out a record a detector flagged when an honoured
+    waiver names its digest and ``combined`` or a detector that flagged it on its own
+    (``gate.detection.flagged_records``). So an honoured waiver gets ``"effect": "waived"``
+    when it is the first (in the report's order) to cover such a record, and
+    ``"effect": NOTHING_TO_WAIVE`` with ``"why"`` otherwise: the record is not in the scored
+    delta, no detector flagged it, the waiver's detector did not flag it (any detector that
+    did clears the whole record, so a waiver naming one of them would), or an earlier
+    waiver already took it out. Ignored waivers are returned unchanged.
+
+    Args:
+        report: ``{"honoured": [facts], "ignored": [...]}`` from :func:`judge_waivers`.
+        verdicts: the combined verdicts of the detector run (``Verdicts.records``: objects
+            with ``digest`` hex, ``flagged`` and ``detectors`` ``[{"detector", "flagged"}]``).
+
+    Returns:
+        A new report dict; its ``honoured`` entries carry ``effect`` and, when nothing was
+        waived, ``why``.
+    """
+    from provenance.gate.detection import COMBINED
+
+    by_digest = {v.digest: v for v in verdicts}
+    taken: dict[str, str] = {}  # record digest -> origin of the waiver that took it out
+    honoured = []
+    for w in report["honoured"]:
+        digest, detector = w["digest"], w["detector"]
+        v = by_digest.get(digest)
+        flagging = [d["detector"] for d in (v.detectors if v is not None else []) if d.get("flagged")]
+        why = None
+        if v is None:
+            why = f"record {digest[:12]} is not among the records the detectors scored (the delta)"
+        elif not (v.flagged or flagging):
+            why = f"no detector flagged record {digest[:12]}"
+        elif detector != COMBINED and detector not in flagging:
+            others = f"; it was flagged by {', '.join(flagging)}" if flagging else ""
+            why = f"{detector} did not flag record {digest[:12]}{others}"
+        elif digest in taken:
+            why = f"record {digest[:12]} was already taken out by {taken[digest]}"
+        else:
+            taken[digest] = w["origin"]
+        honoured.append(w | ({"effect": NOTHING_TO_WAIVE, "why": why} if why else {"effect": "waived"}))
+    return report | {"honoured": honoured}

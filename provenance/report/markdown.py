@@ -38,6 +38,7 @@ from provenance.report.wording import (
     source_name,
     stat_text,
     subject_text,
+    waivers_text,
 )
 from provenance.store.coverage import audit_line
 
@@ -266,7 +267,9 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         lines += ["**Ignored waivers**", ""]
         lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in r["waivers"]["ignored"]] + [""]
     if r["waivers"]["honoured"]:
-        lines += [f"{plural(len(r['waivers']['honoured']), 'reviewed waiver')} honoured.", ""]
+        lines += [f"{waivers_text(r['waivers']['honoured'])}.", ""]
+        idle = [w for w in r["waivers"]["honoured"] if w.get("why")]
+        lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in idle] + ([""] if idle else [])
     if r.get("attestation"):
         lines += [f"Attestation written: {_code(r['attestation'])}.", ""]
     return "\n".join(lines).rstrip() + "\n"

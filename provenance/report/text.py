@@ -37,6 +37,7 @@ from provenance.report.wording import (
     source_name,
     stat_text,
     subject_text,
+    waivers_text,
 )
 from provenance.store.coverage import audit_line
 
@@ -359,7 +360,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     for w in r["waivers"]["ignored"]:
         out.line(("waiver ignored", "yellow"), f" ({w['origin']}): {w['why']}")
     if r["waivers"]["honoured"]:
-        out.line(f"{plural(len(r['waivers']['honoured']), 'reviewed waiver')} honoured")
+        out.line(waivers_text(r["waivers"]["honoured"]))
+    for w in r["waivers"]["honoured"]:
+        if w.get("why"):
+            out.line(("waiver had nothing to waive", "yellow"), f" ({w['origin']}): {w['why']}")
     if r.get("attestation"):
         out.line(f"attestation written: {r['attestation']}")
     if r.get("audit"):

@@ -189,3 +189,21 @@ def drift_text(drift: list[dict] | None) -> str:
         f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
     )
     return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}"
+
+
+def waivers_text(honoured: list[dict]) -> str:
+    """The line a check report gives its honoured waivers, counting apart those that took a
+    flagged record out of the detector rules (``effect`` "waived") and those that had
+    nothing to waive (``provenance.gate.waivers.with_effects``); the plain count when the
+    detectors did not run (no ``effect``). Empty for no honoured waiver."""
+    if not honoured:
+        return ""
+    head = f"{plural(len(honoured), 'reviewed waiver')} honoured"
+    effects = [w.get("effect") for w in honoured]
+    if all(e is None for e in effects):
+        return head
+    took = effects.count("waived")
+    idle = len(effects) - took
+    return f"{head}: {took} took a flagged record out of the detector rules" + (
+        f", {idle} had nothing to waive" if idle else ""
+    )

@@ -225,6 +225,25 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
             keypair.private_path,
         )
         assert r.exit_code == 0, r.output
+    # newcomer 5 item 6: a second waiver of one record, and one naming a detector that did not flag it,
+    # are honoured (valid signatures) but take nothing out; the report counts them apart and says why
+    waive = ("--version", "v2", "--reason", "again", "--key", keypair.private_path)
+    assert prov("waive", knn[0]["digest"], "--detector", "combined", *waive).exit_code == 0
+    assert prov("waive", knn[0]["digest"], "--detector", "outlier", *waive).exit_code == 0
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json")
+    honoured = json.loads(r.stdout)["waivers"]["honoured"]
+    assert [w["effect"] for w in honoured].count("waived") == len(knn) and len(honoured) == len(knn) + 2
+    idle = {w["detector"]: w["why"] for w in honoured if w["effect"] == "nothing to waive"}
+    assert idle["combined"].startswith(f"record {knn[0]['digest'][:12]} was already taken out by stored waiver ")
+    assert idle["outlier"] == f"outlier did not flag record {knn[0]['digest'][:12]}; it was flagged by knn_label"
+    text = prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout
+    assert (
+        f"{len(knn) + 2} reviewed waivers honoured: {len(knn)} took a flagged record out of the detector rules, "
+        "2 had nothing to waive" in text
+    )
+    assert text.count("waiver had nothing to waive (stored waiver ") == 2
+    md = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "md").stdout
+    assert "2 had nothing to waive." in md
     # a waiver signed by a key the store does not know is ignored and reported
     from provenance import keys, signing
 
@@ -242,8 +261,11 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--waiver", "waivers.json", "-f", "json")
     report = json.loads(r.stdout)
     assert r.exit_code == 0, r.output
-    assert len(report["waivers"]["honoured"]) == len(knn)
+    assert len(report["waivers"]["honoured"]) == len(knn) + 2
     assert report["waivers"]["ignored"][0]["why"].startswith("not signed by a key trusted to waive")
+    assert report["waivers"]["ignored"][0]["why"].endswith(
+        "to honour it, pin the reviewer's public key (--signer KEY.pub or PROV_SIGNERS, or the root file's waive role)"
+    )
     # each `prov waive` signed a checkpoint; with those gone (an edited store) the waivers' entries are
     # pending, so the stored waivers are not relied on: the findings block again
     con = sqlite3.connect(workdir / ".prov" / "prov.db", isolation_level=None)
@@ -253,11 +275,51 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "-f", "json")
     report = json.loads(r.stdout)
     assert r.exit_code == 1 and report["waivers"]["honoured"] == []
-    assert {w["why"] for w in report["waivers"]["ignored"]} == {
-        "pending: its audit entry is under no trusted signature"
-    }
-    assert [e["action"] for e in report["audit"]["pending"]].count("waiver") == len(knn)
+    whys = [w["why"] for w in report["waivers"]["ignored"]]
+    assert len(whys) == len(knn) + 2 and all(w.startswith("pending: its audit entry (#") for w in whys)
+    assert all(
+        w.endswith("a checkpoint by a key the verifier pins covers it (prov audit checkpoint --key KEY)") for w in whys
+    )
+    # the reason the reviewer typed is kept (newcomer 5 item 5: it was null while pending)
+    assert {w["reason"] for w in report["waivers"]["ignored"]} == {"label checked by hand", "again"}
+    assert [e["action"] for e in report["audit"]["pending"]].count("waiver") == len(knn) + 2
     assert "entries pending" in prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout
+
+
+def test_a_pending_waiver_by_an_unpinned_reviewer_names_the_key_and_the_fix(prov, workdir, keypair, base):
+    """Newcomer 5 item 5: a reviewer pinned when waiving, a verifier pinning only the maintainer. The
+    waiver's checkpoint is the reviewer's, so its entry is pending; the message used to say only
+    "pending", with no key, no fix, and the reviewer's reason dropped from the JSON."""
+    t, n = base
+    labels = t.column("label").to_pylist()
+    labels[n] = str((int(labels[n]) + 5) % 10)
+    commit_new(prov, keypair, with_labels(t, labels))
+    rev = keys.generate(workdir / "rev")
+    digest = content_digests(t.slice(n, 1))[0]
+    both = {"PROV_SIGNERS": f"{keypair.public_path}:{rev.public_path}"}
+    r = prov(
+        "waive",
+        digest[:12],
+        "--version",
+        "v2",
+        "--detector",
+        "combined",
+        "--reason",
+        "relabel checked",
+        "--key",
+        rev.private_path,
+        env=both,
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(prov("check", "v2", "--base", "v1", "-f", "json").stdout)
+    (ignored,) = report["waivers"]["ignored"]
+    assert ignored["reason"] == "relabel checked" and ignored["reviewer"] == rev.keyid
+    assert f"signed by key {rev.keyid[:16]}, which is not trusted for role waive" in ignored["why"]
+    assert "to honour it, pin the reviewer's public key (--signer KEY.pub" in ignored["why"]
+    assert ignored["why"].endswith("(its audit entry is also pending)")
+    # pinning the reviewer too honours it (its own checkpoint covers its entry)
+    report = json.loads(prov("check", "v2", "--base", "v1", "-f", "json", env=both).stdout)
+    assert report["waivers"]["ignored"] == [] and len(report["waivers"]["honoured"]) == 1
 
 
 def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
