@@ -80,17 +80,31 @@ def keys_revoke(
         help="Another maintainer's private key (KEY.key) that signs an audit checkpoint over the revocation "
         "(else it is pending, and whoever can write .prov/ could rewrite it).",
     ),
+    yes: bool = typer.Option(
+        False, "--yes", help="Revoke even though versions this key signed then stop verifying (it cannot be undone)."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
 
-    Verifiers that pin the key elsewhere must drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
+    A key that signed versions is revoked only with --yes: those versions stop verifying and every check of
+    them blocks, for good (re-commit their data with another key). Verifiers that pin the key elsewhere must
+    drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
     """
     from provenance.store.checkpoints import CheckpointKey
-    from provenance.trust.maintainer_keys import revoke_key
+    from provenance.trust.maintainer_keys import resolve_key, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
-    result = revoke_key(Store.open(), keyid, reason, checkpoint)
+    store = Store.open()
+    row = resolve_key(store, keyid)
+    signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
+    if signed and not yes and not row["revoked_at"]:
+        raise InputError(
+            f"key {row['keyid'][:16]} ({row['name']}) signed {len(signed)} version(s): {', '.join(signed)}; revoking it "
+            "makes them stop verifying and every check of them block, and no command undoes it (recover by "
+            "committing their data again with another key); pass --yes to revoke it"
+        )
+    result = revoke_key(store, keyid, reason, checkpoint)
     if json_out:
         emit_json(result)
         return
@@ -98,6 +112,8 @@ def keys_revoke(
     if result["versions"]:
         echo(f"  versions it signed no longer verify: {', '.join(result['versions'])}")
     echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
+    if result["versions"]:
+        echo("  to recover them: commit their data again under a new tag with another key, pinned by verifiers")
 
 
 @command("commit")

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
+from provenance import keys
 from support import rule_verdicts, run, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
@@ -249,12 +250,24 @@ def test_checks_that_need_a_signer_say_so_and_others_say_what_they_checked(prov,
 def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
     assert prov("commit", "v1.parquet", "--tag", "mine", "--key", "attacker.key").exit_code == 0
     keyid = json.loads(prov("log", "--json").stdout)["versions"][-1]["keyid"]
-    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--json")
+    # newcomer 5 item 3: revoking a key that signed versions cannot be undone and breaks them, so it
+    # names them and wants --yes (exit 2, store unchanged); the scripted incident response passes --yes
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen")
+    assert r.exit_code == 2 and "signed 1 version(s): mine; revoking it makes them stop verifying" in one_line(r)
+    assert "pass --yes to revoke it" in one_line(r) and store_fingerprint(workdir / ".prov") == before
+    assert prov("verify", "mine").exit_code == 0
+    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--yes", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["versions"] == ["mine"]
     r = prov("commit", "v1.parquet", "--tag", "mine2", "--key", "attacker.key")
     assert r.exit_code == 1 and "was revoked" in one_line(r)
     r = prov("verify", "mine")
     assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    # a key that signed no version breaks nothing: it is revoked at once, without --yes
+    spare = keys.generate(workdir / "spare")
+    assert prov("keys", "register", spare.public_path, "--name", "spare").exit_code == 0
+    r = prov("keys", "revoke", spare.keyid[:12], "--reason", "unused")
+    assert r.exit_code == 0 and "no longer verify" not in r.stdout, r.output
 
 
 def _blocked_relabel_candidate(prov, facts) -> None:
@@ -301,7 +314,7 @@ def test_clearing_a_revocation_row_does_not_bring_the_key_back(prov, template_tr
     the key.revoke audit entry is honoured too (a revocation only removes trust)."""
     assert prov("commit", "v1.parquet", "--tag", "mine", "--key", "attacker.key").exit_code == 0
     keyid = json.loads(prov("log", "--json").stdout)["versions"][-1]["keyid"]
-    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--checkpoint-key", "maintainer.key", "--yes")
     assert r.exit_code == 0, r.output
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("update keys set revoked_at = null")
