@@ -185,7 +185,10 @@ def commit(
         )
     if result.profile:
         if result.profile.get("status") == "ok":
-            echo(f"  reference profile: {result.profile['sample']} sampled records, features {result.featurizer}")
+            from provenance.report.wording import featurizer_text
+
+            features = featurizer_text(result.featurizer or "?")
+            echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
 
@@ -232,7 +235,9 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     )
     echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
     if any(info["sources"]):
-        echo("  sources: " + ", ".join(f"{visible(k or '(none)')}={v}" for k, v in info["sources"].items()))
+        from provenance.report.wording import source_name
+
+        echo("  sources: " + ", ".join(f"{visible(source_name(k))}={v}" for k, v in info["sources"].items()))
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")

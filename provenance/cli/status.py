@@ -47,4 +47,8 @@ def status(
     echo(f"{where}: {parts} since {report['version']} ({report['records']} records now)")
     for change in report["changes"]:
         echo(f"  {visible(change['detail'])}")
+    shown = {kind: [c["kind"] for c in report["changes"]].count(kind) for kind in report["counts"]}
+    cut = [f"{shown[kind]} of {n} {kind}" for kind, n in report["counts"].items() if n > shown[kind]]
+    if cut:
+        echo(f"  (listed: the first {', '.join(cut)}; `prov diff` of the committed version lists them all)")
     echo("  `prov commit` records them as a new version; `prov diff` compares two versions")

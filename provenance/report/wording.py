@@ -207,3 +207,15 @@ def waivers_text(honoured: list[dict]) -> str:
     return f"{head}: {took} took a flagged record out of the detector rules" + (
         f", {idle} had nothing to waive" if idle else ""
     )
+
+
+def featurizer_text(featurizer: str, shown: int = 3) -> str:
+    """A featuriser id as a one-line message gives it: ``numeric/v1:cols=px00,...,px63``
+    becomes ``numeric/v1 over 64 columns (px00, px01, px02, ..., px63)``, so 64 column
+    names do not make a 400-character line. Ids with at most ``shown`` + 1 columns, or
+    without a ``cols=`` list, are returned whole."""
+    head, sep, cols = featurizer.partition(":cols=")
+    names = cols.split(",") if sep else []
+    if len(names) <= shown + 1:
+        return featurizer
+    return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"

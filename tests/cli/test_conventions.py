@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
+from provenance.changes import MAX_LISTED
 from provenance.cli import _lazy
 from support import store_fingerprint
 
@@ -122,6 +123,12 @@ def test_commit_message_is_signed_and_identical_data_still_makes_the_version(pro
     validate("show", show)
     assert show["message"] == "first delivery\nfrom vendor"
     assert "message: first delivery\\x0afrom vendor" in prov("show", "v1", "--signer", "k.pub").stdout
+    # newcomer 5 item 9: records with no source are "(no source)", as every report spells it, not "(none)"
+    table = pq.read_table(digits_parquet)
+    pq.write_table(table.append_column("source", pa.array([None] * 100 + ["crowd"] * 500, pa.string())), "src.parquet")
+    assert prov("commit", "src.parquet", "--tag", "s1", "--key", "k.key", "--source-column", "source").exit_code == 0
+    sources = next(line for line in prov("show", "s1", "--signer", "k.pub").stdout.splitlines() if "sources:" in line)
+    assert "(no source)=100" in sources and "crowd=500" in sources and "(none)" not in sources
     from provenance.store import Store
 
     store = Store.open()
@@ -140,7 +147,12 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     prov("keys", "generate", "k")
     r = prov("status")
     assert r.exit_code == 2 and "no version yet" in r.stderr
-    prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key")
+    r = prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key")
+    names = [c for c in pq.read_schema(digits_parquet).names if c != "label"]
+    # newcomer 5 item 9: the featuriser's 64 column names made one 400-character line
+    (profile,) = [line for line in r.stdout.splitlines() if "reference profile:" in line]
+    assert len(names) == 64 and len(profile) < 120, r.stdout
+    assert f"features numeric/v1 over 64 columns ({', '.join(names[:3])}, ..., {names[-1]})" in r.stdout
     before = store_fingerprint(workdir / ".prov")
     clean = json.loads(prov("status", "--signer", "k.pub", "--json").stdout)
     validate("status", clean)
@@ -160,6 +172,13 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     assert {c["locator"] for c in report["changes"] if c["kind"] == "relabeled"} == {"5"}
     text = prov("status", "--signer", "k.pub").stdout
     assert "1 removed" not in text and "10 removed, 1 relabeled since v1 (590 records now)" in text
+    assert "(listed: the first" not in text  # all 11 are listed
+    pq.write_table(table.slice(0, 560), digits_parquet)  # newcomer 5 item 9: more than a report lists
+    text = prov("status", "--signer", "k.pub").stdout
+    assert text.count("\n  removed ") == MAX_LISTED
+    assert (
+        f"(listed: the first {MAX_LISTED} of 40 removed; `prov diff` of the committed version lists them all)" in text
+    )
     other = workdir / "other.parquet"
     pq.write_table(table.slice(0, 600), other)
     named = json.loads(prov("status", str(other), "--signer", "k.pub", "--json").stdout)
