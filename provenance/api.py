@@ -423,7 +423,7 @@ def quarantine(
 def load(
     version: str,
     *,
-    pins: Pins,
+    pins: Pins | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     attestation: str | os.PathLike[str] | None = None,
     policy: str | os.PathLike[str] | None = None,
@@ -460,13 +460,22 @@ def load(
     ``shuffle``/``seed``: ``for record in dataset`` in a random order only ``seed`` decides
     (record order is not signed; the whole version is read into memory first).
 
-    Raises ``InputError`` (exit 2: nothing pinned, unknown version, unreadable files),
+    Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
+    ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
     out; while reading, a record the manifest does not list, a relabel, an extra copy, a
     changed column type or class list, or a signed record missing).
     """
+    from provenance.errors import InputError
     from provenance.loader.dataset import VerifiedDataset, open_signed_version
 
+    if pins is None or not pins.pinned:
+        given = "no pins" if pins is None else "pins that pin no key"
+        raise InputError(
+            f"prov.load({version!r}) was given {given}: pass the keys the job trusts, "
+            'pins=prov.Pins.load(["keys/maintainer.pub"]) (or Pins.load(roots=[...]) with a root file); '
+            "the keys cached in .prov/ are never trusted here"
+        )
     root = str(open_store(store).root)
     signed = open_signed_version(root, version, pins, _optional(attestation), _optional(policy))
     return VerifiedDataset(signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer)

@@ -27,8 +27,10 @@ from provenance.report.view import (
     source_rows,
 )
 from provenance.report.wording import (
+    DRIFT_GUIDE,
     SUMMARY_ROWS,
     drift_text,
+    drift_warned,
     location_text,
     p_text,
     plural,
@@ -263,6 +265,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
     lines += sources_section(r)
     lines += detectors_section(r)
+    if drift_warned(r):
+        lines += [markdown(DRIFT_GUIDE) + ".", ""]
     if r["waivers"]["ignored"]:
         lines += ["**Ignored waivers**", ""]
         lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in r["waivers"]["ignored"]] + [""]

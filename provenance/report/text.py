@@ -26,8 +26,10 @@ from provenance.report.view import (
     source_rows,
 )
 from provenance.report.wording import (
+    DRIFT_GUIDE,
     SUMMARY_ROWS,
     drift_text,
+    drift_warned,
     location_text,
     p_text,
     plural,
@@ -357,6 +359,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     out.grid(sources_grid(r))
     out.grid(detectors_grid(r))
 
+    if drift_warned(r):
+        out.line(DRIFT_GUIDE)
     for w in r["waivers"]["ignored"]:
         out.line(("waiver ignored", "yellow"), f" ({w['origin']}): {w['why']}")
     if r["waivers"]["honoured"]:

@@ -219,3 +219,18 @@ def featurizer_text(featurizer: str, shown: int = 3) -> str:
     if len(names) <= shown + 1:
         return featurizer
     return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"
+
+
+# What a reader does with a ``detectors.drift`` warning (``gate.detection.BatchDrift``): its
+# reason gives each shifted signal as "Nx the base's largest shift", which says nothing alone.
+DRIFT_GUIDE = (
+    "detectors.drift warned (it does not block): taken as one batch, the new records differ from the base "
+    "more than the base's own batches differ from each other; 'Nx' is the shift over the largest one between "
+    "the base's batches, so a base whose batches are alike gives large N. Expected when the batch is new data "
+    "on purpose (another collection, period or class); otherwise check where it came from (Sources) before release"
+)
+
+
+def drift_warned(report: dict) -> bool:
+    """Whether a check report's ``detectors.drift`` rule warned (then reports print ``DRIFT_GUIDE``)."""
+    return any(r.get("rule") == "detectors.drift" and r.get("status") == "warn" for r in report.get("rules") or [])

@@ -63,6 +63,12 @@ def test_demo_end_to_end(prov, workdir):
     assert not stale, (
         "README 'Reports' sample is stale; not in the real output:\n" + "\n".join(stale) + "\n\nreal:\n" + r.stdout
     )
+    # newcomer 5 item 9: the drift row's "Nx the base's largest shift" came with no word on what to do
+    assert any(x.startswith("warned   detectors.drift") for x in r.stdout.split("\n"))
+    from provenance.report.wording import DRIFT_GUIDE
+
+    assert " ".join(DRIFT_GUIDE.split()) in " ".join(r.stdout.split())
+    assert DRIFT_GUIDE.startswith("detectors.drift warned (it does not block): ") and "Sources" in DRIFT_GUIDE
     # a blocking row's count is above its bound: when only the "beyond every reference record" clause
     # blocks, the row reports that clause, not "33, at most 33" (newcomer review 5, item 2)
     r = prov("check", "v2", "--base", "v1", "--signer", "maintainer.pub", "--format", "json")

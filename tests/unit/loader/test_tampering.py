@@ -5,6 +5,7 @@ The attacker can write the data folder and ``.prov/`` but holds no key the job p
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import numpy as np
@@ -47,7 +48,11 @@ def test_a_byte_flipped_in_the_parquet_file_is_refused_naming_the_row(plain_parq
 
 
 def test_a_version_needs_a_pinned_key_and_a_key_only_in_the_store_is_not_trusted(plain_parquet, store, workdir):
-    with pytest.raises(InputError, match="loading version v1 needs a pinned signer"):
+    # newcomer 5 item 9: without pins= it was a bare TypeError, and empty pins gave CLI advice
+    how = re.escape('pass the keys the job trusts, pins=prov.Pins.load(["keys/maintainer.pub"])')
+    with pytest.raises(InputError, match=rf"^prov.load\('v1'\) was given no pins: {how}"):
+        prov.load("v1", store=store)
+    with pytest.raises(InputError, match=rf"^prov.load\('v1'\) was given pins that pin no key: {how}"):
         prov.load("v1", store=store, pins=Pins.unpinned())
     # mallory can write .prov/ and commits poisoned data with her own key: the job pinned alice
     mallory = keys.generate(workdir / "mallory")
