@@ -236,7 +236,7 @@ def test_reviewed_waivers_are_honoured_and_foreign_ones_ignored(prov, workdir, k
     idle = {w["detector"]: w["why"] for w in honoured if w["effect"] == "nothing to waive"}
     assert idle["combined"].startswith(f"record {knn[0]['digest'][:12]} was already taken out by stored waiver ")
     assert idle["outlier"] == f"outlier did not flag record {knn[0]['digest'][:12]}; it was flagged by knn_label"
-    text = prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout
+    text = " ".join(prov("check", "v2", "--base", "v1", "--policy", "policy.toml").stdout.split())  # unwrapped
     assert (
         f"{len(knn) + 2} reviewed waivers honoured: {len(knn)} took a flagged record out of the detector rules, "
         "2 had nothing to waive" in text
