@@ -14,6 +14,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import pyarrow as pa
+
+from provenance.encoding import table_digest_blob
 from provenance.errors import InputError
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
@@ -21,9 +24,10 @@ from provenance.manifest import Manifest
 from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import ReferenceProfile, build_profile
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, sample_manifest
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.records import read_records
+from provenance.sources.records import Records, read_records
+from provenance.sources.sample_capture import CapturedSample
 from provenance.stages import CommitJob
 from provenance.store.store import Store
 from provenance.version_facts import verified_statement
@@ -38,16 +42,20 @@ def build_version_profile(
     spec: DatasetSpec,
     featurizer: str | FeaturizerSpec = AUTO,
     cap: int = DEFAULT_MAX_PER_CLASS,
+    captured: CapturedSample | None = None,
 ) -> ReferenceProfile:
     """The reference profile of a hashed version: sample, re-read, featurise, summarise.
 
     ``manifest``, ``kind`` (``"table"`` or ``"tree"``) and content ``columns`` are the
     hashed dataset's; ``spec`` says where its records are. Records read again are
-    re-hashed, so features come from the signed content. Raises ``FeatureError`` (or
-    ``InputError``) when the content cannot be featurised.
+    re-hashed, so features come from the signed content. ``captured`` (a table's sample
+    candidates kept while hashing, ``sources/sample_capture.py``) serves the sample's rows
+    without decoding the table again when it holds them all (the profile is the same bytes
+    either way); otherwise they are re-read. Raises ``FeatureError`` (or ``InputError``)
+    when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
-    sample = sample_manifest(manifest, cap)
+    sample = sample_manifest(manifest, cap, DEFAULT_MAX_TOTAL)
     part = sample.table
     digests = part.column("digest").to_pylist()
     locators = part.column("locator").to_pylist()
@@ -55,7 +63,12 @@ def build_version_profile(
         # Decode a few files first: a tree of files that are not images (or not what the
         # featuriser reads) should say so at once, not after decoding the whole sample.
         featurize(build(requested), kind, read_records(spec, kind, locators[:PROBE], digests[:PROBE], columns))
-    records = read_records(spec, kind, locators, digests, columns)
+    records = None
+    if kind == "table":
+        encoding = spec.options.row_encoding
+        records = captured_records(captured, locators, digests, columns, encoding, cap, DEFAULT_MAX_TOTAL)
+    if records is None:
+        records = read_records(spec, kind, locators, digests, columns)
     resolved_spec, resolved, X = build_for_commit(requested, kind, records)
     profile = build_profile(
         X,
@@ -77,6 +90,37 @@ def build_version_profile(
     )
 
 
+def captured_records(
+    captured: CapturedSample | None,
+    locators: list[str],
+    digests: list[bytes],
+    columns: list[str],
+    row_encoding: str,
+    cap: int,
+    max_total: int,
+) -> Records | None:
+    """The sample's records (as ``read_table_records`` returns them) from the captured pool, or
+    None when the pool cannot serve them: no pool, another sample rule, a locator not in the
+    pool, or rows whose re-hashed content differs from the signed ``digests``."""
+    if captured is None or captured.table is None or not locators:
+        return None
+    if (captured.cap, captured.max_total) != (cap, max_total):
+        return None
+    table = captured.table
+    where = {loc: i for i, loc in enumerate(table.column("locator").to_pylist())}
+    try:
+        rows = [where[loc] for loc in locators]
+    except KeyError:
+        return None
+    try:
+        picked = table.take(pa.array(rows, pa.int64())).select(columns)
+        if table_digest_blob(picked, columns, row_encoding) != b"".join(digests):
+            return None
+    except (pa.ArrowException, KeyError, ValueError):
+        return None
+    return Records(list(digests), table=picked)
+
+
 class ProfileStage:
     """Commit stage: the version's reference profile, or the signed reason it has none."""
 
@@ -91,7 +135,7 @@ class ProfileStage:
         hashed = job.hashed
         try:
             profile = build_version_profile(
-                hashed.manifest, hashed.kind, hashed.columns, job.spec, self.featurizer, self.cap
+                hashed.manifest, hashed.kind, hashed.columns, job.spec, self.featurizer, self.cap, hashed.sample
             )
         except (FeatureError, InputError) as exc:
             return PreparedProfile(None, b"", str(exc))

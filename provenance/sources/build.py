@@ -19,6 +19,7 @@ from provenance.sources import memory, table_files, tables, text_tables, tree_ha
 from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.listing import Entry, Listing
+from provenance.sources.sample_capture import CapturedSample, SampleCapture
 from provenance.sources.table_files import TableFile, TableFiles
 from provenance.sources.tables import HashedPart
 
@@ -92,7 +93,9 @@ def _hash_partition(task):
     kind, source, args, spill = task
     if kind == "table":
         file, options, prefix, fs, row_groups, first_row, forced = args
-        part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced)
+        capture = SampleCapture(source) if capturable(file, options, fs) else None
+        part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced, capture)
+        part.sample = capture.result() if capture is not None else None
     else:
         root, entries, fs, images, seen = args
         part = tree_hashing.hash_files(root, entries, fs, images, seen)
@@ -289,18 +292,32 @@ def build_manifest(
     raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
 
 
-def _run(tasks: list, expected: int, executor) -> ExternalSort:
+def capturable(file: TableFile, options: tables.TableOptions, fs) -> bool:
+    """Whether hashing ``file`` keeps the profile sample's candidates (``sample_capture.py``): a local
+    Parquet file read with reader version 2 and no id column, which the profile's re-read decodes
+    exactly as hashing does (CSV/JSONL types are settled per file there, ids are not read back)."""
+    return fs is None and file.format == "parquet" and options.reader_version > 1 and not options.id_column
+
+
+def _run(tasks: list, expected: int, executor) -> tuple[ExternalSort, CapturedSample | None]:
+    """Hash ``tasks`` on ``executor`` into an external sort; also the merged profile-sample candidates
+    of table partitions (None for a tree, or when a partition kept none)."""
     from provenance import progress
 
     sorter = ExternalSort(expected)
+    capture = SampleCapture(None)
     spill = getattr(executor, "shared_filesystem", False)
     tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]
     per_task = max(1, expected // max(1, len(tasks)))
     with progress.stage("reading and hashing", total=expected) as hashing:
         for i, result in enumerate(executor.imap(_hash_partition, tasks)):
+            capture.merge(getattr(result, "sample", None))
+            if hasattr(result, "sample"):
+                result.sample = None  # merged: the sorter need not keep it
             sorter.add(result, i)
             hashing.advance(len(getattr(result, "locators", ())) or per_task)
-    return sorter
+    captured = capture.result()
+    return sorter, captured if captured.table is not None and captured.table.num_rows else None
 
 
 def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
@@ -309,7 +326,7 @@ def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
     for _ in range(4):  # files of one dataset must agree on types: CSV/JSONL widen to the widest
         tasks, expected = _table_tasks(local, files, source, fs, forced)
         bounded = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
-        sorter = _run(tasks, expected, bounded)
+        sorter, sample = _run(tasks, expected, bounded)
         wider = _settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None
         if not wider:
             break
@@ -318,7 +335,7 @@ def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
     manifest = sorter.finish(spec.options.digest_algorithm, batch, label_kind)
     listing = _table_listing(files) if spec.options.reader_version > 1 else None
     return HashedDataset(
-        manifest, "table", columns, len(files.files), spec, types, label_type, label_kind, listing, None
+        manifest, "table", columns, len(files.files), spec, types, label_type, label_kind, listing, None, sample
     )
 
 
@@ -372,7 +389,7 @@ def hash_listed_tree(spec, local, fs, executor, source, batch, listing: trees.Tr
         ("tree", source, (local.path, entries[i : i + size], fs, images, seen[i : i + size]))
         for i in range(0, len(entries), size)
     ]
-    sorter = _run(tasks, len(entries), executor)
+    sorter, _ = _run(tasks, len(entries), executor)
     manifest = sorter.finish(trees.DIGEST_ALGORITHM, batch)
     return HashedDataset(
         manifest,

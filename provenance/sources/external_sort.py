@@ -23,6 +23,7 @@ import weakref
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,8 +46,13 @@ SPILL_SCHEMA = pa.schema(
         pa.field("leaf", pa.binary(32)),
     ]
 )
-_SORT_KEYS = [("digest", "ascending"), ("label", "ascending"), ("source", "ascending"), ("locator", "ascending")]
-_SORT_COLUMNS = [name for name, _ in _SORT_KEYS]
+SORT_KEYS = [  # the manifest's row order (the profile sample's capture keeps copies by it too)
+    ("digest", "ascending"),
+    ("label", "ascending"),
+    ("source", "ascending"),
+    ("locator", "ascending"),
+]
+_SORT_COLUMNS = [name for name, _ in SORT_KEYS]
 
 
 def bucket_bits(expected_rows: int) -> int:
@@ -68,6 +74,7 @@ class SpilledPart:
     label_kind: str = "string"
     where: str = ""
     text: bool = False  # from CSV/JSONL (inferred types)
+    sample: Any = None  # the part's profile-sample candidates (``sample_capture.CapturedSample``), if captured
 
 
 def _fsb(blob: bytes, n: int) -> pa.Array:
@@ -96,7 +103,15 @@ def spill_part(part, path: str, bits: int) -> SpilledPart:
             lo, hi = int(bounds[b]), int(bounds[b + 1])
             writer.write_batch(whole.slice(lo, hi - lo))
     return SpilledPart(
-        path, n, list(part.columns), dict(part.types), part.label_type, part.label_kind, part.where, part.text
+        path,
+        n,
+        list(part.columns),
+        dict(part.types),
+        part.label_type,
+        part.label_kind,
+        part.where,
+        part.text,
+        getattr(part, "sample", None),
     )
 
 
@@ -393,7 +408,7 @@ def sorted_order(table: pa.Table, keys=None) -> np.ndarray:
         tied = tied.take(pa.array(rows))
         # Runs of equal prefix are contiguous in ``order`` and in prefix order, so one sort of
         # all tied rows by the full key puts each run's rows back in its own positions.
-        order[where] = rows[pc.sort_indices(tied, sort_keys=_SORT_KEYS).to_numpy()]
+        order[where] = rows[pc.sort_indices(tied, sort_keys=SORT_KEYS).to_numpy()]
     return order.astype(np.int64, copy=False)
 
 

@@ -9,10 +9,14 @@ file listing the loader saw and (for ImageFolder-style trees) the class list.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from provenance.manifest import Manifest
 from provenance.sources.listing import Listing
 from provenance.sources.tables import TableOptions
+
+if TYPE_CHECKING:
+    from provenance.sources.sample_capture import CapturedSample
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class HashedDataset:
     label_kind: str = "string"
     listing: Listing | None = None
     classes: list[str] | None = None
+    sample: CapturedSample | None = None  # the profile sample's candidates kept while hashing (tables), if any
 
     def schema_fact(self) -> dict:
         """The ``schema`` a version signs: kind, columns and their types, the label, the encoding."""

@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +40,9 @@ from provenance.errors import InputError
 from provenance.sources import legacy_tables, text_tables
 from provenance.sources.table_files import TableFile, list_table_files, table_format
 from provenance.sources.text_tables import Restart
+
+if TYPE_CHECKING:
+    from provenance.sources.sample_capture import CapturedSample, SampleCapture
 
 __all__ = ["HashedPart", "TableFile", "TableOptions", "hash_table_file", "list_table_files", "table_format"]
 
@@ -141,6 +145,7 @@ class HashedPart:
     label_kind: str = "string"
     where: str = ""  # the file it came from, for messages
     text: bool = False  # read from CSV/JSONL, whose types were inferred
+    sample: CapturedSample | None = None  # the profile sample's candidates, if captured (``sample_capture.py``)
 
     def __len__(self) -> int:
         """The number of records (32-byte digests)."""
@@ -397,6 +402,7 @@ def hash_table_file(
     row_groups: list[int] | None = None,
     first_row: int = 0,
     forced: dict[str, pa.DataType] | None = None,
+    capture: SampleCapture | None = None,
 ) -> HashedPart:
     """Hash the rows of one table file. Locators are row numbers (``file#row`` in a folder), or the id column's values.
 
@@ -412,6 +418,7 @@ def hash_table_file(
         row_groups: the Parquet row groups to hash (None: all), starting at row ``first_row``.
         first_row: the row number of the first row read, for locators and messages.
         forced: CSV/JSONL column types decided for the whole dataset (``build.py``).
+        capture: offered every hashed batch (the profile sample's candidates, ``sample_capture.py``).
 
     Returns:
         The ``HashedPart`` (not yet finished: no leaf hashes).
@@ -429,6 +436,8 @@ def hash_table_file(
     for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
         if isinstance(item, Restart):  # the file's types widened part-way: start it again
             acc, row, item = BatchHashes(), first_row, item.batch
+            if capture is not None:
+                capture.reset()
         batch = with_partitions(item, file) if options.reader_version > 1 else item
         names = batch.schema.names
         _check_columns(names, options, file.path)
@@ -444,6 +453,8 @@ def hash_table_file(
         elif types != acc.types:
             raise InputError(f"{file.path}: columns change inside the file at row {row}")
         hash_batch(batch, content, options, file, row, acc)
+        if capture is not None:
+            capture.add_batch(batch, content, acc.digests[-1], acc.labels[-1], acc.sources[-1], acc.locators[-1])
         row += batch.num_rows
     return HashedPart(
         digests=b"".join(acc.digests),

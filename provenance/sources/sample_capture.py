@@ -1,0 +1,160 @@
+"""The profile sample's candidate rows, kept while a table is hashed, so the profile stage
+need not decode the table a second time (issue 15: at 10 M rows that re-read was half of
+``prov commit``).
+
+The profile sample (``profiles/sample.py``) is, per label, the first ``cap`` distinct
+(digest, label) records in manifest order, and of those the first ``max_total``. For any
+subset X of the manifest's rows, the sampled rows that lie in X are among the rows that
+the same rule picks from X alone (a row's rank in its class, and the number of capped
+rows before it, can only fall when rows are taken away). So each hashing worker keeps
+only what the rule picks from the rows it has seen (with their content columns), the
+main process does the same over the workers' pools, and the result holds every sampled
+row. Copies of one (digest, label) are kept by the manifest's own order (digest, label,
+source, locator), so the pool holds the very row (locator) the manifest samples.
+
+The profile stage (``profiles/stage.py``) looks the sample's locators up in the pool and re-hashes those rows
+against the signed digests; whenever a locator is missing, the rule or encoding differs,
+the pool outgrew ``CAPTURE_BYTES`` or Arrow could not combine it, it re-reads the table
+as before. Captured only for local Parquet files read with reader version 2 and no id
+column, the only tables whose re-read decodes them exactly as hashing did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
+from provenance.sources.external_sort import SORT_KEYS
+
+KEY_COLUMNS = [name for name, _ in SORT_KEYS]  # digest, label, source, locator
+CAPTURE_BYTES = 128 << 20  # a pool larger than this (very wide rows) is dropped: the profile re-reads
+_NO_LIMIT = np.iinfo(np.uint64).max
+
+
+@dataclass
+class CapturedSample:
+    """Candidate rows of the profile sample: ``table`` holds ``digest`` (binary(32)), ``label``,
+    ``source`` and ``locator`` (as the manifest has them), then the content columns; it
+    contains every row that ``sample_manifest(manifest, cap, max_total)`` picks, or is None
+    when the capture was given up (the profile stage then re-reads the table)."""
+
+    cap: int
+    max_total: int
+    table: pa.Table | None
+
+
+def _prefixes(digests: pa.Array) -> np.ndarray:
+    """The first 8 bytes of each 32-byte digest as a big-endian integer (integer order = byte order)."""
+    digests = digests.combine_chunks() if isinstance(digests, pa.ChunkedArray) else digests
+    n = len(digests)
+    raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * digests.offset)
+    return raw.reshape(n, 32)[:, :8].copy().view(">u8").reshape(n).astype(np.uint64)
+
+
+class SampleCapture:
+    """A running pool of the profile sample's candidates (see the module docstring).
+
+    ``default_source`` fills null sources as ``HashedPart.finish`` does, so copies are
+    ordered as in the manifest. Feed rows with :meth:`add`; :meth:`result` gives the pool.
+    """
+
+    def __init__(
+        self,
+        default_source: str | None,
+        cap: int = DEFAULT_MAX_PER_CLASS,
+        max_total: int = DEFAULT_MAX_TOTAL,
+        budget: int = CAPTURE_BYTES,
+    ):
+        self.default_source = default_source
+        self.cap, self.max_total, self.budget = cap, max_total, budget
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every row (a CSV/JSONL file read again from its start)."""
+        self.pool: pa.Table | None = None
+        self.given_up = False
+        self.classes: dict[str, int] = {}
+        self.class_limit = np.zeros(0, dtype=np.uint64)  # per class: rows above this prefix cannot enter
+        self.total_limit = _NO_LIMIT
+
+    def give_up(self) -> None:
+        """Stop capturing: the profile stage will re-read the table."""
+        self.pool, self.given_up = None, True
+
+    def _codes(self, labels) -> np.ndarray:
+        if isinstance(labels, pa.ChunkedArray):
+            labels = labels.combine_chunks()
+        encoded = pc.dictionary_encode(labels)
+        names = encoded.dictionary.to_pylist()
+        to_global = np.array([self.classes.setdefault(name, len(self.classes)) for name in names], dtype=np.int64)
+        grown = len(self.classes) - len(self.class_limit)
+        if grown:
+            self.class_limit = np.concatenate([self.class_limit, np.full(grown, _NO_LIMIT, dtype=np.uint64)])
+        return to_global[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+
+    def add_batch(self, batch: pa.RecordBatch, content: list[str], digests: bytes, labels, sources, locators) -> None:
+        """Offer one hashed batch: its content columns, 32-byte digests, label texts, sources and locators."""
+        if self.given_up:
+            return
+        n = batch.num_rows
+        digest_array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)])
+        if self.default_source is not None:
+            sources = pc.fill_null(sources, self.default_source)
+        keys = pa.table([digest_array, labels, sources.cast(pa.string()), locators], names=KEY_COLUMNS)
+        self.add(keys, pa.Table.from_batches([batch]).select(content))
+
+    def add(self, keys: pa.Table, content: pa.Table) -> None:
+        """Offer rows: ``keys`` (digest, label, source, locator) and their ``content`` columns, row for row."""
+        if self.given_up or keys.num_rows == 0:
+            return
+        try:
+            self._add(keys, content)
+        except (pa.ArrowException, ValueError):  # columns Arrow cannot combine: re-read instead
+            self.give_up()
+
+    def _add(self, keys: pa.Table, content: pa.Table) -> None:
+        prefix = _prefixes(keys.column("digest").combine_chunks())
+        codes = self._codes(keys.column("label"))
+        passing = np.flatnonzero((prefix <= self.class_limit[codes]) & (prefix <= self.total_limit))
+        if len(passing) == 0:
+            return
+        if len(passing) < keys.num_rows:
+            take = pa.array(passing)
+            keys, content = keys.take(take), content.take(take)
+        rows = pa.Table.from_arrays(keys.columns + content.columns, names=keys.column_names + content.column_names)
+        pool = rows if self.pool is None else pa.concat_tables([self.pool, rows])
+        order = pc.sort_indices(pool.select(KEY_COLUMNS), sort_keys=SORT_KEYS).to_numpy()
+        ordered_keys = pool.select(KEY_COLUMNS).take(pa.array(order))
+        digest_column = ordered_keys.column("digest").combine_chunks()
+        n = len(order)
+        d32 = np.frombuffer(digest_column.buffers()[1], dtype="S32", count=n, offset=digest_column.offset * 32)
+        classes = self._codes(ordered_keys.column("label"))
+        chosen = np.sort(first_per_class(d32, classes, len(self.classes), self.cap, self.max_total))
+        self.pool = pool.take(pa.array(order[chosen]))
+        if self.pool.nbytes > self.budget:
+            self.give_up()
+            return
+        kept, kept_prefix = classes[chosen], _prefixes(digest_column.take(pa.array(chosen)))
+        counts = np.bincount(kept, minlength=len(self.classes))
+        for c in np.flatnonzero(counts >= self.cap):  # a full class: only smaller digests can still enter it
+            self.class_limit[c] = kept_prefix[kept == c].max()
+        if len(chosen) >= self.max_total:
+            self.total_limit = kept_prefix.max()
+
+    def result(self) -> CapturedSample:
+        """The pool (None if given up; no rows offered: an empty table of the key columns)."""
+        if self.given_up:
+            return CapturedSample(self.cap, self.max_total, None)
+        empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
+        return CapturedSample(self.cap, self.max_total, self.pool if self.pool is not None else empty)
+
+    def merge(self, other: CapturedSample | None) -> None:
+        """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too."""
+        if other is None or other.table is None or (other.cap, other.max_total) != (self.cap, self.max_total):
+            self.give_up()
+            return
+        self.add(other.table.select(KEY_COLUMNS), other.table.drop_columns(KEY_COLUMNS))

@@ -1,0 +1,117 @@
+"""The profile sample captured while hashing gives the very profile bytes the re-reading path gives.
+
+The profile object is signed, so the fast path must not change one byte of it: each case
+commits a real Parquet dataset (several files and row groups, so several partitions and
+batches), builds the profile from the captured candidates and by re-reading the table,
+and compares the bytes. CI runs the suite with the compiled hasher and with
+``PROV_NO_FASTSHA=1``, so both hasher paths are covered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from provenance.executor import InlineExecutor, LocalExecutor
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
+from provenance.profiles.stage import build_version_profile, captured_records
+from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.sample_capture import SampleCapture
+from provenance.sources.tables import TableOptions
+
+
+def _write(folder, rows: int, classes: int, files: int, seed: int, copies: int = 0, sources: bool = False) -> None:
+    """``files`` Parquet files of ``rows`` rows in all (row groups of 700), ``classes`` labels,
+    and ``copies`` rows repeating earlier rows (same content; same label or another)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 50, size=(rows, 3)).astype(np.float64)
+    label = rng.integers(0, classes, size=rows)
+    if copies:
+        src = rng.integers(0, rows - copies, size=copies)
+        x[rows - copies :] = x[src]
+        flip = rng.random(copies) < 0.3  # some copies carry another label
+        label[rows - copies :] = np.where(flip, (label[src] + 1) % classes, label[src])
+    x[0, 0] = -0.0  # the same digest as 0.0: the copy the manifest samples must be the one used
+    columns = {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": [f"class-{v}" for v in label]}
+    if sources:
+        columns["src"] = [None if i % 5 == 0 else f"s{i % 3}" for i in range(rows)]
+    table = pa.table(columns)
+    folder.mkdir()
+    bounds = np.linspace(0, rows, files + 1).astype(int)
+    for i in range(files):
+        pq.write_table(
+            table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i}.parquet", row_group_size=700
+        )
+
+
+def _profiles(path, executor, options: TableOptions | None = None, source: str | None = None):
+    spec = DatasetSpec(str(path), "table", options or TableOptions())
+    hashed = build_manifest(spec, executor=executor, source=source)
+    assert hashed.sample is not None
+    sample = sample_manifest(hashed.manifest, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL)
+    served = captured_records(
+        hashed.sample,
+        sample.table.column("locator").to_pylist(),
+        sample.table.column("digest").to_pylist(),
+        hashed.columns,
+        spec.options.row_encoding,
+        DEFAULT_MAX_PER_CLASS,
+        DEFAULT_MAX_TOTAL,
+    )
+    assert served is not None  # the fast path really serves the sample
+    fast = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=hashed.sample)
+    slow = build_version_profile(hashed.manifest, "table", hashed.columns, spec)
+    return fast.to_bytes(), slow.to_bytes(), sample
+
+
+@pytest.mark.parametrize(
+    ("rows", "classes", "files", "copies"),
+    [
+        (1, 1, 1, 0),  # one row
+        (60, 3, 2, 20),  # duplicates, some under another label
+        (5000, 2, 3, 400),  # the per-class cap binds
+        (12000, 10, 4, 1500),  # the total bound binds, copies across files
+        (3000, 400, 2, 100),  # many classes
+    ],
+)
+def test_captured_profile_is_byte_identical(tmp_path, rows, classes, files, copies):
+    _write(tmp_path / "data", rows, classes, files, seed=rows + classes, copies=copies)
+    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor())
+    assert fast == slow
+
+
+def test_captured_profile_with_sources_and_worker_processes(tmp_path):
+    # sources (some null, filled by the default) order copies in the manifest; partitions hashed in processes
+    _write(tmp_path / "data", 4000, 5, 3, seed=7, copies=600, sources=True)
+    options = TableOptions(source_column="src")
+    fast, slow, _ = _profiles(tmp_path / "data", LocalExecutor(2), options, source="vendor")
+    assert fast == slow
+
+
+def test_capture_gives_up_past_its_budget_and_the_profile_reads_the_table(tmp_path):
+    _write(tmp_path / "data", 300, 3, 1, seed=3)
+    spec = DatasetSpec(str(tmp_path / "data"), "table")
+    hashed = build_manifest(spec, executor=InlineExecutor())
+    capture = SampleCapture(None, budget=1)
+    capture.merge(hashed.sample)
+    assert capture.result().table is None
+    dropped = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=capture.result())
+    assert dropped.to_bytes() == build_version_profile(hashed.manifest, "table", hashed.columns, spec).to_bytes()
+
+
+def test_a_locator_missing_from_the_pool_falls_back(tmp_path):
+    _write(tmp_path / "data", 300, 3, 1, seed=4)
+    spec = DatasetSpec(str(tmp_path / "data"), "table")
+    hashed = build_manifest(spec, executor=InlineExecutor())
+    sample = sample_manifest(hashed.manifest)
+    locators = sample.table.column("locator").to_pylist()
+    digests = sample.table.column("digest").to_pylist()
+    args = (hashed.columns, spec.options.row_encoding, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL)
+    assert captured_records(hashed.sample, locators, digests, *args) is not None
+    assert captured_records(hashed.sample, locators[:-1] + ["part-0.parquet#99999"], digests, *args) is None
+    assert captured_records(hashed.sample, locators, digests[::-1], *args) is None  # digests that do not match
+    other_rule = (hashed.columns, spec.options.row_encoding, 5, DEFAULT_MAX_TOTAL)
+    assert captured_records(hashed.sample, locators, digests, *other_rule) is None
