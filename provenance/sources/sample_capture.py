@@ -75,7 +75,11 @@ class SampleCapture:
 
     def reset(self) -> None:
         """Forget every row (a CSV/JSONL file read again from its start)."""
-        self.pool: pa.Table | None = None
+        self.keys: pa.Table | None = None  # the pool's digest, label, source, locator
+        self.content: pa.Table | None = None  # its content columns, row for row
+        self.codes = np.zeros(0, dtype=np.int64)  # its class indexes (``self.classes``)
+        self.pending: list[tuple[pa.Table, pa.Table, np.ndarray]] = []  # rows offered, not yet selected
+        self.pending_rows = 0
         self.given_up = False
         self.classes: dict[str, int] = {}
         self.class_limit = np.zeros(0, dtype=np.uint64)  # per class: rows above this prefix cannot enter
@@ -83,7 +87,9 @@ class SampleCapture:
 
     def give_up(self) -> None:
         """Stop capturing: the profile stage will re-read the table."""
-        self.pool, self.given_up = None, True
+        self.keys = self.content = None
+        self.pending, self.pending_rows = [], 0
+        self.given_up = True
 
     def _codes(self, labels) -> np.ndarray:
         if isinstance(labels, pa.ChunkedArray):
@@ -102,8 +108,6 @@ class SampleCapture:
             return
         n = batch.num_rows
         digest_array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)])
-        if self.default_source is not None:
-            sources = pc.fill_null(sources, self.default_source)
         keys = pa.table([digest_array, labels, sources.cast(pa.string()), locators], names=KEY_COLUMNS)
         self.add(keys, pa.Table.from_batches([batch]).select(content))
 
@@ -117,40 +121,84 @@ class SampleCapture:
             self.give_up()
 
     def _add(self, keys: pa.Table, content: pa.Table) -> None:
+        # Rows that cannot enter (past a full class's or a full sample's largest digest) are
+        # dropped at once, on the digests' first 8 bytes (<=, so ties stay); the rest wait
+        # until there are ``max_total`` of them, then the rule runs on their keys and the pool's.
         prefix = _prefixes(keys.column("digest").combine_chunks())
-        codes = self._codes(keys.column("label"))
-        passing = np.flatnonzero((prefix <= self.class_limit[codes]) & (prefix <= self.total_limit))
+        labels = keys.column("label")
+        if self.total_limit != _NO_LIMIT:  # labels are looked at only for rows under the sample's bound
+            below = np.flatnonzero(prefix <= self.total_limit)
+            if len(below) == 0:
+                return
+            codes = self._codes(labels.take(pa.array(below)))
+        else:
+            below = np.arange(keys.num_rows)
+            codes = self._codes(labels)
+        fits = prefix[below] <= self.class_limit[codes]
+        passing, codes = below[fits], codes[fits]
         if len(passing) == 0:
             return
         if len(passing) < keys.num_rows:
             take = pa.array(passing)
             keys, content = keys.take(take), content.take(take)
-        rows = pa.Table.from_arrays(keys.columns + content.columns, names=keys.column_names + content.column_names)
-        pool = rows if self.pool is None else pa.concat_tables([self.pool, rows])
-        order = pc.sort_indices(pool.select(KEY_COLUMNS), sort_keys=SORT_KEYS).to_numpy()
-        ordered_keys = pool.select(KEY_COLUMNS).take(pa.array(order))
-        digest_column = ordered_keys.column("digest").combine_chunks()
-        n = len(order)
-        d32 = np.frombuffer(digest_column.buffers()[1], dtype="S32", count=n, offset=digest_column.offset * 32)
-        classes = self._codes(ordered_keys.column("label"))
-        chosen = np.sort(first_per_class(d32, classes, len(self.classes), self.cap, self.max_total))
-        self.pool = pool.take(pa.array(order[chosen]))
-        if self.pool.nbytes > self.budget:
+        self.pending.append((keys, content, codes))
+        self.pending_rows += len(passing)
+        if self.pending_rows >= self.max_total:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        new_keys = pa.concat_tables([k for k, _, _ in self.pending])
+        content = pa.concat_tables([c for _, c, _ in self.pending])
+        codes = np.concatenate([c for _, _, c in self.pending])
+        self.pending, self.pending_rows = [], 0
+        if self.default_source is not None:
+            filled = pc.fill_null(new_keys.column("source"), self.default_source)
+            new_keys = new_keys.set_column(2, "source", filled)
+        held = 0 if self.keys is None else self.keys.num_rows
+        every = new_keys if self.keys is None else pa.concat_tables([self.keys, new_keys])
+        every_codes = np.concatenate([self.codes, codes])
+        order = pc.sort_indices(every, sort_keys=SORT_KEYS).to_numpy()
+        digests = every.column("digest").combine_chunks().take(pa.array(order))
+        d32 = np.frombuffer(digests.buffers()[1], dtype="S32", count=len(order), offset=digests.offset * 32)
+        chosen = np.sort(first_per_class(d32, every_codes[order], len(self.classes), self.cap, self.max_total))
+        picked = order[chosen]  # rows of ``every``
+        from_pool, from_new = np.sort(picked[picked < held]), np.sort(picked[picked >= held]) - held
+        if len(from_new) == 0:
+            return  # the pool still holds every row the rule can pick; the limits stay as they were
+        parts = [new_keys.take(pa.array(from_new))]
+        added = content.take(pa.array(from_new))
+        if self.keys is not None and self.content is not None:
+            parts.insert(0, self.keys.take(pa.array(from_pool)))
+            added = pa.concat_tables([self.content.take(pa.array(from_pool)), added])
+        self.keys, self.content = pa.concat_tables(parts), added
+        self.codes = every_codes[np.concatenate([from_pool, from_new + held])]
+        if self.keys.nbytes + self.content.nbytes > self.budget:
             self.give_up()
             return
-        kept, kept_prefix = classes[chosen], _prefixes(digest_column.take(pa.array(chosen)))
-        counts = np.bincount(kept, minlength=len(self.classes))
+        kept_prefix = _prefixes(self.keys.column("digest").combine_chunks())
+        counts = np.bincount(self.codes, minlength=len(self.classes))
         for c in np.flatnonzero(counts >= self.cap):  # a full class: only smaller digests can still enter it
-            self.class_limit[c] = kept_prefix[kept == c].max()
+            self.class_limit[c] = kept_prefix[self.codes == c].max()
         if len(chosen) >= self.max_total:
             self.total_limit = kept_prefix.max()
 
     def result(self) -> CapturedSample:
         """The pool (None if given up; no rows offered: an empty table of the key columns)."""
+        if not self.given_up:
+            try:
+                self._flush()
+            except (pa.ArrowException, ValueError):
+                self.give_up()
         if self.given_up:
             return CapturedSample(self.cap, self.max_total, None)
         empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
-        return CapturedSample(self.cap, self.max_total, self.pool if self.pool is not None else empty)
+        if self.keys is None or self.content is None:
+            return CapturedSample(self.cap, self.max_total, empty)
+        columns = self.keys.columns + self.content.columns
+        table = pa.Table.from_arrays(columns, names=self.keys.column_names + self.content.column_names)
+        return CapturedSample(self.cap, self.max_total, table)
 
     def merge(self, other: CapturedSample | None) -> None:
         """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too."""
