@@ -102,18 +102,17 @@ def captured_records(
     """The sample's records (as ``read_table_records`` returns them) from the captured pool, or
     None when the pool cannot serve them: no pool, another sample rule, a locator not in the
     pool, or rows whose re-hashed content differs from the signed ``digests``."""
-    if captured is None or captured.table is None or not locators:
+    if captured is None or captured.keys is None or captured.content is None or not locators:
         return None
     if (captured.cap, captured.max_total) != (cap, max_total):
         return None
-    table = captured.table
-    where = {loc: i for i, loc in enumerate(table.column("locator").to_pylist())}
+    where = {loc: i for i, loc in enumerate(captured.keys.column("locator").to_pylist())}
     try:
         rows = [where[loc] for loc in locators]
     except KeyError:
         return None
     try:
-        picked = table.take(pa.array(rows, pa.int64())).select(columns)
+        picked = captured.content.take(pa.array(rows, pa.int64())).select(columns)
         if table_digest_blob(picked, columns, row_encoding) != b"".join(digests):
             return None
     except (pa.ArrowException, KeyError, ValueError):

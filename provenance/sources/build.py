@@ -317,7 +317,7 @@ def _run(tasks: list, expected: int, executor) -> tuple[ExternalSort, CapturedSa
             sorter.add(result, i)
             hashing.advance(len(getattr(result, "locators", ())) or per_task)
     captured = capture.result()
-    return sorter, captured if captured.table is not None and captured.table.num_rows else None
+    return sorter, captured if captured.keys is not None and captured.keys.num_rows else None
 
 
 def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:

@@ -31,20 +31,22 @@ from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL,
 from provenance.sources.external_sort import SORT_KEYS
 
 KEY_COLUMNS = [name for name, _ in SORT_KEYS]  # digest, label, source, locator
-CAPTURE_BYTES = 128 << 20  # a pool larger than this (very wide rows) is dropped: the profile re-reads
+CAPTURE_BYTES = 64 << 20  # a pool larger than this (rows over ~8 KiB) is dropped: the profile re-reads
 _NO_LIMIT = np.iinfo(np.uint64).max
 
 
 @dataclass
 class CapturedSample:
-    """Candidate rows of the profile sample: ``table`` holds ``digest`` (binary(32)), ``label``,
-    ``source`` and ``locator`` (as the manifest has them), then the content columns; it
-    contains every row that ``sample_manifest(manifest, cap, max_total)`` picks, or is None
-    when the capture was given up (the profile stage then re-reads the table)."""
+    """Candidate rows of the profile sample: ``keys`` holds their ``digest`` (binary(32)), ``label``,
+    ``source`` and ``locator`` (as the manifest has them), ``content`` their content columns,
+    row for row (apart: a content column may bear a key's name). The rows include every row
+    that ``sample_manifest(manifest, cap, max_total)`` picks; both are None when the capture
+    was given up (the profile stage then re-reads the table)."""
 
     cap: int
     max_total: int
-    table: pa.Table | None
+    keys: pa.Table | None
+    content: pa.Table | None
 
 
 def _prefixes(digests: pa.Array) -> np.ndarray:
@@ -185,24 +187,24 @@ class SampleCapture:
             self.total_limit = kept_prefix.max()
 
     def result(self) -> CapturedSample:
-        """The pool (None if given up; no rows offered: an empty table of the key columns)."""
+        """The pool (None if given up; no rows offered: empty tables)."""
         if not self.given_up:
             try:
                 self._flush()
             except (pa.ArrowException, ValueError):
                 self.give_up()
         if self.given_up:
-            return CapturedSample(self.cap, self.max_total, None)
-        empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
+            return CapturedSample(self.cap, self.max_total, None, None)
         if self.keys is None or self.content is None:
-            return CapturedSample(self.cap, self.max_total, empty)
-        columns = self.keys.columns + self.content.columns
-        table = pa.Table.from_arrays(columns, names=self.keys.column_names + self.content.column_names)
-        return CapturedSample(self.cap, self.max_total, table)
+            empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
+            return CapturedSample(self.cap, self.max_total, empty, pa.table({}))
+        return CapturedSample(self.cap, self.max_total, self.keys, self.content)
 
     def merge(self, other: CapturedSample | None) -> None:
         """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too."""
-        if other is None or other.table is None or (other.cap, other.max_total) != (self.cap, self.max_total):
+        if other is None or other.keys is None or other.content is None:
             self.give_up()
-            return
-        self.add(other.table.select(KEY_COLUMNS), other.table.drop_columns(KEY_COLUMNS))
+        elif (other.cap, other.max_total) != (self.cap, self.max_total):
+            self.give_up()
+        else:
+            self.add(other.keys, other.content)

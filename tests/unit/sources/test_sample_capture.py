@@ -91,13 +91,23 @@ def test_captured_profile_with_sources_and_worker_processes(tmp_path):
     assert fast == slow
 
 
+def test_content_columns_named_like_manifest_columns(tmp_path):
+    # content columns called digest, source and locator stay content, apart from the pool's keys
+    _write(tmp_path / "data", 2000, 4, 2, seed=11, copies=200)
+    for path in sorted((tmp_path / "data").iterdir()):
+        table = pq.read_table(path)
+        pq.write_table(table.rename_columns(["digest", "source", "locator", "label"]), path, row_group_size=700)
+    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor())
+    assert fast == slow
+
+
 def test_capture_gives_up_past_its_budget_and_the_profile_reads_the_table(tmp_path):
     _write(tmp_path / "data", 300, 3, 1, seed=3)
     spec = DatasetSpec(str(tmp_path / "data"), "table")
     hashed = build_manifest(spec, executor=InlineExecutor())
     capture = SampleCapture(None, budget=1)
     capture.merge(hashed.sample)
-    assert capture.result().table is None
+    assert capture.result().keys is None
     dropped = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=capture.result())
     assert dropped.to_bytes() == build_version_profile(hashed.manifest, "table", hashed.columns, spec).to_bytes()
 
