@@ -41,6 +41,11 @@ MANIFEST_MEDIA_TYPE = "application/vnd.apache.parquet"
 MAX_ENVELOPE_BYTES = signing.MAX_ENVELOPE_BYTES
 
 
+def batch_id(source: str, root: bytes) -> str:
+    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
+    return f"{source}@{root.hex()[:12]}"
+
+
 def default_envelope(data: str | Path) -> Path:
     """``DATA.prov.json`` beside the file or folder ``DATA`` (a trailing slash is dropped first); nothing is read."""
     return Path(str(data).rstrip("/\\") + ENVELOPE_SUFFIX)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from provenance import clock
 from provenance.errors import InputError
-from provenance.lineage.batches import check_batch, default_envelope, hash_batch
+from provenance.lineage.batches import batch_id, check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store.checkpoints import CheckpointKey
@@ -41,11 +41,6 @@ class AddResult:
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
         return dict(self.__dict__)
-
-
-def batch_id(source: str, root: bytes) -> str:
-    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
-    return f"{source}@{root.hex()[:12]}"
 
 
 def _no_envelope(store: Store, path: str, source: str, expected: Path) -> str:

@@ -671,3 +671,56 @@ def test_a_batch_registered_under_a_maintainer_checkpoint_while_its_key_was_vali
     signed a checkpoint then (its signed time is the maintainer's), and committed after the key's end."""
     retired = retired_batch(prov, monkeypatch, checkpoint=True)
     assert (retired["attested"], retired["unattributed"]) == (40, 0)
+
+
+def test_a_pending_batch_entry_renamed_to_an_old_batch_id_does_not_inherit_its_registration(
+    prov, template_trust, workdir, monkeypatch
+):
+    """Attack review 5, finding 2: the thief of a retired batch key who can write .prov/ registered a
+    back-dated batch, then renamed the subject of that (pending, unsigned) batch.add entry to the id of an
+    old batch a maintainer's checkpoint covered while the key was valid, and re-hashed the entry. The new
+    batch inherited the old registration time and attested 30 records. A batch id names what it registers
+    (source and Merkle root), one entry per id counts, and an envelope is judged only under its own id."""
+    import datetime as dt
+
+    import numpy as np
+
+    from provenance import clock
+    from provenance.store import audit
+
+    retired = retired_batch(prov, monkeypatch, checkpoint=True)  # honest: registered under a checkpoint
+    assert (retired["attested"], retired["unattributed"]) == (40, 0)
+    db = sqlite3.connect(".prov/prov.db")
+    (old_id,) = db.execute("select subject from audit where action = 'batch.add' order by seq desc limit 1").fetchone()
+    db.close()
+    v4 = pq.read_table("v4.parquet")
+    rows = v4.slice(40, 30)
+    px = [c for c in rows.column_names if c.startswith("px")][1]
+    evil = rows.set_column(
+        rows.schema.get_field_index(px),
+        px,
+        pa.array(np.asarray(rows.column(px).to_pylist()) + 200.0, rows.schema.field(px).type),
+    )
+    pq.write_table(evil, "evil.parquet")
+    back = clock.now() - dt.timedelta(days=20)
+    with monkeypatch.context() as m:  # the thief's clock, back inside the old key's window
+        m.setattr(clock, "now", lambda: back)
+        m.setattr(clock, "now_iso", lambda timespec="seconds": clock.iso(back, timespec))
+        assert prov("sign", "evil.parquet", "--source", "retired", "--key", "old.key").exit_code == 0
+        r = prov("add", "evil.parquet", "--source", "retired", *PINNED)
+        assert r.exit_code == 0, r.output
+    db = sqlite3.connect(".prov/prov.db")
+    seq, ts, action, detail, prev = db.execute(
+        "select seq, ts, action, detail, prev_hash from audit where seq = (select max(seq) from audit)"
+    ).fetchone()
+    assert action == "batch.add"
+    h = audit._entry_hash(seq, ts, action, old_id, detail, prev)
+    db.execute("update audit set subject = ?, hash = ? where seq = ?", (old_id, h, seq))
+    db.commit()
+    db.close()
+    pq.write_table(pa.concat_tables([v4, evil]), "v5.parquet")
+    r = prov("commit", "v5.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("sources", "--json", *PINNED)
+    retired = next(x for x in json.loads(r.stdout)["sources"] if x["source"] == "retired")
+    assert retired["attested"] == 40  # was 70: the thief's 30 records attested under the old registration
