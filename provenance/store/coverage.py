@@ -317,4 +317,10 @@ def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
         entry = store.db.execute("select action, subject from audit where seq = ?", [seq]).fetchone()
         if entry is None or entry[0] != "commit" or entry[1] != tag:
             raise VerificationError(f"audit log is broken: the commit entry of version {tag} is missing")
+    tags = {r[0] for r in store.db.execute("select tag from versions")}
+    for e in rows:  # no command deletes a version: a commit entry without its row is a deleted version
+        if e["action"] == "commit" and e["subject"] not in tags:
+            raise VerificationError(
+                f"audit log is broken: version {e['subject']} (commit entry {e['seq']}) is missing from the store"
+            )
     return len(heads)

@@ -724,3 +724,17 @@ def test_a_pending_batch_entry_renamed_to_an_old_batch_id_does_not_inherit_its_r
     r = prov("sources", "--json", *PINNED)
     retired = next(x for x in json.loads(r.stdout)["sources"] if x["source"] == "retired")
     assert retired["attested"] == 40  # was 70: the thief's 30 records attested under the old registration
+
+
+def test_deleting_a_version_row_breaks_the_audit_log(prov, template_trust, workdir):
+    """Attack review 5, finding 8: a pull request deleted the row of the newest version (the fix);
+    `prov audit verify` passed and the attest job re-attested the superseded release. No command deletes
+    a version, so a commit entry whose version is gone is a broken log."""
+    assert prov("audit", "verify", *PINNED).exit_code == 0
+    db = sqlite3.connect(".prov/prov.db")
+    (tag,) = db.execute("select tag from versions order by rowid desc limit 1").fetchone()
+    db.execute("delete from versions where tag = ?", (tag,))
+    db.commit()
+    db.close()
+    r = prov("audit", "verify", *PINNED)
+    assert r.exit_code == 1 and f"version {tag} (commit entry" in r.stderr + r.stdout, r.output
