@@ -299,14 +299,15 @@ def test_editing_batch_rows_or_trust_entries_does_not_erase_a_relabel(prov, temp
 
 def test_deleting_the_quarantining_version_does_not_lift_the_quarantine(prov, template_trust, workdir):
     """Finding 2: the crowd was quarantined in v3q (its commit signed a checkpoint). Deleting v3q's
-    row does not let the crowd's records back in: the checkpointed audit entry still counts."""
+    row does not let the crowd's records back in: the checkpointed audit entry still counts. Since attack
+    review 5 (finding 8) the deleted row is caught before that, as a broken log: the check blocks on integrity."""
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("delete from versions where tag = 'v3q'")
     r = prov("check", "v3", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED)
     rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert r.exit_code == 1, r.output
-    quarantined = rules["lineage.block_quarantined_sources"]
-    assert quarantined["status"] == "block" and "(crowd)" in quarantined["reason"]
+    integrity = rules["integrity.verify_signatures"]
+    assert integrity["status"] == "block" and "version v3q (commit entry" in integrity["reason"]
 
 
 def test_clearing_a_revocation_row_does_not_bring_the_key_back(prov, template_trust, workdir):
