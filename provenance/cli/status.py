@@ -50,5 +50,6 @@ def status(
     shown = {kind: [c["kind"] for c in report["changes"]].count(kind) for kind in report["counts"]}
     cut = [f"{shown[kind]} of {n} {kind}" for kind, n in report["counts"].items() if n > shown[kind]]
     if cut:
-        echo(f"  (listed: the first {', '.join(cut)}; `prov diff` of the committed version lists them all)")
+        all_of = f"prov diff {report['version']} NEW --format json once committed as NEW"
+        echo(f"  (listed: the first {', '.join(cut)}; all: {all_of})")
     echo("  `prov commit` records them as a new version; `prov diff` compares two versions")

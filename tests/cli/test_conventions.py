@@ -177,7 +177,8 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     text = prov("status", "--signer", "k.pub").stdout
     assert text.count("\n  removed ") == MAX_LISTED
     assert (
-        f"(listed: the first {MAX_LISTED} of 40 removed; `prov diff` of the committed version lists them all)" in text
+        f"(listed: the first {MAX_LISTED} of 40 removed; all: prov diff v1 NEW --format json once committed as NEW)"
+        in text
     )
     other = workdir / "other.parquet"
     pq.write_table(table.slice(0, 600), other)
