@@ -12,7 +12,7 @@ CLI's own lines pass such values through this one module:
   tab and newline, so a value stays on its line), format characters (Cf: bidirectional
   overrides and isolates, zero-width spaces and joiners, the BOM, soft hyphen, tag
   characters), line and paragraph separators (Zl, Zp), surrogates (Cs) and private-use
-  characters (Co). Unicode Technical Report #36 ("Unicode Security Considerations") and
+  characters (Co), and every space but U+0020 (Zs). Unicode Technical Report #36 ("Unicode Security Considerations") and
   CVE-2021-42574 ("Trojan Source") describe the attacks.
 - :func:`markdown` also backslash-escapes the ASCII punctuation that CommonMark and GitHub
   Flavored Markdown give a meaning inline (emphasis, code, links, images, raw HTML,
@@ -37,8 +37,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 
 def hidden(char: str) -> bool:
     """Whether ``char`` (one character) is shown escaped: a control, format, separator,
-    surrogate or private-use character."""
-    return unicodedata.category(char) in HIDDEN_CATEGORIES
+    surrogate or private-use character, or a space other than U+0020 (an EM SPACE or
+    no-break space reads as a plain space, so ``"vendorA (signed batch)\u2003"`` would
+    pass for prov's own wording: attack review 5, finding 7)."""
+    category = unicodedata.category(char)
+    return category in HIDDEN_CATEGORIES or (category == "Zs" and char != " ")
 
 
 def _escape_char(char: str) -> str:

@@ -21,6 +21,8 @@ HOSTILE = [
     "c1\x9bcsi",  # C1 control (8-bit CSI)
     "para\u2029graph",
     "tag\U000e0041",  # TAG LATIN CAPITAL LETTER A
+    "vendorA (signed batch)\u2003",  # EM SPACE: reads as prov's own wording (attack review 5, finding 7)
+    "no\u00a0break",
 ]
 
 
@@ -38,6 +40,7 @@ def test_visible_escapes_as_python_does_and_keeps_ordinary_text():
     for ordinary in ("cat", "café", "東京", "a b", r"C:\data\x", "3.5", "[/]", "<b>"):
         assert visible(ordinary) == ordinary
     assert visible(7) == "7"
+    assert visible("vendorA (signed batch)\u2003") == "vendorA (signed batch)\\u2003"
 
 
 def test_nfc_and_nfd_stay_distinct_and_readable():
