@@ -126,7 +126,7 @@ def nearest_with_count(
     queries_are_points=queries_are_points)``; ``first_idx`` / ``first_dist`` (n,), each
     query's nearest point by ``argmin`` (the lowest index among tied points; -1 and inf
     where none is allowed); and ``close`` (n x r, int64), how many points lie strictly
-    within each of ``radii`` (r,) (``count_within``'s counts; r = 0 when ``radii`` is None). Each block's distance matrix is computed
+    within each of ``radii`` (r,) (counts by ``squared_distances``, strictly within; r = 0 when ``radii`` is None). Each block's distance matrix is computed
     once instead of once per question: for the delta against itself (10,000 records)
     that matrix is the costliest step of ``prov diff --detect``.
     """
@@ -233,31 +233,3 @@ def _store_min(out: dict, name: str, rows: np.ndarray, block: np.ndarray, offset
     best, best_d2 = _min_with_offset(block, offset)
     out[name + "_idx"][rows] = np.where(np.isfinite(best_d2), best, -1)
     out[name + "_dist"][rows] = np.sqrt(best_d2)
-
-
-def count_within(
-    queries: np.ndarray, points: np.ndarray, radii: np.ndarray, queries_are_points: bool = False
-) -> np.ndarray:
-    """How many ``points`` lie strictly within each of ``radii`` of each query.
-
-    ``queries`` (n x d), ``points`` (m x d), ``radii`` (r,) in the same (standardised)
-    units; with ``queries_are_points`` a query is not counted as its own neighbour.
-    Returns (n, r) int64 counts; distances as ``squared_distances`` computes them, so a
-    count at ``radii[j]`` equals ``nearest_with_count``'s ``close`` at that radius.
-    """
-    radii = np.asarray(radii, dtype=np.float64)
-    n = len(queries)
-    counts = np.zeros((n, len(radii)), dtype=np.int64)
-    if n == 0 or len(points) == 0 or len(radii) == 0:
-        return counts
-    points = points.astype(np.float64, copy=False)
-    norms = np.einsum("ij,ij->i", points, points)
-    for start in range(0, n, _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, n)
-        d2 = squared_distances(queries[start:stop], points, norms)
-        if queries_are_points:
-            rows = np.arange(stop - start)
-            d2[rows, start + rows] = np.inf
-        for j, radius in enumerate(radii):
-            counts[start:stop, j] = (d2 < radius * radius).sum(axis=1)
-    return counts

@@ -109,9 +109,39 @@ def test_one_pass_over_the_delta_gives_nearest_and_the_near_copy_count_bit_for_b
     assert nearest_with_count(Z, Z, k, None, queries_are_points=True)["close"].shape == (n, 0)
 
 
-def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
-    from provenance.features.neighbors import count_within
+BLOCK_ROWS = 1024  # any block size gives the same counts
 
+
+def count_within(
+    queries: np.ndarray, points: np.ndarray, radii: np.ndarray, queries_are_points: bool = False
+) -> np.ndarray:
+    """Reference: how many ``points`` lie strictly within each of ``radii`` of each query, in a block
+    loop of its own (the detectors' own pass before ``nearest_with_count`` took the radii).
+
+    ``queries`` (n x d), ``points`` (m x d), ``radii`` (r,) in the same (standardised)
+    units; with ``queries_are_points`` a query is not counted as its own neighbour.
+    Returns (n, r) int64 counts; distances as ``squared_distances`` computes them, so a
+    count at ``radii[j]`` equals ``nearest_with_count``'s ``close`` at that radius.
+    """
+    radii = np.asarray(radii, dtype=np.float64)
+    n = len(queries)
+    counts = np.zeros((n, len(radii)), dtype=np.int64)
+    if n == 0 or len(points) == 0 or len(radii) == 0:
+        return counts
+    points = points.astype(np.float64, copy=False)
+    norms = np.einsum("ij,ij->i", points, points)
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, n)
+        d2 = squared_distances(queries[start:stop], points, norms)
+        if queries_are_points:
+            rows = np.arange(stop - start)
+            d2[rows, start + rows] = np.inf
+        for j, radius in enumerate(radii):
+            counts[start:stop, j] = (d2 < radius * radius).sum(axis=1)
+    return counts
+
+
+def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
     rng = np.random.default_rng(3)
     Z = rng.normal(size=(1500, 5)).astype(np.float32)  # more rows than one block
     radii = np.array([0.3, 0.8, 1.4])
