@@ -354,14 +354,17 @@ def leaf_blob(
     return fastsha.sha256_keyed(b"\x00" + _DIGEST_PREFIX, buf, codes, suffixes)
 
 
-def digest_prefixes(digests: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def digest_prefixes(digests: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
     """The first 8 bytes of each digest as an unsigned 64-bit integer, in byte order.
 
-    ``digests`` is a ``binary(32)`` Arrow array without nulls (chunked or not). Read as
+    ``digests`` is a ``binary(32)`` Arrow array without nulls (chunked or not), or a numpy
+    ``S32`` array (:func:`digest_matrix`). Read as
     big-endian, so comparing two keys compares the digests' first 8 bytes: sorting by key
     sorts by digest up to digests that share their first 8 bytes. Returns a ``uint64``
     array of ``len(digests)`` (a copy of 8 bytes per row).
     """
+    if isinstance(digests, np.ndarray):
+        return np.ascontiguousarray(digests).view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()
     n = len(digests)

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import VerificationError
+from provenance.manifest import digest_prefixes
 
 WINDOW_ROWS = 1 << 16  # 64k rows: peak memory at 10 M records 329 MiB (1 << 18: 411 MiB), same CPU
 DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
@@ -85,11 +86,6 @@ def _words(digests: np.ndarray) -> np.ndarray:
     return digests.view(np.uint64).reshape(-1, 4)
 
 
-def _prefix(digests: np.ndarray) -> np.ndarray:
-    """First 8 bytes as a big-endian integer: sorts like the digest (ties checked exactly)."""
-    return digests.view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
-
-
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise equality of two equal-length S32 arrays, one 8-byte word at a time."""
     wa, wb = _words(a), _words(b)
@@ -104,7 +100,7 @@ def is_sorted(digests: np.ndarray) -> bool:
     neighbours sharing a prefix are compared on all 32 bytes."""
     if len(digests) < 2:
         return True
-    prefix = _prefix(digests)
+    prefix = digest_prefixes(digests)
     if np.any(prefix[1:] < prefix[:-1]):
         return False
     tied = np.flatnonzero(prefix[1:] == prefix[:-1])
@@ -124,7 +120,7 @@ def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
     """
     if not len(needles) or not len(haystack):
         return np.full(len(needles), -1, dtype=np.int64)
-    hay_prefix, needle_prefix = _prefix(haystack), _prefix(needles)
+    hay_prefix, needle_prefix = digest_prefixes(haystack), digest_prefixes(needles)
     pos = np.searchsorted(hay_prefix, needle_prefix, side="left")
     return _confirm(needles, haystack, needle_prefix, hay_prefix, pos)
 

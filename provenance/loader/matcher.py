@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.errors import VerificationError
-from provenance.manifest import Manifest, digest_matrix
+from provenance.manifest import Manifest, digest_matrix, digest_prefixes
 
 Where = Callable[[int], str]
 """Names the ``i``-th record of a batch for messages (``data/part-0.parquet#17``, ``cat/1.png``)."""
@@ -27,11 +27,6 @@ Where = Callable[[int], str]
 def _short(digest: bytes) -> str:
     """The first 16 hex digits of a digest taken from an ``S32`` array (numpy drops trailing zero bytes)."""
     return bytes(digest).ljust(32, b"\x00").hex()[:16]
-
-
-def _prefixes(digests: np.ndarray) -> np.ndarray:
-    """The first 8 bytes of each ``S32`` digest as a big-endian ``uint64`` (sorted digests give sorted prefixes)."""
-    return np.ascontiguousarray(digests).view(">u8").reshape(-1, 4)[:, 0].astype(np.uint64)
 
 
 def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
@@ -55,7 +50,9 @@ class ManifestMatcher:
         self.name = name
         self.shown = shown  # a signed locator as messages show it (``reading.display_locator``)
         self._digests = digest_matrix(table.column("digest"))
-        self._prefixes = np.append(_prefixes(self._digests), [0, 0])  # two past the end: entries left and left + 1
+        self._prefixes = np.append(
+            digest_prefixes(self._digests), [0, 0]
+        )  # two past the end: entries left and left + 1
         self._labels = table.column("label").combine_chunks()
         self._sources = table.column("source").combine_chunks()
         self._locators = table.column("locator")
@@ -98,7 +95,7 @@ class ManifestMatcher:
         Searched on the digests' first 8 bytes as big-endian integers (the same order, several times
         faster than comparing 32-byte strings), in sorted order; only where the manifest holds more than one entry with
         a prefix (copies, or a shared prefix) are the whole digests searched."""
-        prefixes = _prefixes(got)
+        prefixes = digest_prefixes(got)
         n = len(self._digests)
         order = np.argsort(prefixes)  # sorted keys: each search starts where the last one ended (5x faster)
         left = np.empty(len(got), dtype=np.intp)
