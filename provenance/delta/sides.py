@@ -28,6 +28,7 @@ from provenance.delta.attribution import attributed_batches, side_uses_lineage_s
 from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.errors import InputError, VerificationError
+from provenance.lineage.layout import object_format
 from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
@@ -122,7 +123,7 @@ class SignedParquet:
 
 
 class LineageObject(SignedParquet):
-    """A version's signed lineage object: one row per manifest row, in manifest order.
+    """A version's signed lineage object: one row per manifest row, in manifest order (either format).
 
     Only its ``status`` column is streamed (dictionary codes mapped to status ranks).
     """
@@ -130,9 +131,11 @@ class LineageObject(SignedParquet):
     DICTIONARY = ["status"]
 
     def check(self, schema: pa.Schema) -> None:
-        """Raise ``VerificationError`` (exit 1) unless the object has a ``status`` column."""
-        if "status" not in schema.names:
-            raise VerificationError(f"{self.path}: {self.name} has no status column")
+        """Raise ``VerificationError`` (exit 1) unless the object is a lineage object of a format
+        this prov reads (``lineage.layout``: 1 with a digest column, 2 without; both have ``status``).
+        ``verify`` checks its row count is the version's record count: rows pair with the
+        manifest's records by position."""
+        object_format(schema, f"{self.path}: {self.name}")
 
     def all_statuses(self) -> np.ndarray:
         """Every row's status rank (int8), in order, after hashing the object (``verify``).

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provenance.errors import VerificationError
-from provenance.lineage import evidence
+from provenance.lineage import evidence, layout
 from provenance.manifest import Manifest, digest_prefixes
 from provenance.sources import memory
 from provenance.stages import CommitJob
@@ -38,17 +38,9 @@ RELABELED = "relabeled_after_source"
 UNATTRIBUTED = "unattributed"
 STATUSES = (ATTESTED, RELABELED, UNATTRIBUTED)
 
-# The columns of a version's lineage object (Parquet, named in its signed predicate): one row per record.
-LINEAGE_SCHEMA = pa.schema(
-    [
-        pa.field("digest", pa.binary(32), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("source", pa.string()),
-        pa.field("batch", pa.string()),
-        pa.field("signed_label", pa.string()),
-    ]
-)
+# The lineage table as readers get it (``version_lineage``): one row per record, in manifest order.
+# The object commit writes leaves out ``digest`` (``layout``: format 2); readers take it from the manifest.
+LINEAGE_SCHEMA = layout.V1_SCHEMA
 
 
 # --- the registered batches, as one table ---------------------------------------------
@@ -169,20 +161,26 @@ def _unattributed(digest, label) -> pa.Table:
     return pa.table([digest, label, status, none, none, none], schema=LINEAGE_SCHEMA)
 
 
-def write_lineage(tables: Iterable[pa.Table], path: str, row_group: int = LINEAGE_ROW_GROUP) -> dict[str, int]:
-    """Write lineage rows (tables of ``LINEAGE_SCHEMA``, in order) as one zstd Parquet file.
+def write_lineage(
+    tables: Iterable[pa.Table], path: str, row_group: int = LINEAGE_ROW_GROUP, fmt: int = layout.FORMAT
+) -> dict[str, int]:
+    """Write lineage rows (tables of ``LINEAGE_SCHEMA``, in order) as one zstd Parquet file of format ``fmt``.
 
-    Row groups of ``row_group`` rows, the last one shorter: the bytes ``pq.write_table``
-    gives for the concatenated rows with that row group size, while holding one row group.
+    Format 2 (``layout``) leaves out the ``digest`` column and names its format in the
+    schema metadata; format 1 is the layout versions were committed with before (kept for
+    tests that build an old version). Row groups of ``row_group`` rows, the last one
+    shorter: the bytes ``pq.write_table`` gives for the concatenated rows (in
+    ``layout.object_schema(fmt)``) with that row group size, while holding one row group.
     Returns the :func:`counts` of the rows written.
     """
+    schema = layout.object_schema(fmt)
     found: Counter = Counter()
-    with pq.ParquetWriter(path, LINEAGE_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         pending: list[pa.Table] = []
         held, written = 0, False
         for table in tables:
             found.update(counts(table))
-            pending.append(table)
+            pending.append(table.select(schema.names).replace_schema_metadata(schema.metadata))
             held += table.num_rows
             while held >= row_group:
                 whole = pa.concat_tables(pending)
@@ -191,7 +189,7 @@ def write_lineage(tables: Iterable[pa.Table], path: str, row_group: int = LINEAG
                 rest = whole.slice(row_group).combine_chunks()
                 pending, held = ([rest] if rest.num_rows else []), rest.num_rows
         if held or not written:
-            rest = pa.concat_tables(pending) if pending else LINEAGE_SCHEMA.empty_table()
+            rest = pa.concat_tables(pending) if pending else schema.empty_table()
             writer.write_table(rest.combine_chunks(), row_group_size=row_group)
     return {s: int(found.get(s, 0)) for s in STATUSES}
 
@@ -223,7 +221,7 @@ def classified_file(manifest: Manifest, store: Store) -> tuple[str, dict[str, in
     fd, path = tempfile.mkstemp(prefix="prov-lineage-", suffix=".parquet")
     os.close(fd)
     try:
-        found = write_lineage(iter_classified(manifest, batch_records(store)), path)
+        found = write_lineage(iter_classified(manifest, batch_records(store)), path, fmt=layout.FORMAT)
     except BaseException:
         os.unlink(path)
         raise
@@ -311,14 +309,18 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
     """digest, label, status, source, batch, signed_label for every record of ``tag``, in manifest order.
 
     The object is checked against the lineage named in the version's signed predicate.
-    A version committed without the lineage stage is all ``unattributed``. This is what
-    the version *signed*; :func:`trusted_lineage` re-judges it under the verifier's pins.
+    Its rows pair with the version's manifest by position (``layout``): the digest column
+    is the manifest object's (hashed against the SHA-256 the version signed), and a
+    format 1 object's own digest column must equal it. A version committed without the
+    lineage stage is all ``unattributed``. This is what the version *signed*;
+    :func:`trusted_lineage` re-judges it under the verifier's pins.
 
     Raises:
         InputError: no version ``tag`` (exit 2).
         VerificationError: the version's signature does not verify, its ``version_lineage``
-            row differs from the signed lineage object, or the object is missing, damaged
-            or not Parquet (exit 1).
+            row differs from the signed lineage object, the object is missing, damaged, not
+            Parquet or of an unknown format, or its rows do not pair with the manifest's
+            records (another count; format 1: other digests) (exit 1).
     """
     row = store.version(tag)
     lin = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
@@ -344,7 +346,35 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
         table = pq.ParquetFile(pa.BufferReader(data)).read()  # not read_table: no pyarrow.dataset, no pandas
     except (pa.ArrowException, OSError) as exc:
         raise VerificationError(f"lineage of {tag}: not readable Parquet ({exc})") from exc
+    fmt = layout.object_format(table.schema, f"lineage of {tag}")
+    digests = _manifest_digests(store, row)
+    if table.num_rows != len(digests):
+        raise VerificationError(
+            f"version {tag}: its lineage object holds {table.num_rows} rows, its manifest {len(digests)} records"
+        )
+    if fmt == 1:
+        if not table.column("digest").cast(pa.binary(32)).equals(digests):
+            raise VerificationError(f"version {tag}: its lineage object does not follow its manifest's records")
+        table = table.drop_columns(["digest"])
+    table = table.add_column(0, "digest", digests)
     return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
+
+
+def _manifest_digests(store: Store, row: dict) -> pa.ChunkedArray:
+    """The digest column of the version's manifest object, in manifest order.
+
+    The object is hashed against the SHA-256 the version's row names (which
+    ``verified_statement`` has checked is the signed one). Raises ``VerificationError``
+    when it is missing, altered or not a manifest.
+    """
+    data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
+    try:
+        column = pq.ParquetFile(pa.BufferReader(data)).read(columns=["digest"]).column("digest")
+    except (pa.ArrowException, OSError, KeyError) as exc:
+        raise VerificationError(f"manifest of {row['tag']}: not a readable manifest ({exc})") from exc
+    if column.type != pa.binary(32) or len(column) != row["records"]:
+        raise VerificationError(f"manifest of {row['tag']}: does not hold the version's {row['records']} digests")
+    return column
 
 
 def trusted_lineage(store: Store, tag: str) -> pa.Table:

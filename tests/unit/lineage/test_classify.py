@@ -12,6 +12,7 @@ import pytest
 
 from provenance.api import add
 from provenance.executor import InlineExecutor
+from provenance.lineage import layout
 from provenance.lineage.classify import (
     ATTESTED,
     RELABELED,
@@ -118,9 +119,13 @@ def test_no_batches_and_empty_manifest():
     assert classify(manifest([]), empty).num_rows == 0
 
 
-def reference_bytes(table: pa.Table, row_group: int | None = None) -> bytes:
-    """The lineage object as it was written before streaming: one ``pq.write_table`` call."""
+def reference_bytes(table: pa.Table, row_group: int | None = None, fmt: int = layout.FORMAT) -> bytes:
+    """The lineage object of format ``fmt`` as one ``pq.write_table`` call writes it (format 1:
+    how every lineage object was written before format 2; format 2: without the digest column,
+    its format in the schema metadata)."""
     sink = io.BytesIO()
+    if fmt == 2:
+        table = table.drop_columns(["digest"]).replace_schema_metadata({b"prov.lineage.format": b"2"})
     pq.write_table(table, sink, compression="zstd", row_group_size=row_group)
     return sink.getvalue()
 
@@ -136,11 +141,13 @@ def test_streamed_lineage_is_the_reference_classification_byte_for_byte(tmp_path
         + [("not in the version", "cat", "v@1", "vendor", True)]
     )
     ref = classify(m, b)
-    out = tmp_path / "lineage.parquet"
-    found = write_lineage(iter_classified(m, b, rows=3), str(out), row_group=4)
-    assert found == counts(ref) and found[UNATTRIBUTED] and found[ATTESTED] and found[RELABELED]
-    assert out.read_bytes() == reference_bytes(ref, row_group=4)
-    assert pq.ParquetFile(out).metadata.num_row_groups == 5
+    for fmt in (1, 2):
+        out = tmp_path / f"lineage-{fmt}.parquet"
+        found = write_lineage(iter_classified(m, b, rows=3), str(out), row_group=4, fmt=fmt)
+        assert found == counts(ref) and found[UNATTRIBUTED] and found[ATTESTED] and found[RELABELED]
+        assert out.read_bytes() == reference_bytes(ref, row_group=4, fmt=fmt)
+        assert pq.ParquetFile(out).metadata.num_row_groups == 5
+        assert layout.object_format(pq.ParquetFile(out).schema_arrow, "lineage") == fmt
 
 
 def test_streamed_lineage_of_no_records_and_of_no_batches(tmp_path):
