@@ -111,6 +111,19 @@ SARIF_SCHEMA = SCHEMAS / "sarif-schema-2.1.0.json"  # vendored: see tests/data/s
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
 
 
+def attest_rotation_roots(prov: Prov, folder: Path) -> None:
+    """Keys rootk, maint, att1, att2 in ``folder`` (the current folder) and two signed roots:
+    root1.json gives attest to att1, root2.json (version 2) to att2; maint commits and waives in both."""
+    for name in ("rootk", "maint", "att1", "att2"):
+        keys.generate(folder / name)
+    for version, attest in ((1, "att1.pub"), (2, "att2.pub")):
+        out = f"root{version}.json"
+        r = prov("root", "new", out, "--root-key", "rootk.pub", "--commit", "maint.pub", "--waive", "maint.pub",
+                 "--attest", attest, "--version", version)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert prov("root", "sign", out, "--key", "rootk.key").exit_code == 0
+
+
 def validate_sarif(document: dict) -> None:
     """Validate against the official SARIF 2.1.0 JSON Schema (draft-04), vendored unmodified."""
     from jsonschema import Draft4Validator

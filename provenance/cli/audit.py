@@ -32,7 +32,7 @@ def audit_verify(
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
     kept = [cps.checkpoint_from_file(path, trusted) for path in checkpoint]
-    report = coverage.verify_log(store, pinned, kept, pins.known_keys(store))
+    report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))
     if json_out:
         emit_json(report)
         return
@@ -43,7 +43,8 @@ def audit_verify(
         f"{plural(v, 'version')} whose signed head is in the log"
     )
     for cp in report["not_relied_on"]:
-        echo(f"  checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
+        warning = "WARNING: " if cp["warning"] else ""  # a rotated-out key signed another log's checkpoint
+        echo(f"  {warning}checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
     if not report["pinned"]:
         echo("  signatures checked only against keys found in the store (pin yours with --signer or PROV_SIGNERS)")
     if report["pending"]:

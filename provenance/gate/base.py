@@ -165,7 +165,7 @@ class AnyOf(Composite):
 
 
 class Requires:
-    """Evaluate ``then`` only if every result of ``first`` passes; otherwise stop there.
+    """Evaluate ``then`` only if every result of ``first`` passes (a warning passes); otherwise stop there.
 
     For rules whose failure makes the rest meaningless: when the signatures do not
     verify, nothing the store says can be trusted, so no other rule runs; when the
@@ -183,6 +183,6 @@ class Requires:
     def evaluate(self, ctx: GateContext) -> list[RuleResult]:
         """``first``'s results, followed by ``then``'s when all of ``first``'s pass."""
         results = self.first.evaluate(ctx)
-        if not results or any(r.status != "pass" for r in results):
+        if not results or any(r.status not in ("pass", "warn") for r in results):  # a warning passes
             return results
         return results + self.then.evaluate(ctx)

@@ -116,7 +116,8 @@ class VerifySignatures(SwitchedRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block with the verification error and its details."""
-        from provenance.versions import verify_audit, verify_version
+        from provenance.store.coverage import verify_log
+        from provenance.versions import verify_version
 
         # Signatures are checked against the verifier's pins (the store handle carries them);
         # the audit log's checkpoints against the maintainer keys they pin (and keys of earlier roots;
@@ -124,9 +125,16 @@ class VerifySignatures(SwitchedRule):
         try:
             verify_version(ctx.store, ctx.base, read_data=False)
             verify_version(ctx.store, ctx.new, read_data=False)
-            verify_audit(ctx.store, ctx.pins.maintainer_keys(ctx.store), ctx.pins.known_keys(ctx.store))
+            pins, store = ctx.pins, ctx.store
+            log = verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
         except VerificationError as exc:
             return verification_block(self.key, exc)
+        warnings = [c["reason"] for c in log["not_relied_on"] if c["warning"]]
+        if warnings:  # a rotated-out key's checkpoint of another log: never a block (attack review 5, finding 5)
+            reason = "signatures, manifests and audit log verify; WARNING: checkpoint " + "; checkpoint ".join(
+                f"{c['object'][:12]} not relied on: {c['reason']}" for c in log["not_relied_on"] if c["warning"]
+            )
+            return RuleResult(self.key, "warn", reason, allowed=0, expected=VERIFIES)
         return RuleResult(self.key, "pass", "signatures, manifests and audit log verify", allowed=0, expected=VERIFIES)
 
 

@@ -183,7 +183,11 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: b
 
 
 def verify_log(
-    store: Any, pinned: Keys | None = None, extra_heads: Sequence[Checkpoint] = (), known: Keys | None = None
+    store: Any,
+    pinned: Keys | None = None,
+    extra_heads: Sequence[Checkpoint] = (),
+    known: Keys | None = None,
+    retired: Keys | None = None,
 ) -> dict:
     """``prov audit verify``: the whole log against every signed statement about it.
 
@@ -197,8 +201,9 @@ def verify_log(
     Whose checkpoints count (see :func:`verify_checkpoints`): one signed by a key in
     ``pinned`` (else the store's keys) is checked and may cover the log; one signed by a
     key only in ``known`` (``Pins.known_keys``: a key an earlier root gave a maintainer
-    role, a pinned root key) is checked but covers nothing; one signed by any other key is
-    listed under ``not_relied_on`` and changes nothing.
+    role, a pinned root key) is checked but covers nothing, and when its key is in
+    ``retired`` (``Pins.retired_keys``: rotated out) a mismatch is a warning, not a
+    failure; one signed by any other key is listed under ``not_relied_on`` and changes nothing.
 
     Returns ``schemas/audit-verify.schema.json``'s shape. Raises VerificationError (exit
     1) naming the break, or InputError (exit 2) naming a malformed checkpoint file.
@@ -206,7 +211,7 @@ def verify_log(
     seq, head = audit.verify_chain(store.db)
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
-    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known)
+    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired)
     versions = _verify_version_heads(store, rows, trusted)
     cov = coverage(store, pinned)
     return {
@@ -230,8 +235,10 @@ class CheckedCheckpoints:
 
     ``checked``: the checkpoints whose signature verified under a key the verifier knows,
     smallest first, each matching the log and consistent with the next. ``not_relied_on``:
-    ``{"object", "size", "keyid", "reason"}`` of each stored checkpoint signed by a key the
-    verifier did not pin (``keyid`` as the envelope claims it, or None), which was not used.
+    ``{"object", "size", "keyid", "reason", "warning"}`` of each stored checkpoint that was
+    not used: signed by a key the verifier did not pin (``keyid`` as the envelope claims
+    it, or None; ``warning`` false), or signed by a rotated-out key over another log
+    (``warning`` true: the key may be stolen).
     """
 
     checked: list[Checkpoint]
@@ -244,6 +251,7 @@ def verify_checkpoints(
     extra_heads: Sequence[Checkpoint] = (),
     log: tuple[list[dict], list[bytes]] | None = None,
     known: Keys | None = None,
+    retired: Keys | None = None,
 ) -> CheckedCheckpoints:
     """Every stored checkpoint (and ``extra_heads``), smallest first, each checked against
     the log's own entries, and an RFC 9162 §2.1.4 consistency proof between consecutive ones.
@@ -255,6 +263,13 @@ def verify_checkpoints(
     reviewer's waive key or a key a newer root rotated out; it is returned under
     ``not_relied_on``, and the log's coverage rests on the checkpoints that do verify
     (``coverage`` already uses only ``trusted`` ones).
+
+    A key in ``retired`` and not in ``trusted`` (a maintainer key an earlier root trusted
+    and the root in force does not: rotated out) can at most fail to add coverage: its
+    checkpoint that does not match the log is returned under ``not_relied_on`` with
+    ``warning`` true (a rotated-out key signed a checkpoint of another log: the key may be
+    stolen; attack review 5, finding 5), never a failure, so a thief holding an old key
+    cannot block every check.
 
     ``log`` is ``leaves(store.db)`` if the caller has it. Raises VerificationError naming
     the checkpoint's file and the break, InputError for a malformed checkpoint.
@@ -269,30 +284,35 @@ def verify_checkpoints(
         except UnknownSigner as exc:
             who = f"key {exc.keyid[:16]}" if exc.keyid else "an unnamed key"
             reason = f"signed by {who}, which the verifier did not pin"
+            size = r["size"] if type(r["size"]) is int else None
             ignored.append(
-                {
-                    "object": r["object"],
-                    "size": r["size"] if type(r["size"]) is int else None,
-                    "keyid": exc.keyid,
-                    "reason": reason,
-                }
+                {"object": r["object"], "size": size, "keyid": exc.keyid, "reason": reason, "warning": False}
             )
     stored = {c.object for c in checked}
     checked += [c for c in extra_heads if c.object not in stored]
     checked.sort(key=lambda c: (c.size, c.timestamp))
-    roots = merkle.prefix_roots(hashes, {c.size for c in checked})
+    roots = merkle.prefix_roots(hashes, {c.size for c in checked if c.size <= len(rows)})
+
+    def matches(cp: Checkpoint) -> bool:
+        return cp.size <= len(rows) and roots[cp.size].hex() == cp.root and rows[cp.size - 1]["hash"] == cp.head
+
+    old_keys = {k for k in (retired or {}) if k not in trusted}
+    odd = [cp for cp in checked if cp.keyid in old_keys and cp not in extra_heads and not matches(cp)]
+    for cp in odd:
+        differs = (
+            f"{cp.size} entries; this log has {len(rows)}"
+            if cp.size > len(rows)
+            else f"its {cp.size} entries are not this log's first {cp.size}"
+        )
+        reason = (
+            f"a rotated-out key ({cp.keyid[:16]}) signed a checkpoint of another log ({differs}): the key may be "
+            f"stolen; revoke it with `prov keys revoke {cp.keyid[:16]} --checkpoint-key NEW.key`"
+        )
+        ignored.append({"object": cp.object, "size": cp.size, "keyid": cp.keyid, "reason": reason, "warning": True})
+    checked = [cp for cp in checked if cp not in odd]
     for cp in checked:
-        where = store.objects.path(cp.object) if store.objects.exists(cp.object) else f"checkpoint {cp.object[:12]}"
-        if cp.size > len(rows):
-            raise VerificationError(
-                f"audit log is broken: checkpoint {where} covers {cp.size} entries but the log has {len(rows)} "
-                "(entries removed)"
-            )
-        if roots[cp.size].hex() != cp.root or rows[cp.size - 1]["hash"] != cp.head:
-            raise VerificationError(
-                f"audit log is broken: the first {cp.size} entries are not the ones checkpoint {where} signed "
-                "(history rewritten)"
-            )
+        if not matches(cp):
+            raise VerificationError(_mismatch(store, cp, len(rows), trusted))
     for older, newer in zip(checked, checked[1:]):
         proof = merkle.consistency_proof(hashes[: newer.size], older.size)
         if not merkle.verify_consistency(
@@ -303,6 +323,35 @@ def verify_checkpoints(
                 f"(size {newer.size}) are not consistent (RFC 9162 §2.1.4)"
             )
     return CheckedCheckpoints(checked, ignored)
+
+
+def _mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys) -> str:
+    """Why checkpoint ``cp`` (by a key checked strictly) does not match the log, naming the odd one out.
+
+    When a trusted signed head that matches the log (``coverage``) covers at least
+    ``cp.size`` entries, the log is vouched for and the checkpoint is the odd one out;
+    otherwise either the log lost or changed entries, or the checkpoint was signed over
+    another log, and the message says both.
+    """
+    where = store.objects.path(cp.object) if store.objects.exists(cp.object) else f"checkpoint {cp.object[:12]}"
+    signer = f"signed by key {cp.keyid[:16]} at {cp.timestamp}"
+    covered = coverage(store, trusted)
+    if covered.signed >= cp.size and covered.by is not None:
+        return (
+            f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the log: "
+            f"the checkpoint was signed over another log (is key {cp.keyid[:16]} stolen? revoke it with "
+            "`prov keys revoke`)"
+        )
+    if cp.size > entries:
+        return (
+            f"audit log is broken: checkpoint {where} ({signer}) covers {cp.size} entries but the log has {entries}: "
+            "either entries were removed from the log (a rolled-back store), or the checkpoint was signed over "
+            "another log"
+        )
+    return (
+        f"audit log is broken: the first {cp.size} entries are not the ones checkpoint {where} ({signer}) signed: "
+        "either the log's history was rewritten, or the checkpoint was signed over another log"
+    )
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:

@@ -218,6 +218,22 @@ class Pins:
         revoked = revoked_maintainer_keys(store) if store is not None else set()
         return {k: v for k, v in out.items() if k not in revoked} | current
 
+    def retired_keys(self, store: Store | None = None) -> dict[str, Ed25519PublicKey]:
+        """Maintainer keys an earlier root of the chain trusted and the root in force no longer does (rotated out).
+
+        Keys of earlier roots' maintainer roles, minus :meth:`maintainer_keys`, the pinned
+        signers and keys revoked in the store. Their checkpoints are checked but a mismatch
+        is only a warning (``provenance.store.coverage.verify_checkpoints``): whoever holds a
+        rotated-out key can at most fail to add coverage. Empty without a root chain.
+        """
+        current = self.maintainer_keys(store) or {}
+        out: dict[str, Ed25519PublicKey] = {}
+        for root in self.earlier_roots:
+            for role in MAINTAINER_ROLES:
+                out.update(root.role_keys(role).keys)
+        revoked = revoked_maintainer_keys(store) if store is not None else set()
+        return {k: v for k, v in out.items() if k not in current and k not in self.signers and k not in revoked}
+
     # --- batch signing per source ---------------------------------------------------------
 
     def source_keys(self, store: Store, source: str | None = None) -> list[TrustedKey]:

@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from provenance import keys
-from support import digits_table, store_fingerprint
+from support import attest_rotation_roots, digits_table, store_fingerprint
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -83,9 +83,9 @@ def test_a_rechained_log_no_longer_matches_its_signed_checkpoints(prov, project,
         prev = h
     con.close()
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path), 1)
-    assert "audit log is broken: the first" in line and "(history rewritten)" in line and ".prov/objects/" in line
+    assert "audit log is broken: the first" in line and "history was rewritten" in line and ".prov/objects/" in line
     r = prov("fsck")
-    assert r.exit_code == 1 and "(history rewritten)" in r.output
+    assert r.exit_code == 1 and "history was rewritten" in r.output
 
 
 def test_a_bad_checkpoint_key_is_refused_before_anything_is_read(prov, project):
@@ -180,7 +180,7 @@ def test_a_planted_checkpoint_over_a_rewritten_log_gains_nothing(prov, project, 
     mallory = keys.generate(project / "mallory")
     assert prov("audit", "checkpoint", "--key", mallory.private_path).exit_code == 0
     line = one_line(prov("audit", "verify", *pins), 1)
-    assert "(history rewritten)" in line
+    assert "history was rewritten" in line
     con.execute("delete from checkpoints where keyid = ?", [keypair.keyid])
     con.close()
     doc = verify_json(prov, *pins)
@@ -188,7 +188,7 @@ def test_a_planted_checkpoint_over_a_rewritten_log_gains_nothing(prov, project, 
     assert doc["signed"] < seq and "trust.add" in [e["action"] for e in doc["pending"]]
     assert [c["keyid"] for c in doc["not_relied_on"]] == [mallory.keyid] and doc["checkpoints"] == []
     line = one_line(prov("audit", "verify", *pins, "--checkpoint", "kept.json"), 1)
-    assert "(history rewritten)" in line
+    assert "history was rewritten" in line
 
 
 def test_a_malformed_checkpoint_is_exit_2_naming_its_file(prov, project, keypair):
@@ -224,7 +224,7 @@ def test_a_kept_checkpoint_catches_a_truncated_log(prov, project, keypair):
     con.close()
     assert prov("audit", "verify", "--signer", keypair.public_path).exit_code == 0  # consistent with itself
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path, "--checkpoint", "kept.json"), 1)
-    assert "audit log is broken: checkpoint" in line and "(entries removed)" in line
+    assert "audit log is broken: checkpoint" in line and "entries were removed from the log" in line
 
 
 def test_show_and_diff_show_pending_entries(prov, project, keypair):
@@ -260,14 +260,7 @@ def test_after_a_root_rotates_the_attest_key_out_its_checkpoints_are_checked_not
     signed while root v1 was in force used to block every later check under root v2. Under the chain
     (root v1, root v2) it is checked against root v1's key and covers nothing; a thief's checkpoint with
     att1 over a log rewritten past the honest checkpoints still gains no coverage."""
-    for name in ("rootk", "maint", "att1", "att2"):
-        keys.generate(workdir / name)
-    for version, attest in ((1, "att1.pub"), (2, "att2.pub")):
-        out = f"root{version}.json"
-        r = prov("root", "new", out, "--root-key", "rootk.pub", "--commit", "maint.pub", "--waive", "maint.pub",
-                 "--attest", attest, "--version", version)  # fmt: skip
-        assert r.exit_code == 0, r.output
-        assert prov("root", "sign", out, "--key", "rootk.key").exit_code == 0
+    attest_rotation_roots(prov, workdir)
     pq.write_table(digits_table(150), workdir / "d.parquet")
     pq.write_table(digits_table(160), workdir / "e.parquet")
     v1 = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json"}
