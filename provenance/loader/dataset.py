@@ -31,13 +31,13 @@ from provenance.errors import InputError, VerificationError
 from provenance.loader.buffer import VerifiedBuffer, budget
 from provenance.loader.matcher import ManifestMatcher
 from provenance.loader.order import shuffled
+from provenance.loader.precheck import precheck
 from provenance.loader.reading import (
     HashedBatch,
     Record,
     SignedReading,
     display_locator,
     location,
-    precheck,
     read_batches,
     tree_listing,
 )
@@ -187,7 +187,7 @@ class VerifiedDataset:
         memory, without reading the data again (a file changed after the verifying pass is not
         read); above it the second pass reads and verifies every batch again (a file changed
         between the passes is refused at its batch). Without it, only what is cheap is
-        checked first (``reading.precheck``: a tree's listing; a table's files, each Parquet
+        checked first (``precheck.precheck``: a tree's listing; a table's files, each Parquet
         file's row count, and its per-label counts where the label column is a Parquet column),
         and a change those miss (a relabel or an edited row that keeps every count) is refused
         when its batch is read, after the batches before it were handed out. Either way each

@@ -157,7 +157,8 @@ def test_a_folder_table_is_checked_file_by_file_before_any_record_is_handed_out(
     with pytest.raises(VerificationError):
         next(iter(prov.load("t1", store=store, pins=pins)))
     from provenance.loader.dataset import open_signed_version
-    from provenance.loader.reading import SignedReading, precheck
+    from provenance.loader.precheck import precheck
+    from provenance.loader.reading import SignedReading
 
     signed = open_signed_version(str(store.root), "t1", pins)
     reading = SignedReading.from_predicate(signed.statement["predicate"])
@@ -193,7 +194,8 @@ def test_a_class_deleted_in_one_part_and_padded_with_another_parts_rows_is_refus
         with pytest.raises(VerificationError, match=r"b\.parquet#0: record [0-9a-f]{16} is read more times"):
             list(itertools.islice(data, 100))
     from provenance.loader.dataset import open_signed_version
-    from provenance.loader.reading import SignedReading, precheck
+    from provenance.loader.precheck import precheck
+    from provenance.loader.reading import SignedReading
 
     signed = open_signed_version(str(store.root), "t1", pins)
     manifest = signed.manifest.table
