@@ -6,7 +6,8 @@ them and the read then hands out exactly those batches (the Arrow buffers whose 
 and checked; Arrow arrays are immutable) instead of reading and hashing the data a second time:
 one read instead of two, and a file changed after the verifying pass is never read. Above the
 budget the kept batches are dropped as soon as it is passed, and the read falls back to a second
-pass that checks every batch again (a file changed between the passes is refused at its batch).
+pass that hands out a batch only if it is the one the verifying pass read at that place (a file
+changed between the passes is refused before any of its records: ``verified_pass.py``).
 
 The budget is the ``buffer`` argument of ``provenance.load``, else ``PROV_LOADER_BUFFER`` (bytes,
 or with a unit: ``512MiB``, ``4GiB``; ``0`` always reads twice), else ``DEFAULT_BUDGET`` (1 GiB,

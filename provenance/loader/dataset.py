@@ -9,7 +9,8 @@ copy or a listed record that is missing is a ``VerificationError`` (exit 1): the
 gets exactly the records that were signed, or an error. A streaming read verifies the whole
 version in a first pass that hands out nothing (``verify_first``, the default), so a changed
 dataset is refused before the first record (when the version fits a memory budget, the batches
-that pass verified are the ones handed out, read once: ``buffer.py``); record order is not signed, so ``shuffle=True``
+that pass verified are the ones handed out, read once: ``buffer.py``; above it a second pass hands out only what
+the verifying pass read: ``verified_pass.py``); record order is not signed, so ``shuffle=True``
 gives an order only the job's seed decides (``order.py``).
 """
 
@@ -41,6 +42,7 @@ from provenance.loader.reading import (
     read_batches,
     tree_listing,
 )
+from provenance.loader.verified_pass import FirstPass, SecondPass
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.trees import TreeListing
@@ -185,8 +187,10 @@ class VerifiedDataset:
         bytes, else ``PROV_LOADER_BUFFER``, else 1 GiB; at most half the available memory: see
         ``buffer.py``) the second pass hands out the very batches the first one verified, from
         memory, without reading the data again (a file changed after the verifying pass is not
-        read); above it the second pass reads and verifies every batch again (a file changed
-        between the passes is refused at its batch). Without it, only what is cheap is
+        read); above it the second pass reads every batch again and hands it out only if it is,
+        record for record, the batch the verifying pass read at that place, and refuses a local
+        file replaced or written to since before reading any of its records (``verified_pass.py``:
+        a file changed between the passes is never handed out). Without it, only what is cheap is
         checked first (``precheck.precheck``: a tree's listing; a table's files, each Parquet
         file's row count, and its per-label counts where the label column is a Parquet column),
         and a change those miss (a relabel or an edited row that keeps every count) is refused
@@ -214,25 +218,35 @@ class VerifiedDataset:
         tree = tree_listing(spec, *location(spec)) if self.kind == "tree" and signed.listing is not None else None
         problem = precheck(spec, self.kind, signed, manifest.column("locator"), manifest.column("label"), tree)
         kept = VerifiedBuffer(budget(self.buffer) if first and problem is None else 0)
+        verified = FirstPass()
         if problem is not None or first:
             # One pass that hands out nothing: a job that stops early (a fixed number of steps) must not train
             # on part of a changed dataset; it also names the first record at fault.
-            kept.fill(self._checked_batches(signed, tree))
+            kept.fill(self._checked_batches(signed, tree, verified))
         if problem is not None:
             raise VerificationError(f"{problem}; the data changed since it was signed")
         if first and kept.whole:
             yield from kept.drain()  # the verified batches themselves: the data is not read again
             return
         del kept
-        yield from self._checked_batches(signed, tree)
+        # Over the budget: the second pass hands out only what the verifying pass read (attack review 5, finding 6)
+        yield from self._checked_batches(signed, tree, verified.second() if first else None)
 
-    def _checked_batches(self, signed: SignedReading, tree: TreeListing | None) -> Iterator[HashedBatch]:
+    def _checked_batches(
+        self, signed: SignedReading, tree: TreeListing | None, watch: FirstPass | SecondPass | None = None
+    ) -> Iterator[HashedBatch]:
         shown = display_locator(self._signed.spec, self.kind)
         matcher = ManifestMatcher(self._signed.manifest, f"version {self.version}", shown)
-        for hashed in read_batches(self._signed.spec, self.kind, signed, tree):
-            matcher.check(hashed.digests, hashed.labels, hashed.sources, _where(shown, hashed))
+        opening = watch.opening if watch is not None else None
+        for hashed in read_batches(self._signed.spec, self.kind, signed, tree, opening):
+            where = _where(shown, hashed)
+            matcher.check(hashed.digests, hashed.labels, hashed.sources, where)
+            if watch is not None:
+                watch.batch(hashed, where)
             yield hashed
         matcher.finish()
+        if watch is not None:
+            watch.end()
 
     def batches(
         self, verify_first: bool | None = None, shuffle: bool = False, seed: int | None = None

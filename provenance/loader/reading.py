@@ -126,11 +126,17 @@ def location(spec: DatasetSpec):
 
 
 def read_batches(
-    spec: DatasetSpec, kind: str, signed: SignedReading, tree: trees.TreeListing | None = None
+    spec: DatasetSpec,
+    kind: str,
+    signed: SignedReading,
+    tree: trees.TreeListing | None = None,
+    opening: Callable[[str], None] | None = None,
 ) -> Iterator[HashedBatch]:
     """Every record of the version's data in batches, hashed as ``prov commit`` hashed them.
 
     ``tree``: a tree's listing made before (:func:`tree_listing`), read instead of listing it again.
+    ``opening``: called with a local table file's path just before the file is opened
+    (``verified_pass.py`` notes or checks its identity there; it may raise).
     Raises ``InputError`` when the data cannot be read, ``VerificationError`` when its
     columns, types, label type, class list or file listing differ from the signed ones.
     """
@@ -138,7 +144,7 @@ def read_batches(
     if kind == "tree":
         yield from _tree_batches(spec, fs, root, signed, tree)
     else:
-        yield from _table_batches(spec, fs, root, signed)
+        yield from _table_batches(spec, fs, root, signed, opening if fs is None else None)
 
 
 def listing_change(root: str, listing: trees.TreeListing, signed: SignedReading, locators: pa.ChunkedArray) -> str:
@@ -193,7 +199,9 @@ def _file_batches(file, options, fs, forced) -> Iterator[pa.RecordBatch]:
         yield tables.with_partitions(item, file) if options.reader_version > 1 else item
 
 
-def _table_batches(spec: DatasetSpec, fs, root: str, signed: SignedReading) -> Iterator[HashedBatch]:
+def _table_batches(
+    spec: DatasetSpec, fs, root: str, signed: SignedReading, opening: Callable[[str], None] | None
+) -> Iterator[HashedBatch]:
     options = spec.options
     files = table_files.list_table_files(root, fs, options.reader_version)
     prefix = len(files.files) > 1 or files.is_folder
@@ -201,6 +209,8 @@ def _table_batches(spec: DatasetSpec, fs, root: str, signed: SignedReading) -> I
     keep_extra = [options.label_column]
     for file in files.files:
         file = file if prefix else replace(file, rel="")
+        if opening is not None:
+            opening(file.path)
         row = 0
         for batch in _file_batches(file, options, fs, forced):
             names = batch.schema.names
