@@ -129,7 +129,9 @@ BATCH_RECORD_BYTES = 400  # memory per registered batch record: its manifest row
 LINEAGE_ROW_BYTES = 160  # memory per lineage row held for a row group: the rows, and their concatenation
 
 
-def iter_classified(manifest: Manifest, batches: pa.Table, rows: int = CLASSIFY_ROWS) -> Iterator[pa.Table]:
+def iter_classified(
+    manifest: Manifest, batches: pa.Table, rows: int = CLASSIFY_ROWS, digests: bool = True
+) -> Iterator[pa.Table]:
     """:func:`classify`, streamed: its rows as tables of at most ``rows`` rows, in manifest order.
 
     The manifest is read ``rows`` at a time (``Manifest.iter_batches``: one row group of a
@@ -137,8 +139,14 @@ def iter_classified(manifest: Manifest, batches: pa.Table, rows: int = CLASSIFY_
     against only the batch records whose digest prefix lies within the run's, found by
     binary search in the batch records sorted once by prefix. A record's class depends only
     on the batch records carrying its digest, so the rows are :func:`classify`'s.
+    ``digests=False`` (what a format 2 object is written from) lets the tables leave out
+    the ``digest`` column; with no batch record at all, the manifest's digests are then not read.
     """
     keys = digest_prefixes(batches.column("digest"))
+    if not len(keys) and not digests:
+        for chunk in manifest.iter_batches(["label"], rows):
+            yield _unattributed(None, chunk.column(0))
+        return
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     batches = batches.take(pa.array(order))
@@ -154,10 +162,13 @@ def iter_classified(manifest: Manifest, batches: pa.Table, rows: int = CLASSIFY_
 
 
 def _unattributed(digest, label) -> pa.Table:
-    """Lineage rows for records no batch carries (what :func:`classify` gives them)."""
-    n = len(digest)
+    """Lineage rows for records no batch carries (what :func:`classify` gives them); without the
+    ``digest`` column when ``digest`` is None."""
+    n = len(label)
     none = pa.nulls(n, pa.string())
     status = pa.array([UNATTRIBUTED], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    if digest is None:
+        return pa.table([label, status, none, none, none], schema=LINEAGE_SCHEMA.remove(0))
     return pa.table([digest, label, status, none, none, none], schema=LINEAGE_SCHEMA)
 
 
@@ -170,12 +181,13 @@ def write_lineage(
     schema metadata; format 1 is the layout versions were committed with before (kept for
     tests that build an old version). Row groups of ``row_group`` rows, the last one
     shorter: the bytes ``pq.write_table`` gives for the concatenated rows (in
-    ``layout.object_schema(fmt)``) with that row group size, while holding one row group.
+    ``layout.object_schema(fmt)``, with ``layout.write_options(fmt)``) with that row group
+    size, while holding one row group.
     Returns the :func:`counts` of the rows written.
     """
     schema = layout.object_schema(fmt)
     found: Counter = Counter()
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(path, schema, **layout.write_options(fmt)) as writer:
         pending: list[pa.Table] = []
         held, written = 0, False
         for table in tables:
@@ -221,7 +233,8 @@ def classified_file(manifest: Manifest, store: Store) -> tuple[str, dict[str, in
     fd, path = tempfile.mkstemp(prefix="prov-lineage-", suffix=".parquet")
     os.close(fd)
     try:
-        found = write_lineage(iter_classified(manifest, batch_records(store)), path, fmt=layout.FORMAT)
+        fmt = layout.FORMAT
+        found = write_lineage(iter_classified(manifest, batch_records(store), digests=fmt == 1), path, fmt=fmt)
     except BaseException:
         os.unlink(path)
         raise
