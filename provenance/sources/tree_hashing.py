@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 
@@ -78,8 +79,10 @@ def hash_files(
     """
     digests = bytearray()
     root_real = os.path.realpath(root) if fs is None else root
+    # os.path.join(root, rel) for a relative ``rel``, without its per-call checks (20,000 files: ~0.1 s)
+    prefix = (root if root.endswith(os.sep) or not root else root + os.sep) if fs is None else f"{root.rstrip('/')}/"
     for i, (rel, _) in enumerate(entries):
-        full = os.path.join(root, rel) if fs is None else f"{root.rstrip('/')}/{rel}"
+        full = prefix + rel if fs is not None or not rel.startswith(os.sep) else rel  # as os.path.join
         try:
             if fs is None:
                 digests += _hash_local(root, root_real, full, seen[i] if seen is not None else None, images)
@@ -134,7 +137,7 @@ def _hash_local(root: str, root_real: str, full: str, seen: Seen | None, images:
         if exc.errno == errno.ELOOP:
             raise _changed(full, "now a symbolic link, not the file it listed") from exc
         raise
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a folder", full)
@@ -145,18 +148,44 @@ def _hash_local(root: str, root_real: str, full: str, seen: Seen | None, images:
         if st.st_size != seen.size:
             raise _changed(full, f"{st.st_size} bytes, listed with {seen.size}")
         # a small file (most of a tree of images or snippets) in one read of its size, hashed from
-        # memory: no 256 KiB buffer per file as hashlib.file_digest allocates
+        # memory, on the descriptor itself: no file object, no 256 KiB buffer per file
         expected = min(seen.size, SMALL_FILE)
-        data = fh.read(expected + 1)
+        data = _read_up_to(fd, expected + 1, expected)
         if images:
-            _check_image(data[:16], fh, full)
+            _check_image(data[:16], _image_file(fd, data, expected), full)
         h = hashlib.sha256(data)
         read = len(data)
         if read > expected:  # a large file: the rest in chunks
-            fh.seek(read)  # _check_image may have moved it
-            while chunk := fh.read(1 << 20):
+            os.lseek(fd, read, os.SEEK_SET)  # _check_image may have moved it
+            while chunk := os.read(fd, 1 << 20):
                 h.update(chunk)
                 read += len(chunk)
         if read != seen.size:  # written to while read: these bytes are not the listed file's
             raise _changed(full, f"{read} bytes read, listed with {seen.size}")
         return h.digest()
+    finally:
+        os.close(fd)
+
+
+def _read_up_to(fd: int, n: int, enough: int) -> bytes:
+    """Up to ``n`` bytes from ``fd``'s position, in one ``read`` when it gives at least ``enough``
+    (the size the listing saw: a regular file gives all it has up to ``n`` in one call, so one more
+    byte than listed is seen); fewer than ``enough`` are read on until ``n`` or the end of the file."""
+    data = os.read(fd, n)
+    if len(data) >= enough or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n and (more := os.read(fd, n - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _image_file(fd: int, data: bytes, expected: int):
+    """A binary file object with the bytes Pillow may read to identify an image: the whole file when it
+    was read whole (``data``), else the descriptor itself (not closed with the file object)."""
+    if len(data) <= expected:
+        return io.BytesIO(data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.fdopen(fd, "rb", closefd=False)

@@ -159,8 +159,10 @@ def dataset_folder(root: str, reader: str, fs=None) -> TreeListing:
             check_link(root, root_real, target)
         found = 0
         for dirpath, rel_dir, files in _walk(root, root_real, target, fs):
+            # join(dirpath, fname) once per folder, not per file (names from a listing are never absolute)
+            folder = dirpath if fs is None and dirpath.endswith(os.sep) else f"{dirpath.rstrip('/')}/"
             for fname, size in files:
-                full = join(dirpath, fname)
+                full = folder + fname
                 rel = f"{rel_dir}/{fname}"
                 if extensions is None or full.lower().endswith(extensions):
                     role, reason = "record", None

@@ -140,3 +140,18 @@ def test_without_a_listing_a_link_leaving_the_tree_is_still_refused(tmp_path):
     swap_for_link(tree / "c1" / "zz.png", outside / "secret.png")
     with pytest.raises(InputError, match=r"zz\.png: symlink leaves the tree"):
         hash_files(str(tree), [("c1/zz.png", "c1")])
+
+
+@pytest.mark.parametrize("side", [20, 700])  # 1,244 bytes (read whole), 1.47 MB (past SMALL_FILE: read in parts)
+def test_an_image_pillow_identifies_by_content_is_hashed_as_sha256sum_and_junk_is_refused(tmp_path, side):
+    # TGA has no magic bytes: only Pillow, reading the file's header, can tell it is an image
+    tree = tmp_path / "tree"
+    (tree / "c0").mkdir(parents=True)
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 20, 30)).save(out, format="TGA", compression=None)
+    (tree / "c0" / "a.png").write_bytes(out.getvalue())
+    part = hash_files(str(tree), [("c0/a.png", "c0")], images=True)
+    assert part.digests == hashlib.sha256(out.getvalue()).digest()
+    (tree / "c0" / "a.png").write_bytes(b"\x00" * len(out.getvalue()))  # same size, not an image
+    with pytest.raises(InputError, match="Pillow cannot open it"):
+        hash_files(str(tree), [("c0/a.png", "c0")], images=True)
