@@ -452,8 +452,9 @@ def load(
     been read, or it raises. ``verify_first`` (default): a streaming read (``for record in
     dataset``, ``batches()``, ``numpy_batches()``) first reads and verifies every record without
     handing any out, so a changed dataset is refused before the first record; ``False`` checks
-    only what is cheap first (a tree's listing; a table's files, row counts and, for Parquet,
-    per-file label counts) and refuses other changes at their batch (half the reading).
+    only what is cheap first (the signed file listing; for Parquet, the total row and label
+    counts) and refuses other changes at their batch (half the reading). As for ``prov verify``,
+    which file of a folder a record is in is not signed: rows moved between files are the same version.
     ``buffer``: bytes the verifying pass may keep so the batches it verified are handed out
     without reading the data again (default ``PROV_LOADER_BUFFER``, else 1 GiB; never more than
     half the available memory; ``0`` always reads twice); a version above it is read twice.

@@ -191,9 +191,9 @@ class VerifiedDataset:
         record for record, the batch the verifying pass read at that place, and refuses a local
         file replaced or written to since before reading any of its records (``verified_pass.py``:
         a file changed between the passes is never handed out). Without it, only what is cheap is
-        checked first (``precheck.precheck``: a tree's listing; a table's files, each Parquet
-        file's row count, and its per-label counts where the label column is a Parquet column),
-        and a change those miss (a relabel or an edited row that keeps every count) is refused
+        checked first (``precheck.precheck``: the signed file listing; a Parquet table's total row
+        count and per-label counts; rows moved between files are the same version, as for
+        ``prov verify``), and a change those miss (a relabel or an edited row that keeps every count) is refused
         when its batch is read, after the batches before it were handed out. Either way each
         batch is checked before it is yielded, and after the last one every signed record must
         have been read. Raises ``VerificationError`` (exit 1) as the module says, ``InputError``

@@ -147,20 +147,18 @@ def read_batches(
         yield from _table_batches(spec, fs, root, signed, opening if fs is None else None)
 
 
-def listing_change(root: str, listing: trees.TreeListing, signed: SignedReading, locators: pa.ChunkedArray) -> str:
-    """The first file whose change the signed facts can name (a record file added or removed, by the
-    manifest's locators; a skipped file, by the signed skipped paths), else the tree's root."""
-    now = {rel for rel, _ in listing.records}
-    then = set(locators.to_pylist())
+def listing_change(root: str, now: set[str], skipped: set[str], signed: SignedReading, then: set[str]) -> str:
+    """The first file whose change the signed facts can name: a record file added or removed (``now``, the
+    files read now, against ``then``, those the manifest's locators name), a skipped file added or removed
+    (``skipped`` now against the signed skipped paths), else the data's root."""
     for what, paths in (("added", now - then), ("removed", then - now)):
         if paths:
             return f"{os.path.join(root, min(paths))} ({what}; {len(paths)} record file(s) {what})"
     if signed.skipped is not None:
-        skipped = {e.path for e in listing.listing.ignored}
         for what, paths in (("added", skipped - set(signed.skipped)), ("removed", set(signed.skipped) - skipped)):
             if paths:
                 return f"{os.path.join(root, min(paths))} (a skipped file {what})"
-    return f"{root} (a file resized or relinked)"
+    return f"{root} (a file resized, relinked or renamed)"
 
 
 def display_locator(spec: DatasetSpec, kind: str) -> Callable[[str], str]:
@@ -277,8 +275,9 @@ def _tree_batches(
     # Checked after the records, so that a changed record is named by the matcher; a file the loader skips
     # (Thumbs.db, a new extension) changes no record but is refused as `prov verify` refuses it.
     if signed.listing is not None and listing.listing.digest() != signed.listing:
-        read = pa.chunked_array([pa.array([rel for rel, _ in listing.records], pa.string())])
-        change = listing_change(root, listing, signed, signed.locators if signed.locators is not None else read)
+        now = {rel for rel, _ in listing.records}
+        then = set(signed.locators.to_pylist()) if signed.locators is not None else now
+        change = listing_change(root, now, {e.path for e in listing.listing.ignored}, signed, then)
         raise VerificationError(f"{change}: the file listing differs from the signed one")
 
 

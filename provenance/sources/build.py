@@ -233,7 +233,8 @@ def arrow_type_named(name: str) -> pa.DataType:
         return pa.string()
 
 
-def _table_listing(files: TableFiles) -> Listing:
+def table_listing(files: TableFiles) -> Listing:
+    """The listing a table version signs (reader 2 and later): every table file read and every file skipped."""
     entries = [Entry(f.rel, "record") for f in files.files]
     entries += [Entry(rel, "ignored", reason=why) for rel, why in files.ignored]
     return Listing(TABLE_READER, entries)
@@ -333,7 +334,7 @@ def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
         forced = {**(forced or {}), **wider}
     columns, types, label_type, label_kind = check_parts(sorter.spilled, spec)
     manifest = sorter.finish(spec.options.digest_algorithm, batch, label_kind)
-    listing = _table_listing(files) if spec.options.reader_version > 1 else None
+    listing = table_listing(files) if spec.options.reader_version > 1 else None
     return HashedDataset(
         manifest, "table", columns, len(files.files), spec, types, label_type, label_kind, listing, None, sample
     )
