@@ -460,6 +460,8 @@ def load(
     half the available memory; ``0`` always reads twice); a version above it is read twice.
     ``shuffle``/``seed``: ``for record in dataset`` in a random order only ``seed`` decides
     (record order is not signed; the whole version is read into memory first).
+    ``record.source`` is the data's source column as the manifest signed it (None without one);
+    ``dataset.lineage()`` gives each record's registered batch and its source, as reports name it.
 
     Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
     ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files),
@@ -479,7 +481,9 @@ def load(
         )
     root = str(open_store(store).root)
     signed = open_signed_version(root, version, pins, _optional(attestation), _optional(policy))
-    return VerifiedDataset(signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer)
+    return VerifiedDataset(
+        signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer, pins=pins, store_root=root
+    )
 
 
 def _optional(path: str | os.PathLike[str] | None) -> str | None:

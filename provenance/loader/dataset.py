@@ -152,8 +152,11 @@ class VerifiedDataset:
         shuffle: bool = False,
         seed: int | None = None,
         buffer: int | None = None,
+        pins: Pins | None = None,
+        store_root: str | None = None,
     ):
         self._signed = signed
+        self._pins, self._store_root = pins, store_root  # for lineage(): given by provenance.load
         self.verify_first = verify_first
         self.buffer = buffer
         self.shuffle = shuffle
@@ -315,6 +318,19 @@ class VerifiedDataset:
         """The position in :attr:`classes` of each label text (``int64``)."""
         index = pa.array(self.classes, pa.string())
         return np.asarray(pc.index_in(label_texts, value_set=index).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def lineage(self) -> pa.Table:
+        """Where each record came from, as the pins ``load`` was given judge it: one row per signed record
+        (``digest``, ``label``, ``status``, ``source`` and ``batch`` of the registered batch that carries it,
+        ``signed_label``; see ``attribution.lineage_of``), the source reports name. ``Record.source`` is
+        the data's source column as signed (None without one). Join on ``digest`` (``Record.digest``).
+        Raises ``InputError`` for a dataset not opened by ``provenance.load``, ``VerificationError``
+        as ``lineage_of`` says."""
+        if self._pins is None or self._store_root is None:
+            raise InputError(f"version {self.version}: lineage() needs the store and pins provenance.load opens with")
+        from provenance.loader.attribution import lineage_of
+
+        return lineage_of(self._store_root, self._pins, self.version, self._signed.manifest)
 
     def tree_location(self) -> tuple[Any, str]:
         """``(fsspec filesystem or None, root folder)`` of a tree version's files, where they are now."""

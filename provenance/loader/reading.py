@@ -32,8 +32,10 @@ TREE_BATCH_FILES = 256
 class Record(NamedTuple):
     """One verified record: ``content`` (a table row as ``{column: value}``, or a file's bytes) and its ``label``
     (as the data types it: text, int, float or bool), with its content ``digest`` (32 bytes), ``source``
-    (or None) and ``locator`` (``file#row``, a row number, or a path in the tree). ``hexdigest`` is the
-    digest in hex (``digest`` stays bytes: code that compares it keeps working)."""
+    (the data's source column as the manifest signed it; None when the data has none: the batch a record
+    came from, which reports name, is ``VerifiedDataset.lineage()``) and ``locator`` (``file#row``, a row
+    number, or a path in the tree: where the record is now). ``hexdigest`` is the digest in hex (``digest``
+    stays bytes: code that compares it keeps working)."""
 
     content: Any
     label: Any

@@ -8,6 +8,7 @@ the README says the tour prints is checked against what it printed.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -83,14 +84,20 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     assert "release attestation ok: release" in final and "against v3" in final
     assert (tmp_path / "tour" / "v5.attestation.json").exists()
 
-    # the README's Python example, in the tour's folder afterwards
-    code = block("### From Python\n", "python")
-    py = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path / "tour",
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )
-    assert py.returncode == 0, py.stderr[-3000:]
-    assert py.stdout.split() == ["60", "blocked", "1"]
+    # the README's Python examples, in the tour's folder afterwards
+    def run_block(heading: str) -> str:
+        py = subprocess.run(
+            [sys.executable, "-c", block(heading, "python")],
+            cwd=tmp_path / "tour",
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        assert py.returncode == 0, py.stderr[-3000:]
+        return py.stdout
+
+    assert run_block("### From Python\n").split() == ["60", "blocked", "1"]
+    # the loader's example too (newcomer review 5, item 9: it could not be pasted), after the one above
+    count, groups = run_block("### Reading a version in a training job: `provenance.load`\n").split(" ", 1)
+    by_source = {(g["source"], g["status"]): g["count_all"] for g in ast.literal_eval(groups)}
+    assert count == "700" and by_source == {("vendor", "attested"): 400, ("crowd", "unattributed"): 300}
