@@ -124,6 +124,18 @@ def attest_rotation_roots(prov: Prov, folder: Path) -> None:
         assert prov("root", "sign", out, "--key", "rootk.key").exit_code == 0
 
 
+def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tuple[int, dict]:
+    """Write ``base`` and ``candidate`` as base.parquet / cand.parquet in the current folder, commit
+    both with ``keypair`` (tags ``base``, ``cand``) and run ``prov check cand --base base --format json``;
+    returns (exit code, the JSON report)."""
+    for tag, t in (("base", base), ("cand", candidate)):
+        pq.write_table(t, Path(f"{tag}.parquet"))
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+        assert r.exit_code == 0, r.output
+    r = prov("check", "cand", "--base", "base", "--format", "json")
+    return r.exit_code, json.loads(r.stdout)
+
+
 def validate_sarif(document: dict) -> None:
     """Validate against the official SARIF 2.1.0 JSON Schema (draft-04), vendored unmodified."""
     from jsonschema import Draft4Validator

@@ -28,7 +28,16 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
   40 copies within ~0.4 of one record, where a base record has about one neighbour).
 
 Both model tails enter through ``build_result(model_p=)``: the smaller with the calibrated
-p-value, doubled. Only exact copies and constant records are extreme evidence.
+p-value, doubled. Extreme evidence (blocks whatever the budget, ``detectors.extreme``):
+exact copies at their Poisson tail, constant records when the base has none, and a *tight
+cluster*: a record with at least ``NEAR_FLOOD_MIN`` other delta records closer to it than
+the closest two distinct base sample records are to each other (``tightest_pair``; a range
+rule, p = 0). A writer's repeated digit or two rounded weather readings reach two such
+batch-mates at most on the gate bench's 112 clean in-order batches; five jittered copies
+of one record reach four. The near-copy *counts* stay combined evidence: counted at the
+near-copy radius they are as large for a new writer's digits as for a small flood, which
+the gate's "beyond the reference" budget, widened by the drift between the base's
+batches, could then let through (bench/results/gate-pass-rate.md, seattle_weather).
 """
 
 from __future__ import annotations
@@ -76,8 +85,11 @@ class DuplicatesDetector(Detector):
         m = len(profile.sample_Z)
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
         radii = flood_radii(profile.loo_dist, close_radius)  # radii[0] is close_radius
-        own = delta_neighbours(profile, delta, radii / density)  # one delta x delta pass for all radii
-        own_idx, own_dist, own_counts = own["first_idx"], own["first_dist"], own["close"]
+        tight = tightest_pair(profile.loo_dist)
+        # one delta x delta pass for all radii, the tightest base pair's distance last
+        own = delta_neighbours(profile, delta, np.r_[radii, tight] / density)
+        own_idx, own_dist = own["first_idx"], own["first_dist"]
+        own_counts, own_tight = own["close"][:, :-1], own["close"][:, -1]
         own_close = own_counts[:, 0]
         own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density
         same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
@@ -124,8 +136,17 @@ class DuplicatesDetector(Detector):
         base_rate = base_counts.mean(0) if len(base_counts) else np.zeros(len(radii))
         model_p = np.fmin(copy_p, near_p)
 
+        # a tight cluster (extreme evidence below): at least NEAR_FLOOD_MIN other delta records
+        # closer to a record than the closest two base records are to each other
+        cluster = own_tight >= NEAR_FLOOD_MIN
+
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)
+            if cluster[i]:
+                text = (
+                    f"{int(own_tight[i])} other delta records closer to it than the closest two base records are "
+                    f"to each other ({tight:.3g}): a flood of copies; " + text
+                )
             if np.isfinite(near_p[i]):
                 j = int(at[i])
                 text = (
@@ -148,11 +169,14 @@ class DuplicatesDetector(Detector):
             "records_with_extra_copies": int(np.isfinite(copy_p).sum()),
             "extra_copies": int(delta.extra_copies.sum()),
             "base_rows_per_record": float(profile.sample_copies.mean()) if len(profile.sample_copies) else 1.0,
+            "tightest_base_pair": tight,
+            "tight_cluster_records": int(cluster.sum()),
         }
         result = build_result(self.name, delta, raw, reference_raw, fpr, explain_copies, summary, model_p=model_p)
         # Extreme evidence (provenance.detectors.extreme): an empty or constant record when
-        # the base has none, and extra exact copies at their Poisson tail.
-        result.extreme_p = np.where(constant & (constant_in_base == 0), 0.0, np.nan_to_num(copy_p, nan=1.0))
+        # the base has none, a tight cluster (p = 0 both), and extra exact copies at their Poisson tail.
+        rule = (constant & (constant_in_base == 0)) | cluster
+        result.extreme_p = np.where(rule, 0.0, np.nan_to_num(copy_p, nan=1.0))
         return result
 
 
@@ -255,3 +279,12 @@ def near_copy_p_values(
     at = tails.argmin(axis=1) if r else np.zeros(n, np.int64)
     best = tails[np.arange(n), at] if r else np.full(n, np.inf)
     return np.where(np.isfinite(best), np.minimum(1.0, best * r), np.nan), at
+
+
+def tightest_pair(loo_dist: np.ndarray) -> float:
+    """The distance between the closest two distinct base sample records: the smallest positive
+    first-neighbour distance of ``loo_dist`` (m, K), standardised units; 0.0 when there is none
+    (then no delta pair is closer, and the tight-cluster rule never fires)."""
+    first = loo_dist[:, 0] if loo_dist.shape[1] else np.zeros(0)
+    positive = first[np.isfinite(first) & (first > 0)]
+    return float(positive.min()) if positive.size else 0.0

@@ -15,8 +15,10 @@ and over the detectors that give such evidence), whatever the budget:
   other 7s in the batch share it; a flipped label has no such batch-mate, and flipped
   records cannot vouch for each other (bench/results/extreme-rule.md: on in-order digits
   it separates planted flips from clean records the base alone cannot explain);
-- ``duplicates``: an empty or constant record when the base has none (p = 0), and a
-  record's extra exact copies against the base's own repetition (Poisson tail);
+- ``duplicates``: an empty or constant record when the base has none (p = 0), a record
+  with at least three other delta records closer to it than the closest two base records
+  are to each other (a tight cluster of copies, p = 0), and a record's extra exact copies
+  against the base's own repetition (Poisson tail);
 - ``outlier`` (a range rule): a record more than ``OUTLIER_RANGE`` times further from its
   nearest base records than any base record is from the rest (p = 0): on 48 clean
   batches of four real datasets no record went past 2.2 times;

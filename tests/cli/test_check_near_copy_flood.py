@@ -3,13 +3,11 @@ finding 10), replayed through `prov check` on a real store."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+
+from support import commit_and_check
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +41,7 @@ def reviewer_tables(copies: int) -> tuple[pa.Table, pa.Table]:
 
 
 def check(prov, keypair, copies: int) -> tuple[int, dict]:
-    base, candidate = reviewer_tables(copies)
-    for tag, t in (("base", base), ("cand", candidate)):
-        pq.write_table(t, Path(f"{tag}.parquet"))
-        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-        assert r.exit_code == 0, r.output
-    r = prov("check", "cand", "--base", "base", "--format", "json")
-    return r.exit_code, json.loads(r.stdout)
+    return commit_and_check(prov, keypair, *reviewer_tables(copies))
 
 
 def test_forty_copies_jittered_wider_than_the_near_copy_radius_block(prov, workdir, store, keypair):

@@ -144,3 +144,12 @@ def test_the_count_tail_is_scipy_s_negative_binomial_or_poisson_upper_tail():
     assert np.allclose(count_tail(k, mean, variance), expected, rtol=1e-9, atol=1e-300)
     assert np.allclose(count_tail(k, 0.9, 0.5), stats.poisson.sf(k - 1, 0.9), rtol=1e-9, atol=1e-300)
     assert count_tail(np.array([0]), 1.0, 3.0)[0] == 1.0
+
+
+def test_the_tightest_base_pair_is_the_smallest_positive_first_neighbour_distance():
+    from provenance.detectors.duplicates import tightest_pair
+
+    loo = np.array([[0.0, 1.0], [0.5, 2.0], [np.inf, np.inf], [0.25, 0.3]], dtype=np.float32)
+    assert tightest_pair(loo) == 0.25  # an exact twin (distance 0) and a record with no neighbour are skipped
+    assert tightest_pair(np.zeros((3, 2), np.float32)) == 0.0
+    assert tightest_pair(np.zeros((0, 16), np.float32)) == 0.0

@@ -1,0 +1,62 @@
+"""A small flood of near-identical copies in a clean batch of new writers, replayed through
+`prov commit` + `prov check` on a real store (gate bench, seattle_weather: six jittered
+copies passed the default gate because the "beyond the reference" budget, widened by the
+drift between the base's batches, allowed seven)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.datasets import load_digits
+
+from support import commit_and_check
+
+
+@pytest.fixture(autouse=True)
+def pinned(keypair, monkeypatch):
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+
+
+def tables(copies: int, start: int = 1200, size: int = 200) -> tuple[pa.Table, pa.Table]:
+    """scikit-learn's digits in file order: the base is the first ``start`` rows, the candidate
+    adds the next ``size`` (new writers) and ``copies`` copies of base row 7, each pixel
+    jittered by 0.01 of its base standard deviation (the demo catalogue's near-duplicate flood),
+    labels kept."""
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    rng = np.random.default_rng(0)
+    flood = (X[7] + rng.normal(0, 0.01, (copies, X.shape[1])) * X[:start].std(0)).astype(np.float32)
+
+    def table(x, label):
+        return pa.table({**{f"p{i}": x[:, i] for i in range(x.shape[1])}, "label": label.astype(str)})
+
+    base = table(X[:start], y[:start])
+    added = slice(start, start + size)
+    return base, pa.concat_tables([base, table(X[added], y[added]), table(flood, np.full(copies, y[7]))])
+
+
+def check(prov, keypair, copies: int) -> tuple[int, dict]:
+    return commit_and_check(prov, keypair, *tables(copies))
+
+
+def test_five_near_identical_copies_block_as_a_tight_cluster(prov, workdir, store, keypair):
+    """On the old code the candidate passed (exit 0: its flags and the records beyond the
+    reference within their budgets). Five records closer to each other than any two base
+    records are is a flood whatever the budget: `detectors.extreme` blocks and names them
+    (rows 1400-1404 of cand.parquet)."""
+    code, report = check(prov, keypair, 5)
+    assert code == 1, report["decision"]
+    rules = {x["rule"]: x for x in report["rules"]}
+    assert rules["detectors.extreme"]["status"] == "block"
+    listed = rules["detectors.extreme"]["records"]
+    assert len(listed) == 5
+    assert all("closer to it than the closest two base records" in r["explanation"] for r in listed)
+    rows = sorted(f["location"]["row"] for f in report["findings"] if "closer to it than" in f["explanation"])
+    assert rows == [1400, 1401, 1402, 1403, 1404]
+
+
+def test_the_same_batch_of_new_writers_without_the_copies_passes(prov, workdir, store, keypair):
+    code, report = check(prov, keypair, 0)
+    assert code == 0, [r for r in report["rules"] if r["status"] != "pass"]
+    assert not [f for f in report["findings"] if "closer to it than" in f["explanation"]]
