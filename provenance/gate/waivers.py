@@ -294,8 +294,9 @@ def judge_waivers(
 
     Raises:
         VerificationError: a stored waiver's object is missing or no longer hashes to its
-            name (``ObjectStore.get``), exit 1. A waiver that is not valid is never raised:
-            it is listed as ignored.
+            name (``ObjectStore.get``), exit 1, unless its row is pending: a pending row
+            whose object is missing is listed as ignored ("pending; its object is missing").
+            A waiver that is not valid is never raised: it is listed as ignored.
     """
     candidates: list[tuple[bytes, str, str | None]] = []  # envelope, origin, why it is pending
     root = store.version(version)["merkle_root"]
@@ -310,7 +311,18 @@ def judge_waivers(
         pending = None
         if signed_entries is not None and (seq is None or seq > signed_entries):
             pending = pending_reason(seq, signed_entries or 0)
-        candidates.append((store.objects.get(row["object"], "waiver"), origin, pending))
+        try:
+            envelope = store.objects.get(row["object"], "waiver")
+        except VerificationError:
+            if pending is None:
+                raise  # a waiver a trusted signature covers must be there: fail closed
+            # a pending row is relied on by nothing, so a bogus one is listed, never fatal (attack review 5b, finding 2)
+            facts = {k: row.get(k) for k in ("digest", "detector")} | {"reason": None, "reviewer": row.get("keyid")}
+            out.report["ignored"].append(
+                facts | {"origin": origin, "why": f"pending; its object is missing ({pending})"}
+            )
+            continue
+        candidates.append((envelope, origin, pending))
     candidates += [(env_bytes, origin, None) for env_bytes, origin in extra]
     for env_bytes, origin, pending in candidates:
         pred, problem = _judge(env_bytes, origin, version, role, root)
