@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lineage",
         "Register a batch and its records; a signed batch is verified first against the keys trusted for its source.",
     ),
+    "withdraw": (
+        "lineage",
+        "Sign that a registered batch is not shipped, so its missing records do not block unsigned additions.",
+    ),
     "lineage": ("lineage", "Where a record came from: source, batch, signing key, and its label in every version."),
     "sources": ("lineage", "Each source with its batches, records, signed fraction and relabels."),
     "quarantine": ("lineage", "A new signed version without one source's (or the flagged) records."),
@@ -103,7 +107,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 PANELS: dict[str, tuple[str, ...]] = {
     "Start": ("init", "keys", "demo"),
     "Versions": ("commit", "status", "log", "show", "verify", "export"),
-    "Sources and lineage": ("sign", "add", "trust", "sources", "lineage", "quarantine"),
+    "Sources and lineage": ("sign", "add", "withdraw", "trust", "sources", "lineage", "quarantine"),
     "Review and release": ("diff", "findings", "check", "waive", "report"),
     "Trust and audit": ("root", "audit", "fsck"),
     "Store and shell": ("gc", "completion"),

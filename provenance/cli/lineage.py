@@ -1,4 +1,4 @@
-"""Commands for signing at source and lineage: sign, trust, add, lineage, sources, quarantine."""
+"""Commands for signing at source and lineage: sign, trust, add, withdraw, lineage, sources, quarantine."""
 
 from __future__ import annotations
 
@@ -201,6 +201,31 @@ def add(
         return
     how = f"signed by key {(result.keyid or '')[:16]}" if result.signed else "UNSIGNED"
     echo(f"Added batch {result.batch}: {result.records} records from {source!r}, {how}")
+
+
+@command("withdraw")
+@trust_flags
+def withdraw(
+    batch: str = typer.Argument(..., help="The registered batch, SOURCE@ROOT12 as prov add and prov sources print it."),
+    reason: str = typer.Option(..., "--reason", help="Why it is not shipped, for a later reader."),
+    key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Maintainer key (role commit) that signs."),
+    pins: Pins = Pins(),  # filled by @trust_flags
+    json_out: bool = JsonFlag,
+) -> None:
+    """Sign that a registered batch is not shipped, so its missing records do not block unsigned additions."""
+    if not key:
+        raise InputError(
+            "withdraw needs --key KEY.key (or PROV_KEY): a withdrawal counts only if a commit key signs it"
+        )
+    from provenance.lineage.withdraw import withdraw_batch
+
+    result = withdraw_batch(_open_store(pins), batch, key, reason)
+    if json_out:
+        emit_json(result)
+        return
+    echo(
+        f"Withdrew batch {visible(batch)}: signed by key {result['keyid'][:16]}, withdrawal {result['withdrawal'][:16]}"
+    )
 
 
 @command("lineage")

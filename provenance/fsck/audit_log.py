@@ -23,6 +23,7 @@ CHECKED_ACTIONS = {
     "trust.add",
     "trust.revoke",
     "batch.add",
+    "batch.withdraw",
     "quarantine",
     "detect",
     "waiver",
@@ -62,6 +63,21 @@ def check_audit(insp: Inspection) -> None:
     _replay_keys(insp)
     _replay_trust(insp)
     _replay_batches(insp)
+    _replay_withdrawals(insp)
+
+
+def _replay_withdrawals(insp: Inspection) -> None:
+    """Each ``batch.withdraw`` entry names a registered batch and a withdrawal object the store holds."""
+    added = {e["subject"] for e in insp.by_action["batch.add"]}
+    present = {p.name.split(".")[0] for p in (insp.root / "objects").glob("*")}
+    for e in insp.by_action["batch.withdraw"]:
+        if e["subject"] not in added:
+            insp.error("audit", f"audit entry {e['seq']} withdraws batch {e['subject']!r}, which was never registered")
+        oid = e["detail_obj"].get("object")
+        if not isinstance(oid, str) or oid not in present:
+            insp.error(
+                "audit", f"audit entry {e['seq']} withdraws batch {e['subject']!r}: its signed withdrawal is missing"
+            )
 
 
 def _replay_commits(insp: Inspection) -> None:

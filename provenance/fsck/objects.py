@@ -24,6 +24,7 @@ _REFERENCES = [
     "select object, null from trust_statements",
     "select object, null from checkpoints",
     "select json_extract(detail, '$.findings'), null from audit where action = 'detect'",  # a run's findings
+    "select json_extract(detail, '$.object'), null from audit where action = 'batch.withdraw'",  # prov withdraw
 ]
 
 

@@ -7,7 +7,9 @@ policy blocks the records it adds. ``lineage.allow_unsigned_from`` lists sources
 unsigned batches are accepted all the same. Records from no source and no signed batch
 stay "unattributed": this rule does not block them (``lineage.max_unsigned_additions``
 does, when set) and its report says how many there are. :class:`UnattributedBesideSigned`
-blocks them where sources sign their batches (the shape of records edited in transit).
+blocks them where sources sign their batches, and blocks unsigned additions of any kind
+while a trusted signed batch has records missing that no signed quarantine or
+``prov withdraw`` accounts for (the shapes of records edited in transit).
 """
 
 from __future__ import annotations
@@ -77,23 +79,28 @@ class UnsignedFromSigningSources(Rule):
 
 
 class UnattributedBesideSigned(SwitchedRule):
-    """Block added records from outside every registered batch in a store whose sources sign their batches.
+    """Block unsigned additions where sources sign their batches and signed records went missing, or came from no batch.
 
     Whoever can write the data folder between a source and the commit (or between two
     commits) can alter records of a signed batch: their digests then match no batch, and
-    they count as ``unattributed`` rather than as relabeled or changed. Where sources sign
-    at source, every addition must come through a registered batch: a record of no batch
-    at all is the shape such an edit leaves, so the rule blocks added records that no
-    registered batch carries whenever a trusted signed batch (of a source not quarantined)
-    is registered. A maintainer's own additions go through ``prov add --unsigned --source
-    NAME`` (declared, and judged by the unsigned-batch rules). Unsigned additions of any
-    kind, declared ones included, also block when signed records of the base went missing
-    in the delta other than by a quarantine (edited records re-declared as an unsigned
-    batch). The report names the signed batches with records missing.
+    they count as ``unattributed`` rather than as relabeled or changed. Two shapes block:
 
-    Which batches are trusted and which records each carries come from envelopes that
-    verify under the verifier's pins (``provenance.lineage.evidence``), never from batch
-    rows. ``lineage.unattributed_beside_signed = false`` turns the rule off.
+    - a trusted signed batch (of a source not quarantined) has records missing from the
+      new version (base records it lost, or records of a batch the new version does not
+      hold whole), beside unsigned additions of *any* kind, declared unsigned batches
+      included: the shape of a signed delivery edited and re-declared (attack review 3,
+      finding 13; review 5, finding 1). Missing records are accounted for only by a signed
+      act: a ``prov quarantine`` version between base and new that removed them
+      (:func:`removed_by_quarantine`), or a ``prov withdraw`` of their batch signed by a
+      ``commit`` key the verifier pins (``provenance.lineage.withdraw``);
+    - otherwise, added records that no registered batch carries, whenever a trusted signed
+      batch is registered. A maintainer's own additions go through ``prov add --unsigned
+      --source NAME`` (declared, and judged by the unsigned-batch rules).
+
+    The report names the signed batches with records missing. Which batches are trusted
+    and which records each carries come from envelopes that verify under the verifier's
+    pins (``provenance.lineage.evidence``), never from batch rows.
+    ``lineage.unattributed_beside_signed = false`` turns the rule off.
     """
 
     key = "lineage.unattributed_beside_signed"
@@ -103,13 +110,14 @@ class UnattributedBesideSigned(SwitchedRule):
             "unattributed_beside_signed",
             BOOLEAN,
             True,
-            "block added records that no registered batch carries when sources sign their batches "
-            "(register your own additions with `prov add --unsigned`)",
+            "block unsigned additions while a trusted signed batch has records missing (no signed quarantine or "
+            "`prov withdraw` for them), and added records of no registered batch where sources sign their batches "
+            "(register yours with `prov add --unsigned`)",
         ),
     )
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Count added records from no batch; block them when a trusted signed batch is registered."""
+        """Block unsigned additions beside missing signed records; else additions of no batch where sources sign."""
         import pyarrow.compute as pc
 
         _, unattributed = count_status(ctx, "unattributed")
@@ -120,18 +128,25 @@ class UnattributedBesideSigned(SwitchedRule):
             what = "no added records from outside every registered batch"
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         batches, missing = signed_batches_missing(ctx)
-        losing = [b for b in missing if b["lost"]]
-        if losing:  # signed base records gone beside unsigned additions, even ones declared as a batch
+        if missing:  # signed records gone beside unsigned additions, even ones declared as a batch
             k = int(pc.sum(added_unattributed).as_py() or 0)
-            lost = sum(b["lost"] for b in losing)
+            gone, lost = sum(b["missing"] for b in missing), sum(b["lost"] for b in missing)
+            if lost == gone:
+                what = f"{gone} signed records of {ctx.base} went missing"
+            else:
+                what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
             why = (
-                f"added records without a trusted signature, while {lost} signed records of {ctx.base} went "
-                f"missing (batch {losing[0]['batch']} of {losing[0]['source']}, ...): the shape of signed "
-                "records edited and re-declared; quarantine a source to remove its records on purpose"
+                f"added records without a trusted signature, while {what} "
+                f"({missing_batches(missing)}): the shape of a signed delivery edited and re-declared; "
+                "declaring the additions `prov add --unsigned` does not help here. Account for the missing records "
+                "with a signed act: `prov withdraw BATCH --key K --reason R` for a batch you do not ship, or "
+                "`prov quarantine` to remove records on purpose"
             )
             return bounded_count(self.key, k, 0, why, lineage_records(ctx, added_unattributed))
         if not k:
-            what = "no added records from outside every registered batch, and no signed record of the base lost"
+            what = (
+                "no added records from outside every registered batch, and no trusted signed batch has records missing"
+            )
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         if not batches:
             return RuleResult(
@@ -142,18 +157,23 @@ class UnattributedBesideSigned(SwitchedRule):
                 k,
                 expected="no trusted signed batch registered",
             )
-        if missing:
-            shown = "; ".join(
-                f"batch {b['batch']} of {b['source']}: {b['missing']} of its {b['signed']} signed records missing"
-                for b in missing[:3]
-            )
-        else:
-            shown = f"{batches} trusted signed batches, none missing records"
         why = (
-            f"added records from no registered batch where sources sign their batches ({shown}); "
-            "register intended additions with `prov add --unsigned --source NAME`"
+            f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
+            "batches, none missing records); register intended additions with `prov add --unsigned --source NAME` "
+            "(this helps only while no signed batch has records missing)"
         )
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
+
+
+def missing_batches(missing: list[dict], shown: int = 3) -> str:
+    """``batch B of S: M of its N signed records missing; ...`` for the first ``shown`` of ``missing``
+    (:func:`signed_batches_missing`'s list), with ``and K more batches`` when there are more."""
+    text = "; ".join(
+        f"batch {b['batch']} of {b['source']}: {b['missing']} of its {b['signed']} signed records missing"
+        for b in missing[:shown]
+    )
+    more = len(missing) - shown
+    return text + (f"; and {more} more batch{'es' if more > 1 else ''}" if more > 0 else "")
 
 
 def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
@@ -162,20 +182,30 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     A batch's record is missing when the new version lacks it and either the base held it
     or the base does not hold the whole batch; a record a signed ``prov quarantine``
     version between the base and the new version removed (:func:`removed_by_quarantine`)
-    is not missing. Each listed batch is ``{"batch", "source",
-    "signed": records it signed, "missing": of them}``, from envelopes verified under the
-    verifier's pins (``provenance.lineage.evidence``).
+    is not missing, nor is any record of a batch whose withdrawal a ``commit`` key of the
+    verifier's pins signed (``provenance.lineage.withdraw``). Each listed batch is
+    ``{"batch", "source", "signed": records it signed, "missing": of them, "lost": of
+    them, those the base held}``, from envelopes verified under the verifier's pins
+    (``provenance.lineage.evidence``).
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from provenance.lineage.withdraw import withdrawn_batches
+    from provenance.trust.roles import COMMIT
     from provenance.version_facts import load_manifest
 
     records = ctx.signed_batch_records
     if ctx.quarantined_sources:
         out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
         records = records.filter(pc.invert(out))
+    if records.num_rows:
+        withdrawn = withdrawn_batches(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store))
+        if withdrawn:  # a maintainer signed that these are not shipped: none of their records is missing
+            records = records.filter(
+                pc.invert(pc.is_in(records.column("batch"), value_set=pa.array(sorted(withdrawn))))
+            )
     if not records.num_rows:
         return 0, []
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
@@ -207,30 +237,46 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
 
 
 def removed_by_quarantine(ctx: GateContext):
-    """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions removed between ``ctx.base`` and ``ctx.new``.
+    """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions removed on purpose between ``ctx.base`` and ``ctx.new``.
 
     Walks ``ctx.new``'s signed ancestry back to the base (``version_facts.signed_ancestry``:
     each version's signature and parent link are checked); for each version whose signed
-    predicate carries ``quarantine`` facts (``--source`` or ``--findings``), the removed
-    records are its parent's signed manifest minus its own, recomputed, never read from the
-    facts or a findings file. Only a key the verifier trusts for ``commit`` can sign such a
-    version, so a data-folder writer cannot make a removal look deliberate.
+    predicate carries ``quarantine`` facts, the removed records are its parent's signed
+    manifest minus its own, recomputed, never read from the facts or a findings file. Only
+    a key the verifier trusts for ``commit`` can sign such a version, so a data-folder
+    writer cannot make a removal look deliberate. Of them, only those the quarantine had
+    reason to remove count (attack review 5, finding 4): for a ``--findings`` quarantine,
+    records the base (``ctx.base``) does not hold, since detectors score only a delta and
+    a quarantine of findings never needs to remove records the base accepted; for a
+    ``--source`` quarantine, records the parent's signed lineage or source column gives to
+    that source (``lineage.quarantine.digests_of_source``).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from provenance.lineage.quarantine import digests_of_source
     from provenance.version_facts import load_manifest, signed_ancestry
 
     ancestry = signed_ancestry(ctx.store, ctx.new)
+    base = None
     parts = []
     for (row, stmt), (parent, _) in zip(ancestry, ancestry[1:]):
         if row["tag"] == ctx.base:
             break
-        if not stmt["predicate"].get("quarantine"):
+        facts = stmt["predicate"].get("quarantine")
+        if not facts:
             continue
         own = load_manifest(ctx.store, row).table.column("digest")
         before = load_manifest(ctx.store, parent).table.column("digest")
-        parts.append(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
+        removed = pc.filter(before, pc.invert(pc.is_in(before, value_set=own)))
+        if isinstance(facts, dict) and isinstance(facts.get("source"), str):
+            theirs = pa.array(sorted(digests_of_source(ctx.store, parent["tag"], facts["source"])), pa.binary(32))
+            removed = pc.filter(removed, pc.is_in(removed, value_set=theirs))
+        else:
+            if base is None:
+                base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
+            removed = pc.filter(removed, pc.invert(pc.is_in(removed, value_set=base)))
+        parts.append(removed)
     if not parts:
         return pa.array([], pa.binary(32))
     return pa.concat_arrays([c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])])

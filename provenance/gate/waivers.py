@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provenance import clock, input_file, keys, signing
+from provenance import clock, input_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
 from provenance.store.checkpoints import CheckpointKey
-from provenance.trust.pins import pins_of
+from provenance.trust.pins import private_key_for_role
 from provenance.trust.roles import WAIVE, RoleKeys, verify_role
 
 if TYPE_CHECKING:
@@ -101,13 +101,7 @@ def create_waiver(store: Store, version: str, digest: str, detector: str, reason
 
     digests = load_manifest(store, store.version(version)).table.column("digest")
     digest = resolve_digest(digests, digest, version)
-    private = keys.load_private(key_path)
-    keyid = keys.key_id(private.public_key())
-    role = pins_of(store).role_keys(WAIVE, store)
-    if keyid not in role.keys:
-        raise InputError(
-            f"{key_path}: key {keyid[:16]} is not trusted for role waive ({role.origin}); its waivers would be ignored"
-        )
+    private, keyid = private_key_for_role(store, key_path, WAIVE, "waivers")
     warnings = waiver_warnings(store, version, digest, detector)
     now = clock.now_iso()
     stmt = {

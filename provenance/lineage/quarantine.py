@@ -41,7 +41,8 @@ class QuarantineResult:
     """What ``quarantine`` did (``prov quarantine --json``): the new version, what was cut and why, and its commit.
 
     ``tag``/``parent`` are the new and the quarantined version; ``reason`` is
-    ``{"source": name}`` or ``{"findings": report path}``; ``removed``/``kept`` count
+    ``{"source": name}`` or ``{"findings": report path, "runs": [the stored detector runs
+    that flagged the records]}``; ``removed``/``kept`` count
     records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``.
     """
 
@@ -62,7 +63,7 @@ class QuarantineResult:
 class QuarantineFacts:
     """Commit stage that signs what a quarantine removed and why, and audit-logs it.
 
-    ``facts`` is ``{"from", "source" | "findings", "removed", "kept", "output"}``; it goes
+    ``facts`` is ``{"from", "source" | "findings" + "runs", "removed", "kept", "output"}``; it goes
     into the version's signed predicate as ``quarantine`` and into a ``quarantine`` audit entry.
     """
 
@@ -124,6 +125,68 @@ def digests_of_findings(path: str | Path) -> set[bytes]:
                 raise InputError(f"{path}: finding {i} digest is not a 64-character SHA-256")
             out.add(d)
     return out
+
+
+def findings_base(path: str | Path) -> str | None:
+    """The base version a findings report names, or None (any base).
+
+    ``prov diff --detect --format json`` names it as ``{"base": {"name", "kind": "version"}}``,
+    ``prov findings --json`` as ``{"base": TAG}``; a git-revision base or a bare list names none.
+    """
+    try:
+        report = json.loads(input_file.read_bounded(path, input_file.REPORT_BYTES, "findings report"))
+    except (ValueError, RecursionError, InputError):
+        return None
+    base = report.get("base") if isinstance(report, dict) else None
+    if isinstance(base, dict) and base.get("kind") == "version":
+        base = base.get("name")
+    return base if isinstance(base, str) else None
+
+
+def flagged_by_stored_runs(store: Store, tag: str, path: str | Path, digests: set[bytes]) -> list[str]:
+    """The stored detector runs of ``tag`` whose combined verdict flagged ``digests``; refuses any other digest.
+
+    A findings file is an unsigned input whoever writes the working tree can edit (attack
+    review 5, finding 4), so a quarantine by findings removes only records a detector run
+    of prov, stored in this store for ``tag`` (``prov diff BASE TAG --detect``), flagged:
+    the runs of ``tag`` against the base the file names (its top-level ``base``; any base
+    when it names none). Returns the ids of the runs that flagged at least one of
+    ``digests`` (sorted).
+
+    Raises:
+        InputError: no run of ``tag`` is stored, or some digests were not flagged by one
+            (the message names ``path`` and how many, and how many are not in ``tag`` at all), exit 2.
+    """
+    base = findings_base(path)
+    query = "select digest, run from findings where version = ? and detector = 'combined' and flagged = 1"
+    params = [tag]
+    if base is not None:
+        query, params = query + " and base = ?", [tag, base]
+    runs = store.db.execute(
+        "select count(distinct run) from detector_runs where version = ?" + (" and base = ?" if base else ""), params
+    ).fetchone()[0]
+    against = f" against {base}" if base else ""
+    if not runs:
+        raise InputError(
+            f"{path}: no detector run of {tag}{against} is stored, so nothing shows these records were flagged; "
+            f"run `prov diff {base or 'BASE'} {tag} --detect` first"
+        )
+    flagged: dict[bytes, str] = {}
+    for digest, run in store.db.execute(query, params):
+        try:
+            flagged.setdefault(bytes.fromhex(digest), run)
+        except (TypeError, ValueError):
+            continue
+    stray = digests - set(flagged)
+    if stray:
+        present = set(load_manifest(store, store.version(tag)).table.column("digest").to_pylist())
+        absent = len(stray - present)
+        where = f" ({absent} of them are not records of {tag} at all)" if absent else ""
+        raise InputError(
+            f"{path}: {len(stray)} of its {len(digests)} flagged digests were not flagged by a stored detector run of "
+            f"{tag}{against}{where}; quarantine only what `prov diff {base or 'BASE'} {tag} --detect` flagged"
+        )
+    return sorted({flagged[d] for d in digests})
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
@@ -257,11 +320,12 @@ def quarantine(
 
     Exactly one of ``source`` (a source name: every record lineage or the source column
     gives it) and ``findings`` (a ``prov diff --detect --format json`` report: its flagged
-    digests) says what to cut. The data of ``from_tag`` must still match its signature;
+    digests, each of which a detector run of ``from_tag`` stored in this store must have
+    flagged, :func:`flagged_by_stored_runs`) says what to cut. The data of ``from_tag`` must still match its signature;
     the filtered copy is written to ``out`` (default :func:`default_output`) and
     committed as ``new_tag`` with parent ``from_tag``, with every default stage
     (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
-    ``{"from", "source" | "findings", "removed", "kept", "output"}``. Records are cut by
+    ``{"from", "source" | "findings" + "runs", "removed", "kept", "output"}``. Records are cut by
     content digest: a record of another source with the same content is cut too.
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
@@ -270,7 +334,8 @@ def quarantine(
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
             existing ``new_tag``, an unknown ``from_tag``, data read at a git revision,
-            nothing to cut, ``out`` exists (exit 2); ``KeyFileError`` for the key.
+            nothing to cut, findings no stored detector run of ``from_tag`` flagged, ``out``
+            exists (exit 2); ``KeyFileError`` for the key.
         VerificationError: ``from_tag``'s signature, or its data no longer matches its
             signed manifest (exit 1).
         StoreError: as ``versions.commit`` (exit 3).
@@ -291,7 +356,7 @@ def quarantine(
             f"version {from_tag}: its data is read at git revision {spec.rev}; "
             "quarantine writes a filtered copy and needs a local dataset"
         )
-    reason: dict[str, str]
+    reason: dict[str, str | list[str]]
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -305,7 +370,8 @@ def quarantine(
         drop = digests_of_findings(findings)
         if not drop:
             raise InputError(f"{findings}: no flagged findings to quarantine")
-        reason = {"findings": str(findings)}
+        runs = flagged_by_stored_runs(store, from_tag, findings, drop)
+        reason = {"findings": str(findings), "runs": runs}
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(

@@ -287,6 +287,27 @@ def pins_of(store: Store) -> Pins:
     return pins if isinstance(pins, Pins) else Pins.unpinned()
 
 
+def private_key_for_role(store: Store, key_path: str | Path, role: str, what: str) -> tuple[Any, str]:
+    """``(Ed25519 private key, key id)`` of ``key_path``, refused unless the store's pins trust it for ``role``.
+
+    For commands that sign a fact the gate honours only under that role (``prov waive``:
+    ``waive``; ``prov withdraw``: ``commit``), so a key whose signature would be ignored is
+    refused up front. ``what`` names the fact in the message ("waivers", "withdrawal").
+
+    Raises:
+        InputError: the key is not trusted for ``role`` (exit 2); ``KeyFileError`` (exit 2)
+            for an unreadable key file.
+    """
+    private = keys.load_private(key_path)
+    keyid = keys.key_id(private.public_key())
+    trusted = pins_of(store).role_keys(role, store)
+    if keyid not in trusted.keys:
+        raise InputError(
+            f"{key_path}: key {keyid[:16]} is not trusted for role {role} ({trusted.origin}); its {what} would be ignored"
+        )
+    return private, keyid
+
+
 def revoked_maintainer_keys(store: Store) -> set[str]:
     """Key ids revoked in the store with ``prov keys revoke``: from the ``keys`` row or the
     ``key.revoke`` audit entry, whichever is left (a revocation only removes trust, so it is

@@ -587,36 +587,6 @@ def test_an_attestation_of_another_datasets_version_does_not_set_the_counter(pro
     assert release_of("bad.attestation.json") == 5 and release_of("fix.attestation.json") == 6
 
 
-def test_signed_base_records_a_findings_quarantine_removed_do_not_block_declared_additions(
-    prov, template_trust, workdir
-):
-    """Closing note s4 (review 3 finding 13, remainder): the README's remedy, `prov quarantine --findings`,
-    cut flagged signed records of the base while a declared crowd batch was added, and
-    lineage.unattributed_beside_signed blocked it as "signed records edited and re-declared". Records a
-    signed quarantine version between base and candidate removed are removed on purpose: the removal is
-    recomputed from the signed manifests of the quarantine version and its parent. Records lost any
-    other way still block (the edit-in-transit shape)."""
-    from provenance.store import Store
-    from provenance.version_facts import load_manifest
-
-    store = Store.open()
-    v1, v2 = (set(load_manifest(store, store.version(t)).table.column("digest").to_pylist()) for t in ("v1", "v2"))
-    store.close()
-    vendor = sorted(v2 - v1)[:8]  # signed by the vendor, in the base v2
-    Path("flagged.json").write_text(json.dumps({"findings": [{"digest": d.hex(), "flagged": True} for d in vendor]}))
-    r = prov("quarantine", "--from", "v3", "--findings", "flagged.json", "--tag", "v4", "--out", "v4.parquet",
-             "--key", "maintainer.key", *PINNED)  # fmt: skip
-    assert r.exit_code == 0, r.output
-    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", *PINNED)
-    assert rule_verdicts(r.stdout)["lineage.unattributed_beside_signed"] == "passed", r.output
-    # the same data committed without a quarantine (the records lost some other way) still blocks
-    shutil.copy("v4.parquet", "v5.parquet")
-    r = prov("commit", "v5.parquet", "--tag", "v5", "--parent", "v2", "--key", "maintainer.key", *PINNED)
-    assert r.exit_code == 0, r.output
-    r = prov("check", "v5", "--base", "v2", "--policy", "policy.toml", *PINNED)
-    assert r.exit_code == 1 and rule_verdicts(r.stdout)["lineage.unattributed_beside_signed"] == "blocked"
-
-
 def retired_batch(prov, monkeypatch, checkpoint: bool) -> dict:
     """A batch of source 'retired' signed and registered 20 days ago (the clock set back) with a key whose
     trust ended 10 days ago, then committed now as v4 (v3 + the batch); its row of `prov sources --json`.
