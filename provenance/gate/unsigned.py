@@ -200,6 +200,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     if ctx.quarantined_sources:
         out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
         records = records.filter(pc.invert(out))
+    registered = len(set(records.column("batch").to_pylist()))  # a withdrawn batch's source still signs
     if records.num_rows:
         withdrawn = withdrawn_batches(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store))
         if withdrawn:  # a maintainer signed that these are not shipped: none of their records is missing
@@ -207,7 +208,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                 pc.invert(pc.is_in(records.column("batch"), value_set=pa.array(sorted(withdrawn))))
             )
     if not records.num_rows:
-        return 0, []
+        return registered, []
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
     kept = ctx.lineage.column("digest")
     quarantined = removed_by_quarantine(ctx)
@@ -233,7 +234,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                     "lost": len(set(digests[mine & in_base & ~in_new].tolist())),
                 }
             )
-    return len(names), out_rows
+    return registered, out_rows
 
 
 def removed_by_quarantine(ctx: GateContext):

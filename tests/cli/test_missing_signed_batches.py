@@ -246,3 +246,20 @@ def test_signed_records_a_findings_quarantine_removed_count_only_if_added_in_the
     assert (
         rule_verdicts(prov("check", "v4", "--base", "v2", "--policy", "policy.toml", *PINNED).stdout)[RULE] == "blocked"
     )
+
+
+def test_withdrawing_every_signed_batch_still_blocks_records_of_no_batch(prov, template_trust, workdir):
+    """A withdrawal accounts for its batch's missing records only: the store's sources still sign their
+    batches, so an added record that no registered batch carries still blocks."""
+    db = sqlite3.connect(".prov/prov.db")
+    (vendor,) = db.execute(
+        "select subject from audit where action = 'batch.add' and subject like 'vendor@%'"
+    ).fetchone()
+    db.close()
+    _ok(prov, "withdraw", vendor, "--reason", "superseded", "--key", "maintainer.key", *PINNED)
+    stray = _nudged(pq.read_table("crowd-batch.parquet").slice(0, 10), flips=0)
+    pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), stray]), "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    rule = _rule(prov, "v4", "v3")
+    assert rule["status"] == "block" and rule["count"] == 10, rule
+    assert "where sources sign their batches (1 trusted signed batches, none missing records)" in rule["reason"]
