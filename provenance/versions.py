@@ -256,7 +256,8 @@ def commit(
         if parent is None:
             parent = store.latest_version()
         parent_row = store.version(parent) if parent else None
-        manifest_oid = store.put_object(manifest_bytes, "parquet")
+        # the external sort's manifest file is this commit's own (a private temporary folder): linked, not copied
+        manifest_oid = store.put_object(manifest_bytes, "parquet", owned=path is not None)
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
         if message is not None:
             pred["message"] = message

@@ -50,6 +50,30 @@ def atomic_write(
     fsync_dir(path.parent)
 
 
+def _link_into(source: Path, path: Path) -> bool:
+    """Hard-link ``source`` to ``path`` atomically and durably (link beside it, fsync, rename, fsync
+    of the folder); False, with nothing left behind, when it cannot be linked (another filesystem)."""
+    tmp = path.parent / f".tmp-link-{os.getpid()}-{path.name}"
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return False
+    try:
+        os.chmod(tmp, 0o644)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    return True
+
+
 def _sha256_of(path: str | Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -79,12 +103,21 @@ class ObjectStore:
         atomic_write(path, data)
         return oid, True
 
-    def put_file(self, source: Path, ext: str) -> tuple[str, bool]:
-        """Store a file's bytes without holding them in memory: hash, copy, check, rename."""
+    def put_file(self, source: Path, ext: str, owned: bool = False) -> tuple[str, bool]:
+        """Store a file's bytes without holding them in memory: hash, copy, check, rename.
+
+        ``owned``: the caller made ``source`` in its own temporary folder and writes it no
+        more (a large commit's manifest), so on the same filesystem it is linked into the
+        store instead of copied and hashed again (fsync and rename as for any object); if the
+        link fails (another filesystem) it is copied. Returns (object id, whether this call
+        created the file).
+        """
         oid = _sha256_of(source)
         path = self.root / f"{oid}.{ext}"
         if path.exists():
             return oid, False
+        if owned and _link_into(source, path):
+            return oid, True
 
         def copy(out: BinaryIO) -> None:
             with open(source, "rb") as src:

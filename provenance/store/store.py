@@ -230,11 +230,16 @@ class Store:
             finally:
                 self._new_objects = None
 
-    def put_object(self, data: bytes | Path, ext: str) -> str:
-        """Store bytes, or a file's bytes (streamed), as a content-addressed object."""
+    def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:
+        """Store bytes, or a file's bytes (streamed), as a content-addressed object.
+
+        ``owned``: ``data`` is a file the caller made in its own temporary folder and no longer
+        writes; it may be linked into the store rather than copied (``ObjectStore.put_file``)."""
         if self._new_objects is None:
             raise StoreError("objects are written inside Store.write()")
-        oid, created = self.objects.put_file(data, ext) if isinstance(data, Path) else self.objects.put(data, ext)
+        oid, created = (
+            self.objects.put_file(data, ext, owned) if isinstance(data, Path) else self.objects.put(data, ext)
+        )
         if created:
             self._new_objects.append(oid)
         return oid
