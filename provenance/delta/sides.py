@@ -215,10 +215,17 @@ class ManifestObject(SignedParquet):
         return found["locator"], found["batch"]
 
 
-def verify_both(a: Side, b: Side) -> None:
-    """Hash both sides' manifest objects at once (two threads), before any row is compared."""
+def verify_both(a: Side, b: Side, meanwhile: Callable[[], None] | None = None) -> None:
+    """Hash both sides' manifest objects at once (two threads), before any row is compared.
+
+    ``meanwhile`` runs on this thread while they hash (the hashing releases the GIL): work
+    that reads no row, such as importing what the report will need.
+    """
     with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(check) for side in (a, b) for check in side.verifiers]:
+        futures = [pool.submit(check) for side in (a, b) for check in side.verifiers]
+        if meanwhile is not None:
+            meanwhile()
+        for future in futures:
             future.result()
 
 
