@@ -127,7 +127,15 @@ class UnattributedBesideSigned(SwitchedRule):
         if not k and not int(pc.sum(added_unattributed).as_py() or 0):
             what = "no added records from outside every registered batch"
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
-        batches, missing = signed_batches_missing(ctx)
+        batches, listed = signed_batches_missing(ctx)
+        missing = [b for b in listed if not b["withdrawn"]]
+        withdrawn = [b["batch"] for b in listed if b["withdrawn"]]
+        noted = (
+            f"; records missing from {len(withdrawn)} batches a maintainer signed as withdrawn "
+            f"(prov withdraw: {', '.join(withdrawn[:3])}{', ...' if len(withdrawn) > 3 else ''})"
+            if withdrawn
+            else ""
+        )
         if missing:  # signed records gone beside unsigned additions, even ones declared as a batch
             k = int(pc.sum(added_unattributed).as_py() or 0)
             gone, lost = sum(b["missing"] for b in missing), sum(b["lost"] for b in missing)
@@ -147,12 +155,12 @@ class UnattributedBesideSigned(SwitchedRule):
             what = (
                 "no added records from outside every registered batch, and no trusted signed batch has records missing"
             )
-            return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
+            return RuleResult(self.key, "pass", what + noted, [], 0, allowed=0, expected="at most 0")
         if not batches:
             return RuleResult(
                 self.key,
                 "pass",
-                f"{k} added records from no registered batch; no source signs its batches here",
+                f"{k} added records from no registered batch; no source signs its batches here{noted}",
                 [],
                 k,
                 expected="no trusted signed batch registered",
@@ -160,7 +168,7 @@ class UnattributedBesideSigned(SwitchedRule):
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             "batches, none missing records); register intended additions with `prov add --unsigned --source NAME` "
-            "(this helps only while no signed batch has records missing)"
+            f"(this helps only while no signed batch has records missing){noted}"
         )
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
 
@@ -182,10 +190,11 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     A batch's record is missing when the new version lacks it and either the base held it
     or the base does not hold the whole batch; a record a signed ``prov quarantine``
     version between the base and the new version removed (:func:`removed_by_quarantine`)
-    is not missing, nor is any record of a batch whose withdrawal a ``commit`` key of the
-    verifier's pins signed (``provenance.lineage.withdraw``). Each listed batch is
-    ``{"batch", "source", "signed": records it signed, "missing": of them, "lost": of
-    them, those the base held}``, from envelopes verified under the verifier's pins
+    is not missing. A batch whose withdrawal a ``commit`` key of the
+    verifier's pins signed (``provenance.lineage.withdraw``) is listed with ``"withdrawn":
+    true`` (its missing records are accounted for). Each listed batch is ``{"batch",
+    "source", "signed": records it signed, "missing": of them, "lost": of them, those the
+    base held, "withdrawn"}``, from envelopes verified under the verifier's pins
     (``provenance.lineage.evidence``).
     """
     import numpy as np
@@ -200,15 +209,9 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     if ctx.quarantined_sources:
         out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
         records = records.filter(pc.invert(out))
-    registered = len(set(records.column("batch").to_pylist()))  # a withdrawn batch's source still signs
-    if records.num_rows:
-        withdrawn = withdrawn_batches(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store))
-        if withdrawn:  # a maintainer signed that these are not shipped: none of their records is missing
-            records = records.filter(
-                pc.invert(pc.is_in(records.column("batch"), value_set=pa.array(sorted(withdrawn))))
-            )
     if not records.num_rows:
-        return registered, []
+        return 0, []
+    withdrawn = withdrawn_batches(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store))
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
     kept = ctx.lineage.column("digest")
     quarantined = removed_by_quarantine(ctx)
@@ -232,9 +235,10 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                     "signed": len(set(digests[mine].tolist())),
                     "missing": len(set(digests[gone].tolist())),
                     "lost": len(set(digests[mine & in_base & ~in_new].tolist())),
+                    "withdrawn": batch in withdrawn,
                 }
             )
-    return registered, out_rows
+    return len(names), out_rows
 
 
 def removed_by_quarantine(ctx: GateContext):

@@ -94,7 +94,8 @@ def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintain
         json.loads(Path(f".prov/objects/{withdrawal['withdrawal']}.json").read_text())
     )
     Draft202012Validator(json.loads((SCHEMAS / "batch-withdrawal.schema.json").read_text())).validate(statement)
-    assert _rule(prov, "v4", "v3")["status"] == "pass"
+    rule = _rule(prov, "v4", "v3")
+    assert rule["status"] == "pass" and f"signed as withdrawn (prov withdraw: {batch})" in rule["reason"], rule
     r = prov("withdraw", batch, "--reason", "again", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 2 and "already withdrawn" in r.stderr
     for command in (("audit", "verify"), ("fsck",)):
