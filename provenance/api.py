@@ -331,14 +331,20 @@ def check(
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
     from provenance import progress
+    from provenance.store.log_state import current
 
+    log_before = current(opened)  # the log the release signs: the check appends entries a CI checkout does not keep
     with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
         result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
     if attest and result.decision in ("pass", "warned"):
         assert key is not None
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
-        write_attestation(opened, result, pol, os.fspath(key), target)
+        write_attestation(opened, result, pol, os.fspath(key), target, log_before)
         result.attestation = target
+        from provenance.store.coverage import coverage
+
+        # the attestation's closing checkpoint signs the check's own entries: report the log as it is now
+        result.audit = coverage(opened, pins_of(opened).maintainer_keys(opened)).to_dict()
     return result
 
 

@@ -136,6 +136,25 @@ def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tupl
     return r.exit_code, json.loads(r.stdout)
 
 
+def roll_back_log(db_path: Path, snapshot: Path) -> None:
+    """What a ``.prov/`` writer does with sqlite3 to undo a revocation (attack review 5, finding 3): the
+    tables a revocation touches (``trust``, ``trust_statements``, ``keys``) back to ``snapshot`` (a copy of
+    ``prov.db``), and every audit entry and checkpoint made since deleted. The log stays consistent."""
+    import sqlite3
+
+    db, old = sqlite3.connect(db_path), sqlite3.connect(snapshot)
+    (n,) = old.execute("select max(seq) from audit").fetchone()
+    for table in ("trust", "trust_statements", "keys"):
+        width = len(db.execute(f"pragma table_info({table})").fetchall())
+        db.execute(f"delete from {table}")
+        db.executemany(f"insert into {table} values ({','.join('?' * width)})", old.execute(f"select * from {table}"))
+    db.execute("delete from audit where seq > ?", [n])
+    db.execute("delete from checkpoints where size > ?", [n])
+    db.commit()
+    db.close()
+    old.close()
+
+
 def validate_sarif(document: dict) -> None:
     """Validate against the official SARIF 2.1.0 JSON Schema (draft-04), vendored unmodified."""
     from jsonschema import Draft4Validator

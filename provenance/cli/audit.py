@@ -22,7 +22,10 @@ app.add_typer(audit_app, name="audit")
 @trust_flags
 def audit_verify(
     checkpoint: list[str] = typer.Option(
-        [], "--checkpoint", help="A checkpoint you kept earlier (its JSON file): the log must extend it (repeatable)."
+        [],
+        "--checkpoint",
+        help="A checkpoint or release attestation you kept earlier (its JSON file): the log must extend the log "
+        "state it signed (repeatable).",
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -31,7 +34,9 @@ def audit_verify(
     store = Store.open(pins=pins)
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
-    kept = [cps.checkpoint_from_file(path, trusted) for path in checkpoint]
+    from provenance.gate.attestation import kept_log_head
+
+    kept = [head for head in (kept_log_head(store, path, trusted) for path in checkpoint) if head is not None]
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))
     if json_out:
         emit_json(report)

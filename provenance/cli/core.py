@@ -269,8 +269,9 @@ def verify(
         "--release-state",
         envvar="PROV_RELEASE_STATE",
         help=(
-            "With --attestation: a file recording the newest release this job accepted, and the root version it "
-            "was verified under (with --root); an older release or root is refused."
+            "With --attestation: a file recording the newest release this job accepted, the root version it "
+            "was verified under (with --root) and the audit log's state it signed; an older release or root, or a "
+            "log that lost entries since, is refused."
         ),
     ),
     min_release: int | None = typer.Option(
@@ -348,5 +349,8 @@ def echo_attestation(a: dict) -> None:
     echo(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
     for w in a.get("warnings") or []:
         echo(f"  released with a warning: {w['rule']}: {visible(w['reason'])}")
-    if a.get("release_state"):
-        echo(f"  newest release this job has accepted: {a['release_state']['release']} ({a['release_state']['path']})")
+    state = a.get("release_state")
+    if state:
+        root = f", under root v{state['root_version']}" if state.get("root_version") else ", with no root file"
+        log = f", audit log at {state['audit_log_size']} entries" if state.get("audit_log_size") is not None else ""
+        echo(f"  newest release this job has accepted: {state['release']}{root}{log} ({state['path']})")

@@ -9,7 +9,8 @@ so generic in-toto and SLSA verifiers can read it: ``verifier``, ``timeVerified`
 in the extension field ``https://prov.dev/release/v1`` (extension fields are URIs, as the
 VSA parsing rules allow): the base (tag and Merkle root), the release counter, the expiry,
 which checks the policy turned off (and its acknowledgement), the rules and detectors,
-the waivers honoured, the audit-log head, the decision (``pass`` or ``warned``) and
+the waivers honoured, the audit-log head and the log's RFC 9162 state (``auditLog``:
+size, root, head; ``provenance.gate.release_history``), the decision (``pass`` or ``warned``) and
 the warnings it passed with (a batch shifted beyond the base's own batches). ``schemas/release-attestation.schema.json``.
 
 The release counter grows with every release of the store (:func:`next_release`): at
@@ -37,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 from provenance import clock, input_file, keys, output_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate import release_settings
-from provenance.store.checkpoints import CheckpointKey
+from provenance.gate.release_history import EXTENSION, commit_ordinal, next_release, require_extends_attested
+from provenance.store.checkpoints import Checkpoint, CheckpointKey, Keys, checkpoint_from_file
+from provenance.store.log_state import LogState, current, require_consistent
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST
@@ -51,7 +54,6 @@ if TYPE_CHECKING:
     from provenance.store.store import Store
 
 PREDICATE_TYPE = "https://slsa.dev/verification_summary/v1"
-EXTENSION = "https://prov.dev/release/v1"
 LEGACY_PREDICATE_TYPE = "https://prov.dev/release-check/v1"
 VERIFIER_ID = "https://prov.dev/verifier/prov-check"
 VERIFIED_LEVEL = "PROV_RELEASE_GATE_PASSED"
@@ -86,7 +88,10 @@ def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519
 
     Returns the attester's private key and key id. Raises ``InputError`` (exit 2) when
     nothing is pinned, the key is not trusted for ``attest`` by the pins, or the policy
-    turns off an integrity check without saying why (``integrity.acknowledge_disabled``).
+    turns off an integrity check without saying why (``integrity.acknowledge_disabled``);
+    ``VerificationError`` (exit 1) when the store's audit log is not an extension of the
+    log state an attestation kept in the store signed (a rolled-back store; attack review
+    5, finding 3).
     """
     pins = pins_of(store)
     pins.require("prov check --attest")
@@ -103,10 +108,13 @@ def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519
             f"{policy.name}: turns off {', '.join(disabled)}; a release checked without it cannot be attested "
             f'unless the policy says why: set [integrity] acknowledge_disabled = "..."'
         )
+    require_extends_attested(store)
     return private, keyid
 
 
-def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out: str) -> str:
+def attest(
+    store: Store, result: GateResult, policy: Policy, key_path: str, out: str, log_state: LogState | None = None
+) -> str:
     """Sign and write the release attestation of a passing check; also kept in the store.
 
     Args:
@@ -115,6 +123,9 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
         policy: the policy the check ran under (its digest, settings, expiry and acknowledgement).
         key_path: the attester's private key (PKCS#8 PEM); the pins must trust it for ``attest``.
         out: the file to write the envelope to (its folder must exist).
+        log_state: the audit log's state the release signs (``auditLog``): the one the check
+            started from (``prov check --attest`` takes it before the check appends its own
+            entries, which a CI checkout does not keep); default the log now.
 
     Returns:
         The object id (SHA-256 hex) of the envelope in the store.
@@ -124,6 +135,8 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
             trusted for ``attest`` (a verifier would reject it); the policy turns off an
             integrity check without ``integrity.acknowledge_disabled``; the base is not a
             signed ancestor of the version; ``out``'s folder is missing.
+        VerificationError (exit 1): the store's audit log is not an extension of the log
+            state an attestation kept in the store signed (``check_attester``).
     """
     if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
@@ -172,6 +185,7 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
             ],
             "waivers": len(result.waivers["honoured"]),
             "auditLogHead": store.audit_head()[1],
+            "auditLog": (log_state or current(store)).to_dict(),
         },
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
@@ -193,70 +207,6 @@ def attest(store: Store, result: GateResult, policy: Policy, key_path: str, out:
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
         output_file.write_output(out, envelope, "--attest-out")
     return oid
-
-
-def commit_ordinal(store: Store, statement: dict) -> int:
-    """How many versions the store had committed when the version of ``statement`` was: 1 for the first.
-
-    ``statement`` is the version's verified in-toto Statement; its signed ``auditLogHead``
-    is the chain hash of the last audit entry before its own commit entry, so the count of
-    ``commit`` entries up to that head is covered by the version's signature: whoever can
-    write ``.prov/`` cannot add or remove one without the version's head leaving the log
-    (``prov audit verify``, the gate's integrity rule). It grows with every version
-    committed, and the store (``.prov/``) is committed with the data, so it needs nothing
-    kept outside git: a fix committed after a bad release gets a higher number even when
-    it is attested in a fresh checkout (attack review 3, finding 4).
-
-    Raises VerificationError when the signed head is no longer in the log.
-    """
-    from provenance.store import audit
-
-    head = (statement.get("predicate") or {}).get("auditLogHead")
-    if head == audit.GENESIS:
-        return 1
-    before = 0
-    for e in audit.entries(store.db):
-        before += e["action"] == "commit"
-        if e["hash"] == head:
-            return before + 1
-    raise VerificationError(
-        f"version {(statement.get('predicate') or {}).get('version')}: its signed audit head is no longer in the log"
-    )
-
-
-def next_release(store: Store, version: str, depth: int) -> int:
-    """The release counter of a new attestation of ``version``; ``depth`` is its floor.
-
-    ``attest`` passes the larger of the version's depth in its signed history and its
-    :func:`commit_ordinal` (both signed, both committed with the store). The counter is
-    the one ``version`` already has, if the store holds an attestation of it; else the
-    larger of ``depth`` and one more than the highest counter among the store's
-    attestations. Only attestations whose envelope verifies under the pinned ``attest``
-    role and that attest a version of this store (its tag *and* Merkle root) count: a
-    forged row, or a genuine attestation of another dataset's version planted in
-    ``.prov/``, changes nothing; a deleted one can only lower the counter, which a training
-    job's release state then refuses (fail closed). Attestations kept outside the store
-    (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
-    """
-    roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
-    releases_of: dict[str, int] = {}
-    for (oid,) in store.db.execute("select object from attestations").fetchall():
-        name = f"attestation {oid[:12]}"
-        try:
-            env = signing.parse_envelope(store.objects.get(oid, name), name)
-            stmt = pins_of(store).verify(env, ATTEST, name, store).statement
-            facts = (stmt.get("predicate") or {}).get(EXTENSION)
-            root = signing.subject_root(stmt).hex()
-        except (InputError, VerificationError):
-            continue
-        if not isinstance(facts, dict) or roots.get(str(facts.get("version"))) != root:
-            continue  # not an attestation of this store's version (another dataset's "v4", say)
-        release = facts.get("release")
-        if isinstance(release, int) and not isinstance(release, bool):
-            releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
-    if version in releases_of:
-        return releases_of[version]
-    return max([depth, *(r + 1 for r in releases_of.values())])
 
 
 def _prov_version() -> str:
@@ -284,6 +234,29 @@ def read_attestation(path: str) -> tuple[dict, bytes]:
     return env, data
 
 
+def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
+    """A log state kept outside the store (``prov audit verify --checkpoint FILE``) as a signed tree head.
+
+    ``path`` is a checkpoint (``prov audit checkpoint --out``), signed by a key of
+    ``trusted``, or a release attestation signed by the pinned ``attest`` role, whose
+    signed ``auditLog`` the log must extend. None for an attestation of an empty log.
+    Raises InputError (exit 2) naming the file when it is neither or carries no log state,
+    VerificationError (exit 1) for a signature the pins do not trust.
+    """
+    env, data = read_attestation(path)
+    if signing.unverified_statement(env).get("predicateType") != PREDICATE_TYPE:
+        return checkpoint_from_file(path, trusted)
+    signed = pins_of(store).verify(env, ATTEST, path, store)
+    facts = (signed.statement.get("predicate") or {}).get(EXTENSION)
+    state = LogState.from_dict(facts.get("auditLog") if isinstance(facts, dict) else None, path, InputError)
+    if state is None:
+        raise InputError(f"{path}: a release attestation without the audit log's state (written by an older prov)")
+    if state.size == 0:
+        return None
+    when = str((signed.statement.get("predicate") or {}).get("timeVerified") or "")
+    return state.as_checkpoint(when, signed.keyid, hashlib.sha256(data).hexdigest())
+
+
 def verify_attestation(
     store: Store,
     version: str,
@@ -304,14 +277,17 @@ def verify_attestation(
         policy_digest: when given, the policy the release must have passed (SHA-256 hex).
         base: when given, the base the release must have been checked against.
         release_state: the training job's state file (``provenance.trust.releases``):
-            a release older than the one it records is refused, and a fresh one is recorded.
+            a release older than the one it records is refused, and so is one whose audit
+            log is not an RFC 9162 extension of the newest log state it records (a
+            consistency proof built from the store's log); a fresh one is recorded.
         min_release: refuse a release counter below this.
         now: the time expiry is judged at (default: now).
 
     Returns:
         ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
         "policy": {"path", "digest"}, "checks_off", "acknowledged", "checked_at", "expires",
-        "release", "release_state": {"path", "release"} | None}``.
+        "release", "audit_log": {"treeSize", "rootHash", "headHash"} | None,
+        "release_state": {"path", "release", "root_version", "audit_log_size"} | None}``.
 
     Raises:
         InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
@@ -320,7 +296,9 @@ def verify_attestation(
             another predicate type, version, Merkle root or result; an expired
             attestation; a base that is not a signed ancestor or not the one required;
             another policy; a release older than the newest accepted, or a root of trust
-            older than the one the release state records.
+            older than the one the release state records; with a release state that
+            records an audit-log state, an attestation without one, or whose log (or the
+            store's) is not an extension of it.
     """
     pins = pins_of(store)
     pins.require(f"verifying {path}")
@@ -369,14 +347,24 @@ def verify_attestation(
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
     root_version = pins.root.version if pins.root is not None else None
+    log = LogState.from_dict(facts.get("auditLog"), path)
     candidate = releases.AcceptedRelease(
-        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version
+        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
     )
     releases.check_fresh(candidate, known, min_release, path)
+    if known is not None and known.audit_log is not None:  # the log must not have lost entries since
+        kept = f"release {known.release} ({known.version}), accepted by this job"
+        if log is None:
+            raise VerificationError(
+                f"{path}: carries no audit-log state, so it cannot show the log kept every entry of {kept}; "
+                f"attest {version} again with this prov"
+            )
+        require_consistent(store, known.audit_log, log, path, kept)
     state = None
     if release_state:
-        releases.record(release_state, candidate)
-        state = {"path": release_state, "release": release}
+        written = releases.record(release_state, candidate)
+        state = {"path": release_state, "release": release, "root_version": written.root_version}
+        state["audit_log_size"] = written.audit_log.size if written.audit_log is not None else None
     return {
         "version": version,
         "attestation": path,
@@ -390,5 +378,6 @@ def verify_attestation(
         "checked_at": pred.get("timeVerified"),
         "expires": clock.iso(expires),
         "release": release,
+        "audit_log": log.to_dict() if log is not None else None,
         "release_state": state,
     }

@@ -31,6 +31,7 @@ from provenance.store.checkpoints import (
     read_checkpoint,
     trusted_keys,
 )
+from provenance.store.log_state import proves_extension
 
 
 @dataclass
@@ -314,10 +315,7 @@ def verify_checkpoints(
         if not matches(cp):
             raise VerificationError(_mismatch(store, cp, len(rows), trusted))
     for older, newer in zip(checked, checked[1:]):
-        proof = merkle.consistency_proof(hashes[: newer.size], older.size)
-        if not merkle.verify_consistency(
-            older.size, newer.size, bytes.fromhex(older.root), bytes.fromhex(newer.root), proof
-        ):
+        if not proves_extension(hashes, older, newer):
             raise VerificationError(
                 f"audit log is broken: checkpoints {older.object[:12]} (size {older.size}) and {newer.object[:12]} "
                 f"(size {newer.size}) are not consistent (RFC 9162 §2.1.4)"
@@ -326,32 +324,31 @@ def verify_checkpoints(
 
 
 def _mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys) -> str:
-    """Why checkpoint ``cp`` (by a key checked strictly) does not match the log, naming the odd one out.
+    """Why checkpoint ``cp`` (by a key checked strictly) does not match the log, without guessing.
 
-    When a trusted signed head that matches the log (``coverage``) covers at least
-    ``cp.size`` entries, the log is vouched for and the checkpoint is the odd one out;
-    otherwise either the log lost or changed entries, or the checkpoint was signed over
-    another log, and the message says both.
+    Two signed heads can disagree either way round: the log lost or changed entries and was
+    signed again since (a rolled-back store; the older head is the honest one), or ``cp``
+    was signed over another log by a stolen key. When a trusted head that matches the log
+    (``coverage``) covers ``cp``'s entries, the message names it, so the reader can tell
+    by who signed what and when; otherwise it says both readings.
     """
     where = store.objects.path(cp.object) if store.objects.exists(cp.object) else f"checkpoint {cp.object[:12]}"
     signer = f"signed by key {cp.keyid[:16]} at {cp.timestamp}"
+    either = (
+        "either the log lost or changed entries it covered (a rolled-back store: restore the store from a copy you "
+        f"trust), or the checkpoint was signed over another log (is key {cp.keyid[:16]} stolen? revoke it)"
+    )
     covered = coverage(store, trusted)
     if covered.signed >= cp.size and covered.by is not None:
         return (
-            f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the log: "
-            f"the checkpoint was signed over another log (is key {cp.keyid[:16]} stolen? revoke it with "
-            "`prov keys revoke`)"
+            f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the "
+            f"log: {either}"
         )
     if cp.size > entries:
-        return (
-            f"audit log is broken: checkpoint {where} ({signer}) covers {cp.size} entries but the log has {entries}: "
-            "either entries were removed from the log (a rolled-back store), or the checkpoint was signed over "
-            "another log"
-        )
-    return (
-        f"audit log is broken: the first {cp.size} entries are not the ones checkpoint {where} ({signer}) signed: "
-        "either the log's history was rewritten, or the checkpoint was signed over another log"
-    )
+        found = f"checkpoint {where} ({signer}) covers {cp.size} entries but the log has {entries}"
+    else:
+        found = f"the first {cp.size} entries are not the ones checkpoint {where} ({signer}) signed"
+    return f"audit log is broken: {found}: {either}"
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:

@@ -9,7 +9,13 @@ training job keeps a small state file outside the store (``--release-state FILE`
 
     {"format": "prov.release-state/v1", "release": 5, "version": "v4",
      "merkleRoot": "...", "attestation": "<sha256 of the attestation file>",
-     "acceptedAt": "...", "rootVersion": 3}
+     "acceptedAt": "...", "rootVersion": 3,
+     "auditLog": {"treeSize": 41, "rootHash": "...", "headHash": "..."}}
+
+``auditLog`` (``{"treeSize", "rootHash", "headHash"}``) is the audit log's state the
+newest accepted release signed: the next release's log must extend it (an RFC 9162
+consistency proof, ``provenance.store.log_state``), so a store whose log lost entries
+since (a revocation rolled back) is refused.
 
 ``rootVersion`` is the version of the root of trust in force when the job verified (with
 ``--root``): a later verification under an older root, or with no root, is refused (TUF
@@ -34,6 +40,7 @@ from typing import Any
 
 from provenance import clock
 from provenance.errors import InputError, VerificationError
+from provenance.store.log_state import LogState
 from provenance.store.objects import atomic_write
 
 FORMAT = "prov.release-state/v1"
@@ -49,6 +56,7 @@ class AcceptedRelease:
     attestation: str
     accepted_at: str = ""
     root_version: int | None = None
+    audit_log: LogState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The state file's JSON (``schemas/release-state.schema.json``)."""
@@ -62,6 +70,8 @@ class AcceptedRelease:
         }
         if self.root_version is not None:
             out["rootVersion"] = self.root_version
+        if self.audit_log is not None:
+            out["auditLog"] = self.audit_log.to_dict()
         return out
 
 
@@ -93,7 +103,8 @@ def read_state(path: str | Path) -> AcceptedRelease | None:
         not isinstance(root_version, int) or isinstance(root_version, bool) or root_version < 1
     ):
         raise InputError(f"{path}: rootVersion must be an integer from 1")
-    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""), root_version)
+    log = LogState.from_dict(raw.get("auditLog"), str(path), InputError)
+    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""), root_version, log)
 
 
 def check_fresh(candidate: AcceptedRelease, known: AcceptedRelease | None, min_release: int | None, where: str) -> None:
@@ -139,6 +150,7 @@ def record(path: str | Path, accepted: AcceptedRelease) -> AcceptedRelease:
         accepted.attestation,
         clock.now_iso(),
         accepted.root_version,
+        accepted.audit_log,
     )
     atomic_write(target, (json.dumps(stamped.to_dict(), indent=2) + "\n").encode())
     return stamped

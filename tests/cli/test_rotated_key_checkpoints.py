@@ -118,9 +118,8 @@ def test_a_checkpoint_of_another_log_by_a_key_trusted_now_still_fails_and_says_w
     r = prov("audit", "verify", env=CHAIN)
     assert r.exit_code == 1
     assert f"checkpoint {rotated / '.prov' / 'objects' / oid}.json" in r.stderr
-    assert "either entries were removed from the log (a rolled-back store), or the checkpoint was signed over" in (
-        r.stderr
-    )
+    assert "covers" in r.stderr and "either the log lost or changed entries it covered (a rolled-back store" in r.stderr
+    assert "or the checkpoint was signed over another log (is key" in r.stderr
     r = prov("check", "v2", "--base", "v1", env=CHAIN)
     assert r.exit_code == 1 and "integrity.verify_signatures" in r.stdout
 
@@ -132,9 +131,7 @@ def test_a_checkpoint_of_another_log_by_a_key_trusted_now_still_fails_and_says_w
     odd = plant_checkpoint_of_another_log(prov, rotated, "att2.key", monkeypatch, rewrite=True)
     r = prov("audit", "verify", env=CHAIN)
     assert r.exit_code == 1 and f"{odd}.json (signed by key" in r.stderr
-    assert "disagrees with checkpoint" in r.stderr and "which matches the log: the checkpoint was signed over" in (
-        r.stderr
-    )
+    assert "disagrees with checkpoint" in r.stderr and "which matches the log: either the log lost" in r.stderr
     con = sqlite3.connect(rotated / ".prov" / "prov.db")
     con.execute("delete from checkpoints where object = ?", [odd])
     con.commit()

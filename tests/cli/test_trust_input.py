@@ -119,6 +119,11 @@ def test_a_job_that_trusted_a_newer_root_refuses_the_older_one(prov, template_tr
     r = prov("verify", *attested, "--signer", "root.pub", "--root", "root.json", "--root", "root-v2.json")
     assert r.exit_code == 0, r.output
     state = json.loads(Path("state.json").read_text())
+    # newcomer review 5: the line says what the state now records, the root version included
+    size = state["auditLog"]["treeSize"]
+    assert f"newest release this job has accepted: 2, under root v2, audit log at {size} entries (state.json)" in (
+        r.stdout
+    )
     Draft202012Validator(json.loads((SCHEMAS / "release-state.schema.json").read_text())).validate(state)
     assert state["rootVersion"] == 2
     for older in (("--signer", "root.pub", "--root", "root.json"), ("--signer", "maintainer.pub")):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from examples_support import EXAMPLES, Project, run, tool
 
-from support import validate_sarif
+from support import roll_back_log, validate_sarif
 
 # --- GitHub Actions workflow -----------------------------------------------------------------
 # It cannot run here, so its steps run the way a runner would: each `run:` script with
@@ -208,7 +208,12 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
         'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --format json --out prov-check.json'
         in check_cmd
     )
-    assert 'exit "$rc"' in check_cmd and steps["Audit log"]["run"] == "prov audit verify"
+    assert 'exit "$rc"' in check_cmd
+    assert steps["Audit log"]["run"] == 'prov audit verify ${PROV_KEPT:+--checkpoint "$PROV_KEPT"}'
+    # the kept log state comes from a repository variable or a push run on main, never a pull request's run
+    kept = steps["Kept audit-log state"]
+    assert kept["env"] == {"GH_TOKEN": "${{ github.token }}", "PROV_KEPT_LOG_STATE": "${{ vars.PROV_KEPT_LOG_STATE }}"}
+    assert "--branch main" in kept["run"] and "--event push" in kept["run"] and "--status success" in kept["run"]
     # the gate runs once: SARIF and the summary are rendered from its JSON
     runs = [line.strip() for s in check["steps"] for line in s.get("run", "").splitlines()]
     assert len([line for line in runs if line.startswith("prov check ")]) == 1
@@ -226,9 +231,9 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
     assert wf["env"]["PROV_PIP_SPEC"] == "${{ vars.PROV_PIP_SPEC }}"
     # the attest job: only on a push to the protected branch, after the check, with the trusted inputs again
     assert attest["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
-    assert attest["needs"] == "check" and attest["permissions"] == {"contents": "read"}
+    assert attest["needs"] == "check" and attest["permissions"] == {"contents": "read", "actions": "read"}
     a_steps = {step_name(s): s for s in attest["steps"]}
-    assert a_steps["Trusted policy and signer"] == trusted
+    assert a_steps["Trusted policy and signer"] == trusted and a_steps["Kept audit-log state"] == kept
     sign = a_steps["Sign a release attestation"]
     assert sign["env"]["PROV_SIGNING_KEY"] == "${{ secrets.PROV_SIGNING_KEY }}" and "--attest --key" in sign["run"]
     assert '--policy "$PROV_POLICY_FILE"' in sign["run"]
@@ -262,6 +267,8 @@ def no_vars(base_sha: str) -> dict:
         "PROV_POLICY": "",
         "PROV_SIGNER_PUB": "",
         "PROV_PIP_SPEC": "prov-data @ git+https://github.com/OWNER/prov@0123456789abcdef0123456789abcdef01234567",
+        "PROV_KEPT_LOG_STATE": "",
+        "GH_TOKEN": "",
     }
 
 
@@ -340,3 +347,69 @@ def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_in
     job, _ = run_workflow(p, tmp_path, no_vars(no_policy), event="pull_request")
     assert not job.ok and job.steps["Trusted policy and signer"]["rc"] == 2
     assert "no trusted policy" in job.steps["Trusted policy and signer"]["stdout"] and not job.ran("prov check")
+
+
+# GitHub's CLI stands in for GitHub's service (the edge of this machine): it serves what earlier runs
+# uploaded as artifacts, from FAKE_GH_RUNS/<run id>/<artifact name>/, newest run first.
+FAKE_GH = """#!/bin/bash
+case "$1 $2" in
+  "run list") ls -1 "$FAKE_GH_RUNS" | sort -rn ;;
+  "run download")
+    run=$3; shift 3
+    while [ $# -gt 0 ]; do case $1 in --name) name=$2; shift 2 ;; --dir) dir=$2; shift 2 ;; *) shift ;; esac; done
+    [ -d "$FAKE_GH_RUNS/$run/$name" ] || { echo "no artifact $name in run $run" >&2; exit 1; }
+    mkdir -p "$dir" && cp -R "$FAKE_GH_RUNS/$run/$name/." "$dir/" ;;
+  *) echo "fake gh: $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(project, tmp_path):
+    """Attack review 5, finding 3, in CI: after a revocation the maintainer pushes and the attest job
+    keeps the release's attestation (its signed audit-log state) as an artifact; a pull request that
+    rolls the revocation back (audit entries, checkpoint and trust rows, with sqlite3) leaves a store
+    consistent with itself, and only the kept state catches it."""
+    p, base_sha = workflow_repo(project, "clean")
+    p.prov("keys", "generate", "keys/vendor2")
+    p.prov("trust", "add", "vendor2", "keys/vendor2.pub", "--key", "keys/committer.key")
+    shutil.copyfile(p.root / ".prov" / "prov.db", tmp_path / "before-revoke.db")
+    p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--checkpoint-key", "keys/committer.key")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2; vendor2 revoked")
+    gh = tmp_path / "gh-bin"
+    gh.mkdir()
+    (gh / "gh").write_text(FAKE_GH)
+    (gh / "gh").chmod(0o755)
+    runs = tmp_path / "gh-runs"
+    runs.mkdir()
+    p.env = p.env | {"PATH": f"{gh}:{p.env['PATH']}", "FAKE_GH_RUNS": str(runs)}
+    policy = (EXAMPLES / "github-actions" / "policy.toml").read_text()
+    given = no_vars(base_sha) | {
+        "PROV_POLICY": policy,
+        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
+    }
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    attest, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest")
+    assert attest.ok, json.dumps(attest.steps, indent=1, default=str)
+    assert "::warning::no kept audit-log state" in attest.steps["Kept audit-log state"]["stdout"]  # the first
+    kept = attest.steps["Keep the release's audit-log state for the next run"]["uploaded"]
+    (runs / "41" / "prov-release-state").mkdir(parents=True)
+    shutil.copyfile(kept, runs / "41" / "prov-release-state" / "last.attestation.json")
+
+    # the pull request: the revocation rolled back, the store consistent with itself
+    roll_back_log(p.root / ".prov" / "prov.db", tmp_path / "before-revoke.db")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "pull request")
+    job, _ = run_workflow(p, tmp_path, given, event="pull_request", ref="refs/pull/8/merge")
+    assert not job.ok and job.steps["Audit log"]["rc"] == 1 and not job.ran("prov check")
+    assert "the log lost or changed entries it covered (a rolled-back store" in job.steps["Audit log"]["stderr"]
+    # the same state kept in the repository variable instead
+    state = kept.read_text()
+    job, _ = run_workflow(p, tmp_path, given | {"PROV_KEPT_LOG_STATE": state}, event="pull_request")
+    assert not job.ok and job.steps["Audit log"]["rc"] == 1
+    # with nothing kept (no artifact, no variable), the rolled-back store is consistent with itself
+    shutil.rmtree(runs / "41")
+    job, _ = run_workflow(p, tmp_path, given, event="pull_request", ref="refs/pull/8/merge")
+    assert (
+        job.steps["Audit log"]["rc"] == 0 and "no kept audit-log state" in job.steps["Kept audit-log state"]["stdout"]
+    )

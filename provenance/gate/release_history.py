@@ -1,0 +1,117 @@
+"""What earlier releases of a store vouch for: their release counters and the audit log's state they signed.
+
+A release attestation (``provenance.gate.attestation``) carries, in its signed prov facts
+(``https://prov.dev/release/v1``), the audit log's state when the release was checked:
+``auditLog`` = ``{"treeSize", "rootHash", "headHash"}``, an RFC 9162 tree head
+(``provenance.store.log_state``). A later release of the same store must carry a
+log that *extends* it: an RFC 9162 §2.1.4 consistency proof, built from the store's own
+log, shows the older tree is a prefix of the newer. So a ``.prov/`` writer who truncates
+the log and its checkpoints back to before a revocation (attack review 5, finding 3) is
+caught by whoever kept an attestation signed after that revocation: ``prov check --attest``
+(the store's own attestations), ``prov audit verify --checkpoint ATTESTATION`` (one kept
+outside the store, as the example CI workflow does) and a training job's
+``prov verify --attestation A --release-state FILE`` (the newest log state it accepted).
+
+The release counter (:func:`next_release`, :func:`commit_ordinal`) grows with every
+release of the store; see ``provenance.gate.attestation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from provenance import signing
+from provenance.errors import InputError, VerificationError
+from provenance.store import audit
+from provenance.store.log_state import LogState, require_extends
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import ATTEST
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+EXTENSION = "https://prov.dev/release/v1"
+
+
+def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
+    """``(object id, prov facts)`` of every attestation kept in the store that verifies under the
+    pinned ``attest`` role and attests a version of this store (its tag *and* Merkle root).
+
+    A forged row, a broken object or a genuine attestation of another dataset's version
+    planted in ``.prov/`` is left out (this never raises for them).
+    """
+    roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
+    for (oid,) in store.db.execute("select object from attestations").fetchall():
+        name = f"attestation {oid[:12]}"
+        try:
+            env = signing.parse_envelope(store.objects.get(oid, name), name)
+            stmt = pins_of(store).verify(env, ATTEST, name, store).statement
+            facts = (stmt.get("predicate") or {}).get(EXTENSION)
+            root = signing.subject_root(stmt).hex()
+        except (InputError, VerificationError):
+            continue
+        if isinstance(facts, dict) and roots.get(str(facts.get("version"))) == root:
+            yield oid, facts
+
+
+def require_extends_attested(store: Store) -> None:
+    """``prov check --attest``: refuse when the store's log does not extend the log state of an
+    attestation kept in the store (:func:`store_attestations`). Raises VerificationError (exit 1)."""
+    for oid, facts in store_attestations(store):
+        where = f"attestation {oid[:12]} of {facts.get('version')} (release {facts.get('release')})"
+        try:
+            state = LogState.from_dict(facts.get("auditLog"), where)
+        except VerificationError:
+            continue  # signed but malformed: it vouches for nothing
+        if state is not None:
+            require_extends(store, state, where)
+
+
+def commit_ordinal(store: Store, statement: dict) -> int:
+    """How many versions the store had committed when the version of ``statement`` was: 1 for the first.
+
+    ``statement`` is the version's verified in-toto Statement; its signed ``auditLogHead``
+    is the chain hash of the last audit entry before its own commit entry, so the count of
+    ``commit`` entries up to that head is covered by the version's signature: whoever can
+    write ``.prov/`` cannot add or remove one without the version's head leaving the log
+    (``prov audit verify``, the gate's integrity rule). It grows with every version
+    committed, and the store (``.prov/``) is committed with the data, so it needs nothing
+    kept outside git: a fix committed after a bad release gets a higher number even when
+    it is attested in a fresh checkout (attack review 3, finding 4).
+
+    Raises VerificationError when the signed head is no longer in the log.
+    """
+    head = (statement.get("predicate") or {}).get("auditLogHead")
+    if head == audit.GENESIS:
+        return 1
+    before = 0
+    for e in audit.entries(store.db):
+        before += e["action"] == "commit"
+        if e["hash"] == head:
+            return before + 1
+    raise VerificationError(
+        f"version {(statement.get('predicate') or {}).get('version')}: its signed audit head is no longer in the log"
+    )
+
+
+def next_release(store: Store, version: str, depth: int) -> int:
+    """The release counter of a new attestation of ``version``; ``depth`` is its floor.
+
+    ``attest`` passes the larger of the version's depth in its signed history and its
+    :func:`commit_ordinal` (both signed, both committed with the store). The counter is
+    the one ``version`` already has, if the store holds an attestation of it; else the
+    larger of ``depth`` and one more than the highest counter among the store's
+    attestations (:func:`store_attestations`: only those the pinned ``attest`` role signed,
+    of this store's versions; a deleted one can only lower the counter, which a training
+    job's release state then refuses, fail closed). Attestations kept outside the store
+    (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
+    """
+    releases_of: dict[str, int] = {}
+    for _, facts in store_attestations(store):
+        release = facts.get("release")
+        if isinstance(release, int) and not isinstance(release, bool):
+            releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
+    if version in releases_of:
+        return releases_of[version]
+    return max([depth, *(r + 1 for r in releases_of.values())])
