@@ -80,13 +80,19 @@ def root_sign(
 
 @command("show", group=root_app)
 def root_show(
+    files: list[str] = typer.Argument(None, help="Root files, oldest first (the same as --root)."),
     signer: list[str] = typer.Option([], "--signer", help="A pinned root key (default PROV_SIGNERS)."),
     root: list[str] = typer.Option([], "--root", help="Root files, oldest first (default PROV_ROOT)."),
     root_threshold: int | None = typer.Option(None, "--root-threshold", min=1, help="Pinned root threshold."),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Verify the root files against the pinned keys and show the root in force (exit 2 if it does not hold)."""
-    pins = Pins.load(signer, root, root_threshold)
+    """Verify the root files against the pinned keys and show the root in force (exit 2 if it does not hold).
+
+    The files come as arguments or with --root (not both: their order is the chain's).
+    """
+    if files and root:
+        raise InputError("give the root files as arguments or with --root, not both (their order is the chain's)")
+    pins = Pins.load(signer, files or root, root_threshold)
     if pins.root is None:
         raise InputError("no root file given: pass --root FILE or set PROV_ROOT")
     info = pins.root.to_dict()

@@ -42,6 +42,11 @@ def test_a_root_file_gives_the_roles_and_a_new_root_revokes_a_key(prov, template
     pinned = ("--signer", "root.pub", "--root", "root.json")
     r = prov("root", "show", *pinned)
     assert r.exit_code == 0 and "Root v1 (root.json) ok" in r.stdout
+    # newcomer review 5: the file as an argument, as `prov root sign FILE` takes it
+    r = prov("root", "show", "root.json", "--signer", "root.pub")
+    assert r.exit_code == 0 and "Root v1 (root.json) ok" in r.stdout
+    r = prov("root", "show", "root.json", *pinned)
+    assert r.exit_code == 2 and "as arguments or with --root, not both" in one_line(r)
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json", *pinned)
     assert r.exit_code == 0, r.output
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *pinned)
