@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, reference_geometry
+from provenance.detectors.shared import build_result, reference_geometry, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -32,7 +32,9 @@ class CollisionDetector(Detector):
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         finite = np.isfinite(profile.own_class_nn_dist) & np.isfinite(profile.other_class_nn_dist)
-        scale = float(np.median(profile.own_class_nn_dist[finite])) if finite.any() else 1.0
+        # the typical same-class distance (over positive ones where most records have an exact twin:
+        # a scale of 0 made the log ratio 0/0 on data of small integer codes)
+        scale = typical_distance(profile.own_class_nn_dist[finite])
         reference_raw = np.full(len(finite), np.nan)
         reference_raw[finite] = _log_ratio(
             profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale

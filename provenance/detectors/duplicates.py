@@ -32,7 +32,8 @@ p-value, doubled. Extreme evidence (blocks whatever the budget, ``detectors.extr
 exact copies at their Poisson tail, constant records when the base has none, and a *tight
 cluster*: a record with at least ``NEAR_FLOOD_MIN`` other delta records closer to it than
 the closest two distinct base sample records are to each other (``tightest_pair``; a range
-rule, p = 0). A writer's repeated digit or two rounded weather readings reach two such
+rule, p = 0), unless some base record has that many exact feature twins itself (then
+identical records are what the data looks like). A writer's repeated digit or two rounded weather readings reach two such
 batch-mates at most on the gate bench's 112 clean in-order batches; five jittered copies
 of one record reach four. The near-copy *counts* stay combined evidence: counted at the
 near-copy radius they are as large for a new writer's digits as for a small flood, which
@@ -45,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours
+from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 from provenance.stats import poisson_sf_many
 
@@ -72,7 +73,7 @@ class DuplicatesDetector(Detector):
         """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         # Copies are judged against the base's own closest pairs, batch-mates included.
         first = profile.loo_dist[:, 0]
-        typical = float(np.median(first[np.isfinite(first)])) if np.isfinite(first).any() else 1.0
+        typical = typical_distance(first)
         close_radius = float(np.quantile(first[np.isfinite(first)], fpr)) if np.isfinite(first).any() else 0.0
         reference_raw = _closeness(first, (profile.loo_dist < close_radius).sum(1), typical)
         constant_in_base = float(_is_constant(profile.sample_X).mean())
@@ -86,6 +87,10 @@ class DuplicatesDetector(Detector):
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
         radii = flood_radii(profile.loo_dist, close_radius)  # radii[0] is close_radius
         tight = tightest_pair(profile.loo_dist)
+        # the base's own exact feature twins (closer than ``tight`` means at distance 0): where some
+        # base record has NEAR_FLOOD_MIN of them (small integer codes, readings that repeat), a
+        # cluster of identical records is what the data looks like, and the tight-cluster rule is off
+        base_twins = int((profile.loo_dist < tight).sum(1).max()) if len(profile.loo_dist) else 0
         # one delta x delta pass for all radii, the tightest base pair's distance last
         own = delta_neighbours(profile, delta, np.r_[radii, tight] / density)
         own_idx, own_dist = own["first_idx"], own["first_dist"]
@@ -138,7 +143,7 @@ class DuplicatesDetector(Detector):
 
         # a tight cluster (extreme evidence below): at least NEAR_FLOOD_MIN other delta records
         # closer to a record than the closest two base records are to each other
-        cluster = own_tight >= NEAR_FLOOD_MIN
+        cluster = (own_tight >= NEAR_FLOOD_MIN) & (base_twins < NEAR_FLOOD_MIN)
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)

@@ -145,3 +145,15 @@ def build_result(
         p_values=1.0 - np.asarray(scores, dtype=np.float64),
         reference_p=reference_p,
     )
+
+
+def typical_distance(first: np.ndarray) -> float:
+    """The base's typical distance to its nearest other record: the median of ``first`` (m,),
+    over its positive values when most base records have an exact feature twin (data of small
+    integer codes: the median is 0 there, and a closeness measured against 0 is undefined);
+    1.0 when there is no finite positive distance."""
+    finite = first[np.isfinite(first)]
+    if finite.size and float(np.median(finite)) > 0:
+        return float(np.median(finite))
+    positive = finite[finite > 0]
+    return float(np.median(positive)) if positive.size else 1.0
