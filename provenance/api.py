@@ -333,7 +333,8 @@ def check(
     from provenance import progress
     from provenance.store.log_state import current
 
-    log_before = current(opened)  # the log the release signs: the check appends entries a CI checkout does not keep
+    # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
+    log_before = current(opened) if attest else None
     with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
         result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
     if attest and result.decision in ("pass", "warned"):

@@ -58,6 +58,12 @@ def test_a_rolled_back_revocation_is_caught_by_the_log_state_a_release_signed(pr
     assert (
         signed_log["treeSize"] > sqlite3.connect("before-revoke.db").execute("select max(seq) from audit").fetchone()[0]
     )
+    # the log the check started from, before its own detector run: what a CI checkout (which keeps none of the
+    # check's writes) holds
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    first_own = db.execute("select min(seq) from audit where action = 'detect' and subject = 'v3q'").fetchone()[0]
+    assert signed_log["treeSize"] == first_own - 1
+    db.close()
     r = ok(prov, "verify", "v3q", "--attestation", "v3q.attestation.json", *job)
     assert f"audit log at {signed_log['treeSize']} entries" in r.stdout
     state = json.loads(Path("job.json").read_text())
