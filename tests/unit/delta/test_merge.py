@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from provenance.delta.merge import (
+    Window,
     digest_view,
     fill_rows,
     is_sorted,
@@ -160,3 +161,17 @@ def test_order_is_checked_on_all_32_bytes_when_prefixes_tie():
     ordered = np.array([tie + b"\x01" * 24, tie + b"\x02" * 24, b"\x08" * 32], dtype="S32")
     assert is_sorted(ordered) and is_sorted(ordered[:1])
     assert not is_sorted(ordered[[1, 0, 2]]) and not is_sorted(ordered[[0, 2, 1]])
+
+
+def test_groups_tell_digests_apart_on_all_32_bytes_when_their_first_words_agree():
+    # neighbours sharing their first 8 bytes (an attacker's ~2^32 work) are still different records;
+    # copies of one digest are one group: among many records (the first words decide most) and among few
+    tie = b"\x05" * 8
+    odd = [tie + bytes([i]) * 24 for i in range(1, 6)] + [b"\x06" * 32, b"\x06" * 32, tie + b"\x03" * 24]
+    for many in (300, 0):
+        digests = sorted([hashlib.sha256(str(i).encode()).digest() for i in range(many)] + odd)
+        d = np.array(digests, dtype="S32")
+        w = Window(0, d, np.zeros(len(d), np.int32), np.zeros(len(d), np.int32))
+        g = w.groups()
+        assert g.digests.tolist() == sorted(set(digests))
+        assert g.counts.tolist() == [digests.count(x) for x in sorted(set(digests))]
