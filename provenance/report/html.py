@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.escaping import visible
+from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.view import detection, detector_rows, diff_verdict, flagged_records, source_origins, source_rows
+from provenance.report.source_rows import source_origins, source_rows
+from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
     drift_text,

@@ -14,8 +14,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from provenance.escaping import visible
+from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.view import check_decision, flagged_records
+from provenance.report.verdict import check_decision
 from provenance.report.wording import plural, record_text
 
 LISTED = 20  # flagged records the decision lists before "and N more"

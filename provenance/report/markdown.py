@@ -14,18 +14,12 @@ import re
 from typing import Any
 
 from provenance.escaping import html, markdown
+from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.flagged import FlaggedRecord, flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.view import (
-    FlaggedRecord,
-    check_decision,
-    detection,
-    detector_rows,
-    diff_verdict,
-    flagged_records,
-    rule_rows,
-    source_origins,
-    source_rows,
-)
+from provenance.report.rule_rows import rule_rows
+from provenance.report.source_rows import source_origins, source_rows
+from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.wording import (
     DRIFT_GUIDE,
     SUMMARY_ROWS,

@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from provenance import __version__
 from provenance.escaping import visible
+from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.view import check_decision, flagged_records
+from provenance.report.verdict import check_decision
 from provenance.report.wording import location_text
 
 LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}

@@ -11,20 +11,13 @@ from __future__ import annotations
 from rich.text import Text
 
 from provenance.escaping import visible
+from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.flagged import FlaggedRecord, flagged_record, flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.rule_rows import rule_rows
+from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.terminal import Cell, Col, Grid, Writer
-from provenance.report.view import (
-    FlaggedRecord,
-    check_decision,
-    detection,
-    detector_rows,
-    diff_verdict,
-    flagged_record,
-    flagged_records,
-    rule_rows,
-    source_origins,
-    source_rows,
-)
+from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.wording import (
     DRIFT_GUIDE,
     SUMMARY_ROWS,

@@ -1,0 +1,154 @@
+"""The flagged records of a diff, check or stored findings report, as reports list them.
+
+``flagged_records`` turns a report's ``findings[]`` (``schemas/diff.schema.json``,
+``schemas/check.schema.json``) into ``FlaggedRecord`` values, worst first, each with its
+detectors' evidence split out of the combined explanation. Nothing here reads record
+content: a record is named by its digest, label, source, lineage and locator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from provenance.report.wording import lineage_text, location_text, plural, source_name
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One detector's evidence on a flagged record: its name, p-value (text) and explanation."""
+
+    detector: str
+    p_value: str
+    text: str
+
+    @property
+    def short(self) -> str:
+        """The explanation's first clause (up to the first ``"; "``): what fits on one line."""
+        return self.text.split("; ", 1)[0]
+
+
+@dataclass(frozen=True)
+class FlaggedRecord:
+    """A record the combined verdict flagged, with everything a reviewer acts on.
+
+    ``detectors`` names the detectors that would flag it on their own; ``evidence`` is
+    the strongest evidence first. The label, source, lineage, change and locator are
+    ``None`` when the report does not carry them (e.g. a finding stored by an older run).
+    """
+
+    digest: str
+    score: float
+    p_value: float | None
+    detectors: tuple[str, ...]
+    scored_by: int
+    evidence: tuple[Evidence, ...]
+    explanation: str
+    label: str | None = None
+    old_label: str | None = None
+    source: str | None = None
+    source_named_by: str | None = None  # "signed batch", "unsigned batch", "source column" (delta.attribution)
+    lineage: str | None = None
+    change: str | None = None
+    locator: str | None = None
+    location: dict | None = None
+    extreme: bool = False
+    flagged: bool = True  # False only where a report lists every scored record (``prov findings --all``)
+
+    @property
+    def flagged_by(self) -> str:
+        """``"flagged by 3 detectors: knn_label, collision, gradient"``, or the combined evidence alone."""
+        if not self.detectors:
+            return f"flagged by the combined evidence of {plural(self.scored_by, 'detector')} (none alone)"
+        return f"flagged by {plural(len(self.detectors), 'detector')}: {', '.join(self.detectors)}"
+
+    @property
+    def label_text(self) -> str:
+        """The record's label, ``"old → new"`` for a relabel; ``"-"`` when unknown."""
+        if self.old_label is not None and self.label is not None:
+            return f"{self.old_label} → {self.label}"
+        return self.label if self.label is not None else "-"
+
+    @property
+    def where(self) -> str:
+        """Where the record is in the data: ``"row 12"``, ``"part-1.parquet row 3"``, ``"cat/7.png"``, or ``"-"``."""
+        return location_text(self.location, self.locator)
+
+    @property
+    def source_text(self) -> str:
+        """The record's source as reports name it (``"-"`` when the report does not say)."""
+        return "-" if self.source is None and self.change is None else source_name(self.source, self.source_named_by)
+
+    @property
+    def lineage_words(self) -> str:
+        """The record's lineage in words (``"attested"``, ``"relabeled after source"``, ``"unattributed"``)."""
+        return lineage_text(self.lineage) if self.lineage else "-"
+
+    @property
+    def headline(self) -> str:
+        """One line of evidence: the strongest detector and its first clause, else the explanation."""
+        if self.evidence:
+            first = self.evidence[0]
+            return f"{first.detector}: {first.short}"
+        return self.explanation
+
+
+def _evidence(explanation: str, names: list[str]) -> tuple[Evidence, ...]:
+    """Split a combined explanation (``detectors.combine``) into each named detector's evidence.
+
+    The explanation reads ``"flagged: ...; strongest evidence: outlier (p = 0): TEXT;
+    knn_label (p = 1e-9): TEXT"``; only the detector names the record lists start a part.
+    """
+    _, sep, rest = explanation.partition("strongest evidence: ")
+    if not sep or not names:
+        return ()
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    starts = list(re.finditer(rf"(?:^|; )({alternatives}) \(p = ([^)]*)\): ", rest))
+    out = []
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(rest)
+        out.append(Evidence(m.group(1), m.group(2), rest[m.end() : end]))
+    return tuple(out)
+
+
+def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
+    """A report's finding (diff ``findings[]`` or check ``findings[]``) as a ``FlaggedRecord``."""
+    per_detector = finding.get("detectors") or []
+    names = [d["detector"] for d in per_detector]
+    return FlaggedRecord(
+        digest=finding["digest"],
+        score=float(finding.get("score", 0.0)),
+        p_value=finding.get("p_value"),
+        detectors=tuple(d["detector"] for d in per_detector if d.get("flagged")),
+        scored_by=len(per_detector),
+        evidence=_evidence(finding.get("explanation", ""), names),
+        explanation=finding.get("explanation", ""),
+        label=finding.get("label"),
+        old_label=finding.get("old_label"),
+        source=finding.get("source"),
+        source_named_by=finding.get("source_named_by"),
+        lineage=finding.get("lineage"),
+        change=finding.get("change"),
+        locator=finding.get("locator"),
+        location=finding.get("location"),
+        extreme=extreme,
+        flagged=bool(finding.get("flagged", True)),
+    )
+
+
+def flagged_records(report: dict) -> list[FlaggedRecord]:
+    """The flagged records of a diff or check report, worst first (score, then extreme p, then digest).
+
+    A diff lists every scored record (``flagged`` says which the combined verdict flags);
+    a check lists only its unwaived flagged records, and records that ``detectors.extreme``
+    blocks are marked ``extreme``.
+    """
+    extreme = {
+        rec.get("digest")
+        for rule in report.get("rules", [])
+        if rule["rule"] == "detectors.extreme" and rule["status"] != "pass"
+        for rec in rule["records"]
+    }
+    chosen = [f for f in report.get("findings", []) if f.get("flagged", True)]
+    records = [flagged_record(f, f["digest"] in extreme) for f in chosen]
+    return sorted(records, key=lambda r: (-r.score, r.p_value if r.p_value is not None else 1.0, r.digest))

@@ -1,0 +1,73 @@
+"""The per-source view of a diff (``by_source``) or check (``sources``) report.
+
+Each source's records, what it added by lineage, its relabels, removals and flags, and
+how its name was learned (signed batch, unsigned batch or source column).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provenance.report.wording import source_name
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One source in the per-source view: its records, what it added by lineage, relabels and flags."""
+
+    source: str | None
+    base: int
+    new: int
+    added: int
+    attested: int
+    relabeled_after_source: int
+    unattributed: int
+    relabeled: int
+    removed: int
+    flagged: int | None
+    signals: list[str]
+    named_by: tuple[str, ...] = ()  # how the name was learned (delta.attribution)
+
+    @property
+    def name(self) -> str:
+        """The source as reports name it, with the kind of batch that named it (``"scraper (unsigned batch)"``)."""
+        return source_name(self.source, list(self.named_by))
+
+
+def source_rows(report: dict) -> list[SourceRow]:
+    """The per-source view (diff ``by_source`` or check ``sources``), worst first as the report orders it.
+
+    ``attested`` / ``relabeled_after_source`` / ``unattributed`` count the source's added
+    records by lineage; ``flagged`` its records the combined verdict flagged (None when
+    no detector ran).
+    """
+    rows = report.get("by_source")
+    if rows is None:
+        rows = report.get("sources") or []
+    detected = bool(report.get("detectors"))
+    return [
+        SourceRow(
+            r["source"],
+            int(r.get("base", 0)),
+            int(r.get("new", 0)),
+            int(r.get("added", 0)),
+            int(r.get("attested_added", 0)),
+            int(r.get("relabeled_after_source_added", 0)),
+            int(r.get("unattributed_added", 0)),
+            int(r.get("relabeled", 0)),
+            int(r.get("removed", 0)),
+            int(r["flagged"]) if detected and r.get("flagged") is not None else (0 if detected else None),
+            list(r.get("flagged_signals", [])),
+            tuple(r.get("named_by") or ()),
+        )
+        for r in rows
+    ]
+
+
+def source_origins(report: dict) -> dict:
+    """Each source of a diff (``by_source``) or check (``sources``) report → how its name was learned
+    (``named_by``: ``"signed batch"``, ``"unsigned batch"``, ``"source column"``), for naming listed records."""
+    rows = report.get("by_source")
+    if rows is None:
+        rows = report.get("sources") or []
+    return {r["source"]: r.get("named_by") for r in rows}

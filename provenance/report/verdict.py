@@ -1,0 +1,93 @@
+"""What every human-readable report leads with: a diff's verdict, a check's decision.
+
+A reviewer's questions come in one order whatever the format: what is the verdict
+(including the detectors), which records are flagged and why (``flagged.py``), where
+they came from (``source_rows.py``), and how each rule (``rule_rows.py``) and detector
+(``detector_summary.py``) did against what a clean delta would show. These modules
+answer them from the plain-data report dicts and return plain values; ``text``,
+``markdown``, ``html``, ``sarif`` and ``junit`` only lay them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provenance.report.detector_summary import detection
+from provenance.report.wording import DECISION, plural, source_name
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The first thing a report says: one word for the decision (its tone) and one sentence behind it."""
+
+    tone: str  # "ok", "warn", "bad", "error": colours and icons follow it
+    word: str
+    sentence: str
+
+
+def diff_verdict(report: dict) -> Verdict:
+    """A diff's verdict: what the detectors flagged (with ``--detect``), the flagged signals and suspicious sources."""
+    s = report["summary"]
+    parts = []
+    det = detection(report)
+    if det is not None:
+        parts.append(det.sentence)
+    suspicious = [r for r in report["by_source"] if r["flagged_signals"]]
+    if s["signals_flagged"]:
+        signals = f"{plural(s['signals_flagged'], 'signal')} flagged"
+        if suspicious:
+            names = "; ".join(
+                f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in suspicious
+            )
+            signals += f"; suspicious {'source' if len(suspicious) == 1 else 'sources'}: {names}"
+        parts.append(signals)
+    else:
+        parts.append("no signal flagged")
+    if det is not None and det.failed:
+        tone, word = "error", "incomplete"
+    elif (det is not None and det.flagged) or s["signals_flagged"]:
+        tone, word = "bad", "flagged"
+    else:
+        tone, word = "ok", "nothing flagged"
+    return Verdict(tone, word, "; ".join(parts) + ".")
+
+
+DECISION_TONE = {"pass": "ok", "warned": "warn", "blocked": "bad", "error": "error"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A check's decision as reports lead with it: ``"BLOCKED"`` + ``"by 3 of 19 rules: ..."``, then detection."""
+
+    tone: str
+    word: str  # DECISION's word: "passed", "passed with warnings", "BLOCKED", "could not be evaluated ..."
+    because: str
+    detection: str | None  # the combined verdict's sentence, when detectors ran
+
+    @property
+    def sentence(self) -> str:
+        """``word`` and ``because`` in one sentence."""
+        return f"{self.word}{'' if self.because.startswith(':') else ' '}{self.because}"
+
+
+def check_decision(report: dict) -> Decision:
+    """A check's decision and the rules behind it (``"BLOCKED by 3 of 19 rules: ..."``)."""
+    rules = report["rules"]
+    decision = report["decision"]
+    deciding = {"blocked": "block", "error": "error", "warned": "warn"}.get(decision)
+    named = [r["rule"] for r in rules if r["status"] == deciding] if deciding else []
+    if decision == "pass":
+        because = f"all {plural(len(rules), 'rule')}" if rules else "(no rule ran)"
+    elif decision == "error":
+        because = f": {len(named)} of {plural(len(rules), 'rule')} could not run: {', '.join(named)}"
+    elif decision == "warned":
+        because = f"from {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
+    else:
+        because = f"by {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
+    det = detection(report)
+    return Decision(
+        DECISION_TONE.get(decision, "error"),
+        DECISION.get(decision, decision),
+        because,
+        det.sentence if det is not None else None,
+    )
