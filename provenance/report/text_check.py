@@ -1,0 +1,103 @@
+"""``prov check``'s text report: decision, rules (deciding ones first), flagged and blocked records, sources.
+
+The tables a diff and findings report share with it are in ``text_tables.py``.
+"""
+
+from __future__ import annotations
+
+from provenance.report.flagged import flagged_records
+from provenance.report.interface import PLAIN, Medium
+from provenance.report.rule_rows import rule_rows
+from provenance.report.terminal import Col, Grid, Writer
+from provenance.report.text_tables import (
+    LISTED,
+    RULE_STYLE,
+    TONE,
+    cell,
+    cut,
+    detectors_grid,
+    flagged_grid,
+    sources_grid,
+)
+from provenance.report.verdict import check_decision
+from provenance.report.wording import (
+    DRIFT_GUIDE,
+    drift_warned,
+    plural,
+    record_text,
+    waivers_text,
+)
+from provenance.store.coverage import audit_line
+
+
+def render_check(r: dict, medium: Medium = PLAIN) -> str:
+    """The check report: decision, rules (deciding ones first), flagged records, other blocked records, sources."""
+    out = Writer(medium)
+    d = check_decision(r)
+    out.line(
+        ("prov check ", "bold"),
+        f"{r['version']} --base {r['base']}: ",
+        (d.word, TONE[d.tone]),
+        d.sentence[len(d.word) :],
+    )
+    if d.detection:
+        out.line(d.detection[0].upper() + d.detection[1:] + ".")
+    out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
+    out.line()
+
+    grid = Grid(
+        "Rules",
+        [
+            Col("verdict", "fixed"),
+            Col("rule", "fixed"),
+            Col("measured", "fixed", "right", drop=2),
+            Col("expected", "wrap", drop=1),
+            Col("reason", "flex", min_width=30),
+        ],
+        note="(deciding rules first; each detector's rule is in Detectors below)",
+    )
+    for rule in rule_rows(r):
+        if rule.status == "pass" and rule.rule.startswith("detectors.") and rule.rule != "detectors.run":
+            continue  # a detector that ran: the Detectors table says so, with what it alone would flag
+        style = "dim" if rule.status == "pass" else ""
+        grid.add(
+            cell(rule.word, RULE_STYLE.get(rule.word, "")),
+            rule.rule,
+            rule.measured,
+            rule.expected,
+            cell(rule.reason, style),
+            wrap=rule.status != "pass",
+        )
+    out.grid(grid)
+
+    see_all = f"prov check {r['version']} --base {r['base']} --format json"
+    out.grid(flagged_grid(flagged_records(r), see_all))
+    for rule in rule_rows(r):
+        if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
+            continue
+        shown = rule.records[:LISTED]
+        grid = Grid(
+            f"{rule.rule}: {plural(rule.count, 'record')}",
+            [Col("record", "flex")],
+            note=cut(len(shown), rule.count, see_all) if rule.count > len(shown) else "",
+        )
+        for rec in shown:
+            grid.add(cell(record_text(rec)), wrap=True)
+        out.grid(grid)
+    out.grid(sources_grid(r))
+    out.grid(detectors_grid(r))
+
+    if drift_warned(r):
+        out.line(DRIFT_GUIDE)
+    for w in r["waivers"]["ignored"]:
+        out.line(("waiver ignored", "yellow"), f" ({w['origin']}): {w['why']}")
+    if r["waivers"]["honoured"]:
+        out.line(waivers_text(r["waivers"]["honoured"]))
+    for w in r["waivers"]["honoured"]:
+        if w.get("why"):
+            out.line(("waiver had nothing to waive", "yellow"), f" ({w['origin']}): {w['why']}")
+    if r.get("attestation"):
+        out.line(f"attestation written: {r['attestation']}")
+    if r.get("audit"):
+        out.line(audit_line(r["audit"]))
+    return out.text()

@@ -1,0 +1,177 @@
+"""``prov diff``'s text report: verdict, flagged records, sources, detectors, signals, then the changes.
+
+The diff-only sections live here (the flagged signals, the classes and relabel pairs that
+changed, the record lists of each kind of change); the tables a check and findings report
+share with it are in ``text_tables.py``.
+"""
+
+from __future__ import annotations
+
+from provenance.report.flagged import flagged_records
+from provenance.report.interface import PLAIN, Medium
+from provenance.report.source_rows import source_origins
+from provenance.report.terminal import Col, Grid, Writer
+from provenance.report.text_tables import (
+    LISTED,
+    TONE,
+    cell,
+    cut,
+    detectors_grid,
+    flagged_grid,
+    sources_grid,
+)
+from provenance.report.verdict import diff_verdict
+from provenance.report.wording import (
+    SUMMARY_ROWS,
+    drift_text,
+    location_text,
+    p_text,
+    plural,
+    relabel_text,
+    side_text,
+    source_name,
+    stat_text,
+    subject_text,
+)
+from provenance.store.coverage import audit_line
+
+
+def _verdict_line(out: Writer, tone: str, word: str, sentence: str) -> None:
+    out.line((word.upper(), TONE[tone]), ": ", sentence)
+
+
+def _changes_line(s: dict) -> str:
+    parts = [f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key)]
+    return "Changes: " + ("; ".join(parts) if parts else "none")
+
+
+def render_diff(report: dict, medium: Medium = PLAIN) -> str:
+    """The diff report: verdict, flagged records, sources, detectors, flagged signals, then the changes."""
+    out = Writer(medium)
+    base, new = report["base"]["name"], report["new"]["name"]
+    out.line(("prov diff ", "bold"), side_text(report["base"]), " → ", side_text(report["new"]))
+    v = diff_verdict(report)
+    _verdict_line(out, v.tone, v.word, v.sentence)
+    if report.get("audit"):
+        out.line(audit_line(report["audit"]))
+    out.line(_changes_line(report["summary"]))
+    for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
+        out.line(f"schema change: {change}")
+    if report["summary"].get("rekeyed"):
+        out.line(
+            f"{plural(report['summary']['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)"
+        )
+    out.line()
+    if report["detect"]:
+        see_all = f"prov diff {base} {new} --detect --format json, or prov findings {new}"
+        out.grid(flagged_grid(flagged_records(report), see_all))
+    out.grid(sources_grid(report))
+    out.grid(detectors_grid(report))
+    if report["detect"]:
+        out.line(drift_text(report.get("drift")))
+        out.line()
+    _signals(out, report["signals"])
+    out.grid(_classes_grid(report))
+    out.grid(_pairs_grid(report))
+    _change_lists(out, report, f"prov diff {base} {new} --format json")
+    return out.text()
+
+
+def _signals(out: Writer, signals: list[dict]) -> None:
+    """The flagged signals, one paragraph each (they carry a sentence of explanation)."""
+    flagged = [g for g in signals if g["flagged"]]
+    if not flagged:
+        return
+    rest = len(signals) - len(flagged)
+    note = f" ({len(flagged)} flagged" + (f"; {rest} not flagged: --format json)" if rest else ")")
+    out.line(("Signals", "bold"), note)
+    for g in flagged:
+        p = p_text(g["statistic"])
+        numbers = stat_text(g["statistic"]) + (f", p {p}" if p != "-" else "")
+        style = "red" if g["severity"] == "high" else "yellow"
+        head = f" {g['name']} ({subject_text(g['subject'])}; {numbers}): "
+        out.line((g["severity"], style), head, g["explanation"], indent=2)
+    out.line()
+
+
+def _classes_grid(report: dict) -> Grid | None:
+    keys = ("base", "new", "added", "removed", "relabeled_from", "relabeled_to")
+    classes = [r for r in report["by_class"] if any(r[k] for k in keys[2:])]
+    if not classes:
+        return None
+    shown = classes[:LISTED]
+    grid = Grid(
+        "Classes that changed",
+        [Col("class", "fixed", max_width=24)] + [Col(k.replace("_", " "), "wrap", "right") for k in keys],
+        note=cut(len(shown), len(classes), "--format json"),
+    )
+    for r in shown:
+        grid.add(cell(r["label"]), *(str(r[k]) for k in keys))
+    return grid
+
+
+def _pairs_grid(report: dict) -> Grid | None:
+    pairs = report["relabel_pairs"]
+    if not pairs:
+        return None
+    shown = pairs[:LISTED]
+    grid = Grid(
+        "Relabels by class pair",
+        [Col("old → new", "wrap"), Col("records", "fixed", "right"), Col("rate", "fixed", "right")],
+        note=cut(len(shown), len(pairs), "--format json"),
+    )
+    for r in shown:
+        pair = relabel_text({"old_labels": [r["old"]], "new_labels": [r["new"]], **r})
+        grid.add(cell(pair), str(r["count"]), f"{100 * r['rate']:.2f}%")
+    return grid
+
+
+CHANGE_LISTS = (
+    ("relabeled", "Relabeled records", "relabeled"),
+    ("conflicting", "Records with conflicting labels", "conflicting_labels"),
+    ("added", "Added records", "added"),
+    ("removed", "Removed records", "removed"),
+    ("duplicates", "Duplicated records", "duplicates_added"),
+    ("source_changed", "Records whose source changed", "source_changed"),
+)
+"""The record lists of a diff: (``changes`` key, title, ``summary`` count)."""
+
+
+def _change_text(kind: str, c: dict) -> str:
+    if kind == "relabeled":
+        return relabel_text(c)
+    if kind == "conflicting":
+        return " / ".join(c["labels"])
+    if kind == "duplicates":
+        return f"{c['copies']} copies (base {c['base_copies']})"
+    if kind == "source_changed":
+        return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
+    return c["label"]
+
+
+def _change_lists(out: Writer, report: dict, see_all: str) -> None:
+    origins = source_origins(report)
+    for kind, title, count in CHANGE_LISTS:
+        items = report["changes"].get(kind) or []
+        if not items:
+            continue
+        shown = items[:LISTED]
+        grid = Grid(
+            title,
+            [
+                Col("digest", "fixed"),
+                Col("sources" if kind == "source_changed" else "label", "flex"),
+                Col("source", "fixed", max_width=26),
+                Col("locator", "fixed", max_width=30, drop=1),
+            ],
+            note=cut(len(shown), max(report["summary"].get(count) or 0, len(items)), see_all),
+        )
+        for c in shown:
+            where = location_text(c.get("location"), c.get("locator"))
+            grid.add(
+                c["digest"][:12],
+                cell(_change_text(kind, c)),
+                cell(source_name(c["source"], origins.get(c["source"]))),
+                cell(where),
+            )
+        out.grid(grid)

@@ -1,0 +1,139 @@
+"""The text reports' building blocks: safe cells, cut notes, and the tables all three share.
+
+The Flagged records, Sources and Detectors tables appear in the diff, check and findings
+text reports alike (``text_diff.py``, ``text_check.py``, ``text.py``). Tables are rich
+tables at the medium's width (the terminal's, or 120 columns for a file or pipe); long
+text wraps between words or, in the one-line-per-record tables, ends with "…". Colour
+only on a terminal without ``NO_COLOR``. Every list says when it was cut and how to see
+all of it (``cut``).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from provenance.escaping import visible
+from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.flagged import FlaggedRecord
+from provenance.report.source_rows import source_rows
+from provenance.report.terminal import Cell, Col, Grid
+from provenance.report.wording import (
+    plural,
+)
+
+FLAGGED_LISTED = 20  # flagged records listed before "... N more"
+LISTED = 10  # records listed per kind of change, rules' records, classes
+TONE = {"ok": "green", "warn": "yellow", "bad": "bold red", "error": "bold magenta"}
+RULE_STYLE = {"passed": "green", "warned": "yellow", "blocked": "bold red", "error": "bold magenta"}
+
+
+def cell(text: str, style: str = "") -> Text:
+    """Untrusted text as a cell: escaped first (rich's Text drops a carriage return, which would
+    hide it), never read as markup."""
+    return Text(visible(text), style=style)
+
+
+def cut(shown: int, total: int, see_all: str) -> str:
+    """The note after a list's title when it was cut: how many it shows, and how to see all."""
+    return f"(first {shown} of {total}; all: {see_all})" if total > shown else ""
+
+
+def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
+    """One line per flagged record: digest, score, label, source, lineage, locator, detectors, evidence."""
+    shown = records[:FLAGGED_LISTED]
+    grid = Grid(
+        "Flagged records",
+        [
+            Col("digest", "fixed"),
+            Col("score", "fixed", "right"),
+            Col("label", "fixed", max_width=16),
+            Col("source", "fixed", max_width=26),
+            Col("lineage", "fixed", drop=3),
+            Col("locator", "fixed", max_width=24, drop=4),
+            Col("flagged by", "fixed", max_width=44),
+            Col("strongest evidence", "flex", drop=2, min_width=20),
+        ],
+        note=cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",
+    )
+    for r in shown:
+        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
+        by = by if r.flagged else "not flagged"
+        grid.add(
+            r.digest[:12],
+            f"{r.score:.3f}",
+            cell(r.label_text),
+            cell(r.source_text),
+            r.lineage_words,
+            cell(r.where),
+            cell(by, "red" if r.extreme else ""),
+            cell(r.headline),
+        )
+    return grid
+
+
+def sources_grid(report: dict) -> Grid | None:
+    """The per-source view: records, what each source added by lineage, relabels, removals, flags, signals."""
+    rows = source_rows(report)
+    if not rows:
+        return None
+    detected = any(r.flagged is not None for r in rows)
+    columns = [
+        Col("source", "fixed", max_width=26),
+        Col("base → new", "fixed", "right", drop=3),
+        Col("added", "fixed", "right"),
+        Col("attested", "wrap", "right"),
+        Col("relabeled after source", "wrap", "right"),
+        Col("unattributed", "wrap", "right"),
+        Col("relabeled", "wrap", "right", drop=2),
+        Col("removed", "wrap", "right", drop=4),
+    ]
+    columns += [Col("flagged", "fixed", "right")] if detected else []
+    columns += [Col("flagged signals", "wrap", drop=1)]
+    grid = Grid("Sources", columns, note="(worst first; added records by lineage)")
+    for r in rows:
+        cells: list[Cell] = [
+            cell(r.name, "bold" if r.signals or r.flagged else ""),
+            f"{r.base} → {r.new}",
+            str(r.added),
+            str(r.attested),
+            cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),
+            cell(str(r.unattributed), "yellow" if r.unattributed else ""),
+            str(r.relabeled),
+            str(r.removed),
+        ]
+        if detected:
+            cells.append(cell(str(r.flagged or 0), "red" if r.flagged else ""))
+        cells.append(cell(", ".join(r.signals) or "-", "red" if r.signals else ""))
+        grid.add(*cells)
+    return grid
+
+
+def detectors_grid(report: dict) -> Grid | None:
+    """Each detector: ran or error, how many it alone would flag against a clean delta's most; then combined."""
+    det = detection(report)
+    if det is None:
+        return None
+    fpr = f" at FPR {det.fpr:g}" if det.fpr is not None else ""
+    grid = Grid(
+        "Detectors",
+        [
+            Col("detector", "fixed"),
+            Col("verdict", "wrap"),
+            Col("would flag alone", "wrap", "right"),
+            Col("expected at most", "wrap", "right"),
+            Col("scored", "fixed", "right", drop=1),
+        ],
+        note=f"({plural(det.ran, 'detector')} ran{fpr}; the combined verdict decides)",
+    )
+    for d in detector_rows(report):
+        style = "bold magenta" if d.word != "ran" else ("yellow" if d.above_expected else "")
+        expected = "-" if d.expected_at_most is None else str(d.expected_at_most)
+        grid.add(d.detector, cell(d.verdict, style), str(d.flagged), expected, str(d.scored))
+    if det.expected_at_most is None:
+        verdict, style = "flagged", ""
+    else:
+        verdict = "flagged beyond chance" if det.beyond_chance else "flagged within chance"
+        style = "bold red" if det.beyond_chance else "green"
+    expected = "-" if det.expected_at_most is None else str(det.expected_at_most)
+    grid.add(cell("combined", "bold"), cell(verdict, style), str(det.flagged), expected, str(det.scored))
+    return grid
