@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from provenance.detectors.base import Delta, Detector, DetectorResult
+from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
 from provenance.detectors.shared import build_result, reference_geometry, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
@@ -35,6 +35,8 @@ class CollisionDetector(Detector):
         # the typical same-class distance (over positive ones where most records have an exact twin:
         # a scale of 0 made the log ratio 0/0 on data of small integer codes)
         scale = typical_distance(profile.own_class_nn_dist[finite])
+        if not finite.any():
+            return one_class_result(self.name, delta)
         reference_raw = np.full(len(finite), np.nan)
         reference_raw[finite] = _log_ratio(
             profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale
@@ -59,3 +61,14 @@ class CollisionDetector(Detector):
             )
 
         return build_result(self.name, delta, raw, reference_raw, fpr, explain)
+
+
+def one_class_result(name: str, delta: Delta) -> DetectorResult:
+    """The result when no base record has a nearest record of another class (the base has one
+    class): nothing to collide with, so every record scores 0 and none is flagged. Like
+    ``volume`` without sources, it ran and carries no p-values, so it does not enter the
+    combined verdict (before, calibrating on no reference score raised and the gate could not
+    evaluate any one-class dataset: exit 3)."""
+    why = "the base has one class: there is no other class's record for a record to sit on"
+    findings = [Finding(delta.hex(i), name, 0.0, False, why) for i in range(len(delta))]
+    return DetectorResult(name, "ran", None, 1.0, findings, {"not_applicable": why})
