@@ -1,9 +1,11 @@
-"""`prov commit` of one 64-column Parquet table with two code trees, alternated: the profile
-re-reading its sample (OLD, a checkout of the code before the sample capture) against the
-sample captured while hashing (this tree). Wall and CPU time (user + system, workers
-included) and the load before each run; results in bench/results/commit-capture-ab.json.
+"""`prov commit` of one 64-column Parquet table with two code trees, alternated: OLD (a checkout
+of the code before a change) against this tree. Wall and CPU time (user + system, workers
+included), peak memory and the load before each run; results in bench/results/ (``--out``).
 
     python bench/commit_capture_ab.py OLD_TREE [--rows 10000000] [--reps 2]
+        # the sample capture (speed5b): OLD = before it; writes commit-capture-ab.json
+    python bench/commit_capture_ab.py OLD_TREE --names format1,format2 --out commit-format2-ab.json
+        # lineage object format 2 and the manifest linked into the store (speed6): OLD = f54e47d
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ def main() -> None:
     ap.add_argument("old", help="a folder holding the old code's provenance/ package")
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--names", default="reread,capture", help="what to call the old and the new code")
+    ap.add_argument("--out", default="commit-capture-ab.json", help="results file in bench/results/")
     args = ap.parse_args()
+    old_name, new_name = args.names.split(",")
     work = Path(tempfile.mkdtemp(prefix="prov-capture-ab-"))
-    trees = {"reread": str(Path(args.old).resolve()), "capture": str(HERE.parent)}
+    trees = {old_name: str(Path(args.old).resolve()), new_name: str(HERE.parent)}
     runs = []
     try:
         path = work / "table.parquet"
@@ -45,7 +50,7 @@ def main() -> None:
                 print(json.dumps(run), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    out = HERE / "results" / "commit-capture-ab.json"
+    out = HERE / "results" / args.out
     out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
 

@@ -3,6 +3,7 @@ on the same files, in the same script; table rows per second; peak memory as row
 
     python bench/core_bench.py            # full run (20,000 x 2 KiB, 200 x 5 MiB, 2M/10M rows)
     python bench/core_bench.py --quick    # smaller sizes, a minute or two
+    python bench/core_bench.py --only trees --tree small_files   # one tree; the others keep their last figures
 
 Results go to bench/results/core.json and bench/results/core.md. Ratios, not bare
 seconds, are what to compare: each baseline runs on the same bytes on the same machine
@@ -239,29 +240,34 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", choices=["trees", "tables"], action="append", help="run only these parts")
+    ap.add_argument(
+        "--tree",
+        choices=["small_files", "digits_png", "large_files"],
+        action="append",
+        help="run only these trees (the others keep their figures from the last results file)",
+    )
     args = ap.parse_args()
     only = set(args.only or ["trees", "tables"])
     RESULTS.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="prov-bench-"))
     try:
         scale = 10 if args.quick else 1
-        trees = (
-            [
-                bench_tree(work, "small_files", 20_000 // scale, 2048),
-                bench_tree(work, "digits_png", 20_000 // scale, 0),
-                bench_tree(work, "large_files", 200 // scale, 5 << 20),
-            ]
-            if "trees" in only
-            else []
-        )
+        shapes = {
+            "small_files": (20_000 // scale, 2048),
+            "digits_png": (20_000 // scale, 0),
+            "large_files": (200 // scale, 5 << 20),
+        }
+        chosen = args.tree or list(shapes)
+        trees = [bench_tree(work, name, *shapes[name]) for name in chosen] if "trees" in only else []
         tables = [bench_table(work, n // scale) for n in (2_000_000, 10_000_000)] if "tables" in only else []
     finally:
         shutil.rmtree(work, ignore_errors=True)
     suffix = "-quick" if args.quick else ""
     previous = RESULTS / f"core{suffix}.json"
-    if previous.exists():  # a part not run keeps its last figures
+    if previous.exists():  # a part (or a tree) not run keeps its last figures
         before = json.loads(previous.read_text())
-        trees = trees or before.get("trees", [])
+        ran = {t["dataset"]: t for t in trees}
+        trees = [ran.pop(t["dataset"], t) for t in before.get("trees", [])] + list(ran.values())
         tables = tables or before.get("tables", [])
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
