@@ -15,79 +15,32 @@ How a dataset is read is given as keyword arguments, the same as the commands' f
 and JSON Lines), ``labels_csv`` (a file tree's ``path,label`` CSV) and ``kind``
 (``"table"``, ``"tree"`` or ``"auto"``); or pass a ready
 :class:`~provenance.sources.interface.DatasetSpec` as ``data``.
+
+The versions' functions (``commit``, ``verify``) and the training job's ``load`` are
+here; ``diff``, ``detect`` and ``check`` are in ``api_review.py``, ``sign``, ``add`` and
+``quarantine`` in ``api_batches.py``, and the argument handling they share
+(``open_store``, ``dataset``) in ``api_inputs.py``; this module re-exports them all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from provenance.api_batches import add, quarantine, sign
+from provenance.api_inputs import dataset, open_store, optional_path
+from provenance.api_review import check, detect, diff
+
 if TYPE_CHECKING:
-    from provenance.delta.report import DiffReport
-    from provenance.detectors.pipeline import Detection
     from provenance.features.registry import FeaturizerSpec
-    from provenance.gate.gate import GateResult
-    from provenance.gate.policy import Policy
-    from provenance.lineage.batches import SignResult
-    from provenance.lineage.quarantine import QuarantineResult
-    from provenance.lineage.register import AddResult
     from provenance.loader.dataset import VerifiedDataset
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
     from provenance.trust.pins import Pins
     from provenance.versions import CommitResult
 
-DEFAULT_FPR = 0.01
 
-
-def open_store(store: Store | str | os.PathLike[str] | None, pins: Pins | None = None) -> Store:
-    """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
-
-    ``PROV_STORE`` overrides the search, as for the commands. ``pins`` (the verifier's
-    :class:`~provenance.trust.pins.Pins`, e.g. ``Pins.load(["maintainer.pub"])``) is what
-    the store handle checks signatures against from then on; without it, a handle keeps
-    the pins it has (a new one: nothing pinned, the store's cached keys, said in every
-    report). Raises ``InputError`` if there is no store.
-    """
-    from provenance.store.store import Store
-
-    opened = store if isinstance(store, Store) else Store.open(os.fspath(store) if store is not None else None)
-    if pins is not None:
-        opened.pins = pins
-    return opened
-
-
-def dataset(
-    data: str | os.PathLike[str] | DatasetSpec,
-    *,
-    label_column: str = "label",
-    source_column: str | None = None,
-    id_column: str | None = None,
-    metadata: Sequence[str] = (),
-    schema: Mapping[str, str] | None = None,
-    labels_csv: str | os.PathLike[str] | None = None,
-    kind: str = "auto",
-    rev: str | None = None,
-) -> DatasetSpec:
-    """How to read ``data``: the :class:`DatasetSpec` the commands build from their dataset flags.
-
-    ``data`` is a table file (Parquet, CSV, JSON Lines), a folder of them, a file tree
-    (``root/<label>/<file>``), or an fsspec URL; ``rev`` reads it at a git revision
-    through DVC. A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
-    ``kind`` other than table, tree or auto.
-    """
-    from provenance.errors import InputError
-    from provenance.sources.interface import DatasetSpec
-    from provenance.sources.tables import TableOptions
-
-    if isinstance(data, DatasetSpec):
-        return data
-    if kind not in ("auto", "table", "tree"):
-        raise InputError(f"kind {kind!r}: expected table, tree or auto")
-    options = TableOptions(label_column, source_column, id_column, tuple(metadata), dict(schema or {}))
-    csv = os.fspath(labels_csv) if labels_csv is not None else None
-    return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
+__all__ = ["add", "check", "commit", "dataset", "detect", "diff", "load", "open_store", "quarantine", "sign", "verify"]
 
 
 def commit(
@@ -192,7 +145,7 @@ def verify(
             given = [name for name, value in release.items() if value is not None]
             if given:
                 raise InputError(f"{spec.path}: {given[0]} applies to a version's release, not to a batch of data")
-            return check_batch(opened, spec, _optional(envelope)).report()
+            return check_batch(opened, spec, optional_path(envelope)).report()
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     needs = [name for name, value in extra.items() if value is not None]
@@ -214,217 +167,10 @@ def verify(
             os.fspath(attestation),
             policy_digest=digest,
             base=base,
-            release_state=_optional(release_state),
+            release_state=optional_path(release_state),
             min_release=min_release,
         )
     return report
-
-
-def diff(
-    store: Store | str | os.PathLike[str] | None,
-    base: str,
-    new: str,
-    *,
-    detect: bool = False,
-    fpr: float = DEFAULT_FPR,
-    limit: int | None = None,
-    pins: Pins | None = None,
-) -> DiffReport:
-    """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
-
-    Returns the report whose ``.to_dict()`` is ``schemas/diff.schema.json``: counts of
-    added, removed and relabeled records (``summary``), breakdowns by source and class,
-    lineage per source, diff-level signals with their statistics, and the first
-    ``limit`` records of each kind of change (default 20; 0 lists all). With
-    ``detect``, the detectors also score the added and relabeled records against
-    ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
-    :func:`detect`); a detector that crashed has status ``"error"`` in the report (the
-    command then exits 3). Raises ``InputError`` (unknown versions, no profile for
-    ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
-    """
-    from provenance import progress
-    from provenance.delta.compare import diff_versions
-    from provenance.delta.merge import DEFAULT_LIMIT
-
-    opened = open_store(store, pins)
-    with progress.stage("diff", unit="steps"):
-        report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
-    if detect:
-        from provenance.detectors.pipeline import detect_diff
-
-        with progress.stage("detectors", unit="steps"):
-            report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
-    return report
-
-
-def detect(
-    store: Store | str | os.PathLike[str] | None,
-    base: str,
-    new: str,
-    *,
-    detectors: Sequence[str] | None = None,
-    fpr: float = DEFAULT_FPR,
-    save: bool = True,
-    pins: Pins | None = None,
-) -> Detection:
-    """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
-
-    The added and relabeled records of ``new`` are read again (re-hashed, so features
-    come from the signed content), featurised with the featuriser ``base``'s profile was
-    made with, and scored by ``detectors`` (default all registered), calibrated on the
-    profile; their evidence is combined into one verdict per record whose false-alarm
-    rate on clean records is ``fpr`` (a fraction in (0, 1)). Returns a
-    :class:`~provenance.detectors.pipeline.Detection`: ``.verdicts`` (one combined
-    verdict per record: flagged, score in [0, 1], explanation) and ``.results`` (each
-    detector's per-record scores, flags and explanations, or status ``"error"`` with the
-    crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
-    Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
-    """
-    from provenance.delta.compare import diff_versions
-    from provenance.detectors.pipeline import detect_diff
-
-    opened = open_store(store, pins)
-    report = diff_versions(opened, base, new)
-    names = list(detectors) if detectors is not None else None
-    return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
-
-
-def check(
-    store: Store | str | os.PathLike[str] | None,
-    version: str,
-    base: str,
-    *,
-    policy: str | os.PathLike[str] | Policy | None = None,
-    waivers: Sequence[str | os.PathLike[str]] = (),
-    attest: bool = False,
-    key: str | os.PathLike[str] | None = None,
-    attestation_out: str | os.PathLike[str] | None = None,
-    pins: Pins | None = None,
-) -> GateResult:
-    """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
-
-    Evaluates ``version`` against the trusted ``base`` under ``policy`` (a TOML file or
-    a loaded Policy; default: the built-in policy, ``prov check --print-default-policy``),
-    honouring signed ``waivers`` files. Returns the result whose ``decision`` is
-    ``"pass"``, ``"blocked"`` or ``"error"`` and whose ``exit_code`` (0, 1, 3) is the
-    command's; ``.to_dict()`` is ``schemas/check.schema.json``. With ``attest`` and a
-    passing result, writes a signed release attestation (DSSE / in-toto) with ``key`` to
-    ``attestation_out`` (default ``VERSION.attestation.json``) and names it in
-    ``result.attestation``. Raises ``InputError`` for a bad policy (before anything is
-    evaluated) or a missing key.
-    """
-    from provenance.errors import InputError
-    from provenance.gate import gate
-    from provenance.gate.policy import Policy as PolicyType
-    from provenance.gate.policy import load as load_policy
-
-    if attest and key is None:
-        raise InputError("attest needs key, the private key that signs the attestation")
-    pol = policy if isinstance(policy, PolicyType) else load_policy(os.fspath(policy) if policy is not None else None)
-    opened = open_store(store, pins)
-    from provenance.gate.attestation import attest as write_attestation
-    from provenance.gate.attestation import check_attester
-    from provenance.trust.pins import pins_of
-
-    pins_of(opened).require("prov check")
-    if attest:
-        assert key is not None
-        check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
-    from provenance import progress
-    from provenance.store.log_state import current
-
-    # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
-    log_before = current(opened) if attest else None
-    with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
-        result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
-    if attest and result.decision in ("pass", "warned"):
-        assert key is not None
-        target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
-        write_attestation(opened, result, pol, os.fspath(key), target, log_before)
-        result.attestation = target
-        from provenance.store.coverage import coverage
-
-        # the attestation's closing checkpoint signs the check's own entries: report the log as it is now
-        result.audit = coverage(opened, pins_of(opened).maintainer_keys(opened)).to_dict()
-    return result
-
-
-def sign(
-    data: str | os.PathLike[str] | DatasetSpec,
-    *,
-    source: str,
-    key: str | os.PathLike[str],
-    out: str | os.PathLike[str] | None = None,
-    captured_at: str | None = None,
-    **read: Any,
-) -> SignResult:
-    """Sign a batch at source, with no store: ``prov sign DATA --source S --key K``.
-
-    Hashes every record of ``data``, and writes ``out`` (default ``DATA.prov.json``): a
-    DSSE envelope around an in-toto Statement whose subject is the batch's Merkle root
-    and whose predicate names ``source``, the capture time (``captured_at``, ISO 8601,
-    default now, UTC), counts and read options, carrying the batch manifest so a verifier
-    can name every record changed since. Returns a
-    :class:`~provenance.lineage.batches.SignResult`. Raises ``InputError`` for a bad
-    source name, key, time or data.
-    """
-    from provenance.lineage.batches import sign_batch
-
-    return sign_batch(dataset(data, **read), source, os.fspath(key), _optional(out), captured_at)
-
-
-def add(
-    store: Store | str | os.PathLike[str] | None,
-    data: str | os.PathLike[str] | DatasetSpec,
-    *,
-    source: str,
-    envelope: str | os.PathLike[str] | None = None,
-    unsigned: bool = False,
-    pins: Pins | None = None,
-    **read: Any,
-) -> AddResult:
-    """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
-
-    A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
-    ``unsigned``) is verified first against the keys trusted for ``source`` and every
-    record is re-hashed; it fails closed. A batch with no envelope needs ``unsigned=True``
-    (no silent downgrade). Later commits classify their records against the registered
-    batches. Returns an :class:`~provenance.lineage.register.AddResult`.
-    Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
-    changed since signing), ``InputError`` (no envelope and not ``unsigned``, batch
-    already registered, bad data).
-    """
-    from provenance.lineage.register import add_batch
-
-    return add_batch(open_store(store, pins), dataset(data, **read), source, _optional(envelope), unsigned)
-
-
-def quarantine(
-    store: Store | str | os.PathLike[str] | None,
-    *,
-    from_version: str,
-    tag: str,
-    key: str | os.PathLike[str],
-    source: str | None = None,
-    findings: str | os.PathLike[str] | None = None,
-    out: str | os.PathLike[str] | None = None,
-    pins: Pins | None = None,
-) -> QuarantineResult:
-    """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
-
-    Exactly one of ``source`` (every record of ``from_version`` that lineage or its
-    source column gives to that source) or ``findings`` (a ``prov diff --detect --format
-    json`` report; its flagged digests) says what to cut. Writes the filtered dataset to
-    ``out`` (default beside the original) and commits it as ``tag`` (parent
-    ``from_version``). Returns a :class:`~provenance.lineage.quarantine.QuarantineResult`.
-    Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
-    nothing is left behind.
-    """
-    from provenance.lineage.quarantine import quarantine as quarantine_version
-
-    return quarantine_version(
-        open_store(store, pins), from_version, tag, os.fspath(key), source, _optional(findings), _optional(out)
-    )
 
 
 def load(
@@ -487,11 +233,7 @@ def load(
             "the keys cached in .prov/ are never trusted here"
         )
     root = str(open_store(store).root)
-    signed = open_signed_version(root, version, pins, _optional(attestation), _optional(policy))
+    signed = open_signed_version(root, version, pins, optional_path(attestation), optional_path(policy))
     return VerifiedDataset(
         signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer, pins=pins, store_root=root
     )
-
-
-def _optional(path: str | os.PathLike[str] | None) -> str | None:
-    return os.fspath(path) if path is not None else None

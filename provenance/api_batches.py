@@ -1,0 +1,98 @@
+"""The public API's batches: ``sign`` at source, ``add`` to a store, and ``quarantine`` a source's records.
+
+Re-exported by ``provenance.api`` and ``provenance``: import them from there
+(``from provenance import sign, add, quarantine``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from provenance.api_inputs import dataset, open_store, optional_path
+
+if TYPE_CHECKING:
+    from provenance.lineage.batches import SignResult
+    from provenance.lineage.quarantine import QuarantineResult
+    from provenance.lineage.register import AddResult
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store.store import Store
+    from provenance.trust.pins import Pins
+
+
+def sign(
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    source: str,
+    key: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    captured_at: str | None = None,
+    **read: Any,
+) -> SignResult:
+    """Sign a batch at source, with no store: ``prov sign DATA --source S --key K``.
+
+    Hashes every record of ``data``, and writes ``out`` (default ``DATA.prov.json``): a
+    DSSE envelope around an in-toto Statement whose subject is the batch's Merkle root
+    and whose predicate names ``source``, the capture time (``captured_at``, ISO 8601,
+    default now, UTC), counts and read options, carrying the batch manifest so a verifier
+    can name every record changed since. Returns a
+    :class:`~provenance.lineage.batches.SignResult`. Raises ``InputError`` for a bad
+    source name, key, time or data.
+    """
+    from provenance.lineage.batches import sign_batch
+
+    return sign_batch(dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at)
+
+
+def add(
+    store: Store | str | os.PathLike[str] | None,
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    source: str,
+    envelope: str | os.PathLike[str] | None = None,
+    unsigned: bool = False,
+    pins: Pins | None = None,
+    **read: Any,
+) -> AddResult:
+    """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
+
+    A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
+    ``unsigned``) is verified first against the keys trusted for ``source`` and every
+    record is re-hashed; it fails closed. A batch with no envelope needs ``unsigned=True``
+    (no silent downgrade). Later commits classify their records against the registered
+    batches. Returns an :class:`~provenance.lineage.register.AddResult`.
+    Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
+    changed since signing), ``InputError`` (no envelope and not ``unsigned``, batch
+    already registered, bad data).
+    """
+    from provenance.lineage.register import add_batch
+
+    return add_batch(open_store(store, pins), dataset(data, **read), source, optional_path(envelope), unsigned)
+
+
+def quarantine(
+    store: Store | str | os.PathLike[str] | None,
+    *,
+    from_version: str,
+    tag: str,
+    key: str | os.PathLike[str],
+    source: str | None = None,
+    findings: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    pins: Pins | None = None,
+) -> QuarantineResult:
+    """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
+
+    Exactly one of ``source`` (every record of ``from_version`` that lineage or its
+    source column gives to that source) or ``findings`` (a ``prov diff --detect --format
+    json`` report; its flagged digests) says what to cut. Writes the filtered dataset to
+    ``out`` (default beside the original) and commits it as ``tag`` (parent
+    ``from_version``). Returns a :class:`~provenance.lineage.quarantine.QuarantineResult`.
+    Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
+    nothing is left behind.
+    """
+    from provenance.lineage.quarantine import quarantine as quarantine_version
+
+    return quarantine_version(
+        open_store(store, pins), from_version, tag, os.fspath(key), source, optional_path(findings), optional_path(out)
+    )

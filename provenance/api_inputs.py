@@ -1,0 +1,72 @@
+"""How the public API's arguments become what the library works on: a store and a dataset spec.
+
+Every function of ``provenance.api`` takes a store the way the commands find one
+(``open_store``) and reads data from the same keyword arguments as the commands'
+dataset flags (``dataset``); ``optional_path`` turns an optional path-like into the
+``str`` the library takes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store.store import Store
+    from provenance.trust.pins import Pins
+
+
+def open_store(store: Store | str | os.PathLike[str] | None, pins: Pins | None = None) -> Store:
+    """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
+
+    ``PROV_STORE`` overrides the search, as for the commands. ``pins`` (the verifier's
+    :class:`~provenance.trust.pins.Pins`, e.g. ``Pins.load(["maintainer.pub"])``) is what
+    the store handle checks signatures against from then on; without it, a handle keeps
+    the pins it has (a new one: nothing pinned, the store's cached keys, said in every
+    report). Raises ``InputError`` if there is no store.
+    """
+    from provenance.store.store import Store
+
+    opened = store if isinstance(store, Store) else Store.open(os.fspath(store) if store is not None else None)
+    if pins is not None:
+        opened.pins = pins
+    return opened
+
+
+def dataset(
+    data: str | os.PathLike[str] | DatasetSpec,
+    *,
+    label_column: str = "label",
+    source_column: str | None = None,
+    id_column: str | None = None,
+    metadata: Sequence[str] = (),
+    schema: Mapping[str, str] | None = None,
+    labels_csv: str | os.PathLike[str] | None = None,
+    kind: str = "auto",
+    rev: str | None = None,
+) -> DatasetSpec:
+    """How to read ``data``: the :class:`DatasetSpec` the commands build from their dataset flags.
+
+    ``data`` is a table file (Parquet, CSV, JSON Lines), a folder of them, a file tree
+    (``root/<label>/<file>``), or an fsspec URL; ``rev`` reads it at a git revision
+    through DVC. A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
+    ``kind`` other than table, tree or auto.
+    """
+    from provenance.errors import InputError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.sources.tables import TableOptions
+
+    if isinstance(data, DatasetSpec):
+        return data
+    if kind not in ("auto", "table", "tree"):
+        raise InputError(f"kind {kind!r}: expected table, tree or auto")
+    options = TableOptions(label_column, source_column, id_column, tuple(metadata), dict(schema or {}))
+    csv = os.fspath(labels_csv) if labels_csv is not None else None
+    return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
+
+
+def optional_path(path: str | os.PathLike[str] | None) -> str | None:
+    """``path`` as a ``str`` (``os.fspath``), or ``None`` when it is ``None``."""
+    return os.fspath(path) if path is not None else None

@@ -1,0 +1,153 @@
+"""The public API's review of a new version against a base: ``diff``, ``detect`` and the release gate ``check``.
+
+Re-exported by ``provenance.api`` and ``provenance``: import them from there
+(``from provenance import diff, detect, check``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from provenance.api_inputs import open_store
+
+if TYPE_CHECKING:
+    from provenance.delta.report import DiffReport
+    from provenance.detectors.pipeline import Detection
+    from provenance.gate.gate import GateResult
+    from provenance.gate.policy import Policy
+    from provenance.store.store import Store
+    from provenance.trust.pins import Pins
+
+
+DEFAULT_FPR = 0.01
+
+
+def diff(
+    store: Store | str | os.PathLike[str] | None,
+    base: str,
+    new: str,
+    *,
+    detect: bool = False,
+    fpr: float = DEFAULT_FPR,
+    limit: int | None = None,
+    pins: Pins | None = None,
+) -> DiffReport:
+    """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
+
+    Returns the report whose ``.to_dict()`` is ``schemas/diff.schema.json``: counts of
+    added, removed and relabeled records (``summary``), breakdowns by source and class,
+    lineage per source, diff-level signals with their statistics, and the first
+    ``limit`` records of each kind of change (default 20; 0 lists all). With
+    ``detect``, the detectors also score the added and relabeled records against
+    ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
+    :func:`detect`); a detector that crashed has status ``"error"`` in the report (the
+    command then exits 3). Raises ``InputError`` (unknown versions, no profile for
+    ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
+    """
+    from provenance import progress
+    from provenance.delta.compare import diff_versions
+    from provenance.delta.merge import DEFAULT_LIMIT
+
+    opened = open_store(store, pins)
+    with progress.stage("diff", unit="steps"):
+        report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
+    if detect:
+        from provenance.detectors.pipeline import detect_diff
+
+        with progress.stage("detectors", unit="steps"):
+            report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
+    return report
+
+
+def detect(
+    store: Store | str | os.PathLike[str] | None,
+    base: str,
+    new: str,
+    *,
+    detectors: Sequence[str] | None = None,
+    fpr: float = DEFAULT_FPR,
+    save: bool = True,
+    pins: Pins | None = None,
+) -> Detection:
+    """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
+
+    The added and relabeled records of ``new`` are read again (re-hashed, so features
+    come from the signed content), featurised with the featuriser ``base``'s profile was
+    made with, and scored by ``detectors`` (default all registered), calibrated on the
+    profile; their evidence is combined into one verdict per record whose false-alarm
+    rate on clean records is ``fpr`` (a fraction in (0, 1)). Returns a
+    :class:`~provenance.detectors.pipeline.Detection`: ``.verdicts`` (one combined
+    verdict per record: flagged, score in [0, 1], explanation) and ``.results`` (each
+    detector's per-record scores, flags and explanations, or status ``"error"`` with the
+    crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
+    Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
+    """
+    from provenance.delta.compare import diff_versions
+    from provenance.detectors.pipeline import detect_diff
+
+    opened = open_store(store, pins)
+    report = diff_versions(opened, base, new)
+    names = list(detectors) if detectors is not None else None
+    return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
+
+
+def check(
+    store: Store | str | os.PathLike[str] | None,
+    version: str,
+    base: str,
+    *,
+    policy: str | os.PathLike[str] | Policy | None = None,
+    waivers: Sequence[str | os.PathLike[str]] = (),
+    attest: bool = False,
+    key: str | os.PathLike[str] | None = None,
+    attestation_out: str | os.PathLike[str] | None = None,
+    pins: Pins | None = None,
+) -> GateResult:
+    """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
+
+    Evaluates ``version`` against the trusted ``base`` under ``policy`` (a TOML file or
+    a loaded Policy; default: the built-in policy, ``prov check --print-default-policy``),
+    honouring signed ``waivers`` files. Returns the result whose ``decision`` is
+    ``"pass"``, ``"blocked"`` or ``"error"`` and whose ``exit_code`` (0, 1, 3) is the
+    command's; ``.to_dict()`` is ``schemas/check.schema.json``. With ``attest`` and a
+    passing result, writes a signed release attestation (DSSE / in-toto) with ``key`` to
+    ``attestation_out`` (default ``VERSION.attestation.json``) and names it in
+    ``result.attestation``. Raises ``InputError`` for a bad policy (before anything is
+    evaluated) or a missing key.
+    """
+    from provenance.errors import InputError
+    from provenance.gate import gate
+    from provenance.gate.policy import Policy as PolicyType
+    from provenance.gate.policy import load as load_policy
+
+    if attest and key is None:
+        raise InputError("attest needs key, the private key that signs the attestation")
+    pol = policy if isinstance(policy, PolicyType) else load_policy(os.fspath(policy) if policy is not None else None)
+    opened = open_store(store, pins)
+    from provenance.gate.attestation import attest as write_attestation
+    from provenance.gate.attestation import check_attester
+    from provenance.trust.pins import pins_of
+
+    pins_of(opened).require("prov check")
+    if attest:
+        assert key is not None
+        check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
+    from provenance import progress
+    from provenance.store.log_state import current
+
+    # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
+    log_before = current(opened) if attest else None
+    with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
+        result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
+    if attest and result.decision in ("pass", "warned"):
+        assert key is not None
+        target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
+        write_attestation(opened, result, pol, os.fspath(key), target, log_before)
+        result.attestation = target
+        from provenance.store.coverage import coverage
+
+        # the attestation's closing checkpoint signs the check's own entries: report the log as it is now
+        result.audit = coverage(opened, pins_of(opened).maintainer_keys(opened)).to_dict()
+    return result
