@@ -152,8 +152,9 @@ def add_key(
     end = clock.iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
     if start and end and end <= start:
         raise InputError(f"--valid-until {valid_until} is not after --valid-from {valid_from}")
-    private = keys.load_private(signer) if signer is not None else None
-    if private is not None:
+    private = None
+    if signer is not None:
+        private = keys.load_private(signer)
         _refuse_unpinned_signer(store, keys.key_id(private.public_key()), signer)
     existing = store.db.execute(
         "select revoked_at, name, added_at, valid_from, valid_until from trust where source = ? and keyid = ?",
@@ -166,30 +167,33 @@ def add_key(
         )
     if existing and (private is None or _has_statement(store, source, kid)):
         raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}")
+    # an existing unsigned entry keeps its name, time and window: the signature is over what was trusted
+    name: str = existing[1] if existing else Path(public_key_path).stem
+    added_at: str = existing[2] if existing else clock.now_iso()
+    window_start: str | None = existing[3] if existing else start
+    window_end: str | None = existing[4] if existing else end
     row = {
         "source": source,
         "keyid": kid,
-        "name": existing[1] if existing else Path(public_key_path).stem,
+        "name": name,
         "public_pem": keys.public_pem(public),
-        "added_at": existing[2] if existing else clock.now_iso(),
-        "valid_from": existing[3] if existing else start,
-        "valid_until": existing[4] if existing else end,
+        "added_at": added_at,
+        "valid_from": window_start,
+        "valid_until": window_end,
         "revoked_at": None,
         "revoked_reason": None,
     }
     with store.write(checkpoint):
         if not existing:
-            store.db["trust"].insert(row)
+            store.db.table("trust").insert(row)
         detail = {"keyid": kid, "valid_from": row["valid_from"], "valid_until": row["valid_until"]}
         detail |= {"name": row["name"], "added_at": row["added_at"]}
         if private is not None:
-            stmt = statements.entry_statement(
-                source, public, row["name"], row["added_at"], row["valid_from"], row["valid_until"]
-            )
+            stmt = statements.entry_statement(source, public, name, added_at, window_start, window_end)
             oid = store.put_object(statements.sign_entry(stmt, private), "json")
             statements.create_table(store)
             signer_id = keys.key_id(private.public_key())
-            store.db[statements.TABLE].insert(
+            store.db.table(statements.TABLE).insert(
                 {"source": source, "keyid": kid, "object": oid, "signer": signer_id, "added_at": clock.now_iso()}
             )
             detail |= {"statement": oid, "signer": signer_id}
