@@ -23,13 +23,13 @@ from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.wording import (
     DRIFT_GUIDE,
     SUMMARY_ROWS,
+    change_text,
     drift_text,
     drift_warned,
     location_text,
     p_text,
     plural,
     record_text,
-    relabel_text,
     side_text,
     source_name,
     stat_text,
@@ -206,16 +206,10 @@ def _change_lists(report: dict, see_all: str) -> list[str]:
         lines += [f"<details><summary>{html(summary)}</summary>", ""]
         rows = []
         for c in shown:
-            if kind == "relabeled":
-                change = relabel_text(c)
-            elif kind == "conflicting":
-                change = " / ".join(c["labels"])
-            else:
-                change = c["label"]
             rows.append(
                 [
                     _code(c["digest"][:16]),
-                    change,
+                    change_text(kind, c),
                     source_name(c["source"], origins.get(c["source"])),
                     location_text(None, c["locator"]),
                 ]

@@ -41,9 +41,6 @@ def source_rows(report: dict) -> list[SourceRow]:
     records by lineage; ``flagged`` its records the combined verdict flagged (None when
     no detector ran).
     """
-    rows = report.get("by_source")
-    if rows is None:
-        rows = report.get("sources") or []
     detected = bool(report.get("detectors"))
     return [
         SourceRow(
@@ -60,14 +57,17 @@ def source_rows(report: dict) -> list[SourceRow]:
             list(r.get("flagged_signals", [])),
             tuple(r.get("named_by") or ()),
         )
-        for r in rows
+        for r in _per_source(report)
     ]
 
 
 def source_origins(report: dict) -> dict:
     """Each source of a diff (``by_source``) or check (``sources``) report → how its name was learned
     (``named_by``: ``"signed batch"``, ``"unsigned batch"``, ``"source column"``), for naming listed records."""
+    return {r["source"]: r.get("named_by") for r in _per_source(report)}
+
+
+def _per_source(report: dict) -> list[dict]:
+    """The report's per-source rows: a diff's ``by_source``, else a check's ``sources``."""
     rows = report.get("by_source")
-    if rows is None:
-        rows = report.get("sources") or []
-    return {r["source"]: r.get("named_by") for r in rows}
+    return rows if rows is not None else report.get("sources") or []

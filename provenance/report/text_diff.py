@@ -23,6 +23,7 @@ from provenance.report.text_tables import (
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    change_text,
     drift_text,
     location_text,
     p_text,
@@ -137,18 +138,6 @@ CHANGE_LISTS = (
 """The record lists of a diff: (``changes`` key, title, ``summary`` count)."""
 
 
-def _change_text(kind: str, c: dict) -> str:
-    if kind == "relabeled":
-        return relabel_text(c)
-    if kind == "conflicting":
-        return " / ".join(c["labels"])
-    if kind == "duplicates":
-        return f"{c['copies']} copies (base {c['base_copies']})"
-    if kind == "source_changed":
-        return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
-    return c["label"]
-
-
 def _change_lists(out: Writer, report: dict, see_all: str) -> None:
     origins = source_origins(report)
     for kind, title, count in CHANGE_LISTS:
@@ -170,7 +159,7 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             where = location_text(c.get("location"), c.get("locator"))
             grid.add(
                 c["digest"][:12],
-                cell(_change_text(kind, c)),
+                cell(change_text(kind, c)),
                 cell(source_name(c["source"], origins.get(c["source"]))),
                 cell(where),
             )

@@ -125,19 +125,6 @@ def stat_text(statistic: dict) -> str:
     return str(statistic.get("value", ""))
 
 
-def verdict(report: dict) -> str:
-    """A diff report's one-line verdict: the suspicious sources and their flagged signals, or "No signal flagged."."""
-    s = report["summary"]
-    suspicious = [r for r in report["by_source"] if r["flagged_signals"]]
-    if not s["signals_flagged"]:
-        return "No signal flagged."
-    names = "; ".join(
-        f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in suspicious
-    )
-    head = f"Suspicious sources: {names}. " if suspicious else ""
-    return f"{head}{s['signals_flagged']} signal(s) flagged."
-
-
 def side_text(side: dict) -> str:
     """One side of a diff: its name, the git commit it was read at (if any) and its record count."""
     extra = f" at {side['commit'][:10]}" if side.get("commit") else ""
@@ -152,10 +139,18 @@ def relabel_text(item: dict) -> str:
     return text
 
 
-def check_headline(report: dict) -> str:
-    """A check report's first line: versions, decision, and the policy (path and digest) it was checked against."""
-    r = report
-    return f"prov check {r['version']} --base {r['base']}: {DECISION[r['decision']]} (policy {r['policy']['path'] or 'default'}, {r['policy']['digest'][:12]})"
+def change_text(kind: str, c: dict) -> str:
+    """What one listed change of a diff (``changes[kind][i]``) says: ``"old → new"`` for a relabel,
+    the labels of a conflict, a duplicate's copies, a source change's old and new sources, else the label."""
+    if kind == "relabeled":
+        return relabel_text(c)
+    if kind == "conflicting":
+        return " / ".join(c["labels"])
+    if kind == "duplicates":
+        return f"{c['copies']} copies (base {c['base_copies']})"
+    if kind == "source_changed":
+        return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
+    return c["label"]
 
 
 def record_text(rec: dict) -> str:
