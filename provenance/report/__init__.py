@@ -4,6 +4,12 @@
 ``Formatter`` (``interface.py``); ``render(kind, format, report)`` writes a diff or check
 report dict in that format, ``output.write_output`` sends it to stdout or a file. Wording
 shared by the human-readable formats is in ``wording.py``.
+
+What the human-readable formats say is worked out once from the report dict, one module
+per section: ``verdict.py`` (what a report leads with), ``flagged.py`` (the flagged
+records), ``source_rows.py``, ``rule_rows.py`` and ``detector_summary.py`` (the Sources,
+Rules and Detectors tables); the formats only lay it out. The text format is split the
+same way: ``text_diff.py``, ``text_check.py`` and the tables they share, ``text_tables.py``.
 """
 
 from provenance.report.formats import Format, format_for, formats_for, render
