@@ -13,7 +13,7 @@ from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
-from provenance.report.text_tables import cell, flagged_grid
+from provenance.report.text_tables import escaped_cell, flagged_grid
 
 
 def render_findings(result: dict, medium: Medium = PLAIN) -> str:
@@ -37,7 +37,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         if d["status"] == "ran":
             grid.add(d["detector"], f"ran: {d['flagged']} of {d['scored']} would be flagged by it alone")
         else:
-            state = cell(f"ERROR (did not run; the gate fails closed): {d['error']}", "bold magenta")
+            state = escaped_cell(f"ERROR (did not run; the gate fails closed): {d['error']}", "bold magenta")
             grid.add(d["detector"], state, wrap=True)
     out.grid(grid)
     records = [flagged_record(f) for f in result["findings"]]

@@ -13,9 +13,9 @@ from provenance.report.text_tables import (
     LISTED,
     RULE_STYLE,
     TONE,
-    cell,
     cut,
     detectors_grid,
+    escaped_cell,
     flagged_grid,
     sources_grid,
 )
@@ -61,11 +61,11 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             continue  # a detector that ran: the Detectors table says so, with what it alone would flag
         style = "dim" if rule.status == "pass" else ""
         grid.add(
-            cell(rule.word, RULE_STYLE.get(rule.word, "")),
+            escaped_cell(rule.word, RULE_STYLE.get(rule.word, "")),
             rule.rule,
             rule.measured,
             rule.expected,
-            cell(rule.reason, style),
+            escaped_cell(rule.reason, style),
             wrap=rule.status != "pass",
         )
     out.grid(grid)
@@ -82,7 +82,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             note=cut(len(shown), rule.count, see_all) if rule.count > len(shown) else "",
         )
         for rec in shown:
-            grid.add(cell(record_text(rec)), wrap=True)
+            grid.add(escaped_cell(record_text(rec)), wrap=True)
         out.grid(grid)
     out.grid(sources_grid(r))
     out.grid(detectors_grid(r))

@@ -14,9 +14,9 @@ from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
     LISTED,
     TONE,
-    cell,
     cut,
     detectors_grid,
+    escaped_cell,
     flagged_grid,
     sources_grid,
 )
@@ -107,7 +107,7 @@ def _classes_grid(report: dict) -> Grid | None:
         note=cut(len(shown), len(classes), "--format json"),
     )
     for r in shown:
-        grid.add(cell(r["label"]), *(str(r[k]) for k in keys))
+        grid.add(escaped_cell(r["label"]), *(str(r[k]) for k in keys))
     return grid
 
 
@@ -123,7 +123,7 @@ def _pairs_grid(report: dict) -> Grid | None:
     )
     for r in shown:
         pair = relabel_text({"old_labels": [r["old"]], "new_labels": [r["new"]], **r})
-        grid.add(cell(pair), str(r["count"]), f"{100 * r['rate']:.2f}%")
+        grid.add(escaped_cell(pair), str(r["count"]), f"{100 * r['rate']:.2f}%")
     return grid
 
 
@@ -159,8 +159,8 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             where = location_text(c.get("location"), c.get("locator"))
             grid.add(
                 c["digest"][:12],
-                cell(change_text(kind, c)),
-                cell(source_name(c["source"], origins.get(c["source"]))),
-                cell(where),
+                escaped_cell(change_text(kind, c)),
+                escaped_cell(source_name(c["source"], origins.get(c["source"]))),
+                escaped_cell(where),
             )
         out.grid(grid)

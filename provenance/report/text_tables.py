@@ -27,7 +27,7 @@ TONE = {"ok": "green", "warn": "yellow", "bad": "bold red", "error": "bold magen
 RULE_STYLE = {"passed": "green", "warned": "yellow", "blocked": "bold red", "error": "bold magenta"}
 
 
-def cell(text: str, style: str = "") -> Text:
+def escaped_cell(text: str, style: str = "") -> Text:
     """Untrusted text as a cell: escaped first (rich's Text drops a carriage return, which would
     hide it), never read as markup."""
     return Text(visible(text), style=style)
@@ -61,12 +61,12 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
         grid.add(
             r.digest[:12],
             f"{r.score:.3f}",
-            cell(r.label_text),
-            cell(r.source_text),
+            escaped_cell(r.label_text),
+            escaped_cell(r.source_text),
             r.lineage_words,
-            cell(r.where),
-            cell(by, "red" if r.extreme else ""),
-            cell(r.headline),
+            escaped_cell(r.where),
+            escaped_cell(by, "red" if r.extreme else ""),
+            escaped_cell(r.headline),
         )
     return grid
 
@@ -92,18 +92,18 @@ def sources_grid(report: dict) -> Grid | None:
     grid = Grid("Sources", columns, note="(worst first; added records by lineage)")
     for r in rows:
         cells: list[Cell] = [
-            cell(r.name, "bold" if r.signals or r.flagged else ""),
+            escaped_cell(r.name, "bold" if r.signals or r.flagged else ""),
             f"{r.base} → {r.new}",
             str(r.added),
             str(r.attested),
-            cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),
-            cell(str(r.unattributed), "yellow" if r.unattributed else ""),
+            escaped_cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),
+            escaped_cell(str(r.unattributed), "yellow" if r.unattributed else ""),
             str(r.relabeled),
             str(r.removed),
         ]
         if detected:
-            cells.append(cell(str(r.flagged or 0), "red" if r.flagged else ""))
-        cells.append(cell(", ".join(r.signals) or "-", "red" if r.signals else ""))
+            cells.append(escaped_cell(str(r.flagged or 0), "red" if r.flagged else ""))
+        cells.append(escaped_cell(", ".join(r.signals) or "-", "red" if r.signals else ""))
         grid.add(*cells)
     return grid
 
@@ -128,12 +128,14 @@ def detectors_grid(report: dict) -> Grid | None:
     for d in detector_rows(report):
         style = "bold magenta" if d.word != "ran" else ("yellow" if d.above_expected else "")
         expected = "-" if d.expected_at_most is None else str(d.expected_at_most)
-        grid.add(d.detector, cell(d.verdict, style), str(d.flagged), expected, str(d.scored))
+        grid.add(d.detector, escaped_cell(d.verdict, style), str(d.flagged), expected, str(d.scored))
     if det.expected_at_most is None:
         verdict, style = "flagged", ""
     else:
         verdict = "flagged beyond chance" if det.beyond_chance else "flagged within chance"
         style = "bold red" if det.beyond_chance else "green"
     expected = "-" if det.expected_at_most is None else str(det.expected_at_most)
-    grid.add(cell("combined", "bold"), cell(verdict, style), str(det.flagged), expected, str(det.scored))
+    grid.add(
+        escaped_cell("combined", "bold"), escaped_cell(verdict, style), str(det.flagged), expected, str(det.scored)
+    )
     return grid
