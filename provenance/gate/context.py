@@ -122,6 +122,14 @@ class GateContext:
         return trusted_lineage(self.store, self.new)
 
     @cached_property
+    def record_sources(self) -> pa.ChunkedArray:
+        """The source column of the new version's signed manifest, row for row with :attr:`lineage`
+        (``provenance.lineage.classify.manifest_sources``; null where a record has none)."""
+        from provenance.lineage.classify import manifest_sources
+
+        return manifest_sources(self.store, self.new)
+
+    @cached_property
     def signed_batch_records(self) -> pa.Table:
         """The records of every registered batch whose envelope verifies under the verifier's pins
         (``provenance.lineage.evidence.batch_records`` rows with ``signed`` true), read once per check."""

@@ -300,14 +300,24 @@ class BlockQuarantinedSources(SwitchedRule):
 
 
 def source_records(ctx: GateContext, rule: str, sources: set[str], why: str) -> RuleResult:
-    """Block when any record of the new version comes from one of ``sources`` (by lineage)."""
+    """Block when any record of the new version comes from one of ``sources``: by its lineage
+    (the registered batch that carries it) or by the data's source column as the version signed
+    it, the two ways ``prov quarantine --source`` finds a source's records."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    mask = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=pa.array(sorted(sources)))
+    names = pa.array(sorted(sources))
+    by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
+    by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
+    mask = pc.or_(by_batch, by_column)
     k = int(pc.sum(mask).as_py() or 0)
     what = f"records from {why} sources ({', '.join(sorted(sources))})"
-    return bounded_count(rule, k, 0, what, lineage_records(ctx, mask) if k else [])
+    if not k:
+        return bounded_count(rule, 0, 0, what, [])
+    listed = lineage_records(ctx, mask)
+    for record, column in zip(listed, ctx.record_sources.filter(mask).slice(0, len(listed)).to_pylist()):
+        record["source"] = record["source"] or column
+    return bounded_count(rule, k, 0, what, listed)
 
 
 # --- relabels and class mix ----------------------------------------------------------------

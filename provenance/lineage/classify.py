@@ -380,13 +380,37 @@ def _manifest_digests(store: Store, row: dict) -> pa.ChunkedArray:
     ``verified_statement`` has checked is the signed one). Raises ``VerificationError``
     when it is missing, altered or not a manifest.
     """
+    column = _manifest_column(store, row, "digest")
+    if column.type != pa.binary(32):
+        raise VerificationError(f"manifest of {row['tag']}: does not hold the version's {row['records']} digests")
+    return column
+
+
+def manifest_sources(store: Store, tag: str) -> pa.ChunkedArray:
+    """The ``source`` column of version ``tag``'s signed manifest (null for a record without one), in manifest order.
+
+    Row i is the source the data's source column gave record i, as the version signed it
+    (it is part of each record's leaf); rows pair with :func:`version_lineage`'s by position.
+    Raises ``InputError`` for an unknown version and ``VerificationError`` when the version's
+    signature does not verify or its manifest object is missing, altered or not a manifest.
+    """
+    row = store.version(tag)
+    verified_statement(store, row)
+    column = _manifest_column(store, row, "source")
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        raise VerificationError(f"manifest of {tag}: its source column is not text")
+    return column
+
+
+def _manifest_column(store: Store, row: dict, name: str) -> pa.ChunkedArray:
+    """One column of the version's manifest object (hashed against the SHA-256 its row names), checked for its length."""
     data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
     try:
-        column = pq.ParquetFile(pa.BufferReader(data)).read(columns=["digest"]).column("digest")
+        column = pq.ParquetFile(pa.BufferReader(data)).read(columns=[name]).column(name)
     except (pa.ArrowException, OSError, KeyError) as exc:
         raise VerificationError(f"manifest of {row['tag']}: not a readable manifest ({exc})") from exc
-    if column.type != pa.binary(32) or len(column) != row["records"]:
-        raise VerificationError(f"manifest of {row['tag']}: does not hold the version's {row['records']} digests")
+    if len(column) != row["records"]:
+        raise VerificationError(f"manifest of {row['tag']}: does not hold the version's {row['records']} records")
     return column
 
 
