@@ -80,12 +80,16 @@ def quarantine(
     findings: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     pins: Pins | None = None,
+    base: str | None = None,
+    fpr: float | None = None,
 ) -> QuarantineResult:
     """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
 
     Exactly one of ``source`` (every record of ``from_version`` that lineage or its
     source column gives to that source) or ``findings`` (a ``prov diff --detect --format
-    json`` report; its flagged digests) says what to cut. Writes the filtered dataset to
+    json`` report; its flagged digests, each of which the detectors, re-run on signed data
+    against ``base`` (default the report's) at ``fpr`` (default 0.01), must flag) says what
+    to cut. Writes the filtered dataset to
     ``out`` (default beside the original) and commits it as ``tag`` (parent
     ``from_version``). Returns a :class:`~provenance.lineage.quarantine.QuarantineResult`.
     Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
@@ -94,5 +98,13 @@ def quarantine(
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
     return quarantine_version(
-        open_store(store, pins), from_version, tag, os.fspath(key), source, optional_path(findings), optional_path(out)
+        open_store(store, pins),
+        from_version,
+        tag,
+        os.fspath(key),
+        source,
+        optional_path(findings),
+        optional_path(out),
+        base=base,
+        fpr=fpr,
     )

@@ -297,6 +297,12 @@ def quarantine(
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
     source: str | None = typer.Option(None, "--source", help="Source whose records are cut out."),
     findings: str | None = typer.Option(None, "--findings", help="Findings JSON (prov diff --detect --format json)."),
+    base: str | None = typer.Option(
+        None, "--base", help="With --findings: the base the detectors re-run against (default the one the file names)."
+    ),
+    fpr: float | None = typer.Option(
+        None, "--fpr", help="With --findings: false-positive rate the re-run combines at (default 0.01, as prov diff)."
+    ),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the new version."),
     out: str | None = typer.Option(
         None, "--out", help="Where to write the filtered dataset (default beside the original)."
@@ -304,15 +310,26 @@ def quarantine(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """A new signed version without one source's (or the flagged) records."""
+    """A new signed version without one source's (or the flagged) records.
+
+    With --findings the detectors run again on the signed versions; only records that run flags are cut.
+    """
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
-    result = quarantine_version(_open_store(pins), from_tag, tag, key, source, findings, out)
+    result = quarantine_version(_open_store(pins), from_tag, tag, key, source, findings, out, base=base, fpr=fpr)
+    for line in result.notes:
+        note(line)
     if json_out:
         emit_json(result.to_dict())
         return
     what = f"source {source!r}" if source else f"findings in {findings}"
     echo(f"Quarantined {what}: {result.removed} records removed, {result.kept} kept")
+    detection = result.reason.get("detection")
+    if detection:
+        echo(
+            f"  re-ran {len(detection['detectors'])} detectors on {detection['version']} against {detection['base']} "
+            f"at fpr {detection['fpr']:g}: {detection['flagged']} of {detection['scored']} records flagged"
+        )
     echo(f"  wrote {result.output}; committed {tag} (parent {from_tag}), root {result.commit['merkle_root'][:16]}…")

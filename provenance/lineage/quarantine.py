@@ -10,10 +10,9 @@ written dataset is removed again and the store is left as it was.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,11 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provenance import input_file, keys, versions
+from provenance import keys, versions
 from provenance.encoding import split_digests, table_digests
 from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
+from provenance.lineage.findings_recheck import digests_of_findings, recheck_findings
 from provenance.profiles.stage import load_profile
 from provenance.sources import table_files, tables, tree_hashing, trees
 from provenance.sources.build import build_manifest, resolve_kind
@@ -41,9 +41,10 @@ class QuarantineResult:
     """What ``quarantine`` did (``prov quarantine --json``): the new version, what was cut and why, and its commit.
 
     ``tag``/``parent`` are the new and the quarantined version; ``reason`` is
-    ``{"source": name}`` or ``{"findings": report path, "runs": [the stored detector runs
-    that flagged the records]}``; ``removed``/``kept`` count
-    records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``.
+    ``{"source": name}`` or ``{"findings": report path, "detection": what the re-run
+    detection used and found (``FindingsRecheck.facts``)}``; ``removed``/``kept`` count
+    records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``;
+    ``notes`` are sentences for people (a stored detector run that disagrees with the re-run).
     """
 
     tag: str
@@ -53,6 +54,7 @@ class QuarantineResult:
     kept: int
     output: str
     commit: dict
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -63,7 +65,7 @@ class QuarantineResult:
 class QuarantineFacts:
     """Commit stage that signs what a quarantine removed and why, and audit-logs it.
 
-    ``facts`` is ``{"from", "source" | "findings" + "runs", "removed", "kept", "output"}``; it goes
+    ``facts`` is ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}``; it goes
     into the version's signed predicate as ``quarantine`` and into a ``quarantine`` audit entry.
     """
 
@@ -92,101 +94,6 @@ def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
     manifest = load_manifest(store, store.version(tag)).table
     found |= set(manifest.filter(pc.equal(manifest.column("source"), source)).column("digest").to_pylist())
     return found
-
-
-def digests_of_findings(path: str | Path) -> set[bytes]:
-    """Digests of flagged findings in a ``prov diff --detect --format json`` report.
-
-    The file is a JSON object with a ``findings`` list, or the list itself; each finding
-    needs a 64-hex ``digest``, and counts unless ``"flagged": false``. Returns 32-byte digests.
-
-    Raises:
-        InputError: the file cannot be read or is larger than ``input_file.REPORT_BYTES``,
-            is not JSON, has no findings list, or a finding without a valid digest (exit 2).
-    """
-    raw = input_file.read_bounded(path, input_file.REPORT_BYTES, "findings report")
-    try:
-        report = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"{path}: findings file is not JSON ({exc})") from exc
-    items = report.get("findings") if isinstance(report, dict) else report
-    if not isinstance(items, list):
-        raise InputError(f"{path}: expected a 'findings' list (prov diff --detect --format json)")
-    out = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("digest"), str):
-            raise InputError(f"{path}: finding {i} has no 'digest'")
-        if item.get("flagged", True):
-            try:
-                d = bytes.fromhex(item["digest"])
-            except ValueError as exc:
-                raise InputError(f"{path}: finding {i} digest {item['digest'][:20]!r} is not hex") from exc
-            if len(d) != 32:
-                raise InputError(f"{path}: finding {i} digest is not a 64-character SHA-256")
-            out.add(d)
-    return out
-
-
-def findings_base(path: str | Path) -> str | None:
-    """The base version a findings report names, or None (any base).
-
-    ``prov diff --detect --format json`` names it as ``{"base": {"name", "kind": "version"}}``,
-    ``prov findings --json`` as ``{"base": TAG}``; a git-revision base or a bare list names none.
-    """
-    try:
-        report = json.loads(input_file.read_bounded(path, input_file.REPORT_BYTES, "findings report"))
-    except (ValueError, RecursionError, InputError):
-        return None
-    base = report.get("base") if isinstance(report, dict) else None
-    if isinstance(base, dict) and base.get("kind") == "version":
-        base = base.get("name")
-    return base if isinstance(base, str) else None
-
-
-def flagged_by_stored_runs(store: Store, tag: str, path: str | Path, digests: set[bytes]) -> list[str]:
-    """The stored detector runs of ``tag`` whose combined verdict flagged ``digests``; refuses any other digest.
-
-    A findings file is an unsigned input whoever writes the working tree can edit (attack
-    review 5, finding 4), so a quarantine by findings removes only records a detector run
-    of prov, stored in this store for ``tag`` (``prov diff BASE TAG --detect``), flagged:
-    the runs of ``tag`` against the base the file names (its top-level ``base``; any base
-    when it names none). Returns the ids of the runs that flagged at least one of
-    ``digests`` (sorted).
-
-    Raises:
-        InputError: no run of ``tag`` is stored, or some digests were not flagged by one
-            (the message names ``path`` and how many, and how many are not in ``tag`` at all), exit 2.
-    """
-    base = findings_base(path)
-    query = "select digest, run from findings where version = ? and detector = 'combined' and flagged = 1"
-    params = [tag]
-    if base is not None:
-        query, params = query + " and base = ?", [tag, base]
-    runs = store.db.execute(
-        "select count(distinct run) from detector_runs where version = ?" + (" and base = ?" if base else ""), params
-    ).fetchone()[0]
-    against = f" against {base}" if base else ""
-    if not runs:
-        raise InputError(
-            f"{path}: no detector run of {tag}{against} is stored, so nothing shows these records were flagged; "
-            f"run `prov diff {base or 'BASE'} {tag} --detect` first"
-        )
-    flagged: dict[bytes, str] = {}
-    for digest, run in store.db.execute(query, params):
-        try:
-            flagged.setdefault(bytes.fromhex(digest), run)
-        except (TypeError, ValueError):
-            continue
-    stray = digests - set(flagged)
-    if stray:
-        present = set(load_manifest(store, store.version(tag)).table.column("digest").to_pylist())
-        absent = len(stray - present)
-        where = f" ({absent} of them are not records of {tag} at all)" if absent else ""
-        raise InputError(
-            f"{path}: {len(stray)} of its {len(digests)} flagged digests were not flagged by a stored detector run of "
-            f"{tag}{against}{where}; quarantine only what `prov diff {base or 'BASE'} {tag} --detect` flagged"
-        )
-    return sorted({flagged[d] for d in digests})
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
@@ -315,17 +222,20 @@ def quarantine(
     out: str | Path | None = None,
     executor: Any = None,
     featurizer: str | FeaturizerSpec | None = None,
+    base: str | None = None,
+    fpr: float | None = None,
 ) -> QuarantineResult:
     """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones); ``prov quarantine``.
 
     Exactly one of ``source`` (a source name: every record lineage or the source column
     gives it) and ``findings`` (a ``prov diff --detect --format json`` report: its flagged
-    digests, each of which a detector run of ``from_tag`` stored in this store must have
-    flagged, :func:`flagged_by_stored_runs`) says what to cut. The data of ``from_tag`` must still match its signature;
+    digests, each of which the detectors, re-run on ``from_tag`` against ``base`` (default
+    the base the report names) at ``fpr`` (default that of ``prov diff --detect``), must
+    flag: ``findings_recheck.recheck_findings``) says what to cut. The data of ``from_tag`` must still match its signature;
     the filtered copy is written to ``out`` (default :func:`default_output`) and
     committed as ``new_tag`` with parent ``from_tag``, with every default stage
     (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
-    ``{"from", "source" | "findings" + "runs", "removed", "kept", "output"}``. Records are cut by
+    ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}``. Records are cut by
     content digest: a record of another source with the same content is cut too.
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
@@ -334,8 +244,9 @@ def quarantine(
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
             existing ``new_tag``, an unknown ``from_tag``, data read at a git revision,
-            nothing to cut, findings no stored detector run of ``from_tag`` flagged, ``out``
-            exists (exit 2); ``KeyFileError`` for the key.
+            nothing to cut, findings the re-run detection does not flag, ``base`` or ``fpr``
+            with ``source``, ``out`` exists (exit 2); ``KeyFileError`` for the key;
+            ``ProvError`` (exit 3) when a detector fails in the re-run.
         VerificationError: ``from_tag``'s signature, or its data no longer matches its
             signed manifest (exit 1).
         StoreError: as ``versions.commit`` (exit 3).
@@ -346,6 +257,8 @@ def quarantine(
         raise InputError("quarantine needs exactly one of --source S or --findings F")
     if source is not None:
         trust.validate_source(source)
+        if base is not None or fpr is not None:
+            raise InputError("--base and --fpr go with --findings (a source quarantine runs no detectors)")
     versions.validate_tag(new_tag)
     versions.refuse_existing(store, new_tag)
     keys.load_private(key_path)
@@ -356,7 +269,8 @@ def quarantine(
             f"version {from_tag}: its data is read at git revision {spec.rev}; "
             "quarantine writes a filtered copy and needs a local dataset"
         )
-    reason: dict[str, str | list[str]]
+    reason: dict[str, str | dict]
+    notes: list[str] = []
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -370,8 +284,8 @@ def quarantine(
         drop = digests_of_findings(findings)
         if not drop:
             raise InputError(f"{findings}: no flagged findings to quarantine")
-        runs = flagged_by_stored_runs(store, from_tag, findings, drop)
-        reason = {"findings": str(findings), "runs": runs}
+        recheck = recheck_findings(store, from_tag, findings, drop, base, fpr)
+        reason, notes = {"findings": str(findings), "detection": recheck.facts()}, recheck.notes
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(
@@ -394,4 +308,4 @@ def quarantine(
     except BaseException:
         _remove(target)
         raise
-    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict())
+    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes)

@@ -60,10 +60,10 @@ def test_quarantine_a_source(prov, committed: World):
     )
 
 
-def test_quarantine_from_findings_needs_a_stored_detector_run(prov, committed: World):
-    """A findings file is unsigned: without a detector run of the version stored, nothing shows its
-    records were flagged, so the quarantine refuses (the honest path, from a real run, and a tampered
-    file are replayed in tests/cli/test_missing_signed_batches.py)."""
+def test_quarantine_from_findings_needs_a_base_to_rerun_the_detectors_against(prov, committed: World):
+    """A findings file is unsigned: the quarantine re-runs the detectors on the version against a base, and a
+    hand-made file that names none is refused (the honest path, from a real run, a tampered file and flags
+    planted in the store are replayed in tests/cli/test_missing_signed_batches.py)."""
     store = Store.open(committed.root)
     digests = lineage.version_lineage(store, "v1").column("digest").to_pylist()[:3]
     findings = committed.root / "findings.json"
@@ -83,7 +83,7 @@ def test_quarantine_from_findings_needs_a_stored_detector_run(prov, committed: W
         "quarantine", "--from", "v1", "--findings", findings, "--tag", "v2", "--key", committed.owner.private_path
     )  # fmt: skip
     assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
-    assert f"{findings}: no detector run of v1 is stored" in r.stderr
+    assert f"{findings}: names no base version; pass --base BASE" in r.stderr
     assert committed.prov_fingerprint() == before
 
 
