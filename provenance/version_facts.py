@@ -275,4 +275,8 @@ def describe_version(store: Store, tag: str) -> dict:
 
     # what of the audit log no signature by a key the verifier trusts covers yet
     info["audit"] = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
+    from provenance.lineage.withdraw import withdrawal_summary
+
+    # batches a maintainer signed as not shipped, judged under the pins as the gate judges them
+    info["withdrawals"] = withdrawal_summary(store)
     return info

@@ -467,6 +467,35 @@ def build_trust_world(prov: Prov, folder: Path) -> dict:
     return {"n_base": n_base, "n_vendor": n_vendor, "n_crowd": crowd.num_rows}
 
 
+def nudged(table: pa.Table, flips: int) -> pa.Table:
+    """``table`` with one pixel of every row changed and the first ``flips`` labels flipped (an edit in transit)."""
+    pixels = [v + 1 for v in table.column("px10").to_pylist()]
+    labels = table.column("label").to_pylist()
+    labels[:flips] = [str((int(x) + 5) % 10) for x in labels[:flips]]
+    table = table.set_column(
+        table.schema.get_field_index("px10"), "px10", pa.array(pixels, table.schema.field("px10").type)
+    )
+    return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+
+
+def second_vendor_delivery(prov: Prov) -> str:
+    """In the trust world (``template_trust``): the vendor signs a new batch (40 records not in any version),
+    the maintainer registers it under ``--signer maintainer.pub``; returns its id."""
+    crowd = pq.read_table("crowd-batch.parquet").slice(0, 40)
+    pixels = [v + 7 for v in crowd.column("px20").to_pylist()]
+    pq.write_table(
+        crowd.set_column(
+            crowd.schema.get_field_index("px20"), "px20", pa.array(pixels, crowd.schema.field("px20").type)
+        ),
+        "vendor2.parquet",
+    )
+    r = prov("sign", "vendor2.parquet", "--source", "vendor", "--key", "vendor.key")
+    assert r.exit_code == 0, r.output
+    r = prov("add", "vendor2.parquet", "--source", "vendor", "--json", "--signer", "maintainer.pub")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)["batch"]
+
+
 # --- typed Arrow data for property tests (hypothesis) -----------------------------------
 
 

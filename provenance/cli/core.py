@@ -241,8 +241,11 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             echo(f"  {k.replace('_', ' ')}: {info[k]}")
+    from provenance.lineage.withdraw import withdrawal_line
     from provenance.store.coverage import audit_line
 
+    for w in info["withdrawals"]:
+        echo(f"  {withdrawal_line(w)}")
     echo(f"  {audit_line(info['audit'])}")
 
 

@@ -288,6 +288,10 @@ def sources(
         )
     if info["unattributed_without_source"]:
         echo(f"(no batch) {info['unattributed_without_source']} unattributed records")
+    from provenance.lineage.withdraw import withdrawal_line
+
+    for w in info["withdrawals"]:
+        echo(withdrawal_line(w))
 
 
 @command("quarantine")

@@ -150,6 +150,11 @@ class UnattributedBesideSigned(SwitchedRule):
                 "with a signed act: `prov withdraw BATCH --key K --reason R` for a batch you do not ship, or "
                 "`prov quarantine` to remove records on purpose"
             )
+            why += "".join(
+                f"; the withdrawal of {b['batch']} is not relied on: {b['withdrawal_ignored']}"
+                for b in missing[:3]
+                if b.get("withdrawal_ignored")
+            )
             return bounded_count(self.key, k, 0, why, lineage_records(ctx, added_unattributed))
         if not k:
             what = (
@@ -191,17 +196,19 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     or the base does not hold the whole batch; a record a signed ``prov quarantine``
     version between the base and the new version removed (:func:`removed_by_quarantine`)
     is not missing. A batch whose withdrawal a ``commit`` key of the
-    verifier's pins signed (``provenance.lineage.withdraw``) is listed with ``"withdrawn":
+    verifier's pins signed for this store's registration of it, in an audit entry a trusted
+    signature covers (``provenance.lineage.withdraw.judge_withdrawals``), is listed with ``"withdrawn":
     true`` (its missing records are accounted for). Each listed batch is ``{"batch",
     "source", "signed": records it signed, "missing": of them, "lost": of them, those the
-    base held, "withdrawn"}``, from envelopes verified under the verifier's pins
+    base held, "withdrawn", "withdrawal_ignored": why a withdrawal entry of it is not relied
+    on, or None}``, from envelopes verified under the verifier's pins
     (``provenance.lineage.evidence``).
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.lineage.withdraw import withdrawn_batches
+    from provenance.lineage.withdraw import judge_withdrawals
     from provenance.trust.roles import COMMIT
     from provenance.version_facts import load_manifest
 
@@ -211,7 +218,9 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
         records = records.filter(pc.invert(out))
     if not records.num_rows:
         return 0, []
-    withdrawn = withdrawn_batches(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store))
+    judged = judge_withdrawals(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store), ctx.audit_coverage.signed)
+    withdrawn = {j["batch"] for j in judged if j["status"] == "withdrawn"}
+    ignored = {j["batch"]: j["why"] for j in judged if j["status"] != "withdrawn"}
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
     kept = ctx.lineage.column("digest")
     quarantined = removed_by_quarantine(ctx)
@@ -236,6 +245,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                     "missing": len(set(digests[gone].tolist())),
                     "lost": len(set(digests[mine & in_base & ~in_new].tolist())),
                     "withdrawn": batch in withdrawn,
+                    "withdrawal_ignored": None if batch in withdrawn else ignored.get(batch),
                 }
             )
     return len(names), out_rows

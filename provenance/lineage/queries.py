@@ -87,7 +87,16 @@ def record_lineage(store: Store, query: str) -> dict:
 
 
 def source_summary(store: Store, tag: str | None = None) -> dict:
-    """Each source: its keys, batches and records, signed fraction, and lineage in ``tag``."""
+    """Each source: its keys, batches and records, signed fraction, and lineage in ``tag``; and every withdrawal.
+
+    Returns ``{"version", "sources": [...], "unattributed_without_source", "withdrawals"}``;
+    each source has ``withdrawn_batches`` (how many of its batches a withdrawal the pins
+    honour covers), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
+    ``prov withdraw`` entry with status ``withdrawn`` (reason, signing key id) or
+    ``not relied on`` (and why), judged under the store's pins as the gate judges it.
+    """
+    from provenance.lineage.withdraw import withdrawal_summary
+
     tag = tag or store.latest_version()
     table = version_lineage(store, tag) if tag else None
     names: set[str] = {r[0] for r in store.db.execute("select distinct source from trust")}
@@ -101,6 +110,8 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 continue
             names.add(source)
             in_version.setdefault(source, {s: 0 for s in STATUSES})[status] += n
+    withdrawals = withdrawal_summary(store)
+    withdrawn = {(w["source"], w["batch"]) for w in withdrawals if w["status"] == "withdrawn"}
     out = []
     for name in sorted(names):
         b = store.db.execute(
@@ -123,9 +134,10 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 "version_records": sum(v.values()),
                 **v,
                 "relabels": v[RELABELED],
+                "withdrawn_batches": sum(1 for source, _ in withdrawn if source == name),
             }
         )
-    return {"version": tag, "sources": out, "unattributed_without_source": unsourced}
+    return {"version": tag, "sources": out, "unattributed_without_source": unsourced, "withdrawals": withdrawals}
 
 
 def _group_counts(table: pa.Table) -> dict[tuple[str | None, str], int]:

@@ -10,7 +10,11 @@ in a DSSE envelope, signed by a key of the ``commit`` role the verifier pins, na
 batch id and its full Merkle root. It is stored as an object and logged as a
 ``batch.withdraw`` audit entry; the gate honours it only if the envelope verifies under
 the verifier's pins, so whoever can write ``.prov/`` cannot forge one, and a genuine
-withdrawal cannot be moved to another batch (its id and root are signed).
+withdrawal cannot be moved to another batch (its id and root are signed). It also names
+the chain hash of the batch's ``batch.add`` entry in *this* store's audit log, and is
+honoured only while a trusted signature covers its own ``batch.withdraw`` entry
+(:func:`judge_withdrawals`): a withdrawal copied from another store of the same batch, or
+an entry planted after the last checkpoint, is not relied on.
 
 A withdrawal only says the batch's missing records are accounted for; records of the
 batch that are present stay attested by the source's own signature.
@@ -18,12 +22,14 @@ batch that are present stay attested by the source's own signature.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.batches import batch_id
+from provenance.store import audit
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of, private_key_for_role
@@ -34,24 +40,39 @@ PREDICATE_TYPE = "https://prov.dev/batch-withdrawal/v1"
 ACTION = "batch.withdraw"
 
 
-def _registration(store: Store, batch: str) -> dict:
-    """The ``batch.add`` audit entry's detail of ``batch`` (source, merkle_root, signed), or InputError."""
+def registration_entry(store: Store, batch: str) -> dict | None:
+    """The ``batch.add`` audit entry of ``batch`` (``seq``, ``ts``, ``action``, ``subject``,
+    ``detail``, ``prev_hash``, ``hash``), or None when it is not registered."""
     row = store.db.execute(
-        "select detail from audit where action = 'batch.add' and subject = ? order by seq limit 1", [batch]
+        "select seq, ts, action, subject, detail, prev_hash, hash from audit "
+        "where action = 'batch.add' and subject = ? order by seq limit 1",
+        [batch],
     ).fetchone()
-    if row is None:
+    keys = ("seq", "ts", "action", "subject", "detail", "prev_hash", "hash")
+    return dict(zip(keys, row)) if row is not None else None
+
+
+def entry_hash(entry: dict) -> str:
+    """An audit entry's chain hash recomputed from its fields (``audit.entry_bytes``), never read from its row."""
+    return hashlib.sha256(audit.entry_bytes(entry)).hexdigest()
+
+
+def _registration(store: Store, batch: str) -> tuple[dict, dict]:
+    """``(batch.add entry, its detail)`` of ``batch``: detail has source, merkle_root, signed; or InputError."""
+    entry = registration_entry(store, batch)
+    if entry is None:
         known = [r[0] for r in store.db.execute("select subject from audit where action = 'batch.add' order by seq")]
         raise InputError(
             f"batch {batch!r} is not registered in this store (registered: {', '.join(known[-5:]) or 'none'}; "
             "see prov sources)"
         )
     try:
-        detail = json.loads(row[0] or "{}")
+        detail = json.loads(entry["detail"] or "{}")
     except json.JSONDecodeError:
         detail = {}
     if not isinstance(detail, dict) or not isinstance(detail.get("merkle_root"), str):
         raise InputError(f"batch {batch!r}: its registration records no Merkle root; it cannot be withdrawn")
-    return detail
+    return entry, detail
 
 
 def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) -> dict:
@@ -76,12 +97,12 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
     """
     if not reason.strip():
         raise InputError("a withdrawal needs a --reason a later reader can check")
-    detail = _registration(store, batch)
+    entry, detail = _registration(store, batch)
     source, root = str(detail.get("source")), str(detail["merkle_root"])
     if batch != batch_id(source, bytes.fromhex(root)):
         raise InputError(f"batch {batch!r}: its registration names another batch (source {source}, root {root[:12]})")
     private, keyid = private_key_for_role(store, key_path, COMMIT, "withdrawal")
-    if batch in withdrawn_batches(store, pins_of(store).role_keys(COMMIT, store)):
+    if batch in withdrawn_batches(store, pins_of(store).role_keys(COMMIT, store), signed_entries(store)):
         raise InputError(f"batch {batch} is already withdrawn (see prov audit log)")
     now = clock.now_iso()
     stmt = {
@@ -95,6 +116,7 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
             "reason": reason,
             "withdrawnBy": keyid,
             "createdAt": now,
+            "registration": {"seq": entry["seq"], "entryHash": entry_hash(entry)},
         },
     }
     envelope = signing.sign(stmt, private)
@@ -104,31 +126,118 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
     return {"withdrawal": oid, "batch": batch, "source": source, "merkle_root": root, "keyid": keyid, "reason": reason}
 
 
-def withdrawn_batches(store: Store, role: RoleKeys) -> dict[str, dict]:
-    """Batch id -> the signed predicate of its withdrawal, for every withdrawal that meets ``role``.
+def signed_entries(store: Store) -> int:
+    """How many leading audit entries a signature by a maintainer key of the store's pins covers
+    (``store.coverage``; the store's own keys when nothing is pinned)."""
+    from provenance.store.coverage import coverage
 
-    Read from the ``batch.withdraw`` audit entries; each named envelope must verify under
-    ``role`` (the ``commit`` role of the verifier's pins), carry ``PREDICATE_TYPE``, and
-    name the entry's batch with the batch's own id (``SOURCE@root[:12]`` of its signed
-    root). Anything else (a missing or damaged object, another key, another batch) is no
-    withdrawal and is left out: the batch's missing records then still count.
+    pins = pins_of(store)
+    trusted = pins.maintainer_keys(store)
+    return coverage(store, store.trusted_keys() if trusted is None else trusted).signed
+
+
+def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
+    """Every ``batch.withdraw`` audit entry, judged: honoured (``"status": "withdrawn"``) or ``"not relied on"``.
+
+    Args:
+        store: the open store.
+        role: the keys that may sign withdrawals (the ``commit`` role of the verifier's pins).
+        signed: how many leading audit entries a trusted signature covers
+            (``AuditCoverage.signed``; :func:`signed_entries`).
+
+    A withdrawal is honoured only if its envelope verifies under ``role``, carries
+    ``PREDICATE_TYPE``, names the entry's batch under the batch's own id (``SOURCE@root[:12]``
+    of its signed root), names the chain hash and position of that batch's ``batch.add``
+    entry in this store's log (so one made in another store does not count here), and its
+    own entry is under a trusted signature (a pending entry, planted after the last
+    checkpoint, is not relied on). Returns, in log order, ``{"seq", "batch", "status",
+    "why"}`` plus, when the envelope verified, ``"source", "reason", "keyid",
+    "withdrawn_at"`` (signed fields); ``why`` says what is wrong (None when honoured).
+    Never raises for a bad entry.
     """
-    out: dict[str, dict] = {}
-    for subject, detail in store.db.execute(f"select subject, detail from audit where action = '{ACTION}'"):
+    out: list[dict] = []
+    for seq, subject, detail in store.db.execute(
+        f"select seq, subject, detail from audit where action = '{ACTION}' order by seq"
+    ).fetchall():
+        judged: dict = {"seq": seq, "batch": subject, "status": "not relied on", "why": None}
+        out.append(judged)
         try:
             oid = json.loads(detail or "{}").get("object")
             raw = store.objects.get(str(oid), f"withdrawal of batch {subject}")
             env = signing.parse_envelope(raw, f"withdrawal of batch {subject}")
             stmt = verify_role(env, role, f"withdrawal of batch {subject}").statement
-        except (AttributeError, TypeError, ValueError, InputError, VerificationError):
+        except (AttributeError, TypeError, ValueError, InputError, VerificationError) as exc:
+            judged["why"] = f"its envelope does not verify under the {role.role} role: {exc}"
             continue
         pred = stmt.get("predicate")
         if stmt.get("predicateType") != PREDICATE_TYPE or not isinstance(pred, dict):
+            judged["why"] = "its envelope is not a batch withdrawal"
             continue
-        try:
-            own_id = batch_id(str(pred.get("source")), bytes.fromhex(str(pred.get("merkleRoot"))))
-        except ValueError:
-            continue
-        if pred.get("batch") == subject == own_id:
-            out.setdefault(subject, pred)
+        judged |= {
+            "source": pred.get("source"),
+            "reason": pred.get("reason"),
+            "keyid": pred.get("withdrawnBy"),
+            "withdrawn_at": pred.get("createdAt"),
+        }
+        judged["why"] = _unbound(store, subject, seq, pred, signed)
+        if judged["why"] is None:
+            judged["status"] = "withdrawn"
     return out
+
+
+def _unbound(store: Store, subject: str, seq: int, pred: dict, signed: int) -> str | None:
+    """Why a verified withdrawal predicate does not hold for entry ``seq`` of this store, or None."""
+    try:
+        own_id = batch_id(str(pred.get("source")), bytes.fromhex(str(pred.get("merkleRoot"))))
+    except ValueError:
+        return "it names no valid Merkle root"
+    if not pred.get("batch") == subject == own_id:
+        return f"it withdraws batch {pred.get('batch')}, not {subject}"
+    entry = registration_entry(store, subject)
+    bound = pred.get("registration")
+    bound = bound if isinstance(bound, dict) else {}
+    if entry is None or bound.get("seq") != entry["seq"] or bound.get("entryHash") != entry_hash(entry):
+        return "it was signed for another registration of the batch (another store, or a log rewritten since)"
+    if entry["seq"] >= seq:
+        return "its audit entry comes before the batch's registration"
+    if seq > signed:
+        return "its audit entry is pending (after the last trusted signature)"
+    return None
+
+
+def withdrawn_batches(store: Store, role: RoleKeys, signed: int) -> dict[str, dict]:
+    """Batch id -> ``{"source", "reason", "keyid", "withdrawn_at"}`` of every honoured withdrawal
+    (:func:`judge_withdrawals` with the same arguments); the first honoured entry per batch.
+
+    Anything else (a missing or damaged object, another key, another batch or store, a
+    pending entry) is no withdrawal: the batch's missing records then still count.
+    """
+    out: dict[str, dict] = {}
+    for judged in judge_withdrawals(store, role, signed):
+        if judged["status"] == "withdrawn":
+            out.setdefault(judged["batch"], {k: judged[k] for k in ("source", "reason", "keyid", "withdrawn_at")})
+    return out
+
+
+def withdrawal_summary(store: Store) -> list[dict]:
+    """Every withdrawal in the store judged under the store's pins as the gate judges it (``prov sources``, ``prov show``).
+
+    :func:`judge_withdrawals` with the ``commit`` role of ``store.pins`` and the audit
+    coverage of its maintainer keys (the store's own keys when nothing is pinned): a list of
+    ``{"seq", "batch", "status": "withdrawn" | "not relied on", "why", "source", "reason",
+    "keyid", "withdrawn_at"}`` (the last four only when the envelope verified), in log order.
+    """
+    return judge_withdrawals(store, pins_of(store).role_keys(COMMIT, store), signed_entries(store))
+
+
+def withdrawal_line(judged: dict) -> str:
+    """One line for people from a :func:`judge_withdrawals` item (names escaped with ``escaping.visible``), e.g.
+    ``withdrawn: batch vendor@0123456789ab (held back), signed by key 3f2a... at 2026-12-01T04:00:00Z``."""
+    from provenance.escaping import visible
+
+    if judged["status"] == "withdrawn":
+        return (
+            f"withdrawn: batch {visible(judged['batch'])} ({visible(str(judged['reason']))}), "
+            f"signed by key {str(judged['keyid'])[:16]} at {visible(str(judged['withdrawn_at']))}"
+        )
+    return f"withdrawal of batch {visible(judged['batch'])} not relied on: {visible(str(judged['why']))}"

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import signing
-from support import store_fingerprint
+from support import nudged, second_vendor_delivery, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -30,36 +30,10 @@ def _ok(prov, *args: str) -> str:
     return r.stdout
 
 
-def _nudged(table: pa.Table, flips: int) -> pa.Table:
-    """``table`` with one pixel of every row changed and the first ``flips`` labels flipped (an edit in transit)."""
-    pixels = [v + 1 for v in table.column("px10").to_pylist()]
-    labels = table.column("label").to_pylist()
-    labels[:flips] = [str((int(x) + 5) % 10) for x in labels[:flips]]
-    table = table.set_column(
-        table.schema.get_field_index("px10"), "px10", pa.array(pixels, table.schema.field("px10").type)
-    )
-    return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
-
-
 def _rule(prov, new: str, base: str) -> dict:
     r = prov("check", new, "--base", base, "--policy", "policy.toml", "--format", "json", *PINNED)
     assert r.exit_code in (0, 1), r.output
     return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
-
-
-def _second_delivery(prov) -> str:
-    """The vendor signs a new batch (40 records not in any version), the maintainer registers it; returns its id."""
-    crowd = pq.read_table("crowd-batch.parquet").slice(0, 40)
-    pixels = [v + 7 for v in crowd.column("px20").to_pylist()]
-    pq.write_table(
-        crowd.set_column(
-            crowd.schema.get_field_index("px20"), "px20", pa.array(pixels, crowd.schema.field("px20").type)
-        ),
-        "vendor2.parquet",
-    )
-    _ok(prov, "sign", "vendor2.parquet", "--source", "vendor", "--key", "vendor.key")
-    out = _ok(prov, "add", "vendor2.parquet", "--source", "vendor", "--json", *PINNED)
-    return json.loads(out)["batch"]
 
 
 def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintainer_withdraws_it(
@@ -69,8 +43,8 @@ def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintain
     declares the edited rows `prov add --unsigned`; the whole signed batch is missing and the gate passed.
     It now blocks, its message no longer says declaring the rows is the way through, a withdrawal signed
     by the attacker's own key changes nothing, and the maintainer's signed withdrawal is the way out."""
-    batch = _second_delivery(prov)
-    pq.write_table(_nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
+    batch = second_vendor_delivery(prov)
+    pq.write_table(nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)  # the attacker's declaration
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
@@ -108,14 +82,14 @@ def test_a_withdrawal_entry_pointed_at_another_batch_is_no_withdrawal(prov, temp
     match the entry, so the gate still blocks; deleting a genuine withdrawal's object takes the way out away."""
     from provenance.store import Store
 
-    held = _second_delivery(prov)
+    held = second_vendor_delivery(prov)
     _ok(prov, "withdraw", held, "--reason", "held back", "--key", "maintainer.key", *PINNED)
     db = sqlite3.connect(".prov/prov.db")
     first = db.execute("select subject from audit where action = 'batch.add' order by seq").fetchone()[0]
     oid = json.loads(db.execute("select detail from audit where action = 'batch.withdraw'").fetchone()[0])["object"]
     db.close()
     v3, n_base = pq.read_table("v3.parquet"), template_trust.facts["n_base"]
-    edited = _nudged(v3.slice(n_base, 6), flips=2)  # 6 records of the vendor's first batch, in the base v3
+    edited = nudged(v3.slice(n_base, 6), flips=2)  # 6 records of the vendor's first batch, in the base v3
     pq.write_table(edited, "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v3.slice(0, n_base), v3.slice(n_base + 6), edited]), "v4.parquet")
@@ -124,9 +98,11 @@ def test_a_withdrawal_entry_pointed_at_another_batch_is_no_withdrawal(prov, temp
     with store.write():
         store.audit("batch.withdraw", first, {"object": oid, "keyid": "0" * 64, "reason": "planted"})
     store.close()
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key")  # covered: not refused merely as pending
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and f"batch {first} of vendor: 6 of its" in rule["reason"], rule
-    assert held not in rule["reason"]  # the genuine withdrawal still holds for its own batch
+    assert f"the withdrawal of {first} is not relied on: it withdraws batch {held}, not {first}" in rule["reason"]
+    assert f"batch {held} of vendor" not in rule["reason"]  # the genuine withdrawal still holds for its own batch
     Path(f".prov/objects/{oid}.json").unlink()
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and f"batch {held} of vendor: 40 of its 40" in rule["reason"], rule
@@ -293,7 +269,7 @@ def test_signed_records_a_findings_quarantine_removed_count_only_if_added_in_the
 
     digests = table_digests(v3, sorted(c for c in v3.schema.names if c != "label"))
     rows = [i for i, d in enumerate(digests) if d.hex() in cut][:6]
-    pq.write_table(_nudged(v3.take(rows), flips=min(2, len(rows))), "edited.parquet")
+    pq.write_table(nudged(v3.take(rows), flips=min(2, len(rows))), "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v3q2.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3q2", "--key", "maintainer.key", *PINNED)
@@ -310,7 +286,7 @@ def test_withdrawing_every_signed_batch_still_blocks_records_of_no_batch(prov, t
     ).fetchone()
     db.close()
     _ok(prov, "withdraw", vendor, "--reason", "superseded", "--key", "maintainer.key", *PINNED)
-    stray = _nudged(pq.read_table("crowd-batch.parquet").slice(0, 10), flips=0)
+    stray = nudged(pq.read_table("crowd-batch.parquet").slice(0, 10), flips=0)
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), stray]), "v4.parquet")
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     rule = _rule(prov, "v4", "v3")
