@@ -28,7 +28,6 @@ from pathlib import Path
 
 from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
-from provenance.lineage.batches import batch_id
 from provenance.store import audit
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
@@ -97,6 +96,8 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
     """
     if not reason.strip():
         raise InputError("a withdrawal needs a --reason a later reader can check")
+    from provenance.lineage.batches import batch_id  # pyarrow: not on `prov show`'s path
+
     entry, detail = _registration(store, batch)
     source, root = str(detail.get("source")), str(detail["merkle_root"])
     if batch != batch_id(source, bytes.fromhex(root)):
@@ -187,6 +188,8 @@ def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
 
 def _unbound(store: Store, subject: str, seq: int, pred: dict, signed: int) -> str | None:
     """Why a verified withdrawal predicate does not hold for entry ``seq`` of this store, or None."""
+    from provenance.lineage.batches import batch_id  # pyarrow: not on `prov show`'s path
+
     try:
         own_id = batch_id(str(pred.get("source")), bytes.fromhex(str(pred.get("merkleRoot"))))
     except ValueError:
