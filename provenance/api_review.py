@@ -135,14 +135,20 @@ def check(
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
     from provenance import progress
-    from provenance.store.log_state import current
+    from provenance.store.log_state import current, require_extends
 
-    # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
-    log_before = current(opened) if attest else None
-    with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
-        result = gate.check(opened, version, base, pol, [os.fspath(w) for w in waivers])
+    # One state of the store decides the check (attack review 6, finding 6): every rule reads a
+    # private copy taken now, so rows edited in .prov/ while the check runs change nothing it
+    # decides on; its own writes (findings, the attestation) go to the live store.
+    with opened.snapshot() as frozen:
+        # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
+        log_before = current(frozen) if attest else None
+        with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
+            result = gate.check(frozen, version, base, pol, [os.fspath(w) for w in waivers])
     if attest and result.decision in ("pass", "warned"):
-        assert key is not None
+        assert key is not None and log_before is not None
+        # the live log must still hold the state the check verified and the attestation signs
+        require_extends(opened, log_before, f"prov check {version} --attest")
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
         write_attestation(opened, result, pol, os.fspath(key), target, log_before)
         result.attestation = target

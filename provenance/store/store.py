@@ -16,6 +16,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,7 @@ class Store:
             raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._new_objects: list[str] | None = None
+        self._live: Store | None = None  # set on a snapshot (:meth:`snapshot`): the store its writes go to
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -206,6 +208,14 @@ class Store:
         appended audit entries ends by signing a checkpoint over the log, in the same
         transaction: the entries are never on disk without it.
         """
+        if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
+            with self._live.write(checkpoint) as live:
+                frozen, self.db = self.db, live.db
+                try:
+                    yield self
+                finally:
+                    self.db = frozen
+            return
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
         with self._file_lock():
@@ -230,11 +240,45 @@ class Store:
             finally:
                 self._new_objects = None
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """One consistent state of ``prov.db`` to decide on: a private copy read by every query of the block.
+
+        The database is copied with SQLite's online backup API (https://sqlite.org/backup.html)
+        into a temporary file of mode 0600, under the store's lock when this process may take
+        it (no prov writer is half way), and the copy is opened as a store that shares this
+        store's folder and objects (content-addressed, re-hashed on read). Reads in the block
+        see the copy only, so a ``.prov/`` writer who edits rows while a check runs (attack
+        review 6, finding 6) changes nothing the check decides on; writes made through the
+        snapshot's :meth:`write` (a check's findings, its attestation) go to this live store.
+        The copy is deleted when the block ends. Raises ``StoreError`` if the copy fails.
+        """
+        fd, name = tempfile.mkstemp(prefix="prov-snapshot-", suffix=".db")  # mode 0600
+        os.close(fd)
+        copy = sqlite3.connect(name, isolation_level=None)
+        try:
+            try:
+                with self._file_lock() if self.writable() else contextlib.nullcontext():
+                    self.db.conn.backup(copy)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.root / 'prov.db'}: cannot copy the store database ({exc})") from exc
+            copy.text_factory = functools.partial(_decode_text, self.root / "prov.db")
+            snap = object.__new__(Store)
+            snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
+            snap.db = sqlite_utils.Database(copy, execute_plugins=False)
+            snap._new_objects, snap._live = None, self
+            yield snap
+        finally:
+            copy.close()
+            os.unlink(name)
+
     def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:
         """Store bytes, or a file's bytes (streamed), as a content-addressed object.
 
         ``owned``: ``data`` is a file the caller made in its own temporary folder and no longer
         writes; it may be linked into the store rather than copied (``ObjectStore.put_file``)."""
+        if self._live is not None:
+            return self._live.put_object(data, ext, owned)
         if self._new_objects is None:
             raise StoreError("objects are written inside Store.write()")
         oid, created = (

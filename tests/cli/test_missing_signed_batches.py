@@ -292,3 +292,37 @@ def test_withdrawing_every_signed_batch_still_blocks_records_of_no_batch(prov, t
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and rule["count"] == 10, rule
     assert "where sources sign their batches (1 trusted signed batches, none missing records)" in rule["reason"]
+
+
+def _race(monkeypatch, edit: str) -> None:
+    """Replay attack review 6 finding 6's ``.prov/`` writer: right after the integrity rule has verified the store,
+    another connection runs ``edit`` on ``.prov/prov.db`` (a hook between rules, as the reviewer's race.py does)."""
+    from provenance.gate import rules
+
+    verify = rules.VerifySignatures.check
+
+    def check_then_edit(self, ctx):
+        out = verify(self, ctx)
+        db = sqlite3.connect(".prov/prov.db", isolation_level=None)
+        db.execute(edit)
+        db.close()
+        return out
+
+    monkeypatch.setattr(rules.VerifySignatures, "check", check_then_edit)
+
+
+def test_evidence_hidden_while_the_check_runs_changes_nothing_it_decides_on(prov, template_trust, workdir, monkeypatch):
+    """Review 6 finding 6 (b): the signed batch's ``batch.add`` entry is hidden (its action renamed) between the
+    integrity rule and the lineage rules; ``prov check --attest`` passed and attested the blocked version.
+    The check now decides on the state it verified, so it blocks and writes no attestation."""
+    batch = _second_delivery(prov)
+    pq.write_table(_nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
+    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    _race(monkeypatch, f"update audit set action = 'batch.ad0' where action = 'batch.add' and subject = '{batch}'")
+    args = ("check", "v4", "--base", "v3", "--policy", "policy.toml", "--format", "json")
+    r = prov(*args, "--attest", "--key", "maintainer.key", "--attest-out", "v4.att.json", *PINNED)
+    assert r.exit_code == 1, r.output
+    assert {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]["status"] == "block"
+    assert not Path("v4.att.json").exists()
