@@ -170,7 +170,12 @@ def _replay_trust(insp: Inspection) -> None:
 
 def _replay_batches(insp: Inspection) -> None:
     rows = {r["batch"]: r for r in insp.rows("batches", "audit_seq")}
-    added = {e["subject"]: e for e in insp.by_action["batch.add"]}
+    twice = audit.registered_twice(insp.db)
+    if twice:
+        insp.error("audit", twice)
+    added: dict[str, dict] = {}
+    for e in insp.by_action["batch.add"]:
+        added.setdefault(e["subject"], e)  # the first entry; a second one is the error above
     for bid, e in added.items():
         row = rows.get(bid)
         if row is None:

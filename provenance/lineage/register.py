@@ -16,10 +16,11 @@ from typing import Any
 import pyarrow as pa
 
 from provenance import clock
-from provenance.errors import InputError
+from provenance.errors import InputError, VerificationError
 from provenance.lineage.batches import batch_id, check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.store import audit
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust import source_keys as trust
@@ -61,6 +62,18 @@ def _portable_path(store: Store, path: str) -> str:
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
 
 
+def _refuse_planted_entry(store: Store, path: str, bid: str) -> None:
+    # A batch.add entry for an id with no batch row was not written by prov add (attack review 6,
+    # finding 10); appending a second one would leave a log every reader calls broken.
+    seq = audit.batch_entry(store.db, bid)
+    if seq is not None:
+        raise VerificationError(
+            f"{path}: audit entry {seq} already registers batch {bid}, but the store holds no such batch: "
+            "prov add did not write that entry (it was planted in .prov/); adding again would break the log. "
+            f"Restore .prov/ from before entry {seq} (e.g. the last reviewed commit), then add the batch"
+        )
+
+
 def add_batch(
     store: Store,
     spec: DatasetSpec,
@@ -81,7 +94,8 @@ def add_batch(
     With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
 
     Raises InputError (no envelope and not ``unsigned``; already registered; unreadable
-    data), VerificationError (a signature, key or record that does not verify).
+    data), VerificationError (a signature, key or record that does not verify; an audit
+    entry not written by ``prov add`` already registers the batch's id).
     """
     trust.validate_source(source)
     if envelope_path is None and not unsigned:
@@ -104,12 +118,14 @@ def add_batch(
             f"{spec.path}: these records are already registered as batch {bid} "
             f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
         )
+    _refuse_planted_entry(store, spec.path, bid)
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm, m.label_kind)
     with store.write(checkpoint):
         # Again under the lock: another process may have added the same batch meanwhile.
         if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
             raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
+        _refuse_planted_entry(store, spec.path, bid)
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
         added_at, data = clock.now_iso(), _portable_path(store, spec.path)

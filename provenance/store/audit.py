@@ -96,3 +96,30 @@ def verify_chain(db) -> tuple[int, str]:
     if problems:
         raise VerificationError(f"audit log is broken: {problems[0]}", problems)
     return (rows[-1]["seq"] if rows else 0), prev
+
+
+def registered_twice(db) -> str | None:
+    """The error of a log in which two ``batch.add`` entries register one batch id, or None.
+
+    ``prov add`` registers an id once, so a second entry was written by hand (a planted
+    entry for an upcoming batch, attack review 6 finding 10): ``prov audit verify``,
+    ``prov fsck`` and the lineage reader (``provenance.lineage.evidence``) all call it
+    broken, in these words: ``audit log is broken: batch ID is registered twice (entries A and B)...``.
+    """
+    seen: dict[str, int] = {}
+    for seq, subject in db.execute("select seq, subject from audit where action = 'batch.add' order by seq"):
+        if subject in seen:
+            return (
+                f"audit log is broken: batch {subject} is registered twice (entries {seen[subject]} and {seq}); "
+                "one was not written by prov add"
+            )
+        seen[subject] = seq
+    return None
+
+
+def batch_entry(db, batch: str) -> int | None:
+    """The seq of the first ``batch.add`` entry naming ``batch``, or None."""
+    row = db.execute(
+        "select seq from audit where action = 'batch.add' and subject = ? order by seq limit 1", [batch]
+    ).fetchone()
+    return row[0] if row else None

@@ -192,7 +192,8 @@ def verify_log(
 ) -> dict:
     """``prov audit verify``: the whole log against every signed statement about it.
 
-    Checks, failing on the first problem: the hash chain; each checkpoint's envelope,
+    Checks, failing on the first problem: the hash chain; that no batch id is registered
+    by two ``batch.add`` entries (``audit.registered_twice``); each checkpoint's envelope,
     signature, and root and head against the log's own first ``treeSize`` entries; an
     RFC 9162 §2.1.4 consistency proof from each checkpoint to the next; each version's
     signed ``auditLogHead`` and commit entry. ``extra_heads`` are checkpoints kept outside
@@ -210,6 +211,9 @@ def verify_log(
     1) naming the break, or InputError (exit 2) naming a malformed checkpoint file.
     """
     seq, head = audit.verify_chain(store.db)
+    twice = audit.registered_twice(store.db)
+    if twice:  # what the lineage reader refuses: named here, so CI stops the pull request that planted it
+        raise VerificationError(twice)
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
     checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired)
