@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from provenance.cli._app import note
+from provenance.cli._app import echo, note
 from provenance.cli._flags import flag_group
 
 if TYPE_CHECKING:  # imported when a command runs: `prov sign` and `prov init` never open a store
+    from pathlib import Path
+
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.trust.pins import Pins
 
 _FLAGS = [
@@ -69,3 +72,33 @@ def note_unpinned(pins: Pins) -> None:
             "signatures were checked only against keys found in the store (nothing pinned); "
             "pass --signer KEY.pub or set PROV_SIGNERS to check them against keys you trust"
         )
+
+
+KeptCheckpointOpt = typer.Option(
+    None,
+    "--out",
+    help="With --checkpoint-key: write the revocation's checkpoint here too, to keep outside .prov/ "
+    "(default prov-revocation-SUBJECT.checkpoint.json in this folder; never overwritten).",
+)
+
+
+def kept_path(signer: CheckpointKey | None, out: str | None, subject: str) -> Path | None:
+    """Where a revocation's checkpoint goes (``store.checkpoints.kept_checkpoint_path``), checked before any
+    write; None without a checkpoint key. Raises InputError for ``--out`` without one, or a path that exists."""
+    from provenance.errors import InputError
+    from provenance.store.checkpoints import kept_checkpoint_path
+
+    if signer is None:
+        if out is not None:
+            raise InputError("--out writes the revocation's checkpoint: give --checkpoint-key too")
+        return None
+    return kept_checkpoint_path(out, subject)
+
+
+def echo_kept(path: Path) -> None:
+    """Say where a revocation's checkpoint was kept and the one command that keeps it for CI."""
+    from provenance.store.checkpoints import keep_command
+
+    echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
+    echo("  writer can roll the revocation back unseen. For the example CI workflow:")
+    echo(f"    {keep_command(path)}")

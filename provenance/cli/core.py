@@ -8,7 +8,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
@@ -80,6 +80,7 @@ def keys_revoke(
         help="Another maintainer's private key (KEY.key) that signs an audit checkpoint over the revocation "
         "(else it is pending, and whoever can write .prov/ could rewrite it).",
     ),
+    out: str | None = KeptCheckpointOpt,
     yes: bool = typer.Option(
         False, "--yes", help="Revoke even though versions this key signed then stop verifying (it cannot be undone)."
     ),
@@ -89,12 +90,14 @@ def keys_revoke(
 
     A key that signed versions is revoked only with --yes: those versions stop verifying and every check of
     them blocks, for good (re-commit their data with another key). Verifiers that pin the key elsewhere must
-    drop it too: take it out of PROV_SIGNERS, or publish a new root without it.
+    drop it too: take it out of PROV_SIGNERS, or publish a new root without it. With --checkpoint-key, the
+    checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
     """
-    from provenance.store.checkpoints import CheckpointKey
+    from provenance.store.checkpoints import CheckpointKey, keep_checkpoint
     from provenance.trust.maintainer_keys import resolve_key, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
+    kept = kept_path(checkpoint, out, keyid)  # and a bad --out
     store = Store.open()
     row = resolve_key(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
@@ -105,8 +108,11 @@ def keys_revoke(
             "committing their data again with another key); pass --yes to revoke it"
         )
     result = revoke_key(store, keyid, reason, checkpoint)
+    if kept is not None:
+        assert checkpoint is not None
+        keep_checkpoint(store, checkpoint, kept)
     if json_out:
-        emit_json(result)
+        emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return
     echo(f"Revoked key {result['keyid'][:16]} ({result['name']}) at {result['revoked_at']}")
     if result["versions"]:
@@ -114,6 +120,8 @@ def keys_revoke(
     echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
     if result["versions"]:
         echo("  to recover them: commit their data again under a new tag with another key, pinned by verifiers")
+    if kept is not None:
+        echo_kept(kept)
 
 
 @command("commit")

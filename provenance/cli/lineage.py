@@ -8,7 +8,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_unpinned, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.trust.pins import Pins
@@ -134,17 +134,37 @@ def trust_revoke(
     key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
     checkpoint_key: str | None = CheckpointKeyOpt,
+    out: str | None = KeptCheckpointOpt,
     json_out: bool = JsonFlag,
 ) -> None:
-    """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed."""
+    """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
+
+    With --checkpoint-key, the checkpoint over the revocation is also written outside .prov/ (--out): keep it
+    where CI reads the kept log state, or a .prov/ writer can roll the revocation back unseen.
+    """
+    from provenance.store import checkpoints as cps
     from provenance.trust import source_keys as trustlib
 
-    revoked = trustlib.revoke(_open_store(), source, key, reason, _checkpoint(checkpoint_key))
+    signer = _checkpoint(checkpoint_key)
+    kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
+    store = _open_store()
+    revoked = trustlib.revoke(store, source, key, reason, signer)
+    if kept is not None:
+        assert signer is not None
+        cps.keep_checkpoint(store, signer, kept)
     if json_out:
-        emit_json({"source": source, "revoked": [k.to_dict() for k in revoked]})
+        emit_json(
+            {
+                "source": source,
+                "revoked": [k.to_dict() for k in revoked],
+                "kept_checkpoint": None if kept is None else str(kept),
+            }
+        )
         return
     for k in revoked:
         echo(f"Revoked key {k.keyid[:16]} of source {source!r} at {k.revoked_at}")
+    if kept is not None:
+        echo_kept(kept)
 
 
 @command("list", group=trust_app)
