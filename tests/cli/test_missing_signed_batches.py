@@ -315,8 +315,8 @@ def test_evidence_hidden_while_the_check_runs_changes_nothing_it_decides_on(prov
     """Review 6 finding 6 (b): the signed batch's ``batch.add`` entry is hidden (its action renamed) between the
     integrity rule and the lineage rules; ``prov check --attest`` passed and attested the blocked version.
     The check now decides on the state it verified, so it blocks and writes no attestation."""
-    batch = _second_delivery(prov)
-    pq.write_table(_nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
+    batch = second_vendor_delivery(prov)
+    pq.write_table(nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
