@@ -60,3 +60,36 @@ def test_the_same_batch_of_new_writers_without_the_copies_passes(prov, workdir, 
     code, report = check(prov, keypair, 0)
     assert code == 0, [r for r in report["rules"] if r["status"] != "pass"]
     assert not [f for f in report["findings"] if "closer to it than" in f["explanation"]]
+
+
+def test_one_near_twin_planted_a_release_earlier_does_not_switch_the_rule_off(prov, workdir, store, keypair):
+    """Attack review 6, finding 4: a contributor gets one near-twin of a base record (one pixel
+    + 1e-3) into release v2; it passes, and as the base's closest pair it shrank the tight-pair
+    radius so the next release's five jittered copies passed (exit 0 on the old code). The
+    radius is now a low order statistic of the base's pair distances, which one plant does not move."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    rng = np.random.default_rng(0)
+    flood = (X[7] + rng.normal(0, 0.01, (5, X.shape[1])) * X[:1200].std(0)).astype(np.float32)
+    twin = X[100:101].copy()
+    twin[0, 30] += np.float32(1e-3)
+
+    def table(x, label):
+        return pa.table({**{f"p{i}": x[:, i] for i in range(x.shape[1])}, "label": np.asarray(label).astype(str)})
+
+    v1 = table(X[:1200], y[:1200])
+    v2 = pa.concat_tables([v1, table(X[1200:1300], y[1200:1300]), table(twin, y[100:101])])
+    v3 = pa.concat_tables([v2, table(X[1300:1400], y[1300:1400]), table(flood, np.full(5, y[7]))])
+    for tag, t in (("v1", v1), ("v2", v2), ("v3", v3)):
+        pq.write_table(t, f"{tag}.parquet")
+        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+    assert prov("check", "v2", "--base", "v1").exit_code == 0  # the plant itself passes
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    assert r.exit_code == 1, r.output
+    rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    assert rules["detectors.extreme"]["status"] == "block"
+    assert len(rules["detectors.extreme"]["records"]) == 5

@@ -146,10 +146,28 @@ def test_the_count_tail_is_scipy_s_negative_binomial_or_poisson_upper_tail():
     assert count_tail(np.array([0]), 1.0, 3.0)[0] == 1.0
 
 
-def test_the_tightest_base_pair_is_the_smallest_positive_first_neighbour_distance():
-    from provenance.detectors.duplicates import tightest_pair
+def test_the_tight_pair_distance_is_a_low_order_statistic_of_positive_first_neighbour_distances():
+    from provenance.detectors.duplicates import TIGHT_ORDER, tightest_pair
 
     loo = np.array([[0.0, 1.0], [0.5, 2.0], [np.inf, np.inf], [0.25, 0.3]], dtype=np.float32)
-    assert tightest_pair(loo) == 0.25  # an exact twin (distance 0) and a record with no neighbour are skipped
+    assert tightest_pair(loo) == 0.5  # an exact twin (distance 0) and a record with no neighbour are skipped
     assert tightest_pair(np.zeros((3, 2), np.float32)) == 0.0
     assert tightest_pair(np.zeros((0, 16), np.float32)) == 0.0
+    # attack review 6, finding 4: one planted near-twin of a base record (both records' first
+    # neighbour at 1e-4) must not set the radius
+    honest = np.column_stack([np.arange(1, 101, dtype=np.float32) / 100, np.ones(100, np.float32)])
+    assert tightest_pair(honest) == np.float32(TIGHT_ORDER / 100)
+    planted = honest.copy()
+    planted[-2:, 0] = 1e-4
+    assert tightest_pair(planted) == np.float32((TIGHT_ORDER - 2) / 100)
+
+
+def test_exact_twins_switch_the_tight_cluster_rule_off_only_when_common():
+    from provenance.detectors.duplicates import twins_common
+
+    loo = np.ones((1000, 4), np.float32)
+    loo[:3, :3] = 0.0  # three records with three exact twins each, planted one per release
+    assert not twins_common(loo)
+    loo[:30, :3] = 0.0  # 3% of the base repeats its values: what the data looks like
+    assert twins_common(loo)
+    assert not twins_common(np.zeros((0, 16), np.float32))
