@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 class UnsignedFromSigningSources(Rule):
     """Block added records that came in an unsigned batch from a source that has a trusted
-    batch-signing key, unless the policy allows that source (``allow_unsigned_from``)."""
+    batch-signing key, or a revoked one (``trust.pins.revoked_sources``: its batch that
+    verifies only under the revoked key is the stolen-key shape, attack review 6 finding 5),
+    unless the policy allows that source (``allow_unsigned_from``)."""
 
     key = "lineage.unsigned_from_signing_sources"
     settings = (
@@ -54,14 +56,21 @@ class UnsignedFromSigningSources(Rule):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        signing = sorted(set(ctx.signing_sources) - set(self.allowed))
+        from provenance.trust.pins import revoked_sources
+
+        # a source whose key was revoked signed its batches: its batch that verifies only under
+        # the revoked key is unsigned now, and blocks like any unsigned batch of it (review 6, finding 5)
+        signing = sorted((set(ctx.signing_sources) | revoked_sources(ctx.store)) - set(self.allowed))
         _, unattributed = count_status(ctx, "unattributed")
         added_unattributed = pc.and_(unattributed, added_mask(ctx))
         sources = pc.fill_null(ctx.lineage.column("source"), "")
         mask = pc.and_(added_unattributed, pc.is_in(sources, value_set=pa.array(signing, pa.string())))
         k = int(pc.sum(mask).as_py() or 0)
         if k:
-            what = f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)})"
+            what = (
+                f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)}; "
+                "a source with a revoked key counts: quarantine the source or withdraw the batch)"
+            )
             return bounded_count(self.key, k, 0, what, lineage_records(ctx, mask))
         in_batch = pc.is_valid(ctx.lineage.column("batch"))
         declared = int(pc.sum(pc.and_(added_unattributed, in_batch)).as_py() or 0)
@@ -90,9 +99,10 @@ class UnattributedBesideSigned(SwitchedRule):
       hold whole), beside unsigned additions of *any* kind, declared unsigned batches
       included: the shape of a signed delivery edited and re-declared (attack review 3,
       finding 13; review 5, finding 1). Missing records are accounted for only by a signed
-      act: a ``prov quarantine`` version between base and new that removed them
+      act: a ``prov quarantine`` version in new's signed history that removed them
       (:func:`removed_by_quarantine`), or a ``prov withdraw`` of their batch signed by a
-      ``commit`` key the verifier pins (``provenance.lineage.withdraw``);
+      ``commit`` key the verifier pins (``provenance.lineage.withdraw``) that covers them
+      (:func:`signed_batches_missing`);
     - otherwise, added records that no registered batch carries, whenever a trusted signed
       batch is registered. A maintainer's own additions go through ``prov add --unsigned
       --source NAME`` (declared, and judged by the unsigned-batch rules).
@@ -194,15 +204,17 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
 
     A batch's record is missing when the new version lacks it and either the base held it
     or the base does not hold the whole batch; a record a signed ``prov quarantine``
-    version between the base and the new version removed (:func:`removed_by_quarantine`)
-    is not missing. A batch whose withdrawal a ``commit`` key of the
-    verifier's pins signed for this store's registration of it, in an audit entry a trusted
-    signature covers (``provenance.lineage.withdraw.judge_withdrawals``), is listed with ``"withdrawn":
-    true`` (its missing records are accounted for). Each listed batch is ``{"batch",
-    "source", "signed": records it signed, "missing": of them, "lost": of them, those the
-    base held, "withdrawn", "withdrawal_ignored": why a withdrawal entry of it is not relied
-    on, or None}``, from envelopes verified under the verifier's pins
-    (``provenance.lineage.evidence``).
+    version in the new version's signed history removed (:func:`removed_by_quarantine`)
+    is not missing. A withdrawal a ``commit`` key of the verifier's pins signed for this
+    store's registration of the batch, in an audit entry a trusted signature covers
+    (``provenance.lineage.withdraw.judge_withdrawals``), accounts for the batch's missing records the base
+    does not hold, and for those it holds only when its signed ``createdAt`` is after the
+    base version's (a decision made after the base shipped them; attack review 6, finding 3).
+    Each listed batch is ``{"batch", "source", "signed": records it signed, "missing": of
+    them, those not accounted for (all missing ones when ``withdrawn``), "lost": of those,
+    the ones the base held, "withdrawn": every missing record is withdrawn,
+    "withdrawal_ignored": why a withdrawal does not cover the rest, or None}``, from
+    envelopes verified under the verifier's pins (``provenance.lineage.evidence``).
     """
     import numpy as np
     import pyarrow as pa
@@ -210,7 +222,7 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
 
     from provenance.lineage.withdraw import judge_withdrawals
     from provenance.trust.roles import COMMIT
-    from provenance.version_facts import load_manifest
+    from provenance.version_facts import load_manifest, verified_statement
 
     records = ctx.signed_batch_records
     if ctx.quarantined_sources:
@@ -219,9 +231,11 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     if not records.num_rows:
         return 0, []
     judged = judge_withdrawals(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store), ctx.audit_coverage.signed)
-    withdrawn = {j["batch"] for j in judged if j["status"] == "withdrawn"}
-    ignored = {j["batch"]: j["why"] for j in judged if j["status"] != "withdrawn"}
-    base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
+    withdrawn = {j["batch"]: j.get("withdrawn_at") for j in judged if j["status"] == "withdrawn"}
+    not_relied = {j["batch"]: j["why"] for j in judged if j["status"] != "withdrawn"}
+    base_row = ctx.store.version(ctx.base)
+    base_at = verified_statement(ctx.store, base_row)["predicate"].get("createdAt")
+    base = load_manifest(ctx.store, base_row).table.column("digest")
     kept = ctx.lineage.column("digest")
     quarantined = removed_by_quarantine(ctx)
     if len(quarantined):  # removed on purpose by a signed quarantine version: count them as still there
@@ -236,35 +250,67 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     for batch in names:
         mine = batch_of == batch
         gone = mine & ~in_new & (in_base | (not in_base[mine].all()))
-        if gone.any():
-            out_rows.append(
-                {
-                    "batch": batch,
-                    "source": sources[int(np.flatnonzero(mine)[0])],
-                    "signed": len(set(digests[mine].tolist())),
-                    "missing": len(set(digests[gone].tolist())),
-                    "lost": len(set(digests[mine & in_base & ~in_new].tolist())),
-                    "withdrawn": batch in withdrawn,
-                    "withdrawal_ignored": None if batch in withdrawn else ignored.get(batch),
-                }
-            )
+        if not gone.any():
+            continue
+        uncovered, ignored = gone, not_relied.get(batch)
+        if batch in withdrawn:  # covers what the base did not ship; what it shipped only if signed after the base
+            signed_at = withdrawn[batch]
+            uncovered = gone & in_base if not signed_after(signed_at, base_at) else gone & False
+            if uncovered.any():
+                ignored = (
+                    f"it was signed at {signed_at}, before {ctx.base} (signed at {base_at}) shipped "
+                    f"{len(set(digests[uncovered].tolist()))} of the records now missing"
+                )
+        shown = uncovered if uncovered.any() else gone
+        out_rows.append(
+            {
+                "batch": batch,
+                "source": sources[int(np.flatnonzero(mine)[0])],
+                "signed": len(set(digests[mine].tolist())),
+                "missing": len(set(digests[shown].tolist())),
+                "lost": len(set(digests[shown & in_base].tolist())),
+                "withdrawn": not uncovered.any(),
+                "withdrawal_ignored": ignored,
+            }
+        )
     return len(names), out_rows
 
 
-def removed_by_quarantine(ctx: GateContext):
-    """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions removed on purpose between ``ctx.base`` and ``ctx.new``.
+def signed_after(when: object, base_at: object) -> bool:
+    """Whether ISO 8601 time ``when`` (a withdrawal's signed ``createdAt``) is after ``base_at``
+    (the base version's signed ``createdAt``); False when either is missing or unreadable."""
+    from datetime import datetime
 
-    Walks ``ctx.new``'s signed ancestry back to the base (``version_facts.signed_ancestry``:
-    each version's signature and parent link are checked); for each version whose signed
-    predicate carries ``quarantine`` facts, the removed records are its parent's signed
-    manifest minus its own, recomputed, never read from the facts or a findings file. Only
-    a key the verifier trusts for ``commit`` can sign such a version, so a data-folder
-    writer cannot make a removal look deliberate. Of them, only those the quarantine had
-    reason to remove count (attack review 5, finding 4): for a ``--findings`` quarantine,
-    records the base (``ctx.base``) does not hold, since detectors score only a delta and
-    a quarantine of findings never needs to remove records the base accepted; for a
-    ``--source`` quarantine, records the parent's signed lineage or source column gives to
-    that source (``lineage.quarantine.digests_of_source``).
+    try:
+        return datetime.fromisoformat(str(when).replace("Z", "+00:00")) > datetime.fromisoformat(
+            str(base_at).replace("Z", "+00:00")
+        )
+    except ValueError:
+        return False
+
+
+def removed_by_quarantine(ctx: GateContext):
+    """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions in ``ctx.new``'s signed ancestry removed on purpose.
+
+    Walks ``ctx.new``'s whole signed ancestry (``version_facts.signed_ancestry``: each
+    version's signature and parent link are checked), the base's own history included, so
+    records an honest quarantine removed before the base was released stay accounted for
+    (attack review 6, finding 7). For each version whose signed predicate carries
+    ``quarantine`` facts, the removed records are its parent's signed manifest minus its
+    own, recomputed, never read from the facts or a findings file. Only a key the verifier
+    trusts for ``commit`` can sign such a version, so a data-folder writer cannot make a
+    removal look deliberate. Of them, only those the quarantine had reason to remove count
+    (attack review 5, finding 4):
+
+    - ``--findings``: records its own base did not hold, since detectors score only a delta
+      and a quarantine of findings never needs to remove records its base accepted. Its own
+      base is the one its signed facts name (``detection.base`` with a matching
+      ``baseRoot``), else its parent's parent (the delta ``prov diff --detect`` scores by
+      default); a quarantine after ``ctx.base`` also never counts records ``ctx.base`` held;
+    - ``--source S``: records the parent's signed lineage or source column gives to S
+      (``lineage.quarantine.digests_of_source``), minus every record a trusted signed batch
+      of another source attests: the source column is not hashed, so a data writer can
+      re-tag another source's signed records as S (attack review 6, finding 2).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -273,25 +319,54 @@ def removed_by_quarantine(ctx: GateContext):
     from provenance.version_facts import load_manifest, signed_ancestry
 
     ancestry = signed_ancestry(ctx.store, ctx.new)
-    base = None
+    tags = [row["tag"] for row, _ in ancestry]
+    after_base = set(tags[: tags.index(ctx.base)]) if ctx.base in tags else set(tags)
+    manifests: dict[str, pa.ChunkedArray] = {}
+
+    def digests_of(row: dict) -> pa.ChunkedArray:
+        if row["tag"] not in manifests:
+            manifests[row["tag"]] = load_manifest(ctx.store, row).table.column("digest")
+        return manifests[row["tag"]]
+
+    signed = ctx.signed_batch_records
     parts = []
-    for (row, stmt), (parent, _) in zip(ancestry, ancestry[1:]):
-        if row["tag"] == ctx.base:
-            break
+    for i, ((row, stmt), (parent, _)) in enumerate(zip(ancestry, ancestry[1:])):
         facts = stmt["predicate"].get("quarantine")
         if not facts:
             continue
-        own = load_manifest(ctx.store, row).table.column("digest")
-        before = load_manifest(ctx.store, parent).table.column("digest")
+        own, before = digests_of(row), digests_of(parent)
         removed = pc.filter(before, pc.invert(pc.is_in(before, value_set=own)))
         if isinstance(facts, dict) and isinstance(facts.get("source"), str):
             theirs = pa.array(sorted(digests_of_source(ctx.store, parent["tag"], facts["source"])), pa.binary(32))
+            others = signed.filter(pc.not_equal(signed.column("source"), facts["source"])).column("digest")
             removed = pc.filter(removed, pc.is_in(removed, value_set=theirs))
+            removed = pc.filter(removed, pc.invert(pc.is_in(removed, value_set=others)))
         else:
-            if base is None:
-                base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table.column("digest")
-            removed = pc.filter(removed, pc.invert(pc.is_in(removed, value_set=base)))
+            held = [findings_base(ctx, facts, ancestry[i + 2][0] if i + 2 < len(ancestry) else None, digests_of)]
+            if row["tag"] in after_base:
+                held.append(digests_of(ctx.store.version(ctx.base)))
+            for base in held:
+                if base is None:  # no base to narrow by: nothing of this quarantine counts as deliberate
+                    removed = removed.slice(0, 0)
+                else:
+                    removed = pc.filter(removed, pc.invert(pc.is_in(removed, value_set=base)))
         parts.append(removed)
     if not parts:
         return pa.array([], pa.binary(32))
     return pa.concat_arrays([c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])])
+
+
+def findings_base(ctx: GateContext, facts: object, grandparent: dict | None, digests_of):
+    """The digests of a ``--findings`` quarantine's own base: the version its signed facts name
+    (``detection.base``, whose row must carry the signed ``baseRoot``), else ``grandparent``
+    (its parent's parent in the signed ancestry); None when neither is there."""
+    detection = facts.get("detection") if isinstance(facts, dict) else None
+    if isinstance(detection, dict) and isinstance(detection.get("base"), str):
+        from provenance.errors import InputError
+
+        try:
+            row = ctx.store.version(detection["base"])
+        except InputError:
+            return None
+        return digests_of(row) if row["merkle_root"] == detection.get("baseRoot") else None
+    return None if grandparent is None else digests_of(grandparent)

@@ -337,6 +337,16 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     return out
 
 
+def revoked_sources(store: Store) -> frozenset[str]:
+    """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
+
+    Such a source signed its batches once; a batch that verifies only under its revoked
+    key is the stolen-key shape (attack review 6, finding 5), so the gate counts the source
+    as one that signs its batches even when it has no trusted key left.
+    """
+    return frozenset(source for source, _ in revoked_source_keys(store))
+
+
 def _with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[str, str | None]]) -> TrustedKey:
     hit = revoked.get((key.source, key.keyid))
     if hit is None:

@@ -1,0 +1,165 @@
+"""What accounts for missing signed records across releases, replayed for real (attack review 6, findings 3, 5, 7).
+
+The maintainer and CI pin ``maintainer.pub``; the attacker writes the maintainer's data
+folder (no key, no ``.prov/``) or holds a stolen vendor key. An honest findings quarantine
+released as a base stays accounted for; a withdrawal signed before the base shipped a
+batch's records does not cover losing them later; a source whose only key was revoked
+still counts as a source that signs its batches.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from support import rule_verdicts
+
+PINNED = ("--signer", "maintainer.pub")
+RULE = "lineage.unattributed_beside_signed"
+
+
+def _ok(prov, *args: str) -> str:
+    r = prov(*args)
+    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return r.stdout
+
+
+def _rules(prov, new: str, base: str) -> dict:
+    r = prov("check", new, "--base", base, "--policy", "policy.toml", "--format", "json", *PINNED)
+    assert r.exit_code in (0, 1), r.output
+    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+
+
+def _nudged(table: pa.Table, flips: int) -> pa.Table:
+    """``table`` with one pixel of every row changed and the first ``flips`` labels flipped (an edit in transit)."""
+    pixels = [v + 1 for v in table.column("px10").to_pylist()]
+    labels = table.column("label").to_pylist()
+    labels[:flips] = [str((int(x) + 5) % 10) for x in labels[:flips]]
+    table = table.set_column(
+        table.schema.get_field_index("px10"), "px10", pa.array(pixels, table.schema.field("px10").type)
+    )
+    return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+
+
+def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_accounted_for(
+    prov, template_trust, workdir
+):
+    """Review 6 finding 7: once the findings quarantine v2q (the vendor batch minus its flagged records) is the
+    base, a release adding a declared crowd batch blocked ("N signed records went missing") until the maintainer
+    withdrew the partly shipped batch. The quarantine in the base's own history now accounts for them."""
+    _ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    _ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+        "--key", "maintainer.key", *PINNED)  # fmt: skip
+    crowd = pq.read_table("crowd-batch.parquet")
+    pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), crowd]), "v3c.parquet")
+    _ok(prov, "commit", "v3c.parquet", "--tag", "v3c", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    rule = _rules(prov, "v3c", "v2q")[RULE]
+    assert rule["status"] == "pass" and "went missing" not in rule["reason"], rule
+    # the narrowing of review 5 finding 4 holds: the vendor's base records a quarantine cut stay missing
+    v2q = pq.read_table("v2q.parquet")
+    n_base = template_trust.facts["n_base"]
+    vendor_rows = v2q.slice(n_base, 6)
+    edited = _nudged(vendor_rows, flips=2)
+    pq.write_table(edited, "edited.parquet")
+    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([v2q.slice(0, n_base), v2q.slice(n_base + 6), crowd, edited]), "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3c", "--key", "maintainer.key", *PINNED)
+    rule = _rules(prov, "v4", "v3c")[RULE]
+    assert rule["status"] == "block" and "6 signed records of v3c went missing" in rule["reason"], rule
+
+
+def test_a_withdrawal_signed_before_the_base_shipped_the_batch_does_not_cover_losing_it(prov, template_trust, workdir):
+    """Review 6 finding 3 (way 1): the maintainer withdraws a delivery "held back", then ships it after all in v4;
+    in v5 the data writer replaces 6 shipped records by edited copies declared `prov add --unsigned`. The old
+    withdrawal covered them for ever (pass); it now covers only records the base did not ship, and says why."""
+    crowd = pq.read_table("crowd-batch.parquet").slice(0, 40)
+    pixels = [v + 7 for v in crowd.column("px20").to_pylist()]
+    delivery = crowd.set_column(
+        crowd.schema.get_field_index("px20"), "px20", pa.array(pixels, crowd.schema.field("px20").type)
+    )
+    pq.write_table(delivery, "vendor2.parquet")
+    _ok(prov, "sign", "vendor2.parquet", "--source", "vendor", "--key", "vendor.key")
+    batch = json.loads(_ok(prov, "add", "vendor2.parquet", "--source", "vendor", "--json", *PINNED))["batch"]
+    _ok(prov, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    v3 = pq.read_table("v3.parquet")
+    pq.write_table(pa.concat_tables([v3, delivery]), "v4.parquet")  # shipped after all
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    assert _rules(prov, "v4", "v3")[RULE]["status"] == "pass"
+    edited = _nudged(delivery.slice(0, 6), flips=2)
+    pq.write_table(edited, "edited.parquet")
+    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([v3, delivery.slice(6), edited]), "v5.parquet")
+    _ok(prov, "commit", "v5.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    rule = _rules(prov, "v5", "v4")[RULE]
+    assert (
+        rule["status"] == "block" and f"batch {batch} of vendor: 6 of its 40 signed records missing" in rule["reason"]
+    ), rule
+    assert f"the withdrawal of {batch} is not relied on: it was signed at" in rule["reason"]
+    assert rule_verdicts(prov("check", "v5", "--base", "v4", "--policy", "policy.toml", *PINNED).stdout)[RULE] == (
+        "blocked"
+    )
+
+
+def test_revoking_a_sources_only_key_blocks_the_thiefs_registered_batch(prov, template_trust, workdir):
+    """Review 6 finding 5: the vendor's batch in v2 was signed with a key later found stolen; `prov trust revoke`
+    removed the vendor's only key, its records became unsigned additions of a source with no trusted key, and
+    no default rule blocked them. A source with a revoked key still counts as one that signs its batches."""
+    assert _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]["status"] == "pass"
+    _ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    rule = _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]
+    n = template_trust.facts["n_vendor"]
+    assert rule["status"] == "block" and rule["count"] == n, rule
+    assert "(vendor; a source with a revoked key counts" in rule["reason"]
+
+
+def _rows(n: int, seed: int, source: str) -> pa.Table:
+    import numpy as np
+
+    x = np.random.default_rng(seed).normal(size=(n, 4))
+    columns = {f"f{i}": x[:, i] for i in range(4)}
+    return pa.table({**columns, "label": (x[:, 0] > 0).astype(int).astype(str), "src": [source] * n})
+
+
+def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_records(prov, workdir):
+    """Review 6 finding 2: the source column is not hashed, so a data writer re-tags 6 clean records of the
+    vendor's signed delivery as `crowd`; the maintainer quarantines crowd (`--source crowd`), which cuts them too,
+    and the gate counted their loss as deliberate, so their edited copies declared unsigned passed. A record a
+    trusted signed batch of another source attests is not the quarantined source's, whatever the column says."""
+    commit = ("--source-column", "src", "--key", "maintainer.key", *PINNED)
+    for name in ("maintainer", "vendor"):
+        _ok(prov, "keys", "generate", name)
+    a1, a2 = _rows(200, 1, "vendor"), _rows(60, 2, "vendor")
+    crowd1, crowd2 = _rows(40, 3, "crowd"), _rows(30, 4, "crowd")
+    for name, table in (("a1", a1), ("a2", a2), ("crowd1", crowd1), ("crowd2", crowd2)):
+        pq.write_table(table.drop(["src"]), f"{name}.parquet")
+    for name in ("a1", "a2"):
+        _ok(prov, "sign", f"{name}.parquet", "--source", "vendor", "--key", "vendor.key")
+    _ok(prov, "init")
+    _ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
+    _ok(prov, "add", "a1.parquet", "--source", "vendor", *PINNED)
+    _ok(prov, "add", "crowd1.parquet", "--source", "crowd", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([a1, crowd1]), "v1.parquet")
+    _ok(prov, "commit", "v1.parquet", "--tag", "v1", *commit)
+    _ok(prov, "add", "a2.parquet", "--source", "vendor", *PINNED)
+    _ok(prov, "add", "crowd2.parquet", "--source", "crowd", "--unsigned", *PINNED)
+    retagged = a2.set_column(a2.schema.get_field_index("src"), "src", pa.array(["crowd"] * 6 + ["vendor"] * 54))
+    pq.write_table(pa.concat_tables([a1, crowd1, retagged, crowd2]), "v2.parquet")
+    _ok(prov, "commit", "v2.parquet", "--tag", "v2", "--parent", "v1", *commit)
+    _ok(prov, "quarantine", "--from", "v2", "--source", "crowd", "--tag", "v2q", "--out", "v2q.parquet",
+        "--key", "maintainer.key", *PINNED)  # fmt: skip
+    edited = a2.slice(0, 6)
+    f1 = [v + 0.3 for v in edited.column("f1").to_pylist()]
+    edited = edited.set_column(edited.schema.get_field_index("f1"), "f1", pa.array(f1))
+    edited = edited.set_column(edited.schema.get_field_index("label"), "label", pa.array(["1", "0", *edited.column(
+        "label").to_pylist()[2:]]))  # fmt: skip
+    edited = edited.set_column(edited.schema.get_field_index("src"), "src", pa.array(["scraper"] * 6))
+    pq.write_table(edited.drop(["src"]), "edited.parquet")
+    _ok(prov, "add", "edited.parquet", "--source", "scraper", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), edited]), "v3.parquet")
+    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--parent", "v2q", *commit)
+    r = prov("check", "v3", "--base", "v1", "--format", "json", *PINNED)
+    assert r.exit_code in (0, 1), r.output
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert rule["status"] == "block" and "6 of its 60 signed records missing" in rule["reason"], rule
