@@ -43,7 +43,7 @@ from provenance.gate.rules import (
     VerifyData,
     VerifySignatures,
 )
-from provenance.gate.unsigned import UnattributedBesideSigned, UnsignedFromSigningSources
+from provenance.gate.unsigned import SignedBatchesIncomplete, UnattributedBesideSigned, UnsignedFromSigningSources
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -61,6 +61,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     MaxUnsignedAdditions,
     UnsignedFromSigningSources,
     UnattributedBesideSigned,
+    SignedBatchesIncomplete,
     ForbiddenSources,
     BlockQuarantinedSources,
     MaxRelabelRatePerSource,
@@ -300,6 +301,7 @@ def rule_set(policy: Policy) -> RuleSet:
         MaxUnsignedAdditions.from_settings(s),
         UnsignedFromSigningSources.from_settings(s),
         UnattributedBesideSigned.from_settings(s),
+        SignedBatchesIncomplete.from_settings(s),
         ForbiddenSources.from_settings(s),
         BlockQuarantinedSources.from_settings(s),
         MaxRelabelRatePerSource.from_settings(s),

@@ -10,11 +10,12 @@ still counts as a source that signs its batches.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import rule_verdicts
+from support import nudged, rule_verdicts, second_vendor_delivery
 
 PINNED = ("--signer", "maintainer.pub")
 RULE = "lineage.unattributed_beside_signed"
@@ -30,17 +31,6 @@ def _rules(prov, new: str, base: str) -> dict:
     r = prov("check", new, "--base", base, "--policy", "policy.toml", "--format", "json", *PINNED)
     assert r.exit_code in (0, 1), r.output
     return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
-
-
-def _nudged(table: pa.Table, flips: int) -> pa.Table:
-    """``table`` with one pixel of every row changed and the first ``flips`` labels flipped (an edit in transit)."""
-    pixels = [v + 1 for v in table.column("px10").to_pylist()]
-    labels = table.column("label").to_pylist()
-    labels[:flips] = [str((int(x) + 5) % 10) for x in labels[:flips]]
-    table = table.set_column(
-        table.schema.get_field_index("px10"), "px10", pa.array(pixels, table.schema.field("px10").type)
-    )
-    return table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
 
 
 def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_accounted_for(
@@ -61,7 +51,7 @@ def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_acco
     v2q = pq.read_table("v2q.parquet")
     n_base = template_trust.facts["n_base"]
     vendor_rows = v2q.slice(n_base, 6)
-    edited = _nudged(vendor_rows, flips=2)
+    edited = nudged(vendor_rows, flips=2)
     pq.write_table(edited, "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v2q.slice(0, n_base), v2q.slice(n_base + 6), crowd, edited]), "v4.parquet")
@@ -74,20 +64,14 @@ def test_a_withdrawal_signed_before_the_base_shipped_the_batch_does_not_cover_lo
     """Review 6 finding 3 (way 1): the maintainer withdraws a delivery "held back", then ships it after all in v4;
     in v5 the data writer replaces 6 shipped records by edited copies declared `prov add --unsigned`. The old
     withdrawal covered them for ever (pass); it now covers only records the base did not ship, and says why."""
-    crowd = pq.read_table("crowd-batch.parquet").slice(0, 40)
-    pixels = [v + 7 for v in crowd.column("px20").to_pylist()]
-    delivery = crowd.set_column(
-        crowd.schema.get_field_index("px20"), "px20", pa.array(pixels, crowd.schema.field("px20").type)
-    )
-    pq.write_table(delivery, "vendor2.parquet")
-    _ok(prov, "sign", "vendor2.parquet", "--source", "vendor", "--key", "vendor.key")
-    batch = json.loads(_ok(prov, "add", "vendor2.parquet", "--source", "vendor", "--json", *PINNED))["batch"]
+    batch = second_vendor_delivery(prov)
+    delivery = pq.read_table("vendor2.parquet")
     _ok(prov, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
     v3 = pq.read_table("v3.parquet")
     pq.write_table(pa.concat_tables([v3, delivery]), "v4.parquet")  # shipped after all
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     assert _rules(prov, "v4", "v3")[RULE]["status"] == "pass"
-    edited = _nudged(delivery.slice(0, 6), flips=2)
+    edited = nudged(delivery.slice(0, 6), flips=2)
     pq.write_table(edited, "edited.parquet")
     _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v3, delivery.slice(6), edited]), "v5.parquet")
@@ -163,3 +147,33 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     assert r.exit_code in (0, 1), r.output
     rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
     assert rule["status"] == "block" and "6 of its 60 signed records missing" in rule["reason"], rule
+
+
+def test_a_targeted_removal_from_a_signed_delivery_is_reported_and_blocks_when_the_policy_says(
+    prov, template_trust, workdir
+):
+    """Review 6 finding 8: the data writer deletes 10 records of a registered signed delivery (and 5 of the
+    vendor's base records) and adds nothing, so no lineage rule read the incomplete batch and the check passed
+    silently. `lineage.signed_batches_incomplete` now warns (exit 0, decision warned) naming the batch and the
+    count, and blocks under `signed_batches_incomplete = "block"`."""
+    batch = second_vendor_delivery(prov)
+    delivery = pq.read_table("vendor2.parquet")
+    v2, n_base = pq.read_table("v2.parquet"), template_trust.facts["n_base"]
+    pq.write_table(pa.concat_tables([v2.slice(0, n_base), v2.slice(n_base + 5), delivery.slice(10)]), "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    rule = {x["rule"]: x for x in report["rules"]}["lineage.signed_batches_incomplete"]
+    assert report["decision"] == "warned" and rule["status"] == "warn" and rule["count"] == 15, rule
+    assert f"batch {batch} of vendor: 10 of its 40 signed records missing" in rule["reason"], rule
+    assert "of vendor: 5 of its 600 signed records missing" in rule["reason"], rule
+    Path("block.toml").write_text('[lineage]\nmax_relabeled_after_source = 0\nsigned_batches_incomplete = "block"\n')
+    r = prov("check", "v4", "--base", "v2", "--policy", "block.toml", *PINNED)
+    assert r.exit_code == 1 and rule_verdicts(r.stdout)["lineage.signed_batches_incomplete"] == "blocked", r.output
+    # the maintainer's signed withdrawal accounts for the delivery's 10 (never shipped); the base's 5 stay missing
+    _ok(prov, "withdraw", batch, "--reason", "10 records held back", "--key", "maintainer.key", *PINNED)
+    rule = {x["rule"]: x for x in json.loads(
+        prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED).stdout
+    )["rules"]}["lineage.signed_batches_incomplete"]  # fmt: skip
+    assert rule["status"] == "warn" and rule["count"] == 5 and batch not in rule["reason"], rule

@@ -29,7 +29,7 @@ def test_the_default_policy_rules_in_report_order():
         "requires(integrity.verify_signatures, all_of(integrity.verify_data, lineage.max_relabeled_after_source, "
         "lineage.max_conflicting_signed_labels, "
         "lineage.max_unattributed, lineage.max_unsigned_additions, lineage.unsigned_from_signing_sources, "
-        "lineage.unattributed_beside_signed, "
+        "lineage.unattributed_beside_signed, lineage.signed_batches_incomplete, "
         "lineage.block_quarantined_sources, "
         "relabels.max_relabel_rate_per_source, relabels.max_relabels, class_mix.min_p_value))"
     )
