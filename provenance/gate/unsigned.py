@@ -69,8 +69,8 @@ class UnsignedFromSigningSources(Rule):
         k = int(pc.sum(mask).as_py() or 0)
         if k:
             what = (
-                f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)}; "
-                "a source with a revoked key counts: quarantine the source or withdraw the batch)"
+                f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)}); "
+                "a source with a revoked key counts: quarantine the source or withdraw the batch"
             )
             return bounded_count(self.key, k, 0, what, lineage_records(ctx, mask))
         in_batch = pc.is_valid(ctx.lineage.column("batch"))

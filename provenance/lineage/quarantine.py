@@ -83,27 +83,17 @@ class QuarantineFacts:
 
 
 def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
-    """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``,
-    except records a trusted signed batch of another source attests.
+    """Every digest of ``tag`` that lineage or the version's own source column gives to ``source``.
 
-    Returns 32-byte record digests: the signed lineage (not re-judged under the pins) and
-    the manifest's ``source`` column, minus the records of every batch of another source
-    whose envelope verifies under the verifier's pins (``lineage.evidence.batch_records``
-    with ``signed`` true): a signed batch says whose a record is, and the source column is
-    not hashed, so a data writer could otherwise re-tag another source's signed records as
-    ``source`` and have a quarantine cut them (attack review 6, finding 2). Raises
-    ``InputError`` for an unknown version and ``VerificationError`` as
-    ``classify.version_lineage`` and ``load_manifest`` do.
+    Returns 32-byte record digests (the signed lineage, not re-judged under the pins, and
+    the manifest's ``source`` column). Raises ``InputError`` for an unknown version and
+    ``VerificationError`` as ``classify.version_lineage`` and ``load_manifest`` do.
     """
-    from provenance.lineage.evidence import batch_records
-
     table = lineage.version_lineage(store, tag)
     found = set(table.filter(pc.equal(table.column("source"), source)).column("digest").to_pylist())
     manifest = load_manifest(store, store.version(tag)).table
     found |= set(manifest.filter(pc.equal(manifest.column("source"), source)).column("digest").to_pylist())
-    records = batch_records(store)
-    others = records.filter(pc.and_(records.column("signed"), pc.not_equal(records.column("source"), source)))
-    return found - set(others.column("digest").to_pylist())
+    return found
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
