@@ -414,6 +414,20 @@ def arrow_array(type_text: str | pa.DataType, values: list) -> pa.Array:
     return pa.array([python_value(t, v) for v in values], type=t)
 
 
+def ok(prov, *args: str) -> str:
+    """Run ``prov ARGS``; assert it exits 0 (the message names the command and its output); its stdout."""
+    r = prov(*args)
+    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return r.stdout
+
+
+def check_rules(prov, new: str, base: str, *options: str) -> dict[str, dict]:
+    """``{rule: result}`` of ``prov check NEW --base BASE --format json OPTIONS``, which must exit 0 or 1."""
+    r = prov("check", new, "--base", base, "--format", "json", *options)
+    assert r.exit_code in (0, 1), r.output
+    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+
+
 def rule_verdicts(text: str) -> dict[str, str]:
     """``{rule: verdict}`` from the Rules table of a text ``prov check`` report (passed, warned, blocked, error)."""
     out = {}

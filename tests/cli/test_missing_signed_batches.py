@@ -17,23 +17,15 @@ import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import signing
-from support import nudged, second_vendor_delivery, store_fingerprint
+from support import check_rules, nudged, ok, second_vendor_delivery, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 RULE = "lineage.unattributed_beside_signed"
 
 
-def _ok(prov, *args: str) -> str:
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r.stdout
-
-
 def _rule(prov, new: str, base: str) -> dict:
-    r = prov("check", new, "--base", base, "--policy", "policy.toml", "--format", "json", *PINNED)
-    assert r.exit_code in (0, 1), r.output
-    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    return check_rules(prov, new, base, "--policy", "policy.toml", *PINNED)[RULE]
 
 
 def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintainer_withdraws_it(
@@ -45,21 +37,21 @@ def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintain
     by the attacker's own key changes nothing, and the maintainer's signed withdrawal is the way out."""
     batch = second_vendor_delivery(prov)
     pq.write_table(nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)  # the attacker's declaration
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)  # the attacker's declaration
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and rule["count"] == 40, rule
     assert f"batch {batch} of vendor: 40 of its 40 signed records missing" in rule["reason"]
     assert "does not help here" in rule["reason"] and "prov withdraw" in rule["reason"]
     assert "register intended additions" not in rule["reason"]
     # the attacker withdraws the batch with their own key, under pins of their choosing: not honoured
-    _ok(prov, "withdraw", batch, "--reason", "not shipped", "--key", "attacker.key", "--signer", "attacker.pub")
+    ok(prov, "withdraw", batch, "--reason", "not shipped", "--key", "attacker.key", "--signer", "attacker.pub")
     assert _rule(prov, "v4", "v3")["status"] == "block"
     r = prov("withdraw", batch, "--reason", "not shipped", "--key", "attacker.key", *PINNED)
     assert r.exit_code == 2 and "not trusted for role commit" in r.stderr and r.stderr.count("\n") == 1
     # the maintainer's own signed withdrawal accounts for the batch
-    out = _ok(
+    out = ok(
         prov, "withdraw", batch, "--reason", "the delivery is held back", "--key", "maintainer.key", "--json", *PINNED
     )
     withdrawal = json.loads(out)
@@ -83,7 +75,7 @@ def test_a_withdrawal_entry_pointed_at_another_batch_is_no_withdrawal(prov, temp
     from provenance.store import Store
 
     held = second_vendor_delivery(prov)
-    _ok(prov, "withdraw", held, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    ok(prov, "withdraw", held, "--reason", "held back", "--key", "maintainer.key", *PINNED)
     db = sqlite3.connect(".prov/prov.db")
     first = db.execute("select subject from audit where action = 'batch.add' order by seq").fetchone()[0]
     oid = json.loads(db.execute("select detail from audit where action = 'batch.withdraw'").fetchone()[0])["object"]
@@ -91,14 +83,14 @@ def test_a_withdrawal_entry_pointed_at_another_batch_is_no_withdrawal(prov, temp
     v3, n_base = pq.read_table("v3.parquet"), template_trust.facts["n_base"]
     edited = nudged(v3.slice(n_base, 6), flips=2)  # 6 records of the vendor's first batch, in the base v3
     pq.write_table(edited, "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v3.slice(0, n_base), v3.slice(n_base + 6), edited]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     store = Store.open()
     with store.write():
         store.audit("batch.withdraw", first, {"object": oid, "keyid": "0" * 64, "reason": "planted"})
     store.close()
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key")  # covered: not refused merely as pending
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key")  # covered: not refused merely as pending
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and f"batch {first} of vendor: 6 of its" in rule["reason"], rule
     assert f"the withdrawal of {first} is not relied on: it withdraws batch {held}, not {first}" in rule["reason"]
@@ -127,7 +119,7 @@ def test_a_findings_file_with_extra_digests_is_refused(prov, template_trust, wor
     """Review 5 finding 4: whoever writes the working tree appends digests of clean signed base records to the
     findings file the maintainer quarantines from. The quarantine re-runs the detectors on the signed versions
     and cuts only what they flag: it exits 2 naming the file and the count, and the store is unchanged."""
-    _ok(prov, "diff", "v2", "v3", "--detect", "--format", "json", "--out", "d3.json", *PINNED)
+    ok(prov, "diff", "v2", "v3", "--detect", "--format", "json", "--out", "d3.json", *PINNED)
     report = json.loads(Path("d3.json").read_text())
     flagged = len(_flagged("d3.json"))
     vendor = sorted(_digests("v2") - _digests("v1"))[:3]
@@ -166,7 +158,7 @@ def test_a_findings_file_with_extra_digests_is_refused(prov, template_trust, wor
         k: v for k, v in before.items() if k.startswith(".prov")
     }
     # the file as prov wrote it quarantines, and the signed facts say what the re-run used
-    out = _ok(
+    out = ok(
         prov,
         "quarantine",
         "--from",
@@ -222,7 +214,7 @@ def test_flags_planted_in_the_stored_run_cut_nothing(prov, template_trust, workd
     clean signed base records planted in v3's stored detector run with sqlite3, and the same digests in the
     findings file. The quarantine re-runs the detectors instead of reading the stored run: refused, store
     unchanged. The untampered file then quarantines, and the planted run is named as disagreeing."""
-    _ok(prov, "diff", "v2", "v3", "--detect", "--format", "json", "--out", "d3.json", *PINNED)
+    ok(prov, "diff", "v2", "v3", "--detect", "--format", "json", "--out", "d3.json", *PINNED)
     flagged = _flagged("d3.json")
     planted = [d.hex() for d in sorted(_digests("v2") - _digests("v1")) if d.hex() not in flagged][:6]
     _plant_flags("v3", "v2", planted)
@@ -248,21 +240,21 @@ def test_signed_records_a_findings_quarantine_removed_count_only_if_added_in_the
     review 5 finding 4: records a findings quarantine removed count as removed on purpose only if the check's
     base does not hold them. Here the quarantine is of v3 against v1, so it cuts flagged vendor records the
     check's base v2 holds; their edited copies, declared `prov add --unsigned`, block against v2."""
-    _ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
     flagged = _flagged("d2.json")
     assert flagged  # the vendor's batch is the v1 -> v2 delta
-    _ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+    ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
         "--key", "maintainer.key", *PINNED)  # fmt: skip
     crowd = pq.read_table("crowd-batch.parquet")
     pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), crowd]), "v3c.parquet")
-    _ok(prov, "commit", "v3c.parquet", "--tag", "v3c", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v3c.parquet", "--tag", "v3c", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
     assert _rule(prov, "v3c", "v1")["status"] == "pass"
     # v3 against v1: the flagged vendor records of v2 are flagged again in this wider delta
-    _ok(prov, "diff", "v1", "v3", "--detect", "--format", "json", "--out", "d31.json", *PINNED)
+    ok(prov, "diff", "v1", "v3", "--detect", "--format", "json", "--out", "d31.json", *PINNED)
     vendor = {d.hex() for d in _digests("v2") - _digests("v1")}
     cut = [d for d in _flagged("d31.json") if d in vendor]
     assert cut
-    _ok(prov, "quarantine", "--from", "v3", "--findings", "d31.json", "--tag", "v3q2", "--out", "v3q2.parquet",
+    ok(prov, "quarantine", "--from", "v3", "--findings", "d31.json", "--tag", "v3q2", "--out", "v3q2.parquet",
         "--key", "maintainer.key", *PINNED)  # fmt: skip
     v3 = pq.read_table("v3.parquet")
     from provenance.encoding import table_digests  # noqa: PLC0415 - only this test needs the row digests
@@ -270,9 +262,9 @@ def test_signed_records_a_findings_quarantine_removed_count_only_if_added_in_the
     digests = table_digests(v3, sorted(c for c in v3.schema.names if c != "label"))
     rows = [i for i, d in enumerate(digests) if d.hex() in cut][:6]
     pq.write_table(nudged(v3.take(rows), flips=min(2, len(rows))), "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v3q2.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3q2", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3q2", "--key", "maintainer.key", *PINNED)
     rule = _rule(prov, "v4", "v2")
     assert rule["status"] == "block" and f"{len(cut)} signed records of v2 went missing" in rule["reason"], rule
 
@@ -285,10 +277,10 @@ def test_withdrawing_every_signed_batch_still_blocks_records_of_no_batch(prov, t
         "select subject from audit where action = 'batch.add' and subject like 'vendor@%'"
     ).fetchone()
     db.close()
-    _ok(prov, "withdraw", vendor, "--reason", "superseded", "--key", "maintainer.key", *PINNED)
+    ok(prov, "withdraw", vendor, "--reason", "superseded", "--key", "maintainer.key", *PINNED)
     stray = nudged(pq.read_table("crowd-batch.parquet").slice(0, 10), flips=0)
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), stray]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and rule["count"] == 10, rule
     assert "where sources sign their batches (1 trusted signed batches, none missing records)" in rule["reason"]
@@ -317,9 +309,9 @@ def test_evidence_hidden_while_the_check_runs_changes_nothing_it_decides_on(prov
     The check now decides on the state it verified, so it blocks and writes no attestation."""
     batch = second_vendor_delivery(prov)
     pq.write_table(nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     _race(monkeypatch, f"update audit set action = 'batch.ad0' where action = 'batch.add' and subject = '{batch}'")
     args = ("check", "v4", "--base", "v3", "--policy", "policy.toml", "--format", "json")
     r = prov(*args, "--attest", "--key", "maintainer.key", "--attest-out", "v4.att.json", *PINNED)

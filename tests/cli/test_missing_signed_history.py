@@ -15,22 +15,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import nudged, rule_verdicts, second_vendor_delivery
+from support import check_rules, nudged, ok, rule_verdicts, second_vendor_delivery
 
 PINNED = ("--signer", "maintainer.pub")
 RULE = "lineage.unattributed_beside_signed"
 
 
-def _ok(prov, *args: str) -> str:
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r.stdout
-
-
 def _rules(prov, new: str, base: str) -> dict:
-    r = prov("check", new, "--base", base, "--policy", "policy.toml", "--format", "json", *PINNED)
-    assert r.exit_code in (0, 1), r.output
-    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    return check_rules(prov, new, base, "--policy", "policy.toml", *PINNED)
 
 
 def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_accounted_for(
@@ -39,12 +31,12 @@ def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_acco
     """Review 6 finding 7: once the findings quarantine v2q (the vendor batch minus its flagged records) is the
     base, a release adding a declared crowd batch blocked ("N signed records went missing") until the maintainer
     withdrew the partly shipped batch. The quarantine in the base's own history now accounts for them."""
-    _ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
-    _ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
         "--key", "maintainer.key", *PINNED)  # fmt: skip
     crowd = pq.read_table("crowd-batch.parquet")
     pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), crowd]), "v3c.parquet")
-    _ok(prov, "commit", "v3c.parquet", "--tag", "v3c", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v3c.parquet", "--tag", "v3c", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
     rule = _rules(prov, "v3c", "v2q")[RULE]
     assert rule["status"] == "pass" and "went missing" not in rule["reason"], rule
     # the narrowing of review 5 finding 4 holds: the vendor's base records a quarantine cut stay missing
@@ -53,9 +45,9 @@ def test_records_an_honest_findings_quarantine_removed_before_the_base_stay_acco
     vendor_rows = v2q.slice(n_base, 6)
     edited = nudged(vendor_rows, flips=2)
     pq.write_table(edited, "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v2q.slice(0, n_base), v2q.slice(n_base + 6), crowd, edited]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3c", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3c", "--key", "maintainer.key", *PINNED)
     rule = _rules(prov, "v4", "v3c")[RULE]
     assert rule["status"] == "block" and "6 signed records of v3c went missing" in rule["reason"], rule
 
@@ -66,16 +58,16 @@ def test_a_withdrawal_signed_before_the_base_shipped_the_batch_does_not_cover_lo
     withdrawal covered them for ever (pass); it now covers only records the base did not ship, and says why."""
     batch = second_vendor_delivery(prov)
     delivery = pq.read_table("vendor2.parquet")
-    _ok(prov, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    ok(prov, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
     v3 = pq.read_table("v3.parquet")
     pq.write_table(pa.concat_tables([v3, delivery]), "v4.parquet")  # shipped after all
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     assert _rules(prov, "v4", "v3")[RULE]["status"] == "pass"
     edited = nudged(delivery.slice(0, 6), flips=2)
     pq.write_table(edited, "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([v3, delivery.slice(6), edited]), "v5.parquet")
-    _ok(prov, "commit", "v5.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v5.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
     rule = _rules(prov, "v5", "v4")[RULE]
     assert (
         rule["status"] == "block" and f"batch {batch} of vendor: 6 of its 40 signed records missing" in rule["reason"]
@@ -91,7 +83,7 @@ def test_revoking_a_sources_only_key_blocks_the_thiefs_registered_batch(prov, te
     removed the vendor's only key, its records became unsigned additions of a source with no trusted key, and
     no default rule blocked them. A source with a revoked key still counts as one that signs its batches."""
     assert _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]["status"] == "pass"
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
     rule = _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]
     n = template_trust.facts["n_vendor"]
     assert rule["status"] == "block" and rule["count"] == n, rule
@@ -113,25 +105,25 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     trusted signed batch of another source attests is not the quarantined source's, whatever the column says."""
     commit = ("--source-column", "src", "--key", "maintainer.key", *PINNED)
     for name in ("maintainer", "vendor"):
-        _ok(prov, "keys", "generate", name)
+        ok(prov, "keys", "generate", name)
     a1, a2 = _rows(200, 1, "vendor"), _rows(60, 2, "vendor")
     crowd1, crowd2 = _rows(40, 3, "crowd"), _rows(30, 4, "crowd")
     for name, table in (("a1", a1), ("a2", a2), ("crowd1", crowd1), ("crowd2", crowd2)):
         pq.write_table(table.drop(["src"]), f"{name}.parquet")
     for name in ("a1", "a2"):
-        _ok(prov, "sign", f"{name}.parquet", "--source", "vendor", "--key", "vendor.key")
-    _ok(prov, "init")
-    _ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
-    _ok(prov, "add", "a1.parquet", "--source", "vendor", *PINNED)
-    _ok(prov, "add", "crowd1.parquet", "--source", "crowd", "--unsigned", *PINNED)
+        ok(prov, "sign", f"{name}.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok(prov, "init")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
+    ok(prov, "add", "a1.parquet", "--source", "vendor", *PINNED)
+    ok(prov, "add", "crowd1.parquet", "--source", "crowd", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([a1, crowd1]), "v1.parquet")
-    _ok(prov, "commit", "v1.parquet", "--tag", "v1", *commit)
-    _ok(prov, "add", "a2.parquet", "--source", "vendor", *PINNED)
-    _ok(prov, "add", "crowd2.parquet", "--source", "crowd", "--unsigned", *PINNED)
+    ok(prov, "commit", "v1.parquet", "--tag", "v1", *commit)
+    ok(prov, "add", "a2.parquet", "--source", "vendor", *PINNED)
+    ok(prov, "add", "crowd2.parquet", "--source", "crowd", "--unsigned", *PINNED)
     retagged = a2.set_column(a2.schema.get_field_index("src"), "src", pa.array(["crowd"] * 6 + ["vendor"] * 54))
     pq.write_table(pa.concat_tables([a1, crowd1, retagged, crowd2]), "v2.parquet")
-    _ok(prov, "commit", "v2.parquet", "--tag", "v2", "--parent", "v1", *commit)
-    _ok(prov, "quarantine", "--from", "v2", "--source", "crowd", "--tag", "v2q", "--out", "v2q.parquet",
+    ok(prov, "commit", "v2.parquet", "--tag", "v2", "--parent", "v1", *commit)
+    ok(prov, "quarantine", "--from", "v2", "--source", "crowd", "--tag", "v2q", "--out", "v2q.parquet",
         "--key", "maintainer.key", *PINNED)  # fmt: skip
     edited = a2.slice(0, 6)
     f1 = [v + 0.3 for v in edited.column("f1").to_pylist()]
@@ -140,9 +132,9 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
         "label").to_pylist()[2:]]))  # fmt: skip
     edited = edited.set_column(edited.schema.get_field_index("src"), "src", pa.array(["scraper"] * 6))
     pq.write_table(edited.drop(["src"]), "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "scraper", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "scraper", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), edited]), "v3.parquet")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--parent", "v2q", *commit)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--parent", "v2q", *commit)
     r = prov("check", "v3", "--base", "v1", "--format", "json", *PINNED)
     assert r.exit_code in (0, 1), r.output
     rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
@@ -160,7 +152,7 @@ def test_a_targeted_removal_from_a_signed_delivery_is_reported_and_blocks_when_t
     delivery = pq.read_table("vendor2.parquet")
     v2, n_base = pq.read_table("v2.parquet"), template_trust.facts["n_base"]
     pq.write_table(pa.concat_tables([v2.slice(0, n_base), v2.slice(n_base + 5), delivery.slice(10)]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED)
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -172,7 +164,7 @@ def test_a_targeted_removal_from_a_signed_delivery_is_reported_and_blocks_when_t
     r = prov("check", "v4", "--base", "v2", "--policy", "block.toml", *PINNED)
     assert r.exit_code == 1 and rule_verdicts(r.stdout)["lineage.signed_batches_incomplete"] == "blocked", r.output
     # the maintainer's signed withdrawal accounts for the delivery's 10 (never shipped); the base's 5 stay missing
-    _ok(prov, "withdraw", batch, "--reason", "10 records held back", "--key", "maintainer.key", *PINNED)
+    ok(prov, "withdraw", batch, "--reason", "10 records held back", "--key", "maintainer.key", *PINNED)
     rule = {x["rule"]: x for x in json.loads(
         prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED).stdout
     )["rules"]}["lineage.signed_batches_incomplete"]  # fmt: skip

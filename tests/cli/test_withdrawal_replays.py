@@ -17,32 +17,24 @@ import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import keys, signing
-from support import nudged, second_vendor_delivery
+from support import check_rules, nudged, ok, second_vendor_delivery
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 RULE = "lineage.unattributed_beside_signed"
 
 
-def _ok(prov, *args: str) -> str:
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r.stdout
-
-
 def _rule(prov) -> dict:
-    r = prov("check", "v4", "--base", "v3", "--policy", "policy.toml", "--format", "json", *PINNED)
-    assert r.exit_code in (0, 1), r.output
-    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    return check_rules(prov, "v4", "v3", "--policy", "policy.toml", *PINNED)[RULE]
 
 
 def _edited_delivery(prov) -> str:
     """The vendor's new batch, every row edited and declared as crowd2, committed as v4 (blocks); its batch id."""
     batch = second_vendor_delivery(prov)
     pq.write_table(nudged(pq.read_table("vendor2.parquet"), flips=2), "edited.parquet")
-    _ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    ok(prov, "add", "edited.parquet", "--source", "crowd2", "--unsigned", *PINNED)
     pq.write_table(pa.concat_tables([pq.read_table("v3.parquet"), pq.read_table("edited.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     assert _rule(prov)["status"] == "block"
     return batch
 
@@ -76,7 +68,7 @@ def _prov_in(prov, monkeypatch, folder: Path, *args: str) -> None:
     """``prov ARGS`` run in another folder (a second store of the same maintainer); must succeed."""
     with monkeypatch.context() as m:
         m.chdir(folder)
-        _ok(prov, *args)
+        ok(prov, *args)
 
 
 def test_a_withdrawal_made_in_another_store_is_not_relied_on(prov, template_trust, workdir, monkeypatch):
@@ -97,13 +89,13 @@ def test_a_withdrawal_made_in_another_store_is_not_relied_on(prov, template_trus
     ):
         _prov_in(prov, monkeypatch, other, *args)
     _plant(_withdrawal_object(str(other)), batch)
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key")  # the maintainer signs the log, unaware
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key")  # the maintainer signs the log, unaware
     rule = _rule(prov)
     assert (
         rule["status"] == "block" and f"batch {batch} of vendor: 40 of its 40 signed records missing" in rule["reason"]
     )
     assert f"the withdrawal of {batch} is not relied on: it was signed for another registration" in rule["reason"]
-    sources = json.loads(_ok(prov, "sources", "--json", *PINNED))
+    sources = json.loads(ok(prov, "sources", "--json", *PINNED))
     (judged,) = sources["withdrawals"]
     assert judged["status"] == "not relied on" and "another registration" in judged["why"]
     assert {s["source"]: s["withdrawn_batches"] for s in sources["sources"]}["vendor"] == 0
@@ -126,7 +118,7 @@ def test_a_withdrawal_entry_planted_after_the_last_checkpoint_is_not_relied_on(
     rule = _rule(prov)
     assert rule["status"] == "block", rule
     assert f"the withdrawal of {batch} is not relied on: its audit entry is pending" in rule["reason"]
-    out = _ok(prov, "show", "v4", *PINNED)
+    out = ok(prov, "show", "v4", *PINNED)
     assert f"withdrawal of batch {batch} not relied on: its audit entry is pending" in out
 
 
@@ -163,7 +155,7 @@ def test_a_withdrawal_signed_by_the_source_key_is_not_relied_on(prov, template_t
     }
     Draft202012Validator(json.loads((SCHEMAS / "batch-withdrawal.schema.json").read_text())).validate(stmt)
     _plant(signing.canonical_json(signing.sign(stmt, vendor)), batch)
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key")
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key")
     rule = _rule(prov)
     assert rule["status"] == "block" and "does not verify under the commit role" in rule["reason"], rule
 
@@ -174,12 +166,10 @@ def test_sources_and_show_mark_a_withdrawn_batch(prov, template_trust, workdir):
     passes."""
     batch = _edited_delivery(prov)
     withdrawal = json.loads(
-        _ok(
-            prov, "withdraw", batch, "--reason", "held back by the vendor", "--key", "maintainer.key", "--json", *PINNED
-        )
+        ok(prov, "withdraw", batch, "--reason", "held back by the vendor", "--key", "maintainer.key", "--json", *PINNED)
     )
     assert _rule(prov)["status"] == "pass"
-    sources = json.loads(_ok(prov, "sources", "--json", *PINNED))
+    sources = json.loads(ok(prov, "sources", "--json", *PINNED))
     Draft202012Validator(json.loads((SCHEMAS / "sources.schema.json").read_text())).validate(sources)
     (judged,) = sources["withdrawals"]
     assert (judged["batch"], judged["status"], judged["reason"], judged["keyid"], judged["why"]) == (
@@ -191,8 +181,8 @@ def test_sources_and_show_mark_a_withdrawn_batch(prov, template_trust, workdir):
     )
     assert {s["source"]: s["withdrawn_batches"] for s in sources["sources"]} == {"crowd": 0, "crowd2": 0, "vendor": 1}
     line = f"withdrawn: batch {batch} (held back by the vendor), signed by key {withdrawal['keyid'][:16]}"
-    assert line in _ok(prov, "sources", *PINNED)
-    show = json.loads(_ok(prov, "show", "v4", "--json", *PINNED))
+    assert line in ok(prov, "sources", *PINNED)
+    show = json.loads(ok(prov, "show", "v4", "--json", *PINNED))
     Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(show)
     assert [w["status"] for w in show["withdrawals"]] == ["withdrawn"]
-    assert line in _ok(prov, "show", "v4", *PINNED)
+    assert line in ok(prov, "show", "v4", *PINNED)
