@@ -85,17 +85,15 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
     rows = {
         r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
     }
+    from provenance.store.audit import registered_twice
+
+    twice = registered_twice(store.db)  # `prov add` registers an id once: a second entry was written by hand
+    if twice:
+        raise VerificationError(twice)
     out = []
-    seen: dict[str, int] = {}
-    for seq, subject, detail in store.db.execute(
-        "select seq, subject, detail from audit where action = 'batch.add' order by seq"
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'batch.add' order by seq"
     ).fetchall():
-        if subject in seen:  # `prov add` registers an id once: a second entry was written by hand
-            raise VerificationError(
-                f"audit log is broken: batch {subject} is registered twice (entries {seen[subject]} and {seq}); "
-                "one was not written by prov add"
-            )
-        seen[subject] = seq
         try:
             d = json.loads(detail or "{}")
         except json.JSONDecodeError:
