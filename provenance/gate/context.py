@@ -130,6 +130,13 @@ class GateContext:
         return manifest_sources(self.store, self.new)
 
     @cached_property
+    def missing_signed_batches(self) -> tuple[int, list[dict]]:
+        """``provenance.gate.missing_signed.signed_batches_missing``, computed once per check (two rules read it)."""
+        from provenance.gate.missing_signed import compute_signed_batches_missing
+
+        return compute_signed_batches_missing(self)
+
+    @cached_property
     def signed_batch_records(self) -> pa.Table:
         """The records of every registered batch whose envelope verifies under the verifier's pins
         (``provenance.lineage.evidence.batch_records`` rows with ``signed`` true), read once per check."""

@@ -9,7 +9,6 @@ that covers it (:func:`signed_batches_missing`; attack reviews 5 and 6).
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,15 +43,11 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     "withdrawal_ignored": why a withdrawal does not cover the rest, or None}``, from
     envelopes verified under the verifier's pins (``provenance.lineage.evidence``).
     """
-    if ctx not in _MISSING:  # two rules read it; computed once per check
-        _MISSING[ctx] = _signed_batches_missing(ctx)
-    return _MISSING[ctx]
+    return ctx.missing_signed_batches  # two rules read it; computed once per check
 
 
-_MISSING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
+def compute_signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
+    """:func:`signed_batches_missing` computed afresh (``GateContext.missing_signed_batches`` keeps it)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
