@@ -30,18 +30,14 @@ from provenance.errors import InputError
 from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
 from provenance.gate.conflicts import MaxConflictingSignedLabels
-from provenance.gate.rules import (
+from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, MinClassMixPValue, VerifyData, VerifySignatures
+from provenance.gate.rules_lineage import (
     BlockQuarantinedSources,
     ForbiddenSources,
     MaxRelabeledAfterSource,
-    MaxRelabelRatePerSource,
-    MaxRelabels,
     MaxUnattributed,
     MaxUnattributedFraction,
     MaxUnsignedAdditions,
-    MinClassMixPValue,
-    VerifyData,
-    VerifySignatures,
 )
 from provenance.gate.unsigned import SignedBatchesIncomplete, UnattributedBesideSigned, UnsignedFromSigningSources
 

@@ -1,10 +1,11 @@
-"""The release policy's rules on integrity, lineage, relabels and class mix: one class per rule.
+"""The release policy's rules on integrity, relabels and class mix, and what every rule family shares.
 
-Each class names the policy keys it reads (``settings``), builds itself from a parsed
+One class per rule. Each class names the policy keys it reads (``settings``), builds itself from a parsed
 policy (``from_settings``; None when the policy turns it off) and gives one
 ``RuleResult`` from ``check(ctx)``. Rules that bound a count report the count even with
-no bound set (they pass), so a report always shows what was measured. The detector rules
-are in ``provenance.gate.detection``.
+no bound set (they pass), so a report always shows what was measured. The lineage rules
+are in ``provenance.gate.rules_lineage`` and ``provenance.gate.unsigned``, the detector rules
+in ``provenance.gate.detection``.
 """
 
 from __future__ import annotations
@@ -17,46 +18,12 @@ from provenance.gate.results import LISTED, RuleResult, Status, bounded_count
 from provenance.report.wording import source_name
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from provenance.gate.context import GateContext
 
 COUNT = {"type": "integer", "minimum": 0}
 VERIFIES = "everything verifies"  # what an integrity rule expects
 FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 BOOLEAN = {"type": "boolean"}
-
-
-def lineage_records(ctx: GateContext, mask: pa.Array) -> list[dict]:
-    """The first ``LISTED`` records of the new version's lineage selected by ``mask``.
-
-    Each is ``{"digest": hex, "label", "source", "signed_label"}``.
-    """
-    part = ctx.lineage.filter(mask).slice(0, LISTED)
-    cols = {c: part.column(c).to_pylist() for c in ("digest", "label", "source", "signed_label")}
-    return [
-        {"digest": d.hex(), "label": label, "source": s, "signed_label": signed}
-        for d, label, s, signed in zip(cols["digest"], cols["label"], cols["source"], cols["signed_label"])
-    ]
-
-
-def count_status(ctx: GateContext, status: str) -> tuple[int, pa.Array]:
-    """How many records of the new version have lineage ``status``, and the mask selecting them."""
-    import pyarrow.compute as pc
-
-    mask = pc.equal(ctx.lineage.column("status"), status)
-    return int(pc.sum(mask).as_py() or 0), mask
-
-
-def added_mask(ctx: GateContext) -> pa.Array:
-    """Which rows of the new version's lineage are records added against the base."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    added = np.ascontiguousarray(ctx.diff.delta["added"])
-    value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(added), [None, pa.py_buffer(added)])
-    return pc.is_in(ctx.lineage.column("digest"), value_set=value_set)
 
 
 def setting_value(settings: Settings, setting: Setting) -> Any:
@@ -161,9 +128,6 @@ class VerifyData(SwitchedRule):
         )
 
 
-# --- lineage -----------------------------------------------------------------------------
-
-
 class CountBound(Rule):
     """A rule that bounds one count (None: no bound, the count is reported and passes)."""
 
@@ -174,150 +138,6 @@ class CountBound(Rule):
     def from_settings(cls, settings: Settings) -> CountBound:
         """Always part of the policy: with no bound it still reports its count."""
         return cls(setting_value(settings, cls.settings[0]))
-
-
-class MaxRelabeledAfterSource(CountBound):
-    """At most ``bound`` records whose label differs from the one their source signed."""
-
-    key = "lineage.max_relabeled_after_source"
-    settings = (
-        Setting(
-            "lineage",
-            "max_relabeled_after_source",
-            COUNT,
-            0,
-            "records whose label differs from the one their source signed",
-        ),
-    )
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Count lineage status ``relabeled_after_source``; block above the bound."""
-        k, mask = count_status(ctx, "relabeled_after_source")
-        what = "records relabeled after their source signed them"
-        return bounded_count(self.key, k, self.bound, what, lineage_records(ctx, mask) if k else [])
-
-
-class MaxUnattributed(CountBound):
-    """At most ``bound`` records that no trusted signed batch carries."""
-
-    key = "lineage.max_unattributed"
-    settings = (Setting("lineage", "max_unattributed", COUNT, None, "records no trusted signed batch carries"),)
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Count lineage status ``unattributed``; block above the bound."""
-        k, mask = count_status(ctx, "unattributed")
-        what = "records no trusted signed batch carries"
-        return bounded_count(self.key, k, self.bound, what, lineage_records(ctx, mask) if k else [])
-
-
-class MaxUnattributedFraction(ParameterRule):
-    """At most this fraction of the new version's records may be unattributed."""
-
-    key = "lineage.max_unattributed_fraction"
-    settings = (
-        Setting("lineage", "max_unattributed_fraction", FRACTION, None, "the same, as a fraction of the version"),
-    )
-
-    def __init__(self, fraction: float):
-        self.fraction = fraction
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Block when unattributed records exceed ``int(fraction * records)``."""
-        k, mask = count_status(ctx, "unattributed")
-        n = ctx.lineage.num_rows
-        what = f"of {n} records no trusted signed batch carries (at most {100 * self.fraction:g}%)"
-        return bounded_count(self.key, k, int(self.fraction * n), what, lineage_records(ctx, mask) if k else [])
-
-
-class MaxUnsignedAdditions(CountBound):
-    """At most ``bound`` added records without a trusted signature (unattributed additions)."""
-
-    key = "lineage.max_unsigned_additions"
-    settings = (
-        Setting(
-            "lineage",
-            "max_unsigned_additions",
-            COUNT,
-            None,
-            "added records from unsigned or unattributed batches",
-        ),
-    )
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Count the diff's unattributed additions; block above the bound, naming them."""
-        k = int(ctx.report["summary"].get("unattributed_added", 0))
-        records: list[dict] = []
-        if k and self.bound is not None and k > self.bound:
-            import pyarrow.compute as pc
-
-            _, unattributed = count_status(ctx, "unattributed")
-            records = lineage_records(ctx, pc.and_(unattributed, added_mask(ctx)))
-        return bounded_count(self.key, k, self.bound, "added records without a trusted signature", records)
-
-
-class ForbiddenSources(ParameterRule):
-    """No record may come from one of the named sources."""
-
-    key = "lineage.forbidden_sources"
-    settings = (
-        Setting(
-            "lineage",
-            "forbidden_sources",
-            {"type": "array", "items": {"type": "string", "minLength": 1}},
-            [],
-            "sources whose records may not be in a release",
-            expects="a list of non-empty source names",
-        ),
-    )
-
-    def __init__(self, sources: list[str]):
-        self.sources = sorted(set(sources))
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Block when any record of the new version comes from a forbidden source."""
-        return source_records(ctx, self.key, set(self.sources), "forbidden")
-
-
-class BlockQuarantinedSources(SwitchedRule):
-    """Sources cut out with ``prov quarantine`` may not come back."""
-
-    key = "lineage.block_quarantined_sources"
-    settings = (
-        Setting(
-            "lineage",
-            "block_quarantined_sources",
-            BOOLEAN,
-            True,
-            "sources cut out with `prov quarantine` may not come back",
-        ),
-    )
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Block when any record of the new version comes from a quarantined source."""
-        if not ctx.quarantined_sources:
-            return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
-        return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined")
-
-
-def source_records(ctx: GateContext, rule: str, sources: set[str], why: str) -> RuleResult:
-    """Block when any record of the new version comes from one of ``sources``: by its lineage
-    (the registered batch that carries it) or by the data's source column as the version signed
-    it, the two ways ``prov quarantine --source`` finds a source's records."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    names = pa.array(sorted(sources))
-    by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
-    by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
-    mask = pc.or_(by_batch, by_column)
-    k = int(pc.sum(mask).as_py() or 0)
-    what = f"records from {why} sources ({', '.join(sorted(sources))})"
-    if not k:
-        return bounded_count(rule, 0, 0, what, [])
-    listed = lineage_records(ctx, mask)
-    for record, column in zip(listed, ctx.record_sources.filter(mask).slice(0, len(listed)).to_pylist()):
-        record["source"] = record["source"] or column
-    return bounded_count(rule, k, 0, what, listed)
 
 
 # --- relabels and class mix ----------------------------------------------------------------

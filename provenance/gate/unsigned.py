@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.missing_signed import missing_batches, signed_batches_missing
 from provenance.gate.results import RuleResult, bounded_count
-from provenance.gate.rules import BOOLEAN, SwitchedRule, added_mask, count_status, lineage_records, setting_value
+from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
+from provenance.gate.rules_lineage import added_mask, count_status, lineage_records
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext

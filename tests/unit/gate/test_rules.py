@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.detectors.registry import available_detectors
-from provenance.gate import detection, rules
+from provenance.gate import detection, rules, rules_lineage
 from support import crashing_detector
 
 N_CROWD = 150
@@ -52,52 +52,54 @@ def test_verify_data_blocks_a_record_changed_after_commit_and_names_it(gate_worl
 
 
 def test_max_relabeled_after_source_names_the_record_its_vendor_signed_otherwise(gate_world):
-    blocked = only(rules.MaxRelabeledAfterSource(0), gate_world.context("relabeled"))
+    blocked = only(rules_lineage.MaxRelabeledAfterSource(0), gate_world.context("relabeled"))
     assert blocked.status == "block" and blocked.count == 1
     record = blocked.records[0]
     assert record["source"] == "vendor" and record["signed_label"] != record["label"]
-    assert only(rules.MaxRelabeledAfterSource(1), gate_world.context("relabeled")).status == "pass"
-    assert only(rules.MaxRelabeledAfterSource(0), gate_world.context("clean")).status == "pass"
+    assert only(rules_lineage.MaxRelabeledAfterSource(1), gate_world.context("relabeled")).status == "pass"
+    assert only(rules_lineage.MaxRelabeledAfterSource(0), gate_world.context("clean")).status == "pass"
 
 
 def test_max_unattributed_counts_records_no_signed_batch_carries(gate_world):
     ctx = gate_world.context("clean")  # v1's records were committed without a signed batch
-    blocked = only(rules.MaxUnattributed(10), ctx)
+    blocked = only(rules_lineage.MaxUnattributed(10), ctx)
     assert blocked.status == "block" and blocked.count == gate_world.n_base and len(blocked.records) == 20
-    assert only(rules.MaxUnattributed(gate_world.n_base), ctx).status == "pass"
-    unbounded = only(rules.MaxUnattributed(None), ctx)
+    assert only(rules_lineage.MaxUnattributed(gate_world.n_base), ctx).status == "pass"
+    unbounded = only(rules_lineage.MaxUnattributed(None), ctx)
     assert unbounded.status == "pass" and unbounded.count == gate_world.n_base and "no bound set" in unbounded.reason
 
 
 def test_max_unattributed_fraction_bounds_the_share_of_the_version(gate_world):
     ctx = gate_world.context("clean")  # 60% unattributed
-    assert only(rules.MaxUnattributedFraction(0.5), ctx).status == "block"
-    assert only(rules.MaxUnattributedFraction(0.7), ctx).status == "pass"
+    assert only(rules_lineage.MaxUnattributedFraction(0.5), ctx).status == "block"
+    assert only(rules_lineage.MaxUnattributedFraction(0.7), ctx).status == "pass"
 
 
 def test_max_unsigned_additions_names_the_unsigned_records_not_the_signed_ones(gate_world):
-    blocked = only(rules.MaxUnsignedAdditions(0), gate_world.context("crowd"))
+    blocked = only(rules_lineage.MaxUnsignedAdditions(0), gate_world.context("crowd"))
     assert blocked.status == "block" and blocked.count == N_CROWD
     assert blocked.records and {r["source"] for r in blocked.records} == {"crowd"}
-    assert only(rules.MaxUnsignedAdditions(N_CROWD), gate_world.context("crowd")).status == "pass"
-    assert only(rules.MaxUnsignedAdditions(0), gate_world.context("clean")).status == "pass"  # the vendor signed
+    assert only(rules_lineage.MaxUnsignedAdditions(N_CROWD), gate_world.context("crowd")).status == "pass"
+    assert (
+        only(rules_lineage.MaxUnsignedAdditions(0), gate_world.context("clean")).status == "pass"
+    )  # the vendor signed
 
 
 def test_forbidden_sources_block_their_records(gate_world):
-    blocked = only(rules.ForbiddenSources(["crowd"]), gate_world.context("crowd"))
+    blocked = only(rules_lineage.ForbiddenSources(["crowd"]), gate_world.context("crowd"))
     assert blocked.status == "block" and blocked.count == N_CROWD and blocked.records[0]["source"] == "crowd"
-    assert only(rules.ForbiddenSources(["crowd"]), gate_world.context("clean")).status == "pass"
-    assert rules.ForbiddenSources.from_settings({"lineage": {"forbidden_sources": []}}) is None
+    assert only(rules_lineage.ForbiddenSources(["crowd"]), gate_world.context("clean")).status == "pass"
+    assert rules_lineage.ForbiddenSources.from_settings({"lineage": {"forbidden_sources": []}}) is None
 
 
 def test_a_quarantined_source_may_not_come_back(gate_world):
-    blocked = only(rules.BlockQuarantinedSources(), gate_world.context("crowd"))
+    blocked = only(rules_lineage.BlockQuarantinedSources(), gate_world.context("crowd"))
     assert blocked.status == "block" and blocked.count == N_CROWD and "quarantined" in blocked.reason
-    assert only(rules.BlockQuarantinedSources(), gate_world.context("crowd-q")).status == "pass"
+    assert only(rules_lineage.BlockQuarantinedSources(), gate_world.context("crowd-q")).status == "pass"
 
 
 def test_no_quarantine_no_block(profileless):
-    result = only(rules.BlockQuarantinedSources(), profileless.context("s2", "s1"))
+    result = only(rules_lineage.BlockQuarantinedSources(), profileless.context("s2", "s1"))
     assert result.status == "pass" and result.reason == "no source has been quarantined"
 
 
