@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
+    from provenance.gate.quarantine_history import SourceQuarantine, VersionDigests
     from provenance.store.coverage import AuditCoverage
 
 
@@ -135,6 +136,21 @@ class GateContext:
         from provenance.gate.missing_signed import compute_signed_batches_missing
 
         return compute_signed_batches_missing(self)
+
+    @cached_property
+    def version_digests(self) -> VersionDigests:
+        """Reads versions' signed record digests once per check (``provenance.gate.quarantine_history``)."""
+        from provenance.gate.quarantine_history import VersionDigests
+
+        return VersionDigests(self.store)
+
+    @cached_property
+    def source_quarantines(self) -> list[SourceQuarantine]:
+        """The source quarantines in the signed histories of ``new`` and ``base``, with what each removed
+        (``provenance.gate.quarantine_history.source_quarantines``)."""
+        from provenance.gate.quarantine_history import source_quarantines
+
+        return source_quarantines(self.store, [self.new, self.base], self.version_digests)
 
     @cached_property
     def signed_batch_records(self) -> pa.Table:

@@ -54,7 +54,7 @@ def compute_signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
 
     from provenance.lineage.withdraw import judge_withdrawals
     from provenance.trust.roles import COMMIT
-    from provenance.version_facts import load_manifest, verified_statement
+    from provenance.version_facts import verified_statement
 
     records = ctx.signed_batch_records
     if ctx.quarantined_sources:
@@ -67,7 +67,7 @@ def compute_signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     not_relied = {j["batch"]: j["why"] for j in judged if j["status"] != "withdrawn"}
     base_row = ctx.store.version(ctx.base)
     base_at = verified_statement(ctx.store, base_row)["predicate"].get("createdAt")
-    base = load_manifest(ctx.store, base_row).table.column("digest")
+    base = ctx.version_digests(base_row)
     kept = ctx.lineage.column("digest")
     quarantined = removed_by_quarantine(ctx)
     if len(quarantined):  # removed on purpose by a signed quarantine version: count them as still there
@@ -148,18 +148,12 @@ def removed_by_quarantine(ctx: GateContext):
     import pyarrow.compute as pc
 
     from provenance.lineage.quarantine import digests_of_source
-    from provenance.version_facts import load_manifest, signed_ancestry
+    from provenance.version_facts import signed_ancestry
 
     ancestry = signed_ancestry(ctx.store, ctx.new)
     tags = [row["tag"] for row, _ in ancestry]
     after_base = set(tags[: tags.index(ctx.base)]) if ctx.base in tags else set(tags)
-    manifests: dict[str, pa.ChunkedArray] = {}
-
-    def digests_of(row: dict) -> pa.ChunkedArray:
-        if row["tag"] not in manifests:
-            manifests[row["tag"]] = load_manifest(ctx.store, row).table.column("digest")
-        return manifests[row["tag"]]
-
+    digests_of = ctx.version_digests  # each manifest's digests read once per check
     signed = ctx.signed_batch_records
     parts = []
     for i, ((row, stmt), (parent, _)) in enumerate(zip(ancestry, ancestry[1:])):

@@ -155,7 +155,17 @@ class ForbiddenSources(ParameterRule):
 
 
 class BlockQuarantinedSources(SwitchedRule):
-    """Sources cut out with ``prov quarantine`` may not come back."""
+    """Sources cut out with ``prov quarantine`` may not come back, under their own name or another.
+
+    Blocks a record of the new version that a quarantined source's registered batch
+    carries, whose source column (as the version signed it) names a quarantined source, or
+    whose content a signed ``prov quarantine --source`` version in the signed history of the
+    new version or the base removed (``GateContext.source_quarantines``: the quarantine's
+    parent manifest minus its own, recomputed), whatever source name it now carries: the
+    source column is not hashed, so a data writer can re-add the same records as ``scrape``
+    (attack review 6b, finding 1). A record that a trusted signed batch of a source not
+    quarantined attests (same content, same label) is that source's and passes.
+    """
 
     key = "lineage.block_quarantined_sources"
     settings = (
@@ -169,28 +179,66 @@ class BlockQuarantinedSources(SwitchedRule):
     )
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Block when any record of the new version comes from a quarantined source."""
-        if not ctx.quarantined_sources:
+        """Block when any record of the new version comes from a quarantined source or is one a quarantine removed."""
+        if not ctx.quarantined_sources and not ctx.source_quarantines:
             return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
-        return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined")
+        return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined", returned_records(ctx))
 
 
-def source_records(ctx: GateContext, rule: str, sources: set[str], why: str) -> RuleResult:
-    """Block when any record of the new version comes from one of ``sources``: by its lineage
-    (the registered batch that carries it) or by the data's source column as the version signed
-    it, the two ways ``prov quarantine --source`` finds a source's records."""
+def returned_records(ctx: GateContext) -> pa.Array | None:
+    """Which rows of the new version's lineage are records a signed source quarantine removed
+    (``GateContext.source_quarantines``), except those a trusted signed batch of a source not
+    quarantined attests; None when no source quarantine is in the signed history."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = pa.array(sorted(sources))
+    steps = ctx.source_quarantines
+    if not steps:
+        return None
+    removed = pa.concat_arrays([q.removed for q in steps])
+    mask = pc.is_in(ctx.lineage.column("digest"), value_set=removed)
+    quarantined = pa.array(sorted(ctx.quarantined_sources | {q.source for q in steps}), pa.string())
+    attested = pc.equal(ctx.lineage.column("status"), "attested")
+    by_quarantined = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=quarantined)
+    attested_elsewhere = pc.and_(attested, pc.invert(by_quarantined))
+    return pc.and_(mask, pc.invert(attested_elsewhere))
+
+
+def source_records(
+    ctx: GateContext, rule: str, sources: set[str], why: str, returned: pa.Array | None = None
+) -> RuleResult:
+    """Block when any record of the new version comes from one of ``sources``: by its lineage
+    (the registered batch that carries it) or by the data's source column as the version signed
+    it, the two ways ``prov quarantine --source`` finds a source's records; or when ``returned``
+    (a mask over the lineage, :func:`returned_records`) selects it. A returned record is listed
+    with a ``detail`` naming the quarantine that removed it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pa.array(sorted(sources), pa.string())
     by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
     by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
     mask = pc.or_(by_batch, by_column)
+    back = 0
+    if returned is not None:
+        back = int(pc.sum(pc.and_(returned, pc.invert(mask))).as_py() or 0)
+        mask = pc.or_(mask, returned)
     k = int(pc.sum(mask).as_py() or 0)
     what = f"records from {why} sources ({', '.join(sorted(sources))})"
+    if back:
+        what += (
+            f", {back} of them removed by a signed `prov quarantine --source` and back under another source "
+            "name or none (matched by content digest)"
+        )
     if not k:
         return bounded_count(rule, 0, 0, what, [])
     listed = lineage_records(ctx, mask)
     for record, column in zip(listed, ctx.record_sources.filter(mask).slice(0, len(listed)).to_pylist()):
         record["source"] = record["source"] or column
+    if back:
+        for q in ctx.source_quarantines:
+            digests = pa.array([bytes.fromhex(r["digest"]) for r in listed], pa.binary(32))
+            for record, hit in zip(listed, pc.is_in(digests, value_set=q.removed).to_pylist()):
+                if hit and "detail" not in record and record["source"] not in sources:
+                    record["detail"] = f"removed by {q.tag}, the signed quarantine of source {q.source} from {q.parent}"
     return bounded_count(rule, k, 0, what, listed)

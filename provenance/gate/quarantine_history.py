@@ -1,0 +1,99 @@
+"""What signed ``prov quarantine`` versions removed, recomputed from the signed manifests.
+
+Read by ``lineage.block_quarantined_sources`` (records a source quarantine removed may not
+come back under another source name; attack review 6b, finding 1) and by
+``provenance.gate.missing_signed`` (which missing signed records a quarantine accounts for).
+A quarantine version's removed records are its signed parent's manifest minus its own,
+never read from a row, an audit entry or the quarantine's ``removed`` count: whoever can
+write ``.prov/`` could edit those. Only the manifests' digest columns are read, once per
+version and check, after the object's bytes are re-hashed against the digest its version
+signed (``version_facts.verified_statement`` checks that digest against the row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.store import Store
+
+
+class VersionDigests:
+    """The record digests of versions' signed manifests, each read once.
+
+    Call with a ``versions`` row: its signature is checked under the verifier's pins
+    (``version_facts.verified_statement``, which binds the row's manifest object to the signed
+    digest) and its manifest's ``digest`` column returned (an Arrow ``binary(32)`` array,
+    sorted, a digest repeated once per label). Raises ``VerificationError`` when the signature
+    does not hold, or the object is missing, altered or not a readable manifest.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.read: dict[str, pa.Array] = {}
+
+    def __call__(self, row: dict) -> pa.Array:
+        """The digest column of ``row``'s manifest (see the class)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from provenance.errors import VerificationError
+        from provenance.version_facts import verified_statement
+
+        oid = row["manifest_object"]
+        if oid not in self.read:
+            verified_statement(self.store, row)  # the row's manifest object is the one its version signed
+            name = f"manifest of {row['tag']}"
+            data = self.store.objects.get(oid, name)  # re-hashed: these are the bytes the version signed
+            try:
+                column = pq.ParquetFile(pa.BufferReader(data)).read(columns=["digest"]).column("digest")
+            except (pa.ArrowException, OSError, KeyError) as exc:
+                raise VerificationError(f"{name}: not a readable manifest ({exc})") from exc
+            if column.type != pa.binary(32):
+                raise VerificationError(f"{name}: its digest column is {column.type}, not fixed_size_binary(32)")
+            self.read[oid] = column.combine_chunks()
+        return self.read[oid]
+
+
+@dataclass
+class SourceQuarantine:
+    """One signed ``prov quarantine --source`` version and what it removed.
+
+    ``tag``: the quarantine version; ``parent``: the version it was cut from (its signed
+    parent); ``source``: the source its signed facts name; ``removed``: digests (Arrow
+    ``binary(32)``, unique) in the parent's signed manifest and not in its own.
+    """
+
+    tag: str
+    parent: str
+    source: str
+    removed: pa.Array
+
+
+def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SourceQuarantine]:
+    """Every source quarantine in the signed ancestry of any of ``tags`` (each once, newest first per chain).
+
+    Each chain is ``version_facts.signed_ancestry`` (signatures under the verifier's pins and
+    signed parent links checked). Raises ``VerificationError`` where a chain does not hold,
+    ``InputError`` for an unknown tag.
+    """
+    import pyarrow.compute as pc
+
+    from provenance.version_facts import signed_ancestry
+
+    out: list[SourceQuarantine] = []
+    seen: set[str] = set()
+    for tag in tags:
+        ancestry = signed_ancestry(store, tag)
+        for (row, stmt), (parent, _) in zip(ancestry, ancestry[1:]):
+            facts = stmt["predicate"].get("quarantine")
+            if row["tag"] in seen or not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
+                continue
+            seen.add(row["tag"])
+            before, own = digests(parent), digests(row)
+            removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
+            out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed))
+    return out

@@ -1,0 +1,81 @@
+"""A quarantined source's records may not come back under another name (attack review 6b, finding 1).
+
+``prov quarantine --source crowd`` cut crowd's records in a signed version. A data writer
+re-adds the same records (same content digests) in a later candidate, declared as an
+unsigned batch of ``scrape`` with ``scrape`` in the data's source column: the quarantine
+rule found a quarantined source's records only by batch or source column, so the release
+passed. It now also blocks every record a signed source quarantine in the history removed,
+recomputed from the signed manifests; a record a trusted signed batch of another source
+attests is that source's and passes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from support import check_rules, digits_table, ok
+
+RULE = "lineage.block_quarantined_sources"
+
+
+def _with_source(table: pa.Table, name: str) -> pa.Table:
+    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
+
+
+def _crowd_quarantined(prov, keypair, monkeypatch) -> tuple[pa.Table, pa.Table, str]:
+    """v1: 400 vendor and 60 crowd records (by the data's source column); v2: v1 quarantined of crowd.
+    Returns the vendor rows (with their source column), crowd's rows (without one) and the maintainer's key."""
+    rows = digits_table(460)
+    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    pq.write_table(pa.concat_tables([vendor, _with_source(crowd, "crowd")]), Path("a.parquet"))
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    out = ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    assert "60 records removed" in out, out
+    return vendor, crowd, key
+
+
+def test_quarantined_records_back_under_another_source_block(prov, store, keypair, monkeypatch):
+    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+    assert check_rules(prov, "v2", "v1")[RULE]["status"] == "pass"
+
+    # the writer puts crowd's very rows back, tagged scrape, and declares them an unsigned batch of scrape
+    scrape = _with_source(crowd, "scrape")
+    pq.write_table(scrape, Path("scrape.parquet"))
+    pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
+    ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 60, rule  # passed (count 0) before the fix
+    assert "60 of them removed by a signed `prov quarantine --source`" in rule["reason"]
+    assert {r["source"] for r in rule["records"]} == {"scrape"}
+    assert {r["detail"] for r in rule["records"]} == {"removed by v2, the signed quarantine of source crowd from v1"}
+
+    # also against a base from before the quarantine: the quarantine is in the candidate's signed history
+    rule = check_rules(prov, "v3", "v1")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 60, rule
+
+    # it is the one rule that blocks: before the fix the release passed (exit 0) and could be attested
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    assert r.exit_code == 1 and [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"] == [RULE]
+
+
+def test_a_removed_record_a_trusted_source_signed_may_come_back(prov, store, keypair, monkeypatch):
+    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+
+    # the vendor, whose key the maintainer trusts, delivers 20 of those contents signed at source
+    back = _with_source(crowd.slice(0, 20), "vendor")
+    pq.write_table(back, Path("vendor2.parquet"))
+    ok(prov, "keys", "generate", "vendorkey")
+    ok(prov, "sign", "vendor2.parquet", "--source", "vendor", "--key", "vendorkey.key", "--source-column", "source")
+    ok(prov, "trust", "add", "vendor", "vendorkey.pub", "--key", key)
+    ok(prov, "-q", "add", "vendor2.parquet", "--source", "vendor", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, back]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "pass" and rule["count"] == 0, rule
