@@ -11,10 +11,13 @@ batch id and its full Merkle root. It is stored as an object and logged as a
 ``batch.withdraw`` audit entry; the gate honours it only if the envelope verifies under
 the verifier's pins, so whoever can write ``.prov/`` cannot forge one, and a genuine
 withdrawal cannot be moved to another batch (its id and root are signed). It also names
-the chain hash of the batch's ``batch.add`` entry in *this* store's audit log, and is
-honoured only while a trusted signature covers its own ``batch.withdraw`` entry
-(:func:`judge_withdrawals`): a withdrawal copied from another store of the same batch, or
-an entry planted after the last checkpoint, is not relied on.
+the chain hash of the batch's ``batch.add`` entry in *this* store's audit log and the log's
+head when it was signed (the entry its own ``batch.withdraw`` entry follows), and is
+honoured only where that entry sits right after that head and a trusted signature covers
+it (:func:`judge_withdrawals`): a withdrawal copied from another store of the same batch,
+from a copy of this store whose log has diverged since (a branch, another checkout), or an
+entry planted after the last checkpoint, is not relied on. A withdrawal signed before the
+head was named (no ``logHead``) is not relied on either: sign it again.
 
 A withdrawal only says the batch's missing records are accounted for; records of the
 batch that are present stay attested by the source's own signature.
@@ -98,33 +101,62 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
         raise InputError("a withdrawal needs a --reason a later reader can check")
     from provenance.lineage.batches import batch_id  # pyarrow: not on `prov show`'s path
 
-    entry, detail = _registration(store, batch)
+    _, detail = _registration(store, batch)
     source, root = str(detail.get("source")), str(detail["merkle_root"])
     if batch != batch_id(source, bytes.fromhex(root)):
         raise InputError(f"batch {batch!r}: its registration names another batch (source {source}, root {root[:12]})")
     private, keyid = private_key_for_role(store, key_path, COMMIT, "withdrawal")
     if batch in withdrawn_batches(store, pins_of(store).role_keys(COMMIT, store), signed_entries(store)):
         raise InputError(f"batch {batch} is already withdrawn (see prov audit log)")
-    now = clock.now_iso()
-    stmt = {
+    with store.write(CheckpointKey(private, Path(key_path).stem)):  # the entry is not left pending
+        # signed under the lock: the head it names is the entry its own audit entry follows
+        stmt = withdrawal_statement(store, batch, reason, keyid)
+        oid = store.put_object(signing.canonical_json(signing.sign(stmt, private)), "json")
+        store.audit(ACTION, batch, {"object": oid, "keyid": keyid, "reason": reason})
+    return {"withdrawal": oid, "batch": batch, "source": source, "merkle_root": root, "keyid": keyid, "reason": reason}
+
+
+def withdrawal_statement(store: Store, batch: str, reason: str, keyid: str) -> dict:
+    """The in-toto Statement v1 (``schemas/batch-withdrawal.schema.json``) withdrawing registered ``batch``, unsigned.
+
+    Names the batch's ``batch.add`` entry and the log's head now (``logHead``: position and
+    recomputed chain hash of the newest entry), so the ``batch.withdraw`` entry must be
+    appended next, in the same write. ``keyid`` is the signing key's id (hex). Raises
+    ``InputError`` (exit 2) for a batch this store does not register with a Merkle root.
+    """
+    entry, detail = _registration(store, batch)
+    root = str(detail["merkle_root"])
+    return {
         "_type": signing.STATEMENT_TYPE,
         "subject": [{"name": batch, "digest": {"sha256": root}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "batch": batch,
-            "source": source,
+            "source": str(detail.get("source")),
             "merkleRoot": root,
             "reason": reason,
             "withdrawnBy": keyid,
-            "createdAt": now,
+            "createdAt": clock.now_iso(),
             "registration": {"seq": entry["seq"], "entryHash": entry_hash(entry)},
+            "logHead": _log_head(store),
         },
     }
-    envelope = signing.sign(stmt, private)
-    with store.write(CheckpointKey(private, Path(key_path).stem)):  # the entry is not left pending
-        oid = store.put_object(signing.canonical_json(envelope), "json")
-        store.audit(ACTION, batch, {"object": oid, "keyid": keyid, "reason": reason})
-    return {"withdrawal": oid, "batch": batch, "source": source, "merkle_root": root, "keyid": keyid, "reason": reason}
+
+
+def _entry_at(store: Store, seq: int) -> dict | None:
+    """The audit entry at position ``seq`` (its table columns), or None."""
+    row = store.db.execute(
+        "select seq, ts, action, subject, detail, prev_hash, hash from audit where seq = ?", [seq]
+    ).fetchone()
+    keys = ("seq", "ts", "action", "subject", "detail", "prev_hash", "hash")
+    return dict(zip(keys, row)) if row is not None else None
+
+
+def _log_head(store: Store) -> dict:
+    """``{"seq", "entryHash"}`` of the newest audit entry, its chain hash recomputed from its fields."""
+    seq, _ = store.audit_head()
+    tip = _entry_at(store, seq)
+    return {"seq": seq, "entryHash": entry_hash(tip) if tip is not None else audit.GENESIS}
 
 
 def signed_entries(store: Store) -> int:
@@ -149,9 +181,11 @@ def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
     A withdrawal is honoured only if its envelope verifies under ``role``, carries
     ``PREDICATE_TYPE``, names the entry's batch under the batch's own id (``SOURCE@root[:12]``
     of its signed root), names the chain hash and position of that batch's ``batch.add``
-    entry in this store's log (so one made in another store does not count here), and its
-    own entry is under a trusted signature (a pending entry, planted after the last
-    checkpoint, is not relied on). Returns, in log order, ``{"seq", "batch", "status",
+    entry in this store's log (so one made in another store does not count here), names as
+    ``logHead`` the position and recomputed chain hash of the entry right before its own
+    (so one made in a copy whose log diverged does not count here), and its own entry is
+    under a trusted signature (a pending entry, planted after the last checkpoint, is not
+    relied on). Returns, in log order, ``{"seq", "batch", "status",
     "why"}`` plus, when the envelope verified, ``"source", "reason", "keyid",
     "withdrawn_at"`` (signed fields); ``why`` says what is wrong (None when honoured).
     Never raises for a bad entry.
@@ -203,6 +237,17 @@ def _unbound(store: Store, subject: str, seq: int, pred: dict, signed: int) -> s
         return "it was signed for another registration of the batch (another store, or a log rewritten since)"
     if entry["seq"] >= seq:
         return "its audit entry comes before the batch's registration"
+    head = pred.get("logHead")
+    if head is None:
+        return "it was signed before withdrawals named the audit-log head they follow; sign it again with prov withdraw"
+    before = _entry_at(store, seq - 1)
+    if (
+        not isinstance(head, dict)
+        or head.get("seq") != seq - 1
+        or before is None
+        or head.get("entryHash") != entry_hash(before)
+    ):
+        return "it was signed on another audit log (a copy of this store that has diverged, or a log rewritten since)"
     if seq > signed:
         return "its audit entry is pending (after the last trusted signature)"
     return None

@@ -8,8 +8,12 @@ unsigned crowd batch, which blocks until a withdrawal the gate relies on account
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,6 +57,18 @@ def _plant(envelope_bytes: bytes, batch: str) -> None:
         store.close()
 
 
+def _statement(batch: str, keyid: str) -> dict:
+    """The withdrawal statement `prov withdraw` would sign in this store now, for a hand-made envelope."""
+    from provenance.lineage.withdraw import withdrawal_statement
+    from provenance.store import Store
+
+    store = Store.open()
+    try:
+        return withdrawal_statement(store, batch, "held back", keyid)
+    finally:
+        store.close()
+
+
 def _withdrawal_object(folder: str) -> bytes:
     from provenance.store import Store
 
@@ -62,6 +78,34 @@ def _withdrawal_object(folder: str) -> bytes:
         return store.objects.get(json.loads(row[0])["object"], "withdrawal")
     finally:
         store.close()
+
+
+def _plant_row(fork: Path) -> None:
+    """A `.prov/` writer with sqlite3: copies the fork's newest `batch.withdraw` entry and its object into
+    this store's `.prov/`, appended at this log's tip with the chain recomputed (so `audit verify` passes)."""
+    from provenance.store.audit import entry_bytes
+
+    with contextlib.closing(sqlite3.connect(fork / ".prov" / "prov.db")) as src:
+        ts, action, subject, detail = src.execute(
+            "select ts, action, subject, detail from audit where action = 'batch.withdraw' order by seq desc"
+        ).fetchone()
+    oid = json.loads(detail)["object"]
+    shutil.copy2(fork / ".prov" / "objects" / f"{oid}.json", Path(".prov") / "objects" / f"{oid}.json")
+    with contextlib.closing(sqlite3.connect(Path(".prov") / "prov.db")) as db, db:
+        seq, prev = db.execute("select seq, hash from audit order by seq desc limit 1").fetchone()
+        entry = {"seq": seq + 1, "ts": ts, "action": action, "subject": subject, "detail": detail, "prev_hash": prev}
+        digest = hashlib.sha256(entry_bytes(entry)).hexdigest()
+        db.execute("insert into audit values (?, ?, ?, ?, ?, ?, ?)", [*entry.values(), digest])
+
+
+def _copy_of_this_store(workdir: Path) -> Path:
+    """`cp -r` of this project's store, plus the maintainer's keys: another checkout or a branch."""
+    fork = workdir / "fork"
+    fork.mkdir()
+    subprocess.run(["cp", "-r", ".prov", str(fork / ".prov")], check=True)
+    for name in ("maintainer.key", "maintainer.pub", "attacker.pub"):
+        shutil.copy2(name, fork / name)
+    return fork
 
 
 def _prov_in(prov, monkeypatch, folder: Path, *args: str) -> None:
@@ -127,32 +171,11 @@ def test_a_withdrawal_signed_by_the_source_key_is_not_relied_on(prov, template_t
     store's registration, and plants it; the maintainer's checkpoint covers the entry. Only a key of the
     commit role the verifier pins may withdraw: `prov withdraw --key vendor.key` is exit 2, and the planted
     one is not relied on."""
-    from provenance.lineage.withdraw import PREDICATE_TYPE, entry_hash, registration_entry
-    from provenance.store import Store
-
     batch = _edited_delivery(prov)
     r = prov("withdraw", batch, "--reason", "ours", "--key", "vendor.key", *PINNED)
     assert r.exit_code == 2 and "not trusted for role commit" in r.stderr and r.stderr.count("\n") == 1
-    store = Store.open()
-    entry = registration_entry(store, batch)
-    store.close()
-    assert entry is not None
-    root = json.loads(entry["detail"])["merkle_root"]
     vendor = keys.load_private("vendor.key")
-    stmt = {
-        "_type": signing.STATEMENT_TYPE,
-        "subject": [{"name": batch, "digest": {"sha256": root}}],
-        "predicateType": PREDICATE_TYPE,
-        "predicate": {
-            "batch": batch,
-            "source": "vendor",
-            "merkleRoot": root,
-            "reason": "ours",
-            "withdrawnBy": keys.key_id(vendor.public_key()),
-            "createdAt": "2026-12-01T04:00:00Z",
-            "registration": {"seq": entry["seq"], "entryHash": entry_hash(entry)},
-        },
-    }
+    stmt = _statement(batch, keys.key_id(vendor.public_key()))
     Draft202012Validator(json.loads((SCHEMAS / "batch-withdrawal.schema.json").read_text())).validate(stmt)
     _plant(signing.canonical_json(signing.sign(stmt, vendor)), batch)
     ok(prov, "audit", "checkpoint", "--key", "maintainer.key")
@@ -186,3 +209,51 @@ def test_sources_and_show_mark_a_withdrawn_batch(prov, template_trust, workdir):
     Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(show)
     assert [w["status"] for w in show["withdrawals"]] == ["withdrawn"]
     assert line in ok(prov, "show", "v4", *PINNED)
+
+
+def test_a_withdrawal_made_in_a_copy_whose_log_diverged_is_not_relied_on(prov, template_trust, workdir, monkeypatch):
+    """Two copies of this store (`cp -r`) diverge by one entry each (a key registered under another name), so
+    their logs have the same length. The maintainer withdraws the batch in the copy; a `.prov/` writer plants
+    that entry here with sqlite3, chained onto this log's tip, and the maintainer's next commit signs the log
+    over it. The withdrawal names the copy's log head, not the entry it follows here: the gate still blocks,
+    and `prov sources` says why."""
+    batch = _edited_delivery(prov)
+    fork = _copy_of_this_store(workdir)
+    ok(prov, "keys", "register", "attacker.pub", "--name", "reviewer")
+    _prov_in(prov, monkeypatch, fork, "keys", "register", "attacker.pub", "--name", "colleague")
+    _prov_in(prov, monkeypatch, fork, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    _plant_row(fork)
+    ok(prov, "audit", "verify", *PINNED)  # the chain holds: nothing but the binding tells the entry apart
+    ok(prov, "commit", "v4.parquet", "--tag", "v5", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v5", "v3", "--policy", "policy.toml", *PINNED)[RULE]
+    assert rule["status"] == "block", rule
+    assert f"the withdrawal of {batch} is not relied on: it was signed on another audit log" in rule["reason"]
+    (judged,) = json.loads(ok(prov, "sources", "--json", *PINNED))["withdrawals"]
+    assert judged["status"] == "not relied on" and "signed on another audit log" in judged["why"]
+
+
+def test_a_withdrawal_replayed_from_a_copy_that_has_not_diverged_counts(prov, template_trust, workdir, monkeypatch):
+    """What remains (README, Known gaps): a copy whose log is this one's, withdrawn there and planted here
+    right after the same head, is the maintainer's own decision on this very log, and counts once signed."""
+    batch = _edited_delivery(prov)
+    fork = _copy_of_this_store(workdir)
+    _prov_in(prov, monkeypatch, fork, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    _plant_row(fork)
+    assert _rule(prov)["status"] == "block"  # pending until the maintainer signs the log
+    ok(prov, "commit", "v4.parquet", "--tag", "v5", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    assert check_rules(prov, "v5", "v3", "--policy", "policy.toml", *PINNED)[RULE]["status"] == "pass"
+
+
+def test_a_withdrawal_without_a_log_head_must_be_signed_again(prov, template_trust, workdir):
+    """A withdrawal signed by the maintainer before withdrawals named the log head (no ``logHead``), under a
+    checkpoint: not relied on, and the message says to sign it again; `prov withdraw` then does, and passes."""
+    batch = _edited_delivery(prov)
+    maintainer = keys.load_private("maintainer.key")
+    stmt = _statement(batch, keys.key_id(maintainer.public_key()))
+    del stmt["predicate"]["logHead"]
+    _plant(signing.canonical_json(signing.sign(stmt, maintainer)), batch)
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key")
+    rule = _rule(prov)
+    assert rule["status"] == "block" and "sign it again with prov withdraw" in rule["reason"], rule
+    ok(prov, "withdraw", batch, "--reason", "held back", "--key", "maintainer.key", *PINNED)
+    assert _rule(prov)["status"] == "pass"
