@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
+
+
+def prov_command(workdir: Path) -> str:
+    """How to run this very ``prov`` from ``workdir``, as a user can paste it.
+
+    ``"prov"`` when the ``prov`` on ``PATH`` is the one running (an activated venv, a
+    global install); otherwise the running console script's path relative to ``workdir``
+    (``../.venv/bin/prov`` after the README's quickstart, which does not activate its venv),
+    or ``python -m provenance`` with this interpreter's path when no script is found.
+    """
+    started = Path(sys.argv[0]) if Path(sys.argv[0]).name == "prov" else Path(sys.executable).parent / "prov"
+    if not started.is_file():
+        return f"{shlex.quote(_relative(Path(sys.executable), workdir))} -m provenance"
+    on_path = shutil.which("prov")
+    if on_path and os.path.samefile(on_path, started):
+        return "prov"
+    return shlex.quote(_relative(started, workdir))
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` when it lies below ``start``'s parent, else absolute
+    (``../.venv/bin/prov``, not ``../../../usr/local/bin/prov``)."""
+    path, start = Path(os.path.abspath(path)), Path(os.path.abspath(start))
+    if path.is_relative_to(start.parent):
+        return os.path.relpath(path, start)
+    return str(path)
+
+
+def _folder(workdir: Path) -> str:
+    """``workdir`` as the user reaches it from the current folder: relative below it, else absolute."""
+    here, target = Path.cwd(), Path(os.path.abspath(workdir))
+    return shlex.quote(os.path.relpath(target, here) if target.is_relative_to(here) else str(target))
 
 
 @command("demo")
@@ -17,6 +53,11 @@ def demo(
     """Build a store, keys and versions from real data and show every check prov makes."""
     from provenance.demo.run import run_demo
 
+    workdir = Path(os.path.abspath(directory))
+    # worked out before the demo changes folder: argv[0] may be relative to where the user is
+    prov, folder = prov_command(workdir), _folder(workdir)
     facts = run_demo(directory, echo=(lambda s: None) if json_out else echo)
-    if json_out:
+    if not json_out:
+        echo(f"Explore it: cd {folder} && export PROV_SIGNERS=maintainer.pub && {prov} log")
+    else:
         emit_json(facts)

@@ -42,7 +42,7 @@ def prepare(workdir: Path) -> Path:
         if not (workdir / MARKER).exists():
             raise InputError(f"{workdir}: folder exists and is not a previous prov demo; choose another --dir")
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)  # an empty folder the user made is fine
     (workdir / MARKER).write_text("made by prov demo\n")
     return workdir
 
@@ -68,8 +68,5 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
     finally:
         os.chdir(cwd if os.path.isdir(cwd) else workdir)
     facts["seconds"] = round(time.perf_counter() - started, 2)
-    echo(
-        f"\nDone in {facts['seconds']} s. Everything is in {workdir}; try: "
-        f"cd {workdir} && export PROV_SIGNERS=maintainer.pub && prov log"
-    )
+    echo(f"\nDone in {facts['seconds']} s. Everything is in {workdir}.")
     return facts

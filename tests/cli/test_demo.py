@@ -80,3 +80,37 @@ def test_demo_end_to_end(prov, workdir):
     (workdir / "mine" / "notes.txt").write_text("keep me")
     r = prov("demo", "--dir", str(workdir / "mine"))
     assert r.exit_code == 2 and "is not a previous prov demo" in r.stderr
+
+
+def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
+    """Newcomer review 6, item 2: the quickstart runs `.venv/bin/prov demo` without activating the
+    venv, so the demo's closing `prov log` was "command not found". Its last line now names the
+    prov that ran, from the demo's folder, and works pasted into a shell with no venv on PATH."""
+    import os
+    import subprocess
+    import sys
+
+    venv_bin = Path(sys.executable).parent
+    assert (venv_bin / "prov").is_file(), "the suite runs from a venv with prov installed (quickstart 2)"
+    (tmp_path / ".venv").symlink_to(venv_bin.parent)  # a clone after quickstart 1
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": repo}
+    r = subprocess.run([".venv/bin/prov", "demo"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.rstrip("\n").split("\n")[-1]
+    assert last == "Explore it: cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log"
+    # the README says the same (Quickstart)
+    assert "`cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log`" in README.read_text()
+    pasted = subprocess.run(
+        ["bash", "-c", last.removeprefix("Explore it: ")], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert "rc2" in pasted.stdout and "r1" in pasted.stdout
+    # with the venv activated (its bin on PATH), plain `prov` is what to type
+    code = "from pathlib import Path; from provenance.cli.demo import prov_command; print(prov_command(Path('d')))"
+    on_path = {**env, "PATH": f"{venv_bin}:{env['PATH']}"}
+    out = subprocess.run(
+        [str(venv_bin / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True, env=on_path
+    )
+    assert out.stdout.strip() == "prov", out.stderr
+    assert os.path.isdir(tmp_path / "prov-demo")
