@@ -225,7 +225,17 @@ def read_attestation(path: str) -> tuple[dict, bytes]:
     is refused here with the way forward.
     """
     data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, "attestation")
-    env = signing.parse_envelope(data, path)
+    try:
+        env = signing.parse_envelope(data, path)
+    except InputError as exc:
+        from provenance.report.formats import report_kind
+
+        if (kind := report_kind(data)) is None:
+            raise
+        raise InputError(
+            f"{path}: {kind}, not a release attestation; write one with "
+            "`prov check V --base B --attest --key K.key` (it writes V.attestation.json) and pass that file"
+        ) from exc
     if signing.unverified_statement(env).get("predicateType") == LEGACY_PREDICATE_TYPE:
         raise InputError(
             f"{path}: written by an older prov (no base ancestry, expiry or release counter); "

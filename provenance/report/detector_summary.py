@@ -56,8 +56,20 @@ def detector_rows(report: dict) -> list[DetectorRow]:
 
 
 @dataclass(frozen=True)
+class Clause:
+    """One clause of a check's detector rules that blocked, in words: the rule, the headline's
+    words (``"16 lie beyond every reference record, where a clean delta has at most 15"``) and the
+    Detectors table's (``"16 beyond the reference (at most 15)"``)."""
+
+    rule: str
+    words: str
+    short: str
+
+
+@dataclass(frozen=True)
 class Detection:
-    """The combined verdict of a detector run: records scored and flagged, against a clean delta's most."""
+    """The combined verdict of a detector run: records scored and flagged, against a clean delta's most,
+    and (a check) the clauses of the detector rules that blocked."""
 
     ran: int
     failed: list[str]
@@ -65,6 +77,7 @@ class Detection:
     flagged: int
     expected_at_most: int | None
     fpr: float | None
+    blocked: tuple[Clause, ...] = ()
 
     @property
     def beyond_chance(self) -> bool:
@@ -83,6 +96,77 @@ class Detection:
             out += f"; {plural(len(self.failed), 'detector')} failed: {', '.join(self.failed)}"
         return out
 
+    @property
+    def blocked_lines(self) -> list[str]:
+        """What blocked, one sentence per rule (no final stop): ``"Blocked by detectors.combined: 16 lie
+        beyond every reference record, where a clean delta has at most 15"``; empty when none blocked."""
+        rules = dict.fromkeys(c.rule for c in self.blocked)
+        return [f"Blocked by {rule}: {'; '.join(c.words for c in self.blocked if c.rule == rule)}" for rule in rules]
+
+    @property
+    def verdict(self) -> str:
+        """The combined row's verdict: what blocked (a check), else within or more than a clean delta."""
+        combined = [c.short for c in self.blocked if c.rule == COMBINED_RULE]
+        others = [f"{c.short} ({c.rule})" for c in self.blocked if c.rule != COMBINED_RULE]
+        if combined:
+            return "; ".join([f"blocked: {', '.join(combined)}", *others])
+        if self.expected_at_most is None:
+            word = "flagged"
+        else:
+            word = "more than a clean delta" if self.beyond_chance else "within a clean delta"
+        return "; ".join([word, *(f"blocked: {o}" for o in others)])
+
+    @property
+    def bad(self) -> bool:
+        """Whether the combined row reads as bad: something blocked, or more flagged than a clean delta flags."""
+        return bool(self.blocked) or self.beyond_chance
+
+
+COMBINED_RULE = "detectors.combined"
+EXTREME_RULE = "detectors.extreme"
+
+
+def blocking_clauses(report: dict) -> tuple[Clause, ...]:
+    """The clauses of a check's detector rules that blocked, from each rule's status and statistic:
+    the flag budget and the "beyond every reference record" count of ``detectors.combined``, and
+    ``detectors.extreme``. Empty for a diff (no rules) or when none blocked."""
+    rules = {r["rule"]: r for r in report.get("rules") or []}
+    out: list[Clause] = []
+    combined = rules.get(COMBINED_RULE)
+    if combined and combined["status"] == "block":
+        st = combined.get("statistic") or {}
+        k, allowed = st.get("flagged"), st.get("allowed")
+        beyond, beyond_allowed = st.get("beyond_reference"), st.get("beyond_allowed")
+        if k is not None and allowed is not None and k > allowed:
+            out.append(
+                Clause(
+                    COMBINED_RULE,
+                    f"{k} flagged, more than the {allowed} a clean delta flags",
+                    "more than a clean delta",
+                )
+            )
+        if beyond is not None and beyond_allowed is not None and beyond > beyond_allowed:
+            out.append(
+                Clause(
+                    COMBINED_RULE,
+                    f"{beyond} lie beyond every reference record, where a clean delta has at most {beyond_allowed}",
+                    f"{beyond} beyond the reference (at most {beyond_allowed})",
+                )
+            )
+        if not out:  # a block this report cannot explain from the statistic: say so rather than nothing
+            out.append(Clause(COMBINED_RULE, combined["reason"], "blocked"))
+    extreme = rules.get(EXTREME_RULE)
+    if extreme and extreme["status"] == "block":
+        n = int(extreme.get("count", 0))
+        out.append(
+            Clause(
+                EXTREME_RULE,
+                f"{n} {'lies' if n == 1 else 'lie'} far outside anything the base or their batch explains",
+                f"{n} far outside the base",
+            )
+        )
+    return tuple(out)
+
 
 def detection(report: dict) -> Detection | None:
     """The combined verdict of a diff (``detect``) or check report; None when no detector ran."""
@@ -96,7 +180,7 @@ def detection(report: dict) -> Detection | None:
     if combined is not None:  # a check: the combined row carries the budget
         scored, flagged = int(combined["scored"]), int(combined["flagged"]) - int(combined.get("waived", 0))
         expected, fpr = combined.get("allowed"), summary.get("fpr")
-        rule = next((r for r in report.get("rules", []) if r["rule"] == "detectors.combined"), None)
+        rule = next((r for r in report.get("rules", []) if r["rule"] == COMBINED_RULE), None)
         if rule and rule.get("statistic"):
             fpr = rule["statistic"].get("fpr", fpr)
     else:
@@ -104,4 +188,4 @@ def detection(report: dict) -> Detection | None:
         scored = int(summary.get("scored", len(findings)))
         flagged = int(summary.get("flagged", sum(1 for f in findings if f.get("flagged"))))
         expected, fpr = summary.get("expected_at_most"), summary.get("fpr")
-    return Detection(len(singles) - len(failed), failed, scored, flagged, expected, fpr)
+    return Detection(len(singles) - len(failed), failed, scored, flagged, expected, fpr, blocking_clauses(report))

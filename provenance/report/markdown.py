@@ -120,14 +120,11 @@ def detectors_section(report: dict) -> list[str]:
     for d in detector_rows(report):
         expected = "-" if d.expected_at_most is None else d.expected_at_most
         rows.append([d.detector, d.verdict, d.flagged, expected, d.scored])
-    if det.expected_at_most is None:
-        verdict = "flagged"
-    else:
-        verdict = "**flagged beyond chance**" if det.beyond_chance else "flagged within chance"
+    verdict = f"**{markdown(det.verdict)}**" if det.bad else markdown(det.verdict)
     expected = "-" if det.expected_at_most is None else det.expected_at_most
     rows.append([Markup("**combined**"), Markup(verdict), det.flagged, expected, det.scored])
     title = f"#### Detectors ({plural(det.ran, 'detector')} ran{fpr}; the combined verdict decides)"
-    return [title, ""] + _table(["detector", "verdict", "would flag alone", "expected at most", "scored"], rows)
+    return [title, ""] + _table(["detector", "verdict", "flags alone", "expected at most", "scored"], rows)
 
 
 def render_diff(report: dict, medium: Medium = PLAIN) -> str:
@@ -224,8 +221,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     see_all = f"prov check {r['version']} --base {r['base']} --format json"
     head = f"prov check {markdown(r['version'])} --base {markdown(r['base'])}: {markdown(d.sentence)}"
     lines = [f"### {ICON[d.tone]} {head}", ""]
-    if d.detection:
-        lines += [f"**{markdown(d.detection[0].upper() + d.detection[1:])}.**", ""]
+    for sentence in d.detection_lines:
+        lines += [f"**{markdown(sentence)}.**", ""]
     lines += [f"Policy {markdown(r['policy']['path'] or 'default')} ({_code(r['policy']['digest'][:12])}).", ""]
     if r.get("audit"):
         lines += [markdown(audit_line(r["audit"])), ""]

@@ -41,7 +41,7 @@ class Col:
     kind: Literal["fixed", "wrap", "flex"] = "wrap"
     justify: Literal["left", "right"] = "left"
     drop: int = 0
-    max_width: int | None = None
+    max_width: int | None = None  # fixed: cut with "…" past it; wrap: wrap past it
     min_width: int = FLEX_MIN  # a flexible column's narrowest width
 
 
@@ -91,6 +91,7 @@ def fitted(grid: Grid, width: int) -> list[int]:
 def table(grid: Grid, width: int) -> Table:
     """The rich table of ``grid`` at ``width`` columns."""
     kept = fitted(grid, width)
+    headers = whole_headers(grid, kept, width)
     title = Text.assemble((visible(grid.title), "bold"), f" {visible(grid.note)}" if grid.note else "")
     out = Table(
         title=title,
@@ -107,13 +108,17 @@ def table(grid: Grid, width: int) -> Table:
     for i in kept:
         col = grid.columns[i]
         texts = [col.header] + [plain(r[i]) for r in grid.rows]
+        narrowest = max(need(col, texts), len(col.header)) if i in headers else need(col, texts)
+        widest = _wrap_width(col, texts)
+        if widest and col.max_width:  # a wrapping column with a cap wraps its long cells at the cap
+            widest = min(widest, col.max_width)
         out.add_column(
             col.header,
             justify=col.justify,
             no_wrap=col.kind == "fixed",
             overflow="ellipsis" if col.kind != "wrap" else "fold",
-            min_width=need(col, texts),
-            max_width=col.max_width if col.kind == "fixed" else _wrap_width(col, texts),
+            min_width=narrowest,
+            max_width=col.max_width if col.kind == "fixed" else widest and max(widest, narrowest),
         )
     for n, row in enumerate(grid.rows):
         cells = []
@@ -125,6 +130,22 @@ def table(grid: Grid, width: int) -> Table:
             cells.append(cell)
         out.add_row(*cells)
     return out
+
+
+def whole_headers(grid: Grid, kept: list[int], width: int) -> set[int]:
+    """The wrapping columns whose header gets its whole width on one line, left to right while
+    the table still fits ``width`` with every column at its narrowest (``need``): a header
+    wraps between its words only when the terminal is too narrow for it, and a long cell
+    wraps before a header does (a header wrapped into three lines reads worse than a cell in two)."""
+    widths = {i: need(grid.columns[i], [grid.columns[i].header] + [plain(r[i]) for r in grid.rows]) for i in kept}
+    spare = width - sum(widths.values()) - GAP * (len(kept) - 1)
+    whole = set()
+    for i in kept:
+        extra = len(grid.columns[i].header) - widths[i]
+        if grid.columns[i].kind == "wrap" and 0 < extra <= spare:
+            whole.add(i)
+            spare -= extra
+    return whole
 
 
 def _wrap_width(col: Col, texts: list[str]) -> int | None:

@@ -40,8 +40,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         (d.word, TONE[d.tone]),
         d.sentence[len(d.word) :],
     )
-    if d.detection:
-        out.line(d.detection[0].upper() + d.detection[1:] + ".")
+    for sentence in d.detection_lines:
+        out.line(sentence + ".")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
     out.line()
 
@@ -66,7 +66,9 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             rule.measured,
             rule.expected,
             escaped_cell(rule.reason, style),
-            wrap=rule.status != "pass",
+            # a passed rule's reason ends in "…" on one line, unless it is all the row says (no
+            # measurement, no bound): then it wraps, or the reader would learn nothing from the row
+            wrap=rule.status != "pass" or (rule.measured == "-" and rule.expected == "-"),
         )
     out.grid(grid)
 

@@ -118,8 +118,8 @@ def detectors_grid(report: dict) -> Grid | None:
         "Detectors",
         [
             Col("detector", "fixed"),
-            Col("verdict", "wrap"),
-            Col("would flag alone", "wrap", "right"),
+            Col("verdict", "wrap", max_width=44),  # what blocked can be long: it wraps
+            Col("flags alone", "wrap", "right"),
             Col("expected at most", "wrap", "right"),
             Col("scored", "fixed", "right", drop=1),
         ],
@@ -129,13 +129,9 @@ def detectors_grid(report: dict) -> Grid | None:
         style = "bold magenta" if d.word != "ran" else ("yellow" if d.above_expected else "")
         expected = "-" if d.expected_at_most is None else str(d.expected_at_most)
         grid.add(d.detector, escaped_cell(d.verdict, style), str(d.flagged), expected, str(d.scored))
-    if det.expected_at_most is None:
-        verdict, style = "flagged", ""
-    else:
-        verdict = "flagged beyond chance" if det.beyond_chance else "flagged within chance"
-        style = "bold red" if det.beyond_chance else "green"
+    style = "bold red" if det.bad else ("green" if det.expected_at_most is not None else "")
     expected = "-" if det.expected_at_most is None else str(det.expected_at_most)
     grid.add(
-        escaped_cell("combined", "bold"), escaped_cell(verdict, style), str(det.flagged), expected, str(det.scored)
+        escaped_cell("combined", "bold"), escaped_cell(det.verdict, style), str(det.flagged), expected, str(det.scored)
     )
     return grid

@@ -62,7 +62,8 @@ class Decision:
     tone: str
     word: str  # DECISION's word: "passed", "passed with warnings", "BLOCKED", "could not be evaluated ..."
     because: str
-    detection: str | None  # the combined verdict's sentence, when detectors ran
+    detection: str | None  # the combined verdict's sentence, then what of it blocked, when detectors ran
+    detection_lines: tuple[str, ...] = ()  # the same, one sentence a line (no final stops)
 
     @property
     def sentence(self) -> str:
@@ -85,9 +86,11 @@ def check_decision(report: dict) -> Decision:
     else:
         because = f"by {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     det = detection(report)
+    lines = (det.sentence[0].upper() + det.sentence[1:], *det.blocked_lines) if det is not None else ()
     return Decision(
         DECISION_TONE.get(decision, "error"),
         DECISION.get(decision, decision),
         because,
-        det.sentence if det is not None else None,
+        ". ".join(lines) if det is not None else None,
+        lines,
     )

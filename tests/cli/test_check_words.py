@@ -1,0 +1,147 @@
+"""The words `prov check` and `prov verify` print, on the demo's real store (newcomer review 6).
+
+Each test reads what a user sees (the text report at a terminal's width, Markdown, SARIF,
+JUnit, an error line) through the CLI runner and checks the exact words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from support import build_template, store_fingerprint
+
+
+def build_demo(prov, folder: Path) -> None:
+    r = prov("demo", "--dir", str(folder), "--json")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.fixture(scope="session")
+def template_demo(tmp_path_factory):
+    return build_template(tmp_path_factory, "demo_words", build_demo)
+
+
+@pytest.fixture
+def demo(template_demo, workdir, monkeypatch) -> Path:
+    """The demo's store (versions v1, v2, r1, rc1, rc2, ...), the maintainer's key pinned."""
+    monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
+    return workdir
+
+
+def words(text: str) -> str:
+    """``text`` with every run of whitespace one space: wrapped lines read as one."""
+    return " ".join(text.split())
+
+
+def verdict_cell(text: str, detector: str) -> str:
+    """The Detectors table's verdict cell of ``detector``, its wrapped lines joined."""
+    first, *more = text.split(f"\n{detector} ", 1)[1].split("\n\n", 1)[0].split("\n")
+    return words(" ".join([re.sub(r"(\s+\d+){3}\s*$", "", first), *more]))
+
+
+def rules_of(prov, version: str, base: str) -> dict:
+    r = prov("check", version, "--base", base, "--format", "json")
+    return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+
+
+def test_a_check_blocked_by_the_beyond_clause_says_so_in_every_format(prov, demo):
+    """Newcomer review 6, item 1: v2 against v1 flags no more records than a clean delta (33, at
+    most 33) but more of them lie beyond every reference record than a clean delta has: the
+    headline said only "a clean delta flags at most 33" and the Detectors table "flagged within
+    chance" beside BLOCKED. Now each names the clause that blocked."""
+    combined = rules_of(prov, "v2", "v1")["detectors.combined"]
+    st = combined["statistic"]
+    # the case this test is about: only the beyond clause blocks
+    assert combined["status"] == "block" and st["flagged"] <= st["allowed"], st
+    beyond, most = st["beyond_reference"], st["beyond_allowed"]
+    assert beyond > most
+    said = f"Blocked by detectors.combined: {beyond} lie beyond every reference record, where a clean delta has at most {most}."
+
+    text = prov("check", "v2", "--base", "v1", env={"COLUMNS": "200"}).stdout
+    head = text.split("\nPolicy ", 1)[0]
+    assert said in words(head)
+    combined_row = verdict_cell(text, "combined")
+    assert f"blocked: {beyond} beyond the reference (at most {most})" in combined_row
+    assert "within" not in combined_row and "chance" not in text
+
+    md = prov("check", "v2", "--base", "v1", "--format", "md").stdout
+    assert f"{said}**" in md.replace("\\", "")
+    assert f"**blocked: {beyond} beyond the reference (at most {most})**" in md.replace("\\", "")
+    sarif = json.loads(prov("check", "v2", "--base", "v1", "--format", "sarif").stdout)
+    assert said in sarif["runs"][0]["properties"]["detection"] + "."
+    junit = ET.fromstring(prov("check", "v2", "--base", "v1", "--format", "junit").stdout)
+    decision = next(c for c in junit.iter("testcase") if c.get("name") == "prov.decision")
+    assert said in decision.find("failure").text
+
+
+def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, demo):
+    rules = rules_of(prov, "rc1", "r1")
+    st, extreme = rules["detectors.combined"]["statistic"], rules["detectors.extreme"]
+    assert st["flagged"] > st["allowed"] and extreme["status"] == "block"
+    text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout)
+    assert (
+        f"Blocked by detectors.combined: {st['flagged']} flagged, more than the {st['allowed']} a clean delta flags"
+        in text
+    )
+    n = extreme["count"]
+    assert f"Blocked by detectors.extreme: {n} lie far outside anything the base or their batch explains." in text
+    assert "blocked: more than a clean delta" in text and f"{n} far outside the base (detectors.extreme)" in text
+
+
+def test_a_passing_check_says_within_a_clean_delta(prov, demo):
+    r = prov("check", "rc2", "--base", "r1", env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert verdict_cell(r.stdout, "combined") == "within a clean delta" and "Blocked" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kind"),
+    [("json", "a `prov check --format json` report"), ("sarif", "a SARIF report (`prov check --format sarif`)")],
+)
+def test_verify_given_a_check_report_for_an_attestation_says_what_the_file_is(prov, demo, fmt, kind):
+    """Newcomer review 6, item 3: the JSON check report given to --attestation failed with an
+    envelope size-limit or field error; the message now says what the file is and how to get an
+    attestation, in one line, exit 2, the store untouched."""
+    assert prov("check", "rc1", "--base", "r1", "--format", fmt, "--out", "report").exit_code == 1
+    before = store_fingerprint(demo / ".prov")
+    r = prov("verify", "rc2", "--attestation", "report")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"Error: report: {kind}, not a release attestation; write one with "
+        "`prov check V --base B --attest --key K.key` (it writes V.attestation.json) and pass that file\n"
+    )
+    assert store_fingerprint(demo / ".prov") == before
+
+
+def test_at_80_columns_the_sources_header_is_one_line_and_a_reason_that_is_the_whole_row_is_whole(prov, demo):
+    """Newcomer review 6, item 5: at 80 columns "relabeled after source" wrapped into three header
+    lines (even at 200), and lineage.unsigned_from_signing_sources' reason, the only thing its row
+    says (it has no count and no bound), ended in "…" before "(not blocked by this rule)"."""
+    reason = rules_of(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]["reason"]
+    r = prov("check", "v2", "--base", "v1", env={"COLUMNS": "80"})
+    lines = r.stdout.split("\n")
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    at = next(i for i, line in enumerate(lines) if line.startswith("Sources "))
+    assert lines[at + 1].split() == [
+        "source",
+        "added",
+        "attested",
+        "relabeled",
+        "after",
+        "source",
+        "unattributed",
+        "flagged",
+    ]
+    assert set(lines[at + 2]) == {"─"}  # the rule under the header: the header took one line
+    assert words(reason) in words(r.stdout)
+    assert "(not blocked by this rule)" in reason
+    # a wide terminal shows every column, and no header wraps
+    wide = prov("check", "v2", "--base", "v1", env={"COLUMNS": "200"}).stdout.split("\n")
+    at = next(i for i, line in enumerate(wide) if line.startswith("Sources "))
+    assert "relabeled after source" in wide[at + 1] and "flagged signals" in wide[at + 1]
+    assert set(wide[at + 2].rstrip()) == {"─"}
