@@ -60,7 +60,9 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.waivers = ctx.waivers.report
     result.detectors, result.findings = detection.summarise(ctx, results)
     if ctx.computed("diff") and ctx.detection_run is not None and ctx.detection_run.detection is not None:
-        result.waivers = with_effects(result.waivers, ctx.detection_run.detection.verdicts.records)
+        extreme = next((r for r in results if r.rule == "detectors.extreme" and r.statistic), None)
+        threshold = extreme.statistic.get("p_threshold") if extreme and extreme.statistic else None
+        result.waivers = with_effects(result.waivers, ctx.detection_run.detection.verdicts.records, threshold)
     if ctx.computed("diff"):
         result.describe_records(ctx.diff.records, ctx.report["by_source"])
     result.audit = ctx.audit_coverage.to_dict()

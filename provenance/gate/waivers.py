@@ -344,22 +344,30 @@ def pending_reason(seq: int | None, signed: int) -> str:
     )
 
 
-def with_effects(report: dict[str, list[dict]], verdicts: Iterable) -> dict[str, list[dict]]:
+def with_effects(
+    report: dict[str, list[dict]], verdicts: Iterable, extreme_p: float | None = None
+) -> dict[str, list[dict]]:
     """``report`` (``Waivers.report``) with each honoured waiver's ``effect`` on the detector rules.
 
-    ``prov check``'s detector rules leave out a record a detector flagged when an honoured
-    waiver names its digest and ``combined`` or a detector that flagged it on its own
-    (``gate.detection.flagged_records``). So an honoured waiver gets ``"effect": "waived"``
-    when it is the first (in the report's order) to cover such a record, and
-    ``"effect": NOTHING_TO_WAIVE`` with ``"why"`` otherwise: the record is not in the scored
-    delta, no detector flagged it, the waiver's detector did not flag it (any detector that
-    did clears the whole record, so a waiver naming one of them would), or an earlier
-    waiver already took it out. Ignored waivers are returned unchanged.
+    A *waived record* is one the detector rules count, the combined verdict's flagged
+    records (``detectors.combined``) and those with extreme evidence at or below
+    ``extreme_p`` (``detectors.extreme``'s threshold), that an honoured waiver takes out by
+    naming its digest and ``combined`` or a detector that flagged it on its own
+    (``gate.detection.flagged_records``). The first honoured waiver (in the report's order)
+    of such a record gets ``"effect": "waived"``, so the waived records are counted once
+    each, however many waivers name them; every other one ``"effect": NOTHING_TO_WAIVE``
+    with ``"why"``: the record is not in the scored delta, no rule counts it (no detector
+    flagged it, or only a detector alone did), the waiver's detector did not flag it (any
+    detector that did clears the whole record, so a waiver naming one of them would), or
+    an earlier waiver already waived it. Ignored waivers are returned unchanged.
 
     Args:
         report: ``{"honoured": [facts], "ignored": [...]}`` from :func:`judge_waivers`.
         verdicts: the combined verdicts of the detector run (``Verdicts.records``: objects
-            with ``digest`` hex, ``flagged`` and ``detectors`` ``[{"detector", "flagged"}]``).
+            with ``digest`` hex, ``flagged``, ``extreme_p`` and ``detectors``
+            ``[{"detector", "flagged"}]``).
+        extreme_p: ``detectors.extreme``'s p-value threshold (``extreme_alpha / n``); None
+            when that rule did not run (then only the combined verdict's flags count).
 
     Returns:
         A new report dict; its ``honoured`` entries carry ``effect`` and, when nothing was
@@ -368,12 +376,13 @@ def with_effects(report: dict[str, list[dict]], verdicts: Iterable) -> dict[str,
     from provenance.gate.detection import COMBINED
 
     by_digest = {v.digest: v for v in verdicts}
-    taken: dict[str, str] = {}  # record digest -> origin of the waiver that took it out
+    taken: dict[str, str] = {}  # record digest -> origin of the waiver that waived it
     honoured = []
     for w in report["honoured"]:
         digest, detector = w["digest"], w["detector"]
         v = by_digest.get(digest)
         flagging = [d["detector"] for d in (v.detectors if v is not None else []) if d.get("flagged")]
+        counted = v is not None and (v.flagged or (extreme_p is not None and v.extreme_p <= extreme_p))
         why = None
         if v is None:
             why = f"record {digest[:12]} is not among the records the detectors scored (the delta)"
@@ -382,8 +391,13 @@ def with_effects(report: dict[str, list[dict]], verdicts: Iterable) -> dict[str,
         elif detector != COMBINED and detector not in flagging:
             others = f"; it was flagged by {', '.join(flagging)}" if flagging else ""
             why = f"{detector} did not flag record {digest[:12]}{others}"
+        elif not counted:
+            why = (
+                f"no detector rule counts record {digest[:12]}: {', '.join(flagging)} flagged it alone, "
+                "the combined verdict did not"
+            )
         elif digest in taken:
-            why = f"record {digest[:12]} was already taken out by {taken[digest]}"
+            why = f"record {digest[:12]} was already waived by {taken[digest]}"
         else:
             taken[digest] = w["origin"]
         honoured.append(w | ({"effect": NOTHING_TO_WAIVE, "why": why} if why else {"effect": "waived"}))

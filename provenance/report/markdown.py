@@ -26,6 +26,7 @@ from provenance.report.wording import (
     change_text,
     drift_text,
     drift_warned,
+    idle_waiver_text,
     location_text,
     p_text,
     plural,
@@ -258,7 +259,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if r["waivers"]["honoured"]:
         lines += [f"{waivers_text(r['waivers']['honoured'])}.", ""]
         idle = [w for w in r["waivers"]["honoured"] if w.get("why")]
-        lines += [f"- {markdown(w['origin'])}: {markdown(w['why'])}" for w in idle] + ([""] if idle else [])
+        lines += [f"- {markdown(idle_waiver_text(w))}" for w in idle] + ([""] if idle else [])
     if r.get("attestation"):
         lines += [f"Attestation written: {_code(r['attestation'])}.", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -23,6 +23,7 @@ from provenance.report.verdict import check_decision
 from provenance.report.wording import (
     DRIFT_GUIDE,
     drift_warned,
+    idle_waiver_text,
     plural,
     record_text,
     waivers_text,
@@ -97,7 +98,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         out.line(waivers_text(r["waivers"]["honoured"]))
     for w in r["waivers"]["honoured"]:
         if w.get("why"):
-            out.line(("waiver had nothing to waive", "yellow"), f" ({w['origin']}): {w['why']}")
+            out.line(("- ", "yellow"), idle_waiver_text(w), indent=2)
     if r.get("attestation"):
         out.line(f"attestation written: {r['attestation']}")
     if r.get("audit"):

@@ -187,21 +187,32 @@ def drift_text(drift: list[dict] | None) -> str:
 
 
 def waivers_text(honoured: list[dict]) -> str:
-    """The line a check report gives its honoured waivers, counting apart those that took a
-    flagged record out of the detector rules (``effect`` "waived") and those that had
-    nothing to waive (``provenance.gate.waivers.with_effects``); the plain count when the
-    detectors did not run (no ``effect``). Empty for no honoured waiver."""
+    """The line a check report gives its honoured waivers: ``"Waivers: 2 flagged records waived
+    by 3 honoured waivers; 1 of them waived nothing"``.
+
+    The records count is the waivers whose ``effect`` is "waived": each waived record once,
+    however many waivers name it (``provenance.gate.waivers.with_effects``, the README's
+    definition); the JSON's ``waivers.honoured`` holds the same effects. When the detectors
+    did not run (no ``effect``) only the waivers are counted. Empty for no honoured waiver.
+    """
     if not honoured:
         return ""
-    head = f"{plural(len(honoured), 'reviewed waiver')} honoured"
+    waivers = plural(len(honoured), "honoured waiver")
     effects = [w.get("effect") for w in honoured]
     if all(e is None for e in effects):
-        return head
+        return f"Waivers: {waivers}; the detectors did not run, so none waived a record"
     took = effects.count("waived")
     idle = len(effects) - took
-    return f"{head}: {took} took a flagged record out of the detector rules" + (
-        f", {idle} had nothing to waive" if idle else ""
+    return f"Waivers: {plural(took, 'flagged record')} waived by {waivers}" + (
+        f"; {idle} of them waived nothing" if idle else ""
     )
+
+
+def idle_waiver_text(waiver: dict) -> str:
+    """Why one honoured waiver waived nothing: ``"stored waiver 2615404fa8ff (knn_label, record
+    0dde430cd3ae) waived nothing: record 0dde430cd3ae was already waived by stored waiver 2ab840b3a186"``."""
+    what = f"{waiver['detector']}, record {str(waiver['digest'])[:12]}"
+    return f"{waiver['origin']} ({what}) waived nothing: {waiver['why']}"
 
 
 def featurizer_text(featurizer: str, shown: int = 3) -> str:

@@ -145,3 +145,54 @@ def test_at_80_columns_the_sources_header_is_one_line_and_a_reason_that_is_the_w
     at = next(i for i, line in enumerate(wide) if line.startswith("Sources "))
     assert "relabeled after source" in wide[at + 1] and "flagged signals" in wide[at + 1]
     assert set(wide[at + 2].rstrip()) == {"─"}
+
+
+def test_waivers_are_counted_once_per_record_the_same_way_in_text_markdown_and_json(prov, demo):
+    """Newcomer review 6, item 4: the JSON counted waived records ("2 waived", detectors[combined].waived)
+    and the text counted waivers ("3 reviewed waivers honoured: 2 took ...", then "waiver had nothing to
+    waive ... already taken out"). Now both count waived records, once each, and each waiver that
+    waived nothing says why in words. A waiver of a record only one detector flagged alone (the
+    combined verdict did not) waives nothing: no rule counts that record."""
+    found = json.loads(prov("findings", "rc1", "--all", "--json").stdout)["findings"]
+    flagged = [f for f in found if f["flagged"]]
+    by_two = next(f for f in flagged if sum(d["flagged"] for d in f["detectors"]) >= 2)
+    first, second = [d["detector"] for d in by_two["detectors"] if d["flagged"]][:2]
+    other = next(f for f in flagged if f is not by_two)
+    alone = next(f for f in found if not f["flagged"] and any(d["flagged"] for d in f["detectors"]))
+    alone_by = next(d["detector"] for d in alone["detectors"] if d["flagged"])
+    waive = ("--version", "rc1", "--reason", "reviewed", "--key", "maintainer.key")
+    for digest, detector in (
+        (by_two["digest"], first),
+        (by_two["digest"], second),  # the same record again
+        (other["digest"], "combined"),
+    ):
+        assert prov("waive", digest, "--detector", detector, *waive).exit_code == 0
+    before = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    assert prov("waive", alone["digest"], "--detector", alone_by, *waive).exit_code == 0
+    report = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    honoured = report["waivers"]["honoured"]
+    assert [w["effect"] for w in honoured].count("waived") == 2
+    combined = next(d for d in report["detectors"] if d["detector"] == "combined")
+    assert combined["waived"] == 2 and "; 2 waived" in rule_reason(report, "detectors.combined")
+    # the waiver of the record only one detector flagged alone changed no rule's count
+    assert [(r["rule"], r["count"]) for r in report["rules"]] == [(r["rule"], r["count"]) for r in before["rules"]]
+    idle = {(w["digest"], w["detector"]): w for w in honoured if w["effect"] == "nothing to waive"}
+    origin = next(w["origin"] for w in honoured if w["digest"] == by_two["digest"] and w["effect"] == "waived")
+    again = idle[(by_two["digest"], second)]
+    assert again["why"] == f"record {by_two['digest'][:12]} was already waived by {origin}"
+    assert idle[(alone["digest"], alone_by)]["why"].startswith(
+        f"no detector rule counts record {alone['digest'][:12]}: "
+    )
+
+    text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "100"}).stdout)
+    assert "Waivers: 2 flagged records waived by 4 honoured waivers; 2 of them waived nothing" in text
+    line = f"- {again['origin']} ({second}, record {by_two['digest'][:12]}) waived nothing: {again['why']}"
+    assert line in text
+    assert "reviewed waivers honoured" not in text and "had nothing to waive" not in text
+    md = prov("check", "rc1", "--base", "r1", "--format", "md").stdout.replace("\\", "")
+    assert "Waivers: 2 flagged records waived by 4 honoured waivers; 2 of them waived nothing." in md
+    assert line in md
+
+
+def rule_reason(report: dict, rule: str) -> str:
+    return next(r["reason"] for r in report["rules"] if r["rule"] == rule)
