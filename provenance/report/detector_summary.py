@@ -58,12 +58,12 @@ def detector_rows(report: dict) -> list[DetectorRow]:
 @dataclass(frozen=True)
 class Clause:
     """One clause of a check's detector rules that blocked, in words: the rule, the headline's
-    words (``"16 lie beyond every reference record, where a clean delta has at most 15"``) and the
-    Detectors table's (``"16 beyond the reference (at most 15)"``)."""
+    words (``"16 of the flagged records lie beyond every reference record, where a clean delta
+    has at most 15"``) and the Detectors table's (``"16 beyond the reference (at most 15)"``)."""
 
     rule: str
     words: str
-    short: str
+    short: str  # the Detectors table's words
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,11 @@ class Detection:
 
     @property
     def sentence(self) -> str:
-        """``"29 of 390 records flagged by the combined verdict of 7 detectors (a clean delta: at most 11)"``."""
+        """``"29 of 390 records flagged by the combined verdict of 7 detectors (a clean delta flags at most
+        11 at FPR 0.01)"``; for an empty delta ``"no record added or relabeled to score; 7 detectors ran on
+        none"`` (not "0 of 0 records flagged")."""
+        if self.scored == 0 and not self.failed:
+            return f"no record added or relabeled to score; {plural(self.ran, 'detector')} ran on none"
         out = f"{self.flagged} of {plural(self.scored, 'record')} flagged by the combined verdict of "
         out += plural(self.ran, "detector")
         if self.expected_at_most is not None:
@@ -98,8 +102,9 @@ class Detection:
 
     @property
     def blocked_lines(self) -> list[str]:
-        """What blocked, one sentence per rule (no final stop): ``"Blocked by detectors.combined: 16 lie
-        beyond every reference record, where a clean delta has at most 15"``; empty when none blocked."""
+        """What blocked, one sentence per rule (no final stop): ``"Blocked by detectors.combined: 16 of
+        the flagged records lie beyond every reference record, where a clean delta has at most 15"``;
+        empty when none blocked."""
         rules = dict.fromkeys(c.rule for c in self.blocked)
         return [f"Blocked by {rule}: {'; '.join(c.words for c in self.blocked if c.rule == rule)}" for rule in rules]
 
@@ -149,7 +154,8 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
             out.append(
                 Clause(
                     COMBINED_RULE,
-                    f"{beyond} lie beyond every reference record, where a clean delta has at most {beyond_allowed}",
+                    f"{beyond} of the flagged records lie beyond every reference record, where a clean delta has at "
+                    f"most {beyond_allowed}",
                     f"{beyond} beyond the reference (at most {beyond_allowed})",
                 )
             )
@@ -161,7 +167,7 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
         out.append(
             Clause(
                 EXTREME_RULE,
-                f"{n} {'lies' if n == 1 else 'lie'} far outside anything the base or their batch explains",
+                f"{plural(n, 'record')} {'lies' if n == 1 else 'lie'} far outside anything the base or their batch explains",
                 f"{n} far outside the base",
             )
         )

@@ -60,7 +60,10 @@ def test_a_check_blocked_by_the_beyond_clause_says_so_in_every_format(prov, demo
     assert combined["status"] == "block" and st["flagged"] <= st["allowed"], st
     beyond, most = st["beyond_reference"], st["beyond_allowed"]
     assert beyond > most
-    said = f"Blocked by detectors.combined: {beyond} lie beyond every reference record, where a clean delta has at most {most}."
+    said = (
+        f"Blocked by detectors.combined: {beyond} of the flagged records lie beyond every reference record, "
+        f"where a clean delta has at most {most}."
+    )
 
     text = prov("check", "v2", "--base", "v1", env={"COLUMNS": "200"}).stdout
     head = text.split("\nPolicy ", 1)[0]
@@ -89,7 +92,9 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
         in text
     )
     n = extreme["count"]
-    assert f"Blocked by detectors.extreme: {n} lie far outside anything the base or their batch explains." in text
+    assert (
+        f"Blocked by detectors.extreme: {n} records lie far outside anything the base or their batch explains." in text
+    )
     assert "blocked: more than a clean delta" in text and f"{n} far outside the base (detectors.extreme)" in text
 
 
@@ -196,3 +201,13 @@ def test_waivers_are_counted_once_per_record_the_same_way_in_text_markdown_and_j
 
 def rule_reason(report: dict, rule: str) -> str:
     return next(r["reason"] for r in report["rules"] if r["rule"] == rule)
+
+
+def test_a_check_of_an_empty_delta_says_there_was_nothing_to_score(prov, demo):
+    """The tour's last check (v5, v3's records again, against v3) said "0 of 0 records flagged by the
+    combined verdict of 7 detectors (a clean delta flags at most 0 ...)"."""
+    r = prov("-q", "commit", "data/digits-v1.parquet", "--tag", "v1-again", "--parent", "v1", "--key", "maintainer.key")
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v1-again", "--base", "v1", env={"COLUMNS": "200"})
+    assert re.fullmatch(r"No record added or relabeled to score; \d+ detectors ran on none\.", r.stdout.split("\n")[1])
+    assert "0 of 0" not in r.stdout
