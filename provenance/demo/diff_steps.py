@@ -40,7 +40,7 @@ def run_diff_demo(
         f"  {s['added']} added, {s['removed']} removed, {s['relabeled']} relabeled, "
         f"{plural(s['conflicting_labels'], 'record')} with conflicting labels, "
         f"{plural(s['duplicates_added'], 'duplicate copy', 'duplicate copies')}, "
-        f"{s['source_changed']} changed source"
+        f"{plural(s['source_changed'], 'record')} whose source changed"
     )
     for row in data["by_source"][:3]:
         if row["flagged_signals"]:

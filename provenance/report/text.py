@@ -25,7 +25,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     combined = next((d for d in result["detectors"] if d["detector"] == "combined"), None)
     verdict = (
         f"{combined['flagged']} of {combined['scored']} records flagged by the combined verdict "
-        f"(false-alarm rate {combined['fpr']:g})"
+        f"at FPR {combined['fpr']:g} (its false-alarm rate on clean records)"
         if combined
         else "no combined verdict stored"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -98,6 +99,8 @@ def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
     r = subprocess.run([".venv/bin/prov", "demo"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     last = r.stdout.rstrip("\n").split("\n")[-1]
+    # newcomer review 6, item 6: the diff step said "999 changed source"
+    assert re.search(r", \d+ records whose source changed\n", r.stdout) and " changed source" not in r.stdout
     assert last == "Explore it: cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log"
     # the README says the same (Quickstart)
     assert "`cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log`" in README.read_text()
