@@ -21,9 +21,6 @@ SUMMARY_ROWS = [
 ]
 """The diff summary's counts, in the order reports list them: (summary key, label)."""
 
-RULE_STATUS = {"pass": "PASS", "warn": "WARN", "block": "BLOCK", "error": "ERROR"}
-"""A gate rule's status as the check reports print it."""
-
 DECISION = {
     "pass": "passed",
     "warned": "passed with warnings (released; read them)",
