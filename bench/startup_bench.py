@@ -37,7 +37,12 @@ COMMANDS = [
     ("prov init", ["init"], FAST, True),
     ("prov log", ["log"], FAST, False),
     ("prov show v1", ["show", "v1"], FAST, False),
-    ("prov verify batch.parquet", ["verify", "batch.parquet"], SLOWER, False),
+    (
+        "prov verify batch.parquet --signer maintainer.pub",
+        ["verify", "batch.parquet", "--signer", "maintainer.pub"],
+        SLOWER,
+        False,
+    ),
     ("prov verify v1 --signer maintainer.pub", ["verify", "v1", "--signer", "maintainer.pub"], SLOWER, False),
     ("prov sign batch.parquet", ["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], SLOWER, False),
     ("prov add batch.parquet", ["add", "batch.parquet", "--source", "vendor"], SLOWER, True),

@@ -105,12 +105,18 @@ def verify(
     release_state: str | os.PathLike[str] | None = None,
     min_release: int | None = None,
     pins: Pins | None = None,
+    store_keys: bool = False,
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
 
-    Signatures are checked against ``pins`` (the keys the verifier trusts; without them,
-    only against keys cached in the store, and the report's ``trust`` says so). If
+    Signatures are checked against ``pins`` (the keys the verifier trusts; default the
+    pins the store handle carries). Nothing pinned is an ``InputError`` (exit 2): keys
+    cached in ``.prov/`` are written by whoever can write the store, so a check against
+    them decides nothing. ``store_keys=True`` (``prov verify --store-keys``) asks for that
+    check all the same, with nothing pinned only; its report says ``"trust_decision":
+    false`` and why (``trust_note``). Every report carries ``trust_decision`` (true: the
+    signatures held under keys the verifier pinned). If
     ``target`` names a version of the store: check its signature, objects and audit
     anchor and (unless ``read_data`` is false) re-read its data from the location it
     signed and recompute every digest; with ``attestation`` (a ``prov check --attest``
@@ -135,6 +141,7 @@ def verify(
     from provenance.versions import verify_version
 
     opened = open_store(store, pins)
+    trust = _verify_trust(opened, target, store_keys)
     if isinstance(target, DatasetSpec) or envelope is not None or not is_version(opened, os.fspath(target)):
         if isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target):
             from provenance.lineage.batches import check_batch
@@ -145,7 +152,7 @@ def verify(
             given = [name for name, value in release.items() if value is not None]
             if given:
                 raise InputError(f"{spec.path}: {given[0]} applies to a version's release, not to a batch of data")
-            return check_batch(opened, spec, optional_path(envelope)).report()
+            return check_batch(opened, spec, optional_path(envelope)).report() | trust
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     needs = [name for name, value in extra.items() if value is not None]
@@ -170,7 +177,40 @@ def verify(
             release_state=optional_path(release_state),
             min_release=min_release,
         )
-    return report
+    return report | trust
+
+
+STORE_KEYS_NOTE = (
+    "not a trust decision: nothing was pinned, so signatures were checked only against keys found in .prov/, "
+    "which whoever can write the store can plant"
+)
+
+
+def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, store_keys: bool) -> dict[str, Any]:
+    """The report fields saying whether ``verify``'s signatures decide trust, after refusing what would not.
+
+    Raises ``InputError`` (exit 2) when nothing is pinned and ``store_keys`` was not asked
+    for (DESIGN.md: a check that needs a signer and has none exits 2), and when
+    ``store_keys`` is asked for beside pins (which keys would decide would be unclear).
+    """
+    from provenance.errors import InputError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.trust.pins import HOW_TO_PIN, pins_of
+
+    name = target.path if isinstance(target, DatasetSpec) else os.fspath(target)
+    pinned = pins_of(store).pinned
+    if store_keys and pinned:
+        raise InputError(
+            f"prov verify {name}: --store-keys checks against the store's keys instead of pinned ones; "
+            "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
+        )
+    if not pinned and not store_keys:
+        raise InputError(
+            f"prov verify {name}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
+            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE; --store-keys checks against the "
+            "store's own keys, which is not a trust decision"
+        )
+    return {"trust_decision": True} if pinned else {"trust_decision": False, "trust_note": STORE_KEYS_NOTE}
 
 
 def load(

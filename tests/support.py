@@ -19,7 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,22 @@ class World:
 
     def prov_fingerprint(self) -> dict[str, str]:
         return store_fingerprint(self.root / ".prov")
+
+
+def one_line(r) -> str:
+    """The one ``Error: ...`` line a failed command wrote to stderr (asserts there is exactly one)."""
+    lines = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def relabel(path: str, rows: Iterable[int], out: str) -> None:
+    """``out``: the Parquet file ``path`` with the digit labels of ``rows`` changed (label + 5, mod 10)."""
+    t = pq.read_table(path)
+    labels = t.column("label").to_pylist()
+    for i in rows:
+        labels[i] = str((int(labels[i]) + 5) % 10)
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), out)
 
 
 def set_column(table: pa.Table, name: str, values: list) -> pa.Table:

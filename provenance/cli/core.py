@@ -288,11 +288,21 @@ def verify(
     min_release: int | None = typer.Option(
         None, "--min-release", min=1, help="With --attestation: refuse a release counter below N."
     ),
+    store_keys: bool = typer.Option(
+        False,
+        "--store-keys",
+        help="With nothing pinned: check signatures against the keys found in .prov/ only. Not a trust "
+        "decision (whoever can write .prov/ can plant a key); exit 0 says only that the store is consistent.",
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch."""
+    """Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch.
+
+    Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
+    exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
+    """
     from provenance import api
     from provenance.lineage.batches import BatchMismatch
     from provenance.version_facts import is_version
@@ -326,28 +336,32 @@ def verify(
                 base=base,
                 release_state=release_state,
                 min_release=min_release,
+                store_keys=store_keys,
             )
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)
         raise
-    note_unpinned(pins)
     if json_out:
         emit_json(report)
-    elif batch:
+        return
+    trusted = pins.describe() if report["trust_decision"] else "NOT a trust decision: only keys found in .prov/"
+    if batch:
         echo(
             f"{target}: ok, {report['records']} records match the batch signed by {report['source']!r} "
-            f"(key {report['keyid'][:16]}, captured {report['captured_at']})"
+            f"(key {report['keyid'][:16]}, captured {report['captured_at']}; {trusted})"
         )
     else:
         echo(
-            f"Version {target}: signature ok ({pins.describe()}), manifest ok, data {report['data']} "
+            f"Version {target}: signature ok ({trusted}), manifest ok, data {report['data']} "
             f"({report['records']} records)"
         )
         if report.get("path"):
             echo(f"  read {report['path']}")
         if attestation:
             echo_attestation(report["attestation"])
+    if not report["trust_decision"]:
+        echo(f"  {report['trust_note']}; pin the keys you trust (--signer KEY.pub or PROV_SIGNERS) to decide")
 
 
 def echo_attestation(a: dict) -> None:

@@ -14,7 +14,8 @@ handle (``store.pins``); nothing in the library reads trust from ``.prov/`` on i
   roles and source keys then come from the root alone.
 - **Nothing pinned** (``Pins.unpinned()``): signatures are checked against the keys cached
   in the store, which whoever can write ``.prov/`` controls; every report says so.
-  ``prov check`` and ``prov verify V --attestation A`` refuse to run this way (exit 2).
+  ``prov check`` and ``prov verify`` refuse to run this way (exit 2; ``verify --store-keys``
+  asks for it explicitly and reports that it is no trust decision).
 
 Revocations recorded in the store (``prov keys revoke``, ``prov trust revoke``) only ever
 remove trust, so they are honoured in every mode; they cannot add any.

@@ -80,7 +80,7 @@ def test_sign_add_and_verify_import_neither_pandas_nor_scipy(tmp_path):
         ["sign", "b.parquet", "--source", "v", "--key", "k.key"],
         ["trust", "add", "v", "k.pub"],
         ["add", "b.parquet", "--source", "v"],
-        ["verify", "b.parquet"],
+        ["verify", "b.parquet", "--store-keys"],
     ):
         assert modules_loaded(args, tmp_path) & not_needed == set(), args
     assert (tmp_path / "b.parquet.prov.json").exists()

@@ -24,7 +24,7 @@ def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parqu
     assert [v["tag"] for v in log] == ["v1", "v2"] and log[1]["parent"] == "v1"
     show = json.loads(prov("show", "v1", "--json").stdout)
     assert show["records"] == 600 and sum(show["labels"].values()) == 600 and show["signature"] == "ok"
-    r = prov("verify", "v2")
+    r = prov("verify", "--store-keys", "v2")
     assert r.exit_code == 0 and "data ok" in r.stdout
     assert prov("audit", "verify").exit_code == 0
 
@@ -39,7 +39,7 @@ def test_verify_names_the_records_that_changed(prov, workdir, store, keypair, di
     t = t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels))
     t = t.set_column(t.schema.get_field_index("px10"), "px10", pa.array(px))
     pq.write_table(t.slice(0, 599), digits_parquet)  # and the last record removed
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1
     assert "no longer matches its signed manifest" in r.stderr
     # The same words as `prov verify` of a signed batch: one comparator names every record.
@@ -129,10 +129,10 @@ def test_altered_or_missing_objects_fail_verification(prov, workdir, store, keyp
     data = bytearray(manifest.read_bytes())
     data[100] ^= 1
     manifest.write_bytes(bytes(data))
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "was altered" in r.stderr
     manifest.unlink()
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "is missing from the store" in r.stderr
 
 
@@ -144,7 +144,7 @@ def test_a_swapped_envelope_or_edited_version_row_fails(prov, workdir, store, ke
     v2 = con.execute("select envelope_object, merkle_root from versions where tag='v2'").fetchone()
     con.execute("update versions set envelope_object = ? where tag = 'v1'", [v2[0]])
     con.commit()
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "v1" in r.stderr
 
 
@@ -168,7 +168,7 @@ def test_file_tree_records_are_file_bytes(prov, workdir, store, keypair):
     assert dict(zip(m.digests, m.table.column("locator").to_pylist())) == expected
     assert m.label_counts() == {"cat": 2, "dog": 1}
     (workdir / "tree" / "dog" / "c.bin").write_bytes(b"changed")
-    r = prov("verify", "t1")
+    r = prov("verify", "--store-keys", "t1")
     assert r.exit_code == 1 and "dog/c.bin" in r.stderr
 
 
@@ -194,10 +194,10 @@ def test_a_version_committed_from_a_url_verifies_from_the_url(prov, workdir, sto
     url = f"file://{digits_parquet}"
     r = prov("commit", url, "--tag", "v1", "--key", keypair.private_path)
     assert r.exit_code == 0, r.output
-    assert prov("verify", "v1").exit_code == 0
+    assert prov("verify", "--store-keys", "v1").exit_code == 0
     t = pq.read_table(digits_parquet)
     pq.write_table(t.slice(1), digits_parquet)
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "1 removed" in r.stderr
 
 

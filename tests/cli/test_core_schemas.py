@@ -26,7 +26,7 @@ def test_core_command_outputs_match_their_schemas(prov, workdir, digits_parquet)
     validate("commit", json.loads(prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--json").stdout))
     prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key")
     validate("log", json.loads(prov("log", "--json").stdout))
-    validate("verify-version", json.loads(prov("verify", "v2", "--json").stdout))
+    validate("verify-version", json.loads(prov("verify", "--store-keys", "v2", "--json").stdout))
     validate("audit-verify", json.loads(prov("audit", "verify", "--json").stdout))
 
 

@@ -42,7 +42,7 @@ def test_commit_at_two_tags_reads_each_revision_through_dvc(prov, workdir, store
     assert json.loads(r.stdout)["merkle_root"] == log["v1"]["merkle_root"]
     # verify re-reads the revision through DVC, not the working copy
     os.chdir(workdir / "repo")
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 0, r.output
 
 

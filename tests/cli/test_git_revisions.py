@@ -63,7 +63,7 @@ def test_head_is_stored_as_its_commit_and_still_means_it_after_head_moves(prov, 
     assert _dataset(prov, "vh")["rev"] == _commit_id(repo, "d2")
     assert json.loads(r.stdout)["profile"]["status"] == "ok"  # a --rev version gets its reference profile
     _add_revision(repo, digits_table(350), "d3")
-    r = prov("verify", "vh")
+    r = prov("verify", "--store-keys", "vh")
     assert r.exit_code == 0, r.output  # d2's data, not today's HEAD (which used to be "tampered")
     r = prov("diff", "HEAD~1", "HEAD", "--path", DATA, "--json")
     assert r.exit_code == 0, r.output
@@ -79,7 +79,7 @@ def test_a_branch_is_stored_as_its_commit(prov, store, keypair, repo):
     assert r.exit_code == 0, r.output
     run("git", "branch", "-f", "feature", "d2", cwd=repo)
     assert _dataset(prov, "vf")["rev"] == _commit_id(repo, "d1")
-    r = prov("verify", "vf", "--json")
+    r = prov("verify", "--store-keys", "vf", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["records"] == 200
 
 
@@ -99,7 +99,7 @@ def test_data_removed_by_dvc_gc_is_an_input_error_naming_what_is_missing(prov, s
     run(DVC, "gc", "--workspace", "--force", "-q", cwd=repo)  # keeps only what HEAD's .dvc files name (d2)
     md5 = r"object md5 [0-9a-f]{32} is in neither DVC's cache nor a remote \(removed by `dvc gc`\?\)"
     for argv in (
-        ["verify", "v1"],
+        ["verify", "--store-keys", "v1"],
         ["commit", DATA, "--rev", "d1", "--tag", "v2", "--key", keypair.private_path],
     ):
         r = prov(*argv)

@@ -87,7 +87,7 @@ def test_an_error_naming_a_hostile_label_stays_one_escaped_line(prov, hostile_ve
     labels = table.column("label").to_pylist()
     labels[7] = FAKE_OK
     pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", [labels]), "v1.parquet")
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1
     assert r.stderr.startswith("Error: version v1: data at ")
     _no_raw_hostile_text(r.stderr)

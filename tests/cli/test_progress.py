@@ -44,10 +44,13 @@ def test_commit_shows_its_stages_on_a_terminal_and_nothing_with_q_or_in_a_pipe(p
     for stage in ("reading and hashing", "lineage", "reference profile"):
         assert stage in terminal, terminal
     assert "600/600" in terminal and "ETA" in terminal
-    code, out, terminal = run_with_terminal_stderr(["-q", "verify", "v1"], workdir)
+    code, out, terminal = run_with_terminal_stderr(["-q", "verify", "--store-keys", "v1"], workdir)
     assert code == 0 and "reading and hashing" not in terminal and "Note:" not in terminal
     piped = subprocess.run(
-        [sys.executable, "-m", "provenance", "verify", "v1"], cwd=workdir, capture_output=True, text=True
+        [sys.executable, "-m", "provenance", "verify", "--store-keys", "v1"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
     )
     assert piped.returncode == 0 and "reading and hashing" not in piped.stderr
 

@@ -50,7 +50,7 @@ def test_quarantine_a_source(prov, committed: World):
     assert pred["parent"]["version"] == "v1"
     entry = store.db.execute("select subject, detail from audit where action = 'quarantine'").fetchone()
     assert entry[0] == "v2" and json.loads(entry[1])["source"] == "crowd"
-    assert prov("verify", "v2").exit_code == 0
+    assert prov("verify", "--store-keys", "v2").exit_code == 0
     assert prov("audit", "verify").exit_code == 0
     assert (
         "Quarantined source 'vendor': 120 records removed, 0 kept"

@@ -59,18 +59,18 @@ def test_verify_catches_a_renamed_file_and_a_new_class_folder(prov, workdir, sto
         (tree / label).mkdir(parents=True, exist_ok=True)
         (tree / label / f"{i}.png").write_bytes(_png(i))
     _commit(prov, tree, "v1", keypair)
-    assert prov("verify", "v1").exit_code == 0
+    assert prov("verify", "--store-keys", "v1").exit_code == 0
     os.rename(tree / "cat" / "0.png", tree / "cat" / "renamed.png")  # same bytes, same label
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "file listing differs from the signed one" in r.stderr
     os.rename(tree / "cat" / "renamed.png", tree / "cat" / "0.png")
     (tree / "cat" / "Thumbs.db").write_bytes(b"\xd0\xcf")  # skipped by the loader, but listed
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "cat/Thumbs.db" in r.stderr
     os.unlink(tree / "cat" / "Thumbs.db")
     (tree / "_new").mkdir()  # sorts before cat and dog: every ImageFolder target index shifts
     (tree / "_new" / "x.png").write_bytes(_png(9))
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "1 added" in r.stderr and "class list changed" in r.stderr
 
 
@@ -78,5 +78,5 @@ def test_a_label_retyped_from_text_to_integer_fails_verification(prov, workdir, 
     pq.write_table(pa.table({"x": [1, 2], "label": ["1", "2"]}), workdir / "d.parquet")
     _commit(prov, workdir / "d.parquet", "v1", keypair)
     pq.write_table(pa.table({"x": [1, 2], "label": [1, 2]}), workdir / "d.parquet")
-    r = prov("verify", "v1")
+    r = prov("verify", "--store-keys", "v1")
     assert r.exit_code == 1 and "no longer matches" in r.stderr

@@ -95,7 +95,7 @@ def test_malformed_envelope_is_an_input_error(prov, world: World, case, command)
     path.write_bytes(data if data is not None else json.dumps(env).encode())
     before = world.prov_fingerprint()
     args = (
-        ["verify", world.vendor_data, "--envelope", path]
+        ["verify", "--store-keys", world.vendor_data, "--envelope", path]
         if command == "verify"
         else ["add", world.vendor_data, "--source", "vendor", "--envelope", path]
     )
@@ -115,7 +115,7 @@ def test_huge_envelope_is_refused_before_reading(prov, world: World):
 
 
 def test_missing_envelope_names_the_file(prov, world: World):
-    err = one_line_error(prov("verify", world.crowd_data))
+    err = one_line_error(prov("verify", "--store-keys", world.crowd_data))
     assert "crowd.parquet.prov.json: cannot read envelope" in err
 
 
@@ -210,7 +210,7 @@ def test_sign_reads_csv_the_same_way_as_its_parquet(prov, world: World):
         "digit",
     )
     assert r.exit_code == 0, r.output
-    r = prov("verify", world.root / "crowd.csv")
+    r = prov("verify", "--store-keys", world.root / "crowd.csv")
     assert r.exit_code == 0, r.output
     result = batches.check_batch(world.store, DatasetSpec(str(world.root / "crowd.csv")))
     assert len(result.hashed.manifest) == 60

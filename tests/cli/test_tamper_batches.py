@@ -18,11 +18,11 @@ from support import World, change_pixel, flip_label, payload
 
 
 def verify(prov, data, envelope, *extra):
-    return prov("verify", data, "--envelope", envelope, *extra)
+    return prov("verify", "--store-keys", data, "--envelope", envelope, *extra)
 
 
 def test_untouched_batch_verifies(prov, world: World):
-    r = prov("verify", world.vendor_data)  # default envelope: DATA.prov.json
+    r = prov("verify", "--store-keys", world.vendor_data)  # default envelope: DATA.prov.json
     assert r.exit_code == 0, r.output
     assert f"ok, {120} records match the batch signed by 'vendor' (key {world.vendor.keyid[:16]}" in r.stdout
 
@@ -102,7 +102,7 @@ def test_envelope_signed_by_another_sources_key(prov, world: World):
 
 def test_signature_from_a_revoked_key(prov, world: World):
     assert prov("trust", "revoke", "vendor", "--key", world.vendor.keyid[:12], "--reason", "leaked").exit_code == 0
-    r = prov("verify", world.vendor_data)
+    r = prov("verify", "--store-keys", world.vendor_data)
     assert r.exit_code == 1
     assert f"signed by key {world.vendor.keyid[:16]} of vendor, which was revoked at" in r.stderr
     assert "(leaked)" in r.stderr

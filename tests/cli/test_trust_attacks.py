@@ -19,25 +19,10 @@ import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import keys
-from support import rule_verdicts, run, store_fingerprint
+from support import one_line, relabel, rule_verdicts, run, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-
-
-def relabel(path: str, rows: list[int], out: str) -> None:
-    """``out``: ``path`` with the labels of ``rows`` changed."""
-    t = pq.read_table(path)
-    labels = t.column("label").to_pylist()
-    for i in rows:
-        labels[i] = str((int(labels[i]) + 5) % 10)
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), out)
-
-
-def one_line(r) -> str:
-    lines = [line for line in r.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 def test_the_honest_release_verifies_with_the_pinned_maintainer_key(prov, template_trust, workdir):
@@ -238,9 +223,11 @@ def test_checks_that_need_a_signer_say_so_and_others_say_what_they_checked(prov,
     before = store_fingerprint(workdir / ".prov")
     for command in (("check", "v2", "--base", "v1"), ("verify", "v2", "--attestation", "v2.attestation.json")):
         r = prov(*command)
-        assert r.exit_code == 2 and "needs a pinned signer: pass --signer KEY.pub" in one_line(r)
+        assert r.exit_code == 2 and "pass --signer KEY.pub" in one_line(r)
+    r = prov("verify", "v2")  # a verdict a job acts on: nothing pinned is no verdict
+    assert r.exit_code == 2 and "nothing is pinned" in one_line(r) and "pass --signer KEY.pub" in one_line(r)
     assert store_fingerprint(workdir / ".prov") == before
-    for command in (("verify", "v2"), ("show", "v2"), ("diff", "v1", "v2")):
+    for command in (("show", "v2"), ("diff", "v1", "v2")):
         r = prov(*command)
         assert r.exit_code == 0 and "checked only against keys found in the store" in r.stderr, command
     r = prov("verify", "v2.parquet", "--attestation", "v2.attestation.json", "--policy", "policy.toml")
@@ -256,13 +243,14 @@ def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
     r = prov("keys", "revoke", keyid[:12], "--reason", "stolen")
     assert r.exit_code == 2 and "signed 1 version(s): mine; revoking it makes them stop verifying" in one_line(r)
     assert "pass --yes to revoke it" in one_line(r) and store_fingerprint(workdir / ".prov") == before
-    assert prov("verify", "mine").exit_code == 0
+    assert prov("verify", "mine", "--signer", "attacker.pub").exit_code == 0
     r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--yes", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["versions"] == ["mine"]
     r = prov("commit", "v1.parquet", "--tag", "mine2", "--key", "attacker.key")
     assert r.exit_code == 1 and "was revoked" in one_line(r)
-    r = prov("verify", "mine")
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    r = prov("verify", "mine", "--signer", "attacker.pub")  # pinned elsewhere, revoked here: revoked wins
+    assert r.exit_code == 1 and "no key may sign for role commit" in one_line(r)
+    assert "revoked in the store: excluded" in one_line(r)
     # a key that signed no version breaks nothing: it is revoked at once, without --yes
     spare = keys.generate(workdir / "spare")
     assert prov("keys", "register", spare.public_path, "--name", "spare").exit_code == 0
@@ -319,8 +307,8 @@ def test_clearing_a_revocation_row_does_not_bring_the_key_back(prov, template_tr
     assert r.exit_code == 0, r.output
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("update keys set revoked_at = null")
-    r = prov("verify", "mine")
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    r = prov("verify", "mine", "--signer", "attacker.pub")
+    assert r.exit_code == 1 and "revoked in the store: excluded" in one_line(r)
 
 
 def test_a_waiver_names_the_merkle_root_of_the_version_it_reviewed(prov, template_trust, workdir, tmp_path):

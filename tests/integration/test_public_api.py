@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     added = prov.add(store, "crowd.parquet", source="crowd", unsigned=True)
     v1 = prov.commit(store, "v1.parquet", tag="v1", key="maintainer.key")
     v2 = prov.commit(store, "v2.parquet", tag="v2", key="maintainer.key")
-    verified = prov.verify(store, "v2")
+    verified = prov.verify(store, "v2", pins=pins)
     report = prov.diff(store, "v1", "v2", detect=True).to_dict()
     detection = prov.detect(store, "v1", "v2", save=False)
     gate = prov.check(store, "v2", "v1", pins=pins)

@@ -535,9 +535,14 @@ class FuzzRig:
     def _detect(self, target: str) -> tuple[list[str], bool, str]:
         root, by, crashed, out = self.world.root, [], False, ""
         runs = [("fsck", ["fsck"]), ("audit verify", ["audit", "verify"])]
-        runs += [(f"verify {t}", ["verify", t]) for t in self.world.tags]
+        runs += [(f"verify {t}", ["verify", "--store-keys", t]) for t in self.world.tags]
         if target in ("batch-envelope", "data"):
-            runs.append(("verify batch", ["verify", "vendor.parquet", "--envelope", self.world.batch_envelope.name]))
+            runs.append(
+                (
+                    "verify batch",
+                    ["verify", "--store-keys", "vendor.parquet", "--envelope", self.world.batch_envelope.name],
+                )
+            )
         for name, argv in runs:
             r = prov_inline(*argv, cwd=root)
             if r.crashed:

@@ -55,7 +55,7 @@ def test_concurrent_commits_and_adds_lose_and_double_nothing(world):
     checks = faults.check_after_fault(world)
     assert checks["audit_ok"] and checks["fsck_ok"], checks
     for r in new:
-        assert prov_inline("verify", r["tag"], cwd=world.root).code == 0
+        assert prov_inline("verify", "--store-keys", r["tag"], cwd=world.root).code == 0
 
 
 def test_racing_the_same_tag_one_wins_the_others_get_a_clear_error(world):

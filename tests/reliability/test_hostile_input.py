@@ -296,7 +296,7 @@ def tree_cases():
 
 def envelope_cases():
     def _verify(name):
-        return ["verify", "vendor.parquet", "--envelope", name]
+        return ["verify", "--store-keys", "vendor.parquet", "--envelope", name]
 
     def _valid(root) -> dict:
         return json.loads((root / "vendor.parquet.prov.json").read_text())
@@ -470,7 +470,7 @@ def test_odd_but_valid_input_is_accepted_or_refused_cleanly(world, case):
     r = prov_inline(*argv, cwd=world.root, env={"PROV_KEY": str(world.owner.private_path)})
     assert not r.crashed and r.code in (0, 2), (r.code, r.stdout, r.stderr)
     if r.code == 0:
-        assert prov_inline("verify", "odd", cwd=world.root).code == 0
+        assert prov_inline("verify", "--store-keys", "odd", cwd=world.root).code == 0
         assert faults.check_after_fault(world)["fsck_ok"]
     else:
         assert needle in r.stderr and faults.fingerprint(world.prov_dir) == before
@@ -483,7 +483,7 @@ def test_ten_megabyte_cells_are_records_not_a_problem(world):
     for name in ("cells.csv", "cells.parquet"):
         r = prov_inline("commit", name, "--tag", name, "--key", world.owner.private_path, cwd=world.root)
         assert r.code == 0 and not r.crashed, r.stderr
-        assert prov_inline("verify", name, cwd=world.root).code == 0
+        assert prov_inline("verify", "--store-keys", name, cwd=world.root).code == 0
     assert faults.check_after_fault(world)["fsck_ok"]
 
 

@@ -73,7 +73,7 @@ def test_fsck_catches_an_edit_to_any_stored_field(world, statement, needle):
 
 def test_non_utf8_text_in_the_database_is_a_message_not_a_crash(world):
     _sql(world, "update versions set kind = cast(x'ff00fe' as text) where tag = 'v1'")
-    for argv in (["verify", "v1"], ["log"], ["show", "v1"], ["fsck"], ["audit", "verify"]):
+    for argv in (["verify", "--store-keys", "v1"], ["log"], ["show", "v1"], ["fsck"], ["audit", "verify"]):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code in (1, 3) and not r.crashed, (argv, r.stderr)
         assert "not UTF-8" in r.stderr or "not UTF-8" in r.stdout
@@ -108,7 +108,7 @@ def test_a_damaged_dataset_row_is_not_relied_on_and_fsck_reports_it(world):
     """verify re-reads the data from the location the version *signed* (issue 12), so a
     damaged copy in the versions row changes nothing it checks; fsck names the damage."""
     _sql(world, "update versions set dataset = substr(dataset, 1, 20) where tag = 'v3'")
-    r = prov_inline("verify", "v3", cwd=world.root)
+    r = prov_inline("verify", "--store-keys", "v3", cwd=world.root)
     assert r.code == 0 and not r.crashed and "data ok" in r.stdout, r.stdout + r.stderr
     r = prov_inline("fsck", cwd=world.root)
     assert r.code == 1 and not r.crashed and "v3" in r.stdout, r.stdout
@@ -122,7 +122,7 @@ def test_a_non_utf8_schema_is_a_store_error(world):
     )
     conn.commit()
     conn.close()
-    for argv in (["verify", "v1"], ["fsck"]):
+    for argv in (["verify", "--store-keys", "v1"], ["fsck"]):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code in (1, 3) and not r.crashed, r.stdout + r.stderr
 
@@ -135,7 +135,7 @@ def test_a_renamed_column_is_a_store_error_not_a_key_error(world):
     )
     conn.commit()
     conn.close()
-    r = prov_inline("verify", "v4", cwd=world.root)
+    r = prov_inline("verify", "--store-keys", "v4", cwd=world.root)
     assert r.code == 3 and not r.crashed and "table versions lacks column(s) manifest_object" in r.stderr, r.stderr
     r = prov_inline("fsck", cwd=world.root)
     assert r.code == 1 and not r.crashed

@@ -1,0 +1,101 @@
+"""`prov verify` fails closed with nothing pinned (README Known gaps, "verify with nothing pinned").
+
+The attacker can write the data folder and `.prov/` and holds only their own key: they poison a
+version's data and re-sign the version with their key, which `prov commit` registers in the
+store. A job that runs `prov verify v3` and reads the exit code must not be told "ok".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from jsonschema import Draft202012Validator
+
+import provenance
+from provenance.errors import InputError
+from support import one_line, relabel, store_fingerprint
+
+PINNED = ("--signer", "maintainer.pub")
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def resign_v3_with_the_attackers_key(prov) -> None:
+    """Poison v3's data in place, drop v3's rows with sqlite3 and commit the poison as v3 with attacker.key."""
+    relabel("v3.parquet", range(40), "v3.parquet")
+    db = sqlite3.connect(".prov/prov.db")
+    with db:
+        db.execute("delete from versions where tag = 'v3'")
+        db.execute("delete from version_lineage where tag = 'v3'")
+        db.execute("delete from profiles where version = 'v3'")
+    db.close()
+    r = prov("commit", "v3.parquet", "--tag", "v3", "--parent", "v2", "--key", "attacker.key")
+    assert r.exit_code == 0, r.output  # the store now caches the attacker's key as a committer
+
+
+def test_a_version_re_signed_by_a_store_writer_does_not_verify(prov, template_trust, workdir):
+    resign_v3_with_the_attackers_key(prov)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("verify", "v3")
+    assert r.exit_code == 2, r.output  # it used to exit 0: the attacker's key was found in the store
+    line = one_line(r)
+    assert "prov verify v3: nothing is pinned" in line and "--signer KEY.pub" in line and "--store-keys" in line
+    assert r.stdout == "" and store_fingerprint(workdir / ".prov") == before
+    r = prov("verify", "v3", *PINNED)
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    r = prov("verify", "v3", "--no-data", env={"PROV_SIGNERS": "maintainer.pub"})
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    r = prov("verify", "v2", *PINNED, "--json")  # the honest version still verifies
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["trust_decision"] is True and "trust_note" not in report
+    Draft202012Validator(json.loads((SCHEMAS / "verify-version.schema.json").read_text())).validate(report)
+
+
+def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_trust, workdir):
+    resign_v3_with_the_attackers_key(prov)
+    r = prov("verify", "v3", "--store-keys")
+    assert r.exit_code == 0, r.output  # the store is consistent with itself, and that is all it says
+    assert "signature ok (NOT a trust decision: only keys found in .prov/)" in r.stdout
+    assert "not a trust decision: nothing was pinned" in r.stdout
+    r = prov("verify", "v3", "--store-keys", "--json")
+    report = json.loads(r.stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "verify-version.schema.json").read_text())).validate(report)
+    assert report["trust_decision"] is False and report["trust"]["checked_against"] == "store"
+    assert report["trust_note"].startswith("not a trust decision")
+    r = prov("verify", "v3", "--store-keys", *PINNED)
+    assert r.exit_code == 2 and "--store-keys checks against the store's keys instead of pinned ones" in one_line(r)
+    r = prov("verify", "v3", "--store-keys", "--attestation", "v2.attestation.json")
+    assert r.exit_code == 2 and "needs a pinned signer" in one_line(r)
+
+
+def test_a_batch_a_store_writer_vouches_for_does_not_verify(prov, template_trust, workdir):
+    """`prov verify DATA`: the attacker signs poisoned records as "vendor" and plants a trust entry for their key."""
+    pq.write_table(pq.read_table("vendor-batch.parquet").slice(0, 50), "mine.parquet")
+    relabel("mine.parquet", range(20), "mine.parquet")
+    assert prov("sign", "mine.parquet", "--source", "vendor", "--key", "attacker.key").exit_code == 0
+    r = prov("trust", "add", "vendor", "attacker.pub")
+    assert r.exit_code == 0, r.output  # an entry no pinned key signed: a cache row like any other
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("verify", "mine.parquet")
+    assert r.exit_code == 2 and "prov verify mine.parquet: nothing is pinned" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("verify", "mine.parquet", *PINNED)
+    assert r.exit_code == 1, r.output
+    r = prov("verify", "vendor-batch.parquet", *PINNED, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["trust_decision"] is True
+    r = prov("verify", "mine.parquet", "--store-keys")
+    assert r.exit_code == 0 and "NOT a trust decision" in r.stdout
+
+
+def test_the_library_fails_closed_too(template_trust, workdir):
+    with pytest.raises(InputError, match="nothing is pinned"):
+        provenance.verify(workdir, "v2", read_data=False)
+    report = provenance.verify(workdir, "v2", read_data=False, store_keys=True)
+    assert report["trust_decision"] is False
+    pins = provenance.Pins.load(["maintainer.pub"])
+    assert provenance.verify(workdir, "v2", read_data=False, pins=pins)["trust_decision"] is True
