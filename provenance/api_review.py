@@ -50,14 +50,14 @@ def diff(
     from provenance.delta.compare import diff_versions
     from provenance.delta.merge import DEFAULT_LIMIT
 
-    opened = open_store(store, pins)
-    with progress.stage("diff", unit="steps"):
-        report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
-    if detect:
-        from provenance.detectors.pipeline import detect_diff
+    with open_store(store, pins).snapshot() as opened:  # one state of prov.db for the whole review
+        with progress.stage("diff", unit="steps"):
+            report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
+        if detect:
+            from provenance.detectors.pipeline import detect_diff
 
-        with progress.stage("detectors", unit="steps"):
-            report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
+            with progress.stage("detectors", unit="steps"):
+                report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr))
     return report
 
 
@@ -87,10 +87,10 @@ def detect(
     from provenance.delta.compare import diff_versions
     from provenance.detectors.pipeline import detect_diff
 
-    opened = open_store(store, pins)
-    report = diff_versions(opened, base, new)
-    names = list(detectors) if detectors is not None else None
-    return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
+    with open_store(store, pins).snapshot() as opened:  # one state of prov.db for the whole review
+        report = diff_versions(opened, base, new)
+        names = list(detectors) if detectors is not None else None
+        return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
 
 
 def check(

@@ -31,7 +31,7 @@ def audit_verify(
     json_out: bool = JsonFlag,
 ) -> None:
     """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries."""
-    store = Store.open(pins=pins)
+    store = Store.open_snapshot(pins=pins)  # one state for the chain, the checkpoints and what is reported
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
     from provenance.gate.attestation import kept_log_head

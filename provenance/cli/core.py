@@ -307,7 +307,7 @@ def verify(
     from provenance.lineage.batches import BatchMismatch
     from provenance.version_facts import is_version
 
-    store = Store.open(pins=pins)
+    store = Store.open_snapshot(pins=pins)  # one state for the signature checks and the report
     batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
     release_options = {
         "--attestation": attestation,

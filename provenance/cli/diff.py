@@ -52,11 +52,11 @@ def diff(
         require_dvc(path, None)
         spec = flags.spec(path)
         try:
-            store = Store.open(pins=pins)
+            store = Store.open_snapshot(pins=pins)
         except InputError:
             store = None  # git revisions need no store; a store only lets us reuse manifests
     else:
-        store = Store.open(pins=pins)
+        store = Store.open_snapshot(pins=pins)  # one state for the signature checks, lineage, detectors and the report
     from provenance import progress
     from provenance.cli._progress import progress_shown
 

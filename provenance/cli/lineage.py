@@ -288,8 +288,9 @@ def sources(
 ) -> None:
     """Each source with its batches, records, signed fraction and relabels."""
     from provenance.lineage import queries
+    from provenance.store import Store
 
-    info = queries.source_summary(_open_store(pins), version)
+    info = queries.source_summary(Store.open_snapshot(pins=pins), version)  # one state for lineage and withdrawals
     note_unpinned(pins)
     if json_out:
         emit_json(info)

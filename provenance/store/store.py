@@ -99,6 +99,7 @@ class Store:
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._new_objects: list[str] | None = None
         self._live: Store | None = None  # set on a snapshot (:meth:`snapshot`): the store its writes go to
+        self._owns_live = False  # a snapshot from open_snapshot closes its live store with itself
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -150,9 +151,27 @@ class Store:
         store.pins = pins
         return store
 
+    @classmethod
+    def open_snapshot(cls, where: str | Path | None = None, pins: Any = None) -> Store:
+        """The store at ``where`` (as :meth:`open`, checking with ``pins``) read from one :meth:`snapshot`.
+
+        For commands that decide on what they read (``verify``, ``diff``, ``sources``, ``audit
+        verify``): every query sees ``prov.db`` as it was when this returned, whatever a
+        ``.prov/`` writer changes meanwhile; writes go to the live store, which stays open until
+        the snapshot's :meth:`close` closes both. Raises what :meth:`open` and :meth:`snapshot` raise.
+        """
+        live = cls.open(where, pins)
+        try:
+            return live._frozen_copy(owns_live=True)
+        except BaseException:
+            live.close()
+            raise
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (on a snapshot: its copy, and the live store it opened itself)."""
         self.db.conn.close()
+        if self._live is not None and self._owns_live:
+            self._live.close()
 
     # --- writing ------------------------------------------------------------------------
 
@@ -250,25 +269,38 @@ class Store:
         see the copy only, so a ``.prov/`` writer who edits rows while a check runs (attack
         review 6, finding 6) changes nothing the check decides on; writes made through the
         snapshot's :meth:`write` (a check's findings, its attestation) go to this live store.
-        The copy is dropped when the block ends. Raises ``StoreError`` if the copy fails.
+        The copy is dropped when the block ends. On a snapshot, yields that snapshot itself
+        (one state for the whole command, not a newer one). Raises ``StoreError`` if the copy fails.
         """
+        if self._live is not None:
+            yield self
+            return
+        snap = self._frozen_copy()
+        try:
+            yield snap
+        finally:
+            snap.close()
+
+    def _frozen_copy(self, owns_live: bool = False) -> Store:
+        """A store reading a private in-memory copy of ``prov.db`` (:meth:`snapshot`); its writes go to this store."""
         # in memory, not a file: a temporary file of mode 0600 kept out other users only, and a
         # .prov/ writer running as this user edited it while the rules read it (attack review 6b, finding 3)
         copy = sqlite3.connect(":memory:", isolation_level=None)
         try:
-            try:
-                with self._file_lock() if self.writable() else contextlib.nullcontext():
-                    self.db.conn.backup(copy)
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.root / 'prov.db'}: cannot copy the store database ({exc})") from exc
-            copy.text_factory = functools.partial(_decode_text, self.root / "prov.db")
-            snap = object.__new__(Store)
-            snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
-            snap.db = sqlite_utils.Database(copy, execute_plugins=False)
-            snap._new_objects, snap._live = None, self
-            yield snap
-        finally:
+            # one backup step (pages=-1): SQLite copies under one read transaction, so the copy is one committed state
+            with self._file_lock() if self.writable() else contextlib.nullcontext():
+                self.db.conn.backup(copy)
+        except BaseException as exc:
             copy.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"{self.root / 'prov.db'}: cannot copy the store database ({exc})") from exc
+            raise
+        copy.text_factory = functools.partial(_decode_text, self.root / "prov.db")
+        snap = object.__new__(Store)
+        snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
+        snap.db = sqlite_utils.Database(copy, execute_plugins=False)
+        snap._new_objects, snap._live, snap._owns_live = None, self, owns_live
+        return snap
 
     def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:
         """Store bytes, or a file's bytes (streamed), as a content-addressed object.
