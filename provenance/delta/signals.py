@@ -145,8 +145,10 @@ def class_mix_shift(
     top = test["cells"][0] if test["cells"] else None
     flagged = test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
     what = f"additions from {source!r}" if source is not None else scope
+    # "differs" only when flagged: a passing check's reason read "class mix differs from the base (... p=1)"
+    verb = "differs from" if flagged else "compared with"
     expl = (
-        f"{what}: class mix differs from the base (chi2={test['value']:.1f}, df={test['df']}, "
+        f"{what}: class mix {verb} the base (chi2={test['value']:.1f}, df={test['df']}, "
         f"p={test['p_value']:.2g}, w={test['effect_w']:.2f})"
     )
     if top:

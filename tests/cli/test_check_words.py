@@ -213,3 +213,13 @@ def test_a_check_of_an_empty_delta_says_there_was_nothing_to_score(prov, demo):
     r = prov("check", "v1-again", "--base", "v1", env={"COLUMNS": "200"})
     assert re.fullmatch(r"No record added or relabeled to score; \d+ detectors ran on none\.", r.stdout.split("\n")[1])
     assert "0 of 0" not in r.stdout
+
+
+def test_a_passing_class_mix_rule_does_not_say_the_mix_differs(prov, demo):
+    """Newcomer review 6, item 6: rc2's passing class_mix.min_p_value said "all additions: class mix
+    differs from the base (chi2=2.6, df=9, p=0.98, ...)"."""
+    rule = rules_of(prov, "rc2", "r1")["class_mix.min_p_value"]
+    assert rule["status"] == "pass"
+    assert rule["reason"].startswith("all additions: class mix compared with the base (chi2=")
+    blocked = rules_of(prov, "rc1", "r1")["class_mix.min_p_value"]
+    assert blocked["status"] == "block" and "class mix differs from the base" in blocked["reason"]
