@@ -9,7 +9,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
-from provenance.features.neighbors import nearest_by_label, nearest_with_count, same_digest_mask
+from provenance.features.neighbors import nearest_by_label, nearest_with_count, same_digest_pairs
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile
 
 NEIGHBOURS_SHOWN = 3
@@ -33,7 +33,7 @@ def reference_geometry(profile: ReferenceProfile, delta: Delta) -> dict[str, np.
     """
     key = ("geometry", id(profile))
     if key not in delta.cache:
-        exclude = same_digest_mask(delta.digest_array, profile.sample_digests)
+        exclude = same_digest_pairs(delta.digest_array, profile.sample_digests)
         delta.cache[key] = nearest_by_label(
             delta_Z(profile, delta),
             profile.sample_Z,

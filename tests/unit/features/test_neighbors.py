@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provenance.features.neighbors import k_smallest, nearest, nearest_by_label, nearest_with_count, squared_distances
+from provenance.features.neighbors import (
+    k_smallest,
+    nearest,
+    nearest_by_label,
+    nearest_with_count,
+    same_digest_pairs,
+    squared_distances,
+)
 
 
 def _reference_squared(q: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -58,6 +65,68 @@ def test_k_smallest_are_the_smallest_in_order_of_value_then_index_even_with_ties
     d2[2] = rng.normal(size=40) ** 2
     idx, values = k_smallest(d2, k)
     _check_top_k(d2, idx, values, min(k, 40))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 40])
+def test_k_smallest_of_wide_rows_equal_a_full_sort_by_value_then_index(k):
+    # Wide enough for the group-minimum bound (2,000 columns): exact ties at the k-th value
+    # (kept in order of index, as a full sort keeps them), excluded (inf) entries, a row
+    # with nothing allowed, a row with fewer than k allowed, and NaN (never a neighbour).
+    rng = np.random.default_rng(100 + k)
+    d2 = rng.integers(0, 50, size=(60, 2000)).astype(np.float64)
+    d2[rng.random(d2.shape) < 0.3] = np.inf
+    d2[0] = np.inf
+    d2[1] = np.inf
+    d2[1, [7, 1500]] = [3.0, 3.0]
+    d2[2, :3] = [1.0 + 1e-12, 1.0, 1.0 - 1e-12]
+    d2[3] = rng.normal(size=2000) ** 2
+    d2[4, ::3] = np.nan
+    idx, values = k_smallest(d2, k)
+    clean = np.where(np.isnan(d2), np.inf, d2)
+    ref_idx, ref_values = _reference_k_smallest(clean, k)
+    assert np.array_equal(values, ref_values) and np.array_equal(idx, ref_idx)
+    assert list(idx[1, :2]) == [7, 1500][:k] and np.all(idx[0] == -1)
+
+
+def test_excluded_pairs_and_labels_absent_from_the_sample_as_brute_force():
+    # nearest_by_label against brute force over wide blocks: pairs excluded by digest (a
+    # relabeled record's own copy), a query whose label the sample lacks (no "own"
+    # neighbour), exact copies (ties broken by the lowest index, within and across labels).
+    rng = np.random.default_rng(5)
+    points = np.round(rng.normal(size=(3000, 3)), 1)
+    labels = np.sort(rng.integers(0, 5, 3000))
+    points[2900:2910] = points[10]  # copies of a label-0 point under label 4
+    queries = np.vstack([points[:50], rng.normal(size=(30, 3))])
+    query_labels = np.r_[labels[:50], np.full(30, 2)]
+    query_labels[40:45] = 9  # absent from the sample
+    exclude = (np.arange(20), np.arange(20))  # each of the first 20 queries is point i itself
+    got = nearest_by_label(queries, points, 16, query_labels, labels, exclude=exclude)
+    d2 = _reference_squared(queries, points)
+    d2[exclude] = np.inf
+    ref_idx, ref_d2 = _reference_k_smallest(d2, 16)
+    assert np.array_equal(got["idx"], ref_idx)
+    assert np.array_equal(got["dist"], np.sqrt(ref_d2).astype(np.float32))
+    for name, same in (("own", True), ("other", False)):
+        allowed = (labels[None, :] == query_labels[:, None]) == same
+        masked = np.where(allowed, d2, np.inf)
+        best = masked.argmin(axis=1)
+        best_d2 = masked[np.arange(len(masked)), best]
+        assert np.array_equal(got[name + "_idx"], np.where(np.isfinite(best_d2), best, -1)), name
+        assert np.array_equal(got[name + "_dist"], np.sqrt(best_d2).astype(np.float32)), name
+    assert np.all(got["own_idx"][40:45] == -1) and np.all(got["other_idx"] >= 0)
+    idx, dist = nearest(queries, points, 16, exclude=exclude)
+    assert np.array_equal(idx, ref_idx) and np.array_equal(dist, got["dist"])
+
+
+def test_same_digest_pairs_name_every_identical_pair():
+    rng = np.random.default_rng(2)
+    points = rng.integers(0, 256, size=(50, 32), dtype=np.uint8)
+    points[30] = points[3]  # one digest twice among the points
+    queries = np.vstack([points[[3, 7]], rng.integers(0, 256, size=(2, 32), dtype=np.uint8), points[[7]]])
+    rows, cols = same_digest_pairs(queries, points)
+    assert sorted(zip(rows.tolist(), cols.tolist())) == [(0, 3), (0, 30), (1, 7), (4, 7)]
+    assert same_digest_pairs(queries[2:4], points) is None
+    assert same_digest_pairs(queries[:0], points) is None
 
 
 def test_neighbours_are_the_brute_force_order_by_distance_then_index():
