@@ -28,260 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from provenance.delta.digests import locate
 from provenance.delta.statuses import apply_statuses
-from provenance.errors import VerificationError
-from provenance.manifest import digest_prefixes
+from provenance.delta.windows import Groups, Interner, SideStream, Window
 
-WINDOW_ROWS = 1 << 16  # 64k rows: peak memory at 10 M records 329 MiB (1 << 18: 411 MiB), same CPU
 DEFAULT_LIMIT = 1000  # records listed per kind of change; counts are never limited
-NO_SOURCE = 0  # id of "no source" in the source interner
-
-
-class Interner:
-    """Small string tables (labels, sources) shared by both sides: string <-> int id."""
-
-    def __init__(self, reserve_none: bool = False):
-        self.ids: dict[str | None, int] = {}
-        self.values: list[str | None] = []
-        if reserve_none:
-            self.id(None)
-
-    def id(self, value: str | None) -> int:
-        """The int id of ``value`` (None allowed), giving it the next free id on first sight.
-
-        Ids are dense, 0-based and in order of first appearance; ``values[id]`` maps back.
-        """
-        found = self.ids.get(value)
-        if found is None:
-            found = self.ids[value] = len(self.values)
-            self.values.append(value)
-        return found
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def codes(self, column: pa.Array) -> np.ndarray:
-        """Ids of a (dictionary-encoded) string column; nulls map to the id of None."""
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
-        mapping = np.array([self.id(v) for v in column.dictionary.to_pylist()] or [0], dtype=np.int32)
-        indices = column.indices
-        if column.null_count:
-            indices = indices.fill_null(0)  # (pc.fill_null costs more than the rest: only when needed)
-        out = mapping[indices.to_numpy(zero_copy_only=False)] if len(mapping) else np.zeros(len(column), np.int32)
-        if column.null_count:
-            out = np.where(column.is_valid().to_numpy(zero_copy_only=False), out, self.id(None))
-        return out.astype(np.int32, copy=False)
-
-
-def digest_view(column: pa.Array) -> np.ndarray:
-    """The 32-byte digests of a fixed_size_binary(32) column as a numpy ``S32`` array (no copy)."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return np.frombuffer(column.buffers()[1], dtype="S32", count=len(column), offset=column.offset * 32)
-
-
-def _words(digests: np.ndarray) -> np.ndarray:
-    return digests.view(np.uint64).reshape(-1, 4)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise equality of two equal-length S32 arrays, one 8-byte word at a time.
-
-    The first words decide most rows; where few of them agree (neighbouring digests of a
-    sorted manifest, which repeat only for copies) only those rows compare the other three.
-    """
-    wa, wb = _words(a), _words(b)
-    out = wa[:, 0] == wb[:, 0]
-    agree = np.flatnonzero(out)
-    if len(agree) * 8 < len(out):
-        out[agree] = (wa[agree, 1:] == wb[agree, 1:]).all(axis=1)
-        return out
-    for k in (1, 2, 3):
-        out &= wa[:, k] == wb[:, k]
-    return out
-
-
-def is_sorted(digests: np.ndarray) -> bool:
-    """Are the S32 digests in non-decreasing order? Decided on the 8-byte prefixes; only
-    neighbours sharing a prefix are compared on all 32 bytes."""
-    if len(digests) < 2:
-        return True
-    prefix = digest_prefixes(digests)
-    if np.any(prefix[1:] < prefix[:-1]):
-        return False
-    tied = np.flatnonzero(prefix[1:] == prefix[:-1])
-    return not len(tied) or not np.any(digests[tied + 1] < digests[tied])
-
-
-def _differs_from_previous(digests: np.ndarray) -> np.ndarray:
-    """For rows 1..n-1: does the digest differ from the row before it?"""
-    return ~_same(digests[1:], digests[:-1])
-
-
-def locate(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
-    """Index of each sorted-unique ``needles`` digest in sorted-unique ``haystack``, or -1.
-
-    Searches on the 8-byte prefix and confirms on all 32 bytes; the rare prefix tie (an
-    attacker can make one with ~2^32 work) falls back to an exact search on the bytes.
-    """
-    if not len(needles) or not len(haystack):
-        return np.full(len(needles), -1, dtype=np.int64)
-    hay_prefix, needle_prefix = digest_prefixes(haystack), digest_prefixes(needles)
-    pos = np.searchsorted(hay_prefix, needle_prefix, side="left")
-    return _confirm(needles, haystack, needle_prefix, hay_prefix, pos)
-
-
-def _confirm(
-    needles: np.ndarray, haystack: np.ndarray, needle_prefix: np.ndarray, hay_prefix: np.ndarray, pos: np.ndarray
-) -> np.ndarray:
-    """``locate``'s answer from candidate positions found on the prefixes: exact bytes decide."""
-    inside = pos < len(haystack)
-    clipped = np.minimum(pos, len(haystack) - 1)
-    same = inside & _same(np.take(haystack, clipped), needles)  # np.take: ~8x faster than indexing S32
-    tie = inside & ~same & (hay_prefix[clipped] == needle_prefix)
-    if tie.any():
-        idx = np.flatnonzero(tie)
-        exact = np.searchsorted(haystack, needles[idx], side="left")
-        ok = (exact < len(haystack)) & (haystack[np.minimum(exact, len(haystack) - 1)] == needles[idx])
-        pos[idx[ok]] = exact[ok]
-        same[idx[ok]] = True
-    return np.where(same, pos, -1)
-
-
-@dataclass
-class Window:
-    """Rows of one side whose digests all fall below the window's bound (complete groups)."""
-
-    first_row: int  # row number of the first row in the manifest, to fetch locators later
-    digests: np.ndarray  # S32
-    labels: np.ndarray  # int32 label ids
-    sources: np.ndarray  # int32 source ids
-
-    def groups(self) -> Groups:
-        """The window's rows grouped by digest (one group per distinct digest, in digest order).
-
-        Rows are sorted by digest, so each group is a contiguous run. Returns a ``Groups``
-        whose arrays all have one entry per group; a window without repeated digests takes
-        a shortcut (every group one row) with the same result.
-        """
-        n = len(self.digests)
-        if n == 0:
-            e = np.zeros(0, np.int64)
-            return Groups(
-                e,
-                e,
-                self.digests[:0],
-                np.zeros(0, np.int32),
-                np.zeros(0, np.int32),
-                np.zeros(0, bool),
-                np.zeros(0, bool),
-            )
-        starts = np.flatnonzero(np.r_[True, _differs_from_previous(self.digests)])
-        if len(starts) == n:  # no digest repeats (the common case): every group is one row
-            no = np.zeros(n, bool)
-            return Groups(starts, np.ones(n, np.int64), self.digests, self.labels, self.sources, no, no)
-        counts = np.diff(np.r_[starts, n])
-        first_label = self.labels[starts]
-        first_source = self.sources[starts]
-        multi_label = np.add.reduceat((self.labels != np.repeat(first_label, counts)).astype(np.int32), starts) > 0
-        multi_source = np.add.reduceat((self.sources != np.repeat(first_source, counts)).astype(np.int32), starts) > 0
-        return Groups(starts, counts, self.digests[starts], first_label, first_source, multi_label, multi_source)
-
-
-@dataclass
-class Groups:
-    """One window's rows collapsed to one entry per distinct digest (``Window.groups``), as parallel arrays.
-
-    ``starts`` (int64) is each group's first row in the window and ``counts`` (int64) its
-    rows (copies); ``digests`` (S32) the digest; ``label`` and ``source`` (int32
-    ``Interner`` ids) those of the group's first row; ``multi_label``/``multi_source``
-    (bool) whether the group's rows carry more than one label/source.
-    """
-
-    starts: np.ndarray
-    counts: np.ndarray
-    digests: np.ndarray
-    label: np.ndarray
-    source: np.ndarray
-    multi_label: np.ndarray
-    multi_source: np.ndarray
-
-
-class SideStream:
-    """Batches of one manifest, in order, checked to be sorted by digest as they stream."""
-
-    COLUMNS = ["digest", "label", "source"]  # locators and batches are fetched for listed records only
-
-    def __init__(
-        self,
-        batches: Iterator[pa.RecordBatch],
-        name: str,
-        labels: Interner,
-        sources: Interner,
-    ):
-        self.batches, self.name, self.labels, self.sources = batches, name, labels, sources
-        self.pending: list[Window] = []
-        self.exhausted = False
-        self.last: bytes | None = None
-        self.rows = 0
-
-    def read(self) -> None:
-        """Read the next batch into ``pending`` as a ``Window``; at the end, mark the side exhausted.
-
-        Labels and sources become ``Interner`` ids. Raises ``VerificationError`` (exit 1)
-        when the batch's digests are not in non-decreasing order, within the batch or after
-        the previous one (not a prov manifest).
-        """
-        try:
-            batch = next(self.batches)
-        except StopIteration:
-            self.exhausted = True
-            return
-        digests = digest_view(batch.column("digest"))
-        if len(digests):
-            d = digests
-            if (self.last is not None and d[0] < self.last) or not is_sorted(d):
-                raise VerificationError(
-                    f"{self.name}: manifest rows are not sorted by digest; it is not a prov manifest"
-                )
-            self.last = d[-1]
-        self.pending.append(
-            Window(
-                self.rows,
-                digests,
-                self.labels.codes(batch.column("label")),
-                self.sources.codes(batch.column("source")),
-            )
-        )
-        self.rows += len(digests)
-
-    def last_digest(self) -> bytes | None:
-        """The largest digest read but not yet taken (that of the last pending row), or None if nothing is pending.
-
-        Returned as numpy ``S32`` scalar bytes, so trailing zero bytes are dropped; it still
-        compares and searches like the full digest against ``S32`` arrays.
-        """
-        for w in reversed(self.pending):
-            if len(w.digests):
-                return w.digests[-1]
-        return None
-
-    def take_below(self, bound: bytes | None) -> Window:
-        """Remove and return every pending row with a digest below ``bound`` (all if None)."""
-        if not self.pending:
-            return Window(self.rows, np.zeros(0, "S32"), np.zeros(0, np.int32), np.zeros(0, np.int32))
-        first = self.pending[0].first_row
-        names = ("digests", "labels", "sources")
-        if len(self.pending) > 1:
-            columns = [np.concatenate([getattr(w, k) for w in self.pending]) for k in names]
-        else:
-            columns = [getattr(self.pending[0], k) for k in names]
-        digests = columns[0]
-        cut = len(digests) if bound is None else int(np.searchsorted(digests, bound, side="left"))
-        self.pending = [Window(first + cut, *(c[cut:] for c in columns))] if cut < len(digests) else []
-        return Window(first, *(c[:cut] for c in columns))
 
 
 @dataclass
@@ -549,8 +301,10 @@ def merge(
     for callers that have the statuses at hand.
     """
     out = merge_manifests(base, new, base_name, new_name, limit)
-    statuses = [None if s is None else np.concatenate([np.zeros(0, np.int8), *s]) for s in (base_status, new_status)]
-    apply_statuses(out, *statuses, base_name, new_name)
+    base_ranks, new_ranks = (
+        None if s is None else np.concatenate([np.zeros(0, np.int8), *s]) for s in (base_status, new_status)
+    )
+    apply_statuses(out, base_ranks, new_ranks, base_name, new_name)
     return out
 
 
@@ -571,7 +325,7 @@ def merge_manifests(
         for s in (a, b):  # each live side holds at least one row, or is done
             while not s.exhausted and s.last_digest() is None:
                 s.read()
-        live = [s.last_digest() for s in (a, b) if not s.exhausted]
+        live = [last for s in (a, b) if not s.exhausted and (last := s.last_digest()) is not None]
         if not live:
             compare_window(a.take_below(None), b.take_below(None), out)
             return out
@@ -579,13 +333,9 @@ def merge_manifests(
         bound = min(live)
         compare_window(a.take_below(bound), b.take_below(bound), out)
         for s in (a, b):  # the side(s) that set the bound need more rows to finish that digest
-            if not s.exhausted and (s.last_digest() is None or s.last_digest() <= bound):
+            last = s.last_digest()
+            if not s.exhausted and (last is None or last <= bound):
                 s.read()
-
-
-def table_batches(table: pa.Table, rows: int = WINDOW_ROWS) -> Iterator[pa.RecordBatch]:
-    """A manifest table already in memory, as the merge's stream of batches."""
-    yield from table.select(SideStream.COLUMNS).to_batches(max_chunksize=rows)
 
 
 def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
@@ -593,7 +343,7 @@ def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
 
     ``fetch_*(rows)`` returns (locators, batches) for sorted unique manifest row numbers.
     """
-    wanted = {"base": set(), "new": set()}
+    wanted: dict[str, set[int]] = {"base": set(), "new": set()}
     items = [item for kind in changes.examples.values() for item in kind]
     for item in items:
         wanted[item["_at"][0]].add(item["_at"][1])
@@ -605,27 +355,3 @@ def fill_rows(changes: Changes, fetch_base, fetch_new) -> None:
             found.update({(side, int(r)): (loc, bat) for r, loc, bat in zip(rows.tolist(), locators, batches)})
     for item in items:
         item["locator"], item["batch"] = found[item.pop("_at")]
-
-
-def table_fetcher(table: pa.Table):
-    """``fetch(rows)`` for a manifest table in memory, as ``fill_rows`` wants it.
-
-    ``fetch`` takes sorted int64 manifest row numbers and returns ``(locators, batches)``,
-    two lists in the same order (``None`` where a value is null).
-    """
-
-    def fetch(rows: np.ndarray):
-        part = table.select(["locator", "batch"]).take(pa.array(rows))
-        return part.column("locator").to_pylist(), part.column("batch").to_pylist()
-
-    return fetch
-
-
-def table_taker(table: pa.Table):
-    """``take(rows, columns)`` for a manifest table in memory (see ``sides.ManifestObject.take``)."""
-
-    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
-        part = table.select(columns).take(pa.array(rows, pa.int64()))
-        return {c: part.column(c).to_pylist() for c in columns}
-
-    return take

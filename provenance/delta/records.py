@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from provenance.delta.attribution import record_named_by
-from provenance.delta.merge import locate
+from provenance.delta.digests import locate
 from provenance.delta.statuses import LINEAGE_STATUSES
 
 KINDS = ("relabeled", "added", "duplicates")  # a digest in several kinds is described by the first

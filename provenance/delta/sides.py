@@ -11,7 +11,7 @@ the verified manifests are merged (``delta.compare``).
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import re
@@ -21,15 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from provenance.delta.attribution import attributed_batches, side_uses_lineage_sources
-from provenance.delta.merge import WINDOW_ROWS, SideStream, table_batches, table_fetcher, table_taker
+from provenance.delta.signed_objects import LineageObject, ManifestObject
 from provenance.delta.statuses import LINEAGE_STATUSES
+from provenance.delta.windows import table_batches, table_fetcher, table_taker
 from provenance.errors import InputError, VerificationError
-from provenance.lineage.layout import object_format
-from provenance.manifest import SCHEMA
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
@@ -43,7 +40,7 @@ class Side:
     """One side of a diff, as the merge and the report read it: a signed version or a git revision.
 
     ``open_batches()`` streams the manifest's digest, label and source in manifest order
-    (``merge.SideStream.COLUMNS``); ``fetch(rows)`` gives ``(locators, batches)`` and
+    (``windows.SideStream.COLUMNS``); ``fetch(rows)`` gives ``(locators, batches)`` and
     ``take(rows, columns)`` gives columns of sorted manifest row numbers; ``verifiers``
     each hash one signed manifest object and raise ``VerificationError`` (exit 1), all
     before any row is compared (``verify_both``); ``lineage_status()`` hashes the signed
@@ -70,151 +67,6 @@ class Side:
     source_origins: dict[str, set[str]] = field(default_factory=dict)
 
 
-class SignedParquet:
-    """A Parquet object named by a signed statement, read from one open file: hashed first, then parsed.
-
-    Hashing and parsing use the same file descriptor, so replacing the file in between
-    cannot swap in other bytes. Column chunks are read on demand (no pre-buffering), so
-    memory follows the columns and row groups read, not the file.
-    """
-
-    DICTIONARY: list[str] = []
-
-    def __init__(self, store: Store, oid: str, name: str, records: int):
-        self.oid, self.name, self.records = oid, name, records
-        self.path = store.objects.path(self.oid)
-        self.handle = None
-        self.parquet: pq.ParquetFile | None = None
-
-    def verify(self) -> None:
-        """Hash the object's bytes against its signed SHA-256, then open it (VerificationError if not)."""
-        try:
-            self.handle = open(self.path, "rb")
-        except OSError as exc:
-            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store") from exc
-        actual = hashlib.file_digest(self.handle, "sha256").hexdigest()  # releases the GIL: objects hash at once
-        if actual != self.oid:
-            raise VerificationError(
-                f"{self.path}: {self.name} {self.oid[:16]} was altered (its bytes hash to {actual[:16]})"
-            )
-        self.handle.seek(0)
-        # Arrow reads much faster through its own file than through a Python one; on Linux
-        # /proc/self/fd reopens the very file we hashed (same inode, even if renamed since).
-        fd_path = f"/proc/self/fd/{self.handle.fileno()}"
-        source = pa.OSFile(fd_path) if os.path.exists(fd_path) else self.handle
-        try:
-            self.parquet = pq.ParquetFile(source, read_dictionary=self.DICTIONARY, pre_buffer=False)
-            self.check(self.parquet.schema_arrow)
-        except (pa.ArrowException, OSError) as exc:
-            raise VerificationError(f"{self.path}: {self.name} is not readable Parquet ({exc})") from exc
-        if self.parquet.metadata.num_rows != self.records:
-            raise VerificationError(
-                f"{self.path}: {self.name} holds {self.parquet.metadata.num_rows} rows, "
-                f"the version records {self.records}"
-            )
-
-    def check(self, schema: pa.Schema) -> None:
-        """Raise VerificationError unless ``schema`` is what this kind of object holds."""
-
-    def close(self) -> None:
-        """Close the file opened by ``verify`` (if any)."""
-        if self.handle is not None:
-            self.handle.close()
-
-
-class LineageObject(SignedParquet):
-    """A version's signed lineage object: one row per manifest row, in manifest order (either format).
-
-    Only its ``status`` column is streamed (dictionary codes mapped to status ranks).
-    """
-
-    DICTIONARY = ["status"]
-
-    def check(self, schema: pa.Schema) -> None:
-        """Raise ``VerificationError`` (exit 1) unless the object is a lineage object of a format
-        this prov reads (``lineage.layout``: 1 with a digest column, 2 without; both have ``status``).
-        ``verify`` checks its row count is the version's record count: rows pair with the
-        manifest's records by position."""
-        object_format(schema, f"{self.path}: {self.name}")
-
-    def all_statuses(self) -> np.ndarray:
-        """Every row's status rank (int8), in order, after hashing the object (``verify``).
-
-        One byte per row (10 MB at 10 M rows). Raises ``VerificationError`` (exit 1) if the
-        object was altered or holds a status that is not a lineage status.
-        """
-        return np.concatenate([np.zeros(0, np.int8), *self.statuses()])
-
-    def statuses(self) -> Iterator[np.ndarray]:
-        """int8 status ranks (``statuses.LINEAGE_STATUSES``) of every row, in order (verified first)."""
-        if self.parquet is None:
-            self.verify()
-        for batch in self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=["status"], use_threads=False):
-            column = batch.column(0)
-            if not pa.types.is_dictionary(column.type):
-                column = pc.dictionary_encode(column)
-            names = column.dictionary.to_pylist()
-            unknown = [v for v in names if v not in LINEAGE_STATUSES]
-            if unknown or column.null_count:
-                raise VerificationError(f"{self.path}: {self.name} has a status that is not a lineage status")
-            ranks = np.array([LINEAGE_STATUSES.index(v) for v in names] or [0], np.int8)
-            yield ranks[column.indices.to_numpy(zero_copy_only=False)]
-
-    def reader(self) -> pq.ParquetFile:
-        """A new reader of the object (hashed first if it was not), independent of ``statuses()``'s."""
-        if self.parquet is None:
-            self.verify()
-        assert self.handle is not None
-        fd_path = f"/proc/self/fd/{self.handle.fileno()}"
-        return pq.ParquetFile(fd_path if os.path.exists(fd_path) else self.path, read_dictionary=["source", "status"])
-
-
-class ManifestObject(SignedParquet):
-    """A version's manifest object. Only digest, label and source are streamed; locators
-    and batches are read for the listed records' row groups alone."""
-
-    DICTIONARY = ["label", "source", "batch"]
-
-    def __init__(self, store: Store, row: dict):
-        super().__init__(store, row["manifest_object"], f"manifest of {row['tag']}", row["records"])
-
-    def check(self, schema: pa.Schema) -> None:
-        """Raise ``VerificationError`` (exit 1) unless the columns are ``manifest.SCHEMA``'s, in order, with a ``binary(32)`` digest."""
-        types = {f.name: f.type for f in schema}
-        if list(types) != SCHEMA.names or types["digest"] != pa.binary(32):
-            raise VerificationError(f"{self.path}: {self.name} has columns {list(types)}, expected {SCHEMA.names}")
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The manifest's digest, label and source columns in record batches of ``WINDOW_ROWS`` rows, in file order.
-
-        Verifies the object first if that has not been done (``VerificationError``, exit 1).
-        Label and source come dictionary-encoded, as the merge's ``Interner`` reads them.
-        """
-        if self.parquet is None:
-            self.verify()
-        yield from self.parquet.iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=False)
-
-    def take(self, rows: np.ndarray, columns: list[str]) -> dict[str, list]:
-        """``columns`` of sorted manifest ``rows`` (row numbers), reading only their row groups."""
-        assert self.parquet is not None, "verify() first"
-        meta = self.parquet.metadata
-        starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
-        groups = np.searchsorted(starts, rows, side="right") - 1
-        out: dict[str, list] = {c: [] for c in columns}
-        for g in np.unique(groups).tolist():
-            part = self.parquet.read_row_group(g, columns=columns)
-            local = pa.array(rows[groups == g] - starts[g])
-            for c in columns:
-                values = part.column(c).take(local)
-                out[c] += (pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values).to_pylist()
-        return out
-
-    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
-        """Locators and batches of sorted manifest rows, reading only their row groups."""
-        found = self.take(rows, ["locator", "batch"])
-        return found["locator"], found["batch"]
-
-
 def verify_both(a: Side, b: Side, meanwhile: Callable[[], None] | None = None) -> None:
     """Hash both sides' manifest objects at once (two threads), before any row is compared.
 
@@ -231,8 +83,9 @@ def verify_both(a: Side, b: Side, meanwhile: Callable[[], None] | None = None) -
 
 def _history(store: Store, row: dict) -> list[dict]:
     """Signed per-source counts of this version and its ancestors, newest first."""
-    out, seen = [], set()
-    current = row
+    out: list[dict] = []
+    seen: set[str] = set()
+    current: dict | None = row
     while current is not None and len(out) < HISTORY_DEPTH + 1 and current["tag"] not in seen:
         seen.add(current["tag"])
         stmt = verified_statement(store, current)
@@ -356,10 +209,9 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
     rel = os.path.relpath(os.path.abspath(spec.path), root)
     if rel.startswith(".."):
         raise InputError(f"--path {spec.path}: is outside the git repository {root}")
-    options = {"kind": spec.kind, "options": spec.options, "labels_csv": spec.labels_csv}
     if rev == WORKSPACE:
         commit = None
-        read = DatasetSpec(path=os.path.join(root, rel), **options)
+        read = dataclasses.replace(spec, path=os.path.join(root, rel), rev=None, repo=None)
     else:
         commit = resolve_revision(root, rev)
         reused = _matching_version(store, root, rel, commit)
@@ -368,7 +220,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
             side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
             side.name, side.kind = rev, "git"
             return side
-        read = DatasetSpec(path=rel, rev=commit, repo=root, **options)
+        read = dataclasses.replace(spec, path=rel, rev=commit, repo=root)
     hashed = build_manifest(read)
     manifest = hashed.manifest
     info = {

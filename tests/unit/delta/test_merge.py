@@ -8,16 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from provenance.delta.merge import (
-    Window,
-    digest_view,
-    fill_rows,
-    is_sorted,
-    locate,
-    merge,
-    table_batches,
-    table_fetcher,
-)
+from provenance.delta.digests import digest_view, is_sorted, locate
+from provenance.delta.merge import fill_rows, merge
+from provenance.delta.windows import Window, table_batches, table_fetcher
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest
 

@@ -7,9 +7,9 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
-from provenance.delta.merge import table_fetcher
 from provenance.delta.records import KINDS, DeltaRecords, location
 from provenance.delta.report import DEFAULT_ALPHA
+from provenance.delta.windows import table_fetcher
 from provenance.gate.detection import ALPHA
 
 

@@ -8,8 +8,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from provenance.delta.merge import merge, table_batches
+from provenance.delta.merge import merge
 from provenance.delta.statuses import LINEAGE_STATUSES
+from provenance.delta.windows import table_batches
 from provenance.manifest import Manifest
 
 
