@@ -121,19 +121,25 @@ def build_result(
         scores = np.where(applies, 1.0 - both, scores)
         flags = np.where(applies, both <= fpr, flags)
     threshold = calibration.score_threshold
+    # one pass over Python values (10,000 records x 6 detectors per 1% delta of 1 M): numpy
+    # scalars and per-record indexing cost more than the findings themselves
+    score_values = np.asarray(scores, dtype=np.float64).tolist()
+    flag_values = np.asarray(flags, dtype=bool).tolist()
+    short = ", flagged above " + f"{threshold:.3f}"
+    hexes = delta.hexes
     findings = [
         Finding(
-            digest=delta.hex(i),
+            digest=hexes[i],
             detector=name,
-            score=float(scores[i]),
-            flagged=bool(flags[i]),
+            score=score,
+            flagged=flagged,
             explanation=(
-                explain(i, float(raw[i]), bool(flags[i]))
-                if flags[i] or scores[i] >= DETAILED_FROM
-                else f"within the base's range: score {scores[i]:.3f}, flagged above {threshold:.3f}"
+                explain(i, float(raw[i]), flagged)
+                if flagged or score >= DETAILED_FROM
+                else f"within the base's range: score {score:.3f}{short}"
             ),
         )
-        for i in range(len(delta))
+        for i, (score, flagged) in enumerate(zip(score_values, flag_values))
     ]
     return DetectorResult(
         detector=name,
