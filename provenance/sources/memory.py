@@ -124,7 +124,7 @@ def parquet_task_memory(path: str, row_groups: list[int] | None, fs=None) -> int
     """
     import pyarrow.parquet as pq
 
-    from provenance.sources.tables import BATCH_ROWS, COLUMNS_PER_READ
+    from provenance.sources.table_reading import BATCH_ROWS, COLUMNS_PER_READ
 
     opener = fs.open if fs is not None else open
     with opener(path, "rb") as fh:

@@ -7,16 +7,16 @@ with types inferred from the whole file (``text_tables.py``) and CSV labels as t
 the file holds. Every column but the label, source, id, metadata and pandas index
 (``__index_level_N__``) columns is content. Duplicate column names are refused.
 
-Tables are read in batches (Parquet row groups, CSV/JSONL blocks), so memory follows the
-batch, not the dataset. Each file (or range of row groups) is one partition that a
-worker hashes on its own.
+Tables are read in batches (Parquet row groups, CSV/JSONL blocks: ``table_reading.py``), so
+memory follows the batch, not the dataset. Each file (or range of row groups) is one
+partition that a worker hashes on its own. This module holds the read options
+(``TableOptions``), the label texts, and hashing one partition (``hash_table_file``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from provenance.encoding import (
     ROW_DIGEST_ALGORITHM,
@@ -37,16 +36,28 @@ from provenance.encoding import (
     type_name,
 )
 from provenance.errors import InputError
-from provenance.sources import legacy_tables, text_tables
+from provenance.sources import legacy_tables
 from provenance.sources.table_files import TableFile, list_table_files, table_format
+from provenance.sources.table_reading import file_batches, iter_batches, parquet_row_groups, with_partitions
 from provenance.sources.text_tables import Restart
 
 if TYPE_CHECKING:
     from provenance.sources.sample_capture import CapturedSample, SampleCapture
 
-__all__ = ["HashedPart", "TableFile", "TableOptions", "hash_table_file", "list_table_files", "table_format"]
+# reading is table_reading's; its functions are named here too for the modules that read through ``tables``
+__all__ = [
+    "HashedPart",
+    "TableFile",
+    "TableOptions",
+    "file_batches",
+    "hash_table_file",
+    "iter_batches",
+    "list_table_files",
+    "parquet_row_groups",
+    "table_format",
+    "with_partitions",
+]
 
-BATCH_ROWS = 65_536  # rows per record batch read from a Parquet row group
 READER_VERSION = 2  # reading semantics and row encoding of new versions (1: before prov-row-v2)
 INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 
@@ -167,118 +178,6 @@ class HashedPart:
         return self
 
 
-# --- reading --------------------------------------------------------------------------
-
-
-COLUMNS_PER_READ = 16  # columns of a wide Parquet row group decoded at once (see _parquet_batches)
-
-
-def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's row groups as record batches, each row group read 16 columns at a time.
-
-    Arrow's reader holds several times the decoded size of what it reads at once (about 5x
-    for float columns a dictionary was tried on); reading a wide row group in column groups
-    bounds that part to a fraction, while the decoded row group itself is kept whole. What a
-    row group needs is checked against ``PROV_MEMORY_LIMIT`` before hashing (``memory.py``).
-    """
-    names = pf.schema_arrow.names
-    for g in range(pf.num_row_groups) if row_groups is None else row_groups:
-        if len(names) <= COLUMNS_PER_READ or len(set(names)) < len(names):  # columns are picked by name
-            yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], use_threads=False)
-            continue
-        pieces = [
-            pf.read_row_group(g, columns=names[i : i + COLUMNS_PER_READ], use_threads=False)
-            for i in range(0, len(names), COLUMNS_PER_READ)
-        ]
-        arrays = [column for piece in pieces for column in piece.columns]
-        yield from pa.Table.from_arrays(arrays, schema=pf.schema_arrow).to_batches(max_chunksize=BATCH_ROWS)
-
-
-def iter_batches(
-    path: str,
-    options: TableOptions,
-    fs=None,
-    row_groups: list[int] | None = None,
-    fmt: str | None = None,
-    forced: dict[str, pa.DataType] | None = None,
-) -> Iterator:
-    """Record batches of one table file (or some of its Parquet row groups).
-
-    A CSV/JSONL file whose types widen part-way is read again from its start: that first
-    batch comes wrapped in :class:`~provenance.sources.text_tables.Restart`. ``forced``
-    gives CSV/JSONL column types decided for the whole dataset (``build.py``).
-
-    Raises:
-        InputError: the file cannot be read as its format; the message names the file.
-    """
-    fmt = fmt or table_format(path)
-    if options.reader_version == 1:
-        yield from legacy_tables.iter_batches(path, options, fs, row_groups, fmt)
-        return
-    opener = fs.open if fs is not None else open
-    try:
-        if fmt == "parquet":
-            # A local file through Arrow's own reader, not a Python file object (half the read
-            # time); no pre-buffering or reader threads (workers are processes already).
-            with (fs.open if fs is not None else pa.OSFile)(path, "rb") as fh:
-                yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups)
-        elif fmt == "csv":
-            text = {c for c in (options.label_column, options.source_column, options.id_column) if c}
-            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
-            yield from text_tables.csv_batches(opener, path, text, types, options.encoding)
-        elif fmt == "jsonl":
-            types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
-            yield from text_tables.jsonl_batches(opener, path, types, options.encoding)
-        else:
-            raise InputError(f"{path}: not a table (expected Parquet, .csv or .jsonl)")
-    except InputError:
-        raise
-    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
-
-
-def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
-    """``(first row, rows)`` of each row group, so row groups can be hashed apart.
-
-    Reads the Parquet footer only. ``fs`` is an fsspec filesystem (None: local).
-
-    Raises:
-        InputError: the file cannot be opened or is not Parquet, naming it (exit 2).
-    """
-    opener = fs.open if fs is not None else open
-    try:
-        with opener(path, "rb") as fh:
-            meta = pq.ParquetFile(fh).metadata
-    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read parquet ({str(exc).splitlines()[0]})") from exc
-    out, row = [], 0
-    for i in range(meta.num_row_groups):
-        n = meta.row_group(i).num_rows
-        out.append((row, n))
-        row += n
-    return out
-
-
-def file_batches(file: TableFile, options: TableOptions, fs=None, row_groups: list[int] | None = None) -> Iterator:
-    """Batches of one dataset file as the dataset reads it, partition columns included, in one
-    pass with its final types (a CSV/JSONL file whose types widen is first read to settle them).
-
-    Raises:
-        InputError: as :func:`iter_batches`, and a partition column that is also in the file.
-    """
-    forced = None
-    if file.format in ("csv", "jsonl") and options.reader_version > 1:
-        settled = None
-        for item in iter_batches(file.path, options, fs, row_groups, file.format):
-            if settled is None or isinstance(item, Restart):
-                settled = (item.batch if isinstance(item, Restart) else item).schema
-        forced = {f.name: f.type for f in settled} if settled is not None else None
-    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
-        batch = item.batch if isinstance(item, Restart) else item
-        yield with_partitions(batch, file) if options.reader_version > 1 else batch
-
-
 # --- labels -------------------------------------------------------------------------------
 
 
@@ -352,19 +251,6 @@ def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
 
 
 # --- hashing one partition --------------------------------------------------------------
-
-
-def with_partitions(batch: pa.RecordBatch, file: TableFile) -> pa.RecordBatch:
-    """The batch with the file's hive partition values as columns (what pyarrow.dataset adds).
-
-    Raises:
-        InputError: a partition key that is also a column of the file.
-    """
-    for name, type_name_, value in file.partition:
-        if name in batch.schema.names:
-            raise InputError(f"{file.path}: column {name!r} is both in the file and a partition folder ({name}=...)")
-        batch = batch.append_column(name, pa.array([value] * batch.num_rows, pa.type_for_alias(type_name_)))
-    return batch
 
 
 def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
