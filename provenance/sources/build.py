@@ -16,10 +16,11 @@ import pyarrow as pa
 from provenance.errors import InputError
 from provenance.manifest import Manifest
 from provenance.sources import memory, table_files, tables, text_tables, tree_hashing, trees
-from provenance.sources.external_sort import ExternalSort, sorted_manifest, spill_part
+from provenance.sources.external_sort import ExternalSort, sorted_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.listing import Entry, Listing
 from provenance.sources.sample_capture import CapturedSample, SampleCapture
+from provenance.sources.spill import spill_part
 from provenance.sources.table_files import TableFile, TableFiles
 from provenance.sources.tables import HashedPart
 

@@ -16,8 +16,9 @@ from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.manifest import Manifest
 from provenance.merkle import MerkleBuilder, merkle_root
 from provenance.sources.build import build_manifest
-from provenance.sources.external_sort import ExternalSort, bucket_bits, sorted_order
+from provenance.sources.external_sort import ExternalSort, sorted_order
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.spill import bucket_bits
 from provenance.sources.tables import HashedPart
 from support import digits_table
 
