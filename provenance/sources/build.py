@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-import pyarrow as pa
-
 from provenance.errors import InputError
 from provenance.manifest import Manifest
 from provenance.sources import memory, table_files, tables, text_tables, tree_hashing, trees
@@ -22,6 +20,7 @@ from provenance.sources.listing import Entry, Listing
 from provenance.sources.sample_capture import CapturedSample, SampleCapture
 from provenance.sources.spill import spill_part
 from provenance.sources.table_files import TableFile, TableFiles
+from provenance.sources.table_types import arrow_type_named, check_parts, settle_text_types
 from provenance.sources.tables import HashedPart
 
 # Row groups per partition are grouped so each worker gets a few hundred thousand rows.
@@ -155,85 +154,6 @@ def merge_parts(parts: list[HashedPart], algorithm: str, batch: str | None) -> M
     return sorted_manifest(parts, sum(len(p) for p in parts), algorithm, batch, kinds.pop() if kinds else "string")
 
 
-def widest(types: list[pa.DataType]) -> pa.DataType:
-    """The type every one of ``types`` widens to, in CSV inference's order (else string).
-
-    Types in ``text_tables.CSV_ORDER`` (timestamps of one time zone ranked by unit) widen
-    to the latest of them; any others are unified with Arrow's permissive promotion, and
-    ``string`` when they do not unify. ``types`` must not be empty.
-    """
-    order = [str(t) for t in text_tables.CSV_ORDER]
-    zones = {t.tz for t in types if pa.types.is_timestamp(t)}
-    if all(str(t) in order or pa.types.is_timestamp(t) for t in types) and len(zones) <= 1:
-        rank = {t: order.index(str(pa.timestamp(t.unit) if pa.types.is_timestamp(t) else t)) for t in types}
-        top = max(types, key=lambda t: rank[t])
-        return pa.timestamp(top.unit, zones.pop()) if pa.types.is_timestamp(top) else top
-    try:
-        return pa.unify_schemas([pa.schema([("x", t)]) for t in types], promote_options="permissive").field(0).type
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return pa.string()
-
-
-def check_parts(parts: list, spec: DatasetSpec) -> tuple[list[str], dict[str, str], str, str]:
-    """Every file must read as the same content columns, types and label type.
-
-    ``parts`` are the hashed parts of every file (those with no columns, i.e. no rows read,
-    are not compared).
-
-    Returns ``(columns, types, label type, label kind)`` of the first part read (type
-    names as ``encoding.type_name`` gives them); ``([], {}, "string", "string")`` if none was.
-
-    Raises:
-        InputError: naming two files that disagree and how.
-    """
-    read = [p for p in parts if p.columns]
-    if not read:
-        return [], {}, "string", "string"
-    first = read[0]
-    for p in read[1:]:
-        if p.columns != first.columns:
-            raise InputError(f"{spec.path}: files have different content columns ({first.where} and {p.where})")
-        if p.types != first.types:
-            col = next(c for c in first.columns if p.types.get(c) != first.types.get(c))
-            raise InputError(
-                f"{spec.path}: column {col!r} is {first.types.get(col)} in {first.where} but {p.types.get(col)} "
-                f"in {p.where}; give its type with --schema {col}:TYPE"
-            )
-        if (p.label_type, p.label_kind) != (first.label_type, first.label_kind):
-            raise InputError(
-                f"{spec.path}: the label column is {first.label_type} in {first.where} but {p.label_type} in {p.where}"
-            )
-    return list(first.columns), dict(first.types), first.label_type, first.label_kind
-
-
-def _settle_text_types(parts: list) -> dict[str, pa.DataType] | None:
-    """Types to read every CSV/JSONL file with, when files inferred different ones (else None)."""
-    text = [p for p in parts if p.text and p.types]
-    seen: dict[str, set[str]] = {}
-    for p in text:
-        for name, type_name in p.types.items():
-            seen.setdefault(name, set()).add(type_name)
-    mixed = {name: names for name, names in seen.items() if len(names) > 1}
-    if not mixed:
-        return None
-    return {name: widest([arrow_type_named(n) for n in names]) for name, names in mixed.items()}
-
-
-def arrow_type_named(name: str) -> pa.DataType:
-    """A type named by ``encoding.type_name`` back as Arrow's (the scalar types CSV/JSONL inference gives;
-    anything else is ``string``). The loader reads text tables with a version's signed types through it."""
-    for t in text_tables.CSV_ORDER:
-        if str(t) == name:
-            return t
-    if name.startswith("timestamp[") and name.endswith("]"):
-        unit, _, zone = name[len("timestamp[") : -1].partition(", tz=")
-        return pa.timestamp(unit, zone or None)
-    try:
-        return pa.type_for_alias(name)
-    except (ValueError, KeyError):
-        return pa.string()
-
-
 def table_listing(files: TableFiles) -> Listing:
     """The listing a table version signs (reader 2 and later): every table file read and every file skipped."""
     entries = [Entry(f.rel, "record") for f in files.files]
@@ -329,7 +249,7 @@ def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
         tasks, expected = _table_tasks(local, files, source, fs, forced)
         bounded = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
         sorter, sample = _run(tasks, expected, bounded)
-        wider = _settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None
+        wider = settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None
         if not wider:
             break
         forced = {**(forced or {}), **wider}
@@ -430,4 +350,14 @@ def _small(listing: Listing | None) -> bool:
     return total < SMALL_TREE_BYTES
 
 
-__all__ = ["TableFile", "build_manifest", "build_tree", "check_parts", "hash_listed_tree", "resolve_kind", "split_url"]
+# check_parts and arrow_type_named are table_types'; named here for the modules that import them from build
+__all__ = [
+    "TableFile",
+    "arrow_type_named",
+    "build_manifest",
+    "build_tree",
+    "check_parts",
+    "hash_listed_tree",
+    "resolve_kind",
+    "split_url",
+]
