@@ -25,10 +25,7 @@ from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
-from provenance.version_facts import (
-    PREDICATE_TYPE,
-    portable_spec,
-)
+from provenance.version_facts import PREDICATE_TYPE, load_manifest, portable_spec, verified_statement
 from provenance.version_verify import verify_audit, verify_version
 
 if TYPE_CHECKING:
@@ -341,16 +338,19 @@ def register_key(store: Store, public_path: str | Path, name: str) -> dict:
     return {"keyid": keyid, "name": name, "registered": True}
 
 
-# verify_version and verify_audit are version_verify's; named here for the modules that import them from versions
+# verify_version and verify_audit are version_verify's, load_manifest and verified_statement
+# version_facts'; named here for the modules and tests that import them from versions
 __all__ = [
     "CommitResult",
     "commit",
     "default_stages",
+    "load_manifest",
     "predicate",
     "refuse_existing",
     "register_key",
     "validate_message",
     "validate_tag",
+    "verified_statement",
     "verify_audit",
     "verify_version",
 ]
