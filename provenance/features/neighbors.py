@@ -25,6 +25,7 @@ _BLOCK_BYTES = 1 << 20  # one block's float64 distance matrix: one core's L2 cac
 _MAX_BLOCK_ROWS = 1024
 _MIN_BLOCK_ROWS = 8
 _GROUP_SIZE = 16  # k_smallest: columns per group (measured: 4-32 alike; fewer groups, a looser bound)
+_CANDIDATES_PER_K = 8  # k_smallest: past this many entries under the bound per neighbour wanted, rows are full of ties
 
 
 def block_rows(points: int) -> int:
@@ -162,18 +163,50 @@ def k_smallest(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     d2 = np.ascontiguousarray(d2)
     group_min = np.fmin.reduce(d2[:, : groups * _GROUP_SIZE].reshape(rows, _GROUP_SIZE, groups), axis=1)
     bound = np.partition(group_min, k - 1, axis=1)[:, k - 1]
-    flat = np.flatnonzero(d2 <= bound[:, None])
+    within = d2 <= bound[:, None]
+    if np.count_nonzero(within) > _CANDIDATES_PER_K * k * rows:  # many ties at the bound: a flood of copies
+        return _k_smallest_tied(d2, k)
+    flat = np.flatnonzero(within)
+    return _top_k_of(d2, flat, rows, k)
+
+
+def _top_k_of(d2: np.ndarray, flat: np.ndarray, rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k_smallest``'s answer from candidate entries ``flat`` (flat indexes into ``d2``, any
+    order) that hold each row's k smallest: sorted by (row, value, column), the first k of
+    each row kept."""
+    m = d2.shape[1]
     row, col = np.divmod(flat, m)
     value = d2.ravel()[flat]
     order = np.lexsort((col, value, row))
     row, col, value = row[order], col[order], value[order]
-    rank = np.arange(len(row)) - np.searchsorted(row, row)
+    rank = np.arange(len(row)) - np.searchsorted(row, np.arange(rows))[row]
     keep = rank < k
     top = np.full((rows, k), -1, dtype=np.int64)
     top_d2 = np.full((rows, k), np.inf)
     top[row[keep], rank[keep]] = col[keep]
     top_d2[row[keep], rank[keep]] = value[keep]
     return np.where(np.isfinite(top_d2), top, -1), top_d2
+
+
+def _k_smallest_tied(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``k_smallest`` where many entries tie at the bound (exact copies): each row's exact k-th
+    value (a sort of the block's rows), every entry below it, and of the entries equal to it the
+    lowest columns that fill k (at most k ``argmax`` passes). Bounded whatever the ties."""
+    rows, m = d2.shape
+    if np.isnan(d2).any():  # NaN is never a neighbour; a partition would sort it last and tie on nothing
+        d2 = np.where(np.isnan(d2), np.inf, d2)
+    # a sort, not np.partition: introselect takes ~10x longer on rows of equal values with one inf
+    kth = np.sort(d2, axis=1)[:, k - 1 : k]
+    below = d2 < kth
+    tied = d2 == kth
+    need = k - np.count_nonzero(below, axis=1)
+    every = np.arange(rows)
+    for taken in range(k):  # the lowest tied column still wanted in each row, one per pass
+        first = tied.argmax(axis=1)
+        wanted = every[tied[every, first] & (need > taken)]
+        below[wanted, first[wanted]] = True
+        tied[wanted, first[wanted]] = False
+    return _top_k_of(d2, np.flatnonzero(below), rows, k)
 
 
 def _k_smallest_by_partition(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -257,12 +290,18 @@ def nearest_with_count(
 
 def _count_within(d2: np.ndarray, radii2: np.ndarray) -> np.ndarray:
     """(rows x r) how many entries of each row of ``d2`` are strictly below each of ``radii2``:
-    one comparison at the largest radius, then the few entries it finds counted per radius."""
+    one comparison at the largest radius, then the few entries it finds counted per radius
+    (or, past ``_CANDIDATES_PER_K`` a row, as in a flood of copies, each radius counted densely)."""
     rows, m = d2.shape
     counts = np.zeros((rows, len(radii2)), dtype=np.int64)
     if len(radii2) == 0:
         return counts
-    flat = np.flatnonzero(d2 < radii2.max())
+    within = d2 < radii2.max()
+    if np.count_nonzero(within) > _CANDIDATES_PER_K * rows:  # a flood of near copies: count densely
+        for j, r2 in enumerate(radii2):
+            counts[:, j] = np.count_nonzero(d2 < r2, axis=1)
+        return counts
+    flat = np.flatnonzero(within)
     row = flat // m
     value = d2.ravel()[flat]
     for j, r2 in enumerate(radii2):
@@ -315,6 +354,7 @@ def nearest_by_label(
     lo = np.where(span >= 0, starts[np.maximum(span, 0)], 0)
     hi = np.where(span >= 0, np.r_[starts[1:], m][np.maximum(span, 0)], 0)
     k_eff = min(k, m)
+    columns = np.arange(m)
     for start, stop, d2 in _blocks(queries, points, exclude, False):
         rows = np.arange(stop - start)
         per_label = np.fmin.reduceat(d2, starts, axis=1)
@@ -322,7 +362,7 @@ def nearest_by_label(
         own_d2 = np.where(own_span >= 0, per_label[rows, np.maximum(own_span, 0)], np.inf)
         per_label[rows[own_span >= 0], own_span[own_span >= 0]] = np.inf
         other_d2 = per_label.min(axis=1)
-        inside = (lo[start:stop], hi[start:stop])
+        inside = (columns >= lo[start:stop, None]) & (columns < hi[start:stop, None])
         own = _first_equal(d2, own_d2, inside, True)
         other = _first_equal(d2, other_d2, inside, False)
         out["own_idx"][start:stop] = np.where(np.isfinite(own_d2), own, -1)
@@ -335,19 +375,13 @@ def nearest_by_label(
     return out
 
 
-def _first_equal(d2: np.ndarray, target: np.ndarray, span: tuple[np.ndarray, np.ndarray], inside: bool) -> np.ndarray:
-    """Each row's lowest column equal to ``target`` (rows,) inside (or, with ``inside``
-    False, outside) its column range ``span`` (lo, hi); -1 where there is none or the
-    target is not finite."""
-    rows, m = d2.shape
-    found = np.full(rows, -1, dtype=np.int64)
-    wanted = np.isfinite(target)
-    flat = np.flatnonzero((d2 == np.where(wanted, target, np.nan)[:, None]).ravel())
-    row, col = np.divmod(flat, m)
-    lo, hi = span
-    within = (col >= lo[row]) & (col < hi[row])
-    keep = within if inside else ~within
-    row, col = row[keep], col[keep]
-    first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
-    found[row[first]] = col[first]
-    return found
+def _first_equal(d2: np.ndarray, target: np.ndarray, span_mask: np.ndarray, inside: bool) -> np.ndarray:
+    """Each row's lowest column equal to ``target`` (rows,) inside (or, with ``inside`` False,
+    outside) its column range (``span_mask``, rows x m bool); -1 where there is none or the
+    target is not finite. A few passes over the block whatever the ties (a flood of copies
+    ties every column)."""
+    equal = d2 == target[:, None]
+    equal &= span_mask if inside else ~span_mask
+    first = equal.argmax(axis=1)
+    found = equal[np.arange(len(d2)), first] & np.isfinite(target)
+    return np.where(found, first, -1)

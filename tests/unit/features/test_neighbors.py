@@ -88,6 +88,44 @@ def test_k_smallest_of_wide_rows_equal_a_full_sort_by_value_then_index(k):
     assert list(idx[1, :2]) == [7, 1500][:k] and np.all(idx[0] == -1)
 
 
+@pytest.mark.parametrize("k", [1, 5, 16])
+def test_k_smallest_in_a_flood_of_ties_equal_a_full_sort(k):
+    # Most entries equal (exact copies: distance 0), so the bound admits whole rows and the
+    # search switches to its tie path: still the full sort's answer, lowest columns first.
+    rng = np.random.default_rng(200 + k)
+    d2 = np.zeros((40, 3000))
+    d2[:, rng.choice(3000, 40, replace=False)] = np.inf  # excluded pairs
+    d2[np.arange(40), np.arange(40)] = np.inf  # each row's own column
+    d2[5:10] = rng.integers(0, 3, size=(5, 3000))  # few distinct values, many ties at each
+    d2[10, ::2] = np.nan
+    d2[11] = np.inf
+    d2[11, [2999, 17, 400]] = 0.0  # fewer than k allowed
+    idx, values = k_smallest(d2, k)
+    ref_idx, ref_values = _reference_k_smallest(np.where(np.isnan(d2), np.inf, d2), k)
+    assert np.array_equal(values, ref_values) and np.array_equal(idx, ref_idx)
+
+
+def test_a_flood_of_copies_gives_the_brute_force_neighbours_and_counts():
+    rng = np.random.default_rng(9)
+    Z = np.vstack([np.ones((700, 4)), rng.normal(size=(300, 4))])  # 700 exact copies
+    radii = np.array([0.5, 1.0, 2.0])
+    got = nearest_with_count(Z, Z, 5, radii, queries_are_points=True)
+    d2 = _reference_squared(Z, Z)
+    np.fill_diagonal(d2, np.inf)
+    ref_idx, ref_d2 = _reference_k_smallest(d2, 5)
+    assert np.array_equal(got["idx"], ref_idx)
+    assert np.array_equal(got["dist"], np.sqrt(ref_d2).astype(np.float32))
+    assert np.array_equal(got["close"], count_within(Z, Z, radii, queries_are_points=True))
+    assert got["close"][0, 0] == 699
+    labels = np.sort(rng.integers(0, 3, 1000))
+    query_labels = labels[rng.permutation(1000)]
+    geometry = nearest_by_label(Z, Z, 16, query_labels, labels)
+    for name, same in (("own", True), ("other", False)):
+        masked = np.where((labels[None, :] == query_labels[:, None]) == same, _reference_squared(Z, Z), np.inf)
+        best = masked.argmin(axis=1)
+        assert np.array_equal(geometry[name + "_idx"], best), name
+
+
 def test_excluded_pairs_and_labels_absent_from_the_sample_as_brute_force():
     # nearest_by_label against brute force over wide blocks: pairs excluded by digest (a
     # relabeled record's own copy), a query whose label the sample lacks (no "own"
