@@ -32,9 +32,7 @@ Writes bench/results/batch-tests.md with ``uptime`` and the CPU time; run with `
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -252,20 +250,7 @@ each construction. 2-CPU machine shared by several engineers; load on the `uptim
 
 def main() -> None:
     """Collect the batches, evaluate the three ideas, write bench/results/batch-tests.md."""
-    lines: list[str] = []
-
-    def out(text: str) -> None:
-        lines.append(text)
-        print(text, flush=True)
-
-    out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    cpu = time.process_time()
-    rows = collect()
-    evaluate(rows, out)
-    out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    out(f"CPU time of the run: {time.process_time() - cpu:.0f} s")
-    path = Path(__file__).resolve().parent / "results" / "batch-tests.md"
-    path.write_text(HEADER + "\n```\n" + "\n".join(lines) + "\n```\n")
+    bench.logged_run("batch-tests.md", HEADER, lambda out: evaluate(collect(), out))
 
 
 if __name__ == "__main__":

@@ -224,6 +224,24 @@ by several engineers; load on the `uptime` lines, CPU time of the run at the end
 """
 
 
+def logged_run(filename: str, header: str, body) -> None:
+    """Run ``body(out)``, where ``out(text)`` prints a line and keeps it, between two ``uptime``
+    lines and the run's CPU time, and write ``header`` and the lines to bench/results/``filename``."""
+    lines: list[str] = []
+
+    def out(text: str) -> None:
+        lines.append(text)
+        print(text, flush=True)
+
+    out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    cpu = time.process_time()
+    body(out)
+    out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    out(f"CPU time of the run: {time.process_time() - cpu:.0f} s")
+    path = Path(__file__).resolve().parent / "results" / filename
+    path.write_text(header + "\n```\n" + "\n".join(lines) + "\n```\n")
+
+
 def main(argv: list[str]) -> None:
     """Run the benchmark and write bench/results/gate-pass-rate.md."""
     names = (argv[0] if argv else "digits,breast_cancer,cells,seattle_weather").split(",")

@@ -93,3 +93,44 @@ def test_one_near_twin_planted_a_release_earlier_does_not_switch_the_rule_off(pr
     rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert rules["detectors.extreme"]["status"] == "block"
     assert len(rules["detectors.extreme"]["records"]) == 5
+
+
+def test_two_near_twins_planted_over_two_releases_do_not_switch_the_rule_off(prov, workdir, store, keypair):
+    """Attack review 6b, finding 2: a contributor plants one near-twin of a base record (one pixel
+    + 1e-3) in release v2 and another in v3; each release passes `prov check` against the one
+    before, and together they are the base's four smallest first-neighbour distances. With the
+    radius at the base's 3rd smallest, v4's five jittered copies among 300 new writers then passed
+    (exit 0 on the old code). The radius now has a floor, from the bulk of the base's distances,
+    that a handful of plants does not move."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    rng = np.random.default_rng(0)
+    flood = (X[7] + rng.normal(0, 0.01, (5, X.shape[1])) * X[:1200].std(0)).astype(np.float32)
+    twins = X[[100, 200]].copy()
+    twins[:, 30] += np.float32(1e-3)
+
+    def table(x, label):
+        return pa.table({**{f"p{i}": x[:, i] for i in range(x.shape[1])}, "label": np.asarray(label).astype(str)})
+
+    v1 = table(X[:1200], y[:1200])
+    v2 = pa.concat_tables([v1, table(X[1200:1300], y[1200:1300]), table(twins[:1], y[100:101])])
+    v3 = pa.concat_tables([v2, table(X[1300:1400], y[1300:1400]), table(twins[1:], y[200:201])])
+    v4 = pa.concat_tables([v3, table(X[1400:1700], y[1400:1700]), table(flood, np.full(5, y[7]))])
+    for tag, t in (("v1", v1), ("v2", v2), ("v3", v3), ("v4", v4)):
+        pq.write_table(t, f"{tag}.parquet")
+        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+    # each plant passes the gate against the release before it
+    assert prov("check", "v2", "--base", "v1").exit_code == 0
+    assert prov("check", "v3", "--base", "v2").exit_code == 0
+    r = prov("check", "v4", "--base", "v3", "--format", "json")
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    rules = {x["rule"]: x for x in report["rules"]}
+    assert rules["detectors.extreme"]["status"] == "block"
+    listed = rules["detectors.extreme"]["records"]
+    assert len(listed) == 5
+    assert all("closer to it than" in x["explanation"] for x in listed)
