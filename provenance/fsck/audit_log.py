@@ -67,16 +67,29 @@ def check_audit(insp: Inspection) -> None:
 
 
 def _replay_withdrawals(insp: Inspection) -> None:
-    """Each ``batch.withdraw`` entry names a registered batch and a withdrawal object the store holds."""
+    """Each ``batch.withdraw`` entry names a registered batch and a withdrawal object the store holds;
+    one the gate would not rely on (judged as ``prov sources`` judges it) is a warning saying why."""
     added = {e["subject"] for e in insp.by_action["batch.add"]}
     present = {p.name.split(".")[0] for p in (insp.root / "objects").glob("*")}
+    missing = set()
     for e in insp.by_action["batch.withdraw"]:
         if e["subject"] not in added:
             insp.error("audit", f"audit entry {e['seq']} withdraws batch {e['subject']!r}, which was never registered")
         oid = e["detail_obj"].get("object")
         if not isinstance(oid, str) or oid not in present:
+            missing.add(e["seq"])
             insp.error(
                 "audit", f"audit entry {e['seq']} withdraws batch {e['subject']!r}: its signed withdrawal is missing"
+            )
+    if insp.store is None or not insp.by_action["batch.withdraw"]:
+        return
+    from provenance.lineage.withdraw import withdrawal_summary
+
+    for judged in withdrawal_summary(insp.store):  # e.g. one planted from a copy of the store whose log diverged
+        if judged["status"] != "withdrawn" and judged["seq"] not in missing:
+            insp.warn(
+                "audit",
+                f"audit entry {judged['seq']}: the withdrawal of batch {judged['batch']!r} is not relied on: {judged['why']}",
             )
 
 

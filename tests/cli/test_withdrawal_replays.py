@@ -230,6 +230,10 @@ def test_a_withdrawal_made_in_a_copy_whose_log_diverged_is_not_relied_on(prov, t
     assert f"the withdrawal of {batch} is not relied on: it was signed on another audit log" in rule["reason"]
     (judged,) = json.loads(ok(prov, "sources", "--json", *PINNED))["withdrawals"]
     assert judged["status"] == "not relied on" and "signed on another audit log" in judged["why"]
+    fsck = prov("fsck")  # the store is whole; fsck warns about the withdrawal it holds and cannot rely on
+    assert (
+        fsck.exit_code == 0 and f"the withdrawal of batch '{batch}' is not relied on: it was signed on" in fsck.stdout
+    )
 
 
 def test_a_withdrawal_replayed_from_a_copy_that_has_not_diverged_counts(prov, template_trust, workdir, monkeypatch):
