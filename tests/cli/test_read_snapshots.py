@@ -128,3 +128,20 @@ def test_diff_detect_scores_the_versions_it_opened(prov, template_trust, workdir
         assert findings(ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", *PINNED)) == baseline
     assert calls == [1]
     assert prov("diff", "v1", "v2", "--detect", *PINNED).exit_code == 2
+
+
+def test_check_decides_on_the_snapshot_it_took(template_trust, workdir, monkeypatch):
+    """Library level (`provenance.check`): the trust entries deleted
+    after the check took its snapshot, before its rules run: every rule decides as on the untouched store."""
+    import provenance
+    from provenance.gate import gate
+    from provenance.trust.pins import Pins
+
+    def verdicts() -> tuple:
+        result = provenance.check(None, "v2", "v1", policy="policy.toml", pins=Pins.load(["maintainer.pub"]))
+        return result.decision, [(r["rule"], r["status"], r["reason"]) for r in result.to_dict()["rules"]]
+
+    baseline = verdicts()
+    with _racing(monkeypatch, gate, "check", "update audit set subject = 'edited' where seq = 1") as calls:
+        assert verdicts() == baseline and calls == [1]
+    assert verdicts() != baseline
