@@ -172,9 +172,20 @@ def write(rows: list[dict], env: dict, name: str) -> None:
     print("\n".join(lines))
 
 
+def require_baselines() -> None:
+    """Stop before building any store when a baseline's package is missing (the ``bench`` extra)."""
+    import importlib.util
+
+    missing = [name for name in ("cleanlab", "sklearn") if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.exit(f"detect_e2e_bench.py: {', '.join(missing)} not installed; pip install -e '.[bench]' (or use --flat)")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     flat = "--flat" in sys.argv  # only the fixed-delta rows, 100 k to 10 M, no baselines
+    if not flat:
+        require_baselines()
     sizes = [100_000, 1_000_000] if quick else [100_000, 1_000_000, 10_000_000]
     env = {
         "python": platform.python_version(),
