@@ -33,10 +33,17 @@ class VersionDigests:
 
     def __init__(self, store: Store):
         self.store = store
-        self.read: dict[str, pa.Array] = {}
+        self.read: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
 
     def __call__(self, row: dict) -> pa.Array:
         """The digest column of ``row``'s manifest (see the class)."""
+        return self.columns(row, ("digest",)).column("digest").chunk(0)
+
+    def columns(self, row: dict, names: tuple[str, ...]) -> pa.Table:
+        """Columns ``names`` of ``row``'s signed manifest (one chunk each), checked as the class says.
+
+        ``names`` must include ``digest``; the rows are the manifest's, in its order (``combine_chunks``: one chunk).
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -44,18 +51,18 @@ class VersionDigests:
         from provenance.version_facts import verified_statement
 
         oid = row["manifest_object"]
-        if oid not in self.read:
+        if (oid, names) not in self.read:
             verified_statement(self.store, row)  # the row's manifest object is the one its version signed
             name = f"manifest of {row['tag']}"
             data = self.store.objects.get(oid, name)  # re-hashed: these are the bytes the version signed
             try:
-                column = pq.ParquetFile(pa.BufferReader(data)).read(columns=["digest"]).column("digest")
+                table = pq.ParquetFile(pa.BufferReader(data)).read(columns=list(names)).combine_chunks()
             except (pa.ArrowException, OSError, KeyError) as exc:
                 raise VerificationError(f"{name}: not a readable manifest ({exc})") from exc
-            if column.type != pa.binary(32):
-                raise VerificationError(f"{name}: its digest column is {column.type}, not fixed_size_binary(32)")
-            self.read[oid] = column.combine_chunks()
-        return self.read[oid]
+            if table.column_names != list(names) or table.schema.field("digest").type != pa.binary(32):
+                raise VerificationError(f"{name}: its columns are not a manifest's ({table.schema})")
+            self.read[(oid, names)] = table
+        return self.read[(oid, names)]
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""The rule on removed unsigned records: a class of the base losing many records no signature vouches for.
+
+Signed records that go missing are ``lineage.signed_batches_incomplete``'s. Records no
+trusted signed batch carries have no source to speak for them, so deleting many of them
+(one class's examples, to bias a model) showed only in the diff's removed count. This
+rule counts, per class, the base's unsigned records that the candidate lacks and that no
+signed ``prov quarantine`` in its history removed, against the class's unsigned records in
+the base: the base's signed manifest (digest and label columns, re-hashed against its
+signature), the candidate's lineage and the verifier's trusted signed batches, never a row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.results import LISTED, RuleResult, Status
+from provenance.gate.rules import COUNT, FRACTION, setting_value
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.gate.context import GateContext
+
+MODES = ("warn", "block", "off")
+
+
+class MaxUnsignedRemovedRate(Rule):
+    """Warn (by default) when a class lost more than ``rate`` of the base's unsigned records in it.
+
+    A class counts only when at least ``least`` of its unsigned base records are removed,
+    so a small class losing two records stays quiet. Records a signed ``prov quarantine``
+    in the candidate's signed history removed (``missing_signed.removed_by_quarantine``) are
+    deliberate and not counted. ``unsigned_removed = "block"`` blocks, ``"off"`` leaves the
+    rule out.
+    """
+
+    key = "removals.max_unsigned_removed_rate"
+    settings = (
+        Setting(
+            "removals",
+            "max_unsigned_removed_rate",
+            FRACTION,
+            0.1,
+            "share of a class's unsigned base records (no trusted signed batch carries them) the candidate may "
+            "drop without a signed quarantine",
+        ),
+        Setting(
+            "removals",
+            "min_unsigned_removed",
+            COUNT,
+            10,
+            "a class is judged only when at least this many of its unsigned base records are removed",
+        ),
+        Setting(
+            "removals",
+            "unsigned_removed",
+            {"type": "string", "enum": list(MODES)},
+            "warn",
+            'what a class over the rate does: "warn" (reported, exit 0), "block", or "off"',
+            expects='"warn", "block" or "off"',
+        ),
+    )
+
+    def __init__(self, rate: float, least: int, mode: str):
+        self.rate, self.least, self.mode = rate, least, mode
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's rate, floor and mode; None when the mode is ``"off"``."""
+        rate, least, mode = (setting_value(settings, s) for s in cls.settings)
+        return None if mode == "off" else cls(rate, least, mode)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, or warn (block) naming each class over the rate, its counts and the first removed records."""
+        removed, base = unsigned_removed(ctx, deliberate=False)
+        if self.over(removed, base):  # only then is it worth recomputing what signed quarantines removed
+            removed, base = unsigned_removed(ctx, deliberate=True)
+        expected = f"at most {100 * self.rate:g}% per class"
+        counts = label_counts(removed)
+        offenders = self.over(removed, base)
+        if not offenders:
+            worst = max(counts, key=lambda c: (counts[c] / base[c], c), default=None)
+            reason = (
+                "no unsigned base records removed"
+                if worst is None
+                else f"most removed: class {worst} lost {counts[worst]} of its {base[worst]} unsigned base records "
+                f"({100 * counts[worst] / base[worst]:.1f}%)"
+            )
+            return RuleResult(self.key, "pass", reason, [], sum(counts.values()), expected=expected)
+        text = "; ".join(
+            f"class {c} lost {counts[c]} of its {base[c]} unsigned base records ({100 * counts[c] / base[c]:.1f}%)"
+            for c in offenders[:5]
+        )
+        more = f"; and {len(offenders) - 5} more classes" if len(offenders) > 5 else ""
+        why = (
+            f"{text}{more}, more than {100 * self.rate:g}% (at least {self.least}): records no trusted signature "
+            f"vouches for were deleted from {ctx.base}'s data with no signed `prov quarantine` for them, the shape "
+            "of a deletion that biases a class; remove records on purpose with `prov quarantine`"
+        )
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        listed = removed.filter(pc.is_in(removed.column("label"), value_set=pa.array(offenders))).slice(0, LISTED)
+        records = [
+            {"digest": d.hex(), "label": label, "detail": "removed; no trusted signed batch carries it"}
+            for d, label in zip(listed.column("digest").to_pylist(), listed.column("label").to_pylist())
+        ]
+        count = sum(counts[c] for c in offenders)
+        status: Status = "block" if self.mode == "block" else "warn"
+        return RuleResult(self.key, status, why, records, count, expected=expected)
+
+    def over(self, removed: pa.Table, base: dict[str, int]) -> list[str]:
+        """Classes whose removed unsigned records reach the floor and exceed the rate, most removed first."""
+        counts = label_counts(removed)
+        hits = [c for c, k in counts.items() if k >= self.least and k > self.rate * base[c]]
+        return sorted(hits, key=lambda c: (-counts[c], c))
+
+
+def label_counts(table: pa.Table) -> dict[str, int]:
+    """``{label: rows}`` of ``table``'s ``label`` column."""
+    from provenance.manifest import column_counts
+
+    return column_counts(table.column("label"))
+
+
+def unsigned_removed(ctx: GateContext, deliberate: bool) -> tuple[pa.Table, dict[str, int]]:
+    """The base's unsigned records the candidate lacks (``digest``, ``label`` rows), and ``{label:
+    unsigned base records}``. Unsigned: no batch whose envelope verifies under the verifier's pins
+    carries the digest. With ``deliberate``, records a signed quarantine in the candidate's history
+    removed are left out of the first."""
+    import pyarrow.compute as pc
+
+    from provenance.gate.missing_signed import removed_by_quarantine
+
+    base = ctx.version_digests.columns(ctx.store.version(ctx.base), ("digest", "label"))
+    signed = ctx.signed_batch_records.column("digest")
+    unsigned = base.filter(pc.invert(pc.is_in(base.column("digest"), value_set=signed))) if len(signed) else base
+    gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
+    if deliberate:
+        quarantined = removed_by_quarantine(ctx)
+        if len(quarantined):
+            gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=quarantined)))
+    return unsigned.filter(gone), label_counts(unsigned)
