@@ -44,7 +44,9 @@ class QuarantineResult:
     ``{"source": name}`` or ``{"findings": report path, "detection": what the re-run
     detection used and found (``FindingsRecheck.facts``)}``; ``removed``/``kept`` count
     records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``;
-    ``notes`` are sentences for people (a stored detector run that disagrees with the re-run).
+    ``notes`` are sentences for people (a stored detector run that disagrees with the re-run);
+    ``kept_signed`` is ``{other source: records}`` a ``--source`` quarantine kept because a
+    trusted signed batch of that source carries them (:func:`signed_by_others`).
     """
 
     tag: str
@@ -55,6 +57,7 @@ class QuarantineResult:
     output: str
     commit: dict
     notes: list[str] = field(default_factory=list)
+    kept_signed: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -65,7 +68,8 @@ class QuarantineResult:
 class QuarantineFacts:
     """Commit stage that signs what a quarantine removed and why, and audit-logs it.
 
-    ``facts`` is ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}``; it goes
+    ``facts`` is ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}`` (and, for a
+    source, ``keptSigned``: ``{other source: records}`` when some were kept); it goes
     into the version's signed predicate as ``quarantine`` and into a ``quarantine`` audit entry.
     """
 
@@ -94,6 +98,66 @@ def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
     manifest = load_manifest(store, store.version(tag)).table
     found |= set(manifest.filter(pc.equal(manifest.column("source"), source)).column("digest").to_pylist())
     return found
+
+
+def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> dict[bytes, str]:
+    """Which of ``drop`` (digests :func:`digests_of_source` gives ``source`` in version ``tag``) are another source's.
+
+    The source column is not part of a record's digest, so whoever writes the data can tag
+    another source's records as ``source`` (attack review 6, finding 2). A record is kept,
+    as that other source's, when a registered batch of a source other than ``source`` (and
+    not itself quarantined: ``version_facts.quarantined_sources``) whose envelope verifies
+    under the verifier's pins (``lineage.evidence.batch_records``) signed its content with
+    every label ``tag`` gives it; a record ``tag`` carries with a label no such batch signed
+    is cut (a flipped copy of another source's record is the quarantined source's).
+
+    Returns ``{digest: the other source}`` (the first by name when several signed it).
+    Raises ``VerificationError`` as ``load_manifest`` does.
+    """
+    from provenance.lineage.evidence import batch_records
+    from provenance.version_facts import quarantined_sources
+
+    records = batch_records(store)
+    excluded = pa.array(sorted(quarantined_sources(store, tag) | {source}), pa.string())
+    wanted = pa.array(sorted(drop), pa.binary(32))
+    others = records.filter(
+        pc.and_(
+            pc.and_(records.column("signed"), pc.invert(pc.is_in(records.column("source"), value_set=excluded))),
+            pc.is_in(records.column("digest"), value_set=wanted),
+        )
+    )
+    if not others.num_rows:
+        return {}
+    signed: dict[tuple[bytes, str], str] = {}
+    for d, label, name in zip(*(others.column(c).to_pylist() for c in ("digest", "batch_label", "source"))):
+        signed[(d, label)] = min(name, signed.get((d, label), name))
+    manifest = load_manifest(store, store.version(tag)).table
+    rows = manifest.filter(pc.is_in(manifest.column("digest"), value_set=pa.array(sorted({d for d, _ in signed}))))
+    labels: dict[bytes, set[str]] = {}
+    for d, label in zip(rows.column("digest").to_pylist(), rows.column("label").to_pylist()):
+        labels.setdefault(d, set()).add(label)
+    return {
+        d: min(signed[(d, label)] for label in ls)
+        for d, ls in labels.items()
+        if all((d, label) in signed for label in ls)
+    }
+
+
+def kept_counts(store: Store, tag: str, kept: dict[bytes, str]) -> dict[str, int]:
+    """``{other source: records of tag}`` for ``kept`` (:func:`signed_by_others`), sorted by source."""
+    manifest = load_manifest(store, store.version(tag)).table
+    digests = manifest.column("digest").filter(
+        pc.is_in(manifest.column("digest"), value_set=pa.array(sorted(kept), pa.binary(32)))
+    )
+    counts: dict[str, int] = {}
+    for d in digests.to_pylist():
+        counts[kept[d]] = counts.get(kept[d], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def by_source(counts: dict[str, int]) -> str:
+    """``6 records signed by vendor, 2 records signed by lab`` for ``{source: records}``."""
+    return ", ".join(f"{n} record{'s' if n != 1 else ''} signed by {name}" for name, n in counts.items())
 
 
 def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
@@ -235,8 +299,11 @@ def quarantine(
     the filtered copy is written to ``out`` (default :func:`default_output`) and
     committed as ``new_tag`` with parent ``from_tag``, with every default stage
     (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
-    ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}``. Records are cut by
-    content digest: a record of another source with the same content is cut too.
+    ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}`` (``keptSigned`` too when a
+    source quarantine kept another source's records). Records are cut by content digest: a record
+    of another source with the same content is cut too, except, for ``source``, the records a
+    trusted signed batch of another source carries with the same label (:func:`signed_by_others`:
+    kept, counted in ``kept_signed`` and a note).
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
     ``.NAME.partial-PID`` name and renamed into place.
@@ -244,7 +311,7 @@ def quarantine(
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
             existing ``new_tag``, an unknown ``from_tag``, data read at a git revision,
-            nothing to cut, findings the re-run detection does not flag, ``base`` or ``fpr``
+            nothing to cut (for ``source``: all its records are another trusted source's), findings the re-run detection does not flag, ``base`` or ``fpr``
             with ``source``, ``out`` exists (exit 2); ``KeyFileError`` for the key;
             ``ProvError`` (exit 3) when a detector fails in the re-run.
         VerificationError: ``from_tag``'s signature, or its data no longer matches its
@@ -271,6 +338,7 @@ def quarantine(
         )
     reason: dict[str, str | dict]
     notes: list[str] = []
+    kept_signed: dict[str, int] = {}
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -278,6 +346,17 @@ def quarantine(
             raise InputError(
                 f"source {source!r} has no records in version {from_tag} (sources there: {', '.join(known) or 'none'})"
             )
+        others = signed_by_others(store, from_tag, source, drop)
+        if others:  # another trusted source signed them: theirs, whatever the unhashed source column says
+            kept_signed = kept_counts(store, from_tag, others)
+            drop -= set(others)
+            if not drop:
+                raise InputError(
+                    f"source {source!r}: every one of its records in version {from_tag} is signed, with the same "
+                    f"label, by another trusted source ({by_source(kept_signed)}), which makes them that source's; "
+                    "nothing to quarantine (quarantine that source, or revoke its key, to cut them)"
+                )
+            notes.append(f"kept {by_source(kept_signed)} though version {from_tag} gives them to {source}")
         reason = {"source": source}
     else:
         assert findings is not None
@@ -303,9 +382,11 @@ def quarantine(
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
+        if kept_signed:
+            facts["keptSigned"] = kept_signed
         stages = [*versions.default_stages(featurizer), QuarantineFacts(facts)]
         result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages)
     except BaseException:
         _remove(target)
         raise
-    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes)
+    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed)

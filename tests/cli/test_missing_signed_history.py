@@ -13,9 +13,12 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from jsonschema import Draft202012Validator
 
-from support import check_rules, nudged, ok, rule_verdicts, second_vendor_delivery
+from provenance.store import Store
+from support import check_rules, nudged, ok, payload, rule_verdicts, second_vendor_delivery
 
 PINNED = ("--signer", "maintainer.pub")
 RULE = "lineage.unattributed_beside_signed"
@@ -102,7 +105,9 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     """Review 6 finding 2: the source column is not hashed, so a data writer re-tags 6 clean records of the
     vendor's signed delivery as `crowd`; the maintainer quarantines crowd (`--source crowd`), which cuts them too,
     and the gate counted their loss as deliberate, so their edited copies declared unsigned passed. A record a
-    trusted signed batch of another source attests is not the quarantined source's, whatever the column says."""
+    trusted signed batch of another source attests is not the quarantined source's, whatever the column says:
+    the quarantine keeps them (and says so), and a gate reading a quarantine version does not count them as
+    deliberate."""
     commit = ("--source-column", "src", "--key", "maintainer.key", *PINNED)
     for name in ("maintainer", "vendor"):
         ok(prov, "keys", "generate", name)
@@ -123,8 +128,23 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     retagged = a2.set_column(a2.schema.get_field_index("src"), "src", pa.array(["crowd"] * 6 + ["vendor"] * 54))
     pq.write_table(pa.concat_tables([a1, crowd1, retagged, crowd2]), "v2.parquet")
     ok(prov, "commit", "v2.parquet", "--tag", "v2", "--parent", "v1", *commit)
-    ok(prov, "quarantine", "--from", "v2", "--source", "crowd", "--tag", "v2q", "--out", "v2q.parquet",
-        "--key", "maintainer.key", *PINNED)  # fmt: skip
+    r = prov("quarantine", "--from", "v2", "--source", "crowd", "--tag", "v2q", "--out", "v2q.parquet",
+             "--key", "maintainer.key", "--json", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["removed"] == 70, result  # crowd's 70, not the vendor's 6 re-tagged records (76 before)
+    assert result["kept_signed"] == {"vendor": 6}
+    assert result["notes"] == ["kept 6 records signed by vendor though version v2 gives them to crowd"]
+    v2q = pq.read_table("v2q.parquet")
+    assert v2q.filter(pc.equal(v2q.column("src"), "crowd")).num_rows == 6
+    store = Store(Path(".prov"))  # the signed predicate says what was kept, and why
+    envelope = json.loads(store.objects.get(store.version("v2q")["envelope_object"]))
+    store.close()
+    statement = payload(envelope)
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "version-statement.schema.json").read_text())
+    Draft202012Validator(schema).validate(statement)
+    signed_facts = statement["predicate"]["quarantine"]
+    assert signed_facts["keptSigned"] == {"vendor": 6} and signed_facts["removed"] == 70
     edited = a2.slice(0, 6)
     f1 = [v + 0.3 for v in edited.column("f1").to_pylist()]
     edited = edited.set_column(edited.schema.get_field_index("f1"), "f1", pa.array(f1))
@@ -133,7 +153,8 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     edited = edited.set_column(edited.schema.get_field_index("src"), "src", pa.array(["scraper"] * 6))
     pq.write_table(edited.drop(["src"]), "edited.parquet")
     ok(prov, "add", "edited.parquet", "--source", "scraper", "--unsigned", *PINNED)
-    pq.write_table(pa.concat_tables([pq.read_table("v2q.parquet"), edited]), "v3.parquet")
+    # the writer drops the 6 kept originals from the data and puts the edited copies in their place
+    pq.write_table(pa.concat_tables([v2q.filter(pc.not_equal(v2q.column("src"), "crowd")), edited]), "v3.parquet")
     ok(prov, "commit", "v3.parquet", "--tag", "v3", "--parent", "v2q", *commit)
     r = prov("check", "v3", "--base", "v1", "--format", "json", *PINNED)
     assert r.exit_code in (0, 1), r.output

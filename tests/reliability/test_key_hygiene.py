@@ -69,7 +69,9 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         ["fsck", "--json"],
         ["lineage", "0000000000"],
         ["sources", "--json"],
+        # every crowd record is now also a record crowd2 signed: crowd2's, so there is nothing of crowd's to cut
         ["quarantine", "--from", "s1", "--source", "crowd", "--tag", "s2", "--key", "secret.key", "--json"],
+        ["quarantine", "--from", "s1", "--source", "vendor", "--tag", "s2", "--key", "secret.key", "--json"],
         # failures, whose messages must name the file but never its contents
         ["commit", "train.parquet", "--tag", "s3", "--key", "secret.key"],  # wrong passphrase below
         ["commit", "train.parquet", "--tag", "s3", "--key", "owner.key"],  # plain key, passphrase set
@@ -79,7 +81,8 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         e = {"PROV_PASSPHRASE": "wrong"} if i == len(runs) - 3 else env
         outputs.append(prov_inline(*argv, cwd=world.root, env=e))
     assert all(o.code == 0 for o in outputs[:10]), [(o.code, o.stderr) for o in outputs[:10]]
-    assert outputs[12].code == 0, outputs[12].stderr  # the quarantine
+    assert outputs[12].code == 2 and "another trusted source (100 records signed by crowd2)" in outputs[12].stderr
+    assert outputs[13].code == 0, outputs[13].stderr  # a quarantine signed with the key
     assert all(not o.crashed for o in outputs)
     assert outputs[-3].code == 2 and "wrong passphrase" in outputs[-3].stderr
     assert outputs[-2].code == 2 and "not encrypted" in outputs[-2].stderr
