@@ -6,10 +6,12 @@ For each real dataset (bench/real_datasets.py, shipped in installed packages) an
 four clean deltas of 100-400 records: ``inorder`` takes the base as the first rows of the
 file and the delta as the next rows (new writers, later dates, other plates), ``random``
 does the same after a fixed shuffle. Prints the combined verdict's false-alarm rate and
-flag counts, and each detector's own rate. Heavy-ish: run with ``nice -n 10``.
+flag counts, each detector's own rate, and which detector set each flagged record's combined
+statistic (its smallest weighted p-value: ``strongest``). Heavy-ish: run with ``nice -n 10``.
 """
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_datasets import LOADERS, pipeline_delta, row_digests
 
 from provenance.detectors import run_detectors
-from provenance.detectors.combine import combine
+from provenance.detectors.combine import DETECTOR_WEIGHTS, combine
 from provenance.profiles.reference import build_profile
 
 
@@ -42,6 +44,7 @@ def run(names, modes):
         for mode in modes:
             rates = {}
             comb = []
+            strongest: Counter[str] = Counter()
             ns = 0
             for Xb, yb, Xd, yd in batches(name, mode):
                 p = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
@@ -54,12 +57,21 @@ def run(names, modes):
                     rates.setdefault(r.detector, []).append(np.mean([f.flagged for f in r.findings]))
                 v = combine(res, 0.01, p.sample_batches)
                 comb.append(len(v.flagged))
+                for record in v.flagged:
+                    strongest[strongest_detector(record.detectors)] += 1
                 ns += len(d)
             print(
                 f"{name:16s} {mode:7s} combined {sum(comb) / ns:.3f} {comb} | "
-                + " ".join(f"{k}={np.mean(v):.3f}" for k, v in rates.items()),
+                + " ".join(f"{k}={np.mean(v):.3f}" for k, v in rates.items())
+                + " | strongest: "
+                + (" ".join(f"{k}={c}" for k, c in strongest.most_common()) or "-"),
                 flush=True,
             )
+
+
+def strongest_detector(detectors: list[dict]) -> str:
+    """The detector whose weighted p-value set a flagged record's combined statistic (its minimum)."""
+    return min(detectors, key=lambda x: (1.0 - x["score"]) / DETECTOR_WEIGHTS.get(x["detector"], 1.0))["detector"]
 
 
 if __name__ == "__main__":
