@@ -20,7 +20,11 @@ from provenance.store.store import Store
 def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor=None) -> dict:
     """Write version ``tag``'s records to the new path ``out``; what ``prov export V --out PATH`` does.
 
-    The version's signature is checked first (against ``store.pins``). Returns
+    The version's signature is checked first, against ``store.pins``: nothing pinned is an
+    ``InputError`` (exit 2) before anything is read or written, because a key cached in
+    ``.prov/`` is written by whoever can write the store (a ``.prov/`` writer re-signs a
+    poisoned version with their own key, which ``prov commit`` caches), so an export checked
+    against it would hand the poison to training as signed. Returns
     ``schemas/export.schema.json``'s shape: ``{"version", "records", "merkle_root", "output",
     "kind": "table" | "tree"}``. Raises ``InputError`` (exit 2) when ``out`` exists (an
     export never overwrites) or its folder is missing, ``VerificationError`` (exit 1) when the
@@ -31,6 +35,7 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     from provenance.sources.build import build_manifest
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
+    _require_pins(store, tag)
     row = store.version(tag)
     stmt = verified_statement(store, row)
     spec = dataset_from_predicate(store, row, stmt["predicate"])
@@ -58,6 +63,17 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
         "output": str(target),
         "kind": written.kind,
     }
+
+
+def _require_pins(store: Store, tag: str) -> None:
+    """Raise ``InputError`` (exit 2) unless ``store.pins`` pins a signer (``--signer``, ``PROV_SIGNERS``, ``--root``)."""
+    from provenance.trust.pins import HOW_TO_PIN, pins_of
+
+    if not pins_of(store).pinned:
+        raise InputError(
+            f"prov export {tag}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
+            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE"
+        )
 
 
 def _remove(path: Path) -> None:

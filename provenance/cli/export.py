@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
-from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.cli._trust import trust_flags
 from provenance.escaping import visible
 from provenance.trust.pins import Pins
 
@@ -18,14 +18,17 @@ def export(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Write a version's exact records to a new path, checked record for record against its signed manifest."""
+    """Write a version's exact records to a new path, checked record for record against its signed manifest.
+
+    The version's signature is checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing
+    pinned it exits 2 and writes nothing.
+    """
     from provenance.cli._progress import progress_shown
     from provenance.export import export_version
     from provenance.store import Store
 
     with progress_shown():
         result = export_version(Store.open(pins=pins), version, out)
-    note_unpinned(pins)
     if json_out:
         emit_json(result)
         return

@@ -34,7 +34,7 @@ def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet
     # the copy is v1: committing it says so
     again = json.loads(prov("commit", "v1.parquet", "--tag", "v1-copy", "--key", "k.key", "--json").stdout)
     assert again["merkle_root"] == v1["merkle_root"] and again["identical_to"] == "v1"
-    exists = prov("export", "v1", "--out", "v1.parquet")
+    exists = prov("export", "v1", "--out", "v1.parquet", "--signer", "k.pub")
     assert exists.exit_code == 2 and exists.stderr.startswith("Error: v1.parquet: already exists")
 
 
@@ -47,22 +47,23 @@ def test_a_tree_exports_its_files_and_changed_data_exports_nothing(prov, workdir
     prov("init")
     prov("keys", "generate", "k")
     assert prov("commit", "tree", "--tag", "v1", "--key", "k.key").exit_code == 0
-    assert prov("export", "v1", "--out", "copy").exit_code == 0
+    assert prov("export", "v1", "--out", "copy", "--signer", "k.pub").exit_code == 0
     originals = sorted(p.relative_to(workdir / "tree") for p in (workdir / "tree").rglob("*.png"))
     assert sorted(p.relative_to(workdir / "copy") for p in (workdir / "copy").rglob("*.png")) == originals
     assert all((workdir / "copy" / p).read_bytes() == (workdir / "tree" / p).read_bytes() for p in originals)
 
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(workdir / "tree" / "0" / "0.png")  # changed after signing
     before = store_fingerprint(workdir / ".prov")
-    r = prov("export", "v1", "--out", "copy2")
+    r = prov("export", "v1", "--out", "copy2", env={"PROV_SIGNERS": "k.pub"})
     assert r.exit_code == 1 and "no longer matches its signed manifest (1 changed)" in r.stderr
     assert not (workdir / "copy2").exists() and not list(workdir.glob(".copy2*"))
     assert store_fingerprint(workdir / ".prov") == before
-    missing = prov("export", "v1", "--out", "nofolder/copy3")
+    missing = prov("export", "v1", "--out", "nofolder/copy3", "--signer", "k.pub")
     assert missing.exit_code == 2 and missing.stderr.count("\n") == 1 and "nofolder" in missing.stderr
 
 
 def test_export_of_an_unknown_version_is_exit_2(prov, workdir):
     prov("init")
-    r = prov("export", "v9", "--out", "x.parquet")
+    prov("keys", "generate", "k")
+    r = prov("export", "v9", "--out", "x.parquet", "--signer", "k.pub")
     assert r.exit_code == 2 and "no version 'v9'" in r.stderr and not (workdir / "x.parquet").exists()

@@ -55,6 +55,27 @@ def test_a_version_re_signed_by_a_store_writer_does_not_verify(prov, template_tr
     Draft202012Validator(json.loads((SCHEMAS / "verify-version.schema.json").read_text())).validate(report)
 
 
+def test_a_re_signed_version_does_not_export(prov, template_trust, workdir):
+    """`prov export v3 --out F` hands v3's records to training: unpinned it exported the poison with exit 0."""
+    resign_v3_with_the_attackers_key(prov)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("export", "v3", "--out", "train.parquet")
+    assert r.exit_code == 2, r.output  # it used to exit 0: "Exported v3: ... as signed", 40 labels flipped
+    assert "prov export v3: nothing is pinned" in one_line(r) and "--signer KEY.pub" in one_line(r)
+    assert r.stdout == "" and not Path("train.parquet").exists()
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("export", "v3", "--out", "train.parquet", *PINNED)
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r) and not Path("train.parquet").exists()
+    r = prov("export", "v2", "--out", "train.parquet", env={"PROV_SIGNERS": "maintainer.pub"})
+    assert r.exit_code == 0, r.output  # the honest version still exports
+    from provenance.export import export_version
+    from provenance.store import Store
+
+    with pytest.raises(InputError, match="nothing is pinned"):  # the library fails closed too
+        export_version(Store.open(workdir), "v2", "lib.parquet")
+    assert not Path("lib.parquet").exists()
+
+
 def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_trust, workdir):
     resign_v3_with_the_attackers_key(prov)
     r = prov("verify", "v3", "--store-keys")
