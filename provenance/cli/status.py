@@ -41,7 +41,12 @@ def status(
         return
     where = visible(report["path"])
     if report["clean"]:
-        echo(f"{where}: unchanged since {report['version']} ({report['records']} records)")
+        unpinned = (
+            ""
+            if pins.pinned
+            else "; NOT a trust decision: nothing pinned, so the version was checked only against keys found in .prov/"
+        )
+        echo(f"{where}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"
     echo(f"{where}: {parts} since {report['version']} ({report['records']} records now)")

@@ -76,6 +76,16 @@ def test_a_re_signed_version_does_not_export(prov, template_trust, workdir):
     assert not Path("lib.parquet").exists()
 
 
+def test_status_of_a_re_signed_version_is_no_trust_statement(prov, template_trust, workdir):
+    """`prov status` is a display: unpinned, "unchanged since v3" must not read as a trust statement."""
+    resign_v3_with_the_attackers_key(prov)
+    r = prov("status", "v3.parquet", "--version", "v3")
+    assert r.exit_code == 0 and "unchanged since v3" in r.stdout
+    assert "NOT a trust decision: nothing pinned" in r.stdout  # it used to read as plain "unchanged since v3"
+    r = prov("status", "v3.parquet", "--version", "v3", *PINNED)
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+
+
 def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_trust, workdir):
     resign_v3_with_the_attackers_key(prov)
     r = prov("verify", "v3", "--store-keys")
