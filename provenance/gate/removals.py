@@ -127,14 +127,23 @@ def label_counts(table: pa.Table) -> dict[str, int]:
 def unsigned_removed(ctx: GateContext, deliberate: bool) -> tuple[pa.Table, dict[str, int]]:
     """The base's unsigned records the candidate lacks (``digest``, ``label`` rows), and ``{label:
     unsigned base records}``. Unsigned: no batch whose envelope verifies under the verifier's pins
-    carries the digest. With ``deliberate``, records a signed quarantine in the candidate's history
+    carries the digest, counting no batch of a source a signed quarantine in the candidate's history
+    cut (``ctx.quarantined_sources``), exactly the batches ``lineage.signed_batches_incomplete``
+    judges, so every removed base record is judged by one of the two rules: a quarantined source
+    that signs copies of the base's records does not hide their deletion from both (attack review
+    7, finding 3). With ``deliberate``, records a signed quarantine in the candidate's history
     removed are left out of the first."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from provenance.gate.missing_signed import removed_by_quarantine
 
     base = ctx.version_digests.columns(ctx.store.version(ctx.base), ("digest", "label"))
-    signed = ctx.signed_batch_records.column("digest")
+    records = ctx.signed_batch_records
+    if ctx.quarantined_sources:
+        cut = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
+        records = records.filter(pc.invert(cut))
+    signed = records.column("digest")
     unsigned = base.filter(pc.invert(pc.is_in(base.column("digest"), value_set=signed))) if len(signed) else base
     gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
     if deliberate:

@@ -1,0 +1,66 @@
+"""A quarantined source's signed copies do not hide a deletion from both removal rules (attack review 7,
+finding 3, script e_removals_dodge_quarantined_signer.sh).
+
+crowd (its own valid key, trusted, then quarantined but not revoked) signs copies of the base's class-3
+vendor records, which no one signed; the data writer then deletes class 3. ``removals.max_unsigned_removed_rate``
+counted a record as signed when any batch verifying under the pins carried it, quarantined sources' too, while
+``lineage.signed_batches_incomplete`` leaves those batches out: the deletion passed both, even set to "block".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from support import digits_table, ok
+
+RULE = "removals.max_unsigned_removed_rate"
+
+
+def _sourced(rows: pa.Table, source: str) -> pa.Table:
+    return rows.append_column("source", pa.array([source] * rows.num_rows))
+
+
+def test_a_quarantined_signers_copies_do_not_hide_a_deletion(prov, store, keypair, monkeypatch):
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    ok(prov, "keys", "generate", "crowdkey")
+    ok(prov, "trust", "add", "crowd", "crowdkey.pub", "--key", key)
+    rows = digits_table(460)
+    vendor = _sourced(rows.slice(0, 400), "vendor")
+    flipped = [str((int(y) + 1) % 10) for y in rows.column("label").to_pylist()[400:]]
+    crowd = _sourced(
+        rows.slice(400).set_column(rows.schema.get_field_index("label"), "label", pa.array(flipped)), "crowd"
+    )
+    pq.write_table(crowd, "crowd.parquet")
+    ok(prov, "sign", "crowd.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
+    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, crowd]), "v1.parquet")
+    ok(prov, "-q", "commit", "v1.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+
+    threes = pc.equal(vendor.column("label"), "3")
+    n3 = int(pc.sum(threes).as_py())
+    copies = vendor.filter(threes).set_column(
+        vendor.schema.get_field_index("source"), "source", pa.array(["crowd"] * n3)
+    )
+    pq.write_table(copies, "copies.parquet")  # crowd signs copies of the base's unsigned class-3 records
+    ok(prov, "sign", "copies.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
+    ok(prov, "-q", "add", "copies.parquet", "--source", "crowd", "--source-column", "source")
+    pq.write_table(vendor.filter(pc.invert(threes)), "no3.parquet")  # the data writer deletes class 3
+    ok(prov, "-q", "commit", "no3.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+
+    Path("strict.toml").write_text(
+        '[removals]\nunsigned_removed = "block"\n[lineage]\nsigned_batches_incomplete = "block"\n'
+    )
+    r = prov("check", "v3", "--base", "v2", "--policy", "strict.toml", "--format", "json")
+    assert r.exit_code == 1, r.output  # it used to exit 0: "no unsigned base records removed"
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert rule["status"] == "block" and rule["count"] == n3, rule
+    assert f"class 3 lost {n3} of its {n3} unsigned base records" in rule["reason"]
+    r = prov("check", "v3", "--base", "v2", "--format", "json")  # default policy: warned, not a silent pass
+    assert r.exit_code == 0 and json.loads(r.stdout)["decision"] == "warned", r.output
