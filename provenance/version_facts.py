@@ -242,11 +242,40 @@ def version_log(store: Store) -> list[dict]:
     return [{k: r[k] for k in keep} for r in store.versions()]
 
 
+def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
+    """``prov show``'s lineage fields: ``attested``, ``relabeled_after_source``, ``unattributed``
+    judged under ``store.pins`` as ``prov check`` judges them, ``lineage_signed`` (the counts
+    the version signed) and ``lineage_not_trusted`` (``lineage.judged.JudgedLineage.not_trusted``:
+    each batch whose records lost ``attested``, and why). ``signed`` is the predicate's
+    ``lineage``; ``{}`` for a version committed without it.
+
+    Cheap while every registered signed batch still verifies under the pins
+    (``lineage.standing``: envelopes and signatures, no numpy or pyarrow): the signed
+    counts then stand. Only when a batch lost standing is the lineage object read and
+    judged again (``lineage.judged``).
+    """
+    from provenance.lineage.standing import untrusted_batches
+
+    statuses = ("attested", "relabeled_after_source", "unattributed")
+    if not all(isinstance(signed.get(k), int) for k in statuses):
+        return {}
+    out: dict = {"lineage_signed": {k: signed[k] for k in statuses}, "lineage_not_trusted": []}
+    untrusted = untrusted_batches(store)
+    if untrusted:
+        from provenance.lineage.judged import judge_lineage
+
+        judged = judge_lineage(store, tag, untrusted)
+        out.update(judged.counts)
+        out["lineage_not_trusted"] = judged.not_trusted
+    return out
+
+
 def describe_version(store: Store, tag: str) -> dict:
     """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
 
-    The statement is verified first; counts per label and source, schema and lineage
-    counts come from the signed predicate. Raises ``InputError`` for an unknown version,
+    The statement is verified first; counts per label and source and schema come from the
+    signed predicate; lineage counts are the signed ones judged under the pins
+    (:func:`lineage_under_pins`). Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
     """
     row = store.version(tag)
@@ -271,6 +300,7 @@ def describe_version(store: Store, tag: str) -> dict:
         "message": pred.get("message"),
     }
     info.update(pred.get("lineage") or {})
+    info.update(lineage_under_pins(store, tag, pred.get("lineage") or {}))
     from provenance.store.coverage import coverage
 
     # what of the audit log no signature by a key the verifier trusts covers yet

@@ -248,7 +248,13 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
         echo("  sources: " + ", ".join(f"{visible(source_name(k))}={v}" for k, v in info["sources"].items()))
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
-            echo(f"  {k.replace('_', ' ')}: {info[k]}")
+            signed = info.get("lineage_signed", {}).get(k, info[k])
+            echo(f"  {k.replace('_', ' ')}: {info[k]}" + (f" (signed: {signed})" if signed != info[k] else ""))
+    if info.get("lineage_not_trusted"):
+        from provenance.lineage.standing import not_trusted_line
+
+        for item in info["lineage_not_trusted"]:
+            echo(f"  under your pins: {not_trusted_line(item)}")
     from provenance.lineage.withdraw import withdrawal_line
     from provenance.store.coverage import audit_line
 

@@ -309,6 +309,10 @@ def sources(
         )
     if info["unattributed_without_source"]:
         echo(f"(no batch) {info['unattributed_without_source']} unattributed records")
+    from provenance.lineage.standing import not_trusted_line
+
+    for item in info["lineage_not_trusted"]:
+        echo(f"under your pins, {not_trusted_line(item)}")
     from provenance.lineage.withdraw import withdrawal_line
 
     for w in info["withdrawals"]:

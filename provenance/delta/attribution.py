@@ -10,10 +10,11 @@ no batch stays "(no source)". The manifest and its Merkle root are untouched: th
 a report *names* records, not what was signed about them.
 
 How a source was named is kept beside the name (``origins``), because the two are not
-equally strong: ``signed batch`` (the version's lineage attested the record: a trusted
-source's key signed this content), ``unsigned batch`` (the batch's source name is what
-whoever ran ``prov add --unsigned`` declared, a claim no source key signed) and
-``source column`` (the data's column).
+equally strong: ``signed batch`` (the version's signed lineage attested the record: a source
+key the committer trusted signed this content; whether the reader's pins still trust that key
+is the record's lineage status, judged under the pins by ``lineage.judged``), ``unsigned
+batch`` (the batch's source name is what whoever ran ``prov add --unsigned`` declared, a claim
+no source key signed) and ``source column`` (the data's column).
 """
 
 from __future__ import annotations
@@ -123,12 +124,16 @@ def named_by(source: str | None, origins: dict[str, set[str]]) -> list[str]:
 def record_named_by(source: str | None, lineage: str | None, source_origins: list[str]) -> str | None:
     """How one record's source was named: ``None`` (no source), ``"source column"``, or the batch's
     kind by the record's own lineage (``"signed batch"`` when attested or relabeled after source,
-    else ``"unsigned batch"``). ``source_origins`` is :func:`named_by` of its source."""
+    else ``"unsigned batch"``). ``source_origins`` is :func:`named_by` of its source. A record
+    ``unattributed`` under the pins whose source was named by signed batches only came in a
+    signed batch whose key the pins no longer trust (a revocation): still ``"signed batch"``."""
     if source is None or source == "" or not source_origins:
         return None
     if source_origins == [SOURCE_COLUMN] or lineage is None:
         return source_origins[0]
-    return SIGNED_BATCH if lineage in SIGNED_STATUSES else UNSIGNED_BATCH
+    if lineage in SIGNED_STATUSES or source_origins == [SIGNED_BATCH]:
+        return SIGNED_BATCH
+    return UNSIGNED_BATCH
 
 
 def side_uses_lineage_sources(signed_sources: dict | None, has_lineage: bool) -> bool:

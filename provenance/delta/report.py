@@ -361,6 +361,11 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
     }
     lineage = {"available": lineage_available, "transitions": dict(sorted(transitions.items()))}
     lineage["base"], lineage["new"] = base.lineage_counts, new.lineage_counts
+    # batches whose records each version signed as attested that the verifier's pins no longer trust, and why
+    lineage["not_trusted"] = {
+        "base": base.info.get("lineage_not_trusted", []),
+        "new": new.info.get("lineage_not_trusted", []),
+    }
     examples = {k: v for k, v in changes.examples.items()}
     examples["truncated"] = {k: len(v) < changes.count(k) for k, v in changes.examples.items()}
     report = DiffReport(

@@ -160,6 +160,14 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         counts,
         _history(store, row) if with_history else [],
     )
+    if lineage is not None:
+        from provenance.lineage.judged import statuses_under_pins
+
+        side.info["lineage_not_trusted"] = []
+        judged = statuses_under_pins(store, tag, LINEAGE_STATUSES)  # as prov check judges it, after a revocation
+        if judged is not None:
+            ranks, side.lineage_counts, side.info["lineage_not_trusted"] = judged
+            side.lineage_status = lambda: ranks
     if lineage is not None and side_uses_lineage_sources(pred.get("sources"), True):
         side.verifiers.append(lineage.verify)  # hashed beside the manifest, before its sources are read
         side.open_batches = attributed_batches(manifest.batches, lineage.reader, side.source_origins, lineage.name)

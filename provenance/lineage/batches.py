@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from provenance import clock, input_file, keys, output_file, signing
 from provenance.changes import counts, describe, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
+from provenance.lineage.standing import PREDICATE_TYPE
+from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec, HashedDataset
@@ -33,17 +35,10 @@ from provenance.trust.source_signatures import verify_for_source
 if TYPE_CHECKING:  # `prov sign` runs without a store: sqlite-utils is not imported for it
     from provenance.store import Store
 
-# The in-toto predicate type of a signed batch; the envelope's shape is schemas/batch-envelope.schema.json.
-PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
 ENVELOPE_SUFFIX = ".prov.json"
 MANIFEST_FIELD = "manifest"
 MANIFEST_MEDIA_TYPE = "application/vnd.apache.parquet"
 MAX_ENVELOPE_BYTES = signing.MAX_ENVELOPE_BYTES
-
-
-def batch_id(source: str, root: bytes) -> str:
-    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
-    return f"{source}@{root.hex()[:12]}"
 
 
 def default_envelope(data: str | Path) -> Path:

@@ -17,13 +17,13 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from provenance import clock, signing
+from provenance import signing
 from provenance.errors import InputError, VerificationError
-from provenance.lineage.batches import PREDICATE_TYPE, Envelope, batch_id, signed_manifest
+from provenance.lineage.batches import Envelope, signed_manifest
+from provenance.lineage.standing import judge_envelope, registered_batches, registration_times
 from provenance.manifest import Manifest
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
-from provenance.trust.source_signatures import verify_for_source
 
 EMPTY = {
     "digest": pa.binary(32),
@@ -42,92 +42,21 @@ def verified_batch(
 
     ``registered_by`` is when a trusted signature shows the batch was registered
     (:func:`registration_times`; None: now): a key that expired before then attests
-    nothing, whatever ``capturedAt`` its holder wrote (attack review 1, finding 6).
+    nothing, whatever ``capturedAt`` its holder wrote (attack review 1, finding 6). The
+    signature and trust are judged by ``standing.judge_envelope`` (which says why a batch
+    is no evidence); the manifest is the one the envelope carries, bound by its SHA-256.
     """
-    if not envelope_object:
+    judged = judge_envelope(store, batch, envelope_object, registered_by)
+    if judged.statement is None:
         return None
+    stmt = judged.statement
+    pred = stmt.get("predicate") or {}
     name = f"envelope of batch {batch}"
     try:
-        raw = store.objects.get(envelope_object, name)
-        env = signing.parse_envelope(raw, name)
-        claimed = signing.unverified_statement(env)
-        source = (claimed.get("predicate") or {}).get("source")
-        if not isinstance(source, str):
-            return None
-        trusted = verify_for_source(store, env, source, name, at_capture_only=True)
-        if trusted.key.status(registered_by or clock.now()) != "active":
-            return None  # registered only after the key's window closed: a back-dated capturedAt proves nothing
-        stmt = trusted.statement
-        if stmt.get("predicateType") != PREDICATE_TYPE:
-            return None
-        pred = stmt.get("predicate") or {}
-        root = signing.subject_root(stmt)
-        if batch != batch_id(str(pred.get("source")), root):
-            return None  # an envelope judged under another batch's id (attack review 5, finding 2)
-        manifest = signed_manifest(Envelope(name, raw, env, stmt), pred, root)
+        manifest = signed_manifest(Envelope(name, judged.raw, judged.env, stmt), pred, signing.subject_root(stmt))
     except (InputError, VerificationError):
         return None
     return str(pred["source"]), manifest
-
-
-def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, str]]:
-    """``(batch, source, signed, envelope object, manifest object)`` of every registered batch, in registration order.
-
-    Read from the hash-chained audit log's ``batch.add`` entries (covered by signed
-    checkpoints, which the gate verifies first), not from the ``batches`` rows: whoever
-    can write ``.prov/`` could delete a row or mark a signed batch unsigned there and take
-    evidence away from the lineage rules (attack review 3, finding 2). A batch whose row
-    is missing or disagrees with its audit entry is still read from the entry. An entry
-    written before entries recorded these fields falls back to the row.
-    """
-    import json
-
-    rows = {
-        r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
-    }
-    from provenance.store.audit import registered_twice
-
-    twice = registered_twice(store.db)  # `prov add` registers an id once: a second entry was written by hand
-    if twice:
-        raise VerificationError(twice)
-    out = []
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'batch.add' order by seq"
-    ).fetchall():
-        try:
-            d = json.loads(detail or "{}")
-        except json.JSONDecodeError:
-            d = {}
-        if isinstance(d, dict) and d.get("manifest") and "signed" in d:
-            out.append((subject, str(d.get("source")), bool(d["signed"]), d.get("envelope"), str(d["manifest"])))
-        elif subject in rows:
-            batch, source, signed, envelope_oid, manifest_oid = rows[subject]
-            out.append((batch, source, bool(signed), envelope_oid, manifest_oid))
-    return out
-
-
-def registration_times(store: Store) -> dict[str, dt.datetime]:
-    """Batch -> the earliest time a signed head by a maintainer key the verifier trusts shows its ``batch.add`` entry existed.
-
-    From ``provenance.store.coverage.signed_before``: a checkpoint's signed timestamp or a
-    version's signed ``createdAt``, written by the maintainer who signed the head, never by
-    the batch's signer or whoever wrote the entry. A batch no trusted head covers yet is
-    left out (the caller then uses now: the commit that is about to sign it).
-    """
-    from provenance.store.coverage import signed_before
-
-    heads = signed_before(store, pins_of(store).maintainer_keys(store))
-    out: dict[str, dt.datetime] = {}
-    if not heads:
-        return out
-    for seq, batch in store.db.execute("select seq, subject from audit where action = 'batch.add' order by seq"):
-        times = [t for n, t in heads if n >= seq]
-        if times and batch not in out:
-            try:
-                out[batch] = min(clock.parse(t, "signed time") for t in times)
-            except InputError:
-                continue
-    return out
 
 
 def batch_records(store: Store, only: Iterable[str] | None = None) -> pa.Table:

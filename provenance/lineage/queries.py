@@ -89,16 +89,24 @@ def record_lineage(store: Store, query: str) -> dict:
 def source_summary(store: Store, tag: str | None = None) -> dict:
     """Each source: its keys, batches and records, signed fraction, and lineage in ``tag``; and every withdrawal.
 
-    Returns ``{"version", "sources": [...], "unattributed_without_source", "withdrawals"}``;
+    The lineage counts (``attested``, ``relabeled_after_source``, ``unattributed``) are the
+    version's signed lineage judged under ``store.pins`` as ``prov check`` judges it
+    (``lineage.judged``): after a revocation, the revoked key's batches attest nothing.
+    Returns ``{"version", "sources": [...], "unattributed_without_source", "withdrawals",
+    "lineage_not_trusted"}`` (``JudgedLineage.not_trusted``; each source's own items, without
+    ``source``, are its ``not_trusted``);
     each source has ``withdrawn_batches`` (how many of its batches a withdrawal the pins
     honour covers), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
     ``prov withdraw`` entry with status ``withdrawn`` (reason, signing key id) or
     ``not relied on`` (and why), judged under the store's pins as the gate judges it.
     """
+    from provenance.lineage.judged import judge_lineage
     from provenance.lineage.withdraw import withdrawal_summary
 
     tag = tag or store.latest_version()
-    table = version_lineage(store, tag) if tag else None
+    judged = judge_lineage(store, tag) if tag else None
+    table = judged.table if judged is not None else None
+    not_trusted = judged.not_trusted if judged is not None else []
     names: set[str] = {r[0] for r in store.db.execute("select distinct source from trust")}
     names |= {r[0] for r in store.db.execute("select distinct source from batches")}
     in_version: dict[str, dict[str, int]] = {}
@@ -135,9 +143,20 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 **v,
                 "relabels": v[RELABELED],
                 "withdrawn_batches": sum(1 for source, _ in withdrawn if source == name),
+                "not_trusted": [
+                    {k: item[k] for k in ("batch", "reason", "records")}
+                    for item in not_trusted
+                    if item["source"] == name
+                ],
             }
         )
-    return {"version": tag, "sources": out, "unattributed_without_source": unsourced, "withdrawals": withdrawals}
+    return {
+        "version": tag,
+        "sources": out,
+        "unattributed_without_source": unsourced,
+        "withdrawals": withdrawals,
+        "lineage_not_trusted": not_trusted,
+    }
 
 
 def _group_counts(table: pa.Table) -> dict[tuple[str | None, str], int]:

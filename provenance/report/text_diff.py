@@ -7,6 +7,7 @@ share with it are in ``text_tables.py``.
 
 from __future__ import annotations
 
+from provenance.lineage.standing import not_trusted_line
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.source_rows import source_origins
@@ -55,6 +56,9 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     _verdict_line(out, v.tone, v.word, v.sentence)
     if report.get("audit"):
         out.line(audit_line(report["audit"]))
+    for side in ("base", "new"):  # lineage judged under the pins, as prov check judges it
+        for item in (report["lineage"].get("not_trusted") or {}).get(side, []):
+            out.line(f"lineage of {report[side]['name']} under your pins: {not_trusted_line(item)}")
     out.line(_changes_line(report["summary"]))
     for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
         out.line(f"schema change: {change}")

@@ -1,0 +1,200 @@
+"""Whether each registered signed batch still counts as evidence under the verifier's pins, and if not, why.
+
+A version signs its lineage as it was judged when it was committed. Afterwards a source key
+can be revoked (``prov trust revoke``), or the verifier can pin keys that never vouched for
+the batch's key: the batch's records are then no longer *attested* for this verifier, as
+``prov check`` decides (``classify.trusted_lineage``). This module answers the cheap part of
+that question, one batch at a time, from the batch's envelope object (named by the
+hash-chained audit log, re-hashed on read) and the pins: no numpy, no pyarrow, so
+``prov show`` can ask it and re-count a version's lineage only when a batch lost standing.
+
+The checks are :func:`provenance.lineage.evidence.verified_batch`'s, but for the carried
+manifest, which is bound to the envelope's bytes by the signature and so cannot change
+after the version that relied on it was committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provenance import clock, signing
+from provenance.errors import InputError, VerificationError
+from provenance.trust.pins import pins_of
+from provenance.trust.source_signatures import verify_for_source
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+# The in-toto predicate type of a signed batch; the envelope's shape is schemas/batch-envelope.schema.json.
+PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
+
+
+def batch_id(source: str, root: bytes) -> str:
+    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
+    return f"{source}@{root.hex()[:12]}"
+
+
+@dataclass(frozen=True)
+class Untrusted:
+    """A registered signed batch that is no evidence under the pins: its id, source and why (for people)."""
+
+    batch: str
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"batch", "source", "reason"}``."""
+        return {"batch": self.batch, "source": self.source, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A batch envelope judged under the pins: the signed statement, or why it is no evidence.
+
+    ``raw`` and ``env`` are the envelope's bytes and parsed JSON (for reading the manifest it
+    carries); ``statement`` is None exactly when ``reason`` says why.
+    """
+
+    raw: bytes
+    env: dict
+    statement: dict | None
+    reason: str | None
+
+
+def judge_envelope(
+    store: Store, batch: str, envelope_object: str | None, registered_by: dt.datetime | None = None
+) -> Judged:
+    """Judge one registered batch's envelope under ``store.pins`` (see the module docstring).
+
+    ``registered_by``: when a trusted signature shows the batch was registered
+    (:func:`registration_times`; None: now); a key whose window closed before then attests
+    nothing. Never raises for a bad envelope: the reason says what is wrong.
+    """
+    name = f"envelope of batch {batch}"
+    if not envelope_object:
+        return Judged(b"", {}, None, "its audit entry names no envelope")
+    try:
+        raw = store.objects.get(envelope_object, name)
+        env = signing.parse_envelope(raw, name)
+        claimed = signing.unverified_statement(env)
+    except (InputError, VerificationError) as exc:
+        return Judged(b"", {}, None, _without(name, str(exc)))
+    source = (claimed.get("predicate") or {}).get("source")
+    if not isinstance(source, str):
+        return Judged(raw, env, None, "its envelope names no source")
+    try:
+        trusted = verify_for_source(store, env, source, name, at_capture_only=True)
+    except (InputError, VerificationError) as exc:
+        return Judged(raw, env, None, _without(name, str(exc)))
+    if trusted.key.status(registered_by or clock.now()) != "active":
+        # registered only after the key's window closed: a back-dated capturedAt proves nothing
+        return Judged(
+            raw,
+            env,
+            None,
+            f"signed by key {trusted.key.keyid[:16]} of {source}, whose validity window closed before a "
+            "maintainer's signature shows the batch registered",
+        )
+    stmt = trusted.statement
+    pred = stmt.get("predicate") or {}
+    if stmt.get("predicateType") != PREDICATE_TYPE:
+        return Judged(raw, env, None, f"its envelope signs a {stmt.get('predicateType')!r}, not a batch")
+    try:
+        root = signing.subject_root(stmt)
+    except (InputError, VerificationError) as exc:
+        return Judged(raw, env, None, _without(name, str(exc)))
+    if batch != batch_id(str(pred.get("source")), root):
+        return Judged(raw, env, None, "its envelope was signed for another batch")  # attack review 5, finding 2
+    return Judged(raw, env, stmt, None)
+
+
+def untrusted_batches(store: Store) -> dict[str, Untrusted]:
+    """Batch id -> :class:`Untrusted`, for every batch registered as signed that is no evidence under the pins.
+
+    Which batches were registered, and which as signed, is read from the audit log
+    (:func:`registered_batches`). Empty when every signed batch still verifies: the
+    lineage each version signed then stands for this verifier as it is.
+    """
+    windows = any(k.valid_until for k in pins_of(store).source_keys(store))
+    times = registration_times(store) if windows else {}  # only a key that expires needs them
+    out: dict[str, Untrusted] = {}
+    for batch, source, signed, envelope_oid, _ in registered_batches(store):
+        if signed:
+            judged = judge_envelope(store, batch, envelope_oid, times.get(batch))
+            if judged.reason is not None:
+                out[batch] = Untrusted(batch, source, judged.reason)
+    return out
+
+
+def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, str]]:
+    """``(batch, source, signed, envelope object, manifest object)`` of every registered batch, in registration order.
+
+    Read from the hash-chained audit log's ``batch.add`` entries (covered by signed
+    checkpoints, which the gate verifies first), not from the ``batches`` rows: whoever
+    can write ``.prov/`` could delete a row or mark a signed batch unsigned there and take
+    evidence away from the lineage rules (attack review 3, finding 2). A batch whose row
+    is missing or disagrees with its audit entry is still read from the entry. An entry
+    written before entries recorded these fields falls back to the row.
+    """
+    rows = {
+        r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
+    }
+    from provenance.store.audit import registered_twice
+
+    twice = registered_twice(store.db)  # `prov add` registers an id once: a second entry was written by hand
+    if twice:
+        raise VerificationError(twice)
+    out = []
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'batch.add' order by seq"
+    ).fetchall():
+        try:
+            d = json.loads(detail or "{}")
+        except json.JSONDecodeError:
+            d = {}
+        if isinstance(d, dict) and d.get("manifest") and "signed" in d:
+            out.append((subject, str(d.get("source")), bool(d["signed"]), d.get("envelope"), str(d["manifest"])))
+        elif subject in rows:
+            batch, source, signed, envelope_oid, manifest_oid = rows[subject]
+            out.append((batch, source, bool(signed), envelope_oid, manifest_oid))
+    return out
+
+
+def registration_times(store: Store) -> dict[str, dt.datetime]:
+    """Batch -> the earliest time a signed head by a maintainer key the verifier trusts shows its ``batch.add`` entry existed.
+
+    From ``provenance.store.coverage.signed_before``: a checkpoint's signed timestamp or a
+    version's signed ``createdAt``, written by the maintainer who signed the head, never by
+    the batch's signer or whoever wrote the entry. A batch no trusted head covers yet is
+    left out (the caller then uses now: the commit that is about to sign it).
+    """
+    from provenance.store.coverage import signed_before
+
+    heads = signed_before(store, pins_of(store).maintainer_keys(store))
+    out: dict[str, dt.datetime] = {}
+    if not heads:
+        return out
+    for seq, batch in store.db.execute("select seq, subject from audit where action = 'batch.add' order by seq"):
+        times = [t for n, t in heads if n >= seq]
+        if times and batch not in out:
+            try:
+                out[batch] = min(clock.parse(t, "signed time") for t in times)
+            except InputError:
+                continue
+    return out
+
+
+def not_trusted_line(item: dict) -> str:
+    """One line for people: ``N record(s) of batch B (S) no longer attested: REASON`` (control characters escaped)."""
+    from provenance.escaping import visible
+
+    batch, source, reason = (visible(str(item[k])) for k in ("batch", "source", "reason"))
+    return f"{item['records']} record(s) of batch {batch} ({source}) no longer attested: {reason}"
+
+
+def _without(name: str, message: str) -> str:
+    """``message`` without its leading ``name: `` (the reason is shown beside the batch already)."""
+    return message[len(name) + 2 :] if message.startswith(name + ": ") else message

@@ -1,0 +1,133 @@
+"""`prov sources`, `prov show` and `prov diff` judge lineage under the pins, as `prov check` does
+(README Known gaps: "sources and diff show lineage as committed").
+
+In the trust world (``support.build_trust_world``) v2 holds the vendor's 600 signed records,
+attested when v2 was committed. The vendor's key is then revoked (stolen): for every reader
+its batch attests nothing, and each says why.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+from provenance import keys
+from provenance.lineage.classify import counts, trusted_lineage
+from provenance.store import Store
+from provenance.trust.pins import Pins
+from support import N_VENDOR
+
+PINNED = ("--signer", "maintainer.pub")
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+HEAVY = ("numpy", "pyarrow")
+
+
+def validate(name: str, document: dict) -> None:
+    Draft202012Validator(json.loads((SCHEMAS / f"{name}.schema.json").read_text())).validate(document)
+
+
+def vendor_row(prov, *args: str) -> tuple[dict, dict]:
+    r = prov("sources", "--version", "v2", "--json", *PINNED, *args)
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    validate("sources", info)
+    return info, next(s for s in info["sources"] if s["source"] == "vendor")
+
+
+def revoke_vendor(prov) -> str:
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    r = prov("trust", "revoke", "vendor", "--key", vendor[:16])
+    assert r.exit_code == 0, r.output
+    return vendor
+
+
+def test_sources_and_show_stop_calling_a_revoked_keys_records_attested(prov, template_trust, workdir):
+    n_vendor = template_trust.facts["n_vendor"]
+    _, before = vendor_row(prov)
+    assert (before["attested"], before["unattributed"], before["not_trusted"]) == (n_vendor, 0, [])
+    vendor = revoke_vendor(prov)
+
+    info, after = vendor_row(prov)
+    assert (after["attested"], after["unattributed"]) == (0, n_vendor)  # was still n_vendor attested
+    [lost] = after["not_trusted"]
+    assert lost["records"] == n_vendor and lost["batch"].startswith("vendor@")
+    assert f"signed by key {vendor[:16]} of vendor, which was revoked at" in lost["reason"]
+    assert info["lineage_not_trusted"] == [{**lost, "source": "vendor"}]
+    r = prov("sources", "--version", "v2", *PINNED)
+    assert f"under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in r.stdout
+
+    r = prov("show", "v2", "--json", *PINNED)
+    shown = json.loads(r.stdout)
+    validate("show", shown)
+    assert shown["lineage_signed"]["attested"] == n_vendor
+    assert (shown["attested"], shown["lineage_not_trusted"]) == (0, info["lineage_not_trusted"])
+    text = prov("show", "v2", *PINNED).stdout
+    assert f"attested: 0 (signed: {n_vendor})" in text and "which was revoked at" in text
+
+    # what prov check relies on (GateContext.lineage) is the same judgement
+    store = Store.open(workdir)
+    store.pins = Pins.load(["maintainer.pub"])
+    gate = counts(trusted_lineage(store, "v2"))
+    assert {k: shown[k] for k in gate} == gate
+
+
+def test_a_trust_entry_no_pinned_key_signed_attests_nothing(prov, committed):
+    """``committed``: the vendor's trust entry was added to the store unsigned and v1 committed with
+    nothing pinned, so v1 signed the vendor's records as attested. A reader pinning the owner's key
+    never vouched for the vendor's key: as for prov check, those records are not attested."""
+    r = prov("sources", "--version", "v1", "--json", "--signer", "owner.pub")
+    assert r.exit_code == 0, r.output
+    vendor = next(s for s in json.loads(r.stdout)["sources"] if s["source"] == "vendor")
+    assert (vendor["attested"], vendor["unattributed"]) == (0, N_VENDOR)
+    [lost] = vendor["not_trusted"]
+    assert lost["records"] == N_VENDOR and "source 'vendor' has no trusted keys" in lost["reason"]
+    shown = json.loads(prov("show", "v1", "--json", "--signer", "owner.pub").stdout)
+    assert (shown["lineage_signed"]["attested"], shown["attested"]) == (N_VENDOR, 0)
+
+
+def test_show_stays_light_while_every_signed_batch_still_verifies(template_trust, workdir):
+    """Judging needs envelopes and signatures only; the lineage object is read only after a revocation."""
+    code = (
+        "import sys, atexit\n"
+        f"atexit.register(lambda: print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr))\n"
+        "sys.argv = ['prov', 'show', 'v2', '--signer', 'maintainer.pub']\n"
+        "from provenance.cli import main\n"
+        "main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1:] in ([], [""]), out.stderr
+
+
+def test_diff_judges_the_candidates_lineage_after_a_revocation(prov, template_trust, workdir):
+    n_vendor = template_trust.facts["n_vendor"]
+
+    def diff() -> dict:
+        r = prov("diff", "v1", "v2", "--format", "json", *PINNED)
+        assert r.exit_code == 0, r.output
+        report = json.loads(r.stdout)
+        validate("diff", report)
+        return report
+
+    before = diff()
+    vendor = next(r for r in before["by_source"] if r["source"] == "vendor")
+    assert (vendor["attested_added"], before["lineage"]["not_trusted"]) == (n_vendor, {"base": [], "new": []})
+    keyid = revoke_vendor(prov)
+
+    after = diff()  # it used to say what v2 signed: 600 attested
+    vendor = next(r for r in after["by_source"] if r["source"] == "vendor")
+    assert (vendor["attested_added"], vendor["unattributed_added"]) == (0, n_vendor)
+    assert (after["summary"]["attested_added"], after["lineage"]["new"]["attested"]) == (0, 0)
+    assert vendor["named_by"] == ["signed batch"]  # it came in a signed batch; the key is what is no longer trusted
+    [lost] = after["lineage"]["not_trusted"]["new"]
+    assert lost["records"] == n_vendor and f"signed by key {keyid[:16]} of vendor, which was revoked" in lost["reason"]
+    assert after["new"]["lineage_not_trusted"] == [lost]
+    text = " ".join(prov("diff", "v1", "v2", *PINNED).stdout.split())  # wrapped to the terminal's width
+    assert (
+        f"lineage of v2 under your pins: {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested"
+        in text
+    )
