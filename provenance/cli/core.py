@@ -223,7 +223,7 @@ def log(json_out: bool = JsonFlag) -> None:
 @trust_flags
 def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage)."""
-    from provenance.version_facts import describe_version
+    from provenance.version_show import describe_version
 
     info = describe_version(Store.open(pins=pins), tag)
     note_unpinned(pins)

@@ -1,0 +1,84 @@
+"""What ``prov show V`` reports: a version's signed facts, and its lineage judged under the verifier's pins.
+
+Kept apart from ``version_facts`` (which everything that reads a version starts from) because
+judging lineage again after a revocation needs ``lineage.judged``, which itself reads versions
+through ``version_facts``. Cheap by default: no numpy or pyarrow unless a batch lost standing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from provenance.store.store import Store
+from provenance.trust.pins import pins_of
+from provenance.version_facts import signed_dataset, verified_statement
+
+
+def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
+    """``prov show``'s lineage fields: ``attested``, ``relabeled_after_source``, ``unattributed``
+    judged under ``store.pins`` as ``prov check`` judges them, ``lineage_signed`` (the counts
+    the version signed) and ``lineage_not_trusted`` (``lineage.judged.JudgedLineage.not_trusted``:
+    each batch whose records lost ``attested``, and why). ``signed`` is the predicate's
+    ``lineage``; ``{}`` for a version committed without it.
+
+    Cheap while every registered signed batch still verifies under the pins
+    (``lineage.standing``: envelopes and signatures, no numpy or pyarrow): the signed
+    counts then stand. Only when a batch lost standing is the lineage object read and
+    judged again (``lineage.judged``).
+    """
+    from provenance.lineage.standing import untrusted_batches
+
+    statuses = ("attested", "relabeled_after_source", "unattributed")
+    if not all(isinstance(signed.get(k), int) for k in statuses):
+        return {}
+    out: dict = {"lineage_signed": {k: signed[k] for k in statuses}, "lineage_not_trusted": []}
+    untrusted = untrusted_batches(store)
+    if untrusted:
+        from provenance.lineage.judged import judge_lineage
+
+        judged = judge_lineage(store, tag, untrusted)
+        out.update(judged.counts)
+        out["lineage_not_trusted"] = judged.not_trusted
+    return out
+
+
+def describe_version(store: Store, tag: str) -> dict:
+    """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
+
+    The statement is verified first; counts per label and source and schema come from the
+    signed predicate; lineage counts are the signed ones judged under the pins
+    (:func:`lineage_under_pins`). Raises ``InputError`` for an unknown version,
+    ``VerificationError`` if its signature or objects do not check out.
+    """
+    row = store.version(tag)
+    pred = verified_statement(store, row)["predicate"]
+    dataset = signed_dataset(row, pred)
+    info = {
+        "version": tag,
+        "parent": row["parent"],
+        "created_at": row["created_at"],
+        "records": row["records"],
+        "merkle_root": row["merkle_root"],
+        "keyid": row["keyid"],
+        "signature": "ok",
+        "labels": pred.get("labels", {}),
+        "sources": pred.get("sources", {}),
+        "schema": pred.get("schema", {}),
+        "dataset": dataset if dataset is not None else json.loads(row["dataset"]),
+        "dataset_signed": dataset is not None,
+        "trust": pins_of(store).to_dict(),
+        "manifest_object": row["manifest_object"],
+        "envelope_object": row["envelope_object"],
+        "message": pred.get("message"),
+    }
+    info.update(pred.get("lineage") or {})
+    info.update(lineage_under_pins(store, tag, pred.get("lineage") or {}))
+    from provenance.store.coverage import coverage
+
+    # what of the audit log no signature by a key the verifier trusts covers yet
+    info["audit"] = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
+    from provenance.lineage.withdraw import withdrawal_summary
+
+    # batches a maintainer signed as not shipped, judged under the pins as the gate judges them
+    info["withdrawals"] = withdrawal_summary(store)
+    return info
