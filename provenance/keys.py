@@ -123,8 +123,12 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
 def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM bytes (SubjectPublicKeyInfo); ``name`` is for messages.
 
-    Raises ``KeyFileError`` when ``data`` is not a PEM public key or not an Ed25519 one.
+    Raises ``KeyFileError`` when ``data`` is a private key (pinning one is a key-handling
+    mistake; the message names the ``.pub`` to pin instead), is not a PEM public key, or is
+    not an Ed25519 one.
     """
+    if b"PRIVATE KEY-----" in data:
+        raise KeyFileError(f"{name}: a private key; pin its public key ({_public_name(name)})")
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -132,6 +136,11 @@ def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{name}: not an Ed25519 public key")
     return key
+
+
+def _public_name(name: str) -> str:
+    """The public key's usual file name next to private key ``name``: ``a.key`` -> ``a.pub``, else ``KEY.pub``."""
+    return name[: -len(".key")] + ".pub" if name.endswith(".key") else "KEY.pub"
 
 
 def load_public(path: str | Path) -> Ed25519PublicKey:

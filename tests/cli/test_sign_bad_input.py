@@ -126,7 +126,8 @@ def test_public_key_that_is_not_a_key(prov, world: World):
     err = one_line_error(prov("trust", "add", "vendor", bogus))
     assert "bogus.pub: not a PEM public key" in err
     err = one_line_error(prov("trust", "add", "vendor", world.vendor.private_path))
-    assert "vendor.key: not a PEM public key" in err and "PRIVATE" not in err
+    assert "vendor.key: a private key; pin its public key (" in err and "vendor.pub)" in err
+    assert "PRIVATE" not in err
     assert world.prov_fingerprint() == before
 
 

@@ -91,7 +91,7 @@ def test_hostile_trust_input_is_exit_2_naming_the_file(prov, template_trust, wor
     cases = [
         (("--signer", "garbage.pub"), "garbage.pub: not a PEM public key"),
         (("--signer", "rsa.pub"), "rsa.pub: not an Ed25519 public key"),
-        (("--signer", "maintainer.key"), "maintainer.key: not a PEM public key"),
+        (("--signer", "maintainer.key"), "maintainer.key: a private key; pin its public key (maintainer.pub)"),
         (("--signer", "missing.pub"), "missing.pub: cannot read public key"),
         (("--signer", "root.pub", "--root", "broken.json"), "broken.json (root file): envelope is not JSON"),
         (("--signer", "root.pub", "--root", "expired.json"), "expired.json: root v1 expired at 2020-01-01"),
