@@ -78,6 +78,7 @@ class Detection:
     expected_at_most: int | None
     fpr: float | None
     blocked: tuple[Clause, ...] = ()
+    waived: int = 0  # a check: flagged records an honoured waiver took out; ``flagged`` counts the rest
 
     @property
     def beyond_chance(self) -> bool:
@@ -87,15 +88,18 @@ class Detection:
     @property
     def sentence(self) -> str:
         """``"29 of 390 records flagged by the combined verdict of 7 detectors (a clean delta flags at most
-        11 at FPR 0.01)"``; for an empty delta ``"no record added or relabeled to score; 7 detectors ran on
+        11 at FPR 0.01)"``, after waivers ``"...; 1 waived, 28 count"`` (the verdict flagged 29; the rules
+        count 28); for an empty delta ``"no record added or relabeled to score; 7 detectors ran on
         none"`` (not "0 of 0 records flagged")."""
         if self.scored == 0 and not self.failed:
             return f"no record added or relabeled to score; {plural(self.ran, 'detector')} ran on none"
-        out = f"{self.flagged} of {plural(self.scored, 'record')} flagged by the combined verdict of "
+        out = f"{self.flagged + self.waived} of {plural(self.scored, 'record')} flagged by the combined verdict of "
         out += plural(self.ran, "detector")
         if self.expected_at_most is not None:
             out += f" (a clean delta flags at most {self.expected_at_most}"
             out += f" at FPR {self.fpr:g})" if self.fpr is not None else ")"
+        if self.waived:
+            out += f"; {self.waived} waived, {self.flagged} count"
         if self.failed:
             out += f"; {plural(len(self.failed), 'detector')} failed: {', '.join(self.failed)}"
         return out
@@ -110,7 +114,8 @@ class Detection:
 
     @property
     def verdict(self) -> str:
-        """The combined row's verdict: what blocked (a check), else within or more than a clean delta."""
+        """The combined row's verdict: what blocked (a check, ``"blocked: ..."``), else ``"flagged: within a
+        clean delta"`` or ``"flagged: more than a clean delta"`` (a verb, as the detector rows' ``"ran: ..."``)."""
         combined = [c.short for c in self.blocked if c.rule == COMBINED_RULE]
         others = [f"{c.short} ({c.rule})" for c in self.blocked if c.rule != COMBINED_RULE]
         if combined:
@@ -118,7 +123,7 @@ class Detection:
         if self.expected_at_most is None:
             word = "flagged"
         else:
-            word = "more than a clean delta" if self.beyond_chance else "within a clean delta"
+            word = "flagged: more than a clean delta" if self.beyond_chance else "flagged: within a clean delta"
         return "; ".join([word, *(f"blocked: {o}" for o in others)])
 
     @property
@@ -184,14 +189,18 @@ def detection(report: dict) -> Detection | None:
     combined = next((d for d in rows if d["detector"] == "combined"), None)
     summary = report.get("detection") or {}
     if combined is not None:  # a check: the combined row carries the budget
-        scored, flagged = int(combined["scored"]), int(combined["flagged"]) - int(combined.get("waived", 0))
+        waived = int(combined.get("waived", 0))
+        scored, flagged = int(combined["scored"]), int(combined["flagged"]) - waived
         expected, fpr = combined.get("allowed"), summary.get("fpr")
         rule = next((r for r in report.get("rules", []) if r["rule"] == COMBINED_RULE), None)
         if rule and rule.get("statistic"):
             fpr = rule["statistic"].get("fpr", fpr)
     else:
+        waived = 0
         findings = report.get("findings") or []
         scored = int(summary.get("scored", len(findings)))
         flagged = int(summary.get("flagged", sum(1 for f in findings if f.get("flagged"))))
         expected, fpr = summary.get("expected_at_most"), summary.get("fpr")
-    return Detection(len(singles) - len(failed), failed, scored, flagged, expected, fpr, blocking_clauses(report))
+    return Detection(
+        len(singles) - len(failed), failed, scored, flagged, expected, fpr, blocking_clauses(report), waived
+    )

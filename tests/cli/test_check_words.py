@@ -101,7 +101,7 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
 def test_a_passing_check_says_within_a_clean_delta(prov, demo):
     r = prov("check", "rc2", "--base", "r1", env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
-    assert verdict_cell(r.stdout, "combined") == "within a clean delta" and "Blocked" not in r.stdout
+    assert verdict_cell(r.stdout, "combined") == "flagged: within a clean delta" and "Blocked" not in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -199,6 +199,10 @@ def test_waivers_are_counted_once_per_record_the_same_way_in_text_markdown_and_j
     md = prov("check", "rc1", "--base", "r1", "--format", "md").stdout.replace("\\", "")
     assert "Waivers: 2 flagged records waived by 4 honoured waivers; 2 of them waived nothing." in md
     assert line in md
+    # newcomer review 7, item 4: the headline gives what the verdict flagged, then what was waived
+    total = f"{combined['flagged']} of {combined['scored']} records flagged by the combined verdict"
+    counted = f"; 2 waived, {combined['flagged'] - 2} count"
+    assert total in text and counted in text and total in md and counted in md
 
 
 def rule_reason(report: dict, rule: str) -> str:

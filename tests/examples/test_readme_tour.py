@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from provenance.report.detector_summary import detection
+
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 
@@ -78,7 +80,12 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     blocked = "BLOCKED by 3 of 25 rules: class_mix.min_p_value, detectors.combined, detectors.extreme"
     assert blocked in check_out and blocked in said
     after_waiver = json.loads((tmp_path / "tour" / "v4-check.json").read_text())
-    assert after_waiver["decision"] == "blocked" and len(after_waiver["findings"]) == 58 and "58 records" in said
+    assert after_waiver["decision"] == "blocked" and len(after_waiver["findings"]) == 58
+    det = detection(after_waiver)  # the text and Markdown reports of this JSON say det.sentence
+    assert det is not None
+    headline = det.sentence
+    assert headline.startswith("59 of 60 records flagged by the combined verdict of 7 detectors (")
+    assert headline.endswith("; 1 waived, 58 count") and "1 waived, 58 count" in said
     final = " ".join(r.stdout.split())
     assert "60 records removed, 700 kept" in final and "passed all 25 rules" in final
     assert "release attestation ok: release" in final and "against v3" in final
