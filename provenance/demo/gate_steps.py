@@ -156,7 +156,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     blocking = [r for r in result1.rules if r.status == "block"]
     echo(
         f"$ prov check rc1 --base {base}\n  exit {result1.exit_code}: {DECISION[result1.decision]} by "
-        f"{plural(len(blocking), 'rule')}: {', '.join(r.rule for r in blocking)}"
+        f"{len(blocking)} of {plural(len(result1.rules), 'rule')}: {', '.join(r.rule for r in blocking)}"
     )
 
     q = quarantine_version(store, "rc1", "rc2", key, source="scraper")
