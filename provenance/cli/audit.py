@@ -27,11 +27,34 @@ def audit_verify(
         help="A checkpoint or release attestation you kept earlier (its JSON file): the log must extend the log "
         "state it signed (repeatable).",
     ),
+    store_keys: bool = typer.Option(
+        False,
+        "--store-keys",
+        help="With nothing pinned: check signatures against the keys found in .prov/ only. Not a trust "
+        "decision (whoever can write .prov/ can plant a key); exit 0 says only that the log is consistent.",
+    ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries."""
+    """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries.
+
+    Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
+    exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
+    """
+    from provenance.trust.pins import HOW_TO_PIN
+
     store = Store.open_snapshot(pins=pins)  # one state for the chain, the checkpoints and what is reported
+    if store_keys and pins.pinned:
+        raise InputError(
+            "prov audit verify: --store-keys checks against the store's keys instead of pinned ones; "
+            "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
+        )
+    if not pins.pinned and not store_keys:
+        raise InputError(
+            "prov audit verify: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
+            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE; --store-keys checks against the "
+            "store's own keys, which is not a trust decision"
+        )
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
     from provenance.gate.attestation import kept_log_head
@@ -51,7 +74,7 @@ def audit_verify(
         warning = "WARNING: " if cp["warning"] else ""  # a rotated-out key signed another log's checkpoint
         echo(f"  {warning}checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
     if not report["pinned"]:
-        echo("  signatures checked only against keys found in the store (pin yours with --signer or PROV_SIGNERS)")
+        echo("  NOT a trust decision: signatures checked only against keys found in .prov/ (--store-keys)")
     if report["pending"]:
         echo(
             f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "

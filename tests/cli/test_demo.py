@@ -56,7 +56,7 @@ def test_demo_end_to_end(prov, workdir):
     assert r.exit_code == 2 and "--signer" in r.stderr  # an attestation is checked only against a pinned key
     r = prov("verify", "rc2", "--attestation", "rc2.attestation.json", "--signer", "maintainer.pub")
     assert r.exit_code == 0, r.output
-    assert prov("audit", "verify").exit_code == 0
+    assert prov("audit", "verify", "--signer", "maintainer.pub").exit_code == 0
     # README "Reports" shows this very report (newcomer review 3, item 3: it had gone stale)
     r = prov("check", "rc1", "--base", "r1", "--signer", "maintainer.pub", env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert r.exit_code == 1

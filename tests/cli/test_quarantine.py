@@ -51,7 +51,7 @@ def test_quarantine_a_source(prov, committed: World):
     entry = store.db.execute("select subject, detail from audit where action = 'quarantine'").fetchone()
     assert entry[0] == "v2" and json.loads(entry[1])["source"] == "crowd"
     assert prov("verify", "--store-keys", "v2").exit_code == 0
-    assert prov("audit", "verify").exit_code == 0
+    assert prov("audit", "verify", "--store-keys").exit_code == 0
     assert (
         "Quarantined source 'vendor': 120 records removed, 0 kept"
         in prov(

@@ -76,6 +76,21 @@ def test_a_re_signed_version_does_not_export(prov, template_trust, workdir):
     assert not Path("lib.parquet").exists()
 
 
+def test_audit_verify_with_nothing_pinned_decides_nothing(prov, template_trust, workdir):
+    """`prov audit verify` said "Audit log ok" (exit 0) for a store a .prov/ writer re-signed with their key."""
+    resign_v3_with_the_attackers_key(prov)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("audit", "verify")
+    assert r.exit_code == 2, r.output  # it used to exit 0 with "Audit log ok"
+    assert "prov audit verify: nothing is pinned" in one_line(r) and "--store-keys" in one_line(r)
+    assert r.stdout == "" and store_fingerprint(workdir / ".prov") == before
+    assert prov("audit", "verify", *PINNED).exit_code == 1  # the attacker's key is not trusted
+    r = prov("audit", "verify", "--store-keys")
+    assert r.exit_code == 0 and "NOT a trust decision" in r.stdout
+    r = prov("audit", "verify", "--store-keys", *PINNED)
+    assert r.exit_code == 2 and "--store-keys checks against the store's keys instead" in one_line(r)
+
+
 def test_status_of_a_re_signed_version_is_no_trust_statement(prov, template_trust, workdir):
     """`prov status` is a display: unpinned, "unchanged since v3" must not read as a trust statement."""
     resign_v3_with_the_attackers_key(prov)

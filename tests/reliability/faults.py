@@ -220,7 +220,7 @@ def logical_state(prov_dir: Path) -> dict:
 
 def check_after_fault(world: World) -> dict:
     """``prov audit verify`` and ``prov fsck`` after a fault, with their outcome."""
-    audit_run = prov_inline("audit", "verify", cwd=world.root)
+    audit_run = prov_inline("audit", "verify", "--store-keys", cwd=world.root)
     fsck_run = prov_inline("fsck", "--json", cwd=world.root)
     try:
         report = json.loads(fsck_run.stdout)
@@ -534,7 +534,7 @@ class FuzzRig:
 
     def _detect(self, target: str) -> tuple[list[str], bool, str]:
         root, by, crashed, out = self.world.root, [], False, ""
-        runs = [("fsck", ["fsck"]), ("audit verify", ["audit", "verify"])]
+        runs = [("fsck", ["fsck"]), ("audit verify", ["audit", "verify", "--store-keys"])]
         runs += [(f"verify {t}", ["verify", "--store-keys", t]) for t in self.world.tags]
         if target in ("batch-envelope", "data"):
             runs.append(

@@ -65,7 +65,7 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         ["verify", "--store-keys", "s1", "--json"],
         ["show", "s1", "--json"],
         ["log", "--json"],
-        ["audit", "verify", "--json"],
+        ["audit", "verify", "--store-keys", "--json"],
         ["fsck", "--json"],
         ["lineage", "0000000000"],
         ["sources", "--json"],

@@ -73,7 +73,13 @@ def test_fsck_catches_an_edit_to_any_stored_field(world, statement, needle):
 
 def test_non_utf8_text_in_the_database_is_a_message_not_a_crash(world):
     _sql(world, "update versions set kind = cast(x'ff00fe' as text) where tag = 'v1'")
-    for argv in (["verify", "--store-keys", "v1"], ["log"], ["show", "v1"], ["fsck"], ["audit", "verify"]):
+    for argv in (
+        ["verify", "--store-keys", "v1"],
+        ["log"],
+        ["show", "v1"],
+        ["fsck"],
+        ["audit", "verify", "--store-keys"],
+    ):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code in (1, 3) and not r.crashed, (argv, r.stderr)
         assert "not UTF-8" in r.stderr or "not UTF-8" in r.stdout
@@ -81,7 +87,7 @@ def test_non_utf8_text_in_the_database_is_a_message_not_a_crash(world):
 
 def test_a_malformed_audit_row_is_a_broken_chain_not_a_crash(world):
     _sql(world, "update audit set ts = 12345 where seq = 2")
-    r = prov_inline("audit", "verify", cwd=world.root)
+    r = prov_inline("audit", "verify", "--store-keys", cwd=world.root)
     assert r.code == 1 and not r.crashed and "audit log is broken" in r.stderr
 
 
@@ -90,7 +96,7 @@ def test_a_garbage_database_is_reported(world):
     db.write_bytes(b"\x00" * 100 + db.read_bytes()[100:])
     r = prov_inline("fsck", cwd=world.root)
     assert r.code == 1 and not r.crashed and "cannot read the store database" in r.stdout
-    for argv in (["verify", "v1"], ["log"], ["audit", "verify"]):
+    for argv in (["verify", "v1"], ["log"], ["audit", "verify", "--store-keys"]):
         r = prov_inline(*argv, cwd=world.root)
         assert r.code == 3 and not r.crashed and any(x.startswith("Error: ") for x in r.stderr.splitlines()), r.stderr
 
