@@ -61,7 +61,9 @@ def test_audit_verify_shows_checkpoints_and_pending_entries(prov, project, keypa
     )
     # no pin: it still checks, against the store's keys, and says so
     r = prov("audit", "verify", env={"PROV_SIGNERS": ""})
-    assert r.exit_code == 0 and "signatures checked only against keys found in the store" in r.stdout
+    assert r.exit_code == 2 and "nothing is pinned" in r.stderr  # no pin: exit 2 (attack review 7, finding 4)
+    r = prov("audit", "verify", "--store-keys", env={"PROV_SIGNERS": ""})
+    assert r.exit_code == 0 and "NOT a trust decision: signatures checked only against keys found in .prov/" in r.stdout
     # PROV_SIGNERS pins like --signer
     r = prov("audit", "verify", env={"PROV_SIGNERS": str(keypair.public_path)})
     assert r.exit_code == 0 and "only against keys found" not in r.stdout
@@ -211,7 +213,7 @@ def test_a_malformed_checkpoint_is_exit_2_naming_its_file(prov, project, keypair
     assert store_fingerprint(project / ".prov") == before
     # a kept checkpoint file that is not one: exit 2 naming it
     (project / "kept.json").write_text("[]")
-    line = one_line(prov("audit", "verify", "--checkpoint", "kept.json"), 2)
+    line = one_line(prov("audit", "verify", "--signer", keypair.public_path, "--checkpoint", "kept.json"), 2)
     assert "kept.json: envelope is not a JSON object" in line
 
 

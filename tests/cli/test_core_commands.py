@@ -26,7 +26,7 @@ def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parqu
     assert show["records"] == 600 and sum(show["labels"].values()) == 600 and show["signature"] == "ok"
     r = prov("verify", "--store-keys", "v2")
     assert r.exit_code == 0 and "data ok" in r.stdout
-    assert prov("audit", "verify").exit_code == 0
+    assert prov("audit", "verify", "--store-keys").exit_code == 0
 
 
 def test_verify_names_the_records_that_changed(prov, workdir, store, keypair, digits_parquet):
@@ -115,11 +115,11 @@ def test_edited_removed_or_reordered_audit_entries_are_detected(prov, workdir, s
         con.executescript(sql)
         con.commit()
         con.close()
-        r = prov("audit", "verify")
+        r = prov("audit", "verify", "--store-keys")
         assert r.exit_code == 1, sql
         assert "audit log is broken" in r.stderr
     db.write_bytes(pristine)
-    assert prov("audit", "verify").exit_code == 0
+    assert prov("audit", "verify", "--store-keys").exit_code == 0
 
 
 def test_altered_or_missing_objects_fail_verification(prov, workdir, store, keypair, digits_parquet):

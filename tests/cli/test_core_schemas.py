@@ -27,7 +27,7 @@ def test_core_command_outputs_match_their_schemas(prov, workdir, digits_parquet)
     prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key")
     validate("log", json.loads(prov("log", "--json").stdout))
     validate("verify-version", json.loads(prov("verify", "--store-keys", "v2", "--json").stdout))
-    validate("audit-verify", json.loads(prov("audit", "verify", "--json").stdout))
+    validate("audit-verify", json.loads(prov("audit", "verify", "--store-keys", "--json").stdout))
 
 
 def test_stored_envelopes_and_statements_match_their_schemas(prov, workdir, digits_parquet):

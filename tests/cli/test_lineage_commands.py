@@ -37,7 +37,7 @@ def test_add_records_batches_and_audit(prov, registered: World):
     assert store.db["batch_records"].count == N_VENDOR + N_CROWD
     actions = [r[0] for r in store.db.execute("select action from audit order by seq")]
     assert actions.count("batch.add") == 2 and actions.count("trust.add") == 2
-    assert prov("audit", "verify").exit_code == 0
+    assert prov("audit", "verify", "--store-keys").exit_code == 0
     before = registered.prov_fingerprint()
     r = prov("add", registered.vendor_data, "--source", "vendor")
     assert r.exit_code == 2 and "already registered as batch vendor@" in r.stderr
