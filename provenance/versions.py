@@ -180,6 +180,24 @@ def default_stages(featurizer: str | FeaturizerSpec = AUTO) -> list[CommitStage]
     return [LineageStage(), ProfileStage(featurizer)]
 
 
+def newest_version(store: Store) -> str | None:
+    """The tag of the newest version by the hash-chained audit log, or ``None`` in a store without versions.
+
+    The subject of the last ``commit`` entry (with a ``versions`` row) that a signature of a key the
+    verifier trusts covers (``provenance.store.coverage``; nothing pinned: the store's keys), else the
+    last one in the log. Never the writable ``versions.audit_seq`` row, which a ``.prov/`` writer
+    can bump to steer the next commit's parent past a source quarantine (attack review 7, finding 1).
+    """
+    from provenance.store.coverage import coverage
+    from provenance.trust.pins import pins_of
+
+    newest = "select subject from audit where action = 'commit' and subject in (select tag from versions)"
+    newest += " and seq <= ? order by seq desc limit 1"
+    signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
+    row = store.db.execute(newest, [signed]).fetchone() or store.db.execute(newest, [1 << 62]).fetchone()
+    return row[0] if row else None
+
+
 def commit(
     store: Store,
     spec: DatasetSpec,
@@ -196,7 +214,7 @@ def commit(
 
     ``spec`` says where and how to read the data; ``key_path`` is the committer's Ed25519
     private key (PKCS#8 PEM); ``parent`` defaults to the latest version *at the moment of
-    recording*; ``executor`` runs the hashing (local processes or Dask; default local).
+    recording*, read from the hash-chained audit log (:func:`newest_version`); ``executor`` runs the hashing (local processes or Dask; default local).
     ``stages`` default to :func:`default_stages` (``featurizer`` picks the profile's
     featuriser); pass ``[]`` for a bare signed manifest (detection then refuses it).
     ``message`` (``prov commit -m``) is signed into the version's predicate. Data identical
@@ -246,7 +264,7 @@ def commit(
         refuse_existing(store, tag)
         _refuse_revoked(store, keyid, key_path)
         if parent is None:
-            parent = store.latest_version()
+            parent = newest_version(store)
         parent_row = store.version(parent) if parent else None
         # the external sort's manifest file is this commit's own (a private temporary folder): linked, not copied
         manifest_oid = store.put_object(manifest_bytes, "parquet", owned=path is not None)

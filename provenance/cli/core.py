@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_unpinned, trust_flags
 from provenance.errors import InputError
@@ -164,9 +164,19 @@ def commit(
     from provenance.cli._progress import progress_shown
     from provenance.features.registry import FeaturizerSpec
 
+    store = api.open_store(Store.open(), pins)
+    if parent is not None:
+        from provenance.versions import newest_version
+
+        newest = newest_version(store)
+        if newest not in (None, parent):
+            note(
+                f"warning: parent {parent} is not the newest signed version ({newest}); "
+                f"`prov check` still applies every signed source quarantine, wherever it sits"
+            )
     with progress_shown():
         result = api.commit(
-            Store.open(),
+            store,
             flags.spec(data, rev),
             tag=tag,
             key=key,

@@ -81,26 +81,78 @@ class SourceQuarantine:
 
 
 def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SourceQuarantine]:
-    """Every source quarantine in the signed ancestry of any of ``tags`` (each once, newest first per chain).
+    """Every source quarantine this verifier can trust, wherever it sits in the store (each once, oldest first).
 
-    Each chain is ``version_facts.signed_ancestry`` (signatures under the verifier's pins and
-    signed parent links checked). Raises ``VerificationError`` where a chain does not hold,
+    The chains of ``tags`` must hold (``version_facts.signed_ancestry``: signatures under the
+    verifier's pins and signed parent links). Beyond them every stored version whose
+    signature verifies under the pins counts, as in ``version_facts.quarantined_sources``: a
+    candidate cut from a pre-quarantine version (``--parent``, a side branch, or a default
+    parent steered through the writable ``versions.audit_seq``; attack review 7, finding 1)
+    still meets the quarantine. Each quarantine's parent is the one its own predicate signed,
+    whose row must hold the signed Merkle root and verify. Raises ``VerificationError`` where a
+    chain does not hold, where a quarantine's signed parent is missing or does not verify, or
+    where a ``quarantine`` audit entry that a trusted signature covers names a version that is
+    missing or does not verify (deleting or re-signing the row must not drop what it removed);
     ``InputError`` for an unknown tag.
     """
     import pyarrow.compute as pc
 
-    from provenance.version_facts import signed_ancestry
+    from provenance.errors import InputError, VerificationError
+    from provenance.version_facts import signed_ancestry, verified_statement
 
-    out: list[SourceQuarantine] = []
-    seen: set[str] = set()
+    trusted: dict[str, tuple[dict, dict]] = {}
     for tag in tags:
-        ancestry = signed_ancestry(store, tag)
-        for (row, stmt), (parent, _) in zip(ancestry, ancestry[1:]):
-            facts = stmt["predicate"].get("quarantine")
-            if row["tag"] in seen or not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
-                continue
-            seen.add(row["tag"])
-            before, own = digests(parent), digests(row)
-            removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
-            out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed))
+        trusted.update((row["tag"], (row, stmt)) for row, stmt in signed_ancestry(store, tag))
+    for row in store.versions():
+        try:
+            trusted.setdefault(row["tag"], (row, verified_statement(store, row)))
+        except (VerificationError, InputError):
+            continue  # not signed under the pins: it contributes nothing (an entry it logged is checked below)
+    for tag in checkpointed_quarantines(store):
+        if tag not in trusted:
+            raise VerificationError(
+                f"version {tag}: a signed audit checkpoint covers its source quarantine, but the version "
+                "is missing or its signature does not verify under the pins"
+            )
+    out: list[SourceQuarantine] = []
+    for row, stmt in sorted(trusted.values(), key=lambda pair: pair[0]["audit_seq"]):
+        facts = stmt["predicate"].get("quarantine")
+        if not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
+            continue
+        parent = signed_parent(store, row, stmt)
+        before, own = digests(parent), digests(row)
+        removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
+        out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed))
     return out
+
+
+def signed_parent(store: Store, row: dict, stmt: dict) -> dict:
+    """The ``versions`` row of the parent ``stmt`` (``row``'s verified statement) signed; raises
+    ``VerificationError`` when there is none, it is missing, or its Merkle root is not the signed one
+    (its own signature is checked when its digests are read)."""
+    from provenance.errors import InputError, VerificationError
+
+    parent = stmt["predicate"].get("parent") or {}
+    try:
+        found = store.version(str(parent.get("version")))
+    except InputError as exc:
+        raise VerificationError(
+            f"quarantine {row['tag']}: its signed parent {parent.get('version')!r} is missing"
+        ) from exc
+    if found["merkle_root"] != parent.get("merkleRoot"):
+        raise VerificationError(
+            f"quarantine {row['tag']}: its signed parent {found['tag']} had Merkle root "
+            f"{str(parent.get('merkleRoot'))[:16]}, not the stored {found['merkle_root'][:16]}"
+        )
+    return found
+
+
+def checkpointed_quarantines(store: Store) -> list[str]:
+    """Tags named by ``quarantine`` audit entries that a signature of a key the verifier trusts covers
+    (``provenance.store.coverage``): whoever writes ``.prov/`` cannot drop those without breaking it."""
+    from provenance.store.coverage import coverage
+    from provenance.trust.pins import pins_of
+
+    signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
+    rows = store.db.execute("select subject from audit where action = 'quarantine' and seq <= ?", [signed])
+    return [subject for (subject,) in rows]

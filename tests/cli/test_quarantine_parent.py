@@ -1,0 +1,104 @@
+"""A candidate cut from a version before a source quarantine still meets the quarantine (attack review 7, finding 1).
+
+v1 (the last release) holds crowd's 60 flipped records; v2 is the signed ``prov quarantine
+--source crowd`` of v1. A ``.prov/`` writer bumped ``versions.audit_seq`` of v1 so that the
+maintainer's next plain ``prov commit`` took v1 as parent, then put the row back (the audit
+log was never touched). crowd's records came back as ``scrape``; the quarantine rule walked
+only the signed ancestry of the candidate and the base, never saw v2, and the release passed.
+Now the default parent comes from the hash-chained audit log, and the rule takes every
+source quarantine whose signature verifies under the pins, wherever it sits (a side branch
+cut with ``--parent v1`` blocks too); a checkpointed quarantine whose version is gone fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from provenance.errors import VerificationError
+from provenance.gate.quarantine_history import VersionDigests, source_quarantines
+from provenance.trust.pins import Pins
+from support import digits_table, ok
+
+RULE = "lineage.block_quarantined_sources"
+
+
+def _with_source(table: pa.Table, name: str) -> pa.Table:
+    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
+
+
+def _flipped(table: pa.Table) -> pa.Table:
+    labels = pc.cast(pc.add(pc.cast(table.column("label"), pa.int64()), 1), pa.string())
+    labels = pc.utf8_slice_codeunits(pc.binary_join_element_wise(pa.scalar("0"), labels, ""), -1)  # (y + 1) % 10
+    return table.set_column(table.schema.get_field_index("label"), "label", labels)
+
+
+def _quarantined_then_back(prov, keypair, monkeypatch) -> str:
+    """v1: 400 vendor and 60 flipped crowd records; v2: v1 quarantined of crowd; then b.parquet, crowd's
+    rows back as an unsigned batch of scrape, is written and added. Returns the maintainer's key."""
+    rows = digits_table(460)
+    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), _flipped(rows.slice(400, 60))
+    pq.write_table(pa.concat_tables([vendor, _with_source(crowd, "crowd")]), Path("a.parquet"))
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    scrape = _with_source(crowd, "scrape")
+    pq.write_table(scrape, Path("scrape.parquet"))
+    pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
+    ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")
+    return key
+
+
+def _sql(statement: str) -> None:
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute(statement)
+    db.close()
+
+
+def _blocked_by_quarantine(prov) -> None:
+    r = prov("check", "v3", "--base", "v1", "--format", "json")
+    rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
+    assert r.exit_code == 1 and rules[RULE]["status"] == "block" and rules[RULE]["count"] == 60, rules[RULE]
+    assert {x["detail"] for x in rules[RULE]["records"]} == {
+        "removed by v2, the signed quarantine of source crowd from v1"
+    }
+
+
+def test_audit_seq_steering_the_default_parent_past_a_quarantine_blocks(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    (seq,) = sqlite3.connect(".prov/prov.db").execute("select audit_seq from versions where tag = 'v1'").fetchone()
+    _sql("update versions set audit_seq = (select max(audit_seq) + 1 from versions) where tag = 'v1'")
+    out = ok(prov, "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert "parent v2," in out, out  # was "parent v1": the writable row chose it
+    _sql(f"update versions set audit_seq = {seq} where tag = 'v1'")
+    _blocked_by_quarantine(prov)  # exit 0, rule count 0, before the fix
+
+
+def test_a_side_branch_from_before_the_quarantine_blocks_and_warns(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v1", "--key", key)
+    assert r.exit_code == 0, r.output
+    _blocked_by_quarantine(prov)  # the quarantine v2 is in neither v3's nor v1's signed ancestry: passed before
+    assert "warning: parent v1 is not the newest signed version (v2)" in r.stderr, r.stderr
+    # with the newest as parent there is nothing to warn about
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v4", "--parent", "v3", "--key", key)
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+
+
+def test_a_checkpointed_quarantine_whose_version_is_gone_fails_closed(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v1", "--key", key)
+    _sql("delete from versions where tag = 'v2'")  # a .prov/ writer drops the quarantine version's row
+    r = prov("check", "v3", "--base", "v1", "--format", "json")
+    assert r.exit_code == 1, r.output  # integrity.verify_signatures: v2's commit entry has no version
+    # the quarantine history itself fails closed too (it silently had no quarantine before)
+    store.pins = Pins.load([keypair.public_path])
+    with pytest.raises(VerificationError, match="v2: a signed audit checkpoint covers its source quarantine"):
+        source_quarantines(store, ["v3", "v1"], VersionDigests(store))
