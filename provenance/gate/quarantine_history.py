@@ -89,7 +89,7 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
     candidate cut from a pre-quarantine version (``--parent``, a side branch, or a default
     parent steered through the writable ``versions.audit_seq``; attack review 7, finding 1)
     still meets the quarantine. Each quarantine's parent is the one its own predicate signed,
-    whose row must hold the signed Merkle root and verify. Raises ``VerificationError`` where a
+    whose row must hold the signed Merkle root and verify (the quarantine's whole signed chain must). Raises ``VerificationError`` where a
     chain does not hold, where a quarantine's signed parent is missing or does not verify, or
     where a ``quarantine`` audit entry that a trusted signature covers names a version that is
     missing or does not verify (deleting or re-signing the row must not drop what it removed);
@@ -119,32 +119,14 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
         facts = stmt["predicate"].get("quarantine")
         if not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
             continue
-        parent = signed_parent(store, row, stmt)
+        chain = signed_ancestry(store, row["tag"])  # its signed parent, whose root and signature must hold
+        if len(chain) < 2:
+            raise VerificationError(f"quarantine {row['tag']}: it signs no parent version")
+        parent = chain[1][0]
         before, own = digests(parent), digests(row)
         removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
         out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed))
     return out
-
-
-def signed_parent(store: Store, row: dict, stmt: dict) -> dict:
-    """The ``versions`` row of the parent ``stmt`` (``row``'s verified statement) signed; raises
-    ``VerificationError`` when there is none, it is missing, or its Merkle root is not the signed one
-    (its own signature is checked when its digests are read)."""
-    from provenance.errors import InputError, VerificationError
-
-    parent = stmt["predicate"].get("parent") or {}
-    try:
-        found = store.version(str(parent.get("version")))
-    except InputError as exc:
-        raise VerificationError(
-            f"quarantine {row['tag']}: its signed parent {parent.get('version')!r} is missing"
-        ) from exc
-    if found["merkle_root"] != parent.get("merkleRoot"):
-        raise VerificationError(
-            f"quarantine {row['tag']}: its signed parent {found['tag']} had Merkle root "
-            f"{str(parent.get('merkleRoot'))[:16]}, not the stored {found['merkle_root'][:16]}"
-        )
-    return found
 
 
 def checkpointed_quarantines(store: Store) -> list[str]:
