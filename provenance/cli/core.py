@@ -168,6 +168,7 @@ def commit(
     if parent is not None:
         from provenance.versions import newest_version
 
+        store.version(parent)  # an unknown parent is a one-line input error, before any warning
         newest = newest_version(store)
         if newest not in (None, parent):
             note(
