@@ -193,24 +193,13 @@ def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, st
     for (DESIGN.md: a check that needs a signer and has none exits 2), and when
     ``store_keys`` is asked for beside pins (which keys would decide would be unclear).
     """
-    from provenance.errors import InputError
     from provenance.sources.interface import DatasetSpec
-    from provenance.trust.pins import HOW_TO_PIN, pins_of
+    from provenance.trust.pins import pins_of
 
     name = target.path if isinstance(target, DatasetSpec) else os.fspath(target)
-    pinned = pins_of(store).pinned
-    if store_keys and pinned:
-        raise InputError(
-            f"prov verify {name}: --store-keys checks against the store's keys instead of pinned ones; "
-            "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
-        )
-    if not pinned and not store_keys:
-        raise InputError(
-            f"prov verify {name}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
-            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE; --store-keys checks against the "
-            "store's own keys, which is not a trust decision"
-        )
-    return {"trust_decision": True} if pinned else {"trust_decision": False, "trust_note": STORE_KEYS_NOTE}
+    pins = pins_of(store)
+    pins.require_trust_decision(f"prov verify {name}", store_keys)
+    return {"trust_decision": True} if pins.pinned else {"trust_decision": False, "trust_note": STORE_KEYS_NOTE}
 
 
 def load(

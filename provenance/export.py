@@ -33,9 +33,10 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     from provenance.changes import record_changes, summary
     from provenance.lineage.quarantine import write_without
     from provenance.sources.build import build_manifest
+    from provenance.trust.pins import pins_of
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
-    _require_pins(store, tag)
+    pins_of(store).require_trust_decision(f"prov export {tag}")
     row = store.version(tag)
     stmt = verified_statement(store, row)
     spec = dataset_from_predicate(store, row, stmt["predicate"])
@@ -63,17 +64,6 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
         "output": str(target),
         "kind": written.kind,
     }
-
-
-def _require_pins(store: Store, tag: str) -> None:
-    """Raise ``InputError`` (exit 2) unless ``store.pins`` pins a signer (``--signer``, ``PROV_SIGNERS``, ``--root``)."""
-    from provenance.trust.pins import HOW_TO_PIN, pins_of
-
-    if not pins_of(store).pinned:
-        raise InputError(
-            f"prov export {tag}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
-            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE"
-        )
 
 
 def _remove(path: Path) -> None:

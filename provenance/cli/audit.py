@@ -41,20 +41,8 @@ def audit_verify(
     Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
     exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
     """
-    from provenance.trust.pins import HOW_TO_PIN
-
     store = Store.open_snapshot(pins=pins)  # one state for the chain, the checkpoints and what is reported
-    if store_keys and pins.pinned:
-        raise InputError(
-            "prov audit verify: --store-keys checks against the store's keys instead of pinned ones; "
-            "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
-        )
-    if not pins.pinned and not store_keys:
-        raise InputError(
-            "prov audit verify: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
-            f"the store can plant one); {HOW_TO_PIN}, or give --root FILE; --store-keys checks against the "
-            "store's own keys, which is not a trust decision"
-        )
+    pins.require_trust_decision("prov audit verify", store_keys)
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
     from provenance.gate.attestation import kept_log_head

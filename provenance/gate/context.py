@@ -146,8 +146,9 @@ class GateContext:
 
     @cached_property
     def source_quarantines(self) -> list[SourceQuarantine]:
-        """The source quarantines in the signed histories of ``new`` and ``base``, with what each removed
-        (``provenance.gate.quarantine_history.source_quarantines``)."""
+        """Every source quarantine that verifies under the verifier's pins, wherever it sits in the store,
+        with what each removed (``provenance.gate.quarantine_history.source_quarantines``; the chains of
+        ``new`` and ``base`` must hold)."""
         from provenance.gate.quarantine_history import source_quarantines
 
         return source_quarantines(self.store, [self.new, self.base], self.version_digests)
@@ -160,6 +161,21 @@ class GateContext:
 
         records = batch_records(self.store)
         return records.filter(records.column("signed"))
+
+    @cached_property
+    def unquarantined_batch_records(self) -> pa.Table:
+        """:attr:`signed_batch_records` without the batches of :attr:`quarantined_sources`: the signed
+        deliveries whose missing records ``lineage.signed_batches_incomplete`` judges and whose digests
+        ``removals.max_unsigned_removed_rate`` counts as signed, the same set for both, so every removed
+        base record is judged by exactly one of the two (attack review 7, finding 3)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        records = self.signed_batch_records
+        if not self.quarantined_sources:
+            return records
+        cut = pc.is_in(records.column("source"), value_set=pa.array(sorted(self.quarantined_sources)))
+        return records.filter(pc.invert(cut))
 
     @cached_property
     def quarantined_sources(self) -> frozenset[str]:

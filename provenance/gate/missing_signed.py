@@ -56,10 +56,7 @@ def compute_signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     from provenance.trust.roles import COMMIT
     from provenance.version_facts import verified_statement
 
-    records = ctx.signed_batch_records
-    if ctx.quarantined_sources:
-        out = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
-        records = records.filter(pc.invert(out))
+    records = ctx.unquarantined_batch_records
     if not records.num_rows:
         return 0, []
     judged = judge_withdrawals(ctx.store, ctx.pins.role_keys(COMMIT, ctx.store), ctx.audit_coverage.signed)

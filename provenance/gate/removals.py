@@ -73,9 +73,9 @@ class MaxUnsignedRemovedRate(Rule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or warn (block) naming each class over the rate, its counts and the first removed records."""
-        removed, base = unsigned_removed(ctx, deliberate=False)
+        removed, base = unsigned_removed(ctx)
         if self.over(removed, base):  # only then is it worth recomputing what signed quarantines removed
-            removed, base = unsigned_removed(ctx, deliberate=True)
+            removed = not_deliberate(ctx, removed)
         expected = f"at most {100 * self.rate:g}% per class"
         counts = label_counts(removed)
         offenders = self.over(removed, base)
@@ -124,30 +124,31 @@ def label_counts(table: pa.Table) -> dict[str, int]:
     return column_counts(table.column("label"))
 
 
-def unsigned_removed(ctx: GateContext, deliberate: bool) -> tuple[pa.Table, dict[str, int]]:
+def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
     """The base's unsigned records the candidate lacks (``digest``, ``label`` rows), and ``{label:
     unsigned base records}``. Unsigned: no batch whose envelope verifies under the verifier's pins
     carries the digest, counting no batch of a source a signed quarantine in the candidate's history
-    cut (``ctx.quarantined_sources``), exactly the batches ``lineage.signed_batches_incomplete``
-    judges, so every removed base record is judged by one of the two rules: a quarantined source
+    cut (``ctx.unquarantined_batch_records``, the batches ``lineage.signed_batches_incomplete``
+    judges), so every removed base record is judged by one of the two rules: a quarantined source
     that signs copies of the base's records does not hide their deletion from both (attack review
-    7, finding 3). With ``deliberate``, records a signed quarantine in the candidate's history
-    removed are left out of the first."""
-    import pyarrow as pa
+    7, finding 3). Records signed quarantines removed are still in the first (:func:`not_deliberate`)."""
+    import pyarrow.compute as pc
+
+    base = ctx.version_digests.columns(ctx.store.version(ctx.base), ("digest", "label"))
+    signed = ctx.unquarantined_batch_records.column("digest")
+    unsigned = base.filter(pc.invert(pc.is_in(base.column("digest"), value_set=signed))) if len(signed) else base
+    gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
+    return unsigned.filter(gone), label_counts(unsigned)
+
+
+def not_deliberate(ctx: GateContext, removed: pa.Table) -> pa.Table:
+    """``removed`` without the records a signed quarantine in the candidate's history removed
+    (``missing_signed.removed_by_quarantine``)."""
     import pyarrow.compute as pc
 
     from provenance.gate.missing_signed import removed_by_quarantine
 
-    base = ctx.version_digests.columns(ctx.store.version(ctx.base), ("digest", "label"))
-    records = ctx.signed_batch_records
-    if ctx.quarantined_sources:
-        cut = pc.is_in(records.column("source"), value_set=pa.array(sorted(ctx.quarantined_sources)))
-        records = records.filter(pc.invert(cut))
-    signed = records.column("digest")
-    unsigned = base.filter(pc.invert(pc.is_in(base.column("digest"), value_set=signed))) if len(signed) else base
-    gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
-    if deliberate:
-        quarantined = removed_by_quarantine(ctx)
-        if len(quarantined):
-            gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=quarantined)))
-    return unsigned.filter(gone), label_counts(unsigned)
+    quarantined = removed_by_quarantine(ctx)
+    if not len(quarantined):
+        return removed
+    return removed.filter(pc.invert(pc.is_in(removed.column("digest"), value_set=quarantined)))

@@ -130,6 +130,30 @@ class Pins:
         if not self.pinned:
             raise InputError(f"{what} needs a pinned signer: {HOW_TO_PIN}")
 
+    def require_trust_decision(self, what: str, store_keys: bool | None = None) -> None:
+        """Raise ``InputError`` (exit 2) when nothing is pinned: a key found in ``.prov/`` proves nothing.
+
+        ``what`` names the command and its target (``"prov verify v3"``). ``store_keys`` is None
+        for a command that offers no way around the pins (``prov export``); otherwise whether its
+        ``--store-keys`` asked for a check against the store's own keys, which is then allowed
+        with nothing pinned and refused beside pins (which keys decided would be unclear).
+        """
+        if store_keys and self.pinned:
+            raise InputError(
+                f"{what}: --store-keys checks against the store's keys instead of pinned ones; "
+                "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
+            )
+        if not self.pinned and not store_keys:
+            escape = (
+                ""
+                if store_keys is None
+                else "; --store-keys checks against the store's own keys, which is not a trust decision"
+            )
+            raise InputError(
+                f"{what}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
+                f"the store can plant one); {HOW_TO_PIN}, or give --root FILE{escape}"
+            )
+
     def describe(self) -> str:
         """One line for people: what signatures were checked against."""
         if self.root is not None:
