@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -29,7 +30,10 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
     if path is None:
         if store is None:
             raise InputError("no prov store here or above; run 'prov init', or pass --path for git revisions")
-        a, b = version_side(store, base, with_history=True), version_side(store, new)
+        from provenance.lineage.standing import untrusted_batches
+
+        untrusted = functools.cache(functools.partial(untrusted_batches, store))  # judged once for both sides
+        a, b = version_side(store, base, True, untrusted), version_side(store, new, untrusted=untrusted)
     else:
         spec = spec or DatasetSpec(path=path)
         a, b = git_side(store, base, spec), git_side(store, new, spec)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,9 @@ from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.version_facts import verified_statement
+
+if TYPE_CHECKING:
+    from provenance.lineage.standing import Untrusted
 
 HISTORY_DEPTH = 8
 
@@ -94,7 +98,9 @@ def _history(store: Store, row: dict) -> list[dict]:
     return out
 
 
-def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
+def version_side(
+    store: Store, tag: str, with_history: bool = False, untrusted: Callable[[], dict[str, Untrusted]] | None = None
+) -> Side:
     """The prov version ``tag`` as a diff side, after checking its signed statement.
 
     The statement's DSSE signature must verify under the verifier's pins, or the store's
@@ -102,7 +108,9 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
     object (if any) are hashed later, by the side's ``verifiers``. A version without
     signed lineage counts every record ``unattributed``. ``with_history`` adds the
     signed per-source counts of the version and up to ``HISTORY_DEPTH`` ancestors,
-    newest first (for the volume signals).
+    newest first (for the volume signals). ``untrusted`` returns
+    ``lineage.standing.untrusted_batches(store)`` (a diff passes one cached call for both sides,
+    so the signed batches' envelopes are judged once); None: judged here.
 
     Raises:
         InputError: no version ``tag`` in the store (exit 2).
@@ -164,7 +172,8 @@ def version_side(store: Store, tag: str, with_history: bool = False) -> Side:
         from provenance.lineage.judged import statuses_under_pins
 
         side.info["lineage_not_trusted"] = []
-        judged = statuses_under_pins(store, tag, LINEAGE_STATUSES)  # as prov check judges it, after a revocation
+        # as prov check judges it, after a revocation
+        judged = statuses_under_pins(store, tag, LINEAGE_STATUSES, untrusted() if untrusted else None)
         if judged is not None:
             ranks, side.lineage_counts, side.info["lineage_not_trusted"] = judged
             side.lineage_status = lambda: ranks

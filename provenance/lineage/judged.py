@@ -72,15 +72,18 @@ def judge_lineage(store: Store, tag: str, untrusted: dict[str, Untrusted] | None
     return JudgedLineage(table, signed_counts, not_trusted)
 
 
-def statuses_under_pins(store: Store, tag: str, ranks_of: tuple[str, ...]) -> tuple[np.ndarray, dict, list] | None:
+def statuses_under_pins(
+    store: Store, tag: str, ranks_of: tuple[str, ...], untrusted: dict[str, Untrusted] | None = None
+) -> tuple[np.ndarray, dict, list] | None:
     """For ``prov diff``: ``(status ranks, counts, not_trusted)`` of ``tag`` under the pins, or None
     when the lineage the version signed stands (no registered signed batch lost standing, or none
     this version's attested records came from; the common case, which reads no lineage object).
 
     Ranks are int8 indexes into ``ranks_of`` (``delta.statuses.LINEAGE_STATUSES``), one per
     manifest row in order; counts and ``not_trusted`` as :class:`JudgedLineage` gives them.
+    ``untrusted`` is :func:`standing.untrusted_batches` if the caller has it.
     """
-    untrusted = untrusted_batches(store)
+    untrusted = untrusted_batches(store) if untrusted is None else untrusted
     if not untrusted:
         return None
     judged = judge_lineage(store, tag, untrusted)
