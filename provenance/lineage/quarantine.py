@@ -100,7 +100,7 @@ def digests_of_source(store: Store, tag: str, source: str) -> set[bytes]:
     return found
 
 
-def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> dict[bytes, str]:
+def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> tuple[dict[bytes, str], dict[str, int]]:
     """Which of ``drop`` (digests :func:`digests_of_source` gives ``source`` in version ``tag``) are another source's.
 
     The source column is not part of a record's digest, so whoever writes the data can tag
@@ -111,8 +111,9 @@ def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> d
     every label ``tag`` gives it; a record ``tag`` carries with a label no such batch signed
     is cut (a flipped copy of another source's record is the quarantined source's).
 
-    Returns ``{digest: the other source}`` (the first by name when several signed it).
-    Raises ``VerificationError`` as ``load_manifest`` does.
+    Returns ``{digest: the other source}`` (the first by name when several signed it) and
+    ``{other source: records of tag}`` (manifest rows, sorted by source), from one read of
+    ``tag``'s manifest. Raises ``VerificationError`` as ``load_manifest`` does.
     """
     from provenance.lineage.evidence import batch_records
     from provenance.version_facts import quarantined_sources
@@ -127,7 +128,7 @@ def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> d
         )
     )
     if not others.num_rows:
-        return {}
+        return {}, {}
     signed: dict[tuple[bytes, str], str] = {}
     for d, label, name in zip(*(others.column(c).to_pylist() for c in ("digest", "batch_label", "source"))):
         signed[(d, label)] = min(name, signed.get((d, label), name))
@@ -136,23 +137,16 @@ def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> d
     labels: dict[bytes, set[str]] = {}
     for d, label in zip(rows.column("digest").to_pylist(), rows.column("label").to_pylist()):
         labels.setdefault(d, set()).add(label)
-    return {
+    kept = {
         d: min(signed[(d, label)] for label in ls)
         for d, ls in labels.items()
         if all((d, label) in signed for label in ls)
     }
-
-
-def kept_counts(store: Store, tag: str, kept: dict[bytes, str]) -> dict[str, int]:
-    """``{other source: records of tag}`` for ``kept`` (:func:`signed_by_others`), sorted by source."""
-    manifest = load_manifest(store, store.version(tag)).table
-    digests = manifest.column("digest").filter(
-        pc.is_in(manifest.column("digest"), value_set=pa.array(sorted(kept), pa.binary(32)))
-    )
     counts: dict[str, int] = {}
-    for d in digests.to_pylist():
-        counts[kept[d]] = counts.get(kept[d], 0) + 1
-    return dict(sorted(counts.items()))
+    for d in rows.column("digest").to_pylist():
+        if d in kept:
+            counts[kept[d]] = counts.get(kept[d], 0) + 1
+    return kept, dict(sorted(counts.items()))
 
 
 def by_source(counts: dict[str, int]) -> str:
@@ -346,9 +340,8 @@ def quarantine(
             raise InputError(
                 f"source {source!r} has no records in version {from_tag} (sources there: {', '.join(known) or 'none'})"
             )
-        others = signed_by_others(store, from_tag, source, drop)
+        others, kept_signed = signed_by_others(store, from_tag, source, drop)
         if others:  # another trusted source signed them: theirs, whatever the unhashed source column says
-            kept_signed = kept_counts(store, from_tag, others)
             drop -= set(others)
             if not drop:
                 raise InputError(
