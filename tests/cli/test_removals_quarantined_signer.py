@@ -64,3 +64,39 @@ def test_a_quarantined_signers_copies_do_not_hide_a_deletion(prov, store, keypai
     assert f"class 3 lost {n3} of its {n3} unsigned base records" in rule["reason"]
     r = prov("check", "v3", "--base", "v2", "--format", "json")  # default policy: warned, not a silent pass
     assert r.exit_code == 0 and json.loads(r.stdout)["decision"] == "warned", r.output
+
+
+def test_a_quarantined_sources_flood_does_not_dilute_a_class_deletion(prov, store, keypair, monkeypatch):
+    """Attack review 7b, finding 2 (script a_denominator_dilution.sh): crowd floods class 3 with signed near
+    copies and is quarantined; the data writer then deletes every vendor class-3 record. Checked against the
+    release that still held the flood, the quarantine's removals left the numerator but not the class total:
+    "42 of its 465 (9.0%)", a pass under a blocking policy."""
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    ok(prov, "keys", "generate", "crowdkey")
+    ok(prov, "trust", "add", "crowd", "crowdkey.pub", "--key", key)
+    rows = digits_table()
+    vendor = _sourced(rows.slice(0, 400), "vendor")
+    later = rows.slice(400)
+    threes = later.filter(pc.equal(later.column("label"), "3"))
+    px00 = threes.schema.get_field_index("px00")
+    flood = pa.concat_tables([threes.set_column(px00, "px00", pc.add(threes.column("px00"), k + 20)) for k in range(3)])
+    crowd = _sourced(flood, "crowd")
+    pq.write_table(crowd, "crowd.parquet")
+    ok(prov, "sign", "crowd.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
+    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, crowd]), "v1.parquet")
+    ok(prov, "-q", "commit", "v1.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    mine = pc.equal(vendor.column("label"), "3")
+    n3 = int(pc.sum(mine).as_py())
+    assert crowd.num_rows > 9 * n3  # enough to dilute the rate under 10%
+    pq.write_table(vendor.filter(pc.invert(mine)), "no3.parquet")  # the data writer deletes vendor's class 3
+    ok(prov, "-q", "commit", "no3.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+
+    Path("strict.toml").write_text('[removals]\nunsigned_removed = "block"\n')
+    r = prov("check", "v3", "--base", "v1", "--policy", "strict.toml", "--format", "json")
+    assert r.exit_code == 1, r.output  # it exited 0: "class 3 lost 42 of its 465 unsigned base records (9.0%)"
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert rule["status"] == "block" and rule["count"] == n3, rule
+    assert f"class 3 lost {n3} of its {n3} unsigned base records" in rule["reason"]
