@@ -61,3 +61,19 @@ def test_ties_are_broken_by_index_whatever_the_partial_sort_kept():
     want = brute_force(Z, labels, groups, 6)
     for name in ("loo_idx", "idx"):
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_exact_copies_flood_equals_brute_force():
+    """Twelve records copied a hundred times each: every row's k nearest tie at distance 0
+    (the search's tied path), and ties still go to the lowest index."""
+    rng = np.random.default_rng(5)
+    m = 1200
+    Z = np.repeat(rng.normal(size=(12, 4)), 100, axis=0)
+    labels = np.sort(rng.integers(0, 3, m))
+    groups = rng.integers(0, 5, m)
+    got = batch_neighbour_graph(Z, labels, groups, 10)
+    want = brute_force(Z, labels, groups, 10)
+    for name in ("loo_idx", "idx"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    for name in ("loo_dist", "dist", "own_dist", "other_dist"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
