@@ -254,7 +254,14 @@ class CombinedFlagBudget(DetectorRule):
         )
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
-        status: Status = "block" if k > allowed or len(beyond) > budget.beyond else "pass"
+        # the clauses that blocked, recorded so a report names them from the rule itself, never by
+        # re-comparing counts it shows (schemas/check.schema.json: detectors.combined's statistic)
+        blocked_by: list[str] = []
+        if k > allowed:
+            blocked_by.append("flag_budget" if allowed == budget.flags else "max_flagged")
+        if len(beyond) > budget.beyond:
+            blocked_by.append("beyond_reference")
+        status: Status = "block" if blocked_by else "pass"
         test = "beta-binomial" if budget.rho > 0 else "binomial"
         drift = f", drift between the base's batches rho {budget.rho:.2g}" if budget.rho > 0 else ""
         reason = (
@@ -288,8 +295,12 @@ class CombinedFlagBudget(DetectorRule):
             # the base's pseudo-batch (a run of its file order) the trimmed reference left out
             "beyond_left_out_batch": verdicts.beyond_left_out,
             "method": verdicts.method,
+            "max_flagged": self.max_flagged,
+            # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
+            # (more than the policy's cap, below that budget), "beyond_reference"; empty when it passed
+            "blocked_by": blocked_by,
         }
-        if status == "block" and k <= allowed:
+        if blocked_by == ["beyond_reference"]:
             # only the "beyond every reference record" count blocked: the row's count and bound are that
             # clause's, so a reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
             listed = beyond[:LISTED]

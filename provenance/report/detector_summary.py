@@ -137,34 +137,18 @@ EXTREME_RULE = "detectors.extreme"
 
 
 def blocking_clauses(report: dict) -> tuple[Clause, ...]:
-    """The clauses of a check's detector rules that blocked, from each rule's status and statistic:
-    the flag budget and the "beyond every reference record" count of ``detectors.combined``, and
-    ``detectors.extreme``. Empty for a diff (no rules) or when none blocked."""
+    """The clauses of a check's detector rules that blocked, as the rules recorded them:
+    ``detectors.combined``'s ``statistic.blocked_by`` (its flag budget, the policy's ``max_flagged``,
+    the "beyond every reference record" count) and ``detectors.extreme``. Empty for a diff (no rules)
+    or when none blocked. A saved report from before ``blocked_by`` gives the rule's reason."""
     rules = {r["rule"]: r for r in report.get("rules") or []}
     out: list[Clause] = []
     combined = rules.get(COMBINED_RULE)
     if combined and combined["status"] == "block":
         st = combined.get("statistic") or {}
-        k, allowed = st.get("flagged"), st.get("allowed")
-        beyond, beyond_allowed = st.get("beyond_reference"), st.get("beyond_allowed")
-        if k is not None and allowed is not None and k > allowed:
-            out.append(
-                Clause(
-                    COMBINED_RULE,
-                    f"{k} flagged, more than the {allowed} a clean delta flags",
-                    "more than a clean delta",
-                )
-            )
-        if beyond is not None and beyond_allowed is not None and beyond > beyond_allowed:
-            out.append(
-                Clause(
-                    COMBINED_RULE,
-                    f"{beyond} of the flagged records lie beyond every reference record, where a clean delta has at "
-                    f"most {beyond_allowed}",
-                    f"{beyond} beyond the reference (at most {beyond_allowed})",
-                )
-            )
-        if not out:  # a block this report cannot explain from the statistic: say so rather than nothing
+        clauses = (_combined_clause(name, st) for name in st.get("blocked_by") or ())
+        out.extend(c for c in clauses if c is not None)
+        if not out:  # a block the rule did not explain (a report saved before blocked_by): say its reason
             out.append(Clause(COMBINED_RULE, combined["reason"], "blocked"))
     extreme = rules.get(EXTREME_RULE)
     if extreme and extreme["status"] == "block":
@@ -177,6 +161,30 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
             )
         )
     return tuple(out)
+
+
+def _combined_clause(clause: str, st: dict) -> Clause | None:
+    """One clause ``detectors.combined`` recorded in ``blocked_by``, in words, from its statistic (None
+    for a clause this version does not know)."""
+    k, allowed = st.get("flagged"), st.get("allowed")
+    if clause == "flag_budget":
+        return Clause(
+            COMBINED_RULE, f"{k} flagged, more than the {allowed} a clean delta flags", "more than a clean delta"
+        )
+    if clause == "max_flagged":
+        return Clause(
+            COMBINED_RULE,
+            f"{k} flagged, more than the policy's max_flagged of {allowed}",
+            f"more than max_flagged ({allowed})",
+        )
+    if clause != "beyond_reference":
+        return None
+    beyond, most = st.get("beyond_reference"), st.get("beyond_allowed")
+    return Clause(
+        COMBINED_RULE,
+        f"{beyond} of the flagged records lie beyond every reference record, where a clean delta has at most {most}",
+        f"{beyond} beyond the reference (at most {most})",
+    )
 
 
 def detection(report: dict) -> Detection | None:

@@ -59,7 +59,7 @@ def test_a_check_blocked_by_the_beyond_clause_says_so_in_every_format(prov, demo
     # the case this test is about: only the beyond clause blocks
     assert combined["status"] == "block" and st["flagged"] <= st["allowed"], st
     beyond, most = st["beyond_reference"], st["beyond_allowed"]
-    assert beyond > most
+    assert beyond > most and st["blocked_by"] == ["beyond_reference"]
     said = (
         f"Blocked by detectors.combined: {beyond} of the flagged records lie beyond every reference record, "
         f"where a clean delta has at most {most}."
@@ -86,6 +86,7 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
     rules = rules_of(prov, "rc1", "r1")
     st, extreme = rules["detectors.combined"]["statistic"], rules["detectors.extreme"]
     assert st["flagged"] > st["allowed"] and extreme["status"] == "block"
+    assert st["blocked_by"] == ["flag_budget", "beyond_reference"]
     text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout)
     assert (
         f"Blocked by detectors.combined: {st['flagged']} flagged, more than the {st['allowed']} a clean delta flags"
@@ -96,6 +97,39 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
         f"Blocked by detectors.extreme: {n} records lie far outside anything the base or their batch explains." in text
     )
     assert "blocked: more than a clean delta" in text and f"{n} far outside the base (detectors.extreme)" in text
+
+
+def test_a_check_over_the_policys_max_flagged_says_the_cap_not_a_clean_deltas_budget(prov, demo):
+    """Session 7 notes: the report worked out which clause of detectors.combined blocked by comparing
+    its counts again, and called every count over ``allowed`` "more than the N a clean delta flags",
+    also when ``allowed`` was the policy's ``max_flagged`` cap. The rule now records the clauses."""
+    Path("capped.toml").write_text("[detectors]\nmax_flagged = 0\n")
+    report = json.loads(prov("check", "rc2", "--base", "r1", "--policy", "capped.toml", "--format", "json").stdout)
+    st = next(r for r in report["rules"] if r["rule"] == "detectors.combined")["statistic"]
+    assert st["flagged"] >= 1 and st["allowed"] == 0 and st["max_flagged"] == 0
+    assert st["blocked_by"] == ["max_flagged"]
+    text = words(prov("check", "rc2", "--base", "r1", "--policy", "capped.toml", env={"COLUMNS": "200"}).stdout)
+    assert f"Blocked by detectors.combined: {st['flagged']} flagged, more than the policy's max_flagged of 0." in text
+    assert "a clean delta flags," not in text and "blocked: more than max_flagged (0)" in text
+
+
+def test_a_saved_report_names_the_clauses_its_rule_recorded(prov, demo):
+    """The report reads the clauses from the rule's ``blocked_by`` and compares no counts itself: a
+    saved rc1 report whose rule recorded only the beyond clause says only that one, and one saved
+    before ``blocked_by`` existed gives the rule's own reason."""
+    saved = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    rule = next(r for r in saved["rules"] if r["rule"] == "detectors.combined")
+    st = rule["statistic"]
+    assert st["flagged"] > st["allowed"] and st["blocked_by"] == ["flag_budget", "beyond_reference"]
+    st["blocked_by"] = ["beyond_reference"]
+    Path("one.json").write_text(json.dumps(saved))
+    head = words(prov("report", "one.json", env={"COLUMNS": "200"}).stdout.split("\nPolicy ", 1)[0])
+    assert f"Blocked by detectors.combined: {st['beyond_reference']} of the flagged records lie beyond" in head
+    assert "a clean delta flags;" not in head and "more than the" not in head
+    del st["blocked_by"]
+    Path("old.json").write_text(json.dumps(saved))
+    head = words(prov("report", "old.json", env={"COLUMNS": "200"}).stdout.split("\nPolicy ", 1)[0])
+    assert f"Blocked by detectors.combined: {words(rule['reason'])}" in head
 
 
 def test_a_passing_check_says_within_a_clean_delta(prov, demo):
