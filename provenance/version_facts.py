@@ -112,6 +112,51 @@ def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
     return out
 
 
+def newest_commit_entry(store: Store) -> tuple[int, str, bool] | None:
+    """``(seq, tag, signed)`` of the newest ``commit`` entry of the hash-chained audit log, or ``None``.
+
+    The newest that a signature of a key the verifier trusts covers (``provenance.store.coverage``;
+    nothing pinned: the store's keys), ``signed`` True; else the newest in the log, ``signed`` False.
+    Read from the log only: the entry names its version whether or not a ``versions`` row has it.
+    """
+    from provenance.store.coverage import coverage
+
+    newest = "select seq, subject from audit where action = 'commit' and seq <= ? order by seq desc limit 1"
+    covered = coverage(store, pins_of(store).maintainer_keys(store)).signed
+    row = store.db.execute(newest, [covered]).fetchone()
+    if row is not None:
+        return row[0], row[1], True
+    row = store.db.execute(newest, [1 << 62]).fetchone()
+    return (row[0], row[1], False) if row else None
+
+
+def newest_version(store: Store) -> str | None:
+    """The tag of the newest version by the audit log (:func:`newest_commit_entry`), or ``None`` without versions.
+
+    The default parent of ``prov commit``. Never the writable ``versions.audit_seq`` row, which a
+    ``.prov/`` writer can bump to steer the next commit's parent past a source quarantine (attack
+    review 7, finding 1), and never a fall-back to an older version: when the newest commit entry's
+    ``versions`` row is missing (hidden, renamed), or, for a signed entry, its statement does not
+    verify under the pins (``verified_statement``), raises ``VerificationError`` naming the version
+    (attack review 7b, finding 4: hiding a quarantine's row made the commit take the version before).
+    """
+    entry = newest_commit_entry(store)
+    if entry is None:
+        return None
+    seq, tag, signed = entry
+    what = f"version {tag}: the newest {'signed ' if signed else ''}commit in the audit log (entry {seq})"
+    choose = "pass --parent to name a parent you have checked, or restore the store from a backup"
+    if not is_version(store, tag):
+        raise VerificationError(f"{what} has no version row in {store.root / 'prov.db'} (hidden or deleted?); {choose}")
+    if signed:
+        try:
+            verified_statement(store, store.version(tag))
+        except VerificationError as exc:
+            reason = str(exc).removeprefix(f"version {tag}: ")
+            raise VerificationError(f"{what} does not verify: {reason}; {choose}") from exc
+    return tag
+
+
 def quarantined_sources(store: Store, tag: str) -> frozenset[str]:
     """Sources cut out with ``prov quarantine`` in any version this verifier can trust.
 

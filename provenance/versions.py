@@ -25,7 +25,7 @@ from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
-from provenance.version_facts import PREDICATE_TYPE, load_manifest, portable_spec, verified_statement
+from provenance.version_facts import PREDICATE_TYPE, load_manifest, newest_version, portable_spec, verified_statement
 from provenance.version_verify import verify_audit, verify_version
 
 if TYPE_CHECKING:
@@ -180,24 +180,6 @@ def default_stages(featurizer: str | FeaturizerSpec = AUTO) -> list[CommitStage]
     return [LineageStage(), ProfileStage(featurizer)]
 
 
-def newest_version(store: Store) -> str | None:
-    """The tag of the newest version by the hash-chained audit log, or ``None`` in a store without versions.
-
-    The subject of the last ``commit`` entry (with a ``versions`` row) that a signature of a key the
-    verifier trusts covers (``provenance.store.coverage``; nothing pinned: the store's keys), else the
-    last one in the log. Never the writable ``versions.audit_seq`` row, which a ``.prov/`` writer
-    can bump to steer the next commit's parent past a source quarantine (attack review 7, finding 1).
-    """
-    from provenance.store.coverage import coverage
-    from provenance.trust.pins import pins_of
-
-    newest = "select subject from audit where action = 'commit' and subject in (select tag from versions)"
-    newest += " and seq <= ? order by seq desc limit 1"
-    signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    row = store.db.execute(newest, [signed]).fetchone() or store.db.execute(newest, [1 << 62]).fetchone()
-    return row[0] if row else None
-
-
 def commit(
     store: Store,
     spec: DatasetSpec,
@@ -214,7 +196,9 @@ def commit(
 
     ``spec`` says where and how to read the data; ``key_path`` is the committer's Ed25519
     private key (PKCS#8 PEM); ``parent`` defaults to the latest version *at the moment of
-    recording*, read from the hash-chained audit log (:func:`newest_version`); ``executor`` runs the hashing (local processes or Dask; default local).
+    recording*, read from the hash-chained audit log (:func:`newest_version`: ``VerificationError`` when
+    that version's row is missing or does not verify, never an older one); ``executor`` runs the hashing
+    (local processes or Dask; default local).
     ``stages`` default to :func:`default_stages` (``featurizer`` picks the profile's
     featuriser); pass ``[]`` for a bare signed manifest (detection then refuses it).
     ``message`` (``prov commit -m``) is signed into the version's predicate. Data identical
@@ -237,6 +221,8 @@ def commit(
     store.require_writable()  # before hours of hashing, not at the final write
     if parent is not None:
         store.version(parent)  # an unknown parent is an input error before any reading
+    else:
+        newest_version(store)  # a hidden or unverifiable newest version fails before any reading, not after
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     _refuse_revoked(store, keyid, key_path)
@@ -356,13 +342,14 @@ def register_key(store: Store, public_path: str | Path, name: str) -> dict:
     return {"keyid": keyid, "name": name, "registered": True}
 
 
-# verify_version and verify_audit are version_verify's, load_manifest and verified_statement
+# verify_version and verify_audit are version_verify's, load_manifest, newest_version and verified_statement
 # version_facts'; named here for the modules and tests that import them from versions
 __all__ = [
     "CommitResult",
     "commit",
     "default_stages",
     "load_manifest",
+    "newest_version",
     "predicate",
     "refuse_existing",
     "register_key",

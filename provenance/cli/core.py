@@ -166,10 +166,11 @@ def commit(
 
     store = api.open_store(Store.open(), pins)
     if parent is not None:
-        from provenance.versions import newest_version
+        from provenance.version_facts import newest_commit_entry
 
         store.version(parent)  # an unknown parent is a one-line input error, before any warning
-        newest = newest_version(store)
+        entry = newest_commit_entry(store)  # named by the log even when its row is hidden
+        newest = entry[1] if entry else None
         if newest not in (None, parent):
             note(
                 f"warning: parent {parent} is not the newest signed version ({newest}); "

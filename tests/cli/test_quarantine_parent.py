@@ -24,7 +24,7 @@ import pytest
 from provenance.errors import VerificationError
 from provenance.gate.quarantine_history import VersionDigests, source_quarantines
 from provenance.trust.pins import Pins
-from support import digits_table, ok
+from support import digits_table, ok, one_line, store_fingerprint
 
 RULE = "lineage.block_quarantined_sources"
 
@@ -102,3 +102,34 @@ def test_a_checkpointed_quarantine_whose_version_is_gone_fails_closed(prov, stor
     store.pins = Pins.load([keypair.public_path])
     with pytest.raises(VerificationError, match="v2: a signed audit checkpoint covers its source quarantine"):
         source_quarantines(store, ["v3", "v1"], VersionDigests(store))
+
+
+@pytest.mark.parametrize(
+    "hide", ["delete from versions where tag = 'v2'", "update versions set tag = 'v2x' where tag = 'v2'"]
+)
+def test_a_hidden_newest_version_fails_the_default_parent_closed(prov, store, keypair, monkeypatch, hide):
+    """Attack review 7b, finding 4: a ``.prov/`` writer hides the quarantine v2's row (deleted or renamed)
+    while the maintainer runs a plain ``prov commit``; the newest signed commit entry then had no row,
+    and the parent silently became v1. Now the commit fails closed naming v2, and writes nothing."""
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    _sql(hide)
+    before = store_fingerprint(Path("."))
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert r.exit_code == 1, r.output  # exit 0 with "parent v1" before the fix
+    assert one_line(r).startswith("Error: version v2: the newest signed commit in the audit log"), r.output
+    assert "--parent" in one_line(r), r.output
+    assert store_fingerprint(Path(".")) == before
+    # an explicit --parent is the maintainer's choice: it commits, warning that v2 is the newest signed version
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v1", "--key", key)
+    assert r.exit_code == 0 and "parent v1 is not the newest signed version (v2)" in r.stderr, r.output
+
+
+def test_a_newest_version_that_does_not_verify_fails_the_default_parent_closed(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    # v2's row now points at v1's envelope: the row is there, its signature no longer matches it
+    _sql(
+        "update versions set envelope_object = (select envelope_object from versions where tag = 'v1') where tag = 'v2'"
+    )
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert r.exit_code == 1, r.output  # exit 0 with "parent v2" before: the default parent was never verified
+    assert one_line(r).startswith("Error: version v2: the newest signed commit in the audit log"), r.output
