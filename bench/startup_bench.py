@@ -5,7 +5,11 @@ Aims: ``prov --help``, ``init``, ``log``, ``show`` <= 0.15 s; ``verify``, ``sign
 Also lists the heavy modules each command imports (pandas, scipy, dvc, scikit-learn, dask
 must load only for the commands that use them). The machine's load is recorded per row.
 
-Usage: python bench/startup_bench.py      Writes bench/results/startup.{md,json}.
+``prov status`` reads and hashes the 5-record data again (pyarrow), so its aim is the slower one.
+
+Usage: python bench/startup_bench.py [--only WORD]
+Writes bench/results/startup.{md,json}; with ``--only WORD`` only the commands whose row
+names WORD run, written to bench/results/startup-WORD.{md,json} (a before/after of one command).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ COMMANDS = [
     ("prov verify v1 --signer maintainer.pub", ["verify", "v1", "--signer", "maintainer.pub"], SLOWER, False),
     ("prov sign batch.parquet", ["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], SLOWER, False),
     ("prov add batch.parquet", ["add", "batch.parquet", "--source", "vendor"], SLOWER, True),
+    ("prov status --signer maintainer.pub", ["status", "--signer", "maintainer.pub"], SLOWER, False),
 ]
 
 MODULES = (
@@ -111,6 +116,9 @@ def heavy_modules(args: list[str], template: Path, scratch: Path) -> list[str]:
 
 
 def main() -> None:
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    commands = [c for c in COMMANDS if only is None or only in c[0]]
+    out = f"startup-{only}" if only else "startup"
     root = Path(tempfile.mkdtemp(prefix="prov-startup-"))
     env = {
         "python": platform.python_version(),
@@ -129,7 +137,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", "pass"], check=True)
             floor.append(time.perf_counter() - start)
         env["python_floor_s"] = round(statistics.median(floor), 3)
-        for name, args, aim, fresh in COMMANDS:
+        for name, args, aim, fresh in commands:
             before = load()
             runs = [one_run(args, template, fresh, scratch) for _ in range(RUNS)]
             seconds = [wall for wall, _ in runs]
@@ -149,7 +157,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "startup.json").write_text(json.dumps({"environment": env, "commands": rows}, indent=2) + "\n")
+    (HERE / "results" / f"{out}.json").write_text(json.dumps({"environment": env, "commands": rows}, indent=2) + "\n")
     lines = [
         "# Start-up of the prov command line",
         "",
@@ -168,7 +176,7 @@ def main() -> None:
         lines.append(
             f"| `{r['command']}` | {r['median_s']} | {r['median_cpu_s']} | ≤ {r['aim_s']} | {ok} | {mods} | {r['load_before']} / {r['load_after']} |"
         )
-    (HERE / "results" / "startup.md").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / f"{out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -21,7 +21,8 @@ def working_status(
 ) -> dict:
     """Compare data with a version's signed manifest; what ``prov status [DATA] [--version V]`` does.
 
-    ``version`` defaults to the latest; ``data`` defaults to the version's signed dataset
+    ``version`` defaults to the newest by the audit log (``version_facts.newest_version``, which
+    raises ``VerificationError`` when that version's row is missing or does not verify); ``data`` defaults to the version's signed dataset
     location and read options. Returns ``schemas/status.schema.json``'s shape:
     ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
     "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...]}``
@@ -30,9 +31,9 @@ def working_status(
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
     """
     from provenance.sources.build import build_manifest
-    from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
+    from provenance.version_facts import dataset_from_predicate, load_manifest, newest_version, verified_statement
 
-    tag = version or store.latest_version()
+    tag = version or newest_version(store)
     if tag is None:
         raise InputError(f"{store.root}: no version yet; `prov commit DATA --tag V --key K` makes the first")
     row = store.version(tag)

@@ -9,6 +9,7 @@ from provenance.errors import InputError
 from provenance.lineage.classify import RELABELED, STATUSES, revoked_keys, version_lineage
 from provenance.store import Store
 from provenance.trust.source_keys import entries as trust_entries
+from provenance.version_facts import newest_version
 
 
 def _parse_digest(query: str) -> str:
@@ -89,6 +90,9 @@ def record_lineage(store: Store, query: str) -> dict:
 def source_summary(store: Store, tag: str | None = None) -> dict:
     """Each source: its keys, batches and records, signed fraction, and lineage in ``tag``; and every withdrawal.
 
+    ``tag`` defaults to the newest version by the audit log (``version_facts.newest_version``:
+    ``VerificationError`` when that version's row is missing or does not verify).
+
     The lineage counts (``attested``, ``relabeled_after_source``, ``unattributed``) are the
     version's signed lineage judged under ``store.pins`` as ``prov check`` judges it
     (``lineage.judged``): after a revocation, the revoked key's batches attest nothing.
@@ -103,7 +107,7 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     from provenance.lineage.judged import judge_lineage
     from provenance.lineage.withdraw import withdrawal_summary
 
-    tag = tag or store.latest_version()
+    tag = tag or newest_version(store)
     judged = judge_lineage(store, tag) if tag else None
     table = judged.table if judged is not None else None
     not_trusted = judged.not_trusted if judged is not None else []

@@ -342,13 +342,9 @@ class Store:
         return dict(zip(cols, row))
 
     def versions(self) -> list[dict]:
-        """Every version's row, oldest first (by audit sequence)."""
+        """Every version's row, oldest first (by the rows' ``audit_seq``: an order for display, which whoever
+        writes ``.prov/`` can change; the newest version is ``version_facts.newest_version``, from the log)."""
         return list(self.db["versions"].rows_where(order_by="audit_seq"))
-
-    def latest_version(self) -> str | None:
-        """The tag of the newest version, or ``None`` in a store without versions."""
-        row = self.db.execute("select tag from versions order by audit_seq desc limit 1").fetchone()
-        return row[0] if row else None
 
     def trusted_keys(self) -> dict:
         """``{key id: Ed25519PublicKey}`` of the keys registered in this store and not revoked.
