@@ -55,8 +55,7 @@ def verified_statement(store: Store, row: dict) -> dict:
     is not trusted for commit.
     """
     name = f"version {row['tag']}"
-    data = store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
-    env = signing.parse_envelope(data, f"envelope of {row['tag']}")
+    env = store.objects.envelope(row["envelope_object"], f"envelope of {row['tag']}")
     signed = pins_of(store).verify(env, COMMIT, name, store)
     if row["keyid"] not in signed.keyids:
         raise VerificationError(

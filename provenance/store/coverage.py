@@ -159,15 +159,14 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: b
     """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``
     (with ``with_time``: (tag, head, signed createdAt or "")).
 
-    Others are skipped, or with ``strict`` raise VerificationError (InputError for an
-    envelope that is not one) naming the version.
+    Others are skipped, or with ``strict`` raise VerificationError naming the version (an
+    object that is not an envelope too: ``ObjectStore.envelope``).
     """
     out = []
     for row in store.versions():
         name = f"envelope of {row['tag']}"
         try:
-            env = signing.parse_envelope(store.objects.get(row["envelope_object"], name), name)
-            stmt = signing.verify(env, trusted, name).statement
+            stmt = signing.verify(store.objects.envelope(row["envelope_object"], name), trusted, name).statement
             pred = stmt.get("predicate") or {}
             if pred.get("version") != row["tag"] or not isinstance(pred.get("auditLogHead"), str):
                 raise VerificationError(f"version {row['tag']}: its envelope was signed for another version")

@@ -146,6 +146,25 @@ class ObjectStore:
             raise VerificationError(f"{path}: {what} {oid[:16]} was altered (its bytes hash to {actual[:16]})")
         return data
 
+    def envelope(self, oid: str, what: str) -> dict:
+        """The DSSE envelope kept as object ``oid``, its shape checked (``signing.parse_envelope``), no signature.
+
+        prov keeps only envelopes it wrote under the names its rows record, so an object that is
+        not one (a ``versions`` row pointed at a Parquet object, say) is tampering with the store:
+        ``VerificationError`` (exit 1) naming ``what``, never the ``InputError`` (exit 2) of a
+        user's bad file. Missing or altered objects raise as :meth:`get` does.
+        """
+        from provenance.errors import InputError
+        from provenance.signing import parse_envelope  # cryptography: only for commands that read envelopes
+
+        data = self.get(oid, what)
+        try:
+            return parse_envelope(data, what)
+        except InputError as exc:
+            raise VerificationError(
+                f"{self.path(oid)}: {exc}, not an envelope prov wrote: the store was tampered with"
+            ) from exc
+
     def remove(self, oid: str) -> None:
         """Delete object ``oid`` (every extension); nothing happens when it is absent."""
         for p in self.root.glob(f"{oid}.*"):

@@ -1,0 +1,57 @@
+"""A junk ``versions`` row planted in ``.prov/`` is tampering (exit 1), not bad input (exit 2).
+
+A ``.prov/`` writer inserts a row ``vx`` whose envelope names a Parquet object of the store
+(v1's manifest). ``prov check v2 --base v1`` read every version's envelope for the audit
+log's signed heads and stopped at "envelope is not JSON" with exit 2, the code of a user's
+bad file; ``audit verify``, ``show``, ``verify`` and ``diff`` of ``vx`` did the same. A store
+object is one prov wrote, so one that is not an envelope is a verification failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from support import digits_table, flip_label, ok, one_line
+
+
+@pytest.fixture
+def junk_row(prov, store, keypair, monkeypatch) -> str:
+    """v1, v2 by Alice (pinned), then the junk row ``vx``; returns the object its envelope names."""
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(digits_table(100), Path("a.parquet"))
+    pq.write_table(flip_label(digits_table(100), 3), Path("b.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--tag", "v1", "--key", keypair.private_path)
+    ok(prov, "-q", "commit", "b.parquet", "--tag", "v2", "--key", keypair.private_path)
+    with sqlite3.connect(".prov/prov.db") as db:
+        manifest, keyid = db.execute("select manifest_object, keyid from versions where tag = 'v1'").fetchone()
+        db.execute(
+            "insert into versions (tag, parent, created_at, merkle_root, records, manifest_object, envelope_object,"
+            " keyid, dataset, kind, audit_seq) values ('vx', 'v1', '2026-12-01T00:00:00Z', ?, 100, ?, ?, ?, '{}',"
+            " 'table', 99)",
+            ["ab" * 32, manifest, manifest, keyid],
+        )
+    db.close()
+    return manifest
+
+
+def test_check_blocks_on_a_junk_version_row(prov, junk_row):
+    r = prov("check", "v2", "--base", "v1", "--format", "json")
+    assert r.exit_code == 1, r.output  # exit 2, "envelope of vx: envelope is not JSON", before
+    rules = {x["rule"]: x["status"] for x in json.loads(r.stdout)["rules"]}
+    assert rules == {"integrity.verify_signatures": "block"}, rules
+
+
+@pytest.mark.parametrize("command", [("audit", "verify"), ("show", "vx"), ("verify", "vx"), ("diff", "v1", "vx")])
+def test_reading_a_junk_version_row_is_a_verification_failure(prov, junk_row, command):
+    r = prov(*command)
+    assert r.exit_code == 1, r.output  # exit 2 before
+    line = one_line(r)
+    assert f"objects/{junk_row}.parquet: envelope of vx: envelope is not JSON" in line, line
+    assert line.endswith("not an envelope prov wrote: the store was tampered with"), line
+    # the genuine versions still read as they did
+    assert "signature ok" in ok(prov, "show", "v2")
