@@ -180,12 +180,6 @@ def verify(
     return report | trust
 
 
-STORE_KEYS_NOTE = (
-    "not a trust decision: nothing was pinned, so signatures were checked only against keys found in .prov/, "
-    "which whoever can write the store can plant"
-)
-
-
 def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, store_keys: bool) -> dict[str, Any]:
     """The report fields saying whether ``verify``'s signatures decide trust, after refusing what would not.
 
@@ -194,7 +188,7 @@ def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, st
     ``store_keys`` is asked for beside pins (which keys would decide would be unclear).
     """
     from provenance.sources.interface import DatasetSpec
-    from provenance.trust.pins import pins_of
+    from provenance.trust.pins import STORE_KEYS_NOTE, pins_of
 
     name = target.path if isinstance(target, DatasetSpec) else os.fspath(target)
     pins = pins_of(store)

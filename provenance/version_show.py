@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from provenance.store.store import Store
-from provenance.trust.pins import pins_of
+from provenance.trust.pins import STORE_KEYS_NOTE, pins_of
 from provenance.version_facts import signed_dataset, verified_statement
 
 
@@ -49,9 +49,15 @@ def describe_version(store: Store, tag: str) -> dict:
     signed predicate; lineage counts are the signed ones judged under the pins
     (:func:`lineage_under_pins`). Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
+
+    With nothing pinned the signature is checked only against keys found in ``.prov/``, which
+    whoever writes the store can plant: ``signature`` is then ``"store keys only"`` (never
+    ``"ok"``), ``trust_decision`` false and ``trust_note`` says why. ``show`` is a display, so
+    that is not an error; a check that decides runs pinned (``prov verify``, ``prov check``).
     """
     row = store.version(tag)
     pred = verified_statement(store, row)["predicate"]
+    pins = pins_of(store)
     dataset = signed_dataset(row, pred)
     info = {
         "version": tag,
@@ -60,13 +66,15 @@ def describe_version(store: Store, tag: str) -> dict:
         "records": row["records"],
         "merkle_root": row["merkle_root"],
         "keyid": row["keyid"],
-        "signature": "ok",
+        "signature": "ok" if pins.pinned else "store keys only",
+        "trust_decision": pins.pinned,
+        **({} if pins.pinned else {"trust_note": STORE_KEYS_NOTE}),
         "labels": pred.get("labels", {}),
         "sources": pred.get("sources", {}),
         "schema": pred.get("schema", {}),
         "dataset": dataset if dataset is not None else json.loads(row["dataset"]),
         "dataset_signed": dataset is not None,
-        "trust": pins_of(store).to_dict(),
+        "trust": pins.to_dict(),
         "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
         "message": pred.get("message"),
@@ -76,7 +84,7 @@ def describe_version(store: Store, tag: str) -> dict:
     from provenance.store.coverage import coverage
 
     # what of the audit log no signature by a key the verifier trusts covers yet
-    info["audit"] = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
+    info["audit"] = coverage(store, pins.maintainer_keys(store)).to_dict()
     from provenance.lineage.withdraw import withdrawal_summary
 
     # batches a maintainer signed as not shipped, judged under the pins as the gate judges them

@@ -12,7 +12,7 @@ from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
-from provenance.trust.pins import Pins
+from provenance.trust.pins import UNPINNED_SIGNATURE, UNPINNED_VERSION, Pins
 
 # Library modules are imported inside each command: `prov init`, `log` and `show` must not
 # pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
@@ -234,7 +234,11 @@ def log(json_out: bool = JsonFlag) -> None:
 @command("show")
 @trust_flags
 def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """Show a version's signed facts (counts per label and source, lineage)."""
+    """Show a version's signed facts (counts per label and source, lineage).
+
+    A display: with nothing pinned it exits 0 too, saying the signature was checked only against keys
+    found in .prov/ (NOT a trust decision); pin keys (--signer, PROV_SIGNERS) for one.
+    """
     from provenance.version_show import describe_version
 
     info = describe_version(Store.open(pins=pins), tag)
@@ -242,7 +246,8 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     if json_out:
         emit_json(info)
         return
-    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records, signature ok ({pins.describe()})")
+    signature = f"signature ok ({pins.describe()})" if info["trust_decision"] else UNPINNED_VERSION
+    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by {info['keyid']}")
     if info.get("message"):
@@ -363,17 +368,15 @@ def verify(
     if json_out:
         emit_json(report)
         return
-    trusted = pins.describe() if report["trust_decision"] else "NOT a trust decision: only keys found in .prov/"
     if batch:
+        trusted = pins.describe() if report["trust_decision"] else UNPINNED_SIGNATURE
         echo(
             f"{target}: ok, {report['records']} records match the batch signed by {report['source']!r} "
             f"(key {report['keyid'][:16]}, captured {report['captured_at']}; {trusted})"
         )
     else:
-        echo(
-            f"Version {target}: signature ok ({trusted}), manifest ok, data {report['data']} "
-            f"({report['records']} records)"
-        )
+        signature = f"signature ok ({pins.describe()})" if report["trust_decision"] else UNPINNED_SIGNATURE
+        echo(f"Version {target}: {signature}, manifest ok, data {report['data']} ({report['records']} records)")
         if report.get("path"):
             echo(f"  read {report['path']}")
         if attestation:

@@ -10,7 +10,7 @@ from provenance.cli._app import JsonFlag, command, echo, emit_json
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
-from provenance.trust.pins import Pins
+from provenance.trust.pins import UNPINNED_VERSION, Pins
 
 
 @command("status")
@@ -41,11 +41,7 @@ def status(
         return
     where = visible(report["path"])
     if report["clean"]:
-        unpinned = (
-            ""
-            if pins.pinned
-            else "; NOT a trust decision: nothing pinned, so the version was checked only against keys found in .prov/"
-        )
+        unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
         echo(f"{where}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"

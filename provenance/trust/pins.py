@@ -51,6 +51,15 @@ ROOT_THRESHOLD_ENV = "PROV_ROOT_THRESHOLD"
 STORE_ONLY = "keys found in the store; nothing pinned (--signer / PROV_SIGNERS)"
 PINNED = "pinned with --signer / PROV_SIGNERS"
 HOW_TO_PIN = "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub]"
+# why a report made with nothing pinned decides nothing (``trust_note`` of verify --store-keys and show)
+STORE_KEYS_NOTE = (
+    "not a trust decision: nothing was pinned, so signatures were checked only against keys found in .prov/, "
+    "which whoever can write the store can plant"
+)
+# what verify --store-keys says of the signatures it checked, where "signature ok" would be
+UNPINNED_SIGNATURE = "signature checked only against keys found in .prov/: NOT a trust decision"
+# what a display (show, status) says of a version checked with nothing pinned, where "signature ok" would be
+UNPINNED_VERSION = "NOT a trust decision: nothing pinned, so the version was checked only against keys found in .prov/"
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,42 @@ def test_status_of_a_re_signed_version_is_no_trust_statement(prov, template_trus
     assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
 
 
+def test_show_of_a_re_signed_version_never_says_signature_ok_unpinned(prov, template_trust, workdir):
+    """`prov show` is a display (exit 0 either way), but unpinned it said "signature ok (keys found in the store
+    only ...)" and `"signature": "ok"` of the attacker's re-signed v3; now it says it is NOT a trust decision."""
+    resign_v3_with_the_attackers_key(prov)
+    r = prov("show", "v3")
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0]
+    assert first == (
+        "Version v3 (parent v2), 1797 records; "
+        "NOT a trust decision: nothing pinned, so the version was checked only against keys found in .prov/"
+    ), first
+    assert "signature ok" not in r.stdout
+    report = json.loads(prov("show", "v3", "--json").stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(report)
+    assert report["signature"] == "store keys only" and report["trust_decision"] is False  # "ok" before
+    assert report["trust_note"].startswith("not a trust decision")
+    r = prov("show", "v3", *PINNED)
+    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    r = prov("show", "v2", *PINNED)
+    assert (
+        r.exit_code == 0
+        and r.stdout.startswith("Version v2 (parent v1), ")
+        and "; signature ok (pinned key(s)" in r.stdout
+    )
+    report = json.loads(prov("show", "v2", "--json", *PINNED).stdout)
+    assert report["signature"] == "ok" and report["trust_decision"] is True and "trust_note" not in report
+
+
 def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_trust, workdir):
     resign_v3_with_the_attackers_key(prov)
     r = prov("verify", "v3", "--store-keys")
     assert r.exit_code == 0, r.output  # the store is consistent with itself, and that is all it says
-    assert "signature ok (NOT a trust decision: only keys found in .prov/)" in r.stdout
+    assert (
+        "Version v3: signature checked only against keys found in .prov/: NOT a trust decision, manifest ok" in r.stdout
+    )
+    assert "signature ok" not in r.stdout
     assert "not a trust decision: nothing was pinned" in r.stdout
     r = prov("verify", "v3", "--store-keys", "--json")
     report = json.loads(r.stdout)
