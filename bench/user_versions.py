@@ -140,7 +140,7 @@ def two_versions(
     prov(["init"], folder)
     prov(["keys", "generate", "maintainer"], folder)
     prov(["keys", "generate", "vendor"], folder)
-    prov(["trust", "add", "vendor-a", "vendor.pub"], folder)
+    prov(["trust", "add", "vendor-a", "vendor.pub", "--key", "maintainer.key"], folder)
     prov(["sign", "batch.parquet", "--source", "vendor-a", "--key", "vendor.key"], folder)
     prov(["add", "batch.parquet", "--source", "vendor-a"], folder)
     for tag in ("v1", "v2"):

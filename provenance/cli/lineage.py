@@ -83,35 +83,50 @@ def trust_add(
         envvar="PROV_KEY",
         help="A maintainer's private key that signs the entry; verifiers pinning maintainer keys count only signed entries.",
     ),
+    unsigned: bool = typer.Option(
+        False,
+        "--unsigned",
+        help="Record the entry without a signature: verifiers who pin keys (--signer, PROV_SIGNERS, --root) ignore it.",
+    ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Trust a public key to sign batches for SOURCE (several keys per source rotate).
 
-    With --key the entry is signed; run it again with --key to sign an entry added without one.
+    The entry must be signed with --key MAINTAINER.key (a key verifiers pin); --unsigned records one they
+    ignore. Run it again with --key to sign an entry added without one.
     """
     from provenance.trust import source_keys as trustlib
 
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
     entry = trustlib.add_key(
-        _open_store(pins), source, public_key, valid_from, valid_until, signer=key, checkpoint=checkpoint
+        _open_store(pins),
+        source,
+        public_key,
+        valid_from,
+        valid_until,
+        signer=key,
+        checkpoint=checkpoint,
+        unsigned=unsigned,
     )
     if _window_ended(entry.valid_until):
         note(f"the key's validity window ended at {entry.valid_until}: it attests no batch captured after that")
     if json_out:
         emit_json(entry.to_dict() | {"signed": key is not None})
         return
-    if key is None:
-        note(
-            "the entry is not signed; verifiers who pin maintainer keys (--signer) will not count it. "
-            "Sign it with --key MAINTAINER.key"
-        )
     window = (
         f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}"
         if entry.valid_from or entry.valid_until
         else ""
     )
+    if key is None:
+        echo(
+            f"Recorded key {entry.keyid[:16]} for source {source!r}{window} UNSIGNED: verifiers who pin keys "
+            f"(--signer, PROV_SIGNERS, --root) ignore it; sign it with `prov trust add {source} KEY.pub --key "
+            "MAINTAINER.key`"
+        )
+        return
     echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}")
 
 

@@ -133,17 +133,20 @@ def add_key(
     valid_until: str | None = None,
     signer: str | Path | None = None,
     checkpoint: CheckpointKey | None = None,
+    unsigned: bool = False,
 ) -> TrustedKey:
     """Trust ``public_key_path`` for ``source`` within an optional window; ``prov trust add``.
 
-    With ``signer`` (a maintainer's private key) the entry is also signed
-    (``provenance.trust.statements``): only a signed entry counts for a verifier who pins
-    maintainer keys. An existing unsigned entry of the same key gains its signature this
-    way (how a store made before signed entries is brought up to date). When the store
-    handle carries pins, ``signer`` must be a key they trust for ``commit``.
+    The entry is signed with ``signer`` (a maintainer's private key, ``provenance.trust.statements``):
+    only a signed entry counts for a verifier who pins maintainer keys. An existing unsigned
+    entry of the same key gains its signature this way (how a store made before signed entries
+    is brought up to date). When the store handle carries pins, ``signer`` must be a key they
+    trust for ``commit``. Without ``signer`` the entry is refused unless ``unsigned`` asks for
+    one that pinned verifiers ignore (only a store-keys check counts it).
     Raises ``InputError`` for a bad source, key file, window, a revoked or already
-    (signed) trusted key, or a signer the verifier would not count. With ``checkpoint``,
-    the write ends by signing an audit checkpoint with that key.
+    (signed) trusted key, no ``signer`` without ``unsigned`` (or both), or a signer the
+    verifier would not count. With ``checkpoint``, the write ends by signing an audit
+    checkpoint with that key.
     """
     validate_source(source)
     public = keys.load_public(public_key_path)
@@ -167,6 +170,13 @@ def add_key(
         )
     if existing and (private is None or _has_statement(store, source, kid)):
         raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}")
+    if private is None and not unsigned:
+        raise InputError(
+            f"{public_key_path}: a trust entry must be signed by a maintainer key verifiers pin: give --key "
+            "MAINTAINER.key (or PROV_KEY); --unsigned records one that verifiers who pin keys ignore"
+        )
+    if private is not None and unsigned:
+        raise InputError(f"{public_key_path}: --unsigned and --key (or PROV_KEY) contradict each other; give one")
     # an existing unsigned entry keeps its name, time and window: the signature is over what was trusted
     name: str = existing[1] if existing else Path(public_key_path).stem
     added_at: str = existing[2] if existing else clock.now_iso()

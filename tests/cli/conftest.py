@@ -39,8 +39,8 @@ def build_world(prov: Prov, folder: Path) -> None:
     pq.write_table(data.slice(N_VENDOR), folder / "crowd.parquet")
     pairs = {n: keys.generate(folder / n) for n in KEY_NAMES}
     batches.sign_batch(DatasetSpec(str(folder / "vendor.parquet")), "vendor", pairs["vendor"].private_path)
-    trust.add_key(store, "vendor", pairs["vendor"].public_path)
-    trust.add_key(store, "other", pairs["other"].public_path)
+    trust.add_key(store, "vendor", pairs["vendor"].public_path, unsigned=True)
+    trust.add_key(store, "other", pairs["other"].public_path, unsigned=True)
     store.close()
 
 

@@ -78,7 +78,7 @@ def test_sign_add_and_verify_import_neither_pandas_nor_scipy(tmp_path):
     not_needed = {"pandas", "scipy", "sklearn", "dvc", "dask"}
     for args in (
         ["sign", "b.parquet", "--source", "v", "--key", "k.key"],
-        ["trust", "add", "v", "k.pub"],
+        ["trust", "add", "v", "k.pub", "--unsigned"],
         ["add", "b.parquet", "--source", "v"],
         ["verify", "b.parquet", "--store-keys"],
     ):

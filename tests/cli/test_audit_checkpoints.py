@@ -28,7 +28,7 @@ def project(prov, workdir, keypair):
     for args in (
         ["init"],
         ["commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path],
-        ["trust", "add", "vendor", "vendor.pub", "--checkpoint-key", keypair.private_path],
+        ["trust", "add", "vendor", "vendor.pub", "--unsigned", "--checkpoint-key", keypair.private_path],
         ["add", "crowd.parquet", "--source", "crowd", "--unsigned", "--checkpoint-key", keypair.private_path],
         ["add", "late.parquet", "--source", "late", "--unsigned"],
     ):

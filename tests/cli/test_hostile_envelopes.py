@@ -35,7 +35,7 @@ def vendor_tree(prov, workdir, store):
         rows.append(f"img{i}.bin,{'cat' if i % 2 else 'dog'}")
     (workdir / "labels.csv").write_text("\n".join(rows) + "\n")
     pair = keys.generate(workdir / "vendor")
-    trust.add_key(store, "vendor", pair.public_path)
+    trust.add_key(store, "vendor", pair.public_path, unsigned=True)
     r = prov("sign", "batch", "--labels-csv", "labels.csv", "--source", "vendor", "--key", pair.private_path)
     assert r.exit_code == 0, r.output
     return tree, pair
@@ -163,7 +163,7 @@ def test_a_batch_without_a_capture_time_is_refused_when_its_key_has_a_validity_w
     signed capturedAt, and a batch that named none skipped the check entirely."""
     pq.write_table(digits_table(20), workdir / "data.parquet")
     pair = keys.generate(workdir / "vendor")
-    trust.add_key(store, "vendor", pair.public_path, valid_until="2099-01-01")
+    trust.add_key(store, "vendor", pair.public_path, valid_until="2099-01-01", unsigned=True)
     r = prov("sign", "data.parquet", "--source", "vendor", "--key", pair.private_path)
     assert r.exit_code == 0, r.output
     _resign(workdir / "data.parquet.prov.json", pair, lambda pred: pred.pop("capturedAt"))

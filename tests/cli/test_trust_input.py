@@ -142,7 +142,38 @@ def test_a_job_that_trusted_a_newer_root_refuses_the_older_one(prov, template_tr
 def test_trusting_a_key_whose_window_already_ended_warns(prov, store, keypair):
     """``prov trust add`` with an end of validity in the past records the entry but says it attests nothing new
     (newcomer review 3 and 5: a window that ended in 2020 was accepted without a word)."""
-    r = prov("trust", "add", "vendor", keypair.public_path, "--valid-until", "2020-01-01T00:00:00")
+    r = prov("trust", "add", "vendor", keypair.public_path, "--valid-until", "2020-01-01T00:00:00", "--unsigned")
     assert r.exit_code == 0 and "validity window ended at 2020-01-01" in r.stderr
-    r = prov("trust", "add", "crowd", keypair.public_path, "--valid-until", "2999-01-01T00:00:00+00:00")
+    r = prov("trust", "add", "crowd", keypair.public_path, "--valid-until", "2999-01-01T00:00:00+00:00", "--unsigned")
     assert r.exit_code == 0 and "validity window ended" not in r.stderr
+
+
+def test_an_unsigned_trust_entry_needs_asking_for(prov, store, keypair, workdir):
+    """``prov trust add SOURCE KEY.pub`` without --key said "Trusted key ..." (exit 0) and wrote an entry that every
+    verifier who pins keys ignores. Now it is exit 2 saying the entry must be signed; --unsigned records one and
+    says verifiers will ignore it; --key signs one that a pinned verifier counts."""
+    vendor = keys.generate(workdir / "vendor")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "add", "vendor", vendor.public_path)
+    assert r.exit_code == 2, r.output  # exit 0 with "Trusted key ..." before
+    assert one_line(r) == (
+        f"Error: {vendor.public_path}: a trust entry must be signed by a maintainer key verifiers pin: "
+        "give --key MAINTAINER.key (or PROV_KEY); --unsigned records one that verifiers who pin keys ignore"
+    )
+    assert r.stdout == "" and store_fingerprint(workdir / ".prov") == before
+    r = prov("trust", "add", "vendor", vendor.public_path, "--unsigned", "--key", keypair.private_path)
+    assert r.exit_code == 2 and "--unsigned and --key (or PROV_KEY) contradict each other" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("trust", "add", "vendor", vendor.public_path, "--unsigned")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"Recorded key {vendor.keyid[:16]} for source 'vendor' UNSIGNED: verifiers who pin keys")
+    assert "Trusted key" not in r.stdout
+
+    def counted() -> list[bool]:
+        listed = json.loads(prov("trust", "list", "--json", "--signer", keypair.public_path).stdout)["keys"]
+        return [k["counted"] for k in listed if k["keyid"] == vendor.keyid]
+
+    assert counted() == [False]  # a pinned verifier ignores it, as the output said
+    r = prov("trust", "add", "vendor", vendor.public_path, "--key", keypair.private_path)  # signs the same entry
+    assert r.exit_code == 0 and r.stdout.startswith(f"Trusted key {vendor.keyid[:16]} for source 'vendor'"), r.output
+    assert counted() == [True]
