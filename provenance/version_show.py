@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from provenance.escaping import visible
 from provenance.store.store import Store
 from provenance.trust.pins import STORE_KEYS_NOTE, pins_of
 from provenance.version_facts import signed_dataset, verified_statement
@@ -42,11 +43,52 @@ def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
     return out
 
 
+def quarantine_facts(pred: dict) -> dict | None:
+    """``prov show``'s ``quarantine``: what a ``prov quarantine`` version signed it cut out, or None for any other.
+
+    ``{"from", "source" | None, "findings" | None, "removed", "kept", "kept_signed"}`` from the signed
+    predicate's ``quarantine`` facts (``lineage.quarantine.QuarantineFacts``): a ``--source`` quarantine
+    names the source, a ``--findings`` one the findings file; ``kept_signed`` counts, per other source,
+    the records a source quarantine kept because that source signed them.
+    """
+    facts = pred.get("quarantine")
+    if not isinstance(facts, dict):
+        return None
+
+    def text(key: str) -> str | None:
+        return facts[key] if isinstance(facts.get(key), str) else None
+
+    def count(value: object) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    kept_signed = facts.get("keptSigned")
+    return {
+        "from": text("from"),
+        "source": text("source"),
+        "findings": text("findings"),
+        "removed": count(facts.get("removed")),
+        "kept": count(facts.get("kept")),
+        "kept_signed": {str(k): count(v) for k, v in kept_signed.items()} if isinstance(kept_signed, dict) else {},
+    }
+
+
+def quarantine_line(q: dict) -> str:
+    """One line for people from :func:`quarantine_facts`, e.g.
+    ``quarantine of v1: source 'crowd' cut out, 60 records removed, 400 kept``."""
+    if q["source"] is not None:
+        what = f"source '{visible(q['source'])}'"
+    else:
+        what = f"the records flagged in {visible(q['findings'] or '?')}"
+    signed = ", ".join(f"{n} signed by '{visible(s)}'" for s, n in sorted(q["kept_signed"].items()))
+    kept = f"{q['kept']} kept" + (f" ({signed})" if signed else "")
+    return f"quarantine of {visible(q['from'] or '?')}: {what} cut out, {q['removed']} records removed, {kept}"
+
+
 def describe_version(store: Store, tag: str) -> dict:
     """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
 
-    The statement is verified first; counts per label and source and schema come from the
-    signed predicate; lineage counts are the signed ones judged under the pins
+    The statement is verified first; counts per label and source, schema and what a quarantine
+    cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins
     (:func:`lineage_under_pins`). Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
 
@@ -78,6 +120,7 @@ def describe_version(store: Store, tag: str) -> dict:
         "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
         "message": pred.get("message"),
+        "quarantine": quarantine_facts(pred),
     }
     info.update(pred.get("lineage") or {})
     info.update(lineage_under_pins(store, tag, pred.get("lineage") or {}))

@@ -234,10 +234,9 @@ def log(json_out: bool = JsonFlag) -> None:
 @command("show")
 @trust_flags
 def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """Show a version's signed facts (counts per label and source, lineage).
+    """Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).
 
-    A display: with nothing pinned it exits 0 too, saying the signature was checked only against keys
-    found in .prov/ (NOT a trust decision); pin keys (--signer, PROV_SIGNERS) for one.
+    A display: exit 0 with nothing pinned too, marked NOT a trust decision; pin keys (--signer) for one.
     """
     from provenance.version_show import describe_version
 
@@ -252,6 +251,10 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     echo(f"  signed by {info['keyid']}")
     if info.get("message"):
         echo(f"  message: {visible(info['message'])}")
+    if info.get("quarantine"):
+        from provenance.version_show import quarantine_line
+
+        echo(f"  {quarantine_line(info['quarantine'])}")
     dataset = info["dataset"]
     echo(
         f"  data {visible(dataset['path'])}"

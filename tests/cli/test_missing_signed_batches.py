@@ -183,6 +183,11 @@ def test_a_findings_file_with_extra_digests_is_refused(prov, template_trust, wor
     )
     assert "combined" not in detection["detectors"] and "knn_label" in detection["detectors"]
     assert not _digests("v4") & {bytes.fromhex(d) for d in _flagged("d3.json")}
+    shown = json.loads(ok(prov, "show", "v4", "--json", *PINNED))["quarantine"]  # prov show names it a quarantine
+    assert (shown["from"], shown["source"], shown["findings"], shown["removed"]) == ("v3", None, "d3.json", flagged)
+    assert f"quarantine of v3: the records flagged in d3.json cut out, {flagged} records removed" in ok(
+        prov, "show", "v4", *PINNED
+    )
     from provenance.store import Store  # noqa: PLC0415 - the signed facts, read back through the library
     from provenance.version_facts import verified_statement  # noqa: PLC0415
 

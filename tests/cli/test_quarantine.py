@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from jsonschema import Draft202012Validator
 
 from provenance import versions
 from provenance.lineage import classify as lineage
 from provenance.store import Store
 from support import N_CROWD, N_VENDOR, World
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def test_quarantine_a_source(prov, committed: World):
@@ -52,6 +56,22 @@ def test_quarantine_a_source(prov, committed: World):
     assert entry[0] == "v2" and json.loads(entry[1])["source"] == "crowd"
     assert prov("verify", "--store-keys", "v2").exit_code == 0
     assert prov("audit", "verify", "--store-keys").exit_code == 0
+    # prov show says what the quarantine cut out, from its signed facts (it did not say it was one)
+    pinned = ("--signer", committed.owner.public_path)
+    shown = prov("show", "v2", *pinned).stdout.splitlines()
+    assert f"  quarantine of v1: source 'crowd' cut out, {N_CROWD} records removed, {N_VENDOR} kept" in shown
+    report = json.loads(prov("show", "v2", "--json", *pinned).stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(report)
+    assert report["quarantine"] == {
+        "from": "v1",
+        "source": "crowd",
+        "findings": None,
+        "removed": N_CROWD,
+        "kept": N_VENDOR,
+        "kept_signed": {},
+    }
+    assert json.loads(prov("show", "v1", "--json", *pinned).stdout)["quarantine"] is None
+    assert "quarantine of" not in prov("show", "v1", *pinned).stdout
     assert (
         "Quarantined source 'vendor': 120 records removed, 0 kept"
         in prov(
