@@ -22,8 +22,8 @@ def working_status(
     """Compare data with a version's signed manifest; what ``prov status [DATA] [--version V]`` does.
 
     ``version`` defaults to the newest by the audit log (``version_facts.newest_version``, which
-    raises ``VerificationError`` when that version's row is missing or does not verify); ``data`` defaults to the version's signed dataset
-    location and read options. Returns ``schemas/status.schema.json``'s shape:
+    raises ``VerificationError`` when that version's row is missing or does not verify); ``data``
+    defaults to the version's signed dataset location and read options. Returns ``schemas/status.schema.json``'s shape:
     ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
     "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...]}``
     with at most ``MAX_LISTED`` changes of each kind listed. The version's signature is
