@@ -111,48 +111,50 @@ def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
     return out
 
 
-def newest_commit_entry(store: Store) -> tuple[int, str, bool] | None:
-    """``(seq, tag, signed)`` of the newest ``commit`` entry of the hash-chained audit log, or ``None``.
+def newest_commit_entry(store: Store) -> tuple[int, str] | None:
+    """``(seq, tag)`` of the newest ``commit`` entry of the hash-chained audit log, or ``None`` without one.
 
-    The newest that a signature of a key the verifier trusts covers (``provenance.store.coverage``;
-    nothing pinned: the store's keys), ``signed`` True; else the newest in the log, ``signed`` False.
-    Read from the log only: the entry names its version whether or not a ``versions`` row has it.
+    Read from the log only: the entry names its version whether or not a ``versions`` row has it,
+    and whether or not a checkpoint covers it yet (:func:`newest_version` checks the version).
     """
-    from provenance.store.coverage import coverage
-
-    newest = "select seq, subject from audit where action = 'commit' and seq <= ? order by seq desc limit 1"
-    covered = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    row = store.db.execute(newest, [covered]).fetchone()
-    if row is not None:
-        return row[0], row[1], True
-    row = store.db.execute(newest, [1 << 62]).fetchone()
-    return (row[0], row[1], False) if row else None
+    row = store.db.execute(
+        "select seq, subject from audit where action = 'commit' order by seq desc limit 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def newest_version(store: Store) -> str | None:
     """The tag of the newest version by the audit log (:func:`newest_commit_entry`), or ``None`` without versions.
 
-    The default parent of ``prov commit``. Never the writable ``versions.audit_seq`` row, which a
-    ``.prov/`` writer can bump to steer the next commit's parent past a source quarantine (attack
-    review 7, finding 1), and never a fall-back to an older version: when the newest commit entry's
-    ``versions`` row is missing (hidden, renamed), or, for a signed entry, its statement does not
-    verify under the pins (``verified_statement``), raises ``VerificationError`` naming the version
-    (attack review 7b, finding 4: hiding a quarantine's row made the commit take the version before).
+    The default parent of ``prov commit`` and the default version of ``prov status`` and ``prov
+    sources``. Never the writable ``versions.audit_seq`` row, which a ``.prov/`` writer can bump to
+    steer the next commit's parent past a source quarantine (attack review 7, finding 1), and never
+    a fall-back to an older version (attack review 7b, finding 4: hiding the quarantine's row, or
+    deleting the checkpoint that covered its commit entry, made the commit take the version before).
+    The newest commit entry must name a version whose row is there, whose statement verifies under
+    the pins (``verified_statement``: its own signature, so an entry no checkpoint covers yet is
+    not relied on for anything but its name) and which no other commit entry names (a planted copy
+    of an older version's entry); otherwise raises ``VerificationError`` naming the version.
     """
     entry = newest_commit_entry(store)
     if entry is None:
         return None
-    seq, tag, signed = entry
-    what = f"version {tag}: the newest {'signed ' if signed else ''}commit in the audit log (entry {seq})"
-    choose = "pass --parent to name a parent you have checked, or restore the store from a backup"
+    seq, tag = entry
+    what = f"version {tag}: the newest commit in the audit log (entry {seq})"
+    choose = "name a version yourself (--parent, --version) once you have checked it, or restore the store"
     if not is_version(store, tag):
         raise VerificationError(f"{what} has no version row in {store.root / 'prov.db'} (hidden or deleted?); {choose}")
-    if signed:
-        try:
-            verified_statement(store, store.version(tag))
-        except VerificationError as exc:
-            reason = str(exc).removeprefix(f"version {tag}: ")
-            raise VerificationError(f"{what} does not verify: {reason}; {choose}") from exc
+    try:
+        verified_statement(store, store.version(tag))
+    except VerificationError as exc:
+        reason = str(exc).removeprefix(f"version {tag}: ")
+        raise VerificationError(f"{what} does not verify: {reason}; {choose}") from exc
+    seqs = [r[0] for r in store.db.execute("select seq from audit where action = 'commit' and subject = ?", [tag])]
+    if len(seqs) > 1:
+        raise VerificationError(
+            f"{what} is one of {len(seqs)} commit entries of it (entries {', '.join(map(str, sorted(seqs)))}): "
+            f"a version is committed once, so one was planted; {choose}"
+        )
     return tag
 
 

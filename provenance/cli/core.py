@@ -173,7 +173,7 @@ def commit(
         newest = entry[1] if entry else None
         if newest not in (None, parent):
             note(
-                f"warning: parent {parent} is not the newest signed version ({newest}); "
+                f"warning: parent {parent} is not the newest version ({newest}); "
                 f"`prov check` still applies every signed source quarantine, wherever it sits"
             )
     with progress_shown():

@@ -4,8 +4,8 @@ They took ``Store.latest_version()``, the ``versions`` row with the largest ``au
 ``.prov/`` writer who bumped the old release v1's ``audit_seq``, with its data put back, got
 "data.parquet: unchanged since v1" from ``prov status`` and v1's lineage from ``prov sources``,
 while the newest signed version is v2. Now both read ``version_facts.newest_version`` (the
-newest ``commit`` entry a trusted signature covers), and fail closed (exit 1, naming it)
-when that version's row is hidden.
+newest ``commit`` entry of the hash-chained log, whose version must verify under the pins), and
+fail closed (exit 1, naming it) when that version's row is hidden.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def test_status_and_sources_fail_closed_when_the_newest_version_is_hidden(prov, 
     for command in (("status",), ("sources",)):
         r = prov(*command)
         assert r.exit_code == 1, r.output  # status: exit 0, "unchanged since v1" before
-        assert one_line(r).startswith("Error: version v2: the newest signed commit in the audit log"), r.output
+        assert one_line(r).startswith("Error: version v2: the newest commit in the audit log"), r.output
     # a version named explicitly is still compared
     assert "data.parquet: unchanged since v1 (200 records)" in ok(prov, "status", "--version", "v1")

@@ -86,7 +86,7 @@ def test_a_side_branch_from_before_the_quarantine_blocks_and_warns(prov, store, 
     r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v1", "--key", key)
     assert r.exit_code == 0, r.output
     _blocked_by_quarantine(prov)  # the quarantine v2 is in neither v3's nor v1's signed ancestry: passed before
-    assert "warning: parent v1 is not the newest signed version (v2)" in r.stderr, r.stderr
+    assert "warning: parent v1 is not the newest version (v2)" in r.stderr, r.stderr
     # with the newest as parent there is nothing to warn about
     r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v4", "--parent", "v3", "--key", key)
     assert r.exit_code == 0 and "warning" not in r.stderr, r.output
@@ -109,19 +109,19 @@ def test_a_checkpointed_quarantine_whose_version_is_gone_fails_closed(prov, stor
 )
 def test_a_hidden_newest_version_fails_the_default_parent_closed(prov, store, keypair, monkeypatch, hide):
     """Attack review 7b, finding 4: a ``.prov/`` writer hides the quarantine v2's row (deleted or renamed)
-    while the maintainer runs a plain ``prov commit``; the newest signed commit entry then had no row,
+    while the maintainer runs a plain ``prov commit``; the newest commit entry then had no row,
     and the parent silently became v1. Now the commit fails closed naming v2, and writes nothing."""
     key = _quarantined_then_back(prov, keypair, monkeypatch)
     _sql(hide)
     before = store_fingerprint(Path("."))
     r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
     assert r.exit_code == 1, r.output  # exit 0 with "parent v1" before the fix
-    assert one_line(r).startswith("Error: version v2: the newest signed commit in the audit log"), r.output
+    assert one_line(r).startswith("Error: version v2: the newest commit in the audit log"), r.output
     assert "--parent" in one_line(r), r.output
     assert store_fingerprint(Path(".")) == before
-    # an explicit --parent is the maintainer's choice: it commits, warning that v2 is the newest signed version
+    # an explicit --parent is the maintainer's choice: it commits, warning that v2 is the newest version
     r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v1", "--key", key)
-    assert r.exit_code == 0 and "parent v1 is not the newest signed version (v2)" in r.stderr, r.output
+    assert r.exit_code == 0 and "parent v1 is not the newest version (v2)" in r.stderr, r.output
 
 
 def test_a_newest_version_that_does_not_verify_fails_the_default_parent_closed(prov, store, keypair, monkeypatch):
@@ -132,4 +132,43 @@ def test_a_newest_version_that_does_not_verify_fails_the_default_parent_closed(p
     )
     r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
     assert r.exit_code == 1, r.output  # exit 0 with "parent v2" before: the default parent was never verified
-    assert one_line(r).startswith("Error: version v2: the newest signed commit in the audit log"), r.output
+    assert one_line(r).startswith("Error: version v2: the newest commit in the audit log"), r.output
+
+
+def _drop_the_checkpoint_over_v2() -> None:
+    """A ``.prov/`` writer deletes the checkpoint the quarantine signed at its end, the only signature over
+    v2's commit entry (v2's own signed head is the log just before it): that entry becomes pending."""
+    _sql("delete from checkpoints where size = (select max(size) from checkpoints)")
+
+
+def test_a_quarantine_whose_checkpoint_is_deleted_is_still_the_default_parent(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    _drop_the_checkpoint_over_v2()
+    out = ok(prov, "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert "parent v2," in out, out  # "parent v1" before: the default was the newest *covered* commit entry
+
+
+def test_a_deleted_checkpoint_and_row_fail_the_default_parent_closed(prov, store, keypair, monkeypatch):
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    _drop_the_checkpoint_over_v2()
+    _sql("delete from versions where tag = 'v2'")
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert r.exit_code == 1, r.output  # exit 0 with "parent v1" before
+    assert one_line(r).startswith("Error: version v2: the newest commit in the audit log (entry"), r.output
+
+
+def test_a_planted_copy_of_an_old_commit_entry_fails_the_default_parent_closed(prov, store, keypair, monkeypatch):
+    """A ``.prov/`` writer appends, correctly chained, a copy of v1's commit entry: the newest commit entry
+    then names v1, whose row verifies. A version is committed once, so the copy fails closed."""
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    from provenance.store import Store
+
+    writer = Store.open()  # prov's own code, as any .prov/ writer may run it
+    (detail,) = writer.db.execute("select detail from audit where action = 'commit' and subject = 'v1'").fetchone()
+    with writer.write():
+        writer.audit("commit", "v1", json.loads(detail))
+    writer.close()
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert r.exit_code == 1, r.output
+    line = one_line(r)
+    assert line.startswith("Error: version v1: the newest commit in the audit log") and "one was planted" in line
