@@ -221,12 +221,12 @@ def commit(
     store.require_writable()  # before hours of hashing, not at the final write
     if parent is not None:
         store.version(parent)  # an unknown parent is an input error before any reading
-    else:
-        newest_version(store)  # a hidden or unverifiable newest version fails before any reading, not after
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     _refuse_revoked(store, keyid, key_path)
     _refuse_unpinned(store, keyid, key_path)
+    if parent is None:
+        newest_version(store)  # a hidden or unverifiable newest version fails before any reading, not after
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
