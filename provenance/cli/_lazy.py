@@ -46,7 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Write a version's exact records to a new path, checked record for record against its signed manifest.",
     ),
     "log": ("core", "List versions, newest last."),
-    "show": ("core", "Show a version's signed facts (counts per label and source, lineage)."),
+    "show": (
+        "core",
+        "Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).",
+    ),
     "verify": (
         "core",
         "Verify a version (signature, objects, every record digest, re-read from its signed location) or a signed batch.",

@@ -84,7 +84,7 @@ def run_lineage_demo(
 
     maintainer = workdir / "maintainer.key"
     signer = maintainer if maintainer.exists() else None
-    entry = trust.add_key(store, "vendor", vendor_key.public_path, signer=signer)
+    entry = trust.add_key(store, "vendor", vendor_key.public_path, signer=signer, unsigned=signer is None)
     echo(
         f"$ prov trust add vendor {rel(vendor_key.public_path)} --key maintainer.key\n"
         f"  trusted key {entry.keyid[:16]} for 'vendor', the entry signed by the maintainer"
