@@ -251,25 +251,7 @@ def combine(
     )
     if not with_extreme:
         extreme = np.ones(n)
-    records = []
-    for i in range(n):
-        entries = []
-        for r in results:
-            if r.status != "ran":
-                continue
-            f = r.findings[i]
-            entries.append({"detector": r.detector, "score": round(float(f.score), 6), "flagged": bool(f.flagged)})
-        records.append(
-            RecordVerdict(
-                digest=_digest_of(results, i),
-                flagged=bool(flags[i]),
-                score=float(1.0 - p[i]),
-                p_value=float(p[i]),
-                explanation=_explain(results, scored, P, i, float(p[i]), bool(flags[i]), fpr),
-                detectors=entries,
-                extreme_p=float(extreme[i]),
-            )
-        )
+    records = _record_verdicts(results, scored, P, p, flags, extreme, fpr, n)
     return Verdicts(
         records=records,
         fpr=fpr,
@@ -286,25 +268,67 @@ def combine(
     )
 
 
-def _digest_of(results: list[DetectorResult], i: int) -> str:
-    for r in results:
-        if r.status == "ran":
-            return r.findings[i].digest
-    raise ValueError("no detector result to take digests from")
-
-
-def _explain(
+def _record_verdicts(
     results: list[DetectorResult],
     scored: list[DetectorResult],
     P: np.ndarray,
+    p: np.ndarray,
+    flags: np.ndarray,
+    extreme: np.ndarray,
+    fpr: float,
+    n: int,
+) -> list[RecordVerdict]:
+    """One ``RecordVerdict`` per delta record, in delta order.
+
+    Column by column (10,000 records x 7 detectors in a 1% delta of 1 M): each detector's
+    scores and flags are read once, the per-record evidence order is one stable sort of
+    ``P``'s rows, and only the strings are built per record."""
+    ran = [r for r in results if r.status == "ran"]
+    if n and not ran:
+        raise ValueError("no detector result to take digests from")
+    digests = [f.digest for f in ran[0].findings] if ran else []
+    columns = [
+        (r.detector, [round(float(f.score), 6) for f in r.findings], [bool(f.flagged) for f in r.findings]) for r in ran
+    ]
+    p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
+    if scored and n:
+        order = np.argsort(P, axis=1, kind="stable").tolist()  # weighted: the detector that set the statistic first
+        weighted = P.tolist()
+    records = []
+    for i in range(n):
+        p_i, flagged = p_values[i], bool(flag_values[i])
+        explanation = (
+            _explain(scored, weighted[i], order[i], i, p_i, flagged, fpr)
+            if scored
+            else "no detector scored this record against the reference"
+        )
+        records.append(
+            RecordVerdict(
+                digest=digests[i],
+                flagged=flagged,
+                score=1.0 - p_i,
+                p_value=p_i,
+                explanation=explanation,
+                detectors=[
+                    {"detector": name, "score": scores[i], "flagged": flags_of[i]} for name, scores, flags_of in columns
+                ],
+                extreme_p=extreme_values[i],
+            )
+        )
+    return records
+
+
+def _explain(
+    scored: list[DetectorResult],
+    weighted: list[float],
+    order: list[int],
     i: int,
     p: float,
     flagged: bool,
     fpr: float,
 ) -> str:
-    if not scored:
-        return "no detector scored this record against the reference"
-    order = np.argsort(P[i], kind="stable")  # weighted: the detector that set the statistic first
+    """Record ``i``'s explanation: its combined p-value and the evidence of the detectors whose
+    weighted p-values (``weighted``, in ``order``, smallest first) set its statistic."""
     head = (
         f"flagged: combined p = {p:.2g} (a clean record scores this far out with probability {p:.2g}; "
         f"flagged at {fpr:g})"
@@ -313,9 +337,9 @@ def _explain(
     )
     evidence: list[str] = []
     for j in order[: SHOWN_EVIDENCE if flagged else 1]:
-        r = scored[int(j)]
-        if flagged and P[i, j] > max(fpr, 0.05) and evidence:
+        r = scored[j]
+        if flagged and weighted[j] > max(fpr, 0.05) and evidence:
             break
-        p_own = P[i, j] * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
+        p_own = weighted[j] * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
         evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
     return head + "; strongest evidence: " + "; ".join(evidence)

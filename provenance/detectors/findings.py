@@ -22,6 +22,19 @@ from provenance.detectors.base import DetectorResult
 from provenance.detectors.combine import Verdicts
 
 COMBINED = "combined"
+# a ``findings`` row, in the order save_findings writes it
+FINDING_COLUMNS = (
+    "run",
+    "version",
+    "base",
+    "position",
+    "digest",
+    "label",
+    "detector",
+    "score",
+    "flagged",
+    "explanation",
+)
 
 
 def findings_document(
@@ -38,28 +51,50 @@ def findings_document(
     A finding is ``{"digest", "label", "flagged", "score", "explanation", "detectors":
     [{"detector", "score", "flagged"}, ...]}`` (detectors by name), with its ``position``
     in the delta; records are ordered by combined score (highest first), then position.
+    Each finding's keys (and its detectors' keys) are in sorted order, so ``document_bytes``
+    can write the findings without sorting every object again.
     """
-    per_record: dict[int, list[dict]] = {}
-    for r in sorted(results, key=lambda r: r.detector):
-        for i, f in enumerate(r.findings):
-            per_record.setdefault(i, []).append(
-                {"detector": f.detector, "score": float(f.score), "flagged": bool(f.flagged)}
-            )
+    # column by column: each detector's scores and flags read once (10,000 records x 7
+    # detectors in a 1% delta of 1 M), then one dict per record
+    columns = [
+        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
+        for r in sorted(results, key=lambda r: r.detector)
+    ]
     records = verdicts.records if verdicts is not None else []
     findings: list[dict[str, Any]] = [
         {
-            "position": i,
+            "detectors": [
+                {"detector": name, "flagged": flags[i], "score": scores[i]}
+                for name, scores, flags in columns
+                if i < len(scores)
+            ],
             "digest": v.digest,
-            "label": labels[i] if labels else None,
-            "flagged": bool(v.flagged),
-            "score": float(v.score),
             "explanation": v.explanation,
-            "detectors": per_record.get(i, []),
+            "flagged": bool(v.flagged),
+            "label": labels[i] if labels else None,
+            "position": i,
+            "score": float(v.score),
         }
         for i, v in enumerate(records)
     ]
     findings.sort(key=lambda f: (-f["score"], f["position"]))
     return {"version": new, "run": run, "base": base, "detectors": detectors, "findings": findings}
+
+
+def document_bytes(document: dict) -> bytes:
+    """The findings object's bytes: ``document`` as compact JSON, keys sorted, UTF-8.
+
+    The findings (thousands of records, each with a list of detectors) are written as
+    ``findings_document`` built them, keys already in order; the rest with ``sort_keys``.
+    The bytes are those of ``json.dumps(document, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` (tested)."""
+    parts = [
+        json.dumps(key, ensure_ascii=False)
+        + ":"
+        + json.dumps(document[key], sort_keys=key != "findings", separators=(",", ":"), ensure_ascii=False)
+        for key in sorted(document)
+    ]
+    return ("{" + ",".join(parts) + "}").encode()
 
 
 def save_findings(
@@ -109,35 +144,38 @@ def save_findings(
         )
     rows.sort(key=lambda r: r["detector"])
     document = findings_document(run, base, new, rows, results, labels, verdicts)
-    flagged = [f for f in document["findings"] if f["flagged"]]
     by_name = results_by_name(results)
-    finding_rows = []
-    for f in flagged:
-        common = {"run": run, "version": new, "base": base, "position": f["position"], "digest": f["digest"]}
-        common["label"] = f["label"]
-        finding_rows.append(
-            common | {"detector": COMBINED, "score": f["score"], "flagged": 1, "explanation": f["explanation"]}
-        )
-        for d in f["detectors"]:
-            explanation = by_name[d["detector"]].findings[f["position"]].explanation
-            finding_rows.append(
-                common
-                | {
-                    "detector": d["detector"],
-                    "score": d["score"],
-                    "flagged": int(d["flagged"]),
-                    "explanation": explanation,
-                }
+    # one tuple per row (FINDING_COLUMNS): the combined verdict's row and each detector's row of
+    # every flagged record, worst first
+    finding_rows: list[tuple] = []
+    for f in document["findings"]:
+        if not f["flagged"]:
+            continue
+        position, digest, label = f["position"], f["digest"], f["label"]
+        finding_rows.append((run, new, base, position, digest, label, COMBINED, f["score"], 1, f["explanation"]))
+        finding_rows.extend(
+            (
+                run,
+                new,
+                base,
+                position,
+                digest,
+                label,
+                d["detector"],
+                d["score"],
+                int(d["flagged"]),
+                by_name[d["detector"]].findings[position].explanation,
             )
-    data = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            for d in f["detectors"]
+        )
+    data = document_bytes(document)
     with store.write():
         oid = store.put_object(data, "json")
         store.db["detector_runs"].insert_all(rows)
         if finding_rows:  # one executemany: sqlite-utils' per-value conversions cost ~10 us a value here
-            columns = list(finding_rows[0])
             store.db.conn.executemany(
-                f"insert into findings ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
-                [tuple(row[c] for c in columns) for row in finding_rows],
+                f"insert into findings ({', '.join(FINDING_COLUMNS)}) values ({', '.join('?' * len(FINDING_COLUMNS))})",
+                finding_rows,
             )
         store.audit(
             "detect",

@@ -14,7 +14,7 @@ import pytest
 from provenance import keys
 from provenance.delta import merge as diff_lib
 from provenance.delta import sides as diff_sides
-from provenance.detectors.findings import stored_findings
+from provenance.detectors.findings import document_bytes, findings_object, stored_findings
 from provenance.detectors.pipeline import run_detection
 from provenance.encoding import table_digests
 from provenance.errors import InputError, VerificationError
@@ -127,6 +127,34 @@ def test_a_run_is_one_object_and_rows_for_flagged_records_only(store, versions):
     jsonschema.validate(
         everything, json.loads((Path(__file__).parents[3] / "schemas/findings.schema.json").read_text())
     )
+    # the object is the document as compact JSON with every object's keys sorted, whichever
+    # way it was written (document_bytes skips re-sorting the findings it built in order)
+    data = store.objects.get(findings_object(store, flagged["run"]), "findings")
+    assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     from provenance.fsck.check import fsck
 
     assert not [p for p in fsck(store.root).problems if "unreferenced" in str(p)]
+
+
+def test_findings_object_bytes_are_the_sorted_compact_json():
+    """document_bytes writes the findings as built (keys in order) and sorts the rest: the bytes
+    of json.dumps with sort_keys, non-ASCII labels kept as UTF-8."""
+    document = {
+        "version": "v2",
+        "run": "r1",
+        "base": "v1",
+        "detectors": [{"status": "ran", "detector": "knn_label", "error": None}],
+        "findings": [
+            {
+                "detectors": [{"detector": "knn_label", "flagged": True, "score": 0.5}],
+                "digest": "ab" * 32,
+                "explanation": 'near "ζ"',
+                "flagged": True,
+                "label": "ζ",
+                "position": 0,
+                "score": 0.25,
+            }
+        ],
+    }
+    want = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert document_bytes(document) == want
