@@ -66,12 +66,17 @@ def verified_statement(store: Store, row: dict) -> dict:
         raise VerificationError(f"{name}: its envelope signs a {stmt.get('predicateType')!r}, not a dataset version")
     if signing.subject_root(stmt).hex() != row["merkle_root"]:
         raise VerificationError(f"{name}: signed Merkle root differs from the version record")
-    pred = stmt.get("predicate", {})
+    pred = stmt.get("predicate")
+    if not isinstance(pred, dict):  # signed, but not by prov: a crash here would be exit 3, not a failed check
+        raise VerificationError(f"{name}: its signed predicate is not a JSON object")
     if pred.get("version") != row["tag"] or stmt["subject"][0].get("name") != row["tag"]:
         raise VerificationError(f"{name}: envelope was signed for version {pred.get('version')!r}")
-    if pred.get("manifest", {}).get("sha256") != row["manifest_object"]:
+    manifest = pred.get("manifest")
+    if not isinstance(manifest, dict) or manifest.get("sha256") != row["manifest_object"]:
         raise VerificationError(f"{name}: signed manifest digest differs from the version record")
     parent = pred.get("parent") or {}
+    if not isinstance(parent, dict):
+        raise VerificationError(f"{name}: its signed parent is not a JSON object")
     if parent.get("version") != row["parent"]:
         raise VerificationError(f"{name}: signed parent {parent.get('version')!r} differs from {row['parent']!r}")
     return stmt

@@ -43,6 +43,20 @@ def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
     return out
 
 
+def _object(value: object) -> dict:
+    """A signed predicate's field that prov writes as a JSON object, or ``{}``: a statement signed by some
+    other tool (say a ``.prov/`` writer's key, with nothing pinned) is shown, not crashed on."""
+    return value if isinstance(value, dict) else {}
+
+
+def _unsigned_dataset(row: dict) -> dict:
+    """The row's copy of where the data is, for a version that signed none (older prov): shown, never trusted."""
+    try:
+        return _object(json.loads(row["dataset"] or "{}"))
+    except ValueError:
+        return {}
+
+
 def quarantine_facts(pred: dict) -> dict | None:
     """``prov show``'s ``quarantine``: what a ``prov quarantine`` version signed it cut out, or None for any other.
 
@@ -111,19 +125,20 @@ def describe_version(store: Store, tag: str) -> dict:
         "signature": "ok" if pins.pinned else "store keys only",
         "trust_decision": pins.pinned,
         **({} if pins.pinned else {"trust_note": STORE_KEYS_NOTE}),
-        "labels": pred.get("labels", {}),
-        "sources": pred.get("sources", {}),
-        "schema": pred.get("schema", {}),
-        "dataset": dataset if dataset is not None else json.loads(row["dataset"]),
+        "labels": _object(pred.get("labels")),
+        "sources": _object(pred.get("sources")),
+        "schema": _object(pred.get("schema")),
+        "dataset": dataset if dataset is not None else _unsigned_dataset(row),
         "dataset_signed": dataset is not None,
         "trust": pins.to_dict(),
         "manifest_object": row["manifest_object"],
         "envelope_object": row["envelope_object"],
-        "message": pred.get("message"),
+        "message": pred.get("message") if isinstance(pred.get("message"), str) else None,
         "quarantine": quarantine_facts(pred),
     }
-    info.update(pred.get("lineage") or {})
-    info.update(lineage_under_pins(store, tag, pred.get("lineage") or {}))
+    lineage = _object(pred.get("lineage"))
+    info.update(lineage)
+    info.update(lineage_under_pins(store, tag, lineage))
     from provenance.store.coverage import coverage
 
     # what of the audit log no signature by a key the verifier trusts covers yet

@@ -257,8 +257,8 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
         echo(f"  {quarantine_line(info['quarantine'])}")
     dataset = info["dataset"]
     echo(
-        f"  data {visible(dataset['path'])}"
-        + (f" at {visible(dataset['rev'])}" if dataset.get("rev") else "")
+        f"  data {visible(str(dataset.get('path', '(not recorded)')))}"
+        + (f" at {visible(str(dataset['rev']))}" if dataset.get("rev") else "")
         + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
     )
     echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))

@@ -55,3 +55,57 @@ def test_reading_a_junk_version_row_is_a_verification_failure(prov, junk_row, co
     assert line.endswith("not an envelope prov wrote: the store was tampered with"), line
     # the genuine versions still read as they did
     assert "signature ok" in ok(prov, "show", "v2")
+
+
+def _signed_junk_row(tag: str, predicate: object, manifest: str, key_path: Path) -> None:
+    """A ``.prov/`` writer signs a statement of their own making with ``key_path`` and plants a row for it."""
+    from provenance import keys, signing
+    from provenance.store import Store
+
+    private = keys.load_private(key_path)
+    stmt = signing.statement(tag, bytes(32), "https://prov.dev/dataset-version/v1", {})
+    stmt["predicate"] = predicate
+    writer = Store.open()  # prov's own code, as any .prov/ writer may run it
+    with writer.write():
+        oid = writer.put_object(signing.canonical_json(signing.sign(stmt, private)), "json")
+        writer.db.execute(
+            "insert into versions (tag, parent, created_at, merkle_root, records, manifest_object, envelope_object,"
+            " keyid, dataset, kind, audit_seq) values (?, NULL, 'x', ?, 1, ?, ?, ?, '{}', 'table', 99)",
+            [tag, "00" * 32, manifest, oid, keys.key_id(private.public_key())],
+        )
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "predicate,said",
+    [
+        ([], "its signed predicate is not a JSON object"),
+        ({"version": "vx2", "manifest": "ab"}, "signed manifest digest differs"),
+        (
+            {"version": "vx2", "manifest": {"sha256": "MANIFEST"}, "parent": "v1"},
+            "its signed parent is not a JSON object",
+        ),
+    ],
+)
+def test_a_statement_prov_did_not_write_is_a_failed_check_not_a_crash(
+    prov, junk_row, keypair, monkeypatch, predicate, said
+):
+    """Unpinned, a statement signed by a key found in the store is checked; one whose predicate, manifest or
+    parent is not an object crashed ``prov show`` and ``prov diff`` (exit 3, "internal error")."""
+    monkeypatch.delenv("PROV_SIGNERS")
+    if isinstance(predicate, dict) and isinstance(predicate.get("manifest"), dict):
+        predicate["manifest"]["sha256"] = junk_row
+    _signed_junk_row("vx2", predicate, junk_row, keypair.private_path)
+    for command in (("show", "vx2"), ("diff", "v1", "vx2")):
+        r = prov(*command)
+        assert r.exit_code == 1, r.output  # exit 3 before
+        assert one_line(r).startswith(f"Error: version vx2: {said}"), r.output
+    # a statement of the right shape whose facts are not: shown, marked NOT a trust decision, never crashed on
+    _signed_junk_row(
+        "vx3",
+        {"version": "vx3", "manifest": {"sha256": junk_row}, "labels": [], "lineage": "x", "message": 5},
+        junk_row,
+        keypair.private_path,
+    )
+    r = prov("show", "vx3")
+    assert r.exit_code == 0 and "NOT a trust decision" in r.stdout, r.output
