@@ -342,9 +342,15 @@ class Store:
         return dict(zip(cols, row))
 
     def versions(self) -> list[dict]:
-        """Every version's row, oldest first (by the rows' ``audit_seq``: an order for display, which whoever
-        writes ``.prov/`` can change; the newest version is ``version_facts.newest_version``, from the log)."""
-        return list(self.db["versions"].rows_where(order_by="audit_seq"))
+        """Every version's row, oldest first by its ``commit`` entry in the hash-chained audit log (rows no
+        commit entry names last, by tag), never by the rows' writable ``audit_seq``; the newest version
+        a command defaults to is ``version_facts.newest_version``, which also checks it."""
+        cursor = self.db.execute(
+            "select v.* from versions v left join (select subject, min(seq) as seq from audit "
+            "where action = 'commit' group by subject) c on c.subject = v.tag order by c.seq is null, c.seq, v.tag"
+        )
+        cols = [d[0] for d in cursor.description]
+        return [dict(zip(cols, row)) for row in cursor]
 
     def trusted_keys(self) -> dict:
         """``{key id: Ed25519PublicKey}`` of the keys registered in this store and not revoked.

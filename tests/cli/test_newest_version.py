@@ -46,6 +46,15 @@ def test_status_and_sources_ignore_a_bumped_audit_seq(prov, two_releases):
     assert json.loads(ok(prov, "sources", "--json"))["version"] == "v2"  # "v1" before
 
 
+def test_log_and_lineage_order_versions_by_the_audit_log(prov, two_releases):
+    """`prov log` listed v2 before v1 and `prov lineage` said a record was first in v2 once v1's row was bumped."""
+    _sql("update versions set audit_seq = (select max(audit_seq) + 1 from versions) where tag = 'v1'")
+    assert [v["tag"] for v in json.loads(ok(prov, "log", "--json"))["versions"]] == ["v1", "v2"]  # v2, v1 before
+    digest = json.loads(ok(prov, "diff", "v1", "v2", "--format", "json"))["changes"]["relabeled"][0]["digest"]
+    info = json.loads(ok(prov, "lineage", digest, "--json"))
+    assert info["first_version"] == "v1" and [v["version"] for v in info["versions"]] == ["v1", "v2"], info
+
+
 def test_status_and_sources_fail_closed_when_the_newest_version_is_hidden(prov, two_releases):
     _sql("delete from versions where tag = 'v2'")
     for command in (("status",), ("sources",)):
