@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from provenance.store import audit
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -71,13 +73,16 @@ class SourceQuarantine:
 
     ``tag``: the quarantine version; ``parent``: the version it was cut from (its signed
     parent); ``source``: the source its signed facts name; ``removed``: digests (Arrow
-    ``binary(32)``, unique) in the parent's signed manifest and not in its own.
+    ``binary(32)``, unique) in the parent's signed manifest and not in its own;
+    ``registered``: the batches registered before the quarantine was made
+    (:func:`registered_before`), the only ones that may vouch for a record it removed.
     """
 
     tag: str
     parent: str
     source: str
     removed: pa.Array
+    registered: frozenset[str] = frozenset()
 
 
 def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SourceQuarantine]:
@@ -115,6 +120,7 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
                 "is missing or its signature does not verify under the pins"
             )
     out: list[SourceQuarantine] = []
+    log = audit.entries(store.db)
     for row, stmt in sorted(trusted.values(), key=lambda pair: pair[0]["audit_seq"]):
         facts = stmt["predicate"].get("quarantine")
         if not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
@@ -125,8 +131,36 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
         parent = chain[1][0]
         before, own = digests(parent), digests(row)
         removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
-        out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed))
+        registered = registered_before(log, stmt["predicate"].get("auditLogHead"))
+        out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed, registered))
     return out
+
+
+def registered_before(log: list[dict], head: object) -> frozenset[str]:
+    """The batches whose ``batch.add`` entry in ``log`` (``audit.entries``) comes before ``head``, the chain hash
+    a version signed as its ``auditLogHead``: registered before that version was made.
+
+    The order is the one the version's signature fixes: every entry up to ``head`` must
+    chain from the first (each following the one before and hashing to its own ``hash``),
+    so whoever writes ``.prov/`` cannot move a later registration before it, nor rely on a
+    row's ``audit_seq`` or an entry's time. When ``head`` is not in the intact chain (a
+    rewritten log, which the integrity rule reports), no batch counts: empty.
+    """
+    import hashlib
+
+    found: set[str] = set()
+    prev = audit.GENESIS
+    for seq, entry in enumerate(log, 1):
+        if head == prev:
+            return frozenset(found)
+        if entry["seq"] != seq or entry["prev_hash"] != prev:
+            break
+        if hashlib.sha256(audit.entry_bytes(entry)).hexdigest() != entry["hash"]:
+            break
+        if entry["action"] == "batch.add":
+            found.add(entry["subject"])
+        prev = entry["hash"]
+    return frozenset(found) if head == prev else frozenset()
 
 
 def checkpointed_quarantines(store: Store) -> list[str]:

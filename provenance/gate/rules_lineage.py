@@ -163,8 +163,13 @@ class BlockQuarantinedSources(SwitchedRule):
     new version or the base removed (``GateContext.source_quarantines``: the quarantine's
     parent manifest minus its own, recomputed), whatever source name it now carries: the
     source column is not hashed, so a data writer can re-add the same records as ``scrape``
-    (attack review 6b, finding 1). A record that a trusted signed batch of a source not
-    quarantined attests (same content, same label) is that source's and passes.
+    (attack review 6b, finding 1).
+
+    What vouches for a removed record (:func:`vouched`) is what ``prov quarantine`` itself
+    kept: a trusted signed batch of a source not quarantined, registered before the quarantine
+    (the audit log its signed head fixes), that attests the record. So a second trusted source
+    that signs the removed records after the quarantine does not bring them back (attack
+    review 7b, finding 1).
     """
 
     key = "lineage.block_quarantined_sources"
@@ -185,33 +190,47 @@ class BlockQuarantinedSources(SwitchedRule):
         return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined", returned_records(ctx))
 
 
-def returned_records(ctx: GateContext) -> pa.Array | None:
-    """Which rows of the new version's lineage are records a signed source quarantine removed
-    (``GateContext.source_quarantines``), except those a trusted signed batch of a source not
-    quarantined attests; None when no source quarantine is in the signed history."""
+def vouched(ctx: GateContext, batches: frozenset[str]) -> pa.Array:
+    """Which rows of the new version's lineage a trusted signed batch of a source not quarantined attests,
+    that batch being one of ``batches`` (those registered before a quarantine)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     steps = ctx.source_quarantines
-    if not steps:
-        return None
-    removed = pa.concat_arrays([q.removed for q in steps])
-    mask = pc.is_in(ctx.lineage.column("digest"), value_set=removed)
     quarantined = pa.array(sorted(ctx.quarantined_sources | {q.source for q in steps}), pa.string())
     attested = pc.equal(ctx.lineage.column("status"), "attested")
     by_quarantined = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=quarantined)
-    attested_elsewhere = pc.and_(attested, pc.invert(by_quarantined))
-    return pc.and_(mask, pc.invert(attested_elsewhere))
+    early = pc.is_in(pc.fill_null(ctx.lineage.column("batch"), ""), value_set=pa.array(sorted(batches), pa.string()))
+    return pc.and_(pc.and_(attested, pc.invert(by_quarantined)), early)
+
+
+def returned_records(ctx: GateContext) -> pa.Array | None:
+    """Which rows of the new version's lineage are records a signed source quarantine removed
+    (``GateContext.source_quarantines``), except those :func:`vouched` for by a batch registered
+    before that quarantine; None when no source quarantine is in the signed history."""
+    import pyarrow.compute as pc
+
+    mask = None
+    for q in ctx.source_quarantines:
+        back = pc.and_(
+            pc.is_in(ctx.lineage.column("digest"), value_set=q.removed), pc.invert(vouched(ctx, q.registered))
+        )
+        mask = back if mask is None else pc.or_(mask, back)
+    return mask
 
 
 def source_records(
-    ctx: GateContext, rule: str, sources: set[str], why: str, returned: pa.Array | None = None
+    ctx: GateContext,
+    rule: str,
+    sources: set[str],
+    why: str,
+    returned: pa.Array | None = None,
 ) -> RuleResult:
     """Block when any record of the new version comes from one of ``sources``: by its lineage
     (the registered batch that carries it) or by the data's source column as the version signed
     it, the two ways ``prov quarantine --source`` finds a source's records; or when ``returned``
-    (a mask over the lineage, :func:`returned_records`) selects it. A returned record is listed
-    with a ``detail`` naming the quarantine that removed it."""
+    (a mask over the lineage, :func:`returned_records`) selects it. A returned record is listed with a
+    ``detail`` naming the quarantine that removed it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -228,7 +247,7 @@ def source_records(
     if back:
         what += (
             f", {back} of them removed by a signed `prov quarantine --source` and back under another source "
-            "name or none (matched by content digest)"
+            "name, none, or a batch registered after the quarantine (matched by content digest)"
         )
     if not k:
         return bounded_count(rule, 0, 0, what, [])
@@ -236,9 +255,17 @@ def source_records(
     for record, column in zip(listed, ctx.record_sources.filter(mask).slice(0, len(listed)).to_pylist()):
         record["source"] = record["source"] or column
     if back:
+        late = pc.and_(pc.equal(ctx.lineage.column("status"), "attested"), pc.is_valid(ctx.lineage.column("batch")))
+        late_listed = late.filter(mask).slice(0, len(listed)).to_pylist()
+        digests = pa.array([bytes.fromhex(r["digest"]) for r in listed], pa.binary(32))
         for q in ctx.source_quarantines:
-            digests = pa.array([bytes.fromhex(r["digest"]) for r in listed], pa.binary(32))
-            for record, hit in zip(listed, pc.is_in(digests, value_set=q.removed).to_pylist()):
+            hits = pc.and_(
+                pc.is_in(digests, value_set=q.removed),
+                pc.invert(vouched(ctx, q.registered).filter(mask).slice(0, len(listed))),
+            )
+            for record, hit, signed in zip(listed, hits.to_pylist(), late_listed):
                 if hit and "detail" not in record and record["source"] not in sources:
                     record["detail"] = f"removed by {q.tag}, the signed quarantine of source {q.source} from {q.parent}"
+                    if signed:
+                        record["detail"] += "; signed by a batch registered after it"
     return bounded_count(rule, k, 0, what, listed)

@@ -65,17 +65,54 @@ def test_quarantined_records_back_under_another_source_block(prov, store, keypai
     assert r.exit_code == 1 and [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"] == [RULE]
 
 
-def test_a_removed_record_a_trusted_source_signed_may_come_back(prov, store, keypair, monkeypatch):
-    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+def _trusted_batch(prov, key: str, table: pa.Table, name: str, source: str) -> None:
+    """``source`` (a new key the maintainer trusts) signs ``table`` at source as ``name``.parquet; it is registered."""
+    pq.write_table(table, Path(f"{name}.parquet"))
+    ok(prov, "keys", "generate", f"{source}key")
+    ok(prov, "sign", f"{name}.parquet", "--source", source, "--key", f"{source}key.key", "--source-column", "source")
+    ok(prov, "trust", "add", source, f"{source}key.pub", "--key", key)
+    ok(prov, "-q", "add", f"{name}.parquet", "--source", source, "--source-column", "source")
 
-    # the vendor, whose key the maintainer trusts, delivers 20 of those contents signed at source
-    back = _with_source(crowd.slice(0, 20), "vendor")
-    pq.write_table(back, Path("vendor2.parquet"))
-    ok(prov, "keys", "generate", "vendorkey")
-    ok(prov, "sign", "vendor2.parquet", "--source", "vendor", "--key", "vendorkey.key", "--source-column", "source")
-    ok(prov, "trust", "add", "vendor", "vendorkey.pub", "--key", key)
-    ok(prov, "-q", "add", "vendor2.parquet", "--source", "vendor", "--source-column", "source")
+
+def test_a_second_trusted_source_signing_removed_records_after_the_quarantine_does_not_bring_them_back(
+    prov, store, keypair, monkeypatch
+):
+    """Attack review 7b, finding 1: lab, a second source with its own valid key, signs 20 of crowd's quarantined
+    records after the quarantine; the rule let a removed record back when a trusted source not quarantined
+    attested it, so the release passed. Only batches registered before the quarantine (by the audit log its
+    signed head fixes) vouch for a removed record now."""
+    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+    back = _with_source(crowd.slice(0, 20), "lab")
+    _trusted_batch(prov, key, back, "lab", "lab")
     pq.write_table(pa.concat_tables([vendor, back]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 20, rule  # passed (count 0) before the fix
+    assert {r["source"] for r in rule["records"]} == {"lab"}
+    assert {r["detail"] for r in rule["records"]} == {
+        "removed by v2, the signed quarantine of source crowd from v1; signed by a batch registered after it"
+    }
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    assert r.exit_code == 1 and [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"] == [RULE]
+
+
+def test_a_removed_record_a_source_signed_before_the_quarantine_may_come_back(prov, store, keypair, monkeypatch):
+    """The honest case the exemption is for: the vendor signed 20 records before the quarantine; crowd's copies of
+    them with flipped labels were cut with crowd (a flipped copy of another source's record is the quarantined
+    source's). The vendor's own records, with the labels it signed, come back and pass."""
+    rows = digits_table(480)
+    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    own = _with_source(rows.slice(460, 20), "vendor")
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    _trusted_batch(prov, key, pa.concat_tables([vendor, own]), "vendor", "vendor")
+    flipped = own.set_column(own.schema.get_field_index("label"), "label", pa.array(["x"] * 20))
+    crowd_rows = pa.concat_tables([_with_source(crowd, "crowd"), _with_source(flipped.drop(["source"]), "crowd")])
+    pq.write_table(pa.concat_tables([vendor, crowd_rows]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    out = ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    assert "80 records removed" in out, out
+    pq.write_table(pa.concat_tables([vendor, own]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
