@@ -165,11 +165,12 @@ class BlockQuarantinedSources(SwitchedRule):
     source column is not hashed, so a data writer can re-add the same records as ``scrape``
     (attack review 6b, finding 1).
 
-    What vouches for a removed record (:func:`vouched`) is what ``prov quarantine`` itself
+    What vouches for a record against both (:func:`vouched`) is what ``prov quarantine`` itself
     kept: a trusted signed batch of a source not quarantined, registered before the quarantine
-    (the audit log its signed head fixes), that attests the record. So a second trusted source
-    that signs the removed records after the quarantine does not bring them back (attack
-    review 7b, finding 1).
+    (the audit log its signed head fixes), that attests the record. So the records a quarantine
+    kept, tagged with the quarantined source in the unhashed column, do not block it (attack
+    review 7, finding 5), and a second trusted source that signs the removed records after the
+    quarantine does not bring them back (attack review 7b, finding 1).
     """
 
     key = "lineage.block_quarantined_sources"
@@ -187,7 +188,10 @@ class BlockQuarantinedSources(SwitchedRule):
         """Block when any record of the new version comes from a quarantined source or is one a quarantine removed."""
         if not ctx.quarantined_sources and not ctx.source_quarantines:
             return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
-        return source_records(ctx, self.key, set(ctx.quarantined_sources), "quarantined", returned_records(ctx))
+        sources = set(ctx.quarantined_sources)
+        return source_records(
+            ctx, self.key, sources, "quarantined", returned_records(ctx), kept_by_quarantine(ctx, sources)
+        )
 
 
 def vouched(ctx: GateContext, batches: frozenset[str]) -> pa.Array:
@@ -219,17 +223,36 @@ def returned_records(ctx: GateContext) -> pa.Array | None:
     return mask
 
 
+def kept_by_quarantine(ctx: GateContext, sources: set[str]) -> pa.Array | None:
+    """Which rows of the new version's lineage have a source column naming a quarantined source that signed
+    lineage gives to another: :func:`vouched` for by a batch registered before a quarantine of that source,
+    as ``prov quarantine --source`` keeps them (attack review 7, finding 5); None when there are none."""
+    import pyarrow.compute as pc
+
+    mask = None
+    column = pc.fill_null(ctx.record_sources, "")
+    for name in sorted(sources):
+        before = frozenset().union(*(q.registered for q in ctx.source_quarantines if q.source == name))
+        if not before:
+            continue
+        kept = pc.and_(pc.equal(column, name), vouched(ctx, before))
+        mask = kept if mask is None else pc.or_(mask, kept)
+    return mask
+
+
 def source_records(
     ctx: GateContext,
     rule: str,
     sources: set[str],
     why: str,
     returned: pa.Array | None = None,
+    kept: pa.Array | None = None,
 ) -> RuleResult:
     """Block when any record of the new version comes from one of ``sources``: by its lineage
     (the registered batch that carries it) or by the data's source column as the version signed
-    it, the two ways ``prov quarantine --source`` finds a source's records; or when ``returned``
-    (a mask over the lineage, :func:`returned_records`) selects it. A returned record is listed with a
+    it, the two ways ``prov quarantine --source`` finds a source's records, except the rows
+    ``kept`` selects by their column (:func:`kept_by_quarantine`); or when ``returned`` (a mask
+    over the lineage, :func:`returned_records`) selects it. A returned record is listed with a
     ``detail`` naming the quarantine that removed it."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -237,6 +260,8 @@ def source_records(
     names = pa.array(sorted(sources), pa.string())
     by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
     by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
+    if kept is not None:
+        by_column = pc.and_(by_column, pc.invert(kept))
     mask = pc.or_(by_batch, by_column)
     back = 0
     if returned is not None:

@@ -116,3 +116,33 @@ def test_a_removed_record_a_source_signed_before_the_quarantine_may_come_back(pr
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
+
+
+def test_records_a_source_quarantine_kept_do_not_block_it(prov, store, keypair, monkeypatch):
+    """Attack review 7, finding 5: a data writer tags 6 of the vendor's signed records `crowd` in the unhashed source
+    column; `prov quarantine --source crowd` keeps them as the vendor's (its batch was registered before), but the
+    rule read the column and blocked the quarantine version itself. Signed lineage now decides whose they are. A
+    batch registered after the quarantine does not vouch that way: records it signs tagged `crowd` still block."""
+    rows = digits_table(490)
+    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), _with_source(rows.slice(400, 60), "crowd")
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    _trusted_batch(prov, key, vendor, "vendor", "vendor")
+    retagged = vendor.set_column(
+        vendor.schema.get_field_index("source"), "source", pa.array(["crowd"] * 6 + ["vendor"] * 394)
+    )
+    pq.write_table(pa.concat_tables([retagged, crowd]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    assert r.exit_code == 0 and "60 records removed" in r.output and "kept 6 records signed by vendor" in r.output
+    rule = check_rules(prov, "v2", "v1")[RULE]
+    assert rule["status"] == "pass" and rule["count"] == 0, rule  # blocked 6 before the fix
+    assert prov("check", "v2", "--base", "v1").exit_code == 0
+
+    late = _with_source(rows.slice(460, 10), "lab")
+    _trusted_batch(prov, key, late, "lab", "lab")
+    tagged = _with_source(late.drop(["source"]), "crowd")
+    pq.write_table(pa.concat_tables([retagged, tagged]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 10, rule
