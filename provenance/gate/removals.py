@@ -5,8 +5,8 @@ trusted signed batch carries have no source to speak for them, so deleting many 
 (one class's examples, to bias a model) showed only in the diff's removed count. This
 rule counts, per class, the base's unsigned records that the candidate lacks and that no
 signed ``prov quarantine`` in its history removed, against the class's unsigned records in
-the base: the base's signed manifest (digest and label columns, re-hashed against its
-signature), the candidate's lineage and the verifier's trusted signed batches, never a row.
+the base: the base's signed manifest and lineage (re-hashed against its signature), the
+candidate's lineage and the verifier's trusted signed batches, never a row.
 """
 
 from __future__ import annotations
@@ -126,17 +126,24 @@ def label_counts(table: pa.Table) -> dict[str, int]:
 
 def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
     """The base's unsigned records the candidate lacks (``digest``, ``label`` rows), and ``{label:
-    unsigned base records}``. Unsigned: no batch whose envelope verifies under the verifier's pins
-    carries the digest, counting no batch of a source a signed quarantine in the candidate's history
-    cut (``ctx.unquarantined_batch_records``, the batches ``lineage.signed_batches_incomplete``
-    judges), so every removed base record is judged by one of the two rules: a quarantined source
-    that signs copies of the base's records does not hide their deletion from both (attack review
-    7, finding 3). Records signed quarantines removed are still in the first (:func:`not_deliberate`)."""
+    unsigned base records}``. Unsigned is judged from the base version's own signed lineage
+    (``lineage.classify.version_lineage``): a base record is signed only when the base signed it as
+    carried by a batch (attested, or relabeled after source) that is still one of the verifier's
+    trusted signed batches of a source no signed quarantine cut (``ctx.unquarantined_batch_records``,
+    the batches ``lineage.signed_batches_incomplete`` judges). So a source that signs copies of base
+    records after the base, quarantined later (attack review 7, finding 3) or not (its variant), does
+    not take their deletion out of this rule. Records signed quarantines removed are still in the
+    first (:func:`not_deliberate`)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    base = ctx.version_digests.columns(ctx.store.version(ctx.base), ("digest", "label"))
-    signed = ctx.unquarantined_batch_records.column("digest")
-    unsigned = base.filter(pc.invert(pc.is_in(base.column("digest"), value_set=signed))) if len(signed) else base
+    from provenance.lineage.classify import ATTESTED, RELABELED, version_lineage
+
+    base = version_lineage(ctx.store, ctx.base)
+    trusted = pc.unique(ctx.unquarantined_batch_records.column("batch"))
+    carried = pc.is_in(base.column("status"), value_set=pa.array([ATTESTED, RELABELED], pa.string()))
+    still = pc.is_in(pc.fill_null(base.column("batch"), ""), value_set=trusted)
+    unsigned = base.filter(pc.invert(pc.and_(carried, still))).select(["digest", "label"])
     gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
     return unsigned.filter(gone), label_counts(unsigned)
 
