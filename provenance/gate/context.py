@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
-    from provenance.gate.quarantine_history import SourceQuarantine, VersionDigests
+    from provenance.gate.quarantine_history import SignedQuarantine, VersionDigests
     from provenance.store.coverage import AuditCoverage
 
 
@@ -145,13 +145,23 @@ class GateContext:
         return VersionDigests(self.store)
 
     @cached_property
-    def source_quarantines(self) -> list[SourceQuarantine]:
-        """Every source quarantine that verifies under the verifier's pins, wherever it sits in the store,
-        with what each removed (``provenance.gate.quarantine_history.source_quarantines``; the chains of
-        ``new`` and ``base`` must hold)."""
-        from provenance.gate.quarantine_history import source_quarantines
+    def signed_quarantines(self) -> list[SignedQuarantine]:
+        """Every quarantine (``--source`` or ``--findings``) that verifies under the verifier's pins, wherever it
+        sits in the store, with what each removed (``provenance.gate.quarantine_history.signed_quarantines``;
+        the chains of ``new`` and ``base`` must hold)."""
+        from provenance.gate.quarantine_history import signed_quarantines
 
-        return source_quarantines(self.store, [self.new, self.base], self.version_digests)
+        return signed_quarantines(self.store, [self.new, self.base], self.version_digests)
+
+    @property
+    def source_quarantines(self) -> list[SignedQuarantine]:
+        """The ``--source`` quarantines of :attr:`signed_quarantines`."""
+        return [q for q in self.signed_quarantines if q.source is not None]
+
+    @property
+    def findings_quarantines(self) -> list[SignedQuarantine]:
+        """The ``--findings`` quarantines of :attr:`signed_quarantines`."""
+        return [q for q in self.signed_quarantines if q.source is None]
 
     @cached_property
     def signed_batch_records(self) -> pa.Table:

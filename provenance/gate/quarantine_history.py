@@ -1,7 +1,8 @@
 """What signed ``prov quarantine`` versions removed, recomputed from the signed manifests.
 
 Read by ``lineage.block_quarantined_sources`` (records a source quarantine removed may not
-come back under another source name; attack review 6b, finding 1) and by
+come back under another source name, attack review 6b, finding 1; nor records a findings
+quarantine removed, attack review 7b, finding 3) and by
 ``provenance.gate.missing_signed`` (which missing signed records a quarantine accounts for).
 A quarantine version's removed records are its signed parent's manifest minus its own,
 never read from a row, an audit entry or the quarantine's ``removed`` count: whoever can
@@ -68,11 +69,12 @@ class VersionDigests:
 
 
 @dataclass
-class SourceQuarantine:
-    """One signed ``prov quarantine --source`` version and what it removed.
+class SignedQuarantine:
+    """One signed ``prov quarantine`` version and what it removed.
 
     ``tag``: the quarantine version; ``parent``: the version it was cut from (its signed
-    parent); ``source``: the source its signed facts name; ``removed``: digests (Arrow
+    parent); ``source``: the source its signed facts name, None for a ``--findings``
+    quarantine (the records the detectors flagged); ``removed``: digests (Arrow
     ``binary(32)``, unique) in the parent's signed manifest and not in its own;
     ``registered``: the batches registered before the quarantine was made
     (:func:`registered_before`), the only ones that may vouch for a record it removed.
@@ -80,13 +82,19 @@ class SourceQuarantine:
 
     tag: str
     parent: str
-    source: str
+    source: str | None
     removed: pa.Array
     registered: frozenset[str] = frozenset()
 
 
-def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SourceQuarantine]:
-    """Every source quarantine this verifier can trust, wherever it sits in the store (each once, oldest first).
+def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SignedQuarantine]:
+    """The ``--source`` quarantines among :func:`signed_quarantines`."""
+    return [q for q in signed_quarantines(store, tags, digests) if q.source is not None]
+
+
+def signed_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SignedQuarantine]:
+    """Every quarantine (``--source`` or ``--findings``) this verifier can trust, wherever it sits in the
+    store (each once, oldest first).
 
     The chains of ``tags`` must hold (``version_facts.signed_ancestry``: signatures under the
     verifier's pins and signed parent links). Beyond them every stored version whose
@@ -116,14 +124,17 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
     for tag in checkpointed_quarantines(store):
         if tag not in trusted:
             raise VerificationError(
-                f"version {tag}: a signed audit checkpoint covers its source quarantine, but the version "
+                f"version {tag}: a signed audit checkpoint covers its quarantine, but the version "
                 "is missing or its signature does not verify under the pins"
             )
-    out: list[SourceQuarantine] = []
+    out: list[SignedQuarantine] = []
     log = audit.entries(store.db)
     for row, stmt in sorted(trusted.values(), key=lambda pair: pair[0]["audit_seq"]):
         facts = stmt["predicate"].get("quarantine")
-        if not isinstance(facts, dict) or not isinstance(facts.get("source"), str):
+        if not isinstance(facts, dict):
+            continue
+        source = facts.get("source")
+        if not isinstance(source, str) and "findings" not in facts:
             continue
         chain = signed_ancestry(store, row["tag"])  # its signed parent, whose root and signature must hold
         if len(chain) < 2:
@@ -132,7 +143,11 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
         before, own = digests(parent), digests(row)
         removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
         registered = registered_before(log, stmt["predicate"].get("auditLogHead"))
-        out.append(SourceQuarantine(row["tag"], parent["tag"], facts["source"], removed, registered))
+        out.append(
+            SignedQuarantine(
+                row["tag"], parent["tag"], source if isinstance(source, str) else None, removed, registered
+            )
+        )
     return out
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from provenance.gate.context import GateContext
+    from provenance.gate.quarantine_returns import Returned
 
 
 def lineage_records(ctx: GateContext, mask: pa.Array) -> list[dict]:
@@ -155,22 +156,23 @@ class ForbiddenSources(ParameterRule):
 
 
 class BlockQuarantinedSources(SwitchedRule):
-    """Sources cut out with ``prov quarantine`` may not come back, under their own name or another.
+    """Sources cut out with ``prov quarantine`` may not come back, under their own name or another,
+    nor may the records a signed quarantine removed.
 
     Blocks a record of the new version that a quarantined source's registered batch
     carries, whose source column (as the version signed it) names a quarantined source, or
-    whose content a signed ``prov quarantine --source`` version in the signed history of the
-    new version or the base removed (``GateContext.source_quarantines``: the quarantine's
-    parent manifest minus its own, recomputed), whatever source name it now carries: the
-    source column is not hashed, so a data writer can re-add the same records as ``scrape``
-    (attack review 6b, finding 1).
+    whose content a signed ``prov quarantine`` version removed (``GateContext.signed_quarantines``:
+    the quarantine's parent manifest minus its own, recomputed), whatever source name it now
+    carries: the source column is not hashed, so a data writer can re-add the same records as
+    ``scrape`` (attack review 6b, finding 1); and records a ``--findings`` quarantine cut, which
+    are in no delta when the check's base still holds them (attack review 7b, finding 3).
 
-    What vouches for a record against both (:func:`vouched`) is what ``prov quarantine`` itself
-    kept: a trusted signed batch of a source not quarantined, registered before the quarantine
-    (the audit log its signed head fixes), that attests the record. So the records a quarantine
-    kept, tagged with the quarantined source in the unhashed column, do not block it (attack
-    review 7, finding 5), and a second trusted source that signs the removed records after the
-    quarantine does not bring them back (attack review 7b, finding 1).
+    What lets a record through is what ``provenance.gate.quarantine_returns`` says: a record
+    whose column names a quarantined source, or that a source quarantine removed, when a trusted
+    signed batch of another source registered before the quarantine attests it (what the
+    quarantine kept; attack reviews 7, finding 5, and 7b, finding 1); a record a findings
+    quarantine removed, when a reviewer's waiver of its combined verdict on the new version is
+    honoured.
     """
 
     key = "lineage.block_quarantined_sources"
@@ -186,7 +188,9 @@ class BlockQuarantinedSources(SwitchedRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when any record of the new version comes from a quarantined source or is one a quarantine removed."""
-        if not ctx.quarantined_sources and not ctx.source_quarantines:
+        from provenance.gate.quarantine_returns import kept_by_quarantine, returned_records
+
+        if not ctx.quarantined_sources and not ctx.signed_quarantines:
             return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
         sources = set(ctx.quarantined_sources)
         return source_records(
@@ -194,66 +198,20 @@ class BlockQuarantinedSources(SwitchedRule):
         )
 
 
-def vouched(ctx: GateContext, batches: frozenset[str]) -> pa.Array:
-    """Which rows of the new version's lineage a trusted signed batch of a source not quarantined attests,
-    that batch being one of ``batches`` (those registered before a quarantine)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    steps = ctx.source_quarantines
-    quarantined = pa.array(sorted(ctx.quarantined_sources | {q.source for q in steps}), pa.string())
-    attested = pc.equal(ctx.lineage.column("status"), "attested")
-    by_quarantined = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=quarantined)
-    early = pc.is_in(pc.fill_null(ctx.lineage.column("batch"), ""), value_set=pa.array(sorted(batches), pa.string()))
-    return pc.and_(pc.and_(attested, pc.invert(by_quarantined)), early)
-
-
-def returned_records(ctx: GateContext) -> pa.Array | None:
-    """Which rows of the new version's lineage are records a signed source quarantine removed
-    (``GateContext.source_quarantines``), except those :func:`vouched` for by a batch registered
-    before that quarantine; None when no source quarantine is in the signed history."""
-    import pyarrow.compute as pc
-
-    mask = None
-    for q in ctx.source_quarantines:
-        back = pc.and_(
-            pc.is_in(ctx.lineage.column("digest"), value_set=q.removed), pc.invert(vouched(ctx, q.registered))
-        )
-        mask = back if mask is None else pc.or_(mask, back)
-    return mask
-
-
-def kept_by_quarantine(ctx: GateContext, sources: set[str]) -> pa.Array | None:
-    """Which rows of the new version's lineage have a source column naming a quarantined source that signed
-    lineage gives to another: :func:`vouched` for by a batch registered before a quarantine of that source,
-    as ``prov quarantine --source`` keeps them (attack review 7, finding 5); None when there are none."""
-    import pyarrow.compute as pc
-
-    mask = None
-    column = pc.fill_null(ctx.record_sources, "")
-    for name in sorted(sources):
-        before = frozenset().union(*(q.registered for q in ctx.source_quarantines if q.source == name))
-        if not before:
-            continue
-        kept = pc.and_(pc.equal(column, name), vouched(ctx, before))
-        mask = kept if mask is None else pc.or_(mask, kept)
-    return mask
-
-
 def source_records(
     ctx: GateContext,
     rule: str,
     sources: set[str],
     why: str,
-    returned: pa.Array | None = None,
+    returned: Returned | None = None,
     kept: pa.Array | None = None,
 ) -> RuleResult:
     """Block when any record of the new version comes from one of ``sources``: by its lineage
     (the registered batch that carries it) or by the data's source column as the version signed
     it, the two ways ``prov quarantine --source`` finds a source's records, except the rows
-    ``kept`` selects by their column (:func:`kept_by_quarantine`); or when ``returned`` (a mask
-    over the lineage, :func:`returned_records`) selects it. A returned record is listed with a
-    ``detail`` naming the quarantine that removed it."""
+    ``kept`` selects by their column (``quarantine_returns.kept_by_quarantine``); or when
+    ``returned`` (``quarantine_returns.returned_records``) selects it. A returned record is listed
+    with a ``detail`` naming the quarantine that removed it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -263,34 +221,18 @@ def source_records(
     if kept is not None:
         by_column = pc.and_(by_column, pc.invert(kept))
     mask = pc.or_(by_batch, by_column)
-    back = 0
+    what = f"records from {why} sources ({', '.join(sorted(sources))})" if sources else "records"
     if returned is not None:
-        back = int(pc.sum(pc.and_(returned, pc.invert(mask))).as_py() or 0)
-        mask = pc.or_(mask, returned)
+        what += returned.reason(pc.invert(mask))
+        mask = pc.or_(mask, returned.mask)
     k = int(pc.sum(mask).as_py() or 0)
-    what = f"records from {why} sources ({', '.join(sorted(sources))})"
-    if back:
-        what += (
-            f", {back} of them removed by a signed `prov quarantine --source` and back under another source "
-            "name, none, or a batch registered after the quarantine (matched by content digest)"
-        )
     if not k:
         return bounded_count(rule, 0, 0, what, [])
     listed = lineage_records(ctx, mask)
     for record, column in zip(listed, ctx.record_sources.filter(mask).slice(0, len(listed)).to_pylist()):
         record["source"] = record["source"] or column
-    if back:
-        late = pc.and_(pc.equal(ctx.lineage.column("status"), "attested"), pc.is_valid(ctx.lineage.column("batch")))
-        late_listed = late.filter(mask).slice(0, len(listed)).to_pylist()
-        digests = pa.array([bytes.fromhex(r["digest"]) for r in listed], pa.binary(32))
-        for q in ctx.source_quarantines:
-            hits = pc.and_(
-                pc.is_in(digests, value_set=q.removed),
-                pc.invert(vouched(ctx, q.registered).filter(mask).slice(0, len(listed))),
-            )
-            for record, hit, signed in zip(listed, hits.to_pylist(), late_listed):
-                if hit and "detail" not in record and record["source"] not in sources:
-                    record["detail"] = f"removed by {q.tag}, the signed quarantine of source {q.source} from {q.parent}"
-                    if signed:
-                        record["detail"] += "; signed by a batch registered after it"
+    if returned is not None:
+        for record, detail in zip(listed, returned.details(mask, len(listed))):
+            if detail is not None and record["source"] not in sources:
+                record["detail"] = detail
     return bounded_count(rule, k, 0, what, listed)

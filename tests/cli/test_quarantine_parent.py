@@ -100,7 +100,7 @@ def test_a_checkpointed_quarantine_whose_version_is_gone_fails_closed(prov, stor
     assert r.exit_code == 1, r.output  # integrity.verify_signatures: v2's commit entry has no version
     # the quarantine history itself fails closed too (it silently had no quarantine before)
     store.pins = Pins.load([keypair.public_path])
-    with pytest.raises(VerificationError, match="v2: a signed audit checkpoint covers its source quarantine"):
+    with pytest.raises(VerificationError, match="v2: a signed audit checkpoint covers its quarantine"):
         source_quarantines(store, ["v3", "v1"], VersionDigests(store))
 
 
