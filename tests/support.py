@@ -512,13 +512,12 @@ def second_vendor_delivery(prov: Prov) -> str:
     """In the trust world (``template_trust``): the vendor signs a new batch (40 records not in any version),
     the maintainer registers it under ``--signer maintainer.pub``; returns its id."""
     crowd = pq.read_table("crowd-batch.parquet").slice(0, 40)
-    pixels = [v + 7 for v in crowd.column("px20").to_pylist()]
-    pq.write_table(
-        crowd.set_column(
-            crowd.schema.get_field_index("px20"), "px20", pa.array(pixels, crowd.schema.field("px20").type)
-        ),
-        "vendor2.parquet",
-    )
+    for name in ("px20", "px28", "px36"):  # far enough from crowd's records (quarantined in v3q) not to be near copies
+        pixels = [v + 7 for v in crowd.column(name).to_pylist()]
+        crowd = crowd.set_column(
+            crowd.schema.get_field_index(name), name, pa.array(pixels, crowd.schema.field(name).type)
+        )
+    pq.write_table(crowd, "vendor2.parquet")
     r = prov("sign", "vendor2.parquet", "--source", "vendor", "--key", "vendor.key")
     assert r.exit_code == 0, r.output
     r = prov("add", "vendor2.parquet", "--source", "vendor", "--json", "--signer", "maintainer.pub")

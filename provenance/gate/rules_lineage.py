@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from provenance.gate.context import GateContext
+    from provenance.gate.quarantine_near import NearCopies
     from provenance.gate.quarantine_returns import Returned
 
 
@@ -188,14 +189,42 @@ class BlockQuarantinedSources(SwitchedRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when any record of the new version comes from a quarantined source or is one a quarantine removed."""
+        import pyarrow.compute as pc
+
+        from provenance.errors import InputError, VerificationError
+        from provenance.features.base import FeatureError
+        from provenance.gate.quarantine_near import near_returned
         from provenance.gate.quarantine_returns import kept_by_quarantine, returned_records
 
         if not ctx.quarantined_sources and not ctx.signed_quarantines:
             return RuleResult(self.key, "pass", "no source has been quarantined", allowed=0, expected="at most 0")
         sources = set(ctx.quarantined_sources)
-        return source_records(
-            ctx, self.key, sources, "quarantined", returned_records(ctx), kept_by_quarantine(ctx, sources)
-        )
+        returned, kept = returned_records(ctx), kept_by_quarantine(ctx, sources)
+        exact = source_mask(ctx, sources, kept)
+        try:
+            near = near_returned(ctx, exact if returned is None else pc.or_(exact, returned.mask))
+        except VerificationError as exc:
+            why = f"the records a signed quarantine removed are not the signed ones, so near copies cannot be judged: {exc}"
+            return RuleResult(self.key, "block", why, allowed=0, expected="at most 0")
+        except (InputError, FeatureError) as exc:
+            why = f"near copies of the records a signed quarantine removed could not be checked: {exc}"
+            return RuleResult(self.key, "error", why, allowed=0, expected="at most 0")
+        return source_records(ctx, self.key, sources, "quarantined", returned, kept, near)
+
+
+def source_mask(ctx: GateContext, sources: set[str], kept: pa.Array | None = None) -> pa.Array:
+    """Rows of the new version's lineage that come from one of ``sources``: by its lineage (the registered
+    batch that carries it) or by the data's source column as the version signed it, except the rows ``kept``
+    selects by their column (``quarantine_returns.kept_by_quarantine``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pa.array(sorted(sources), pa.string())
+    by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
+    by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
+    if kept is not None:
+        by_column = pc.and_(by_column, pc.invert(kept))
+    return pc.or_(by_batch, by_column)
 
 
 def source_records(
@@ -205,27 +234,29 @@ def source_records(
     why: str,
     returned: Returned | None = None,
     kept: pa.Array | None = None,
+    near: NearCopies | None = None,
 ) -> RuleResult:
     """Block when any record of the new version comes from one of ``sources``: by its lineage
     (the registered batch that carries it) or by the data's source column as the version signed
     it, the two ways ``prov quarantine --source`` finds a source's records, except the rows
     ``kept`` selects by their column (``quarantine_returns.kept_by_quarantine``); or when
-    ``returned`` (``quarantine_returns.returned_records``) selects it. A returned record is listed
+    ``returned`` (``quarantine_returns.returned_records``) selects it, or it is one of the ``near``
+    copies of removed records (``quarantine_near.near_returned``). A returned record is listed
     with a ``detail`` naming the quarantine that removed it."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = pa.array(sorted(sources), pa.string())
-    by_batch = pc.is_in(pc.fill_null(ctx.lineage.column("source"), ""), value_set=names)
-    by_column = pc.is_in(pc.fill_null(ctx.record_sources, ""), value_set=names)
-    if kept is not None:
-        by_column = pc.and_(by_column, pc.invert(kept))
-    mask = pc.or_(by_batch, by_column)
+    mask = source_mask(ctx, sources, kept)
     what = f"records from {why} sources ({', '.join(sorted(sources))})" if sources else "records"
     if returned is not None:
         what += returned.reason(pc.invert(mask))
         mask = pc.or_(mask, returned.mask)
-    k = int(pc.sum(mask).as_py() or 0)
+    close = len(near.digests) if near is not None else 0
+    if near is not None and close:
+        what += (
+            f", and {close} near copies of records a signed quarantine removed (closer to one than the base's "
+            f"two closest records are to each other, {near.radius:.3g})"
+        )
+    k = int(pc.sum(mask).as_py() or 0) + close
     if not k:
         return bounded_count(rule, 0, 0, what, [])
     listed = lineage_records(ctx, mask)
@@ -235,4 +266,12 @@ def source_records(
         for record, detail in zip(listed, returned.details(mask, len(listed))):
             if detail is not None and record["source"] not in sources:
                 record["detail"] = detail
+    if near is not None and close and len(listed) < LISTED:
+        import pyarrow as pa
+
+        chosen = pc.is_in(ctx.lineage.column("digest"), value_set=pa.array(near.digests, pa.binary(32)))
+        named = {r["digest"]: r["source"] for r in lineage_records(ctx, chosen)}
+        for d, label, detail in list(zip(near.digests, near.labels, near.details))[: LISTED - len(listed)]:
+            listed.append({"digest": d.hex(), "label": label, "source": named.get(d.hex()), "signed_label": None,
+                           "detail": detail})  # fmt: skip
     return bounded_count(rule, k, 0, what, listed)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from support import check_rules, digits_table, ok
@@ -146,3 +147,28 @@ def test_records_a_source_quarantine_kept_do_not_block_it(prov, store, keypair, 
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
     assert rule["status"] == "block" and rule["count"] == 10, rule
+
+
+def test_near_copies_of_quarantined_records_block(prov, store, keypair, monkeypatch):
+    """Attack review 7, finding 2: crowd's quarantined records come back as scrape, each nudged by one pixel: new
+    content, so the digest match missed them and only the detectors judged them. A delta record closer to a
+    removed record than the base's two closest records are to each other is now a copy of it and blocks; honest
+    new records are not that close."""
+    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+    nudged = crowd.set_column(crowd.schema.get_field_index("px10"), "px10", pc.add(crowd.column("px10"), 1))
+    honest = digits_table(520).slice(460, 60)
+    scrape = _with_source(pa.concat_tables([nudged, honest]), "scrape")
+    pq.write_table(scrape, Path("scrape.parquet"))
+    pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
+    ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 60, rule  # passed (count 0) before: new digests
+    assert "60 near copies of records a signed quarantine removed" in rule["reason"], rule
+    assert all("removed by v2, the signed quarantine of source crowd from v1" in r["detail"] for r in rule["records"])
+
+    # the quarantine's parent's data is where the removed records are read from: gone, the rule cannot judge
+    Path("a.parquet").rename("moved.parquet")
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert r.exit_code == 3 and rule["status"] == "error" and "a.parquet" in rule["reason"], rule

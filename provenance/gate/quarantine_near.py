@@ -1,0 +1,155 @@
+"""Near copies of records a signed ``prov quarantine`` removed, back in the delta (attack review 7, finding 2).
+
+``lineage.block_quarantined_sources`` matches removed records by content digest, so each
+record nudged by one value (one pixel) is new content. Here every added record of the delta
+is compared, in the base's reference profile's standardised feature space, with
+the records the signed quarantines removed; one closer to a removed record than the closest
+two records of the base's sample are to each other (``detectors.duplicates.tightest_pair``,
+the radius of the ``duplicates`` tight-cluster rule) is a copy of it, and blocks like the
+record itself. The removed records are read from where each quarantine's signed parent
+signed its data, re-hashed (``sources.records.read_records``), so they are the signed ones;
+if that data can no longer be read the check cannot be made, and says so (exit 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from provenance.delta.rows import DeltaRecords
+    from provenance.gate.context import GateContext
+    from provenance.profiles.reference import ReferenceProfile
+
+
+@dataclass
+class NearCopies:
+    """Delta records closer than ``radius`` to a record a signed quarantine removed.
+
+    ``digests``/``labels``: the delta records (one per digest); ``details``: for each, which
+    removed record it is near and how near; ``radius``: the base's tight-pair distance, in
+    standardised units; ``note``: why nothing was compared (None when it was).
+    """
+
+    digests: list[bytes]
+    labels: list[str]
+    details: list[str]
+    radius: float
+    note: str | None = None
+
+
+def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
+    """The delta's near copies of removed records (see the module), leaving out the rows of the
+    new version's lineage ``exact`` selects (records already blocked by their digest) and what lets
+    a removed record back (``quarantine_returns``: a batch registered before a source quarantine
+    vouches for the record, a waiver of the combined verdict for a findings quarantine).
+
+    Nothing is compared when the base has no reference profile (``note`` says so). Raises
+    ``VerificationError`` when a removed record's data is not the signed content, and
+    ``InputError``/``FeatureError`` when it cannot be read or featurised.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.detectors.duplicates import tightest_pair, twins_common
+    from provenance.errors import InputError
+    from provenance.gate.quarantine_returns import vouched, waived_combined
+    from provenance.profiles.stage import load_profile
+
+    steps = ctx.signed_quarantines
+    if not steps:
+        return NearCopies([], [], [], 0.0, "no signed quarantine")
+    delta = ctx.diff.delta
+    rows: DeltaRecords | None = delta["rows"]() if callable(delta.get("rows")) else delta.get("rows")
+    if rows is None:
+        from provenance.detectors.pipeline import delta_records
+
+        rows = delta_records(ctx.store, ctx.base, ctx.new, delta["added"], delta["relabeled"])
+    # added records only: a relabeled record is the base's own content, and a quarantined source's near copy
+    # of it says the source copied the base, not that the record came back
+    wanted = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
+    if not wanted:
+        return NearCopies([], [], [], 0.0, "no added records")
+    try:
+        profile = load_profile(ctx.store, ctx.base)
+    except InputError as exc:  # no profile: the detector rules report it; exact digests still block
+        return NearCopies([], [], [], 0.0, str(exc))
+    radius = tightest_pair(profile.loo_dist)
+    if radius <= 0 or twins_common(profile.loo_dist):
+        return NearCopies([], [], [], radius, "the base's own records repeat exactly: no tight radius to judge by")
+    digests = [rows.digests[i] for i in wanted]
+    let_back = np.zeros(len(wanted), dtype=bool)
+    lineage = ctx.lineage.column("digest")
+    skip = [exact] if exact is not None else []
+    for q in steps:
+        if q.source is not None:
+            skip.append(vouched(ctx, q.registered))
+    for mask in skip:  # rows of the lineage: their digests are judged already, or let back
+        chosen = pc.is_in(pa.array(digests, pa.binary(32)), value_set=lineage.filter(mask))
+        let_back |= chosen.to_numpy(zero_copy_only=False)
+    waived = {bytes(d) for d in waived_combined(ctx).to_pylist()}
+    Z = profile.standardize(_features(ctx, profile, ctx.new, [rows.locators[i] for i in wanted], digests))
+    best = np.full(len(wanted), np.inf)
+    near_what: list[str] = [""] * len(wanted)
+    for q in steps:
+        removed_Z, removed_digests = _removed_features(ctx, profile, q.parent, q.removed)
+        if not len(removed_Z):
+            continue
+        from provenance.features.neighbors import nearest
+
+        idx, dist = nearest(Z, removed_Z, 1)
+        for i, (j, d) in enumerate(zip(idx[:, 0], dist[:, 0])):
+            if j < 0 or d >= best[i] or d >= radius or (q.source is None and digests[i] in waived):
+                continue
+            best[i] = float(d)
+            what = f"source {q.source}" if q.source is not None else "the records the detectors flagged"
+            near_what[i] = (
+                f"a near copy (distance {d:.3g}, within the base's tight radius {radius:.3g}) of record "
+                f"{removed_digests[j].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} from {q.parent}"
+            )
+    hit = np.isfinite(best) & ~let_back
+    chosen = np.flatnonzero(hit)
+    return NearCopies(
+        [digests[i] for i in chosen], [rows.labels[wanted[i]] for i in chosen], [near_what[i] for i in chosen], radius
+    )
+
+
+def _features(ctx: GateContext, profile: ReferenceProfile, tag: str, locators: list, digests: list) -> np.ndarray:
+    """Features (raw, ``profile``'s featuriser) of records ``digests`` of version ``tag``, read from where
+    it signed its data at ``locators`` and re-hashed."""
+    from provenance.profiles.featurize import delta_features
+    from provenance.sources.records import read_records
+    from provenance.version_facts import verified_statement, version_dataset
+
+    row = ctx.store.version(tag)
+    schema = verified_statement(ctx.store, row)["predicate"].get("schema", {})
+    records = read_records(
+        version_dataset(ctx.store, row), schema.get("kind", row["kind"]), locators, digests, schema.get("columns", [])
+    )
+    return delta_features(profile, schema.get("kind", row["kind"]), records)
+
+
+def _removed_features(
+    ctx: GateContext, profile: ReferenceProfile, parent: str, removed: pa.Array
+) -> tuple[np.ndarray, list[bytes]]:
+    """The standardised features of the records ``removed`` (digests) as quarantine parent ``parent``
+    signed them, one per digest, and their digests in that order."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from provenance.version_facts import load_manifest
+
+    if not len(removed):
+        return np.zeros((0, profile.dim), np.float32), []
+    manifest = load_manifest(ctx.store, ctx.store.version(parent)).table
+    rows = manifest.filter(pc.is_in(manifest.column("digest"), value_set=removed))
+    first: dict[bytes, str] = {}
+    for d, locator in zip(rows.column("digest").to_pylist(), rows.column("locator").to_pylist()):
+        first.setdefault(d, locator)
+    digests = list(first)
+    X = _features(ctx, profile, parent, [first[d] for d in digests], digests)
+    return profile.standardize(X), digests
