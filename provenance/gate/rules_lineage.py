@@ -253,7 +253,7 @@ def source_records(
     close = len(near.digests) if near is not None else 0
     if near is not None and close:
         what += (
-            f", and {close} near copies of records a signed quarantine removed (closer to one than the base's "
+            f", {close} of them near copies of records a signed quarantine removed (closer to one than the base's "
             f"two closest records are to each other, {near.radius:.3g})"
         )
     k = int(pc.sum(mask).as_py() or 0) + close

@@ -164,7 +164,7 @@ def test_near_copies_of_quarantined_records_block(prov, store, keypair, monkeypa
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
     assert rule["status"] == "block" and rule["count"] == 60, rule  # passed (count 0) before: new digests
-    assert "60 near copies of records a signed quarantine removed" in rule["reason"], rule
+    assert "60 of them near copies of records a signed quarantine removed" in rule["reason"], rule
     assert all("removed by v2, the signed quarantine of source crowd from v1" in r["detail"] for r in rule["records"])
 
     # the quarantine's parent's data is where the removed records are read from: gone, the rule cannot judge
