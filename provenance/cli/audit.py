@@ -52,31 +52,10 @@ def audit_verify(
     if json_out:
         emit_json(report)
         return
-    echo(f"Audit log ok: {report['entries']} entries, head {report['head'][:16]}, root {report['root'][:16]}")
-    n, v = len(report["checkpoints"]), report["versions"]
-    echo(
-        f"  {plural(n, 'signed checkpoint')} (consecutive ones consistent, RFC 9162); "
-        f"{plural(v, 'version')} whose signed head is in the log"
-    )
-    for cp in report["not_relied_on"]:
-        warning = "WARNING: " if cp["warning"] else ""  # a rotated-out key signed another log's checkpoint
-        echo(f"  {warning}checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
-    if not report["pinned"]:
-        echo("  NOT a trust decision: signatures checked only against keys found in .prov/ (--store-keys)")
-    if report["pending"]:
-        echo(
-            f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "
-            f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them):"
-        )
-        for e in report["pending"]:
-            echo(f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}")
-    elif report["entries"]:
-        echo(f"  nothing pending: every entry is under {report['signed_by']}")
+    from provenance.report.verify_text import audit_lines
 
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """``1 entry``, ``2 entries``."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+    for line in audit_lines(report):
+        echo(line)
 
 
 @command("checkpoint", group=audit_app)

@@ -12,7 +12,7 @@ from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
-from provenance.trust.pins import UNPINNED_SIGNATURE, UNPINNED_VERSION, Pins
+from provenance.trust.pins import UNPINNED_VERSION, Pins
 
 # Library modules are imported inside each command: `prov init`, `log` and `show` must not
 # pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
@@ -371,35 +371,10 @@ def verify(
     if json_out:
         emit_json(report)
         return
-    if batch:
-        trusted = pins.describe() if report["trust_decision"] else UNPINNED_SIGNATURE
-        echo(
-            f"{target}: ok, {report['records']} records match the batch signed by {report['source']!r} "
-            f"(key {report['keyid'][:16]}, captured {report['captured_at']}; {trusted})"
-        )
-    else:
-        signature = f"signature ok ({pins.describe()})" if report["trust_decision"] else UNPINNED_SIGNATURE
-        echo(f"Version {target}: {signature}, manifest ok, data {report['data']} ({report['records']} records)")
-        if report.get("path"):
-            echo(f"  read {report['path']}")
-        if attestation:
-            echo_attestation(report["attestation"])
+    from provenance.report.verify_text import batch_lines, version_lines
+
+    pinned = pins.describe() if report["trust_decision"] else None
+    for line in (batch_lines if batch else version_lines)(target, report, pinned):
+        echo(line)
     if not report["trust_decision"]:
         echo(f"  {report['trust_note']}; pin the keys you trust (--signer KEY.pub or PROV_SIGNERS) to decide")
-
-
-def echo_attestation(a: dict) -> None:
-    """The lines ``prov verify --attestation`` prints for an attestation that held."""
-    echo(
-        f"  release attestation ok: release {a['release']} passed policy {a['policy']['digest'][:12]} against "
-        f"{a['base']['version']} at {a['checked_at']}, valid until {a['expires']}"
-    )
-    off = a.get("checks_off") or []
-    echo(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
-    for w in a.get("warnings") or []:
-        echo(f"  released with a warning: {w['rule']}: {visible(w['reason'])}")
-    state = a.get("release_state")
-    if state:
-        root = f", under root v{state['root_version']}" if state.get("root_version") else ", with no root file"
-        log = f", audit log at {state['audit_log_size']} entries" if state.get("audit_log_size") is not None else ""
-        echo(f"  newest release this job has accepted: {state['release']}{root}{log} ({state['path']})")

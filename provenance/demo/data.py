@@ -55,3 +55,8 @@ def commit_summary(result) -> str:
         f"  {result.records} records, Merkle root {result.merkle_root[:16]}…, parent {result.parent or '-'}, "
         "signed DSSE envelope"
     )
+
+
+def quoted(lines: list[str]) -> str:
+    """A command's own output lines as the demo shows them: indented two spaces under its ``$ prov ...``."""
+    return "\n".join(f"  {line}" for line in lines)

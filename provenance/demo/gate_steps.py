@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from provenance import versions
 from provenance.delta.compare import diff_versions
 from provenance.demo.attacks import ATTACKS, Attack
-from provenance.demo.data import PIXEL_MAX, PIXELS, commit_summary, digits, digits_table, pixels
+from provenance.demo.data import PIXEL_MAX, PIXELS, commit_summary, digits, digits_table, pixels, quoted
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
 from provenance.detectors.pipeline import detect_diff
 from provenance.encoding import table_digests
@@ -30,6 +30,7 @@ from provenance.gate.policy import default_policy
 from provenance.lineage import batches, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
+from provenance.report.verify_text import version_lines
 from provenance.report.wording import DECISION, plural
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
@@ -150,7 +151,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     echo(f"  clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
     for r in detection.results:
         state = "ran" if r.status == "ran" else f"ERROR: {r.error}"
-        echo(f"    {r.detector:<11} {state}; alone it would flag {len(r.flagged):>3} (the combined verdict decides)")
+        echo(f"    {r.detector:<11} {state}: flags alone {len(r.flagged):>3} (the combined verdict decides)")
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]
@@ -168,7 +169,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     released = result2.decision in ("pass", "warned")
     if released:
         attest(store, result2, default_policy(), key, target)
-        verify_attestation(store, "rc2", target)
+        verified = versions.verify_version(store, "rc2") | {"attestation": verify_attestation(store, "rc2", target)}
     echo(
         f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {DECISION[result2.decision]}"
         + (" — attestation written to rc2.attestation.json" if released else "")
@@ -177,10 +178,8 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         if rule.status == "warn":
             echo(f"  warning, stated in the attestation: {rule.rule}: {rule.reason}")
     if released:
-        echo(
-            "$ prov verify rc2 --attestation rc2.attestation.json   # with PROV_SIGNERS=maintainer.pub\n"
-            "  release attestation ok: a training job may use rc2"
-        )
+        echo("$ prov verify rc2 --attestation rc2.attestation.json   # with PROV_SIGNERS=maintainer.pub")
+        echo(quoted(version_lines("rc2", verified, store.pins.describe())))
     else:
         for rule in result2.rules:
             if rule.status not in ("pass", "warn"):

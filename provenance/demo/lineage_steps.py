@@ -14,14 +14,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys, versions
-from provenance.demo.data import digits
+from provenance.demo.data import digits, quoted
 from provenance.errors import InputError, VerificationError
 from provenance.lineage import batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
+from provenance.report.verify_text import batch_lines
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store, find_store
 from provenance.trust import source_keys as trust
+from provenance.trust.pins import pins_of
 
 LINEAGE_ROWS = 1000
 """Rows of the shuffled digits the lineage step uses; the release-gate step uses the rest."""
@@ -90,7 +92,8 @@ def run_lineage_demo(
         f"  trusted key {entry.keyid[:16]} for 'vendor', the entry signed by the maintainer"
     )
     check = batches.check_batch(store, DatasetSpec(str(vendor_path)))
-    echo(f"$ prov verify {rel(vendor_path)}\n  ok: {len(check.hashed.manifest)} records match what 'vendor' signed")
+    echo(f"$ prov verify {rel(vendor_path)}")  # then the command's own words, as for every verify below
+    echo(quoted(batch_lines(rel(vendor_path), check.report(), pins_of(store).describe())))
 
     # In transit, one pixel of one record changes: verify names the record.
     tampered = here / "vendor-batch-in-transit.parquet"

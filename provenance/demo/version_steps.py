@@ -11,10 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys, versions
-from provenance.demo.data import commit_summary, digits
+from provenance.demo.data import commit_summary, digits, quoted
 from provenance.errors import VerificationError
+from provenance.report.verify_text import audit_lines, version_lines
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
+from provenance.store.coverage import verify_log
 from provenance.trust.pins import Pins
 
 
@@ -39,7 +41,7 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
     echo("$ prov keys generate maintainer")
     echo(f"  maintainer.key (mode {oct(os.stat(pair.private_path).st_mode & 0o777)}), key id {pair.keyid[:16]}…")
     # Trust is pinned by whoever checks, never taken from the store: every later step checks against this key.
-    store.pins = Pins.load([pair.public_path])
+    store.pins = Pins.load([os.path.relpath(pair.public_path)])  # named as PROV_SIGNERS=maintainer.pub names it
     echo("$ export PROV_SIGNERS=maintainer.pub     # the key every check below trusts (never one from the store)")
 
     results = {}
@@ -48,13 +50,13 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
         results[tag] = r
         echo(f"$ prov commit {path} --tag {tag} --key maintainer.key")
         echo(commit_summary(r))
-    for tag in results:
-        report = versions.verify_version(store, tag)
-        echo(
-            f"$ prov verify {tag}\n  signature ok, manifest ok, every record digest re-read and matched ({report['records']})"
-        )
-    seq, head = versions.verify_audit(store)
-    echo(f"$ prov audit verify\n  {seq} hash-chained entries, head {head[:16]}…")
+    for tag in results:  # each command's own words (provenance.report.verify_text), indented under it
+        echo(f"$ prov verify {tag}")
+        echo(quoted(version_lines(tag, versions.verify_version(store, tag), store.pins.describe())))
+    pins = store.pins
+    audit = verify_log(store, pins.maintainer_keys(store), [], pins.known_keys(store), pins.retired_keys(store))
+    echo("$ prov audit verify")
+    echo(quoted(audit_lines(audit)))
     facts: dict = {"versions": {t: r.to_dict() for t, r in results.items()}}
 
     # Tampering between storage and training: flip one label in v2's file, verify catches it.

@@ -202,10 +202,10 @@ class DetectorRan(DetectorRule):
         if result.status != "ran":
             return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
         n, k = len(result.findings), len(result.flagged)
-        reason = f"scored {n} records; {k} would be flagged by it alone (the combined verdict decides)"
+        reason = f"scored {n} records; flags alone {k} (the combined verdict decides)"
         expected = None
         if self.alpha is not None:  # what a clean delta flags with this detector alone; it does not block
-            expected = f"alone at most {flag_budget(n, self.fpr, self.alpha)}"
+            expected = f"flags alone at most {flag_budget(n, self.fpr, self.alpha)}"
         return RuleResult(self.name, "pass", reason, count=k, expected=expected)
 
 

@@ -35,7 +35,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         if d["detector"] == "combined":
             continue
         if d["status"] == "ran":
-            grid.add(d["detector"], f"ran: {d['flagged']} of {d['scored']} would be flagged by it alone")
+            grid.add(d["detector"], f"ran: flags alone {d['flagged']} of {d['scored']}")
         else:
             state = escaped_cell(f"ERROR (did not run; the gate fails closed): {d['error']}", "bold magenta")
             grid.add(d["detector"], state, wrap=True)

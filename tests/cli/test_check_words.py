@@ -261,3 +261,20 @@ def test_a_passing_class_mix_rule_does_not_say_the_mix_differs(prov, demo):
     assert rule["reason"].startswith("all additions: class mix compared with the base (chi2=")
     blocked = rules_of(prov, "rc1", "r1")["class_mix.min_p_value"]
     assert blocked["status"] == "block" and "class mix differs from the base" in blocked["reason"]
+
+
+def test_what_a_detector_alone_would_flag_is_said_one_way_in_check_findings_and_json(prov, demo):
+    """Session 7 notes: "flags alone" (check's Detectors table), "would be flagged by it alone"
+    (findings, the detector rules' reasons) and "alone it would flag" (the demo) named one thing."""
+    report = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    knn = next(d for d in report["detectors"] if d["detector"] == "knn_label")
+    rule = next(r for r in report["rules"] if r["rule"] == "detectors.knn_label")
+    assert (
+        rule["reason"] == f"scored {knn['scored']} records; flags alone {knn['flagged']} (the combined verdict decides)"
+    )
+    assert rule["expected"].startswith("flags alone at most ")
+    text = prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout
+    assert "flags alone" in text.split("\nDetectors", 1)[1].split("\n")[1]
+    found = prov("findings", "rc1", env={"COLUMNS": "200"}).stdout
+    assert re.search(rf"\nknn_label\s+ran: flags alone {knn['flagged']} of {knn['scored']}\s*\n", found), found
+    assert "would be flagged by it alone" not in found + text

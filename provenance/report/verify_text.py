@@ -1,0 +1,86 @@
+"""The words ``prov verify`` and ``prov audit verify`` print when a check holds.
+
+One module, so the command line and ``prov demo`` (which quotes these commands) say the
+same; each function takes the library's report (``schemas/verify-version.schema.json``,
+``schemas/audit-verify.schema.json``) and returns the lines, unindented where the command
+starts a line and indented two spaces under it.
+"""
+
+from __future__ import annotations
+
+from provenance.escaping import visible
+from provenance.report.wording import plural
+from provenance.trust.pins import UNPINNED_SIGNATURE
+
+# What a release's number is, said once under it: it is not a count of releases (the tour's first
+# attestation says "release 3"), and a training job's --release-state relies on it only growing.
+RELEASE_COUNTER = (
+    "  (release N is a counter, not a count of releases: at least the version's place in the store's "
+    "history, so a fix committed after a bad release counts higher; a job keeping --release-state "
+    "refuses a lower one)"
+)
+
+
+def batch_lines(target: str, report: dict, pinned: str | None) -> list[str]:
+    """``prov verify DATA`` for a batch that matches what its source signed; ``pinned`` describes the
+    keys it was checked against (``Pins.describe``), None when only the store's keys were (``--store-keys``)."""
+    trusted = pinned or UNPINNED_SIGNATURE
+    return [
+        f"{target}: ok, {report['records']} records match the batch signed by {report['source']!r} "
+        f"(key {report['keyid'][:16]}, captured {report['captured_at']}; {trusted})"
+    ]
+
+
+def version_lines(target: str, report: dict, pinned: str | None) -> list[str]:
+    """``prov verify V``: the signature, manifest and data, then (with ``--attestation``) the release;
+    ``pinned`` as for :func:`batch_lines`."""
+    signature = f"signature ok ({pinned})" if pinned else UNPINNED_SIGNATURE
+    out = [f"Version {target}: {signature}, manifest ok, data {report['data']} ({report['records']} records)"]
+    if report.get("path"):
+        out.append(f"  read {report['path']}")
+    if report.get("attestation"):
+        out += attestation_lines(report["attestation"])
+    return out
+
+
+def attestation_lines(a: dict) -> list[str]:
+    """The lines ``prov verify --attestation`` prints for an attestation that held."""
+    out = [
+        f"  release attestation ok: release {a['release']} passed policy {a['policy']['digest'][:12]} against "
+        f"{a['base']['version']} at {a['checked_at']}, valid until {a['expires']}",
+        RELEASE_COUNTER.replace("release N", f"release {a['release']}"),
+    ]
+    off = a.get("checks_off") or []
+    out.append(f"  checks that policy turned off: {', '.join(off) if off else 'none'}")
+    for w in a.get("warnings") or []:
+        out.append(f"  released with a warning: {w['rule']}: {visible(w['reason'])}")
+    state = a.get("release_state")
+    if state:
+        root = f", under root v{state['root_version']}" if state.get("root_version") else ", with no root file"
+        log = f", audit log at {state['audit_log_size']} entries" if state.get("audit_log_size") is not None else ""
+        out.append(f"  newest release this job has accepted: {state['release']}{root}{log} ({state['path']})")
+    return out
+
+
+def audit_lines(report: dict) -> list[str]:
+    """``prov audit verify``: the chain and its signed checkpoints, what is not relied on, what is pending."""
+    out = [f"Audit log ok: {report['entries']} entries, head {report['head'][:16]}, root {report['root'][:16]}"]
+    n, v = len(report["checkpoints"]), report["versions"]
+    out.append(
+        f"  {plural(n, 'signed checkpoint')} (consecutive ones consistent, RFC 9162); "
+        f"{plural(v, 'version')} whose signed head is in the log"
+    )
+    for cp in report["not_relied_on"]:
+        warning = "WARNING: " if cp["warning"] else ""  # a rotated-out key signed another log's checkpoint
+        out.append(f"  {warning}checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
+    if not report["pinned"]:
+        out.append("  NOT a trust decision: signatures checked only against keys found in .prov/ (--store-keys)")
+    if report["pending"]:
+        out.append(
+            f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "
+            f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them):"
+        )
+        out += [f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}" for e in report["pending"]]
+    elif report["entries"]:
+        out.append(f"  nothing pending: every entry is under {report['signed_by']}")
+    return out
