@@ -27,25 +27,39 @@ BATCH_ROWS = 65_536  # rows per record batch read from a Parquet row group
 COLUMNS_PER_READ = 16  # columns of a wide Parquet row group decoded at once (see _parquet_batches)
 
 
-def _parquet_batches(pf: pq.ParquetFile, row_groups: list[int] | None) -> Iterator[pa.RecordBatch]:
+def _parquet_batches(
+    pf: pq.ParquetFile, row_groups: list[int] | None, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
     """A Parquet file's row groups as record batches, each row group read 16 columns at a time.
 
     Arrow's reader holds several times the decoded size of what it reads at once (about 5x
     for float columns a dictionary was tried on); reading a wide row group in column groups
     bounds that part to a fraction, while the decoded row group itself is kept whole. What a
     row group needs is checked against ``PROV_MEMORY_LIMIT`` before hashing (``memory.py``).
+
+    ``columns``: read only the file's columns of these names, in the file's order (every
+    column when None, or when the file repeats a name: columns are picked by name).
     """
-    names = pf.schema_arrow.names
+    schema = pf.schema_arrow
+    names = schema.names
+    if columns and len(set(names)) == len(names) and set(columns) & set(names):
+        wanted = set(columns)
+        names = [n for n in names if n in wanted]
+        schema = pa.schema([schema.field(n) for n in names], metadata=schema.metadata)
+    else:
+        columns = None
     for g in range(pf.num_row_groups) if row_groups is None else row_groups:
         if len(names) <= COLUMNS_PER_READ or len(set(names)) < len(names):  # columns are picked by name
-            yield from pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], use_threads=False)
+            yield from pf.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[g], columns=columns and names, use_threads=False
+            )
             continue
         pieces = [
             pf.read_row_group(g, columns=names[i : i + COLUMNS_PER_READ], use_threads=False)
             for i in range(0, len(names), COLUMNS_PER_READ)
         ]
         arrays = [column for piece in pieces for column in piece.columns]
-        yield from pa.Table.from_arrays(arrays, schema=pf.schema_arrow).to_batches(max_chunksize=BATCH_ROWS)
+        yield from pa.Table.from_arrays(arrays, schema=schema).to_batches(max_chunksize=BATCH_ROWS)
 
 
 def iter_batches(
@@ -55,12 +69,15 @@ def iter_batches(
     row_groups: list[int] | None = None,
     fmt: str | None = None,
     forced: dict[str, pa.DataType] | None = None,
+    columns: list[str] | None = None,
 ) -> Iterator:
     """Record batches of one table file (or some of its Parquet row groups).
 
     A CSV/JSONL file whose types widen part-way is read again from its start: that first
     batch comes wrapped in :class:`~provenance.sources.text_tables.Restart`. ``forced``
-    gives CSV/JSONL column types decided for the whole dataset (``build.py``).
+    gives CSV/JSONL column types decided for the whole dataset (``build.py``). ``columns``
+    lets a Parquet file be read for those of its columns alone (see ``_parquet_batches``);
+    other formats are read whole.
 
     Raises:
         InputError: the file cannot be read as its format; the message names the file.
@@ -75,7 +92,7 @@ def iter_batches(
             # A local file through Arrow's own reader, not a Python file object (half the read
             # time); no pre-buffering or reader threads (workers are processes already).
             with (fs.open if fs is not None else pa.OSFile)(path, "rb") as fh:
-                yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups)
+                yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups, columns)
         elif fmt == "csv":
             text = {c for c in (options.label_column, options.source_column, options.id_column) if c}
             types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
@@ -114,9 +131,16 @@ def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
     return out
 
 
-def file_batches(file: TableFile, options: TableOptions, fs=None, row_groups: list[int] | None = None) -> Iterator:
+def file_batches(
+    file: TableFile,
+    options: TableOptions,
+    fs=None,
+    row_groups: list[int] | None = None,
+    columns: list[str] | None = None,
+) -> Iterator:
     """Batches of one dataset file as the dataset reads it, partition columns included, in one
     pass with its final types (a CSV/JSONL file whose types widen is first read to settle them).
+    ``columns``: of a Parquet file, read only these (partition columns are added all the same).
 
     Raises:
         InputError: as :func:`iter_batches`, and a partition column that is also in the file.
@@ -128,7 +152,7 @@ def file_batches(file: TableFile, options: TableOptions, fs=None, row_groups: li
             if settled is None or isinstance(item, Restart):
                 settled = (item.batch if isinstance(item, Restart) else item).schema
         forced = {f.name: f.type for f in settled} if settled is not None else None
-    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
+    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced, columns):
         batch = item.batch if isinstance(item, Restart) else item
         yield with_partitions(batch, file) if options.reader_version > 1 else batch
 
