@@ -91,6 +91,22 @@ def _refuse_revoked(store: Store, keyid: str, key_path: str | Path) -> None:
         raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
 
 
+def _verified_parent(store: Store, parent: str) -> dict:
+    """The ``versions`` row of the parent a commit signs, after its statement verified under the pins.
+
+    The new version signs the parent's name and Merkle root as the row holds it, so a row a ``.prov/``
+    writer altered, or a version no pinned key signed, would be chained to silently. Raises
+    ``InputError`` for an unknown version, ``VerificationError`` naming it otherwise.
+    """
+    row = store.version(parent)
+    try:
+        verified_statement(store, row)
+    except VerificationError as exc:
+        reason = str(exc).removeprefix(f"version {parent}: ")
+        raise VerificationError(f"version {parent}: the parent does not verify: {reason}") from exc
+    return row
+
+
 def _refuse_unpinned(store: Store, keyid: str, key_path: str | Path) -> None:
     pins = pins_of(store)
     if not pins.pinned:
@@ -225,8 +241,11 @@ def commit(
     keyid = keys.key_id(private.public_key())
     _refuse_revoked(store, keyid, key_path)
     _refuse_unpinned(store, keyid, key_path)
-    if parent is None:
-        newest_version(store)  # a hidden or unverifiable newest version fails before any reading, not after
+    # a hidden or unverifiable parent fails before any reading, not after
+    if parent is not None:
+        _verified_parent(store, parent)
+    else:
+        newest_version(store)
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
@@ -251,7 +270,7 @@ def commit(
         _refuse_revoked(store, keyid, key_path)
         if parent is None:
             parent = newest_version(store)
-        parent_row = store.version(parent) if parent else None
+        parent_row = _verified_parent(store, parent) if parent else None
         # the external sort's manifest file is this commit's own (a private temporary folder): linked, not copied
         manifest_oid = store.put_object(manifest_bytes, "parquet", owned=path is not None)
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)

@@ -172,3 +172,18 @@ def test_a_planted_copy_of_an_old_commit_entry_fails_the_default_parent_closed(p
     assert r.exit_code == 1, r.output
     line = one_line(r)
     assert line.startswith("Error: version v1: the newest commit in the audit log") and "one was planted" in line
+
+
+def test_a_named_parent_whose_row_was_altered_is_refused(prov, store, keypair, monkeypatch):
+    """``--parent v2`` chained to whatever v2's row said: with its Merkle root altered, the new version signed a
+    parent root v2 never had (its history then failed every check, long after the commit said it was fine)."""
+    key = _quarantined_then_back(prov, keypair, monkeypatch)
+    _sql("update versions set merkle_root = '" + "ab" * 32 + "' where tag = 'v2'")
+    before = store_fingerprint(Path("."))
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    assert r.exit_code == 1, r.output  # exit 0 before
+    assert (
+        one_line(r)
+        == "Error: version v2: the parent does not verify: signed Merkle root differs from the version record"
+    )
+    assert store_fingerprint(Path(".")) == before
