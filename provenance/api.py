@@ -161,7 +161,7 @@ def verify(
     if attestation is not None:
         from provenance.trust.pins import pins_of
 
-        pins_of(opened).require(f"verifying the attestation {os.fspath(attestation)}")
+        pins_of(opened).require_trust_decision(f"prov verify {tag} --attestation {os.fspath(attestation)}")
     report = verify_version(opened, tag, read_data=read_data)
     if attestation is not None:
         from provenance.gate.attestation import verify_attestation

@@ -130,7 +130,7 @@ def check(
     from provenance.gate.attestation import check_attester
     from provenance.trust.pins import pins_of
 
-    pins_of(opened).require("prov check")
+    pins_of(opened).require_trust_decision(f"prov check {version}")
     if attest:
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work

@@ -56,7 +56,7 @@ def check(
     target = attest_out or f"{version}.attestation.json"
     if attest:
         output_file.check_output(target, "--attest-out")
-    pins.require("prov check")
+    pins.require_trust_decision(f"prov check {version}")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open(pins=pins)
     if attest and not store.writable():

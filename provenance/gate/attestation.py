@@ -94,7 +94,7 @@ def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519
     5, finding 3).
     """
     pins = pins_of(store)
-    pins.require("prov check --attest")
+    pins.require_trust_decision("prov check --attest")
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
     role = pins.role_keys(ATTEST, store)
@@ -311,7 +311,7 @@ def verify_attestation(
             store's) is not an extension of it.
     """
     pins = pins_of(store)
-    pins.require(f"verifying {path}")
+    pins.require_trust_decision(f"prov verify {version} --attestation {path}")
     known = releases.read_state(release_state) if release_state else None
     env, data = read_attestation(path)
     signed = pins.verify(env, ATTEST, path, store)

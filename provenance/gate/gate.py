@@ -95,7 +95,7 @@ def check(
             (NaN, an undecodable file, another feature dimension), naming them.
     """
     pol = pol or policy_lib.default_policy()
-    pins_of(store).require("prov check")
+    pins_of(store).require_trust_decision(f"prov check {new}")
     store.version(base), store.version(new)  # unknown names are input errors, before any work
     if base == new:
         raise InputError(f"check {new} --base {base}: the base must be another version")

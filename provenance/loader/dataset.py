@@ -94,7 +94,7 @@ def open_signed_version(
     from provenance.store.store import Store
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
-    pins.require(f"loading version {tag}")
+    pins.require_trust_decision(f"loading version {tag}")
     if policy is not None and attestation is None:
         raise InputError("a policy is checked against a release attestation: give the attestation too")
     store = Store(Path(store_root))

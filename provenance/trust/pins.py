@@ -134,11 +134,6 @@ class Pins:
         """Whether the verifier pinned anything (signers, and maybe a root)."""
         return bool(self.signers)
 
-    def require(self, what: str) -> None:
-        """Raise ``InputError`` (exit 2) unless something is pinned: ``what`` needs a pinned signer."""
-        if not self.pinned:
-            raise InputError(f"{what} needs a pinned signer: {HOW_TO_PIN}")
-
     def require_trust_decision(self, what: str, store_keys: bool | None = None) -> None:
         """Raise ``InputError`` (exit 2) when nothing is pinned: a key found in ``.prov/`` proves nothing.
 

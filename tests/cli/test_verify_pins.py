@@ -146,7 +146,35 @@ def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_tru
     r = prov("verify", "v3", "--store-keys", *PINNED)
     assert r.exit_code == 2 and "--store-keys checks against the store's keys instead of pinned ones" in one_line(r)
     r = prov("verify", "v3", "--store-keys", "--attestation", "v2.attestation.json")
-    assert r.exit_code == 2 and "needs a pinned signer" in one_line(r)
+    assert r.exit_code == 2 and one_line(r) == (
+        "Error: prov verify v3 --attestation v2.attestation.json: nothing is pinned, and a key found in .prov/ "
+        "proves nothing (whoever can write the store can plant one); pass --signer KEY.pub (repeatable) or set "
+        "PROV_SIGNERS=KEY.pub[:KEY2.pub], or give --root FILE"
+    )
+
+
+def test_check_verify_and_export_refuse_nothing_pinned_in_one_message(prov, template_trust, workdir):
+    """Newcomer review 7 leftovers: with nothing pinned `prov check` said "prov check needs a pinned
+    signer: ..." while verify, audit verify and export said why a key in .prov/ proves nothing and how
+    to pin. One refusal now (Pins.require_trust_decision), naming the command and its target; only
+    the commands with --store-keys add that escape."""
+    before = store_fingerprint(workdir / ".prov")
+    why = (
+        "nothing is pinned, and a key found in .prov/ proves nothing (whoever can write the store can plant one); "
+        "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub], or give --root FILE"
+    )
+    escape = "; --store-keys checks against the store's own keys, which is not a trust decision"
+    said = {
+        ("check", "v3", "--base", "v2"): f"prov check v3: {why}",
+        ("check", "v3", "--base", "v2", "--attest", "--key", "maintainer.key"): f"prov check v3: {why}",
+        ("verify", "v3"): f"prov verify v3: {why}{escape}",
+        ("audit", "verify"): f"prov audit verify: {why}{escape}",
+        ("export", "v3", "--out", "out.parquet"): f"prov export v3: {why}",
+    }
+    for args, line in said.items():
+        r = prov(*args)
+        assert r.exit_code == 2 and one_line(r) == f"Error: {line}", (args, r.output)
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 def test_a_batch_a_store_writer_vouches_for_does_not_verify(prov, template_trust, workdir):
