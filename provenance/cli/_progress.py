@@ -3,7 +3,10 @@
 Drawn with ``rich.progress`` only when stderr is a terminal and ``-q`` was not given; a
 pipe, a file or CI's log gets nothing. Each library stage (``provenance.progress``) is one
 line: its name, a bar (a spinner while the total is unknown), done/total, the rate and the
-time left.
+time left. The bars are transient: when the command ends they are erased, and what stays on
+screen is the command's own output. They are laid out one column narrower than the terminal,
+so a bar line never reaches the last column (a terminal that wraps there would leave a copy
+of every redrawn line behind).
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def progress_shown() -> Iterator[None]:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
+        console=Console(stderr=True, width=max(Console(stderr=True).width - 1, 20)),
+        transient=True,
     )
     tasks: dict[str, Any] = {}
 
@@ -62,8 +65,9 @@ def progress_shown() -> Iterator[None]:
         task = tasks[event.stage]
         speed = next(t.speed for t in bars.tasks if t.id == task) if event.done else None
         rate = f"{speed:,.0f} {event.unit}/s" if speed else ""
-        if event.finished:
-            bars.update(task, completed=event.total or event.done, total=event.total or event.done or 1, rate=rate)
+        if event.finished:  # a stage of unknown size that reported nothing still ends full, not at "0/1 0%"
+            size = event.total or event.done or 1
+            bars.update(task, completed=size, total=size, rate=rate)
             tasks.pop(event.stage)
         else:
             bars.update(task, completed=event.done, rate=rate)

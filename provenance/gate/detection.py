@@ -382,13 +382,12 @@ class BatchDrift(DetectorRule):
             return RuleResult(
                 self.key, "pass", "the batch shifts no further than the base's own batches", [], 0, statistic
             )
-        words = "; ".join(
-            f"{s.signal} {s.value:.3g} (base batches up to {s.base_max:.3g}; {s.effect:.1f}x the base's largest shift)"
-            for s in shifted
-        )
+        # each signal once, its effect size first; what "Nx" means is said once here, and what to do
+        # about it once under the report (report.wording.DRIFT_GUIDE), not again for every signal
+        words = ", ".join(f"{s.signal} {s.effect:.1f}x ({s.value:.3g} against {s.base_max:.3g})" for s in shifted)
         reason = (
-            f"the batch is shifted beyond the base's own batches: {words}; a warning about the batch, "
-            "not a verdict on its records"
+            f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "
+            "a warning about the batch, not a verdict on its records"
         )
         return RuleResult(self.key, "warn", reason, [], 0, statistic)
 

@@ -224,12 +224,12 @@ def featurizer_text(featurizer: str, shown: int = 3) -> str:
     return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"
 
 
-# What a reader does with a ``detectors.drift`` warning (``gate.detection.BatchDrift``): its
-# reason gives each shifted signal as "Nx the base's largest shift", which says nothing alone.
+# What a reader does with a ``detectors.drift`` warning (``gate.detection.BatchDrift``): its reason
+# gives each shifted signal as "Nx", which says nothing alone; this says what N measures and what to
+# do, without repeating the reason (the Rules table shows it).
 DRIFT_GUIDE = (
-    "detectors.drift warned (it does not block): taken as one batch, the new records differ from the base "
-    "more than the base's own batches differ from each other; 'Nx' is the shift over the largest one between "
-    "the base's batches, so a base whose batches are alike gives large N. Expected when the batch is new data "
+    "detectors.drift warned (it does not block): N is the batch's shift over the largest shift between the "
+    "base's own batches, so a base whose batches are alike gives large N. Expected when the batch is new data "
     "on purpose (another collection, period or class); otherwise check where it came from (Sources) before release"
 )
 

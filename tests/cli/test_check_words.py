@@ -278,3 +278,18 @@ def test_what_a_detector_alone_would_flag_is_said_one_way_in_check_findings_and_
     found = prov("findings", "rc1", env={"COLUMNS": "200"}).stdout
     assert re.search(rf"\nknn_label\s+ran: flags alone {knn['flagged']} of {knn['scored']}\s*\n", found), found
     assert "would be flagged by it alone" not in found + text
+
+
+def test_the_drift_warning_says_what_nx_is_once(prov, demo):
+    """Session 7 notes: the drift row said "Nx the base's largest shift" after every signal, and the
+    guide under the report said again that the batch differs more than the base's batches do. Now the
+    reason says what N is once and gives each signal once; the guide says what N measures and what to do."""
+    rule = rules_of(prov, "rc1", "r1")["detectors.drift"]
+    assert rule["status"] == "warn"
+    reason = rule["reason"]
+    assert reason.startswith("the batch is shifted beyond the base's own batches, Nx the largest shift between them: ")
+    assert reason.count("largest shift") == 1 and reason.count("base batches") == 0
+    signals = [s["signal"] for s in rule["statistic"]["signals"] if s["shifted"]]
+    assert signals and all(reason.count(f"{s} ") == 1 for s in signals)
+    text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout)
+    assert text.count("shifted beyond the base's own batches") == 1 and "taken as one batch" not in text

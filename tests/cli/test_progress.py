@@ -3,18 +3,24 @@ the library reports through the callback a program installs."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 
 from provenance import progress
 
 
-def run_with_terminal_stderr(args: list[str], cwd) -> tuple[int, str, str]:
-    """``prov ARGS`` with stderr on a pseudo-terminal and stdout on a pipe: (exit code, stdout, terminal text)."""
+def run_with_terminal_stderr(args: list[str], cwd, columns: int = 160) -> tuple[int, str, str]:
+    """``prov ARGS`` with stderr on a pseudo-terminal ``columns`` wide and stdout on a pipe: (exit code,
+    stdout, terminal text)."""
     master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "160", "TERM": "xterm"}
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "provenance", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave, env=env
     )
@@ -72,3 +78,49 @@ def test_the_library_reports_stages_to_the_callback_a_program_installs(workdir, 
     events.clear()
     prov_lib.commit(store, "digits.parquet", tag="v2", key="k.key")  # no callback installed: nothing reported
     assert events == []
+
+
+def screen(stream: str, columns: int) -> list[str]:
+    """What a terminal ``columns`` wide that wraps at its last column shows after ``stream``: the
+    controls rich's live display writes (carriage return, line feed, cursor up, erase line, colours,
+    cursor on/off) applied to a grid of lines."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]", stream):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+        elif token.startswith("\x1b["):
+            if token.endswith("A"):
+                row = max(0, row - int(token[2:-1] or 1))
+            elif token == "\x1b[2K":
+                lines[row] = ""
+            continue  # colours, cursor on/off
+        else:
+            if col == columns:  # the character past the last column goes to the next line
+                row, col = row + 1, 0
+            while len(lines) <= row:
+                lines.append("")
+            lines[row] = lines[row][:col].ljust(col) + token + lines[row][col + 1 :]
+            col += 1
+        while len(lines) <= row:
+            lines.append("")
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def test_at_80_columns_the_bars_fit_and_leave_nothing_behind(prov, workdir, digits_parquet):
+    """Newcomer review 7 leftovers: in an 80-column terminal the stage bars stayed on screen after the
+    command, the finished stages of unknown size as "0/1 0%" beside a spinner, and each bar line
+    filled the last column. Now the bars are transient (erased when the command ends, its own output
+    stays), a finished stage reads full, and a bar line is one column narrower than the terminal."""
+    prov("init")
+    prov("keys", "generate", "k")
+    code, out, terminal = run_with_terminal_stderr(
+        ["commit", "digits.parquet", "--tag", "v1", "--key", "k.key"], workdir, columns=80
+    )
+    assert code == 0 and out.startswith("Committed v1: 600 records")
+    assert "reading and hashing" in terminal  # it was drawn
+    drawn = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in re.split(r"\r\n|\r|\n", terminal)]
+    assert max(len(line) for line in drawn) < 80, drawn
+    assert not re.search(r"\b0/1\b", " ".join(drawn[-6:]))
+    assert screen(terminal, 80) == []
