@@ -11,6 +11,7 @@ attests is that source's and passes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from provenance.gate.quarantine_history import registered_before
+from provenance.store import audit
 from support import check_rules, digits_table, ok
 
 RULE = "lineage.block_quarantined_sources"
@@ -96,6 +99,27 @@ def test_a_second_trusted_source_signing_removed_records_after_the_quarantine_do
     r = prov("check", "v3", "--base", "v2", "--format", "json")
     assert r.exit_code == 1 and [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"] == [RULE]
 
+    # what a `.prov/` writer can reorder: the log, re-chained with lab's registration before the quarantine.
+    # The quarantine signed the head it was made on, which is then in no intact chain: no batch counts as before
+    log, head = _log_and_head(store, "v2")
+    (lab,) = [e for e in log if e["action"] == "batch.add"]
+    assert lab["subject"] not in registered_before(log, head)
+    at = next(i for i, e in enumerate(log) if e["action"] == "quarantine")
+    moved = [e for e in log if e is not lab]
+    moved.insert(at, lab)
+    prev = "0" * 64
+    for seq, entry in enumerate(moved, 1):
+        entry.update(seq=seq, prev_hash=prev)
+        entry["hash"] = prev = hashlib.sha256(audit.entry_bytes(entry)).hexdigest()
+    assert registered_before(moved, head) == frozenset()
+
+
+def _log_and_head(store, tag: str) -> tuple[list[dict], str]:
+    """The store's audit entries, and the audit-log head version ``tag`` signed."""
+    from provenance.version_facts import verified_statement
+
+    return audit.entries(store.db), verified_statement(store, store.version(tag))["predicate"]["auditLogHead"]
+
 
 def test_a_removed_record_a_source_signed_before_the_quarantine_may_come_back(prov, store, keypair, monkeypatch):
     """The honest case the exemption is for: the vendor signed 20 records before the quarantine; crowd's copies of
@@ -117,6 +141,9 @@ def test_a_removed_record_a_source_signed_before_the_quarantine_may_come_back(pr
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
+    assert [e["subject"] for e in audit.entries(store.db) if e["action"] == "batch.add"] == list(
+        registered_before(*_log_and_head(store, "v2"))
+    )
 
 
 def test_records_a_source_quarantine_kept_do_not_block_it(prov, store, keypair, monkeypatch):
