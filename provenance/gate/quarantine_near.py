@@ -64,6 +64,8 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     if not steps:
         return NearCopies([], [], [], 0.0, "no signed quarantine")
     delta = ctx.diff.delta
+    if not len(delta["added"]):  # the common case after a quarantine: read no rows
+        return NearCopies([], [], [], 0.0, "no added records")
     rows: DeltaRecords | None = delta["rows"]() if callable(delta.get("rows")) else delta.get("rows")
     if rows is None:
         from provenance.detectors.pipeline import delta_records
