@@ -175,9 +175,10 @@ class GateContext:
     @cached_property
     def unquarantined_batch_records(self) -> pa.Table:
         """:attr:`signed_batch_records` without the batches of :attr:`quarantined_sources`: the signed
-        deliveries whose missing records ``lineage.signed_batches_incomplete`` judges and whose digests
-        ``removals.max_unsigned_removed_rate`` counts as signed, the same set for both, so every removed
-        base record is judged by exactly one of the two (attack review 7, finding 3)."""
+        deliveries whose missing records ``lineage.signed_batches_incomplete`` judges and whose batches, when
+        the base's signed lineage gives a record to one, make ``removals.max_unsigned_removed_rate`` count it
+        as signed: every removed base record is judged by at least one of the two (attack review 7, finding 3,
+        and its variant)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
