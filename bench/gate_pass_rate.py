@@ -1,10 +1,13 @@
 """Benchmark: the default gate's detector rules on clean batches in file order and on batches with 1-5% poison.
 
-    python bench/gate_pass_rate.py [datasets, default digits,breast_cancer,cells,seattle_weather] [batches per dataset, default 6] [seed, default 0]
+    python bench/gate_pass_rate.py [datasets, default digits,breast_cancer,cells,seattle_weather]
+        [batches per dataset, default 6] [seed, default 0] [inorder|random, default inorder]
 
 Writes bench/results/gate-pass-rate.md (gate-pass-rate-N-seedS.md for other batch counts
 or seeds), with ``uptime`` and the CPU time of the run, and prints it. The wider set quoted
-in the README: ``... 10 0`` and ``... 12 1`` (88 clean + 88 poisoned batches).
+in the README: ``... 10 0`` and ``... 12 1`` (88 clean + 88 poisoned batches). ``random`` takes
+the same batches after one fixed shuffle of each file (seed 7): the i.i.d. case, where the
+gate's outcomes move only with the noise of its statistics (gate-pass-rate-random-N-seedS.md).
 
 For each real dataset (bench/real_datasets.py), batches of 100-400 records taken in file
 order (the base is the file's first rows, the batch the next ones: new writers, later
@@ -141,8 +144,12 @@ def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
     return batch.delta, batch.poison
 
 
-def run(names, per_dataset=6, seed=0, out=print):
-    """Score ``per_dataset`` in-order batches of each dataset clean and poisoned; ``out`` gets each line."""
+RANDOM_ORDER_SEED = 7
+
+
+def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
+    """Score ``per_dataset`` batches of each dataset clean and poisoned, in file order or (``order``
+    "random") after a fixed shuffle of the file; ``out`` gets each line."""
     print = out  # noqa: A001 - every line goes to the results file as well
     rng = np.random.default_rng(seed)
     clean_pass = clean_warn = clean_n = 0
@@ -153,6 +160,9 @@ def run(names, per_dataset=6, seed=0, out=print):
     turn = 0
     for name in names:
         X, y = LOADERS[name]()
+        if order == "random":
+            shuffle = np.random.default_rng(RANDOM_ORDER_SEED).permutation(len(X))
+            X, y = X[shuffle], y[shuffle]
         y = y.astype(str)
         d_pass = d_block = 0
         starts = np.linspace(0.3 * len(X), 0.85 * len(X), per_dataset).astype(int)
@@ -192,12 +202,15 @@ def run(names, per_dataset=6, seed=0, out=print):
                 flush=True,
             )
         print(
-            f"{name:16s} clean in order passed {d_pass}/{len(starts)}; poisoned blocked {d_block}/{len(starts)}",
+            f"{name:16s} clean {'in order' if order == 'inorder' else 'at random'} passed {d_pass}/{len(starts)}; "
+            f"poisoned blocked {d_block}/{len(starts)}",
             flush=True,
         )
     lo, hi = wilson(clean_pass, clean_n)
+    mode = "in-order" if order == "inorder" else "random-order"
     print(
-        f"clean in-order batches passed: {clean_pass}/{clean_n} = {clean_pass / clean_n:.1%} (95% Wilson {lo:.1%}-{hi:.1%}); warned {clean_warn}"
+        f"clean {mode} batches passed: {clean_pass}/{clean_n} = {clean_pass / clean_n:.1%} "
+        f"(95% Wilson {lo:.1%}-{hi:.1%}); warned {clean_warn}"
     )
     print("  blocked by: " + (", ".join(f"{k} {v}" for k, v in sorted(blocked_by.items())) or "-"))
     lo, hi = wilson(poison_block, poison_n)
@@ -247,6 +260,9 @@ def main(argv: list[str]) -> None:
     names = (argv[0] if argv else "digits,breast_cancer,cells,seattle_weather").split(",")
     per_dataset = int(argv[1]) if len(argv) > 1 else 6
     seed = int(argv[2]) if len(argv) > 2 else 0
+    order = argv[3] if len(argv) > 3 else "inorder"
+    if order not in ("inorder", "random"):
+        raise SystemExit(f"order must be inorder or random, not {order!r}")
     lines: list[str] = []
 
     def out(*parts: object, **_: object) -> None:
@@ -256,14 +272,22 @@ def main(argv: list[str]) -> None:
 
     out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     cpu = time.process_time()
-    run(names, per_dataset, seed, out=out)
+    run(names, per_dataset, seed, out=out, order=order)
     out(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     out(
         f"CPU time of the run: {time.process_time() - cpu:.0f} s (BLAS threads: {os.environ.get('OMP_NUM_THREADS', 'default')})"
     )
     name = "gate-pass-rate.md" if (per_dataset, seed) == (6, 0) else f"gate-pass-rate-{per_dataset}-seed{seed}.md"
+    if order == "random":
+        name = name.replace("gate-pass-rate", "gate-pass-rate-random")
     results = Path(__file__).resolve().parent / "results" / name
-    results.write_text(HEADER + "\n```\n" + "\n".join(lines) + "\n```\n")
+    header = HEADER
+    if order == "random":
+        header = HEADER.replace("on clean batches in file order", "on clean batches at random").replace(
+            "in file order (base = the file's first rows, batch =\nthe next ones)",
+            "after one fixed shuffle of each file (seed 7; base = the first rows, batch =\nthe next ones)",
+        )
+    results.write_text(header + "\n```\n" + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":
