@@ -105,13 +105,13 @@ def table(grid: Grid, width: int) -> Table:
             width, len(title.plain)
         ),  # a table of short rows does not wrap its title (and note) into a column
     )
+    bounds = {i: _bounds(grid, i, i in headers) for i in kept}
+    caps = wrap_caps(grid, bounds, width)
     for i in kept:
         col = grid.columns[i]
-        texts = [col.header] + [plain(r[i]) for r in grid.rows]
-        narrowest = max(need(col, texts), len(col.header)) if i in headers else need(col, texts)
-        widest = _wrap_width(col, texts)
-        if widest and col.max_width:  # a wrapping column with a cap wraps its long cells at the cap
-            widest = min(widest, col.max_width)
+        narrowest, widest = bounds[i]
+        if widest and i in caps:  # it leaves the flexible column its narrowest width
+            widest = caps[i]
         out.add_column(
             col.header,
             justify=col.justify,
@@ -146,6 +146,48 @@ def whole_headers(grid: Grid, kept: list[int], width: int) -> set[int]:
             whole.add(i)
             spare -= extra
     return whole
+
+
+def wrap_caps(grid: Grid, bounds: dict[int, tuple[int, int | None]], width: int) -> dict[int, int]:
+    """The widest each wrapping column may be so that the flexible column keeps its ``min_width``.
+
+    rich gives a wrapping column up to its longest cell and only then squeezes the flexible one,
+    whose wrapped cells (a blocked rule's reason) it cannot cut: the table came out wider than the
+    terminal and every line was cropped mid-word at its edge. Wrapping columns give back width,
+    widest first, down to their narrowest. ``bounds``: each kept column's (narrowest, widest).
+    Empty when no flexible column is kept."""
+    kept = list(bounds)
+    if not any(grid.columns[i].kind == "flex" for i in kept):
+        return {}
+    floors = {i: bounds[i][0] for i in kept}
+    widths = {
+        i: grid.columns[i].min_width if grid.columns[i].kind == "flex" else max(bounds[i][1] or 0, floors[i])
+        for i in kept
+    }
+    over = sum(widths.values()) + GAP * (len(kept) - 1) - width
+    caps: dict[int, int] = {}
+    wrapping = [i for i in kept if grid.columns[i].kind == "wrap"]
+    while over > 0:
+        roomy = [i for i in wrapping if widths[i] > floors[i]]
+        if not roomy:
+            break
+        i = max(roomy, key=lambda j: widths[j] - floors[j])
+        widths[i] -= 1
+        caps[i] = widths[i]
+        over -= 1
+    return caps
+
+
+def _bounds(grid: Grid, i: int, whole_header: bool) -> tuple[int, int | None]:
+    """Column ``i``'s narrowest width (its header whole on one line if ``whole_header``) and, for a
+    wrapping column, its widest (its longest cell, or its cap); None for the others."""
+    col = grid.columns[i]
+    texts = [col.header] + [plain(r[i]) for r in grid.rows]
+    narrowest = max(need(col, texts), len(col.header)) if whole_header else need(col, texts)
+    widest = _wrap_width(col, texts)
+    if widest and col.max_width:  # a wrapping column with a cap wraps its long cells at the cap
+        widest = min(widest, col.max_width)
+    return narrowest, widest
 
 
 def _wrap_width(col: Col, texts: list[str]) -> int | None:

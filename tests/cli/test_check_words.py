@@ -293,3 +293,19 @@ def test_the_drift_warning_says_what_nx_is_once(prov, demo):
     assert signals and all(reason.count(f"{s} ") == 1 for s in signals)
     text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout)
     assert text.count("shifted beyond the base's own batches") == 1 and "taken as one batch" not in text
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_a_deciding_rules_reason_is_whole_at_any_width(prov, demo, columns):
+    """At 100 columns the Rules table came out wider than the terminal (the expected column took its
+    widest cell before the reason got its narrowest) and every line was cropped at the edge, mid-word
+    ("registered batch where sou"). Each blocked or warned rule's reason reads whole, within the width."""
+    report = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    text = prov("check", "rc1", "--base", "r1", env={"COLUMNS": str(columns)}).stdout
+    assert max(len(line) for line in text.split("\n")) <= columns
+    rules = text.split("\nRules ", 1)[1].split("\n\n", 1)[0]
+    shown = [r for r in report["rules"] if r["status"] in ("block", "warn")]
+    shown = [r for r in shown if not r["rule"].startswith("detectors.") or r["rule"] == "detectors.drift"]
+    assert len(shown) >= 4
+    for rule in shown:  # the reason is the row's last column: its wrapped lines read on, word after word
+        assert words(rule["reason"]) in words(rules), rule["rule"]
