@@ -43,9 +43,17 @@ class NearCopies:
 
 def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     """The delta's near copies of removed records (see the module), leaving out the rows of the
-    new version's lineage ``exact`` selects (records already blocked by their digest) and what lets
-    a removed record back (``quarantine_returns``: a batch registered before a source quarantine
-    vouches for the record, a waiver of the combined verdict for a findings quarantine).
+    new version's lineage ``exact`` selects (records already blocked by their digest).
+
+    What lets a near copy back is judged per quarantine, as ``quarantine_returns`` judges exact
+    copies: against a ``--source`` quarantine, a trusted batch registered before *that* quarantine
+    vouching for the record (what it would have kept); a batch registered after it, even one
+    registered before some later quarantine, does not (attack review 8, A4: a vendor's near copies
+    signed after a quarantine passed once any later source quarantine existed). Against a
+    ``--findings`` quarantine, only a reviewer's waiver of the combined verdict, never a vouching
+    batch: it cut records for their content (the detectors flagged them whoever signed them), and
+    a trusted signature on a near copy says who signed it, not that it is clean; the signer may
+    be the poisoner.
 
     Nothing is compared when the base has no reference profile (``note`` says so). Raises
     ``VerificationError`` when a removed record's data is not the signed content, and
@@ -84,16 +92,14 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     if radius <= 0 or twins_common(profile.loo_dist):
         return NearCopies([], [], [], radius, "the base's own records repeat exactly: no tight radius to judge by")
     digests = [rows.digests[i] for i in wanted]
-    let_back = np.zeros(len(wanted), dtype=bool)
+    asked = pa.array(digests, pa.binary(32))
     lineage = ctx.lineage.column("digest")
-    skip = [exact] if exact is not None else []
-    for q in steps:
-        if q.source is not None:
-            skip.append(vouched(ctx, q.registered))
-    for mask in skip:  # rows of the lineage: their digests are judged already, or let back
-        chosen = pc.is_in(pa.array(digests, pa.binary(32)), value_set=lineage.filter(mask))
-        let_back |= chosen.to_numpy(zero_copy_only=False)
-    waived = {bytes(d) for d in waived_combined(ctx).to_pylist()}
+
+    def among(mask: pa.Array) -> np.ndarray:  # which of ``digests`` are rows of the lineage ``mask`` selects
+        return pc.is_in(asked, value_set=lineage.filter(mask)).to_numpy(zero_copy_only=False)
+
+    judged = among(exact) if exact is not None else np.zeros(len(wanted), dtype=bool)
+    waived = pc.is_in(asked, value_set=waived_combined(ctx)).to_numpy(zero_copy_only=False)
     Z = profile.standardize(_features(ctx, profile, ctx.new, [rows.locators[i] for i in wanted], digests))
     best = np.full(len(wanted), np.inf)
     near_what: list[str] = [""] * len(wanted)
@@ -103,9 +109,11 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
             continue
         from provenance.features.neighbors import nearest
 
+        # what lets a near copy back is judged against this quarantine alone (attack review 8, A4)
+        let_back = among(vouched(ctx, q.registered)) if q.source is not None else waived
         idx, dist = nearest(Z, removed_Z, 1)
         for i, (j, d) in enumerate(zip(idx[:, 0], dist[:, 0])):
-            if j < 0 or d >= best[i] or d >= radius or (q.source is None and digests[i] in waived):
+            if j < 0 or d >= best[i] or d >= radius or let_back[i]:
                 continue
             best[i] = float(d)
             what = f"source {q.source}" if q.source is not None else "the records the detectors flagged"
@@ -113,7 +121,7 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
                 f"a near copy (distance {d:.3g}, within the base's tight radius {radius:.3g}) of record "
                 f"{removed_digests[j].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} from {q.parent}"
             )
-    hit = np.isfinite(best) & ~let_back
+    hit = np.isfinite(best) & ~judged
     chosen = np.flatnonzero(hit)
     return NearCopies(
         [digests[i] for i in chosen], [rows.labels[wanted[i]] for i in chosen], [near_what[i] for i in chosen], radius

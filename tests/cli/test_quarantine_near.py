@@ -1,0 +1,102 @@
+"""Near copies of records a signed quarantine removed are judged against each quarantine on its own (attack review 8, A4).
+
+A trusted source with its own valid key signs, after a quarantine, records that quarantine removed with one
+pixel nudged (new content, so only ``lineage.block_quarantined_sources``' near-copy check sees them). The
+check blocked them, until any later ``--source`` quarantine was made after their batch was registered: the
+"registered before the quarantine" exemption was applied across all quarantines at once, and to findings
+quarantines too, so the release passed (exit 0, attestable). It is now decided per quarantine, and never by
+a batch for a ``--findings`` quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from support import check_rules, digits_table, ok
+
+RULE = "lineage.block_quarantined_sources"
+
+
+def _tagged(table: pa.Table, name: str) -> pa.Table:
+    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
+
+
+def _nudged(table: pa.Table) -> pa.Table:
+    return table.set_column(table.schema.get_field_index("px10"), "px10", pc.add(table.column("px10"), 1))
+
+
+def _signed_batch(prov, table: pa.Table, name: str, source: str, key: str, *options: str) -> None:
+    """``source``'s key signs ``table`` as ``name``.parquet; the maintainer registers it (after what came before)."""
+    pq.write_table(table, Path(f"{name}.parquet"))
+    ok(prov, "sign", f"{name}.parquet", "--source", source, "--key", key, *options)
+    ok(prov, "-q", "add", f"{name}.parquet", "--source", source, *options)
+
+
+def _blocks_near_copies(prov, new: str, base: str, n: int, removed_by: str, *options: str) -> None:
+    rule = check_rules(prov, new, base, *options)[RULE]
+    assert rule["status"] == "block" and rule["count"] == n, rule
+    assert f"{n} of them near copies of records a signed quarantine removed" in rule["reason"], rule
+    assert all(removed_by in r["detail"] for r in rule["records"]), rule["records"]
+
+
+def test_a_later_source_quarantine_does_not_let_back_near_copies_of_an_earlier_ones_records(
+    prov, store, keypair, monkeypatch
+):
+    """a4c_source_to_source.py: lab signs near copies of 3 of crowd's records after v2 cut crowd; a later
+    quarantine of scrape (v2s), made after lab's batch was registered, let them pass."""
+    rows = digits_table(500)
+    vendor, crowd, scrape = (_tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60),
+                             _tagged(rows.slice(460, 40), "scrape"))  # fmt: skip
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd"), scrape]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+
+    ok(prov, "keys", "generate", "lab")
+    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
+    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, scrape, near]), Path("c.parquet"))
+    ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v3c", "--parent", "v2", "--key", key)
+    _blocks_near_copies(prov, "v3c", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+
+    ok(prov, "-q", "quarantine", "--from", "v2", "--source", "scrape", "--tag", "v2s", "--key", key)
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2s", "--key", key)
+    _blocks_near_copies(prov, "v3", "v2s", 3, "removed by v2, the signed quarantine of source crowd")  # passed before
+
+
+def test_no_batch_lets_back_a_near_copy_of_a_record_a_findings_quarantine_cut(
+    prov, template_trust, workdir, monkeypatch
+):
+    """a4b_small_release_passes.py: the vendor signs a near copy of a record v2q (--findings) cut; once crowd is
+    quarantined (v4q) after the vendor's batch was registered, the release passed and was attested."""
+    monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json")
+    ok(prov, "-q", "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+       "--key", "maintainer.key")  # fmt: skip
+    flagged = [int(x["locator"]) for x in json.loads(Path("d2.json").read_text())["findings"] if x["flagged"]]
+    near = _nudged(pq.read_table("v2.parquet").take(flagged[:1]))
+    _signed_batch(prov, near, "vendor3", "vendor", "vendor.key")
+    kept = pq.read_table("v2q.parquet")
+    pq.write_table(pa.concat_tables([kept, near]), Path("v4c.parquet"))
+    ok(prov, "-q", "commit", "v4c.parquet", "--tag", "v4c", "--parent", "v2q", "--key", "maintainer.key")
+    findings = "removed by v2q, the signed quarantine of the records the detectors flagged from v2"
+    _blocks_near_copies(prov, "v4c", "v2q", 1, findings)
+
+    # crowd comes in on top of v2q and is quarantined: its quarantine is made after vendor3 was registered
+    pq.write_table(pa.concat_tables([kept, pq.read_table("crowd-batch.parquet")]), Path("v4.parquet"))
+    ok(prov, "-q", "commit", "v4.parquet", "--tag", "v4", "--parent", "v2q", "--key", "maintainer.key")
+    ok(prov, "-q", "quarantine", "--from", "v4", "--source", "crowd", "--tag", "v4q", "--out", "v4q.parquet",
+       "--key", "maintainer.key")  # fmt: skip
+    pq.write_table(pa.concat_tables([pq.read_table("v4q.parquet"), near]), Path("v5.parquet"))
+    ok(prov, "-q", "commit", "v5.parquet", "--tag", "v5", "--parent", "v4q", "--key", "maintainer.key")
+    _blocks_near_copies(prov, "v5", "v4q", 1, findings)  # passed (count 0) before
+    assert prov("check", "v5", "--base", "v4q", "--attest", "--key", "maintainer.key").exit_code == 1
+    assert not Path("v5.attestation.json").exists()
