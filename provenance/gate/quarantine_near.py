@@ -6,9 +6,11 @@ is compared, in the base's reference profile's standardised feature space, with
 the records the signed quarantines removed; one closer to a removed record than the closest
 two records of the base's sample are to each other (``detectors.duplicates.tightest_pair``,
 the radius of the ``duplicates`` tight-cluster rule) is a copy of it, and blocks like the
-record itself. The removed records are read from where each quarantine's signed parent
-signed its data, re-hashed (``sources.records.read_records``), so they are the signed ones;
-if that data can no longer be read the check cannot be made, and says so (exit 3).
+record itself. The removed records are the rows the quarantine kept in the store, each
+re-hashed and matched with the digests recomputed from the signed manifests
+(``lineage.removed_rows``); a quarantine made before it kept them is read, re-hashed, from where
+its signed parent signed its data, and if that data changed or is gone the check cannot be
+made, and says so (exit 3).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from provenance.delta.rows import DeltaRecords
     from provenance.gate.context import GateContext
+    from provenance.gate.quarantine_history import SignedQuarantine
     from provenance.profiles.reference import ReferenceProfile
 
 
@@ -104,7 +107,7 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     best = np.full(len(wanted), np.inf)
     near_what: list[str] = [""] * len(wanted)
     for q in steps:
-        removed_Z, removed_digests = _removed_features(ctx, profile, q.parent, q.removed)
+        removed_Z, removed_digests = _removed_features(ctx, profile, q)
         if not len(removed_Z):
             continue
         from provenance.features.neighbors import nearest
@@ -144,22 +147,20 @@ def _features(ctx: GateContext, profile: ReferenceProfile, tag: str, locators: l
 
 
 def _removed_features(
-    ctx: GateContext, profile: ReferenceProfile, parent: str, removed: pa.Array
+    ctx: GateContext, profile: ReferenceProfile, q: SignedQuarantine
 ) -> tuple[np.ndarray, list[bytes]]:
-    """The standardised features of the records ``removed`` (digests) as quarantine parent ``parent``
-    signed them, one per digest, and their digests in that order."""
+    """The standardised features of the records quarantine ``q`` removed, as its parent signed them, one per
+    digest, and their digests in that order (``lineage.removed_rows.removed_records``: the rows the quarantine
+    kept in the store, re-hashed, or its parent's data)."""
     import numpy as np
-    import pyarrow.compute as pc
 
-    from provenance.version_facts import load_manifest
+    from provenance.lineage.removed_rows import removed_records
+    from provenance.profiles.featurize import delta_features
+    from provenance.version_facts import verified_statement
 
-    if not len(removed):
+    if not len(q.removed):
         return np.zeros((0, profile.dim), np.float32), []
-    manifest = load_manifest(ctx.store, ctx.store.version(parent)).table
-    rows = manifest.filter(pc.is_in(manifest.column("digest"), value_set=removed))
-    first: dict[bytes, str] = {}
-    for d, locator in zip(rows.column("digest").to_pylist(), rows.column("locator").to_pylist()):
-        first.setdefault(d, locator)
-    digests = list(first)
-    X = _features(ctx, profile, parent, [first[d] for d in digests], digests)
-    return profile.standardize(X), digests
+    records = removed_records(ctx.store, q.tag, q.parent, q.removed)
+    row = ctx.store.version(q.parent)
+    kind = verified_statement(ctx.store, row)["predicate"].get("schema", {}).get("kind", row["kind"])
+    return profile.standardize(delta_features(profile, kind, records)), records.digests

@@ -26,6 +26,8 @@ from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
 from provenance.lineage.findings_recheck import digests_of_findings, recheck_findings
+from provenance.lineage.removed_rows import FACT as REMOVED_ROWS
+from provenance.lineage.removed_rows import keep_removed_rows
 from provenance.profiles.stage import load_profile
 from provenance.sources import table_files, tables, tree_hashing, trees
 from provenance.sources.build import build_manifest, resolve_kind
@@ -293,8 +295,9 @@ def quarantine(
     the filtered copy is written to ``out`` (default :func:`default_output`) and
     committed as ``new_tag`` with parent ``from_tag``, with every default stage
     (``featurizer`` defaults to that of ``from_tag``'s profile) and the signed facts
-    ``{"from", "source" | "findings" + "detection", "removed", "kept", "output"}`` (``keptSigned`` too when a
-    source quarantine kept another source's records). Records are cut by content digest: a record
+    ``{"from", "source" | "findings" + "detection", "removed", "kept", "output", "removedRecords"}`` (``keptSigned``
+    too when a source quarantine kept another source's records; ``removedRecords``: the object keeping the removed
+    rows, ``lineage.removed_rows``). Records are cut by content digest: a record
     of another source with the same content is cut too, except, for ``source``, the records a
     trusted signed batch of another source carries with the same label (:func:`signed_by_others`:
     kept, counted in ``kept_signed`` and a note).
@@ -370,16 +373,21 @@ def quarantine(
         raise InputError(f"{target}: already exists; remove it or pass --out")
     if featurizer is None:
         featurizer = parent_featurizer(store, from_tag)
+    created = None
     try:
         removed, kept, new_spec = write_without(spec, drop, target)
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}
+        oid, made = keep_removed_rows(store, from_tag, pa.array(sorted(drop), pa.binary(32)))
+        facts[REMOVED_ROWS], created = oid, oid if made else None
         if kept_signed:
             facts["keptSigned"] = kept_signed
         stages = [*versions.default_stages(featurizer), QuarantineFacts(facts)]
         result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages)
     except BaseException:
         _remove(target)
+        if created is not None:
+            store.objects.remove(created)
         raise
     return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from provenance import versions
 from provenance.lineage import classify as lineage
+from provenance.lineage.removed_rows import removed_records
 from provenance.store import Store
 from support import N_CROWD, N_VENDOR, World
 
@@ -44,6 +47,8 @@ def test_quarantine_a_source(prov, committed: World):
     assert table.num_rows == N_VENDOR and set(table.column("source").to_pylist()) == {"vendor"}
     assert set(table.column("status").to_pylist()) == {"attested"}
     pred = versions.verified_statement(store, store.version("v2"))["predicate"]
+    kept_rows = pred["quarantine"].pop("removedRecords")  # the removed rows, kept for later checks' near copies
+    assert pq.read_table(store.objects.path(kept_rows)).num_rows == N_CROWD
     assert pred["quarantine"] == {
         "from": "v1",
         "source": "crowd",
@@ -169,3 +174,9 @@ def test_quarantine_a_file_tree(prov, world: World, tmp_path):
     ]
     table = lineage.version_lineage(Store.open(world.root), "t2")
     assert table.num_rows == 4 and pc.sum(pc.is_valid(table.column("source"))).as_py() == 0
+
+    # the removed files are kept in the store for later checks' near copies, re-hashed when read back
+    (root / "1" / "img3.bin").unlink()
+    removed = pa.array(sorted(hashlib.sha256(bytes([i]) * 10).digest() for i in (3, 5)), pa.binary(32))
+    kept = removed_records(Store.open(world.root), "t2", "t1", removed)
+    assert sorted(kept.blobs or []) == [bytes([3]) * 10, bytes([5]) * 10]

@@ -100,3 +100,56 @@ def test_no_batch_lets_back_a_near_copy_of_a_record_a_findings_quarantine_cut(
     _blocks_near_copies(prov, "v5", "v4q", 1, findings)  # passed (count 0) before
     assert prov("check", "v5", "--base", "v4q", "--attest", "--key", "maintainer.key").exit_code == 1
     assert not Path("v5.attestation.json").exists()
+
+
+def _removed_rows_object(store) -> Path:
+    """The object ``prov quarantine`` kept v2's removed rows in (its id is in the signed quarantine facts)."""
+    (detail,) = store.db.execute("select detail from audit where action = 'quarantine' and subject = 'v2'").fetchone()
+    return store.objects.path(json.loads(detail)["removedRecords"])
+
+
+def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed(prov, store, keypair, monkeypatch):
+    """Attack review 8, A1: the removed records were re-read on every check from the quarantine's parent's data, so
+    rewriting that working file with the next release (the ordinary workflow) blocked every later check as
+    tampering (exit 1), and deleting it made every check an error (exit 3). The quarantine now keeps the removed
+    rows in the store, trusted only through digests recomputed from the signed manifests."""
+    rows = digits_table(540)
+    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--out", "v2.parquet",
+       "--key", key)  # fmt: skip
+    scrape = _tagged(_nudged(crowd.slice(0, 5)), "scrape")
+    pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    removed_by = "removed by v2, the signed quarantine of source crowd from v1"
+    _blocks_near_copies(prov, "v3", "v2", 5, removed_by)
+
+    # the next release is written over the working file v1 was committed from: its new records are no copies
+    pq.write_table(pa.concat_tables([vendor, _tagged(rows.slice(460, 80), "vendor")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v4", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v4", "v2")[RULE]
+    assert rule["status"] == "pass", rule  # blocked before: "not the signed ones", v1's rows no longer in the file
+    _blocks_near_copies(prov, "v3", "v2", 5, removed_by)  # near copies are still judged, from the kept rows
+    Path("a.parquet").unlink()
+    _blocks_near_copies(prov, "v3", "v2", 5, removed_by)  # exit 3 before
+
+    # the kept rows are trusted only as the signed digests say: other bytes under the object's name block
+    kept = _removed_rows_object(store)
+    original = kept.read_bytes()
+    kept.write_bytes(Path("v2.parquet").read_bytes())
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert r.exit_code == 1 and rule["status"] == "block" and kept.name[:16] in rule["reason"], rule
+    assert "was altered" in rule["reason"], rule
+
+    # with no kept rows (a quarantine made before they were kept) the parent's data is read: gone, an error
+    kept.unlink()
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+    assert r.exit_code == 3 and rule["status"] == "error", rule
+    assert "the data v1 signed, which changed or is gone" in rule["reason"] and "is missing" in rule["reason"], rule
+    kept.write_bytes(original)
+    assert "unreferenced" not in prov("fsck").output

@@ -194,8 +194,7 @@ def test_near_copies_of_quarantined_records_block(prov, store, keypair, monkeypa
     assert "60 of them near copies of records a signed quarantine removed" in rule["reason"], rule
     assert all("removed by v2, the signed quarantine of source crowd from v1" in r["detail"] for r in rule["records"])
 
-    # the quarantine's parent's data is where the removed records are read from: gone, the rule cannot judge
+    # the removed records are the rows the quarantine kept in the store: the parent's data may go
+    # (tests/cli/test_quarantine_near.py: kept rows altered or missing)
     Path("a.parquet").rename("moved.parquet")
-    r = prov("check", "v3", "--base", "v2", "--format", "json")
-    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
-    assert r.exit_code == 3 and rule["status"] == "error" and "a.parquet" in rule["reason"], rule
+    assert check_rules(prov, "v3", "v2")[RULE]["count"] == 60

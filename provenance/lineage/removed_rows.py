@@ -1,0 +1,141 @@
+"""The records a ``prov quarantine`` removed, kept in the store so later checks need not re-read old data.
+
+``lineage.block_quarantined_sources`` compares every check's added records with what each signed
+quarantine removed (``gate.quarantine_near``), so it needs the removed records' content. Read from
+where the quarantine's parent signed its data, a release depended forever on that old file staying
+byte-identical: the ordinary workflow of rewriting one working file, or cleaning it up, blocked or
+errored every later check (attack review 8, A1). ``prov quarantine`` now keeps the removed rows as one
+content-addressed Parquet object and signs its id in the quarantine's facts (``removedRecords``).
+
+The object is trusted only through digests recomputed from the data: each row is hashed again
+(tables with the parent's signed row encoding and content columns, trees as file bytes) and must be
+one of the records the quarantine removed, which the gate recomputes from the signed manifests
+(``gate.quarantine_history``), never taken from the object. An object that is missing (a quarantine
+made before, or a ``.prov/`` writer who deleted it) falls back to the parent's data; one whose bytes
+or rows are not the removed records fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.sources.records import Records
+    from provenance.store import Store
+
+FACT = "removedRecords"
+"""The quarantine facts' key (signed in the version's predicate) naming the object of removed rows."""
+
+TREE_COLUMN = "content"
+"""The object's one column for a tree: each removed file's bytes."""
+
+
+def _parent_records(store: Store, parent: str, removed: pa.Array) -> Records:
+    """The records ``removed`` (digests) as version ``parent`` signed them, read from its data and re-hashed,
+    one per digest in the manifest's order. Raises as ``sources.records.read_records``."""
+    import pyarrow.compute as pc
+
+    from provenance.sources.records import read_records
+    from provenance.version_facts import load_manifest, verified_statement, version_dataset
+
+    row = store.version(parent)
+    schema = verified_statement(store, row)["predicate"].get("schema", {})
+    manifest = load_manifest(store, row).table
+    rows = manifest.filter(pc.is_in(manifest.column("digest"), value_set=removed))
+    first: dict[bytes, str] = {}
+    for d, locator in zip(rows.column("digest").to_pylist(), rows.column("locator").to_pylist()):
+        first.setdefault(d, locator)
+    kind = schema.get("kind", row["kind"])
+    spec = version_dataset(store, row)
+    return read_records(spec, kind, [first[d] for d in first], list(first), schema.get("columns", []))
+
+
+def keep_removed_rows(store: Store, parent: str, removed: pa.Array) -> tuple[str, bool]:
+    """Store the records ``removed`` (digests, those ``parent``'s signed manifest holds) as one Parquet object,
+    read from ``parent``'s data (which ``prov quarantine`` has just checked against its signature); its id.
+
+    Returns the object id (``FACT``) and whether this call created it. Raises as ``sources.records.read_records``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = _parent_records(store, parent, removed)
+    table = records.table if records.blobs is None else pa.table({TREE_COLUMN: pa.array(records.blobs, pa.binary())})
+    assert table is not None
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return store.objects.put(sink.getvalue().to_pybytes(), "parquet")
+
+
+def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> Records:
+    """The records quarantine ``tag`` removed from ``parent`` (``removed``: digests recomputed from the signed
+    manifests), one per digest, from the object the quarantine signed (``FACT``) or, when it has none or the
+    object is missing, from ``parent``'s data.
+
+    Raises ``VerificationError`` (exit 1) naming the object when its bytes were altered, it is not a table of
+    records, or its rows are not exactly the removed records; ``InputError`` (exit 2) saying that
+    ``parent``'s data changed or is gone when the fallback read fails.
+    """
+    from provenance.errors import InputError, VerificationError
+    from provenance.version_facts import verified_statement
+
+    facts = verified_statement(store, store.version(tag))["predicate"].get("quarantine", {})
+    oid = facts.get(FACT) if isinstance(facts, dict) else None
+    if isinstance(oid, str) and store.objects.exists(oid):
+        return _from_object(store, oid, tag, parent, removed)
+    try:
+        return _parent_records(store, parent, removed)
+    except (VerificationError, InputError) as exc:  # rows gone or changed, or no such file
+        kept = "it keeps no copy of them in the store (made before quarantines kept one)"
+        if isinstance(oid, str):
+            kept = f"its copy of them in the store, object {oid[:16]}, is missing"
+        raise InputError(
+            f"the records quarantine {tag} removed are read from the data {parent} signed, which changed or is gone "
+            f"since it was committed, and {kept}: {exc}; restore {parent}'s data (`prov verify {parent}` says when "
+            "it matches) to judge near copies"
+        ) from exc
+
+
+def _from_object(store: Store, oid: str, tag: str, parent: str, removed: pa.Array) -> Records:
+    """``removed_records`` from object ``oid``: every row re-hashed, each removed record exactly once."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from provenance.encoding.columns import table_digest_blob
+    from provenance.errors import VerificationError
+    from provenance.sources.records import Records
+    from provenance.version_facts import verified_statement, version_dataset
+
+    what = f"the records quarantine {tag} removed"
+    data = store.objects.get(oid, what)  # re-hashed against its name, which the quarantine signed
+    try:
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
+    except (pa.ArrowException, OSError) as exc:
+        raise VerificationError(f"{store.objects.path(oid)}: {what}: not a readable table ({exc})") from exc
+    row = store.version(parent)
+    schema = verified_statement(store, row)["predicate"].get("schema", {})
+    tree = schema.get("kind", row["kind"]) == "tree"
+    try:
+        if tree:
+            blobs = [bytes(b) for b in table.column(TREE_COLUMN).to_pylist()]
+            got = [hashlib.sha256(b).digest() for b in blobs]
+        else:
+            columns = schema.get("columns", [])
+            blob = table_digest_blob(table, columns, version_dataset(store, row).options.row_encoding)
+            got = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+    except (KeyError, pa.ArrowException, TypeError, ValueError) as exc:
+        raise VerificationError(f"{store.objects.path(oid)}: {what}: not the rows of {parent} ({exc})") from exc
+    want = set(removed.to_pylist())
+    if len(got) != len(want) or set(got) != want:
+        raise VerificationError(
+            f"{store.objects.path(oid)}: {what}: its rows are not the records the signed manifests say it removed "
+            f"({len(set(got) & want)} of {len(want)} match, {len(set(got) - want)} others); "
+            "the store was tampered with"
+        )
+    if tree:
+        return Records(got, blobs=blobs)
+    return Records(got, table=table.select(schema.get("columns", [])))
