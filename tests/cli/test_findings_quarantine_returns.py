@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from support import check_rules, ok
 
 PINNED = ("--signer", "maintainer.pub")
@@ -42,4 +46,32 @@ def test_records_a_findings_quarantine_cut_block_when_put_back(prov, template_tr
         ok(prov, "waive", record["digest"], "--version", "v4", "--detector", "combined", "--reason", "reviewed",
            "--key", "maintainer.key", *PINNED)  # fmt: skip
     rule = check_rules(prov, "v4", "v2", *PINNED)[RULE]
+    assert rule["status"] == "pass" and rule["count"] == 0, rule
+
+
+def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(prov, template_trust, workdir):
+    """The cut records come back each nudged by one pixel: new content, so no digest matches; they are within
+    the base's tight radius of the records the quarantine removed and block as copies of them, until a
+    reviewer waives each copy's combined verdict on the candidate."""
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+       "--key", "maintainer.key", *PINNED)  # fmt: skip
+    v2, v2q = pq.read_table("v2.parquet"), pq.read_table("v2q.parquet")
+    cut = v2.join(v2q, v2.column_names, join_type="left anti")
+    assert 0 < cut.num_rows <= 20, cut.num_rows
+    nudged = cut.set_column(cut.schema.get_field_index("px10"), "px10", pc.add(cut.column("px10"), 1))
+    pq.write_table(nudged, "nudged.parquet")
+    ok(prov, "add", "nudged.parquet", "--source", "crowd2", "--unsigned", *PINNED)
+    pq.write_table(pa.concat_tables([v2q, nudged]), "v5.parquet")
+    ok(prov, "commit", "v5.parquet", "--tag", "v5", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v5", "v2q", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == cut.num_rows, rule  # passed before: new digests
+    assert f"{cut.num_rows} of them near copies of records a signed quarantine removed" in rule["reason"], rule
+    assert all(
+        "the signed quarantine of the records the detectors flagged from v2" in r["detail"] for r in rule["records"]
+    )
+    for record in rule["records"]:
+        ok(prov, "waive", record["digest"], "--version", "v5", "--detector", "combined", "--reason", "reviewed",
+           "--key", "maintainer.key", *PINNED)  # fmt: skip
+    rule = check_rules(prov, "v5", "v2q", *PINNED)[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
