@@ -42,8 +42,8 @@ class MaxUnsignedRemovedRate(Rule):
             "max_unsigned_removed_rate",
             FRACTION,
             0.1,
-            "share of a class's unsigned base records (no trusted signed batch carries them) the candidate may "
-            "drop without a signed quarantine",
+            "share of a class's unsigned base records (the base's signed lineage gives them to no trusted signed "
+            "batch) the candidate may drop without a signed quarantine",
         ),
         Setting(
             "removals",
