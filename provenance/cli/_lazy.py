@@ -188,7 +188,13 @@ class LazyGroup(typer.core.TyperGroup):
         """
         try:
             rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:  # `prov` or `prov keys` alone: typer printed the help
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # `prov` or `prov keys` alone: the help, on stdout as `prov --help` prints it (a group
+            # formatted by typer's rich layout printed it already and left the message empty); exit 2
+            # as click's own convention for a missing command, so a script's `prov "$CMD"` with an
+            # empty CMD does not pass for a command that ran (`prov --help` is the exit-0 way)
+            if exc.format_message():
+                typer.echo(exc.format_message())
             sys.exit(exc.exit_code)
         except click.exceptions.ClickException as exc:
             ctx = getattr(exc, "ctx", None)

@@ -152,3 +152,14 @@ def test_the_cli_exits_with_the_commands_status(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode == status, (args, out.stderr)
     assert out.stderr.startswith("Error:") or "No such command" in out.stderr
+
+
+def test_prov_alone_prints_the_help_and_exits_2(tmp_path):
+    """A newcomer's first command: ``prov`` with no command shows what ``prov --help`` shows
+    (exit 2, click's code for a missing command, so an empty ``prov "$CMD"`` in a script fails)."""
+    code = "import sys\nfrom provenance.cli import main\nsys.argv = ['prov']\nmain()\n"
+    env = {**os.environ, "COLUMNS": "100", "TERMINAL_WIDTH": "100"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert out.returncode == 2, out.stderr
+    assert out.stdout.startswith("Usage: prov [OPTIONS] COMMAND")
+    assert out.stdout == prov_help(eager=False)
