@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 from provenance.errors import InputError
+from provenance.extras import install_hint
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -116,7 +117,7 @@ class DaskExecutor:
         try:
             from distributed import Client
         except ImportError as exc:  # the optional extra is not installed
-            raise InputError("a Dask executor needs the 'dask' extra: pip install 'prov-data[dask]'") from exc
+            raise InputError(f"a Dask executor needs the 'dask' extra: {install_hint('dask')}") from exc
         if client is None:
             try:
                 client = Client(address, timeout="10s")

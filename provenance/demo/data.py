@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from provenance.errors import InputError
+from provenance.extras import install_hint
 
 PIXELS = [f"px{i:02d}" for i in range(64)]
 """The 64 pixel columns (int64, intensity 0..16), row by row from the top left."""
@@ -26,7 +27,7 @@ def digits(shuffle_seed: int | None = None) -> pa.Table:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise InputError("prov demo needs scikit-learn for its data: pip install 'prov-data[demo]'") from exc
+        raise InputError(f"prov demo needs scikit-learn for its data: {install_hint('demo')}") from exc
     d = load_digits()
     order = (
         np.arange(len(d.target))

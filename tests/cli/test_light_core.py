@@ -45,7 +45,7 @@ def test_without_dvc_a_revision_names_the_extra_and_the_rest_works(workdir, digi
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(
         "Error: digits.parquet: reading at a git revision ('HEAD')"
     )
-    assert "pip install 'prov-data[dvc]'" in r.stderr
+    assert "needs DVC: pip install -e '.[dvc]' in a clone of prov (or pip install 'prov-data[dvc]')" in r.stderr
     assert store_fingerprint(workdir / ".prov") == before
 
 
@@ -72,4 +72,4 @@ def test_from_the_library_a_revision_without_dvc_is_the_same_input_error(workdir
     r = subprocess.run([sys.executable, "-c", LIBRARY_WITHOUT_DVC], cwd=workdir, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("2 digits.parquet: reading at a git revision ("), r.stdout  # the resolved commit
-    assert "needs DVC: pip install 'prov-data[dvc]'" in r.stdout
+    assert "needs DVC: pip install -e '.[dvc]' in a clone of prov (or pip install 'prov-data[dvc]')" in r.stdout
