@@ -92,7 +92,10 @@ def table(grid: Grid, width: int) -> Table:
     """The rich table of ``grid`` at ``width`` columns."""
     kept = fitted(grid, width)
     headers = whole_headers(grid, kept, width)
-    title = Text.assemble((visible(grid.title), "bold"), f" {visible(grid.note)}" if grid.note else "")
+    note, dropped = grid.note, dropped_note(grid, kept, width)
+    if dropped:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...)"
+        note = f"{note[:-1]}; {dropped[1:]}" if note.startswith("(") and note.endswith(")") else f"{note} {dropped}".strip()
+    title = Text.assemble((visible(grid.title), "bold"), f" {visible(note)}" if note else "")
     out = Table(
         title=title,
         title_justify="left",
@@ -130,6 +133,18 @@ def table(grid: Grid, width: int) -> Table:
             cells.append(cell)
         out.add_row(*cells)
     return out
+
+
+def dropped_note(grid: Grid, kept: list[int], width: int) -> str:
+    """What a table left out to fit ``width``, and the width that shows it: a column is never
+    dropped without a word (``COLUMNS=N`` sets the width on a terminal and in a pipe alike)."""
+    dropped = [grid.columns[i].header for i in range(len(grid.columns)) if i not in kept]
+    if not dropped:
+        return ""
+    columns = range(len(grid.columns))
+    full = sum(need(grid.columns[i], [grid.columns[i].header] + [plain(r[i]) for r in grid.rows]) for i in columns)
+    full += GAP * (len(grid.columns) - 1)
+    return f"(not shown at {width} columns: {', '.join(dropped)}; COLUMNS={full} shows them)"
 
 
 def whole_headers(grid: Grid, kept: list[int], width: int) -> set[int]:

@@ -43,7 +43,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
     every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged
-    listed = flagged_grid(records, f"prov findings {version}{' --all' if every else ''} --json")
+    listed = flagged_grid(records, "", limit=None)  # the listing command: every record, for `| less`
     if every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)

@@ -38,9 +38,10 @@ def cut(shown: int, total: int, see_all: str) -> str:
     return f"(first {shown} of {total}; all: {see_all})" if total > shown else ""
 
 
-def flagged_grid(records: list[FlaggedRecord], see_all: str) -> Grid:
-    """One line per flagged record: digest, score, label, source, lineage, locator, detectors, evidence."""
-    shown = records[:FLAGGED_LISTED]
+def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None = FLAGGED_LISTED) -> Grid:
+    """One line per flagged record: digest, score, label, source, lineage, locator, detectors, evidence;
+    the first ``limit`` (None: every record, for ``prov findings``, the listing command)."""
+    shown = records if limit is None else records[:limit]
     grid = Grid(
         "Flagged records",
         [

@@ -64,11 +64,26 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     assert "knn_label   ran: " in text.stdout and " ok" not in text.stdout
     # one line per flagged record, worst first, naming the detectors that flag it
     rows = [line for line in text.stdout.splitlines() if line[:12] in {d[:12] for d in flagged}]
-    assert len(rows) == min(len(flagged), 20)
+    assert len(rows) == len(flagged)  # the listing command lists them all (`| less`), not the first 20
     assert all(re.search(r"\b\d: [a-z_]+|combined only", r) for r in rows)
-    assert f"Flagged records (first 20 of {len(flagged)}" in text.stdout or len(flagged) <= 20
+    assert f"Flagged records ({len(flagged)}, worst first" in text.stdout
     every = prov("findings", "v2", "--all").stdout
-    assert "Scored records (flagged first)" in every and "not flagged" in every
+    assert "Scored records (flagged first) (200, worst first" in every and "not flagged" in every
+    scored = {f["digest"][:12] for f in findings}
+    assert len([line for line in every.splitlines() if line[:12] in scored]) == 200
+
+
+def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_versions):
+    assert prov("diff", "v1", "v2", "--detect").exit_code == 0
+    narrow = prov("findings", "v2", env={"COLUMNS": "80"}).stdout
+    title = " ".join(narrow.split("Flagged records", 1)[1].split("digest", 1)[0].split())
+    said = re.search(r"not shown at 80 columns: ([a-z, ]+); COLUMNS=(\d+) shows them\)", title)
+    assert said, title
+    assert {"lineage", "locator"} <= set(said.group(1).split(", "))
+    wide = prov("findings", "v2", env={"COLUMNS": said.group(2)}).stdout
+    header = next(line for line in wide.splitlines() if line.startswith("digest"))
+    assert all(f" {name} " in f"{header} " for name in said.group(1).split(", "))
+    assert "not shown" not in wide
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
