@@ -395,10 +395,10 @@ class BatchDrift(DetectorRule):
 def rules(settings: Settings) -> RuleSet | None:
     """The detector part of a policy, or None when ``detectors.enabled`` is false.
 
-    ``run = "all"`` means every installed detector. A required detector that is not
-    installed is an error result (the same policy may be right on another machine, so
-    this is "could not evaluate", not bad input); the other rules are evaluated only
-    when the run succeeded.
+    ``run = "all"`` means every installed detector. ``gate.check`` refuses a policy naming a
+    detector not installed here before anything runs (``policy.require_known_detectors``,
+    exit 2); evaluated without that check, such a detector is an error result (fails
+    closed). The other rules are evaluated only when the run succeeded.
     """
     if not setting_value(settings, ENABLED):
         return None

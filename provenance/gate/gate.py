@@ -89,12 +89,14 @@ def check(
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
 
     Raises:
-        InputError: nothing pinned (``--signer``), an unknown version, the same version as
+        InputError: a policy naming a detector not installed here, nothing pinned
+            (``--signer``), an unknown version, the same version as
             its own base, or an unreadable waiver file (exit 2), before anything is
             evaluated; a ``FeatureError`` (exit 2) when new records cannot be featurised
             (NaN, an undecodable file, another feature dimension), naming them.
     """
     pol = pol or policy_lib.default_policy()
+    policy_lib.require_known_detectors(pol)
     pins_of(store).require_trust_decision(f"prov check {new}")
     store.version(base), store.version(new)  # unknown names are input errors, before any work
     if base == new:

@@ -17,12 +17,13 @@ policy a release passed. ``rule_set`` turns it into the composed rules the gate 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import re
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provenance import input_file
@@ -101,6 +102,7 @@ class Policy:
 
     settings: dict[str, dict[str, Any]]
     path: str | None = None
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # "section.key" -> its line in the file
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         """The settings of one ``[section]`` (key -> value); ``KeyError`` for a section no rule declares."""
@@ -195,8 +197,11 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | N
         known = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in known]
         if not path:
-            return [(None, k, f"unknown section; known: {', '.join(known)}") for k in unknown]
-        return [(path[0], k, f"unknown rule; known in [{path[0]}]: {', '.join(known)}") for k in unknown]
+            return [(None, k, f"unknown section{_did_you_mean(k, known)}; known: {', '.join(known)}") for k in unknown]
+        return [
+            (path[0], k, f"unknown rule{_did_you_mean(k, known)}; known in [{path[0]}]: {', '.join(known)}")
+            for k in unknown
+        ]
     if len(path) == 1:
         return [(None, path[0], "must be a [section] table")]
     section, key = path[0], path[1]
@@ -217,6 +222,12 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | N
         low, high = sub.get("exclusiveMinimum"), sub.get("exclusiveMaximum")
         return [(section, key, f"must be between {low} and {high}, not {value!r}")]
     return [(section, key, f"must be {setting.expects or setting.description}, not {value!r}")]
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse(text: str, path: str = "policy.toml") -> Policy:
@@ -244,16 +255,46 @@ def parse(text: str, path: str = "policy.toml") -> Policy:
         where = f"{path}:{line}" if line else path
         raise InputError(f"{where}: {f'{section}.{key}' if section else key}: {problem}")
     settings = defaults()
+    lines: dict[str, int] = {}
     for section, values in raw.items():
         settings[section].update(values)
-    return Policy(settings, path)
+        lines |= {f"{section}.{key}": line for key in values if (line := _line_of(text, section, key))}
+    return Policy(settings, path, lines)
+
+
+def require_known_detectors(policy: Policy) -> None:
+    """Refuse a policy whose ``detectors.run`` names a detector this installation does not have.
+
+    A name no detector here answers to is the policy's mistake or a plugin not installed,
+    both fixed by the user (as a missing DVC extra is): bad input, exit 2, naming the file,
+    line and the known names, before anything is evaluated. Checked by ``prov check``, not
+    by ``parse``: a training job verifying a release attestation against the same policy
+    file runs no detector and need not install the plugins it names.
+
+    Raises:
+        InputError: ``FILE:LINE: detectors.run: unknown detector 'x' (did you mean 'y'?); known here: ...``.
+    """
+    wanted = policy.settings.get("detectors", {}).get("run", "all")
+    if wanted == "all" or not policy.settings.get("detectors", {}).get("enabled", True):
+        return
+    from provenance.detectors.registry import available_detectors
+
+    known = available_detectors()
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        line = policy.lines.get("detectors.run")
+        where = f"{policy.name}:{line}" if line else policy.name
+        raise InputError(
+            f"{where}: detectors.run: unknown detector {unknown[0]!r}{_did_you_mean(unknown[0], known)}; "
+            f"known here: {', '.join(known)} (a plugin detector is known once installed)"
+        )
 
 
 def load(path: str | None) -> Policy:
     """The policy in the TOML file at ``path``, or the default policy when ``path`` is None.
 
-    Detector names are checked when the gate runs, not here: one that is not installed
-    there is "could not evaluate" (exit 3), since the same policy may be right elsewhere.
+    Detector names are checked when the gate runs (``require_known_detectors``), not here:
+    verifying an attestation against this policy runs no detector.
 
     Raises:
         InputError: the file cannot be read, or ``parse`` rejects it (exit 2).

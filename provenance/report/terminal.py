@@ -94,7 +94,11 @@ def table(grid: Grid, width: int) -> Table:
     headers = whole_headers(grid, kept, width)
     note, dropped = grid.note, dropped_note(grid, kept, width)
     if dropped:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...)"
-        note = f"{note[:-1]}; {dropped[1:]}" if note.startswith("(") and note.endswith(")") else f"{note} {dropped}".strip()
+        note = (
+            f"{note[:-1]}; {dropped[1:]}"
+            if note.startswith("(") and note.endswith(")")
+            else f"{note} {dropped}".strip()
+        )
     title = Text.assemble((visible(grid.title), "bold"), f" {visible(note)}" if note else "")
     out = Table(
         title=title,

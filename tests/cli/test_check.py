@@ -180,12 +180,31 @@ def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, b
         r = prov("check", "v2", "--base", "v1")
     assert r.exit_code == 3 and rule_verdicts(r.stdout)["detectors.broken"] == "error"
     assert r.stdout.startswith("prov check v2 --base v1: could not be evaluated (fails closed): 1 of ")
-    Path("policy.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
-    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml")
-    assert r.exit_code == 3 and rule_verdicts(r.stdout)["detectors.not-installed"] == "error"
-    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
-    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.not-installed")
-    assert r.exit_code == 3 and "not-installed is required by the policy but not installed" in rule["reason"]
+
+
+@pytest.mark.parametrize(
+    ("run", "said"),
+    [
+        ('["knn_lable"]', "unknown detector 'knn_lable' (did you mean 'knn_label'?); known here: "),
+        ('["knn_label", "not-installed"]', "unknown detector 'not-installed'; known here: "),
+    ],
+)
+def test_a_policy_naming_a_detector_not_installed_here_is_exit_2_naming_file_line_and_the_known(
+    prov, workdir, keypair, base, run, said
+):
+    """Newcomer review 8, finding 4: a typo in detectors.run was exit 3 "could not be evaluated";
+    like every other policy typo (and a missing DVC extra) it is the user's to fix: one line,
+    exit 2, the store as it was, nothing evaluated."""
+    t, _ = base
+    commit_new(prov, keypair, t)
+    Path("policy.toml").write_text(f"[detectors]\nfpr = 0.01\nrun = {run}\n")
+    before = store_fingerprint(workdir / ".prov")
+    for fmt in ("text", "json"):
+        r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", fmt)
+        assert r.exit_code == 2 and r.stdout == ""
+        assert r.stderr.startswith(f"Error: policy.toml:3: detectors.run: {said}") and r.stderr.count("\n") == 1
+        assert "collision, duplicates, gradient, knn_label, outlier, spectral, volume" in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 def test_bad_policy_is_exit_2_naming_line_and_key_and_evaluates_nothing(prov, workdir, keypair, base):

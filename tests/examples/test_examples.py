@@ -145,14 +145,14 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     r = p.git("commit", "-m", "dataset v2", check=False)
     assert r.returncode != 0 and "unstaged changes in the dataset" in r.stderr and "data/train.parquet" in r.stderr
 
-    # a policy that needs a detector which is not installed: could not evaluate, exit 3, refused
+    # a policy that needs a detector which is not installed: bad input (exit 2), refused
     p.use_candidate("clean")
     (p.root / "strict.toml").write_text('[detectors]\nrun = ["knn_label", "not-installed"]\n')
     p.env["PROV_POLICY"] = "strict.toml"
     r = p.git("commit", "-m", "dataset v2", check=False)
     assert r.returncode != 0
-    assert rule_verdicts(r.stderr)["detectors.not-installed"] == "error"
-    assert "could not be evaluated (exit 3)" in r.stderr
+    assert "Error: strict.toml:2: detectors.run: unknown detector 'not-installed'" in r.stderr
+    assert "bad input (see the message above); commit refused" in r.stderr
 
 
 def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():

@@ -66,7 +66,7 @@ def test_a_policy_overrides_only_what_it_names(tmp_path):
     [
         (
             "[lineage]\nmax_unatributed = 3\n",
-            "policy.toml:2: lineage.max_unatributed: unknown rule; known in [lineage]:",
+            "policy.toml:2: lineage.max_unatributed: unknown rule (did you mean 'max_unattributed'?); known in [lineage]:",
         ),
         ("[relabels]\nmax_relabel_rate = 0.1\n", "policy.toml:2: relabels.max_relabel_rate: unknown rule"),
         (
@@ -77,7 +77,10 @@ def test_a_policy_overrides_only_what_it_names(tmp_path):
             "[lineage]\nmax_unattributed = 3.0\n",
             "policy.toml:2: lineage.max_unattributed: must be an integer, not float",
         ),
-        ("[detector]\nfpr = 0.1\n", "policy.toml:1: detector: unknown section; known: integrity, lineage,"),
+        (
+            "[detector]\nfpr = 0.1\n",
+            "policy.toml:1: detector: unknown section (did you mean 'detectors'?); known: integrity, lineage,",
+        ),
         ("lineage = 3\n", "policy.toml:1: lineage: must be a [section] table"),
         ("[detectors]\nfpr = 2.0\n", "policy.toml:2: detectors.fpr: must be between 0 and 1, not 2.0"),
         ("[detectors]\nalpha = 0\n", "policy.toml:2: detectors.alpha: must be between 0 and 1, not 0"),
