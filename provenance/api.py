@@ -28,15 +28,15 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from provenance.api_batches import add, quarantine, sign
-from provenance.api_inputs import dataset, open_store, optional_path
+from provenance.api_inputs import as_pins, dataset, open_store, optional_path
 from provenance.api_review import check, detect, diff
 
 if TYPE_CHECKING:
+    from provenance.api_inputs import PinsLike
     from provenance.features.registry import FeaturizerSpec
     from provenance.loader.dataset import VerifiedDataset
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
-    from provenance.trust.pins import Pins
     from provenance.versions import CommitResult
 
 
@@ -52,7 +52,7 @@ def commit(
     parent: str | None = None,
     featurizer: str | FeaturizerSpec = "auto",
     executor: str | None = None,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
     message: str | None = None,
     **read: Any,
 ) -> CommitResult:
@@ -104,7 +104,7 @@ def verify(
     base: str | None = None,
     release_state: str | os.PathLike[str] | None = None,
     min_release: int | None = None,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
     store_keys: bool = False,
     **read: Any,
 ) -> dict:
@@ -199,7 +199,7 @@ def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, st
 def load(
     version: str,
     *,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     attestation: str | os.PathLike[str] | None = None,
     policy: str | os.PathLike[str] | None = None,
@@ -239,8 +239,12 @@ def load(
     ``record.source`` is the data's source column as the manifest signed it (None without one);
     ``dataset.lineage()`` gives each record's registered batch and its source, as reports name it.
 
+    ``pins``: a ``prov.Pins``, or a public key file or list of them (``pins="keys/maintainer.pub"``,
+    pinned as ``--signer`` pins them; a root file needs ``prov.Pins.load(roots=[...])``).
+
     Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
-    ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files),
+    ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files), ``TypeError``
+    (``pins`` of another type),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
     out; while reading, a record the manifest does not list, a relabel, an extra copy, a
     changed column type or class list, or a signed record missing).
@@ -248,6 +252,7 @@ def load(
     from provenance.errors import InputError
     from provenance.loader.dataset import VerifiedDataset, open_signed_version
 
+    pins = as_pins(pins)  # pins="keys/maintainer.pub" pins that key, as --signer does
     if pins is None or not pins.pinned:
         given = "no pins" if pins is None else "pins that pin no key"
         raise InputError(

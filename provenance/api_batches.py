@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from provenance.api_inputs import dataset, open_store, optional_path
 
 if TYPE_CHECKING:
+    from provenance.api_inputs import PinsLike
     from provenance.lineage.batches import SignResult
     from provenance.lineage.quarantine import QuarantineResult
     from provenance.lineage.register import AddResult
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
-    from provenance.trust.pins import Pins
 
 
 def sign(
@@ -51,7 +51,7 @@ def add(
     source: str,
     envelope: str | os.PathLike[str] | None = None,
     unsigned: bool = False,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
     **read: Any,
 ) -> AddResult:
     """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
@@ -79,7 +79,7 @@ def quarantine(
     source: str | None = None,
     findings: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
     base: str | None = None,
     fpr: float | None = None,
 ) -> QuarantineResult:

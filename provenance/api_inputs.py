@@ -13,21 +13,50 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
     from provenance.trust.pins import Pins
 
+    # what a ``pins=`` argument takes: a Pins, or public key files as ``--signer`` takes them
+    PinsLike: TypeAlias = Pins | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
-def open_store(store: Store | str | os.PathLike[str] | None, pins: Pins | None = None) -> Store:
+
+def as_pins(pins: PinsLike | None) -> Pins | None:
+    """``pins`` as :class:`Pins`: a public key file, or a list of them, is pinned as ``--signer``
+    pins it (``Pins.load``); an empty list pins nothing (never the environment's ``PROV_SIGNERS``:
+    a caller who passed pins meant those). None stays None.
+
+    Raises:
+        TypeError: anything else, naming what to pass.
+        InputError: a key file that cannot be read (exit 2, naming it).
+    """
+    from provenance.trust.pins import Pins
+
+    if pins is None or isinstance(pins, Pins):
+        return pins
+    paths = [pins] if isinstance(pins, str | os.PathLike) else pins
+    if isinstance(paths, Sequence) and all(isinstance(p, str | os.PathLike) for p in paths):
+        return Pins.load(paths) if paths else Pins.unpinned()
+    raise TypeError(
+        f"pins must be a prov.Pins or public key files (pins='keys/maintainer.pub', pins=[...], "
+        f"or prov.Pins.load(roots=[...]) for a root file), not {type(pins).__name__}"
+    )
+
+
+def open_store(store: Store | str | os.PathLike[str] | None, pins: PinsLike | None = None) -> Store:
     """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
 
     ``PROV_STORE`` overrides the search, as for the commands. ``pins`` (the verifier's
     :class:`~provenance.trust.pins.Pins`, e.g. ``Pins.load(["maintainer.pub"])``) is what
     the store handle checks signatures against from then on; without it, a handle keeps
     the pins it has (a new one: nothing pinned, the store's cached keys, said in every
-    report). Raises ``InputError`` if there is no store.
+    report); key files are pinned as ``as_pins`` says. Raises ``InputError`` if there is no store.
     """
     from provenance.store.store import Store
+
+    pins = as_pins(pins)
 
     opened = store if isinstance(store, Store) else Store.open(os.fspath(store) if store is not None else None)
     if pins is not None:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from provenance.api_inputs import open_store
 
 if TYPE_CHECKING:
+    from provenance.api_inputs import PinsLike
     from provenance.delta.report import DiffReport
     from provenance.detectors.pipeline import Detection
     from provenance.gate.gate import GateResult
     from provenance.gate.policy import Policy
     from provenance.store.store import Store
-    from provenance.trust.pins import Pins
 
 
 DEFAULT_FPR = 0.01
@@ -32,7 +32,7 @@ def diff(
     detect: bool = False,
     fpr: float = DEFAULT_FPR,
     limit: int | None = None,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
 ) -> DiffReport:
     """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
 
@@ -69,7 +69,7 @@ def detect(
     detectors: Sequence[str] | None = None,
     fpr: float = DEFAULT_FPR,
     save: bool = True,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
 ) -> Detection:
     """Run the poisoning detectors on ``new``'s delta against ``base``: the detection of ``prov diff --detect``.
 
@@ -103,7 +103,7 @@ def check(
     attest: bool = False,
     key: str | os.PathLike[str] | None = None,
     attestation_out: str | os.PathLike[str] | None = None,
-    pins: Pins | None = None,
+    pins: PinsLike | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 

@@ -97,8 +97,8 @@ class Pins:
     @classmethod
     def load(
         cls,
-        signers: Sequence[str | os.PathLike[str]] = (),
-        roots: Sequence[str | os.PathLike[str]] = (),
+        signers: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
+        roots: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
         root_threshold: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Pins:
@@ -112,6 +112,8 @@ class Pins:
         root with no pinned signer.
         """
         env = os.environ if environ is None else environ
+        signers = [signers] if isinstance(signers, str | os.PathLike) else signers  # one file, not its letters
+        roots = [roots] if isinstance(roots, str | os.PathLike) else roots
         signer_paths = [os.fspath(p) for p in signers] or split_paths(env.get(SIGNERS_ENV))
         root_paths = [os.fspath(p) for p in roots] or split_paths(env.get(ROOT_ENV))
         threshold = root_threshold if root_threshold is not None else _env_threshold(env.get(ROOT_THRESHOLD_ENV))

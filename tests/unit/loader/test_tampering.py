@@ -63,6 +63,23 @@ def test_a_version_needs_a_pinned_key_and_a_key_only_in_the_store_is_not_trusted
         prov.load("v2", store=store, pins=alice)
 
 
+def test_pins_may_be_key_files_as_the_cli_takes_them(plain_parquet, store, workdir, monkeypatch):
+    """Newcomer review 8, finding 5: pins="keys/maintainer.pub" (the first try, since the commands
+    take paths) raised a bare AttributeError; a key file, or a list of them, pins those keys."""
+    alice = workdir / "alice.pub"
+    for given in (str(alice), alice, [str(alice)], (alice,)):
+        assert len(prov.load("v1", store=store, pins=given)) == 50
+    mallory = keys.generate(workdir / "mallory")
+    prov.commit(store, "train.parquet", tag="v2", key=mallory.private_path)
+    with pytest.raises(VerificationError, match="v2"):  # the file's key, not one the store holds
+        prov.load("v2", store=store, pins=str(alice))
+    monkeypatch.setenv("PROV_SIGNERS", str(alice))
+    with pytest.raises(InputError, match="was given pins that pin no key"):  # never PROV_SIGNERS instead
+        prov.load("v1", store=store, pins=[])
+    with pytest.raises(TypeError, match=r"^pins must be a prov.Pins or public key files .*, not int$"):
+        prov.load("v1", store=store, pins=42)  # type: ignore[arg-type]
+
+
 def test_the_data_location_comes_from_the_signature_not_the_store_rows(plain_parquet, store, pins, workdir):
     poisoned = _table().set_column(1, "label", [["2"] * 50])
     pq.write_table(poisoned, workdir / "other.parquet")
