@@ -10,7 +10,7 @@ from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
 from provenance.delta.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
-from provenance.report import check_output, format_for, medium_for, render, write_output
+from provenance.report import check_output, format_for, medium_for, refuse_page_on_terminal, render, write_output
 from provenance.store import Store
 from provenance.trust.pins import Pins
 
@@ -39,6 +39,7 @@ def diff(
 ) -> None:
     """Record-level diff of two versions: added, removed, relabeled, by source and class, with signals."""
     chosen = format_for("diff", "json" if json_out else fmt)  # a bad --format is exit 2 before any work
+    refuse_page_on_terminal(chosen, out)
     if limit < 0:
         raise InputError(f"--limit {limit}: must be 0 (all) or more")
     if out is not None:

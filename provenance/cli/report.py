@@ -17,9 +17,10 @@ def report(
 
     CI runs the gate once and derives SARIF and the job summary from that run. Exit 0: the decision is the exit code of the run that saved the report.
     """
-    from provenance.report import check_output, medium_for, write_output
+    from provenance.report import check_output, medium_for, refuse_page_on_terminal, write_output
     from provenance.saved_report import render_saved_report
 
+    refuse_page_on_terminal(fmt, out)
     if out is not None:
         check_output(out)
     write_output(render_saved_report(saved, fmt, medium_for(out)), out)

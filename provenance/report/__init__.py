@@ -14,7 +14,7 @@ same way: ``text_diff.py``, ``text_check.py`` and the tables they share, ``text_
 
 from provenance.report.formats import Format, format_for, formats_for, render
 from provenance.report.interface import PLAIN, Formatter, Kind, Medium
-from provenance.report.output import check_output, medium_for, write_output
+from provenance.report.output import check_output, medium_for, refuse_page_on_terminal, write_output
 
 __all__ = [
     "PLAIN",
@@ -26,6 +26,7 @@ __all__ = [
     "format_for",
     "formats_for",
     "medium_for",
+    "refuse_page_on_terminal",
     "render",
     "write_output",
 ]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from provenance import output_file
+from provenance.errors import InputError
 from provenance.report.interface import PLAIN, Medium
 
 
@@ -20,6 +21,19 @@ def check_output(out: str) -> Path | None:
             a missing folder; a file that is not writable).
     """
     return output_file.check_output(out, "--out")
+
+
+def refuse_page_on_terminal(fmt: str, out: str | None) -> None:
+    """Refuse, before any work, to print an HTML report on a terminal: it is a web page (20 KB of
+    markup for the tour's diff) that a terminal only scrolls past. A pipe or ``--out -`` still gets it.
+
+    Raises:
+        InputError: ``fmt`` is html, ``out`` is None and stdout is a terminal.
+    """
+    if str(fmt).lower() == "html" and out is None and sys.stdout.isatty():
+        raise InputError(
+            "--format html writes a web page: give --out FILE (e.g. --out diff.html), or --out - to print it here"
+        )
 
 
 def write_output(text: str, out: str | None) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,48 @@ def test_the_verdict_first_flagged_records_and_sources_fit_the_first_screen(prov
     assert verdict[3] <= boxes["tr"][0][1] and boxes["tr"][-1][3] <= sources[1]
     page = dom.stdout
     assert "FLAGGED" in page.upper() and "crowd-x" in page
+
+
+def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """``prov ARGS`` with stdout on a pseudo-terminal and stderr on a pipe: (exit code, terminal text, stderr)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance", *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=os.environ
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.wait()
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace"), err
+
+
+def test_html_to_a_terminal_is_refused_with_the_way_to_write_it(prov, workdir, three_versions):
+    """Newcomer review 8, finding 12: `prov diff A B --format html` on a terminal printed 20 KB of
+    markup; it is exit 2 with the hint before any work, and a pipe or `--out -` still gets the page."""
+    code, shown, err = run_on_terminal(["diff", "v2", "v3", "--format", "html"], workdir)
+    assert code == 2 and shown == ""
+    assert err == (
+        "Error: --format html writes a web page: give --out FILE (e.g. --out diff.html), or --out - to print it here\n"
+    )
+    code, shown, _ = run_on_terminal(["diff", "v2", "v3", "--format", "html", "--out", "-"], workdir)
+    assert code == 0 and shown.startswith("<!doctype html>")
+    piped = subprocess.run(
+        [sys.executable, "-m", "provenance", "diff", "v2", "v3", "--format", "html"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert piped.returncode == 0 and piped.stdout.startswith("<!doctype html>")
+    saved = prov("diff", "v2", "v3", "--format", "json", "--out", "diff.json")
+    assert saved.exit_code == 0, saved.output
+    code, shown, err = run_on_terminal(["report", "diff.json", "--format", "html"], workdir)
+    assert code == 2 and shown == "" and err.startswith("Error: --format html writes a web page")
