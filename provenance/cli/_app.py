@@ -62,6 +62,11 @@ def global_options(
     _options["quiet"] = quiet
 
 
+def verbose() -> bool:
+    """True when this invocation was given ``-v``/``--verbose``: full diagnostics, and the asides a log need not repeat."""
+    return _options["verbose"]
+
+
 def quiet() -> bool:
     """True when this invocation was given ``-q``/``--quiet``: no progress and no notes on stderr."""
     return _options["quiet"]

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note, verbose
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_unpinned, trust_flags
 from provenance.errors import InputError
@@ -293,7 +293,12 @@ def verify(
     ),
     no_data: bool = typer.Option(False, "--no-data", help="Check signatures and objects only; do not re-read data."),
     attestation: str | None = typer.Option(
-        None, "--attestation", help="Also require this signed release attestation for the version (needs --signer)."
+        None,
+        "--attestation",
+        help=(
+            "Also require this signed release attestation for the version (needs --signer). Its release N is a "
+            "counter that only grows, not a count of releases (-v says more)."
+        ),
     ),
     policy: str | None = typer.Option(
         None, "--policy", help="With --attestation: require that the check passed this policy file."
@@ -374,7 +379,8 @@ def verify(
     from provenance.report.verify_text import batch_lines, version_lines
 
     pinned = pins.describe() if report["trust_decision"] else None
-    for line in (batch_lines if batch else version_lines)(target, report, pinned):
+    lines = batch_lines(target, report, pinned) if batch else version_lines(target, report, pinned, verbose())
+    for line in lines:
         echo(line)
     if not report["trust_decision"]:
         echo(f"  {report['trust_note']}; pin the keys you trust (--signer KEY.pub or PROV_SIGNERS) to decide")
