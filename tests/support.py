@@ -635,3 +635,32 @@ def arrow_values(t: pa.DataType):
         fields = {t.field(i).name: arrow_values(t.field(i).type) for i in range(t.num_fields)}
         return optional(st.fixed_dictionaries(fields))
     raise AssertionError(f"no values for {t}")
+
+
+def run_on_terminal(args: list[str], cwd: Path, terminal: str = "stderr", columns: int = 160) -> tuple[int, str, str]:
+    """``prov ARGS`` with one stream (``terminal``: "stdout" or "stderr") on a pseudo-terminal
+    ``columns`` wide and the other on a pipe: (exit code, the piped stream, the terminal's text)."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: slave}
+    proc = subprocess.Popen([sys.executable, "-m", "provenance", *args], cwd=cwd, env=env, **streams)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    piped = proc.stderr if terminal == "stdout" else proc.stdout
+    other = piped.read().decode() if piped else ""
+    proc.wait()
+    os.close(master)
+    return proc.returncode, other, seen.decode(errors="replace")

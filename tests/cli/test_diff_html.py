@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
 import shutil
 import subprocess
@@ -11,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from support import run_on_terminal
 
 # Debian's package installs /usr/bin/chromium; Ubuntu's and others call it chromium-browser
 CHROMIUM = Path(shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium")
@@ -103,37 +103,15 @@ def test_the_verdict_first_flagged_records_and_sources_fit_the_first_screen(prov
     assert "FLAGGED" in page.upper() and "crowd-x" in page
 
 
-def run_on_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    """``prov ARGS`` with stdout on a pseudo-terminal and stderr on a pipe: (exit code, terminal text, stderr)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provenance", *args], cwd=cwd, stdout=slave, stderr=subprocess.PIPE, env=os.environ
-    )
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal closed: the process has ended
-            break
-        if not chunk:
-            break
-        seen += chunk
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.wait()
-    os.close(master)
-    return proc.returncode, seen.decode(errors="replace"), err
-
-
 def test_html_to_a_terminal_is_refused_with_the_way_to_write_it(prov, workdir, three_versions):
     """Newcomer review 8, finding 12: `prov diff A B --format html` on a terminal printed 20 KB of
     markup; it is exit 2 with the hint before any work, and a pipe or `--out -` still gets the page."""
-    code, shown, err = run_on_terminal(["diff", "v2", "v3", "--format", "html"], workdir)
+    code, err, shown = run_on_terminal(["diff", "v2", "v3", "--format", "html"], workdir, "stdout")
     assert code == 2 and shown == ""
     assert err == (
         "Error: --format html writes a web page: give --out FILE (e.g. --out diff.html), or --out - to print it here\n"
     )
-    code, shown, _ = run_on_terminal(["diff", "v2", "v3", "--format", "html", "--out", "-"], workdir)
+    code, _, shown = run_on_terminal(["diff", "v2", "v3", "--format", "html", "--out", "-"], workdir, "stdout")
     assert code == 0 and shown.startswith("<!doctype html>")
     piped = subprocess.run(
         [sys.executable, "-m", "provenance", "diff", "v2", "v3", "--format", "html"],
@@ -144,5 +122,5 @@ def test_html_to_a_terminal_is_refused_with_the_way_to_write_it(prov, workdir, t
     assert piped.returncode == 0 and piped.stdout.startswith("<!doctype html>")
     saved = prov("diff", "v2", "v3", "--format", "json", "--out", "diff.json")
     assert saved.exit_code == 0, saved.output
-    code, shown, err = run_on_terminal(["report", "diff.json", "--format", "html"], workdir)
+    code, err, shown = run_on_terminal(["report", "diff.json", "--format", "html"], workdir, "stdout")
     assert code == 2 and shown == "" and err.startswith("Error: --format html writes a web page")

@@ -3,41 +3,18 @@ the library reports through the callback a program installs."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
 import subprocess
 import sys
-import termios
 
 from provenance import progress
+from support import run_on_terminal
 
 
 def run_with_terminal_stderr(args: list[str], cwd, columns: int = 160) -> tuple[int, str, str]:
     """``prov ARGS`` with stderr on a pseudo-terminal ``columns`` wide and stdout on a pipe: (exit code,
     stdout, terminal text)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provenance", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave, env=env
-    )
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal closed: the process has ended
-            break
-        if not chunk:
-            break
-        seen += chunk
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    proc.wait()
-    os.close(master)
-    return proc.returncode, out, seen.decode(errors="replace")
+    return run_on_terminal(args, cwd, "stderr", columns)
 
 
 def test_commit_shows_its_stages_on_a_terminal_and_nothing_with_q_or_in_a_pipe(prov, workdir, digits_parquet):
