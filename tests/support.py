@@ -221,9 +221,11 @@ def crashing_detector(message: str, name: str = "broken"):
         _detectors.pop(name, None)
 
 
-def plugin_distribution(folder: Path, module: str, source: str, featurizers: dict[str, str]) -> Path:
+def plugin_distribution(
+    folder: Path, module: str, source: str, entry_points: dict[str, str], group: str = "prov.featurizers"
+) -> Path:
     """A real installed plug-in: ``module.py`` plus a ``.dist-info`` whose entry points name
-    ``featurizers`` (``{name: "module:Factory"}``) in the ``prov.featurizers`` group.
+    ``entry_points`` (``{name: "module:Factory"}``) in ``group`` (``prov.featurizers``, ``prov.detectors``).
 
     Put ``folder`` on ``sys.path`` (or ``PYTHONPATH`` for a subprocess) and
     ``importlib.metadata`` finds it, exactly as it finds a pip-installed package.
@@ -233,8 +235,8 @@ def plugin_distribution(folder: Path, module: str, source: str, featurizers: dic
     dist = folder / f"{module}-0.1.dist-info"
     dist.mkdir(exist_ok=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in featurizers.items())
-    (dist / "entry_points.txt").write_text(f"[prov.featurizers]\n{lines}")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (dist / "entry_points.txt").write_text(f"[{group}]\n{lines}")
     return folder
 
 

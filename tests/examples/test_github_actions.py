@@ -8,13 +8,26 @@ signing key only in a job on the protected branch).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 from examples_support import EXAMPLES, Project, run, tool
 
-from support import roll_back_log, validate_sarif
+from support import plugin_distribution, roll_back_log, validate_sarif
+
+CRASHING = """
+from provenance.detectors.base import Detector
+
+
+class Crashing(Detector):
+    name = "crashing"
+    families = ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        raise RuntimeError("model file missing")
+"""
 
 # --- GitHub Actions workflow -----------------------------------------------------------------
 # It cannot run here, so its steps run the way a runner would: each `run:` script with
@@ -325,11 +338,15 @@ def test_a_push_to_main_passes_a_clean_version_and_attests_it_in_its_own_job(pro
 
 def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_input(project, tmp_path):
     p, base_sha = workflow_repo(project, "clean")
-    # exit 3: the trusted policy requires a detector this installation lacks
+    # exit 3: the trusted policy requires a detector, installed as a plug-in, that crashes
+    site = plugin_distribution(
+        tmp_path / "site", "crashing_detector", CRASHING, {"crashing": "crashing_detector:Crashing"}, "prov.detectors"
+    )
+    p.env = p.env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), p.env.get("PYTHONPATH")]))}
     policy = (
         (EXAMPLES / "github-actions" / "policy.toml")
         .read_text()
-        .replace('run = "all"', 'run = ["knn_label", "not-installed"]')
+        .replace('run = "all"', 'run = ["knn_label", "crashing"]')
     )
     job, ws = run_workflow(p, tmp_path, no_vars(base_sha) | {"PROV_POLICY": policy}, event="push")
     assert not job.ok and job.steps["prov check"]["rc"] == 3
