@@ -253,7 +253,12 @@ class Writer:
         """Lay out a grid at this width, then a blank line (nothing for None or no rows)."""
         if grid is None or not grid.rows:
             return
-        self.console.print(table(grid, self.width))
+        laid_out = table(grid, self.width)
+        # the title wraps at the console's width, not the table's: a table whose unwrappable
+        # columns overflow a narrow terminal had its title wrapped wider and cut, losing words
+        title, laid_out.title = laid_out.title, None
+        self.console.print(title)
+        self.console.print(laid_out)
         self.console.print()
 
     def text(self) -> str:

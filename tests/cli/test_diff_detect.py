@@ -84,6 +84,12 @@ def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_vers
     header = next(line for line in wide.splitlines() if line.startswith("digest"))
     assert all(f" {name} " in f"{header} " for name in said.group(1).split(", "))
     assert "not shown" not in wide
+    headers = {"digest", "score", "label", "source", "lineage", "locator", "flagged by", "strongest evidence"}
+    for columns in (50, 60, 80):  # narrower than the columns that never drop: no word of the title is lost
+        text = prov("findings", "v2", env={"COLUMNS": str(columns)}).stdout
+        title = " ".join(text.split("Flagged records", 1)[1].split("\ndigest", 1)[0].split())
+        said = re.search(rf"not shown at {columns} columns: ([a-z, ]+); COLUMNS=(\d+) shows them\)$", title)
+        assert said and set(said.group(1).split(", ")) <= headers, title
 
 
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
