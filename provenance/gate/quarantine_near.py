@@ -119,10 +119,11 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
             if j < 0 or d >= best[i] or d >= radius or let_back[i]:
                 continue
             best[i] = float(d)
-            what = f"source {q.source}" if q.source is not None else "the records the detectors flagged"
+            # worded as quarantine_returns names the quarantine of an exact copy
+            what = f"source {q.source} from" if q.source is not None else "the records the detectors flagged in"
             near_what[i] = (
                 f"a near copy (distance {d:.3g}, within the base's tight radius {radius:.3g}) of record "
-                f"{removed_digests[j].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} from {q.parent}"
+                f"{removed_digests[j].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} {q.parent}"
             )
     hit = np.isfinite(best) & ~judged
     chosen = np.flatnonzero(hit)

@@ -87,7 +87,7 @@ def test_no_batch_lets_back_a_near_copy_of_a_record_a_findings_quarantine_cut(
     kept = pq.read_table("v2q.parquet")
     pq.write_table(pa.concat_tables([kept, near]), Path("v4c.parquet"))
     ok(prov, "-q", "commit", "v4c.parquet", "--tag", "v4c", "--parent", "v2q", "--key", "maintainer.key")
-    findings = "removed by v2q, the signed quarantine of the records the detectors flagged from v2"
+    findings = "removed by v2q, the signed quarantine of the records the detectors flagged in v2"
     _blocks_near_copies(prov, "v4c", "v2q", 1, findings)
 
     # crowd comes in on top of v2q and is quarantined: its quarantine is made after vendor3 was registered
