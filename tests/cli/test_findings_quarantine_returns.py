@@ -68,7 +68,7 @@ def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(pro
     assert rule["status"] == "block" and rule["count"] == cut.num_rows, rule  # passed before: new digests
     assert f"{cut.num_rows} of them near copies of records a signed quarantine removed" in rule["reason"], rule
     assert all(
-        "the signed quarantine of the records the detectors flagged from v2" in r["detail"] for r in rule["records"]
+        "the signed quarantine of the records the detectors flagged in v2" in r["detail"] for r in rule["records"]
     )
     for record in rule["records"]:
         ok(prov, "waive", record["digest"], "--version", "v5", "--detector", "combined", "--reason", "reviewed",
