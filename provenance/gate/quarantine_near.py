@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from provenance.gate.quarantine_history import SignedQuarantine
     from provenance.profiles.reference import ReferenceProfile
 
+# NearCopies.note when there was nothing to compare (no quarantine, no added record), as opposed to
+# a comparison that could not be made, which the rule's reason states
+NO_QUARANTINE = "no signed quarantine"
+NO_ADDITIONS = "no added records"
+# standardised distance below which two sample records are exact feature twins (float rounding of 0)
+TWIN_DISTANCE = 1e-6
+
 
 @dataclass
 class NearCopies:
@@ -66,17 +73,17 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.detectors.duplicates import tightest_pair, twins_common
+    from provenance.detectors.duplicates import tightest_pair
     from provenance.errors import InputError
     from provenance.gate.quarantine_returns import vouched, waived_combined
     from provenance.profiles.stage import load_profile
 
     steps = ctx.signed_quarantines
     if not steps:
-        return NearCopies([], [], [], 0.0, "no signed quarantine")
+        return NearCopies([], [], [], 0.0, NO_QUARANTINE)
     delta = ctx.diff.delta
     if not len(delta["added"]):  # the common case after a quarantine: read no rows
-        return NearCopies([], [], [], 0.0, "no added records")
+        return NearCopies([], [], [], 0.0, NO_ADDITIONS)
     rows: DeltaRecords | None = delta["rows"]() if callable(delta.get("rows")) else delta.get("rows")
     if rows is None:
         from provenance.detectors.pipeline import delta_records
@@ -86,14 +93,20 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     # of it says the source copied the base, not that the record came back
     wanted = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
     if not wanted:
-        return NearCopies([], [], [], 0.0, "no added records")
+        return NearCopies([], [], [], 0.0, NO_ADDITIONS)
     try:
         profile = load_profile(ctx.store, ctx.base)
     except InputError as exc:  # no profile: the detector rules report it; exact digests still block
         return NearCopies([], [], [], 0.0, str(exc))
-    radius = tightest_pair(profile.loo_dist)
-    if radius <= 0 or twins_common(profile.loo_dist):
-        return NearCopies([], [], [], radius, "the base's own records repeat exactly: no tight radius to judge by")
+    # The base's own exact twins (one image under several labels) do not switch this off, as they switch off
+    # the duplicates detector's flood test (attack review 8b, B1): a copy of a record a signed quarantine
+    # removed is no more likely clean because the base repeats. Twins are at distance 0 up to float rounding
+    # (1e-7 seen), which tightest_pair would take for the closest distinct pair: they are set to 0, which it skips.
+    radius = tightest_pair(np.where(profile.loo_dist < TWIN_DISTANCE, 0.0, profile.loo_dist))
+    if radius <= 0:
+        return NearCopies(
+            [], [], [], radius, "the base's sample has no two distinct records: no tight radius to judge by"
+        )
     digests = [rows.digests[i] for i in wanted]
     asked = pa.array(digests, pa.binary(32))
     lineage = ctx.lineage.column("digest")

@@ -245,6 +245,8 @@ def source_records(
     with a ``detail`` naming the quarantine that removed it."""
     import pyarrow.compute as pc
 
+    from provenance.gate.quarantine_near import NO_ADDITIONS, NO_QUARANTINE
+
     mask = source_mask(ctx, sources, kept)
     what = f"records from {why} sources ({', '.join(sorted(sources))})" if sources else "records"
     if returned is not None:
@@ -257,6 +259,8 @@ def source_records(
             f"two closest records are to each other, {near.radius:.3g})"
         )
     k = int(pc.sum(mask).as_py() or 0) + close
+    if near is not None and near.note is not None and near.note not in (NO_QUARANTINE, NO_ADDITIONS):
+        what += f" (near copies of removed records not compared: {near.note})"  # attack review 8b, B1: say so
     if not k:
         return bounded_count(rule, 0, 0, what, [])
     listed = lineage_records(ctx, mask)

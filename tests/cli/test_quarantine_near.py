@@ -153,3 +153,28 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
     assert "the data v1 signed, which changed or is gone" in rule["reason"] and "is missing" in rule["reason"], rule
     kept.write_bytes(original)
     assert "unreferenced" not in prov("fsck").output
+
+
+def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labels(prov, store, keypair, monkeypatch):
+    """attack review 8b, B1 (r2_twins_base_silent.py): 12 of the vendor's images also under three other labels
+    (annotators disagreeing) put exact feature twins in over 1% of the base's sample, which switched the
+    near-copy comparison off, and the rule passed saying nothing of it."""
+    rows = digits_table(500)
+    vendor, crowd = rows.slice(0, 400), rows.slice(400, 60)
+    first = vendor.slice(0, 12)
+    relabel = [[str((int(v) + k) % 10) for v in first["label"].to_pylist()] for k in (1, 2, 3)]
+    again = [first.set_column(first.schema.get_field_index("label"), "label", pa.array(r)) for r in relabel]
+    vendor = _tagged(pa.concat_tables([vendor, *again]), "vendor")
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+
+    ok(prov, "keys", "generate", "lab")
+    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
+    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
