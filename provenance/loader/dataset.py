@@ -131,6 +131,12 @@ def _close_open_reads() -> None:
             reading.close()
         except Exception:  # noqa: BLE001 - exit goes on whatever one read says as it closes
             pass
+    # Closing leaves the readers' Arrow objects to the cyclic collector when a frame or traceback cycle holds
+    # them; collected in the interpreter's teardown, after Arrow's own, one aborted the process ('terminate
+    # called without an active exception'): 11 of 180 jobs under load. Collected here, while Arrow runs: 0 of 180.
+    import gc
+
+    gc.collect()
 
 
 class VerifiedDataset:
