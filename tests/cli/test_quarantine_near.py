@@ -44,6 +44,23 @@ def _blocks_near_copies(prov, new: str, base: str, n: int, removed_by: str, *opt
     assert all(removed_by in r["detail"] for r in rule["records"]), rule["records"]
 
 
+def _crowd_quarantined_then_lab_signs_near_copies(
+    prov, keypair, monkeypatch, v1: pa.Table, crowd: pa.Table
+) -> pa.Table:
+    """v1 (``v1`` plus ``crowd`` tagged crowd) is committed and crowd quarantined as v2; then lab, a trusted
+    source with its own key, signs one-pixel copies of 3 of crowd's removed records (registered after v2)."""
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([v1, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    ok(prov, "keys", "generate", "lab")
+    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
+    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    return near
+
+
 def test_a_later_source_quarantine_does_not_let_back_near_copies_of_an_earlier_ones_records(
     prov, store, keypair, monkeypatch
 ):
@@ -53,15 +70,9 @@ def test_a_later_source_quarantine_does_not_let_back_near_copies_of_an_earlier_o
     vendor, crowd, scrape = (_tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60),
                              _tagged(rows.slice(460, 40), "scrape"))  # fmt: skip
     key = str(keypair.private_path)
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd"), scrape]), Path("a.parquet"))
-    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
-    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
-
-    ok(prov, "keys", "generate", "lab")
-    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
-    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
-    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    near = _crowd_quarantined_then_lab_signs_near_copies(
+        prov, keypair, monkeypatch, pa.concat_tables([vendor, scrape]), crowd
+    )
     pq.write_table(pa.concat_tables([vendor, scrape, near]), Path("c.parquet"))
     ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v3c", "--parent", "v2", "--key", key)
     _blocks_near_copies(prov, "v3c", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
@@ -166,15 +177,7 @@ def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labe
     again = [first.set_column(first.schema.get_field_index("label"), "label", pa.array(r)) for r in relabel]
     vendor = _tagged(pa.concat_tables([vendor, *again]), "vendor")
     key = str(keypair.private_path)
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
-    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
-    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
-
-    ok(prov, "keys", "generate", "lab")
-    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
-    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
-    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    near = _crowd_quarantined_then_lab_signs_near_copies(prov, keypair, monkeypatch, vendor, crowd)
     pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")

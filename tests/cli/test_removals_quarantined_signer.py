@@ -35,6 +35,16 @@ def _class_deletion_blocks(prov, new: str, base: str, n3: int, policy: str) -> N
     assert f"class 3 lost {n3} of its {n3} unsigned base records" in rule["reason"]
 
 
+def _crowd_signed_and_quarantined(prov, key: str, vendor: pa.Table, crowd: pa.Table) -> None:
+    """crowd signs ``crowd`` with its own key; v1 = ``vendor`` + it is committed and crowd quarantined as v2."""
+    pq.write_table(crowd, "crowd.parquet")
+    ok(prov, "sign", "crowd.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
+    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--source-column", "source")
+    pq.write_table(pa.concat_tables([vendor, crowd]), "v1.parquet")
+    ok(prov, "-q", "commit", "v1.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+
+
 def test_a_quarantined_signers_copies_do_not_hide_a_deletion(prov, store, keypair, monkeypatch):
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
@@ -46,12 +56,7 @@ def test_a_quarantined_signers_copies_do_not_hide_a_deletion(prov, store, keypai
     crowd = _sourced(
         rows.slice(400).set_column(rows.schema.get_field_index("label"), "label", pa.array(flipped)), "crowd"
     )
-    pq.write_table(crowd, "crowd.parquet")
-    ok(prov, "sign", "crowd.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
-    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--source-column", "source")
-    pq.write_table(pa.concat_tables([vendor, crowd]), "v1.parquet")
-    ok(prov, "-q", "commit", "v1.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
-    ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    _crowd_signed_and_quarantined(prov, key, vendor, crowd)
 
     threes = pc.equal(vendor.column("label"), "3")
     n3 = int(pc.sum(threes).as_py())
@@ -87,12 +92,7 @@ def test_a_quarantined_sources_flood_does_not_dilute_a_class_deletion(prov, stor
     px00 = threes.schema.get_field_index("px00")
     flood = pa.concat_tables([threes.set_column(px00, "px00", pc.add(threes.column("px00"), k + 20)) for k in range(3)])
     crowd = _sourced(flood, "crowd")
-    pq.write_table(crowd, "crowd.parquet")
-    ok(prov, "sign", "crowd.parquet", "--source", "crowd", "--key", "crowdkey.key", "--source-column", "source")
-    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--source-column", "source")
-    pq.write_table(pa.concat_tables([vendor, crowd]), "v1.parquet")
-    ok(prov, "-q", "commit", "v1.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
-    ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    _crowd_signed_and_quarantined(prov, key, vendor, crowd)
     mine = pc.equal(vendor.column("label"), "3")
     n3 = int(pc.sum(mine).as_py())
     assert crowd.num_rows > 9 * n3  # enough to dilute the rate under 10%
