@@ -31,8 +31,26 @@ if TYPE_CHECKING:
 # a comparison that could not be made, which the rule's reason states
 NO_QUARANTINE = "no signed quarantine"
 NO_ADDITIONS = "no added records"
-# standardised distance below which two sample records are exact feature twins (float rounding of 0)
-TWIN_DISTANCE = 1e-6
+# Share of the base sample's median first-neighbour distance below which two records are exact feature
+# twins: the float rounding of a distance 0 grows with the feature vector (1e-7 at 64 pixels, above 1e-6 at
+# 1,000-3,000 features: attack review 8c, F1), so a fixed bound let twins pose as the tightest distinct pair.
+TWIN_SHARE = 1e-3
+
+
+def near_radius(loo_dist: np.ndarray) -> float:
+    """The radius within which an added record is a near copy of a removed one: ``tightest_pair`` of the base
+    profile's leave-one-out distances ``loo_dist`` (m, K), standardised units, with exact feature twins
+    (below ``TWIN_SHARE`` of the median positive first-neighbour distance) left out. 0.0 without a pair."""
+    import numpy as np
+
+    from provenance.detectors.duplicates import tightest_pair
+
+    first = loo_dist[:, 0] if loo_dist.size else np.zeros(0)
+    positive = first[np.isfinite(first) & (first > 0)]
+    if not len(positive):
+        return 0.0
+    twins = TWIN_SHARE * float(np.median(positive))
+    return tightest_pair(np.where(loo_dist <= twins, 0.0, loo_dist))
 
 
 @dataclass
@@ -73,7 +91,6 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.detectors.duplicates import tightest_pair
     from provenance.errors import InputError
     from provenance.gate.quarantine_returns import vouched, waived_combined
     from provenance.profiles.stage import load_profile
@@ -100,9 +117,8 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
         return NearCopies([], [], [], 0.0, str(exc))
     # The base's own exact twins (one image under several labels) do not switch this off, as they switch off
     # the duplicates detector's flood test (attack review 8b, B1): a copy of a record a signed quarantine
-    # removed is no more likely clean because the base repeats. Twins are at distance 0 up to float rounding
-    # (1e-7 seen), which tightest_pair would take for the closest distinct pair: they are set to 0, which it skips.
-    radius = tightest_pair(np.where(profile.loo_dist < TWIN_DISTANCE, 0.0, profile.loo_dist))
+    # removed is no more likely clean because the base repeats (near_radius leaves the twins out).
+    radius = near_radius(profile.loo_dist)
     if radius <= 0:
         return NearCopies(
             [], [], [], radius, "the base's sample has no two distinct records: no tight radius to judge by"
