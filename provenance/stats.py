@@ -14,17 +14,74 @@ loading them. The chi-square and Poisson tails (all that ``prov diff`` needs) ca
 the same bits: ``scipy.stats`` takes ~1 s to import, ``scipy.special`` a third of that.
 The binomial tail and upper limit of the gate's budgets call the ufuncs ``scipy.stats.binom``
 calls (``scipy.special._ufuncs._binom_sf`` / ``_binom_isf``), tested bit for bit against it.
+Every one of them comes from ``special_functions()``: the compiled ufunc module alone,
+without ``scipy.special``'s package ``__init__`` (see there).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+_SPECIAL_LOCK = threading.Lock()
+
+
+def special_functions() -> Any:
+    """``scipy.special._ufuncs``: the compiled module behind ``scipy.special.chdtrc``, ``pdtrc``,
+    ``betaln``, ``betainc`` and the binomial ufuncs ``scipy.stats.binom`` calls (the same
+    objects ``scipy.special`` exports, so the same bits).
+
+    Without ``scipy.special``'s package ``__init__`` where possible: that ``__init__``
+    wraps functions for other array libraries (``array_api_compat``), and importing the
+    wrappers pulls in ``numpy.f2py``, ``numpy.testing``, ``numpy.ma`` and
+    ``charset_normalizer``: ~0.13 s of CPU in every ``prov diff`` (a sixteenth of a
+    ``diff --detect``), for functions prov never calls. The extension module is loaded
+    under a placeholder parent package, which is then taken away again, so a later
+    ``import scipy.special`` runs the real ``__init__`` (which reuses this very module).
+    Any surprise (another scipy layout) falls back to the plain import.
+    """
+    loaded = sys.modules.get("scipy.special._ufuncs")
+    if loaded is not None:
+        return loaded
+    with _SPECIAL_LOCK:
+        if "scipy.special" not in sys.modules:
+            try:
+                return _ufuncs_alone()
+            except ImportError:
+                pass
+        from scipy.special import _ufuncs
+
+        return _ufuncs
+
+
+def _ufuncs_alone() -> Any:
+    """Load ``scipy.special._ufuncs`` (and the extension modules it imports) under a
+    placeholder ``scipy.special``, removed again afterwards whatever happens."""
+    import scipy
+
+    placeholder = types.ModuleType("scipy.special")
+    placeholder.__path__ = [os.path.join(os.path.dirname(scipy.__file__), "special")]
+    sys.modules["scipy.special"] = placeholder
+    try:
+        from scipy.special import _ufuncs
+    except Exception as exc:  # another layout: leave nothing half-loaded, take the plain import
+        for name in [n for n in sys.modules if n.startswith("scipy.special.")]:
+            del sys.modules[name]
+        raise ImportError(str(exc)) from exc
+    finally:
+        if sys.modules.get("scipy.special") is placeholder:
+            del sys.modules["scipy.special"]
+    return _ufuncs
 
 
 def chi2_sf(statistic: float, df: int) -> float:
@@ -41,9 +98,7 @@ def chi2_sf(statistic: float, df: int) -> float:
     """
     if df <= 0:
         return 1.0
-    from scipy import special
-
-    return float(special.chdtrc(df, statistic))  # what scipy.stats.chi2.sf computes
+    return float(special_functions().chdtrc(df, statistic))  # what scipy.stats.chi2.sf computes
 
 
 def poisson_sf(k: int, mean: float) -> float:
@@ -63,9 +118,9 @@ def poisson_sf(k: int, mean: float) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
-    from scipy import special
-
-    return float(special.pdtrc(math.floor(k - 1), mean))  # what scipy.stats.poisson.sf(k - 1, mean) computes
+    return float(
+        special_functions().pdtrc(math.floor(k - 1), mean)
+    )  # what scipy.stats.poisson.sf(k - 1, mean) computes
 
 
 def poisson_sf_many(k: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -79,8 +134,8 @@ def poisson_sf_many(k: np.ndarray, mean: np.ndarray) -> np.ndarray:
         k: observed counts (any shape); ``mean``: expected counts (> 0), broadcast with ``k``.
     """
     import numpy as np
-    from scipy import special
 
+    special = special_functions()
     below = np.asarray(k, dtype=np.float64) - 1.0
     mean = np.asarray(mean, dtype=np.float64)
     below, mean = np.broadcast_arrays(below, mean)
@@ -112,9 +167,7 @@ def _binom_sf(k: int, n: int, p: float) -> float:
     """``scipy.stats.binom.sf(k, n, p)`` for ``0 <= k < n``, bit for bit: the ufunc
     ``scipy.stats`` calls there (Boost's binomial complement), clipped as it clips, without
     importing ``scipy.stats`` (~0.4 s of a fresh ``prov diff --detect``; tested against it)."""
-    from scipy.special import _ufuncs
-
-    return float(min(max(_ufuncs._binom_sf(float(k), n, p), 0.0), 1.0))
+    return float(min(max(special_functions()._binom_sf(float(k), n, p), 0.0), 1.0))
 
 
 def binomial_upper_limit(n: int, p: float, alpha: float) -> int:
@@ -135,12 +188,10 @@ def binomial_upper_limit(n: int, p: float, alpha: float) -> int:
     """
     if n <= 0:
         return 0
-    from scipy.special import _ufuncs
-
     floor = int(n * p)
     # isf gives the quantile with a non-strict tail (<= alpha); step to the strict one.
     # ``scipy.stats.binom.isf`` is this ufunc for alpha in (0, 1); sf as ``_binom_sf``.
-    k = max(floor, int(_ufuncs._binom_isf(alpha, n, p)))
+    k = max(floor, int(special_functions()._binom_isf(alpha, n, p)))
     while k < n and _binom_sf(k, n, p) >= alpha:
         k += 1
     while k > floor and _binom_sf(k - 1, n, p) < alpha:

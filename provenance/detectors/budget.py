@@ -140,8 +140,10 @@ class BetaBinomialTail:
     def __call__(self, k: int) -> float:
         """P(X > k), a float in [0, 1]."""
         import numpy as np
-        from scipy.special import betaln
 
+        from provenance.stats import special_functions
+
+        betaln = special_functions().betaln  # scipy.special.betaln, without its package __init__
         if k < 0:
             return 1.0
         if k >= self.n:

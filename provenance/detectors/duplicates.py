@@ -49,7 +49,7 @@ import numpy as np
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.shared import build_result, delta_neighbours, reference_neighbours, typical_distance
 from provenance.profiles.reference import ReferenceProfile
-from provenance.stats import poisson_sf_many
+from provenance.stats import poisson_sf_many, special_functions
 
 NEW_RECORD_FLOOR = 0.01  # extra copies expected of a new record in data that never repeats
 NEAR_FLOOD_MIN = 3  # near copies in the delta from which a record's count is tested as a flood
@@ -240,7 +240,7 @@ def count_tail(k: np.ndarray, mean: float, variance: float) -> np.ndarray:
 
     NB(size s, success probability q): P(X >= k) = I_{1-q}(k, s), the regularised
     incomplete beta function (``scipy.special.betainc``); 1 for k <= 0."""
-    from scipy import special
+    special = special_functions()  # scipy.special's ufuncs, without its package __init__
 
     mean = max(float(mean), 1e-3)
     k = np.asarray(k, dtype=np.float64)
