@@ -6,9 +6,11 @@ A run stores one row per detector in ``detector_runs`` (its status: "ran" means 
 own score and flag) goes into **one** JSON object per run, the shape of
 ``prov findings --all --json`` (``schemas/findings.schema.json``), named in the run's
 audit entry (``detail.findings``); only the records the combined verdict flags are
-also rows of ``findings`` (the combined row and each detector's row), which is what
-``prov findings`` lists. So storing a run costs one object and a row per flagged
-record, not a row per scored record and detector.
+also rows of ``findings``, one row each (detector ``combined``: score, explanation), for
+queries with sqlite3 and ``prov quarantine --findings``. So storing a run costs one object
+and a row per flagged record, not a row per scored record and detector. ``prov findings``
+reads the object (re-hashed against its name); runs stored before it existed are read
+from their rows (which then also held a row per detector of each flagged record).
 """
 
 from __future__ import annotations
@@ -144,30 +146,14 @@ def save_findings(
         )
     rows.sort(key=lambda r: r["detector"])
     document = findings_document(run, base, new, rows, results, labels, verdicts)
-    by_name = results_by_name(results)
-    # one tuple per row (FINDING_COLUMNS): the combined verdict's row and each detector's row of
-    # every flagged record, worst first
-    finding_rows: list[tuple] = []
-    for f in document["findings"]:
-        if not f["flagged"]:
-            continue
-        position, digest, label = f["position"], f["digest"], f["label"]
-        finding_rows.append((run, new, base, position, digest, label, COMBINED, f["score"], 1, f["explanation"]))
-        finding_rows.extend(
-            (
-                run,
-                new,
-                base,
-                position,
-                digest,
-                label,
-                d["detector"],
-                d["score"],
-                int(d["flagged"]),
-                by_name[d["detector"]].findings[position].explanation,
-            )
-            for d in f["detectors"]
-        )
+    # one tuple per row (FINDING_COLUMNS): the combined verdict of every flagged record, worst
+    # first; each detector's score and flag are in the object (a row per detector and flagged
+    # record, with explanations no command read, grew prov.db by ~13 MB per 10,000 findings)
+    finding_rows = [
+        (run, new, base, f["position"], f["digest"], f["label"], COMBINED, f["score"], 1, f["explanation"])
+        for f in document["findings"]
+        if f["flagged"]
+    ]
     data = document_bytes(document)
     with store.write():
         oid = store.put_object(data, "json")
@@ -192,11 +178,6 @@ def save_findings(
     return run
 
 
-def results_by_name(results: list[DetectorResult]) -> dict[str, DetectorResult]:
-    """The run's results by detector name."""
-    return {r.detector: r for r in results}
-
-
 def findings_object(store, run: str) -> str | None:
     """The object holding every finding of ``run`` (from its audit entry), or None for a run stored before there was one."""
     row = store.db.execute(
@@ -212,8 +193,9 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
     Returns {"version", "run", "base", "detectors": [one row per detector, and the
     ``combined`` row], "findings": [{"digest", "label", "flagged", "score",
     "explanation", "detectors": [{"detector", "score", "flagged"}]}]}, worst first;
-    with ``flagged_only`` only records the combined verdict flags (rows of ``findings``),
-    else every scored record (the run's findings object, checked against its name).
+    with ``flagged_only`` only records the combined verdict flags, else every scored
+    record. Read from the run's findings object, checked against its name; a run stored
+    before there was one, from its rows (flagged records only).
     """
     store.version(version)
     row = store.db.execute(
@@ -225,10 +207,14 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
     for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
         d["status"] = "ran" if d["status"] == "ok" else d["status"]
-    oid = None if flagged_only else findings_object(store, run)
+    oid = findings_object(store, run)
     if oid is not None:
         document = json.loads(store.objects.get(oid, f"findings of run {run}"))
-        findings = [{k: v for k, v in f.items() if k != "position"} for f in document["findings"]]
+        findings = [
+            {k: v for k, v in f.items() if k != "position"}
+            for f in document["findings"]
+            if f["flagged"] or not flagged_only
+        ]
         return {"version": version, "run": run, "base": base, "detectors": detectors, "findings": findings}
     where = "run = ? and detector = ?" + (" and flagged = 1" if flagged_only else "")
     combined = list(store.db["findings"].rows_where(where, [run, COMBINED], order_by="score desc, position"))

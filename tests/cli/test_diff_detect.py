@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -71,6 +72,27 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     assert "Scored records (flagged first) (200, worst first" in every and "not flagged" in every
     scored = {f["digest"][:12] for f in findings}
     assert len([line for line in every.splitlines() if line[:12] in scored]) == 200
+
+
+def test_findings_lists_the_runs_object_not_its_rows(prov, two_versions):
+    """A run keeps one row per flagged record (its combined verdict, for sqlite3 and quarantines) and
+    every detector's score in the run's object; `prov findings` reads the object, re-hashed, so a
+    `.prov/` writer who edits the rows changes nothing it lists, and an altered object is exit 1."""
+    assert prov("diff", "v1", "v2", "--detect").exit_code == 0
+    before = json.loads(prov("findings", "v2", "--json").stdout)
+    db = sqlite3.connect(".prov/prov.db")
+    counts = db.execute("select detector, count(*) from findings where run = ? group by detector", [before["run"]])
+    assert counts.fetchall() == [("combined", len(before["findings"]))]  # no row per detector
+    worst = before["findings"][0]["digest"]
+    db.execute("update findings set score = 0.1, flagged = 0, explanation = 'fine' where digest = ?", [worst])
+    db.commit()
+    assert json.loads(prov("findings", "v2", "--json").stdout) == before
+    oid = db.execute("select json_extract(detail, '$.findings') from audit where action = 'detect'").fetchone()[0]
+    db.close()
+    path = next(Path(".prov/objects").glob(f"{oid}*"))
+    path.write_bytes(path.read_bytes().replace(b'"flagged":true', b'"flagged":false', 1))
+    altered = prov("findings", "v2")
+    assert altered.exit_code == 1 and oid[:16] in altered.stderr and "altered" in altered.stderr
 
 
 def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_versions):
