@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 
 import pyarrow as pa
 
@@ -147,24 +148,46 @@ def _hash_local(root: str, root_real: str, full: str, seen: Seen | None, images:
             raise _changed(full, "another file than the one it listed")
         if st.st_size != seen.size:
             raise _changed(full, f"{st.st_size} bytes, listed with {seen.size}")
-        # a small file (most of a tree of images or snippets) in one read of its size, hashed from
-        # memory, on the descriptor itself: no file object, no 256 KiB buffer per file
-        expected = min(seen.size, SMALL_FILE)
-        data = _read_up_to(fd, expected + 1, expected)
-        if images:
-            _check_image(data[:16], _image_file(fd, data, expected), full)
-        h = hashlib.sha256(data)
-        read = len(data)
-        if read > expected:  # a large file: the rest in chunks
-            os.lseek(fd, read, os.SEEK_SET)  # _check_image may have moved it
-            while chunk := os.read(fd, 1 << 20):
-                h.update(chunk)
-                read += len(chunk)
+        if seen.size > SMALL_FILE:
+            if images:
+                _check_image(os.pread(fd, 16, 0), os.fdopen(fd, "rb", closefd=False), full)
+                os.lseek(fd, 0, os.SEEK_SET)  # _check_image may have moved it
+            h, read = _hash_chunks(fd)
+        else:
+            # a small file (most of a tree of images or snippets) in one read of its size, hashed from
+            # memory, on the descriptor itself: no file object, no 256 KiB buffer per file
+            data = _read_up_to(fd, seen.size + 1, seen.size)
+            if images:
+                _check_image(data[:16], _image_file(fd, data, seen.size), full)
+            h = hashlib.sha256(data)
+            read = len(data)
+            if read > seen.size:  # grown since it was listed: count the rest, to name the size read
+                os.lseek(fd, read, os.SEEK_SET)  # _check_image may have moved it
+                read += _hash_chunks(fd)[1]
         if read != seen.size:  # written to while read: these bytes are not the listed file's
             raise _changed(full, f"{read} bytes read, listed with {seen.size}")
         return h.digest()
     finally:
         os.close(fd)
+
+
+_CHUNK = 1 << 20
+_chunk_buffers = threading.local()
+
+
+def _hash_chunks(fd: int) -> tuple[hashlib._Hash, int]:
+    """SHA-256 of ``fd`` from its position to its end, and the bytes read: read in chunks into one
+    buffer per thread, reused (a new 1 MiB ``bytes`` per read cost its page faults each time: a
+    large-file tree's commit was at 0.8x ``openssl dgst``, issue 15)."""
+    view = getattr(_chunk_buffers, "view", None)
+    if view is None:
+        view = _chunk_buffers.view = memoryview(bytearray(_CHUNK))
+    h = hashlib.sha256()
+    read = 0
+    while got := os.readv(fd, [view]):
+        h.update(view[:got])
+        read += got
+    return h, read
 
 
 def _read_up_to(fd: int, n: int, enough: int) -> bytes:

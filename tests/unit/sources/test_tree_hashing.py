@@ -111,16 +111,17 @@ def test_a_class_folder_swapped_for_a_link_to_outside_is_refused(tmp_path):
         commit_hash(tree, listing, InlineExecutor())
 
 
-def test_a_file_written_to_after_the_listing_is_refused(tmp_path):
-    tree, _ = make_tree(tmp_path)
+@pytest.mark.parametrize("size", [64, (5 << 20) + 3])  # read whole; read in chunks into a reused buffer
+def test_a_file_written_to_after_the_listing_is_refused(tmp_path, size):
+    tree, _ = make_tree(tmp_path, size)
     listing = list_tree(str(tree), reader="files")
     with open(tree / "c1" / "zz.png", "ab") as fh:
         fh.write(b"more")
-    with pytest.raises(InputError, match=r"zz\.png: changed .*68 bytes, listed with 64"):
+    with pytest.raises(InputError, match=rf"zz\.png: changed .*{size + 4} bytes, listed with {size}"):
         commit_hash(tree, listing, InlineExecutor())
 
 
-@pytest.mark.parametrize("size", [64, (1 << 20) + 3])
+@pytest.mark.parametrize("size", [64, (1 << 20) + 3, (3 << 20) - 5])
 def test_an_honest_tree_with_a_link_inside_signs_the_same_bytes_as_sha256sum(tmp_path, size):
     tree, _ = make_tree(tmp_path, size)
     os.symlink("../c0/f0.png", tree / "c1" / "alias.png")  # a link inside the tree is a record (its target's bytes)
