@@ -27,6 +27,7 @@ def sign(
     key: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
     captured_at: str | None = None,
+    replace: bool = False,
     **read: Any,
 ) -> SignResult:
     """Sign a batch at source, with no store: ``prov sign DATA --source S --key K``.
@@ -35,13 +36,16 @@ def sign(
     DSSE envelope around an in-toto Statement whose subject is the batch's Merkle root
     and whose predicate names ``source``, the capture time (``captured_at``, ISO 8601,
     default now, UTC), counts and read options, carrying the batch manifest so a verifier
-    can name every record changed since. Returns a
+    can name every record changed since. A file already at ``out`` is replaced only with
+    ``replace=True`` (``--force``). Returns a
     :class:`~provenance.lineage.batches.SignResult`. Raises ``InputError`` for a bad
-    source name, key, time or data.
+    source name, key, time or data, or a file already at ``out``.
     """
     from provenance.lineage.batches import sign_batch
 
-    return sign_batch(dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at)
+    return sign_batch(
+        dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at, replace=replace
+    )
 
 
 def add(

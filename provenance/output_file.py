@@ -12,6 +12,8 @@ The rules, the same for every command:
   stays a link.
 - Anything else (a folder, a FIFO, a character or block device, a socket) is refused with
   exit 2 before any work is done, and checked again just before the rename.
+- ``replace=False`` (``prov sign`` without ``--force``): anything already at the path is
+  refused, before any work and again at the write, which never replaces.
 """
 
 from __future__ import annotations
@@ -53,10 +55,19 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def _target(out: str, flag: str) -> Path:
+class AlreadyExists(InputError):
+    """``replace=False`` and something is already at the path (exit 2); the caller words the way out."""
+
+    def __init__(self, out: str, flag: str):
+        super().__init__(f"{flag} {out}: already exists")
+        self.path = out
+
+
+def _target(out: str, flag: str, replace: bool = True) -> Path:
     """The file that will be written for ``out``: ``out`` itself, or what its symlinks point to.
 
-    Raises ``InputError`` if that is not a regular file or a new path in an existing folder.
+    Raises ``InputError`` if that is not a regular file or a new path in an existing folder,
+    and ``AlreadyExists`` if anything is at ``out`` and ``replace`` is false.
     """
     path = Path(os.path.realpath(out)) if os.path.islink(out) else Path(out)
     try:
@@ -74,31 +85,38 @@ def _target(out: str, flag: str) -> Path:
             f"{flag} {shown}: is {_kind(st.st_mode)}; prov writes only to a regular file or a new path "
             f"(give {STDOUT} for standard output)"
         )
+    if not replace:
+        raise AlreadyExists(out, flag)
     if not os.access(path, os.W_OK):
         raise InputError(f"{flag} {out}: file is not writable")
     return path
 
 
-def check_output(out: str | os.PathLike[str], flag: str = "--out") -> Path | None:
+def check_output(out: str | os.PathLike[str], flag: str = "--out", replace: bool = True) -> Path | None:
     """Check an output path before any work is done: ``None`` for ``-`` (standard output), else the file
     that will be written (what a symlink points to).
 
     Raises:
         InputError: the path is a folder, FIFO, device or socket, its folder does not exist,
             or the file is not writable. The message names ``flag`` and the path.
+        AlreadyExists: ``replace`` is false and something is at the path.
     """
     out = os.fspath(out)
     if out == STDOUT:
         return None
-    return _target(out, flag)
+    return _target(out, flag, replace)
 
 
-def write_output(out: str | os.PathLike[str], data: bytes | str, flag: str = "--out") -> None:
+def write_output(
+    out: str | os.PathLike[str], data: bytes | str, flag: str = "--out", replace: bool = True
+) -> None:
     """Write ``data`` (text is UTF-8) to ``out`` under the rules above; ``-`` writes it to standard output.
 
     Raises:
         InputError: as :func:`check_output` (checked again now), or the file cannot be
             written (message with the OS reason); nothing is left half-written.
+        AlreadyExists: ``replace`` is false and something is at the path, now or by the time
+            the file would be created (the write then never replaces it).
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     out = os.fspath(out)
@@ -107,19 +125,21 @@ def write_output(out: str | os.PathLike[str], data: bytes | str, flag: str = "--
         sys.stdout.buffer.write(payload)
         sys.stdout.buffer.flush()
         return
-    path = _target(out, flag)
+    path = _target(out, flag, replace)
     try:
-        _write_file(path, payload, out, flag)
+        _write_file(path, payload, out, flag, replace)
     except OSError as exc:
         raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
 
 
-def _write_file(path: Path, payload: bytes, out: str, flag: str) -> None:
+def _write_file(path: Path, payload: bytes, out: str, flag: str, replace: bool) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         existed = True
     except FileNotFoundError:
         mode, existed = 0o644, False
+    if existed and not replace:
+        raise AlreadyExists(out, flag)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
         os.fchmod(fd, mode)
@@ -134,6 +154,8 @@ def _write_file(path: Path, payload: bytes, out: str, flag: str) -> None:
             try:
                 os.link(tmp, path)  # creates the name only if nothing took it meanwhile (never replaces)
             except FileExistsError:
+                if not replace:
+                    raise AlreadyExists(out, flag) from None
                 raise InputError(f"{flag} {out}: something was created at this path while prov wrote it") from None
             except OSError:  # a filesystem without hard links: create exclusively and copy
                 _create_exclusive(path, payload, mode)

@@ -53,14 +53,18 @@ def sign(
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
     out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json; - for stdout)."),
     captured_at: str | None = typer.Option(None, "--captured-at", help="Capture time, ISO (default now)."),
+    force: bool = typer.Option(False, "--force", help="Replace an envelope already at the output path."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Sign a batch at source (no store, no network): writes DATA.prov.json."""
+    """Sign a batch at source (no store, no network): writes DATA.prov.json.
+
+    An envelope already at that path is left as it is (exit 2) unless --force replaces it.
+    """
     spec = flags.spec(data)
     from provenance.lineage import batches
 
-    result = batches.sign_batch(spec, source, key, out, captured_at)
+    result = batches.sign_batch(spec, source, key, out, captured_at, replace=force)
     if out == "-":  # the envelope itself went to stdout
         return
     if json_out:

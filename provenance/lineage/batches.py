@@ -142,6 +142,7 @@ def sign_batch(
     out: str | Path | None = None,
     captured_at: str | None = None,
     executor=None,
+    replace: bool = False,
 ) -> SignResult:
     """Hash the batch and write its signed envelope (with the batch manifest); ``prov sign``. No store needed.
 
@@ -158,6 +159,7 @@ def sign_batch(
         out: the envelope file, ``-`` for standard output; default :func:`default_envelope`.
         captured_at: the capture time (ISO 8601 date or date-time, naive is UTC); default now.
         executor: runs the hashing (default local processes).
+        replace: replace a file already at ``out`` (``--force``); else it is refused, untouched.
 
     Returns:
         The ``SignResult``.
@@ -165,13 +167,17 @@ def sign_batch(
     Raises:
         InputError: a bad source name or capture time, an output path that cannot be
             written (checked before any data is read), data that cannot be read, or a
-            record naming another source (exit 2); ``KeyFileError`` (exit 2) for the key.
+            record naming another source (exit 2), something already at ``out`` unless
+            ``replace`` (exit 2; checked before any data is read); ``KeyFileError`` (exit 2) for the key.
     """
     trust.validate_source(source)
     private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
     captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
     out_path = Path(out) if out else default_envelope(spec.path)
-    output_file.check_output(out_path, "--out")  # before reading data: a device, FIFO or folder is refused
+    try:  # before reading data: a device, FIFO or folder is refused, and an existing file unless replace
+        output_file.check_output(out_path, "--out", replace)
+    except output_file.AlreadyExists:
+        raise _exists(out_path) from None
     kind = resolve_kind(spec)
     hashed = hash_batch(spec, source, executor)
     manifest_bytes = hashed.manifest.to_bytes()
@@ -192,10 +198,22 @@ def sign_batch(
     stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
     envelope = signing.sign(stmt, private)
     envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
-    output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out")
+    try:
+        output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out", replace)
+    except output_file.AlreadyExists:  # created while the batch was hashed: still never replaced
+        raise _exists(out_path) from None
     return SignResult(
         str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
     )
+
+
+def _exists(path: Path) -> InputError:
+    """The refusal to sign over a file already there (a re-sign with a mistyped source went unnoticed)."""
+    try:
+        what = f"an envelope signed for source {read_envelope(path).claimed_source!r}"
+    except InputError:
+        what = "not a batch envelope prov can read"
+    return InputError(f"{path}: already exists ({what}); give --force to replace it, or --out FILE to write another")
 
 
 # --- reading and checking an envelope -----------------------------------------------

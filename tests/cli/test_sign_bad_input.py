@@ -53,6 +53,37 @@ def test_sign_needs_no_store_and_writes_a_dsse_envelope(prov, workdir, tmp_path)
     assert "PRIVATE" not in r.output
 
 
+def test_sign_leaves_an_existing_envelope_alone_unless_forced(prov, workdir):
+    """A re-sign with a mistyped source used to replace the envelope without a word (newcomer review 8, 23)."""
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    pq.write_table(digits_table(20), "batch.parquet")
+    assert prov("keys", "generate", "vendor").exit_code == 0
+    assert prov("sign", "batch.parquet", "--source", "vendor a", "--key", "vendor.key").exit_code == 0
+    envelope = workdir / "batch.parquet.prov.json"
+    before = envelope.read_bytes()
+    r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key")
+    assert one_line_error(r) == (
+        "Error: batch.parquet.prov.json: already exists (an envelope signed for source 'vendor a'); "
+        "give --force to replace it, or --out FILE to write another\n"
+    )
+    assert envelope.read_bytes() == before and sorted(os.listdir(workdir)) == [
+        "batch.parquet",
+        "batch.parquet.prov.json",
+        "vendor.key",
+        "vendor.pub",
+    ]
+    (workdir / "notes.txt").write_text("mine")  # --out over any other file is refused the same way
+    r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "notes.txt")
+    assert "notes.txt: already exists (not a batch envelope prov can read)" in one_line_error(r)
+    assert (workdir / "notes.txt").read_text() == "mine"
+    r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--force")
+    assert r.exit_code == 0, r.output
+    assert batches.read_envelope(envelope).claimed_source == "vendor"
+
+
 def test_envelope_verifies_with_securesystemslib(world: World):
     """An independent DSSE implementation accepts our batch envelopes (extra 'manifest' field and all)."""
     from cryptography.hazmat.primitives import serialization
