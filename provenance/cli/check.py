@@ -70,6 +70,9 @@ def check(
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
     if result.detectors and not store.writable():
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
+    if attest and not result.attestation:
+        why = "it could not be evaluated" if result.exit_code == 3 else "it did not pass"
+        note(f"--attest: no attestation written ({version} against {base}: {why}, exit {result.exit_code})")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -43,6 +43,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     )
     for sentence in d.detection_lines:
         out.line(sentence + ".")
+    if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
+        out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
     out.line()
 
@@ -99,8 +101,6 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     for w in r["waivers"]["honoured"]:
         if w.get("why"):
             out.line(("- ", "yellow"), idle_waiver_text(w), indent=2)
-    if r.get("attestation"):
-        out.line(f"attestation written: {r['attestation']}")
     if r.get("audit"):
         out.line(audit_line(r["audit"]))
     return out.text()

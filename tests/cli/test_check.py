@@ -120,6 +120,24 @@ def test_a_relabel_after_source_blocks_naming_the_record(prov, workdir, keypair,
     assert rule["records"][0]["source"] == "vendor"
 
 
+def test_attest_says_whether_an_attestation_was_written(prov, workdir, keypair, base):
+    """A blocked --attest said nothing of the attestation (newcomer review 8, finding 18); a pass said it
+    50 lines down, under the tables."""
+    t, n = base
+    labels = t.column("label").to_pylist()
+    labels[n + 3] = "0" if labels[n + 3] != "0" else "1"
+    commit_new(prov, keypair, t)
+    commit_new(prov, keypair, with_labels(t, labels), tag="v3")
+    r = prov("check", "v3", "--base", "v1", "--attest", "--key", keypair.private_path)
+    assert r.exit_code == 1 and r.stdout.startswith("prov check v3 --base v1: BLOCKED")
+    assert r.stderr == "Note: --attest: no attestation written (v3 against v1: it did not pass, exit 1)\n"
+    assert not Path("v3.attestation.json").exists()
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path)
+    assert r.exit_code == 0 and r.stderr == ""
+    top = r.stdout.splitlines()[:4]
+    assert "Attestation written: v2.attestation.json" in top, top
+
+
 def test_records_from_an_untrusted_source_block(prov, workdir, keypair, base):
     t, n = base
     extra = digits_table().slice(0, 30)
