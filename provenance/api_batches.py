@@ -43,9 +43,7 @@ def sign(
     """
     from provenance.lineage.batches import sign_batch
 
-    return sign_batch(
-        dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at, replace=replace
-    )
+    return sign_batch(dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at, replace=replace)
 
 
 def add(

@@ -4,6 +4,11 @@
 differ, so both name the same records in the same words: each record *changed* (new
 content at a signed place), *added*, *removed* or *relabeled* (same content, another
 label), with its locator (row number, ``file#row`` or path in a tree).
+
+New content at a signed place is *changed* only when the two sides share some record: when
+none is shared (another file, or every record replaced), pairing by place would call
+unrelated records edits, so they are all *added* and *removed*, and :func:`none_shared`
+says so in one line.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ def record_changes(signed: Manifest, current: Manifest) -> Changes:
         added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was) :]]
         removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now) :]]
     removed_at = {r["locator"]: r for r in removed}
+    if len(added) == len(current) and len(removed) == len(signed):  # nothing shared: no edits to name
+        removed_at = {}
     changed = []
     for a in list(added):
         r = removed_at.pop(a["locator"], None)
@@ -117,6 +124,17 @@ def counts(changes: Changes) -> dict[str, int]:
 def summary(changes: Changes) -> str:
     """``1 changed, 2 added`` (kinds with none left out), for one-line messages."""
     return ", ".join(f"{n} {kind}" for kind, n in counts(changes).items() if n) or "same records, different sources"
+
+
+def none_shared(changes: Changes, signed_records: int, records: int, signed: str) -> str | None:
+    """``none of the 60 records is in v3 (700 records there): ...`` when the ``records`` read now
+    share none with the ``signed_records`` of ``signed`` (``v3``, ``the signed batch``), else None."""
+    if not records or not signed_records:
+        return None
+    if len(changes.get("added", [])) != records or len(changes.get("removed", [])) != signed_records:
+        return None
+    some = "the 1 record is not" if records == 1 else f"none of the {records} records is"
+    return f"{some} in {signed} ({signed_records} there): another file, or every record replaced"
 
 
 def describe_change(kind: str, c: dict) -> str:

@@ -107,9 +107,7 @@ def check_output(out: str | os.PathLike[str], flag: str = "--out", replace: bool
     return _target(out, flag, replace)
 
 
-def write_output(
-    out: str | os.PathLike[str], data: bytes | str, flag: str = "--out", replace: bool = True
-) -> None:
+def write_output(out: str | os.PathLike[str], data: bytes | str, flag: str = "--out", replace: bool = True) -> None:
     """Write ``data`` (text is UTF-8) to ``out`` under the rules above; ``-`` writes it to standard output.
 
     Raises:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.changes import MAX_LISTED, change_records, counts, record_changes
+from provenance.changes import MAX_LISTED, change_records, counts, none_shared, record_changes
 from provenance.errors import InputError
 from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
@@ -25,8 +25,9 @@ def working_status(
     raises ``VerificationError`` when that version's row is missing or does not verify); ``data``
     defaults to the version's signed dataset location and read options. Returns ``schemas/status.schema.json``'s shape:
     ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
-    "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...]}``
-    with at most ``MAX_LISTED`` changes of each kind listed. The version's signature is
+    "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...],
+    "none_shared"}`` with at most ``MAX_LISTED`` changes of each kind listed; ``none_shared`` is
+    the line :func:`provenance.changes.none_shared` gives when no record is the version's, else None. The version's signature is
     checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
     """
@@ -50,4 +51,5 @@ def working_status(
         "clean": current.root == signed.root,
         "counts": counts(changes),
         "changes": change_records(listed),
+        "none_shared": none_shared(changes, len(signed), len(current), tag) if changes else None,
     }

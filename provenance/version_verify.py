@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provenance.changes import change_records, describe, record_changes, summary
+from provenance.changes import change_records, describe, none_shared, record_changes, summary
 from provenance.errors import InputError, MissingData, VerificationError
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import differences
@@ -72,8 +72,10 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     fact_changes = differences(stmt["predicate"], current)  # types, label type, classes, file listing
     if current_manifest.root != manifest.root:
         changes = record_changes(manifest, current_manifest)
+        unrelated = none_shared(changes, len(manifest), len(current_manifest), f"version {tag}")
         raise VerificationError(
-            f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})",
+            f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})"
+            + (f": {unrelated}" if unrelated else ""),
             fact_changes + describe(changes),
             records=change_records(changes),
         )

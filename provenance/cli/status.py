@@ -12,6 +12,8 @@ from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
 from provenance.trust.pins import UNPINNED_VERSION, Pins
 
+TEXT_LISTED = 5  # changes listed in text, as git status shows a summary (--json lists changes.MAX_LISTED of each kind)
+
 
 @command("status")
 @dataset_flags
@@ -29,6 +31,7 @@ def status(
 
     Nothing is written; exit 0 whether or not the data changed (the JSON's `clean` says which).
     """
+    from provenance.changes import MAX_LISTED
     from provenance.cli._progress import progress_shown
     from provenance.status import working_status
     from provenance.store import Store
@@ -46,11 +49,15 @@ def status(
         return
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"
     echo(f"{where}: {parts} since {report['version']} ({report['records']} records now)")
-    for change in report["changes"]:
+    if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
+        echo(f"  {report['none_shared']}")
+        return
+    for change in report["changes"][:TEXT_LISTED]:
         echo(f"  {visible(change['detail'])}")
-    shown = {kind: [c["kind"] for c in report["changes"]].count(kind) for kind in report["counts"]}
-    cut = [f"{shown[kind]} of {n} {kind}" for kind, n in report["counts"].items() if n > shown[kind]]
-    if cut:
-        all_of = f"prov diff {report['version']} NEW --format json once committed as NEW"
-        echo(f"  (listed: the first {', '.join(cut)}; all: {all_of})")
-    echo("  `prov commit` records them as a new version; `prov diff` compares two versions")
+    more = sum(report["counts"].values()) - min(TEXT_LISTED, len(report["changes"]))
+    if more:
+        echo(
+            f"  ... and {more} more (--json lists {MAX_LISTED} of each kind; prov diff {report['version']} NEW "
+            "lists every one once committed as NEW)"
+        )
+    echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")

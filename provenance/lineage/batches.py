@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance import clock, input_file, keys, output_file, signing
-from provenance.changes import counts, describe, record_changes, summary, where
+from provenance.changes import counts, describe, none_shared, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
@@ -416,6 +416,7 @@ def check_batch(
         report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes}
         details = describe(changes)
         first = (details[0] + ("; ..." if len(details) > 1 else "")) if details else "no record differs"
+        first = none_shared(changes, len(carried), len(hashed.manifest), "the signed batch") or first
         raise BatchMismatch(
             f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
             f"{key.keyid[:16]} in {envelope.path} ({summary(changes)}): {first}",

@@ -172,14 +172,14 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     assert {c["locator"] for c in report["changes"] if c["kind"] == "relabeled"} == {"5"}
     text = prov("status", "--signer", "k.pub").stdout
     assert "1 removed" not in text and "10 removed, 1 relabeled since v1 (590 records now)" in text
-    assert "(listed: the first" not in text  # all 11 are listed
-    pq.write_table(table.slice(0, 560), digits_parquet)  # newcomer 5 item 9: more than a report lists
-    text = prov("status", "--signer", "k.pub").stdout
-    assert text.count("\n  removed ") == MAX_LISTED
-    assert (
-        f"(listed: the first {MAX_LISTED} of 40 removed; all: prov diff v1 NEW --format json once committed as NEW)"
-        in text
-    )
+    # newcomer review 8, finding 19: a summary and 5 rows, as git status; no Markdown backticks printed
+    assert text.count("\n  removed ") == 5 and "\n  relabeled row 5 " not in text
+    assert "  ... and 6 more (--json lists 20 of each kind; prov diff v1 NEW lists every one once committed as NEW)"
+    assert text.endswith("\n  prov commit records them as a new version; prov diff then compares it with v1\n")
+    assert "`" not in text
+    pq.write_table(table.slice(0, 560), digits_parquet)
+    report = json.loads(prov("status", "--signer", "k.pub", "--json").stdout)
+    assert [c["kind"] for c in report["changes"]].count("removed") == MAX_LISTED and report["none_shared"] is None
     other = workdir / "other.parquet"
     pq.write_table(table.slice(0, 600), other)
     named = json.loads(prov("status", str(other), "--signer", "k.pub", "--json").stdout)
@@ -187,6 +187,37 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     missing = prov("status", "nothere.parquet")
     assert missing.exit_code == 2 and "nothere.parquet" in missing.stderr and missing.stderr.count("\n") == 1
     assert store_fingerprint(workdir / ".prov") == before  # status writes nothing
+
+
+def test_a_wrong_file_is_named_as_one_not_as_records_changed_by_row(prov, workdir, digits_parquet):
+    """Newcomer review 8, finding 7: another file's records were 'changed row 0, 1, ...', paired by place."""
+    prov("init")
+    prov("keys", "generate", "k")
+    table = pq.read_table(digits_parquet)
+    pq.write_table(table.slice(0, 500), "train.parquet")
+    pq.write_table(table.slice(500, 60), "other.parquet")
+    assert prov("commit", "train.parquet", "--tag", "v1", "--key", "k.key").exit_code == 0
+    r = prov("status", "other.parquet", "--signer", "k.pub")
+    assert r.exit_code == 0 and r.stdout == (
+        "other.parquet: 60 added, 500 removed since v1 (60 records now)\n"
+        "  none of the 60 records is in v1 (500 there): another file, or every record replaced\n"
+    )
+    report = json.loads(prov("status", "other.parquet", "--signer", "k.pub", "--json").stdout)
+    validate("status", report)
+    assert report["counts"]["changed"] == 0 and report["none_shared"].startswith("none of the 60 records is in v1")
+    assert prov("sign", "train.parquet", "--source", "vendor", "--key", "k.key").exit_code == 0
+    assert prov("trust", "add", "vendor", "k.pub", "--key", "k.key").exit_code == 0
+    r = prov("verify", "other.parquet", "--envelope", "train.parquet.prov.json", "--signer", "k.pub")
+    assert r.exit_code == 1 and "changed row" not in r.stderr
+    assert r.stderr.startswith(
+        "Error: other.parquet: does not match the batch 'vendor' signed with key "
+    ) and r.stderr.splitlines()[0].endswith(
+        "(60 added, 500 removed): none of the 60 records is in the signed batch (500 there): another file, or "
+        "every record replaced"
+    )
+    pq.write_table(table.slice(0, 499), "train.parquet")  # one record gone: still an edit, named by row
+    r = prov("status", "train.parquet", "--signer", "k.pub")
+    assert r.stdout.startswith("train.parquet: 1 removed since v1 (499 records now)\n  removed row 499 (digest ")
 
 
 def test_init_ignores_what_a_write_leaves_and_fsck_accepts_it(prov, workdir, digits_parquet):

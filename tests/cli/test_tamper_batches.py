@@ -76,7 +76,9 @@ def test_envelope_moved_to_other_data(prov, world: World):
     r = verify(prov, world.crowd_data, world.envelope)
     assert r.exit_code == 1
     assert "crowd.parquet: does not match the batch 'vendor'" in r.stderr
-    assert "changed row 0" in r.stderr and "removed row 60" in r.stderr  # 60 crowd rows vs 120 signed
+    # 60 crowd rows vs 120 signed: unrelated records, so none is "changed" by place (newcomer review 8, finding 7)
+    assert "(60 added, 120 removed): none of the 60 records is in the signed batch (120 there)" in r.stderr
+    assert "changed row" not in r.stderr and "added row 0" in r.stderr and "removed row 0" in r.stderr
 
 
 def test_envelope_replayed_under_another_source_name(prov, world: World):
