@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from provenance.loader.dataset import VerifiedDataset
     from provenance.sources.interface import DatasetSpec
     from provenance.store.store import Store
+    from provenance.trust.pins import Pins
     from provenance.versions import CommitResult
 
 
@@ -127,7 +128,9 @@ def verify(
     ``min_release``. Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
     ``target`` is a batch's data, checked against ``envelope`` (default
     ``DATA.prov.json``) and the keys trusted for its source; returns the batch report
-    (``status: "ok"``).
+    (``status: "ok"``). With ``store`` None and no store here or above, a batch is checked
+    against the ``pins`` alone (a vendor checking its own batch: ``pins="vendor.pub"``): no
+    trust list, revocation or validity window exists to consult, and ``trust_note`` says so.
 
     Raises ``VerificationError`` (exit 1) naming every record changed, added, removed or
     relabeled since signing (for a batch, ``.report`` holds the full report), or a bad,
@@ -140,19 +143,21 @@ def verify(
     from provenance.version_facts import is_version
     from provenance.versions import verify_version
 
+    release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
+    release |= {"release_state": release_state, "min_release": min_release}
+    batch = isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target)
+    if store is None and batch and _no_store_here():  # a vendor checking its own batch before shipping it
+        return _verify_batch_without_store(dataset(target, **read), envelope, as_pins(pins), store_keys, release)
     opened = open_store(store, pins)
     trust = _verify_trust(opened, target, store_keys)
-    if isinstance(target, DatasetSpec) or envelope is not None or not is_version(opened, os.fspath(target)):
-        if isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target):
-            from provenance.lineage.batches import check_batch
+    if isinstance(target, DatasetSpec) or (
+        batch and (envelope is not None or not is_version(opened, os.fspath(target)))
+    ):
+        from provenance.lineage.batches import check_batch
 
-            spec = dataset(target, **read)
-            release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
-            release |= {"release_state": release_state, "min_release": min_release}
-            given = [name for name, value in release.items() if value is not None]
-            if given:
-                raise InputError(f"{spec.path}: {given[0]} applies to a version's release, not to a batch of data")
-            return check_batch(opened, spec, optional_path(envelope)).report() | trust
+        spec = dataset(target, **read)
+        _refuse_release_options(spec.path, release)
+        return check_batch(opened, spec, optional_path(envelope)).report() | trust
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     needs = [name for name, value in extra.items() if value is not None]
@@ -178,6 +183,57 @@ def verify(
             min_release=min_release,
         )
     return report | trust
+
+
+def _no_store_here() -> bool:
+    """Whether there is no store to open here or above (nor at ``PROV_STORE``)."""
+    from provenance.errors import InputError
+    from provenance.store.store import find_store
+
+    try:
+        find_store()
+    except InputError:
+        return True
+    return False
+
+
+def _refuse_release_options(path: str, release: dict[str, object]) -> None:
+    from provenance.errors import InputError
+
+    given = [name for name, value in release.items() if value is not None]
+    if given:
+        raise InputError(f"{path}: {given[0]} applies to a version's release, not to a batch of data")
+
+
+def _verify_batch_without_store(
+    spec: DatasetSpec,
+    envelope: str | os.PathLike[str] | None,
+    pins: Pins | None,
+    store_keys: bool,
+    release: dict[str, object],
+) -> dict:
+    """``prov verify DATA`` with no store: the signature against the pinned keys alone, then every record.
+
+    There is no trust list, revocation or validity window to consult, so the report's
+    ``trust_note`` says what was checked (``source_signatures.NO_STORE``); ``prov add``
+    checks them all in the receiving store.
+    """
+    from provenance.errors import InputError
+    from provenance.lineage.batches import check_batch
+    from provenance.trust.source_signatures import NO_STORE
+
+    _refuse_release_options(spec.path, release)
+    if store_keys:
+        raise InputError(f"{spec.path}: --store-keys checks against a store's keys, and there is no prov store here")
+    if pins is None or not pins.pinned:
+        raise InputError(
+            f"prov verify {spec.path}: no prov store here or above, so only a key you pin can vouch for the batch: "
+            "pass --signer SOURCE.pub (the public key of the source that signed it), or run it where the store is"
+        )
+    return check_batch(None, spec, optional_path(envelope), pins=pins).report() | {
+        "trust_decision": True,
+        "trust_note": NO_STORE,
+    }
 
 
 def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, store_keys: bool) -> dict[str, Any]:

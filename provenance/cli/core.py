@@ -283,6 +283,20 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     echo(f"  {audit_line(info['audit'])}")
 
 
+def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | None:
+    """The store to verify in (one snapshot for the signature checks and the report), or None when
+    there is none here or above and TARGET is data: a batch is then checked against the pins alone."""
+    from provenance.store.store import find_store
+
+    try:
+        find_store()
+    except InputError:
+        if envelope is not None or os.path.exists(target):
+            return None
+        raise
+    return Store.open_snapshot(pins=pins)
+
+
 @command("verify")
 @dataset_flags
 @trust_flags
@@ -338,8 +352,8 @@ def verify(
     from provenance.lineage.batches import BatchMismatch
     from provenance.version_facts import is_version
 
-    store = Store.open_snapshot(pins=pins)  # one state for the signature checks and the report
-    batch = envelope is not None or (os.path.exists(target) and not is_version(store, target))
+    store = _store_or_none(target, envelope, pins)  # None: a vendor's folder, checking its own batch
+    batch = envelope is not None or (os.path.exists(target) and (store is None or not is_version(store, target)))
     release_options = {
         "--attestation": attestation,
         "--policy": policy,
@@ -360,6 +374,7 @@ def verify(
             report = api.verify(
                 store,
                 flags.spec(target) if batch else target,
+                pins=pins if store is None else None,
                 envelope=envelope,
                 read_data=not no_data,
                 attestation=attestation,
@@ -382,5 +397,7 @@ def verify(
     lines = batch_lines(target, report, pinned) if batch else version_lines(target, report, pinned, verbose())
     for line in lines:
         echo(line)
-    if not report["trust_decision"]:
+    if store is None:
+        echo(f"  {report['trust_note']}; prov add checks them in the store that receives the batch")
+    elif not report["trust_decision"]:
         echo(f"  {report['trust_note']}; pin the keys you trust (--signer KEY.pub or PROV_SIGNERS) to decide")

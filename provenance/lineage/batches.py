@@ -30,7 +30,8 @@ from provenance.sources.build import build_manifest, resolve_kind
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
-from provenance.trust.source_signatures import verify_for_source
+from provenance.trust.pins import Pins
+from provenance.trust.source_signatures import verify_for_source, verify_without_store
 
 if TYPE_CHECKING:  # `prov sign` runs without a store: sqlite-utils is not imported for it
     from provenance.store import Store
@@ -356,11 +357,12 @@ def signed_manifest(envelope: Envelope, pred: dict, root: bytes) -> Manifest:
 
 
 def check_batch(
-    store: Store,
+    store: Store | None,
     spec: DatasetSpec,
     envelope_path: str | Path | None = None,
     expected_source: str | None = None,
     executor=None,
+    pins: Pins | None = None,
 ) -> BatchCheck:
     """Verify the envelope against the trust store, then every record of DATA against it; ``prov verify DATA``.
 
@@ -372,12 +374,16 @@ def check_batch(
     signed one. Signed read options that do not parse are ignored: DATA is then read as
     ``spec`` says, and any difference shows up as a mismatch.
 
+    With no store (``store`` None: a vendor checking its own batch), the signature is checked
+    against ``pins`` alone (``source_signatures.verify_without_store``).
+
     Args:
-        store: the open store, carrying the verifier's pins (``store.pins``).
+        store: the open store, carrying the verifier's pins (``store.pins``); None: no store.
         spec: where DATA is; the signed read options replace its own (see above).
         envelope_path: the envelope file, default ``DATA.prov.json``.
         expected_source: when given, the source the envelope must be signed for.
         executor: runs the hashing (default local processes).
+        pins: with no store, the keys the verifier pinned (they must pin something).
 
     Returns:
         The ``BatchCheck``.
@@ -394,7 +400,10 @@ def check_batch(
         trust.validate_source(expected_source)
     envelope = read_envelope(envelope_path or default_envelope(spec.path))
     claimed = envelope.claimed_source
-    signed = verify_for_source(store, envelope.env, claimed, envelope.path)
+    if store is None:
+        signed = verify_without_store(pins or Pins.unpinned(), envelope.env, claimed, envelope.path)
+    else:
+        signed = verify_for_source(store, envelope.env, claimed, envelope.path)
     stmt, key = signed.statement, signed.key
     if stmt.get("predicateType") != PREDICATE_TYPE:
         raise VerificationError(

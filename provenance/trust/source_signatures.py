@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provenance import clock, signing
+from provenance import clock, keys, signing
 from provenance.errors import VerificationError
-from provenance.trust.pins import pins_of
+from provenance.trust.pins import Pins, pins_of
 from provenance.trust.roles import RoleKeys, signers_among, verify_role
 from provenance.trust.source_keys import TrustedKey
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
+
+# What a batch checked with no store was checked against, for its report and its line
+NO_STORE = "no store here: checked against the keys you pinned only, with no trust list, revocation or validity window"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,28 @@ def verify_for_source(
                 f"{name}: signed at {captured} by key {key.keyid[:16]} of {source}, "
                 f"outside that key's validity window ({key.valid_from or '-'} .. {key.valid_until or '-'})"
             )
+    return TrustedSignature(verified.statement, key)
+
+
+def verify_without_store(pins: Pins, env: Mapping, source: str, name: str) -> TrustedSignature:
+    """Check ``env`` with no store (a vendor checking its own batch before shipping it).
+
+    The signature must verify under a key the verifier pinned for ``source``: with a root
+    file, the keys its ``sources`` give ``source`` (and their threshold); else any pinned
+    signer key (``--signer vendor.pub``). There is no trust list, revocation or validity
+    window to consult; the report says so (``NO_STORE``), and ``prov add`` checks all of
+    them against the receiving store. Raises ``VerificationError`` (exit 1) as ``verify_role``.
+    """
+    if pins.root is not None:
+        role = pins.root.source_keys(source)
+    else:
+        found = {kid: p.key for kid, p in pins.signers.items()}
+        names = {kid: Path(p.path).name for kid, p in pins.signers.items()}
+        role = RoleKeys(f"source {source}", found, 1, "the keys you pinned", names)
+    verified = verify_role(env, role, name)
+    kid = verified.keyid
+    label = role.names.get(kid) or kid[:16]
+    key = TrustedKey(source, kid, label, keys.public_pem(role.keys[kid]), role.origin, None, None, None, None)
     return TrustedSignature(verified.statement, key)
 
 

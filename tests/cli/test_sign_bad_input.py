@@ -84,6 +84,43 @@ def test_sign_leaves_an_existing_envelope_alone_unless_forced(prov, workdir):
     assert batches.read_envelope(envelope).claimed_source == "vendor"
 
 
+def test_a_vendor_verifies_its_own_batch_with_no_store(prov, workdir):
+    """Newcomer review 8, finding 6: prov verify DATA needed a store, so a vendor could not check a
+    batch before shipping it. With no store it is checked against the pinned key alone, and says so."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import provenance
+    from support import digits_table
+
+    table = digits_table(30)
+    pq.write_table(table, "batch.parquet")
+    for name in ("vendor", "stranger"):
+        assert prov("keys", "generate", name).exit_code == 0
+    assert prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
+    r = prov("verify", "batch.parquet", "--signer", "vendor.pub")
+    assert r.exit_code == 0, r.output
+    first, second = r.stdout.splitlines()
+    assert first.startswith("batch.parquet: ok, 30 records match the batch signed by 'vendor' (key ")
+    assert second == (
+        "  no store here: checked against the keys you pinned only, with no trust list, revocation or validity "
+        "window; prov add checks them in the store that receives the batch"
+    )
+    assert not (workdir / ".prov").exists()
+    report = provenance.verify(None, "batch.parquet", pins="vendor.pub")  # the library does the same
+    assert report["status"] == "ok" and report["trust_decision"] and report["trust_note"].startswith("no store here")
+    r = prov("verify", "batch.parquet")
+    assert "no prov store here or above, so only a key you pin can vouch for the batch" in one_line_error(r)
+    r = prov("verify", "batch.parquet", "--signer", "stranger.pub")
+    assert "batch.parquet.prov.json: signed by key " in one_line_error(r, 1)
+    labels = table.column("label").to_pylist()
+    labels[4] = "0" if labels[4] != "0" else "1"
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), "batch.parquet")
+    r = prov("verify", "batch.parquet", "--signer", "vendor.pub")
+    assert r.exit_code == 1 and "(1 relabeled): relabeled row 4 (digest " in r.stderr
+    assert not (workdir / ".prov").exists()
+
+
 def test_envelope_verifies_with_securesystemslib(world: World):
     """An independent DSSE implementation accepts our batch envelopes (extra 'manifest' field and all)."""
     from cryptography.hazmat.primitives import serialization
