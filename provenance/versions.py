@@ -24,7 +24,7 @@ from provenance.stages import CommitJob, CommitStage
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
-from provenance.trust.roles import COMMIT
+from provenance.trust.roles import COMMIT, not_trusted
 from provenance.version_facts import PREDICATE_TYPE, load_manifest, newest_version, portable_spec, verified_statement
 from provenance.version_verify import verify_audit, verify_version
 
@@ -114,8 +114,7 @@ def _refuse_unpinned(store: Store, keyid: str, key_path: str | Path) -> None:
     role = pins.role_keys(COMMIT, store)
     if keyid not in role.keys:
         raise InputError(
-            f"{key_path}: key {keyid[:16]} is not trusted for role commit ({role.origin}); "
-            "verifiers would reject the version it signs"
+            f"{key_path}: key {keyid[:16]} {not_trusted(role)}; verifiers would reject the version it signs"
         )
 
 

@@ -43,7 +43,7 @@ from provenance.store.checkpoints import Checkpoint, CheckpointKey, Keys, checkp
 from provenance.store.log_state import LogState, current, require_consistent
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
-from provenance.trust.roles import ATTEST
+from provenance.trust.roles import ATTEST, not_trusted
 from provenance.version_facts import signed_ancestry
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519
     role = pins.role_keys(ATTEST, store)
     if keyid not in role.keys:
         raise InputError(
-            f"{key_path}: key {keyid[:16]} is not trusted for role attest ({role.origin}); a verifier would reject it"
+            f"{key_path}: key {keyid[:16]} {not_trusted(role)}; a verifier would reject the attestation it signs"
         )
     disabled = [c for c in checks_off(policy) if c in INTEGRITY_CHECKS]
     if disabled and not setting(policy, ACKNOWLEDGEMENT):

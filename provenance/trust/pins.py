@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import keys
 from provenance.errors import InputError
-from provenance.trust.roles import MAINTAINER_ROLES, ROOT, RoleKeys, RoleSignature, verify_role
+from provenance.trust.roles import MAINTAINER_ROLES, PINNED, ROOT, RoleKeys, RoleSignature, not_trusted, verify_role
 from provenance.trust.root import Root, load_chain_history
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ if TYPE_CHECKING:
 SIGNERS_ENV = "PROV_SIGNERS"
 ROOT_ENV = "PROV_ROOT"
 ROOT_THRESHOLD_ENV = "PROV_ROOT_THRESHOLD"
-STORE_ONLY = "keys found in the store; nothing pinned (--signer / PROV_SIGNERS)"
-PINNED = "pinned with --signer / PROV_SIGNERS"
+STORE_ONLY = "keys found in the store; nothing pinned"
 HOW_TO_PIN = "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub]"
 # why a report made with nothing pinned decides nothing (``trust_note`` of verify --store-keys and show)
 STORE_KEYS_NOTE = (
@@ -60,6 +59,23 @@ STORE_KEYS_NOTE = (
 UNPINNED_SIGNATURE = "signature checked only against keys found in .prov/: NOT a trust decision"
 # what a display (show, status) says of a version checked with nothing pinned, where "signature ok" would be
 UNPINNED_VERSION = "NOT a trust decision: nothing pinned, so the version was checked only against keys found in .prov/"
+
+
+class NothingPinned(InputError):
+    """A check that decides trust, run with nothing pinned (exit 2): one short line; ``-v`` says why."""
+
+    def __init__(self, what: str, store_keys: bool):
+        escape = "; --store-keys checks the store's own keys instead (no trust decision)" if store_keys else ""
+        super().__init__(
+            f"{what}: nothing is pinned; pass --signer KEY.pub, set PROV_SIGNERS, or give --root FILE{escape}"
+        )
+
+    def diagnostics(self) -> str:
+        """The message, then why a key found in ``.prov/`` is not enough (``prov -v``)."""
+        return (
+            f"{self}\na key found in .prov/ proves nothing: whoever can write the store can plant one, so a "
+            "check that decides trusts only the keys you name (PROV_SIGNERS=A.pub:B.pub pins several)"
+        )
 
 
 @dataclass(frozen=True)
@@ -150,15 +166,7 @@ class Pins:
                 "drop it, or drop --signer/--root and unset PROV_SIGNERS/PROV_ROOT"
             )
         if not self.pinned and not store_keys:
-            escape = (
-                ""
-                if store_keys is None
-                else "; --store-keys checks against the store's own keys, which is not a trust decision"
-            )
-            raise InputError(
-                f"{what}: nothing is pinned, and a key found in .prov/ proves nothing (whoever can write "
-                f"the store can plant one); {HOW_TO_PIN}, or give --root FILE{escape}"
-            )
+            raise NothingPinned(what, store_keys is not None)
 
     def describe(self) -> str:
         """One line for people: what signatures were checked against."""
@@ -333,9 +341,7 @@ def private_key_for_role(store: Store, key_path: str | Path, role: str, what: st
     keyid = keys.key_id(private.public_key())
     trusted = pins_of(store).role_keys(role, store)
     if keyid not in trusted.keys:
-        raise InputError(
-            f"{key_path}: key {keyid[:16]} is not trusted for role {role} ({trusted.origin}); its {what} would be ignored"
-        )
+        raise InputError(f"{key_path}: key {keyid[:16]} {not_trusted(trusted)}; its {what} would be ignored")
     return private, keyid
 
 

@@ -30,6 +30,10 @@ from provenance import signing
 from provenance.errors import VerificationError
 
 ROOT, COMMIT, ATTEST, WAIVE = "root", "commit", "attest", "waive"
+# The origin of keys pinned one by one (no root file): each holds every maintainer role, so a
+# key outside them is named as "not among the keys you pinned", not by a role a newcomer has
+# not met (newcomer review 8, finding 9); roles are named when a root file gives them.
+PINNED = "the keys you pinned"
 MAINTAINER_ROLES = (COMMIT, ATTEST, WAIVE)
 ROLES = (ROOT, *MAINTAINER_ROLES)
 
@@ -42,7 +46,7 @@ class RoleKeys:
         role: ``commit``, ``attest``, ``waive``, ``root`` or ``source:NAME``.
         keys: key id (SHA-256 hex of the raw public key) -> Ed25519 public key.
         threshold: how many distinct keys of ``keys`` must sign (at least 1).
-        origin: where the keys come from, for messages ("pinned with --signer",
+        origin: where the keys come from, for messages (``PINNED``,
             "root v3 (root.json)", "keys found in the store; nothing pinned").
         names: key id -> a name for people (the .pub file, the root's key name).
     """
@@ -123,6 +127,14 @@ def verify_role(env: Mapping, role: RoleKeys, name: str, others: Mapping[str, st
     return RoleSignature(stmt, tuple(sorted(found)))
 
 
+def not_trusted(role: RoleKeys) -> str:
+    """How a key outside ``role`` is described: ``is not among the keys you pinned`` (pinned one by
+    one), else ``is not trusted for role commit (root v3 (root.json, ...))``."""
+    if role.origin == PINNED:
+        return "is not among the keys you pinned"
+    return f"is not trusted for role {role.role} ({role.origin})"
+
+
 def _below_threshold(env: Mapping, role: RoleKeys, name: str, found: Mapping, others: Mapping[str, str]) -> str:
     claimed = [s.get("keyid") or "" for s in env["signatures"]]
     if found:
@@ -135,4 +147,6 @@ def _below_threshold(env: Mapping, role: RoleKeys, name: str, found: Mapping, ot
         return f"{name}: signed by {wrong[0]}, which may not sign for role {role.role} ({role.origin})"
     who = f"key {claimed[0][:16]}" if claimed and claimed[0] else "an unnamed key"
     allowed = ", ".join(role.name(k) for k in sorted(role.keys))
+    if role.origin == PINNED:
+        return f"{name}: signed by {who}, which is not among the keys you pinned ({allowed})"
     return f"{name}: signed by {who}, which is not trusted for role {role.role} ({role.origin}: {allowed})"

@@ -20,6 +20,7 @@ from provenance import clock, keys
 from provenance.errors import InputError
 from provenance.escaping import refuse_hidden, visible
 from provenance.trust import statements
+from provenance.trust.roles import not_trusted
 
 if TYPE_CHECKING:
     from provenance.store.checkpoints import CheckpointKey
@@ -225,8 +226,7 @@ def _refuse_unpinned_signer(store: Store, signer_id: str, signer: str | Path) ->
     role = pins.role_keys("commit", store)
     if signer_id not in role.keys:
         raise InputError(
-            f"{signer}: key {signer_id[:16]} is not trusted for role commit ({role.origin}); "
-            "a verifier would not count the entry it signs"
+            f"{signer}: key {signer_id[:16]} {not_trusted(role)}; a verifier would not count the entry it signs"
         )
 
 

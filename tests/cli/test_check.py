@@ -349,7 +349,7 @@ def test_a_pending_waiver_by_an_unpinned_reviewer_names_the_key_and_the_fix(prov
     report = json.loads(prov("check", "v2", "--base", "v1", "-f", "json").stdout)
     (ignored,) = report["waivers"]["ignored"]
     assert ignored["reason"] == "relabel checked" and ignored["reviewer"] == rev.keyid
-    assert f"signed by key {rev.keyid[:16]}, which is not trusted for role waive" in ignored["why"]
+    assert f"signed by key {rev.keyid[:16]}, which is not among the keys you pinned" in ignored["why"]
     assert "to honour it, pin the reviewer's public key (--signer KEY.pub" in ignored["why"]
     assert ignored["why"].endswith("(its audit entry is also pending)")
     # pinning the reviewer too honours it (its own checkpoint covers its entry)

@@ -49,7 +49,7 @@ def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintain
     ok(prov, "withdraw", batch, "--reason", "not shipped", "--key", "attacker.key", "--signer", "attacker.pub")
     assert _rule(prov, "v4", "v3")["status"] == "block"
     r = prov("withdraw", batch, "--reason", "not shipped", "--key", "attacker.key", *PINNED)
-    assert r.exit_code == 2 and "not trusted for role commit" in r.stderr and r.stderr.count("\n") == 1
+    assert r.exit_code == 2 and "not among the keys you pinned" in r.stderr and r.stderr.count("\n") == 1
     # the maintainer's own signed withdrawal accounts for the batch
     out = ok(
         prov, "withdraw", batch, "--reason", "the delivery is held back", "--key", "maintainer.key", "--json", *PINNED

@@ -56,7 +56,7 @@ def test_a_key_the_store_registered_is_not_trusted(prov, template_trust, workdir
     )  # fmt: skip
     assert r.exit_code == 0, r.output  # pins of the attacker's choosing say yes
     r = prov("verify", "p2", "--attestation", "p2.attestation.json", "--policy", "lax.toml", *PINNED)
-    assert r.exit_code == 1 and "which is not trusted for role commit" in one_line(r)
+    assert r.exit_code == 1 and "which is not among the keys you pinned" in one_line(r)
     for command in (("audit", "verify"), ("fsck",), ("check", "p2", "--base", "p1")):
         r = prov(*command, *PINNED)
         assert r.exit_code == 1, (command, r.output)
@@ -64,7 +64,7 @@ def test_a_key_the_store_registered_is_not_trusted(prov, template_trust, workdir
     r = prov("check", "v2", "--base", "v1", "--attest", "--key", "attacker.key", "--attest-out", "a.json")
     assert r.exit_code == 2 and "--signer" in one_line(r)
     r = prov("check", "v2", "--base", "v1", "--attest", "--key", "attacker.key", "--attest-out", "a.json", *PINNED)
-    assert r.exit_code == 2 and "not trusted for role attest" in one_line(r)
+    assert r.exit_code == 2 and "not among the keys you pinned" in one_line(r)
 
 
 def test_a_pull_request_with_the_attackers_own_waivers_stays_blocked(prov, template_trust, workdir, tmp_path):

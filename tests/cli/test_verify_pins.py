@@ -45,9 +45,9 @@ def test_a_version_re_signed_by_a_store_writer_does_not_verify(prov, template_tr
     assert "prov verify v3: nothing is pinned" in line and "--signer KEY.pub" in line and "--store-keys" in line
     assert r.stdout == "" and store_fingerprint(workdir / ".prov") == before
     r = prov("verify", "v3", *PINNED)
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    assert r.exit_code == 1 and "not among the keys you pinned" in one_line(r)
     r = prov("verify", "v3", "--no-data", env={"PROV_SIGNERS": "maintainer.pub"})
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    assert r.exit_code == 1 and "not among the keys you pinned" in one_line(r)
     r = prov("verify", "v2", *PINNED, "--json")  # the honest version still verifies
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -65,7 +65,7 @@ def test_a_re_signed_version_does_not_export(prov, template_trust, workdir):
     assert r.stdout == "" and not Path("train.parquet").exists()
     assert store_fingerprint(workdir / ".prov") == before
     r = prov("export", "v3", "--out", "train.parquet", *PINNED)
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r) and not Path("train.parquet").exists()
+    assert r.exit_code == 1 and "not among the keys you pinned" in one_line(r) and not Path("train.parquet").exists()
     r = prov("export", "v2", "--out", "train.parquet", env={"PROV_SIGNERS": "maintainer.pub"})
     assert r.exit_code == 0, r.output  # the honest version still exports
     from provenance.export import export_version
@@ -98,7 +98,7 @@ def test_status_of_a_re_signed_version_is_no_trust_statement(prov, template_trus
     assert r.exit_code == 0 and "unchanged since v3" in r.stdout
     assert "NOT a trust decision: nothing pinned" in r.stdout  # it used to read as plain "unchanged since v3"
     r = prov("status", "v3.parquet", "--version", "v3", *PINNED)
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    assert r.exit_code == 1 and "not among the keys you pinned" in one_line(r)
 
 
 def test_show_of_a_re_signed_version_never_says_signature_ok_unpinned(prov, template_trust, workdir):
@@ -118,7 +118,7 @@ def test_show_of_a_re_signed_version_never_says_signature_ok_unpinned(prov, temp
     assert report["signature"] == "store keys only" and report["trust_decision"] is False  # "ok" before
     assert report["trust_note"].startswith("not a trust decision")
     r = prov("show", "v3", *PINNED)
-    assert r.exit_code == 1 and "not trusted for role commit" in one_line(r)
+    assert r.exit_code == 1 and "not among the keys you pinned" in one_line(r)
     r = prov("show", "v2", *PINNED)
     assert (
         r.exit_code == 0
@@ -147,9 +147,8 @@ def test_store_keys_is_an_explicit_check_that_decides_nothing(prov, template_tru
     assert r.exit_code == 2 and "--store-keys checks against the store's keys instead of pinned ones" in one_line(r)
     r = prov("verify", "v3", "--store-keys", "--attestation", "v2.attestation.json")
     assert r.exit_code == 2 and one_line(r) == (
-        "Error: prov verify v3 --attestation v2.attestation.json: nothing is pinned, and a key found in .prov/ "
-        "proves nothing (whoever can write the store can plant one); pass --signer KEY.pub (repeatable) or set "
-        "PROV_SIGNERS=KEY.pub[:KEY2.pub], or give --root FILE"
+        "Error: prov verify v3 --attestation v2.attestation.json: nothing is pinned; pass --signer KEY.pub, "
+        "set PROV_SIGNERS, or give --root FILE"
     )
 
 
@@ -157,13 +156,11 @@ def test_check_verify_and_export_refuse_nothing_pinned_in_one_message(prov, temp
     """Newcomer review 7 leftovers: with nothing pinned `prov check` said "prov check needs a pinned
     signer: ..." while verify, audit verify and export said why a key in .prov/ proves nothing and how
     to pin. One refusal now (Pins.require_trust_decision), naming the command and its target; only
-    the commands with --store-keys add that escape."""
+    the commands with --store-keys add that escape. Newcomer review 8, finding 8: it was 300 characters;
+    the reason is said with -v."""
     before = store_fingerprint(workdir / ".prov")
-    why = (
-        "nothing is pinned, and a key found in .prov/ proves nothing (whoever can write the store can plant one); "
-        "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub], or give --root FILE"
-    )
-    escape = "; --store-keys checks against the store's own keys, which is not a trust decision"
+    why = "nothing is pinned; pass --signer KEY.pub, set PROV_SIGNERS, or give --root FILE"
+    escape = "; --store-keys checks the store's own keys instead (no trust decision)"
     said = {
         ("check", "v3", "--base", "v2"): f"prov check v3: {why}",
         ("check", "v3", "--base", "v2", "--attest", "--key", "maintainer.key"): f"prov check v3: {why}",
@@ -174,6 +171,11 @@ def test_check_verify_and_export_refuse_nothing_pinned_in_one_message(prov, temp
     for args, line in said.items():
         r = prov(*args)
         assert r.exit_code == 2 and one_line(r) == f"Error: {line}", (args, r.output)
+    r = prov("-v", "check", "v3", "--base", "v2")
+    assert r.exit_code == 2 and r.stderr.splitlines()[1] == (
+        "  a key found in .prov/ proves nothing: whoever can write the store can plant one, so a check that "
+        "decides trusts only the keys you name (PROV_SIGNERS=A.pub:B.pub pins several)"
+    )
     assert store_fingerprint(workdir / ".prov") == before
 
 

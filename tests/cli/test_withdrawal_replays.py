@@ -173,7 +173,7 @@ def test_a_withdrawal_signed_by_the_source_key_is_not_relied_on(prov, template_t
     one is not relied on."""
     batch = _edited_delivery(prov)
     r = prov("withdraw", batch, "--reason", "ours", "--key", "vendor.key", *PINNED)
-    assert r.exit_code == 2 and "not trusted for role commit" in r.stderr and r.stderr.count("\n") == 1
+    assert r.exit_code == 2 and "not among the keys you pinned" in r.stderr and r.stderr.count("\n") == 1
     vendor = keys.load_private("vendor.key")
     stmt = _statement(batch, keys.key_id(vendor.public_key()))
     Draft202012Validator(json.loads((SCHEMAS / "batch-withdrawal.schema.json").read_text())).validate(stmt)
