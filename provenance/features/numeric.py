@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
+from provenance.names import capped
 
 DEFAULT_EXCLUDED = ("label", "source", "id")
 
@@ -63,7 +64,7 @@ class NumericFeaturizer(Featurizer):
         if not columns:
             raise FeatureError(
                 "the numeric featuriser found no numeric feature columns in the table "
-                f"(columns: {', '.join(schema.names)}; excluded: {', '.join(self.exclude)})"
+                f"(columns: {capped(schema.names)}; excluded: {', '.join(self.exclude)})"
             )
         resolved = copy.copy(self)  # a subclass (a plug-in) stays itself
         resolved.columns = columns

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
+from provenance.names import capped, did_you_mean
 
 _MIX = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finaliser constant: spreads n-gram hashes
 _BASE = np.uint64(1099511628211)  # FNV prime, as a polynomial base over bytes
@@ -41,7 +42,8 @@ def text_column(schema: pa.Schema, column: str | None) -> str:
     """The column a text featuriser reads: ``column`` if given, else ``text``, else the only string column."""
     if column is not None:
         if column not in schema.names:
-            raise FeatureError(f"the table has no text column {column!r} (columns: {', '.join(schema.names)})")
+            hint = did_you_mean(column, schema.names)
+            raise FeatureError(f"the table has no text column {column!r}{hint}; columns: {capped(schema.names)}")
         return column
     candidates = [f.name for f in schema if _is_text(f.type)]
     if "text" in candidates:

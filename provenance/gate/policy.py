@@ -17,7 +17,6 @@ policy a release passed. ``rule_set`` turns it into the composed rules the gate 
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import re
@@ -42,6 +41,7 @@ from provenance.gate.rules_lineage import (
     MaxUnsignedAdditions,
 )
 from provenance.gate.unsigned import SignedBatchesIncomplete, UnattributedBesideSigned, UnsignedFromSigningSources
+from provenance.names import did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -197,9 +197,9 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | N
         known = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in known]
         if not path:
-            return [(None, k, f"unknown section{_did_you_mean(k, known)}; known: {', '.join(known)}") for k in unknown]
+            return [(None, k, f"unknown section{did_you_mean(k, known)}; known: {', '.join(known)}") for k in unknown]
         return [
-            (path[0], k, f"unknown rule{_did_you_mean(k, known)}; known in [{path[0]}]: {', '.join(known)}")
+            (path[0], k, f"unknown rule{did_you_mean(k, known)}; known in [{path[0]}]: {', '.join(known)}")
             for k in unknown
         ]
     if len(path) == 1:
@@ -222,12 +222,6 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | N
         low, high = sub.get("exclusiveMinimum"), sub.get("exclusiveMaximum")
         return [(section, key, f"must be between {low} and {high}, not {value!r}")]
     return [(section, key, f"must be {setting.expects or setting.description}, not {value!r}")]
-
-
-def _did_you_mean(name: str, known: list[str]) -> str:
-    """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing."""
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse(text: str, path: str = "policy.toml") -> Policy:
@@ -285,7 +279,7 @@ def require_known_detectors(policy: Policy) -> None:
         line = policy.lines.get("detectors.run")
         where = f"{policy.name}:{line}" if line else policy.name
         raise InputError(
-            f"{where}: detectors.run: unknown detector {unknown[0]!r}{_did_you_mean(unknown[0], known)}; "
+            f"{where}: detectors.run: unknown detector {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
             f"known here: {', '.join(known)} (a plugin detector is known once installed)"
         )
 

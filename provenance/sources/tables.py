@@ -36,6 +36,7 @@ from provenance.encoding import (
     type_name,
 )
 from provenance.errors import InputError
+from provenance.names import capped, did_you_mean
 from provenance.sources import legacy_tables
 from provenance.sources.table_files import TableFile, list_table_files, table_format
 from provenance.sources.table_reading import file_batches, iter_batches, parquet_row_groups, with_partitions
@@ -260,10 +261,11 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
             raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
         seen.add(name)
     if options.label_column not in seen:
-        raise InputError(f"{path}: no label column {options.label_column!r} (columns: {', '.join(names)})")
+        hint = did_you_mean(options.label_column, names)
+        raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}")
     for col in (options.source_column, options.id_column):
         if col and col not in seen:
-            raise InputError(f"{path}: no column {col!r} (columns: {', '.join(names)})")
+            raise InputError(f"{path}: no column {col!r}{did_you_mean(col, names)}; columns: {capped(names)}")
 
 
 @dataclass

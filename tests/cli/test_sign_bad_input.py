@@ -121,6 +121,29 @@ def test_a_vendor_verifies_its_own_batch_with_no_store(prov, workdir):
     assert not (workdir / ".prov").exists()
 
 
+def test_a_mistyped_column_gets_a_close_match_and_a_short_list(prov, workdir):
+    """Newcomer review 8, finding 11: all 65 column names of a 64-pixel table on one line."""
+    import pyarrow.csv as pcsv
+
+    from support import digits_table
+
+    table = digits_table(10).rename_columns([f"px{i:02d}" for i in range(64)] + ["class"])
+    pcsv.write_csv(table, "batch.csv")
+    assert prov("keys", "generate", "vendor").exit_code == 0
+    r = prov("sign", "batch.csv", "--source", "vendor", "--key", "vendor.key", "--label-column", "klass")
+    assert one_line_error(r) == (
+        "Error: batch.csv: no label column 'klass' (did you mean 'class'?); "
+        "columns: px00, px01, px02, px03, px04, ..., class (65 columns)\n"
+    )
+    r = prov("sign", "batch.csv", "--source", "vendor", "--key", "vendor.key", "--label-column", "class",
+             "--source-column", "src")  # fmt: skip
+    assert (
+        one_line_error(r)
+        == "Error: batch.csv: no column 'src'; columns: px00, px01, px02, px03, px04, ..., class (65 columns)\n"
+    )
+    assert sorted(os.listdir(workdir)) == ["batch.csv", "vendor.key", "vendor.pub"]
+
+
 def test_envelope_verifies_with_securesystemslib(world: World):
     """An independent DSSE implementation accepts our batch envelopes (extra 'manifest' field and all)."""
     from cryptography.hazmat.primitives import serialization

@@ -1,0 +1,25 @@
+"""Naming a mistyped name among many: the close match first, then a list capped to one readable line.
+
+A table with 64 pixel columns made `no label column 'klass'` print all 65 names on one
+line (newcomer review 8, finding 11); every "no such X (known: ...)" message goes through here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+SHOWN = 6  # names listed before "..."
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def capped(names: Sequence[str], what: str = "columns") -> str:
+    """``px00, px01, px02, px03, px04, ..., class (65 columns)``: every name when there are few."""
+    if len(names) <= SHOWN + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[: SHOWN - 1])}, ..., {names[-1]} ({len(names)} {what})"
