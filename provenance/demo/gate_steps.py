@@ -149,9 +149,10 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     clean_digests = {d.hex() for d in table_digests(clean, PIXELS)}
     false_alarms = len(flagged & clean_digests)
     echo(f"  clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
+    echo("  each detector (the combined verdict decides, as in prov diff's Detectors table):")
     for r in detection.results:
         state = "ran" if r.status == "ran" else f"ERROR: {r.error}"
-        echo(f"    {r.detector:<11} {state}: flags alone {len(r.flagged):>3} (the combined verdict decides)")
+        echo(f"    {r.detector:<11} {state}: flags alone {len(r.flagged):>3}")
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]

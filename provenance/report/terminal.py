@@ -16,7 +16,7 @@ read as rich markup, so a label like ``[bold]`` prints as it is.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rich import box
@@ -43,6 +43,7 @@ class Col:
     drop: int = 0
     max_width: int | None = None  # fixed: cut with "…" past it; wrap: wrap past it
     min_width: int = FLEX_MIN  # a flexible column's narrowest width
+    narrow_wrap: bool = False  # fixed: wraps between words instead when the kept columns still overflow
 
 
 @dataclass
@@ -88,11 +89,28 @@ def fitted(grid: Grid, width: int) -> list[int]:
     return kept
 
 
+def overflows(grid: Grid, kept: list[int], width: int) -> bool:
+    """Whether the ``kept`` columns at their narrowest are wider than ``width``."""
+    needs = [need(grid.columns[i], [grid.columns[i].header] + [plain(r[i]) for r in grid.rows]) for i in kept]
+    return sum(needs) + GAP * (len(kept) - 1) > width
+
+
+def narrowed(grid: Grid, kept: list[int], width: int) -> Grid:
+    """``grid``, its ``narrow_wrap`` columns wrapping between words when the kept columns overflow
+    ``width`` even with every droppable one gone: at 80 columns the flagged records' "flagged by"
+    (up to 44 characters) pushed rows past the edge, where the terminal cut them mid-word."""
+    if not overflows(grid, kept, width) or not any(grid.columns[i].narrow_wrap for i in kept):
+        return grid
+    columns = [replace(c, kind="wrap") if c.narrow_wrap else c for c in grid.columns]
+    return Grid(grid.title, columns, grid.rows, grid.note, grid.wrapped)
+
+
 def table(grid: Grid, width: int) -> Table:
     """The rich table of ``grid`` at ``width`` columns."""
     kept = fitted(grid, width)
-    headers = whole_headers(grid, kept, width)
     note, dropped = grid.note, dropped_note(grid, kept, width)
+    grid = narrowed(grid, kept, width)
+    headers = whole_headers(grid, kept, width)
     if dropped:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...)"
         note = (
             f"{note[:-1]}; {dropped[1:]}"

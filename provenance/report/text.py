@@ -10,10 +10,36 @@ from __future__ import annotations
 
 from provenance.report.flagged import flagged_record
 from provenance.report.interface import PLAIN, Formatter, Medium
-from provenance.report.terminal import Col, Grid, Writer
+from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
-from provenance.report.text_tables import escaped_cell, flagged_grid
+from provenance.report.text_tables import detectors_grid, flagged_grid
+from provenance.report.wording import plural
+
+ALPHA = 0.001  # the default policy's detectors.alpha: what "expected at most" is judged at, as prov diff does
+
+
+def _as_diff_detection(result: dict, combined: dict | None) -> dict:
+    """A stored run's detectors in a diff report's shape, so ``prov findings`` prints the Detectors table
+    ``prov diff`` and ``prov check`` print (newcomer review 8, finding 13: three renderings of one table).
+    Each detector's ``expected_at_most`` is recomputed from what was stored (records scored, the FPR), as
+    ``prov diff`` computes it; the combined verdict's budget rests on the reference's batches, which the
+    run does not store, so its row shows none."""
+    from provenance import stats
+
+    fpr = combined["fpr"] if combined else None
+    detectors = [
+        d
+        | {
+            "expected_at_most": (
+                stats.binomial_upper_limit(int(d["scored"]), fpr, ALPHA) if fpr and d.get("scored") else None
+            )
+        }
+        for d in result["detectors"]
+        if d["detector"] != "combined"
+    ]
+    summary = {"fpr": fpr, "scored": combined["scored"], "flagged": combined["flagged"]} if combined else {}
+    return {"detectors": detectors, "detection": summary}
 
 
 def render_findings(result: dict, medium: Medium = PLAIN) -> str:
@@ -29,17 +55,11 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         if combined
         else "no combined verdict stored"
     )
+    failed = [d["detector"] for d in result["detectors"] if d["status"] != "ran"]
+    if failed:
+        verdict += f"; {plural(len(failed), 'detector')} failed: {', '.join(failed)} (the gate fails closed)"
     out.line(("Findings ", "bold"), f"for {version} against {result['base']} (run {result['run']}): {verdict}")
-    grid = Grid("Detectors", [Col("detector", "fixed"), Col("state", "flex", min_width=30)])
-    for d in result["detectors"]:
-        if d["detector"] == "combined":
-            continue
-        if d["status"] == "ran":
-            grid.add(d["detector"], f"ran: flags alone {d['flagged']} of {d['scored']}")
-        else:
-            state = escaped_cell(f"ERROR (did not run; the gate fails closed): {d['error']}", "bold magenta")
-            grid.add(d["detector"], state, wrap=True)
-    out.grid(grid)
+    out.grid(detectors_grid(_as_diff_detection(result, combined)))
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
     every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged

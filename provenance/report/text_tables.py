@@ -48,10 +48,10 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None =
             Col("digest", "fixed"),
             Col("score", "fixed", "right"),
             Col("label", "fixed", max_width=16),
-            Col("source", "fixed", max_width=26),
+            Col("source", "fixed", max_width=26, narrow_wrap=True),
             Col("lineage", "fixed", drop=3),
             Col("locator", "fixed", max_width=24, drop=4),
-            Col("flagged by", "fixed", max_width=44),
+            Col("flagged by", "fixed", max_width=44, narrow_wrap=True),  # at 80 columns it wraps
             Col("strongest evidence", "flex", drop=2, min_width=20),
         ],
         note=cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",

@@ -114,6 +114,34 @@ def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_vers
         assert said and set(said.group(1).split(", ")) <= headers, title
 
 
+def test_flagged_rows_are_whole_at_80_columns(prov, two_versions):
+    """At 80 columns the columns that never drop needed ~86 (source, and "flagged by" up to 44
+    characters), and the terminal cut each row at its edge: '3: gradient, knn_label, ou'. They now
+    wrap between words there, and every detector that flags a record is named whole."""
+    report = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json").stdout)
+    alone = {
+        f["digest"][:12]: {d["detector"] for d in f["detectors"] if d["flagged"]}
+        for f in report["findings"]
+        if f["flagged"]
+    }
+    assert any(len(names) >= 2 for names in alone.values())
+    for columns in (60, 80):
+        text = prov("findings", "v2", env={"COLUMNS": str(columns)}).stdout
+        table = text.split("\nFlagged records", 1)[1].split("\n")
+        assert all(len(line) <= columns for line in table), [line for line in table if len(line) > columns]
+        rows: dict[str, str] = {}
+        for line in table:
+            if line[:12] in alone:
+                rows[line[:12]] = line
+            elif rows and line.startswith(" "):  # a wrapped cell's next line
+                last = next(reversed(rows))
+                rows[last] += " " + line
+        assert set(rows) == set(alone)
+        for digest, names in alone.items():
+            shown = set(re.findall(r"[a-z_]+", rows[digest].split("  ", 1)[1]))
+            assert names <= shown, (columns, rows[digest], names)
+
+
 def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_versions):
     with crashing_detector("model file missing"):
         r = prov("diff", "v1", "v2", "--detect", "--format", "json")
@@ -122,8 +150,11 @@ def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_version
     broken = next(d for d in report["detectors"] if d["detector"] == "broken")
     assert broken["status"] == "error" and "model file missing" in broken["error"]
     assert "detector(s) broken failed" in r.stderr
-    text = prov("findings", "v2")
-    assert "broken      ERROR (did not run; the gate fails closed): " in text.stdout
+    text = prov("findings", "v2", env={"COLUMNS": "120"})
+    assert "; 1 detector failed: broken (the gate fails closed)" in " ".join(
+        text.stdout.split("\nDetectors")[0].split()
+    )
+    assert "\nbroken      error: RuntimeError: model file missing" in text.stdout  # as prov diff's table says it
 
 
 def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir, store, keypair):
