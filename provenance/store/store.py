@@ -66,6 +66,14 @@ def find_store(start: str | Path | None = None) -> Path:
     raise InputError(f"{here}: no prov store here or above; run 'prov init' first")
 
 
+def _shown(root: Path) -> str:
+    """The store's folder as a message names it: relative to the working directory when under it."""
+    try:
+        return str(root.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(root)
+
+
 class Store:
     """An open store: ``root`` is its ``.prov/`` folder, ``db`` the sqlite-utils database,
     ``objects`` the content-addressed files. Reads need no lock; writes go through :meth:`write`.
@@ -335,9 +343,11 @@ class Store:
         """
         row = self.db.execute("select * from versions where tag = ?", [tag]).fetchone()
         if row is None:
+            from provenance.names import capped, did_you_mean
+
             known = [r[0] for r in self.db.execute("select tag from versions order by created_at")]
-            hint = f" (known: {', '.join(known)})" if known else " (the store has no versions yet)"
-            raise InputError(f"{self.root}: no version {tag!r}{hint}")
+            hint = f"{did_you_mean(tag, known)}; known: {capped(known, 'versions')}" if known else ", nor any yet"
+            raise InputError(f"{tag}: no such version in {_shown(self.root)}{hint}")
         cols = [d[0] for d in self.db.execute("select * from versions limit 0").description]
         return dict(zip(cols, row))
 

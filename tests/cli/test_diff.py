@@ -139,7 +139,10 @@ def _fails(prov, workdir, args, code, *needles):
 
 
 def test_unknown_version(prov, workdir, three_versions):
-    _fails(prov, workdir, ["v2", "v9"], 2, "no version 'v9'", "known: v1, v2, v3")
+    # newcomer review 8, finding 16: the name typed first, as README's `Error: <file or version>: ...`,
+    # not the store's absolute path; and the close match
+    line = _fails(prov, workdir, ["v2", "v33"], 2)
+    assert line == "Error: v33: no such version in .prov (did you mean 'v3'?); known: v1, v2, v3"
 
 
 def test_missing_manifest_object(prov, workdir, store, three_versions):

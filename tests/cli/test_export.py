@@ -66,4 +66,4 @@ def test_export_of_an_unknown_version_is_exit_2(prov, workdir):
     prov("init")
     prov("keys", "generate", "k")
     r = prov("export", "v9", "--out", "x.parquet", "--signer", "k.pub")
-    assert r.exit_code == 2 and "no version 'v9'" in r.stderr and not (workdir / "x.parquet").exists()
+    assert r.exit_code == 2 and "v9: no such version in" in r.stderr and not (workdir / "x.parquet").exists()
