@@ -104,8 +104,11 @@ def trust_add(
     from provenance.trust import source_keys as trustlib
 
     checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
+    store = _open_store(pins)
+    named = "select 1 from trust where source = ? union all select 1 from batches where source = ? limit 1"
+    known = store.db.execute(named, [source, source]).fetchone() is not None  # a new name may be a typo
     entry = trustlib.add_key(
-        _open_store(pins),
+        store,
         source,
         public_key,
         valid_from,
@@ -131,7 +134,8 @@ def trust_add(
             "MAINTAINER.key`"
         )
         return
-    echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}")
+    new = "" if known else " (a new source: no batch or trust entry is under that name yet)"
+    echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}{new}")
 
 
 def _window_ended(valid_until: str | None) -> bool:

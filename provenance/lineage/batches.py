@@ -403,7 +403,13 @@ def check_batch(
     if store is None:
         signed = verify_without_store(pins or Pins.unpinned(), envelope.env, claimed, envelope.path)
     else:
-        signed = verify_for_source(store, envelope.env, claimed, envelope.path)
+        try:
+            signed = verify_for_source(store, envelope.env, claimed, envelope.path)
+        except VerificationError as exc:
+            if expected_source is None or claimed == expected_source:
+                raise
+            # a mistyped --source went unmentioned behind an untrusted key (newcomer review 8, finding 10)
+            raise VerificationError(f"{exc}; and it names source {claimed!r}, not {expected_source!r}") from exc
     stmt, key = signed.statement, signed.key
     if stmt.get("predicateType") != PREDICATE_TYPE:
         raise VerificationError(

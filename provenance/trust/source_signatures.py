@@ -138,7 +138,9 @@ def _explain(
         return VerificationError(
             f"{name}: source {source!r} has no trusted keys; signature by key {claimed[0][:16]} cannot be checked ({how})"
         )
+    how = f"prov trust add {source} KEY.pub --key MAINTAINER.key" if pinned else f"prov trust add {source} KEY.pub"
     return VerificationError(
         f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
-        f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)})"
+        f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)}; a new key of the source is "
+        f"trusted with {how})"
     )

@@ -169,7 +169,7 @@ def test_source_name_edited_in_the_payload(prov, world: World):
     assert r.exit_code == 1  # the edit breaks the signature; the claimed source's keys are named
     assert (
         f"signature by key {world.vendor.keyid[:16]} does not verify under any key trusted for 'other' "
-        f"(trusted: {world.other.keyid[:16]})"
+        f"(trusted: {world.other.keyid[:16]}; "
     ) in r.stderr
 
 

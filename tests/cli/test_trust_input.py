@@ -177,3 +177,27 @@ def test_an_unsigned_trust_entry_needs_asking_for(prov, store, keypair, workdir)
     r = prov("trust", "add", "vendor", vendor.public_path, "--key", keypair.private_path)  # signs the same entry
     assert r.exit_code == 0 and r.stdout.startswith(f"Trusted key {vendor.keyid[:16]} for source 'vendor'"), r.output
     assert counted() == [True]
+
+
+def test_a_mistyped_source_is_named_beside_an_untrusted_key(prov, store, keypair, workdir):
+    """Newcomer review 8, finding 10: `prov add --source vendr` with a key not yet trusted said only that the
+    signature verifies under no trusted key, and `prov trust add vendr` took the typo without a word."""
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    vendor, rotated = keys.generate(workdir / "vendor"), keys.generate(workdir / "vendor2")
+    pq.write_table(digits_table(20), "batch.parquet")
+    assert prov("sign", "batch.parquet", "--source", "vendor", "--key", rotated.private_path).exit_code == 0
+    pin = ("--signer", keypair.public_path)
+    r = prov("trust", "add", "vendor", vendor.public_path, "--key", keypair.private_path, *pin)
+    assert r.stdout.startswith(f"Trusted key {vendor.keyid[:16]} for source 'vendor' (a new source: no batch")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "batch.parquet", "--source", "vendr", *pin)
+    assert r.exit_code == 1 and one_line(r).endswith(
+        f"(trusted: {vendor.keyid[:16]}; a new key of the source is trusted with prov trust add vendor KEY.pub "
+        "--key MAINTAINER.key); and it names source 'vendor', not 'vendr'"
+    )
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("trust", "add", "vendor", rotated.public_path, "--key", keypair.private_path, *pin)
+    assert r.exit_code == 0 and r.stdout.rstrip().endswith("for source 'vendor'")  # a source it knows: no note
