@@ -370,7 +370,8 @@ def quarantine(
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
-    result = quarantine_version(_open_store(pins), from_tag, tag, key, source, findings, out, base=base, fpr=fpr)
+    store = _open_store(pins)
+    result = quarantine_version(store, from_tag, tag, key, source, findings, out, base=base, fpr=fpr)
     for line in result.notes:
         note(line)
     if json_out:
@@ -385,3 +386,24 @@ def quarantine(
             f"at fpr {detection['fpr']:g}: {detection['flagged']} of {detection['scored']} records flagged"
         )
     echo(f"  wrote {result.output}; committed {tag} (parent {from_tag}), root {result.commit['merkle_root'][:16]}…")
+    same = _same_records(store, tag, result.commit["merkle_root"])
+    if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
+        echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")
+
+
+def _same_records(store: Store, tag: str, root: str) -> list[str]:
+    """Other versions whose *signed* Merkle root is ``root`` (a row's root is only where to look)."""
+    from provenance.errors import VerificationError
+    from provenance.signing import subject_root
+    from provenance.version_facts import verified_statement
+
+    rows = store.db.execute("select * from versions where merkle_root = ? and tag != ?", [root, tag])
+    names = [d[0] for d in rows.description]
+    out = []
+    for row in (dict(zip(names, r)) for r in rows.fetchall()):
+        try:
+            if subject_root(verified_statement(store, row)).hex() == root:
+                out.append(row["tag"])
+        except VerificationError:
+            continue  # a row that does not verify under the pins names nothing here
+    return out

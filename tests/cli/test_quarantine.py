@@ -85,6 +85,18 @@ def test_quarantine_a_source(prov, committed: World):
     )
 
 
+def test_a_quarantine_that_lands_on_another_versions_records_says_so(prov, committed: World):
+    """Newcomer review 8, finding 21: prov commit says "identical to V"; a quarantine landing back on a
+    version's exact records did not."""
+    key, pinned = committed.owner.private_path, ("--signer", committed.owner.public_path)
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key, *pinned)
+    assert r.exit_code == 0 and "identical to" not in r.stdout
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v3", "--key", key, "--out", "again.parquet",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == "  identical to v2 (same records and labels): the quarantine lands back on it"
+
+
 def test_quarantine_from_findings_needs_a_base_to_rerun_the_detectors_against(prov, committed: World):
     """A findings file is unsigned: the quarantine re-runs the detectors on the version against a base, and a
     hand-made file that names none is refused (the honest path, from a real run, a tampered file and flags
