@@ -130,7 +130,8 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     vendor_key = workdir / "lineage" / "vendor.key"
     signed = batches.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
     register.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
-    echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key && prov add ...")
+    echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key")
+    echo("$ prov add release/vendor-batch-2.parquet --source vendor")
     spec = DatasetSpec(str(here / "rc1.parquet"), options=TableOptions(source_column="source"))
     candidate_result = versions.commit(store, spec, "rc1", key, parent=base)
     echo(f"$ prov commit release/rc1.parquet --source-column source --tag rc1 --parent {base} --key maintainer.key")
@@ -142,13 +143,14 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     bad_digests = [d.hex() for d in table_digests(bad, PIXELS)]
     flagged = {r.digest for r in detection.verdicts.flagged}  # the combined verdict, one per record
     caught = {}
+    echo("  what it flagged of what the demo planted (the demo's own score; a real prov diff cannot know it):")
     for attack, _, _ in PLANTED:
         mine = [d for d, k in zip(bad_digests, kinds) if k == attack.name]
         caught[attack.name] = (sum(d in flagged for d in mine), len(mine))
-        echo(f"  {attack.name:<22} {caught[attack.name][0]:>2} of {caught[attack.name][1]} flagged")
+        echo(f"    {attack.name:<22} {caught[attack.name][0]:>2} of {caught[attack.name][1]} flagged")
     clean_digests = {d.hex() for d in table_digests(clean, PIXELS)}
     false_alarms = len(flagged & clean_digests)
-    echo(f"  clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
+    echo(f"    clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
     echo("  each detector (the combined verdict decides, as in prov diff's Detectors table):")
     for r in detection.results:
         state = "ran" if r.status == "ran" else f"ERROR: {r.error}"
