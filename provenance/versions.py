@@ -80,7 +80,7 @@ def validate_message(message: str | None) -> str | None:
 def refuse_existing(store: Store, tag: str) -> None:
     """Raise ``InputError`` if the store already has a version called ``tag``."""
     if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
-        raise InputError(f"{store.root}: version {tag!r} already exists; choose a new tag")
+        raise InputError(f"{tag}: a version of that name already exists; choose another name")
 
 
 def _refuse_revoked(store: Store, keyid: str, key_path: str | Path) -> None:

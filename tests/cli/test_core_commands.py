@@ -55,7 +55,7 @@ BAD_INPUTS = [
     (["commit", "nolabel.parquet", "--tag", "v9"], "nolabel.parquet: no label column 'label'"),
     (["commit", "bad.csv", "--tag", "v9"], "bad.csv: cannot read csv"),
     (["commit", "bad.jsonl", "--tag", "v9"], "bad.jsonl: cannot read jsonl"),
-    (["commit", "digits.parquet", "--tag", "v1"], "version 'v1' already exists"),
+    (["commit", "digits.parquet", "--tag", "v1"], "v1: a version of that name already exists"),
     (["commit", "digits.parquet", "--tag", "v9", "--parent", "nope"], "nope: no such version in"),
     (["commit", "emptylabel.parquet", "--tag", "v9"], "row 1 has an empty label"),
 ]

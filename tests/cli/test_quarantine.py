@@ -156,7 +156,7 @@ def test_quarantine_refuses_data_changed_since_signing(prov, committed: World):
 def test_quarantine_of_existing_tag_or_output(prov, committed: World):
     before = committed.prov_fingerprint()
     r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v1", "--key", committed.owner.private_path)
-    assert r.exit_code == 2 and "version 'v1' already exists" in r.stderr
+    assert r.exit_code == 2 and "v1: a version of that name already exists" in r.stderr
     (committed.root / "train.v2.parquet").write_bytes(b"x")
     r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", committed.owner.private_path)
     assert r.exit_code == 2 and "train.v2.parquet: already exists" in r.stderr

@@ -76,7 +76,7 @@ def test_dvc_pipeline_refuses_to_recommit_a_changed_dataset_under_an_old_tag(pro
     p.use_candidate("relabeled")
     r = dvc_repro(p)
     assert r.returncode != 0 and "failed to reproduce 'commit'" in r.stderr
-    assert "version 'v2' already exists; choose a new tag" in r.stderr + r.stdout
+    assert "v2: a version of that name already exists; choose another name" in r.stderr + r.stdout
     assert not (p.root / "models" / "model.pkl").exists()
 
 

@@ -67,7 +67,7 @@ def test_racing_the_same_tag_one_wins_the_others_get_a_clear_error(world):
     assert codes == [0, 2, 2], results
     for code, _, stderr in results:
         if code:
-            assert "version 'same' already exists" in stderr and "internal error" not in stderr
+            assert "same: a version of that name already exists" in stderr and "internal error" not in stderr
     assert faults.check_after_fault(world)["fsck_ok"]
 
 
