@@ -227,7 +227,7 @@ def log(json_out: bool = JsonFlag) -> None:
     for r in out:
         echo(
             f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
-            f"parent {r['parent'] or '-'}  key {r['keyid'][:12]}"
+            f"parent {r['parent'] or '-'}  key {r['keyid'][:16]}"
         )
 
 

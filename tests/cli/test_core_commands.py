@@ -22,6 +22,8 @@ def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parqu
     assert prov("commit", digits_parquet, "--tag", "v2", "--key", keypair.private_path).exit_code == 0
     log = json.loads(prov("log", "--json").stdout)["versions"]
     assert [v["tag"] for v in log] == ["v1", "v2"] and log[1]["parent"] == "v1"
+    # newcomer review 8, finding 14: the key id as long as every message prints it (16), not 12
+    assert prov("log").stdout.splitlines()[0].endswith(f"  key {keypair.keyid[:16]}")
     show = json.loads(prov("show", "v1", "--json", "--signer", keypair.public_path).stdout)
     assert show["records"] == 600 and sum(show["labels"].values()) == 600 and show["signature"] == "ok"
     r = prov("verify", "--store-keys", "v2")
