@@ -347,6 +347,8 @@ def verify(
 
     Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
     exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
+
+    With no store here (a vendor checking its batch before shipping it): prov verify DATA --signer vendor.pub.
     """
     from provenance import api
     from provenance.lineage.batches import BatchMismatch
