@@ -1,7 +1,7 @@
 """Benchmark: prov's delta detectors against whole-version baselines.
 
     python bench/detect_bench.py [--quick] [--out bench/results]
-    python bench/detect_bench.py --part combined [--batches 3]   # issue 14's benchmark: detect-bench.md
+    python bench/detect_bench.py --part combined [--batches 3] [--prov-only]   # issue 14's benchmark: detect-bench.md
 
 ``--part combined`` (bench/detect_combined.py) is the benchmark at prov's operating point:
 recall of the combined verdict per attack family with Wilson intervals, clean false alarms
@@ -275,12 +275,17 @@ def main(argv=None):
         "(bench/detect_combined.py -> results/detect-bench.md)",
     )
     parser.add_argument("--batches", type=int, default=3, help="combined: batches per dataset and mode")
+    parser.add_argument(
+        "--prov-only",
+        action="store_true",
+        help="combined: prov's columns only, no baselines (a quick before/after; -> results/detect-bench-prov.md)",
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite detect.md from detect.json")
     args = parser.parse_args(argv)
     if args.part == "combined":
         from detect_combined import main as combined
 
-        combined(Path(args.out), args.batches)
+        combined(Path(args.out), args.batches, args.prov_only)
         return
     if args.render_only:
         saved = json.loads((Path(args.out) / "detect.json").read_text())

@@ -65,8 +65,9 @@ def version_of(Xb, yb, batch):
     return VX, Vy, where
 
 
-def one_batch(Xb, yb, Xd, yd, rng, attacks, out):
-    """Score one batch clean and under every attack; append per-attack outcomes to ``out``."""
+def one_batch(Xb, yb, Xd, yd, rng, attacks, out, baselines=True):
+    """Score one batch clean and under every attack; append per-attack outcomes to ``out``
+    (without ``baselines``, prov's columns only: a quick A/B of a detector change)."""
     profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
     clean_delta, _ = pipeline_delta(Xb, Xd, yd)
     g = gate(profile, clean_delta)
@@ -87,6 +88,9 @@ def one_batch(Xb, yb, Xd, yd, rng, attacks, out):
         }
         row["prov flagged"] = p["flags"][poison]
         row["prov @1%"] = recall_at_fpr(score[~poison], score[poison])
+        if not baselines:
+            out["poisoned"].append(row)
+            continue
         VX, Vy, where = version_of(Xb, yb, batch)
         for name in METHODS[2:]:
             s, _ = BASELINES[name](VX, Vy, 0)
@@ -95,7 +99,7 @@ def one_batch(Xb, yb, Xd, yd, rng, attacks, out):
         out["poisoned"].append(row)
 
 
-def run(per_mode: int = 3, seed: int = 0) -> dict:
+def run(per_mode: int = 3, seed: int = 0, baselines: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     attacks = list(CATALOGUE)
     results: dict = {}
@@ -111,13 +115,15 @@ def run(per_mode: int = 3, seed: int = 0) -> dict:
             for start in starts:
                 size = int(min(rng.integers(100, 401), len(X) - start))
                 t0 = time.perf_counter()
-                one_batch(X[:start], y[:start], X[start : start + size], y[start : start + size], rng, attacks, out)
+                one_batch(
+                    X[:start], y[:start], X[start : start + size], y[start : start + size], rng, attacks, out, baselines
+                )
                 print(f"{mode} {name} start {start} n {size}: {time.perf_counter() - t0:.0f}s", flush=True)
         results[mode] = out
     return results
 
 
-def render(results: dict, seconds: float) -> str:
+def render(results: dict, seconds: float, methods: tuple[str, ...] = METHODS) -> str:
     load = os.getloadavg()
     cpu = os.times()
     cpu_seconds = cpu.user + cpu.system + cpu.children_user + cpu.children_system
@@ -149,8 +155,8 @@ def render(results: dict, seconds: float) -> str:
         "",
         "## Recall per attack family (poisoned records; 95% Wilson) and batches the gate blocked",
         "",
-        "| family | mode | records | " + " | ".join(METHODS) + " | gate blocked |",
-        "|---|---|---|" + "---|" * len(METHODS) + "---|",
+        "| family | mode | records | " + " | ".join(methods) + " | gate blocked |",
+        "|---|---|---|" + "---|" * len(methods) + "---|",
     ]
     for mode, out in results.items():
         by_family: dict = defaultdict(list)
@@ -159,7 +165,7 @@ def render(results: dict, seconds: float) -> str:
         for family, rows in sorted(by_family.items()):
             cells = []
             total = sum(r["n_poison"] for r in rows)
-            for method in METHODS:
+            for method in methods:
                 hits = int(sum(int(np.sum(r[method])) for r in rows))
                 lo, hi = wilson(hits, total)
                 cells.append(f"{hits / max(total, 1):.2f} ({lo:.2f}-{hi:.2f})")
@@ -182,15 +188,17 @@ def render(results: dict, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(out_dir: Path, per_mode: int = 3) -> None:
-    """Run the benchmark and write ``out_dir/detect-bench.md``."""
+def main(out_dir: Path, per_mode: int = 3, prov_only: bool = False) -> None:
+    """Run the benchmark and write ``out_dir/detect-bench.md`` (``detect-bench-prov.md`` with
+    ``prov_only``: prov's columns without the baselines, for a quick before/after)."""
     started = time.perf_counter()
-    results = run(per_mode)
-    text = render(results, time.perf_counter() - started)
+    results = run(per_mode, baselines=not prov_only)
+    text = render(results, time.perf_counter() - started, METHODS[:2] if prov_only else METHODS)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "detect-bench.md").write_text(text)
+    (out_dir / ("detect-bench-prov.md" if prov_only else "detect-bench.md")).write_text(text)
     print(text)
 
 
 if __name__ == "__main__":
-    main(Path(__file__).resolve().parent / "results", *(int(a) for a in sys.argv[1:2]))
+    args = [a for a in sys.argv[1:] if a != "--prov-only"]
+    main(Path(__file__).resolve().parent / "results", *(int(a) for a in args[:1]), prov_only="--prov-only" in sys.argv)
