@@ -35,12 +35,23 @@ NO_ADDITIONS = "no added records"
 # twins: the float rounding of a distance 0 grows with the feature vector (1e-7 at 64 pixels, above 1e-6 at
 # 1,000-3,000 features: attack review 8c, F1), so a fixed bound let twins pose as the tightest distinct pair.
 TWIN_SHARE = 1e-3
+# Share of the bulk's tight-pair distance (``bulk_radius``) below which a base record's nearest neighbour is too
+# close to be the bulk's and is left out of the near-copy radius (attack review 8c, F2); as the tight-cluster
+# rule's ``TIGHT_FLOOR_SHARE``
+BULK_SHARE = 0.7
 
 
 def near_radius(loo_dist: np.ndarray) -> float:
-    """The radius within which an added record is a near copy of a removed one: ``tightest_pair`` of the base
-    profile's leave-one-out distances ``loo_dist`` (m, K), standardised units, with exact feature twins
-    (below ``TWIN_SHARE`` of the median positive first-neighbour distance) left out. 0.0 without a pair."""
+    """The radius within which an added record is a near copy of a removed one, from the base profile's
+    leave-one-out distances ``loo_dist`` (m, K), standardised units; 0.0 without a pair.
+
+    ``tightest_pair`` of the base's distinct records: exact feature twins (below ``TWIN_SHARE`` of the
+    median positive first-neighbour distance) left out, and so are records whose nearest neighbour is
+    closer than ``BULK_SHARE`` of :func:`bulk_radius`, where the bulk of the base puts its tightest pair.
+    Near-twins planted for a minority of the base sat there and put ``tightest_pair`` at their scale (attack
+    review 8c, F2: near-twins for ~6% of the base, then one-pixel copies of removed records passed); the bulk
+    radius does not move with them, so planting can lower the radius to ``BULK_SHARE`` of it at most. In the
+    clean bases measured no record is that close, and the radius is the plain ``tightest_pair``."""
     import numpy as np
 
     from provenance.detectors.duplicates import tightest_pair
@@ -50,7 +61,34 @@ def near_radius(loo_dist: np.ndarray) -> float:
     if not len(positive):
         return 0.0
     twins = TWIN_SHARE * float(np.median(positive))
-    return tightest_pair(np.where(loo_dist <= twins, 0.0, loo_dist))
+    distinct = np.where(loo_dist <= twins, 0.0, loo_dist)
+    close = BULK_SHARE * bulk_radius(distinct)
+    return tightest_pair(np.where(distinct < close, 0.0, distinct))
+
+
+def bulk_radius(loo_dist: np.ndarray) -> float:
+    """Where the ``TIGHT_ORDER``-th smallest first-neighbour distance of ``loo_dist`` (m, K) falls when the small
+    distances follow the bulk of the base (``duplicates.expected_order_distance``'s model: the median M of the
+    positive first-neighbour distances times ``(2 * order / m) ** (1 / d)``), with the intrinsic dimension d
+    estimated (Levina-Bickel) from each record's second to K-th neighbours only: a planted near-twin makes its
+    own and its original's first neighbour tiny, which pulls the usual estimate, and so the floor, down; it
+    leaves the later neighbours and the median alone (moving M takes near-twins for about a third of the
+    base). 0.0 without positive distances or with fewer than 3 neighbours."""
+    import numpy as np
+
+    from provenance.detectors.duplicates import TIGHT_ORDER
+
+    if loo_dist.ndim != 2 or loo_dist.shape[1] < 3:
+        return 0.0
+    first = loo_dist[:, 0]
+    positive = first[np.isfinite(first) & (first > 0)]
+    later = loo_dist[np.isfinite(loo_dist).all(1) & (loo_dist[:, 1] > 0)].astype(np.float64)
+    if not len(positive) or not len(later):
+        return 0.0
+    logs = np.log(later[:, -1:] / later[:, 1:-1]).mean(1)
+    dimension = float(np.clip(np.mean(1.0 / np.maximum(logs, 1e-9)), 1.0, 1e3))
+    share = min(1.0, 2.0 * TIGHT_ORDER / len(positive))
+    return float(np.median(positive)) * share ** (1.0 / dimension)
 
 
 @dataclass
@@ -73,15 +111,13 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     """The delta's near copies of removed records (see the module), leaving out the rows of the
     new version's lineage ``exact`` selects (records already blocked by their digest).
 
-    What lets a near copy back is judged per quarantine, as ``quarantine_returns`` judges exact
-    copies: against a ``--source`` quarantine, a trusted batch registered before *that* quarantine
-    vouching for the record (what it would have kept); a batch registered after it, even one
-    registered before some later quarantine, does not (attack review 8, A4: a vendor's near copies
-    signed after a quarantine passed once any later source quarantine existed). Against a
-    ``--findings`` quarantine, only a reviewer's waiver of the combined verdict, never a vouching
-    batch: it cut records for their content (the detectors flagged them whoever signed them), and
-    a trusted signature on a near copy says who signed it, not that it is clean; the signer may
-    be the poisoner.
+    Each quarantine is judged on its own (attack review 8, A4). A record it kept (in its own signed manifest)
+    never left, and one with the digest of a record it removed is an exact copy, which ``quarantine_returns``
+    judges. Any other near copy comes back only by a reviewer's waiver of its combined verdict on the
+    candidate, never by a vouching batch: it is new content no quarantine saw, so none kept it, and a trusted
+    signature on it says who signed it, not that it is clean (the signer may be the poisoner). A batch
+    registered before a ``--source`` quarantine let such copies back as if the quarantine had kept them
+    (attack review 8b, B2).
 
     Nothing is compared when the base has no reference profile (``note`` says so). Raises
     ``VerificationError`` when a removed record's data is not the signed content, and
@@ -92,7 +128,7 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     import pyarrow.compute as pc
 
     from provenance.errors import InputError
-    from provenance.gate.quarantine_returns import vouched, waived_combined
+    from provenance.gate.quarantine_returns import waived_combined
     from provenance.profiles.stage import load_profile
 
     steps = ctx.signed_quarantines
@@ -141,11 +177,13 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
             continue
         from provenance.features.neighbors import nearest
 
-        # what lets a near copy back is judged against this quarantine alone (attack review 8, A4)
-        let_back = among(vouched(ctx, q.registered)) if q.source is not None else waived
+        # judged against this quarantine alone (attack review 8, A4): a record with the digest of one it removed is
+        # an exact copy, which quarantine_returns judges, and one it kept (in its own signed manifest) never left
+        own = pa.chunked_array([q.removed, ctx.version_digests(ctx.store.version(q.tag))], pa.binary(32))
+        judged_here = pc.is_in(asked, value_set=own).to_numpy(zero_copy_only=False)
         idx, dist = nearest(Z, removed_Z, 1)
         for i, (j, d) in enumerate(zip(idx[:, 0], dist[:, 0])):
-            if j < 0 or d >= best[i] or d >= radius or let_back[i]:
+            if j < 0 or d >= best[i] or d >= radius or waived[i] or judged_here[i]:
                 continue
             best[i] = float(d)
             # worded as quarantine_returns names the quarantine of an exact copy
@@ -157,7 +195,10 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     hit = np.isfinite(best) & ~judged
     chosen = np.flatnonzero(hit)
     return NearCopies(
-        [digests[i] for i in chosen], [rows.labels[wanted[i]] for i in chosen], [near_what[i] for i in chosen], radius
+        [digests[i] for i in chosen],
+        [rows.labels[wanted[i]] for i in chosen],
+        [near_what[i] for i in chosen],
+        radius,
     )
 
 

@@ -181,3 +181,50 @@ def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labe
     pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+
+
+def test_planted_near_twins_do_not_shrink_the_near_copy_radius(prov, store, keypair, monkeypatch):
+    """attack review 8c, F2: the vendor's delivery (unsigned, trusted by nobody) holds near twins of 30 of its own
+    images (its highest-variance pixel +1), 60 of the base's 430 sample records, which put the tight radius at
+    their scale: the tight-pair radius's floor was capped at the 5% quantile of the base's first-neighbour
+    distances. One-pixel copies of the quarantined crowd's records then passed (0 of 3)."""
+    import numpy as np
+
+    rows = digits_table(500)
+    vendor, crowd = rows.slice(0, 400), rows.slice(400, 60)
+    pixels = np.stack([np.asarray(vendor.column(f"px{i:02d}")) for i in range(64)], 1)
+    column = f"px{int(np.argmax(pixels.std(0))):02d}"
+    first = vendor.slice(0, 30)
+    twins = first.set_column(first.schema.get_field_index(column), column, pc.add(first.column(column), 1))
+    vendor = _tagged(pa.concat_tables([vendor, twins]), "vendor")
+    key = str(keypair.private_path)
+    near = _crowd_quarantined_then_lab_signs_near_copies(prov, keypair, monkeypatch, vendor, crowd)
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+
+
+def test_near_copies_registered_before_a_source_quarantine_block_until_waived(prov, store, keypair, monkeypatch):
+    """attack review 8b, B2 (r4_preregistered_near_copies.py): lab, a trusted source colluding with crowd, signs
+    one-pixel copies of 3 of crowd's records and the maintainer registers them before quarantining crowd,
+    committing them after: they passed, as if the quarantine had kept them, though it never saw them. A near copy
+    now comes back only by a reviewer's waiver of its combined verdict."""
+    rows = digits_table(500)
+    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    ok(prov, "keys", "generate", "lab")
+    ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
+    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
+    ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+    for record in check_rules(prov, "v3", "v2")[RULE]["records"]:
+        ok(prov, "waive", record["digest"], "--version", "v3", "--detector", "combined", "--reason", "reviewed",
+           "--key", key)  # fmt: skip
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "pass", rule

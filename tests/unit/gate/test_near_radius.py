@@ -23,3 +23,22 @@ def _loo_dist(dim: int) -> np.ndarray:
 def test_exact_twins_do_not_shrink_the_radius_of_a_wide_featuriser():
     wide = near_radius(_loo_dist(3076))
     assert wide > 100.0  # distinct records here sit ~300 units apart; the twins (~1e-5) gave 7.6e-6 before
+
+
+def test_near_twins_planted_for_a_minority_of_the_base_do_not_shrink_the_radius():
+    """Attack review 8c, F2: near-twins (one value nudged) of 6-15% of the base's records made the radius their
+    distance (0.1 here), so that copies of removed records nudged by one value passed; it stays near the clean
+    base's now."""
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((700, 20))
+    labels = rng.integers(0, 10, len(base))
+
+    def radius(Z: np.ndarray, labels: np.ndarray) -> float:
+        order = np.argsort(labels, kind="stable")
+        return near_radius(batch_neighbour_graph(Z[order], labels[order], np.arange(len(Z)) % 10, 8)["loo_dist"])
+
+    clean = radius(base, labels)
+    for planted in (42, 70, 105):
+        twins = base[:planted].copy()
+        twins[:, 0] += 0.1
+        assert radius(np.vstack([base, twins]), np.concatenate([labels, labels[:planted]])) > 0.9 * clean
