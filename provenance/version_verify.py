@@ -14,6 +14,7 @@ from typing import Any
 
 from provenance.changes import change_records, describe, none_shared, record_changes, summary
 from provenance.errors import InputError, MissingData, VerificationError
+from provenance.lineage.removed_rows import kept_object
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import differences
 from provenance.store import audit
@@ -33,7 +34,7 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     "data": "ok" | "not read", "path": the data read, "trust": what was pinned}``. Raises ``VerificationError`` (exit 1) naming every
     record changed, added, removed or relabeled since signing (``.details`` for people,
     ``.records`` for reports), a signature that does not meet the pins' ``commit`` role,
-    a missing or damaged manifest, a signed audit-log head that is not in the log, signed
+    a missing or damaged manifest or object of a quarantine's removed rows, a signed audit-log head that is not in the log, signed
     facts (types, label type, classes, listing) that differ, or data that can no longer be
     read (the reading error, as a ``VerificationError``). Raises ``InputError`` (exit 2)
     for an unknown version, or one committed before its data's location was signed.
@@ -42,6 +43,7 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     row = store.version(tag)
     stmt = verified_statement(store, row)
     manifest = load_manifest(store, row)
+    kept_object(store, tag, stmt["predicate"])  # a quarantine's removed rows: missing or altered is exit 1
     head = stmt["predicate"].get("auditLogHead")
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
     if head not in known:

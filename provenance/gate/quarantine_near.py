@@ -15,7 +15,7 @@ made, and says so (exit 3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ class NearCopies:
 
     ``digests``/``labels``: the delta records (one per digest); ``details``: for each, which
     removed record it is near and how near; ``radius``: the base's tight-pair distance, in
-    standardised units; ``note``: why nothing was compared (None when it was).
+    standardised units; ``note``: why nothing was compared (None when it was); ``missing``: for each
+    quarantine whose signed copy of its removed rows is missing from the store (read from its parent's data
+    instead), what to restore (attack review 8b, B4).
     """
 
     digests: list[bytes]
@@ -105,6 +107,7 @@ class NearCopies:
     details: list[str]
     radius: float
     note: str | None = None
+    missing: list[str] = field(default_factory=list)
 
 
 def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
@@ -171,8 +174,10 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     Z = profile.standardize(_features(ctx, profile, ctx.new, [rows.locators[i] for i in wanted], digests))
     best = np.full(len(wanted), np.inf)
     near_what: list[str] = [""] * len(wanted)
+    missing: list[str] = []
     for q in steps:
-        removed_Z, removed_digests = _removed_features(ctx, profile, q)
+        removed_Z, removed_digests, gone = _removed_features(ctx, profile, q)
+        missing += [gone] if gone else []
         if not len(removed_Z):
             continue
         from provenance.features.neighbors import nearest
@@ -199,6 +204,7 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
         [rows.labels[wanted[i]] for i in chosen],
         [near_what[i] for i in chosen],
         radius,
+        missing=missing,
     )
 
 
@@ -219,10 +225,11 @@ def _features(ctx: GateContext, profile: ReferenceProfile, tag: str, locators: l
 
 def _removed_features(
     ctx: GateContext, profile: ReferenceProfile, q: SignedQuarantine
-) -> tuple[np.ndarray, list[bytes]]:
+) -> tuple[np.ndarray, list[bytes], str | None]:
     """The standardised features of the records quarantine ``q`` removed, as its parent signed them, one per
-    digest, and their digests in that order (``lineage.removed_rows.removed_records``: the rows the quarantine
-    kept in the store, re-hashed, or its parent's data)."""
+    digest, their digests in that order, and what to restore when its signed copy of them is missing
+    (``lineage.removed_rows.removed_records``: the rows the quarantine kept in the store, re-hashed, or its
+    parent's data)."""
     import numpy as np
 
     from provenance.lineage.removed_rows import removed_records
@@ -230,8 +237,8 @@ def _removed_features(
     from provenance.version_facts import verified_statement
 
     if not len(q.removed):
-        return np.zeros((0, profile.dim), np.float32), []
-    records = removed_records(ctx.store, q.tag, q.parent, q.removed)
+        return np.zeros((0, profile.dim), np.float32), [], None
+    records, missing = removed_records(ctx.store, q.tag, q.parent, q.removed)
     row = ctx.store.version(q.parent)
     kind = verified_statement(ctx.store, row)["predicate"].get("schema", {}).get("kind", row["kind"])
-    return profile.standardize(delta_features(profile, kind, records)), records.digests
+    return profile.standardize(delta_features(profile, kind, records)), records.digests, missing

@@ -261,6 +261,8 @@ def source_records(
     k = int(pc.sum(mask).as_py() or 0) + close
     if near is not None and near.note is not None and near.note not in (NO_QUARANTINE, NO_ADDITIONS):
         what += f" (near copies of removed records not compared: {near.note})"  # attack review 8b, B1: say so
+    for gone in near.missing if near is not None else []:  # attack review 8b, B4: the store lost a signed object
+        what += f"; {gone}"
     if not k:
         return bounded_count(rule, 0, 0, what, [])
     listed = lineage_records(ctx, mask)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from provenance.errors import InputError, VerificationError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -69,33 +71,67 @@ def keep_removed_rows(store: Store, parent: str, removed: pa.Array) -> tuple[str
     return store.objects.put(sink.getvalue().to_pybytes(), "parquet")
 
 
-def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> Records:
+def kept_object(store: Store, tag: str, predicate: dict) -> str | None:
+    """The id of the object of removed rows that quarantine version ``tag`` signed (``FACT`` in ``predicate``'s
+    verified quarantine facts), its bytes re-hashed; None when it signed none (not a quarantine, or one made before
+    quarantines kept their rows).
+
+    ``prov verify`` and the gate's signature rule call it, as they check the manifest object: the near-copy check
+    relies on these rows, and without them every later check depends on the quarantine's parent's data staying
+    where it was (attack review 8b, B4: a deleted object was noticed only by ``prov fsck``). Raises
+    ``VerificationError`` (exit 1) naming the object and how to restore it when it is missing or altered.
+    """
+    facts = predicate.get("quarantine")
+    oid = facts.get(FACT) if isinstance(facts, dict) else None
+    if not isinstance(oid, str):
+        return None
+    if not store.objects.exists(oid):
+        raise VerificationError(
+            f"version {tag}: {missing(store, oid)}; the near-copy check of every later release then depends on its "
+            "parent's data staying unchanged"
+        )
+    store.objects.get(oid, f"the records quarantine {tag} removed")
+    return oid
+
+
+def missing(store: Store, oid: str, what: str = "the records its quarantine removed, object") -> str:
+    """The words for a signed object of removed rows that is not in the store, and how to put it back."""
+    return (
+        f"{what} {oid[:16]} is missing from the store; restore {store.objects.root / oid}.parquet from a copy of "
+        "the store (`prov fsck` lists it)"
+    )
+
+
+def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> tuple[Records, str | None]:
     """The records quarantine ``tag`` removed from ``parent`` (``removed``: digests recomputed from the signed
     manifests), one per digest, from the object the quarantine signed (``FACT``) or, when it has none or the
-    object is missing, from ``parent``'s data.
+    object is missing, from ``parent``'s data; and, when the signed object is missing, a note saying so and how
+    to restore it (None otherwise).
 
     Raises ``VerificationError`` (exit 1) naming the object when its bytes were altered, it is not a table of
     records, or its rows are not exactly the removed records; ``InputError`` (exit 2) saying that
-    ``parent``'s data changed or is gone when the fallback read fails.
+    ``parent``'s data changed or is gone when the fallback read fails, with how to restore either.
     """
-    from provenance.errors import InputError, VerificationError
     from provenance.version_facts import verified_statement
 
     facts = verified_statement(store, store.version(tag))["predicate"].get("quarantine", {})
     oid = facts.get(FACT) if isinstance(facts, dict) else None
     if isinstance(oid, str) and store.objects.exists(oid):
-        return _from_object(store, oid, tag, parent, removed)
+        return _from_object(store, oid, tag, parent, removed), None
     try:
-        return _parent_records(store, parent, removed)
+        records = _parent_records(store, parent, removed)
     except (VerificationError, InputError) as exc:  # rows gone or changed, or no such file
         kept = "it keeps no copy of them in the store (made before quarantines kept one)"
         if isinstance(oid, str):
-            kept = f"its copy of them in the store, object {oid[:16]}, is missing"
+            kept = missing(store, oid, "its copy of them, object")
         raise InputError(
             f"the records quarantine {tag} removed are read from the data {parent} signed, which changed or is gone "
-            f"since it was committed, and {kept}: {exc}; restore {parent}'s data (`prov verify {parent}` says when "
-            "it matches) to judge near copies"
+            f"since it was committed, and {kept}: {exc}; or restore {parent}'s data (`prov verify {parent}` says "
+            "when it matches) to judge near copies"
         ) from exc
+    if isinstance(oid, str):
+        return records, f"quarantine {tag}: {missing(store, oid)}; read from {parent}'s data instead"
+    return records, None
 
 
 def _from_object(store: Store, oid: str, tag: str, parent: str, removed: pa.Array) -> Records:
@@ -106,7 +142,6 @@ def _from_object(store: Store, oid: str, tag: str, parent: str, removed: pa.Arra
     import pyarrow.parquet as pq
 
     from provenance.encoding.columns import table_digest_blob
-    from provenance.errors import VerificationError
     from provenance.sources.records import Records
     from provenance.version_facts import verified_statement, version_dataset
 

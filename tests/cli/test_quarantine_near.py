@@ -147,23 +147,44 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
     Path("a.parquet").unlink()
     _blocks_near_copies(prov, "v3", "v2", 5, removed_by)  # exit 3 before
 
+    # v5: v4 (whose data is gone too; a base's data is not re-read) plus the near copies, so that the kept rows
+    # are read by the near-copy check itself, not only by the signature rule of a check whose base is v2
+    pq.write_table(pa.concat_tables([vendor, _tagged(rows.slice(460, 80), "vendor"), scrape]), Path("c.parquet"))
+    ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v5", "--parent", "v4", "--key", key)
+    _blocks_near_copies(prov, "v5", "v4", 5, removed_by)
+
     # the kept rows are trusted only as the signed digests say: other bytes under the object's name block
     kept = _removed_rows_object(store)
     original = kept.read_bytes()
     kept.write_bytes(Path("v2.parquet").read_bytes())
-    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    r = prov("check", "v5", "--base", "v4", "--format", "json")
     rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
     assert r.exit_code == 1 and rule["status"] == "block" and kept.name[:16] in rule["reason"], rule
     assert "was altered" in rule["reason"], rule
+    r = prov("verify", "v2")
+    assert r.exit_code == 1 and "was altered" in r.output and kept.name[:16] in r.output, r.output
 
-    # with no kept rows (a quarantine made before they were kept) the parent's data is read: gone, an error
+    # attack review 8b, B4: deleted, only `prov fsck` noticed; v1's data is gone too, so the check cannot be made
     kept.unlink()
-    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    restore = f"restore {kept} from a copy of the store"
+    r = prov("check", "v5", "--base", "v4", "--format", "json")
     rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
     assert r.exit_code == 3 and rule["status"] == "error", rule
-    assert "the data v1 signed, which changed or is gone" in rule["reason"] and "is missing" in rule["reason"], rule
+    assert "the data v1 signed, which changed or is gone" in rule["reason"] and restore in rule["reason"], rule
+    r = prov("verify", "v2")  # was exit 0, "signature ok ... data ok"
+    assert r.exit_code == 1 and "is missing from the store" in r.output and restore in r.output.replace("\n", ""), r
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}["integrity.verify_signatures"]
+    assert r.exit_code == 1 and rule["status"] == "block" and "is missing from the store" in rule["reason"], rule
+
+    # with v1's data back the removed records are read from it, and the rule says what the store lost
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    rule = check_rules(prov, "v5", "v4")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 5, rule
+    assert f"{restore} (`prov fsck` lists it); read from v1's data instead" in rule["reason"], rule
     kept.write_bytes(original)
     assert "unreferenced" not in prov("fsck").output
+    assert prov("verify", "v2").exit_code == 0
 
 
 def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labels(prov, store, keypair, monkeypatch):
