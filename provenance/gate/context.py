@@ -217,6 +217,16 @@ class GateContext:
         return frozenset(self.pins.trusted_sources(self.store))
 
     @cached_property
+    def ancestry_waivers(self) -> dict[str, Waivers]:
+        """The stored waivers of each version in ``new``'s signed ancestry but ``new`` itself (``{tag: Waivers}``,
+        newest first), judged as :attr:`waivers` are; read by ``quarantine_returns.waived_combined`` (attack
+        review 8, A5: a waiver that let a findings-quarantined record back on one release counts on the next)."""
+        from provenance.version_facts import signed_ancestry
+
+        tags = [row["tag"] for row, _ in signed_ancestry(self.store, self.new)][1:]
+        return {tag: judge_waivers(self.store, tag, (), self.waive_role, self.audit_coverage.signed) for tag in tags}
+
+    @cached_property
     def waivers(self) -> Waivers:
         """The waivers of ``new`` (stored and given), judged against ``waive_role``; a stored
         waiver whose audit entry no trusted signature covers yet is pending and not honoured."""

@@ -55,12 +55,21 @@ def kept_by_quarantine(ctx: GateContext, sources: set[str]) -> pa.Array | None:
     return mask
 
 
-def waived_combined(ctx: GateContext) -> pa.Array:
-    """Digests (``binary(32)``) whose combined verdict on the new version an honoured waiver accepts."""
+def waived_combined(ctx: GateContext, after: str | None = None) -> pa.Array:
+    """Digests (``binary(32)``) whose combined verdict an honoured waiver accepts: on the new version, and, with
+    ``after`` (a quarantine's tag), on any version of the new version's signed ancestry made after that
+    quarantine (it descends from it). Such a waiver names a release that held the record with the quarantine
+    in its history, and binds that release's Merkle root: a reviewer let the record back there, and need not
+    waive it again on every later release that keeps it (attack review 8, A5). A waiver of a version before
+    the quarantine, or on another branch, does not count."""
     import pyarrow as pa
 
-    digests = sorted(bytes.fromhex(d) for d, detector in ctx.waivers.waived if detector == "combined")
-    return pa.array(digests, pa.binary(32))
+    waived = {d for d, detector in ctx.waivers.waived if detector == "combined"}
+    if after is not None:
+        tags = list(ctx.ancestry_waivers)
+        for tag in tags[: tags.index(after)] if after in tags else []:
+            waived |= {d for d, detector in ctx.ancestry_waivers[tag].waived if detector == "combined"}
+    return pa.array(sorted(bytes.fromhex(d) for d in waived), pa.binary(32))
 
 
 @dataclass
@@ -145,13 +154,11 @@ def returned_records(ctx: GateContext) -> Returned | None:
     digest = ctx.lineage.column("digest")
     none = pa.array([False] * ctx.lineage.num_rows, pa.bool_())
     by_source, by_findings = none, none
-    waived = None
     for q in ctx.signed_quarantines:
         removed = pc.is_in(digest, value_set=q.removed)
         if q.source is not None:
             by_source = pc.or_(by_source, pc.and_(removed, pc.invert(vouched(ctx, q.registered))))
         else:
-            if waived is None:
-                waived = pc.is_in(digest, value_set=waived_combined(ctx))
+            waived = pc.is_in(digest, value_set=waived_combined(ctx, q.tag))
             by_findings = pc.or_(by_findings, pc.and_(removed, pc.invert(waived)))
     return Returned(ctx, by_source, by_findings)

@@ -48,6 +48,16 @@ def test_records_a_findings_quarantine_cut_block_when_put_back(prov, template_tr
     rule = check_rules(prov, "v4", "v2", *PINNED)[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
 
+    # attack review 8, A5: the next release keeps them (in its base, in no delta); the waivers on v4, a release
+    # after the quarantine in its signed history, still let them back (they blocked until waived again)
+    ok(prov, "commit", "v2.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v5", "v4", *PINNED)[RULE]
+    assert rule["status"] == "pass" and rule["count"] == 0, rule
+    # but not on a release that does not descend from v4: there nobody let them back
+    ok(prov, "commit", "v2.parquet", "--tag", "v6", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v6", "v2q", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == cut, rule
+
 
 def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(prov, template_trust, workdir):
     """The cut records come back each nudged by one pixel: new content, so no digest matches; they are within
