@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,24 @@ PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
 if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neither numpy nor pyarrow
     from provenance.manifest import Manifest
     from provenance.sources.interface import DatasetSpec
+    from provenance.sources.records import Records
+
+# Statements verified during one check (``statement_cache``), keyed by the store, its pins and every row field
+# verified_statement compares: a check reads the same versions from many rules (42 verifications of 4 versions
+# in one check of a quarantine's successor). Outside a check every call verifies again: a long-lived Store
+# handle must see an envelope altered after its first verification.
+_VERIFIED: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_verified_statements", default=None)
+_ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent")
+
+
+@contextmanager
+def statement_cache() -> Iterator[None]:
+    """Within the block, :func:`verified_statement` verifies each version once per store and pins (a check)."""
+    token = _VERIFIED.set({})
+    try:
+        yield
+    finally:
+        _VERIFIED.reset(token)
 
 
 def is_version(store: Store, name: str) -> bool:
@@ -52,8 +73,19 @@ def verified_statement(store: Store, row: dict) -> dict:
     the store); the signed predicate type, subject (Merkle root), version name, manifest
     digest and parent (name and Merkle root) must equal the version's row. Raises
     ``VerificationError`` naming the version and the fact that differs, or the key that
-    is not trusted for commit.
+    is not trusted for commit. Inside :func:`statement_cache` a row verified before is not verified again.
     """
+    cache, pins = _VERIFIED.get(), getattr(store, "pins", None)
+    if cache is None or pins is None:
+        return _verify_statement(store, row)
+    key = (id(store), id(pins), *(row[f] for f in _ROW_FIELDS))
+    if key not in cache:  # the store and pins are kept with the statement, so their ids are not reused meanwhile
+        cache[key] = (store, pins, _verify_statement(store, row))
+    return cache[key][2]
+
+
+def _verify_statement(store: Store, row: dict) -> dict:
+    """:func:`verified_statement`, uncached."""
     name = f"version {row['tag']}"
     env = store.objects.envelope(row["envelope_object"], f"envelope of {row['tag']}")
     signed = pins_of(store).verify(env, COMMIT, name, store)
@@ -284,6 +316,20 @@ def dataset_from_predicate(store: Store, row: dict, pred: dict) -> DatasetSpec:
         return local_spec(DatasetSpec.from_dict(dataset), store)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise VerificationError(f"version {row['tag']}: its signed dataset description is damaged ({exc})") from exc
+
+
+def read_version_records(store: Store, tag: str, locators: list, digests: list) -> tuple[Records, str]:
+    """Records ``digests`` of version ``tag``, read from where and how it signed its data, at ``locators`` (row
+    numbers or paths, as its manifest has them), each re-hashed against its digest; and the version's signed kind
+    (``table`` or ``tree``). Raises as ``sources.records.read_records`` and :func:`verified_statement` do."""
+    from provenance.sources.records import read_records
+
+    row = store.version(tag)
+    predicate = verified_statement(store, row)["predicate"]
+    schema = predicate.get("schema", {})
+    kind = schema.get("kind", row["kind"])
+    spec = dataset_from_predicate(store, row, predicate)
+    return read_records(spec, kind, locators, digests, schema.get("columns", [])), kind
 
 
 def version_log(store: Store) -> list[dict]:

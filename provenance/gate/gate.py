@@ -22,6 +22,7 @@ from provenance.gate.results import GateResult, decision_of
 from provenance.gate.waivers import read_waiver_files, with_effects
 from provenance.store import Store
 from provenance.trust.pins import pins_of
+from provenance.version_facts import statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
@@ -103,4 +104,5 @@ def check(
         raise InputError(f"check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes)
-    return evaluate(ctx, policy_lib.rule_set(pol), pol)
+    with statement_cache():  # each version's signature is verified once per check, not once per rule
+        return evaluate(ctx, policy_lib.rule_set(pol), pol)

@@ -212,15 +212,10 @@ def _features(ctx: GateContext, profile: ReferenceProfile, tag: str, locators: l
     """Features (raw, ``profile``'s featuriser) of records ``digests`` of version ``tag``, read from where
     it signed its data at ``locators`` and re-hashed."""
     from provenance.profiles.featurize import delta_features
-    from provenance.sources.records import read_records
-    from provenance.version_facts import verified_statement, version_dataset
+    from provenance.version_facts import read_version_records
 
-    row = ctx.store.version(tag)
-    schema = verified_statement(ctx.store, row)["predicate"].get("schema", {})
-    records = read_records(
-        version_dataset(ctx.store, row), schema.get("kind", row["kind"]), locators, digests, schema.get("columns", [])
-    )
-    return delta_features(profile, schema.get("kind", row["kind"]), records)
+    records, kind = read_version_records(ctx.store, tag, locators, digests)
+    return delta_features(profile, kind, records)
 
 
 def _removed_features(

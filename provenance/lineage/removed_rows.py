@@ -39,19 +39,14 @@ def _parent_records(store: Store, parent: str, removed: pa.Array) -> Records:
     one per digest in the manifest's order. Raises as ``sources.records.read_records``."""
     import pyarrow.compute as pc
 
-    from provenance.sources.records import read_records
-    from provenance.version_facts import load_manifest, verified_statement, version_dataset
+    from provenance.version_facts import load_manifest, read_version_records
 
-    row = store.version(parent)
-    schema = verified_statement(store, row)["predicate"].get("schema", {})
-    manifest = load_manifest(store, row).table
+    manifest = load_manifest(store, store.version(parent)).table
     rows = manifest.filter(pc.is_in(manifest.column("digest"), value_set=removed))
     first: dict[bytes, str] = {}
     for d, locator in zip(rows.column("digest").to_pylist(), rows.column("locator").to_pylist()):
         first.setdefault(d, locator)
-    kind = schema.get("kind", row["kind"])
-    spec = version_dataset(store, row)
-    return read_records(spec, kind, [first[d] for d in first], list(first), schema.get("columns", []))
+    return read_version_records(store, parent, [first[d] for d in first], list(first))[0]
 
 
 def keep_removed_rows(store: Store, parent: str, removed: pa.Array) -> tuple[str, bool]:
