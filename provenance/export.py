@@ -31,7 +31,7 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     data no longer matches the signed manifest (nothing is left at ``out``).
     """
     from provenance.changes import record_changes, summary
-    from provenance.lineage.quarantine import write_without
+    from provenance.lineage.filtered_copy import write_without
     from provenance.sources.build import build_manifest
     from provenance.trust.pins import pins_of
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement

@@ -1,0 +1,119 @@
+"""The filtered copy a quarantine (or an export) writes: a version's data without some of its records.
+
+Tables become Parquet (every typed row, so every digest, is kept: one file for a file, the same layout
+for a folder), trees a copied tree (with its labels CSV). Records are left out by content digest, or, for
+``rows``, by (digest, label) row: a label-flipped copy of another source's signed record that a quarantined
+source delivered is cut while the signed original stays (attack review 8b, B3).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provenance.encoding import split_digests, table_digests
+from provenance.sources import table_files, tables, tree_hashing, trees
+from provenance.sources.build import resolve_kind
+from provenance.sources.interface import DatasetSpec
+
+
+def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
+    """Where the filtered copy goes by default: ``data.TAG.parquet`` beside a table file, ``DATA.TAG`` beside a folder.
+
+    ``kind`` is ``table`` or ``tree`` (``build.resolve_kind``); a table file's copy is
+    always Parquet, whatever its own format. Nothing is created or checked here.
+    """
+    path = Path(str(spec.path).rstrip("/\\"))
+    if kind == "table" and path.is_file():
+        return path.with_name(f"{path.stem}.{tag}.parquet")
+    return path.with_name(f"{path.name}.{tag}")
+
+
+def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int]:
+    listed = table_files.list_table_files(spec.path, None, spec.options.reader_version)
+    single = os.path.isfile(spec.path)
+    removed = kept = 0
+    for file in listed.files:
+        target = out if single else out / PurePosixPath(file.rel).with_suffix(".parquet")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        partition = [name for name, _, _ in file.partition]  # kept by the folder names, not in the file
+        try:
+            for batch in tables.file_batches(file, spec.options):
+                content = sorted(c for c in batch.schema.names if spec.options.is_content(c))
+                digests = table_digests(batch, content, spec.options.row_encoding)
+                part = pa.Table.from_batches([batch]).filter(pa.array([d not in drop for d in digests], pa.bool_()))
+                part = part.drop_columns(partition)
+                removed += batch.num_rows - part.num_rows
+                kept += part.num_rows
+                writer = writer or pq.ParquetWriter(target, part.schema)
+                writer.write_table(part)
+        finally:
+            if writer is not None:
+                writer.close()
+    return removed, kept
+
+
+def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
+    legacy = spec.options.reader_version == 1
+    if spec.labels_csv:
+        records = trees.read_labels_csv(spec.path, spec.labels_csv, None, spec.options.encoding, legacy)
+        listing = trees.labels_csv_listing(spec.path, records, None)
+    else:
+        listing = trees.list_tree(spec.path, None, "legacy" if legacy else spec.options.tree_reader)
+    entries = listing.records
+    digests = split_digests(tree_hashing.hash_files(spec.path, entries, seen=listing.seen()).digests)
+    kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
+    for rel, _ in kept_entries:
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(spec.path) / rel, target)
+    labels_csv = None
+    if spec.labels_csv:
+        labels_csv = str(out / Path(spec.labels_csv).name)
+        with open(labels_csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "label"])
+            w.writerows(kept_entries)
+    return len(entries) - len(kept_entries), len(kept_entries), labels_csv
+
+
+def write_without(spec: DatasetSpec, drop: set[bytes], target: Path) -> tuple[int, int, DatasetSpec]:
+    """Write ``spec``'s records except those whose digest is in ``drop`` to the new path ``target``.
+
+    Tables become Parquet (every typed row, so every digest, is kept: one file for a file,
+    the same layout for a folder), trees a copied tree (with its labels CSV). Written under a
+    temporary name and renamed into place, so a kill never leaves a partial dataset under
+    ``target``. Returns ``(removed, kept, spec of the written data)``; on any failure
+    nothing is left behind.
+    """
+    kind = resolve_kind(spec)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        if kind == "table":
+            removed, kept = _filter_tables(spec, drop, staging)
+            new_spec = replace(spec, path=str(target), kind="table")
+        else:
+            removed, kept, labels_csv = _filter_tree(spec, drop, staging)
+            if labels_csv:
+                labels_csv = str(target / Path(labels_csv).name)
+            new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)
+        os.replace(staging, target)
+    except BaseException:
+        remove_path(staging)
+        raise
+    return removed, kept, new_spec
+
+
+def remove_path(path: Path) -> None:
+    """Remove the file or folder at ``path``, if any (a partial or rolled-back copy)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
