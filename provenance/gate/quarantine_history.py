@@ -77,7 +77,10 @@ class SignedQuarantine:
     quarantine (the records the detectors flagged); ``removed``: digests (Arrow
     ``binary(32)``, unique) in the parent's signed manifest and not in its own;
     ``registered``: the batches registered before the quarantine was made
-    (:func:`registered_before`), the only ones that may vouch for a record it removed.
+    (:func:`registered_before`), the only ones that may vouch for a record it removed;
+    ``removed_rows``: the (digest, label) rows of the parent's signed manifest not in its own, as
+    :func:`row_keys`: a label-flipped copy of a record that another source signed and the quarantine
+    kept keeps its digest, so only its row says it was removed (attack review 8b, B3).
     """
 
     tag: str
@@ -85,6 +88,18 @@ class SignedQuarantine:
     source: str | None
     removed: pa.Array
     registered: frozenset[str] = frozenset()
+    removed_rows: pa.Array | None = None
+
+
+def row_keys(table: pa.Table) -> pa.Array:
+    """One binary key per row of ``table`` (columns ``digest`` and ``label``): the 32 digest bytes, then the label's
+    UTF-8 (a NUL for a missing label), so equal keys are equal (digest, label) rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    digest = table.column("digest").combine_chunks().cast(pa.binary())
+    label = pc.fill_null(table.column("label").combine_chunks(), "\x00").cast(pa.binary())
+    return pc.binary_join_element_wise(digest, label, pa.scalar(b"", pa.binary()))
 
 
 def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SignedQuarantine]:
@@ -143,11 +158,11 @@ def signed_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
         before, own = digests(parent), digests(row)
         removed = pc.unique(pc.filter(before, pc.invert(pc.is_in(before, value_set=own))))
         registered = registered_before(log, stmt["predicate"].get("auditLogHead"))
-        out.append(
-            SignedQuarantine(
-                row["tag"], parent["tag"], source if isinstance(source, str) else None, removed, registered
-            )
-        )
+        rows_before = row_keys(digests.columns(parent, ("digest", "label")))
+        rows_own = row_keys(digests.columns(row, ("digest", "label")))
+        removed_rows = pc.unique(pc.filter(rows_before, pc.invert(pc.is_in(rows_before, value_set=rows_own))))
+        name = source if isinstance(source, str) else None
+        out.append(SignedQuarantine(row["tag"], parent["tag"], name, removed, registered, removed_rows))
     return out
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from provenance.gate.context import GateContext
+    from provenance.gate.quarantine_history import SignedQuarantine
 
 
 def vouched(ctx: GateContext, batches: frozenset[str]) -> pa.Array:
@@ -103,7 +104,8 @@ class Returned:
         if n:
             text += (
                 f", {n} of them removed by a signed `prov quarantine --source` and back under another source "
-                "name, none, or a batch registered after the quarantine (matched by content digest)"
+                "name, none, or a batch registered after the quarantine (matched by content digest, or by digest and "
+                "label for a label-flipped copy of another source's signed record)"
             )
         if m:
             text += (
@@ -118,14 +120,14 @@ class Returned:
         import pyarrow.compute as pc
 
         ctx = self.ctx
-        rows = ctx.lineage.column("digest").filter(mask).slice(0, listed)
+        chosen = ctx.lineage.filter(mask).slice(0, listed)
         source_rows = self.by_source.filter(mask).slice(0, listed).to_pylist()
         findings_rows = self.by_findings.filter(mask).slice(0, listed).to_pylist()
         late = pc.and_(pc.equal(ctx.lineage.column("status"), "attested"), pc.is_valid(ctx.lineage.column("batch")))
         signed = late.filter(mask).slice(0, listed).to_pylist()
-        out: list[str | None] = [None] * len(rows)
+        out: list[str | None] = [None] * chosen.num_rows
         for q in ctx.signed_quarantines:
-            hits = pc.is_in(rows, value_set=q.removed)
+            hits = removed_by(chosen, q)
             if q.source is not None:
                 hits = pc.and_(hits, pc.invert(vouched(ctx, q.registered).filter(mask).slice(0, listed)))
             for i, hit in enumerate(hits.to_pylist()):
@@ -143,6 +145,20 @@ class Returned:
         return out
 
 
+def removed_by(lineage: pa.Table, q: SignedQuarantine) -> pa.Array:
+    """Which rows of ``lineage`` (columns ``digest`` and ``label``) quarantine ``q`` removed: their digest is one it
+    removed, or their (digest, label) row is (a label-flipped copy of another source's signed record, cut while
+    the signed original stayed: attack review 8b, B3)."""
+    import pyarrow.compute as pc
+
+    from provenance.gate.quarantine_history import row_keys
+
+    hits = pc.is_in(lineage.column("digest"), value_set=q.removed)
+    if q.removed_rows is None or not len(q.removed_rows):
+        return hits
+    return pc.or_(hits, pc.is_in(row_keys(lineage.select(["digest", "label"])), value_set=q.removed_rows))
+
+
 def returned_records(ctx: GateContext) -> Returned | None:
     """The new version's records signed quarantines removed that nothing lets back (see the module);
     None when no quarantine verifies under the pins."""
@@ -155,7 +171,7 @@ def returned_records(ctx: GateContext) -> Returned | None:
     none = pa.array([False] * ctx.lineage.num_rows, pa.bool_())
     by_source, by_findings = none, none
     for q in ctx.signed_quarantines:
-        removed = pc.is_in(digest, value_set=q.removed)
+        removed = removed_by(ctx.lineage, q)
         if q.source is not None:
             by_source = pc.or_(by_source, pc.and_(removed, pc.invert(vouched(ctx, q.registered))))
         else:

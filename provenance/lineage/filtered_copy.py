@@ -35,7 +35,11 @@ def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
     return path.with_name(f"{path.name}.{tag}")
 
 
-def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int]:
+Rows = frozenset[tuple[bytes, str]]
+"""(digest, label) rows to leave out, the label as the manifest has it."""
+
+
+def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows) -> tuple[int, int]:
     listed = table_files.list_table_files(spec.path, None, spec.options.reader_version)
     single = os.path.isfile(spec.path)
     removed = kept = 0
@@ -48,7 +52,11 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
             for batch in tables.file_batches(file, spec.options):
                 content = sorted(c for c in batch.schema.names if spec.options.is_content(c))
                 digests = table_digests(batch, content, spec.options.row_encoding)
-                part = pa.Table.from_batches([batch]).filter(pa.array([d not in drop for d in digests], pa.bool_()))
+                keep = [d not in drop for d in digests]
+                if rows:  # the labels as the manifest has them (tables.label_texts, as hashing reads them)
+                    texts, _ = tables.label_texts(batch.column(spec.options.label_column), spec.options, file.path, 0)
+                    keep = [k and (d, t) not in rows for k, d, t in zip(keep, digests, texts.to_pylist())]
+                part = pa.Table.from_batches([batch]).filter(pa.array(keep, pa.bool_()))
                 part = part.drop_columns(partition)
                 removed += batch.num_rows - part.num_rows
                 kept += part.num_rows
@@ -60,7 +68,7 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int,
     return removed, kept
 
 
-def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, int, str | None]:
+def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows) -> tuple[int, int, str | None]:
     legacy = spec.options.reader_version == 1
     if spec.labels_csv:
         records = trees.read_labels_csv(spec.path, spec.labels_csv, None, spec.options.encoding, legacy)
@@ -69,7 +77,9 @@ def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, i
         listing = trees.list_tree(spec.path, None, "legacy" if legacy else spec.options.tree_reader)
     entries = listing.records
     digests = split_digests(tree_hashing.hash_files(spec.path, entries, seen=listing.seen()).digests)
-    kept_entries = [(rel, label) for (rel, label), d in zip(entries, digests) if d not in drop]
+    kept_entries = [
+        (rel, label) for (rel, label), d in zip(entries, digests) if d not in drop and (d, label) not in rows
+    ]
     for rel, _ in kept_entries:
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,8 +94,11 @@ def _filter_tree(spec: DatasetSpec, drop: set[bytes], out: Path) -> tuple[int, i
     return len(entries) - len(kept_entries), len(kept_entries), labels_csv
 
 
-def write_without(spec: DatasetSpec, drop: set[bytes], target: Path) -> tuple[int, int, DatasetSpec]:
-    """Write ``spec``'s records except those whose digest is in ``drop`` to the new path ``target``.
+def write_without(
+    spec: DatasetSpec, drop: set[bytes], target: Path, rows: Rows = frozenset()
+) -> tuple[int, int, DatasetSpec]:
+    """Write ``spec``'s records except those whose digest is in ``drop``, or whose (digest, label) is in ``rows``,
+    to the new path ``target``.
 
     Tables become Parquet (every typed row, so every digest, is kept: one file for a file,
     the same layout for a folder), trees a copied tree (with its labels CSV). Written under a
@@ -97,10 +110,10 @@ def write_without(spec: DatasetSpec, drop: set[bytes], target: Path) -> tuple[in
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         if kind == "table":
-            removed, kept = _filter_tables(spec, drop, staging)
+            removed, kept = _filter_tables(spec, drop, staging, rows)
             new_spec = replace(spec, path=str(target), kind="table")
         else:
-            removed, kept, labels_csv = _filter_tree(spec, drop, staging)
+            removed, kept, labels_csv = _filter_tree(spec, drop, staging, rows)
             if labels_csv:
                 labels_csv = str(target / Path(labels_csv).name)
             new_spec = replace(spec, path=str(target), kind="tree", labels_csv=labels_csv)

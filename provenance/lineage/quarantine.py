@@ -146,6 +146,26 @@ def signed_by_others(store: Store, tag: str, source: str, drop: set[bytes]) -> t
     return kept, dict(sorted(counts.items()))
 
 
+def flipped_copies(store: Store, tag: str, source: str) -> frozenset[tuple[bytes, str]]:
+    """The (digest, label) rows of ``tag`` that a registered batch of ``source`` delivered as label-flipped copies of
+    another source's signed records: rows the version's signed lineage gives to that other source as *relabeled
+    after source* (its batch signed the content under another label), whose (digest, label) a batch of ``source``
+    carries. A digest-level cut would also cut the signed original; these rows alone go (attack review 8b, B3:
+    they stayed in the quarantine, as the signer's). Raises as ``classify.version_lineage`` does.
+    """
+    from provenance.lineage.evidence import batch_records
+
+    table = lineage.version_lineage(store, tag)
+    flipped = table.filter(pc.equal(table.column("status"), "relabeled_after_source"))
+    if not flipped.num_rows:
+        return frozenset()
+    records = batch_records(store)
+    mine = records.filter(pc.equal(records.column("source"), source))
+    delivered = set(zip(mine.column("digest").to_pylist(), mine.column("batch_label").to_pylist()))
+    rows = zip(flipped.column("digest").to_pylist(), flipped.column("label").to_pylist())
+    return frozenset(row for row in rows if row in delivered)
+
+
 def by_source(counts: dict[str, int]) -> str:
     """``6 records signed by vendor, 2 records signed by lab`` for ``{source: records}``."""
     return ", ".join(f"{n} record{'s' if n != 1 else ''} signed by {name}" for name, n in counts.items())
@@ -197,7 +217,8 @@ def quarantine(
     rows, ``lineage.removed_rows``). Records are cut by content digest: a record
     of another source with the same content is cut too, except, for ``source``, the records a
     trusted signed batch of another source carries with the same label (:func:`signed_by_others`:
-    kept, counted in ``kept_signed`` and a note).
+    kept, counted in ``kept_signed`` and a note), and plus, for ``source``, the rows it delivered as label-flipped
+    copies of another source's signed records (:func:`flipped_copies`: cut as rows, the originals kept; a note).
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
     ``.NAME.partial-PID`` name and renamed into place.
@@ -232,6 +253,7 @@ def quarantine(
         )
     reason: dict[str, str | dict]
     notes: list[str] = []
+    rows: frozenset[tuple[bytes, str]] = frozenset()  # (digest, label) rows cut besides whole digests
     kept_signed: dict[str, int] = {}
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
@@ -250,6 +272,12 @@ def quarantine(
                     "nothing to quarantine (quarantine that source, or revoke its key, to cut them)"
                 )
             notes.append(f"kept {by_source(kept_signed)} though version {from_tag} gives them to {source}")
+        rows = flipped_copies(store, from_tag, source)
+        if rows:
+            notes.append(
+                f"cut {len(rows)} label-flipped cop{'ies' if len(rows) > 1 else 'y'} of another source's signed "
+                f"records that {source} delivered (the signed originals are kept)"
+            )
         reason = {"source": source}
     else:
         assert findings is not None
@@ -272,7 +300,7 @@ def quarantine(
         featurizer = parent_featurizer(store, from_tag)
     created = None
     try:
-        removed, kept, new_spec = write_without(spec, drop, target)
+        removed, kept, new_spec = write_without(spec, drop, target, rows)
         if removed == 0:
             raise InputError(f"version {from_tag}: none of the {len(drop)} records to quarantine are in its data")
         facts = {"from": from_tag, **reason, "removed": removed, "kept": kept, "output": str(target)}

@@ -198,3 +198,43 @@ def test_near_copies_of_quarantined_records_block(prov, store, keypair, monkeypa
     # (tests/cli/test_quarantine_near.py: kept rows altered or missing)
     Path("a.parquet").rename("moved.parquet")
     assert check_rules(prov, "v3", "v2")[RULE]["count"] == 60
+
+
+def test_label_flipped_copies_of_signed_records_go_with_the_source_that_delivered_them(
+    prov, store, keypair, monkeypatch
+):
+    """Attack review 8b, B3 (r3_relabel_returns.py): crowd's delivery held 3 of the vendor's signed records with
+    flipped labels. Lineage gives such a row to the vendor (relabeled after source), so `prov quarantine --source
+    crowd` kept it; it can only be cut as a row, the signed original staying. Now the quarantine cuts those rows,
+    and the rule blocks them when they come back under another name (matched by digest and label)."""
+    rows = digits_table(460)
+    vendor, crowd = rows.slice(0, 400), rows.slice(400, 60)
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(vendor, Path("vendor.parquet"))
+    ok(prov, "keys", "generate", "vendorkey")
+    ok(prov, "sign", "vendor.parquet", "--source", "vendor", "--key", "vendorkey.key")
+    ok(prov, "trust", "add", "vendor", "vendorkey.pub", "--key", key)
+    ok(prov, "-q", "add", "vendor.parquet", "--source", "vendor")
+    own = vendor.slice(0, 3)
+    flipped = own.set_column(
+        own.schema.get_field_index("label"),
+        "label",
+        pa.array([str((int(v) + 1) % 10) for v in own["label"].to_pylist()]),
+    )
+    pq.write_table(pa.concat_tables([crowd, flipped]), Path("crowd.parquet"))
+    ok(prov, "-q", "add", "crowd.parquet", "--source", "crowd", "--unsigned")
+    pq.write_table(pa.concat_tables([vendor, crowd, flipped]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--tag", "v1", "--key", key)
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
+    assert r.exit_code == 0 and "63 records removed, 400 kept" in r.stdout, r.output  # 60, 403 before: they stayed
+    assert "cut 3 label-flipped copies of another source's signed records that crowd delivered" in r.stderr, r.output
+
+    pq.write_table(flipped, Path("scrape.parquet"))
+    ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--unsigned")
+    pq.write_table(pa.concat_tables([vendor, flipped]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--tag", "v3", "--parent", "v2", "--key", key)
+    rule = check_rules(prov, "v3", "v2")[RULE]
+    assert rule["status"] == "block" and rule["count"] == 3, rule
+    assert "3 of them removed by a signed `prov quarantine --source`" in rule["reason"], rule
+    assert all("removed by v2, the signed quarantine of source crowd" in r["detail"] for r in rule["records"]), rule
