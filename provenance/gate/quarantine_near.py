@@ -47,14 +47,16 @@ def near_radius(loo_dist: np.ndarray) -> float:
 
     ``tightest_pair`` of the base's distinct records: exact feature twins (below ``TWIN_SHARE`` of the
     median positive first-neighbour distance) left out, and so are records whose nearest neighbour is
-    closer than ``BULK_SHARE`` of :func:`bulk_radius`, where the bulk of the base puts its tightest pair.
-    Near-twins planted for a minority of the base sat there and put ``tightest_pair`` at their scale (attack
-    review 8c, F2: near-twins for ~6% of the base, then one-pixel copies of removed records passed); the bulk
-    radius does not move with them, so planting can lower the radius to ``BULK_SHARE`` of it at most. In the
-    clean bases measured no record is that close, and the radius is the plain ``tightest_pair``."""
+    closer than ``BULK_SHARE`` of :func:`bulk_radius`, where the bulk of the base puts its tightest pair, once
+    there are enough of them (``TIGHT_ORDER``) to set ``tightest_pair`` on their own. Near-twins planted for a
+    minority of the base sat there and put ``tightest_pair`` at their scale (attack review 8c, F2: near-twins for
+    ~6% of the base, then one-pixel copies of removed records passed); the bulk radius does not move with
+    them, so planting can lower the radius to ``BULK_SHARE`` of it at most. Fewer such records leave the radius
+    the plain ``tightest_pair`` (a clean base may hold one such pair: the demo's r1, 1.46 apart with the bulk
+    at 2.44), which they cannot set."""
     import numpy as np
 
-    from provenance.detectors.duplicates import tightest_pair
+    from provenance.detectors.duplicates import TIGHT_ORDER, tightest_pair
 
     first = loo_dist[:, 0] if loo_dist.size else np.zeros(0)
     positive = first[np.isfinite(first) & (first > 0)]
@@ -63,6 +65,8 @@ def near_radius(loo_dist: np.ndarray) -> float:
     twins = TWIN_SHARE * float(np.median(positive))
     distinct = np.where(loo_dist <= twins, 0.0, loo_dist)
     close = BULK_SHARE * bulk_radius(distinct)
+    if int(np.count_nonzero((distinct[:, 0] > 0) & (distinct[:, 0] < close))) < TIGHT_ORDER:
+        return tightest_pair(distinct)  # too few to set the tight pair (its TIGHT_ORDER-th smallest) on their own
     return tightest_pair(np.where(distinct < close, 0.0, distinct))
 
 
