@@ -109,7 +109,7 @@ def source_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
 
 def signed_quarantines(store: Store, tags: list[str], digests: VersionDigests) -> list[SignedQuarantine]:
     """Every quarantine (``--source`` or ``--findings``) this verifier can trust, wherever it sits in the
-    store (each once, oldest first).
+    store (each once, oldest first by its signed ``createdAt``, then the audit log's order of commits).
 
     The chains of ``tags`` must hold (``version_facts.signed_ancestry``: signatures under the
     verifier's pins and signed parent links). Beyond them every stored version whose
@@ -131,7 +131,8 @@ def signed_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
     trusted: dict[str, tuple[dict, dict]] = {}
     for tag in tags:
         trusted.update((row["tag"], (row, stmt)) for row, stmt in signed_ancestry(store, tag))
-    for row in store.versions():
+    stored = store.versions()  # in the audit log's order of commits
+    for row in stored:
         try:
             trusted.setdefault(row["tag"], (row, verified_statement(store, row)))
         except (VerificationError, InputError):
@@ -144,7 +145,12 @@ def signed_quarantines(store: Store, tags: list[str], digests: VersionDigests) -
             )
     out: list[SignedQuarantine] = []
     log = audit.entries(store.db)
-    for row, stmt in sorted(trusted.values(), key=lambda pair: pair[0]["audit_seq"]):
+    logged = {row["tag"]: i for i, row in enumerate(stored)}
+
+    def made(pair: tuple[dict, dict]) -> tuple[str, int]:  # the signed time, then the log: never the row's audit_seq
+        return str(pair[1]["predicate"].get("createdAt") or ""), logged.get(pair[0]["tag"], len(logged))
+
+    for row, stmt in sorted(trusted.values(), key=made):
         facts = stmt["predicate"].get("quarantine")
         if not isinstance(facts, dict):
             continue

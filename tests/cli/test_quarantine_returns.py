@@ -238,3 +238,22 @@ def test_label_flipped_copies_of_signed_records_go_with_the_source_that_delivere
     assert rule["status"] == "block" and rule["count"] == 3, rule
     assert "3 of them removed by a signed `prov quarantine --source`" in rule["reason"], rule
     assert all("removed by v2, the signed quarantine of source crowd" in r["detail"] for r in rule["records"]), rule
+
+
+def test_quarantines_are_ordered_by_their_signed_time_not_a_writable_row(prov, store, keypair, monkeypatch):
+    """Reread: the quarantines a check judges by were sorted by the versions rows' audit_seq, which whoever writes
+    `.prov/` can edit; they are ordered by each quarantine's signed createdAt, then the audit log."""
+    from provenance.gate.quarantine_history import VersionDigests, signed_quarantines
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
+    scrape = _with_source(digits_table(500).slice(460, 40), "scrape")
+    pq.write_table(pa.concat_tables([vendor, scrape]), Path("c.parquet"))
+    ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    ok(prov, "-q", "quarantine", "--from", "v3", "--source", "scrape", "--tag", "v4", "--key", key)
+    store.db.execute("update versions set audit_seq = -1 where tag = 'v4'")
+    store.db.conn.commit()
+    pinned = Store.open(store.root, pins=Pins.load([keypair.public_path]))
+    found = signed_quarantines(pinned, ["v4"], VersionDigests(pinned))
+    assert [q.tag for q in found] == ["v2", "v4"]  # ["v4", "v2"] before
