@@ -138,8 +138,11 @@ def removed_by_quarantine(ctx: GateContext):
       default); a quarantine after ``ctx.base`` also never counts records ``ctx.base`` held;
     - ``--source S``: records the parent's signed lineage or source column gives to S
       (``lineage.quarantine.digests_of_source``), minus every record a trusted signed batch
-      of another source attests: the source column is not hashed, so a data writer can
-      re-tag another source's signed records as S (attack review 6, finding 2).
+      of another source, registered before the quarantine (``quarantine_history.registered_before``,
+      as ``quarantine_returns`` judges what lets a removed record back), attests: the source column
+      is not hashed, so a data writer can re-tag another source's signed records as S (attack
+      review 6, finding 2); a batch registered after it re-delivers what it removed, which the
+      candidate rightly lacks.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -152,6 +155,7 @@ def removed_by_quarantine(ctx: GateContext):
     after_base = set(tags[: tags.index(ctx.base)]) if ctx.base in tags else set(tags)
     digests_of = ctx.version_digests  # each manifest's digests read once per check
     signed = ctx.signed_batch_records
+    registered = {q.tag: q.registered for q in ctx.signed_quarantines}
     parts = []
     for i, ((row, stmt), (parent, _)) in enumerate(zip(ancestry, ancestry[1:])):
         facts = stmt["predicate"].get("quarantine")
@@ -161,7 +165,12 @@ def removed_by_quarantine(ctx: GateContext):
         removed = pc.filter(before, pc.invert(pc.is_in(before, value_set=own)))
         if isinstance(facts, dict) and isinstance(facts.get("source"), str):
             theirs = pa.array(sorted(digests_of_source(ctx.store, parent["tag"], facts["source"])), pa.binary(32))
-            others = signed.filter(pc.not_equal(signed.column("source"), facts["source"])).column("digest")
+            early = pa.array(sorted(registered.get(row["tag"], frozenset())), pa.string())
+            other = pc.and_(
+                pc.not_equal(signed.column("source"), facts["source"]),
+                pc.is_in(signed.column("batch"), value_set=early),
+            )
+            others = signed.filter(other).column("digest")
             removed = pc.filter(removed, pc.is_in(removed, value_set=theirs))
             removed = pc.filter(removed, pc.invert(pc.is_in(removed, value_set=others)))
         else:
