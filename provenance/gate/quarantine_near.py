@@ -191,15 +191,15 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
         own = pa.chunked_array([q.removed, ctx.version_digests(ctx.store.version(q.tag))], pa.binary(32))
         judged_here = pc.is_in(asked, value_set=own).to_numpy(zero_copy_only=False)
         idx, dist = nearest(Z, removed_Z, 1)
-        for i, (j, d) in enumerate(zip(idx[:, 0], dist[:, 0])):
-            if j < 0 or d >= best[i] or d >= radius or waived[i] or judged_here[i]:
-                continue
-            best[i] = float(d)
-            # worded as quarantine_returns names the quarantine of an exact copy
-            what = f"source {q.source} from" if q.source is not None else "the records the detectors flagged in"
+        j, d = idx[:, 0], dist[:, 0]
+        closer = (j >= 0) & (d < best) & (d < radius) & ~waived & ~judged_here
+        best[closer] = d[closer]
+        # worded as quarantine_returns names the quarantine of an exact copy
+        what = f"source {q.source} from" if q.source is not None else "the records the detectors flagged in"
+        for i in np.flatnonzero(closer):  # the copies only: a few, or the rule blocks anyway
             near_what[i] = (
-                f"a near copy (distance {d:.3g}, within the base's tight radius {radius:.3g}) of record "
-                f"{removed_digests[j].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} {q.parent}"
+                f"a near copy (distance {d[i]:.3g}, within the base's tight radius {radius:.3g}) of record "
+                f"{removed_digests[j[i]].hex()[:12]}, removed by {q.tag}, the signed quarantine of {what} {q.parent}"
             )
     hit = np.isfinite(best) & ~judged
     chosen = np.flatnonzero(hit)
