@@ -61,6 +61,16 @@ def _crowd_quarantined_then_lab_signs_near_copies(
     return near
 
 
+def _lab_near_copies_block_on_base(prov, keypair, monkeypatch, vendor: pa.Table, crowd: pa.Table) -> None:
+    """With ``vendor`` (tagged) as the base's other records: crowd quarantined (v2), lab's one-pixel copies of 3
+    of crowd's records committed on top (v3); the near-copy check blocks all three."""
+    key = str(keypair.private_path)
+    near = _crowd_quarantined_then_lab_signs_near_copies(prov, keypair, monkeypatch, vendor, crowd)
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+
+
 def test_a_later_source_quarantine_does_not_let_back_near_copies_of_an_earlier_ones_records(
     prov, store, keypair, monkeypatch
 ):
@@ -197,11 +207,7 @@ def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labe
     relabel = [[str((int(v) + k) % 10) for v in first["label"].to_pylist()] for k in (1, 2, 3)]
     again = [first.set_column(first.schema.get_field_index("label"), "label", pa.array(r)) for r in relabel]
     vendor = _tagged(pa.concat_tables([vendor, *again]), "vendor")
-    key = str(keypair.private_path)
-    near = _crowd_quarantined_then_lab_signs_near_copies(prov, keypair, monkeypatch, vendor, crowd)
-    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
-    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
-    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+    _lab_near_copies_block_on_base(prov, keypair, monkeypatch, vendor, crowd)
 
 
 def test_planted_near_twins_do_not_shrink_the_near_copy_radius(prov, store, keypair, monkeypatch):
@@ -218,11 +224,7 @@ def test_planted_near_twins_do_not_shrink_the_near_copy_radius(prov, store, keyp
     first = vendor.slice(0, 30)
     twins = first.set_column(first.schema.get_field_index(column), column, pc.add(first.column(column), 1))
     vendor = _tagged(pa.concat_tables([vendor, twins]), "vendor")
-    key = str(keypair.private_path)
-    near = _crowd_quarantined_then_lab_signs_near_copies(prov, keypair, monkeypatch, vendor, crowd)
-    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
-    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
-    _blocks_near_copies(prov, "v3", "v2", 3, "removed by v2, the signed quarantine of source crowd from v1")
+    _lab_near_copies_block_on_base(prov, keypair, monkeypatch, vendor, crowd)
 
 
 def test_near_copies_registered_before_a_source_quarantine_block_until_waived(prov, store, keypair, monkeypatch):
