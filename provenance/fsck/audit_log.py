@@ -25,6 +25,7 @@ CHECKED_ACTIONS = {
     "batch.add",
     "batch.withdraw",
     "quarantine",
+    "quarantine.rows",
     "detect",
     "waiver",
     "attest",

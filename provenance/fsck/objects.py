@@ -26,6 +26,7 @@ _REFERENCES = [
     "select json_extract(detail, '$.findings'), null from audit where action = 'detect'",  # a run's findings
     "select json_extract(detail, '$.object'), null from audit where action = 'batch.withdraw'",  # prov withdraw
     "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine'",  # its rows
+    "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine.rows'",  # a check's
 ]
 
 

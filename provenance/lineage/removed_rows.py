@@ -10,9 +10,11 @@ content-addressed Parquet object and signs its id in the quarantine's facts (``r
 The object is trusted only through digests recomputed from the data: each row is hashed again
 (tables with the parent's signed row encoding and content columns, trees as file bytes) and must be
 one of the records the quarantine removed, which the gate recomputes from the signed manifests
-(``gate.quarantine_history``), never taken from the object. An object that is missing (a quarantine
-made before, or a ``.prov/`` writer who deleted it) falls back to the parent's data; one whose bytes
-or rows are not the removed records fails closed.
+(``gate.quarantine_history``), never taken from the object. An object that is missing (a ``.prov/`` writer
+who deleted it) falls back to the parent's data, saying so; one whose bytes or rows are not the removed records
+fails closed. A quarantine made before quarantines kept their rows falls back to the parent's data too, and the
+first check that reads it there keeps a copy for later checks (``CHECK_ACTION``; attack review 8b, B5), trusted
+by the same re-hash and passed over when it fails it, since nothing signs it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ FACT = "removedRecords"
 
 TREE_COLUMN = "content"
 """The object's one column for a tree: each removed file's bytes."""
+
+CHECK_ACTION = "quarantine.rows"
+"""The audit action of a check that kept the removed rows of a quarantine made before quarantines kept them."""
 
 
 def _parent_records(store: Store, parent: str, removed: pa.Array) -> Records:
@@ -55,15 +60,56 @@ def keep_removed_rows(store: Store, parent: str, removed: pa.Array) -> tuple[str
 
     Returns the object id (``FACT``) and whether this call created it. Raises as ``sources.records.read_records``.
     """
+
+    return store.objects.put(_object_bytes(_parent_records(store, parent, removed)), "parquet")
+
+
+def _object_bytes(records: Records) -> bytes:
+    """``records`` as the Parquet bytes of an object of removed rows (a table's rows, or a tree's file bytes)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = _parent_records(store, parent, removed)
     table = records.table if records.blobs is None else pa.table({TREE_COLUMN: pa.array(records.blobs, pa.binary())})
     assert table is not None
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    return store.objects.put(sink.getvalue().to_pybytes(), "parquet")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _kept_by_checks(store: Store, tag: str) -> list[str]:
+    """The objects checks kept quarantine ``tag``'s removed rows in (``CHECK_ACTION`` entries), newest first."""
+    import json
+
+    out = []
+    rows = store.db.execute(
+        "select detail from audit where action = ? and subject = ? order by seq desc", [CHECK_ACTION, tag]
+    )
+    for (detail,) in rows:
+        try:
+            oid = json.loads(detail).get(FACT)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if isinstance(oid, str):
+            out.append(oid)
+    return out
+
+
+def _keep_for_later_checks(store: Store, tag: str, parent: str, records: Records) -> None:
+    """Keep the removed rows of quarantine ``tag``, made before quarantines kept them and just read (re-hashed) from
+    ``parent``'s data, as an object a ``CHECK_ACTION`` audit entry names, so later checks need not read that data
+    (attack review 8b, B5). Nothing signs it, and nothing needs to: its rows are trusted only as they re-hash to the
+    removed digests the signed manifests give, and a copy that does not is passed over. A store this process
+    cannot write, or a write that fails, keeps nothing (the next check reads the parent's data again)."""
+    from provenance.errors import ProvError
+
+    if not store.writable():
+        return
+    try:
+        with store.write():
+            oid, _ = store.objects.put(_object_bytes(records), "parquet")
+            store.audit(CHECK_ACTION, tag, {FACT: oid, "parent": parent})
+    except ProvError:
+        return
 
 
 def kept_object(store: Store, tag: str, predicate: dict) -> str | None:
@@ -113,6 +159,12 @@ def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> t
     oid = facts.get(FACT) if isinstance(facts, dict) else None
     if isinstance(oid, str) and store.objects.exists(oid):
         return _from_object(store, oid, tag, parent, removed), None
+    if not isinstance(oid, str):  # a quarantine made before they were kept: a copy a check kept, if it holds up
+        for kept in _kept_by_checks(store, tag):
+            try:
+                return _from_object(store, kept, tag, parent, removed), None
+            except VerificationError:
+                continue  # unsigned: a copy that is missing or not the removed records is passed over
     try:
         records = _parent_records(store, parent, removed)
     except (VerificationError, InputError) as exc:  # rows gone or changed, or no such file
@@ -126,6 +178,7 @@ def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> t
         ) from exc
     if isinstance(oid, str):
         return records, f"quarantine {tag}: {missing(store, oid)}; read from {parent}'s data instead"
+    _keep_for_later_checks(store, tag, parent, records)
     return records, None
 
 
@@ -141,7 +194,9 @@ def _from_object(store: Store, oid: str, tag: str, parent: str, removed: pa.Arra
     from provenance.version_facts import verified_statement, version_dataset
 
     what = f"the records quarantine {tag} removed"
-    data = store.objects.get(oid, what)  # re-hashed against its name, which the quarantine signed
+    data = store.objects.get(
+        oid, what
+    )  # re-hashed against its name (signed, or for a check's copy, not: the rows count)
     try:
         table = pq.ParquetFile(pa.BufferReader(data)).read()
     except (pa.ArrowException, OSError) as exc:

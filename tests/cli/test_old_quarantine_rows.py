@@ -1,0 +1,78 @@
+"""A quarantine made before quarantines kept their removed rows (attack review 8b, B5).
+
+Such a quarantine signs no object of removed rows, so every check read them from its parent's data, and once
+that data changed or was gone every later check with additions was an error (exit 3), with nothing to make
+the copy. The first check that reads them (re-hashed against the signed digests) now keeps them as an object a
+``quarantine.rows`` audit entry names; later checks read that copy, trusted only as its rows re-hash to the
+removed digests, never for its unsigned entry.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from provenance import versions
+from provenance.lineage.filtered_copy import write_without
+from provenance.lineage.quarantine import QuarantineFacts, digests_of_source
+from provenance.store import Store
+from provenance.trust.pins import Pins
+from provenance.version_facts import version_dataset
+from support import digits_table, ok
+
+RULE = "lineage.block_quarantined_sources"
+
+
+def _tagged(table: pa.Table, name: str) -> pa.Table:
+    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
+
+
+def _old_quarantine(root: Path, pub: Path, key: str) -> None:
+    """v2: v1 without crowd, signed as `prov quarantine` signed it before it kept the removed rows (no
+    ``removedRecords`` in its facts)."""
+    store = Store.open(root, pins=Pins.load([pub]))
+    spec = version_dataset(store, store.version("v1"))
+    drop = digests_of_source(store, "v1", "crowd")
+    removed, kept, new_spec = write_without(spec, drop, Path("a.v2.parquet"))
+    facts = {"from": "v1", "source": "crowd", "removed": removed, "kept": kept, "output": "a.v2.parquet"}
+    stages = [*versions.default_stages(), QuarantineFacts(facts)]
+    versions.commit(store, new_spec, "v2", key, parent="v1", stages=stages)
+
+
+def _rule(prov, new: str, base: str) -> tuple[int, dict]:
+    r = prov("check", new, "--base", base, "--format", "json")
+    return r.exit_code, {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
+
+
+def test_a_check_keeps_the_removed_rows_of_an_old_quarantine_for_later_checks(prov, store, keypair, monkeypatch):
+    rows = digits_table(460)
+    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    _old_quarantine(store.root, keypair.public_path, key)
+    near = crowd.slice(0, 5)
+    near = _tagged(near.set_column(near.schema.get_field_index("px10"), "px10", pc.add(near.column("px10"), 1)), "lab")
+    pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
+    ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
+    code, rule = _rule(prov, "v3", "v2")
+    assert code == 1 and rule["status"] == "block" and rule["count"] == 5, rule
+
+    # v1's data is rewritten with the next release: the copy the first check kept still judges the near copies
+    pq.write_table(vendor, Path("a.parquet"))
+    code, rule = _rule(prov, "v3", "v2")
+    assert code == 1 and rule["status"] == "block" and rule["count"] == 5, rule  # exit 3 before: "changed or is gone"
+    (entry,) = store.db.execute("select detail from audit where action = 'quarantine.rows' and subject = 'v2'")
+    copy = store.objects.path(json.loads(entry[0])["removedRecords"])
+    fsck = prov("fsck")
+    assert "unreferenced" not in fsck.output and "not checked by fsck" not in fsck.output, fsck.output
+
+    # the copy is signed by nobody: other bytes under its name are passed over, and the parent's data is gone
+    copy.write_bytes(Path("b.parquet").read_bytes())
+    code, rule = _rule(prov, "v3", "v2")
+    assert code == 3 and rule["status"] == "error" and "changed or is gone" in rule["reason"], rule
