@@ -33,6 +33,19 @@ from provenance.store.store import Store
 from provenance.version_facts import verified_statement
 
 PROBE = 1  # files decoded before the whole sample, so a tree of files that are not images fails fast
+# An image costs a decode (~55 us of CPU for a small PNG) and 260 features, and the sample's
+# neighbour graph grows with its square: 8,000 images were two thirds of a 20,000-image tree's
+# commit (issue 15: the tree >= 10x `dvc add`). On that tree's batches
+# (bench/results/image-profile-detect*.md, the same deltas against each sample size) 4,000
+# passed as many clean batches and blocked as many poisoned ones as 8,000; 2,000 passed fewer
+# clean batches in render order and caught half the backdoors.
+IMAGE_MAX_TOTAL = 4000
+
+
+def sample_bound(requested: FeaturizerSpec) -> int:
+    """At most how many records the profile samples for featuriser ``requested``: ``IMAGE_MAX_TOTAL``
+    for the image featuriser, ``DEFAULT_MAX_TOTAL`` for the others."""
+    return IMAGE_MAX_TOTAL if requested.name == "image" else DEFAULT_MAX_TOTAL
 
 
 def build_version_profile(
@@ -55,7 +68,8 @@ def build_version_profile(
     when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
-    sample = sample_manifest(manifest, cap, DEFAULT_MAX_TOTAL)
+    max_total = sample_bound(requested)
+    sample = sample_manifest(manifest, cap, max_total)
     part = sample.table
     digests = part.column("digest").to_pylist()
     locators = part.column("locator").to_pylist()
@@ -66,7 +80,7 @@ def build_version_profile(
     records = None
     if kind == "table":
         encoding = spec.options.row_encoding
-        records = captured_records(captured, locators, digests, columns, encoding, cap, DEFAULT_MAX_TOTAL)
+        records = captured_records(captured, locators, digests, columns, encoding, cap, max_total)
     if records is None:
         records = read_records(spec, kind, locators, digests, columns)
     resolved_spec, resolved, X = build_for_commit(requested, kind, records)
@@ -77,6 +91,7 @@ def build_version_profile(
         featurizer=resolved.name,
         sources=part.column("source").to_pylist(),
         max_per_class=cap,
+        max_total=max_total,
         positions=file_order(locators),
         copies=sample.copies,
         featurizer_spec=resolved_spec.to_dict(),
