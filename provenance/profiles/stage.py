@@ -36,9 +36,10 @@ PROBE = 1  # files decoded before the whole sample, so a tree of files that are 
 # An image costs a decode (~55 us of CPU for a small PNG) and 260 features, and the sample's
 # neighbour graph grows with its square: 8,000 images were two thirds of a 20,000-image tree's
 # commit (issue 15: the tree >= 10x `dvc add`). On that tree's batches
-# (bench/results/image-profile-detect*.md, the same deltas against each sample size) 4,000
-# passed as many clean batches and blocked as many poisoned ones as 8,000; 2,000 passed fewer
-# clean batches in render order and caught half the backdoors.
+# (bench/results/image-profile-detect*.md, the same 48 clean and 48 poisoned deltas against
+# each sample size) 4,000 passed 38 clean batches (8,000: 39) and blocked 26 poisoned ones
+# (21), at a cost per record: clean records flagged 3.7% (2.9%), backdoors 44% (53%); 2,000
+# passed 3 of 12 clean batches in render order (8,000: 7) and flagged 27% of the backdoors.
 IMAGE_MAX_TOTAL = 4000
 
 
