@@ -16,7 +16,9 @@ from their rows (which then also held a row per detector of each flagged record)
 from __future__ import annotations
 
 import json
+import math
 import secrets
+from json.encoder import encode_basestring
 from typing import Any
 
 from provenance import clock
@@ -99,6 +101,61 @@ def document_bytes(document: dict) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
+def findings_object_bytes(
+    run: str,
+    base: str,
+    new: str,
+    detectors: list[dict],
+    results: list[DetectorResult],
+    labels: list[str] | None,
+    verdicts: Verdicts | None,
+) -> tuple[bytes, list[int]]:
+    """``document_bytes(findings_document(...))`` and the findings' positions in that order,
+    written from the columns without building a dict per record and detector (tested
+    byte for byte against it).
+
+    In a 1% delta of 1 M (10,000 records x 7 detectors) the dicts and the JSON encoder's
+    walk over them took ~0.13 s of CPU, each detector's entry text is here one f-string
+    per record. Values are encoded as ``json.dumps`` encodes them (``encode_basestring``
+    for strings: ``ensure_ascii=False``; ``float.__repr__`` for finite floats); a non-finite
+    score (never a detector's: they are checked to lie in [0, 1]) takes the reference path.
+    """
+    columns = [
+        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
+        for r in sorted(results, key=lambda r: r.detector)
+    ]
+    records = verdicts.records if verdicts is not None else []
+    scores = [float(v.score) for v in records]
+    order = sorted(range(len(records)), key=lambda i: (-scores[i], i))  # as findings_document sorts
+    if not all(map(math.isfinite, scores)) or not all(all(map(math.isfinite, c[1])) for c in columns):
+        document = findings_document(run, base, new, detectors, results, labels, verdicts)
+        return document_bytes(document), [f["position"] for f in document["findings"]]
+    text = encode_basestring
+    entries = [
+        [
+            f'{{"detector":{text(name)},"flagged":{"true" if flag else "false"},"score":{score!r}}}'
+            for score, flag in zip(col_scores, col_flags)
+        ]
+        for name, col_scores, col_flags in columns
+    ]
+    label_text = [text(label) if isinstance(label, str) else json.dumps(label) for label in labels] if labels else None
+    findings = ",".join(
+        '{"detectors":['
+        + ",".join(e[i] for e in entries if i < len(e))
+        + f'],"digest":{text(records[i].digest)},"explanation":{text(records[i].explanation)},'
+        + f'"flagged":{"true" if records[i].flagged else "false"},'
+        + f'"label":{label_text[i] if label_text else "null"},"position":{i},"score":{scores[i]!r}}}'
+        for i in order
+    )
+    head = {"version": new, "run": run, "base": base, "detectors": detectors}
+    parts = [
+        json.dumps(key) + ":" + json.dumps(head[key], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        for key in sorted(head)
+    ]
+    parts.insert(sorted([*head, "findings"]).index("findings"), '"findings":[' + findings + "]")
+    return ("{" + ",".join(parts) + "}").encode(), order
+
+
 def save_findings(
     store,
     base: str,
@@ -145,16 +202,27 @@ def save_findings(
             }
         )
     rows.sort(key=lambda r: r["detector"])
-    document = findings_document(run, base, new, rows, results, labels, verdicts)
+    data, order = findings_object_bytes(run, base, new, rows, results, labels, verdicts)
     # one tuple per row (FINDING_COLUMNS): the combined verdict of every flagged record, worst
     # first; each detector's score and flag are in the object (a row per detector and flagged
     # record, with explanations no command read, grew prov.db by ~13 MB per 10,000 findings)
+    records = verdicts.records if verdicts is not None else []
     finding_rows = [
-        (run, new, base, f["position"], f["digest"], f["label"], COMBINED, f["score"], 1, f["explanation"])
-        for f in document["findings"]
-        if f["flagged"]
+        (
+            run,
+            new,
+            base,
+            i,
+            records[i].digest,
+            labels[i] if labels else None,
+            COMBINED,
+            float(records[i].score),
+            1,
+            records[i].explanation,
+        )
+        for i in order
+        if records[i].flagged
     ]
-    data = document_bytes(document)
     with store.write():
         oid = store.put_object(data, "json")
         store.db["detector_runs"].insert_all(rows)

@@ -14,7 +14,15 @@ import pytest
 from provenance import keys
 from provenance.delta import merge as diff_lib
 from provenance.delta import sides as diff_sides
-from provenance.detectors.findings import document_bytes, findings_object, stored_findings
+from provenance.detectors.base import DetectorResult, Finding
+from provenance.detectors.combine import RecordVerdict, Verdicts
+from provenance.detectors.findings import (
+    document_bytes,
+    findings_document,
+    findings_object,
+    findings_object_bytes,
+    stored_findings,
+)
 from provenance.detectors.pipeline import run_detection
 from provenance.encoding import table_digests
 from provenance.errors import InputError, VerificationError
@@ -158,3 +166,40 @@ def test_findings_object_bytes_are_the_sorted_compact_json():
     }
     want = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert document_bytes(document) == want
+
+
+def _result(name: str, scores: list[float], flags: list[bool]) -> DetectorResult:
+    digests = [f"{i:064x}" for i in range(len(scores))]
+    return DetectorResult(
+        name, "ran", None, 0.99, [Finding(d, name, s, f, "x") for d, s, f in zip(digests, scores, flags)]
+    )
+
+
+def _verdicts(scores: list[float], explanations: list[str]) -> Verdicts:
+    records = [
+        RecordVerdict(f"{i:064x}", s > 0.9, s, 1.0 - s, e, []) for i, (s, e) in enumerate(zip(scores, explanations))
+    ]
+    return Verdicts(records, 0.01, "test", 0, [], 0.1)
+
+
+@pytest.mark.parametrize("labels", [["ζ", 'quote "q"', "7", "tab\tand\u2028", "\x00", "a"], None, []])
+def test_the_findings_object_written_from_columns_is_the_documents_bytes(labels):
+    """save_findings writes the object from the detectors' columns, not from findings_document's dicts:
+    the bytes must be the same, whatever the labels, explanations, ties, scores and failed detectors."""
+    scores = [0.5, 1.0, 0.5, 1 / 3, 0.999999, 0.0]  # ties keep delta order
+    explanations = ['near "ζ"\n', "", "\\ back", "\u00e9 \ud7ff", "ctrl \x1f", "x" * 300]
+    results = [
+        _result("outlier", [0.1, 1 / 7, 0.0, 1.0, 0.25, 2**-40], [False, False, True, True, False, True]),
+        DetectorResult("broken", "error", "boom", None, []),  # no findings: left out of every record
+        _result("knn_label", [0.3, 0.6, 0.9, 0.123456789, 1e-300, 0.5], [True] * 6),
+    ]
+    detectors = [{"detector": "knn_label", "status": "ran", "error": None, "scored": 6}]
+    for verdict_scores in (scores, [*scores[:-1], float("nan")]):  # NaN: the reference path, same bytes
+        verdicts = _verdicts(verdict_scores, explanations)
+        document = findings_document("r1", "v1", "v2", detectors, results, labels, verdicts)
+        data, order = findings_object_bytes("r1", "v1", "v2", detectors, results, labels, verdicts)
+        assert data == document_bytes(document)
+        assert order == [f["position"] for f in document["findings"]]
+    assert findings_object_bytes("r1", "v1", "v2", [], [], None, None)[0] == document_bytes(
+        findings_document("r1", "v1", "v2", [], [], None, None)
+    )
