@@ -44,6 +44,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def bytecode_env(cache: Path) -> dict:
+    """The environment for timed processes: Python's bytecode cache on, kept in ``cache``.
+
+    As a user runs prov (an installed package has its ``.pyc`` files, and Python writes them
+    on first import otherwise). This machine's shells set ``PYTHONDONTWRITEBYTECODE``, and then
+    every timed process compiled each module it imported that had no cache (all of prov's,
+    ~0.25 s of CPU in a ``prov diff --detect``; cleanlab's too) before doing anything.
+    ``PYTHONPYCACHEPREFIX`` keeps the cache out of the source tree; a first, untimed run of
+    each command fills it (``warm``)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PYTHONPYCACHEPREFIX": str(cache)}
+
+
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, float]:
     """Wall seconds, peak PSS (bytes, polled every 10 ms) and CPU seconds (user + system, the
     process and the children it waited for) of one fresh process tree; raises on failure.
