@@ -1,0 +1,132 @@
+"""Old code against new on one store: ``prov diff --detect`` alternated, CPU time, load recorded.
+
+Issue 15's rule for a speed change: measure the old and the new code alternated on the same
+store in one script, on CPU time (the machine is shared; wall time under load includes
+waiting for a core), with the load recorded, and check the outputs are the same.
+
+One store (``user_versions.two_versions``: a 1% delta of N base records, 0.7% added and 0.3%
+relabeled, as ``detect_e2e_bench.py``); before every run its ``.prov/`` is put back as it was
+after the two commits, so each run stores its findings into the same store. Each code tree
+runs with its own bytecode cache, filled by an untimed run first (``user_versions.bytecode_env``).
+The JSON reports of the two trees must be byte-identical (the run's findings object and rows
+are compared through ``prov findings --all --json``, run ids left out).
+
+Usage: python bench/detect_ab.py OLD_TREE NEW_TREE [--records N] [--rounds R]
+(a tree is a checkout of prov, e.g. ``git archive COMMIT | tar -x -C DIR``).
+Writes bench/results/detect-ab.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E402
+
+SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added: as detect_e2e_bench.py
+
+
+def one_run(tree: Path, folder: Path, pristine: Path, cache: Path, out: Path) -> float:
+    """CPU seconds of one ``prov diff --detect`` of the code in ``tree``, on a fresh copy of the store."""
+    shutil.rmtree(folder / ".prov")
+    shutil.copytree(pristine, folder / ".prov")
+    env = bytecode_env(cache) | {"PYTHONPATH": str(tree)}
+    _, _, cpu = run([PROV, "diff", "v1", "v2", "--detect", "--format", "json", "--out", str(out)], folder, env)
+    return cpu
+
+
+def stored_findings(tree: Path, folder: Path, cache: Path) -> dict:
+    """``prov findings v2 --all --json`` of the last run, without its run id and times."""
+    env = bytecode_env(cache) | {"PYTHONPATH": str(tree)}
+    text = subprocess.run(
+        [PROV, "findings", "v2", "--all", "--json"], cwd=folder, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    found = json.loads(text)
+    found.pop("run", None)
+    for d in found.get("detectors", []):
+        d.pop("run", None)
+        d.pop("created_at", None)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="prov-detect-ab-"))
+    trees = {"old": args.old.resolve(), "new": args.new.resolve()}
+    try:
+        folder = root / "store"
+        facts = two_versions(folder, args.records, 0.01, shares=SHARES)
+        pristine = root / "pristine"
+        shutil.copytree(folder / ".prov", pristine)
+        outs = {name: root / f"{name}.json" for name in trees}
+        caches = {name: root / f"pycache-{name}" for name in trees}
+        same_findings = True
+        for name, tree in trees.items():  # untimed: fills each tree's bytecode cache
+            one_run(tree, folder, pristine, caches[name], outs[name])
+        found = {name: None for name in trees}
+        cpu: dict[str, list[float]] = {name: [] for name in trees}
+        loads = [load()]
+        for r in range(args.rounds):
+            order = list(trees) if r % 2 == 0 else list(reversed(trees))
+            for name in order:
+                cpu[name].append(round(one_run(trees[name], folder, pristine, caches[name], outs[name]), 3))
+                if found[name] is None:
+                    found[name] = stored_findings(trees[name], folder, caches[name])
+            loads.append(load())
+        same_report = outs["old"].read_bytes() == outs["new"].read_bytes()
+        same_findings = found["old"] == found["new"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "records": args.records,
+        "delta": facts["changed"],
+        "trees": {k: str(v) for k, v in trees.items()},
+        "cpu_s": cpu,
+        "median_cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+        "loads": loads,
+        "report_identical": same_report,
+        "findings_identical": same_findings,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "detect-ab.json").write_text(json.dumps(result, indent=2) + "\n")
+    old, new = result["median_cpu_s"]["old"], result["median_cpu_s"]["new"]
+    lines = [
+        "# `prov diff --detect`: old code against new, alternated on one store (detect-ab)",
+        "",
+        f"{args.records:,} base records, a {facts['changed']:,}-record delta (0.7% added, 0.3% relabeled); "
+        f"{args.rounds} rounds, the order alternating; every run a fresh process on the same store "
+        "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system).",
+        "",
+        "| code | tree | CPU per run (s) | median |",
+        "|---|---|---|---:|",
+        *(f"| {k} | `{trees[k]}` | {', '.join(map(str, cpu[k]))} | {result['median_cpu_s'][k]} |" for k in trees),
+        "",
+        f"New / old: {new / old:.2f} ({old - new:+.3f} s CPU). JSON report byte-identical: "
+        f"{'yes' if same_report else '**no**'}; stored findings (`prov findings v2 --all --json`, run ids "
+        f"left out) identical: {'yes' if same_findings else '**no**'}.",
+        "",
+        f"Load (1, 5, 15 min) before and after each round: {' | '.join(loads)}.",
+        "",
+    ]
+    (HERE / "results" / "detect-ab.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    main()
+    print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
