@@ -41,6 +41,14 @@ FINDING_COLUMNS = (
 )
 
 
+def _detector_columns(results: list[DetectorResult]) -> list[tuple[str, list[float], list[bool]]]:
+    """Each detector's name, scores and flags (delta order), detectors by name."""
+    return [
+        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
+        for r in sorted(results, key=lambda r: r.detector)
+    ]
+
+
 def findings_document(
     run: str,
     base: str,
@@ -60,10 +68,7 @@ def findings_document(
     """
     # column by column: each detector's scores and flags read once (10,000 records x 7
     # detectors in a 1% delta of 1 M), then one dict per record
-    columns = [
-        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
-        for r in sorted(results, key=lambda r: r.detector)
-    ]
+    columns = _detector_columns(results)
     records = verdicts.records if verdicts is not None else []
     findings: list[dict[str, Any]] = [
         {
@@ -120,10 +125,7 @@ def findings_object_bytes(
     for strings: ``ensure_ascii=False``; ``float.__repr__`` for finite floats); a non-finite
     score (never a detector's: they are checked to lie in [0, 1]) takes the reference path.
     """
-    columns = [
-        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
-        for r in sorted(results, key=lambda r: r.detector)
-    ]
+    columns = _detector_columns(results)
     records = verdicts.records if verdicts is not None else []
     scores = [float(v.score) for v in records]
     order = sorted(range(len(records)), key=lambda i: (-scores[i], i))  # as findings_document sorts
