@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("new", type=Path)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--old-name", help="what the old tree is, for the results (default: its path)")
+    parser.add_argument("--new-name", help="what the new tree is (default: its path)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="prov-detect-ab-"))
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
@@ -96,7 +98,7 @@ def main() -> None:
         "delta": facts["changed"],
         "trees": {k: str(v) for k, v in trees.items()},
         "cpu_s": cpu,
-        "median_cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+        "median_cpu_s": {k: round(statistics.median(v), 3) for k, v in cpu.items()},
         "loads": loads,
         "report_identical": same_report,
         "findings_identical": same_findings,
@@ -104,6 +106,7 @@ def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "detect-ab.json").write_text(json.dumps(result, indent=2) + "\n")
     old, new = result["median_cpu_s"]["old"], result["median_cpu_s"]["new"]
+    names = {"old": args.old_name or f"`{trees['old']}`", "new": args.new_name or f"`{trees['new']}`"}
     lines = [
         "# `prov diff --detect`: old code against new, alternated on one store (detect-ab)",
         "",
@@ -113,9 +116,9 @@ def main() -> None:
         "",
         "| code | tree | CPU per run (s) | median |",
         "|---|---|---|---:|",
-        *(f"| {k} | `{trees[k]}` | {', '.join(map(str, cpu[k]))} | {result['median_cpu_s'][k]} |" for k in trees),
+        *(f"| {k} | {names[k]} | {', '.join(map(str, cpu[k]))} | {result['median_cpu_s'][k]} |" for k in trees),
         "",
-        f"New / old: {new / old:.2f} ({old - new:+.3f} s CPU). JSON report byte-identical: "
+        f"New / old: {new / old:.2f} ({new - old:+.3f} s CPU). JSON report byte-identical: "
         f"{'yes' if same_report else '**no**'}; stored findings (`prov findings v2 --all --json`, run ids "
         f"left out) identical: {'yes' if same_findings else '**no**'}.",
         "",
