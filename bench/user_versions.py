@@ -57,6 +57,12 @@ def bytecode_env(cache: Path) -> dict:
     return env | {"PYTHONPYCACHEPREFIX": str(cache)}
 
 
+def use_bytecode_cache(cache: Path) -> None:
+    """``bytecode_env`` for every process this script starts from now on (``os.environ``)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+
+
 def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, float]:
     """Wall seconds, peak PSS (bytes, polled every 10 ms) and CPU seconds (user + system, the
     process and the children it waited for) of one fresh process tree; raises on failure.
