@@ -71,11 +71,23 @@ def gate(profile, delta) -> dict:
     extreme = [i for i, v in enumerate(verdicts.records) if v.extreme_p <= DEFAULT_EXTREME_ALPHA / max(n, 1)]
     drift = batch_drift(profile, delta)
     budget = flag_budget(
-        n, FPR, ALPHA, verdicts.beyond_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags
+        n,
+        FPR,
+        ALPHA,
+        verdicts.beyond_size,
+        verdicts.reference_batch_sizes,
+        verdicts.reference_batch_flags,
+        verdicts.beyond_rate,
     )
     blocking = []
-    if flagged > budget.flags or len(verdicts.beyond_reference) > budget.beyond:
-        blocking.append("detectors.combined")
+    # the clauses of detectors.combined that blocked (its statistic's blocked_by)
+    clauses = [
+        c
+        for c, over in (("flags", flagged > budget.flags), ("beyond", len(verdicts.beyond_reference) > budget.beyond))
+        if over
+    ]
+    if clauses:
+        blocking.append(f"detectors.combined({'+'.join(clauses)})")
     if extreme:
         blocking.append("detectors.extreme")
     return {
@@ -154,6 +166,7 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
     rng = np.random.default_rng(seed)
     clean_pass = clean_warn = clean_n = 0
     poison_block = poison_n = 0
+    genuine = 0  # poisoned batches blocked whose clean twin passes
     by_attack = defaultdict(lambda: [0, 0])
     blocked_by = defaultdict(int)
     attacks = list(CATALOGUE)
@@ -192,6 +205,7 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
             poison_n += 1
             blocked = bool(p["blocking"])
             poison_block += blocked
+            genuine += blocked and passed
             d_block += blocked
             by_attack[attack.name][0] += blocked
             by_attack[attack.name][1] += 1
@@ -217,6 +231,7 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
     print(
         f"batches with 1-5% poison blocked: {poison_block}/{poison_n} = {poison_block / poison_n:.1%} (95% Wilson {lo:.1%}-{hi:.1%})"
     )
+    print(f"  of them genuine (the clean twin passes): {genuine}/{poison_n}")
     for attack, (k, n) in sorted(by_attack.items()):
         print(f"  {attack:22s} blocked {k}/{n}")
 
