@@ -136,6 +136,10 @@ class DetectorResult:
     # a detector that does not score records against the reference (volume).
     p_values: np.ndarray | None = field(default=None, repr=False)
     reference_p: np.ndarray | None = field(default=None, repr=False)
+    # The raw scores ``reference_p`` calibrates (m,), NaN where none: the combined verdict
+    # recalibrates them with a pseudo-batch left out to measure how often a batch the
+    # reference did not see lies beyond it (``combine.beyond_rate``).
+    reference_raw: np.ndarray | None = field(default=None, repr=False)
     # Evidence strong enough to block one record whatever the budget (see
     # provenance.detectors.extreme): a p-value per delta record, 1 where there is none;
     # label-based evidence counts only where no batch-mate shares the record's label.

@@ -22,10 +22,12 @@ batch in the base (a source's earlier delivery) would buy later deliveries hundr
 extra flags.
 
 A second count keeps the budget from hiding strong evidence: records *beyond the whole
-reference*, trimmed of its most extreme pseudo-batch (``combine.trimmed_reference``; m'
-records kept). A clean exchangeable record lands there with probability about
-1 / (m' + 1), so a delta of ``n`` records has about ``n / (m' + 1)`` of them, with the same overdispersion; many more
-block even when the flag count stays within its budget.
+reference*, trimmed of its most extreme pseudo-batch (``beyond.trimmed_reference``; m'
+records kept). A clean record of a new batch lands there at a rate measured on the base's
+own pseudo-batches, each held out in turn (``beyond.out_of_fold_rate``: 2-5x the
+1 / (m' + 1) an exchangeable record would give), so a delta of ``n`` records has about
+``n`` times that rate of them, with the same overdispersion; many more block even when the
+flag count stays within its budget.
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ class Budget:
     """What a clean delta of ``n`` records may carry (``flag_budget``).
 
     ``flags``: combined flags allowed; ``beyond``: records beyond the whole reference
-    allowed; ``rho``: the intra-batch correlation both allow for; ``beyond_rate``: 1 / (m + 1).
+    allowed; ``rho``: the intra-batch correlation both allow for; ``beyond_rate``: the rate a
+    clean record lands beyond the reference (``Verdicts.beyond_rate``, else 1 / (m' + 1)).
     """
 
     n: int
@@ -192,6 +195,7 @@ def flag_budget(
     reference_size: int,
     batch_sizes: Sequence[int] = (),
     batch_flags: Sequence[int] = (),
+    beyond_rate: float | None = None,
 ) -> Budget:
     """The budget of a delta of ``n`` records (see the module docstring).
 
@@ -202,12 +206,15 @@ def flag_budget(
         batch_sizes, batch_flags: per pseudo-batch of the reference, its records and how many the
             combined calibration flags (``Verdicts.reference_batch_sizes`` / ``reference_batch_flags``);
             empty for a binomial budget.
+        beyond_rate: the measured rate a clean record lands beyond the trimmed reference
+            (``Verdicts.beyond_rate``); None or 0 for 1 / (m' + 1).
 
     Returns:
         A ``Budget``. Both counts are tested at ``alpha`` each (two tests: the gate's level is at most 2 alpha).
     """
     rho = effective_rho(overdispersion(batch_sizes, batch_flags) if len(batch_sizes) else 0.0, n)
-    beyond_rate = 1.0 / (reference_size + 1.0) if reference_size > 0 else fpr
+    if not beyond_rate:
+        beyond_rate = 1.0 / (reference_size + 1.0) if reference_size > 0 else fpr
     return Budget(
         n=n,
         fpr=fpr,

@@ -21,12 +21,10 @@ the rank runs out; there P continues as (1 / (m + 1)) * T(x) / T_min, so records
 everything in the reference keep ranking by their per-detector tail p-values (the gate
 uses that to block records "far outside anything the reference explains").
 
-"Beyond the reference" is judged against a *trimmed* reference (attack review 2, finding
-1(a)): the pseudo-batch holding the most extreme reference record is left out, and a
-record is beyond when its statistic lies below every record of the other batches. One
-earlier accepted batch of odd records in the base (a source's waived delivery) would
-otherwise set the bar for every later delivery and disarm the count. The rate a clean
-record lands there is taken as 1 / (m' + 1), m' the records kept (``beyond_size``).
+"Beyond the reference" is judged against a *trimmed* reference (the pseudo-batch holding
+the most extreme reference record left out), and the rate at which a clean batch's records
+land there is measured with each pseudo-batch of the base held out in turn, as a delta is
+judged (``detectors.beyond``).
 
 Drift: the reference scores are computed with each record's pseudo-batch (a run of the
 base's file order) left out, so the reference already shows what a new batch looks
@@ -37,11 +35,11 @@ file order, not only on random splits (measured in bench/detect_bench.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
 from provenance.detectors.base import DetectorResult
+from provenance.detectors.beyond import out_of_fold_rate, trimmed_reference
 from provenance.detectors.extreme import extreme_p_values
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
@@ -107,6 +105,9 @@ class Verdicts:
     beyond_p: float = 0.0
     beyond_size: int = 0
     beyond_left_out: int | None = None  # the pseudo-batch of the base the trimmed reference leaves out
+    # how often a clean record of a batch the reference never saw lies beyond it, measured on the
+    # base's own pseudo-batches (``beyond.out_of_fold_rate``); 0 when there is no reference
+    beyond_rate: float = 0.0
 
     @property
     def flagged(self) -> list[RecordVerdict]:
@@ -148,38 +149,6 @@ def combined_p_values(T: np.ndarray, reference_T: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
-class Trimmed(NamedTuple):
-    """The bar for "beyond the reference" (``trimmed_reference``): records with a combined
-    statistic below ``bar`` are beyond all ``size`` records kept; ``left_out`` is the
-    pseudo-batch of the base left out (its index in ``profile.sample_batches``), None when none was."""
-
-    bar: float
-    size: int
-    left_out: int | None
-
-
-def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Trimmed:
-    """The bar for "beyond the reference".
-
-    ``reference_T`` (m,) are the reference records' combined statistics (NaN where none),
-    ``batches`` (m,) their pseudo-batches. With three or more pseudo-batches, the one
-    holding the smallest statistic is left out: the bar is the smallest statistic of the
-    others and the size their number, so a batch of odd base records cannot lower the bar
-    (attack review 2, finding 1(a)). Otherwise the whole reference: its minimum and size.
-    ``Trimmed(0.0, 0, None)`` when no reference record has a statistic.
-    """
-    ok = np.isfinite(reference_T)
-    if not ok.any():
-        return Trimmed(0.0, 0, None)
-    T = reference_T[ok]
-    if batches is None or len(batches) != len(reference_T) or len(np.unique(batches[ok])) < 3:
-        return Trimmed(float(T.min()), int(len(T)), None)
-    b = np.asarray(batches)[ok]
-    left_out = b[int(np.argmin(T))]
-    kept = b != left_out
-    return Trimmed(float(T[kept].min()), int(kept.sum()), int(left_out))
-
-
 def combine(
     results: list[DetectorResult],
     fpr: float,
@@ -212,7 +181,7 @@ def combine(
         with np.errstate(all="ignore"):
             ref_T = np.where(np.isfinite(R).any(axis=1), np.nanmin(np.where(np.isfinite(R), R, np.inf), axis=1), np.nan)
     else:
-        P = np.zeros((n, 0))
+        P, weights = np.zeros((n, 0)), np.zeros(0)
         T, ref_T = np.ones(n), np.zeros(0)
     p = combined_p_values(T, ref_T)
     flags = p <= fpr
@@ -241,6 +210,18 @@ def combine(
 
     trimmed = trimmed_reference(ref_T, batches)
     beyond_p = float(combined_p_values(np.array([trimmed.bar]), ref_T)[0]) if trimmed.size else 0.0
+    beyond_rate = 0.0
+    if trimmed.size:
+        beyond_rate = 1.0 / (trimmed.size + 1.0)
+        raws = [r.reference_raw for r in scored]
+        if batches is not None and len(batches) == len(ref_T) and all(raw is not None for raw in raws):
+            beyond_rate = out_of_fold_rate(
+                [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None],
+                weights,
+                np.asarray(batches),
+                fpr,
+                beyond_rate,
+            )
 
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
@@ -265,6 +246,7 @@ def combine(
         beyond_p=beyond_p,
         beyond_size=trimmed.size,
         beyond_left_out=trimmed.left_out,
+        beyond_rate=beyond_rate,
     )
 
 

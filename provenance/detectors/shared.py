@@ -150,6 +150,7 @@ def build_result(
         summary=summary or {},
         p_values=1.0 - np.asarray(scores, dtype=np.float64),
         reference_p=reference_p,
+        reference_raw=reference_raw,
     )
 
 

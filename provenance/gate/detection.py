@@ -217,7 +217,8 @@ class CombinedFlagBudget(DetectorRule):
     the base's own pseudo-batches spread (natural drift between batches; binomial when they
     do not spread). A second count blocks too: records beyond every reference record
     past their own budget (the reference trimmed of its most extreme pseudo-batch, so one
-    odd batch in the base cannot disarm it: ``combine.trimmed_reference``). ``max_flagged`` caps the first.
+    odd batch in the base cannot disarm it: ``beyond.trimmed_reference``), at the rate a clean
+    batch lands there, measured on the base's own pseudo-batches (``beyond.out_of_fold_rate``). ``max_flagged`` caps the first.
     """
 
     key = "detectors.combined"
@@ -251,6 +252,7 @@ class CombinedFlagBudget(DetectorRule):
             verdicts.beyond_size,
             verdicts.reference_batch_sizes,
             verdicts.reference_batch_flags,
+            verdicts.beyond_rate,
         )
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
@@ -292,6 +294,9 @@ class CombinedFlagBudget(DetectorRule):
             "beyond_allowed": budget.beyond,
             "beyond_p_value": p_beyond,
             "beyond_reference_size": verdicts.beyond_size,
+            # the rate a clean record of a new batch lands beyond that reference, measured on the base's
+            # own pseudo-batches, each held out in turn (detectors.beyond.out_of_fold_rate)
+            "beyond_rate": budget.beyond_rate,
             # the base's pseudo-batch (a run of its file order) the trimmed reference left out
             "beyond_left_out_batch": verdicts.beyond_left_out,
             "method": verdicts.method,

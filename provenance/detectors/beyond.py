@@ -1,0 +1,131 @@
+"""Records "beyond every reference record": the bar, and how often a clean batch lands past it.
+
+The combined verdict (``detectors.combine``) ranks a delta record's statistic
+``T = min_d p_d / w_d`` among the reference records' own. The gate's second count
+(``detectors.budget``) blocks when more records lie below *every* record of the reference
+than a clean batch puts there.
+
+**The bar** is judged against a *trimmed* reference (attack review 2, finding 1(a)): the
+pseudo-batch holding the most extreme reference record is left out, and a record is beyond
+when its statistic lies below every record of the other batches. One earlier accepted batch
+of odd records in the base (a source's waived delivery) would otherwise set the bar for
+every later delivery and disarm the count.
+
+**The rate** at which a clean record lands there is *measured*, not assumed. Taking it as
+1 / (m' + 1) (m' the records kept) supposes a delta record's ``T`` is computed as the
+reference's are, and it is not: a reference record's per-detector p-values come from a
+calibration that holds its own raw score, a delta record's from one that never saw it, and
+its batch-mates are as new as it is. bench/beyond_rate.py measured clean records beyond the
+bar 2.7x that rate at random and 4.2x in file order. So the rate is measured the way a
+delta is judged (``out_of_fold_rate``): each pseudo-batch of the base in turn is held out,
+every detector's calibration is refitted on the other batches' raw scores (themselves out of
+sample: leave-one-batch-out neighbours, cross-fitted models), and the held-out records are
+counted beyond the trimmed bar of the others. The batch with the most such records is left
+out of the rate, as the bar leaves out the most extreme batch, so one odd batch in the base
+cannot buy later deliveries a lenient count; the rate is at least 1 / (m' + 1) and at most
+``fpr`` / 2 (a record beyond is a flagged one, so at ``fpr`` the count would say nothing the
+flag budget does not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from provenance.detectors.calibration import Calibration
+
+RATE_CAP = 1.0  # the measured rate is at most fpr
+
+
+class Trimmed(NamedTuple):
+    """The bar for "beyond the reference" (``trimmed_reference``): records with a combined
+    statistic below ``bar`` are beyond all ``size`` records kept; ``left_out`` is the
+    pseudo-batch of the base left out (its index in ``profile.sample_batches``), None when none was."""
+
+    bar: float
+    size: int
+    left_out: int | None
+
+
+def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Trimmed:
+    """The bar for "beyond the reference".
+
+    ``reference_T`` (m,) are the reference records' combined statistics (NaN where none),
+    ``batches`` (m,) their pseudo-batches. With three or more pseudo-batches, the one
+    holding the smallest statistic is left out: the bar is the smallest statistic of the
+    others and the size their number, so a batch of odd base records cannot lower the bar
+    (attack review 2, finding 1(a)). Otherwise the whole reference: its minimum and size.
+    ``Trimmed(0.0, 0, None)`` when no reference record has a statistic.
+    """
+    ok = np.isfinite(reference_T)
+    if not ok.any():
+        return Trimmed(0.0, 0, None)
+    T = reference_T[ok]
+    if batches is None or len(batches) != len(reference_T) or len(np.unique(batches[ok])) < 3:
+        return Trimmed(float(T.min()), int(len(T)), None)
+    b = np.asarray(batches)[ok]
+    left_out = b[int(np.argmin(T))]
+    kept = b != left_out
+    return Trimmed(float(T[kept].min()), int(kept.sum()), int(left_out))
+
+
+def weighted_statistic(p_values: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """``T = min_d p_d / w_d`` per record from per-detector p-values (each (k,), NaN where a
+    detector has none); NaN where no detector has one."""
+    if not p_values:
+        return np.zeros(0)
+    P = np.column_stack(p_values) / weights
+    finite = np.isfinite(P)
+    T = np.where(finite, P, np.inf).min(axis=1)
+    return np.where(finite.any(axis=1), T, np.nan)
+
+
+def out_of_fold_rate(
+    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float, floor: float
+) -> float:
+    """How often a record of a batch the reference never saw lies beyond its trimmed bar (module docstring).
+
+    Args:
+        reference_raw: per detector, the reference sample's raw scores (m,), NaN where none.
+        weights: per detector, its weight in the statistic.
+        batches: (m,) the pseudo-batch of each sample record.
+        fpr: the combined verdict's rate (the cap is ``RATE_CAP * fpr``).
+        floor: the least rate returned (1 / (m' + 1), the exchangeable rate).
+
+    Returns:
+        ``(1 + beyond) / (1 + held out)`` over the held-out batches but the one with the most
+        records beyond, within [floor, RATE_CAP * fpr]; ``floor`` with fewer than four batches.
+    """
+    cap = max(RATE_CAP * fpr, floor)
+    labels = np.unique(batches)
+    if len(labels) < 4 or not reference_raw:
+        return floor
+    counts: list[tuple[int, int]] = []
+    for b in labels:
+        out = batches == b
+        rest = ~out
+        held: list[np.ndarray] = []
+        kept: list[np.ndarray] = []
+        for raw in reference_raw:
+            p_out = np.full(int(out.sum()), np.nan)
+            p_rest = np.full(int(rest.sum()), np.nan)
+            fitted = raw[rest][np.isfinite(raw[rest])]
+            if fitted.size:
+                calibration = Calibration(fitted, fpr)
+                ok = np.isfinite(raw[out])
+                p_out[ok] = calibration.p_values(raw[out][ok])
+                ok = np.isfinite(raw[rest])
+                p_rest[ok] = calibration.p_values(raw[rest][ok])
+            held.append(p_out)
+            kept.append(p_rest)
+        T_out = weighted_statistic(held, weights)
+        trimmed = trimmed_reference(weighted_statistic(kept, weights), batches[rest])
+        scored = np.isfinite(T_out)
+        beyond = int((T_out[scored] < trimmed.bar).sum()) if trimmed.size else 0
+        counts.append((beyond, int(scored.sum())))
+    worst = max(range(len(counts)), key=lambda i: (counts[i][0] / max(counts[i][1], 1), counts[i][0]))
+    beyond = sum(k for i, (k, _) in enumerate(counts) if i != worst)
+    total = sum(s for i, (_, s) in enumerate(counts) if i != worst)
+    return float(min(max((1.0 + beyond) / (1.0 + total), floor), cap))
