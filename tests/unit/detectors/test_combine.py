@@ -37,11 +37,16 @@ def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_throug
     toward the other class on f0) against a clean base and against a base whose rows 500-529
     were shifted on an unrelated feature (an earlier accepted batch). "Beyond every reference
     record" was beyond the most extreme base record, so the odd base took the count from 5
-    to 0 and the delivery passed; against the trimmed reference both block on it."""
+    to 0 and the delivery passed; against the trimmed reference both block on it.
+
+    The shift is 1.5 (it was 1.0, where the beyond count sat at its budget, 3 of at most 3, and
+    any change to a detector's scores moved it): with the whole reference as the bar the odd
+    base leaves 5 of these records beyond, the trimmed one 18 (the clean base 19), against a
+    budget of 7 at the rate measured on the base's own batches."""
     rng = np.random.default_rng(5)
     X, y = _two_classes(rng, 1000)
     Xn, yn = _two_classes(rng, 300)
-    Xn[:, 0] += np.where(yn == "a", -1.0, 1.0).astype(np.float32)
+    Xn[:, 0] += np.where(yn == "a", -1.5, 1.5).astype(np.float32)
     delta = Delta(
         _digests(Xn), Xn, list(yn), ["vendor"] * 300, ["added"] * 300, [None] * 300,
         np.zeros(300, np.int64), np.zeros(300, np.int64),
@@ -53,7 +58,7 @@ def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_throug
         profile = build_profile(base, y, _digests(base), featurizer="x", positions=np.arange(len(base)))
         verdicts = combine(run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches)
         budget = flag_budget(300, 0.01, 0.001, verdicts.beyond_size, verdicts.reference_batch_sizes,
-                             verdicts.reference_batch_flags)  # fmt: skip
+                             verdicts.reference_batch_flags, verdicts.beyond_rate)  # fmt: skip
         beyond[name] = len(verdicts.beyond_reference)
         assert beyond[name] > budget.beyond, (name, beyond[name], budget.beyond)
     assert beyond["odd"] >= beyond["clean"] - 2
