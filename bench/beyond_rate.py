@@ -67,6 +67,7 @@ def count(names: list[str], per_dataset: int, order: str, out) -> None:
                 verdicts.reference_batch_sizes,
                 verdicts.reference_batch_flags,
                 verdicts.beyond_rate,
+                verdicts.reference_size,
             )
             seen += beyond
             predicted += n / (verdicts.beyond_size + 1.0)

@@ -78,6 +78,7 @@ def gate(profile, delta) -> dict:
         verdicts.reference_batch_sizes,
         verdicts.reference_batch_flags,
         verdicts.beyond_rate,
+        verdicts.reference_size,
     )
     blocking = []
     # the clauses of detectors.combined that blocked (its statistic's blocked_by)

@@ -253,6 +253,7 @@ class CombinedFlagBudget(DetectorRule):
             verdicts.reference_batch_sizes,
             verdicts.reference_batch_flags,
             verdicts.beyond_rate,
+            verdicts.reference_size,
         )
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
@@ -265,7 +266,11 @@ class CombinedFlagBudget(DetectorRule):
             blocked_by.append("beyond_reference")
         status: Status = "block" if blocked_by else "pass"
         test = "beta-binomial" if budget.rho > 0 else "binomial"
-        drift = f", drift between the base's batches rho {budget.rho:.2g}" if budget.rho > 0 else ""
+        drift = (
+            f", rho {budget.rho:.2g} for the drift between the base's batches and its finite sample"
+            if budget.rho > 0
+            else ""
+        )
         reason = (
             f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
             f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "

@@ -42,8 +42,8 @@ def test_the_budget_is_the_strict_beta_binomial_tail_quantile(n, rho):
 
 
 def test_the_budget_grows_with_the_spread_between_the_bases_batches():
-    even = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [1] * 10)
-    uneven = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [0, 0, 0, 0, 3, 0, 0, 4, 0, 3])
+    even = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [1] * 10, calibration_size=0)
+    uneven = budget.flag_budget(300, 0.01, 0.001, 1000, [100] * 10, [0, 0, 0, 0, 3, 0, 0, 4, 0, 3], calibration_size=0)
     assert even.rho == 0.0 and even.flags == stats.binomial_upper_limit(300, 0.01, 0.001)
     assert uneven.rho > 0 and uneven.flags > even.flags and uneven.beyond >= even.beyond
     assert even.beyond_rate == pytest.approx(1 / 1001)
@@ -62,10 +62,10 @@ def test_one_odd_base_batch_widens_a_large_delta_s_budget_at_most_fourfold():
     sizes, flags = [100] * 10, [1] * 9 + [10]  # one odd pseudo-batch puts rho at the cap
     assert budget.overdispersion(sizes, flags) == budget.RHO_CAP
     for n in (300, 1_000, 10_000, 30_000):
-        b = budget.flag_budget(n, 0.01, 0.01, 5_000, sizes, flags)
+        b = budget.flag_budget(n, 0.01, 0.01, 5_000, sizes, flags, calibration_size=0)
         assert 1 + (n - 1) * b.rho <= budget.MAX_VARIANCE_FACTOR + 1e-9
         assert b.flags == budget.upper_limit(n, 0.01, 0.01, min(budget.RHO_CAP, 3.0 / (n - 1)))
-    wide = budget.flag_budget(10_000, 0.01, 0.01, 5_000, sizes, flags).flags
+    wide = budget.flag_budget(10_000, 0.01, 0.01, 5_000, sizes, flags, calibration_size=0).flags
     assert wide < budget.upper_limit(10_000, 0.01, 0.01, budget.RHO_CAP) / 2
 
 
@@ -115,3 +115,21 @@ def test_the_diff_and_gate_budgets_do_not_import_scipy_stats():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_clean_batch_judged_by_a_small_reference_is_allowed_the_spread_that_reference_gives():
+    """The combined verdict flags a record when its statistic ranks among the lowest fpr (m + 1) of
+    m reference records', so a clean batch's flag rate, given the reference, is a Beta(k, m + 1 - k)
+    draw around fpr: 400 clean records judged by 540 flag 4 on average but more than 11 (the
+    binomial budget) about once in 120 deltas, not once in a thousand. Simulated with exchangeable
+    scores: the budget with the reference's 1 / (m + 2) holds at alpha, the binomial one does not."""
+    rng = np.random.default_rng(0)
+    m, n, fpr, alpha = 540, 400, 0.01, 0.001
+    k = int(fpr * (m + 1))
+    cut = rng.beta(k, m + 1 - k, size=200_000)  # the flag rate a random reference of m gives
+    counts = rng.binomial(n, cut)
+    binomial = stats.binomial_upper_limit(n, fpr, alpha)
+    finite = budget.flag_budget(n, fpr, alpha, m, calibration_size=m)
+    assert finite.rho == pytest.approx(1 / (m + 2)) and finite.flags > binomial
+    assert (counts > binomial).mean() > 5 * alpha
+    assert (counts > finite.flags).mean() <= 1.5 * alpha
