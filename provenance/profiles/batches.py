@@ -53,13 +53,42 @@ def file_order_ranks(positions: Sequence | np.ndarray, permutation: np.ndarray) 
     return ranks[permutation]
 
 
-def pseudo_batches(ranks: np.ndarray, count: int) -> np.ndarray:
+def pseudo_batches(ranks: np.ndarray, count: int, labels: np.ndarray | None = None) -> np.ndarray:
     """Batch index (int32, 0..count-1) of each sampled record: equal-sized runs of the
     sample in file order. The sample is a uniform draw of the base (smallest digests), so
-    equal runs of the sample are runs of the base of about equal size."""
+    equal runs of the sample are runs of the base of about equal size.
+
+    With ``labels`` (m,), a file order grouped by label (a tree of ``<class>/<file>``, a
+    table sorted by class: ``grouped_by_label``) is cut *within* each class instead: the
+    batch of a record is its run of its own class's file order, so every batch holds every
+    class. Cut as one file order, such a base's batches are its classes, and leaving a
+    record's batch out leaves its own class out: every reference record then looks
+    mislabelled to the label detectors (a class-sorted digits base flagged 5 of 10 flipped
+    labels, the same base shuffled 10 of 10).
+    """
     m = len(ranks)
     if m == 0:
         return np.zeros(0, dtype=np.int32)
     within = np.empty(m, dtype=np.int64)
-    within[np.argsort(ranks, kind="stable")] = np.arange(m)
-    return (within * count // m).astype(np.int32)
+    order = np.argsort(ranks, kind="stable")
+    if labels is None or not grouped_by_label(np.asarray(labels)[order]):
+        within[order] = np.arange(m)
+        return (within * count // m).astype(np.int32)
+    labels = np.asarray(labels)
+    batches = np.empty(m, dtype=np.int32)
+    for label in np.unique(labels):
+        members = order[labels[order] == label]  # the class's records in file order
+        batches[members] = (np.arange(len(members)) * count // len(members)).astype(np.int32)
+    return batches
+
+
+def grouped_by_label(labels_in_file_order: np.ndarray) -> bool:
+    """True when the file order keeps each label in about one run: at most twice as many
+    runs of equal labels as there are labels (two or more), where an interleaved order has
+    runs about as many as records."""
+    labels = np.asarray(labels_in_file_order)
+    classes = len(np.unique(labels))
+    if classes < 2:
+        return False
+    runs = 1 + int(np.count_nonzero(labels[1:] != labels[:-1]))
+    return runs <= 2 * classes

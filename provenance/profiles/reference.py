@@ -268,7 +268,7 @@ def build_profile(
     sample_X = X[chosen]
     sample_labels = label_index[chosen].astype(np.int32)
     sample_digests = digest_array[chosen]
-    sample_batches = pseudo_batches(ranks[chosen], PSEUDO_BATCHES)
+    sample_batches = pseudo_batches(ranks[chosen], PSEUDO_BATCHES, sample_labels)
     sample_copies = np.maximum(row_copies[chosen], 1).astype(np.int32)
     sample_Z = ((sample_X - mean) / scale).astype(np.float32)
 
