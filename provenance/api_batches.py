@@ -13,7 +13,7 @@ from provenance.api_inputs import dataset, open_store, optional_path
 
 if TYPE_CHECKING:
     from provenance.api_inputs import PinsLike
-    from provenance.lineage.batches import SignResult
+    from provenance.lineage.batch_sign import SignResult
     from provenance.lineage.quarantine import QuarantineResult
     from provenance.lineage.register import AddResult
     from provenance.sources.interface import DatasetSpec
@@ -38,10 +38,10 @@ def sign(
     default now, UTC), counts and read options, carrying the batch manifest so a verifier
     can name every record changed since. A file already at ``out`` is replaced only with
     ``replace=True`` (``--force``). Returns a
-    :class:`~provenance.lineage.batches.SignResult`. Raises ``InputError`` for a bad
+    :class:`~provenance.lineage.batch_sign.SignResult`. Raises ``InputError`` for a bad
     source name, key, time or data, or a file already at ``out``.
     """
-    from provenance.lineage.batches import sign_batch
+    from provenance.lineage.batch_sign import sign_batch
 
     return sign_batch(dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at, replace=replace)
 

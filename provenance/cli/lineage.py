@@ -62,9 +62,9 @@ def sign(
     An envelope already at that path is left as it is (exit 2) unless --force replaces it.
     """
     spec = flags.spec(data)
-    from provenance.lineage import batches
+    from provenance.lineage import batch_sign
 
-    result = batches.sign_batch(spec, source, key, out, captured_at, replace=force)
+    result = batch_sign.sign_batch(spec, source, key, out, captured_at, replace=force)
     if out == "-":  # the envelope itself went to stdout
         return
     if json_out:

@@ -27,7 +27,7 @@ from provenance.encoding import table_digests
 from provenance.gate import gate
 from provenance.gate.attestation import attest, verify_attestation
 from provenance.gate.policy import default_policy
-from provenance.lineage import batches, register
+from provenance.lineage import batch_sign, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.report.verify_text import version_lines
@@ -128,7 +128,7 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
         f"with planted attacks ({', '.join(attack.name for attack, _, _ in PLANTED)})."
     )
     vendor_key = workdir / "lineage" / "vendor.key"
-    signed = batches.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
+    signed = batch_sign.sign_batch(DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", vendor_key)
     register.add_batch(store, DatasetSpec(str(here / "vendor-batch-2.parquet")), "vendor", signed.envelope)
     echo("$ prov sign release/vendor-batch-2.parquet --source vendor --key lineage/vendor.key")
     echo("$ prov add release/vendor-batch-2.parquet --source vendor")

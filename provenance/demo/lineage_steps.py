@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from provenance import keys, versions
 from provenance.demo.data import digits, quoted
 from provenance.errors import InputError, VerificationError
-from provenance.lineage import batches, queries, register
+from provenance.lineage import batch_sign, batches, queries, register
 from provenance.lineage import classify as lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.report.verify_text import batch_lines
@@ -77,7 +77,7 @@ def run_lineage_demo(
 
     vendor_key = keys.generate(here / "vendor")
     echo(f"$ prov keys generate vendor            # at the vendor, key id {vendor_key.keyid[:16]}…")
-    signed = batches.sign_batch(DatasetSpec(str(vendor_path)), "vendor", vendor_key.private_path)
+    signed = batch_sign.sign_batch(DatasetSpec(str(vendor_path)), "vendor", vendor_key.private_path)
     echo(f"$ prov sign {rel(vendor_path)} --source vendor --key vendor.key")
     echo(
         f"  wrote {rel(signed.envelope)}: DSSE envelope, Merkle root {signed.merkle_root[:16]}…, "

@@ -1,4 +1,4 @@
-"""Batches signed at source: sign (no store needed) and verify against the trust store and the data.
+"""Batches signed at source: verify against the trust store and the data (``batch_sign`` signs them).
 
 A signed batch is ``DATA.prov.json``: a DSSE envelope around an in-toto Statement whose
 subject is the batch manifest's Merkle root and whose predicate names the source, the
@@ -14,19 +14,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance import clock, input_file, keys, output_file, signing
+from provenance import input_file, signing
 from provenance.changes import counts, describe, none_shared, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
-from provenance.sources.build import build_manifest, resolve_kind
+from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
@@ -68,11 +67,6 @@ def hash_batch(spec: DatasetSpec, source: str, executor=None) -> HashedDataset:
     return hashed
 
 
-def _read_options(spec: DatasetSpec, kind: str) -> dict:
-    labels = os.path.basename(spec.labels_csv) if spec.labels_csv else None
-    return {"kind": kind, "options": spec.options.to_dict(), "labels_csv": labels}
-
-
 def confined_labels_csv(data: str, name: Any, envelope: str) -> str:
     """The labels CSV a signed envelope names (``read.labels_csv``), as a path beside ``data``.
 
@@ -112,109 +106,6 @@ def _spec_as_signed(spec: DatasetSpec, read: Any, envelope: str) -> DatasetSpec:
     except (TypeError, ValueError, AttributeError):
         return spec
     return replace(spec, kind=read.get("kind") or spec.kind, options=options, labels_csv=labels)
-
-
-# --- signing at source --------------------------------------------------------------
-
-
-@dataclass
-class SignResult:
-    """What ``prov sign`` wrote: the envelope's path (``-``: standard output), the source, the
-    number of records, the RFC 6962 Merkle root (hex), the signing key id (hex SHA-256 of the
-    public key), the capture time (ISO 8601, UTC) and the records per label."""
-
-    envelope: str
-    source: str
-    records: int
-    merkle_root: str
-    keyid: str
-    captured_at: str
-    labels: dict[str, int]
-
-    def to_dict(self) -> dict:
-        """The result as JSON-able data (``prov sign --json``)."""
-        return dict(self.__dict__)
-
-
-def sign_batch(
-    spec: DatasetSpec,
-    source: str,
-    key_path: str | Path,
-    out: str | Path | None = None,
-    captured_at: str | None = None,
-    executor=None,
-    replace: bool = False,
-) -> SignResult:
-    """Hash the batch and write its signed envelope (with the batch manifest); ``prov sign``. No store needed.
-
-    The envelope is DSSE (``signing.sign``, Ed25519) around an in-toto Statement v1 whose
-    subject is the batch's name and Merkle root and whose predicate (``PREDICATE_TYPE``)
-    names the source, capture time, record and label counts, schema, read options and the
-    SHA-256 of the batch manifest, which the envelope carries base64-encoded in its
-    ``manifest`` field (``schemas/batch-envelope.schema.json``).
-
-    Args:
-        spec: where and how to read the batch.
-        source: the source name (``trust.source_keys.validate_source``).
-        key_path: the source's Ed25519 private key (PKCS#8 PEM).
-        out: the envelope file, ``-`` for standard output; default :func:`default_envelope`.
-        captured_at: the capture time (ISO 8601 date or date-time, naive is UTC); default now.
-        executor: runs the hashing (default local processes).
-        replace: replace a file already at ``out`` (``--force``); else it is refused, untouched.
-
-    Returns:
-        The ``SignResult``.
-
-    Raises:
-        InputError: a bad source name or capture time, an output path that cannot be
-            written (checked before any data is read), data that cannot be read, or a
-            record naming another source (exit 2), something already at ``out`` unless
-            ``replace`` (exit 2; checked before any data is read); ``KeyFileError`` (exit 2) for the key.
-    """
-    trust.validate_source(source)
-    private = keys.load_private(key_path)  # before reading data: a bad key should fail fast
-    captured = clock.iso(clock.parse(captured_at, "--captured-at")) if captured_at else clock.now_iso()
-    out_path = Path(out) if out else default_envelope(spec.path)
-    try:  # before reading data: a device, FIFO or folder is refused, and an existing file unless replace
-        output_file.check_output(out_path, "--out", replace)
-    except output_file.AlreadyExists:
-        raise _exists(out_path) from None
-    kind = resolve_kind(spec)
-    hashed = hash_batch(spec, source, executor)
-    manifest_bytes = hashed.manifest.to_bytes()
-    m = hashed.manifest
-    predicate = {
-        "source": source,
-        "capturedAt": captured,
-        "records": len(m),
-        "labels": m.label_counts(),
-        "schema": hashed.schema_fact(),  # with column types and the label's type (sources/facts.py)
-        "read": _read_options(spec, kind),
-        "manifest": {
-            "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "field": MANIFEST_FIELD,
-        },
-    }
-    stmt = signing.statement(Path(str(spec.path).rstrip("/\\")).name, m.root, PREDICATE_TYPE, predicate)
-    envelope = signing.sign(stmt, private)
-    envelope[MANIFEST_FIELD] = base64.b64encode(manifest_bytes).decode()
-    try:
-        output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out", replace)
-    except output_file.AlreadyExists:  # created while the batch was hashed: still never replaced
-        raise _exists(out_path) from None
-    return SignResult(
-        str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
-    )
-
-
-def _exists(path: Path) -> InputError:
-    """The refusal to sign over a file already there (a re-sign with a mistyped source went unnoticed)."""
-    try:
-        what = f"an envelope signed for source {read_envelope(path).claimed_source!r}"
-    except InputError:
-        what = "not a batch envelope prov can read"
-    return InputError(f"{path}: already exists ({what}); give --force to replace it, or --out FILE to write another")
 
 
 # --- reading and checking an envelope -----------------------------------------------

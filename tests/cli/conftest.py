@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance import keys
-from provenance.lineage import batches
+from provenance.lineage import batch_sign
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.trust import source_keys as trust
@@ -38,7 +38,7 @@ def build_world(prov: Prov, folder: Path) -> None:
     pq.write_table(data.slice(0, N_VENDOR), folder / "vendor.parquet")
     pq.write_table(data.slice(N_VENDOR), folder / "crowd.parquet")
     pairs = {n: keys.generate(folder / n) for n in KEY_NAMES}
-    batches.sign_batch(DatasetSpec(str(folder / "vendor.parquet")), "vendor", pairs["vendor"].private_path)
+    batch_sign.sign_batch(DatasetSpec(str(folder / "vendor.parquet")), "vendor", pairs["vendor"].private_path)
     trust.add_key(store, "vendor", pairs["vendor"].public_path, unsigned=True)
     trust.add_key(store, "other", pairs["other"].public_path, unsigned=True)
     store.close()

@@ -153,13 +153,13 @@ def test_revoked_key_attests_nothing_at_the_next_commit(prov, registered: World)
 
 def test_rotation_old_and_new_keys_both_attest(prov, registered: World):
     from provenance import keys
-    from provenance.lineage import batches
+    from provenance.lineage import batch_sign
     from provenance.sources.interface import DatasetSpec
 
     new = keys.generate(registered.root / "vendor-2025")
     assert prov("trust", "add", "vendor", new.public_path, "--valid-from", "2020-01-01", "--unsigned").exit_code == 0
     more = registered.write("vendor2.parquet", pq.read_table(registered.crowd_data).slice(0, 10))
-    batches.sign_batch(DatasetSpec(str(more)), "vendor", new.private_path)
+    batch_sign.sign_batch(DatasetSpec(str(more)), "vendor", new.private_path)
     r = prov("add", more, "--source", "vendor", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["keyid"] == new.keyid

@@ -11,7 +11,7 @@ import pytest
 
 from provenance import keys, signing
 from provenance.errors import VerificationError
-from provenance.lineage import batches
+from provenance.lineage import batch_sign, batches
 from provenance.sources.interface import DatasetSpec
 from provenance.trust.source_signatures import verify_for_source
 from support import World, change_pixel, flip_label, payload
@@ -93,7 +93,7 @@ def test_envelope_replayed_under_another_source_name(prov, world: World):
 def test_envelope_signed_by_another_sources_key(prov, world: World):
     """Source "other" signs a batch claiming to be "vendor": its key is trusted, but not for vendor."""
     out = world.root / "forged.prov.json"
-    batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.other.private_path, out)
+    batch_sign.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.other.private_path, out)
     r = verify(prov, world.vendor_data, out)
     assert r.exit_code == 1
     assert (
@@ -127,7 +127,7 @@ def test_signature_from_an_expired_key(prov, world: World):
     )
     assert r.exit_code == 0, r.output
     out = world.root / "old.prov.json"
-    batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", later.private_path, out)
+    batch_sign.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", later.private_path, out)
     r = verify(prov, world.vendor_data, out)
     assert r.exit_code == 1
     assert f"signed by key {later.keyid[:16]} of vendor, which is expired" in r.stderr
@@ -135,7 +135,7 @@ def test_signature_from_an_expired_key(prov, world: World):
 
 def test_signature_from_a_key_not_in_the_trust_store(prov, world: World):
     out = world.root / "stranger.prov.json"
-    batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
+    batch_sign.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
     r = verify(prov, world.vendor_data, out)
     assert r.exit_code == 1
     assert (
@@ -176,7 +176,7 @@ def test_source_name_edited_in_the_payload(prov, world: World):
 def test_carried_manifest_swapped(prov, world: World):
     """The batch manifest rides outside the signature; its signed digest catches a swap."""
     out = world.root / "crowd.prov.json"
-    batches.sign_batch(DatasetSpec(str(world.crowd_data)), "vendor", world.vendor.private_path, out)
+    batch_sign.sign_batch(DatasetSpec(str(world.crowd_data)), "vendor", world.vendor.private_path, out)
     env = world.envelope_json()
     env["manifest"] = json.loads(out.read_text())["manifest"]
     r = verify(prov, world.vendor_data, world.write_envelope("swapped.prov.json", env))
@@ -187,7 +187,7 @@ def test_library_verify_for_source_is_fail_closed_without_keys(world: World):
     with pytest.raises(VerificationError, match="was signed by key .* trusted for 'vendor', not 'nobody'"):
         verify_for_source(world.store, world.envelope_json(), "nobody", "e")
     out = world.root / "stranger.prov.json"
-    batches.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
+    batch_sign.sign_batch(DatasetSpec(str(world.vendor_data)), "vendor", world.stranger.private_path, out)
     with pytest.raises(
         VerificationError, match=f"source 'nobody' has no trusted keys; signature by key {world.stranger.keyid[:16]}"
     ):

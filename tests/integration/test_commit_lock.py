@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provenance import keys
-from provenance.lineage import batches
+from provenance.lineage import batch_sign
 from provenance.sources.interface import DatasetSpec
 from support import digits_table, plugin_distribution
 
@@ -82,7 +82,7 @@ def test_other_writers_get_the_lock_while_a_commit_prepares(workdir, store, keyp
     pq.write_table(data.slice(0, 100), workdir / "vendor.parquet")
     pq.write_table(data.slice(0, 150), workdir / "first.parquet")
     vendor = keys.generate(workdir / "vendor")
-    batches.sign_batch(DatasetSpec(str(workdir / "vendor.parquet")), "vendor", vendor.private_path)
+    batch_sign.sign_batch(DatasetSpec(str(workdir / "vendor.parquet")), "vendor", vendor.private_path)
 
     commit = subprocess.Popen(
         [PROV, "commit", "train.parquet", "--tag", "v2", "--key", keypair.private_path, "--featurizer", "gated"],

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from provenance import keys, versions
 from provenance.cli import app
-from provenance.lineage import batches, register
+from provenance.lineage import batch_sign, register
 from provenance.lineage.quarantine import quarantine as quarantine_version
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
@@ -166,7 +166,7 @@ def build_world(root: Path, rows: int = 200) -> World:
         trust.add_key(store, "vendor", vendor.public_path, unsigned=True)
         trust.add_key(store, "other", other.public_path, valid_from="2020-01-01", unsigned=True)
         trust.revoke(store, "other", reason="rotated")
-        env = batches.sign_batch(DatasetSpec(str(root / "vendor.parquet")), "vendor", vendor.private_path)
+        env = batch_sign.sign_batch(DatasetSpec(str(root / "vendor.parquet")), "vendor", vendor.private_path)
         register.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor")
         register.add_batch(store, DatasetSpec(str(root / "crowd.parquet")), "crowd", unsigned=True)
         versions.commit(store, DatasetSpec("train.parquet"), "v1", str(owner.private_path))
@@ -277,7 +277,7 @@ class KillRig:
             path = w.root / f"batch{i}.parquet"
             pq.write_table(random_batch(1000 + i, n=3000 * self.big_copies if i % 2 else 50), path)
             if i % 3 == 0:  # a signed batch: its envelope is verified before anything is written
-                batches.sign_batch(DatasetSpec(str(path)), "vendor", w.vendor.private_path)
+                batch_sign.sign_batch(DatasetSpec(str(path)), "vendor", w.vendor.private_path)
                 return ["add", path.name, "--source", "vendor"], "vendor@"
             return ["add", path.name, "--source", f"crowd{i}", "--unsigned"], f"crowd{i}@"
         if op == "quarantine":
