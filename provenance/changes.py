@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from provenance.manifest import Manifest
+from provenance.names import short_digest
 
 KINDS = ("changed", "added", "removed", "relabeled")
 MAX_LISTED = 20
@@ -139,9 +140,9 @@ def none_shared(changes: Changes, signed_records: int, records: int, signed: str
 
 def describe_change(kind: str, c: dict) -> str:
     """One change as a line for people, naming its place, digest and labels."""
-    at, digest = where(c["locator"]), c["digest"][:16]
+    at, digest = where(c["locator"]), short_digest(c["digest"])
     if kind == "changed":
-        return f"changed {at}: content digest {digest} (signed {c['signed_digest'][:16]}), label {c['label']}"
+        return f"changed {at}: content digest {digest} (signed {short_digest(c['signed_digest'])}), label {c['label']}"
     if kind == "relabeled":
         return f"relabeled {at} (digest {digest}): {c['signed_label']} -> {c['label']}"
     return f"{kind} {at} (digest {digest}, label {c['label']})"

@@ -1,4 +1,4 @@
-"""Naming a mistyped name among many: the close match first, then a list capped to one readable line.
+"""Names in messages: a mistyped name's close match, a list capped to one readable line, a short digest.
 
 A table with 64 pixel columns made `no label column 'klass'` print all 65 names on one
 line (newcomer review 8, finding 11); every "no such X (known: ...)" message goes through here.
@@ -10,6 +10,13 @@ import difflib
 from collections.abc import Sequence
 
 SHOWN = 6  # names listed before "..."
+SHORT_DIGEST = 12  # hex characters of a record digest in text: tables, messages, batch ids (vendor@dec58ecde302)
+
+
+def short_digest(digest: str) -> str:
+    """A record digest (hex) as every text output shows it: its first ``SHORT_DIGEST`` characters, which
+    ``prov waive`` accepts as a prefix (newcomer review 8, finding 14: tables said 12, messages 16)."""
+    return digest[:SHORT_DIGEST]
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:

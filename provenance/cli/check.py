@@ -90,6 +90,7 @@ def waive(
 ) -> None:
     """Accept one finding after review: a signed waiver that `prov check` honours if its key may waive."""
     from provenance.gate.waivers import create_waiver
+    from provenance.names import short_digest
 
     result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key)
     for warning in result["warnings"]:  # recorded all the same (exit 0): the reviewer decides
@@ -98,5 +99,5 @@ def waive(
         emit_json(result)
     else:
         echo(
-            f"Waiver {result['waiver'][:16]} recorded: {detector} on {digest[:16]} in {version}, signed by {result['keyid'][:16]}"
+            f"Waiver {result['waiver'][:16]} recorded: {detector} on {short_digest(digest)} in {version}, signed by {result['keyid'][:16]}"
         )

@@ -19,14 +19,15 @@ import pyarrow.compute as pc
 
 from provenance.errors import VerificationError
 from provenance.manifest import Manifest, digest_matrix, digest_prefixes
+from provenance.names import short_digest
 
 Where = Callable[[int], str]
 """Names the ``i``-th record of a batch for messages (``data/part-0.parquet#17``, ``cat/1.png``)."""
 
 
 def _short(digest: bytes) -> str:
-    """The first 16 hex digits of a digest taken from an ``S32`` array (numpy drops trailing zero bytes)."""
-    return bytes(digest).ljust(32, b"\x00").hex()[:16]
+    """The short form of a digest taken from an ``S32`` array (numpy drops trailing zero bytes)."""
+    return short_digest(bytes(digest).ljust(32, b"\x00").hex())
 
 
 def _same(a: pa.Array, b: pa.Array) -> np.ndarray:

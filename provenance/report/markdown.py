@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from provenance.escaping import html, markdown
+from provenance.names import short_digest
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import FlaggedRecord, flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
@@ -206,7 +207,7 @@ def _change_lists(report: dict, see_all: str) -> list[str]:
         for c in shown:
             rows.append(
                 [
-                    _code(c["digest"][:16]),
+                    _code(short_digest(c["digest"])),
                     change_text(kind, c),
                     source_name(c["source"], origins.get(c["source"])),
                     location_text(None, c["locator"]),

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from provenance import __version__
 from provenance.escaping import visible
+from provenance.names import short_digest
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.verdict import check_decision
@@ -76,7 +77,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         rule_id = "detectors.extreme" if record.extreme else "detectors.combined"
         where = location_text(finding.get("location"), record.locator)
         text = (
-            f"record {record.digest[:16]} (label {record.label_text}, {record.source_text}, "
+            f"record {short_digest(record.digest)} (label {record.label_text}, {record.source_text}, "
             f"{record.lineage_words}, {where}) {record.flagged_by}; score {record.score:.3f}; {record.headline}"
         )
         result = {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from provenance.names import short_digest
+
 SUMMARY_ROWS = [
     ("added", "records added"),
     ("removed", "records removed"),
@@ -152,7 +154,7 @@ def change_text(kind: str, c: dict) -> str:
 
 def record_text(rec: dict) -> str:
     """One record a gate rule names: short digest, then label, source, detector, signed label, score and detail."""
-    parts = [rec.get("digest", "")[:16]]
+    parts = [short_digest(rec.get("digest", ""))]
     for key in ("label", "source", "detector"):
         if rec.get(key):
             value = source_name(rec[key], rec.get("source_named_by")) if key == "source" else rec[key]

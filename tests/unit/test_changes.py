@@ -39,8 +39,8 @@ def test_each_kind_is_named_with_its_place():
     assert changes["added"] == [{"locator": "4", "digest": d("new").hex(), "label": "4"}]
     assert changes["removed"] == [{"locator": "3", "digest": d("e").hex(), "label": "5"}]
     lines = describe(changes)
-    assert lines[0].startswith("changed row 2: content digest " + d("X").hex()[:16])
-    assert "relabeled row 1 (digest " + d("b").hex()[:16] + "): 2 -> 9" in lines
+    assert lines[0].startswith("changed row 2: content digest " + d("X").hex()[:12])
+    assert "relabeled row 1 (digest " + d("b").hex()[:12] + "): 2 -> 9" in lines
 
 
 def test_a_duplicated_copy_is_an_addition_and_a_dropped_copy_a_removal():

@@ -48,7 +48,7 @@ def test_the_signed_records_pass_in_any_order_and_batching():
 def test_a_record_the_manifest_does_not_list_is_refused():
     matcher = ManifestMatcher(_manifest(SIGNED), "version v1")
     with pytest.raises(
-        VerificationError, match=r"data.parquet#1: record [0-9a-f]{16} is not in the signed manifest of version v1"
+        VerificationError, match=r"data.parquet#1: record [0-9a-f]{12} is not in the signed manifest of version v1"
     ):
         _check(matcher, [SIGNED[0], (999, "0", None)])
 
