@@ -106,6 +106,24 @@ def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
     return pa.table(cols)
 
 
+def vendor_and_crowd_v1(
+    prov: Prov, keypair: Any, monkeypatch: Any, n: int = 460
+) -> tuple[pa.Table, pa.Table, pa.Table, str]:
+    """v1, committed with ``keypair``'s key (which ``PROV_SIGNERS`` then pins): the first 400 of ``n`` digits with
+    ``vendor`` and the next 60 with ``crowd`` in a ``source`` column. Returns the ``n`` digits, the vendor rows
+    (with their column), crowd's rows (without one) and the key's path."""
+    rows = digits_table(n)
+    vendor, crowd = rows.slice(0, 400), rows.slice(400, 60)
+    vendor = vendor.append_column("source", pa.array(["vendor"] * vendor.num_rows, pa.string()))
+    tagged = crowd.append_column("source", pa.array(["crowd"] * crowd.num_rows, pa.string()))
+    key = str(keypair.private_path)
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    pq.write_table(pa.concat_tables([vendor, tagged]), Path("a.parquet"))
+    r = prov("-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    assert r.exit_code == 0, r.output
+    return rows, vendor, crowd, key
+
+
 SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
 SARIF_SCHEMA = SCHEMAS / "sarif-schema-2.1.0.json"  # vendored: see tests/data/schemas/README.md
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"

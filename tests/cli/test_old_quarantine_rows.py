@@ -22,7 +22,7 @@ from provenance.lineage.quarantine import QuarantineFacts, digests_of_source
 from provenance.store import Store
 from provenance.trust.pins import Pins
 from provenance.version_facts import version_dataset
-from support import digits_table, ok
+from support import ok, vendor_and_crowd_v1
 
 RULE = "lineage.block_quarantined_sources"
 
@@ -49,12 +49,7 @@ def _rule(prov, new: str, base: str) -> tuple[int, dict]:
 
 
 def test_a_check_keeps_the_removed_rows_of_an_old_quarantine_for_later_checks(prov, store, keypair, monkeypatch):
-    rows = digits_table(460)
-    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
-    key = str(keypair.private_path)
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
-    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    _, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch)
     _old_quarantine(store.root, keypair.public_path, key)
     near = crowd.slice(0, 5)
     near = _tagged(near.set_column(near.schema.get_field_index("px10"), "px10", pc.add(near.column("px10"), 1)), "lab")

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from support import check_rules, digits_table, ok
+from support import check_rules, digits_table, ok, vendor_and_crowd_v1
 
 RULE = "lineage.block_quarantined_sources"
 
@@ -134,12 +134,7 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
     rewriting that working file with the next release (the ordinary workflow) blocked every later check as
     tampering (exit 1), and deleting it made every check an error (exit 3). The quarantine now keeps the removed
     rows in the store, trusted only through digests recomputed from the signed manifests."""
-    rows = digits_table(540)
-    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
-    key = str(keypair.private_path)
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
-    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    rows, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch, 540)
     ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--out", "v2.parquet",
        "--key", key)  # fmt: skip
     scrape = _tagged(_nudged(crowd.slice(0, 5)), "scrape")
@@ -232,12 +227,7 @@ def test_near_copies_registered_before_a_source_quarantine_block_until_waived(pr
     one-pixel copies of 3 of crowd's records and the maintainer registers them before quarantining crowd,
     committing them after: they passed, as if the quarantine had kept them, though it never saw them. A near copy
     now comes back only by a reviewer's waiver of its combined verdict."""
-    rows = digits_table(500)
-    vendor, crowd = _tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
-    key = str(keypair.private_path)
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
-    ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
+    _, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch)
     ok(prov, "keys", "generate", "lab")
     ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
     near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
