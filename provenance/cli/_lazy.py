@@ -89,7 +89,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "Build a store, keys and versions from real data and show every check prov makes."),
     "keys": ("core", "Generate signing keys (no store needed); register or revoke them."),
     "audit": ("audit", "Check the store's audit log and sign checkpoints over it."),
-    "trust": ("lineage", "Which keys may sign batches for which source."),
+    "trust": ("trust", "Which keys may sign batches for which source."),
     "root": ("roots", "Root-of-trust files: which keys hold which role, signed by root keys."),
     "report": (
         "report",

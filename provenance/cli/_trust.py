@@ -19,6 +19,7 @@ from provenance.cli._flags import flag_group
 if TYPE_CHECKING:  # imported when a command runs: `prov sign` and `prov init` never open a store
     from pathlib import Path
 
+    from provenance.store import Store
     from provenance.store.checkpoints import CheckpointKey
     from provenance.trust.pins import Pins
 
@@ -102,3 +103,25 @@ def echo_kept(path: Path) -> None:
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
     echo("  writer can roll the revocation back unseen. For the example CI workflow:")
     echo(f"    {keep_command(path)}")
+
+
+def open_store(pins: Pins | None = None) -> Store:
+    """The store here or above, checking signatures with ``pins``."""
+    from provenance.store import Store
+
+    return Store.open(pins=pins)
+
+
+CheckpointKeyOpt = typer.Option(
+    None,
+    "--checkpoint-key",
+    envvar="PROV_KEY",
+    help="Private key (KEY.key) that signs an audit checkpoint over the log after this change (else it is pending).",
+)
+
+
+def load_checkpoint_key(path: str | None) -> CheckpointKey | None:
+    """The key that signs an audit checkpoint after a change (``--checkpoint-key``), None without one."""
+    from provenance.store.checkpoints import CheckpointKey
+
+    return CheckpointKey.load(path) if path else None

@@ -1,4 +1,4 @@
-"""Commands for signing at source and lineage: sign, trust, add, withdraw, lineage, sources, quarantine."""
+"""Commands for signing at source and lineage: sign, add, withdraw, lineage, sources, quarantine (``trust`` is in ``trust.py``)."""
 
 from __future__ import annotations
 
@@ -6,43 +6,27 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, note_unpinned, trust_flags
+from provenance.cli._trust import (
+    CheckpointKeyOpt,
+    load_checkpoint_key,
+    note_unpinned,
+    open_store,
+    trust_flags,
+)
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
     from provenance.store import Store
-    from provenance.store.checkpoints import CheckpointKey
 
 # Library modules are imported inside each command (lazy start-up: `prov sign` does not load
 # the commit pipeline or the store's sqlite-utils, `prov trust list` no pyarrow).
 
 
-def _open_store(pins: Pins | None = None) -> Store:
-    from provenance.store import Store
-
-    return Store.open(pins=pins)
-
-
-trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
-app.add_typer(trust_app, name="trust")
-
 SourceOpt = typer.Option(..., "--source", help="Name of the source (vendor, crowd batch, scraper).")
-CheckpointKeyOpt = typer.Option(
-    None,
-    "--checkpoint-key",
-    envvar="PROV_KEY",
-    help="Private key (KEY.key) that signs an audit checkpoint over the log after this change (else it is pending).",
-)
-
-
-def _checkpoint(path: str | None) -> CheckpointKey | None:
-    from provenance.store.checkpoints import CheckpointKey
-
-    return CheckpointKey.load(path) if path else None
 
 
 @command("sign")
@@ -74,148 +58,6 @@ def sign(
     echo(f"  Merkle root {result.merkle_root[:16]}…, key {result.keyid[:16]}, captured {result.captured_at}")
 
 
-@command("add", group=trust_app)
-@trust_flags
-def trust_add(
-    source: str = typer.Argument(..., help="Source name."),
-    public_key: str = typer.Argument(..., help="The source's public key (KEY.pub)."),
-    valid_from: str | None = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
-    valid_until: str | None = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
-    key: str | None = typer.Option(
-        None,
-        "--key",
-        envvar="PROV_KEY",
-        help="A maintainer's private key that signs the entry; verifiers pinning maintainer keys count only signed entries.",
-    ),
-    unsigned: bool = typer.Option(
-        False,
-        "--unsigned",
-        help="Record the entry without a signature: verifiers who pin keys (--signer, PROV_SIGNERS, --root) ignore it.",
-    ),
-    checkpoint_key: str | None = CheckpointKeyOpt,
-    pins: Pins = Pins(),  # filled by @trust_flags
-    json_out: bool = JsonFlag,
-) -> None:
-    """Trust a public key to sign batches for SOURCE (several keys per source rotate).
-
-    The entry must be signed with --key MAINTAINER.key (a key verifiers pin); --unsigned records one they
-    ignore. Run it again with --key to sign an entry added without one.
-    """
-    from provenance.trust import source_keys as trustlib
-
-    checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before anything is written
-    store = _open_store(pins)
-    named = "select 1 from trust where source = ? union all select 1 from batches where source = ? limit 1"
-    known = store.db.execute(named, [source, source]).fetchone() is not None  # a new name may be a typo
-    entry = trustlib.add_key(
-        store,
-        source,
-        public_key,
-        valid_from,
-        valid_until,
-        signer=key,
-        checkpoint=checkpoint,
-        unsigned=unsigned,
-    )
-    if _window_ended(entry.valid_until):
-        note(f"the key's validity window ended at {entry.valid_until}: it attests no batch captured after that")
-    if json_out:
-        emit_json(entry.to_dict() | {"signed": key is not None})
-        return
-    window = (
-        f" valid {entry.valid_from or '-'} .. {entry.valid_until or '-'}"
-        if entry.valid_from or entry.valid_until
-        else ""
-    )
-    if key is None:
-        echo(
-            f"Recorded key {entry.keyid[:16]} for source {source!r}{window} UNSIGNED: verifiers who pin keys "
-            f"(--signer, PROV_SIGNERS, --root) ignore it; sign it with `prov trust add {source} KEY.pub --key "
-            "MAINTAINER.key`"
-        )
-        return
-    new = "" if known else " (a new source: no batch or trust entry is under that name yet)"
-    echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}{new}")
-
-
-def _window_ended(valid_until: str | None) -> bool:
-    """Whether an ISO 8601 end of validity (naive = UTC) is already past."""
-    from datetime import UTC, datetime
-
-    if not valid_until:
-        return False
-    try:
-        end = datetime.fromisoformat(valid_until)
-    except ValueError:
-        return False
-    return (end if end.tzinfo else end.replace(tzinfo=UTC)) < datetime.now(UTC)
-
-
-@command("revoke", group=trust_app)
-def trust_revoke(
-    source: str = typer.Argument(..., help="Source name."),
-    key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
-    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
-    checkpoint_key: str | None = CheckpointKeyOpt,
-    out: str | None = KeptCheckpointOpt,
-    json_out: bool = JsonFlag,
-) -> None:
-    """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
-
-    With --checkpoint-key, the checkpoint over the revocation is also written outside .prov/ (--out): keep it
-    where CI reads the kept log state, or a .prov/ writer can roll the revocation back unseen.
-    """
-    from provenance.store import checkpoints as cps
-    from provenance.trust import source_keys as trustlib
-
-    signer = _checkpoint(checkpoint_key)
-    kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
-    store = _open_store()
-    revoked = trustlib.revoke(store, source, key, reason, signer)
-    if kept is not None:
-        assert signer is not None
-        cps.keep_checkpoint(store, signer, kept)
-    if json_out:
-        emit_json(
-            {
-                "source": source,
-                "revoked": [k.to_dict() for k in revoked],
-                "kept_checkpoint": None if kept is None else str(kept),
-            }
-        )
-        return
-    for k in revoked:
-        echo(f"Revoked key {k.keyid[:16]} of source {source!r} at {k.revoked_at}")
-    if kept is not None:
-        echo_kept(kept)
-
-
-@command("list", group=trust_app)
-@trust_flags
-def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
-    from provenance.trust import source_keys as trustlib
-
-    store = _open_store(pins)
-    counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
-    rows = [
-        k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted}
-        for k in trustlib.entries(store)
-    ]
-    if json_out:
-        emit_json({"keys": rows, "trust": pins.to_dict()})
-        return
-    if not rows:
-        echo("No trusted keys. Add one with `prov trust add SOURCE KEY.pub --key MAINTAINER.key`.")
-    for r in rows:
-        mark = "" if r["counted"] is None else ("  counted" if r["counted"] else "  NOT counted (unsigned or unpinned)")
-        echo(
-            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} valid {r['valid_from'] or '-'} .. "
-            f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "") + mark
-        )
-    note_unpinned(pins)
-
-
 @command("add")
 @dataset_flags
 @trust_flags
@@ -237,8 +79,8 @@ def add(
     from provenance.lineage import register
 
     spec = flags.spec(data)
-    checkpoint = _checkpoint(checkpoint_key)  # a bad key fails before any data is read
-    result = register.add_batch(_open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
+    checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
+    result = register.add_batch(open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
     if json_out:
         emit_json(result.to_dict())
         return
@@ -262,7 +104,7 @@ def withdraw(
         )
     from provenance.lineage.withdraw import withdraw_batch
 
-    result = withdraw_batch(_open_store(pins), batch, key, reason)
+    result = withdraw_batch(open_store(pins), batch, key, reason)
     if json_out:
         emit_json(result)
         return
@@ -282,7 +124,7 @@ def lineage_cmd(
     from provenance.lineage import classify as lineage
     from provenance.lineage import queries
 
-    info = queries.record_lineage(_open_store(pins), digest)
+    info = queries.record_lineage(open_store(pins), digest)
     note_unpinned(pins)
     if json_out:
         emit_json(info)
@@ -370,7 +212,7 @@ def quarantine(
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
-    store = _open_store(pins)
+    store = open_store(pins)
     result = quarantine_version(store, from_tag, tag, key, source, findings, out, base=base, fpr=fpr)
     for line in result.notes:
         note(line)
