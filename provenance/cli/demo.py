@@ -47,7 +47,11 @@ def _folder(workdir: Path) -> str:
 
 @command("demo")
 def demo(
-    directory: Path = typer.Option(Path("prov-demo"), "--dir", help="Folder to build the demo in (recreated)."),
+    directory: Path = typer.Option(
+        Path("prov-demo"),
+        "--dir",
+        help="Folder to build the demo in (an earlier demo there is replaced, unless it holds files the demo did not write).",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Build a store, keys and versions from real data and show every check prov makes."""

@@ -35,16 +35,55 @@ STEPS: tuple[Step, ...] = (
 def prepare(workdir: Path) -> Path:
     """Create ``workdir`` (empty but for the marker), replacing an earlier demo there.
 
+    An earlier demo is replaced only when every file in it (outside its store, ``.prov/``) is one
+    the demo wrote: the marker lists them when the demo finishes. prov never deletes a file it
+    did not write, so a note or an attestation the user added stops the rerun.
+
     Raises:
-        InputError: ``workdir`` exists, is not empty and was not made by ``prov demo``.
+        InputError: ``workdir`` exists, is not empty and was not made by ``prov demo``, or holds
+            files the demo did not write.
     """
     if workdir.exists() and any(workdir.iterdir()):
         if not (workdir / MARKER).exists():
             raise InputError(f"{workdir}: folder exists and is not a previous prov demo; choose another --dir")
+        written = _listed(workdir)
+        if written is not None:
+            extra = sorted(set(_files(workdir)) - written - {MARKER})
+            if extra:
+                shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+                raise InputError(
+                    f"{workdir}: holds {shown}, which prov demo did not write; "
+                    "move them away (the demo replaces the folder) or choose another --dir"
+                )
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)  # an empty folder the user made is fine
     (workdir / MARKER).write_text("made by prov demo\n")
     return workdir
+
+
+def _files(workdir: Path) -> list[str]:
+    """Every file and link below ``workdir`` outside its store (``.prov/``), as relative POSIX paths."""
+    found = []
+    for root, dirs, names in os.walk(workdir):
+        if Path(root) == workdir and ".prov" in dirs:
+            dirs.remove(".prov")
+        found += [(Path(root) / n).relative_to(workdir).as_posix() for n in names]
+        found += [(Path(root) / d).relative_to(workdir).as_posix() for d in dirs if (Path(root) / d).is_symlink()]
+    return found
+
+
+def _listed(workdir: Path) -> set[str] | None:
+    """The files the marker says the demo wrote; None for a demo that did not finish (or predates the list)."""
+    lines = (workdir / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
+    if "files written:" not in lines:
+        return None
+    return set(lines[lines.index("files written:") + 1 :])
+
+
+def _record_files(workdir: Path) -> None:
+    """Write the files the demo made into its marker, so a rerun may replace exactly those."""
+    files = sorted(set(_files(workdir)) - {MARKER})
+    (workdir / MARKER).write_text("made by prov demo\nfiles written:\n" + "".join(f + "\n" for f in files))
 
 
 def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
@@ -65,6 +104,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
         for step in STEPS:
             facts.update(step(store, workdir, echo))
         store.close()
+        _record_files(workdir)
     finally:
         os.chdir(cwd if os.path.isdir(cwd) else workdir)
     facts["seconds"] = round(time.perf_counter() - started, 2)

@@ -77,6 +77,14 @@ def test_demo_end_to_end(prov, workdir):
     assert combined["status"] != "block" or combined["count"] > combined["allowed"], combined
     # running it again replaces the old demo folder, and refuses to clobber anything else
     assert prov("demo", "--dir", str(workdir / "d"), "--json").exit_code == 0
+    # newcomer review 9, item 9: a rerun deleted files the user had added to the demo folder
+    (workdir / "d" / "keys" / "mine.txt").parent.mkdir(exist_ok=True)
+    (workdir / "d" / "keys" / "mine.txt").write_text("keep me")
+    before = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "d").rglob("*"))
+    r = prov("demo", "--dir", str(workdir / "d"))
+    assert r.exit_code == 2 and "keys/mine.txt, which prov demo did not write" in r.stderr, r.stderr
+    assert sorted(p.relative_to(workdir).as_posix() for p in (workdir / "d").rglob("*")) == before
+    assert (workdir / "d" / "keys" / "mine.txt").read_text() == "keep me"
     (workdir / "mine").mkdir()
     (workdir / "mine" / "notes.txt").write_text("keep me")
     r = prov("demo", "--dir", str(workdir / "mine"))
