@@ -78,7 +78,7 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
         raise VerificationError(
             f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})"
             + (f": {unrelated}" if unrelated else ""),
-            fact_changes + describe(changes),
+            fact_changes + ([] if unrelated else describe(changes)),  # another file: rows say nothing more
             records=change_records(changes),
         )
     if fact_changes:

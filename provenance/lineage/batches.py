@@ -322,7 +322,9 @@ def check_batch(
         report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes}
         details = describe(changes)
         first = (details[0] + ("; ..." if len(details) > 1 else "")) if details else "no record differs"
-        first = none_shared(changes, len(carried), len(hashed.manifest), "the signed batch") or first
+        unrelated = none_shared(changes, len(carried), len(hashed.manifest), "the signed batch")
+        if unrelated:  # another file: its rows one by one say nothing more (newcomer review 9, item 6)
+            first, details = unrelated, []
         raise BatchMismatch(
             f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
             f"{key.keyid[:16]} in {envelope.path} ({summary(changes)}): {first}",
