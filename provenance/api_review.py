@@ -103,6 +103,7 @@ def check(
     attest: bool = False,
     key: str | os.PathLike[str] | None = None,
     attestation_out: str | os.PathLike[str] | None = None,
+    replace_attestation: bool = True,
     pins: PinsLike | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
@@ -114,8 +115,9 @@ def check(
     command's; ``.to_dict()`` is ``schemas/check.schema.json``. With ``attest`` and a
     passing result, writes a signed release attestation (DSSE / in-toto) with ``key`` to
     ``attestation_out`` (default ``VERSION.attestation.json``) and names it in
-    ``result.attestation``. Raises ``InputError`` for a bad policy (before anything is
-    evaluated) or a missing key.
+    ``result.attestation``; ``replace_attestation=False`` (``prov check --attest`` without
+    ``--force``) refuses a file already there (``output_file.AlreadyExists``, exit 2). Raises
+    ``InputError`` for a bad policy (before anything is evaluated) or a missing key.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -150,7 +152,7 @@ def check(
         # the live log must still hold the state the check verified and the attestation signs
         require_extends(opened, log_before, f"prov check {version} --attest")
         target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
-        write_attestation(opened, result, pol, os.fspath(key), target, log_before)
+        write_attestation(opened, result, pol, os.fspath(key), target, log_before, replace_attestation)
         result.attestation = target
         from provenance.store.coverage import coverage
 

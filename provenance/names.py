@@ -7,6 +7,7 @@ line (newcomer review 8, finding 11); every "no such X (known: ...)" message goe
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Sequence
 
 SHOWN = 6  # names listed before "..."
@@ -30,3 +31,20 @@ def capped(names: Sequence[str], what: str = "columns") -> str:
     if len(names) <= SHOWN + 1:
         return ", ".join(names)
     return f"{', '.join(names[: SHOWN - 1])}, ..., {names[-1]} ({len(names)} {what})"
+
+
+def looks_like_file(name: str) -> bool:
+    """Whether a command-line argument names a file rather than a version: it has a suffix or a folder."""
+    return "/" in name or os.sep in name or bool(os.path.splitext(name)[1])
+
+
+def no_such_file(path: str) -> str:
+    """``batch.prquet: no such file (did you mean 'batch.parquet'?)``: the closest name in its folder."""
+    folder, name = os.path.split(path)
+    try:
+        siblings = os.listdir(folder or ".")
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(name, siblings, n=1)
+    hint = f" (did you mean {os.path.join(folder, close[0])!r}?)" if close else ""
+    return f"{path}: no such file{hint}"

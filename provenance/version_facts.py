@@ -160,7 +160,7 @@ def newest_commit_entry(store: Store) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def newest_version(store: Store) -> str | None:
+def newest_version(store: Store, option: str = "--version") -> str | None:
     """The tag of the newest version by the audit log (:func:`newest_commit_entry`), or ``None`` without versions.
 
     The default parent of ``prov commit`` and the default version of ``prov status`` and ``prov
@@ -171,14 +171,15 @@ def newest_version(store: Store) -> str | None:
     The newest commit entry must name a version whose row is there, whose statement verifies under
     the pins (``verified_statement``: its own signature, so an entry no checkpoint covers yet is
     not relied on for anything but its name) and which no other commit entry names (a planted copy
-    of an older version's entry); otherwise raises ``VerificationError`` naming the version.
+    of an older version's entry); otherwise raises ``VerificationError`` naming the version and the
+    ``option`` of the failing command that names a version instead (``--parent`` for ``prov commit``).
     """
     entry = newest_commit_entry(store)
     if entry is None:
         return None
     seq, tag = entry
     what = f"version {tag}: the newest commit in the audit log (entry {seq})"
-    choose = "name a version yourself (--parent, --version) once you have checked it, or restore the store"
+    choose = f"name a version yourself ({option} VERSION) once you have checked it, or restore the store"
     if not is_version(store, tag):
         raise VerificationError(f"{what} has no version row in {store.root / 'prov.db'} (hidden or deleted?); {choose}")
     try:

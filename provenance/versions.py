@@ -244,7 +244,7 @@ def commit(
     if parent is not None:
         _verified_parent(store, parent)
     else:
-        newest_version(store)
+        newest_version(store, "--parent")
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
@@ -268,7 +268,7 @@ def commit(
         refuse_existing(store, tag)
         _refuse_revoked(store, keyid, key_path)
         if parent is None:
-            parent = newest_version(store)
+            parent = newest_version(store, "--parent")
         parent_row = _verified_parent(store, parent) if parent else None
         # the external sort's manifest file is this commit's own (a private temporary folder): linked, not copied
         manifest_oid = store.put_object(manifest_bytes, "parquet", owned=path is not None)

@@ -33,6 +33,7 @@ def check(
     attest_out: str | None = typer.Option(
         None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."
     ),
+    force: bool = typer.Option(False, "--force", help="With --attest: replace an attestation file already there."),
     print_default_policy: bool = typer.Option(
         False, "--print-default-policy", help="Print the default policy as TOML and exit."
     ),
@@ -49,13 +50,18 @@ def check(
         raise InputError("check needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
     if fmt not in CHECK_FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
+    if force and not attest:
+        raise InputError("--force replaces an attestation file; it applies only with --attest")
     if attest and not key:
         raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
     if out is not None:
         check_output(out)  # a device, FIFO or folder is refused before anything is evaluated
     target = attest_out or f"{version}.attestation.json"
     if attest:
-        output_file.check_output(target, "--attest-out")
+        try:  # an attestation already there is refused before any work, as prov sign refuses an envelope
+            output_file.check_output(target, "--attest-out", replace=force)
+        except output_file.AlreadyExists:
+            raise _exists(target) from None
     pins.require_trust_decision(f"prov check {version}")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open(pins=pins)
@@ -64,9 +70,20 @@ def check(
     from provenance.cli._progress import progress_shown
 
     with progress_shown():
-        result = api.check(
-            store, version, base, policy=pol, waivers=waiver, attest=attest, key=key, attestation_out=target
-        )
+        try:
+            result = api.check(
+                store,
+                version,
+                base,
+                policy=pol,
+                waivers=waiver,
+                attest=attest,
+                key=key,
+                attestation_out=target,
+                replace_attestation=force,
+            )
+        except output_file.AlreadyExists:  # created while the check ran: still never replaced
+            raise _exists(target) from None
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
     if result.detectors and not store.writable():
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
@@ -75,6 +92,11 @@ def check(
         note(f"--attest: no attestation written ({version} against {base}: {why}, exit {result.exit_code})")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _exists(path: str) -> InputError:
+    """The refusal to attest over a file already there (a second run replaced the first one's release silently)."""
+    return InputError(f"{path}: already exists; give --force to replace it, or --attest-out FILE to write another")
 
 
 @command("waive")

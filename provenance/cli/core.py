@@ -286,15 +286,25 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
 def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | None:
     """The store to verify in (one snapshot for the signature checks and the report), or None when
     there is none here or above and TARGET is data: a batch is then checked against the pins alone."""
+    from provenance.names import looks_like_file, no_such_file
     from provenance.store.store import find_store
+    from provenance.version_facts import is_version
 
+    # a mistyped data file is named as one (newcomer review 9, finding 5), not "run 'prov init'" or "no such version"
+    missing = envelope is None and looks_like_file(target) and not os.path.exists(target)
     try:
         find_store()
     except InputError:
         if envelope is not None or os.path.exists(target):
             return None
+        if missing:
+            raise InputError(no_such_file(target)) from None
         raise
-    return Store.open_snapshot(pins=pins)
+    store = Store.open_snapshot(pins=pins)
+    if missing and not is_version(store, target):
+        store.close()
+        raise InputError(no_such_file(target))
+    return store
 
 
 @command("verify")

@@ -113,7 +113,13 @@ def check_attester(store: Store, key_path: str, policy: Policy) -> tuple[Ed25519
 
 
 def attest(
-    store: Store, result: GateResult, policy: Policy, key_path: str, out: str, log_state: LogState | None = None
+    store: Store,
+    result: GateResult,
+    policy: Policy,
+    key_path: str,
+    out: str,
+    log_state: LogState | None = None,
+    replace: bool = True,
 ) -> str:
     """Sign and write the release attestation of a passing check; also kept in the store.
 
@@ -126,6 +132,8 @@ def attest(
         log_state: the audit log's state the release signs (``auditLog``): the one the check
             started from (``prov check --attest`` takes it before the check appends its own
             entries, which a CI checkout does not keep); default the log now.
+        replace: replace a file already at ``out`` (``prov check --attest --force``); else that is
+            ``output_file.AlreadyExists`` (exit 2), with the store left as it was.
 
     Returns:
         The object id (SHA-256 hex) of the envelope in the store.
@@ -190,7 +198,8 @@ def attest(
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
     envelope = signing.canonical_json(signing.sign(stmt, private))
-    output_file.check_output(out, "--attest-out")  # a device, FIFO or folder is refused before the store changes
+    # a device, FIFO or folder (or, without replace, any file) is refused before the store changes
+    output_file.check_output(out, "--attest-out", replace)
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
@@ -205,7 +214,7 @@ def attest(
             replace=True,
         )
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
-        output_file.write_output(out, envelope, "--attest-out")
+        output_file.write_output(out, envelope, "--attest-out", replace)
     return oid
 
 

@@ -18,7 +18,8 @@ from support import digits_table, store_fingerprint
 
 
 @pytest.fixture
-def two_versions(prov, workdir, store, keypair):
+def two_versions(prov, workdir, store, keypair, monkeypatch):
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))  # a second commit needs pins
     table = digits_table(120)
     pq.write_table(table.slice(0, 100), workdir / "v1.parquet")
     pq.write_table(table, workdir / "v2.parquet")
@@ -63,6 +64,25 @@ def test_attest_out_is_checked_before_the_gate_runs(prov, two_versions, workdir,
     r = prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path, "--attest-out", device)
     _refused(r, "--attest-out")
     assert store_fingerprint(workdir / ".prov") == before and stat.S_ISCHR(device.lstat().st_mode)
+
+
+def test_check_attest_refuses_an_attestation_already_there_unless_force(prov, two_versions, workdir, keypair):
+    """A second ``check --attest`` replaced the first one's attestation silently; ``prov sign`` refused (review 9, 8)."""
+    attest = ("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path)
+    assert prov(*attest).exit_code == 0
+    first = (workdir / "v2.attestation.json").read_bytes()
+    before = store_fingerprint(workdir / ".prov")
+    r = prov(*attest)
+    assert r.exit_code == 2, r.output  # exit 0, the file rewritten, before
+    assert r.stderr == (
+        "Error: v2.attestation.json: already exists; give --force to replace it, or --attest-out FILE to write another\n"
+    )
+    assert (workdir / "v2.attestation.json").read_bytes() == first
+    assert store_fingerprint(workdir / ".prov") == before  # refused before the gate ran
+    assert prov(*attest, "--force").exit_code == 0
+    assert json.loads((workdir / "v2.attestation.json").read_bytes()) != json.loads(first)  # a later release
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json")
+    assert r.exit_code == 0, r.output
 
 
 def test_reports_are_written_through_a_symlink_and_to_stdout(prov, two_versions, workdir):

@@ -167,7 +167,8 @@ def test_a_weakened_policy_is_visible_and_needs_an_acknowledgement(prov, templat
     """Attack 6: a policy that turns off integrity checks cannot be attested silently."""
     Path("weak.toml").write_text("[integrity]\nverify_data = false\n")
     before = store_fingerprint(workdir / ".prov")
-    r = prov("check", "v2", "--base", "v1", "--policy", "weak.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    r = prov("check", "v2", "--base", "v1", "--policy", "weak.toml", "--attest", "--key", "maintainer.key",
+             "--attest-out", "weak.attestation.json", *PINNED)  # fmt: skip
     assert r.exit_code == 2 and "weak.toml: turns off integrity.verify_data" in one_line(r)
     assert "acknowledge_disabled" in one_line(r) and store_fingerprint(workdir / ".prov") == before
     Path("weak.toml").write_text('[integrity]\nverify_data = false\nacknowledge_disabled = "data re-read nightly"\n')
@@ -475,7 +476,10 @@ def test_a_fix_made_from_an_older_version_supersedes_a_bad_release(prov, templat
     assert r.exit_code == 0, r.output
     r = prov("verify", "fix", "--attestation", "fix.attestation.json", "--no-data", *state, *PINNED)
     assert r.exit_code == 0 and "newest release this job has accepted: 6" in r.stdout, r.output
-    r = prov("check", "bad", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED)
+    r = prov(
+        "check", "bad", "--base", "v2", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", "--force",
+        *PINNED,
+    )  # fmt: skip
     assert r.exit_code == 0 and release_of("bad.attestation.json") == 5
     r = prov("verify", "bad", "--attestation", "bad.attestation.json", "--no-data", *state, *PINNED)
     assert r.exit_code == 1 and "release 5 (bad) is older than release 6 (fix)" in one_line(r)
