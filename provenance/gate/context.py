@@ -219,7 +219,7 @@ class GateContext:
     @cached_property
     def ancestry_waivers(self) -> dict[str, Waivers]:
         """The stored waivers of each version in ``new``'s signed ancestry but ``new`` itself (``{tag: Waivers}``,
-        newest first), judged as :attr:`waivers` are; read by ``quarantine_returns.waived_combined`` (attack
+        newest first), judged as :attr:`waivers` are; read by ``quarantine_returns.waived_rows`` (attack
         review 8, A5: a waiver that let a findings-quarantined record back on one release counts on the next)."""
         from provenance.version_facts import signed_ancestry
 

@@ -56,21 +56,39 @@ def kept_by_quarantine(ctx: GateContext, sources: set[str]) -> pa.Array | None:
     return mask
 
 
-def waived_combined(ctx: GateContext, after: str | None = None) -> pa.Array:
-    """Digests (``binary(32)``) whose combined verdict an honoured waiver accepts: on the new version, and, with
-    ``after`` (a quarantine's tag), on any version of the new version's signed ancestry made after that
-    quarantine (it descends from it). Such a waiver names a release that held the record with the quarantine
-    in its history, and binds that release's Merkle root: a reviewer let the record back there, and need not
-    waive it again on every later release that keeps it (attack review 8, A5). A waiver of a version before
-    the quarantine, or on another branch, does not count."""
+def waived_combined(ctx: GateContext) -> pa.Array:
+    """Digests (``binary(32)``) whose combined verdict an honoured waiver on the new version accepts (such a
+    waiver binds the new version's own Merkle root, so its digest names the row it lets back)."""
     import pyarrow as pa
 
     waived = {d for d, detector in ctx.waivers.waived if detector == "combined"}
-    if after is not None:
-        tags = list(ctx.ancestry_waivers)
-        for tag in tags[: tags.index(after)] if after in tags else []:
-            waived |= {d for d, detector in ctx.ancestry_waivers[tag].waived if detector == "combined"}
     return pa.array(sorted(bytes.fromhex(d) for d in waived), pa.binary(32))
+
+
+def waived_rows(ctx: GateContext, after: str) -> pa.Array:
+    """The (digest, label) rows (``quarantine_history.row_keys``) an honoured waiver of the combined verdict
+    lets back on a version of the new version's signed ancestry made after quarantine ``after`` (it descends
+    from it): each waived digest's rows in that version's signed manifest. Such a waiver names a release that
+    held the record with the quarantine in its history: a reviewer let that row back there and need not waive
+    it again on every later release that keeps it (attack review 8, A5). A record digest does not cover the
+    label, so only the row as it stood on that release counts: a later relabel back to the label the
+    quarantine cut is not waived (attack review 9, T1). A waiver of a version before the quarantine, or on
+    another branch, does not count."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.gate.quarantine_history import row_keys
+
+    tags = list(ctx.ancestry_waivers)
+    keys: list[pa.Array] = []
+    for tag in tags[: tags.index(after)] if after in tags else []:
+        waived = {d for d, detector in ctx.ancestry_waivers[tag].waived if detector == "combined"}
+        if not waived:
+            continue
+        manifest = ctx.version_digests.columns(ctx.store.version(tag), ("digest", "label"))
+        asked = pa.array(sorted(bytes.fromhex(d) for d in waived), pa.binary(32))
+        keys.append(row_keys(manifest.filter(pc.is_in(manifest.column("digest"), value_set=asked))))
+    return pa.concat_arrays(keys) if keys else pa.array([], pa.binary())
 
 
 @dataclass
@@ -165,6 +183,8 @@ def returned_records(ctx: GateContext) -> Returned | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from provenance.gate.quarantine_history import row_keys
+
     if not ctx.signed_quarantines:
         return None
     digest = ctx.lineage.column("digest")
@@ -175,6 +195,9 @@ def returned_records(ctx: GateContext) -> Returned | None:
         if q.source is not None:
             by_source = pc.or_(by_source, pc.and_(removed, pc.invert(vouched(ctx, q.registered))))
         else:
-            waived = pc.is_in(digest, value_set=waived_combined(ctx, q.tag))
+            waived = pc.or_(
+                pc.is_in(digest, value_set=waived_combined(ctx)),
+                pc.is_in(row_keys(ctx.lineage.select(["digest", "label"])), value_set=waived_rows(ctx, q.tag)),
+            )
             by_findings = pc.or_(by_findings, pc.and_(removed, pc.invert(waived)))
     return Returned(ctx, by_source, by_findings)

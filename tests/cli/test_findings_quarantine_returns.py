@@ -85,3 +85,33 @@ def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(pro
            "--key", "maintainer.key", *PINNED)  # fmt: skip
     rule = check_rules(prov, "v5", "v2q", *PINNED)[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
+
+
+def test_a_waiver_on_an_ancestor_lets_back_its_row_not_the_label_the_quarantine_cut(prov, template_trust, workdir):
+    # attack review 9, T1: a waiver carried from an ancestor release is by (digest, label) as it stood there
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+       "--key", "maintainer.key", *PINNED)  # fmt: skip
+    v2, v2q = pq.read_table(workdir / "v2.parquet"), pq.read_table(workdir / "v2q.parquet")
+    kept = {tuple(sorted(r.items())) for r in v2q.to_pylist()}
+    cut = [i for i, r in enumerate(v2.to_pylist()) if tuple(sorted(r.items())) not in kept]
+    row = v2.slice(cut[0], 1)
+    label = row.column("label")[0].as_py()
+    other = next(x for x in pc.unique(v2.column("label")).to_pylist() if x != label)
+    fixed = row.set_column(row.column_names.index("label"), "label", pa.array([other], row.schema.field("label").type))
+    # a reviewer lets the cut record back with its label corrected, and waives it on that release
+    pq.write_table(pa.concat_tables([v2q, fixed]), workdir / "v4.parquet")
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v4", "v2q", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == 1, rule
+    ok(prov, "waive", rule["records"][0]["digest"], "--version", "v4", "--detector", "combined", "--reason",
+       "label corrected", "--key", "maintainer.key", *PINNED)  # fmt: skip
+    assert check_rules(prov, "v4", "v2q", *PINNED)[RULE]["status"] == "pass"
+    # the next release keeps the corrected row: the waiver on v4 still lets it back
+    ok(prov, "commit", "v4.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    assert check_rules(prov, "v5", "v4", *PINNED)[RULE]["status"] == "pass"
+    # a release that sets its label back to the one the quarantine cut is not waived (it passed: same digest)
+    pq.write_table(pa.concat_tables([v2q, row]), workdir / "v6.parquet")
+    ok(prov, "commit", "v6.parquet", "--tag", "v6", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v6", "v4", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == 1, rule
