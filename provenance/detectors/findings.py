@@ -262,30 +262,50 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
 
     Returns {"version", "run", "base", "detectors": [one row per detector, and the
     ``combined`` row], "findings": [{"digest", "label", "flagged", "score",
-    "explanation", "detectors": [{"detector", "score", "flagged"}]}]}, worst first;
+    "explanation", "detectors": [{"detector", "score", "flagged"}]}], "from_rows"}, worst first;
     with ``flagged_only`` only records the combined verdict flags, else every scored
-    record. Read from the run's findings object, checked against its name; a run stored
-    before there was one, from its rows (flagged records only).
+    record. The run is the one the newest ``detect`` audit entry of ``version`` names, never the newest
+    ``detector_runs`` row (a ``.prov/`` writer can add a run there with no entry: attack review 9, F1). It is
+    read from the findings object that entry names, re-hashed and checked to name that run and version; a run
+    stored before there was one, from its rows (flagged records only), with ``from_rows`` true: not verified.
+
+    Raises:
+        VerificationError: the object names another run or version.
     """
+    from provenance.errors import VerificationError
+
     store.version(version)
-    row = store.db.execute(
-        "select run, base from detector_runs where version = ? order by created_at desc, rowid desc limit 1", [version]
+    entry = store.db.execute(
+        "select json_extract(detail, '$.run'), json_extract(detail, '$.base'), json_extract(detail, '$.findings') "
+        "from audit where action = 'detect' and subject = ? order by seq desc limit 1",
+        [version],
     ).fetchone()
-    if row is None:
-        return {"version": version, "run": None, "base": None, "detectors": [], "findings": []}
-    run, base = row
-    detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
-    for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
-        d["status"] = "ran" if d["status"] == "ok" else d["status"]
-    oid = findings_object(store, run)
+    if entry is None or not isinstance(entry[0], str):
+        return {"version": version, "run": None, "base": None, "detectors": [], "findings": [], "from_rows": False}
+    run, base, oid = entry
     if oid is not None:
         document = json.loads(store.objects.get(oid, f"findings of run {run}"))
+        if document.get("run") != run or document.get("version") != version:
+            raise VerificationError(
+                f"findings of run {run}: the object its audit entry names is of run {document.get('run')} "
+                f"of version {document.get('version')}, not of {version}"
+            )
         findings = [
             {k: v for k, v in f.items() if k != "position"}
             for f in document["findings"]
             if f["flagged"] or not flagged_only
         ]
-        return {"version": version, "run": run, "base": base, "detectors": detectors, "findings": findings}
+        return {
+            "version": version,
+            "run": run,
+            "base": document.get("base"),
+            "detectors": document["detectors"],
+            "findings": findings,
+            "from_rows": False,
+        }
+    detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
+    for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
+        d["status"] = "ran" if d["status"] == "ok" else d["status"]
     where = "run = ? and detector = ?" + (" and flagged = 1" if flagged_only else "")
     combined = list(store.db["findings"].rows_where(where, [run, COMBINED], order_by="score desc, position"))
     per_detector: dict[int, list[dict]] = {}
@@ -310,4 +330,11 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
         }
         for f in combined
     ]
-    return {"version": version, "run": run, "base": base, "detectors": detectors, "findings": findings}
+    return {
+        "version": version,
+        "run": run,
+        "base": base,
+        "detectors": detectors,
+        "findings": findings,
+        "from_rows": True,
+    }

@@ -59,6 +59,12 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     if failed:
         verdict += f"; {plural(len(failed), 'detector')} failed: {', '.join(failed)} (the gate fails closed)"
     out.line(("Findings ", "bold"), f"for {version} against {result['base']} (run {result['run']}): {verdict}")
+    if result.get("from_rows"):
+        out.line(
+            ("Not verified: ", "bold"),
+            f"run {result['run']} predates findings objects and is read from store rows, which a .prov/ writer can "
+            f"edit; `prov diff BASE {version} --detect` recomputes it",
+        )
     out.grid(detectors_grid(_as_diff_detection(result, combined)))
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))

@@ -95,6 +95,44 @@ def test_findings_lists_the_runs_object_not_its_rows(prov, two_versions):
     assert altered.exit_code == 1 and oid[:16] in altered.stderr and "altered" in altered.stderr
 
 
+def test_findings_lists_the_run_the_audit_log_names_not_a_planted_one(prov, two_versions):
+    """Attack review 9, F1: a `.prov/` writer adds a newer run (detector_runs and findings rows, no audit
+    entry) flagging one record with harmless evidence; `prov findings` listed it. It lists the run of the
+    newest `detect` entry, from its object."""
+    assert prov("diff", "v1", "v2", "--detect").exit_code == 0
+    before = json.loads(prov("findings", "v2", "--json").stdout)
+    assert len(before["findings"]) > 1
+    db = sqlite3.connect(".prov/prov.db")
+    db.row_factory = sqlite3.Row
+    old = dict(
+        db.execute("select * from detector_runs where run = ? and detector = 'combined'", [before["run"]]).fetchone()
+    )
+    db.execute(
+        f"insert into detector_runs ({','.join(old)}) values ({','.join('?' * len(old))})",
+        list({**old, "run": "feedfacefeedface", "flagged": 1, "created_at": "2099-01-01T00:00:00+00:00"}.values()),
+    )
+    x = before["findings"][0]
+    db.execute(
+        "insert into findings (run, version, base, position, digest, label, detector, score, flagged, explanation) "
+        "values ('feedfacefeedface', 'v2', 'v1', 0, ?, ?, 'combined', 0.999, 1, 'a harmless rescan')",
+        [x["digest"], x["label"]],
+    )
+    db.commit()
+    db.close()
+    after = prov("findings", "v2", "--json")
+    assert after.exit_code == 0 and json.loads(after.stdout) == before
+    assert "feedfacefeedface" not in prov("findings", "v2").stdout
+    assert before["from_rows"] is False  # read from the run's object, not from rows
+    # a run stored before findings objects (its entry names none) is read from its rows, and says so
+    db = sqlite3.connect(".prov/prov.db")
+    db.execute("update audit set detail = json_remove(detail, '$.findings') where action = 'detect'")
+    db.commit()
+    db.close()
+    old_run = json.loads(prov("findings", "v2", "--json").stdout)
+    assert old_run["run"] == before["run"] and old_run["from_rows"] is True
+    assert "Not verified" in prov("findings", "v2").stdout
+
+
 def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_versions):
     assert prov("diff", "v1", "v2", "--detect").exit_code == 0
     narrow = prov("findings", "v2", env={"COLUMNS": "80"}).stdout
