@@ -69,6 +69,8 @@ def _target(out: str, flag: str, replace: bool = True) -> Path:
     Raises ``InputError`` if that is not a regular file or a new path in an existing folder,
     and ``AlreadyExists`` if anything is at ``out`` and ``replace`` is false.
     """
+    if not replace and os.path.islink(out):  # a link, dangling or not, is something at the path
+        raise AlreadyExists(out, flag)
     path = Path(os.path.realpath(out)) if os.path.islink(out) else Path(out)
     try:
         st = path.lstat()

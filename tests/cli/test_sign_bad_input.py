@@ -79,6 +79,12 @@ def test_sign_leaves_an_existing_envelope_alone_unless_forced(prov, workdir):
     r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "notes.txt")
     assert "notes.txt: already exists (not a batch envelope prov can read)" in one_line_error(r)
     assert (workdir / "notes.txt").read_text() == "mine"
+    # a dangling link is something at the path too: no file created where it points (attack review 9, U1)
+    (workdir / "elsewhere").mkdir()
+    os.symlink(workdir / "elsewhere" / "planted.txt", workdir / "link.json")
+    r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "link.json")
+    assert r.exit_code == 2 and "link.json: already exists" in one_line_error(r)
+    assert os.listdir(workdir / "elsewhere") == []
     r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--force")
     assert r.exit_code == 0, r.output
     assert batches.read_envelope(envelope).claimed_source == "vendor"
