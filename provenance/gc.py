@@ -1,14 +1,16 @@
 """``prov gc``: drop old detector runs and the scores of records nobody flagged; never a signed fact.
 
 Every ``prov diff --detect`` and ``prov check`` stores a run: one ``detector_runs`` row
-per detector (its summary: scored, flagged, threshold) and one ``findings`` row per
-scored record and detector. After a few runs the scores of clean records are most of the
-database. ``gc`` keeps, for every version, its newest run(s) whole in summary, and of
-their findings only the records the combined verdict flagged (every detector's score for
-them: what ``prov findings V`` lists); older runs go. Versions, manifests, envelopes,
-lineage, profiles, waivers, attestations, checkpoints and the audit log are never
-touched. The dropped runs are named in a ``gc`` audit entry, so ``prov fsck`` knows a
-logged run that is gone was collected, not lost.
+per detector (its summary: scored, flagged, threshold), one ``findings`` row per record the
+combined verdict flagged, and the run's findings object (every scored record, in
+``.prov/objects/``, named by the run's ``detect`` audit entry; what ``prov findings`` reads).
+Runs stored before the object existed have a row per scored record and detector. ``gc``
+keeps, for every version, its newest run(s) whole in summary, and of their rows only the
+records the combined verdict flagged; older runs' rows go. Findings objects are not deleted
+(so ``gc`` frees little on runs stored with one; not built yet). Versions, manifests,
+envelopes, lineage, profiles, waivers, attestations, checkpoints and the audit log are never
+touched. The dropped runs are named in a ``gc`` audit entry, so ``prov fsck`` knows a logged
+run that is gone was collected, not lost.
 """
 
 from __future__ import annotations
