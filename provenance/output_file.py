@@ -63,6 +63,19 @@ class AlreadyExists(InputError):
         self.path = out
 
 
+def link_refusal(out: str | os.PathLike[str], flag: str) -> InputError | None:
+    """The refusal for a symlink at a path written only when new (``replace=False``): it names where
+    the link points and never suggests ``--force``, which would write through it (a data-folder
+    writer's planted link would then aim the signer's write at any file it can write; attack
+    review 9b). ``None`` when ``out`` is not a link."""
+    if not os.path.islink(out):
+        return None
+    return InputError(
+        f"{os.fspath(out)}: is a symbolic link to {os.readlink(out)}; prov will not write through it: "
+        f"remove the link, or give {flag} FILE to write another"
+    )
+
+
 def _target(out: str, flag: str, replace: bool = True) -> Path:
     """The file that will be written for ``out``: ``out`` itself, or what its symlinks point to.
 

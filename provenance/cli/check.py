@@ -96,6 +96,9 @@ def check(
 
 def _exists(path: str) -> InputError:
     """The refusal to attest over a file already there (a second run replaced the first one's release silently)."""
+    link = output_file.link_refusal(path, "--attest-out")
+    if link is not None:
+        return link
     return InputError(f"{path}: already exists; give --force to replace it, or --attest-out FILE to write another")
 
 

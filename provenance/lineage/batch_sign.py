@@ -125,6 +125,9 @@ def sign_batch(
 
 def _exists(path: Path) -> InputError:
     """The refusal to sign over a file already there (a re-sign with a mistyped source went unnoticed)."""
+    link = output_file.link_refusal(path, "--out")
+    if link is not None:
+        return link
     try:
         what = f"an envelope signed for source {read_envelope(path).claimed_source!r}"
     except InputError:

@@ -104,3 +104,13 @@ def test_sign_refuses_a_device_envelope_and_can_write_to_stdout(prov, workdir, k
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["payloadType"] == "application/vnd.in-toto+json"
     assert not (workdir / "batch.parquet.prov.json").exists()
+
+
+def test_check_attest_names_a_link_at_its_path_and_never_suggests_force(prov, two_versions, workdir, keypair):
+    """A planted link at the attestation path: refused naming where it points, without '--force' (review 9b)."""
+    os.symlink(workdir / "elsewhere.json", workdir / "v2.attestation.json")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("check", "v2", "--base", "v1", "--attest", "--key", keypair.private_path)
+    assert r.exit_code == 2 and "v2.attestation.json: is a symbolic link to " in r.stderr, r.output
+    assert "--force" not in r.stderr and not (workdir / "elsewhere.json").exists()
+    assert store_fingerprint(workdir / ".prov") == before

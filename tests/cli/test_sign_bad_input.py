@@ -83,7 +83,10 @@ def test_sign_leaves_an_existing_envelope_alone_unless_forced(prov, workdir):
     (workdir / "elsewhere").mkdir()
     os.symlink(workdir / "elsewhere" / "planted.txt", workdir / "link.json")
     r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "link.json")
-    assert r.exit_code == 2 and "link.json: already exists" in one_line_error(r)
+    assert one_line_error(r) == (  # and it names the link, never suggesting --force (attack review 9b)
+        f"Error: link.json: is a symbolic link to {workdir / 'elsewhere' / 'planted.txt'}; prov will not write "
+        "through it: remove the link, or give --out FILE to write another\n"
+    )
     assert os.listdir(workdir / "elsewhere") == []
     r = prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--force")
     assert r.exit_code == 0, r.output
