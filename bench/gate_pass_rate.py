@@ -52,6 +52,20 @@ from provenance.profiles.reference import build_profile
 FPR, ALPHA = 0.01, 0.001
 
 
+def plant_next_attack(Xb, yb, Xd, yd, attacks, turn, rate, rng):
+    """The batch poisoned by the next attack in turn, ``(delta, poison, attack, turn)``: an attack the batch
+    cannot host (no record of the class it needs) gives way to the next."""
+    for _ in attacks:
+        attack = attacks[turn % len(attacks)]
+        turn += 1
+        try:
+            delta, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
+            return delta, poison, attack, turn
+        except ValueError:
+            continue
+    raise ValueError("no attack fits this batch")
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a proportion k/n."""
     if n == 0:
@@ -194,14 +208,7 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
             for rule in g["blocking"]:
                 blocked_by[rule] += 1
             rate = float(rng.uniform(0.01, 0.05))
-            for _ in attacks:  # an attack the batch cannot host (no record of the class it needs) gives way to the next
-                attack = attacks[turn % len(attacks)]
-                turn += 1
-                try:
-                    delta, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
-                    break
-                except ValueError:
-                    continue
+            delta, poison, attack, turn = plant_next_attack(Xb, yb, Xd, yd, attacks, turn, rate, rng)
             p = gate(profile, delta)
             poison_n += 1
             blocked = bool(p["blocking"])

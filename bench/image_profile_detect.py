@@ -45,7 +45,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from core_bench import make_digits_tree  # noqa: E402
-from gate_pass_rate import gate, logged_run, poisoned_delta, wilson  # noqa: E402
+from gate_pass_rate import gate, logged_run, plant_next_attack, wilson  # noqa: E402
 from real_datasets import pipeline_delta, row_digests  # noqa: E402
 
 from provenance.demo.attacks import CATALOGUE  # noqa: E402
@@ -113,14 +113,7 @@ def run(sizes, per_mode, seed, out):
             Xb, yb, Xd, yd = Xo[:start], yo[:start], Xo[start : start + size], yo[start : start + size]
             clean, _ = pipeline_delta(Xb, Xd, yd)
             rate = float(rng.uniform(0.01, 0.05))
-            for _ in attacks:
-                attack = attacks[turn % len(attacks)]
-                turn += 1
-                try:
-                    planted, poison = poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng)
-                    break
-                except ValueError:
-                    continue
+            planted, poison, attack, turn = plant_next_attack(Xb, yb, Xd, yd, attacks, turn, rate, rng)
             line = [f"{mode:7s} base {start:5d} batch {size:3d}; {attack.name} x{int(poison.sum())}:"]
             for m in sizes:
                 profile, cpu = commit_profile(Xb, yb, po[:start], do[:start], m)
