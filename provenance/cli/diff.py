@@ -34,6 +34,9 @@ def diff(
     limit: int = typer.Option(
         DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."
     ),
+    every_finding: bool = typer.Option(
+        False, "--all", help="With --detect: list every scored record, not only flagged ones (counts are always exact)."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
@@ -44,6 +47,8 @@ def diff(
         raise InputError(f"--limit {limit}: must be 0 (all) or more")
     if out is not None:
         check_output(out)
+    if every_finding and not detect:
+        raise InputError("--all lists the detectors' scored records: give --detect with it")
     if detect and path is not None:
         raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
@@ -68,7 +73,7 @@ def diff(
             from provenance.detectors.pipeline import detect_diff
 
             with progress.stage("detectors", unit="steps"):
-                report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr))
+                report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr), every=every_finding)
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)

@@ -28,7 +28,6 @@ from provenance.delta.signed_objects import LineageObject, ManifestObject
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.windows import table_batches, table_fetcher, table_taker
 from provenance.errors import InputError, VerificationError
-from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.version_facts import verified_statement
@@ -220,6 +219,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
     Raises ``InputError`` for an unknown revision or a path outside the repository, and
     ``sources.dvc.MissingData`` when DVC no longer has the data at that revision.
     """
+    from provenance.sources.build import build_manifest  # here: a version's side reads no data
     from provenance.sources.dvc import repo_root, resolve_revision
 
     root = repo_root(spec)
