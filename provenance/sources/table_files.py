@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from provenance.errors import InputError
@@ -109,6 +108,10 @@ def _partitions(root: str, paths: list[str], fs) -> tuple[dict[str, dict[str, ob
     """Hive partition values of each file, and each key's type, exactly as pyarrow infers them."""
     if not any("=" in part for p in paths for part in PurePosixPath(p).parent.parts):
         return {}, {}
+    # here, not at the top: importing pyarrow.dataset (its Acero, ORC, Parquet-encryption and substrait
+    # modules) cost every command that reads data ~10 ms of CPU, and only a hive-partitioned folder needs it
+    import pyarrow.dataset as ds
+
     filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs)) if fs is not None else pafs.LocalFileSystem()
     options = ds.FileSystemFactoryOptions(partition_base_dir=root)
     options.partitioning_factory = ds.HivePartitioning.discover(infer_dictionary=True)
@@ -195,9 +198,11 @@ def has_table_files(root: str) -> bool:
         for name in filenames:
             if name.startswith(IGNORED_PREFIXES):
                 continue
-            # os.path.splitext on a bare name: the same suffix as table_format's PurePosixPath
-            # (which says "" where splitext says "."), at a tenth of the cost per file of a tree
-            suffix = os.path.splitext(name)[1]
+            # os.path.splitext's suffix of a name that does not start with a dot (those are skipped
+            # above): from its last dot, or "" (table_format's PurePosixPath says "" where this says
+            # "."), without a call per file of a tree
+            dot = name.rfind(".")
+            suffix = name[dot:] if dot > 0 else ""
             if suffix.lower() in TABLE_SUFFIXES:
                 return True
             if suffix in ("", ".") and sniffed < 16:

@@ -7,7 +7,16 @@ from provenance.sources.table_files import has_table_files
 
 
 def test_a_tree_of_images_and_other_files_holds_no_table(tmp_path):
-    for rel in ("cat/a.png", "cat/deep/b.JPG", "dog/c.jpeg", "dog/notes.txt", "dog/d.tar.gz", "dog/e."):
+    names = (
+        "cat/a.png",
+        "cat/deep/b.JPG",
+        "dog/c.jpeg",
+        "dog/notes.txt",
+        "dog/d.tar.gz",
+        "dog/e.",
+        "dog/f.parquet.png",
+    )
+    for rel in (*names, "dog/parquet", "dog/csv"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"not a table")
     assert has_table_files(str(tmp_path)) is False
@@ -15,7 +24,7 @@ def test_a_tree_of_images_and_other_files_holds_no_table(tmp_path):
 
 def test_a_table_suffix_in_any_case_or_a_parquet_file_without_one_is_a_table(tmp_path):
     table = pa.table({"x": [1], "label": ["a"]})
-    for name in ("t.PARQUET", "t.Csv", "t.ndjson"):
+    for name in ("t.PARQUET", "t.Csv", "t.ndjson", "v1.2.parquet", "a.png.jsonl"):
         folder = tmp_path / name.replace(".", "_")
         folder.mkdir()
         (folder / "img.png").write_bytes(b"png")
