@@ -33,9 +33,11 @@ exact copies at their Poisson tail, constant records when the base has none, and
 cluster*: a record with at least ``NEAR_FLOOD_MIN`` other delta records closer to it than
 the closest distinct base sample records are to each other (``tightest_pair``: the 3rd smallest
 of the base's first-neighbour distances, no lower than a floor set by the bulk of those distances,
-so near-twins planted in earlier releases cannot shrink it; a range rule, p = 0), unless 1% of the base's records have that many exact feature twins
-themselves (then identical records are what the data looks like). A writer's repeated digit or two rounded weather readings reach two such
-batch-mates at most on the gate bench's 112 clean in-order batches; five jittered copies
+so near-twins planted in earlier releases cannot shrink it; a range rule, p = 0; records sharing its digest,
+its content under other labels, are not counted), unless 1% of the records of nearly every base
+pseudo-batch have that many exact feature twins themselves (then identical records are what the data
+looks like; ``twins_common``; the summary's ``tight_cluster_rule`` says when it is off). A writer's
+repeated digit or two rounded weather readings reach two such batch-mates at most on the gate bench's 112 clean in-order batches; five jittered copies
 of one record reach four. The near-copy *counts* stay combined evidence: counted at the
 near-copy radius they are as large for a new writer's digits as for a small flood, which
 the gate's "beyond the reference" budget, widened by the drift between the base's
@@ -88,10 +90,10 @@ class DuplicatesDetector(Detector):
         density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
         radii = flood_radii(profile.loo_dist, close_radius)  # radii[0] is close_radius
         tight = tightest_pair(profile.loo_dist)
-        # the base's own exact feature twins: where a share of its records have NEAR_FLOOD_MIN of them
-        # (small integer codes, readings that repeat), a cluster of identical records is what the
-        # data looks like, and the tight-cluster rule is off
-        repeated_values = twins_common(profile.loo_dist)
+        # the base's own exact feature twins: where a share of the records of nearly every pseudo-batch
+        # have NEAR_FLOOD_MIN of them (small integer codes, readings that repeat), a cluster of identical
+        # records is what the data looks like, and the tight-cluster rule is off (and says so)
+        repeated_values = twins_common(profile.loo_dist, profile.sample_batches)
         # one delta x delta pass for all radii, the tightest base pair's distance last
         own = delta_neighbours(profile, delta, np.r_[radii, tight] / density)
         own_idx, own_dist = own["first_idx"], own["first_dist"]
@@ -144,7 +146,10 @@ class DuplicatesDetector(Detector):
 
         # a tight cluster (extreme evidence below): at least NEAR_FLOOD_MIN other delta records
         # closer to a record than the closest two base records are to each other
-        cluster = (own_tight >= NEAR_FLOOD_MIN) & (not repeated_values)
+        # Delta records sharing a record's digest are its content under other labels (one image, several
+        # annotators: the collision and label detectors' business, and the exact-copies rule's when the
+        # label is the same too), not a cluster of distinct copies.
+        cluster = (own_tight - same_digest >= NEAR_FLOOD_MIN) & (not repeated_values)
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)
@@ -177,7 +182,10 @@ class DuplicatesDetector(Detector):
             "base_rows_per_record": float(profile.sample_copies.mean()) if len(profile.sample_copies) else 1.0,
             "tightest_base_pair": tight,
             "tight_cluster_records": int(cluster.sum()),
+            "tight_cluster_rule": TWINS_OFF_NOTE if repeated_values else "on",
         }
+        if repeated_values:  # the gate's detectors.duplicates rule prints it (gate.detection.DetectorRan)
+            summary["note"] = "tight-cluster rule " + TWINS_OFF_NOTE
         result = build_result(self.name, delta, raw, reference_raw, fpr, explain_copies, summary, model_p=model_p)
         # Extreme evidence (provenance.detectors.extreme): an empty or constant record when
         # the base has none, a tight cluster (p = 0 both), and extra exact copies at their Poisson tail.
@@ -307,8 +315,21 @@ own records come this often in near-twins (DAAG's spam7: 13-16% closer than the 
 on their scale, and faking that takes planting about this share of the sample."""
 
 TWINS_SHARE = 0.01
-"""The tight-cluster rule is off when at least this share of the base's sample records have
-``NEAR_FLOOD_MIN`` exact feature twins each (data of repeated values), not when any one has."""
+"""The tight-cluster rule is off when, in every pseudo-batch of the base but one, at least this share
+of the sample records (and two of them) have ``NEAR_FLOOD_MIN`` exact feature twins each (data of
+repeated values), not when any one has, nor when 1% of the whole sample has (attack review 9, D2:
+three twins with distinct digests in each of six deliveries, 1% of the sample, switched it off and a
+six-copy flood passed)."""
+
+EXACT_TWIN_SHARE = 1e-3
+"""Two records are exact feature twins when their distance is below this share of the base's median
+first-neighbour distance: a distance of 0 comes out as float rounding, ~1e-7 at 64 features and more
+at thousands (attack review 8c, F1; the same bound as ``gate.quarantine_near.TWIN_SHARE``)."""
+
+TWINS_OFF_NOTE = (
+    "off: exact feature twins are common throughout the base (in every pseudo-batch but one), so a tight "
+    "cluster of new records is what the data looks like; near-copy counts still apply"
+)
 
 
 def tightest_pair(loo_dist: np.ndarray) -> float:
@@ -347,10 +368,25 @@ def expected_order_distance(loo_dist: np.ndarray, order: int) -> float:
     return float(np.median(positive)) * share ** (1.0 / intrinsic_dimension(loo_dist))
 
 
-def twins_common(loo_dist: np.ndarray) -> bool:
-    """Whether exact feature twins are what the base looks like: at least ``TWINS_SHARE`` of its
-    sample records (rows of ``loo_dist``, (m, K)) have ``NEAR_FLOOD_MIN`` others at distance 0."""
+def twins_common(loo_dist: np.ndarray, batches: np.ndarray) -> bool:
+    """Whether exact feature twins are what the base looks like: in every pseudo-batch but one
+    (``batches`` (m,), the sample's pseudo-batch indexes), at least ``TWINS_SHARE`` of its records
+    (rows of ``loo_dist``, (m, K)), and two or more, have ``NEAR_FLOOD_MIN`` others at distance 0
+    (``EXACT_TWIN_SHARE``).
+
+    Data that repeats its values does so all along its file order; twins a source planted in a few
+    deliveries (a float changed below float32 precision, a PNG with another text chunk: distinct
+    digests, identical features) sit in those deliveries' batches and beside the few base records
+    they copy, so they never switch the rule off however large their share of the whole sample."""
     if not len(loo_dist):
         return False
-    twins = (loo_dist <= 0).sum(1)
-    return bool(np.mean(twins >= NEAR_FLOOD_MIN) >= TWINS_SHARE)
+    first = loo_dist[:, 0] if loo_dist.shape[1] else np.zeros(0)
+    positive = first[np.isfinite(first) & (first > 0)]
+    bound = EXACT_TWIN_SHARE * float(np.median(positive)) if positive.size else 0.0
+    twins = (loo_dist <= bound).sum(1) >= NEAR_FLOOD_MIN
+    batches = np.asarray(batches, dtype=np.int64)
+    sizes = np.bincount(batches)
+    held = np.bincount(batches, weights=twins, minlength=len(sizes))
+    present = sizes > 0
+    repeating = held[present] >= np.maximum(TWINS_SHARE * sizes[present], 2)
+    return bool(repeating.sum() >= max(int(present.sum()) - 1, 1))

@@ -203,6 +203,8 @@ class DetectorRan(DetectorRule):
             return RuleResult(self.name, "error", f"detector {self.detector} failed: {result.error}")
         n, k = len(result.findings), len(result.flagged)
         reason = f"scored {n} records; flags alone {k} (the combined verdict decides)"
+        if result.summary.get("note"):  # a rule of the detector's that stood down (duplicates' tight cluster)
+            reason += f"; {result.summary['note']}"
         expected = None
         if self.alpha is not None:  # what a clean delta flags with this detector alone; it does not block
             expected = f"flags alone at most {flag_budget(n, self.fpr, self.alpha)}"

@@ -199,12 +199,68 @@ def test_where_a_twentieth_of_the_base_has_a_near_twin_the_tight_pair_distance_i
     assert tightest_pair(loo) == np.quantile(loo[:, 0], TIGHT_FLOOR_QUANTILE) < 2e-3
 
 
-def test_exact_twins_switch_the_tight_cluster_rule_off_only_when_common():
+def test_exact_twins_switch_the_tight_cluster_rule_off_only_when_common_throughout_the_base():
     from provenance.detectors.duplicates import twins_common
 
+    batches = np.arange(1000) * 10 // 1000
     loo = np.ones((1000, 4), np.float32)
     loo[:3, :3] = 0.0  # three records with three exact twins each, planted one per release
-    assert not twins_common(loo)
-    loo[:30, :3] = 0.0  # 3% of the base repeats its values: what the data looks like
-    assert twins_common(loo)
-    assert not twins_common(np.zeros((0, 16), np.float32))
+    assert not twins_common(loo, batches)
+    loo[-30:, :3] = 0.0  # 3% of the sample, in the last deliveries and beside the records they copy
+    loo[[0, 100, 200, 300], :3] = 0.0
+    assert not twins_common(loo, batches)
+    loo[::25, :3] = 0.0  # 4% of every batch repeats its values: what the data looks like
+    assert twins_common(loo, batches)
+    assert not twins_common(np.zeros((0, 16), np.float32), np.zeros(0, np.int64))
+
+
+def test_feature_twins_planted_over_six_deliveries_leave_the_tight_cluster_rule_on(digits_split):
+    """Attack review 9, D2: three exact feature twins (distinct digests: a float changed below float32
+    precision) of one base record in each of six passing deliveries, 24 of the 1,678 sample records
+    with three twins (1.4%), stood the tight-cluster rule down, and a flood of six jittered copies of
+    one new record then passed with nothing flagged. Real digits in the base's file order."""
+    from provenance.profiles.reference import build_profile
+
+    Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
+    X, y, digests = [Xb[:1000]], [yb[:1000]], digests_of(Xb[:1000])
+    for k, start in enumerate(range(1000, 1078, 13)):  # six deliveries appended in file order
+        original = 10 + 150 * k
+        X += [Xb[start : start + 13], np.repeat(Xb[original : original + 1], 3, axis=0)]
+        y += [yb[start : start + 13], [yb[original]] * 3]
+        digests += digests_of(Xb[start : start + 13])
+        digests += [hashlib.sha256(Xb[original].tobytes() + bytes([k, j])).digest() for j in range(3)]
+    X, y = np.vstack(X), np.concatenate(y)
+    profile = build_profile(X, y, digests, featurizer="numeric/v1", positions=np.arange(len(X)))
+    assert len(set(digests)) == len(X) == profile.sample_size
+
+    rng = np.random.default_rng(3)
+    flood = np.repeat(digits_split.Xp[:1], 6, axis=0)
+    for row in flood:  # +-1 on two pixels each
+        row[rng.choice(64, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
+    delta = digits_split.delta(flood, [digits_split.yp[0]] * 6)
+    result = get_detector("duplicates").run(profile, delta, fpr=0.01)
+    assert result.summary["tight_cluster_rule"] == "on"
+    assert (result.extreme_p[-6:] == 0.0).all()
+    assert "a flood of copies" in result.findings[-1].explanation
+    assert (result.extreme_p[1 : len(digits_split.Xp)] > 0.0).all()  # Xp[0] is the flood's original
+
+
+def test_one_image_under_several_labels_is_not_a_tight_cluster(digits_split):
+    """Content repeated under other labels (annotators disagreeing: one digest, several labels) is the
+    label detectors' business; the tight-cluster rule counts distinct contents."""
+    same = np.repeat(digits_split.Xp[:1], 4, axis=0)
+    delta = digits_split.delta(same, ["1", "2", "3", "4"], digests=digests_of(same))
+    result = get_detector("duplicates").run(digits_split.profile, delta, fpr=0.01)
+    assert result.summary["tight_cluster_records"] == 0
+
+
+def test_a_base_that_repeats_its_values_throughout_stands_the_rule_down_and_says_so(digits_split):
+    from provenance.profiles.reference import build_profile
+
+    Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
+    rows = np.sort(np.concatenate([np.arange(len(Xb)), np.repeat(np.arange(0, len(Xb), 25), 3)]))
+    digests = [hashlib.sha256(Xb[r].tobytes() + i.to_bytes(4, "big")).digest() for i, r in enumerate(rows)]
+    profile = build_profile(Xb[rows], yb[rows], digests, featurizer="numeric/v1", positions=np.arange(len(rows)))
+    result = get_detector("duplicates").run(profile, digits_split.delta(), fpr=0.01)
+    assert result.summary["tight_cluster_rule"].startswith("off: exact feature twins are common throughout")
+    assert result.summary["note"].startswith("tight-cluster rule off")
