@@ -5,6 +5,7 @@ leaves its own class out."""
 import hashlib
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 
 from provenance.detectors import Delta, run_detectors
@@ -26,7 +27,14 @@ def test_a_file_order_grouped_by_class_is_cut_within_each_class():
         assert (np.diff(batches[labels == c]) >= 0).all()
     mixed = np.tile(np.arange(4), 50)  # interleaved: the file order's runs, as without labels
     assert (pseudo_batches(np.arange(200), 10, mixed) == pseudo_batches(np.arange(200), 10)).all()
-    assert grouped_by_label(labels) and not grouped_by_label(mixed) and not grouped_by_label(np.zeros(9))
+    one_class = np.zeros(200)
+    assert (pseudo_batches(np.arange(200), 10, one_class) == pseudo_batches(np.arange(200), 10)).all()
+    plain = pseudo_batches(np.arange(200), 10)
+    assert grouped_by_label(plain, labels) and not grouped_by_label(plain, mixed)
+    assert not grouped_by_label(plain, one_class)
+    index = np.arange(200)
+    later = np.where(index < 100, index % 2, 2 + index % 2)  # two classes interleaved, then two others
+    assert not grouped_by_label(plain, later)  # each class spans five batches: a fifth of it in each
 
 
 def test_flipped_labels_are_found_in_a_base_sorted_by_class():
@@ -36,11 +44,24 @@ def test_flipped_labels_are_found_in_a_base_sorted_by_class():
     ten classes, every reference record faced no record of its own class, and the label
     evidence was calibrated on that: 5 of the 10 flips were flagged, 10 of 10 in the shuffled
     base. Cut within each class, the sorted base finds them as the shuffled one does."""
+    _flipped_labels_are_found(appended=0)
+
+
+@pytest.mark.parametrize("appended", [15, 50])
+def test_flipped_labels_are_found_in_a_base_sorted_by_class_with_a_delivery_appended(appended):
+    """Attack review 9, D3: the cut within each class was made only while the file order had at most
+    two label runs per label, so a delivery appended to the sorted table in its own (interleaved)
+    order switched it off: with 15 appended records 5 of the 10 flips were found, with 50, 6."""
+    _flipped_labels_are_found(appended)
+
+
+def _flipped_labels_are_found(appended: int) -> None:
     X, y = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(X))
     X, y = X[order].astype(np.float32), y[order].astype(str)
-    base = np.argsort(y[:1200], kind="stable")
-    Xb, yb = X[:1200][base], y[:1200][base]
+    n = 1200 - appended
+    base = np.argsort(y[:n], kind="stable")  # the class-sorted table, and a delivery appended as it came
+    Xb, yb = np.vstack([X[:n][base], X[n:1200]]), np.concatenate([y[:n][base], y[n:1200]])
     profile = build_profile(Xb, yb, _digests(Xb), featurizer="x", positions=np.arange(1200))
     assert len(set(zip(profile.sample_batches.tolist(), profile.sample_labels.tolist()))) == 100
     Xd, yd = X[1200:1500], y[1200:1500].copy()
