@@ -7,9 +7,11 @@ than a clean batch puts there.
 
 **The bar** is judged against a *trimmed* reference (attack review 2, finding 1(a)): the
 pseudo-batch holding the most extreme reference record is left out, and a record is beyond
-when its statistic lies below every record of the other batches. One earlier accepted batch
-of odd records in the base (a source's waived delivery) would otherwise set the bar for
-every later delivery and disarm the count.
+when its statistic lies below all but a few records of the other batches (their
+``BAR_SHARE``-th smallest statistic, a low order statistic rather than the minimum). One
+earlier accepted batch of odd records in the base (a source's waived delivery) would
+otherwise set the bar for every later delivery and disarm the count, and with the minimum of
+the other batches, one odd record in each of two batches did (attack review 9, D1).
 
 **The rate** at which a clean record lands there is *measured*, not assumed. Taking it as
 1 / (m' + 1) (m' the records kept) supposes a delta record's ``T`` is computed as the
@@ -25,8 +27,8 @@ out of the rate, as the bar leaves out the most extreme batch, so one odd batch 
 cannot buy later deliveries a lenient count; the rate is at least 1 / (m' + 1) and at most
 ``fpr`` (``RATE_CAP``): a record beyond is a flagged one, so at ``fpr`` the count says nothing
 the flag budget does not, and the flag budget alone decides (a cap of fpr / 2 was measured and
-not kept: 100 of 112 clean in-order batches of the gate bench passed, 101 at fpr). Two odd base
-batches still set the bar (README Known gaps).
+not kept: 100 of 112 clean in-order batches of the gate bench passed, 101 at fpr). Odd records
+accepted into two or more base batches still raise the rate, at most to ``fpr`` (README Known gaps).
 """
 
 from __future__ import annotations
@@ -41,14 +43,29 @@ from provenance.detectors.calibration import Calibration
 RATE_CAP = 1.0  # the measured rate is at most fpr
 
 
+BAR_SHARE = 0.0025
+"""The bar is the ``order``-th smallest statistic of the batches kept, ``order`` = this share of them
+(at least 1): a quarter of the default fpr, so a clean record lands beyond at about fpr / 4 and the
+count still says more than the flag budget, while a base writer must plant that many odd records in
+batches other than the one left out to move it (4 in a 1,600-record sample, 18 in 8,000), not one
+in each of two batches (attack review 9, D1)."""
+
+
 class Trimmed(NamedTuple):
     """The bar for "beyond the reference" (``trimmed_reference``): records with a combined
-    statistic below ``bar`` are beyond all ``size`` records kept; ``left_out`` is the
-    pseudo-batch of the base left out (its index in ``profile.sample_batches``), None when none was."""
+    statistic below ``bar`` are beyond all but ``order - 1`` of the ``size`` records kept;
+    ``left_out`` is the pseudo-batch of the base left out (its index in
+    ``profile.sample_batches``), None when none was."""
 
     bar: float
     size: int
     left_out: int | None
+    order: int = 1
+
+
+def bar_order(size: int) -> int:
+    """Which smallest statistic of ``size`` kept reference records is the bar (``BAR_SHARE``)."""
+    return max(1, int(BAR_SHARE * size))
 
 
 def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Trimmed:
@@ -56,10 +73,12 @@ def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Tr
 
     ``reference_T`` (m,) are the reference records' combined statistics (NaN where none),
     ``batches`` (m,) their pseudo-batches. With three or more pseudo-batches, the one
-    holding the smallest statistic is left out: the bar is the smallest statistic of the
-    others and the size their number, so a batch of odd base records cannot lower the bar
-    (attack review 2, finding 1(a)). Otherwise the whole reference: its minimum and size.
-    ``Trimmed(0.0, 0, None)`` when no reference record has a statistic.
+    holding the smallest statistic is left out, so a batch of odd base records cannot lower
+    the bar (attack review 2, finding 1(a)), and the bar is the ``bar_order(size)``-th
+    smallest statistic of the others, so neither can a few odd records in other batches
+    (attack review 9, D1: one in each of two batches disarmed the count); ``size`` is their
+    number. Otherwise the whole reference: its minimum and size. ``Trimmed(0.0, 0, None)``
+    when no reference record has a statistic.
     """
     ok = np.isfinite(reference_T)
     if not ok.any():
@@ -69,8 +88,9 @@ def trimmed_reference(reference_T: np.ndarray, batches: np.ndarray | None) -> Tr
         return Trimmed(float(T.min()), int(len(T)), None)
     b = np.asarray(batches)[ok]
     left_out = b[int(np.argmin(T))]
-    kept = b != left_out
-    return Trimmed(float(T[kept].min()), int(kept.sum()), int(left_out))
+    kept = T[b != left_out]
+    order = bar_order(len(kept))
+    return Trimmed(float(np.partition(kept, order - 1)[order - 1]), int(len(kept)), int(left_out), order)
 
 
 def weighted_statistic(p_values: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
@@ -94,7 +114,7 @@ def out_of_fold_rate(
         weights: per detector, its weight in the statistic.
         batches: (m,) the pseudo-batch of each sample record.
         fpr: the combined verdict's rate (the cap is ``RATE_CAP * fpr``).
-        floor: the least rate returned (1 / (m' + 1), the exchangeable rate).
+        floor: the least rate returned (order / (m' + 1), the exchangeable rate: ``Trimmed.order``).
 
     Returns:
         ``(1 + beyond) / (1 + held out)`` over the held-out batches but the one with the most

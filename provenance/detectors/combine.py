@@ -212,7 +212,7 @@ def combine(
     beyond_p = float(combined_p_values(np.array([trimmed.bar]), ref_T)[0]) if trimmed.size else 0.0
     beyond_rate = 0.0
     if trimmed.size:
-        beyond_rate = 1.0 / (trimmed.size + 1.0)
+        beyond_rate = trimmed.order / (trimmed.size + 1.0)
         raws = [r.reference_raw for r in scored]
         if batches is not None and len(batches) == len(ref_T) and all(raw is not None for raw in raws):
             beyond_rate = out_of_fold_rate(

@@ -3,6 +3,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 
 from provenance.detectors import Delta, run_detectors
 from provenance.detectors.base import DetectorResult, Finding
@@ -27,9 +28,13 @@ def test_one_odd_batch_in_the_reference_does_not_lower_the_bar():
     batches = np.repeat(np.arange(10), 10)
     odd = T.copy()
     odd[50:53] = [1e-9, 1e-8, 1e-7]  # three extreme records, all in pseudo-batch 5
-    assert trimmed_reference(odd, batches) == (0.01, 90, 5)
-    assert trimmed_reference(T, batches) == (T[10], 90, 0)  # batch 0 holds the minimum: left out
-    assert trimmed_reference(odd, None) == (1e-9, 100, None)  # without pseudo-batches: the whole reference
+    assert trimmed_reference(odd, batches) == (0.01, 90, 5, 1)
+    assert trimmed_reference(T, batches) == (T[10], 90, 0, 1)  # batch 0 holds the minimum: left out
+    assert trimmed_reference(odd, None) == (1e-9, 100, None, 1)  # without pseudo-batches: the whole reference
+    T = np.linspace(0.01, 1.0, 2000)  # 1,800 kept: the bar is their 4th smallest, so three odd ones do not set it
+    odd = T.copy()
+    odd[[0, 1500, 1700, 1900]] = [1e-9, 1e-8, 1e-7, 1e-6]
+    assert trimmed_reference(odd, np.repeat(np.arange(10), 200)) == (T[200], 1800, 0, 4)
 
 
 def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_through():
@@ -62,6 +67,38 @@ def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_throug
         beyond[name] = len(verdicts.beyond_reference)
         assert beyond[name] > budget.beyond, (name, beyond[name], budget.beyond)
     assert beyond["odd"] >= beyond["clean"] - 2
+
+
+@pytest.mark.parametrize(("odd_batches", "odd"), [((9,), 6), ((8, 9), 2), ((8, 9), 6)])
+def test_odd_base_records_in_two_batches_do_not_disarm_the_beyond_count(odd_batches, odd):
+    """Attack review 9, D1 (its numeric replay): three detectors' raw scores on a reference of 2,000
+    in ten pseudo-batches, and a delivery of 200 with six records far beyond every clean one. The bar
+    was the smallest statistic outside the batch holding the smallest, so one odd base record in each
+    of two batches (a waived one and one that rode in under the flag budget) set it past the six:
+    beyond 0, pass. The bar is a low order statistic now; every case blocks on the count."""
+    from provenance.detectors.calibration import Calibration
+
+    fpr, rng = 0.05, np.random.default_rng(0)
+    batches = np.repeat(np.arange(10), 200)
+    reference = rng.standard_normal((2000, 3))
+    for b in odd_batches:
+        reference[np.flatnonzero(batches == b)[: odd // len(odd_batches)], 0] = 6.0
+    delta = rng.standard_normal((200, 3))
+    delta[:6, 0] = 6.0
+    results = []
+    for d in range(3):
+        calibration = Calibration(reference[:, d], fpr)
+        p = calibration.p_values(delta[:, d])
+        findings = [Finding(f"{i:064x}", f"d{d}", float(1 - v), bool(v <= fpr), "") for i, v in enumerate(p)]
+        results.append(
+            DetectorResult(f"d{d}", "ran", None, 0.5, findings, p_values=p,
+                           reference_p=calibration.p_values(reference[:, d]), reference_raw=reference[:, d])
+        )  # fmt: skip
+    verdicts = combine(results, fpr, batches)
+    budget = flag_budget(200, fpr, 0.01, verdicts.beyond_size, verdicts.reference_batch_sizes,
+                         verdicts.reference_batch_flags, verdicts.beyond_rate)  # fmt: skip
+    assert len(verdicts.flagged) <= budget.flags  # the flag budget alone lets the delivery through
+    assert len(verdicts.beyond_reference) == 6 > budget.beyond
 
 
 def _result(name: str, p: np.ndarray, reference_p: np.ndarray) -> DetectorResult:
