@@ -29,6 +29,7 @@ class CommitJob:
     tag: str
     hashed: HashedDataset
     spec: DatasetSpec
+    sample_salt: bytes | None = None  # the profile sample key's salt: the parent's Merkle root (profiles.sample)
 
 
 class PreparedStage(Protocol):

@@ -241,21 +241,21 @@ def commit(
     _refuse_revoked(store, keyid, key_path)
     _refuse_unpinned(store, keyid, key_path)
     # a hidden or unverifiable parent fails before any reading, not after
-    if parent is not None:
-        _verified_parent(store, parent)
-    else:
-        newest_version(store, "--parent")
+    salted_by = parent if parent is not None else newest_version(store, "--parent")
+    # The profile sample is keyed by the parent's signed Merkle root, fixed before any delivery to
+    # this version was made: a source cannot grind its records into the sample (profiles.sample).
+    sample_salt = bytes.fromhex(_verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
         from provenance.sources.dvc import pin_revision  # subprocess and DVC only for --rev
 
         spec = pin_revision(spec)
-    hashed = build_manifest(spec, executor=executor)
+    hashed = build_manifest(spec, executor=executor, sample_salt=sample_salt)
     prepared = []
     for commit_stage in stages:
         with progress.stage(STAGE_NAMES.get(type(commit_stage).__name__, type(commit_stage).__name__), unit="steps"):
-            prepared.append(commit_stage.prepare(CommitJob(store, tag, hashed, spec)))
+            prepared.append(commit_stage.prepare(CommitJob(store, tag, hashed, spec, sample_salt)))
     # A manifest built by the external sort is already a file: stream it into the store.
     path = getattr(hashed.manifest, "path", None)
     manifest_bytes: bytes | Path = Path(path) if path else hashed.manifest.to_bytes()

@@ -57,6 +57,7 @@ def build_version_profile(
     featurizer: str | FeaturizerSpec = AUTO,
     cap: int = DEFAULT_MAX_PER_CLASS,
     captured: CapturedSample | None = None,
+    sample_salt: bytes | None = None,
 ) -> ReferenceProfile:
     """The reference profile of a hashed version: sample, re-read, featurise, summarise.
 
@@ -65,12 +66,13 @@ def build_version_profile(
     re-hashed, so features come from the signed content. ``captured`` (a table's sample
     candidates kept while hashing, ``sources/sample_capture.py``) serves the sample's rows
     without decoding the table again when it holds them all (the profile is the same bytes
-    either way); otherwise they are re-read. Raises ``FeatureError`` (or ``InputError``)
-    when the content cannot be featurised.
+    either way); otherwise they are re-read. ``sample_salt`` keys the sample
+    (``profiles.sample.sample_key``: the parent's Merkle root; None ranks by digest). Raises
+    ``FeatureError`` (or ``InputError``) when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
     max_total = sample_bound(requested)
-    sample = sample_manifest(manifest, cap, max_total)
+    sample = sample_manifest(manifest, cap, max_total, sample_salt)
     part = sample.table
     digests = part.column("digest").to_pylist()
     locators = part.column("locator").to_pylist()
@@ -81,7 +83,7 @@ def build_version_profile(
     records = None
     if kind == "table":
         encoding = spec.options.row_encoding
-        records = captured_records(captured, locators, digests, columns, encoding, cap, max_total)
+        records = captured_records(captured, locators, digests, columns, encoding, cap, max_total, sample_salt)
     if records is None:
         records = read_records(spec, kind, locators, digests, columns)
     resolved_spec, resolved, X = build_for_commit(requested, kind, records)
@@ -114,13 +116,14 @@ def captured_records(
     row_encoding: str,
     cap: int,
     max_total: int,
+    salt: bytes | None = None,
 ) -> Records | None:
     """The sample's records (as ``read_table_records`` returns them) from the captured pool, or
     None when the pool cannot serve them: no pool, another sample rule, a locator not in the
     pool, or rows whose re-hashed content differs from the signed ``digests``."""
     if captured is None or captured.keys is None or captured.content is None or not locators:
         return None
-    if (captured.cap, captured.max_total) != (cap, max_total):
+    if (captured.cap, captured.max_total, captured.salt) != (cap, max_total, salt):
         return None
     where = {loc: i for i, loc in enumerate(captured.keys.column("locator").to_pylist())}
     try:
@@ -150,11 +153,18 @@ class ProfileStage:
         hashed = job.hashed
         try:
             profile = build_version_profile(
-                hashed.manifest, hashed.kind, hashed.columns, job.spec, self.featurizer, self.cap, hashed.sample
+                hashed.manifest,
+                hashed.kind,
+                hashed.columns,
+                job.spec,
+                self.featurizer,
+                self.cap,
+                hashed.sample,
+                job.sample_salt,
             )
         except (FeatureError, InputError) as exc:
             return PreparedProfile(None, b"", str(exc))
-        return PreparedProfile(profile, profile.to_bytes(), None)
+        return PreparedProfile(profile, profile.to_bytes(), None, job.sample_salt)
 
 
 @dataclass
@@ -164,6 +174,7 @@ class PreparedProfile:
     profile: ReferenceProfile | None
     data: bytes
     reason: str | None
+    sample_salt: bytes | None = None
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -193,6 +204,8 @@ class PreparedProfile:
             "dim": profile.dim,
             "sample": profile.sample_size,
             "maxPerClass": profile.max_per_class,
+            # the sample key's salt (the parent's Merkle root), signed so the sample can be recomputed
+            "sampleSalt": self.sample_salt.hex() if self.sample_salt is not None else None,
         }
 
 

@@ -92,8 +92,8 @@ def _hash_partition(task):
     """Hash one partition in a worker; spill it to ``spill`` (a local path) if given."""
     kind, source, args, spill = task
     if kind == "table":
-        file, options, prefix, fs, row_groups, first_row, forced = args
-        capture = SampleCapture(source) if capturable(file, options, fs) else None
+        file, options, prefix, fs, row_groups, first_row, forced, salt = args
+        capture = SampleCapture(source, salt=salt) if capturable(file, options, fs) else None
         part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced, capture)
         part.sample = capture.result() if capture is not None else None
     else:
@@ -106,9 +106,10 @@ def _hash_partition(task):
     return spill_part(part, path, bits)
 
 
-def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced) -> tuple[list, int]:
+def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced, salt=None) -> tuple[list, int]:
     """Partitions of a table dataset (row-group ranges of Parquet files, whole CSV/JSONL files),
-    and the number of rows expected (exact for Parquet, an overestimate for text)."""
+    and the number of rows expected (exact for Parquet, an overestimate for text); ``salt`` is the
+    profile sample key's (``profiles.sample.sample_key``), for the sample's capture."""
     tasks: list[tuple] = []
     expected = 0
     prefix = len(files.files) > 1 or files.is_folder
@@ -124,20 +125,20 @@ def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced) -> tu
                 chunk.append(i)
                 rows += n
                 if rows >= _ROWS_PER_PARTITION:
-                    tasks.append(("table", source, (file, spec.options, prefix, fs, chunk, first, None)))
+                    tasks.append(("table", source, (file, spec.options, prefix, fs, chunk, first, None, salt)))
                     chunk, rows = [], 0
             if chunk or not groups:
-                tasks.append(("table", source, (file, spec.options, prefix, fs, chunk or None, first, None)))
+                tasks.append(("table", source, (file, spec.options, prefix, fs, chunk or None, first, None, salt)))
         else:
             size = fs.size(file.path) if fs is not None else os.path.getsize(file.path)
             expected += size // 16 + 1  # no row count without reading; a row takes well over 16 bytes
-            tasks.append(("table", source, (file, spec.options, prefix, fs, None, 0, forced)))
+            tasks.append(("table", source, (file, spec.options, prefix, fs, None, 0, forced, salt)))
     return tasks, expected
 
 
 def _task_memory(task) -> tuple[int, str]:
     """(bytes, description) a table partition needs while a worker hashes it (``memory.py``)."""
-    file, _, _, fs, row_groups, first, _ = task[2]
+    file, _, _, fs, row_groups, first, _, _ = task[2]
     if file.format == "parquet":
         return memory.parquet_task_memory(file.path, row_groups, fs), f"{file.path}: hashing from row {first}"
     return memory.text_task_memory(file.path, fs), f"{file.path}: hashing the file"
@@ -166,6 +167,7 @@ def build_manifest(
     executor=None,
     source: str | None = None,
     batch: str | None = None,
+    sample_salt: bytes | None = None,
 ) -> HashedDataset:
     """Read every record of ``spec`` and return its manifest, in memory bounded by a bucket.
 
@@ -177,7 +179,8 @@ def build_manifest(
     ``SMALL_TREE_BYTES`` is hashed in this process whatever the executor, and one whose files
     average ``LARGE_FILE_BYTES`` or more on threads of this process instead of local
     processes (``executor.ThreadExecutor``). ``batch`` names
-    the batch in every manifest entry.
+    the batch in every manifest entry. ``sample_salt`` keys the profile sample a table's
+    hashing captures (``profiles.sample.sample_key``; the commit's parent root).
 
     Returns:
         The ``HashedDataset``: the manifest, sorted and with its RFC 6962 Merkle root
@@ -208,7 +211,7 @@ def build_manifest(
     except OSError as exc:
         raise InputError(f"{spec.path}: cannot read ({exc})") from exc
     if kind == "table":
-        return _build_table(spec, local, fs, executor, source, batch)
+        return _build_table(spec, local, fs, executor, source, batch, sample_salt)
     if kind == "tree":
         return build_tree(spec, local, fs, executor, source, batch)
     raise InputError(f"{spec.path}: unknown dataset kind {kind!r} (expected table or tree)")
@@ -221,13 +224,13 @@ def capturable(file: TableFile, options: tables.TableOptions, fs) -> bool:
     return fs is None and file.format == "parquet" and options.reader_version > 1 and not options.id_column
 
 
-def _run(tasks: list, expected: int, executor) -> tuple[ExternalSort, CapturedSample | None]:
+def _run(tasks: list, expected: int, executor, salt: bytes | None = None) -> tuple[ExternalSort, CapturedSample | None]:
     """Hash ``tasks`` on ``executor`` into an external sort; also the merged profile-sample candidates
     of table partitions (None for a tree, or when a partition kept none)."""
     from provenance import progress
 
     sorter = ExternalSort(expected)
-    capture = SampleCapture(None)
+    capture = SampleCapture(None, salt=salt)
     spill = getattr(executor, "shared_filesystem", False)
     tasks = [task + ((sorter.spill_path(i), sorter.bits) if spill else None,) for i, task in enumerate(tasks)]
     per_task = max(1, expected // max(1, len(tasks)))
@@ -242,13 +245,13 @@ def _run(tasks: list, expected: int, executor) -> tuple[ExternalSort, CapturedSa
     return sorter, captured if captured.keys is not None and captured.keys.num_rows else None
 
 
-def _build_table(spec, local, fs, executor, source, batch) -> HashedDataset:
+def _build_table(spec, local, fs, executor, source, batch, salt=None) -> HashedDataset:
     files = table_files.list_table_files(local.path, fs, spec.options.reader_version)
     forced = None
     for _ in range(4):  # files of one dataset must agree on types: CSV/JSONL widen to the widest
-        tasks, expected = _table_tasks(local, files, source, fs, forced)
+        tasks, expected = _table_tasks(local, files, source, fs, forced, salt)
         bounded = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
-        sorter, sample = _run(tasks, expected, bounded)
+        sorter, sample = _run(tasks, expected, bounded, salt)
         wider = settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None
         if not wider:
             break

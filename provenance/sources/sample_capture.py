@@ -3,7 +3,9 @@ need not decode the table a second time (issue 15: at 10 M rows that re-read was
 ``prov commit``).
 
 The profile sample (``profiles/sample.py``) is, per label, the first ``cap`` distinct
-(digest, label) records in manifest order, and of those the first ``max_total``. For any
+(digest, label) records in sample-key order (``sample_key`` under the commit's salt: the
+parent's Merkle root, so a source cannot grind its records into it), and of those the first
+``max_total``. For any
 subset X of the manifest's rows, the sampled rows that lie in X are among the rows that
 the same rule picks from X alone (a row's rank in its class, and the number of capped
 rows before it, can only fall when rows are taken away). So each hashing worker keeps
@@ -27,12 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class, sample_key
 from provenance.sources.external_sort import SORT_KEYS
 
 KEY_COLUMNS = [name for name, _ in SORT_KEYS]  # digest, label, source, locator
 CAPTURE_BYTES = 64 << 20  # a pool larger than this (rows over ~8 KiB) is dropped: the profile re-reads
 _NO_LIMIT = np.iinfo(np.uint64).max
+_KEY = "__sample_key"  # the sample key, a sort column of the pool (a content column never reaches these tables)
 
 
 @dataclass
@@ -47,14 +50,16 @@ class CapturedSample:
     max_total: int
     keys: pa.Table | None
     content: pa.Table | None
+    salt: bytes | None = None  # the sample key's salt (``profiles.sample.sample_key``)
 
 
-def _prefixes(digests: pa.Array) -> np.ndarray:
-    """The first 8 bytes of each 32-byte digest as a big-endian integer (integer order = byte order)."""
+def _prefixes(digests: pa.Array, salt: bytes | None = None) -> np.ndarray:
+    """The sample key of each 32-byte digest (``profiles.sample.sample_key``: without a salt, its first
+    8 bytes as a big-endian integer, integer order = byte order)."""
     digests = digests.combine_chunks() if isinstance(digests, pa.ChunkedArray) else digests
     n = len(digests)
     raw = np.frombuffer(digests.buffers()[1], dtype=np.uint8, count=32 * n, offset=32 * digests.offset)
-    return raw.reshape(n, 32)[:, :8].copy().view(">u8").reshape(n).astype(np.uint64)
+    return sample_key(raw.reshape(n, 32), salt)
 
 
 class SampleCapture:
@@ -70,9 +75,10 @@ class SampleCapture:
         cap: int = DEFAULT_MAX_PER_CLASS,
         max_total: int = DEFAULT_MAX_TOTAL,
         budget: int = CAPTURE_BYTES,
+        salt: bytes | None = None,
     ):
         self.default_source = default_source
-        self.cap, self.max_total, self.budget = cap, max_total, budget
+        self.cap, self.max_total, self.budget, self.salt = cap, max_total, budget, salt
         self.reset()
 
     def reset(self) -> None:
@@ -124,9 +130,9 @@ class SampleCapture:
 
     def _add(self, keys: pa.Table, content: pa.Table) -> None:
         # Rows that cannot enter (past a full class's or a full sample's largest digest) are
-        # dropped at once, on the digests' first 8 bytes (<=, so ties stay); the rest wait
+        # dropped at once, on their sample keys (<=, so ties stay); the rest wait
         # until there are ``max_total`` of them, then the rule runs on their keys and the pool's.
-        prefix = _prefixes(keys.column("digest").combine_chunks())
+        prefix = _prefixes(keys.column("digest").combine_chunks(), self.salt)
         labels = keys.column("label")
         if self.total_limit != _NO_LIMIT:  # labels are looked at only for rows under the sample's bound
             below = np.flatnonzero(prefix <= self.total_limit)
@@ -161,7 +167,8 @@ class SampleCapture:
         held = 0 if self.keys is None else self.keys.num_rows
         every = new_keys if self.keys is None else pa.concat_tables([self.keys, new_keys])
         every_codes = np.concatenate([self.codes, codes])
-        order = pc.sort_indices(every, sort_keys=SORT_KEYS).to_numpy()
+        ranked = every.append_column(_KEY, pa.array(_prefixes(every.column("digest").combine_chunks(), self.salt)))
+        order = pc.sort_indices(ranked, sort_keys=[(_KEY, "ascending"), *SORT_KEYS]).to_numpy()
         digests = every.column("digest").combine_chunks().take(pa.array(order))
         d32 = np.frombuffer(digests.buffers()[1], dtype="S32", count=len(order), offset=digests.offset * 32)
         chosen = np.sort(first_per_class(d32, every_codes[order], len(self.classes), self.cap, self.max_total))
@@ -179,7 +186,7 @@ class SampleCapture:
         if self.keys.nbytes + self.content.nbytes > self.budget:
             self.give_up()
             return
-        kept_prefix = _prefixes(self.keys.column("digest").combine_chunks())
+        kept_prefix = _prefixes(self.keys.column("digest").combine_chunks(), self.salt)
         counts = np.bincount(self.codes, minlength=len(self.classes))
         for c in np.flatnonzero(counts >= self.cap):  # a full class: only smaller digests can still enter it
             self.class_limit[c] = kept_prefix[self.codes == c].max()
@@ -194,17 +201,17 @@ class SampleCapture:
             except (pa.ArrowException, ValueError):
                 self.give_up()
         if self.given_up:
-            return CapturedSample(self.cap, self.max_total, None, None)
+            return CapturedSample(self.cap, self.max_total, None, None, self.salt)
         if self.keys is None or self.content is None:
             empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
-            return CapturedSample(self.cap, self.max_total, empty, pa.table({}))
-        return CapturedSample(self.cap, self.max_total, self.keys, self.content)
+            return CapturedSample(self.cap, self.max_total, empty, pa.table({}), self.salt)
+        return CapturedSample(self.cap, self.max_total, self.keys, self.content, self.salt)
 
     def merge(self, other: CapturedSample | None) -> None:
         """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too."""
         if other is None or other.keys is None or other.content is None:
             self.give_up()
-        elif (other.cap, other.max_total) != (self.cap, self.max_total):
+        elif (other.cap, other.max_total, other.salt) != (self.cap, self.max_total, self.salt):
             self.give_up()
         else:
             self.add(other.keys, other.content)

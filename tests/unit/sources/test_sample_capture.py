@@ -47,11 +47,11 @@ def _write(folder, rows: int, classes: int, files: int, seed: int, copies: int =
         )
 
 
-def _profiles(path, executor, options: TableOptions | None = None, source: str | None = None):
+def _profiles(path, executor, options: TableOptions | None = None, source: str | None = None, salt=None):
     spec = DatasetSpec(str(path), "table", options or TableOptions())
-    hashed = build_manifest(spec, executor=executor, source=source)
+    hashed = build_manifest(spec, executor=executor, source=source, sample_salt=salt)
     assert hashed.sample is not None
-    sample = sample_manifest(hashed.manifest, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL)
+    sample = sample_manifest(hashed.manifest, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, salt)
     served = captured_records(
         hashed.sample,
         sample.table.column("locator").to_pylist(),
@@ -60,10 +60,13 @@ def _profiles(path, executor, options: TableOptions | None = None, source: str |
         spec.options.row_encoding,
         DEFAULT_MAX_PER_CLASS,
         DEFAULT_MAX_TOTAL,
+        salt,
     )
     assert served is not None  # the fast path really serves the sample
-    fast = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=hashed.sample)
-    slow = build_version_profile(hashed.manifest, "table", hashed.columns, spec)
+    fast = build_version_profile(
+        hashed.manifest, "table", hashed.columns, spec, captured=hashed.sample, sample_salt=salt
+    )
+    slow = build_version_profile(hashed.manifest, "table", hashed.columns, spec, sample_salt=salt)
     return fast.to_bytes(), slow.to_bytes(), sample
 
 
@@ -77,9 +80,10 @@ def _profiles(path, executor, options: TableOptions | None = None, source: str |
         (3000, 400, 2, 100),  # many classes
     ],
 )
-def test_captured_profile_is_byte_identical(tmp_path, rows, classes, files, copies):
+@pytest.mark.parametrize("salt", [None, bytes(range(32))])
+def test_captured_profile_is_byte_identical(tmp_path, rows, classes, files, copies, salt):
     _write(tmp_path / "data", rows, classes, files, seed=rows + classes, copies=copies)
-    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor())
+    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor(), salt=salt)
     assert fast == slow
 
 
@@ -87,7 +91,7 @@ def test_captured_profile_with_sources_and_worker_processes(tmp_path):
     # sources (some null, filled by the default) order copies in the manifest; partitions hashed in processes
     _write(tmp_path / "data", 4000, 5, 3, seed=7, copies=600, sources=True)
     options = TableOptions(source_column="src")
-    fast, slow, _ = _profiles(tmp_path / "data", LocalExecutor(2), options, source="vendor")
+    fast, slow, _ = _profiles(tmp_path / "data", LocalExecutor(2), options, source="vendor", salt=b"\x07" * 32)
     assert fast == slow
 
 
@@ -125,3 +129,5 @@ def test_a_locator_missing_from_the_pool_falls_back(tmp_path):
     assert captured_records(hashed.sample, locators, digests[::-1], *args) is None  # digests that do not match
     other_rule = (hashed.columns, spec.options.row_encoding, 5, DEFAULT_MAX_TOTAL)
     assert captured_records(hashed.sample, locators, digests, *other_rule) is None
+    other_salt = (*args, b"\x01" * 32)  # a pool kept under another sample key
+    assert captured_records(hashed.sample, locators, digests, *other_salt) is None
