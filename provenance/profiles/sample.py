@@ -181,19 +181,7 @@ def _digest_sample(manifest: Manifest, cap: int, max_total: int | None) -> Manif
         n = batch.num_rows
         if n == 0:
             continue
-        digests = batch.column("digest")
-        d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
-        labels = pc.dictionary_encode(batch.column("label"))
-        to_global = np.array(
-            [label_index.setdefault(name, len(label_index)) for name in labels.dictionary.to_pylist()], dtype=np.int64
-        )
-        codes = to_global[labels.indices.to_numpy(zero_copy_only=False)]
-        # run starts among this batch's rows: a new (digest, label), the first row continuing the previous batch's run
-        new_run = np.ones(n, dtype=bool)
-        new_run[1:] = (d[1:] != d[:-1]) | (codes[1:] != codes[:-1])
-        if previous is not None:
-            new_run[0] = bool(d[0] != previous[0] or codes[0] != previous[1])
-        run_starts = np.flatnonzero(new_run)
+        d, codes, run_starts = _runs(batch, label_index, previous)
         first_end = int(run_starts[0]) if len(run_starts) else n  # rows before it continue the previous run
         if open_run and first_end:
             copies[-1][-1] += first_end
@@ -234,6 +222,27 @@ def _digest_sample(manifest: Manifest, cap: int, max_total: int | None) -> Manif
     return ManifestSample(picked.astype(np.int64), table, counts)
 
 
+def _runs(
+    batch: pa.RecordBatch, label_index: dict[str, int], previous: tuple[np.bytes_, int] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A manifest batch's digests (``S32``), label codes (``label_index``, grown in place) and the rows where
+    its runs of equal (digest, label) start; its first row starts none when it continues ``previous``, the
+    last row of the batch before."""
+    n = batch.num_rows
+    digests = batch.column("digest")
+    d = np.frombuffer(digests.buffers()[1], dtype="S32", count=n, offset=digests.offset * 32)
+    labels = pc.dictionary_encode(batch.column("label"))
+    to_global = np.array(
+        [label_index.setdefault(name, len(label_index)) for name in labels.dictionary.to_pylist()], dtype=np.int64
+    )
+    codes = to_global[labels.indices.to_numpy(zero_copy_only=False)]
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (d[1:] != d[:-1]) | (codes[1:] != codes[:-1])
+    if previous is not None:
+        new_run[0] = bool(d[0] != previous[0] or codes[0] != previous[1])
+    return d, codes, np.flatnonzero(new_run)
+
+
 def _keyed_sample(manifest: Manifest, cap: int, max_total: int | None, salt: bytes) -> ManifestSample:
     """``sample_manifest`` under a salt: one streamed pass over every row, keeping a pool of the records
     that can still enter the sample (a record left out once never enters later: more rows only bring
@@ -256,21 +265,10 @@ def _keyed_sample(manifest: Manifest, cap: int, max_total: int | None, salt: byt
         n = batch.num_rows
         if n == 0:
             continue
-        column = batch.column("digest")
-        d = np.frombuffer(column.buffers()[1], dtype="S32", count=n, offset=column.offset * 32)
-        labels = pc.dictionary_encode(batch.column("label"))
-        to_global = np.array(
-            [label_index.setdefault(name, len(label_index)) for name in labels.dictionary.to_pylist()], dtype=np.int64
-        )
-        c = to_global[labels.indices.to_numpy(zero_copy_only=False)]
+        d, c, starts = _runs(batch, label_index, previous)
         grown = len(label_index) - len(class_limit)
         if grown:
             class_limit = np.concatenate([class_limit, np.full(grown, np.iinfo(np.uint64).max, dtype=np.uint64)])
-        new_run = np.ones(n, dtype=bool)
-        new_run[1:] = (d[1:] != d[:-1]) | (c[1:] != c[:-1])
-        if previous is not None:
-            new_run[0] = bool(d[0] != previous[0] or c[0] != previous[1])
-        starts = np.flatnonzero(new_run)
         first_end = int(starts[0]) if len(starts) else n  # rows continuing the previous batch's last run
         if first_end:
             copies[rows == open_start] += first_end
