@@ -14,7 +14,9 @@ trusted base's own pseudo-batches (runs of its file order, ``profiles.batches``)
 their flag rates, under the same conformal calibration, spread beyond the binomial
 (the analysis-of-variance estimator of the intraclass correlation for binary data,
 Fleiss 1981, *Statistical Methods for Rates and Proportions*, ch. 13; Ridout, Demetrio
-and Firth 1999, *Biometrics* 55). Ten pseudo-batches give a noisy estimate, and one odd
+and Firth 1999, *Biometrics* 55), counted at a level where the reference holds at least 20
+records (``combine.dispersion_level``: at ``fpr`` a small reference holds four or five, and
+the estimate swung on one of them). Ten pseudo-batches give a noisy estimate, and one odd
 base batch would make the budget lenient, so ``rho`` is capped at ``RHO_CAP`` and the
 variance factor ``1 + (n - 1) rho`` at ``MAX_VARIANCE_FACTOR`` (fourfold): without the
 second cap a 10,000-record delta would be allowed about a hundredfold variance, so one odd
@@ -216,8 +218,8 @@ def flag_budget(
         n: records the verdict judges; fpr: the combined verdict's rate; alpha: the gate's level.
         reference_size: m', the records of the trimmed reference that "beyond" is judged against
             (``Verdicts.beyond_size``); a clean record lies beyond all of them at rate 1 / (m' + 1).
-        batch_sizes, batch_flags: per pseudo-batch of the reference, its records and how many the
-            combined calibration flags (``Verdicts.reference_batch_sizes`` / ``reference_batch_flags``);
+        batch_sizes, batch_flags: per pseudo-batch of the reference, its records and how many lie at or
+            below the dispersion level (``Verdicts.reference_batch_sizes`` / ``reference_batch_flags``);
             empty for a binomial budget.
         beyond_rate: the measured rate a clean record lands beyond the trimmed reference
             (``Verdicts.beyond_rate``); None or 0 for 1 / (m' + 1).

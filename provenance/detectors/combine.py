@@ -52,6 +52,12 @@ SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
 # records flagged in file order 1.9 -> 1.8%, other families within one record or batch.
 # Calibration stays exact: the reference's T is weighted the same way.
 DETECTOR_WEIGHTS = {"knn_label": 2.0}
+# The base's pseudo-batches show how a clean batch's flag rate spreads (``detectors.budget``),
+# counted at the smallest rate at least ``fpr`` where the reference holds this many records:
+# at ``fpr`` a reference of a few hundred records holds four or five, and the estimator then
+# swings on one of them (session 9: one reference record moving between pseudo-batches took
+# a budget from 12 flags to 8). Measured on the gate bench (bench/results/gate-pass-rate*.md).
+DISPERSION_RECORDS = 20
 
 
 @dataclass
@@ -96,10 +102,13 @@ class Verdicts:
     combined: list[str]  # detectors whose p-values entered the combination
     threshold: float  # T below which a record is flagged (min of per-detector p-values over their weights)
     reference_flag_rate_by_batch: list[float] = field(default_factory=list)
-    # per pseudo-batch of the reference: records with a combined statistic, and how many
-    # of them the calibration flags (the drift the gate's budget allows for, ``detectors.budget``)
+    # per pseudo-batch of the reference: records with a combined statistic, and how many of them
+    # lie at or below ``dispersion_level`` (the drift the gate's budget allows for, ``detectors.budget``)
     reference_batch_sizes: list[int] = field(default_factory=list)
     reference_batch_flags: list[int] = field(default_factory=list)
+    # the combined p-value at or below which ``reference_batch_flags`` counts a reference record:
+    # ``fpr``, or more where fewer than ``DISPERSION_RECORDS`` reference records lie below it
+    dispersion_level: float = 0.0
     # records whose combined p-value is below ``beyond_p`` lie beyond every record of the
     # trimmed reference (``trimmed_reference``), which holds ``beyond_size`` records
     beyond_p: float = 0.0
@@ -149,6 +158,23 @@ def combined_p_values(T: np.ndarray, reference_T: np.ndarray) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
+def dispersion_level(fpr: float, reference_size: int) -> float:
+    """The combined p-value at which the reference's pseudo-batches are counted for the budget's
+    overdispersion: ``fpr``, or ``DISPERSION_RECORDS / m`` when the ``m`` reference records would
+    hold fewer than ``DISPERSION_RECORDS`` at ``fpr`` (at most 1).
+
+    The analysis-of-variance estimator of the intra-batch correlation (``budget.overdispersion``)
+    needs counts: from five flags among ten pseudo-batches it swings between 0 and its cap as one
+    record moves from one batch to another. A batch's drift moves its records' statistics
+    together, at every level; counted where there are enough of them, the estimate is the
+    drift's, not one record's. Large references (``m >= DISPERSION_RECORDS / fpr``, 2,000 at
+    fpr 0.01) are counted at ``fpr`` itself.
+    """
+    if reference_size <= 0:
+        return fpr
+    return float(min(1.0, max(fpr, DISPERSION_RECORDS / reference_size)))
+
+
 def combine(
     results: list[DetectorResult],
     fpr: float,
@@ -158,8 +184,8 @@ def combine(
     """Combine detector results (all on the same delta and profile) into per-record verdicts.
 
     ``batches`` (m,), the profile's pseudo-batch per sample record, lets the verdicts
-    report the reference's flag rate per pseudo-batch (the natural spread the gate's
-    budget allows for). ``batch_support`` (n,), how many of each record's nearest
+    report how the reference's extreme records spread over its pseudo-batches (the natural
+    spread the gate's budget allows for, counted at ``dispersion_level``). ``batch_support`` (n,), how many of each record's nearest
     batch-mates share its label (``extreme.batch_label_support``), gates label-based
     extreme evidence; without it that evidence counts as unsupported. A detector with an
     error contributes nothing here (the gate fails closed on it separately); a detector
@@ -198,10 +224,11 @@ def combine(
     by_batch: list[float] = []
     batch_sizes: list[int] = []
     batch_flags: list[int] = []
+    level = dispersion_level(fpr, len(finite_ref))
     if batches is not None and len(batches) == len(ref_T) and len(finite_ref):
         ok = np.isfinite(ref_T)
         flagged_ref = np.zeros(len(ref_T), dtype=bool)
-        flagged_ref[ok] = ref_p <= fpr
+        flagged_ref[ok] = ref_p <= level
         for b in np.unique(batches[ok]):
             members = ok & (batches == b)
             batch_sizes.append(int(members.sum()))
@@ -243,6 +270,7 @@ def combine(
         reference_flag_rate_by_batch=by_batch,
         reference_batch_sizes=batch_sizes,
         reference_batch_flags=batch_flags,
+        dispersion_level=level,
         beyond_p=beyond_p,
         beyond_size=trimmed.size,
         beyond_left_out=trimmed.left_out,
