@@ -5,18 +5,37 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.report.record_facts import findings_report
 from provenance.store import Store
+from provenance.trust.pins import Pins
 
 
 @command("findings")
+@trust_flags
 def findings(
     version: str = typer.Argument(..., help="A version that `prov diff --detect` or `prov check` scored."),
     all_records: bool = typer.Option(False, "--all", help="List every scored record, not only flagged ones."),
+    recompute: bool = typer.Option(
+        False,
+        "--recompute",
+        help="Re-run the detectors on the signed versions and fail (exit 1) unless the stored run says the same.",
+    ),
     json_out: bool = JsonFlag,
+    pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
     """List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first)."""
-    result = findings_report(Store.open(), version, flagged_only=not all_records)
+    from provenance.detectors.findings_trust import recompute as recompute_run
+    from provenance.detectors.findings_trust import with_signature
+
+    store = Store.open_snapshot(pins=pins)  # the run listed and the run recomputed are one state of prov.db
+    result = with_signature(store, findings_report(store, version, flagged_only=not all_records))
+    if recompute:
+        from provenance import progress
+        from provenance.cli._progress import progress_shown
+
+        with progress_shown(), progress.stage("detectors", unit="steps"):
+            result["recomputed"] = recompute_run(store, version)
     if json_out:
         emit_json(result)
         return
@@ -27,3 +46,4 @@ def findings(
     from provenance.report.text import render_findings
 
     write_output(render_findings(result | {"version": version}, medium_for(None)), None)
+    note_unpinned(pins)

@@ -262,7 +262,7 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
 
     Returns {"version", "run", "base", "detectors": [one row per detector, and the
     ``combined`` row], "findings": [{"digest", "label", "flagged", "score",
-    "explanation", "detectors": [{"detector", "score", "flagged"}]}], "from_rows"}, worst first;
+    "explanation", "detectors": [{"detector", "score", "flagged"}]}], "from_rows", "audit_entry"}, worst first;
     with ``flagged_only`` only records the combined verdict flags, else every scored
     record. The run is the one the newest ``detect`` audit entry of ``version`` names, never the newest
     ``detector_runs`` row (a ``.prov/`` writer can add a run there with no entry: attack review 9, F1). It is
@@ -276,13 +276,13 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
 
     store.version(version)
     entry = store.db.execute(
-        "select json_extract(detail, '$.run'), json_extract(detail, '$.base'), json_extract(detail, '$.findings') "
+        "select json_extract(detail, '$.run'), json_extract(detail, '$.base'), json_extract(detail, '$.findings'), seq "
         "from audit where action = 'detect' and subject = ? order by seq desc limit 1",
         [version],
     ).fetchone()
     if entry is None or not isinstance(entry[0], str):
         return {"version": version, "run": None, "base": None, "detectors": [], "findings": [], "from_rows": False}
-    run, base, oid = entry
+    run, base, oid, seq = entry
     if oid is not None:
         document = json.loads(store.objects.get(oid, f"findings of run {run}"))
         if document.get("run") != run or document.get("version") != version:
@@ -302,6 +302,7 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
             "detectors": document["detectors"],
             "findings": findings,
             "from_rows": False,
+            "audit_entry": seq,
         }
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
     for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
@@ -337,4 +338,5 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
         "detectors": detectors,
         "findings": findings,
         "from_rows": True,
+        "audit_entry": seq,
     }

@@ -65,6 +65,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
             f"run {result['run']} predates findings objects and is read from store rows, which a .prov/ writer can "
             f"edit; `prov diff BASE {version} --detect` recomputes it",
         )
+    _trust_lines(out, result, version)
     out.grid(detectors_grid(_as_diff_detection(result, combined)))
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
@@ -74,6 +75,27 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
     return out.text()
+
+
+def _trust_lines(out: Writer, result: dict, version: str) -> None:
+    """Whether a signature the verifier pinned covers the run, and what ``--recompute`` found
+    (``detectors.findings_trust``): a run in ``.prov/`` that nothing signed is said to be so."""
+    recomputed = result.get("recomputed")
+    if recomputed:
+        out.line(
+            ("Recomputed: ", "bold"),
+            f"the detectors re-run on the signed versions {recomputed['base']} and {version} flag the same "
+            f"{recomputed['flagged']} of {recomputed['records']} records with the same scores as this stored run",
+        )
+    elif result.get("signed_by"):
+        out.line(("Signed: ", "bold"), f"its audit entry #{result['audit_entry']} is covered by {result['signed_by']}")
+    elif not result.get("from_rows"):
+        out.line(
+            ("Not signed: ", "bold"),
+            f"this run is what .prov/ says (its audit entry #{result.get('audit_entry')} is covered by no signature "
+            f"you pinned), and whoever can write .prov/ can plant one; `prov findings {version} --recompute` re-runs "
+            "the detectors on the signed versions and compares before you waive",
+        )
 
 
 FORMATTER = Formatter(diff=render_diff, check=render_check)

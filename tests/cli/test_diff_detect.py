@@ -132,13 +132,64 @@ def test_findings_lists_the_run_the_audit_log_names_not_a_planted_one(prov, two_
     assert "feedfacefeedface" not in prov("findings", "v2").stdout
     assert before["from_rows"] is False  # read from the run's object, not from rows
     # a run stored before findings objects (its entry names none) is read from its rows, and says so
+    # (the entry re-chained: an entry edited in place breaks the chain, and prov findings then refuses)
+    from provenance.store import audit
+
     db = sqlite3.connect(".prov/prov.db")
-    db.execute("update audit set detail = json_remove(detail, '$.findings') where action = 'detect'")
-    db.commit()
+    detail = json.loads(db.execute("select detail from audit where action = 'detect'").fetchone()[0])
+    with db:
+        audit.append(db, "detect", "v2", {k: v for k, v in detail.items() if k != "findings"})
     db.close()
     old_run = json.loads(prov("findings", "v2", "--json").stdout)
     assert old_run["run"] == before["run"] and old_run["from_rows"] is True
     assert "Not verified" in prov("findings", "v2").stdout
+
+
+def test_findings_says_a_run_is_unsigned_and_recompute_catches_a_planted_one(prov, two_versions):
+    """Attack review 9b, F9b-1: a `.prov/` writer stores an edited copy of the findings object (nothing
+    flagged) and appends a `detect` entry naming it, the chain re-made; `prov findings` listed "0 flagged"
+    as if nothing were wrong. It now says the run is not signed, `--recompute` re-runs the detectors on the
+    signed versions and fails on the planted run, a checkpoint by a pinned key makes a run "Signed", and an
+    entry edited in place breaks the chain (exit 1)."""
+    from provenance.store import audit
+
+    pin = ("--signer", "alice.pub")
+    assert prov("diff", "v1", "v2", "--detect", *pin).exit_code == 0
+    honest = json.loads(prov("findings", "v2", "--json", *pin).stdout)
+    assert honest["signed_by"] is None and len(honest["findings"]) >= 8
+    assert "Not signed:" in prov("findings", "v2", *pin).stdout
+    checked = prov("findings", "v2", "--recompute", *pin)
+    assert checked.exit_code == 0 and "Recomputed:" in checked.stdout, checked.output
+    assert prov("audit", "checkpoint", "--key", "alice.key").exit_code == 0
+    signed = prov("findings", "v2", *pin).stdout
+    assert "Signed:" in signed and "Not signed" not in signed
+    assert "Not signed:" in prov("findings", "v2").stdout  # nothing pinned: keys in .prov/ prove nothing
+
+    db = sqlite3.connect(".prov/prov.db")
+    detail = json.loads(db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()[0])
+    document = json.loads(Store.open().objects.get(detail["findings"], "findings"))
+    for f in document["findings"]:
+        f["flagged"] = False
+    for d in document["detectors"]:
+        d["flagged"] = 0
+    data = json.dumps(document).encode()
+    store = Store.open()
+    with store.write():  # the attacker's copy, stored under its own hash as any object is
+        planted = store.put_object(data, "json")
+    store.close()
+    with db:
+        audit.append(db, "detect", "v2", detail | {"findings": planted})
+    shown = json.loads(prov("findings", "v2", "--json", *pin).stdout)
+    assert shown["findings"] == [] and shown["signed_by"] is None  # what .prov/ says, marked as such
+    caught = prov("findings", "v2", "--recompute", *pin)
+    assert caught.exit_code == 1 and "differs from the detectors re-run" in caught.stderr, caught.output
+    with db:
+        db.execute(
+            "update audit set detail = json_set(detail, '$.flagged', 0) where seq = (select max(seq) from audit)"
+        )
+    db.close()
+    edited = prov("findings", "v2", *pin)
+    assert edited.exit_code == 1 and "audit log is broken" in edited.stderr
 
 
 def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_versions):

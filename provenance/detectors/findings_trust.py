@@ -1,0 +1,103 @@
+"""How far ``prov findings`` can trust the stored detector run it lists (attack review 9b, F9b-1).
+
+A detector run is stored by ``prov diff --detect``, which signs nothing: its findings object and
+the ``detect`` audit entry naming it are what ``.prov/`` says. Whoever can write ``.prov/`` can
+store an edited copy of the object and append an entry naming it (the hash chain re-made), and
+``prov findings`` then listed "0 of 60 flagged" to the reviewer deciding waivers. So:
+
+- the audit chain must be whole (an edited entry is exit 1, as ``prov audit verify`` says);
+- the run is *signed* only when a signed head by a key the verifier pins (a checkpoint, or a
+  later version's ``auditLogHead``) covers its ``detect`` entry, as every other fact a check
+  relies on (DESIGN: audit entries after the last signed head are pending);
+- otherwise it is listed as *not signed*, and :func:`recompute` re-runs the detectors on the
+  signed versions and compares, record by record: a run that differs is exit 1.
+
+Signing each run with the key of whoever ran it was the other way; it needs a key (and a role
+for it in the pins) on every ``prov diff --detect``, which a reviewer rarely has at hand, while
+the recompute needs nothing but the signed versions and gives the same assurance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provenance.errors import InputError, VerificationError
+
+# scores written by one run and recomputed by another agree to float64 rounding; a planted
+# object moves a score by far more to change what a reviewer reads
+SCORE_TOLERANCE = 1e-9
+
+
+def signed_by(store: Any, audit_entry: int) -> str | None:
+    """The signed head (``checkpoint <id> (time)`` or ``version <tag>``) by a key the verifier pins that
+    covers audit entry ``audit_entry``, or None: nothing pinned, or the entry is pending.
+
+    Raises:
+        VerificationError: the audit chain is broken (an entry edited, missing or out of order), exit 1.
+    """
+    from provenance.store import audit
+    from provenance.store.coverage import coverage
+    from provenance.trust.pins import pins_of
+
+    audit.verify_chain(store.db)
+    pinned = pins_of(store).maintainer_keys(store)
+    if pinned is None:
+        return None  # keys found in .prov/ prove nothing to its writer
+    covered = coverage(store, pinned)
+    return covered.by if covered.covers(audit_entry) else None
+
+
+def with_signature(store: Any, result: dict) -> dict:
+    """``result`` (``stored_findings``' dict) with ``signed_by`` (see :func:`signed_by`; None when no run)."""
+    entry = result.get("audit_entry")
+    return result | {"signed_by": signed_by(store, entry) if isinstance(entry, int) else None}
+
+
+def recompute(store: Any, version: str) -> dict:
+    """Re-run the detectors on the signed versions of the stored run (its base and ``version``, at its
+    FPR) and compare with the stored run, record by record (digest and label): its verdict and score.
+
+    Returns ``{"base", "records", "flagged", "differences": 0}`` when they agree.
+
+    Raises:
+        InputError: no detector run is stored for ``version`` (exit 2).
+        VerificationError: the stored run differs from the re-run (exit 1), naming how many
+            records and the first few; the versions' own checks raise as ``prov diff`` does.
+    """
+    from provenance.api_review import detect
+    from provenance.detectors.findings import COMBINED, stored_findings
+
+    stored = stored_findings(store, version, flagged_only=False)
+    if stored["run"] is None or not stored["base"]:
+        raise InputError(f"no detector run is stored for {version}; run 'prov diff BASE {version} --detect'")
+    base = stored["base"]
+    combined = next((d for d in stored["detectors"] if d["detector"] == COMBINED), None)
+    if combined is None:
+        raise VerificationError(f"findings of run {stored['run']} on {version}: the run stores no combined verdict")
+    detection = detect(store, base, version, fpr=float(combined["fpr"]), save=False)
+    labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
+    now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
+    was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}
+    if stored["from_rows"]:  # a run stored before findings objects kept its flagged records only
+        now = {k: v for k, v in now.items() if v[0]}
+        was = {k: v for k, v in was.items() if v[0]}
+    differ = sorted(k for k in now.keys() | was.keys() if k not in now or k not in was or not _same(now[k], was[k]))
+    if differ:
+        digest, label = differ[0]
+        first = f"{digest[:12]} label {label}: stored {_say(was.get(differ[0]))}, re-run {_say(now.get(differ[0]))}"
+        raise VerificationError(
+            f"prov findings {version}: stored run {stored['run']} differs from the detectors re-run on the signed "
+            f"versions {base} and {version} in {len(differ)} record(s) (first: {first}); it is not what the detectors "
+            f"say: decide from `prov diff {base} {version} --detect`, and look for who wrote .prov/"
+        )
+    return {"base": base, "records": len(now), "flagged": sum(v[0] for v in now.values()), "differences": 0}
+
+
+def _same(a: tuple[bool, float], b: tuple[bool, float]) -> bool:
+    return a[0] == b[0] and abs(a[1] - b[1]) <= SCORE_TOLERANCE
+
+
+def _say(verdict: tuple[bool, float] | None) -> str:
+    if verdict is None:
+        return "not scored"
+    return f"{'flagged' if verdict[0] else 'not flagged'} at {verdict[1]:.6f}"
