@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 class UnsignedFromSigningSources(Rule):
     """Block added records that came in an unsigned batch from a source that has a trusted
-    batch-signing key, or a revoked one (``trust.pins.revoked_sources``: its batch that
+    batch-signing key, or a revoked one (``trust.revocations.revoked_sources``: its batch that
     verifies only under the revoked key is the stolen-key shape, attack review 6 finding 5),
     unless the policy allows that source (``allow_unsigned_from``)."""
 
@@ -58,7 +58,7 @@ class UnsignedFromSigningSources(Rule):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from provenance.trust.pins import revoked_sources
+        from provenance.trust.revocations import revoked_sources
 
         # a source whose key was revoked signed its batches: its batch that verifies only under
         # the revoked key is unsigned now, and blocks like any unsigned batch of it (review 6, finding 5)

@@ -30,7 +30,7 @@ from provenance.manifest import Manifest, digest_prefixes
 from provenance.sources import memory
 from provenance.stages import CommitJob
 from provenance.store.store import Store
-from provenance.trust.pins import revoked_source_keys
+from provenance.trust.revocations import revoked_source_keys
 from provenance.version_facts import load_manifest, verified_statement
 
 ATTESTED = "attested"

@@ -23,7 +23,6 @@ remove trust, so they are honoured in every mode; they cannot add any.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import keys
 from provenance.errors import InputError
+from provenance.trust.revocations import revoked_maintainer_keys, revoked_source_keys, with_revocation
 from provenance.trust.roles import MAINTAINER_ROLES, PINNED, ROOT, RoleKeys, RoleSignature, not_trusted, verify_role
 from provenance.trust.root import Root, load_chain_history
 
@@ -313,7 +313,7 @@ class Pins:
             ]
         else:
             found = [k for k in entries(store, source)]
-        return [_with_revocation(k, revoked) for k in found]
+        return [with_revocation(k, revoked) for k in found]
 
     def trusted_sources(self, store: Store) -> set[str]:
         """Sources that have an active batch-signing key in what the verifier pinned."""
@@ -343,55 +343,6 @@ def private_key_for_role(store: Store, key_path: str | Path, role: str, what: st
     if keyid not in trusted.keys:
         raise InputError(f"{key_path}: key {keyid[:16]} {not_trusted(trusted)}; its {what} would be ignored")
     return private, keyid
-
-
-def revoked_maintainer_keys(store: Store) -> set[str]:
-    """Key ids revoked in the store with ``prov keys revoke``: from the ``keys`` row or the
-    ``key.revoke`` audit entry, whichever is left (a revocation only removes trust, so it is
-    honoured wherever it is found; clearing the row alone does not bring a key back)."""
-    out = {r[0] for r in store.db.execute("select keyid from keys where revoked_at is not null")}
-    out |= {r[0] for r in store.db.execute("select subject from audit where action = 'key.revoke'")}
-    return out
-
-
-def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
-    """``(source, keyid) -> (revoked_at, reason)`` from the trust table and from ``trust.revoke`` audit entries.
-
-    Both are read because either may be all that is left after someone edited the other:
-    a revocation is honoured wherever it is found.
-    """
-    out: dict[tuple[str, str], tuple[str, str | None]] = {}
-    for source, kid, at, reason in store.db.execute(
-        "select source, keyid, revoked_at, revoked_reason from trust where revoked_at is not null"
-    ):
-        out[(source, kid)] = (at, reason)
-    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
-        try:
-            facts = json.loads(detail)
-            out.setdefault((subject, facts["keyid"]), (str(facts.get("revoked_at") or "?"), facts.get("reason")))
-        except (TypeError, ValueError, KeyError):
-            continue
-    return out
-
-
-def revoked_sources(store: Store) -> frozenset[str]:
-    """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
-
-    Such a source signed its batches once; a batch that verifies only under its revoked
-    key is the stolen-key shape (attack review 6, finding 5), so the gate counts the source
-    as one that signs its batches even when it has no trusted key left.
-    """
-    return frozenset(source for source, _ in revoked_source_keys(store))
-
-
-def _with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[str, str | None]]) -> TrustedKey:
-    hit = revoked.get((key.source, key.keyid))
-    if hit is None:
-        return key
-    from provenance.trust.source_keys import TrustedKey
-
-    fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
-    return TrustedKey(**{**fields, "revoked_at": hit[0], "revoked_reason": hit[1]})
 
 
 def _env_threshold(value: str | None) -> int:

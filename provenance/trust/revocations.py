@@ -1,0 +1,65 @@
+"""Revocations recorded in the store (``prov keys revoke``, ``prov trust revoke``), read for ``trust.pins``.
+
+A revocation only removes trust, so it is honoured wherever it is found: in its table row or
+in its audit entry, whichever a ``.prov/`` writer left. (Split out of ``trust/pins.py``.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+    from provenance.trust.source_keys import TrustedKey
+
+
+def revoked_maintainer_keys(store: Store) -> set[str]:
+    """Key ids revoked in the store with ``prov keys revoke``: from the ``keys`` row or the
+    ``key.revoke`` audit entry, whichever is left (a revocation only removes trust, so it is
+    honoured wherever it is found; clearing the row alone does not bring a key back)."""
+    out = {r[0] for r in store.db.execute("select keyid from keys where revoked_at is not null")}
+    out |= {r[0] for r in store.db.execute("select subject from audit where action = 'key.revoke'")}
+    return out
+
+
+def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """``(source, keyid) -> (revoked_at, reason)`` from the trust table and from ``trust.revoke`` audit entries.
+
+    Both are read because either may be all that is left after someone edited the other:
+    a revocation is honoured wherever it is found.
+    """
+    out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for source, kid, at, reason in store.db.execute(
+        "select source, keyid, revoked_at, revoked_reason from trust where revoked_at is not null"
+    ):
+        out[(source, kid)] = (at, reason)
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
+        try:
+            facts = json.loads(detail)
+            out.setdefault((subject, facts["keyid"]), (str(facts.get("revoked_at") or "?"), facts.get("reason")))
+        except (TypeError, ValueError, KeyError):
+            continue
+    return out
+
+
+def revoked_sources(store: Store) -> frozenset[str]:
+    """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
+
+    Such a source signed its batches once; a batch that verifies only under its revoked
+    key is the stolen-key shape (attack review 6, finding 5), so the gate counts the source
+    as one that signs its batches even when it has no trusted key left.
+    """
+    return frozenset(source for source, _ in revoked_source_keys(store))
+
+
+def with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[str, str | None]]) -> TrustedKey:
+    """``key`` with the revocation ``revoked`` (:func:`revoked_source_keys`) records for it, if any."""
+    hit = revoked.get((key.source, key.keyid))
+    if hit is None:
+        return key
+    from provenance.trust.source_keys import TrustedKey
+
+    fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
+    return TrustedKey(**{**fields, "revoked_at": hit[0], "revoked_reason": hit[1]})
