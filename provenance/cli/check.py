@@ -110,6 +110,9 @@ def waive(
     detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
     reason: str = typer.Option(..., "--reason", help="Why the finding is acceptable."),
     key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="The reviewer's key (one pinned to waive)."),
+    label: str | None = typer.Option(
+        None, "--label", help="The label of the row accepted (needed when the version holds the record under several)."
+    ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -117,7 +120,7 @@ def waive(
     from provenance.gate.waivers import create_waiver
     from provenance.names import short_digest
 
-    result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key)
+    result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key, label)
     for warning in result["warnings"]:  # recorded all the same (exit 0): the reviewer decides
         typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:

@@ -135,6 +135,7 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     import pyarrow.compute as pc
 
     from provenance.errors import InputError
+    from provenance.gate.quarantine_history import row_keys
     from provenance.gate.quarantine_returns import waived_combined
     from provenance.profiles.stage import load_profile
 
@@ -174,7 +175,8 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
         return pc.is_in(asked, value_set=lineage.filter(mask)).to_numpy(zero_copy_only=False)
 
     judged = among(exact) if exact is not None else np.zeros(len(wanted), dtype=bool)
-    waived = pc.is_in(asked, value_set=waived_combined(ctx)).to_numpy(zero_copy_only=False)
+    asked_rows = row_keys(pa.table({"digest": asked, "label": pa.array([rows.labels[i] for i in wanted], pa.string())}))
+    waived = pc.is_in(asked_rows, value_set=waived_combined(ctx)).to_numpy(zero_copy_only=False)
     Z = profile.standardize(_features(ctx, profile, ctx.new, [rows.locators[i] for i in wanted], digests))
     best = np.full(len(wanted), np.inf)
     near_what: list[str] = [""] * len(wanted)

@@ -10,7 +10,8 @@ made for it, never a row:
   audit log its signed head fixes, that attests the record (attack review 7b, finding 1);
 - for a ``--findings`` quarantine (records the detectors flagged), a reviewer's waiver of the
   combined verdict on the candidate (``prov waive DIGEST --version NEW --detector combined``),
-  honoured as the detector rules honour it (attack review 7b, finding 3).
+  honoured as the detector rules honour it (attack review 7b, finding 3), for the row (digest and
+  label) it names.
 """
 
 from __future__ import annotations
@@ -57,38 +58,50 @@ def kept_by_quarantine(ctx: GateContext, sources: set[str]) -> pa.Array | None:
 
 
 def waived_combined(ctx: GateContext) -> pa.Array:
-    """Digests (``binary(32)``) whose combined verdict an honoured waiver on the new version accepts (such a
-    waiver binds the new version's own Merkle root, so its digest names the row it lets back)."""
-    import pyarrow as pa
-
-    waived = {d for d, detector in ctx.waivers.waived if detector == "combined"}
-    return pa.array(sorted(bytes.fromhex(d) for d in waived), pa.binary(32))
+    """The (digest, label) rows (``quarantine_history.row_keys``) whose combined verdict an honoured waiver on the
+    new version accepts. Each waiver lets back the row it names, never every label of its digest: a candidate
+    holding the corrected row and the flipped row a quarantine cut under one digest needs a waiver for each
+    (attack review 9b, T9b-1)."""
+    return _row_keys(ctx.waivers.waived)
 
 
 def waived_rows(ctx: GateContext, after: str) -> pa.Array:
     """The (digest, label) rows (``quarantine_history.row_keys``) an honoured waiver of the combined verdict
     lets back on a version of the new version's signed ancestry made after quarantine ``after`` (it descends
-    from it): each waived digest's rows in that version's signed manifest. Such a waiver names a release that
-    held the record with the quarantine in its history: a reviewer let that row back there and need not waive
-    it again on every later release that keeps it (attack review 8, A5). A record digest does not cover the
-    label, so only the row as it stood on that release counts: a later relabel back to the label the
-    quarantine cut is not waived (attack review 9, T1). A waiver of a version before the quarantine, or on
-    another branch, does not count."""
+    from it). Such a waiver names a release that held the record with the quarantine in its history: a
+    reviewer let that row back there and need not waive it again on every later release that keeps it (attack
+    review 8, A5). Only the row as it stood on that release counts (the waiver's label, or for a waiver made
+    before waivers named labels, the one label that version's manifest holds it under): a later relabel back to
+    the label the quarantine cut is not waived (attack review 9, T1). A waiver of a version before the
+    quarantine, or on another branch, does not count."""
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    tags = list(ctx.ancestry_waivers)
+    waived = (
+        set().union(*(ctx.ancestry_waivers[tag].waived for tag in tags[: tags.index(after)]))
+        if after in tags
+        else set()
+    )
+    return _row_keys(waived) if waived else pa.array([], pa.binary())
+
+
+def _row_keys(waived: set[tuple[str, str, str | None]]) -> pa.Array:
+    """``row_keys`` of the (digest, label) rows of the ``combined`` waivers among ``waived`` (``Waivers.waived``)."""
+    import pyarrow as pa
 
     from provenance.gate.quarantine_history import row_keys
 
-    tags = list(ctx.ancestry_waivers)
-    keys: list[pa.Array] = []
-    for tag in tags[: tags.index(after)] if after in tags else []:
-        waived = {d for d, detector in ctx.ancestry_waivers[tag].waived if detector == "combined"}
-        if not waived:
-            continue
-        manifest = ctx.version_digests.columns(ctx.store.version(tag), ("digest", "label"))
-        asked = pa.array(sorted(bytes.fromhex(d) for d in waived), pa.binary(32))
-        keys.append(row_keys(manifest.filter(pc.is_in(manifest.column("digest"), value_set=asked))))
-    return pa.concat_arrays(keys) if keys else pa.array([], pa.binary())
+    rows = sorted(
+        {(d, label) for d, detector, label in waived if detector == "combined"}, key=lambda r: (r[0], r[1] or "")
+    )
+    return row_keys(
+        pa.table(
+            {
+                "digest": pa.array([bytes.fromhex(d) for d, _ in rows], pa.binary(32)),
+                "label": pa.array([label for _, label in rows], pa.string()),
+            }
+        )
+    )
 
 
 @dataclass
@@ -187,17 +200,16 @@ def returned_records(ctx: GateContext) -> Returned | None:
 
     if not ctx.signed_quarantines:
         return None
-    digest = ctx.lineage.column("digest")
     none = pa.array([False] * ctx.lineage.num_rows, pa.bool_())
     by_source, by_findings = none, none
+    rows = row_keys(ctx.lineage.select(["digest", "label"]))
     for q in ctx.signed_quarantines:
         removed = removed_by(ctx.lineage, q)
         if q.source is not None:
             by_source = pc.or_(by_source, pc.and_(removed, pc.invert(vouched(ctx, q.registered))))
         else:
             waived = pc.or_(
-                pc.is_in(digest, value_set=waived_combined(ctx)),
-                pc.is_in(row_keys(ctx.lineage.select(["digest", "label"])), value_set=waived_rows(ctx, q.tag)),
+                pc.is_in(rows, value_set=waived_combined(ctx)), pc.is_in(rows, value_set=waived_rows(ctx, q.tag))
             )
             by_findings = pc.or_(by_findings, pc.and_(removed, pc.invert(waived)))
     return Returned(ctx, by_source, by_findings)

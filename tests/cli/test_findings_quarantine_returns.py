@@ -115,3 +115,56 @@ def test_a_waiver_on_an_ancestor_lets_back_its_row_not_the_label_the_quarantine_
     ok(prov, "commit", "v6.parquet", "--tag", "v6", "--parent", "v4", "--key", "maintainer.key", *PINNED)
     rule = check_rules(prov, "v6", "v4", *PINNED)[RULE]
     assert rule["status"] == "block" and rule["count"] == 1, rule
+
+
+def test_a_waiver_lets_back_one_row_of_a_digest_the_candidate_holds_under_two_labels(prov, template_trust, workdir):
+    """Attack review 9b, T9b-1: the candidate holds a record a findings quarantine cut twice, with its label
+    corrected and with the label the quarantine cut; one digest waiver ("the corrected one") let both back, and
+    later releases carried both. `prov waive` now asks which row (`--label`), and the waiver lets back that row."""
+    ok(prov, "diff", "v1", "v2", "--detect", "--format", "json", "--out", "d2.json", *PINNED)
+    ok(prov, "quarantine", "--from", "v2", "--findings", "d2.json", "--tag", "v2q", "--out", "v2q.parquet",
+       "--key", "maintainer.key", *PINNED)  # fmt: skip
+    v2, v2q = pq.read_table(workdir / "v2.parquet"), pq.read_table(workdir / "v2q.parquet")
+    kept = {tuple(sorted(r.items())) for r in v2q.to_pylist()}
+    row = v2.slice(next(i for i, r in enumerate(v2.to_pylist()) if tuple(sorted(r.items())) not in kept), 1)
+    label = row.column("label")[0].as_py()
+    other = next(x for x in pc.unique(v2.column("label")).to_pylist() if x != label)
+    fixed = row.set_column(row.column_names.index("label"), "label", pa.array([other], row.schema.field("label").type))
+    pq.write_table(pa.concat_tables([v2q, fixed, row]), workdir / "v4.parquet")
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2q", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v4", "v2q", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == 2, rule
+    digest = rule["records"][0]["digest"]
+    waive = ("waive", digest, "--version", "v4", "--detector", "combined", "--reason", "label corrected",
+             "--key", "maintainer.key", *PINNED)  # fmt: skip
+    refused = prov(*waive)
+    assert refused.exit_code == 2 and "--label" in refused.stderr and repr(label) in refused.stderr, refused.output
+    # a waiver made before waivers named labels (digest only) cannot say which row: ignored, and says so
+    from provenance import keys, signing
+    from provenance.gate.waivers import PREDICATE_TYPE
+    from provenance.store import Store
+
+    root = Store.open().version("v4")["merkle_root"]
+    predicate = {"version": "v4", "merkleRoot": root, "digest": digest, "detector": "combined", "reason": "old",
+                 "reviewer": "0" * 64, "createdAt": "2026-01-01T00:00:00+00:00"}  # fmt: skip
+    statement = {"_type": signing.STATEMENT_TYPE, "subject": [{"name": f"v4:{digest}", "digest": {"sha256": digest}}],
+                 "predicateType": PREDICATE_TYPE, "predicate": predicate}  # fmt: skip
+    (workdir / "old.json").write_bytes(
+        signing.canonical_json(signing.sign(statement, keys.load_private(workdir / "maintainer.key")))
+    )
+    r = prov("check", "v4", "--base", "v2q", "--format", "json", "--waiver", "old.json", *PINNED)
+    report = json.loads(r.stdout)
+    assert report["waivers"]["honoured"] == [] and "--label" in report["waivers"]["ignored"][0]["why"], report[
+        "waivers"
+    ]
+    assert {x["rule"]: x for x in report["rules"]}[RULE]["count"] == 2
+    wrong = prov(*waive, "--label", "no such label")
+    assert wrong.exit_code == 2 and "--label 'no such label'" in wrong.stderr, wrong.output
+    ok(prov, *waive, "--label", other)
+    rule = check_rules(prov, "v4", "v2q", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == 1, rule  # the row the quarantine cut still blocks
+    assert [(r["digest"], r.get("label")) for r in rule["records"]] == [(digest, label)], rule["records"]
+    # and the next release carries the waived row only
+    ok(prov, "commit", "v4.parquet", "--tag", "v5", "--parent", "v4", "--key", "maintainer.key", *PINNED)
+    rule = check_rules(prov, "v5", "v4", *PINNED)[RULE]
+    assert rule["status"] == "block" and rule["count"] == 1, rule
