@@ -26,6 +26,7 @@ def gc(
         return
     verb = "would drop" if dry_run else "dropped"
     echo(
-        f"gc {verb} {len(report['runs_dropped'])} old detector run(s) and {report['findings_dropped']} finding row(s); "
+        f"gc {verb} {len(report['runs_dropped'])} old detector run(s), {report['findings_dropped']} finding row(s) "
+        f"and {report['objects_dropped']} findings object(s); "
         f"kept {report['runs_kept']} run(s) and {report['findings_kept']} row(s) (flagged records)"
     )

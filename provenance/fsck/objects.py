@@ -23,7 +23,9 @@ _REFERENCES = [
     "select object, null from attestations",
     "select object, null from trust_statements",
     "select object, null from checkpoints",
-    "select json_extract(detail, '$.findings'), null from audit where action = 'detect'",  # a run's findings
+    # a run's findings, unless `prov gc` dropped the run (its entry names it) and deleted the object
+    "select json_extract(detail, '$.findings'), null from audit where action = 'detect' and json_extract(detail, '$.run') "
+    "not in (select j.value from audit g, json_each(g.detail, '$.runs') j where g.action = 'gc')",
     "select json_extract(detail, '$.object'), null from audit where action = 'batch.withdraw'",  # prov withdraw
     "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine'",  # its rows
     "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine.rows'",  # a check's

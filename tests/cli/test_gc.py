@@ -39,6 +39,10 @@ def test_gc_keeps_the_newest_run_and_flagged_records_only(prov, workdir, three_v
     assert prov("gc", "--keep-runs", "0").exit_code == 2
     assert store_fingerprint(workdir / ".prov") == before
 
+    objects = [
+        r[0] for r in rows(workdir, "select json_extract(detail, '$.findings') from audit where action = 'detect'")
+    ]
+    assert planned["objects_dropped"] == 2 and all((workdir / ".prov/objects" / f"{o}.json").is_file() for o in objects)
     done = json.loads(prov("gc", "--json").stdout)
     assert {k: v for k, v in done.items() if k != "dry_run"} == {k: v for k, v in planned.items() if k != "dry_run"}
     newest = prov("findings", "v2", "--json").stdout
@@ -52,8 +56,28 @@ def test_gc_keeps_the_newest_run_and_flagged_records_only(prov, workdir, three_v
     assert audit_after[: len(audit_before)] == audit_before and [e[2] for e in audit_after[len(audit_before) :]] == [
         "gc"
     ]
+    # the dropped runs' findings objects are deleted (they were most of what a run stores), the kept run's stays
+    gone = [o for o in objects if not (workdir / ".prov/objects" / f"{o}.json").exists()]
+    assert len(gone) == 2 and objects[-1] not in gone
     fsck = json.loads(prov("fsck", *pin, "--json").stdout)
-    assert fsck["errors"] == [], fsck["errors"]
+    assert fsck["errors"] == [] and fsck["warnings"] == [], fsck
     assert prov("verify", "v2", *pin).exit_code == 0
     again = json.loads(prov("gc", "--json").stdout)
     assert again["runs_dropped"] == [] and again["findings_dropped"] == 0
+
+
+def test_fsck_reports_findings_rows_of_a_run_no_audit_entry_logs(prov, workdir, three_versions, keypair):
+    """A `.prov/` writer's findings rows for a run nobody logged (attack review 9, F1's plant, without the
+    detector_runs rows): `prov findings` ignores them, and `prov fsck` now names them."""
+    pin = ["--signer", str(keypair.public_path)]
+    assert prov("diff", "v1", "v2", "--detect", *pin).exit_code in (0, 1)
+    assert json.loads(prov("fsck", *pin, "--json").stdout)["errors"] == []
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute(
+            "insert into findings (run, version, base, position, digest, label, detector, score, flagged, explanation) "
+            "select 'feedfacefeedface', version, base, position, digest, label, detector, 0.5, 1, 'planted' "
+            "from findings limit 1"
+        )
+    r = prov("fsck", *pin, "--json")
+    assert r.exit_code == 1
+    assert any("findings rows of run feedfacefeedface" in e["message"] for e in json.loads(r.stdout)["errors"])
