@@ -19,8 +19,8 @@ def fsck(
     repair: bool = typer.Option(
         False,
         "--repair",
-        help="Remove unreferenced objects and temp files left by "
-        "interrupted writes (only when no integrity error is found).",
+        help="Remove unreferenced objects and temp files left by interrupted writes, and keep a copy of the "
+        "removed rows of quarantines made before quarantines kept them (only when no integrity error is found).",
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -35,6 +35,8 @@ def fsck(
             echo(f"{f.level}: [{f.check}] {visible(f.message)}")
         for path in report.repaired:
             echo(f"removed {path}")
+        for path in report.kept:
+            echo(f"kept {path} (the records an old quarantine removed, for later checks)")
         counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"
         echo(f"fsck {report.store}: checked {counts}; {len(report.errors)} errors, {len(report.warnings)} warnings")
     if not report.ok:

@@ -12,7 +12,9 @@ its rows. One module per thing checked:
 - ``keys``: stored and trusted public keys against their key ids;
 - ``versions``: each version's signature, signed facts, lineage and profile;
 - ``batches``: each batch's manifest, root, indexed records and signature; orphan rows;
-- ``repair``: with ``repair=True``, removes the leftovers, under the store's write lock.
+- ``quarantines``: quarantines made before they kept their removed rows, with no copy kept;
+- ``repair``: with ``repair=True``, removes the leftovers, under the store's write lock, and keeps
+  a copy of such quarantines' removed rows.
 
 Unreferenced objects and leftover temp files are warnings, not errors.
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.errors import InputError, StoreError
-from provenance.fsck import audit_log, batches, database, keys, objects, versions
+from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, versions
 from provenance.fsck.problems import FsckReport, Inspection
 from provenance.fsck.repair import repair as remove_leftovers
 from provenance.store.store import Store
@@ -38,7 +40,8 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     None: only against keys found in the store).
 
     Returns the report (``report.ok`` is False when any integrity error was found).
-    Repair only ever removes unreferenced objects and temp files, and only when there is
+    Repair only ever removes unreferenced objects and temp files, and keeps a copy of the
+    removed rows of quarantines made before quarantines kept them, and only when there is
     no integrity error (a damaged database could make a needed object look unreferenced).
 
     Raises:
@@ -50,6 +53,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     try:
         report = _check(insp)
         if repair and report.ok and insp.store is not None:
+            quarantines.keep_old_quarantine_rows(insp.store, report)
             remove_leftovers(insp.store, report)
     finally:
         if insp.store is not None:
@@ -89,6 +93,7 @@ def _check(insp: Inspection) -> FsckReport:
             insp.guarded(f"batch {row.get('batch')}", functools.partial(batches.check_batch, insp, row))
         insp.guarded("batches", lambda: batches.check_batch_records_orphans(insp))
         insp.guarded("lineage", lambda: batches.check_lineage_rows(insp))
+        insp.guarded("quarantines", lambda: quarantines.check_old_quarantines(insp))
         referenced: set[str] | None
         try:
             referenced = objects.referenced_objects(insp.store.db)

@@ -34,12 +34,14 @@ class Problem:
 
 @dataclass
 class FsckReport:
-    """Everything one fsck run found, what it checked (counts per kind) and what it repaired (paths)."""
+    """Everything one fsck run found, what it checked (counts per kind), what it repaired (paths removed) and
+    what it kept (objects of old quarantines' removed rows it wrote)."""
 
     store: str
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=lambda: collections.Counter())
     repaired: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -57,7 +59,7 @@ class FsckReport:
         return not self.errors
 
     def to_dict(self) -> dict:
-        """The ``prov fsck --json`` document: store, status ("ok"/"failed"), errors, warnings, checked, repaired."""
+        """The ``prov fsck --json`` document: store, status ("ok"/"failed"), errors, warnings, checked, repaired, kept."""
         return {
             "store": self.store,
             "status": "ok" if self.ok else "failed",
@@ -65,6 +67,7 @@ class FsckReport:
             "warnings": [asdict(p) for p in self.warnings],
             "checked": dict(self.checked),
             "repaired": list(self.repaired),
+            "kept": list(self.kept),
         }
 
 

@@ -12,9 +12,10 @@ The object is trusted only through digests recomputed from the data: each row is
 one of the records the quarantine removed, which the gate recomputes from the signed manifests
 (``gate.quarantine_history``), never taken from the object. An object that is missing (a ``.prov/`` writer
 who deleted it) falls back to the parent's data, saying so; one whose bytes or rows are not the removed records
-fails closed. A quarantine made before quarantines kept their rows falls back to the parent's data too, and the
-first check that reads it there keeps a copy for later checks (``CHECK_ACTION``; attack review 8b, B5), trusted
-by the same re-hash and passed over when it fails it, since nothing signs it.
+fails closed. A quarantine made before quarantines kept their rows falls back to the parent's data too; ``prov fsck``
+says so, and ``prov fsck --repair`` keeps a copy for later checks once (:func:`keep_old_rows`, ``CHECK_ACTION``;
+attack review 8b, B5), trusted by the same re-hash and passed over when it fails it, since nothing signs it.
+Checks only read: a copy kept by whichever check first read the rows made ``prov check`` write to the store.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ TREE_COLUMN = "content"
 """The object's one column for a tree: each removed file's bytes."""
 
 CHECK_ACTION = "quarantine.rows"
-"""The audit action of a check that kept the removed rows of a quarantine made before quarantines kept them."""
+"""The audit action of a kept copy of the removed rows of a quarantine made before quarantines kept them
+(``prov fsck --repair``; a check kept them before session 10)."""
 
 
 def _parent_records(store: Store, parent: str, removed: pa.Array) -> Records:
@@ -94,22 +96,43 @@ def _kept_by_checks(store: Store, tag: str) -> list[str]:
     return out
 
 
-def _keep_for_later_checks(store: Store, tag: str, parent: str, records: Records) -> None:
-    """Keep the removed rows of quarantine ``tag``, made before quarantines kept them and just read (re-hashed) from
-    ``parent``'s data, as an object a ``CHECK_ACTION`` audit entry names, so later checks need not read that data
-    (attack review 8b, B5). Nothing signs it, and nothing needs to: its rows are trusted only as they re-hash to the
-    removed digests the signed manifests give, and a copy that does not is passed over. A store this process
-    cannot write, or a write that fails, keeps nothing (the next check reads the parent's data again)."""
-    from provenance.errors import ProvError
+def old_quarantines_without_rows(store: Store) -> list[tuple[str, str, pa.Array]]:
+    """``(tag, parent, removed digests)`` of each quarantine that verifies under the pins, made before quarantines
+    kept their removed rows, for which no kept copy (``CHECK_ACTION``) re-hashes to the records it removed: every
+    check with additions reads those from the parent's data, and errors once it changed or is gone."""
+    from provenance.gate.quarantine_history import VersionDigests, signed_quarantines
+    from provenance.version_facts import verified_statement
 
-    if not store.writable():
-        return
+    out = []
+    for q in signed_quarantines(store, [], VersionDigests(store)):
+        facts = verified_statement(store, store.version(q.tag))["predicate"].get("quarantine", {})
+        if isinstance(facts, dict) and isinstance(facts.get(FACT), str):
+            continue
+        if not any(_holds(store, kept, q.tag, q.parent, q.removed) for kept in _kept_by_checks(store, q.tag)):
+            out.append((q.tag, q.parent, q.removed))
+    return out
+
+
+def _holds(store: Store, oid: str, tag: str, parent: str, removed: pa.Array) -> bool:
     try:
-        with store.write():
-            oid, _ = store.objects.put(_object_bytes(records), "parquet")
-            store.audit(CHECK_ACTION, tag, {FACT: oid, "parent": parent})
-    except ProvError:
-        return
+        _from_object(store, oid, tag, parent, removed)
+    except VerificationError:
+        return False
+    return True
+
+
+def keep_old_rows(store: Store, tag: str, parent: str, removed: pa.Array) -> str:
+    """Keep the records quarantine ``tag`` removed (made before quarantines kept them), read from ``parent``'s data
+    and re-hashed against ``removed``, as an object a ``CHECK_ACTION`` audit entry names, so later checks need not
+    read that data (attack review 8b, B5); ``prov fsck --repair`` calls it once. Nothing signs the copy, and nothing
+    needs to: its rows are trusted only as they re-hash to the removed digests the signed manifests give, and a copy
+    that does not is passed over. Returns the object's id. Raises ``InputError``/``VerificationError`` when
+    ``parent``'s data no longer holds the removed records (as ``sources.records.read_records``)."""
+    data = _object_bytes(_parent_records(store, parent, removed))
+    with store.write():
+        oid, _ = store.objects.put(data, "parquet")
+        store.audit(CHECK_ACTION, tag, {FACT: oid, "parent": parent})
+    return oid
 
 
 def kept_object(store: Store, tag: str, predicate: dict) -> str | None:
@@ -168,7 +191,10 @@ def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> t
     try:
         records = _parent_records(store, parent, removed)
     except (VerificationError, InputError) as exc:  # rows gone or changed, or no such file
-        kept = "it keeps no copy of them in the store (made before quarantines kept one)"
+        kept = (
+            "it keeps no copy of them in the store (made before quarantines kept one; `prov fsck --repair` keeps "
+            "one while the data still matches)"
+        )
         if isinstance(oid, str):
             kept = missing(store, oid, "its copy of them, object")
         raise InputError(
@@ -178,7 +204,6 @@ def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> t
         ) from exc
     if isinstance(oid, str):
         return records, f"quarantine {tag}: {missing(store, oid)}; read from {parent}'s data instead"
-    _keep_for_later_checks(store, tag, parent, records)
     return records, None
 
 

@@ -2,9 +2,10 @@
 
 Such a quarantine signs no object of removed rows, so every check read them from its parent's data, and once
 that data changed or was gone every later check with additions was an error (exit 3), with nothing to make
-the copy. The first check that reads them (re-hashed against the signed digests) now keeps them as an object a
-``quarantine.rows`` audit entry names; later checks read that copy, trusted only as its rows re-hash to the
-removed digests, never for its unsigned entry.
+the copy. ``prov fsck`` now says so, and ``prov fsck --repair`` keeps them once (re-hashed against the signed
+digests) as an object a ``quarantine.rows`` audit entry names; later checks read that copy, trusted only as its
+rows re-hash to the removed digests, never for its unsigned entry. Checks only read (session 9's first check
+kept the copy, so ``prov check`` wrote to the store).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _rule(prov, new: str, base: str) -> tuple[int, dict]:
     return r.exit_code, {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]
 
 
-def test_a_check_keeps_the_removed_rows_of_an_old_quarantine_for_later_checks(prov, store, keypair, monkeypatch):
+def test_fsck_repair_keeps_the_removed_rows_of_an_old_quarantine_for_later_checks(prov, store, keypair, monkeypatch):
     _, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch)
     _old_quarantine(store.root, keypair.public_path, key)
     near = crowd.slice(0, 5)
@@ -57,8 +58,14 @@ def test_a_check_keeps_the_removed_rows_of_an_old_quarantine_for_later_checks(pr
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     code, rule = _rule(prov, "v3", "v2")
     assert code == 1 and rule["status"] == "block" and rule["count"] == 5, rule
+    kept = "select count(*) from audit where action = 'quarantine.rows'"
+    assert store.db.execute(kept).fetchone()[0] == 0  # a check keeps no copy: it stores only its detector run
+    warned = json.loads(prov("fsck", "--json").stdout)["warnings"]
+    assert any("version v2: a quarantine made before" in w["message"] and w["repairable"] for w in warned), warned
+    repaired = json.loads(prov("fsck", "--repair", "--json").stdout)
+    assert repaired["status"] == "ok" and len(repaired["kept"]) == 1 and repaired["warnings"] == [], repaired
 
-    # v1's data is rewritten with the next release: the copy the first check kept still judges the near copies
+    # v1's data is rewritten with the next release: the copy fsck --repair kept still judges the near copies
     pq.write_table(vendor, Path("a.parquet"))
     code, rule = _rule(prov, "v3", "v2")
     assert code == 1 and rule["status"] == "block" and rule["count"] == 5, rule  # exit 3 before: "changed or is gone"
