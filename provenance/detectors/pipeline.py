@@ -152,6 +152,7 @@ def run_detection(
     save: bool = True,
     copies: tuple[np.ndarray, np.ndarray] | None = None,
     rows: DeltaRecords | Callable[[], DeltaRecords] | None = None,
+    features: np.ndarray | None = None,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
     into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings
@@ -161,7 +162,9 @@ def run_detection(
     diff's ``(digests, extra rows)`` of records with more rows than the base had
     (``DiffReport.delta["copies"]``), so exact-copy floods are scored too; ``rows`` the
     delta's manifest rows as the diff's merge found them (``DiffReport.delta["rows"]``, or a
-    callable giving them), else they are read from both whole manifests. Raises
+    callable giving them), else they are read from both whole manifests; ``features`` those
+    rows' raw features when the caller featurised them already (``GateContext.delta_features``,
+    read as here), else they are read and featurised. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped.
     """
@@ -174,7 +177,9 @@ def run_detection(
     spec = version_dataset(store, new_row)
     kind = pred.get("schema", {}).get("kind", new_row["kind"])
     columns = pred.get("schema", {}).get("columns", [])
-    if delta_rows.digests:
+    if delta_rows.digests and features is not None and len(features) == len(delta_rows.digests):
+        X = features
+    elif delta_rows.digests:
         records = read_records(spec, kind, delta_rows.locators, delta_rows.digests, columns)
         X = featurize_delta(profile, kind, records, delta_rows)
     else:
@@ -209,9 +214,20 @@ def detect_diff(
     names: list[str] | None = None,
     fpr: float = DEFAULT_FPR,
     save: bool = True,
+    features: np.ndarray | None = None,
 ) -> Detection:
     """``run_detection`` on a diff's delta (``DiffReport.delta``: ``added`` and ``relabeled``
     digests, and ``copies``), so every caller scores the same records, copies included."""
     return run_detection(
-        store, base, new, delta["added"], delta["relabeled"], names, fpr, save, delta.get("copies"), delta.get("rows")
+        store,
+        base,
+        new,
+        delta["added"],
+        delta["relabeled"],
+        names,
+        fpr,
+        save,
+        delta.get("copies"),
+        delta.get("rows"),
+        features,
     )

@@ -25,12 +25,15 @@ from provenance.trust.pins import Pins, pins_of
 from provenance.trust.roles import WAIVE, RoleKeys
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from provenance.delta.report import DiffReport
+    from provenance.delta.rows import DeltaRecords
     from provenance.detectors.base import DetectorResult
     from provenance.detectors.pipeline import Detection
     from provenance.gate.quarantine_history import SignedQuarantine, VersionDigests
+    from provenance.profiles.reference import ReferenceProfile
     from provenance.store.coverage import AuditCoverage
 
 
@@ -232,6 +235,50 @@ class GateContext:
         waiver whose audit entry no trusted signature covers yet is pending and not honoured."""
         return judge_waivers(self.store, self.new, self.waiver_envelopes, self.waive_role, self.audit_coverage.signed)
 
+    @cached_property
+    def delta_rows(self) -> DeltaRecords:
+        """The manifest rows of the delta's added and relabeled records (``DiffReport.delta["rows"]``), read once."""
+        from provenance.detectors.pipeline import delta_records
+
+        delta = self.diff.delta
+        rows = delta["rows"]() if callable(delta.get("rows")) else delta.get("rows")
+        return (
+            rows
+            if rows is not None
+            else delta_records(self.store, self.base, self.new, delta["added"], delta["relabeled"])
+        )
+
+    @cached_property
+    def base_profile(self) -> ReferenceProfile:
+        """``base``'s reference profile (``profiles.stage.load_profile``), read once; ``InputError`` when it has none."""
+        from provenance.profiles.stage import load_profile
+
+        return load_profile(self.store, self.base)
+
+    @cached_property
+    def delta_features(self) -> np.ndarray:
+        """The raw features (``base``'s profile's featuriser) of every record of :attr:`delta_rows`, in its order,
+        read from where ``new`` signed its data and re-hashed, as ``detectors.pipeline.run_detection`` reads them:
+        computed once for the near-copy check (``gate.quarantine_near``) and the detectors, which featurised the
+        added records a second time. Raises ``InputError`` when ``base`` has no profile, ``FeatureError`` (exit 2)
+        naming records that cannot be featurised."""
+        import numpy as np
+
+        from provenance.detectors.pipeline import featurize_delta
+        from provenance.sources.records import read_records
+        from provenance.version_facts import verified_statement, version_dataset
+
+        profile = self.base_profile
+        rows = self.delta_rows
+        if not rows.digests:
+            return np.zeros((0, profile.dim), dtype=np.float32)
+        new_row = self.store.version(self.new)
+        schema = verified_statement(self.store, new_row)["predicate"].get("schema", {})
+        kind = schema.get("kind", new_row["kind"])
+        spec = version_dataset(self.store, new_row)
+        records = read_records(spec, kind, rows.locators, rows.digests, schema.get("columns", []))
+        return featurize_delta(profile, kind, records, rows)
+
     def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
@@ -253,7 +300,10 @@ class GateContext:
 
         run = DetectionRun(*key)
         try:
-            run.detection = detect_diff(self.store, self.base, self.new, self.diff.delta, list(names), fpr)
+            # the near-copy check may have featurised the delta already: the detectors score those features
+            features = self.delta_features if self.computed("delta_features") else None
+            delta = self.diff.delta | {"rows": self.delta_rows}
+            run.detection = detect_diff(self.store, self.base, self.new, delta, list(names), fpr, features=features)
         except FeatureError:
             raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"
         except (InputError, VerificationError) as exc:

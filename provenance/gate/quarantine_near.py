@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from provenance.delta.rows import DeltaRecords
     from provenance.gate.context import GateContext
     from provenance.gate.quarantine_history import SignedQuarantine
     from provenance.profiles.reference import ReferenceProfile
@@ -137,7 +136,6 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     from provenance.errors import InputError
     from provenance.gate.quarantine_history import row_keys
     from provenance.gate.quarantine_returns import waived_combined
-    from provenance.profiles.stage import load_profile
 
     steps = ctx.signed_quarantines
     if not steps:
@@ -145,18 +143,14 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     delta = ctx.diff.delta
     if not len(delta["added"]):  # the common case after a quarantine: read no rows
         return NearCopies([], [], [], 0.0, NO_ADDITIONS)
-    rows: DeltaRecords | None = delta["rows"]() if callable(delta.get("rows")) else delta.get("rows")
-    if rows is None:
-        from provenance.detectors.pipeline import delta_records
-
-        rows = delta_records(ctx.store, ctx.base, ctx.new, delta["added"], delta["relabeled"])
+    rows = ctx.delta_rows
     # added records only: a relabeled record is the base's own content, and a quarantined source's near copy
     # of it says the source copied the base, not that the record came back
     wanted = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
     if not wanted:
         return NearCopies([], [], [], 0.0, NO_ADDITIONS)
     try:
-        profile = load_profile(ctx.store, ctx.base)
+        profile = ctx.base_profile
     except InputError as exc:  # no profile: the detector rules report it; exact digests still block
         return NearCopies([], [], [], 0.0, str(exc))
     # The base's own exact twins (one image under several labels) do not switch this off, as they switch off
@@ -177,7 +171,8 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
     judged = among(exact) if exact is not None else np.zeros(len(wanted), dtype=bool)
     asked_rows = row_keys(pa.table({"digest": asked, "label": pa.array([rows.labels[i] for i in wanted], pa.string())}))
     waived = pc.is_in(asked_rows, value_set=waived_combined(ctx)).to_numpy(zero_copy_only=False)
-    Z = profile.standardize(_features(ctx, profile, ctx.new, [rows.locators[i] for i in wanted], digests))
+    # featurised once for this check and the detectors (GateContext.delta_features), in the delta's row order
+    Z = profile.standardize(ctx.delta_features[wanted])
     best = np.full(len(wanted), np.inf)
     near_what: list[str] = [""] * len(wanted)
     missing: list[str] = []
@@ -212,16 +207,6 @@ def near_returned(ctx: GateContext, exact: pa.Array | None) -> NearCopies:
         radius,
         missing=missing,
     )
-
-
-def _features(ctx: GateContext, profile: ReferenceProfile, tag: str, locators: list, digests: list) -> np.ndarray:
-    """Features (raw, ``profile``'s featuriser) of records ``digests`` of version ``tag``, read from where
-    it signed its data at ``locators`` and re-hashed."""
-    from provenance.profiles.featurize import delta_features
-    from provenance.version_facts import read_version_records
-
-    records, kind = read_version_records(ctx.store, tag, locators, digests)
-    return delta_features(profile, kind, records)
 
 
 def _removed_features(

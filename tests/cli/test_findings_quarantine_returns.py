@@ -77,6 +77,7 @@ def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(pro
     rule = check_rules(prov, "v5", "v2q", *PINNED)[RULE]
     assert rule["status"] == "block" and rule["count"] == cut.num_rows, rule  # passed before: new digests
     assert f"{cut.num_rows} of them near copies of records a signed quarantine removed" in rule["reason"], rule
+    _near_check_and_detectors_featurise_once(workdir, "v2q", "v5")
     assert all(
         "the signed quarantine of the records the detectors flagged in v2" in r["detail"] for r in rule["records"]
     )
@@ -85,6 +86,39 @@ def test_near_copies_of_records_a_findings_quarantine_cut_block_until_waived(pro
            "--key", "maintainer.key", *PINNED)  # fmt: skip
     rule = check_rules(prov, "v5", "v2q", *PINNED)[RULE]
     assert rule["status"] == "pass" and rule["count"] == 0, rule
+
+
+def _near_check_and_detectors_featurise_once(workdir, base: str, new: str) -> None:
+    """The near-copy check and the detectors read and featurise the delta once (GateContext.delta_features; the
+    check featurised the added records a second time): the detectors' verdicts on those features are the ones
+    they reach featurising on their own, and the near check's features are the added records' own."""
+    import numpy as np
+
+    from provenance.detectors.pipeline import detect_diff
+    from provenance.gate.context import GateContext
+    from provenance.gate.quarantine_near import near_returned
+    from provenance.profiles.featurize import delta_features
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+    from provenance.version_facts import read_version_records
+
+    store = Store.open(workdir, pins=Pins.load([workdir / "maintainer.pub"]))
+    ctx = GateContext(store, base, new)
+    near = near_returned(ctx, None)
+    assert near.digests and ctx.computed("delta_features")
+    rows = ctx.delta_rows
+    added = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
+    records, kind = read_version_records(
+        store, new, [rows.locators[i] for i in added], [rows.digests[i] for i in added]
+    )
+    assert np.array_equal(ctx.delta_features[added], delta_features(ctx.base_profile, kind, records))
+    shared = ctx.detection(("knn_label", "outlier", "gradient", "duplicates"), 0.01).detection
+    alone = detect_diff(store, base, new, ctx.diff.delta, ["knn_label", "outlier", "gradient", "duplicates"], 0.01)
+    assert shared is not None and shared.labels == alone.labels
+    assert [(v.digest, v.flagged, v.score) for v in shared.verdicts.records] == [
+        (v.digest, v.flagged, v.score) for v in alone.verdicts.records
+    ]
+    store.close()
 
 
 def test_a_waiver_on_an_ancestor_lets_back_its_row_not_the_label_the_quarantine_cut(prov, template_trust, workdir):
