@@ -54,10 +54,14 @@ def with_signature(store: Any, result: dict) -> dict:
 
 
 def recompute(store: Any, version: str) -> dict:
-    """Re-run the detectors on the signed versions of the stored run (its base and ``version``, at its
+    """Re-run the detectors the stored run names on the signed versions (its base and ``version``, at its
     FPR) and compare with the stored run, record by record (digest and label): its verdict and score.
 
-    Returns ``{"base", "records", "flagged", "differences": 0}`` when they agree.
+    The base, the detectors and the FPR are the stored run's (a check's policy may name fewer detectors
+    or another rate), so they are returned for the listing to show: a run recomputed against another
+    base, or at a vanishing FPR, agrees with itself and says so in plain sight.
+
+    Returns ``{"base", "fpr", "detectors", "records", "flagged", "differences": 0}`` when they agree.
 
     Raises:
         InputError: no detector run is stored for ``version`` (exit 2).
@@ -74,7 +78,9 @@ def recompute(store: Any, version: str) -> dict:
     combined = next((d for d in stored["detectors"] if d["detector"] == COMBINED), None)
     if combined is None:
         raise VerificationError(f"findings of run {stored['run']} on {version}: the run stores no combined verdict")
-    detection = detect(store, base, version, fpr=float(combined["fpr"]), save=False)
+    names = sorted({d["detector"] for d in stored["detectors"]} - {COMBINED})
+    fpr = float(combined["fpr"])
+    detection = detect(store, base, version, detectors=names, fpr=fpr, save=False)
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}
@@ -90,7 +96,8 @@ def recompute(store: Any, version: str) -> dict:
             f"versions {base} and {version} in {len(differ)} record(s) (first: {first}); it is not what the detectors "
             f"say: decide from `prov diff {base} {version} --detect`, and look for who wrote .prov/"
         )
-    return {"base": base, "records": len(now), "flagged": sum(v[0] for v in now.values()), "differences": 0}
+    flagged = sum(v[0] for v in now.values())
+    return {"base": base, "fpr": fpr, "detectors": names, "records": len(now), "flagged": flagged, "differences": 0}
 
 
 def _same(a: tuple[bool, float], b: tuple[bool, float]) -> bool:

@@ -84,11 +84,16 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
     if recomputed:
         out.line(
             ("Recomputed: ", "bold"),
-            f"the detectors re-run on the signed versions {recomputed['base']} and {version} flag the same "
-            f"{recomputed['flagged']} of {recomputed['records']} records with the same scores as this stored run",
+            f"the {len(recomputed['detectors'])} detectors it names, re-run on the signed versions {recomputed['base']} "
+            f"and {version} at FPR {recomputed['fpr']:g}, flag the same {recomputed['flagged']} of "
+            f"{recomputed['records']} records with the same scores as this stored run",
         )
     elif result.get("signed_by"):
-        out.line(("Signed: ", "bold"), f"its audit entry #{result['audit_entry']} is covered by {result['signed_by']}")
+        out.line(
+            ("Signed: ", "bold"),
+            f"its audit entry #{result['audit_entry']} is in the log {result['signed_by']} signed (a key you pinned); "
+            f"`prov findings {version} --recompute` checks the run itself",
+        )
     elif not result.get("from_rows"):
         out.line(
             ("Not signed: ", "bold"),

@@ -192,6 +192,19 @@ def test_findings_says_a_run_is_unsigned_and_recompute_catches_a_planted_one(pro
     assert edited.exit_code == 1 and "audit log is broken" in edited.stderr
 
 
+def test_findings_recompute_reruns_the_detectors_and_rate_the_run_names(prov, two_versions):
+    """A run of some detectors at another rate (a check's policy may name them) is recomputed as it was run, not
+    with every detector at 0.01 (which would call an honest run altered), and the listing names what it re-ran."""
+    import provenance
+    from provenance.trust.pins import Pins
+
+    provenance.detect(".", "v1", "v2", detectors=["knn_label", "outlier"], fpr=0.05, pins=Pins.load(["alice.pub"]))
+    r = prov("findings", "v2", "--recompute", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stdout.split())
+    assert "Recomputed: the 2 detectors it names, re-run on the signed versions v1 and v2 at FPR 0.05" in said, said
+
+
 def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_versions):
     assert prov("diff", "v1", "v2", "--detect").exit_code == 0
     narrow = prov("findings", "v2", env={"COLUMNS": "80"}).stdout
