@@ -86,7 +86,11 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
 
 
 def _findings_objects(db, dropped: list[str], kept: list[str]) -> list[str]:
-    """The findings objects the ``detect`` entries of the ``dropped`` runs name, but no entry of a ``kept`` run."""
+    """The findings objects the ``detect`` entries of the ``dropped`` runs name, but no entry of a ``kept`` run
+    nor anything else in the store (a version, a waiver: an entry a ``.prov/`` writer aimed at another object
+    must not make gc delete it)."""
+    from provenance.fsck.objects import referenced_objects
+
     if not dropped:
         return []
     query = (
@@ -95,4 +99,4 @@ def _findings_objects(db, dropped: list[str], kept: list[str]) -> list[str]:
     )
     named = {r[0] for r in db.execute(query, [json.dumps(dropped)]) if isinstance(r[0], str)}
     still = {r[0] for r in db.execute(query, [json.dumps(kept)])}
-    return sorted(named - still)
+    return sorted(named - still - referenced_objects(db, runs=False))

@@ -48,10 +48,10 @@ def check_files(insp: Inspection) -> None:
             insp.warn("files", f"{p}: unexpected file in the store")
 
 
-def referenced_objects(db: sqlite_utils.Database) -> set[str]:
-    """The SHA-256 names (hex) of every object a table row references."""
+def referenced_objects(db: sqlite_utils.Database, runs: bool = True) -> set[str]:
+    """The SHA-256 names (hex) of every object a table row references (``runs=False``: but detector runs' findings)."""
     refs: set[str] = set()
-    for q in _REFERENCES:
+    for q in _REFERENCES if runs else [q for q in _REFERENCES if "'detect'" not in q]:
         try:
             for a, b in db.execute(q):
                 refs.update(x for x in (a, b) if x)

@@ -81,3 +81,24 @@ def test_fsck_reports_findings_rows_of_a_run_no_audit_entry_logs(prov, workdir, 
     r = prov("fsck", *pin, "--json")
     assert r.exit_code == 1
     assert any("findings rows of run feedfacefeedface" in e["message"] for e in json.loads(r.stdout)["errors"])
+
+
+def test_gc_deletes_no_object_something_else_references(prov, workdir, three_versions, keypair):
+    """A `.prov/` writer logs an old run whose entry names v1's manifest as its findings object: gc drops the
+    run, and deletes its object only when nothing else references it (here the version does)."""
+    from provenance.store import audit
+
+    pin = ["--signer", str(keypair.public_path)]
+    assert prov("diff", "v1", "v2", "--detect", *pin).exit_code in (0, 1)
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        manifest = db.execute("select manifest_object from versions where tag = 'v1'").fetchone()[0]
+        row = db.execute("select * from detector_runs limit 1").fetchone()
+        names = [c[0] for c in db.execute("select * from detector_runs limit 1").description]
+        old = dict(zip(names, row)) | {"run": "feedfacefeedface", "created_at": "2000-01-01T00:00:00+00:00"}
+        db.execute(
+            f"insert into detector_runs ({','.join(old)}) values ({','.join('?' * len(old))})", list(old.values())
+        )
+        audit.append(db, "detect", old["version"], {"run": "feedfacefeedface", "base": "v1", "findings": manifest})
+    done = json.loads(prov("gc", "--json").stdout)
+    assert done["runs_dropped"] == ["feedfacefeedface"] and done["objects_dropped"] == 0, done
+    assert prov("verify", "v1", *pin).exit_code == 0
