@@ -65,8 +65,8 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
             f"run {result['run']} predates findings objects and is read from store rows, which a .prov/ writer can "
             f"edit; `prov diff BASE {version} --detect` recomputes it",
         )
-    _trust_lines(out, result, version)
     out.grid(detectors_grid(_as_diff_detection(result, combined)))
+    _trust_lines(out, result, version)  # after the verdict and the Detectors table, before the records
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
     every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged
