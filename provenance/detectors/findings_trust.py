@@ -68,8 +68,9 @@ def recompute(store: Any, version: str) -> dict:
         VerificationError: the stored run differs from the re-run (exit 1), naming how many
             records and the first few; the versions' own checks raise as ``prov diff`` does.
     """
-    from provenance.api_review import detect
+    from provenance.delta.compare import diff_versions
     from provenance.detectors.findings import COMBINED, stored_findings
+    from provenance.detectors.pipeline import detect_diff
 
     stored = stored_findings(store, version, flagged_only=False)
     if stored["run"] is None or not stored["base"]:
@@ -80,7 +81,8 @@ def recompute(store: Any, version: str) -> dict:
         raise VerificationError(f"findings of run {stored['run']} on {version}: the run stores no combined verdict")
     names = sorted({d["detector"] for d in stored["detectors"]} - {COMBINED})
     fpr = float(combined["fpr"])
-    detection = detect(store, base, version, detectors=names, fpr=fpr, save=False)
+    # what provenance.detect does, on this store handle (its pins): the diff's delta, scored, nothing saved
+    detection = detect_diff(store, base, version, diff_versions(store, base, version).delta, names, fpr, save=False)
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from provenance import input_file, signing
 from provenance.errors import InputError, VerificationError
@@ -24,6 +25,22 @@ PIN_HINT = (
     "to honour it, pin the reviewer's public key (--signer KEY.pub or PROV_SIGNERS, or the root file's waive role)"
 )
 NOTHING_TO_WAIVE = "nothing to waive"
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def labels_of(table: pa.Table, digests: set[str]) -> dict[str, list[str | None]]:
+    """The labels each hex digest of ``digests`` has in a manifest ``table`` (columns ``digest``, ``label``), sorted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    asked = pa.array(sorted(bytes.fromhex(d) for d in digests), pa.binary(32))
+    rows = table.select(["digest", "label"]).filter(pc.is_in(table.column("digest"), value_set=asked)).to_pydict()
+    out: dict[str, set[str | None]] = {}
+    for digest, label in zip(rows["digest"], rows["label"]):
+        out.setdefault(digest.hex(), set()).add(label)
+    return {d: sorted(labels, key=lambda x: (x is None, x or "")) for d, labels in out.items()}
 
 
 def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: str) -> tuple[dict | None, str | None]:
@@ -194,7 +211,6 @@ def judge_waivers(
 
 def _labels_held(store: Store, version: str, digests: set[str]) -> dict[str, list[str | None]]:
     """The labels ``version``'s manifest (checked against its Merkle root, which a waiver signs) holds each digest under."""
-    from provenance.gate.waivers import labels_of
     from provenance.version_facts import load_manifest
 
     return labels_of(load_manifest(store, store.version(version)).table, digests)

@@ -21,6 +21,7 @@ from provenance.gate.waiver_judging import (
     PREDICATE_TYPE,
     Waivers,
     judge_waivers,
+    labels_of,
     pending_reason,
     read_waiver_files,
     with_effects,
@@ -56,19 +57,6 @@ def resolve_digest(digests: pa.Array | pa.ChunkedArray, prefix: str, version: st
     if len(found) > 1:
         raise InputError(f"waiver digest {prefix}: {len(found)} records of {version} start with it; give more of it")
     return found.pop()
-
-
-def labels_of(table: pa.Table, digests: set[str]) -> dict[str, list[str | None]]:
-    """The labels each hex digest of ``digests`` has in a manifest ``table`` (columns ``digest``, ``label``), sorted."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    asked = pa.array(sorted(bytes.fromhex(d) for d in digests), pa.binary(32))
-    rows = table.select(["digest", "label"]).filter(pc.is_in(table.column("digest"), value_set=asked)).to_pydict()
-    out: dict[str, set[str | None]] = {}
-    for digest, label in zip(rows["digest"], rows["label"]):
-        out.setdefault(digest.hex(), set()).add(label)
-    return {d: sorted(labels, key=lambda x: (x is None, x or "")) for d, labels in out.items()}
 
 
 def choose_label(labels: list[str | None], label: str | None, digest: str, version: str) -> str | None:
