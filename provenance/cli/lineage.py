@@ -123,6 +123,7 @@ def lineage_cmd(
     """Where a record came from: source, batch, signing key, and its label in every version."""
     from provenance.lineage import classify as lineage
     from provenance.lineage import queries
+    from provenance.lineage.judged import UNVERIFIED
 
     info = queries.record_lineage(open_store(pins), digest)
     note_unpinned(pins)
@@ -136,12 +137,18 @@ def lineage_cmd(
         signer = f"signed by key {b['keyid'][:16]} ({b['key_status']})" if b["signed"] else "unsigned"
         echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {visible(b['label'])}")
     echo(f"  first in version {info['first_version'] or '(none)'}")
+    reasons: list[str] = []
     for v in info["versions"]:
         if v["present"]:
             extra = f" (signed {visible(v['signed_label'])})" if v["status"] == lineage.RELABELED else ""
+            if v["status"] != v["signed_status"]:  # a revoked key: judged as prov check judges it
+                extra += f" under your pins (signed as {v['signed_status']})"
+                reasons.append(v["not_trusted"] or UNVERIFIED)
             echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
         else:
             echo(f"  {v['version']:<12} absent")
+    for why in dict.fromkeys(reasons):
+        echo(f"  under your pins its batch no longer attests it: {visible(why)}")
 
 
 @command("sources")

@@ -59,6 +59,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     if ctx.computed("diff"):
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
         result.waivers = ctx.waivers.report
+        # the batches whose records the lineage rules no longer count as attested (a revoked key): say so
+        result.lineage_not_trusted = list(ctx.report["lineage"].get("not_trusted", {}).get("new", []))
     result.detectors, result.findings = detection.summarise(ctx, results)
     if ctx.computed("diff") and ctx.detection_run is not None and ctx.detection_run.detection is not None:
         extreme = next((r for r in results if r.rule == "detectors.extreme" and r.statistic), None)

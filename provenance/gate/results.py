@@ -84,6 +84,12 @@ def bounded_count(
     return RuleResult(rule, status, reason, listed, count, statistic, bound, f"at most {bound}")
 
 
+def truncated(result: RuleResult) -> bool:
+    """Whether ``result.records`` names fewer records than the rule is about (``count``): a rule that
+    does not pass lists at most ``LISTED`` (``detectors.extreme`` lists every record it blocks)."""
+    return result.status != "pass" and len(result.records) < result.count
+
+
 def decision_of(results: list[RuleResult]) -> Literal["pass", "warned", "blocked", "error"]:
     """``error`` if any rule could not be evaluated (or there is no result at all: fail
     closed), else ``blocked`` if any rule blocks, else ``warned`` if any warns (released,
@@ -121,6 +127,11 @@ class GateResult:
             unwaived flagged records; empty before diffing.
         data: the candidate version's data, ``{"path": relative to the store's folder,
             "kind": "table" | "tree"}`` (reports locate flagged records in it); None before diffing.
+        lineage_not_trusted: one item per registered signed batch whose records the candidate
+            signed as attested but that attests nothing under the verifier's pins (a revoked key,
+            a key the pins never vouched for): ``{"batch", "source", "reason", "records"}``
+            (``lineage.judged.JudgedLineage.not_trusted``); the lineage rules counted those
+            records as unattributed. Empty before diffing.
     """
 
     base: str
@@ -137,6 +148,7 @@ class GateResult:
     audit: dict | None = None
     sources: list[dict] = field(default_factory=list)
     data: dict | None = None
+    lineage_not_trusted: list[dict] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -153,7 +165,7 @@ class GateResult:
             "decision": self.decision,
             "exit_code": self.exit_code,
             "checked_at": self.checked_at,
-            "rules": [asdict(r) for r in self.rules],
+            "rules": [dict(asdict(r), records_truncated=truncated(r)) for r in self.rules],
             "detectors": self.detectors,
             "findings": self.findings,
             "waivers": self.waivers,
@@ -162,6 +174,7 @@ class GateResult:
             "audit": self.audit,
             "sources": self.sources,
             "data": self.data,
+            "lineage_not_trusted": self.lineage_not_trusted,
         }
 
     def describe_records(self, records: DeltaRecords | None, by_source: list[dict]) -> None:
@@ -171,7 +184,8 @@ class GateResult:
         ``lineage``, ``change``, ``locator`` and ``location`` that ``records`` (the diff's
         ``DiffReport.records``) knows and it does not carry yet; ``data`` becomes the candidate's
         data file; ``sources`` the diff's ``by_source`` rows, each with ``flagged``: its
-        unwaived flagged records.
+        unwaived flagged records, and ``not_attested`` when :attr:`lineage_not_trusted` names
+        batches of the source: the candidate's records they no longer attest (set it first).
         """
         listed = [*self.findings, *(r for x in self.rules if x.rule.startswith("detectors.") for r in x.records)]
         if records is not None:
@@ -182,4 +196,10 @@ class GateResult:
                 item.update({k: v for k, v in known.items() if item.get(k) is None})
             self.data = records.dataset
         flagged = Counter(f.get("source") for f in self.findings)
+        lost: Counter[str] = Counter()
+        for item in self.lineage_not_trusted:
+            lost[item["source"]] += int(item["records"])
         self.sources = [dict(row, flagged=flagged.get(row["source"], 0)) for row in by_source]
+        for row in self.sources:
+            if lost[row["source"]]:
+                row["not_attested"] = lost[row["source"]]

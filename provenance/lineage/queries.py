@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.errors import InputError
-from provenance.lineage.classify import RELABELED, STATUSES, revoked_keys, version_lineage
+from provenance.lineage.classify import ATTESTED, RELABELED, STATUSES, revoked_keys, version_lineage
 from provenance.store import Store
 from provenance.trust.source_keys import entries as trust_entries
 from provenance.version_facts import newest_version
@@ -44,10 +44,26 @@ def _resolve(store: Store, prefix: str, tables: dict[str, pa.Table]) -> bytes:
 
 
 def record_lineage(store: Store, query: str) -> dict:
-    """Where a record came from: its batches (source, signing key) and its label in every version."""
+    """Where a record came from: its batches (source, signing key) and its label in every version.
+
+    Each version's ``status`` is its lineage judged under ``store.pins`` as ``prov check`` judges it
+    (``lineage.judged``); ``signed_status`` is what the version signed, and ``not_trusted`` why the
+    two differ (the batch's key was revoked, or the pins never vouched for it), else None.
+    """
+    from provenance.lineage.judged import judge_lineage
+    from provenance.lineage.standing import untrusted_batches
+
     prefix = _parse_digest(query)
-    tables = {row["tag"]: version_lineage(store, row["tag"]) for row in store.versions()}
-    digest = _resolve(store, prefix, tables)
+    as_signed = {row["tag"]: version_lineage(store, row["tag"]) for row in store.versions()}
+    digest = _resolve(store, prefix, as_signed)
+    untrusted = untrusted_batches(store)
+    tables, lost = dict(as_signed), {}
+    for tag, table in as_signed.items():
+        row = table.filter(pc.equal(table.column("digest"), pa.scalar(digest, pa.binary(32)))).to_pylist()
+        if row and row[0]["status"] == ATTESTED and row[0]["batch"] in untrusted:
+            judged = judge_lineage(store, tag, untrusted)
+            tables[tag] = judged.table
+            lost[tag] = {item["batch"]: item["reason"] for item in judged.not_trusted}
     revoked = revoked_keys(store)
     batches = []
     for r in store.db.execute(
@@ -72,12 +88,20 @@ def record_lineage(store: Store, query: str) -> dict:
     out_versions = []
     for tag, table in tables.items():
         rows = table.filter(pc.equal(table.column("digest"), pa.scalar(digest, pa.binary(32)))).to_pylist()
+        was = as_signed[tag].filter(pc.equal(as_signed[tag].column("digest"), pa.scalar(digest, pa.binary(32))))
+        signed_status = was.column("status")[0].as_py() if was.num_rows else None
         out_versions.append(
             {
                 "version": tag,
                 "present": bool(rows),
                 "labels": sorted({r["label"] for r in rows}),
                 "status": rows[0]["status"] if rows else None,
+                "signed_status": signed_status,
+                "not_trusted": (
+                    lost.get(tag, {}).get(was.column("batch")[0].as_py())
+                    if rows and rows[0]["status"] != signed_status
+                    else None
+                ),
                 "source": rows[0]["source"] if rows else None,
                 "batch": rows[0]["batch"] if rows else None,
                 "signed_label": rows[0]["signed_label"] if rows else None,

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from provenance.escaping import html, markdown
+from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import FlaggedRecord, flagged_records
@@ -226,6 +227,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     for sentence in d.detection_lines:
         lines += [f"**{markdown(sentence)}.**", ""]
     lines += [f"Policy {markdown(r['policy']['path'] or 'default')} ({_code(r['policy']['digest'][:12])}).", ""]
+    for item in r.get("lineage_not_trusted") or []:  # the lineage rules counted these records unattributed
+        lines += [f"**Under your pins, {markdown(not_trusted_line(item))}.**", ""]
     if r.get("audit"):
         lines += [markdown(audit_line(r["audit"])), ""]
     rules = rule_rows(r)

@@ -27,10 +27,15 @@ class SourceRow:
     flagged: int | None
     signals: list[str]
     named_by: tuple[str, ...] = ()  # how the name was learned (delta.attribution)
+    not_attested: int = 0  # a check's records of this source whose signed batch attests nothing under the pins
 
     @property
     def name(self) -> str:
-        """The source as reports name it, with the kind of batch that named it (``"scraper (unsigned batch)"``)."""
+        """The source as reports name it, with the kind of batch that named it (``"scraper (unsigned batch)"``);
+        ``"vendor (key not trusted)"`` when a check found that its signed batches no longer attest its records
+        under the verifier's pins (a revoked key: the check's ``lineage_not_trusted`` lines say why)."""
+        if self.not_attested:
+            return f"{source_name(self.source)} (key not trusted)"
         return source_name(self.source, list(self.named_by))
 
 
@@ -56,6 +61,7 @@ def source_rows(report: dict) -> list[SourceRow]:
             int(r["flagged"]) if detected and r.get("flagged") is not None else (0 if detected else None),
             list(r.get("flagged_signals", [])),
             tuple(r.get("named_by") or ()),
+            int(r.get("not_attested", 0)),
         )
         for r in _per_source(report)
     ]

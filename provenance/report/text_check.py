@@ -5,6 +5,7 @@ The tables a diff and findings report share with it are in ``text_tables.py``.
 
 from __future__ import annotations
 
+from provenance.lineage.standing import not_trusted_line
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.rule_rows import rule_rows
@@ -46,6 +47,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
         out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
+    for item in r.get("lineage_not_trusted") or []:  # the lineage rules counted these records unattributed
+        out.line(("under your pins, ", "yellow"), not_trusted_line(item))
     out.line()
 
     grid = Grid(

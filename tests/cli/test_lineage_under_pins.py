@@ -131,3 +131,42 @@ def test_diff_judges_the_candidates_lineage_after_a_revocation(prov, template_tr
         f"lineage of v2 under your pins: {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested"
         in text
     )
+
+
+def test_check_and_lineage_say_a_revoked_keys_records_are_no_longer_attested(prov, template_trust, workdir):
+    """Newcomer review 10, finding 8: after `prov trust revoke`, `prov check` and `prov lineage` showed the
+    vendor's records as attested (check's Sources row "vendor (signed batch)", lineage "attested" in every
+    version) while `prov sources` said they were not. The gate's rules already judged them under the pins
+    (the candidate's 600 vendor records count as unattributed additions and block); now every report says so."""
+    n_vendor = template_trust.facts["n_vendor"]
+    keyid = revoke_vendor(prov)
+    revoked = f"signed by key {keyid[:16]} of vendor, which was revoked at"
+
+    r = prov("check", "v2", "--base", "v1", "--format", "json", *PINNED)
+    assert r.exit_code == 1, r.output  # fails closed: a revoked source's batch attests nothing
+    report = json.loads(r.stdout)
+    validate("check", report)
+    [lost] = report["lineage_not_trusted"]
+    assert (lost["source"], lost["records"]) == ("vendor", n_vendor) and revoked in lost["reason"]
+    rules = {x["rule"]: x for x in report["rules"]}
+    assert rules["lineage.unsigned_from_signing_sources"]["status"] == "block"
+    assert rules["lineage.max_unsigned_additions"]["count"] == n_vendor
+    vendor = next(s for s in report["sources"] if s["source"] == "vendor")
+    assert (vendor["not_attested"], vendor["attested_added"]) == (n_vendor, 0)
+
+    text = " ".join(prov("check", "v2", "--base", "v1", *PINNED).stdout.split())
+    assert f"under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in text
+    assert "vendor (key not trusted)" in text  # the Sources row, was "vendor (signed batch)"
+    md = prov("check", "v2", "--base", "v1", "--format", "md", *PINNED).stdout
+    assert f"Under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in md
+
+    digest = next(r for r in rules["lineage.unsigned_from_signing_sources"]["records"])["digest"]
+    r = prov("lineage", digest[:16], "--json", *PINNED)
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    validate("lineage", info)
+    v2 = next(v for v in info["versions"] if v["version"] == "v2")
+    assert (v2["status"], v2["signed_status"]) == ("unattributed", "attested") and revoked in v2["not_trusted"]
+    text = prov("lineage", digest[:16], *PINNED).stdout
+    assert "v2           label" in text and "unattributed under your pins (signed as attested)" in text
+    assert f"its batch no longer attests it: {revoked}" in text
