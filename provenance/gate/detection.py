@@ -348,7 +348,8 @@ class ExtremeRecords(DetectorRule):
         self.alpha, self.expected_classes = alpha, list(expected_classes)
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Block naming every unwaived record at or below ``alpha / n``."""
+        """Block naming every unwaived record at or below ``alpha / n`` (all of them: the report's
+        ``records`` is not cut at ``LISTED`` for this rule)."""
         detection = self.detection(ctx)
         left_out = expected_class_records(detection, self.expected_classes)
         n = len(detection.verdicts.records) - len(left_out)
@@ -366,7 +367,8 @@ class ExtremeRecords(DetectorRule):
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
         status: Status = "block" if extreme else "pass"
         expected = f"none at p <= {threshold:.2g}"
-        return RuleResult(self.key, status, reason, extreme[:LISTED], len(extreme), statistic, 0, expected)
+        # every one, not the first LISTED: each is a finding of its own (SARIF's detectors.extreme results)
+        return RuleResult(self.key, status, reason, extreme, len(extreme), statistic, 0, expected)
 
 
 class BatchDrift(DetectorRule):

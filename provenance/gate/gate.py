@@ -65,7 +65,17 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     if ctx.computed("diff") and ctx.detection_run is not None and ctx.detection_run.detection is not None:
         extreme = next((r for r in results if r.rule == "detectors.extreme" and r.statistic), None)
         threshold = extreme.statistic.get("p_threshold") if extreme and extreme.statistic else None
-        result.waivers = with_effects(result.waivers, ctx.detection_run.detection.verdicts.records, threshold)
+        verdicts = ctx.detection_run.detection.verdicts.records
+        result.waivers = with_effects(result.waivers, verdicts, threshold)
+        extreme_p = {v.digest: v.extreme_p for v in verdicts}
+        for w in result.waivers["honoured"]:  # the rule each waived record would have blocked by (SARIF)
+            if w.get("effect") == "waived":
+                p = extreme_p.get(w["digest"])
+                w["rule"] = (
+                    "detectors.extreme"
+                    if threshold is not None and p is not None and p <= threshold
+                    else ("detectors.combined")
+                )
     if ctx.computed("diff"):
         result.describe_records(ctx.diff.records, ctx.report["by_source"])
     result.audit = ctx.audit_coverage.to_dict()

@@ -180,14 +180,20 @@ class GateResult:
     def describe_records(self, records: DeltaRecords | None, by_source: list[dict]) -> None:
         """Name the records this result lists as the diff does, and add the per-source view.
 
-        Each finding and each ``detectors.*`` rule's record gets the ``label``, ``source``,
+        Each finding, each ``detectors.*`` rule's record and each honoured waiver that waived a
+        record (``effect`` "waived") gets the ``label``, ``source``,
         ``lineage``, ``change``, ``locator`` and ``location`` that ``records`` (the diff's
         ``DiffReport.records``) knows and it does not carry yet; ``data`` becomes the candidate's
         data file; ``sources`` the diff's ``by_source`` rows, each with ``flagged``: its
         unwaived flagged records, and ``not_attested`` when :attr:`lineage_not_trusted` names
         batches of the source: the candidate's records they no longer attest (set it first).
         """
-        listed = [*self.findings, *(r for x in self.rules if x.rule.startswith("detectors.") for r in x.records)]
+        waived = [w for w in self.waivers["honoured"] if w.get("effect") == "waived"]  # located for SARIF too
+        listed = [
+            *self.findings,
+            *(r for x in self.rules if x.rule.startswith("detectors.") for r in x.records),
+            *waived,
+        ]
         if records is not None:
             digests = [item["digest"] for item in listed if item.get("digest")]
             facts = records.describe(digests, digests)

@@ -251,6 +251,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             continue
         shown = rule.records[:LISTED]
         cut = _cut(len(shown), rule.count, see_all)
+        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
+            cut = f"first {len(shown)} of {rule.count}; `{see_all}` lists {len(rule.records)}"
         lines += [f"#### {markdown(rule.rule)}: {plural(rule.count, 'record')}{f' ({cut})' if cut else ''}", ""]
         lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
     lines += sources_section(r)

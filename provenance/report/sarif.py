@@ -6,7 +6,9 @@ flagged record, whatever the number of detectors that flag it (``detectors.combi
 or ``detectors.extreme`` for a record that blocks alone), located at the data file the
 candidate version was committed from and, for a table, the row (``region``, see
 ``region_of``), with the record's digest as a logical location and a fingerprint; then
-one result per rule that blocked, warned or could not run, located at the version.
+one suppressed result per record a reviewer's waiver took out (``suppressions``, kind ``external``,
+justified by the waiver's reason); then one result per rule that blocked, warned or could not run,
+located at the version.
 Reports name records by digest, label, source and locator, never by content.
 """
 
@@ -55,6 +57,37 @@ def _record_location(finding: dict, version: str) -> dict:
     }
 
 
+def waived_results(r: dict, known: set[str]) -> list[dict]:
+    """One suppressed result per record a reviewer's honoured waiver took out of the detector rules
+    (``waivers.honoured`` items with ``effect`` "waived"): the rule it would have blocked by, and a SARIF
+    ``suppressions`` entry of kind ``external`` whose justification is the waiver's signed reason."""
+    out = []
+    for w in r.get("waivers", {}).get("honoured", []):
+        if w.get("effect") != "waived":
+            continue
+        rule_id = w.get("rule") if w.get("rule") in known else "detectors.combined"
+        label = w.get("label")
+        text = (
+            f"record {short_digest(w['digest'])} (label {'-' if label is None else label}, "
+            f"{location_text(w.get('location'), w.get('locator'))}) waived for {w['detector']} by "
+            f"{short_digest(w.get('reviewer') or '')} ({w['origin']})"
+        )
+        out.append(
+            {
+                "ruleId": rule_id,
+                "level": "error",
+                "message": {"text": visible(text)},
+                "locations": [_record_location(w, r["version"])],
+                "partialFingerprints": {"recordDigest/v1": w["digest"]},
+                "suppressions": [
+                    {"kind": "external", "status": "accepted", "justification": visible(w.get("reason") or "")}
+                ],
+                "properties": {"digest": w["digest"], "detector": w["detector"], "waiver": visible(w["origin"])},
+            }
+        )
+    return out
+
+
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """SARIF 2.1.0: one result per flagged record (not per detector), one per rule that did not pass."""
     rules = [
@@ -98,6 +131,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             },
         }
         results.append(result)
+    results += waived_results(r, known)
     version = {"physicalLocation": {"artifactLocation": {"uri": f"prov:{r['version']}"}}}
     for rule in r["rules"]:
         if rule["status"] == "pass" or rule["rule"] in ("detectors.combined", "detectors.extreme"):

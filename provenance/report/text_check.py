@@ -84,11 +84,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
             continue
         shown = rule.records[:LISTED]
-        grid = Grid(
-            f"{rule.rule}: {plural(rule.count, 'record')}",
-            [Col("record", "flex")],
-            note=cut(len(shown), rule.count, see_all) if rule.count > len(shown) else "",
-        )
+        note = cut(len(shown), rule.count, see_all) if rule.count > len(shown) else ""
+        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
+            note = f"(first {len(shown)} of {rule.count}; {see_all} lists {len(rule.records)})"
+        grid = Grid(f"{rule.rule}: {plural(rule.count, 'record')}", [Col("record", "flex")], note=note)
         for rec in shown:
             grid.add(escaped_cell(record_text(rec)), wrap=True)
         out.grid(grid)

@@ -86,6 +86,8 @@ def test_commit_classifies_every_record(prov, registered: World):
             "present": True,
             "labels": [new_label],
             "status": "relabeled_after_source",
+            "signed_status": "relabeled_after_source",
+            "not_trusted": None,
             "source": "vendor",
             "batch": rec["batch"],
             "signed_label": signed_label,
