@@ -162,7 +162,7 @@ def verify(
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     needs = [name for name, value in extra.items() if value is not None]
     if needs and attestation is None:
-        raise InputError(f"{needs[0]} is checked against a release attestation: give the attestation too")
+        raise InputError(f"{needs[0]}= is checked against a release attestation: give attestation= too")
     if attestation is not None:
         from provenance.trust.pins import pins_of
 

@@ -376,6 +376,8 @@ def verify(
     given = [flag for flag, value in release_options.items() if value is not None]
     if batch and given:
         raise InputError(f"{target}: {given[0]} applies to a version, not to a batch of data; drop it")
+    if given and attestation is None:  # named as typed here, not as the Python parameter
+        raise InputError(f"{given[0]} is checked against a release attestation: give --attestation FILE too")
     if not batch and flags != DatasetFlags():
         # a version is re-read exactly as it signed it was read; options here would be silently ignored
         raise InputError(f"{target}: a version is re-read with the reading options it signed; drop the dataset options")
@@ -400,6 +402,12 @@ def verify(
         if json_out:
             emit_json(exc.report)
         raise
+    state = (report.get("attestation") or {}).get("release_state") or {}
+    if state.get("created"):  # a typo in --release-state would otherwise silently start from nothing
+        note(
+            f"{state['path']}: created; no earlier release was recorded, so nothing older was refused this time "
+            "(check the path if this job has verified releases before)"
+        )
     if json_out:
         emit_json(report)
         return

@@ -306,7 +306,8 @@ def verify_attestation(
         ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
         "policy": {"path", "digest"}, "checks_off", "acknowledged", "checked_at", "expires",
         "release", "audit_log": {"treeSize", "rootHash", "headHash"} | None,
-        "release_state": {"path", "release", "root_version", "audit_log_size"} | None}``.
+        "release_state": {"path", "release", "root_version", "audit_log_size", "created"} | None}``
+        (``created``: the state file did not exist before).
 
     Raises:
         InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
@@ -383,6 +384,7 @@ def verify_attestation(
     if release_state:
         written = releases.record(release_state, candidate)
         state = {"path": release_state, "release": release, "root_version": written.root_version}
+        state["created"] = known is None  # a new file refused nothing older: a typo in the path turns that off
         state["audit_log_size"] = written.audit_log.size if written.audit_log is not None else None
     return {
         "version": version,

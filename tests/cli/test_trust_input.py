@@ -201,3 +201,31 @@ def test_a_mistyped_source_is_named_beside_an_untrusted_key(prov, store, keypair
     assert store_fingerprint(workdir / ".prov") == before
     r = prov("trust", "add", "vendor", rotated.public_path, "--key", keypair.private_path, *pin)
     assert r.exit_code == 0 and r.stdout.rstrip().endswith("for source 'vendor'")  # a source it knows: no note
+
+
+def test_a_new_release_state_file_is_named_and_release_options_need_an_attestation(prov, template_trust, workdir):
+    """Newcomer review 10, finding 16: the first run with --release-state created the file and printed what the
+    second prints, so a job whose path had a typo (state.jsn) started from nothing, accepting any older release,
+    and said nothing; and --release-state without --attestation named the Python parameter (release_state)."""
+    import provenance as prov_api
+    from provenance.errors import InputError
+
+    attested = ("v2", "--attestation", "v2.attestation.json", "--no-data", "--signer", "maintainer.pub")
+    r = prov("verify", *attested, "--release-state", "state.json", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["attestation"]["release_state"]["created"] is True
+    assert "Note: state.json: created; no earlier release was recorded, so nothing older was refused" in r.stderr
+    r = prov("verify", *attested, "--release-state", "state.json")
+    assert r.exit_code == 0 and "created" not in r.stderr, r.output  # the file was there: it refused older ones
+
+    before = store_fingerprint(workdir)
+    r = prov("verify", "v2", "--no-data", "--signer", "maintainer.pub", "--release-state", "state.json")
+    assert r.exit_code == 2
+    assert one_line(r) == "Error: --release-state is checked against a release attestation: give --attestation FILE too"
+    assert store_fingerprint(workdir) == before
+    try:
+        prov_api.verify(None, "v2", release_state="state.json", read_data=False, pins="maintainer.pub")
+    except InputError as exc:
+        assert str(exc) == "release_state= is checked against a release attestation: give attestation= too"
+    else:
+        raise AssertionError("release_state without an attestation was accepted")
