@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from provenance import api, output_file
@@ -52,6 +54,13 @@ def check(
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if force and not attest:
         raise InputError("--force replaces an attestation file; it applies only with --attest")
+    # a forgotten --attest would pass and write nothing, silently (newcomer review 10, finding 17); a key
+    # from PROV_KEY is the environment's, not a request to attest
+    typed_key = key if key != os.environ.get("PROV_KEY") else None
+    asked = [flag for flag, value in (("--attest-out", attest_out), ("--key", typed_key)) if value is not None]
+    if asked and not attest:
+        verb = "applies" if len(asked) == 1 else "apply"
+        raise InputError(f"{' and '.join(asked)} {verb} only with --attest (sign and write a release attestation)")
     if attest and not key:
         raise InputError("--attest needs --key KEY.key (or PROV_KEY) to sign the attestation")
     if out is not None:

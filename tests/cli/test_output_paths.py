@@ -85,6 +85,19 @@ def test_check_attest_refuses_an_attestation_already_there_unless_force(prov, tw
     assert r.exit_code == 0, r.output
 
 
+def test_attest_out_or_key_without_attest_is_refused(prov, two_versions, workdir, keypair, monkeypatch):
+    """Newcomer review 10, finding 17: --key and --attest-out without --attest passed, exit 0, and wrote nothing."""
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("check", "v2", "--base", "v1", "--key", keypair.private_path, "--attest-out", "x.json")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == "Error: --attest-out and --key apply only with --attest (sign and write a release attestation)\n"
+    r = prov("check", "v2", "--base", "v1", "--attest-out", "x.json")
+    assert r.exit_code == 2 and r.stderr.startswith("Error: --attest-out applies only with --attest"), r.output
+    assert store_fingerprint(workdir / ".prov") == before and not (workdir / "x.json").exists()
+    monkeypatch.setenv("PROV_KEY", str(keypair.private_path))  # a key in the environment asks for nothing
+    assert prov("check", "v2", "--base", "v1").exit_code == 0
+
+
 def test_reports_are_written_through_a_symlink_and_to_stdout(prov, two_versions, workdir):
     (workdir / "reports").mkdir()
     (workdir / "latest.json").symlink_to(workdir / "reports" / "diff.json")
