@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
@@ -16,6 +18,9 @@ from provenance.cli._trust import (
     trust_flags,
 )
 from provenance.trust.pins import Pins
+
+if TYPE_CHECKING:
+    from provenance.store import Store
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -101,23 +106,42 @@ def _window_ended(valid_until: str | None) -> bool:
 @command("revoke", group=trust_app)
 def trust_revoke(
     source: str = typer.Argument(..., help="Source name."),
-    key: str | None = typer.Option(None, "--key", help="Key id (prefix) to revoke; default every key of SOURCE."),
-    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    key_id: str | None = typer.Option(
+        None, "--key-id", help="Key id (prefix, as prov trust list shows it) to revoke; default every key of SOURCE."
+    ),
+    key_alias: str | None = typer.Option(None, "--key", hidden=True),  # the old name of --key-id, for one release
+    reason: str = typer.Option(..., "--reason", help="Why, for the audit log (required)."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Revoke even though batches the key signed are registered (it cannot be undone)."
+    ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
 
-    With --checkpoint-key, the checkpoint over the revocation is also written outside .prov/ (--out): keep it
-    where CI reads the kept log state, or a .prov/ writer can roll the revocation back unseen.
+    When the key signed registered batches it is revoked only with --yes: their records stop being attested
+    in every version, and the source must sign them again with a new key. With --checkpoint-key, the checkpoint
+    over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state, or a
+    .prov/ writer can roll the revocation back unseen.
     """
+    from provenance.errors import InputError
+
+    if key_alias is not None and key_id is not None and key_alias != key_id:
+        raise InputError("--key is the old name of --key-id; give one of them")
+    key = key_id if key_id is not None else key_alias
+    if key_alias is not None and key_id is None and key_alias.endswith((".key", ".pub")):
+        raise InputError(
+            f"--key {key_alias!r}: prov trust revoke takes --key-id ID (as prov trust list shows it), not a key file"
+        )
     from provenance.store import checkpoints as cps
     from provenance.trust import source_keys as trustlib
 
     signer = load_checkpoint_key(checkpoint_key)
     kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     store = open_store()
+    if not yes:
+        _refuse_signed_batches(store, source, key)
     revoked = trustlib.revoke(store, source, key, reason, signer)
     if kept is not None:
         assert signer is not None
@@ -135,6 +159,32 @@ def trust_revoke(
         echo(f"Revoked key {k.keyid[:16]} of source {source!r} at {k.revoked_at}")
     if kept is not None:
         echo_kept(kept)
+
+
+def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
+    """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
+    ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
+    from provenance.errors import InputError
+    from provenance.trust import source_keys as trustlib
+
+    known = [k for k in trustlib.entries(store, source) if not k.revoked_at]
+    targets = [trustlib.resolve_keyid(known, key, source)] if key else known
+    ids = sorted(k.keyid for k in targets)
+    if not ids:
+        return  # nothing left to revoke: trustlib.revoke says so
+    marks = ",".join("?" * len(ids))
+    rows = store.db.execute(
+        f"select batch, keyid from batches where source = ? and signed and keyid in ({marks}) order by batch",
+        [source, *ids],
+    ).fetchall()
+    if rows:
+        batches = ", ".join(b for b, _ in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        keys = ", ".join(sorted({k[:16] for _, k in rows}))
+        raise InputError(
+            f"key {keys} of {source} signed {len(rows)} registered batch(es): {batches}; revoking it makes their "
+            "records unattributed in every version and no command undoes it (the source signs them again with a "
+            "new key, which prov trust add trusts); pass --yes to revoke it"
+        )
 
 
 @command("list", group=trust_app)

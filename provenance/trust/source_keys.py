@@ -231,7 +231,7 @@ def _refuse_unpinned_signer(store: Store, signer_id: str, signer: str | Path) ->
 
 
 def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> TrustedKey:
-    """The one key of ``candidates`` whose id starts with ``prefix`` (``--key`` of ``prov trust revoke``).
+    """The one key of ``candidates`` whose id starts with ``prefix`` (``--key-id`` of ``prov trust revoke``).
 
     ``prefix`` is at least 8 hex characters (spaces around it and case are ignored);
     ``source`` only names the source in messages.
@@ -242,12 +242,14 @@ def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> Tru
     """
     prefix = prefix.strip().lower()
     if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
-        raise InputError(f"--key {prefix!r}: give a key id (at least 8 hex characters) as `prov trust list` shows it")
+        raise InputError(
+            f"--key-id {prefix!r}: give a key id (at least 8 hex characters) as `prov trust list` shows it"
+        )
     found = [k for k in candidates if k.keyid.startswith(prefix)]
     if not found:
-        raise InputError(f"--key {prefix}: no key with that id is trusted for {source} (see `prov trust list`)")
+        raise InputError(f"--key-id {prefix}: no key with that id is trusted for {source} (see `prov trust list`)")
     if len(found) > 1:
-        raise InputError(f"--key {prefix}: matches {len(found)} keys of {source}; give more characters")
+        raise InputError(f"--key-id {prefix}: matches {len(found)} keys of {source}; give more characters")
     return found[0]
 
 

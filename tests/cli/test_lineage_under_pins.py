@@ -40,7 +40,7 @@ def vendor_row(prov, *args: str) -> tuple[dict, dict]:
 
 def revoke_vendor(prov) -> str:
     vendor = keys.key_id(keys.load_public("vendor.pub"))
-    r = prov("trust", "revoke", "vendor", "--key", vendor[:16])
+    r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "stolen", "--yes")
     assert r.exit_code == 0, r.output
     return vendor
 

@@ -86,7 +86,7 @@ def test_revoking_a_sources_only_key_blocks_the_thiefs_registered_batch(prov, te
     removed the vendor's only key, its records became unsigned additions of a source with no trusted key, and
     no default rule blocked them. A source with a revoked key still counts as one that signs its batches."""
     assert _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]["status"] == "pass"
-    ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--yes", "--checkpoint-key", "maintainer.key")
     rule = _rules(prov, "v2", "v1")["lineage.unsigned_from_signing_sources"]
     n = template_trust.facts["n_vendor"]
     assert rule["status"] == "block" and rule["count"] == n, rule

@@ -20,7 +20,7 @@ KEPT = "prov-revocation-vendor.checkpoint.json"
 
 def test_a_rolled_back_source_revocation_fails_against_the_checkpoint_it_kept(prov, template_trust, workdir):
     shutil.copy(".prov/prov.db", "before-revoke.db")  # what the .prov/ writer keeps to roll back to
-    r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes", "--checkpoint-key", "maintainer.key")
     assert r.exit_code == 0, r.output
     assert f"gh variable set PROV_KEPT_LOG_STATE < {KEPT}" in r.stdout
     kept = json.loads(Path(KEPT).read_text())
@@ -35,13 +35,25 @@ def test_a_rolled_back_source_revocation_fails_against_the_checkpoint_it_kept(pr
 def test_a_kept_checkpoint_is_never_overwritten_and_nothing_is_revoked(prov, template_trust, workdir):
     Path(KEPT).write_text("the checkpoint of an earlier revocation\n")
     before = store_fingerprint(Path(".prov"))
-    r = prov("trust", "revoke", "vendor", "--checkpoint-key", "maintainer.key")
+    r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes", "--checkpoint-key", "maintainer.key")
     assert r.exit_code == 2 and "never overwritten" in r.stderr, r.output
     assert store_fingerprint(Path(".prov")) == before
     assert Path(KEPT).read_text() == "the checkpoint of an earlier revocation\n"
-    r = prov("trust", "revoke", "vendor", "--out", "elsewhere.json")
+    r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes", "--out", "elsewhere.json")
     assert r.exit_code == 2 and "--checkpoint-key" in r.stderr
-    r = prov("trust", "revoke", "vendor", "--checkpoint-key", "maintainer.key", "--out", "kept.json", "--json")
+    r = prov(
+        "trust",
+        "revoke",
+        "vendor",
+        "--reason",
+        "stolen",
+        "--yes",
+        "--checkpoint-key",
+        "maintainer.key",
+        "--out",
+        "kept.json",
+        "--json",
+    )
     assert r.exit_code == 0 and json.loads(r.stdout)["kept_checkpoint"] == "kept.json"
     assert prov("audit", "verify", "--checkpoint", "kept.json", *PINNED).exit_code == 0
 

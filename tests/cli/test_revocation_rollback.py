@@ -69,7 +69,7 @@ def test_a_rolled_back_revocation_is_caught_by_the_log_state_a_release_signed(pr
     shutil.copy(workdir / ".prov" / "prov.db", workdir / "before-revoke.db")
 
     # the maintainer revokes the stolen vendor key, and releases after it: the release signs the log's state
-    ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--checkpoint-key", "maintainer.key")
+    ok(prov, "trust", "revoke", "vendor", "--reason", "stolen", "--yes", "--checkpoint-key", "maintainer.key")
     ok(prov, "check", "v3q", "--base", "v2", *POLICY, "--attest", "--key", "maintainer.key", *PINNED)
     statement = payload(json.loads(Path("v3q.attestation.json").read_text()))
     Draft202012Validator(json.loads((SCHEMAS / "release-attestation.schema.json").read_text())).validate(statement)

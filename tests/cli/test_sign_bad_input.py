@@ -238,7 +238,7 @@ def test_bad_source_names(prov, world: World, name):
         ["trust", "add", name, world.vendor.public_path],
         ["add", world.crowd_data, "--source", name],
         ["sign", world.crowd_data, "--source", name, "--key", world.vendor.private_path],
-        ["trust", "revoke", name],
+        ["trust", "revoke", name, "--reason", "test"],
     ):
         err = one_line_error(prov(*args))
         assert "source name" in err
@@ -257,7 +257,9 @@ def test_trust_add_twice_and_bad_windows(prov, world: World):
             "trust", "add", "x", world.stranger.public_path, "--valid-from", "2025-02-01", "--valid-until", "2025-01-01"
         )
     )
-    assert "no key with that id" in one_line_error(prov("trust", "revoke", "vendor", "--key", "deadbeefdead"))
+    assert "no key with that id" in one_line_error(
+        prov("trust", "revoke", "vendor", "--key-id", "deadbeefdead", "--reason", "test")
+    )
     assert world.prov_fingerprint() == before
 
 

@@ -105,7 +105,10 @@ def test_envelope_signed_by_another_sources_key(prov, world: World):
 
 
 def test_signature_from_a_revoked_key(prov, world: World):
-    assert prov("trust", "revoke", "vendor", "--key", world.vendor.keyid[:12], "--reason", "leaked").exit_code == 0
+    assert (
+        prov("trust", "revoke", "vendor", "--key-id", world.vendor.keyid[:12], "--reason", "leaked", "--yes").exit_code
+        == 0
+    )
     r = prov("verify", "--store-keys", world.vendor_data)
     assert r.exit_code == 1
     assert f"signed by key {world.vendor.keyid[:16]} of vendor, which was revoked at" in r.stderr

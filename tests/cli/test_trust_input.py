@@ -229,3 +229,26 @@ def test_a_new_release_state_file_is_named_and_release_options_need_an_attestati
         assert str(exc) == "release_state= is checked against a release attestation: give attestation= too"
     else:
         raise AssertionError("release_state without an attestation was accepted")
+
+
+def test_trust_revoke_takes_a_key_id_a_reason_and_yes_for_registered_batches(prov, template_trust, workdir):
+    """Newcomer review 10, finding 7: `--key` meant a key id here and the maintainer's key file in `trust add`,
+    and `prov trust revoke vendor` revoked every key of the vendor, whose batches were registered, with no
+    reason and no question (its records then stop being attested for good), where `prov keys revoke` asks."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    before = store_fingerprint(workdir)
+    r = prov("trust", "revoke", "vendor", "--key", "maintainer.key", "--reason", "stolen")
+    assert r.exit_code == 2 and "takes --key-id ID (as prov trust list shows it), not a key file" in one_line(r)
+    r = prov("trust", "revoke", "vendor")
+    assert r.exit_code == 2 and "Missing option '--reason'" in r.stderr, r.output
+    for which in (("--key-id", vendor[:12]), ("--key", vendor[:12]), ()):  # --key: the old name, hidden
+        r = prov("trust", "revoke", "vendor", *which, "--reason", "stolen")
+        assert r.exit_code == 2, r.output
+        line = one_line(r)
+        assert f"key {vendor[:16]} of vendor signed 1 registered batch(es): vendor@" in line and "--yes" in line
+    assert store_fingerprint(workdir) == before
+    r = prov("trust", "revoke", "vendor", "--key-id", vendor[:12], "--reason", "stolen", "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["revoked"][0]["revoked_reason"] == "stolen"
+    shown = prov("trust", "revoke", "--help").stdout
+    assert "--key-id" in shown and "--key " not in shown

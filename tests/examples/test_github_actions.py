@@ -390,7 +390,7 @@ def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(pro
     p.prov("keys", "generate", "keys/vendor2")
     p.prov("trust", "add", "vendor2", "keys/vendor2.pub", "--key", "keys/committer.key")
     shutil.copyfile(p.root / ".prov" / "prov.db", tmp_path / "before-revoke.db")
-    p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--checkpoint-key", "keys/committer.key")
+    p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--yes", "--checkpoint-key", "keys/committer.key")
     p.git("add", "-A")
     p.git("commit", "-qm", "v2; vendor2 revoked")
     gh = tmp_path / "gh-bin"
