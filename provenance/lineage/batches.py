@@ -309,6 +309,7 @@ def check_batch(
         )
     pred = stmt.get("predicate") or {}
     if expected_source is not None and pred.get("source") != expected_source:
+        _refuse_unknown_source(store, expected_source, pred.get("source"), envelope.path)
         raise VerificationError(
             f"{envelope.path}: was signed for source {pred.get('source')!r} by key "
             f"{key.keyid[:16]}; it cannot attest a batch of {expected_source!r}"
@@ -332,3 +333,21 @@ def check_batch(
             report,
         )
     return check
+
+
+def _refuse_unknown_source(store: Store | None, given: str, signed: object, path: str) -> None:
+    """A ``--source`` that names no source the store knows (no trusted key, no registered batch) and is a near
+    miss of the source the envelope was signed for is a typo, not a replay: exit 2 naming the envelope's source
+    (newcomer review 10, finding 10). Otherwise it stays a verification failure (exit 1, raised by the caller):
+    an envelope given to attest another source's batch (``test_envelope_replayed_under_another_source_name``)."""
+    from provenance.names import did_you_mean
+
+    named = "select 1 from trust where source = ? union all select 1 from batches where source = ? limit 1"
+    if store is not None and store.db.execute(named, [given, given]).fetchone() is not None:
+        return
+    if not did_you_mean(given, [str(signed)]):
+        return  # not a near miss of the envelope's source: an envelope given for another source's batch
+    raise InputError(
+        f"{path}: was signed for source {signed!r}; --source {given!r} names no source this store knows "
+        f"(did you mean {signed!r}? the envelope names it)"
+    )

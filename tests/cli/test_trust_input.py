@@ -252,3 +252,19 @@ def test_trust_revoke_takes_a_key_id_a_reason_and_yes_for_registered_batches(pro
     assert json.loads(r.stdout)["revoked"][0]["revoked_reason"] == "stolen"
     shown = prov("trust", "revoke", "--help").stdout
     assert "--key-id" in shown and "--key " not in shown
+
+
+def test_a_mistyped_source_beside_a_trusted_envelope_is_bad_input(prov, template_trust, workdir):
+    """Newcomer review 10, finding 10: `prov add batch --source vendr` with the vendor's valid envelope was exit 1
+    ("cannot attest", the exit code of tampering). A name the store does not know is a typo: exit 2, naming the
+    envelope's source. A source the store knows stays exit 1 (an envelope replayed for another source's batch)."""
+    before = store_fingerprint(workdir)
+    r = prov("add", "vendor-batch.parquet", "--source", "vendr", "--signer", "maintainer.pub")
+    assert r.exit_code == 2, r.output
+    assert one_line(r) == (
+        "Error: vendor-batch.parquet.prov.json: was signed for source 'vendor'; --source 'vendr' names no source "
+        "this store knows (did you mean 'vendor'? the envelope names it)"
+    )
+    r = prov("add", "vendor-batch.parquet", "--source", "crowd", "--signer", "maintainer.pub")
+    assert r.exit_code == 1 and "it cannot attest a batch of 'crowd'" in one_line(r)
+    assert store_fingerprint(workdir) == before
