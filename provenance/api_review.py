@@ -40,7 +40,7 @@ def diff(
     Returns the report whose ``.to_dict()`` is ``schemas/diff.schema.json``: counts of
     added, removed and relabeled records (``summary``), breakdowns by source and class,
     lineage per source, diff-level signals with their statistics, and the first
-    ``limit`` records of each kind of change (default 20; 0 lists all). With
+    ``limit`` records of each kind of change (default 1000, as ``prov diff --limit``; 0 lists all). With
     ``detect``, the detectors also score the added and relabeled records against
     ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
     :func:`detect`); the report's ``findings`` lists the flagged records (every scored record
@@ -105,7 +105,7 @@ def check(
     attest: bool = False,
     key: str | os.PathLike[str] | None = None,
     attestation_out: str | os.PathLike[str] | None = None,
-    replace_attestation: bool = True,
+    replace_attestation: bool = False,
     pins: PinsLike | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
@@ -117,9 +117,10 @@ def check(
     command's; ``.to_dict()`` is ``schemas/check.schema.json``. With ``attest`` and a
     passing result, writes a signed release attestation (DSSE / in-toto) with ``key`` to
     ``attestation_out`` (default ``VERSION.attestation.json``) and names it in
-    ``result.attestation``; ``replace_attestation=False`` (``prov check --attest`` without
-    ``--force``) refuses a file already there (``output_file.AlreadyExists``, exit 2). Raises
-    ``InputError`` for a bad policy (before anything is evaluated) or a missing key.
+    ``result.attestation``; as ``prov check --attest`` without ``--force``, a file already there
+    is refused before anything is evaluated (``output_file.AlreadyExists``, exit 2) unless
+    ``replace_attestation=True`` (``--force``) replaces it. Raises ``InputError`` for a bad policy
+    (before anything is evaluated) or a missing key; its messages name the Python parameters.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -127,7 +128,10 @@ def check(
     from provenance.gate.policy import load as load_policy
 
     if attest and key is None:
-        raise InputError("attest needs key, the private key that signs the attestation")
+        raise InputError("attest=True needs key=, the private key that signs the attestation")
+    target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
+    if attest:
+        _refuse_attestation_there(target, replace_attestation)
     pol = policy if isinstance(policy, PolicyType) else load_policy(os.fspath(policy) if policy is not None else None)
     opened = open_store(store, pins)
     from provenance.gate.attestation import attest as write_attestation
@@ -153,11 +157,35 @@ def check(
         assert key is not None and log_before is not None
         # the live log must still hold the state the check verified and the attestation signs
         require_extends(opened, log_before, f"prov check {version} --attest")
-        target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
-        write_attestation(opened, result, pol, os.fspath(key), target, log_before, replace_attestation)
+        from provenance.output_file import AlreadyExists
+
+        try:
+            write_attestation(opened, result, pol, os.fspath(key), target, log_before, replace_attestation)
+        except AlreadyExists:  # created while the check ran: still never replaced
+            _refuse_attestation_there(target, replace_attestation)
+            raise
         result.attestation = target
         from provenance.store.coverage import coverage
 
         # the attestation's closing checkpoint signs the check's own entries: report the log as it is now
         result.audit = coverage(opened, pins_of(opened).maintainer_keys(opened)).to_dict()
     return result
+
+
+def _refuse_attestation_there(target: str, replace: bool) -> None:
+    """The CLI's refusal of an attestation file already at ``target`` (``prov check --attest`` without
+    ``--force``), worded for a Python caller: ``replace_attestation=True`` or another ``attestation_out=``."""
+    from provenance import output_file
+
+    try:
+        output_file.check_output(target, "attestation_out=", replace=replace)
+    except output_file.AlreadyExists:
+        link = output_file.link_refusal(target, "attestation_out=")
+        if link is not None:
+            raise link from None
+        refused = output_file.AlreadyExists(target, "attestation_out=")
+        refused.args = (
+            f"{target}: already exists; give replace_attestation=True (prov check --force) to replace it, "
+            "or attestation_out= to write another",
+        )
+        raise refused from None

@@ -41,3 +41,26 @@ def test_a_tampered_attestation_is_refused(released, store, pins):
     released.write_text(json.dumps(envelope))
     with pytest.raises(VerificationError):
         prov.load("v2", store=store, pins=pins, attestation=released)
+
+
+def test_check_from_python_refuses_an_attestation_already_there_as_the_command_does(released, store, pins, keypair):
+    """Newcomer review 10, finding 18: ``prov.check(attest=True)`` replaced an existing attestation silently
+    (``replace_attestation`` defaulted to True) where ``prov check --attest`` refuses without ``--force``; and
+    the refusal names the Python parameters, not the command's flags."""
+    from provenance.errors import InputError
+
+    first = released.read_bytes()
+    with pytest.raises(InputError) as refused:
+        prov.check(store, "v2", "v1", attest=True, key=keypair.private_path, attestation_out=released, pins=pins)
+    assert str(refused.value) == (
+        f"{released}: already exists; give replace_attestation=True (prov check --force) to replace it, "
+        "or attestation_out= to write another"
+    )
+    assert released.read_bytes() == first
+    with pytest.raises(InputError, match=r"^attest=True needs key=, the private key"):
+        prov.check(store, "v2", "v1", attest=True, attestation_out="other.json", pins=pins)
+    result = prov.check(
+        store, "v2", "v1", attest=True, key=keypair.private_path, attestation_out=released, replace_attestation=True,
+        pins=pins,
+    )  # fmt: skip
+    assert result.attestation == str(released) and released.read_bytes() != first
