@@ -136,9 +136,15 @@ def check(
     opened = open_store(store, pins)
     from provenance.gate.attestation import attest as write_attestation
     from provenance.gate.attestation import check_attester
-    from provenance.trust.pins import pins_of
+    from provenance.trust.pins import NothingPinned, pins_of
 
-    pins_of(opened).require_trust_decision(f"prov check {version}")
+    try:
+        pins_of(opened).require_trust_decision(f"prov check {version}")
+    except NothingPinned:  # worded for a Python caller (prov check pins first and says --signer)
+        raise InputError(
+            f"check {version}: nothing is pinned; give pins= (e.g. prov.Pins.load(['maintainer.pub'])) or open "
+            "the store with pins, as --signer, PROV_SIGNERS or --root do for prov check"
+        ) from None
     if attest:
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work

@@ -57,6 +57,8 @@ def test_check_from_python_refuses_an_attestation_already_there_as_the_command_d
         "or attestation_out= to write another"
     )
     assert released.read_bytes() == first
+    with pytest.raises(InputError, match=r"^check v2: nothing is pinned; give pins= \(e.g. prov.Pins.load"):
+        prov.check(prov.Store.open(store.root), "v2", "v1")  # not "pass --signer KEY.pub"
     with pytest.raises(InputError, match=r"^attest=True needs key=, the private key"):
         prov.check(store, "v2", "v1", attest=True, attestation_out="other.json", pins=pins)
     result = prov.check(
