@@ -11,9 +11,11 @@ a multiple of the identity: in the metric of the whole base, a trigger that move
 records along directions where the base hardly varies (a faint blended pattern, a
 gradient-matching perturbation) stands out, where the identity's metric weighs it like
 any pixel's natural spread (SPECTRE, Hayase et al. 2021, whitens before its spectral
-score for the same reason). Measured in bench/results/spectral-total.md: clean-label
-blend backdoors 2 -> 37 of 43 records flagged, gradient matching 4 -> 20 of 36, on the
-gate bench's in-order batches, with clean false alarms held.
+score for the same reason). On the gate bench's 112 in-order batches (bench/results/
+gate-pass-rate*.md, session 10) it took clean-label blend backdoor records flagged from 2 to
+52 of 58, clean-label patches 25 -> 53 of 76, gradient matching 4 -> 20 of 46, and poisoned
+batches blocked 60 -> 68 of 112, at 1.61 -> 1.78% of clean records flagged and 110 -> 107 of
+112 clean batches passing (bench/results/spectral-total.md).
 
 Cross-fitting keeps a clean delta from flagging itself: records are split in two folds
 by digest and each fold is scored on the direction found in the other, whitened by one
