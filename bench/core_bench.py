@@ -18,6 +18,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -190,10 +191,12 @@ def dvc_add(work: Path, data: Path) -> float:
     return elapsed
 
 
-def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
+def bench_tree(work: Path, name: str, files: int, size: int, rounds: int = 1) -> dict:
     """One tree timed with every tool. ``size`` 0 means real images (``make_digits_tree``),
     committed with prov's default image reader, which also builds the reference profile;
-    otherwise random bytes committed with ``--tree-reader files``."""
+    otherwise random bytes committed with ``--tree-reader files``. The 2-worker commit and
+    ``dvc add`` run ``rounds`` times, alternated; the row gives their medians (``dvc add``'s CPU
+    time varied 4-11 s between single runs, which moved a one-run ratio by 2x) and every run's CPU."""
     data = work / name
     images = size == 0
     nbytes = make_digits_tree(data, files) if images else make_tree(data, files, size)
@@ -215,10 +218,12 @@ def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
     load_before = load()
     prov1, _ = prov_commit(work, data, 1, "v1", *reader)
     prov1_cpu = CPU_SECONDS["prov"]
-    prov2, _ = prov_commit(work, data, 2, "v1", *reader)
-    prov2_cpu = CPU_SECONDS["prov"]
-    dvc = dvc_add(work, data)
-    dvc_cpu = CPU_SECONDS["dvc"]
+    prov2_runs, dvc_runs = [], []  # (wall, CPU) of each round, alternated
+    for _ in range(rounds):
+        prov2_runs.append((prov_commit(work, data, 2, "v1", *reader)[0], CPU_SECONDS["prov"]))
+        dvc_runs.append((dvc_add(work, data), CPU_SECONDS["dvc"]))
+    prov2, prov2_cpu = (statistics.median(x) for x in zip(*prov2_runs))
+    dvc, dvc_cpu = (statistics.median(x) for x in zip(*dvc_runs))
     shutil.rmtree(data)
     return {
         "dataset": name,
@@ -242,6 +247,9 @@ def bench_tree(work: Path, name: str, files: int, size: int) -> dict:
         "prov_2_workers_cpu_s": round(prov2_cpu, 3),
         "dvc_add_cpu_s": round(dvc_cpu, 3),
         "prov_vs_dvc_add_cpu": round(dvc_cpu / prov2_cpu, 2),
+        "rounds": rounds,
+        "prov_2_workers_cpu_runs_s": [round(cpu, 3) for _, cpu in prov2_runs],
+        "dvc_add_cpu_runs_s": [round(cpu, 3) for _, cpu in dvc_runs],
     }
 
 
@@ -279,6 +287,9 @@ def main() -> None:
         action="append",
         help="run only these trees (the others keep their figures from the last results file)",
     )
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="2-worker commits and dvc adds per tree, alternated (medians kept)"
+    )
     args = ap.parse_args()
     only = set(args.only or ["trees", "tables"])
     RESULTS.mkdir(exist_ok=True)
@@ -292,7 +303,7 @@ def main() -> None:
         }
         chosen = args.tree or list(shapes)
         warm_up(work)
-        trees = [bench_tree(work, name, *shapes[name]) for name in chosen] if "trees" in only else []
+        trees = [bench_tree(work, name, *shapes[name], args.rounds) for name in chosen] if "trees" in only else []
         tables = [bench_table(work, n // scale) for n in (2_000_000, 10_000_000)] if "tables" in only else []
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -323,20 +334,26 @@ def main() -> None:
         "Wall seconds, with CPU seconds (user + system, the process and its children) in brackets: on a shared "
         "machine the wall time grows with the load, the CPU time much less (`openssl dgst`, one process, uses "
         "one core: its CPU time is its time on a free core). The ratio to `dvc add` is of the "
-        "2-worker commit, on wall time and on CPU time.",
+        "2-worker commit, on wall time and on CPU time; rows with rounds > 1 give the medians of the "
+        "2-worker commit and of `dvc add` run that many times, alternated, and each run's CPU time.",
         "",
-        "| tree | files | openssl dgst s | hashlib s | sha256sum s | prov 1 worker s | prov 2 workers s | dvc add s | prov÷openssl speed (1 / 2 workers) | prov÷sha256sum (1 / 2) | prov vs dvc add (wall / CPU) | load |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tree | files | openssl dgst s | hashlib s | sha256sum s | prov 1 worker s | prov 2 workers s | dvc add s | prov÷openssl speed (1 / 2 workers) | prov÷sha256sum (1 / 2) | prov vs dvc add (wall / CPU) | rounds | CPU s of each round | load |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in trees:
         cpu = lambda key: f" ({t[key]})" if key in t else ""  # noqa: E731 (rows of older runs lack it)
+        runs = lambda t: (  # noqa: E731
+            f"prov {', '.join(map(str, t['prov_2_workers_cpu_runs_s']))}; dvc {', '.join(map(str, t['dvc_add_cpu_runs_s']))}"
+            if "dvc_add_cpu_runs_s" in t
+            else "–"
+        )
         lines.append(
             f"| {t['dataset']} | {t['files']} | {t['openssl_s']}{cpu('openssl_cpu_s')} | {t['hashlib_s']} | {t['sha256sum_s']} | "
             f"{t['prov_1_worker_s']}{cpu('prov_1_worker_cpu_s')} | {t['prov_2_workers_s']}{cpu('prov_2_workers_cpu_s')} | "
             f"{t['dvc_add_s']}{cpu('dvc_add_cpu_s')} | "
             f"{t['prov_vs_openssl_1_worker']}× / {t['prov_vs_openssl_2_workers']}× | "
             f"{t['prov_vs_sha256sum_1_worker']}× / {t['prov_vs_sha256sum_2_workers']}× | {t['prov_vs_dvc_add']}× / "
-            f"{t.get('prov_vs_dvc_add_cpu', '–')}× faster | {t['load']} |"
+            f"{t.get('prov_vs_dvc_add_cpu', '–')}× faster | {t.get('rounds', 1)} | {runs(t)} | {t['load']} |"
         )
     lines += [
         "",

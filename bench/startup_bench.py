@@ -48,7 +48,13 @@ COMMANDS = [
         False,
     ),
     ("prov verify v1 --signer maintainer.pub", ["verify", "v1", "--signer", "maintainer.pub"], SLOWER, False),
-    ("prov sign batch.parquet", ["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], SLOWER, False),
+    # --force: the world already holds the envelope, and sign refuses to replace a file without it
+    (
+        "prov sign batch.parquet",
+        ["sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key", "--force"],
+        SLOWER,
+        False,
+    ),
     ("prov add batch.parquet", ["add", "batch.parquet", "--source", "vendor"], SLOWER, True),
     ("prov status --signer maintainer.pub", ["status", "--signer", "maintainer.pub"], SLOWER, False),
 ]
