@@ -29,7 +29,10 @@ class CommitJob:
     tag: str
     hashed: HashedDataset
     spec: DatasetSpec
-    sample_salt: bytes | None = None  # the profile sample key's salt: the parent's Merkle root (profiles.sample)
+    # the profile sample key's salt, the committer's signature it hashes and the parent root it signs (profiles.sample)
+    sample_salt: bytes | None = None
+    sample_salt_signature: bytes | None = None
+    sample_salt_parent: bytes | None = None
 
 
 class PreparedStage(Protocol):

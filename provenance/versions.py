@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance import clock, keys, progress, signing
 from provenance.errors import InputError, VerificationError
+from provenance.profiles.sample import salt_from_signature, salt_message
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import signed_facts
 from provenance.sources.interface import DatasetSpec, HashedDataset
@@ -242,9 +243,11 @@ def commit(
     _refuse_unpinned(store, keyid, key_path)
     # a hidden or unverifiable parent fails before any reading, not after
     salted_by = parent if parent is not None else newest_version(store, "--parent")
-    # The profile sample is keyed by the parent's signed Merkle root, fixed before any delivery to
-    # this version was made: a source cannot grind its records into the sample (profiles.sample).
-    sample_salt = bytes.fromhex(_verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
+    # The profile sample is keyed by a salt only the committer's key draws (its deterministic signature
+    # of the parent's Merkle root and the tag): a source cannot grind its records into it (profiles.sample).
+    salt_parent = bytes.fromhex(_verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
+    salt_signature = private.sign(salt_message(salt_parent, tag))
+    sample_salt = salt_from_signature(salt_signature)
     stages = default_stages(featurizer) if stages is None else list(stages)
 
     if spec.rev is not None:  # HEAD or a branch moves: hash, and store, the one commit it names now
@@ -255,7 +258,8 @@ def commit(
     prepared = []
     for commit_stage in stages:
         with progress.stage(STAGE_NAMES.get(type(commit_stage).__name__, type(commit_stage).__name__), unit="steps"):
-            prepared.append(commit_stage.prepare(CommitJob(store, tag, hashed, spec, sample_salt)))
+            job = CommitJob(store, tag, hashed, spec, sample_salt, salt_signature, salt_parent)
+            prepared.append(commit_stage.prepare(job))
     # A manifest built by the external sort is already a file: stream it into the store.
     path = getattr(hashed.manifest, "path", None)
     manifest_bytes: bytes | Path = Path(path) if path else hashed.manifest.to_bytes()

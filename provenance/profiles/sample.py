@@ -5,14 +5,16 @@ featurised, and inside the profile, to pick the bounded sample it keeps. The sam
 content-defined (the same records give the same sample in any order, file or chunking).
 
 A record's *sample key* is SHA-256(prefix || digest), its first 8 bytes, the prefix being
-SHA-256(``SAMPLE_DOMAIN`` || salt) cut to 16 bytes,
-where the salt is the parent version's signed Merkle root (``sample_key``; the commit signs
-the salt in its profile facts, so a verifier recomputes the same sample from the manifest).
-Ranked by the bare digest, a source could grind its records into the sample (attack review
-9, G1: a PNG text chunk or a float's last bit varied until the digest is small, 200 of 200
-of its images in a 20,000-image base's sample, 42 by chance); the key depends on a root
-that does not exist until the version before the delivery is committed. A version without
-a parent (``salt`` None) ranks by the digest itself, as before.
+SHA-256(``SAMPLE_DOMAIN`` || salt) cut to 16 bytes (``sample_key``). Ranked by the bare
+digest, a source could grind its records into the sample (attack review 9, G1: a PNG text
+chunk or a float's last bit varied until the digest is small, 200 of 200 of its images in a
+20,000-image base's sample, 42 by chance). The salt is SHA-256 of the committer's Ed25519
+signature over ``SALT_DOMAIN``, the parent version's Merkle root and the new tag
+(``salt_message``): no source can compute it without the committer's key, Ed25519 signatures
+are deterministic (RFC 8032), so one key and one version give one sample, and the commit
+signs the signature into its profile facts (``sampleSaltSignature``), so a verifier holding
+the committer's public key checks it and recomputes the same sample from the manifest
+(``verified_salt``). ``salt`` None ranks by the digest itself (profiles built outside a commit).
 """
 
 from __future__ import annotations
@@ -34,6 +36,38 @@ DEFAULT_MAX_TOTAL = 8000
 
 
 SAMPLE_DOMAIN = b"prov profile sample key v1\x00"
+SALT_DOMAIN = b"prov profile sample salt v1\x00"
+
+
+def salt_message(parent_root: bytes | None, tag: str) -> bytes:
+    """What the committer signs to draw the sample salt: ``SALT_DOMAIN``, the parent's 32-byte Merkle
+    root (a 0 byte without a parent, else a 1 byte before it) and the version's tag."""
+    return SALT_DOMAIN + (b"\x01" + parent_root if parent_root is not None else b"\x00") + tag.encode()
+
+
+def salt_from_signature(signature: bytes) -> bytes:
+    """The sample salt: SHA-256 of the committer's signature of ``salt_message``."""
+    return hashlib.sha256(signature).digest()
+
+
+def verified_salt(public_key, facts: dict, tag: str) -> bytes:
+    """The sample salt a version's signed profile ``facts`` name, checked: its ``sampleSaltSignature``
+    must verify under ``public_key`` (the committer's) over ``salt_message(sampleSaltParent, tag)`` and
+    hash to ``sampleSalt``. Raises ``VerificationError`` otherwise."""
+    from cryptography.exceptions import InvalidSignature
+
+    from provenance.errors import VerificationError
+
+    try:
+        signature = bytes.fromhex(facts["sampleSaltSignature"])
+        parent = facts.get("sampleSaltParent")
+        public_key.verify(signature, salt_message(bytes.fromhex(parent) if parent else None, tag))
+    except (KeyError, TypeError, ValueError, InvalidSignature) as exc:
+        raise VerificationError(f"version {tag}: the profile sample's salt does not verify ({exc!r})") from exc
+    salt = salt_from_signature(signature)
+    if salt.hex() != facts.get("sampleSalt"):
+        raise VerificationError(f"version {tag}: the profile sample's salt is not its signature's hash")
+    return salt
 
 
 def sample_key(digests: np.ndarray, salt: bytes | None) -> np.ndarray:

@@ -67,7 +67,7 @@ def build_version_profile(
     candidates kept while hashing, ``sources/sample_capture.py``) serves the sample's rows
     without decoding the table again when it holds them all (the profile is the same bytes
     either way); otherwise they are re-read. ``sample_salt`` keys the sample
-    (``profiles.sample.sample_key``: the parent's Merkle root; None ranks by digest). Raises
+    (``profiles.sample.sample_key``: drawn by the committer's signature; None ranks by digest). Raises
     ``FeatureError`` (or ``InputError``) when the content cannot be featurised.
     """
     requested = requested_spec(featurizer, kind, spec)
@@ -164,7 +164,8 @@ class ProfileStage:
             )
         except (FeatureError, InputError) as exc:
             return PreparedProfile(None, b"", str(exc))
-        return PreparedProfile(profile, profile.to_bytes(), None, job.sample_salt)
+        salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent)
+        return PreparedProfile(profile, profile.to_bytes(), None, *salt)
 
 
 @dataclass
@@ -175,6 +176,8 @@ class PreparedProfile:
     data: bytes
     reason: str | None
     sample_salt: bytes | None = None
+    sample_salt_signature: bytes | None = None
+    sample_salt_parent: bytes | None = None
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -204,9 +207,15 @@ class PreparedProfile:
             "dim": profile.dim,
             "sample": profile.sample_size,
             "maxPerClass": profile.max_per_class,
-            # the sample key's salt (the parent's Merkle root), signed so the sample can be recomputed
-            "sampleSalt": self.sample_salt.hex() if self.sample_salt is not None else None,
+            # the sample key's salt and what draws it (profiles.sample.verified_salt): the sample can be recomputed
+            "sampleSalt": _hex(self.sample_salt),
+            "sampleSaltSignature": _hex(self.sample_salt_signature),
+            "sampleSaltParent": _hex(self.sample_salt_parent),
         }
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value is not None else None
 
 
 def load_profile(store: Store, tag: str) -> ReferenceProfile:

@@ -180,7 +180,7 @@ def build_manifest(
     average ``LARGE_FILE_BYTES`` or more on threads of this process instead of local
     processes (``executor.ThreadExecutor``). ``batch`` names
     the batch in every manifest entry. ``sample_salt`` keys the profile sample a table's
-    hashing captures (``profiles.sample.sample_key``; the commit's parent root).
+    hashing captures (``profiles.sample.sample_key``; drawn by the committer's signature).
 
     Returns:
         The ``HashedDataset``: the manifest, sorted and with its RFC 6962 Merkle root

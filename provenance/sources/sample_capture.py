@@ -4,7 +4,7 @@ need not decode the table a second time (issue 15: at 10 M rows that re-read was
 
 The profile sample (``profiles/sample.py``) is, per label, the first ``cap`` distinct
 (digest, label) records in sample-key order (``sample_key`` under the commit's salt: the
-parent's Merkle root, so a source cannot grind its records into it), and of those the first
+committer's signature of the parent's root and tag, so a source cannot grind its records into it), and of those the first
 ``max_total``. For any
 subset X of the manifest's rows, the sampled rows that lie in X are among the rows that
 the same rule picks from X alone (a row's rank in its class, and the number of capped

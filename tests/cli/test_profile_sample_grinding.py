@@ -5,8 +5,9 @@ varies bytes no featuriser reads (a float's last bits, a PNG text chunk) and kee
 variants with the smallest digests put every record it wanted into the reference: 200 of 200
 images against 42 by chance. Replayed with real commits: a 10,000-row table of one class
 (the profile samples 2,000), then a delivery of 50 rows each ground from 100 variants of one
-row. The sample is keyed by the parent's signed Merkle root now, which no source knows while
-it grinds; the signed predicate carries it, and the sample is recomputed from the manifest.
+row. The sample is keyed by a salt now, which no source knows while
+it grinds, drawn by the committer's deterministic signature; the signed predicate carries the
+signature, which verifies under the committer's key, and the sample is recomputed from the manifest.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from provenance import keys
 from provenance.encoding.columns import table_digest_blob
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
+from provenance.errors import VerificationError
+from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest, verified_salt
 from provenance.profiles.stage import load_profile
 from provenance.sources.tables import TableOptions
 from provenance.version_facts import load_manifest, verified_statement
@@ -61,10 +64,17 @@ def test_ground_records_enter_the_sample_at_their_share_of_the_base(prov, keypai
     # by chance about 10 of the 50 (a fifth); ground against the bare digests all 50 were sampled
     assert len(ours & sampled) <= 22
 
-    predicate = verified_statement(store, store.version("v2"))["predicate"]
-    salt = predicate["profile"]["sampleSalt"]
-    assert salt == store.version("v1")["merkle_root"]
-    assert verified_statement(store, store.version("v1"))["predicate"]["profile"]["sampleSalt"] is None
+    # the salt is the hash of the committer's signature of the parent's root and the tag: a verifier with
+    # the committer's key checks it and recomputes the very sample from the manifest
+    facts = verified_statement(store, store.version("v2"))["predicate"]["profile"]
+    assert facts["sampleSaltParent"] == store.version("v1")["merkle_root"]
+    salt = verified_salt(keys.load_public(keypair.public_path), facts, "v2")
     manifest = load_manifest(store, store.version("v2"))
-    recomputed = sample_manifest(manifest, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, bytes.fromhex(salt))
+    recomputed = sample_manifest(manifest, DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, salt)
     assert set(recomputed.table.column("digest").to_pylist()) == sampled
+    first = verified_statement(store, store.version("v1"))["predicate"]["profile"]
+    assert first["sampleSaltParent"] is None and verified_salt(keys.load_public(keypair.public_path), first, "v1")
+    with pytest.raises(VerificationError):  # another version's signature does not draw this one's salt
+        verified_salt(
+            keys.load_public(keypair.public_path), {**facts, "sampleSaltSignature": first["sampleSaltSignature"]}, "v2"
+        )
