@@ -57,12 +57,14 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
     report.summary["schema_changes"] = schema
     report.summary["rekeyed"] = changes.rekeyed
     _mark_lookalikes(report)
+    records = report.records
     report.delta = {
         "added": np.concatenate([changes.array("added", "digests"), rekeyed]),  # re-keyed content is still scored
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
-        "rows": lambda: delta_records_of(changes, b.take),  # the same records' rows, read when detection asks
+        # the same records' rows, read when detection asks; the report keeps their locators
+        "rows": lambda: delta_records_of(changes, b.take, records.remember_locators if records else None),
     }
     if store is not None:
         from provenance.store.coverage import coverage

@@ -130,6 +130,11 @@ class DeltaRecords:
             out[d]["location"] = location(self.dataset, locator)
         return out
 
+    def remember_locators(self, rows: np.ndarray, locators: list) -> None:
+        """Locators of manifest rows of the new version already read (``rows.delta_records_of``), so
+        ``describe`` does not read them again. They come from the same verified manifest object."""
+        self._located.update({int(r): None if loc is None else str(loc) for r, loc in zip(rows.tolist(), locators)})
+
     def _read_locators(self, rows: set[int]) -> None:
         todo = np.array(sorted(r for r in rows if r not in self._located), dtype=np.int64)
         if self.fetch is None or not len(todo):

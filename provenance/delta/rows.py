@@ -73,10 +73,16 @@ def _groups(changes: Changes) -> dict[str, np.ndarray]:
     return out
 
 
-def delta_records_of(changes: Changes, take: Callable[[np.ndarray, list[str]], dict[str, list]]) -> DeltaRecords:
+def delta_records_of(
+    changes: Changes,
+    take: Callable[[np.ndarray, list[str]], dict[str, list]],
+    located: Callable[[np.ndarray, list], None] | None = None,
+) -> DeltaRecords:
     """Rows of the added, relabeled and copied digests of a finished merge, read through
     ``take`` (``Side.take`` of the new side). Every row of such a digest is read; a
-    (record, label) carried by several rows is kept once, at its first row."""
+    (record, label) carried by several rows is kept once, at its first row. ``located(rows,
+    locators)``, if given, is handed every row read and its locator (the report's
+    ``records.DeltaRecords.remember_locators``: the flagged records' locators are then not read again)."""
     g = _groups(changes)
     if not len(g["first"]):
         return DeltaRecords([], [], [], [], [], [])
@@ -84,6 +90,8 @@ def delta_records_of(changes: Changes, take: Callable[[np.ndarray, list[str]], d
     group = np.repeat(np.arange(len(count)), count)  # each row's digest group, rows in manifest order
     rows = g["first"][group] + (np.arange(len(group)) - np.repeat(np.cumsum(count) - count, count))
     found = take(rows, ["label", "source", "locator"])
+    if located is not None:
+        located(rows, found["locator"])
     kinds = [k for k, _ in sorted(_PRECEDENCE.items(), key=lambda kv: kv[1])]
     labels = changes.labels.values
     out = DeltaRecords([], [], [], [], [], [])
