@@ -65,6 +65,9 @@ def diff(
         store = Store.open_snapshot(pins=pins)  # one state for the signature checks, lineage, detectors and the report
     from provenance import progress
     from provenance.cli._progress import progress_shown
+    from provenance.delta.arrow_pool import prefer_jemalloc
+
+    prefer_jemalloc()  # a process of its own: where Arrow's buffers live is the command's choice
 
     with progress_shown():
         with progress.stage("diff", unit="steps"):
