@@ -11,9 +11,11 @@ runs with its own bytecode cache, filled by an untimed run first (``user_version
 The JSON reports of the two trees must be byte-identical (the run's findings object and rows
 are compared through ``prov findings --all --json``, run ids left out).
 
-Usage: python bench/detect_ab.py OLD_TREE NEW_TREE [--records N] [--rounds R]
-(a tree is a checkout of prov, e.g. ``git archive COMMIT | tar -x -C DIR``).
-Writes bench/results/detect-ab.{md,json}.
+Usage: python bench/detect_ab.py OLD_TREE NEW_TREE [--records N] [--rounds R] [--store DIR] [--name NAME]
+(a tree is a checkout of prov, e.g. ``git archive COMMIT | tar -x -C DIR``; ``--store`` reuses a folder
+``user_versions.two_versions`` built, e.g. a 10 M-record one, instead of building one; it is left as it was).
+Writes bench/results/detect-ab[-NAME].{md,json}. Where the report's format changed on purpose (the
+findings list of session 10: flagged records only), the flagged findings of both are compared too.
 """
 
 from __future__ import annotations
@@ -66,14 +68,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--old-name", help="what the old tree is, for the results (default: its path)")
     parser.add_argument("--new-name", help="what the new tree is (default: its path)")
+    parser.add_argument("--store", type=Path, help="a folder two_versions built (v1, v2 committed), reused")
+    parser.add_argument("--name", help="results file suffix: detect-ab-NAME.md")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="prov-detect-ab-"))
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     try:
-        folder = root / "store"
-        facts = two_versions(folder, args.records, 0.01, shares=SHARES)
         pristine = root / "pristine"
-        shutil.copytree(folder / ".prov", pristine)
+        if args.store is None:
+            folder = root / "store"
+            facts = two_versions(folder, args.records, 0.01, shares=SHARES)
+            shutil.copytree(folder / ".prov", pristine)
+        else:
+            folder = args.store.resolve()
+            shutil.copytree(folder / ".prov", pristine)
+            facts = {}
         outs = {name: root / f"{name}.json" for name in trees}
         caches = {name: root / f"pycache-{name}" for name in trees}
         same_findings = True
@@ -91,10 +100,21 @@ def main() -> None:
             loads.append(load())
         same_report = outs["old"].read_bytes() == outs["new"].read_bytes()
         same_findings = found["old"] == found["new"]
+        reports = {name: json.loads(outs[name].read_text()) for name in trees}
+        same_flagged = [f for f in reports["old"]["findings"] if f["flagged"]] == [
+            f for f in reports["new"]["findings"] if f["flagged"]
+        ]
+        summary = reports["new"]["summary"]
+        records = summary["records_base"]
+        facts["changed"] = facts.get("changed", summary["added"] + summary["relabeled"] + summary["removed"])
+        sizes = {name: outs[name].stat().st_size for name in trees}
     finally:
+        if args.store is not None:  # put the reused store back as it was
+            shutil.rmtree(folder / ".prov", ignore_errors=True)
+            shutil.copytree(pristine, folder / ".prov")
         shutil.rmtree(root, ignore_errors=True)
     result = {
-        "records": args.records,
+        "records": records,
         "delta": facts["changed"],
         "trees": {k: str(v) for k, v in trees.items()},
         "cpu_s": cpu,
@@ -102,15 +122,18 @@ def main() -> None:
         "loads": loads,
         "report_identical": same_report,
         "findings_identical": same_findings,
+        "flagged_findings_identical": same_flagged,
+        "report_bytes": sizes,
     }
+    stem = "detect-ab" + (f"-{args.name}" if args.name else "")
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "detect-ab.json").write_text(json.dumps(result, indent=2) + "\n")
+    (HERE / "results" / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     old, new = result["median_cpu_s"]["old"], result["median_cpu_s"]["new"]
     names = {"old": args.old_name or f"`{trees['old']}`", "new": args.new_name or f"`{trees['new']}`"}
     lines = [
         "# `prov diff --detect`: old code against new, alternated on one store (detect-ab)",
         "",
-        f"{args.records:,} base records, a {facts['changed']:,}-record delta (0.7% added, 0.3% relabeled); "
+        f"{records:,} base records, a {facts['changed']:,}-record delta (70% of it added, 30% relabeled); "
         f"{args.rounds} rounds, the order alternating; every run a fresh process on the same store "
         "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system).",
         "",
@@ -120,12 +143,14 @@ def main() -> None:
         "",
         f"New / old: {new / old:.2f} ({new - old:+.3f} s CPU). JSON report byte-identical: "
         f"{'yes' if same_report else '**no**'}; stored findings (`prov findings v2 --all --json`, run ids "
-        f"left out) identical: {'yes' if same_findings else '**no**'}.",
+        f"left out) identical: {'yes' if same_findings else '**no**'}; the flagged findings in both reports "
+        f"identical: {'yes' if same_flagged else '**no**'}. Report size: old {sizes['old']:,} bytes, "
+        f"new {sizes['new']:,} bytes.",
         "",
         f"Load (1, 5, 15 min) before and after each round: {' | '.join(loads)}.",
         "",
     ]
-    (HERE / "results" / "detect-ab.md").write_text("\n".join(lines))
+    (HERE / "results" / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
