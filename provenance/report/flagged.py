@@ -139,7 +139,7 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
 def flagged_records(report: dict) -> list[FlaggedRecord]:
     """The flagged records of a diff or check report, worst first (score, then extreme p, then digest).
 
-    A diff lists every scored record (``flagged`` says which the combined verdict flags);
+    A diff lists its flagged records (every scored record with ``--all``: ``flagged`` says which);
     a check lists only its unwaived flagged records, and records that ``detectors.extreme``
     blocks are marked ``extreme``.
     """

@@ -41,7 +41,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report as JSON (RFC 8259), keys sorted; NaN and infinity become null.
 
     The summary is indented; the listed records (``changes``) and the detector findings
-    (``findings``, one per scored record) go out one compact object per line, at the end.
+    (``findings``: the flagged records, or every scored one with ``--all``) go out one compact
+    object per line, at the end.
     """
     # Indenting needs Python's pure-Python encoder (~0.1 ms per finding); a large delta has
     # thousands of records and findings, so those go out compact (the C encoder), one per line.
