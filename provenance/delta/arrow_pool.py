@@ -5,7 +5,7 @@ allocated and freed window after window. Arrow's default pool here, mimalloc, ha
 memory back to the kernel and takes fresh huge pages for the next window, and the kernel zeroes
 each one: in a 10 M-record ``prov diff --detect`` that was ~1 s of system CPU time, 17% of the
 process's samples in ``clear_page_erms``. jemalloc keeps freed pages for reuse, with the same
-peak memory (``bench/results/detect-ab.md``). Where this pyarrow was built without jemalloc,
+peak memory (``bench/results/arrow-pool-ab.md``). Where this pyarrow was built without jemalloc,
 the default pool stays.
 """
 
