@@ -9,9 +9,19 @@ import json
 import shutil
 import time
 
+import pytest
 from examples_support import EXAMPLES, Project, run, tool
 
 from support import rule_verdicts
+
+
+@pytest.fixture
+def project(project: Project) -> Project:
+    """The trusted project with nothing pinned in the environment: the examples must pin the key
+    themselves (params.yaml, git config), as a user following their README would."""
+    del project.env["PROV_SIGNERS"]
+    return project
+
 
 # --- DVC pipeline: commit -> check -> train --------------------------------------------------
 
@@ -44,7 +54,9 @@ def test_dvc_pipeline_trains_on_a_clean_version(project):
     # the attestation the train stage required is the real, signed one
     assert (
         "release attestation ok"
-        in p.prov("verify", "v2", "--attestation", "release.attestation.json", "--no-data").stdout
+        in p.prov(
+            "verify", "v2", "--attestation", "release.attestation.json", "--no-data", "--signer", "keys/committer.pub"
+        ).stdout
     )
     assert "up to date" in dvc_repro(p).stdout  # nothing changed: nothing reruns
     print(f"dvc clean pipeline: {time.monotonic() - started:.1f}s")
@@ -72,7 +84,9 @@ def test_dvc_pipeline_refuses_to_recommit_a_changed_dataset_under_an_old_tag(pro
     """Data changed but prov.candidate was not bumped: the commit stage stops the run (exit 2)."""
     p = dvc_project(project)
     p.use_candidate("clean")
-    p.prov("commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key")
+    p.prov(
+        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key", "--signer", "keys/committer.pub"
+    )
     p.use_candidate("relabeled")
     r = dvc_repro(p)
     assert r.returncode != 0 and "failed to reproduce 'commit'" in r.stderr
@@ -94,12 +108,15 @@ def hooked_repo(project: Project) -> Project:
     shutil.copyfile(EXAMPLES / "pre-commit" / "prov-pre-commit", hook)
     hook.chmod(0o755)
     p.git("config", "prov.base", "v1")
+    p.git("config", "prov.signers", "keys/committer.pub")
     return p
 
 
 def commit_delivery(p: Project, candidate: str, tag: str):
     p.use_candidate(candidate)
-    p.prov("commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key")
+    p.prov(
+        "commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key", "--signer", "keys/committer.pub"
+    )
     p.git("add", "data", ".prov")
     return p.git("commit", "-m", f"dataset {tag}", check=False)
 
@@ -138,6 +155,14 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     p.git("config", "--unset", "prov.base")
     r = commit_delivery(p, "clean", "v2")
     assert r.returncode != 0 and "no trusted base version; set PROV_BASE or run: git config prov.base v1" in r.stderr
+
+    p.git("config", "prov.base", "v1")
+    p.git("config", "--unset", "prov.signers")
+    r = p.git("commit", "-m", "dataset v2", check=False)
+    assert r.returncode != 0
+    assert "no pinned key; set PROV_SIGNERS or run: git config prov.signers keys/committer.pub" in r.stderr
+    p.git("config", "--unset", "prov.base")
+    p.git("config", "prov.signers", "keys/committer.pub")
 
     # a file changed after `git add`: the check would see other bytes than the commit holds
     p.env["PROV_BASE"] = "v1"
