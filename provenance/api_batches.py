@@ -43,7 +43,9 @@ def sign(
     """
     from provenance.lineage.batch_sign import sign_batch
 
-    return sign_batch(dataset(data, **read), source, os.fspath(key), optional_path(out), captured_at, replace=replace)
+    way_out = "give replace=True (prov sign --force) to replace it, or out= to write another"
+    spec = dataset(data, **read)
+    return sign_batch(spec, source, os.fspath(key), optional_path(out), captured_at, replace=replace, way_out=way_out)
 
 
 def add(

@@ -59,6 +59,7 @@ def sign_batch(
     captured_at: str | None = None,
     executor=None,
     replace: bool = False,
+    way_out: str = "give --force to replace it, or --out FILE to write another",
 ) -> SignResult:
     """Hash the batch and write its signed envelope (with the batch manifest); ``prov sign``. No store needed.
 
@@ -76,6 +77,8 @@ def sign_batch(
         captured_at: the capture time (ISO 8601 date or date-time, naive is UTC); default now.
         executor: runs the hashing (default local processes).
         replace: replace a file already at ``out`` (``--force``); else it is refused, untouched.
+        way_out: how the refusal of a file already at ``out`` says to get past it (the Python API names
+            its own parameters).
 
     Returns:
         The ``SignResult``.
@@ -93,7 +96,7 @@ def sign_batch(
     try:  # before reading data: a device, FIFO or folder is refused, and an existing file unless replace
         output_file.check_output(out_path, "--out", replace)
     except output_file.AlreadyExists:
-        raise _exists(out_path) from None
+        raise _exists(out_path, way_out) from None
     kind = resolve_kind(spec)
     hashed = hash_batch(spec, source, executor)
     manifest_bytes = hashed.manifest.to_bytes()
@@ -117,13 +120,13 @@ def sign_batch(
     try:
         output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out", replace)
     except output_file.AlreadyExists:  # created while the batch was hashed: still never replaced
-        raise _exists(out_path) from None
+        raise _exists(out_path, way_out) from None
     return SignResult(
         str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
     )
 
 
-def _exists(path: Path) -> InputError:
+def _exists(path: Path, way_out: str) -> InputError:
     """The refusal to sign over a file already there (a re-sign with a mistyped source went unnoticed)."""
     link = output_file.link_refusal(path, "--out")
     if link is not None:
@@ -132,4 +135,4 @@ def _exists(path: Path) -> InputError:
         what = f"an envelope signed for source {read_envelope(path).claimed_source!r}"
     except InputError:
         what = "not a batch envelope prov can read"
-    return InputError(f"{path}: already exists ({what}); give --force to replace it, or --out FILE to write another")
+    return InputError(f"{path}: already exists ({what}); {way_out}")

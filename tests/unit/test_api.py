@@ -34,3 +34,24 @@ def test_every_public_name_is_documented_and_importable():
     assert provenance.Store is Store and provenance.commit is api.commit
     with pytest.raises(AttributeError, match="no attribute 'load_everything'"):
         provenance.load_everything  # noqa: B018
+
+
+def test_sign_from_python_names_replace_not_force(workdir, keypair):
+    """Newcomer review 10, finding 18: ``prov.sign`` refused an envelope already there with 'give --force to
+    replace it', the command's flag; the Python caller's parameter is ``replace=True``."""
+    import pyarrow.parquet as pq
+
+    from provenance.errors import InputError
+    from support import digits_table
+
+    pq.write_table(digits_table(20), workdir / "batch.parquet")
+    provenance.sign("batch.parquet", source="vendor", key=keypair.private_path)
+    first = (workdir / "batch.parquet.prov.json").read_bytes()
+    with pytest.raises(InputError) as refused:
+        provenance.sign("batch.parquet", source="vendor", key=keypair.private_path)
+    assert str(refused.value).endswith(
+        "already exists (an envelope signed for source 'vendor'); give replace=True (prov sign --force) to replace it, "
+        "or out= to write another"
+    )
+    assert (workdir / "batch.parquet.prov.json").read_bytes() == first
+    provenance.sign("batch.parquet", source="vendor", key=keypair.private_path, replace=True)
