@@ -33,7 +33,7 @@ def diff(
     fpr: float = DEFAULT_FPR,
     limit: int | None = None,
     pins: PinsLike | None = None,
-    every_finding: bool = False,
+    flagged_only: bool = False,
 ) -> DiffReport:
     """What changed from version ``base`` to ``new``, record by record: ``prov diff BASE NEW [--detect]``.
 
@@ -43,8 +43,8 @@ def diff(
     ``limit`` records of each kind of change (default 1000, as ``prov diff --limit``; 0 lists all). With
     ``detect``, the detectors also score the added and relabeled records against
     ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
-    :func:`detect`); the report's ``findings`` lists the flagged records (every scored record
-    with ``every_finding``: ``prov diff --all``), and ``detection`` counts them all; a detector that crashed has status ``"error"`` in the report (the
+    :func:`detect`); the report's ``findings`` lists every scored record (only the flagged ones
+    with ``flagged_only``: ``prov diff --flagged-only``), and ``detection`` counts them all; a detector that crashed has status ``"error"`` in the report (the
     command then exits 3). Raises ``InputError`` (unknown versions, no profile for
     ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
     """
@@ -59,7 +59,9 @@ def diff(
             from provenance.detectors.pipeline import detect_diff
 
             with progress.stage("detectors", unit="steps"):
-                report.add_detector_results(detect_diff(opened, base, new, report.delta, fpr=fpr), every=every_finding)
+                report.add_detector_results(
+                    detect_diff(opened, base, new, report.delta, fpr=fpr), flagged_only=flagged_only
+                )
     return report
 
 

@@ -34,9 +34,12 @@ def diff(
     limit: int = typer.Option(
         DEFAULT_LIMIT, "--limit", help="Records listed per kind of change (0: all); counts are exact."
     ),
-    every_finding: bool = typer.Option(
-        False, "--all", help="With --detect: list every scored record, not only flagged ones (counts are always exact)."
+    flagged_only: bool = typer.Option(
+        False,
+        "--flagged-only",
+        help="With --detect: list only the flagged records, not every scored one (counts are always exact).",
     ),
+    every_finding: bool = typer.Option(False, "--all", hidden=True, help="Every scored record (the default)."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
@@ -47,8 +50,11 @@ def diff(
         raise InputError(f"--limit {limit}: must be 0 (all) or more")
     if out is not None:
         check_output(out)
-    if every_finding and not detect:
-        raise InputError("--all lists the detectors' scored records: give --detect with it")
+    if (flagged_only or every_finding) and not detect:
+        option = "--flagged-only" if flagged_only else "--all"
+        raise InputError(f"{option} chooses which scored records the findings list: give --detect with it")
+    if flagged_only and every_finding:
+        raise InputError("--flagged-only and --all contradict each other: give one")
     if detect and path is not None:
         raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
     spec = None
@@ -76,7 +82,9 @@ def diff(
             from provenance.detectors.pipeline import detect_diff
 
             with progress.stage("detectors", unit="steps"):
-                report.add_detector_results(detect_diff(store, base, new, report.delta, fpr=fpr), every=every_finding)
+                report.add_detector_results(
+                    detect_diff(store, base, new, report.delta, fpr=fpr), flagged_only=flagged_only
+                )
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)

@@ -86,13 +86,13 @@ class DiffReport:
     def suspicious_sources(self) -> list[dict]:
         return [s for s in self.by_source if s["flagged_signals"]]
 
-    def add_detector_results(self, detection, alpha: float = DEFAULT_ALPHA, every: bool = False) -> None:
+    def add_detector_results(self, detection, alpha: float = DEFAULT_ALPHA, flagged_only: bool = False) -> None:
         """Attach a ``provenance.detectors.pipeline.Detection``: one status per detector
-        ("ok" = it ran, "error" = it crashed) and one finding per flagged record (per scored
-        record with ``every``: ``prov diff --all``), carrying the combined verdict and every
-        detector's own score and flag. ``detection`` counts every scored record either way,
-        and says which were listed (``listed``: "flagged" or "all"); the stored run
-        (``prov findings --all``) keeps every scored record.
+        ("ok" = it ran, "error" = it crashed) and one finding per scored record (DESIGN's
+        contract; only the flagged ones with ``flagged_only``: ``prov diff --flagged-only``),
+        carrying the combined verdict and every detector's own score and flag. ``detection``
+        counts every scored record either way and says which were listed (``listed``: "all"
+        or "flagged"); the stored run (``prov findings --all``) keeps every scored record.
 
         Each finding also names the record as reports do (``label``, ``old_label`` for a
         relabel, ``source``, ``lineage``, ``change``; for the first ``LOCATED`` flagged records
@@ -129,10 +129,10 @@ class DiffReport:
             verdicts.reference_batch_sizes,
             verdicts.reference_batch_flags,
         )
-        # A 1% delta of 1 M scores 10,000 records; listing only the flagged ones keeps the report
-        # (and the work of describing each record) to what a reviewer acts on.
+        # A 1% delta of 1 M scores 10,000 records; --flagged-only keeps the report (and the work
+        # of describing each record) to what a reviewer acts on.
         scored = verdicts.records
-        findings = [v.to_dict() for v in scored if every or v.flagged]
+        findings = [v.to_dict() for v in scored if v.flagged or not flagged_only]
         flagged = [f["digest"] for f in findings if f["flagged"]]
         if self.records is not None:
             facts = self.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
@@ -145,7 +145,7 @@ class DiffReport:
             "alpha": alpha,
             "scored": len(scored),
             "flagged": len(flagged),
-            "listed": "all" if every else "flagged",
+            "listed": "flagged" if flagged_only else "all",
             "expected_at_most": budget.flags if scored else None,
             "rho": budget.rho,
             "method": detection.verdicts.method,

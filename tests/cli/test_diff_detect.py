@@ -44,23 +44,23 @@ def two_versions(template_two_versions, workdir) -> None:
 
 
 def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
-    r = prov("diff", "v1", "v2", "--detect", "--format", "json", "--all")
+    r = prov("diff", "v1", "v2", "--detect", "--format", "json")
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["detect"] is True and report["summary"]["added"] == 200
     assert {d["status"] for d in report["detectors"]} == {"ran"}
-    findings = report["findings"]  # with --all: one per scored record, the combined verdict
+    findings = report["findings"]  # DESIGN: one per scored record, the combined verdict
     assert len(findings) == 200 and {"digest", "score", "flagged", "explanation", "detectors"} <= set(findings[0])
     assert {d["detector"] for d in findings[0]["detectors"]} >= {"knn_label", "outlier", "gradient"}
     flagged = {f["digest"] for f in findings if f["flagged"]}
     assert len(flagged) >= 8
-    assert report["detection"] | {"listed": "all"} == report["detection"]
-    # by default the report lists the flagged records only, the same ones, and counts every scored record
-    compact = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json").stdout)
+    assert report["detection"]["listed"] == "all"
+    # --flagged-only lists the flagged records only, the same ones, and still counts every scored record
+    compact = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json", "--flagged-only").stdout)
     assert compact["findings"] == [f for f in findings if f["flagged"]]
     assert (compact["detection"]["scored"], compact["detection"]["flagged"]) == (200, len(flagged))
     assert compact["detection"]["listed"] == "flagged" and compact["summary"] == report["summary"]
-    alone = prov("diff", "v1", "v2", "--all")
+    alone = prov("diff", "v1", "v2", "--flagged-only")
     assert alone.exit_code == 2 and "give --detect with it" in alone.stderr
     stored = json.loads(prov("findings", "v2", "--json").stdout)
     assert stored["base"] == "v1"
@@ -284,7 +284,7 @@ def test_exact_copies_of_a_base_record_or_a_new_one_are_scored_and_flagged(prov,
     pq.write_table(pa.concat_tables([base, flood]), workdir / "v2.parquet")
     for tag in ("v1", "v2"):
         assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
-    report = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json", "--all").stdout)
+    report = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json").stdout)
     assert report["summary"]["added"] == 201  # the new record counts once; its 39 more rows are copies
     copied = [f for f in report["findings"] if "40 extra exact copies" in f["explanation"]]
     new_one = [f for f in report["findings"] if "39 extra exact copies" in f["explanation"]]

@@ -134,7 +134,7 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
         assert result["profile"]["status"] == "ok", result["profile"]
         assert result["featurizer"] == identity
 
-    r = prov("diff", "v1", "v2", "--detect", "--format", "json", "--all")
+    r = prov("diff", "v1", "v2", "--detect", "--format", "json")
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["summary"]["added"] == NEW - BASE
