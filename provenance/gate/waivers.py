@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provenance import clock, signing
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError
 from provenance.gate.waiver_judging import (
     NOTHING_TO_WAIVE,
     PIN_HINT,
@@ -198,9 +198,7 @@ def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> l
             f"the waiver takes effect only if a later run flags it (prov diff BASE {version} --detect)"
         ]
     finding = next((f for f in run["findings"] if f["digest"] == digest), None)
-    where = (
-        f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {version}{_unsigned(store, run)})"
-    )
+    where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {version}{_stored_run_caveat(run)})"
     if finding is None:
         return out + [f"{where} did not score record {digest[:12]}: it is not in that run's delta"]
     flagging = [d["detector"] for d in finding.get("detectors") or [] if d.get("flagged")]
@@ -219,16 +217,11 @@ def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> l
     return out
 
 
-def _unsigned(store: Store, run: dict) -> str:
-    """``; not signed: ...`` when no signature the verifier pins covers the stored run these warnings read (what
-    ``.prov/`` says, attack review 9b, F9b-1), else empty."""
-    from provenance.detectors.findings_trust import signed_by
-
-    try:
-        signed = signed_by(store, run["audit_entry"]) if isinstance(run.get("audit_entry"), int) else None
-    except VerificationError:  # a broken log: these warnings read an entry nothing vouches for
-        signed = None
-    return "" if signed else f"; not signed: `prov findings {run['version']} --recompute` checks it"
+def _stored_run_caveat(run: dict) -> str:
+    """``; read from the stored run ...``: these warnings read a detector run nobody signs (what ``.prov/``
+    says, attack review 9b, F9b-1), and a signed head that covers its audit entry dates it, it does not
+    vouch for it (attack review 10, F10-1), so the caveat is always given."""
+    return f"; read from the stored run, which nobody signs: prov findings {run['version']} --recompute checks it"
 
 
 __all__ = [

@@ -89,16 +89,19 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
             f"{recomputed['records']} records with the same scores as this stored run",
         )
     elif result.get("signed_by"):
+        # A signed head covers whatever the log held when it was signed, planted runs included
+        # (attack review 10, F10-1): it dates the run, it does not vouch for it.
         out.line(
-            ("Signed: ", "bold"),
-            f"its audit entry #{result['audit_entry']} is in the log {result['signed_by']} signed (a key you pinned); "
-            f"`prov findings {version} --recompute` checks the run itself",
+            ("Not checked: ", "bold"),
+            f"its audit entry #{result['audit_entry']} was in the log when {result['signed_by']} was signed (a key "
+            "you pinned); that signature covers the log, not who ran the detectors or what they found; "
+            f"prov findings {version} --recompute re-runs them on the signed versions and compares before you waive",
         )
     elif not result.get("from_rows"):
         out.line(
             ("Not signed: ", "bold"),
             f"this run is what .prov/ says (its audit entry #{result.get('audit_entry')} is covered by no signature "
-            f"you pinned), and whoever can write .prov/ can plant one; `prov findings {version} --recompute` re-runs "
+            f"you pinned), and whoever can write .prov/ can plant one; prov findings {version} --recompute re-runs "
             "the detectors on the signed versions and compares before you waive",
         )
 

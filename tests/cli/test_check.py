@@ -714,7 +714,7 @@ def test_waive_warns_when_the_detector_did_not_flag_the_record_or_it_is_waived_a
     warning = json.loads(r.stdout)["warnings"][-1]
     assert warning.startswith(f"outlier did not flag record {flagged['digest'][:12]} in the latest detector run on v2")
     assert "it was flagged by knn_label" in warning and "takes nothing out of prov check" in warning
-    assert "not signed: `prov findings v2 --recompute` checks it" in warning  # the check's run: no key signed it
+    assert "read from the stored run, which nobody signs: prov findings v2 --recompute checks it" in warning
     assert "Warning: outlier did not flag" in r.stderr
     r = prov("waive", flagged["digest"], "--detector", "knn_label", *waive)
     assert r.exit_code == 0 and f"record {flagged['digest'][:12]} of v2 already has a waiver (outlier" in r.stderr

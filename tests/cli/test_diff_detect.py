@@ -149,7 +149,8 @@ def test_findings_says_a_run_is_unsigned_and_recompute_catches_a_planted_one(pro
     """Attack review 9b, F9b-1: a `.prov/` writer stores an edited copy of the findings object (nothing
     flagged) and appends a `detect` entry naming it, the chain re-made; `prov findings` listed "0 flagged"
     as if nothing were wrong. It now says the run is not signed, `--recompute` re-runs the detectors on the
-    signed versions and fails on the planted run, a checkpoint by a pinned key makes a run "Signed", and an
+    signed versions and fails on the planted run, a checkpoint by a pinned key does not make a run trusted
+    (attack review 10, F10-1: it reads "Not checked", naming the checkpoint), and an
     entry edited in place breaks the chain (exit 1)."""
     from provenance.store import audit
 
@@ -162,7 +163,7 @@ def test_findings_says_a_run_is_unsigned_and_recompute_catches_a_planted_one(pro
     assert checked.exit_code == 0 and "Recomputed:" in checked.stdout, checked.output
     assert prov("audit", "checkpoint", "--key", "alice.key").exit_code == 0
     signed = prov("findings", "v2", *pin).stdout
-    assert "Signed:" in signed and "Not signed" not in signed
+    assert "Not checked:" in signed and "not who ran the detectors" in signed and "Not signed" not in signed
     assert "Not signed:" in prov("findings", "v2").stdout  # nothing pinned: keys in .prov/ prove nothing
 
     db = sqlite3.connect(".prov/prov.db")
