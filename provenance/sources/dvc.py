@@ -7,7 +7,9 @@ Nothing is checked out or copied: DVC resolves the path at the revision to its c
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from provenance.errors import InputError, MissingData
@@ -85,6 +87,7 @@ class CheckedDVCFileSystem:
     """
 
     reads_like_disk = True  # a working copy at another time: trees are listed under their reader's rules
+    spool_in_memory = 16 << 20  # a git blob up to this size is copied to memory; a larger one to a temp file
 
     def __init__(self, fs, repo: str, rev: str):
         self._fs, self.repo, self.rev = fs, repo, rev
@@ -111,11 +114,23 @@ class CheckedDVCFileSystem:
         ``FileNotFoundError`` pass through unchanged.
         """
         try:
-            return self._fs.open(path, mode, **kwargs)
+            fh = self._fs.open(path, mode, **kwargs)
         except FileNotFoundError as exc:
             if "storage" in str(exc) or self._fs.exists(path):
                 raise self._missing(path, exc) from exc
             raise
+        return fh if "b" not in mode or fh.seekable() else self._seekable_copy(fh)
+
+    def _seekable_copy(self, fh):
+        """A seekable copy of ``fh``: a file git tracks itself (not ``dvc add``) comes as a blob stream
+        that cannot seek, and Parquet's footer and CSV's sniffing seek. Copied in chunks to
+        memory up to ``spool_in_memory`` bytes, beyond that to an unnamed temp file, so memory
+        stays bounded."""
+        copy = tempfile.SpooledTemporaryFile(max_size=self.spool_in_memory, prefix="prov-git-blob-")
+        with fh:
+            shutil.copyfileobj(fh, copy, 1 << 20)
+        copy.seek(0)
+        return copy
 
     def find(self, path: str, *args, **kwargs):
         """``DVCFileSystem.find`` (every file under ``path``); raises :class:`MissingData` (exit 2) when DVC

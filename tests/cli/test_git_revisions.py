@@ -110,3 +110,26 @@ def test_data_removed_by_dvc_gc_is_an_input_error_naming_what_is_missing(prov, s
     os.chdir(repo)  # without a store (PROV_STORE names none), d1's data must be read, and is gone
     r = prov("diff", "d1", "d2", "--path", "data/train.parquet", env={"PROV_STORE": str(repo / "no-store")})
     assert r.exit_code == 2 and re.search(md5, r.stderr), r.output
+
+
+def test_a_table_git_tracks_itself_reads_at_a_revision(prov, store, keypair, repo, monkeypatch):
+    """A small Parquet or CSV file kept in git (no `dvc add`) reads at --rev: git hands its blob
+    out as a stream that cannot seek, and Parquet's footer and CSV's sniffing seek."""
+    from pyarrow import csv
+
+    from provenance.sources.dvc import CheckedDVCFileSystem
+
+    pq.write_table(digits_table(60), repo / "small.parquet")
+    csv.write_csv(digits_table(40), repo / "small.csv")
+    run("git", "add", "small.parquet", "small.csv", cwd=repo)
+    run("git", "commit", "-qm", "small tables kept in git", cwd=repo)
+    pq.write_table(digits_table(70), repo / "small.parquet")  # the working copy moves on
+    monkeypatch.setattr(CheckedDVCFileSystem, "spool_in_memory", 1024)  # the Parquet blob goes to a temp file
+    for path, tag, records in (("repo/small.parquet", "gp", 60), ("repo/small.csv", "gc", 40)):
+        r = prov("commit", path, "--rev", "HEAD", "--tag", tag, "--key", keypair.private_path, "--json")
+        assert r.exit_code == 0, r.output  # was: "cannot read parquet (seek)" / "File or stream is not seekable"
+        assert json.loads(r.stdout)["records"] == records
+        assert _dataset(prov, tag)["rev"] == _commit_id(repo, "HEAD")
+    r = prov("diff", "HEAD", "workspace", "--path", "repo/small.parquet", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["summary"]["added"] == 10
