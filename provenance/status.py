@@ -1,13 +1,15 @@
 """``prov status``: the working data against the last version, the way ``git status`` compares a work tree.
 
-The data is read again from where the version *signed* it was (or from a path the user
-names) with the same read options, hashed, and compared record by record with the
+The data is read again from where the version *signed* it was (the working copy of its path
+for a version read at a git revision, or a path the user names) with the same read options, hashed, and compared record by record with the
 version's manifest (``provenance.changes``: the comparison ``prov verify`` makes). Nothing
 is written: status is the question "what would the next ``prov commit`` record?".
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from typing import Any
 
 from provenance.changes import MAX_LISTED, change_records, counts, none_shared, record_changes
@@ -26,7 +28,7 @@ def working_status(
     defaults to the version's signed dataset location and read options. Returns ``schemas/status.schema.json``'s shape:
     ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
     "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...],
-    "none_shared"}`` with at most ``MAX_LISTED`` changes of each kind listed; ``none_shared`` is
+    "none_shared", "version_read_at"}`` with at most ``MAX_LISTED`` changes of each kind listed; ``none_shared`` is
     the line :func:`provenance.changes.none_shared` gives when no record is the version's, else None. The version's signature is
     checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
@@ -41,6 +43,9 @@ def working_status(
     stmt = verified_statement(store, row)
     signed = load_manifest(store, row)
     spec = data if data is not None else dataset_from_predicate(store, row, stmt["predicate"])
+    read_at = spec.rev if data is None else None
+    if read_at is not None:  # that revision never changes: the question is the working copy of its path
+        spec = replace(spec, path=os.path.join(spec.repo or "", spec.path), rev=None, repo=None)
     current = build_manifest(spec, executor=executor).manifest
     changes = record_changes(signed, current) if current.root != signed.root else {}
     listed = {kind: items[:MAX_LISTED] for kind, items in changes.items()}
@@ -52,4 +57,5 @@ def working_status(
         "counts": counts(changes),
         "changes": change_records(listed),
         "none_shared": none_shared(changes, len(signed), len(current), tag) if changes else None,
+        "version_read_at": read_at,
     }

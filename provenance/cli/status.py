@@ -20,7 +20,11 @@ TEXT_LISTED = 5  # changes listed in text, as git status shows a summary (--json
 @trust_flags
 def status(
     data: Optional[str] = typer.Argument(
-        None, help="Data to compare (default: where the version was read from, with its read options)."
+        None,
+        help=(
+            "Data to compare (default: where the version was read from, with its read options; for a "
+            "version read at a git revision, the working copy of its path)."
+        ),
     ),
     version: Optional[str] = typer.Option(None, "--version", help="Compare with this version (default: the latest)."),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
@@ -38,6 +42,8 @@ def status(
 
     with progress_shown():
         report = working_status(Store.open(pins=pins), flags.spec(data) if data else None, version)
+    read_at = report.get("version_read_at")
+    copy = f" (working copy; {report['version']} was read at git revision {read_at[:12]})" if read_at else ""
     note_unpinned(pins)
     if json_out:
         emit_json(report)
@@ -45,10 +51,10 @@ def status(
     where = visible(report["path"])
     if report["clean"]:
         unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
-        echo(f"{where}: unchanged since {report['version']} ({report['records']} records{unpinned})")
+        echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"
-    echo(f"{where}: {parts} since {report['version']} ({report['records']} records now)")
+    echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now)")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         return

@@ -133,3 +133,21 @@ def test_a_table_git_tracks_itself_reads_at_a_revision(prov, store, keypair, rep
     r = prov("diff", "HEAD", "workspace", "--path", "repo/small.parquet", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["summary"]["added"] == 10
+
+
+def test_status_of_a_revision_version_compares_the_working_copy(prov, store, keypair, repo):
+    """`prov status` is `git status`: for a version read at a revision it reads the working copy of
+    the path (the revision can never have changed), and says so."""
+    from jsonschema import Draft202012Validator
+
+    assert prov("commit", DATA, "--rev", "d2", "--tag", "vr", "--key", keypair.private_path).exit_code == 0
+    r = prov("status", "--signer", keypair.public_path)
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0]  # was: "... at git revision ...: unchanged since vr (300 records)"
+    assert f"(working copy; vr was read at git revision {_commit_id(repo, 'd2')[:12]}): 50 removed since vr" in first
+    assert "(250 records now)" in first
+    report = json.loads(prov("status", "--signer", keypair.public_path, "--json").stdout)
+    assert report["version_read_at"] == _commit_id(repo, "d2") and report["counts"]["removed"] == 50
+    assert Path(report["path"]) == repo / "data/train.parquet"
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text())
+    Draft202012Validator(schema).validate(report)
