@@ -234,7 +234,9 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         reused = _matching_version(store, root, rel, commit)
         if reused is not None and store is not None:
             side = version_side(store, reused)
-            side.info.update({"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused})
+            side.info.update(
+                {"name": rev, "kind": "git", "rev": rev, "commit": commit, "reused_version": reused, "repo": root}
+            )
             side.name, side.kind = rev, "git"
             return side
         read = dataclasses.replace(spec, path=rel, rev=commit, repo=root)
@@ -250,6 +252,7 @@ def git_side(store: Store | None, rev: str, spec: DatasetSpec) -> Side:
         "parent": None,
         "created_at": None,
         "path": rel,
+        "repo": root,
         "rev": rev,
         "commit": commit,
         "reused_version": None,

@@ -30,6 +30,7 @@ from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    diff_command,
     drift_text,
     location_text,
     p_text,
@@ -171,7 +172,7 @@ def _notes(report: dict) -> list[str]:
 
 
 def _change_lists(report: dict) -> list[dict]:
-    s, base, new = report["summary"], report["base"]["name"], report["new"]["name"]
+    s = report["summary"]
     origins = source_origins(report)
     out = []
     for kind, title, total, column in (
@@ -192,7 +193,7 @@ def _change_lists(report: dict) -> list[dict]:
             }
             for c in items
         ]
-        see_all = f"prov diff {base} {new} --format json"
+        see_all = f"{diff_command(report)} --format json"
         out.append({"id": kind, "title": title, "total": total, "rows": rows, "column": column, "see_all": see_all})
     return out
 
@@ -241,7 +242,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "flagged": flagged,
         "top": flagged[:TOP],
         "all_flagged": flagged[:LISTED],
-        "see_all": f"prov diff {base['name']} {new['name']} --detect --format json",
+        "see_all": f"{diff_command(report)} --detect --format json",
         "sources": source_rows(report),
         "detection": detection(report),
         "detectors": detector_rows(report),

@@ -26,6 +26,7 @@ from provenance.report.wording import (
     DRIFT_GUIDE,
     SUMMARY_ROWS,
     change_text,
+    diff_command,
     drift_text,
     drift_warned,
     idle_waiver_text,
@@ -152,7 +153,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     if s.get("rekeyed"):
         lines += [f"{plural(s['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest).", ""]
     if report["detect"]:
-        lines += flagged_section(flagged_records(report), f"prov diff {base} {new} --detect --format json")
+        lines += flagged_section(flagged_records(report), f"{diff_command(report)} --detect --format json")
     lines += sources_section(report)
     lines += detectors_section(report)
     if report["detect"]:
@@ -185,7 +186,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
             [[f"{r['old']} → {r['new']}", r["count"], f"{100 * r['rate']:.2f}%"] for r in pairs[:LISTED]],
         )
         lines += ["</details>", ""]
-    lines += _change_lists(report, f"prov diff {base} {new} --format json")
+    lines += _change_lists(report, f"{diff_command(report)} --format json")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -25,6 +25,7 @@ from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
     change_text,
+    diff_command,
     drift_text,
     location_text,
     p_text,
@@ -50,7 +51,7 @@ def _changes_line(s: dict) -> str:
 def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     """The diff report: verdict, flagged records, sources, detectors, flagged signals, then the changes."""
     out = Writer(medium)
-    base, new = report["base"]["name"], report["new"]["name"]
+    new = report["new"]["name"]
     out.line(("prov diff ", "bold"), side_text(report["base"]), " → ", side_text(report["new"]))
     v = diff_verdict(report)
     _verdict_line(out, v.tone, v.word, v.sentence)
@@ -68,7 +69,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         )
     out.line()
     if report["detect"]:
-        see_all = f"prov diff {base} {new} --detect --format json, or prov findings {new}"
+        see_all = f"{diff_command(report)} --detect --format json, or prov findings {new}"
         out.grid(flagged_grid(flagged_records(report), see_all))
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
@@ -78,7 +79,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     _signals(out, report["signals"])
     out.grid(_classes_grid(report))
     out.grid(_pairs_grid(report))
-    _change_lists(out, report, f"prov diff {base} {new} --format json")
+    _change_lists(out, report, f"{diff_command(report)} --format json")
     return out.text()
 
 

@@ -6,6 +6,8 @@ record reads, so every format says the same thing the same way.
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import Any
 
 from provenance.names import short_digest
@@ -128,6 +130,18 @@ def side_text(side: dict) -> str:
     """One side of a diff: its name, the git commit it was read at (if any) and its record count."""
     extra = f" at {side['commit'][:10]}" if side.get("commit") else ""
     return f"{side['name']}{extra} ({side['records']} records)"
+
+
+def diff_command(report: dict) -> str:
+    """``prov diff BASE NEW`` as the user can run it again from here: with ``--path P`` when a side is a
+    git revision (without it, the revisions would be looked up as prov versions)."""
+    command = f"prov diff {report['base']['name']} {report['new']['name']}"
+    git = next((s for s in (report["base"], report["new"]) if s.get("kind") == "git" and s.get("path")), None)
+    if git is None:
+        return command
+    path = os.path.join(git["repo"], git["path"]) if git.get("repo") else git["path"]
+    shown = os.path.relpath(path) if os.path.isabs(path) else path
+    return f"{command} --path {shlex.quote(path if shown.startswith('..') else shown)}"
 
 
 def relabel_text(item: dict) -> str:

@@ -151,3 +151,18 @@ def test_status_of_a_revision_version_compares_the_working_copy(prov, store, key
     assert Path(report["path"]) == repo / "data/train.parquet"
     schema = json.loads((Path(__file__).parents[2] / "schemas" / "status.schema.json").read_text())
     Draft202012Validator(schema).validate(report)
+
+
+def test_the_see_all_hint_of_a_revision_diff_keeps_path_and_runs(prov, workdir, repo):
+    """The 'all:' hint of `prov diff A B --path P` is a command that runs (it used to drop --path,
+    so A and B were looked up as prov versions: 'no such version')."""
+    import shlex
+
+    hint = "prov diff d1 d2 --path repo/data/train.parquet --format json"
+    r = prov("diff", "d1", "d2", "--path", DATA, env={"COLUMNS": "200"})  # wide: the hint on one line
+    assert r.exit_code == 0, r.output
+    assert f"Added records (first 10 of 100; all: {hint})" in r.stdout, r.stdout
+    assert f"all: `{hint}`" in prov("diff", "d1", "d2", "--path", DATA, "--format", "md").stdout  # html lists 200
+    r = prov(*shlex.split(hint)[1:])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["summary"]["added"] == 100
