@@ -247,9 +247,12 @@ def quarantine(
     row = store.version(from_tag)
     spec = version_dataset(store, row)
     if spec.rev is not None:
+        copy = os.path.relpath(os.path.join(spec.repo or "", spec.path))
         raise InputError(
-            f"version {from_tag}: its data is read at git revision {spec.rev}; "
-            "quarantine writes a filtered copy and needs a local dataset"
+            f"version {from_tag}: its data is read at git revision {spec.rev[:12]} (--rev), and quarantine writes "
+            f"a filtered copy of local data: commit the working copy without --rev (prov commit {copy} --tag "
+            f"{from_tag}-local --key K; prov status {copy} --version {from_tag} shows whether it is the same), "
+            "then quarantine that version"
         )
     reason: dict[str, str | dict]
     notes: list[str] = []

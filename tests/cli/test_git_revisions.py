@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from support import DVC, build_template, digits_table, make_dvc_repo, run
+from support import DVC, build_template, digits_table, make_dvc_repo, run, store_fingerprint
 
 DATA = "repo/data/train.parquet"
 
@@ -166,3 +166,19 @@ def test_the_see_all_hint_of_a_revision_diff_keeps_path_and_runs(prov, workdir, 
     r = prov(*shlex.split(hint)[1:])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["summary"]["added"] == 100
+
+
+def test_quarantine_of_a_revision_version_says_the_way_round(prov, store, keypair, repo):
+    """Quarantine writes a filtered copy of local data; for a version read at a revision it says
+    what to do instead (commit the working copy, quarantine that), and the command it gives runs."""
+    assert prov("commit", DATA, "--rev", "d2", "--tag", "vq", "--key", keypair.private_path).exit_code == 0
+    before = store_fingerprint(store.root)
+    pin = ("--signer", keypair.public_path)
+    r = prov("quarantine", "--from", "vq", "--source", "crowd", "--tag", "vq2", "--key", keypair.private_path, *pin)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert (
+        "commit the working copy without --rev (prov commit repo/data/train.parquet --tag vq-local --key K" in r.stderr
+    )
+    assert store_fingerprint(store.root) == before
+    r = prov("commit", DATA, "--tag", "vq-local", "--key", keypair.private_path, *pin)
+    assert r.exit_code == 0, r.output
