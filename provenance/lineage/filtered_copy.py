@@ -27,9 +27,14 @@ def default_output(spec: DatasetSpec, tag: str, kind: str) -> Path:
     """Where the filtered copy goes by default: ``data.TAG.parquet`` beside a table file, ``DATA.TAG`` beside a folder.
 
     ``kind`` is ``table`` or ``tree`` (``build.resolve_kind``); a table file's copy is
-    always Parquet, whatever its own format. Nothing is created or checked here.
+    always Parquet, whatever its own format. For data read at a git revision, beside its path
+    in the working tree. Nothing is created or checked here.
     """
     path = Path(str(spec.path).rstrip("/\\"))
+    if spec.rev is not None:  # read at a git revision: beside its path in the working tree
+        path = Path(spec.repo or "") / path
+        if kind == "table" and path.suffix:
+            return path.with_name(f"{path.stem}.{tag}.parquet")
     if kind == "table" and path.is_file():
         return path.with_name(f"{path.stem}.{tag}.parquet")
     return path.with_name(f"{path.name}.{tag}")
@@ -40,8 +45,11 @@ Rows = frozenset[tuple[bytes, str]]
 
 
 def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows) -> tuple[int, int]:
-    listed = table_files.list_table_files(spec.path, None, spec.options.reader_version)
-    single = os.path.isfile(spec.path)
+    from provenance.sources.dvc import open_fs
+
+    fs, path = (None, spec.path) if spec.rev is None else open_fs(spec)  # a --rev version: read through DVC
+    listed = table_files.list_table_files(path, fs, spec.options.reader_version)
+    single = os.path.isfile(path) if fs is None else not listed.is_folder
     removed = kept = 0
     for file in listed.files:
         target = out if single else out / PurePosixPath(file.rel).with_suffix(".parquet")
@@ -49,7 +57,7 @@ def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows) -
         writer = None
         partition = [name for name, _, _ in file.partition]  # kept by the folder names, not in the file
         try:
-            for batch in tables.file_batches(file, spec.options):
+            for batch in tables.file_batches(file, spec.options, fs):
                 content = sorted(c for c in batch.schema.names if spec.options.is_content(c))
                 digests = table_digests(batch, content, spec.options.row_encoding)
                 keep = [d not in drop for d in digests]
@@ -106,12 +114,12 @@ def write_without(
     ``target``. Returns ``(removed, kept, spec of the written data)``; on any failure
     nothing is left behind.
     """
-    kind = resolve_kind(spec)
+    kind = resolve_kind(spec) if spec.rev is None else "table"  # quarantine takes only tables at a revision
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         if kind == "table":
             removed, kept = _filter_tables(spec, drop, staging, rows)
-            new_spec = replace(spec, path=str(target), kind="table")
+            new_spec = replace(spec, path=str(target), kind="table", rev=None, repo=None)
         else:
             removed, kept, labels_csv = _filter_tree(spec, drop, staging, rows)
             if labels_csv:

@@ -225,7 +225,7 @@ def quarantine(
 
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
-            existing ``new_tag``, an unknown ``from_tag``, data read at a git revision,
+            existing ``new_tag``, an unknown ``from_tag``, a file tree read at a git revision,
             nothing to cut (for ``source``: all its records are another trusted source's), findings the re-run detection does not flag, ``base`` or ``fpr``
             with ``source``, ``out`` exists (exit 2); ``KeyFileError`` for the key;
             ``ProvError`` (exit 3) when a detector fails in the re-run.
@@ -246,11 +246,11 @@ def quarantine(
     keys.load_private(key_path)
     row = store.version(from_tag)
     spec = version_dataset(store, row)
-    if spec.rev is not None:
+    if spec.rev is not None and row["kind"] != "table":
         copy = os.path.relpath(os.path.join(spec.repo or "", spec.path))
         raise InputError(
-            f"version {from_tag}: its data is read at git revision {spec.rev[:12]} (--rev), and quarantine writes "
-            f"a filtered copy of local data: commit the working copy without --rev (prov commit {copy} --tag "
+            f"version {from_tag}: a file tree read at git revision {spec.rev[:12]} (--rev), and quarantine copies "
+            f"trees from local data only: commit the working copy without --rev (prov commit {copy} --tag "
             f"{from_tag}-local --key K; prov status {copy} --version {from_tag} shows whether it is the same), "
             "then quarantine that version"
         )
@@ -295,7 +295,7 @@ def quarantine(
             f"version {from_tag}: data at {spec.path} no longer matches its signed manifest; "
             f"run `prov verify {from_tag}` before quarantining"
         )
-    kind = resolve_kind(spec)
+    kind = resolve_kind(spec) if spec.rev is None else "table"
     target = Path(out) if out else default_output(spec, new_tag, kind)
     if os.path.lexists(target):  # a dangling symlink too: the filtered dataset is only ever a new path
         raise InputError(f"{target}: already exists; remove it or pass --out")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from support import DVC, build_template, digits_table, make_dvc_repo, run, store_fingerprint
+from support import DVC, build_template, digits_table, make_dvc_repo, run
 
 DATA = "repo/data/train.parquet"
 
@@ -168,17 +168,24 @@ def test_the_see_all_hint_of_a_revision_diff_keeps_path_and_runs(prov, workdir, 
     assert json.loads(r.stdout)["summary"]["added"] == 100
 
 
-def test_quarantine_of_a_revision_version_says_the_way_round(prov, store, keypair, repo):
-    """Quarantine writes a filtered copy of local data; for a version read at a revision it says
-    what to do instead (commit the working copy, quarantine that), and the command it gives runs."""
-    assert prov("commit", DATA, "--rev", "d2", "--tag", "vq", "--key", keypair.private_path).exit_code == 0
-    before = store_fingerprint(store.root)
+def test_quarantine_of_a_table_read_at_a_revision_writes_the_filtered_copy(prov, store, keypair, repo):
+    """A version committed with --rev can have a source cut out: its data is read at the revision
+    and the filtered copy is written beside the path in the working tree (or to --out)."""
+    import pyarrow as pa
+
+    table = digits_table(300)
+    table = table.append_column("source", pa.array(["vendor"] * 250 + ["crowd"] * 50))
+    _add_revision(repo, table, "d3")
     pin = ("--signer", keypair.public_path)
-    r = prov("quarantine", "--from", "vq", "--source", "crowd", "--tag", "vq2", "--key", keypair.private_path, *pin)
-    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
-    assert (
-        "commit the working copy without --rev (prov commit repo/data/train.parquet --tag vq-local --key K" in r.stderr
-    )
-    assert store_fingerprint(store.root) == before
-    r = prov("commit", DATA, "--tag", "vq-local", "--key", keypair.private_path, *pin)
+    key = ("--key", keypair.private_path)
+    r = prov("commit", DATA, "--rev", "d3", "--source-column", "source", "--tag", "vs", *key, *pin)
     assert r.exit_code == 0, r.output
+    r = prov("quarantine", "--from", "vs", "--source", "crowd", "--tag", "vq", *key, *pin)
+    assert r.exit_code == 0, r.output  # was: "its data is read at git revision ...; needs a local dataset"
+    assert "50 records removed, 250 kept" in r.stdout, r.stdout
+    out = repo / "data" / "train.vq.parquet"
+    assert pq.read_table(out).num_rows == 250 and set(pq.read_table(out).column("source").to_pylist()) == {"vendor"}
+    assert _dataset(prov, "vq")["rev"] is None  # the new version is the local copy, not a revision
+    assert prov("verify", "vq", *pin).exit_code == 0
+    r = prov("quarantine", "--from", "vs", "--source", "crowd", "--tag", "vq2", "--out", "cut.parquet", *key, *pin)
+    assert r.exit_code == 0 and pq.read_table("cut.parquet").num_rows == 250, r.output
