@@ -34,9 +34,13 @@ cluster*: a record with at least ``NEAR_FLOOD_MIN`` other delta records closer t
 the closest distinct base sample records are to each other (``tightest_pair``: the 3rd smallest
 of the base's first-neighbour distances, no lower than a floor set by the bulk of those distances,
 so near-twins planted in earlier releases cannot shrink it; a range rule, p = 0; records sharing its digest,
-its content under other labels, are not counted), unless 1% of the records of nearly every base
-pseudo-batch have that many exact feature twins themselves (then identical records are what the data
-looks like; ``twins_common``; the summary's ``tight_cluster_rule`` says when it is off). A writer's
+its content under other labels, are not counted). The rule never stands down by itself: where 1% of
+the records of nearly every base pseudo-batch have that many exact feature twins themselves
+(``twins_common``), the summary's note says so and names the policy setting that stands it down
+(``[detectors] duplicates_tight_cluster = false``, ``pipeline.run_detection(tight_cluster=)``):
+pseudo-batches are cuts of the file order, which no signature fixes, and a source that shuffles its
+release file or names its own image files spread 24 planted twins over all of them (attack review 10,
+D10-1). A writer's
 repeated digit or two rounded weather readings reach two such batch-mates at most on the gate bench's 112 clean in-order batches; five jittered copies
 of one record reach four. The near-copy *counts* stay combined evidence: counted at the
 near-copy radius they are as large for a new writer's digits as for a small flood, which
@@ -92,7 +96,7 @@ class DuplicatesDetector(Detector):
         tight = tightest_pair(profile.loo_dist)
         # the base's own exact feature twins: where a share of the records of nearly every pseudo-batch
         # have NEAR_FLOOD_MIN of them (small integer codes, readings that repeat), a cluster of identical
-        # records is what the data looks like, and the tight-cluster rule is off (and says so)
+        # records may be what the data looks like: the note says so; only the policy stands the rule down
         repeated_values = twins_common(profile.loo_dist, profile.sample_batches)
         # one delta x delta pass for all radii, the tightest base pair's distance last
         own = delta_neighbours(profile, delta, np.r_[radii, tight] / density)
@@ -149,7 +153,7 @@ class DuplicatesDetector(Detector):
         # Delta records sharing a record's digest are its content under other labels (one image, several
         # annotators: the collision and label detectors' business, and the exact-copies rule's when the
         # label is the same too), not a cluster of distinct copies.
-        cluster = (own_tight - same_digest >= NEAR_FLOOD_MIN) & (not repeated_values)
+        cluster = own_tight - same_digest >= NEAR_FLOOD_MIN
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)
@@ -182,15 +186,17 @@ class DuplicatesDetector(Detector):
             "base_rows_per_record": float(profile.sample_copies.mean()) if len(profile.sample_copies) else 1.0,
             "tightest_base_pair": tight,
             "tight_cluster_records": int(cluster.sum()),
-            "tight_cluster_rule": TWINS_OFF_NOTE if repeated_values else "on",
+            "tight_cluster_rule": "on",
+            "twins_common": repeated_values,
         }
         if repeated_values:  # the gate's detectors.duplicates rule prints it (gate.detection.DetectorRan)
-            summary["note"] = "tight-cluster rule " + TWINS_OFF_NOTE
+            summary["note"] = TWINS_COMMON_NOTE
         result = build_result(self.name, delta, raw, reference_raw, fpr, explain_copies, summary, model_p=model_p)
         # Extreme evidence (provenance.detectors.extreme): an empty or constant record when
         # the base has none, a tight cluster (p = 0 both), and extra exact copies at their Poisson tail.
-        rule = (constant & (constant_in_base == 0)) | cluster
-        result.extreme_p = np.where(rule, 0.0, np.nan_to_num(copy_p, nan=1.0))
+        rule = constant & (constant_in_base == 0)
+        result.extreme_p_rule_off = np.where(rule, 0.0, np.nan_to_num(copy_p, nan=1.0))
+        result.extreme_p = np.where(cluster, 0.0, result.extreme_p_rule_off)
         return result
 
 
@@ -326,10 +332,24 @@ EXACT_TWIN_SHARE = 1e-3
 first-neighbour distance: a distance of 0 comes out as float rounding, ~1e-7 at 64 features and more
 at thousands (attack review 8c, F1; the same bound as ``gate.quarantine_near.TWIN_SHARE``)."""
 
-TWINS_OFF_NOTE = (
-    "off: exact feature twins are common throughout the base (in every pseudo-batch but one), so a tight "
-    "cluster of new records is what the data looks like; near-copy counts still apply"
+TWINS_COMMON_NOTE = (
+    "exact feature twins are common throughout the base's file order (in every pseudo-batch but one); the "
+    "tight-cluster rule stays on, since a source can spread planted twins over a file order no signature fixes; "
+    "if the data repeats its values, the policy's [detectors] duplicates_tight_cluster = false stands it down"
 )
+TIGHT_CLUSTER_OFF = "off by the policy ([detectors] duplicates_tight_cluster = false)"
+
+
+def stand_down_tight_cluster(result: DetectorResult) -> None:
+    """Take the tight-cluster rule out of a duplicates ``result`` (the policy said the data repeats its
+    values: ``[detectors] duplicates_tight_cluster = false``): its extreme evidence keeps the other
+    rules only, and its summary says the policy stood it down."""
+    if result.status != "ran" or result.extreme_p_rule_off is None:
+        return
+    result.extreme_p = result.extreme_p_rule_off
+    result.summary["tight_cluster_rule"] = TIGHT_CLUSTER_OFF
+    result.summary["tight_cluster_records"] = 0
+    result.summary["note"] = "tight-cluster rule " + TIGHT_CLUSTER_OFF
 
 
 def tightest_pair(loo_dist: np.ndarray) -> float:
@@ -374,10 +394,11 @@ def twins_common(loo_dist: np.ndarray, batches: np.ndarray) -> bool:
     (rows of ``loo_dist``, (m, K)), and two or more, have ``NEAR_FLOOD_MIN`` others at distance 0
     (``EXACT_TWIN_SHARE``).
 
-    Data that repeats its values does so all along its file order; twins a source planted in a few
-    deliveries (a float changed below float32 precision, a PNG with another text chunk: distinct
-    digests, identical features) sit in those deliveries' batches and beside the few base records
-    they copy, so they never switch the rule off however large their share of the whole sample."""
+    Data that repeats its values does so all along its file order; but the file order is the release
+    file's writer's or, in an image tree, the source's own file names: twins planted in a few deliveries
+    (a float changed below float32 precision, a PNG with another text chunk: distinct digests,
+    identical features) can be spread over every batch (attack review 10, D10-1). So this is only a
+    hint, said in the duplicates detector's note; the policy alone stands the rule down."""
     if not len(loo_dist):
         return False
     first = loo_dist[:, 0] if loo_dist.shape[1] else np.zeros(0)

@@ -18,6 +18,7 @@ from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.drift import batch_drift
+from provenance.detectors.duplicates import stand_down_tight_cluster
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
@@ -153,6 +154,7 @@ def run_detection(
     copies: tuple[np.ndarray, np.ndarray] | None = None,
     rows: DeltaRecords | Callable[[], DeltaRecords] | None = None,
     features: np.ndarray | None = None,
+    tight_cluster: bool = True,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
     into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings
@@ -164,7 +166,9 @@ def run_detection(
     delta's manifest rows as the diff's merge found them (``DiffReport.delta["rows"]``, or a
     callable giving them), else they are read from both whole manifests; ``features`` those
     rows' raw features when the caller featurised them already (``GateContext.delta_features``,
-    read as here), else they are read and featurised. Raises
+    read as here), else they are read and featurised. ``tight_cluster`` false (the policy's
+    ``[detectors] duplicates_tight_cluster = false``) stands down the duplicates detector's
+    tight-cluster rule (``duplicates.stand_down_tight_cluster``). Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped.
     """
@@ -195,6 +199,10 @@ def run_detection(
         np.asarray(delta_rows.base_copies, dtype=np.int64),
     )
     results = run_detectors(profile, delta, names, fpr)
+    if not tight_cluster:
+        for result in results:
+            if result.detector == "duplicates":
+                stand_down_tight_cluster(result)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
     drift, drift_error = None, None
     try:
@@ -215,6 +223,7 @@ def detect_diff(
     fpr: float = DEFAULT_FPR,
     save: bool = True,
     features: np.ndarray | None = None,
+    tight_cluster: bool = True,
 ) -> Detection:
     """``run_detection`` on a diff's delta (``DiffReport.delta``: ``added`` and ``relabeled``
     digests, and ``copies``), so every caller scores the same records, copies included."""
@@ -230,4 +239,5 @@ def detect_diff(
         delta.get("copies"),
         delta.get("rows"),
         features,
+        tight_cluster,
     )

@@ -279,13 +279,15 @@ class GateContext:
         records = read_records(spec, kind, rows.locators, rows.digests, schema.get("columns", []))
         return featurize_delta(profile, kind, records, rows)
 
-    def detection(self, names: Sequence[str], fpr: float) -> DetectionRun:
+    def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
         calls reuse the run. The findings are also saved in the store (``prov findings``). A failure of the
         run as a whole is kept in ``DetectionRun.failure``, not raised, except new records
         that cannot be featurised (NaN, an undecodable file, another feature dimension):
         that is the user's input to fix, so the ``FeatureError`` (exit 2) propagates.
+        ``tight_cluster`` false stands down the duplicates detector's tight-cluster rule (the
+        policy's ``[detectors] duplicates_tight_cluster``).
 
         Raises:
             ValueError: if asked again with other detectors or another rate (a
@@ -303,7 +305,9 @@ class GateContext:
             # the near-copy check may have featurised the delta already: the detectors score those features
             features = self.delta_features if self.computed("delta_features") else None
             delta = self.diff.delta | {"rows": self.delta_rows}
-            run.detection = detect_diff(self.store, self.base, self.new, delta, list(names), fpr, features=features)
+            run.detection = detect_diff(
+                self.store, self.base, self.new, delta, list(names), fpr, features=features, tight_cluster=tight_cluster
+            )
         except FeatureError:
             raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"
         except (InputError, VerificationError) as exc:

@@ -35,7 +35,7 @@ from provenance.gate.rules import BOOLEAN, COUNT, EXPECTED_NEW_CLASSES, setting_
 
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
-    from provenance.gate.context import GateContext
+    from provenance.gate.context import DetectionRun, GateContext
 
 RUN = Setting(
     "detectors",
@@ -68,6 +68,14 @@ MAX_FLAGGED = Setting(
     "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"
 )
 ENABLED = Setting("detectors", "enabled", BOOLEAN, True, "run the detectors at all")
+TIGHT_CLUSTER = Setting(
+    "detectors",
+    "duplicates_tight_cluster",
+    BOOLEAN,
+    True,
+    "the duplicates detector's tight-cluster rule (a flood of copies blocks alone); false only for data that "
+    "repeats its values, as the detectors.duplicates rule's reason suggests when the base does",
+)
 COMBINED = "combined"  # the name waivers and findings use for the combined verdict
 
 
@@ -129,14 +137,21 @@ def not_judged(left_out: set[str]) -> str:
 
 
 class DetectorRule(Rule):
-    """A rule on the detection run the policy asks for: ``run`` (names) at ``fpr``."""
+    """A rule on the detection run the policy asks for: ``run`` (names) at ``fpr``, the duplicates
+    detector's tight-cluster rule on unless ``tight_cluster`` is false."""
+
+    tight_cluster = True  # the policy's detectors.duplicates_tight_cluster (rules() sets it on every rule)
 
     def __init__(self, run: Sequence[str], fpr: float):
         self.run, self.fpr = list(run), fpr
 
+    def ran(self, ctx: GateContext) -> DetectionRun:
+        """The detection run (``GateContext.detection``) with this policy's options."""
+        return ctx.detection(self.run, self.fpr, self.tight_cluster)
+
     def detection(self, ctx: GateContext) -> Detection:
         """The run's detection (only evaluated after ``DetectorsRun`` passed, so it exists)."""
-        detection = ctx.detection(self.run, self.fpr).detection
+        detection = self.ran(ctx).detection
         if detection is None:
             raise ValueError(f"{self.name} evaluated although the detectors did not run")
         return detection
@@ -151,11 +166,11 @@ class DetectorsRun(DetectorRule):
     """
 
     key = "detectors.run"
-    settings = (RUN, FPR, ENABLED)
+    settings = (RUN, FPR, ENABLED, TIGHT_CLUSTER)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Run the detectors (once per check, through the context) and say how it went."""
-        run = ctx.detection(self.run, self.fpr)
+        run = self.ran(ctx)
         if isinstance(run.failure, VerificationError):
             return RuleResult(self.key, "block", f"detectors refused the delta: {run.failure}")
         if run.failure is not None or run.detection is None:
@@ -195,7 +210,7 @@ class DetectorRan(DetectorRule):
             return RuleResult(
                 self.name, "error", f"detector {self.detector} is required by the policy but not installed"
             )
-        result = ctx.detection(self.run, self.fpr).result(self.detector)
+        result = self.ran(ctx).result(self.detector)
         if result is None:
             return RuleResult(self.name, "error", f"detector {self.detector} did not report")
         if result.status != "ran":
@@ -432,7 +447,12 @@ def rules(settings: Settings) -> RuleSet | None:
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA), expected),
         BatchDrift(run, fpr),
     ]
-    return AllOf([*missing, Requires(DetectorsRun(run, fpr), AllOf(verdict_rules))])
+    first = DetectorsRun(run, fpr)
+    if not setting_value(settings, TIGHT_CLUSTER):
+        for rule in [first, *verdict_rules]:
+            if isinstance(rule, DetectorRule):
+                rule.tight_cluster = False
+    return AllOf([*missing, Requires(first, AllOf(verdict_rules))])
 
 
 def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dict], list[dict]]:

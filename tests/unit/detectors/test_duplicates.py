@@ -254,7 +254,45 @@ def test_one_image_under_several_labels_is_not_a_tight_cluster(digits_split):
     assert result.summary["tight_cluster_records"] == 0
 
 
-def test_a_base_that_repeats_its_values_throughout_stands_the_rule_down_and_says_so(digits_split):
+def test_twins_spread_over_a_shuffled_release_file_leave_the_tight_cluster_rule_on(digits_split):
+    """Attack review 10, D10-1: the same 24 planted feature twins as D2 (three per delivery, eight
+    deliveries), but each release file written in shuffled row order, spread them over every
+    pseudo-batch of the base and stood the rule down by itself; a flood of six jittered copies then
+    passed. The rule stays on: the note says the base repeats values and names the policy setting."""
+    from provenance.detectors.duplicates import stand_down_tight_cluster
+    from provenance.profiles.reference import build_profile
+
+    Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
+    X, y, digests = [Xb[:1000]], [yb[:1000]], digests_of(Xb[:1000])
+    for k in range(8):
+        original = 10 + 120 * k
+        X.append(np.repeat(Xb[original : original + 1], 3, axis=0))
+        y.append([yb[original]] * 3)
+        digests += [hashlib.sha256(Xb[original].tobytes() + bytes([k, j])).digest() for j in range(3)]
+    X, y = np.vstack(X), np.concatenate(y)
+    order = np.random.default_rng(0).permutation(len(X))  # the release file, written shuffled
+    profile = build_profile(
+        X[order], y[order], [digests[i] for i in order], featurizer="numeric/v1", positions=np.arange(len(X))
+    )
+    rng = np.random.default_rng(3)
+    flood = np.repeat(digits_split.Xp[:1], 6, axis=0)
+    for row in flood:  # +-1 on two pixels each
+        row[rng.choice(64, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
+    delta = digits_split.delta(flood, [digits_split.yp[0]] * 6)
+    result = get_detector("duplicates").run(profile, delta, fpr=0.01)
+    assert result.summary["twins_common"] is True  # the twins do reach every pseudo-batch
+    assert result.summary["tight_cluster_rule"] == "on"
+    assert "duplicates_tight_cluster = false" in result.summary["note"]
+    assert (result.extreme_p[-6:] == 0.0).all()
+    stand_down_tight_cluster(result)  # what the policy setting does (gate: detectors.duplicates_tight_cluster)
+    assert (result.extreme_p[-6:] > 0.0).all()
+    assert result.summary["note"].startswith("tight-cluster rule off by the policy")
+
+
+def test_a_base_that_repeats_its_values_throughout_says_so_and_only_the_policy_stands_the_rule_down(
+    digits_split,
+):
+    from provenance.detectors.duplicates import stand_down_tight_cluster
     from provenance.profiles.reference import build_profile
 
     Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
@@ -262,5 +300,7 @@ def test_a_base_that_repeats_its_values_throughout_stands_the_rule_down_and_says
     digests = [hashlib.sha256(Xb[r].tobytes() + i.to_bytes(4, "big")).digest() for i, r in enumerate(rows)]
     profile = build_profile(Xb[rows], yb[rows], digests, featurizer="numeric/v1", positions=np.arange(len(rows)))
     result = get_detector("duplicates").run(profile, digits_split.delta(), fpr=0.01)
-    assert result.summary["tight_cluster_rule"].startswith("off: exact feature twins are common throughout")
-    assert result.summary["note"].startswith("tight-cluster rule off")
+    assert result.summary["tight_cluster_rule"] == "on"
+    assert result.summary["note"].startswith("exact feature twins are common throughout the base")
+    stand_down_tight_cluster(result)
+    assert result.summary["tight_cluster_rule"].startswith("off by the policy")
