@@ -214,6 +214,16 @@ def test_exact_twins_switch_the_tight_cluster_rule_off_only_when_common_througho
     assert not twins_common(np.zeros((0, 16), np.float32), np.zeros(0, np.int64))
 
 
+def _six_copy_flood(digits_split, profile):
+    """The duplicates detector's result on the clean pool plus six jittered copies of its first record."""
+    rng = np.random.default_rng(3)
+    flood = np.repeat(digits_split.Xp[:1], 6, axis=0)
+    for row in flood:  # +-1 on two pixels each
+        row[rng.choice(64, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
+    delta = digits_split.delta(flood, [digits_split.yp[0]] * 6)
+    return get_detector("duplicates").run(profile, delta, fpr=0.01)
+
+
 def test_feature_twins_planted_over_six_deliveries_leave_the_tight_cluster_rule_on(digits_split):
     """Attack review 9, D2: three exact feature twins (distinct digests: a float changed below float32
     precision) of one base record in each of six passing deliveries, 24 of the 1,678 sample records
@@ -233,12 +243,7 @@ def test_feature_twins_planted_over_six_deliveries_leave_the_tight_cluster_rule_
     profile = build_profile(X, y, digests, featurizer="numeric/v1", positions=np.arange(len(X)))
     assert len(set(digests)) == len(X) == profile.sample_size
 
-    rng = np.random.default_rng(3)
-    flood = np.repeat(digits_split.Xp[:1], 6, axis=0)
-    for row in flood:  # +-1 on two pixels each
-        row[rng.choice(64, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
-    delta = digits_split.delta(flood, [digits_split.yp[0]] * 6)
-    result = get_detector("duplicates").run(profile, delta, fpr=0.01)
+    result = _six_copy_flood(digits_split, profile)
     assert result.summary["tight_cluster_rule"] == "on"
     assert (result.extreme_p[-6:] == 0.0).all()
     assert "a flood of copies" in result.findings[-1].explanation
@@ -274,12 +279,7 @@ def test_twins_spread_over_a_shuffled_release_file_leave_the_tight_cluster_rule_
     profile = build_profile(
         X[order], y[order], [digests[i] for i in order], featurizer="numeric/v1", positions=np.arange(len(X))
     )
-    rng = np.random.default_rng(3)
-    flood = np.repeat(digits_split.Xp[:1], 6, axis=0)
-    for row in flood:  # +-1 on two pixels each
-        row[rng.choice(64, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
-    delta = digits_split.delta(flood, [digits_split.yp[0]] * 6)
-    result = get_detector("duplicates").run(profile, delta, fpr=0.01)
+    result = _six_copy_flood(digits_split, profile)
     assert result.summary["twins_common"] is True  # the twins do reach every pseudo-batch
     assert result.summary["tight_cluster_rule"] == "on"
     assert "duplicates_tight_cluster = false" in result.summary["note"]
