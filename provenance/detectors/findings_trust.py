@@ -96,10 +96,60 @@ def recompute(store: Any, version: str) -> dict:
         raise VerificationError(
             f"prov findings {version}: stored run {stored['run']} differs from the detectors re-run on the signed "
             f"versions {base} and {version} in {len(differ)} record(s) (first: {first}); it is not what the detectors "
-            f"say: decide from `prov diff {base} {version} --detect`, and look for who wrote .prov/"
+            f"say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
         )
+    if not stored["from_rows"]:  # the listing prints more than flags and scores (attack review 10b, F10b-2)
+        what = _text_differs(stored, detection, labels) or _detectors_differ(stored["detectors"], detection)
+        if what:
+            raise VerificationError(
+                f"prov findings {version}: stored run {stored['run']} has the detectors' flags and scores, but "
+                f"{what} differs from the re-run on the signed versions {base} and {version}; it is not what the "
+                f"detectors say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
+            )
     flagged = sum(v[0] for v in now.values())
     return {"base": base, "fpr": fpr, "detectors": names, "records": len(now), "flagged": flagged, "differences": 0}
+
+
+def _text_differs(stored: dict, detection: Any, labels: list[str | None]) -> str:
+    """The first record whose explanation or per-detector entries (name, flag, score) differ between
+    the stored run and the re-run, described; "" when none does. A listing prints them, so a run that
+    keeps every flag and score but rewrites the words must not pass as recomputed."""
+    by_name = {r.detector: r for r in detection.results}
+    entries = {}
+    for i, (v, label) in enumerate(zip(detection.verdicts.records, labels)):
+        mine = [
+            (name, bool(by_name[name].findings[i].flagged), float(by_name[name].findings[i].score))
+            for name in sorted(by_name)
+            if i < len(by_name[name].findings)
+        ]
+        entries[(v.digest, label)] = (v.explanation, mine)
+    for f in stored["findings"]:
+        explanation, mine = entries[(f["digest"], f["label"])]
+        theirs = [(d["detector"], bool(d["flagged"]), float(d["score"])) for d in f["detectors"]]
+        where = f"record {f['digest'][:12]} label {f['label']}"
+        if f["explanation"] != explanation:
+            return f"the explanation of {where}"
+        if len(theirs) != len(mine) or any(
+            a[0] != b[0] or a[1] != b[1] or abs(a[2] - b[2]) > SCORE_TOLERANCE for a, b in zip(theirs, mine)
+        ):
+            return f"the per-detector scores of {where}"
+    return ""
+
+
+def _detectors_differ(rows: list[dict], detection: Any) -> str:
+    """The first detector whose stored row (status, records scored and flagged) differs from the re-run,
+    the ``combined`` row included, described; "" when none does."""
+    from provenance.detectors.findings import COMBINED
+
+    now = {r.detector: (r.status, len(r.findings), len(r.flagged)) for r in detection.results}
+    now[COMBINED] = ("ran", len(detection.verdicts.records), len(detection.verdicts.flagged))
+    was = {d["detector"]: (d["status"], d["scored"], d["flagged"]) for d in rows}
+    for name in sorted(now.keys() | was.keys()):
+        if now.get(name) != was.get(name):
+            return (
+                f"the Detectors row of {name} (stored {was.get(name)}, re-run {now.get(name)}: status, scored, flagged)"
+            )
+    return ""
 
 
 def _same(a: tuple[bool, float], b: tuple[bool, float]) -> bool:

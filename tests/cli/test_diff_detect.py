@@ -193,6 +193,46 @@ def test_findings_says_a_run_is_unsigned_and_recompute_catches_a_planted_one(pro
     assert edited.exit_code == 1 and "audit log is broken" in edited.stderr
 
 
+def test_findings_recompute_fails_on_a_run_that_keeps_flags_and_scores_but_rewrites_what_it_prints(prov, two_versions):
+    """Attack review 10b, F10b-2: a `.prov/` writer kept every record's flag and score but rewrote the rest of the
+    stored run (the Detectors rows to "0 flagged", every explanation to a harmless story), and --recompute, which
+    compared flags and scores only, said "Recomputed: ... the same" under the planted text. It now compares what
+    the listing prints too, and fails (exit 1) naming what differs."""
+    from provenance.store import audit
+
+    pin = ("--signer", "alice.pub")
+    assert prov("diff", "v1", "v2", "--detect", *pin).exit_code == 0
+    assert prov("findings", "v2", "--recompute", *pin).exit_code == 0  # the honest run agrees with itself
+    db = sqlite3.connect(".prov/prov.db")
+    detail = json.loads(db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()[0])
+    honest = Store.open().objects.get(detail["findings"], "findings")
+
+    def plant(edit):  # the attacker: an edited copy under its own hash, a detect entry naming it
+        document = json.loads(honest)
+        edit(document)
+        store = Store.open()
+        with store.write():
+            planted = store.put_object(json.dumps(document).encode(), "json")
+        store.close()
+        with db:
+            audit.append(db, "detect", "v2", detail | {"findings": planted})
+        return prov("findings", "v2", "--recompute", *pin)
+
+    def reword(document: dict) -> None:
+        for f in document["findings"]:
+            f["explanation"] = "an exact re-delivery of a base record the vendor re-signed"
+
+    def zero_rows(document: dict) -> None:
+        for d in document["detectors"]:
+            d["flagged"] = 0
+
+    reworded = plant(reword)
+    assert reworded.exit_code == 1 and "the explanation of record" in reworded.stderr, reworded.output
+    zeroed = plant(zero_rows)
+    assert zeroed.exit_code == 1 and "the Detectors row of" in zeroed.stderr, zeroed.output
+    db.close()
+
+
 def test_findings_recompute_reruns_the_detectors_and_rate_the_run_names(prov, two_versions):
     """A run of some detectors at another rate (a check's policy may name them) is recomputed as it was run, not
     with every detector at 0.01 (which would call an honest run altered), and the listing names what it re-ran."""
