@@ -26,7 +26,14 @@ from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT, not_trusted
-from provenance.version_facts import PREDICATE_TYPE, load_manifest, newest_version, portable_spec, verified_statement
+from provenance.version_facts import (
+    PREDICATE_TYPE,
+    load_manifest,
+    newest_commit_entry,
+    newest_version,
+    portable_spec,
+    verified_statement,
+)
 from provenance.version_verify import verify_audit, verify_version
 
 if TYPE_CHECKING:
@@ -106,6 +113,17 @@ def _verified_parent(store: Store, parent: str) -> dict:
         reason = str(exc).removeprefix(f"version {parent}: ")
         raise VerificationError(f"version {parent}: the parent does not verify: {reason}") from exc
     return row
+
+
+def refuse_nothing_pinned(store: Store, tag: str) -> None:
+    """``prov commit`` onto a store that already holds a version needs pins (exit 2): with nothing pinned,
+    any key would sign it, and every later pinned ``commit`` and ``status`` would then refuse the store's
+    newest version (newcomer review 9, finding 1). A store's first commit may run unpinned. The CLI
+    calls it; :func:`commit` itself leaves the choice to its Python caller (``store.pins``)."""
+    if pins_of(store).pinned:
+        return
+    if newest_commit_entry(store) is not None or store.db.execute("select 1 from versions limit 1").fetchone():
+        pins_of(store).require_trust_decision(f"prov commit {tag}")
 
 
 def _refuse_unpinned(store: Store, keyid: str, key_path: str | Path) -> None:

@@ -148,7 +148,17 @@ def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tupl
     returns (exit code, the JSON report)."""
     for tag, t in (("base", base), ("cand", candidate)):
         pq.write_table(t, Path(f"{tag}.parquet"))
-        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+        r = prov(
+            "-q",
+            "commit",
+            f"{tag}.parquet",
+            "--tag",
+            tag,
+            "--key",
+            keypair.private_path,
+            "--signer",
+            keypair.public_path,
+        )
         assert r.exit_code == 0, r.output
     r = prov("check", "cand", "--base", "base", "--format", "json")
     return r.exit_code, json.loads(r.stdout)

@@ -63,7 +63,7 @@ def build_committed(prov: Prov, folder: Path) -> None:
     crowd = pq.read_table(folder / "crowd.parquet")
     train = pa.concat_tables([crowd.slice(0, 30), pq.read_table(folder / "vendor.parquet"), crowd.slice(30)])
     pq.write_table(train, folder / "train.parquet")
-    r = prov("commit", "train.parquet", "--tag", "v1", "--key", "owner.key")
+    r = prov("commit", "train.parquet", "--tag", "v1", "--key", "owner.key", "--signer", "owner.pub")
     assert r.exit_code == 0, r.output
 
 
@@ -164,7 +164,18 @@ def build_three_versions(prov: Prov, folder: Path) -> dict:
     keys.generate(folder / "alice")
     facts = planted(folder)
     for tag in ("v1", "v2", "v3"):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key", "--source-column", "source")
+        r = prov(
+            "commit",
+            f"{tag}.parquet",
+            "--tag",
+            tag,
+            "--key",
+            "alice.key",
+            "--signer",
+            "alice.pub",
+            "--source-column",
+            "source",
+        )
         assert r.exit_code == 0, r.output
     return facts
 

@@ -27,7 +27,7 @@ def project(prov, workdir, keypair):
     keys.generate(workdir / "vendor")
     for args in (
         ["init"],
-        ["commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path],
+        ["commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path],
         ["trust", "add", "vendor", "vendor.pub", "--unsigned", "--checkpoint-key", keypair.private_path],
         ["add", "crowd.parquet", "--source", "crowd", "--unsigned", "--checkpoint-key", keypair.private_path],
         ["add", "late.parquet", "--source", "late", "--unsigned"],
@@ -239,7 +239,12 @@ def test_show_and_diff_show_pending_entries(prov, project, keypair):
     info = json.loads(prov("show", "v1", "--json").stdout)
     assert [e["action"] for e in info["audit"]["pending"]] == ["batch.add"] and not info["audit"]["pinned"]
     pq.write_table(digits_table(160), project / "d.parquet")
-    assert prov("commit", "d.parquet", "--tag", "v2", "--key", keypair.private_path).exit_code == 0
+    assert (
+        prov(
+            "commit", "d.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path
+        ).exit_code
+        == 0
+    )
     doc = json.loads(prov("diff", "v1", "v2", "--format", "json").stdout)
     Draft202012Validator(json.loads((SCHEMAS / "diff.schema.json").read_text())).validate(doc)
     assert doc["audit"]["pending"] == [] and doc["audit"]["by"].startswith("checkpoint ")  # the commit signed one

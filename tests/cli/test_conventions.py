@@ -112,12 +112,12 @@ def test_commit_message_is_signed_and_identical_data_still_makes_the_version(pro
     prov("keys", "generate", "k")
     r = prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "-m", "first delivery\nfrom vendor")
     assert r.exit_code == 0, r.output
-    r = prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key", "--json")
+    r = prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key", "--signer", "k.pub", "--json")
     assert r.exit_code == 0
     out = json.loads(r.stdout)
     validate("commit", out)
     assert out["identical_to"] == "v1" and out["message"] is None and out["parent"] == "v1"
-    r = prov("commit", digits_parquet, "--tag", "v3", "--key", "k.key")
+    r = prov("commit", digits_parquet, "--tag", "v3", "--key", "k.key", "--signer", "k.pub")
     assert r.exit_code == 0 and "identical to v2" in r.stdout
     show = json.loads(prov("show", "v1", "--signer", "k.pub", "--json").stdout)
     validate("show", show)
@@ -126,7 +126,12 @@ def test_commit_message_is_signed_and_identical_data_still_makes_the_version(pro
     # newcomer 5 item 9: records with no source are "(no source)", as every report spells it, not "(none)"
     table = pq.read_table(digits_parquet)
     pq.write_table(table.append_column("source", pa.array([None] * 100 + ["crowd"] * 500, pa.string())), "src.parquet")
-    assert prov("commit", "src.parquet", "--tag", "s1", "--key", "k.key", "--source-column", "source").exit_code == 0
+    assert (
+        prov(
+            "commit", "src.parquet", "--tag", "s1", "--key", "k.key", "--signer", "k.pub", "--source-column", "source"
+        ).exit_code
+        == 0
+    )
     sources = next(line for line in prov("show", "s1", "--signer", "k.pub").stdout.splitlines() if "sources:" in line)
     assert "(no source)=100" in sources and "crowd=500" in sources and "(none)" not in sources
     from provenance.store import Store
@@ -137,7 +142,7 @@ def test_commit_message_is_signed_and_identical_data_still_makes_the_version(pro
     validate("version-statement", statement)
     assert statement["predicate"]["message"] == "first delivery\nfrom vendor"  # under the signature
     before = store_fingerprint(workdir / ".prov")
-    r = prov("commit", digits_parquet, "--tag", "v4", "--key", "k.key", "-m", "  ")
+    r = prov("commit", digits_parquet, "--tag", "v4", "--key", "k.key", "--signer", "k.pub", "-m", "  ")
     assert r.exit_code == 2 and r.stderr.startswith("Error: commit message:") and r.stderr.count("\n") == 1
     assert store_fingerprint(workdir / ".prov") == before
 

@@ -15,11 +15,26 @@ from support import digits_table, store_fingerprint
 
 
 def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parquet):
-    r = prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--json")
+    r = prov(
+        "commit",
+        digits_parquet,
+        "--tag",
+        "v1",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["records"] == 600 and out["key_registered"] is True and out["parent"] is None
-    assert prov("commit", digits_parquet, "--tag", "v2", "--key", keypair.private_path).exit_code == 0
+    assert (
+        prov(
+            "commit", digits_parquet, "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path
+        ).exit_code
+        == 0
+    )
     log = json.loads(prov("log", "--json").stdout)["versions"]
     assert [v["tag"] for v in log] == ["v1", "v2"] and log[1]["parent"] == "v1"
     # newcomer review 8, finding 14: the key id as long as every message prints it (16), not 12
@@ -32,7 +47,7 @@ def test_init_commit_log_show_verify(prov, workdir, store, keypair, digits_parqu
 
 
 def test_verify_names_the_records_that_changed(prov, workdir, store, keypair, digits_parquet):
-    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path)
+    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path)
     t = pq.read_table(digits_parquet)
     labels = t.column("label").to_pylist()
     labels[5] = "relabeled"
@@ -67,7 +82,7 @@ BAD_INPUTS = [
 def test_bad_input_is_one_line_exit_2_and_leaves_the_store_unchanged(
     prov, workdir, store, keypair, digits_parquet, args, message
 ):
-    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path)
+    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path)
     data = digits_parquet.read_bytes()
     (workdir / "truncated.parquet").write_bytes(data[: len(data) // 2])
     pq.write_table(digits_table(10).drop(["label"]), workdir / "nolabel.parquet")
@@ -75,7 +90,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_store_unchanged(
     (workdir / "bad.jsonl").write_bytes(b'{"a": 1, "label": "x"}\n{"a": \n')
     pq.write_table(pa.table({"a": [1, 2], "label": ["x", ""]}), workdir / "emptylabel.parquet")
     before = store_fingerprint(workdir / ".prov")
-    r = prov(*args, "--key", keypair.private_path)
+    r = prov(*args, "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 2, r.output
     assert message in r.stderr
     assert r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1
@@ -85,10 +100,20 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_store_unchanged(
 def test_encrypted_key_without_passphrase_is_exit_2_and_changes_nothing(prov, workdir, store, digits_parquet):
     assert prov("keys", "generate", "sealed", env={"PROV_PASSPHRASE": "s3cret"}).exit_code == 0
     before = store_fingerprint(workdir / ".prov")
-    r = prov("commit", digits_parquet, "--tag", "v1", "--key", "sealed.key")
+    r = prov("commit", digits_parquet, "--tag", "v1", "--key", "sealed.key", "--signer", "sealed.pub")
     assert r.exit_code == 2 and "sealed.key: private key is encrypted; set PROV_PASSPHRASE" in r.stderr
     assert store_fingerprint(workdir / ".prov") == before
-    r = prov("commit", digits_parquet, "--tag", "v1", "--key", "sealed.key", env={"PROV_PASSPHRASE": "s3cret"})
+    r = prov(
+        "commit",
+        digits_parquet,
+        "--tag",
+        "v1",
+        "--key",
+        "sealed.key",
+        "--signer",
+        "sealed.pub",
+        env={"PROV_PASSPHRASE": "s3cret"},
+    )
     assert r.exit_code == 0
     assert "s3cret" not in r.output and "PRIVATE KEY" not in r.output
 
@@ -100,7 +125,7 @@ def test_commands_outside_a_store_say_so(prov, workdir):
 
 def test_edited_removed_or_reordered_audit_entries_are_detected(prov, workdir, store, keypair, digits_parquet):
     for tag in ("v1", "v2", "v3"):
-        prov("commit", digits_parquet, "--tag", tag, "--key", keypair.private_path)
+        prov("commit", digits_parquet, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path)
     db = workdir / ".prov" / "prov.db"
     pristine = db.read_bytes()
     edits = [
@@ -125,7 +150,7 @@ def test_edited_removed_or_reordered_audit_entries_are_detected(prov, workdir, s
 
 
 def test_altered_or_missing_objects_fail_verification(prov, workdir, store, keypair, digits_parquet):
-    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path)
+    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path)
     row = Store.open().version("v1")
     manifest = next((workdir / ".prov" / "objects").glob(row["manifest_object"] + ".*"))
     data = bytearray(manifest.read_bytes())
@@ -139,9 +164,9 @@ def test_altered_or_missing_objects_fail_verification(prov, workdir, store, keyp
 
 
 def test_a_swapped_envelope_or_edited_version_row_fails(prov, workdir, store, keypair, digits_parquet):
-    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path)
+    prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path)
     pq.write_table(digits_table(300), workdir / "small.parquet")
-    prov("commit", "small.parquet", "--tag", "v2", "--key", keypair.private_path)
+    prov("commit", "small.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
     con = sqlite3.connect(workdir / ".prov" / "prov.db")
     v2 = con.execute("select envelope_object, merkle_root from versions where tag='v2'").fetchone()
     con.execute("update versions set envelope_object = ? where tag = 'v1'", [v2[0]])
@@ -157,7 +182,19 @@ def test_file_tree_records_are_file_bytes(prov, workdir, store, keypair):
         (workdir / "tree" / label).mkdir(parents=True)
         for n in names:
             (workdir / "tree" / label / n).write_bytes(os.urandom(100))
-    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--json", "--tree-reader", "files")
+    r = prov(
+        "commit",
+        "tree",
+        "--tag",
+        "t1",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--json",
+        "--tree-reader",
+        "files",
+    )
     assert r.exit_code == 0, r.output
     from provenance.versions import load_manifest
 
@@ -179,22 +216,55 @@ def test_tree_symlink_leaving_the_tree_or_unreadable_file_is_an_input_error(prov
     (workdir / "tree" / "cat" / "ok.bin").write_bytes(b"x")
     (workdir / "secret").write_text("outside")
     os.symlink(workdir / "secret", workdir / "tree" / "cat" / "escape.bin")
-    r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--tree-reader", "files")
+    r = prov(
+        "commit",
+        "tree",
+        "--tag",
+        "t1",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--tree-reader",
+        "files",
+    )
     assert r.exit_code == 2 and "escape.bin: symlink leaves the tree" in r.stderr
     os.unlink(workdir / "tree" / "cat" / "escape.bin")
     (workdir / "labels.csv").write_text("path,label\n../secret,cat\n")
-    r = prov("commit", "tree", "--labels-csv", "labels.csv", "--tag", "t1", "--key", keypair.private_path)
+    r = prov(
+        "commit",
+        "tree",
+        "--labels-csv",
+        "labels.csv",
+        "--tag",
+        "t1",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+    )
     assert r.exit_code == 2 and "climbs out" in r.stderr
     if os.geteuid() != 0:  # root reads files whatever their mode
         p = workdir / "tree" / "cat" / "ok.bin"
         p.chmod(0)
-        r = prov("commit", "tree", "--tag", "t1", "--key", keypair.private_path, "--tree-reader", "files")
+        r = prov(
+            "commit",
+            "tree",
+            "--tag",
+            "t1",
+            "--key",
+            keypair.private_path,
+            "--signer",
+            keypair.public_path,
+            "--tree-reader",
+            "files",
+        )
         assert r.exit_code == 2 and "cannot read file" in r.stderr
 
 
 def test_a_version_committed_from_a_url_verifies_from_the_url(prov, workdir, store, keypair, digits_parquet):
     url = f"file://{digits_parquet}"
-    r = prov("commit", url, "--tag", "v1", "--key", keypair.private_path)
+    r = prov("commit", url, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 0, r.output
     assert prov("verify", "--store-keys", "v1").exit_code == 0
     t = pq.read_table(digits_parquet)
@@ -204,8 +274,13 @@ def test_a_version_committed_from_a_url_verifies_from_the_url(prov, workdir, sto
 
 
 def test_commit_and_quarantine_refuse_the_same_names(prov, workdir, store, keypair, digits_parquet):
-    r = prov("commit", digits_parquet, "--tag", "a/b", "--key", keypair.private_path)
+    r = prov("commit", digits_parquet, "--tag", "a/b", "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 2 and "a version name is" in r.stderr
-    assert prov("commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    assert (
+        prov(
+            "commit", digits_parquet, "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path
+        ).exit_code
+        == 0
+    )
     r = prov("quarantine", "--from", "v1", "--source", "x", "--tag", "v 2", "--key", keypair.private_path)
     assert r.exit_code == 2 and "a version name is" in r.stderr

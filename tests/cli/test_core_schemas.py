@@ -23,8 +23,13 @@ def validate(name: str, doc) -> None:
 def test_core_command_outputs_match_their_schemas(prov, workdir, digits_parquet):
     validate("init", json.loads(prov("init", "--json").stdout))
     validate("keys-generate", json.loads(prov("keys", "generate", "k", "--json").stdout))
-    validate("commit", json.loads(prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--json").stdout))
-    prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key")
+    validate(
+        "commit",
+        json.loads(
+            prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--signer", "k.pub", "--json").stdout
+        ),
+    )
+    prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key", "--signer", "k.pub")
     validate("log", json.loads(prov("log", "--json").stdout))
     validate("verify-version", json.loads(prov("verify", "--store-keys", "v2", "--json").stdout))
     validate("audit-verify", json.loads(prov("audit", "verify", "--store-keys", "--json").stdout))
@@ -33,8 +38,8 @@ def test_core_command_outputs_match_their_schemas(prov, workdir, digits_parquet)
 def test_stored_envelopes_and_statements_match_their_schemas(prov, workdir, digits_parquet):
     prov("init")
     prov("keys", "generate", "k")
-    prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key")
-    prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key")
+    prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--signer", "k.pub")
+    prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key", "--signer", "k.pub")
     store = Store.open()
     for tag in ("v1", "v2"):
         env = json.loads(store.objects.get(store.version(tag)["envelope_object"]))

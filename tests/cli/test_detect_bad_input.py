@@ -16,7 +16,7 @@ from support import digits_table, store_fingerprint
 
 
 def _commit(prov, keypair, data: str, tag: str, *args: str) -> None:
-    r = prov("commit", data, "--tag", tag, "--key", keypair.private_path, *args)
+    r = prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *args)
     assert r.exit_code == 0, r.output
 
 
@@ -70,7 +70,7 @@ def test_an_undecodable_image_names_the_file(prov, workdir, store, keypair):
     _commit(prov, keypair, "tree", "v1", "--tree-reader", "files")
     (workdir / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG not really an image")
     # the ImageFolder reader refuses it at commit; read as plain files it is committed, and detection meets it
-    r = prov("commit", "tree", "--tag", "v2", "--key", keypair.private_path)
+    r = prov("commit", "tree", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 2 and "b/broken.png" in r.stderr, r.output
     _commit(prov, keypair, "tree", "v2", "--tree-reader", "files")
     _both_refuse(prov, workdir, ["cannot decode", "b/broken.png"])

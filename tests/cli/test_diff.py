@@ -116,7 +116,18 @@ def test_limit_keeps_counts_exact(prov, three_versions):
 
 
 def test_identical_content_gives_an_empty_diff(prov, workdir, keypair, three_versions):
-    r = prov("commit", "v3.parquet", "--tag", "v3-again", "--key", keypair.private_path, "--source-column", "source")
+    r = prov(
+        "commit",
+        "v3.parquet",
+        "--tag",
+        "v3-again",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--source-column",
+        "source",
+    )
     assert r.exit_code == 0
     s = json.loads(prov("diff", "v3", "v3-again", "--json").stdout)["summary"]
     assert (s["added"], s["removed"], s["relabeled"], s["signals_flagged"]) == (0, 0, 0, 0)
@@ -163,7 +174,18 @@ def test_a_dropped_column_is_one_schema_change(prov, workdir, keypair, three_ver
     # was: refused as "different datasets"; a schema change is reported once instead (issue 13)
     t = pq.read_table(workdir / "v3.parquet").drop(["px00"])
     pq.write_table(t, workdir / "other.parquet")
-    r = prov("commit", "other.parquet", "--tag", "other", "--key", keypair.private_path, "--source-column", "source")
+    r = prov(
+        "commit",
+        "other.parquet",
+        "--tag",
+        "other",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--source-column",
+        "source",
+    )
     assert r.exit_code == 0
     s = json.loads(prov("diff", "v3", "other", "--json").stdout)["summary"]
     assert s["schema_changes"] == ["column 'px00' removed (was int64)"]
@@ -173,7 +195,18 @@ def test_a_dropped_column_is_one_schema_change(prov, workdir, keypair, three_ver
 def test_records_of_another_kind_cannot_be_diffed(prov, workdir, keypair, three_versions):
     (workdir / "tree" / "cat").mkdir(parents=True)
     (workdir / "tree" / "cat" / "a.bin").write_bytes(b"x")
-    r = prov("commit", "tree", "--tag", "tree", "--key", keypair.private_path, "--tree-reader", "files")
+    r = prov(
+        "commit",
+        "tree",
+        "--tag",
+        "tree",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--tree-reader",
+        "files",
+    )
     assert r.exit_code == 0, r.output
     _fails(prov, workdir, ["v3", "tree"], 2, "different datasets", "record kind")
 

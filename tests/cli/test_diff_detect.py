@@ -30,7 +30,9 @@ def build_two_versions(prov: Prov, folder: Path) -> None:
         new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), folder / "v2.parquet"
     )
     for tag in ("v1", "v2"):
-        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key").exit_code == 0
+        assert (
+            prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub").exit_code == 0
+        )
 
 
 @pytest.fixture(scope="session")
@@ -311,8 +313,8 @@ def test_a_crashing_detector_exits_3_after_printing_the_report(prov, two_version
 def test_detect_against_a_base_without_features_is_an_input_error(prov, workdir, store, keypair):
     pq.write_table(pa.table({"text": ["a", "b"], "label": ["x", "y"]}), workdir / "a.parquet")
     pq.write_table(pa.table({"text": ["a", "b", "c"], "label": ["x", "y", "y"]}), workdir / "b.parquet")
-    prov("commit", "a.parquet", "--tag", "a", "--key", keypair.private_path)
-    prov("commit", "b.parquet", "--tag", "b", "--key", keypair.private_path)
+    prov("commit", "a.parquet", "--tag", "a", "--key", keypair.private_path, "--signer", keypair.public_path)
+    prov("commit", "b.parquet", "--tag", "b", "--key", keypair.private_path, "--signer", keypair.public_path)
     r = prov("diff", "a", "b", "--detect")
     assert r.exit_code == 2 and "version a has no reference profile" in r.stderr
 
@@ -324,7 +326,12 @@ def test_exact_copies_of_a_base_record_or_a_new_one_are_scored_and_flagged(prov,
     flood = pa.concat_tables([full.slice(1000, 200), *[base.slice(7, 1)] * 40, *[full.slice(1300, 1)] * 40])
     pq.write_table(pa.concat_tables([base, flood]), workdir / "v2.parquet")
     for tag in ("v1", "v2"):
-        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+        assert (
+            prov(
+                "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path
+            ).exit_code
+            == 0
+        )
     report = json.loads(prov("diff", "v1", "v2", "--detect", "--format", "json").stdout)
     assert report["summary"]["added"] == 201  # the new record counts once; its 39 more rows are copies
     copied = [f for f in report["findings"] if "40 extra exact copies" in f["explanation"]]

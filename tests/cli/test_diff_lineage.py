@@ -42,13 +42,26 @@ def commit_two_versions(prov, world: World, monkeypatch=None, old: str | None = 
     }
     for tag in ("v0", "v1"):
         if tag == "v1":
+            # the vendor's key trusted by a pinned key, as the store's unsigned entry is not under pins
+            trust = (
+                "trust",
+                "add",
+                "vendor",
+                world.vendor.public_path,
+                "--key",
+                owner,
+                "--signer",
+                world.owner.public_path,
+            )
+            assert prov(*trust).exit_code == 0
             assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
             assert prov("add", world.crowd_data, "--source", "crowd", "--unsigned").exit_code == 0
         world.write(f"{tag}.parquet", data[tag])
         with monkeypatch.context() if monkeypatch else contextlib.nullcontext() as m:
             if tag == old:
                 m.setattr(layout, "FORMAT", 1)
-            assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", owner).exit_code == 0
+            pinned = ("--signer", world.owner.public_path)  # a store's second commit needs pins
+            assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", owner, *pinned).exit_code == 0
     return Store.open(world.root)
 
 
@@ -79,7 +92,19 @@ def test_a_lineage_object_altered_in_the_store_is_refused(prov, world: World):
     vendor = world.table()
     for tag, rows in (("v0", 100), ("v1", 120)):
         world.write(f"{tag}.parquet", vendor.slice(0, rows))
-        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", world.owner.private_path).exit_code == 0
+        assert (
+            prov(
+                "commit",
+                f"{tag}.parquet",
+                "--tag",
+                tag,
+                "--key",
+                world.owner.private_path,
+                "--signer",
+                world.owner.public_path,
+            ).exit_code
+            == 0
+        )
     store = Store.open(world.root)
     oid = store.db.execute("select object from version_lineage where tag = 'v1'").fetchone()[0]
     path = store.objects.path(oid)

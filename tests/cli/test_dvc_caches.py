@@ -46,7 +46,19 @@ def test_a_workspace_linked_into_the_dvc_cache_commits_verifies_and_loads(
     )
     r = prov("commit", "data/tree", "--tag", "v1", "--key", keypair.private_path, "--json")
     assert r.exit_code == 0, r.output
-    r = prov("commit", "data/tree", "--rev", "HEAD", "--tag", "v2", "--key", keypair.private_path, "--json")
+    r = prov(
+        "commit",
+        "data/tree",
+        "--rev",
+        "HEAD",
+        "--tag",
+        "v2",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     roots = {tag: store.version(tag)["merkle_root"] for tag in ("v1", "v2")}
     assert roots["v1"] == roots["v2"]

@@ -31,14 +31,34 @@ def dvc_repo(template_dvc_repo, workdir) -> Path:
 def test_commit_at_two_tags_reads_each_revision_through_dvc(prov, workdir, store, keypair, dvc_repo):
     for tag, rev in (("v1", "d1"), ("v2", "d2")):
         r = prov(
-            "commit", "repo/data/train.parquet", "--rev", rev, "--tag", tag, "--key", keypair.private_path, "--json"
+            "commit",
+            "repo/data/train.parquet",
+            "--rev",
+            rev,
+            "--tag",
+            tag,
+            "--key",
+            keypair.private_path,
+            "--signer",
+            keypair.public_path,
+            "--json",
         )
         assert r.exit_code == 0, r.output
     log = {v["tag"]: v for v in json.loads(prov("log", "--json").stdout)["versions"]}
     assert log["v1"]["records"] == 200 and log["v2"]["records"] == 300
     # the same records committed from a local copy give the same Merkle root
     pq.write_table(digits_table(200), workdir / "local.parquet")
-    r = prov("commit", "local.parquet", "--tag", "local", "--key", keypair.private_path, "--json")
+    r = prov(
+        "commit",
+        "local.parquet",
+        "--tag",
+        "local",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--json",
+    )
     assert json.loads(r.stdout)["merkle_root"] == log["v1"]["merkle_root"]
     # verify re-reads the revision through DVC, not the working copy
     os.chdir(workdir / "repo")

@@ -68,7 +68,7 @@ def test_an_unchanged_tree_diffs_clean_against_its_revision(prov, tree_repo, mon
 def test_a_tree_at_a_revision_commits_as_the_working_copy_does(prov, workdir, store, keypair, tree_repo):
     key = keypair.private_path
     for args in (("--tag", "disk"), ("--rev", "HEAD", "--tag", "rev")):
-        r = prov("commit", "repo/data", *args, "--key", key, "--json")
+        r = prov("commit", "repo/data", *args, "--key", key, "--signer", keypair.public_path, "--json")
         assert r.exit_code == 0, r.output
     disk, rev = store.version("disk"), store.version("rev")
     assert disk["merkle_root"] == rev["merkle_root"]
@@ -88,7 +88,7 @@ def test_labels_csv_at_a_revision_gives_the_csv_labels(prov, workdir, store, key
         ("--rev", "HEAD", *csv, "--tag", "csv"),
         (*csv, "--tag", "disk"),
     ):
-        r = prov("commit", "repo/data", *args, "--key", key, "--json")
+        r = prov("commit", "repo/data", *args, "--key", key, "--signer", keypair.public_path, "--json")
         assert r.exit_code == 0, r.output
     assert store.version("csv")["merkle_root"] == store.version("disk")["merkle_root"]
     s = _summary(prov, "folders", "csv")

@@ -18,7 +18,9 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "export.s
 def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet):
     prov("init")
     prov("keys", "generate", "k")
-    v1 = json.loads(prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--json").stdout)
+    v1 = json.loads(
+        prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--signer", "k.pub", "--json").stdout
+    )
     r = prov("export", "v1", "--out", "v1.parquet", "--signer", "k.pub", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -32,7 +34,9 @@ def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet
     }
     assert pq.read_table("v1.parquet").equals(pq.read_table(digits_parquet))
     # the copy is v1: committing it says so
-    again = json.loads(prov("commit", "v1.parquet", "--tag", "v1-copy", "--key", "k.key", "--json").stdout)
+    again = json.loads(
+        prov("commit", "v1.parquet", "--tag", "v1-copy", "--key", "k.key", "--signer", "k.pub", "--json").stdout
+    )
     assert again["merkle_root"] == v1["merkle_root"] and again["identical_to"] == "v1"
     exists = prov("export", "v1", "--out", "v1.parquet", "--signer", "k.pub")
     assert exists.exit_code == 2 and exists.stderr.startswith("Error: v1.parquet: already exists")
@@ -46,7 +50,7 @@ def test_a_tree_exports_its_files_and_changed_data_exports_nothing(prov, workdir
         Image.fromarray(pixels).save(folder / f"{i}.png")
     prov("init")
     prov("keys", "generate", "k")
-    assert prov("commit", "tree", "--tag", "v1", "--key", "k.key").exit_code == 0
+    assert prov("commit", "tree", "--tag", "v1", "--key", "k.key", "--signer", "k.pub").exit_code == 0
     assert prov("export", "v1", "--out", "copy", "--signer", "k.pub").exit_code == 0
     originals = sorted(p.relative_to(workdir / "tree") for p in (workdir / "tree").rglob("*.png"))
     assert sorted(p.relative_to(workdir / "copy") for p in (workdir / "copy").rglob("*.png")) == originals

@@ -128,7 +128,18 @@ def test_every_featuriser_round_trips_through_diff_detect_and_check(prov, workdi
     make, flags, identity = CASES[case]
     data = make(workdir, monkeypatch) if make is plugin else make(workdir)
     for tag, path in zip(("v1", "v2"), data):
-        r = prov("commit", path, "--tag", tag, "--key", keypair.private_path, *flags, "--json")
+        r = prov(
+            "commit",
+            path,
+            "--tag",
+            tag,
+            "--key",
+            keypair.private_path,
+            "--signer",
+            keypair.public_path,
+            *flags,
+            "--json",
+        )
         assert r.exit_code == 0, r.output
         result = json.loads(r.stdout)
         assert result["profile"]["status"] == "ok", result["profile"]

@@ -58,7 +58,19 @@ def _dataset(prov, tag: str) -> dict:
 
 
 def test_head_is_stored_as_its_commit_and_still_means_it_after_head_moves(prov, store, keypair, repo):
-    r = prov("commit", DATA, "--rev", "HEAD", "--tag", "vh", "--key", keypair.private_path, "--json")
+    r = prov(
+        "commit",
+        DATA,
+        "--rev",
+        "HEAD",
+        "--tag",
+        "vh",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert _dataset(prov, "vh")["rev"] == _commit_id(repo, "d2")
     assert json.loads(r.stdout)["profile"]["status"] == "ok"  # a --rev version gets its reference profile
@@ -75,7 +87,18 @@ def test_head_is_stored_as_its_commit_and_still_means_it_after_head_moves(prov, 
 
 def test_a_branch_is_stored_as_its_commit(prov, store, keypair, repo):
     run("git", "branch", "feature", "d1", cwd=repo)
-    r = prov("commit", DATA, "--rev", "feature", "--tag", "vf", "--key", keypair.private_path)
+    r = prov(
+        "commit",
+        DATA,
+        "--rev",
+        "feature",
+        "--tag",
+        "vf",
+        "--key",
+        keypair.private_path,
+        "--signer",
+        keypair.public_path,
+    )
     assert r.exit_code == 0, r.output
     run("git", "branch", "-f", "feature", "d2", cwd=repo)
     assert _dataset(prov, "vf")["rev"] == _commit_id(repo, "d1")
@@ -94,13 +117,15 @@ def test_diff_of_a_revision_against_the_workspace(prov, workdir, repo):
 
 
 def test_data_removed_by_dvc_gc_is_an_input_error_naming_what_is_missing(prov, store, keypair, repo):
-    r = prov("commit", DATA, "--rev", "d1", "--tag", "v1", "--key", keypair.private_path)
+    r = prov(
+        "commit", DATA, "--rev", "d1", "--tag", "v1", "--key", keypair.private_path, "--signer", keypair.public_path
+    )
     assert r.exit_code == 0, r.output
     run(DVC, "gc", "--workspace", "--force", "-q", cwd=repo)  # keeps only what HEAD's .dvc files name (d2)
     md5 = r"object md5 [0-9a-f]{32} is in neither DVC's cache nor a remote \(removed by `dvc gc`\?\)"
     for argv in (
         ["verify", "--store-keys", "v1"],
-        ["commit", DATA, "--rev", "d1", "--tag", "v2", "--key", keypair.private_path],
+        ["commit", DATA, "--rev", "d1", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path],
     ):
         r = prov(*argv)
         assert r.exit_code == 2, (argv, r.output)

@@ -149,7 +149,19 @@ def test_named_input_files_that_are_not_small_regular_files_are_refused(prov, wo
     pq.write_table(digits_table(20), workdir / "data.parquet")
     if "v1" in argv:
         for tag in ("v1", "v2"):
-            assert prov("commit", "data.parquet", "--tag", tag, "--key", keypair.private_path).exit_code == 0
+            assert (
+                prov(
+                    "commit",
+                    "data.parquet",
+                    "--tag",
+                    tag,
+                    "--key",
+                    keypair.private_path,
+                    "--signer",
+                    keypair.public_path,
+                ).exit_code
+                == 0
+            )
     if argv[0] in ("check", "verify"):
         argv = [*argv, "--signer", keypair.public_path]  # the verifier pins its key (issue 12)
     before = store_fingerprint(workdir / ".prov")

@@ -36,7 +36,9 @@ def hostile_versions(prov, workdir, store, keypair):
         labels[row] = label
     pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", [labels]), workdir / "v2.parquet")
     for tag in ("v1", "v2"):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+        r = prov(
+            "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path
+        )
         assert r.exit_code == 0, r.output
     return workdir
 

@@ -36,11 +36,25 @@ def test_without_dvc_a_revision_names_the_extra_and_the_rest_works(workdir, digi
     r = prov_without_dvc("verify", "--store-keys", str(digits_parquet), cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert (
-        prov_without_dvc("commit", str(digits_parquet), "--tag", "v1", "--key", "keys/k.key", cwd=workdir).returncode
+        prov_without_dvc(
+            "commit", str(digits_parquet), "--tag", "v1", "--key", "keys/k.key", "--signer", "keys/k.pub", cwd=workdir
+        ).returncode
         == 0
     )
     before = store_fingerprint(workdir / ".prov")
-    r = prov_without_dvc("commit", "digits.parquet", "--tag", "v2", "--key", "keys/k.key", "--rev", "HEAD", cwd=workdir)
+    r = prov_without_dvc(
+        "commit",
+        "digits.parquet",
+        "--tag",
+        "v2",
+        "--key",
+        "keys/k.key",
+        "--signer",
+        "keys/k.pub",
+        "--rev",
+        "HEAD",
+        cwd=workdir,
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(
         "Error: digits.parquet: reading at a git revision ('HEAD')"

@@ -137,7 +137,9 @@ def test_revoked_key_attests_nothing_at_the_next_commit(prov, registered: World)
     train, _, _ = train_with_relabel(registered)
     prov("commit", train, "--tag", "v1", "--key", registered.owner.private_path)
     assert prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes").exit_code == 0
-    prov("commit", train, "--tag", "v2", "--key", registered.owner.private_path)
+    prov(
+        "commit", train, "--tag", "v2", "--key", registered.owner.private_path, "--signer", registered.owner.public_path
+    )
     info = json.loads(prov("show", "v2", "--json").stdout)
     assert (info["attested"], info["relabeled_after_source"], info["unattributed"]) == (0, 0, N_VENDOR + N_CROWD)
     listing = json.loads(prov("trust", "list", "--json").stdout)["keys"]

@@ -30,7 +30,19 @@ def _commit_two(prov, world: World) -> Store:
     vendor = world.table()
     for tag, rows in (("v0", 100), ("v1", 120)):
         world.write(f"{tag}.parquet", vendor.slice(0, rows))
-        assert prov("commit", f"{tag}.parquet", "--tag", tag, "--key", world.owner.private_path).exit_code == 0
+        assert (
+            prov(
+                "commit",
+                f"{tag}.parquet",
+                "--tag",
+                tag,
+                "--key",
+                world.owner.private_path,
+                "--signer",
+                world.owner.public_path,
+            ).exit_code
+            == 0
+        )
     return Store.open(world.root)
 
 

@@ -43,7 +43,7 @@ def project(tmp_path_factory):
     _prov(root, "init")
     _prov(root, "keys", "generate", "maintainer")
     for tag in ("v1", "v2"):
-        _prov(root, "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key")
+        _prov(root, "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", "--signer", "maintainer.pub")
     return root
 
 
@@ -107,7 +107,9 @@ def test_check_evaluates_and_says_the_findings_were_not_saved(project):
 
 
 def test_writing_commands_fail_before_any_work_naming_the_store(project):
-    out = _read_only(project, "commit", "v2.parquet", "--tag", "v3", "--key", "maintainer.key")
+    out = _read_only(
+        project, "commit", "v2.parquet", "--tag", "v3", "--key", "maintainer.key", "--signer", "maintainer.pub"
+    )
     assert out.returncode == 3
     assert out.stderr == f"Error: {project}/.prov: the store is read-only here; this command must write to it\n"
     out = _read_only(project, "check", "v2", "--base", "v1", "--attest", "--key", "maintainer.key")

@@ -13,7 +13,7 @@ from PIL import Image
 
 
 def _commit(prov, path, tag, keypair, *extra):
-    r = prov("commit", str(path), "--tag", tag, "--key", keypair.private_path, *extra)
+    r = prov("commit", str(path), "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *extra)
     assert r.exit_code == 0, r.output
     return r
 

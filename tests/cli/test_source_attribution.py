@@ -21,21 +21,47 @@ def scraped(world: World, rows: range) -> pa.Table:
     return table.take(pa.array(list(rows)))
 
 
-def test_reports_name_the_unsigned_batch_source_not_no_source(prov, committed: World):
-    world = committed
+def trust_vendor_pinned(prov, world: World) -> tuple:
+    """The vendor's key trusted by the owner's pinned key (the world's unsigned entry counts only unpinned); the pins
+    a second commit needs."""
+    pinned = ("--signer", world.owner.public_path)
+    trust = ("trust", "add", "vendor", world.vendor.public_path, "--key", world.owner.private_path, *pinned)
+    assert prov(*trust).exit_code == 0
+    return pinned
+
+
+def test_reports_name_the_unsigned_batch_source_not_no_source(prov, registered: World):
+    world = registered
+    pinned = trust_vendor_pinned(prov, world)  # v1 and v2 both judged under the owner's pins
+    crowd = pq.read_table(world.crowd_data)
+    train = pa.concat_tables([crowd.slice(0, 30), pq.read_table(world.vendor_data), crowd.slice(30)])
+    world.write("train.parquet", train)
+    assert prov("commit", "train.parquet", "--tag", "v1", "--key", world.owner.private_path, *pinned).exit_code == 0
     world.write("scraped.parquet", scraped(world, range(0, 40)))
     assert prov("add", "scraped.parquet", "--source", "scraper", "--unsigned").exit_code == 0
     stray = scraped(world, range(40, 45))  # in no batch at all
     train = pq.read_table(world.root / "train.parquet")
     world.write("train2.parquet", pa.concat_tables([train, pq.read_table(world.root / "scraped.parquet"), stray]))
-    assert prov("commit", "train2.parquet", "--tag", "v2", "--key", world.owner.private_path).exit_code == 0
+    assert (
+        prov(
+            "commit",
+            "train2.parquet",
+            "--tag",
+            "v2",
+            "--key",
+            world.owner.private_path,
+            "--signer",
+            world.owner.public_path,
+        ).exit_code
+        == 0
+    )
 
-    r = prov("diff", "v1", "v2", "--format", "json")
+    r = prov("diff", "v1", "v2", "--format", "json", *pinned)
     assert r.exit_code == 0, r.output
     rows = {row["source"]: row for row in json.loads(r.stdout)["by_source"]}
     assert rows["scraper"]["named_by"] == ["unsigned batch"]
     assert (rows["scraper"]["base"], rows["scraper"]["new"], rows["scraper"]["added"]) == (0, 40, 40)
-    assert rows["vendor"]["named_by"] == ["signed batch"] and rows["vendor"]["added"] == 0
+    assert rows["vendor"]["named_by"] == ["signed batch"] and rows["vendor"]["added"] == 0, rows["vendor"]
     assert rows["crowd"]["named_by"] == ["unsigned batch"]
     assert rows[None]["added"] == 5 and rows[None]["named_by"] == []  # the stray records: no batch
     assert rows["vendor"]["new"] + rows["crowd"]["new"] == len(train)
@@ -75,7 +101,7 @@ def test_the_data_source_column_wins_over_the_batch(prov, committed: World):
         "train2.parquet", pa.concat_tables([train.append_column("source", pa.nulls(len(train), pa.string())), named])
     )
     args = ("--source-column", "source", "--key", world.owner.private_path)
-    assert prov("commit", "train2.parquet", "--tag", "v2", *args).exit_code == 0
+    assert prov("commit", "train2.parquet", "--tag", "v2", *args, *trust_vendor_pinned(prov, world)).exit_code == 0
     r = prov("diff", "v1", "v2", "--format", "json")
     assert r.exit_code == 0, r.output
     rows = {row["source"]: row for row in json.loads(r.stdout)["by_source"]}

@@ -49,7 +49,21 @@ def test_a_key_the_store_registered_is_not_trusted(prov, template_trust, workdir
         "[detectors]\nenabled = false\n"
     )
     for tag in ("p1", "p2"):
-        assert prov("commit", "poison.parquet", "--tag", tag, "--key", "attacker.key").exit_code == 0
+        assert (
+            prov(
+                "commit",
+                "poison.parquet",
+                "--tag",
+                tag,
+                "--key",
+                "attacker.key",
+                "--signer",
+                "attacker.pub",
+                "--signer",
+                "maintainer.pub",
+            ).exit_code
+            == 0
+        )
     r = prov(
         "check", "p2", "--base", "p1", "--policy", "lax.toml", "--attest", "--key", "attacker.key",
         "--signer", "attacker.pub", "--signer", "maintainer.pub",
@@ -236,7 +250,21 @@ def test_checks_that_need_a_signer_say_so_and_others_say_what_they_checked(prov,
 
 
 def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
-    assert prov("commit", "v1.parquet", "--tag", "mine", "--key", "attacker.key").exit_code == 0
+    assert (
+        prov(
+            "commit",
+            "v1.parquet",
+            "--tag",
+            "mine",
+            "--key",
+            "attacker.key",
+            "--signer",
+            "attacker.pub",
+            "--signer",
+            "maintainer.pub",
+        ).exit_code
+        == 0
+    )
     keyid = json.loads(prov("log", "--json").stdout)["versions"][-1]["keyid"]
     # newcomer 5 item 3: revoking a key that signed versions cannot be undone and breaks them, so it
     # names them and wants --yes (exit 2, store unchanged); the scripted incident response passes --yes
@@ -247,7 +275,18 @@ def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
     assert prov("verify", "mine", "--signer", "attacker.pub").exit_code == 0
     r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--yes", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["versions"] == ["mine"]
-    r = prov("commit", "v1.parquet", "--tag", "mine2", "--key", "attacker.key")
+    r = prov(
+        "commit",
+        "v1.parquet",
+        "--tag",
+        "mine2",
+        "--key",
+        "attacker.key",
+        "--signer",
+        "attacker.pub",
+        "--signer",
+        "maintainer.pub",
+    )
     assert r.exit_code == 1 and "was revoked" in one_line(r)
     r = prov("verify", "mine", "--signer", "attacker.pub")  # pinned elsewhere, revoked here: revoked wins
     assert r.exit_code == 1 and "no key may sign for role commit" in one_line(r)
@@ -302,7 +341,21 @@ def test_deleting_the_quarantining_version_does_not_lift_the_quarantine(prov, te
 def test_clearing_a_revocation_row_does_not_bring_the_key_back(prov, template_trust, workdir):
     """Finding 3: after `prov keys revoke`, setting revoked_at back to null left the key usable;
     the key.revoke audit entry is honoured too (a revocation only removes trust)."""
-    assert prov("commit", "v1.parquet", "--tag", "mine", "--key", "attacker.key").exit_code == 0
+    assert (
+        prov(
+            "commit",
+            "v1.parquet",
+            "--tag",
+            "mine",
+            "--key",
+            "attacker.key",
+            "--signer",
+            "attacker.pub",
+            "--signer",
+            "maintainer.pub",
+        ).exit_code
+        == 0
+    )
     keyid = json.loads(prov("log", "--json").stdout)["versions"][-1]["keyid"]
     r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--checkpoint-key", "maintainer.key", "--yes")
     assert r.exit_code == 0, r.output

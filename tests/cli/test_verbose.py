@@ -18,7 +18,21 @@ def test_verbose_names_every_offending_record(prov, workdir, keypair):
     for i in range(12):  # a delivery of files that are not images
         (workdir / "tree" / "1" / f"bad{i}.png").write_text(f"not an image {i}")
     # ImageFolder's rules refuse them at commit; read as plain files they reach the detectors
-    assert prov("commit", "tree", "--tag", "v2", "--key", key, "--tree-reader", "files").exit_code == 0
+    assert (
+        prov(
+            "commit",
+            "tree",
+            "--tag",
+            "v2",
+            "--key",
+            key,
+            "--signer",
+            str(keypair.public_path),
+            "--tree-reader",
+            "files",
+        ).exit_code
+        == 0
+    )
 
     short = prov("diff", "v1", "v2", "--detect")
     assert short.exit_code == 2

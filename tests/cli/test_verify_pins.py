@@ -32,7 +32,20 @@ def resign_v3_with_the_attackers_key(prov) -> None:
         db.execute("delete from version_lineage where tag = 'v3'")
         db.execute("delete from profiles where version = 'v3'")
     db.close()
-    r = prov("commit", "v3.parquet", "--tag", "v3", "--parent", "v2", "--key", "attacker.key")
+    r = prov(
+        "commit",
+        "v3.parquet",
+        "--tag",
+        "v3",
+        "--parent",
+        "v2",
+        "--key",
+        "attacker.key",
+        "--signer",
+        "attacker.pub",
+        "--signer",
+        "maintainer.pub",
+    )
     assert r.exit_code == 0, r.output  # the store now caches the attacker's key as a committer
 
 
