@@ -63,7 +63,7 @@ def build_committed(prov: Prov, folder: Path) -> None:
     crowd = pq.read_table(folder / "crowd.parquet")
     train = pa.concat_tables([crowd.slice(0, 30), pq.read_table(folder / "vendor.parquet"), crowd.slice(30)])
     pq.write_table(train, folder / "train.parquet")
-    r = prov("commit", "train.parquet", "--tag", "v1", "--key", "owner.key", "--signer", "owner.pub")
+    r = prov("commit", "train.parquet", "--tag", "v1", "--key", "owner.key")
     assert r.exit_code == 0, r.output
 
 
