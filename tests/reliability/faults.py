@@ -272,7 +272,16 @@ class KillRig:
         w, i = self.world, self.n
         if op == "commit":
             data = "big.parquet" if i % 2 else "train.parquet"
-            return ["commit", data, "--tag", f"k{i}", "--key", w.owner.private_path], f"k{i}"
+            return [
+                "commit",
+                data,
+                "--tag",
+                f"k{i}",
+                "--key",
+                w.owner.private_path,
+                "--signer",
+                w.owner.public_path,
+            ], f"k{i}"
         if op == "add":
             path = w.root / f"batch{i}.parquet"
             pq.write_table(random_batch(1000 + i, n=3000 * self.big_copies if i % 2 else 50), path)

@@ -32,10 +32,12 @@ def _finish(procs):
 
 def test_concurrent_commits_and_adds_lose_and_double_nothing(world):
     before = logical_state(world.prov_dir)
+    pinned = {"PROV_SIGNERS": str(world.owner.public_path)}
     for i in range(4):
         pq.write_table(faults.random_batch(500 + i, 200), world.root / f"c{i}.parquet")
     procs = [
-        _start(world, "commit", "train.parquet", "--tag", f"c{i}", "--key", world.owner.private_path) for i in range(4)
+        _start(world, "commit", "train.parquet", "--tag", f"c{i}", "--key", world.owner.private_path, env=pinned)
+        for i in range(4)
     ]
     procs += [_start(world, "add", f"c{i}.parquet", "--source", f"crowd{i}", "--unsigned") for i in range(4)]
     results = _finish(procs)
@@ -59,8 +61,10 @@ def test_concurrent_commits_and_adds_lose_and_double_nothing(world):
 
 
 def test_racing_the_same_tag_one_wins_the_others_get_a_clear_error(world):
+    pinned = {"PROV_SIGNERS": str(world.owner.public_path)}
     procs = [
-        _start(world, "commit", "train.parquet", "--tag", "same", "--key", world.owner.private_path) for _ in range(3)
+        _start(world, "commit", "train.parquet", "--tag", "same", "--key", world.owner.private_path, env=pinned)
+        for _ in range(3)
     ]
     results = _finish(procs)
     codes = sorted(code for code, _, _ in results)
@@ -106,6 +110,8 @@ with s.write():
             "late",
             "--key",
             world.owner.private_path,
+            "--signer",
+            world.owner.public_path,
             cwd=world.root,
             env={"PROV_LOCK_TIMEOUT": "1"},
             timeout=60,
@@ -123,7 +129,7 @@ with s.write():
         holder.stdout.close()
     assert (
         faults.prov_process(
-            "commit", "train.parquet", "--tag", "late", "--key", world.owner.private_path, cwd=world.root
+            "commit", "train.parquet", "--tag", "late", "--key", "owner.key", "--signer", "owner.pub", cwd=world.root
         ).code
         == 0
     )

@@ -33,7 +33,8 @@ def _good_bytes(root: Path) -> bytes:
 
 
 def _commit(path: str, *extra) -> list[str]:
-    return ["commit", path, "--tag", "hostile", *extra]
+    """``prov commit`` as the store's owner runs it: its public key pinned (the store holds versions)."""
+    return ["commit", path, "--tag", "hostile", "--signer", "owner.pub", *extra]
 
 
 def table_cases():
@@ -180,7 +181,7 @@ def table_cases():
         return ["commit", "train.parquet", "--tag", "bad\ntag"], "tag"
 
     def unknown_parent(root):
-        return ["commit", "train.parquet", "--tag", "hostile", "--parent", "nope"], "nope"
+        return _commit("train.parquet", "--parent", "nope"), "nope"
 
     return [f for f in locals().values() if callable(f)]
 
@@ -208,7 +209,7 @@ def _parquet_bytes(columns: dict) -> bytes:
 def _accepted(name, filename, data):
     def case(root):
         (root / filename).write_bytes(data)
-        return ["commit", filename, "--tag", "odd"], filename
+        return ["commit", filename, "--tag", "odd", "--signer", "owner.pub"], filename
 
     case.__name__ = name
     return case
@@ -367,7 +368,7 @@ def envelope_cases():
 
 def key_cases():
     def _commit_with(name):
-        return ["commit", "train.parquet", "--tag", "hostile", "--key", name]
+        return ["commit", "train.parquet", "--tag", "hostile", "--key", name, "--signer", "owner.pub"]
 
     def key_empty(root):
         (root / "empty.key").write_bytes(b"")
@@ -481,7 +482,9 @@ def test_ten_megabyte_cells_are_records_not_a_problem(world):
     (world.root / "cells.csv").write_text(f"text,label\n{big},a\n{big[:-1]}y,b\n")
     pq.write_table(pa.table({"blob": [os.urandom(10 << 20)], "label": ["a"]}), world.root / "cells.parquet")
     for name in ("cells.csv", "cells.parquet"):
-        r = prov_inline("commit", name, "--tag", name, "--key", world.owner.private_path, cwd=world.root)
+        r = prov_inline(
+            "commit", name, "--tag", name, "--key", world.owner.private_path, "--signer", "owner.pub", cwd=world.root
+        )
         assert r.code == 0 and not r.crashed, r.stderr
         assert prov_inline("verify", "--store-keys", name, cwd=world.root).code == 0
     assert faults.check_after_fault(world)["fsck_ok"]

@@ -48,7 +48,7 @@ def test_sigint_exits_130_and_leaves_the_store_as_it_was(prov, workdir, digits_p
     assert prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key").exit_code == 0
     before = store_fingerprint(workdir / ".prov")
     ready = workdir / "ready"
-    args = ["commit", str(digits_parquet), "--tag", "v2", "--key", "k.key"]
+    args = ["commit", str(digits_parquet), "--tag", "v2", "--key", "k.key", "--signer", "k.pub"]
     proc = subprocess.Popen(
         [sys.executable, "-c", HARNESS, module, name, str(ready), *args],
         stdout=subprocess.PIPE,
@@ -69,4 +69,6 @@ def test_sigint_exits_130_and_leaves_the_store_as_it_was(prov, workdir, digits_p
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "Error: interrupted; the store is left as it was"
     assert store_fingerprint(workdir / ".prov") == before
-    assert prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key").exit_code == 0  # and it still works
+    assert (
+        prov("commit", digits_parquet, "--tag", "v2", "--key", "k.key", "--signer", "k.pub").exit_code == 0
+    )  # and it still works

@@ -58,7 +58,20 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
     env = {"PROV_PASSPHRASE": PASSPHRASE}
     outputs = [r]
     runs = [
-        ["commit", "train.parquet", "--tag", "s1", "--key", "secret.key", "--json"],
+        # the owner commits with a new key and pins it beside the key that signed the store's history
+        [
+            "commit",
+            "train.parquet",
+            "--tag",
+            "s1",
+            "--key",
+            "secret.key",
+            "--json",
+            "--signer",
+            "secret.pub",
+            "--signer",
+            "owner.pub",
+        ],
         ["sign", "crowd.parquet", "--source", "crowd2", "--key", "secret.key", "--out", "crowd.sig.json", "--json"],
         ["trust", "add", "crowd2", "secret.pub", "--unsigned"],
         ["add", "crowd.parquet", "--source", "crowd2", "--envelope", "crowd.sig.json", "--json"],
@@ -73,8 +86,26 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         ["quarantine", "--from", "s1", "--source", "crowd", "--tag", "s2", "--key", "secret.key", "--json"],
         ["quarantine", "--from", "s1", "--source", "vendor", "--tag", "s2", "--key", "secret.key", "--json"],
         # failures, whose messages must name the file but never its contents
-        ["commit", "train.parquet", "--tag", "s3", "--key", "secret.key"],  # wrong passphrase below
-        ["commit", "train.parquet", "--tag", "s3", "--key", "owner.key"],  # plain key, passphrase set
+        [
+            "commit",
+            "train.parquet",
+            "--tag",
+            "s3",
+            "--key",
+            "secret.key",
+            "--signer",
+            "secret.pub",
+        ],  # wrong passphrase below
+        [
+            "commit",
+            "train.parquet",
+            "--tag",
+            "s3",
+            "--key",
+            "owner.key",
+            "--signer",
+            "owner.pub",
+        ],  # plain key, passphrase set
         ["sign", "vendor.parquet", "--source", "v", "--key", "owner.pub"],
     ]
     for i, argv in enumerate(runs):
@@ -117,7 +148,7 @@ def test_an_encrypted_key_without_its_passphrase_fails_cleanly(world, monkeypatc
     assert b"ENCRYPTED" in pair.private_path.read_bytes()
     before = faults.fingerprint(world.prov_dir)
     for argv in (
-        ["commit", "train.parquet", "--tag", "x", "--key", "locked.key"],
+        ["commit", "train.parquet", "--tag", "x", "--key", "locked.key", "--signer", "locked.pub"],
         ["sign", "vendor.parquet", "--source", "vendor", "--key", "locked.key", "--out", "x.json"],
         ["quarantine", "--from", "v1", "--source", "crowd", "--tag", "x", "--key", "locked.key"],
     ):

@@ -106,7 +106,9 @@ def test_undecodable_parquet_metadata_is_an_input_error(world):
     pq.write_table(pa.table({"xx_column": [1, 2], "label": ["a", "b"]}), path)
     data = path.read_bytes().replace(b"xx_column", b"\x9fx_column")  # footer names no longer UTF-8
     path.write_bytes(data)
-    r = prov_inline("commit", path.name, "--tag", "named", "--key", world.owner.private_path, cwd=world.root)
+    r = prov_inline(
+        "commit", path.name, "--tag", "named", "--key", "owner.key", "--signer", "owner.pub", cwd=world.root
+    )
     assert r.code == 2 and not r.crashed and "named.parquet: cannot read parquet" in r.stderr, r.stderr
 
 
