@@ -259,6 +259,9 @@ def load(
     store: Store | str | os.PathLike[str] | None = None,
     attestation: str | os.PathLike[str] | None = None,
     policy: str | os.PathLike[str] | None = None,
+    base: str | None = None,
+    release_state: str | os.PathLike[str] | None = None,
+    min_release: int | None = None,
     verify_first: bool = True,
     shuffle: bool = False,
     seed: int | None = None,
@@ -271,8 +274,13 @@ def load(
     ``.prov/`` are never trusted here), its DSSE signature, the signed facts it names and
     its manifest's Merkle root; with ``attestation`` (a ``prov check --attest`` file) also
     that a release attestation for this version verifies as for ``prov verify V
-    --attestation A``, under ``policy`` (a policy file) when given. Where the data is and
-    how it reads come from the signed predicate. Nothing is read from the data yet.
+    --attestation A``, under ``policy`` (a policy file), checked against ``base``, not older
+    than the release ``release_state`` (the job's state file, updated on success) records nor
+    than ``min_release``, each when given (the rollback protection of ``prov verify V
+    --attestation A --release-state F``). **Without ``attestation`` any version signed under
+    ``pins`` loads, including one the gate blocked** (``prov check`` never attested it): the
+    gate's verdict is the attestation. Where the data is and how it reads come from the
+    signed predicate. Nothing is read from the data yet.
 
     Returns a :class:`~provenance.loader.dataset.VerifiedDataset`, which reads the data as
     ``prov commit`` read it and yields each record (content and label) only after its
@@ -299,7 +307,8 @@ def load(
     pinned as ``--signer`` pins them; a root file needs ``prov.Pins.load(roots=[...])``).
 
     Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
-    ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files), ``TypeError``
+    ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files; ``policy``,
+    ``base``, ``release_state`` or ``min_release`` without ``attestation``), ``TypeError``
     (``pins`` of another type),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
     out; while reading, a record the manifest does not list, a relabel, an extra copy, a
@@ -317,7 +326,16 @@ def load(
             "the keys cached in .prov/ are never trusted here"
         )
     root = str(open_store(store).root)
-    signed = open_signed_version(root, version, pins, optional_path(attestation), optional_path(policy))
+    signed = open_signed_version(
+        root,
+        version,
+        pins,
+        optional_path(attestation),
+        optional_path(policy),
+        base=base,
+        release_state=optional_path(release_state),
+        min_release=min_release,
+    )
     return VerifiedDataset(
         signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer, pins=pins, store_root=root
     )

@@ -76,6 +76,10 @@ def open_signed_version(
     pins: Pins,
     attestation: str | None = None,
     policy: str | None = None,
+    *,
+    base: str | None = None,
+    release_state: str | None = None,
+    min_release: int | None = None,
 ) -> SignedVersion:
     """Open ``tag`` in the store at ``store_root`` and check everything the loader relies on, under ``pins``.
 
@@ -87,16 +91,20 @@ def open_signed_version(
     it reads from the *signed* predicate (never from the store's rows), and with
     ``attestation`` (a ``prov check --attest`` file) that a key pinned for the attest role
     released this version (``gate.attestation.verify_attestation``), under ``policy`` (a
-    policy file) when given. Raises ``InputError`` (nothing pinned, unknown version,
-    unreadable files) or ``VerificationError`` (a signature, manifest or attestation that
-    does not check out).
+    policy file), against ``base``, not older than the release ``release_state`` records
+    (updated on success) nor than ``min_release``, each when given, as ``prov verify V
+    --attestation A`` checks them. Raises ``InputError`` (nothing pinned, unknown version,
+    unreadable files, a release option without an attestation) or ``VerificationError`` (a
+    signature, manifest or attestation that does not check out).
     """
     from provenance.store.store import Store
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
     pins.require_trust_decision(f"loading version {tag}")
-    if policy is not None and attestation is None:
-        raise InputError("a policy is checked against a release attestation: give the attestation too")
+    release = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
+    needs = [name for name, value in release.items() if value is not None]
+    if needs and attestation is None:
+        raise InputError(f"{needs[0]} is checked against a release attestation: give the attestation too")
     store = Store(Path(store_root))
     store.pins = pins
     try:
@@ -109,7 +117,15 @@ def open_signed_version(
             from provenance.gate.policy import load as load_policy
 
             digest = load_policy(policy).digest if policy is not None else None
-            checked = verify_attestation(store, tag, attestation, policy_digest=digest)
+            checked = verify_attestation(
+                store,
+                tag,
+                attestation,
+                policy_digest=digest,
+                base=base,
+                release_state=release_state,
+                min_release=min_release,
+            )
         predicate = statement.get("predicate") or {}
         spec = dataset_from_predicate(store, row, predicate)
     finally:

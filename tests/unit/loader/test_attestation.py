@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import provenance as prov
-from provenance.errors import VerificationError
+from provenance.errors import InputError, VerificationError
 from support import digits_table
 
 
@@ -66,3 +66,27 @@ def test_check_from_python_refuses_an_attestation_already_there_as_the_command_d
         pins=pins,
     )  # fmt: skip
     assert result.attestation == str(released) and released.read_bytes() != first
+
+
+def test_a_job_keeping_a_release_state_refuses_an_older_release_as_prov_verify_does(
+    released, workdir, store, keypair, pins
+):
+    """Rollback protection through ``load`` (newcomer review 9, finding 2): ``release_state``,
+    ``min_release`` and ``base`` are checked as ``prov verify V --attestation A`` checks them."""
+    pq.write_table(digits_table(300), workdir / "v3.parquet")
+    prov.commit(store, "v3.parquet", tag="v3", key=keypair.private_path, parent="v2")
+    result = prov.check(store, "v3", "v2", attest=True, key=keypair.private_path, attestation_out="v3.json", pins=pins)
+    assert result.exit_code == 0, result.to_dict()
+    state = workdir / "job-release.json"
+    with pytest.raises(InputError, match="release_state is checked against a release attestation"):
+        prov.load("v3", store=store, pins=pins, release_state=state)
+    with pytest.raises(VerificationError, match="v1"):  # v3 was checked against v2, not v1
+        prov.load("v3", store=store, pins=pins, attestation=workdir / "v3.json", base="v1")
+    newer = prov.load("v3", store=store, pins=pins, attestation=workdir / "v3.json", base="v2", release_state=state)
+    assert json.loads(state.read_text())["release"] == newer.attestation["release"]
+    # the older release, attested and signed, is refused once the job has accepted a newer one
+    with pytest.raises(VerificationError, match="older|release"):
+        prov.load("v2", store=store, pins=pins, attestation=released, release_state=state)
+    with pytest.raises(VerificationError, match="release"):
+        prov.load("v2", store=store, pins=pins, attestation=released, min_release=newer.attestation["release"])
+    assert len(prov.load("v2", store=store, pins=pins, attestation=released)) == 300  # no state: it loads
