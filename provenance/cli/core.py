@@ -279,7 +279,7 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
         for item in info["lineage_not_trusted"]:
             echo(f"  under your pins: {not_trusted_line(item)}")
     from provenance.lineage.withdraw import withdrawal_line
-    from provenance.store.coverage import audit_line
+    from provenance.report.audit_words import audit_line
 
     for w in info["withdrawals"]:
         echo(f"  {withdrawal_line(w)}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.escaping import visible
+from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
@@ -41,7 +42,6 @@ from provenance.report.wording import (
     stat_text,
     subject_text,
 )
-from provenance.store.coverage import audit_line
 
 if TYPE_CHECKING:
     import jinja2

@@ -16,6 +16,7 @@ from typing import Any
 from provenance.escaping import html, markdown
 from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
+from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import FlaggedRecord, flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
@@ -40,7 +41,6 @@ from provenance.report.wording import (
     subject_text,
     waivers_text,
 )
-from provenance.store.coverage import audit_line
 
 LISTED = 20  # rows per list before "first 20 of N"
 ICON = {"ok": "✅", "warn": "🟡", "bad": "⛔", "error": "⚠️"}  # a check's decision

@@ -6,6 +6,7 @@ The tables a diff and findings report share with it are in ``text_tables.py``.
 from __future__ import annotations
 
 from provenance.lineage.standing import not_trusted_line
+from provenance.report.audit_words import audit_line
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.rule_rows import rule_rows
@@ -29,7 +30,6 @@ from provenance.report.wording import (
     record_text,
     waivers_text,
 )
-from provenance.store.coverage import audit_line
 
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:

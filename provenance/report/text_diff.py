@@ -8,6 +8,7 @@ share with it are in ``text_tables.py``.
 from __future__ import annotations
 
 from provenance.lineage.standing import not_trusted_line
+from provenance.report.audit_words import audit_line
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.source_rows import source_origins
@@ -36,7 +37,6 @@ from provenance.report.wording import (
     stat_text,
     subject_text,
 )
-from provenance.store.coverage import audit_line
 
 
 def _verdict_line(out: Writer, tone: str, word: str, sentence: str) -> None:

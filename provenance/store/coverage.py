@@ -60,19 +60,10 @@ class AuditCoverage:
         return dict(self.__dict__)
 
     def summary(self) -> str:
-        """One line for people (:func:`audit_line`)."""
+        """One line for people (``report.audit_words.audit_line``)."""
+        from provenance.report.audit_words import audit_line
+
         return audit_line(self.to_dict())
-
-
-def audit_line(cov: dict) -> str:
-    """One line for people from ``AuditCoverage.to_dict()``, e.g.
-    ``audit log: 1 of 7 entries pending (after checkpoint 3f2a…); ...``."""
-    n, pending = cov["entries"], cov["pending"]
-    keys_note = "" if cov["pinned"] else "; signatures checked only against keys found in the store"
-    if not pending:
-        return f"audit log: all {n} entries signed ({cov['by'] or 'empty log'}){keys_note}"
-    where = f"after {cov['by']}" if cov["by"] else "nothing in the log is signed"
-    return f"audit log: {len(pending)} of {n} entries pending ({where}; not relied on){keys_note}"
 
 
 # --- coverage: what a check may rely on --------------------------------------------------

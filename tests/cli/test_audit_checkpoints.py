@@ -316,3 +316,32 @@ def test_after_a_root_rotates_the_attest_key_out_its_checkpoints_are_checked_not
     con.close()
     line = one_line(prov("audit", "verify", env=chain), 1)
     assert "audit log is broken" in line
+
+
+def test_the_users_own_detector_runs_are_named_not_called_pending(prov, workdir, keypair):
+    """Newcomer review 9, finding 7: a second `prov diff --detect` said "1 of 8 entries pending (...;
+    not relied on)", which read as a warning about the store; the entry was the first diff's run."""
+    pq.write_table(digits_table(150), workdir / "d.parquet")
+    pq.write_table(digits_table(170), workdir / "e.parquet")
+    pins = ["--signer", keypair.public_path]
+    for args in (
+        ["init"],
+        ["commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path, *pins],
+        ["commit", "e.parquet", "--tag", "v2", "--key", keypair.private_path, *pins],
+        ["diff", "v1", "v2", "--detect", *pins],
+    ):
+        assert prov(*args).exit_code == 0, args
+    for runs in ("1 detector run", "2 detector runs"):
+        r = prov("diff", "v1", "v2", "--detect", *pins)
+        line = next(x for x in r.stdout.splitlines() if x.startswith("audit log:"))
+        them = "it" if runs.startswith("1 ") else "them"
+        assert line.startswith(f"audit log: {runs} since version v2 (") or line.startswith(
+            f"audit log: {runs} since checkpoint "
+        )
+        assert line.endswith(f"(unsigned; nothing relies on {them})") and "pending" not in line, line
+    # any other pending entry is named among the pending ones
+    pq.write_table(digits_table(20, seed=3), workdir / "late.parquet")
+    assert prov("add", "late.parquet", "--source", "late", "--unsigned").exit_code == 0
+    out = " ".join(prov("diff", "v1", "v2", *pins).stdout.split())  # the line wraps at the report's width
+    assert "audit log: 4 of 7 entries pending (after checkpoint " in out
+    assert ": 3 detector runs, 1 batch added; not relied on until a checkpoint or version signs them)" in out
