@@ -50,7 +50,7 @@ def demo(
     directory: Path = typer.Option(
         Path("prov-demo"),
         "--dir",
-        help="Folder to build the demo in (an earlier demo there is replaced, unless it holds files the demo did not write).",
+        help="Folder to build the demo in (an earlier demo's files there are deleted, unless any file there is not one it wrote, unchanged).",
     ),
     json_out: bool = JsonFlag,
 ) -> None:

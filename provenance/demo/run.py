@@ -9,7 +9,6 @@ command a user would type for it, so the output doubles as a tutorial.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,57 +32,112 @@ STEPS: tuple[Step, ...] = (
 
 
 def prepare(workdir: Path) -> Path:
-    """Create ``workdir`` (empty but for the marker), replacing an earlier demo there.
+    """Create ``workdir`` (empty but for the marker), deleting an earlier demo there.
 
-    An earlier demo is replaced only when every file in it (outside its store, ``.prov/``) is one
-    the demo wrote: the marker lists them when the demo finishes. prov never deletes a file it
-    did not write, so a note or an attestation the user added stops the rerun.
+    prov deletes only files it wrote: the marker lists each file the demo wrote, its store
+    (``.prov/``) included, with its SHA-256, when the demo finishes. A rerun deletes those
+    files, then the folders they leave empty, and nothing else; it first refuses (nothing
+    deleted) when any file there is not listed, is not the bytes the demo wrote (a version,
+    waiver or detector run the user added to the demo's store changes ``.prov/prov.db``), or
+    is a link, and when the marker has no list (a demo that did not finish, or a marker
+    someone else wrote): attack review 9b, M9b-1.
 
     Raises:
         InputError: ``workdir`` exists, is not empty and was not made by ``prov demo``, or holds
-            files the demo did not write.
+            a file the demo did not write or that changed since (exit 2, naming it).
     """
     if workdir.exists() and any(workdir.iterdir()):
         if not (workdir / MARKER).exists():
             raise InputError(f"{workdir}: folder exists and is not a previous prov demo; choose another --dir")
-        written = _listed(workdir)
-        if written is not None:
-            extra = sorted(set(_files(workdir)) - written - {MARKER})
-            if extra:
-                shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
-                raise InputError(
-                    f"{workdir}: holds {shown}, which prov demo did not write; "
-                    "move them away (the demo replaces the folder) or choose another --dir"
-                )
-        shutil.rmtree(workdir)
+        _delete_own_files(workdir, _listed(workdir))
     workdir.mkdir(parents=True, exist_ok=True)  # an empty folder the user made is fine
     (workdir / MARKER).write_text("made by prov demo\n")
     return workdir
 
 
+_KEEP = (
+    "prov demo deletes only files it wrote, unchanged: move it away, or delete the folder yourself "
+    "if nothing in it is yours, or choose another --dir"
+)
+
+
+def _delete_own_files(workdir: Path, written: dict[str, str] | None) -> None:
+    """Delete the files ``written`` lists (path -> SHA-256) and the folders they leave empty, after checking
+    that every file below ``workdir`` is one of them, unchanged; else ``InputError``, nothing deleted."""
+    if written is None:
+        raise InputError(
+            f"{workdir}: a prov demo that did not finish (its {MARKER} lists no files), so prov cannot tell "
+            f"its files from yours; {_KEEP}"
+        )
+    found = _files(workdir)
+    for rel in found:
+        path = workdir / rel
+        problem = None
+        if path.is_symlink() or not path.is_file():
+            problem = "is a link or not a regular file, which prov demo never writes"
+        elif rel not in written:
+            problem = "prov demo did not write it"
+        elif _sha256(path) != written[rel]:
+            problem = "changed since prov demo wrote it"
+        if problem and rel.startswith(".prov/"):  # the user's work in the demo's store: say so in those words
+            raise InputError(
+                f"{workdir / '.prov'}: the demo's store holds work done after the demo ({rel}: {problem}; "
+                f"a version, waiver or detector run changes it); {_KEEP}"
+            )
+        if problem:
+            raise InputError(f"{path}: {problem}; {_KEEP}")
+    for rel in found:
+        (workdir / rel).unlink()
+    (workdir / MARKER).unlink()
+    for root, dirs, _names in os.walk(workdir, topdown=False):
+        for d in dirs:
+            try:
+                (Path(root) / d).rmdir()  # only a folder left empty; one that is not stays
+            except OSError:
+                pass
+    try:
+        workdir.rmdir()
+    except OSError:
+        pass
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _files(workdir: Path) -> list[str]:
-    """Every file and link below ``workdir`` outside its store (``.prov/``), as relative POSIX paths."""
+    """Every file and link below ``workdir``, its store included, but the marker, as relative POSIX paths."""
     found = []
     for root, dirs, names in os.walk(workdir):
-        if Path(root) == workdir and ".prov" in dirs:
-            dirs.remove(".prov")
         found += [(Path(root) / n).relative_to(workdir).as_posix() for n in names]
         found += [(Path(root) / d).relative_to(workdir).as_posix() for d in dirs if (Path(root) / d).is_symlink()]
-    return found
+    return sorted(f for f in found if f != MARKER)
 
 
-def _listed(workdir: Path) -> set[str] | None:
-    """The files the marker says the demo wrote; None for a demo that did not finish (or predates the list)."""
+def _listed(workdir: Path) -> dict[str, str] | None:
+    """The files the marker says the demo wrote (path -> SHA-256); None when it lists none: a demo that
+    did not finish, or one before the list carried digests."""
     lines = (workdir / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
-    if "files written:" not in lines:
+    if "files written (sha256, path):" not in lines:
         return None
-    return set(lines[lines.index("files written:") + 1 :])
+    out = {}
+    for line in lines[lines.index("files written (sha256, path):") + 1 :]:
+        digest, _, rel = line.partition(" ")
+        if len(digest) == 64 and rel:
+            out[rel] = digest
+    return out
 
 
 def _record_files(workdir: Path) -> None:
-    """Write the files the demo made into its marker, so a rerun may replace exactly those."""
-    files = sorted(set(_files(workdir)) - {MARKER})
-    (workdir / MARKER).write_text("made by prov demo\nfiles written:\n" + "".join(f + "\n" for f in files))
+    """Write the files the demo made, with their SHA-256, into its marker, so a rerun deletes exactly those."""
+    listed = "".join(f"{_sha256(workdir / f)} {f}\n" for f in _files(workdir))
+    (workdir / MARKER).write_text("made by prov demo\nfiles written (sha256, path):\n" + listed)
 
 
 def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:

@@ -46,6 +46,7 @@ def test_demo_end_to_end(prov, workdir):
     for kind, (caught, planted) in gate["caught"].items():
         assert caught >= 0.9 * planted, kind
     assert gate["rc1"] == "blocked" and gate["rc2"] == "pass" and gate["attestation"]
+    _a_rerun_deletes_only_the_demos_own_unchanged_files(prov, workdir / "d")
     # the demo folder is a working store a user can explore
     import os
 
@@ -75,20 +76,58 @@ def test_demo_end_to_end(prov, workdir):
     r = prov("check", "v2", "--base", "v1", "--signer", "maintainer.pub", "--format", "json")
     combined = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.combined")
     assert combined["status"] != "block" or combined["count"] > combined["allowed"], combined
-    # running it again replaces the old demo folder, and refuses to clobber anything else
-    assert prov("demo", "--dir", str(workdir / "d"), "--json").exit_code == 0
-    # newcomer review 9, item 9: a rerun deleted files the user had added to the demo folder
-    (workdir / "d" / "keys" / "mine.txt").parent.mkdir(exist_ok=True)
-    (workdir / "d" / "keys" / "mine.txt").write_text("keep me")
-    before = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "d").rglob("*"))
+    # the exploring above stored a detector run in the demo's store: a rerun keeps the user's work (M9b-1)
+    before = _tree(workdir / "d")
     r = prov("demo", "--dir", str(workdir / "d"))
-    assert r.exit_code == 2 and "keys/mine.txt, which prov demo did not write" in r.stderr, r.stderr
-    assert sorted(p.relative_to(workdir).as_posix() for p in (workdir / "d").rglob("*")) == before
-    assert (workdir / "d" / "keys" / "mine.txt").read_text() == "keep me"
+    assert (
+        r.exit_code == 2 and f"{workdir / 'd' / '.prov'}: the demo's store holds work done after the demo" in r.stderr
+    )
+    assert _tree(workdir / "d") == before
+    # a marker that lists no files (a demo that did not finish, or a planted one) deletes nothing
+    (workdir / "proj").mkdir()
+    (workdir / "proj" / ".prov-demo").write_text("made by prov demo\n")
+    (workdir / "proj" / "work.txt").write_text("keep me")
+    r = prov("demo", "--dir", str(workdir / "proj"))
+    assert r.exit_code == 2 and "a prov demo that did not finish" in r.stderr, r.stderr
+    assert (workdir / "proj" / "work.txt").read_text() == "keep me"
     (workdir / "mine").mkdir()
     (workdir / "mine" / "notes.txt").write_text("keep me")
     r = prov("demo", "--dir", str(workdir / "mine"))
     assert r.exit_code == 2 and "is not a previous prov demo" in r.stderr
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _a_rerun_deletes_only_the_demos_own_unchanged_files(prov, demo: Path) -> None:
+    """Newcomer review 9, item 9 and attack review 9b, M9b-1: a rerun deleted files the user added, files
+    the demo wrote that the user edited, and the user's work in the demo's store. Each is refused now,
+    exit 2 naming the file, nothing deleted; a demo left as it was is replaced."""
+    assert prov("demo", "--dir", str(demo), "--json").exit_code == 0
+    listed = next(p for p in sorted((demo / "data").iterdir()) if p.is_file())
+    kept = listed.read_bytes()
+    cases = (
+        (
+            lambda: (demo / "mine.txt").write_text("keep me"),
+            f"{demo}/mine.txt: prov demo did not write it",
+        ),
+        (lambda: listed.write_bytes(kept + b"the user's edit"), f"{listed}: changed since prov demo wrote it"),
+        (lambda: (demo / ".prov" / "my-notes.txt").write_text("keep me"), "after the demo (.prov/my-notes.txt: "),
+        (lambda: (demo / "link").symlink_to(demo.parent), f"{demo}/link: is a link"),
+    )
+    for make, needle in cases:
+        make()
+        before = _tree(demo)
+        r = prov("demo", "--dir", str(demo))
+        assert r.exit_code == 2 and needle in r.stderr, r.stderr
+        assert r.stderr.startswith("Error: ") and "prov demo deletes only files it wrote, unchanged" in r.stderr
+        assert _tree(demo) == before
+        for made in (demo / "mine.txt", demo / ".prov" / "my-notes.txt", demo / "link"):
+            if made.is_symlink() or made.exists():
+                made.unlink()
+        listed.write_bytes(kept)
+    assert prov("demo", "--dir", str(demo), "--json").exit_code == 0  # every file its own again: replaced
 
 
 def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
