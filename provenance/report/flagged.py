@@ -54,6 +54,7 @@ class FlaggedRecord:
     location: dict | None = None
     extreme: bool = False
     flagged: bool = True  # False only where a report lists every scored record (``prov findings --all``)
+    waived: dict | None = None  # the honoured waiver that takes it out (``prov findings``; a check lists none)
 
     @property
     def flagged_by(self) -> str:
@@ -133,6 +134,7 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
         location=finding.get("location"),
         extreme=extreme,
         flagged=bool(finding.get("flagged", True)),
+        waived=finding.get("waived"),
     )
 
 

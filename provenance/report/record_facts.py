@@ -25,7 +25,8 @@ from provenance.version_facts import verified_statement
 
 def findings_report(store: Store, version: str, flagged_only: bool = True) -> dict:
     """``detectors.findings.stored_findings`` with each finding's ``source``, ``source_named_by``,
-    ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage.
+    ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage,
+    and ``waived`` from its honoured waivers (``report.findings_waivers``).
 
     Shape: ``schemas/findings.schema.json``. A finding whose digest the version does not hold
     (it cannot, unless the store was edited) keeps those keys unset.
@@ -39,6 +40,9 @@ def findings_report(store: Store, version: str, flagged_only: bool = True) -> di
         facts = record_facts(store, version, [f["digest"] for f in result["findings"]])
         for f in result["findings"]:
             f.update(facts.get(f["digest"], {}))
+    from provenance.report.findings_waivers import mark_waived
+
+    mark_waived(store, version, result["findings"])
     return result
 
 

@@ -55,6 +55,9 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         if combined
         else "no combined verdict stored"
     )
+    waived = [f for f in result["findings"] if f.get("waived")]
+    if waived:
+        verdict += f"; {len(waived)} waived by a reviewer (marked waived below)"
     failed = [d["detector"] for d in result["detectors"] if d["status"] != "ran"]
     if failed:
         verdict += f"; {plural(len(failed), 'detector')} failed: {', '.join(failed)} (the gate fails closed)"
@@ -74,6 +77,13 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     if every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
+    for f in waived:  # who waived what, and why: the reviewer's reason as they typed it (escaped)
+        w = f["waived"]
+        reviewer = f", key {str(w['reviewer'])[:16]}" if w.get("reviewer") else ""
+        out.line(
+            ("waived ", "yellow"),
+            f"{f['digest'][:12]} by {w['waiver']} ({w['detector']}{reviewer}): {w.get('reason') or 'no reason given'}",
+        )
     return out.text()
 
 

@@ -199,9 +199,13 @@ def drift_text(drift: list[dict] | None) -> str:
     return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}"
 
 
+WAIVED_NAMED = 10  # waived records the Waivers line names before "and N more"
+
+
 def waivers_text(honoured: list[dict]) -> str:
-    """The line a check report gives its honoured waivers: ``"Waivers: 2 flagged records waived
-    by 3 honoured waivers; 1 of them waived nothing"``.
+    """The line a check report gives its honoured waivers, naming the records they waived:
+    ``"Waivers: 2 flagged records waived by 3 honoured waivers (cec8c79e1df0, 0dde430cd3ae); 1 of
+    them waived nothing"`` (newcomer review 9, finding 4: it named none).
 
     The records count is the waivers whose ``effect`` is "waived": each waived record once,
     however many waivers name it (``provenance.gate.waivers.with_effects``, the README's
@@ -216,8 +220,14 @@ def waivers_text(honoured: list[dict]) -> str:
         return f"Waivers: {waivers}; the detectors did not run, so none waived a record"
     took = effects.count("waived")
     idle = len(effects) - took
-    return f"Waivers: {plural(took, 'flagged record')} waived by {waivers}" + (
-        f"; {idle} of them waived nothing" if idle else ""
+    waived = [short_digest(str(w["digest"])) for w in honoured if w.get("effect") == "waived"]
+    named = ", ".join(waived[:WAIVED_NAMED]) + (
+        f" and {len(waived) - WAIVED_NAMED} more" if len(waived) > WAIVED_NAMED else ""
+    )
+    return (
+        f"Waivers: {plural(took, 'flagged record')} waived by {waivers}"
+        + (f" ({named})" if named else "")
+        + (f"; {idle} of them waived nothing" if idle else "")
     )
 
 

@@ -264,13 +264,34 @@ def test_waivers_are_counted_once_per_record_the_same_way_in_text_markdown_and_j
     )
 
     text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "100"}).stdout)
-    assert "Waivers: 2 flagged records waived by 4 honoured waivers; 2 of them waived nothing" in text
+    # newcomer review 9, finding 4: the line names the records it waived
+    named = ", ".join(w["digest"][:12] for w in honoured if w["effect"] == "waived")
+    waivers = f"Waivers: 2 flagged records waived by 4 honoured waivers ({named}); 2 of them waived nothing"
+    assert waivers in text
     line = f"- {again['origin']} ({second}, record {by_two['digest'][:12]}) waived nothing: {again['why']}"
     assert line in text
     assert "reviewed waivers honoured" not in text and "had nothing to waive" not in text
     md = prov("check", "rc1", "--base", "r1", "--format", "md").stdout.replace("\\", "")
-    assert "Waivers: 2 flagged records waived by 4 honoured waivers; 2 of them waived nothing." in md
+    assert f"{waivers}." in md
     assert line in md
+    # newcomer review 9, finding 4: prov findings marks the records a reviewer waived, in text and JSON,
+    # and check's cut flagged list points to it as diff's does
+    from jsonschema import Draft202012Validator
+
+    doc = json.loads(prov("findings", "rc1", "--json").stdout)
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "findings.schema.json").read_text())
+    Draft202012Validator(schema).validate(doc)
+    marked = {f["digest"]: f["waived"] for f in doc["findings"] if f["waived"]}
+    assert set(marked) == {by_two["digest"], other["digest"]}, marked
+    assert marked[other["digest"]]["detector"] == "combined" and marked[other["digest"]]["reason"] == "reviewed"
+    assert marked[by_two["digest"]]["waiver"] == origin
+    listing = prov("findings", "rc1", env={"COLUMNS": "200"}).stdout
+    assert f"{by_two['digest'][:12]} waived " in listing and f"{other['digest'][:12]} waived " in listing
+    assert "; 2 waived by a reviewer (marked waived below)" in words(listing)
+    assert f"waived {other['digest'][:12]} by {marked[other['digest']]['waiver']} (combined, key " in listing
+    assert words(listing).endswith("): reviewed")
+    assert "Flagged records (first 20 of " in text
+    assert "all: prov findings rc1, or prov check rc1 --base r1 --format json" in text
     # newcomer review 7, item 4: the headline gives what the verdict flagged, then what was waived
     total = f"{combined['flagged']} of {combined['scored']} records flagged by the combined verdict"
     counted = f"; 2 waived, {combined['flagged'] - 2} count"
