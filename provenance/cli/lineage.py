@@ -171,7 +171,7 @@ def sources(
         echo("No sources yet. Register batches with `prov add DATA --source S`.")
     echo(
         f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  in {info['version'] or '-'}: "
-        "attested / relabeled / unattributed"
+        "attested / relabeled after source / unattributed"
     )
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"

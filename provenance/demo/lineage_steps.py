@@ -157,7 +157,7 @@ def run_lineage_demo(
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
         echo(
             f"  {s['source']:<8} {s['records']:>5} records, {frac} signed, {s['attested']} attested, "
-            f"{s['relabels']} relabeled, {s['unattributed']} unattributed"
+            f"{s['relabels']} relabeled after source, {s['unattributed']} unattributed"
         )
 
     q = quarantine_version(store, tag, quarantined_tag, str(key), source="crowd")

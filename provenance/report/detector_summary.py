@@ -115,9 +115,13 @@ class Detection:
     @property
     def verdict(self) -> str:
         """The combined row's verdict: what blocked (a check, ``"blocked: ..."``), else ``"flagged: within a
-        clean delta"`` or ``"flagged: more than a clean delta"`` (a verb, as the detector rows' ``"ran: ..."``)."""
+        clean delta"`` or ``"flagged: more than a clean delta"`` (a verb, as the detector rows' ``"ran: ..."``);
+        ``"nothing to score (...)"`` for an empty delta (newcomer review 9, finding 3: ``prov findings`` said
+        ``combined flagged 0 - 0``)."""
         combined = [c.short for c in self.blocked if c.rule == COMBINED_RULE]
         others = [f"{c.short} ({c.rule})" for c in self.blocked if c.rule != COMBINED_RULE]
+        if self.scored == 0 and not self.failed and not self.blocked:
+            return "nothing to score"  # the headline says why: no record added or relabeled
         if combined:
             return "; ".join([f"blocked: {', '.join(combined)}", *others])
         if self.expected_at_most is None:

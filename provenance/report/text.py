@@ -55,6 +55,9 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         if combined
         else "no combined verdict stored"
     )
+    if combined and not combined["scored"]:  # as prov check words an empty delta, not "0 of 0 records flagged"
+        ran = sum(1 for d in result["detectors"] if d["detector"] != "combined" and d["status"] == "ran")
+        verdict = f"nothing to score (no record added or relabeled); {plural(ran, 'detector')} ran on none"
     waived = [f for f in result["findings"] if f.get("waived")]
     if waived:
         verdict += f"; {len(waived)} waived by a reviewer (marked waived below)"

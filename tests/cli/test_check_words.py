@@ -310,6 +310,12 @@ def test_a_check_of_an_empty_delta_says_there_was_nothing_to_score(prov, demo):
     r = prov("check", "v1-again", "--base", "v1", env={"COLUMNS": "200"})
     assert re.fullmatch(r"No record added or relabeled to score; \d+ detectors ran on none\.", r.stdout.split("\n")[1])
     assert "0 of 0" not in r.stdout
+    # newcomer review 9, finding 3: prov findings said "0 of 0 records flagged" and "combined flagged 0 - 0"
+    for text in (r.stdout, prov("findings", "v1-again", env={"COLUMNS": "200"}).stdout):
+        row = next(line for line in text.split("\n") if line.startswith("combined "))
+        assert row.split()[:4] == ["combined", "nothing", "to", "score"] and "0 of 0" not in text, text
+    head = words(prov("findings", "v1-again").stdout.split("\nDetectors", 1)[0])
+    assert re.search(r": nothing to score \(no record added or relabeled\); \d+ detectors ran on none$", head), head
 
 
 def test_a_passing_class_mix_rule_does_not_say_the_mix_differs(prov, demo):

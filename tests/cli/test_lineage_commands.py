@@ -105,7 +105,10 @@ def test_commit_classifies_every_record(prov, registered: World):
     assert by["vendor"]["attested"] == N_VENDOR - 1
     assert by["crowd"]["signed_fraction"] == 0.0 and by["crowd"]["unattributed"] == N_CROWD
     assert by["other"]["records"] == 0 and by["other"]["signed_fraction"] is None
-    assert "vendor" in prov("sources").stdout
+    text = prov("sources").stdout
+    # newcomer review 9, finding 3: "relabeled" here is relabeled after source, not between versions
+    assert "attested / relabeled after source / unattributed" in text.splitlines()[0]
+    assert f"{N_VENDOR - 1} / 1 / 0" in next(line for line in text.splitlines() if line.startswith("vendor"))
 
 
 def test_lineage_is_signed_and_checked(prov, registered: World):
