@@ -333,7 +333,8 @@ def test_the_users_own_detector_runs_are_named_not_called_pending(prov, workdir,
         assert prov(*args).exit_code == 0, args
     for runs in ("1 detector run", "2 detector runs"):
         r = prov("diff", "v1", "v2", "--detect", *pins)
-        line = next(x for x in r.stdout.splitlines() if x.startswith("audit log:"))
+        unwrapped = " ".join(r.stdout.split())
+        line = "audit log: " + unwrapped.split(" audit log: ", 1)[1].split(" Changes: ")[0]  # the line before Changes
         them = "it" if runs.startswith("1 ") else "them"
         assert line.startswith(f"audit log: {runs} since version v2 (") or line.startswith(
             f"audit log: {runs} since checkpoint "
