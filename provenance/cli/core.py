@@ -176,8 +176,8 @@ def commit(
         newest = entry[1] if entry else None
         if newest not in (None, parent):
             note(
-                f"warning: parent {parent} is not the newest version ({newest}); "
-                f"`prov check` still applies every signed source quarantine, wherever it sits"
+                f"parent {parent} is not the newest version ({newest}); "
+                "'prov check' still applies every signed source quarantine, wherever it sits"
             )
     with progress_shown():
         result = api.commit(

@@ -57,7 +57,7 @@ def root_new(
         emit_json({"root": out, "version": version, "expires": doc["expires"], "roles": doc["roles"]})
         return
     echo(
-        f"Wrote {out}: root v{version}, expires {doc['expires']}, {len(doc['keys'])} keys; sign it with `prov root sign`"
+        f"Wrote {out}: root v{version}, expires {doc['expires']}, {len(doc['keys'])} keys; sign it with 'prov root sign'"
     )
 
 

@@ -243,12 +243,12 @@ def read_attestation(path: str) -> tuple[dict, bytes]:
             raise
         raise InputError(
             f"{path}: {kind}, not a release attestation; write one with "
-            "`prov check V --base B --attest --key K.key` (it writes V.attestation.json) and pass that file"
+            "'prov check V --base B --attest --key K.key' (it writes V.attestation.json) and pass that file"
         ) from exc
     if signing.unverified_statement(env).get("predicateType") == LEGACY_PREDICATE_TYPE:
         raise InputError(
             f"{path}: written by an older prov (no base ancestry, expiry or release counter); "
-            "attest the version again with `prov check V --base B --attest --key K` and verify the new file"
+            "attest the version again with 'prov check V --base B --attest --key K' and verify the new file"
         )
     return env, data
 
@@ -343,7 +343,7 @@ def verify_attestation(
     if (now or clock.now()) >= expires:
         raise VerificationError(
             f"{path}: expired at {clock.iso(expires)} (an old release is not served forever); "
-            f"check {version} again with `prov check --attest` for a fresh attestation"
+            f"check {version} again with 'prov check --attest' for a fresh attestation"
         )
     base_facts = facts.get("base") or {}
     chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}

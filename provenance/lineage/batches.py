@@ -143,14 +143,14 @@ def read_envelope(path: str | Path) -> Envelope:
     name = str(path)
     if not os.path.exists(path):
         raise InputError(
-            f"{name}: cannot read envelope (no such file); sign the batch with `prov sign` "
+            f"{name}: cannot read envelope (no such file); sign the batch with 'prov sign' "
             "or name its envelope with --envelope"
         )
     raw = input_file.read_bounded(path, MAX_ENVELOPE_BYTES, "envelope")
     env = signing.parse_envelope(raw, name)
     blob = env.get(MANIFEST_FIELD)
     if not isinstance(blob, str):
-        raise InputError(f"{name}: envelope has no batch manifest (field {MANIFEST_FIELD!r}); re-sign with `prov sign`")
+        raise InputError(f"{name}: envelope has no batch manifest (field {MANIFEST_FIELD!r}); re-sign with 'prov sign'")
     try:
         base64.b64decode(blob, validate=True)
         claimed = signing.bounded_json(

@@ -98,8 +98,8 @@ _COMMAND = re.compile(rb"prov (check|diff) ")
 def report_kind(data: bytes) -> str | None:
     """Which of prov's reports the bytes of a file are, in words for an error message, or None.
 
-    For example "a `prov check --format json` report", "a `prov diff --format md` report",
-    "a SARIF report (`prov check --format sarif`)"; used when a file given as something else (a release
+    For example "a 'prov check --format json' report", "a 'prov diff --format md' report",
+    "a SARIF report ('prov check --format sarif')"; used when a file given as something else (a release
     attestation) is not that, so the message can say what the file is. It decides nothing:
     the caller has already refused the file.
     """
@@ -109,14 +109,14 @@ def report_kind(data: bytes) -> str | None:
     if head.startswith(b"{"):
         found = _JSON_REPORT.search(data)
         if found:
-            return f"a `prov {found[1].decode()} --format json` report"
-        return "a SARIF report (`prov check --format sarif`)" if b"sarif" in head[:200] else None
+            return f"a 'prov {found[1].decode()} --format json' report"
+        return "a SARIF report ('prov check --format sarif')" if b"sarif" in head[:200] else None
     if head.startswith(b"<?xml") and b"<testsuites" in head:
-        return "a JUnit report (`prov check --format junit`)"
+        return "a JUnit report ('prov check --format junit')"
     if head.lower().startswith(b"<!doctype html"):
-        return "an HTML report (`prov diff --format html`)"
+        return "an HTML report ('prov diff --format html')"
     if head.startswith(b"### ") and command:
-        return f"a `prov {name} --format md` report"
+        return f"a 'prov {name} --format md' report"
     if head.startswith(b"prov check ") or head.startswith(b"prov diff "):
-        return f"a `prov {name}` text report"
+        return f"a 'prov {name}' text report"
     return None

@@ -176,7 +176,7 @@ def test_a_passing_check_says_within_a_clean_delta(prov, demo):
 
 @pytest.mark.parametrize(
     ("fmt", "kind"),
-    [("json", "a `prov check --format json` report"), ("sarif", "a SARIF report (`prov check --format sarif`)")],
+    [("json", "a 'prov check --format json' report"), ("sarif", "a SARIF report ('prov check --format sarif')")],
 )
 def test_verify_given_a_check_report_for_an_attestation_says_what_the_file_is(prov, demo, fmt, kind):
     """Newcomer review 6, item 3: the JSON check report given to --attestation failed with an
@@ -188,7 +188,7 @@ def test_verify_given_a_check_report_for_an_attestation_says_what_the_file_is(pr
     assert r.exit_code == 2
     assert r.stderr == (
         f"Error: report: {kind}, not a release attestation; write one with "
-        "`prov check V --base B --attest --key K.key` (it writes V.attestation.json) and pass that file\n"
+        "'prov check V --base B --attest --key K.key' (it writes V.attestation.json) and pass that file\n"
     )
     assert store_fingerprint(demo / ".prov") == before
 

@@ -35,3 +35,13 @@ def test_a_mistyped_file_in_a_store_is_no_such_file_and_a_dotted_version_still_v
     assert r.exit_code == 2, r.output  # "no such version in .prov; known: r1.0" before
     assert one_line(r) == "Error: batch.prquet: no such file (did you mean 'batch.parquet'?)", r.output
     ok(prov, "verify", "r1.0", "--signer", keypair.public_path)  # a version whose name has a dot is a version
+
+
+def test_a_data_file_with_no_envelope_names_the_fix_without_markdown(prov, workdir, store, keypair):
+    """Newcomer review 9, finding 10: "sign the batch with `prov sign`" printed its backticks."""
+    pq.write_table(digits_table(20), Path("batch.parquet"))
+    r = prov("verify", "batch.parquet", "--signer", keypair.public_path)
+    assert r.exit_code == 2, r.output
+    line = one_line(r)
+    assert line.startswith("Error: batch.parquet.prov.json: cannot read envelope (no such file)"), line
+    assert "sign the batch with 'prov sign'" in line and "`" not in line
