@@ -21,8 +21,13 @@ def short_digest(digest: str) -> str:
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+    """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing; a name that
+    differs only in case is the closest (newcomer review 9, finding 10: ``V4`` got no ``v4``)."""
+    same = [k for k in known if k.lower() == name.lower() and k != name]
+    close = same[:1] or difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=1)]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

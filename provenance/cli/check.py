@@ -49,7 +49,7 @@ def check(
         echo(policy_lib.default_policy_toml())
         return
     if version is None or base is None:
-        raise InputError("check needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
+        raise InputError("prov check: needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
     if fmt not in CHECK_FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if force and not attest:

@@ -49,7 +49,7 @@ def keys_generate(
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
     else:
         echo(f"Wrote {pair.private_path} (private, mode 0600) and {pair.public_path}")
-        echo(f"Key id: {pair.keyid}")
+        echo(f"Key id: {pair.keyid[:16]}")  # 16 hex, as every message and prov log name keys
 
 
 @command("register", group=keys_app)
@@ -251,7 +251,7 @@ def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = J
     signature = f"signature ok ({pins.describe()})" if info["trust_decision"] else UNPINNED_VERSION
     echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
     echo(f"  Merkle root {info['merkle_root']}")
-    echo(f"  signed by {info['keyid']}")
+    echo(f"  signed by key {info['keyid'][:16]}")  # 16 hex, as prov log and the messages
     if info.get("message"):
         echo(f"  message: {visible(info['message'])}")
     if info.get("quarantine"):

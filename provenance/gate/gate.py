@@ -113,7 +113,7 @@ def check(
     pins_of(store).require_trust_decision(f"prov check {new}")
     store.version(base), store.version(new)  # unknown names are input errors, before any work
     if base == new:
-        raise InputError(f"check {new} --base {base}: the base must be another version")
+        raise InputError(f"prov check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes)
     with statement_cache():  # each version's signature is verified once per check, not once per rule

@@ -53,7 +53,10 @@ def resolve_digest(digests: pa.Array | pa.ChunkedArray, prefix: str, version: st
         hit &= (matrix[:, len(whole)] >> 4) == int(prefix[-1], 16)
     found = {bytes(row).hex() for row in matrix[hit]}
     if not found:
-        raise InputError(f"waiver digest {prefix[:16]}…: no record of {version} has this digest")
+        from provenance.names import short_digest
+
+        shown = short_digest(prefix) + ("…" if len(prefix) > len(short_digest(prefix)) else "")
+        raise InputError(f"waiver digest {shown}: no record of {version} has this digest")
     if len(found) > 1:
         raise InputError(f"waiver digest {prefix}: {len(found)} records of {version} start with it; give more of it")
     return found.pop()
@@ -119,7 +122,11 @@ def create_waiver(
 
     known = ["combined", *available_detectors()]  # "combined": the verdict over all detectors
     if detector not in known:
-        raise InputError(f"--detector {detector!r}: no such detector (known: {', '.join(known)})")
+        from provenance.names import did_you_mean
+
+        raise InputError(
+            f"--detector {detector!r}: no such detector{did_you_mean(detector, known)} (known: {', '.join(known)})"
+        )
 
     from provenance.version_facts import load_manifest
 

@@ -262,8 +262,11 @@ def quarantine(
         drop = digests_of_source(store, from_tag, source)
         if not drop:
             known = sorted({s for s in lineage.version_lineage(store, from_tag).column("source").to_pylist() if s})
+            from provenance.names import did_you_mean
+
             raise InputError(
-                f"source {source!r} has no records in version {from_tag} (sources there: {', '.join(known) or 'none'})"
+                f"{from_tag}: source {source!r} has no records there{did_you_mean(source, known)} "
+                f"(sources there: {', '.join(known) or 'none'})"
             )
         others, kept_signed = signed_by_others(store, from_tag, source, drop)
         if others:  # another trusted source signed them: theirs, whatever the unhashed source column says

@@ -38,7 +38,9 @@ def _resolve(store: Store, prefix: str, tables: dict[str, pa.Table]) -> bytes:
     if not found:
         raise InputError(f"digest {prefix}: no record with this digest in any batch or version")
     if len(found) > 1:
-        shown = ", ".join(sorted(d.hex()[:16] for d in found)[:5])
+        from provenance.names import short_digest
+
+        shown = ", ".join(sorted(short_digest(d.hex()) for d in found)[:5])
         raise InputError(f"digest {prefix}: matches {len(found)} records ({shown}); give more characters")
     return found.pop()
 

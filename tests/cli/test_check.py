@@ -668,7 +668,10 @@ def test_a_waiver_that_could_not_apply_is_refused(prov, workdir, keypair, base):
     before = store_fingerprint(workdir / ".prov")
     common = ("--version", "v2", "--reason", "ok", "--key", keypair.private_path)
     r = prov("waive", digest, "--detector", "duplicate", *common)
-    assert r.exit_code == 2 and "--detector 'duplicate': no such detector (known: combined, " in r.stderr
+    assert (
+        r.exit_code == 2
+        and "--detector 'duplicate': no such detector (did you mean 'duplicates'?) (known: " in r.stderr
+    )
     r = prov("waive", "ab" * 32, "--detector", "knn_label", *common)
     assert r.exit_code == 2 and "no record of v2 has this digest" in r.stderr
     assert store_fingerprint(workdir / ".prov") == before

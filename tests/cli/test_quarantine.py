@@ -127,7 +127,8 @@ def test_quarantine_from_findings_needs_a_base_to_rerun_the_detectors_against(pr
 @pytest.mark.parametrize(
     "args, message, code",
     [
-        (["--source", "nobody"], "source 'nobody' has no records in version v1 (sources there: crowd, vendor)", 2),
+        (["--source", "nobody"], "v1: source 'nobody' has no records there (sources there: crowd, vendor)", 2),
+        (["--source", "Crowd"], "v1: source 'Crowd' has no records there (did you mean 'crowd'?) (sources", 2),
         (["--source", "crowd", "--source-free"], None, 2),
         ([], "quarantine needs exactly one of --source S or --findings F", 2),
         (["--source", "crowd", "--tag-override", "v1"], None, 2),

@@ -1,0 +1,38 @@
+"""How ids and errors read (newcomer review 9, finding 10): key ids at 16 hex wherever text names a key,
+``Error: <file or version>: <problem>`` lines, and a did-you-mean for a name that differs only in case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from support import digits_table, ok, one_line
+
+
+def test_key_ids_read_at_16_hex_in_keys_generate_and_show(prov, workdir, store, keypair):
+    out = ok(prov, "keys", "generate", "mallory")
+    keyid = next(line for line in out.splitlines() if line.startswith("Key id: ")).removeprefix("Key id: ")
+    assert len(keyid) == 16 and Path("mallory.pub").exists()  # it printed all 64 before
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path)
+    shown = ok(prov, "show", "v1", "--signer", keypair.public_path)
+    assert f"  signed by key {keypair.keyid[:16]}\n" in shown and keypair.keyid not in shown
+
+
+def test_a_version_named_in_another_case_gets_a_did_you_mean(prov, workdir, store, keypair):
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path)
+    r = prov("show", "V1", "--signer", keypair.public_path)
+    assert r.exit_code == 2 and one_line(r).startswith("Error: V1: no such version in .prov (did you mean 'v1'?)")
+
+
+def test_check_usage_errors_name_the_command(prov, workdir, store, keypair):
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path)
+    r = prov("check", "v1", "--signer", keypair.public_path)
+    assert r.exit_code == 2 and one_line(r) == (
+        "Error: prov check: needs a VERSION and --base BASE, e.g. prov check v4 --base v3"
+    )
+    r = prov("check", "v1", "--base", "v1", "--signer", keypair.public_path)
+    assert r.exit_code == 2 and one_line(r) == "Error: prov check v1 --base v1: the base must be another version"
