@@ -60,7 +60,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             Col("expected", "wrap", drop=1),
             Col("reason", "flex", min_width=30),
         ],
-        note="(deciding rules first; each detector's rule is in Detectors below)",
+        # no Detectors table when no detector ran (a check blocked by integrity alone): point to none
+        note="(deciding rules first; each detector's rule is in Detectors below)"
+        if detectors_grid(r) is not None
+        else "(deciding rules first)",
     )
     for rule in rule_rows(r):
         if rule.status == "pass" and rule.rule.startswith("detectors.") and rule.rule != "detectors.run":

@@ -89,7 +89,9 @@ def _signals(out: Writer, signals: list[dict]) -> None:
     if not flagged:
         return
     rest = len(signals) - len(flagged)
-    note = f" ({len(flagged)} flagged" + (f"; {rest} not flagged: --format json)" if rest else ")")
+    # newcomer review 9, finding 11: "(2 flagged; 1 not flagged: --format json)" read as a fragment
+    unflagged = "the 1 unflagged one is" if rest == 1 else f"the {rest} unflagged ones are"
+    note = f" ({len(flagged)} flagged" + (f"; {unflagged} in --format json)" if rest else ")")
     out.line(("Signals", "bold"), note)
     for g in flagged:
         p = p_text(g["statistic"])

@@ -376,3 +376,15 @@ def test_a_deciding_rules_reason_is_whole_at_any_width(prov, demo, columns):
     assert len(shown) >= 4
     for rule in shown:  # the reason is the row's last column: its wrapped lines read on, word after word
         assert words(rule["reason"]) in words(rules), rule["rule"]
+
+
+def test_the_signals_heading_is_a_sentence(prov, demo):
+    """Newcomer review 9, finding 11: "Signals (2 flagged; 1 not flagged: --format json)" read as a fragment."""
+    heads = {}
+    for base, new in (("v1", "v2"), ("r1", "rc1")):
+        text = prov("diff", base, new, env={"COLUMNS": "200"}).stdout
+        heads[new] = next(line for line in text.split("\n") if line.startswith("Signals ("))
+        signals = json.loads(prov("diff", base, new, "--format", "json").stdout)["signals"]
+        rest = sum(1 for g in signals if not g["flagged"])
+        ones = "the 1 unflagged one is" if rest == 1 else f"the {rest} unflagged ones are"
+        assert heads[new] == f"Signals ({len(signals) - rest} flagged; {ones} in --format json)", heads[new]

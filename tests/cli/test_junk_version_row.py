@@ -44,6 +44,9 @@ def test_check_blocks_on_a_junk_version_row(prov, junk_row):
     assert r.exit_code == 1, r.output  # exit 2, "envelope of vx: envelope is not JSON", before
     rules = {x["rule"]: x["status"] for x in json.loads(r.stdout)["rules"]}
     assert rules == {"integrity.verify_signatures": "block"}, rules
+    # newcomer review 9, finding 11: the Rules note pointed to a Detectors table that never follows
+    text = prov("check", "v2", "--base", "v1", env={"COLUMNS": "200"}).stdout
+    assert "\nDetectors " not in text and "Rules (deciding rules first)" in text, text
 
 
 @pytest.mark.parametrize("command", [("audit", "verify"), ("show", "vx"), ("verify", "vx"), ("diff", "v1", "vx")])
