@@ -334,7 +334,21 @@ def read_version_records(store: Store, tag: str, locators: list, digests: list) 
 
 
 def version_log(store: Store) -> list[dict]:
-    """Every version, oldest first: ``{"tag", "parent", "created_at", "records", "merkle_root", "keyid"}``
-    (``prov log --json``; times ISO 8601 UTC, roots and key ids hex). Read from the store, not verified."""
+    """Every version, oldest first: ``{"tag", "parent", "created_at", "records", "merkle_root", "keyid",
+    "message"}`` (``prov log --json``; times ISO 8601 UTC, roots and key ids hex; ``message`` the ``-m``
+    text its statement carries, None without one or when its envelope does not read). Read from the
+    store, not verified, as ``git log`` lists commits (``prov show`` and ``prov verify`` check them)."""
     keep = ("tag", "parent", "created_at", "records", "merkle_root", "keyid")
-    return [{k: r[k] for k in keep} for r in store.versions()]
+    return [{k: r[k] for k in keep} | {"message": _message(store, r)} for r in store.versions()]
+
+
+def _message(store: Store, row: dict) -> str | None:
+    """The ``message`` of a version's statement, read without verifying it (None when it does not read)."""
+    from provenance.errors import ProvError
+
+    try:
+        env = store.objects.envelope(row["envelope_object"], f"envelope of {row['tag']}")
+    except (ProvError, ValueError, OSError):
+        return None
+    message = (signing.unverified_statement(env).get("predicate") or {}).get("message")
+    return message if isinstance(message, str) else None

@@ -232,6 +232,8 @@ def log(json_out: bool = JsonFlag) -> None:
             f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
             f"parent {r['parent'] or '-'}  key {r['keyid'][:16]}"
         )
+        if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
+            echo(f"    {visible(r['message'])}")
 
 
 @command("show")

@@ -36,3 +36,22 @@ def test_check_usage_errors_name_the_command(prov, workdir, store, keypair):
     )
     r = prov("check", "v1", "--base", "v1", "--signer", keypair.public_path)
     assert r.exit_code == 2 and one_line(r) == "Error: prov check v1 --base v1: the base must be another version"
+
+
+def test_log_shows_the_message_each_version_signed(prov, workdir, store, keypair):
+    """Newcomer review 9, finding 11: only prov show printed the -m message; git log users expect it in the log."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path, "-m", "first delivery")
+    pq.write_table(digits_table(30), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
+    lines = ok(prov, "log").splitlines()
+    assert lines[0].startswith("v1 ") and lines[1] == "    first delivery" and lines[2].startswith("v2 ")
+    assert len(lines) == 3
+    doc = json.loads(ok(prov, "log", "--json"))
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "log.schema.json").read_text())
+    Draft202012Validator(schema).validate(doc)
+    assert [v["message"] for v in doc["versions"]] == ["first delivery", None]
