@@ -168,7 +168,7 @@ def sources(
         emit_json(info)
         return
     if not info["sources"]:
-        echo("No sources yet. Register batches with `prov add DATA --source S`.")
+        echo("No sources yet. Register batches with 'prov add DATA --source S'.")
     echo(
         f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  in {info['version'] or '-'}: "
         "attested / relabeled after source / unattributed"

@@ -203,11 +203,23 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         emit_json({"keys": rows, "trust": pins.to_dict()})
         return
     if not rows:
-        echo("No trusted keys. Add one with `prov trust add SOURCE KEY.pub --key MAINTAINER.key`.")
-    for r in rows:
-        mark = "" if r["counted"] is None else ("  counted" if r["counted"] else "  NOT counted (unsigned or unpinned)")
+        echo("No trusted keys. Add one with 'prov trust add SOURCE KEY.pub --key MAINTAINER.key'.")
+    else:  # a header, and every column in words (newcomer review 9, finding 11: "valid - .. -  counted")
         echo(
-            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} valid {r['valid_from'] or '-'} .. "
-            f"{r['valid_until'] or '-'}" + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "") + mark
+            f"{'source':<16} {'key':<16}  {'status':<13} validity" + ("  (under your pins)" if counted is not None else "")
+        )
+    for r in rows:
+        if r["counted"] is None:
+            mark = ""
+        else:
+            mark = (
+                "  counted" if r["counted"] else "  NOT counted (an unsigned entry, or signed by a key you did not pin)"
+            )
+        vf, vu = r["valid_from"], r["valid_until"]
+        window = f"valid {vf or 'from the start'} to {vu or 'no end'}" if vf or vu else "no validity window"
+        echo(
+            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window}"
+            + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
+            + mark
         )
     note_unpinned(pins)

@@ -177,6 +177,11 @@ def test_an_unsigned_trust_entry_needs_asking_for(prov, store, keypair, workdir)
     r = prov("trust", "add", "vendor", vendor.public_path, "--key", keypair.private_path)  # signs the same entry
     assert r.exit_code == 0 and r.stdout.startswith(f"Trusted key {vendor.keyid[:16]} for source 'vendor'"), r.output
     assert counted() == [True]
+    # newcomer review 9, finding 11: "vendor  b9f99f42cdf7843b  active  valid - .. -  counted" had no header
+    lines = prov("trust", "list", "--signer", keypair.public_path).stdout.splitlines()
+    assert lines[0].split() == ["source", "key", "status", "validity", "(under", "your", "pins)"]
+    row = next(line for line in lines if line.startswith("vendor "))
+    assert row.split()[1:] == [vendor.keyid[:16], "active", "no", "validity", "window", "counted"], row
 
 
 def test_a_mistyped_source_is_named_beside_an_untrusted_key(prov, store, keypair, workdir):
