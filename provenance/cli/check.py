@@ -22,8 +22,11 @@ CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 @command("check")
 @trust_flags
 def check(
-    version: str | None = typer.Argument(None, help="The candidate version."),
-    base: str | None = typer.Option(None, "--base", help="The trusted base version."),
+    # optional only for --print-default-policy; the help says both are needed (newcomer review 9, finding 11)
+    version: str | None = typer.Argument(None, metavar="VERSION", help="The candidate version (required)."),
+    base: str | None = typer.Option(
+        None, "--base", metavar="BASE", help="The trusted base version to check against (required)."
+    ),
     policy: str | None = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
@@ -41,7 +44,7 @@ def check(
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
-    """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.
+    """prov check VERSION --base BASE: exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.
 
     Needs the keys you trust pinned (--signer KEY.pub or PROV_SIGNERS; or a --root file): nothing is taken from the store.
     """

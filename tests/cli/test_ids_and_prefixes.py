@@ -36,6 +36,10 @@ def test_check_usage_errors_name_the_command(prov, workdir, store, keypair):
     )
     r = prov("check", "v1", "--base", "v1", "--signer", keypair.public_path)
     assert r.exit_code == 2 and one_line(r) == "Error: prov check v1 --base v1: the base must be another version"
+    # the help says both are needed (finding 11: "[version]" and an unmarked --base read as optional)
+    text = " ".join(prov("check", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "prov check VERSION --base BASE: exit 0 if VERSION may be released" in text
+    assert "The candidate version (required)." in text and "base version to check against (required)." in text
 
 
 def test_log_shows_the_message_each_version_signed(prov, workdir, store, keypair):
