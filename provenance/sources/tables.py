@@ -261,7 +261,7 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
             raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
         seen.add(name)
     if options.label_column not in seen:
-        hint = did_you_mean(options.label_column, names)
+        hint = did_you_mean(options.label_column, names) or " (give --label-column NAME)"  # newcomer 9, #11
         raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}")
     for col in (options.source_column, options.id_column):
         if col and col not in seen:

@@ -69,7 +69,10 @@ def test_verify_names_the_records_that_changed(prov, workdir, store, keypair, di
 BAD_INPUTS = [
     (["commit", "missing.parquet", "--tag", "v9"], "missing.parquet: no such file or folder"),
     (["commit", "truncated.parquet", "--tag", "v9"], "truncated.parquet: cannot read parquet"),
-    (["commit", "nolabel.parquet", "--tag", "v9"], "nolabel.parquet: no label column 'label'"),
+    (
+        ["commit", "nolabel.parquet", "--tag", "v9"],
+        "nolabel.parquet: no label column 'label' (give --label-column NAME)",
+    ),
     (["commit", "bad.csv", "--tag", "v9"], "bad.csv: cannot read csv"),
     (["commit", "bad.jsonl", "--tag", "v9"], "bad.jsonl: cannot read jsonl"),
     (["commit", "digits.parquet", "--tag", "v1"], "v1: a version of that name already exists"),
