@@ -275,10 +275,12 @@ class Writer:
         # the title wraps at the console's width, not the table's: a table whose unwrappable
         # columns overflow a narrow terminal had its title wrapped wider and cut, losing words
         title, laid_out.title = laid_out.title, None
+        laid_out.min_width = None  # the title is its own line now: short rows need not stretch to its length
         self.console.print(title)
         self.console.print(laid_out)
         self.console.print()
 
     def text(self) -> str:
-        """Everything written so far."""
-        return self.buffer.getvalue()
+        """Everything written so far, without the spaces rich pads each line with to the width
+        (newcomer review 9, finding 11: paragraphs and tables ended in runs of spaces)."""
+        return "\n".join(line.rstrip(" ") for line in self.buffer.getvalue().split("\n"))

@@ -156,7 +156,9 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             title,
             [
                 Col("digest", "fixed"),
-                Col("sources" if kind == "source_changed" else "label", "flex"),
+                # as wide as its longest cell, as the other tables' columns (finding 11: a flex column
+                # stretched "label" across the line); a long label or source pair wraps between words
+                Col("sources" if kind == "source_changed" else "label", "wrap", max_width=40),
                 Col("source", "fixed", max_width=26),
                 Col("locator", "fixed", max_width=30, drop=1),
             ],

@@ -388,3 +388,9 @@ def test_the_signals_heading_is_a_sentence(prov, demo):
         rest = sum(1 for g in signals if not g["flagged"])
         ones = "the 1 unflagged one is" if rest == 1 else f"the {rest} unflagged ones are"
         assert heads[new] == f"Signals ({len(signals) - rest} flagged; {ones} in --format json)", heads[new]
+        # no line padded with spaces to the width, and a short table as wide as its rows, not its title
+        lines = text.split("\n")
+        assert not [line for line in lines if line.endswith(" ")], [line for line in lines if line.endswith(" ")][:3]
+        at = next(i for i, line in enumerate(lines) if line.startswith("Added records ("))
+        assert lines[at + 1].split() == ["digest", "label", "source", "locator"], lines[at + 1]
+        assert len(lines[at + 2]) < 60, lines[at + 2]  # its rule: 12-hex digest, label, source, locator
