@@ -134,8 +134,16 @@ class Pins:
         root_paths = [os.fspath(p) for p in roots] or split_paths(env.get(ROOT_ENV))
         threshold = root_threshold if root_threshold is not None else _env_threshold(env.get(ROOT_THRESHOLD_ENV))
         pinned: dict[str, PinnedKey] = {}
+        from_env = not signers and bool(signer_paths)
         for path in signer_paths:
-            public = keys.load_public(path)
+            try:
+                public = keys.load_public(path)
+            except InputError as exc:
+                if not from_env:
+                    raise
+                # set perhaps an hour ago, in another folder: say where the path came from (newcomer 9, #11)
+                where = "" if os.path.isabs(path) else f" (relative to {os.getcwd()})"
+                raise InputError(f"{SIGNERS_ENV}: {exc}{where}") from exc
             kid = keys.key_id(public)
             pinned.setdefault(kid, PinnedKey(kid, public, path))
         if root_paths and not pinned:

@@ -59,3 +59,20 @@ def test_log_shows_the_message_each_version_signed(prov, workdir, store, keypair
     schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "log.schema.json").read_text())
     Draft202012Validator(schema).validate(doc)
     assert [v["message"] for v in doc["versions"]] == ["first delivery", None]
+
+
+def test_a_prov_signers_path_that_does_not_read_says_it_came_from_prov_signers(prov, workdir, store, keypair):
+    """Newcomer review 9, finding 11: in a subfolder, PROV_SIGNERS=keys/maintainer.pub said only
+    "keys/maintainer.pub: cannot read public key", not where the path came from."""
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", keypair.private_path)
+    Path("sub").mkdir()
+    import os
+
+    os.chdir("sub")
+    r = prov("verify", "v1", env={"PROV_SIGNERS": "alice.pub"})
+    assert r.exit_code == 2
+    assert one_line(r).startswith("Error: PROV_SIGNERS: alice.pub: cannot read public key"), r.stderr
+    assert one_line(r).endswith(f"(relative to {workdir / 'sub'})"), r.stderr
+    r = prov("verify", "v1", "--signer", "alice.pub")  # a flag the user just typed: named as typed
+    assert r.exit_code == 2 and one_line(r).startswith("Error: alice.pub: cannot read public key"), r.stderr
