@@ -87,7 +87,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Check the whole store: object bytes, versions, signatures (against the keys you pin), audit chain, lineage.",
     ),
     "demo": ("demo", "Build a store, keys and versions from real data and show every check prov makes."),
-    "keys": ("core", "Generate signing keys (no store needed); register or revoke them."),
+    "keys": ("keys", "Generate signing keys (no store needed); register, revoke or list them."),
     "audit": ("audit", "Check the store's audit log and sign checkpoints over it."),
     "trust": ("trust", "Which keys may sign batches for which source."),
     "root": ("roots", "Root-of-trust files: which keys hold which role, signed by root keys."),

@@ -44,7 +44,7 @@ def check(
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
-    """prov check VERSION --base BASE: exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.
+    """Exit 0 if VERSION may be released against BASE, 1 if blocked, 2 for bad input, 3 if it could not be evaluated.
 
     Needs the keys you trust pinned (--signer KEY.pub or PROV_SIGNERS; or a --root file): nothing is taken from the store.
     """

@@ -206,7 +206,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         echo("No trusted keys. Add one with 'prov trust add SOURCE KEY.pub --key MAINTAINER.key'.")
     else:  # a header, and every column in words (newcomer review 9, finding 11: "valid - .. -  counted")
         echo(
-            f"{'source':<16} {'key':<16}  {'status':<13} validity" + ("  (under your pins)" if counted is not None else "")
+            f"{'source':<16} {'key':<16}  {'status':<13} validity"
+            + ("  (under your pins)" if counted is not None else "")
         )
     for r in rows:
         if r["counted"] is None:

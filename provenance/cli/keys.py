@@ -1,0 +1,133 @@
+"""``prov keys``: generate a key pair (no store needed), register, revoke and list maintainer keys."""
+
+from __future__ import annotations
+
+import typer
+
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path
+from provenance.errors import InputError
+from provenance.escaping import visible
+from provenance.store import Store
+
+keys_app = typer.Typer(
+    help="Generate signing keys (no store needed); register, revoke or list them.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@command("generate", group=keys_app)
+def keys_generate(
+    name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
+) -> None:
+    """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    from pathlib import Path
+
+    from provenance import keys as keylib
+
+    Path(name).parent.mkdir(parents=True, exist_ok=True)  # `prov keys generate keys/committer` makes keys/
+    pair = keylib.generate(name)
+    if json_out:
+        emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
+    else:
+        echo(f"Wrote {pair.private_path} (private, mode 0600) and {pair.public_path}")
+        echo(f"Key id: {pair.keyid[:16]}")  # 16 hex, as every message and prov log name keys
+
+
+@command("register", group=keys_app)
+def keys_register(
+    public_key: str = typer.Argument(..., help="A reviewer's or committer's KEY.pub."),
+    name: str = typer.Option(..., "--name", help="Who holds the key."),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Register a public key in the store (committers are registered by their first commit)."""
+    from provenance import versions
+
+    result = versions.register_key(Store.open(), public_key, name)
+    if json_out:
+        emit_json(result)
+    else:
+        echo(f"Registered key {result['keyid'][:16]} for {name}")
+
+
+@command("revoke", group=keys_app)
+def keys_revoke(
+    keyid: str = typer.Argument(
+        ..., help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
+    checkpoint_key: str | None = typer.Option(
+        None,
+        "--checkpoint-key",
+        help="Another maintainer's private key (KEY.key) that signs an audit checkpoint over the revocation "
+        "(else it is pending, and whoever can write .prov/ could rewrite it).",
+    ),
+    out: str | None = KeptCheckpointOpt,
+    yes: bool = typer.Option(
+        False, "--yes", help="Revoke even though versions this key signed then stop verifying (it cannot be undone)."
+    ),
+    json_out: bool = JsonFlag,
+) -> None:
+    """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
+
+    A key that signed versions is revoked only with --yes: those versions stop verifying and every check of
+    them blocks, for good (re-commit their data with another key). Verifiers that pin the key elsewhere must
+    drop it too: take it out of PROV_SIGNERS, or publish a new root without it. With --checkpoint-key, the
+    checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
+    """
+    from provenance.store.checkpoints import CheckpointKey, keep_checkpoint
+    from provenance.trust.maintainer_keys import resolve_key, revoke_key
+
+    checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
+    kept = kept_path(checkpoint, out, keyid)  # and a bad --out
+    store = Store.open()
+    row = resolve_key(store, keyid)
+    signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
+    if signed and not yes and not row["revoked_at"]:
+        raise InputError(
+            f"key {row['keyid'][:16]} ({row['name']}) signed {len(signed)} version(s): {', '.join(signed)}; revoking it "
+            "makes them stop verifying and every check of them block, and no command undoes it (recover by "
+            "committing their data again with another key); pass --yes to revoke it"
+        )
+    result = revoke_key(store, keyid, reason, checkpoint)
+    if kept is not None:
+        assert checkpoint is not None
+        keep_checkpoint(store, checkpoint, kept)
+    if json_out:
+        emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
+        return
+    echo(f"Revoked key {result['keyid'][:16]} ({result['name']}) at {result['revoked_at']}")
+    if result["versions"]:
+        echo(f"  versions it signed no longer verify: {', '.join(result['versions'])}")
+    echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
+    if result["versions"]:
+        echo("  to recover them: commit their data again under a new tag with another key, pinned by verifiers")
+    if kept is not None:
+        echo_kept(kept)
+
+
+@command("list", group=keys_app)
+def keys_list(json_out: bool = JsonFlag) -> None:
+    """List the maintainer keys registered in this store (committers, reviewers, attesters), revoked ones too.
+
+    Read from the store, not a trust decision: the keys a check trusts are the ones you pin
+    (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'.
+    """
+    store = Store.open()
+    rows = [
+        {k: r[k] for k in ("keyid", "name", "registered_at", "revoked_at")}
+        for r in store.db["keys"].rows_where(order_by="registered_at")
+    ]
+    if json_out:
+        emit_json({"keys": rows})
+        return
+    if not rows:
+        echo(
+            "No keys registered yet: a committer's key registers on its first commit ('prov keys register' for others)."
+        )
+        return
+    echo(f"{'key':<16}  {'status':<8} {'registered':<25} name")
+    for r in rows:
+        status = "revoked" if r["revoked_at"] else "active"
+        revoked = f"  (revoked {r['revoked_at']})" if r["revoked_at"] else ""
+        echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")
