@@ -24,6 +24,7 @@ here; ``diff``, ``detect`` and ``check`` are in ``api_review.py``, ``sign``, ``a
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +158,8 @@ def verify(
 
         spec = dataset(target, **read)
         _refuse_release_options(spec.path, release)
+        if envelope is None:
+            _refuse_a_versions_own_data(opened, spec.path)
         return check_batch(opened, spec, optional_path(envelope)).report() | trust
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
@@ -183,6 +186,28 @@ def verify(
             min_release=min_release,
         )
     return report | trust
+
+
+def _refuse_a_versions_own_data(store: Store, path: str) -> None:
+    """``prov verify DATA`` on a version's own data file, which has no batch envelope: say how to check it
+    against that version (newcomer review 9, finding 5: it said only "cannot read envelope"). The store's
+    rows name the version only for this hint; nothing is trusted from them."""
+    from provenance.errors import InputError
+    from provenance.lineage.batches import default_envelope
+
+    if "://" in path or default_envelope(path).exists():
+        return
+    here = os.path.abspath(path)
+    tags = [
+        row["tag"]
+        for row in store.versions()
+        if row.get("dataset") and os.path.abspath(store.base / str(json.loads(row["dataset"]).get("path"))) == here
+    ]
+    if tags:
+        raise InputError(
+            f"{path}: the data of version {tags[-1]}, not a signed batch (no {default_envelope(path).name}); "
+            f"to check it against that version: prov status {path} --version {tags[-1]}"
+        )
 
 
 def _no_store_here() -> bool:

@@ -45,3 +45,21 @@ def test_a_data_file_with_no_envelope_names_the_fix_without_markdown(prov, workd
     line = one_line(r)
     assert line.startswith("Error: batch.parquet.prov.json: cannot read envelope (no such file)"), line
     assert "sign the batch with 'prov sign'" in line and "`" not in line
+
+
+def test_a_versions_own_data_file_says_how_to_check_it_against_the_version(prov, workdir, store, keypair):
+    """Newcomer review 9, finding 5: `prov verify train-new.v5.parquet` said "cannot read envelope (no such file);
+    sign the batch ..."; the file is a version's data, and `prov status FILE --version V` checks it."""
+    Path("data").mkdir()
+    pq.write_table(digits_table(20), Path("data/train.parquet"))
+    ok(prov, "-q", "commit", "data/train.parquet", "--tag", "v1", "--key", keypair.private_path)
+    for typed in ("data/train.parquet", "./data/train.parquet"):
+        r = prov("verify", typed, "--signer", keypair.public_path)
+        assert r.exit_code == 2, r.output
+        assert one_line(r) == (
+            f"Error: {typed}: the data of version v1, not a signed batch (no train.parquet.prov.json); "
+            f"to check it against that version: prov status {typed} --version v1"
+        )
+    assert "unchanged since v1" in ok(
+        prov, "status", "data/train.parquet", "--version", "v1", "--signer", keypair.public_path
+    )
