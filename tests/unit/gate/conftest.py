@@ -30,6 +30,7 @@ from support import digits_table
 N_CROWD = 150
 RELABELED_BASE = 30
 N_OUTLIERS = 3
+PINNED = ("--signer", "maintainer.pub")  # a commit onto a store that holds a version needs a pin (as its owner runs it)
 
 
 @dataclass
@@ -68,13 +69,13 @@ def _build(root: Path) -> GateWorld:
     prov("commit", "v1.parquet", "--tag", "v1", "--key", "maintainer.key")
 
     pq.write_table(t, "clean.parquet")
-    prov("commit", "clean.parquet", "--tag", "clean", "--parent", "v1", "--key", "maintainer.key")
+    prov("commit", "clean.parquet", "--tag", "clean", "--parent", "v1", "--key", "maintainer.key", *PINNED)
 
     flipped = list(labels)
     for i in [n + 3, *range(RELABELED_BASE)]:  # one vendor-signed record, then base records
         flipped[i] = str((int(flipped[i]) + 5) % 10)
     pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(flipped)), "relabeled.parquet")
-    prov("commit", "relabeled.parquet", "--tag", "relabeled", "--parent", "v1", "--key", "maintainer.key")
+    prov("commit", "relabeled.parquet", "--tag", "relabeled", "--parent", "v1", "--key", "maintainer.key", *PINNED)
 
     extra = digits_table(N_CROWD)
     px = np.array(extra.column("px10").to_pylist()) + 1  # new content nobody signed, all called "3"
@@ -83,14 +84,14 @@ def _build(root: Path) -> GateWorld:
     pq.write_table(extra, "crowd-batch.parquet")
     prov("add", "crowd-batch.parquet", "--source", "crowd", "--unsigned")
     pq.write_table(pa.concat_tables([t, extra]), "crowd.parquet")
-    prov("commit", "crowd.parquet", "--tag", "crowd", "--parent", "v1", "--key", "maintainer.key")
+    prov("commit", "crowd.parquet", "--tag", "crowd", "--parent", "v1", "--key", "maintainer.key", *PINNED)
     prov("quarantine", "--from", "crowd", "--source", "crowd", "--tag", "crowd-q", "--key", "maintainer.key")
 
     far = t.slice(0, N_OUTLIERS)  # new records far outside anything the base holds
     for i in range(64):
         far = far.set_column(i, far.schema.names[i], pa.array([200 + 10 * j + i for j in range(N_OUTLIERS)]))
     pq.write_table(pa.concat_tables([t, far]), "outlier.parquet")
-    prov("commit", "outlier.parquet", "--tag", "outlier", "--parent", "v1", "--key", "maintainer.key")
+    prov("commit", "outlier.parquet", "--tag", "outlier", "--parent", "v1", "--key", "maintainer.key", *PINNED)
     return GateWorld(root, n)
 
 
@@ -131,5 +132,5 @@ def profileless(tmp_path_factory) -> GateWorld:
         _run(runner, "init")
         _run(runner, "keys", "generate", "maintainer")
         _run(runner, "commit", "s1.parquet", "--tag", "s1", "--key", "maintainer.key")
-        _run(runner, "commit", "s2.parquet", "--tag", "s2", "--key", "maintainer.key")
+        _run(runner, "commit", "s2.parquet", "--tag", "s2", "--key", "maintainer.key", *PINNED)
     return GateWorld(root, 30)
