@@ -21,6 +21,10 @@ from provenance.store import Store
 from support import PROV_ENV_VARS, FolderTemplate, Prov, digits_table
 
 os.environ.setdefault("PROV_WORKERS", "2")
+# A developer's shell may pin keys or name a store (PROV_SIGNERS=maintainer.pub after the demo's
+# last line): no test, and no prov process a test starts, inherits them.
+for _var in PROV_ENV_VARS:
+    os.environ.pop(_var, None)
 
 # Property tests draw the same examples on every run and replay nothing saved by an earlier
 # run: the suite's result must not depend on a seed or on a local .hypothesis folder.
