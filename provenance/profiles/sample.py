@@ -163,7 +163,7 @@ def sample_table(manifest: Manifest, cap: int = DEFAULT_MAX_PER_CLASS, max_total
 class ManifestSample:
     """The profile sample as chosen from a manifest."""
 
-    rows: np.ndarray  # (m,) int64 manifest row indexes, ascending
+    rows: np.ndarray  # (m,) int64 manifest row indexes, ascending (-1: chosen from a hashing pool, no row known)
     table: pa.Table  # the rows' digest, label, source and locator, in manifest order
     copies: np.ndarray  # (m,) int64: manifest rows carrying each sampled record's digest and label (>= 1)
 

@@ -14,10 +14,18 @@ main process does the same over the workers' pools, and the result holds every s
 row. Copies of one (digest, label) are kept by the manifest's own order (digest, label,
 source, locator), so the pool holds the very row (locator) the manifest samples.
 
+Each pooled row also counts the rows offered with its digest and label (its copies, which the
+profile keeps): a record's copies all pass the filters its first row passed (one digest, one
+sample key), so every worker that keeps a sampled record counts its copies there, and the
+merge adds them up. With a salt, the profile stage then takes the sample from the pool
+(``CapturedSample.sample``) instead of keying every row of the manifest again (G1's keyed
+sample: 1.4 s of a 10M-row commit); the pool declines where a tie at the sample's bound would
+let its order decide.
+
 The profile stage (``profiles/stage.py``) looks the sample's locators up in the pool and re-hashes those rows
 against the signed digests; whenever a locator is missing, the rule or encoding differs,
-the pool outgrew ``CAPTURE_BYTES`` or Arrow could not combine it, it re-reads the table
-as before. Captured only for local Parquet files read with reader version 2 and no id
+the pool outgrew ``CAPTURE_BYTES`` or Arrow could not combine it, it samples the manifest
+and re-reads the table as before. Captured only for local Parquet files read with reader version 2 and no id
 column, the only tables whose re-read decodes them exactly as hashing did.
 """
 
@@ -29,7 +37,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class, sample_key
+from provenance.manifest import SCHEMA
+from provenance.profiles.sample import (
+    DEFAULT_MAX_PER_CLASS,
+    DEFAULT_MAX_TOTAL,
+    ManifestSample,
+    first_per_class,
+    sample_key,
+)
 from provenance.sources.external_sort import SORT_KEYS
 
 KEY_COLUMNS = [name for name, _ in SORT_KEYS]  # digest, label, source, locator
@@ -51,6 +66,53 @@ class CapturedSample:
     keys: pa.Table | None
     content: pa.Table | None
     salt: bytes | None = None  # the sample key's salt (``profiles.sample.sample_key``)
+    # per pooled row, how many rows offered carried its digest and label (its copies in the manifest); None:
+    # not counted, or a tie at the sample's bound made the pool's order decide (see ``sample``)
+    copies: np.ndarray | None = None
+
+    def sample(self, cap: int, max_total: int, salt: bytes | None) -> ManifestSample | None:
+        """``sample_manifest(manifest, cap, max_total, salt)`` from the pool alone, without reading the
+        manifest, or None when the pool cannot give it: given up, kept under another rule or salt, its
+        copies not counted, or two records of one sample key at the sample's bound (the manifest pass
+        orders those by its own label numbering, ``profiles.sample.key_order``).
+
+        The pool holds every record the rule picks from the manifest, each as the first of its rows in
+        manifest order, with its copies counted over every row offered: the rule applied to the pool
+        picks the same records (taking away records it does not pick changes no pick). ``rows`` are
+        not known here (-1); the profile stage uses the table and the copies."""
+        if self.keys is None or self.copies is None or salt is None:
+            return None
+        if (self.cap, self.max_total, self.salt) != (cap, max_total, salt):
+            return None
+        ranked = self.keys.append_column(_KEY, pa.array(_prefixes(self.keys.column("digest"), salt)))
+        order = pc.sort_indices(ranked, sort_keys=[(_KEY, "ascending"), *SORT_KEYS]).to_numpy()
+        digests = self.keys.column("digest").combine_chunks().take(pa.array(order))
+        d32 = np.frombuffer(digests.buffers()[1], dtype="S32", count=len(order), offset=digests.offset * 32)
+        codes = pc.dictionary_encode(self.keys.column("label").combine_chunks()).indices.to_numpy(zero_copy_only=False)
+        keys = ranked.column(_KEY).to_numpy()[order]
+        chosen = _bounded(d32, codes[order].astype(np.int64), keys, int(codes.max(initial=-1)) + 1, cap, max_total)
+        if chosen is None:
+            return None
+        rows = order[chosen]
+        table = self.keys.take(pa.array(rows))
+        by_manifest = pc.sort_indices(table, sort_keys=SORT_KEYS).to_numpy()
+        schema = pa.schema([SCHEMA.field(name) for name in KEY_COLUMNS])
+        copies = self.copies[rows[by_manifest]].astype(np.int64)
+        return ManifestSample(np.full(len(rows), -1, np.int64), table.take(pa.array(by_manifest)).cast(schema), copies)
+
+
+def _bounded(
+    digests: np.ndarray, codes: np.ndarray, keys: np.ndarray, n_classes: int, cap: int, max_total: int
+) -> np.ndarray | None:
+    """``first_per_class(digests, codes, n_classes, cap, max_total)`` on rows in sample-key order, ascending,
+    or None when the ``max_total`` bound falls between two rows of equal sample ``keys`` (their order then
+    depends on how each pass numbers labels, not on the records)."""
+    chosen = np.sort(first_per_class(digests, codes, n_classes, cap))
+    if len(chosen) > max_total:
+        if keys[chosen[max_total - 1]] == keys[chosen[max_total]]:
+            return None
+        chosen = chosen[:max_total]
+    return chosen
 
 
 def _prefixes(digests: pa.Array, salt: bytes | None = None) -> np.ndarray:
@@ -86,7 +148,9 @@ class SampleCapture:
         self.keys: pa.Table | None = None  # the pool's digest, label, source, locator
         self.content: pa.Table | None = None  # its content columns, row for row
         self.codes = np.zeros(0, dtype=np.int64)  # its class indexes (``self.classes``)
-        self.pending: list[tuple[pa.Table, pa.Table, np.ndarray]] = []  # rows offered, not yet selected
+        self.copies = np.zeros(0, dtype=np.int64)  # its rows' copies among the rows offered
+        self.tied = False  # the bound once fell between rows of one sample key: ``copies`` cannot serve
+        self.pending: list[tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]] = []  # rows offered, not yet selected
         self.pending_rows = 0
         self.given_up = False
         self.classes: dict[str, int] = {}
@@ -119,19 +183,21 @@ class SampleCapture:
         keys = pa.table([digest_array, labels, sources.cast(pa.string()), locators], names=KEY_COLUMNS)
         self.add(keys, pa.Table.from_batches([batch]).select(content))
 
-    def add(self, keys: pa.Table, content: pa.Table) -> None:
-        """Offer rows: ``keys`` (digest, label, source, locator) and their ``content`` columns, row for row."""
+    def add(self, keys: pa.Table, content: pa.Table, copies: np.ndarray | None = None) -> None:
+        """Offer rows: ``keys`` (digest, label, source, locator) and their ``content`` columns, row for row;
+        ``copies`` (a pool's: each row stands for that many rows with its digest and label; default 1)."""
         if self.given_up or keys.num_rows == 0:
             return
         try:
-            self._add(keys, content)
+            self._add(keys, content, np.ones(keys.num_rows, np.int64) if copies is None else copies)
         except (pa.ArrowException, ValueError):  # columns Arrow cannot combine: re-read instead
             self.give_up()
 
-    def _add(self, keys: pa.Table, content: pa.Table) -> None:
+    def _add(self, keys: pa.Table, content: pa.Table, copies: np.ndarray) -> None:
         # Rows that cannot enter (past a full class's or a full sample's largest digest) are
         # dropped at once, on their sample keys (<=, so ties stay); the rest wait
         # until there are ``max_total`` of them, then the rule runs on their keys and the pool's.
+        # A dropped row is no copy of a pooled record: a pooled record's key is within the limits.
         prefix = _prefixes(keys.column("digest").combine_chunks(), self.salt)
         labels = keys.column("label")
         if self.total_limit != _NO_LIMIT:  # labels are looked at only for rows under the sample's bound
@@ -148,8 +214,8 @@ class SampleCapture:
             return
         if len(passing) < keys.num_rows:
             take = pa.array(passing)
-            keys, content = keys.take(take), content.take(take)
-        self.pending.append((keys, content, codes))
+            keys, content, copies = keys.take(take), content.take(take), copies[passing]
+        self.pending.append((keys, content, codes, copies))
         self.pending_rows += len(passing)
         if self.pending_rows >= self.max_total:
             self._flush()
@@ -157,9 +223,10 @@ class SampleCapture:
     def _flush(self) -> None:
         if not self.pending:
             return
-        new_keys = pa.concat_tables([k for k, _, _ in self.pending])
-        content = pa.concat_tables([c for _, c, _ in self.pending])
-        codes = np.concatenate([c for _, _, c in self.pending])
+        new_keys = pa.concat_tables([p[0] for p in self.pending])
+        content = pa.concat_tables([p[1] for p in self.pending])
+        codes = np.concatenate([p[2] for p in self.pending])
+        new_copies = np.concatenate([p[3] for p in self.pending])
         self.pending, self.pending_rows = [], 0
         if self.default_source is not None:
             filled = pc.fill_null(new_keys.column("source"), self.default_source)
@@ -171,10 +238,22 @@ class SampleCapture:
         order = pc.sort_indices(ranked, sort_keys=[(_KEY, "ascending"), *SORT_KEYS]).to_numpy()
         digests = every.column("digest").combine_chunks().take(pa.array(order))
         d32 = np.frombuffer(digests.buffers()[1], dtype="S32", count=len(order), offset=digests.offset * 32)
-        chosen = np.sort(first_per_class(d32, every_codes[order], len(self.classes), self.cap, self.max_total))
+        keys = ranked.column(_KEY).to_numpy()[order]
+        chosen = _bounded(d32, every_codes[order], keys, len(self.classes), self.cap, self.max_total)
+        if chosen is None:  # kept as the rule's order has it; the manifest pass decides the tie itself
+            self.tied = True
+            chosen = np.sort(first_per_class(d32, every_codes[order], len(self.classes), self.cap, self.max_total))
+        # a record's rows are adjacent in key order (one digest, one key), each run led by the row kept
+        sorted_codes = every_codes[order]
+        run = np.ones(len(order), dtype=bool)
+        run[1:] = (d32[1:] != d32[:-1]) | (sorted_codes[1:] != sorted_codes[:-1])
+        run_copies = np.add.reduceat(np.concatenate([self.copies, new_copies])[order], np.flatnonzero(run))
+        copies_of = np.zeros(len(order), dtype=np.int64)  # per row of ``every``: its run's copies, if kept
+        copies_of[order[chosen]] = run_copies[np.cumsum(run)[chosen] - 1]
         picked = order[chosen]  # rows of ``every``
         from_pool, from_new = np.sort(picked[picked < held]), np.sort(picked[picked >= held]) - held
-        if len(from_new) == 0:
+        if len(from_new) == 0 and len(from_pool) == held:
+            self.copies = copies_of[:held]  # copies of pooled records may have come
             return  # the pool still holds every row the rule can pick; the limits stay as they were
         parts = [new_keys.take(pa.array(from_new))]
         added = content.take(pa.array(from_new))
@@ -183,6 +262,7 @@ class SampleCapture:
             added = pa.concat_tables([self.content.take(pa.array(from_pool)), added])
         self.keys, self.content = pa.concat_tables(parts), added
         self.codes = every_codes[np.concatenate([from_pool, from_new + held])]
+        self.copies = copies_of[np.concatenate([from_pool, from_new + held])]
         if self.keys.nbytes + self.content.nbytes > self.budget:
             self.give_up()
             return
@@ -204,14 +284,18 @@ class SampleCapture:
             return CapturedSample(self.cap, self.max_total, None, None, self.salt)
         if self.keys is None or self.content is None:
             empty = pa.table([pa.array([], pa.binary(32))] + [pa.array([], pa.string())] * 3, names=KEY_COLUMNS)
-            return CapturedSample(self.cap, self.max_total, empty, pa.table({}), self.salt)
-        return CapturedSample(self.cap, self.max_total, self.keys, self.content, self.salt)
+            return CapturedSample(self.cap, self.max_total, empty, pa.table({}), self.salt, np.zeros(0, np.int64))
+        copies = None if self.tied else self.copies
+        return CapturedSample(self.cap, self.max_total, self.keys, self.content, self.salt, copies)
 
     def merge(self, other: CapturedSample | None) -> None:
-        """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too."""
+        """Offer a worker's pool; a worker that gave up (or did not capture) makes this give up too, and
+        one whose copies are not counted (a tie at its bound) leaves the merged pool's uncounted."""
         if other is None or other.keys is None or other.content is None:
             self.give_up()
         elif (other.cap, other.max_total, other.salt) != (self.cap, self.max_total, self.salt):
             self.give_up()
         else:
-            self.add(other.keys, other.content)
+            if other.copies is None:
+                self.tied = True
+            self.add(other.keys, other.content, other.copies)

@@ -9,6 +9,8 @@ and compares the bytes. CI runs the suite with the compiled hasher and with
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,6 +65,12 @@ def _profiles(path, executor, options: TableOptions | None = None, source: str |
         salt,
     )
     assert served is not None  # the fast path really serves the sample
+    # with a salt, the pool also chooses the sample and counts its copies: no pass over the manifest
+    pooled = hashed.sample.sample(DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, salt)
+    assert (pooled is not None) == (salt is not None)
+    if pooled is not None:
+        assert pooled.copies.tolist() == sample.copies.tolist()
+        assert pooled.table.equals(sample.table)
     fast = build_version_profile(
         hashed.manifest, "table", hashed.columns, spec, captured=hashed.sample, sample_salt=salt
     )
@@ -131,3 +139,26 @@ def test_a_locator_missing_from_the_pool_falls_back(tmp_path):
     assert captured_records(hashed.sample, locators, digests, *other_rule) is None
     other_salt = (*args, b"\x01" * 32)  # a pool kept under another sample key
     assert captured_records(hashed.sample, locators, digests, *other_salt) is None
+
+
+def test_a_tie_at_the_sample_bound_is_left_to_the_manifest_pass(tmp_path):
+    """One record's digest under two labels is one sample key: when the total bound falls between
+    the two, which one the sample keeps depends on how a pass numbers labels, so the pool does not
+    choose the sample; the manifest pass does, and the profile is the one it gives."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(40, 2))
+    x[20:] = x[:20]  # every record twice, the copy under the other label
+    labels = ["a"] * 20 + ["b"] * 20
+    pq.write_table(pa.table({"x": x[:, 0], "y": x[:, 1], "label": labels}), tmp_path / "t.parquet")
+    spec = DatasetSpec(str(tmp_path / "t.parquet"), "table")
+    salt = b"\x05" * 32
+    hashed = build_manifest(spec, executor=InlineExecutor(), sample_salt=salt)
+    for bound in (1, 3, 7):  # odd: the bound falls between the two labels of one record
+        capture = SampleCapture(None, max_total=bound, salt=salt)
+        capture.merge(dataclasses.replace(hashed.sample, max_total=bound, copies=np.ones(40, np.int64)))
+        pool = capture.result()
+        assert pool.keys is not None and pool.copies is None  # kept, but its copies do not decide
+        assert pool.sample(DEFAULT_MAX_PER_CLASS, bound, salt) is None
+        fast = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=pool, sample_salt=salt)
+        slow = build_version_profile(hashed.manifest, "table", hashed.columns, spec, sample_salt=salt)
+        assert fast.to_bytes() == slow.to_bytes()
