@@ -3,7 +3,9 @@
     python bench/commit_stages.py TABLE.parquet --workers 2          # JSON on stdout
 
 It runs the library call behind ``prov commit`` (``versions.commit`` with its default
-stages: lineage, then the reference profile, each timed in its prepare and record halves) on a new store, and times each stage from
+stages: lineage, then the reference profile, each timed in its prepare and record halves) on a new store
+holding one small parent version (the table's first rows, committed first by ``prov commit`` in its own
+process, as a user's earlier version: ``core_bench.commit_parent``), and times each stage from
 outside by wrapping it: hashing (read + encode + hash + leaf hashes + spill, in the
 worker processes), merge (bucket sort, Merkle root, Parquet write), of which the Merkle
 root (the merge's first pass: each bucket's digests and leaves read, sorted and their
@@ -65,6 +67,8 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     from provenance.store.store import Store
 
     import_s = time.perf_counter() - t_import
+    from core_bench import commit_parent
+
     clock = Clock()
     external_sort.ExternalSort.finish = clock.wrap("merge", external_sort.ExternalSort.finish)
     # the merge's first pass (digests and leaves read and sorted, subtrees hashed on 2 threads)
@@ -78,8 +82,10 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     stage.PreparedProfile.record = clock.wrap("profile", stage.PreparedProfile.record)
     store_dir = work / "store"
     store_dir.mkdir()
-    store = Store.init(store_dir)
+    Store.init(store_dir)
     pair = keys.generate(work / "bench")
+    commit_parent(store_dir, Path(path), pair.private_path)  # a second version, as users commit
+    store = Store.open(store_dir)
     start = time.perf_counter()
     result = versions.commit(store, DatasetSpec(path), "v1", str(pair.private_path), executor=LocalExecutor(workers))
     total = time.perf_counter() - start

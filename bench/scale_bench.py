@@ -9,7 +9,9 @@ detection time on a fixed delta as the base grows.
 Run it on the normal install (``pip install -e .``, which compiles the batch SHA-256
 extension where it can; the results name the path that ran). Each measurement runs in a
 fresh process; peak memory is the proportional set size (PSS) of the process and its
-workers, sampled every 50 ms. The machine's load (``uptime``) is recorded before and after
+workers, sampled every 50 ms. Every timed commit is a store's second version: the data's first
+rows (or files) are committed first, not timed (``core_bench.commit_parent``), as users commit.
+The machine's load (``uptime``) is recorded before and after
 each row: on a shared machine the times are inflated. Results: bench/results/scale.{json,md}.
 Not timed tests: nothing here asserts a speed.
 """
@@ -269,7 +271,9 @@ def write(result: dict, suffix: str) -> None:
         "",
         "## Table commit, stage by stage (64 float64 columns + label)",
         "",
-        "Seconds per stage of one `versions.commit` (the library call behind `prov commit`) with its default stages; "
+        "Seconds per stage of one `versions.commit` (the library call behind `prov commit`) with its default stages, "
+        "on top of a small parent version (the table's first 3 rows, committed first and not timed, as a user's "
+        "earlier version; the `prov commit` columns too); "
         "hash = read + encode + hash + leaf hashes + spill, in the workers; one-core columns split reading from "
         "encoding + hashing on the same file.",
         "",
