@@ -77,7 +77,7 @@ def diff(
 
     with progress_shown():
         with progress.stage("diff", unit="steps"):
-            report = diff_versions(store, base, new, path=path, spec=spec, limit=limit)
+            report = diff_versions(store, base, new, path=path, spec=spec, limit=limit, detect=detect)
         if detect:
             from provenance.detectors.pipeline import detect_diff
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
-from provenance.delta.rows import delta_records_of
+from provenance.delta.rows import RowMemo, delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
 from provenance.delta.statuses import apply_statuses
@@ -17,13 +17,17 @@ from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 
 
-def diff_versions(store, base: str, new: str, path: str | None = None, spec=None, limit: int = DEFAULT_LIMIT):
+def diff_versions(
+    store, base: str, new: str, path: str | None = None, spec=None, limit: int = DEFAULT_LIMIT, detect: bool = False
+):
     """The one library call behind ``prov diff``: resolve both sides, merge, report.
 
     ``base`` and ``new`` are prov versions, or (with ``path``) git revisions of a
     DVC-tracked path whose manifests are built through DVC or reused from a version
     committed from the same path at the same commit. ``spec`` (a DatasetSpec) gives the
-    reading options for that path.
+    reading options for that path. ``detect``: the caller will score the delta
+    (``report.delta["rows"]``), so its rows are read first, and the listed records'
+    locators come from that read (``rows.RowMemo``); the report is the same either way.
     """
     if base == new:
         raise InputError(f"diff {base} {new}: both sides are the same version; name two different ones")
@@ -52,6 +56,9 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
     rekeyed = rekey(changes, a, b) if schema else np.zeros(0, "S32")  # one schema change, not every record
+    memo = RowMemo(b.take)
+    b.take, b.fetch = memo.take, memo.fetch
+    rows = delta_records_of(changes, b.take) if detect else None
     fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
     report.summary["schema_changes"] = schema
@@ -64,7 +71,9 @@ def diff_versions(store, base: str, new: str, path: str | None = None, spec=None
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
         # the same records' rows, read when detection asks; the report keeps their locators
-        "rows": lambda: delta_records_of(changes, b.take, records.remember_locators if records else None),
+        "rows": (lambda: rows)
+        if rows is not None
+        else lambda: delta_records_of(changes, b.take, records.remember_locators if records else None),
     }
     if store is not None:
         from provenance.store.coverage import coverage
