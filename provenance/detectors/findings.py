@@ -134,16 +134,20 @@ def findings_object_bytes(
         return document_bytes(document), [f["position"] for f in document["findings"]]
     text = encode_basestring
     entries = [
-        [
-            f'{{"detector":{text(name)},"flagged":{"true" if flag else "false"},"score":{score!r}}}'
-            for score, flag in zip(col_scores, col_flags)
-        ]
-        for name, col_scores, col_flags in columns
+        [f'{head}{"true" if flag else "false"},"score":{score!r}}}' for score, flag in zip(col_scores, col_flags)]
+        for head, col_scores, col_flags in ((f'{{"detector":{text(name)},"flagged":', s, f) for name, s, f in columns)
     ]
     label_text = [text(label) if isinstance(label, str) else json.dumps(label) for label in labels] if labels else None
+    n = len(records)
+    if all(len(e) >= n or not e for e in entries):  # each detector scored every record, or failed (none)
+        # each record's detector list joined at C speed, one tuple per record
+        listed = [e for e in entries if e]
+        scored = [",".join(t) for t in zip(*listed)] if listed else [""] * n
+    else:
+        scored = [",".join(e[i] for e in entries if i < len(e)) for i in range(n)]
     findings = ",".join(
         '{"detectors":['
-        + ",".join(e[i] for e in entries if i < len(e))
+        + scored[i]
         + f'],"digest":{text(records[i].digest)},"explanation":{text(records[i].explanation)},'
         + f'"flagged":{"true" if records[i].flagged else "false"},'
         + f'"label":{label_text[i] if label_text else "null"},"position":{i},"score":{scores[i]!r}}}'

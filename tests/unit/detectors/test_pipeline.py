@@ -200,6 +200,9 @@ def test_the_findings_object_written_from_columns_is_the_documents_bytes(labels)
         data, order = findings_object_bytes("r1", "v1", "v2", detectors, results, labels, verdicts)
         assert data == document_bytes(document)
         assert order == [f["position"] for f in document["findings"]]
+    short = [*results, _result("volume", [0.5, 0.25], [False, True])]  # scored only the first two records
+    document = findings_document("r1", "v1", "v2", detectors, short, labels, verdicts)
+    assert findings_object_bytes("r1", "v1", "v2", detectors, short, labels, verdicts)[0] == document_bytes(document)
     assert findings_object_bytes("r1", "v1", "v2", [], [], None, None)[0] == document_bytes(
         findings_document("r1", "v1", "v2", [], [], None, None)
     )
