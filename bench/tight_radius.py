@@ -10,7 +10,7 @@ measured on the gate bench's wider sets (bench/gate_pass_rate.py ``... 10 0`` an
 and on DAAG's spam7 (22 + 22 batches; data with many natural near-twins). Per variant: clean
 batches passed, poisoned batches blocked, and clean batches blocked by ``detectors.extreme``.
 It also prints, for each dataset's bases, the empirical 3rd smallest first-neighbour distance
-over the bulk prediction (``duplicates.expected_order_distance``), which places the floor.
+over the bulk prediction (``tight_cluster.expected_order_distance``), which places the floor.
 Writes bench/results/tight-radius.md.
 """
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate
 from real_datasets import LOADERS, row_digests
 
-from provenance.detectors import duplicates
+from provenance.detectors import duplicates, tight_cluster
 from provenance.profiles.reference import build_profile
 
 CHOSEN = duplicates.tightest_pair
@@ -56,7 +56,7 @@ def uncapped_floor(share: float):
     def radius(loo_dist: np.ndarray) -> float:
         if not _positive_first(loo_dist).size:
             return 0.0
-        return max(order_statistic(0.0)(loo_dist), share * duplicates.expected_order_distance(loo_dist, 3))
+        return max(order_statistic(0.0)(loo_dist), share * tight_cluster.expected_order_distance(loo_dist, 3))
 
     return radius
 
@@ -99,7 +99,7 @@ def ratios(out) -> None:
         for start in np.linspace(0.3 * len(X), 0.85 * len(X), 12).astype(int):
             Xb, yb = X[:start], y[:start].astype(str)
             p = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
-            values.append(order_statistic(0.0)(p.loo_dist) / duplicates.expected_order_distance(p.loo_dist, 3))
+            values.append(order_statistic(0.0)(p.loo_dist) / tight_cluster.expected_order_distance(p.loo_dist, 3))
         out(f"{name:16s} 3rd smallest / prediction: {min(values):.2f}-{max(values):.2f} over 12 bases")
 
 

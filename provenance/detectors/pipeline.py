@@ -18,10 +18,10 @@ from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.drift import batch_drift
-from provenance.detectors.duplicates import stand_down_tight_cluster
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
+from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
 from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile
@@ -168,7 +168,7 @@ def run_detection(
     rows' raw features when the caller featurised them already (``GateContext.delta_features``,
     read as here), else they are read and featurised. ``tight_cluster`` false (the policy's
     ``[detectors] duplicates_tight_cluster = false``) stands down the duplicates detector's
-    tight-cluster rule (``duplicates.stand_down_tight_cluster``). Raises
+    tight-cluster rule (``tight_cluster.stand_down_tight_cluster``). Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped.
     """

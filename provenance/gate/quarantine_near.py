@@ -4,7 +4,7 @@
 record nudged by one value (one pixel) is new content. Here every added record of the delta
 is compared, in the base's reference profile's standardised feature space, with
 the records the signed quarantines removed; one closer to a removed record than the closest
-two records of the base's sample are to each other (``detectors.duplicates.tightest_pair``,
+two records of the base's sample are to each other (``detectors.tight_cluster.tightest_pair``,
 the radius of the ``duplicates`` tight-cluster rule) is a copy of it, and blocks like the
 record itself. The removed records are the rows the quarantine kept in the store, each
 re-hashed and matched with the digests recomputed from the signed manifests
@@ -55,7 +55,7 @@ def near_radius(loo_dist: np.ndarray) -> float:
     at 2.44), which they cannot set."""
     import numpy as np
 
-    from provenance.detectors.duplicates import TIGHT_ORDER, tightest_pair
+    from provenance.detectors.tight_cluster import TIGHT_ORDER, tightest_pair
 
     first = loo_dist[:, 0] if loo_dist.size else np.zeros(0)
     positive = first[np.isfinite(first) & (first > 0)]
@@ -71,7 +71,7 @@ def near_radius(loo_dist: np.ndarray) -> float:
 
 def bulk_radius(loo_dist: np.ndarray) -> float:
     """Where the ``TIGHT_ORDER``-th smallest first-neighbour distance of ``loo_dist`` (m, K) falls when the small
-    distances follow the bulk of the base (``duplicates.expected_order_distance``'s model: the median M of the
+    distances follow the bulk of the base (``tight_cluster.expected_order_distance``'s model: the median M of the
     positive first-neighbour distances times ``(2 * order / m) ** (1 / d)``), with the intrinsic dimension d
     estimated (Levina-Bickel) from each record's second to K-th neighbours only: a planted near-twin makes its
     own and its original's first neighbour tiny, which pulls the usual estimate, and so the floor, down; it
@@ -79,7 +79,7 @@ def bulk_radius(loo_dist: np.ndarray) -> float:
     base). 0.0 without positive distances or with fewer than 3 neighbours."""
     import numpy as np
 
-    from provenance.detectors.duplicates import TIGHT_ORDER
+    from provenance.detectors.tight_cluster import TIGHT_ORDER
 
     if loo_dist.ndim != 2 or loo_dist.shape[1] < 3:
         return 0.0

@@ -147,7 +147,7 @@ def test_the_count_tail_is_scipy_s_negative_binomial_or_poisson_upper_tail():
 
 
 def test_the_tight_pair_distance_is_a_low_order_statistic_of_positive_first_neighbour_distances():
-    from provenance.detectors.duplicates import tightest_pair
+    from provenance.detectors.tight_cluster import tightest_pair
 
     loo = np.array([[0.0, 1.0], [0.5, 2.0], [np.inf, np.inf], [0.25, 0.3]], dtype=np.float32)
     assert tightest_pair(loo) == 0.5  # an exact twin (distance 0) and a record with no neighbour are skipped
@@ -166,7 +166,7 @@ def test_planted_near_twins_cannot_shrink_the_tight_pair_distance_below_its_floo
     """Attack review 6 finding 4 and 6b finding 2: near-twins planted in earlier releases set the base's
     smallest pair distances. One pair left the 3rd smallest alone; two (over two releases) set it; the
     floor from the bulk of the distances holds until about 5% of the sample is planted."""
-    from provenance.detectors.duplicates import (
+    from provenance.detectors.tight_cluster import (
         TIGHT_FLOOR_SHARE,
         TIGHT_ORDER,
         expected_order_distance,
@@ -191,7 +191,7 @@ def test_where_a_twentieth_of_the_base_has_a_near_twin_the_tight_pair_distance_i
     """Rounded or repeated readings (DAAG's spam7: ~15% of its records are far closer to their nearest
     record than the bulk predicts) keep a radius on the scale of their own near-twins: the floor from
     the bulk would make clean batches of such data tight clusters."""
-    from provenance.detectors.duplicates import TIGHT_FLOOR_QUANTILE, tightest_pair
+    from provenance.detectors.tight_cluster import TIGHT_FLOOR_QUANTILE, tightest_pair
 
     rng = np.random.default_rng(0)
     loo = np.sort(rng.uniform(1.0, 3.0, (1000, 16)).astype(np.float32), axis=1)
@@ -200,7 +200,7 @@ def test_where_a_twentieth_of_the_base_has_a_near_twin_the_tight_pair_distance_i
 
 
 def test_exact_twins_switch_the_tight_cluster_rule_off_only_when_common_throughout_the_base():
-    from provenance.detectors.duplicates import twins_common
+    from provenance.detectors.tight_cluster import twins_common
 
     batches = np.arange(1000) * 10 // 1000
     loo = np.ones((1000, 4), np.float32)
@@ -264,7 +264,7 @@ def test_twins_spread_over_a_shuffled_release_file_leave_the_tight_cluster_rule_
     deliveries), but each release file written in shuffled row order, spread them over every
     pseudo-batch of the base and stood the rule down by itself; a flood of six jittered copies then
     passed. The rule stays on: the note says the base repeats values and names the policy setting."""
-    from provenance.detectors.duplicates import stand_down_tight_cluster
+    from provenance.detectors.tight_cluster import stand_down_tight_cluster
     from provenance.profiles.reference import build_profile
 
     Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
@@ -292,7 +292,7 @@ def test_twins_spread_over_a_shuffled_release_file_leave_the_tight_cluster_rule_
 def test_a_base_that_repeats_its_values_throughout_says_so_and_only_the_policy_stands_the_rule_down(
     digits_split,
 ):
-    from provenance.detectors.duplicates import stand_down_tight_cluster
+    from provenance.detectors.tight_cluster import stand_down_tight_cluster
     from provenance.profiles.reference import build_profile
 
     Xb, yb = digits_split.Xb.astype(np.float32), digits_split.yb.astype(str)
