@@ -120,6 +120,7 @@ def flagged_records(
         records.append(
             {
                 "digest": v.digest,
+                "label": label,  # the scored row's: one digest under two labels is two rows (S10b-1)
                 "detector": COMBINED,
                 "score": round(v.score, 6),
                 "p_value": v.p_value,

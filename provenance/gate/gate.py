@@ -18,7 +18,7 @@ from provenance.gate import detection
 from provenance.gate import policy as policy_lib
 from provenance.gate.base import RuleSet
 from provenance.gate.context import GateContext
-from provenance.gate.results import GateResult, decision_of
+from provenance.gate.results import GateResult, decision_of, scored_rows
 from provenance.gate.waivers import read_waiver_files, with_effects
 from provenance.store import Store
 from provenance.trust.pins import pins_of
@@ -65,19 +65,24 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     if ctx.computed("diff") and ctx.detection_run is not None and ctx.detection_run.detection is not None:
         extreme = next((r for r in results if r.rule == "detectors.extreme" and r.statistic), None)
         threshold = extreme.statistic.get("p_threshold") if extreme and extreme.statistic else None
-        verdicts = ctx.detection_run.detection.verdicts.records
-        result.waivers = with_effects(result.waivers, verdicts, threshold)
-        extreme_p = {v.digest: v.extreme_p for v in verdicts}
+        run = ctx.detection_run.detection
+        verdicts = run.verdicts.records
+        # by row (digest, label): a waiver of one row of a digest held under two labels is not the other's (S10b-1)
+        result.waivers = with_effects(result.waivers, verdicts, threshold, run.labels)
+        extreme_p: dict[tuple[str, str | None], float] = {
+            (v.digest, label): v.extreme_p for v, label in zip(verdicts, run.labels)
+        }
         for w in result.waivers["honoured"]:  # the rule each waived record would have blocked by (SARIF)
             if w.get("effect") == "waived":
-                p = extreme_p.get(w["digest"])
+                p = extreme_p.get((w["digest"], w.get("label")))
                 w["rule"] = (
                     "detectors.extreme"
                     if threshold is not None and p is not None and p <= threshold
                     else ("detectors.combined")
                 )
     if ctx.computed("diff"):
-        result.describe_records(ctx.diff.records, ctx.report["by_source"])
+        rows = ctx.delta_rows if ctx.computed("delta_rows") else None
+        result.describe_records(ctx.diff.records, ctx.report["by_source"], scored_rows(rows))
     result.audit = ctx.audit_coverage.to_dict()
     return result
 

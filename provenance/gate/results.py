@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from provenance.delta.records import DeltaRecords
+    from provenance.delta.rows import DeltaRecords as DeltaRows
 
 LISTED = 20  # records a rule result names at most; ``count`` says how many there are in all
 REPORT_FORMAT = "prov.check/v1"
@@ -177,7 +178,9 @@ class GateResult:
             "lineage_not_trusted": self.lineage_not_trusted,
         }
 
-    def describe_records(self, records: DeltaRecords | None, by_source: list[dict]) -> None:
+    def describe_records(
+        self, records: DeltaRecords | None, by_source: list[dict], rows: dict[tuple[str, str], str] | None = None
+    ) -> None:
         """Name the records this result lists as the diff does, and add the per-source view.
 
         Each finding, each ``detectors.*`` rule's record and each honoured waiver that waived a
@@ -187,6 +190,11 @@ class GateResult:
         data file; ``sources`` the diff's ``by_source`` rows, each with ``flagged``: its
         unwaived flagged records, and ``not_attested`` when :attr:`lineage_not_trusted` names
         batches of the source: the candidate's records they no longer attest (set it first).
+
+        ``rows`` (:func:`scored_rows`) gives each scored row's own locator: an item carrying a label
+        is located at its row (digest, label), so a digest the candidate holds under two labels is
+        not shown at the other row (attack review 10b, S10b-1); ``records`` knows a digest's first
+        row only (its source and lineage are the digest's, as the diff attributes them).
         """
         waived = [w for w in self.waivers["honoured"] if w.get("effect") == "waived"]  # located for SARIF too
         listed = [
@@ -195,11 +203,16 @@ class GateResult:
             *waived,
         ]
         if records is not None:
+            from provenance.delta.records import location
+
             digests = [item["digest"] for item in listed if item.get("digest")]
             facts = records.describe(digests, digests)
             for item in listed:
                 known = facts.get(item.get("digest", ""), {})
                 item.update({k: v for k, v in known.items() if item.get(k) is None})
+                locator = (rows or {}).get((item.get("digest", ""), item.get("label")))
+                if locator is not None and locator != item.get("locator"):  # its own row, not its digest's first
+                    item["locator"], item["location"] = locator, location(records.dataset, locator)
             self.data = records.dataset
         flagged = Counter(f.get("source") for f in self.findings)
         lost: Counter[str] = Counter()
@@ -209,3 +222,13 @@ class GateResult:
         for row in self.sources:
             if lost[row["source"]]:
                 row["not_attested"] = lost[row["source"]]
+
+
+def scored_rows(rows: DeltaRows | None) -> dict[tuple[str, str], str]:
+    """``{(digest hex, label): locator}`` of the rows the detectors scored (``GateContext.delta_rows``, one per
+    (record, label), at its first manifest row); empty when they were not read."""
+    if rows is None:
+        return {}
+    return {
+        (d.hex(), label): str(loc) for d, label, loc in zip(rows.digests, rows.labels, rows.locators) if loc is not None
+    }

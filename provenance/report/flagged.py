@@ -138,6 +138,17 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
     )
 
 
+def same_row(finding: dict, records: list[dict]) -> bool:
+    """Whether ``records`` (a rule's) name ``finding``'s row: its digest and label, one digest under two
+    labels being two rows (attack review 10b, S10b-1); by digest alone where a record carries no label
+    (a report written before rule records named their row)."""
+    digest, label = finding.get("digest"), finding.get("label")
+    return any(
+        r.get("digest") == digest and (label is None or r.get("label") is None or r.get("label") == label)
+        for r in records
+    )
+
+
 def flagged_records(report: dict) -> list[FlaggedRecord]:
     """The flagged records of a diff or check report, worst first (score, then extreme p, then digest).
 
@@ -145,12 +156,12 @@ def flagged_records(report: dict) -> list[FlaggedRecord]:
     a check lists only its unwaived flagged records, and records that ``detectors.extreme``
     blocks are marked ``extreme``.
     """
-    extreme = {
-        rec.get("digest")
+    extreme = [
+        rec
         for rule in report.get("rules", [])
         if rule["rule"] == "detectors.extreme" and rule["status"] != "pass"
         for rec in rule["records"]
-    }
+    ]
     chosen = [f for f in report.get("findings", []) if f.get("flagged", True)]
-    records = [flagged_record(f, f["digest"] in extreme) for f in chosen]
+    records = [flagged_record(f, same_row(f, extreme)) for f in chosen]
     return sorted(records, key=lambda r: (-r.score, r.p_value if r.p_value is not None else 1.0, r.digest))

@@ -37,18 +37,21 @@ def findings_report(store: Store, version: str, flagged_only: bool = True) -> di
     """
     result = stored_findings(store, version, flagged_only=flagged_only)
     if result["findings"]:
-        facts = record_facts(store, version, [f["digest"] for f in result["findings"]])
+        # by row: one digest under two labels is two records, each at its own row (attack review 10b, S10b-1)
+        facts = record_facts(store, version, [(f["digest"], f.get("label")) for f in result["findings"]])
         for f in result["findings"]:
-            f.update(facts.get(f["digest"], {}))
+            f.update(facts.get((f["digest"], f.get("label"))) or facts.get((f["digest"], None)) or {})
     from provenance.report.findings_waivers import mark_waived
 
     mark_waived(store, version, result["findings"])
     return result
 
 
-def record_facts(store: Store, version: str, digests: list[str]) -> dict[str, dict]:
-    """For hex ``digests`` of ``version``: ``{"source", "source_named_by", "lineage", "locator", "location"}``
-    of each one's first manifest row (digests the version lacks are left out).
+def record_facts(store: Store, version: str, records: list[tuple[str, str | None]]) -> dict[tuple, dict]:
+    """For ``records`` of ``version`` (hex digest and label): ``{"source", "source_named_by", "lineage",
+    "locator", "location"}`` of each one's first manifest row, keyed ``(digest, label)``; a label None
+    (a finding stored without one) is the digest's first row, keyed ``(digest, None)``. Records the
+    version lacks are left out.
 
     The source is the data's source column where the row has one, else the source of the
     lineage batch that carries the record (``delta.attribution``), named ``"signed batch"``
@@ -57,28 +60,31 @@ def record_facts(store: Store, version: str, digests: list[str]) -> dict[str, di
     """
     row = store.version(version)
     predicate = verified_statement(store, row)["predicate"]
-    wanted = pa.array([bytes.fromhex(d) for d in dict.fromkeys(digests)], pa.binary(32))
+    asked = {(bytes.fromhex(d), label) for d, label in records}
+    wanted = pa.array(sorted({d for d, _ in asked}), pa.binary(32))
     manifest = ManifestObject(store, row)
     manifest.verify()
     assert manifest.parquet is not None
-    rows: dict[bytes, int] = {}
+    rows: dict[tuple[bytes, str | None], int] = {}
     found: dict[int, tuple[str | None, str | None]] = {}
     offset = 0
-    for batch in manifest.parquet.iter_batches(columns=["digest", "source", "locator"], use_threads=False):
+    columns = ["digest", "label", "source", "locator"]
+    for batch in manifest.parquet.iter_batches(columns=columns, use_threads=False):
         hit = np.flatnonzero(pc.is_in(batch.column(0), value_set=wanted).to_numpy(zero_copy_only=False))
         if len(hit):
             part = batch.take(pa.array(hit)).to_pydict()
-            for i, d, s, loc in zip(hit.tolist(), part["digest"], part["source"], part["locator"]):
-                if d not in rows:
-                    rows[d] = offset + i
-                    found[offset + i] = (s, loc)
+            for i, d, label, s, loc in zip(hit.tolist(), *(part[c] for c in columns)):
+                for key in ((d, label), (d, None)):  # the row of its label, and the digest's first row
+                    if key in asked and key not in rows:
+                        rows[key] = offset + i
+                        found[offset + i] = (s, loc)
         offset += batch.num_rows
     manifest.close()
     lineage_of = _lineage_rows(store, version, predicate, row["records"], set(found))
     dataset = json.loads(row["dataset"]) if row.get("dataset") else {}
     spot = {"path": dataset.get("path"), "kind": (predicate.get("schema") or {}).get("kind")}
     out = {}
-    for digest, at in rows.items():
+    for (digest, label), at in rows.items():
         source, locator = found[at]
         batch_source, status = lineage_of.get(at, (None, "unattributed"))
         if source is not None:
@@ -87,7 +93,7 @@ def record_facts(store: Store, version: str, digests: list[str]) -> dict[str, di
             source, named = batch_source, "signed batch" if status in SIGNED_STATUSES else "unsigned batch"
         else:
             named = None
-        out[digest.hex()] = {
+        out[(digest.hex(), label)] = {
             "source": source,
             "source_named_by": named,
             "lineage": status,

@@ -5,7 +5,8 @@ with the decision (``properties.decision`` and ``invocations``); then one result
 flagged record, whatever the number of detectors that flag it (``detectors.combined``,
 or ``detectors.extreme`` for a record that blocks alone), located at the data file the
 candidate version was committed from and, for a table, the row (``region``, see
-``region_of``), with the record's digest as a logical location and a fingerprint; then
+``region_of``), with the record's digest as a logical location and its row (digest and label) as
+a fingerprint; then
 one suppressed result per record a reviewer's waiver took out (``suppressions``, kind ``external``,
 justified by the waiver's reason); then one result per rule that blocked, warned or could not run,
 located at the version.
@@ -20,7 +21,7 @@ from urllib.parse import quote
 from provenance import __version__
 from provenance.escaping import visible
 from provenance.names import short_digest
-from provenance.report.flagged import flagged_records
+from provenance.report.flagged import flagged_records, same_row
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.verdict import check_decision
 from provenance.report.wording import location_text
@@ -29,6 +30,15 @@ LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
 """SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
 HEADER_LINES = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".ndjson": 1, ".json": 1}
 """Line of row 0 in a text table: a CSV's header takes line 1, a JSON Lines file has none."""
+FINGERPRINT = "recordRow/v1"
+"""The partial fingerprint of a record's result: its row, digest and label (``row_fingerprint``)."""
+
+
+def row_fingerprint(digest: str, label: str | None) -> str:
+    """``DIGEST:LABEL`` (the digest alone for a record whose label a report does not carry): one digest
+    under two labels is two rows, so a waived row and the row that still blocks are two alerts to a
+    code-scanning tool that matches results by fingerprint (attack review 10b, S10b-1)."""
+    return digest if label is None else f"{digest}:{label}"
 
 
 def region_of(location: dict) -> dict | None:
@@ -78,11 +88,16 @@ def waived_results(r: dict, known: set[str]) -> list[dict]:
                 "level": "error",
                 "message": {"text": visible(text)},
                 "locations": [_record_location(w, r["version"])],
-                "partialFingerprints": {"recordDigest/v1": w["digest"]},
+                "partialFingerprints": {FINGERPRINT: row_fingerprint(w["digest"], label)},
                 "suppressions": [
                     {"kind": "external", "status": "accepted", "justification": visible(w.get("reason") or "")}
                 ],
-                "properties": {"digest": w["digest"], "detector": w["detector"], "waiver": visible(w["origin"])},
+                "properties": {
+                    "digest": w["digest"],
+                    "label": None if label is None else visible(label),
+                    "detector": w["detector"],
+                    "waiver": visible(w["origin"]),
+                },
             }
         )
     return out
@@ -100,13 +115,16 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         for rule in r["rules"]
     ]
     known = {rule["id"] for rule in rules}
-    findings = {f["digest"]: f for f in r["findings"]}
+    # by row (digest, label): one digest under two labels is two records to judge (S10b-1)
+    findings = {(f["digest"], f.get("label")): f for f in r["findings"]}
     for rule in r["rules"]:  # a record that blocks alone though the combined verdict does not flag it
         if rule["rule"] == "detectors.extreme" and rule["status"] != "pass":
-            findings.update({rec["digest"]: rec for rec in rule["records"] if rec.get("digest") not in findings})
+            for rec in rule["records"]:
+                if not same_row(rec, list(findings.values())):
+                    findings[(rec["digest"], rec.get("label"))] = rec
     results = []
     for record in flagged_records({"findings": list(findings.values()), "rules": r["rules"]}):
-        finding = findings[record.digest]
+        finding = findings[(record.digest, record.label)]
         rule_id = "detectors.extreme" if record.extreme else "detectors.combined"
         where = location_text(finding.get("location"), record.locator)
         text = (
@@ -118,7 +136,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
             "level": "error",
             "message": {"text": visible(text)},
             "locations": [_record_location(finding, r["version"])],
-            "partialFingerprints": {"recordDigest/v1": record.digest},
+            "partialFingerprints": {FINGERPRINT: row_fingerprint(record.digest, record.label)},
             "properties": {
                 "digest": record.digest,
                 "score": record.score,

@@ -372,7 +372,7 @@ def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
     results = sarif["runs"][0]["results"]
     assert any(x["ruleId"] == "lineage.max_relabeled_after_source" for x in results)
     findings = [x for x in results if x["ruleId"].startswith("detectors.")]
-    assert all("recordDigest/v1" in x["partialFingerprints"] for x in findings)
+    assert all("recordRow/v1" in x["partialFingerprints"] for x in findings)
     junit = ET.fromstring(prov("check", "v2", "--base", "v1", "--format", "junit").stdout)
     cases = junit.findall(".//testcase")
     failed = {c.get("name") for c in cases if c.find("failure") is not None}

@@ -80,13 +80,13 @@ def test_check_json_and_sarif_list_every_extreme_record_and_the_waived_one(prov,
     sarif = json.loads(Path("check.sarif").read_text())
     validate_sarif(sarif)
     results = sarif["runs"][0]["results"]
-    per_record = [x for x in results if "recordDigest/v1" in x.get("partialFingerprints", {})]
+    per_record = [x for x in results if "recordRow/v1" in x.get("partialFingerprints", {})]
     open_extreme = {
         x["properties"]["digest"] for x in per_record if x["ruleId"] == "detectors.extreme" and "suppressions" not in x
     }
     assert open_extreme == extreme  # every extreme record under its rule, not the first 20
     [suppressed] = [x for x in per_record if "suppressions" in x]
-    assert suppressed["partialFingerprints"]["recordDigest/v1"] == waived
+    assert suppressed["properties"]["digest"] == waived
     assert suppressed["ruleId"] == "detectors.extreme"
     assert suppressed["suppressions"] == [
         {"kind": "external", "status": "accepted", "justification": "checked: a sensor test"}

@@ -404,12 +404,16 @@ def test_ci_formats_lead_with_the_decision_and_give_one_sarif_result_per_flagged
     validate_sarif(sarif)
     run = sarif["runs"][0]
     assert run["properties"]["decision"] == "blocked" and run["invocations"][0]["exitCode"] == 1
-    per_record = [x for x in run["results"] if "recordDigest/v1" in x.get("partialFingerprints", {})]
-    assert sorted(x["partialFingerprints"]["recordDigest/v1"] for x in per_record) == sorted(flagged)
+    per_record = [x for x in run["results"] if "recordRow/v1" in x.get("partialFingerprints", {})]
+    assert sorted(x["properties"]["digest"] for x in per_record) == sorted(flagged)
+    assert all(  # a record's row: its digest and label (attack review 10b, S10b-1)
+        x["partialFingerprints"]["recordRow/v1"] == f"{x['properties']['digest']}:{x['properties']['label']}"
+        for x in per_record
+    )
     rows = {f["digest"]: f["location"]["row"] for f in report["findings"]}
     for x in per_record:
         assert x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "v2.parquet"
-        digest = x["partialFingerprints"]["recordDigest/v1"]
+        digest = x["properties"]["digest"]
         if digest in rows:
             assert f"row {rows[digest]}" in x["message"]["text"] and "flagged by" in x["message"]["text"]
 
