@@ -15,6 +15,7 @@ from typing import Any
 from provenance.changes import change_records, describe, none_shared, record_changes, summary
 from provenance.errors import InputError, MissingData, VerificationError
 from provenance.lineage.removed_rows import kept_object
+from provenance.profiles.sample_verify import check_sample
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import differences
 from provenance.store import audit
@@ -24,7 +25,9 @@ from provenance.trust.pins import pins_of
 from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
 
-def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any = None) -> dict:
+def verify_version(
+    store: Store, tag: str, read_data: bool = True, executor: Any = None, recompute_sample: bool | None = None
+) -> dict:
     """Check a version's signature, objects and audit anchor, then re-read its data and compare every digest.
 
     What ``prov verify V`` does. Signatures are checked against the verifier's pins
@@ -38,11 +41,17 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
     facts (types, label type, classes, listing) that differ, or data that can no longer be
     read (the reading error, as a ``VerificationError``). Raises ``InputError`` (exit 2)
     for an unknown version, or one committed before its data's location was signed.
-    ``read_data=False`` stops after the signature, manifest and audit checks.
+    ``read_data=False`` stops after the signature, manifest and audit checks. The profile sample's salt is
+    checked under the committer's key either way, and the sample is drawn again from the manifest with
+    ``recompute_sample`` (default: ``read_data``; ``profile_sample`` in the report,
+    ``profiles.sample_verify.check_sample``; exit 1 when either fails).
     """
     row = store.version(tag)
     stmt = verified_statement(store, row)
     manifest = load_manifest(store, row)
+    # the profile sample's salt under the committer's key; the sample itself drawn again when the data is read
+    recompute = read_data if recompute_sample is None else recompute_sample
+    sample = check_sample(store, row, stmt["predicate"], manifest, recompute)
     kept_object(store, tag, stmt["predicate"])  # a quarantine's removed rows: missing or altered is exit 1
     head = stmt["predicate"].get("auditLogHead")
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
@@ -58,6 +67,7 @@ def verify_version(store: Store, tag: str, read_data: bool = True, executor: Any
         "signature": "ok",
         "manifest": "ok",
         "data": "not read",
+        "profile_sample": sample,
         "trust": pins_of(store).to_dict(),
     }
     if not read_data:
