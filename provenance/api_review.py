@@ -109,6 +109,7 @@ def check(
     attestation_out: str | os.PathLike[str] | None = None,
     replace_attestation: bool = False,
     pins: PinsLike | None = None,
+    save: bool = True,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 
@@ -122,7 +123,9 @@ def check(
     ``result.attestation``; as ``prov check --attest`` without ``--force``, a file already there
     is refused before anything is evaluated (``output_file.AlreadyExists``, exit 2) unless
     ``replace_attestation=True`` (``--force``) replaces it. Raises ``InputError`` for a bad policy
-    (before anything is evaluated) or a missing key; its messages name the Python parameters.
+    (before anything is evaluated) or a missing key; its messages name the Python parameters. ``save=False``
+    (``prov check --no-save``) leaves the store as it was: the detector run is not stored (the decision is
+    the same); it cannot be combined with ``attest``, which records the attestation in the store.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -131,6 +134,8 @@ def check(
 
     if attest and key is None:
         raise InputError("attest=True needs key=, the private key that signs the attestation")
+    if attest and not save:
+        raise InputError("attest=True records the attestation in the store; it cannot be combined with save=False")
     target = os.fspath(attestation_out) if attestation_out is not None else f"{version}.attestation.json"
     if attest:
         _refuse_attestation_there(target, replace_attestation)
@@ -160,7 +165,7 @@ def check(
         # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
         log_before = current(frozen) if attest else None
         with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
-            result = gate.check(frozen, version, base, pol, [os.fspath(w) for w in waivers])
+            result = gate.check(frozen, version, base, pol, [os.fspath(w) for w in waivers], save_findings=save)
     if attest and result.decision in ("pass", "warned"):
         assert key is not None and log_before is not None
         # the live log must still hold the state the check verified and the attestation signs

@@ -39,6 +39,11 @@ def check(
         None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."
     ),
     force: bool = typer.Option(False, "--force", help="With --attest: replace an attestation file already there."),
+    no_save: bool = typer.Option(
+        False,
+        "--no-save",
+        help="Leave the store as it was: do not store the detector run (for a pull request's check).",
+    ),
     print_default_policy: bool = typer.Option(
         False, "--print-default-policy", help="Print the default policy as TOML and exit."
     ),
@@ -57,6 +62,8 @@ def check(
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
     if force and not attest:
         raise InputError("--force replaces an attestation file; it applies only with --attest")
+    if no_save and attest:
+        raise InputError("--no-save leaves the store as it was, and --attest records the attestation in it: give one")
     # a forgotten --attest would pass and write nothing, silently (newcomer review 10, finding 17); a key
     # from PROV_KEY is the environment's, not a request to attest
     typed_key = key if key != os.environ.get("PROV_KEY") else None
@@ -93,11 +100,12 @@ def check(
                 key=key,
                 attestation_out=target,
                 replace_attestation=force,
+                save=not no_save,
             )
         except output_file.AlreadyExists:  # created while the check ran: still never replaced
             raise _exists(target) from None
     write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
-    if result.detectors and not store.writable():
+    if result.detectors and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
     if attest and not result.attestation:
         why = "it could not be evaluated" if result.exit_code == 3 else "it did not pass"

@@ -22,7 +22,7 @@ def diff(
     base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
     new: str = typer.Argument(..., help="New version (or git revision, or workspace, with --path)."),
     detect: bool = typer.Option(
-        False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored)."
+        False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored; see --no-save)."
     ),
     fpr: float = typer.Option(0.01, "--fpr", help="False-positive rate the detectors' thresholds are calibrated to."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md or html."),
@@ -40,6 +40,11 @@ def diff(
         help="With --detect: list only the flagged records, not every scored one (counts are always exact).",
     ),
     every_finding: bool = typer.Option(False, "--all", hidden=True, help="Every scored record (the default)."),
+    no_save: bool = typer.Option(
+        False,
+        "--no-save",
+        help="Leave the store as it was: with --detect, do not store the findings (for a pull request).",
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
@@ -83,12 +88,12 @@ def diff(
 
             with progress.stage("detectors", unit="steps"):
                 report.add_detector_results(
-                    detect_diff(store, base, new, report.delta, fpr=fpr), flagged_only=flagged_only
+                    detect_diff(store, base, new, report.delta, fpr=fpr, save=not no_save), flagged_only=flagged_only
                 )
     write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
-    if detect and store is not None and not store.writable():
+    if detect and store is not None and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the findings above were not saved (prov findings will not list them)")
     failed = [d["detector"] for d in report.detectors if d["status"] != "ran"]
     if report.drift and report.drift[0].get("signal") == "error":

@@ -76,6 +76,8 @@ class GateContext:
         waiver_envelopes: extra waiver envelopes (bytes, origin for messages), e.g. read
             from ``--waiver`` files by ``provenance.gate.waivers.read_waiver_files``.
         listed: how many example records the diff keeps per kind of change.
+        save_findings: whether the detector run is stored (``prov findings``); False for a check
+            that must leave the store as it was (``prov check --no-save``, newcomer review 10, finding 20).
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class GateContext:
         *,
         waiver_envelopes: Sequence[tuple[bytes, str]] = (),
         listed: int = LISTED,
+        save_findings: bool = True,
     ):
         self.store, self.base, self.new = store, base, new
+        self.save_findings = save_findings
         self.pins: Pins = pins_of(store)
         self.waiver_envelopes = list(waiver_envelopes)
         self.listed = listed
@@ -282,7 +286,8 @@ class GateContext:
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
-        calls reuse the run. The findings are also saved in the store (``prov findings``). A failure of the
+        calls reuse the run. The findings are also saved in the store (``prov findings``) unless the context
+        was made with ``save_findings=False``; nothing the gate decides reads them. A failure of the
         run as a whole is kept in ``DetectionRun.failure``, not raised, except new records
         that cannot be featurised (NaN, an undecodable file, another feature dimension):
         that is the user's input to fix, so the ``FeatureError`` (exit 2) propagates.
@@ -306,7 +311,15 @@ class GateContext:
             features = self.delta_features if self.computed("delta_features") else None
             delta = self.diff.delta | {"rows": self.delta_rows}
             run.detection = detect_diff(
-                self.store, self.base, self.new, delta, list(names), fpr, features=features, tight_cluster=tight_cluster
+                self.store,
+                self.base,
+                self.new,
+                delta,
+                list(names),
+                fpr,
+                save=self.save_findings,
+                features=features,
+                tight_cluster=tight_cluster,
             )
         except FeatureError:
             raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"

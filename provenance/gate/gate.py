@@ -93,6 +93,7 @@ def check(
     base: str,
     pol: policy_lib.Policy | None = None,
     waiver_files: Iterable[str] = (),
+    save_findings: bool = True,
 ) -> GateResult:
     """Evaluate version ``new`` against the trusted ``base`` under ``pol`` (default: the built-in policy).
 
@@ -102,6 +103,8 @@ def check(
         base: the trusted base version's tag.
         pol: the policy (``provenance.gate.policy.load``); None for the default.
         waiver_files: files of signed waivers (DSSE envelopes) besides the stored ones.
+        save_findings: store the detector run (``prov findings``); False leaves the store as it was
+            (``prov check --no-save``). The decision is the same either way.
 
     Returns:
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
@@ -120,6 +123,6 @@ def check(
     if base == new:
         raise InputError(f"prov check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
-    ctx = GateContext(store, base, new, waiver_envelopes=envelopes)
+    ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
     with statement_cache():  # each version's signature is verified once per check, not once per rule
         return evaluate(ctx, policy_lib.rule_set(pol), pol)

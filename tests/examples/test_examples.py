@@ -133,6 +133,8 @@ def test_pre_commit_hook_lets_a_clean_version_in_and_blocks_a_relabeled_one(proj
     assert r.returncode == 0, r.stderr
     assert "checking v2 against v1" in r.stderr and "prov check v2 --base v1: passed" in r.stderr
     assert head(p) != before
+    # the hook's check only reads (--no-save): the store committed is the store staged (newcomer review 10, 20)
+    assert p.git("status", "--porcelain", "--untracked-files=all", ".prov").stdout == ""
 
     # the next delivery relabels a record its vendor signed: the commit is refused
     before = head(p)

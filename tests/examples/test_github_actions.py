@@ -218,7 +218,7 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
         assert "--policy policy.toml" not in step.get("run", "") and "--policy ./" not in step.get("run", "")
     check_cmd = steps["prov check"]["run"]
     assert (
-        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --format json --out prov-check.json'
+        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --no-save --format json --out prov-check.json'
         in check_cmd
     )
     assert 'exit "$rc"' in check_cmd
