@@ -59,16 +59,23 @@ def audit_verify(
 
 
 @command("checkpoint", group=audit_app)
+@trust_flags
 def audit_checkpoint(
     key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="Private key that signs the checkpoint (KEY.key)."),
     out: str | None = typer.Option(
         None, "--out", help="Also write the checkpoint's envelope here, to keep outside the store."
     ),
+    pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Sign a checkpoint (RFC 9162 signed tree head) over the whole audit log now."""
-    store = Store.open()
+    """Sign a checkpoint (RFC 9162 signed tree head) over the whole audit log now.
+
+    With keys pinned, the key must be one of them (a maintainer's: commit, attest or waive): verifiers rely
+    only on checkpoints by keys they pin, so another key's is refused (exit 2) before anything is written.
+    """
+    store = Store.open(pins=pins)
     signer = cps.CheckpointKey.load(key)
+    _refuse_unpinned_checkpoint(store, pins, signer, key)
     cp = cps.checkpoint_now(store, signer)
     if out is not None:
         if not Path(out).parent.is_dir():
@@ -80,3 +87,19 @@ def audit_checkpoint(
     echo(f"Checkpoint {cp.object[:12]}: {cp.size} entries, root {cp.root[:16]}, signed by key {cp.keyid[:16]}")
     if out is not None:
         echo(f"  wrote {out}")
+
+
+def _refuse_unpinned_checkpoint(store: Store, pins: Pins, signer: cps.CheckpointKey, key: str) -> None:
+    """Exit 2 when keys are pinned and ``signer`` holds none of their maintainer roles (newcomer review 10,
+    finding 13): the checkpoint would be written, and listed by every verifier as not relied on."""
+    from provenance import keys
+
+    trusted = pins.maintainer_keys(store)
+    if trusted is None:  # nothing pinned: as a store's first commit, nothing to check the key against
+        return
+    keyid = keys.key_id(signer.private.public_key())
+    if keyid not in trusted:
+        raise InputError(
+            f"{key}: key {keyid[:16]} is not among the keys you pinned for commit, attest or waive; verifiers "
+            "would not rely on the checkpoint it signs (pin it with --signer if it is a maintainer's key)"
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json
-from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._trust import trust_flags
 from provenance.errors import VerificationError
 from provenance.escaping import visible
 from provenance.fsck.check import fsck as run_fsck
@@ -25,9 +25,19 @@ def fsck(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Check the whole store: object bytes, versions, signatures (against the keys you pin), audit chain, lineage."""
+    """Check the whole store: object bytes, versions, signatures (against the keys you pin), audit chain, lineage.
+
+    It runs with nothing pinned too (after a crash, or on a copy of a store, consistency is the question): the
+    signatures are then checked only against keys found in .prov/, which is NOT a trust decision (as
+    prov audit verify --store-keys), and it says so.
+    """
     report = run_fsck(find_store(), repair=repair, pins=pins)
-    note_unpinned(pins)
+    if not pins.pinned:  # the words prov audit verify --store-keys uses (newcomer review 10, finding 11)
+        note(
+            "NOT a trust decision: nothing is pinned, so signatures were checked only against keys found in "
+            ".prov/ (as prov audit verify --store-keys); pass --signer KEY.pub or set PROV_SIGNERS to check them "
+            "against keys you trust"
+        )
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -39,6 +49,11 @@ def fsck(
             echo(f"kept {path} (the records an old quarantine removed, for later checks)")
         counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"
         echo(f"fsck {report.store}: checked {counts}; {len(report.errors)} errors, {len(report.warnings)} warnings")
+        if repair and not report.ok:  # say why --repair did nothing (newcomer review 10, finding 11)
+            echo(
+                f"--repair: nothing removed or kept: {len(report.errors)} integrity error(s) remain, and a damaged "
+                "store could make a needed object look unreferenced; fix the errors first"
+            )
     if not report.ok:
         first = report.errors[0]
         raise VerificationError(

@@ -71,6 +71,9 @@ def add(
         False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
+    force: bool = typer.Option(
+        False, "--force", help="Register an unsigned batch whose records another source's batch registers already."
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -80,7 +83,9 @@ def add(
 
     spec = flags.spec(data)
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
-    result = register.add_batch(open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint)
+    result = register.add_batch(open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
+    for warning in result.warnings:  # registered all the same (exit 0)
+        typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -86,11 +86,16 @@ def check_objects(insp: Inspection, referenced: set[str] | None) -> None:
             insp.error("objects", f"{p}: cannot read object ({exc.strerror})")
             continue
         if actual != oid:
-            insp.error("objects", f"{p}: object {oid[:16]} was altered (its bytes hash to {actual[:16]})")
+            insp.error(
+                "objects",
+                f"{p}: object {oid[:16]} was altered (its bytes hash to {actual[:16]}); restore the file from a copy "
+                "of the store (git checkout -- FILE where the store is in git, or a backup)",
+            )
         elif referenced is not None and oid not in referenced:
             insp.warn(
                 "objects",
-                f"{p}: unreferenced object (left by an interrupted or failed write); `prov fsck --repair` removes it",
+                f"{p}: unreferenced object (left by an interrupted or failed write, or by a store taken from another "
+                "branch); `prov fsck --repair` removes it",
                 repairable=True,
             )
     for oid in sorted((referenced or set()) - present):

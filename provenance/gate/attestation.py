@@ -39,7 +39,7 @@ from provenance import clock, input_file, keys, output_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate import release_settings
 from provenance.gate.release_history import EXTENSION, commit_ordinal, next_release, require_extends_attested
-from provenance.store.checkpoints import Checkpoint, CheckpointKey, Keys, checkpoint_from_file
+from provenance.store.checkpoints import CHECKPOINT_TYPE, Checkpoint, CheckpointKey, Keys, checkpoint_from_file
 from provenance.store.log_state import LogState, current, require_consistent
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
@@ -227,13 +227,14 @@ def _prov_version() -> str:
         return "unknown"
 
 
-def read_attestation(path: str) -> tuple[dict, bytes]:
-    """The attestation file's DSSE envelope (shape-checked) and its bytes; ``InputError`` names the file.
+def read_attestation(path: str, what: str = "attestation") -> tuple[dict, bytes]:
+    """The attestation file's DSSE envelope (shape-checked) and its bytes; ``InputError`` names the file
+    (and ``what`` it was given as).
 
     An attestation written by a prov before SLSA VSAs (``https://prov.dev/release-check/v1``)
     is refused here with the way forward.
     """
-    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, "attestation")
+    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, what)
     try:
         env = signing.parse_envelope(data, path)
     except InputError as exc:
@@ -259,11 +260,18 @@ def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
     ``path`` is a checkpoint (``prov audit checkpoint --out``), signed by a key of
     ``trusted``, or a release attestation signed by the pinned ``attest`` role, whose
     signed ``auditLog`` the log must extend. None for an attestation of an empty log.
-    Raises InputError (exit 2) naming the file when it is neither or carries no log state,
-    VerificationError (exit 1) for a signature the pins do not trust.
+    Raises InputError (exit 2) naming the file when it is neither (naming what it is: a batch
+    envelope, a waiver, ...) or carries no log state, VerificationError (exit 1) for a signature the
+    pins do not trust.
     """
-    env, data = read_attestation(path)
-    if signing.unverified_statement(env).get("predicateType") != PREDICATE_TYPE:
+    env, data = read_attestation(path, "checkpoint (--checkpoint)")
+    kind = signing.unverified_statement(env).get("predicateType")
+    if kind != PREDICATE_TYPE:
+        if kind is not None and kind != CHECKPOINT_TYPE:  # never "pin that key": it is no log state (newcomer 10, 14)
+            raise InputError(
+                f"{path}: {_signed_kind(kind)}, not an audit checkpoint or release attestation; --checkpoint takes "
+                "a file from 'prov audit checkpoint --key K --out F' or 'prov check --attest'"
+            )
         return checkpoint_from_file(path, trusted)
     signed = pins_of(store).verify(env, ATTEST, path, store)
     facts = (signed.statement.get("predicate") or {}).get(EXTENSION)
@@ -274,6 +282,27 @@ def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
         return None
     when = str((signed.statement.get("predicate") or {}).get("timeVerified") or "")
     return state.as_checkpoint(when, signed.keyid, hashlib.sha256(data).hexdigest())
+
+
+def _signed_kind(predicate_type: object) -> str:
+    """What a signed statement of ``predicate_type`` is, for a message about a file given as something else."""
+    from provenance.gate.waiver_judging import PREDICATE_TYPE as WAIVER
+    from provenance.lineage.standing import PREDICATE_TYPE as BATCH
+    from provenance.lineage.withdraw import PREDICATE_TYPE as WITHDRAWAL
+    from provenance.trust.root import PREDICATE_TYPE as ROOT
+    from provenance.trust.statements import PREDICATE_TYPE as TRUST_ENTRY
+    from provenance.version_facts import PREDICATE_TYPE as VERSION
+
+    names = {
+        BATCH: "a signed batch envelope (prov sign)",
+        VERSION: "a version's signed statement (prov commit)",
+        WAIVER: "a signed waiver (prov waive)",
+        WITHDRAWAL: "a signed batch withdrawal (prov withdraw)",
+        TRUST_ENTRY: "a signed trust entry (prov trust add)",
+        ROOT: "a root of trust file",
+        LEGACY_PREDICATE_TYPE: "a release attestation written by an older prov",
+    }
+    return names.get(str(predicate_type), f"a signed statement of type {predicate_type!r}")
 
 
 def verify_attestation(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class AddResult:
     merkle_root: str
     envelope: str | None
     labels: dict[str, int]
+    warnings: list[str] = field(default_factory=list)  # said on stderr by prov add; recorded all the same
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -82,6 +83,7 @@ def add_batch(
     unsigned: bool = False,
     executor: Any = None,
     checkpoint: CheckpointKey | None = None,
+    force: bool = False,
 ) -> AddResult:
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
@@ -93,7 +95,14 @@ def add_batch(
 
     With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
 
-    Raises InputError (no envelope and not ``unsigned``; already registered; unreadable
+    An unsigned batch whose records (digest and label) a batch of another source already registers,
+    exactly those, is the same delivery under a second name (newcomer review 10, finding 9): refused
+    unless ``force``; one whose records are all in a larger batch of another source is registered
+    with a warning. An unsigned batch of a source with an active batch-signing key is registered
+    with a warning (``AddResult.warnings``): the default policy blocks its records.
+
+    Raises InputError (no envelope and not ``unsigned``; already registered, under this
+    source or, unsigned and without ``force``, under another; unreadable
     data), VerificationError (a signature, key or record that does not verify; an audit
     entry not written by ``prov add`` already registers the batch's id).
     """
@@ -119,6 +128,23 @@ def add_batch(
             f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
         )
     _refuse_planted_entry(store, spec.path, bid)
+    warnings = []
+    if envelope_path is None:
+        elsewhere = _registered_elsewhere(store, source, m)
+        same = [bid for bid, whole in elsewhere if whole]
+        if same and not force:
+            raise InputError(
+                f"{spec.path}: these {len(m)} records are already registered as batch {same[0]}: registering "
+                f"them again as an unsigned batch of {source!r} gives one delivery two sources; give --force if "
+                f"{source!r} really delivered them too"
+            )
+        warnings += [f"{spec.path}: these {len(m)} records are also registered as batch {b}" for b, _ in elsewhere]
+        signing_keys = [k for k in trust.entries(store, source) if k.status() == "active"]
+        if signing_keys:
+            warnings.append(
+                f"{source!r} signs its batches (trusted key {signing_keys[0].keyid[:16]}): prov check blocks its "
+                "unsigned additions unless the policy's lineage.allow_unsigned_from lists it"
+            )
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm, m.label_kind)
     with store.write(checkpoint):
@@ -176,4 +202,31 @@ def add_batch(
         m.root.hex(),
         envelope.path if envelope else None,
         m.label_counts(),
+        warnings,
     )
+
+
+def _registered_elsewhere(store: Store, source: str, m: Manifest) -> list[tuple[str, bool]]:
+    """The batches of other sources that already register every record (digest and label) of ``m``, each
+    with whether it holds exactly those records (the same delivery) rather than more: read from the
+    ``batch_records`` rows (a cache: this decides a refusal of the caller's own write, not trust).
+    Candidates are the batches holding ``m``'s first record; each is then compared whole."""
+    digests, labels = m.digests, m.labels
+    if not digests:
+        return []
+    first = (digests[0], labels[0])
+    candidates = [
+        row[0]
+        for row in store.db.execute(
+            "select distinct r.batch from batch_records r join batches b on b.batch = r.batch "
+            "where r.digest = ? and r.label = ? and b.source != ? order by r.batch",
+            [first[0], first[1], source],
+        )
+    ]
+    wanted = set(zip(digests, labels))
+    out = []
+    for bid in candidates:
+        held = set(store.db.execute("select digest, label from batch_records where batch = ?", [bid]).fetchall())
+        if wanted <= held:
+            out.append((bid, wanted == held))
+    return out

@@ -66,6 +66,12 @@ def attestation_lines(a: dict, explain: bool = False) -> list[str]:
     return out
 
 
+# A pending revocation only takes trust away, so checks honour it at once; what a signature adds is that
+# whoever writes .prov/ cannot roll it back unnoticed (newcomer review 10, finding 15)
+REVOCATIONS = ("key.revoke", "trust.revoke")
+REVOCATION_NOTE = " (a revocation: in force already; a checkpoint keeps it from being rolled back)"
+
+
 def audit_lines(report: dict) -> list[str]:
     """``prov audit verify``: the chain and its signed checkpoints, what is not relied on, what is pending."""
     out = [f"Audit log ok: {report['entries']} entries, head {report['head'][:16]}, root {report['root'][:16]}"]
@@ -80,11 +86,17 @@ def audit_lines(report: dict) -> list[str]:
     if not report["pinned"]:
         out.append("  NOT a trust decision: signatures checked only against keys found in .prov/ (--store-keys)")
     if report["pending"]:
+        revoking = any(e["action"] in REVOCATIONS for e in report["pending"])
         out.append(
             f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "
-            f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them):"
+            f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them"
+            + (" to trust anything; the revocations among them are in force):" if revoking else "):")
         )
-        out += [f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}" for e in report["pending"]]
+        out += [
+            f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}"
+            + (REVOCATION_NOTE if e["action"] in REVOCATIONS else "")
+            for e in report["pending"]
+        ]
     elif report["entries"]:
         out.append(f"  nothing pending: every entry is under {report['signed_by']}")
     return out

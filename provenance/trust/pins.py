@@ -33,7 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import keys
 from provenance.errors import InputError
-from provenance.trust.revocations import revoked_maintainer_keys, revoked_source_keys, with_revocation
+from provenance.trust.revocations import (
+    maintainer_revocations,
+    revoked_maintainer_keys,
+    revoked_source_keys,
+    with_revocation,
+)
 from provenance.trust.roles import MAINTAINER_ROLES, PINNED, ROOT, RoleKeys, RoleSignature, not_trusted, verify_role
 from provenance.trust.root import Root, load_chain_history
 
@@ -219,7 +224,10 @@ class Pins:
         if not revoked & set(found.keys):
             return found
         kept = {k: v for k, v in found.keys.items() if k not in revoked}
-        return RoleKeys(role, kept, found.threshold, f"{found.origin}; revoked in the store: excluded", found.names)
+        how = maintainer_revocations(store) if store is not None else {}
+        left_out = {k: (v, how.get(k, "revoked in this store")) for k, v in found.keys.items() if k in revoked}
+        origin = f"{found.origin}; revoked in the store: excluded"
+        return RoleKeys(role, kept, found.threshold, origin, found.names, left_out)
 
     def verify(self, env: Mapping, role: str, name: str, store: Store | None = None) -> RoleSignature:
         """Check ``env`` (a shape-checked DSSE envelope) against ``role``; see ``roles.verify_role``.

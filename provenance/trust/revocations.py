@@ -24,6 +24,29 @@ def revoked_maintainer_keys(store: Store) -> set[str]:
     return out
 
 
+def maintainer_revocations(store: Store) -> dict[str, str]:
+    """Each maintainer key revoked in the store (:func:`revoked_maintainer_keys`) -> how, for a message:
+    ``revoked in this store at 2026-12-01T17:27:16+00:00 ("stolen")``, from its ``key.revoke`` audit
+    entry (or its ``keys`` row, when only that is left)."""
+    out: dict[str, str] = {}
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'key.revoke'"):
+        try:
+            facts = json.loads(detail) or {}
+            at, reason = facts.get("revoked_at"), facts.get("reason")
+        except (TypeError, ValueError, AttributeError):
+            at, reason = None, None
+        out.setdefault(str(subject), _revoked_words(at, reason))
+    for kid, at in store.db.execute("select keyid, revoked_at from keys where revoked_at is not null"):
+        out.setdefault(str(kid), _revoked_words(at, None))
+    return out
+
+
+def _revoked_words(at: object, reason: object) -> str:
+    when = f" at {at}" if at else ""
+    why = f" ({json.dumps(str(reason), ensure_ascii=False)})" if reason else ""
+    return f"revoked in this store{when}{why}"
+
+
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
     """``(source, keyid) -> (revoked_at, reason)`` from the trust table and from ``trust.revoke`` audit entries.
 

@@ -49,6 +49,8 @@ class RoleKeys:
         origin: where the keys come from, for messages (``PINNED``,
             "root v3 (root.json)", "keys found in the store; nothing pinned").
         names: key id -> a name for people (the .pub file, the root's key name).
+        revoked: the keys left out because the store revokes them, with how (``revocations.maintainer_revocations``),
+            so a signature by one of them is named as revoked, not as unknown.
     """
 
     role: str
@@ -56,6 +58,8 @@ class RoleKeys:
     threshold: int = 1
     origin: str = ""
     names: Mapping[str, str] = field(default_factory=dict)
+    # keys the role would hold but that are revoked in the store: key id -> (key, how it was revoked)
+    revoked: Mapping[str, tuple[Ed25519PublicKey, str]] = field(default_factory=dict)
 
     def name(self, keyid: str) -> str:
         """``keyid`` shortened, with its name when known: ``3f2a9c1d00aa11bb (maintainer.pub)``."""
@@ -108,9 +112,16 @@ def verify_role(env: Mapping, role: RoleKeys, name: str, others: Mapping[str, st
     """
     if env.get("payloadType") != signing.PAYLOAD_TYPE:
         raise VerificationError(f"{name}: payloadType is {env.get('payloadType')!r}, expected {signing.PAYLOAD_TYPE}")
-    if not role.keys:
+    revoked = signers_among(env, {k: key for k, (key, _) in role.revoked.items()}) if role.revoked else {}
+    if not role.keys and not revoked:
         raise VerificationError(f"{name}: no key may sign for role {role.role} ({role.origin}); fails closed")
     found = signers_among(env, role.keys)
+    if revoked and len(found) < role.threshold:  # newcomer review 10, finding 15: say whose key, when and why
+        kid = min(revoked)
+        raise VerificationError(
+            f"{name}: signed by key {role.name(kid)}, {role.revoked[kid][1]}; a revoked key fails closed "
+            "(to recover, commit the data you still trust again with a key you pin: README, A stolen key)"
+        )
     for kid, claimed in found.items():
         if claimed is not None and claimed != kid:
             raise VerificationError(
