@@ -172,7 +172,7 @@ def verify(
         pins_of(opened).require_trust_decision(f"prov verify {tag} --attestation {os.fspath(attestation)}")
     report = verify_version(opened, tag, read_data=read_data)
     if attestation is not None:
-        from provenance.gate.attestation import verify_attestation
+        from provenance.gate.attestation_verify import verify_attestation
         from provenance.gate.policy import load as load_policy
 
         digest = load_policy(os.fspath(policy)).digest if policy is not None else None

@@ -45,7 +45,7 @@ def audit_verify(
     pins.require_trust_decision("prov audit verify", store_keys)
     pinned = pins.maintainer_keys(store)
     trusted = cps.trusted_keys(store, pinned)
-    from provenance.gate.attestation import kept_log_head
+    from provenance.gate.attestation_verify import kept_log_head
 
     kept = [head for head in (kept_log_head(store, path, trusted) for path in checkpoint) if head is not None]
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))

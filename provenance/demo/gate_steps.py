@@ -25,7 +25,8 @@ from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
 from provenance.detectors.pipeline import detect_diff
 from provenance.encoding import table_digests
 from provenance.gate import gate
-from provenance.gate.attestation import attest, verify_attestation
+from provenance.gate.attestation import attest
+from provenance.gate.attestation_verify import verify_attestation
 from provenance.gate.policy import default_policy
 from provenance.lineage import batch_sign, register
 from provenance.lineage.classify import version_lineage

@@ -90,7 +90,7 @@ def open_signed_version(
     manifest against the signed Merkle root (``load_manifest``), where the data is and how
     it reads from the *signed* predicate (never from the store's rows), and with
     ``attestation`` (a ``prov check --attest`` file) that a key pinned for the attest role
-    released this version (``gate.attestation.verify_attestation``), under ``policy`` (a
+    released this version (``gate.attestation_verify.verify_attestation``), under ``policy`` (a
     policy file), against ``base``, not older than the release ``release_state`` records
     (updated on success) nor than ``min_release``, each when given, as ``prov verify V
     --attestation A`` checks them. Raises ``InputError`` (nothing pinned, unknown version,
@@ -113,7 +113,7 @@ def open_signed_version(
         manifest = load_manifest(store, row)
         checked = None
         if attestation is not None:
-            from provenance.gate.attestation import verify_attestation
+            from provenance.gate.attestation_verify import verify_attestation
             from provenance.gate.policy import load as load_policy
 
             digest = load_policy(policy).digest if policy is not None else None

@@ -1,0 +1,235 @@
+"""Checking release attestations and log states kept outside the store (split out of ``gate/attestation.py``).
+
+``verify_attestation`` is ``prov verify V --attestation FILE`` (and ``provenance.load``'s release
+options): the envelope must be signed by a key the verifier trusts for ``attest``, name the version
+and a signed ancestor as its base, not have expired, and not be older than the newest release a
+training job has accepted (``provenance.trust.releases``). ``kept_log_head`` reads a checkpoint or
+an attestation given to ``prov audit verify --checkpoint`` as the signed log state the store's log
+must extend. ``gate/attestation.py`` writes attestations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING
+
+from provenance import clock, input_file, signing
+from provenance.errors import InputError, VerificationError
+from provenance.gate.attestation import LEGACY_PREDICATE_TYPE, PREDICATE_TYPE
+from provenance.gate.release_history import EXTENSION
+from provenance.store.checkpoints import CHECKPOINT_TYPE, Checkpoint, Keys, checkpoint_from_file
+from provenance.store.log_state import LogState, require_consistent
+from provenance.trust import releases
+from provenance.trust.pins import pins_of
+from provenance.trust.roles import ATTEST
+from provenance.version_facts import signed_ancestry
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+
+def read_attestation(path: str, what: str = "attestation") -> tuple[dict, bytes]:
+    """The attestation file's DSSE envelope (shape-checked) and its bytes; ``InputError`` names the file
+    (and ``what`` it was given as).
+
+    An attestation written by a prov before SLSA VSAs (``https://prov.dev/release-check/v1``)
+    is refused here with the way forward.
+    """
+    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, what)
+    try:
+        env = signing.parse_envelope(data, path)
+    except InputError as exc:
+        from provenance.report.formats import report_kind
+
+        if (kind := report_kind(data)) is None:
+            raise
+        raise InputError(
+            f"{path}: {kind}, not a release attestation; write one with "
+            "'prov check V --base B --attest --key K.key' (it writes V.attestation.json) and pass that file"
+        ) from exc
+    if signing.unverified_statement(env).get("predicateType") == LEGACY_PREDICATE_TYPE:
+        raise InputError(
+            f"{path}: written by an older prov (no base ancestry, expiry or release counter); "
+            "attest the version again with 'prov check V --base B --attest --key K' and verify the new file"
+        )
+    return env, data
+
+
+def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
+    """A log state kept outside the store (``prov audit verify --checkpoint FILE``) as a signed tree head.
+
+    ``path`` is a checkpoint (``prov audit checkpoint --out``), signed by a key of
+    ``trusted``, or a release attestation signed by the pinned ``attest`` role, whose
+    signed ``auditLog`` the log must extend. None for an attestation of an empty log.
+    Raises InputError (exit 2) naming the file when it is neither (naming what it is: a batch
+    envelope, a waiver, ...) or carries no log state, VerificationError (exit 1) for a signature the
+    pins do not trust.
+    """
+    env, data = read_attestation(path, "checkpoint (--checkpoint)")
+    kind = signing.unverified_statement(env).get("predicateType")
+    if kind != PREDICATE_TYPE:
+        if kind is not None and kind != CHECKPOINT_TYPE:  # never "pin that key": it is no log state (newcomer 10, 14)
+            raise InputError(
+                f"{path}: {_signed_kind(kind)}, not an audit checkpoint or release attestation; --checkpoint takes "
+                "a file from 'prov audit checkpoint --key K --out F' or 'prov check --attest'"
+            )
+        return checkpoint_from_file(path, trusted)
+    signed = pins_of(store).verify(env, ATTEST, path, store)
+    facts = (signed.statement.get("predicate") or {}).get(EXTENSION)
+    state = LogState.from_dict(facts.get("auditLog") if isinstance(facts, dict) else None, path, InputError)
+    if state is None:
+        raise InputError(f"{path}: a release attestation without the audit log's state (written by an older prov)")
+    if state.size == 0:
+        return None
+    when = str((signed.statement.get("predicate") or {}).get("timeVerified") or "")
+    return state.as_checkpoint(when, signed.keyid, hashlib.sha256(data).hexdigest())
+
+
+def _signed_kind(predicate_type: object) -> str:
+    """What a signed statement of ``predicate_type`` is, for a message about a file given as something else."""
+    from provenance.gate.waiver_judging import PREDICATE_TYPE as WAIVER
+    from provenance.lineage.standing import PREDICATE_TYPE as BATCH
+    from provenance.lineage.withdraw import PREDICATE_TYPE as WITHDRAWAL
+    from provenance.trust.root import PREDICATE_TYPE as ROOT
+    from provenance.trust.statements import PREDICATE_TYPE as TRUST_ENTRY
+    from provenance.version_facts import PREDICATE_TYPE as VERSION
+
+    names = {
+        BATCH: "a signed batch envelope (prov sign)",
+        VERSION: "a version's signed statement (prov commit)",
+        WAIVER: "a signed waiver (prov waive)",
+        WITHDRAWAL: "a signed batch withdrawal (prov withdraw)",
+        TRUST_ENTRY: "a signed trust entry (prov trust add)",
+        ROOT: "a root of trust file",
+        LEGACY_PREDICATE_TYPE: "a release attestation written by an older prov",
+    }
+    return names.get(str(predicate_type), f"a signed statement of type {predicate_type!r}")
+
+
+def verify_attestation(
+    store: Store,
+    version: str,
+    path: str,
+    *,
+    policy_digest: str | None = None,
+    base: str | None = None,
+    release_state: str | None = None,
+    min_release: int | None = None,
+    now: dt.datetime | None = None,
+) -> dict:
+    """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
+
+    Args:
+        store: the open store, carrying the verifier's pins (required).
+        version: the version the attestation must name (tag and Merkle root).
+        path: the attestation file (a DSSE envelope).
+        policy_digest: when given, the policy the release must have passed (SHA-256 hex).
+        base: when given, the base the release must have been checked against.
+        release_state: the training job's state file (``provenance.trust.releases``):
+            a release older than the one it records is refused, and so is one whose audit
+            log is not an RFC 9162 extension of the newest log state it records (a
+            consistency proof built from the store's log); a fresh one is recorded.
+        min_release: refuse a release counter below this.
+        now: the time expiry is judged at (default: now).
+
+    Returns:
+        ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
+        "policy": {"path", "digest"}, "checks_off", "acknowledged", "checked_at", "expires",
+        "release", "audit_log": {"treeSize", "rootHash", "headHash"} | None,
+        "release_state": {"path", "release", "root_version", "audit_log_size", "created"} | None}``
+        (``created``: the state file did not exist before).
+
+    Raises:
+        InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
+            or written by an older prov; the release state file is malformed.
+        VerificationError (exit 1): a signature not by a key trusted for ``attest``;
+            another predicate type, version, Merkle root or result; an expired
+            attestation; a base that is not a signed ancestor or not the one required;
+            another policy; a release older than the newest accepted, or a root of trust
+            older than the one the release state records; with a release state that
+            records an audit-log state, an attestation without one, or whose log (or the
+            store's) is not an extension of it.
+    """
+    pins = pins_of(store)
+    pins.require_trust_decision(f"prov verify {version} --attestation {path}")
+    known = releases.read_state(release_state) if release_state else None
+    env, data = read_attestation(path)
+    signed = pins.verify(env, ATTEST, path, store)
+    stmt = signed.statement
+    if stmt.get("predicateType") != PREDICATE_TYPE:
+        raise VerificationError(f"{path}: not a release attestation (predicateType {stmt.get('predicateType')!r})")
+    pred = stmt.get("predicate") or {}
+    facts = pred.get(EXTENSION)
+    if not isinstance(facts, dict):
+        raise VerificationError(f"{path}: a verification summary without prov's release facts ({EXTENSION})")
+    row = store.version(version)
+    if facts.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
+        raise VerificationError(
+            f"{path}: attests version {facts.get('version')!r} with another Merkle root, not {version}"
+        )
+    if pred.get("verificationResult") != "PASSED":
+        raise VerificationError(f"{path}: records result {pred.get('verificationResult')!r}, not PASSED")
+    expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
+    if (now or clock.now()) >= expires:
+        raise VerificationError(
+            f"{path}: expired at {clock.iso(expires)} (an old release is not served forever); "
+            f"check {version} again with 'prov check --attest' for a fresh attestation"
+        )
+    base_facts = facts.get("base") or {}
+    chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}
+    ancestor = chain.get(str(base_facts.get("version")))
+    if ancestor is None or ancestor["merkle_root"] != base_facts.get("merkleRoot"):
+        raise VerificationError(
+            f"{path}: its base {base_facts.get('version')!r} is not a signed ancestor of {version} "
+            "with the Merkle root it names"
+        )
+    if base is not None and base_facts.get("version") != base:
+        raise VerificationError(f"{path}: {version} was checked against {base_facts.get('version')}, not {base}")
+    policy = facts.get("policy") or {}
+    signed_digest = (pred.get("policy") or {}).get("digest", {}).get("sha256")
+    if signed_digest != policy.get("digest"):
+        raise VerificationError(f"{path}: its two policy digests differ")
+    if policy_digest and signed_digest != policy_digest:
+        raise VerificationError(
+            f"{path}: passed policy {str(signed_digest)[:16]}, not the one required ({policy_digest[:16]})"
+        )
+    release = facts.get("release")
+    if not isinstance(release, int) or isinstance(release, bool) or release < 1:
+        raise VerificationError(f"{path}: has no release counter")
+    root_version = pins.root.version if pins.root is not None else None
+    log = LogState.from_dict(facts.get("auditLog"), path)
+    candidate = releases.AcceptedRelease(
+        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
+    )
+    releases.check_fresh(candidate, known, min_release, path)
+    if known is not None and known.audit_log is not None:  # the log must not have lost entries since
+        kept = f"release {known.release} ({known.version}), accepted by this job"
+        if log is None:
+            raise VerificationError(
+                f"{path}: carries no audit-log state, so it cannot show the log kept every entry of {kept}; "
+                f"attest {version} again with this prov"
+            )
+        require_consistent(store, known.audit_log, log, path, kept)
+    state = None
+    if release_state:
+        written = releases.record(release_state, candidate)
+        state = {"path": release_state, "release": release, "root_version": written.root_version}
+        state["created"] = known is None  # a new file refused nothing older: a typo in the path turns that off
+        state["audit_log_size"] = written.audit_log.size if written.audit_log is not None else None
+    return {
+        "version": version,
+        "attestation": path,
+        "warnings": facts.get("warnings", []),
+        "signature": "ok",
+        "keyid": signed.keyid,
+        "base": {"version": base_facts["version"], "merkle_root": base_facts["merkleRoot"]},
+        "policy": {"path": policy.get("path"), "digest": signed_digest},
+        "checks_off": list(policy.get("checksOff") or []),
+        "acknowledged": policy.get("acknowledged"),
+        "checked_at": pred.get("timeVerified"),
+        "expires": clock.iso(expires),
+        "release": release,
+        "audit_log": log.to_dict() if log is not None else None,
+        "release_state": state,
+    }
