@@ -60,7 +60,7 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     t_import = time.perf_counter()
     from provenance import keys, signing, versions
     from provenance.executor import LocalExecutor
-    from provenance.lineage import classify
+    from provenance.lineage import lineage_stage
     from provenance.profiles import stage
     from provenance.sources import external_sort
     from provenance.sources.interface import DatasetSpec
@@ -76,8 +76,8 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     versions.build_manifest = clock.wrap("build", versions.build_manifest)
     signing.sign = clock.wrap("sign", signing.sign)  # versions calls it through the module
     # the default stages, timed in both halves: prepare (no lock) and record (under the lock)
-    classify.LineageStage.prepare = clock.wrap("lineage", classify.LineageStage.prepare)
-    classify.PreparedLineage.record = clock.wrap("lineage", classify.PreparedLineage.record)
+    lineage_stage.LineageStage.prepare = clock.wrap("lineage", lineage_stage.LineageStage.prepare)
+    lineage_stage.PreparedLineage.record = clock.wrap("lineage", lineage_stage.PreparedLineage.record)
     stage.ProfileStage.prepare = clock.wrap("profile", stage.ProfileStage.prepare)
     stage.PreparedProfile.record = clock.wrap("profile", stage.PreparedProfile.record)
     store_dir = work / "store"

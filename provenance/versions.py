@@ -208,7 +208,7 @@ def default_stages(featurizer: str | FeaturizerSpec = AUTO) -> list[CommitStage]
     ``featurizer`` is ``"auto"`` (numeric columns / image pixels), a registry name, or a
     :class:`~provenance.features.registry.FeaturizerSpec`.
     """
-    from provenance.lineage.classify import LineageStage
+    from provenance.lineage.lineage_stage import LineageStage
     from provenance.profiles.stage import ProfileStage
 
     return [LineageStage(), ProfileStage(featurizer)]

@@ -13,18 +13,8 @@ import pytest
 from provenance.api import add
 from provenance.executor import InlineExecutor
 from provenance.lineage import layout
-from provenance.lineage.classify import (
-    ATTESTED,
-    RELABELED,
-    UNATTRIBUTED,
-    LineageStage,
-    batch_records,
-    classify,
-    counts,
-    iter_classified,
-    lineage_memory,
-    write_lineage,
-)
+from provenance.lineage.classify import ATTESTED, RELABELED, UNATTRIBUTED, batch_records, classify, counts
+from provenance.lineage.lineage_stage import LineageStage, iter_classified, lineage_memory, write_lineage
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
