@@ -63,6 +63,7 @@ def diff_versions(
     report = build_report(changes, a, b)
     report.summary["schema_changes"] = schema
     report.summary["rekeyed"] = changes.rekeyed
+    report.summary["rekeyed_relabeled"] = changes.rekeyed_relabeled
     _mark_lookalikes(report)
     records = report.records
     report.delta = {

@@ -55,6 +55,7 @@ class Changes:
     common_by_label: Counter = field(default_factory=Counter)  # digests in both, by base label
     unchanged: int = 0
     rekeyed: int = 0  # removed/added pairs at one locator, re-keyed by a schema change (delta/schema.py)
+    rekeyed_relabeled: int = 0  # of those, pairs whose labels differ
     source_changed: int = 0
     relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
     relabeled_by_source: Counter = field(default_factory=Counter)

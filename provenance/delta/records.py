@@ -19,8 +19,8 @@ from provenance.delta.attribution import record_named_by
 from provenance.delta.digests import locate
 from provenance.delta.statuses import LINEAGE_STATUSES
 
-KINDS = ("relabeled", "added", "duplicates")  # a digest in several kinds is described by the first
-CHANGE = {"relabeled": "relabeled", "added": "added", "duplicates": "copied"}
+KINDS = ("relabeled", "added", "rekeyed", "duplicates")  # a digest in several kinds is described by the first
+CHANGE = {"relabeled": "relabeled", "added": "added", "rekeyed": "rekeyed", "duplicates": "copied"}
 
 
 def location(dataset: dict | None, locator: str | None) -> dict | None:
@@ -103,7 +103,7 @@ class DeltaRecords:
                     a["label"].tolist(),
                     a["source"].tolist(),
                     a["status"].tolist() if "status" in a else None,
-                    a["old_label"].tolist() if kind == "relabeled" else None,
+                    a["old_label"].tolist() if "old_label" in a else None,
                 )
             label_ids, source_ids, statuses, old_ids = columns[kind]
             source = self.sources[source_ids[pos]]
@@ -118,8 +118,8 @@ class DeltaRecords:
                 "change": CHANGE[kind],
                 "source_named_by": named_by[key],
             }
-            if old_ids is not None:
-                item["old_label"] = self.labels[old_ids[pos]]
+            if old_ids is not None and (kind == "relabeled" or old_ids[pos] != label_ids[pos]):
+                item["old_label"] = self.labels[old_ids[pos]]  # a re-keyed record: its base partner's, if it differs
             out[hexdigest] = item
         wanted = [d for d in dict.fromkeys(locate_rows) if d in found]
         rows = {d: int(self.arrays[found[d][0]]["first_row"][found[d][1]]) for d in wanted}

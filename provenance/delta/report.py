@@ -387,8 +387,10 @@ def delta_records(changes: Changes, new: Side) -> DeltaRecords:
     """The added, relabeled and copied records of ``changes``, each with its label, source, lineage
     status and manifest row in ``new``, for ``DeltaRecords.describe``."""
     arrays = {}
-    for kind in ("added", "relabeled", "duplicates"):
-        columns = ("digests", "label", "source", "first_row") + (("old_label",) if kind == "relabeled" else ())
+    for kind in ("added", "relabeled", "rekeyed", "duplicates"):
+        columns = ("digests", "label", "source", "first_row") + (
+            ("old_label",) if kind in ("relabeled", "rekeyed") else ()
+        )
         columns += ("status",) if kind != "duplicates" else ()  # a copy's lineage is its record's (added or base)
         arrays[kind] = {c: changes.array(kind, c) for c in columns}
     dataset = {"path": new.info.get("path"), "kind": new.schema.get("kind")}

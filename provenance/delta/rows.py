@@ -61,6 +61,23 @@ def _groups(changes: Changes) -> dict[str, np.ndarray]:
                 "base": changes.array(source, "base_rows").astype(np.int64) if kind != ADDED else np.zeros(n, np.int64),
             }
         )
+    # re-keyed by a schema change (delta/schema.py): scored as added, or as relabeled when the
+    # base record at the same locator had another label
+    first = changes.array("rekeyed", "first_row").astype(np.int64)
+    if len(first):
+        label, old = changes.array("rekeyed", "label"), changes.array("rekeyed", "old_label")
+        differs = label != old
+        parts.append(
+            {
+                "first": first,
+                "count": changes.array("rekeyed", "rows").astype(np.int64),
+                "rank": np.where(differs, _PRECEDENCE[RELABELED], _PRECEDENCE[ADDED]),
+                "digest": changes.array("rekeyed", "digests"),
+                "old": np.where(differs, old, -1).astype(np.int64),
+                "extra": np.zeros(len(first), np.int64),
+                "base": np.zeros(len(first), np.int64),
+            }
+        )
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.lexsort((-merged["rank"], merged["first"]))  # by group; the strongest kind first
     merged = {k: v[order] for k, v in merged.items()}

@@ -5,7 +5,8 @@ letter), renamed, added or removed changes every record digest, since a digest e
 typed values under column names. A diff names such a change once, and pairs the records
 it re-keyed by their locator (the same row or file on both sides), so they are not
 reported as every record removed and added again. Their content cannot be compared across
-the change: the re-keyed records of the new side stay in the detectors' delta.
+the change: the re-keyed records of the new side stay in the detectors' delta, and a pair
+whose labels differ is a relabel.
 
 Labels are compared exactly as written; two labels that differ but look alike (Unicode
 normalisation, invisible or space characters, case) are shown with their code points.
@@ -61,8 +62,15 @@ def _rows_of(side, wanted: set[bytes]) -> tuple[list[int], list[bytes]]:
 def rekey(changes: Changes, base, new) -> np.ndarray:
     """Pair removed and added records that share a locator; take them out of added/removed.
 
-    Returns the re-keyed digests of the new side (``S32``), which stay in the detectors'
-    delta. Reads the digest column of both manifests and the locators of changed rows.
+    The new side's records of those pairs move to ``changes.arrays["rekeyed"]`` (the
+    columns of ``added``, plus ``old_label``: the label id of the base record at the same
+    locator), so they stay in the detectors' delta (``delta.rows``) and in reports: a
+    schema change must not hide what changed with it (newcomer review 11, finding 1: 30
+    label flips and 20 outliers passed the gate behind one retyped column). A pair whose
+    labels differ counts as a relabel of its source (``changes.relabeled_by_source``; each
+    pair counts in ``common_by_source`` as a record both sides hold), and
+    ``changes.rekeyed_relabeled`` says how many. Returns the re-keyed digests of the new
+    side (``S32``). Reads the digest column of both manifests and the locators of changed rows.
     """
     added, removed = changes.array("added", "digests"), changes.array("removed", "digests")
     if not len(added) or not len(removed):
@@ -73,9 +81,20 @@ def rekey(changes: Changes, base, new) -> np.ndarray:
         locators, _ = side.fetch(np.asarray(rows, dtype=np.int64))
         by_side[side.name] = dict(zip(locators, found))
     old, fresh = by_side[base.name], by_side[new.name]
-    shared = old.keys() & fresh.keys()
+    shared = sorted(old.keys() & fresh.keys())
+    partner: dict[bytes, bytes] = {}
+    for k in shared:  # a new record at several locators takes its first partner
+        partner.setdefault(fresh[k], old[k])
+    old_label = dict(zip(_full(removed), changes.array("removed", "label").tolist()))
     gone = np.array(sorted({old[k] for k in shared}), dtype="S32")
     came = np.array(sorted({fresh[k] for k in shared}), dtype="S32")
+    moved = []
+    for part in changes.arrays.get("added") or []:
+        keep = np.isin(part["digests"], came)
+        if keep.any():
+            m = {k: v[keep] for k, v in part.items()}
+            m["old_label"] = np.array([old_label[partner[d]] for d in _full(m["digests"])], dtype=m["label"].dtype)
+            moved.append(m)
     for kind, drop in (("removed", gone), ("added", came)):
         parts = changes.arrays.get(kind) or []
         changes.arrays[kind] = [
@@ -83,6 +102,15 @@ def rekey(changes: Changes, base, new) -> np.ndarray:
         ]
         hexes = {d.hex() for d in _full(drop)}
         changes.examples[kind] = [e for e in changes.examples[kind] if e["digest"] not in hexes]
+    changes.arrays["rekeyed"] = moved
+    sources = changes.sources.values
+    for m in moved:
+        differs = m["label"] != m["old_label"]
+        for source_id, n in zip(*np.unique(m["source"], return_counts=True)):
+            changes.common_by_source[sources[int(source_id)]] += int(n)
+        for source_id, n in zip(*np.unique(m["source"][differs], return_counts=True)):
+            changes.relabeled_by_source[sources[int(source_id)]] += int(n)
+        changes.rekeyed_relabeled += int(differs.sum())
     changes.rekeyed = len(shared)
     return came
 

@@ -26,6 +26,7 @@ from provenance.version_facts import statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
+SCHEMA_KEYS = ("schema_changes", "rekeyed", "rekeyed_relabeled")  # carried only when a schema change re-keyed records
 
 
 def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> GateResult:
@@ -58,6 +59,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     result.checked_at = checked_at
     if ctx.computed("diff"):
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
+        if ctx.report["summary"].get("rekeyed"):  # a schema change re-keyed records: they were scored as changed
+            result.summary |= {k: ctx.report["summary"].get(k) for k in SCHEMA_KEYS}
         result.waivers = ctx.waivers.report
         # the batches whose records the lineage rules no longer count as attested (a revoked key): say so
         result.lineage_not_trusted = list(ctx.report["lineage"].get("not_trusted", {}).get("new", []))

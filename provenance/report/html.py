@@ -35,7 +35,7 @@ from provenance.report.wording import (
     drift_text,
     location_text,
     p_text,
-    plural,
+    rekeyed_text,
     relabel_text,
     side_text,
     source_name,
@@ -166,8 +166,8 @@ def _notes(report: dict) -> list[str]:
     s = report["summary"]
     notes = [audit_line(report["audit"])] if report.get("audit") else []
     notes += [f"schema change: {change}" for change in s.get("schema_changes") or []]
-    if s.get("rekeyed"):
-        notes.append(f"{plural(s['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)")
+    if rekeyed := rekeyed_text(s):
+        notes.append(rekeyed)
     return notes
 
 

@@ -35,6 +35,7 @@ from provenance.report.wording import (
     p_text,
     plural,
     record_text,
+    rekeyed_text,
     side_text,
     source_name,
     stat_text,
@@ -150,8 +151,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         lines += [markdown(audit_line(report["audit"])), ""]
     for change in s.get("schema_changes") or []:
         lines += [f"Schema change: {markdown(change)}", ""]
-    if s.get("rekeyed"):
-        lines += [f"{plural(s['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest).", ""]
+    if rekeyed := rekeyed_text(s):
+        lines += [f"{rekeyed}.", ""]
     if report["detect"]:
         lines += flagged_section(flagged_records(report), f"{diff_command(report)} --detect --format json")
     lines += sources_section(report)

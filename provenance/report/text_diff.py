@@ -30,7 +30,7 @@ from provenance.report.wording import (
     drift_text,
     location_text,
     p_text,
-    plural,
+    rekeyed_text,
     relabel_text,
     side_text,
     source_name,
@@ -63,10 +63,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.line(_changes_line(report["summary"]))
     for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
         out.line(f"schema change: {change}")
-    if report["summary"].get("rekeyed"):
-        out.line(
-            f"{plural(report['summary']['rekeyed'], 'record')} re-keyed by the schema change (same locator, new digest)"
-        )
+    if rekeyed := rekeyed_text(report["summary"]):
+        out.line(rekeyed)
     out.line()
     if report["detect"]:
         see_all = f"{diff_command(report)} --detect --format json, or prov findings {new}"

@@ -263,3 +263,16 @@ DRIFT_GUIDE = (
 def drift_warned(report: dict) -> bool:
     """Whether a check report's ``detectors.drift`` rule warned (then reports print ``DRIFT_GUIDE``)."""
     return any(r.get("rule") == "detectors.drift" and r.get("status") == "warn" for r in report.get("rules") or [])
+
+
+def rekeyed_text(summary: dict) -> str | None:
+    """The diff's sentence about records a schema change re-keyed (``summary["rekeyed"]``), naming
+    those whose label differs from the base record's at the same locator; None when none was."""
+    n = summary.get("rekeyed")
+    if not n:
+        return None
+    text = f"{plural(n, 'record')} re-keyed by the schema change (same locator, new digest; scored as changed records)"
+    relabeled = summary.get("rekeyed_relabeled")
+    if relabeled:
+        text += f", {relabeled} of them with another label than the base record at their locator (relabeled)"
+    return text
