@@ -163,7 +163,9 @@ def two_versions(
     prov(["sign", "batch.parquet", "--source", "vendor-a", "--key", "vendor.key"], folder)
     prov(["add", "batch.parquet", "--source", "vendor-a"], folder)
     for tag in ("v1", "v2"):
-        prov(["commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", "--source-column", "source"], folder)
+        # the maintainer's key pinned: prov commit refuses a store with versions when nothing is pinned
+        commit = ["commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", "--signer", "maintainer.pub"]
+        prov([*commit, "--source-column", "source"], folder)
     return {
         "records": n,
         "changed": k,
