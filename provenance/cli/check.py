@@ -12,11 +12,9 @@ from provenance.cli._trust import trust_flags
 from provenance.errors import InputError, StoreError
 from provenance.escaping import visible
 from provenance.gate import policy as policy_lib
-from provenance.report import Format, check_output, medium_for, render, write_output
+from provenance.report import Format, check_output, format_for, medium_for, render, verdict_for_log, write_output
 from provenance.store import Store
 from provenance.trust.pins import Pins
-
-CHECK_FORMATS = ("text", "json", "md", "sarif", "junit")
 
 
 @command("check")
@@ -58,8 +56,7 @@ def check(
         return
     if version is None or base is None:
         raise InputError("prov check: needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
-    if fmt not in CHECK_FORMATS:
-        raise InputError(f"--format {fmt!r}: expected one of {', '.join(CHECK_FORMATS)}")
+    format_for("check", fmt)  # worded as prov diff words it (newcomer review 10, finding 25)
     if force and not attest:
         raise InputError("--force replaces an attestation file; it applies only with --attest")
     if no_save and attest:
@@ -110,6 +107,9 @@ def check(
     if attest and not result.attestation:
         why = "it could not be evaluated" if result.exit_code == 3 else "it did not pass"
         note(f"--attest: no attestation written ({version} against {base}: {why}, exit {result.exit_code})")
+    logged = verdict_for_log("check", result.to_dict(), out)
+    if logged:  # the report went to a file: the CI log's last line still says why the step passed or failed
+        typer.echo(visible(logged), err=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -10,7 +10,16 @@ from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
 from provenance.delta.merge import DEFAULT_LIMIT
 from provenance.errors import InputError, ProvError
-from provenance.report import check_output, format_for, medium_for, refuse_page_on_terminal, render, write_output
+from provenance.escaping import visible
+from provenance.report import (
+    check_output,
+    format_for,
+    medium_for,
+    refuse_page_on_terminal,
+    render,
+    verdict_for_log,
+    write_output,
+)
 from provenance.store import Store
 from provenance.trust.pins import Pins
 
@@ -90,11 +99,15 @@ def diff(
                 report.add_detector_results(
                     detect_diff(store, base, new, report.delta, fpr=fpr, save=not no_save), flagged_only=flagged_only
                 )
-    write_output(render("diff", chosen, report.to_dict(), medium_for(out)), out)
+    as_dict = report.to_dict()
+    write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
     if detect and store is not None and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the findings above were not saved (prov findings will not list them)")
+    logged = verdict_for_log("diff", as_dict, out)
+    if logged:  # the report went to a file: say what it found here too, as the log's last line
+        typer.echo(visible(logged), err=True)
     failed = [d["detector"] for d in report.detectors if d["status"] != "ran"]
     if report.drift and report.drift[0].get("signal") == "error":
         failed.append("drift")

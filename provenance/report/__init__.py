@@ -14,7 +14,7 @@ same way: ``text_diff.py``, ``text_check.py`` and the tables they share, ``text_
 
 from provenance.report.formats import Format, format_for, formats_for, render
 from provenance.report.interface import PLAIN, Formatter, Kind, Medium
-from provenance.report.output import check_output, medium_for, refuse_page_on_terminal, write_output
+from provenance.report.output import check_output, medium_for, refuse_page_on_terminal, verdict_for_log, write_output
 
 __all__ = [
     "PLAIN",
@@ -28,5 +28,6 @@ __all__ = [
     "medium_for",
     "refuse_page_on_terminal",
     "render",
+    "verdict_for_log",
     "write_output",
 ]

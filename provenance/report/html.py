@@ -9,8 +9,9 @@ The template (``templates/diff.html.j2``) is rendered with autoescaping on, so a
 source name or explanation is always text, never markup, and every value first goes
 through ``provenance.escaping.visible`` (control and bidi characters shown as escapes). The
 page fetches nothing: inline CSS and SVG charts drawn from numbers computed here. Its one
-script is prov's own (``SCRIPT``: it marks each chart as laid out and records where the
-first-screen parts lie, which the tests read back from headless Chromium); the page's
+script is prov's own (``SCRIPT``: it marks each chart as laid out, records where the
+first-screen parts lie, whether each table's sideways-scrolling box overflows and how wide
+the page is, which the tests read back from headless Chromium); the page's
 Content-Security-Policy allows that script by its SHA-256 and nothing else.
 """
 
@@ -68,11 +69,14 @@ main{padding:4px 24px 24px}
 h2{font-size:15px;margin:14px 0 4px}
 h2 small{font-weight:400;color:#495057;font-size:12px;margin-left:6px}
 table{border-collapse:collapse;margin:4px 0}
+.scroll{overflow-x:auto;max-width:100%}
 td,th{border-bottom:1px solid #dee2e6;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f1f3f5;font-weight:600;white-space:nowrap}
+td:first-child{white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 table.records td{white-space:nowrap}
-table.records td.evidence{max-width:560px;overflow:hidden;text-overflow:ellipsis}
+table.records{width:100%}
+table.records td.evidence{width:100%;max-width:0;min-width:16em;overflow:hidden;text-overflow:ellipsis}
 tr.extreme td:first-child{border-left:3px solid #c92a2a}
 tr.suspect td:first-child{font-weight:600}
 tr.combined td{font-weight:600;border-top:2px solid #adb5bd}
@@ -90,6 +94,10 @@ document.querySelectorAll('svg.chart').forEach(function(svg){
   bars.forEach(function(b){ var r = b.getBoundingClientRect(); if (r.width > 0 && r.height > 0) drawn++; });
   svg.setAttribute('data-rendered', drawn + '/' + bars.length);
 });
+document.querySelectorAll('.scroll').forEach(function(box){
+  box.setAttribute('data-overflow', box.scrollWidth > box.clientWidth ? 'scrolls' : 'fits');
+});
+document.body.setAttribute('data-page-width', document.documentElement.scrollWidth + '/' + document.documentElement.clientWidth);
 document.querySelectorAll('[data-first-screen]').forEach(function(el){
   var r = el.getBoundingClientRect();
   el.setAttribute('data-box', [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY].map(Math.ceil).join(','));

@@ -48,6 +48,16 @@ def write_output(text: str, out: str | None) -> None:
     output_file.write_output(out, text, "--out")
 
 
+def verdict_for_log(kind: str, report: dict, out: str | None) -> str | None:
+    """The line a command prints on stderr when its report went to the file ``out`` (None when it went to
+    stdout): the verdict and where the report is, so a CI step that fails says why in its log."""
+    if out is None or out == output_file.STDOUT:
+        return None
+    from provenance.report.verdict import verdict_line
+
+    return f"{verdict_line(kind, report)} (report: {out})"
+
+
 def medium_for(out: str | None) -> Medium:
     """How a report sent to ``out`` (None: stdout) is laid out.
 

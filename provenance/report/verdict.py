@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provenance.report.detector_summary import detection
-from provenance.report.wording import DECISION, plural, source_name
+from provenance.report.wording import DECISION, plural, side_text, source_name
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,15 @@ def check_decision(report: dict) -> Decision:
         ". ".join(lines) if det is not None else None,
         lines,
     )
+
+
+def verdict_line(kind: str, report: dict) -> str:
+    """A report's verdict in one line, for stderr when the report itself went to a file (``--out``): a CI log
+    then shows why a step failed without opening the artifact (newcomer review 10, finding 25).
+
+    ``"prov check v4 --base v3: BLOCKED by 3 of 25 rules: ..."``, ``"prov diff v3 → v4: FLAGGED: 59 of 60 ..."``.
+    """
+    if kind == "check":
+        return f"prov check {report['version']} --base {report['base']}: {check_decision(report).sentence}"
+    v = diff_verdict(report)
+    return f"prov diff {side_text(report['base'])} → {side_text(report['new'])}: {v.word.upper()}: {v.sentence}"

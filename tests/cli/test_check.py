@@ -367,6 +367,10 @@ def test_sarif_junit_and_markdown_formats(prov, workdir, keypair, base):
     commit_new(prov, keypair, with_labels(t, labels))
     r = prov("check", "v2", "--base", "v1", "--format", "sarif", "--out", "check.sarif")
     assert r.exit_code == 1
+    # newcomer review 10, finding 25: the report went to a file and a CI log showed a failed step with no words
+    verdict = prov("check", "v2", "--base", "v1", env={"COLUMNS": "300"}).stdout.splitlines()[0]
+    assert verdict.startswith("prov check v2 --base v1: BLOCKED by ")
+    assert r.stdout == "" and r.stderr.splitlines()[-1] == f"{verdict} (report: check.sarif)", r.stderr
     sarif = json.loads(Path("check.sarif").read_text())
     validate_sarif(sarif)
     results = sarif["runs"][0]["results"]
