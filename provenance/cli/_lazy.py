@@ -97,7 +97,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "gc": (
         "gc",
-        "Drop old detector runs and the scores of unflagged records; signed facts and the audit log stay.",
+        "Drop old detector runs and the scores of unflagged records, and return their space to the disk; signed facts and the audit log stay.",
     ),
     "completion": (
         "completion",

@@ -10,10 +10,12 @@ from provenance.cli._app import JsonFlag, command, echo, emit_json
 @command("gc")
 def gc(
     keep_runs: int = typer.Option(1, "--keep-runs", help="Detector runs kept per version, newest first."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be dropped; change nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would be dropped and how much space it would free; change nothing."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Drop old detector runs and the scores of unflagged records; signed facts and the audit log stay.
+    """Drop old detector runs and the scores of unflagged records, and return their space to the disk; signed facts and the audit log stay.
 
     Each version keeps its newest run (--keep-runs N: N): every detector's summary, and the flagged records' scores.
     """
@@ -24,9 +26,12 @@ def gc(
     if json_out:
         emit_json(report)
         return
-    verb = "would drop" if dry_run else "dropped"
+    from provenance.report.wording import bytes_text, plural
+
+    verb, freed = ("would drop", "would free") if dry_run else ("dropped", "freed")
     echo(
-        f"gc {verb} {len(report['runs_dropped'])} old detector run(s), {report['findings_dropped']} finding row(s) "
-        f"and {report['objects_dropped']} findings object(s); "
-        f"kept {report['runs_kept']} run(s) and {report['findings_kept']} row(s) (flagged records)"
+        f"gc {verb} {plural(len(report['runs_dropped']), 'old detector run')}, "
+        f"{plural(report['findings_dropped'], 'finding row')} and {plural(report['objects_dropped'], 'findings object')}; "
+        f"kept {plural(report['runs_kept'], 'run')} and {plural(report['findings_kept'], 'row')} (flagged records); "
+        f"{freed} {bytes_text(report['bytes_freed'])}"
     )

@@ -52,6 +52,16 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else many or word + 's'}"
 
 
+def bytes_text(n: int) -> str:
+    """A size for people: ``"0 bytes"``, ``"812 bytes"``, ``"48.0 KB"``, ``"1.6 MB"`` (powers of 1000, as ``ls -l --si``)."""
+    size, unit = float(n), "bytes"
+    for bigger in ("KB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return plural(n, "byte") if unit == "bytes" else f"{size:.1f} {unit}"
+
+
 def lineage_text(status: str) -> str:
     """A lineage status in words: ``"relabeled after source"`` for ``relabeled_after_source``."""
     return LINEAGE_WORD.get(status, status.replace("_", " "))

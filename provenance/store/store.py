@@ -219,6 +219,13 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The store's file lock alone, no transaction: for the one step SQLite cannot run inside one
+        (``prov gc``'s first VACUUM). Raises as :meth:`write` does when the lock cannot be taken."""
+        with self._file_lock():
+            yield
+
+    @contextlib.contextmanager
     def write(self, checkpoint: CheckpointKey | None = None) -> Iterator[Store]:
         """One atomic write: lock, transaction, and clean-up of new objects on failure.
 
