@@ -125,7 +125,11 @@ def _exists(path: str) -> InputError:
 @command("waive")
 @trust_flags
 def waive(
-    digest: str = typer.Argument(..., help="Content digest (hex) of the flagged record."),
+    digest: str = typer.Argument(
+        ...,
+        metavar="DIGEST",
+        help="Content digest (hex) of the flagged record: all 64, or a unique prefix of 8 or more.",
+    ),
     version: str = typer.Option(..., "--version", help="The version whose finding is accepted."),
     detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
     reason: str = typer.Option(..., "--reason", help="Why the finding is acceptable."),
@@ -145,7 +149,13 @@ def waive(
         typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:
         emit_json(result)
+    elif result["already_waived"]:
+        echo(
+            f"Already waived: {detector} on {short_digest(result['digest'])} in {version} by key {result['keyid'][:16]} "
+            f"with this reason (waiver {result['waiver'][:16]}); nothing written"
+        )
     else:
         echo(
-            f"Waiver {result['waiver'][:16]} recorded: {detector} on {short_digest(digest)} in {version}, signed by {result['keyid'][:16]}"
+            f"Waiver {result['waiver'][:16]} recorded: {detector} on {short_digest(result['digest'])} in {version}, "
+            f"signed by {result['keyid'][:16]}"
         )

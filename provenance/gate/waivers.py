@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provenance import clock, signing
-from provenance.errors import InputError
+from provenance.errors import InputError, ProvError
 from provenance.gate.waiver_judging import (
     NOTHING_TO_WAIVE,
     PIN_HINT,
@@ -33,8 +33,9 @@ from provenance.trust.roles import WAIVE
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-MIN_PREFIX = 12  # hex characters: what text reports show of a digest
+MIN_PREFIX = 8  # hex characters, as prov lineage takes them (reports show 12); an ambiguous prefix is refused
 
 
 def resolve_digest(digests: pa.Array | pa.ChunkedArray, prefix: str, version: str) -> str:
@@ -91,7 +92,7 @@ def create_waiver(
         store: the open store.
         version: the version whose finding is accepted.
         digest: the record's content digest, 64 hex characters, or a prefix of at least
-            ``MIN_PREFIX`` that only one record of the version has (reports show 12).
+            ``MIN_PREFIX`` (8) that only one record of the version has (reports show 12).
         detector: the detector whose flag is accepted.
         reason: why, for a later reader (not empty).
         key_path: the reviewer's private key (PKCS#8 PEM): one the store's pins trust for
@@ -100,7 +101,9 @@ def create_waiver(
             holds the digest under several labels).
 
     Returns:
-        ``{"waiver": object id, "version", "digest", "label", "detector", "keyid", "warnings"}``.
+        ``{"waiver": object id, "version", "digest", "label", "detector", "keyid", "warnings",
+        "already_waived"}``; ``already_waived`` when this key had signed a waiver of the same
+        facts and reason, which is returned and nothing is written.
 
     Raises:
         InputError: unknown version, a malformed digest, an empty reason, a label the version
@@ -114,7 +117,7 @@ def create_waiver(
     if not MIN_PREFIX <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
         raise InputError(
             f"waiver digest {digest!r}: expected the record's hex content digest "
-            f"(64 characters, or the first {MIN_PREFIX} or more as reports show it)"
+            f"(64 characters, or the first {MIN_PREFIX} or more, as prov lineage takes it)"
         )
     if not reason.strip():
         raise InputError("a waiver needs a --reason a later reader can check")
@@ -134,6 +137,11 @@ def create_waiver(
     digest = resolve_digest(table.column("digest"), digest, version)
     label = choose_label(labels_of(table, {digest}).get(digest, []), label, digest, version)
     private, keyid = private_key_for_role(store, key_path, WAIVE, "waivers")
+    facts = {"version": version, "merkleRoot": root, "digest": digest, "label": label, "detector": detector}
+    same = _same_waiver(store, facts | {"reason": reason}, keyid, private.public_key())
+    if same is not None:  # the tour's waive line run twice wrote two signed waivers (newcomer review 10, finding 22)
+        shown = {k: v for k, v in facts.items() if k != "merkleRoot"}
+        return shown | {"waiver": same, "keyid": keyid, "warnings": [], "already_waived": True}
     warnings = waiver_warnings(store, version, digest, detector)
     now = clock.now_iso()
     stmt = {
@@ -176,7 +184,29 @@ def create_waiver(
         "detector": detector,
         "keyid": keyid,
         "warnings": warnings,
+        "already_waived": False,
     }
+
+
+def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey) -> str | None:
+    """The object id of a stored waiver this key signed with exactly ``facts`` (version, Merkle root, digest,
+    label, detector, reason), or None. Its signature is checked with the key, so a row a ``.prov/`` writer
+    planted cannot make ``prov waive`` skip the reviewer's waiver; a waiver of another reviewer (a threshold
+    may need two) or with another reason is not the same one."""
+    rows = store.db["waivers"].rows_where(
+        "version = ? and digest = ? and detector = ? and keyid = ?",
+        [facts["version"], facts["digest"], facts["detector"], keyid],
+        order_by="created_at",
+    )
+    for row in rows:
+        try:
+            env = signing.parse_envelope(store.objects.get(row["object"], "waiver"), row["object"])
+            pred = signing.verify(env, {keyid: public}, row["object"]).statement.get("predicate")
+        except ProvError:
+            continue
+        if isinstance(pred, dict) and all(pred.get(k) == v for k, v in facts.items()):
+            return str(row["object"])
+    return None
 
 
 def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> list[str]:

@@ -685,8 +685,9 @@ def test_a_waiver_that_could_not_apply_is_refused(prov, workdir, keypair, base):
 
 
 def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair, base):
-    """Text reports show 12 hex characters of a digest; `prov waive` resolves them to the one record
-    of the version they name and signs the full digest; fewer is exit 2, store unchanged."""
+    """Text reports show 12 hex characters of a digest; `prov waive` resolves them, or any unique prefix of 8 or
+    more as `prov lineage` takes it (newcomer review 9), to the one record of the version they name and signs the
+    full digest; fewer is exit 2, store unchanged. The same waiver again writes nothing (review 10, finding 22)."""
     t, _ = base
     commit_new(prov, keypair, t)
     from provenance.store import Store
@@ -696,12 +697,24 @@ def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair
     digest = load_manifest(store, store.version("v2")).digests[3].hex()
     common = ("--version", "v2", "--detector", "knn_label", "--reason", "reviewed", "--key", keypair.private_path)
     before = store_fingerprint(workdir / ".prov")
-    r = prov("waive", digest[:11], *common)
-    assert r.exit_code == 2 and "or the first 12 or more as reports show it" in r.stderr
+    r = prov("waive", digest[:7], *common)
+    assert r.exit_code == 2 and "or the first 8 or more, as prov lineage takes it" in r.stderr
     assert store_fingerprint(workdir / ".prov") == before
-    r = prov("waive", digest[:12].upper(), *common, "--json")
+    r = prov("waive", digest[:8].upper(), *common, "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["digest"] == digest
+    first = json.loads(r.stdout)
+    assert first["digest"] == digest and not first["already_waived"]
+
+    written = store_fingerprint(workdir / ".prov")
+    again = prov("waive", digest[:12], *common)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (
+        f"Already waived: knn_label on {digest[:12]} in v2 by key {first['keyid'][:16]} with this reason "
+        f"(waiver {first['waiver'][:16]}); nothing written\n"
+    )
+    assert again.stderr == "" and store_fingerprint(workdir / ".prov") == written
+    other = json.loads(prov("waive", digest, *common[:-3], "re-reviewed: still fine", *common[-2:], "--json").stdout)
+    assert not other["already_waived"] and other["waiver"] != first["waiver"]  # another reason is another waiver
 
 
 def test_waive_warns_when_the_detector_did_not_flag_the_record_or_it_is_waived_already(prov, workdir, keypair, base):
