@@ -211,6 +211,16 @@ def recheck_findings(
         len(detection.verdicts.records),
         len(flagged),
     )
+    unlisted = sorted(d.hex() for d in flagged - digests)
+    if unlisted:  # cut only what the file lists, and say what else the re-run flags (newcomer review 10, finding 21)
+        shown = ", ".join(d[:12] for d in unlisted[:10]) + (
+            f" and {len(unlisted) - 10} more" if len(unlisted) > 10 else ""
+        )
+        out.notes.append(
+            f"{len(flagged) - len(unlisted)} of the {len(flagged)} records the re-run flags are listed in {path} and "
+            f"cut; {len(unlisted)} it does not list {'is' if len(unlisted) == 1 else 'are'} kept: {shown} (for "
+            "example a record a reviewer waived, which a check JSON leaves out)"
+        )
     disagreement = stored_run_disagreement(store, tag, base, rate, flagged)
     if disagreement:
         out.notes.append(disagreement)
