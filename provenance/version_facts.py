@@ -196,6 +196,21 @@ def newest_version(store: Store, option: str = "--version") -> str | None:
     return tag
 
 
+def quarantine_versions(store: Store) -> dict[str, dict]:
+    """The versions that are a ``prov quarantine``, each with its signed quarantine facts (``{"from", "source"}``
+    or ``{"from", "findings", "detection"}``, with counts): read from the statements that verify under the pins
+    only, for ``prov sources`` and ``prov lineage`` to say what was cut where (a row's word is not enough)."""
+    out: dict[str, dict] = {}
+    for row in store.versions():
+        try:
+            facts = verified_statement(store, row)["predicate"].get("quarantine")
+        except (VerificationError, InputError):
+            continue
+        if isinstance(facts, dict):
+            out[row["tag"]] = facts
+    return out
+
+
 def quarantined_sources(store: Store, tag: str) -> frozenset[str]:
     """Sources cut out with ``prov quarantine`` in any version this verifier can trust.
 

@@ -150,6 +150,10 @@ def lineage_cmd(
                 extra += f" under your pins (signed as {v['signed_status']})"
                 reasons.append(v["not_trusted"] or UNVERIFIED)
             echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
+        elif v["quarantined"] == "findings":
+            echo(f"  {v['version']:<12} absent (cut by a signed prov quarantine --findings)")
+        elif v["quarantined"]:
+            echo(f"  {v['version']:<12} absent ({visible(v['quarantined'])} quarantined)")
         else:
             echo(f"  {v['version']:<12} absent")
     for why in dict.fromkeys(reasons):
@@ -179,10 +183,11 @@ def sources(
         "attested / relabeled after source / unattributed"
     )
     for s in info["sources"]:
+        cut = f"  (quarantined in {', '.join(s['quarantined_in'])})" if s["quarantined_in"] else ""
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
         echo(
             f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
-            f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}"
+            f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}{cut}"
         )
     if info["unattributed_without_source"]:
         echo(f"(no batch) {info['unattributed_without_source']} unattributed records")

@@ -9,7 +9,7 @@ from provenance.errors import InputError
 from provenance.lineage.classify import ATTESTED, RELABELED, STATUSES, revoked_keys, version_lineage
 from provenance.store import Store
 from provenance.trust.source_keys import entries as trust_entries
-from provenance.version_facts import newest_version
+from provenance.version_facts import newest_version, quarantine_versions
 
 
 def _parse_digest(query: str) -> str:
@@ -50,7 +50,8 @@ def record_lineage(store: Store, query: str) -> dict:
 
     Each version's ``status`` is its lineage judged under ``store.pins`` as ``prov check`` judges it
     (``lineage.judged``); ``signed_status`` is what the version signed, and ``not_trusted`` why the
-    two differ (the batch's key was revoked, or the pins never vouched for it), else None.
+    two differ (the batch's key was revoked, or the pins never vouched for it), else None;
+    ``quarantined`` how a signed quarantine cut the record out of it (:func:`_mark_quarantines`).
     """
     from provenance.lineage.judged import judge_lineage
     from provenance.lineage.standing import untrusted_batches
@@ -109,8 +110,23 @@ def record_lineage(store: Store, query: str) -> dict:
                 "signed_label": rows[0]["signed_label"] if rows else None,
             }
         )
+    _mark_quarantines(store, out_versions)
     first = next((v["version"] for v in out_versions if v["present"]), None)
     return {"digest": digest.hex(), "batches": batches, "first_version": first, "versions": out_versions}
+
+
+def _mark_quarantines(store: Store, versions: list[dict]) -> None:
+    """Set each version's ``quarantined``: how a signed ``prov quarantine`` cut the record out of it (``"source S"``
+    or ``"findings"``) when the record is absent there and present in the version it was cut from, else None."""
+    present = {v["version"]: v["present"] for v in versions}
+    cuts = quarantine_versions(store)
+    for v in versions:
+        facts = cuts.get(v["version"])
+        cut = facts is not None and not v["present"] and present.get(facts.get("from")) is True
+        if not cut or facts is None:
+            v["quarantined"] = None
+        else:
+            v["quarantined"] = f"source {facts['source']}" if isinstance(facts.get("source"), str) else "findings"
 
 
 def source_summary(store: Store, tag: str | None = None) -> dict:
@@ -126,7 +142,8 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     "lineage_not_trusted"}`` (``JudgedLineage.not_trusted``; each source's own items, without
     ``source``, are its ``not_trusted``);
     each source has ``withdrawn_batches`` (how many of its batches a withdrawal the pins
-    honour covers), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
+    honour covers) and ``quarantined_in`` (the versions that are a signed ``prov quarantine
+    --source`` of it), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
     ``prov withdraw`` entry with status ``withdrawn`` (reason, signing key id) or
     ``not relied on`` (and why), judged under the store's pins as the gate judges it.
     """
@@ -149,6 +166,7 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
             names.add(source)
             in_version.setdefault(source, {s: 0 for s in STATUSES})[status] += n
     withdrawals = withdrawal_summary(store)
+    cuts = quarantine_versions(store)
     withdrawn = {(w["source"], w["batch"]) for w in withdrawals if w["status"] == "withdrawn"}
     out = []
     for name in sorted(names):
@@ -173,6 +191,7 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 **v,
                 "relabels": v[RELABELED],
                 "withdrawn_batches": sum(1 for source, _ in withdrawn if source == name),
+                "quarantined_in": sorted(t for t, facts in cuts.items() if facts.get("source") == name),
                 "not_trusted": [
                     {k: item[k] for k in ("batch", "reason", "records")}
                     for item in not_trusted

@@ -91,6 +91,7 @@ def test_commit_classifies_every_record(prov, registered: World):
             "source": "vendor",
             "batch": rec["batch"],
             "signed_label": signed_label,
+            "quarantined": None,
         }
     ]
     text = prov("lineage", rec["digest"].hex()[:12])

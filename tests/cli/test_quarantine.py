@@ -97,6 +97,30 @@ def test_a_quarantine_that_lands_on_another_versions_records_says_so(prov, commi
     assert r.stdout.splitlines()[-1] == "  identical to v2 (same records and labels): the quarantine lands back on it"
 
 
+def test_sources_and_lineage_say_where_a_source_was_quarantined(prov, committed: World):
+    """Newcomer review 10, finding 23: after the quarantine, `prov sources` showed crowd with no mark and
+    `prov lineage` said only "v2 absent"; both now name the signed quarantine."""
+    key, pinned = committed.owner.private_path, ("--signer", committed.owner.public_path)
+    assert prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key, *pinned).exit_code == 0
+    listed = prov("sources", "--version", "v1", *pinned)
+    crowd = next(line for line in listed.stdout.splitlines() if line.startswith("crowd "))
+    assert crowd.endswith("  (quarantined in v2)"), crowd
+    assert "quarantined" not in next(line for line in listed.stdout.splitlines() if line.startswith("vendor "))
+    report = json.loads(prov("sources", "--json", *pinned).stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "sources.schema.json").read_text())).validate(report)
+    quarantined = {s["source"]: s["quarantined_in"] for s in report["sources"]}
+    assert quarantined.pop("crowd") == ["v2"] and not any(quarantined.values()), quarantined
+
+    store = Store.open(committed.root)
+    table = lineage.version_lineage(store, "v1")
+    crowd_digest = table.filter(pc.equal(table.column("source"), "crowd")).column("digest")[0].as_py().hex()
+    shown = prov("lineage", crowd_digest[:10], *pinned).stdout.splitlines()
+    assert f"  {'v2':<12} absent (source crowd quarantined)" in shown, shown
+    info = json.loads(prov("lineage", crowd_digest, "--json", *pinned).stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "lineage.schema.json").read_text())).validate(info)
+    assert {v["version"]: v["quarantined"] for v in info["versions"]} == {"v1": None, "v2": "source crowd"}
+
+
 def test_quarantine_from_findings_needs_a_base_to_rerun_the_detectors_against(prov, committed: World):
     """A findings file is unsigned: the quarantine re-runs the detectors on the version against a base, and a
     hand-made file that names none is refused (the honest path, from a real run, a tampered file and flags
