@@ -70,7 +70,11 @@ def diff(
     if flagged_only and every_finding:
         raise InputError("--flagged-only and --all contradict each other: give one")
     if detect and path is not None:
-        raise InputError("--detect works on prov versions (their reference profiles); commit the revisions first")
+        rev = next((side for side in (new, base) if side != "workspace"), "HEAD")
+        raise InputError(
+            "--detect works on prov versions (their reference profiles): commit each side first, e.g. "
+            f"prov commit {path} --rev {rev} --tag V, then prov diff BASE V --detect"
+        )
     spec = None
     if path is not None:
         from provenance.extras import require_dvc
@@ -81,8 +85,14 @@ def diff(
             store = Store.open_snapshot(pins=pins)
         except InputError:
             store = None  # git revisions need no store; a store only lets us reuse manifests
+        from provenance.cli._revisions import refuse_versions_as_revisions
+
+        refuse_versions_as_revisions(store, base, new, path)
     else:
         store = Store.open_snapshot(pins=pins)  # one state for the signature checks, lineage, detectors and the report
+        from provenance.cli._revisions import hint_revisions_without_path
+
+        hint_revisions_without_path(store, base, new)
     from provenance import progress
     from provenance.cli._progress import progress_shown
     from provenance.delta.arrow_pool import prefer_jemalloc

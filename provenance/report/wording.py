@@ -137,9 +137,11 @@ def stat_text(statistic: dict) -> str:
 
 
 def side_text(side: dict) -> str:
-    """One side of a diff: its name, the git commit it was read at (if any) and its record count."""
+    """One side of a diff: its name, the git commit it was read at (if any) and its record count, and the
+    version whose signed manifest was read for a revision (newcomer review 10, finding 5: said in JSON only)."""
     extra = f" at {side['commit'][:10]}" if side.get("commit") else ""
-    return f"{side['name']}{extra} ({side['records']} records)"
+    reused = f"; {side['reused_version']}'s signed manifest" if side.get("reused_version") else ""
+    return f"{side['name']}{extra} ({plural(side['records'], 'record')}{reused})"
 
 
 def diff_command(report: dict) -> str:

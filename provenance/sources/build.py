@@ -56,6 +56,22 @@ def split_url(path: str):
     return fs, inner
 
 
+def _near_names(fs, path: str) -> str:
+    """`` (did you mean 'data/train.parquet'?)``: a close name in the same folder of ``fs``, or nothing."""
+    import posixpath
+
+    from provenance.names import did_you_mean
+
+    folder = posixpath.dirname(path.rstrip("/"))
+    try:
+        names = [
+            posixpath.join(folder, posixpath.basename(str(p).rstrip("/"))) for p in fs.ls(folder or "/", detail=False)
+        ]
+    except Exception:  # a folder that is missing too: no suggestion
+        return ""
+    return did_you_mean(path, names)
+
+
 def resolve_kind(spec: DatasetSpec, fs=None) -> str:
     """``table`` or ``tree``: the spec's kind, or (``auto``) whether the path holds table files.
 
@@ -70,9 +86,9 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
     if spec.kind != "auto":
         return spec.kind
     if fs is not None:
-        where = f" at revision {spec.rev}" if spec.rev else ""
+        where = f" at revision {spec.rev[:12]}" if spec.rev else ""
         if not fs.exists(spec.path):
-            raise InputError(f"{spec.path}: no such file or folder{where}")
+            raise InputError(f"{spec.path}: no such file or folder{where}{_near_names(fs, spec.path)}")
         if fs.isfile(spec.path):
             return "table"
         if spec.labels_csv:

@@ -65,8 +65,30 @@ def resolve_revision(repo: str, rev: str) -> str:
             check=True,
         )
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise InputError(f"{repo}: unknown git revision {rev!r}") from exc
+        raise InputError(f"{rev}: not a git revision in {repo}{_refs_hint(repo, rev)}") from exc
     return out.stdout.strip()
+
+
+def _refs_hint(repo: str, rev: str) -> str:
+    """`` (did you mean 'master'?) (branches: master; tags: v1)``: what the repository does name (newcomer review
+    10, finding 5: a README's ``main`` in a repository whose branch is ``master``)."""
+    from provenance.names import capped, did_you_mean
+
+    try:
+        refs = subprocess.run(
+            ["git", "-C", repo, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/tags"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    branches = [r.removeprefix("refs/heads/") for r in refs if r.startswith("refs/heads/")]
+    tags = [r.removeprefix("refs/tags/") for r in refs if r.startswith("refs/tags/")]
+    named = "; ".join(
+        f"{what}: {capped(names, what)}" for what, names in (("branches", branches), ("tags", tags)) if names
+    )
+    return did_you_mean(rev, branches + tags) + (f" ({named})" if named else "")
 
 
 def pin_revision(spec):
@@ -193,7 +215,8 @@ def build_manifest_at_rev(spec, source=None, batch=None):
     except MissingData:
         raise  # names the revision already
     except InputError as exc:
-        raise InputError(f"{exc} (at revision {spec.rev})") from exc
+        said = str(exc)  # the revision once, as reports show it (newcomer review 10, finding 5: said twice in full)
+        raise InputError(said if "at revision" in said else f"{said} (at revision {spec.rev[:12]})") from exc
     parts = [p.finish(source) for p in parts]
     manifest = merge_parts(parts, spec.options.digest_algorithm, batch)
     return HashedDataset(manifest, kind, columns, len(files.files), spec, types, label_type, label_kind)

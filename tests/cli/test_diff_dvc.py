@@ -71,4 +71,4 @@ def test_unknown_revision(prov, workdir, dvc_repo):
     repo, _ = dvc_repo
     os.chdir(repo)
     r = prov("diff", "d1", "nope", "--path", "data/train.parquet")
-    assert r.exit_code == 2 and "unknown git revision 'nope'" in r.stderr
+    assert r.exit_code == 2 and "Error: nope: not a git revision in " in r.stderr and "tags: d1, d2)" in r.stderr

@@ -215,3 +215,51 @@ def test_quarantine_of_a_table_read_at_a_revision_writes_the_filtered_copy(prov,
     assert prov("verify", "vq", *pin).exit_code == 0
     r = prov("quarantine", "--from", "vs", "--source", "crowd", "--tag", "vq2", "--out", "cut.parquet", *key, *pin)
     assert r.exit_code == 0 and pq.read_table("cut.parquet").num_rows == 250, r.output
+
+
+def test_revision_diff_messages_say_what_to_type_instead(prov, store, keypair, repo, monkeypatch):
+    """Newcomer review 10, finding 5, typed in the repository: each mistake says what to type instead."""
+    r = prov("commit", DATA, "--rev", "d1", "--tag", "v1", "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+    monkeypatch.chdir(repo)
+    path, d1 = "data/train.parquet", _commit_id(repo, "d1")
+
+    r = prov("diff", "v1", "workspace", "--path", path)  # was: "unknown git revision 'v1'"
+    assert r.exit_code == 2 and r.stderr == (
+        "Error: v1: a prov version, not a git revision; with --path both sides are git revisions or workspace "
+        "(to compare the working copy with v1: prov status data/train.parquet --version v1)\n"
+    )
+    assert prov("status", path, "--version", "v1", "--signer", keypair.public_path).exit_code == 0
+
+    r = prov("diff", "d1", "d2")  # was: "no such version" alone
+    assert r.exit_code == 2 and r.stderr.endswith(
+        "(a git revision? give the file to read at it: prov diff d1 d2 --path FILE)\n"
+    ), r.stderr
+
+    r = prov("diff", "d1", "d2", "--path", "data/trian.parquet")  # was: the revision twice, in full
+    assert r.exit_code == 2 and r.stderr == (
+        f"Error: data/trian.parquet: no such file or folder at revision {d1[:12]} "
+        "(did you mean 'data/train.parquet'?)\n"
+    )
+
+    branch = subprocess.run(
+        ["git", "branch", "--show-current"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    r = prov("diff", branch[:-1], "d2", "--path", path)  # a README's `main` where the branch is `master`
+    assert r.exit_code == 2 and r.stderr == (
+        f"Error: {branch[:-1]}: not a git revision in {repo} (did you mean {branch!r}?) "
+        f"(branches: {branch}; tags: d1, d2)\n"
+    )
+
+    r = prov("diff", "d1", "d2", "--path", path, "--detect")
+    assert r.exit_code == 2 and r.stderr == (
+        "Error: --detect works on prov versions (their reference profiles): commit each side first, e.g. "
+        "prov commit data/train.parquet --rev d2 --tag V, then prov diff BASE V --detect\n"
+    )
+
+    r = prov("diff", "d1", "d2", "--path", path, env={"COLUMNS": "200"})  # d1 read from v1's signed manifest
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == (
+        f"prov diff d1 at {d1[:10]} (200 records; v1's signed manifest) → d2 at {_commit_id(repo, 'd2')[:10]} "
+        "(300 records)"
+    )
