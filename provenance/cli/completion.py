@@ -32,7 +32,7 @@ def completion_script(shell: str) -> str:
 
 
 @command("completion")
-def completion(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish or powershell.")) -> None:
     """Print a shell completion script (bash, zsh, fish or powershell) on stdout; nothing is installed.
 
     Load it in this shell: `eval "$(prov completion bash)"`; or save it where your shell reads completions.

@@ -35,7 +35,7 @@ def init(json_out: bool = JsonFlag) -> None:
 @dataset_flags
 @trust_flags
 def commit(
-    data: str = typer.Argument(..., help="Table file, folder of tables, or file tree."),
+    data: str = typer.Argument(..., metavar="DATA", help="Table file, folder of tables, or file tree."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
     parent: str | None = typer.Option(None, "--parent", help="Parent version (default: the latest)."),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Private key that signs the version."),
@@ -145,7 +145,7 @@ def log(json_out: bool = JsonFlag) -> None:
 
 @command("show")
 @trust_flags
-def show(tag: str = typer.Argument(...), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
+def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).
 
     A display: exit 0 with nothing pinned too, marked NOT a trust decision; pin keys (--signer) for one.
@@ -223,7 +223,7 @@ def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | Non
 @dataset_flags
 @trust_flags
 def verify(
-    target: str = typer.Argument(..., help="A version name, or a data path with --envelope."),
+    target: str = typer.Argument(..., metavar="VERSION|DATA", help="A version name, or a data path with --envelope."),
     envelope: str | None = typer.Option(
         None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."
     ),

@@ -28,8 +28,8 @@ from provenance.trust.pins import Pins
 @dataset_flags
 @trust_flags
 def diff(
-    base: str = typer.Argument(..., help="Base version (or git revision with --path)."),
-    new: str = typer.Argument(..., help="New version (or git revision, or workspace, with --path)."),
+    base: str = typer.Argument(..., metavar="BASE", help="Base version (or git revision with --path)."),
+    new: str = typer.Argument(..., metavar="NEW", help="New version (or git revision, or workspace, with --path)."),
     detect: bool = typer.Option(
         False, "--detect", help="Also run the poisoning detectors on the delta (findings are stored; see --no-save)."
     ),

@@ -13,7 +13,7 @@ from provenance.trust.pins import Pins
 @command("export")
 @trust_flags
 def export(
-    version: str = typer.Argument(..., help="The version to export."),
+    version: str = typer.Argument(..., metavar="VERSION", help="The version to export."),
     out: str = typer.Option(..., "--out", "-o", help="A new path: a Parquet file (tables) or a folder (trees)."),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,

@@ -14,7 +14,9 @@ from provenance.trust.pins import Pins
 @command("findings")
 @trust_flags
 def findings(
-    version: str = typer.Argument(..., help="A version that `prov diff --detect` or `prov check` scored."),
+    version: str = typer.Argument(
+        ..., metavar="VERSION", help="A version that `prov diff --detect` or `prov check` scored."
+    ),
     all_records: bool = typer.Option(False, "--all", help="List every scored record, not only flagged ones."),
     recompute: bool = typer.Option(
         False,

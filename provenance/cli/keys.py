@@ -18,7 +18,8 @@ app.add_typer(keys_app, name="keys")
 
 @command("generate", group=keys_app)
 def keys_generate(
-    name: str = typer.Argument(..., help="Writes NAME.key (0600) and NAME.pub."), json_out: bool = JsonFlag
+    name: str = typer.Argument(..., metavar="NAME", help="Writes NAME.key (0600) and NAME.pub."),
+    json_out: bool = JsonFlag,
 ) -> None:
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
     from pathlib import Path
@@ -36,7 +37,7 @@ def keys_generate(
 
 @command("register", group=keys_app)
 def keys_register(
-    public_key: str = typer.Argument(..., help="A reviewer's or committer's KEY.pub."),
+    public_key: str = typer.Argument(..., metavar="KEY.pub", help="A reviewer's or committer's KEY.pub."),
     name: str = typer.Option(..., "--name", help="Who holds the key."),
     json_out: bool = JsonFlag,
 ) -> None:
@@ -53,7 +54,7 @@ def keys_register(
 @command("revoke", group=keys_app)
 def keys_revoke(
     keyid: str = typer.Argument(
-        ..., help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
+        ..., metavar="KEYID", help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
     ),
     reason: str | None = typer.Option(None, "--reason", help="Why, for the audit log."),
     checkpoint_key: str | None = typer.Option(

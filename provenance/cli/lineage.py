@@ -32,7 +32,7 @@ SourceOpt = typer.Option(..., "--source", help="Name of the source (vendor, crow
 @command("sign")
 @dataset_flags
 def sign(
-    data: str = typer.Argument(..., help="Table file, folder of tables, or file tree to sign."),
+    data: str = typer.Argument(..., metavar="DATA", help="Table file, folder of tables, or file tree to sign."),
     source: str = SourceOpt,
     key: str = typer.Option(..., "--key", envvar="PROV_SOURCE_KEY", help="The source's private key (KEY.key)."),
     out: str | None = typer.Option(None, "--out", help="Envelope path (default DATA.prov.json; - for stdout)."),
@@ -62,7 +62,7 @@ def sign(
 @dataset_flags
 @trust_flags
 def add(
-    data: str = typer.Argument(..., help="The batch: table file, folder of tables, or file tree."),
+    data: str = typer.Argument(..., metavar="DATA", help="The batch: table file, folder of tables, or file tree."),
     source: str = SourceOpt,
     envelope: str | None = typer.Option(
         None, "--envelope", help="Its signed envelope (default DATA.prov.json if present)."
@@ -96,7 +96,9 @@ def add(
 @command("withdraw")
 @trust_flags
 def withdraw(
-    batch: str = typer.Argument(..., help="The registered batch, SOURCE@ROOT12 as prov add and prov sources print it."),
+    batch: str = typer.Argument(
+        ..., metavar="BATCH", help="The registered batch, SOURCE@ROOT12 as prov add and prov sources print it."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why it is not shipped, for a later reader."),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Maintainer key (role commit) that signs."),
     pins: Pins = Pins(),  # filled by @trust_flags
@@ -121,7 +123,7 @@ def withdraw(
 @command("lineage")
 @trust_flags
 def lineage_cmd(
-    digest: str = typer.Argument(..., help="A record digest (hex, a unique prefix is enough)."),
+    digest: str = typer.Argument(..., metavar="DIGEST", help="A record digest (hex, a unique prefix is enough)."),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:

@@ -9,7 +9,7 @@ from provenance.cli._app import command
 
 @command("report")
 def report(
-    saved: str = typer.Argument(..., help="A report saved by prov check/diff --format json."),
+    saved: str = typer.Argument(..., metavar="SAVED.json", help="A report saved by prov check/diff --format json."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, md, html, sarif, junit or json."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
 ) -> None:

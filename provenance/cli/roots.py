@@ -29,7 +29,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, list[str]]:
 
 @command("new", group=root_app)
 def root_new(
-    out: str = typer.Argument(..., help="Where to write the unsigned root document (JSON)."),
+    out: str = typer.Argument(..., metavar="OUT", help="Where to write the unsigned root document (JSON)."),
     root_key: list[str] = typer.Option([], "--root-key", help="A root key (KEY.pub; repeatable)."),
     threshold: int = typer.Option(1, "--threshold", min=1, help="How many root keys must sign a root."),
     commit: list[str] = typer.Option([], "--commit", help="A key that may sign versions (repeatable)."),
@@ -63,7 +63,7 @@ def root_new(
 
 @command("sign", group=root_app)
 def root_sign(
-    root: str = typer.Argument(..., help="An unsigned root document or a root file."),
+    root: str = typer.Argument(..., metavar="FILE", help="An unsigned root document or a root file."),
     key: str = typer.Option(..., "--key", help="One root key's private key (KEY.key)."),
     out: str | None = typer.Option(None, "--out", help="Where to write the signed root (default: ROOT itself)."),
     json_out: bool = JsonFlag,
@@ -80,7 +80,7 @@ def root_sign(
 
 @command("show", group=root_app)
 def root_show(
-    files: list[str] = typer.Argument(None, help="Root files, oldest first (the same as --root)."),
+    files: list[str] = typer.Argument(None, metavar="FILE", help="Root files, oldest first (the same as --root)."),
     signer: list[str] = typer.Option([], "--signer", help="A pinned root key (default PROV_SIGNERS)."),
     root: list[str] = typer.Option([], "--root", help="Root files, oldest first (default PROV_ROOT)."),
     root_threshold: int | None = typer.Option(None, "--root-threshold", min=1, help="Pinned root threshold."),

@@ -21,6 +21,7 @@ TEXT_LISTED = 5  # changes listed in text, as git status shows a summary (--json
 def status(
     data: Optional[str] = typer.Argument(
         None,
+        metavar="DATA",
         help=(
             "Data to compare (default: where the version was read from, with its read options; for a "
             "version read at a git revision, the working copy of its path)."

@@ -29,8 +29,8 @@ app.add_typer(trust_app, name="trust")
 @command("add", group=trust_app)
 @trust_flags
 def trust_add(
-    source: str = typer.Argument(..., help="Source name."),
-    public_key: str = typer.Argument(..., help="The source's public key (KEY.pub)."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
+    public_key: str = typer.Argument(..., metavar="KEY.pub", help="The source's public key (KEY.pub)."),
     valid_from: str | None = typer.Option(None, "--valid-from", help="Start of validity (ISO date/time)."),
     valid_until: str | None = typer.Option(None, "--valid-until", help="End of validity (ISO date/time)."),
     key: str | None = typer.Option(
@@ -105,7 +105,7 @@ def _window_ended(valid_until: str | None) -> bool:
 
 @command("revoke", group=trust_app)
 def trust_revoke(
-    source: str = typer.Argument(..., help="Source name."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
     key_id: str | None = typer.Option(
         None, "--key-id", help="Key id (prefix, as prov trust list shows it) to revoke; default every key of SOURCE."
     ),

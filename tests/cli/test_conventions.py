@@ -37,11 +37,14 @@ def prov_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, start",
     [
-        (["commit"], "Error: prov commit: Missing argument 'data'."),
+        (["commit"], "Error: prov commit: Missing argument 'DATA'."),
         (["nosuch"], "Error: prov: No such command 'nosuch'."),
         (["log", "--bogus"], "Error: prov log: No such option: --bogus"),
-        (["keys", "generate"], "Error: prov keys generate: Missing argument 'name'."),
+        (["keys", "generate"], "Error: prov keys generate: Missing argument 'NAME'."),
         (["check", "v2", "--base", "v1", "--format", "yaml"], "Error: --format 'yaml': expected one of"),
+        # one wording for a format a command does not write (newcomer review 10, finding 25)
+        (["check", "v2", "--base", "v1", "--format", "html"], "Error: --format 'html': not available for check (use"),
+        (["diff", "v1", "v2", "--format", "sarif"], "Error: --format 'sarif': not available for diff (use"),
     ],
 )
 def test_a_usage_error_is_one_line_and_exit_2(tmp_path, args, start):
@@ -246,3 +249,15 @@ def test_init_ignores_what_a_write_leaves_and_fsck_accepts_it(prov, workdir, dig
         (workdir / ".prov" / leftover).unlink()
     report = json.loads(prov("fsck", "--signer", "k.pub", "--json").stdout)
     assert report["errors"] == [] and report["warnings"] == []
+
+
+def test_help_wraps_at_the_terminal_not_mid_sentence_and_names_arguments_in_capitals(tmp_path):
+    """Newcomer review 10, finding 24: `--help` kept the docstrings' line breaks ("with nothing pinned it⏎
+    exits 2") and showed arguments as {data}, {base} {new}."""
+    env = {**os.environ, "COLUMNS": "250"}
+    run = [sys.executable, "-m", "provenance"]
+    verify = subprocess.run([*run, "verify", "--help"], cwd=tmp_path, capture_output=True, text=True, env=env).stdout
+    assert any("with nothing pinned it exits 2, unless --store-keys asks" in line for line in verify.splitlines())
+    assert "Usage: prov verify [OPTIONS] VERSION|DATA" in verify
+    diff = subprocess.run([*run, "diff", "--help"], cwd=tmp_path, capture_output=True, text=True, env=env).stdout
+    assert "Usage: prov diff [OPTIONS] BASE NEW" in diff and "{" not in diff.split("Usage:")[1].splitlines()[0]
