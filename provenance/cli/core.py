@@ -134,10 +134,15 @@ def log(json_out: bool = JsonFlag) -> None:
         return
     if not out:
         echo("No versions yet.")
+    # 80 columns (newcomer review 10, finding 26: 106): the minute, not the offset (always UTC); the Merkle
+    # root is in prov show and --json, which a log line cannot verify anyway
+    tags = max((len(r["tag"]) for r in out), default=0)
+    counts = max((len(str(r["records"])) for r in out), default=0)
     for r in out:
+        when = str(r["created_at"])[:16].replace("T", " ")
         echo(
-            f"{r['tag']:<12} {r['created_at']}  {r['records']:>9} records  root {r['merkle_root'][:16]}  "
-            f"parent {r['parent'] or '-'}  key {r['keyid'][:16]}"
+            f"{r['tag']:<{tags}}  {when}  {r['records']:>{counts}} records  parent {r['parent'] or '-'}  "
+            f"key {r['keyid'][:16]}"
         )
         if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
             echo(f"    {visible(r['message'])}")

@@ -180,13 +180,12 @@ def sources(
         return
     if not info["sources"]:
         echo("No sources yet. Register batches with 'prov add DATA --source S'.")
-    echo(
-        f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  in {info['version'] or '-'}: "
-        "attested / relabeled after source / unattributed"
-    )
+    # the legend on its own line: header and rows fit 80 columns (newcomer review 10, finding 26)
+    echo(f"Lineage in {info['version'] or '-'}: attested / relabeled after source / unattributed")
+    echo(f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  lineage")
     for s in info["sources"]:
-        cut = f"  (quarantined in {', '.join(s['quarantined_in'])})" if s["quarantined_in"] else ""
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
+        cut = f"  (quarantined in {', '.join(s['quarantined_in'])})" if s["quarantined_in"] else ""
         echo(
             f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}{cut}"

@@ -7,6 +7,7 @@ record reads, so every format says the same thing the same way.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from typing import Any
 
@@ -60,6 +61,15 @@ def bytes_text(n: int) -> str:
             break
         size, unit = size / 1000, bigger
     return plural(n, "byte") if unit == "bytes" else f"{size:.1f} {unit}"
+
+
+_ISO_UTC = re.compile(r"\b(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?\+00:00\b")
+
+
+def short_times(text: str) -> str:
+    """``text`` with each UTC timestamp as people read one, to the minute: ``2026-12-01T19:46:36+00:00`` reads
+    ``2026-12-01 19:46 UTC`` (lines that name a checkpoint then fit 80 columns)."""
+    return _ISO_UTC.sub(r"\1 \2 UTC", text)
 
 
 def lineage_text(status: str) -> str:
