@@ -27,7 +27,7 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     against it would hand the poison to training as signed. Returns
     ``schemas/export.schema.json``'s shape: ``{"version", "records", "merkle_root", "output",
     "kind": "table" | "tree"}``. Raises ``InputError`` (exit 2) when ``out`` exists (an
-    export never overwrites) or its folder is missing, ``VerificationError`` (exit 1) when the
+    export never overwrites) or its folder is missing, or ends in ``/`` for a table version, ``VerificationError`` (exit 1) when the
     data no longer matches the signed manifest (nothing is left at ``out``).
     """
     from provenance.changes import record_changes, summary
@@ -41,6 +41,12 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     stmt = verified_statement(store, row)
     spec = dataset_from_predicate(store, row, stmt["predicate"])
     target = Path(out)
+    kind = stmt["predicate"].get("schema", {}).get("kind", row["kind"])
+    if os.fspath(out).endswith(("/", os.sep)) and kind == "table":  # Path() drops the slash that said "a folder"
+        raise InputError(
+            f"{os.fspath(out)}: a folder (it ends in '/'), but {tag} is a table, exported as one Parquet file: "
+            f"give --out {os.path.join(os.fspath(out), tag + '.parquet')}"
+        )
     if os.path.lexists(target):
         raise InputError(f"{target}: already exists; an export writes a new path only")
     if not target.parent.is_dir():

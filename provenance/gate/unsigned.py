@@ -184,7 +184,7 @@ class UnattributedBesideSigned(SwitchedRule):
             )
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
-            "batches, none missing records); register intended additions with `prov add --unsigned --source NAME` "
+            f"{'batch' if batches == 1 else 'batches'}, none missing records); register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))

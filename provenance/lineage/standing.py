@@ -188,11 +188,12 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
 
 
 def not_trusted_line(item: dict) -> str:
-    """One line for people: ``N record(s) of batch B (S) no longer attested: REASON`` (control characters escaped)."""
+    """One line for people: ``N records of batch B (S) no longer attested: REASON`` (control characters escaped)."""
     from provenance.escaping import visible
 
     batch, source, reason = (visible(str(item[k])) for k in ("batch", "source", "reason"))
-    return f"{item['records']} record(s) of batch {batch} ({source}) no longer attested: {reason}"
+    records = f"{item['records']} record{'' if item['records'] == 1 else 's'}"
+    return f"{records} of batch {batch} ({source}) no longer attested: {reason}"
 
 
 def _without(name: str, message: str) -> str:

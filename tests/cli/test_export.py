@@ -40,6 +40,13 @@ def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet
     assert again["merkle_root"] == v1["merkle_root"] and again["identical_to"] == "v1"
     exists = prov("export", "v1", "--out", "v1.parquet", "--signer", "k.pub")
     assert exists.exit_code == 2 and exists.stderr.startswith("Error: v1.parquet: already exists")
+    # newcomer review 10, finding 27: `--out v1dir/` wrote a Parquet file named v1dir
+    folder = prov("export", "v1", "--out", "v1dir/", "--signer", "k.pub")
+    assert folder.exit_code == 2 and folder.stderr == (
+        "Error: v1dir/: a folder (it ends in '/'), but v1 is a table, exported as one Parquet file: "
+        "give --out v1dir/v1.parquet\n"
+    )
+    assert not Path("v1dir").exists()
 
 
 def test_a_tree_exports_its_files_and_changed_data_exports_nothing(prov, workdir):

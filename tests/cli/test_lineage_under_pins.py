@@ -58,7 +58,7 @@ def test_sources_and_show_stop_calling_a_revoked_keys_records_attested(prov, tem
     assert f"signed by key {vendor[:16]} of vendor, which was revoked at" in lost["reason"]
     assert info["lineage_not_trusted"] == [{**lost, "source": "vendor"}]
     r = prov("sources", "--version", "v2", *PINNED)
-    assert f"under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in r.stdout
+    assert f"under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in r.stdout
 
     r = prov("show", "v2", "--json", *PINNED)
     shown = json.loads(r.stdout)
@@ -128,7 +128,7 @@ def test_diff_judges_the_candidates_lineage_after_a_revocation(prov, template_tr
     assert after["new"]["lineage_not_trusted"] == [lost]
     text = " ".join(prov("diff", "v1", "v2", *PINNED).stdout.split())  # wrapped to the terminal's width
     assert (
-        f"lineage of v2 under your pins: {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested"
+        f"lineage of v2 under your pins: {n_vendor} records of batch {lost['batch']} (vendor) no longer attested"
         in text
     )
 
@@ -155,10 +155,10 @@ def test_check_and_lineage_say_a_revoked_keys_records_are_no_longer_attested(pro
     assert (vendor["not_attested"], vendor["attested_added"]) == (n_vendor, 0)
 
     text = " ".join(prov("check", "v2", "--base", "v1", *PINNED).stdout.split())
-    assert f"under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in text
+    assert f"under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in text
     assert "vendor (key not trusted)" in text  # the Sources row, was "vendor (signed batch)"
     md = prov("check", "v2", "--base", "v1", "--format", "md", *PINNED).stdout
-    assert f"Under your pins, {n_vendor} record(s) of batch {lost['batch']} (vendor) no longer attested" in md
+    assert f"Under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in md
 
     digest = next(r for r in rules["lineage.unsigned_from_signing_sources"]["records"])["digest"]
     r = prov("lineage", digest[:16], "--json", *PINNED)

@@ -288,7 +288,7 @@ def test_withdrawing_every_signed_batch_still_blocks_records_of_no_batch(prov, t
     ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     rule = _rule(prov, "v4", "v3")
     assert rule["status"] == "block" and rule["count"] == 10, rule
-    assert "where sources sign their batches (1 trusted signed batches, none missing records)" in rule["reason"]
+    assert "where sources sign their batches (1 trusted signed batch, none missing records)" in rule["reason"]
 
 
 def _race(monkeypatch, edit: str) -> None:

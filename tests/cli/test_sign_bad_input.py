@@ -127,6 +127,7 @@ def test_a_vendor_verifies_its_own_batch_with_no_store(prov, workdir):
     pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), "batch.parquet")
     r = prov("verify", "batch.parquet", "--signer", "vendor.pub")
     assert r.exit_code == 1 and "(1 relabeled): relabeled row 4 (digest " in r.stderr
+    assert r.stderr.count("relabeled row 4") == 1  # said once (newcomer review 10, finding 27: the line twice)
     assert not (workdir / ".prov").exists()
 
 
