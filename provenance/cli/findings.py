@@ -42,7 +42,10 @@ def findings(
         emit_json(result)
         return
     if result["run"] is None:
-        echo(f"No detector run stored for {version}; run 'prov diff BASE {version} --detect'.")
+        echo(
+            f"No detector run stored for {version}; prov diff BASE {version} --detect and "
+            f"prov check {version} --base BASE each store one."
+        )
         return
     from provenance.report import medium_for, write_output
     from provenance.report.text import render_findings

@@ -61,7 +61,9 @@ def recompute(store: Any, version: str) -> dict:
     or another rate), so they are returned for the listing to show: a run recomputed against another
     base, or at a vanishing FPR, agrees with itself and says so in plain sight.
 
-    Returns ``{"base", "fpr", "detectors", "records", "flagged", "differences": 0}`` when they agree.
+    Returns ``{"base", "fpr", "detectors", "records", "flagged", "differences": 0, "expected_at_most"}`` when
+    they agree; ``expected_at_most`` is the combined verdict's flag budget (``detectors.budget``) of the re-run,
+    which a stored run does not keep.
 
     Raises:
         InputError: no detector run is stored for ``version`` (exit 2).
@@ -107,7 +109,22 @@ def recompute(store: Any, version: str) -> dict:
                 f"detectors say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
             )
     flagged = sum(v[0] for v in now.values())
-    return {"base": base, "fpr": fpr, "detectors": names, "records": len(now), "flagged": flagged, "differences": 0}
+    from provenance.delta.report import DEFAULT_ALPHA
+    from provenance.detectors.budget import flag_budget
+
+    v = detection.verdicts  # the combined verdict's budget, as prov diff computes it (the stored run lacks it)
+    budget = flag_budget(
+        len(v.records), fpr, DEFAULT_ALPHA, v.reference_size, v.reference_batch_sizes, v.reference_batch_flags
+    )
+    return {
+        "base": base,
+        "fpr": fpr,
+        "detectors": names,
+        "records": len(now),
+        "flagged": flagged,
+        "differences": 0,
+        "expected_at_most": budget.flags if v.records else None,
+    }
 
 
 def _text_differs(stored: dict, detection: Any, labels: list[str | None]) -> str:

@@ -24,7 +24,7 @@ def _as_diff_detection(result: dict, combined: dict | None) -> dict:
     ``prov diff`` and ``prov check`` print (newcomer review 8, finding 13: three renderings of one table).
     Each detector's ``expected_at_most`` is recomputed from what was stored (records scored, the FPR), as
     ``prov diff`` computes it; the combined verdict's budget rests on the reference's batches, which the
-    run does not store, so its row shows none."""
+    run does not store, so its row shows one only after ``--recompute`` (the re-run computes it)."""
     from provenance import stats
 
     fpr = combined["fpr"] if combined else None
@@ -39,6 +39,9 @@ def _as_diff_detection(result: dict, combined: dict | None) -> dict:
         if d["detector"] != "combined"
     ]
     summary = {"fpr": fpr, "scored": combined["scored"], "flagged": combined["flagged"]} if combined else {}
+    recomputed = result.get("recomputed") or {}
+    if summary and recomputed.get("expected_at_most") is not None:  # the re-run has the base's batches
+        summary["expected_at_most"] = recomputed["expected_at_most"]
     return {"detectors": detectors, "detection": summary}
 
 
