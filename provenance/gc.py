@@ -84,7 +84,8 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
     with store.write():
         if drops_rows:
             drop.apply(db)
-        _return_free_pages(db.conn)  # in the same transaction: a failure leaves the store exactly as it was
+        # in the same transaction: a failure leaves every row, and (after the first gc's switch) every byte, as it was
+        _return_free_pages(db.conn)
     for oid in objects:  # after the commit: until then the runs' entries still named them
         store.objects.remove(oid)
     report["bytes_freed"] = object_bytes + before - _db_bytes(db.conn)
@@ -116,7 +117,8 @@ class _Drop:
 # SQLite keeps a deleted row's pages for later rows). VACUUM cannot run inside a transaction, so a VACUUM
 # after the deletions would leave, on failure, a store with its rows gone and its space kept. Instead the
 # store is put in SQLite's incremental auto-vacuum mode (one VACUUM, the first time: it changes the file's
-# layout, not one row, and SQLite rolls an unfinished one back), and the free pages are returned with
+# layout, not one row, and SQLite rolls an unfinished one back; a first gc that fails after it keeps the new
+# layout: attack review 11, G11-1), and the free pages are returned with
 # `pragma incremental_vacuum` in the very transaction that deletes the rows. Neither renumbers rowids
 # (which order runs); the conversion's VACUUM copies rows in rowid order.
 def _make_compactable(store: Store) -> None:

@@ -188,6 +188,9 @@ def create_waiver(
     }
 
 
+LOGGED_WAIVERS = "select seq, detail from audit where action = 'waiver'"
+
+
 def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey) -> str | None:
     """The object id of a stored waiver this key signed with exactly ``facts`` (version, Merkle root, digest,
     label, detector, reason), or None. Its signature is checked with the key, so a row a ``.prov/`` writer
@@ -198,7 +201,19 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
         [facts["version"], facts["digest"], facts["detector"], keyid],
         order_by="created_at",
     )
+    import json
+
+    from provenance.store.coverage import coverage
+    from provenance.trust.pins import pins_of
+
+    # only a waiver a check would rely on: its audit entry under a trusted signature (attack review 11, W11-1:
+    # a rolled-back entry left a row the check ignores as pending, and the reviewer could not waive again)
+    signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
+    logged = {json.loads(d).get("object"): seq for seq, d in store.db.execute(LOGGED_WAIVERS)}
     for row in rows:
+        seq = logged.get(row["object"])
+        if seq is None or seq > signed:
+            continue
         try:
             env = signing.parse_envelope(store.objects.get(row["object"], "waiver"), row["object"])
             pred = signing.verify(env, {keyid: public}, row["object"]).statement.get("predicate")
