@@ -15,8 +15,9 @@ or for a detector that flags it on its own, takes it out of both. ``BatchDrift``
 (``detectors.drift``) warns, never blocks, when the delta as a batch shifts beyond the
 range of the base's own pseudo-batches.
 
-``rules()`` builds this part of the policy and ``summarise()`` the report's
-``detectors`` rows and ``findings``. The other rules never read detector results, so
+``CombinedFlagBudget`` lives in ``gate.detection_budget``, the settings and shared helpers in
+``gate.detection_common``; both are re-exported here. ``rules()`` builds this part of the
+policy and ``summarise()`` the report's ``detectors`` rows and ``findings``. The other rules never read detector results, so
 this module can change alone. A replacement provides the same three things: rule
 classes declaring the ``[detectors]`` keys (listed in
 ``provenance.gate.policy.RULE_TYPES``), ``rules(settings)`` and ``summarise(ctx, results)``.
@@ -27,70 +28,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from provenance import stats
 from provenance.errors import VerificationError
-from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting, Settings
-from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import BOOLEAN, COUNT, EXPECTED_NEW_CLASSES, setting_value
+from provenance.gate.base import AllOf, Requires, RuleSet, Settings
+from provenance.gate.detection_budget import CombinedFlagBudget
+from provenance.gate.detection_common import (  # noqa: F401 - re-exported: other modules import them from here
+    ALPHA,
+    COMBINED,
+    ENABLED,
+    EXTREME_ALPHA,
+    FPR,
+    MAX_FLAGGED,
+    PROBABILITY,
+    RUN,
+    TIGHT_CLUSTER,
+    DetectorRule,
+    expected_class_records,
+    flag_budget,
+    not_judged,
+)
+from provenance.gate.results import RuleResult, Status
+from provenance.gate.rules import EXPECTED_NEW_CLASSES, setting_value
 
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
-    from provenance.gate.context import DetectionRun, GateContext
-
-RUN = Setting(
-    "detectors",
-    "run",
-    {"anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]},
-    "all",
-    'detectors that must run: "all" or a list of names',
-    expects='"all" or a non-empty list of detector names',
-)
-PROBABILITY = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
-FPR = Setting(
-    "detectors", "fpr", PROBABILITY, 0.01, "false-positive rate the combined per-record verdict is calibrated to"
-)
-ALPHA = Setting(
-    "detectors",
-    "alpha",
-    PROBABILITY,
-    0.001,
-    "block when the verdict flags more records than its FPR explains at this level",
-)
-EXTREME_ALPHA = Setting(
-    "detectors",
-    "extreme_alpha",
-    PROBABILITY,
-    0.01,
-    "block on any record whose extreme evidence (a label nothing supports, an empty record, a copy flood, "
-    "a source spike) has p <= extreme_alpha / n, whatever the budget",
-)
-MAX_FLAGGED = Setting(
-    "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"
-)
-ENABLED = Setting("detectors", "enabled", BOOLEAN, True, "run the detectors at all")
-TIGHT_CLUSTER = Setting(
-    "detectors",
-    "duplicates_tight_cluster",
-    BOOLEAN,
-    True,
-    "the duplicates detector's tight-cluster rule (a flood of copies blocks alone); false only for data that "
-    "repeats its values, as the detectors.duplicates rule's reason suggests when the base does",
-)
-COMBINED = "combined"  # the name waivers and findings use for the combined verdict
-
-
-def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None) -> int:
-    """The most flags a clean delta of ``n`` records gives at false-positive rate ``fpr``,
-    except with probability ``alpha`` (``stats.binomial_upper_limit``), capped at ``max_flagged``."""
-    budget = stats.binomial_upper_limit(n, fpr, alpha)
-    return budget if max_flagged is None else min(budget, max_flagged)
-
-
-def expected_class_records(detection: Detection, expected: Sequence[str]) -> set[str]:
-    """Digests of the delta's records whose label the policy expects to be new
-    (``class_mix.expected_new_classes``): the base has (almost) nothing to judge them by."""
-    wanted = set(expected)
-    return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+    from provenance.gate.context import GateContext
 
 
 def flagged_records(
@@ -130,32 +91,6 @@ def flagged_records(
             }
         )
     return sorted(records, key=lambda x: -x["score"])
-
-
-def not_judged(left_out: set[str]) -> str:
-    """The words a rule's reason adds for records of expected new classes it left out."""
-    return f"; {len(left_out)} record(s) of expected new classes not judged against the base" if left_out else ""
-
-
-class DetectorRule(Rule):
-    """A rule on the detection run the policy asks for: ``run`` (names) at ``fpr``, the duplicates
-    detector's tight-cluster rule on unless ``tight_cluster`` is false."""
-
-    tight_cluster = True  # the policy's detectors.duplicates_tight_cluster (rules() sets it on every rule)
-
-    def __init__(self, run: Sequence[str], fpr: float):
-        self.run, self.fpr = list(run), fpr
-
-    def ran(self, ctx: GateContext) -> DetectionRun:
-        """The detection run (``GateContext.detection``) with this policy's options."""
-        return ctx.detection(self.run, self.fpr, self.tight_cluster)
-
-    def detection(self, ctx: GateContext) -> Detection:
-        """The run's detection (only evaluated after ``DetectorsRun`` passed, so it exists)."""
-        detection = self.ran(ctx).detection
-        if detection is None:
-            raise ValueError(f"{self.name} evaluated although the detectors did not run")
-        return detection
 
 
 class DetectorsRun(DetectorRule):
@@ -224,126 +159,6 @@ class DetectorRan(DetectorRule):
         if self.alpha is not None:  # what a clean delta flags with this detector alone; it does not block
             expected = f"flags alone at most {flag_budget(n, self.fpr, self.alpha)}"
         return RuleResult(self.name, "pass", reason, count=k, expected=expected)
-
-
-class CombinedFlagBudget(DetectorRule):
-    """No more records flagged by the combined verdict than a clean batch explains (``detectors.combined``).
-
-    With ``n`` records at false-positive rate ``fpr``, the budget (``detectors.budget``)
-    is the beta-binomial upper limit at ``alpha``, its overdispersion estimated from how
-    the base's own pseudo-batches spread (natural drift between batches; binomial when they
-    do not spread). A second count blocks too: records beyond every reference record
-    past their own budget (the reference trimmed of its most extreme pseudo-batch, so one
-    odd batch in the base cannot disarm it: ``beyond.trimmed_reference``), at the rate a clean
-    batch lands there, measured on the base's own pseudo-batches (``beyond.out_of_fold_rate``). ``max_flagged`` caps the first.
-    """
-
-    key = "detectors.combined"
-    settings = (ALPHA, MAX_FLAGGED)
-
-    def __init__(
-        self,
-        run: Sequence[str],
-        fpr: float,
-        alpha: float,
-        max_flagged: int | None = None,
-        expected_classes: Sequence[str] = (),
-    ):
-        super().__init__(run, fpr)
-        self.alpha, self.max_flagged, self.expected_classes = alpha, max_flagged, list(expected_classes)
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
-        from provenance.detectors.budget import flag_budget as batch_budget
-
-        detection = self.detection(ctx)
-        verdicts = detection.verdicts
-        left_out = expected_class_records(detection, self.expected_classes)
-        records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
-        n, k = len(verdicts.records) - len(left_out), len(records)
-        waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
-        budget = batch_budget(
-            n,
-            self.fpr,
-            self.alpha,
-            verdicts.beyond_size,
-            verdicts.reference_batch_sizes,
-            verdicts.reference_batch_flags,
-            verdicts.beyond_rate,
-            verdicts.reference_size,
-        )
-        allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
-        beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
-        # the clauses that blocked, recorded so a report names them from the rule itself, never by
-        # re-comparing counts it shows (schemas/check.schema.json: detectors.combined's statistic)
-        blocked_by: list[str] = []
-        if k > allowed:
-            blocked_by.append("flag_budget" if allowed == budget.flags else "max_flagged")
-        if len(beyond) > budget.beyond:
-            blocked_by.append("beyond_reference")
-        status: Status = "block" if blocked_by else "pass"
-        test = "beta-binomial" if budget.rho > 0 else "binomial"
-        drift = (
-            f", rho {budget.rho:.2g} for the drift between the base's batches and its finite sample"
-            if budget.rho > 0
-            else ""
-        )
-        reason = (
-            f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
-            f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "
-            f"reference record outside its most extreme pseudo-batch (at most {budget.beyond}"
-            + (
-                f"; pseudo-batch {verdicts.beyond_left_out + 1} of {len(verdicts.reference_batch_sizes)} in the "
-                "base's file order left out"
-                if verdicts.beyond_left_out is not None and verdicts.reference_batch_sizes
-                else ""
-            )
-            + ")"
-            + (f"; {waived} waived" if waived else "")
-            + not_judged(left_out)
-        )
-        p_flags, p_beyond = budget.p_values(k, len(beyond))
-        statistic = {
-            "test": test,
-            "n": n,
-            "flagged": k,
-            "fpr": self.fpr,
-            "alpha": self.alpha,
-            "allowed": allowed,
-            "p_value": p_flags,
-            "rho": budget.rho,
-            "beyond_reference": len(beyond),
-            "beyond_allowed": budget.beyond,
-            "beyond_p_value": p_beyond,
-            "beyond_reference_size": verdicts.beyond_size,
-            # the rate a clean record of a new batch lands beyond that reference, measured on the base's
-            # own pseudo-batches, each held out in turn (detectors.beyond.out_of_fold_rate)
-            "beyond_rate": budget.beyond_rate,
-            # the base's pseudo-batch (a run of its file order) the trimmed reference left out
-            "beyond_left_out_batch": verdicts.beyond_left_out,
-            "method": verdicts.method,
-            "max_flagged": self.max_flagged,
-            # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
-            # (more than the policy's cap, below that budget), "beyond_reference"; empty when it passed
-            "blocked_by": blocked_by,
-        }
-        if blocked_by == ["beyond_reference"]:
-            # only the "beyond every reference record" count blocked: the row's count and bound are that
-            # clause's, so a reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
-            listed = beyond[:LISTED]
-            reason = f"{len(beyond)} records beyond the reference where at most {budget.beyond} are allowed: {reason}"
-            return RuleResult(
-                self.key,
-                status,
-                reason,
-                listed,
-                len(beyond),
-                statistic,
-                budget.beyond,
-                f"at most {budget.beyond} beyond the reference",
-            )
-        listed = records[:LISTED] if status == "block" else []
-        return RuleResult(self.key, status, reason, listed, k, statistic, allowed, f"at most {allowed}")
 
 
 class ExtremeRecords(DetectorRule):

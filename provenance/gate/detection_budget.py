@@ -1,0 +1,141 @@
+"""``detectors.combined``: no more records flagged by the combined verdict than a clean batch
+explains. Split from ``provenance.gate.detection`` (which re-exports it) to keep each module small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from provenance.gate.detection_common import (
+    ALPHA,
+    MAX_FLAGGED,
+    DetectorRule,
+    expected_class_records,
+    not_judged,
+)
+from provenance.gate.results import LISTED, RuleResult, Status
+
+if TYPE_CHECKING:
+    from provenance.gate.context import GateContext
+
+
+class CombinedFlagBudget(DetectorRule):
+    """No more records flagged by the combined verdict than a clean batch explains (``detectors.combined``).
+
+    With ``n`` records at false-positive rate ``fpr``, the budget (``detectors.budget``)
+    is the beta-binomial upper limit at ``alpha``, its overdispersion estimated from how
+    the base's own pseudo-batches spread (natural drift between batches; binomial when they
+    do not spread). A second count blocks too: records beyond every reference record
+    past their own budget (the reference trimmed of its most extreme pseudo-batch, so one
+    odd batch in the base cannot disarm it: ``beyond.trimmed_reference``), at the rate a clean
+    batch lands there, measured on the base's own pseudo-batches (``beyond.out_of_fold_rate``). ``max_flagged`` caps the first.
+    """
+
+    key = "detectors.combined"
+    settings = (ALPHA, MAX_FLAGGED)
+
+    def __init__(
+        self,
+        run: Sequence[str],
+        fpr: float,
+        alpha: float,
+        max_flagged: int | None = None,
+        expected_classes: Sequence[str] = (),
+    ):
+        super().__init__(run, fpr)
+        self.alpha, self.max_flagged, self.expected_classes = alpha, max_flagged, list(expected_classes)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
+        from provenance.detectors.budget import flag_budget as batch_budget
+        from provenance.gate.detection import flagged_records  # it imports this module for rules()
+
+        detection = self.detection(ctx)
+        verdicts = detection.verdicts
+        left_out = expected_class_records(detection, self.expected_classes)
+        records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
+        n, k = len(verdicts.records) - len(left_out), len(records)
+        waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
+        budget = batch_budget(
+            n,
+            self.fpr,
+            self.alpha,
+            verdicts.beyond_size,
+            verdicts.reference_batch_sizes,
+            verdicts.reference_batch_flags,
+            verdicts.beyond_rate,
+            verdicts.reference_size,
+        )
+        allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
+        beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
+        # the clauses that blocked, recorded so a report names them from the rule itself, never by
+        # re-comparing counts it shows (schemas/check.schema.json: detectors.combined's statistic)
+        blocked_by: list[str] = []
+        if k > allowed:
+            blocked_by.append("flag_budget" if allowed == budget.flags else "max_flagged")
+        if len(beyond) > budget.beyond:
+            blocked_by.append("beyond_reference")
+        status: Status = "block" if blocked_by else "pass"
+        test = "beta-binomial" if budget.rho > 0 else "binomial"
+        drift = (
+            f", rho {budget.rho:.2g} for the drift between the base's batches and its finite sample"
+            if budget.rho > 0
+            else ""
+        )
+        reason = (
+            f"{k} of {n} records flagged by the combined verdict at FPR {self.fpr:g}; a clean delta "
+            f"flags at most {allowed} ({test}{drift}, alpha {self.alpha:g}); {len(beyond)} beyond every "
+            f"reference record outside its most extreme pseudo-batch (at most {budget.beyond}"
+            + (
+                f"; pseudo-batch {verdicts.beyond_left_out + 1} of {len(verdicts.reference_batch_sizes)} in the "
+                "base's file order left out"
+                if verdicts.beyond_left_out is not None and verdicts.reference_batch_sizes
+                else ""
+            )
+            + ")"
+            + (f"; {waived} waived" if waived else "")
+            + not_judged(left_out)
+        )
+        p_flags, p_beyond = budget.p_values(k, len(beyond))
+        statistic = {
+            "test": test,
+            "n": n,
+            "flagged": k,
+            "fpr": self.fpr,
+            "alpha": self.alpha,
+            "allowed": allowed,
+            "p_value": p_flags,
+            "rho": budget.rho,
+            "beyond_reference": len(beyond),
+            "beyond_allowed": budget.beyond,
+            "beyond_p_value": p_beyond,
+            "beyond_reference_size": verdicts.beyond_size,
+            # the rate a clean record of a new batch lands beyond that reference, measured on the base's
+            # own pseudo-batches, each held out in turn (detectors.beyond.out_of_fold_rate)
+            "beyond_rate": budget.beyond_rate,
+            # the base's pseudo-batch (a run of its file order) the trimmed reference left out
+            "beyond_left_out_batch": verdicts.beyond_left_out,
+            "method": verdicts.method,
+            "max_flagged": self.max_flagged,
+            # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
+            # (more than the policy's cap, below that budget), "beyond_reference"; empty when it passed
+            "blocked_by": blocked_by,
+        }
+        if blocked_by == ["beyond_reference"]:
+            # only the "beyond every reference record" count blocked: the row's count and bound are that
+            # clause's, so a reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
+            listed = beyond[:LISTED]
+            reason = f"{len(beyond)} records beyond the reference where at most {budget.beyond} are allowed: {reason}"
+            return RuleResult(
+                self.key,
+                status,
+                reason,
+                listed,
+                len(beyond),
+                statistic,
+                budget.beyond,
+                f"at most {budget.beyond} beyond the reference",
+            )
+        listed = records[:LISTED] if status == "block" else []
+        return RuleResult(self.key, status, reason, listed, k, statistic, allowed, f"at most {allowed}")

@@ -1,0 +1,99 @@
+"""Pieces the detector rules (``provenance.gate.detection``) share: the policy's ``[detectors]``
+settings, the name of the combined verdict, the records of expected new classes and the rules'
+base class (``gate.detection`` keeps ``flagged_records``, the records a rule names). Split
+from ``gate.detection`` to keep each module small; ``gate.detection`` re-exports every name here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from provenance import stats
+from provenance.gate.base import Rule, Setting
+from provenance.gate.rules import BOOLEAN, COUNT
+
+if TYPE_CHECKING:
+    from provenance.detectors.pipeline import Detection
+    from provenance.gate.context import DetectionRun, GateContext
+
+RUN = Setting(
+    "detectors",
+    "run",
+    {"anyOf": [{"const": "all"}, {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}]},
+    "all",
+    'detectors that must run: "all" or a list of names',
+    expects='"all" or a non-empty list of detector names',
+)
+PROBABILITY = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+FPR = Setting(
+    "detectors", "fpr", PROBABILITY, 0.01, "false-positive rate the combined per-record verdict is calibrated to"
+)
+ALPHA = Setting(
+    "detectors",
+    "alpha",
+    PROBABILITY,
+    0.001,
+    "block when the verdict flags more records than its FPR explains at this level",
+)
+EXTREME_ALPHA = Setting(
+    "detectors",
+    "extreme_alpha",
+    PROBABILITY,
+    0.01,
+    "block on any record whose extreme evidence (a label nothing supports, an empty record, a copy flood, "
+    "a source spike) has p <= extreme_alpha / n, whatever the budget",
+)
+MAX_FLAGGED = Setting(
+    "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"
+)
+ENABLED = Setting("detectors", "enabled", BOOLEAN, True, "run the detectors at all")
+TIGHT_CLUSTER = Setting(
+    "detectors",
+    "duplicates_tight_cluster",
+    BOOLEAN,
+    True,
+    "the duplicates detector's tight-cluster rule (a flood of copies blocks alone); false only for data that "
+    "repeats its values, as the detectors.duplicates rule's reason suggests when the base does",
+)
+COMBINED = "combined"  # the name waivers and findings use for the combined verdict
+
+
+def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None) -> int:
+    """The most flags a clean delta of ``n`` records gives at false-positive rate ``fpr``,
+    except with probability ``alpha`` (``stats.binomial_upper_limit``), capped at ``max_flagged``."""
+    budget = stats.binomial_upper_limit(n, fpr, alpha)
+    return budget if max_flagged is None else min(budget, max_flagged)
+
+
+def expected_class_records(detection: Detection, expected: Sequence[str]) -> set[str]:
+    """Digests of the delta's records whose label the policy expects to be new
+    (``class_mix.expected_new_classes``): the base has (almost) nothing to judge them by."""
+    wanted = set(expected)
+    return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+
+
+def not_judged(left_out: set[str]) -> str:
+    """The words a rule's reason adds for records of expected new classes it left out."""
+    return f"; {len(left_out)} record(s) of expected new classes not judged against the base" if left_out else ""
+
+
+class DetectorRule(Rule):
+    """A rule on the detection run the policy asks for: ``run`` (names) at ``fpr``, the duplicates
+    detector's tight-cluster rule on unless ``tight_cluster`` is false."""
+
+    tight_cluster = True  # the policy's detectors.duplicates_tight_cluster (rules() sets it on every rule)
+
+    def __init__(self, run: Sequence[str], fpr: float):
+        self.run, self.fpr = list(run), fpr
+
+    def ran(self, ctx: GateContext) -> DetectionRun:
+        """The detection run (``GateContext.detection``) with this policy's options."""
+        return ctx.detection(self.run, self.fpr, self.tight_cluster)
+
+    def detection(self, ctx: GateContext) -> Detection:
+        """The run's detection (only evaluated after ``DetectorsRun`` passed, so it exists)."""
+        detection = self.ran(ctx).detection
+        if detection is None:
+            raise ValueError(f"{self.name} evaluated although the detectors did not run")
+        return detection
