@@ -18,7 +18,7 @@ the batch). Deltas are built as the pipeline builds them (distinct records, copi
 counted; relabels as relabels). The gate's detector rules are applied as the default
 policy applies them (provenance.gate.detection): ``detectors.combined`` (beta-binomial
 budget at fpr 0.01, alpha 0.001, overdispersion from the base's pseudo-batches, plus the
-count of records beyond every reference record; provenance.detectors.budget), ``detectors.extreme`` (extreme p <= 0.01 / n) and
+count of records beyond every reference record and of those far beyond it; provenance.detectors.budget), ``detectors.extreme`` (extreme p <= 0.01 / n) and
 ``detectors.drift`` (a warning: it never blocks). The data carries no signatures, so the
 lineage rules are not part of this benchmark. Prints pass / block counts with 95% Wilson
 intervals, per dataset and per attack. Heavy-ish: run with ``nice``.
@@ -93,12 +93,18 @@ def gate(profile, delta) -> dict:
         verdicts.reference_batch_flags,
         verdicts.beyond_rate,
         verdicts.reference_size,
+        verdicts.far_rate,
+        verdicts.far_rho,
     )
     blocking = []
     # the clauses of detectors.combined that blocked (its statistic's blocked_by)
     clauses = [
         c
-        for c, over in (("flags", flagged > budget.flags), ("beyond", len(verdicts.beyond_reference) > budget.beyond))
+        for c, over in (
+            ("flags", flagged > budget.flags),
+            ("beyond", len(verdicts.beyond_reference) > budget.beyond),
+            ("far", len(verdicts.far_beyond_reference) > budget.far),
+        )
         if over
     ]
     if clauses:
@@ -252,7 +258,8 @@ records; the attack cycles through the demo catalogue, provenance/demo/attacks.p
 parameters). The default policy's detector rules are applied to the library's verdicts:
 `detectors.combined` (beta-binomial budget at fpr 0.01, alpha 0.001, its overdispersion
 measured on the base's own pseudo-batches and capped, plus the count of records beyond every
-record of the reference trimmed of its most extreme pseudo-batch; provenance/detectors/budget.py),
+record of the reference trimmed of its most extreme pseudo-batch, and of those far beyond it;
+provenance/detectors/budget.py),
 `detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks). The data
 carries no signatures, so lineage rules are not part of it. `xN` counts the distinct poisoned
 records in the delta (an exact-copy flood is one record with its copies). 2-CPU machine shared

@@ -29,6 +29,14 @@ cannot buy later deliveries a lenient count; the rate is at least 1 / (m' + 1) a
 the flag budget does not, and the flag budget alone decides (a cap of fpr / 2 was measured and
 not kept: 100 of 112 clean in-order batches of the gate bench passed, 101 at fpr). Odd records
 accepted into two or more base batches still raise the rate, at most to ``fpr`` (README Known gaps).
+
+**Far beyond** (``FAR_FACTOR``): on a small base the bar is the smallest of a few hundred
+statistics, the measured rate reaches ``fpr``, and the budget widened for drift lets a dozen
+records through however far out they are (session 10: 5-13 backdoored breast-cancer records, every
+one flagged, passed). So the same held-out batches also count records below a thousandth of the
+bar, and a delta is judged against that rate too, with the overdispersion those counts show
+between the held-out batches (not the flag count's: a batch's drift moves many records past the
+bar, and very few this far). The batch with the most such records is left out here as well.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from provenance.detectors.budget import overdispersion
 from provenance.detectors.calibration import Calibration
 
 RATE_CAP = 1.0  # the measured rate is at most fpr
@@ -104,10 +113,40 @@ def weighted_statistic(p_values: Sequence[np.ndarray], weights: np.ndarray) -> n
     return np.where(finite.any(axis=1), T, np.nan)
 
 
+class OutOfFold(NamedTuple):
+    """What the base's own pseudo-batches, each held out in turn, show (``out_of_fold``): ``rate``,
+    how often a held-out record lies beyond the trimmed bar (``out_of_fold_rate``); ``far_rate``, how
+    often it lies *far* beyond, below ``FAR_FACTOR`` times the bar; ``far_rho``, how much the far
+    count spreads between held-out batches beyond the binomial (``budget.overdispersion``)."""
+
+    rate: float
+    far_rate: float = 0.0
+    far_rho: float = 0.0
+
+
+FAR_FACTOR = 1e-3
+"""A record lies *far* beyond the reference when its statistic is below this share of the bar: a
+thousand times less likely than the least likely record the trimmed reference holds, by every
+detector (``T`` is the smallest weighted p-value). A batch carrying more such records than the
+base's own held-out pseudo-batches explain blocks (``budget.Budget.far``), however many flags the
+drift-widened budget allows: on the gate bench (bench/results/gate-pass-rate*.md) the poisoned
+batches that passed carried 5-13 records this deep (backdoors, outliers), every clean batch 0-3,
+and the clean batch nearest to blocking had p 0.05 against alpha 0.001 (factors 1e-2 to 1e-6 gave
+the same picture, within two poisoned batches)."""
+
+
 def out_of_fold_rate(
     reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float, floor: float
 ) -> float:
-    """How often a record of a batch the reference never saw lies beyond its trimmed bar (module docstring).
+    """How often a record of a batch the reference never saw lies beyond its trimmed bar (module
+    docstring): ``out_of_fold(...).rate``."""
+    return out_of_fold(reference_raw, weights, batches, fpr, floor).rate
+
+
+def out_of_fold(
+    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float, floor: float
+) -> OutOfFold:
+    """How often a record of a batch the reference never saw lies beyond its trimmed bar, and far beyond it.
 
     Args:
         reference_raw: per detector, the reference sample's raw scores (m,), NaN where none.
@@ -117,14 +156,17 @@ def out_of_fold_rate(
         floor: the least rate returned (order / (m' + 1), the exchangeable rate: ``Trimmed.order``).
 
     Returns:
-        ``(1 + beyond) / (1 + held out)`` over the held-out batches but the one with the most
-        records beyond, within [floor, RATE_CAP * fpr]; ``floor`` with fewer than four batches.
+        ``rate``: ``(1 + beyond) / (1 + held out)`` over the held-out batches but the one with the most
+        records beyond, within [floor, RATE_CAP * fpr]. ``far_rate``: the same for records below
+        ``FAR_FACTOR`` times the bar (the batch with the most of those left out), at most ``RATE_CAP *
+        fpr``; ``far_rho`` the overdispersion of those counts over the batches kept. With fewer than four
+        batches ``OutOfFold(floor)``: no far count (``far_rate`` 0 turns its clause off).
     """
     cap = max(RATE_CAP * fpr, floor)
     labels = np.unique(batches)
     if len(labels) < 4 or not reference_raw:
-        return floor
-    counts: list[tuple[int, int]] = []
+        return OutOfFold(floor)
+    counts: list[tuple[int, int, int]] = []  # per held-out batch: beyond, far beyond, scored
     for b in labels:
         out = batches == b
         rest = ~out
@@ -144,10 +186,18 @@ def out_of_fold_rate(
             kept.append(p_rest)
         T_out = weighted_statistic(held, weights)
         trimmed = trimmed_reference(weighted_statistic(kept, weights), batches[rest])
-        scored = np.isfinite(T_out)
-        beyond = int((T_out[scored] < trimmed.bar).sum()) if trimmed.size else 0
-        counts.append((beyond, int(scored.sum())))
-    worst = max(range(len(counts)), key=lambda i: (counts[i][0] / max(counts[i][1], 1), counts[i][0]))
-    beyond = sum(k for i, (k, _) in enumerate(counts) if i != worst)
-    total = sum(s for i, (_, s) in enumerate(counts) if i != worst)
-    return float(min(max((1.0 + beyond) / (1.0 + total), floor), cap))
+        T_scored = T_out[np.isfinite(T_out)]
+        beyond = int((T_scored < trimmed.bar).sum()) if trimmed.size else 0
+        far = int((T_scored < trimmed.bar * FAR_FACTOR).sum()) if trimmed.size else 0
+        counts.append((beyond, far, int(T_scored.size)))
+
+    def kept_counts(column: int) -> list[tuple[int, int]]:
+        """(count, scored) of every held-out batch but the one with the largest share in ``column``."""
+        worst = max(range(len(counts)), key=lambda i: (counts[i][column] / max(counts[i][2], 1), counts[i][column]))
+        return [(c[column], c[2]) for i, c in enumerate(counts) if i != worst]
+
+    beyond_kept, far_kept = kept_counts(0), kept_counts(1)
+    rate = (1.0 + sum(k for k, _ in beyond_kept)) / (1.0 + sum(s for _, s in beyond_kept))
+    far_rate = (1.0 + sum(k for k, _ in far_kept)) / (1.0 + sum(s for _, s in far_kept))
+    far_rho = overdispersion([s for _, s in far_kept if s > 0], [k for k, s in far_kept if s > 0])
+    return OutOfFold(float(min(max(rate, floor), cap)), float(min(far_rate, cap)), far_rho)

@@ -41,6 +41,14 @@ own pseudo-batches, each held out in turn (``beyond.out_of_fold_rate``: 2-5x the
 1 / (m' + 1) an exchangeable record would give), so a delta of ``n`` records has about
 ``n`` times that rate of them, with the same overdispersion; many more block even when the
 flag count stays within its budget.
+
+A third count looks deeper: records *far* beyond that reference (``beyond.FAR_FACTOR``), at the rate
+and with the overdispersion the base's held-out pseudo-batches show for them
+(``beyond.out_of_fold``), plus the finite reference's 1 / (m' + 2). Drift moves a batch's records
+past the bar together; it rarely takes them a thousandfold further, so this count is not widened by
+the flag count's drift, and a handful of records far outside everything the base's own batches did
+block where the flag budget would let them through. Each count is tested at ``alpha``: the three
+together at most ``3 alpha``.
 """
 
 from __future__ import annotations
@@ -194,12 +202,23 @@ class Budget:
     flags: int
     beyond_rate: float
     beyond: int
+    # records far beyond the trimmed reference allowed (``n`` when the count is off: no measured rate),
+    # their rate and intra-batch correlation (``beyond.out_of_fold`` plus the finite reference's 1 / (m' + 2))
+    far: int = 0
+    far_rate: float = 0.0
+    far_rho: float = 0.0
 
     def p_values(self, flagged: int, beyond: int) -> tuple[float, float]:
         """Tail p-values of ``flagged`` combined flags and ``beyond`` records beyond the reference."""
         if self.n == 0:
             return 1.0, 1.0
         return tail_p(flagged, self.n, self.fpr, self.rho), tail_p(beyond, self.n, self.beyond_rate, self.rho)
+
+    def far_p_value(self, far: int) -> float:
+        """Tail p-value of ``far`` records far beyond the reference (1 when the count is off)."""
+        if self.n == 0 or self.far_rate <= 0.0:
+            return 1.0
+        return tail_p(far, self.n, self.far_rate, self.far_rho)
 
 
 def flag_budget(
@@ -211,6 +230,8 @@ def flag_budget(
     batch_flags: Sequence[int] = (),
     beyond_rate: float | None = None,
     calibration_size: int | None = None,
+    far_rate: float = 0.0,
+    far_rho: float = 0.0,
 ) -> Budget:
     """The budget of a delta of ``n`` records (see the module docstring).
 
@@ -225,9 +246,12 @@ def flag_budget(
             (``Verdicts.beyond_rate``); None or 0 for 1 / (m' + 1).
         calibration_size: m, the reference records the combined verdict is calibrated on
             (``Verdicts.reference_size``); None for ``reference_size``. Adds 1 / (m + 2) to ``rho``.
+        far_rate, far_rho: how often a clean record of a held-out pseudo-batch lies far beyond the trimmed
+            reference, and how those counts spread between batches (``Verdicts.far_rate`` / ``far_rho``);
+            a ``far_rate`` of 0 turns the count off (``far`` = ``n``). Adds 1 / (m' + 2) to ``far_rho``.
 
     Returns:
-        A ``Budget``. Both counts are tested at ``alpha`` each (two tests: the gate's level is at most 2 alpha).
+        A ``Budget``. Each count is tested at ``alpha`` (three tests: the rule's level is at most 3 alpha).
     """
     rho = effective_rho(overdispersion(batch_sizes, batch_flags) if len(batch_sizes) else 0.0, n)
     m = reference_size if calibration_size is None else calibration_size
@@ -235,6 +259,10 @@ def flag_budget(
         rho += 1.0 / (m + 2.0)  # the finite reference (module docstring): exact, outside the caps
     if not beyond_rate:
         beyond_rate = 1.0 / (reference_size + 1.0) if reference_size > 0 else fpr
+    far = n
+    if far_rate > 0.0:
+        far_rho = effective_rho(far_rho, n) + (1.0 / (reference_size + 2.0) if reference_size > 0 else 0.0)
+        far = upper_limit(n, far_rate, alpha, far_rho)
     return Budget(
         n=n,
         fpr=fpr,
@@ -243,4 +271,7 @@ def flag_budget(
         flags=upper_limit(n, fpr, alpha, rho),
         beyond_rate=beyond_rate,
         beyond=upper_limit(n, beyond_rate, alpha, rho),
+        far=far,
+        far_rate=far_rate,
+        far_rho=far_rho,
     )

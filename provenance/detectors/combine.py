@@ -24,7 +24,8 @@ uses that to block records "far outside anything the reference explains").
 "Beyond the reference" is judged against a *trimmed* reference (the pseudo-batch holding
 the most extreme reference record left out), and the rate at which a clean batch's records
 land there is measured with each pseudo-batch of the base held out in turn, as a delta is
-judged (``detectors.beyond``).
+judged (``detectors.beyond``); so is the rate at which they land *far* beyond it, a thousandfold
+below its bar (``beyond.FAR_FACTOR``).
 
 Drift: the reference scores are computed with each record's pseudo-batch (a run of the
 base's file order) left out, so the reference already shows what a new batch looks
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from provenance.detectors.base import DetectorResult
-from provenance.detectors.beyond import out_of_fold_rate, trimmed_reference
+from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
 from provenance.detectors.extreme import extreme_p_values
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
@@ -117,11 +118,25 @@ class Verdicts:
     # how often a clean record of a batch the reference never saw lies beyond it, measured on the
     # base's own pseudo-batches (``beyond.out_of_fold_rate``); 0 when there is no reference
     beyond_rate: float = 0.0
+    # records whose combined p-value is below ``far_p`` lie *far* beyond the trimmed reference (their
+    # statistic below ``beyond.FAR_FACTOR`` times its bar); how often a clean record of a held-out
+    # pseudo-batch of the base lies there, and how those counts spread between batches
+    # (``beyond.out_of_fold``); ``far_rate`` 0 when it could not be measured (the count is off)
+    far_p: float = 0.0
+    far_rate: float = 0.0
+    far_rho: float = 0.0
 
     @property
     def flagged(self) -> list[RecordVerdict]:
         """The records the combined verdict flags."""
         return [r for r in self.records if r.flagged]
+
+    @property
+    def far_beyond_reference(self) -> list[RecordVerdict]:
+        """Flagged records far beyond the trimmed reference (p < ``far_p``: ``beyond.FAR_FACTOR``)."""
+        if self.beyond_size <= 0:
+            return []
+        return [r for r in self.records if r.flagged and r.p_value < self.far_p]
 
     @property
     def beyond_reference(self) -> list[RecordVerdict]:
@@ -236,18 +251,21 @@ def combine(
         by_batch = [k / s for s, k in zip(batch_sizes, batch_flags, strict=True)]
 
     trimmed = trimmed_reference(ref_T, batches)
-    beyond_p = float(combined_p_values(np.array([trimmed.bar]), ref_T)[0]) if trimmed.size else 0.0
-    beyond_rate = 0.0
+    beyond_p = far_p = 0.0
+    held_out = OutOfFold(0.0)
     if trimmed.size:
-        beyond_rate = trimmed.order / (trimmed.size + 1.0)
+        beyond_p, far_p = (
+            float(v) for v in combined_p_values(np.array([trimmed.bar, trimmed.bar * FAR_FACTOR]), ref_T)
+        )
+        held_out = OutOfFold(trimmed.order / (trimmed.size + 1.0))
         raws = [r.reference_raw for r in scored]
         if batches is not None and len(batches) == len(ref_T) and all(raw is not None for raw in raws):
-            beyond_rate = out_of_fold_rate(
+            held_out = out_of_fold(
                 [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None],
                 weights,
                 np.asarray(batches),
                 fpr,
-                beyond_rate,
+                held_out.rate,
             )
 
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
@@ -274,7 +292,10 @@ def combine(
         beyond_p=beyond_p,
         beyond_size=trimmed.size,
         beyond_left_out=trimmed.left_out,
-        beyond_rate=beyond_rate,
+        beyond_rate=held_out.rate,
+        far_p=far_p,
+        far_rate=held_out.far_rate,
+        far_rho=held_out.far_rho,
     )
 
 

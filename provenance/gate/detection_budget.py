@@ -29,7 +29,10 @@ class CombinedFlagBudget(DetectorRule):
     do not spread). A second count blocks too: records beyond every reference record
     past their own budget (the reference trimmed of its most extreme pseudo-batch, so one
     odd batch in the base cannot disarm it: ``beyond.trimmed_reference``), at the rate a clean
-    batch lands there, measured on the base's own pseudo-batches (``beyond.out_of_fold_rate``). ``max_flagged`` caps the first.
+    batch lands there, measured on the base's own pseudo-batches (``beyond.out_of_fold_rate``). A third
+    count blocks records *far* beyond that reference (``beyond.FAR_FACTOR``) past the number the base's
+    own held-out pseudo-batches explain, however many flags drift would allow (``budget.Budget.far``).
+    ``max_flagged`` caps the first.
     """
 
     key = "detectors.combined"
@@ -48,6 +51,7 @@ class CombinedFlagBudget(DetectorRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
+        from provenance.detectors.beyond import FAR_FACTOR
         from provenance.detectors.budget import flag_budget as batch_budget
         from provenance.gate.detection import flagged_records  # it imports this module for rules()
 
@@ -66,9 +70,12 @@ class CombinedFlagBudget(DetectorRule):
             verdicts.reference_batch_flags,
             verdicts.beyond_rate,
             verdicts.reference_size,
+            verdicts.far_rate,
+            verdicts.far_rho,
         )
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
+        far = [r for r in records if r["p_value"] < verdicts.far_p] if budget.far_rate > 0 else []
         # the clauses that blocked, recorded so a report names them from the rule itself, never by
         # re-comparing counts it shows (schemas/check.schema.json: detectors.combined's statistic)
         blocked_by: list[str] = []
@@ -76,6 +83,8 @@ class CombinedFlagBudget(DetectorRule):
             blocked_by.append("flag_budget" if allowed == budget.flags else "max_flagged")
         if len(beyond) > budget.beyond:
             blocked_by.append("beyond_reference")
+        if len(far) > budget.far:
+            blocked_by.append("far_beyond_reference")
         status: Status = "block" if blocked_by else "pass"
         test = "beta-binomial" if budget.rho > 0 else "binomial"
         drift = (
@@ -94,6 +103,11 @@ class CombinedFlagBudget(DetectorRule):
                 else ""
             )
             + ")"
+            + (
+                f"; {len(far)} far beyond it (below {FAR_FACTOR:g} of its bar; at most {budget.far})"
+                if budget.far_rate > 0
+                else ""
+            )
             + (f"; {waived} waived" if waived else "")
             + not_judged(left_out)
         )
@@ -116,26 +130,30 @@ class CombinedFlagBudget(DetectorRule):
             "beyond_rate": budget.beyond_rate,
             # the base's pseudo-batch (a run of its file order) the trimmed reference left out
             "beyond_left_out_batch": verdicts.beyond_left_out,
+            # records far beyond that reference (detectors.beyond.FAR_FACTOR of its bar), their bound, tail
+            # p-value and the rate a clean record of a held-out pseudo-batch of the base lands there (0: off)
+            "far_beyond_reference": len(far),
+            "far_beyond_allowed": budget.far,
+            "far_beyond_p_value": budget.far_p_value(len(far)),
+            "far_beyond_rate": budget.far_rate,
             "method": verdicts.method,
             "max_flagged": self.max_flagged,
             # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
-            # (more than the policy's cap, below that budget), "beyond_reference"; empty when it passed
+            # (more than the policy's cap, below that budget), "beyond_reference", "far_beyond_reference";
+            # empty when it passed
             "blocked_by": blocked_by,
         }
-        if blocked_by == ["beyond_reference"]:
-            # only the "beyond every reference record" count blocked: the row's count and bound are that
-            # clause's, so a reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
-            listed = beyond[:LISTED]
-            reason = f"{len(beyond)} records beyond the reference where at most {budget.beyond} are allowed: {reason}"
+        counts = {
+            "beyond_reference": (beyond, budget.beyond, "beyond the reference"),
+            "far_beyond_reference": (far, budget.far, "far beyond the reference"),
+        }
+        if blocked_by and blocked_by[0] in counts:
+            # only the "beyond" counts blocked: the row's count and bound are the first such clause's, so a
+            # reader does not see "33, at most 33" beside "blocked" (newcomer review 5)
+            over, most, where = counts[blocked_by[0]]
+            reason = f"{len(over)} records {where} where at most {most} are allowed: {reason}"
             return RuleResult(
-                self.key,
-                status,
-                reason,
-                listed,
-                len(beyond),
-                statistic,
-                budget.beyond,
-                f"at most {budget.beyond} beyond the reference",
+                self.key, status, reason, over[:LISTED], len(over), statistic, most, f"at most {most} {where}"
             )
         listed = records[:LISTED] if status == "block" else []
         return RuleResult(self.key, status, reason, listed, k, statistic, allowed, f"at most {allowed}")

@@ -143,7 +143,7 @@ EXTREME_RULE = "detectors.extreme"
 def blocking_clauses(report: dict) -> tuple[Clause, ...]:
     """The clauses of a check's detector rules that blocked, as the rules recorded them:
     ``detectors.combined``'s ``statistic.blocked_by`` (its flag budget, the policy's ``max_flagged``,
-    the "beyond every reference record" count) and ``detectors.extreme``. Empty for a diff (no rules)
+    the "beyond every reference record" count and the "far beyond" one) and ``detectors.extreme``. Empty for a diff (no rules)
     or when none blocked. A saved report from before ``blocked_by`` gives the rule's reason."""
     rules = {r["rule"]: r for r in report.get("rules") or []}
     out: list[Clause] = []
@@ -180,6 +180,14 @@ def _combined_clause(clause: str, st: dict) -> Clause | None:
             COMBINED_RULE,
             f"{k} flagged, more than the policy's max_flagged of {allowed}",
             f"more than max_flagged ({allowed})",
+        )
+    if clause == "far_beyond_reference":
+        far, most = st.get("far_beyond_reference"), st.get("far_beyond_allowed")
+        return Clause(
+            COMBINED_RULE,
+            f"{far} of the flagged records lie far beyond every reference record (a thousandfold less likely "
+            f"than its least likely), where a clean delta has at most {most}",
+            f"{far} far beyond the reference (at most {most})",
         )
     if clause != "beyond_reference":
         return None

@@ -60,7 +60,8 @@ def far_records(prov, store, keypair, monkeypatch) -> list[str]:
 
     The high FPR gives the flag count room (a clean delta of 515 flags about 150, at most ~190),
     while the 15 noise images lie beyond every reference record where a clean delta puts at most
-    ~6: only the beyond clause blocks, by a wide margin on both counts. ``duplicates`` and the
+    ~8, and far beyond it (a thousandfold) where the base's own held-out batches put none: only the
+    two "beyond" clauses block, by a wide margin on every count. ``duplicates`` and the
     gradient stay out: ``duplicates``' near-copy radius is the base's ``fpr`` quantile of
     first-neighbour distances, so at FPR 0.3 it counts clean records as near copies."""
     from provenance.demo.data import PIXELS, digits
@@ -82,23 +83,27 @@ def far_records(prov, store, keypair, monkeypatch) -> list[str]:
     return ["far", "--base", "base", "--policy", "three.toml"]
 
 
-def test_a_check_blocked_by_the_beyond_clause_says_so_in_every_format(prov, far_records):
+def test_a_check_blocked_by_the_beyond_clauses_says_so_in_every_format(prov, far_records):
     """Newcomer review 6, item 1: a delta that flags no more records than a clean delta but has more
     of them beyond every reference record than a clean delta has: the headline said only "a clean
     delta flags at most N" and the Detectors table "flagged within chance" beside BLOCKED. Now each
-    names the clause that blocked. (The case was the demo's clean v2 against v1, 16 beyond where 15
-    were allowed: clean new writers on the clause's edge; now 15 planted noise images.)"""
+    names the clauses that blocked. (The case was the demo's clean v2 against v1, 16 beyond where 15
+    were allowed: clean new writers on the clause's edge; now 15 planted noise images, which since
+    session 11 also lie far beyond the reference, so the far clause blocks beside it.)"""
     check = far_records
     r = prov("check", *check, "--format", "json")
     combined = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}["detectors.combined"]
     st = combined["statistic"]
-    # the case this test is about: only the beyond clause blocks, with room on both counts
+    # the case this test is about: only the two beyond clauses block, with room on the flag count
     assert combined["status"] == "block" and st["flagged"] + 10 <= st["allowed"], st
     beyond, most = st["beyond_reference"], st["beyond_allowed"]
-    assert beyond >= most + 5 and st["blocked_by"] == ["beyond_reference"]
+    far, far_most = st["far_beyond_reference"], st["far_beyond_allowed"]
+    assert beyond >= most + 5 and far >= far_most + 5
+    assert st["blocked_by"] == ["beyond_reference", "far_beyond_reference"]
     said = (
         f"Blocked by detectors.combined: {beyond} of the flagged records lie beyond every reference record, "
-        f"where a clean delta has at most {most}."
+        f"where a clean delta has at most {most}; {far} of the flagged records lie far beyond every reference "
+        f"record (a thousandfold less likely than its least likely), where a clean delta has at most {far_most}."
     )
 
     text = prov("check", *check, env={"COLUMNS": "200"}).stdout
@@ -122,7 +127,7 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
     rules = rules_of(prov, "rc1", "r1")
     st, extreme = rules["detectors.combined"]["statistic"], rules["detectors.extreme"]
     assert st["flagged"] > st["allowed"] and extreme["status"] == "block"
-    assert st["blocked_by"] == ["flag_budget", "beyond_reference"]
+    assert st["blocked_by"] == ["flag_budget", "beyond_reference", "far_beyond_reference"]
     text = words(prov("check", "rc1", "--base", "r1", env={"COLUMNS": "200"}).stdout)
     assert (
         f"Blocked by detectors.combined: {st['flagged']} flagged, more than the {st['allowed']} a clean delta flags"
@@ -156,7 +161,8 @@ def test_a_saved_report_names_the_clauses_its_rule_recorded(prov, demo):
     saved = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
     rule = next(r for r in saved["rules"] if r["rule"] == "detectors.combined")
     st = rule["statistic"]
-    assert st["flagged"] > st["allowed"] and st["blocked_by"] == ["flag_budget", "beyond_reference"]
+    assert st["flagged"] > st["allowed"]
+    assert st["blocked_by"] == ["flag_budget", "beyond_reference", "far_beyond_reference"]
     st["blocked_by"] = ["beyond_reference"]
     Path("one.json").write_text(json.dumps(saved))
     head = words(prov("report", "one.json", env={"COLUMNS": "200"}).stdout.split("\nPolicy ", 1)[0])

@@ -82,3 +82,42 @@ def test_the_rate_is_at_least_the_exchangeable_rate_and_needs_four_batches():
     assert out_of_fold_rate(raw, np.ones(3), batches, 0.01, 0.002) == 0.002
     raw, batches = _raw(rng)
     assert out_of_fold_rate(raw, np.ones(3), batches, 0.01, 0.009) == 0.009
+
+
+def test_a_dozen_backdoored_records_far_beyond_a_small_base_block_where_the_drift_budget_allows_them():
+    """Session 10's gate bench: on a base of a few hundred records the flag budget, widened for the
+    drift between the base's batches and for its small sample, allows ~26 flags in a batch of 313, and
+    "beyond every reference record" as many, so 5-13 backdoored records, every one flagged, passed.
+    Here: scikit-learn's breast cancer in file order, a base of its first 256 rows, the next 313 with
+    16 of them replaced by the demo catalogue's clean-label patch backdoor. Both old counts let it
+    through; the records lie a thousandfold beyond the reference's bar, where the base's own held-out
+    batches put almost none, and that count blocks. The clean batch puts none there."""
+    from sklearn.datasets import load_breast_cancer
+
+    from provenance.demo.attacks import CATALOGUE
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X.astype(np.float32), y.astype(str)
+    start, size, k = 256, 313, 16
+    base, batch, labels = X[:start], X[start : start + size], y[start : start + size]
+    attack = next(a for a in CATALOGUE if a.name == "backdoor_patch_clean")
+    planted = attack.plant(base, y[:start], batch, labels, k, np.random.default_rng(0))
+    poisoned = np.vstack([batch[k:], planted.X]).astype(np.float32)
+    poisoned_labels = np.concatenate([labels[k:], np.asarray(planted.labels).astype(str)])
+    profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+    counts = {}
+    for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
+        delta = _delta(features, classes)
+        verdicts = combine(
+            run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
+        )
+        budget = flag_budget(
+            size, 0.01, 0.001, verdicts.beyond_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags,
+            verdicts.beyond_rate, verdicts.reference_size, verdicts.far_rate, verdicts.far_rho,
+        )  # fmt: skip
+        assert min(r.extreme_p for r in verdicts.records) > 0.01 / size  # detectors.extreme does not block either
+        assert len(verdicts.flagged) <= budget.flags and len(verdicts.beyond_reference) <= budget.beyond, name
+        counts[name] = (len(verdicts.far_beyond_reference), budget.far)
+    assert counts["clean"][0] == 0 < counts["clean"][1], counts
+    far, allowed = counts["poisoned"]
+    assert far > allowed, counts
