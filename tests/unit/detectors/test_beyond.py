@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from provenance.detectors import Delta, run_detectors
-from provenance.detectors.beyond import RATE_CAP, out_of_fold_rate
+from provenance.detectors.beyond import RATE_CAP, out_of_fold, out_of_fold_rate
 from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine
 from provenance.detectors.extreme import batch_label_support
@@ -82,6 +82,26 @@ def test_the_rate_is_at_least_the_exchangeable_rate_and_needs_four_batches():
     assert out_of_fold_rate(raw, np.ones(3), batches, 0.01, 0.002) == 0.002
     raw, batches = _raw(rng)
     assert out_of_fold_rate(raw, np.ones(3), batches, 0.01, 0.009) == 0.009
+
+
+def test_one_odd_batch_in_the_base_does_not_buy_a_lenient_far_count_and_two_are_counted():
+    """The far count's rate (records a thousandfold beyond the bar) leaves out the held-out batch
+    with the most such records, as the beyond rate does: one earlier accepted batch of far-out
+    records (60 in pseudo-batch 4) leaves it where a clean base has it; a second such batch is
+    counted, raising the rate and the spread between batches (within the cap of fpr)."""
+    rng = np.random.default_rng(3)
+    raw, batches = _raw(rng)
+    weights, floor = np.ones(3), 1 / 1801
+    clean = out_of_fold(raw, weights, batches, 0.01, floor)
+    # no held-out record that far in the 1,800 kept: (1 + 0) / (1 + 1,800)
+    assert clean.far_rate == 1 / 1801 and clean.far_rho == 0.0
+    odd = [r.copy() for r in raw]
+    odd[1][800:860] += 200.0
+    assert out_of_fold(odd, weights, batches, 0.01, floor).far_rate == clean.far_rate
+    counted = [r.copy() for r in odd]
+    counted[2][1000:1060] += 200.0
+    twice = out_of_fold(counted, weights, batches, 0.01, floor)
+    assert clean.far_rate < twice.far_rate <= 0.01 and twice.far_rho > 0.0
 
 
 def test_a_dozen_backdoored_records_far_beyond_a_small_base_block_where_the_drift_budget_allows_them():
