@@ -43,7 +43,6 @@ from real_datasets import LOADERS, pipeline_delta, row_digests
 
 from provenance.demo.attacks import CATALOGUE
 from provenance.detectors import Delta, run_detectors
-from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine
 from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, batch_label_support
@@ -84,18 +83,7 @@ def gate(profile, delta) -> dict:
     flagged = len(verdicts.flagged)
     extreme = [i for i, v in enumerate(verdicts.records) if v.extreme_p <= DEFAULT_EXTREME_ALPHA / max(n, 1)]
     drift = batch_drift(profile, delta)
-    budget = flag_budget(
-        n,
-        FPR,
-        ALPHA,
-        verdicts.beyond_size,
-        verdicts.reference_batch_sizes,
-        verdicts.reference_batch_flags,
-        verdicts.beyond_rate,
-        verdicts.reference_size,
-        verdicts.far_rate,
-        verdicts.far_rho,
-    )
+    budget = verdicts.budget(n, ALPHA)
     blocking = []
     # the clauses of detectors.combined that blocked (its statistic's blocked_by)
     clauses = [

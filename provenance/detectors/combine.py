@@ -41,6 +41,7 @@ import numpy as np
 
 from provenance.detectors.base import DetectorResult
 from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
+from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
@@ -144,6 +145,22 @@ class Verdicts:
         if self.beyond_size <= 0:
             return []
         return [r for r in self.records if r.flagged and r.p_value < self.beyond_p]
+
+    def budget(self, n: int, alpha: float) -> Budget:
+        """What a clean delta of ``n`` of these records may carry at level ``alpha``
+        (``budget.flag_budget`` with every count these verdicts measured): the gate's budget."""
+        return flag_budget(
+            n,
+            self.fpr,
+            alpha,
+            self.beyond_size,
+            self.reference_batch_sizes,
+            self.reference_batch_flags,
+            self.beyond_rate,
+            self.reference_size,
+            self.far_rate,
+            self.far_rho,
+        )
 
     def summary(self) -> dict:
         """How the verdicts were calibrated and how many records were scored and flagged."""

@@ -52,7 +52,6 @@ class CombinedFlagBudget(DetectorRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
         from provenance.detectors.beyond import FAR_FACTOR
-        from provenance.detectors.budget import flag_budget as batch_budget
         from provenance.gate.detection import flagged_records  # it imports this module for rules()
 
         detection = self.detection(ctx)
@@ -61,18 +60,7 @@ class CombinedFlagBudget(DetectorRule):
         records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
         n, k = len(verdicts.records) - len(left_out), len(records)
         waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
-        budget = batch_budget(
-            n,
-            self.fpr,
-            self.alpha,
-            verdicts.beyond_size,
-            verdicts.reference_batch_sizes,
-            verdicts.reference_batch_flags,
-            verdicts.beyond_rate,
-            verdicts.reference_size,
-            verdicts.far_rate,
-            verdicts.far_rho,
-        )
+        budget = verdicts.budget(n, self.alpha)
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
         far = [r for r in records if r["p_value"] < verdicts.far_p] if budget.far_rate > 0 else []

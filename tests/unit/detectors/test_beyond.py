@@ -131,10 +131,7 @@ def test_a_dozen_backdoored_records_far_beyond_a_small_base_block_where_the_drif
         verdicts = combine(
             run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
         )
-        budget = flag_budget(
-            size, 0.01, 0.001, verdicts.beyond_size, verdicts.reference_batch_sizes, verdicts.reference_batch_flags,
-            verdicts.beyond_rate, verdicts.reference_size, verdicts.far_rate, verdicts.far_rho,
-        )  # fmt: skip
+        budget = verdicts.budget(size, 0.001)
         assert min(r.extreme_p for r in verdicts.records) > 0.01 / size  # detectors.extreme does not block either
         assert len(verdicts.flagged) <= budget.flags and len(verdicts.beyond_reference) <= budget.beyond, name
         counts[name] = (len(verdicts.far_beyond_reference), budget.far)
