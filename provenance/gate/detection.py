@@ -7,7 +7,7 @@ required but not installed (the gate fails closed); ``CombinedFlagBudget``
 (``detectors.combined``) blocks when more records are flagged than a clean batch of that
 size flags except with probability ``alpha`` (beta-binomial tail, the overdispersion
 measured on the base's own pseudo-batches, ``detectors.budget``), or too many lie beyond
-every reference record; ``ExtremeRecords``
+every reference record, or far beyond it; ``ExtremeRecords``
 (``detectors.extreme``) blocks on any record with evidence strong enough to act on alone
 (its extreme p-value, ``provenance.detectors.extreme``, at most ``extreme_alpha / n``:
 Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
