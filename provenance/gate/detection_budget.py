@@ -12,6 +12,7 @@ from provenance.gate.detection_common import (
     MAX_FLAGGED,
     DetectorRule,
     expected_class_records,
+    flagged_records,
     not_judged,
 )
 from provenance.gate.results import LISTED, RuleResult, Status
@@ -52,7 +53,6 @@ class CombinedFlagBudget(DetectorRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
         from provenance.detectors.beyond import FAR_FACTOR
-        from provenance.gate.detection import flagged_records  # it imports this module for rules()
 
         detection = self.detection(ctx)
         verdicts = detection.verdicts

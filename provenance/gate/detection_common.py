@@ -1,7 +1,7 @@
 """Pieces the detector rules (``provenance.gate.detection``) share: the policy's ``[detectors]``
 settings, the name of the combined verdict, the records of expected new classes and the rules'
-base class (``gate.detection`` keeps ``flagged_records``, the records a rule names). Split
-from ``gate.detection`` to keep each module small; ``gate.detection`` re-exports every name here.
+base class, and the records a rule names (``flagged_records``). Split from ``gate.detection``
+to keep each module small; ``gate.detection`` re-exports every name here.
 """
 
 from __future__ import annotations
@@ -71,6 +71,45 @@ def expected_class_records(detection: Detection, expected: Sequence[str]) -> set
     (``class_mix.expected_new_classes``): the base has (almost) nothing to judge them by."""
     wanted = set(expected)
     return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+
+
+def flagged_records(
+    detection: Detection,
+    waived: set[tuple[str, str, str | None]],
+    extreme_p: float | None = None,
+    left_out: set[str] | frozenset[str] = frozenset(),
+) -> list[dict]:
+    """The records the combined verdict flags (or, with ``extreme_p``, whose extreme p-value
+    is at most it) and no waiver covers, highest score first.
+
+    A record is waived by a waiver naming its row (digest and label, ``Waivers.waived``) and
+    ``combined``, or one of the detectors that flag it on their own; records in ``left_out`` (of expected new classes)
+    are never listed. Each is ``{"digest": hex, "detector":
+    "combined", "score": 1 - p rounded to 6 places, "p_value", "extreme_p", "explanation",
+    "detectors": [{"detector", "score", "flagged"}]}``.
+    """
+    records = []
+    labels = detection.labels or []
+    for i, v in enumerate(detection.verdicts.records):
+        if not (v.flagged if extreme_p is None else v.extreme_p <= extreme_p):
+            continue
+        label = labels[i] if i < len(labels) else None  # one digest under two labels is two rows (T9b-1)
+        names = {COMBINED} | {d["detector"] for d in v.detectors if d["flagged"]}
+        if v.digest in left_out or any((v.digest, name, label) in waived for name in names):
+            continue
+        records.append(
+            {
+                "digest": v.digest,
+                "label": label,  # the scored row's: one digest under two labels is two rows (S10b-1)
+                "detector": COMBINED,
+                "score": round(v.score, 6),
+                "p_value": v.p_value,
+                "extreme_p": v.extreme_p,
+                "explanation": v.explanation,
+                "detectors": v.detectors,
+            }
+        )
+    return sorted(records, key=lambda x: -x["score"])
 
 
 def not_judged(left_out: set[str]) -> str:
