@@ -33,6 +33,7 @@ class CommitJob:
     sample_salt: bytes | None = None
     sample_salt_signature: bytes | None = None
     sample_salt_parent: bytes | None = None
+    sample_salt_nonce: bytes | None = None
 
 
 class PreparedStage(Protocol):

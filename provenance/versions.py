@@ -10,6 +10,7 @@ whether the commit comes from Python or from ``prov commit``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance import clock, keys, progress, signing
 from provenance.errors import InputError, VerificationError
-from provenance.profiles.sample import salt_from_signature, salt_message
+from provenance.profiles.sample import NONCE_BYTES, salt_from_signature, salt_message
 from provenance.sources.build import build_manifest
 from provenance.sources.facts import signed_facts
 from provenance.sources.interface import DatasetSpec, HashedDataset
@@ -264,7 +265,8 @@ def commit(
     # The profile sample is keyed by a salt only the committer's key draws (its deterministic signature
     # of the parent's Merkle root and the tag): a source cannot grind its records into it (profiles.sample).
     salt_parent = bytes.fromhex(_verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
-    salt_signature = private.sign(salt_message(salt_parent, tag))
+    salt_nonce = os.urandom(NONCE_BYTES)  # signed into the facts: no two commits draw one salt (S11-1)
+    salt_signature = private.sign(salt_message(salt_parent, tag, salt_nonce))
     sample_salt = salt_from_signature(salt_signature)
     stages = default_stages(featurizer) if stages is None else list(stages)
 
@@ -276,7 +278,7 @@ def commit(
     prepared = []
     for commit_stage in stages:
         with progress.stage(STAGE_NAMES.get(type(commit_stage).__name__, type(commit_stage).__name__), unit="steps"):
-            job = CommitJob(store, tag, hashed, spec, sample_salt, salt_signature, salt_parent)
+            job = CommitJob(store, tag, hashed, spec, sample_salt, salt_signature, salt_parent, salt_nonce)
             prepared.append(commit_stage.prepare(job))
     # A manifest built by the external sort is already a file: stream it into the store.
     path = getattr(hashed.manifest, "path", None)

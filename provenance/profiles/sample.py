@@ -9,9 +9,9 @@ SHA-256(``SAMPLE_DOMAIN`` || salt) cut to 16 bytes (``sample_key``). Ranked by t
 digest, a source could grind its records into the sample (attack review 9, G1: a PNG text
 chunk or a float's last bit varied until the digest is small, 200 of 200 of its images in a
 20,000-image base's sample, 42 by chance). The salt is SHA-256 of the committer's Ed25519
-signature over ``SALT_DOMAIN``, the parent version's Merkle root and the new tag
-(``salt_message``): no source can compute it without the committer's key, Ed25519 signatures
-are deterministic (RFC 8032), so one key and one version give one sample, and the commit
+signature over ``SALT_DOMAIN_V2``, a random nonce drawn at commit, the parent version's Merkle
+root and the new tag (``salt_message``): no source can compute it without the committer's key,
+and the nonce keeps one key from drawing the same salt in two stores (attack review 11, S11-1). The commit
 signs the signature into its profile facts (``sampleSaltSignature``), so a verifier holding
 the committer's public key checks it and recomputes the same sample from the manifest
 (``verified_salt``). ``salt`` None ranks by the digest itself (profiles built outside a commit).
@@ -37,12 +37,18 @@ DEFAULT_MAX_TOTAL = 8000
 
 SAMPLE_DOMAIN = b"prov profile sample key v1\x00"
 SALT_DOMAIN = b"prov profile sample salt v1\x00"
+SALT_DOMAIN_V2 = b"prov profile sample salt v2\x00"
+NONCE_BYTES = 16
 
 
-def salt_message(parent_root: bytes | None, tag: str) -> bytes:
-    """What the committer signs to draw the sample salt: ``SALT_DOMAIN``, the parent's 32-byte Merkle
-    root (a 0 byte without a parent, else a 1 byte before it) and the version's tag."""
-    return SALT_DOMAIN + (b"\x01" + parent_root if parent_root is not None else b"\x00") + tag.encode()
+def salt_message(parent_root: bytes | None, tag: str, nonce: bytes | None = None) -> bytes:
+    """What the committer signs to draw the sample salt: ``SALT_DOMAIN_V2`` and the commit's random
+    16-byte ``nonce``, then the parent's 32-byte Merkle root (a 0 byte without a parent, else a 1 byte
+    before it) and the version's tag. Without a nonce (versions committed before it), ``SALT_DOMAIN``
+    and the rest: one key then drew one salt for every store's version of that tag and parent, and a
+    salt published by one store let a source grind into another's sample (attack review 11, S11-1)."""
+    head = SALT_DOMAIN_V2 + nonce if nonce is not None else SALT_DOMAIN
+    return head + (b"\x01" + parent_root if parent_root is not None else b"\x00") + tag.encode()
 
 
 def salt_from_signature(signature: bytes) -> bytes:
@@ -60,8 +66,11 @@ def verified_salt(public_key, facts: dict, tag: str) -> bytes:
 
     try:
         signature = bytes.fromhex(facts["sampleSaltSignature"])
-        parent = facts.get("sampleSaltParent")
-        public_key.verify(signature, salt_message(bytes.fromhex(parent) if parent else None, tag))
+        parent, nonce = facts.get("sampleSaltParent"), facts.get("sampleSaltNonce")
+        if nonce is not None and len(bytes.fromhex(nonce)) != NONCE_BYTES:
+            raise ValueError(f"sampleSaltNonce is not {NONCE_BYTES} bytes")
+        message = salt_message(bytes.fromhex(parent) if parent else None, tag, bytes.fromhex(nonce) if nonce else None)
+        public_key.verify(signature, message)
     except (KeyError, TypeError, ValueError, InvalidSignature) as exc:
         raise VerificationError(f"version {tag}: the profile sample's salt does not verify ({exc!r})") from exc
     salt = salt_from_signature(signature)

@@ -169,7 +169,7 @@ class ProfileStage:
             )
         except (FeatureError, InputError) as exc:
             return PreparedProfile(None, b"", str(exc))
-        salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent)
+        salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
         return PreparedProfile(profile, profile.to_bytes(), None, *salt)
 
 
@@ -183,6 +183,7 @@ class PreparedProfile:
     sample_salt: bytes | None = None
     sample_salt_signature: bytes | None = None
     sample_salt_parent: bytes | None = None
+    sample_salt_nonce: bytes | None = None
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -216,6 +217,7 @@ class PreparedProfile:
             "sampleSalt": _hex(self.sample_salt),
             "sampleSaltSignature": _hex(self.sample_salt_signature),
             "sampleSaltParent": _hex(self.sample_salt_parent),
+            "sampleSaltNonce": _hex(self.sample_salt_nonce),
         }
 
 
