@@ -124,11 +124,17 @@ def parse_public(data: bytes, name: str) -> Ed25519PublicKey:
     """An Ed25519 public key from PEM bytes (SubjectPublicKeyInfo); ``name`` is for messages.
 
     Raises ``KeyFileError`` when ``data`` is a private key (pinning one is a key-handling
-    mistake; the message names the ``.pub`` to pin instead), is not a PEM public key, or is
-    not an Ed25519 one.
+    mistake; the message names the ``.pub`` to pin instead), holds more than one public key (only
+    the first would be read), is not a PEM public key, or is not an Ed25519 one.
     """
     if b"PRIVATE KEY-----" in data:
         raise KeyFileError(f"{name}: a private key; pin its public key ({_public_name(name)})")
+    blocks = data.count(b"-----BEGIN PUBLIC KEY-----")
+    if blocks > 1:  # PEM loading reads the first and drops the rest, silently (newcomer review 11, finding 11)
+        raise KeyFileError(
+            f"{name}: holds {blocks} public keys; give one key per file (pin several with --signer A.pub "
+            "--signer B.pub, or PROV_SIGNERS=A.pub:B.pub)"
+        )
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -114,9 +114,10 @@ def hooked_repo(project: Project) -> Project:
 
 def commit_delivery(p: Project, candidate: str, tag: str):
     p.use_candidate(candidate)
-    p.prov(
-        "commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key", "--signer", "keys/committer.pub"
-    )
+    p.prov(  # with a message: the hook took its first word for the newest version (newcomer review 11, finding 3)
+        "commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key", "--signer", "keys/committer.pub",
+        "-m", f"vendor drop {tag}",
+    )  # fmt: skip
     p.git("add", "data", ".prov")
     return p.git("commit", "-m", f"dataset {tag}", check=False)
 
