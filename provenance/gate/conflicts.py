@@ -6,7 +6,10 @@ source's records with other labels, signed with its own valid key, makes them
 ``attested`` rather than ``relabeled_after_source``: the relabel is attributed to it and
 no lineage rule sees a conflict. This rule looks at every trusted signed batch carrying
 each record the delta adds or relabels and counts the records whose signers disagree on
-the label (security review, finding 9).
+the label (security review, finding 9). Only disagreements between *sources* count: a source
+that signs its own record again with another label corrects itself (newcomer review 11, finding
+5), which every later release would otherwise block with nothing to clear it; the correction is a
+relabel by that source (``relabels.max_relabel_rate_per_source``) and the detectors judge it.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def conflicting_records(ctx: GateContext) -> list[dict]:
         records.column("source").to_pylist(),
     ):
         signers.setdefault(digest, set()).add((source, label))
-    disputed = {d: s for d, s in signers.items() if len({label for _, label in s}) > 1}
+    disputed = {d: s for d, s in signers.items() if _sources_disagree(s)}
     if not disputed:
         return []
     lineage = ctx.lineage
@@ -85,3 +88,9 @@ def conflicting_records(ctx: GateContext) -> list[dict]:
         detail = ", ".join(f"{s} signed {lab!r}" for s, lab in sorted(disputed[digest]))
         out.append({"digest": digest.hex(), "label": label, "source": source, "detail": detail})
     return sorted(out, key=lambda r: r["digest"])
+
+
+def _sources_disagree(signed: set[tuple[str, str]]) -> bool:
+    """Whether two different sources signed the record with different labels (one source's own labels,
+    an earlier and a corrected one, do not dispute each other)."""
+    return any(s1 != s2 and l1 != l2 for s1, l1 in signed for s2, l2 in signed)

@@ -432,3 +432,21 @@ def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(pro
     assert (
         job.steps["Audit log"]["rc"] == 0 and "no kept audit-log state" in job.steps["Kept audit-log state"]["stdout"]
     )
+
+
+def test_a_pull_request_that_changes_only_data_is_blocked_not_passed_unchecked(project, tmp_path):
+    """Newcomer review 11, finding 2: the workflow commits no version (committing needs a key a pull
+    request must not have), so a pull request that changes the data and carries no version of its own is
+    checked as the newest committed version, whose data no longer matches: integrity.verify_data blocks
+    it, naming the data, and the README says a data change comes with a maintainer's version."""
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    p.use_candidate("backdoor")  # new data, no prov commit
+    p.git("add", "-A")
+    p.git("commit", "-qm", "pull request: new data only")
+    job, ws = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/8/merge")
+    assert not job.ok and job.steps["prov check"]["rc"] == 1, json.dumps(job.steps, indent=1, default=str)
+    report = json.loads((ws / "prov-check.json").read_text())
+    rules = {x["rule"]: x for x in report["rules"]}
+    assert report["version"] == "v2" and rules["integrity.verify_data"]["status"] == "block", report["rules"]
