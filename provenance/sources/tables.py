@@ -263,9 +263,16 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
     if options.label_column not in seen:
         hint = did_you_mean(options.label_column, names) or " (give --label-column NAME)"  # newcomer 9, #11
         raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}")
-    for col in (options.source_column, options.id_column):
+    # newcomer review 11, finding 8: a misspelt --metadata/--schema column, or one naming the label,
+    # was accepted and the real column hashed as content: every signed record lost its attestation.
+    named = [("--source-column", options.source_column), ("--id-column", options.id_column)]
+    named += [("--metadata", c) for c in options.metadata_columns] + [("--schema", c) for c in options.schema]
+    for flag, col in named:
         if col and col not in seen:
-            raise InputError(f"{path}: no column {col!r}{did_you_mean(col, names)}; columns: {capped(names)}")
+            hint = did_you_mean(col, names)
+            raise InputError(f"{path}: {flag} {col!r}: no such column{hint}; columns: {capped(names)}")
+        if col == options.label_column and flag != "--schema":
+            raise InputError(f"{path}: {flag} {col!r} is the label column; name another column")
 
 
 @dataclass

@@ -149,7 +149,7 @@ def test_a_mistyped_column_gets_a_close_match_and_a_short_list(prov, workdir):
              "--source-column", "src")  # fmt: skip
     assert (
         one_line_error(r)
-        == "Error: batch.csv: no column 'src'; columns: px00, px01, px02, px03, px04, ..., class (65 columns)\n"
+        == "Error: batch.csv: --source-column 'src': no such column; columns: px00, px01, px02, px03, px04, ..., class (65 columns)\n"
     )
     assert sorted(os.listdir(workdir)) == ["batch.csv", "vendor.key", "vendor.pub"]
 
