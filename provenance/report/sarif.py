@@ -2,8 +2,8 @@
 
 Code-scanning tools (GitHub code scanning, GitLab, Azure DevOps) read it. The run leads
 with the decision (``properties.decision`` and ``invocations``); then one result per
-flagged record, whatever the number of detectors that flag it (``detectors.combined``,
-or ``detectors.extreme`` for a record that blocks alone), located at the data file the
+flagged record (level ``error`` only when a rule that blocked names it: ``record_level``),
+whatever the number of detectors that flag it (``detectors.combined``, or ``detectors.extreme`` for a record that blocks alone), located at the data file the
 candidate version was committed from and, for a table, the row (``region``, see
 ``region_of``), with the record's digest as a logical location and its row (digest and label) as
 a fingerprint; then
@@ -50,6 +50,19 @@ def region_of(location: dict) -> dict | None:
     if row is None or start is None:
         return None
     return {"startLine": int(row) + start}
+
+
+def record_level(finding: dict, rule_id: str, rules: list[dict]) -> str:
+    """A flagged record's SARIF level: ``error`` when the rule it is filed under blocked (it counts every
+    flagged record it is about) or another rule that blocked names it; ``warning`` when a warning rule names
+    it, or a rule that blocked lists only some of its records (``records_truncated``: it may name this one);
+    else ``note``. A passing check wrote ``error`` for every flagged record, so a clean pull request showed
+    error-level alerts under a rule that passed (newcomer review 11, finding 10)."""
+    blocking = [rule for rule in rules if rule["status"] in ("block", "error")]
+    if any(rule["rule"] == rule_id or same_row(finding, rule.get("records") or []) for rule in blocking):
+        return "error"
+    warned = [rule for rule in rules if rule["status"] == "warn" and same_row(finding, rule.get("records") or [])]
+    return "warning" if warned or any(rule.get("records_truncated") for rule in blocking) else "note"
 
 
 def _record_location(finding: dict, version: str) -> dict:
@@ -125,15 +138,15 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     results = []
     for record in flagged_records({"findings": list(findings.values()), "rules": r["rules"]}):
         finding = findings[(record.digest, record.label)]
-        rule_id = "detectors.extreme" if record.extreme else "detectors.combined"
+        rule_id = "detectors.extreme" if record.extreme and "detectors.extreme" in known else "detectors.combined"
         where = location_text(finding.get("location"), record.locator)
         text = (
             f"record {short_digest(record.digest)} (label {record.label_text}, {record.source_text}, "
             f"{record.lineage_words}, {where}) {record.flagged_by}; score {record.score:.3f}; {record.headline}"
         )
         result = {
-            "ruleId": rule_id if rule_id in known else "detectors.combined",
-            "level": "error",
+            "ruleId": rule_id,
+            "level": record_level({"digest": record.digest, "label": record.label}, rule_id, r["rules"]),
             "message": {"text": visible(text)},
             "locations": [_record_location(finding, r["version"])],
             "partialFingerprints": {FINGERPRINT: row_fingerprint(record.digest, record.label)},

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import build_template, store_fingerprint
+from support import build_template, store_fingerprint, validate_sarif
 
 
 def build_demo(prov, folder: Path) -> None:
@@ -178,6 +178,21 @@ def test_a_passing_check_says_within_a_clean_delta(prov, demo):
     r = prov("check", "rc2", "--base", "r1", env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert verdict_cell(r.stdout, "combined") == "flagged: within a clean delta" and "Blocked" not in r.stdout
+
+
+def test_sarif_levels_a_record_error_only_when_a_rule_that_blocked_names_it(prov, demo):
+    """Newcomer review 11, finding 10: a passing check wrote every flagged record as an ``error`` result
+    under ``detectors.combined``, a rule that passed: error-level code-scanning alerts on a clean pull request."""
+    r = prov("check", "rc2", "--base", "r1", "--format", "sarif")
+    assert r.exit_code == 0, r.output
+    sarif = json.loads(r.stdout)
+    validate_sarif(sarif)
+    flagged = [x for x in sarif["runs"][0]["results"] if "partialFingerprints" in x]  # a record's result
+    assert flagged and {x["level"] for x in flagged} == {"note"}
+    r = prov("check", "rc1", "--base", "r1", "--format", "sarif")  # blocked by detectors.combined
+    assert r.exit_code == 1, r.output
+    flagged = [x for x in json.loads(r.stdout)["runs"][0]["results"] if "partialFingerprints" in x]
+    assert flagged and {x["level"] for x in flagged} == {"error"}
 
 
 @pytest.mark.parametrize(
