@@ -45,7 +45,7 @@ def location(dataset: dict | None, locator: str | None) -> dict | None:
 
 @dataclass
 class DeltaRecords:
-    """Added, relabeled and copied records of a diff, by kind, each kind's arrays sorted by digest.
+    """Added, relabeled, re-keyed and copied records of a diff, by kind, each kind's arrays sorted by digest.
 
     ``arrays[kind]`` holds ``digests`` (S32), ``label``/``source`` ids (and ``old_label`` for
     relabeled), ``status`` (rank in ``LINEAGE_STATUSES``; absent for copies, whose lineage is then not

@@ -36,8 +36,8 @@ from provenance.report.wording import (
     drift_text,
     location_text,
     p_text,
-    rekeyed_text,
     relabel_text,
+    schema_change_lines,
     side_text,
     source_name,
     stat_text,
@@ -173,9 +173,7 @@ def _notes(report: dict) -> list[str]:
     """Lines under the verdict: the audit log's coverage, each schema change, re-keyed records."""
     s = report["summary"]
     notes = [audit_line(report["audit"])] if report.get("audit") else []
-    notes += [f"schema change: {change}" for change in s.get("schema_changes") or []]
-    if rekeyed := rekeyed_text(s):
-        notes.append(rekeyed)
+    notes += schema_change_lines(s)
     return notes
 
 

@@ -28,7 +28,7 @@ from provenance.report.wording import (
     idle_waiver_text,
     plural,
     record_text,
-    rekeyed_text,
+    schema_change_lines,
     waivers_text,
 )
 
@@ -48,11 +48,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
         out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
-    summary = r.get("summary") or {}
-    for change in summary.get("schema_changes") or []:
-        out.line(f"schema change: {change}")
-    if rekeyed := rekeyed_text(summary):
-        out.line(rekeyed)
+    for line in schema_change_lines(r.get("summary") or {}):
+        out.line(line)
     for item in r.get("lineage_not_trusted") or []:  # the lineage rules counted these records unattributed
         out.line(("under your pins, ", "yellow"), not_trusted_line(item))
     out.line()

@@ -30,8 +30,8 @@ from provenance.report.wording import (
     drift_text,
     location_text,
     p_text,
-    rekeyed_text,
     relabel_text,
+    schema_change_lines,
     side_text,
     source_name,
     stat_text,
@@ -61,10 +61,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         for item in (report["lineage"].get("not_trusted") or {}).get(side, []):
             out.line(f"lineage of {report[side]['name']} under your pins: {not_trusted_line(item)}")
     out.line(_changes_line(report["summary"]))
-    for change in report["summary"].get("schema_changes") or []:  # one line each, not every record added and removed
-        out.line(f"schema change: {change}")
-    if rekeyed := rekeyed_text(report["summary"]):
-        out.line(rekeyed)
+    for line in schema_change_lines(report["summary"]):  # one line each, not every record added and removed
+        out.line(line)
     out.line()
     if report["detect"]:
         see_all = f"{diff_command(report)} --detect --format json, or prov findings {new}"

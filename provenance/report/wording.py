@@ -298,3 +298,11 @@ def rekeyed_text(summary: dict) -> str | None:
     if relabeled:
         text += f", {relabeled} of them with another label than the base record at their locator (relabeled)"
     return text
+
+
+def schema_change_lines(summary: dict) -> list[str]:
+    """The lines a text or HTML report prints for a diff's schema changes: one per change
+    (``summary["schema_changes"]``), then :func:`rekeyed_text` when records were re-keyed."""
+    lines = [f"schema change: {change}" for change in summary.get("schema_changes") or []]
+    rekeyed = rekeyed_text(summary)
+    return lines + ([rekeyed] if rekeyed else [])
