@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from provenance.cli._app import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "prepare_process"]
 
 # Commands that stream windows of two manifests and free them as they go (the diff's merge):
 # keeping freed pages saves them no page faults and holds their peak, and so does mimalloc's
@@ -22,6 +22,11 @@ __all__ = ["app", "main"]
 # 10 M-record diff (load 7): kept 417 MiB, mimalloc's default 366-399, 10 ms 309-315.
 RETURN_FREED_MEMORY = frozenset({"diff", "check"})
 RETURN_AFTER = {"MIMALLOC_PURGE_DELAY": "10"}  # milliseconds; a user's own setting wins
+# prov runs its matrix products on one BLAS thread (``features.blas``: deterministic bytes, and
+# faster here). Limiting a thread pool OpenBLAS had started left its threads waking at each limit's
+# end and spinning ~0.1 s each, on a 2-core machine beside the command: ~0.2-0.3 s of CPU of an
+# image-tree commit (20,000 PNGs, ~2 s of CPU). Started with one thread, it starts none.
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 GC_THRESHOLD = 50_000  # new container objects between two passes of the cyclic collector
@@ -35,15 +40,31 @@ def _command() -> str | None:
 def main() -> None:
     """The ``prov`` console script (``[project.scripts]``): run the command named in ``sys.argv``.
 
-    Tunes Arrow's allocator first (``sources.memory.keep_freed_memory``; the
-    ``RETURN_FREED_MEMORY`` commands give freed pages back after ``RETURN_AFTER``) and installs
-    ``_imports.PandasOnRequest`` (pyarrow's probes for pandas are told it is
-    absent; code that imports pandas by name still gets it), then runs ``app``. Each
+    Sets the process up first (``prepare_process``), then runs ``app``. Each
     command's errors become one ``Error: ...`` line on stderr and the process's exit status
     (``_app.handle_errors``): the error's ``exit_code`` (``InputError`` 2,
     ``VerificationError`` 1, ``StoreError`` and other ``ProvError`` 3), 3 for an
     interruption, a damaged or busy store database or an unexpected exception. Never
     returns: the process ends with the command's exit status (``exit_with``).
+    """
+    prepare_process(_command())
+    try:
+        app(prog_name="prov")
+        code = 0
+    except SystemExit as exc:
+        code = _status(exc.code)
+    exit_with(code)
+
+
+def prepare_process(command: str | None) -> None:
+    """Set this process up for ``command`` as the ``prov`` command does, before numpy and pyarrow load.
+
+    The cyclic collector runs every ``GC_THRESHOLD`` new objects; Arrow's allocator keeps
+    freed memory (``sources.memory.keep_freed_memory``; the ``RETURN_FREED_MEMORY`` commands
+    give freed pages back after ``RETURN_AFTER``); OpenBLAS starts no threads (``ONE_BLAS_THREAD``);
+    ``_imports.PandasOnRequest`` tells pyarrow's probes for pandas it is absent (code that
+    imports pandas by name still gets it). A user's own setting of each variable wins. The
+    benches that time the library call behind a command call this too, so they time it as it runs.
     """
     import gc  # here: the package's own ``gc`` command module takes the name ``provenance.cli.gc``
 
@@ -56,18 +77,14 @@ def main() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
     # before pyarrow is imported: mimalloc reads its settings once
-    if _command() in RETURN_FREED_MEMORY:
+    if command in RETURN_FREED_MEMORY:
         for name, value in RETURN_AFTER.items():
             os.environ.setdefault(name, value)
     else:
         keep_freed_memory()
+    for name, value in ONE_BLAS_THREAD.items():  # before numpy is imported: OpenBLAS reads it once
+        os.environ.setdefault(name, value)
     load_pandas_on_request()
-    try:
-        app(prog_name="prov")
-        code = 0
-    except SystemExit as exc:
-        code = _status(exc.code)
-    exit_with(code)
 
 
 def _status(code: object) -> int:
