@@ -115,6 +115,34 @@ def _bounded(
     return chosen
 
 
+def _candidates(keys: np.ndarray, codes: np.ndarray, cap: int, max_total: int) -> np.ndarray:
+    """Indexes (ascending) of the rows the rule could pick, from their sample ``keys`` and class ``codes``
+    alone: a row is left out when ``cap`` distinct keys of its class come before its key, or
+    ``max_total`` distinct (class, key) records that pass that test do. Either way as many records
+    would be picked before it, so the rule picks the same records from the rows kept (``_flush`` then
+    sorts only those on all four keys: the first batch offered, 65,536 rows, is mostly left out).
+    Rows of one record (one digest, so one key, and one class) are kept or left out together; two
+    records of one key count as one, which keeps more rows, never fewer."""
+    n = len(keys)
+    if n <= max_total:
+        return np.arange(n)
+    order = np.argsort(keys)  # then by class, stable: by class, then key (2.3 ms here, lexsort 8 ms)
+    order = order[np.argsort(codes[order].astype(np.uint16 if codes.max() < 1 << 16 else np.int64), kind="stable")]
+    k, c = keys[order], codes[order]
+    new_class = np.ones(n, dtype=bool)
+    new_class[1:] = c[1:] != c[:-1]
+    distinct = new_class.copy()
+    distinct[1:] |= k[1:] != k[:-1]
+    seen = np.cumsum(distinct)  # distinct (class, key) records up to each row, inclusive
+    starts = np.flatnonzero(new_class)
+    rank = seen - seen[starts][np.cumsum(new_class) - 1]  # distinct records of its class before it
+    ok = rank < cap
+    firsts = k[ok & distinct]
+    if len(firsts) > max_total:
+        ok &= k <= np.partition(firsts, max_total - 1)[max_total - 1]
+    return np.sort(order[ok])
+
+
 def _prefixes(digests: pa.Array, salt: bytes | None = None) -> np.ndarray:
     """The sample key of each 32-byte digest (``profiles.sample.sample_key``: without a salt, its first
     8 bytes as a big-endian integer, integer order = byte order)."""
@@ -234,21 +262,23 @@ class SampleCapture:
         held = 0 if self.keys is None else self.keys.num_rows
         every = new_keys if self.keys is None else pa.concat_tables([self.keys, new_keys])
         every_codes = np.concatenate([self.codes, codes])
-        ranked = every.append_column(_KEY, pa.array(_prefixes(every.column("digest").combine_chunks(), self.salt)))
-        order = pc.sort_indices(ranked, sort_keys=[(_KEY, "ascending"), *SORT_KEYS]).to_numpy()
+        every_keys = _prefixes(every.column("digest").combine_chunks(), self.salt)
+        rows = _candidates(every_keys, every_codes, self.cap, self.max_total)  # rows of ``every`` the rule may pick
+        ranked = every.take(pa.array(rows)).append_column(_KEY, pa.array(every_keys[rows]))
+        order = rows[pc.sort_indices(ranked, sort_keys=[(_KEY, "ascending"), *SORT_KEYS]).to_numpy()]
         digests = every.column("digest").combine_chunks().take(pa.array(order))
         d32 = np.frombuffer(digests.buffers()[1], dtype="S32", count=len(order), offset=digests.offset * 32)
-        keys = ranked.column(_KEY).to_numpy()[order]
-        chosen = _bounded(d32, every_codes[order], keys, len(self.classes), self.cap, self.max_total)
+        keys = every_keys[order]
+        sorted_codes = every_codes[order]
+        chosen = _bounded(d32, sorted_codes, keys, len(self.classes), self.cap, self.max_total)
         if chosen is None:  # kept as the rule's order has it; the manifest pass decides the tie itself
             self.tied = True
-            chosen = np.sort(first_per_class(d32, every_codes[order], len(self.classes), self.cap, self.max_total))
+            chosen = np.sort(first_per_class(d32, sorted_codes, len(self.classes), self.cap, self.max_total))
         # a record's rows are adjacent in key order (one digest, one key), each run led by the row kept
-        sorted_codes = every_codes[order]
         run = np.ones(len(order), dtype=bool)
         run[1:] = (d32[1:] != d32[:-1]) | (sorted_codes[1:] != sorted_codes[:-1])
         run_copies = np.add.reduceat(np.concatenate([self.copies, new_copies])[order], np.flatnonzero(run))
-        copies_of = np.zeros(len(order), dtype=np.int64)  # per row of ``every``: its run's copies, if kept
+        copies_of = np.zeros(every.num_rows, dtype=np.int64)  # per row of ``every``: its run's copies, if kept
         copies_of[order[chosen]] = run_copies[np.cumsum(run)[chosen] - 1]
         picked = order[chosen]  # rows of ``every``
         from_pool, from_new = np.sort(picked[picked < held]), np.sort(picked[picked >= held]) - held

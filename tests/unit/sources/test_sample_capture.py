@@ -17,16 +17,24 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.executor import InlineExecutor, LocalExecutor
-from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
+from provenance.profiles.sample import (
+    DEFAULT_MAX_PER_CLASS,
+    DEFAULT_MAX_TOTAL,
+    first_per_class,
+    key_order,
+    sample_manifest,
+)
 from provenance.profiles.stage import build_version_profile, captured_records
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.sample_capture import SampleCapture
+from provenance.sources.sample_capture import SampleCapture, _candidates
 from provenance.sources.tables import TableOptions
 
 
-def _write(folder, rows: int, classes: int, files: int, seed: int, copies: int = 0, sources: bool = False) -> None:
-    """``files`` Parquet files of ``rows`` rows in all (row groups of 700), ``classes`` labels,
+def _write(
+    folder, rows: int, classes: int, files: int, seed: int, copies: int = 0, sources: bool = False, group: int = 700
+) -> None:
+    """``files`` Parquet files of ``rows`` rows in all (row groups of ``group``), ``classes`` labels,
     and ``copies`` rows repeating earlier rows (same content; same label or another)."""
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 50, size=(rows, 3)).astype(np.float64)
@@ -45,7 +53,7 @@ def _write(folder, rows: int, classes: int, files: int, seed: int, copies: int =
     bounds = np.linspace(0, rows, files + 1).astype(int)
     for i in range(files):
         pq.write_table(
-            table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i}.parquet", row_group_size=700
+            table.slice(bounds[i], bounds[i + 1] - bounds[i]), folder / f"part-{i}.parquet", row_group_size=group
         )
 
 
@@ -93,6 +101,42 @@ def test_captured_profile_is_byte_identical(tmp_path, rows, classes, files, copi
     _write(tmp_path / "data", rows, classes, files, seed=rows + classes, copies=copies)
     fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor(), salt=salt)
     assert fast == slow
+
+
+@pytest.mark.parametrize("salt", [None, bytes(range(32))])
+def test_one_large_batch_per_flush(tmp_path, salt):
+    # row groups of 20,000 rows: each flush ranks far more rows than the sample's bounds, as a real
+    # table's 65,536-row batches do, so most of them are left out before the four-key sort
+    _write(tmp_path / "data", 30000, 3, 1, seed=5, copies=3000, group=20000)
+    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor(), salt=salt)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_candidates_keep_every_row_of_every_record_the_rule_picks(seed):
+    """``_candidates`` leaves out only rows the rule cannot pick: the rule (sample-key order, ``cap`` distinct
+    records per class, ``max_total`` in all) picks the same rows from the candidates as from every row,
+    and every copy of a picked record is a candidate; with copies, records of one sample key (a digest
+    under two labels, or two digests whose keys collide) and bounds that bind or do not."""
+    rng = np.random.default_rng(seed)
+    n, classes = int(rng.integers(1, 4000)), int(rng.integers(1, 12))
+    cap, max_total = int(rng.integers(1, 600)), int(rng.integers(1, 2000))
+    ids = rng.integers(0, max(1, n // int(rng.integers(1, 4))), size=n)  # records repeat
+    digests = np.array([i.to_bytes(32, "big") for i in ids.tolist()], dtype="S32")
+    keys = rng.integers(0, max(1, n // 2), size=ids.max() + 1).astype(np.uint64)[ids]  # colliding keys
+    codes = np.where(rng.random(n) < 0.2, rng.integers(0, classes, size=n), ids % classes)  # some copies relabelled
+
+    def picks(rows):
+        order = rows[key_order(keys[rows], digests[rows], codes[rows])]
+        return order[first_per_class(digests[order], codes[order], classes, cap, max_total)]
+
+    every = np.arange(n)
+    candidates = _candidates(keys, codes, cap, max_total)
+    assert np.all(np.diff(candidates) > 0)
+    assert picks(candidates).tolist() == picks(every).tolist()
+    picked = {(digests[i], codes[i]) for i in picks(every)}
+    copies = [i for i in range(n) if (digests[i], codes[i]) in picked]
+    assert set(copies) <= set(candidates.tolist())
 
 
 def test_captured_profile_with_sources_and_worker_processes(tmp_path):
