@@ -15,6 +15,7 @@ from provenance import fastsha, merkle
 from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.manifest import Manifest
 from provenance.merkle import MerkleBuilder, merkle_root
+from provenance.sources import external_sort
 from provenance.sources.build import build_manifest
 from provenance.sources.external_sort import ExternalSort, sorted_order
 from provenance.sources.interface import DatasetSpec
@@ -58,8 +59,11 @@ def _parts(n_parts: int, rows: int, seed: int = 0) -> list[HashedPart]:
     return parts
 
 
+@pytest.mark.parametrize("keep_orders", [True, False])  # the write pass reuses the root pass's sort, or sorts again
 @pytest.mark.parametrize("sha_path", PATHS)
-def test_bucketed_sort_equals_the_in_memory_manifest(sha_path):
+def test_bucketed_sort_equals_the_in_memory_manifest(sha_path, keep_orders, monkeypatch):
+    if not keep_orders:
+        monkeypatch.setattr(external_sort, "KEPT_ORDERS_BYTES", 0)
     with fastsha.forced(sha_path):
         parts = _parts(5, 700)
     reference = Manifest.from_parts(parts, batch="b1")
