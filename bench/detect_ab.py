@@ -37,12 +37,12 @@ from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E
 SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added: as detect_e2e_bench.py
 
 
-def one_run(tree: Path, folder: Path, pristine: Path, cache: Path, out: Path) -> float:
+def one_run(tree: Path, folder: Path, pristine: Path, cache: Path, out: Path, extra: tuple[str, ...] = ()) -> float:
     """CPU seconds of one ``prov diff --detect`` of the code in ``tree``, on a fresh copy of the store."""
     shutil.rmtree(folder / ".prov")
     shutil.copytree(pristine, folder / ".prov")
     env = bytecode_env(cache) | {"PYTHONPATH": str(tree)}
-    _, _, cpu = run([PROV, "diff", "v1", "v2", "--detect", "--format", "json", "--out", str(out)], folder, env)
+    _, _, cpu = run([PROV, "diff", "v1", "v2", "--detect", *extra, "--format", "json", "--out", str(out)], folder, env)
     return cpu
 
 
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--new-name", help="what the new tree is (default: its path)")
     parser.add_argument("--store", type=Path, help="a folder two_versions built (v1, v2 committed), reused")
     parser.add_argument("--name", help="results file suffix: detect-ab-NAME.md")
+    parser.add_argument(
+        "--flagged-only", action="store_true", help="list only the flagged records, as detect_e2e_bench.py runs prov"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="prov-detect-ab-"))
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
@@ -84,17 +87,18 @@ def main() -> None:
             shutil.copytree(folder / ".prov", pristine)
             facts = {}
         outs = {name: root / f"{name}.json" for name in trees}
+        extra = ("--flagged-only",) if args.flagged_only else ()
         caches = {name: root / f"pycache-{name}" for name in trees}
         same_findings = True
         for name, tree in trees.items():  # untimed: fills each tree's bytecode cache
-            one_run(tree, folder, pristine, caches[name], outs[name])
+            one_run(tree, folder, pristine, caches[name], outs[name], extra)
         found = {name: None for name in trees}
         cpu: dict[str, list[float]] = {name: [] for name in trees}
         loads = [load()]
         for r in range(args.rounds):
             order = list(trees) if r % 2 == 0 else list(reversed(trees))
             for name in order:
-                cpu[name].append(round(one_run(trees[name], folder, pristine, caches[name], outs[name]), 3))
+                cpu[name].append(round(one_run(trees[name], folder, pristine, caches[name], outs[name], extra), 3))
                 if found[name] is None:
                     found[name] = stored_findings(trees[name], folder, caches[name])
             loads.append(load())
@@ -124,6 +128,7 @@ def main() -> None:
         "findings_identical": same_findings,
         "flagged_findings_identical": same_flagged,
         "report_bytes": sizes,
+        "flagged_only": args.flagged_only,
     }
     stem = "detect-ab" + (f"-{args.name}" if args.name else "")
     (HERE / "results").mkdir(exist_ok=True)
@@ -135,7 +140,8 @@ def main() -> None:
         "",
         f"{records:,} base records, a {facts['changed']:,}-record delta (70% of it added, 30% relabeled); "
         f"{args.rounds} rounds, the order alternating; every run a fresh process on the same store "
-        "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system).",
+        + ("listing the flagged records only (`--flagged-only`, as detect_e2e_bench.py) " if args.flagged_only else "")
+        + "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system).",
         "",
         "| code | tree | CPU per run (s) | median |",
         "|---|---|---|---:|",

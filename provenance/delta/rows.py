@@ -112,6 +112,11 @@ def delta_records_of(
         located(rows, found["locator"])
     kinds = [k for k, _ in sorted(_PRECEDENCE.items(), key=lambda kv: kv[1])]
     labels = changes.labels.values
+    # each group's values as Python objects once (numpy scalars cost more than the loop itself)
+    raw = np.ascontiguousarray(g["digest"]).tobytes()
+    digests = [raw[i * 32 : i * 32 + 32] for i in range(len(g["digest"]))]
+    group_kind = [kinds[r] for r in g["rank"].tolist()]
+    old, extra, base = g["old"].tolist(), g["extra"].tolist(), g["base"].tolist()
     out = DeltaRecords([], [], [], [], [], [])
     seen: set[tuple[int, str]] = set()
     counted: set[int] = set()
@@ -119,16 +124,16 @@ def delta_records_of(
         if (i, label) in seen:  # one copy per (record, label) is enough to score; the count goes with it
             continue
         seen.add((i, label))
-        kind = kinds[int(g["rank"][i])]
-        out.digests.append(g["digest"][i : i + 1].tobytes())
+        kind = group_kind[i]
+        out.digests.append(digests[i])
         out.labels.append(label)
         out.sources.append(source)
         out.kinds.append(kind)
-        out.old_labels.append(labels[int(g["old"][i])] if kind == RELABELED else None)
+        out.old_labels.append(labels[old[i]] if kind == RELABELED else None)
         out.locators.append(locator)
-        out.extra_copies.append(0 if i in counted else int(g["extra"][i]))  # once per digest, on its first label
+        out.extra_copies.append(0 if i in counted else extra[i])  # once per digest, on its first label
         counted.add(i)
-        out.base_copies.append(int(g["base"][i]))
+        out.base_copies.append(base[i])
     return out
 
 

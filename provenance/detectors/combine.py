@@ -336,7 +336,7 @@ def _record_verdicts(
         raise ValueError("no detector result to take digests from")
     digests = [f.digest for f in ran[0].findings] if ran else []
     columns = [
-        (r.detector, [round(float(f.score), 6) for f in r.findings], [bool(f.flagged) for f in r.findings]) for r in ran
+        (r.detector, rounded([f.score for f in r.findings], 6), [bool(f.flagged) for f in r.findings]) for r in ran
     ]
     p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
     if scored and n:
@@ -364,6 +364,29 @@ def _record_verdicts(
             )
         )
     return records
+
+
+def rounded(values, digits: int) -> list[float]:
+    """``[round(float(v), digits) for v in values]``, vectorised (tested equal, ties included).
+
+    ``round`` rounds the exact binary value to ``digits`` decimals; the scaled product
+    ``v * 10**digits`` is within half an ulp of the exact one, so ``rint`` of it rounds the same
+    way except where the product lies within a few ulps of a half: those (and values too large or
+    not finite) take ``round`` itself. ``k / 10**digits`` is then the double nearest the decimal,
+    as ``round`` returns (one correctly rounded division of two exact numbers).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    scale = 10.0**digits
+    scaled = x * scale
+    whole = np.rint(scaled)
+    out = whole / scale
+    with np.errstate(invalid="ignore"):
+        unsure = ~(np.abs(scaled) < 2.0**52) | (
+            np.abs(np.abs(scaled - whole) - 0.5) <= 4.0 * np.spacing(np.abs(scaled))
+        )
+    for i in np.flatnonzero(unsure).tolist():
+        out[i] = round(float(x[i]), digits)
+    return out.tolist()
 
 
 def _explain(

@@ -56,11 +56,11 @@ class VolumeSpikeDetector(Detector):
             for s in spiking
         }
 
-        findings = []
-        for i, source in enumerate(sources):
-            ratio = ratios.get(source, 0.0) if delta.kinds[i] == "added" else 0.0
+        def said(source: str, is_added: bool) -> tuple[float, bool, str]:
+            """Score, flag and explanation of a record of ``source`` (added or not)."""
+            ratio = ratios.get(source, 0.0) if is_added else 0.0
             score = ratio / (ratio + self.spike_factor)  # 0.5 exactly at the spike factor
-            flagged = source in spiking and delta.kinds[i] == "added"
+            flagged = source in spiking and is_added
             base_count = profile.source_counts.get(source, 0)
             name = source or "(no source)"
             if not per_source:
@@ -78,7 +78,19 @@ class VolumeSpikeDetector(Detector):
                     )
                     + (f", Poisson p = {tails[source]:.2g}" if source in tails else "")
                 )
-            findings.append(Finding(delta.hex(i), self.name, float(score), flagged, explanation))
+            return float(score), flagged, explanation
+
+        # a record's score, flag and explanation depend only on its source and whether it was added:
+        # written once per (source, added), not per record (10,000 records in a 1% delta of 1 M)
+        known: dict[tuple[str, bool], tuple[float, bool, str]] = {}
+        findings = []
+        hexes = delta.hexes
+        for i, (source, kind) in enumerate(zip(sources, delta.kinds)):
+            key = (source, kind == "added")
+            if key not in known:
+                known[key] = said(*key)
+            score, flagged, explanation = known[key]
+            findings.append(Finding(hexes[i], self.name, score, flagged, explanation))
         summary = {
             "overall_growth": overall_growth,
             "spiking_sources": sorted(spiking),

@@ -274,17 +274,22 @@ def nearest_with_count(
     if n == 0 or m == 0:
         return out
     for start, stop, d2 in _blocks(queries, points, None, queries_are_points):
-        best, best_d2 = _argmin(d2)
-        out["first_idx"][start:stop] = best
-        out["first_dist"][start:stop] = np.sqrt(best_d2)
         out["close"][start:stop] = _count_within(d2, radii2)
-        if k_eff == 1:  # as ``nearest``: the argmin, not a search
-            out["idx"][start:stop, 0] = best
-            out["dist"][start:stop, 0] = out["first_dist"][start:stop]
-        elif k_eff > 1:
+        if k_eff > 1:
+            # the k smallest in order of (value, column) start with the argmin's answer: the
+            # row's smallest entry at its lowest column, -1 and inf where none is finite
             block_idx, block_d2 = k_smallest(d2, k_eff)
             out["idx"][start:stop, :k_eff] = block_idx
             out["dist"][start:stop, :k_eff] = np.sqrt(block_d2)
+            out["first_idx"][start:stop] = block_idx[:, 0]
+            out["first_dist"][start:stop] = out["dist"][start:stop, 0]
+            continue
+        best, best_d2 = _argmin(d2)
+        out["first_idx"][start:stop] = best
+        out["first_dist"][start:stop] = np.sqrt(best_d2)
+        if k_eff == 1:  # as ``nearest``: the argmin, not a search
+            out["idx"][start:stop, 0] = best
+            out["dist"][start:stop, 0] = out["first_dist"][start:stop]
     return out
 
 
@@ -354,7 +359,7 @@ def nearest_by_label(
     lo = np.where(span >= 0, starts[np.maximum(span, 0)], 0)
     hi = np.where(span >= 0, np.r_[starts[1:], m][np.maximum(span, 0)], 0)
     k_eff = min(k, m)
-    columns = np.arange(m)
+    ends = np.r_[starts[1:], m]
     for start, stop, d2 in _blocks(queries, points, exclude, False):
         rows = np.arange(stop - start)
         per_label = np.fmin.reduceat(d2, starts, axis=1)
@@ -362,9 +367,11 @@ def nearest_by_label(
         own_d2 = np.where(own_span >= 0, per_label[rows, np.maximum(own_span, 0)], np.inf)
         per_label[rows[own_span >= 0], own_span[own_span >= 0]] = np.inf
         other_d2 = per_label.min(axis=1)
-        inside = (columns >= lo[start:stop, None]) & (columns < hi[start:stop, None])
-        own = _first_equal(d2, own_d2, inside, True)
-        other = _first_equal(d2, other_d2, inside, False)
+        # the lowest column holding the other-label minimum lies in the lowest label holding it
+        # (the labels' columns are ordered): each row searches one label's columns, not all m
+        other_label = np.argmax(per_label == other_d2[:, None], axis=1)
+        own = _first_in_spans(d2, lo[start:stop], hi[start:stop])
+        other = _first_in_spans(d2, starts[other_label], ends[other_label])
         out["own_idx"][start:stop] = np.where(np.isfinite(own_d2), own, -1)
         out["own_dist"][start:stop] = np.sqrt(own_d2)
         out["other_idx"][start:stop] = np.where(np.isfinite(other_d2), other, -1)
@@ -375,13 +382,12 @@ def nearest_by_label(
     return out
 
 
-def _first_equal(d2: np.ndarray, target: np.ndarray, span_mask: np.ndarray, inside: bool) -> np.ndarray:
-    """Each row's lowest column equal to ``target`` (rows,) inside (or, with ``inside`` False,
-    outside) its column range (``span_mask``, rows x m bool); -1 where there is none or the
-    target is not finite. A few passes over the block whatever the ties (a flood of copies
-    ties every column)."""
-    equal = d2 == target[:, None]
-    equal &= span_mask if inside else ~span_mask
-    first = equal.argmax(axis=1)
-    found = equal[np.arange(len(d2)), first] & np.isfinite(target)
-    return np.where(found, first, -1)
+def _first_in_spans(d2: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Each row's lowest column of its smallest entry among columns ``lo[r]:hi[r]`` (-1 for an
+    empty range), searching that range alone: a block has a few rows, each range one class's share of
+    the columns, where a mask over every column and an equality pass cost several passes over the block."""
+    found = np.full(len(d2), -1, dtype=np.int64)
+    for r, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+        if b > a:
+            found[r] = a + int(d2[r, a:b].argmin())
+    return found

@@ -129,8 +129,18 @@ class ReferenceProfile:
 
     def describe_sample(self, index: int, distance: float) -> str:
         """A sample record for explanations: digest prefix, label and distance."""
-        digest = self.sample_digests[index].tobytes().hex()[:12]
-        return f"{digest} (label {self.classes[self.sample_labels[index]]}, d={distance:.2f})"
+        return f"{self._sample_names[index]}, d={distance:.2f})"
+
+    @cached_property
+    def _sample_names(self) -> list[str]:
+        """Each sample record's ``"digest prefix (label L"``, written once: explanations name
+        tens of thousands of base records in a large delta."""
+        text = np.ascontiguousarray(self.sample_digests).tobytes().hex()
+        width = len(text) // max(len(self.sample_digests), 1)  # each record's bytes, in hex
+        return [
+            f"{text[i * width : i * width + 12]} (label {self.classes[label]}"
+            for i, label in enumerate(self.sample_labels.tolist())
+        ]
 
     # -- serialisation ---------------------------------------------------------------
     def to_bytes(self) -> bytes:

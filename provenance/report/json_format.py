@@ -20,12 +20,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# ``json.dumps(item, sort_keys=True)``'s encoder, made once: ``dumps`` builds a new one per call
+# when given options (a report lists thousands of records)
+_SORTED = json.JSONEncoder(sort_keys=True)
+
+
 def _compact(item: Any) -> str:
     """One record as compact JSON, keys sorted; ``_clean`` (a walk of every value) only when its
     JSON holds NaN or infinity (or a string that says so: cleaning it changes nothing)."""
-    text = json.dumps(item, sort_keys=True)
+    text = _SORTED.encode(item)
     if "NaN" in text or "Infinity" in text:
-        text = json.dumps(_clean(item), sort_keys=True)
+        text = _SORTED.encode(_clean(item))
     return text
 
 

@@ -173,3 +173,25 @@ def test_the_budget_does_not_swing_on_one_reference_record_moving_between_pseudo
         )
     assert budgets[0].flags == budgets[1].flags == 13
     assert budgets[0].rho == budgets[1].rho
+
+
+def test_rounded_scores_are_pythons_round_bit_for_bit():
+    """The verdicts' per-detector scores are rounded in one vectorised pass: the same doubles as
+    ``round(x, 6)``, exact binary halves (round half to even) and their neighbours included."""
+    from provenance.detectors.combine import rounded
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.random(20_000),
+            rng.random(1_000) * 1e-6,
+            np.arange(0, 1, 2.0**-10),  # 0.0078125 (= 7812.5e-6) and every other exact half
+            np.arange(0, 1, 1e-6)[::97],
+            [0.0, -0.0, 1.0, 0.5, 5e-7, 0.1234565, 0.9999995, 1e-300, 3e15, -2.5e-6],
+        ]
+    )
+    values = np.concatenate([values, np.nextafter(values, 2.0), np.nextafter(values, -2.0)])
+    want = [round(float(v), 6) for v in values]
+    got = rounded(values, 6)
+    assert np.array(got).tobytes() == np.array(want).tobytes()
+    assert rounded([float("nan"), float("inf")], 6)[1] == float("inf")

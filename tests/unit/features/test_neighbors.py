@@ -260,3 +260,31 @@ def test_count_within_counts_as_nearest_with_count_does_at_each_radius():
             counts[:, j], nearest_with_count(Z, Z, 1, radii[j : j + 1], queries_are_points=True)["close"][:, 0]
         )
     assert count_within(Z[:0], Z, radii).shape == (0, 3)
+
+
+@pytest.mark.parametrize("classes", [1, 2, 7])
+def test_own_and_other_label_neighbours_as_brute_force_with_ties_exclusions_and_one_class(classes):
+    # Each row's own- and other-label nearest is searched in one label's columns only: the lowest
+    # column among ties, across labels too (values on a coarse grid tie often), a query whose
+    # every own-label point is excluded, and a one-class sample (no other label: -1 and inf).
+    rng = np.random.default_rng(classes)
+    points = rng.integers(0, 3, size=(2100, 2)).astype(np.float64)
+    labels = np.sort(rng.integers(0, classes, 2100)) * 3  # label values with gaps
+    queries = rng.integers(0, 3, size=(90, 2)).astype(np.float64)
+    query_labels = labels[rng.integers(0, 2100, 90)]
+    query_labels[:3] = -5  # absent from the sample
+    first = np.flatnonzero(labels == query_labels[3])
+    rows = np.r_[np.arange(40), np.full(len(first), 3)]
+    cols = np.r_[rng.integers(0, 2100, 40), first]
+    got = nearest_by_label(queries, points, 4, query_labels, labels, exclude=(rows, cols))
+    d2 = _reference_squared(queries, points)
+    d2[rows, cols] = np.inf
+    for name, same in (("own", True), ("other", False)):
+        masked = np.where((labels[None, :] == query_labels[:, None]) == same, d2, np.inf)
+        best = masked.argmin(axis=1)
+        best_d2 = masked[np.arange(len(masked)), best]
+        assert np.array_equal(got[name + "_idx"], np.where(np.isfinite(best_d2), best, -1)), name
+        assert np.array_equal(got[name + "_dist"], np.sqrt(best_d2).astype(np.float32)), name
+    assert got["own_idx"][3] == -1 and np.all(got["own_idx"][:3] == -1)
+    if classes == 1:
+        assert np.all(got["other_idx"][3:] == -1)
