@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
-from provenance.detectors.drift import batch_drift
+from provenance.detectors.drift import BatchShift, batch_drift, remove_shift
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
@@ -135,6 +135,9 @@ class Detection:
     # warning when shifted, never a verdict on records; None with ``drift_error`` if it failed.
     drift: list[Shift] | None = None
     drift_error: str | None = None
+    # The shift the batch's classes share when its mean moved beyond the base's batches, and
+    # whether the detectors scored its records without it (detectors.drift.remove_shift).
+    shift: BatchShift | None = None
 
     @property
     def errors(self) -> list[DetectorResult]:
@@ -204,14 +207,15 @@ def run_detection(
             if result.detector == "duplicates":
                 stand_down_tight_cluster(result)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
-    drift, drift_error = None, None
+    drift, drift_error, shift = None, None, None
     try:
         drift = batch_drift(profile, delta)
+        shift = remove_shift(profile, delta)  # run_detectors measured both already: cached
     except Exception as exc:  # reported (the gate fails closed on it), never skipped
         drift_error = f"{type(exc).__name__}: {exc}"
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
-    return Detection(results, verdicts, delta_rows.labels, drift, drift_error)
+    return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift)
 
 
 def detect_diff(

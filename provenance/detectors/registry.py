@@ -13,6 +13,7 @@ from importlib import metadata
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, check_compatible
 from provenance.detectors.collision import CollisionDetector
+from provenance.detectors.drift import remove_shift
 from provenance.detectors.duplicates import DuplicatesDetector
 from provenance.detectors.gradient import GradientDetector
 from provenance.detectors.knn_label import KnnLabelDetector
@@ -81,6 +82,8 @@ def run_detectors(
 
     Raises FeatureError before running anything if the delta does not fit the profile
     (that is the user's input to fix); a detector that crashes gives an "error" result.
+    A batch whose mean moved beyond the base's own batches is scored without the shift its
+    classes share (``detectors.drift.remove_shift``).
     """
     if not 0.0 < fpr < 1.0:
         raise InputError(f"the false-positive rate must be between 0 and 1, not {fpr}")
@@ -88,6 +91,10 @@ def run_detectors(
     detectors = []
     for name in sorted(names) if names is not None else available_detectors():
         detectors.append((name, get_detector(name)))  # unknown names: InputError up front
+    try:  # a batch that moved as a whole is scored without its shared shift (detectors.drift)
+        remove_shift(profile, delta)
+    except Exception:  # scored as delivered; batch_drift raises it again, and the gate errors on it
+        pass
     results = []
     for name, detector in detectors:
         try:

@@ -17,12 +17,36 @@ BATCH_NEIGHBOURS = 5  # nearest other delta records kept per record (extreme.bat
 DETAILED_FROM = 0.9  # score from which an unflagged record still gets the full explanation
 
 
-def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
-    """The delta's features standardised as the profile's sample is (computed once per delta)."""
-    key = ("Z", id(profile))
+def standardized_delta(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
+    """The delta's features standardised as the profile's sample is, as they arrived (computed once
+    per delta): what batch drift measures (``detectors.drift``)."""
+    key = ("Z-as-delivered", id(profile))
     if key not in delta.cache:
         delta.cache[key] = profile.standardize(delta.X)
     return delta.cache[key]
+
+
+def delta_Z(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
+    """The delta's standardised features the detectors score (computed once per delta): as
+    delivered, less the shift the whole batch shares when ``detectors.drift`` removed one
+    (``remove_batch_shift``), so records are judged against their batch, not its drift."""
+    key = ("Z", id(profile))
+    if key not in delta.cache:
+        Z = standardized_delta(profile, delta)
+        shift = delta.cache.get(("batch-shift", id(profile)))
+        if shift is not None:
+            Z = Z.copy()
+            Z[shift[0]] -= shift[1].astype(Z.dtype)
+        delta.cache[key] = Z
+    return delta.cache[key]
+
+
+def remove_batch_shift(profile: ReferenceProfile, delta: Delta, rows: np.ndarray, vector: np.ndarray) -> None:
+    """Have the detectors score records ``rows`` of ``delta`` less ``vector`` (d,), in standardised
+    space (``delta_Z``). Before any detector ran: a scored delta cannot be re-scored in place."""
+    if ("Z", id(profile)) in delta.cache:
+        raise RuntimeError("the batch shift must be removed before the detectors look at the delta")
+    delta.cache[("batch-shift", id(profile))] = (np.asarray(rows, dtype=np.int64), np.asarray(vector))
 
 
 def reference_geometry(profile: ReferenceProfile, delta: Delta) -> dict[str, np.ndarray]:

@@ -170,7 +170,9 @@ class BatchDrift(DetectorRule):
     shared direction, gradient; ``provenance.profiles.shift``) is a *warning* with its
     effect size: natural drift is not poisoning, and records that look poisoned are
     judged by the combined verdict. A warning never blocks (decision ``warned``, exit 0)
-    and is stated in the release attestation. A drift computation that failed is an
+    and is stated in the release attestation. When the batch's mean moved, the reason says
+    how far its classes moved together and whether the detectors scored its records without
+    that shift (``detectors.drift.remove_shift``). A drift computation that failed is an
     error (the gate fails closed).
     """
 
@@ -181,7 +183,11 @@ class BatchDrift(DetectorRule):
         detection = self.detection(ctx)
         if detection.drift is None:
             return RuleResult(self.key, "error", f"batch drift could not be measured: {detection.drift_error}")
-        statistic = {"test": "range of the base's pseudo-batches", "signals": [s.to_dict() for s in detection.drift]}
+        statistic: dict = {
+            "test": "range of the base's pseudo-batches",
+            "signals": [s.to_dict() for s in detection.drift],
+            "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
+        }
         shifted = [s for s in detection.drift if s.shifted]
         if not shifted:
             return RuleResult(
@@ -194,6 +200,8 @@ class BatchDrift(DetectorRule):
             f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "
             "a warning about the batch, not a verdict on its records"
         )
+        if detection.shift is not None:
+            reason += "; " + detection.shift.sentence
         return RuleResult(self.key, "warn", reason, [], 0, statistic)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provenance.report.detector_summary import detection
-from provenance.report.wording import DECISION, plural, side_text, source_name
+from provenance.report.wording import DECISION, batch_shift_line, plural, side_text, source_name
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,12 @@ def check_decision(report: dict) -> Decision:
     else:
         because = f"by {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     det = detection(report)
-    lines = (det.sentence[0].upper() + det.sentence[1:], *det.blocked_lines) if det is not None else ()
+    shifted = batch_shift_line(report)
+    lines = (
+        (det.sentence[0].upper() + det.sentence[1:], *det.blocked_lines, *([shifted] if shifted else []))
+        if det is not None
+        else ()
+    )
     return Decision(
         DECISION_TONE.get(decision, "error"),
         DECISION.get(decision, decision),

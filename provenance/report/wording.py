@@ -282,6 +282,30 @@ DRIFT_GUIDE = (
 )
 
 
+def batch_shift_line(report: dict) -> str | None:
+    """A check's headline sentence when the whole batch moved (its ``detectors.drift`` rule's
+    ``shared_shift``; newcomer review 11, finding 6), no final stop: ``"The whole batch moved
+    together (mean_shift 12.3x the largest shift between the base's batches, its classes 2.9 times
+    the base's spread within a class): the detectors scored each record without that shift, so a
+    flag is a record that stands out within its batch"``. None when the mean did not move."""
+    rule = next((r for r in report.get("rules") or [] if r.get("rule") == "detectors.drift"), None)
+    statistic = (rule or {}).get("statistic") or {}
+    shift = statistic.get("shared_shift")
+    if not shift or shift.get("outcome") in ("small", "one_class"):
+        return None  # the mean moved with some records, not as a whole: the rule's reason says so
+    mean = next((s for s in statistic.get("signals") or [] if s.get("signal") == "mean_shift"), None)
+    size = f"mean_shift {mean['effect']:.1f}x the largest shift between the base's batches, " if mean else ""
+    head = (
+        f"The whole batch moved together ({size}its classes {shift['size']:.1f} times the base's spread within a class)"
+    )
+    if shift.get("removed"):
+        return (
+            head
+            + ": the detectors scored each record without that shift, so a flag is a record that stands out within its batch"
+        )
+    return f"{head}: {shift['why']}"
+
+
 def drift_warned(report: dict) -> bool:
     """Whether a check report's ``detectors.drift`` rule warned (then reports print ``DRIFT_GUIDE``)."""
     return any(r.get("rule") == "detectors.drift" and r.get("status") == "warn" for r in report.get("rules") or [])

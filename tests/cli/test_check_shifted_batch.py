@@ -1,0 +1,88 @@
+"""Newcomer review 11, finding 6: a batch that moved as a whole warns, and poison inside it still blocks.
+
+300 real digits from a scanner that brightens every pixel by 1 (of 16), labels untouched, against a
+900-record base: ``prov check`` blocked with 219 of 300 records flagged, while ``detectors.drift`` only
+warned. The detectors now score such a batch without the shift its classes share, so the check passes
+with the drift warning and names the shift; flips, outliers and a backdoor planted inside the same
+shifted batch still block, and a shift too far to be a recalibration is not removed and blocks.
+"""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.datasets import load_digits
+
+BASE, BATCH, POISON = 900, 300, 15
+
+
+def _commit(prov, path, tag, keypair, *extra):
+    r = prov("commit", path, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *extra)
+    assert r.exit_code == 0, r.output
+
+
+def _check(prov, keypair, brighten: float, poison: str = "none"):
+    """Commit the base and base + batch (the batch brightened, ``poison`` planted in it) and check."""
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(y))[: BASE + BATCH]
+    X, y = X[order].copy(), y[order].copy()
+    X[BASE:] = np.clip(X[BASE:] + brighten, 0, 16)
+    planted = np.arange(BASE, BASE + POISON)
+    if poison == "flips":
+        y[planted] = (y[planted] + 1 + rng.integers(0, 9, POISON)) % 10
+    elif poison == "outliers":
+        X[planted] = rng.uniform(0, 16, (POISON, X.shape[1]))
+    elif poison == "backdoor":  # a bright patch in the top-left corner, every one labelled 0
+        X[np.ix_(planted, [0, 1, 8, 9])] = 16
+        y[planted] = 0
+
+    def write(n, path):
+        cols = {f"px{j:02d}": X[:n, j] for j in range(X.shape[1])}
+        pq.write_table(pa.table({**cols, "label": [str(v) for v in y[:n]]}), path)
+
+    write(BASE, "base.parquet")
+    write(BASE + BATCH, "new.parquet")
+    assert prov("init").exit_code == 0
+    _commit(prov, "base.parquet", "b", keypair)
+    _commit(prov, "new.parquet", "n", keypair, "--parent", "b")
+    r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
+    report = json.loads(r.stdout)
+    drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
+    return r, report, drift
+
+
+def test_a_batch_brightened_by_a_recalibrated_scanner_warns_and_names_the_shift(prov, workdir, keypair):
+    r, report, drift = _check(prov, keypair, 1.0)
+    assert r.exit_code == 0, r.stdout  # was 1: "219 of 300 records flagged"
+    assert report["decision"] == "warned"
+    assert [rule["rule"] for rule in report["rules"] if rule["status"] != "pass"] == ["detectors.drift"]
+    shift = drift["statistic"]["shared_shift"]
+    assert shift["removed"] and shift["classes"] == 10 and 1.0 < shift["size"] < 8.0
+    assert "classes moved together" in drift["reason"]
+
+    text = prov("check", "n", "--base", "b", "--signer", keypair.public_path)
+    words = " ".join(text.output.split())
+    assert text.exit_code == 0 and "passed with warnings" in words
+    assert "The whole batch moved together (mean_shift" in words
+    assert "scored each record without that shift" in words
+
+
+@pytest.mark.parametrize("poison", ["flips", "outliers", "backdoor"])
+def test_poison_inside_a_batch_that_moved_as_a_whole_still_blocks(prov, workdir, keypair, poison):
+    r, report, drift = _check(prov, keypair, 1.0, poison)
+    assert r.exit_code == 1, r.stdout
+    assert drift["status"] == "warn" and drift["statistic"]["shared_shift"]["removed"]
+    found = {f["digest"] for f in report["findings"]}
+    assert len(found) >= POISON // 2  # the combined verdict points at the planted records, not the whole batch
+    assert len(found) < BATCH // 4
+
+
+def test_a_shift_too_far_for_a_recalibration_is_not_removed_and_blocks(prov, workdir, keypair):
+    r, report, drift = _check(prov, keypair, 6.0)
+    assert r.exit_code == 1, r.stdout
+    shift = drift["statistic"]["shared_shift"]
+    assert not shift["removed"] and shift["size"] > 8.0
+    assert "more than a recalibration moves data" in drift["reason"]
