@@ -113,6 +113,13 @@ def commit(
             f"  lineage: {result.lineage['attested']} attested, {result.lineage['relabeled_after_source']} "
             f"relabeled after source, {result.lineage['unattributed']} unattributed"
         )
+        if result.lineage["unattributed"]:  # newcomer review 11, finding 9: a cast drops every attestation
+            from provenance.lineage.retyped import retyped_batches
+            from provenance.version_facts import verified_statement
+
+            schema = verified_statement(store, store.version(result.tag))["predicate"].get("schema") or {}
+            if why := retyped_batches(store, schema):
+                echo(f"  {result.lineage['unattributed']} unattributed: {why}")
     if result.profile:
         if result.profile.get("status") == "ok":
             from provenance.report.wording import featurizer_text

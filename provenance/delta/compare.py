@@ -55,7 +55,10 @@ def diff_versions(
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
         if side.label_counts is not None and dict(counts) != {k: v for k, v in side.label_counts.items() if v}:
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
-    rekeyed = rekey(changes, a, b) if schema else np.zeros(0, "S32")  # one schema change, not every record
+    # one schema change, not every record: paired by content where the new records re-encode without loss
+    read = functools.partial(_read_records, store, new) if path is None and b.kind == "version" else None
+    none = np.zeros(0, "S32")
+    scored, rekeyed, kept = rekey(changes, a, b, read) if schema else (none, none, none)
     memo = RowMemo(b.take)
     b.take, b.fetch = memo.take, memo.fetch
     rows = delta_records_of(changes, b.take) if detect else None
@@ -64,10 +67,15 @@ def diff_versions(
     report.summary["schema_changes"] = schema
     report.summary["rekeyed"] = changes.rekeyed
     report.summary["rekeyed_relabeled"] = changes.rekeyed_relabeled
+    if schema:
+        report.summary["rekeyed_by"], report.summary["rekeyed_note"] = changes.rekeyed_by, changes.rekeyed_note
     _mark_lookalikes(report)
     records = report.records
     report.delta = {
-        "added": np.concatenate([changes.array("added", "digests"), rekeyed]),  # re-keyed content is still scored
+        "added": np.concatenate([changes.array("added", "digests"), scored]),  # paired by locator: still scored
+        # every record a schema change re-keyed: lineage counts it as added (no batch signed its new digest)
+        "rekeyed": rekeyed,
+        "kept_base": kept,  # base records paired by content: the new version holds their content (not removed)
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
@@ -83,6 +91,14 @@ def diff_versions(
         # shown, so a reviewer sees what no signature covers yet (judged under the verifier's pins)
         report.audit = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
     return report
+
+
+def _read_records(store, tag: str, locators: list[str], digests: list[bytes]):
+    """The content columns of version ``tag``'s records at ``locators``, each re-hashed against its digest."""
+    from provenance.version_facts import read_version_records
+
+    records, _ = read_version_records(store, tag, locators, digests)
+    return records.table
 
 
 def _import_statistics() -> None:

@@ -54,8 +54,10 @@ class Changes:
     common_by_source: Counter = field(default_factory=Counter)  # digests in both, by new source
     common_by_label: Counter = field(default_factory=Counter)  # digests in both, by base label
     unchanged: int = 0
-    rekeyed: int = 0  # removed/added pairs at one locator, re-keyed by a schema change (delta/schema.py)
+    rekeyed: int = 0  # removed/added pairs re-keyed by a schema change (delta/schema.py)
     rekeyed_relabeled: int = 0  # of those, pairs whose labels differ
+    rekeyed_by: str | None = None  # how they were paired: "content" (delta/bridge.py) or "locator"
+    rekeyed_note: str | None = None  # why not by content, when by locator
     source_changed: int = 0
     relabel_pairs: Counter = field(default_factory=Counter)  # (old, new) label text -> digests
     relabeled_by_source: Counter = field(default_factory=Counter)

@@ -3,10 +3,12 @@
 A column retyped (``7`` from one exporter, ``7.0`` from another; a zip code gaining a
 letter), renamed, added or removed changes every record digest, since a digest encodes
 typed values under column names. A diff names such a change once, and pairs the records
-it re-keyed by their locator (the same row or file on both sides), so they are not
-reported as every record removed and added again. Their content cannot be compared across
-the change: the re-keyed records of the new side stay in the detectors' delta, and a pair
-whose labels differ is a relabel.
+it re-keyed, so they are not reported as every record removed and added again: by content
+where the new records re-encode without loss under the base's signed types
+(``delta.bridge``, ``delta.content_pairs``: a pair is then a digest both versions hold,
+unchanged or relabeled), else by their locator (the same row or file on both sides): those
+records stay in the detectors' delta, and a pair whose labels differ is a relabel, but the
+row order is the writer's (attack review 11b, R11-1), so that count is a hint.
 
 Labels are compared exactly as written; two labels that differ but look alike (Unicode
 normalisation, invisible or space characters, case) are shown with their code points.
@@ -18,7 +20,10 @@ import unicodedata
 
 import numpy as np
 
+from provenance.delta.bridge import Reader, not_bridgeable
+from provenance.delta.content_pairs import drop, pair_by_content
 from provenance.delta.merge import Changes
+from provenance.errors import InputError, VerificationError
 from provenance.sources.facts import schema_changes as column_changes
 
 
@@ -59,7 +64,38 @@ def _rows_of(side, wanted: set[bytes]) -> tuple[list[int], list[bytes]]:
     return rows, digests
 
 
-def rekey(changes: Changes, base, new) -> np.ndarray:
+def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pair the records a schema change re-keyed: by content (``read``: the new side's records, as
+    ``content_pairs.pair_by_content`` reads them), else by locator.
+
+    Returns ``(scored, rekeyed, kept)`` (``S32`` digests): the new side's records paired by locator,
+    which the detectors score as changed; every re-keyed record of the new side, which lineage still
+    counts as added (its digest matches no batch signed with the old types); and the base records
+    paired by content, whose content the new side still holds (not removed). Pairs by content are accounted
+    for as digests both sides hold, and leave the delta unless relabeled. ``changes.rekeyed_by``
+    says which pairing, and ``changes.rekeyed_note`` why not by content.
+    """
+    old, now = base.schema, new.schema
+    columns_changed = (old.get("types"), old.get("columns")) != (now.get("types"), now.get("columns"))
+    why = not_bridgeable(old, now) if read is not None else "the data was not read"
+    if why is None and read is not None and columns_changed:  # a label type or class list re-keys nothing
+        try:
+            kept, paired = pair_by_content(changes, base, new, read)
+        except (InputError, VerificationError) as exc:
+            why = f"the records of {new.name} could not be read again ({exc})"
+        else:
+            if len(paired):
+                changes.rekeyed_by = "content"
+                return np.zeros(0, "S32"), paired, kept
+            why = f"no record of {new.name} re-encodes without loss under the base's signed types"
+    changes.rekeyed_note = why if columns_changed else None
+    came = rekey_by_locator(changes, base, new)
+    if changes.rekeyed:
+        changes.rekeyed_by = "locator"
+    return came, came, np.zeros(0, "S32")
+
+
+def rekey_by_locator(changes: Changes, base, new) -> np.ndarray:
     """Pair removed and added records that share a locator; take them out of added/removed.
 
     The new side's records of those pairs move to ``changes.arrays["rekeyed"]`` (the
@@ -95,13 +131,8 @@ def rekey(changes: Changes, base, new) -> np.ndarray:
             m = {k: v[keep] for k, v in part.items()}
             m["old_label"] = np.array([old_label[partner[d]] for d in _full(m["digests"])], dtype=m["label"].dtype)
             moved.append(m)
-    for kind, drop in (("removed", gone), ("added", came)):
-        parts = changes.arrays.get(kind) or []
-        changes.arrays[kind] = [
-            {k: v[~np.isin(p["digests"], drop)] for k, v in p.items()} for p in parts if len(p["digests"])
-        ]
-        hexes = {d.hex() for d in _full(drop)}
-        changes.examples[kind] = [e for e in changes.examples[kind] if e["digest"] not in hexes]
+    drop(changes, "removed", gone)
+    drop(changes, "added", came)
     changes.arrays["rekeyed"] = moved
     sources = changes.sources.values
     for m in moved:

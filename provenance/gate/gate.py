@@ -26,7 +26,8 @@ from provenance.version_facts import statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
-SCHEMA_KEYS = ("schema_changes", "rekeyed", "rekeyed_relabeled")  # carried only when a schema change re-keyed records
+# carried only when the schema changed
+SCHEMA_KEYS = ("schema_changes", "rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
 
 
 def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> GateResult:
@@ -59,7 +60,7 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     result.checked_at = checked_at
     if ctx.computed("diff"):
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
-        if ctx.report["summary"].get("rekeyed"):  # a schema change re-keyed records: they were scored as changed
+        if ctx.report["summary"].get("schema_changes"):  # and how the records it re-keyed were paired
             result.summary |= {k: ctx.report["summary"].get(k) for k in SCHEMA_KEYS}
         result.waivers = ctx.waivers.report
         # the batches whose records the lineage rules no longer count as attested (a revoked key): say so

@@ -145,6 +145,10 @@ def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
     still = pc.is_in(pc.fill_null(base.column("batch"), ""), value_set=trusted)
     unsigned = base.filter(pc.invert(pc.and_(carried, still))).select(["digest", "label"])
     gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
+    kept = ctx.diff.delta.get("kept_base")  # paired by content across a schema change: still held (R11-1)
+    if kept is not None and len(kept):
+        held = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(kept), [None, pa.py_buffer(kept.tobytes())])
+        gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=held)))
     return unsigned.filter(gone), label_counts(unsigned)
 
 

@@ -44,12 +44,16 @@ def count_status(ctx: GateContext, status: str) -> tuple[int, pa.Array]:
 
 
 def added_mask(ctx: GateContext) -> pa.Array:
-    """Which rows of the new version's lineage are records added against the base."""
+    """Which rows of the new version's lineage are records added against the base: every digest the
+    base does not hold, records a schema change re-keyed included (paired with a base record by
+    content or not, their new digests match no batch signed with the old types: R11-1's content
+    pairing must not let a retype take signed records out of the lineage rules)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    added = np.ascontiguousarray(ctx.diff.delta["added"])
+    delta = ctx.diff.delta
+    added = np.ascontiguousarray(np.concatenate([delta["added"], delta.get("rekeyed", np.zeros(0, "S32"))]))
     value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(added), [None, pa.py_buffer(added)])
     return pc.is_in(ctx.lineage.column("digest"), value_set=value_set)
 

@@ -155,13 +155,21 @@ class UnattributedBesideSigned(SwitchedRule):
                 what = f"{gone} signed records of {ctx.base} went missing"
             else:
                 what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
-            why = (
-                f"added records without a trusted signature, while {what} "
-                f"({missing_batches(missing)}): the shape of a signed delivery edited and re-declared; "
-                "declaring the additions `prov add --unsigned` does not help here. Account for the missing records "
-                "with a signed act: `prov withdraw BATCH --key K --reason R` for a batch you do not ship, or "
-                "`prov quarantine` to remove records on purpose"
-            )
+            retyped = schema_retype(ctx)
+            if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
+                why = (
+                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}): "
+                    f"{retyped}. Keep the signed types (cast the columns back before committing); if records were "
+                    "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            else:
+                why = (
+                    f"added records without a trusted signature, while {what} "
+                    f"({missing_batches(missing)}): the shape of a signed delivery edited and re-declared; "
+                    "declaring the additions `prov add --unsigned` does not help here. Account for the missing "
+                    "records with a signed act: `prov withdraw BATCH --key K --reason R` for a batch you do not "
+                    "ship, or `prov quarantine` to remove records on purpose"
+                )
             why += "".join(
                 f"; the withdrawal of {b['batch']} is not relied on: {b['withdrawal_ignored']}"
                 for b in missing[:3]
@@ -182,12 +190,31 @@ class UnattributedBesideSigned(SwitchedRule):
                 k,
                 expected="no trusted signed batch registered",
             )
+        retyped = schema_retype(ctx)
         why = (
-            f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
+            (f"{retyped}; " if retyped else "")
+            + f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records); register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
+
+
+def schema_retype(ctx: GateContext) -> str | None:
+    """Why records match no signed batch when a schema change re-keyed them (None when none did):
+    ``"1,200 records re-keyed by a schema change (64 columns changed type int64 -> float: ...), and a
+    record's digest includes its column types, so they no longer match the batches their sources signed"``."""
+    from provenance.report.wording import grouped_schema_changes
+
+    summary = ctx.report["summary"]
+    n = summary.get("rekeyed") or 0
+    if not n:
+        return None
+    changes = "; ".join(grouped_schema_changes(summary.get("schema_changes") or [], shown=3))
+    return (
+        f"{n} records were re-keyed by a schema change ({changes}), and a record's digest includes its column "
+        "types and names, so they no longer match the batches their sources signed"
+    )
 
 
 class SignedBatchesIncomplete(Rule):

@@ -30,6 +30,7 @@ from provenance.report.wording import (
     diff_command,
     drift_text,
     drift_warned,
+    grouped_schema_changes,
     idle_waiver_text,
     location_text,
     p_text,
@@ -149,7 +150,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     ]
     if report.get("audit"):
         lines += [markdown(audit_line(report["audit"])), ""]
-    for change in s.get("schema_changes") or []:
+    for change in grouped_schema_changes(s.get("schema_changes") or []):  # columns retyped alike: one line
         lines += [f"Schema change: {markdown(change)}", ""]
     if rekeyed := rekeyed_text(s):
         lines += [f"{rekeyed}.", ""]

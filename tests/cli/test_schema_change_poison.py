@@ -1,10 +1,11 @@
 """Newcomer review 11, finding 1: a schema change must not hide what changed with it.
 
 Retyping one column (or adding one) changes every record digest, so the diff pairs the old
-and new records by locator ("re-keyed"). Those records were then neither scored nor compared
-by label: 30 label flips and 20 outliers, shipped together with a retyped column, passed
-``prov check`` with "no record added or relabeled to score". Re-keyed records now stay in
-the detectors' delta, and a pair whose labels differ is a relabel of its source.
+and new records ("re-keyed"). Those records were then neither scored nor compared by label:
+30 label flips and 20 outliers, shipped together with a retyped column, passed ``prov check``
+with "no record added or relabeled to score". Re-keyed records are now paired with their base
+records by content (attack review 11b, R11-1; ``test_schema_change_content_pairs.py``): the
+flips are relabels, the outliers (content changed) are added, and both are scored.
 """
 
 import json
@@ -49,9 +50,10 @@ def test_poison_behind_a_schema_change_is_scored_and_blocks(prov, workdir, keypa
 
     diff = json.loads(prov("diff", "base", "p", "--detect", "--json", "--signer", keypair.public_path).stdout)
     s = diff["summary"]
-    assert s["schema_changes"] and s["rekeyed"] == 1200 and s["added"] == 0
-    assert s["rekeyed_relabeled"] == 30  # the flips, compared with the base record at the same locator
-    assert diff["detection"]["scored"] == 1200  # was 0: "7 detectors ran on none"
+    assert s["schema_changes"] and s["rekeyed_by"] == "content" and s["rekeyed"] == 1180
+    assert s["rekeyed_relabeled"] == 30 and s["relabeled"] == 30  # the flips, paired by content
+    assert s["added"] == 20 and s["removed"] == 20  # the outliers: their content changed beyond the cast
+    assert diff["detection"]["scored"] == 50  # was 0: "7 detectors ran on none"
     flips = {f["digest"] for f in diff["findings"] if f.get("old_label") is not None}
     assert len(flips) == 30
 
@@ -59,4 +61,4 @@ def test_poison_behind_a_schema_change_is_scored_and_blocks(prov, workdir, keypa
     assert r.exit_code == 1, r.output  # was 0: "passed with warnings", nothing scored
     words = " ".join(r.output.split())  # the text wraps at the terminal's width
     assert "BLOCKED" in words and "re-keyed by the schema change" in words
-    assert "30 of them with another label" in words
+    assert "30 relabeled (scored as relabels)" in words

@@ -1,0 +1,49 @@
+"""Why a commit's records match no signed batch when only their column types changed (newcomer review 11, finding 9).
+
+A record's digest encodes its content columns' names and types (``7`` as int64 and ``7.0`` as float are
+different content), and lineage matches digests exactly: it never re-encodes a record under a batch's
+signed types, so it attests nothing a source did not sign byte for byte. A team whose ETL casts a
+vendor's int64 pixels to float32 therefore commits every record as ``unattributed``, and used to be told
+nothing about why. :func:`retyped_batches` names the trusted signed batches whose signed schema differs
+from the version's, so the commit can say so.
+"""
+
+from __future__ import annotations
+
+from provenance.lineage.standing import judge_envelope, registered_batches
+from provenance.sources.facts import schema_changes
+from provenance.store.store import Store
+
+
+def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
+    """A sentence naming trusted signed batches whose signed columns differ from ``schema`` (a version's
+    signed ``schema``), with the differences grouped; None when every such batch matches its columns or
+    no batch is signed. Judged under the store's pins (``standing.judge_envelope``), so a batch no
+    pinned key trusts says nothing here."""
+    from provenance.report.wording import grouped_schema_changes
+
+    now = schema.get("types")
+    if not now:
+        return None
+    differing: list[tuple[str, list[str]]] = []
+    for batch, _source, signed, envelope, _manifest in registered_batches(store):
+        if not signed:
+            continue
+        judged = judge_envelope(store, batch, envelope)
+        signed_schema = ((judged.statement or {}).get("predicate") or {}).get("schema") or {}
+        if judged.statement is None or not signed_schema.get("types"):
+            continue
+        old = signed_schema["types"]
+        retyped = any(c in now and now[c] != t for c, t in old.items())
+        if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
+            differing.append((batch, schema_changes(signed_schema, {"types": now})))
+    if not differing:
+        return None
+    batch, changes = differing[0]
+    others = f" (and {len(differing) - 1} more signed batches)" if len(differing) > 1 else ""
+    return (
+        f"signed batch {batch}{others} signed other column types than this data has "
+        f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "
+        "digest includes its column names and types, so those records match no signed batch: keep the signed "
+        "types (cast the columns back before committing)"
+    )
