@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
-from provenance.cli._trust import trust_flags
+from provenance.cli._trust import refuse_unpinned_checkpoint, trust_flags
 from provenance.errors import InputError
 from provenance.store import Store, coverage
 from provenance.store import checkpoints as cps
@@ -75,7 +75,7 @@ def audit_checkpoint(
     """
     store = Store.open(pins=pins)
     signer = cps.CheckpointKey.load(key)
-    _refuse_unpinned_checkpoint(store, pins, signer, key)
+    refuse_unpinned_checkpoint(store, pins, signer, key)
     cp = cps.checkpoint_now(store, signer)
     if out is not None:
         if not Path(out).parent.is_dir():
@@ -87,19 +87,3 @@ def audit_checkpoint(
     echo(f"Checkpoint {cp.object[:12]}: {cp.size} entries, root {cp.root[:16]}, signed by key {cp.keyid[:16]}")
     if out is not None:
         echo(f"  wrote {out}")
-
-
-def _refuse_unpinned_checkpoint(store: Store, pins: Pins, signer: cps.CheckpointKey, key: str) -> None:
-    """Exit 2 when keys are pinned and ``signer`` holds none of their maintainer roles (newcomer review 10,
-    finding 13): the checkpoint would be written, and listed by every verifier as not relied on."""
-    from provenance import keys
-
-    trusted = pins.maintainer_keys(store)
-    if trusted is None:  # nothing pinned: as a store's first commit, nothing to check the key against
-        return
-    keyid = keys.key_id(signer.private.public_key())
-    if keyid not in trusted:
-        raise InputError(
-            f"{key}: key {keyid[:16]} is not among the keys you pinned for commit, attest or waive; verifiers "
-            "would not rely on the checkpoint it signs (pin it with --signer if it is a maintainer's key)"
-        )

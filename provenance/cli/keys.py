@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
-from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path
+from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, refuse_unpinned_checkpoint, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
+from provenance.trust.pins import Pins
 
 keys_app = typer.Typer(
     help="Generate signing keys (no store needed); register, revoke or list them.", no_args_is_help=True
@@ -52,6 +53,7 @@ def keys_register(
 
 
 @command("revoke", group=keys_app)
+@trust_flags
 def keys_revoke(
     keyid: str = typer.Argument(
         ..., metavar="KEYID", help="The key id (at least 8 hex characters) of a committer, reviewer or attester."
@@ -67,6 +69,7 @@ def keys_revoke(
     yes: bool = typer.Option(
         False, "--yes", help="Revoke even though versions this key signed then stop verifying (it cannot be undone)."
     ),
+    pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
@@ -82,6 +85,7 @@ def keys_revoke(
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
     kept = kept_path(checkpoint, out, keyid)  # and a bad --out
     store = Store.open()
+    refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # a checkpoint no verifier relies on
     row = resolve_key(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
     if signed and not yes and not row["revoked_at"]:

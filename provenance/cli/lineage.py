@@ -13,6 +13,7 @@ from provenance.cli._trust import (
     load_checkpoint_key,
     note_unpinned,
     open_store,
+    refuse_unpinned_checkpoint,
     trust_flags,
 )
 from provenance.errors import InputError
@@ -83,7 +84,9 @@ def add(
 
     spec = flags.spec(data)
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
-    result = register.add_batch(open_store(pins), spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
+    store = open_store(pins)
+    refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
+    result = register.add_batch(store, spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
     for warning in result.warnings:  # registered all the same (exit 0)
         typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:

@@ -15,6 +15,7 @@ from provenance.cli._trust import (
     load_checkpoint_key,
     note_unpinned,
     open_store,
+    refuse_unpinned_checkpoint,
     trust_flags,
 )
 from provenance.trust.pins import Pins
@@ -57,6 +58,7 @@ def trust_add(
 
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before anything is written
     store = open_store(pins)
+    refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
     named = "select 1 from trust where source = ? union all select 1 from batches where source = ? limit 1"
     known = store.db.execute(named, [source, source]).fetchone() is not None  # a new name may be a typo
     entry = trustlib.add_key(
@@ -104,6 +106,7 @@ def _window_ended(valid_until: str | None) -> bool:
 
 
 @command("revoke", group=trust_app)
+@trust_flags
 def trust_revoke(
     source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
     key_id: str | None = typer.Option(
@@ -116,6 +119,7 @@ def trust_revoke(
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
+    pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
     json_out: bool = JsonFlag,
 ) -> None:
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
@@ -140,6 +144,7 @@ def trust_revoke(
     signer = load_checkpoint_key(checkpoint_key)
     kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     store = open_store()
+    refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     if not yes:
         _refuse_signed_batches(store, source, key)
     revoked = trustlib.revoke(store, source, key, reason, signer)
