@@ -43,6 +43,17 @@ def location(dataset: dict | None, locator: str | None) -> dict | None:
     return {"path": root}
 
 
+def row_locators(rows) -> dict[tuple[str, str], str]:
+    """``{(digest hex, label): locator}`` of the rows the detectors scored (``delta.rows.DeltaRecords``, one per
+    (record, label), at its first manifest row), so a report places each row at its own row (attack review
+    10b, S10b-1); empty when they were not read (None)."""
+    if rows is None:
+        return {}
+    return {
+        (d.hex(), label): str(loc) for d, label, loc in zip(rows.digests, rows.labels, rows.locators) if loc is not None
+    }
+
+
 @dataclass
 class DeltaRecords:
     """Added, relabeled, re-keyed and copied records of a diff, by kind, each kind's arrays sorted by digest.

@@ -16,7 +16,7 @@ from provenance import stats
 from provenance.delta import signals as sig
 from provenance.delta.attribution import named_by
 from provenance.delta.merge import Changes
-from provenance.delta.records import DeltaRecords
+from provenance.delta.records import DeltaRecords, location, row_locators
 from provenance.delta.sides import Side
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
@@ -132,12 +132,24 @@ class DiffReport:
         # A 1% delta of 1 M scores 10,000 records; --flagged-only keeps the report (and the work
         # of describing each record) to what a reviewer acts on.
         scored = verdicts.records
-        findings = [v.to_dict() for v in scored if v.flagged or not flagged_only]
+        # each finding is a row (digest, label), as prov check names it: a digest held under two labels is
+        # two findings, each with its own label and row (attack review 10b, S10b-1)
+        findings = [
+            v.to_dict() | {"label": label}
+            for v, label in zip(scored, detection.labels)
+            if v.flagged or not flagged_only
+        ]
         flagged = [f["digest"] for f in findings if f["flagged"]]
         if self.records is not None:
             facts = self.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
+            rows = self.delta.get("rows")
+            own = row_locators(rows() if callable(rows) else rows)
             for f in findings:
-                f.update(facts.get(f["digest"], {}))
+                known = facts.get(f["digest"], {})
+                f.update({k: v for k, v in known.items() if k != "label"})
+                locator = own.get((f["digest"], f["label"]))
+                if "locator" in known and locator is not None and locator != known["locator"]:
+                    f["locator"], f["location"] = locator, location(self.records.dataset, locator)
         self.findings.extend(findings)
         self.summary["findings_flagged"] = len(flagged)
         self.detection = {

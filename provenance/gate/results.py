@@ -225,10 +225,8 @@ class GateResult:
 
 
 def scored_rows(rows: DeltaRows | None) -> dict[tuple[str, str], str]:
-    """``{(digest hex, label): locator}`` of the rows the detectors scored (``GateContext.delta_rows``, one per
-    (record, label), at its first manifest row); empty when they were not read."""
-    if rows is None:
-        return {}
-    return {
-        (d.hex(), label): str(loc) for d, label, loc in zip(rows.digests, rows.labels, rows.locators) if loc is not None
-    }
+    """``{(digest hex, label): locator}`` of the rows the detectors scored (``GateContext.delta_rows``), as
+    ``delta.records.row_locators``; empty when they were not read."""
+    from provenance.delta.records import row_locators
+
+    return row_locators(rows)

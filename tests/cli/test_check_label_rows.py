@@ -71,3 +71,13 @@ def test_reports_name_the_blocking_row_when_the_other_row_of_its_digest_is_waive
     assert suppressed <= {f"{digest}:{true}"}, per_record
     [blocking] = [x for x in per_record if x["properties"]["digest"] == digest and "suppressions" not in x]
     assert blocking["properties"]["label"] == flipped and f"row {flipped_row}" in blocking["message"]["text"]
+
+
+def test_diff_detect_names_each_row_of_a_digest_by_its_own_label(prov, template_trust, workdir):
+    """S10b-1's residue: `prov diff --detect` showed both rows of the record with the label (and row number) of
+    its first row; each finding is now a row, with its own label, and a located one at its own row."""
+    digest, true, flipped, flipped_row = _twice(prov, workdir)
+    report = json.loads(ok(prov, "diff", "v2", "v4", "--detect", "--format", "json", *PINNED))
+    rows = {f["label"]: f for f in report["findings"] if f["digest"] == digest}
+    assert set(rows) == {true, flipped}, report["findings"]  # was {true}: two findings under one label
+    assert rows[flipped]["flagged"] and rows[flipped]["location"]["row"] == flipped_row
