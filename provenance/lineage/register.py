@@ -130,7 +130,7 @@ def add_batch(
     _refuse_planted_entry(store, spec.path, bid)
     warnings = []
     if envelope_path is None:
-        elsewhere = _registered_elsewhere(store, source, m)
+        elsewhere = _registered_elsewhere(store, source, m, spec.path)
         same = [bid for bid, whole in elsewhere if whole]
         if same and not force:
             raise InputError(
@@ -206,11 +206,12 @@ def add_batch(
     )
 
 
-def _registered_elsewhere(store: Store, source: str, m: Manifest) -> list[tuple[str, bool]]:
+def _registered_elsewhere(store: Store, source: str, m: Manifest, path: str) -> list[tuple[str, bool]]:
     """The batches of other sources that already register every record (digest and label) of ``m``, each
     with whether it holds exactly those records (the same delivery) rather than more: read from the
-    ``batch_records`` rows (a cache: this decides a refusal of the caller's own write, not trust).
-    Candidates are the batches holding ``m``'s first record; each is then compared whole."""
+    ``batch_records`` rows (an index), each candidate's rows checked against its manifest before they decide
+    (:func:`_refuse_forged_rows`). Candidates are the batches holding ``m``'s first record; each is then
+    compared whole."""
     digests, labels = m.digests, m.labels
     if not digests:
         return []
@@ -228,5 +229,24 @@ def _registered_elsewhere(store: Store, source: str, m: Manifest) -> list[tuple[
     for bid in candidates:
         held = set(store.db.execute("select digest, label from batch_records where batch = ?", [bid]).fetchall())
         if wanted <= held:
+            _refuse_forged_rows(store, path, bid, held)
             out.append((bid, wanted == held))
     return out
+
+
+def _refuse_forged_rows(store: Store, path: str, bid: str, held: set) -> None:
+    """A refusal or warning must rest on the batch's records, not on rows anyone who writes ``.prov/`` can plant:
+    the rows of ``bid`` are compared with its manifest (the signed one when its envelope verifies under the
+    pins, else the stored object, re-hashed: ``evidence.batch_records``). Rows it does not hold fail closed
+    (VerificationError, exit 1) naming the batch, instead of refusing the caller's batch as a copy of it."""
+    from provenance.lineage.evidence import batch_records as verified_records
+
+    table = verified_records(store, only=[bid])
+    actual = set(zip(table.column("digest").to_pylist(), table.column("batch_label").to_pylist()))
+    if actual != held:
+        raise VerificationError(
+            f"{path}: the store's record index (batch_records) lists {len(held - actual)} records under batch {bid} "
+            f"that its manifest does not hold, and misses {len(actual - held)} it does: .prov/ was edited (rows "
+            "planted), so whether your records are registered already cannot be told from it; restore .prov/ "
+            "from a copy you trust (e.g. the last reviewed commit), then add the batch"
+        )
