@@ -133,20 +133,11 @@ def _account(changes: Changes, base, new, a: dict, r: dict) -> None:
                 }
             ),
         )
+    mine = ("digests", "label", "source", "rows", "first_row", "status")
     _merge_into(
         changes,
         "relabeled",
-        {
-            "digests": a["digests"][rel],
-            "label": a["label"][rel],
-            "old_label": r["label"][rel],
-            "source": a["source"][rel],
-            "old_source": r["source"][rel],
-            "rows": a["rows"][rel],
-            "first_row": a["first_row"][rel],
-            "base_rows": r["rows"][rel],
-            "status": a["status"][rel],
-        },
+        _picked(a, r, rel, mine, {"old_label": "label", "old_source": "source", "base_rows": "rows"}),
     )
     sc = np.flatnonzero(moved_source)
     changes.source_changed += len(sc)
@@ -158,19 +149,16 @@ def _account(changes: Changes, base, new, a: dict, r: dict) -> None:
             ),
         )
     _merge_into(
-        changes,
-        "source_changed",
-        {
-            "digests": a["digests"][sc],
-            "source": a["source"][sc],
-            "old_source": r["source"][sc],
-            "label": a["label"][sc],
-            "rows": a["rows"][sc],
-        },
+        changes, "source_changed", _picked(a, r, sc, ("digests", "source", "label", "rows"), {"old_source": "source"})
     )
     _copies_against_base(changes, a, r)
     changes.rekeyed = len(relabeled)
     changes.rekeyed_relabeled = len(rel)
+
+
+def _picked(a: dict, r: dict, at: np.ndarray, mine: tuple[str, ...], theirs: dict[str, str]) -> dict[str, np.ndarray]:
+    """Change-array columns of the pairs ``at``: ``mine`` from the new side, ``theirs`` (name -> column) from the base."""
+    return {c: a[c][at] for c in mine} | {name: r[c][at] for name, c in theirs.items()}
 
 
 def _listed(changes: Changes, a: dict, k: int) -> dict:

@@ -77,7 +77,11 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     """
     old, now = base.schema, new.schema
     columns_changed = (old.get("types"), old.get("columns")) != (now.get("types"), now.get("columns"))
-    why = not_bridgeable(old, now) if read is not None else "the data was not read"
+    why = (
+        not_bridgeable(old, now)
+        if read is not None
+        else "a git revision's records are not re-read (commit both sides as versions to pair them by content)"
+    )
     if why is None and read is not None and columns_changed:  # a label type or class list re-keys nothing
         try:
             kept, paired = pair_by_content(changes, base, new, read)
