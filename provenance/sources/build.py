@@ -25,9 +25,10 @@ from provenance.sources.tables import HashedPart
 
 # Row groups per partition are grouped so each worker gets a few hundred thousand rows.
 _ROWS_PER_PARTITION = 262_144
-# Below this many bytes a tree of plain files hashes faster in this process than through a
-# pool of workers (pool start and the listing pickled to each cost ~0.5-1.5 s here; hashing
-# 64 MiB of small files in one process costs less).
+# Below this many bytes a tree's files hash faster in this process than through a pool of
+# workers (pool start and the listing pickled to each cost ~0.5-1.5 s here; hashing 64 MiB of
+# small files in one process costs less). Images too: hashing checks only that each is an image
+# (its magic bytes; Pillow reads the header of other formats), it decodes none.
 SMALL_TREE_BYTES = 64 << 20
 # Files at least this large on average are hashed on threads of this process (read and
 # hashlib.update release the GIL), not in a pool of processes: no start-up, nothing pickled.
@@ -191,7 +192,7 @@ def build_manifest(
     may be a local path or an fsspec URL; with ``spec.rev`` the path is read as of that git
     revision through DVC (``dvc.build_manifest_at_rev``, no executor). With no
     ``executor``, this machine's processes (``provenance.executor.local_executor``): only a
-    caller that commits passes a cluster; a local tree of plain (not decoded) files under
+    caller that commits passes a cluster; a local tree of files (images or not) under
     ``SMALL_TREE_BYTES`` is hashed in this process whatever the executor, and one whose files
     average ``LARGE_FILE_BYTES`` or more on threads of this process instead of local
     processes (``executor.ThreadExecutor``). ``batch`` names
@@ -322,7 +323,7 @@ def hash_listed_tree(spec, local, fs, executor, source, batch, listing: trees.Tr
         if type(executor) is LocalExecutor:  # processes of this machine (not a cluster, not inline)
             executor = ThreadExecutor(executor.workers)
             size = len(entries) // (4 * executor.workers) + 1  # a large file is worth a task
-    elif not images and fs is None and _small(listing.listing):
+    elif fs is None and _small(listing.listing):
         from provenance.executor import InlineExecutor
 
         executor = InlineExecutor()

@@ -22,6 +22,7 @@ from PIL import Image
 from provenance import merkle
 from provenance.errors import InputError
 from provenance.executor import InlineExecutor, LocalExecutor
+from provenance.sources import build
 from provenance.sources.build import build_manifest, hash_listed_tree
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
@@ -78,14 +79,15 @@ def test_on_the_threaded_large_file_path_too(tmp_path):
         commit_hash(tree, listing, LocalExecutor(2))
 
 
-def test_in_worker_processes_too(tmp_path):
+def test_in_worker_processes_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "SMALL_TREE_BYTES", 0)  # a tree this small is hashed in this process
     tree = tmp_path / "tree"
     for i in range(130):  # more than one task of 64 files: more than one process
         folder = tree / f"c{i % 2}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{i:03d}.png").write_bytes(png(i))
     (tmp_path / "secret.png").write_bytes(png(255))  # an image: only the swap can refuse it
-    listing = list_tree(str(tree))  # imagefolder: decoded images are hashed in processes
+    listing = list_tree(str(tree))  # imagefolder: images, hashed in processes when the tree is large
     swap_for_link(tree / "c1" / "129.png", tmp_path / "secret.png")
     with pytest.raises(InputError, match=r"c1/129\.png: changed while the commit read the tree"):
         commit_hash(tree, listing, LocalExecutor(2), TableOptions())
@@ -156,3 +158,34 @@ def test_an_image_pillow_identifies_by_content_is_hashed_as_sha256sum_and_junk_i
     (tree / "c0" / "a.png").write_bytes(b"\x00" * len(out.getvalue()))  # same size, not an image
     with pytest.raises(InputError, match="Pillow cannot open it"):
         hash_files(str(tree), [("c0/a.png", "c0")], images=True)
+
+
+def test_a_small_image_tree_is_hashed_in_this_process_as_the_pool_hashes_it(tmp_path, monkeypatch):
+    """Under ``SMALL_TREE_BYTES`` an image tree, like a tree of plain files, is hashed in the committing
+    process (a pool's start cost more than hashing it: ~0.2 s of CPU of a 20,000-PNG commit), and the
+    manifest is the pool's, byte for byte; a file that is not an image is refused on both paths."""
+    tree = tmp_path / "tree"
+    for i in range(150):
+        folder = tree / f"c{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i:03d}.png").write_bytes(png(i))
+    spec = DatasetSpec(str(tree), kind="tree")
+    pooled = []
+    real_imap = LocalExecutor.imap
+
+    def counting_imap(self, fn, items, window=None):
+        pooled.append(self.workers)
+        return real_imap(self, fn, items, window)
+
+    monkeypatch.setattr(LocalExecutor, "imap", counting_imap)
+    here = build_manifest(spec, executor=LocalExecutor(2))
+    assert pooled == [1]  # the inline executor (a LocalExecutor of one worker): no pool
+    monkeypatch.setattr(build, "SMALL_TREE_BYTES", 0)
+    in_pool = build_manifest(spec, executor=LocalExecutor(2))
+    assert pooled == [1, 2]
+    assert here.manifest.root == in_pool.manifest.root and here.manifest.to_bytes() == in_pool.manifest.to_bytes()
+    (tree / "c0" / "bad.png").write_bytes(b"not an image at all")
+    for small in (64 << 20, 0):
+        monkeypatch.setattr(build, "SMALL_TREE_BYTES", small)
+        with pytest.raises(InputError, match=r"c0/bad\.png: the loader would read this file as an image"):
+            build_manifest(spec, executor=LocalExecutor(2))
