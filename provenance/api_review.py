@@ -110,6 +110,7 @@ def check(
     replace_attestation: bool = False,
     pins: PinsLike | None = None,
     save: bool = True,
+    base_unreleased: bool = False,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 
@@ -126,6 +127,9 @@ def check(
     (before anything is evaluated) or a missing key; its messages name the Python parameters. ``save=False``
     (``prov check --no-save``) leaves the store as it was: the detector run is not stored (the decision is
     the same); it cannot be combined with ``attest``, which records the attestation in the store.
+    ``attest`` refuses (``InputError``, before anything is evaluated) a base that was never released
+    (``result.base_release``, ``provenance.gate.base_release``) unless ``base_unreleased=True``
+    (``--base-unreleased``) says it is trusted anyway; the attestation records which.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -155,6 +159,12 @@ def check(
     if attest:
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
+        from provenance.gate.base_release import UNRELEASED, base_release, unreleased_refusal
+
+        opened.version(base), opened.version(version)  # unknown names first, as gate.check words them
+        standing = base_release(opened, base, version)
+        if standing["standing"] == UNRELEASED and not base_unreleased:
+            raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
     from provenance import progress
     from provenance.store.log_state import current, require_extends
 
@@ -165,7 +175,15 @@ def check(
         # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
         log_before = current(frozen) if attest else None
         with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
-            result = gate.check(frozen, version, base, pol, [os.fspath(w) for w in waivers], save_findings=save)
+            result = gate.check(
+                frozen,
+                version,
+                base,
+                pol,
+                [os.fspath(w) for w in waivers],
+                save_findings=save,
+                base_unreleased=base_unreleased,
+            )
     if attest and result.decision in ("pass", "warned"):
         assert key is not None and log_before is not None
         # the live log must still hold the state the check verified and the attestation signs

@@ -37,6 +37,11 @@ def check(
         None, "--attest-out", help="Attestation file (default VERSION.attestation.json)."
     ),
     force: bool = typer.Option(False, "--force", help="With --attest: replace an attestation file already there."),
+    base_unreleased: bool = typer.Option(
+        False,
+        "--base-unreleased",
+        help="Trust a BASE no release attestation names (--attest refuses it otherwise); the attestation says so.",
+    ),
     no_save: bool = typer.Option(
         False,
         "--no-save",
@@ -98,6 +103,7 @@ def check(
                 attestation_out=target,
                 replace_attestation=force,
                 save=not no_save,
+                base_unreleased=base_unreleased,
             )
         except output_file.AlreadyExists:  # created while the check ran: still never replaced
             raise _exists(target) from None

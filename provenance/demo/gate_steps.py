@@ -168,14 +168,16 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     echo(
         f"$ prov quarantine --from rc1 --source scraper --tag rc2 --key maintainer.key\n  {q.removed} records removed, {q.kept} kept"
     )
-    result2 = gate.check(store, "rc2", base)
+    # r1 stands for the last release, but this demo committed it without a check of its own: say it is trusted
+    result2 = gate.check(store, "rc2", base, base_unreleased=True)
     target = str(workdir / "rc2.attestation.json")
     released = result2.decision in ("pass", "warned")
     if released:
         attest(store, result2, default_policy(), key, target)
         verified = versions.verify_version(store, "rc2") | {"attestation": verify_attestation(store, "rc2", target)}
     echo(
-        f"$ prov check rc2 --base {base} --attest --key maintainer.key\n  exit {result2.exit_code}: {DECISION[result2.decision]}"
+        f"$ prov check rc2 --base {base} --attest --base-unreleased --key maintainer.key   # r1 was never checked here"
+        f"\n  exit {result2.exit_code}: {DECISION[result2.decision]}"
         + (" — attestation written to rc2.attestation.json" if released else "")
     )
     for rule in result2.rules:

@@ -141,7 +141,8 @@ def attest(
         InputError (exit 2): the check did not pass; nothing is pinned; the key is not
             trusted for ``attest`` (a verifier would reject it); the policy turns off an
             integrity check without ``integrity.acknowledge_disabled``; the base is not a
-            signed ancestor of the version; ``out``'s folder is missing.
+            signed ancestor of the version; the base was never released and ``result.base_release`` does not
+            declare it trusted (:func:`base_standing`); ``out``'s folder is missing.
         VerificationError (exit 1): the store's audit log is not an extension of the log
             state an attestation kept in the store signed (``check_attester``).
     """
@@ -173,7 +174,7 @@ def attest(
         "slsaVersion": "1.0",
         EXTENSION: {
             "version": result.version,
-            "base": {"version": result.base, "merkleRoot": base["merkle_root"]},
+            "base": {"version": result.base, "merkleRoot": base["merkle_root"], **base_standing(result)},
             "release": next_release(store, result.version, max(len(ancestry), commit_ordinal(store, ancestry[0][1]))),
             "expires": clock.iso(expires),
             "policy": {
@@ -215,6 +216,21 @@ def attest(
         store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
         output_file.write_output(out, envelope, "--attest-out", replace)
     return oid
+
+
+def base_standing(result: GateResult) -> dict[str, Any]:
+    """The attestation's facts on its base: ``standing`` (released, first or declared: ``--base-unreleased``)
+    and, when released, its ``release``. Raises InputError for a base never released and not declared trusted
+    (``prov check --attest`` refuses it before any work; newcomer review 12, finding 8)."""
+    from provenance.gate.base_release import UNRELEASED, unreleased_refusal
+
+    standing = result.base_release or {"standing": UNRELEASED}
+    if standing["standing"] == UNRELEASED:
+        raise unreleased_refusal(result.base, result.version, standing, "--base-unreleased")
+    out: dict[str, Any] = {"standing": standing["standing"]}
+    if standing.get("release") is not None:
+        out["release"] = standing["release"]
+    return out
 
 
 def _prov_version() -> str:

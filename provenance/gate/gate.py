@@ -17,6 +17,7 @@ from provenance.errors import InputError
 from provenance.gate import detection
 from provenance.gate import policy as policy_lib
 from provenance.gate.base import RuleSet
+from provenance.gate.base_release import DECLARED, UNRELEASED, base_release
 from provenance.gate.context import GateContext
 from provenance.gate.results import GateResult, decision_of, scored_rows
 from provenance.gate.waivers import read_waiver_files, with_effects
@@ -98,6 +99,7 @@ def check(
     pol: policy_lib.Policy | None = None,
     waiver_files: Iterable[str] = (),
     save_findings: bool = True,
+    base_unreleased: bool = False,
 ) -> GateResult:
     """Evaluate version ``new`` against the trusted ``base`` under ``pol`` (default: the built-in policy).
 
@@ -109,6 +111,8 @@ def check(
         waiver_files: files of signed waivers (DSSE envelopes) besides the stored ones.
         save_findings: store the detector run (``prov findings``); False leaves the store as it was
             (``prov check --no-save``). The decision is the same either way.
+        base_unreleased: the caller trusts a never-released base anyway (``prov check --base-unreleased``):
+            the result's ``base_release`` standing reads ``declared`` instead of ``unreleased``.
 
     Returns:
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
@@ -129,4 +133,9 @@ def check(
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
     with statement_cache():  # each version's signature is verified once per check, not once per rule
-        return evaluate(ctx, policy_lib.rule_set(pol), pol)
+        result = evaluate(ctx, policy_lib.rule_set(pol), pol)
+        # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
+        result.base_release = base_release(store, base, new)
+        if base_unreleased and result.base_release["standing"] == UNRELEASED:
+            result.base_release["standing"] = DECLARED
+        return result

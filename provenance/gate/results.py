@@ -133,6 +133,8 @@ class GateResult:
             a key the pins never vouched for): ``{"batch", "source", "reason", "records"}``
             (``lineage.judged.JudgedLineage.not_trusted``); the lineage rules counted those
             records as unattributed. Empty before diffing.
+        base_release: whether the base was released (``provenance.gate.base_release.base_release``):
+            ``{"standing": released|first|unreleased|declared, "release", "attestation", "newest_released"}``.
     """
 
     base: str
@@ -150,6 +152,7 @@ class GateResult:
     sources: list[dict] = field(default_factory=list)
     data: dict | None = None
     lineage_not_trusted: list[dict] = field(default_factory=list)
+    base_release: dict | None = None
 
     @property
     def exit_code(self) -> int:
@@ -176,6 +179,7 @@ class GateResult:
             "sources": self.sources,
             "data": self.data,
             "lineage_not_trusted": self.lineage_not_trusted,
+            "base_release": self.base_release,
         }
 
     def describe_records(

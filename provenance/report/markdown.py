@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from provenance.escaping import html, markdown
+from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
 from provenance.report.audit_words import audit_line
@@ -230,6 +231,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     for sentence in d.detection_lines:
         lines += [f"**{markdown(sentence)}.**", ""]
     lines += [f"Policy {markdown(r['policy']['path'] or 'default')} ({_code(r['policy']['digest'][:12])}).", ""]
+    if (base_line := standing_line(r["base"], r["version"], r.get("base_release"))) is not None:
+        lines += [f"{markdown(base_line)}.", ""]
     for item in r.get("lineage_not_trusted") or []:  # the lineage rules counted these records unattributed
         lines += [f"**Under your pins, {markdown(not_trusted_line(item))}.**", ""]
     if r.get("audit"):

@@ -5,6 +5,7 @@ The tables a diff and findings report share with it are in ``text_tables.py``.
 
 from __future__ import annotations
 
+from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
 from provenance.report.flagged import flagged_records
@@ -48,6 +49,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
         out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
+    if (base_line := standing_line(r["base"], r["version"], r.get("base_release"))) is not None:
+        out.line((base_line, "" if r["base_release"]["standing"] in ("released", "first") else "yellow"))
     for line in schema_change_lines(r.get("summary") or {}):
         out.line(line)
     for item in r.get("lineage_not_trusted") or []:  # the lineage rules counted these records unattributed

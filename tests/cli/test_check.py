@@ -748,3 +748,57 @@ def test_waive_warns_when_the_detector_did_not_flag_the_record_or_it_is_waived_a
     r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--waiver", "w.json", "-f", "json")
     honoured = json.loads(r.stdout)["waivers"]["honoured"]
     assert {"w.json[0]", f"stored waiver {oid[:16]}"} <= {w["origin"] for w in honoured}
+
+
+def test_a_version_the_gate_blocked_is_no_trusted_base_for_a_release(prov, workdir, keypair, base):
+    """Newcomer review 12, finding 8: a daily chain of checks (each version against the one before) took v2, which
+    the gate had blocked, as v3's trusted base, and attested v3 with v2's relabel in it."""
+    t, _ = base
+    key = keypair.private_path
+    labels = t.column("label").to_pylist()
+    labels[:40] = [str((int(x) + 1) % 10) for x in labels[:40]]  # 40 of v1's records relabeled
+    commit_new(prov, keypair, with_labels(t, labels))
+    assert prov("check", "v2", "--base", "v1").exit_code == 1  # day 1: the relabels block
+    commit_new(prov, keypair, with_labels(t, labels), tag="v3")  # day 2: the same records again
+    r = prov("check", "v3", "--base", "v2", "--attest", "--key", key)
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.output
+    assert "base v2 was never released" in r.stderr and "prov check v3 --base v1 --attest" in r.stderr
+    assert "--base-unreleased" in r.stderr and not Path("v3.attestation.json").exists()
+    r = prov("check", "v3", "--base", "v2", "--format", "json")  # without --attest it runs, and says so
+    report = json.loads(r.stdout)
+    assert report["base_release"]["standing"] == "unreleased" and report["base_release"]["first_version"] == "v1"
+    text = " ".join(prov("check", "v3", "--base", "v2").stdout.split())  # a paragraph wraps at the width
+    assert "Base v2: never released" in text and "no version before v3 was released" in text
+    md = " ".join(prov("check", "v3", "--base", "v2", "--format", "md").stdout.split())
+    assert "Base v2: never released" in md
+    assert prov("check", "v3", "--base", "v1", "--attest", "--key", key).exit_code == 1  # the right base blocks
+    # the maintainer may trust an unreleased base anyway: explicitly, and the attestation says so
+    r = prov("check", "v3", "--base", "v2", "--attest", "--key", key, "--base-unreleased", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["base_release"]["standing"] == "declared", r.output
+    facts = signed_facts(Path("v3.attestation.json"))
+    assert facts["base"]["standing"] == "declared"
+    # an honest chain: v4 released against the first version, then v5 against v4 says release and attestation
+    commit_new(prov, keypair, t, tag="v4", args=("--parent", "v1"))
+    r = prov("check", "v4", "--base", "v1", "--attest", "--key", key, "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["base_release"]["standing"] == "first", r.output
+    assert signed_facts(Path("v4.attestation.json"))["base"]["standing"] == "first"
+    commit_new(prov, keypair, t, tag="v5")
+    r = prov("check", "v5", "--base", "v4", "--format", "json")
+    released = json.loads(r.stdout)["base_release"]
+    assert (
+        released["standing"] == "released"
+        and released["release"] == signed_facts(Path("v4.attestation.json"))["release"]
+    )
+    # a row in .prov/'s attestations table is no release: only a signature the pins trust is
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update attestations set version = 'v2' where version = 'v4'")
+    r = prov("check", "v3", "--base", "v2", "--attest", "--key", key, "--force")
+    assert r.exit_code == 2 and "base v2 was never released" in r.stderr
+
+
+def signed_facts(path: Path) -> dict:
+    """prov's release facts in an attestation file (its DSSE payload, not verified here: the tests above verify)."""
+    import base64
+
+    env = json.loads(path.read_text())
+    return json.loads(base64.b64decode(env["payload"]))["predicate"]["https://prov.dev/release/v1"]

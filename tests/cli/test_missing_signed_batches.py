@@ -319,7 +319,7 @@ def test_evidence_hidden_while_the_check_runs_changes_nothing_it_decides_on(prov
     ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     _race(monkeypatch, f"update audit set action = 'batch.ad0' where action = 'batch.add' and subject = '{batch}'")
     args = ("check", "v4", "--base", "v3", "--policy", "policy.toml", "--format", "json")
-    r = prov(*args, "--attest", "--key", "maintainer.key", "--attest-out", "v4.att.json", *PINNED)
+    r = prov(*args, "--attest", "--key", "maintainer.key", "--attest-out", "v4.att.json", "--base-unreleased", *PINNED)
     assert r.exit_code == 1, r.output
     assert {x["rule"]: x for x in json.loads(r.stdout)["rules"]}[RULE]["status"] == "block"
     assert not Path("v4.att.json").exists()

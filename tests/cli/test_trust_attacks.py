@@ -66,7 +66,7 @@ def test_a_key_the_store_registered_is_not_trusted(prov, template_trust, workdir
         )
     r = prov(
         "check", "p2", "--base", "p1", "--policy", "lax.toml", "--attest", "--key", "attacker.key",
-        "--signer", "attacker.pub", "--signer", "maintainer.pub",
+        "--base-unreleased", "--signer", "attacker.pub", "--signer", "maintainer.pub",
     )  # fmt: skip
     assert r.exit_code == 0, r.output  # pins of the attacker's choosing say yes
     r = prov("verify", "p2", "--attestation", "p2.attestation.json", "--policy", "lax.toml", *PINNED)

@@ -1,0 +1,102 @@
+"""Whether a check's base was released: the fact ``prov check`` states and ``--attest`` requires.
+
+A check compares a candidate with the base it is given; nothing in the delta says whether that
+base ever passed the gate. A daily pipeline that checks each version against the previous one
+would otherwise take a version the gate blocked as the next day's trusted base, and release its
+poison then (newcomer review 12, finding 8). A base stands as:
+
+- ``released``: a release attestation kept in the store names it (tag and Merkle root) and
+  verifies under the pinned ``attest`` role (``release_history.store_attestations``: a signed
+  fact, never an ``attestations`` row alone);
+- ``first``: it has no signed parent: the maintainer's choice of a starting point;
+- ``unreleased``: neither. ``prov check --attest`` refuses such a base (exit 2) unless
+  ``--base-unreleased`` says it is trusted anyway; the attestation records which
+  (``base.standing``: ``released``, ``first`` or ``declared``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import InputError, VerificationError
+from provenance.gate.release_history import store_attestations
+from provenance.version_facts import signed_ancestry
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+
+RELEASED, FIRST, UNRELEASED, DECLARED = "released", "first", "unreleased", "declared"
+
+
+def base_release(store: Store, base: str, version: str) -> dict[str, Any]:
+    """The base's standing: ``{"standing", "release", "attestation", "newest_released", "first_version"}``.
+
+    ``release`` and ``attestation`` (object id) are the base's own highest release, when
+    ``released``; ``newest_released`` (``{"version", "release"}`` or None) is the newest
+    released signed ancestor of ``version``: the base a check of ``version`` should take;
+    ``first_version`` the first version of its signed history. A chain
+    that does not verify gives ``unreleased`` (the check's integrity rule names the break).
+    """
+    released: dict[str, tuple[int, str]] = {}
+    for oid, facts in store_attestations(store):
+        release = facts.get("release")
+        if facts.get("decision") not in ("pass", "warned") or not isinstance(release, int) or release < 1:
+            continue
+        tag = str(facts.get("version"))
+        if release > released.get(tag, (0, ""))[0]:
+            released[tag] = (release, oid)
+    try:
+        first = len(signed_ancestry(store, base)) == 1
+    except (InputError, VerificationError):
+        first = False
+    try:
+        ancestors = [row["tag"] for row, _ in signed_ancestry(store, version)][1:]
+    except (InputError, VerificationError):
+        ancestors = []
+    if not ancestors:
+        ancestors = [base]
+    newest = (
+        max((released[t][0], t) for t in ancestors if t in released) if any(t in released for t in ancestors) else None
+    )
+    out: dict[str, Any] = {
+        "standing": RELEASED if base in released else FIRST if first else UNRELEASED,
+        "release": released[base][0] if base in released else None,
+        "attestation": released[base][1] if base in released else None,
+        "newest_released": {"version": newest[1], "release": newest[0]} if newest else None,
+        "first_version": ancestors[-1],
+    }
+    return out
+
+
+def unreleased_refusal(base: str, version: str, standing: dict[str, Any], option: str) -> InputError:
+    """The one-line refusal of ``--attest`` against an ``unreleased`` base; ``option`` is how to say it is trusted."""
+    newest = standing.get("newest_released")
+    way = (
+        f"check against the newest release before it, {newest['version']} (release {newest['release']}), "
+        f"e.g. prov check {version} --base {newest['version']} --attest"
+        if newest
+        else f"no version before {version} was released: check against its first version, "
+        f"prov check {version} --base {standing.get('first_version')} --attest"
+    )
+    return InputError(
+        f"--attest: base {base} was never released (no release attestation under your pins names it, and it is "
+        f"not a first version), so its records were never checked; {way}, or pass {option} if you trust {base} anyway"
+    )
+
+
+def standing_line(base: str, version: str, standing: dict[str, Any] | None) -> str | None:
+    """The report's line on the base (text and Markdown); None when the check did not say."""
+    if not standing:
+        return None
+    if standing["standing"] == RELEASED:
+        return f"Base {base}: released (release {standing['release']}, attestation {str(standing['attestation'])[:12]})"
+    if standing["standing"] == FIRST:
+        return f"Base {base}: a first version (no parent), trusted as the starting point"
+    newest = standing.get("newest_released")
+    hint = (
+        f"the newest release before {version} is {newest['version']} (release {newest['release']})"
+        if newest
+        else f"no version before {version} was released"
+    )
+    declared = " (--base-unreleased: trusted anyway)" if standing["standing"] == DECLARED else ""
+    return f"Base {base}: never released{declared}; its own records were never checked by the gate; {hint}"
