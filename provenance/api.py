@@ -108,6 +108,7 @@ def verify(
     min_release: int | None = None,
     pins: PinsLike | None = None,
     store_keys: bool = False,
+    fail_on_revoked: bool = False,
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
@@ -126,7 +127,9 @@ def verify(
     version, that it has not expired and that its base is a signed ancestor, optionally
     that it passed ``policy`` (a policy file), was checked against ``base``, and is not
     older than the release recorded in ``release_state`` (updated on success) or than
-    ``min_release``. Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
+    ``min_release``; records the version signed as attested that its batches no longer attest under
+    ``pins`` (a source key revoked since) are listed in ``attestation.lineage_not_trusted``, and with
+    ``fail_on_revoked`` refused (``VerificationError``). Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
     ``target`` is a batch's data, checked against ``envelope`` (default
     ``DATA.prov.json``) and the keys trusted for its source; returns the batch report
     (``status: "ok"``). With ``store`` None and no store here or above, a batch is checked
@@ -145,7 +148,7 @@ def verify(
     from provenance.versions import verify_version
 
     release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
-    release |= {"release_state": release_state, "min_release": min_release}
+    release |= {"release_state": release_state, "min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
     batch = isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target)
     if store is None and batch and _no_store_here():  # a vendor checking its own batch before shipping it
         return _verify_batch_without_store(dataset(target, **read), envelope, as_pins(pins), store_keys, release)
@@ -163,6 +166,7 @@ def verify(
         return check_batch(opened, spec, optional_path(envelope)).report() | trust
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
+    extra["fail_on_revoked"] = fail_on_revoked or None
     needs = [name for name, value in extra.items() if value is not None]
     if needs and attestation is None:
         raise InputError(f"{needs[0]}= is checked against a release attestation: give attestation= too")
@@ -184,6 +188,7 @@ def verify(
             base=base,
             release_state=optional_path(release_state),
             min_release=min_release,
+            fail_on_revoked=fail_on_revoked,
         )
     return report | trust
 
@@ -287,6 +292,7 @@ def load(
     base: str | None = None,
     release_state: str | os.PathLike[str] | None = None,
     min_release: int | None = None,
+    fail_on_revoked: bool = False,
     verify_first: bool = True,
     shuffle: bool = False,
     seed: int | None = None,
@@ -304,8 +310,10 @@ def load(
     than ``min_release``, each when given (the rollback protection of ``prov verify V
     --attestation A --release-state F``). **Without ``attestation`` any version signed under
     ``pins`` loads, including one the gate blocked** (``prov check`` never attested it): the
-    gate's verdict is the attestation. Where the data is and how it reads come from the
-    signed predicate. Nothing is read from the data yet.
+    gate's verdict is the attestation. A release holding records no longer attested under ``pins``
+    (a source key revoked since it was attested) loads with a ``RuntimeWarning`` naming the batches,
+    or, with ``fail_on_revoked=True`` (``prov verify --fail-on-revoked``), raises ``VerificationError``.
+    Where the data is and how it reads come from the signed predicate. Nothing is read from the data yet.
 
     Returns a :class:`~provenance.loader.dataset.VerifiedDataset`, which reads the data as
     ``prov commit`` read it and yields each record (content and label) only after its
@@ -333,7 +341,7 @@ def load(
 
     Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
     ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files; ``policy``,
-    ``base``, ``release_state`` or ``min_release`` without ``attestation``), ``TypeError``
+    ``base``, ``release_state``, ``min_release`` or ``fail_on_revoked`` without ``attestation``), ``TypeError``
     (``pins`` of another type),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
     out; while reading, a record the manifest does not list, a relabel, an extra copy, a
@@ -360,6 +368,7 @@ def load(
         base=base,
         release_state=optional_path(release_state),
         min_release=min_release,
+        fail_on_revoked=fail_on_revoked,
     )
     return VerifiedDataset(
         signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer, pins=pins, store_root=root

@@ -267,6 +267,12 @@ def verify(
     min_release: int | None = typer.Option(
         None, "--min-release", min=1, help="With --attestation: refuse a release counter below N."
     ),
+    fail_on_revoked: bool = typer.Option(
+        False,
+        "--fail-on-revoked",
+        help="With --attestation: exit 1 when records of the release are no longer attested (a source key revoked "
+        "since); without it, a warning.",
+    ),
     store_keys: bool = typer.Option(
         False,
         "--store-keys",
@@ -296,6 +302,7 @@ def verify(
         "--base": base,
         "--release-state": release_state,
         "--min-release": min_release,
+        "--fail-on-revoked": fail_on_revoked or None,
     }
     given = [flag for flag, value in release_options.items() if value is not None]
     if batch and given:
@@ -321,6 +328,7 @@ def verify(
                 release_state=release_state,
                 min_release=min_release,
                 store_keys=store_keys,
+                fail_on_revoked=fail_on_revoked,
             )
     except BatchMismatch as exc:
         if json_out:
@@ -332,6 +340,12 @@ def verify(
             f"{state['path']}: created; no earlier release was recorded, so nothing older was refused this time "
             "(check the path if this job has verified releases before)"
         )
+    released = report.get("attestation") or {}
+    if released.get("lineage_not_trusted"):  # a key revoked since the release (newcomer review 12, finding 3)
+        from provenance.gate.attestation_verify import revoked_warning
+
+        warning = revoked_warning(released["release"], target, released["lineage_not_trusted"])
+        typer.echo(f"Warning: {visible(warning)} (--fail-on-revoked makes this an error)", err=True)
     if json_out:
         emit_json(report)
         return

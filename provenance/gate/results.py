@@ -220,12 +220,19 @@ class GateResult:
             self.data = records.dataset
         flagged = Counter(f.get("source") for f in self.findings)
         lost: Counter[str] = Counter()
+        revoked = set()
         for item in self.lineage_not_trusted:
             lost[item["source"]] += int(item["records"])
+            if REVOKED in str(item.get("reason")):  # the reason standing.untrusted_batches gives a revoked key
+                revoked.add(item["source"])
         self.sources = [dict(row, flagged=flagged.get(row["source"], 0)) for row in by_source]
         for row in self.sources:
             if lost[row["source"]]:
                 row["not_attested"] = lost[row["source"]]
+                row["key_revoked"] = row["source"] in revoked
+
+
+REVOKED = ", which was revoked at "  # trust.source_signatures' words for a revoked source key
 
 
 def scored_rows(rows: DeltaRows | None) -> dict[tuple[str, str], str]:

@@ -7,7 +7,8 @@ keys that never vouched for a batch's key, the records that batch attested are j
 exactly as ``prov check`` judges them (``classify.trusted_lineage``): an ``attested`` record
 whose batch lost standing becomes ``unattributed`` (unless another trusted batch attests
 it), and each batch that lost records is listed with the reason
-(``standing.untrusted_batches``: "signed by key K of vendor, which was revoked at T").
+(``standing.untrusted_batches``: "signed by key K of vendor, which was revoked at T"), counting
+too the records of such a batch that a version committed after the revocation signed as unattributed.
 """
 
 from __future__ import annotations
@@ -55,11 +56,15 @@ def judge_lineage(store: Store, tag: str, untrusted: dict[str, Untrusted] | None
     if not untrusted:
         return JudgedLineage(signed, signed_counts)
     attested = pc.equal(signed.column("status"), ATTESTED)
-    hit = pc.and_(attested, pc.is_in(signed.column("batch"), value_set=pa.array(sorted(untrusted), pa.string())))
-    if not pc.any(hit).as_py():
+    held = pc.is_in(signed.column("batch"), value_set=pa.array(sorted(untrusted), pa.string()))
+    if not pc.any(held).as_py():
         return JudgedLineage(signed, signed_counts)
-    table = trusted_lineage(store, tag)
-    lost = pc.and_(attested, pc.not_equal(table.column("status"), ATTESTED))
+    table = trusted_lineage(store, tag) if pc.any(pc.and_(attested, held)).as_py() else signed
+    not_attested = pc.fill_null(pc.not_equal(table.column("status"), ATTESTED), True)
+    lost = pc.and_(attested, not_attested)
+    # a version committed after the revocation signed that batch's records unattributed already: they are
+    # the revoked batch's all the same, and say so (newcomer review 12, finding 4: "signed and unsigned batch")
+    lost = pc.or_(pc.fill_null(lost, False), pc.and_(held, not_attested))
     by_batch = pc.value_counts(pc.fill_null(signed.column("batch").filter(lost), "")).to_pylist()
     sources = dict(zip(signed.column("batch").to_pylist(), signed.column("source").to_pylist()))
     not_trusted = []

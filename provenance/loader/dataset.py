@@ -80,6 +80,7 @@ def open_signed_version(
     base: str | None = None,
     release_state: str | None = None,
     min_release: int | None = None,
+    fail_on_revoked: bool = False,
 ) -> SignedVersion:
     """Open ``tag`` in the store at ``store_root`` and check everything the loader relies on, under ``pins``.
 
@@ -93,8 +94,9 @@ def open_signed_version(
     released this version (``gate.attestation_verify.verify_attestation``), under ``policy`` (a
     policy file), against ``base``, not older than the release ``release_state`` records
     (updated on success) nor than ``min_release``, each when given, as ``prov verify V
-    --attestation A`` checks them. Raises ``InputError`` (nothing pinned, unknown version,
-    unreadable files, a release option without an attestation) or ``VerificationError`` (a
+    --attestation A`` checks them; records of the release no longer attested under ``pins`` (a source
+    key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``.
+    Raises ``InputError`` (nothing pinned, unknown version, unreadable files, a release option without an attestation) or ``VerificationError`` (a
     signature, manifest or attestation that does not check out).
     """
     from provenance.store.store import Store
@@ -102,6 +104,7 @@ def open_signed_version(
 
     pins.require_trust_decision(f"loading version {tag}")
     release = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
+    release["fail_on_revoked"] = fail_on_revoked or None
     needs = [name for name, value in release.items() if value is not None]
     if needs and attestation is None:
         raise InputError(f"{needs[0]} is checked against a release attestation: give the attestation too")
@@ -125,7 +128,16 @@ def open_signed_version(
                 base=base,
                 release_state=release_state,
                 min_release=min_release,
+                fail_on_revoked=fail_on_revoked,
             )
+            if checked["lineage_not_trusted"]:  # newcomer review 12, finding 3: the job trained on it silently
+                import warnings
+
+                from provenance.gate.attestation_verify import revoked_warning
+
+                warnings.warn(
+                    revoked_warning(checked["release"], tag, checked["lineage_not_trusted"]), RuntimeWarning, 3
+                )
         predicate = statement.get("predicate") or {}
         spec = dataset_from_predicate(store, row, predicate)
     finally:

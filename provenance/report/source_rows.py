@@ -28,14 +28,15 @@ class SourceRow:
     signals: list[str]
     named_by: tuple[str, ...] = ()  # how the name was learned (delta.attribution)
     not_attested: int = 0  # a check's records of this source whose signed batch attests nothing under the pins
+    key_revoked: bool = False  # ... because its key was revoked (newcomer review 12, finding 4)
 
     @property
     def name(self) -> str:
         """The source as reports name it, with the kind of batch that named it (``"scraper (unsigned batch)"``);
-        ``"vendor (key not trusted)"`` when a check found that its signed batches no longer attest its records
+        ``"vendor (key not trusted)"`` (``"vendor (key revoked)"`` for a revoked key) when a check found that its signed batches no longer attest its records
         under the verifier's pins (a revoked key: the check's ``lineage_not_trusted`` lines say why)."""
         if self.not_attested:
-            return f"{source_name(self.source)} (key not trusted)"
+            return f"{source_name(self.source)} (key {'revoked' if self.key_revoked else 'not trusted'})"
         return source_name(self.source, list(self.named_by))
 
 
@@ -62,6 +63,7 @@ def source_rows(report: dict) -> list[SourceRow]:
             list(r.get("flagged_signals", [])),
             tuple(r.get("named_by") or ()),
             int(r.get("not_attested", 0)),
+            bool(r.get("key_revoked")),
         )
         for r in _per_source(report)
     ]

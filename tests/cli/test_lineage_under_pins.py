@@ -156,7 +156,7 @@ def test_check_and_lineage_say_a_revoked_keys_records_are_no_longer_attested(pro
 
     text = " ".join(prov("check", "v2", "--base", "v1", *PINNED).stdout.split())
     assert f"under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in text
-    assert "vendor (key not trusted)" in text  # the Sources row, was "vendor (signed batch)"
+    assert "vendor (key revoked)" in text  # the Sources row, was "vendor (signed batch)", then "(key not trusted)"
     md = prov("check", "v2", "--base", "v1", "--format", "md", *PINNED).stdout
     assert f"Under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in md
 
@@ -170,3 +170,69 @@ def test_check_and_lineage_say_a_revoked_keys_records_are_no_longer_attested(pro
     text = prov("lineage", digest[:16], *PINNED).stdout
     assert "v2           label" in text and "unattributed under your pins (signed as attested)" in text
     assert f"its batch no longer attests it: {revoked}" in text
+
+
+def test_a_release_attested_before_a_revocation_warns_the_training_job(prov, template_trust, workdir):
+    """Newcomer review 12, finding 3: after the vendor's key was revoked, ``prov verify --attestation`` and
+    ``provenance.load(attestation=...)`` passed v2's release silently, though 600 of its records are no longer
+    attested (``prov show`` says so; the gate would block it now)."""
+    import warnings
+
+    import pytest
+
+    import provenance as prov_api
+    from provenance.errors import VerificationError
+
+    n_vendor = template_trust.facts["n_vendor"]
+    released = ("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)
+    r = prov(*released)
+    assert r.exit_code == 0 and "Warning" not in r.stderr, r.output  # before the revocation: nothing to say
+    vendor = revoke_vendor(prov)
+    r = prov(*released)
+    assert r.exit_code == 0, r.output  # the default warns: what the key signed while valid stays valid
+    [warning] = [line for line in r.stderr.splitlines() if line.startswith("Warning: ")]
+    assert (
+        f"release 2 (v2) holds records no longer attested under your pins: {n_vendor} records of batch vendor@"
+        in warning
+    )
+    assert f"signed by key {vendor[:16]} of vendor, which was revoked at" in warning and "stolen" in warning
+    report = json.loads(prov(*released, "--json").stdout)
+    validate("verify-version", report)
+    [lost] = report["attestation"]["lineage_not_trusted"]
+    assert lost["records"] == n_vendor and lost["source"] == "vendor"
+    r = prov(*released, "--fail-on-revoked", "--release-state", "state.json")
+    assert r.exit_code == 1 and "no longer attested" in r.stderr, r.output
+    assert not Path("state.json").exists()  # refused before the job's state recorded the release
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prov_api.load("v2", pins="maintainer.pub", store=workdir, attestation="v2.attestation.json")
+    [warned] = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert f"{n_vendor} records of batch vendor@" in str(warned.message) and warned.filename == __file__
+    with pytest.raises(VerificationError, match="no longer attested under your pins"):
+        prov_api.load(
+            "v2", pins="maintainer.pub", store=workdir, attestation="v2.attestation.json", fail_on_revoked=True
+        )
+
+
+def test_a_version_committed_after_a_revocation_names_the_revoked_batch(prov, template_trust, workdir):
+    """Newcomer review 12, finding 4: a version committed after the vendor's key was revoked signed the vendor's
+    records unattributed, and its check named the vendor "signed and unsigned batches" with no revocation line."""
+    n_vendor = template_trust.facts["n_vendor"]
+    vendor = revoke_vendor(prov)
+    r = prov("commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v4", "--base", "v2", "--format", "json", *PINNED)
+    report = json.loads(r.stdout)
+    validate("check", report)
+    [lost] = report["lineage_not_trusted"]
+    assert (
+        lost["records"] == n_vendor and f"signed by key {vendor[:16]} of vendor, which was revoked at" in lost["reason"]
+    )
+    row = next(s for s in report["sources"] if s["source"] == "vendor")
+    assert row["not_attested"] == n_vendor and row["key_revoked"] is True
+    text = prov("check", "v4", "--base", "v2", *PINNED, env={"COLUMNS": "200"}).stdout
+    assert "vendor (key revoked)" in text and "signed and unsigned" not in text
+    assert f"under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in text
+    r = prov("sources", "--version", "v4", *PINNED, env={"COLUMNS": "200"})
+    assert f"{n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in r.stdout
