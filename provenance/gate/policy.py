@@ -30,6 +30,7 @@ from provenance.errors import InputError
 from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
 from provenance.gate.conflicts import MaxConflictingSignedLabels
+from provenance.gate.copies import MaxCopiesRate
 from provenance.gate.removals import MaxUnsignedRemovedRate
 from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, MinClassMixPValue, VerifyData, VerifySignatures
 from provenance.gate.rules_lineage import (
@@ -63,6 +64,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     ForbiddenSources,
     BlockQuarantinedSources,
     MaxUnsignedRemovedRate,
+    MaxCopiesRate,
     MaxRelabelRatePerSource,
     MaxRelabels,
     MinClassMixPValue,
@@ -338,6 +340,7 @@ def rule_set(policy: Policy) -> RuleSet:
         ForbiddenSources.from_settings(s),
         BlockQuarantinedSources.from_settings(s),
         MaxUnsignedRemovedRate.from_settings(s),
+        MaxCopiesRate.from_settings(s),
         MaxRelabelRatePerSource.from_settings(s),
         MaxRelabels.from_settings(s),
         MinClassMixPValue.from_settings(s),

@@ -62,13 +62,29 @@ class Decision:
     tone: str
     word: str  # DECISION's word: "passed", "passed with warnings", "BLOCKED", "could not be evaluated ..."
     because: str
-    detection: str | None  # the combined verdict's sentence, then what of it blocked, when detectors ran
+    # the copies rule's headline (when it did not pass), then the combined verdict's sentence and
+    # what of it blocked (when detectors ran); None when there is neither
+    detection: str | None
     detection_lines: tuple[str, ...] = ()  # the same, one sentence a line (no final stops)
 
     @property
     def sentence(self) -> str:
         """``word`` and ``because`` in one sentence."""
         return f"{self.word}{'' if self.because.startswith(':') else ' '}{self.because}"
+
+
+def copies_lines(rules: list[dict]) -> tuple[str, ...]:
+    """``"300 exact copies of base records added, more than the 6 ... (copies.max_copies_rate)"``
+    when the copies rule did not pass: a re-delivered batch is said under the decision, not only
+    in the rules table (newcomer review 11, finding 13)."""
+    for r in rules:
+        s = r.get("statistic") or {}
+        if r["rule"] == "copies.max_copies_rate" and r["status"] != "pass" and s.get("headline"):
+            return (
+                f"{s['headline']}, more than the {s['allowed']} a delivery of {s['rows_added']} rows may carry "
+                f"({r['rule']})",
+            )
+    return ()
 
 
 def check_decision(report: dict) -> Decision:
@@ -85,6 +101,8 @@ def check_decision(report: dict) -> Decision:
         because = f"from {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     else:
         because = f"by {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
+    copies = copies_lines(rules)  # a re-delivered batch first: no detector's sentence says it
+
     det = detection(report)
     shifted = batch_shift_line(report)
     lines = (
@@ -96,8 +114,8 @@ def check_decision(report: dict) -> Decision:
         DECISION_TONE.get(decision, "error"),
         DECISION.get(decision, decision),
         because,
-        ". ".join(lines) if det is not None else None,
-        lines,
+        ". ".join((*copies, *lines)) if copies or det is not None else None,
+        (*copies, *lines),
     )
 
 
@@ -105,7 +123,7 @@ def verdict_line(kind: str, report: dict) -> str:
     """A report's verdict in one line, for stderr when the report itself went to a file (``--out``): a CI log
     then shows why a step failed without opening the artifact (newcomer review 10, finding 25).
 
-    ``"prov check v4 --base v3: BLOCKED by 3 of 25 rules: ..."``, ``"prov diff v3 → v4: FLAGGED: 59 of 60 ..."``.
+    ``"prov check v4 --base v3: BLOCKED by 3 of 26 rules: ..."``, ``"prov diff v3 → v4: FLAGGED: 59 of 60 ..."``.
     """
     if kind == "check":
         return f"prov check {report['version']} --base {report['base']}: {check_decision(report).sentence}"

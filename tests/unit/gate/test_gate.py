@@ -30,7 +30,7 @@ def test_the_default_policy_rules_in_report_order():
         "lineage.max_conflicting_signed_labels, "
         "lineage.max_unattributed, lineage.max_unsigned_additions, lineage.unsigned_from_signing_sources, "
         "lineage.unattributed_beside_signed, lineage.signed_batches_incomplete, "
-        "lineage.block_quarantined_sources, removals.max_unsigned_removed_rate, "
+        "lineage.block_quarantined_sources, removals.max_unsigned_removed_rate, copies.max_copies_rate, "
         "relabels.max_relabel_rate_per_source, relabels.max_relabels, class_mix.min_p_value))"
     )
 

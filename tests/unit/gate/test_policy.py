@@ -22,8 +22,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # issue 12's audit work added [lineage] allow_unsigned_from; issue 14 added [lineage] expected_new_classes and drift warnings;
 # the security review's finding 4 added [lineage] unattributed_beside_signed; finding 9 max_conflicting_signed_labels;
 # attack review 6, finding 8 signed_batches_incomplete; the unsigned-removals gap [removals] (max_unsigned_removed_rate);
-# attack review 10, D10-1 [detectors] duplicates_tight_cluster (the rule stands down only by the policy).
-DEFAULT_DIGEST = "13943dbd377c3768517e4856e971898c3fd743967a138068429b3729f315c1be"
+# attack review 10, D10-1 [detectors] duplicates_tight_cluster (the rule stands down only by the policy);
+# newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added).
+DEFAULT_DIGEST = "441bfd556b9293bf3f02175a1946cfec6278a0e5d41d199aafea5097b3fae5cc"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():

@@ -1,0 +1,180 @@
+"""The rule on exact copies: a candidate that re-delivers records the version already holds.
+
+An extra row of a record re-weights training towards it. A flood of copies of a few records
+is the duplicates detector's (each record's copies against the base's repetition,
+``detectors.extreme``); a third of the base delivered again, one copy each, is not: each
+record gains one row, about what the growth predicts, and every per-record test passes
+(newcomer review 11, finding 13: 300 copies of 300 of a 900-record base passed all 25
+rules). This rule counts the copies in all, as a share of the rows the candidate adds.
+
+What it reads is recomputed from both versions' manifests, verified against their signed
+roots by the diff (``ctx.diff``): the extra rows of each digest the candidate holds more
+often than the base (beyond one for a new digest), and the base's own repeated rows. Never a
+stored row or a count a `.prov/` writer could edit.
+
+Data repeats (rounded readings, empty e-mails): a clean delivery repeats base records about
+as often as the base repeats itself. The chance that a new row repeats a record already held
+is, by Good and Turing's estimate, the share of the base's rows whose record it holds more
+than once; that is at most twice the base's share of repeated rows (a record held ``r >= 2``
+times has ``r - 1`` repeated rows), which is the allowance taken here, with the policy's rate
+on top: ``allowed = rows added * (max_copies_rate + 2 * repeated / base rows)``, at least
+``min_copies - 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.results import LISTED, RuleResult, Status
+from provenance.gate.rules import COUNT, FRACTION, setting_value
+from provenance.report.wording import plural
+
+if TYPE_CHECKING:
+    from provenance.delta.report import DiffReport
+    from provenance.gate.context import GateContext
+
+MODES = ("block", "warn", "off")
+RULE = "copies.max_copies_rate"
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Exact copies a candidate adds (``copies_added``): extra rows of records the base holds
+    (``of_base``) and of records new in the candidate (``of_new``), the rows it adds in all
+    (``rows_added``: one per new record, and every copy), and the base's rows and repeated rows."""
+
+    of_base: int
+    of_new: int
+    rows_added: int
+    base_rows: int
+    base_repeated: int
+
+    @property
+    def total(self) -> int:
+        """Every extra copy added."""
+        return self.of_base + self.of_new
+
+    @property
+    def base_share(self) -> float:
+        """The share of the base's rows that repeat a record it already holds."""
+        return self.base_repeated / self.base_rows if self.base_rows else 0.0
+
+    def allowed(self, rate: float, least: int) -> int:
+        """The most copies a delivery of these rows may add (module docstring)."""
+        share = min(1.0, rate + 2.0 * self.base_share)
+        return max(least - 1, math.floor(self.rows_added * share + 1e-9))
+
+    def headline(self) -> str:
+        """``"300 exact copies of base records added"`` (and of new records, when there are any)."""
+        parts = []
+        if self.of_base or not self.of_new:
+            parts.append(f"{plural(self.of_base, 'exact copy', 'exact copies')} of base records")
+        if self.of_new:
+            parts.append(
+                f"{plural(self.of_new, 'exact copy', 'exact copies')} of new records"
+                if not parts
+                else f"{self.of_new} of new records"
+            )
+        return " and ".join(parts) + " added"
+
+
+def copies_added(diff: DiffReport) -> Copies:
+    """The exact copies ``diff`` found (``Copies``), from its verified manifests' merge."""
+    import numpy as np
+
+    digests, rows = diff.delta["copies"]
+    added = diff.delta["added"]
+    new = np.isin(digests, added) if len(digests) and len(added) else np.zeros(len(digests), bool)
+    of_base, of_new = int(np.asarray(rows)[~new].sum()), int(np.asarray(rows)[new].sum())
+    s = diff.summary
+    return Copies(of_base, of_new, len(added) + of_base + of_new, int(s["records_base"]), int(s["duplicates_base"]))
+
+
+class MaxCopiesRate(Rule):
+    """Block (by default) when the candidate adds more exact copies than its size and the base's repetition explain.
+
+    ``copies_added = "warn"`` reports them and releases (exit 0); ``"off"`` leaves the rule
+    out. ``max_copies_rate`` is the share of the rows added that may be copies beyond the
+    base's own repetition; raise it for a source known to re-deliver.
+    """
+
+    key = RULE
+    settings = (
+        Setting(
+            "copies",
+            "max_copies_rate",
+            FRACTION,
+            0.02,
+            "share of the rows a candidate adds that may be exact copies of records it already holds (of the base's, "
+            "or of its own new ones), beyond twice the base's own share of repeated rows",
+        ),
+        Setting(
+            "copies",
+            "min_copies",
+            COUNT,
+            10,
+            "copies are judged only when there are at least this many",
+        ),
+        Setting(
+            "copies",
+            "copies_added",
+            {"type": "string", "enum": list(MODES)},
+            "block",
+            'what copies over the rate do: "block" (exit 1), "warn" (reported, exit 0), or "off"',
+            expects='"block", "warn" or "off"',
+        ),
+    )
+
+    def __init__(self, rate: float, least: int, mode: str):
+        self.rate, self.least, self.mode = rate, least, mode
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's rate, floor and mode; None when the mode is ``"off"``."""
+        rate, least, mode = (setting_value(settings, s) for s in cls.settings)
+        return None if mode == "off" else cls(rate, least, mode)
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, or block (warn) with the copies, the share of the base they re-weight and the first ones listed."""
+        c = copies_added(ctx.diff)
+        allowed = c.allowed(self.rate, self.least)
+        statistic = {
+            "test": "exact copies added against the rows added and the base's own repetition",
+            "headline": c.headline(),
+            "copies_of_base": c.of_base,
+            "copies_of_new": c.of_new,
+            "rows_added": c.rows_added,
+            "base_rows": c.base_rows,
+            "base_repeated_rows": c.base_repeated,
+            "max_copies_rate": self.rate,
+            "allowed": allowed,
+        }
+        expected = f"at most {allowed}"
+        if c.total <= allowed:
+            reason = (
+                f"{plural(c.total, 'exact copy', 'exact copies')} of records already held added "
+                f"({c.of_base} of base records), allowed {allowed}"
+            )
+            return RuleResult(self.key, "pass", reason, [], c.total, statistic, allowed, expected)
+        reweighted = f"; {c.of_base} of the base's {c.base_rows} rows now count twice or more" if c.of_base else ""
+        why = (
+            f"{c.headline()}: {100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added, more than "
+            f"the {allowed} allowed ({100 * self.rate:g}% of them beyond twice the base's own "
+            f"{100 * c.base_share:.2g}% of repeated rows){reweighted}: a re-delivered batch or a flood re-weights "
+            "training; remove the copies, or raise copies.max_copies_rate for a source known to re-deliver"
+        )
+        records = [
+            {
+                "digest": d["digest"],
+                "label": d.get("label"),
+                "source": d.get("source"),
+                "change": "copied",
+                "detail": f"{d['copies'] - max(d['base_copies'], 1)} extra row(s); the base has {d['base_copies']}",
+            }
+            for d in ctx.report["changes"]["duplicates"][:LISTED]
+        ]
+        status: Status = "block" if self.mode == "block" else "warn"
+        return RuleResult(self.key, status, why, records, c.total, statistic, allowed, expected)
