@@ -46,6 +46,7 @@ from provenance.detectors import Delta, run_detectors
 from provenance.detectors.combine import combine
 from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, batch_label_support
+from provenance.gate.copies import Copies, MaxCopiesRate
 from provenance.profiles.reference import build_profile
 
 FPR, ALPHA = 0.01, 0.001
@@ -75,8 +76,22 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def gate(profile, delta) -> dict:
-    """The default policy's detector rules on one delta: which block, whether drift warns."""
+COPIES_RATE, COPIES_LEAST, _ = (s.default for s in MaxCopiesRate.settings)
+
+
+def copies_over(delta, base_rows: int, base_repeated: int) -> bool:
+    """Whether the default policy's ``copies.max_copies_rate`` blocks ``delta`` (provenance.gate.copies):
+    its exact copies of base records and of its own new records, against the rows it adds and the
+    base's own repeated rows."""
+    kinds = np.asarray(delta.kinds)
+    extra, in_base = np.asarray(delta.extra_copies), np.asarray(delta.base_copies) > 0
+    of_base, of_new = int(extra[in_base].sum()), int(extra[~in_base].sum())
+    copies = Copies(of_base, of_new, int((kinds == "added").sum()) + of_base + of_new, base_rows, base_repeated)
+    return copies.total > copies.allowed(COPIES_RATE, COPIES_LEAST)
+
+
+def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0) -> dict:
+    """The default policy's detector rules and its copies rule on one delta: which block, whether drift warns."""
     results = run_detectors(profile, delta, fpr=FPR)
     verdicts = combine(results, FPR, profile.sample_batches, batch_label_support(profile, delta))
     n = len(verdicts.records)
@@ -99,6 +114,8 @@ def gate(profile, delta) -> dict:
         blocking.append(f"detectors.combined({'+'.join(clauses)})")
     if extreme:
         blocking.append("detectors.extreme")
+    if copies_over(delta, base_rows, base_repeated):
+        blocking.append("copies.max_copies_rate")
     return {
         "blocking": blocking,
         "warned": any(s.shifted for s in drift),
@@ -191,9 +208,11 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
         for start in starts:
             size = int(min(rng.integers(100, 401), len(X) - start))
             Xb, yb, Xd, yd = X[:start], y[:start], X[start : start + size], y[start : start + size]
-            profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
+            base_digests = row_digests(Xb)
+            profile = build_profile(Xb, yb, base_digests, featurizer="x", positions=np.arange(len(Xb)))
+            base_facts = (len(Xb), len(Xb) - len(set(base_digests)))  # rows, repeated rows
             clean, _ = pipeline_delta(Xb, Xd, yd)
-            g = gate(profile, clean)
+            g = gate(profile, clean, *base_facts)
             clean_n += 1
             passed = not g["blocking"]
             clean_pass += passed
@@ -203,7 +222,7 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
                 blocked_by[rule] += 1
             rate = float(rng.uniform(0.01, 0.05))
             delta, poison, attack, turn = plant_next_attack(Xb, yb, Xd, yd, attacks, turn, rate, rng)
-            p = gate(profile, delta)
+            p = gate(profile, delta, *base_facts)
             poison_n += 1
             blocked = bool(p["blocking"])
             poison_block += blocked
@@ -248,8 +267,9 @@ parameters). The default policy's detector rules are applied to the library's ve
 measured on the base's own pseudo-batches and capped, plus the count of records beyond every
 record of the reference trimmed of its most extreme pseudo-batch, and of those far beyond it;
 provenance/detectors/budget.py),
-`detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks). The data
-carries no signatures, so lineage rules are not part of it. `xN` counts the distinct poisoned
+`detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks), and (since
+session 12) `copies.max_copies_rate` (provenance/gate/copies.py: exact copies against the rows added
+and the base's own repetition). The data carries no signatures, so lineage rules are not part of it. `xN` counts the distinct poisoned
 records in the delta (an exact-copy flood is one record with its copies). 2-CPU machine shared
 by several engineers; load on the `uptime` lines, CPU time of the run at the end.
 """
