@@ -24,7 +24,12 @@ _FLAGS = [
     (
         "id_column",
         Optional[str],
-        typer.Option(None, "--id-column", help="Column with record ids (used as locators, not hashed)."),
+        typer.Option(
+            None,
+            "--id-column",
+            help="Column with record ids (used as locators, not hashed). A version read so cannot be a detection "
+            "base yet: --metadata COL gives the same digests (attestations hold), with row numbers as locators.",
+        ),
     ),
     (
         "metadata",
@@ -96,6 +101,23 @@ class DatasetFlags:
 
             require_dvc(path, rev)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
+
+
+def given_flags() -> set[str]:
+    """The dataset flags this invocation was given (on the command line or through the environment), by
+    parameter name (``metadata``, ``label_column``, ...): what ``prov commit`` must not take from the parent."""
+    return {name for name, _, _ in _FLAGS if flag_given(name)}
+
+
+def flag_given(name: str) -> bool:
+    """Whether the running command's parameter ``name`` was given rather than left at its default."""
+    # typer (pinned below 0.29) vendors click as typer._click, as cli/_lazy.py imports it
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT)
 
 
 def dataset_flags(fn: Callable) -> Callable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import typer
@@ -54,6 +55,12 @@ def commit(
         "--featurizer-option",
         help="KEY=VALUE option of the featuriser, e.g. column=emb (repeatable; VALUE is JSON if it parses).",
     ),
+    no_parent_defaults: bool = typer.Option(
+        False,
+        "--no-parent-defaults",
+        help="Read DATA with only the read options given here, and the automatic featuriser, "
+        "not the parent's (by default each one not given is the parent's, from its signature).",
+    ),
     executor: str | None = typer.Option(
         None,
         "--executor",
@@ -62,7 +69,11 @@ def commit(
     ),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Hash every record, classify lineage, build the reference profile, sign and record the version."""
+    """Hash every record, classify lineage, build the reference profile, sign and record the version.
+
+    Read options and the featuriser not given here are the parent's, as its signature says (as `prov status`
+    reads the data), so a forgotten --metadata or --featurizer does not change every digest or lose detection.
+    """
     if not key:
         raise InputError("commit needs --key KEY.key (or PROV_KEY) to sign the version")
     if featurizer_option and featurizer == "auto":
@@ -86,20 +97,46 @@ def commit(
                 f"parent {parent} is not the newest version ({newest}); "
                 "'prov check' still applies every signed source quarantine, wherever it sits"
             )
-    with progress_shown():
-        result = api.commit(
-            store,
-            flags.spec(data, rev),
-            tag=tag,
-            key=key,
-            parent=parent,
-            featurizer=FeaturizerSpec.parse(featurizer, featurizer_option),
-            executor=executor,
-            pins=pins,
-            message=message,
-        )
+    from provenance.cli._dataset import flag_given, given_flags
+    from provenance.commit_defaults import parent_defaults, read_options
+
+    defaults = parent_defaults(store, parent)
+    spec = flags.spec(data, rev)
+    # --no-parent-defaults: every option as given (a difference from the parent is still said)
+    chosen = read_options(spec.options, None if no_parent_defaults else given_flags(), defaults)
+    requested = FeaturizerSpec.parse(featurizer, featurizer_option)
+    carry = defaults is not None and not no_parent_defaults and not flag_given("featurizer")
+    carried = defaults.featurizer if carry and defaults is not None else None
+    try:
+        with progress_shown():
+            result = api.commit(
+                store,
+                dataclasses.replace(spec, options=chosen.options),
+                tag=tag,
+                key=key,
+                parent=parent,
+                featurizer=carried or requested,
+                executor=executor,
+                pins=pins,
+                message=message,
+            )
+    except InputError as exc:
+        if defaults is None or not chosen.blamed(str(exc)):
+            raise
+        # a carried option can name a column this data no longer has: say where it came from, and the way out
+        raise InputError(
+            f"{exc} (read options as {defaults.tag}: {'; '.join(chosen.carried)}; give the options this data "
+            "needs, or --no-parent-defaults)"
+        ) from exc
+    parent_tag = defaults.tag if defaults is not None else None
     if json_out:
-        emit_json(result.to_dict())
+        as_parent = {
+            "version": parent_tag,
+            "read_options": chosen.carried,
+            "read_options_differing": chosen.differing,
+            "featurizer": str(carried) if carried else None,
+        }
+        emit_json(result.to_dict() | {"from_parent": as_parent if defaults is not None else None})
         return
     echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
     if result.identical_to:
@@ -108,6 +145,13 @@ def commit(
         f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
         + (" (newly registered)" if result.key_registered else "")
     )
+    if chosen.carried:
+        echo(f"  read options as {parent_tag}: {'; '.join(chosen.carried)}")
+    if chosen.differing:
+        echo(
+            f"  read options differ from {parent_tag}: {'; '.join(chosen.differing)}; "
+            "records read another way get new digests"
+        )
     if result.lineage:
         echo(
             f"  lineage: {result.lineage['attested']} attested, {result.lineage['relabeled_after_source']} "
@@ -125,7 +169,8 @@ def commit(
             from provenance.report.wording import featurizer_text
 
             features = featurizer_text(result.featurizer or "?")
-            echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}")
+            same = f" (as {parent_tag})" if carried else ""
+            echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
 
@@ -169,8 +214,10 @@ def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(),
     if json_out:
         emit_json(info)
         return
-    signature = f"signature ok ({pins.describe()})" if info["trust_decision"] else UNPINNED_VERSION
+    signature = "signature ok" if info["trust_decision"] else UNPINNED_VERSION
     echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
+    if info["trust_decision"]:  # on its own line: with a key path it made the first one 105 columns
+        echo(f"  checked against {pins.describe()}")
     echo(f"  Merkle root {info['merkle_root']}")
     echo(f"  signed by key {info['keyid'][:16]}")  # 16 hex, as prov log and the messages
     if info.get("message"):

@@ -36,6 +36,21 @@ def numeric_columns(schema: pa.Schema, exclude: Iterable[str] = DEFAULT_EXCLUDED
     return sorted(f.name for f in schema if f.name not in excluded and _is_numeric(f.type))
 
 
+def fitting(schema: pa.Schema, exclude: Iterable[str]) -> str:
+    """The featuriser a table with no numeric column would take, as the flags to type ("" when none fits):
+    a commit of text data said only that no numeric column was found (newcomer review 11, finding 7)."""
+    fields = [f for f in schema if f.name not in set(exclude)]
+    vectors = [f.name for f in fields if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)]
+    texts = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    if vectors:
+        return f"; column {vectors[0]!r} holds vectors: commit with --featurizer embedding --featurizer-option column={vectors[0]}"
+    if not texts:
+        return ""
+    name = "text" if "text" in texts else texts[0]
+    option = "" if name == "text" or len(texts) == 1 else f" --featurizer-option column={name}"
+    return f"; text column {name!r} found: commit with --featurizer text{option}"
+
+
 class NumericFeaturizer(Featurizer):
     """Numeric table columns -> float32 matrix; nulls and NaNs are errors naming the rows."""
 
@@ -65,6 +80,7 @@ class NumericFeaturizer(Featurizer):
             raise FeatureError(
                 "the numeric featuriser found no numeric feature columns in the table "
                 f"(columns: {capped(schema.names)}; excluded: {', '.join(self.exclude)})"
+                + fitting(schema, self.exclude)
             )
         resolved = copy.copy(self)  # a subclass (a plug-in) stays itself
         resolved.columns = columns

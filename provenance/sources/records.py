@@ -137,7 +137,9 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
     fs, root = _open(spec)
     if spec.options.id_column:
         raise InputError(
-            f"{spec.path}: reading records by id column is not supported yet; commit without --id-column to use --detect"
+            f"{spec.path}: reading records by id column is not supported yet; to use --detect, commit with "
+            f"--metadata {spec.options.id_column} instead of --id-column (the same digests, so attestations hold; "
+            "locators become row numbers)"
         )
     listed = table_files.list_table_files(root, fs, spec.options.reader_version)
     single = None if listed.is_folder else listed.files[0]

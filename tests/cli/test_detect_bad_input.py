@@ -69,8 +69,10 @@ def test_an_undecodable_image_names_the_file(prov, workdir, store, keypair):
             (workdir / "tree" / label / f"{i}.png").write_bytes(png(10 * i + (0 if label == "a" else 120)))
     _commit(prov, keypair, "tree", "v1", "--tree-reader", "files")
     (workdir / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG not really an image")
-    # the ImageFolder reader refuses it at commit; read as plain files it is committed, and detection meets it
-    r = prov("commit", "tree", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
+    # the ImageFolder reader refuses it at commit (named: v1's signed --tree-reader files is the default now);
+    # read as plain files it is committed, and detection meets it
+    r = prov("commit", "tree", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path,
+             "--tree-reader", "imagefolder")  # fmt: skip
     assert r.exit_code == 2 and "b/broken.png" in r.stderr, r.output
     _commit(prov, keypair, "tree", "v2", "--tree-reader", "files")
     _both_refuse(prov, workdir, ["cannot decode", "b/broken.png"])

@@ -74,7 +74,7 @@ def _read_only(root: Path, *args: str) -> subprocess.CompletedProcess:
     [
         (("verify", "v2"), "manifest ok, data ok (400 records)"),
         (("diff", "v1", "v2"), "Changes: 100 added"),
-        (("show", "v2"), "Version v2 (parent v1), 400 records; signature ok (pinned"),
+        (("show", "v2"), "Version v2 (parent v1), 400 records; signature ok\n  checked against pinned"),
         (("log",), "v2 "),
         (("audit", "verify"), "Audit log ok"),
         (("fsck",), "0 errors"),

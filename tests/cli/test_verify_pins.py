@@ -136,7 +136,7 @@ def test_show_of_a_re_signed_version_never_says_signature_ok_unpinned(prov, temp
     assert (
         r.exit_code == 0
         and r.stdout.startswith("Version v2 (parent v1), ")
-        and "; signature ok (pinned key(s)" in r.stdout
+        and "; signature ok\n  checked against pinned key(s) " in r.stdout
     )
     report = json.loads(prov("show", "v2", "--json", *PINNED).stdout)
     assert report["signature"] == "ok" and report["trust_decision"] is True and "trust_note" not in report

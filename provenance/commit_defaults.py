@@ -1,0 +1,159 @@
+"""What ``prov commit`` takes from its parent version when a flag is not given (newcomer review 11, finding 7).
+
+``prov status`` reads the data with the parent's signed read options; a commit that forgot
+``--metadata`` read the same file another way, so every record got a new digest and lost
+its attestation while status called the data unchanged. A commit with text data forgot
+``--featurizer text`` and its version could never be a detection base. So a commit's read
+options and featuriser default to the parent's, taken only from the parent's *verified*
+signed statement (the ``versions`` row's copy is writable by anyone who can write
+``.prov/``); an option given on the command line still wins, and one that differs from the
+parent's is said, since it changes the records' digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.errors import InputError, VerificationError
+from provenance.features.registry import FeaturizerSpec, legacy_spec
+from provenance.sources.tables import TableOptions
+from provenance.store.store import Store
+
+# TableOptions field -> (the dataset flag's parameter name, the flag as typed)
+READ_FLAGS = {
+    "label_column": ("label_column", "--label-column"),
+    "source_column": ("source_column", "--source-column"),
+    "id_column": ("id_column", "--id-column"),
+    "metadata_columns": ("metadata", "--metadata"),
+    "schema": ("schema", "--schema"),
+    "encoding": ("encoding", "--encoding"),
+    "tree_reader": ("tree_reader", "--tree-reader"),
+}
+# what `--featurizer auto` picks: a table's numeric columns (re-resolved on each version's own columns), a tree's
+# pixels at the image featuriser's defaults; a parent made with either has nothing to carry
+AUTOMATIC = (FeaturizerSpec("numeric"), FeaturizerSpec("image", {"mode": "L", "size": 16}))
+
+
+@dataclass(frozen=True)
+class ParentDefaults:
+    """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and its
+    profile's ``featurizer`` when that is not the automatic numeric one (None: nothing to carry)."""
+
+    tag: str
+    options: TableOptions | None
+    featurizer: FeaturizerSpec | None
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """The options a commit reads with, and what it says about them: ``carried`` flags taken from the
+    parent (``--metadata annotator, labelled_at``), ``differing`` flags given here that the parent
+    read otherwise (``--metadata item_id (v4: annotator, labelled_at)``)."""
+
+    options: TableOptions
+    carried: list[str]
+    differing: list[str]
+    carried_names: frozenset[str] = frozenset()  # the carried flags and the columns they name
+
+    def blamed(self, message: str) -> bool:
+        """Whether an error ``message`` names a carried flag or a column a carried option names."""
+        return any(name in message for name in self.carried_names)
+
+
+def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
+    """The defaults a commit on ``parent`` (None: the newest version, as the commit itself picks it)
+    takes, from the parent's verified statement and its signed profile; None without a version.
+
+    None too when the parent does not verify under the pins: nothing is taken from it, and the commit
+    then refuses it in its own words, after the checks it makes first (a revoked key, say).
+    """
+    from provenance.profiles.stage import load_profile
+    from provenance.version_facts import dataset_from_predicate, newest_version, verified_statement
+
+    try:
+        tag = parent if parent is not None else newest_version(store, "--parent")
+        if tag is None:
+            return None
+        row = store.version(tag)
+        predicate = verified_statement(store, row)["predicate"]
+    except VerificationError:
+        return None
+    try:
+        options: TableOptions | None = dataset_from_predicate(store, row, predicate).options
+    except InputError:  # committed by a prov that did not sign its read options: nothing to carry
+        options = None
+    featurizer = None
+    if (predicate.get("profile") or {}).get("status") == "ok":
+        try:
+            profile = load_profile(store, tag)  # checked against the digest the statement signs
+        except VerificationError:  # a profile that does not match its signature gives nothing to carry
+            return ParentDefaults(tag, options, None)
+        stored = profile.featurizer_spec
+        spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
+        automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
+        featurizer = None if automatic else spec
+    return ParentDefaults(tag, options, featurizer)
+
+
+def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
+    """``given`` with every option not in ``explicit`` (the dataset flags' parameter names given on the
+    command line; None: all of them) taken from the parent's signed options; the carried and differing
+    flags as text."""
+    if parent is None or parent.options is None:
+        return ReadOptions(given, [], [])
+    default = TableOptions()
+    changes: dict[str, Any] = {}
+    carried: list[str] = []
+    differing: list[str] = []
+    names: set[str] = set()
+    # a column the options given name is not given another role by a carried one: `--metadata item_id` for a
+    # parent read with `--id-column item_id` (what the no-profile note advises) drops the carried id column
+    taken = _columns(
+        given, set(READ_FLAGS) if explicit is None else {n for n, (p, _) in READ_FLAGS.items() if p in explicit}
+    )
+    for name, (param, flag) in READ_FLAGS.items():
+        mine, theirs = getattr(given, name), getattr(parent.options, name)
+        if name == "tree_reader" and theirs == "legacy":  # a reader-version-1 listing: new versions read as today
+            continue
+        if explicit is None or param in explicit:
+            if _key(mine) != _key(theirs):
+                differing.append(f"{flag} {_shown(mine)} ({parent.tag}: {_shown(theirs)})")
+            continue
+        if name in ("source_column", "id_column") and theirs in taken:
+            theirs = None
+        elif name == "metadata_columns":
+            theirs = tuple(c for c in theirs if c not in taken)
+        if mine != theirs:
+            changes[name] = theirs
+            if theirs != getattr(default, name):
+                carried.append(f"{flag} {_shown(theirs)}")
+                names.add(flag)
+                names.update(repr(c) for c in (theirs if isinstance(theirs, (tuple, dict)) else [theirs]))
+    return ReadOptions(dataclasses.replace(given, **changes), carried, differing, frozenset(names))
+
+
+def _columns(options: TableOptions, fields: set[str]) -> set[str]:
+    """The columns ``options``' ``fields`` name (label, source, id and metadata columns)."""
+    out: set[str] = set()
+    for name in fields & {"label_column", "source_column", "id_column"}:
+        if getattr(options, name):
+            out.add(getattr(options, name))
+    if "metadata_columns" in fields:
+        out.update(options.metadata_columns)
+    return out
+
+
+def _key(value: object) -> object:
+    """A value compared as reading sees it: the metadata columns as a set (their order changes no digest)."""
+    return tuple(sorted(value)) if isinstance(value, tuple) else value
+
+
+def _shown(value: object) -> str:
+    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}:{v}" for k, v in sorted(value.items())) or "none"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(str(v) for v in value) or "none"
+    return "none" if value is None else str(value)
