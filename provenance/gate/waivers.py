@@ -127,9 +127,14 @@ def create_waiver(
     if detector not in known:
         from provenance.names import did_you_mean
 
-        raise InputError(
-            f"--detector {detector!r}: no such detector{did_you_mean(detector, known)} (known: {', '.join(known)})"
+        # the rule detectors.extreme is no detector: it counts a record's combined evidence (newcomer review 11, #12)
+        hint = (
+            " (detectors.extreme counts a record's combined evidence: waive it with --detector combined, or a "
+            "detector that flags it alone)"
+            if detector == "extreme"
+            else did_you_mean(detector, known)
         )
+        raise InputError(f"--detector {detector!r}: no such detector{hint} (known: {', '.join(known)})")
 
     from provenance.version_facts import load_manifest
 

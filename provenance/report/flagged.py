@@ -24,8 +24,16 @@ class Evidence:
 
     @property
     def short(self) -> str:
-        """The explanation's first clause (up to the first ``"; "``): what fits on one line."""
-        return self.text.split("; ", 1)[0]
+        """The explanation's first clause (up to the first ``"; "``): what fits on one line; for ``knn_label``
+        its first two, which say what the neighbours are labelled (newcomer review 11, finding 16: the cut
+        fell just before ``most are 'seven' (10)``, the words a reviewer acts on)."""
+        clauses = self.text.split("; ")
+        return "; ".join(clauses[:2] if self.detector == KNN_LABEL and KNN_VOTE.match(self.text) else clauses[:1])
+
+
+KNN_LABEL = "knn_label"
+# knn_label's evidence (detectors/knn_label.py): "0 of 10 nearest base records are labelled 'one'; most are 'seven' (10)"
+KNN_VOTE = re.compile(r"(\d+) of (\d+) nearest base records are labelled (.+?); most are (.+?) \((\d+)\)(?:;|$)")
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,27 @@ class FlaggedRecord:
 
     @property
     def headline(self) -> str:
-        """One line of evidence: the strongest detector and its first clause, else the explanation."""
+        """One line of evidence: the strongest detector and its first clause, else the explanation; a label the
+        nearest base records disagree with comes first when knn_label flags the record, since a reviewer can
+        check it by eye (newcomer review 11, finding 16: a gradient sentence was shown instead)."""
         if self.evidence:
-            first = self.evidence[0]
+            first = self.label_vote or self.evidence[0]
             return f"{first.detector}: {first.short}"
         return self.explanation
+
+    @property
+    def label_vote(self) -> Evidence | None:
+        """knn_label's evidence when knn_label flags the record and it names the neighbours' labels, else None."""
+        if KNN_LABEL not in self.detectors:
+            return None
+        return next((e for e in self.evidence if e.detector == KNN_LABEL and KNN_VOTE.match(e.text)), None)
+
+    @property
+    def looks_like(self) -> str | None:
+        """The label most of its nearest base records have, when knn_label flags it for disagreeing (else None)."""
+        vote = self.label_vote
+        match = KNN_VOTE.match(vote.text) if vote is not None else None
+        return match.group(4) if match else None
 
 
 def _evidence(explanation: str, names: list[str]) -> tuple[Evidence, ...]:
@@ -165,3 +189,28 @@ def flagged_records(report: dict) -> list[FlaggedRecord]:
     chosen = [f for f in report.get("findings", []) if f.get("flagged", True)]
     records = [flagged_record(f, same_row(f, extreme)) for f in chosen]
     return sorted(records, key=lambda r: (-r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
+
+
+GROUPED = 3  # flagged records of one (label, neighbours' label) pair before the pair gets its own line
+
+
+def label_groups(records: list[FlaggedRecord]) -> list[str]:
+    """One line per (label, neighbours' label) pair that knn_label flags at least ``GROUPED`` times, most first:
+    ``"14 flagged records labelled 'one' look like 'seven' to their nearest base records (source labelco)"``,
+    the shape of a batch of flipped labels (newcomer review 11, finding 16)."""
+    groups: dict[tuple[str, str], list[FlaggedRecord]] = {}
+    for r in records:
+        like = r.looks_like
+        if like is not None and r.label is not None:
+            groups.setdefault((r.label, like), []).append(r)
+    lines = []
+    for (label, like), members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if len(members) < GROUPED:
+            continue
+        sources = sorted({m.source_text for m in members})
+        named = sources[0] if len(sources) == 1 and sources[0].startswith("(") else None  # "(no source)"
+        where = named or (f"({len(sources)} sources)" if len(sources) > 1 else f"(source {sources[0]})")
+        lines.append(
+            f"{len(members)} flagged records labelled {label!r} look like {like} to their nearest base records {where}"
+        )
+    return lines

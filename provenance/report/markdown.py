@@ -19,8 +19,9 @@ from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
-from provenance.report.flagged import FlaggedRecord, flagged_records
+from provenance.report.flagged import FlaggedRecord, flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.next_steps import Step, release_steps
 from provenance.report.rule_rows import rule_rows
 from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import check_decision, diff_verdict
@@ -33,6 +34,7 @@ from provenance.report.wording import (
     drift_warned,
     grouped_schema_changes,
     idle_waiver_text,
+    ignored_waivers_text,
     location_text,
     p_text,
     plural,
@@ -47,7 +49,7 @@ from provenance.report.wording import (
 
 LISTED = 20  # rows per list before "first 20 of N"
 ICON = {"ok": "✅", "warn": "🟡", "bad": "⛔", "error": "⚠️"}  # a check's decision
-DIFF_ICON = {"ok": "✅"}  # a diff decides nothing: anything flagged or incomplete is ⚠️
+DIFF_ICON = {"ok": "✅", "warn": "🟡"}  # a diff decides nothing: anything flagged beyond a clean delta is ⚠️
 _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -64,6 +66,16 @@ def _code(value: Any) -> Markup:
     (a code span shows backslashes literally, so an escaped value cannot go inside one)."""
     text = str(value)
     return Markup(f"`{text}`" if _PLAIN.fullmatch(text) else markdown(text))
+
+
+def _steps_cell(step: Step) -> str:
+    """A "To release:" step: its words, its command in a code span (escaped words where the command holds
+    a backtick or a control character from a source's name), then the words after it."""
+    if step.command is None:
+        return markdown(step.text)
+    plain = step.command.isprintable() and "`" not in step.command
+    command = f"`{step.command}`" if plain else markdown(step.command)
+    return f"{markdown(step.what)}: {command}{markdown(step.after)}"
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -84,10 +96,13 @@ def flagged_section(records: list[FlaggedRecord], see_all: str) -> list[str]:
     shown = records[:LISTED]
     cut = _cut(len(shown), len(records), see_all)
     lines = [f"#### Flagged records ({cut + ', worst first' if cut else f'{len(records)}, worst first'})", ""]
+    groups = label_groups(records)
+    lines += [f"- {markdown(line)}" for line in groups] + ([""] if groups else [])
     rows = []
     for r in shown:
         by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined evidence only"
-        rows.append([_code(r.digest[:12]), f"{r.score:.3f}", r.label_text, r.source_text, r.lineage_words])
+        digest = Markup(f"{_code(r.digest[:12])} extreme") if r.extreme else _code(r.digest[:12])
+        rows.append([digest, f"{r.score:.3f}", r.label_text, r.source_text, r.lineage_words])
         rows[-1] += [r.where, by, r.headline]
     headers = ["digest", "score", "label", "source", "lineage", "locator", "flagged by", "strongest evidence"]
     lines += _table(headers, rows)
@@ -230,6 +245,12 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     lines = [f"### {ICON[d.tone]} {head}", ""]
     for sentence in d.detection_lines:
         lines += [f"**{markdown(sentence)}.**", ""]
+    ignored = ignored_waivers_text(r["waivers"]["ignored"])
+    if ignored:
+        lines += [f"**{markdown(ignored)}.**", ""]
+    steps = release_steps(r)
+    if steps:
+        lines += ["**To release:**", ""] + [f"- {_steps_cell(step)}" for step in steps] + [""]
     lines += [f"Policy {markdown(r['policy']['path'] or 'default')} ({_code(r['policy']['digest'][:12])}).", ""]
     if (base_line := standing_line(r["base"], r["version"], r.get("base_release"))) is not None:
         lines += [f"{markdown(base_line)}.", ""]

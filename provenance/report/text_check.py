@@ -8,8 +8,9 @@ from __future__ import annotations
 from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
-from provenance.report.flagged import flagged_records
+from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
+from provenance.report.next_steps import release_steps
 from provenance.report.rule_rows import rule_rows
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
@@ -27,6 +28,7 @@ from provenance.report.wording import (
     DRIFT_GUIDE,
     drift_warned,
     idle_waiver_text,
+    ignored_waivers_text,
     plural,
     record_text,
     schema_change_lines,
@@ -46,6 +48,14 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     )
     for sentence in d.detection_lines:
         out.line(sentence + ".")
+    ignored = ignored_waivers_text(r["waivers"]["ignored"])
+    if ignored:
+        out.line((ignored, "yellow"))
+    steps = release_steps(r)
+    if steps:
+        out.line(("To release:", "bold"))
+        for step in steps:
+            out.line(f"- {step.text}", indent=2)
     if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
         out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
@@ -89,7 +99,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
 
     see_all = f"prov check {r['version']} --base {r['base']} --format json"
     # the listing command, as prov diff's hint names it (newcomer review 9, finding 4); it marks the waived ones
-    out.grid(flagged_grid(flagged_records(r), f"prov findings {r['version']}, or {see_all}"))
+    flagged = flagged_records(r)
+    for line in label_groups(flagged):
+        out.line(line)
+    out.grid(flagged_grid(flagged, f"prov findings {r['version']}, or {see_all}"))
     for rule in rule_rows(r):
         if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
             continue

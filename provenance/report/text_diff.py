@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
-from provenance.report.flagged import flagged_records
+from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.source_rows import source_origins
 from provenance.report.terminal import Col, Grid, Writer
@@ -66,7 +66,10 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.line()
     if report["detect"]:
         see_all = f"{diff_command(report)} --detect --format json, or prov findings {new}"
-        out.grid(flagged_grid(flagged_records(report), see_all))
+        flagged = flagged_records(report)
+        for line in label_groups(flagged):
+            out.line(line)
+        out.grid(flagged_grid(flagged, see_all))
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
     if report["detect"]:

@@ -60,7 +60,8 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None =
         by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
         by = by if r.flagged else "not flagged"
         grid.add(
-            r.digest[:12] + (" waived" if r.waived else ""),  # prov findings: a reviewer's waiver took it out
+            # prov findings: a reviewer's waiver took it out; a check: detectors.extreme blocks on it
+            r.digest[:12] + (" waived" if r.waived else "") + (" extreme" if r.extreme else ""),
             f"{r.score:.3f}",
             escaped_cell(r.label_text),
             escaped_cell(r.source_text),

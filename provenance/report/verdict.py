@@ -45,11 +45,25 @@ def diff_verdict(report: dict) -> Verdict:
         parts.append("no signal flagged")
     if det is not None and det.failed:
         tone, word = "error", "incomplete"
-    elif (det is not None and det.flagged) or s["signals_flagged"]:
+    elif s["signals_flagged"] or (det is not None and det.flagged and not det.within_budget):
         tone, word = "bad", "flagged"
+    elif det is not None and det.flagged:  # no more than a clean delta flags: not a red verdict (newcomer 11, #10)
+        tone, word = "warn", "within a clean delta"
     else:
         tone, word = "ok", "nothing flagged"
     return Verdict(tone, word, "; ".join(parts) + ".")
+
+
+UNREAD = "cannot read its data again: "  # version_verify's words when the version's data cannot be read
+
+
+def unread_data(report: dict) -> str | None:
+    """Why a check could not read the candidate's data (``integrity.verify_data`` could not read it: a file
+    not fetched, or gone), e.g. ``"/ci/data/train.parquet: no such file or folder"``; None otherwise."""
+    rule = next((r for r in report.get("rules") or [] if r["rule"] == "integrity.verify_data"), None)
+    if rule is None or rule["status"] == "pass" or UNREAD not in rule["reason"]:
+        return None
+    return rule["reason"].split(UNREAD, 1)[1]
 
 
 DECISION_TONE = {"pass": "ok", "warned": "warn", "blocked": "bad", "error": "error"}
@@ -96,7 +110,11 @@ def check_decision(report: dict) -> Decision:
     if decision == "pass":
         because = f"all {plural(len(rules), 'rule')}" if rules else "(no rule ran)"
     elif decision == "error":
-        because = f": {len(named)} of {plural(len(rules), 'rule')} could not run: {', '.join(named)}"
+        failed = f"{len(named)} of {plural(len(rules), 'rule')} could not run: {', '.join(named)}"
+        unread = unread_data(report)
+        # the cause first: the data was not fetched, not a detector failure (newcomer review 11, finding 15)
+        fetch = f"{report['version']}'s data cannot be read ({unread}); fetch it first (e.g. dvc pull or dvc checkout)"
+        because = f": {fetch}, so {failed}" if unread else f": {failed}"
     elif decision == "warned":
         because = f"from {len(named)} of {plural(len(rules), 'rule')}: {', '.join(named)}"
     else:

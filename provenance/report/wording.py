@@ -253,6 +253,20 @@ def waivers_text(honoured: list[dict]) -> str:
     )
 
 
+def ignored_waivers_text(ignored: list[dict]) -> str:
+    """The headline's line for waivers a check did not honour, by the key that signed them: ``"4 waivers
+    ignored (key 26db48c8544a8e54: 4); each says why at the end"`` ("" for none). A reviewer's waivers
+    signed with a key CI does not pin were said only at the bottom of a blocked report (closing note 11)."""
+    if not ignored:
+        return ""
+    keys: dict[str, int] = {}
+    for w in ignored:
+        key = str(w.get("reviewer") or "unknown")[:16]
+        keys[key] = keys.get(key, 0) + 1
+    by = ", ".join(f"{'key ' + k if k != 'unknown' else 'no readable key'}: {n}" for k, n in keys.items())
+    return f"{plural(len(ignored), 'waiver')} ignored ({by}); each says why at the end"
+
+
 def idle_waiver_text(waiver: dict) -> str:
     """Why one honoured waiver waived nothing: ``"stored waiver 2615404fa8ff (knn_label, record
     0dde430cd3ae) waived nothing: record 0dde430cd3ae was already waived by stored waiver 2ab840b3a186"``."""

@@ -7,6 +7,7 @@
   ``train.parquet`` (crowd, vendor, crowd) committed as v1 by owner.
 - ``three_versions``: v1, v2, v3 of scikit-learn's digits with planted changes (below),
   committed by alice (the ``keypair`` fixture's key).
+- ``demo``: the store ``prov demo`` builds (v1, v2, r1, rc1, rc2, ...), its maintainer's key pinned.
 """
 
 from __future__ import annotations
@@ -195,3 +196,23 @@ def three_versions(template_three_versions, workdir) -> dict:
 def template_trust(tmp_path_factory):
     """The trust world (``support.build_trust_world``), built once per session and copied per test."""
     return build_template(tmp_path_factory, "trust", build_trust_world)
+
+
+# --- demo: the store `prov demo` builds ---------------------------------------------------------
+
+
+def build_demo(prov: Prov, folder: Path) -> None:
+    r = prov("demo", "--dir", str(folder), "--json")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.fixture(scope="session")
+def template_demo(tmp_path_factory):
+    return build_template(tmp_path_factory, "demo_words", build_demo)
+
+
+@pytest.fixture
+def demo(template_demo, workdir, monkeypatch) -> Path:
+    """The demo's store (versions v1, v2, r1, rc1, rc2, ...), the maintainer's key pinned."""
+    monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
+    return workdir

@@ -16,24 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import build_template, store_fingerprint, validate_sarif
-
-
-def build_demo(prov, folder: Path) -> None:
-    r = prov("demo", "--dir", str(folder), "--json")
-    assert r.exit_code == 0, r.output
-
-
-@pytest.fixture(scope="session")
-def template_demo(tmp_path_factory):
-    return build_template(tmp_path_factory, "demo_words", build_demo)
-
-
-@pytest.fixture
-def demo(template_demo, workdir, monkeypatch) -> Path:
-    """The demo's store (versions v1, v2, r1, rc1, rc2, ...), the maintainer's key pinned."""
-    monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
-    return workdir
+from support import store_fingerprint, validate_sarif
 
 
 def words(text: str) -> str:

@@ -1,0 +1,136 @@
+"""What a blocked check's reader does next: the "To release:" lines under BLOCKED.
+
+A blocked check listed its rules and records and ended there (newcomer review 11, finding
+18); the way to a release (review, waive, cut a source or the flagged records out, withdraw
+a batch that is not shipped, a policy key for a change made on purpose) was only in the
+README's tour. Each blocking rule gives the steps that address it, in the order a reviewer
+takes them, each said once.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections import Counter
+from dataclasses import dataclass
+
+NEW = "NEW"  # the new version's name, for the reader to choose
+KEY = "--key K"
+POLICY = "(a policy file: start from prov check --print-default-policy, check with --policy FILE)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: what it does, the command that does it (None: a policy key, said in ``after``), and words after."""
+
+    what: str
+    command: str | None = None
+    after: str = ""
+
+    @property
+    def text(self) -> str:
+        """The step as one line of text: ``"review the flagged records: prov findings v4"``."""
+        return f"{self.what}: {self.command}{self.after}" if self.command else f"{self.what}{self.after}"
+
+
+def release_steps(report: dict) -> list[Step]:
+    """The steps for a blocked check report (empty for any other decision)."""
+    if report.get("decision") != "blocked":
+        return []
+    steps: list[Step] = []
+    blocking = [rule for rule in report.get("rules") or [] if rule["status"] == "block"]
+    for rule in sorted(blocking, key=lambda r: next((i for i, f in enumerate(ORDER) if r["rule"].startswith(f)), 9)):
+        steps += _steps(rule, report)
+    said: set[str] = set()  # each command once: the first rule that asks for it says why
+    out = []
+    for step in steps:
+        key = step.command or step.text
+        if key not in said:
+            said.add(key)
+            out.append(step)
+    return out
+
+
+# the order a reviewer takes the steps in: data that cannot be read first, then the records to review
+ORDER = ("integrity.", "detectors.", "lineage.", "relabels.", "removals.", "class_mix.")
+
+
+def _steps(rule: dict, report: dict) -> list[Step]:
+    name, v, base = rule["rule"], report["version"], report["base"]
+    source = _source(rule, report)
+    cut_source = f"prov quarantine --from {v} --source {source} --tag {NEW} {KEY}"
+    if name.startswith("detectors."):
+        detector = "combined" if name in ("detectors.combined", "detectors.extreme") else name.split(".", 1)[1]
+        return [
+            Step("review the flagged records", f"prov findings {v}"),
+            Step(
+                "accept a record you reviewed",
+                f"prov waive DIGEST --version {v} --detector {detector} --reason R {KEY}",
+            ),
+            *([Step("or cut out the source most of them come from", cut_source)] if source != "S" else []),
+            Step(
+                "or cut the flagged records out",
+                f"prov check {v} --base {base} --format json --out F.json && "
+                f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
+            ),
+        ]
+    if name == "class_mix.min_p_value":
+        cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
+        top = max(cells, key=lambda c: c["residual"], default=None)  # the most over-represented class
+        listed = f" = [{json.dumps(str(top['class']))}]" if top is not None else ""
+        return [
+            Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
+        ]
+    if name in ("lineage.max_conflicting_signed_labels", "lineage.max_relabeled_after_source"):
+        return [Step("restore the labels the sources signed, or cut out the source that changed them", cut_source)]
+    if name in ("lineage.forbidden_sources", "lineage.block_quarantined_sources"):
+        return [Step("cut the source out", cut_source)]
+    if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
+        return [
+            Step(
+                "a signed batch not shipped on purpose",
+                f"prov withdraw BATCH --reason R {KEY}",
+                " (prov sources lists the batches)",
+            ),
+            Step("register the added records' batch", "prov add DATA --source S", " (with its source's envelope)"),
+        ]
+    if name.startswith("lineage."):  # unattributed records, unsigned additions, unsigned batches of signing sources
+        return [
+            Step("register the added records' batch, signed by its source", "prov add DATA --source S"),
+            Step("or cut the source out", cut_source),
+        ]
+    if name.startswith("relabels."):
+        return [
+            Step("review the relabels", f"prov diff {base} {v}"),
+            Step(f"relabels made on purpose: raise [relabels] {name.split('.', 1)[1]} {POLICY}"),
+        ]
+    if name.startswith("removals."):
+        return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]
+    if name == "integrity.verify_data":
+        return [
+            Step(
+                f"fetch or restore {v}'s data",
+                "dvc pull",
+                " (or dvc checkout); data changed on purpose: commit it anew",
+            )
+        ]
+    if name == "integrity.verify_signatures":
+        return [
+            Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
+        ]
+    return []
+
+
+def _source(rule: dict, report: dict) -> str:
+    """The source to cut out: the one source the rule's records name, else (for the detector rules) the one
+    most of the check's flagged records come from, else ``S``; quoted for a shell."""
+    named = {r.get("source") for r in rule.get("records") or [] if r.get("source")}
+    if len(named) == 1:
+        return shlex.quote(str(named.pop()))
+    if rule["rule"].startswith("detectors."):
+        counts = Counter(f.get("source") for f in report.get("findings") or [] if f.get("source"))
+        if counts:
+            source, n = counts.most_common(1)[0]
+            if 2 * n > sum(counts.values()):
+                return shlex.quote(str(source))
+    return "S"

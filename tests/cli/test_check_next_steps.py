@@ -1,0 +1,158 @@
+"""What a check's report tells a reviewer to do, on the demo's real store and real digits
+(newcomer review 11, findings 10, 12, 14, 15, 16 and 18).
+
+- A blocked check lists, under BLOCKED, the commands that lead to a release (18), and they run.
+- The records `detectors.extreme` blocks on are named, in text and Markdown (12).
+- A clean delta's diff flagged within budget does not read a red FLAGGED (10).
+- Records of an expected new class are said apart from the count the budget judges (14).
+- A check whose data was not fetched names the file and `dvc pull`, not `detectors.run` (15).
+- Label flips read as what the neighbours are labelled, and are grouped (16).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from support import digits_table, one_line
+
+WIDE = {"COLUMNS": "200"}
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
+    r = prov("check", "rc1", "--base", "r1", env=WIDE)
+    assert r.exit_code == 1, r.output
+    head = r.stdout.split("\nPolicy ", 1)[0]
+    assert "\nTo release:\n" in head, head
+    steps = [line.strip().removeprefix("- ") for line in head.split("\nTo release:\n", 1)[1].splitlines()]
+    assert steps[0] == "review the flagged records: prov findings rc1"
+    assert (
+        "accept a record you reviewed: prov waive DIGEST --version rc1 --detector combined --reason R --key K" in steps
+    )
+    md = prov("check", "rc1", "--base", "r1", "--format", "md").stdout
+    assert "**To release:**\n\n- review the flagged records: `prov findings rc1`\n" in md
+    passed = prov("check", "rc2", "--base", "r1", env=WIDE)
+    assert passed.exit_code == 0 and "To release" not in passed.stdout
+    assert "To release" not in prov("check", "rc2", "--base", "r1", "--format", "md").stdout
+    # the printed commands work as printed, once their placeholders are filled in
+    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    for command in cut.split(": ", 1)[1].split(" && "):
+        args = shlex.split(command.replace("NEW", "rc1q").replace("--key K", "--key maintainer.key"))
+        assert args[0] == "prov"
+        done = prov(*args[1:])
+        assert done.exit_code in (0, 1), done.output  # the check writes F.json and exits 1 (blocked)
+    assert Path("F.json").is_file()
+    assert "rc1q" in prov("log").stdout
+
+
+def test_the_records_the_extreme_rule_blocks_on_are_named_and_marked(prov, demo):
+    report = json.loads(prov("check", "rc1", "--base", "r1", "--format", "json").stdout)
+    extreme = next(r for r in report["rules"] if r["rule"] == "detectors.extreme")
+    assert extreme["status"] == "block"
+    digests = [rec["digest"][:12] for rec in extreme["records"]]
+    text = prov("check", "rc1", "--base", "r1", env=WIDE).stdout
+    line = words(text.split("\ndetectors.extreme blocks on ", 1)[1].split(".\n", 1)[0])
+    assert line.startswith(f"{digests[0]} (row ") and line.endswith(f" and {extreme['count'] - 5} more"), line
+    assert line.count(" (row ") == 5
+    marked = [row.split()[0] for row in text.splitlines() if " extreme " in row and row[:12] in digests]
+    assert marked, text
+    md = prov("check", "rc1", "--base", "r1", "--format", "md").stdout
+    assert f"`{digests[0]}` extreme |" in md or f"| `{digests[0]}` extreme" in md
+    r = prov("waive", extreme["records"][0]["digest"], "--version", "rc1", "--detector", "extreme", "--reason", "x",
+             "--key", "maintainer.key")  # fmt: skip
+    assert r.exit_code == 2
+    assert "detectors.extreme counts a record's combined evidence: waive it with --detector combined" in one_line(r)
+
+
+def test_a_check_whose_data_is_not_fetched_names_the_file_and_the_fetch(prov, demo):
+    path = json.loads(prov("status", "--version", "rc1", "--json").stdout)["path"]
+    os.rename(path, path + ".away")
+    r = prov("check", "rc1", "--base", "r1", env=WIDE)
+    assert r.exit_code == 3, r.output
+    first = words(r.stdout.split("\nPolicy ", 1)[0])
+    assert f"could not be evaluated (fails closed): rc1's data cannot be read ({path}" in first, first
+    assert re.search(r"fetch it first \(e\.g\. dvc pull or dvc checkout\), so \d+ of \d+ rules could not run: ", first)
+    assert "detectors.run" in first.split("could not run: ", 1)[1], first
+
+
+def _digits_without_nines() -> tuple[pa.Table, pa.Table]:
+    t = digits_table()
+    labels = t.column("label").to_pylist()
+    base = t.filter(pa.array([lab != "9" for lab in labels[:900]] + [False] * (t.num_rows - 900)))
+    new = t.filter(pa.array([False] * 900 + [True] * 300 + [False] * (t.num_rows - 1200)))
+    return base, pa.concat_tables([base, new])
+
+
+def test_a_new_class_points_at_the_policy_key_and_its_records_are_not_counted_as_over_budget(prov, keypair, workdir):
+    base, new = _digits_without_nines()
+    pq.write_table(base, "b.parquet")
+    pq.write_table(new, "n.parquet")
+    pinned = ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    for tag in ("b", "n"):
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", str(keypair.private_path), *pinned)
+        assert r.exit_code == 0, r.output
+    r = prov("check", "n", "--base", "b", *pinned, env=WIDE)
+    assert r.exit_code == 1 and "class_mix.min_p_value" in r.stdout.splitlines()[0], r.output
+    assert '- a class new or growing on purpose: list it in [class_mix] expected_new_classes = ["9"]' in r.stdout
+    Path("nines.toml").write_text('[class_mix]\nexpected_new_classes = ["9"]\n')
+    r = prov("check", "n", "--base", "b", "--policy", "nines.toml", *pinned, "--format", "json")
+    report = json.loads(r.stdout)
+    combined = next(d for d in report["detectors"] if d["detector"] == "combined")
+    st = next(x for x in report["rules"] if x["rule"] == "detectors.combined")["statistic"]
+    nines = combined["flagged"] - combined["waived"] - st["flagged"]
+    assert nines > 0  # flagged records of the new class, which the rule leaves out
+    text = words(prov("check", "n", "--base", "b", "--policy", "nines.toml", *pinned, env=WIDE).stdout)
+    said = f"{nines} of them in expected new classes (not judged against the base); {st['flagged']} count"
+    assert said in text, text[:600]
+    verdict = "flagged: within a clean delta" if st["flagged"] <= st["allowed"] else "flagged: more than a clean delta"
+    assert f"combined {verdict} {st['flagged']} {st['allowed']}" in text
+
+
+def test_a_clean_delta_flagged_within_budget_is_not_a_red_flagged(prov, demo):
+    report = json.loads(prov("diff", "r1", "rc2", "--detect", "--format", "json", "--no-save").stdout)
+    summary = report["detection"]
+    assert 0 < summary["flagged"] <= summary["expected_at_most"]
+    assert not report["summary"]["signals_flagged"]
+    first = prov("diff", "r1", "rc2", "--detect", "--no-save", env=WIDE).stdout.splitlines()[1]
+    assert first.startswith(f"WITHIN A CLEAN DELTA: {summary['flagged']} of "), first
+    md = prov("diff", "r1", "rc2", "--detect", "--no-save", "--format", "md").stdout
+    assert md.startswith("### 🟡 prov diff `r1` → `rc2`: within a clean delta")
+
+
+def test_label_flips_show_what_the_neighbours_are_labelled_and_are_grouped(prov, keypair, workdir):
+    """15 of the delta's '7's relabelled '1': the evidence a reviewer can check by eye (what the nearest base
+    records are labelled) is shown, not cut, and one line groups the flips."""
+    t = digits_table()
+    delta = t.slice(1000, 300)
+    labels = delta.column("label").to_pylist()
+    sevens = [i for i, label in enumerate(labels) if label == "7"][:15]
+    for i in sevens:
+        labels[i] = "1"
+    delta = delta.set_column(delta.schema.get_field_index("label"), "label", pa.array(labels))
+    pq.write_table(t.slice(0, 1000), "b.parquet")
+    pq.write_table(pa.concat_tables([t.slice(0, 1000), delta]), "n.parquet")
+    pinned = ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    for tag in ("b", "n"):
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", str(keypair.private_path), *pinned)
+        assert r.exit_code == 0, r.output
+    text = prov("check", "n", "--base", "b", *pinned, env={"COLUMNS": "250"}).stdout
+    groups = [line for line in text.splitlines() if " flagged records labelled " in line]
+    assert groups and re.fullmatch(
+        r"1[0-5] flagged records labelled '1' look like '7' to their nearest base records \(no source\)", groups[0]
+    ), groups
+    rows = [line for line in text.splitlines() if "knn_label: 0 of 10 nearest base records are labelled '1'" in line]
+    assert rows and all(re.search(r"; most are '\d' \(\d+\)$", row) for row in rows), rows
+    md = prov("check", "n", "--base", "b", *pinned, "--format", "md").stdout
+    assert f"- {groups[0]}" in md.replace("\\", "")
