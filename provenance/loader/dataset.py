@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from provenance.errors import InputError, VerificationError
 from provenance.loader.buffer import VerifiedBuffer, budget
 from provenance.loader.matcher import ManifestMatcher
-from provenance.loader.order import shuffled
+from provenance.loader.order import shuffled, sized_batches
 from provenance.loader.precheck import precheck
 from provenance.loader.reading import (
     HashedBatch,
@@ -50,6 +50,8 @@ from provenance.sources.trees import TreeListing
 if TYPE_CHECKING:
     from provenance.loader.adapters import MapDataset
     from provenance.trust.pins import Pins
+
+LABELS = "\x00labels"  # numpy_batches carries each batch's label texts in a column no table can name
 
 
 @dataclass(frozen=True)
@@ -286,17 +288,21 @@ class VerifiedDataset:
             watch.end()
 
     def batches(
-        self, verify_first: bool | None = None, shuffle: bool = False, seed: int | None = None
+        self,
+        verify_first: bool | None = None,
+        shuffle: bool = False,
+        seed: int | None = None,
+        batch_size: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Verified Arrow record batches: the content columns and the label column (tables), or
         ``path``, ``content`` (bytes) and ``label`` (trees). The fast way to feed a training loop.
 
         ``verify_first`` as :meth:`hashed_batches`. ``shuffle``: the records in a uniformly random
-        order (``numpy.random.default_rng(seed)``), in batches of the data's batch sizes: the whole
-        version is read and verified into memory first (record order is not signed, so a job that
-        does not shuffle trains in the order whoever writes the data folder chose)."""
-        for hashed in self._hashed(verify_first, shuffle, seed):
-            yield hashed.batch
+        order (``numpy.random.default_rng(seed)``): the whole version is read and verified into memory
+        first (record order is not signed, so a job that does not shuffle trains in the order whoever
+        writes the data folder chose). ``batch_size``: batches of that many records, the last one
+        smaller; None (default) gives the data's own batches (a Parquet file's row groups, of any size)."""
+        yield from sized_batches((h.batch for h in self._hashed(verify_first, shuffle, seed)), batch_size)
 
     def __iter__(self) -> Iterator[Record]:
         """Every record as a :class:`Record`, each verified before it is yielded (``verify_first`` and
@@ -325,21 +331,27 @@ class VerifiedDataset:
         return pa.Table.from_batches(batches).combine_chunks(), pa.concat_arrays(labels)
 
     def numpy_batches(
-        self, dtype: Any = np.float64, verify_first: bool | None = None, shuffle: bool = False, seed: int | None = None
+        self,
+        dtype: Any = np.float64,
+        verify_first: bool | None = None,
+        shuffle: bool = False,
+        seed: int | None = None,
+        batch_size: int | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Verified ``(X, y)`` batches for a training loop (``partial_fit``, a hand-written SGD): the content
         columns as an ``n x d`` array of ``dtype`` (columns in :attr:`columns` order) and the labels as
-        class indices (``int64``) into :attr:`classes`. ``verify_first``, ``shuffle`` and ``seed`` as
-        :meth:`batches`.
+        class indices (``int64``) into :attr:`classes`. ``verify_first``, ``shuffle``, ``seed`` and
+        ``batch_size`` (e.g. 256; None: the data's own batches) as :meth:`batches`.
 
         Tables only; raises ``TypeError`` for a file tree (its content is bytes).
         """
         if self.kind != "table":
             raise TypeError(f"version {self.version} is a file tree: its content is file bytes, not columns")
-        for hashed in self._hashed(verify_first, shuffle, seed):
-            columns = [hashed.batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
+        labelled = (h.batch.append_column(LABELS, h.labels) for h in self._hashed(verify_first, shuffle, seed))
+        for batch in sized_batches(labelled, batch_size):
+            columns = [batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
             X = np.column_stack(columns).astype(dtype, copy=False) if columns else np.zeros((0, 0), dtype)
-            yield X, self.class_indices(hashed.labels)
+            yield X, self.class_indices(batch.column(LABELS))
 
     def arrays(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The whole version as one verified ``(X, y)`` (see :meth:`numpy_batches`), for ``fit``."""

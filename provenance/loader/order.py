@@ -42,3 +42,30 @@ def shuffled(batches: list[HashedBatch], seed: int | None) -> Iterator[HashedBat
             first.content_columns,
         )
         at += size
+
+
+def sized_batches(batches: Iterator[pa.RecordBatch], size: int | None) -> Iterator[pa.RecordBatch]:
+    """``batches`` joined and cut into batches of ``size`` records, the last one smaller (None: as they come).
+
+    Without it a loop gets the data's own record batches, a Parquet row group each: one batch of 20,000
+    records for a small file (newcomer review 11, finding 17). Records were verified as ``batches`` yields them.
+    """
+    if size is None:
+        yield from batches
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"batch_size={size!r}: expected a positive number of records, or None")
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        if held < size:
+            continue
+        table = pa.Table.from_batches(pending).combine_chunks()
+        full = held - held % size
+        for at in range(0, full, size):
+            yield table.slice(at, size).to_batches()[0]
+        pending, held = table.slice(full).to_batches(), held - full
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]

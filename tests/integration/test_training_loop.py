@@ -65,3 +65,30 @@ def test_labels_flipped_after_signing_never_reach_the_model(store, signed_digits
         for batch in prov.load("v1", store=store, pins=pins).batches():
             seen += batch.column("label").to_pylist()
     assert seen == []  # verify_first (the default): nothing is handed out of a changed dataset
+
+
+def test_a_training_loop_gets_the_batch_size_it_asks_for(store, signed_digits, pins):
+    """Newcomer review 11, finding 17: `numpy_batches()` yielded the file's row groups (one batch of
+    20,000 rows for a small file), whatever the loop wanted. With `batch_size` every batch but the
+    last has that many records, the records and labels are the version's, each once, and a shuffled
+    epoch is cut the same way."""
+    data = prov.load("v1", store=store, pins=pins)
+    X_all, y_all = data.arrays()
+    pairs = list(data.numpy_batches(batch_size=256))
+    assert [len(y) for y in (y for _, y in pairs)] == [256] * 5 + [TRAIN - 5 * 256]  # across the 200-row groups
+    assert np.array_equal(np.concatenate([x for x, _ in pairs]), X_all)
+    assert np.array_equal(np.concatenate([y for _, y in pairs]), y_all)
+    shuffled = list(data.numpy_batches(batch_size=500, shuffle=True, seed=3))
+    assert [len(y) for _, y in shuffled] == [500, 500, 400]
+    rows = sorted(
+        map(
+            tuple, np.column_stack([np.concatenate([x for x, _ in shuffled]), np.concatenate([y for _, y in shuffled])])
+        )
+    )
+    assert rows == sorted(map(tuple, np.column_stack([X_all, y_all])))
+    batches = list(data.batches(batch_size=1000))
+    assert [b.num_rows for b in batches] == [1000, 400]
+    assert sum(b.column("label").to_pylist().count("3") for b in batches) == list(y_all).count(data.classes.index("3"))
+    with pytest.raises(ValueError, match=r"batch_size=0: expected a positive number of records"):
+        next(data.numpy_batches(batch_size=0))
+    assert [len(y) for _, y in data.numpy_batches()] == [200] * 7  # without it: the file's row groups, as before
