@@ -17,6 +17,12 @@ from provenance.store import Store
 from provenance.trust.pins import Pins
 
 
+def _print_default_policy(value: bool) -> None:
+    if value:
+        echo(policy_lib.default_policy_toml())
+        raise typer.Exit(0)
+
+
 @command("check")
 @trust_flags
 def check(
@@ -48,7 +54,12 @@ def check(
         help="Leave the store as it was: do not store the detector run (for a pull request's check).",
     ),
     print_default_policy: bool = typer.Option(
-        False, "--print-default-policy", help="Print the default policy as TOML and exit."
+        False,
+        "--print-default-policy",
+        help="Print the default policy as TOML and exit.",
+        # before the pins are read: printing the policy needs no key (newcomer review 11, finding 19)
+        is_eager=True,
+        callback=_print_default_policy,
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
@@ -56,9 +67,6 @@ def check(
 
     Needs the keys you trust pinned (--signer KEY.pub or PROV_SIGNERS; or a --root file): nothing is taken from the store.
     """
-    if print_default_policy:
-        echo(policy_lib.default_policy_toml())
-        return
     if version is None or base is None:
         raise InputError("prov check: needs a VERSION and --base BASE, e.g. prov check v4 --base v3")
     format_for("check", fmt)  # worded as prov diff words it (newcomer review 10, finding 25)

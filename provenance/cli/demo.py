@@ -62,6 +62,6 @@ def demo(
     prov, folder = prov_command(workdir), _folder(workdir)
     facts = run_demo(directory, echo=(lambda s: None) if json_out else echo)
     if not json_out:
-        echo(f"Explore it: cd {folder} && export PROV_SIGNERS=maintainer.pub && {prov} log")
+        echo(f"Explore it: cd {folder} && export PROV_SIGNERS=$PWD/maintainer.pub && {prov} log")
     else:
         emit_json(facts)

@@ -9,6 +9,7 @@ from provenance.cli._trust import trust_flags
 from provenance.errors import VerificationError
 from provenance.escaping import visible
 from provenance.fsck.check import fsck as run_fsck
+from provenance.report.wording import plural
 from provenance.store import find_store
 from provenance.trust.pins import Pins
 
@@ -47,8 +48,12 @@ def fsck(
             echo(f"removed {path}")
         for path in report.kept:
             echo(f"kept {path} (the records an old quarantine removed, for later checks)")
-        counts = ", ".join(f"{n} {what}" for what, n in sorted(report.checked.items())) or "nothing"
-        echo(f"fsck {report.store}: checked {counts}; {len(report.errors)} errors, {len(report.warnings)} warnings")
+        # two short lines, in words a user counts (newcomer review 10, finding 26: one line of 100+ columns, "1 keys")
+        errors, warnings = plural(len(report.errors), "error"), plural(len(report.warnings), "warning")
+        verdict = "failed" if not report.ok else ("ok, with warnings" if report.warnings else "ok")
+        echo(f"fsck {_as_typed(report.store)}: {verdict} ({errors}, {warnings})")
+        counts = ", ".join(_counted(n, what) for what, n in sorted(report.checked.items())) or "nothing"
+        echo(f"  checked {counts}")
         if repair and not report.ok:  # say why --repair did nothing (newcomer review 10, finding 11)
             echo(
                 f"--repair: nothing removed or kept: {len(report.errors)} integrity error(s) remain, and a damaged "
@@ -60,3 +65,18 @@ def fsck(
             f"{report.store}: integrity check failed ({len(report.errors)} errors; "
             f"first: [{first.check}] {first.message})"
         )
+
+
+def _counted(n: int, what: str) -> str:
+    """``"1 key"``, ``"15 audit entries"``: fsck counts its checks by plural nouns."""
+    singular = {"audit entries": "audit entry", "trusted keys": "trusted key"}.get(what, what.removesuffix("s"))
+    return plural(n, singular, what)
+
+
+def _as_typed(path: object) -> str:
+    """The store as a user here would type it: relative when it is below the current folder."""
+    import os
+
+    text = str(path)
+    rel = os.path.relpath(text)
+    return text if rel == ".." or rel.startswith(".." + os.sep) else rel

@@ -32,7 +32,12 @@ def keys_generate(
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
     else:
-        echo(f"Wrote {pair.private_path} (private, mode 0600) and {pair.public_path}")
+        import os
+
+        # say it is unencrypted: a vendor learnt only from an error later that PROV_PASSPHRASE encrypts it
+        # (newcomer review 11, finding 20.4)
+        locked = "encrypted" if os.environ.get("PROV_PASSPHRASE") else "unencrypted: set PROV_PASSPHRASE to encrypt it"
+        echo(f"Wrote {pair.private_path} (private, mode 0600, {locked}) and {pair.public_path}")
         echo(f"Key id: {pair.keyid[:16]}")  # 16 hex, as every message and prov log name keys
 
 

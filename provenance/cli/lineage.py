@@ -184,7 +184,10 @@ def sources(
     if not info["sources"]:
         echo("No sources yet. Register batches with 'prov add DATA --source S'.")
     # the legend on its own line: header and rows fit 80 columns (newcomer review 10, finding 26)
-    echo(f"Lineage in {info['version'] or '-'}: attested / relabeled after source / unattributed")
+    if info["version"] is None:  # newcomer review 11, finding 20.7: the header read "Lineage in -:"
+        echo("Lineage: no version yet (prov commit makes one); batches registered so far:")
+    else:
+        echo(f"Lineage in {info['version']}: attested / relabeled after source / unattributed")
     echo(f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  lineage")
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"

@@ -261,7 +261,9 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
             raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
         seen.add(name)
     if options.label_column not in seen:
-        hint = did_you_mean(options.label_column, names) or " (give --label-column NAME)"  # newcomer 9, #11
+        # the option to give, and the nearest name (newcomer 9, #11; newcomer 11, #20.3: a did-you-mean alone named no option)
+        near = did_you_mean(options.label_column, names).strip().removeprefix("(").removesuffix(")")
+        hint = f" (give --label-column NAME{'; ' + near if near else ''})"
         raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}")
     # newcomer review 11, finding 8: a misspelt --metadata/--schema column, or one naming the label,
     # was accepted and the real column hashed as content: every signed record lost its attestation.

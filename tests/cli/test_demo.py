@@ -155,9 +155,9 @@ def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
     assert re.search(r", \d+ records whose source changed\n", r.stdout) and " changed source" not in r.stdout
     # newcomer review 7, item 3: the demo quotes `prov check`'s own words ("BLOCKED by 4 of 26 rules")
     assert re.search(r"exit 1: BLOCKED by \d+ of \d+ rules: ", r.stdout), r.stdout
-    assert last == "Explore it: cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log"
+    assert last == "Explore it: cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && ../.venv/bin/prov log"
     # the README says the same (Quickstart)
-    assert "`cd prov-demo && export PROV_SIGNERS=maintainer.pub && ../.venv/bin/prov log`" in README.read_text()
+    assert "`cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && ../.venv/bin/prov log`" in README.read_text()
     pasted = subprocess.run(
         ["bash", "-c", last.removeprefix("Explore it: ")], cwd=tmp_path, capture_output=True, text=True, env=env
     )

@@ -142,7 +142,7 @@ def test_a_mistyped_column_gets_a_close_match_and_a_short_list(prov, workdir):
     assert prov("keys", "generate", "vendor").exit_code == 0
     r = prov("sign", "batch.csv", "--source", "vendor", "--key", "vendor.key", "--label-column", "klass")
     assert one_line_error(r) == (
-        "Error: batch.csv: no label column 'klass' (did you mean 'class'?); "
+        "Error: batch.csv: no label column 'klass' (give --label-column NAME; did you mean 'class'?); "
         "columns: px00, px01, px02, px03, px04, ..., class (65 columns)\n"
     )
     r = prov("sign", "batch.csv", "--source", "vendor", "--key", "vendor.key", "--label-column", "class",
