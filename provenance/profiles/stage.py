@@ -84,14 +84,20 @@ def build_version_profile(
     if kind == "tree":
         # Decode a few files first: a tree of files that are not images (or not what the
         # featuriser reads) should say so at once, not after decoding the whole sample.
-        featurize(build(requested), kind, read_records(spec, kind, locators[:PROBE], digests[:PROBE], columns))
+        try:
+            featurize(build(requested), kind, read_records(spec, kind, locators[:PROBE], digests[:PROBE], columns))
+        except FeatureError as exc:
+            raise _named(exc, locators) from exc
     records = None
     if kind == "table":
         encoding = spec.options.row_encoding
         records = captured_records(captured, locators, digests, columns, encoding, cap, max_total, sample_salt)
     if records is None:
         records = read_records(spec, kind, locators, digests, columns)
-    resolved_spec, resolved, X = build_for_commit(requested, kind, records)
+    try:
+        resolved_spec, resolved, X = build_for_commit(requested, kind, records)
+    except FeatureError as exc:
+        raise (_named(exc, locators) if kind == "tree" else exc) from exc
     profile = build_profile(
         X,
         part.column("label").to_pylist(),
@@ -111,6 +117,15 @@ def build_version_profile(
         class_counts=[int(counts.get(c, 0)) for c in profile.classes],
         source_counts={str(k): int(v) for k, v in manifest.source_counts().items()},
     )
+
+
+def _named(exc: FeatureError, locators: list) -> FeatureError:
+    """``exc`` naming a tree's files by their paths: they are featurised from their bytes, so the
+    featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
+    "cannot decode image(s) (OSError): 71", and the check that could not use the version the same)."""
+    if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
+        return FeatureError(exc.problem, [locators[r] for r in exc.records])
+    return exc
 
 
 def captured_records(
