@@ -108,6 +108,15 @@ def met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def met_both(on_wall: bool, on_cpu: bool | None) -> str:
+    """The verdict on wall time and on CPU time, which barely moves with the machine's load (None: no CPU figure)."""
+    if on_cpu is None or on_wall == on_cpu:
+        return met(on_wall)
+    return (
+        "met on wall time only (**not met** on CPU)" if on_wall else "met on CPU only (not on wall time at this load)"
+    )
+
+
 def write(rows: list[dict], env: dict, name: str) -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"{name}.json").write_text(json.dumps({"environment": env, "sizes": rows}, indent=2) + "\n")
@@ -145,15 +154,18 @@ def write(rows: list[dict], env: dict, name: str) -> None:
         ):
             if key in b:
                 ratio = b[key]["seconds"] / prov_s
+                on_cpu = b[key]["cpu_s"] / prov_cpu >= aim if "cpu_s" in b[key] else None
                 lines.append(
                     f"| 1% delta of 1 M: faster than {label} on the whole version | {ratio:.1f}x "
-                    f"({b[key]['seconds']} s vs {prov_s} s){cpu_note(key)} {load_note} | ≥ {aim:g}x | {met(ratio >= aim)} |"
+                    f"({b[key]['seconds']} s vs {prov_s} s){cpu_note(key)} {load_note} | ≥ {aim:g}x | "
+                    f"{met_both(ratio >= aim, on_cpu)} |"
                 )
         if "spectral_sig" in b:
             ratio = b["spectral_sig"]["seconds"] / prov_s
+            on_cpu = b["spectral_sig"]["cpu_s"] / prov_cpu > 1 if "cpu_s" in b["spectral_sig"] else None
             lines.append(
                 f"| faster than read + spectral signatures | {ratio:.2f}x ({b['spectral_sig']['seconds']} s vs {prov_s} s)"
-                f"{cpu_note('spectral_sig')} {load_note} | > 1x | {met(ratio > 1)} |"
+                f"{cpu_note('spectral_sig')} {load_note} | > 1x | {met_both(ratio > 1, on_cpu)} |"
             )
     fixed = [r for r in rows if r.get("fixed_delta")]
     if len(fixed) > 1:
