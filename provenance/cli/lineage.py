@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note
-from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     load_checkpoint_key,
@@ -89,6 +89,10 @@ def add(
     result = register.add_batch(store, spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
     for warning in result.warnings:  # registered all the same (exit 0)
         typer.echo(f"Warning: {visible(warning)}", err=True)
+    given = sorted(given_flags() - {"labels_csv", "kind"})  # a labels CSV named here is read (check_batch)
+    if result.signed and given:  # newcomer review 11, finding 20.5: they were ignored without a word
+        named = ", ".join("--" + name.replace("_", "-") for name in given)
+        note(f"a signed batch is read with the options its envelope signs; {named} given here not used")
     if json_out:
         emit_json(result.to_dict())
         return

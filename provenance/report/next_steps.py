@@ -52,7 +52,7 @@ def release_steps(report: dict) -> list[Step]:
 
 
 # the order a reviewer takes the steps in: data that cannot be read first, then the records to review
-ORDER = ("integrity.", "detectors.", "lineage.", "relabels.", "removals.", "class_mix.")
+ORDER = ("integrity.", "detectors.", "copies.", "lineage.", "relabels.", "removals.", "class_mix.")
 
 
 def _steps(rule: dict, report: dict) -> list[Step]:
@@ -98,6 +98,11 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         return [
             Step("register the added records' batch, signed by its source", "prov add DATA --source S"),
             Step("or cut the source out", cut_source),
+        ]
+    if name.startswith("copies."):  # exact copies of records the candidate already holds (a re-delivered batch)
+        return [
+            *([Step("cut out the source that delivered them again", cut_source)] if source != "S" else []),
+            Step(f'copies delivered on purpose: [copies] copies_added = "warn" {POLICY}'),
         ]
     if name.startswith("relabels."):
         return [

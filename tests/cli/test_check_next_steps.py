@@ -25,6 +25,18 @@ from support import digits_table, one_line
 WIDE = {"COLUMNS": "200"}
 
 
+def base_and_new(prov, keypair, base: pa.Table, new: pa.Table) -> tuple[str, str]:
+    """A new store with versions ``b`` and ``n`` (Parquet tables) committed by the keypair; the pin to pass."""
+    pq.write_table(base, "b.parquet")
+    pq.write_table(new, "n.parquet")
+    pinned = ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    for tag in ("b", "n"):
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", str(keypair.private_path), *pinned)
+        assert r.exit_code == 0, r.output
+    return pinned
+
+
 def words(text: str) -> str:
     return " ".join(text.split())
 
@@ -95,13 +107,7 @@ def _digits_without_nines() -> tuple[pa.Table, pa.Table]:
 
 def test_a_new_class_points_at_the_policy_key_and_its_records_are_not_counted_as_over_budget(prov, keypair, workdir):
     base, new = _digits_without_nines()
-    pq.write_table(base, "b.parquet")
-    pq.write_table(new, "n.parquet")
-    pinned = ("--signer", str(keypair.public_path))
-    assert prov("init").exit_code == 0
-    for tag in ("b", "n"):
-        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", str(keypair.private_path), *pinned)
-        assert r.exit_code == 0, r.output
+    pinned = base_and_new(prov, keypair, base, new)
     r = prov("check", "n", "--base", "b", *pinned, env=WIDE)
     assert r.exit_code == 1 and "class_mix.min_p_value" in r.stdout.splitlines()[0], r.output
     assert '- a class new or growing on purpose: list it in [class_mix] expected_new_classes = ["9"]' in r.stdout
@@ -140,13 +146,7 @@ def test_label_flips_show_what_the_neighbours_are_labelled_and_are_grouped(prov,
     for i in sevens:
         labels[i] = "1"
     delta = delta.set_column(delta.schema.get_field_index("label"), "label", pa.array(labels))
-    pq.write_table(t.slice(0, 1000), "b.parquet")
-    pq.write_table(pa.concat_tables([t.slice(0, 1000), delta]), "n.parquet")
-    pinned = ("--signer", str(keypair.public_path))
-    assert prov("init").exit_code == 0
-    for tag in ("b", "n"):
-        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", str(keypair.private_path), *pinned)
-        assert r.exit_code == 0, r.output
+    pinned = base_and_new(prov, keypair, t.slice(0, 1000), pa.concat_tables([t.slice(0, 1000), delta]))
     text = prov("check", "n", "--base", "b", *pinned, env={"COLUMNS": "250"}).stdout
     groups = [line for line in text.splitlines() if " flagged records labelled " in line]
     assert groups and re.fullmatch(
@@ -156,3 +156,13 @@ def test_label_flips_show_what_the_neighbours_are_labelled_and_are_grouped(prov,
     assert rows and all(re.search(r"; most are '\d' \(\d+\)$", row) for row in rows), rows
     md = prov("check", "n", "--base", "b", *pinned, "--format", "md").stdout
     assert f"- {groups[0]}" in md.replace("\\", "")
+
+
+def test_a_redelivered_batch_says_the_policy_key_for_copies_on_purpose(prov, keypair, workdir):
+    """A third of the base delivered again as exact copies blocks (copies.max_copies_rate); the steps under
+    BLOCKED name the key for a re-delivery made on purpose."""
+    t = digits_table(900)
+    pinned = base_and_new(prov, keypair, t, pa.concat_tables([t, t.slice(0, 300)]))
+    r = prov("check", "n", "--base", "b", *pinned, env=WIDE)
+    assert r.exit_code == 1 and "copies.max_copies_rate" in r.stdout.splitlines()[0], r.output
+    assert '- copies delivered on purpose: [copies] copies_added = "warn" (a policy file: ' in r.stdout

@@ -79,3 +79,20 @@ def test_fsck_and_show_fit_80_columns_and_count_in_words(prov, three_versions):
     first, second = shown.stdout.splitlines()[:2]
     assert first.startswith("Version v3 (parent v2), ") and first.endswith("; signature ok") and len(first) <= 80
     assert second.startswith("  checked against pinned key(s) ") and second.endswith("(alice.pub)")
+
+
+def test_add_says_the_read_options_it_was_given_are_not_the_ones_it_reads_with(prov, workdir, keypair):
+    """Finding 20.5: `prov add batch.csv --label-column label --metadata foo` of a signed batch read with
+    the envelope's options (rightly) and said nothing about the options it was given."""
+    pq.write_table(digits_table(40), "b.parquet")
+    ok(prov, "keys", "generate", "vendor")
+    ok(prov, "sign", "b.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok(prov, "init")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "alice.key", *PIN)
+    r = prov("add", "b.parquet", "--source", "vendor", "--metadata", "px00", "--label-column", "label", *PIN)
+    assert r.exit_code == 0, r.output
+    assert "Added batch vendor@" in r.stdout and "40 records" in r.stdout
+    assert (
+        "Note: a signed batch is read with the options its envelope signs; --label-column, --metadata given here "
+        "not used" in r.stderr
+    ), r.stderr
