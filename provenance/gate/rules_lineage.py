@@ -25,13 +25,34 @@ if TYPE_CHECKING:
 def lineage_records(ctx: GateContext, mask: pa.Array) -> list[dict]:
     """The first ``LISTED`` records of the new version's lineage selected by ``mask``.
 
-    Each is ``{"digest": hex, "label", "source", "signed_label"}``.
+    Each is ``{"digest": hex, "label", "source", "signed_label", "locator", "location"}``: where the record
+    is (its row, ``file#row`` or a tree's path, read from the signed manifest: the lineage is row for row
+    with it), so a reviewer can find the file to move back (newcomer review 12, finding 6).
     """
-    part = ctx.lineage.filter(mask).slice(0, LISTED)
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from provenance.delta.records import location
+
+    rows = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))[:LISTED]
+    part = ctx.lineage.take(rows)
     cols = {c: part.column(c).to_pylist() for c in ("digest", "label", "source", "signed_label")}
+    records = ctx.diff.records
+    locators: list = [None] * len(rows)
+    if records is not None and records.fetch is not None and len(rows):
+        locators = list(records.fetch(rows.astype(np.int64))[0])
     return [
-        {"digest": d.hex(), "label": label, "source": s, "signed_label": signed}
-        for d, label, s, signed in zip(cols["digest"], cols["label"], cols["source"], cols["signed_label"])
+        {
+            "digest": d.hex(),
+            "label": label,
+            "source": s,
+            "signed_label": signed,
+            "locator": None if loc is None else str(loc),
+            "location": location(records.dataset if records is not None else None, loc),
+        }
+        for d, label, s, signed, loc in zip(
+            cols["digest"], cols["label"], cols["source"], cols["signed_label"], locators
+        )
     ]
 
 

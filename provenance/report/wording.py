@@ -203,6 +203,8 @@ def record_text(rec: dict) -> str:
         parts.append(rec["explanation"])
     if rec.get("detail"):
         parts.append(rec["detail"])
+    if rec.get("locator") is not None:  # where to find it (newcomer review 12, finding 6: a tree's file to move back)
+        parts.append(f"at {location_text(rec.get('location'), rec['locator'])}")
     return " ".join(p for p in parts if p)
 
 
