@@ -247,6 +247,6 @@ def _refuse_forged_rows(store: Store, path: str, bid: str, held: set) -> None:
         raise VerificationError(
             f"{path}: the store's record index (batch_records) lists {len(held - actual)} records under batch {bid} "
             f"that its manifest does not hold, and misses {len(actual - held)} it does: .prov/ was edited (rows "
-            "planted), so whether your records are registered already cannot be told from it; restore .prov/ "
-            "from a copy you trust (e.g. the last reviewed commit), then add the batch"
+            "planted; prov fsck names the batch), so whether your records are registered already cannot be told "
+            "from it; restore .prov/ from a copy you trust (e.g. the last reviewed commit), then add the batch"
         )

@@ -52,6 +52,8 @@ def test_planted_index_rows_fail_closed_instead_of_refusing_the_batch(prov, temp
     assert f"record index (batch_records) lists 20 records under batch {crowd}" in line, line
     assert ".prov/ was edited" in line and "already registered" not in line
     assert store_fingerprint(workdir / ".prov") == before
+    fsck = prov("fsck", *PINNED)  # and the store check names the same batch
+    assert fsck.exit_code == 1 and f"batch {crowd}" in fsck.output and "batch_records" in fsck.output, fsck.output
 
 
 def test_an_honest_index_still_refuses_a_second_registration(prov, template_trust, workdir):
