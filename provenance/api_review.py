@@ -111,6 +111,7 @@ def check(
     pins: PinsLike | None = None,
     save: bool = True,
     base_unreleased: bool = False,
+    base_attestation: str | os.PathLike[str] | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 
@@ -129,7 +130,8 @@ def check(
     the same); it cannot be combined with ``attest``, which records the attestation in the store.
     ``attest`` refuses (``InputError``, before anything is evaluated) a base that was never released
     (``result.base_release``, ``provenance.gate.base_release``) unless ``base_unreleased=True``
-    (``--base-unreleased``) says it is trusted anyway; the attestation records which.
+    (``--base-unreleased``) says it is trusted anyway; the attestation records which. ``base_attestation``
+    (``--base-attestation FILE``): the base's release attestation kept outside the store, which makes it released.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -162,7 +164,8 @@ def check(
         from provenance.gate.base_release import UNRELEASED, base_release, unreleased_refusal
 
         opened.version(base), opened.version(version)  # unknown names first, as gate.check words them
-        standing = base_release(opened, base, version)
+        kept = [os.fspath(base_attestation)] if base_attestation is not None else []
+        standing = base_release(opened, base, version, kept)
         if standing["standing"] == UNRELEASED and not base_unreleased:
             raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
     from provenance import progress
@@ -183,6 +186,7 @@ def check(
                 [os.fspath(w) for w in waivers],
                 save_findings=save,
                 base_unreleased=base_unreleased,
+                base_attestations=[os.fspath(base_attestation)] if base_attestation is not None else [],
             )
     if attest and result.decision in ("pass", "warned"):
         assert key is not None and log_before is not None

@@ -48,6 +48,12 @@ def check(
         "--base-unreleased",
         help="Trust a BASE no release attestation names (--attest refuses it otherwise); the attestation says so.",
     ),
+    base_attestation: str | None = typer.Option(
+        None,
+        "--base-attestation",
+        metavar="FILE",
+        help="BASE's release attestation kept outside the store (a CI artifact): it shows BASE was released.",
+    ),
     no_save: bool = typer.Option(
         False,
         "--no-save",
@@ -112,6 +118,7 @@ def check(
                 replace_attestation=force,
                 save=not no_save,
                 base_unreleased=base_unreleased,
+                base_attestation=base_attestation,
             )
         except output_file.AlreadyExists:  # created while the check ran: still never replaced
             raise _exists(target) from None

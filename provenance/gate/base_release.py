@@ -7,7 +7,8 @@ poison then (newcomer review 12, finding 8). A base stands as:
 
 - ``released``: a release attestation kept in the store names it (tag and Merkle root) and
   verifies under the pinned ``attest`` role (``release_history.store_attestations``: a signed
-  fact, never an ``attestations`` row alone);
+  fact, never an ``attestations`` row alone), or one kept outside the store that names it and verifies
+  the same way is given (``--base-attestation FILE``: a CI checkout keeps none in ``.prov/``);
 - ``first``: it has no signed parent: the maintainer's choice of a starting point;
 - ``unreleased``: neither. ``prov check --attest`` refuses such a base (exit 2) unless
   ``--base-unreleased`` says it is trusted anyway; the attestation records which
@@ -16,6 +17,8 @@ poison then (newcomer review 12, finding 8). A base stands as:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
@@ -28,8 +31,11 @@ if TYPE_CHECKING:
 RELEASED, FIRST, UNRELEASED, DECLARED = "released", "first", "unreleased", "declared"
 
 
-def base_release(store: Store, base: str, version: str) -> dict[str, Any]:
+def base_release(store: Store, base: str, version: str, kept: Sequence[str] = ()) -> dict[str, Any]:
     """The base's standing: ``{"standing", "release", "attestation", "newest_released", "first_version"}``.
+
+    ``kept``: release attestation files of the base kept outside the store (``--base-attestation``: a CI
+    checkout keeps no attestation in ``.prov/``), each checked by :func:`kept_release`.
 
     ``release`` and ``attestation`` (object id) are the base's own highest release, when
     ``released``; ``newest_released`` (``{"version", "release"}`` or None) is the newest
@@ -45,6 +51,10 @@ def base_release(store: Store, base: str, version: str) -> dict[str, Any]:
         tag = str(facts.get("version"))
         if release > released.get(tag, (0, ""))[0]:
             released[tag] = (release, oid)
+    for path in kept:
+        release, digest = kept_release(store, base, path)
+        if release > released.get(base, (0, ""))[0]:
+            released[base] = (release, digest)
     try:
         first = len(signed_ancestry(store, base)) == 1
     except (InputError, VerificationError):
@@ -68,6 +78,37 @@ def base_release(store: Store, base: str, version: str) -> dict[str, Any]:
     return out
 
 
+def kept_release(store: Store, base: str, path: str) -> tuple[int, str]:
+    """``(release, SHA-256 of the file)`` of a release attestation of ``base`` kept outside the store.
+
+    Raises VerificationError (exit 1) when its signature is not by a key pinned for ``attest`` or it is not a
+    passing release attestation; InputError (exit 2) naming the file when it attests another version or
+    another Merkle root than ``base``'s (an expired attestation still shows the base was released).
+    """
+    from provenance import signing
+    from provenance.gate.attestation import PREDICATE_TYPE
+    from provenance.gate.attestation_verify import read_attestation
+    from provenance.gate.release_history import EXTENSION
+    from provenance.trust.pins import pins_of
+    from provenance.trust.roles import ATTEST
+
+    env, data = read_attestation(path, "base attestation (--base-attestation)")
+    stmt = pins_of(store).verify(env, ATTEST, path, store).statement
+    facts = (stmt.get("predicate") or {}).get(EXTENSION)
+    if stmt.get("predicateType") != PREDICATE_TYPE or not isinstance(facts, dict):
+        raise VerificationError(f"{path}: not a release attestation")
+    release = facts.get("release")
+    if facts.get("decision") not in ("pass", "warned") or not isinstance(release, int) or release < 1:
+        raise VerificationError(f"{path}: not a passing release attestation with a release counter")
+    root = store.version(base)["merkle_root"]
+    if facts.get("version") != base or signing.subject_root(stmt).hex() != root:
+        raise InputError(
+            f"{path}: attests {facts.get('version')!r} (Merkle root {signing.subject_root(stmt).hex()[:12]}), "
+            f"not the base {base}; give the base's own release attestation"
+        )
+    return release, hashlib.sha256(data).hexdigest()
+
+
 def unreleased_refusal(base: str, version: str, standing: dict[str, Any], option: str) -> InputError:
     """The one-line refusal of ``--attest`` against an ``unreleased`` base; ``option`` is how to say it is trusted."""
     newest = standing.get("newest_released")
@@ -80,7 +121,8 @@ def unreleased_refusal(base: str, version: str, standing: dict[str, Any], option
     )
     return InputError(
         f"--attest: base {base} was never released (no release attestation under your pins names it, and it is "
-        f"not a first version), so its records were never checked; {way}, or pass {option} if you trust {base} anyway"
+        f"not a first version), so its records were never checked; {way}, give its release attestation kept "
+        f"outside the store with --base-attestation FILE, or pass {option} if you trust {base} anyway"
     )
 
 

@@ -10,7 +10,7 @@ detector crashed, a required check could not run, or no rule ran; the gate fails
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from provenance import clock
 from provenance.errors import InputError
@@ -100,6 +100,7 @@ def check(
     waiver_files: Iterable[str] = (),
     save_findings: bool = True,
     base_unreleased: bool = False,
+    base_attestations: Sequence[str] = (),
 ) -> GateResult:
     """Evaluate version ``new`` against the trusted ``base`` under ``pol`` (default: the built-in policy).
 
@@ -113,6 +114,8 @@ def check(
             (``prov check --no-save``). The decision is the same either way.
         base_unreleased: the caller trusts a never-released base anyway (``prov check --base-unreleased``):
             the result's ``base_release`` standing reads ``declared`` instead of ``unreleased``.
+        base_attestations: release attestation files of ``base`` kept outside the store
+            (``--base-attestation``; ``base_release.kept_release`` checks each).
 
     Returns:
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
@@ -135,7 +138,7 @@ def check(
     with statement_cache():  # each version's signature is verified once per check, not once per rule
         result = evaluate(ctx, policy_lib.rule_set(pol), pol)
         # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
-        result.base_release = base_release(store, base, new)
+        result.base_release = base_release(store, base, new, base_attestations)
         if base_unreleased and result.base_release["standing"] == UNRELEASED:
             result.base_release["standing"] = DECLARED
         return result

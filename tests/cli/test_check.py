@@ -794,6 +794,19 @@ def test_a_version_the_gate_blocked_is_no_trusted_base_for_a_release(prov, workd
         db.execute("update attestations set version = 'v2' where version = 'v4'")
     r = prov("check", "v3", "--base", "v2", "--attest", "--key", key, "--force")
     assert r.exit_code == 2 and "base v2 was never released" in r.stderr
+    # a release attestation kept outside the store (a CI artifact) shows its own version released, no other
+    r = prov(
+        "check", "v3", "--base", "v2", "--attest", "--key", key, "--force", "--base-attestation", "v4.attestation.json"
+    )
+    assert r.exit_code == 2 and "attests 'v4'" in r.stderr and "not the base v2" in r.stderr, r.output
+    with sqlite3.connect(".prov/prov.db") as db:  # a checkout whose .prov/ kept no attestation
+        db.execute("delete from attestations")
+    r = prov("check", "v5", "--base", "v4", "--attest", "--key", key, "--attest-out", "v5.json")
+    assert r.exit_code == 2 and "base v4 was never released" in r.stderr and "--base-attestation" in r.stderr
+    r = prov("check", "v5", "--base", "v4", "--attest", "--key", key, "--attest-out", "v5.json",
+             "--base-attestation", "v4.attestation.json", "--format", "json")  # fmt: skip
+    assert r.exit_code == 0 and json.loads(r.stdout)["base_release"]["standing"] == "released", r.output
+    assert signed_facts(Path("v5.json"))["base"]["standing"] == "released"
 
 
 def signed_facts(path: Path) -> dict:
