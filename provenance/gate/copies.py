@@ -27,9 +27,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import COUNT, FRACTION, setting_value
+from provenance.gate.rules import COUNT, FRACTION, ModeRule
 from provenance.report.wording import plural
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def copies_added(diff: DiffReport) -> Copies:
     return Copies(of_base, of_new, len(added) + of_base + of_new, int(s["records_base"]), int(s["duplicates_base"]))
 
 
-class MaxCopiesRate(Rule):
+class MaxCopiesRate(ModeRule):
     """Block (by default) when the candidate adds more exact copies than its size and the base's repetition explain.
 
     ``copies_added = "warn"`` reports them and releases (exit 0); ``"off"`` leaves the rule
@@ -127,15 +127,6 @@ class MaxCopiesRate(Rule):
             expects='"block", "warn" or "off"',
         ),
     )
-
-    def __init__(self, rate: float, least: int, mode: str):
-        self.rate, self.least, self.mode = rate, least, mode
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Rule | None:
-        """The rule with the policy's rate, floor and mode; None when the mode is ``"off"``."""
-        rate, least, mode = (setting_value(settings, s) for s in cls.settings)
-        return None if mode == "off" else cls(rate, least, mode)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block (warn) with the copies, the share of the base they re-weight and the first ones listed."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import COUNT, FRACTION, setting_value
+from provenance.gate.rules import COUNT, FRACTION, ModeRule
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MODES = ("warn", "block", "off")
 
 
-class MaxUnsignedRemovedRate(Rule):
+class MaxUnsignedRemovedRate(ModeRule):
     """Warn (by default) when a class lost more than ``rate`` of the base's unsigned records in it.
 
     A class counts only when at least ``least`` of its unsigned base records are removed,
@@ -61,15 +61,6 @@ class MaxUnsignedRemovedRate(Rule):
             expects='"warn", "block" or "off"',
         ),
     )
-
-    def __init__(self, rate: float, least: int, mode: str):
-        self.rate, self.least, self.mode = rate, least, mode
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Rule | None:
-        """The rule with the policy's rate, floor and mode; None when the mode is ``"off"``."""
-        rate, least, mode = (setting_value(settings, s) for s in cls.settings)
-        return None if mode == "off" else cls(rate, least, mode)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or warn (block) naming each class over the rate, its counts and the first removed records."""
