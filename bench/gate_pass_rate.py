@@ -31,7 +31,7 @@ import os
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,18 +79,19 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 COPIES_RATE, COPIES_LEAST, _ = (s.default for s in MaxCopiesRate.settings)
 
 
-def copies_over(delta, base_rows: int, base_repeated: int) -> bool:
+def copies_over(delta, base_rows: int, base_repeated: int, base_repeated_records: int) -> bool:
     """Whether the default policy's ``copies.max_copies_rate`` blocks ``delta`` (provenance.gate.copies):
     its exact copies of base records and of its own new records, against the rows it adds and the
-    base's own repeated rows."""
+    base's own repeated rows and records."""
     kinds = np.asarray(delta.kinds)
     extra, in_base = np.asarray(delta.extra_copies), np.asarray(delta.base_copies) > 0
     of_base, of_new = int(extra[in_base].sum()), int(extra[~in_base].sum())
-    copies = Copies(of_base, of_new, int((kinds == "added").sum()) + of_base + of_new, base_rows, base_repeated)
+    added = int((kinds == "added").sum()) + of_base + of_new
+    copies = Copies(of_base, of_new, added, base_rows, base_repeated, base_repeated_records)
     return copies.total > copies.allowed(COPIES_RATE, COPIES_LEAST)
 
 
-def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0) -> dict:
+def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0, base_repeated_records: int = 0) -> dict:
     """The default policy's detector rules and its copies rule on one delta: which block, whether drift warns."""
     results = run_detectors(profile, delta, fpr=FPR)
     verdicts = combine(results, FPR, profile.sample_batches, batch_label_support(profile, delta))
@@ -114,7 +115,7 @@ def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0) -> dict:
         blocking.append(f"detectors.combined({'+'.join(clauses)})")
     if extreme:
         blocking.append("detectors.extreme")
-    if copies_over(delta, base_rows, base_repeated):
+    if copies_over(delta, base_rows, base_repeated, base_repeated_records):
         blocking.append("copies.max_copies_rate")
     return {
         "blocking": blocking,
@@ -210,7 +211,9 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
             Xb, yb, Xd, yd = X[:start], y[:start], X[start : start + size], y[start : start + size]
             base_digests = row_digests(Xb)
             profile = build_profile(Xb, yb, base_digests, featurizer="x", positions=np.arange(len(Xb)))
-            base_facts = (len(Xb), len(Xb) - len(set(base_digests)))  # rows, repeated rows
+            held = Counter(base_digests)
+            # rows, repeated rows, records held more than once
+            base_facts = (len(Xb), len(Xb) - len(held), sum(1 for c in held.values() if c > 1))
             clean, _ = pipeline_delta(Xb, Xd, yd)
             g = gate(profile, clean, *base_facts)
             clean_n += 1

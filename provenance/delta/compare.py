@@ -79,6 +79,8 @@ def diff_versions(
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
+        # how many distinct base records the base holds more than once (the copies rule's allowance)
+        "repeated_base_records": len(changes.array("repeated_base", "rows")),
         # the same records' rows, read when detection asks; the report keeps their locators
         "rows": (lambda: rows)
         if rows is not None

@@ -9,16 +9,19 @@ rules). This rule counts the copies in all, as a share of the rows the candidate
 
 What it reads is recomputed from both versions' manifests, verified against their signed
 roots by the diff (``ctx.diff``): the extra rows of each digest the candidate holds more
-often than the base (beyond one for a new digest), and the base's own repeated rows. Never a
+often than the base (beyond one for a new digest), and the base's own repeated records. Never a
 stored row or a count a `.prov/` writer could edit.
 
 Data repeats (rounded readings, empty e-mails): a clean delivery repeats base records about
-as often as the base repeats itself. The chance that a new row repeats a record already held
-is, by Good and Turing's estimate, the share of the base's rows whose record it holds more
-than once; that is at most twice the base's share of repeated rows (a record held ``r >= 2``
-times has ``r - 1`` repeated rows), which is the allowance taken here, with the policy's rate
-on top: ``allowed = rows added * (max_copies_rate + 2 * repeated / base rows)``, at least
-``min_copies - 1``.
+as often as the base repeats itself. The allowance counts the base's repeated *records*, not
+its repeated rows: ``allowed = rows added * (max_copies_rate + 2 * R / base rows)``, at least
+``min_copies - 1``, where ``R`` is how many distinct records the base holds more than once. For
+data whose repeats are pairs this is twice the base's share of repeated rows, about the chance
+that a new row repeats a record (Good and Turing's estimate, 2 * n2 / n, where n2 records are
+held twice); one record held 150 times (an empty record, an accepted flood) adds one record's
+worth, not 150 rows' worth (attack review 12, C12-2: counting rows let 210 copies of any base
+records through). Copies the rule lets in are held twice in the next base and raise ``R``, so
+over many releases the allowance grows with what it let in (C12-1, README Known gaps).
 """
 
 from __future__ import annotations
@@ -44,13 +47,15 @@ RULE = "copies.max_copies_rate"
 class Copies:
     """Exact copies a candidate adds (``copies_added``): extra rows of records the base holds
     (``of_base``) and of records new in the candidate (``of_new``), the rows it adds in all
-    (``rows_added``: one per new record, and every copy), and the base's rows and repeated rows."""
+    (``rows_added``: one per new record, and every copy), the base's rows, its repeated rows, and
+    how many distinct records it holds more than once (``base_repeated_records``)."""
 
     of_base: int
     of_new: int
     rows_added: int
     base_rows: int
     base_repeated: int
+    base_repeated_records: int
 
     @property
     def total(self) -> int:
@@ -59,8 +64,8 @@ class Copies:
 
     @property
     def base_share(self) -> float:
-        """The share of the base's rows that repeat a record it already holds."""
-        return self.base_repeated / self.base_rows if self.base_rows else 0.0
+        """Distinct records the base holds more than once, as a share of its rows (module docstring)."""
+        return self.base_repeated_records / self.base_rows if self.base_rows else 0.0
 
     def allowed(self, rate: float, least: int) -> int:
         """The most copies a delivery of these rows may add (module docstring)."""
@@ -90,7 +95,14 @@ def copies_added(diff: DiffReport) -> Copies:
     new = np.isin(digests, added) if len(digests) and len(added) else np.zeros(len(digests), bool)
     of_base, of_new = int(np.asarray(rows)[~new].sum()), int(np.asarray(rows)[new].sum())
     s = diff.summary
-    return Copies(of_base, of_new, len(added) + of_base + of_new, int(s["records_base"]), int(s["duplicates_base"]))
+    return Copies(
+        of_base,
+        of_new,
+        len(added) + of_base + of_new,
+        int(s["records_base"]),
+        int(s["duplicates_base"]),
+        int(diff.delta["repeated_base_records"]),
+    )
 
 
 class MaxCopiesRate(ModeRule):
@@ -109,7 +121,7 @@ class MaxCopiesRate(ModeRule):
             FRACTION,
             0.02,
             "share of the rows a candidate adds that may be exact copies of records it already holds (of the base's, "
-            "or of its own new ones), beyond twice the base's own share of repeated rows",
+            "or of its own new ones), beyond twice the share of the base's rows that are records it holds more than once",
         ),
         Setting(
             "copies",
@@ -140,6 +152,7 @@ class MaxCopiesRate(ModeRule):
             "rows_added": c.rows_added,
             "base_rows": c.base_rows,
             "base_repeated_rows": c.base_repeated,
+            "base_repeated_records": c.base_repeated_records,
             "max_copies_rate": self.rate,
             "allowed": allowed,
         }
@@ -153,8 +166,8 @@ class MaxCopiesRate(ModeRule):
         reweighted = f"; {c.of_base} of the base's {c.base_rows} rows now count twice or more" if c.of_base else ""
         why = (
             f"{c.headline()}: {100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added, more than "
-            f"the {allowed} allowed ({100 * self.rate:g}% of them beyond twice the base's own "
-            f"{100 * c.base_share:.2g}% of repeated rows){reweighted}: a re-delivered batch or a flood re-weights "
+            f"the {allowed} allowed ({100 * self.rate:g}% of them, plus twice the {c.base_repeated_records} "
+            f"records the base's {c.base_rows} rows hold more than once){reweighted}: a re-delivered batch or a flood re-weights "
             "training; remove the copies, or raise copies.max_copies_rate for a source known to re-deliver"
         )
         records = [

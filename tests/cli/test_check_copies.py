@@ -94,4 +94,20 @@ def test_the_base_own_repetition_is_allowed_for(prov, workdir, store, keypair, b
     candidate = pa.concat_tables([base, t.slice(900, 300), base.take(list(range(100, 130)))])
     copies = check_without_detectors(prov, keypair, base, candidate)
     assert copies["count"] == 30 and copies["statistic"]["base_repeated_rows"] == base_repeats
+    assert copies["statistic"]["base_repeated_records"] == base_repeats
     assert (copies["status"], copies["allowed"]) == (("block", 9) if base_repeats == 0 else ("pass", 72)), copies
+
+
+def test_one_record_held_many_times_does_not_open_the_allowance_to_every_record(prov, workdir, store, keypair):
+    """Attack review 12, C12-2: a base that holds one record 150 times (an empty record, an accepted flood)
+    counted as 149 repeated rows, which lifted the allowance to 215 copies of ANY base record, so 210
+    copies of 210 distinct base records (a re-delivery) passed. The allowance counts repeated records:
+    that one record is one, and the re-delivery blocks as it does on a base without it."""
+    t = digits_table()
+    distinct = t.slice(0, 900)
+    base = pa.concat_tables([distinct, distinct.take(pa.array([0] * 149, pa.int64()))])
+    candidate = pa.concat_tables([base, distinct.take(list(range(100, 310)))])
+    copies = check_without_detectors(prov, keypair, base, candidate)
+    s = copies["statistic"]
+    assert (s["base_repeated_rows"], s["base_repeated_records"], s["copies_of_base"]) == (149, 1, 210), s
+    assert copies["status"] == "block" and copies["allowed"] == 9, copies
