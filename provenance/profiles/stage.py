@@ -97,7 +97,7 @@ def build_version_profile(
     try:
         resolved_spec, resolved, X = build_for_commit(requested, kind, records)
     except FeatureError as exc:
-        raise (_named(exc, locators) if kind == "tree" else exc) from exc
+        raise _named(exc, locators) from exc
     profile = build_profile(
         X,
         part.column("label").to_pylist(),
@@ -120,9 +120,10 @@ def build_version_profile(
 
 
 def _named(exc: FeatureError, locators: list) -> FeatureError:
-    """``exc`` naming a tree's files by their paths: they are featurised from their bytes, so the
-    featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
-    "cannot decode image(s) (OSError): 71", and the check that could not use the version the same)."""
+    """``exc`` naming the sample's records by their locators (a tree's paths, a table's ``file#row``):
+    the featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
+    "cannot decode image(s) (OSError): 71", and the check that could not use the version the same; a
+    table's NaN in its row 7 was "rows: 218", the sample being in salted order)."""
     if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
         return FeatureError(exc.problem, [locators[r] for r in exc.records])
     return exc

@@ -40,3 +40,19 @@ def test_an_undecodable_image_is_named_by_its_path(tmp_path, name):
         build_version_profile(hashed.manifest, "tree", hashed.columns, spec)
     assert caught.value.records == [name]
     assert str(caught.value).endswith(f": {name}")
+
+
+def test_a_table_row_that_cannot_be_featurised_is_named_by_its_row_not_its_sample_position(tmp_path):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.random.default_rng(0).normal(size=(300, 4))
+    x[7, 2] = np.nan  # the sample is in salted order: row 7 is not the sample's 7th
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({**{f"f{i}": x[:, i] for i in range(4)}, "label": [str(i % 3) for i in range(300)]}), path)
+    spec = DatasetSpec(str(path))
+    hashed = build_manifest(spec, executor=InlineExecutor())
+    with pytest.raises(FeatureError, match=r"NaN or infinite in 1 row") as caught:
+        build_version_profile(hashed.manifest, "table", hashed.columns, spec, sample_salt=b"s" * 32)
+    assert caught.value.records == ["7"] and str(caught.value).endswith("rows: 7")  # a one-file table's locator
