@@ -120,6 +120,16 @@ MIN_SHIFT = 0.5
 # mean is not removed: every record would have left its class's cloud, which is no recalibration.
 # (Digits brightened by 1 of 16 move 2.9 times it, mostly along the always-blank pixels.)
 FAR_SHIFT = 8.0
+# A shared shift is removed only when every class measured moved at least this share of it along
+# it: a move most classes share but some do not is not a recalibration (attack review 12, D12-1: a
+# trigger whose pixels each sit on the target class and five others read as the batch's drift).
+EVERY_CLASS = 0.7
+# A shared shift is not removed when it carries any class mean this share or more of the way to
+# another's: removing it would move a record shipped without it toward that class (attack review 12,
+# D12-2: clean records shipped moved by mean(3s) - mean(8s) and flipped 3s shipped unmoved put the
+# flips among the 8s once the move was taken off). A recalibration moves every class alike, mostly
+# where the classes do not differ.
+TOWARD_CLASS = 0.25
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,9 @@ class BatchShift:
     size: float  # its length over the base's median distance from a record to its class mean
     classes: int  # classes it was measured on
     # "removed" (the detectors scored the records without it), or why not: "small" (below
-    # MIN_SHIFT), "far" (beyond FAR_SHIFT), "one_class" (fewer than two classes measured)
+    # MIN_SHIFT), "far" (beyond FAR_SHIFT), "one_class" (fewer than two classes measured),
+    # "not_every_class" (a class moved less than EVERY_CLASS of it), "toward_class" (it carries a
+    # class mean TOWARD_CLASS or more of the way to another's)
     outcome: str
 
     @property
@@ -150,6 +162,11 @@ class BatchShift:
             "removed, the records are scored as delivered",
             "one_class": "not removed: fewer than two classes have 5 records in the batch, so a drift cannot be "
             "told from one class's move",
+            "not_every_class": f"not removed: some class moved less than {EVERY_CLASS:g} of it, so it is no move of "
+            "the whole batch; the records are scored as delivered",
+            "toward_class": f"not removed: it carries a class's mean {TOWARD_CLASS:g} or more of the way to another "
+            "class's, so taking it off would move a record shipped without it toward that class; the records are "
+            "scored as delivered",
         }[self.outcome]
 
     @property
@@ -187,18 +204,48 @@ def shared_shift(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray) -
     measured: a one-class batch cannot tell a drift from a move of that class.
     """
     d = profile.dim
-    moves = []
-    for c in range(len(profile.classes)):
-        mine = Z[labels == c]
-        base = profile.sample_Z[profile.sample_labels == c]
-        if len(mine) >= MIN_CLASS_RECORDS and len(base) >= MIN_CLASS_RECORDS:
-            moves.append(np.median(mine, axis=0).astype(np.float64) - np.median(base, axis=0))
+    moves = class_moves(profile, Z, labels)
     if len(moves) < 2:
         return np.zeros(d), len(moves)
     ordered = np.sort(np.stack(moves), axis=0)
     low, high = ordered[(len(moves) - 1) // 2], ordered[len(moves) // 2]
     nearest = np.where(np.abs(low) <= np.abs(high), low, high)
     return np.where(low * high > 0, nearest, np.where(low == high, low, 0.0)), len(moves)
+
+
+def class_moves(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
+    """Each measured class's median move, batch against profile sample (``shared_shift``'s classes)."""
+    moves = []
+    for c in range(len(profile.classes)):
+        mine = Z[labels == c]
+        base = profile.sample_Z[profile.sample_labels == c]
+        if len(mine) >= MIN_CLASS_RECORDS and len(base) >= MIN_CLASS_RECORDS:
+            moves.append(np.median(mine, axis=0).astype(np.float64) - np.median(base, axis=0))
+    return moves
+
+
+def least_class_share(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, vector: np.ndarray) -> float:
+    """The smallest share of ``vector`` any measured class moved along it (its move projected on it,
+    over its length squared): 1 when every class moved by all of it, 0 when one did not move."""
+    length2 = float(vector @ vector)
+    moves = class_moves(profile, Z, labels)
+    if length2 <= 0 or not moves:
+        return 0.0
+    return min(float(m @ vector) / length2 for m in moves)
+
+
+def toward_class(profile: ReferenceProfile, vector: np.ndarray) -> float:
+    """How far ``vector`` carries one class mean toward another, at most: over every pair of the
+    profile's class means, its projection on their difference over that difference's length (1: it
+    is the whole way from one mean to the other)."""
+    means = profile.class_means.astype(np.float64)
+    if len(means) < 2:
+        return 0.0
+    gaps = means[None, :, :] - means[:, None, :]  # (k, k, d)
+    length2 = np.einsum("ijd,ijd->ij", gaps, gaps)
+    along = np.abs(gaps @ vector.astype(np.float64))
+    ok = length2 > 0
+    return float(np.max(along[ok] / length2[ok])) if ok.any() else 0.0
 
 
 def class_spread(profile: ReferenceProfile) -> float:
@@ -224,7 +271,8 @@ def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
     if moved is not None and moved.shifted:
         added = np.flatnonzero(np.array([k == "added" for k in delta.kinds], dtype=bool))
         Z = standardized_delta(profile, delta)[added]
-        vector, classes = shared_shift(profile, Z, profile.label_indexes([delta.labels[i] for i in added]))
+        labels = profile.label_indexes([delta.labels[i] for i in added])
+        vector, classes = shared_shift(profile, Z, labels)
         size = float(np.linalg.norm(vector)) / class_spread(profile)
         if classes < 2:
             outcome = "one_class"
@@ -232,6 +280,10 @@ def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
             outcome = "small"
         elif size > FAR_SHIFT:
             outcome = "far"
+        elif least_class_share(profile, Z, labels, vector) < EVERY_CLASS:
+            outcome = "not_every_class"
+        elif toward_class(profile, vector) >= TOWARD_CLASS:
+            outcome = "toward_class"
         else:
             outcome = "removed"
             remove_batch_shift(profile, delta, added, vector)

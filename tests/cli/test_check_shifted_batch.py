@@ -23,14 +23,21 @@ def _commit(prov, path, tag, keypair, *extra):
     assert r.exit_code == 0, r.output
 
 
-def _check(prov, keypair, brighten: float, poison: str = "none"):
+def _check(prov, keypair, brighten: float | str, poison: str = "none", clip: bool = True):
     """Commit the base and base + batch (the batch brightened, ``poison`` planted in it) and check."""
     X, y = load_digits(return_X_y=True)
     rng = np.random.default_rng(1)
-    order = rng.permutation(len(y))[: BASE + BATCH]
+    everything = rng.permutation(len(y))
+    order = everything[: BASE + BATCH]
+    threes = [i for i in everything[BASE + BATCH :] if y[i] == 3][:30]  # real 3s the versions do not hold
+    X_all = X
     X, y = X[order].copy(), y[order].copy()
-    X[BASE:] = np.clip(X[BASE:] + brighten, 0, 16)
+    if isinstance(brighten, str):  # the move from the base's mean 3 to its mean 8 (attack review 12, D12-2)
+        brighten = X[:BASE][y[:BASE] == 3].mean(axis=0) - X[:BASE][y[:BASE] == 8].mean(axis=0)
+    X[BASE:] = np.clip(X[BASE:] + brighten, 0, 16) if clip else X[BASE:] + brighten
     planted = np.arange(BASE, BASE + POISON)
+    if poison == "unshifted_flips":  # the batch's last 30 records: real 3s, labelled 8, shipped without the move
+        X[BASE + BATCH - 30 :], y[BASE + BATCH - 30 :] = X_all[threes], 8
     if poison == "flips":
         y[planted] = (y[planted] + 1 + rng.integers(0, 9, POISON)) % 10
     elif poison == "outliers":
@@ -86,3 +93,23 @@ def test_a_shift_too_far_for_a_recalibration_is_not_removed_and_blocks(prov, wor
     shift = drift["statistic"]["shared_shift"]
     assert not shift["removed"] and shift["size"] > 8.0
     assert "more than a recalibration moves data" in drift["reason"]
+
+
+def test_flips_shipped_without_the_batch_move_are_scored_as_delivered(prov, workdir, keypair):
+    """Attack review 12, D12-2: a source moves its clean records by mean(3s) - mean(8s) and ships 30 real
+    3s labelled 8 unmoved. Removing the move took the flips into the 8s' region (0 of 30 flagged, exit 0);
+    a move some class does not share, or one that carries a class toward another, is not removed."""
+    r, report, drift = _check(prov, keypair, "3to8", "unshifted_flips")
+    shift = drift["statistic"]["shared_shift"]
+    assert not shift["removed"] and shift["outcome"] in ("not_every_class", "toward_class"), shift
+    assert r.exit_code == 1, r.stdout
+    assert len({f["digest"] for f in report["findings"]}) >= 15
+
+
+def test_a_move_from_one_class_toward_another_is_not_removed(prov, workdir, keypair):
+    """The whole batch moved by mean(3s) - mean(8s): every class shares it, but it is the way from one class
+    to another, no recalibration: not removed (removing it would move a record shipped without it)."""
+    r, report, drift = _check(prov, keypair, "3to8", clip=False)
+    shift = drift["statistic"]["shared_shift"]
+    assert shift["outcome"] == "toward_class" and not shift["removed"], shift
+    assert "toward another class" in drift["reason"] or "of the way to another" in drift["reason"]
