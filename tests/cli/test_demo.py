@@ -15,12 +15,7 @@ def readme_report_sample() -> list[str]:
     return text.split("```\n", 2)[1].rstrip("\n").split("\n")
 
 
-POLICY_LINE = re.compile(r"Policy default \([0-9a-f]{12}\)")
-
-
 def matches(line: str, real: str) -> bool:
-    if POLICY_LINE.fullmatch(line) and POLICY_LINE.fullmatch(real):
-        return True  # the default policy's digest moves with every policy key a session adds (test_policy pins it)
     return real.startswith(line[:-1]) if line.endswith("…") else real == line
 
 
