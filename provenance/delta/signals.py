@@ -275,7 +275,9 @@ def removals_concentrated(removed: dict[str, int], base: dict[str, int]) -> Sign
     )
 
 
-def volume_jump(source: str | None, added: int, base_count: int, growth: float, history: list[int]) -> Signal | None:
+def volume_jump(
+    source: str | None, added: int, base_count: int, growth: float, history: list[int] | None
+) -> Signal | None:
     """A source adding far more than its own history (or its share of the base) predicts.
 
     Args:
@@ -283,17 +285,22 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
         added: records the source added in this diff.
         base_count: the source's records in the base.
         growth: the other sources' growth rate (added / base records), the fallback basis.
-        history: records the source added in each earlier version, oldest first.
+        history: records the source added in each earlier version, oldest first; None when
+            the versions' signed counts do not name the source (a tree's sources come from
+            its signed batches, while its versions count every record under "").
 
     Returns:
         None below ``MIN_VOLUME`` additions; a ``new_source`` signal (never flagged) for a
         source with no history; otherwise ``source_volume_jump``: a Poisson upper-tail test
         of ``added`` against the expected count, flagged when p < ``ALPHA`` and the jump is
-        at least ``VOLUME_RATIO`` times the expectation.
+        at least ``VOLUME_RATIO`` times the expectation. Without a history, the expectation
+        is the source's base records at the others' growth; when the others did not grow
+        (they took no turn, or are all new) there is no basis, and the signal says so,
+        never flagged.
     """
     if added < MIN_VOLUME:
         return None
-    if base_count == 0 and not any(history):
+    if base_count == 0 and not any(history or []):
         return Signal(
             "new_source",
             False,
@@ -304,16 +311,26 @@ def volume_jump(source: str | None, added: int, base_count: int, growth: float, 
     if history:
         expected = max(sum(history) / len(history), 1.0)
         basis = f"its mean of {expected:.1f} per version over {len(history)} earlier version(s)"
-    else:
+    elif base_count * growth > 0:
         expected = max(base_count * growth, 1.0)
         basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
+    else:
+        why = " (the versions' signed counts do not name it)" if history is None else ""
+        return Signal(
+            "source_volume_jump",
+            False,
+            f"source {source_name(source)!r} added {added} records: no history to compare{why} "
+            "and the other sources did not grow",
+            {"test": "none", "value": added, "p_value": None},
+            {"source": source},
+        )
     p_value = stats.poisson_sf(added, expected)
     test = {
         "test": "poisson upper tail",
         "value": added,
         "expected": round(expected, 3),
         "ratio": round(added / expected, 3),
-        "history": history,
+        "history": history or [],
         "p_value": p_value,
     }
     flagged = p_value < ALPHA and added >= VOLUME_RATIO * expected

@@ -76,12 +76,17 @@ def spike_ratio(volume: SourceVolume) -> float:
     return volume.added / max(expected, 1.0) if expected > 0 else 0.0
 
 
-def history_increments(source: str | None, history: list[dict]) -> list[int]:
+def history_increments(source: str | None, history: list[dict]) -> list[int] | None:
     """Records ``source`` added in each earlier version, from signed per-source counts (newest first).
 
-    ``history[i]`` maps a source ("" for none) to its record count in one version.
+    ``history[i]`` maps a source ("" for none) to its record count in one version. None
+    (no history) when none of the counts names the source: the versions of data without a
+    source column count every record under "", while the diff names their sources from the
+    signed batches (lineage), so a zero there is not "added nothing" but "not counted".
     """
     key = "" if source is None else source
+    if history and not any(key in counts for counts in history):
+        return None
     return [max(0, newer.get(key, 0) - older.get(key, 0)) for newer, older in zip(history, history[1:])]
 
 

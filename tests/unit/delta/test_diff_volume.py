@@ -34,3 +34,19 @@ def test_a_source_is_judged_against_its_own_signed_history():
     assert not usual["a"].flagged
     flood = {s.subject["source"]: s for s in volume_signals({"a": 2000, "b": 50}, {"a": 600, "b": 100}, history)}
     assert flood["a"].flagged and flood["a"].name == "source_volume_jump"
+
+
+def test_a_source_the_signed_counts_never_name_has_no_history_and_no_basis_alone():
+    # a tree's versions count every record under "": its vendors (named by their signed batches) have no history
+    tree_history = [{"": 1366}, {"": 966}, {"": 600}]
+    assert history_increments("vendorB", tree_history) is None
+    (alone,) = volume_signals({"vendorB": 397}, {"vendorA": 1000, "vendorB": 366}, tree_history)
+    assert not alone.flagged and "no history to compare" in alone.explanation
+    # beside a new source, "the others' growth" is no basis either (newcomer review 12, finding 5: ml2)
+    beside_new = {
+        s.subject["source"]: s for s in volume_signals({"vendorA": 400, "vendorB": 397}, {"vendorA": 600}, [])
+    }
+    assert not beside_new["vendorA"].flagged and beside_new["vendorB"].name == "new_source"
+    # when the others grew, their growth is a basis: a source far above it is still flagged
+    both = {s.subject["source"]: s for s in volume_signals({"a": 900, "b": 30}, {"a": 300, "b": 300}, tree_history)}
+    assert both["a"].flagged and "at the others' growth" in both["a"].explanation
