@@ -23,7 +23,7 @@ import numpy as np
 from provenance.delta.bridge import Reader, not_bridgeable
 from provenance.delta.content_pairs import drop, pair_by_content
 from provenance.delta.merge import Changes
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError
 from provenance.sources.facts import schema_changes as column_changes
 
 
@@ -73,7 +73,9 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     counts as added (its digest matches no batch signed with the old types); and the base records
     paired by content, whose content the new side still holds (not removed). Pairs by content are accounted
     for as digests both sides hold, and leave the delta unless relabeled. ``changes.rekeyed_by``
-    says which pairing, and ``changes.rekeyed_note`` why not by content.
+    says which pairing, and ``changes.rekeyed_note`` why not by content. Raises ``VerificationError``
+    (exit 1) when a re-read record differs from its signed digest or its data is gone: tampering is no
+    reason to pair by locator instead (attack review 12, R12-2).
     """
     old, now = base.schema, new.schema
     columns_changed = (old.get("types"), old.get("columns")) != (now.get("types"), now.get("columns"))
@@ -85,7 +87,7 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     if why is None and read is not None and columns_changed:  # a label type or class list re-keys nothing
         try:
             kept, paired = pair_by_content(changes, base, new, read)
-        except (InputError, VerificationError) as exc:
+        except InputError as exc:  # not readable as signed (an old version); a record that differs raises (R12-2)
             why = f"the records of {new.name} could not be read again ({exc})"
         else:
             if len(paired):

@@ -133,15 +133,16 @@ def test_added_and_removed_columns(prov, workdir, keypair, column):
         assert why in s["rekeyed_note"]
 
 
-def test_data_changed_since_the_commit_does_not_pair(prov, workdir, keypair):
-    """The new records are re-read from where the version signed its data and re-hashed first: a data
-    file rewritten after the commit (its swaps undone) is not what was signed, so nothing pairs by content."""
+def test_data_changed_since_the_commit_fails_the_diff(prov, workdir, keypair):
+    """The new records are re-read from where the version signed its data and re-hashed first: a data file
+    rewritten after the commit (its swaps undone) is tampering, exit 1 naming it, not a reason to fall back
+    to the locator pairing, whose count a reorder hides relabels from (attack review 12, R12-2)."""
     base = digits_table(N)
     attack, _ = _swapped(_retyped(base))
     pins = _store(prov, workdir, keypair, base, attack=attack)
     pq.write_table(_retyped(base), workdir / "attack.parquet")
-    s = _summary(prov, "attack", pins)
-    assert s["rekeyed_by"] == "locator" and "could not be read again" in s["rekeyed_note"]
+    r = prov("diff", "base", "attack", "--json", *pins)
+    assert r.exit_code == 1 and "differ from the signed manifest" in r.stderr, r.output
 
 
 def test_a_dtype_change_of_signed_data_blocks_and_says_why(prov, template_trust, workdir):
