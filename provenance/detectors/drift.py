@@ -234,6 +234,9 @@ def least_class_share(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarr
     return min(float(m @ vector) / length2 for m in moves)
 
 
+ROWS = 256  # class means per block in toward_class
+
+
 def toward_class(profile: ReferenceProfile, vector: np.ndarray) -> float:
     """How far ``vector`` carries one class mean toward another, at most: over every pair of the
     profile's class means, its projection on their difference over that difference's length (1: it
@@ -241,11 +244,17 @@ def toward_class(profile: ReferenceProfile, vector: np.ndarray) -> float:
     means = profile.class_means.astype(np.float64)
     if len(means) < 2:
         return 0.0
-    gaps = means[None, :, :] - means[:, None, :]  # (k, k, d)
-    length2 = np.einsum("ijd,ijd->ij", gaps, gaps)
-    along = np.abs(gaps @ vector.astype(np.float64))
-    ok = length2 > 0
-    return float(np.max(along[ok] / length2[ok])) if ok.any() else 0.0
+    at = means @ vector.astype(np.float64)  # (k,): each mean's position along the vector
+    square = np.einsum("kd,kd->k", means, means)
+    most = 0.0
+    for start in range(0, len(means), ROWS):  # (rows, k) blocks: 2,000 classes never hold a (k, k, d) array
+        block = means[start : start + ROWS]
+        length2 = square[start : start + ROWS, None] + square[None, :] - 2.0 * (block @ means.T)
+        along = np.abs(at[None, :] - at[start : start + ROWS, None])
+        ok = length2 > 1e-12 * max(float(square.max()), 1e-300)
+        if ok.any():
+            most = max(most, float(np.max(along[ok] / length2[ok])))
+    return most
 
 
 def class_spread(profile: ReferenceProfile) -> float:
