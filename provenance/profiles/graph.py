@@ -9,14 +9,21 @@ bound from column-group minima instead of a partial sort of every row) are ``fea
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from provenance.executor import default_workers
 from provenance.features.neighbors import k_smallest, squared_distances
 
 _BLOCK_ROWS = 1024  # query rows per block: a block x sample distance matrix stays small
+_MAX_THREADS = 2  # blocks computed at once (this project's machines have 2 cores)
+_THREADED_MAX_POINTS = 4096  # above this a second block's distances (m x 1024 float64) cost too much memory
 
 
-def batch_neighbour_graph(Z: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int) -> dict[str, np.ndarray]:
+def batch_neighbour_graph(
+    Z: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int, threads: int | None = None
+) -> dict[str, np.ndarray]:
     """Neighbour geometry of a reference sample, leave-one-out and leave-one-batch-out.
 
     ``Z`` (m x d) are the sample's standardised features, ``labels`` (m,) class indexes
@@ -26,6 +33,11 @@ def batch_neighbour_graph(Z: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     (m,), the nearest record of another batch with the same / another label. Distances
     are Euclidean (float32), neighbours nearest first with ties broken by index; missing
     neighbours are index -1 at distance inf. Raises ValueError if ``labels`` is not sorted.
+
+    ``threads`` (default: ``PROV_WORKERS`` or the usable CPUs, at most 2) blocks of rows are
+    computed at once when the sample holds at most 4,096 records: each block is the same
+    computation either way, so the result is the same to the bit; only the wall time differs
+    (the products and searches release the GIL).
 
     Leaving the record's whole batch out is what makes the reference look like a new
     batch would: a delta's records never have their own batch-mates in the base (grouped
@@ -49,7 +61,8 @@ def batch_neighbour_graph(Z: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     norms = np.einsum("ij,ij->i", Z, Z)
     present, starts = np.unique(labels, return_index=True)
     spans = {int(l): (int(a), int(b)) for l, a, b in zip(present, starts, np.r_[starts[1:], m])}
-    for start in range(0, m, _BLOCK_ROWS):
+
+    def block(start: int) -> None:
         stop = min(start + _BLOCK_ROWS, m)
         rows = np.arange(stop - start)
         d2 = squared_distances(Z[start:stop], Z, norms)
@@ -75,4 +88,15 @@ def batch_neighbour_graph(Z: np.ndarray, labels: np.ndarray, groups: np.ndarray,
             )
             out["own_dist"][start + r0 : start + r1] = np.sqrt(own)
             out["other_dist"][start + r0 : start + r1] = np.sqrt(other)
+
+    block_starts = range(0, m, _BLOCK_ROWS)
+    threads = default_workers() if threads is None else threads
+    if threads > 1 and len(block_starts) > 1 and m <= _THREADED_MAX_POINTS:
+        # each block is the same computation on either path (same shapes, so the same bits), writing
+        # its own rows of ``out``; numpy and BLAS release the GIL for the products and the searches
+        with ThreadPoolExecutor(max_workers=min(threads, _MAX_THREADS)) as pool:
+            list(pool.map(block, block_starts))
+    else:
+        for start in block_starts:
+            block(start)
     return out

@@ -77,3 +77,39 @@ def test_exact_copies_flood_equals_brute_force():
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
     for name in ("loo_dist", "dist", "own_dist", "other_dist"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("m,d,k", [(2500, 260, 16), (3001, 17, 16), (4096, 64, 5)])
+def test_blocks_on_two_threads_give_the_same_bits(m, d, k):
+    """A commit builds the graph's row blocks on two threads where a core is free (an image tree's
+    profile is half its commit's time); the signed profile's bytes must not depend on it: every
+    array equal to the one-thread graph's, bit for bit, on shapes whose last block is partial."""
+    rng = np.random.default_rng(m)
+    labels = np.sort(rng.integers(0, 10, m))
+    groups = rng.integers(0, 8, m)
+    Z = rng.normal(size=(m, d)).astype(np.float32)
+    Z[m // 2 : m // 2 + 40] = Z[:40]  # exact copies: ties in the searches
+    one = batch_neighbour_graph(Z, labels, groups, k, threads=1)
+    two = batch_neighbour_graph(Z, labels, groups, k, threads=2)
+    assert one.keys() == two.keys()
+    for name in one:
+        assert one[name].tobytes() == two[name].tobytes(), name
+
+
+def test_a_profile_built_with_one_or_two_workers_has_the_same_bytes(monkeypatch):
+    """The whole signed profile, as a commit builds it (``PROV_WORKERS`` decides the graph's threads)."""
+    import hashlib
+
+    from provenance.profiles.reference import build_profile
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    y = rng.integers(0, 10, n)
+    X = (rng.integers(0, 256, (n, 68)) / 255.0 + y[:, None] * 0.05).astype(np.float32)
+    digests = [hashlib.sha256(b"image-%d" % i).digest() for i in range(n)]
+    built = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("PROV_WORKERS", workers)
+        built[workers] = build_profile(X, y.astype(str), digests, featurizer="image/v1", positions=np.arange(n))
+    assert len(built["2"].sample_X) == n  # the whole base sampled: three blocks of rows
+    assert built["1"].to_bytes() == built["2"].to_bytes()
