@@ -2,15 +2,13 @@
 
 Used by the detectors (delta records against the profile's sample, and the delta against
 itself) and by the reference profile's neighbour graph (``profiles.graph``, built once at
-commit).
-
-Each block of query rows is sized so that its distance matrix fits in one core's L2 cache
-(``_BLOCK_BYTES``): every pass over it (the product, the sums, the searches) then reads
-from cache instead of memory, which halved the cost of a 10,000-record delta against a
-10,000-record matrix. The searches run BLAS on one thread (``features.blas``): with
-blocks this small, a multi-threaded product spends more on waking its threads than on
-the product (10x slower on a loaded 2-core machine), and one thread fixes the bits. The k nearest are found by a threshold instead of a partial sort of
-every row: see ``k_smallest``.
+commit). Each block of query rows is sized so that its distance matrix fits in one core's
+L2 cache (``_BLOCK_BYTES``): every pass over it then reads from cache, which halved the
+cost of a 10,000-record delta against a 10,000-record matrix. BLAS runs on one thread
+(``features.blas``): with blocks this small, waking threads costs more than the product,
+and one thread fixes the bits. The k nearest are found by a threshold instead of a partial
+sort of every row (``k_smallest``). Where the optional extension is built, the passes after
+the product run in C (``provenance.fastknn``: the same answers, bit for bit).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from provenance.fastknn import Selector, finish
 from provenance.features.blas import single_threaded_blas
 
 _BLOCK_BYTES = 1 << 20  # one block's float64 distance matrix: one core's L2 cache on this project's machines
@@ -63,6 +62,8 @@ def _squared_distances(queries: np.ndarray, scaled_points: np.ndarray, point_nor
     """
     q = queries.astype(np.float64, copy=False)
     d2 = q @ scaled_points.T
+    if finish(d2, np.einsum("ij,ij->i", q, q), point_norms):  # the compiled pass (provenance.fastknn): same bits
+        return d2
     d2 += np.einsum("ij,ij->i", q, q)[:, None]
     d2 += point_norms[None, :]
     np.copyto(d2, 0.0, where=d2 < 0.0)
@@ -273,7 +274,10 @@ def nearest_with_count(
     }
     if n == 0 or m == 0:
         return out
+    native = Selector((queries, points), k_eff, radii2=radii2)
     for start, stop, d2 in _blocks(queries, points, None, queries_are_points):
+        if native.block(d2, start, stop):
+            continue
         out["close"][start:stop] = _count_within(d2, radii2)
         if k_eff > 1:
             # the k smallest in order of (value, column) start with the argmin's answer: the
@@ -290,6 +294,7 @@ def nearest_with_count(
         if k_eff == 1:  # as ``nearest``: the argmin, not a search
             out["idx"][start:stop, 0] = best
             out["dist"][start:stop, 0] = out["first_dist"][start:stop]
+    native.write(out)
     return out
 
 
@@ -360,7 +365,10 @@ def nearest_by_label(
     hi = np.where(span >= 0, np.r_[starts[1:], m][np.maximum(span, 0)], 0)
     k_eff = min(k, m)
     ends = np.r_[starts[1:], m]
+    native = Selector((queries, points), k_eff, starts=starts)
     for start, stop, d2 in _blocks(queries, points, exclude, False):
+        if native.block(d2, start, stop, span[start:stop]):
+            continue
         rows = np.arange(stop - start)
         per_label = np.fmin.reduceat(d2, starts, axis=1)
         own_span = span[start:stop]
@@ -379,6 +387,7 @@ def nearest_by_label(
         block_idx, block_d2 = k_smallest(d2, k_eff)
         out["idx"][start:stop, :k_eff] = block_idx
         out["dist"][start:stop, :k_eff] = np.sqrt(block_d2)
+    native.write(out)
     return out
 
 
