@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -58,6 +59,16 @@ def stored_findings(tree: Path, folder: Path, cache: Path) -> dict:
         d.pop("run", None)
         d.pop("created_at", None)
     return found
+
+
+def compiled_paths(tree: Path) -> list[str]:
+    """Which optional compiled paths (``provenance.fastsha``, ``provenance.fastknn``) the tree's prov runs."""
+    env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(tree)}
+    lines = []
+    for module in ("fastsha", "fastknn"):
+        done = subprocess.run([sys.executable, "-m", f"provenance.{module}"], capture_output=True, text=True, env=env)
+        lines.append(done.stdout.strip() or f"no provenance.{module}")
+    return lines
 
 
 def main() -> None:
@@ -117,8 +128,10 @@ def main() -> None:
             shutil.rmtree(folder / ".prov", ignore_errors=True)
             shutil.copytree(pristine, folder / ".prov")
         shutil.rmtree(root, ignore_errors=True)
+    paths = {name: compiled_paths(tree) for name, tree in trees.items()}
     result = {
         "records": records,
+        "paths": paths,
         "delta": facts["changed"],
         "trees": {k: str(v) for k, v in trees.items()},
         "cpu_s": cpu,
@@ -143,9 +156,12 @@ def main() -> None:
         + ("listing the flagged records only (`--flagged-only`, as detect_e2e_bench.py) " if args.flagged_only else "")
         + "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system).",
         "",
-        "| code | tree | CPU per run (s) | median |",
-        "|---|---|---|---:|",
-        *(f"| {k} | {names[k]} | {', '.join(map(str, cpu[k]))} | {result['median_cpu_s'][k]} |" for k in trees),
+        "| code | tree | compiled paths | CPU per run (s) | median |",
+        "|---|---|---|---|---:|",
+        *(
+            f"| {k} | {names[k]} | {'; '.join(paths[k])} | {', '.join(map(str, cpu[k]))} | {result['median_cpu_s'][k]} |"
+            for k in trees
+        ),
         "",
         f"New / old: {new / old:.2f} ({new - old:+.3f} s CPU). JSON report byte-identical: "
         f"{'yes' if same_report else '**no**'}; stored findings (`prov findings v2 --all --json`, run ids "

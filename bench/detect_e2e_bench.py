@@ -129,7 +129,7 @@ def write(rows: list[dict], env: dict, name: str) -> None:
         f"{len(rows[0]['prov_detect']['all_s'])} for prov), start-up and reading included, with Python's "
         "bytecode cache filled by an untimed run first, for prov and for each baseline (as a user runs them: "
         "`user_versions.bytecode_env`; before session 9 every prov process compiled prov's modules, ~0.25 s "
-        "of CPU).",
+        "of CPU)." + (f" Paths: {'; '.join(env['paths'])}." if env.get("paths") else ""),
         "",
         "## Aims (issue 15)",
         "",
@@ -225,6 +225,13 @@ def main() -> None:
         "machine": platform.machine(),
         "affinity": len(os.sched_getaffinity(0)),
         "load_at_start": load(),
+        # which optional compiled paths the timed prov runs on (the normal install builds both)
+        "paths": [
+            subprocess.run(
+                [str(BIN / "python"), "-m", f"provenance.{module}"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            for module in ("fastsha", "fastknn")
+        ],
     }
     root = Path(tempfile.mkdtemp(prefix="prov-detect-e2e-"))
     rows = []
