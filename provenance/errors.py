@@ -38,6 +38,12 @@ class MissingData(InputError):
     commit): exit 2 naming the path, the revision and the missing object, never "tampered"."""
 
 
+class NotRereadable(InputError):
+    """A version whose records cannot be read again *by design* (committed before its data's location was
+    signed; read by an id column): callers that can do without the records (a schema change's pairing by
+    locator) fall back; a file that is gone or no longer reads is not this error (attack review 13, R13-1)."""
+
+
 class VerificationError(ProvError):
     """Something was checked and found wrong: a digest, a signature, the audit chain."""
 
@@ -51,6 +57,13 @@ class VerificationError(ProvError):
     def diagnostics(self) -> str:
         """The message, then one line per detail (e.g. each record that differs)."""
         return "\n".join([str(self), *self.details])
+
+
+class DataUnavailable(ProvError):
+    """Data a command must read again cannot be read (not fetched, moved, deleted, no longer in its
+    format): exit 3, the command could not evaluate; never a silent fallback (attack review 13, R13-1)."""
+
+    exit_code = 3
 
 
 class StoreError(ProvError):

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from provenance import signing
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError, NotRereadable, VerificationError
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -322,7 +322,7 @@ def dataset_from_predicate(store: Store, row: dict, pred: dict) -> DatasetSpec:
     """:func:`version_dataset` from a predicate already verified (``verified_statement(store, row)["predicate"]``)."""
     dataset = signed_dataset(row, pred)
     if dataset is None:
-        raise InputError(
+        raise NotRereadable(
             f"version {row['tag']}: committed by an older prov that did not sign where its data is, so it "
             f"cannot be re-read safely; commit the data again as a new version (prov commit DATA --tag NEW)"
         )

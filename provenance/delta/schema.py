@@ -23,7 +23,7 @@ import numpy as np
 from provenance.delta.bridge import Reader, not_bridgeable
 from provenance.delta.content_pairs import drop, pair_by_content
 from provenance.delta.merge import Changes
-from provenance.errors import InputError
+from provenance.errors import DataUnavailable, InputError, NotRereadable
 from provenance.sources.facts import schema_changes as column_changes
 
 
@@ -74,8 +74,10 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     paired by content, whose content the new side still holds (not removed). Pairs by content are accounted
     for as digests both sides hold, and leave the delta unless relabeled. ``changes.rekeyed_by``
     says which pairing, and ``changes.rekeyed_note`` why not by content. Raises ``VerificationError``
-    (exit 1) when a re-read record differs from its signed digest or its data is gone: tampering is no
-    reason to pair by locator instead (attack review 12, R12-2).
+    (exit 1) when a re-read record differs from its signed digest (attack review 12, R12-2) and
+    ``DataUnavailable`` (exit 3) when its data cannot be read (gone, not fetched, truncated: R13-1):
+    neither is a reason to pair by locator instead. Only a version not re-readable by design
+    (``NotRereadable``) is paired by locator.
     """
     old, now = base.schema, new.schema
     columns_changed = (old.get("types"), old.get("columns")) != (now.get("types"), now.get("columns"))
@@ -87,8 +89,14 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     if why is None and read is not None and columns_changed:  # a label type or class list re-keys nothing
         try:
             kept, paired = pair_by_content(changes, base, new, read)
-        except InputError as exc:  # not readable as signed (an old version); a record that differs raises (R12-2)
+        except NotRereadable as exc:  # not readable again by design (an old version, an id column)
             why = f"the records of {new.name} could not be read again ({exc})"
+        except InputError as exc:  # gone, not fetched, no longer its format: no locator fallback (R13-1)
+            raise DataUnavailable(
+                f"{new.name}: a schema change re-keyed its records, and they must be read again to pair them with "
+                f"the base's by content, but {exc}; fetch its data first (e.g. dvc pull or dvc checkout), or run "
+                f"prov verify {new.name} if it is there"
+            ) from exc
         else:
             if len(paired):
                 changes.rekeyed_by = "content"

@@ -48,7 +48,8 @@ class Copies:
     """Exact copies a candidate adds (``copies_added``): extra rows of records the base holds
     (``of_base``) and of records new in the candidate (``of_new``), the rows it adds in all
     (``rows_added``: one per new record, and every copy), the base's rows, its repeated rows, and
-    how many distinct records it holds more than once (``base_repeated_records``)."""
+    how many distinct records it holds more than once (``base_repeated_records``), and how many distinct
+    base records the copies repeat (``base_records_copied``)."""
 
     of_base: int
     of_new: int
@@ -56,6 +57,7 @@ class Copies:
     base_rows: int
     base_repeated: int
     base_repeated_records: int
+    base_records_copied: int = 0
 
     @property
     def total(self) -> int:
@@ -102,6 +104,7 @@ def copies_added(diff: DiffReport) -> Copies:
         int(s["records_base"]),
         int(s["duplicates_base"]),
         int(diff.delta["repeated_base_records"]),
+        int((~new).sum()),
     )
 
 
@@ -163,7 +166,8 @@ class MaxCopiesRate(ModeRule):
                 f"({c.of_base} of base records), allowed {allowed}"
             )
             return RuleResult(self.key, "pass", reason, [], c.total, statistic, allowed, expected)
-        reweighted = f"; {c.of_base} of the base's {c.base_rows} rows now count twice or more" if c.of_base else ""
+        k = c.base_records_copied
+        reweighted = f"; {plural(k, 'base record')} gain{'s' if k == 1 else ''} {plural(c.of_base, 'extra row')}" if k else ""
         why = (
             f"{c.headline()}: {100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added, more than "
             f"the {allowed} allowed ({100 * self.rate:g}% of them, plus twice the {c.base_repeated_records} "

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError, NotRereadable, VerificationError
 from provenance.sources import table_files, tables
 from provenance.sources.interface import DatasetSpec
 
@@ -136,7 +136,7 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
     """
     fs, root = _open(spec)
     if spec.options.id_column:
-        raise InputError(
+        raise NotRereadable(
             f"{spec.path}: reading records by id column is not supported yet; to use --detect, commit with "
             f"--metadata {spec.options.id_column} instead of --id-column (the same digests, so attestations hold; "
             "locators become row numbers)"
@@ -153,8 +153,11 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
         file = single if single is not None else by_rel.get(rel)
         if file is None:
             raise VerificationError(f"{spec.path}: the file {rel!r} of a signed record is no longer in the dataset")
-        table = _read_table_rows(file, [row for _, row in items], spec.options, fs, columns)
-        parts.append(([i for i, _ in items], table.select(columns)))
+        try:
+            table = _read_table_rows(file, [row for _, row in items], spec.options, fs, columns).select(columns)
+        except KeyError as exc:  # a signed content column is no longer in the file
+            raise VerificationError(f"{file.path}: a signed column is no longer in the file ({exc})") from exc
+        parts.append(([i for i, _ in items], table))
     order = [i for idx, _ in parts for i in idx]
     table = pa.concat_tables([t for _, t in parts], promote_options="default") if parts else pa.table({})
     table = table.take(pa.array(np.argsort(order, kind="stable")))

@@ -41,7 +41,7 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
     assert (s["copies_of_base"], s["copies_of_new"], s["rows_added"], s["base_repeated_rows"]) == (300, 0, 300, 0)
     assert copies["count"] == 300 and copies["allowed"] == 9 and len(copies["records"]) == 20
     assert copies["reason"].startswith("300 exact copies of base records added: 100% of the 300 rows added")
-    assert "300 of the base's 900 rows now count twice" in copies["reason"]
+    assert "300 base records gain 300 extra rows" in copies["reason"]  # 300 of them, one copy each
     text = prov("check", "cand", "--base", "base")
     head = " ".join(text.stdout.split("Policy default")[0].split())  # the lines above the policy, unwrapped
     assert text.exit_code == 1 and head.startswith(
@@ -111,3 +111,13 @@ def test_one_record_held_many_times_does_not_open_the_allowance_to_every_record(
     s = copies["statistic"]
     assert (s["base_repeated_rows"], s["base_repeated_records"], s["copies_of_base"]) == (149, 1, 210), s
     assert copies["status"] == "block" and copies["allowed"] == 9, copies
+
+
+def test_the_reason_counts_base_records_and_their_extra_rows_apart(prov, workdir, store, keypair):
+    """30 copies of 10 base records (3 each): the reason said "30 of the base's 900 rows now count twice or
+    more", rows where it meant copies; it now names the 10 records and their 30 extra rows."""
+    base = digits_table(900)
+    candidate = pa.concat_tables([base, *[base.take(list(range(100, 110)))] * 3])
+    copies = check_without_detectors(prov, keypair, base, candidate)
+    assert copies["status"] == "block" and copies["count"] == 30, copies
+    assert "; 10 base records gain 30 extra rows:" in copies["reason"], copies["reason"]

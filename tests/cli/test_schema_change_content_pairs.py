@@ -167,3 +167,24 @@ def test_a_dtype_change_of_signed_data_blocks_and_says_why(prov, template_trust,
     assert rule["status"] == "block"
     assert "re-keyed by a schema change (64 columns changed type int64 -> float" in rule["reason"]
     assert "Keep the signed types" in rule["reason"] and "edited and re-declared" not in rule["reason"]
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated", "column dropped"])
+def test_data_gone_or_unreadable_fails_the_diff(prov, workdir, keypair, how):
+    """Data that is gone (deleted, moved, never fetched), truncated or missing a signed column cannot be
+    re-read to pair by content: the diff cannot evaluate (exit 3) or finds the data changed (exit 1),
+    naming the file; it does not fall back to the locator pairing, which counted the 20 swaps as 0
+    relabels, exit 0, "nothing flagged" (attack review 13, R13-1)."""
+    base = digits_table(N)
+    attack, _ = _swapped(_retyped(base))
+    pins = _store(prov, workdir, keypair, base, attack=attack)
+    path = workdir / "attack.parquet"
+    if how == "deleted":
+        path.unlink()
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        pq.write_table(attack.drop_columns(["px01"]), path)
+    r = prov("diff", "base", "attack", "--json", *pins)
+    assert r.exit_code == (1 if how == "column dropped" else 3), r.output
+    assert "attack.parquet" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
