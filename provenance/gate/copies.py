@@ -167,7 +167,9 @@ class MaxCopiesRate(ModeRule):
             )
             return RuleResult(self.key, "pass", reason, [], c.total, statistic, allowed, expected)
         k = c.base_records_copied
-        reweighted = f"; {plural(k, 'base record')} gain{'s' if k == 1 else ''} {plural(c.of_base, 'extra row')}" if k else ""
+        reweighted = (
+            f"; {plural(k, 'base record')} gain{'s' if k == 1 else ''} {plural(c.of_base, 'extra row')}" if k else ""
+        )
         why = (
             f"{c.headline()}: {100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added, more than "
             f"the {allowed} allowed ({100 * self.rate:g}% of them, plus twice the {c.base_repeated_records} "

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
-from provenance.errors import InputError, NotRereadable, VerificationError
+from provenance.errors import NotRereadable, VerificationError
 from provenance.sources import table_files, tables
 from provenance.sources.interface import DatasetSpec
 
