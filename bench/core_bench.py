@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 
 
 CPU_SECONDS: dict[str, float] = {}  # CPU time (user + system) of the last command timed, by its program name
+CPU_SPLIT: dict[str, tuple[float, float]] = {}  # the same as (user, system): `dvc add`'s is mostly system time
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]:
@@ -58,6 +59,7 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, in
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_SECONDS[Path(cmd[0]).name] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    CPU_SPLIT[Path(cmd[0]).name] = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {err.decode()[-2000:]}")
     return elapsed, peak[0]
@@ -252,9 +254,11 @@ def bench_tree(work: Path, name: str, files: int, size: int, rounds: int = 1) ->
     prov1, _ = prov_commit(work, data, 1, "v1", *reader)
     prov1_cpu = CPU_SECONDS["prov"]
     prov2_runs, dvc_runs = [], []  # (wall, CPU) of each round, alternated
+    splits: list[tuple[float, float]] = []  # `dvc add`'s (user, system) CPU of each round
     for _ in range(rounds):
         prov2_runs.append((prov_commit(work, data, 2, "v1", *reader)[0], CPU_SECONDS["prov"]))
         dvc_runs.append((dvc_add(work, data), CPU_SECONDS["dvc"]))
+        splits.append(CPU_SPLIT["dvc"])
     prov2, prov2_cpu = (statistics.median(x) for x in zip(*prov2_runs))
     dvc, dvc_cpu = (statistics.median(x) for x in zip(*dvc_runs))
     shutil.rmtree(data)
@@ -283,6 +287,7 @@ def bench_tree(work: Path, name: str, files: int, size: int, rounds: int = 1) ->
         "rounds": rounds,
         "prov_2_workers_cpu_runs_s": [round(cpu, 3) for _, cpu in prov2_runs],
         "dvc_add_cpu_runs_s": [round(cpu, 3) for _, cpu in dvc_runs],
+        "dvc_add_user_system_runs_s": [[round(u, 3), round(s, 3)] for u, s in splits],
     }
 
 
@@ -379,6 +384,11 @@ def main() -> None:
         cpu = lambda key: f" ({t[key]})" if key in t else ""  # noqa: E731 (rows of older runs lack it)
         runs = lambda t: (  # noqa: E731
             f"prov {', '.join(map(str, t['prov_2_workers_cpu_runs_s']))}; dvc {', '.join(map(str, t['dvc_add_cpu_runs_s']))}"
+            + (
+                f" (user / system: {', '.join(f'{u} / {s}' for u, s in t['dvc_add_user_system_runs_s'])})"
+                if "dvc_add_user_system_runs_s" in t
+                else ""
+            )
             if "dvc_add_cpu_runs_s" in t
             else "–"
         )

@@ -97,6 +97,13 @@ def bench_tables(work: Path, sizes: list[int], workers: int = 2) -> list[dict]:
         row["manifest_rows_per_s"] = int(n / to_manifest)
         row["end_to_end_rows_per_s"] = int(n / stages["commit_s"])
         seconds, cli_peak = prov_commit(work, path, workers)
+        # the stage-timed call again on the same file: the first run after writing a table touches memory
+        # the VM's host took back (session 13: 756k -> 851k-962k rows/s at 2M), so both are reported
+        again, _ = run_json([PY, HERE / "commit_stages.py", str(path), "--workers", str(workers)], work)
+        row["hash_s_again"] = again["hash_s"]
+        row["manifest_rows_per_s_again"] = int(
+            n / (again["hash_s"] + again["merge_s"] + again["merkle_s"] + again["sign_s"])
+        )
         row["prov_commit_cli_s"] = round(seconds, 2)
         row["prov_commit_cli_cpu_s"] = round(CPU_SECONDS["prov"], 2)  # user + system, with its workers
         row["prov_commit_cli_rows_per_s"] = int(n / seconds)
@@ -186,7 +193,13 @@ def aims(tables: list[dict], files: dict) -> list[str]:
     lines = ["| aim (issue 15) | measured | aim | |", "|---|---|---|---|"]
     for r in tables:
         lines.append(
-            f"| read to signed manifest, {r['rows']:,} rows | {r['manifest_rows_per_s']:,} rows/s | ≥ 1,000,000 rows/s | "
+            f"| read to signed manifest, {r['rows']:,} rows | {r['manifest_rows_per_s']:,} rows/s"
+            + (
+                f" (the same call again on the same file: {r['manifest_rows_per_s_again']:,})"
+                if "manifest_rows_per_s_again" in r
+                else ""
+            )
+            + " | ≥ 1,000,000 rows/s | "
             f"{met(r['manifest_rows_per_s'] >= AIM_MANIFEST_ROWS_PER_S)} |"
         )
     big = max(tables, key=lambda r: r["rows"]) if tables else None
