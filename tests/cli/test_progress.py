@@ -24,7 +24,7 @@ def test_commit_shows_its_stages_on_a_terminal_and_nothing_with_q_or_in_a_pipe(p
         ["commit", "digits.parquet", "--tag", "v1", "--key", "k.key"], workdir
     )
     assert code == 0 and out.startswith("Committed v1: 600 records")
-    for stage in ("reading and hashing", "lineage", "reference profile"):
+    for stage in ("reading and hashing", "sorting and writing the manifest", "lineage", "reference profile"):
         assert stage in terminal, terminal
     assert "600/600" in terminal and "ETA" in terminal
     code, out, terminal = run_with_terminal_stderr(["-q", "verify", "--store-keys", "v1"], workdir)
@@ -49,7 +49,7 @@ def test_the_library_reports_stages_to_the_callback_a_program_installs(workdir, 
     with progress.reporting(events.append):
         prov_lib.commit(store, "digits.parquet", tag="v1", key="k.key")
     stages = list(dict.fromkeys(e.stage for e in events))
-    assert stages == ["reading and hashing", "lineage", "reference profile"]
+    assert stages == ["reading and hashing", "sorting and writing the manifest", "lineage", "reference profile"]
     hashing = [e for e in events if e.stage == "reading and hashing"]
     assert hashing[0].done == 0 and hashing[-1].finished and hashing[-1].done == 600 and hashing[-1].total == 600
     events.clear()
