@@ -109,6 +109,7 @@ def verify(
     pins: PinsLike | None = None,
     store_keys: bool = False,
     fail_on_revoked: bool = False,
+    at_release: bool = False,
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
@@ -129,7 +130,8 @@ def verify(
     older than the release recorded in ``release_state`` (updated on success) or than
     ``min_release``; records the version signed as attested that its batches no longer attest under
     ``pins`` (a source key revoked since) are listed in ``attestation.lineage_not_trusted``, and with
-    ``fail_on_revoked`` refused (``VerificationError``). Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
+    ``fail_on_revoked`` refused (``VerificationError``); ``at_release=True`` audits a past release: an
+    expired attestation is reported (``attestation.expired``), not refused. Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
     ``target`` is a batch's data, checked against ``envelope`` (default
     ``DATA.prov.json``) and the keys trusted for its source; returns the batch report
     (``status: "ok"``). With ``store`` None and no store here or above, a batch is checked
@@ -149,6 +151,7 @@ def verify(
 
     release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
     release |= {"release_state": release_state, "min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
+    release["at_release"] = at_release or None
     batch = isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target)
     if store is None and batch and _no_store_here():  # a vendor checking its own batch before shipping it
         return _verify_batch_without_store(dataset(target, **read), envelope, as_pins(pins), store_keys, release)
@@ -167,6 +170,7 @@ def verify(
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     extra["fail_on_revoked"] = fail_on_revoked or None
+    extra["at_release"] = at_release or None
     needs = [name for name, value in extra.items() if value is not None]
     if needs and attestation is None:
         raise InputError(f"{needs[0]}= is checked against a release attestation: give attestation= too")
@@ -189,6 +193,7 @@ def verify(
             release_state=optional_path(release_state),
             min_release=min_release,
             fail_on_revoked=fail_on_revoked,
+            at_release=at_release,
         )
     return report | trust
 

@@ -320,6 +320,12 @@ def verify(
         help="With --attestation: exit 1 when records of the release are no longer attested (a source key revoked "
         "since); without it, a warning.",
     ),
+    at_release: bool = typer.Option(
+        False,
+        "--at-release",
+        help="With --attestation: audit a past release as it was made: an expired attestation is reported, not "
+        "refused (not a go-ahead to train today).",
+    ),
     store_keys: bool = typer.Option(
         False,
         "--store-keys",
@@ -350,6 +356,7 @@ def verify(
         "--release-state": release_state,
         "--min-release": min_release,
         "--fail-on-revoked": fail_on_revoked or None,
+        "--at-release": at_release or None,
     }
     given = [flag for flag, value in release_options.items() if value is not None]
     if batch and given:
@@ -376,6 +383,7 @@ def verify(
                 min_release=min_release,
                 store_keys=store_keys,
                 fail_on_revoked=fail_on_revoked,
+                at_release=at_release,
             )
     except BatchMismatch as exc:
         if json_out:
@@ -388,6 +396,11 @@ def verify(
             "(check the path if this job has verified releases before)"
         )
     released = report.get("attestation") or {}
+    if released.get("expired"):  # --at-release: the audit of a past release (newcomer review 13, finding 2)
+        note(
+            f"{attestation}: expired at {released['expires']}; release {released['release']} of {target} was made "
+            f"and checked at {released['checked_at']} (an audit of the past release, not a go-ahead to train today)"
+        )
     if released.get("lineage_not_trusted"):  # a key revoked since the release (newcomer review 12, finding 3)
         from provenance.gate.attestation_verify import revoked_warning
 

@@ -118,6 +118,7 @@ def verify_attestation(
     min_release: int | None = None,
     now: dt.datetime | None = None,
     fail_on_revoked: bool = False,
+    at_release: bool = False,
 ) -> dict:
     """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
 
@@ -135,11 +136,15 @@ def verify_attestation(
         now: the time expiry is judged at (default: now).
         fail_on_revoked: refuse the release when records it holds are no longer attested under the pins
             (a source key revoked since, ``lineage_not_trusted``); without it they are reported, not refused.
+        at_release: an audit of a past release (newcomer review 13, finding 2): everything is checked as
+            for a training job except the expiry, which is reported (``expired``) instead of refused; a
+            release state or ``min_release`` (a job's freshness) with it is an ``InputError``. An expired
+            attestation says the release was made and checked; it is no go-ahead to train today.
 
     Returns:
         ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
         "policy": {"path", "digest"}, "checks_off", "acknowledged", "checked_at", "expires",
-        "release", "audit_log": {"treeSize", "rootHash", "headHash"} | None,
+        "expired", "at_release", "release", "audit_log": {"treeSize", "rootHash", "headHash"} | None,
         "release_state": {"path", "release", "root_version", "audit_log_size", "created"} | None,
         "lineage_not_trusted": [{"batch", "source", "reason", "records"}]}``
         (``created``: the state file did not exist before; ``lineage_not_trusted``: each batch whose
@@ -148,7 +153,8 @@ def verify_attestation(
 
     Raises:
         InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
-            or written by an older prov; the release state file is malformed.
+            or written by an older prov; the release state file is malformed; ``at_release`` with a
+            release state or ``min_release``.
         VerificationError (exit 1): a signature not by a key trusted for ``attest``;
             another predicate type, version, Merkle root or result; an expired
             attestation; a base that is not a signed ancestor or not the one required;
@@ -158,6 +164,11 @@ def verify_attestation(
             records an audit-log state, an attestation without one, or whose log (or the
             store's) is not an extension of it.
     """
+    if at_release and (release_state is not None or min_release is not None):
+        raise InputError(
+            "--at-release audits a past release as it was made; --release-state and --min-release guard a training "
+            "job's freshness: drop them (or drop --at-release)"
+        )
     pins = pins_of(store)
     pins.require_trust_decision(f"prov verify {version} --attestation {path}")
     known = releases.read_state(release_state) if release_state else None
@@ -178,10 +189,12 @@ def verify_attestation(
     if pred.get("verificationResult") != "PASSED":
         raise VerificationError(f"{path}: records result {pred.get('verificationResult')!r}, not PASSED")
     expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
-    if (now or clock.now()) >= expires:
+    expired = (now or clock.now()) >= expires
+    if expired and not at_release:
         raise VerificationError(
             f"{path}: expired at {clock.iso(expires)} (an old release is not served forever); "
-            f"check {version} again with 'prov check --attest' for a fresh attestation"
+            f"check {version} again with 'prov check --attest' for a fresh attestation, or audit the past release "
+            "with --at-release (at_release=True)"
         )
     base_facts = facts.get("base") or {}
     chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}
@@ -239,6 +252,8 @@ def verify_attestation(
         "acknowledged": policy.get("acknowledged"),
         "checked_at": pred.get("timeVerified"),
         "expires": clock.iso(expires),
+        "expired": expired,
+        "at_release": at_release,
         "release": release,
         "audit_log": log.to_dict() if log is not None else None,
         "release_state": state,

@@ -97,7 +97,8 @@ def open_signed_version(
     policy file), against ``base``, not older than the release ``release_state`` records
     (updated on success) nor than ``min_release``, each when given, as ``prov verify V
     --attestation A`` checks them; records of the release no longer attested under ``pins`` (a source
-    key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``.
+    key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``; a
+    ``release_state`` file this call created (no earlier release recorded: a mistyped path) is a ``RuntimeWarning``.
     Raises ``InputError`` (nothing pinned, unknown version, unreadable files, a release option without an attestation) or ``VerificationError`` (a
     signature, manifest or attestation that does not check out).
     """
@@ -139,6 +140,15 @@ def open_signed_version(
 
                 warnings.warn(
                     revoked_warning(checked["release"], tag, checked["lineage_not_trusted"]), RuntimeWarning, 3
+                )
+            if (checked.get("release_state") or {}).get("created"):  # newcomer review 13, finding 15
+                import warnings
+
+                warnings.warn(
+                    f"{release_state}: created; no earlier release was recorded, so nothing older was refused this "
+                    "time (check the path if this job has verified releases before)",
+                    RuntimeWarning,
+                    3,
                 )
         predicate = statement.get("predicate") or {}
         spec = dataset_from_predicate(store, row, predicate)

@@ -50,7 +50,12 @@ def attestation_lines(a: dict, explain: bool = False) -> list[str]:
     the release number is, ``RELEASE_COUNTER``)."""
     out = [
         f"  release attestation ok: release {a['release']} passed policy {a['policy']['digest'][:12]} against "
-        f"{a['base']['version']} at {a['checked_at']}, valid until {a['expires']}",
+        f"{a['base']['version']} at {a['checked_at']}, "
+        + (
+            f"EXPIRED at {a['expires']} (--at-release: an audit of the past release, not a go-ahead to train today)"
+            if a.get("expired")
+            else f"valid until {a['expires']}"
+        ),
     ]
     if explain:
         out.append(RELEASE_COUNTER.replace("release N", f"release {a['release']}"))

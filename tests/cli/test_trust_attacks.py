@@ -210,6 +210,18 @@ def test_an_expired_attestation_is_refused(prov, template_trust, workdir):
     attest(store, result, policy, "maintainer.key", "old.attestation.json")
     r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", *PINNED)
     assert r.exit_code == 1 and "old.attestation.json: expired at" in one_line(r)
+    # an auditor months later (newcomer review 13, finding 2): the past release is checked as it was made,
+    # its expiry reported, never a go-ahead; a training job's freshness options do not mix with it
+    r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", "--at-release", *PINNED)
+    assert r.exit_code == 0 and "EXPIRED at" in r.stdout and "not a go-ahead to train" in r.stdout, r.output
+    r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", "--at-release", "--json", *PINNED)
+    facts = json.loads(r.stdout)["attestation"]
+    assert r.exit_code == 0 and facts["expired"] is True and facts["at_release"] is True
+    r = prov("verify", "v2", "--attestation", "old.attestation.json", "--at-release", "--release-state", "s.json",
+             "--no-data", *PINNED)  # fmt: skip
+    assert r.exit_code == 2 and "--at-release audits a past release" in one_line(r) and not Path("s.json").exists()
+    r = prov("verify", "v2", "--at-release", "--no-data", *PINNED)
+    assert r.exit_code == 2 and "--at-release is checked against a release attestation" in one_line(r)
 
 
 def test_a_training_job_refuses_an_older_release_than_it_has_accepted(prov, template_trust, workdir):
