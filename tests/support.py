@@ -527,6 +527,35 @@ def build_trust_world(prov: Prov, folder: Path) -> dict:
     return {"n_base": n_base, "n_vendor": n_vendor, "n_crowd": crowd.num_rows}
 
 
+def new_records(out: str, n: int = 40) -> None:
+    """In the trust world: ``out``, ``n`` records no version or batch holds (the crowd's first, one pixel moved)."""
+    rows = pq.read_table("crowd-batch.parquet").slice(0, n)
+    pixels = [v + 7 for v in rows.column("px20").to_pylist()]
+    rows = rows.set_column(rows.schema.get_field_index("px20"), "px20", pa.array(pixels, pa.int64()))
+    pq.write_table(rows, out)
+
+
+def vendor_registered_at(folder: Path) -> str:
+    """In the trust world: when a maintainer's signature (a checkpoint or version, under ``maintainer.pub``) first
+    shows the vendor's batch registered, ISO 8601 (seconds); returns once the clock is past it, so a batch
+    registered from now on comes after it (``prov trust retire --at`` this time keeps the vendor's batch)."""
+    import time
+
+    from provenance import clock
+    from provenance.lineage.standing import registration_times
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    store = Store.open(folder, pins=Pins.load("maintainer.pub"))
+    try:
+        [at] = [t for b, t in registration_times(store).items() if b.startswith("vendor@")]
+    finally:
+        store.close()
+    while clock.now() <= at.replace(microsecond=0):
+        time.sleep(0.05)
+    return clock.iso(at)
+
+
 def nudged(table: pa.Table, flips: int) -> pa.Table:
     """``table`` with one pixel of every row changed and the first ``flips`` labels flipped (an edit in transit)."""
     pixels = [v + 1 for v in table.column("px10").to_pylist()]

@@ -1,4 +1,4 @@
-"""``prov trust``: which keys may sign batches for which source (add, revoke, list)."""
+"""``prov trust``: which keys may sign batches for which source (add, retire, revoke, list)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
     from provenance.store import Store
+    from provenance.trust.source_keys import TrustedKey
 
 trust_app = typer.Typer(help="Which keys may sign batches for which source.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -192,18 +193,91 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
         )
 
 
+@command("retire", group=trust_app)
+@trust_flags
+def trust_retire(
+    source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
+    key_id: str = typer.Option(..., "--key-id", help="Key id (prefix, as prov trust list shows it) to retire."),
+    at: str | None = typer.Option(
+        None, "--at", help="End of the key's validity (ISO date/time; default now). Batches registered later fail."
+    ),
+    key: str | None = typer.Option(
+        None, "--key", envvar="PROV_KEY", help="A maintainer's private key (one your pins trust) that signs it."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", help="Retire at a past --at even though batches the key signed were registered since."
+    ),
+    checkpoint_key: str | None = CheckpointKeyOpt,
+    pins: Pins = Pins(),  # filled by @trust_flags
+    json_out: bool = JsonFlag,
+) -> None:
+    """End a source key's validity window (a rotation): batches registered by then stay attested, later ones fail.
+
+    After `prov trust add SOURCE NEW.pub`, retire the old key: a batch it signs afterwards is refused like one of an
+    expired key, judged by when a maintainer's signature (checkpoint or version) shows it registered, never by the
+    capture time its holder writes. Unlike `prov trust revoke`, what it signed before stays attested. Final: no
+    command lengthens the window again.
+    """
+    from provenance.errors import InputError
+    from provenance.trust import source_keys as trustlib
+
+    checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before anything is written
+    store = open_store(pins)
+    refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)
+    trustlib.validate_source(source)
+    known = pins.source_keys(store, source)  # the keys your pins count (all the store's with nothing pinned)
+    if not known:
+        raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
+    target = trustlib.resolve_keyid(known, key_id, source)
+    if at is not None and not yes:
+        _refuse_batches_since(store, target, at)
+    entry = trustlib.retire(store, target, key, at, checkpoint)
+    if json_out:
+        emit_json(entry.to_dict())
+        return
+    echo(
+        f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}; batches it signs that "
+        "are registered later are refused, what it signed before stays attested"
+    )
+    if checkpoint is None and at is None:  # ends now: what is pending would be dated after it
+        note(
+            "sign a checkpoint now (`prov audit checkpoint --key K`; or retire with --checkpoint-key K): batches "
+            "registered since the last checkpoint or commit are dated by the next signature, after the retirement"
+        )
+
+
+def _refuse_batches_since(store: Store, target: TrustedKey, at: str) -> None:
+    """Refuse (exit 2) a past ``--at`` that takes attestation away from registered batches, naming them."""
+    from provenance import clock
+    from provenance.errors import InputError
+
+    end = clock.iso(clock.parse(at, "--at"))
+    rows = store.db.execute(
+        "select batch from batches where source = ? and signed and keyid = ? and added_at > ? order by batch",
+        [target.source, target.keyid, end],
+    ).fetchall()
+    if rows:
+        batches = ", ".join(r[0] for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise InputError(
+            f"--at {end}: key {target.keyid[:16]} of {target.source} signed {len(rows)} batch(es) registered since: "
+            f"{batches}; retiring it then makes their records unattributed in every version; pass --yes to retire it"
+        )
+
+
 @command("list", group=trust_app)
 @trust_flags
 def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
+    from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
 
     store = open_store(pins)
     counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
-    rows = [
-        k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted}
-        for k in trustlib.entries(store)
+    retired, revoked = revocations.retired_source_keys(store), revocations.revoked_source_keys(store)
+    shown = [
+        revocations.with_revocation(revocations.with_retirement(k, retired), revoked) for k in trustlib.entries(store)
     ]
+    rows = [k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted} for k in shown]
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
         return

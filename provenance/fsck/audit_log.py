@@ -22,6 +22,7 @@ CHECKED_ACTIONS = {
     "key.revoke",
     "trust.add",
     "trust.revoke",
+    "trust.retire",
     "batch.add",
     "batch.withdraw",
     "quarantine",
@@ -143,6 +144,9 @@ def _replay_trust(insp: Inspection) -> None:
         adds[(e["subject"], e["detail_obj"].get("keyid"))] = e
     for e in insp.by_action["trust.revoke"]:
         revokes[(e["subject"], e["detail_obj"].get("keyid"))] = e
+    retired: dict[tuple, object] = {}  # prov trust retire shortens the row's window after its trust.add entry
+    for e in insp.by_action["trust.retire"]:
+        retired[(e["subject"], e["detail_obj"].get("keyid"))] = e["detail_obj"].get("valid_until")
     for k, e in adds.items():
         if k not in rows:
             insp.error(
@@ -154,7 +158,7 @@ def _replay_trust(insp: Inspection) -> None:
             insp,
             f"trust {k[0]}/{k[1][:16]}",
             e,
-            e["detail_obj"],
+            e["detail_obj"] | ({"valid_until": retired[k]} if k in retired else {}),
             rows[k],
             {"valid_from": "valid_from", "valid_until": "valid_until", "name": "name", "added_at": "added_at"},
         )

@@ -35,8 +35,10 @@ from provenance import keys
 from provenance.errors import InputError
 from provenance.trust.revocations import (
     maintainer_revocations,
+    retired_source_keys,
     revoked_maintainer_keys,
     revoked_source_keys,
+    with_retirement,
     with_revocation,
 )
 from provenance.trust.roles import MAINTAINER_ROLES, PINNED, ROOT, RoleKeys, RoleSignature, not_trusted, verify_role
@@ -297,12 +299,14 @@ class Pins:
         With a root: the root's ``sources``. With pinned signers only: the store's trust
         entries whose signed statement verifies under a pinned key, with the signed
         validity window. Nothing pinned: every trust entry in the store. Revocations in
-        the store (the ``trust`` row or a ``trust.revoke`` audit entry) apply in every mode.
+        the store (the ``trust`` row or a ``trust.revoke`` audit entry) and retirements
+        (``trust.retire`` audit entries: ``prov trust retire`` ends a key's window) apply in
+        every mode: both only take trust away.
         """
         from provenance.trust.source_keys import TrustedKey, entries
         from provenance.trust.statements import signed_entries
 
-        revoked = revoked_source_keys(store)
+        revoked, retired = revoked_source_keys(store), retired_source_keys(store)
         if self.root is not None:
             found = []
             for name, delegation in sorted(self.root.sources.items()):
@@ -329,7 +333,7 @@ class Pins:
             ]
         else:
             found = [k for k in entries(store, source)]
-        return [with_revocation(k, revoked) for k in found]
+        return [with_revocation(with_retirement(k, retired), revoked) for k in found]
 
     def trusted_sources(self, store: Store) -> set[str]:
         """Sources that have an active batch-signing key in what the verifier pinned."""

@@ -101,3 +101,42 @@ def with_revocation(key: TrustedKey, revoked: Mapping[tuple[str, str], tuple[str
 
     fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
     return TrustedKey(**{**fields, "revoked_at": hit[0], "revoked_reason": hit[1]})
+
+
+def retired_source_keys(store: Store) -> dict[tuple[str, str], str]:
+    """``(source, keyid) -> the end of validity`` that ``prov trust retire`` set, from ``trust.retire`` audit entries.
+
+    A retirement only shortens a key's window (it takes trust away, as a revocation does), so, like a
+    revocation, its audit entry is honoured in every mode, whatever the ``trust`` row or the signed trust
+    entry in ``trust_statements`` says now: a ``.prov/`` writer who puts the key's earlier, longer entry back
+    does not bring back what the retirement ended. The earliest end wins; an entry whose time does not
+    parse is left out (its hash-chained detail was edited, which ``prov audit verify`` names).
+    """
+    from provenance import clock
+    from provenance.errors import InputError
+
+    out: dict[tuple[str, str], str] = {}
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.retire'"):
+        try:
+            facts = json.loads(detail)
+            end = clock.iso(clock.parse(str(facts["valid_until"]), "valid_until"))
+            key = (str(subject), str(facts["keyid"]))
+        except (TypeError, ValueError, KeyError, InputError):
+            continue
+        if key not in out or clock.parse(end, "valid_until") < clock.parse(out[key], "valid_until"):
+            out[key] = end
+    return out
+
+
+def with_retirement(key: TrustedKey, retired: Mapping[tuple[str, str], str]) -> TrustedKey:
+    """``key`` with its window ending no later than the retirement ``retired`` (:func:`retired_source_keys`) records."""
+    end = retired.get((key.source, key.keyid))
+    if end is None:
+        return key
+    from provenance import clock
+    from provenance.trust.source_keys import TrustedKey
+
+    if key.valid_until and clock.parse(key.valid_until, "valid_until") <= clock.parse(end, "valid_until"):
+        return key
+    fields = {f: getattr(key, f) for f in TrustedKey.__dataclass_fields__}
+    return TrustedKey(**{**fields, "valid_until": end})

@@ -8,6 +8,7 @@ else fails closed, and the error says which key and why, so a reviewer can act o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,7 +171,13 @@ def add_key(
             "revocation is final, generate a new key"
         )
     if existing and (private is None or _has_statement(store, source, kid)):
-        raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}")
+        how = (
+            f"; to end its window (a rotation), run `prov trust retire {source} --key-id {kid[:16]} --at "
+            f"{valid_until} --key MAINTAINER.key`"
+            if valid_until
+            else ""
+        )
+        raise InputError(f"{public_key_path}: key {kid[:16]} is already trusted for {source}{how}")
     if private is None and not unsigned:
         raise InputError(
             f"{public_key_path}: a trust entry must be signed by a maintainer key verifiers pin: give --key "
@@ -292,3 +299,65 @@ def revoke(
             )
             store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
     return [k for k in entries(store, source) if k.keyid in {t.keyid for t in targets}]
+
+
+def retire(
+    store: Store,
+    key: TrustedKey,
+    signer: str | Path | None,
+    at: str | None = None,
+    checkpoint: CheckpointKey | None = None,
+) -> TrustedKey:
+    """End the validity window of ``key`` (a source key the verifier's pins count: ``Pins.source_keys``) at
+    ``at`` (default now); ``prov trust retire``.
+
+    The rotation a source's key needs once its new key is trusted (newcomer review 12, finding 2): what
+    the key signed that a maintainer's signature shows registered by ``at`` stays attested
+    (``lineage.standing.registration_times``: a checkpoint's or version's signed time, never the
+    ``capturedAt`` the key's holder writes), and a batch registered after it is refused like one of an
+    expired key. The write records a ``trust.retire`` audit entry, honoured in every mode
+    (``trust.revocations.retired_source_keys``: it only takes trust away), shortens the ``trust`` row, and,
+    when the key has a signed trust entry, replaces it with one ``signer`` signs with the shortened window.
+    A retirement is final: no entry lengthens a window again (trust a new key instead).
+
+    Raises:
+        InputError: no ``signer``, or one the pins do not trust for ``commit``; a revoked key; ``at`` not a
+            date, not after the window's start, or not before its end (exit 2).
+    """
+    source = validate_source(key.source)
+    if signer is None:
+        raise InputError(
+            "a retirement must be signed by a maintainer key verifiers pin: give --key MAINTAINER.key (or PROV_KEY)"
+        )
+    if key.revoked_at:
+        raise InputError(f"key {key.keyid[:16]} of {source} was revoked at {key.revoked_at}: it attests nothing")
+    end = clock.parse(at, "--at") if at else clock.now()
+    end_iso = clock.iso(end)
+    if key.valid_from and end <= clock.parse(key.valid_from, "valid_from"):
+        raise InputError(
+            f"--at {end_iso} is not after the start of key {key.keyid[:16]}'s window ({key.valid_from}); "
+            f"to take back everything it signed, revoke it: `prov trust revoke {source} --key-id {key.keyid[:16]}`"
+        )
+    if key.valid_until and clock.parse(key.valid_until, "valid_until") <= end:
+        raise InputError(
+            f"key {key.keyid[:16]} of {source} is valid only until {key.valid_until} already: a retirement only "
+            "shortens a window"
+        )
+    private = keys.load_private(signer)
+    signer_id = keys.key_id(private.public_key())
+    _refuse_unpinned_signer(store, signer_id, signer)
+    with store.write(checkpoint):
+        store.db.execute(
+            "update trust set valid_until = ? where source = ? and keyid = ?", [end_iso, source, key.keyid]
+        )
+        detail = {"keyid": key.keyid, "valid_until": end_iso, "signer": signer_id}
+        if _has_statement(store, source, key.keyid):
+            stmt = statements.entry_statement(source, key.public_key(), key.name, key.added_at, key.valid_from, end_iso)
+            oid = store.put_object(statements.sign_entry(stmt, private), "json")
+            store.db.table(statements.TABLE).insert(
+                {"source": source, "keyid": key.keyid, "object": oid, "signer": signer_id, "added_at": clock.now_iso()},
+                replace=True,
+            )
+            detail["statement"] = oid
+        store.audit("trust.retire", source, detail)
+    return dataclasses.replace(key, valid_until=end_iso)

@@ -1,0 +1,98 @@
+"""Rotating a source's key (newcomer review 12, finding 2), replayed for real in the trust world
+(``support.build_trust_world``: the vendor's 600 records, signed with ``vendor.key``, registered and
+committed in v1..v3 under ``--signer maintainer.pub``).
+
+The vendor moves to a new key. Before, the old key could never be retired: ``prov trust add vendor
+vendor.pub --valid-until T`` exited 2 "already trusted", both keys stayed active for good, and a batch the
+old key signed after the rotation was registered as before. ``prov trust retire`` now ends the old key's
+window with a maintainer's signature: what it signed and a maintainer's signature shows registered by then
+stays attested; a batch it signs later is refused like one of an expired key, whatever capture time its
+holder writes, and putting the longer entry back in ``.prov/`` with sqlite3 does not bring the key back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+from provenance import clock, keys
+from support import new_records, one_line, store_fingerprint, vendor_registered_at
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _ok(prov, *args: str):
+    r = prov(*args)
+    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return r
+
+
+def _thief_batch(prov, captured_at: str) -> None:
+    """40 new records (in no version) signed with the vendor's OLD key, capture time ``captured_at``."""
+    new_records("old-key.parquet")
+    _ok(prov, "sign", "old-key.parquet", "--source", "vendor", "--key", "vendor.key", "--captured-at", captured_at)
+
+
+def test_a_retired_source_key_keeps_what_it_signed_and_signs_nothing_new(prov, template_trust, workdir):
+    n_vendor = template_trust.facts["n_vendor"]
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    _ok(prov, "keys", "generate", "vendor-2027")
+    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)  # the new key
+    retire_at = vendor_registered_at(workdir)  # the end of the old key's window: the vendor's batch is in by then
+
+    # what the newcomer tried: a window for an already trusted key; the error now says how
+    r = prov("trust", "add", "vendor", "vendor.pub", "--valid-until", retire_at, "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 2 and f"prov trust retire vendor --key-id {old[:16]}" in one_line(r), r.output
+    r = _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key")
+    assert f"Retired key {old[:16]} of source 'vendor': valid until {retire_at}" in r.stdout
+    listed = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    mine = {k["keyid"]: k for k in listed}
+    assert (mine[old]["valid_until"], mine[old]["status"], mine[old]["counted"]) == (retire_at, "expired", True)
+    assert mine[keys.key_id(keys.load_public("vendor-2027.pub"))]["status"] == "active"
+
+    # what the old key signed before stays attested, in the versions and in a new commit of the same data
+    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
+    for version in ("v2", "v4"):
+        info = json.loads(_ok(prov, "sources", "--version", version, "--json", *PINNED).stdout)
+        vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+        assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor, []), (version, vendor)
+
+    # a batch the old key signs after the rotation is refused, even back-dated to before the window's end
+    early = clock.iso(clock.parse(retire_at, "t") - dt.timedelta(days=30))
+    _thief_batch(prov, early)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "old-key.parquet", "--source", "vendor", *PINNED)
+    assert r.exit_code == 1, r.output  # was 0: "Added batch vendor@...: 40 records from 'vendor', signed by key ..."
+    assert f"signed by key {old[:16]} of vendor, which is expired (valid - .. {retire_at})" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
+
+    # a .prov/ writer puts the old key's first, unbounded entry back (statement row and trust row): still refused
+    db = sqlite3.connect(".prov/prov.db")
+    [first] = db.execute(
+        "select detail from audit where action = 'trust.add' and subject = 'vendor' order by seq limit 1"
+    ).fetchone()
+    db.execute("update trust_statements set object = ? where keyid = ?", [json.loads(first)["statement"], old])
+    db.execute("update trust set valid_until = null where keyid = ?", [old])
+    db.commit()
+    db.close()
+    r = prov("add", "old-key.parquet", "--source", "vendor", *PINNED)
+    assert r.exit_code == 1 and "which is expired" in one_line(r), r.output
+
+
+def test_a_retirement_needs_a_pinned_maintainer_key_and_only_shortens(prov, template_trust, workdir):
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], *PINNED)
+    assert r.exit_code == 2 and "give --key MAINTAINER.key" in one_line(r), r.output
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "attacker.key", *PINNED)
+    assert r.exit_code == 2 and "attacker.key" in one_line(r), r.output
+    # a past end that would take attestation from a batch registered since: named, and only with --yes
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "2020-01-01", "--key", "maintainer.key")
+    assert r.exit_code == 2 and "signed 1 batch(es) registered since" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01", "--key", "maintainer.key")
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "3000-01-01", "--key", "maintainer.key")
+    assert r.exit_code == 2 and "a retirement only shortens a window" in one_line(r), r.output
+    fsck = prov("fsck", *PINNED)  # the row's shorter window is the one its audit entries describe
+    assert "valid_until" not in fsck.output, fsck.output
