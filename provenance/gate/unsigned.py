@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 class UnsignedFromSigningSources(Rule):
     """Block added records that came in an unsigned batch from a source that has a trusted
-    batch-signing key, or a revoked one (``trust.revocations.revoked_sources``: its batch that
-    verifies only under the revoked key is the stolen-key shape, attack review 6 finding 5),
-    unless the policy allows that source (``allow_unsigned_from``)."""
+    batch-signing key, one whose window ended (expired or retired), or a revoked one
+    (``trust.revocations.revoked_sources``: its batch that verifies only under the revoked key is
+    the stolen-key shape, attack review 6 finding 5), unless the policy allows that source
+    (``allow_unsigned_from``)."""
 
     key = "lineage.unsigned_from_signing_sources"
     settings = (
@@ -61,8 +62,11 @@ class UnsignedFromSigningSources(Rule):
         from provenance.trust.revocations import revoked_sources
 
         # a source whose key was revoked signed its batches: its batch that verifies only under
-        # the revoked key is unsigned now, and blocks like any unsigned batch of it (review 6, finding 5)
-        signing = sorted((set(ctx.signing_sources) | revoked_sources(ctx.store)) - set(self.allowed))
+        # the revoked key is unsigned now, and blocks like any unsigned batch of it (review 6, finding 5);
+        # so did a source whose keys expired or were retired (`prov trust retire`): a batch its old key signs
+        # after the window is refused by prov add, and registering it --unsigned must not pass instead
+        ever = {k.source for k in ctx.pins.source_keys(ctx.store)}
+        signing = sorted((set(ctx.signing_sources) | ever | revoked_sources(ctx.store)) - set(self.allowed))
         _, unattributed = count_status(ctx, "unattributed")
         added_unattributed = pc.and_(unattributed, added_mask(ctx))
         sources = pc.fill_null(ctx.lineage.column("source"), "")

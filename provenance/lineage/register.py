@@ -58,9 +58,68 @@ def _no_envelope(store: Store, path: str, source: str, expected: Path) -> str:
     )
 
 
+def _signing_source(store: Store, source: str) -> list[str]:
+    """The warning for an unsigned batch of a source that signs its batches: one with an active key, or one
+    whose key was revoked or whose window ended (newcomer review 12, finding 11): the gate blocks the unsigned
+    additions of all three (``lineage.unsigned_from_signing_sources``), so ``prov add`` says so for all three."""
+    from provenance.trust.pins import pins_of
+    from provenance.trust.revocations import revoked_source_keys
+
+    allow = "prov check blocks its unsigned additions unless the policy's lineage.allow_unsigned_from lists it"
+    signing_keys = [k for k in trust.entries(store, source) if k.status() == "active"]
+    if signing_keys:
+        return [f"{source!r} signs its batches (trusted key {signing_keys[0].keyid[:16]}): {allow}"]
+    revoked = sorted((at, kid) for (s, kid), (at, _) in revoked_source_keys(store).items() if s == source)
+    if revoked:
+        at, kid = revoked[-1]
+        return [
+            f"{source!r} signs its batches, and its key {kid[:16]} was revoked at {at}: the source must re-sign "
+            f"with a new key (`prov trust add {source} NEW.pub --key MAINTAINER.key`); {allow}"
+        ]
+    ended = [k for k in pins_of(store).source_keys(store, source) if k.status() != "active"]
+    if ended:
+        k = ended[-1]
+        return [
+            f"{source!r} signs its batches, and its key {k.keyid[:16]} is {k.status()} (valid "
+            f"{k.valid_from or '-'} .. {k.valid_until or '-'}): the source must sign with a key valid now "
+            f"(`prov trust add {source} NEW.pub --key MAINTAINER.key`); {allow}"
+        ]
+    return []
+
+
 def _portable_path(store: Store, path: str) -> str:
     full, base = os.path.abspath(path), str(store.base.resolve())
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
+
+
+def _refuse_registered(store: Store, path: str, bid: str) -> None:
+    """Refuse (exit 2) a batch already registered, saying how from its ``batch.add`` audit entry (hash-chained,
+    what lineage reads), not from the ``batches`` row alone: a row no entry registers was not written by
+    ``prov add`` but planted in ``.prov/`` (report-trust12), and fails closed (exit 1) naming it instead of
+    telling the caller their records are registered. Every ``prov add`` since batches existed wrote its entry
+    in the same write as its row, so no honest store holds a row without one."""
+    row = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
+    if row is None:
+        return
+    seq = audit.batch_entry(store.db, bid)
+    if seq is None:
+        raise VerificationError(
+            f"{path}: the store's batches table holds a row for batch {bid} that no audit entry registers: prov add "
+            "did not write it (planted in .prov/; prov fsck names it), so whether your records are registered "
+            "cannot be told from it; restore .prov/ from a copy you trust (e.g. the last reviewed commit), then "
+            "add the batch"
+        )
+    (detail,) = store.db.execute("select detail from audit where seq = ?", [seq]).fetchone()
+    try:
+        facts = json.loads(detail or "{}")
+    except json.JSONDecodeError:
+        facts = {}
+    facts = facts if isinstance(facts, dict) else {}
+    signed = bool(facts["signed"]) if "signed" in facts else bool(row[0])
+    raise InputError(
+        f"{path}: these records are already registered as batch {bid} ({'signed' if signed else 'unsigned'}, "
+        f"added {facts.get('added_at') or row[1]}, audit entry {seq})"
+    )
 
 
 def _refuse_planted_entry(store: Store, path: str, bid: str) -> None:
@@ -121,12 +180,7 @@ def add_batch(
         hashed = hash_batch(spec, source, executor)
     m = hashed.manifest
     bid = batch_id(source, m.root)
-    known = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
-    if known:
-        raise InputError(
-            f"{spec.path}: these records are already registered as batch {bid} "
-            f"({'signed' if known[0] else 'unsigned'}, added {known[1]})"
-        )
+    _refuse_registered(store, spec.path, bid)
     _refuse_planted_entry(store, spec.path, bid)
     warnings = []
     if envelope_path is None:
@@ -139,18 +193,12 @@ def add_batch(
                 f"{source!r} really delivered them too"
             )
         warnings += [f"{spec.path}: these {len(m)} records are also registered as batch {b}" for b, _ in elsewhere]
-        signing_keys = [k for k in trust.entries(store, source) if k.status() == "active"]
-        if signing_keys:
-            warnings.append(
-                f"{source!r} signs its batches (trusted key {signing_keys[0].keyid[:16]}): prov check blocks its "
-                "unsigned additions unless the policy's lineage.allow_unsigned_from lists it"
-            )
+        warnings += _signing_source(store, source)
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm, m.label_kind)
     with store.write(checkpoint):
         # Again under the lock: another process may have added the same batch meanwhile.
-        if store.db.execute("select 1 from batches where batch = ?", [bid]).fetchone():
-            raise InputError(f"{spec.path}: these records are already registered as batch {bid}")
+        _refuse_registered(store, spec.path, bid)
         _refuse_planted_entry(store, spec.path, bid)
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None

@@ -60,3 +60,30 @@ def test_an_honest_index_still_refuses_a_second_registration(prov, template_trus
     """The crowd's own records registered again under another source: refused as before (exit 2)."""
     r = prov("add", "crowd-batch.parquet", "--source", "scraper", "--unsigned", *PINNED)
     assert r.exit_code == 2 and "already registered as batch crowd@" in one_line(r), r.output
+
+
+def test_a_planted_batches_row_for_the_callers_own_batch_fails_closed(prov, template_trust, workdir):
+    """report-trust12, found and left: a ``batches`` row planted under the id the scraper's batch will get made
+    ``prov add`` refuse it as "already registered as batch scraper@..." (exit 2), a denial resting on a row no
+    audit entry registers. It now fails closed (exit 1) naming the planted row, the store unchanged."""
+    _scrape()
+    root = hash_batch(DatasetSpec("scrape.parquet"), "scraper").manifest.root.hex()
+    planted = f"scraper@{root[:12]}"
+    db = sqlite3.connect(".prov/prov.db")
+    db.execute(
+        "insert into batches (batch, source, signed, keyid, merkle_root, records, labels, manifest_object, "
+        "envelope_object, captured_at, added_at, data, audit_seq) select ?, 'scraper', signed, keyid, ?, records, "
+        "labels, manifest_object, envelope_object, captured_at, added_at, data, audit_seq from batches "
+        "where source = 'crowd'",
+        [planted, root],
+    )
+    db.commit()
+    db.close()
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "scrape.parquet", "--source", "scraper", "--unsigned", *PINNED)
+    assert r.exit_code == 1, r.output  # was 2: "these records are already registered as batch scraper@..."
+    line = one_line(r)
+    assert f"holds a row for batch {planted} that no audit entry registers" in line and "planted" in line, line
+    assert store_fingerprint(workdir / ".prov") == before
+    fsck = prov("fsck", *PINNED)
+    assert fsck.exit_code == 1 and f"[batch {planted}] no audit entry adds this batch" in fsck.output, fsck.output
