@@ -7,12 +7,14 @@ signing key only in a job on the protected branch).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from examples_support import EXAMPLES, Project, run, tool
 
 from support import plugin_distribution, roll_back_log, validate_sarif
@@ -222,6 +224,7 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
         in check_cmd
     )
     assert 'exit "$rc"' in check_cmd
+    assert '${PROV_BASE_ATTESTATION:+--base-attestation "$PROV_BASE_ATTESTATION"}' in check_cmd
     assert steps["Audit log"]["run"] == 'prov audit verify ${PROV_KEPT:+--checkpoint "$PROV_KEPT"}'
     # the kept log state comes from a repository variable or a push run on main, never a pull request's run
     kept = steps["Kept audit-log state"]
@@ -383,6 +386,60 @@ esac
 """
 
 
+def with_fake_gh(p: Project, tmp_path: Path, base_sha: str) -> tuple[Path, dict, dict]:
+    """GitHub's CLI faked on the project's PATH (``FAKE_GH``): (the runs folder it serves, the trusted variables,
+    the release secrets)."""
+    gh = tmp_path / "gh-bin"
+    gh.mkdir()
+    (gh / "gh").write_text(FAKE_GH)
+    (gh / "gh").chmod(0o755)
+    runs = tmp_path / "gh-runs"
+    runs.mkdir()
+    p.env = p.env | {"PATH": f"{gh}:{p.env['PATH']}", "FAKE_GH_RUNS": str(runs)}
+    given = no_vars(base_sha) | {
+        "PROV_POLICY": (EXAMPLES / "github-actions" / "policy.toml").read_text(),
+        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
+    }
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    return runs, given, secrets
+
+
+def keep_release_state(attest: Job, runs: Path, run_id: int) -> Path:
+    """What GitHub keeps of a passing attest run: its "prov-release-state" artifact, served by the fake gh."""
+    kept = attest.steps["Keep the release's audit-log state for the next run"]["uploaded"]
+    (runs / str(run_id) / "prov-release-state").mkdir(parents=True)
+    return Path(shutil.copyfile(kept, runs / str(run_id) / "prov-release-state" / "last.attestation.json"))
+
+
+def test_the_next_release_takes_the_kept_attestation_of_its_base(project, tmp_path):
+    """report-fix12a, found and left: the attest job's `prov check --attest` refuses a base that is not the first
+    version unless its release attestation is given, and a CI checkout keeps none in .prov/, so every release
+    after the first needed the maintainer to pass it by hand. Both jobs now give the kept last release's
+    attestation as --base-attestation when it attests $BASE (prov check verifies it)."""
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
+    attest, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest")  # v2 against v1
+    assert attest.ok, json.dumps(attest.steps, indent=1, default=str)
+    keep_release_state(attest, runs, 41)
+    # the next delivery: v2 less three base rows, checked against v2, the last release
+    pq.write_table(pq.read_table(project.candidates / "clean.parquet").slice(3), p.root / "data" / "train.parquet")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "-m", "three rows out")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v3")
+    job, ws = run_workflow(p, tmp_path, given | {"BASE": "v2"}, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    assert json.loads((ws / "prov-check.json").read_text())["base_release"]["standing"] == "released"
+    attest, _ = run_workflow(p, tmp_path, given | secrets | {"BASE": "v2"}, event="push", job_name="attest")
+    sign = attest.steps["Sign a release attestation"]
+    assert attest.ok and sign["rc"] == 0, sign  # was exit 2: "--attest: base v2 was never released ..."
+    statement = json.loads(
+        base64.b64decode(json.loads(attest.steps["Upload the attestation"]["uploaded"].read_text())["payload"])
+    )
+    assert statement["predicate"]["https://prov.dev/release/v1"]["base"]["standing"] == "released"
+
+
 def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(project, tmp_path):
     """Attack review 5, finding 3, in CI: after a revocation the maintainer pushes and the attest job
     keeps the release's attestation (its signed audit-log state) as an artifact; a pull request that
@@ -395,25 +452,11 @@ def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(pro
     p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--yes", "--checkpoint-key", "keys/committer.key")
     p.git("add", "-A")
     p.git("commit", "-qm", "v2; vendor2 revoked")
-    gh = tmp_path / "gh-bin"
-    gh.mkdir()
-    (gh / "gh").write_text(FAKE_GH)
-    (gh / "gh").chmod(0o755)
-    runs = tmp_path / "gh-runs"
-    runs.mkdir()
-    p.env = p.env | {"PATH": f"{gh}:{p.env['PATH']}", "FAKE_GH_RUNS": str(runs)}
-    policy = (EXAMPLES / "github-actions" / "policy.toml").read_text()
-    given = no_vars(base_sha) | {
-        "PROV_POLICY": policy,
-        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
-    }
-    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
     attest, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest")
     assert attest.ok, json.dumps(attest.steps, indent=1, default=str)
     assert "::warning::no kept audit-log state" in attest.steps["Kept audit-log state"]["stdout"]  # the first
-    kept = attest.steps["Keep the release's audit-log state for the next run"]["uploaded"]
-    (runs / "41" / "prov-release-state").mkdir(parents=True)
-    shutil.copyfile(kept, runs / "41" / "prov-release-state" / "last.attestation.json")
+    kept = keep_release_state(attest, runs, 41)
 
     # the pull request: the revocation rolled back, the store consistent with itself
     roll_back_log(p.root / ".prov" / "prov.db", tmp_path / "before-revoke.db")
