@@ -18,10 +18,13 @@ only its own record unpaired:
   cast to an integer is not exact, so that record does not pair;
 - a column the new side **added** that holds one value in every re-keyed record (a constant
   ``split = "train"``): it carries nothing about any one record, so it is left out. A column
-  that varies could carry a trigger, so then no record pairs by content.
+  that varies could carry a trigger, so then no record pairs by content;
+- a column **renamed** one to one (:func:`renamed`: a base column the new side lacks and exactly
+  one added column of the same signed type): its values are read under the base's name. A
+  record whose values changed with the rename re-encodes to no base digest and stays added.
 
-Nothing else is bridged: a removed column (the base's values are not in its manifest), a
-renamed one, another type (strings, dates, decimals), or another row encoding. Then the
+Nothing else is bridged: a removed column (the base's values are not in its manifest), a rename
+that is ambiguous or changes the type, another type (strings, dates, decimals), or another row encoding. Then the
 records are paired by locator as before (``schema.rekey``) and scored as changed.
 
 The base's types come from its signed statement (``Side.schema``), never from a row; the new
@@ -44,7 +47,7 @@ from provenance.encoding import ROW_ENCODING_V1, ROW_ENCODING_V2, table_digest_b
 NUMERIC: dict[str, np.dtype[Any]] = {f"{s}int{w}": np.dtype(f"{s}int{w}") for s in ("", "u") for w in (8, 16, 32, 64)}
 NUMERIC |= {"float": np.dtype(np.float32), "double": np.dtype(np.float64)}
 EXACT_INT_IN_FLOAT: dict[np.dtype[Any], int] = {np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
-LOSSLESS = "integer <-> float of exact values; an added column constant over the re-keyed records"
+LOSSLESS = "integer <-> float of exact values; an added column constant over the re-keyed records; a one-to-one rename"
 
 Reader = Callable[[list[str], list[bytes]], pa.Table]  # locators, digests -> the rows' content columns, verified
 
@@ -67,13 +70,30 @@ def not_bridgeable(base: dict, new: dict) -> str | None:
     if row_encoding(base) not in (ROW_ENCODING_V1, ROW_ENCODING_V2):
         return f"unknown row encoding {base.get('digestAlgorithm')!r}"
     old, now = base["types"], new["types"]
-    gone = sorted(old.keys() - now.keys())
+    renames = renamed(old, now)
+    gone = sorted(old.keys() - now.keys() - renames.keys())
     if gone:
         return f"column {gone[0]!r} removed (the base's values are not in its manifest)"
     for column in sorted(old.keys() & now.keys()):
         if old[column] != now[column] and not (old[column] in NUMERIC and now[column] in NUMERIC):
             return f"column {column!r} retyped {now[column]} -> {old[column]}, which is not a numeric cast"
     return None
+
+
+def renamed(old: dict, now: dict) -> dict[str, str]:
+    """Columns renamed one to one: base column -> the new side's, for each base column the new side lacks
+    whose signed type exactly one added column has, that no other missing base column's type shares (two
+    same-typed renames cannot be told apart). Its values re-encode unchanged under the base's name, so a
+    record whose re-encoding is a base record's digest holds that record's values, whatever the name."""
+    gone = sorted(old.keys() - now.keys())
+    came = sorted(now.keys() - old.keys())
+    out = {}
+    for column in gone:
+        same = [c for c in came if now[c] == old[column]]
+        rivals = [g for g in gone if old[g] == old[column]]
+        if len(same) == 1 and rivals == [column]:
+            out[column] = same[0]
+    return out
 
 
 def _cast(column: pa.ChunkedArray | pa.Array, source: str, target: str) -> tuple[pa.Array, np.ndarray]:
@@ -123,15 +143,17 @@ def bridged_digests(table: pa.Table, base: dict, new: dict) -> tuple[np.ndarray,
     column that is not constant over ``table`` makes every row lossy."""
     n = table.num_rows
     old, now = base["types"], new["types"]
+    renames = renamed(old, now)
     exact = np.ones(n, bool)
-    for column in sorted(now.keys() - old.keys()):
+    for column in sorted(now.keys() - old.keys() - set(renames.values())):
         if not _constant(table.column(column)):
             return np.zeros(n, "S32"), np.zeros(n, bool)
     columns = {}
     for column in sorted(old):
-        values = table.column(column)
-        if old[column] != now[column]:
-            cast, ok = _cast(values, now[column], old[column])
+        name = renames.get(column, column)
+        values = table.column(name)
+        if old[column] != now[name]:
+            cast, ok = _cast(values, now[name], old[column])
             columns[column] = cast
             exact &= ok
         else:

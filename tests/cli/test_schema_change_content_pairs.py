@@ -133,6 +133,22 @@ def test_added_and_removed_columns(prov, workdir, keypair, column):
         assert why in s["rekeyed_note"]
 
 
+def test_a_renamed_column_with_reordered_rows_no_longer_hides_label_swaps(prov, workdir, keypair):
+    """Attack review 12, R12-1: px07 renamed to pixel_7 (same signed type), 20 labels swapped, rows reordered:
+    the records paired by locator and the diff counted no relabel. A one-to-one rename is now read under the
+    base's name, so the swaps are 20 relabels found by content; two same-typed renames cannot be told apart
+    and still pair by locator, saying which column is gone."""
+    base = digits_table(N)
+    attack, _ = _swapped(base.rename_columns(["pixel_7" if c == "px07" else c for c in base.column_names]))
+    ambiguous = base.rename_columns([{"px07": "a", "px08": "b"}.get(c, c) for c in base.column_names])
+    pins = _store(prov, workdir, keypair, base, attack=attack, ambiguous=ambiguous)
+    s = _summary(prov, "attack", pins)
+    assert s["rekeyed_by"] == "content" and s["rekeyed"] == N  # was "locator"
+    assert s["relabeled"] == 20 and s["added"] == 0 and s["unchanged"] == N - 20  # was relabeled 0
+    s = _summary(prov, "ambiguous", pins)
+    assert s["rekeyed_by"] == "locator" and "column 'px07' removed" in s["rekeyed_note"]
+
+
 def test_data_changed_since_the_commit_fails_the_diff(prov, workdir, keypair):
     """The new records are re-read from where the version signed its data and re-hashed first: a data file
     rewritten after the commit (its swaps undone) is tampering, exit 1 naming it, not a reason to fall back
