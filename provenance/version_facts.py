@@ -350,20 +350,33 @@ def read_version_records(store: Store, tag: str, locators: list, digests: list) 
 
 def version_log(store: Store) -> list[dict]:
     """Every version, oldest first: ``{"tag", "parent", "created_at", "records", "merkle_root", "keyid",
-    "message"}`` (``prov log --json``; times ISO 8601 UTC, roots and key ids hex; ``message`` the ``-m``
-    text its statement carries, None without one or when its envelope does not read). Read from the
+    "message", "quarantine_of"}`` (``prov log --json``; times ISO 8601 UTC, roots and key ids hex; ``message``
+    the ``-m`` text its statement carries, None without one or when its envelope does not read;
+    ``quarantine_of`` the version a ``prov quarantine`` version was cut from, else None). Read from the
     store, not verified, as ``git log`` lists commits (``prov show`` and ``prov verify`` check them)."""
     keep = ("tag", "parent", "created_at", "records", "merkle_root", "keyid")
-    return [{k: r[k] for k in keep} | {"message": _message(store, r)} for r in store.versions()]
+    out = []
+    for r in store.versions():
+        pred = _unverified_predicate(store, r)
+        message, quarantine = pred.get("message"), pred.get("quarantine")
+        origin = quarantine.get("from") if isinstance(quarantine, dict) else None
+        out.append(
+            {k: r[k] for k in keep}
+            | {
+                "message": message if isinstance(message, str) else None,
+                "quarantine_of": origin if isinstance(origin, str) else None,
+            }
+        )
+    return out
 
 
-def _message(store: Store, row: dict) -> str | None:
-    """The ``message`` of a version's statement, read without verifying it (None when it does not read)."""
+def _unverified_predicate(store: Store, row: dict) -> dict:
+    """The predicate of a version's statement, read without verifying it (``{}`` when it does not read)."""
     from provenance.errors import ProvError
 
     try:
         env = store.objects.envelope(row["envelope_object"], f"envelope of {row['tag']}")
     except (ProvError, ValueError, OSError):
-        return None
-    message = (signing.unverified_statement(env).get("predicate") or {}).get("message")
-    return message if isinstance(message, str) else None
+        return {}
+    pred = signing.unverified_statement(env).get("predicate")
+    return pred if isinstance(pred, dict) else {}

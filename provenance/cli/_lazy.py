@@ -45,9 +45,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export",
         "Write a version's exact records to a new path, checked record for record against its signed manifest.",
     ),
-    "log": ("core", "List versions, newest last."),
+    "log": ("log", "List versions, newest last, each with its releases and what a quarantine was cut from."),
     "show": (
-        "core",
+        "log",
         "Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).",
     ),
     "verify": (

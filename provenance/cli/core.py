@@ -1,4 +1,4 @@
-"""Commands of the core: init, commit, log, show, verify (``prov keys`` is in ``keys.py``)."""
+"""Commands of the core: init, commit, verify (``prov log`` and ``show`` are in ``log.py``, ``keys`` in ``keys.py``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note, verbose
 from provenance.cli._dataset import DatasetFlags, dataset_flags
-from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.cli._trust import trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
-from provenance.trust.pins import UNPINNED_VERSION, Pins
+from provenance.trust.pins import Pins
 
-# Library modules are imported inside each command: `prov init`, `log` and `show` must not
+# Library modules are imported inside each command: `prov init` must not
 # pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
 
 
@@ -173,85 +173,6 @@ def commit(
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
-
-
-@command("log")
-def log(json_out: bool = JsonFlag) -> None:
-    """List versions, newest last."""
-    from provenance.version_facts import version_log
-
-    out = version_log(Store.open())
-    if json_out:
-        emit_json({"versions": out})
-        return
-    if not out:
-        echo("No versions yet.")
-    # 80 columns (newcomer review 10, finding 26: 106): the minute, not the offset (always UTC); the Merkle
-    # root is in prov show and --json, which a log line cannot verify anyway
-    tags = max((len(r["tag"]) for r in out), default=0)
-    counts = max((len(str(r["records"])) for r in out), default=0)
-    for r in out:
-        when = str(r["created_at"])[:16].replace("T", " ")
-        echo(
-            f"{r['tag']:<{tags}}  {when}  {r['records']:>{counts}} records  parent {r['parent'] or '-'}  "
-            f"key {r['keyid'][:16]}"
-        )
-        if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
-            echo(f"    {visible(r['message'])}")
-
-
-@command("show")
-@trust_flags
-def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).
-
-    A display: exit 0 with nothing pinned too, marked NOT a trust decision; pin keys (--signer) for one.
-    """
-    from provenance.version_show import describe_version
-
-    info = describe_version(Store.open(pins=pins), tag)
-    note_unpinned(pins)
-    if json_out:
-        emit_json(info)
-        return
-    signature = "signature ok" if info["trust_decision"] else UNPINNED_VERSION
-    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
-    if info["trust_decision"]:  # on its own line: with a key path it made the first one 105 columns
-        echo(f"  checked against {pins.describe()}")
-    echo(f"  Merkle root {info['merkle_root']}")
-    echo(f"  signed by key {info['keyid'][:16]}")  # 16 hex, as prov log and the messages
-    if info.get("message"):
-        echo(f"  message: {visible(info['message'])}")
-    if info.get("quarantine"):
-        from provenance.version_show import quarantine_line
-
-        echo(f"  {quarantine_line(info['quarantine'])}")
-    dataset = info["dataset"]
-    echo(
-        f"  data {visible(str(dataset.get('path', '(not recorded)')))}"
-        + (f" at {visible(str(dataset['rev']))}" if dataset.get("rev") else "")
-        + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
-    )
-    echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
-    if any(info["sources"]):
-        from provenance.report.wording import source_name
-
-        echo("  sources: " + ", ".join(f"{visible(source_name(k))}={v}" for k, v in info["sources"].items()))
-    for k in ("attested", "relabeled_after_source", "unattributed"):
-        if k in info:
-            signed = info.get("lineage_signed", {}).get(k, info[k])
-            echo(f"  {k.replace('_', ' ')}: {info[k]}" + (f" (signed: {signed})" if signed != info[k] else ""))
-    if info.get("lineage_not_trusted"):
-        from provenance.lineage.standing import not_trusted_line
-
-        for item in info["lineage_not_trusted"]:
-            echo(f"  under your pins: {not_trusted_line(item)}")
-    from provenance.lineage.withdraw import withdrawal_line
-    from provenance.report.audit_words import audit_line
-
-    for w in info["withdrawals"]:
-        echo(f"  {withdrawal_line(w)}")
-    echo(f"  {audit_line(info['audit'])}")
 
 
 def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | None:

@@ -1,0 +1,129 @@
+"""``prov log`` and ``prov show``: the versions, and one version's signed facts, with their releases.
+
+Both say which versions were released (``version_releases``: the release attestations kept in
+the store that verify under the pinned ``attest`` keys; a kept one that does not is listed as
+such) and which version a quarantine was cut from (newcomer review 12, finding 9).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._trust import note_unpinned, trust_flags
+from provenance.escaping import visible
+from provenance.store import Store
+from provenance.trust.pins import UNPINNED_VERSION, Pins
+
+# Library modules are imported inside each command: `prov log` and `show` must not pay for numpy,
+# pyarrow and the commit pipeline that `prov commit` needs.
+
+
+@command("log")
+@trust_flags
+def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
+    """List versions, newest last, each with its releases and what a quarantine was cut from.
+
+    A version is marked released by a release attestation kept in the store that verifies under the keys you
+    pin (--signer, PROV_SIGNERS, --root); one that does not verify is listed as not relied on.
+    """
+    from provenance import clock
+    from provenance.version_facts import version_log
+    from provenance.version_releases import kept_attestations, release_line
+
+    store = Store.open(pins=pins)
+    out = version_log(store)
+    kept = kept_attestations(store)
+    for r in out:
+        r["attestations"] = kept.get(r["tag"], [])
+    if json_out:
+        emit_json({"versions": out, "trust": pins.to_dict()})
+        return
+    if not out:
+        echo("No versions yet.")
+    # 80 columns (newcomer review 10, finding 26: 106): the minute, not the offset (always UTC); the Merkle
+    # root is in prov show and --json, which a log line cannot verify anyway
+    tags = max((len(r["tag"]) for r in out), default=0)
+    counts = max((len(str(r["records"])) for r in out), default=0)
+    now = clock.now_iso()
+    for r in out:
+        when = str(r["created_at"])[:16].replace("T", " ")
+        echo(
+            f"{r['tag']:<{tags}}  {when}  {r['records']:>{counts}} records  parent {r['parent'] or '-'}  "
+            f"key {r['keyid'][:16]}"
+        )
+        if r["quarantine_of"]:
+            echo(f"    quarantine of {visible(r['quarantine_of'])} (prov show {r['tag']} says what it cut out)")
+        for item in r["attestations"]:
+            echo(f"    {visible(release_line(item, now))}")
+        if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
+            echo(f"    {visible(r['message'])}")
+    if any(r["attestations"] for r in out) and not pins.pinned:
+        echo("Releases are marked only under keys you pin: pass --signer KEY.pub or set PROV_SIGNERS.")
+
+
+@command("show")
+@trust_flags
+def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
+    """Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).
+
+    A display: exit 0 with nothing pinned too, marked NOT a trust decision; pin keys (--signer) for one. Its
+    releases are the release attestations kept in the store that verify under the keys you pin.
+    """
+    from provenance import clock
+    from provenance.version_releases import kept_attestations, release_line
+    from provenance.version_show import describe_version
+
+    store = Store.open(pins=pins)
+    info = describe_version(store, tag)
+    info["attestations"] = kept_attestations(store).get(tag, [])
+    note_unpinned(pins)
+    if json_out:
+        emit_json(info)
+        return
+    signature = "signature ok" if info["trust_decision"] else UNPINNED_VERSION
+    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
+    if info["trust_decision"]:  # on its own line: with a key path it made the first one 105 columns
+        echo(f"  checked against {pins.describe()}")
+    echo(f"  Merkle root {info['merkle_root']}")
+    echo(f"  signed by key {info['keyid'][:16]}")  # 16 hex, as prov log and the messages
+    if info.get("message"):
+        echo(f"  message: {visible(info['message'])}")
+    if info.get("quarantine"):
+        from provenance.version_show import quarantine_line
+
+        echo(f"  {quarantine_line(info['quarantine'])}")
+    now = clock.now_iso()
+    for item in info["attestations"]:
+        echo(f"  {visible(release_line(item, now))}")
+    if not any(item["verified"] for item in info["attestations"]):
+        echo(
+            "  not released: no release attestation kept in this store names it under your pins "
+            f"(one kept elsewhere: prov verify {tag} --attestation FILE)"
+        )
+    dataset = info["dataset"]
+    echo(
+        f"  data {visible(str(dataset.get('path', '(not recorded)')))}"
+        + (f" at {visible(str(dataset['rev']))}" if dataset.get("rev") else "")
+        + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
+    )
+    echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
+    if any(info["sources"]):
+        from provenance.report.wording import source_name
+
+        echo("  sources: " + ", ".join(f"{visible(source_name(k))}={v}" for k, v in info["sources"].items()))
+    for k in ("attested", "relabeled_after_source", "unattributed"):
+        if k in info:
+            signed = info.get("lineage_signed", {}).get(k, info[k])
+            echo(f"  {k.replace('_', ' ')}: {info[k]}" + (f" (signed: {signed})" if signed != info[k] else ""))
+    if info.get("lineage_not_trusted"):
+        from provenance.lineage.standing import not_trusted_line
+
+        for item in info["lineage_not_trusted"]:
+            echo(f"  under your pins: {not_trusted_line(item)}")
+    from provenance.lineage.withdraw import withdrawal_line
+    from provenance.report.audit_words import audit_line
+
+    for w in info["withdrawals"]:
+        echo(f"  {withdrawal_line(w)}")
+    echo(f"  {audit_line(info['audit'])}")
