@@ -31,13 +31,17 @@ def findings(
     from provenance.detectors.findings_trust import with_signature
 
     store = Store.open_snapshot(pins=pins)  # the run listed and the run recomputed are one state of prov.db
-    result = with_signature(store, findings_report(store, version, flagged_only=not all_records))
+    recomputed, rerun = None, None
     if recompute:
         from provenance import progress
         from provenance.cli._progress import progress_shown
 
         with progress_shown(), progress.stage("detectors", unit="steps"):
-            result["recomputed"] = recompute_run(store, version)
+            recomputed = recompute_run(store, version)
+        rerun = recomputed.pop("findings")  # listed below: the re-run's records, not the stored run's
+    result = with_signature(store, findings_report(store, version, flagged_only=not all_records, rerun=rerun))
+    if recomputed is not None:
+        result["recomputed"] = recomputed
     if json_out:
         emit_json(result)
         return

@@ -57,6 +57,13 @@ def sign(
         return
     echo(f"Signed {result.records} records of {data} as source {result.source!r}: wrote {result.envelope}")
     echo(f"  Merkle root {result.merkle_root[:16]}…, key {result.keyid[:16]}, captured {result.captured_at}")
+    if result.skipped:  # a vendor wants to know a README or labels file is in no record (newcomer review 12, #11)
+        from provenance.names import capped
+        from provenance.report.wording import plural
+
+        reasons = sorted({str(f["reason"] or "skipped by the reader") for f in result.skipped})
+        names = capped([visible(str(f["path"])) for f in result.skipped], "files")
+        echo(f"  {plural(len(result.skipped), 'file')} skipped ({'; '.join(reasons)}): {names}")
 
 
 @command("add")
@@ -150,6 +157,11 @@ def lineage_cmd(
     for b in info["batches"]:
         signer = f"signed by key {b['keyid'][:16]} ({b['key_status']})" if b["signed"] else "unsigned"
         echo(f"  batch {b['batch']} from {b['source']!r}, {signer}, label {visible(b['label'])}")
+        if b["source_locators"]:  # the id the vendor knows the record by (its signed batch's locator)
+            from provenance.report.wording import location_text
+
+            where = ", ".join(visible(location_text(None, x)) for x in b["source_locators"])
+            echo(f"    in the source's signed batch at {where}")
     echo(f"  first in version {info['first_version'] or '(none)'}")
     reasons: list[str] = []
     for v in info["versions"]:
@@ -255,7 +267,16 @@ def quarantine(
             f"  re-ran {len(detection['detectors'])} detectors on {detection['version']} against {detection['base']} "
             f"at fpr {detection['fpr']:g}: {detection['flagged']} of {detection['scored']} records flagged"
         )
-    echo(f"  wrote {result.output}; committed {tag} (parent {from_tag}), root {result.commit['merkle_root'][:16]}…")
+    from provenance.version_facts import verified_statement
+
+    schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+    # a table's copy is Parquet whatever the original's format (newcomer review 12, finding 11: JSON Lines in,
+    # scrape-*.parquet out, and the output said only "wrote data.txt-v4")
+    written = " as Parquet" if schema.get("kind") == "table" else ""
+    echo(
+        f"  wrote {result.output}{written}; committed {tag} (parent {from_tag}), "
+        f"root {result.commit['merkle_root'][:16]}…"
+    )
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")

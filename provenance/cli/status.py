@@ -13,6 +13,7 @@ from provenance.escaping import visible
 from provenance.trust.pins import UNPINNED_VERSION, Pins
 
 TEXT_LISTED = 5  # changes listed in text, as git status shows a summary (--json lists changes.MAX_LISTED of each kind)
+TEXT_ORDER = ("relabeled", "changed", "removed", "added")  # kinds in text, the ones a reviewer must see first
 
 
 @command("status")
@@ -59,9 +60,11 @@ def status(
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         return
-    for change in report["changes"][:TEXT_LISTED]:
+    # the first TEXT_LISTED of each kind, the suspicious first: 5 relabels after 600 additions were never shown
+    shown = [c for kind in TEXT_ORDER for c in [x for x in report["changes"] if x["kind"] == kind][:TEXT_LISTED]]
+    for change in shown:
         echo(f"  {visible(change['detail'])}")
-    more = sum(report["counts"].values()) - min(TEXT_LISTED, len(report["changes"]))
+    more = sum(report["counts"].values()) - len(shown)
     if more:
         echo(
             f"  ... and {more} more (--json lists {MAX_LISTED} of each kind; prov diff {report['version']} NEW "

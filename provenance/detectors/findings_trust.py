@@ -61,9 +61,11 @@ def recompute(store: Any, version: str) -> dict:
     or another rate), so they are returned for the listing to show: a run recomputed against another
     base, or at a vanishing FPR, agrees with itself and says so in plain sight.
 
-    Returns ``{"base", "fpr", "detectors", "records", "flagged", "differences": 0, "expected_at_most"}`` when
-    they agree; ``expected_at_most`` is the combined verdict's flag budget (``detectors.budget``) of the re-run,
-    which a stored run does not keep.
+    Returns ``{"base", "fpr", "detectors", "records", "flagged", "differences": 0, "expected_at_most",
+    "findings"}`` when they agree; ``expected_at_most`` is the combined verdict's flag budget
+    (``detectors.budget``) of the re-run, which a stored run does not keep; ``findings`` the re-run's
+    every scored record in the stored run's shape and order (``findings.findings_document``), which a
+    listing prints instead of the stored ones.
 
     Raises:
         InputError: no detector run is stored for ``version`` (exit 2).
@@ -124,7 +126,19 @@ def recompute(store: Any, version: str) -> dict:
         "flagged": flagged,
         "differences": 0,
         "expected_at_most": budget.flags if v.records else None,
+        "findings": _rerun_findings(stored, version, detection),
     }
+
+
+def _rerun_findings(stored: dict, version: str, detection: Any) -> list[dict]:
+    """The re-run's every scored record as ``stored_findings`` gives the stored ones (no ``position``)."""
+    from provenance.detectors.findings import findings_document
+
+    labels = list(detection.labels) if detection.labels else None
+    document = findings_document(
+        stored["run"], stored["base"], version, stored["detectors"], detection.results, labels, detection.verdicts
+    )
+    return [{k: x for k, x in f.items() if k != "position"} for f in document["findings"]]
 
 
 def _text_differs(stored: dict, detection: Any, labels: list[str | None]) -> str:

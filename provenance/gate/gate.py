@@ -85,6 +85,11 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
                     if threshold is not None and p is not None and p <= threshold
                     else ("detectors.combined")
                 )
+    if ctx.computed("diff") and result.findings:  # other versions' waivers naming a record flagged here: said
+        from provenance.gate.waivers_elsewhere import mark_waived_elsewhere
+
+        signed = ctx.audit_coverage.signed
+        result.waivers["ignored"] += mark_waived_elsewhere(ctx.store, ctx.new, result.findings, ctx.waive_role, signed)
     if ctx.computed("diff"):
         rows = ctx.delta_rows if ctx.computed("delta_rows") else None
         result.describe_records(ctx.diff.records, ctx.report["by_source"], scored_rows(rows))

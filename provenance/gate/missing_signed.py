@@ -40,7 +40,8 @@ def signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
     Each listed batch is ``{"batch", "source", "signed": records it signed, "missing": of
     them, those not accounted for (all missing ones when ``withdrawn``), "lost": of those,
     the ones the base held, "withdrawn": every missing record is withdrawn,
-    "withdrawal_ignored": why a withdrawal does not cover the rest, or None}``, from
+    "withdrawal_ignored": why a withdrawal does not cover the rest, or None, "unshipped": none of its records
+    is in the base or the new version (a batch registered ahead of its delivery)}``, from
     envelopes verified under the verifier's pins (``provenance.lineage.evidence``).
     """
     return ctx.missing_signed_batches  # two rules read it; computed once per check
@@ -100,6 +101,7 @@ def compute_signed_batches_missing(ctx: GateContext) -> tuple[int, list[dict]]:
                 "lost": len(set(digests[shown & in_base].tolist())),
                 "withdrawn": not uncovered.any(),
                 "withdrawal_ignored": ignored,
+                "unshipped": not (in_new[mine].any() or in_base[mine].any()),
             }
         )
     return len(names), out_rows

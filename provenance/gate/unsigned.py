@@ -270,6 +270,15 @@ class SignedBatchesIncomplete(Rule):
             f"({missing_batches(missing)}): a delivery not shipped whole, or records deleted from it; account for "
             "them with `prov withdraw BATCH --key K --reason R` or `prov quarantine`"
         )
+        if all(b.get("unshipped") for b in missing):  # registered ahead of its delivery (newcomer review 12, #11)
+            names = "; ".join(f"batch {b['batch']} of {b['source']}: {b['signed']} signed records" for b in missing[:3])
+            more = f"; and {len(missing) - 3} more" if len(missing) > 3 else ""
+            why = (
+                f"{gone} signed records of batches registered and not shipped yet: none of their records is in "
+                f"{ctx.base} or {ctx.new} ({names}{more}); this clears when they ship (records of theirs shipped "
+                "edited and unsigned block under lineage.unattributed_beside_signed); if one will not ship, "
+                "`prov withdraw BATCH --key K --reason R` says so"
+            )
         if self.mode == "block":
             return RuleResult(self.key, "block", why, [], gone, allowed=0, expected="none missing")
         return RuleResult(self.key, "warn", why, [], gone, allowed=0, expected="none missing")

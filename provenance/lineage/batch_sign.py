@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provenance import clock, keys, output_file, signing
@@ -36,7 +36,8 @@ def _read_options(spec: DatasetSpec, kind: str) -> dict:
 class SignResult:
     """What ``prov sign`` wrote: the envelope's path (``-``: standard output), the source, the
     number of records, the RFC 6962 Merkle root (hex), the signing key id (hex SHA-256 of the
-    public key), the capture time (ISO 8601, UTC) and the records per label."""
+    public key), the capture time (ISO 8601, UTC), the records per label, and the files the reader skipped
+    (``{"path", "reason"}``: not images the tree's reader reads, say), which no record carries."""
 
     envelope: str
     source: str
@@ -45,6 +46,7 @@ class SignResult:
     keyid: str
     captured_at: str
     labels: dict[str, int]
+    skipped: list[dict[str, str | None]] = field(default_factory=list)  # files the reader skipped: path, reason
 
     def to_dict(self) -> dict:
         """The result as JSON-able data (``prov sign --json``)."""
@@ -121,8 +123,16 @@ def sign_batch(
         output_file.write_output(out_path, json.dumps(envelope, indent=1).encode() + b"\n", "--out", replace)
     except output_file.AlreadyExists:  # created while the batch was hashed: still never replaced
         raise _exists(out_path, way_out) from None
+    skipped = [{"path": e.path, "reason": e.reason} for e in hashed.listing.ignored] if hashed.listing else []
     return SignResult(
-        str(out_path), source, len(m), m.root.hex(), keys.key_id(private.public_key()), captured, m.label_counts()
+        str(out_path),
+        source,
+        len(m),
+        m.root.hex(),
+        keys.key_id(private.public_key()),
+        captured,
+        m.label_counts(),
+        skipped,
     )
 
 

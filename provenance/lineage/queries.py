@@ -70,11 +70,11 @@ def record_lineage(store: Store, query: str) -> dict:
     revoked = revoked_keys(store)
     batches = []
     for r in store.db.execute(
-        "select b.batch, b.source, b.signed, b.keyid, r.label, b.captured_at, b.added_at from batch_records r "
-        "join batches b on b.batch = r.batch where r.digest = ? order by b.audit_seq",
+        "select b.batch, b.source, b.signed, b.keyid, r.label, b.captured_at, b.added_at, b.envelope_object "
+        "from batch_records r join batches b on b.batch = r.batch where r.digest = ? order by b.audit_seq",
         [digest],
     ):
-        batch, source, signed, keyid, label, captured, added = r
+        batch, source, signed, keyid, label, captured, added, envelope = r
         key_status = None if not signed else ("revoked" if (source, keyid) in revoked else "trusted")
         batches.append(
             {
@@ -86,6 +86,7 @@ def record_lineage(store: Store, query: str) -> dict:
                 "label": label,
                 "captured_at": captured,
                 "added_at": added,
+                "source_locators": _source_locators(store, batch, envelope, digest) if signed else [],
             }
         )
     out_versions = []
@@ -113,6 +114,20 @@ def record_lineage(store: Store, query: str) -> dict:
     _mark_quarantines(store, out_versions)
     first = next((v["version"] for v in out_versions if v["present"]), None)
     return {"digest": digest.hex(), "batches": batches, "first_version": first, "versions": out_versions}
+
+
+def _source_locators(store: Store, batch: str, envelope: str | None, digest: bytes) -> list[str]:
+    """Where the source's own batch holds the record (its id, ``file#row`` or path, as it signed it), so a finding
+    can be put to the vendor ("LC-001566 looks mislabelled"; newcomer review 11, finding 4): read from the manifest
+    the batch's envelope carries, only when it verifies under the pins (``evidence.verified_batch``), else none."""
+    from provenance.lineage.evidence import verified_batch
+
+    evidence = verified_batch(store, batch, envelope)
+    if evidence is None:
+        return []
+    table = evidence[1].table
+    hits = table.filter(pc.equal(table.column("digest"), pa.scalar(digest, pa.binary(32))))
+    return sorted({str(x) for x in hits.column("locator").to_pylist() if x is not None})
 
 
 def _mark_quarantines(store: Store, versions: list[dict]) -> None:

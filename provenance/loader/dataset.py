@@ -353,12 +353,20 @@ class VerifiedDataset:
         class indices (``int64``) into :attr:`classes`. ``verify_first``, ``shuffle``, ``seed`` and
         ``batch_size`` (e.g. 256; None: the data's own batches) as :meth:`batches`.
 
-        Tables only; raises ``TypeError`` for a file tree (its content is bytes).
+        Tables of numeric columns only; raises ``TypeError`` for a file tree (its content is bytes) or a
+        content column that is not numeric (text: use :meth:`to_table`, :meth:`batches` or :meth:`torch`).
         """
         if self.kind != "table":
             raise TypeError(f"version {self.version} is a file tree: its content is file bytes, not columns")
         labelled = (h.batch.append_column(LABELS, h.labels) for h in self._hashed(verify_first, shuffle, seed))
         for batch in sized_batches(labelled, batch_size):
+            for c in self.columns:  # numpy's "could not convert string to float: '<a record's text>'" named neither
+                kind = batch.schema.field(c).type
+                if not _numeric(kind.value_type if pa.types.is_dictionary(kind) else kind):
+                    raise TypeError(
+                        f"version {self.version}: content column {c!r} is {kind}, not numeric; arrays() and "
+                        "numpy_batches() need numbers: use to_table(), batches() or torch()"
+                    )
             columns = [batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
             X = np.column_stack(columns).astype(dtype, copy=False) if columns else np.zeros((0, 0), dtype)
             yield X, self.class_indices(batch.column(LABELS))
@@ -429,3 +437,10 @@ def hf_records(signed: SignedVersion) -> Iterator[dict]:
     dataset = VerifiedDataset(signed)
     for batch in dataset.batches(verify_first=False):  # datasets writes every record to its cache before use
         yield from batch.to_pylist()
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    """Whether numpy turns a column of ``kind`` into numbers (``numpy_batches``)."""
+    return any(
+        check(kind) for check in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)
+    )

@@ -16,13 +16,16 @@ from provenance.store import Store
 
 def mark_waived(store: Store, version: str, findings: list[dict]) -> None:
     """Set each finding's ``waived``: None, or ``{"waiver", "detector", "reason", "reviewer"}`` of the first
-    honoured waiver of ``version`` that takes it out (``schemas/findings.schema.json``)."""
+    honoured waiver of ``version`` that takes it out (``schemas/findings.schema.json``); and on a flagged one
+    no waiver of ``version`` takes out, ``waived_on``: the other versions whose honoured waivers name it
+    (``gate.waivers_elsewhere``: said, never honoured; a waiver counts only for the version it names)."""
     for f in findings:
         f["waived"] = None
-    if not findings or not store.db.execute("select 1 from waivers where version = ? limit 1", [version]).fetchone():
+    if not findings or not store.db.execute("select 1 from waivers limit 1").fetchone():
         return
     from provenance.gate.detection import COMBINED
     from provenance.gate.waivers import judge_waivers
+    from provenance.gate.waivers_elsewhere import mark_waived_elsewhere
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
     from provenance.trust.roles import WAIVE
@@ -30,7 +33,8 @@ def mark_waived(store: Store, version: str, findings: list[dict]) -> None:
     pins = pins_of(store)
     trusted = pins.maintainer_keys(store)
     signed = coverage(store, store.trusted_keys() if trusted is None else trusted).signed
-    honoured = judge_waivers(store, version, (), pins.role_keys(WAIVE, store), signed).report["honoured"]
+    role = pins.role_keys(WAIVE, store)
+    honoured = judge_waivers(store, version, (), role, signed).report["honoured"]
     for f in findings:
         flagging = {d["detector"] for d in f.get("detectors") or [] if d.get("flagged")}
         for w in honoured:
@@ -45,3 +49,5 @@ def mark_waived(store: Store, version: str, findings: list[dict]) -> None:
                     "reviewer": w.get("reviewer"),
                 }
                 break
+    flagged = [f for f in findings if f.get("flagged", True) and f["waived"] is None]
+    mark_waived_elsewhere(store, version, flagged, role, signed)

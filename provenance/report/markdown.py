@@ -44,6 +44,7 @@ from provenance.report.wording import (
     source_name,
     stat_text,
     subject_text,
+    waived_elsewhere_text,
     waivers_text,
 )
 
@@ -273,6 +274,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         lines += [f"<details><summary>{plural(len(passed), 'rule')} passed</summary>", ""]
         lines += _table(headers, [row(x) for x in passed]) + ["</details>", ""]
     lines += flagged_section(flagged_records(r), see_all)
+    if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
+        lines += [f"**{markdown(elsewhere)}.**", ""]
     for rule in deciding:
         if rule.rule.startswith("detectors.") or not rule.records:
             continue

@@ -23,10 +23,11 @@ from provenance.store import Store
 from provenance.version_facts import verified_statement
 
 
-def findings_report(store: Store, version: str, flagged_only: bool = True) -> dict:
+def findings_report(store: Store, version: str, flagged_only: bool = True, rerun: list[dict] | None = None) -> dict:
     """``detectors.findings.stored_findings`` with each finding's ``source``, ``source_named_by``,
     ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage,
-    and ``waived`` from its honoured waivers (``report.findings_waivers``).
+    and ``waived`` from its honoured waivers (``report.findings_waivers``). ``rerun``: the findings of
+    ``prov findings --recompute``'s re-run (every scored record), listed instead of the stored run's.
 
     Shape: ``schemas/findings.schema.json``. A finding whose digest the version does not hold
     (it cannot, unless the store was edited) keeps those keys unset.
@@ -36,6 +37,8 @@ def findings_report(store: Store, version: str, flagged_only: bool = True) -> di
         VerificationError: the version's signature, manifest or lineage object does not verify (exit 1).
     """
     result = stored_findings(store, version, flagged_only=flagged_only)
+    if rerun is not None:  # prov findings --recompute lists what the detectors say now, not what .prov/ kept
+        result["findings"] = [f for f in rerun if f["flagged"] or not flagged_only]
     if result["findings"]:
         # by row: one digest under two labels is two records, each at its own row (attack review 10b, S10b-1)
         facts = record_facts(store, version, [(f["digest"], f.get("label")) for f in result["findings"]])

@@ -24,12 +24,10 @@ from provenance.names import short_digest
 from provenance.report.flagged import flagged_records, same_row
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.verdict import check_decision
-from provenance.report.wording import location_text
+from provenance.report.wording import location_text, text_line
 
 LEVEL = {"pass": "note", "warn": "warning", "block": "error", "error": "error"}
 """SARIF level of a rule's result: a warning (a shifted batch) is reported, not failed."""
-HEADER_LINES = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".ndjson": 1, ".json": 1}
-"""Line of row 0 in a text table: a CSV's header takes line 1, a JSON Lines file has none."""
 FINGERPRINT = "recordRow/v1"
 """The partial fingerprint of a record's result: its row, digest and label (``row_fingerprint``)."""
 
@@ -46,10 +44,8 @@ def region_of(location: dict) -> dict | None:
     header; JSON Lines: row + 1); None for a file of a tree or a binary table (Parquet), where a line means
     nothing and the file is the location."""
     row, path = location.get("row"), str(location.get("path", ""))
-    start = next((line for ext, line in HEADER_LINES.items() if path.lower().endswith(ext)), None)
-    if row is None or start is None:
-        return None
-    return {"startLine": int(row) + start}
+    line = text_line(path, int(row)) if row is not None else None
+    return None if line is None else {"startLine": line}
 
 
 def record_level(finding: dict, rule_id: str, rules: list[dict]) -> str:

@@ -14,7 +14,7 @@ from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
 from provenance.report.text_tables import detectors_grid, flagged_grid
-from provenance.report.wording import plural
+from provenance.report.wording import plural, waived_elsewhere_text
 
 ALPHA = 0.001  # the default policy's detectors.alpha: what "expected at most" is judged at, as prov diff does
 
@@ -83,6 +83,8 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     if every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
+    if (elsewhere := waived_elsewhere_text(result["findings"], version)) is not None:
+        out.line((elsewhere, "yellow"))
     for f in waived:  # who waived what, and why: the reviewer's reason as they typed it (escaped)
         w = f["waived"]
         reviewer = f", key {str(w['reviewer'])[:16]}" if w.get("reviewer") else ""
@@ -102,7 +104,8 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
             ("Recomputed: ", "bold"),
             f"the {len(recomputed['detectors'])} detectors it names, re-run on the signed versions {recomputed['base']} "
             f"and {version} at FPR {recomputed['fpr']:g}, flag the same {recomputed['flagged']} of "
-            f"{recomputed['records']} records with the same scores as this stored run",
+            f"{recomputed['records']} records with the same scores as this stored run; the records below are the "
+            "re-run's",
         )
     elif result.get("signed_by"):
         # A signed head covers whatever the log held when it was signed, planted runs included

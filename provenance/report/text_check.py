@@ -32,6 +32,7 @@ from provenance.report.wording import (
     plural,
     record_text,
     schema_change_lines,
+    waived_elsewhere_text,
     waivers_text,
 )
 
@@ -103,6 +104,8 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     for line in label_groups(flagged):
         out.line(line)
     out.grid(flagged_grid(flagged, f"prov findings {r['version']}, or {see_all}"))
+    if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
+        out.line((elsewhere, "yellow"))
     for rule in rule_rows(r):
         if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
             continue

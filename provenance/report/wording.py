@@ -77,19 +77,32 @@ def lineage_text(status: str) -> str:
     return LINEAGE_WORD.get(status, status.replace("_", " "))
 
 
+TEXT_FIRST_LINE = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".ndjson": 1, ".json": 1}
+"""Line of row 0 in a text table: a CSV's header takes line 1, a JSON Lines file has none."""
+
+
+def text_line(path: str, row: int) -> int | None:
+    """The line of row ``row`` in the text table at ``path`` (1-based, as an editor counts), or None for a
+    Parquet file or a tree's file, where a line means nothing."""
+    start = next((line for ext, line in TEXT_FIRST_LINE.items() if path.lower().endswith(ext)), None)
+    return None if start is None else row + start
+
+
 def location_text(location: dict | None, locator: Any = None) -> str:
-    """Where a record is: ``"row 12"`` in a single file, ``"part-1.parquet row 3"`` in a folder, a tree's
-    relative path, or ``"-"`` when the report does not say."""
+    """Where a record is: ``"row 12"`` in a single Parquet file, ``"part-1.parquet row 3"`` in a folder,
+    ``"line 14"`` / ``"scrape-3.jsonl line 20"`` in a CSV or JSON Lines file (newcomer review 12, finding 11:
+    "row 19" was line 20 in an editor), a tree's relative path, or ``"-"`` when the report does not say."""
     if locator is None and location:
         locator = location.get("locator")
     if locator is None or locator == "":
         return "-"
     text = str(locator)
-    if text.isdigit():
-        return f"row {text}"
     file, sep, row = text.rpartition("#")
-    if sep and row.isdigit():
-        return f"{file} row {row}"
+    if text.isdigit() or (sep and row.isdigit()):
+        path = file if sep else str((location or {}).get("path") or "")
+        line = text_line(path, int(row if sep else text))
+        where = f"line {line}" if line is not None else f"row {row if sep else text}"
+        return f"{file} {where}" if sep else where
     return text
 
 
@@ -186,6 +199,20 @@ def change_text(kind: str, c: dict) -> str:
     if kind == "source_changed":
         return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
     return c["label"]
+
+
+def waived_elsewhere_text(findings: list[dict], version: str) -> str | None:
+    """The line for flagged records a reviewer waived on another version (``waived_on``; newcomer review 12,
+    finding 11: waived on txt-v3, flagged again on the txt-v4 cut from it, with no word), or None."""
+    marked = [f for f in findings if f.get("waived_on")]
+    if not marked:
+        return None
+    tags = ", ".join(sorted({t for f in marked for t in f["waived_on"]}))
+    return (
+        f"{plural(len(marked), 'flagged record')} waived on {tags} (not this version): a waiver counts only for "
+        f"the version it names; if still accepted, waive again on {version} (prov waive DIGEST --version {version} "
+        "--detector combined --reason R --key K)"
+    )
 
 
 def record_text(rec: dict) -> str:

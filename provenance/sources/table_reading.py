@@ -9,6 +9,7 @@ verifying loader and ``prov quarantine`` all read through here, so they read the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from provenance.sources.tables import TableOptions
 
 BATCH_ROWS = 65_536  # rows per record batch read from a Parquet row group
+_ARROW_ROW = re.compile(r"\bin row (\d+)\b")  # where Arrow's JSON reader says a parse error is
 COLUMNS_PER_READ = 16  # columns of a wide Parquet row group decoded at once (see _parquet_batches)
 
 
@@ -106,6 +108,8 @@ def iter_batches(
         raise
     except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if fmt == "jsonl":  # Arrow counts rows from 0: an editor shows "row 50" as line 51
+            reason = _ARROW_ROW.sub(lambda m: f"on line {int(m.group(1)) + 1}", reason)
         raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
 
 

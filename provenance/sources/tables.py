@@ -187,10 +187,27 @@ def _float_text(value: float) -> str:
 
 
 CSV_MISSING = frozenset(pacsv.ConvertOptions().null_values) - {""}  # "NA", "nan", "null", ...
+NOT_UTF8_WAY = "pass --encoding ENC with the file's encoding (e.g. --encoding latin-1)"
+TEXT_FIRST_LINE = {"csv": 2, "jsonl": 1}  # the line of row 0 in a text table: a CSV's header is line 1
+
+
+def rows_text(fmt: str | None, first: int, last: int | None = None) -> str:
+    """``row 7`` / ``rows 0..127`` of a table, as errors name them; in a CSV or JSON Lines file the line an editor
+    shows, 1-based (``line 9`` / ``lines 2..129``; newcomer review 12, finding 11: "row 50" was line 51)."""
+    start = TEXT_FIRST_LINE.get(fmt or "")
+    word, shift = ("line", start) if start is not None else ("row", 0)
+    if last is None or last == first:
+        return f"{word} {first + shift}"
+    return f"{word}s {first + shift}..{last + shift}"
 
 
 def label_texts(
-    column: pa.Array, options: TableOptions, path: str, first_row: int, from_text: bool = False
+    column: pa.Array,
+    options: TableOptions,
+    path: str,
+    first_row: int,
+    from_text: bool = False,
+    fmt: str | None = None,
 ) -> tuple[pa.Array, str]:
     """A label column as the text each label is compared and shown by, and its kind.
 
@@ -215,12 +232,12 @@ def label_texts(
         )
     if column.null_count:
         row = first_row + pc.index(pc.is_null(column), True).as_py()
-        raise InputError(f"{path}: row {row} has an empty label in column {name!r}")
+        raise InputError(f"{path}: {rows_text(fmt, row)} has an empty label in column {name!r}")
     if kind == "float":
         nan = pc.is_nan(column)
         if pc.any(nan).as_py():
             raise InputError(
-                f"{path}: row {first_row + pc.index(nan, True).as_py()} has a NaN label in column {name!r}"
+                f"{path}: {rows_text(fmt, first_row + pc.index(nan, True).as_py())} has a NaN label in column {name!r}"
             )
         encoded = pc.dictionary_encode(column.cast(pa.float64()))
         texts = pa.array([_float_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
@@ -230,14 +247,15 @@ def label_texts(
         empty = pc.equal(column, "")
         if pc.any(empty).as_py():
             raise InputError(
-                f"{path}: row {first_row + pc.index(empty, True).as_py()} has an empty label in column {name!r}"
+                f"{path}: {rows_text(fmt, first_row + pc.index(empty, True).as_py())} has an empty label in column "
+                f"{name!r}"
             )
         if from_text:
             missing = pc.is_in(column, pa.array(sorted(CSV_MISSING), pa.string()))
             if pc.any(missing).as_py():
                 at = pc.index(missing, True).as_py()
                 raise InputError(
-                    f"{path}: row {first_row + at} has a NaN label in column {name!r} "
+                    f"{path}: {rows_text(fmt, first_row + at)} has a NaN label in column {name!r} "
                     f"({column[at].as_py()!r} is read as missing by pandas and pyarrow)"
                 )
         return column, kind
@@ -378,11 +396,15 @@ def hash_batch(batch, content: list[str], options: TableOptions, file: TableFile
             encoding, an empty id, a label column that changes type; each names the file and rows.
     """
     n, path = batch.num_rows, file.path
+    rows = rows_text(file.format, row, row + n - 1)
     try:  # readers can let invalid UTF-8 into string columns (JSON Lines, a hostile Parquet writer)
         batch.validate(full=True)
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{path}: rows {row}..{row + n - 1} are malformed ({str(exc).splitlines()[0]})") from exc
-    labels, kind = label_texts(batch.column(options.label_column), options, path, row, file.format == "csv")
+        if "UTF8" in str(exc):  # Arrow's index into the string is not the byte's: name the way, not the index
+            raise InputError(f"{path}: {rows} hold text that is not UTF-8; {NOT_UTF8_WAY}") from exc
+        raise InputError(f"{path}: {rows} are malformed ({str(exc).splitlines()[0]})") from exc
+    fmt = file.format
+    labels, kind = label_texts(batch.column(options.label_column), options, path, row, fmt == "csv", fmt)
     label = (type_name(batch.schema.field(options.label_column).type), kind)
     if acc.labels and label != acc.label:
         raise InputError(f"{path}: the label column changes type at row {row}")
@@ -391,16 +413,17 @@ def hash_batch(batch, content: list[str], options: TableOptions, file: TableFile
     try:
         acc.digests.append(table_digest_blob(batch, content, options.row_encoding))
     except (pa.ArrowException, TypeError, OverflowError, EncodingError) as exc:
-        raise InputError(f"{path}: cannot encode rows {row}..{row + n - 1} ({exc})") from exc
+        raise InputError(f"{path}: cannot encode {rows} ({exc})") from exc
     except UnicodeDecodeError as exc:  # Arrow's JSON reader lets invalid UTF-8 into string columns
-        raise InputError(f"{path}: rows {row}..{row + n - 1} hold text that is not UTF-8 ({exc.reason})") from exc
+        raise InputError(f"{path}: {rows} hold text that is not UTF-8 ({exc.reason}); {NOT_UTF8_WAY}") from exc
     except RecursionError as exc:  # the canonical encoder recurses into nested lists
-        raise InputError(f"{path}: rows {row}..{row + n - 1} nest lists or maps too deeply to encode") from exc
+        raise InputError(f"{path}: {rows} nest lists or maps too deeply to encode") from exc
     acc.sources.append(_strings(batch, options.source_column) if options.source_column else pa.nulls(n, pa.string()))
     if options.id_column:
         ids = _strings(batch, options.id_column)
         if ids.null_count:
-            raise InputError(f"{path}: row {row + pc.index(pc.is_null(ids), True).as_py()} has an empty id")
+            at = row + pc.index(pc.is_null(ids), True).as_py()
+            raise InputError(f"{path}: {rows_text(file.format, at)} has an empty id")
         acc.locators.append(ids)
     else:
         numbers = pc.cast(pa.array(np.arange(row, row + n, dtype=np.int64)), pa.string())

@@ -180,9 +180,11 @@ def test_status_compares_the_working_data_with_the_last_version(prov, workdir, d
     assert {c["locator"] for c in report["changes"] if c["kind"] == "relabeled"} == {"5"}
     text = prov("status", "--signer", "k.pub").stdout
     assert "1 removed" not in text and "10 removed, 1 relabeled since v1 (590 records now)" in text
-    # newcomer review 8, finding 19: a summary and 5 rows, as git status; no Markdown backticks printed
-    assert text.count("\n  removed ") == 5 and "\n  relabeled row 5 " not in text
-    assert "  ... and 6 more (--json lists 20 of each kind; prov diff v1 NEW lists every one once committed as NEW)"
+    # newcomer review 8, finding 19: a summary and 5 rows of each kind, as git status; no Markdown backticks printed.
+    # Newcomer review 12, finding 11: the relabel first (5 additions hid 5 relabels after "... and 600 more")
+    assert text.count("\n  removed ") == 5 and text.index("\n  relabeled row 5 ") < text.index("\n  removed ")
+    more = "  ... and 5 more (--json lists 20 of each kind; prov diff v1 NEW lists every one once committed as NEW)"
+    assert more in text.splitlines()
     assert text.endswith("\n  prov commit records them as a new version; prov diff then compares it with v1\n")
     assert "`" not in text
     pq.write_table(table.slice(0, 560), digits_parquet)

@@ -80,3 +80,19 @@ def test_a_torch_data_loader_trains_on_the_verified_records(digits_version):
     X, y = digits_version.arrays(np.float32)
     accuracy = (model(torch.from_numpy(X / 16.0)).argmax(1).numpy() == y).mean()
     assert accuracy > 0.9
+
+
+def test_arrays_of_a_text_column_names_the_version_and_column_and_the_way_on(workdir, store, keypair, pins):
+    """Newcomer review 12, finding 11: ``arrays()`` on a JSON Lines text set raised numpy's "could not convert string to
+    float: '<a record's text>'", naming no version and no way forward."""
+    import pyarrow as pa
+
+    rows = [{"text": f"record {i} says {'yes' if i % 2 else 'no'}", "n": i, "label": str(i % 2)} for i in range(20)]
+    pq.write_table(pa.Table.from_pylist(rows), workdir / "text.parquet")
+    prov.commit(store, "text.parquet", tag="txt", key=keypair.private_path)
+    data = prov.load("txt", store=store, pins=pins)
+    with pytest.raises(TypeError, match=r"^version txt: content column 'text' is string, not numeric; arrays\(\)"):
+        data.arrays()
+    with pytest.raises(TypeError, match=r"use to_table\(\), batches\(\) or torch\(\)$"):
+        next(data.numpy_batches())
+    assert data.to_table().num_rows == 20  # the way on works
