@@ -20,14 +20,15 @@ shared direction, gradient) against the base's own pseudo-batches (``profiles.sh
 scanner that brightens every pixel by 1 had 219 records flagged and blocked). When the
 batch's mean has shifted beyond the base's own batches, the shift every class of the
 batch shares is measured (``shared_shift``) and taken off the added records before any
-detector scores them, so a record is judged by how it stands out within its batch. Why an
-attacker cannot hide poison behind it: the shift is the median over classes of each
-class's median move, so a move confined to a few classes (a backdoor's trigger on its
-target class, records dragged toward another class) is not part of it, and poison that is
-a minority of its class does not move its class's median; flips, outliers, triggers and
-floods inside a shifted batch keep their distance from the rest of it and still block.
-What the correction hides is the shift itself, which is reported as a warning with its
-size; a shift of more than ``FAR_SHIFT`` of the base's within-class spread is not removed
+detector scores them, so a record is judged by how it stands out within its batch. It is
+taken off only when the batch moved as a whole: every measured class moved at least
+``EVERY_CLASS`` of it along it (attack review 12, D12-1: a trigger whose pixels each sit
+on the target class and five others made a per-column median over classes the trigger),
+and it carries no class mean ``TOWARD_CLASS`` of the way to another's (D12-2: the attacker
+decides which records carry the move; flips shipped without a move from their class to
+their new label's were taken into that class's region when it came off). What the
+correction hides is the shift itself, which is reported as a warning with its size; a
+shift of more than ``FAR_SHIFT`` of the base's within-class spread is not removed
 (nothing a rescaled sensor does moves a whole batch that far), so its records are scored
 as they came and block. One of less than ``MIN_SHIFT`` of it is not removed either: the
 mean then moved with some of the batch's records, not the whole batch.
@@ -152,6 +153,14 @@ class BatchShift:
         return self.outcome == "removed"
 
     @property
+    def whole_batch(self) -> bool:
+        """Whether the batch moved as a whole: the move was taken off (``removed``), or it was too far
+        for a recalibration (``far``) or the way from one class to another (``toward_class``) to
+        take off. Not when the mean moved with some records only (``small``), one class was
+        measured (``one_class``) or some class did not share it (``not_every_class``)."""
+        return self.outcome in ("removed", "far", "toward_class")
+
+    @property
     def why(self) -> str:
         """The outcome in words."""
         return {
@@ -185,6 +194,7 @@ class BatchShift:
         """The shift as reports carry it (the ``detectors.drift`` rule's statistic)."""
         return {
             "removed": self.removed,
+            "whole_batch": self.whole_batch,
             "outcome": self.outcome,
             "size": round(self.size, 3),
             "length": round(float(np.linalg.norm(self.vector)), 6),
@@ -198,19 +208,25 @@ def shared_shift(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray) -
 
     Each class with ``MIN_CLASS_RECORDS`` records in the batch ``Z`` (standardised; class indexes
     ``labels``, -1 for a class the base lacks) and in the profile's sample moves by its batch
-    median less its sample median, column by column. The shared move of a column is the median
+    median less its sample median, column by column (``class_moves``); ``shared_move`` takes
+    the move they share.
+    """
+    moves = class_moves(profile, Z, labels)
+    return shared_move(moves, profile.dim), len(moves)
+
+
+def shared_move(moves: list[np.ndarray], dim: int) -> np.ndarray:
+    """The move classes moving by ``moves`` (``class_moves``) share, (dim,): per column the median
     over classes, taken at its end nearest 0 when the count is even (two classes: the smaller
     move when both go the same way, else none). Zeros when fewer than two classes can be
     measured: a one-class batch cannot tell a drift from a move of that class.
     """
-    d = profile.dim
-    moves = class_moves(profile, Z, labels)
     if len(moves) < 2:
-        return np.zeros(d), len(moves)
+        return np.zeros(dim)
     ordered = np.sort(np.stack(moves), axis=0)
     low, high = ordered[(len(moves) - 1) // 2], ordered[len(moves) // 2]
     nearest = np.where(np.abs(low) <= np.abs(high), low, high)
-    return np.where(low * high > 0, nearest, np.where(low == high, low, 0.0)), len(moves)
+    return np.where(low * high > 0, nearest, np.where(low == high, low, 0.0))
 
 
 def class_moves(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
@@ -224,11 +240,11 @@ def class_moves(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray) ->
     return moves
 
 
-def least_class_share(profile: ReferenceProfile, Z: np.ndarray, labels: np.ndarray, vector: np.ndarray) -> float:
-    """The smallest share of ``vector`` any measured class moved along it (its move projected on it,
-    over its length squared): 1 when every class moved by all of it, 0 when one did not move."""
+def least_class_share(moves: list[np.ndarray], vector: np.ndarray) -> float:
+    """The smallest share of ``vector`` any class moving by ``moves`` (``class_moves``) moved along
+    it (its move projected on it, over its length squared): 1 when every class moved by all of
+    it, 0 when one did not move."""
     length2 = float(vector @ vector)
-    moves = class_moves(profile, Z, labels)
     if length2 <= 0 or not moves:
         return 0.0
     return min(float(m @ vector) / length2 for m in moves)
@@ -281,7 +297,8 @@ def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
         added = np.flatnonzero(np.array([k == "added" for k in delta.kinds], dtype=bool))
         Z = standardized_delta(profile, delta)[added]
         labels = profile.label_indexes([delta.labels[i] for i in added])
-        vector, classes = shared_shift(profile, Z, labels)
+        moves = class_moves(profile, Z, labels)  # once: the shared move and the every-class test read them
+        vector, classes = shared_move(moves, profile.dim), len(moves)
         size = float(np.linalg.norm(vector)) / class_spread(profile)
         if classes < 2:
             outcome = "one_class"
@@ -289,7 +306,7 @@ def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
             outcome = "small"
         elif size > FAR_SHIFT:
             outcome = "far"
-        elif least_class_share(profile, Z, labels, vector) < EVERY_CLASS:
+        elif least_class_share(moves, vector) < EVERY_CLASS:
             outcome = "not_every_class"
         elif toward_class(profile, vector) >= TOWARD_CLASS:
             outcome = "toward_class"

@@ -334,7 +334,7 @@ def batch_shift_line(report: dict) -> str | None:
     rule = next((r for r in report.get("rules") or [] if r.get("rule") == "detectors.drift"), None)
     statistic = (rule or {}).get("statistic") or {}
     shift = statistic.get("shared_shift")
-    if not shift or shift.get("outcome") in ("small", "one_class", "not_every_class"):
+    if not shift or not shift.get("whole_batch"):
         return None  # the mean moved with some records, not as a whole: the rule's reason says so
     mean = next((s for s in statistic.get("signals") or [] if s.get("signal") == "mean_shift"), None)
     size = f"mean_shift {mean['effect']:.1f}x the largest shift between the base's batches, " if mean else ""

@@ -104,6 +104,8 @@ def test_flips_shipped_without_the_batch_move_are_scored_as_delivered(prov, work
     assert not shift["removed"] and shift["outcome"] in ("not_every_class", "toward_class"), shift
     assert r.exit_code == 1, r.stdout
     assert len({f["digest"] for f in report["findings"]}) >= 15
+    flips = {f["digest"] for f in report["findings"] if int(f["locator"]) >= BASE + BATCH - 30}
+    assert len(flips) >= 20  # the flips themselves (0 of 30 with the move taken off every record)
 
 
 def test_a_move_from_one_class_toward_another_is_not_removed(prov, workdir, keypair):
