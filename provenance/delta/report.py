@@ -161,6 +161,8 @@ class DiffReport:
             "expected_at_most": budget.flags if scored else None,
             "rho": budget.rho,
             "method": detection.verdicts.method,
+            # the batch's shared move when its mean shifted (detectors.drift.remove_shift)
+            "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
         }
         per_source = Counter(f.get("source") for f in findings if f["flagged"])
         for row in self.by_source:

@@ -241,7 +241,9 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "sides": f"{side_text(base)} → {side_text(new)}",
         "changes": f"Changes: {changes or 'none'}",
         "notes": _notes(report),
-        "drift": drift_text(report.get("drift")) if report["detect"] else None,
+        "drift": drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift"))
+        if report["detect"]
+        else None,
         "script": _markup(SCRIPT),
         "script_hash": SCRIPT_HASH,
         "detect": report["detect"],

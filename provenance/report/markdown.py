@@ -176,7 +176,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     lines += sources_section(report)
     lines += detectors_section(report)
     if report["detect"]:
-        lines += [markdown(drift_text(report.get("drift"))), ""]
+        lines += [markdown(drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift"))), ""]
     lines += ["#### Changes", ""] + _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
     flagged = [g for g in report["signals"] if g["flagged"]]
     if flagged:

@@ -73,7 +73,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
     if report["detect"]:
-        out.line(drift_text(report.get("drift")))
+        out.line(drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift")))
         out.line()
     _signals(out, report["signals"])
     out.grid(_classes_grid(report))

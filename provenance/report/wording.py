@@ -235,8 +235,9 @@ def record_text(rec: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
-def drift_text(drift: list[dict] | None) -> str:
-    """The delta as a batch against the base's own batches, in one line (``detect`` only)."""
+def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
+    """The delta as a batch against the base's own batches, in one line (``detect`` only), with
+    the move its classes share when its mean shifted (``shift``, the diff's ``detection.shared_shift``)."""
     if not drift:
         return "batch drift: not measured"
     if drift[0].get("signal") == "error":
@@ -247,7 +248,10 @@ def drift_text(drift: list[dict] | None) -> str:
     words = "; ".join(
         f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
     )
-    return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}"
+    moved = ""
+    if shift and shift.get("outcome") in ("removed", "far"):
+        moved = f"; its classes moved together by {shift['size']:.1f} times the base's spread within a class: {shift['why']}"
+    return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}{moved}"
 
 
 WAIVED_NAMED = 10  # waived records the Waivers line names before "and N more"

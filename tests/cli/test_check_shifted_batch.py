@@ -76,6 +76,11 @@ def test_a_batch_brightened_by_a_recalibrated_scanner_warns_and_names_the_shift(
     assert "The whole batch moved together (mean_shift" in words
     assert "scored each record without that shift" in words
 
+    diff = prov("diff", "b", "n", "--detect", "--json", "--signer", keypair.public_path)
+    assert json.loads(diff.stdout)["detection"]["shared_shift"]["removed"]
+    text = prov("diff", "b", "n", "--detect", "--signer", keypair.public_path)
+    assert "its classes moved together by" in " ".join(text.output.split())
+
 
 @pytest.mark.parametrize("poison", ["flips", "outliers", "backdoor"])
 def test_poison_inside_a_batch_that_moved_as_a_whole_still_blocks(prov, workdir, keypair, poison):
