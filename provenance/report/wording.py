@@ -249,7 +249,7 @@ def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
         f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
     )
     moved = ""
-    if shift and shift.get("outcome") in ("removed", "far"):
+    if shift and shift.get("whole_batch"):
         moved = f"; its classes moved together by {shift['size']:.1f} times the base's spread within a class: {shift['why']}"
     return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}{moved}"
 
