@@ -21,7 +21,9 @@ scanner that brightens every pixel by 1 had 219 records flagged and blocked). Wh
 batch's mean has shifted beyond the base's own batches, the shift every class of the
 batch shares is measured (``shared_shift``) and taken off the added records before any
 detector scores them, so a record is judged by how it stands out within its batch. It is
-taken off only when the batch moved as a whole: every measured class moved at least
+taken off only the records it explains (taking it off brings them nearer the base: ``NEARER``;
+attack review 13, D13-1: near copies shipped without the move were pushed off their originals),
+and only when the batch moved as a whole: every measured class moved at least
 ``EVERY_CLASS`` of it along it (attack review 12, D12-1: a trigger whose pixels each sit
 on the target class and five others made a per-column median over classes the trigger),
 and it carries no class mean ``TOWARD_CLASS`` of the way to another's (D12-2: the attacker
@@ -42,6 +44,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta
 from provenance.detectors.shared import remove_batch_shift, standardized_delta
+from provenance.features.neighbors import nearest
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.shift import SIGNALS, Shift, delta_shift, judge
 
@@ -132,6 +135,12 @@ EVERY_CLASS = 0.7
 # flips among the 8s once the move was taken off). A recalibration moves every class alike, mostly
 # where the classes do not differ.
 TOWARD_CLASS = 0.25
+# The move is taken off an added record only when that brings it under this share of its distance, as
+# delivered, to the nearest base sample record: a record the move does not explain is scored as it came
+# (attack review 13, D13-1: a move along the base's within-class variation passed both guards above and,
+# taken off every record, pushed 200 near copies of base records shipped without it off their originals:
+# 0 of 200 flagged, exit 0; the idea is detect12b's session-12 rule).
+NEARER = 0.7
 
 
 @dataclass(frozen=True)
@@ -145,8 +154,11 @@ class BatchShift:
     # "removed" (the detectors scored the records without it), or why not: "small" (below
     # MIN_SHIFT), "far" (beyond FAR_SHIFT), "one_class" (fewer than two classes measured),
     # "not_every_class" (a class moved less than EVERY_CLASS of it), "toward_class" (it carries a
-    # class mean TOWARD_CLASS or more of the way to another's)
+    # class mean TOWARD_CLASS or more of the way to another's), "none_moved" (taking it off brings no
+    # added record NEARER the base)
     outcome: str
+    moved: int = 0  # added records it was taken off (``moved_with_batch``)
+    added: int = 0  # added records of the delta
 
     @property
     def removed(self) -> bool:
@@ -165,7 +177,11 @@ class BatchShift:
     def why(self) -> str:
         """The outcome in words."""
         return {
-            "removed": "the detectors scored each record without it, against its batch",
+            "removed": f"the detectors scored the {self.moved} of {self.added} added records it brings nearer the "
+            "base without it, against their batch, and the rest as delivered",
+            "none_moved": f"not removed: taking it off brings none of the {self.added} added records under "
+            f"{NEARER:g} of their distance to the base, so it explains no record; the records are scored as "
+            "delivered",
             "small": f"less than {MIN_SHIFT:g} times that spread, so the mean moved with some of its records, "
             "not as a whole: nothing removed",
             "far": f"farther than {FAR_SHIFT:g} times that spread, more than a recalibration moves data: not "
@@ -182,7 +198,7 @@ class BatchShift:
     @property
     def sentence(self) -> str:
         """In words: ``"its classes moved together by 2.9 times the base's spread within a class (10
-        classes); the detectors scored each record without it, against its batch"``."""
+        classes); the detectors scored the 298 of 300 added records it brings nearer the base without it, ..."``."""
         if self.outcome == "one_class":
             return f"the batch's shared move was {self.why}"
         only = "only " if self.outcome == "small" else ""
@@ -200,6 +216,8 @@ class BatchShift:
             "size": round(self.size, 3),
             "length": round(float(np.linalg.norm(self.vector)), 6),
             "classes": self.classes,
+            "moved": self.moved,
+            "added": self.added,
             "why": self.why,
         }
 
@@ -274,6 +292,16 @@ def toward_class(profile: ReferenceProfile, vector: np.ndarray) -> float:
     return most
 
 
+def moved_with_batch(profile: ReferenceProfile, Z: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Which records ``Z`` (standardised, as delivered) the shared move ``vector`` explains: taking it
+    off brings them under ``NEARER`` times their distance to the nearest base sample record."""
+    if len(Z) == 0 or len(profile.sample_Z) == 0:
+        return np.zeros(len(Z), dtype=bool)
+    _, before = nearest(Z, profile.sample_Z, 1)
+    _, after = nearest((Z - vector).astype(Z.dtype), profile.sample_Z, 1)
+    return after[:, 0] < NEARER * before[:, 0]
+
+
 def class_spread(profile: ReferenceProfile) -> float:
     """The base's median distance from a sample record to its class mean (standardised space)."""
     Z = profile.sample_Z.astype(np.float64)
@@ -286,15 +314,17 @@ def class_spread(profile: ReferenceProfile) -> float:
 def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
     """When the batch's mean shifted beyond the base's own batches (``batch_drift``'s
     ``mean_shift``), measure the shift its classes share and have the detectors score the added
-    records without it (``shared.remove_batch_shift``), unless it is shorter than ``MIN_SHIFT``
-    or farther than ``FAR_SHIFT``.
+    records it explains (``moved_with_batch``) without it (``shared.remove_batch_shift``), unless
+    it is shorter than ``MIN_SHIFT`` or farther than ``FAR_SHIFT``, some class did not share it
+    (``EVERY_CLASS``) or it carries a class toward another (``TOWARD_CLASS``).
     None when the mean did not shift (nothing removed). Once per delta, before any detector."""
     key = ("shift-removed", id(profile))
     if key in delta.cache:
         return delta.cache[key]
-    moved = next((s for s in batch_drift(profile, delta) if s.signal == "mean_shift"), None)
+    mean = next((s for s in batch_drift(profile, delta) if s.signal == "mean_shift"), None)
     found = None
-    if moved is not None and moved.shifted:
+    moved = 0
+    if mean is not None and mean.shifted:
         added = np.flatnonzero(np.array([k == "added" for k in delta.kinds], dtype=bool))
         Z = standardized_delta(profile, delta)[added]
         labels = profile.label_indexes([delta.labels[i] for i in added])
@@ -312,8 +342,11 @@ def remove_shift(profile: ReferenceProfile, delta: Delta) -> BatchShift | None:
         elif toward_class(profile, vector) >= TOWARD_CLASS:
             outcome = "toward_class"
         else:
-            outcome = "removed"
-            remove_batch_shift(profile, delta, added, vector)
-        found = BatchShift(vector, size, classes, outcome)
+            moved_with = moved_with_batch(profile, Z, vector)
+            moved = int(moved_with.sum())
+            outcome = "removed" if moved else "none_moved"
+            if moved:
+                remove_batch_shift(profile, delta, added[moved_with], vector)
+        found = BatchShift(vector, size, classes, outcome, moved, len(added))
     delta.cache[key] = found
     return found

@@ -333,8 +333,8 @@ def batch_shift_line(report: dict) -> str | None:
     """A check's headline sentence when the whole batch moved (its ``detectors.drift`` rule's
     ``shared_shift``; newcomer review 11, finding 6), no final stop: ``"The whole batch moved
     together (mean_shift 12.3x the largest shift between the base's batches, its classes 2.9 times
-    the base's spread within a class): the detectors scored each record without that shift, so a
-    flag is a record that stands out within its batch"``. None when the mean did not move."""
+    the base's spread within a class): the detectors scored the records that moved with it without
+    that shift, so a flag is a record that stands out within its batch"``. None when the mean did not move."""
     rule = next((r for r in report.get("rules") or [] if r.get("rule") == "detectors.drift"), None)
     statistic = (rule or {}).get("statistic") or {}
     shift = statistic.get("shared_shift")
@@ -348,7 +348,8 @@ def batch_shift_line(report: dict) -> str | None:
     if shift.get("removed"):
         return (
             head
-            + ": the detectors scored each record without that shift, so a flag is a record that stands out within its batch"
+            + ": the detectors scored the records that moved with it without that shift, so a flag is a record that "
+            "stands out within its batch"
         )
     return f"{head}: {shift['why']}"
 

@@ -74,7 +74,7 @@ def test_a_batch_brightened_by_a_recalibrated_scanner_warns_and_names_the_shift(
     words = " ".join(text.output.split())
     assert text.exit_code == 0 and "passed with warnings" in words
     assert "The whole batch moved together (mean_shift" in words
-    assert "scored each record without that shift" in words
+    assert "scored the records that moved with it without that shift" in words
 
     diff = prov("diff", "b", "n", "--detect", "--json", "--signer", keypair.public_path)
     assert json.loads(diff.stdout)["detection"]["shared_shift"]["removed"]
@@ -120,3 +120,50 @@ def test_a_move_from_one_class_toward_another_is_not_removed(prov, workdir, keyp
     shift = drift["statistic"]["shared_shift"]
     assert shift["outcome"] == "toward_class" and not shift["removed"], shift
     assert "toward another class" in drift["reason"] or "of the way to another" in drift["reason"]
+
+
+def test_near_copies_shipped_without_a_within_class_move_are_scored_as_delivered(prov, workdir, keypair):
+    """Attack review 13, D13-1: 500 clean digits moved along the base's top within-class direction (the
+    class-mean differences projected out, so every class shares the move and it carries none toward another:
+    both guards pass) and 200 near copies of base records (one pixel +0.01) shipped unmoved. Taking the move
+    off every record pushed the copies off their originals: 0 of 200 flagged, exit 0 "warned". The move now
+    comes off only the records it brings nearer the base; the copies are scored as delivered and block."""
+    from provenance.detectors.drift import class_spread
+    from provenance.profiles.stage import load_profile
+    from provenance.store.store import Store
+    from provenance.trust.pins import Pins
+
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(1).permutation(len(y))
+    X, y = X[order].astype(float), y[order]
+    Xb, yb = X[:BASE], y[:BASE]
+
+    def write(path, XX, yy):
+        pq.write_table(pa.table({**{f"px{j:02d}": XX[:, j] for j in range(64)}, "label": [str(v) for v in yy]}), path)
+
+    write("base.parquet", Xb, yb)
+    assert prov("init").exit_code == 0
+    _commit(prov, "base.parquet", "b", keypair)
+    store = Store.open()
+    store.pins = Pins.load(signers=[keypair.public_path])
+    profile = load_profile(store, "b")
+    Z = profile.standardize(Xb).astype(np.float64)
+    means = profile.class_means.astype(np.float64)
+    within = Z - means[profile.label_indexes([str(v) for v in yb])]
+    span, _ = np.linalg.qr((means[1:] - means[0]).T)  # the class-mean differences
+    u = np.linalg.svd(within - within.mean(0), full_matrices=False)[2][0]
+    u -= span @ (span.T @ u)
+    move = u / np.linalg.norm(u) * class_spread(profile) * profile.scale.astype(np.float64)
+    clean = np.clip(X[BASE : BASE + 500] + move, 0, 16)
+    src = np.random.default_rng(3).choice(BASE, 200, replace=False)
+    copies = Xb[src].copy()
+    copies[np.arange(200), 20 + np.arange(200) % 30] += 0.01  # near copies: no exact copy for the copies rule
+    write("new.parquet", np.vstack([Xb, clean, copies]), np.concatenate([yb, y[BASE : BASE + 500], yb[src]]))
+    _commit(prov, "new.parquet", "n", keypair, "--parent", "b")
+    r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
+    report = json.loads(r.stdout)
+    drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
+    shift = drift["statistic"]["shared_shift"]
+    assert r.exit_code == 1, (shift, r.stdout[-2000:])  # was 0, "warned"
+    flagged = {int(f["locator"]) for f in report["findings"]} & set(range(BASE + 500, BASE + 700))
+    assert len(flagged) >= 150, (len(flagged), shift)  # was 0 of 200
