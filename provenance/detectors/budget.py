@@ -44,10 +44,17 @@ flag count stays within its budget.
 
 A third count looks deeper: records *far* beyond that reference (``beyond.FAR_FACTOR``), at the rate
 and with the overdispersion the base's held-out pseudo-batches show for them
-(``beyond.out_of_fold``), plus the finite reference's 1 / (m' + 2). Drift moves a batch's records
-past the bar together; it rarely takes them a thousandfold further, so this count is not widened by
-the flag count's drift, and a handful of records far outside everything the base's own batches did
-block where the flag budget would let them through. Each count is tested at ``alpha``: the three
+(``beyond.out_of_fold``). Drift moves a batch's records past the bar together; it rarely takes them
+a thousandfold further, so this count is not widened by the flag count's drift, and a handful of
+records far outside everything the base's own batches did block where the flag budget would let
+them through. Unlike the flag count it takes no 1 / (m' + 2) for the finite reference: its rate is
+measured with each held-out batch judged against a bar set by the others (so the bar's own
+variation is in the counts and their spread), and it is the add-one rate (1 + k) / (1 + held out),
+which already allows a base that showed no such record 1 / (1 + held out) of them. With the term as
+well (sessions 11-12), a base of 309 breast-cancer records allowed 6 such records in 157 where the
+measured rate gives 4, and 5-13 patched records with clean twins at 0 passed (session 13: the gate
+bench's poisoned batches blocked 77 -> 82 of 112 in file order, 76 -> 82 at random, every clean
+outcome unchanged; bench/results/gate-pass-rate*.md). Each count is tested at ``alpha``: the three
 together at most ``3 alpha``.
 """
 
@@ -203,7 +210,7 @@ class Budget:
     beyond_rate: float
     beyond: int
     # records far beyond the trimmed reference allowed (``n`` when the count is off: no measured rate),
-    # their rate and intra-batch correlation (``beyond.out_of_fold`` plus the finite reference's 1 / (m' + 2))
+    # their rate and intra-batch correlation (``beyond.out_of_fold``)
     far: int = 0
     far_rate: float = 0.0
     far_rho: float = 0.0
@@ -248,7 +255,7 @@ def flag_budget(
             (``Verdicts.reference_size``); None for ``reference_size``. Adds 1 / (m + 2) to ``rho``.
         far_rate, far_rho: how often a clean record of a held-out pseudo-batch lies far beyond the trimmed
             reference, and how those counts spread between batches (``Verdicts.far_rate`` / ``far_rho``);
-            a ``far_rate`` of 0 turns the count off (``far`` = ``n``). Adds 1 / (m' + 2) to ``far_rho``.
+            a ``far_rate`` of 0 turns the count off (``far`` = ``n``).
 
     Returns:
         A ``Budget``. Each count is tested at ``alpha`` (three tests: the rule's level is at most 3 alpha).
@@ -261,7 +268,7 @@ def flag_budget(
         beyond_rate = 1.0 / (reference_size + 1.0) if reference_size > 0 else fpr
     far = n
     if far_rate > 0.0:
-        far_rho = effective_rho(far_rho, n) + (1.0 / (reference_size + 2.0) if reference_size > 0 else 0.0)
+        far_rho = effective_rho(far_rho, n)  # measured against held-out bars: no finite-reference term
         far = upper_limit(n, far_rate, alpha, far_rho)
     return Budget(
         n=n,

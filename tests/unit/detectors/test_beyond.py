@@ -140,6 +140,40 @@ def test_a_dozen_backdoored_records_far_beyond_a_small_base_block_where_the_drif
     assert far > allowed, counts
 
 
+def test_five_patched_records_far_beyond_a_small_base_block_where_their_clean_twin_has_none():
+    """Session 13's gate bench: a base of breast cancer's first 309 rows, the next 152 with five records
+    carrying the demo catalogue's dirty-label patch trigger. Every one is flagged, all five lie far
+    beyond the reference (the clean batch: none), yet the far count allowed 6: its measured rate, 1 in
+    the ~280 held-out base records, was widened again by the finite reference's 1 / (m' + 2). Measured
+    against held-out bars at the add-one rate, it allows 4, and the batch blocks."""
+    from sklearn.datasets import load_breast_cancer
+
+    from provenance.demo.attacks import CATALOGUE
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X.astype(np.float32), y.astype(str)
+    start, size, k = 309, 152, 5
+    base, batch, labels = X[:start], X[start : start + size], y[start : start + size]
+    attack = next(a for a in CATALOGUE if a.name == "backdoor_patch_dirty")
+    planted = attack.plant(base, y[:start], batch, labels, k, np.random.default_rng(0))
+    poisoned = np.vstack([batch, planted.X]).astype(np.float32)
+    poisoned_labels = np.concatenate([labels, np.asarray(planted.labels).astype(str)])
+    profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+    counts = {}
+    for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
+        delta = _delta(features, classes)
+        verdicts = combine(
+            run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
+        )
+        budget = verdicts.budget(len(delta), 0.001)
+        assert min(r.extreme_p for r in verdicts.records) > 0.01 / len(delta)  # detectors.extreme does not block
+        assert len(verdicts.flagged) <= budget.flags and len(verdicts.beyond_reference) <= budget.beyond, name
+        counts[name] = (len(verdicts.far_beyond_reference), budget.far)
+    assert counts["clean"][0] == 0, counts
+    far, allowed = counts["poisoned"]
+    assert far == k and far > allowed, counts
+
+
 def _p_values_refitted(reference_raw, out, fpr):
     """Each detector's held-out and kept p-values with its calibration fitted from scratch on the
     other batches' finite raw scores in the records' own order (what ``held_out_p_values`` computes)."""
