@@ -112,29 +112,7 @@ def test_a_dozen_backdoored_records_far_beyond_a_small_base_block_where_the_drif
     16 of them replaced by the demo catalogue's clean-label patch backdoor. Both old counts let it
     through; the records lie a thousandfold beyond the reference's bar, where the base's own held-out
     batches put almost none, and that count blocks. The clean batch puts none there."""
-    from sklearn.datasets import load_breast_cancer
-
-    from provenance.demo.attacks import CATALOGUE
-
-    X, y = load_breast_cancer(return_X_y=True)
-    X, y = X.astype(np.float32), y.astype(str)
-    start, size, k = 256, 313, 16
-    base, batch, labels = X[:start], X[start : start + size], y[start : start + size]
-    attack = next(a for a in CATALOGUE if a.name == "backdoor_patch_clean")
-    planted = attack.plant(base, y[:start], batch, labels, k, np.random.default_rng(0))
-    poisoned = np.vstack([batch[k:], planted.X]).astype(np.float32)
-    poisoned_labels = np.concatenate([labels[k:], np.asarray(planted.labels).astype(str)])
-    profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
-    counts = {}
-    for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
-        delta = _delta(features, classes)
-        verdicts = combine(
-            run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
-        )
-        budget = verdicts.budget(size, 0.001)
-        assert min(r.extreme_p for r in verdicts.records) > 0.01 / size  # detectors.extreme does not block either
-        assert len(verdicts.flagged) <= budget.flags and len(verdicts.beyond_reference) <= budget.beyond, name
-        counts[name] = (len(verdicts.far_beyond_reference), budget.far)
+    counts = _breast_cancer_far_counts("backdoor_patch_clean", 256, 313, 16, replace=True)
     assert counts["clean"][0] == 0 < counts["clean"][1], counts
     far, allowed = counts["poisoned"]
     assert far > allowed, counts
@@ -146,18 +124,30 @@ def test_five_patched_records_far_beyond_a_small_base_block_where_their_clean_tw
     beyond the reference (the clean batch: none), yet the far count allowed 6: its measured rate, 1 in
     the ~280 held-out base records, was widened again by the finite reference's 1 / (m' + 2). Measured
     against held-out bars at the add-one rate, it allows 4, and the batch blocks."""
+    k = 5
+    counts = _breast_cancer_far_counts("backdoor_patch_dirty", 309, 152, k, replace=False)
+    assert counts["clean"][0] == 0, counts
+    far, allowed = counts["poisoned"]
+    assert far == k and far > allowed, counts
+
+
+def _breast_cancer_far_counts(attack_name: str, start: int, size: int, k: int, replace: bool) -> dict:
+    """Breast cancer in file order: a base of the first ``start`` rows, the next ``size`` as a clean batch and
+    with ``k`` records of the demo catalogue's ``attack_name`` (replacing the batch's first ``k``, or added
+    to it). Per batch, (records far beyond the reference, the far count's allowance), after checking that
+    neither ``detectors.extreme`` nor the flag and beyond counts block."""
     from sklearn.datasets import load_breast_cancer
 
     from provenance.demo.attacks import CATALOGUE
 
     X, y = load_breast_cancer(return_X_y=True)
     X, y = X.astype(np.float32), y.astype(str)
-    start, size, k = 309, 152, 5
     base, batch, labels = X[:start], X[start : start + size], y[start : start + size]
-    attack = next(a for a in CATALOGUE if a.name == "backdoor_patch_dirty")
+    attack = next(a for a in CATALOGUE if a.name == attack_name)
     planted = attack.plant(base, y[:start], batch, labels, k, np.random.default_rng(0))
-    poisoned = np.vstack([batch, planted.X]).astype(np.float32)
-    poisoned_labels = np.concatenate([labels, np.asarray(planted.labels).astype(str)])
+    dropped = k if replace else 0
+    poisoned = np.vstack([batch[dropped:], planted.X]).astype(np.float32)
+    poisoned_labels = np.concatenate([labels[dropped:], np.asarray(planted.labels).astype(str)])
     profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
     counts = {}
     for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
@@ -165,13 +155,12 @@ def test_five_patched_records_far_beyond_a_small_base_block_where_their_clean_tw
         verdicts = combine(
             run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
         )
-        budget = verdicts.budget(len(delta), 0.001)
-        assert min(r.extreme_p for r in verdicts.records) > 0.01 / len(delta)  # detectors.extreme does not block
+        n = len(delta)
+        budget = verdicts.budget(n, 0.001)
+        assert min(r.extreme_p for r in verdicts.records) > 0.01 / n  # detectors.extreme does not block either
         assert len(verdicts.flagged) <= budget.flags and len(verdicts.beyond_reference) <= budget.beyond, name
         counts[name] = (len(verdicts.far_beyond_reference), budget.far)
-    assert counts["clean"][0] == 0, counts
-    far, allowed = counts["poisoned"]
-    assert far == k and far > allowed, counts
+    return counts
 
 
 def _p_values_refitted(reference_raw, out, fpr):
