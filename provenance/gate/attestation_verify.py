@@ -217,6 +217,7 @@ def verify_attestation(
     release = facts.get("release")
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
+    _require_log_matches_checkpoints(store, pins, path)  # before judging lineage: a revocation it holds (V13-1)
     not_trusted = not_attested_now(store, version)
     if not_trusted and fail_on_revoked:
         raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
@@ -259,6 +260,22 @@ def verify_attestation(
         "release_state": state,
         "lineage_not_trusted": not_trusted,
     }
+
+
+def _require_log_matches_checkpoints(store: Store, pins, path: str) -> None:
+    """The store's audit log against every checkpoint in it signed by a key the verifier knows, as ``prov audit
+    verify`` and the gate's integrity rule check it. A ``.prov/`` writer who cleared a revocation's row and its
+    audit entry left a checkpoint that no longer matches: the release's lineage is then judged on a log that lost
+    entries, so the attestation is refused (attack review 13, V13-1). Raises VerificationError (exit 1)."""
+    from provenance.store.coverage import verify_log
+
+    try:
+        verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{path}: the store's audit log does not match its signed checkpoints ({exc}), so what it says about "
+            "revoked keys cannot be relied on (prov audit verify names the break)"
+        ) from exc
 
 
 def not_attested_now(store: Store, version: str) -> list[dict]:

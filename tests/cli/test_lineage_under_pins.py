@@ -236,3 +236,34 @@ def test_a_version_committed_after_a_revocation_names_the_revoked_batch(prov, te
     assert f"under your pins, {n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in text
     r = prov("sources", "--version", "v4", *PINNED, env={"COLUMNS": "200"})
     assert f"{n_vendor} records of batch {lost['batch']} (vendor) no longer attested" in r.stdout
+
+
+def test_a_revocation_removed_from_the_store_fails_the_training_jobs_verify(prov, template_trust, workdir):
+    """Attack review 13, V13-1: the vendor's key was revoked with a checkpoint covering it; a ``.prov/`` writer
+    then cleared the revocation's row and deleted its audit entry. ``prov verify --attestation
+    --fail-on-revoked`` exited 0 with no warning and ``load(fail_on_revoked=True)`` loaded, though the store's
+    own signed checkpoint no longer matched its log (``prov audit verify`` and the gate saw it). Now both fail."""
+    import sqlite3
+
+    import pytest
+
+    import provenance as prov_api
+    from provenance.errors import VerificationError
+
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "stolen", "--yes",
+             "--checkpoint-key", "maintainer.key", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    db = sqlite3.connect(".prov/prov.db")
+    db.execute("update trust set revoked_at = null, revoked_reason = null")
+    assert db.execute("delete from audit where action = 'trust.revoke'").rowcount == 1
+    db.commit()
+    db.close()
+    released = ("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)
+    for extra in ((), ("--fail-on-revoked",)):
+        r = prov(*released, *extra)
+        assert r.exit_code == 1 and "does not match its signed checkpoints" in r.stderr, r.output
+    with pytest.raises(VerificationError, match="does not match its signed checkpoints"):
+        prov_api.load(
+            "v2", pins="maintainer.pub", store=workdir, attestation="v2.attestation.json", fail_on_revoked=True
+        )
