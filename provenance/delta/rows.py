@@ -117,6 +117,17 @@ def delta_records_of(
     digests = [raw[i * 32 : i * 32 + 32] for i in range(len(g["digest"]))]
     group_kind = [kinds[r] for r in g["rank"].tolist()]
     old, extra, base = g["old"].tolist(), g["extra"].tolist(), g["base"].tolist()
+    if bool((count == 1).all()):  # one row per digest (no copies): every row kept, in group order
+        return DeltaRecords(
+            digests,
+            list(found["label"]),
+            [labels[o] if kind == RELABELED else None for o, kind in zip(old, group_kind)],
+            list(found["source"]),
+            group_kind,
+            list(found["locator"]),
+            extra,
+            base,
+        )
     out = DeltaRecords([], [], [], [], [], [])
     seen: set[tuple[int, str]] = set()
     counted: set[int] = set()

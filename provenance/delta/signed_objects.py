@@ -154,18 +154,31 @@ class ManifestObject(SignedParquet):
         yield from self.opened().iter_batches(batch_size=WINDOW_ROWS, columns=SideStream.COLUMNS, use_threads=False)
 
     def take(self, rows: np.ndarray, columns: list[str]) -> dict[str, list]:
-        """``columns`` of sorted manifest ``rows`` (row numbers), reading only their row groups."""
+        """``columns`` of sorted manifest ``rows`` (row numbers), reading only their row groups.
+
+        Batch by batch (``WINDOW_ROWS`` rows), keeping the wanted rows of each: a row group is
+        the whole manifest (1 M rows, ~35 MB of columns decoded), and memory the process has
+        not touched yet costs a page fault per 4 KiB on first use (~0.1 s of system time here),
+        where each batch's buffers are reused by the next."""
         assert self.parquet is not None, "verify() first"
         meta = self.parquet.metadata
         starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         groups = np.searchsorted(starts, rows, side="right") - 1
         out: dict[str, list] = {c: [] for c in columns}
         for g in np.unique(groups).tolist():
-            part = self.parquet.read_row_group(g, columns=columns)
-            local = pa.array(rows[groups == g] - starts[g])
-            for c in columns:
-                values = part.column(c).take(local)
-                out[c] += (pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values).to_pylist()
+            wanted, at = rows[groups == g] - starts[g], 0
+            batches = self.parquet.iter_batches(batch_size=WINDOW_ROWS, row_groups=[g], columns=columns)
+            for batch in batches:
+                lo, hi = np.searchsorted(wanted, [at, at + batch.num_rows])
+                at += batch.num_rows
+                if hi == lo:
+                    continue
+                local = pa.array(wanted[lo:hi] - (at - batch.num_rows))
+                for c in columns:
+                    values = batch.column(c).take(local)
+                    out[c] += (
+                        pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values
+                    ).to_pylist()
         return out
 
     def fetch(self, rows: np.ndarray) -> tuple[list, list]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from provenance.delta import signed_objects
 from provenance.delta.compare import diff_versions
 from provenance.detectors.pipeline import delta_records
 from provenance.sources.interface import DatasetSpec, TableOptions
@@ -12,8 +14,13 @@ from provenance.versions import commit
 from support import digits_table
 
 
-def test_rows_from_the_merge_equal_the_whole_manifest_reference(workdir, store, keypair, monkeypatch):
+@pytest.mark.parametrize("batch_rows", [None, 16])
+def test_rows_from_the_merge_equal_the_whole_manifest_reference(workdir, store, keypair, monkeypatch, batch_rows):
+    """With copies (a record carried twice) and without; ``batch_rows``: the manifest read in batches that
+    small, so the rows wanted fall in many batches (``ManifestObject.take``)."""
     monkeypatch.setenv("PROV_WORKERS", "1")
+    if batch_rows:
+        monkeypatch.setattr(signed_objects, "WINDOW_ROWS", batch_rows)
     full = digits_table(400)
     pq.write_table(full.slice(0, 250), workdir / "v1.parquet", row_group_size=64)
     labels = full.column("label").to_pylist()
@@ -40,6 +47,16 @@ def test_rows_from_the_merge_equal_the_whole_manifest_reference(workdir, store, 
     assert rows.kinds.count("relabeled") == 3 and rows.kinds.count("added") == 151
     assert rows.kinds.count("copied") == 1  # a base record carried twice in v2
     assert sum(rows.extra_copies) == 4 and {o for o, k in zip(rows.old_labels, rows.kinds) if k == "added"} == {None}
+    # no record carried twice: each digest is one row (the rows are kept as read, in one pass)
+    pq.write_table(new.slice(10, 390), workdir / "v3.parquet", row_group_size=50)
+    commit(store, DatasetSpec(str(workdir / "v3.parquet")), "v3", str(keypair.private_path))
+    report = diff_versions(store, "v1", "v3")
+    rows = report.delta["rows"]()
+    assert rows == delta_records(store, "v1", "v3", report.delta["added"], report.delta["relabeled"])
+    assert rows.kinds.count("relabeled") == 3 and rows.kinds.count("added") == 150 and not any(rows.extra_copies)
+    assert sorted(o for o, k in zip(rows.old_labels, rows.kinds) if k == "relabeled") == sorted(
+        full.column("label")[i].as_py() for i in (20, 21, 22)
+    )
 
 
 def test_reading_the_delta_rows_first_changes_no_byte_of_the_report(workdir, store, keypair, monkeypatch):
