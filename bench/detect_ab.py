@@ -66,8 +66,13 @@ def compiled_paths(tree: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": str(tree)}
     lines = []
     for module in ("fastsha", "fastknn"):
-        done = subprocess.run([sys.executable, "-m", f"provenance.{module}"], capture_output=True, text=True, env=env)
-        lines.append(done.stdout.strip() or f"no provenance.{module}")
+        # the module as the tree has it: an older tree without it would find the installed one
+        code = (
+            f"import provenance.{module} as m, sys; print(m.path_description() if m.__file__.startswith(sys.argv[1]) "
+            f"else 'no provenance.{module} in this tree')"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, env=env)
+        lines.append(done.stdout.strip() or f"no provenance.{module} in this tree")
     return lines
 
 
