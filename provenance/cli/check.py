@@ -100,6 +100,8 @@ def check(
     pins.require_trust_decision(f"prov check {version}")
     pol = policy_lib.load(policy)  # a bad policy is exit 2 before anything is evaluated
     store = Store.open(pins=pins)
+    if not no_save:  # the findings (and --attest's release) are written after the whole check: refuse before it
+        store.refuse_links("" if attest else ", or pass --no-save")
     if attest and not store.writable():
         raise StoreError(f"{store.root}: the store is read-only here; --attest records the attestation in it")
     from provenance.cli._progress import progress_shown

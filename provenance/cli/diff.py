@@ -93,6 +93,8 @@ def diff(
         from provenance.cli._revisions import hint_revisions_without_path
 
         hint_revisions_without_path(store, base, new)
+    if detect and store is not None and not no_save:  # before the work, not at the findings' write
+        store.refuse_links(", or pass --no-save")
     from provenance import progress
     from provenance.cli._progress import progress_shown
     from provenance.delta.arrow_pool import prefer_jemalloc

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, StoreBusyError, StoreError
-from provenance.store import audit
+from provenance.store import audit, dvc_links
 from provenance.store.objects import ObjectStore
 from provenance.store.schema import create_schema
 from provenance.store.sqlite import sqlite_utils
@@ -63,6 +63,13 @@ def find_store(start: str | Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / STORE_DIR / "prov.db").is_file():
             return folder / STORE_DIR
+        tracked = dvc_links.tracking_file(folder, STORE_DIR)
+        if tracked is not None:  # kept in DVC, not fetched into this checkout: `prov init` is the wrong advice
+            store = _shown(folder / STORE_DIR)
+            raise InputError(
+                f"{store}: the store is tracked by DVC ({_shown(tracked)}) and not checked out: "
+                f"run `dvc pull {store}` (or `dvc checkout {store}`)"
+            )
     raise InputError(f"{here}: no prov store here or above; run 'prov init' first")
 
 
@@ -193,15 +200,27 @@ class Store:
         paths = (self.root, self.root / "prov.db", self.root / "objects", self.root / "lock")
         return all(os.access(p, os.W_OK) for p in paths)
 
+    def refuse_links(self, instead: str = "") -> None:
+        """Raise ``InputError`` (exit 2) when ``prov.db`` or its journal is a link into DVC's cache, which a
+        write would change (``store/dvc_links.py``); ``instead``: another way out, added to the hint."""
+        shared = dvc_links.shared_file(self.root)
+        if shared is not None:
+            raise InputError(
+                f"{_shown(self.root)}/{shared[0].name} {shared[1]} (DVC's cache, with cache.type symlink or hardlink); "
+                f"run `dvc unprotect {_shown(self.root)}` first{instead}"
+            )
+
     def require_writable(self) -> None:
-        """Raise ``StoreError`` (exit 3) naming the store if :meth:`writable` is false: before work that ends in a write."""
+        """Before work that ends in a write: :meth:`refuse_links`, then ``StoreError`` (exit 3) naming the
+        store if :meth:`writable` is false."""
+        self.refuse_links()
         if not self.writable():
             raise StoreError(f"{self.root}: the store is read-only here; this command must write to it")
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
+        """``.prov/lock``, held. Writers check :meth:`require_writable` first; a snapshot's copy only reads."""
         deadline = time.monotonic() + self._lock_timeout()
-        self.require_writable()
         with open(self.root / "lock", "a+b") as fh:
             while True:
                 try:
@@ -222,6 +241,7 @@ class Store:
     def locked(self) -> Iterator[None]:
         """The store's file lock alone, no transaction: for the one step SQLite cannot run inside one
         (``prov gc``'s first VACUUM). Raises as :meth:`write` does when the lock cannot be taken."""
+        self.require_writable()
         with self._file_lock():
             yield
 
@@ -251,6 +271,7 @@ class Store:
             return
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
+        self.require_writable()
         with self._file_lock():
             self._new_objects = []
             try:
