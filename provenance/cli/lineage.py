@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import typer
@@ -277,6 +278,11 @@ def quarantine(
         f"  wrote {result.output}{written}; committed {tag} (parent {from_tag}), "
         f"root {result.commit['merkle_root'][:16]}…"
     )
+    from provenance.sources.dvc_cache import cache_folders
+
+    if cache_folders(os.path.realpath(os.path.dirname(os.path.abspath(result.output)))):
+        # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
+        echo(f"  {result.output} is new in this DVC project: track it (dvc add {result.output}) as you share the store")
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -186,6 +189,21 @@ def test_quarantine_of_existing_tag_or_output(prov, committed: World):
     r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", committed.owner.private_path)
     assert r.exit_code == 2 and "train.v2.parquet: already exists" in r.stderr
     assert committed.prov_fingerprint() == before
+
+
+@pytest.mark.parametrize("dvc_project", [True, False])
+def test_quarantine_in_a_dvc_project_says_to_track_the_new_file(prov, committed: World, dvc_project):
+    # newcomer review 13, finding 6: the new file was left untracked, and a CI checkout could not read the version
+    if dvc_project:
+        dvc = str(Path(sys.executable).parent / "dvc")
+        subprocess.run(
+            [dvc, "init", "-q", "--no-scm"], cwd=committed.root, check=True, env=os.environ | {"DVC_NO_ANALYTICS": "1"}
+        )
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", committed.owner.private_path)
+    assert r.exit_code == 0, r.output
+    new = committed.root / "train.v2.parquet"
+    hint = f"  {new} is new in this DVC project: track it (dvc add {new}) as you share the store"
+    assert (hint in r.stdout.splitlines()) == dvc_project, r.stdout
 
 
 def test_quarantine_a_file_tree(prov, world: World, tmp_path):
