@@ -18,6 +18,8 @@ import re
 import stat
 from pathlib import Path
 
+from provenance.errors import InputError
+
 # the files SQLite writes in place: the database and its journals
 SQLITE_FILES = ("prov.db", "prov.db-journal", "prov.db-wal", "prov.db-shm")
 
@@ -35,6 +37,13 @@ def tracking_file(folder: Path, store_dir: str) -> Path | None:
     except OSError:
         return None
     return folder / "dvc.lock" if _LOCK_OUT.search(lock) else None
+
+
+def not_checked_out(store: str, tracked: str, then: str) -> InputError:
+    """The error for a store (``store``, as a message names it) kept in DVC by ``tracked`` and not fetched."""
+    return InputError(
+        f"{store}: the store is tracked by DVC ({tracked}) and not checked out: run `dvc pull {store}`{then}"
+    )
 
 
 def shared_file(root: Path) -> tuple[Path, str] | None:

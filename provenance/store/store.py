@@ -66,10 +66,7 @@ def find_store(start: str | Path | None = None) -> Path:
         tracked = dvc_links.tracking_file(folder, STORE_DIR)
         if tracked is not None:  # kept in DVC, not fetched into this checkout: `prov init` is the wrong advice
             store = _shown(folder / STORE_DIR)
-            raise InputError(
-                f"{store}: the store is tracked by DVC ({_shown(tracked)}) and not checked out: "
-                f"run `dvc pull {store}` (or `dvc checkout {store}`)"
-            )
+            raise dvc_links.not_checked_out(store, _shown(tracked), f" (or `dvc checkout {store}`)")
     raise InputError(f"{here}: no prov store here or above; run 'prov init' first")
 
 
@@ -141,6 +138,12 @@ class Store:
         root = Path(where) / STORE_DIR
         if (root / "prov.db").exists():
             raise InputError(f"{root}: a prov store already exists here")
+        tracked = dvc_links.tracking_file(Path(where), STORE_DIR)
+        if tracked is not None:  # an empty store here would stand in for the team's, until `dvc pull` clashes with it
+            shown = _shown(tracked)
+            raise dvc_links.not_checked_out(
+                _shown(root), shown, f", not prov init (or `dvc remove {shown}` to start anew)"
+            )
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "lock").touch()
         tmp = root / ".prov.db.init"

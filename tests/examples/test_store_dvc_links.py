@@ -65,6 +65,8 @@ def test_prov_never_writes_through_dvcs_cache_links(origin, tmp_path, cache_type
     r = run([prov, "log"], b, env, check=False)
     assert r.returncode == 2 and "prov init" not in r.stderr, r.stderr
     assert "the store is tracked by DVC (.prov.dvc) and not checked out: run `dvc pull .prov`" in r.stderr
+    r = run([prov, "init"], b, env, check=False)  # an empty store would stand in for the team's
+    assert r.returncode == 2 and "run `dvc pull .prov`, not prov init" in r.stderr and not (b / ".prov").exists()
 
     run([dvc, "config", "--local", "cache.type", cache_type], b, env)
     run([dvc, "pull", "-q"], b, env)
