@@ -551,9 +551,9 @@ def vendor_registered_at(folder: Path) -> str:
         [at] = [t for b, t in registration_times(store).items() if b.startswith("vendor@")]
     finally:
         store.close()
-    while clock.now() <= at.replace(microsecond=0):
+    while clock.now() <= at:
         time.sleep(0.05)
-    return clock.iso(at)
+    return clock.iso(at, "microseconds" if at.microsecond else "seconds")
 
 
 def nudged(table: pa.Table, flips: int) -> pa.Table:

@@ -231,6 +231,8 @@ def trust_retire(
     target = trustlib.resolve_keyid(known, key_id, source)
     if at is not None and not yes:
         _refuse_batches_since(store, target, at)
+    if at is None and checkpoint is None:
+        _refuse_undated(store, target)
     entry = trustlib.retire(store, target, key, at, checkpoint)
     if json_out:
         emit_json(entry.to_dict())
@@ -239,10 +241,26 @@ def trust_retire(
         f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}; batches it signs that "
         "are registered later are refused, what it signed before stays attested"
     )
-    if checkpoint is None and at is None:  # ends now: what is pending would be dated after it
-        note(
-            "sign a checkpoint now (`prov audit checkpoint --key K`; or retire with --checkpoint-key K): batches "
-            "registered since the last checkpoint or commit are dated by the next signature, after the retirement"
+
+
+def _refuse_undated(store: Store, target: TrustedKey) -> None:
+    """Refuse (exit 2) to end ``target``'s window now while batches it signed are registered by entries no
+    maintainer's signature covers yet: the next signature would date them after the end, and they would lose
+    their attestation (attack review 13, T13-1). ``--checkpoint-key`` signs the log first."""
+    from provenance.errors import InputError
+    from provenance.lineage.standing import registration_times
+
+    dated = registration_times(store)
+    rows = store.db.execute(
+        "select batch from batches where source = ? and signed and keyid = ? order by batch",
+        [target.source, target.keyid],
+    ).fetchall()
+    undated = [b for (b,) in rows if b not in dated]
+    if undated:
+        raise InputError(
+            f"key {target.keyid[:16]} of {target.source} signed {len(undated)} batch(es) no maintainer's signature "
+            f"dates yet ({', '.join(undated[:5])}): ending its window now would date them after it, unattested; "
+            "give --checkpoint-key K, which signs the log before the end"
         )
 
 

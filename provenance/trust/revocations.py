@@ -114,12 +114,13 @@ def retired_source_keys(store: Store) -> dict[tuple[str, str], str]:
     """
     from provenance import clock
     from provenance.errors import InputError
+    from provenance.trust.source_keys import precise_iso
 
     out: dict[tuple[str, str], str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.retire'"):
         try:
             facts = json.loads(detail)
-            end = clock.iso(clock.parse(str(facts["valid_until"]), "valid_until"))
+            end = precise_iso(clock.parse(str(facts["valid_until"]), "valid_until"))
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError, InputError):
             continue

@@ -331,8 +331,18 @@ def retire(
         )
     if key.revoked_at:
         raise InputError(f"key {key.keyid[:16]} of {source} was revoked at {key.revoked_at}: it attests nothing")
-    end = clock.parse(at, "--at") if at else clock.now()
-    end_iso = clock.iso(end)
+    private = keys.load_private(signer)
+    signer_id = keys.key_id(private.public_key())
+    _refuse_unpinned_signer(store, signer_id, signer)
+    if checkpoint is not None and not at:
+        # the registrations still pending get their signed time now, before the end (attack review 13,
+        # T13-1: the retirement's own checkpoint, signed after the end, dated them after it)
+        from provenance.store.checkpoints import sign_checkpoint
+
+        with store.write():
+            sign_checkpoint(store, checkpoint.private, checkpoint.name)
+    end = clock.parse(at, "--at") if at else clock.parse(clock.now_iso("microseconds"), "now")  # after that checkpoint
+    end_iso = precise_iso(end)
     if key.valid_from and end <= clock.parse(key.valid_from, "valid_from"):
         raise InputError(
             f"--at {end_iso} is not after the start of key {key.keyid[:16]}'s window ({key.valid_from}); "
@@ -343,9 +353,6 @@ def retire(
             f"key {key.keyid[:16]} of {source} is valid only until {key.valid_until} already: a retirement only "
             "shortens a window"
         )
-    private = keys.load_private(signer)
-    signer_id = keys.key_id(private.public_key())
-    _refuse_unpinned_signer(store, signer_id, signer)
     with store.write(checkpoint):
         store.db.execute(
             "update trust set valid_until = ? where source = ? and keyid = ?", [end_iso, source, key.keyid]
@@ -361,3 +368,9 @@ def retire(
             detail["statement"] = oid
         store.audit("trust.retire", source, detail)
     return dataclasses.replace(key, valid_until=end_iso)
+
+
+def precise_iso(t: dt.datetime) -> str:
+    """``t`` as ISO 8601 UTC, to the microsecond when it has any: an end of validity compared with checkpoints'
+    signed times (microseconds) must not be rounded down before them."""
+    return clock.iso(t, "microseconds" if t.microsecond else "seconds")

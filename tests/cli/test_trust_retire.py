@@ -16,8 +16,11 @@ import datetime as dt
 import json
 import sqlite3
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from provenance import clock, keys
-from support import new_records, one_line, store_fingerprint, vendor_registered_at
+from support import new_records, one_line, second_vendor_delivery, store_fingerprint, vendor_registered_at
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -96,3 +99,23 @@ def test_a_retirement_needs_a_pinned_maintainer_key_and_only_shortens(prov, temp
     assert r.exit_code == 2 and "a retirement only shortens a window" in one_line(r), r.output
     fsck = prov("fsck", *PINNED)  # the row's shorter window is the one its audit entries describe
     assert "valid_until" not in fsck.output, fsck.output
+
+
+def test_a_batch_registered_just_before_the_retirement_stays_attested(prov, template_trust, workdir):
+    """Attack review 13, T13-1: a batch the old key signed, registered (no signature covers its entry yet) just
+    before `prov trust retire --checkpoint-key K` ending the window now, lost its attestation: the retirement's
+    own checkpoint, signed after the end, was the first to date it. The log is now signed before the end, and
+    without --checkpoint-key the retirement is refused, naming the batch."""
+    n_vendor = template_trust.facts["n_vendor"]
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    batch = second_vendor_delivery(prov)  # 40 records signed with the old key, registered, pending
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 2 and f"no maintainer's signature dates yet ({batch})" in one_line(r), r.output
+    signed = ("--key", "maintainer.key", "--checkpoint-key", "maintainer.key", *PINNED)
+    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], *signed)
+    v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("vendor2.parquet")])
+    pq.write_table(v4, "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor  # was 600 and the batch
