@@ -109,6 +109,14 @@ def _refuse_registered(store: Store, path: str, bid: str) -> None:
             "cannot be told from it; restore .prov/ from a copy you trust (e.g. the last reviewed commit), then "
             "add the batch"
         )
+    from provenance.lineage.standing import registration_times
+
+    if bid not in registration_times(store):  # attack review 13, T13-2: a pending entry may be planted too
+        raise InputError(
+            f"{path}: these records are already registered as batch {bid} by audit entry {seq}, which no "
+            "maintainer's signature covers yet (pending): if you did not add them, .prov/ was edited (prov audit "
+            "verify lists pending entries): restore .prov/ from a copy you trust, then add the batch"
+        )
     (detail,) = store.db.execute("select detail from audit where seq = ?", [seq]).fetchone()
     try:
         facts = json.loads(detail or "{}")

@@ -62,28 +62,42 @@ def test_an_honest_index_still_refuses_a_second_registration(prov, template_trus
     assert r.exit_code == 2 and "already registered as batch crowd@" in one_line(r), r.output
 
 
-def test_a_planted_batches_row_for_the_callers_own_batch_fails_closed(prov, template_trust, workdir):
+@pytest.mark.parametrize("entry", [False, True])
+def test_a_planted_batches_row_for_the_callers_own_batch_fails_closed(prov, template_trust, workdir, entry):
     """report-trust12, found and left: a ``batches`` row planted under the id the scraper's batch will get made
     ``prov add`` refuse it as "already registered as batch scraper@..." (exit 2), a denial resting on a row no
-    audit entry registers. It now fails closed (exit 1) naming the planted row, the store unchanged."""
+    audit entry registers. It now fails closed (exit 1) naming the planted row, the store unchanged. With a
+    ``batch.add`` entry appended for it too (chain intact, attack review 13, T13-2), the refusal no longer
+    shows the planted facts ("signed, added ...") as facts: it says no signature covers the entry."""
+    from provenance.store import Store
+
     _scrape()
     root = hash_batch(DatasetSpec("scrape.parquet"), "scraper").manifest.root.hex()
     planted = f"scraper@{root[:12]}"
     db = sqlite3.connect(".prov/prov.db")
     db.execute(
         "insert into batches (batch, source, signed, keyid, merkle_root, records, labels, manifest_object, "
-        "envelope_object, captured_at, added_at, data, audit_seq) select ?, 'scraper', signed, keyid, ?, records, "
-        "labels, manifest_object, envelope_object, captured_at, added_at, data, audit_seq from batches "
-        "where source = 'crowd'",
+        "envelope_object, captured_at, added_at, data, audit_seq) select ?, 'scraper', 1, keyid, ?, records, "
+        "labels, manifest_object, envelope_object, captured_at, '2020-01-01T00:00:00+00:00', data, audit_seq "
+        "from batches where source = 'crowd'",
         [planted, root],
     )
     db.commit()
     db.close()
+    if entry:
+        store = Store.open(workdir)
+        with store.write():
+            store.audit("batch.add", planted, {"source": "scraper", "signed": True, "added_at": "2020-01-01"})
+        store.close()
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "scrape.parquet", "--source", "scraper", "--unsigned", *PINNED)
-    assert r.exit_code == 1, r.output  # was 2: "these records are already registered as batch scraper@..."
     line = one_line(r)
-    assert f"holds a row for batch {planted} that no audit entry registers" in line and "planted" in line, line
     assert store_fingerprint(workdir / ".prov") == before
+    if entry:  # was: "already registered as batch scraper@... (signed, added 2020-01-01, audit entry 12)"
+        assert r.exit_code == 2 and "which no maintainer's signature covers yet (pending)" in line, r.output
+        assert "2020-01-01" not in line and "signed" not in line.split("(pending)")[0]
+        return
+    assert r.exit_code == 1, r.output  # was 2: "these records are already registered as batch scraper@..."
+    assert f"holds a row for batch {planted} that no audit entry registers" in line and "planted" in line, line
     fsck = prov("fsck", *PINNED)
     assert fsck.exit_code == 1 and f"[batch {planted}] no audit entry adds this batch" in fsck.output, fsck.output
