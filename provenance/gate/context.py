@@ -113,8 +113,20 @@ class GateContext:
 
     @cached_property
     def report(self) -> dict[str, Any]:
-        """``self.diff.to_dict()``: the ``prov diff --format json`` document."""
-        return self.diff.to_dict()
+        """``self.diff.to_dict()``: the ``prov diff --format json`` document, each ``by_source`` row of a source
+        whose signed batch attests nothing now because its key was revoked named so (``named_by`` gains
+        ``"key revoked"``), as the check's Sources row reads it: its rules' reasons and records then say
+        ``vendor (key revoked)`` too, not "signed and unsigned batches" (fix12a's leftover of newcomer 12, #4)."""
+        from provenance.gate.results import REVOKED
+        from provenance.report.wording import KEY_REVOKED
+
+        report = self.diff.to_dict()
+        lost = (report.get("lineage") or {}).get("not_trusted", {}).get("new", [])
+        revoked = {item["source"] for item in lost if REVOKED in str(item.get("reason"))}
+        for row in report.get("by_source", []):
+            if row.get("source") in revoked:
+                row["named_by"] = sorted({*(row.get("named_by") or []), KEY_REVOKED})
+        return report
 
     @cached_property
     def lineage(self) -> pa.Table:

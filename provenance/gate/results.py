@@ -207,7 +207,9 @@ class GateResult:
             *waived,
         ]
         if records is not None:
+            from provenance.delta.attribution import SOURCE_COLUMN
             from provenance.delta.records import location
+            from provenance.report.wording import KEY_REVOKED
 
             digests = [item["digest"] for item in listed if item.get("digest")]
             facts = records.describe(digests, digests)
@@ -218,6 +220,10 @@ class GateResult:
                 if locator is not None and locator != item.get("locator"):  # its own row, not its digest's first
                     item["locator"], item["location"] = locator, location(records.dataset, locator)
             self.data = records.dataset
+            named = {row["source"]: row.get("named_by") or [] for row in by_source}
+            for item in listed:  # a record of a source whose key was revoked is named as its row is
+                if KEY_REVOKED in named.get(item.get("source"), []) and item.get("source_named_by") != SOURCE_COLUMN:
+                    item["source_named_by"] = KEY_REVOKED
         flagged = Counter(f.get("source") for f in self.findings)
         lost: Counter[str] = Counter()
         revoked = set()

@@ -106,6 +106,9 @@ def location_text(location: dict | None, locator: Any = None) -> str:
     return text
 
 
+KEY_REVOKED = "key revoked"  # a named_by of a source whose signed batch lost standing to a revoked key
+
+
 def source_name(source: Any, named_by: str | list[str] | None = None) -> str:
     """A source as reports name it: ``"(no source)"`` for a missing or empty one.
 
@@ -118,6 +121,8 @@ def source_name(source: Any, named_by: str | list[str] | None = None) -> str:
     if source in (None, ""):
         return "(no source)"
     ways = {named_by} if isinstance(named_by, str) else set(named_by or ())
+    if KEY_REVOKED in ways:  # its signed batch attests nothing now: the Sources row's words (gate.context.report)
+        return f"{source} (key revoked)"
     batches = sorted(w for w in ways if w.endswith("batch"))
     if not batches or "source column" in ways:
         return str(source)

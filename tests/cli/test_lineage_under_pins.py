@@ -267,3 +267,27 @@ def test_a_revocation_removed_from_the_store_fails_the_training_jobs_verify(prov
         prov_api.load(
             "v2", pins="maintainer.pub", store=workdir, attestation="v2.attestation.json", fail_on_revoked=True
         )
+
+
+def test_after_a_revocation_every_part_of_the_check_names_the_source_alike(prov, template_trust, workdir):
+    """fix12a's leftover of newcomer review 12, finding 4: after the vendor's key was revoked and a thief's unsigned
+    batch of 'vendor' came in, the Sources row read "vendor (key revoked)" while the relabel rule's reason said
+    "source vendor (signed and unsigned batches)" and the JSON named_by ["signed batch", "unsigned batch"]."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support import new_records
+
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    assert prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "stolen", "--yes").exit_code == 0
+    new_records("thief.parquet")
+    assert prov("add", "thief.parquet", "--source", "vendor", "--unsigned", *PINNED).exit_code == 0
+    pq.write_table(pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("thief.parquet")]), "v4.parquet")
+    r = prov("commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    report = json.loads(prov("check", "v4", "--base", "v2", "--format", "json", *PINNED).stdout)
+    validate("check", report)
+    row = next(s for s in report["sources"] if s["source"] == "vendor")
+    assert "key revoked" in row["named_by"] and row["key_revoked"] is True  # was ["signed batch", "unsigned batch"]
+    text = prov("check", "v4", "--base", "v2", *PINNED, env={"COLUMNS": "200"}).stdout
+    assert "signed and unsigned" not in text and "(source vendor (key revoked))" in text, text
