@@ -166,8 +166,8 @@ def verify_attestation(
     """
     if at_release and (release_state is not None or min_release is not None):
         raise InputError(
-            "--at-release audits a past release as it was made; --release-state and --min-release guard a training "
-            "job's freshness: drop them (or drop --at-release)"
+            "--at-release audits a past release as it was made, and is no go-ahead to train: a training job keeps "
+            "its --release-state / --min-release and needs a fresh attestation (prov check --attest) instead"
         )
     pins = pins_of(store)
     pins.require_trust_decision(f"prov verify {version} --attestation {path}")
@@ -193,8 +193,7 @@ def verify_attestation(
     if expired and not at_release:
         raise VerificationError(
             f"{path}: expired at {clock.iso(expires)} (an old release is not served forever); "
-            f"check {version} again with 'prov check --attest' for a fresh attestation, or audit the past release "
-            "with --at-release (at_release=True)"
+            f"check {version} again with 'prov check --attest' for a fresh attestation"
         )
     base_facts = facts.get("base") or {}
     chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}

@@ -210,6 +210,7 @@ def test_an_expired_attestation_is_refused(prov, template_trust, workdir):
     attest(store, result, policy, "maintainer.key", "old.attestation.json")
     r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", *PINNED)
     assert r.exit_code == 1 and "old.attestation.json: expired at" in one_line(r)
+    assert "at-release" not in one_line(r) and "at_release" not in one_line(r)  # a job is offered re-attesting only
     # an auditor months later (newcomer review 13, finding 2): the past release is checked as it was made,
     # its expiry reported, never a go-ahead; a training job's freshness options do not mix with it
     r = prov("verify", "v2", "--attestation", "old.attestation.json", "--no-data", "--at-release", *PINNED)
