@@ -10,7 +10,8 @@ the file holds. Every column but the label, source, id, metadata and pandas inde
 Tables are read in batches (Parquet row groups, CSV/JSONL blocks: ``table_reading.py``), so
 memory follows the batch, not the dataset. Each file (or range of row groups) is one
 partition that a worker hashes on its own. This module holds the read options
-(``TableOptions``), the label texts, and hashing one partition (``hash_table_file``).
+(``TableOptions``) and hashing one partition (``hash_table_file``); the label texts and the
+rows errors name are ``table_labels.py``'s.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from provenance.encoding import (
     ROW_DIGEST_ALGORITHM,
@@ -31,21 +31,21 @@ from provenance.encoding import (
     ROW_ENCODING_V1,
     ROW_ENCODING_V2,
     EncodingError,
-    label_kind,
     table_digest_blob,
     type_name,
 )
 from provenance.errors import InputError
 from provenance.names import capped, did_you_mean
-from provenance.sources import legacy_tables
 from provenance.sources.table_files import TableFile, list_table_files, table_format
+from provenance.sources.table_labels import NOT_UTF8_WAY, label_texts, rows_text
 from provenance.sources.table_reading import file_batches, iter_batches, parquet_row_groups, with_partitions
 from provenance.sources.text_tables import Restart
 
 if TYPE_CHECKING:
     from provenance.sources.sample_capture import CapturedSample, SampleCapture
 
-# reading is table_reading's; its functions are named here too for the modules that read through ``tables``
+# reading is table_reading's and labels table_labels'; their functions are named here too for the modules
+# that read through ``tables``
 __all__ = [
     "HashedPart",
     "TableFile",
@@ -53,8 +53,10 @@ __all__ = [
     "file_batches",
     "hash_table_file",
     "iter_batches",
+    "label_texts",
     "list_table_files",
     "parquet_row_groups",
+    "rows_text",
     "table_format",
     "with_partitions",
 ]
@@ -177,89 +179,6 @@ class HashedPart:
         digests = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(self.digests)])
         self.leaves = leaf_blob(digests, self.labels, self.sources, self.label_kind)
         return self
-
-
-# --- labels -------------------------------------------------------------------------------
-
-
-def _float_text(value: float) -> str:
-    return "0.0" if value == 0 else repr(value)
-
-
-CSV_MISSING = frozenset(pacsv.ConvertOptions().null_values) - {""}  # "NA", "nan", "null", ...
-NOT_UTF8_WAY = "pass --encoding ENC with the file's encoding (e.g. --encoding latin-1)"
-TEXT_FIRST_LINE = {"csv": 2, "jsonl": 1}  # the line of row 0 in a text table: a CSV's header is line 1
-
-
-def rows_text(fmt: str | None, first: int, last: int | None = None) -> str:
-    """``row 7`` / ``rows 0..127`` of a table, as errors name them; in a CSV or JSON Lines file the line an editor
-    shows, 1-based (``line 9`` / ``lines 2..129``; newcomer review 12, finding 11: "row 50" was line 51)."""
-    start = TEXT_FIRST_LINE.get(fmt or "")
-    word, shift = ("line", start) if start is not None else ("row", 0)
-    if last is None or last == first:
-        return f"{word} {first + shift}"
-    return f"{word}s {first + shift}..{last + shift}"
-
-
-def label_texts(
-    column: pa.Array,
-    options: TableOptions,
-    path: str,
-    first_row: int,
-    from_text: bool = False,
-    fmt: str | None = None,
-) -> tuple[pa.Array, str]:
-    """A label column as the text each label is compared and shown by, and its kind.
-
-    Text labels are kept exactly (no stripping, no Unicode folding); integers are their
-    decimal digits, floats the shortest text that gives the same float64 back, booleans
-    ``true``/``false``. The kind goes into each Merkle entry (``encode_label``).
-    ``from_text``: a CSV label that pandas and pyarrow read as missing (``nan``, ``NA``,
-    ``null``...) is refused rather than signed as text a trainer never sees.
-
-    Raises:
-        InputError: a type that cannot be a label, or a null, empty or NaN label (named by row).
-    """
-    if options.reader_version == 1:
-        return legacy_tables.labels(column, options, path, first_row), "string"
-    name = options.label_column
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    kind = label_kind(column.type)
-    if kind is None:
-        raise InputError(
-            f"{path}: label column {name!r} has type {column.type}; a label is text, an integer, a float or a boolean"
-        )
-    if column.null_count:
-        row = first_row + pc.index(pc.is_null(column), True).as_py()
-        raise InputError(f"{path}: {rows_text(fmt, row)} has an empty label in column {name!r}")
-    if kind == "float":
-        nan = pc.is_nan(column)
-        if pc.any(nan).as_py():
-            raise InputError(
-                f"{path}: {rows_text(fmt, first_row + pc.index(nan, True).as_py())} has a NaN label in column {name!r}"
-            )
-        encoded = pc.dictionary_encode(column.cast(pa.float64()))
-        texts = pa.array([_float_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
-        return texts.take(encoded.indices), kind
-    if kind == "string":
-        column = column.cast(pa.string())
-        empty = pc.equal(column, "")
-        if pc.any(empty).as_py():
-            raise InputError(
-                f"{path}: {rows_text(fmt, first_row + pc.index(empty, True).as_py())} has an empty label in column "
-                f"{name!r}"
-            )
-        if from_text:
-            missing = pc.is_in(column, pa.array(sorted(CSV_MISSING), pa.string()))
-            if pc.any(missing).as_py():
-                at = pc.index(missing, True).as_py()
-                raise InputError(
-                    f"{path}: {rows_text(fmt, first_row + at)} has a NaN label in column {name!r} "
-                    f"({column[at].as_py()!r} is read as missing by pandas and pyarrow)"
-                )
-        return column, kind
-    return column.cast(pa.string()), kind  # int: its digits; bool: true/false
 
 
 def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
