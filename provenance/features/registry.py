@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +27,9 @@ from provenance.features.embedding import EmbeddingFeaturizer
 from provenance.features.image import ImageFeaturizer
 from provenance.features.numeric import NumericFeaturizer
 from provenance.features.text import HashedTextFeaturizer, SentenceEmbeddingFeaturizer
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 ENTRY_POINT_GROUP = "prov.featurizers"
 
@@ -124,6 +126,10 @@ def register_featurizer(name: str, factory: FeaturizerFactory, *, replace: bool 
 
 
 def _entry_point_factories() -> dict[str, metadata.EntryPoint]:
+    # imported here: ``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``) is only needed for a
+    # name that is not built in or registered, and every commit, diff and check imports this module
+    from importlib import metadata
+
     return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 

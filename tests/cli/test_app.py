@@ -101,6 +101,32 @@ def test_show_imports_no_heavy_module_and_sign_opens_no_store(tmp_path):
     assert (tmp_path / "b.parquet.prov.json").exists()
 
 
+def test_an_image_tree_commit_imports_no_package_metadata_reader(tmp_path):
+    """``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``) is read only for a featuriser that is not
+    built in: a commit with the built-in image featuriser pays none of it (issue 15's image-tree aim)."""
+    import numpy as np
+    from PIL import Image
+
+    for i in range(6):
+        folder = tmp_path / "tree" / str(i % 2)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((np.arange(64).reshape(8, 8) * (i + 1) % 256).astype(np.uint8)).save(folder / f"{i}.png")
+    for args in (["init"], ["keys", "generate", "k"]):
+        subprocess.run([sys.executable, "-m", "provenance", *args], cwd=tmp_path, check=True, capture_output=True)
+    args = ["commit", "tree", "--tag", "v1", "--key", "k.key"]
+    assert modules_loaded(args, tmp_path, ("importlib.metadata", "scipy", "sklearn", "pandas", "PIL.Image")) == {
+        "PIL.Image"  # the profile decoded the images
+    }
+    assert (tmp_path / ".prov").is_dir()
+    out = subprocess.run(
+        [sys.executable, "-m", "provenance", "show", "v1", "--json", "--signer", "k.pub"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
 def allocator_setting(args: list[str], cwd: Path, setting: str | None = None) -> str | None:
     """``MIMALLOC_PURGE_DELAY`` as one ``prov`` process left it (``setting``: the user's own value, if any)."""
     code = (
