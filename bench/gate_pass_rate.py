@@ -4,7 +4,7 @@
         [batches per dataset, default 6] [seed, default 0] [inorder|random, default inorder]
 
 Writes bench/results/gate-pass-rate.md (gate-pass-rate-N-seedS.md for other batch counts
-or seeds), with ``uptime`` and the CPU time of the run, and prints it. The wider set quoted
+or seeds, gate-pass-rate-NAMES-N-seedS.md for other datasets), with ``uptime`` and the CPU time of the run, and prints it. The wider set quoted
 in the README: ``... 10 0`` and ``... 12 1`` (88 clean + 88 poisoned batches). ``random`` takes
 the same batches after one fixed shuffle of each file (seed 7): the i.i.d. case, where the
 gate's outcomes move only with the noise of its statistics (gate-pass-rate-random-N-seedS.md).
@@ -19,7 +19,9 @@ counted; relabels as relabels). The gate's detector rules are applied as the def
 policy applies them (provenance.gate.detection): ``detectors.combined`` (beta-binomial
 budget at fpr 0.01, alpha 0.001, overdispersion from the base's pseudo-batches, plus the
 count of records beyond every reference record and of those far beyond it; provenance.detectors.budget), ``detectors.extreme`` (extreme p <= 0.01 / n) and
-``detectors.drift`` (a warning: it never blocks). The data carries no signatures, so the
+``detectors.drift`` (a warning: it never blocks) and (since session 14) ``detectors.relabels`` (the
+relabels as a group: a Berk-Jones scan against the base's held-out pseudo-batches,
+provenance.detectors.relabel_scan). The data carries no signatures, so the
 lineage rules are not part of this benchmark. Prints pass / block counts with 95% Wilson
 intervals, per dataset and per attack. Heavy-ish: run with ``nice``.
 """
@@ -46,6 +48,7 @@ from provenance.detectors import Delta, run_detectors
 from provenance.detectors.combine import combine
 from provenance.detectors.drift import batch_drift
 from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, batch_label_support
+from provenance.detectors.relabel_scan import profile_null, scan_delta
 from provenance.gate.copies import Copies, MaxCopiesRate
 from provenance.profiles.reference import build_profile
 
@@ -117,6 +120,10 @@ def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0, base_repeat
         blocking.append("detectors.extreme")
     if copies_over(delta, base_rows, base_repeated, base_repeated_records):
         blocking.append("copies.max_copies_rate")
+    # detectors.relabels (since session 14), measured as run_detection measures its null: only with relabels
+    null = profile_null(profile, results, FPR) if "relabeled" in delta.kinds else None
+    if scan_delta(verdicts, results, delta.labels, delta.kinds, null, ALPHA).blocked:
+        blocking.append("detectors.relabels")
     return {
         "blocking": blocking,
         "warned": any(s.shifted for s in drift),
@@ -270,8 +277,10 @@ parameters). The default policy's detector rules are applied to the library's ve
 measured on the base's own pseudo-batches and capped, plus the count of records beyond every
 record of the reference trimmed of its most extreme pseudo-batch, and of those far beyond it;
 provenance/detectors/budget.py),
-`detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks), and (since
-session 12) `copies.max_copies_rate` (provenance/gate/copies.py: exact copies against the rows added
+`detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks), (since session
+14) `detectors.relabels` (the relabels as a group, a Berk-Jones scan against the base's held-out
+pseudo-batches at alpha 0.001; provenance/detectors/relabel_scan.py), and (since session 12)
+`copies.max_copies_rate` (provenance/gate/copies.py: exact copies against the rows added
 and the base's own repetition). The data carries no signatures, so lineage rules are not part of it. `xN` counts the distinct poisoned
 records in the delta (an exact-copy flood is one record with its copies). 2-CPU machine shared
 by several engineers; load on the `uptime` lines, CPU time of the run at the end.
@@ -296,9 +305,12 @@ def logged_run(filename: str, header: str, body) -> None:
     path.write_text(header + "\n```\n" + "\n".join(lines) + "\n```\n")
 
 
+DEFAULT_DATASETS = "digits,breast_cancer,cells,seattle_weather"
+
+
 def main(argv: list[str]) -> None:
     """Run the benchmark and write bench/results/gate-pass-rate.md."""
-    names = (argv[0] if argv else "digits,breast_cancer,cells,seattle_weather").split(",")
+    names = (argv[0] if argv else DEFAULT_DATASETS).split(",")
     per_dataset = int(argv[1]) if len(argv) > 1 else 6
     seed = int(argv[2]) if len(argv) > 2 else 0
     order = argv[3] if len(argv) > 3 else "inorder"
@@ -319,6 +331,8 @@ def main(argv: list[str]) -> None:
         f"CPU time of the run: {time.process_time() - cpu:.0f} s (BLAS threads: {os.environ.get('OMP_NUM_THREADS', 'default')})"
     )
     name = "gate-pass-rate.md" if (per_dataset, seed) == (6, 0) else f"gate-pass-rate-{per_dataset}-seed{seed}.md"
+    if names != DEFAULT_DATASETS.split(","):  # another set of datasets (the held-out spam7): its own file
+        name = name.replace("gate-pass-rate", "gate-pass-rate-" + "-".join(names))
     if order == "random":
         name = name.replace("gate-pass-rate", "gate-pass-rate-random")
     results = Path(__file__).resolve().parent / "results" / name

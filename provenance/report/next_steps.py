@@ -60,7 +60,11 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     source = _source(rule, report)
     cut_source = f"prov quarantine --from {v} --source {source} --tag {NEW} {KEY}"
     if name.startswith("detectors."):
-        detector = "combined" if name in ("detectors.combined", "detectors.extreme") else name.split(".", 1)[1]
+        detector = (
+            "combined"
+            if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
+            else name.split(".", 1)[1]
+        )
         return [
             Step("review the flagged records", f"prov findings {v}"),
             Step(

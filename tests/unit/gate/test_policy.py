@@ -23,8 +23,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # the security review's finding 4 added [lineage] unattributed_beside_signed; finding 9 max_conflicting_signed_labels;
 # attack review 6, finding 8 signed_batches_incomplete; the unsigned-removals gap [removals] (max_unsigned_removed_rate);
 # attack review 10, D10-1 [detectors] duplicates_tight_cluster (the rule stands down only by the policy);
-# newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added).
-DEFAULT_DIGEST = "441bfd556b9293bf3f02175a1946cfec6278a0e5d41d199aafea5097b3fae5cc"
+# newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added);
+# issue 14, session 14: [detectors] relabel_scan (the detectors.relabels rule).
+DEFAULT_DIGEST = "d33c0acf153d65ecfaebcd30d73923d8092ef9a542d55286ff442e4929ac5746"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():
