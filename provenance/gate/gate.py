@@ -73,17 +73,27 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         run = ctx.detection_run.detection
         verdicts = run.verdicts.records
         # by row (digest, label): a waiver of one row of a digest held under two labels is not the other's (S10b-1)
-        result.waivers = with_effects(result.waivers, verdicts, threshold, run.labels)
+        scanned = any(r.rule == "detectors.relabels" for r in results)  # the rule ran: it counts the relabels
+        relabel_rows: set[tuple[str, str | None]] = {
+            (v.digest, label)
+            for v, label, kind in zip(verdicts, run.labels, run.kinds or [])
+            if scanned and kind == "relabeled"
+        }
+        result.waivers = with_effects(result.waivers, verdicts, threshold, run.labels, relabel_rows)
         extreme_p: dict[tuple[str, str | None], float] = {
             (v.digest, label): v.extreme_p for v, label in zip(verdicts, run.labels)
         }
+        flagged_rows = {(v.digest, label) for v, label in zip(verdicts, run.labels) if v.flagged}
         for w in result.waivers["honoured"]:  # the rule each waived record would have blocked by (SARIF)
             if w.get("effect") == "waived":
                 p = extreme_p.get((w["digest"], w.get("label")))
+                flagged_row = (w["digest"], w.get("label")) in flagged_rows
                 w["rule"] = (
                     "detectors.extreme"
                     if threshold is not None and p is not None and p <= threshold
-                    else ("detectors.combined")
+                    else "detectors.combined"
+                    if flagged_row or (w["digest"], w.get("label")) not in relabel_rows
+                    else "detectors.relabels"
                 )
     if ctx.computed("diff") and result.findings:  # other versions' waivers naming a record flagged here: said
         from provenance.gate.waivers_elsewhere import mark_waived_elsewhere

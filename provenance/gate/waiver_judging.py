@@ -233,6 +233,7 @@ def with_effects(
     verdicts: Iterable,
     extreme_p: float | None = None,
     labels: Sequence[str | None] | None = None,
+    relabel_rows: frozenset[tuple[str, str | None]] | set[tuple[str, str | None]] = frozenset(),
 ) -> dict[str, list[dict]]:
     """``report`` (``Waivers.report``) with each honoured waiver's ``effect`` on the detector rules.
 
@@ -257,6 +258,9 @@ def with_effects(
             when that rule did not run (then only the combined verdict's flags count).
         labels: each verdict's label (``Detection.labels``), so a waiver counts only for its
             own row; None matches by digest alone.
+        relabel_rows: the rows (digest hex, label) ``detectors.relabels`` counts (the delta's relabels,
+            when that rule ran): a waiver naming one and ``combined`` or ``knn_label`` takes it out of
+            that rule's scan, flagged or not, so it is ``"waived"`` too.
 
     Returns:
         A new report dict; its ``honoured`` entries carry ``effect`` and, when nothing was
@@ -275,8 +279,13 @@ def with_effects(
         v = by_row.get(row)
         flagging = [d["detector"] for d in (v.detectors if v is not None else []) if d.get("flagged")]
         counted = v is not None and (v.flagged or (extreme_p is not None and v.extreme_p <= extreme_p))
+        scanned = row in relabel_rows and detector in (COMBINED, "knn_label")  # detectors.relabels leaves it out
         why = None
-        if v is None:
+        if v is not None and scanned and not counted:
+            why = f"record {digest[:12]} was already waived by {taken[row]}" if row in taken else None
+            if why is None:
+                taken[row] = w["origin"]
+        elif v is None:
             why = f"record {digest[:12]}{_as_label(w)} is not among the records the detectors scored (the delta)"
         elif not (v.flagged or flagging):
             why = f"no detector flagged record {digest[:12]}"

@@ -21,6 +21,7 @@ from sklearn.datasets import load_breast_cancer
 
 BASE, BATCH, RELABELS = 300, 150, 8
 RULE = "detectors.relabels"
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "check.schema.json"
 
 
 def _write(X, y, path):
@@ -78,9 +79,7 @@ def test_a_few_relabels_that_passed_the_budget_now_block_as_a_group(prov, workdi
     r, report, rules = _check(prov, keypair)
     assert r.exit_code == 1, r.stdout
     assert [k for k, v in rules.items() if v["status"] == "block"] == [RULE]
-    Draft202012Validator(
-        json.loads((Path(__file__).resolve().parents[2] / "schemas" / "check.schema.json").read_text())
-    ).validate(report)
+    Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
     st = rules[RULE]["statistic"]
     assert st["p_value"] < st["bar"] == pytest.approx(0.001 / st["tests"]) and st["tests"] == 10
     assert st["n"] == RELABELS and st["count"] > st["expected"]
@@ -116,6 +115,17 @@ def test_a_few_relabels_that_passed_the_budget_now_block_as_a_group(prov, workdi
         assert w.exit_code == 0, w.output
     r, report, rules = _check(prov, keypair)
     assert rules[RULE]["status"] == "pass" and rules[RULE]["statistic"]["n"] == RELABELS - len(named)
+    assert r.exit_code == 0, [(k, v["reason"]) for k, v in rules.items() if v["status"] == "block"]
+    # each waiver says it took its relabel out, under the rule that counted it (flagged: combined; else this one)
+    honoured = report["waivers"]["honoured"]
+    assert sorted(w["digest"] for w in honoured) == sorted(named)
+    assert all(w["effect"] == "waived" for w in honoured), [w.get("why") for w in honoured]
+    assert RULE in {w["rule"] for w in honoured} <= {RULE, "detectors.combined"}
+    Draft202012Validator(json.loads(SCHEMA.read_text())).validate(report)
+    sarif = json.loads(prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "sarif").stdout)
+    suppressed = [x for x in sarif["runs"][0]["results"] if x.get("suppressions")]
+    assert sorted(x["properties"]["digest"] for x in suppressed) == sorted(named)
+    assert RULE in {x["ruleId"] for x in suppressed}
 
 
 def test_the_same_batch_without_relabels_still_passes(prov, workdir, keypair):
