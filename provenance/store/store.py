@@ -6,7 +6,7 @@ SQLite transaction records the new state. If anything fails before that transact
 commits, the objects this write created are removed again and the database is rolled
 back, so a failed command leaves the store byte-for-byte as it was. A crash between the
 two steps leaves only unreferenced objects, which are not a version and which
-``prov fsck`` reports.
+``prov fsck`` reports. Finding a store and opening its database are ``opening.py``'s.
 """
 
 from __future__ import annotations
@@ -24,58 +24,16 @@ from typing import TYPE_CHECKING, Any
 from provenance.errors import InputError, StoreBusyError, StoreError
 from provenance.store import audit, dvc_links
 from provenance.store.objects import ObjectStore
+from provenance.store.opening import STORE_DIR, STORE_ENV, connect, decode_text, find_store, shown_path
 from provenance.store.schema import create_schema
 from provenance.store.sqlite import sqlite_utils
 
 if TYPE_CHECKING:
     from provenance.store.checkpoints import CheckpointKey
 
-STORE_DIR = ".prov"
-STORE_ENV = "PROV_STORE"
+__all__ = ["STORE_DIR", "STORE_ENV", "Store", "find_store"]  # finding and opening: ``opening.py``
+
 LOCK_TIMEOUT_ENV = "PROV_LOCK_TIMEOUT"
-
-
-def _decode_text(db_path: Path, raw: bytes) -> str:
-    # prov writes only UTF-8; anything else is damage, reported as such rather than a crash.
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise StoreError(f"{db_path}: the database holds text that is not UTF-8 (damaged; run `prov fsck`)") from None
-
-
-@functools.lru_cache(maxsize=1)
-def _expected_columns() -> dict[str, set[str]]:
-    """Column names of every table ``prov init`` creates, from the schema code itself."""
-    db = sqlite_utils.Database(memory=True, execute_plugins=False)
-    create_schema(db)
-    out = {t: set(db[t].columns_dict) for t in db.table_names()}
-    db.conn.close()
-    return out
-
-
-def find_store(start: str | Path | None = None) -> Path:
-    """``$PROV_STORE``, else the nearest ``.prov/`` in this folder or a parent."""
-    env = os.environ.get(STORE_ENV)
-    if env:
-        path = Path(env)
-        return path if path.name == STORE_DIR else path / STORE_DIR
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / STORE_DIR / "prov.db").is_file():
-            return folder / STORE_DIR
-        tracked = dvc_links.tracking_file(folder, STORE_DIR)
-        if tracked is not None:  # kept in DVC, not fetched into this checkout: `prov init` is the wrong advice
-            store = _shown(folder / STORE_DIR)
-            raise dvc_links.not_checked_out(store, _shown(tracked), f" (or `dvc checkout {store}`)")
-    raise InputError(f"{here}: no prov store here or above; run 'prov init' first")
-
-
-def _shown(root: Path) -> str:
-    """The store's folder as a message names it: relative to the working directory when under it."""
-    try:
-        return str(root.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(root)
 
 
 class Store:
@@ -93,21 +51,7 @@ class Store:
         db_path = self.root / "prov.db"
         if not db_path.is_file():
             raise InputError(f"{self.root}: not a prov store (no prov.db)")
-        try:
-            conn = sqlite3.connect(db_path, isolation_level=None, timeout=self._lock_timeout())
-            conn.text_factory = functools.partial(_decode_text, db_path)
-            conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
-            tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
-            expected = _expected_columns()
-            for table in tables:  # a renamed column would surface later as a KeyError deep in a command
-                missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
-                if missing:
-                    raise StoreError(
-                        f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
-                        "(damaged or not a prov store; run `prov fsck`)"
-                    )
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
-            raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
+        conn = connect(db_path, self._lock_timeout())
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._new_objects: list[str] | None = None
         self._live: Store | None = None  # set on a snapshot (:meth:`snapshot`): the store its writes go to
@@ -140,9 +84,9 @@ class Store:
             raise InputError(f"{root}: a prov store already exists here")
         tracked = dvc_links.tracking_file(Path(where), STORE_DIR)
         if tracked is not None:  # an empty store here would stand in for the team's, until `dvc pull` clashes with it
-            shown = _shown(tracked)
+            shown = shown_path(tracked)
             raise dvc_links.not_checked_out(
-                _shown(root), shown, f", not prov init (or `dvc remove {shown}` to start anew)"
+                shown_path(root), shown, f", not prov init (or `dvc remove {shown}` to start anew)"
             )
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "lock").touch()
@@ -209,8 +153,8 @@ class Store:
         shared = dvc_links.shared_file(self.root)
         if shared is not None:
             raise InputError(
-                f"{_shown(self.root)}/{shared[0].name} {shared[1]} (DVC's cache, with cache.type symlink or hardlink); "
-                f"run `dvc unprotect {_shown(self.root)}` first{instead}"
+                f"{shown_path(self.root)}/{shared[0].name} {shared[1]} (DVC's cache, with cache.type symlink or hardlink); "
+                f"run `dvc unprotect {shown_path(self.root)}` first{instead}"
             )
 
     def require_writable(self) -> None:
@@ -334,7 +278,7 @@ class Store:
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StoreError(f"{self.root / 'prov.db'}: cannot copy the store database ({exc})") from exc
             raise
-        copy.text_factory = functools.partial(_decode_text, self.root / "prov.db")
+        copy.text_factory = functools.partial(decode_text, self.root / "prov.db")
         snap = object.__new__(Store)
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
@@ -378,7 +322,7 @@ class Store:
 
             known = [r[0] for r in self.db.execute("select tag from versions order by created_at")]
             hint = f"{did_you_mean(tag, known)}; known: {capped(known, 'versions')}" if known else ", nor any yet"
-            raise InputError(f"{tag}: no such version in {_shown(self.root)}{hint}")
+            raise InputError(f"{tag}: no such version in {shown_path(self.root)}{hint}")
         cols = [d[0] for d in self.db.execute("select * from versions limit 0").description]
         return dict(zip(cols, row))
 
