@@ -197,7 +197,7 @@ class BatchDrift(DetectorRule):
                 self.key, "pass", "the batch shifts no further than the base's own batches", [], 0, statistic
             )
         # each signal once, its effect size first; what "Nx" means is said once here, and what to do
-        # about it once under the report (report.wording.DRIFT_GUIDE), not again for every signal
+        # about it once under the report (report.drift_words.DRIFT_GUIDE), not again for every signal
         words = ", ".join(f"{s.signal} {s.effect:.1f}x ({s.value:.3g} against {s.base_max:.3g})" for s in shifted)
         reason = (
             f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "

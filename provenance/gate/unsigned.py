@@ -208,7 +208,7 @@ def schema_retype(ctx: GateContext) -> str | None:
     """Why records match no signed batch when a schema change re-keyed them (None when none did):
     ``"1,200 records re-keyed by a schema change (64 columns changed type int64 -> float: ...), and a
     record's digest includes its column types, so they no longer match the batches their sources signed"``."""
-    from provenance.report.wording import grouped_schema_changes
+    from provenance.report.schema_words import grouped_schema_changes
 
     summary = ctx.report["summary"]
     n = summary.get("rekeyed") or 0

@@ -20,7 +20,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     signed ``schema``), with the differences grouped; None when every such batch matches its columns or
     no batch is signed. Judged under the store's pins (``standing.judge_envelope``), so a batch no
     pinned key trusts says nothing here."""
-    from provenance.report.wording import grouped_schema_changes
+    from provenance.report.schema_words import grouped_schema_changes
 
     now = schema.get("types")
     if not now:

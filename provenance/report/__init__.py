@@ -3,7 +3,8 @@
 ``Format`` (the ``--format`` choices, in ``formats.py``) maps each format to its module's
 ``Formatter`` (``interface.py``); ``render(kind, format, report)`` writes a diff or check
 report dict in that format, ``output.write_output`` sends it to stdout or a file. Wording
-shared by the human-readable formats is in ``wording.py``.
+shared by the human-readable formats is in ``wording.py``, with the waivers', batch drift's
+and schema changes' words in ``waiver_words.py``, ``drift_words.py`` and ``schema_words.py``.
 
 What the human-readable formats say is worked out once from the report dict, one module
 per section: ``verdict.py`` (what a report leads with), ``flagged.py`` (the flagged

@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Any
 from provenance.escaping import visible
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.drift_words import drift_text
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
+from provenance.report.schema_words import schema_change_lines
 from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
     diff_command,
-    drift_text,
     location_text,
     p_text,
     relabel_text,
-    schema_change_lines,
     side_text,
     source_name,
     stat_text,

@@ -19,33 +19,27 @@ from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
+from provenance.report.drift_words import DRIFT_GUIDE, drift_text, drift_warned
 from provenance.report.flagged import FlaggedRecord, flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.next_steps import Step, release_steps
 from provenance.report.rule_rows import rule_rows
+from provenance.report.schema_words import grouped_schema_changes, rekeyed_text
 from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import check_decision, diff_verdict
+from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
 from provenance.report.wording import (
-    DRIFT_GUIDE,
     SUMMARY_ROWS,
     change_text,
     diff_command,
-    drift_text,
-    drift_warned,
-    grouped_schema_changes,
-    idle_waiver_text,
-    ignored_waivers_text,
     location_text,
     p_text,
     plural,
     record_text,
-    rekeyed_text,
     side_text,
     source_name,
     stat_text,
     subject_text,
-    waived_elsewhere_text,
-    waivers_text,
 )
 
 LISTED = 20  # rows per list before "first 20 of N"

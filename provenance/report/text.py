@@ -14,7 +14,8 @@ from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
 from provenance.report.text_tables import detectors_grid, flagged_grid
-from provenance.report.wording import plural, waived_elsewhere_text
+from provenance.report.waiver_words import waived_elsewhere_text
+from provenance.report.wording import plural
 
 ALPHA = 0.001  # the default policy's detectors.alpha: what "expected at most" is judged at, as prov diff does
 

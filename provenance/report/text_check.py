@@ -8,10 +8,12 @@ from __future__ import annotations
 from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
+from provenance.report.drift_words import DRIFT_GUIDE, drift_warned
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.next_steps import release_steps
 from provenance.report.rule_rows import rule_rows
+from provenance.report.schema_words import schema_change_lines
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
     LISTED,
@@ -24,17 +26,8 @@ from provenance.report.text_tables import (
     sources_grid,
 )
 from provenance.report.verdict import check_decision
-from provenance.report.wording import (
-    DRIFT_GUIDE,
-    drift_warned,
-    idle_waiver_text,
-    ignored_waivers_text,
-    plural,
-    record_text,
-    schema_change_lines,
-    waived_elsewhere_text,
-    waivers_text,
-)
+from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
+from provenance.report.wording import plural, record_text
 
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
+from provenance.report.drift_words import drift_text
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
+from provenance.report.schema_words import schema_change_lines
 from provenance.report.source_rows import source_origins
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
@@ -27,11 +29,9 @@ from provenance.report.wording import (
     SUMMARY_ROWS,
     change_text,
     diff_command,
-    drift_text,
     location_text,
     p_text,
     relabel_text,
-    schema_change_lines,
     side_text,
     source_name,
     stat_text,

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provenance.report.detector_summary import detection
-from provenance.report.wording import DECISION, batch_shift_line, plural, side_text, source_name
+from provenance.report.drift_words import batch_shift_line
+from provenance.report.wording import DECISION, plural, side_text, source_name
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Wording shared by the human-readable formats (text, Markdown, HTML, JUnit).
 
 One place for how a source, a signal's subject, a statistic, a verdict or a gate
-record reads, so every format says the same thing the same way.
+record reads, so every format says the same thing the same way. Three topics have their
+own modules: ``waiver_words.py`` (a check's waivers), ``drift_words.py`` (batch drift) and
+``schema_words.py`` (a diff's schema changes).
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ def diff_command(report: dict) -> str:
 def relabel_text(item: dict) -> str:
     """A relabeled record's change, ``"old → new"`` (labels of a record with several joined by ``|``)."""
     text = f"{'|'.join(item['old_labels'])} → {'|'.join(item['new_labels'])}"
-    if "codepoints" in item:  # two labels that look alike (diff/schema.py): show what they are
+    if "codepoints" in item:  # two labels that look alike (delta/schema.py): show what they are
         text += f" [{item['codepoints']['old']} → {item['codepoints']['new']}]"
     return text
 
@@ -204,20 +206,6 @@ def change_text(kind: str, c: dict) -> str:
     if kind == "source_changed":
         return f"{', '.join(map(source_name, c['old_sources']))} → {', '.join(map(source_name, c['new_sources']))}"
     return c["label"]
-
-
-def waived_elsewhere_text(findings: list[dict], version: str) -> str | None:
-    """The line for flagged records a reviewer waived on another version (``waived_on``; newcomer review 12,
-    finding 11: waived on txt-v3, flagged again on the txt-v4 cut from it, with no word), or None."""
-    marked = [f for f in findings if f.get("waived_on")]
-    if not marked:
-        return None
-    tags = ", ".join(sorted({t for f in marked for t in f["waived_on"]}))
-    return (
-        f"{plural(len(marked), 'flagged record')} waived on {tags} (not this version): a waiver counts only for "
-        f"the version it names; if still accepted, waive again on {version} (prov waive DIGEST --version {version} "
-        "--detector combined --reason R --key K)"
-    )
 
 
 def record_text(rec: dict) -> str:
@@ -240,78 +228,6 @@ def record_text(rec: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
-def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
-    """The delta as a batch against the base's own batches, in one line (``detect`` only), with
-    the move its classes share when its mean shifted (``shift``, the diff's ``detection.shared_shift``)."""
-    if not drift:
-        return "batch drift: not measured"
-    if drift[0].get("signal") == "error":
-        return f"batch drift: could not be measured ({drift[0].get('error')})"
-    shifted = [d for d in drift if d["shifted"]]
-    if not shifted:
-        return "batch drift: within the range of the base's own batches"
-    words = "; ".join(
-        f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
-    )
-    moved = ""
-    if shift and shift.get("whole_batch"):
-        moved = f"; its classes moved together by {shift['size']:.1f} times the base's spread within a class: {shift['why']}"
-    return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}{moved}"
-
-
-WAIVED_NAMED = 10  # waived records the Waivers line names before "and N more"
-
-
-def waivers_text(honoured: list[dict]) -> str:
-    """The line a check report gives its honoured waivers, naming the records they waived:
-    ``"Waivers: 2 flagged records waived by 3 honoured waivers (cec8c79e1df0, 0dde430cd3ae); 1 of
-    them waived nothing"`` (newcomer review 9, finding 4: it named none).
-
-    The records count is the waivers whose ``effect`` is "waived": each waived record once,
-    however many waivers name it (``provenance.gate.waivers.with_effects``, the README's
-    definition); the JSON's ``waivers.honoured`` holds the same effects. When the detectors
-    did not run (no ``effect``) only the waivers are counted. Empty for no honoured waiver.
-    """
-    if not honoured:
-        return ""
-    waivers = plural(len(honoured), "honoured waiver")
-    effects = [w.get("effect") for w in honoured]
-    if all(e is None for e in effects):
-        return f"Waivers: {waivers}; the detectors did not run, so none waived a record"
-    took = effects.count("waived")
-    idle = len(effects) - took
-    waived = [short_digest(str(w["digest"])) for w in honoured if w.get("effect") == "waived"]
-    named = ", ".join(waived[:WAIVED_NAMED]) + (
-        f" and {len(waived) - WAIVED_NAMED} more" if len(waived) > WAIVED_NAMED else ""
-    )
-    return (
-        f"Waivers: {plural(took, 'flagged record')} waived by {waivers}"
-        + (f" ({named})" if named else "")
-        + (f"; {idle} of them waived nothing" if idle else "")
-    )
-
-
-def ignored_waivers_text(ignored: list[dict]) -> str:
-    """The headline's line for waivers a check did not honour, by the key that signed them: ``"4 waivers
-    ignored (key 26db48c8544a8e54: 4); each says why at the end"`` ("" for none). A reviewer's waivers
-    signed with a key CI does not pin were said only at the bottom of a blocked report (closing note 11)."""
-    if not ignored:
-        return ""
-    keys: dict[str, int] = {}
-    for w in ignored:
-        key = str(w.get("reviewer") or "unknown")[:16]
-        keys[key] = keys.get(key, 0) + 1
-    by = ", ".join(f"{'key ' + k if k != 'unknown' else 'no readable key'}: {n}" for k, n in keys.items())
-    return f"{plural(len(ignored), 'waiver')} ignored ({by}); each says why at the end"
-
-
-def idle_waiver_text(waiver: dict) -> str:
-    """Why one honoured waiver waived nothing: ``"stored waiver 2615404fa8ff (knn_label, record
-    0dde430cd3ae) waived nothing: record 0dde430cd3ae was already waived by stored waiver 2ab840b3a186"``."""
-    what = f"{waiver['detector']}, record {str(waiver['digest'])[:12]}"
-    return f"{waiver['origin']} ({what}) waived nothing: {waiver['why']}"
-
-
 def featurizer_text(featurizer: str, shown: int = 3) -> str:
     """A featuriser id as a one-line message gives it: ``numeric/v1:cols=px00,...,px63``
     becomes ``numeric/v1 over 64 columns (px00, px01, px02, ..., px63)``, so 64 column
@@ -322,110 +238,3 @@ def featurizer_text(featurizer: str, shown: int = 3) -> str:
     if len(names) <= shown + 1:
         return featurizer
     return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"
-
-
-# What a reader does with a ``detectors.drift`` warning (``gate.detection.BatchDrift``): its reason
-# gives each shifted signal as "Nx", which says nothing alone; this says what N measures and what to
-# do, without repeating the reason (the Rules table shows it).
-DRIFT_GUIDE = (
-    "detectors.drift warned (it does not block): N is the batch's shift over the largest shift between the "
-    "base's own batches, so a base whose batches are alike gives large N. Expected when the batch is new data "
-    "on purpose (another collection, period or class); otherwise check where it came from (Sources) before release"
-)
-
-
-def batch_shift_line(report: dict) -> str | None:
-    """A check's headline sentence when the whole batch moved (its ``detectors.drift`` rule's
-    ``shared_shift``; newcomer review 11, finding 6), no final stop: ``"The whole batch moved
-    together (mean_shift 12.3x the largest shift between the base's batches, its classes 2.9 times
-    the base's spread within a class): the detectors scored the records that moved with it without
-    that shift, so a flag is a record that stands out within its batch"``. None when the mean did not move."""
-    rule = next((r for r in report.get("rules") or [] if r.get("rule") == "detectors.drift"), None)
-    statistic = (rule or {}).get("statistic") or {}
-    shift = statistic.get("shared_shift")
-    if not shift or not shift.get("whole_batch"):
-        return None  # the mean moved with some records, not as a whole: the rule's reason says so
-    mean = next((s for s in statistic.get("signals") or [] if s.get("signal") == "mean_shift"), None)
-    size = f"mean_shift {mean['effect']:.1f}x the largest shift between the base's batches, " if mean else ""
-    head = (
-        f"The whole batch moved together ({size}its classes {shift['size']:.1f} times the base's spread within a class)"
-    )
-    if shift.get("removed"):
-        return (
-            head
-            + ": the detectors scored the records that moved with it without that shift, so a flag is a record that "
-            "stands out within its batch"
-        )
-    return f"{head}: {shift['why']}"
-
-
-def drift_warned(report: dict) -> bool:
-    """Whether a check report's ``detectors.drift`` rule warned (then reports print ``DRIFT_GUIDE``)."""
-    return any(r.get("rule") == "detectors.drift" and r.get("status") == "warn" for r in report.get("rules") or [])
-
-
-def rekeyed_text(summary: dict) -> str | None:
-    """The diff's sentence about records a schema change re-keyed (``summary["rekeyed"]``): paired with
-    base records by content (re-encoded under the base's signed types) or, when that cannot be done
-    (``summary["rekeyed_note"]`` says why), by locator; None when none was."""
-    n = summary.get("rekeyed")
-    if not n:
-        return None
-    relabeled = summary.get("rekeyed_relabeled")
-    if summary.get("rekeyed_by") == "content":
-        text = (
-            f"{plural(n, 'record')} re-keyed by the schema change, each paired with its base record by content "
-            "(re-encoded under the base's signed types without loss)"
-        )
-        unchanged = n - (relabeled or 0)
-        text += f": {unchanged} unchanged" + (f", {relabeled} relabeled (scored as relabels)" if relabeled else "")
-        return text
-    text = f"{plural(n, 'record')} re-keyed by the schema change (same locator, new digest; scored as changed records)"
-    if relabeled:
-        text += (
-            f", {relabeled} of them with another label than the base record at their locator "
-            "(relabeled; the row order is the writer's, so this count is a hint)"
-        )
-    if summary.get("rekeyed_note"):
-        text += f"; not paired by content: {summary['rekeyed_note']}"
-    return text
-
-
-_RETYPED = re.compile(r"column (?P<name>'.*'|\".*\") changed type: (?P<old>.+) -> (?P<new>.+)")
-
-
-def grouped_schema_changes(changes: list[str], shown: int = 6) -> list[str]:
-    """A diff's schema changes (``summary["schema_changes"]``), columns retyped alike on one line per
-    (old type -> new type) naming the first ``shown`` of them (newcomer review 11, finding 9: 64 lines
-    for one cast); other changes one line each, in order."""
-    order: list[str | tuple[str, str]] = []  # each change, or the first retype of each (old, new) pair
-    retyped: dict[tuple[str, str], list[str]] = {}
-    for change in changes:
-        m = _RETYPED.fullmatch(change)
-        if m is None:
-            order.append(change)
-            continue
-        pair = (m["old"], m["new"])
-        if pair not in retyped:
-            order.append(pair)
-        retyped.setdefault(pair, []).append(m["name"])
-    out = []
-    for item in order:
-        names = [] if isinstance(item, str) else retyped[item]
-        if isinstance(item, str):
-            out.append(item)
-        elif len(names) == 1:
-            out.append(f"column {names[0]} changed type: {item[0]} -> {item[1]}")
-        else:
-            listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-            out.append(f"{len(names)} columns changed type {item[0]} -> {item[1]}: {listed}")
-    return out
-
-
-def schema_change_lines(summary: dict) -> list[str]:
-    """The lines a text or HTML report prints for a diff's schema changes: one per change, columns
-    retyped alike on one line (:func:`grouped_schema_changes`), then :func:`rekeyed_text` when records
-    were re-keyed."""
-    out = [f"schema change: {line}" for line in grouped_schema_changes(summary.get("schema_changes") or [])]
-    rekeyed = rekeyed_text(summary)
-    return out + ([rekeyed] if rekeyed else [])

@@ -67,7 +67,7 @@ def test_demo_end_to_end(prov, workdir):
     )
     # newcomer 5 item 9: the drift row's "Nx the base's largest shift" came with no word on what to do
     assert any(x.startswith("warned   detectors.drift") for x in r.stdout.split("\n"))
-    from provenance.report.wording import DRIFT_GUIDE
+    from provenance.report.drift_words import DRIFT_GUIDE
 
     assert " ".join(DRIFT_GUIDE.split()) in " ".join(r.stdout.split())
     assert DRIFT_GUIDE.startswith("detectors.drift warned (it does not block): ") and "Sources" in DRIFT_GUIDE
