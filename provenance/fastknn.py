@@ -17,15 +17,14 @@ prints which path runs; ``python -m provenance.fastknn build`` compiles it in pl
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+
+from provenance import native_build
 
 _SOURCE = Path(__file__).parent / "_native" / "fastknn.c"
 _UNSET = object()
@@ -155,16 +154,9 @@ def _doubles(a: np.ndarray) -> bool:
 def build(target_dir: Path | None = None) -> Path:
     """Compile the extension with ``$CC`` (default ``cc``) next to this file, or into ``target_dir``;
     returns its path. Raises ``subprocess.CalledProcessError`` when the compiler fails."""
-    target = (target_dir or Path(__file__).parent) / ("_fastknn" + sysconfig.get_config_var("EXT_SUFFIX"))
-    include = sysconfig.get_paths()["include"]
-    cc = os.environ.get("CC", "cc")
-    flags = ["-O3", "-fno-fast-math", "-shared", "-fPIC"]  # IEEE doubles as numpy computes them
-    subprocess.run([cc, *flags, f"-I{include}", str(_SOURCE), "-o", str(target)], check=True)
-    return target
+    # IEEE doubles as numpy computes them (setup.py's flags)
+    return native_build.compile_extension("_fastknn", _SOURCE, ["-O3", "-fno-fast-math"], target_dir=target_dir)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["build"]:
-        print(build())
-    else:
-        print(path_description())
+    native_build.main(build, path_description)

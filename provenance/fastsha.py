@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import sysconfig
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+
+from provenance import native_build
 
 _SOURCE = Path(__file__).parent / "_native" / "fastsha.c"
 _UNSET = object()
@@ -216,22 +215,14 @@ def merkle_root(blob: bytes | memoryview) -> bytes:
     return level[0]
 
 
-def build() -> Path:
-    """Compile the extension next to this file with ``$CC`` (default ``cc``); returns its path.
+def build(target_dir: Path | None = None) -> Path:
+    """Compile the extension with ``$CC`` (default ``cc``) next to this file, or into ``target_dir``;
+    returns its path.
 
     Raises ``subprocess.CalledProcessError`` when the compiler fails (no OpenSSL headers).
     """
-    target = Path(__file__).parent / ("_fastsha" + sysconfig.get_config_var("EXT_SUFFIX"))
-    include = sysconfig.get_paths()["include"]
-    cc = os.environ.get("CC", "cc")
-    subprocess.run(
-        [cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(_SOURCE), "-o", str(target), "-lcrypto"], check=True
-    )
-    return target
+    return native_build.compile_extension("_fastsha", _SOURCE, ["-O2"], libraries=["crypto"], target_dir=target_dir)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["build"]:
-        print(build())
-    else:
-        print(path_description())
+    native_build.main(build, path_description)

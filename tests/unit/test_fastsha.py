@@ -6,7 +6,12 @@ CI builds it, and also runs the suite with ``PROV_NO_FASTSHA=1``)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
+import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -129,3 +134,25 @@ def test_columns_are_laid_out_big_endian_after_their_heads(sha_path):
         fastsha.sha256_columns(b"R", [(b"F\x08", floats), (b"I\x08", ints[:-1])])
     with pytest.raises(ValueError):
         fastsha.sha256_columns(b"R", [])
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+def test_build_compiles_an_extension_that_gives_hashlib_bytes(tmp_path):
+    # `python -m provenance.fastsha build` is how a source tree installed without the extension gets it
+    try:
+        path = fastsha.build(tmp_path)
+    except subprocess.CalledProcessError:
+        pytest.skip("no OpenSSL headers to compile against")
+    spec = importlib.util.spec_from_file_location("provenance._fastsha", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = [b"", b"a", b"row of a table" * 9]
+    offsets = np.array([0, 0, 1, 1 + len(rows[2])], dtype=np.int64)
+    expected = b"".join(hashlib.sha256(b"P" + r).digest() for r in rows)
+    assert module.sha256_rows(b"P", b"".join(rows), offsets) == expected
+
+
+def test_module_run_says_which_path_runs():
+    out = subprocess.run([sys.executable, "-m", "provenance.fastsha"], capture_output=True, text=True, check=True)
+    assert out.stdout == fastsha.path_description() + "\n"
