@@ -160,13 +160,11 @@ def verify(
     if isinstance(target, DatasetSpec) or (
         batch and (envelope is not None or not is_version(opened, os.fspath(target)))
     ):
-        from provenance.lineage.batches import check_batch
-
         spec = dataset(target, **read)
         _refuse_release_options(spec.path, release)
         if envelope is None:
             _refuse_a_versions_own_data(opened, spec.path)
-        return check_batch(opened, spec, optional_path(envelope)).report() | trust
+        return _batch_report(opened, spec, envelope, trust)
     tag = os.fspath(target)
     extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
     extra["fail_on_revoked"] = fail_on_revoked or None
@@ -254,7 +252,6 @@ def _verify_batch_without_store(
     checks them all in the receiving store.
     """
     from provenance.errors import InputError
-    from provenance.lineage.batches import check_batch
     from provenance.trust.source_signatures import NO_STORE
 
     _refuse_release_options(spec.path, release)
@@ -265,10 +262,28 @@ def _verify_batch_without_store(
             f"prov verify {spec.path}: no prov store here or above, so only a key you pin can vouch for the batch: "
             "pass --signer SOURCE.pub (the public key of the source that signed it), or run it where the store is"
         )
-    return check_batch(None, spec, optional_path(envelope), pins=pins).report() | {
-        "trust_decision": True,
-        "trust_note": NO_STORE,
-    }
+    return _batch_report(None, spec, envelope, {"trust_decision": True, "trust_note": NO_STORE}, pins)
+
+
+def _batch_report(
+    store: Store | None,
+    spec: DatasetSpec,
+    envelope: str | os.PathLike[str] | None,
+    trust: dict[str, Any],
+    pins: Pins | None = None,
+) -> dict:
+    """``prov verify DATA``'s report (``schemas/verify-batch.schema.json``) with ``trust``, what its signatures
+    were checked against; a mismatch's report (``BatchMismatch.report``, its ``--json``) carries ``trust`` too.
+
+    Raises what ``lineage.batches.check_batch`` raises.
+    """
+    from provenance.lineage.batches import BatchMismatch, check_batch
+
+    try:
+        return check_batch(store, spec, optional_path(envelope), pins=pins).report() | trust
+    except BatchMismatch as exc:
+        exc.report |= trust
+        raise
 
 
 def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, store_keys: bool) -> dict[str, Any]:
