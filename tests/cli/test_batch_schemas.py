@@ -1,5 +1,5 @@
 """The batch commands' JSON validates against its schema in schemas/: what `prov sign`, `prov verify DATA`,
-`prov trust add`/`list` and `prov add` print with --json, and the files and objects they sign (the batch
+`prov trust add`/`list`, `prov keys register` and `prov add` print with --json, and the files and objects they sign (the batch
 envelope a vendor ships, the trust entry a maintainer signs), read from a real run."""
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def test_a_vendors_batch_signed_verified_trusted_and_added_matches_the_schemas(p
     pin = ["--signer", "maintainer.pub"]
     r = prov("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pin, "--json")
     assert r.exit_code == 0, r.output
+    validate("trust-add", json.loads(r.stdout))
+    assert json.loads(r.stdout)["signed"] is True
+    r = prov("keys", "register", "maintainer.pub", "--name", "maintainer", "--json")
+    assert r.exit_code == 0, r.output
+    validate("keys-register", json.loads(r.stdout))
     store = Store.open()
     (row,) = store.db[TABLE].rows
     validate("trust-entry", payload(json.loads(store.objects.get(row["object"]))))

@@ -704,6 +704,8 @@ def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair
     assert r.exit_code == 0, r.output
     first = json.loads(r.stdout)
     assert first["digest"] == digest and not first["already_waived"]
+    waive_schema = json.loads((ROOT / "schemas" / "waive.schema.json").read_text())
+    Draft202012Validator(waive_schema).validate(first)
 
     written = store_fingerprint(workdir / ".prov")
     again = prov("waive", digest[:12], *common)
@@ -713,6 +715,9 @@ def test_a_waiver_takes_the_digest_as_the_report_shows_it(prov, workdir, keypair
         f"(waiver {first['waiver'][:16]}); nothing written\n"
     )
     assert again.stderr == "" and store_fingerprint(workdir / ".prov") == written
+    same = json.loads(prov("waive", digest, *common, "--json").stdout)
+    Draft202012Validator(waive_schema).validate(same)
+    assert same["already_waived"] and same["waiver"] == first["waiver"]
     other = json.loads(prov("waive", digest, *common[:-3], "re-reviewed: still fine", *common[-2:], "--json").stdout)
     assert not other["already_waived"] and other["waiver"] != first["waiver"]  # another reason is another waiver
 
