@@ -55,6 +55,7 @@ def test_a_new_signed_batch_edited_and_declared_unsigned_blocks_until_a_maintain
         prov, "withdraw", batch, "--reason", "the delivery is held back", "--key", "maintainer.key", "--json", *PINNED
     )
     withdrawal = json.loads(out)
+    Draft202012Validator(json.loads((SCHEMAS / "withdraw.schema.json").read_text())).validate(withdrawal)
     assert withdrawal["batch"] == batch and withdrawal["reason"] == "the delivery is held back"
     statement = signing.unverified_statement(
         json.loads(Path(f".prov/objects/{withdrawal['withdrawal']}.json").read_text())
