@@ -39,6 +39,8 @@ def test_quarantine_a_source(prov, committed: World):
     )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
+    Draft202012Validator(json.loads((SCHEMAS / "quarantine.schema.json").read_text())).validate(out)
+    Draft202012Validator(json.loads((SCHEMAS / "commit.schema.json").read_text())).validate(out["commit"])
     assert (out["removed"], out["kept"], out["parent"]) == (N_CROWD, N_VENDOR, "v1")
     filtered = committed.root / "train.v2.parquet"
     assert out["output"] == str(filtered) and filtered.is_file()
