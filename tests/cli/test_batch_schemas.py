@@ -1,5 +1,5 @@
 """The batch commands' JSON validates against its schema in schemas/: what `prov sign`, `prov verify DATA`,
-`prov trust add`/`list`, `prov keys register` and `prov add` print with --json, and the files and objects they sign (the batch
+`prov trust add`/`list`/`retire`, `prov keys register` and `prov add` print with --json, and the files and objects they sign (the batch
 envelope a vendor ships, the trust entry a maintainer signs), read from a real run."""
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ def test_a_vendors_batch_signed_verified_trusted_and_added_matches_the_schemas(p
     unsigned = json.loads(r.stdout)
     validate("add", unsigned)
     assert unsigned["signed"] is False and unsigned["keyid"] is None
+
+    # the vendor rotates: its key's window ends now, what it signed by then stays attested
+    retire = ["--key-id", signed["keyid"][:16], "--key", "maintainer.key", "--checkpoint-key", "maintainer.key"]
+    r = prov("trust", "retire", "vendor", *retire, *pin, "--json")
+    assert r.exit_code == 0, r.output
+    retired = json.loads(r.stdout)
+    validate("trust-retire", retired)
+    assert retired["valid_until"] is not None
 
 
 def test_a_batch_changed_since_signing_reports_every_record_in_the_schema(prov, workdir, digits_parquet):

@@ -254,6 +254,7 @@ def test_trust_revoke_takes_a_key_id_a_reason_and_yes_for_registered_batches(pro
     assert store_fingerprint(workdir) == before
     r = prov("trust", "revoke", "vendor", "--key-id", vendor[:12], "--reason", "stolen", "--yes", "--json")
     assert r.exit_code == 0, r.output
+    Draft202012Validator(json.loads((SCHEMAS / "trust-revoke.schema.json").read_text())).validate(json.loads(r.stdout))
     assert json.loads(r.stdout)["revoked"][0]["revoked_reason"] == "stolen"
     shown = prov("trust", "revoke", "--help").stdout
     assert "--key-id" in shown and "--key " not in shown
