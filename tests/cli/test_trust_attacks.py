@@ -288,6 +288,8 @@ def test_a_revoked_key_signs_nothing_more(prov, template_trust, workdir):
     assert prov("verify", "mine", "--signer", "attacker.pub").exit_code == 0
     r = prov("keys", "revoke", keyid[:12], "--reason", "stolen", "--yes", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["versions"] == ["mine"]
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "keys-revoke.schema.json").read_text())
+    Draft202012Validator(schema).validate(json.loads(r.stdout))
     r = prov(
         "commit",
         "v1.parquet",
