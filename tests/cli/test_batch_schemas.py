@@ -1,6 +1,7 @@
-"""The batch commands' JSON validates against its schema in schemas/: what `prov sign`, `prov verify DATA`,
-`prov trust add`/`list`/`retire`, `prov keys register` and `prov add` print with --json, and the files and objects they sign (the batch
-envelope a vendor ships, the trust entry a maintainer signs), read from a real run."""
+"""The JSON of the commands a source and a maintainer run around a batch validates against its schema in
+schemas/: `prov sign`, `prov verify DATA`, `prov trust add`/`list`/`retire`, `prov keys register`, `prov add`
+and `prov root new`/`sign`/`show` with --json, and the files and objects they sign (the batch envelope a
+vendor ships, the trust entry a maintainer signs, the root file), read from a real run."""
 
 from __future__ import annotations
 
@@ -109,3 +110,21 @@ def test_a_batch_changed_since_signing_reports_every_record_in_the_schema(prov, 
     assert report["status"] == "mismatch"
     assert report["counts"] == {"changed": 0, "added": 0, "removed": 1, "relabeled": 1}
     assert report["changes"]["relabeled"][0]["locator"] == "3"
+
+
+def test_a_root_of_trust_made_signed_and_shown_matches_the_schemas(prov, workdir):
+    for name in ("root", "maintainer", "vendor"):
+        keys.generate(workdir / name)
+    roles = ["--commit", "maintainer.pub", "--attest", "maintainer.pub", "--waive", "maintainer.pub"]
+    r = prov("root", "new", "root.json", "--root-key", "root.pub", *roles, "--source", "vendor=vendor.pub", "--json")
+    assert r.exit_code == 0, r.output
+    validate("root-new", json.loads(r.stdout))
+    r = prov("root", "sign", "root.json", "--key", "root.key", "--json")
+    assert r.exit_code == 0, r.output
+    validate("root-sign", json.loads(r.stdout))
+    r = prov("root", "show", "root.json", "--signer", "root.pub", "--json")
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.stdout)
+    validate("root-show", shown)
+    assert list(shown["sources"]) == ["vendor"]
+    validate("root", payload(json.loads(Path("root.json").read_text())))
