@@ -43,17 +43,22 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         echo("No versions yet.")
     # 80 columns (newcomer review 10, finding 26: 106): the minute, not the offset (always UTC); the Merkle
     # root is in prov show and --json, which a log line cannot verify anyway
-    tags = max((len(r["tag"]) for r in out), default=0)
-    counts = max((len(str(r["records"])) for r in out), default=0)
+    # every column is a writable row's value, printed escaped as the message is (attack review 14, A14-2: a
+    # newline in the parent column printed a version line of a script's choosing, `--help`, and a release mark)
+    shown = [
+        {k: visible(r[k] if r[k] is not None else "-") for k in ("tag", "parent", "records", "keyid")} for r in out
+    ]
+    tags = max((len(s["tag"]) for s in shown), default=0)
+    counts = max((len(s["records"]) for s in shown), default=0)
     now = clock.now_iso()
-    for r in out:
-        when = str(r["created_at"])[:16].replace("T", " ")
+    for r, s in zip(out, shown):
+        when = visible(str(r["created_at"])[:16].replace("T", " "))
         echo(
-            f"{r['tag']:<{tags}}  {when}  {r['records']:>{counts}} records  parent {r['parent'] or '-'}  "
-            f"key {r['keyid'][:16]}"
+            f"{s['tag']:<{tags}}  {when}  {s['records']:>{counts}} records  parent {s['parent'] or '-'}  "
+            f"key {s['keyid'][:16]}"
         )
         if r["quarantine_of"]:
-            echo(f"    quarantine of {visible(r['quarantine_of'])} (prov show {r['tag']} says what it cut out)")
+            echo(f"    quarantine of {visible(r['quarantine_of'])} (prov show {s['tag']} says what it cut out)")
         for item in r["attestations"]:
             echo(f"    {visible(release_line(item, now))}")
         if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
@@ -82,11 +87,14 @@ def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(),
         emit_json(info)
         return
     signature = "signature ok" if info["trust_decision"] else UNPINNED_VERSION
-    echo(f"Version {tag} (parent {info['parent'] or '-'}), {info['records']} records; {signature}")
+    # escaped: without pins these are the writable row's values (attack review 14, A14-2)
+    echo(
+        f"Version {visible(tag)} (parent {visible(info['parent'] or '-')}), {visible(info['records'])} records; {signature}"
+    )
     if info["trust_decision"]:  # on its own line: with a key path it made the first one 105 columns
         echo(f"  checked against {pins.describe()}")
-    echo(f"  Merkle root {info['merkle_root']}")
-    echo(f"  signed by key {info['keyid'][:16]}")  # 16 hex, as prov log and the messages
+    echo(f"  Merkle root {visible(info['merkle_root'])}")
+    echo(f"  signed by key {visible(str(info['keyid'])[:16])}")  # 16 hex, as prov log and the messages
     if info.get("message"):
         echo(f"  message: {visible(info['message'])}")
     if info.get("quarantine"):

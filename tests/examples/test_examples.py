@@ -183,6 +183,28 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     assert "bad input (see the message above); commit refused" in r.stderr
 
 
+def test_pre_commit_hook_checks_the_newest_version_whatever_its_rows_parent_column_says(project):
+    """Attack review 14, A14-2: whoever wrote .prov/ put a newline and a version line named `--help` into the
+    relabeled v2's parent column; the hook took `--help` from prov log and ran `prov check --help`, which exits
+    0, letting the commit in. prov log prints the column escaped and the hook gives the version after `--`."""
+    import sqlite3
+
+    p = hooked_repo(project)
+    p.use_candidate("relabeled")
+    p.prov(
+        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key", "--signer", "keys/committer.pub"
+    )
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        db.execute(
+            "update versions set parent = 'v1' || char(10) || '--help  2026-12-02 05:58  600 records' where tag = 'v2'"
+        )
+    p.git("add", "data", ".prov")
+    before = head(p)
+    r = p.git("commit", "-m", "dataset v2", check=False)
+    assert r.returncode != 0 and "checking v2 against v1" in r.stderr and "v2 is BLOCKED against v1" in r.stderr
+    assert head(p) == before
+
+
 def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
     import re
 

@@ -220,11 +220,11 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
         assert "--policy policy.toml" not in step.get("run", "") and "--policy ./" not in step.get("run", "")
     check_cmd = steps["prov check"]["run"]
     assert (
-        'prov check "$CANDIDATE" --base "$BASE" --policy "$PROV_POLICY_FILE" --no-save --format json --out prov-check.json'
+        'prov check --base "$BASE" --policy "$PROV_POLICY_FILE" --no-save --format json --out prov-check.json'
         in check_cmd
     )
     assert 'exit "$rc"' in check_cmd
-    assert '${PROV_BASE_ATTESTATION:+--base-attestation "$PROV_BASE_ATTESTATION"}' in check_cmd
+    assert '${PROV_BASE_ATTESTATION:+--base-attestation "$PROV_BASE_ATTESTATION"} -- "$CANDIDATE"' in check_cmd
     assert steps["Audit log"]["run"] == 'prov audit verify ${PROV_KEPT:+--checkpoint "$PROV_KEPT"}'
     # the kept log state comes from a repository variable or a push run on main, never a pull request's run
     kept = steps["Kept audit-log state"]
@@ -493,3 +493,36 @@ def test_a_pull_request_that_changes_only_data_is_blocked_not_passed_unchecked(p
     report = json.loads((ws / "prov-check.json").read_text())
     rules = {x["rule"]: x for x in report["rules"]}
     assert report["version"] == "v2" and rules["integrity.verify_data"]["status"] == "block", report["rules"]
+
+
+def test_a_pull_request_cannot_make_the_check_run_an_option_for_its_candidate(project, tmp_path):
+    """Attack review 14, A14-2: the pull request writes .prov/, so the version rows are its author's. With a
+    newline and a version line named `--help` in the poisoned v2's unsigned parent column, the workflow took
+    `--help` from prov log's text for the candidate and ran `prov check --help ...`, which prints help and
+    exits 0: the required check passed. The candidate now comes from prov log --json, is refused when it is
+    no valid version name, and every command takes it after `--`."""
+    import sqlite3
+
+    p, base_sha = workflow_repo(project, "backdoor")
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        db.execute(
+            "update versions set parent = 'v1' || char(10) || '--help  2026-12-02 05:58  760 records  parent v1' "
+            "where tag = 'v2'"
+        )
+    p.git("add", "-A")
+    p.git("commit", "-qm", "pull request: v2, its parent column edited")
+    job, ws = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/9/merge")
+    assert job.steps["Audit log"]["rc"] == 0  # the parent column is no fact the audit log's check covers
+    assert not job.ok and job.steps["prov check"]["rc"] == 1, json.dumps(job.steps, indent=1, default=str)
+    assert "::error::prov check: v2 is BLOCKED against v1" in job.steps["prov check"]["stdout"]
+    assert json.loads((ws / "prov-check.json").read_text())["version"] == "v2"
+
+    # the row's tag itself an option (the newest row by name: no commit entry names it): refused before any check
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        db.execute("update versions set tag = '--help' where tag = 'v2'")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "pull request: v2 renamed --help")
+    job, _ = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/9/merge")
+    pick = job.steps["Pick the candidate version"]
+    assert not job.ok and pick["rc"] == 2 and not job.ran("prov check"), json.dumps(job.steps, indent=1, default=str)
+    assert "::error::the candidate version's name is not a valid version name" in pick["stdout"]
