@@ -66,6 +66,11 @@ class UnsignedFromSigningSources(Rule):
         # so did a source whose keys expired or were retired (`prov trust retire`): a batch its old key signs
         # after the window is refused by prov add, and registering it --unsigned must not pass instead
         ever = {k.source for k in ctx.pins.source_keys(ctx.store)}
+        if ctx.pins.root is None and ctx.pins.signers:  # and whatever the trust rows say now: the signed entries the
+            # hash-chained log names (a .prov/ writer deleted the rows, attack review 14, A14-3)
+            from provenance.trust.statements import logged_signing_sources
+
+            ever |= logged_signing_sources(ctx.store, ctx.pins.role_keys("commit", ctx.store))
         signing = sorted((set(ctx.signing_sources) | ever | revoked_sources(ctx.store)) - set(self.allowed))
         _, unattributed = count_status(ctx, "unattributed")
         added_unattributed = pc.and_(unattributed, added_mask(ctx))

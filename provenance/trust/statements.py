@@ -88,23 +88,52 @@ def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[Sig
     where, args = ("source = ?", [source]) if source is not None else (None, None)
     out = []
     for row in store.db[TABLE].rows_where(where, args):
-        try:
-            data = store.objects.get(row["object"], f"trust entry of {row['source']}")
-            env = signing.parse_envelope(data, f"trust entry {row['keyid'][:16]} of {row['source']}")
-            stmt = verify_role(env, role, f"trust entry {row['keyid'][:16]} of {row['source']}").statement
-        except (InputError, VerificationError):
-            continue
-        pred = stmt.get("predicate") or {}
-        if (
-            stmt.get("predicateType") != PREDICATE_TYPE
-            or pred.get("source") != row["source"]
-            or pred.get("keyid") != row["keyid"]
-        ):
-            continue
-        try:
-            if keys.key_id(keys.parse_public(str(pred.get("publicKey", "")).encode(), "trust entry")) != row["keyid"]:
-                continue
-        except InputError:
-            continue
-        out.append(SignedEntry(row["source"], row["keyid"], pred, row["signer"]))
+        pred = _verified_predicate(store, row["object"], row["source"], row["keyid"], role)
+        if pred is not None:
+            out.append(SignedEntry(row["source"], row["keyid"], pred, row["signer"]))
     return out
+
+
+def logged_signing_sources(store: Store, role: RoleKeys) -> set[str]:
+    """The sources a hash-chained ``trust.add`` (or ``trust.sign``) audit entry gave a key whose signed
+    statement (the entry's ``statement`` object) verifies under ``role``, whatever the rows say now.
+
+    Which sources sign their batches is a fact ``lineage.unsigned_from_signing_sources`` relies on: it
+    must not lapse when a ``.prov/`` writer deletes the ``trust`` and ``trust_statements`` rows, which
+    are a cache (attack review 14, A14-3). An entry whose detail does not read or whose object is missing
+    or does not verify is left out (it adds no source; the rows' entries still count).
+    """
+    import json
+
+    out = set()
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action in ('trust.add', 'trust.sign')"
+    ).fetchall():
+        try:
+            fields = json.loads(detail)
+        except (TypeError, ValueError):
+            continue
+        oid, kid = (fields.get("statement"), fields.get("keyid")) if isinstance(fields, dict) else (None, None)
+        if isinstance(oid, str) and isinstance(kid, str) and _verified_predicate(store, oid, subject, kid, role):
+            out.add(subject)
+    return out
+
+
+def _verified_predicate(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> dict | None:
+    """The predicate of the trust entry in object ``oid`` if it verifies under ``role`` and names
+    ``source`` and the key ``kid`` (whose public key it carries), else ``None``."""
+    try:
+        data = store.objects.get(oid, f"trust entry of {source}")
+        env = signing.parse_envelope(data, f"trust entry {kid[:16]} of {source}")
+        stmt = verify_role(env, role, f"trust entry {kid[:16]} of {source}").statement
+    except (InputError, VerificationError):
+        return None
+    pred = stmt.get("predicate") or {}
+    if stmt.get("predicateType") != PREDICATE_TYPE or pred.get("source") != source or pred.get("keyid") != kid:
+        return None
+    try:
+        if keys.key_id(keys.parse_public(str(pred.get("publicKey", "")).encode(), "trust entry")) != kid:
+            return None
+    except InputError:
+        return None
+    return pred

@@ -50,3 +50,24 @@ def test_an_unsigned_batch_of_a_source_whose_only_key_was_retired_blocks(prov, t
     rule = rules["lineage.unsigned_from_signing_sources"]
     assert r.exit_code == 1 and rule["status"] == "block", rule  # was "pass": vendor no longer "signed"
     assert "40 added records from unsigned batches of sources that sign their batches (vendor)" in rule["reason"]
+
+
+def test_deleting_a_signing_sources_trust_rows_does_not_lift_the_rule(prov, template_trust, workdir):
+    """Attack review 14, A14-3: whoever writes .prov/ deletes the vendor's `trust` and `trust_statements` rows
+    (a cache); its unsigned batch passed `lineage.unsigned_from_signing_sources`. Which sources sign comes
+    from the hash-chained `trust.add` entry and the signed statement it names, verified under the pins."""
+    import sqlite3
+
+    new_records("thief.parquet")
+    r = prov("add", "thief.parquet", "--source", "vendor", "--unsigned", *PINNED)
+    assert r.exit_code == 0, r.output
+    pq.write_table(pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("thief.parquet")]), "v4.parquet")
+    r = prov("commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("delete from trust where source = 'vendor'")
+        db.execute("delete from trust_statements where source = 'vendor'")
+    r = prov("check", "v4", "--base", "v2", "--no-save", "--format", "json", *PINNED)
+    rule = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}["lineage.unsigned_from_signing_sources"]
+    assert r.exit_code == 1 and rule["status"] == "block", rule  # was "pass"
+    assert "40 added records from unsigned batches of sources that sign their batches (vendor)" in rule["reason"]
