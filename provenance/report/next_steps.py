@@ -131,15 +131,25 @@ def _steps(rule: dict, report: dict) -> list[Step]:
 
 
 def _source(rule: dict, report: dict) -> str:
-    """The source to cut out: the one source the rule's records name, else (for the detector rules) the one
-    most of the check's flagged records come from, else ``S``; quoted for a shell."""
+    """The source to cut out, quoted for a shell, or ``S`` when the evidence points at none.
+
+    A lineage or copies rule: the one source its records name. A detector rule: the one source most of
+    the check's flagged records that its signature does not attest come from, the same for every detector
+    rule so the reader gets one suggestion (newcomer review 14, finding 6). Records a trusted source
+    signed count only when nothing else is flagged: near copies of a vendor's records flag the vendor's
+    originals too (``duplicates`` flags both halves of a pair), and cutting the source that signs its
+    data out keeps the poison. Records with no source count against every source."""
+    if rule["rule"].startswith("detectors."):
+        findings = [f for f in report.get("findings") or [] if f.get("flagged", True)]
+        unsigned = [f for f in findings if f.get("lineage") != "attested"]
+        judged = unsigned or findings
+        counts = Counter(f.get("source") for f in judged if f.get("source"))
+        if counts:
+            source, n = counts.most_common(1)[0]
+            if 2 * n > len(judged):
+                return shlex.quote(str(source))
+        return "S"
     named = {r.get("source") for r in rule.get("records") or [] if r.get("source")}
     if len(named) == 1:
         return shlex.quote(str(named.pop()))
-    if rule["rule"].startswith("detectors."):
-        counts = Counter(f.get("source") for f in report.get("findings") or [] if f.get("source"))
-        if counts:
-            source, n = counts.most_common(1)[0]
-            if 2 * n > sum(counts.values()):
-                return shlex.quote(str(source))
     return "S"

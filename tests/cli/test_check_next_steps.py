@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -166,3 +167,41 @@ def test_a_redelivered_batch_says_the_policy_key_for_copies_on_purpose(prov, key
     r = prov("check", "n", "--base", "b", *pinned, env=WIDE)
     assert r.exit_code == 1 and "copies.max_copies_rate" in r.stdout.splitlines()[0], r.output
     assert '- copies delivered on purpose: [copies] copies_added = "warn" (a policy file: ' in r.stdout
+
+
+def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vendor(prov, keypair, workdir):
+    """Newcomer review 14, finding 6, replayed: a crowd adds label-flipped near copies of the vendor's signed
+    records; `duplicates` flags both halves of each pair, so the vendor has as many flagged records as the
+    crowd. With the crowd unregistered, "To release" must not tell the reader to cut out the vendor that signs its
+    data (the old rule: the source of most flagged records that name one)."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    batch1, batch2 = frame.iloc[:400], frame.iloc[400:]
+    crowd = batch2.iloc[:40].copy()
+    crowd["target"] = 1 - crowd["target"]
+    features = [c for c in frame.columns if c != "target"]
+    crowd[features] = crowd[features] * 1.01
+    for name, part in (("b1", batch1), ("b2", batch2), ("crowd", crowd), ("v1", batch1)):
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), f"{name}.parquet")
+    pq.write_table(pa.concat_tables([pq.read_table(f"{n}.parquet") for n in ("b1", "b2", "crowd")]), "v2.parquet")
+    key, pin = str(keypair.private_path), str(keypair.public_path)
+    label = ("--label-column", "target")
+    for batch in ("b1", "b2"):
+        assert prov("sign", f"{batch}.parquet", "--source", "vendor", "--key", key, *label).exit_code == 0
+    assert prov("init").exit_code == 0
+    assert prov("trust", "add", "vendor", pin, "--key", key).exit_code == 0
+    for batch in ("b1", "b2"):
+        assert prov("add", f"{batch}.parquet", "--source", "vendor").exit_code == 0
+    # the crowd is not registered (the reviewer's v2): its records have no source
+    for tag in ("v1", "v2"):
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, "--signer", pin, *label)
+        assert r.exit_code == 0, r.output
+    r = prov("check", "v2", "--base", "v1", "--signer", pin, "--no-save", env=WIDE)
+    assert r.exit_code == 1, r.output
+    report = json.loads(prov("check", "v2", "--base", "v1", "--signer", pin, "--no-save", "--format", "json").stdout)
+    flagged = Counter(f.get("source") for f in report["findings"] if f.get("flagged", True))
+    assert flagged["vendor"] > 0 and flagged[None] > 0, flagged  # the trap: only the vendor's records name a source
+    steps = r.stdout.split("\nTo release:\n", 1)[1].split("\n\n", 1)[0]
+    assert "--source vendor" not in steps, steps
+    assert "or cut the flagged records out: " in steps, steps
