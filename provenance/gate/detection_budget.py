@@ -16,6 +16,7 @@ from provenance.gate.detection_common import (
     not_judged,
 )
 from provenance.gate.results import LISTED, RuleResult, Status
+from provenance.gate.steps import judge_steps
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -73,6 +74,9 @@ class CombinedFlagBudget(DetectorRule):
             blocked_by.append("beyond_reference")
         if len(far) > budget.far:
             blocked_by.append("far_beyond_reference")
+        steps = judge_steps(ctx, detection, self.alpha, left_out)  # None: one signed step (attack review 13, G13-1)
+        if steps is not None and steps.blocking:
+            blocked_by.append("step_budget")
         status: Status = "block" if blocked_by else "pass"
         test = "beta-binomial" if budget.rho > 0 else "binomial"
         drift = (
@@ -131,10 +135,23 @@ class CombinedFlagBudget(DetectorRule):
             # empty when it passed
             "blocked_by": blocked_by,
         }
+        if steps is not None:  # a check over several signed versions: each step against its own allowance
+            statistic["steps"] = steps.rows
         counts = {
             "beyond_reference": (beyond, budget.beyond, "beyond the reference"),
             "far_beyond_reference": (far, budget.far, "far beyond the reference"),
         }
+        if steps is not None and steps.blocking:  # a delivery that blocks on its own: named first
+            per_step = f"{steps.words}: judged per signed step ({len(steps.rows)} from {ctx.base} to {ctx.new})"
+            if blocked_by == ["step_budget"]:
+                first = steps.blocking[0]
+                expected = f"at most {first['allowed']} added in {first['version']}"
+                reason = f"{per_step}; {reason}"
+                listed = steps.records[:LISTED]
+                return RuleResult(
+                    self.key, status, reason, listed, len(steps.records), statistic, first["allowed"], expected
+                )
+            reason += f"; {per_step}"
         if blocked_by and blocked_by[0] in counts:
             # only the "beyond" counts blocked: the row's count and bound are the first such clause's, so a
             # reader does not see "33, at most 33" beside "blocked" (newcomer review 5)

@@ -165,8 +165,10 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
     combined = rules.get(COMBINED_RULE)
     if combined and combined["status"] == "block":
         st = combined.get("statistic") or {}
-        clauses = (_combined_clause(name, st) for name in st.get("blocked_by") or ())
+        clauses = (_combined_clause(name, st) for name in st.get("blocked_by") or () if name != "step_budget")
         out.extend(c for c in clauses if c is not None)
+        if "step_budget" in (st.get("blocked_by") or ()):  # a check over several versions (gate.steps)
+            out.extend(_step_clauses(combined, report))
         if not out:  # a block the rule did not explain (a report saved before blocked_by): say its reason
             out.append(Clause(COMBINED_RULE, combined["reason"], "blocked"))
     extreme = rules.get(EXTREME_RULE)
@@ -181,6 +183,23 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
             )
         )
     return tuple(out)
+
+
+def _step_clauses(rule: dict, report: dict) -> list[Clause]:
+    """The steps ``detectors.combined`` blocked by in a check over several signed versions (``gate.steps``: each
+    version's delivery against its own allowance), in words, each naming the records it blocks on."""
+    out = []
+    for step in (rule.get("statistic") or {}).get("steps") or []:
+        if not step.get("blocked_by"):
+            continue
+        tag, k, n, most = step["version"], step["flagged"], step["n"], step["allowed"]
+        words = f"{k} of the {n} records added in {tag} flagged, more than the {most} a clean delivery of {n} flags"
+        if "flag_budget" not in step["blocked_by"]:
+            words = f"records added in {tag} block on their own ({', '.join(step['blocked_by'])})"
+        mine = [r for r in rule.get("records") or [] if r.get("added_in") == tag]
+        short = f"added in {tag}: {k} flagged (at most {most})"
+        out.append(Clause(COMBINED_RULE, words, short, _named(mine, report, len(mine))))
+    return out
 
 
 NAMED = 5  # records a blocked clause names before "and N more"

@@ -40,7 +40,7 @@ def release_steps(report: dict) -> list[Step]:
     steps: list[Step] = []
     blocking = [rule for rule in report.get("rules") or [] if rule["status"] == "block"]
     for rule in sorted(blocking, key=lambda r: next((i for i, f in enumerate(ORDER) if r["rule"].startswith(f)), 9)):
-        steps += _steps(rule, report)
+        steps += [*_own_check(rule), *_steps(rule, report)]
     said: set[str] = set()  # each command once: the first rule that asks for it says why
     out = []
     for step in steps:
@@ -153,3 +153,19 @@ def _source(rule: dict, report: dict) -> str:
     if len(named) == 1:
         return shlex.quote(str(named.pop()))
     return "S"
+
+
+def _own_check(rule: dict) -> list[Step]:
+    """For ``detectors.combined`` over several signed versions (``gate.steps``): the check of the first version
+    whose delivery blocks on its own, against its parent."""
+    if rule["rule"] != "detectors.combined":
+        return []
+    step = next((s for s in (rule.get("statistic") or {}).get("steps") or [] if s.get("blocked_by")), None)
+    if step is None or not step.get("parent"):
+        return []
+    return [
+        Step(
+            f"see the delivery added in {step['version']} judged on its own",
+            f"prov check {step['version']} --base {step['parent']}",
+        )
+    ]
