@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from provenance.api_batches import add, quarantine, sign
-from provenance.api_inputs import as_pins, dataset, open_store, optional_path
+from provenance.api_inputs import as_pins, dataset, kept_paths, open_store, optional_path
 from provenance.api_review import check, detect, diff
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def verify(
     store_keys: bool = False,
     fail_on_revoked: bool = False,
     at_release: bool = False,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
@@ -131,7 +133,10 @@ def verify(
     ``min_release``; records the version signed as attested that its batches no longer attest under
     ``pins`` (a source key revoked since) are listed in ``attestation.lineage_not_trusted``, and with
     ``fail_on_revoked`` refused (``VerificationError``); ``at_release=True`` audits a past release: an
-    expired attestation is reported (``attestation.expired``), not refused. Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
+    expired attestation is reported (``attestation.expired``), not refused; ``kept_log_state`` (``prov verify
+    --checkpoint F``: a checkpoint or release attestation file kept outside the store, or a list of them) is a
+    log state the store's audit log must extend, checked under the pins, so a log cut back to before a
+    revocation, its checkpoints deleted with it, is refused (``VerificationError``). Returns ``schemas/verify-version.schema.json``'s shape. Otherwise
     ``target`` is a batch's data, checked against ``envelope`` (default
     ``DATA.prov.json``) and the keys trusted for its source; returns the batch report
     (``status: "ok"``). With ``store`` None and no store here or above, a batch is checked
@@ -152,6 +157,7 @@ def verify(
     release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
     release |= {"release_state": release_state, "min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
     release["at_release"] = at_release or None
+    release["kept_log_state"] = kept_log_state or None
     batch = isinstance(target, DatasetSpec) or envelope is not None or os.path.exists(target)
     if store is None and batch and _no_store_here():  # a vendor checking its own batch before shipping it
         return _verify_batch_without_store(dataset(target, **read), envelope, as_pins(pins), store_keys, release)
@@ -166,9 +172,10 @@ def verify(
             _refuse_a_versions_own_data(opened, spec.path)
         return _batch_report(opened, spec, envelope, trust)
     tag = os.fspath(target)
-    extra = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
-    extra["fail_on_revoked"] = fail_on_revoked or None
+    extra: dict[str, object] = {"policy": policy, "base": base, "release_state": release_state}
+    extra |= {"min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
     extra["at_release"] = at_release or None
+    extra["kept_log_state"] = kept_log_state or None
     needs = [name for name, value in extra.items() if value is not None]
     if needs and attestation is None:
         raise InputError(f"{needs[0]}= is checked against a release attestation: give attestation= too")
@@ -192,6 +199,7 @@ def verify(
             min_release=min_release,
             fail_on_revoked=fail_on_revoked,
             at_release=at_release,
+            kept_log_states=kept_paths(kept_log_state),
         )
     return report | trust
 
@@ -313,6 +321,7 @@ def load(
     release_state: str | os.PathLike[str] | None = None,
     min_release: int | None = None,
     fail_on_revoked: bool = False,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     verify_first: bool = True,
     shuffle: bool = False,
     seed: int | None = None,
@@ -333,6 +342,9 @@ def load(
     gate's verdict is the attestation. A release holding records no longer attested under ``pins``
     (a source key revoked since it was attested) loads with a ``RuntimeWarning`` naming the batches,
     or, with ``fail_on_revoked=True`` (``prov verify --fail-on-revoked``), raises ``VerificationError``.
+    ``kept_log_state``: a log state the job keeps outside the store (a checkpoint file, or a release
+    attestation, or a list of them; ``prov verify --checkpoint F``), signed by a key ``pins`` trusts for it,
+    that the store's audit log must extend, so a log cut back to before a revocation is refused.
     Where the data is and how it reads come from the signed predicate. Nothing is read from the data yet.
 
     Returns a :class:`~provenance.loader.dataset.VerifiedDataset`, which reads the data as
@@ -361,7 +373,8 @@ def load(
 
     Raises ``InputError`` (exit 2: no ``pins`` or nothing pinned, naming how to pass them,
     ``pins=prov.Pins.load(["KEY.pub"])``; unknown version, unreadable files; ``policy``,
-    ``base``, ``release_state``, ``min_release`` or ``fail_on_revoked`` without ``attestation``), ``TypeError``
+    ``base``, ``release_state``, ``min_release``, ``fail_on_revoked`` or ``kept_log_state`` without ``attestation``),
+    ``TypeError``
     (``pins`` of another type),
     ``VerificationError`` (exit 1: a signature, manifest or attestation that does not check
     out; while reading, a record the manifest does not list, a relabel, an extra copy, a
@@ -389,6 +402,7 @@ def load(
         release_state=optional_path(release_state),
         min_release=min_release,
         fail_on_revoked=fail_on_revoked,
+        kept_log_states=kept_paths(kept_log_state),
     )
     return VerifiedDataset(
         signed, verify_first=verify_first, shuffle=shuffle, seed=seed, buffer=buffer, pins=pins, store_root=root

@@ -99,3 +99,12 @@ def dataset(
 def optional_path(path: str | os.PathLike[str] | None) -> str | None:
     """``path`` as a ``str`` (``os.fspath``), or ``None`` when it is ``None``."""
     return os.fspath(path) if path is not None else None
+
+
+def kept_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[str]:
+    """``kept_log_state=`` as a list of ``str`` paths: one path, a sequence of them, or none (``[]``)."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]

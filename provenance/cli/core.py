@@ -247,6 +247,13 @@ def verify(
         help="With --attestation: audit a past release as it was made: an expired attestation is reported, not "
         "refused (not a go-ahead to train today).",
     ),
+    checkpoint: list[str] = typer.Option(
+        [],
+        "--checkpoint",
+        help="With --attestation: a checkpoint or release attestation kept outside the store (as prov audit verify "
+        "--checkpoint takes): the audit log must extend the log state it signed, so a log cut back to before a "
+        "revocation is refused (repeatable).",
+    ),
     store_keys: bool = typer.Option(
         False,
         "--store-keys",
@@ -278,6 +285,7 @@ def verify(
         "--min-release": min_release,
         "--fail-on-revoked": fail_on_revoked or None,
         "--at-release": at_release or None,
+        "--checkpoint": checkpoint or None,
     }
     given = [flag for flag, value in release_options.items() if value is not None]
     if batch and given:
@@ -305,6 +313,7 @@ def verify(
                 store_keys=store_keys,
                 fail_on_revoked=fail_on_revoked,
                 at_release=at_release,
+                kept_log_state=checkpoint or None,
             )
     except BatchMismatch as exc:
         if json_out:

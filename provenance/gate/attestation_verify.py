@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from provenance import clock, input_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate.attestation import LEGACY_PREDICATE_TYPE, PREDICATE_TYPE
 from provenance.gate.release_history import EXTENSION
-from provenance.store.checkpoints import CHECKPOINT_TYPE, Checkpoint, Keys, checkpoint_from_file
+from provenance.store.checkpoints import CHECKPOINT_TYPE, Checkpoint, Keys, checkpoint_from_file, trusted_keys
 from provenance.store.log_state import LogState, require_consistent
 from provenance.trust import releases
 from provenance.trust.pins import pins_of
@@ -119,6 +120,7 @@ def verify_attestation(
     now: dt.datetime | None = None,
     fail_on_revoked: bool = False,
     at_release: bool = False,
+    kept_log_states: Sequence[str] = (),
 ) -> dict:
     """Check a release attestation file for ``version`` (``prov verify V --attestation FILE``).
 
@@ -140,6 +142,12 @@ def verify_attestation(
             for a training job except the expiry, which is reported (``expired``) instead of refused; a
             release state or ``min_release`` (a job's freshness) with it is an ``InputError``. An expired
             attestation says the release was made and checked; it is no go-ahead to train today.
+        kept_log_states: log states kept outside the store (``prov verify --checkpoint F``, ``load(...,
+            kept_log_state=F)``): checkpoint files (``prov audit checkpoint --out``, or the one ``prov trust
+            revoke --checkpoint-key`` writes) signed by a maintainer key the verifier pins, or release
+            attestations signed by the pinned ``attest`` role, as ``prov audit verify --checkpoint`` takes them.
+            The store's audit log must extend each, so a ``.prov/`` writer who cut the log back to before a
+            revocation and deleted the checkpoints over it is refused (attack review 13b, V13b-1).
 
     Returns:
         ``{"version", "attestation", "signature": "ok", "keyid", "base": {"version", "merkle_root"},
@@ -162,7 +170,8 @@ def verify_attestation(
             pins; a release older than the newest accepted, or a root of trust
             older than the one the release state records; with a release state that
             records an audit-log state, an attestation without one, or whose log (or the
-            store's) is not an extension of it.
+            store's) is not an extension of it; an audit log that does not extend a kept log state, or a
+            kept one not signed by a key the pins trust for it.
     """
     if at_release and (release_state is not None or min_release is not None):
         raise InputError(
@@ -216,7 +225,8 @@ def verify_attestation(
     release = facts.get("release")
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
-    _require_log_matches_checkpoints(store, pins, path)  # before judging lineage: a revocation it holds (V13-1)
+    # before judging lineage: a revocation the log holds (V13-1), and one a kept state signed after (V13b-1)
+    _require_log_matches_checkpoints(store, pins, path, kept_log_states)
     not_trusted = not_attested_now(store, version)
     if not_trusted and fail_on_revoked:
         raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
@@ -261,18 +271,25 @@ def verify_attestation(
     }
 
 
-def _require_log_matches_checkpoints(store: Store, pins, path: str) -> None:
+def _require_log_matches_checkpoints(store: Store, pins, path: str, kept: Sequence[str] = ()) -> None:
     """The store's audit log against every checkpoint in it signed by a key the verifier knows, as ``prov audit
     verify`` and the gate's integrity rule check it. A ``.prov/`` writer who cleared a revocation's row and its
     audit entry left a checkpoint that no longer matches: the release's lineage is then judged on a log that lost
-    entries, so the attestation is refused (attack review 13, V13-1). Raises VerificationError (exit 1)."""
+    entries, so the attestation is refused (attack review 13, V13-1). ``kept``: log state files kept outside the
+    store (``kept_log_head``: signed by a pinned maintainer key or the pinned ``attest`` role, else refused), which
+    the log must extend too: one who also deleted the checkpoints over the revocation is caught only by those
+    (attack review 13b, V13b-1). Raises VerificationError (exit 1), InputError (exit 2) for a kept file that is no
+    log state."""
     from provenance.store.coverage import verify_log
 
+    maintainers = pins.maintainer_keys(store)
+    heads = [h for h in (kept_log_head(store, f, trusted_keys(store, maintainers)) for f in kept) if h is not None]
     try:
-        verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
+        verify_log(store, maintainers, heads, pins.known_keys(store), pins.retired_keys(store))
     except VerificationError as exc:
+        against = "its signed checkpoints" + (f" and the log state kept in {', '.join(kept)}" if kept else "")
         raise VerificationError(
-            f"{path}: the store's audit log does not match its signed checkpoints ({exc}), so what it says about "
+            f"{path}: the store's audit log does not match {against} ({exc}), so what it says about "
             "revoked keys cannot be relied on (prov audit verify names the break)"
         ) from exc
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import atexit
 import functools
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,7 @@ def open_signed_version(
     release_state: str | None = None,
     min_release: int | None = None,
     fail_on_revoked: bool = False,
+    kept_log_states: Sequence[str] = (),
 ) -> SignedVersion:
     """Open ``tag`` in the store at ``store_root`` and check everything the loader relies on, under ``pins``.
 
@@ -97,7 +98,8 @@ def open_signed_version(
     policy file), against ``base``, not older than the release ``release_state`` records
     (updated on success) nor than ``min_release``, each when given, as ``prov verify V
     --attestation A`` checks them; records of the release no longer attested under ``pins`` (a source
-    key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``; a
+    key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``; the audit
+    log must extend each of ``kept_log_states`` (log state files the job keeps outside the store); a
     ``release_state`` file this call created (no earlier release recorded: a mistyped path) is a ``RuntimeWarning``.
     Raises ``InputError`` (nothing pinned, unknown version, unreadable files, a release option without an attestation) or ``VerificationError`` (a
     signature, manifest or attestation that does not check out).
@@ -106,8 +108,9 @@ def open_signed_version(
     from provenance.version_facts import dataset_from_predicate, load_manifest, verified_statement
 
     pins.require_trust_decision(f"loading version {tag}")
-    release = {"policy": policy, "base": base, "release_state": release_state, "min_release": min_release}
-    release["fail_on_revoked"] = fail_on_revoked or None
+    release: dict[str, object] = {"policy": policy, "base": base, "release_state": release_state}
+    release |= {"min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
+    release["kept_log_state"] = list(kept_log_states) or None
     needs = [name for name, value in release.items() if value is not None]
     if needs and attestation is None:
         raise InputError(f"{needs[0]} is checked against a release attestation: give the attestation too")
@@ -132,6 +135,7 @@ def open_signed_version(
                 release_state=release_state,
                 min_release=min_release,
                 fail_on_revoked=fail_on_revoked,
+                kept_log_states=kept_log_states,
             )
             if checked["lineage_not_trusted"]:  # newcomer review 12, finding 3: the job trained on it silently
                 import warnings
