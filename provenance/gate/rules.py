@@ -110,11 +110,17 @@ class VerifySignatures(SwitchedRule):
             log = verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
         except VerificationError as exc:
             return verification_block(self.key, exc)
-        warnings = [c["reason"] for c in log["not_relied_on"] if c["warning"]]
-        if warnings:  # a rotated-out key's checkpoint of another log: never a block (attack review 5, finding 5)
-            reason = "signatures, manifests and audit log verify; WARNING: checkpoint " + "; checkpoint ".join(
-                f"{c['object'][:12]} not relied on: {c['reason']}" for c in log["not_relied_on"] if c["warning"]
-            )
+        warnings = [  # a rotated-out key's checkpoint of another log: never a block (attack review 5, finding 5)
+            f"checkpoint {c['object'][:12]} not relied on: {c['reason']}" for c in log["not_relied_on"] if c["warning"]
+        ]
+        # a trust entry's signed statement deleted or altered (attack review 14b, A14b-1): damage to say, not a
+        # block, so the rules below still run: its source still counts as one that signs its batches
+        # (trust.statements.logged_signing_sources) and its key is not trusted, which only blocks more
+        from provenance.trust.statements import missing_statements
+
+        warnings += [f"{line} (prov never deletes one: run prov fsck)" for line in missing_statements(store)]
+        if warnings:
+            reason = "signatures, manifests and audit log verify; WARNING: " + "; ".join(warnings)
             return RuleResult(self.key, "warn", reason, allowed=0, expected=VERIFIES)
         return RuleResult(self.key, "pass", "signatures, manifests and audit log verify", allowed=0, expected=VERIFIES)
 

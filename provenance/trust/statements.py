@@ -95,38 +95,108 @@ def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[Sig
 
 
 def logged_signing_sources(store: Store, role: RoleKeys) -> set[str]:
-    """The sources a hash-chained ``trust.add`` (or ``trust.sign``) audit entry gave a key whose signed
-    statement (the entry's ``statement`` object) verifies under ``role``, whatever the rows say now.
+    """The sources a hash-chained ``trust.add`` (or ``trust.sign``) audit entry gave a key through a signed
+    statement (the entry's ``statement`` object), whatever the rows and the object files say now.
 
     Which sources sign their batches is a fact ``lineage.unsigned_from_signing_sources`` relies on: it
     must not lapse when a ``.prov/`` writer deletes the ``trust`` and ``trust_statements`` rows, which
-    are a cache (attack review 14, A14-3). An entry whose detail does not read or whose object is missing
-    or does not verify is left out (it adds no source; the rows' entries still count).
-    """
-    import json
+    are a cache (attack review 14, A14-3), nor when it also deletes or alters the statement object the
+    entry names (attack review 14b, A14b-1). So the entry counts its subject unless the object verifies
+    under ``role`` and names another source or key than the entry (then the entry is not evidence for
+    this source). An entry whose statement is missing, damaged or signed by a key ``role`` does not hold
+    counts (fail closed: it can only add a source, so a planted entry blocks more, never less); so does
+    one whose detail does not read. An entry with no ``statement`` (``prov trust add --unsigned``, which
+    verifiers who pin keys ignore) adds no source.
 
+    Returns the set of source names. Raises nothing for a damaged entry (it counts).
+    """
     out = set()
     for subject, detail in store.db.execute(
         "select subject, detail from audit where action in ('trust.add', 'trust.sign')"
     ).fetchall():
-        try:
-            fields = json.loads(detail)
-        except (TypeError, ValueError):
+        named = _named_statement(detail)
+        if named is None:
             continue
-        oid, kid = (fields.get("statement"), fields.get("keyid")) if isinstance(fields, dict) else (None, None)
-        if isinstance(oid, str) and isinstance(kid, str) and _verified_predicate(store, oid, subject, kid, role):
+        oid, kid = named
+        if isinstance(subject, str) and (
+            oid is None or kid is None or not _names_another(store, oid, subject, kid, role)
+        ):
             out.add(subject)
     return out
+
+
+def missing_statements(store: Store) -> list[str]:
+    """One line for each ``trust.add``/``trust.sign`` audit entry whose signed statement object is missing
+    from ``.prov/objects/`` or altered (its bytes no longer hash to its name), or whose detail does not read,
+    e.g. ``"audit entry 3 (trust.add of 'vendor'): .prov/objects/ab12….json: trust entry of vendor ab12… is
+    missing from the store"``. prov never deletes these objects, so each line is damage to the store; the
+    entry's source still counts as one that signs its batches (:func:`logged_signing_sources`). An entry
+    whose statement is intact but signed by a key the verifier does not pin is not listed (an honest store
+    read under other pins has those).
+    """
+    out = []
+    for seq, action, subject, detail in store.db.execute(
+        "select seq, action, subject, detail from audit where action in ('trust.add', 'trust.sign') order by seq"
+    ).fetchall():
+        named = _named_statement(detail)
+        if named is None:
+            continue
+        what = f"audit entry {seq} ({action} of {subject!r})"
+        oid, kid = named
+        if oid is None or kid is None:
+            out.append(f"{what}: its detail does not name a statement object and key id")
+            continue
+        try:
+            store.objects.get(oid, f"trust entry of {subject}")
+        except VerificationError as exc:
+            out.append(f"{what}: {exc}")
+    return out
+
+
+def _named_statement(detail: object) -> tuple[str | None, str | None] | None:
+    """The ``(statement object, keyid)`` a trust audit entry's detail names; ``None`` for an entry with no
+    statement (an unsigned entry); ``(None, None)`` (or a ``None`` half) for a detail that does not read or
+    an object id that is not 64 hex digits (a SHA-256, what ``ObjectStore.put`` names objects by)."""
+    import json
+
+    try:
+        fields = json.loads(detail)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, None
+    if not isinstance(fields, dict):
+        return None, None
+    if "statement" not in fields:
+        return None
+    oid, kid = fields.get("statement"), fields.get("keyid")
+    hex_oid = isinstance(oid, str) and len(oid) == 64 and all(c in "0123456789abcdef" for c in oid)
+    return (oid if hex_oid else None), (kid if isinstance(kid, str) else None)
+
+
+def _names_another(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> bool:
+    """Whether object ``oid`` is a trust entry that verifies under ``role`` and names another source or key
+    than ``source`` and ``kid``."""
+    stmt = _verified_statement(store, oid, source, kid, role)
+    if stmt is None:
+        return False
+    pred = stmt.get("predicate") or {}
+    return stmt.get("predicateType") == PREDICATE_TYPE and (pred.get("source"), pred.get("keyid")) != (source, kid)
+
+
+def _verified_statement(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> dict | None:
+    """The in-toto Statement in object ``oid`` if its DSSE envelope verifies under ``role``, else ``None``."""
+    try:
+        data = store.objects.get(oid, f"trust entry of {source}")
+        env = signing.parse_envelope(data, f"trust entry {kid[:16]} of {source}")
+        return verify_role(env, role, f"trust entry {kid[:16]} of {source}").statement
+    except (InputError, VerificationError):
+        return None
 
 
 def _verified_predicate(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> dict | None:
     """The predicate of the trust entry in object ``oid`` if it verifies under ``role`` and names
     ``source`` and the key ``kid`` (whose public key it carries), else ``None``."""
-    try:
-        data = store.objects.get(oid, f"trust entry of {source}")
-        env = signing.parse_envelope(data, f"trust entry {kid[:16]} of {source}")
-        stmt = verify_role(env, role, f"trust entry {kid[:16]} of {source}").statement
-    except (InputError, VerificationError):
+    stmt = _verified_statement(store, oid, source, kid, role)
+    if stmt is None:
         return None
     pred = stmt.get("predicate") or {}
     if stmt.get("predicateType") != PREDICATE_TYPE or pred.get("source") != source or pred.get("keyid") != kid:
