@@ -50,3 +50,21 @@ def test_stored_envelopes_and_statements_match_their_schemas(prov, workdir, digi
 @pytest.mark.parametrize("path", sorted(SCHEMAS.glob("*.json")), ids=lambda p: p.name)
 def test_every_schema_is_itself_valid(path):
     Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    assert not repeated, f"duplicate keys {repeated} in one object (JSON keeps only the last)"
+    return dict(pairs)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(SCHEMAS.glob("*.json")) + sorted((SCHEMAS.parent / "tests" / "data" / "schemas").glob("*.json")),
+    ids=lambda p: p.name,
+)
+def test_no_schema_repeats_a_key_in_one_object(path):
+    # json.loads keeps the last of two equal keys and drops the first without a word, so a
+    # property's description (or its type) can vanish unseen: check the parsed pairs instead.
+    json.loads(path.read_text(), object_pairs_hook=_refuse_duplicate_keys)
