@@ -183,6 +183,28 @@ def roll_back_log(db_path: Path, snapshot: Path) -> None:
     old.close()
 
 
+OUTPUT_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+"""The JSON Schemas of what prov writes (``schemas/NAME.schema.json``)."""
+
+
+def validate_output(name: str, document: Any, pointer: str = "") -> None:
+    """Validate ``document`` against ``schemas/NAME.schema.json`` (JSON Schema 2020-12), the schema checked first.
+
+    ``pointer`` (RFC 6901, e.g. ``"/$defs/entry"`` or ``"/properties/summary"``) validates against that part
+    only, the schema's ``$defs`` kept so its ``$ref``s resolve. Raises ``jsonschema.ValidationError``.
+    """
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((OUTPUT_SCHEMAS / f"{name}.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    part = schema
+    for token in filter(None, pointer.split("/")):
+        part = part[token.replace("~1", "/").replace("~0", "~")]
+    if part is not schema:
+        part = {**part, "$defs": schema.get("$defs", {})}
+    Draft202012Validator(part).validate(document)
+
+
 def validate_sarif(document: dict) -> None:
     """Validate against the official SARIF 2.1.0 JSON Schema (draft-04), vendored unmodified."""
     from jsonschema import Draft4Validator

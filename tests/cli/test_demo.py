@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from support import validate_output
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -39,6 +41,10 @@ def test_demo_end_to_end(prov, workdir):
     r = prov("demo", "--dir", "d", "--json")
     assert r.exit_code == 0, r.output
     facts = json.loads(r.stdout)
+    validate_output("demo", facts)  # its schema, and the parts other commands' schemas describe
+    for committed in facts["versions"].values():
+        validate_output("commit", committed)
+    validate_output("diff", facts["diff"]["summary"], "/properties/summary")
     assert facts["versions"]["v2"]["records"] == 1797
     assert facts["tamper_detected"][0].startswith("relabeled ")
     assert facts["lineage"]["relabeled_after_source"] == 1
