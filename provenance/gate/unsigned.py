@@ -80,7 +80,8 @@ class UnsignedFromSigningSources(Rule):
         if k:
             what = (
                 f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)}); "
-                "a source with a revoked key counts: quarantine the source or withdraw the batch"
+                "a source with a revoked key counts: leave the batch's records out and commit again, or have the "
+                "source sign it (quarantining the source cuts its signed records too; prov withdraw keeps the records)"
             )
             return bounded_count(self.key, k, 0, what, lineage_records(ctx, mask))
         in_batch = pc.is_valid(ctx.lineage.column("batch"))

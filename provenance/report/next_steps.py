@@ -57,8 +57,17 @@ ORDER = ("integrity.", "detectors.", "copies.", "lineage.", "relabels.", "remova
 
 def _steps(rule: dict, report: dict) -> list[Step]:
     name, v, base = rule["rule"], report["version"], report["base"]
-    source = _source(rule, report)
+    named = _source(rule, report)
+    source = shlex.quote(named) if named is not None else "S"
     cut_source = f"prov quarantine --from {v} --source {source} --tag {NEW} {KEY}"
+    # a source that signs its batches is not cut out for records no signature of it attests: --source cuts its
+    # signed records too, and whoever registers batches can name an unsigned one after it (attack review 14b, A14b-2)
+    signs = named is not None and named in _signing_sources(report)
+    leave_out = Step(
+        f"or leave out {source}'s records no signature of it attests, and commit again",
+        f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+        f" (prov quarantine --source {source} would cut {source}'s signed records too)",
+    )
     if name.startswith("detectors."):
         detector = (
             "combined"
@@ -71,12 +80,13 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 "accept a record you reviewed",
                 f"prov waive DIGEST --version {v} --detector {detector} --reason R {KEY}",
             ),
-            *([Step("or cut out the source most of them come from", cut_source)] if source != "S" else []),
+            *([Step("or cut out the source most of them come from", cut_source)] if named and not signs else []),
             Step(
                 "or cut the flagged records out",
                 f"prov check {v} --base {base} --format json --out F.json && "
                 f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
             ),
+            *([leave_out] if signs else []),
         ]
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
@@ -99,13 +109,23 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("register the added records' batch", "prov add DATA --source S", " (with its source's envelope)"),
         ]
     if name.startswith("lineage."):  # unattributed records, unsigned additions, unsigned batches of signing sources
+        if signs:
+            return [
+                Step(
+                    "register the added records' batch, signed by its source",
+                    f"prov add DATA --source {source}",
+                    " (with its source's envelope)",
+                ),
+                leave_out,
+            ]
         return [
             Step("register the added records' batch, signed by its source", "prov add DATA --source S"),
             Step("or cut the source out", cut_source),
         ]
     if name.startswith("copies."):  # exact copies of records the candidate already holds (a re-delivered batch)
         return [
-            *([Step("cut out the source that delivered them again", cut_source)] if source != "S" else []),
+            *([Step("cut out the source that delivered them again", cut_source)] if named and not signs else []),
+            *([leave_out] if signs else []),
             Step(f'copies delivered on purpose: [copies] copies_added = "warn" {POLICY}'),
         ]
     if name.startswith("relabels."):
@@ -130,15 +150,17 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     return []
 
 
-def _source(rule: dict, report: dict) -> str:
-    """The source to cut out, quoted for a shell, or ``S`` when the evidence points at none.
+def _source(rule: dict, report: dict) -> str | None:
+    """The source to cut out, or ``None`` when the evidence points at none.
 
     A lineage or copies rule: the one source its records name. A detector rule: the one source most of
     the check's flagged records that its signature does not attest come from, the same for every detector
     rule so the reader gets one suggestion (newcomer review 14, finding 6). Records a trusted source
     signed count only when nothing else is flagged: near copies of a vendor's records flag the vendor's
     originals too (``duplicates`` flags both halves of a pair), and cutting the source that signs its
-    data out keeps the poison. Records with no source count against every source."""
+    data out keeps the poison. Records with no source count against every source. The name is the one a
+    record's batch was registered under, a registrant's claim for an unsigned batch: whether the source
+    signs is :func:`_signing_sources`'."""
     if rule["rule"].startswith("detectors."):
         findings = [f for f in report.get("findings") or [] if f.get("flagged", True)]
         unsigned = [f for f in findings if f.get("lineage") != "attested"]
@@ -147,12 +169,31 @@ def _source(rule: dict, report: dict) -> str:
         if counts:
             source, n = counts.most_common(1)[0]
             if 2 * n > len(judged):
-                return shlex.quote(str(source))
-        return "S"
+                return str(source)
+        return None
     named = {r.get("source") for r in rule.get("records") or [] if r.get("source")}
     if len(named) == 1:
-        return shlex.quote(str(named.pop()))
-    return "S"
+        return str(named.pop())
+    return None
+
+
+def _signing_sources(report: dict) -> set[str]:
+    """The sources of a check report that sign their batches: a signed batch names records of theirs in the
+    check (the Sources table's ``named_by`` has ``"signed batch"``, or ``"key revoked"`` for a source whose
+    signed batch lost standing to a revocation; ``provenance.delta.attribution``), or
+    ``lineage.unsigned_from_signing_sources`` blocks on records of theirs (its set of sources that sign)."""
+    from provenance.delta.attribution import SIGNED_BATCH
+    from provenance.report.wording import KEY_REVOKED
+
+    out = {
+        str(row["source"])
+        for row in report.get("sources") or []
+        if row.get("source") and {SIGNED_BATCH, KEY_REVOKED} & set(row.get("named_by") or [])
+    }
+    for rule in report.get("rules") or []:
+        if rule["rule"] == "lineage.unsigned_from_signing_sources" and rule["status"] == "block":
+            out |= {str(r["source"]) for r in rule.get("records") or [] if r.get("source")}
+    return out
 
 
 def _own_check(rule: dict) -> list[Step]:

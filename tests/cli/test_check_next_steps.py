@@ -205,3 +205,83 @@ def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vend
     steps = r.stdout.split("\nTo release:\n", 1)[1].split("\n\n", 1)[0]
     assert "--source vendor" not in steps, steps
     assert "or cut the flagged records out: " in steps, steps
+
+
+def _tour_with_a_scrape_registered_as_the_vendor(prov) -> tuple[str, ...]:
+    """Attack review 14b, A14b-2 (`a14b_release_cuts_signed_vendor.sh`): the README tour (the vendor signs its
+    400 records and is trusted by a maintainer-signed entry, the crowd's 300 are unsigned, v3), then the scrape
+    registered under the vendor's name, unsigned (`prov add` warns and accepts it), committed as v4."""
+    import runpy
+
+    runpy.run_path(str(Path(__file__).parents[2] / "examples" / "tour" / "make_data.py"))["main"](Path("."))
+    pinned = ("--signer", "maintainer.pub")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("init",),
+        ("keys", "generate", "maintainer"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned),
+        ("add", "batch.parquet", "--source", "vendor", *pinned),
+        ("add", "crowd.parquet", "--source", "crowd", "--unsigned", *pinned),
+        ("-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned),
+        ("add", "scraped.parquet", "--source", "vendor", "--unsigned", *pinned),
+        ("-q", "commit", "train-new.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return pinned
+
+
+def _attested(prov, version: str, pinned: tuple[str, ...]) -> dict:
+    r = prov("sources", "--version", version, "--json", *pinned)
+    assert r.exit_code == 0, r.output
+    return {s["source"]: s["attested"] for s in json.loads(r.stdout)["sources"]}
+
+
+def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_the_vendor(prov, workdir):
+    """A14b-2: "To release:" said `prov quarantine --from v4 --source vendor`, which removes the vendor's 400
+    signed records with the 60 unsigned ones (460 removed, 300 kept): the registrant steers the maintainer into
+    cutting a signing vendor. The steps now cut the flagged records, or leave out the records no signature of the
+    vendor attests and commit again; followed for real, both keep the vendor's 400 signed records."""
+    pinned = _tour_with_a_scrape_registered_as_the_vendor(prov)
+    assert _attested(prov, "v4", pinned)["vendor"] == 400
+    r = prov("check", "v4", "--base", "v3", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1 and "lineage.unsigned_from_signing_sources" in r.stdout.splitlines()[0], r.output
+    steps = [
+        words(line).removeprefix("- ")
+        for line in r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0].split("\n  - ")
+    ]
+    cuts = [s.split(" (", 1)[0] for s in steps if "prov quarantine" in s]
+    assert not [s for s in cuts if "--source vendor" in s], steps  # was the first cut offered
+    leave_out = (
+        "or leave out vendor's records no signature of it attests, and commit again: "
+        "prov commit DATA --parent v4 --tag NEW --key K (prov quarantine --source vendor would cut vendor's signed "
+        "records too)"
+    )
+    assert leave_out in steps, steps
+    assert "register the added records' batch, signed by its source: prov add DATA --source vendor " in " ".join(steps)
+
+    # the flagged records cut out, as printed: the vendor's signed records stay
+    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    for command in cut.split(": ", 1)[1].split(" && "):
+        args = shlex.split(command.replace("NEW", "v4f").replace("--key K", "--key maintainer.key"))
+        done = prov(*args[1:], *pinned)
+        assert done.exit_code in (0, 1), done.output
+    assert _attested(prov, "v4f", pinned)["vendor"] == 400
+
+    # the unsigned records under the vendor's name left out, and committed as printed: the check passes
+    scraped = pq.read_table("scraped.parquet").to_pylist()
+    new = pq.read_table("train-new.parquet")
+    keep = [i for i, row in enumerate(new.to_pylist()) if row not in scraped]
+    pq.write_table(new.take(keep), "without-scrape.parquet")
+    command = leave_out.split(": ", 1)[1].split(" (", 1)[0]
+    filled = (
+        command.replace("DATA", "without-scrape.parquet")
+        .replace("NEW", "v5")
+        .replace("--key K", "--key maintainer.key")
+    )
+    done = prov("-q", *shlex.split(filled)[1:], *pinned)
+    assert done.exit_code == 0, done.output
+    assert _attested(prov, "v5", pinned)["vendor"] == 400
+    r = prov("check", "v5", "--base", "v3", "--no-save", "--format", "json", *pinned)
+    assert r.exit_code == 0 and json.loads(r.stdout)["decision"] == "pass", r.output
