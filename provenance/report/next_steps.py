@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 NEW = "NEW"  # the new version's name, for the reader to choose
 KEY = "--key K"
+RELABELED = "lineage.max_relabeled_after_source"
 POLICY = "(a policy file: start from prov check --print-default-policy, check with --policy FILE)"
 
 
@@ -63,8 +64,10 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     # a source that signs its batches is not cut out for records no signature of it attests: --source cuts its
     # signed records too, and whoever registers batches can name an unsigned one after it (attack review 14b, A14b-2)
     signs = named is not None and named in _signing_sources(report)
-    leave_out = Step(
-        f"or leave out {source}'s records no signature of it attests, and commit again",
+    relabeled = any(r["rule"] == RELABELED and r["status"] == "block" for r in report.get("rules") or [])
+    leave_out = Step(  # one step (one command, said once) for the records under S's name no signature attests
+        ("or restore the labels the sources signed, or leave out " if relabeled else "or leave out ")
+        + f"{source}'s records no signature of it attests, and commit again",
         f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
         f" (prov quarantine --source {source} would cut {source}'s signed records too)",
     )
@@ -95,7 +98,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         return [
             Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
         ]
-    if name in ("lineage.max_conflicting_signed_labels", "lineage.max_relabeled_after_source"):
+    if name == RELABELED and signs:  # whoever wrote the data changed the labels S signed, not S
+        return [Step(leave_out.what.removeprefix("or "), leave_out.command, leave_out.after)]
+    if name in ("lineage.max_conflicting_signed_labels", RELABELED):
         return [Step("restore the labels the sources signed, or cut out the source that changed them", cut_source)]
     if name in ("lineage.forbidden_sources", "lineage.block_quarantined_sources"):
         return [Step("cut the source out", cut_source)]

@@ -285,3 +285,32 @@ def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_th
     assert _attested(prov, "v5", pinned)["vendor"] == 400
     r = prov("check", "v5", "--base", "v3", "--no-save", "--format", "json", *pinned)
     assert r.exit_code == 0 and json.loads(r.stdout)["decision"] == "pass", r.output
+
+
+def test_records_relabeled_after_the_vendor_signed_them_point_at_restoring_the_labels(prov, template_trust, workdir):
+    """The same shape as A14b-2: whoever writes the data flips 20 labels of the vendor's signed records;
+    "To release:" said to cut out the vendor (`prov quarantine --source vendor`: all 600 of its signed records).
+    It now says to restore the signed labels and commit again, and that, followed for real, passes."""
+    from support import relabel
+
+    pinned = ("--signer", "maintainer.pub")
+    relabel("v2.parquet", [1000 + i for i in range(0, 40, 2)], "v4.parquet")
+    r = prov("-q", "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *pinned)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v4", "--base", "v2", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1 and "lineage.max_relabeled_after_source" in r.stdout.splitlines()[0], r.output
+    steps = words(r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0])
+    assert "--source vendor --tag" not in steps, steps  # was "or cut out the source that changed them"
+    restore = (
+        "restore the labels the sources signed, or leave out vendor's records no signature of it attests, and commit "
+        "again: prov commit DATA --parent v4 --tag NEW --key K (prov quarantine --source vendor would cut vendor's"
+    )
+    assert restore in steps, steps
+    command = (
+        restore.split(": ", 1)[1].split(" (", 1)[0].replace("DATA", "v2.parquet").replace("NEW", "v5")
+    )  # v2's labels: signed
+    r = prov("-q", *shlex.split(command.replace("--key K", "--key maintainer.key"))[1:], *pinned)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v5", "--base", "v2", "--no-save", "--format", "json", *pinned)
+    rules = {x["rule"]: x["status"] for x in json.loads(r.stdout)["rules"]}
+    assert rules["lineage.max_relabeled_after_source"] == "pass", rules
