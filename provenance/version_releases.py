@@ -3,10 +3,10 @@
 A month of daily versions later, which were released, against which base, and which was a
 quarantine, is what a maintainer choosing a base (or answering "what did the model of 20
 December train on?") asks first (newcomer review 12, finding 9). A version is *released* when a
-release attestation kept in the store (``prov check --attest`` keeps one) verifies under the
-``attest`` role of the keys the verifier pinned and names the version's tag and Merkle root, as
-``gate.base_release`` judges a check's base: never from the ``attestations`` row alone, which
-whoever can write ``.prov/`` can plant. A kept attestation that does not verify is listed as
+release attestation kept in the store (``prov check --attest`` keeps one) passes the checks
+``prov verify V --attestation`` makes under the same pins, expiry aside (shown as expired), on
+an audit log that matches its signed checkpoints (attack review 14, A14-1): never from the
+``attestations`` row alone, which whoever can write ``.prov/`` can plant. A kept attestation that does not verify is listed as
 such, with why, under the version its row names (a claim, said as one). With nothing pinned none
 verifies: keys found in ``.prov/`` prove nothing.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from provenance.errors import ProvError
+from provenance.errors import InputError, ProvError
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -27,25 +27,36 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Version tag -> the release attestations kept in the store for it, oldest first.
 
     Each is ``{"attestation", "verified", "release", "base", "decision", "expires", "checked_at",
-    "problem"}``: ``verified`` true when it verifies under the pinned ``attest`` role and names this
-    store's version (tag and Merkle root) with a passing decision; then ``release`` (its counter),
-    ``base`` (the version it was checked against), ``decision`` (``pass`` or ``warned``), ``expires``
-    and ``checked_at`` (ISO 8601) are its signed facts and ``problem`` is None. Otherwise those facts
-    are None and ``problem`` says why it is not relied on; it is filed under the version its row
-    names (unsigned: whoever writes ``.prov/`` wrote it).
+    "problem"}``: ``verified`` true when ``prov verify V --attestation`` would accept it under the same
+    pins, expiry aside (``gate.attestation_verify.check_release`` with ``at_release``: signed by the pinned
+    ``attest`` role, store revocations honoured, naming this store's version, tag and Merkle root, with a
+    passing decision and a signed ancestor as its base) and the store's audit log matches every checkpoint
+    signed by a key the verifier pins (``audit_log_break``); then ``release`` (its counter), ``base`` (the
+    version it was checked against), ``decision`` (``pass`` or ``warned``), ``expires`` and ``checked_at``
+    (ISO 8601) are its signed facts and ``problem`` is None. Otherwise those facts are None and ``problem``
+    says why it is not relied on; it is filed under the version its row names (unsigned: whoever writes
+    ``.prov/`` wrote it). A log that lost or changed entries a checkpoint signed (a revocation deleted, say)
+    marks no release at all (attack review 14, A14-1).
     """
+    from provenance.gate.attestation_verify import audit_log_break
     from provenance.trust.pins import pins_of
 
-    roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
-    rows = store.db.execute("select object, version, created_at from attestations order by created_at, object")
+    found = store.db.execute(
+        "select object, version, created_at from attestations order by created_at, object"
+    ).fetchall()
     pinned = pins_of(store).pinned
+    broken: list[str | None] = []  # the log checked once, when an attestation passes its own checks
     out: dict[str, list[dict[str, Any]]] = {}
-    for oid, claimed, created in rows.fetchall():
+    for oid, claimed, created in found:
         item: dict[str, Any] = {"attestation": oid, "verified": False, "problem": NOTHING_PINNED}
         item |= dict.fromkeys(("release", "base", "decision", "expires", "checked_at"))
         tag = str(claimed)
         if pinned:
-            facts, problem = _verified_facts(store, oid, roots)
+            facts, problem = _verified_facts(store, oid)
+            if facts is not None and not broken:
+                broken.append(audit_log_break(store))
+            if facts is not None and broken[0] is not None:
+                facts, problem = None, LOG_BROKEN
             if facts is not None:
                 tag = facts.pop("version")
                 item |= facts | {"verified": True, "problem": None}
@@ -57,11 +68,14 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _verified_facts(store: Store, oid: str, roots: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
-    """The signed facts of attestation ``oid`` when it verifies and names a version of ``roots``, else
+LOG_BROKEN = "the store's audit log does not match its signed checkpoints and versions (prov audit verify)"
+
+
+def _verified_facts(store: Store, oid: str) -> tuple[dict[str, Any] | None, str]:
+    """The signed facts of attestation ``oid`` when ``check_release`` accepts it (expiry aside), else
     ``(None, why)``."""
     from provenance import signing
-    from provenance.gate.release_history import EXTENSION
+    from provenance.gate.attestation_verify import check_release
     from provenance.trust.pins import pins_of
     from provenance.trust.roles import ATTEST
 
@@ -71,24 +85,22 @@ def _verified_facts(store: Store, oid: str, roots: dict[str, str]) -> tuple[dict
     except ProvError:
         return None, "its object is missing or altered (prov fsck says which)"
     try:
-        stmt = pins_of(store).verify(env, ATTEST, name, store).statement
-        root = signing.subject_root(stmt).hex()
+        pins_of(store).verify(env, ATTEST, name, store)
     except ProvError:
         return None, "not signed by a pinned attest key"
-    pred = stmt.get("predicate") or {}
-    facts = pred.get(EXTENSION) if isinstance(pred, dict) else None
-    if not isinstance(facts, dict):
-        return None, "signed, but not a release attestation"
-    version = facts.get("version")
-    if not isinstance(version, str) or roots.get(version) != root:
-        return None, f"signed for {version!r} at Merkle root {root[:12]}, no version of this store"
-    release, base = facts.get("release"), facts.get("base")
-    if facts.get("decision") not in ("pass", "warned") or not isinstance(release, int) or release < 1:
-        return None, "signed, but not a passing release with a release counter"
+    try:
+        checked = check_release(store, env, name, at_release=True)
+    except InputError:
+        return None, "signed for a version this store does not have"
+    except ProvError as exc:
+        return None, str(exc).removeprefix(f"{name}: ")  # the mark names the attestation already
+    facts, pred = checked.facts, checked.predicate
+    if facts.get("decision") not in ("pass", "warned"):
+        return None, "signed, but not a passing release"
     return {
-        "version": version,
-        "release": release,
-        "base": base.get("version") if isinstance(base, dict) and isinstance(base.get("version"), str) else None,
+        "version": checked.row["tag"],
+        "release": checked.release,
+        "base": checked.base.get("version") if isinstance(checked.base.get("version"), str) else None,
         "decision": facts["decision"],
         "expires": facts.get("expires") if isinstance(facts.get("expires"), str) else None,
         "checked_at": pred.get("timeVerified") if isinstance(pred.get("timeVerified"), str) else None,

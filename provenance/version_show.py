@@ -103,7 +103,9 @@ def describe_version(store: Store, tag: str) -> dict:
 
     The statement is verified first; counts per label and source, schema and what a quarantine
     cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins
-    (:func:`lineage_under_pins`). Raises ``InputError`` for an unknown version,
+    (:func:`lineage_under_pins`); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
+    the log does not match a checkpoint signed by a key the verifier pins (``prov audit verify``'s check).
+    Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
 
     With nothing pinned the signature is checked only against keys found in ``.prov/``, which
@@ -139,10 +141,13 @@ def describe_version(store: Store, tag: str) -> dict:
     lineage = _object(pred.get("lineage"))
     info.update(lineage)
     info.update(lineage_under_pins(store, tag, lineage))
+    from provenance.gate.attestation_verify import audit_log_break
     from provenance.store.coverage import coverage
 
-    # what of the audit log no signature by a key the verifier trusts covers yet
+    # what of the audit log no signature by a key the verifier trusts covers yet; and whether the log is the one
+    # its checkpoints signed, as verify --attestation judges it (attack review 14, A14-1: "all 14 entries signed")
     info["audit"] = coverage(store, pins.maintainer_keys(store)).to_dict()
+    info["audit"]["broken"] = info["audit"]["broken"] or audit_log_break(store)
     from provenance.lineage.withdraw import withdrawal_summary
 
     # batches a maintainer signed as not shipped, judged under the pins as the gate judges them

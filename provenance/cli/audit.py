@@ -44,10 +44,11 @@ def audit_verify(
     store = Store.open_snapshot(pins=pins)  # one state for the chain, the checkpoints and what is reported
     pins.require_trust_decision("prov audit verify", store_keys)
     pinned = pins.maintainer_keys(store)
-    trusted = cps.trusted_keys(store, pinned)
+    # a kept file may be signed by any key you pin, one this store revokes too (attack review 14, A14-4)
+    held = cps.trusted_keys(store, pins.known_keys(store))
     from provenance.gate.attestation_verify import kept_log_head
 
-    kept = [head for head in (kept_log_head(store, path, trusted) for path in checkpoint) if head is not None]
+    kept = [head for head in (kept_log_head(store, path, held) for path in checkpoint) if head is not None]
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))
     if json_out:
         emit_json(report)

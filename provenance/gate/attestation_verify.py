@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from provenance import clock, input_file, signing
@@ -182,14 +183,105 @@ def verify_attestation(
     pins.require_trust_decision(f"prov verify {version} --attestation {path}")
     known = releases.read_state(release_state) if release_state else None
     env, data = read_attestation(path)
-    signed = pins.verify(env, ATTEST, path, store)
+    checked = check_release(
+        store, env, path, version, now=now, at_release=at_release, base=base, policy_digest=policy_digest
+    )
+    pred, facts, release, row, expires = checked.predicate, checked.facts, checked.release, checked.row, checked.expires
+    policy = facts.get("policy") or {}
+    # before judging lineage: a revocation the log holds (V13-1), and one a kept state signed after (V13b-1)
+    _require_log_matches_checkpoints(store, pins, path, kept_log_states)
+    not_trusted = not_attested_now(store, version)
+    if not_trusted and fail_on_revoked:
+        raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
+    root_version = pins.root.version if pins.root is not None else None
+    log = LogState.from_dict(facts.get("auditLog"), path)
+    candidate = releases.AcceptedRelease(
+        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
+    )
+    releases.check_fresh(candidate, known, min_release, path)
+    if known is not None and known.audit_log is not None:  # the log must not have lost entries since
+        kept = f"release {known.release} ({known.version}), accepted by this job"
+        if log is None:
+            raise VerificationError(
+                f"{path}: carries no audit-log state, so it cannot show the log kept every entry of {kept}; "
+                f"attest {version} again with this prov"
+            )
+        require_consistent(store, known.audit_log, log, path, kept)
+    state = None
+    if release_state:
+        written = releases.record(release_state, candidate)
+        state = {"path": release_state, "release": release, "root_version": written.root_version}
+        state["created"] = known is None  # a new file refused nothing older: a typo in the path turns that off
+        state["audit_log_size"] = written.audit_log.size if written.audit_log is not None else None
+    return {
+        "version": version,
+        "attestation": path,
+        "warnings": facts.get("warnings", []),
+        "signature": "ok",
+        "keyid": checked.keyid,
+        "base": {"version": checked.base["version"], "merkle_root": checked.base["merkleRoot"]},
+        "policy": {"path": policy.get("path"), "digest": checked.policy_digest},
+        "checks_off": list(policy.get("checksOff") or []),
+        "acknowledged": policy.get("acknowledged"),
+        "checked_at": pred.get("timeVerified"),
+        "expires": clock.iso(expires),
+        "expired": checked.expired,
+        "at_release": at_release,
+        "release": release,
+        "audit_log": log.to_dict() if log is not None else None,
+        "release_state": state,
+        "lineage_not_trusted": not_trusted,
+    }
+
+
+@dataclass(frozen=True)
+class CheckedRelease:
+    """A release attestation :func:`check_release` accepted: ``keyid`` signed it for the pinned ``attest``
+    role; ``row`` is the store's row of the version it attests (tag and Merkle root match); ``predicate``
+    is its signed SLSA VSA predicate, ``facts`` prov's release facts in it, ``base`` the signed
+    ``{"version", "merkleRoot"}`` of its base (a signed ancestor), ``policy_digest`` the policy's SHA-256
+    hex, ``release`` its counter (>= 1), ``expires`` when it ends (UTC) and ``expired`` whether it has."""
+
+    keyid: str
+    row: dict
+    predicate: dict
+    facts: dict
+    base: dict
+    policy_digest: str | None
+    release: int
+    expires: dt.datetime
+    expired: bool
+
+
+def check_release(
+    store: Store,
+    env: dict,
+    path: str,
+    version: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    at_release: bool = False,
+    base: str | None = None,
+    policy_digest: str | None = None,
+) -> CheckedRelease:
+    """The checks of one release attestation (``env``, a shape-checked DSSE envelope named ``path``) that
+    :func:`verify_attestation` makes before it reads the audit log, release state and lineage: signed by
+    the pinned ``attest`` role (store revocations honoured), a release attestation of ``version`` (default:
+    the version it names) at this store's Merkle root, PASSED, not expired (with ``at_release``: expiry
+    reported, not refused), its base a signed ancestor (and ``base`` when given), one policy digest (and
+    ``policy_digest`` when given), a release counter. ``prov log`` and ``prov show`` mark a release only
+    from an attestation that passes these and an audit log that matches its checkpoints
+    (``version_releases``). Raises VerificationError (exit 1) naming ``path`` and the first check that
+    fails, InputError (exit 2) for a version this store does not have."""
+    signed = pins_of(store).verify(env, ATTEST, path, store)
     stmt = signed.statement
     if stmt.get("predicateType") != PREDICATE_TYPE:
         raise VerificationError(f"{path}: not a release attestation (predicateType {stmt.get('predicateType')!r})")
-    pred = stmt.get("predicate") or {}
-    facts = pred.get(EXTENSION)
-    if not isinstance(facts, dict):
+    pred = stmt.get("predicate")
+    facts = pred.get(EXTENSION) if isinstance(pred, dict) else None
+    if not isinstance(pred, dict) or not isinstance(facts, dict):
         raise VerificationError(f"{path}: a verification summary without prov's release facts ({EXTENSION})")
+    version = version if version is not None else str(facts.get("version"))
     row = store.version(version)
     if facts.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
         raise VerificationError(
@@ -225,50 +317,22 @@ def verify_attestation(
     release = facts.get("release")
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
-    # before judging lineage: a revocation the log holds (V13-1), and one a kept state signed after (V13b-1)
-    _require_log_matches_checkpoints(store, pins, path, kept_log_states)
-    not_trusted = not_attested_now(store, version)
-    if not_trusted and fail_on_revoked:
-        raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
-    root_version = pins.root.version if pins.root is not None else None
-    log = LogState.from_dict(facts.get("auditLog"), path)
-    candidate = releases.AcceptedRelease(
-        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
-    )
-    releases.check_fresh(candidate, known, min_release, path)
-    if known is not None and known.audit_log is not None:  # the log must not have lost entries since
-        kept = f"release {known.release} ({known.version}), accepted by this job"
-        if log is None:
-            raise VerificationError(
-                f"{path}: carries no audit-log state, so it cannot show the log kept every entry of {kept}; "
-                f"attest {version} again with this prov"
-            )
-        require_consistent(store, known.audit_log, log, path, kept)
-    state = None
-    if release_state:
-        written = releases.record(release_state, candidate)
-        state = {"path": release_state, "release": release, "root_version": written.root_version}
-        state["created"] = known is None  # a new file refused nothing older: a typo in the path turns that off
-        state["audit_log_size"] = written.audit_log.size if written.audit_log is not None else None
-    return {
-        "version": version,
-        "attestation": path,
-        "warnings": facts.get("warnings", []),
-        "signature": "ok",
-        "keyid": signed.keyid,
-        "base": {"version": base_facts["version"], "merkle_root": base_facts["merkleRoot"]},
-        "policy": {"path": policy.get("path"), "digest": signed_digest},
-        "checks_off": list(policy.get("checksOff") or []),
-        "acknowledged": policy.get("acknowledged"),
-        "checked_at": pred.get("timeVerified"),
-        "expires": clock.iso(expires),
-        "expired": expired,
-        "at_release": at_release,
-        "release": release,
-        "audit_log": log.to_dict() if log is not None else None,
-        "release_state": state,
-        "lineage_not_trusted": not_trusted,
-    }
+    return CheckedRelease(signed.keyid, row, pred, facts, base_facts, signed_digest, release, expires, expired)
+
+
+def audit_log_break(store: Store) -> str | None:
+    """Why the store's audit log cannot be relied on under the store's pins, as ``prov verify --attestation``
+    judges it (:func:`_require_log_matches_checkpoints`, ``prov audit verify``'s check), or None when it
+    matches every checkpoint signed by a key the verifier pins (with nothing pinned: the store's keys). Raises
+    nothing for a broken log or a malformed checkpoint in ``.prov/``: either is returned as the reason."""
+    from provenance.store.coverage import verify_log
+
+    pins = pins_of(store)
+    try:
+        verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
+    except (InputError, VerificationError) as exc:  # a malformed checkpoint in .prov/ too: fail closed
+        return str(exc)
+    return None
 
 
 def _require_log_matches_checkpoints(store: Store, pins, path: str, kept: Sequence[str] = ()) -> None:
@@ -282,8 +346,8 @@ def _require_log_matches_checkpoints(store: Store, pins, path: str, kept: Sequen
     log state."""
     from provenance.store.coverage import verify_log
 
-    maintainers = pins.maintainer_keys(store)
-    heads = [h for h in (kept_log_head(store, f, trusted_keys(store, maintainers)) for f in kept) if h is not None]
+    maintainers, held = pins.maintainer_keys(store), trusted_keys(store, pins.known_keys(store))
+    heads = [h for h in (kept_log_head(store, f, held) for f in kept) if h is not None]  # any pinned key's (A14-4)
     try:
         verify_log(store, maintainers, heads, pins.known_keys(store), pins.retired_keys(store))
     except VerificationError as exc:

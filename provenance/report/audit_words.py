@@ -34,9 +34,14 @@ def audit_line(cov: dict) -> str:
     ``audit log: 2 detector runs since checkpoint 3f2a… (unsigned; nothing relies on them)`` when
     every pending entry is a detector run (the user's own ``diff --detect`` and ``check``:
     newcomer review 9, finding 7), else ``audit log: 2 of 9 entries pending after checkpoint
-    3f2a… (1 waiver, 1 batch added; not relied on until a checkpoint or version signs them)``."""
+    3f2a… (1 waiver, 1 batch added; not relied on until a checkpoint or version signs them)``.
+
+    A log a trusted checkpoint says lost or changed entries (``broken``) is said to be broken first,
+    never "all entries signed" (attack review 14, A14-1)."""
     n, pending = cov["entries"], cov["pending"]
     keys_note = "" if cov["pinned"] else "; signatures checked only against keys found in the store"
+    if cov.get("broken"):
+        return f"audit log: BROKEN: {cov['broken']}; rely on nothing in it until prov audit verify passes{keys_note}"
     if not pending:
         return f"audit log: all {n} entries signed ({cov['by'] or 'empty log'}){keys_note}"
     if cov["by"] and all(e["action"] == "detect" for e in pending):

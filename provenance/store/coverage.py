@@ -42,7 +42,10 @@ class AuditCoverage:
     ``checkpoint <id>`` or ``version <tag>``, None if nothing is signed); ``pending`` are
     the later entries (``seq``, ``ts``, ``action``, ``subject``), never relied on by a
     check. ``pinned`` says whether the signatures were checked against keys the verifier
-    pinned (False: only against keys found in the store).
+    pinned (False: only against keys found in the store). ``broken`` is None, or why the
+    log is not the one a trusted checkpoint signed (it lost or changed entries the
+    checkpoint covers: a rolled-back store); ``signed`` then counts only the entries an
+    older head that still matches covers, and every report says the log is broken.
     """
 
     entries: int
@@ -50,13 +53,14 @@ class AuditCoverage:
     by: str | None
     pinned: bool
     pending: list[dict] = field(default_factory=list)
+    broken: str | None = None
 
     def covers(self, seq: int) -> bool:
         """Whether audit entry ``seq`` (1-based) is under a trusted signature."""
         return 1 <= seq <= self.signed
 
     def to_dict(self) -> dict:
-        """``{"entries", "signed", "by", "pinned", "pending": [...]}``."""
+        """``{"entries", "signed", "by", "pinned", "pending": [...], "broken"}``."""
         return dict(self.__dict__)
 
     def summary(self) -> str:
@@ -73,22 +77,30 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
     """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
 
     Signed heads are checkpoints (their root must equal the log's own) and versions (their
-    signed ``auditLogHead`` must be an entry's chain hash). A head that does not verify
-    covers nothing (``prov audit verify`` says why); this function never raises for it.
+    signed ``auditLogHead`` must be an entry's chain hash). A checkpoint by a trusted key
+    that the log no longer matches (it covers more entries than the log has, or other ones)
+    is a rolled-back log: ``broken`` says so, and only an older head that still matches
+    counts (attack review 14, A14-1: it was skipped, and ``prov show`` said "all 14 entries
+    signed" over a log that had lost its 15th). A head that does not verify covers nothing
+    (``prov audit verify`` says why); this function never raises for it.
     """
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
-    best, by = 0, None
-    for row in reversed(checkpoint_rows(store.db)):
-        if row["size"] <= best or row["size"] > len(rows):
+    stored = checkpoint_rows(store.db)
+    roots = merkle.prefix_roots(hashes, {r["size"] for r in stored if type(r["size"]) is int})
+    best, by, broken = 0, None, None
+    for row in reversed(stored):
+        fits = type(row["size"]) is int and row["size"] in roots and roots[row["size"]].hex() == row["root"]
+        if (fits and row["size"] <= best) or (not fits and broken is not None):
             continue
         try:
             cp = read_checkpoint(store, row, trusted)
         except (InputError, VerificationError):
             continue
-        if merkle.merkle_root(hashes[: cp.size]).hex() == cp.root:
+        if not fits:  # signed by a key the verifier trusts over entries this log no longer has
+            broken = _lost(cp, len(rows))
+        elif best == 0:
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
-            break
     intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
     position = {e["hash"]: e["seq"] for e in rows[:intact]}
     for tag, seq in _version_heads(store, trusted):
@@ -101,7 +113,17 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
         by,
         pinned is not None,
         [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
+        broken,
     )
+
+
+def _lost(cp: Checkpoint, entries: int) -> str:
+    """What checkpoint ``cp``, signed by a trusted key, says this log lost or changed (``AuditCoverage.broken``)."""
+    signed = f"checkpoint {cp.object[:12]} (signed by key {cp.keyid[:16]} at {cp.timestamp[:19]})"
+    either = "the log lost or changed entries it covered (a rolled-back store), or a stolen key signed another log"
+    if cp.size > entries:
+        return f"{signed} covers {cp.size} entries but the log has {entries}: {either}"
+    return f"the log's first {cp.size} entries are not the ones {signed} covers: {either}"
 
 
 def signed_before(store: Any, pinned: Keys | None = None) -> list[tuple[int, str]]:
@@ -324,15 +346,14 @@ def _mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys) -> str:
     signed again since (a rolled-back store; the older head is the honest one), or ``cp``
     was signed over another log by a stolen key. When a trusted head that matches the log
     (``coverage``) covers ``cp``'s entries, the message names it, so the reader can tell
-    by who signed what and when; otherwise it says both readings.
+    by who signed what and when; otherwise it says both readings. A key the verifier pins
+    that this store revokes is named as such, with the revocation's audit entry, never as
+    a key "not pinned" (attack review 14, A14-4).
     """
-    where = store.objects.path(cp.object) if store.objects.exists(cp.object) else f"checkpoint {cp.object[:12]}"
+    where = store.objects.path(cp.object) if store.objects.exists(cp.object) else cp.object[:12]
     signer = f"signed by key {cp.keyid[:16]} at {cp.timestamp}"
-    either = (
-        "either the log lost or changed entries it covered (a rolled-back store: restore the store from a copy you "
-        f"trust), or the checkpoint was signed over another log (is key {cp.keyid[:16]} stolen? revoke it)"
-    )
     covered = coverage(store, trusted)
+    either = _readings(store, cp, trusted, covered.signed)
     if covered.signed >= cp.size and covered.by is not None:
         return (
             f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the "
@@ -343,6 +364,37 @@ def _mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys) -> str:
     else:
         found = f"the first {cp.size} entries are not the ones checkpoint {where} ({signer}) signed"
     return f"audit log is broken: {found}: {either}"
+
+
+ROLLED_BACK = (
+    "the log lost or changed entries it covered (a rolled-back store: restore the store from a copy you trust)"
+)
+UNPIN = "stop pinning it (PROV_SIGNERS, --signer, or a root without it)"
+
+
+def _readings(store: Any, cp: Checkpoint, trusted: Keys, signed: int) -> str:
+    """The two readings of a checkpoint that does not match the log, for :func:`_mismatch`."""
+    key = f"key {cp.keyid[:16]}"
+    if cp.keyid in trusted:
+        return f"either {ROLLED_BACK}, or the checkpoint was signed over another log (is {key} stolen? revoke it)"
+    seq = store.db.execute("select min(seq) from audit where action = 'key.revoke' and subject = ?", [cp.keyid])
+    at = seq.fetchone()[0]
+    row = store.db.execute("select 1 from keys where keyid = ? and revoked_at is not null", [cp.keyid]).fetchone()
+    if at is None and row is None:  # a key of an earlier root, checked strictly (a kept file, say)
+        return f"either {ROLLED_BACK}, or the checkpoint was signed over another log (is {key} stolen? revoke it)"
+    if at is None:
+        return (
+            f"{key}, which you pin, is revoked in this store by its keys row alone (no audit entry says when): "
+            f"either {ROLLED_BACK}, or {key} was stolen and signed another log ({UNPIN})"
+        )
+    pending = " (pending: under no signature you trust)" if at > signed else ""
+    revoked = f"{key}, which you pin, is revoked in this store at audit entry {at}{pending}"
+    if cp.size <= at:
+        return (
+            f"{revoked}, and the checkpoint covers no entry after it, so it still holds: {ROLLED_BACK}; "
+            f"if {key} was stolen and signed another log, {UNPIN}"
+        )
+    return f"{revoked}: either {ROLLED_BACK}, or {key} was stolen and signed this after its revocation ({UNPIN})"
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:

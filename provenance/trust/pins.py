@@ -260,20 +260,30 @@ class Pins:
 
         :meth:`maintainer_keys`, plus the keys an earlier root of the chain (``--root``
         files before the one in force) gave a maintainer role, plus the pinned signers
-        themselves (root keys, with a root file); keys revoked in the store are left out.
-        An audit checkpoint signed by one of these is checked against it (a forged or
-        inconsistent one fails), while only :meth:`maintainer_keys` make one cover the log;
-        a checkpoint by any other key is not relied on (``provenance.store.coverage``).
+        themselves (root keys, with a root file). An audit checkpoint signed by one of these
+        is checked against it (a forged or inconsistent one fails), while only
+        :meth:`maintainer_keys` make one cover the log; a checkpoint by any other key is not
+        relied on (``provenance.store.coverage``).
+
+        A key the verifier pins (a signer, or a maintainer key of the root in force) stays here
+        when the store revokes it: a store revocation takes away what the key's signature
+        grants, never the check of what it signed before, so a ``.prov/`` writer's pending
+        ``prov keys revoke`` cannot disarm a checkpoint it signed (attack review 14, A14-4).
+        Keys of earlier roots that the store revokes are left out (rotated out, then revoked).
         """
         current = self.maintainer_keys(store)
         if current is None:
             return None
-        out = {k: p.key for k, p in self.signers.items()}
+        earlier: dict[str, Ed25519PublicKey] = {}
         for root in self.earlier_roots:
             for role in MAINTAINER_ROLES:
-                out.update(root.role_keys(role).keys)
+                earlier.update(root.role_keys(role).keys)
         revoked = revoked_maintainer_keys(store) if store is not None else set()
-        return {k: v for k, v in out.items() if k not in revoked} | current
+        pinned = {k: p.key for k, p in self.signers.items()}
+        if self.root is not None:
+            for role in MAINTAINER_ROLES:
+                pinned.update(self.root.role_keys(role).keys)
+        return {k: v for k, v in earlier.items() if k not in revoked} | pinned | current
 
     def retired_keys(self, store: Store | None = None) -> dict[str, Ed25519PublicKey]:
         """Maintainer keys an earlier root of the chain trusted and the root in force no longer does (rotated out).
