@@ -17,14 +17,12 @@ import hashlib
 import json
 import os
 import sqlite3
-from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from provenance.store import audit
+from support import validate_output
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 BROKEN_MARK = (
     "not relied on: the store's audit log does not match its signed checkpoints and versions (prov audit verify)"
 )
@@ -77,7 +75,7 @@ def test_log_and_show_mark_no_release_on_a_log_that_lost_the_attest_keys_revocat
     assert f"covers {entries + 1} entries but the log has {entries}" in shown, shown
     assert "audit log: BROKEN: checkpoint " in shown and "audit log: all" not in shown
     doc = json.loads(prov("show", "v2", "--json").stdout)
-    Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(doc)
+    validate_output("show", doc)
     assert f"but the log has {entries}" in doc["audit"]["broken"]
     assert [a["verified"] for a in doc["attestations"]] == [False, False]
 
