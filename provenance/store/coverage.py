@@ -31,6 +31,7 @@ from provenance.store.checkpoints import (
     read_checkpoint,
     trusted_keys,
 )
+from provenance.store.log_mismatch import mismatch
 from provenance.store.log_state import proves_extension
 
 
@@ -329,7 +330,7 @@ def verify_checkpoints(
     checked = [cp for cp in checked if cp not in odd]
     for cp in checked:
         if not matches(cp):
-            raise VerificationError(_mismatch(store, cp, len(rows), trusted))
+            raise VerificationError(mismatch(store, cp, len(rows), trusted, coverage(store, trusted)))
     for older, newer in zip(checked, checked[1:]):
         if not proves_extension(hashes, older, newer):
             raise VerificationError(
@@ -337,64 +338,6 @@ def verify_checkpoints(
                 f"(size {newer.size}) are not consistent (RFC 9162 §2.1.4)"
             )
     return CheckedCheckpoints(checked, ignored)
-
-
-def _mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys) -> str:
-    """Why checkpoint ``cp`` (by a key checked strictly) does not match the log, without guessing.
-
-    Two signed heads can disagree either way round: the log lost or changed entries and was
-    signed again since (a rolled-back store; the older head is the honest one), or ``cp``
-    was signed over another log by a stolen key. When a trusted head that matches the log
-    (``coverage``) covers ``cp``'s entries, the message names it, so the reader can tell
-    by who signed what and when; otherwise it says both readings. A key the verifier pins
-    that this store revokes is named as such, with the revocation's audit entry, never as
-    a key "not pinned" (attack review 14, A14-4).
-    """
-    where = store.objects.path(cp.object) if store.objects.exists(cp.object) else cp.object[:12]
-    signer = f"signed by key {cp.keyid[:16]} at {cp.timestamp}"
-    covered = coverage(store, trusted)
-    either = _readings(store, cp, trusted, covered.signed)
-    if covered.signed >= cp.size and covered.by is not None:
-        return (
-            f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the "
-            f"log: {either}"
-        )
-    if cp.size > entries:
-        found = f"checkpoint {where} ({signer}) covers {cp.size} entries but the log has {entries}"
-    else:
-        found = f"the first {cp.size} entries are not the ones checkpoint {where} ({signer}) signed"
-    return f"audit log is broken: {found}: {either}"
-
-
-ROLLED_BACK = (
-    "the log lost or changed entries it covered (a rolled-back store: restore the store from a copy you trust)"
-)
-UNPIN = "stop pinning it (PROV_SIGNERS, --signer, or a root without it)"
-
-
-def _readings(store: Any, cp: Checkpoint, trusted: Keys, signed: int) -> str:
-    """The two readings of a checkpoint that does not match the log, for :func:`_mismatch`."""
-    key = f"key {cp.keyid[:16]}"
-    if cp.keyid in trusted:
-        return f"either {ROLLED_BACK}, or the checkpoint was signed over another log (is {key} stolen? revoke it)"
-    seq = store.db.execute("select min(seq) from audit where action = 'key.revoke' and subject = ?", [cp.keyid])
-    at = seq.fetchone()[0]
-    row = store.db.execute("select 1 from keys where keyid = ? and revoked_at is not null", [cp.keyid]).fetchone()
-    if at is None and row is None:  # a key of an earlier root, checked strictly (a kept file, say)
-        return f"either {ROLLED_BACK}, or the checkpoint was signed over another log (is {key} stolen? revoke it)"
-    if at is None:
-        return (
-            f"{key}, which you pin, is revoked in this store by its keys row alone (no audit entry says when): "
-            f"either {ROLLED_BACK}, or {key} was stolen and signed another log ({UNPIN})"
-        )
-    pending = " (pending: under no signature you trust)" if at > signed else ""
-    revoked = f"{key}, which you pin, is revoked in this store at audit entry {at}{pending}"
-    if cp.size <= at:
-        return (
-            f"{revoked}, and the checkpoint covers no entry after it, so it still holds: {ROLLED_BACK}; "
-            f"if {key} was stolen and signed another log, {UNPIN}"
-        )
-    return f"{revoked}: either {ROLLED_BACK}, or {key} was stolen and signed this after its revocation ({UNPIN})"
 
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
