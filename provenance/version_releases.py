@@ -31,20 +31,21 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
     pins, expiry aside (``gate.attestation_verify.check_release`` with ``at_release``: signed by the pinned
     ``attest`` role, store revocations honoured, naming this store's version, tag and Merkle root, with a
     passing decision and a signed ancestor as its base) and the store's audit log matches every checkpoint
-    signed by a key the verifier pins (``audit_log_break``); then ``release`` (its counter), ``base`` (the
+    signed by a key the verifier pins (``store.coverage.log_break``); then ``release`` (its counter), ``base`` (the
     version it was checked against), ``decision`` (``pass`` or ``warned``), ``expires`` and ``checked_at``
     (ISO 8601) are its signed facts and ``problem`` is None. Otherwise those facts are None and ``problem``
     says why it is not relied on; it is filed under the version its row names (unsigned: whoever writes
     ``.prov/`` wrote it). A log that lost or changed entries a checkpoint signed (a revocation deleted, say)
     marks no release at all (attack review 14, A14-1).
     """
-    from provenance.gate.attestation_verify import audit_log_break
+    from provenance.store.coverage import log_break
     from provenance.trust.pins import pins_of
 
     found = store.db.execute(
         "select object, version, created_at from attestations order by created_at, object"
     ).fetchall()
-    pinned = pins_of(store).pinned
+    pins = pins_of(store)
+    pinned = pins.pinned
     broken: list[str | None] = []  # the log checked once, when an attestation passes its own checks
     out: dict[str, list[dict[str, Any]]] = {}
     for oid, claimed, created in found:
@@ -54,7 +55,7 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
         if pinned:
             facts, problem = _verified_facts(store, oid)
             if facts is not None and not broken:
-                broken.append(audit_log_break(store))
+                broken.append(log_break(store, pins))
             if facts is not None and broken[0] is not None:
                 facts, problem = None, LOG_BROKEN
             if facts is not None:

@@ -141,13 +141,12 @@ def describe_version(store: Store, tag: str) -> dict:
     lineage = _object(pred.get("lineage"))
     info.update(lineage)
     info.update(lineage_under_pins(store, tag, lineage))
-    from provenance.gate.attestation_verify import audit_log_break
-    from provenance.store.coverage import coverage
+    from provenance.store.coverage import coverage, log_break
 
     # what of the audit log no signature by a key the verifier trusts covers yet; and whether the log is the one
     # its checkpoints signed, as verify --attestation judges it (attack review 14, A14-1: "all 14 entries signed")
     info["audit"] = coverage(store, pins.maintainer_keys(store)).to_dict()
-    info["audit"]["broken"] = info["audit"]["broken"] or audit_log_break(store)
+    info["audit"]["broken"] = info["audit"]["broken"] or log_break(store, pins)
     from provenance.lineage.withdraw import withdrawal_summary
 
     # batches a maintainer signed as not shipped, judged under the pins as the gate judges them

@@ -320,21 +320,6 @@ def check_release(
     return CheckedRelease(signed.keyid, row, pred, facts, base_facts, signed_digest, release, expires, expired)
 
 
-def audit_log_break(store: Store) -> str | None:
-    """Why the store's audit log cannot be relied on under the store's pins, as ``prov verify --attestation``
-    judges it (:func:`_require_log_matches_checkpoints`, ``prov audit verify``'s check), or None when it
-    matches every checkpoint signed by a key the verifier pins (with nothing pinned: the store's keys). Raises
-    nothing for a broken log or a malformed checkpoint in ``.prov/``: either is returned as the reason."""
-    from provenance.store.coverage import verify_log
-
-    pins = pins_of(store)
-    try:
-        verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
-    except (InputError, VerificationError) as exc:  # a malformed checkpoint in .prov/ too: fail closed
-        return str(exc)
-    return None
-
-
 def _require_log_matches_checkpoints(store: Store, pins, path: str, kept: Sequence[str] = ()) -> None:
     """The store's audit log against every checkpoint in it signed by a key the verifier knows, as ``prov audit
     verify`` and the gate's integrity rule check it. A ``.prov/`` writer who cleared a revocation's row and its

@@ -247,6 +247,18 @@ def verify_log(
     }
 
 
+def log_break(store: Any, pins: Any) -> str | None:
+    """Why the audit log cannot be relied on under ``pins`` (a ``trust.pins.Pins``), as ``prov verify --attestation``
+    and ``prov audit verify`` judge it (:func:`verify_log` with the pins' maintainer, known and retired keys), or
+    None when it verifies. For displays (``prov log``, ``prov show``): raises nothing for a broken log or a
+    malformed checkpoint in ``.prov/``; either is returned as the reason (attack review 14, A14-1)."""
+    try:
+        verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
+    except (InputError, VerificationError) as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class CheckedCheckpoints:
     """What :func:`verify_checkpoints` found.
