@@ -131,6 +131,10 @@ def gate(profile, delta, base_rows: int = 0, base_repeated: int = 0, base_repeat
         "n": n,
         "flags": np.array([v.flagged for v in verdicts.records]),
         "p": np.array([v.p_value for v in verdicts.records]),
+        # for bench/gate_misses.py: what the rules were applied to
+        "results": results,
+        "verdicts": verdicts,
+        "budget": budget,
     }
 
 
@@ -193,9 +197,27 @@ def poisoned_delta(Xb, yb, Xd, yd, attack, rate, rng):
 RANDOM_ORDER_SEED = 7
 
 
-def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
+@dataclass
+class Batch:
+    """One batch of the run, for ``run``'s ``inspect``: the dataset, where the batch starts in the
+    (possibly shuffled) file, the base's profile, the clean delta and its gate outcome (``gate``'s dict),
+    the poisoned delta, its poison mask, the attack's name and its gate outcome."""
+
+    dataset: str
+    start: int
+    profile: object
+    clean: Delta
+    clean_outcome: dict
+    poisoned: Delta
+    poison: np.ndarray
+    attack: str
+    poisoned_outcome: dict
+
+
+def run(names, per_dataset=6, seed=0, out=print, order="inorder", inspect=None):
     """Score ``per_dataset`` batches of each dataset clean and poisoned, in file order or (``order``
-    "random") after a fixed shuffle of the file; ``out`` gets each line."""
+    "random") after a fixed shuffle of the file; ``out`` gets each line. ``inspect``, when given, is
+    called once per batch as ``inspect(Batch)`` (bench/gate_misses.py reads what each rule saw)."""
     print = out  # noqa: A001 - every line goes to the results file as well
     rng = np.random.default_rng(seed)
     clean_pass = clean_warn = clean_n = 0
@@ -240,6 +262,8 @@ def run(names, per_dataset=6, seed=0, out=print, order="inorder"):
             d_block += blocked
             by_attack[attack.name][0] += blocked
             by_attack[attack.name][1] += 1
+            if inspect is not None:
+                inspect(Batch(name, int(start), profile, clean, g, delta, poison, attack.name, p))
             print(
                 f"{name:16s} start {start:5d} n {g['n']:3d}: clean {'pass' if passed else 'BLOCK ' + ','.join(g['blocking'])}"
                 f"{' (warned)' if g['warned'] else ''} [{g['flagged']} flagged]; {attack.name} x{int(poison.sum())}: "
