@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
+from provenance.features.png import SIGNATURE, open_simple_png
 
 ImageInput = str | os.PathLike | bytes
+PNG_READ_LIMIT = 64 << 20  # bytes: a larger PNG is left to Image.open rather than read whole first
 
 
 class ImageFeaturizer(Featurizer):
@@ -56,8 +58,10 @@ class ImageFeaturizer(Featurizer):
         bilinear = Image.Resampling.BILINEAR
         for i, item in enumerate(records):
             try:
-                source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else os.fspath(item)
-                with Image.open(source) as image:
+                data = bytes(item) if isinstance(item, bytes | bytearray) else _png_bytes(item)
+                # a simple PNG skips Image.open's parser (features.png; the same decoder, the same pixels)
+                simple = None if data is None else open_simple_png(data)
+                with simple or Image.open(os.fspath(item) if data is None else io.BytesIO(data)) as image:
                     image.load()
                     # ``convert`` to the mode the image already has is a copy of it: skipped (same pixels)
                     same = image if image.mode == self.mode else image.convert(self.mode)
@@ -81,6 +85,16 @@ class ImageFeaturizer(Featurizer):
         if undecodable:
             raise FeatureError(f"cannot decode image(s) ({', '.join(sorted(errors))})", undecodable)
         return finite_matrix(rows, self.name)
+
+
+def _png_bytes(path: str | os.PathLike) -> bytes | None:
+    """The bytes of the file at ``path`` if it is a PNG file of at most ``PNG_READ_LIMIT`` bytes, else
+    ``None`` (read by ``Image.open``, which reads only what it needs). Raises ``OSError`` as ``open`` does."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(SIGNATURE))
+        if head != SIGNATURE or os.fstat(fh.fileno()).st_size > PNG_READ_LIMIT:
+            return None
+        return head + fh.read()
 
 
 def _describe(item: ImageInput, index: int) -> str:
