@@ -8,7 +8,8 @@ delta's records are read (and re-hashed, so they are the signed content).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -139,11 +140,18 @@ class Detection:
     # The shift the batch's classes share when its mean moved beyond the base's batches, and
     # whether the detectors scored its records without it (detectors.drift.remove_shift).
     shift: BatchShift | None = None
-    # Each record's kind ("added", "relabeled", "copied"), and when the delta holds relabels, the
-    # base's sample records scored with their pseudo-batch held out (the null of detectors.relabels,
-    # ``detectors.relabel_scan``); None when there is no relabel.
+    # Each record's kind ("added", "relabeled", "copied").
     kinds: list[str] | None = None
-    relabel_null: HeldOutNull | None = None
+    # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
+    # `prov diff --detect` never pays for scoring the base's sample once per pseudo-batch.
+    relabel_null_of: Callable[[], HeldOutNull | None] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def relabel_null(self) -> HeldOutNull | None:
+        """When the delta holds relabels, the base's sample records scored with their pseudo-batch held
+        out (the null of detectors.relabels, ``detectors.relabel_scan.profile_null``), computed on first
+        use and kept; None when there is no relabel."""
+        return self.relabel_null_of() if self.relabel_null_of is not None else None
 
     @property
     def errors(self) -> list[DetectorResult]:
@@ -221,7 +229,7 @@ def run_detection(
         drift_error = f"{type(exc).__name__}: {exc}"
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
-    null = profile_null(profile, results, fpr) if "relabeled" in delta_rows.kinds else None
+    null = (lambda: profile_null(profile, results, fpr)) if "relabeled" in delta_rows.kinds else None
     return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
 
 

@@ -206,3 +206,39 @@ def test_the_findings_object_written_from_columns_is_the_documents_bytes(labels)
     assert findings_object_bytes("r1", "v1", "v2", [], [], None, None)[0] == document_bytes(
         findings_document("r1", "v1", "v2", [], [], None, None)
     )
+
+
+def test_the_relabel_null_is_computed_only_when_a_rule_reads_it(store, keypair):
+    """`prov diff --detect` never reads the null of detectors.relabels (the base's sample scored once per
+    held-out pseudo-batch): it is computed on first use, as the eager computation gave it, and kept."""
+    from sklearn.datasets import load_breast_cancer
+
+    from provenance.delta.compare import diff_versions
+    from provenance.detectors.pipeline import detect_diff
+    from provenance.detectors.registry import DEFAULT_FPR
+    from provenance.detectors.relabel_scan import profile_null
+    from provenance.profiles.stage import load_profile
+
+    X, y = load_breast_cancer(return_X_y=True)
+    y_new = y[:450].copy()
+    y_new[[3, 40, 77, 150, 222]] ^= 1  # five base records relabeled, and 150 records added
+    for rows, labels, tag in (
+        (slice(0, 300), y[:300], "b"),
+        (slice(0, 450), y_new, "n"),
+        (slice(0, 450), y[:450], "a"),
+    ):
+        cols = {f"f{j:02d}": X[rows, j].astype(np.float32) for j in range(X.shape[1])}
+        pq.write_table(pa.table({**cols, "label": [str(v) for v in labels]}), f"{tag}.parquet")
+        commit(store, DatasetSpec(f"{tag}.parquet"), tag, str(keypair.private_path), parent=None if tag == "b" else "b")
+    detection = detect_diff(store, "b", "n", diff_versions(store, "b", "n").delta, save=False)
+    assert detection.kinds is not None and detection.kinds.count("relabeled") == 5
+    assert "relabel_null" not in vars(detection)  # nothing computed yet
+    null = detection.relabel_null
+    assert null is not None and len(null.batches) > 0 and detection.relabel_null is null
+    eager = profile_null(load_profile(store, "b"), detection.results, DEFAULT_FPR)
+    assert np.array_equal(null.batches, eager.batches) and list(null.labels) == list(eager.labels)
+    assert null.p.keys() == eager.p.keys()
+    for source, p in eager.p.items():
+        np.testing.assert_array_equal(null.p[source], p)
+    added_only = detect_diff(store, "b", "a", diff_versions(store, "b", "a").delta, save=False)
+    assert added_only.relabel_null is None  # no relabel: no null
