@@ -381,7 +381,8 @@ def load(
     changed column type or class list, or a signed record missing).
     """
     from provenance.errors import InputError
-    from provenance.loader.dataset import VerifiedDataset, open_signed_version
+    from provenance.loader.dataset import VerifiedDataset
+    from provenance.loader.signed_version import open_signed_version
 
     pins = as_pins(pins)  # pins="keys/maintainer.pub" pins that key, as --signer does
     if pins is None or not pins.pinned:

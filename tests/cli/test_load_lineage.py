@@ -11,7 +11,8 @@ import pytest
 
 import provenance as prov
 from provenance.errors import InputError, VerificationError
-from provenance.loader.dataset import VerifiedDataset, open_signed_version
+from provenance.loader.dataset import VerifiedDataset
+from provenance.loader.signed_version import open_signed_version
 
 
 def _rows(contents) -> set[tuple]:

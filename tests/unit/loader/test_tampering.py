@@ -173,9 +173,9 @@ def test_a_folder_table_is_checked_before_any_record_is_handed_out(workdir, stor
     pq.write_table(pa.concat_tables([b, b.slice(0, 150 - kept.num_rows)]), workdir / "data" / "b.parquet")
     with pytest.raises(VerificationError):
         next(iter(prov.load("t1", store=store, pins=pins)))
-    from provenance.loader.dataset import open_signed_version
     from provenance.loader.precheck import precheck
     from provenance.loader.reading import SignedReading
+    from provenance.loader.signed_version import open_signed_version
 
     signed = open_signed_version(str(store.root), "t1", pins)
     reading = SignedReading.from_predicate(signed.statement["predicate"])
@@ -214,9 +214,9 @@ def test_a_class_deleted_in_one_part_and_padded_with_another_parts_rows_is_refus
         data = prov.load("t1", store=store, pins=pins, verify_first=verify_first)
         with pytest.raises(VerificationError, match=r"b\.parquet#0: record [0-9a-f]{12} is read more times"):
             list(itertools.islice(data, 100))
-    from provenance.loader.dataset import open_signed_version
     from provenance.loader.precheck import precheck
     from provenance.loader.reading import SignedReading
+    from provenance.loader.signed_version import open_signed_version
 
     signed = open_signed_version(str(store.root), "t1", pins)
     manifest = signed.manifest.table
