@@ -2,7 +2,7 @@
 
 The report is plain data (``DiffReport.to_dict()``), the shape ``schemas/diff.schema.json``
 fixes; every formatter in ``provenance.report`` renders that dict. Detector findings
-slot in through :meth:`DiffReport.add_detector_results` (``--detect``).
+slot in through :meth:`DiffReport.add_detector_results` (``--detect``; ``detection_report.py``).
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from provenance import stats
 from provenance.delta import signals as sig
 from provenance.delta.attribution import named_by
+from provenance.delta.detection_report import DEFAULT_ALPHA, add_detection
 from provenance.delta.merge import Changes
-from provenance.delta.records import DeltaRecords, location, row_locators
+from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
 from provenance.report.wording import source_name
 
 REPORT_FORMAT = "prov.diff/v1"
-# The default policy's detectors.alpha (gate.detection.ALPHA; a test keeps them equal): a diff has no
-# policy, so its "expected at most" is the default gate's budget.
-DEFAULT_ALPHA = 0.001
-LOCATED = 1000  # flagged records whose locator a diff reads from the manifest
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
 
 
@@ -87,90 +83,10 @@ class DiffReport:
         return [s for s in self.by_source if s["flagged_signals"]]
 
     def add_detector_results(self, detection, alpha: float = DEFAULT_ALPHA, flagged_only: bool = False) -> None:
-        """Attach a ``provenance.detectors.pipeline.Detection``: one status per detector
-        ("ok" = it ran, "error" = it crashed) and one finding per scored record (DESIGN's
-        contract; only the flagged ones with ``flagged_only``: ``prov diff --flagged-only``),
-        carrying the combined verdict and every detector's own score and flag. ``detection``
-        counts every scored record either way and says which were listed (``listed``: "all"
-        or "flagged"); the stored run (``prov findings --all``) keeps every scored record.
-
-        Each finding also names the record as reports do (``label``, ``old_label`` for a
-        relabel, ``source``, ``lineage``, ``change``; for the first ``LOCATED`` flagged records
-        the ``locator`` and ``location`` in the data). Each detector gets ``expected_at_most``: the
-        most records a clean delta of that size flags at the verdict's FPR except with probability
-        ``alpha`` (binomial tail, ``stats.binomial_upper_limit``, as the gate's per-detector rows);
-        the combined verdict (``detection``) the gate's budget (``detectors.budget.flag_budget``:
-        beta-binomial with the drift ``rho`` between the base's own batches), so ``prov diff`` and
-        ``prov check`` agree. ``alpha`` is the default policy's ``detectors.alpha``.
-        ``by_source`` rows get ``flagged``: their records the combined verdict flags.
-        """
-        self.detect = True
-        fpr = detection.verdicts.fpr
-        for r in detection.results:
-            self.detectors.append(
-                {
-                    "detector": r.detector,
-                    "status": r.status,
-                    "error": r.error,
-                    "threshold": r.threshold,
-                    "flagged": len(r.flagged),
-                    "scored": len(r.findings),
-                    "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
-                }
-            )
-        from provenance.detectors.budget import flag_budget  # the gate's budget, so diff and check agree
-
-        verdicts = detection.verdicts
-        budget = flag_budget(
-            len(verdicts.records),
-            fpr,
-            alpha,
-            verdicts.reference_size,
-            verdicts.reference_batch_sizes,
-            verdicts.reference_batch_flags,
-        )
-        # A 1% delta of 1 M scores 10,000 records; --flagged-only keeps the report (and the work
-        # of describing each record) to what a reviewer acts on.
-        scored = verdicts.records
-        # each finding is a row (digest, label), as prov check names it: a digest held under two labels is
-        # two findings, each with its own label and row (attack review 10b, S10b-1)
-        findings = [
-            v.to_dict() | {"label": label}
-            for v, label in zip(scored, detection.labels)
-            if v.flagged or not flagged_only
-        ]
-        flagged = [f["digest"] for f in findings if f["flagged"]]
-        if self.records is not None:
-            facts = self.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
-            rows = self.delta.get("rows")
-            own = row_locators(rows() if callable(rows) else rows)
-            for f in findings:
-                known = facts.get(f["digest"], {})
-                f.update({k: v for k, v in known.items() if k != "label"})
-                locator = own.get((f["digest"], f["label"]))
-                if "locator" in known and locator is not None and locator != known["locator"]:
-                    f["locator"], f["location"] = locator, location(self.records.dataset, locator)
-        self.findings.extend(findings)
-        self.summary["findings_flagged"] = len(flagged)
-        self.detection = {
-            "fpr": fpr,
-            "alpha": alpha,
-            "scored": len(scored),
-            "flagged": len(flagged),
-            "listed": "flagged" if flagged_only else "all",
-            "expected_at_most": budget.flags if scored else None,
-            "rho": budget.rho,
-            "method": detection.verdicts.method,
-            # the batch's shared move when its mean shifted (detectors.drift.remove_shift)
-            "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
-        }
-        per_source = Counter(f.get("source") for f in findings if f["flagged"])
-        for row in self.by_source:
-            row["flagged"] = per_source.get(row["source"], 0)
-        if detection.drift is not None:
-            self.drift = [s.to_dict() for s in detection.drift]
-        else:
-            self.drift = [{"signal": "error", "error": detection.drift_error}]
+        """Attach a ``provenance.detectors.pipeline.Detection``: each detector's status, one finding per
+        scored record (only the flagged ones with ``flagged_only``) and the combined verdict's budget at
+        ``alpha``, as ``detection_report.add_detection`` says."""
+        add_detection(self, detection, alpha, flagged_only)
 
     def to_dict(self) -> dict:
         return {

@@ -111,7 +111,7 @@ def recompute(store: Any, version: str) -> dict:
                 f"detectors say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
             )
     flagged = sum(v[0] for v in now.values())
-    from provenance.delta.report import DEFAULT_ALPHA
+    from provenance.delta.detection_report import DEFAULT_ALPHA
     from provenance.detectors.budget import flag_budget
 
     v = detection.verdicts  # the combined verdict's budget, as prov diff computes it (the stored run lacks it)

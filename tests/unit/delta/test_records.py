@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 
+from provenance.delta.detection_report import DEFAULT_ALPHA
 from provenance.delta.records import KINDS, DeltaRecords, location
-from provenance.delta.report import DEFAULT_ALPHA
 from provenance.delta.windows import table_fetcher
 from provenance.gate.detection import ALPHA
 
