@@ -17,6 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance import clock, keys, progress, signing
+from provenance.commit_checks import (
+    refuse_existing,
+    refuse_nothing_pinned,
+    refuse_revoked_key,
+    refuse_unpinned_key,
+    validate_message,
+    validate_tag,
+    verified_parent,
+)
 from provenance.errors import InputError, VerificationError
 from provenance.profiles.sample import NONCE_BYTES, salt_from_signature, salt_message
 from provenance.sources.build import build_manifest
@@ -25,12 +34,9 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
-from provenance.trust.pins import pins_of
-from provenance.trust.roles import COMMIT, not_trusted
 from provenance.version_facts import (
     PREDICATE_TYPE,
     load_manifest,
-    newest_commit_entry,
     newest_version,
     portable_spec,
     verified_statement,
@@ -44,98 +50,7 @@ if TYPE_CHECKING:
 # commit builds them: `prov verify` and `prov show` use this module without them (~25 ms).
 AUTO = "auto"  # the profile's default featuriser: provenance.profiles.featurize.AUTO
 
-MAX_TAG_LENGTH = 128  # characters in a version name
 STAGE_NAMES = {"LineageStage": "lineage", "ProfileStage": "reference profile"}  # as progress shows them
-MAX_MESSAGE_LENGTH = 4096
-
-
-def validate_tag(tag: str) -> str:
-    """Return ``tag`` if it can name a version, else raise ``InputError`` saying why.
-
-    A version name is 1-128 characters with no whitespace, control characters, slashes
-    or backslashes, does not start with ``-`` and is not ``.`` or ``..``: it appears in
-    file names (``V.attestation.json``, a quarantined copy ``data.V.parquet``) and on
-    command lines.
-    """
-    rule = (
-        f"a version name is 1-{MAX_TAG_LENGTH} characters without spaces, control characters or slashes, "
-        "not starting with '-'"
-    )
-    if not isinstance(tag, str) or not tag:
-        raise InputError(f"tag {tag!r}: {rule}")
-    if (
-        len(tag) > MAX_TAG_LENGTH
-        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c in "/\\" for c in tag)
-        or tag.startswith("-")
-        or tag in (".", "..")
-    ):
-        raise InputError(f"tag {tag[:40]!r}: {rule}")
-    return tag
-
-
-def validate_message(message: str | None) -> str | None:
-    """Return a commit message (``prov commit -m``) if it may be signed, else raise ``InputError``.
-
-    A message is 1-4096 characters of text without NUL; newlines and tabs are kept (it is
-    shown escaped). ``None`` means no message.
-    """
-    if message is None:
-        return None
-    if not message.strip() or len(message) > MAX_MESSAGE_LENGTH or "\x00" in message:
-        raise InputError(f"commit message: 1-{MAX_MESSAGE_LENGTH} characters of text, not blank, without NUL")
-    return message
-
-
-def refuse_existing(store: Store, tag: str) -> None:
-    """Raise ``InputError`` if the store already has a version called ``tag``."""
-    if store.db.execute("select 1 from versions where tag = ?", [tag]).fetchone():
-        raise InputError(f"{tag}: a version of that name already exists; choose another name")
-
-
-def _refuse_revoked(store: Store, keyid: str, key_path: str | Path) -> None:
-    revoked = store.db.execute(
-        "select revoked_at from keys where keyid = ? and revoked_at is not null", [keyid]
-    ).fetchone()
-    if revoked:
-        raise VerificationError(f"{key_path}: key {keyid[:16]} was revoked at {revoked[0]}; it cannot sign versions")
-
-
-def _verified_parent(store: Store, parent: str) -> dict:
-    """The ``versions`` row of the parent a commit signs, after its statement verified under the pins.
-
-    The new version signs the parent's name and Merkle root as the row holds it, so a row a ``.prov/``
-    writer altered, or a version no pinned key signed, would be chained to silently. Raises
-    ``InputError`` for an unknown version, ``VerificationError`` naming it otherwise.
-    """
-    row = store.version(parent)
-    try:
-        verified_statement(store, row)
-    except VerificationError as exc:
-        reason = str(exc).removeprefix(f"version {parent}: ")
-        raise VerificationError(f"version {parent}: the parent does not verify: {reason}") from exc
-    return row
-
-
-def refuse_nothing_pinned(store: Store, tag: str) -> None:
-    """``prov commit`` onto a store that already holds a version needs pins (exit 2): with nothing pinned,
-    any key would sign it, and every later pinned ``commit`` and ``status`` would then refuse the store's
-    newest version (newcomer review 9, finding 1). A store's first commit may run unpinned. The CLI
-    calls it; :func:`commit` itself leaves the choice to its Python caller (``store.pins``)."""
-    if pins_of(store).pinned:
-        return
-    if newest_commit_entry(store) is not None or store.db.execute("select 1 from versions limit 1").fetchone():
-        pins_of(store).require_trust_decision(f"prov commit {tag}")
-
-
-def _refuse_unpinned(store: Store, keyid: str, key_path: str | Path) -> None:
-    pins = pins_of(store)
-    if not pins.pinned:
-        return
-    role = pins.role_keys(COMMIT, store)
-    if keyid not in role.keys:
-        raise InputError(
-            f"{key_path}: key {keyid[:16]} {not_trusted(role)}; verifiers would reject the version it signs"
-        )
 
 
 def predicate(
@@ -258,13 +173,13 @@ def commit(
         store.version(parent)  # an unknown parent is an input error before any reading
     private = keys.load_private(key_path)
     keyid = keys.key_id(private.public_key())
-    _refuse_revoked(store, keyid, key_path)
-    _refuse_unpinned(store, keyid, key_path)
+    refuse_revoked_key(store, keyid, key_path)
+    refuse_unpinned_key(store, keyid, key_path)
     # a hidden or unverifiable parent fails before any reading, not after
     salted_by = parent if parent is not None else newest_version(store, "--parent")
     # The profile sample is keyed by a salt only the committer's key draws (its deterministic signature
     # of the parent's Merkle root and the tag): a source cannot grind its records into it (profiles.sample).
-    salt_parent = bytes.fromhex(_verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
+    salt_parent = bytes.fromhex(verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
     salt_nonce = os.urandom(NONCE_BYTES)  # signed into the facts: no two commits draw one salt (S11-1)
     salt_signature = private.sign(salt_message(salt_parent, tag, salt_nonce))
     sample_salt = salt_from_signature(salt_signature)
@@ -290,10 +205,10 @@ def commit(
     with store.write(CheckpointKey(private, Path(key_path).stem)):
         # Again under the lock: another process may have committed or revoked meanwhile.
         refuse_existing(store, tag)
-        _refuse_revoked(store, keyid, key_path)
+        refuse_revoked_key(store, keyid, key_path)
         if parent is None:
             parent = newest_version(store, "--parent")
-        parent_row = _verified_parent(store, parent) if parent else None
+        parent_row = verified_parent(store, parent) if parent else None
         # the external sort's manifest file is this commit's own (a private temporary folder): linked, not copied
         manifest_oid = store.put_object(manifest_bytes, "parquet", owned=path is not None)
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
@@ -385,7 +300,8 @@ def register_key(store: Store, public_path: str | Path, name: str) -> dict:
 
 
 # verify_version and verify_audit are version_verify's, load_manifest, newest_version and verified_statement
-# version_facts'; named here for the modules and tests that import them from versions
+# version_facts', validate_tag, validate_message, refuse_existing and refuse_nothing_pinned commit_checks';
+# named here for the modules and tests that import them from versions
 __all__ = [
     "CommitResult",
     "commit",
@@ -394,6 +310,7 @@ __all__ = [
     "newest_version",
     "predicate",
     "refuse_existing",
+    "refuse_nothing_pinned",
     "register_key",
     "validate_message",
     "validate_tag",

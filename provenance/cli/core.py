@@ -83,7 +83,7 @@ def commit(
     from provenance.features.registry import FeaturizerSpec
 
     store = api.open_store(Store.open(), pins)
-    from provenance.versions import refuse_nothing_pinned
+    from provenance.commit_checks import refuse_nothing_pinned
 
     refuse_nothing_pinned(store, tag)  # once the store holds a version (newcomer review 9, finding 1)
     if parent is not None:

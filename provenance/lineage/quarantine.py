@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance import keys, versions
+from provenance import commit_checks, keys, versions
 from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec
 from provenance.lineage import classify as lineage
@@ -241,8 +241,8 @@ def quarantine(
         trust.validate_source(source)
         if base is not None or fpr is not None:
             raise InputError("--base and --fpr go with --findings (a source quarantine runs no detectors)")
-    versions.validate_tag(new_tag)
-    versions.refuse_existing(store, new_tag)
+    commit_checks.validate_tag(new_tag)
+    commit_checks.refuse_existing(store, new_tag)
     keys.load_private(key_path)
     row = store.version(from_tag)
     spec = version_dataset(store, row)

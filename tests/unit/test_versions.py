@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from provenance.commit_checks import validate_tag
 from provenance.errors import InputError
-from provenance.versions import validate_tag
 
 
 @pytest.mark.parametrize("tag", ["v1", "v1.0", "release-2025-01-31", "rc_2", "é", "a" * 128])
