@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from provenance.errors import VerificationError
 from provenance.gate.detection_common import (
     ALPHA,
     MAX_FLAGGED,
@@ -16,6 +17,7 @@ from provenance.gate.detection_common import (
     not_judged,
 )
 from provenance.gate.results import LISTED, RuleResult, Status
+from provenance.gate.rules import verification_block
 from provenance.gate.steps import judge_steps
 
 if TYPE_CHECKING:
@@ -74,7 +76,10 @@ class CombinedFlagBudget(DetectorRule):
             blocked_by.append("beyond_reference")
         if len(far) > budget.far:
             blocked_by.append("far_beyond_reference")
-        steps = judge_steps(ctx, detection, self.alpha, left_out)  # None: one signed step (attack review 13, G13-1)
+        try:  # None: one signed step and no version committed beside it since the base (attack reviews 13 G13-1, 14 A14-6)
+            steps = judge_steps(ctx, detection, self.alpha, left_out)
+        except VerificationError as exc:  # a delivery it cannot judge: blocks, naming what does not verify
+            return verification_block(self.key, exc)
         if steps is not None and steps.blocking:
             blocked_by.append("step_budget")
         status: Status = "block" if blocked_by else "pass"
@@ -135,14 +140,14 @@ class CombinedFlagBudget(DetectorRule):
             # empty when it passed
             "blocked_by": blocked_by,
         }
-        if steps is not None:  # a check over several signed versions: each step against its own allowance
+        if steps is not None:  # several signed deliveries: each against its own allowance
             statistic["steps"] = steps.rows
         counts = {
             "beyond_reference": (beyond, budget.beyond, "beyond the reference"),
             "far_beyond_reference": (far, budget.far, "far beyond the reference"),
         }
         if steps is not None and steps.blocking:  # a delivery that blocks on its own: named first
-            per_step = f"{steps.words}: judged per signed step ({len(steps.rows)} from {ctx.base} to {ctx.new})"
+            per_step = f"{steps.words}: {steps.scope(ctx.base, ctx.new)}"
             if blocked_by == ["step_budget"]:
                 first = steps.blocking[0]
                 expected = f"at most {first['allowed']} added in {first['version']}"

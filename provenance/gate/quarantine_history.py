@@ -47,25 +47,34 @@ class VersionDigests:
 
         ``names`` must include ``digest``; the rows are the manifest's, in its order (``combine_chunks``: one chunk).
         """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from provenance.errors import VerificationError
         from provenance.version_facts import verified_statement
 
         oid = row["manifest_object"]
         if (oid, names) not in self.read:
             verified_statement(self.store, row)  # the row's manifest object is the one its version signed
-            name = f"manifest of {row['tag']}"
-            data = self.store.objects.get(oid, name)  # re-hashed: these are the bytes the version signed
-            try:
-                table = pq.ParquetFile(pa.BufferReader(data)).read(columns=list(names)).combine_chunks()
-            except (pa.ArrowException, OSError, KeyError) as exc:
-                raise VerificationError(f"{name}: not a readable manifest ({exc})") from exc
-            if table.column_names != list(names) or table.schema.field("digest").type != pa.binary(32):
-                raise VerificationError(f"{name}: its columns are not a manifest's ({table.schema})")
-            self.read[(oid, names)] = table
+            self.read[(oid, names)] = manifest_columns(self.store, oid, names, f"manifest of {row['tag']}")
         return self.read[(oid, names)]
+
+
+def manifest_columns(store: Store, oid: str, names: tuple[str, ...], name: str) -> pa.Table:
+    """Columns ``names`` (``digest`` among them) of the manifest object ``oid``, its bytes re-hashed against ``oid``.
+
+    ``name`` says what it is in messages (``"manifest of v2"``). Raises ``VerificationError`` when the
+    object is missing, altered or not a readable manifest. Whether ``oid`` is a version's is the caller's to check.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from provenance.errors import VerificationError
+
+    data = store.objects.get(oid, name)  # re-hashed: the bytes named by the digest
+    try:
+        table = pq.ParquetFile(pa.BufferReader(data)).read(columns=list(names)).combine_chunks()
+    except (pa.ArrowException, OSError, KeyError) as exc:
+        raise VerificationError(f"{name}: not a readable manifest ({exc})") from exc
+    if table.column_names != list(names) or table.schema.field("digest").type != pa.binary(32):
+        raise VerificationError(f"{name}: its columns are not a manifest's ({table.schema})")
+    return table
 
 
 @dataclass

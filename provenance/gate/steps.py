@@ -1,4 +1,4 @@
-"""A check over several signed versions judges each version's own delivery (``detectors.combined``'s ``steps``).
+"""A check over several signed deliveries judges each on its own (``detectors.combined``'s ``steps``).
 
 ``detectors.combined`` judges the whole delta between the check's base and the candidate with one
 flag budget, and that budget grows with the delta. A daily pipeline that kept committing on top of
@@ -17,9 +17,18 @@ so a record that extreme only at its step's size is judged by the whole delta's 
 manifests are read from the signed objects (``quarantine_history.VersionDigests``: re-hashed against the digest each version
 signed), never from a row of ``.prov/``.
 
+The history is the committer's choice: a pipeline that commits each candidate on top of the last
+release (``--parent v1``) makes a one-step history, and a blocked day-2 version committed again with two
+clean days as ``v4r`` passed (attack review 14, A14-6). So the versions committed *beside* the history
+since the base, before the candidate (its signed audit-log head fixes which: ``gate.sibling_deliveries``),
+are deliveries too, each judged on every scored record it brought in (the rows of its manifest its
+parent's lacks; ``in_history`` false). Those overlap the history's steps and each other: a record is
+judged in each that holds it, so no version committed beside another takes records out of its judgement.
+
 Each step is tested at the policy's ``alpha``, as its own check would be, so a clean check over
 ``s`` steps blocks by chance at most about ``s`` times as often as a one-step check. A check whose
-base is the candidate's parent is one step, and the check is what it was. ``detectors.combined``
+base is the candidate's parent, with no version committed beside it since the base, is one step, and the
+check is what it was. ``detectors.combined``
 (``gate.detection_budget``) calls :func:`judge_steps` and blocks by ``step_budget`` when a step breaks its
 allowance, naming it (``added in v2``) and its records.
 """
@@ -39,6 +48,7 @@ if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
     from provenance.gate.context import GateContext
     from provenance.gate.quarantine_history import VersionDigests
+    from provenance.gate.sibling_deliveries import CommitsBefore
     from provenance.store import Store
 
 
@@ -55,6 +65,7 @@ class SignedStep:
     version: str
     parent: str | None
     rows: np.ndarray
+    in_history: bool = True
 
 
 def signed_steps(
@@ -143,6 +154,15 @@ class StepJudgement:
         more = f"; and {len(shown) - LISTED} more" if len(shown) > LISTED else ""
         return "; ".join(_step_words(row) for row in shown[:LISTED]) + more
 
+    def scope(self, base: str, new: str) -> str:
+        """``"judged per signed step (3 from v1 to v4)"``, naming the versions committed beside the history too."""
+        history = sum(1 for row in self.rows if row.get("in_history", True))
+        beside = len(self.rows) - history
+        words = f"judged per signed step ({history} from {base} to {new}"
+        if beside:
+            words += f"; and {beside} version{'s' if beside > 1 else ''} committed beside it from {base} before {new}"
+        return words + ")"
+
 
 def judge_steps(
     ctx: GateContext, detection: Detection, alpha: float, left_out: set[str] | frozenset[str]
@@ -160,18 +180,26 @@ def judge_steps(
     """
     verdicts = detection.verdicts
     labels = _labels(detection)
-    steps = signed_steps(
-        ctx.store, ctx.base, ctx.new, [v.digest for v in verdicts.records], labels, ctx.version_digests
-    )
+    digests = [v.digest for v in verdicts.records]
+    from provenance.gate.sibling_deliveries import commits_before
+
+    steps = signed_steps(ctx.store, ctx.base, ctx.new, digests, labels, ctx.version_digests)
+    committed = commits_before(ctx.store, ctx.base, ctx.new)
+    beside = beside_history(ctx, committed, digests, labels)
+    if beside:  # oldest first by the audit log's commits up to the candidate's signed head, the candidate last
+        last = len(committed.positions)
+        steps = sorted(
+            steps + beside, key=lambda s: last + 1 if s.version == ctx.new else committed.positions.get(s.version, last)
+        )
     if len(steps) <= 1:
         return None
     ancestors = ctx.ancestry_waivers
     rows: list[dict] = []
-    named: list[dict] = []
+    named: dict[tuple[str, str | None], dict] = {}
     for step in steps:
         # by row: one digest held under two labels is two rows, which two steps may have brought in
         mine = {(verdicts.records[i].digest, labels[i]) for i in step.rows}
-        waived = ctx.waivers.waived | (ancestors[step.version].waived if step.version in ancestors else set())
+        waived = ctx.waivers.waived | _own_waivers(ctx, step, ancestors)
         n = len([row for row in mine if row[0] not in left_out])
         budget = verdicts.budget(n, alpha)
         records = [r for r in flagged_records(detection, waived, left_out=left_out) if _row(r) in mine]
@@ -195,11 +223,59 @@ def judge_steps(
                 "far_beyond_reference": len(far),
                 "far_beyond_allowed": budget.far,
                 "blocked_by": blocked_by,
+                "in_history": step.in_history,
             }
         )
-        if blocked_by:
-            named += [r | {"added_in": step.version} for r in records]
-    return StepJudgement(rows, sorted(named, key=lambda r: -r["score"]))
+        if blocked_by:  # a record in two blocking deliveries is named with the older
+            named |= {_row(r): r | {"added_in": step.version} for r in records if _row(r) not in named}
+    return StepJudgement(rows, sorted(named.values(), key=lambda r: -r["score"]))
+
+
+def beside_history(
+    ctx: GateContext, committed: CommitsBefore, digests: Sequence[str], labels: Sequence[str | None]
+) -> list[SignedStep]:
+    """The versions committed beside ``ctx.new``'s signed history since ``ctx.base`` (``committed``, from
+    ``gate.sibling_deliveries.commits_before``), each with every scored record it brought in (``in_history`` false).
+
+    A delivery that holds none of the scored records, or all of them (the whole delta's own judgement),
+    is left out. Unlike the steps of the history, the deliveries overlap: each is judged on all the records
+    it holds, so a version committed beside it cannot take records out of another's judgement.
+
+    Raises:
+        VerificationError: a delivery's manifest object is missing, altered or not a manifest.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from provenance.gate.quarantine_history import row_keys
+    from provenance.gate.sibling_deliveries import delivery_mask
+
+    if not committed.deliveries or not digests:
+        return []
+    delta_digests = pa.array([bytes.fromhex(d) for d in digests], pa.binary(32))
+    keys = row_keys(pa.table({"digest": delta_digests, "label": pa.array(list(labels), pa.string())}))
+    read: dict[str, pa.Table] = {}
+    out: list[SignedStep] = []
+    for delivery in committed.deliveries:
+        mask = delivery_mask(ctx.store, delivery, keys, delta_digests, ctx.version_digests, read)
+        rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        if 0 < len(rows) < len(digests):
+            out.append(SignedStep(delivery.version, delivery.parent, rows, in_history=False))
+    return out
+
+
+def _own_waivers(ctx: GateContext, step: SignedStep, ancestors: dict) -> set:
+    """Waivers stored on the step's own version: an ancestor's (``ctx.ancestry_waivers``), or for a version
+    beside the history its own, judged as the candidate's are (signed by the pinned ``waive`` role)."""
+    if step.version in ancestors:
+        return set(ancestors[step.version].waived)
+    from provenance.gate.waiver_judging import judge_waivers
+    from provenance.version_facts import is_version
+
+    if step.in_history or not is_version(ctx.store, step.version):
+        return set()
+
+    return set(judge_waivers(ctx.store, step.version, (), ctx.waive_role, ctx.audit_coverage.signed).waived)
 
 
 def _labels(detection: Detection) -> list[str | None]:
@@ -215,7 +291,8 @@ def _row(record: dict) -> tuple[str, str | None]:
 
 def _step_words(row: dict) -> str:
     """``"added in v2: 17 of 200 flagged (at most 10)"``, with each clause that blocked beyond the flag budget."""
-    out = f"added in {row['version']}: {row['flagged']} of {row['n']} flagged (at most {row['allowed']})"
+    beside = "" if row.get("in_history", True) else f" (committed beside this history, from {row['parent']})"
+    out = f"added in {row['version']}{beside}: {row['flagged']} of {row['n']} flagged (at most {row['allowed']})"
     if "beyond_reference" in row["blocked_by"]:
         out += f", {row['beyond_reference']} beyond every reference record (at most {row['beyond_allowed']})"
     if "far_beyond_reference" in row["blocked_by"]:

@@ -73,11 +73,16 @@ def template_daily(tmp_path_factory):
     return build_template(tmp_path_factory, "daily", build_daily, PROV_WORKERS="1")
 
 
-@pytest.fixture
-def daily(template_daily, workdir, monkeypatch) -> dict:
+def pinned(template, workdir: Path, monkeypatch) -> dict:
+    """The template's facts, with maintainer.pub pinned and one worker, as each world's fixture sets them."""
     monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
     monkeypatch.setenv("PROV_WORKERS", "1")
-    return dict(template_daily.facts)
+    return dict(template.facts)
+
+
+@pytest.fixture
+def daily(template_daily, workdir, monkeypatch) -> dict:
+    return pinned(template_daily, workdir, monkeypatch)
 
 
 def check(prov, *args: str) -> tuple[int, dict[str, dict], dict]:
@@ -89,34 +94,42 @@ def check(prov, *args: str) -> tuple[int, dict[str, dict], dict]:
     return r.exit_code, {rule["rule"]: rule for rule in report["rules"]}, report
 
 
-def test_a_delivery_blocked_on_its_own_is_not_released_by_a_check_over_several_versions(prov, daily, workdir):
+def day_2_blocks(prov, new: str, workdir: Path, flipped_rows: list[int]) -> tuple[dict, dict[str, dict]]:
+    """Check v2 against v1 (it blocks), then ``new`` against v1 with ``--attest``: it blocks on ``step_budget``
+    alone, writes no attestation, and names v2's flips; returns (``detectors.combined``'s result, step name -> row).
+    """
     code, rules, _ = check(prov, "v2", "--base", "v1", "--no-save")
     assert code == 1 and rules["detectors.combined"]["status"] == "block"  # day 2: the delivery blocks
 
-    code, rules, report = check(prov, "v4", "--base", "v1", "--attest", "--key", "maintainer.key")
-    assert code == 1 and report["decision"] == "blocked" and not (workdir / "v4.attestation.json").exists()
+    code, rules, report = check(prov, new, "--base", "v1", "--attest", "--key", "maintainer.key")
+    assert code == 1 and report["decision"] == "blocked" and not (workdir / f"{new}.attestation.json").exists()
     combined = rules["detectors.combined"]
-    # the whole delta is within the budget the clean deliveries widened: that alone released v2 (G13-1)
+    # the whole delta is within the budget the clean deliveries widened: that alone released v2 (G13-1, A14-6)
     assert combined["status"] == "block" and combined["statistic"]["blocked_by"] == ["step_budget"]
     assert combined["statistic"]["flagged"] <= combined["statistic"]["allowed"]
-    assert combined["reason"].startswith("added in v2: ")
-    steps = combined
-    judged = {s["version"]: s for s in steps["statistic"]["steps"]}
-    assert list(judged) == ["v2", "v3", "v4"]
-    assert [judged[t]["parent"] for t in judged] == ["v1", "v2", "v3"]
-    assert judged["v2"]["blocked_by"] and not judged["v3"]["blocked_by"] and not judged["v4"]["blocked_by"]
+    judged = {s["version"]: s for s in combined["statistic"]["steps"]}
+    assert judged["v2"]["blocked_by"] and not any(judged[t]["blocked_by"] for t in judged if t != "v2")
     assert judged["v2"]["n"] == SIZES["v2"] and judged["v2"]["flagged"] > judged["v2"]["allowed"]
     # the records it names are v2's delivery, each said to be added in v2, and its flips alone break the allowance
-    assert steps["records"] and {r["added_in"] for r in steps["records"]} == {"v2"}
-    rows = {f["digest"]: f["location"]["row"] for f in report["findings"]}  # v4's data: v1's rows, then each delivery's
-    named = {rows[r["digest"]] for r in steps["records"]}
+    assert combined["records"] and {r["added_in"] for r in combined["records"]} == {"v2"}
+    rows = {f["digest"]: f["location"]["row"] for f in report["findings"]}  # new's data: v1's rows, then each day's
+    named = {rows[r["digest"]] for r in combined["records"]}
     assert named <= set(range(SIZES["v1"], SIZES["v1"] + SIZES["v2"]))
-    assert len(named & set(daily["flipped_rows"])) > judged["v2"]["allowed"]
+    assert len(named & set(flipped_rows)) > judged["v2"]["allowed"]
 
-    text = " ".join(prov("check", "v4", "--base", "v1", "--no-save").stdout.split())  # as wrapped at any width
+    text = " ".join(prov("check", new, "--base", "v1", "--no-save").stdout.split())  # as wrapped at any width
     assert "Blocked by detectors.combined: " in text and " records added in v2 flagged, more than the " in text
     assert "prov check v2 --base v1" in text  # the delivery's own check, to see it judged on its own
     assert "--detector combined" in text  # a waiver of the combined verdict is the way through
+    return combined, judged
+
+
+def test_a_delivery_blocked_on_its_own_is_not_released_by_a_check_over_several_versions(prov, daily, workdir):
+    combined, judged = day_2_blocks(prov, "v4", workdir, daily["flipped_rows"])
+    assert combined["reason"].startswith("added in v2: ")
+    assert list(judged) == ["v2", "v3", "v4"]
+    assert [judged[t]["parent"] for t in judged] == ["v1", "v2", "v3"]
+    assert all(step["in_history"] for step in judged.values())
 
 
 def test_a_check_against_the_parent_is_one_step_and_reports_as_before(prov, daily):
@@ -135,3 +148,87 @@ def test_clean_steps_pass_each_within_its_own_allowance(prov, daily):
     assert combined["status"] == "pass" and combined["records"] == []
     assert [s["version"] for s in combined["statistic"]["steps"]] == ["v3", "v4"]
     assert not any(s["blocked_by"] for s in combined["statistic"]["steps"])
+
+
+# Attack review 14, A14-6: the same days, each candidate committed on top of the last release (--parent v1), so
+# the candidate's signed history is one step and the blocked v2 is beside it, not in it.
+REPARENTED = {"v2": "v1", "v3r": "v1", "v4r": "v1"}
+
+
+def build_reparented(prov, folder: Path, flipped: int) -> dict:
+    """v1 and v2 as in :func:`build_daily` (with ``flipped`` flips on day 2), then v3r (days 2-3) and v4r (days
+    2-4), each committed with ``--parent v1``, as a pipeline that branches from its last release does."""
+    table = digits_table()
+    table = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
+    start = SIZES["v1"]
+    flips = plausible_flips(table, start, range(start, start + SIZES["v2"]), flipped) if flipped else {}
+    labels = [flips.get(i, label) for i, label in enumerate(table.column("label").to_pylist())]
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    keys.generate(folder / "maintainer")
+    assert prov("init").exit_code == 0
+    end = 0
+    for tag, size in zip(("v1", *REPARENTED), SIZES.values()):
+        end += size
+        (folder / tag).mkdir()
+        pq.write_table(table.slice(0, end), folder / tag / "digits.parquet")
+        parent = ("--parent", REPARENTED[tag]) if tag in REPARENTED else ()
+        r = prov("-q", "commit", f"{tag}/digits.parquet", "--tag", tag, *parent, "--key", "maintainer.key",
+                 "--signer", "maintainer.pub")  # fmt: skip
+        assert r.exit_code == 0, r.output
+    return {"flipped_rows": sorted(flips)}
+
+
+@pytest.fixture(scope="session")
+def template_reparented(tmp_path_factory):
+    return build_template(tmp_path_factory, "reparented", lambda p, f: build_reparented(p, f, 30), PROV_WORKERS="1")
+
+
+@pytest.fixture(scope="session")
+def template_reparented_clean(tmp_path_factory):
+    return build_template(
+        tmp_path_factory, "reparented_clean", lambda p, f: build_reparented(p, f, 0), PROV_WORKERS="1"
+    )
+
+
+@pytest.fixture
+def reparented(template_reparented, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented, workdir, monkeypatch)
+
+
+@pytest.fixture
+def reparented_clean(template_reparented_clean, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_clean, workdir, monkeypatch)
+
+
+def test_a_blocked_delivery_committed_again_beside_it_is_judged_on_its_own(prov, reparented, workdir):
+    # v4r's signed history is v1 -> v4r: one step, whose budget (29 of 997) the day-2 delivery fits inside
+    combined, judged = day_2_blocks(prov, "v4r", workdir, reparented["flipped_rows"])
+    assert combined["reason"].startswith("added in v2 (committed beside this history, from v1): ")
+    assert list(judged) == ["v2", "v3r", "v4r"]  # in the order they were committed
+    assert [(s["parent"], s["in_history"]) for s in judged.values()] == [("v1", False), ("v1", False), ("v1", True)]
+    assert judged["v3r"]["n"] == SIZES["v2"] + SIZES["v3"]  # each delivery on all it brought in: they overlap
+
+
+def test_a_delivery_beside_the_history_that_cannot_be_read_blocks(prov, reparented, workdir):
+    """v2's manifest object deleted from ``.prov/``: its delivery cannot be judged, and the check fails closed."""
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    (manifest,) = db.execute("select manifest_object from versions where tag = 'v2'").fetchone()
+    db.close()
+    (workdir / ".prov" / "objects" / f"{manifest}.parquet").unlink()
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--no-save")
+    assert code == 1 and report["decision"] == "blocked"
+    combined = rules["detectors.combined"]
+    assert combined["status"] == "block" and f"manifest of v2 {manifest[:16]} is missing" in combined["reason"]
+
+
+def test_clean_days_committed_beside_each_other_pass(prov, reparented_clean):
+    """The honest pipeline: the same days with no flips, each candidate committed on top of v1."""
+    for new in ("v3r", "v4r"):
+        code, rules, _ = check(prov, new, "--base", "v1", "--no-save")
+        assert code == 0, rules
+        combined = rules["detectors.combined"]
+        steps = combined["statistic"]["steps"]
+        assert [s["in_history"] for s in steps] == [False] * (len(steps) - 1) + [True]
+        assert combined["status"] == "pass" and not any(s["blocked_by"] for s in steps)

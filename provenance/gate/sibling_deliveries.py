@@ -1,0 +1,225 @@
+"""Versions committed beside the candidate's history since the base, as deliveries a check judges again.
+
+``provenance.gate.steps`` judges each step of the candidate's signed history on the records it brought
+in. That history is whatever parent the committer named: a pipeline that commits each day's candidate on
+top of the last release (``prov commit DATA --tag v4r --parent v1``) makes a one-step history, and a
+day-2 delivery that ``prov check v2 --base v1`` blocked (17 of 200 flagged, at most 10) passed inside
+``v4r``'s one budget once two clean days were committed with it (22 of 997, at most 29: attack review
+14, A14-6). The version graph is the committer's choice; which versions were committed before the
+candidate is not: the candidate signs its audit-log head (``auditLogHead``), and the hash chain up to it
+holds a ``commit`` entry for every version committed before it, each naming the version's parent and
+its manifest object (by SHA-256). So every version committed after the base and before the candidate,
+descending from the base by those signed parent links, but not in the candidate's history, is a
+*delivery*: the rows of its manifest that its parent's manifest lacks. A check judges each such
+delivery on the records of its delta it holds, at that delivery's size, whatever parent the candidate
+names (``steps.judge_steps``).
+
+What is relied on, and who can write it: the log entries up to the candidate's signed head (the
+chain is walked and every entry re-hashed here; a ``.prov/`` writer cannot drop or edit one without
+the head leaving the chain, which raises), and manifest objects, re-hashed against the digest the
+entry names (``ObjectStore.get``: missing or altered raises). Nothing is read from a ``versions`` row,
+so a delivery counts whether or not its row is there or its own key is pinned: deleting or re-signing
+the blocked version does not hide it. A ``.prov/`` writer who planted an entry before the candidate was
+committed adds a delivery, which can only add a judgement (each delivery is judged on all of its
+records, never instead of another), never take one away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provenance.errors import VerificationError
+from provenance.store import audit
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.gate.quarantine_history import VersionDigests
+    from provenance.store import Store
+
+ROW_COLUMNS = ("digest", "label")
+
+
+@dataclass(frozen=True)
+class SiblingDelivery:
+    """A version committed beside the candidate's history (see the module), as its commit entry names it.
+
+    Attributes:
+        version: its tag.
+        parent: its parent's tag (the commit entry's).
+        manifest: its manifest object (hex SHA-256 of the Parquet bytes).
+        parent_manifest: its parent's manifest object.
+        position: its commit's place among the commits before the candidate (0 for the first).
+    """
+
+    version: str
+    parent: str
+    manifest: str
+    parent_manifest: str
+    position: int
+
+
+@dataclass(frozen=True)
+class CommitsBefore:
+    """The versions committed before a candidate, as its signed audit-log head fixes them.
+
+    Attributes:
+        deliveries: the versions beside its history since the base, oldest first.
+        positions: each tag committed before the candidate -> its commit's place (0 for the first).
+    """
+
+    deliveries: list[SiblingDelivery]
+    positions: dict[str, int]
+
+
+def commit_entries_before(store: Store, new: str, statement: dict) -> list[dict]:
+    """The ``commit`` entries of the audit log up to ``new``'s signed ``auditLogHead``, oldest first.
+
+    Args:
+        store: the open store.
+        new: the version's tag (for messages).
+        statement: its verified in-toto Statement (``version_facts.verified_statement``).
+
+    Returns:
+        Each entry as ``audit.entries`` gives it, ``detail`` parsed (a dict; ``{}`` when it is not one).
+
+    Raises:
+        VerificationError: the signed head is not in the log's intact chain (an entry before it is
+            missing, out of order or edited), naming the version.
+    """
+    head = (statement.get("predicate") or {}).get("auditLogHead")
+    prev = audit.GENESIS
+    found: list[dict] = []
+    if head == prev:
+        return found
+    for seq, entry in enumerate(audit.entries(store.db), 1):
+        if entry["seq"] != seq or entry["prev_hash"] != prev:
+            break
+        if hashlib.sha256(audit.entry_bytes(entry)).hexdigest() != entry["hash"]:
+            break
+        if entry["action"] == "commit":
+            try:
+                detail = json.loads(entry["detail"])
+            except (TypeError, ValueError):
+                detail = {}
+            found.append(entry | {"detail": detail if isinstance(detail, dict) else {}})
+        prev = entry["hash"]
+        if prev == head:
+            return found
+    raise VerificationError(
+        f"version {new}: the audit-log head it signed is not in the intact audit log (history rewritten?), "
+        "so which versions were committed before it is unknown; run prov audit verify"
+    )
+
+
+def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
+    """The deliveries committed beside ``new``'s signed history since ``base`` (see the module).
+
+    Args:
+        store: the open store, carrying the verifier's pins.
+        base, new: the check's base and candidate (tags).
+
+    Returns:
+        A ``CommitsBefore``: every version whose commit entry comes after ``base``'s (after none,
+        when the log has no commit of ``base``) and before ``new``'s signed head, whose entries'
+        parent links lead to ``base``, and which is not in ``new``'s signed history.
+
+    Raises:
+        VerificationError: ``new``'s signed history does not verify (``version_facts.signed_ancestry``),
+            its signed head is not in the intact log, or such a version's entry names no manifest object or
+            a parent whose manifest no commit entry (nor ``new``'s history) names.
+    """
+    from provenance.version_facts import signed_ancestry
+
+    chain = signed_ancestry(store, new)
+    entries = commit_entries_before(store, new, chain[0][1])
+    manifests: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    positions: dict[str, int] = {}
+    for i, entry in enumerate(entries):  # the first entry of a tag names it (a second was planted)
+        tag, detail = entry["subject"], entry["detail"]
+        positions.setdefault(tag, i)
+        parents.setdefault(tag, detail.get("parent") if isinstance(detail.get("parent"), str) else None)
+        if isinstance(detail.get("manifest"), str):
+            manifests.setdefault(tag, detail["manifest"])
+    history = {row["tag"] for row, _ in chain}
+    manifests |= {row["tag"]: row["manifest_object"] for row, _ in chain}  # verified under the pins
+    start = positions[base] + 1 if base in positions else 0
+    out: list[SiblingDelivery] = []
+    for i, entry in enumerate(entries[start:], start):
+        tag = entry["subject"]
+        if tag in history or not _descends(tag, base, parents):
+            continue
+        parent, manifest = entry["detail"].get("parent"), entry["detail"].get("manifest")
+        if not isinstance(manifest, str) or not isinstance(parent, str) or parent not in manifests:
+            raise VerificationError(
+                f"version {tag}: its commit entry (audit entry {entry['seq']}, before {new}'s signed head) names "
+                f"no manifest object or a parent whose manifest is unknown ({parent!r}); run prov audit verify"
+            )
+        out.append(SiblingDelivery(tag, parent, manifest, manifests[parent], i))
+    return CommitsBefore(out, positions)
+
+
+def delivery_mask(
+    store: Store,
+    delivery: SiblingDelivery,
+    delta_keys: pa.Array,
+    delta_digests: pa.Array,
+    manifests: VersionDigests,
+    read: dict[str, pa.Table],
+) -> pa.Array:
+    """Which rows of the check's delta ``delivery`` brought in: in its manifest, not in its parent's.
+
+    Args:
+        store: the open store (its objects).
+        delivery: the version beside the candidate's history.
+        delta_keys: the delta's rows as ``quarantine_history.row_keys`` gives them (digest, then label).
+        delta_digests: the delta's digests (Arrow ``binary(32)``), row for row with ``delta_keys``.
+        manifests: the check's reader of signed manifests: a manifest it read already is not read again.
+        read: this judgement's own manifest reads, by object (filled here; never ``manifests.read``, whose entries
+            stand for a verified version's row).
+
+    Returns:
+        A boolean Arrow array, row for row with ``delta_keys``.
+
+    Raises:
+        VerificationError: a manifest object is missing, altered or not a manifest.
+    """
+    import pyarrow.compute as pc
+
+    from provenance.gate.quarantine_history import row_keys
+
+    def held(oid: str, name: str) -> pa.Array:
+        table = _manifest_rows(store, oid, name, manifests, read)
+        table = table.filter(pc.is_in(table.column("digest"), value_set=delta_digests))
+        return pc.is_in(delta_keys, value_set=row_keys(table))
+
+    own = held(delivery.manifest, f"manifest of {delivery.version}")
+    before = held(delivery.parent_manifest, f"manifest of {delivery.parent}")
+    return pc.and_(own, pc.invert(before))
+
+
+def _manifest_rows(store: Store, oid: str, name: str, manifests: VersionDigests, read: dict[str, pa.Table]) -> pa.Table:
+    """The (digest, label) columns of manifest object ``oid``, re-hashed, read once (``delivery_mask``'s ``read``)."""
+    from provenance.gate.quarantine_history import manifest_columns
+
+    if (oid, ROW_COLUMNS) in manifests.read:  # bytes already re-hashed for a verified version: the same object
+        return manifests.read[(oid, ROW_COLUMNS)]
+    if oid not in read:  # re-hashed against the digest the signed log names
+        read[oid] = manifest_columns(store, oid, ROW_COLUMNS, name)
+    return read[oid]
+
+
+def _descends(tag: str, base: str, parents: dict[str, str | None]) -> bool:
+    """Whether ``tag``'s parent links (the commit entries') lead to ``base``."""
+    seen: set[str] = set()
+    step: str | None = parents.get(tag)
+    while step is not None and step not in seen:
+        if step == base:
+            return True
+        seen.add(step)
+        step = parents.get(step)
+    return False
