@@ -199,7 +199,8 @@ def judge_steps(
     for step in steps:
         # by row: one digest held under two labels is two rows, which two steps may have brought in
         mine = {(verdicts.records[i].digest, labels[i]) for i in step.rows}
-        waived = ctx.waivers.waived | _own_waivers(ctx, step, ancestors)
+        # a waiver of the candidate, or of a version of its history (a version beside it: the candidate's own only)
+        waived = ctx.waivers.waived | (ancestors[step.version].waived if step.version in ancestors else set())
         n = len([row for row in mine if row[0] not in left_out])
         budget = verdicts.budget(n, alpha)
         records = [r for r in flagged_records(detection, waived, left_out=left_out) if _row(r) in mine]
@@ -262,20 +263,6 @@ def beside_history(
         if 0 < len(rows) < len(digests):
             out.append(SignedStep(delivery.version, delivery.parent, rows, in_history=False))
     return out
-
-
-def _own_waivers(ctx: GateContext, step: SignedStep, ancestors: dict) -> set:
-    """Waivers stored on the step's own version: an ancestor's (``ctx.ancestry_waivers``), or for a version
-    beside the history its own, judged as the candidate's are (signed by the pinned ``waive`` role)."""
-    if step.version in ancestors:
-        return set(ancestors[step.version].waived)
-    from provenance.gate.waiver_judging import judge_waivers
-    from provenance.version_facts import is_version
-
-    if step.in_history or not is_version(ctx.store, step.version):
-        return set()
-
-    return set(judge_waivers(ctx.store, step.version, (), ctx.waive_role, ctx.audit_coverage.signed).waived)
 
 
 def _labels(detection: Detection) -> list[str | None]:
