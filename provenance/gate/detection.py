@@ -44,6 +44,7 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     RUN,
     TIGHT_CLUSTER,
     DetectorRule,
+    RecordsAtLevelRule,
     expected_class_records,
     flag_budget,
     flagged_records,
@@ -125,7 +126,7 @@ class DetectorRan(DetectorRule):
         return RuleResult(self.name, "pass", reason, count=k, expected=expected)
 
 
-class ExtremeRecords(DetectorRule):
+class ExtremeRecords(RecordsAtLevelRule):
     """No record far outside anything the base or its batch explains (``detectors.extreme``).
 
     A record whose extreme p-value (``provenance.detectors.extreme``: a label none of its
@@ -138,15 +139,11 @@ class ExtremeRecords(DetectorRule):
     key = "detectors.extreme"
     settings = (EXTREME_ALPHA,)
 
-    def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
-        super().__init__(run, fpr)
-        self.alpha, self.expected_classes = alpha, list(expected_classes)
-
     def check(self, ctx: GateContext) -> RuleResult:
         """Block naming every unwaived record at or below ``alpha / n`` (all of them: the report's
         ``records`` is not cut at ``LISTED`` for this rule)."""
         detection = self.detection(ctx)
-        left_out = expected_class_records(detection, self.expected_classes)
+        left_out = self.left_out(detection)
         n = len(detection.verdicts.records) - len(left_out)
         threshold = self.alpha / max(n, 1)
         extreme = sorted(

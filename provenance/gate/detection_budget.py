@@ -11,8 +11,7 @@ from provenance.errors import VerificationError
 from provenance.gate.detection_common import (
     ALPHA,
     MAX_FLAGGED,
-    DetectorRule,
-    expected_class_records,
+    RecordsAtLevelRule,
     flagged_records,
     not_judged,
 )
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from provenance.gate.context import GateContext
 
 
-class CombinedFlagBudget(DetectorRule):
+class CombinedFlagBudget(RecordsAtLevelRule):
     """No more records flagged by the combined verdict than a clean batch explains (``detectors.combined``).
 
     With ``n`` records at false-positive rate ``fpr``, the budget (``detectors.budget``)
@@ -50,8 +49,8 @@ class CombinedFlagBudget(DetectorRule):
         max_flagged: int | None = None,
         expected_classes: Sequence[str] = (),
     ):
-        super().__init__(run, fpr)
-        self.alpha, self.max_flagged, self.expected_classes = alpha, max_flagged, list(expected_classes)
+        super().__init__(run, fpr, alpha, expected_classes)
+        self.max_flagged = max_flagged
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Block when the unwaived flagged records, or those beyond the reference, exceed their budget, naming them."""
@@ -59,7 +58,7 @@ class CombinedFlagBudget(DetectorRule):
 
         detection = self.detection(ctx)
         verdicts = detection.verdicts
-        left_out = expected_class_records(detection, self.expected_classes)
+        left_out = self.left_out(detection)
         records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
         n, k = len(verdicts.records) - len(left_out), len(records)
         waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k

@@ -1,6 +1,6 @@
 """Pieces the detector rules (``provenance.gate.detection``) share: the policy's ``[detectors]``
 settings, the name of the combined verdict, the records of expected new classes and the rules'
-base class, and the records a rule names (``flagged_records``). Split from ``gate.detection``
+base classes, and the records a rule names (``flagged_records``). Split from ``gate.detection``
 to keep each module small; ``gate.detection`` re-exports every name here.
 """
 
@@ -136,3 +136,18 @@ class DetectorRule(Rule):
         if detection is None:
             raise ValueError(f"{self.name} evaluated although the detectors did not run")
         return detection
+
+
+class RecordsAtLevelRule(DetectorRule):
+    """A detector rule that judges the delta's records at a level ``alpha`` (its own setting: the
+    policy's ``detectors.alpha`` or ``extreme_alpha``), leaving out records of the classes the policy
+    expects to be new (``expected_classes``, ``class_mix.expected_new_classes``): the base has
+    (almost) nothing to judge them by."""
+
+    def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
+        super().__init__(run, fpr)
+        self.alpha, self.expected_classes = alpha, list(expected_classes)
+
+    def left_out(self, detection: Detection) -> set[str]:
+        """Digests of ``detection``'s records of expected new classes (``expected_class_records``)."""
+        return expected_class_records(detection, self.expected_classes)

@@ -5,11 +5,10 @@ records of its own batches do (``provenance.detectors.relabel_scan``). Split fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from provenance.gate.base import Setting
-from provenance.gate.detection_common import COMBINED, DetectorRule, expected_class_records, not_judged
+from provenance.gate.detection_common import COMBINED, RecordsAtLevelRule, not_judged
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import BOOLEAN
 
@@ -26,7 +25,7 @@ RELABEL_SCAN = Setting(
 )
 
 
-class RelabelScanRule(DetectorRule):
+class RelabelScanRule(RecordsAtLevelRule):
     """The delta's relabels as a group (``detectors.relabels``).
 
     A poisoning source that relabels records in overlapping classes gives each a p-value that is
@@ -43,10 +42,6 @@ class RelabelScanRule(DetectorRule):
     key = "detectors.relabels"
     settings = (RELABEL_SCAN,)
 
-    def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
-        super().__init__(run, fpr)
-        self.alpha, self.expected_classes = alpha, list(expected_classes)
-
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block naming the scan's statistic, its bar and the relabels at its level."""
         from provenance.detectors.relabel_scan import LABEL_DETECTOR, scan_delta
@@ -55,7 +50,7 @@ class RelabelScanRule(DetectorRule):
         verdicts = detection.verdicts
         labels = detection.labels or []
         kinds = detection.kinds or []
-        left_out_digests = expected_class_records(detection, self.expected_classes)
+        left_out_digests = self.left_out(detection)
         waived = ctx.waivers.waived
         left_out = []
         for i, v in enumerate(verdicts.records):
