@@ -9,7 +9,12 @@ The reference profile (``.npz``) cannot be compared this way: its sample is keye
 signature (``profiles.sample.sample_key``), which covers the commit's time, so two commits of the same
 files by the same code store different profiles; compare a profile change with a fixed sample instead.
 
-    python bench/image_tree_ab.py OLD_TREE [--rounds 8] [--names old,new] [--out image-tree-ab.json]
+With ``--dvc``, each round also runs ``dvc add`` on the same tree (``core_bench.dvc_add``, a fresh
+git + DVC repository, CPU of the command and its children), so the ratio to ``dvc add`` is of runs
+made in the same minutes: a ratio computed across sessions mixes loads.
+
+    python bench/image_tree_ab.py OLD_TREE [--new NEW_TREE] [--rounds 8] [--names old,new] [--dvc]
+        [--out image-tree-ab.json]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from core_bench import CPU_SECONDS, make_digits_tree, prov_commit, warm_up  # noqa: E402
+from core_bench import CPU_SECONDS, CPU_SPLIT, dvc_add, make_digits_tree, prov_commit, warm_up  # noqa: E402
 
 
 def signed_objects(store: Path) -> set[str]:
@@ -41,10 +46,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--names", default="old,new", help="what to call the old and the new code")
+    ap.add_argument("--new", default=str(HERE.parent), help="a folder holding the new code (default: this tree)")
+    ap.add_argument("--dvc", action="store_true", help="run `dvc add` on the same tree in every round too")
     ap.add_argument("--out", default="image-tree-ab.json", help="results file in bench/results/")
     args = ap.parse_args()
     names = args.names.split(",")
-    trees = dict(zip(names, (str(Path(args.old).resolve()), str(HERE.parent))))
+    trees = dict(zip(names, (str(Path(args.old).resolve()), str(Path(args.new).resolve()))))
     work = Path(tempfile.mkdtemp(prefix="prov-image-ab-"))
     runs: list[dict] = []
     objects: dict[str, list[set[str]]] = {name: [] for name in names}
@@ -64,6 +71,14 @@ def main() -> None:
                 run.update(peak_mib=round(peak / 2**20), load_before=load)
                 runs.append(run)
                 print(json.dumps(run), flush=True)
+            if args.dvc:
+                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                wall = dvc_add(work, data)
+                user, system = CPU_SPLIT["dvc"]
+                run = {"code": "dvc add", "round": rnd, "wall_s": round(wall, 3), "cpu_s": round(CPU_SECONDS["dvc"], 3)}
+                run.update(user_system_s=[round(user, 3), round(system, 3)], load_before=load)
+                runs.append(run)
+                print(json.dumps(run), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     same = len({frozenset(s) for sets in objects.values() for s in sets}) == 1
@@ -72,8 +87,16 @@ def main() -> None:
             "cpu_median_s": round(statistics.median(r["cpu_s"] for r in runs if r["code"] == name), 3),
             "wall_median_s": round(statistics.median(r["wall_s"] for r in runs if r["code"] == name), 3),
         }
-        for name in names
+        for name in names + (["dvc add"] if args.dvc else [])
     }
+    if args.dvc:  # each code's CPU median against dvc add's: the aim is >= 10x
+        for name in names:
+            summary[name]["dvc_add_cpu_ratio"] = round(
+                summary["dvc add"]["cpu_median_s"] / summary[name]["cpu_median_s"], 2
+            )
+            summary[name]["dvc_add_wall_ratio"] = round(
+                summary["dvc add"]["wall_median_s"] / summary[name]["wall_median_s"], 2
+            )
     result = {"summary": summary, "objects_identical": same, "runs": runs}
     print(json.dumps({"summary": summary, "objects_identical": same}))
     (HERE / "results" / args.out).write_text(json.dumps(result, indent=2) + "\n")
