@@ -94,6 +94,69 @@ def test_dvc_pipeline_refuses_to_recommit_a_changed_dataset_under_an_old_tag(pro
     assert not (p.root / "models" / "model.pkl").exists()
 
 
+def train_stage_commands(p: Project) -> list[str]:
+    """The train stage's commands as dvc.yaml gives them, with params.yaml's values put in."""
+    import re
+
+    import yaml
+
+    params = yaml.safe_load((p.root / "params.yaml").read_text())
+    cmd = yaml.safe_load((p.root / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
+
+    def value(m: re.Match) -> str:
+        section, name = m.group(1).split(".")
+        return str(params[section][name])
+
+    return [re.sub(r"\$\{([\w.]+)\}", value, c) for c in ([cmd] if isinstance(cmd, str) else cmd)]
+
+
+def test_dvc_pipeline_train_stage_refuses_a_data_file_swapped_after_the_check(project):
+    """Attack review 14, A14-5: the train stage ran `prov verify` and then train.py, which read the file again
+    with pyarrow: a file swapped between the two was trained on. Replayed for real: the check passes and
+    attests v2, then whoever writes the data folder swaps in a table with one vendor label flipped right
+    before the train stage's last command runs (after any check the stage makes first)."""
+    p = dvc_project(project)
+    p.use_candidate("clean")
+    r = run([tool("dvc"), "repro", "check"], p.root, p.env, check=False)
+    assert r.returncode == 0 and (p.root / "release.attestation.json").exists(), r.stdout + r.stderr
+    *checks, last = train_stage_commands(p)
+    for c in checks:
+        run(["sh", "-c", c], p.root, p.env)
+    p.use_candidate("relabeled")  # the swap: between the stage's check and its read
+    r = run(["sh", "-c", last], p.root, p.env, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "data/train.parquet#" in r.stderr and "relabeled since it was signed" in r.stderr, r.stderr
+    assert not (p.root / "models" / "model.pkl").exists() and not (p.root / "metrics.json").exists()
+
+
+def test_dvc_pipeline_trains_with_the_label_column_the_version_was_committed_with(tmp_path):
+    """Newcomer review 14, finding 19: a table whose label column is `target`; v1 committed with
+    `--label-column target`, the commit stage takes it from v1, and train.py died with KeyError 'label'.
+    It now reads the label column from the signed version."""
+    import pyarrow.parquet as pq
+    from examples_support import clean_env, pinned_env
+
+    from support import digits_table
+
+    root, home = tmp_path / "project", tmp_path / "home"
+    (root / "data").mkdir(parents=True)
+    home.mkdir()
+    p = Project(root, tmp_path, pinned_env(clean_env(home), root))
+    table = digits_table().rename_columns([*digits_table().column_names[:-1], "target"])
+    pq.write_table(table.slice(0, 1000), root / "data" / "train.parquet")
+    p.prov("init")
+    p.prov("keys", "generate", "keys/committer")
+    p.prov("commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key", "--label-column", "target")
+    del p.env["PROV_SIGNERS"]  # the pipeline pins its key itself (params.yaml)
+    dvc_project(p)
+    pq.write_table(table, root / "data" / "train.parquet")  # the next delivery: 797 more records
+    r = dvc_repro(p)
+    assert r.returncode == 0, r.stdout + r.stderr
+    metrics = json.loads((root / "metrics.json").read_text())
+    assert metrics["version"] == "v2" and metrics["records"] == 1797 and metrics["label_column"] == "target"
+    assert metrics["accuracy"] > 0.9
+
+
 # --- git pre-commit hook ---------------------------------------------------------------------
 
 
