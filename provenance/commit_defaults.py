@@ -61,6 +61,13 @@ class ReadOptions:
         """Whether an error ``message`` names a carried flag or a column a carried option names."""
         return any(name in message for name in self.carried_names)
 
+    def explained(self, exc: InputError, tag: str, way_out: str = "give the options this data needs") -> InputError:
+        """``exc`` with where its carried options came from (``tag``) and ``way_out`` when it names one of
+        them (a column the data no longer has), else ``exc`` itself."""
+        if not self.blamed(str(exc)):
+            return exc
+        return InputError(f"{exc} (read options as {tag}: {'; '.join(self.carried)}; {way_out})")
+
 
 def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     """The defaults a commit on ``parent`` (None: the newest version, as the commit itself picks it)

@@ -6,8 +6,9 @@ and hands the command one ``DatasetFlags`` value, which turns a path into a Data
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -16,7 +17,9 @@ from provenance.cli._flags import flag_group
 from provenance.errors import InputError
 
 if TYPE_CHECKING:
+    from provenance.commit_defaults import ReadOptions
     from provenance.sources.interface import DatasetSpec
+    from provenance.store import Store
 
 _FLAGS = [
     ("label_column", str, typer.Option("label", "--label-column", help="Column holding the label.")),
@@ -101,6 +104,50 @@ class DatasetFlags:
 
             require_dvc(path, rev)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
+
+
+@dataclass(frozen=True)
+class VersionReading:
+    """How a command reads DATA the way a version read its data (newcomer review 14, findings 5 and 11):
+    ``spec`` with every read option not given on the command line taken from version ``tag``'s signed
+    options, as ``prov commit`` takes its parent's (``chosen.carried`` says which, ``--label-column target``).
+    ``tag`` and ``chosen`` are None when no version gave anything (no version, or none that verifies)."""
+
+    spec: DatasetSpec
+    tag: str | None = None
+    chosen: ReadOptions | None = None
+
+    def carried(self) -> str | None:
+        """``read options as v1: --label-column target``, or None when nothing was taken from the version."""
+        if self.chosen is None or not self.chosen.carried:
+            return None
+        return f"read options as {self.tag}: {'; '.join(self.chosen.carried)}"
+
+    @contextmanager
+    def errors_explained(self) -> Iterator[None]:
+        """Re-raise an ``InputError`` that names a carried option (a column this data lacks) with where the
+        option came from; any other error as it is."""
+        try:
+            yield
+        except InputError as exc:
+            explained = exc if self.chosen is None else self.chosen.explained(exc, str(self.tag))
+            if explained is exc:
+                raise
+            raise explained from exc
+
+
+def read_as_version(store: Store, tag: str | None, spec: DatasetSpec) -> VersionReading:
+    """``spec`` read with version ``tag``'s signed read options (None: the newest version) for every dataset
+    flag this invocation did not give. Taken only from the version's verified statement
+    (``commit_defaults.parent_defaults``); a version that does not verify gives nothing (the command then
+    judges it in its own words). Raises ``InputError`` for an unknown ``tag``."""
+    from provenance.commit_defaults import parent_defaults, read_options
+
+    defaults = parent_defaults(store, tag)
+    if defaults is None or defaults.options is None:
+        return VersionReading(spec)
+    chosen = read_options(spec.options, given_flags(), defaults)
+    return VersionReading(replace(spec, options=chosen.options), defaults.tag, chosen)
 
 
 def given_flags() -> set[str]:

@@ -121,13 +121,13 @@ def commit(
                 message=message,
             )
     except InputError as exc:
-        if defaults is None or not chosen.blamed(str(exc)):
+        if defaults is None:
             raise
         # a carried option can name a column this data no longer has: say where it came from, and the way out
-        raise InputError(
-            f"{exc} (read options as {defaults.tag}: {'; '.join(chosen.carried)}; give the options this data "
-            "needs, or --no-parent-defaults)"
-        ) from exc
+        explained = chosen.explained(exc, defaults.tag, "give the options this data needs, or --no-parent-defaults")
+        if explained is exc:
+            raise
+        raise explained from exc
     parent_tag = defaults.tag if defaults is not None else None
     if json_out:
         as_parent = {

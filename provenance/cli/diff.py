@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
+
 import typer
 
 from provenance.cli._app import command, note
-from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
 from provenance.delta.merge import DEFAULT_LIMIT
@@ -76,6 +79,7 @@ def diff(
             f"prov commit {path} --rev {rev} --tag V, then prov diff BASE V --detect"
         )
     spec = None
+    reading = None
     if path is not None:
         from provenance.extras import require_dvc
 
@@ -88,6 +92,10 @@ def diff(
         from provenance.cli._revisions import refuse_versions_as_revisions
 
         refuse_versions_as_revisions(store, base, new, path)
+        tag = _version_of_path(store, path) if store is not None else None
+        if store is not None and tag is not None:  # read as that version read it (newcomer review 14, finding 11)
+            reading = read_as_version(store, tag, spec)
+            spec = reading.spec
     else:
         store = Store.open_snapshot(pins=pins)  # one state for the signature checks, lineage, detectors and the report
         from provenance.cli._revisions import hint_revisions_without_path
@@ -102,7 +110,7 @@ def diff(
     prefer_jemalloc()  # a process of its own: where Arrow's buffers live is the command's choice
 
     with progress_shown():
-        with progress.stage("diff", unit="steps"):
+        with progress.stage("diff", unit="steps"), reading.errors_explained() if reading else nullcontext():
             report = diff_versions(store, base, new, path=path, spec=spec, limit=limit, detect=detect)
         if detect:
             from provenance.detectors.pipeline import detect_diff
@@ -115,6 +123,8 @@ def diff(
     write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
+    if reading is not None and reading.carried():
+        note(str(reading.carried()))
     if detect and store is not None and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the findings above were not saved (prov findings will not list them)")
     logged = verdict_for_log("diff", as_dict, out)
@@ -125,3 +135,23 @@ def diff(
         failed.append("drift")
     if failed:
         raise ProvError(f"detector(s) {', '.join(failed)} failed; the findings above are incomplete")
+
+
+def _version_of_path(store: Store, path: str) -> str | None:
+    """The newest version whose *signed* dataset is ``path`` (at a git revision or on disk), or None.
+
+    Each candidate's statement is verified under the store's pins before its location is believed (the
+    ``versions`` row's copy is writable by whoever writes ``.prov/``); one that does not verify is passed over.
+    """
+    from provenance.errors import VerificationError
+    from provenance.version_facts import dataset_from_predicate, verified_statement
+
+    wanted = os.path.realpath(path)
+    for row in reversed(store.versions()):
+        try:
+            signed = dataset_from_predicate(store, row, verified_statement(store, row)["predicate"])
+        except (InputError, VerificationError):
+            continue
+        if "://" not in signed.path and os.path.realpath(os.path.join(signed.repo or "", signed.path)) == wanted:
+            return str(row["tag"])
+    return None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note
-from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags
+from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags, read_as_version
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     load_checkpoint_key,
@@ -94,13 +94,18 @@ def add(
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
     store = open_store(pins)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
-    result = register.add_batch(store, spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
+    # an unsigned batch is read as the newest version read its data (the next commit reads it so), flags winning
+    reading = read_as_version(store, None, spec)
+    with reading.errors_explained():
+        result = register.add_batch(store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
     for warning in result.warnings:  # registered all the same (exit 0)
         typer.echo(f"Warning: {visible(warning)}", err=True)
     given = sorted(given_flags() - {"labels_csv", "kind"})  # a labels CSV named here is read (check_batch)
     if result.signed and given:  # newcomer review 11, finding 20.5: they were ignored without a word
         named = ", ".join("--" + name.replace("_", "-") for name in given)
         note(f"a signed batch is read with the options its envelope signs; {named} given here not used")
+    if not result.signed and reading.carried():
+        note(str(reading.carried()))
     if json_out:
         emit_json(result.to_dict())
         return

@@ -6,8 +6,8 @@ from typing import Optional
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json
-from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
 from provenance.trust.pins import UNPINNED_VERSION, Pins
@@ -24,8 +24,8 @@ def status(
         None,
         metavar="DATA",
         help=(
-            "Data to compare (default: where the version was read from, with its read options; for a "
-            "version read at a git revision, the working copy of its path)."
+            "Data to compare (default: where the version was read from; for a version read at a git revision, "
+            "the working copy of its path). Read with the version's read options, flags given winning."
         ),
     ),
     version: Optional[str] = typer.Option(None, "--version", help="Compare with this version (default: the latest)."),
@@ -42,11 +42,20 @@ def status(
     from provenance.status import working_status
     from provenance.store import Store
 
+    store = Store.open(pins=pins)
+    # DATA named is still compared with the version: read it as the version read its data, flags given winning
+    reading = read_as_version(store, version, flags.spec(data)) if data else None
     with progress_shown():
-        report = working_status(Store.open(pins=pins), flags.spec(data) if data else None, version)
+        if reading is None:
+            report = working_status(store, None, version)
+        else:
+            with reading.errors_explained():
+                report = working_status(store, reading.spec, version)
     read_at = report.get("version_read_at")
     copy = f" (working copy; {report['version']} was read at git revision {read_at[:12]})" if read_at else ""
     note_unpinned(pins)
+    if reading is not None and reading.carried():
+        note(str(reading.carried()))
     if json_out:
         emit_json(report)
         return
