@@ -45,11 +45,15 @@ def looks_like_file(name: str) -> bool:
 
 def no_such_file(path: str) -> str:
     """``batch.prquet: no such file (did you mean 'batch.parquet'?)``: the closest name in its folder."""
+    return f"{path}: no such file{near_file(path)}"
+
+
+def near_file(path: str) -> str:
+    """`` (did you mean 'batch.parquet'?)`` for the closest name in a missing local ``path``'s folder, or nothing."""
     folder, name = os.path.split(path)
     try:
         siblings = os.listdir(folder or ".")
     except OSError:
         siblings = []
     close = difflib.get_close_matches(name, siblings, n=1)
-    hint = f" (did you mean {os.path.join(folder, close[0])!r}?)" if close else ""
-    return f"{path}: no such file{hint}"
+    return f" (did you mean {os.path.join(folder, close[0])!r}?)" if close else ""

@@ -174,6 +174,10 @@ def add_batch(
     entry not written by ``prov add`` already registers the batch's id).
     """
     trust.validate_source(source)
+    if "://" not in spec.path and not os.path.exists(spec.path):  # before its envelope (newcomer review 14, #14)
+        from provenance.names import near_file
+
+        raise InputError(f"{spec.path}: no such file or folder{near_file(spec.path)}")
     if envelope_path is None and not unsigned:
         envelope_path = default_envelope(spec.path)
         if not envelope_path.is_file():

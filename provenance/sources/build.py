@@ -96,8 +96,10 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
             return "tree"
         found = [p for p in fs.find(spec.path) if table_files.table_format(p)]
         return "table" if found else "tree"
-    if not os.path.exists(spec.path):
-        raise InputError(f"{spec.path}: no such file or folder")
+    if not os.path.exists(spec.path):  # the did-you-mean verify gives (newcomer review 14, finding 15)
+        from provenance.names import near_file
+
+        raise InputError(f"{spec.path}: no such file or folder{near_file(spec.path)}")
     if os.path.isfile(spec.path):
         return "table"
     if spec.labels_csv:
