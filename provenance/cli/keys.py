@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, refuse_unpinned_checkpoint, trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
@@ -22,13 +22,21 @@ def keys_generate(
     name: str = typer.Argument(..., metavar="NAME", help="Writes NAME.key (0600) and NAME.pub."),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key."""
+    """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key.
+
+    Inside a git work tree, a private key git does not already ignore is added to the .gitignore beside it
+    (said on stderr), so `git add -A` does not commit it.
+    """
     from pathlib import Path
 
     from provenance import keys as keylib
+    from provenance.workspace import ignore_private_key
 
     Path(name).parent.mkdir(parents=True, exist_ok=True)  # `prov keys generate keys/committer` makes keys/
     pair = keylib.generate(name)
+    ignore = ignore_private_key(pair.private_path)  # in a git work tree: keep it from `git add -A`
+    if ignore is not None:
+        note(f"{ignore}: added /{pair.private_path.name}, so git does not commit the private key (commit the .pub)")
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
     else:
