@@ -136,17 +136,21 @@ class VersionReading:
             raise explained from exc
 
 
-def read_as_version(store: Store, tag: str | None, spec: DatasetSpec) -> VersionReading:
+def read_as_version(
+    store: Store, tag: str | None, spec: DatasetSpec, only: frozenset[str] | None = None
+) -> VersionReading:
     """``spec`` read with version ``tag``'s signed read options (None: the newest version) for every dataset
-    flag this invocation did not give. Taken only from the version's verified statement
-    (``commit_defaults.parent_defaults``); a version that does not verify gives nothing (the command then
-    judges it in its own words). Raises ``InputError`` for an unknown ``tag``."""
-    from provenance.commit_defaults import parent_defaults, read_options
+    flag this invocation did not give (of ``only``, parameter names such as ``label_column``, when given).
+    Taken only from the version's verified statement (``commit_defaults.parent_defaults``); a version that
+    does not verify gives nothing (the command then judges it in its own words). Raises ``InputError`` for
+    an unknown ``tag``."""
+    from provenance.commit_defaults import READ_FLAGS, parent_defaults, read_options
 
     defaults = parent_defaults(store, tag)
     if defaults is None or defaults.options is None:
         return VersionReading(spec)
-    chosen = read_options(spec.options, given_flags(), defaults)
+    kept = given_flags() | ({p for p, _ in READ_FLAGS.values()} - only if only is not None else set())
+    chosen = read_options(spec.options, kept, defaults)
     return VersionReading(replace(spec, options=chosen.options), defaults.tag, chosen)
 
 

@@ -94,8 +94,9 @@ def add(
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
     store = open_store(pins)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
-    # an unsigned batch is read as the newest version read its data (the next commit reads it so), flags winning
-    reading = read_as_version(store, None, spec)
+    # an unsigned batch is read as the newest version read its data (the next commit reads it so), flags winning;
+    # not the options naming columns a batch need not have (the version's source, id and metadata columns)
+    reading = read_as_version(store, None, spec, frozenset({"label_column", "encoding", "tree_reader"}))
     with reading.errors_explained():
         result = register.add_batch(store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
     for warning in result.warnings:  # registered all the same (exit 0)
