@@ -178,10 +178,15 @@ def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vend
 
     frame = load_breast_cancer(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     batch1, batch2 = frame.iloc[:400], frame.iloc[400:]
-    crowd = batch2.iloc[:40].copy()
-    crowd["target"] = 1 - crowd["target"]
     features = [c for c in frame.columns if c != "target"]
-    crowd[features] = crowd[features] * 1.01
+    # three near copies of each of 14 vendor records: a tight cluster around each original, so `duplicates`
+    # flags the vendor's originals too (since session 15 a single near copy counts only against the base)
+    import numpy as np
+    import pandas as pd
+
+    crowd = pd.concat([batch2.iloc[:14].copy() for _ in range(3)], ignore_index=True)
+    crowd["target"] = 1 - crowd["target"]
+    crowd[features] = crowd[features].mul(np.repeat([1.01, 0.99, 1.02], 14), axis=0)
     for name, part in (("b1", batch1), ("b2", batch2), ("crowd", crowd), ("v1", batch1)):
         pq.write_table(pa.Table.from_pandas(part, preserve_index=False), f"{name}.parquet")
     pq.write_table(pa.concat_tables([pq.read_table(f"{n}.parquet") for n in ("b1", "b2", "crowd")]), "v2.parquet")
