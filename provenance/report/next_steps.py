@@ -86,7 +86,8 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             *([Step("or cut out the source most of them come from", cut_source)] if named and not signs else []),
             Step(
                 "or cut the flagged records out",
-                f"prov check {v} --base {base} --format json --out F.json && "
+                # "; " not "&&": the check exits 1 when it blocks, which is when this step is shown
+                f"prov check {v} --base {base} --format json --out F.json; "
                 f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
             ),
             *([leave_out] if signs else []),

@@ -42,6 +42,16 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+def shell_commands(line: str) -> list[tuple[str, bool]]:
+    """The commands of a printed shell line, split at ``; `` and `` && ``, each with whether a shell runs the
+    next one whatever it exits (True: it ends its ``&&`` chain) or only when it exits 0 (False)."""
+    out = []
+    for part in line.split("; "):
+        chain = part.split(" && ")
+        out += [(command, i == len(chain) - 1) for i, command in enumerate(chain)]
+    return out
+
+
 def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     r = prov("check", "rc1", "--base", "r1", env=WIDE)
     assert r.exit_code == 1, r.output
@@ -59,11 +69,13 @@ def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     assert "To release" not in prov("check", "rc2", "--base", "r1", "--format", "md").stdout
     # the printed commands work as printed, once their placeholders are filled in
     cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
-    for command in cut.split(": ", 1)[1].split(" && "):
+    for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "rc1q").replace("--key K", "--key maintainer.key"))
         assert args[0] == "prov"
         done = prov(*args[1:])
         assert done.exit_code in (0, 1), done.output  # the check writes F.json and exits 1 (blocked)
+        # newcomer review 15, finding 3: sh stops an `&&` chain at the first command that fails
+        assert last_of_chain or done.exit_code == 0, f"{command} exits {done.exit_code}, so `&&` skips the rest"
     assert Path("F.json").is_file()
     assert "rc1q" in prov("log").stdout
 
@@ -268,10 +280,11 @@ def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_th
 
     # the flagged records cut out, as printed: the vendor's signed records stay
     cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
-    for command in cut.split(": ", 1)[1].split(" && "):
+    for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "v4f").replace("--key K", "--key maintainer.key"))
         done = prov(*args[1:], *pinned)
         assert done.exit_code in (0, 1), done.output
+        assert last_of_chain or done.exit_code == 0, f"{command} exits {done.exit_code}, so `&&` skips the rest"
     assert _attested(prov, "v4f", pinned)["vendor"] == 400
 
     # the unsigned records under the vendor's name left out, and committed as printed: the check passes
