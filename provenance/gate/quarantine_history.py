@@ -191,21 +191,8 @@ def registered_before(log: list[dict], head: object) -> frozenset[str]:
     row's ``audit_seq`` or an entry's time. When ``head`` is not in the intact chain (a
     rewritten log, which the integrity rule reports), no batch counts: empty.
     """
-    import hashlib
-
-    found: set[str] = set()
-    prev = audit.GENESIS
-    for seq, entry in enumerate(log, 1):
-        if head == prev:
-            return frozenset(found)
-        if entry["seq"] != seq or entry["prev_hash"] != prev:
-            break
-        if hashlib.sha256(audit.entry_bytes(entry)).hexdigest() != entry["hash"]:
-            break
-        if entry["action"] == "batch.add":
-            found.add(entry["subject"])
-        prev = entry["hash"]
-    return frozenset(found) if head == prev else frozenset()
+    chain = audit.chain_up_to(log, head)
+    return frozenset(e["subject"] for e in chain or () if e["action"] == "batch.add")
 
 
 def checkpointed_quarantines(store: Store) -> list[str]:

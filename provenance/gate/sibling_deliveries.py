@@ -26,7 +26,6 @@ records, never instead of another), never take one away.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -90,29 +89,22 @@ def commit_entries_before(store: Store, new: str, statement: dict) -> list[dict]
         VerificationError: the signed head is not in the log's intact chain (an entry before it is
             missing, out of order or edited), naming the version.
     """
-    head = (statement.get("predicate") or {}).get("auditLogHead")
-    prev = audit.GENESIS
-    found: list[dict] = []
-    if head == prev:
-        return found
-    for seq, entry in enumerate(audit.entries(store.db), 1):
-        if entry["seq"] != seq or entry["prev_hash"] != prev:
-            break
-        if hashlib.sha256(audit.entry_bytes(entry)).hexdigest() != entry["hash"]:
-            break
-        if entry["action"] == "commit":
-            try:
-                detail = json.loads(entry["detail"])
-            except (TypeError, ValueError):
-                detail = {}
-            found.append(entry | {"detail": detail if isinstance(detail, dict) else {}})
-        prev = entry["hash"]
-        if prev == head:
-            return found
+    chain = audit.chain_up_to(audit.entries(store.db), (statement.get("predicate") or {}).get("auditLogHead"))
+    if chain is not None:
+        return [entry | {"detail": _detail(entry["detail"])} for entry in chain if entry["action"] == "commit"]
     raise VerificationError(
         f"version {new}: the audit-log head it signed is not in the intact audit log (history rewritten?), "
         "so which versions were committed before it is unknown; run prov audit verify"
     )
+
+
+def _detail(text: object) -> dict:
+    """A commit entry's ``detail`` parsed; ``{}`` when it is not a JSON object."""
+    try:
+        detail = json.loads(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return {}
+    return detail if isinstance(detail, dict) else {}
 
 
 def commits_before(store: Store, base: str, new: str) -> CommitsBefore:

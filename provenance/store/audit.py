@@ -98,6 +98,27 @@ def verify_chain(db) -> tuple[int, str]:
     return (rows[-1]["seq"] if rows else 0), prev
 
 
+def chain_up_to(log: list[dict], head: object) -> list[dict] | None:
+    """The leading entries of ``log`` (:func:`entries`) up to and including the one whose hash is ``head``
+    (a chain hash a version signed as its ``auditLogHead``), each checked to chain from the first: in order,
+    following the one before and hashing to its own ``hash``. ``[]`` when ``head`` is :data:`GENESIS` (signed
+    before any entry); ``None`` when ``head`` is not in the intact chain (an entry before it missing, moved or
+    edited, or a head the log never had), so a caller can neither trust a row's ``seq`` nor an entry's time.
+    """
+    prev = GENESIS
+    if head == prev:
+        return []
+    for seq, entry in enumerate(log, 1):
+        if entry["seq"] != seq or entry["prev_hash"] != prev:
+            return None
+        if hashlib.sha256(entry_bytes(entry)).hexdigest() != entry["hash"]:
+            return None
+        prev = entry["hash"]
+        if prev == head:
+            return log[:seq]
+    return None
+
+
 def registered_twice(db) -> str | None:
     """The error of a log in which two ``batch.add`` entries register one batch id, or None.
 
