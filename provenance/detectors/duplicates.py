@@ -5,14 +5,11 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
 
 - near copies: distances are compared with how close the base's own records are to each
   other, and a record with many near copies scores higher than one with a single twin
-  (calibrated on the reference like every detector). A delta record's distance is to its
-  nearest *base* record (or an exact repeat); other delta records count here only where they
-  form a tight cluster (below). A new writer's look-alike digits are one another's nearest
-  records, and scored against them one writer's pair or triple looked as close as the base's
-  closest 1%: on the gate bench's clean batches in file order this clause flagged 1.46% of the
-  records (its nearest being a batch-mate for 109 of 213), at random 0.72% (session 15,
-  bench/results/clean-delta-fpr.md). Several delta records near one another are what the
-  near-copy counts below and the tight-cluster rule judge, against the base's own counts;
+  (calibrated on the reference like every detector). A delta record's nearest record may be
+  another delta record: a flood delivered in pairs and triples of near copies has no tight
+  cluster and no copy near the base, and only this closeness sees it (session 15 scored
+  against the base alone, which cut clean in-order false alarms 1.78 -> 1.61% and let 300
+  copies of 120 records through the gate: attack review 15b, A15b-2; reverted);
 - exact copies: the rows the new version adds of one record (beyond its first, or beyond
   the base's rows of it) against a Poisson model of the base's own repetition. Real data
   repeats (DAAG's spam7: 4,601 rows, 2,945 distinct), so a base record is expected to
@@ -118,20 +115,9 @@ class DuplicatesDetector(Detector):
         own_close = own_counts[:, 0]
         own_dist_eff, ref_dist_eff = own_dist * density, ref_dist * density
         same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
-        # a tight cluster (extreme evidence below): at least NEAR_FLOOD_MIN other delta records
-        # closer to a record than the closest two base records are to each other
-        # Delta records sharing a record's digest are its content under other labels (one image, several
-        # annotators: the collision and label detectors' business, and the exact-copies rule's when the
-        # label is the same too), not a cluster of distinct copies.
-        cluster = own_tight - same_digest >= NEAR_FLOOD_MIN
-        # The calibrated closeness looks at the base (and exact repeats); other delta records only
-        # where they form a tight cluster (see the module docstring: a new writer's look-alike
-        # digits are judged by the near-copy counts, as a flood is, not by their one nearest mate).
         nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff) if n else np.zeros(0)
-        nn = np.where(cluster, nn, ref_dist[:, 0]) if n else nn
         nn = np.where(same_digest > 0, 0.0, nn)
-        close = np.where(cluster, (ref_dist_eff < close_radius).sum(1) + own_close, (ref_dist < close_radius).sum(1))
-        close = close + same_digest
+        close = (ref_dist_eff < close_radius).sum(1) + own_close + same_digest
         constant = _is_constant(delta.X) if n else np.zeros(0, bool)
         raw = np.where(constant, CONSTANT_RAW, _closeness(nn, close, typical)) if n else np.zeros(0)
 
@@ -154,7 +140,7 @@ class DuplicatesDetector(Detector):
                     f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}"
                 )
             return (
-                f"nearest {'neighbour' if cluster[i] else 'base record'} at {nn[i]:.3g} vs the base's typical {typical:.3g} "
+                f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
                 f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts)
             )
 
@@ -171,6 +157,13 @@ class DuplicatesDetector(Detector):
         near_p, at = near_copy_p_values(own_counts, counts, base_counts)
         base_rate = base_counts.mean(0) if len(base_counts) else np.zeros(len(radii))
         model_p = np.fmin(copy_p, near_p)
+
+        # a tight cluster (extreme evidence below): at least NEAR_FLOOD_MIN other delta records
+        # closer to a record than the closest two base records are to each other
+        # Delta records sharing a record's digest are its content under other labels (one image, several
+        # annotators: the collision and label detectors' business, and the exact-copies rule's when the
+        # label is the same too), not a cluster of distinct copies.
+        cluster = own_tight - same_digest >= NEAR_FLOOD_MIN
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
             text = explain(i, value, flagged)

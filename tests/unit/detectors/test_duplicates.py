@@ -304,37 +304,3 @@ def test_a_base_that_repeats_its_values_throughout_says_so_and_only_the_policy_s
     assert result.summary["note"].startswith("exact feature twins are common throughout the base")
     stand_down_tight_cluster(result)
     assert result.summary["tight_cluster_rule"].startswith("off by the policy")
-
-
-def test_a_new_writers_look_alike_digits_pass_while_near_copies_of_a_base_record_and_a_flood_are_flagged():
-    """Real digits in file order (base: the first 1,200 rows; delta: the next 250, new writers). A new
-    writer's near-identical digits are one another's nearest records; scored against them, 11 of the 250
-    clean records were flagged by this detector before session 15, 4 now. A near copy of a base record
-    (one pixel moved by 1) and a flood of six jittered copies of one new record stay flagged."""
-    from sklearn.datasets import load_digits
-
-    from provenance.detectors import Delta
-    from provenance.profiles.reference import build_profile
-
-    X, y = load_digits(return_X_y=True)
-    X, y = X.astype(np.float32), y.astype(str)
-    profile = build_profile(X[:1200], y[:1200], digests_of(X[:1200]), featurizer="x", positions=np.arange(1200))
-    Xd, yd = X[1200:1450], y[1200:1450]
-    rng = np.random.default_rng(2)
-    near_base = X[10:11].copy()
-    near_base[0, 20] += 1.0
-    flood = np.repeat(Xd[:1], 6, axis=0)
-    inked = np.flatnonzero(X[:1200].std(0) > 2.0)  # pixels the writers vary (the others are near-constant)
-    for row in flood:  # +-1 on two such pixels each
-        row[rng.choice(inked, 2, replace=False)] += rng.choice([-1.0, 1.0], 2)
-    Xn = np.vstack([Xd, near_base, flood]).astype(np.float32)
-    yn = [*yd, y[10], *[yd[0]] * 6]
-    digests = digests_of(Xn)
-    assert len(set(digests)) == len(Xn)
-    delta = Delta(digests, Xn, yn, ["vendor"] * len(Xn), ["added"] * len(Xn), [None] * len(Xn))
-    result = get_detector("duplicates").run(profile, delta, fpr=0.01)
-    flags = np.array([f.flagged for f in result.findings])
-    assert flags[1 : len(Xd)].sum() <= 5  # Xd[0] is the flood's original
-    assert flags[len(Xd)]  # the near copy of a base record
-    assert "nearest base record at" in result.findings[len(Xd)].explanation
-    assert flags[len(Xd) + 1 :].all()  # the flood
