@@ -19,9 +19,14 @@ chain is walked and every entry re-hashed here; a ``.prov/`` writer cannot drop 
 the head leaving the chain, which raises), and manifest objects, re-hashed against the digest the
 entry names (``ObjectStore.get``: missing or altered raises). Nothing is read from a ``versions`` row,
 so a delivery counts whether or not its row is there or its own key is pinned: deleting or re-signing
-the blocked version does not hide it. A ``.prov/`` writer who planted an entry before the candidate was
-committed adds a delivery, which can only add a judgement (each delivery is judged on all of its
-records, never instead of another), never take one away.
+the blocked version does not hide it. A ``.prov/`` writer who planted an entry for a new tag before the
+candidate was committed adds a delivery, which can only add a judgement (each delivery is judged on all
+of its records, never instead of another), never take one away. A planted entry for a tag that is
+committed too (before its real entry or after it) would change that tag's parent or manifest, so a
+second commit entry of any tag up to the signed head fails the check closed (attack review 15b: a
+parentless ``v2`` entry before the real one took the blocked ``v2`` out of the base's descendants, A15b-1;
+a copy of a signed version's entry naming a small manifest blocked an honest candidate for a false
+reason, A15b-3).
 """
 
 from __future__ import annotations
@@ -121,22 +126,34 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
 
     Raises:
         VerificationError: ``new``'s signed history does not verify (``version_facts.signed_ancestry``),
-            its signed head is not in the intact log, or such a version's entry names no manifest object or
-            a parent whose manifest no commit entry (nor ``new``'s history) names.
+            its signed head is not in the intact log, two of the commit entries up to that head name one tag (a
+            version is committed once: one was planted, and taking either would let a ``.prov/`` writer re-parent
+            a blocked delivery out of the judgement, attack review 15b, A15b-1, or add a false one, A15b-3), or
+            such a version's entry names no manifest object or a parent whose manifest no commit entry (nor
+            ``new``'s history) names.
     """
     from provenance.version_facts import signed_ancestry
 
     chain = signed_ancestry(store, new)
     entries = commit_entries_before(store, new, chain[0][1])
+    twice = audit.committed_twice(entries)
+    if twice is not None:  # which entry is the real one is unknown: fail closed (A15b-1, A15b-3)
+        tag, seqs = twice
+        raise VerificationError(
+            f"version {tag}: {len(seqs)} commit entries of the audit log before {new}'s signed head commit it "
+            f"(entries {', '.join(map(str, seqs))}); a version is committed once, so one was planted and which "
+            "versions were committed before it is unknown; run prov audit verify, and restore the store from a copy "
+            "you trust"
+        )
     manifests: dict[str, str] = {}
     parents: dict[str, str | None] = {}
     positions: dict[str, int] = {}
-    for i, entry in enumerate(entries):  # the first entry of a tag names it (a second was planted)
+    for i, entry in enumerate(entries):  # one entry per tag (checked above)
         tag, detail = entry["subject"], entry["detail"]
-        positions.setdefault(tag, i)
-        parents.setdefault(tag, detail.get("parent") if isinstance(detail.get("parent"), str) else None)
+        positions[tag] = i
+        parents[tag] = detail.get("parent") if isinstance(detail.get("parent"), str) else None
         if isinstance(detail.get("manifest"), str):
-            manifests.setdefault(tag, detail["manifest"])
+            manifests[tag] = detail["manifest"]
     history = {row["tag"] for row, _ in chain}
     manifests |= {row["tag"]: row["manifest_object"] for row, _ in chain}  # verified under the pins
     start = positions[base] + 1 if base in positions else 0

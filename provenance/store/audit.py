@@ -138,6 +138,21 @@ def registered_twice(db) -> str | None:
     return None
 
 
+def committed_twice(log: list[dict]) -> tuple[str, list[int]] | None:
+    """The first tag that two or more ``commit`` entries of ``log`` (:func:`entries`, or a part of it) name,
+    with the seq of each of its commit entries, oldest first; None when each version is committed once.
+
+    ``prov commit`` writes a version's one ``commit`` entry in the transaction that inserts its row (a tag
+    whose row is there is refused, and no command deletes a version), so a second entry was written by
+    hand: a planted entry for an upcoming tag, or a copy of a past one (attack review 15b, A15b-1 and -3).
+    """
+    seqs: dict[str, list[int]] = {}
+    for entry in log:
+        if entry["action"] == "commit":
+            seqs.setdefault(entry["subject"], []).append(entry["seq"])
+    return next(((tag, found) for tag, found in seqs.items() if len(found) > 1), None)
+
+
 def batch_entry(db, batch: str) -> int | None:
     """The seq of the first ``batch.add`` entry naming ``batch``, or None."""
     row = db.execute(

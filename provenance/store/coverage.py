@@ -206,7 +206,8 @@ def verify_log(
     """``prov audit verify``: the whole log against every signed statement about it.
 
     Checks, failing on the first problem: the hash chain; that no batch id is registered
-    by two ``batch.add`` entries (``audit.registered_twice``); each checkpoint's envelope,
+    by two ``batch.add`` entries (``audit.registered_twice``), nor a version by two ``commit``
+    entries (``audit.committed_twice``); each checkpoint's envelope,
     signature, and root and head against the log's own first ``treeSize`` entries; an
     RFC 9162 §2.1.4 consistency proof from each checkpoint to the next; each version's
     signed ``auditLogHead`` and commit entry. ``extra_heads`` are checkpoints kept outside
@@ -228,6 +229,13 @@ def verify_log(
     if twice:  # what the lineage reader refuses: named here, so CI stops the pull request that planted it
         raise VerificationError(twice)
     rows, hashes = leaves(store.db)
+    committed = audit.committed_twice(rows)
+    if committed:  # what prov check's deliveries refuse (gate.sibling_deliveries), named here as fsck names it
+        tag, seqs = committed
+        raise VerificationError(
+            f"audit log is broken: version {tag} is committed by {len(seqs)} audit entries (entries "
+            f"{', '.join(map(str, seqs))}); a version is committed once, so one was not written by prov commit"
+        )
     trusted = trusted_keys(store, pinned)
     checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired)
     versions = _verify_version_heads(store, rows, trusted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -155,9 +156,10 @@ def test_clean_steps_pass_each_within_its_own_allowance(prov, daily):
 REPARENTED = {"v2": "v1", "v3r": "v1", "v4r": "v1"}
 
 
-def build_reparented(prov, folder: Path, flipped: int) -> dict:
+def build_reparented(prov, folder: Path, flipped: int, plant: Callable[[str], None] | None = None) -> dict:
     """v1 and v2 as in :func:`build_daily` (with ``flipped`` flips on day 2), then v3r (days 2-3) and v4r (days
-    2-4), each committed with ``--parent v1``, as a pipeline that branches from its last release does."""
+    2-4), each committed with ``--parent v1``, as a pipeline that branches from its last release does.
+    ``plant(tag)``, when given, runs before each commit (a ``.prov/`` writer's turn between the pipeline's runs)."""
     table = digits_table()
     table = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
     start = SIZES["v1"]
@@ -172,6 +174,8 @@ def build_reparented(prov, folder: Path, flipped: int) -> dict:
         (folder / tag).mkdir()
         pq.write_table(table.slice(0, end), folder / tag / "digits.parquet")
         parent = ("--parent", REPARENTED[tag]) if tag in REPARENTED else ()
+        if plant is not None:
+            plant(tag)
         r = prov("-q", "commit", f"{tag}/digits.parquet", "--tag", tag, *parent, "--key", "maintainer.key",
                  "--signer", "maintainer.pub")  # fmt: skip
         assert r.exit_code == 0, r.output
@@ -232,3 +236,150 @@ def test_clean_days_committed_beside_each_other_pass(prov, reparented_clean):
         steps = combined["statistic"]["steps"]
         assert [s["in_history"] for s in steps] == [False] * (len(steps) - 1) + [True]
         assert combined["status"] == "pass" and not any(s["blocked_by"] for s in steps)
+
+
+# Attack review 15b: the commit entries up to the candidate's signed head are a .prov/ writer's to extend before the
+# candidate is committed (a hash chain needs no key). A version is committed once, so a second entry of a tag fails
+# the check closed, whichever of the two was planted.
+
+
+def plant_commit_entry(tag: str, detail: dict) -> None:
+    """Append a ``commit`` entry for ``tag`` with prov's own code, correctly chained, as any ``.prov/`` writer may."""
+    from provenance.store import Store
+
+    writer = Store.open()
+    with writer.write():
+        writer.audit("commit", tag, detail)
+    writer.close()
+
+
+def commit_detail(tag: str) -> dict:
+    """The detail of ``tag``'s (first) commit entry, as the store holds it."""
+    import sqlite3
+
+    db = sqlite3.connect(Path(".prov") / "prov.db")
+    (detail,) = db.execute(
+        "select detail from audit where action = 'commit' and subject = ? order by seq", [tag]
+    ).fetchone()
+    db.close()
+    return json.loads(detail)
+
+
+def commit_seqs(workdir: Path, tag: str) -> list[int]:
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    seqs = [
+        seq
+        for (seq,) in db.execute("select seq from audit where action = 'commit' and subject = ? order by seq", [tag])
+    ]
+    db.close()
+    return seqs
+
+
+def plant_parentless_v2(tag: str) -> None:
+    """Before the blocked day-2 delivery is committed, a commit entry for ``v2`` with no parent (v1's detail
+    otherwise): taken as v2's, it took v2 out of v1's descendants, so v2 was never judged again (A15b-1)."""
+    if tag == "v2":
+        plant_commit_entry("v2", commit_detail("v1") | {"parent": None})
+
+
+@pytest.fixture(scope="session")
+def template_reparented_planted(tmp_path_factory):
+    return build_template(
+        tmp_path_factory,
+        "reparented_planted",
+        lambda p, f: build_reparented(p, f, 30, plant=plant_parentless_v2),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_planted(template_reparented_planted, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_planted, workdir, monkeypatch)
+
+
+NO_AUDIT = '[integrity]\nverify_signatures = false\nacknowledge_disabled = "replaying attack review 15b"\n'
+
+
+def planted_twice(prov, workdir: Path, tag: str, *args: str) -> tuple[dict, dict]:
+    """Check v4r against v1 (``args`` added) twice: as the default policy has it, then with ``integrity.verify_signatures``
+    off (acknowledged, so a pass could be attested), so the deliveries' own judgement meets the plant. Each blocks and
+    names ``tag``'s two commit entries as one planted, and neither writes an attestation. Returns each report's rules."""
+    seqs = commit_seqs(workdir, tag)
+    assert len(seqs) == 2
+    entries = ", ".join(map(str, seqs))
+    code, rules, report = check(prov, "v4r", "--base", "v1", *args)
+    assert code == 1 and report["decision"] == "blocked", rules
+    integrity = " ".join(rules["integrity.verify_signatures"]["reason"].split())
+    assert integrity == (
+        f"audit log is broken: version {tag} is committed by 2 audit entries (entries {entries}); a version is "
+        "committed once, so one was not written by prov commit"
+    )
+    assert not (workdir / "v4r.attestation.json").exists()
+
+    (workdir / "no-audit.toml").write_text(NO_AUDIT)
+    code, unchecked, report = check(prov, "v4r", "--base", "v1", "--policy", "no-audit.toml", *args)
+    assert code == 1 and report["decision"] == "blocked", unchecked
+    combined = unchecked["detectors.combined"]
+    assert combined["status"] == "block" and "step_budget" not in json.dumps(combined)
+    assert " ".join(combined["reason"].split()) == (
+        f"version {tag}: 2 commit entries of the audit log before v4r's signed head commit it (entries {entries}); a "
+        "version is committed once, so one was planted and which versions were committed before it is unknown; run "
+        "prov audit verify, and restore the store from a copy you trust"
+    )
+    assert not (workdir / "v4r.attestation.json").exists()
+    return rules, unchecked
+
+
+def test_a_planted_parentless_entry_before_a_blocked_delivery_fails_the_check_closed(prov, reparented_planted, workdir):
+    """A15b-1: before, ``prov check v4r --base v1 --attest`` passed (exit 0) and wrote v4r.attestation.json, under
+    either policy: v2's first commit entry named no parent, so v2 did not descend from v1 and was never judged."""
+    planted_twice(prov, workdir, "v2", "--attest", "--key", "maintainer.key")
+    r = prov("audit", "verify")  # the advice the check gives finds the plant
+    assert r.exit_code == 1
+    assert " ".join(r.output.split()).startswith("Error: audit log is broken: version v2 is committed by 2 audit")
+
+
+def plant_small_copy_of_v3r(prov, tag: str) -> None:
+    """Before v4r is committed, a second commit entry for the signed v3r naming a manifest object of the few rows of
+    v3r's delta that its own check flags: judged as a delivery of its own, it blocked an honest v4r (A15b-3)."""
+    import hashlib
+    import io
+
+    if tag != "v4r":
+        return
+    r = prov("check", "v3r", "--base", "v1", "--no-save", "--format", "json", "--signer", "maintainer.pub")
+    flagged = {bytes.fromhex(f["digest"]) for f in json.loads(r.stdout)["findings"]}
+    assert flagged
+    detail = commit_detail("v3r")
+    manifest = pq.read_table(Path(".prov") / "objects" / f"{detail['manifest']}.parquet")
+    small = manifest.filter(pa.array([d in flagged for d in manifest.column("digest").to_pylist()]))
+    out = io.BytesIO()
+    pq.write_table(small, out)
+    oid = hashlib.sha256(out.getvalue()).hexdigest()
+    (Path(".prov") / "objects" / f"{oid}.parquet").write_bytes(out.getvalue())
+    plant_commit_entry("v3r", detail | {"manifest": oid})
+
+
+@pytest.fixture(scope="session")
+def template_reparented_clean_planted(tmp_path_factory):
+    return build_template(
+        tmp_path_factory,
+        "reparented_clean_planted",
+        lambda p, f: build_reparented(p, f, 0, plant=lambda tag: plant_small_copy_of_v3r(p, tag)),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_clean_planted(template_reparented_clean_planted, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_clean_planted, workdir, monkeypatch)
+
+
+def test_a_planted_copy_of_a_signed_versions_entry_is_named_not_judged_as_a_delivery(
+    prov, reparented_clean_planted, workdir
+):
+    """A15b-3: before, the honest v4r was blocked by ``step_budget`` for a false reason ("added in v3r (committed
+    beside this history, from v1): 4 of 5 flagged (at most 2)", the planted manifest judged as v3r's delivery)."""
+    planted_twice(prov, workdir, "v3r", "--no-save")
