@@ -15,18 +15,22 @@ delivery on the records of its delta it holds, at that delivery's size, whatever
 names (``steps.judge_steps``).
 
 What is relied on, and who can write it: the log entries up to the candidate's signed head (the
-chain is walked and every entry re-hashed here; a ``.prov/`` writer cannot drop or edit one without
-the head leaving the chain, which raises), and manifest objects, re-hashed against the digest the
-entry names (``ObjectStore.get``: missing or altered raises). Nothing is read from a ``versions`` row,
-so a delivery counts whether or not its row is there or its own key is pinned: deleting or re-signing
-the blocked version does not hide it. A ``.prov/`` writer who planted an entry for a new tag before the
-candidate was committed adds a delivery, which can only add a judgement (each delivery is judged on all
-of its records, never instead of another), never take one away. A planted entry for a tag that is
-committed too (before its real entry or after it) would change that tag's parent or manifest, so a
-second commit entry of any tag up to the signed head fails the check closed (attack review 15b: a
-parentless ``v2`` entry before the real one took the blocked ``v2`` out of the base's descendants, A15b-1;
-a copy of a signed version's entry naming a small manifest blocked an honest candidate for a false
-reason, A15b-3).
+chain is walked and every entry re-hashed here; a ``.prov/`` writer cannot drop or edit one after the
+candidate was committed without the head leaving the chain, which raises), and manifest objects,
+re-hashed against the digest the entry names (``ObjectStore.get``: missing or altered raises). Before
+the candidate is committed the log is anyone's to extend or re-chain (a hash chain needs no key), so:
+
+- a version is committed once: a second ``commit`` entry of any tag up to the signed head fails the
+  check closed, whichever is the real one (attack review 15b: a parentless ``v2`` entry planted before
+  the real one took the blocked ``v2`` out of the base's descendants, A15b-1; a copy of a signed
+  version's entry naming a small manifest blocked an honest candidate for a false reason, A15b-3);
+- an entry of a version whose signature verifies under the verifier's pins must name the parent and
+  manifest object it signed (an edited entry in a re-chained log raises; ``prov audit verify`` checks
+  the same);
+- otherwise nothing is read from a ``versions`` row, so a delivery counts whether or not its row is there
+  or its own key is pinned: deleting or re-signing the blocked version does not hide it. An entry
+  planted for a tag never committed adds a delivery, which can only add a judgement (each delivery is
+  judged on all of its records, never instead of another), never take one away.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from provenance.errors import VerificationError
+from provenance.errors import InputError, VerificationError
 from provenance.store import audit
 
 if TYPE_CHECKING:
@@ -128,7 +132,8 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
         VerificationError: ``new``'s signed history does not verify (``version_facts.signed_ancestry``),
             its signed head is not in the intact log, two of the commit entries up to that head name one tag (a
             version is committed once: one was planted, and taking either would let a ``.prov/`` writer re-parent
-            a blocked delivery out of the judgement, attack review 15b, A15b-1, or add a false one, A15b-3), or
+            a blocked delivery out of the judgement, attack review 15b, A15b-1, or add a false one, A15b-3), an
+            entry names another parent or manifest object than its version signed (``_as_signed``), or
             such a version's entry names no manifest object or a parent whose manifest no commit entry (nor
             ``new``'s history) names.
     """
@@ -145,6 +150,8 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
             "versions were committed before it is unknown; run prov audit verify, and restore the store from a copy "
             "you trust"
         )
+    for entry in entries:
+        _as_signed(store, new, entry)
     manifests: dict[str, str] = {}
     parents: dict[str, str | None] = {}
     positions: dict[str, int] = {}
@@ -170,6 +177,33 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
             )
         out.append(SiblingDelivery(tag, parent, manifest, manifests[parent], i))
     return CommitsBefore(out, positions)
+
+
+def _as_signed(store: Store, new: str, entry: dict) -> None:
+    """Raise ``VerificationError`` when commit ``entry`` names another parent or manifest object than its version
+    signed (``version_facts.verified_statement``, under the verifier's pins): the entry was edited and the log
+    re-chained before ``new`` was committed (a parentless ``v2`` took the blocked delivery out of the base's
+    descendants as a planted earlier entry did, A15b-1). A tag with no row, or whose signature does not verify
+    under the pins, keeps its entry's word (the module: such a delivery is judged all the same).
+    """
+    from provenance.version_facts import is_version, verified_statement
+
+    tag, detail = entry["subject"], entry["detail"]
+    if not is_version(store, tag):
+        return
+    row = store.version(tag)
+    try:
+        verified_statement(store, row)  # the row's parent and manifest object are the ones it signed
+    except (InputError, VerificationError):
+        return
+    said, signed = (detail.get("parent"), detail.get("manifest")), (row["parent"], row["manifest_object"])
+    if said != signed:
+        raise VerificationError(
+            f"version {tag}: its commit entry (audit entry {entry['seq']}, before {new}'s signed head) names parent "
+            f"{said[0]!r} and manifest {str(said[1])[:16]}, but the version signed parent {signed[0]!r} and manifest "
+            f"{signed[1][:16]}: the entry was edited and the log re-chained, so which versions were committed "
+            "before it is unknown; restore the store from a copy you trust"
+        )
 
 
 def delivery_mask(

@@ -15,6 +15,7 @@ result then says ``pinned: False``).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +178,16 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: b
     object that is not an envelope too: ``ObjectStore.envelope``).
     """
     out = []
+    for tag, pred in _signed_predicates(store, trusted, strict):
+        created = pred.get("createdAt") if isinstance(pred.get("createdAt"), str) else ""
+        out.append((tag, pred["auditLogHead"], created) if with_time else (tag, pred["auditLogHead"]))
+    return out
+
+
+def _signed_predicates(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, dict]]:
+    """(tag, signed predicate) of every version whose envelope verifies under ``trusted`` and signs its tag and an
+    ``auditLogHead``; others skipped, or with ``strict`` raise as :func:`_version_heads` says."""
+    out = []
     for row in store.versions():
         name = f"envelope of {row['tag']}"
         try:
@@ -188,9 +199,26 @@ def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: b
             if strict:
                 raise
             continue
-        created = pred.get("createdAt") if isinstance(pred.get("createdAt"), str) else ""
-        out.append((row["tag"], pred["auditLogHead"], created) if with_time else (row["tag"], pred["auditLogHead"]))
+        out.append((row["tag"], pred))
     return out
+
+
+def _commit_facts(detail: object) -> tuple[object, object]:
+    """(parent, manifest object) as a ``commit`` entry's ``detail`` (JSON text) names them; (None, None) if unreadable."""
+    try:
+        facts = json.loads(detail)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, None
+    return (facts.get("parent"), facts.get("manifest")) if isinstance(facts, dict) else (None, None)
+
+
+def _signed_facts(pred: dict) -> tuple[object, object]:
+    """(parent tag, manifest object) as a version's signed predicate names them (``versions.predicate``)."""
+    parent, manifest = pred.get("parent"), pred.get("manifest")
+    return (
+        parent.get("version") if isinstance(parent, dict) else None,
+        manifest.get("sha256") if isinstance(manifest, dict) else None,
+    )
 
 
 # --- prov audit verify --------------------------------------------------------------------
@@ -207,12 +235,12 @@ def verify_log(
 
     Checks, failing on the first problem: the hash chain; that no batch id is registered
     by two ``batch.add`` entries (``audit.registered_twice``), nor a version by two ``commit``
-    entries (``audit.committed_twice``); each checkpoint's envelope,
-    signature, and root and head against the log's own first ``treeSize`` entries; an
-    RFC 9162 §2.1.4 consistency proof from each checkpoint to the next; each version's
-    signed ``auditLogHead`` and commit entry. ``extra_heads`` are checkpoints kept outside
-    the store (``--checkpoint FILE``), checked the same way, so a log rewritten together
-    with its checkpoints table is still caught.
+    entries (``audit.committed_twice``); each checkpoint's envelope, signature, and root and
+    head against the log's own first ``treeSize`` entries; an RFC 9162 §2.1.4 consistency
+    proof from each checkpoint to the next; each version's signed ``auditLogHead`` and its
+    commit entry, which must name the parent and manifest object the version signed.
+    ``extra_heads`` are checkpoints kept outside the store (``--checkpoint FILE``), checked
+    the same way, so a log rewritten together with its checkpoints table is still caught.
 
     Whose checkpoints count (see :func:`verify_checkpoints`): one signed by a key in
     ``pinned`` (else the store's keys) is checked and may cover the log; one signed by a
@@ -362,16 +390,23 @@ def verify_checkpoints(
 
 def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
     """Each version's signature verifies under ``trusted``, its signed audit head is an entry
-    of the log (or the empty log's), and its commit entry is there. Returns how many."""
+    of the log (or the empty log's), and its commit entry is there, naming the parent and
+    manifest object the version signed (an entry edited and the log re-chained after it
+    names another: ``prov check`` would judge deliveries by it, attack review 15b). Returns how many."""
     position = {e["hash"] for e in rows} | {audit.GENESIS}
-    heads = _version_heads(store, trusted, strict=True)
-    for tag, head in heads:
-        if head not in position:
+    heads = _signed_predicates(store, trusted, strict=True)
+    for tag, pred in heads:
+        if pred["auditLogHead"] not in position:
             raise VerificationError(f"audit log is broken: version {tag} signed a head that is no longer in the log")
         seq = store.version(tag)["audit_seq"]
-        entry = store.db.execute("select action, subject from audit where seq = ?", [seq]).fetchone()
+        entry = store.db.execute("select action, subject, detail from audit where seq = ?", [seq]).fetchone()
         if entry is None or entry[0] != "commit" or entry[1] != tag:
             raise VerificationError(f"audit log is broken: the commit entry of version {tag} is missing")
+        if _commit_facts(entry[2]) != _signed_facts(pred):
+            raise VerificationError(
+                f"audit log is broken: the commit entry of version {tag} (entry {seq}) names another parent or "
+                "manifest object than the version signed (edited, and the log re-chained after it)"
+            )
     tags = {r[0] for r in store.db.execute("select tag from versions")}
     for e in rows:  # no command deletes a version: a commit entry without its row is a deleted version
         if e["action"] == "commit" and e["subject"] not in tags:

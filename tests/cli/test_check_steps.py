@@ -383,3 +383,79 @@ def test_a_planted_copy_of_a_signed_versions_entry_is_named_not_judged_as_a_deli
     """A15b-3: before, the honest v4r was blocked by ``step_budget`` for a false reason ("added in v3r (committed
     beside this history, from v1): 4 of 5 flagged (at most 2)", the planted manifest judged as v3r's delivery)."""
     planted_twice(prov, workdir, "v3r", "--no-save")
+
+
+def edit_v2s_entry_to_no_parent(tag: str) -> None:
+    """Before v3r is committed, v2's one commit entry is edited to name no parent and the log re-chained from it
+    (no key needed); the checkpoint v2's commit signed over it, which no longer matches, is deleted (its entries
+    become pending). v3r's and v4r's signed heads then cover the edited entry."""
+    import hashlib
+    import sqlite3
+
+    from provenance.store import audit
+
+    if tag != "v3r":
+        return
+    db = sqlite3.connect(Path(".prov") / "prov.db")
+    (seq,) = db.execute("select seq from audit where action = 'commit' and subject = 'v2'").fetchone()
+    log = audit.entries(db)
+    prev = log[seq - 2]["hash"]
+    for entry in log[seq - 1 :]:
+        if entry["seq"] == seq:
+            entry["detail"] = json.dumps(
+                json.loads(entry["detail"]) | {"parent": None}, sort_keys=True, separators=(",", ":")
+            )
+        entry["prev_hash"] = prev
+        prev = hashlib.sha256(audit.entry_bytes(entry)).hexdigest()
+        db.execute(
+            "update audit set detail = ?, prev_hash = ?, hash = ? where seq = ?",
+            [entry["detail"], entry["prev_hash"], prev, entry["seq"]],
+        )
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    db.commit()
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def template_reparented_edited(tmp_path_factory):
+    return build_template(
+        tmp_path_factory,
+        "reparented_edited",
+        lambda p, f: build_reparented(p, f, 30, plant=edit_v2s_entry_to_no_parent),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_edited(template_reparented_edited, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_edited, workdir, monkeypatch)
+
+
+def test_an_edited_parent_in_a_blocked_deliverys_one_entry_fails_the_check_closed(prov, reparented_edited, workdir):
+    """The same escape with no second entry: v2's own entry edited to name no parent. Before, ``prov audit verify``
+    passed and ``prov check v4r --base v1 --attest`` passed (exit 0) and attested: nothing compared a commit entry
+    with what its version signed."""
+    (seq,) = commit_seqs(workdir, "v2")
+    r = prov("audit", "verify")
+    assert r.exit_code == 1
+    broken = (
+        f"audit log is broken: the commit entry of version v2 (entry {seq}) names another parent or manifest object "
+        "than the version signed (edited, and the log re-chained after it)"
+    )
+    assert " ".join(r.output.split()) == f"Error: {broken}"
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--attest", "--key", "maintainer.key")
+    assert code == 1 and report["decision"] == "blocked", rules
+    assert " ".join(rules["integrity.verify_signatures"]["reason"].split()) == broken
+    assert not (workdir / "v4r.attestation.json").exists()
+
+    (workdir / "no-audit.toml").write_text(NO_AUDIT)
+    code, rules, report = check(
+        prov, "v4r", "--base", "v1", "--policy", "no-audit.toml", "--attest", "--key", "maintainer.key"
+    )
+    assert code == 1 and report["decision"] == "blocked", rules
+    reason = " ".join(rules["detectors.combined"]["reason"].split())
+    assert reason.startswith(
+        f"version v2: its commit entry (audit entry {seq}, before v4r's signed head) names parent None and manifest "
+    )
+    assert ", but the version signed parent 'v1' and manifest " in reason and "the entry was edited" in reason
+    assert not (workdir / "v4r.attestation.json").exists()
