@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -222,7 +223,7 @@ def _refuse_a_versions_own_data(store: Store, path: str) -> None:
     if tags:
         raise InputError(
             f"{path}: the data of version {tags[-1]}, not a signed batch (no {default_envelope(path).name}); "
-            f"to check it against that version: prov status {path} --version {tags[-1]}"
+            f"to check it against that version: prov status {shlex.quote(os.fspath(path))} --version {shlex.quote(tags[-1])}"
         )
 
 

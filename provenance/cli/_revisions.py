@@ -4,6 +4,7 @@ review 10, finding 5). Each message says what to type instead."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 from provenance.errors import InputError
@@ -46,7 +47,7 @@ def refuse_versions_as_revisions(store: Store | None, base: str, new: str, path:
             continue
         raise InputError(
             f"{name}: a prov version, not a git revision; with --path both sides are git revisions or workspace "
-            f"(to compare the working copy with {name}: prov status {path} --version {name})"
+            f"(to compare the working copy with {name}: prov status {shlex.quote(str(path))} --version {shlex.quote(name)})"
         )
 
 
@@ -63,5 +64,5 @@ def hint_revisions_without_path(store: Store, base: str, new: str) -> None:
             if name != WORKSPACE and not _git_knows(name):
                 raise
             raise InputError(
-                f"{exc} (a git revision? give the file to read at it: prov diff {base} {new} --path FILE)"
+                f"{exc} (a git revision? give the file to read at it: prov diff {shlex.quote(base)} {shlex.quote(new)} --path FILE)"
             ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from contextlib import nullcontext
 
 import typer
@@ -76,7 +77,7 @@ def diff(
         rev = next((side for side in (new, base) if side != "workspace"), "HEAD")
         raise InputError(
             "--detect works on prov versions (their reference profiles): commit each side first, e.g. "
-            f"prov commit {path} --rev {rev} --tag V, then prov diff BASE V --detect"
+            f"prov commit {shlex.quote(path)} --rev {shlex.quote(rev)} --tag V, then prov diff BASE V --detect"
         )
     spec = None
     reading = None

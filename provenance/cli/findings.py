@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
@@ -47,8 +49,8 @@ def findings(
         return
     if result["run"] is None:
         echo(
-            f"No detector run stored for {version}; prov diff BASE {version} --detect and "
-            f"prov check {version} --base BASE each store one."
+            f"No detector run stored for {version}; prov diff BASE {shlex.quote(version)} --detect and "
+            f"prov check {shlex.quote(version)} --base BASE each store one."
         )
         return
     from provenance.report import medium_for, write_output

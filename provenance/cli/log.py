@@ -7,6 +7,8 @@ such) and which version a quarantine was cut from (newcomer review 12, finding 9
 
 from __future__ import annotations
 
+import shlex
+
 import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json
@@ -58,7 +60,9 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             f"key {s['keyid'][:16]}"
         )
         if r["quarantine_of"]:
-            echo(f"    quarantine of {visible(r['quarantine_of'])} (prov show {s['tag']} says what it cut out)")
+            echo(
+                f"    quarantine of {visible(r['quarantine_of'])} (prov show {shlex.quote(s['tag'])} says what it cut out)"
+            )
         for item in r["attestations"]:
             echo(f"    {visible(release_line(item, now))}")
         if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
@@ -107,7 +111,7 @@ def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(),
     if not any(item["verified"] for item in info["attestations"]):
         echo(
             "  not released: no release attestation kept in this store names it under your pins "
-            f"(one kept elsewhere: prov verify {tag} --attestation FILE)"
+            f"(one kept elsewhere: prov verify {shlex.quote(tag)} --attestation FILE)"
         )
     dataset = info["dataset"]
     echo(

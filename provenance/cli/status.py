@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Optional
 
 import typer
@@ -76,7 +77,7 @@ def status(
     more = sum(report["counts"].values()) - len(shown)
     if more:
         echo(
-            f"  ... and {more} more (--json lists {MAX_LISTED} of each kind; prov diff {report['version']} NEW "
+            f"  ... and {more} more (--json lists {MAX_LISTED} of each kind; prov diff {shlex.quote(report['version'])} NEW "
             "lists every one once committed as NEW)"
         )
     echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")

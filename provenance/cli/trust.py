@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 import typer
@@ -85,7 +86,7 @@ def trust_add(
     if key is None:
         echo(
             f"Recorded key {entry.keyid[:16]} for source {source!r}{window} UNSIGNED: verifiers who pin keys "
-            f"(--signer, PROV_SIGNERS, --root) ignore it; sign it with `prov trust add {source} KEY.pub --key "
+            f"(--signer, PROV_SIGNERS, --root) ignore it; sign it with `prov trust add {shlex.quote(source)} KEY.pub --key "
             "MAINTAINER.key`"
         )
         return

@@ -16,6 +16,7 @@ normalisation, invisible or space characters, case) are shown with their code po
 
 from __future__ import annotations
 
+import shlex
 import unicodedata
 
 import numpy as np
@@ -95,7 +96,7 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
             raise DataUnavailable(
                 f"{new.name}: a schema change re-keyed its records, and they must be read again to pair them with "
                 f"the base's by content, but {exc}; fetch its data first (e.g. dvc pull or dvc checkout), or run "
-                f"prov verify {new.name} if it is there"
+                f"prov verify {shlex.quote(new.name)} if it is there"
             ) from exc
         else:
             if len(paired):

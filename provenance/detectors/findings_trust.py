@@ -19,6 +19,7 @@ the recompute needs nothing but the signed versions and gives the same assurance
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from provenance.errors import InputError, VerificationError
@@ -78,7 +79,9 @@ def recompute(store: Any, version: str) -> dict:
 
     stored = stored_findings(store, version, flagged_only=False)
     if stored["run"] is None or not stored["base"]:
-        raise InputError(f"no detector run is stored for {version}; run 'prov diff BASE {version} --detect'")
+        raise InputError(
+            f"no detector run is stored for {version}; run `prov diff BASE {shlex.quote(version)} --detect`"
+        )
     base = stored["base"]
     combined = next((d for d in stored["detectors"] if d["detector"] == COMBINED), None)
     if combined is None:
@@ -100,7 +103,7 @@ def recompute(store: Any, version: str) -> dict:
         raise VerificationError(
             f"prov findings {version}: stored run {stored['run']} differs from the detectors re-run on the signed "
             f"versions {base} and {version} in {len(differ)} record(s) (first: {first}); it is not what the detectors "
-            f"say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
+            f"say: decide from prov diff {shlex.quote(base)} {shlex.quote(version)} --detect, and look for who wrote .prov/"
         )
     if not stored["from_rows"]:  # the listing prints more than flags and scores (attack review 10b, F10b-2)
         what = _text_differs(stored, detection, labels) or _detectors_differ(stored["detectors"], detection)
@@ -108,7 +111,7 @@ def recompute(store: Any, version: str) -> dict:
             raise VerificationError(
                 f"prov findings {version}: stored run {stored['run']} has the detectors' flags and scores, but "
                 f"{what} differs from the re-run on the signed versions {base} and {version}; it is not what the "
-                f"detectors say: decide from prov diff {base} {version} --detect, and look for who wrote .prov/"
+                f"detectors say: decide from prov diff {shlex.quote(base)} {shlex.quote(version)} --detect, and look for who wrote .prov/"
             )
     flagged = sum(v[0] for v in now.values())
     from provenance.delta.detection_report import DEFAULT_ALPHA

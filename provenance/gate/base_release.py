@@ -18,6 +18,7 @@ poison then (newcomer review 12, finding 8). A base stands as:
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -113,10 +114,10 @@ def unreleased_refusal(base: str, version: str, standing: dict[str, Any], option
     newest = standing.get("newest_released")
     way = (
         f"check against the newest release before it, {newest['version']} (release {newest['release']}), "
-        f"e.g. prov check {version} --base {newest['version']} --attest"
+        f"e.g. prov check {shlex.quote(version)} --base {shlex.quote(newest['version'])} --attest"
         if newest
         else f"no version before {version} was released: check against its first version, "
-        f"prov check {version} --base {standing.get('first_version')} --attest"
+        f"prov check {shlex.quote(version)} --base {shlex.quote(str(standing.get('first_version')))} --attest"
     )
     return InputError(
         f"--attest: base {base} was never released (no release attestation under your pins names it, and it is "

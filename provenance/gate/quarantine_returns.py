@@ -16,6 +16,7 @@ made for it, never a row:
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -142,7 +143,7 @@ class Returned:
             text += (
                 f", {m} of them removed by a signed `prov quarantine --findings` (records the detectors flagged) "
                 f"and back; a reviewer's waiver of the combined verdict on {self.ctx.new} lets one back "
-                f"(`prov waive DIGEST --version {self.ctx.new} --detector combined`)"
+                f"(`prov waive DIGEST --version {shlex.quote(self.ctx.new)} --detector combined`)"
             )
         return text
 

@@ -10,6 +10,7 @@ Judging them is ``gate.waiver_judging`` (its names are re-exported here).
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -252,10 +253,10 @@ def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> l
     if run["run"] is None:
         return out + [
             f"no detector run is stored for {version}, so nothing shows {detector} flagged record {digest[:12]}; "
-            f"the waiver takes effect only if a later run flags it (prov diff BASE {version} --detect)"
+            f"the waiver takes effect only if a later run flags it (prov diff BASE {shlex.quote(version)} --detect)"
         ]
     finding = next((f for f in run["findings"] if f["digest"] == digest), None)
-    where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {version}{_stored_run_caveat(run)})"
+    where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {shlex.quote(version)}{_stored_run_caveat(run)})"
     if finding is None:
         return out + [f"{where} did not score record {digest[:12]}: it is not in that run's delta"]
     flagging = [d["detector"] for d in finding.get("detectors") or [] if d.get("flagged")]
@@ -278,7 +279,7 @@ def _stored_run_caveat(run: dict) -> str:
     """``; read from the stored run ...``: these warnings read a detector run nobody signs (what ``.prov/``
     says, attack review 9b, F9b-1), and a signed head that covers its audit entry dates it, it does not
     vouch for it (attack review 10, F10-1), so the caveat is always given."""
-    return f"; read from the stored run, which nobody signs: prov findings {run['version']} --recompute checks it"
+    return f"; read from the stored run, which nobody signs: prov findings {shlex.quote(run['version'])} --recompute checks it"
 
 
 __all__ = [

@@ -12,6 +12,7 @@ ignored with why. Other versions' waivers that name nothing flagged here are not
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
@@ -56,7 +57,7 @@ def mark_waived_elsewhere(
                 why = (
                     f"waives a finding of version {tag!r}, not {version!r}, and a waiver counts only for the version "
                     f"it names: the record is flagged here again; if it is still accepted, waive it on {version} "
-                    f"(prov waive {w['digest'][:12]} --version {version} --detector {w['detector']} ...)"
+                    f"(prov waive {w['digest'][:12]} --version {shlex.quote(version)} --detector {shlex.quote(w['detector'])} ...)"
                 )
                 ignored.append(dict(w) | {"origin": f"{w['origin']} of {tag}", "why": why})
     return ignored

@@ -19,6 +19,7 @@ and rate that flags other records is reported (``notes``): the re-run is what co
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def resolve_base(store: Store, tag: str, path: str | Path, base: str | None) -> 
     chosen = base or named
     if chosen is None:
         raise InputError(
-            f"{path}: names no base version; pass --base BASE (the version `prov diff BASE {tag} --detect` compared with)"
+            f"{path}: names no base version; pass --base BASE (the version `prov diff BASE {shlex.quote(tag)} --detect` compared with)"
         )
     store.version(chosen)
     return chosen
@@ -198,7 +199,7 @@ def recheck_findings(
         where = f" ({absent} of them are not records of {tag} at all)" if absent else ""
         raise InputError(
             f"{path}: {len(stray)} of its {len(digests)} flagged digests are not flagged when prov re-runs the "
-            f"detectors on {against}{where}; quarantine only what `prov diff {base} {tag} --detect` flagged"
+            f"detectors on {against}{where}; quarantine only what `prov diff {shlex.quote(base)} {shlex.quote(tag)} --detect` flagged"
         )
     out = FindingsRecheck(
         base,

@@ -10,6 +10,7 @@ written dataset is removed again and the store is left as it was.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,8 +251,8 @@ def quarantine(
         copy = os.path.relpath(os.path.join(spec.repo or "", spec.path))
         raise InputError(
             f"version {from_tag}: a file tree read at git revision {spec.rev[:12]} (--rev), and quarantine copies "
-            f"trees from local data only: commit the working copy without --rev (prov commit {copy} --tag "
-            f"{from_tag}-local --key K; prov status {copy} --version {from_tag} shows whether it is the same), "
+            f"trees from local data only: commit the working copy without --rev (prov commit {shlex.quote(copy)} --tag "
+            f"{shlex.quote(from_tag + '-local')} --key K; prov status {shlex.quote(copy)} --version {shlex.quote(from_tag)} shows whether it is the same), "
             "then quarantine that version"
         )
     reason: dict[str, str | dict]
@@ -296,7 +297,7 @@ def quarantine(
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(
             f"version {from_tag}: data at {spec.path} no longer matches its signed manifest; "
-            f"run `prov verify {from_tag}` before quarantining"
+            f"run `prov verify {shlex.quote(from_tag)}` before quarantining"
         )
     kind = resolve_kind(spec) if spec.rev is None else "table"
     target = Path(out) if out else default_output(spec, new_tag, kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def _signing_source(store: Store, source: str) -> list[str]:
         at, kid = revoked[-1]
         return [
             f"{source!r} signs its batches, and its key {kid[:16]} was revoked at {at}: the source must re-sign "
-            f"with a new key (`prov trust add {source} NEW.pub --key MAINTAINER.key`); {allow}"
+            f"with a new key (`prov trust add {shlex.quote(source)} NEW.pub --key MAINTAINER.key`); {allow}"
         ]
     ended = [k for k in pins_of(store).source_keys(store, source) if k.status() != "active"]
     if ended:
@@ -82,7 +83,7 @@ def _signing_source(store: Store, source: str) -> list[str]:
         return [
             f"{source!r} signs its batches, and its key {k.keyid[:16]} is {k.status()} (valid "
             f"{k.valid_from or '-'} .. {k.valid_until or '-'}): the source must sign with a key valid now "
-            f"(`prov trust add {source} NEW.pub --key MAINTAINER.key`); {allow}"
+            f"(`prov trust add {shlex.quote(source)} NEW.pub --key MAINTAINER.key`); {allow}"
         ]
     return []
 

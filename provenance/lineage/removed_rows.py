@@ -20,6 +20,7 @@ Checks only read: a copy kept by whichever check first read the rows made ``prov
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from provenance.errors import InputError, VerificationError
@@ -199,7 +200,7 @@ def removed_records(store: Store, tag: str, parent: str, removed: pa.Array) -> t
             kept = missing(store, oid, "its copy of them, object")
         raise InputError(
             f"the records quarantine {tag} removed are read from the data {parent} signed, which changed or is gone "
-            f"since it was committed, and {kept}: {exc}; or restore {parent}'s data (`prov verify {parent}` says "
+            f"since it was committed, and {kept}: {exc}; or restore {parent}'s data (`prov verify {shlex.quote(parent)}` says "
             "when it matches) to judge near copies"
         ) from exc
     if isinstance(oid, str):

@@ -31,6 +31,7 @@ from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_tex
 from provenance.report.wording import (
     SUMMARY_ROWS,
     change_text,
+    check_command,
     diff_command,
     location_text,
     p_text,
@@ -63,14 +64,19 @@ def _code(value: Any) -> Markup:
     return Markup(f"`{text}`" if _PLAIN.fullmatch(text) else markdown(text))
 
 
+def _command_span(command: str) -> str:
+    """A shell command in a code span, which shows its quotes and ``$`` as they are, so the reader copies what
+    sh must read; escaped words instead where it holds a backtick or a control character (from a source's or
+    version's name), which a code span cannot hold."""
+    plain = command.isprintable() and "`" not in command
+    return f"`{command}`" if plain else markdown(command)
+
+
 def _steps_cell(step: Step) -> str:
-    """A "To release:" step: its words, its command in a code span (escaped words where the command holds
-    a backtick or a control character from a source's name), then the words after it."""
+    """A "To release:" step: its words, its command (:func:`_command_span`), then the words after it."""
     if step.command is None:
         return markdown(step.text)
-    plain = step.command.isprintable() and "`" not in step.command
-    command = f"`{step.command}`" if plain else markdown(step.command)
-    return f"{markdown(step.what)}: {command}{markdown(step.after)}"
+    return f"{markdown(step.what)}: {_command_span(step.command)}{markdown(step.after)}"
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -80,7 +86,7 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
 
 
 def _cut(shown: int, total: int, see_all: str) -> str:
-    return f"first {shown} of {total}; all: `{see_all}`" if total > shown else ""
+    return f"first {shown} of {total}; all: {_command_span(see_all)}" if total > shown else ""
 
 
 def flagged_section(records: list[FlaggedRecord], see_all: str) -> list[str]:
@@ -235,7 +241,7 @@ def _change_lists(report: dict, see_all: str) -> list[str]:
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
     """The check report: decision, deciding rules, flagged records, other blocked records, sources, detectors."""
     d = check_decision(r)
-    see_all = f"prov check {r['version']} --base {r['base']} --format json"
+    see_all = f"{check_command(r)} --format json"
     head = f"prov check {markdown(r['version'])} --base {markdown(r['base'])}: {markdown(d.sentence)}"
     lines = [f"### {ICON[d.tone]} {head}", ""]
     for sentence in d.detection_lines:
@@ -276,7 +282,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         shown = rule.records[:LISTED]
         cut = _cut(len(shown), rule.count, see_all)
         if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
-            cut = f"first {len(shown)} of {rule.count}; `{see_all}` lists {len(rule.records)}"
+            cut = f"first {len(shown)} of {rule.count}; {_command_span(see_all)} lists {len(rule.records)}"
         lines += [f"#### {markdown(rule.rule)}: {plural(rule.count, 'record')}{f' ({cut})' if cut else ''}", ""]
         lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
     lines += sources_section(r)

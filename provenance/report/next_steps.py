@@ -57,7 +57,9 @@ ORDER = ("integrity.", "detectors.", "copies.", "lineage.", "relabels.", "remova
 
 
 def _steps(rule: dict, report: dict) -> list[Step]:
-    name, v, base = rule["rule"], report["version"], report["base"]
+    # every value prov did not write is quoted as sh reads it: a version name may be v2x;touch${IFS}PWNED;#
+    # (attack review 15b, A15b-5); placeholders (NEW, K, S, R, DATA, F.json) stay bare for the reader to fill
+    name, v, base = rule["rule"], shlex.quote(report["version"]), shlex.quote(report["base"])
     named = _source(rule, report)
     source = shlex.quote(named) if named is not None else "S"
     cut_source = f"prov quarantine --from {v} --source {source} --tag {NEW} {KEY}"
@@ -72,7 +74,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         f" (prov quarantine --source {source} would cut {source}'s signed records too)",
     )
     if name.startswith("detectors."):
-        detector = (
+        detector = shlex.quote(
             "combined"
             if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
             else name.split(".", 1)[1]
@@ -144,7 +146,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     if name == "integrity.verify_data":
         return [
             Step(
-                f"fetch or restore {v}'s data",
+                f"fetch or restore {report['version']}'s data",
                 "dvc pull",
                 " (or dvc checkout); data changed on purpose: commit it anew",
             )
@@ -213,6 +215,6 @@ def _own_check(rule: dict) -> list[Step]:
     return [
         Step(
             f"see the delivery added in {step['version']} judged on its own",
-            f"prov check {step['version']} --base {step['parent']}",
+            f"prov check {shlex.quote(step['version'])} --base {shlex.quote(step['parent'])}",
         )
     ]

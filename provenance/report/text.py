@@ -8,6 +8,8 @@ view. The diff report is laid out in ``text_diff.py``, the check report in
 
 from __future__ import annotations
 
+import shlex
+
 from provenance.report.flagged import flagged_record
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Writer
@@ -73,7 +75,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
         out.line(
             ("Not verified: ", "bold"),
             f"run {result['run']} predates findings objects and is read from store rows, which a .prov/ writer can "
-            f"edit; `prov diff BASE {version} --detect` recomputes it",
+            f"edit; `prov diff BASE {shlex.quote(version)} --detect` recomputes it",
         )
     out.grid(detectors_grid(_as_diff_detection(result, combined)))
     _trust_lines(out, result, version)  # after the verdict and the Detectors table, before the records
@@ -115,13 +117,13 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
             ("Not checked: ", "bold"),
             f"its audit entry #{result['audit_entry']} was in the log when {result['signed_by']} was signed (a key "
             "you pinned); that signature covers the log, not who ran the detectors or what they found; "
-            f"prov findings {version} --recompute re-runs them on the signed versions and compares before you waive",
+            f"prov findings {shlex.quote(version)} --recompute re-runs them on the signed versions and compares before you waive",
         )
     elif not result.get("from_rows"):
         out.line(
             ("Not signed: ", "bold"),
             f"this run is what .prov/ says (its audit entry #{result.get('audit_entry')} is covered by no signature "
-            f"you pinned), and whoever can write .prov/ can plant one; prov findings {version} --recompute re-runs "
+            f"you pinned), and whoever can write .prov/ can plant one; prov findings {shlex.quote(version)} --recompute re-runs "
             "the detectors on the signed versions and compares before you waive",
         )
 

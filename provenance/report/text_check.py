@@ -5,6 +5,8 @@ The tables a diff and findings report share with it are in ``text_tables.py``.
 
 from __future__ import annotations
 
+import shlex
+
 from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
@@ -27,7 +29,7 @@ from provenance.report.text_tables import (
 )
 from provenance.report.verdict import check_decision
 from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
-from provenance.report.wording import plural, record_text
+from provenance.report.wording import check_command, plural, record_text
 
 
 def render_check(r: dict, medium: Medium = PLAIN) -> str:
@@ -91,12 +93,12 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         )
     out.grid(grid)
 
-    see_all = f"prov check {r['version']} --base {r['base']} --format json"
+    see_all = f"{check_command(r)} --format json"
     # the listing command, as prov diff's hint names it (newcomer review 9, finding 4); it marks the waived ones
     flagged = flagged_records(r)
     for line in label_groups(flagged):
         out.line(line)
-    out.grid(flagged_grid(flagged, f"prov findings {r['version']}, or {see_all}"))
+    out.grid(flagged_grid(flagged, f"prov findings {shlex.quote(r['version'])}, or {see_all}"))
     if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
         out.line((elsewhere, "yellow"))
     for rule in rule_rows(r):

@@ -7,6 +7,8 @@ share with it are in ``text_tables.py``.
 
 from __future__ import annotations
 
+import shlex
+
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
 from provenance.report.drift_words import drift_text
@@ -65,7 +67,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         out.line(line)
     out.line()
     if report["detect"]:
-        see_all = f"{diff_command(report)} --detect --format json, or prov findings {new}"
+        see_all = f"{diff_command(report)} --detect --format json, or prov findings {shlex.quote(new)}"
         flagged = flagged_records(report)
         for line in label_groups(flagged):
             out.line(line)

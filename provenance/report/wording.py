@@ -174,10 +174,16 @@ def side_text(side: dict) -> str:
     return f"{side['name']}{extra} ({plural(side['records'], 'record')}{reused})"
 
 
+def check_command(report: dict) -> str:
+    """``prov check V --base B`` for a check report, its names quoted as sh reads them: a version name may
+    hold ``;`` or ``$`` (attack review 15b, A15b-5), and a reader pastes the command."""
+    return f"prov check {shlex.quote(report['version'])} --base {shlex.quote(report['base'])}"
+
+
 def diff_command(report: dict) -> str:
-    """``prov diff BASE NEW`` as the user can run it again from here: with ``--path P`` when a side is a
-    git revision (without it, the revisions would be looked up as prov versions)."""
-    command = f"prov diff {report['base']['name']} {report['new']['name']}"
+    """``prov diff BASE NEW`` as the user can run it again from here, its names quoted as sh reads them: with
+    ``--path P`` when a side is a git revision (without it, the revisions would be looked up as prov versions)."""
+    command = f"prov diff {shlex.quote(report['base']['name'])} {shlex.quote(report['new']['name'])}"
     git = next((s for s in (report["base"], report["new"]) if s.get("kind") == "git" and s.get("path")), None)
     if git is None:
         return command

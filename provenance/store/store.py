@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import shlex
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ class Store:
         if tracked is not None:  # an empty store here would stand in for the team's, until `dvc pull` clashes with it
             shown = shown_path(tracked)
             raise dvc_links.not_checked_out(
-                shown_path(root), shown, f", not prov init (or `dvc remove {shown}` to start anew)"
+                shown_path(root), shown, f", not prov init (or `dvc remove {shlex.quote(str(shown))}` to start anew)"
             )
         (root / "objects").mkdir(parents=True, exist_ok=True)
         (root / "lock").touch()

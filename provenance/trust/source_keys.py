@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,7 @@ def add_key(
         )
     if existing and (private is None or _has_statement(store, source, kid)):
         how = (
-            f"; to end its window (a rotation), run `prov trust retire {source} --key-id {kid[:16]} --at "
+            f"; to end its window (a rotation), run `prov trust retire {shlex.quote(source)} --key-id {kid[:16]} --at "
             f"{valid_until} --key MAINTAINER.key`"
             if valid_until
             else ""
@@ -346,7 +347,7 @@ def retire(
     if key.valid_from and end <= clock.parse(key.valid_from, "valid_from"):
         raise InputError(
             f"--at {end_iso} is not after the start of key {key.keyid[:16]}'s window ({key.valid_from}); "
-            f"to take back everything it signed, revoke it: `prov trust revoke {source} --key-id {key.keyid[:16]}`"
+            f"to take back everything it signed, revoke it: `prov trust revoke {shlex.quote(source)} --key-id {key.keyid[:16]}`"
         )
     if key.valid_until and clock.parse(key.valid_until, "valid_until") <= end:
         raise InputError(

@@ -10,6 +10,7 @@ and why, so a reviewer can act on it.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,14 +132,18 @@ def _explain(
         )
     if not mine:
         how = (
-            f"sign its trust entry with a pinned key: `prov trust add {source} KEY.pub --key MAINTAINER.key`"
+            f"sign its trust entry with a pinned key: `prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key`"
             if pinned
-            else f"run `prov trust add {source} KEY.pub`"
+            else f"run `prov trust add {shlex.quote(source)} KEY.pub`"
         )
         return VerificationError(
             f"{name}: source {source!r} has no trusted keys; signature by key {claimed[0][:16]} cannot be checked ({how})"
         )
-    how = f"prov trust add {source} KEY.pub --key MAINTAINER.key" if pinned else f"prov trust add {source} KEY.pub"
+    how = (
+        f"prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key"
+        if pinned
+        else f"prov trust add {shlex.quote(source)} KEY.pub"
+    )
     return VerificationError(
         f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
         f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)}; a new key of the source is "

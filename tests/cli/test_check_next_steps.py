@@ -332,3 +332,85 @@ def test_records_relabeled_after_the_vendor_signed_them_point_at_restoring_the_l
     r = prov("check", "v5", "--base", "v2", "--no-save", "--format", "json", *pinned)
     rules = {x["rule"]: x["status"] for x in json.loads(r.stdout)["rules"]}
     assert rules["lineage.max_relabeled_after_source"] == "pass", rules
+
+
+EVIL_TAG = "v4x;touch${IFS}PWNED;#"  # a valid version name (commit_checks.validate_tag): no space, slash or control
+EVIL_SOURCE = "scr$(touch PWNED)"  # a valid source name, chosen by whoever registers the batch
+
+
+def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_printed(prov, workdir):
+    """Attack review 15b, A15b-5: the steps interpolated the version (and base) unquoted, so a reviewer who pasted
+    `prov findings v4x;touch${IFS}PWNED;#` ran `touch PWNED`. Every printed command, run by sh, now gives prov the
+    names as they are (argv recorded by a stand-in `prov` on PATH) and runs nothing else; the cut, run by sh with
+    the real prov, commits the new version; the Markdown code span holds the same command."""
+    import runpy
+    import subprocess
+    import sys
+
+    runpy.run_path(str(Path(__file__).parents[2] / "examples" / "tour" / "make_data.py"))["main"](Path("."))
+    pinned = ("--signer", "maintainer.pub")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("init",),
+        ("keys", "generate", "maintainer"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned),
+        ("add", "batch.parquet", "--source", "vendor", *pinned),
+        ("add", "crowd.parquet", "--source", "crowd", "--unsigned", *pinned),
+        ("-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned),
+        ("add", "scraped.parquet", "--source", EVIL_SOURCE, "--unsigned", *pinned),
+        ("-q", "commit", "train-new.parquet", "--tag", EVIL_TAG, "--key", "maintainer.key", *pinned),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    r = prov("check", EVIL_TAG, "--base", "v3", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1, r.output
+    steps = [
+        words(line).removeprefix("- ")
+        for line in r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0].split("\n  - ")
+    ]
+    commands = {s.split(": ", 1)[0]: s.split(": ", 1)[1] for s in steps if ": prov " in s}
+
+    def filled(command: str) -> str:
+        return command.replace("NEW", "v5").replace("--key K", "--key maintainer.key")
+
+    recorder = workdir / "recorder"
+    recorder.mkdir()
+    (recorder / "prov").write_text(
+        f"#!{sys.executable}\nimport json, sys\nwith open('argv.jsonl', 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    (recorder / "prov").chmod(0o755)
+    path = {**os.environ, "PATH": f"{recorder}{os.pathsep}{os.environ['PATH']}"}
+    argvs = {}
+    for what, command in commands.items():
+        Path("argv.jsonl").unlink(missing_ok=True)
+        subprocess.run(["sh", "-c", filled(command)], env=path, check=True)
+        assert not Path("PWNED").exists(), f"{what}: sh ran the name's command"
+        argvs[what] = [json.loads(line) for line in Path("argv.jsonl").read_text().splitlines()]
+        assert argvs[what] == [shlex.split(c)[1:] for c in filled(command).split("; ")], what
+    assert argvs["review the flagged records"] == [["findings", EVIL_TAG]]
+    assert argvs["accept a record you reviewed"] == [
+        ["waive", "DIGEST", "--version", EVIL_TAG, "--detector", "combined", "--reason", "R", "--key", "maintainer.key"]
+    ]
+    cut_source = argvs["or cut out the source most of them come from"]
+    assert cut_source == [["quarantine", "--from", EVIL_TAG, "--source", EVIL_SOURCE, "--tag", "v5", "--key",
+                           "maintainer.key"]]  # fmt: skip
+    assert argvs["or cut the flagged records out"][0][:4] == ["check", EVIL_TAG, "--base", "v3"]
+
+    # the flagged records cut out by sh with the real prov, as printed
+    real = workdir / "real"
+    real.mkdir()
+    (real / "prov").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m provenance "$@"\n')
+    (real / "prov").chmod(0o755)
+    repo = str(Path(__file__).parents[2])
+    env = {**os.environ, "PATH": f"{real}{os.pathsep}{os.environ['PATH']}", "PROV_SIGNERS": "maintainer.pub",
+           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    done = subprocess.run(["sh", "-c", filled(commands["or cut the flagged records out"])], env=env)
+    assert done.returncode == 0 and not Path("PWNED").exists()
+    assert json.loads(Path("F.json").read_text())["version"] == EVIL_TAG
+    assert "v5" in prov("log").stdout
+
+    md = prov("check", EVIL_TAG, "--base", "v3", "--no-save", *pinned, "--format", "md").stdout
+    assert f"- review the flagged records: `{commands['review the flagged records']}`\n" in md
+    assert f"`{commands['or cut the flagged records out']}`" in md
