@@ -12,7 +12,9 @@ lives") says how a team keeps one writer.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from provenance.store import Store
@@ -43,15 +45,43 @@ def init_workspace(where: str | os.PathLike[str] = ".") -> Store:
     return store
 
 
-def ignore_private_key(private: Path) -> Path | None:
-    """Keep a private key just written inside a git work tree out of git: append ``/NAME.key`` to the
-    ``.gitignore`` beside it (created if there is none). Returns that ``.gitignore``, or None when nothing
-    was written: not in a git work tree (or no git), or git already ignores the key.
+@dataclass(frozen=True)
+class KeyIgnore:
+    """What :func:`ignore_private_key` did: the ``.gitignore`` it appended to (None: none), and a one-line
+    warning (None: none) when git still does not ignore the private key afterwards."""
+
+    written: Path | None = None
+    warning: str | None = None
+
+
+def ignore_line(name: str) -> str | None:
+    """The ``.gitignore`` line that ignores exactly the file ``name`` beside it, per gitignore(5): ``/`` anchors
+    it to that folder; ``\\``, ``*``, ``?``, ``[``, ``!`` and ``#`` are backslash-escaped, so a name like ``a*``
+    or ``[ab]`` matches itself and no other file (attack review 15b, A15b-6), and so is a trailing space. None
+    for a name holding a line break or other control character, which no gitignore line can hold."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return None
+    escaped = "".join("\\" + c if c in "\\*?[!#" else c for c in name)
+    stripped = escaped.rstrip(" ")
+    return "/" + stripped + "\\ " * (len(escaped) - len(stripped))
+
+
+def ignore_private_key(private: Path) -> KeyIgnore:
+    """Keep a private key just written inside a git work tree out of git: append ``/NAME.key``
+    (:func:`ignore_line`) to the ``.gitignore`` beside it (created if there is none), then ask git
+    (``git check-ignore``) whether it now ignores the key. Nothing is done outside a git work tree (or
+    without git) or where git already ignores the key.
 
     Newcomer review 14, finding 12: ``prov keys generate keys/maintainer`` in a repository left
     ``keys/maintainer.key`` for ``git add -A``. Signing tools warn here (minisign, cosign); prov writes the
     ignore rule as well, and the caller says which file it wrote, since the user did not name it.
-    Raises ``OSError`` when the ``.gitignore`` cannot be written.
+
+    A ``.gitignore`` that is a symbolic link, has other hard links or is not a regular file is not written
+    (attack review 15b, A15b-4): prov would write through it to a file it was not asked to write, perhaps
+    outside the repository, and git does not read a symlinked ``.gitignore`` anyway. The key is then, like
+    any key git still does not ignore, named in the warning with what to do.
+
+    Returns a :class:`KeyIgnore`. Raises ``OSError`` when the ``.gitignore`` cannot be written.
     """
     folder = private.parent
 
@@ -61,15 +91,50 @@ def ignore_private_key(private: Path) -> Path | None:
         except (OSError, subprocess.SubprocessError):
             return None
 
+    def ignored() -> bool | None:  # None: git cannot answer
+        answer = git("check-ignore", "-q", "--", private.name)
+        return None if answer is None or answer.returncode not in (0, 1) else answer.returncode == 0
+
     inside = git("rev-parse", "--is-inside-work-tree")
     if inside is None or inside.returncode != 0 or inside.stdout.strip() != "true":
-        return None
-    ignored = git("check-ignore", "-q", "--", private.name)
-    if ignored is None or ignored.returncode == 0:  # git cannot answer, or the user's rules already cover it
-        return None
+        return KeyIgnore()
+    if ignored() is not False:  # git cannot answer, or the user's rules already cover it
+        return KeyIgnore()
     ignore = folder / ".gitignore"
-    existing = ignore.read_text() if ignore.is_file() else ""
-    gap = "\n" if existing and not existing.endswith("\n") else ""
-    with open(ignore, "a") as f:
-        f.write(f"{gap}# a private key (prov keys generate): it stays with its holder, never in git\n/{private.name}\n")
-    return ignore
+    line = ignore_line(private.name)
+    written = _append(ignore, line) if line is not None else None
+    if ignored() is not False:
+        return KeyIgnore(written)
+    if line is None:
+        why = "its name cannot be written in a .gitignore"
+    elif written is None:
+        why = f"prov did not write {ignore} (a symbolic link, a file with other links or not a regular file)"
+    else:
+        why = f"the rule prov wrote in {ignore} does not take (a later rule overrides it?)"
+    return KeyIgnore(
+        written,
+        f"{private}: git does not ignore this private key, and `git add` would commit it: {why}; add a rule "
+        "that ignores it (in a .gitignore or .git/info/exclude) and check with git check-ignore -v",
+    )
+
+
+def _append(ignore: Path, line: str) -> Path | None:
+    """Append the rule ``line`` to the regular file ``ignore`` (created if there is none) and return it, or
+    None when ``ignore`` is a symbolic link (``O_NOFOLLOW``: never written through, even one planted after a
+    look), has other hard links, or is not a regular file."""
+    try:
+        fd = os.open(ignore, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if ignore.is_symlink() or (ignore.exists() and not ignore.is_file()):
+            return None  # ELOOP: a symbolic link; EISDIR and the like: not a file
+        raise exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            return None
+        gap = b"\n" if st.st_size and os.pread(fd, 1, st.st_size - 1) != b"\n" else b""
+        rule = f"# a private key (prov keys generate): it stays with its holder, never in git\n{line}\n"
+        os.write(fd, gap + rule.encode("utf-8", "surrogateescape"))
+        return ignore
+    finally:
+        os.close(fd)

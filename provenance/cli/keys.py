@@ -25,7 +25,8 @@ def keys_generate(
     """Generate an Ed25519 key pair. Set PROV_PASSPHRASE to encrypt the private key.
 
     Inside a git work tree, a private key git does not already ignore is added to the .gitignore beside it
-    (said on stderr), so `git add -A` does not commit it.
+    (said on stderr), so `git add -A` does not commit it; a .gitignore that is a symbolic link is not written
+    through, and a key git still does not ignore is named in a warning.
     """
     from pathlib import Path
 
@@ -35,8 +36,12 @@ def keys_generate(
     Path(name).parent.mkdir(parents=True, exist_ok=True)  # `prov keys generate keys/committer` makes keys/
     pair = keylib.generate(name)
     ignore = ignore_private_key(pair.private_path)  # in a git work tree: keep it from `git add -A`
-    if ignore is not None:
-        note(f"{ignore}: added /{pair.private_path.name}, so git does not commit the private key (commit the .pub)")
+    if ignore.written is not None and ignore.warning is None:
+        note(
+            f"{ignore.written}: added /{pair.private_path.name}, so git does not commit the private key (commit the .pub)"
+        )
+    if ignore.warning is not None:  # the key is written all the same: say what git would do with it
+        typer.echo(f"Warning: {visible(ignore.warning)}", err=True)
     if json_out:
         emit_json({"private_key": str(pair.private_path), "public_key": str(pair.public_path), "keyid": pair.keyid})
     else:
