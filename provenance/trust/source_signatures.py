@@ -131,19 +131,13 @@ def _explain(
             f"which is trusted for {k.source!r}, not {source!r}"
         )
     if not mine:
-        how = (
-            f"sign its trust entry with a pinned key: `prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key`"
-            if pinned
-            else f"run `prov trust add {shlex.quote(source)} KEY.pub`"
-        )
+        # `prov trust add` without --key is refused (a trust entry is signed, or recorded --unsigned on purpose)
+        trust = f"`prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key`"
+        how = f"sign its trust entry with a pinned key: {trust}" if pinned else f"run {trust}"
         return VerificationError(
             f"{name}: source {source!r} has no trusted keys; signature by key {claimed[0][:16]} cannot be checked ({how})"
         )
-    how = (
-        f"prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key"
-        if pinned
-        else f"prov trust add {shlex.quote(source)} KEY.pub"
-    )
+    how = f"prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key"
     return VerificationError(
         f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
         f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)}; a new key of the source is "
