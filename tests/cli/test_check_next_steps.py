@@ -414,3 +414,7 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     md = prov("check", EVIL_TAG, "--base", "v3", "--no-save", *pinned, "--format", "md").stdout
     assert f"- review the flagged records: `{commands['review the flagged records']}`\n" in md
     assert f"`{commands['or cut the flagged records out']}`" in md
+    # the listing commands the Flagged records table points to, quoted the same way
+    listing = f"prov check {shlex.quote(EVIL_TAG)} --base v3 --format json"
+    assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing})" in words(r.stdout), r.stdout
+    assert f"all: `{listing}`, worst first)" in md
