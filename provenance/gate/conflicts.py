@@ -57,7 +57,10 @@ class MaxConflictingSignedLabels(CountBound):
 def conflicting_records(ctx: GateContext) -> list[dict]:
     """The delta's records (added or relabeled) whose trusted signers disagree on the label.
 
-    Each is ``{"digest": hex, "label": the new version's, "source", "detail"}``, in digest order.
+    Each is ``{"digest": hex, "label": the new version's, "source", "detail", "signers"}``, in digest order;
+    ``signers`` lists ``{"source", "label"}`` for every trusted source that signed the record (``detail`` in words).
+    ``source`` is the source whose signed label the version holds: not necessarily the one in the wrong (attack
+    review 15, A15-1), so "To release:" never offers cutting it out for this rule.
     """
     import numpy as np
     import pyarrow as pa
@@ -89,8 +92,10 @@ def conflicting_records(ctx: GateContext) -> list[dict]:
     for digest, label, source in zip(
         part.column("digest").to_pylist(), part.column("label").to_pylist(), part.column("source").to_pylist()
     ):
-        detail = ", ".join(f"{s} signed {lab!r}" for s, lab in sorted(disputed[digest]))
-        out.append({"digest": digest.hex(), "label": label, "source": source, "detail": detail})
+        signed = sorted(disputed[digest])
+        detail = ", ".join(f"{s} signed {lab!r}" for s, lab in signed)
+        named = [{"source": s, "label": lab} for s, lab in signed]
+        out.append({"digest": digest.hex(), "label": label, "source": source, "detail": detail, "signers": named})
     return sorted(out, key=lambda r: r["digest"])
 
 

@@ -103,7 +103,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         ]
     if name == RELABELED and signs:  # whoever wrote the data changed the labels S signed, not S
         return [Step(leave_out.what.removeprefix("or "), leave_out.command, leave_out.after)]
-    if name in ("lineage.max_conflicting_signed_labels", RELABELED):
+    if name == "lineage.max_conflicting_signed_labels":
+        return _conflict_steps(rule, v, base)
+    if name == RELABELED:
         return [Step("restore the labels the sources signed, or cut out the source that changed them", cut_source)]
     if name in ("lineage.forbidden_sources", "lineage.block_quarantined_sources"):
         return [Step("cut the source out", cut_source)]
@@ -156,6 +158,35 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]
     return []
+
+
+def _conflict_steps(rule: dict, v: str, base: str) -> list[Step]:
+    """Steps for ``lineage.max_conflicting_signed_labels``: trusted sources signed one record with different labels.
+
+    The record's row names the source whose label the version holds, which may be the honest one: a second
+    trusted source that signs other labels for a vendor's records and ships none of them made this step offer
+    ``prov quarantine --source vendor``, cutting the vendor's signed records (attack review 15, A15-1). Which
+    signer is wrong is the reviewer's call, so the steps name every signer and cut none: see the records'
+    signers, revoke the key of the source in the wrong, or correct the labels in the data.
+    """
+    signers = sorted({s["source"] for r in rule.get("records") or [] for s in r.get("signers") or []})
+    named = ", ".join(shlex.quote(s) for s in signers) if signers else "each record's detail"
+    return [
+        Step(
+            "see which source signed which label",
+            f"prov check {v} --base {base} --format json",
+            " (this rule's records: detail and signers)",
+        ),
+        Step(
+            f"a source whose signed labels are wrong (signers: {named}): revoke its key",
+            "prov trust revoke S --reason R --yes",
+            " (final: its batches stop being attested in every version)",
+        ),
+        Step(
+            "or correct the records' labels in the data and commit again",
+            f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+        ),
+    ]
 
 
 def _source(rule: dict, report: dict) -> str | None:

@@ -418,3 +418,45 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     listing = f"prov check {shlex.quote(EVIL_TAG)} --base v3 --format json"
     assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing})" in words(r.stdout), r.stdout
     assert f"all: `{listing}`, worst first)" in md
+
+
+def test_a_second_source_signing_conflicting_labels_is_not_answered_by_cutting_the_vendor(
+    prov, template_trust, workdir
+):
+    """Attack review 15, A15-1: a source the maintainer trusts (vendorB) signs 40 of the vendor's records with other
+    labels and ships none of them. `lineage.max_conflicting_signed_labels` blocks, as designed, but each record's row
+    names the vendor (whose signed label the version holds), and "To release:" offered only
+    `prov quarantine --source vendor`: the vendor's 600 honest signed records cut. The steps now name both signers
+    and cut no one; revoking vendorB's key, as printed, clears the rule and the vendor's records stay attested."""
+    from support import relabel
+
+    pinned = ("--signer", "maintainer.pub")
+    relabel("vendor-batch.parquet", range(40), "b-flipped.parquet")
+    pq.write_table(pq.read_table("b-flipped.parquet").slice(0, 40), "vendorB-batch.parquet")
+    for args in (
+        ("keys", "generate", "vendorB"),
+        ("sign", "vendorB-batch.parquet", "--source", "vendorB", "--key", "vendorB.key"),
+        ("trust", "add", "vendorB", "vendorB.pub", "--key", "maintainer.key"),
+        ("add", "vendorB-batch.parquet", "--source", "vendorB", *pinned),
+        ("commit", "v2.parquet", "--tag", "v2c", "--parent", "v1", "--key", "maintainer.key", *pinned),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, (args, r.output)
+    r = prov("check", "v2c", "--base", "v1", "--policy", "policy.toml", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1 and "lineage.max_conflicting_signed_labels" in r.stdout.splitlines()[0], r.output
+    steps = words(r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0])
+    assert "--source vendor" not in steps, steps  # was: prov quarantine --from v2c --source vendor ...
+    revoke = "a source whose signed labels are wrong (signers: vendor, vendorB): revoke its key: prov trust revoke S"
+    assert revoke in steps, steps
+    r = prov("check", "v2c", "--base", "v1", "--policy", "policy.toml", "--format", "json", "--no-save", *pinned)
+    conflict = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}["lineage.max_conflicting_signed_labels"]
+    assert all(len({s["label"] for s in x["signers"]}) == 2 for x in conflict["records"]), conflict
+    assert all({s["source"] for s in x["signers"]} == {"vendor", "vendorB"} for x in conflict["records"]), conflict
+    printed = steps.split("revoke its key: ", 1)[1].split(" (", 1)[0]  # prov trust revoke S --reason R --yes
+    command = shlex.split(printed.replace(" S ", " vendorB ").replace(" R ", " 'signed wrong labels' "))
+    r = prov(*command[1:], *pinned)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v2c", "--base", "v1", "--policy", "policy.toml", "--format", "json", "--no-save", *pinned)
+    report = json.loads(r.stdout)
+    assert {x["rule"]: x["status"] for x in report["rules"]}["lineage.max_conflicting_signed_labels"] == "pass"
+    assert r.exit_code == 0 and report["decision"] == "pass", report["rules"]
