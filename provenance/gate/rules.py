@@ -116,9 +116,13 @@ class VerifySignatures(SwitchedRule):
         # a trust entry's signed statement deleted or altered (attack review 14b, A14b-1): damage to say, not a
         # block, so the rules below still run: its source still counts as one that signs its batches
         # (trust.statements.logged_signing_sources) and its key is not trusted, which only blocks more
-        from provenance.trust.statements import missing_statements
+        from provenance.trust.statements import missing_statements, rows_missing, rows_missing_line
 
         warnings += [f"{line} (prov never deletes one: run prov fsck)" for line in missing_statements(store)]
+        # the trust rows deleted, the logged entry intact (attack review 15, A15-2): the rules read the log, so
+        # the delivery stays trusted; the damage is said, with how to restore the rows
+        if pins.root is None and pins.signers:
+            warnings += [rows_missing_line(e) for e in rows_missing(store, pins.role_keys("commit", store))]
         if warnings:
             reason = "signatures, manifests and audit log verify; WARNING: " + "; ".join(warnings)
             return RuleResult(self.key, "warn", reason, allowed=0, expected=VERIFIES)

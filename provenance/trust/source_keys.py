@@ -279,12 +279,21 @@ def revoke(
         The revoked keys, as stored after the write.
 
     Raises:
-        InputError: a bad source name, a source with no trusted keys, a key id that
+        InputError: a bad source name, a source with no trusted keys (or whose ``trust`` rows were deleted
+            while the audit log trusts a key of it: ``prov fsck --repair`` first), a key id that
             :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
         StoreError: the store is read-only or busy (``StoreBusyError``), exit 3.
     """
     validate_source(source)
     known = entries(store, source)
+    logged = store.db.execute(
+        "select seq from audit where action in ('trust.add', 'trust.sign') and subject = ? order by seq", [source]
+    ).fetchone()
+    if not known and logged is not None:  # the rows deleted; the log still trusts the key (attack review 15, A15-2)
+        raise InputError(
+            f"source {source!r} has no trust rows, but audit entry {logged[0]} trusts a key of it: the rows were "
+            "deleted from the store; run `prov fsck --repair` to write them back, then revoke"
+        )
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     targets = [resolve_keyid(known, keyid, source)] if keyid else known

@@ -6,8 +6,10 @@ counts only if a pinned key signed it: a DSSE envelope around an in-toto Stateme
 (``predicateType`` ``https://prov.dev/trust-entry/v1``) whose subject is the source's
 public key (digest ``sha256`` = its key id) and whose predicate names the source, the
 public key (PEM), its validity window and when it was added. The envelope is a store
-object, named in the ``trust_statements`` table. The window a check uses is the signed
-one, never the row's.
+object, named by the hash-chained audit entry that wrote it (``trust.add``, ``trust.sign``,
+``trust.retire``) and, as a cache, in the ``trust_statements`` table. Which entries count is
+read from the audit entries (:func:`signed_entries`), never from the rows; the window a check
+uses is the signed one, never the row's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from provenance import keys, signing
+from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.trust.roles import RoleKeys, verify_role
 
@@ -68,30 +70,73 @@ def sign_entry(stmt: dict, signer: Ed25519PrivateKey) -> bytes:
 
 @dataclass(frozen=True)
 class SignedEntry:
-    """A trust entry whose signature verified: the signed predicate and the key that signed it."""
+    """A trust entry whose signature verified: the signed predicate, the key that signed it, and the audit
+    entry (``seq``) that first logged a statement of it."""
 
     source: str
     keyid: str
     predicate: dict
     signer: str
+    seq: int = 0
+
+
+LOGGED_ACTIONS = ("trust.add", "trust.sign", "trust.retire")
+"""The audit actions whose entry names a signed trust entry (``detail.statement``): ``prov trust add --key``
+(``trust.add``, or ``trust.sign`` for an entry that was unsigned) and ``prov trust retire`` (its shortened entry)."""
 
 
 def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[SignedEntry]:
-    """The trust entries (of ``source``, or all) whose signed statement verifies under ``role``.
+    """The trust entries (of ``source``, or all) whose signed statement verifies under ``role``, one per
+    ``(source, keyid)``, in the order the hash-chained audit log first names them.
 
-    An entry whose envelope is missing, damaged, signed by another key, or names another
-    source or key than its row is left out (it does not count); the store is never
-    trusted for what the signature does not say.
+    The statements are those the ``trust.add``, ``trust.sign`` and ``trust.retire`` audit entries name
+    (:data:`LOGGED_ACTIONS`), each object re-hashed against its name and its DSSE envelope verified
+    under ``role``; the ``trust`` and ``trust_statements`` rows are a cache and are not read, so a
+    ``.prov/`` writer who deletes them takes no trust away (attack review 15, A15-2), and one who edits
+    them adds none. An entry whose object is missing, altered, signed by another key, or names another
+    source or key than the entry is left out (``prov audit verify`` and ``prov fsck`` name the damage).
+    Where several statements of one key verify (its ``trust.add`` and a retirement's), the window used
+    is their intersection: the latest ``validFrom`` and the earliest ``validUntil`` (a retirement only
+    shortens a window, and an older, longer statement put back in the log does not lengthen it).
+
+    Returns ``SignedEntry`` objects whose ``signer`` is the key id that signed the first statement.
+    Raises nothing for a damaged entry (it is left out).
     """
-    if TABLE not in store.db.table_names():
-        return []
-    where, args = ("source = ?", [source]) if source is not None else (None, None)
-    out = []
-    for row in store.db[TABLE].rows_where(where, args):
-        pred = _verified_predicate(store, row["object"], row["source"], row["keyid"], role)
-        if pred is not None:
-            out.append(SignedEntry(row["source"], row["keyid"], pred, row["signer"]))
-    return out
+    out: dict[tuple[str, str], SignedEntry] = {}
+    for seq, subject, detail in store.db.execute(
+        f"select seq, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) order by seq",
+        LOGGED_ACTIONS,
+    ).fetchall():
+        named = _named_statement(detail)
+        if not isinstance(subject, str) or (source is not None and subject != source) or named is None:
+            continue
+        oid, kid = named
+        if oid is None or kid is None:
+            continue
+        verified = verified_entry(store, oid, subject, kid, role)
+        if verified is None:
+            continue
+        pred, signer = verified
+        seen = out.get((subject, kid))
+        if seen is None:
+            out[(subject, kid)] = SignedEntry(subject, kid, pred, signer, int(seq))
+        else:
+            out[(subject, kid)] = SignedEntry(subject, kid, _narrower(seen.predicate, pred), seen.signer, seen.seq)
+    return list(out.values())
+
+
+def _narrower(a: dict, b: dict) -> dict:
+    """Predicate ``a`` with the intersection of ``a``'s and ``b``'s validity windows (``None``: no bound)."""
+
+    def pick(x: object, y: object, later: bool) -> object:
+        if not x or not y:
+            return x or y
+        tx, ty = clock.parse(str(x), "validity"), clock.parse(str(y), "validity")
+        return (x if tx >= ty else y) if later else (x if tx <= ty else y)
+
+    return {**a, "validFrom": pick(a.get("validFrom"), b.get("validFrom"), True)} | {
+        "validUntil": pick(a.get("validUntil"), b.get("validUntil"), False)
+    }
 
 
 def logged_signing_sources(store: Store, role: RoleKeys) -> set[str]:
@@ -153,6 +198,73 @@ def missing_statements(store: Store) -> list[str]:
     return out
 
 
+def rows_missing(store: Store, role: RoleKeys) -> list[SignedEntry]:
+    """The logged trust entries that verify under ``role`` (:func:`signed_entries`) whose ``trust`` or
+    ``trust_statements`` row is gone: a ``.prov/`` writer deleted the cache (attack review 15, A15-2). prov
+    never deletes either row (a revocation or retirement edits them), so each is damage to the store; the
+    entry still counts (it is read from the log), and ``prov fsck --repair`` writes the rows back."""
+    trust = {(s, k) for s, k in store.db.execute("select source, keyid from trust")}
+    cached = (
+        {(s, k) for s, k in store.db.execute(f"select source, keyid from {TABLE}")}
+        if TABLE in store.db.table_names()
+        else set()
+    )
+    return [e for e in signed_entries(store, None, role) if (e.source, e.keyid) not in trust & cached]
+
+
+def rows_missing_line(entry: SignedEntry) -> str:
+    """How :func:`rows_missing` names one entry: ``"trust rows of key ab12… for 'vendor' deleted from the
+    store: audit entry 1 logs its signed trust entry; restore them with prov fsck --repair"``."""
+    return (
+        f"trust rows of key {entry.keyid[:16]} for {entry.source!r} deleted from the store: audit entry "
+        f"{entry.seq} logs its signed trust entry; restore them with prov fsck --repair"
+    )
+
+
+def log_problems(store: Store, role: RoleKeys) -> list[str]:
+    """What ``prov audit verify`` fails on in the trust entries the hash-chained log names, one line each:
+    a ``trust.add``/``trust.sign``/``trust.retire`` entry whose statement object is missing, altered or
+    unreadable (:func:`missing_statements`), or is signed by a key of ``role`` and does not verify or names
+    another source or key than the entry, and a verifying entry whose rows are gone (:func:`rows_missing`).
+    A statement signed only by keys ``role`` does not hold is not listed (an honest store read under
+    other pins has those). Attack review 15, A15-4: these stores made the gate block while the log passed.
+    """
+    out = missing_statements(store)
+    damaged = {line.split(" (", 1)[0] for line in out}
+    for seq, action, subject, detail in store.db.execute(
+        f"select seq, action, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) "
+        "order by seq",
+        LOGGED_ACTIONS,
+    ).fetchall():
+        named = _named_statement(detail)
+        what = f"audit entry {seq}"
+        if named is None or None in named or what in damaged or not isinstance(subject, str):
+            continue
+        oid, kid = named
+        assert oid is not None and kid is not None
+        if verified_entry(store, oid, subject, kid, role) is not None:
+            continue
+        try:
+            env = signing.parse_envelope(
+                store.objects.get(oid, f"trust entry of {subject}"), f"trust entry of {subject}"
+            )
+        except (InputError, VerificationError) as exc:
+            out.append(f"{what} ({action} of {subject!r}): {exc}")
+            continue
+        claimed = {str(sig.get("keyid") or "") for sig in env.get("signatures") or [] if isinstance(sig, dict)}
+        if claimed & set(role.keys) or _verified_statement(store, oid, subject, kid, role) is not None:
+            out.append(
+                f"{what} ({action} of {subject!r}): its signed trust entry {oid[:16]} does not verify under the "
+                "pinned keys, or names another source or key than the entry"
+            )
+    out += [
+        f"audit entry {e.seq} (trust of {e.source!r}): its signed trust entry of key {e.keyid[:16]} verifies, but "
+        "its trust rows are missing from the store; prov fsck --repair restores them"
+        for e in rows_missing(store, role)
+    ]
+    return out
+
+
 def _named_statement(detail: object) -> tuple[str | None, str | None] | None:
     """The ``(statement object, keyid)`` a trust audit entry's detail names; ``None`` for an entry with no
     statement (an unsigned entry); ``(None, None)`` (or a ``None`` half) for a detail that does not read or
@@ -192,18 +304,26 @@ def _verified_statement(store: Store, oid: str, source: str, kid: str, role: Rol
         return None
 
 
-def _verified_predicate(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> dict | None:
-    """The predicate of the trust entry in object ``oid`` if it verifies under ``role`` and names
-    ``source`` and the key ``kid`` (whose public key it carries), else ``None``."""
-    stmt = _verified_statement(store, oid, source, kid, role)
-    if stmt is None:
+def verified_entry(store: Store, oid: str, source: str, kid: str, role: RoleKeys) -> tuple[dict, str] | None:
+    """``(predicate, signing key id)`` of the trust entry in object ``oid`` if it verifies under ``role`` and
+    names ``source`` and the key ``kid`` (whose public key it carries), else ``None``."""
+    try:
+        data = store.objects.get(oid, f"trust entry of {source}")
+        env = signing.parse_envelope(data, f"trust entry {kid[:16]} of {source}")
+        signed = verify_role(env, role, f"trust entry {kid[:16]} of {source}")
+    except (InputError, VerificationError):
         return None
+    stmt = signed.statement
     pred = stmt.get("predicate") or {}
     if stmt.get("predicateType") != PREDICATE_TYPE or pred.get("source") != source or pred.get("keyid") != kid:
         return None
     try:
         if keys.key_id(keys.parse_public(str(pred.get("publicKey", "")).encode(), "trust entry")) != kid:
             return None
+        if pred.get("validFrom"):
+            clock.parse(str(pred["validFrom"]), "validFrom")
+        if pred.get("validUntil"):
+            clock.parse(str(pred["validUntil"]), "validUntil")
     except InputError:
         return None
-    return pred
+    return pred, signed.keyid
