@@ -8,7 +8,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._trust import refuse_unpinned_checkpoint, trust_flags
-from provenance.errors import InputError
+from provenance.errors import InputError, VerificationError
 from provenance.store import Store, coverage
 from provenance.store import checkpoints as cps
 from provenance.store.objects import atomic_write
@@ -39,7 +39,9 @@ def audit_verify(
     """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries.
 
     Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
-    exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
+    exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing. A signed
+    trust entry the log names whose statement is missing, altered or not verifying, or whose trust rows are
+    gone, is exit 1 (prov fsck --repair writes deleted rows back).
     """
     store = Store.open_snapshot(pins=pins)  # one state for the chain, the checkpoints and what is reported
     pins.require_trust_decision("prov audit verify", store_keys)
@@ -50,6 +52,14 @@ def audit_verify(
 
     kept = [head for head in (kept_log_head(store, path, held) for path in checkpoint) if head is not None]
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))
+    # the trust entries the log names (attack review 15, A15-4): a statement missing, altered or not verifying,
+    # or its rows gone, is damage the gate acts on, so the log does not pass with it
+    from provenance.trust.statements import log_problems
+
+    problems = log_problems(store, pins.role_keys("commit", store))
+    if problems:
+        more = f" (and {len(problems) - 1} more: run prov fsck)" if len(problems) > 1 else ""
+        raise VerificationError(f"audit log: {problems[0]}{more}")
     if json_out:
         emit_json(report)
         return

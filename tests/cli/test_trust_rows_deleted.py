@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from provenance import keys
+from support import one_line
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -66,3 +69,29 @@ def test_deleting_only_the_trust_rows_keeps_the_signed_delivery_trusted(prov, te
     assert "restore them with prov fsck --repair" in reason, reason
     text = prov("check", "v2", "--base", "v1", "--no-save", *PINNED)
     assert text.exit_code == 0 and "To release:" not in text.output, text.output  # was: leave the vendor out
+
+
+@pytest.mark.parametrize("damage", ["rows", "rows and statement deleted", "statement altered"])
+def test_audit_verify_fails_on_a_logged_trust_entry_whose_rows_or_statement_are_gone(
+    prov, template_trust, workdir, damage
+):
+    """A15-4: `prov audit verify` exited 0 on these stores (the log's chain and checkpoints are intact) while the
+    gate acted on the damage; it now exits 1 with one line naming the audit entry and what is wrong."""
+    assert prov("audit", "verify", *PINNED).exit_code == 0
+    statement = _statement_file(workdir)
+    if damage != "statement altered":
+        _delete_trust_rows()
+    if damage == "rows and statement deleted":  # A14b-1's store
+        statement.unlink()
+    elif damage == "statement altered":
+        statement.write_bytes(statement.read_bytes() + b"\n")
+    r = prov("audit", "verify", *PINNED)
+    assert r.exit_code == 1, r.output  # was 0: "Audit log ok: 11 entries"
+    line = one_line(r)
+    assert "audit entry 1 (trust" in line and "'vendor'" in line, line
+    expected = {
+        "rows": "its trust rows are missing from the store; prov fsck --repair restores them",
+        "rows and statement deleted": "is missing from the store",
+        "statement altered": "was altered",
+    }[damage]
+    assert expected in line, line
