@@ -21,7 +21,8 @@ def fsck(
         False,
         "--repair",
         help="Remove unreferenced objects and temp files left by interrupted writes, and keep a copy of the "
-        "removed rows of quarantines made before quarantines kept them (only when no integrity error is found).",
+        "removed rows of quarantines made before quarantines kept them (only when no integrity error is found); "
+        "write back trust rows deleted from the store whose signed entry the audit log names and your pins verify.",
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -46,6 +47,8 @@ def fsck(
             echo(f"{f.level}: [{f.check}] {visible(f.message)}")
         for path in report.repaired:
             echo(f"removed {path}")
+        for line in report.restored:
+            echo(f"restored {line}")
         for path in report.kept:
             echo(f"kept {path} (the records an old quarantine removed, for later checks)")
         # two short lines, in words a user counts (newcomer review 10, finding 26: one line of 100+ columns, "1 keys")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from provenance.errors import ProvError
+from provenance.fsck import trust_rows
 from provenance.fsck.gate_tables import check_gate_entries
 from provenance.fsck.problems import Inspection
 from provenance.store import audit, coverage
@@ -147,7 +148,19 @@ def _replay_trust(insp: Inspection) -> None:
     retired: dict[tuple, object] = {}  # prov trust retire shortens the row's window after its trust.add entry
     for e in insp.by_action["trust.retire"]:
         retired[(e["subject"], e["detail_obj"].get("keyid"))] = e["detail_obj"].get("valid_until")
+    logged = trust_rows.restorable_of(insp)
     for k, e in adds.items():
+        if k not in rows and k in logged:  # attack review 15, A15-3: the rows deleted, the signed entry logged
+            insp.error("trust", trust_rows.missing_words(logged[k]), repairable=True)
+            continue
+        if k not in rows and "statement" in e["detail_obj"]:
+            insp.error(
+                "trust",
+                f"trust entry of key {str(k[1])[:16]} for {k[0]!r} logged at audit entry {e['seq']}, its trust rows "
+                f"missing, and its signed statement {str(e['detail_obj']['statement'])[:16]} missing, altered or not "
+                "verifying under your pins: restore .prov/ from a copy, or trust the key again (prov trust add)",
+            )
+            continue
         if k not in rows:
             insp.error(
                 "trust",

@@ -9,6 +9,7 @@ import json
 import sqlite3
 
 from provenance import keys, signing
+from provenance.fsck import trust_rows
 from provenance.fsck.problems import Inspection
 from provenance.manifest import Manifest
 
@@ -48,6 +49,15 @@ def check_batch(insp: Inspection, row: dict) -> None:
     trusted = store.db.execute(
         "select public_pem from trust where source = ? and keyid = ?", [row["source"], row["keyid"]]
     ).fetchone()
+    logged = trust_rows.restorable_of(insp).get((row["source"], row["keyid"])) if trusted is None else None
+    if logged is not None:  # attack review 15, A15-3: its trust rows deleted, the signed entry logged
+        insp.error(
+            check,
+            f"signed by key {str(row['keyid'])[:16]}, whose trust rows are missing (its signed trust entry is logged "
+            f"at audit entry {logged.seq}): prov fsck --repair restores them",
+            repairable=True,
+        )
+        return
     if trusted is None:
         insp.error(check, f"signed by key {str(row['keyid'])[:16]}, which was never trusted for {row['source']!r}")
         return

@@ -13,6 +13,7 @@ its rows. One module per thing checked:
 - ``versions``: each version's signature, signed facts, lineage and profile;
 - ``batches``: each batch's manifest, root, indexed records and signature; orphan rows;
 - ``quarantines``: quarantines made before they kept their removed rows, with no copy kept;
+- ``trust_rows``: trust rows deleted while the log keeps their signed entry (restored by ``--repair``);
 - ``repair``: with ``repair=True``, removes the leftovers, under the store's write lock, and keeps
   a copy of such quarantines' removed rows.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.errors import InputError, StoreError
-from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, versions
+from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, trust_rows, versions
 from provenance.fsck.problems import FsckReport, Inspection
 from provenance.fsck.repair import repair as remove_leftovers
 from provenance.store.store import Store
@@ -43,6 +44,9 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     Repair only ever removes unreferenced objects and temp files, and keeps a copy of the
     removed rows of quarantines made before quarantines kept them, and only when there is
     no integrity error (a damaged database could make a needed object look unreferenced).
+    The one error it mends: trust rows deleted while the audit log names their signed
+    trust entry, which verifies under ``pins``; it writes the rows back from the entry
+    (``provenance.fsck.trust_rows``) and checks the store again.
 
     Raises:
         InputError: ``root`` is not a prov store (no ``prov.db``).
@@ -50,8 +54,18 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     """
     insp = Inspection(Path(root))
     insp.pins = pins
+    restored: list[str] = []
     try:
         report = _check(insp)
+        if repair and not report.ok and insp.store is not None and all(p.repairable for p in report.errors):
+            # only trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write
+            # them back from the statements, then check again from the start
+            restored = trust_rows.restore(insp.store, pins)
+            insp.store.close()
+            insp = Inspection(Path(root))
+            insp.pins = pins
+            report = _check(insp)
+            report.restored += restored
         if repair and report.ok and insp.store is not None:
             quarantines.keep_old_quarantine_rows(insp.store, report)
             remove_leftovers(insp.store, report)
@@ -87,6 +101,7 @@ def _check(insp: Inspection) -> FsckReport:
         insp.guarded("audit", lambda: audit_log.check_audit(insp))
         insp.guarded("keys", lambda: keys.check_keys(insp))
         insp.guarded("trust", lambda: keys.check_trust(insp))
+        insp.guarded("trust", lambda: trust_rows.check_statement_rows(insp))
         for row in insp.rows("versions", "audit_seq"):
             insp.guarded(f"version {row.get('tag')}", functools.partial(versions.check_version, insp, row))
         for row in insp.rows("batches", "audit_seq"):

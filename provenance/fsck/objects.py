@@ -22,6 +22,9 @@ _REFERENCES = [
     "select object, null from waivers",
     "select object, null from attestations",
     "select object, null from trust_statements",
+    # the signed trust entry a trust.add/sign/retire entry names, whatever its rows say (attack review 15, A15-3)
+    "select json_extract(detail, '$.statement'), null from audit where action in ('trust.add', 'trust.sign', "
+    "'trust.retire')",
     "select object, null from checkpoints",
     # a run's findings, unless `prov gc` dropped the run (its entry names it) and deleted the object
     "select json_extract(detail, '$.findings'), null from audit where action = 'detect' and json_extract(detail, '$.run') "

@@ -23,7 +23,8 @@ class Problem:
     """One thing fsck found: an integrity failure ("error") or a harmless leftover ("warning").
 
     ``check`` names what found it ("objects", "schema", "audit", "version v3", "batch B", ...);
-    ``repairable`` marks a leftover that ``prov fsck --repair`` removes.
+    ``repairable`` marks a leftover that ``prov fsck --repair`` removes, or an error it mends (trust rows
+    deleted while the log keeps their signed entry: ``provenance.fsck.trust_rows``).
     """
 
     level: str
@@ -34,14 +35,16 @@ class Problem:
 
 @dataclass
 class FsckReport:
-    """Everything one fsck run found, what it checked (counts per kind), what it repaired (paths removed) and
-    what it kept (objects of old quarantines' removed rows it wrote)."""
+    """Everything one fsck run found, what it checked (counts per kind), what it repaired (paths removed), what
+    it kept (objects of old quarantines' removed rows it wrote) and what it restored (trust rows written back
+    from logged signed trust entries)."""
 
     store: str
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=lambda: collections.Counter())
     repaired: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -59,7 +62,8 @@ class FsckReport:
         return not self.errors
 
     def to_dict(self) -> dict:
-        """The ``prov fsck --json`` document: store, status ("ok"/"failed"), errors, warnings, checked, repaired, kept."""
+        """The ``prov fsck --json`` document: store, status ("ok"/"failed"), errors, warnings, checked, repaired, kept,
+        restored (``schemas/fsck.schema.json``)."""
         return {
             "store": self.store,
             "status": "ok" if self.ok else "failed",
@@ -68,6 +72,7 @@ class FsckReport:
             "checked": dict(self.checked),
             "repaired": list(self.repaired),
             "kept": list(self.kept),
+            "restored": list(self.restored),
         }
 
 
@@ -100,9 +105,9 @@ class Inspection:
         """The open store's database."""
         return self.opened.db
 
-    def error(self, check: str, message: str) -> None:
-        """Record an integrity failure found by ``check``."""
-        self._add(Problem("error", check, message))
+    def error(self, check: str, message: str, repairable: bool = False) -> None:
+        """Record an integrity failure found by ``check`` (``repairable``: ``prov fsck --repair`` mends it)."""
+        self._add(Problem("error", check, message, repairable))
 
     def warn(self, check: str, message: str, repairable: bool = False) -> None:
         """Record a harmless leftover or oddity found by ``check``."""

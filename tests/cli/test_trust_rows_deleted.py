@@ -17,7 +17,7 @@ import sqlite3
 import pytest
 
 from provenance import keys
-from support import one_line
+from support import one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -95,3 +95,64 @@ def test_audit_verify_fails_on_a_logged_trust_entry_whose_rows_or_statement_are_
         "statement altered": "was altered",
     }[damage]
     assert expected in line, line
+
+
+@pytest.mark.parametrize("history", ["added", "retired"])
+def test_fsck_names_the_deleted_rows_and_repair_writes_them_back(prov, template_trust, workdir, history):
+    """A15-3: fsck called the logged signed statement "unreferenced" (so --repair would have removed it, had
+    nothing else been wrong). It now says the entry is logged and its rows missing, and --repair writes the rows
+    back from the statement, which verifies under the pins: the store then checks as before the attack. A key
+    retired since (`prov trust retire`: a shorter signed entry) gets its shortened window and latest entry back."""
+    if history == "retired":
+        kid = keys.key_id(keys.load_public("vendor.pub"))
+        r = prov("trust", "retire", "vendor", "--key-id", kid[:16], "--at", "2999-01-01", "--key", "maintainer.key")
+        assert r.exit_code == 0, r.output
+    before = _trust_rows()
+    _delete_trust_rows()
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1, r.output
+    out = " ".join(r.output.split())
+    assert "logged at audit entry 1, its trust rows missing" in out, out  # was "... which is not in the store"
+    assert "unreferenced" not in out, out  # was: "unreferenced object ... `prov fsck --repair` removes it"
+    # the key still counts (read from the log), so a revocation must not be told there is nothing to revoke
+    before_revoke = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes")
+    assert r.exit_code == 2 and "run `prov fsck --repair` to write them back" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before_revoke
+    r = prov("fsck", "--repair", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert "restored trust rows of key" in r.output and "from audit entry 1" in r.output, r.output
+    assert _trust_rows() == before
+    assert prov("fsck", *PINNED).exit_code == 0
+    assert prov("audit", "verify", *PINNED).exit_code == 0
+    _, rules, _ = _check(prov)
+    assert rules["integrity.verify_signatures"]["status"] == "pass", rules["integrity.verify_signatures"]
+
+
+@pytest.mark.parametrize("how", ["nothing pinned", "statement deleted too"])
+def test_fsck_repair_writes_nothing_it_cannot_verify(prov, template_trust, workdir, how):
+    """--repair writes rows back only from a statement your pins verify: with nothing pinned (keys found in .prov/
+    prove nothing), or with the statement deleted too (A14b-1), it fails and leaves the store as it was."""
+    _delete_trust_rows()
+    pins: tuple[str, ...] = PINNED
+    if how == "nothing pinned":
+        pins = ()
+    else:
+        _statement_file_gone(workdir)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("fsck", "--repair", *pins)
+    assert r.exit_code == 1, r.output
+    assert "restored" not in r.output, r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    # named for what it is: logged, rows missing, its statement not relied on (was "... not in the store")
+    out = " ".join(r.output.split())
+    assert "logged at audit entry 1, its trust rows missing, and its signed statement" in out, out
+
+
+def _statement_file_gone(workdir) -> None:
+    with sqlite3.connect(".prov/prov.db") as db:
+        [(detail,)] = db.execute(
+            "select detail from audit where action = 'trust.add' and subject = 'vendor'"
+        ).fetchall()
+    [path] = (workdir / ".prov" / "objects").glob(f"{json.loads(detail)['statement']}.*")
+    path.unlink()

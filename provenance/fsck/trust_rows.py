@@ -1,0 +1,131 @@
+"""fsck of the trust rows against the signed trust entries the audit log names (attack review 15, A15-3).
+
+A ``trust.add`` entry names the signed statement it wrote (``detail.statement``). When a
+``.prov/`` writer deletes the ``trust`` and ``trust_statements`` rows and leaves the entry,
+the statement is still referenced by the log (never "unreferenced", never removed by
+``--repair``), and fsck says the rows are missing. When the statement verifies under the
+verifier's pins, ``prov fsck --repair`` writes the rows back from it: everything a row holds
+is in the signed statement, the retirement and revocation entries of the same log, or the
+time of the repair.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from provenance import clock
+from provenance.errors import VerificationError
+from provenance.trust import statements
+
+if TYPE_CHECKING:
+    from provenance.fsck.problems import Inspection
+    from provenance.store.store import Store
+
+
+def restorable(store: Store, pins: Any) -> dict[tuple[str, str], statements.SignedEntry]:
+    """``(source, keyid) -> SignedEntry`` for the logged trust entries that verify under ``pins`` (the verifier's
+    ``Pins``; a key's commit role) and whose rows are missing; empty with nothing pinned (a statement checked only
+    against keys found in ``.prov/`` proves nothing, so nothing is written back from it)."""
+    if pins is None or not getattr(pins, "pinned", False):
+        return {}
+    role = pins.role_keys("commit", store)
+    return {(e.source, e.keyid): e for e in statements.rows_missing(store, role)}
+
+
+def missing_words(entry: statements.SignedEntry) -> str:
+    """fsck's line for one: ``"trust entry of key ab12… for 'vendor' logged at audit entry 1, its trust rows
+    missing (deleted from the store; its signed statement verifies under your pins): prov fsck --repair
+    restores them"``."""
+    return (
+        f"trust entry of key {entry.keyid[:16]} for {entry.source!r} logged at audit entry {entry.seq}, its trust "
+        "rows missing (deleted from the store; its signed statement verifies under your pins): prov fsck --repair "
+        "restores them"
+    )
+
+
+def restorable_of(insp: Inspection) -> dict[tuple[str, str], statements.SignedEntry]:
+    """:func:`restorable` for the store ``insp`` checks, computed once per fsck run."""
+    cached = getattr(insp, "_restorable_trust", None)
+    if cached is None:
+        cached = restorable(insp.opened, insp.pins)
+        insp._restorable_trust = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def check_statement_rows(insp: Inspection) -> None:
+    """Each verifying logged trust entry (:func:`restorable`) has its ``trust_statements`` row when its ``trust``
+    row is there (the ``trust`` row missing is named by the audit replay); a repairable error."""
+    for (source, kid), e in restorable_of(insp).items():
+        row = insp.db.execute("select 1 from trust where source = ? and keyid = ?", [source, kid]).fetchone()
+        if row is not None:
+            insp.error("trust", missing_words(e), repairable=True)
+
+
+def restore(store: Store, pins: Any) -> list[str]:
+    """Write back the missing ``trust`` and ``trust_statements`` rows of every :func:`restorable` entry, in one
+    write (an error leaves the store as it was). Returns one line per key restored, for ``report.repaired``.
+
+    The ``trust`` row takes the name, public key, time added and window of the signed statement (its window
+    cut by the key's ``trust.retire`` entries), and the revocation of its ``trust.revoke`` entry if any; the
+    ``trust_statements`` row names the key's latest logged statement that verifies.
+    """
+    from provenance.trust.revocations import retired_source_keys, revoked_source_keys
+
+    found = restorable(store, pins)
+    if not found:
+        return []
+    role = pins.role_keys("commit", store)
+    retired, revoked = retired_source_keys(store), revoked_source_keys(store)
+    done = []
+    with store.write():
+        statements.create_table(store)
+        for (source, kid), e in found.items():
+            pred = e.predicate
+            until = pred.get("validUntil")
+            end = retired.get((source, kid))
+            if end and (not until or clock.parse(end, "valid_until") < clock.parse(str(until), "validUntil")):
+                until = end
+            at, reason = revoked.get((source, kid), (None, None))
+            if store.db.execute("select 1 from trust where source = ? and keyid = ?", [source, kid]).fetchone() is None:
+                row = {
+                    "source": source,
+                    "keyid": kid,
+                    "name": str(pred.get("name") or kid[:16]),
+                    "public_pem": str(pred["publicKey"]),
+                    "added_at": str(pred.get("addedAt") or ""),
+                    "valid_from": pred.get("validFrom"),
+                    "valid_until": until,
+                    "revoked_at": at,
+                    "revoked_reason": reason,
+                }
+                store.db.table("trust").insert(row)
+            oid, signer = _latest_statement(store, source, kid, role)
+            store.db.table(statements.TABLE).insert(
+                {"source": source, "keyid": kid, "object": oid, "signer": signer, "added_at": clock.now_iso()},
+                replace=True,
+            )
+            done.append(f"trust rows of key {kid[:16]} for {source!r}, from audit entry {e.seq}")
+    return done
+
+
+def _latest_statement(store: Store, source: str, kid: str, role: Any) -> tuple[str, str]:
+    """``(object, signer key id)`` of the last logged statement of ``(source, kid)`` that verifies under ``role``."""
+    found: tuple[str, str] | None = None
+    for (detail,) in store.db.execute(
+        "select detail from audit where subject = ? and action in ('trust.add', 'trust.sign', 'trust.retire') "
+        "order by seq",
+        [source],
+    ).fetchall():
+        try:
+            fields = json.loads(detail)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(fields, dict) or fields.get("keyid") != kid or not isinstance(fields.get("statement"), str):
+            continue
+        ok = statements.verified_entry(store, fields["statement"], source, kid, role)
+        if ok is not None:
+            found = (fields["statement"], ok[1])
+    if found is None:  # restorable() found one; the log cannot change under the write lock
+        raise VerificationError(f"trust entry of key {kid[:16]} for {source!r}: no logged statement verifies")
+    return found
