@@ -54,16 +54,17 @@ def commit(
     tag: str,
     key: str | os.PathLike[str],
     parent: str | None = None,
-    featurizer: str | FeaturizerSpec = "auto",
+    featurizer: str | FeaturizerSpec | None = None,
     executor: str | None = None,
     pins: PinsLike | None = None,
     message: str | None = None,
+    parent_defaults: bool = True,
     **read: Any,
 ) -> CommitResult:
     """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
 
-    Hashes every record (SHA-256 of its ``prov-row-v1`` encoding, or of a file's bytes),
-    builds the sorted manifest and its RFC 6962 Merkle root, classifies every record's
+    Hashes every record (SHA-256 of its ``prov-row-v2`` encoding, ``provenance/encoding``, or of a
+    file's bytes), builds the sorted manifest and its RFC 6962 Merkle root, classifies every record's
     lineage against the registered batches (attested / relabeled_after_source /
     unattributed), builds the reference profile with ``featurizer`` (``"auto"``, a
     registry name, or a ``FeaturizerSpec`` with options), signs an in-toto Statement in
@@ -74,27 +75,65 @@ def commit(
     ``message`` is signed into the version (``prov commit -m``). Data identical to the
     parent's still makes the version; ``result.identical_to`` then names the parent.
 
+    As the command does, every read option not given in ``read`` (``label_column``,
+    ``source_column``, ``id_column``, ``metadata``, ``schema``, ``encoding``, ``tree_reader``) is
+    the parent's, from its verified signature, and ``featurizer=None`` is the parent's featuriser
+    (``"auto"`` when it used the automatic one); a ready ``DatasetSpec`` is read with its own
+    options, only the featuriser being carried. ``parent_defaults=False``
+    (``--no-parent-defaults``) takes nothing from the parent. ``result.from_parent`` says what was
+    taken and which options given differ from the parent's (None without a verified parent);
+    ``result.retype_note`` why records are unattributed when a trusted signed batch signed other
+    column types than this data has (cast them back, e.g. ``schema={"x": "double"}``).
+
     Returns a :class:`~provenance.versions.CommitResult` (``.to_dict()`` is
     ``schemas/commit.schema.json``). Raises ``InputError`` (tag taken or malformed,
-    unreadable data or key), ``VerificationError`` (revoked key), ``StoreError``.
+    unreadable data or key, a label column the data lacks: ``label_column=``), ``VerificationError``
+    (revoked key), ``StoreError``.
     """
-    from provenance import versions
+    from provenance.commit_defaults import READ_FLAGS, commit_on_parent
+    from provenance.errors import InputError
     from provenance.executor import executor_from
+    from provenance.sources.interface import DatasetSpec
 
+    opened = open_store(store, pins)
+    spec = dataset(data, **read)
+    given = None if isinstance(data, DatasetSpec) else set(read) & {param for param, _ in READ_FLAGS.values()}
     runner = executor_from(executor)
     try:
-        return versions.commit(
-            open_store(store, pins),
-            dataset(data, **read),
+        return commit_on_parent(
+            opened,
+            spec,
             tag,
             os.fspath(key),
             parent,
-            executor=runner,
+            given=given,
             featurizer=featurizer,
+            carry=parent_defaults,
+            executor=runner,
             message=message,
+            way_out="give the options this data needs, or parent_defaults=False",
         )
+    except InputError as exc:
+        worded = _python_words(str(exc))
+        if worded == str(exc):
+            raise
+        raise InputError(worded) from exc
     finally:
         runner.close()
+
+
+# the flags a library error names, as a Python caller gives them (the README: messages name the Python parameters)
+_PYTHON_WORDS = {
+    "give --label-column NAME": "give label_column=NAME",
+    "--no-parent-defaults": "parent_defaults=False",
+}
+
+
+def _python_words(message: str) -> str:
+    """``message`` with the command-line flags it tells the reader to give named as ``commit``'s parameters."""
+    for flag, param in _PYTHON_WORDS.items():
+        message = message.replace(flag, param)
+    return message
 
 
 def verify(

@@ -75,13 +75,17 @@ def dataset(
     labels_csv: str | os.PathLike[str] | None = None,
     kind: str = "auto",
     rev: str | None = None,
+    encoding: str | None = None,
+    tree_reader: str = "imagefolder",
 ) -> DatasetSpec:
     """How to read ``data``: the :class:`DatasetSpec` the commands build from their dataset flags.
 
     ``data`` is a table file (Parquet, CSV, JSON Lines), a folder of them, a file tree
     (``root/<label>/<file>``), or an fsspec URL; ``rev`` reads it at a git revision
-    through DVC. A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
-    ``kind`` other than table, tree or auto.
+    through DVC; ``encoding`` is a CSV/JSON Lines file's text encoding (``--encoding``) and
+    ``tree_reader`` whose rules list a file tree (``--tree-reader``: imagefolder, files,
+    hf-imagefolder). A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
+    ``kind`` other than table, tree or auto, or an unknown ``tree_reader``.
     """
     from provenance.errors import InputError
     from provenance.sources.interface import DatasetSpec
@@ -91,7 +95,19 @@ def dataset(
         return data
     if kind not in ("auto", "table", "tree"):
         raise InputError(f"kind {kind!r}: expected table, tree or auto")
-    options = TableOptions(label_column, source_column, id_column, tuple(metadata), dict(schema or {}))
+    from provenance.sources.trees import READERS
+
+    if tree_reader not in READERS:
+        raise InputError(f"tree_reader {tree_reader!r}: expected one of {', '.join(READERS)}")
+    options = TableOptions(
+        label_column,
+        source_column,
+        id_column,
+        tuple(metadata),
+        dict(schema or {}),
+        encoding=encoding,
+        tree_reader=tree_reader,
+    )
     csv = os.fspath(labels_csv) if labels_csv is not None else None
     return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
 

@@ -8,18 +8,27 @@ options and featuriser default to the parent's, taken only from the parent's *ve
 signed statement (the ``versions`` row's copy is writable by anyone who can write
 ``.prov/``); an option given on the command line still wins, and one that differs from the
 parent's is said, since it changes the records' digests.
+
+``commit_on_parent`` is that commit: ``prov commit`` and ``provenance.commit`` both call it, so
+the Python API takes the same defaults (newcomer review 16, finding 1: it read the columns with
+inferred types and every vendor record lost its attestation, silently).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.sources.tables import TableOptions
 from provenance.store.store import Store
+
+if TYPE_CHECKING:
+    from provenance.sources.interface import DatasetSpec
+    from provenance.versions import CommitResult
 
 # TableOptions field -> (the dataset flag's parameter name, the flag as typed)
 READ_FLAGS = {
@@ -139,6 +148,78 @@ def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentD
                 names.add(flag)
                 names.update(repr(c) for c in (theirs if isinstance(theirs, (tuple, dict)) else [theirs]))
     return ReadOptions(dataclasses.replace(given, **changes), carried, differing, frozenset(names))
+
+
+def commit_on_parent(
+    store: Store,
+    spec: DatasetSpec,
+    tag: str,
+    key_path: str,
+    parent: str | None = None,
+    *,
+    given: Collection[str] | None,
+    featurizer: str | FeaturizerSpec | None = None,
+    carry: bool = True,
+    executor: Any = None,
+    message: str | None = None,
+    way_out: str = "give the options this data needs, or --no-parent-defaults",
+) -> CommitResult:
+    """``versions.commit`` with the parent's signed read options and featuriser as defaults: what ``prov
+    commit`` and ``provenance.commit`` do.
+
+    ``given`` names the read options the caller chose (parameter names of ``READ_FLAGS``, such as
+    ``label_column``; None: all of them); every other one is the parent's (``parent``, or the newest
+    version), taken from its verified signature only. ``featurizer`` None is the parent's featuriser when
+    it is not the automatic one, else ``"auto"``. ``carry=False`` (``--no-parent-defaults``) takes
+    nothing from the parent; the options that differ from it are still reported. The result's
+    ``from_parent`` says what was taken (``schemas/commit.schema.json``; None without a verified
+    parent) and ``retype_note`` why records are unattributed when a trusted signed batch signed other
+    column types. Raises what ``versions.commit`` raises; an ``InputError`` naming a carried option (a
+    column this data lacks) says the parent it came from and ``way_out``.
+    """
+    from provenance import versions
+
+    defaults = parent_defaults(store, parent)
+    chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
+    carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
+    try:
+        result = versions.commit(
+            store,
+            dataclasses.replace(spec, options=chosen.options),
+            tag,
+            key_path,
+            parent,
+            executor=executor,
+            featurizer=carried or featurizer or versions.AUTO,
+            message=message,
+        )
+    except InputError as exc:
+        explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
+        if explained is exc:
+            raise
+        raise explained from exc
+    from_parent = None
+    if defaults is not None:
+        from_parent = {
+            "version": defaults.tag,
+            "read_options": chosen.carried,
+            "read_options_differing": chosen.differing,
+            "featurizer": str(carried) if carried else None,
+        }
+    return dataclasses.replace(result, from_parent=from_parent, retype_note=_retype_note(store, result))
+
+
+def _retype_note(store: Store, result: CommitResult) -> str | None:
+    """Why ``result``'s unattributed records are so when trusted signed batches signed other column types
+    than the version's data has (newcomer review 11, finding 9: a cast drops every attestation); None
+    when nothing is unattributed or no such batch exists."""
+    if not result.lineage or not result.lineage["unattributed"]:
+        return None
+    from provenance.lineage.retyped import retyped_batches
+    from provenance.version_facts import verified_statement
+
+    schema = verified_statement(store, store.version(result.tag))["predicate"].get("schema") or {}
+    return retyped_batches(store, schema)
 
 
 def _columns(options: TableOptions, fields: set[str]) -> set[str]:

@@ -112,6 +112,9 @@ class CommitResult:
     featurizer: str | None = None  # identity of the profile's featuriser
     message: str | None = None  # the signed commit message, if one was given
     identical_to: str | None = None  # the parent, when the data is the parent's record for record (same root)
+    # what the commit took from the parent's signed read options and featuriser (commit_defaults.commit_on_parent)
+    from_parent: dict | None = None
+    retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import typer
@@ -98,46 +97,32 @@ def commit(
                 "'prov check' still applies every signed source quarantine, wherever it sits"
             )
     from provenance.cli._dataset import flag_given, given_flags
-    from provenance.commit_defaults import parent_defaults, read_options
+    from provenance.commit_defaults import commit_on_parent
+    from provenance.executor import executor_from
 
-    defaults = parent_defaults(store, parent)
     spec = flags.spec(data, rev)
-    # --no-parent-defaults: every option as given (a difference from the parent is still said)
-    chosen = read_options(spec.options, None if no_parent_defaults else given_flags(), defaults)
-    requested = FeaturizerSpec.parse(featurizer, featurizer_option)
-    carry = defaults is not None and not no_parent_defaults and not flag_given("featurizer")
-    carried = defaults.featurizer if carry and defaults is not None else None
+    runner = executor_from(executor)
     try:
         with progress_shown():
-            result = api.commit(
+            result = commit_on_parent(
                 store,
-                dataclasses.replace(spec, options=chosen.options),
-                tag=tag,
-                key=key,
-                parent=parent,
-                featurizer=carried or requested,
-                executor=executor,
-                pins=pins,
+                spec,
+                tag,
+                key,
+                parent,
+                given=given_flags(),
+                featurizer=FeaturizerSpec.parse(featurizer, featurizer_option) if flag_given("featurizer") else None,
+                carry=not no_parent_defaults,  # --no-parent-defaults: every option as given (a difference is said)
+                executor=runner,
                 message=message,
             )
-    except InputError as exc:
-        if defaults is None:
-            raise
-        # a carried option can name a column this data no longer has: say where it came from, and the way out
-        explained = chosen.explained(exc, defaults.tag, "give the options this data needs, or --no-parent-defaults")
-        if explained is exc:
-            raise
-        raise explained from exc
-    parent_tag = defaults.tag if defaults is not None else None
+    finally:
+        runner.close()
     if json_out:
-        as_parent = {
-            "version": parent_tag,
-            "read_options": chosen.carried,
-            "read_options_differing": chosen.differing,
-            "featurizer": str(carried) if carried else None,
-        }
-        emit_json(result.to_dict() | {"from_parent": as_parent if defaults is not None else None})
+        emit_json(result.to_dict())
         return
+    taken = result.from_parent or {}
+    parent_tag = taken.get("version")
     echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
     if result.identical_to:
         echo(f"  identical to {result.identical_to} (same records and labels): a new name for the same data")
@@ -145,11 +130,11 @@ def commit(
         f"  parent {result.parent or '(none)'}, signed by key {result.keyid[:16]}"
         + (" (newly registered)" if result.key_registered else "")
     )
-    if chosen.carried:
-        echo(f"  read options as {parent_tag}: {'; '.join(chosen.carried)}")
-    if chosen.differing:
+    if taken.get("read_options"):
+        echo(f"  read options as {parent_tag}: {'; '.join(taken['read_options'])}")
+    if taken.get("read_options_differing"):
         echo(
-            f"  read options differ from {parent_tag}: {'; '.join(chosen.differing)}; "
+            f"  read options differ from {parent_tag}: {'; '.join(taken['read_options_differing'])}; "
             "records read another way get new digests"
         )
     if result.lineage:
@@ -157,19 +142,14 @@ def commit(
             f"  lineage: {result.lineage['attested']} attested, {result.lineage['relabeled_after_source']} "
             f"relabeled after source, {result.lineage['unattributed']} unattributed"
         )
-        if result.lineage["unattributed"]:  # newcomer review 11, finding 9: a cast drops every attestation
-            from provenance.lineage.retyped import retyped_batches
-            from provenance.version_facts import verified_statement
-
-            schema = verified_statement(store, store.version(result.tag))["predicate"].get("schema") or {}
-            if why := retyped_batches(store, schema):
-                echo(f"  {result.lineage['unattributed']} unattributed: {why}")
+        if result.retype_note:
+            echo(f"  {result.lineage['unattributed']} unattributed: {result.retype_note}")
     if result.profile:
         if result.profile.get("status") == "ok":
             from provenance.report.wording import featurizer_text
 
             features = featurizer_text(result.featurizer or "?")
-            same = f" (as {parent_tag})" if carried else ""
+            same = f" (as {parent_tag})" if taken.get("featurizer") else ""
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
