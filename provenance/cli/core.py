@@ -250,6 +250,8 @@ def verify(
     exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing.
 
     With no store here (a vendor checking its batch before shipping it): prov verify DATA --signer vendor.pub.
+    Inside a store, --signer pins maintainer keys and a batch's source key comes from the store's trust list
+    (prov trust add SOURCE KEY.pub --key MAINTAINER.key): pin the maintainer's key, not the vendor's.
     """
     from provenance import api
     from provenance.lineage.batches import BatchMismatch

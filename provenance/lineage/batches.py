@@ -30,7 +30,7 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
 from provenance.trust.pins import Pins
-from provenance.trust.source_signatures import verify_for_source, verify_without_store
+from provenance.trust.source_signatures import SourceKeyPinnedInStore, verify_for_source, verify_without_store
 
 if TYPE_CHECKING:  # `prov sign` runs without a store: sqlite-utils is not imported for it
     from provenance.store import Store
@@ -281,7 +281,9 @@ def check_batch(
 
     Raises:
         InputError: a bad ``expected_source``, a missing or malformed envelope, a labels
-            CSV name that leaves DATA's folder, or data that cannot be read (exit 2).
+            CSV name that leaves DATA's folder, or data that cannot be read, or (in a store) a batch
+            signed by a key the verifier pinned that no trust entry signed by a pinned key makes its
+            source's: ``--signer`` pins maintainer keys there (exit 2).
         VerificationError: a signature no trusted key of the source made, another predicate
             type, another source than ``expected_source``, or a carried manifest that is not
             the signed one (exit 1).
@@ -296,6 +298,8 @@ def check_batch(
     else:
         try:
             signed = verify_for_source(store, envelope.env, claimed, envelope.path)
+        except SourceKeyPinnedInStore as exc:  # the source's key pinned as a maintainer's: a configuration problem
+            raise InputError(str(exc)) from exc
         except VerificationError as exc:
             if expected_source is None or claimed == expected_source:
                 raise

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 NO_STORE = "no store here: checked against the keys you pinned only, with no trust list, revocation or validity window"
 
 
+class SourceKeyPinnedInStore(VerificationError):
+    """A batch signed by a key the verifier pinned (``--signer vendor.pub``) that no trust entry signed by a
+    pinned key makes a key of its source: inside a store ``--signer`` pins maintainer keys, and a source's
+    keys come from the trust list (newcomer review 16, finding 3). A ``VerificationError`` for lineage (the
+    records are not attested under these pins); ``prov verify`` and ``prov add`` of a batch report it as
+    the configuration problem it is (``InputError``, exit 2)."""
+
+
 @dataclass(frozen=True)
 class TrustedSignature:
     """A batch envelope that verified: its signed Statement and the source key that signed it."""
@@ -60,13 +68,13 @@ def verify_for_source(
     except VerificationError as exc:
         if env.get("payloadType") != signing.PAYLOAD_TYPE or signers_among(env, role.keys):
             raise  # a changed payloadType, a lying keyid, or too few trusted signatures: say exactly that
-        raise _explain(store, env, source, mine, name, pins.pinned) from exc
+        raise _explain(store, env, source, mine, name, pins) from exc
     if verified is None:
         if env.get("payloadType") != signing.PAYLOAD_TYPE:
             raise VerificationError(
                 f"{name}: payloadType is {env.get('payloadType')!r}, expected {signing.PAYLOAD_TYPE}"
             )
-        raise _explain(store, env, source, mine, name, pins.pinned)
+        raise _explain(store, env, source, mine, name, pins)
     key = active[verified.keyid]
     pred = verified.statement.get("predicate") or {}
     captured = pred.get("capturedAt")
@@ -108,7 +116,7 @@ def verify_without_store(pins: Pins, env: Mapping, source: str, name: str) -> Tr
 
 
 def _explain(
-    store: Store, env: Mapping, source: str, mine: list[TrustedKey], name: str, pinned: bool
+    store: Store, env: Mapping, source: str, mine: list[TrustedKey], name: str, pins: Pins
 ) -> VerificationError:
     claimed = [s.get("keyid") or "(none)" for s in env["signatures"]]
     inactive = {k.keyid: k for k in mine if k.status() != "active" or k.revoked_at}
@@ -131,15 +139,50 @@ def _explain(
             f"which is trusted for {k.source!r}, not {source!r}"
         )
     if not mine:
-        # `prov trust add` without --key is refused (a trust entry is signed, or recorded --unsigned on purpose)
-        trust = f"`prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key`"
-        how = f"sign its trust entry with a pinned key: {trust}" if pinned else f"run {trust}"
-        return VerificationError(
-            f"{name}: source {source!r} has no trusted keys; signature by key {claimed[0][:16]} cannot be checked ({how})"
-        )
+        return _no_trusted_key(store, env, source, name, pins, claimed[0])
     how = f"prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key"
     return VerificationError(
         f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
         f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)}; a new key of the source is "
         f"trusted with {how})"
+    )
+
+
+def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pins, claimed: str) -> VerificationError:
+    """Why no key of ``source`` is trusted under ``pins`` (newcomer review 16, finding 3): no trust entry at
+    all, or entries none of which a pinned key signed (naming the key each claims as its signer, which
+    is unverified and only named), and, when the batch's own signer is a pinned key, that inside a
+    store ``--signer`` pins maintainer keys (``SourceKeyPinnedInStore``)."""
+    from provenance.trust.source_keys import entries
+    from provenance.trust.statements import claimed_signers
+
+    # quoted for the shell (attack review 15b, A15b-5); `prov trust add` without --key is refused
+    add = f"`prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key`"
+    if not pins.pinned or pins.root is not None:  # nothing pinned: every entry counts; a root: its sources do
+        how = f"sign its trust entry with a pinned key: {add}" if pins.pinned else f"run {add}"
+        return VerificationError(
+            f"{name}: source {source!r} has no trusted keys; signature by key {claimed[:16]} cannot be checked ({how})"
+        )
+    rows = entries(store, source)
+    signers = claimed_signers(store, source)
+    if not rows:
+        why = f"it has no trust entry in this store (sign one with a pinned key: {add})"
+    elif signers:
+        named = ", ".join(k[:16] for k in signers)
+        why = (
+            f"its trust entries are signed by key {named}, which you did not pin "
+            f"(pin it with --signer if it is your maintainer's key, or re-sign the entry with a pinned key: {add})"
+        )
+    else:  # `prov trust add --unsigned` only: verifiers who pin keys ignore such entries
+        why = f"its trust entries are unsigned (prov trust add --unsigned), which pinned verifiers ignore ({add})"
+    own = signers_among(env, {kid: p.key for kid, p in pins.signers.items()})
+    if own:
+        return SourceKeyPinnedInStore(
+            f"{name}: signed by key {claimed[:16]}, which you pinned, but in a store --signer pins maintainer keys "
+            f"and a source's keys come from the trust list, under which source {source!r} has no trusted keys: "
+            f"{why}; or check the batch against its source's key alone outside the store"
+        )
+    return VerificationError(
+        f"{name}: source {source!r} has no trusted keys under your pins; signature by key {claimed[:16]} "
+        f"cannot be checked: {why}"
     )

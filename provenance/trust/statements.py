@@ -139,6 +139,14 @@ def _narrower(a: dict, b: dict) -> dict:
     }
 
 
+def claimed_signers(store: Store, source: str) -> list[str]:
+    """The key ids the store's trust entries of ``source`` *claim* signed them (the cached ``signer``
+    column, unverified: for naming in a message only, never for a decision), sorted, without repeats."""
+    if TABLE not in store.db.table_names():
+        return []
+    return sorted({str(r["signer"]) for r in store.db[TABLE].rows_where("source = ?", [source]) if r["signer"]})
+
+
 def logged_signing_sources(store: Store, role: RoleKeys) -> set[str]:
     """The sources a hash-chained ``trust.add`` (or ``trust.sign``) audit entry gave a key through a signed
     statement (the entry's ``statement`` object), whatever the rows and the object files say now.
