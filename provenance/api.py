@@ -12,9 +12,10 @@ the commands find it) and raises the errors of :mod:`provenance.errors`, whose
 How a dataset is read is given as keyword arguments, the same as the commands' flags:
 ``label_column`` (default ``"label"``), ``source_column``, ``id_column``, ``metadata``
 (columns left out of the content digest), ``schema`` (``{column: Arrow type}`` for CSV
-and JSON Lines), ``labels_csv`` (a file tree's ``path,label`` CSV) and ``kind``
-(``"table"``, ``"tree"`` or ``"auto"``); or pass a ready
-:class:`~provenance.sources.interface.DatasetSpec` as ``data``.
+and JSON Lines), ``encoding``, ``tree_reader``, ``labels_csv`` (a file tree's ``path,label`` CSV)
+and ``kind`` (``"table"``, ``"tree"`` or ``"auto"``); or pass a ready
+:class:`~provenance.sources.interface.DatasetSpec` as ``data``. ``commit``, as ``prov commit``,
+takes the parent version's signed read options for those not given.
 
 The versions' functions (``commit``, ``verify``) and the training job's ``load`` are
 here; ``diff``, ``detect`` and ``check`` are in ``api_review.py``, ``sign``, ``add`` and

@@ -178,7 +178,7 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
     own = signers_among(env, {kid: p.key for kid, p in pins.signers.items()})
     if own:
         return SourceKeyPinnedInStore(
-            f"{name}: signed by key {claimed[:16]}, which you pinned, but in a store --signer pins maintainer keys "
+            f"{name}: signed by key {next(iter(own))[:16]}, which you pinned, but in a store --signer pins maintainer keys "
             f"and a source's keys come from the trust list, under which source {source!r} has no trusted keys: "
             f"{why}; or check the batch against its source's key alone outside the store"
         )

@@ -55,3 +55,11 @@ def test_sign_from_python_names_replace_not_force(workdir, keypair):
     )
     assert (workdir / "batch.parquet.prov.json").read_bytes() == first
     provenance.sign("batch.parquet", source="vendor", key=keypair.private_path, replace=True)
+
+
+def test_dataset_takes_the_encoding_and_tree_reader_the_commands_take():
+    # provenance.commit carries a parent's --encoding / --tree-reader; a Python caller must be able to give them
+    spec = api.dataset("data.csv", encoding="latin-1", tree_reader="files")
+    assert (spec.options.encoding, spec.options.tree_reader) == ("latin-1", "files")
+    with pytest.raises(provenance.errors.InputError, match="tree_reader 'torch': expected one of imagefolder"):
+        api.dataset("tree", tree_reader="torch")
