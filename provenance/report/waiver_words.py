@@ -4,20 +4,23 @@ this only says it). Used by the text and Markdown formats."""
 
 from __future__ import annotations
 
+import shlex
+
 from provenance.names import short_digest
 from provenance.report.wording import plural
 
 
 def waived_elsewhere_text(findings: list[dict], version: str) -> str | None:
     """The line for flagged records a reviewer waived on another version (``waived_on``; newcomer review 12,
-    finding 11: waived on txt-v3, flagged again on the txt-v4 cut from it, with no word), or None."""
+    finding 11: waived on txt-v3, flagged again on the txt-v4 cut from it, with no word), or None. The command's
+    version is quoted for the shell (a tag may be ``v3x;touch${IFS}PWNED;#``: attack review 16, F4)."""
     marked = [f for f in findings if f.get("waived_on")]
     if not marked:
         return None
     tags = ", ".join(sorted({t for f in marked for t in f["waived_on"]}))
     return (
         f"{plural(len(marked), 'flagged record')} waived on {tags} (not this version): a waiver counts only for "
-        f"the version it names; if still accepted, waive again on {version} (prov waive DIGEST --version {version} "
+        f"the version it names; if still accepted, waive again on {version} (prov waive DIGEST --version {shlex.quote(version)} "
         "--detector combined --reason R --key K)"
     )
 

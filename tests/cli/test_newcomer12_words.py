@@ -249,3 +249,32 @@ def _base_and_flips(workdir: Path, keypair, monkeypatch, n: int, flips: int) -> 
         labels[i] = str((int(labels[i]) + 5) % 10)
     pq.write_table(t.slice(0, 400), "v1.parquet")
     pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v2.parquet")
+
+
+def test_the_waive_again_command_quotes_the_version_for_the_shell(prov, workdir, keypair, monkeypatch):
+    """Attack review 16, F4: the "waive again on V (prov waive DIGEST --version V ...)" line printed a version named
+    ``v3x;touch${IFS}PWNED;#`` (a valid tag) unquoted, so the pasted command ran ``touch PWNED``. Run by sh (prov a
+    shell function that prints its arguments), it now gives prov the name as one argument and runs nothing else."""
+    import shlex
+    import subprocess
+
+    evil = "v3x;touch${IFS}PWNED;#"
+    _base_and_flips(workdir, keypair, monkeypatch, 600, 12)
+    for tag, data in (("v1", "v1.parquet"), ("v2", "v2.parquet")):
+        assert prov("commit", data, "--tag", tag, "--key", keypair.private_path).exit_code == 0
+    Path("policy.toml").write_text('[detectors]\nrun = ["knn_label"]\nmax_flagged = 0\n')
+    check = ("--base", "v1", "--policy", "policy.toml")
+    digest = json.loads(prov("check", "v2", *check, "--format", "json").stdout)["findings"][0]["digest"]
+    waive = ("--detector", "combined", "--reason", "a 3 written like an 8", "--key", keypair.private_path)
+    assert prov("waive", digest, "--version", "v2", *waive).exit_code == 0
+    assert prov("commit", "v2.parquet", "--tag", evil, "--key", keypair.private_path).exit_code == 0
+    for fmt in ("text", "md"):
+        out = " ".join(prov("check", evil, *check, "--format", fmt).stdout.split())
+        command = out.split("(prov waive ", 1)[1].split(")", 1)[0]
+        command = "prov waive " + command.replace("\\", "") if fmt == "md" else "prov waive " + command
+        assert shlex.split(command)[4] == evil, command
+        done = subprocess.run(
+            ["sh", "-c", 'prov() { printf "%s\\n" "$@"; }; ' + command], capture_output=True, text=True, cwd=workdir
+        )
+        assert not Path("PWNED").exists(), (fmt, command)
+        assert done.stdout.splitlines()[:3] == ["waive", "DIGEST", "--version"] and evil in done.stdout.splitlines()
