@@ -54,8 +54,8 @@ def generate(name: str | Path) -> KeyPair:
     """Generate an Ed25519 key pair and write ``NAME.key`` (PKCS#8 PEM, mode 0600) and ``NAME.pub``.
 
     ``name`` may end in ``.key`` or ``.pub`` (dropped). The private key is encrypted when
-    ``PROV_PASSPHRASE`` is set. Raises ``InputError`` when either file exists (nothing is
-    overwritten) or the folder does not; ``OSError`` from writing is raised after removing
+    ``PROV_PASSPHRASE`` is set. Raises ``InputError`` when either file exists or is a
+    symbolic link, dangling or not (nothing is overwritten or written through), or the folder does not; ``OSError`` from writing is raised after removing
     a half-written pair.
     """
     base = Path(name)
@@ -63,6 +63,8 @@ def generate(name: str | Path) -> KeyPair:
         base = base.with_suffix("")
     priv_path, pub_path = base.with_name(base.name + ".key"), base.with_name(base.name + ".pub")
     for p in (priv_path, pub_path):
+        if p.is_symlink():  # a dangling link too: writing through it would create its target (attack review 16, F7)
+            raise InputError(f"{p}: is a symbolic link; prov writes keys only to new files (remove it first)")
         if p.exists():
             raise InputError(f"{p}: already exists; choose another name or remove it first")
     if not priv_path.parent.is_dir():
@@ -78,8 +80,10 @@ def generate(name: str | Path) -> KeyPair:
         os.fsync(fd)
     finally:
         os.close(fd)
-    try:
-        pub_path.write_text(public_pem(private.public_key()))
+    try:  # a new file, never through a link planted since the check above
+        pub_fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(pub_fd, "w") as out:
+            out.write(public_pem(private.public_key()))
     except OSError:
         priv_path.unlink()
         raise

@@ -99,3 +99,18 @@ def test_a_key_name_with_glob_characters_ignores_itself_and_nothing_else(prov, w
     assert ignored(f"keys/{name}.key"), (workdir / "keys" / ".gitignore").read_text()
     assert not ignored(f"keys/{other}"), (workdir / "keys" / ".gitignore").read_text()
     assert "Warning" not in r.stderr
+
+
+@pytest.mark.parametrize("suffix", [".key", ".pub"])
+def test_a_dangling_link_at_the_key_path_is_refused_by_name_and_its_target_not_created(prov, workdir, suffix):
+    """Attack review 16, F7: a pull request plants `keys/maintainer.key` (or `.pub`) as a link to a file that does not
+    exist. The private key's exclusive create refused it, as "internal error (FileExistsError ...)" with exit 3; the
+    public key was written through the link, creating a file wherever it pointed. Both are now exit 2 naming the
+    link, and nothing is written."""
+    outside = workdir.parent / f"planted-target{suffix}"
+    (workdir / "keys").mkdir()
+    os.symlink(outside, workdir / "keys" / f"maintainer{suffix}")
+    r = prov("keys", "generate", "keys/maintainer")
+    assert r.exit_code == 2, r.output
+    assert f"keys/maintainer{suffix}: is a symbolic link" in words(r.output), r.output
+    assert not outside.exists() and sorted(p.name for p in (workdir / "keys").iterdir()) == [f"maintainer{suffix}"]
