@@ -192,7 +192,8 @@ def verify(
         None,
         "--attestation",
         help=(
-            "Also require this signed release attestation for the version (needs --signer). Its release N is a "
+            "Also require this signed release attestation for the version (needs a pinned key: --signer, PROV_SIGNERS "
+            "or --root). Its release N is a "
             "counter that only grows, not a count of releases (-v says more)."
         ),
     ),
