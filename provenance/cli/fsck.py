@@ -61,6 +61,7 @@ def fsck(
             echo(
                 f"--repair: nothing removed or kept: {len(report.errors)} integrity error(s) remain, and a damaged "
                 "store could make a needed object look unreferenced; fix the errors first"
+                + (" (the trust rows above were restored all the same)" if report.restored else "")
             )
     if not report.ok:
         first = report.errors[0]
@@ -72,7 +73,8 @@ def fsck(
 
 def _counted(n: int, what: str) -> str:
     """``"1 key"``, ``"15 audit entries"``: fsck counts its checks by plural nouns."""
-    singular = {"audit entries": "audit entry", "trusted keys": "trusted key"}.get(what, what.removesuffix("s"))
+    irregular = {"audit entries": "audit entry", "trusted keys": "trusted key", "batches": "batch"}  # F7: "1 batche"
+    singular = irregular.get(what, what.removesuffix("s"))
     return plural(n, singular, what)
 
 

@@ -141,15 +141,15 @@ def trust_revoke(
             f"--key {key_alias!r}: prov trust revoke takes --key-id ID (as prov trust list shows it), not a key file"
         )
     from provenance.store import checkpoints as cps
-    from provenance.trust import source_keys as trustlib
+    from provenance.trust import rowless
 
     signer = load_checkpoint_key(checkpoint_key)
     kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
-    store = open_store()
+    store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     if not yes:
         _refuse_signed_batches(store, source, key)
-    revoked = trustlib.revoke(store, source, key, reason, signer)
+    revoked = rowless.revoke(store, source, key, reason, signer)
     if kept is not None:
         assert signer is not None
         cps.keep_checkpoint(store, signer, kept)
@@ -172,9 +172,11 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
     """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
     ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
     from provenance.errors import InputError
+    from provenance.trust import rowless
     from provenance.trust import source_keys as trustlib
 
-    known = [k for k in trustlib.entries(store, source) if not k.revoked_at]
+    trustlib.validate_source(source)
+    known = [k for k in rowless.revocable(store, source) if not k.revoked_at]
     targets = [trustlib.resolve_keyid(known, key, source)] if key else known
     ids = sorted(k.keyid for k in targets)
     if not ids:
@@ -220,6 +222,7 @@ def trust_retire(
     command lengthens the window again.
     """
     from provenance.errors import InputError
+    from provenance.trust import rowless
     from provenance.trust import source_keys as trustlib
 
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before anything is written
@@ -227,6 +230,8 @@ def trust_retire(
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)
     trustlib.validate_source(source)
     known = pins.source_keys(store, source)  # the keys your pins count (all the store's with nothing pinned)
+    if not pins.pinned:  # also a key the log trusts whose rows were deleted (attack review 16, F2)
+        known = rowless.revocable(store, source)
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     target = trustlib.resolve_keyid(known, key_id, source)
@@ -234,7 +239,7 @@ def trust_retire(
         _refuse_batches_since(store, target, at)
     if at is None and checkpoint is None:
         _refuse_undated(store, target)
-    entry = trustlib.retire(store, target, key, at, checkpoint)
+    entry = rowless.retire(store, target, key, at, checkpoint)
     if json_out:
         emit_json(entry.to_dict())
         return
@@ -286,17 +291,30 @@ def _refuse_batches_since(store: Store, target: TrustedKey, at: str) -> None:
 @command("list", group=trust_app)
 @trust_flags
 def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
-    """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them."""
+    """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them.
+
+    Under your pins, a key they count whose trust rows were deleted from .prov/ is listed too, marked
+    "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log.
+    """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
 
     store = open_store(pins)
-    counted = {(k.source, k.keyid) for k in pins.source_keys(store)} if pins.pinned else None
+    gate = pins.source_keys(store) if pins.pinned else []
+    counted = {(k.source, k.keyid) for k in gate} if pins.pinned else None
     retired, revoked = revocations.retired_source_keys(store), revocations.revoked_source_keys(store)
     shown = [
         revocations.with_revocation(revocations.with_retirement(k, retired), revoked) for k in trustlib.entries(store)
     ]
-    rows = [k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted} for k in shown]
+    have = {(k.source, k.keyid) for k in shown}
+    # every key the gate counts, also one whose rows a .prov/ writer deleted (attack review 16, F2: "No trusted
+    # keys" while the gate trusted the key from the log)
+    without_rows = [k for k in gate if (k.source, k.keyid) not in have]
+    rows = [
+        k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
+        for k in shown
+    ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
+    rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
         return
@@ -308,7 +326,13 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             + ("  (under your pins)" if counted is not None else "")
         )
     for r in rows:
-        if r["counted"] is None:
+        if r["rows_missing"]:
+            mark = (
+                "  counted, from the root (no trust rows)"
+                if pins.root is not None
+                else "  counted, rows missing (prov fsck --repair)"
+            )
+        elif r["counted"] is None:
             mark = ""
         else:
             mark = (

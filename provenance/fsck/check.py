@@ -46,7 +46,8 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     no integrity error (a damaged database could make a needed object look unreferenced).
     The one error it mends: trust rows deleted while the audit log names their signed
     trust entry, which verifies under ``pins``; it writes the rows back from the entry
-    (``provenance.fsck.trust_rows``) and checks the store again.
+    (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
+    removal), unless SQLite reports the database or schema damaged, and checks the store again.
 
     Raises:
         InputError: ``root`` is not a prov store (no ``prov.db``).
@@ -57,9 +58,11 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     restored: list[str] = []
     try:
         report = _check(insp)
-        if repair and not report.ok and insp.store is not None and all(p.repairable for p in report.errors):
-            # only trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write
-            # them back from the statements, then check again from the start
+        damaged_db = any(p.check in ("database", "schema") for p in report.errors)
+        if repair and insp.store is not None and any(p.repairable for p in report.errors) and not damaged_db:
+            # trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write them
+            # back from the statements, whatever other errors remain (attack review 16, F2: restoring rows from a
+            # verified statement removes nothing and adds no trust the log does not give), then check again
             restored = trust_rows.restore(insp.store, pins)
             insp.store.close()
             insp = Inspection(Path(root))

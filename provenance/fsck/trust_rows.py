@@ -11,12 +11,9 @@ time of the repair.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from provenance import clock
-from provenance.errors import VerificationError
-from provenance.trust import statements
+from provenance.trust import rowless, statements
 
 if TYPE_CHECKING:
     from provenance.fsck.problems import Inspection
@@ -70,62 +67,13 @@ def restore(store: Store, pins: Any) -> list[str]:
     cut by the key's ``trust.retire`` entries), and the revocation of its ``trust.revoke`` entry if any; the
     ``trust_statements`` row names the key's latest logged statement that verifies.
     """
-    from provenance.trust.revocations import retired_source_keys, revoked_source_keys
-
     found = restorable(store, pins)
     if not found:
         return []
     role = pins.role_keys("commit", store)
-    retired, revoked = retired_source_keys(store), revoked_source_keys(store)
     done = []
     with store.write():
-        statements.create_table(store)
-        for (source, kid), e in found.items():
-            pred = e.predicate
-            until = pred.get("validUntil")
-            end = retired.get((source, kid))
-            if end and (not until or clock.parse(end, "valid_until") < clock.parse(str(until), "validUntil")):
-                until = end
-            at, reason = revoked.get((source, kid), (None, None))
-            if store.db.execute("select 1 from trust where source = ? and keyid = ?", [source, kid]).fetchone() is None:
-                row = {
-                    "source": source,
-                    "keyid": kid,
-                    "name": str(pred.get("name") or kid[:16]),
-                    "public_pem": str(pred["publicKey"]),
-                    "added_at": str(pred.get("addedAt") or ""),
-                    "valid_from": pred.get("validFrom"),
-                    "valid_until": until,
-                    "revoked_at": at,
-                    "revoked_reason": reason,
-                }
-                store.db.table("trust").insert(row)
-            oid, signer = _latest_statement(store, source, kid, role)
-            store.db.table(statements.TABLE).insert(
-                {"source": source, "keyid": kid, "object": oid, "signer": signer, "added_at": clock.now_iso()},
-                replace=True,
-            )
-            done.append(f"trust rows of key {kid[:16]} for {source!r}, from audit entry {e.seq}")
+        for e in found.values():
+            rowless.restore_rows(store, e, role)
+            done.append(f"trust rows of key {e.keyid[:16]} for {e.source!r}, from audit entry {e.seq}")
     return done
-
-
-def _latest_statement(store: Store, source: str, kid: str, role: Any) -> tuple[str, str]:
-    """``(object, signer key id)`` of the last logged statement of ``(source, kid)`` that verifies under ``role``."""
-    found: tuple[str, str] | None = None
-    for (detail,) in store.db.execute(
-        "select detail from audit where subject = ? and action in ('trust.add', 'trust.sign', 'trust.retire') "
-        "order by seq",
-        [source],
-    ).fetchall():
-        try:
-            fields = json.loads(detail)
-        except (TypeError, ValueError):
-            continue
-        if not isinstance(fields, dict) or fields.get("keyid") != kid or not isinstance(fields.get("statement"), str):
-            continue
-        ok = statements.verified_entry(store, fields["statement"], source, kid, role)
-        if ok is not None:
-            found = (fields["statement"], ok[1])
-    if found is None:  # restorable() found one; the log cannot change under the write lock
-        raise VerificationError(f"trust entry of key {kid[:16]} for {source!r}: no logged statement verifies")
-    return found

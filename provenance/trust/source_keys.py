@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -267,11 +267,17 @@ def revoke(
     keyid: str | None = None,
     reason: str | None = None,
     checkpoint: CheckpointKey | None = None,
+    known: list[TrustedKey] | None = None,
+    restore: Mapping[str, Callable[[], None]] | None = None,
 ) -> list[TrustedKey]:
     """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
     Sets ``revoked_at`` (now, ISO 8601 UTC) and ``revoked_reason`` on each key not yet
-    revoked and writes a ``trust.revoke`` audit entry per key, in one write. Revocation is
+    revoked and writes a ``trust.revoke`` audit entry per key, in one write (a failure leaves the
+    store as it was). The keys are ``known`` (default: the ``trust`` rows of ``source``;
+    ``trust.rowless.revoke`` adds the keys the audit log trusts whose rows a ``.prov/`` writer deleted,
+    attack review 16, F2: a ``trust.revoke`` entry counts wherever it sits). ``restore`` maps a key id
+    to a call that writes that key's rows back; it runs in the same write, after the key's entry. Revocation is
     final (:func:`add_key` refuses the key again). With ``checkpoint``, the write ends by
     signing an audit checkpoint with that key.
 
@@ -279,21 +285,12 @@ def revoke(
         The revoked keys, as stored after the write.
 
     Raises:
-        InputError: a bad source name, a source with no trusted keys (or whose ``trust`` rows were deleted
-            while the audit log trusts a key of it: ``prov fsck --repair`` first), a key id that
-            :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
+        InputError: a bad source name, a source with no trusted keys (no rows and no logged trust entry), a
+            key id that :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
         StoreError: the store is read-only or busy (``StoreBusyError``), exit 3.
     """
     validate_source(source)
-    known = entries(store, source)
-    logged = store.db.execute(
-        "select seq from audit where action in ('trust.add', 'trust.sign') and subject = ? order by seq", [source]
-    ).fetchone()
-    if not known and logged is not None:  # the rows deleted; the log still trusts the key (attack review 15, A15-2)
-        raise InputError(
-            f"source {source!r} has no trust rows, but audit entry {logged[0]} trusts a key of it: the rows were "
-            "deleted from the store; run `prov fsck --repair` to write them back, then revoke"
-        )
+    known = entries(store, source) if known is None else known
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     targets = [resolve_keyid(known, keyid, source)] if keyid else known
@@ -303,12 +300,15 @@ def revoke(
     stamp = clock.now_iso()
     with store.write(checkpoint):
         for k in targets:
+            store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
+            if restore and k.keyid in restore:  # its rows deleted (attack review 16, F2): back, revoked
+                restore[k.keyid]()
             store.db.execute(
                 "update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",
                 [stamp, reason, source, k.keyid],
             )
-            store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
-    return [k for k in entries(store, source) if k.keyid in {t.keyid for t in targets}]
+    rows = {k.keyid: k for k in entries(store, source)}
+    return [rows.get(t.keyid) or dataclasses.replace(t, revoked_at=stamp, revoked_reason=reason) for t in targets]
 
 
 def retire(
@@ -317,6 +317,7 @@ def retire(
     signer: str | Path | None,
     at: str | None = None,
     checkpoint: CheckpointKey | None = None,
+    restore: Callable[[], None] | None = None,
 ) -> TrustedKey:
     """End the validity window of ``key`` (a source key the verifier's pins count: ``Pins.source_keys``) at
     ``at`` (default now); ``prov trust retire``.
@@ -328,6 +329,8 @@ def retire(
     expired key. The write records a ``trust.retire`` audit entry, honoured in every mode
     (``trust.revocations.retired_source_keys``: it only takes trust away), shortens the ``trust`` row, and,
     when the key has a signed trust entry, replaces it with one ``signer`` signs with the shortened window.
+    ``restore`` writes the key's rows back first, in the same write, when a ``.prov/`` writer deleted them
+    (``trust.rowless.retire``; attack review 16, F2).
     A retirement is final: no entry lengthens a window again (trust a new key instead).
 
     Raises:
@@ -364,6 +367,8 @@ def retire(
             "shortens a window"
         )
     with store.write(checkpoint):
+        if restore is not None:  # the rows deleted (attack review 16, F2): written back first, in this write
+            restore()
         store.db.execute(
             "update trust set valid_until = ? where source = ? and keyid = ?", [end_iso, source, key.keyid]
         )

@@ -220,6 +220,72 @@ def rows_missing(store: Store, role: RoleKeys) -> list[SignedEntry]:
     return [e for e in signed_entries(store, None, role) if (e.source, e.keyid) not in trust & cached]
 
 
+def write_rows(
+    store: Store,
+    entry: SignedEntry,
+    role: RoleKeys,
+    retired_until: str | None = None,
+    revoked: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """Write back the ``trust`` row (when missing) and the ``trust_statements`` row of ``entry`` (a logged trust
+    entry that verified under ``role``: :func:`signed_entries`), inside the caller's ``store.write()``.
+
+    The ``trust`` row takes the name, public key, time added and window of the signed statement (its end cut
+    to ``retired_until``, the key's ``trust.retire`` entries, when earlier), and ``revoked`` (``(revoked_at,
+    reason)`` of its ``trust.revoke`` entry); the ``trust_statements`` row names the key's latest logged
+    statement that verifies. Everything written is in the signed statement or the hash-chained log, so it
+    adds no trust the log does not give (``trust.rowless.restore_rows`` reads the log for the last two).
+
+    Raises:
+        VerificationError: no logged statement of the key verifies under ``role`` (the log changed since
+            ``entry`` was read; cannot happen under the write lock).
+    """
+    source, kid, pred = entry.source, entry.keyid, entry.predicate
+    create_table(store)
+    until = pred.get("validUntil")
+    end = retired_until
+    if end and (not until or clock.parse(end, "valid_until") < clock.parse(str(until), "validUntil")):
+        until = end
+    at, reason = revoked
+    if store.db.execute("select 1 from trust where source = ? and keyid = ?", [source, kid]).fetchone() is None:
+        row = {
+            "source": source,
+            "keyid": kid,
+            "name": str(pred.get("name") or kid[:16]),
+            "public_pem": str(pred["publicKey"]),
+            "added_at": str(pred.get("addedAt") or ""),
+            "valid_from": pred.get("validFrom"),
+            "valid_until": until,
+            "revoked_at": at,
+            "revoked_reason": reason,
+        }
+        store.db.table("trust").insert(row)
+    oid, signer = _latest_statement(store, source, kid, role)
+    store.db.table(TABLE).insert(
+        {"source": source, "keyid": kid, "object": oid, "signer": signer, "added_at": clock.now_iso()},
+        replace=True,
+    )
+
+
+def _latest_statement(store: Store, source: str, kid: str, role: RoleKeys) -> tuple[str, str]:
+    """``(object, signer key id)`` of the last logged statement of ``(source, kid)`` that verifies under ``role``."""
+    found: tuple[str, str] | None = None
+    for (detail,) in store.db.execute(
+        f"select detail from audit where subject = ? and action in ({', '.join('?' * len(LOGGED_ACTIONS))}) "
+        "order by seq",
+        [source, *LOGGED_ACTIONS],
+    ).fetchall():
+        named = _named_statement(detail)
+        if named is None or named[0] is None or named[1] != kid:
+            continue
+        ok = verified_entry(store, named[0], source, kid, role)
+        if ok is not None:
+            found = (named[0], ok[1])
+    if found is None:
+        raise VerificationError(f"trust entry of key {kid[:16]} for {source!r}: no logged statement verifies")
+    return found
+
+
 def rows_missing_line(entry: SignedEntry) -> str:
     """How :func:`rows_missing` names one entry: ``"trust rows of key ab12… for 'vendor' deleted from the
     store: audit entry 1 logs its signed trust entry; restore them with prov fsck --repair"``."""
