@@ -24,17 +24,22 @@ the candidate is committed the log is anyone's to extend or re-chain (a hash cha
   check closed, whichever is the real one (attack review 15b: a parentless ``v2`` entry planted before
   the real one took the blocked ``v2`` out of the base's descendants, A15b-1; a copy of a signed
   version's entry naming a small manifest blocked an honest candidate for a false reason, A15b-3);
-- an entry of a version whose signature verifies under the verifier's pins must name the parent and
-  manifest object it signed (an edited entry in a re-chained log raises; ``prov audit verify`` checks
-  the same);
-- otherwise nothing is read from a ``versions`` row, so a delivery counts whether or not its row is there
-  or its own key is pinned: deleting or re-signing the blocked version does not hide it. An entry
-  planted for a tag never committed adds a delivery, which can only add a judgement (each delivery is
-  judged on all of its records, never instead of another), never take one away.
+- the entries and the versions agree both ways (``_entries_agree``): a version whose signature verifies under
+  the verifier's pins and whose signed ``auditLogHead`` lies before the candidate's has its one entry up to
+  the candidate's head, at its row's ``audit_seq``, naming the parent and manifest object it signed (an entry
+  edited, or renamed to another tag or action, in a re-chained log raises: attack review 16, F3; ``prov audit
+  verify`` checks the same), and every entry names a version that has a row (an entry planted for a tag never
+  committed was judged as a delivery and blocked an honest candidate for a false reason, F5);
+- otherwise the entries' word is taken over the rows': a delivery's parent and manifest are its entry's, and
+  a version whose signature does not verify under the pins (re-signed, or its key not pinned) still counts
+  by its entry, so re-signing the blocked version does not hide it. Deleting its row *and* its entry before
+  the candidate is committed (the log's last entry, so nothing needs re-chaining) is a rollback this store
+  alone cannot tell (attack review 16, F1; README Known gaps).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,12 +104,22 @@ def commit_entries_before(store: Store, new: str, statement: dict) -> list[dict]
             missing, out of order or edited), naming the version.
     """
     chain = audit.chain_up_to(audit.entries(store.db), (statement.get("predicate") or {}).get("auditLogHead"))
-    if chain is not None:
-        return [entry | {"detail": _detail(entry["detail"])} for entry in chain if entry["action"] == "commit"]
-    raise VerificationError(
+    if chain is None:
+        raise _not_in_log(new)
+    return _commits(chain)
+
+
+def _not_in_log(new: str) -> VerificationError:
+    """The error of a version whose signed ``auditLogHead`` is not in the log's intact chain."""
+    return VerificationError(
         f"version {new}: the audit-log head it signed is not in the intact audit log (history rewritten?), "
         "so which versions were committed before it is unknown; run prov audit verify"
     )
+
+
+def _commits(chain: list[dict]) -> list[dict]:
+    """The ``commit`` entries of ``chain``, ``detail`` parsed."""
+    return [entry | {"detail": _detail(entry["detail"])} for entry in chain if entry["action"] == "commit"]
 
 
 def _detail(text: object) -> dict:
@@ -132,15 +147,22 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
         VerificationError: ``new``'s signed history does not verify (``version_facts.signed_ancestry``),
             its signed head is not in the intact log, two of the commit entries up to that head name one tag (a
             version is committed once: one was planted, and taking either would let a ``.prov/`` writer re-parent
-            a blocked delivery out of the judgement, attack review 15b, A15b-1, or add a false one, A15b-3), an
-            entry names another parent or manifest object than its version signed (``_as_signed``), or
-            such a version's entry names no manifest object or a parent whose manifest no commit entry (nor
-            ``new``'s history) names.
+            a blocked delivery out of the judgement, attack review 15b, A15b-1, or add a false one, A15b-3), the
+            entries and the versions disagree (``_entries_agree``: a version signed before ``new``'s head without its
+            one entry naming the parent and manifest it signed, a version's entry before the head it signed, an
+            entry of a tag with no row, a verified version's signed head not in the intact log), or such a
+            version's entry names no manifest object or a parent whose manifest no commit entry (nor ``new``'s
+            history) names.
     """
     from provenance.version_facts import signed_ancestry
 
     chain = signed_ancestry(store, new)
-    entries = commit_entries_before(store, new, chain[0][1])
+    log = audit.entries(store.db)
+    position = _head_positions(log)
+    head = (chain[0][1].get("predicate") or {}).get("auditLogHead")
+    if not isinstance(head, str) or head not in position:
+        raise _not_in_log(new)
+    entries = _commits(log[: position[head]])
     twice = audit.committed_twice(entries)
     if twice is not None:  # which entry is the real one is unknown: fail closed (A15b-1, A15b-3)
         tag, seqs = twice
@@ -150,8 +172,7 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
             "versions were committed before it is unknown; run prov audit verify, and restore the store from a copy "
             "you trust"
         )
-    for entry in entries:
-        _as_signed(store, new, entry)
+    _entries_agree(store, new, entries, position, position[head])
     manifests: dict[str, str] = {}
     parents: dict[str, str | None] = {}
     positions: dict[str, int] = {}
@@ -179,31 +200,91 @@ def commits_before(store: Store, base: str, new: str) -> CommitsBefore:
     return CommitsBefore(out, positions)
 
 
-def _as_signed(store: Store, new: str, entry: dict) -> None:
-    """Raise ``VerificationError`` when commit ``entry`` names another parent or manifest object than its version
-    signed (``version_facts.verified_statement``, under the verifier's pins): the entry was edited and the log
-    re-chained before ``new`` was committed (a parentless ``v2`` took the blocked delivery out of the base's
-    descendants as a planted earlier entry did, A15b-1). A tag with no row, or whose signature does not verify
-    under the pins, keeps its entry's word (the module: such a delivery is judged all the same).
-    """
-    from provenance.version_facts import is_version, verified_statement
+def _head_positions(log: list[dict]) -> dict[str, int]:
+    """Each chain hash of ``log``'s intact leading entries (``audit.chain_up_to``'s checks) -> how many entries it
+    covers; :data:`audit.GENESIS` -> 0. A version that signed head ``h`` as its ``auditLogHead`` was committed after
+    the first ``position[h]`` entries."""
+    prev, out = audit.GENESIS, {audit.GENESIS: 0}
+    for seq, entry in enumerate(log, 1):
+        if entry["seq"] != seq or entry["prev_hash"] != prev:
+            break
+        if hashlib.sha256(audit.entry_bytes(entry)).hexdigest() != entry["hash"]:
+            break
+        prev = entry["hash"]
+        out[prev] = seq
+    return out
 
-    tag, detail = entry["subject"], entry["detail"]
-    if not is_version(store, tag):
-        return
-    row = store.version(tag)
-    try:
-        verified_statement(store, row)  # the row's parent and manifest object are the ones it signed
-    except (InputError, VerificationError):
-        return
-    said, signed = (detail.get("parent"), detail.get("manifest")), (row["parent"], row["manifest_object"])
-    if said != signed:
-        raise VerificationError(
-            f"version {tag}: its commit entry (audit entry {entry['seq']}, before {new}'s signed head) names parent "
-            f"{said[0]!r} and manifest {str(said[1])[:16]}, but the version signed parent {signed[0]!r} and manifest "
-            f"{signed[1][:16]}: the entry was edited and the log re-chained, so which versions were committed "
-            "before it is unknown; restore the store from a copy you trust"
-        )
+
+def _entries_agree(store: Store, new: str, entries: list[dict], position: dict[str, int], before: int) -> None:
+    """Raise ``VerificationError`` unless the commit ``entries`` up to ``new``'s signed head (its first ``before``
+    log entries) and the versions agree, both ways (``position``: :func:`_head_positions`):
+
+    - every version whose signature verifies under the verifier's pins (``version_facts.verified_statement``)
+      and whose signed ``auditLogHead`` lies before ``new``'s has one entry, at its row's ``audit_seq``, naming the
+      parent and manifest object it signed. An entry edited (A15b-1: a parentless ``v2``), renamed to another tag
+      or another action (attack review 16, F3), with the log re-chained before ``new`` was committed, took the
+      blocked delivery out of the judgement; a version whose signed head left the intact log is unplaceable;
+    - no such version committed after ``new``'s head (or ``new`` itself) has an entry before it (planted);
+    - every entry names a version that has a row: an entry for a tag never committed was judged as a delivery and
+      blocked an honest candidate for a false reason (attack review 16, F5); the row of a committed one deleted
+      is named the same way (its entry deleted too is a rollback this store alone cannot tell: README Known gaps).
+
+    A version whose signature does not verify under the pins keeps its entry's word (the module).
+    """
+    from provenance.version_facts import verified_statement
+
+    by_tag = {entry["subject"]: entry for entry in entries}  # one per tag (checked before)
+    rows = {row["tag"]: row for row in store.versions()}
+    for tag, row in rows.items():
+        try:
+            predicate = verified_statement(store, row)["predicate"]  # the row's parent and manifest are the signed ones
+        except (InputError, VerificationError):
+            continue
+        signed_head, entry = predicate.get("auditLogHead"), by_tag.get(tag)
+        if not isinstance(signed_head, str):
+            continue
+        if signed_head not in position:
+            raise VerificationError(
+                f"version {tag}: the audit-log head it signed is not in the intact audit log, so whether it was "
+                f"committed before {new} is unknown (history rewritten?); run prov audit verify, and restore the "
+                "store from a copy you trust"
+            )
+        if tag == new or position[signed_head] >= before:  # committed after new's head: no entry before it
+            if entry is not None:
+                raise VerificationError(
+                    f"version {tag}: audit entry {entry['seq']} commits it before {new}'s signed head, but it signed "
+                    f"a later audit-log head (after entry {position[signed_head]}): the entry was planted; run prov "
+                    "audit verify, and restore the store from a copy you trust"
+                )
+            continue
+        if entry is None:
+            raise VerificationError(
+                f"version {tag}: it was committed before {new} (it signed the audit-log head after entry "
+                f"{position[signed_head]}), but no commit entry up to {new}'s signed head commits it (its row names "
+                f"entry {row['audit_seq']}): the entry was renamed or removed and the log re-chained, so which "
+                "versions were committed before it is unknown; run prov audit verify, and restore the store from a "
+                "copy you trust"
+            )
+        if entry["seq"] != row["audit_seq"]:
+            raise VerificationError(
+                f"version {tag}: its commit entry is audit entry {entry['seq']}, but its row names entry "
+                f"{row['audit_seq']}; run prov audit verify, and restore the store from a copy you trust"
+            )
+        said = (entry["detail"].get("parent"), entry["detail"].get("manifest"))
+        signed = (row["parent"], row["manifest_object"])
+        if said != signed:
+            raise VerificationError(
+                f"version {tag}: its commit entry (audit entry {entry['seq']}, before {new}'s signed head) names "
+                f"parent {said[0]!r} and manifest {str(said[1])[:16]}, but the version signed parent {signed[0]!r} "
+                f"and manifest {signed[1][:16]}: the entry was edited and the log re-chained, so which versions were "
+                "committed before it is unknown; restore the store from a copy you trust"
+            )
+    for entry in entries:
+        if entry["subject"] not in rows:
+            raise VerificationError(
+                f"audit entry {entry['seq']} commits version {entry['subject']}, which has no version row: planted, "
+                "or the version was deleted; run prov audit verify, and restore the store from a copy you trust"
+            )
 
 
 def delivery_mask(

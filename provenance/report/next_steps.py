@@ -154,6 +154,15 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             )
         ]
     if name == "integrity.verify_signatures":
+        # the log broken, not a signature: prov verify V passes and does not lead to the entry (attack review 16, F5)
+        if str(rule.get("reason") or "").startswith("audit log"):
+            return [
+                Step(
+                    "see where the audit log breaks",
+                    "prov audit verify",
+                    "; restore .prov/ from a copy you trust (an entry planted, edited or deleted)",
+                )
+            ]
         return [
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]

@@ -10,6 +10,7 @@ which the clean deliveries widened, and released v2's flips. Real Parquet files,
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -385,10 +386,10 @@ def test_a_planted_copy_of_a_signed_versions_entry_is_named_not_judged_as_a_deli
     planted_twice(prov, workdir, "v3r", "--no-save")
 
 
-def edit_v2s_entry_to_no_parent(tag: str) -> None:
-    """Before v3r is committed, v2's one commit entry is edited to name no parent and the log re-chained from it
-    (no key needed); the checkpoint v2's commit signed over it, which no longer matches, is deleted (its entries
-    become pending). v3r's and v4r's signed heads then cover the edited entry."""
+def rechain_v2s_entry(tag: str, edit: Callable[[dict], dict]) -> None:
+    """Before v3r is committed, v2's one commit entry is edited (``edit`` returns the entry changed) and the log
+    re-chained from it (no key needed); the checkpoint v2's commit signed over it, which no longer matches, is
+    deleted (its entries become pending). v3r's and v4r's signed heads then cover the edited entry."""
     import hashlib
     import sqlite3
 
@@ -402,18 +403,26 @@ def edit_v2s_entry_to_no_parent(tag: str) -> None:
     prev = log[seq - 2]["hash"]
     for entry in log[seq - 1 :]:
         if entry["seq"] == seq:
-            entry["detail"] = json.dumps(
-                json.loads(entry["detail"]) | {"parent": None}, sort_keys=True, separators=(",", ":")
-            )
+            entry = edit(entry)
         entry["prev_hash"] = prev
         prev = hashlib.sha256(audit.entry_bytes(entry)).hexdigest()
         db.execute(
-            "update audit set detail = ?, prev_hash = ?, hash = ? where seq = ?",
-            [entry["detail"], entry["prev_hash"], prev, entry["seq"]],
+            "update audit set action = ?, subject = ?, detail = ?, prev_hash = ?, hash = ? where seq = ?",
+            [entry["action"], entry["subject"], entry["detail"], entry["prev_hash"], prev, entry["seq"]],
         )
     db.execute("delete from checkpoints where size >= ?", [seq])
     db.commit()
     db.close()
+
+
+def with_detail(entry: dict, **changes: object) -> dict:
+    detail = json.loads(entry["detail"]) | changes
+    return entry | {"detail": json.dumps(detail, sort_keys=True, separators=(",", ":"))}
+
+
+def edit_v2s_entry_to_no_parent(tag: str) -> None:
+    """v2's one commit entry edited to name no parent (:func:`rechain_v2s_entry`)."""
+    rechain_v2s_entry(tag, lambda entry: with_detail(entry, parent=None))
 
 
 @pytest.fixture(scope="session")
@@ -459,3 +468,143 @@ def test_an_edited_parent_in_a_blocked_deliverys_one_entry_fails_the_check_close
     )
     assert ", but the version signed parent 'v1' and manifest " in reason and "the entry was edited" in reason
     assert not (workdir / "v4r.attestation.json").exists()
+
+
+# Attack review 16, F3: with the integrity rule off, v2's one entry hidden rather than edited: renamed to a tag with
+# no row (and no parent), or to another action. Each entry then named its own tag once and no entry named v2, so
+# nothing compared v2 with an entry and ``prov check v4r --base v1 --attest`` passed and attested.
+HIDDEN = {
+    "renamed_tag": lambda entry: with_detail(entry, parent=None) | {"subject": "v2."},
+    "renamed_action": lambda entry: entry | {"action": "note"},
+}
+
+
+@pytest.fixture(scope="session", params=sorted(HIDDEN))
+def template_reparented_hidden(tmp_path_factory, request):
+    shape = HIDDEN[request.param]
+    return build_template(
+        tmp_path_factory,
+        f"reparented_hidden_{request.param}",
+        lambda p, f: build_reparented(p, f, 30, plant=lambda tag: rechain_v2s_entry(tag, shape)),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_hidden(template_reparented_hidden, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_hidden, workdir, monkeypatch)
+
+
+def release_steps(prov, *args: str) -> list[str]:
+    """The "To release:" lines of ``prov check ARGS``'s text report, rich's wrapping undone."""
+    r = prov("check", *args, env={"COLUMNS": "200"})
+    assert r.exit_code == 1 and "\nTo release:\n" in r.stdout, r.output
+    block = r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0]
+    return [" ".join(step.split()) for step in re.split(r"(?:^|\n)\s*- ", block) if step.strip()]
+
+
+def audit_step_first(prov, *args: str) -> None:
+    """The integrity rule blocks on the audit log: "To release:" leads to ``prov audit verify`` (which names the
+    break), not to ``prov verify V`` (which passes: v4r's signature is good)."""
+    steps = release_steps(prov, *args)
+    assert steps[0] == (
+        "see where the audit log breaks: prov audit verify; restore .prov/ from a copy you trust (an entry planted, "
+        "edited or deleted)"
+    ), steps
+    assert not any("prov verify" in step for step in steps), steps
+    assert prov("verify", "v4r").exit_code == 0  # why the old advice was a dead end
+
+
+def test_a_blocked_deliverys_one_entry_renamed_away_fails_the_check_closed(prov, reparented_hidden, workdir):
+    """F3: before, with integrity off ``prov check v4r --base v1 --attest`` exited 0, judged only v3r and v4r and
+    wrote v4r.attestation.json; v2 signed a head before v4r's, so it must have its one entry there."""
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    (seq,) = db.execute("select audit_seq from versions where tag = 'v2'").fetchone()
+    db.close()
+    r = prov("audit", "verify")  # the advice the check gives finds the break
+    broken = "audit log is broken: the commit entry of version v2 is missing"
+    assert r.exit_code == 1 and " ".join(r.output.split()) == f"Error: {broken}"
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--attest", "--key", "maintainer.key")
+    assert code == 1 and report["decision"] == "blocked", rules
+    assert " ".join(rules["integrity.verify_signatures"]["reason"].split()) == broken
+    audit_step_first(prov, "v4r", "--base", "v1", "--no-save")
+
+    (workdir / "no-audit.toml").write_text(NO_AUDIT)
+    code, rules, report = check(
+        prov, "v4r", "--base", "v1", "--policy", "no-audit.toml", "--attest", "--key", "maintainer.key"
+    )
+    assert code == 1 and report["decision"] == "blocked", rules
+    combined = rules["detectors.combined"]
+    assert combined["status"] == "block" and "step_budget" not in json.dumps(combined)
+    assert " ".join(combined["reason"].split()).startswith(
+        "version v2: it was committed before v4r (it signed the audit-log head after entry "
+    )
+    assert (
+        f"but no commit entry up to v4r's signed head commits it (its row names entry {seq}): the entry was renamed or "
+        "removed and the log re-chained" in " ".join(combined["reason"].split())
+    )
+    assert not (workdir / "v4r.attestation.json").exists()
+
+
+# Attack review 16, F5: a commit entry planted before v4r for a tag never committed (no row), naming a small manifest
+# of records v3r's own check flags. It was judged as a delivery and blocked the honest v4r for a false reason
+# ("added in v3s (committed beside this history, from v1): 3 of 4 flagged"), and the integrity rule's advice,
+# prov verify v4r, passed.
+
+
+def plant_uncommitted_v3s(prov, tag: str) -> None:
+    """Before v4r is committed, a commit entry for ``v3s`` (never committed) naming parent v1 and a manifest object
+    of the rows of v3r's delta that its own check flags."""
+    import hashlib
+    import io
+
+    if tag != "v4r":
+        return
+    r = prov("check", "v3r", "--base", "v1", "--no-save", "--format", "json", "--signer", "maintainer.pub")
+    flagged = {bytes.fromhex(f["digest"]) for f in json.loads(r.stdout)["findings"]}
+    assert flagged
+    detail = commit_detail("v3r")
+    manifest = pq.read_table(Path(".prov") / "objects" / f"{detail['manifest']}.parquet")
+    small = manifest.filter(pa.array([d in flagged for d in manifest.column("digest").to_pylist()]))
+    out = io.BytesIO()
+    pq.write_table(small, out)
+    oid = hashlib.sha256(out.getvalue()).hexdigest()
+    (Path(".prov") / "objects" / f"{oid}.parquet").write_bytes(out.getvalue())
+    plant_commit_entry("v3s", detail | {"manifest": oid})
+
+
+@pytest.fixture(scope="session")
+def template_reparented_clean_uncommitted(tmp_path_factory):
+    return build_template(
+        tmp_path_factory,
+        "reparented_clean_uncommitted",
+        lambda p, f: build_reparented(p, f, 0, plant=lambda tag: plant_uncommitted_v3s(p, tag)),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_clean_uncommitted(template_reparented_clean_uncommitted, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_clean_uncommitted, workdir, monkeypatch)
+
+
+def test_a_planted_entry_for_a_version_never_committed_is_named_not_judged(prov, reparented_clean_uncommitted, workdir):
+    (seq,) = commit_seqs(workdir, "v3s")
+    broken = f"audit log is broken: version v3s (commit entry {seq}) is missing from the store"
+    r = prov("audit", "verify")
+    assert r.exit_code == 1 and " ".join(r.output.split()) == f"Error: {broken}"
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--no-save")
+    assert code == 1 and " ".join(rules["integrity.verify_signatures"]["reason"].split()) == broken
+    audit_step_first(prov, "v4r", "--base", "v1", "--no-save")
+
+    (workdir / "no-audit.toml").write_text(NO_AUDIT)
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--policy", "no-audit.toml", "--no-save")
+    assert code == 1 and report["decision"] == "blocked", rules
+    combined = rules["detectors.combined"]
+    assert combined["status"] == "block" and "step_budget" not in json.dumps(combined)
+    assert " ".join(combined["reason"].split()) == (
+        f"audit entry {seq} commits version v3s, which has no version row: planted, or the version was deleted; run "
+        "prov audit verify, and restore the store from a copy you trust"
+    )
