@@ -608,3 +608,23 @@ def test_a_planted_entry_for_a_version_never_committed_is_named_not_judged(prov,
         f"audit entry {seq} commits version v3s, which has no version row: planted, or the version was deleted; run "
         "prov audit verify, and restore the store from a copy you trust"
     )
+
+
+def test_a_version_row_pointing_at_another_entry_fails_the_check_closed(prov, reparented_clean, workdir):
+    """A version signed before the candidate's head is committed by the entry at its row's ``audit_seq``: a row
+    pointing elsewhere (edited with sqlite3) fails closed with integrity off, as ``prov audit verify`` fails."""
+    import sqlite3
+
+    (seq,) = commit_seqs(workdir, "v3r")
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    db.execute("update versions set audit_seq = 1 where tag = 'v3r'")
+    db.commit()
+    db.close()
+    assert prov("audit", "verify").exit_code == 1
+    (workdir / "no-audit.toml").write_text(NO_AUDIT)
+    code, rules, report = check(prov, "v4r", "--base", "v1", "--policy", "no-audit.toml", "--no-save")
+    assert code == 1 and report["decision"] == "blocked", rules
+    assert " ".join(rules["detectors.combined"]["reason"].split()) == (
+        f"version v3r: its commit entry is audit entry {seq}, but its row names entry 1; run prov audit verify, and "
+        "restore the store from a copy you trust"
+    )
