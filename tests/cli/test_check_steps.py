@@ -342,9 +342,9 @@ def test_a_planted_parentless_entry_before_a_blocked_delivery_fails_the_check_cl
     assert " ".join(r.output.split()).startswith("Error: audit log is broken: version v2 is committed by 2 audit")
 
 
-def plant_small_copy_of_v3r(prov, tag: str) -> None:
-    """Before v4r is committed, a second commit entry for the signed v3r naming a manifest object of the few rows of
-    v3r's delta that its own check flags: judged as a delivery of its own, it blocked an honest v4r (A15b-3)."""
+def plant_flagged_rows_entry(prov, tag: str, as_tag: str) -> None:
+    """Before v4r is committed (``tag``, the pipeline's next commit), a commit entry for ``as_tag`` naming parent v1
+    and a manifest object of the few rows of v3r's delta that its own check flags."""
     import hashlib
     import io
 
@@ -360,7 +360,13 @@ def plant_small_copy_of_v3r(prov, tag: str) -> None:
     pq.write_table(small, out)
     oid = hashlib.sha256(out.getvalue()).hexdigest()
     (Path(".prov") / "objects" / f"{oid}.parquet").write_bytes(out.getvalue())
-    plant_commit_entry("v3r", detail | {"manifest": oid})
+    plant_commit_entry(as_tag, detail | {"manifest": oid})
+
+
+def plant_small_copy_of_v3r(prov, tag: str) -> None:
+    """A second commit entry for the signed v3r naming that small manifest: judged as a delivery of its own, it
+    blocked an honest v4r (A15b-3)."""
+    plant_flagged_rows_entry(prov, tag, "v3r")
 
 
 @pytest.fixture(scope="session")
@@ -555,24 +561,8 @@ def test_a_blocked_deliverys_one_entry_renamed_away_fails_the_check_closed(prov,
 
 
 def plant_uncommitted_v3s(prov, tag: str) -> None:
-    """Before v4r is committed, a commit entry for ``v3s`` (never committed) naming parent v1 and a manifest object
-    of the rows of v3r's delta that its own check flags."""
-    import hashlib
-    import io
-
-    if tag != "v4r":
-        return
-    r = prov("check", "v3r", "--base", "v1", "--no-save", "--format", "json", "--signer", "maintainer.pub")
-    flagged = {bytes.fromhex(f["digest"]) for f in json.loads(r.stdout)["findings"]}
-    assert flagged
-    detail = commit_detail("v3r")
-    manifest = pq.read_table(Path(".prov") / "objects" / f"{detail['manifest']}.parquet")
-    small = manifest.filter(pa.array([d in flagged for d in manifest.column("digest").to_pylist()]))
-    out = io.BytesIO()
-    pq.write_table(small, out)
-    oid = hashlib.sha256(out.getvalue()).hexdigest()
-    (Path(".prov") / "objects" / f"{oid}.parquet").write_bytes(out.getvalue())
-    plant_commit_entry("v3s", detail | {"manifest": oid})
+    """A commit entry for ``v3s`` (never committed) naming that small manifest (attack review 16, F5)."""
+    plant_flagged_rows_entry(prov, tag, "v3s")
 
 
 @pytest.fixture(scope="session")
