@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from provenance import clock, keys
-from provenance.errors import InputError
+from provenance.errors import InputError, VerificationError
 from provenance.escaping import refuse_hidden, visible
 from provenance.trust import statements
-from provenance.trust.roles import not_trusted
+from provenance.trust.roles import RoleKeys, not_trusted
 
 if TYPE_CHECKING:
     from provenance.store.checkpoints import CheckpointKey
@@ -220,6 +220,48 @@ def add_key(
     return _row_key(row)
 
 
+def _signed_entry_to_shorten(
+    store: Store, key: TrustedKey, private: Ed25519PrivateKey, signer_id: str
+) -> statements.SignedEntry | None:
+    """The signed trust entry of ``key`` a retirement shortens: one the hash-chained log names whose statement
+    verifies under the keys the verifier pins for ``commit`` or under the retiring maintainer's own key (with
+    nothing pinned), naming ``key``'s source and key id and carrying a public key that hashes to it
+    (``statements.signed_entries``). ``None`` when the key has no signed entry at all (an ``--unsigned``
+    trust entry: nothing to re-sign).
+
+    The new statement is built from that signed one, never from the ``trust`` row: the row is a cache a
+    ``.prov/`` writer can edit, and one whose ``public_pem`` was swapped for the attacker's key made
+    ``prov trust retire`` sign the attacker's key as the vendor's, which the gate then counted under the
+    pins (attack review 16b, B16-1).
+
+    Raises:
+        VerificationError: the store holds a signed trust entry of the key (a ``trust_statements`` row or a
+            logged statement) but none verifies under those keys: retiring would sign what no maintainer did.
+    """
+    pins = getattr(store, "pins", None)
+    trusted: dict = {signer_id: private.public_key()}
+    if pins is not None and pins.pinned:
+        trusted |= dict(pins.role_keys("commit", store).keys)
+    role = RoleKeys("commit", trusted, 1, "the keys you pin and --key")
+    found = [e for e in statements.signed_entries(store, key.source, role) if e.keyid == key.keyid]
+    if found:
+        return found[0]
+    logged = any(
+        (statements.named_statement(detail) or (None, None))[1] == key.keyid
+        for (detail,) in store.db.execute(
+            f"select detail from audit where subject = ? and action in ({', '.join('?' * len(statements.LOGGED_ACTIONS))})",
+            [key.source, *statements.LOGGED_ACTIONS],
+        )
+    )
+    if logged or _has_statement(store, key.source, key.keyid):
+        raise VerificationError(
+            f"key {key.keyid[:16]} of {key.source}: its signed trust entry does not verify under the keys you pin or "
+            "--key (missing, altered, or its trust row edited); a retirement re-signs only what a maintainer signed, "
+            "never the public key in .prov/: run prov fsck, pin the maintainer key (--signer) and retry"
+        )
+    return None
+
+
 def _has_statement(store: Store, source: str, kid: str) -> bool:
     if statements.TABLE not in store.db.table_names():
         return False
@@ -347,6 +389,7 @@ def retire(
     private = keys.load_private(signer)
     signer_id = keys.key_id(private.public_key())
     _refuse_unpinned_signer(store, signer_id, signer)
+    signed = _signed_entry_to_shorten(store, key, private, signer_id)
     if checkpoint is not None and not at:
         # the registrations still pending get their signed time now, before the end (attack review 13,
         # T13-1: the retirement's own checkpoint, signed after the end, dated them after it)
@@ -373,8 +416,17 @@ def retire(
             "update trust set valid_until = ? where source = ? and keyid = ?", [end_iso, source, key.keyid]
         )
         detail = {"keyid": key.keyid, "valid_until": end_iso, "signer": signer_id}
-        if _has_statement(store, source, key.keyid):
-            stmt = statements.entry_statement(source, key.public_key(), key.name, key.added_at, key.valid_from, end_iso)
+        if signed is not None:  # the statement a maintainer signed, shortened: never the row's public key
+            pred = signed.predicate
+            public = keys.parse_public(str(pred["publicKey"]).encode(), f"trust entry {key.keyid[:16]} of {source}")
+            stmt = statements.entry_statement(
+                source,
+                public,
+                str(pred.get("name") or key.name),
+                str(pred.get("addedAt") or key.added_at),
+                pred.get("validFrom"),
+                end_iso,
+            )
             oid = store.put_object(statements.sign_entry(stmt, private), "json")
             store.db.table(statements.TABLE).insert(
                 {"source": source, "keyid": key.keyid, "object": oid, "signer": signer_id, "added_at": clock.now_iso()},

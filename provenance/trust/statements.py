@@ -107,7 +107,7 @@ def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[Sig
         f"select seq, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) order by seq",
         LOGGED_ACTIONS,
     ).fetchall():
-        named = _named_statement(detail)
+        named = named_statement(detail)
         if not isinstance(subject, str) or (source is not None and subject != source) or named is None:
             continue
         oid, kid = named
@@ -167,7 +167,7 @@ def logged_signing_sources(store: Store, role: RoleKeys) -> set[str]:
     for subject, detail in store.db.execute(
         "select subject, detail from audit where action in ('trust.add', 'trust.sign')"
     ).fetchall():
-        named = _named_statement(detail)
+        named = named_statement(detail)
         if named is None:
             continue
         oid, kid = named
@@ -191,7 +191,7 @@ def missing_statements(store: Store) -> list[str]:
     for seq, action, subject, detail in store.db.execute(
         "select seq, action, subject, detail from audit where action in ('trust.add', 'trust.sign') order by seq"
     ).fetchall():
-        named = _named_statement(detail)
+        named = named_statement(detail)
         if named is None:
             continue
         what = f"audit entry {seq} ({action} of {subject!r})"
@@ -275,7 +275,7 @@ def _latest_statement(store: Store, source: str, kid: str, role: RoleKeys) -> tu
         "order by seq",
         [source, *LOGGED_ACTIONS],
     ).fetchall():
-        named = _named_statement(detail)
+        named = named_statement(detail)
         if named is None or named[0] is None or named[1] != kid:
             continue
         ok = verified_entry(store, named[0], source, kid, role)
@@ -310,7 +310,7 @@ def log_problems(store: Store, role: RoleKeys) -> list[str]:
         "order by seq",
         LOGGED_ACTIONS,
     ).fetchall():
-        named = _named_statement(detail)
+        named = named_statement(detail)
         what = f"audit entry {seq}"
         if named is None or None in named or what in damaged or not isinstance(subject, str):
             continue
@@ -339,7 +339,7 @@ def log_problems(store: Store, role: RoleKeys) -> list[str]:
     return out
 
 
-def _named_statement(detail: object) -> tuple[str | None, str | None] | None:
+def named_statement(detail: object) -> tuple[str | None, str | None] | None:
     """The ``(statement object, keyid)`` a trust audit entry's detail names; ``None`` for an entry with no
     statement (an unsigned entry); ``(None, None)`` (or a ``None`` half) for a detail that does not read or
     an object id that is not 64 hex digits (a SHA-256, what ``ObjectStore.put`` names objects by)."""

@@ -119,3 +119,37 @@ def test_a_batch_registered_just_before_the_retirement_stays_attested(prov, temp
     info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor  # was 600 and the batch
+
+
+def test_a_retirement_never_signs_the_public_key_a_trust_row_holds(prov, template_trust, workdir):
+    """Attack review 16b, B16-1: a `.prov/` writer swaps the vendor's `trust` row's public key for the attacker's
+    (the key id kept) and moves its start to 2000. `prov trust retire` run with nothing pinned built its new signed
+    statement from the row, so the maintainer's key signed the attacker's key as the vendor's; one appended
+    `trust.sign` entry naming it made the gate count that key under the pins, and batches the attacker signed passed
+    as the vendor's. The retirement now re-signs the statement a maintainer signed (verified under the pins, or
+    under the retiring key itself when nothing is pinned): the new statement carries the vendor's key and its
+    signed start, whatever the row says."""
+    import base64
+
+    vendor_id = keys.key_id(keys.load_public("vendor.pub"))
+    with sqlite3.connect(".prov/prov.db") as db:
+        (oid,) = db.execute("select object from trust_statements where keyid = ?", [vendor_id]).fetchone()
+        db.execute(
+            "update trust set public_pem = ?, valid_from = '2000-01-01T00:00:00Z' where keyid = ?",
+            [keys.public_pem(keys.load_public("attacker.pub")), vendor_id],
+        )
+
+    def predicate(oid: str) -> dict:
+        envelope = json.loads((workdir / ".prov" / "objects" / f"{oid}.json").read_text())
+        return json.loads(base64.b64decode(envelope["payload"]))["predicate"]
+
+    signed_from = predicate(oid)["validFrom"]
+    retire = ("trust", "retire", "vendor", "--key-id", vendor_id[:16], "--key", "maintainer.key")
+    r = prov(*retire, "--at", "2027-06-30T00:00:00Z", env={"PROV_SIGNERS": ""})  # nothing pinned, as in the replay
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(".prov/prov.db") as db:
+        (new,) = db.execute("select object from trust_statements where keyid = ?", [vendor_id]).fetchone()
+    assert new != oid
+    assert predicate(new)["publicKey"] == keys.public_pem(keys.load_public("vendor.pub"))  # was attacker.pub's
+    assert predicate(new)["validFrom"] == signed_from != "2000-01-01T00:00:00Z"
+    assert predicate(new)["validUntil"].startswith("2027-06-30")
