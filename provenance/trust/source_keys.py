@@ -220,6 +220,16 @@ def add_key(
     return _row_key(row)
 
 
+def _bound(row: str | None, signed: object, later: bool) -> str | None:
+    """The later (``later``) or earlier of two window bounds (ISO 8601; ``None``: no bound, so the other wins)."""
+    if not signed:
+        return row
+    if not row:
+        return str(signed)
+    a, b = clock.parse(row, "window"), clock.parse(str(signed), "window")
+    return (row if a >= b else str(signed)) if later else (row if a <= b else str(signed))
+
+
 def _signed_entry_to_shorten(
     store: Store, key: TrustedKey, private: Ed25519PrivateKey, signer_id: str
 ) -> statements.SignedEntry | None:
@@ -390,6 +400,13 @@ def retire(
     signer_id = keys.key_id(private.public_key())
     _refuse_unpinned_signer(store, signer_id, signer)
     signed = _signed_entry_to_shorten(store, key, private, signer_id)
+    if signed is not None:  # the window checked is the signed one, narrowed by the row's: never the row's alone, which
+        # a .prov/ writer can widen to get a longer window signed (attack review 16c, C16-1)
+        key = dataclasses.replace(
+            key,
+            valid_from=_bound(key.valid_from, signed.predicate.get("validFrom"), later=True),
+            valid_until=_bound(key.valid_until, signed.predicate.get("validUntil"), later=False),
+        )
     if checkpoint is not None and not at:
         # the registrations still pending get their signed time now, before the end (attack review 13,
         # T13-1: the retirement's own checkpoint, signed after the end, dated them after it)

@@ -153,3 +153,31 @@ def test_a_retirement_never_signs_the_public_key_a_trust_row_holds(prov, templat
     assert predicate(new)["publicKey"] == keys.public_pem(keys.load_public("vendor.pub"))  # was attacker.pub's
     assert predicate(new)["validFrom"] == signed_from != "2000-01-01T00:00:00Z"
     assert predicate(new)["validUntil"].startswith("2027-06-30")
+
+
+def test_a_retirement_never_signs_a_window_longer_than_the_signed_one(prov, template_trust, workdir):
+    """Attack review 16c, C16-1: a key trusted until 2027 by a maintainer's signed entry; a `.prov/` writer clears its
+    `trust` row's end. `prov trust retire --at 2030` with nothing pinned checked "a retirement only shortens" against
+    the row and signed a statement valid until 2030, which no maintainer had signed. The window checked is now the
+    signed one: refused, exit 2, nothing written, as it already was under the pins."""
+    _ok(prov, "keys", "generate", "vendor2")
+    _ok(
+        prov,
+        "trust",
+        "add",
+        "vendor",
+        "vendor2.pub",
+        "--key",
+        "maintainer.key",
+        "--valid-until",
+        "2027-01-01T00:00:00Z",
+    )
+    vendor2 = keys.key_id(keys.load_public("vendor2.pub"))
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update trust set valid_until = NULL where keyid = ?", [vendor2])
+    planted = store_fingerprint(workdir)
+    retire = ("trust", "retire", "vendor", "--key-id", vendor2[:16], "--key", "maintainer.key")
+    r = prov(*retire, "--at", "2030-01-01T00:00:00Z", env={"PROV_SIGNERS": ""})  # nothing pinned, as in the replay
+    assert r.exit_code == 2, r.output
+    assert "is valid only until 2027-01-01" in one_line(r) and "only shortens" in one_line(r)
+    assert store_fingerprint(workdir) == planted
