@@ -60,6 +60,9 @@ def commit(
     pins: PinsLike | None = None,
     message: str | None = None,
     parent_defaults: bool = True,
+    checkpoint_out: str | os.PathLike[str] | None = None,
+    checkpoint_key: str | os.PathLike[str] | None = None,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     **read: Any,
 ) -> CommitResult:
     """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
@@ -83,6 +86,11 @@ def commit(
     options, only the featuriser being carried. ``parent_defaults=False``
     (``--no-parent-defaults``) takes nothing from the parent. ``result.from_parent`` says what was
     taken and which options given differ from the parent's (None without a verified parent);
+    ``checkpoint_out`` (``--checkpoint-out FILE``) also writes a checkpoint over the log, the commit's entry
+    included, to that file outside ``.prov/``, signed by ``checkpoint_key`` (default ``key``), for
+    ``check(..., kept_log_state=FILE)``; ``result.checkpoint_out`` names it (``commit_defaults.commit_on_parent``);
+    ``kept_log_state`` (``--checkpoint FILE``: one path or several, log states kept outside the store) refuses
+    the commit (``VerificationError``, nothing written) when the audit log no longer holds one;
     ``result.retype_note`` why records are unattributed when a trusted signed batch signed other
     column types than this data has (cast them back, e.g. ``schema={"x": "double"}``).
 
@@ -113,6 +121,9 @@ def commit(
             executor=runner,
             message=message,
             way_out="give the options this data needs, or parent_defaults=False",
+            checkpoint_out=os.fspath(checkpoint_out) if checkpoint_out is not None else None,
+            checkpoint_key=os.fspath(checkpoint_key) if checkpoint_key is not None else None,
+            kept_log_state=kept_paths(kept_log_state),
         )
     except InputError as exc:
         worded = _python_words(str(exc))
@@ -127,6 +138,8 @@ def commit(
 _PYTHON_WORDS = {
     "give --label-column NAME": "give label_column=NAME",
     "--no-parent-defaults": "parent_defaults=False",
+    "--checkpoint-out": "checkpoint_out=",
+    "--checkpoint-key": "checkpoint_key=",
 }
 
 

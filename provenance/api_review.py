@@ -112,6 +112,7 @@ def check(
     save: bool = True,
     base_unreleased: bool = False,
     base_attestation: str | os.PathLike[str] | None = None,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
 ) -> GateResult:
     """The release gate: ``prov check VERSION --base BASE [--policy P] [--attest --key K]``.
 
@@ -128,10 +129,18 @@ def check(
     (before anything is evaluated) or a missing key; its messages name the Python parameters. ``save=False``
     (``prov check --no-save``) leaves the store as it was: the detector run is not stored (the decision is
     the same); it cannot be combined with ``attest``, which records the attestation in the store.
-    ``attest`` refuses (``InputError``, before anything is evaluated) a base that was never released
+    ``attest`` refuses (``InputError``, before anything is evaluated) a base that is not one of ``version``'s
+    signed ancestors, naming them (asked first: no other way out works then), and a base that was never released
     (``result.base_release``, ``provenance.gate.base_release``) unless ``base_unreleased=True``
     (``--base-unreleased``) says it is trusted anyway; the attestation records which. ``base_attestation``
     (``--base-attestation FILE``): the base's release attestation kept outside the store, which makes it released.
+    ``kept_log_state`` (``--checkpoint FILE``, repeatable): log states kept outside the store (a checkpoint file
+    from ``commit(..., checkpoint_out=F)`` or ``prov audit checkpoint --out``, signed by a key ``pins`` holds, or a
+    release attestation): the store's audit log must hold each (its first ``treeSize`` entries reproduce the
+    signed tree head), else the check is blocked by ``integrity.kept_log_state`` and nothing else is judged
+    (attack review 16, F1: a blocked version deleted from ``.prov/`` with its log entry). A file that is no
+    log state is ``InputError``; one signed by a key the pins do not hold, or forged, ``VerificationError``
+    (exit 1); both before anything is evaluated.
     """
     from provenance.errors import InputError
     from provenance.gate import gate
@@ -161,13 +170,20 @@ def check(
     if attest:
         assert key is not None
         check_attester(opened, os.fspath(key), pol)  # a key or policy that cannot attest is exit 2 before the work
-        from provenance.gate.base_release import UNRELEASED, base_release, unreleased_refusal
+        from provenance.gate.base_release import UNRELEASED, base_release, not_ancestor_refusal, unreleased_refusal
 
         opened.version(base), opened.version(version)  # unknown names first, as gate.check words them
+        refused = not_ancestor_refusal(opened, base, version)  # before its standing (newcomer review 16, finding 4)
+        if refused is not None:
+            raise refused
         kept = [os.fspath(base_attestation)] if base_attestation is not None else []
         standing = base_release(opened, base, version, kept)
         if standing["standing"] == UNRELEASED and not base_unreleased:
             raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
+    from provenance.api_inputs import kept_paths
+    from provenance.gate.kept_states import read_kept_states
+
+    kept_states = read_kept_states(opened, kept_paths(kept_log_state))  # a bad file fails before any work
     from provenance import progress
     from provenance.store.log_state import current, require_extends
 
@@ -187,6 +203,7 @@ def check(
                 save_findings=save,
                 base_unreleased=base_unreleased,
                 base_attestations=[os.fspath(base_attestation)] if base_attestation is not None else [],
+                kept_states=kept_states,
             )
     if attest and result.decision in ("pass", "warned"):
         assert key is not None and log_before is not None

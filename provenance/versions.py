@@ -32,6 +32,7 @@ from provenance.sources.build import build_manifest
 from provenance.sources.facts import signed_facts
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
+from provenance.store import identity
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
 from provenance.version_facts import (
@@ -115,6 +116,8 @@ class CommitResult:
     # what the commit took from the parent's signed read options and featuriser (commit_defaults.commit_on_parent)
     from_parent: dict | None = None
     retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
+    # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}
+    checkpoint_out: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""
@@ -217,6 +220,7 @@ def commit(
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
         if message is not None:
             pred["message"] = message
+        pred["store"] = identity.ensure(store)  # which store the version is of (attack review 16c, C16-2)
         for stage in prepared:
             stage.record(store, tag, pred)
         pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries

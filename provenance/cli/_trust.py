@@ -128,22 +128,7 @@ def load_checkpoint_key(path: str | None) -> CheckpointKey | None:
 
 
 def refuse_unpinned_checkpoint(store: Store, pins: Pins, signer: CheckpointKey | None, path: str | None) -> None:
-    """Exit 2, before anything is written, when keys are pinned and the checkpoint key ``signer`` (from
-    ``path``) holds none of their maintainer roles (newcomer review 10, finding 13, for every command
-    that signs a checkpoint): the checkpoint would be written, and every verifier would list it as not
-    relied on, so the change it was to protect would stay pending unseen. Nothing pinned: not checked,
-    as a store's first commit."""
-    from provenance import keys
-    from provenance.errors import InputError
+    """``trust.pins.refuse_unpinned_checkpoint``, imported when a command runs (``prov sign`` loads no pins)."""
+    from provenance.trust.pins import refuse_unpinned_checkpoint as refuse
 
-    if signer is None:
-        return
-    trusted = pins.maintainer_keys(store)
-    if trusted is None:
-        return
-    keyid = keys.key_id(signer.private.public_key())
-    if keyid not in trusted:
-        raise InputError(
-            f"{path}: key {keyid[:16]} is not among the keys you pinned for commit, attest or waive; verifiers "
-            "would not rely on the checkpoint it signs (pin it with --signer if it is a maintainer's key)"
-        )
+    refuse(store, pins, signer, path)

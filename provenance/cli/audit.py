@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
 from provenance.cli._trust import refuse_unpinned_checkpoint, trust_flags
-from provenance.errors import InputError, VerificationError
+from provenance.errors import VerificationError
 from provenance.store import Store, coverage
 from provenance.store import checkpoints as cps
-from provenance.store.objects import atomic_write
 from provenance.trust.pins import Pins
 
 audit_app = typer.Typer(help="Check the store's audit log and sign checkpoints over it.", no_args_is_help=True)
@@ -87,11 +84,10 @@ def audit_checkpoint(
     store = Store.open(pins=pins)
     signer = cps.CheckpointKey.load(key)
     refuse_unpinned_checkpoint(store, pins, signer, key)
-    cp = cps.checkpoint_now(store, signer)
-    if out is not None:
-        if not Path(out).parent.is_dir():
-            raise InputError(f"{out}: folder {Path(out).parent} does not exist")
-        atomic_write(Path(out), store.objects.get(cp.object, "audit checkpoint"))
+    if out is not None:  # as prov commit --checkpoint-out: outside .prov/, no link, only a checkpoint replaced
+        cps.checkpoint_out_path(store, out, "--out")
+    # with --out, the numbers shown are the file's, read back and checked against the log now (F17-1)
+    cp = cps.checkpoint_now(store, signer) if out is None else cps.write_checkpoint_out(store, signer, out, "--out")
     if json_out:
         emit_json(cp.to_dict())
         return

@@ -34,6 +34,9 @@ def check(
     policy: str | None = typer.Option(None, "--policy", help="Policy TOML (default: the built-in policy)."),
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, md, sarif or junit."),
     out: str | None = typer.Option(None, "--out", "-o", help="Write the report to FILE instead of stdout."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Text: also print each flagged record listed whole under its table."
+    ),
     waiver: list[str] = typer.Option([], "--waiver", help="A file of signed waivers (repeatable)."),
     attest: bool = typer.Option(
         False, "--attest", help="On pass (warnings included), write a signed release attestation."
@@ -53,6 +56,13 @@ def check(
         "--base-attestation",
         metavar="FILE",
         help="BASE's release attestation kept outside the store (a CI artifact): it shows BASE was released.",
+    ),
+    checkpoint: list[str] = typer.Option(
+        [],
+        "--checkpoint",
+        metavar="FILE",
+        help="A log state kept outside the store (prov commit --checkpoint-out, prov audit checkpoint --out, or a "
+        "release attestation): the audit log must still hold it, else the check blocks (repeatable).",
     ),
     no_save: bool = typer.Option(
         False,
@@ -121,10 +131,11 @@ def check(
                 save=not no_save,
                 base_unreleased=base_unreleased,
                 base_attestation=base_attestation,
+                kept_log_state=checkpoint,
             )
         except output_file.AlreadyExists:  # created while the check ran: still never replaced
             raise _exists(target) from None
-    write_output(render("check", Format(fmt), result.to_dict(), medium_for(out)), out)
+    write_output(render("check", Format(fmt), result.to_dict(), medium_for(out, wide=wide)), out)
     if result.detectors and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
     if attest and not result.attestation:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +15,9 @@ from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
 from provenance.trust.pins import Pins
+
+if TYPE_CHECKING:
+    from provenance.versions import CommitResult
 
 # Library modules are imported inside each command: `prov init` must not
 # pay for numpy, pyarrow and the commit pipeline that `prov commit` needs.
@@ -66,6 +71,26 @@ def commit(
         help="Where hashing runs: local, local:N, or dask://HOST:PORT "
         "(default: PROV_EXECUTOR from your environment, then every local core; never a file in the checkout).",
     ),
+    checkpoint_out: str | None = typer.Option(
+        None,
+        "--checkpoint-out",
+        metavar="FILE",
+        help="Also write a signed log state (checkpoint) over the log, this commit included, to FILE outside "
+        ".prov/: keep it (a CI artifact) and pass it to the next prov check --checkpoint FILE.",
+    ),
+    checkpoint_key: str | None = typer.Option(
+        None,
+        "--checkpoint-key",
+        metavar="KEY.key",
+        help="With --checkpoint-out: the maintainer's key that signs it (default: --key).",
+    ),
+    checkpoint: list[str] = typer.Option(
+        [],
+        "--checkpoint",
+        metavar="FILE",
+        help="A log state kept outside the store (the previous commit's --checkpoint-out; repeatable): refuse to "
+        "commit (exit 1, nothing written) when the audit log no longer holds it.",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Hash every record, classify lineage, build the reference profile, sign and record the version.
@@ -92,9 +117,11 @@ def commit(
         entry = newest_commit_entry(store)  # named by the log even when its row is hidden
         newest = entry[1] if entry else None
         if newest not in (None, parent):
-            note(
+            note(  # the default parent moves here too (newcomer review 16, finding 4)
                 f"parent {parent} is not the newest version ({newest}); "
-                "'prov check' still applies every signed source quarantine, wherever it sits"
+                "'prov check' still applies every signed source quarantine, wherever it sits; "
+                f"the next commit's default parent will be {shlex.quote(tag)} "
+                f"(give --parent {shlex.quote(newest)} to build on {shlex.quote(newest)})"
             )
     from provenance.cli._dataset import flag_given, given_flags
     from provenance.commit_defaults import commit_on_parent
@@ -115,12 +142,20 @@ def commit(
                 carry=not no_parent_defaults,  # --no-parent-defaults: every option as given (a difference is said)
                 executor=runner,
                 message=message,
+                checkpoint_out=checkpoint_out,
+                checkpoint_key=checkpoint_key,
+                kept_log_state=checkpoint,
             )
     finally:
         runner.close()
     if json_out:
         emit_json(result.to_dict())
         return
+    _echo_commit(result)
+
+
+def _echo_commit(result: CommitResult) -> None:
+    """``prov commit``'s lines for a person: what was committed, from what, and the checkpoint kept."""
     taken = result.from_parent or {}
     parent_tag = taken.get("version")
     echo(f"Committed {result.tag}: {result.records} records, Merkle root {result.merkle_root[:16]}…")
@@ -153,6 +188,12 @@ def commit(
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
+    if result.checkpoint_out:
+        kept = result.checkpoint_out
+        echo(
+            f"  wrote the signed log state ({kept['treeSize']} entries, key {kept['keyid'][:16]}) to "
+            f"{visible(kept['path'])}: keep it outside .prov/ and pass it to prov check --checkpoint"
+        )
 
 
 def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | None:

@@ -25,6 +25,11 @@ def findings(
         "--recompute",
         help="Re-run the detectors on the signed versions and fail (exit 1) unless the stored run says the same.",
     ),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Also print each record whole under the table: every detector that flags it, its whole evidence.",
+    ),
     json_out: bool = JsonFlag,
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
@@ -56,5 +61,5 @@ def findings(
     from provenance.report import medium_for, write_output
     from provenance.report.text import render_findings
 
-    write_output(render_findings(result | {"version": version}, medium_for(None)), None)
+    write_output(render_findings(result | {"version": version}, medium_for(None, wide=wide)), None)
     note_unpinned(pins)

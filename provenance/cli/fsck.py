@@ -22,7 +22,8 @@ def fsck(
         "--repair",
         help="Remove unreferenced objects and temp files left by interrupted writes, and keep a copy of the "
         "removed rows of quarantines made before quarantines kept them (only when no integrity error is found); "
-        "write back trust rows deleted from the store whose signed entry the audit log names and your pins verify.",
+        "write back trust rows deleted from the store whose signed entry the audit log names and your pins verify; "
+        "drop triggers, views, tables and indexes prov did not create (every other command refuses them).",
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -46,11 +47,11 @@ def fsck(
         for f in report.problems:
             echo(f"{f.level}: [{f.check}] {visible(f.message)}")
         for path in report.repaired:
-            echo(f"removed {path}")
+            echo(f"removed {visible(path)}")
         for line in report.restored:
-            echo(f"restored {line}")
+            echo(f"restored {visible(line)}")
         for path in report.kept:
-            echo(f"kept {path} (the records an old quarantine removed, for later checks)")
+            echo(f"kept {visible(path)} (the records an old quarantine removed, for later checks)")
         # two short lines, in words a user counts (newcomer review 10, finding 26: one line of 100+ columns, "1 keys")
         errors, warnings = plural(len(report.errors), "error"), plural(len(report.warnings), "warning")
         verdict = "failed" if not report.ok else ("ok, with warnings" if report.warnings else "ok")

@@ -336,7 +336,9 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             mark = ""
         else:
             mark = (
-                "  counted" if r["counted"] else "  NOT counted (an unsigned entry, or signed by a key you did not pin)"
+                "  counted"
+                if r["counted"]
+                else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
         vf, vu = r["valid_from"], r["valid_until"]
         window = f"valid {vf or 'from the start'} to {vu or 'no end'}" if vf or vu else "no validity window"
@@ -345,4 +347,9 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
             + mark
         )
+    if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)
+        from provenance.trust.statements import foreign_entries
+
+        for f in foreign_entries(store, pins.role_keys("commit", store)):
+            echo(f"WARNING: {f.line()} (prov audit verify fails on it)")
     note_unpinned(pins)

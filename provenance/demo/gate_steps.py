@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance import versions
+from provenance import stats, versions
 from provenance.delta.compare import diff_versions
+from provenance.delta.detection_report import DEFAULT_ALPHA
 from provenance.demo.attacks import ATTACKS, Attack
 from provenance.demo.data import PIXEL_MAX, PIXELS, commit_summary, digits, digits_table, pixels, quoted
 from provenance.demo.lineage_steps import LINEAGE_ROWS, SHUFFLE_SEED
@@ -31,6 +32,7 @@ from provenance.gate.policy import default_policy
 from provenance.lineage import batch_sign, register
 from provenance.lineage.classify import version_lineage
 from provenance.lineage.quarantine import quarantine as quarantine_version
+from provenance.report.detector_summary import DetectorRow
 from provenance.report.verify_text import version_lines
 from provenance.report.wording import DECISION, plural
 from provenance.sources.interface import DatasetSpec
@@ -153,9 +155,13 @@ def run_gate_demo(store: Store, workdir: Path, echo: Callable[[str], None] = pri
     false_alarms = len(flagged & clean_digests)
     echo(f"    clean vendor records flagged: {false_alarms} of {len(clean_digests)} (the policy's fpr is 1%)")
     echo("  each detector (the combined verdict decides, as in prov diff's Detectors table):")
-    for r in detection.results:
-        state = "ran" if r.status == "ran" else f"ERROR: {r.error}"
-        echo(f"    {r.detector:<11} {state}: flags alone {len(r.flagged):>3}")
+    for r in detection.results:  # the Detectors table's words: its budget status, then the numbers
+        most = (
+            stats.binomial_upper_limit(len(r.findings), detection.verdicts.fpr, DEFAULT_ALPHA) if r.findings else None
+        )
+        row = DetectorRow(r.detector, r.status, len(r.findings), len(r.flagged), most, r.error)
+        budget = f" (a clean delta at most {most})" if most is not None else ""
+        echo(f"    {r.detector:<11} {row.verdict}: flags alone {len(r.flagged):>3}{budget}")
 
     result1 = gate.check(store, "rc1", base)
     blocking = [r for r in result1.rules if r.status == "block"]

@@ -44,7 +44,9 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     Repair only ever removes unreferenced objects and temp files, and keeps a copy of the
     removed rows of quarantines made before quarantines kept them, and only when there is
     no integrity error (a damaged database could make a needed object look unreferenced).
-    The one error it mends: trust rows deleted while the audit log names their signed
+    The errors it mends: a trigger, view, table or index prov did not create, which it drops first
+    (``Store.drop_foreign_objects``: never one of prov's or SQLite's own objects) unless SQLite's integrity
+    check fails, then checks the store again; and trust rows deleted while the audit log names their signed
     trust entry, which verifies under ``pins``; it writes the rows back from the entry
     (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
     removal), unless SQLite reports the database or schema damaged, and checks the store again.
@@ -56,8 +58,18 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     insp = Inspection(Path(root))
     insp.pins = pins
     restored: list[str] = []
+    dropped: list[str] = []
     try:
         report = _check(insp)
+        foreign = any(p.check == "schema" and p.repairable for p in report.errors)
+        if repair and insp.store is not None and foreign and not any(p.check == "database" for p in report.errors):
+            # triggers, views, tables or indexes prov did not create (attack review 16b, B16-2): dropped first, so
+            # nothing below writes while one stands; then everything is checked again
+            dropped = [f"{label} from {Path(root) / 'prov.db'}" for label in insp.store.drop_foreign_objects()]
+            insp.store.close()
+            insp = Inspection(Path(root))
+            insp.pins = pins
+            report = _check(insp)
         damaged_db = any(p.check in ("database", "schema") for p in report.errors)
         if repair and insp.store is not None and any(p.repairable for p in report.errors) and not damaged_db:
             # trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write them
@@ -72,6 +84,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
         if repair and report.ok and insp.store is not None:
             quarantines.keep_old_quarantine_rows(insp.store, report)
             remove_leftovers(insp.store, report)
+        report.repaired[:0] = dropped
     finally:
         if insp.store is not None:
             insp.store.close()
@@ -84,7 +97,7 @@ def _check(insp: Inspection) -> FsckReport:
         raise InputError(f"{insp.root}: not a prov store (no prov.db)")
     objects.check_files(insp)
     try:
-        insp.store = Store(insp.root)
+        insp.store = Store(insp.root, inspect=True)  # foreign schema objects: reported, not refused
         insp.store.pins = insp.pins
         insp.store.db.execute("select count(*) from sqlite_master").fetchone()
     except (StoreError, sqlite3.DatabaseError) as exc:

@@ -52,11 +52,18 @@ def restorable_of(insp: Inspection) -> dict[tuple[str, str], statements.SignedEn
 
 def check_statement_rows(insp: Inspection) -> None:
     """Each verifying logged trust entry (:func:`restorable`) has its ``trust_statements`` row when its ``trust``
-    row is there (the ``trust`` row missing is named by the audit replay); a repairable error."""
+    row is there (the ``trust`` row missing is named by the audit replay); a repairable error. A logged trust entry
+    whose statement verifies under the pins but was signed for another store (``statements.foreign_entries``,
+    judged by the id in ``prov.db``; attack review 16c, C16-2) is an error ``--repair`` does not touch: its rows
+    are never written back."""
     for (source, kid), e in restorable_of(insp).items():
         row = insp.db.execute("select 1 from trust where source = ? and keyid = ?", [source, kid]).fetchone()
         if row is not None:
             insp.error("trust", missing_words(e), repairable=True)
+    pins = insp.pins
+    if pins is not None and getattr(pins, "pinned", False) and getattr(pins, "root", None) is None:
+        for f in statements.foreign_entries(insp.opened, pins.role_keys("commit", insp.opened)):
+            insp.error("trust", f.line())
 
 
 def restore(store: Store, pins: Any) -> list[str]:

@@ -156,7 +156,10 @@ def attest(
     ancestry = signed_ancestry(store, result.version)
     chain = {row["tag"]: row for row, _ in ancestry}
     if result.base not in chain:
-        raise InputError(f"{result.base} is not an ancestor of {result.version}; an attestation's base must be one")
+        from provenance.gate.base_release import not_ancestor
+
+        older = [row["tag"] for row, _ in ancestry][1:]
+        raise InputError(f"{not_ancestor(result.base, result.version, older)}; an attestation's base must be one")
     new, base = chain[result.version], chain[result.base]
     checked = clock.parse(result.checked_at, "checkedAt") if result.checked_at else clock.now()
     days = setting(policy, VALID_FOR, release_settings.VALID_FOR_DAYS.default)

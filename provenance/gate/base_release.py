@@ -41,8 +41,10 @@ def base_release(store: Store, base: str, version: str, kept: Sequence[str] = ()
     ``release`` and ``attestation`` (object id) are the base's own highest release, when
     ``released``; ``newest_released`` (``{"version", "release"}`` or None) is the newest
     released signed ancestor of ``version``: the base a check of ``version`` should take;
-    ``first_version`` the first version of its signed history. A chain
-    that does not verify gives ``unreleased`` (the check's integrity rule names the break).
+    ``first_version`` the first version of its signed history; ``ancestor`` whether ``base`` is one of
+    ``version``'s signed ``ancestors`` (newest first; an attestation's base must be one), both None when the
+    chain does not verify. A chain that does not verify gives ``unreleased`` (the check's integrity rule
+    names the break).
     """
     released: dict[str, tuple[int, str]] = {}
     for oid, facts in store_attestations(store):
@@ -60,12 +62,8 @@ def base_release(store: Store, base: str, version: str, kept: Sequence[str] = ()
         first = len(signed_ancestry(store, base)) == 1
     except (InputError, VerificationError):
         first = False
-    try:
-        ancestors = [row["tag"] for row, _ in signed_ancestry(store, version)][1:]
-    except (InputError, VerificationError):
-        ancestors = []
-    if not ancestors:
-        ancestors = [base]
+    chain = ancestors_of(store, version)
+    ancestors = chain or [base]
     newest = (
         max((released[t][0], t) for t in ancestors if t in released) if any(t in released for t in ancestors) else None
     )
@@ -75,8 +73,38 @@ def base_release(store: Store, base: str, version: str, kept: Sequence[str] = ()
         "attestation": released[base][1] if base in released else None,
         "newest_released": {"version": newest[1], "release": newest[0]} if newest else None,
         "first_version": ancestors[-1],
+        # None: the chain does not verify; False: an attestation against this base is impossible (review 16, #4)
+        "ancestor": None if chain is None else base in chain or base == version,
+        "ancestors": chain,
     }
     return out
+
+
+def ancestors_of(store: Store, version: str) -> list[str] | None:
+    """``version``'s signed ancestors, newest first (``version_facts.signed_ancestry``: each link verified),
+    without ``version`` itself; None when its chain does not verify (the check's integrity rule names the break)."""
+    try:
+        return [row["tag"] for row, _ in signed_ancestry(store, version)][1:]
+    except (InputError, VerificationError):
+        return None
+
+
+def not_ancestor(base: str, version: str, ancestors: Sequence[str]) -> str:
+    """The words for a base that is not one of ``version``'s signed ``ancestors`` (newcomer review 16, finding 4):
+    ``"v2b is not an ancestor of v4 (v4's ancestors: v3, v1b, v1)"``, names shell-quoted."""
+    b, v = shlex.quote(base), shlex.quote(version)
+    named = ", ".join(shlex.quote(a) for a in ancestors) if ancestors else "none: it is a first version"
+    return f"{b} is not an ancestor of {v} ({v}'s ancestors: {named})"
+
+
+def not_ancestor_refusal(store: Store, base: str, version: str) -> InputError | None:
+    """The one-line refusal of ``--attest`` against a base that is not a signed ancestor of ``version``, naming the
+    ancestors an attestation may take as its base (None when ``base`` is one, or the chain does not verify: the
+    check then fails on it). Asked before the base's release standing, so no way out is offered that cannot work."""
+    ancestors = ancestors_of(store, version)
+    if ancestors is None or base in ancestors or base == version:
+        return None
+    return InputError(f"--attest: {not_ancestor(base, version, ancestors)}; an attestation's base must be one")
 
 
 def kept_release(store: Store, base: str, path: str) -> tuple[int, str]:
@@ -130,6 +158,12 @@ def standing_line(base: str, version: str, standing: dict[str, Any] | None) -> s
     """The report's line on the base (text and Markdown); None when the check did not say."""
     if not standing:
         return None
+    if standing.get("ancestor") is False:  # said up front: --attest against it cannot work (review 16, finding 4)
+        line = standing_line(base, version, {**standing, "ancestor": None})
+        return (
+            f"{line}; {not_ancestor(base, version, standing.get('ancestors') or [])}, so no attestation can take "
+            f"it as its base"
+        )
     if standing["standing"] == RELEASED:
         return f"Base {base}: released (release {standing['release']}, attestation {str(standing['attestation'])[:12]})"
     if standing["standing"] == FIRST:

@@ -16,13 +16,16 @@ from provenance import clock
 from provenance.errors import InputError
 from provenance.gate import detection
 from provenance.gate import policy as policy_lib
-from provenance.gate.base import RuleSet
+from provenance.gate.base import Requires, RuleSet
 from provenance.gate.base_release import DECLARED, UNRELEASED, base_release
 from provenance.gate.context import GateContext
+from provenance.gate.kept_states import KeptLogStates, KeptState
 from provenance.gate.results import GateResult, decision_of, scored_rows
+from provenance.gate.store_scope import for_check
 from provenance.gate.waivers import read_waiver_files, with_effects
 from provenance.store import Store
 from provenance.trust.pins import pins_of
+from provenance.trust.scope import scoped
 from provenance.version_facts import statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
@@ -116,6 +119,7 @@ def check(
     save_findings: bool = True,
     base_unreleased: bool = False,
     base_attestations: Sequence[str] = (),
+    kept_states: Sequence[KeptState] = (),
 ) -> GateResult:
     """Evaluate version ``new`` against the trusted ``base`` under ``pol`` (default: the built-in policy).
 
@@ -131,6 +135,9 @@ def check(
             the result's ``base_release`` standing reads ``declared`` instead of ``unreleased``.
         base_attestations: release attestation files of ``base`` kept outside the store
             (``--base-attestation``; ``base_release.kept_release`` checks each).
+        kept_states: log states kept outside the store (``--checkpoint FILE``, read by
+            ``kept_states.read_kept_states``): the rule ``integrity.kept_log_state`` requires the audit
+            log to hold each and runs first; when it blocks no other rule runs (attack review 16, F1).
 
     Returns:
         The ``GateResult``; its ``exit_code`` is 0 (pass), 1 (blocked) or 3 (could not evaluate).
@@ -151,9 +158,15 @@ def check(
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
     with statement_cache():  # each version's signature is verified once per check, not once per rule
-        result = evaluate(ctx, policy_lib.rule_set(pol), pol)
-        # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
-        result.base_release = base_release(store, base, new, base_attestations)
+        # trust entries count only for the store id base signed, up to the candidate's signed audit head
+        # (trust.scope; attack review 16c, C16-2)
+        with scoped(store, for_check(store, base, new)):
+            rules = policy_lib.rule_set(pol)
+            if kept_states:  # whatever the policy turns off: the caller asked for these states to be held
+                rules = Requires(KeptLogStates(kept_states), rules)
+            result = evaluate(ctx, rules, pol)
+            # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
+            result.base_release = base_release(store, base, new, base_attestations)
         if base_unreleased and result.base_release["standing"] == UNRELEASED:
             result.base_release["standing"] = DECLARED
         return result

@@ -98,6 +98,8 @@ class VerifySignatures(SwitchedRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block with the verification error and its details."""
         from provenance.store.coverage import verify_log
+        from provenance.trust.scope import scope_of
+        from provenance.trust.statements import foreign_entries
         from provenance.versions import verify_version
 
         # Signatures are checked against the verifier's pins (the store handle carries them);
@@ -108,6 +110,16 @@ class VerifySignatures(SwitchedRule):
             verify_version(ctx.store, ctx.new, read_data=False)
             pins, store = ctx.pins, ctx.store
             log = verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
+            # a version of another store in the chain, or a logged trust entry a pinned key signed for another
+            # store (attack review 16c, C16-2): the entry is not counted, and the check says which one
+            scope = scope_of(store)
+            foreign = (
+                [e.line() for e in foreign_entries(store, pins.role_keys("commit", store))]
+                if pins.root is None and pins.signers
+                else []
+            )
+            if scope.problems or foreign:  # "audit log: ...": the next step is prov audit verify, not prov verify
+                raise VerificationError("; ".join([*scope.problems, *(f"audit log: {line}" for line in foreign)]))
         except VerificationError as exc:
             return verification_block(self.key, exc)
         warnings = [  # a rotated-out key's checkpoint of another log: never a block (attack review 5, finding 5)

@@ -79,6 +79,47 @@ def added_mask(ctx: GateContext) -> pa.Array:
     return pc.is_in(ctx.lineage.column("digest"), value_set=value_set)
 
 
+def rekeyed_unattributed_in_base(ctx: GateContext) -> pa.Array:
+    """Which rows of the new version's lineage are records a schema change re-keyed that pair by content
+    with a base record the base signed as ``unattributed`` (newcomer review 16, finding 2): the same
+    content as a record no batch carried before, so nothing the delta brings in.
+
+    The pairs are ``ctx.diff.delta``'s ``rekeyed``/``kept_base`` (new and base digests, pair for pair):
+    recomputed by the diff, never read from a row: each new record re-read from where its version signed
+    its data, re-hashed against its signed digest, re-encoded under the base's *signed* types without loss
+    and matched against the base's signed manifest (``delta.bridge``). Records paired by locator (no
+    ``kept_base``) are never selected. The base's statuses are the lineage the base *signed*
+    (``lineage.classify.version_lineage``: a ``.prov/`` writer cannot turn a signed record unattributed);
+    a base digest any of whose rows a batch carried (attested or relabeled after source) is not selected.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.lineage.classify import UNATTRIBUTED, version_lineage
+
+    delta = ctx.diff.delta
+    came, kept = delta.get("rekeyed"), delta.get("kept_base")
+    digests = ctx.lineage.column("digest")
+    if came is None or kept is None or not len(kept) or len(kept) != len(came):
+        return pc.is_in(digests, value_set=pa.array([], pa.binary(32)))
+    base = version_lineage(ctx.store, ctx.base)
+    unattributed = pc.equal(base.column("status"), UNATTRIBUTED)
+    carried = pc.unique(base.filter(pc.invert(unattributed)).column("digest"))
+    only = pc.unique(base.filter(unattributed).column("digest"))
+    only = pc.filter(only, pc.invert(pc.is_in(only, value_set=carried)))
+    kept_base = _digests(np.ascontiguousarray(kept, dtype="S32"))
+    paired = pc.is_in(kept_base, value_set=only).to_numpy(zero_copy_only=False)
+    return pc.is_in(digests, value_set=_digests(np.ascontiguousarray(np.asarray(came, dtype="S32")[paired])))
+
+
+def _digests(array) -> pa.Array:
+    """An ``S32`` numpy array as a pyarrow ``binary(32)`` array (whole digests: numpy drops trailing zero bytes)."""
+    import pyarrow as pa
+
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(array), [None, pa.py_buffer(array)])
+
+
 class MaxRelabeledAfterSource(CountBound):
     """At most ``bound`` records whose label differs from the one their source signed."""
 

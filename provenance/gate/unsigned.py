@@ -20,7 +20,7 @@ from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.missing_signed import missing_batches, signed_batches_missing
 from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
-from provenance.gate.rules_lineage import added_mask, count_status, lineage_records
+from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -73,7 +73,9 @@ class UnsignedFromSigningSources(Rule):
             ever |= logged_signing_sources(ctx.store, ctx.pins.role_keys("commit", ctx.store))
         signing = sorted((set(ctx.signing_sources) | ever | revoked_sources(ctx.store)) - set(self.allowed))
         _, unattributed = count_status(ctx, "unattributed")
-        added_unattributed = pc.and_(unattributed, added_mask(ctx))
+        # a base record only re-keyed by a schema change, unattributed in the base too, is no addition (review 16, #2)
+        added = pc.and_(added_mask(ctx), pc.invert(rekeyed_unattributed_in_base(ctx)))
+        added_unattributed = pc.and_(unattributed, added)
         sources = pc.fill_null(ctx.lineage.column("source"), "")
         mask = pc.and_(added_unattributed, pc.is_in(sources, value_set=pa.array(signing, pa.string())))
         k = int(pc.sum(mask).as_py() or 0)
@@ -119,6 +121,12 @@ class UnattributedBesideSigned(SwitchedRule):
       batch is registered. A maintainer's own additions go through ``prov add --unsigned
       --source NAME`` (declared, and judged by the unsigned-batch rules).
 
+    A record a schema change re-keyed that pairs by content, without loss, with a base record the base
+    signed as ``unattributed`` is no addition here (:func:`rekeyed_unattributed_in_base`: it was carried
+    by no batch before either; newcomer review 16, finding 2); one whose base record a batch carried still
+    counts, and the result's ``statistic`` is then ``{"rekeyed": N}``, how many of the counted records a
+    schema change re-keyed (the report's "To release:" step: re-commit the base with the new types).
+
     The report names the signed batches with records missing. Which batches are trusted
     and which records each carries come from envelopes that verify under the verifier's
     pins (``provenance.lineage.evidence``), never from batch rows.
@@ -143,16 +151,26 @@ class UnattributedBesideSigned(SwitchedRule):
         import pyarrow.compute as pc
 
         _, unattributed = count_status(ctx, "unattributed")
-        added_unattributed = pc.and_(unattributed, added_mask(ctx))
+        # a base record the base held unattributed, only re-keyed by a schema change (paired by content, without
+        # loss): unattributed before, nothing new (newcomer review 16, finding 2)
+        held = rekeyed_unattributed_in_base(ctx)
+        kept = int(pc.sum(pc.and_(unattributed, held)).as_py() or 0)
+        noted = kept_note = (
+            f"; {kept} base records the base held unattributed, re-keyed by a schema change and paired with them "
+            "by content, are not additions"
+            if kept
+            else ""
+        )
+        added_unattributed = pc.and_(unattributed, pc.and_(added_mask(ctx), pc.invert(held)))
         mask = pc.and_(added_unattributed, pc.is_null(ctx.lineage.column("batch")))
         k = int(pc.sum(mask).as_py() or 0)
         if not k and not int(pc.sum(added_unattributed).as_py() or 0):
-            what = "no added records from outside every registered batch"
+            what = "no added records from outside every registered batch" + noted
             return RuleResult(self.key, "pass", what, [], 0, allowed=0, expected="at most 0")
         batches, listed = signed_batches_missing(ctx)
         missing = [b for b in listed if not b["withdrawn"]]
         withdrawn = [b["batch"] for b in listed if b["withdrawn"]]
-        noted = (
+        noted += (
             f"; records missing from {len(withdrawn)} batches a maintainer signed as withdrawn "
             f"(prov withdraw: {', '.join(withdrawn[:3])}{', ...' if len(withdrawn) > 3 else ''})"
             if withdrawn
@@ -165,10 +183,11 @@ class UnattributedBesideSigned(SwitchedRule):
                 what = f"{gone} signed records of {ctx.base} went missing"
             else:
                 what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
-            retyped = schema_retype(ctx)
+            rekeyed = rekeyed_counted(ctx, added_unattributed)
+            retyped = schema_retype(ctx, rekeyed)
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
                 why = (
-                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}): "
+                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
                     f"{retyped}. Keep the signed types (cast the columns back before committing); if records were "
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
                 )
@@ -180,12 +199,13 @@ class UnattributedBesideSigned(SwitchedRule):
                     "records with a signed act: `prov withdraw BATCH --key K --reason R` for a batch you do not "
                     "ship, or `prov quarantine` to remove records on purpose"
                 )
-            why += "".join(
+            why += kept_note + "".join(
                 f"; the withdrawal of {b['batch']} is not relied on: {b['withdrawal_ignored']}"
                 for b in missing[:3]
                 if b.get("withdrawal_ignored")
             )
-            return bounded_count(self.key, k, 0, why, lineage_records(ctx, added_unattributed))
+            records = lineage_records(ctx, added_unattributed)
+            return bounded_count(self.key, k, 0, why, records, {"rekeyed": rekeyed} if retyped else None)
         if not k:
             what = (
                 "no added records from outside every registered batch, and no trusted signed batch has records missing"
@@ -200,30 +220,49 @@ class UnattributedBesideSigned(SwitchedRule):
                 k,
                 expected="no trusted signed batch registered",
             )
-        retyped = schema_retype(ctx)
+        rekeyed = rekeyed_counted(ctx, mask)
+        retyped = schema_retype(ctx, rekeyed)
         why = (
-            (f"{retyped}; " if retyped else "")
-            + f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
-            f"{'batch' if batches == 1 else 'batches'}, none missing records); register intended additions with `prov add --unsigned --source NAME` "
+            f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
+            f"{'batch' if batches == 1 else 'batches'}, none missing records)"
+            + (f"; {retyped}" if retyped else "")
+            + "; register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
-        return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask))
+        return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), {"rekeyed": rekeyed} if retyped else None)
 
 
-def schema_retype(ctx: GateContext) -> str | None:
-    """Why records match no signed batch when a schema change re-keyed them (None when none did):
-    ``"1,200 records re-keyed by a schema change (64 columns changed type int64 -> float: ...), and a
-    record's digest includes its column types, so they no longer match the batches their sources signed"``."""
+def rekeyed_counted(ctx: GateContext, mask) -> int:
+    """How many of the lineage rows ``mask`` selects are records a schema change re-keyed (``delta["rekeyed"]``)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    came = ctx.diff.delta.get("rekeyed")
+    if came is None or not len(came):
+        return 0
+    came = np.ascontiguousarray(np.asarray(came, dtype="S32"))
+    value_set = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(came), [None, pa.py_buffer(came)])
+    rekeyed = pc.is_in(ctx.lineage.column("digest"), value_set=value_set)
+    return int(pc.sum(pc.and_(pc.fill_null(mask, False), rekeyed)).as_py() or 0)
+
+
+def schema_retype(ctx: GateContext, n: int) -> str | None:
+    """Why ``n`` of the counted records match no signed batch when a schema change re-keyed them (None when
+    ``n`` is 0 or no schema changed): ``"1200 of them are base records a schema change re-keyed (64 columns
+    changed type int64 -> float: ...): a record's digest includes its column types and names, so a record
+    a batch signed with the old types matches no batch now"``. Re-keyed records the base held unattributed
+    and that pair by content are not counted (:func:`rekeyed_unattributed_in_base`)."""
     from provenance.report.schema_words import grouped_schema_changes
 
     summary = ctx.report["summary"]
-    n = summary.get("rekeyed") or 0
-    if not n:
+    if not n or not summary.get("rekeyed"):
         return None
     changes = "; ".join(grouped_schema_changes(summary.get("schema_changes") or [], shown=3))
     return (
-        f"{n} records were re-keyed by a schema change ({changes}), and a record's digest includes its column "
-        "types and names, so they no longer match the batches their sources signed"
+        f"{n} of them {'is a base record' if n == 1 else 'are base records'} a schema change re-keyed ({changes}): "
+        "a record's digest includes its column types and names, so a record a batch signed with the old types "
+        "matches no batch now"
     )
 
 

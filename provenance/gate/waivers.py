@@ -179,9 +179,10 @@ def create_waiver(
             },
             replace=True,
         )
-        store.audit(
+        head = store.audit(
             "waiver", version, {"digest": digest, "label": label, "detector": detector, "object": oid, "keyid": keyid}
         )
+        store.read_back(head, ("waivers", {"object": oid}, {"version": version, "digest": digest, "keyid": keyid}))
     return {
         "waiver": oid,
         "version": version,

@@ -112,7 +112,7 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
         # signed under the lock: the head it names is the entry its own audit entry follows
         stmt = withdrawal_statement(store, batch, reason, keyid)
         oid = store.put_object(signing.canonical_json(signing.sign(stmt, private)), "json")
-        store.audit(ACTION, batch, {"object": oid, "keyid": keyid, "reason": reason})
+        store.read_back(store.audit(ACTION, batch, {"object": oid, "keyid": keyid, "reason": reason}))  # B16-2
     return {"withdrawal": oid, "batch": batch, "source": source, "merkle_root": root, "keyid": keyid, "reason": reason}
 
 

@@ -31,12 +31,17 @@ class DetectorRow:
 
     @property
     def verdict(self) -> str:
-        """``"error: ..."``, ``"ran: more than a clean delta"`` or ``"ran: within a clean delta"``."""
+        """``"error: ..."``, or its budget status: ``"over budget (does not decide)"`` when it alone flags more
+        than a clean delta would, ``"within budget (does not decide)"``, ``"ran (does not decide)"`` with no
+        budget (newcomer review 16, finding 6: "ran: ..." read alike for a detector seven times over budget)."""
         if self.word != "ran":
             return f"error: {self.error}" if self.error else "error"
         if self.expected_at_most is None:
-            return "ran"
-        return "ran: more than a clean delta" if self.above_expected else "ran: within a clean delta"
+            return f"ran {ALONE}"
+        return f"over budget {ALONE}" if self.above_expected else f"within budget {ALONE}"
+
+
+ALONE = "(does not decide)"  # a detector's flags alone never block: the combined verdict decides
 
 
 def detector_rows(report: dict) -> list[DetectorRow]:
@@ -82,6 +87,7 @@ class Detection:
     waived: int = 0  # a check: flagged records an honoured waiver took out; ``flagged`` counts the rest
     # a check: flagged records of the policy's expected new classes, not judged against the base nor counted
     new_classes: int = 0
+    rule_status: str | None = None  # a check's detectors.combined status ("pass", "block", ...); a diff decides nothing
 
     @property
     def beyond_chance(self) -> bool:
@@ -129,20 +135,26 @@ class Detection:
 
     @property
     def verdict(self) -> str:
-        """The combined row's verdict: what blocked (a check, ``"blocked: ..."``), else ``"flagged: within a
-        clean delta"`` or ``"flagged: more than a clean delta"`` (a verb, as the detector rows' ``"ran: ..."``);
-        ``"nothing to score (...)"`` for an empty delta (newcomer review 9, finding 3: ``prov findings`` said
-        ``combined flagged 0 - 0``)."""
+        """The combined row's verdict, one vocabulary in every report (newcomer review 16, finding 6): a check's
+        ``"blocked: ..."`` (what blocked) or ``"passed"``; a diff's, which decides nothing, ``"over budget"`` or
+        ``"within budget"`` (more, or no more, flagged than a clean delta flags); ``"no budget stored"`` for a
+        stored run (``prov findings`` without ``--recompute``); ``"nothing to score"`` for an empty delta
+        (newcomer review 9, finding 3: ``prov findings`` said ``combined flagged 0 - 0``). A clause of another
+        rule that blocked follows: ``"passed; blocked: 3 far outside the base (detectors.extreme)"``."""
         combined = [c.short for c in self.blocked if c.rule == COMBINED_RULE]
         others = [f"{c.short} ({c.rule})" for c in self.blocked if c.rule != COMBINED_RULE]
         if self.scored == 0 and not self.failed and not self.blocked:
             return "nothing to score"  # the headline says why: no record added or relabeled
         if combined:
             return "; ".join([f"blocked: {', '.join(combined)}", *others])
-        if self.expected_at_most is None:
-            word = "flagged"
+        if self.rule_status == "error":
+            word = "error (fails closed)"
+        elif self.expected_at_most is None:
+            word = "no budget stored"
+        elif self.beyond_chance:
+            word = "over budget"
         else:
-            word = "flagged: more than a clean delta" if self.beyond_chance else "flagged: within a clean delta"
+            word = "passed" if self.rule_status is not None else "within budget"
         return "; ".join([word, *(f"blocked: {o}" for o in others)])
 
     @property
@@ -206,7 +218,7 @@ NAMED = 5  # records a blocked clause names before "and N more"
 
 
 def _named(records: list[dict], report: dict, n: int) -> str:
-    """``"60d573ba9468 (row 1073), ..."``: the records ``detectors.extreme`` blocks on, where the check's
+    """``"60d573ba9468 (row 1073), ..."`` (``"(row 176, line 178)"`` in a CSV): the records ``detectors.extreme`` blocks on, where the check's
     findings say where they are (newcomer review 11, finding 12: the text report did not say which)."""
     from provenance.names import short_digest
     from provenance.report.wording import location_text
@@ -215,6 +227,8 @@ def _named(records: list[dict], report: dict, n: int) -> str:
     names = []
     for rec in records[:NAMED]:
         place = where.get(rec.get("digest"), "-")
+        if place.endswith(")") and " (line " in place:  # "row 517 (line 519)", inside this parenthesis
+            place = place[:-1].replace(" (line ", ", line ")
         names.append(short_digest(rec.get("digest", "")) + (f" ({place})" if place != "-" else ""))
     more = f" and {n - len(names)} more" if n > len(names) else ""
     return f"{', '.join(names)}{more}"
@@ -225,9 +239,7 @@ def _combined_clause(clause: str, st: dict) -> Clause | None:
     for a clause this version does not know)."""
     k, allowed = st.get("flagged"), st.get("allowed")
     if clause == "flag_budget":
-        return Clause(
-            COMBINED_RULE, f"{k} flagged, more than the {allowed} a clean delta flags", "more than a clean delta"
-        )
+        return Clause(COMBINED_RULE, f"{k} flagged, more than the {allowed} a clean delta flags", "over budget")
     if clause == "max_flagged":
         return Clause(
             COMBINED_RULE,
@@ -288,4 +300,5 @@ def detection(report: dict) -> Detection | None:
         blocking_clauses(report),
         waived,
         new_classes,
+        next((r["status"] for r in report.get("rules") or [] if r["rule"] == COMBINED_RULE), None),
     )

@@ -34,8 +34,8 @@ from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    change_location,
     diff_command,
-    location_text,
     p_text,
     relabel_text,
     side_text,
@@ -195,7 +195,7 @@ def _change_lists(report: dict) -> list[dict]:
                 "digest": c["digest"],
                 "change": relabel_text(c) if kind == "relabeled" else " / ".join(c.get("labels") or [c["label"]]),
                 "source": source_name(c["source"], origins.get(c["source"])),
-                "where": location_text(c.get("location"), c.get("locator")),
+                "where": change_location(report, kind, c),
             }
             for c in items
         ]

@@ -20,10 +20,13 @@ class Medium:
     Attributes:
         width: columns available to a text report (the terminal's width on a terminal).
         color: whether ANSI colour may be used (a terminal, and ``NO_COLOR`` not set).
+        wide: ``--wide`` (``prov check``, ``prov findings``): each flagged record also as a block of its own
+            under the table, with every detector that flags it and its whole evidence, wrapped, never cut.
     """
 
     width: int = 120
     color: bool = False
+    wide: bool = False
 
 
 PLAIN = Medium()

@@ -30,10 +30,10 @@ from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    change_location,
     change_text,
     check_command,
     diff_command,
-    location_text,
     p_text,
     plural,
     record_text,
@@ -231,7 +231,7 @@ def _change_lists(report: dict, see_all: str) -> list[str]:
                     _code(short_digest(c["digest"])),
                     change_text(kind, c),
                     source_name(c["source"], origins.get(c["source"])),
-                    location_text(None, c["locator"]),
+                    change_location(report, kind, c),
                 ]
             )
         lines += _table(["digest", "label", "source", "locator"], rows) + ["</details>", ""]

@@ -41,7 +41,7 @@ def release_steps(report: dict) -> list[Step]:
     steps: list[Step] = []
     blocking = [rule for rule in report.get("rules") or [] if rule["status"] == "block"]
     for rule in sorted(blocking, key=lambda r: next((i for i, f in enumerate(ORDER) if r["rule"].startswith(f)), 9)):
-        steps += [*_own_check(rule), *_steps(rule, report)]
+        steps += [*_own_check(rule, report), *_steps(rule, report)]
     said: set[str] = set()  # each command once: the first rule that asks for it says why
     out = []
     for step in steps:
@@ -109,8 +109,25 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         return [Step("restore the labels the sources signed, or cut out the source that changed them", cut_source)]
     if name in ("lineage.forbidden_sources", "lineage.block_quarantined_sources"):
         return [Step("cut the source out", cut_source)]
+    rekeyed = (
+        int((rule.get("statistic") or {}).get("rekeyed") or 0) if name == "lineage.unattributed_beside_signed" else 0
+    )
+    if rekeyed:  # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
+        retype = [
+            Step(
+                f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
+                f"prov commit BASEDATA --tag B2 --parent {base} --schema COLUMN:TYPE {KEY}",
+                f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+            ),
+            Step("or keep the signed types: cast the columns back and commit the data again"),
+        ]
+        if rekeyed >= int(rule.get("count") or 0):  # every record counted: withdraw or add do not apply
+            return retype
+    else:
+        retype = []
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         return [
+            *retype,
             Step(
                 "a signed batch not shipped on purpose",
                 f"prov withdraw BATCH --reason R {KEY}",
@@ -151,6 +168,17 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 f"fetch or restore {report['version']}'s data",
                 "dvc pull",
                 " (or dvc checkout); data changed on purpose: commit it anew",
+            )
+        ]
+    if name == "integrity.kept_log_state":  # the log lost entries a kept state signed (attack review 16, F1)
+        kept = [k["path"] for k in (rule.get("statistic") or {}).get("kept") or [] if k.get("path")]
+        named = " ".join(f"--checkpoint {shlex.quote(str(p))}" for p in kept) or "--checkpoint F"
+        return [
+            Step(
+                "see where the audit log departs from the kept state",
+                f"prov audit verify {named}",
+                "; restore .prov/ from a copy you trust (a version's commit entry deleted or rewritten: one "
+                "whose own check blocked must stay judged), then check again",
             )
         ]
     if name == "integrity.verify_signatures":
@@ -244,17 +272,16 @@ def _signing_sources(report: dict) -> set[str]:
     return out
 
 
-def _own_check(rule: dict) -> list[Step]:
+def _own_check(rule: dict, report: dict) -> list[Step]:
     """For ``detectors.combined`` over several signed versions (``gate.steps``): the check of the first version
-    whose delivery blocks on its own, against its parent."""
+    whose delivery blocks on its own, against its parent: ``"v3's parent is v1b, not v2b: prov check v3 --base
+    v1b judges only what v3 added"`` (newcomer review 16, finding 4)."""
     if rule["rule"] != "detectors.combined":
         return []
     step = next((s for s in (rule.get("statistic") or {}).get("steps") or [] if s.get("blocked_by")), None)
     if step is None or not step.get("parent"):
         return []
-    return [
-        Step(
-            f"see the delivery added in {step['version']} judged on its own",
-            f"prov check {shlex.quote(step['version'])} --base {shlex.quote(step['parent'])}",
-        )
-    ]
+    at, parent = shlex.quote(step["version"]), shlex.quote(step["parent"])
+    base, version = shlex.quote(str(report.get("base"))), shlex.quote(str(report.get("version")))
+    said = f"{at}'s parent is {parent}, not {base}" if at == version else f"{at} (in {version}'s history) blocks"
+    return [Step(said, f"prov check {at} --base {parent}", f" judges only what {at} added")]

@@ -58,8 +58,8 @@ def verdict_for_log(kind: str, report: dict, out: str | None) -> str | None:
     return f"{verdict_line(kind, report)} (report: {out})"
 
 
-def medium_for(out: str | None) -> Medium:
-    """How a report sent to ``out`` (None: stdout) is laid out.
+def medium_for(out: str | None, wide: bool = False) -> Medium:
+    """How a report sent to ``out`` (None: stdout) is laid out; ``wide``: ``--wide``'s blocks (``Medium.wide``).
 
     On a terminal: its width and colour, unless ``NO_COLOR`` is set (https://no-color.org)
     or ``TERM=dumb``. A file or pipe: no colour (``FORCE_COLOR`` asks for it anyway) and
@@ -75,4 +75,4 @@ def medium_for(out: str | None) -> Medium:
         width = int(columns)
     else:
         width = PLAIN.width
-    return Medium(width=max(width, 40), color=color)
+    return Medium(width=max(width, 40), color=color, wide=wide)

@@ -55,6 +55,7 @@ class Grid:
     rows: list[list[Cell]] = field(default_factory=list)
     note: str = ""
     wrapped: set[int] = field(default_factory=set)  # rows whose flexible cell wraps instead of ending in "…"
+    hint: str = ""  # how to read what the table cuts (``--wide``): ends the note, after what a narrow width left out
 
     def add(self, *cells: Cell, wrap: bool = False) -> None:
         """Append one row (one cell per column); ``wrap``: its flexible cell wraps between words."""
@@ -102,7 +103,7 @@ def narrowed(grid: Grid, kept: list[int], width: int) -> Grid:
     if not overflows(grid, kept, width) or not any(grid.columns[i].narrow_wrap for i in kept):
         return grid
     columns = [replace(c, kind="wrap") if c.narrow_wrap else c for c in grid.columns]
-    return Grid(grid.title, columns, grid.rows, grid.note, grid.wrapped)
+    return Grid(grid.title, columns, grid.rows, grid.note, grid.wrapped, grid.hint)
 
 
 def table(grid: Grid, width: int) -> Table:
@@ -111,12 +112,11 @@ def table(grid: Grid, width: int) -> Table:
     note, dropped = grid.note, dropped_note(grid, kept, width)
     grid = narrowed(grid, kept, width)
     headers = whole_headers(grid, kept, width)
-    if dropped:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...)"
-        note = (
-            f"{note[:-1]}; {dropped[1:]}"
-            if note.startswith("(") and note.endswith(")")
-            else f"{note} {dropped}".strip()
-        )
+    for more in (dropped, f"({grid.hint})" if grid.hint else ""):
+        if more:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...; --wide shows each record whole)"
+            note = (
+                f"{note[:-1]}; {more[1:]}" if note.startswith("(") and note.endswith(")") else f"{note} {more}".strip()
+            )
     title = Text.assemble((visible(grid.title), "bold"), f" {visible(note)}" if note else "")
     out = Table(
         title=title,

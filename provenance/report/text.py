@@ -15,7 +15,7 @@ from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
-from provenance.report.text_tables import detectors_grid, flagged_grid
+from provenance.report.text_tables import detectors_grid, flagged_blocks, flagged_grid
 from provenance.report.waiver_words import waived_elsewhere_text
 from provenance.report.wording import plural
 
@@ -82,10 +82,12 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
     every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged
-    listed = flagged_grid(records, "", limit=None)  # the listing command: every record, for `| less`
+    listed = flagged_grid(records, "", limit=None, wide=medium.wide)  # the listing command: every record, for `| less`
     if every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
+    if medium.wide:  # each record whole: every detector that flags it, its whole evidence (newcomer review 16, #7)
+        flagged_blocks(out, records)
     if (elsewhere := waived_elsewhere_text(result["findings"], version)) is not None:
         out.line((elsewhere, "yellow"))
     for f in waived:  # who waived what, and why: the reviewer's reason as they typed it (escaped)

@@ -18,12 +18,14 @@ from provenance.report.rule_rows import rule_rows
 from provenance.report.schema_words import schema_change_lines
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
+    FLAGGED_LISTED,
     LISTED,
     RULE_STYLE,
     TONE,
     cut,
     detectors_grid,
     escaped_cell,
+    flagged_blocks,
     flagged_grid,
     sources_grid,
 )
@@ -98,7 +100,10 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     flagged = flagged_records(r)
     for line in label_groups(flagged):
         out.line(line)
-    out.grid(flagged_grid(flagged, f"prov findings {shlex.quote(r['version'])}, or {see_all}"))
+    listed = flagged_grid(flagged, f"prov findings {shlex.quote(r['version'])}, or {see_all}", wide=medium.wide)
+    out.grid(listed)
+    if medium.wide:  # the records the table lists, each whole (newcomer review 16, finding 7)
+        flagged_blocks(out, flagged[:FLAGGED_LISTED])
     if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
         out.line((elsewhere, "yellow"))
     for rule in rule_rows(r):

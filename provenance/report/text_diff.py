@@ -29,9 +29,9 @@ from provenance.report.text_tables import (
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    change_location,
     change_text,
     diff_command,
-    location_text,
     p_text,
     relabel_text,
     side_text,
@@ -166,7 +166,7 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             note=cut(len(shown), max(report["summary"].get(count) or 0, len(items)), see_all),
         )
         for c in shown:
-            where = location_text(c.get("location"), c.get("locator"))
+            where = change_location(report, kind, c)
             grid.add(
                 c["digest"][:12],
                 escaped_cell(change_text(kind, c)),

@@ -16,7 +16,7 @@ from provenance.escaping import visible
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import FlaggedRecord
 from provenance.report.source_rows import source_rows
-from provenance.report.terminal import Cell, Col, Grid
+from provenance.report.terminal import Cell, Col, Grid, Writer
 from provenance.report.wording import (
     plural,
 )
@@ -38,9 +38,17 @@ def cut(shown: int, total: int, see_all: str) -> str:
     return f"(first {shown} of {total}; all: {see_all})" if total > shown else ""
 
 
-def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None = FLAGGED_LISTED) -> Grid:
+WIDE_HINT = "--wide shows each record whole"
+
+
+def flagged_grid(
+    records: list[FlaggedRecord], see_all: str, limit: int | None = FLAGGED_LISTED, wide: bool | None = None
+) -> Grid:
     """One line per flagged record: digest, score, label, source, lineage, locator, detectors, evidence;
-    the first ``limit`` (None: every record, for ``prov findings``, the listing command)."""
+    the first ``limit`` (None: every record, for ``prov findings``, the listing command). ``wide``: False
+    where the command has ``--wide`` and it was not given, so the note says how to read what the table cuts
+    (newcomer review 16, finding 7: the evidence and "flagged by" were cut even at 250 columns); None where
+    it has none (``prov diff``) or True (the blocks under the table show every record whole)."""
     shown = records if limit is None else records[:limit]
     grid = Grid(
         "Flagged records",
@@ -55,6 +63,7 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None =
             Col("strongest evidence", "flex", drop=2, min_width=20),
         ],
         note=cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",
+        hint=WIDE_HINT if wide is False else "",
     )
     for r in shown:
         by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
@@ -71,6 +80,28 @@ def flagged_grid(records: list[FlaggedRecord], see_all: str, limit: int | None =
             escaped_cell(r.headline),
         )
     return grid
+
+
+def flagged_blocks(out: Writer, records: list[FlaggedRecord]) -> None:
+    """``--wide``: each record of the Flagged records table again, as a block of its own, nothing cut:
+
+    ``008ec5028766 extreme  score 1.000  label 2  source scraper (unsigned batch)  unattributed  row 1047``,
+    then ``flagged by 3 detectors: duplicates, gradient, outlier`` and each detector's whole evidence,
+    strongest first (``outlier (p = 0): ...``), or the combined explanation where none is split out;
+    the lines wrap between words at the medium's width (newcomer review 16, finding 7)."""
+    if not records:
+        return
+    out.line(("Flagged records, each whole", "bold"), f" ({len(records)}, in the table's order; --wide)")
+    for r in records:
+        marks = (" waived" if r.waived else "") + (" extreme" if r.extreme else "")
+        facts = [f"score {r.score:.3f}", f"label {r.label_text}", f"source {r.source_text}", r.lineage_words, r.where]
+        out.line((r.digest[:12] + marks, "bold"), "  " + "  ".join(facts))
+        out.line(r.flagged_by if r.flagged else "not flagged", indent=2)
+        for e in r.evidence:
+            out.line(f"{e.detector} (p = {e.p_value}): {e.text}", indent=2)
+        if not r.evidence:
+            out.line(r.explanation or "-", indent=2)
+    out.line()
 
 
 def sources_grid(report: dict) -> Grid | None:

@@ -49,7 +49,7 @@ def diff_verdict(report: dict) -> Verdict:
     elif s["signals_flagged"] or (det is not None and det.flagged and not det.within_budget):
         tone, word = "bad", "flagged"
     elif det is not None and det.flagged:  # no more than a clean delta flags: not a red verdict (newcomer 11, #10)
-        tone, word = "warn", "within a clean delta"
+        tone, word = "warn", "within budget"  # the Detectors table's combined word (newcomer review 16, #6)
     else:
         tone, word = "ok", "nothing flagged"
     return Verdict(tone, word, "; ".join(parts) + ".")

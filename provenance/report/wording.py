@@ -91,9 +91,15 @@ def text_line(path: str, row: int) -> int | None:
 
 
 def location_text(location: dict | None, locator: Any = None) -> str:
-    """Where a record is: ``"row 12"`` in a single Parquet file, ``"part-1.parquet row 3"`` in a folder,
-    ``"line 14"`` / ``"scrape-3.jsonl line 20"`` in a CSV or JSON Lines file (newcomer review 12, finding 11:
-    "row 19" was line 20 in an editor), a tree's relative path, or ``"-"`` when the report does not say."""
+    """Where a record is: ``"row 12"`` in a single Parquet file, ``"part-1.parquet row 3"`` in a folder of them,
+    ``"row 12 (line 14)"`` / ``"scrape-3.jsonl row 19 (line 20)"`` in a CSV or JSON Lines file, a tree's relative
+    path, or ``"-"`` when the report does not say. ``row`` is 0-based over the data rows, as the JSON's
+    ``location.row`` and the locator count; ``line`` is the 1-based line an editor shows, after a CSV's header
+    (newcomer review 12, finding 11: "row 19" was line 20 in an editor; review 16, finding 5: ``prov diff`` said
+    "row 176" and ``prov check`` "line 178" of one record, neither saying which convention it used).
+
+    ``location``: ``{"path", "row"}`` (``delta.records.location``); its path tells a text table from a Parquet
+    file when the locator is a bare row number. ``locator``: the manifest's (``"12"``, ``"file#12"``, a path)."""
     if locator is None and location:
         locator = location.get("locator")
     if locator is None or locator == "":
@@ -101,11 +107,20 @@ def location_text(location: dict | None, locator: Any = None) -> str:
     text = str(locator)
     file, sep, row = text.rpartition("#")
     if text.isdigit() or (sep and row.isdigit()):
-        path = file if sep else str((location or {}).get("path") or "")
-        line = text_line(path, int(row if sep else text))
-        where = f"line {line}" if line is not None else f"row {row if sep else text}"
+        n = int(row if sep else text)
+        line = text_line(file if sep else str((location or {}).get("path") or ""), n)
+        where = f"row {n}" + (f" (line {line})" if line is not None else "")
         return f"{file} {where}" if sep else where
     return text
+
+
+def change_location(report: dict, kind: str, change: dict) -> str:
+    """``location_text`` of one listed change of a diff (``changes[kind][i]``), whose items name a locator but
+    no file: a removed record is in the base's data, the others in the new side's, so a CSV row reads
+    ``row 176 (line 178)`` as ``prov check`` and ``prov findings`` name it (newcomer review 16, finding 5)."""
+    side = report.get("base" if kind == "removed" else "new") or {}
+    where = change.get("location") or {"path": side.get("path") or ""}
+    return location_text(where, change.get("locator"))
 
 
 KEY_REVOKED = "key revoked"  # a named_by of a source whose signed batch lost standing to a revoked key

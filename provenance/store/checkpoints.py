@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -95,7 +97,10 @@ def sign_checkpoint(
     The signing key's public half is registered in the store's ``keys`` table on first use
     (audit-logged, before the tree is taken, so the checkpoint covers it too; ``name``
     names it there). Returns the checkpoint, or None when the log is empty or (unless
-    ``force``) the newest checkpoint already covers every entry. Raises StoreError outside a write.
+    ``force``) a checkpoint by this key that verifies already covers exactly the log now
+    (:func:`covering`): a ``checkpoints`` row is written by whoever writes ``.prov/``, so a
+    row's size alone never skips the signature (attack review 17, F17-1). Raises StoreError
+    outside a write.
     """
     keyid = keys.key_id(private.public_key())
     register_signing_key(store, private, name)
@@ -103,8 +108,7 @@ def sign_checkpoint(
     if not rows:
         return None
     create_checkpoints_table(store.db)
-    newest = store.db.execute(f"select max(size) from {CHECKPOINTS}").fetchone()[0]
-    if newest is not None and newest >= len(rows) and not force:
+    if not force and covering(store, private.public_key(), rows, hashes) is not None:
         return None
     root = merkle.merkle_root(hashes)
     predicate = {
@@ -122,31 +126,97 @@ def sign_checkpoint(
     return cp
 
 
+def covering(store: Any, public: Ed25519PublicKey, rows: list[dict], hashes: list[bytes]) -> Checkpoint | None:
+    """A checkpoint in the store signed by ``public``'s key that covers exactly the log ``rows``/``hashes``
+    (:func:`leaves` now): its signature verifies under that key and its treeSize, RFC 9162 root and head
+    chain hash are the log's. None when there is none (rows that name the key but do not verify, or cover
+    another log, are passed over: they are no evidence)."""
+    if not rows:
+        return None
+    keyid = keys.key_id(public)
+    candidates = [r for r in checkpoint_rows(store.db) if r["keyid"] == keyid and r["size"] == len(rows)]
+    if not candidates:
+        return None
+    for row in reversed(candidates):
+        try:
+            cp = read_checkpoint(store, row, {keyid: public})
+        except (VerificationError, InputError):
+            continue
+        if departure_from(rows, hashes, cp, "") is None:
+            return cp
+    return None
+
+
+def departure_from(rows: list[dict], hashes: list[bytes], cp: Checkpoint, path: str) -> str | None:
+    """Why the audit log ``rows``/``hashes`` (:func:`leaves`) does not hold the log state ``cp`` kept in
+    ``path`` (fewer entries than it signed, or first ``treeSize`` entries whose RFC 9162 root or last chain
+    hash differ), or None when it does (``gate.kept_states.departure``)."""
+    if cp.size > len(rows):
+        return (
+            f"the store's audit log has {len(rows)} entries, {cp.size - len(rows)} fewer than the "
+            f"{cp.size} of the log state kept in {path}"
+        )
+    if merkle.prefix_roots(hashes, {cp.size})[cp.size].hex() != cp.root or rows[cp.size - 1]["hash"] != cp.head:
+        return (
+            f"the store's audit log's first {cp.size} entries are not the {cp.size} of the log state kept in "
+            f"{path} (root {cp.root[:16]})"
+        )
+    return None
+
+
 def checkpoint_now(store: Any, signer: CheckpointKey) -> Checkpoint:
     """``prov audit checkpoint``: sign a checkpoint over the whole log in its own write.
 
-    If the newest checkpoint already covers every entry and was signed by this key, that
-    one is returned. Raises InputError for an empty log.
+    A checkpoint by this key already in the store is returned only when it verifies under
+    the key and covers exactly the log now (:func:`covering`); otherwise a fresh one is
+    signed over :func:`leaves`. Raises InputError for an empty log.
     """
-    keyid = keys.key_id(signer.private.public_key())
     with store.write():
         if audit.head(store.db)[0] == 0:
             raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
         cp = sign_checkpoint(store, signer.private, signer.name)
         if cp is None:
-            cp = _newest_by(store, keyid)
-        if cp is None:  # covered by another key's checkpoint: sign one of our own
+            rows, hashes = leaves(store.db)
+            cp = covering(store, signer.private.public_key(), rows, hashes)
+        if cp is None:
             cp = sign_checkpoint(store, signer.private, signer.name, force=True)
     assert cp is not None
     return cp
 
 
-def _newest_by(store: Any, keyid: str) -> Checkpoint | None:
-    rows = [r for r in checkpoint_rows(store.db) if r["keyid"] == keyid]
-    if not rows or rows[-1]["size"] < audit.head(store.db)[0]:
-        return None
-    r = rows[-1]
-    return Checkpoint(r["size"], r["root"], r["head"], r["created_at"], r["keyid"], r["object"])
+def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Checkpoint:
+    """The checkpoint in ``data`` after checking that it is signed by ``signer`` and covers exactly the store's
+    audit log now; raises VerificationError naming ``name`` otherwise (a kept file over an older log would
+    let a ``.prov/`` writer erase what came after it: attack review 17, F17-1)."""
+    keyid = keys.key_id(signer.private.public_key())
+    cp = parse_checkpoint(data, name, {keyid: signer.private.public_key()})
+    rows, hashes = leaves(store.db)
+    why = departure_from(rows, hashes, cp, name)
+    if why is None and cp.size != len(rows):
+        why = f"it signs {cp.size} entries, but the store's audit log holds {len(rows)} now"
+    if why is not None:
+        raise VerificationError(f"{name}: not the log state now ({why}); nothing kept can be relied on")
+    return cp
+
+
+def _kept_bytes(store: Any, signer: CheckpointKey) -> bytes:
+    """The envelope of :func:`checkpoint_now`, checked to cover exactly the log now before it is written out."""
+    cp = checkpoint_now(store, signer)
+    data = store.objects.get(cp.object, "audit checkpoint")
+    _covers_now(store, signer, data, str(store.objects.path(cp.object)))
+    return data
+
+
+def _read_back(store: Any, signer: CheckpointKey, path: str | Path, data: bytes) -> Checkpoint:
+    """The checkpoint in the file just written to ``path``, read back: it must hold ``data`` and cover exactly
+    the log now. Raises VerificationError naming ``path`` otherwise."""
+    try:
+        got = Path(path).read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"{path}: cannot read back the checkpoint written ({exc.strerror})") from exc
+    if got != data:
+        raise VerificationError(f"{path}: the file read back is not the checkpoint written")
+    return _covers_now(store, signer, got, str(path))
 
 
 def register_signing_key(store: Any, private: Ed25519PrivateKey, name: str) -> bool:
@@ -328,18 +398,81 @@ def keep_checkpoint(store: Any, signer: CheckpointKey, path: Path) -> Checkpoint
 
     A store revocation survives a ``.prov/`` writer's rollback of the log only once a state
     signed after it is kept where the verifier reads it (``prov audit verify --checkpoint``;
-    attack review 6, finding 9). Returns the checkpoint. Raises InputError if ``path`` exists.
+    attack review 6, finding 9). Returns the checkpoint read back from ``path``. Raises InputError if
+    ``path`` exists; VerificationError when the checkpoint (before or after it is written) does not verify
+    under ``signer``'s key or does not cover exactly the log now.
     """
-    cp = checkpoint_now(store, signer)
-    data = store.objects.get(cp.object, "audit checkpoint")
+    data = _kept_bytes(store, signer)
     try:
         with open(path, "xb") as fh:
             fh.write(data)
     except FileExistsError:
         raise InputError(f"{path}: already exists; a kept checkpoint is never overwritten") from None
-    return cp
+    return _read_back(store, signer, path, data)
 
 
 def keep_command(path: Path) -> str:
     """The one command that keeps ``path`` where the example CI workflow reads the kept log state."""
     return f"gh variable set PROV_KEPT_LOG_STATE < {shlex.quote(str(path))}"
+
+
+def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") -> Path:
+    """Check, before any work, where a command writes the log state to keep outside the store (``prov commit
+    --checkpoint-out FILE``) and return the file it will write (``out`` itself).
+
+    A regular file already at ``out`` is replaced atomically (it is the one asked for: CI keeps the newest
+    state under one name); nothing else is written. Raises InputError (exit 2) naming ``out`` for a path
+    inside the store's ``.prov/`` folder (a ``.prov/`` writer deletes a state kept there with the entries it
+    signed), a symbolic link (prov never writes through one to a file it was not asked for), a folder,
+    FIFO or device, or a folder that does not exist.
+    """
+    from provenance import output_file
+
+    link = output_file.link_refusal(out, flag)
+    if link is not None:
+        raise link
+    target = output_file.check_output(out, flag)
+    if out == output_file.STDOUT or target is None:
+        raise InputError(f"{flag} -: the log state is kept in a file; give a path outside .prov/")
+    inside = Path(os.path.realpath(store.root))
+    where = Path(os.path.realpath(target.parent)) / target.name
+    if where == inside or inside in where.parents:
+        raise InputError(
+            f"{flag} {out}: is inside the store ({store.root}); keep the log state outside .prov/, where "
+            "a .prov/ writer cannot delete it with the entries it signed (e.g. a CI artifact)"
+        )
+    if target.is_file() and not _is_checkpoint_file(target):
+        raise InputError(
+            f"{flag} {out}: a file is there that is no kept log state (a checkpoint); prov replaces only an "
+            "earlier checkpoint there: give another path, or move that file away first"
+        )
+    return target
+
+
+def _is_checkpoint_file(path: Path) -> bool:
+    """Whether ``path`` holds a DSSE envelope of an in-toto statement of type :data:`CHECKPOINT_TYPE` (an earlier
+    kept log state, which ``--checkpoint-out``/``--out`` may replace); its signature is not judged here. Read at
+    most 1 MiB: a checkpoint is a few hundred bytes, and a larger file is none (a key, data, a database)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)
+        env = json.loads(data)
+        statement = json.loads(base64.b64decode(env["payload"], validate=True))
+        return isinstance(env.get("signatures"), list) and statement.get("predicateType") == CHECKPOINT_TYPE
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def write_checkpoint_out(store: Any, signer: CheckpointKey, out: str, flag: str = "--checkpoint-out") -> Checkpoint:
+    """Sign a checkpoint over the whole log now with ``signer`` (``checkpoint_now``: the one the command's own
+    write signed with that key when it still covers every entry) and write its envelope to ``out``, checked
+    by :func:`checkpoint_out_path` again (atomically: a temporary file beside it, then a rename; a reader
+    never sees half of it). Returns the checkpoint read back from ``out``: signed by ``signer`` over exactly the
+    log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). Raises InputError as
+    :func:`checkpoint_out_path`; VerificationError when the checkpoint does not cover exactly the log now."""
+    from provenance import output_file
+
+    checkpoint_out_path(store, out, flag)
+    data = _kept_bytes(store, signer)
+    output_file.write_output(out, data, flag)
+    return _read_back(store, signer, out, data)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from provenance.errors import InputError, StoreError
 from provenance.store import dvc_links
-from provenance.store.schema import create_schema
-from provenance.store.sqlite import sqlite_utils
+from provenance.store.schema import expected_columns, is_prov_object
 
 STORE_DIR = ".prov"
 STORE_ENV = "PROV_STORE"
@@ -33,16 +32,6 @@ def decode_text(db_path: Path, raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise StoreError(f"{db_path}: the database holds text that is not UTF-8 (damaged; run `prov fsck`)") from None
-
-
-@functools.lru_cache(maxsize=1)
-def _expected_columns() -> dict[str, set[str]]:
-    """Column names of every table ``prov init`` creates, from the schema code itself."""
-    db = sqlite_utils.Database(memory=True, execute_plugins=False)
-    create_schema(db)
-    out = {t: set(db[t].columns_dict) for t in db.table_names()}
-    db.conn.close()
-    return out
 
 
 def find_store(start: str | Path | None = None) -> Path:
@@ -77,23 +66,93 @@ def shown_path(root: Path) -> str:
         return str(root)
 
 
-def connect(db_path: Path, timeout: float) -> sqlite3.Connection:
+def foreign_objects(conn: sqlite3.Connection) -> list[str]:
+    """The schema objects of the database on ``conn`` that prov did not create, each as ``"trigger NAME on TABLE"``,
+    ``"view NAME"``, ``"table NAME"`` or ``"index NAME on TABLE"``; empty for an honest store.
+
+    One query on ``sqlite_master``. What counts as prov's is ``schema.is_prov_object``: every trigger and view is
+    foreign (prov makes none), and so is any table or index outside ``prov init``'s and the on-demand tables', and
+    any ``sqlite_`` object SQLite would not have made so (attack review 17, F17-3).
+    """
+    return [label for _, _, label in foreign_rows(conn)]
+
+
+def foreign_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """:func:`foreign_objects` as ``(type, name, label)``, ``label`` being how that function names the object."""
+    return foreign_in(conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall())
+
+
+def foreign_in(master: list[tuple[str, str, str | None, str | None]]) -> list[tuple[str, str, str]]:
+    """:func:`foreign_rows` of rows ``(type, name, tbl_name, sql)`` already read from ``sqlite_master``, by type
+    and name."""
+    found = []
+    for kind, name, table, sql in sorted(master, key=lambda r: (r[0], r[1])):
+        if not is_prov_object(kind, name, table, sql):
+            on = f" on {table}" if kind in ("trigger", "index") and table else ""
+            found.append((kind, name, f"{kind} {name}{on}"))
+    return found
+
+
+def undroppable(kind: str, name: str) -> str | None:
+    """Why SQL cannot drop the schema object ``(kind, name)``, or None when ``drop KIND "NAME"`` can: a name holding
+    a NUL byte (set through ``pragma writable_schema``; no SQL statement can name it), or a table named
+    ``sqlite_...`` other than ``sqlite_stat...`` (SQLite refuses to drop those: "may not be dropped")."""
+    if "\x00" in name:
+        return "its name holds a NUL byte, which no SQL statement can name"
+    if kind == "table" and name.lower().startswith("sqlite_") and not name.lower().startswith("sqlite_stat"):
+        return "SQLite refuses to drop a table named sqlite_..."
+    return None
+
+
+def refuse_foreign(db_path: Path, found: list[str]) -> StoreError:
+    """The ``StoreError`` (exit 3) refusing a store whose ``prov.db`` holds the foreign objects ``found``."""
+    return StoreError(
+        f"{db_path}: holds schema objects prov did not create ({'; '.join(found)}), which can change or undo what "
+        "prov writes and reads; refusing the store: `prov fsck` lists them, `prov fsck --repair` drops them "
+        "(or, for one SQLite cannot drop, says to restore .prov/ from a copy you trust)"
+    )
+
+
+def harden(conn: sqlite3.Connection) -> None:
+    """Tell SQLite to trust nothing the database file's schema asks for: ``pragma trusted_schema = off`` (no SQL
+    function with side effects from a view or trigger, https://sqlite.org/pragma.html#pragma_trusted_schema),
+    and, where Python offers ``Connection.setconfig`` (3.12+), triggers and views turned off for this connection
+    (``SQLITE_DBCONFIG_ENABLE_TRIGGER``/``_VIEW``). prov makes neither, so an honest store does not notice."""
+    conn.execute("pragma trusted_schema = off")
+    setconfig = getattr(conn, "setconfig", None)
+    if setconfig is not None:  # Python 3.12+; on 3.11 the refusal of foreign objects stands alone
+        for option in ("SQLITE_DBCONFIG_ENABLE_TRIGGER", "SQLITE_DBCONFIG_ENABLE_VIEW"):
+            if hasattr(sqlite3, option):
+                setconfig(getattr(sqlite3, option), False)
+
+
+def connect(db_path: Path, timeout: float, foreign_ok: bool = False) -> sqlite3.Connection:
     """A connection to the store database ``db_path`` (autocommit; waits up to ``timeout`` seconds on a lock).
 
-    Its text is decoded by :func:`decode_text`, and every table's columns are checked against
-    prov's schema here (a renamed column would surface later as a ``KeyError`` deep in a command).
+    Its text is decoded by :func:`decode_text`, the connection is :func:`harden`-ed, and every table's
+    columns are checked against prov's schema here (a renamed column would surface later as a ``KeyError``
+    deep in a command). A database holding a trigger, view, table or index prov did not create
+    (:func:`foreign_objects`; attack review 16b, B16-2: a trigger that deleted the ``trust.revoke`` entry as
+    it was written) is refused unless ``foreign_ok`` (``prov fsck``, which reports them).
 
     Raises:
         StoreError: the database cannot be read (corrupt, not SQLite, a damaged schema), holds
-            text that is not UTF-8, or a table lacks a column prov's schema gives it (exit 3).
+            text that is not UTF-8, holds schema objects prov did not create, or a table lacks a
+            column prov's schema gives it (exit 3).
     """
     try:
         conn = sqlite3.connect(db_path, isolation_level=None, timeout=timeout)
         conn.text_factory = functools.partial(decode_text, db_path)
-        conn.execute("pragma journal_mode")  # touch the file so corruption shows up here
-        tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
-        expected = _expected_columns()
-        for table in tables:
+        harden(conn)
+        objects = conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()  # corruption shows
+        found = [label for _, _, label in foreign_in(objects)]
+        if found and not foreign_ok:
+            conn.close()
+            raise refuse_foreign(db_path, found)
+        expected = expected_columns()
+        for table in (
+            name for kind, name, _, _ in objects if kind == "table" and name in expected
+        ):  # prov's names only
             missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
             if missing:
                 raise StoreError(

@@ -22,6 +22,8 @@ when present.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 
 from provenance.store.sqlite import sqlite_utils
@@ -178,3 +180,91 @@ ON_DEMAND_TABLES: dict[str, Callable[[sqlite_utils.Database], None]] = {
     CHECKPOINTS: create_checkpoints_table,
 }
 """Tables created on first use (name -> creator), after ``create_schema``'s."""
+
+
+def _master(db: sqlite_utils.Database) -> dict[tuple[str, str], str]:
+    return {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
+
+
+@functools.cache
+def _schemas() -> tuple[
+    dict[tuple[str, str], str],
+    dict[tuple[str, str], str],
+    dict[str, set[str]],
+    dict[str, str],
+    dict[str, tuple[str, bool]],
+]:
+    """``create_schema``'s objects, the on-demand tables' objects, every table's columns, the
+    ``sqlite_autoindex_TABLE_N`` indexes SQLite makes for their UNIQUE and PRIMARY KEY constraints (name -> table),
+    and prov's own indexes (name -> (table, unique)), from one in-memory store built once per process."""
+    db = sqlite_utils.Database(memory=True, execute_plugins=False)
+    create_schema(db)
+    made = _master(db)
+    for create in ON_DEMAND_TABLES.values():
+        create(db)
+    later = {key: sql for key, sql in _master(db).items() if key not in made}
+    columns = {t: set(db[t].columns_dict) for t in db.table_names()}
+    autoindexes = {
+        name: table
+        for kind, name, table in db.execute("select type, name, tbl_name from sqlite_master")
+        if kind == "index" and name.startswith("sqlite_autoindex_")
+    }
+    indexes = {
+        name: (table, _unique(sql))
+        for kind, name, table, sql in db.execute("select type, name, tbl_name, sql from sqlite_master")
+        if kind == "index" and not name.startswith("sqlite_")
+    }
+    db.conn.close()
+    return made, later, columns, autoindexes, indexes
+
+
+def _unique(sql: str | None) -> bool:
+    """Whether an index's ``CREATE`` statement makes a UNIQUE index."""
+    return sql is not None and re.match(r"\s*create\s+unique\s", sql, re.IGNORECASE) is not None
+
+
+def expected_schema() -> dict[tuple[str, str], str]:
+    """``(type, name) -> sql`` of every table and index ``prov init`` creates, read from a fresh in-memory store."""
+    return dict(_schemas()[0])
+
+
+def on_demand_schema() -> dict[tuple[str, str], str]:
+    """``(type, name) -> sql`` of the tables (and their indexes) a store makes on first use (:data:`ON_DEMAND_TABLES`)."""
+    return dict(_schemas()[1])
+
+
+def expected_columns() -> dict[str, set[str]]:
+    """``table -> column names`` of every table prov creates (``prov init``'s and the on-demand ones)."""
+    return _schemas()[2]
+
+
+SQLITE_OWN_TABLES: dict[str, str] = {
+    "sqlite_sequence": "CREATE TABLE sqlite_sequence(name,seq)",
+    "sqlite_stat1": "CREATE TABLE sqlite_stat1(tbl,idx,stat)",
+    "sqlite_stat4": "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
+}
+"""The tables SQLite makes itself and the ``sql`` it gives them (https://sqlite.org/fileformat2.html §2.6: an
+AUTOINCREMENT table's counters; ``ANALYZE``'s statistics, ``sqlite_stat4`` only in builds with STAT4)."""
+
+
+def is_prov_object(kind: str, name: str, table: str | None, sql: str | None) -> bool:
+    """Whether a row of ``sqlite_master`` (its ``type``, ``name``, ``tbl_name`` and ``sql``) is an object prov
+    creates, or one SQLite makes itself as SQLite makes it: ``sqlite_sequence``, ``sqlite_stat1`` or
+    ``sqlite_stat4`` with SQLite's own ``sql`` (:data:`SQLITE_OWN_TABLES`), or the ``sqlite_autoindex_TABLE_N``
+    of one of prov's tables' constraints, on that table and with no ``sql``.
+
+    Anything else (any trigger or view, another table or index, an object renamed to a ``sqlite_`` name through
+    ``pragma writable_schema``: attack review 17, F17-3) was put there by someone else: prov makes no triggers or
+    views, and a trigger can change or undo what a command writes (attack review 16b, B16-2); a planted UNIQUE
+    index makes an ``INSERT OR REPLACE`` delete another row.
+    """
+    if name.startswith("sqlite_"):
+        if kind == "table":
+            return table == name and name in SQLITE_OWN_TABLES and sql == SQLITE_OWN_TABLES[name]
+        return kind == "index" and sql is None and table is not None and _schemas()[3].get(name) == table
+    if kind == "index":  # on its own table and as unique as prov made it (attack review 17c, F2: a UNIQUE index
+        # planted under a prov index's name makes an INSERT OR REPLACE delete other rows)
+        return table is not None and _schemas()[4].get(name) == (table, _unique(sql))
+    if kind == "table" and table != name:
+        return False
+    return (kind, name) in _schemas()[0] or (kind, name) in _schemas()[1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import os
 import shlex
 import sqlite3
@@ -23,9 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, StoreBusyError, StoreError
-from provenance.store import audit, dvc_links
+from provenance.store import audit, dvc_links, identity
 from provenance.store.objects import ObjectStore
-from provenance.store.opening import STORE_DIR, STORE_ENV, connect, decode_text, find_store, shown_path
+from provenance.store.opening import (
+    STORE_DIR,
+    STORE_ENV,
+    connect,
+    decode_text,
+    find_store,
+    foreign_objects,
+    foreign_rows,
+    harden,
+    refuse_foreign,
+    shown_path,
+    undroppable,
+)
 from provenance.store.schema import create_schema
 from provenance.store.sqlite import sqlite_utils
 
@@ -43,20 +56,23 @@ class Store:
 
     Opening raises ``InputError`` (exit 2) when ``root`` holds no ``prov.db``, and
     ``StoreError`` (exit 3) when the database cannot be read, holds text that is not UTF-8,
-    or lacks a column prov's schema gives it.
+    lacks a column prov's schema gives it, or holds a trigger, view, table or index prov did not
+    create (``opening.foreign_objects``); ``inspect=True`` (``prov fsck``, which reports them) opens
+    the last kind all the same, but its :meth:`write` refuses them too.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, inspect: bool = False):
         self.root = Path(root)
         self.objects = ObjectStore(self.root / "objects")
         db_path = self.root / "prov.db"
         if not db_path.is_file():
             raise InputError(f"{self.root}: not a prov store (no prov.db)")
-        conn = connect(db_path, self._lock_timeout())
+        conn = connect(db_path, self._lock_timeout(), foreign_ok=inspect)
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._new_objects: list[str] | None = None
         self._live: Store | None = None  # set on a snapshot (:meth:`snapshot`): the store its writes go to
         self._owns_live = False  # a snapshot from open_snapshot closes its live store with itself
+        self._inspect = inspect
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -98,6 +114,7 @@ class Store:
         db.conn.execute("pragma synchronous = off")
         db.conn.execute("pragma journal_mode = memory")
         create_schema(db)
+        identity.create(db)  # the store's id, signed into its trust entries and versions (store/identity.py)
         db.conn.close()
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
@@ -208,6 +225,10 @@ class Store:
         With ``checkpoint`` (a ``provenance.store.checkpoints.CheckpointKey``), a write that
         appended audit entries ends by signing a checkpoint over the log, in the same
         transaction: the entries are never on disk without it.
+
+        Once the transaction holds SQLite's write lock, ``prov.db``'s schema is checked again: a trigger,
+        view, table or index prov did not create, planted since the store was opened, raises ``StoreError``
+        (exit 3) before anything is written (attack review 16b, B16-2).
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
             with self._live.write(checkpoint) as live:
@@ -228,6 +249,9 @@ class Store:
                 self._new_objects = None
                 raise StoreBusyError(f"{self.root}: store busy ({exc})") from exc
             try:
+                found = foreign_objects(self.db.conn)
+                if found:
+                    raise refuse_foreign(self.root / "prov.db", found)
                 before = self.audit_head()
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
@@ -280,10 +304,15 @@ class Store:
                 raise StoreError(f"{self.root / 'prov.db'}: cannot copy the store database ({exc})") from exc
             raise
         copy.text_factory = functools.partial(decode_text, self.root / "prov.db")
+        harden(copy)
+        found = [] if self._inspect else foreign_objects(copy)  # planted since this store was opened
+        if found:
+            copy.close()
+            raise refuse_foreign(self.root / "prov.db", found)
         snap = object.__new__(Store)
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
-        snap._new_objects, snap._live, snap._owns_live = None, self, owns_live
+        snap._new_objects, snap._live, snap._owns_live, snap._inspect = None, self, owns_live, self._inspect
         return snap
 
     def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:
@@ -305,6 +334,74 @@ class Store:
     def audit(self, action: str, subject: str, detail: dict) -> str:
         """Append an audit entry inside the current write; return the new head hash (``store/audit.py``)."""
         return audit.append(self.db, action, subject, detail)
+
+    def read_back(self, head: str, *rows: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        """Inside a write, after a security-relevant append: check that what it wrote is there as written.
+
+        ``head`` is what :meth:`audit` returned for the entry: one entry must carry that hash and hash to it
+        (``audit.entry_bytes``: seq, time, action, subject and detail as written). Each of ``rows`` is
+        ``(table, key, written)``: exactly one row of ``table`` matches the column values ``key`` and holds
+        ``written`` (column -> value). Called before the write commits or signs a checkpoint, so nothing a
+        trigger or a changed table definition swallowed is certified (attack review 16b, B16-2: the
+        ``trust.revoke`` entry deleted as it was inserted, the row's ``revoked_at`` reset). Behind the refusal
+        of foreign schema objects at open and at the start of each write; an honest store always passes.
+
+        Raises:
+            StoreError: outside a write, or something is not there as written (exit 3); the write then rolls
+                back, so nothing is committed.
+        """
+        db_path = self.root / "prov.db"
+        if self._new_objects is None and self._live is None:
+            raise StoreError("Store.read_back() is called inside Store.write()")
+        cur = self.db.execute(
+            "select seq, ts, action, subject, detail, prev_hash, hash from audit where hash = ?", [head]
+        )
+        cols = [c[0] for c in cur.description]
+        found = [dict(zip(cols, r)) for r in cur.fetchall()]
+        if len(found) != 1 or hashlib.sha256(audit.entry_bytes(found[0])).hexdigest() != head:
+            raise StoreError(
+                f"{db_path}: the audit entry just written is not in the log as written ({len(found)} entries carry "
+                f"its hash {head[:16]}); nothing was saved: run `prov fsck`"
+            )
+        for table, key, written in rows:
+            names = list(written)
+            where = " and ".join(f"[{k}] = ?" for k in key)
+            got = self.db.execute(
+                f"select {', '.join(f'[{c}]' for c in names)} from [{table}] where {where}", list(key.values())
+            ).fetchall()
+            if got != [tuple(written[c] for c in names)]:
+                shown = ", ".join(f"{k} {v}" for k, v in key.items())
+                raise StoreError(
+                    f"{db_path}: the {table} row of {shown} does not hold what was just written "
+                    f"({', '.join(names)}); nothing was saved: run `prov fsck`"
+                )
+
+    def drop_foreign_objects(self) -> list[str]:
+        """Drop every trigger, view, table and index of ``prov.db`` prov did not create (``opening.foreign_objects``),
+        in one transaction under the store's write lock; return them as that function names them (``prov fsck
+        --repair``). What counts as prov's is ``schema.is_prov_object``, read again under the lock; prov's own
+        objects and SQLite's are never dropped, nor one SQL cannot drop (``opening.undroppable``: fsck says to restore
+        ``.prov/`` from a copy instead). Raises as :meth:`locked`, and ``StoreError`` (exit 3) when
+        SQLite refuses a drop (the store is then as it was).
+        """
+        dropped = []
+        with self.locked():
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                order = {"trigger": 0, "view": 1, "index": 2, "table": 3}  # a table's drop takes its own indexes
+                for kind, name, label in sorted(foreign_rows(conn), key=lambda r: order.get(r[0], 4)):
+                    if kind in order and undroppable(kind, name) is None:  # fsck says to restore .prov/ for the rest
+                        conn.execute(f'drop {kind} if exists "{name.replace(chr(34), chr(34) * 2)}"')
+                        dropped.append(label)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise StoreError(f"{self.root / 'prov.db'}: cannot drop a schema object ({exc})") from exc
+                raise
+        return dropped
 
     # --- reading ------------------------------------------------------------------------
 

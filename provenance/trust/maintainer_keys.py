@@ -53,7 +53,8 @@ def revoke_key(store: Store, prefix: str, reason: str | None = None, checkpoint:
     stamp = clock.now_iso()
     with store.write(checkpoint):
         store.db.execute("update keys set revoked_at = ? where keyid = ?", [stamp, row["keyid"]])
-        store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
+        head = store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
+        store.read_back(head, ("keys", {"keyid": row["keyid"]}, {"revoked_at": stamp}))  # before the checkpoint
     signed = [
         r[0] for r in store.db.execute("select tag from versions where keyid = ? order by audit_seq", [row["keyid"]])
     ]

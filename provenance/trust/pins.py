@@ -45,6 +45,7 @@ from provenance.trust.roles import MAINTAINER_ROLES, PINNED, ROOT, RoleKeys, Rol
 from provenance.trust.root import Root, load_chain_history
 
 if TYPE_CHECKING:
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
     from provenance.trust.source_keys import TrustedKey
 
@@ -385,3 +386,22 @@ def _env_threshold(value: str | None) -> int:
     if n < 1:
         raise InputError(f"{ROOT_THRESHOLD_ENV}={value!r}: expected a whole number from 1")
     return n
+
+
+def refuse_unpinned_checkpoint(store: Store, pins: Pins, signer: CheckpointKey | None, path: str | None) -> None:
+    """Exit 2, before anything is written, when keys are pinned and the checkpoint key ``signer`` (from
+    ``path``) holds none of their maintainer roles (newcomer review 10, finding 13, for every command
+    that signs a checkpoint): the checkpoint would be written, and every verifier would list it as not
+    relied on, so the change it was to protect would stay pending unseen. Nothing pinned: not checked,
+    as a store's first commit."""
+    if signer is None:
+        return
+    trusted = pins.maintainer_keys(store)
+    if trusted is None:
+        return
+    keyid = keys.key_id(signer.private.public_key())
+    if keyid not in trusted:
+        raise InputError(
+            f"{path}: key {keyid[:16]} is not among the keys you pinned for commit, attest or waive; verifiers "
+            "would not rely on the checkpoint it signs (pin it with --signer if it is a maintainer's key)"
+        )

@@ -208,7 +208,9 @@ def add_key(
         detail = {"keyid": kid, "valid_from": row["valid_from"], "valid_until": row["valid_until"]}
         detail |= {"name": row["name"], "added_at": row["added_at"]}
         if private is not None:
-            stmt = statements.entry_statement(source, public, name, added_at, window_start, window_end)
+            from provenance.store.identity import ensure  # the store package only where a store is open
+
+            stmt = statements.entry_statement(source, public, name, added_at, window_start, window_end, ensure(store))
             oid = store.put_object(statements.sign_entry(stmt, private), "json")
             statements.create_table(store)
             signer_id = keys.key_id(private.public_key())
@@ -256,6 +258,13 @@ def _signed_entry_to_shorten(
     found = [e for e in statements.signed_entries(store, key.source, role) if e.keyid == key.keyid]
     if found:
         return found[0]
+    foreign = [e for e in statements.foreign_entries(store, role) if (e.source, e.keyid) == (key.source, key.keyid)]
+    if foreign:  # signed by a maintainer, for another store (attack review 16c, C16-2): re-signing it here would
+        # make it this store's
+        raise VerificationError(
+            f"key {key.keyid[:16]} of {key.source}: {foreign[0].line()}; a retirement re-signs only a trust entry "
+            "of this store (run prov audit verify)"
+        )
     logged = any(
         (statements.named_statement(detail) or (None, None))[1] == key.keyid
         for (detail,) in store.db.execute(
@@ -352,15 +361,17 @@ def revoke(
     stamp = clock.now_iso()
     with store.write(checkpoint):
         for k in targets:
-            store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
+            head = store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
             if restore and k.keyid in restore:  # its rows deleted (attack review 16, F2): back, revoked
                 restore[k.keyid]()
-            store.db.execute(
+            updated = store.db.execute(
                 "update trust set revoked_at = ?, revoked_reason = ? where source = ? and keyid = ?",
                 [stamp, reason, source, k.keyid],
-            )
+            ).rowcount
+            row = ("trust", {"source": source, "keyid": k.keyid}, {"revoked_at": stamp, "revoked_reason": reason})
+            store.read_back(head, *([row] if updated else []))  # before any checkpoint signs it (B16-2)
     rows = {k.keyid: k for k in entries(store, source)}
-    return [rows.get(t.keyid) or dataclasses.replace(t, revoked_at=stamp, revoked_reason=reason) for t in targets]
+    return [dataclasses.replace(rows.get(t.keyid) or t, revoked_at=stamp, revoked_reason=reason) for t in targets]
 
 
 def retire(
@@ -429,11 +440,13 @@ def retire(
     with store.write(checkpoint):
         if restore is not None:  # the rows deleted (attack review 16, F2): written back first, in this write
             restore()
-        store.db.execute(
+        updated = store.db.execute(
             "update trust set valid_until = ? where source = ? and keyid = ?", [end_iso, source, key.keyid]
-        )
+        ).rowcount
         detail = {"keyid": key.keyid, "valid_until": end_iso, "signer": signer_id}
         if signed is not None:  # the statement a maintainer signed, shortened: never the row's public key
+            from provenance.store.identity import ensure as store_id  # the store package only where one is open
+
             pred = signed.predicate
             public = keys.parse_public(str(pred["publicKey"]).encode(), f"trust entry {key.keyid[:16]} of {source}")
             stmt = statements.entry_statement(
@@ -443,6 +456,7 @@ def retire(
                 str(pred.get("addedAt") or key.added_at),
                 pred.get("validFrom"),
                 end_iso,
+                store_id(store),
             )
             oid = store.put_object(statements.sign_entry(stmt, private), "json")
             store.db.table(statements.TABLE).insert(
@@ -450,7 +464,10 @@ def retire(
                 replace=True,
             )
             detail["statement"] = oid
-        store.audit("trust.retire", source, detail)
+        written = [("trust", {"source": source, "keyid": key.keyid}, {"valid_until": end_iso})] if updated else []
+        if signed is not None:
+            written.append((statements.TABLE, {"source": source, "keyid": key.keyid}, {"object": detail["statement"]}))
+        store.read_back(store.audit("trust.retire", source, detail), *written)  # before any checkpoint (B16-2)
     return dataclasses.replace(key, valid_until=end_iso)
 
 

@@ -138,6 +138,14 @@ def _explain(
             f"{name}: claims source {source!r} but was signed by key {k.keyid[:16]}, "
             f"which is trusted for {k.source!r}, not {source!r}"
         )
+    if pins.pinned and pins.root is None:  # its key's entry a pinned key signed for another store (C16-2)
+        from provenance.trust.statements import foreign_entries
+
+        for f in foreign_entries(store, pins.role_keys("commit", store)):
+            if f.source == source and f.keyid in claimed:
+                return VerificationError(
+                    f"{name}: signed by key {f.keyid[:16]}, which is no key of {source!r} here: {f.line()}"
+                )
     if not mine:
         return _no_trusted_key(store, env, source, name, pins, claimed[0])
     how = f"prov trust add {shlex.quote(source)} KEY.pub --key MAINTAINER.key"

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
 from provenance.trust.roles import RoleKeys, verify_role
+from provenance.trust.scope import scope_of
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -44,10 +45,16 @@ def entry_statement(
     added_at: str,
     valid_from: str | None,
     valid_until: str | None,
+    store: str | None,
 ) -> dict:
-    """The in-toto Statement of one trust entry (``schemas/trust-entry.schema.json`` is its envelope's payload)."""
+    """The in-toto Statement of one trust entry (``schemas/trust-entry.schema.json`` is its envelope's payload).
+
+    ``store`` is the id of the store the entry is signed for (``provenance.store.identity``: 32 hex digits), put
+    in the predicate as ``store`` so the statement is no trust entry of any other store (attack review 16c,
+    C16-2); ``None`` makes the statement of a store made before ids (no ``store``: only tests build one now).
+    """
     kid = keys.key_id(public)
-    return {
+    stmt: dict = {
         "_type": signing.STATEMENT_TYPE,
         "subject": [{"name": f"{source}:{name}", "digest": {"sha256": kid}}],
         "predicateType": PREDICATE_TYPE,
@@ -61,6 +68,9 @@ def entry_statement(
             "validUntil": valid_until,
         },
     }
+    if store is not None:
+        stmt["predicate"]["store"] = store
+    return stmt
 
 
 def sign_entry(stmt: dict, signer: Ed25519PrivateKey) -> bytes:
@@ -85,6 +95,16 @@ LOGGED_ACTIONS = ("trust.add", "trust.sign", "trust.retire")
 (``trust.add``, or ``trust.sign`` for an entry that was unsigned) and ``prov trust retire`` (its shortened entry)."""
 
 
+def logged_entries(store: Store) -> list[tuple[int, str, str, str]]:
+    """Every trust entry of the audit log (:data:`LOGGED_ACTIONS`) as ``(seq, action, subject, detail)``, in
+    audit order."""
+    return store.db.execute(
+        f"select seq, action, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) "
+        "order by seq",
+        LOGGED_ACTIONS,
+    ).fetchall()
+
+
 def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[SignedEntry]:
     """The trust entries (of ``source``, or all) whose signed statement verifies under ``role``, one per
     ``(source, keyid)``, in the order the hash-chained audit log first names them.
@@ -99,14 +119,19 @@ def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[Sig
     is their intersection: the latest ``validFrom`` and the earliest ``validUntil`` (a retirement only
     shortens a window, and an older, longer statement put back in the log does not lengthen it).
 
+    Only statements for this store count, and only up to where the store handle's scope says
+    (``trust.scope.scope_of``: while ``prov check`` decides, the store id the base version signed and the
+    candidate's signed audit head; elsewhere the id in ``prov.db``, a hint): a statement a maintainer signed for
+    another store, copied here with an appended entry, grants nothing (attack review 16c, C16-2;
+    :func:`foreign_entries` names them). An entry after the scope's last granting entry only narrows the window
+    of a key granted before it.
+
     Returns ``SignedEntry`` objects whose ``signer`` is the key id that signed the first statement.
     Raises nothing for a damaged entry (it is left out).
     """
+    scope = scope_of(store)
     out: dict[tuple[str, str], SignedEntry] = {}
-    for seq, subject, detail in store.db.execute(
-        f"select seq, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) order by seq",
-        LOGGED_ACTIONS,
-    ).fetchall():
+    for seq, _action, subject, detail in logged_entries(store):
         named = named_statement(detail)
         if not isinstance(subject, str) or (source is not None and subject != source) or named is None:
             continue
@@ -117,12 +142,57 @@ def signed_entries(store: Store, source: str | None, role: RoleKeys) -> list[Sig
         if verified is None:
             continue
         pred, signer = verified
+        if scope.refusal(pred, int(seq)) is not None:
+            continue
         seen = out.get((subject, kid))
+        if seen is None and not scope.grants(int(seq)):
+            continue
         if seen is None:
             out[(subject, kid)] = SignedEntry(subject, kid, pred, signer, int(seq))
         else:
             out[(subject, kid)] = SignedEntry(subject, kid, _narrower(seen.predicate, pred), seen.signer, seen.seq)
     return list(out.values())
+
+
+@dataclass(frozen=True)
+class ForeignEntry:
+    """A logged trust entry whose statement verifies under the pins but does not count in this store's scope:
+    ``reason`` says why (``TrustScope.refusal``: signed for another store, or naming none and logged after the
+    chain first signed an id)."""
+
+    seq: int
+    action: str
+    source: str
+    keyid: str
+    reason: str
+
+    def line(self) -> str:
+        """``"audit entry 4 (trust.add of 'vendor'): the signed trust entry of key ab12… was signed for another
+        store (…), not this one (…); it is not counted"``."""
+        return (
+            f"audit entry {self.seq} ({self.action} of {self.source!r}): the signed trust entry of key "
+            f"{self.keyid[:16]} {self.reason}; it is not counted"
+        )
+
+
+def foreign_entries(store: Store, role: RoleKeys) -> list[ForeignEntry]:
+    """The logged trust entries (``LOGGED_ACTIONS``, within the scope's granting part of the log) whose
+    statement verifies under ``role`` for the entry's source and key but that the store handle's scope refuses
+    (:func:`signed_entries` leaves them out): what ``prov check`` blocks on and ``prov audit verify``, ``prov
+    fsck``, ``prov trust list`` and ``prov trust retire`` name (attack review 16c, C16-2). In audit order."""
+    scope = scope_of(store)
+    out = []
+    for seq, action, subject, detail in logged_entries(store):
+        named = named_statement(detail)
+        if named is None or None in named or not isinstance(subject, str) or not scope.grants(int(seq)):
+            continue
+        oid, kid = named
+        assert oid is not None and kid is not None
+        verified = verified_entry(store, oid, subject, kid, role)
+        reason = scope.refusal(verified[0], int(seq)) if verified is not None else None
+        if reason is not None:
+            out.append(ForeignEntry(int(seq), str(action), subject, kid, reason))
+    return out
 
 
 def _narrower(a: dict, b: dict) -> dict:
@@ -299,17 +369,14 @@ def log_problems(store: Store, role: RoleKeys) -> list[str]:
     """What ``prov audit verify`` fails on in the trust entries the hash-chained log names, one line each:
     a ``trust.add``/``trust.sign``/``trust.retire`` entry whose statement object is missing, altered or
     unreadable (:func:`missing_statements`), or is signed by a key of ``role`` and does not verify or names
-    another source or key than the entry, and a verifying entry whose rows are gone (:func:`rows_missing`).
+    another source or key than the entry, one whose verified statement was signed for another store
+    (:func:`foreign_entries`), and a verifying entry whose rows are gone (:func:`rows_missing`).
     A statement signed only by keys ``role`` does not hold is not listed (an honest store read under
     other pins has those). Attack review 15, A15-4: these stores made the gate block while the log passed.
     """
     out = missing_statements(store)
     damaged = {line.split(" (", 1)[0] for line in out}
-    for seq, action, subject, detail in store.db.execute(
-        f"select seq, action, subject, detail from audit where action in ({', '.join('?' * len(LOGGED_ACTIONS))}) "
-        "order by seq",
-        LOGGED_ACTIONS,
-    ).fetchall():
+    for seq, action, subject, detail in logged_entries(store):
         named = named_statement(detail)
         what = f"audit entry {seq}"
         if named is None or None in named or what in damaged or not isinstance(subject, str):
@@ -331,6 +398,7 @@ def log_problems(store: Store, role: RoleKeys) -> list[str]:
                 f"{what} ({action} of {subject!r}): its signed trust entry {oid[:16]} does not verify under the "
                 "pinned keys, or names another source or key than the entry"
             )
+    out += [e.line() for e in foreign_entries(store, role)]
     out += [
         f"audit entry {e.seq} (trust of {e.source!r}): its signed trust entry of key {e.keyid[:16]} verifies, but "
         "its trust rows are missing from the store; prov fsck --repair restores them"

@@ -134,7 +134,7 @@ def test_a_new_class_points_at_the_policy_key_and_its_records_are_not_counted_as
     text = words(prov("check", "n", "--base", "b", "--policy", "nines.toml", *pinned, env=WIDE).stdout)
     said = f"{nines} of them in expected new classes (not judged against the base); {st['flagged']} count"
     assert said in text, text[:600]
-    verdict = "flagged: within a clean delta" if st["flagged"] <= st["allowed"] else "flagged: more than a clean delta"
+    verdict = "passed" if st["flagged"] <= st["allowed"] else "blocked: over budget"  # newcomer review 16, #6
     assert f"combined {verdict} {st['flagged']} {st['allowed']}" in text
 
 
@@ -144,9 +144,10 @@ def test_a_clean_delta_flagged_within_budget_is_not_a_red_flagged(prov, demo):
     assert 0 < summary["flagged"] <= summary["expected_at_most"]
     assert not report["summary"]["signals_flagged"]
     first = prov("diff", "r1", "rc2", "--detect", "--no-save", env=WIDE).stdout.splitlines()[1]
-    assert first.startswith(f"WITHIN A CLEAN DELTA: {summary['flagged']} of "), first
+    # the Detectors table's word for it (newcomer review 16, finding 6: one vocabulary)
+    assert first.startswith(f"WITHIN BUDGET: {summary['flagged']} of "), first
     md = prov("diff", "r1", "rc2", "--detect", "--no-save", "--format", "md").stdout
-    assert md.startswith("### 🟡 prov diff `r1` → `rc2`: within a clean delta")
+    assert md.startswith("### 🟡 prov diff `r1` → `rc2`: within budget")
 
 
 def test_label_flips_show_what_the_neighbours_are_labelled_and_are_grouped(prov, keypair, workdir):
@@ -401,7 +402,7 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     assert f"`{commands['or cut the flagged records out']}`" in md
     # the listing commands the Flagged records table points to, quoted the same way
     listing = f"prov check {shlex.quote(EVIL_TAG)} --base v3 --format json"
-    assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing})" in words(r.stdout), r.stdout
+    assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing};" in words(r.stdout), r.stdout
     assert f"all: `{listing}`, worst first)" in md
 
 

@@ -157,10 +157,14 @@ def test_clean_steps_pass_each_within_its_own_allowance(prov, daily):
 REPARENTED = {"v2": "v1", "v3r": "v1", "v4r": "v1"}
 
 
-def build_reparented(prov, folder: Path, flipped: int, plant: Callable[[str], None] | None = None) -> dict:
+def build_reparented(
+    prov, folder: Path, flipped: int, plant: Callable[[str], None] | None = None, keep: bool = False
+) -> dict:
     """v1 and v2 as in :func:`build_daily` (with ``flipped`` flips on day 2), then v3r (days 2-3) and v4r (days
     2-4), each committed with ``--parent v1``, as a pipeline that branches from its last release does.
-    ``plant(tag)``, when given, runs before each commit (a ``.prov/`` writer's turn between the pipeline's runs)."""
+    ``plant(tag)``, when given, runs before each commit (a ``.prov/`` writer's turn between the pipeline's runs).
+    ``keep``: each commit also writes its log state to ``TAG.checkpoint.json`` (``--checkpoint-out``), as CI keeps
+    it outside the checkout."""
     table = digits_table()
     table = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
     start = SIZES["v1"]
@@ -175,10 +179,11 @@ def build_reparented(prov, folder: Path, flipped: int, plant: Callable[[str], No
         (folder / tag).mkdir()
         pq.write_table(table.slice(0, end), folder / tag / "digits.parquet")
         parent = ("--parent", REPARENTED[tag]) if tag in REPARENTED else ()
+        kept = ("--checkpoint-out", f"{tag}.checkpoint.json") if keep else ()
         if plant is not None:
             plant(tag)
         r = prov("-q", "commit", f"{tag}/digits.parquet", "--tag", tag, *parent, "--key", "maintainer.key",
-                 "--signer", "maintainer.pub")  # fmt: skip
+                 "--signer", "maintainer.pub", *kept)  # fmt: skip
         assert r.exit_code == 0, r.output
     return {"flipped_rows": sorted(flips)}
 
@@ -190,8 +195,8 @@ def template_reparented(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def template_reparented_clean(tmp_path_factory):
-    return build_template(
-        tmp_path_factory, "reparented_clean", lambda p, f: build_reparented(p, f, 0), PROV_WORKERS="1"
+    return build_template(  # each commit's log state kept (it adds no audit entry: the commit signed it)
+        tmp_path_factory, "reparented_clean", lambda p, f: build_reparented(p, f, 0, keep=True), PROV_WORKERS="1"
     )
 
 
@@ -618,3 +623,245 @@ def test_a_version_row_pointing_at_another_entry_fails_the_check_closed(prov, re
         f"version v3r: its commit entry is audit entry {seq}, but its row names entry 1; run prov audit verify, and "
         "restore the store from a copy you trust"
     )
+
+
+# Attack review 16, F1: between the pipeline's runs a .prov/ writer deletes the blocked v2 entirely (its versions row,
+# its commit entry, the log's last, the checkpoints over it, its per-version rows); v3r and v4r are then committed
+# honestly and nothing in the store shows v2 was ever committed. The log state the pipeline kept outside the store
+# at v2's commit (--checkpoint-out) does.
+
+PER_VERSION = ("version_lineage", "profiles", "detector_runs", "findings", "waivers", "attestations")
+
+
+def erase_v2(tag: str) -> None:
+    """Before v3r is committed: v2 deleted from ``.prov/`` with sqlite3 (no key), as the attack review replayed it."""
+    import sqlite3
+
+    if tag != "v3r":
+        return
+    db = sqlite3.connect(Path(".prov") / "prov.db")
+    (seq,) = db.execute("select seq from audit where action = 'commit' and subject = 'v2'").fetchone()
+    (last,) = db.execute("select max(seq) from audit").fetchone()
+    assert seq == last  # the log's last entry: nothing to re-chain
+    db.execute("delete from audit where seq = ?", [seq])
+    db.execute("delete from versions where tag = 'v2'")
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    for table in PER_VERSION:
+        columns = {row[1] for row in db.execute(f"pragma table_info({table})")}
+        column = next((c for c in ("version", "tag") if c in columns), None)
+        if column is not None:
+            db.execute(f"delete from {table} where {column} = 'v2'")
+    db.commit()
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def template_reparented_erased(tmp_path_factory):
+    return build_template(
+        tmp_path_factory,
+        "reparented_erased",
+        lambda p, f: build_reparented(p, f, 30, plant=erase_v2, keep=True),
+        PROV_WORKERS="1",
+    )
+
+
+@pytest.fixture
+def reparented_erased(template_reparented_erased, workdir, monkeypatch) -> dict:
+    return pinned(template_reparented_erased, workdir, monkeypatch)
+
+
+def test_a_blocked_delivery_erased_from_the_store_is_caught_by_the_log_state_kept_at_its_commit(
+    prov, reparented_erased, workdir
+):
+    import provenance
+
+    assert prov("audit", "verify").exit_code == 0  # the store alone cannot tell (the rollback class)
+    code, rules, _ = check(prov, "v4r", "--base", "v1", "--no-save")  # without the kept state: as before
+    assert code == 0 and [s["version"] for s in rules["detectors.combined"]["statistic"]["steps"]] == ["v3r", "v4r"]
+    kept = json.loads((workdir / "v2.checkpoint.json").read_text())  # v2's commit entry is inside it
+    size = json.loads(__import__("base64").b64decode(kept["payload"]))["predicate"]["treeSize"]
+
+    code, rules, report = check(
+        prov, "v4r", "--base", "v1", "--checkpoint", "v2.checkpoint.json", "--attest", "--key", "maintainer.key",
+        "--base-unreleased",
+    )  # fmt: skip
+    assert code == 1 and report["decision"] == "blocked" and report["attestation"] is None
+    assert not (workdir / "v4r.attestation.json").exists()
+    held = rules["integrity.kept_log_state"]
+    assert held["status"] == "block" and list(rules) == ["integrity.kept_log_state"]  # nothing else is judged
+    entries = held["statistic"]["entries"]
+    assert entries >= size - 1 and held["reason"].startswith(
+        f"the store's audit log's first {size} entries are not the {size} of the log state kept in v2.checkpoint.json"
+    )
+
+    text = " ".join(
+        prov("check", "v4r", "--base", "v1", "--checkpoint", "v2.checkpoint.json", "--no-save").stdout.split()
+    )
+    assert "To release:" in text and "prov audit verify --checkpoint v2.checkpoint.json" in text
+    assert "log state kept in v2.checkpoint.json" in text
+
+    # the library's check, as the command's
+    result = provenance.check(
+        None, "v4r", "v1", kept_log_state="v2.checkpoint.json", pins=["maintainer.pub"], save=False
+    )
+    assert result.decision == "blocked" and [r.rule for r in result.rules] == ["integrity.kept_log_state"]
+    # the state kept after the erasure (v3r's commit) is held: which state CI passes matters (the one kept before)
+    code, rules, _ = check(prov, "v4r", "--base", "v1", "--checkpoint", "v3r.checkpoint.json", "--no-save")
+    assert code == 0 and rules["integrity.kept_log_state"]["status"] == "pass"
+
+
+def test_a_log_cut_back_below_a_kept_state_is_named_with_its_entry_count(prov, reparented_clean, workdir):
+    """The honest pipeline passes with every state it kept; a log cut back below one (the last commit's entry
+    deleted) blocks, naming the file and both entry counts."""
+    kept = ["--checkpoint", "v2.checkpoint.json", "--checkpoint", "v3r.checkpoint.json"]
+    code, rules, _ = check(prov, "v4r", "--base", "v1", *kept, "--no-save")
+    assert code == 0 and rules["integrity.kept_log_state"]["status"] == "pass"
+    assert "v2.checkpoint.json" in rules["integrity.kept_log_state"]["reason"]
+
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    (last,) = db.execute("select max(seq) from audit").fetchone()
+    db.execute("delete from audit where seq = ?", [last])
+    db.execute("delete from checkpoints where size >= ?", [last])
+    db.commit()
+    db.close()
+    code, rules, report = check(prov, "v3r", "--base", "v1", "--checkpoint", "v4r.checkpoint.json", "--no-save")
+    assert code == 1 and report["decision"] == "blocked"
+    assert rules["integrity.kept_log_state"]["reason"].startswith(
+        f"the store's audit log has {last - 1} entries, 1 fewer than the {last} of the log state kept in "
+        "v4r.checkpoint.json"
+    )
+
+
+def test_a_kept_state_signed_by_a_key_not_pinned_fails_closed(prov, reparented_clean, workdir):
+    keys.generate(workdir / "other")
+    r = prov("audit", "checkpoint", "--key", "other.key", "--out", "other.checkpoint.json", "--signer", "other.pub")
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v4r", "--base", "v1", "--checkpoint", "other.checkpoint.json", "--attest", "--key",
+             "maintainer.key", "--base-unreleased")  # fmt: skip
+    assert r.exit_code == 1 and not (workdir / "v4r.attestation.json").exists()
+    message = " ".join(r.stderr.split())
+    assert "other.checkpoint.json: audit checkpoint signed by key" in message and "did not pin" in message
+
+
+def test_a_checkpoint_out_inside_the_store_is_refused_before_the_commit(prov, reparented_clean, workdir):
+    before = (workdir / ".prov" / "prov.db").read_bytes(), sorted(p.name for p in (workdir / ".prov").rglob("*"))
+    for out in (".prov/v5.checkpoint.json", ".prov/objects/v5.checkpoint.json"):
+        r = prov("commit", "v4r/digits.parquet", "--tag", "v5", "--key", "maintainer.key", "--checkpoint-out", out)
+        assert r.exit_code == 2, r.output
+        assert " ".join(r.stderr.split()).startswith(f"Error: --checkpoint-out {out}: is inside the store")
+    (workdir / "elsewhere.txt").write_text("not prov's\n")
+    (workdir / "link.json").symlink_to("elsewhere.txt")  # never written through: prov was not asked for that file
+    keys.generate(workdir / "other")
+    refused = {
+        ("--checkpoint-out", "link.json"): "link.json: is a symbolic link to elsewhere.txt",
+        ("--checkpoint-key", "maintainer.key"): "--checkpoint-key signs the checkpoint --checkpoint-out writes",
+        ("--checkpoint-out", "v5.cp", "--checkpoint-key", "other.key"): "other.key: key ",
+    }
+    for args, said in refused.items():
+        r = prov("commit", "v4r/digits.parquet", "--tag", "v5", "--key", "maintainer.key", *args)
+        assert r.exit_code == 2 and said in " ".join(r.stderr.split()), r.output
+    assert (workdir / "elsewhere.txt").read_text() == "not prov's\n" and not (workdir / "v5.cp").exists()
+    assert (workdir / ".prov" / "prov.db").read_bytes() == before[0]
+    assert sorted(p.name for p in (workdir / ".prov").rglob("*")) == before[1]
+
+    r = prov("commit", "v4r/digits.parquet", "--tag", "v5", "--key", "maintainer.key", "--checkpoint-out", "v5.cp",
+             "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    written = json.loads(r.stdout)["checkpoint_out"]
+    Draft202012Validator(json.loads((SCHEMAS / "commit.schema.json").read_text())).validate(json.loads(r.stdout))
+    (last,) = (
+        __import__("sqlite3").connect(workdir / ".prov" / "prov.db").execute("select max(seq) from audit").fetchone()
+    )
+    assert written["path"] == "v5.cp" and written["treeSize"] == last  # the whole log, v5's commit entry included
+    assert prov("audit", "verify", "--checkpoint", "v5.cp").exit_code == 0
+
+
+def test_a_commit_onto_a_log_that_lost_a_kept_state_is_refused(prov, reparented_erased, workdir):
+    """``prov commit --checkpoint PREV``: CI passes the state the previous run kept; a commit onto a log cut back
+    below it would sign the cut, and its own ``--checkpoint-out`` would keep a state that hides the cut (as v3r's
+    does above), so the commit is refused before any work, nothing written."""
+    import provenance
+    from provenance.errors import VerificationError
+
+    db = workdir / ".prov" / "prov.db"
+    before = db.read_bytes()
+    r = prov("commit", "v4r/digits.parquet", "--tag", "v5", "--key", "maintainer.key", "--checkpoint",
+             "v2.checkpoint.json", "--checkpoint-out", "v5.checkpoint.json")  # fmt: skip
+    assert r.exit_code == 1, r.output
+    said = " ".join(r.output.split())
+    assert "log state kept in v2.checkpoint.json" in said and "nothing was committed" in said
+    assert "prov audit verify --checkpoint v2.checkpoint.json" in said
+    assert db.read_bytes() == before and not (workdir / "v5.checkpoint.json").exists()
+    with pytest.raises(VerificationError, match="log state kept in v2.checkpoint.json"):
+        provenance.commit(None, "v4r/digits.parquet", tag="v5", key="maintainer.key",
+                          kept_log_state=["v2.checkpoint.json"], pins=["maintainer.pub"])  # fmt: skip
+    assert db.read_bytes() == before
+    # the state kept by the last run is held: the commit goes through and keeps its own
+    r = prov("-q", "commit", "v4r/digits.parquet", "--tag", "v5", "--key", "maintainer.key", "--checkpoint",
+             "v4r.checkpoint.json", "--checkpoint-out", "v5.checkpoint.json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (workdir / "v5.checkpoint.json").exists()
+
+
+# Newcomer review 16, finding 4: a base beside the candidate's history (v1b, committed with --parent v1 after v4)
+
+
+def _side_base(prov) -> str:
+    """v1's data committed again as v1b with --parent v1 (v4 is the newest); the commit's stderr, unwrapped."""
+    r = prov("commit", "v1/digits.parquet", "--tag", "v1b", "--parent", "v1", "--key", "maintainer.key")
+    assert r.exit_code == 0, r.output
+    return " ".join(r.stderr.split())
+
+
+def test_a_commit_beside_the_newest_says_it_becomes_the_default_parent(prov, daily):
+    """The note said only that v1 is not the newest; the next commit then took v1b as its parent unannounced."""
+    note = _side_base(prov)
+    assert "parent v1 is not the newest version (v4)" in note, note
+    assert "the next commit's default parent will be v1b (give --parent v4 to build on v4)" in note, note
+    r = prov("commit", "v4/digits.parquet", "--tag", "v5", "--key", "maintainer.key")  # what the note foretold
+    assert r.exit_code == 0 and "parent v1b" in " ".join(r.stdout.split()), r.output
+
+
+def test_attest_against_a_base_not_in_the_history_names_the_ancestors_first(prov, daily, workdir):
+    """Was: "base v1b was never released ... or pass --base-unreleased", and with --base-unreleased "v1b is not an
+    ancestor of v4" naming no base that works. Now the ancestry is asked first, with or without the option, and
+    the error names v4's ancestors; nothing is written."""
+    from support import store_fingerprint
+
+    _side_base(prov)
+    before = store_fingerprint(workdir)
+    for extra in ((), ("--base-unreleased",)):
+        r = prov("check", "v4", "--base", "v1b", "--attest", "--key", "maintainer.key", *extra)
+        assert r.exit_code == 2, r.output
+        error = " ".join(r.stderr.split())
+        assert error == (
+            "Error: --attest: v1b is not an ancestor of v4 (v4's ancestors: v3, v2, v1); an attestation's base must "
+            "be one"
+        ), error
+        assert not (workdir / "v4.attestation.json").exists()
+    assert store_fingerprint(workdir) == before
+
+
+def test_a_check_against_a_base_not_in_the_history_says_no_attestation_can_take_it(prov, daily):
+    """A plain check against v1b runs (it judges the records) and says up front that v1b cannot be an
+    attestation's base, naming the ancestors; the JSON says so too (``base_release.ancestor``)."""
+    _side_base(prov)
+    text = " ".join(prov("check", "v4", "--base", "v1b", "--no-save").stdout.split())
+    assert (
+        "v1b is not an ancestor of v4 (v4's ancestors: v3, v2, v1), so no attestation can take it as its base" in text
+    ), text
+    _, _, report = check(prov, "v4", "--base", "v1b", "--no-save")
+    assert report["base_release"]["ancestor"] is False and report["base_release"]["ancestors"] == ["v3", "v2", "v1"]
+    _, _, report = check(prov, "v4", "--base", "v1", "--no-save")  # an ancestor: nothing said
+    assert report["base_release"]["ancestor"] is True
+    assert "no attestation can take it" not in " ".join(prov("check", "v4", "--base", "v1", "--no-save").stdout.split())
+
+
+def test_the_hint_to_check_a_delivery_against_its_parent_says_why(prov, daily):
+    """v2 (the blocked delivery) checked against v1b: the hint read "see the delivery added in v2 judged on its
+    own: prov check v2 --base v1"; it now says that v2's parent is v1, not v1b."""
+    _side_base(prov)
+    text = " ".join(prov("check", "v2", "--base", "v1b", "--no-save").stdout.split())
+    assert "v2's parent is v1, not v1b: prov check v2 --base v1 judges only what v2 added" in text, text

@@ -120,7 +120,7 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
     assert (
         f"Blocked by detectors.extreme: {n} records lie far outside anything the base or their batch explains." in text
     )
-    assert "blocked: more than a clean delta" in text and f"{n} far outside the base (detectors.extreme)" in text
+    assert "blocked: over budget" in text and f"{n} far outside the base (detectors.extreme)" in text
 
 
 def test_a_check_over_the_policys_max_flagged_says_the_cap_not_a_clean_deltas_budget(prov, demo):
@@ -157,10 +157,14 @@ def test_a_saved_report_names_the_clauses_its_rule_recorded(prov, demo):
     assert f"Blocked by detectors.combined: {words(rule['reason'])}" in head
 
 
-def test_a_passing_check_says_within_a_clean_delta(prov, demo):
+def test_a_passing_check_says_passed(prov, demo):
+    """Newcomer review 16, finding 6: the combined row said "flagged: within a clean delta" in a check that
+    passed; it says what the gate did, and each detector its budget status, never "ran:"."""
     r = prov("check", "rc2", "--base", "r1", env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
-    assert verdict_cell(r.stdout, "combined") == "flagged: within a clean delta" and "Blocked" not in r.stdout
+    assert verdict_cell(r.stdout, "combined") == "passed" and "Blocked" not in r.stdout
+    assert re.search(r"\nknn_label\s+(over|within) budget \(does not decide\)\s+\d+", r.stdout), r.stdout
+    assert "ran:" not in r.stdout and "clean delta flags at most" in r.stdout
 
 
 def test_sarif_levels_a_record_error_only_when_a_rule_that_blocked_names_it(prov, demo):
@@ -347,7 +351,10 @@ def test_what_a_detector_alone_would_flag_is_said_one_way_in_check_findings_and_
     found = prov("findings", "rc1", env={"COLUMNS": "200"}).stdout
     # newcomer review 8, finding 13: findings prints the Detectors table prov check and prov diff print
     assert re.search(r"\ndetector\s+verdict\s+flags alone\s+expected at most\s+scored\n", found), found
-    assert re.search(rf"\nknn_label\s+ran: [a-z ]+ delta\s+{knn['flagged']}\s+\d+\s+{knn['scored']}\n", found), found
+    row = re.search(
+        rf"\nknn_label\s+(over|within) budget \(does not decide\)\s+{knn['flagged']}\s+(\d+)\s+{knn['scored']}\n", found
+    )
+    assert row and row[1] == ("over" if knn["flagged"] > int(row[2]) else "within"), found
     assert "would be flagged by it alone" not in found + text
 
 

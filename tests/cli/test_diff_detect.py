@@ -72,7 +72,9 @@ def test_diff_detect_reports_findings_and_stores_them(prov, two_versions):
     text = prov("findings", "v2")
     assert text.exit_code == 0, text.output
     assert f"{len(flagged)} of 200 records flagged by the combined verdict" in " ".join(text.stdout.split())
-    assert "knn_label   ran: " in text.stdout and " ok" not in text.stdout
+    # its budget status (newcomer review 16, finding 6: "ran:" read alike at seven times its budget)
+    assert re.search(r"\nknn_label\s+(over|within) budget \(does not decide\)", text.stdout), text.stdout
+    assert " ok" not in text.stdout and "ran:" not in text.stdout
     # one line per flagged record, worst first, naming the detectors that flag it
     rows = [line for line in text.stdout.splitlines() if line[:12] in {d[:12] for d in flagged}]
     assert len(rows) == len(flagged)  # the listing command lists them all (`| less`), not the first 20
@@ -252,7 +254,10 @@ def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_vers
     assert prov("diff", "v1", "v2", "--detect").exit_code == 0
     narrow = prov("findings", "v2", env={"COLUMNS": "80"}).stdout
     title = " ".join(narrow.split("Flagged records", 1)[1].split("digest", 1)[0].split())
-    said = re.search(r"not shown at 80 columns: ([a-z, ]+); COLUMNS=(\d+) shows them\)", title)
+    # the hint says how to read what no width shows whole (newcomer review 16, finding 7)
+    said = re.search(
+        r"not shown at 80 columns: ([a-z, ]+); COLUMNS=(\d+) shows them; --wide shows each record whole\)", title
+    )
     assert said, title
     assert {"lineage", "locator"} <= set(said.group(1).split(", "))
     wide = prov("findings", "v2", env={"COLUMNS": said.group(2)}).stdout
@@ -263,7 +268,7 @@ def test_findings_says_which_columns_a_narrow_terminal_leaves_out(prov, two_vers
     for columns in (50, 60, 80):  # narrower than the columns that never drop: no word of the title is lost
         text = prov("findings", "v2", env={"COLUMNS": str(columns)}).stdout
         title = " ".join(text.split("Flagged records", 1)[1].split("\ndigest", 1)[0].split())
-        said = re.search(rf"not shown at {columns} columns: ([a-z, ]+); COLUMNS=(\d+) shows them\)$", title)
+        said = re.search(rf"not shown at {columns} columns: ([a-z, ]+); COLUMNS=(\d+) shows them; --wide shows", title)
         assert said and set(said.group(1).split(", ")) <= headers, title
 
 

@@ -135,9 +135,10 @@ def test_a_json_lines_row_is_named_by_the_line_an_editor_shows(prov, workdir):
     assert r.exit_code == 2 and "hold text that is not UTF-8; pass --encoding ENC" in r.stderr, r.stderr
     r = prov("sign", "latin.jsonl", "--source", "vendor", "--key", vendor.private_path, "--encoding", "latin-1")
     assert r.exit_code == 0, r.output
-    # reports: a row of a text file is its line (SARIF already said so), a Parquet file's row stays a row
-    assert location_text(None, "scrape-3.jsonl#19") == "scrape-3.jsonl line 20"
-    assert location_text({"path": "data/batch.csv", "row": 0}, "0") == "line 2"  # after the header
+    # reports: a row of a text file says its line too (SARIF already did), a Parquet file's row stays a row;
+    # the row as the JSON counts it first, so diff, check and findings name one record one way (review 16, #5)
+    assert location_text(None, "scrape-3.jsonl#19") == "scrape-3.jsonl row 19 (line 20)"
+    assert location_text({"path": "data/batch.csv", "row": 0}, "0") == "row 0 (line 2)"  # after the header
     assert location_text(None, "part-1.parquet#3") == "part-1.parquet row 3"
     assert location_text({"path": "v2.parquet", "row": 4}, "4") == "row 4"
 
