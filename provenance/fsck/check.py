@@ -31,6 +31,7 @@ from provenance.errors import InputError, StoreError
 from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, trust_rows, versions
 from provenance.fsck.problems import FsckReport, Inspection
 from provenance.fsck.repair import repair as remove_leftovers
+from provenance.store.schema_repair import repair_schema
 from provenance.store.store import Store
 
 
@@ -45,7 +46,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     removed rows of quarantines made before quarantines kept them, and only when there is
     no integrity error (a damaged database could make a needed object look unreferenced).
     The errors it mends: a trigger, view, table or index prov did not create, which it drops first
-    (``Store.drop_foreign_objects``: never one of prov's or SQLite's own objects) unless SQLite's integrity
+    (``schema_repair.repair_schema``: never one of prov's or SQLite's own objects) unless SQLite's integrity
     check fails, then checks the store again; and trust rows deleted while the audit log names their signed
     trust entry, which verifies under ``pins``; it writes the rows back from the entry
     (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
@@ -65,7 +66,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
         if repair and insp.store is not None and foreign and not any(p.check == "database" for p in report.errors):
             # triggers, views, tables or indexes prov did not create (attack review 16b, B16-2): dropped first, so
             # nothing below writes while one stands; then everything is checked again
-            dropped = [f"{label} from {Path(root) / 'prov.db'}" for label in insp.store.drop_foreign_objects()]
+            dropped = [f"{label} from {Path(root) / 'prov.db'}" for label in repair_schema(insp.store)]
             insp.store.close()
             insp = Inspection(Path(root))
             insp.pins = pins

@@ -1,13 +1,14 @@
 """fsck of ``prov.db`` itself: SQLite's own integrity check, then the schema against the one
 ``prov init`` creates (a flipped byte in an index or a table definition is caught here), and any trigger,
-view, table or index prov did not create, which every other command refuses (``store.opening.foreign_objects``)."""
+view, table or index prov did not create or table definition prov never wrote, which every other command refuses
+(``store.opening.schema_refusal``)."""
 
 from __future__ import annotations
 
 from provenance.fsck.problems import Inspection
 from provenance.store.identity import META_KEY, is_store_id
-from provenance.store.opening import foreign_rows, undroppable
-from provenance.store.schema import expected_schema, on_demand_schema
+from provenance.store.opening import foreign_in, master_rows, undroppable
+from provenance.store.schema import changed_definitions, expected_schema, on_demand_schema
 
 __all__ = ["check_database", "expected_schema", "on_demand_schema"]
 
@@ -15,10 +16,13 @@ __all__ = ["check_database", "expected_schema", "on_demand_schema"]
 def check_database(insp: Inspection) -> None:
     """Run ``pragma integrity_check``; then compare every table, index and the meta row with prov's schema.
 
-    A trigger, view, table or index prov did not create is a ``schema`` error (attack review 16b, B16-2: a
-    trigger deleted the ``trust.revoke`` entry as it was written), marked repairable: ``prov fsck --repair``
-    drops it (``Store.drop_foreign_objects``), unless SQL cannot (``opening.undroppable``: a NUL in its name, a
-    ``sqlite_`` table), when the error says to restore ``.prov/`` from a copy the user trusts."""
+    A table of prov's whose ``CREATE`` statement is not one prov has written (``schema.changed_definitions``;
+    every other command refuses the store) is a ``schema`` error to mend by restoring ``.prov/`` from a copy.
+    A trigger, view, table or index prov did not create (attack review 16b, B16-2: a trigger deleted the
+    ``trust.revoke`` entry as it was written; an index under a prov index's name with another statement) is a
+    ``schema`` error marked repairable: ``prov fsck --repair`` drops it (``schema_repair.repair_schema``), unless
+    SQL cannot (``opening.undroppable``: a NUL in its name, a ``sqlite_`` table), when the error says to restore
+    ``.prov/`` from a copy the user trusts."""
     db = insp.db
     problems = [r[0] for r in db.execute("pragma integrity_check")]
     if problems != ["ok"]:
@@ -26,15 +30,21 @@ def check_database(insp: Inspection) -> None:
             insp.error("database", f"prov.db: SQLite integrity check: {p}")
         return
     expected = expected_schema()
-    actual = {(t, n): (sql or "") for t, n, sql in db.execute("select type, name, sql from sqlite_master")}
+    master = master_rows(db.conn)
+    actual = {(kind, name) for kind, name, _, _ in master}
     later = on_demand_schema()
     expected |= {key: sql for key, sql in later.items() if key in actual}  # made on first use: checked if present
-    for key, sql in expected.items():
+    for key in expected:
         if key not in actual:
             insp.error("schema", f"prov.db: {key[0]} {key[1]} is missing or renamed")
-        elif _norm(actual[key]) != _norm(sql):
-            insp.error("schema", f"prov.db: the definition of {key[0]} {key[1]} was changed")
-    for kind, name, label in foreign_rows(db.conn):
+    for changed in changed_definitions(master):
+        insp.error(
+            "schema",
+            f"prov.db: the definition of {changed} is not one prov writes (edited in sqlite_master, it can make "
+            "SQLite drop or change what prov writes; every other command refuses the store): restore .prov/ from "
+            "a copy you trust",
+        )
+    for kind, name, label in foreign_in(master):
         why = undroppable(kind, name)
         insp.error(
             "schema",
@@ -52,7 +62,3 @@ def check_database(insp: Inspection) -> None:
         del meta[META_KEY]
     if meta != {"format": "1"}:
         insp.error("schema", f"prov.db: meta table is {meta}, expected {{'format': '1'}}")
-
-
-def _norm(sql: str) -> str:
-    return " ".join(sql.split())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from provenance.errors import InputError, StoreError
 from provenance.store import dvc_links
-from provenance.store.schema import expected_columns, is_prov_object
+from provenance.store.schema import changed_definitions, expected_columns, is_prov_object
 
 STORE_DIR = ".prov"
 STORE_ENV = "PROV_STORE"
@@ -79,7 +79,7 @@ def foreign_objects(conn: sqlite3.Connection) -> list[str]:
 
 def foreign_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """:func:`foreign_objects` as ``(type, name, label)``, ``label`` being how that function names the object."""
-    return foreign_in(conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall())
+    return foreign_in(master_rows(conn))
 
 
 def foreign_in(master: list[tuple[str, str, str | None, str | None]]) -> list[tuple[str, str, str]]:
@@ -113,6 +113,32 @@ def refuse_foreign(db_path: Path, found: list[str]) -> StoreError:
     )
 
 
+def refuse_changed(db_path: Path, changed: list[str]) -> StoreError:
+    """The ``StoreError`` (exit 3) refusing a store whose ``prov.db`` holds prov's tables ``changed`` with a
+    ``CREATE`` statement prov never wrote (``schema.changed_definitions``)."""
+    return StoreError(
+        f"{db_path}: the definition of {'; '.join(changed)} is not one prov writes (edited in sqlite_master, it can "
+        "make SQLite drop or change what prov writes); refusing the store: `prov fsck` shows more, and restoring "
+        ".prov/ from a copy you trust mends it"
+    )
+
+
+def master_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, str | None]]:
+    """Every row of ``sqlite_master`` on ``conn`` as ``(type, name, tbl_name, sql)``, in one query."""
+    return conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()
+
+
+def schema_refusal(db_path: Path, master: list[tuple[str, str, str | None, str | None]]) -> StoreError | None:
+    """Why every command but ``prov fsck`` refuses the database ``db_path`` whose ``sqlite_master`` rows are
+    ``master`` (:func:`master_rows`), or None for an honest store: objects prov did not create
+    (:func:`refuse_foreign`), else prov's tables with a definition prov never wrote (:func:`refuse_changed`)."""
+    found = [label for _, _, label in foreign_in(master)]
+    if found:
+        return refuse_foreign(db_path, found)
+    changed = changed_definitions(master)
+    return refuse_changed(db_path, changed) if changed else None
+
+
 def harden(conn: sqlite3.Connection) -> None:
     """Tell SQLite to trust nothing the database file's schema asks for: ``pragma trusted_schema = off`` (no SQL
     function with side effects from a view or trigger, https://sqlite.org/pragma.html#pragma_trusted_schema),
@@ -133,32 +159,35 @@ def connect(db_path: Path, timeout: float, foreign_ok: bool = False) -> sqlite3.
     columns are checked against prov's schema here (a renamed column would surface later as a ``KeyError``
     deep in a command). A database holding a trigger, view, table or index prov did not create
     (:func:`foreign_objects`; attack review 16b, B16-2: a trigger that deleted the ``trust.revoke`` entry as
-    it was written) is refused unless ``foreign_ok`` (``prov fsck``, which reports them).
+    it was written), or one of prov's tables with a ``CREATE`` statement prov never wrote
+    (``schema.changed_definitions``), is refused unless ``foreign_ok`` (``prov fsck``, which reports them):
+    :func:`schema_refusal`.
 
     Raises:
         StoreError: the database cannot be read (corrupt, not SQLite, a damaged schema), holds
-            text that is not UTF-8, holds schema objects prov did not create, or a table lacks a
-            column prov's schema gives it (exit 3).
+            text that is not UTF-8, holds schema objects prov did not create or a table of prov's whose
+            definition was changed, or a table lacks a column prov's schema gives it (exit 3).
     """
     try:
         conn = sqlite3.connect(db_path, isolation_level=None, timeout=timeout)
         conn.text_factory = functools.partial(decode_text, db_path)
         harden(conn)
-        objects = conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()  # corruption shows
-        found = [label for _, _, label in foreign_in(objects)]
-        if found and not foreign_ok:
-            conn.close()
-            raise refuse_foreign(db_path, found)
+        objects = master_rows(conn)  # corruption shows here
         expected = expected_columns()
         for table in (
             name for kind, name, _, _ in objects if kind == "table" and name in expected
-        ):  # prov's names only
+        ):  # prov's names only; a lost column is named as such, before the definition it was edited out of
             missing = expected.get(table, set()) - {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
             if missing:
+                conn.close()
                 raise StoreError(
                     f"{db_path}: table {table} lacks column(s) {', '.join(sorted(missing))} "
                     "(damaged or not a prov store; run `prov fsck`)"
                 )
+        refusal = None if foreign_ok else schema_refusal(db_path, objects)
+        if refusal is not None:
+            conn.close()
+            raise refusal
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # the schema itself may be damaged
         raise StoreError(f"{db_path}: cannot open store database ({exc})") from exc
     return conn

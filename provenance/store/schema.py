@@ -23,9 +23,9 @@ when present.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 
+from provenance.store.schema_texts import known_texts
 from provenance.store.sqlite import sqlite_utils
 
 FORMAT = "1"
@@ -192,11 +192,11 @@ def _schemas() -> tuple[
     dict[tuple[str, str], str],
     dict[str, set[str]],
     dict[str, str],
-    dict[str, tuple[str, bool]],
+    dict[str, str],
 ]:
     """``create_schema``'s objects, the on-demand tables' objects, every table's columns, the
     ``sqlite_autoindex_TABLE_N`` indexes SQLite makes for their UNIQUE and PRIMARY KEY constraints (name -> table),
-    and prov's own indexes (name -> (table, unique)), from one in-memory store built once per process."""
+    and prov's own indexes (name -> table), from one in-memory store built once per process."""
     db = sqlite_utils.Database(memory=True, execute_plugins=False)
     create_schema(db)
     made = _master(db)
@@ -210,17 +210,12 @@ def _schemas() -> tuple[
         if kind == "index" and name.startswith("sqlite_autoindex_")
     }
     indexes = {
-        name: (table, _unique(sql))
-        for kind, name, table, sql in db.execute("select type, name, tbl_name, sql from sqlite_master")
+        name: table
+        for kind, name, table in db.execute("select type, name, tbl_name from sqlite_master")
         if kind == "index" and not name.startswith("sqlite_")
     }
     db.conn.close()
     return made, later, columns, autoindexes, indexes
-
-
-def _unique(sql: str | None) -> bool:
-    """Whether an index's ``CREATE`` statement makes a UNIQUE index."""
-    return sql is not None and re.match(r"\s*create\s+unique\s", sql, re.IGNORECASE) is not None
 
 
 def expected_schema() -> dict[tuple[str, str], str]:
@@ -262,9 +257,37 @@ def is_prov_object(kind: str, name: str, table: str | None, sql: str | None) -> 
         if kind == "table":
             return table == name and name in SQLITE_OWN_TABLES and sql == SQLITE_OWN_TABLES[name]
         return kind == "index" and sql is None and table is not None and _schemas()[3].get(name) == table
-    if kind == "index":  # on its own table and as unique as prov made it (attack review 17c, F2: a UNIQUE index
+    if kind == "index":  # on its own table and with a text prov wrote (attack review 17c, F2: a UNIQUE index
         # planted under a prov index's name makes an INSERT OR REPLACE delete other rows)
-        return table is not None and _schemas()[4].get(name) == (table, _unique(sql))
+        return table is not None and _schemas()[4].get(name) == table and sql_is_prov(kind, name, sql)
     if kind == "table" and table != name:
         return False
     return (kind, name) in _schemas()[0] or (kind, name) in _schemas()[1]
+
+
+def sql_is_prov(kind: str, name: str, sql: str | None) -> bool:
+    """Whether ``sql`` is a ``CREATE`` statement prov has written for its table or index ``(kind, name)``: one of
+    ``schema_texts.known_texts`` (every text prov has written, by the sqlite-utils a store was made with) or the
+    one this install makes (``create_schema``, the on-demand creators). False for any other object."""
+    if sql is None:
+        return False
+    made = _schemas()[0].get((kind, name)) or _schemas()[1].get((kind, name))
+    return sql == made or sql in known_texts().get((kind, name), ())
+
+
+def changed_definitions(master: list[tuple[str, str, str | None, str | None]]) -> list[str]:
+    """prov's tables, among rows ``(type, name, tbl_name, sql)`` of ``sqlite_master``, whose ``CREATE`` statement
+    is not one prov has written (:func:`sql_is_prov`), each as ``"table NAME"``, by name; empty for an honest store.
+
+    SQLite parses that text at every open, so an edited one (``pragma writable_schema``) is an edited table: a
+    dropped ``NOT NULL``, ``PRIMARY KEY`` or default, or a generated column ``UNIQUE ON CONFLICT IGNORE`` that makes
+    SQLite drop an insert without an error (attack review 16b, B16-2). prov's indexes with another text are not
+    listed here: :func:`is_prov_object` does not count them as prov's (``prov fsck --repair`` drops them)."""
+    return sorted(
+        f"table {name}"
+        for kind, name, table, sql in master
+        if kind == "table"
+        and table == name
+        and ((kind, name) in _schemas()[0] or (kind, name) in _schemas()[1])
+        and not sql_is_prov(kind, name, sql)
+    )

@@ -32,12 +32,10 @@ from provenance.store.opening import (
     connect,
     decode_text,
     find_store,
-    foreign_objects,
-    foreign_rows,
     harden,
-    refuse_foreign,
+    master_rows,
+    schema_refusal,
     shown_path,
-    undroppable,
 )
 from provenance.store.schema import create_schema
 from provenance.store.sqlite import sqlite_utils
@@ -57,8 +55,9 @@ class Store:
     Opening raises ``InputError`` (exit 2) when ``root`` holds no ``prov.db``, and
     ``StoreError`` (exit 3) when the database cannot be read, holds text that is not UTF-8,
     lacks a column prov's schema gives it, or holds a trigger, view, table or index prov did not
-    create (``opening.foreign_objects``); ``inspect=True`` (``prov fsck``, which reports them) opens
-    the last kind all the same, but its :meth:`write` refuses them too.
+    create, or a table of prov's with a ``CREATE`` statement prov never wrote (``opening.schema_refusal``);
+    ``inspect=True`` (``prov fsck``, which reports them) opens the last two kinds all the same, but its
+    :meth:`write` refuses them too.
     """
 
     def __init__(self, root: Path, inspect: bool = False):
@@ -227,8 +226,9 @@ class Store:
         transaction: the entries are never on disk without it.
 
         Once the transaction holds SQLite's write lock, ``prov.db``'s schema is checked again: a trigger,
-        view, table or index prov did not create, planted since the store was opened, raises ``StoreError``
-        (exit 3) before anything is written (attack review 16b, B16-2).
+        view, table or index prov did not create, or a table definition changed, since the store was opened,
+        raises ``StoreError`` (exit 3) before anything is written (``opening.schema_refusal``; attack review
+        16b, B16-2).
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
             with self._live.write(checkpoint) as live:
@@ -249,9 +249,9 @@ class Store:
                 self._new_objects = None
                 raise StoreBusyError(f"{self.root}: store busy ({exc})") from exc
             try:
-                found = foreign_objects(self.db.conn)
-                if found:
-                    raise refuse_foreign(self.root / "prov.db", found)
+                refusal = schema_refusal(self.root / "prov.db", master_rows(self.db.conn))
+                if refusal is not None:
+                    raise refusal
                 before = self.audit_head()
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
@@ -305,10 +305,10 @@ class Store:
             raise
         copy.text_factory = functools.partial(decode_text, self.root / "prov.db")
         harden(copy)
-        found = [] if self._inspect else foreign_objects(copy)  # planted since this store was opened
-        if found:
+        refusal = None if self._inspect else schema_refusal(self.root / "prov.db", master_rows(copy))  # since opened
+        if refusal is not None:
             copy.close()
-            raise refuse_foreign(self.root / "prov.db", found)
+            raise refusal
         snap = object.__new__(Store)
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
@@ -344,7 +344,8 @@ class Store:
         ``written`` (column -> value). Called before the write commits or signs a checkpoint, so nothing a
         trigger or a changed table definition swallowed is certified (attack review 16b, B16-2: the
         ``trust.revoke`` entry deleted as it was inserted, the row's ``revoked_at`` reset). Behind the refusal
-        of foreign schema objects at open and at the start of each write; an honest store always passes.
+        of foreign schema objects and changed table definitions at open and at the start of each write; an
+        honest store always passes.
 
         Raises:
             StoreError: outside a write, or something is not there as written (exit 3); the write then rolls
@@ -375,33 +376,6 @@ class Store:
                     f"{db_path}: the {table} row of {shown} does not hold what was just written "
                     f"({', '.join(names)}); nothing was saved: run `prov fsck`"
                 )
-
-    def drop_foreign_objects(self) -> list[str]:
-        """Drop every trigger, view, table and index of ``prov.db`` prov did not create (``opening.foreign_objects``),
-        in one transaction under the store's write lock; return them as that function names them (``prov fsck
-        --repair``). What counts as prov's is ``schema.is_prov_object``, read again under the lock; prov's own
-        objects and SQLite's are never dropped, nor one SQL cannot drop (``opening.undroppable``: fsck says to restore
-        ``.prov/`` from a copy instead). Raises as :meth:`locked`, and ``StoreError`` (exit 3) when
-        SQLite refuses a drop (the store is then as it was).
-        """
-        dropped = []
-        with self.locked():
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                order = {"trigger": 0, "view": 1, "index": 2, "table": 3}  # a table's drop takes its own indexes
-                for kind, name, label in sorted(foreign_rows(conn), key=lambda r: order.get(r[0], 4)):
-                    if kind in order and undroppable(kind, name) is None:  # fsck says to restore .prov/ for the rest
-                        conn.execute(f'drop {kind} if exists "{name.replace(chr(34), chr(34) * 2)}"')
-                        dropped.append(label)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.DatabaseError):
-                    raise StoreError(f"{self.root / 'prov.db'}: cannot drop a schema object ({exc})") from exc
-                raise
-        return dropped
 
     # --- reading ------------------------------------------------------------------------
 

@@ -207,11 +207,14 @@ def test_a_unique_index_planted_under_a_prov_index_name_is_refused(prov, templat
     r = prov("fsck", "--repair", *PINNED)
     assert "removed index idx_findings_version_flagged on waivers" in r.stdout, r.output
     assert ("index", "idx_findings_version_flagged", "waivers") not in [row[:3] for row in _schema()]
-    # the same name on its own table but made UNIQUE is refused too
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.execute("create unique index idx_findings_version_flagged on findings(version, flagged, digest)")
-    r = prov("log")
-    assert r.exit_code == 3 and "index idx_findings_version_flagged on findings" in one_line(r), r.output
+    # the same name on its own table but made UNIQUE, or on other columns, is refused too
+    for impostor in ("unique index idx_findings_version_flagged on findings(version, flagged, digest)",
+                     "index idx_findings_version_flagged on findings(digest)"):  # fmt: skip
+        with sqlite3.connect(".prov/prov.db") as db:
+            db.execute("drop index if exists idx_findings_version_flagged")
+            db.execute(f"create {impostor}")
+        r = prov("log")
+        assert r.exit_code == 3 and "index idx_findings_version_flagged on findings" in one_line(r), r.output
 
 
 def test_a_kept_state_never_replaces_a_file_that_is_no_checkpoint(prov, template_trust, workdir):
