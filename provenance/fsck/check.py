@@ -45,7 +45,8 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     Repair only ever removes unreferenced objects and temp files, and keeps a copy of the
     removed rows of quarantines made before quarantines kept them, and only when there is
     no integrity error (a damaged database could make a needed object look unreferenced).
-    The errors it mends: a trigger, view, table or index prov did not create, which it drops first
+    The errors it mends: a trigger, view, table or index prov did not create, which it drops first, making
+    again in the same transaction each of prov's indexes that is missing (an impostor held its name)
     (``schema_repair.repair_schema``: never one of prov's or SQLite's own objects) unless SQLite's integrity
     check fails, then checks the store again; and trust rows deleted while the audit log names their signed
     trust entry, which verifies under ``pins``; it writes the rows back from the entry
@@ -60,13 +61,16 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     insp.pins = pins
     restored: list[str] = []
     dropped: list[str] = []
+    remade: list[str] = []
     try:
         report = _check(insp)
         foreign = any(p.check == "schema" and p.repairable for p in report.errors)
         if repair and insp.store is not None and foreign and not any(p.check == "database" for p in report.errors):
             # triggers, views, tables or indexes prov did not create (attack review 16b, B16-2): dropped first, so
             # nothing below writes while one stands; then everything is checked again
-            dropped = [f"{label} from {Path(root) / 'prov.db'}" for label in repair_schema(insp.store)]
+            gone, made = repair_schema(insp.store)
+            dropped = [f"{label} from {Path(root) / 'prov.db'}" for label in gone]
+            remade = [f"{label} in {Path(root) / 'prov.db'}" for label in made]  # prov's index, made again
             insp.store.close()
             insp = Inspection(Path(root))
             insp.pins = pins
@@ -86,6 +90,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
             quarantines.keep_old_quarantine_rows(insp.store, report)
             remove_leftovers(insp.store, report)
         report.repaired[:0] = dropped
+        report.restored[:0] = remade
     finally:
         if insp.store is not None:
             insp.store.close()

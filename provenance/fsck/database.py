@@ -9,6 +9,7 @@ from provenance.fsck.problems import Inspection
 from provenance.store.identity import META_KEY, is_store_id
 from provenance.store.opening import foreign_in, master_rows, undroppable
 from provenance.store.schema import changed_definitions, expected_schema, on_demand_schema
+from provenance.store.schema_repair import missing_indexes
 
 __all__ = ["check_database", "expected_schema", "on_demand_schema"]
 
@@ -22,7 +23,8 @@ def check_database(insp: Inspection) -> None:
     ``trust.revoke`` entry as it was written; an index under a prov index's name with another statement) is a
     ``schema`` error marked repairable: ``prov fsck --repair`` drops it (``schema_repair.repair_schema``), unless
     SQL cannot (``opening.undroppable``: a NUL in its name, a ``sqlite_`` table), when the error says to restore
-    ``.prov/`` from a copy the user trusts."""
+    ``.prov/`` from a copy the user trusts; and so is one of prov's indexes that is missing while its table is
+    sound, which ``--repair`` makes again (``schema_repair.missing_indexes``)."""
     db = insp.db
     problems = [r[0] for r in db.execute("pragma integrity_check")]
     if problems != ["ok"]:
@@ -34,9 +36,15 @@ def check_database(insp: Inspection) -> None:
     actual = {(kind, name) for kind, name, _, _ in master}
     later = on_demand_schema()
     expected |= {key: sql for key, sql in later.items() if key in actual}  # made on first use: checked if present
+    remakeable = missing_indexes(db.conn)
     for key in expected:
         if key not in actual:
-            insp.error("schema", f"prov.db: {key[0]} {key[1]} is missing or renamed")
+            insp.error(
+                "schema",
+                f"prov.db: {key[0]} {key[1]} is missing or renamed"
+                + (": `prov fsck --repair` makes it again" if key[0] == "index" and key[1] in remakeable else ""),
+                repairable=key[0] == "index" and key[1] in remakeable,
+            )
     for changed in changed_definitions(master):
         insp.error(
             "schema",

@@ -228,6 +228,13 @@ def on_demand_schema() -> dict[tuple[str, str], str]:
     return dict(_schemas()[1])
 
 
+def prov_indexes() -> dict[str, tuple[str, str]]:
+    """``index name -> (table, CREATE statement)`` of prov's own indexes (not SQLite's ``sqlite_autoindex_``), as
+    this install makes them: what ``prov fsck --repair`` makes again when one is missing."""
+    made = _schemas()[0] | _schemas()[1]
+    return {name: (table, made[("index", name)]) for name, table in _schemas()[4].items()}
+
+
 def expected_columns() -> dict[str, set[str]]:
     """``table -> column names`` of every table prov creates (``prov init``'s and the on-demand ones)."""
     return _schemas()[2]
@@ -282,7 +289,8 @@ def changed_definitions(master: list[tuple[str, str, str | None, str | None]]) -
     SQLite parses that text at every open, so an edited one (``pragma writable_schema``) is an edited table: a
     dropped ``NOT NULL``, ``PRIMARY KEY`` or default, or a generated column ``UNIQUE ON CONFLICT IGNORE`` that makes
     SQLite drop an insert without an error (attack review 16b, B16-2). prov's indexes with another text are not
-    listed here: :func:`is_prov_object` does not count them as prov's (``prov fsck --repair`` drops them)."""
+    listed here: :func:`is_prov_object` does not count them as prov's (``prov fsck --repair`` drops them and makes
+    prov's again)."""
     return sorted(
         f"table {name}"
         for kind, name, table, sql in master

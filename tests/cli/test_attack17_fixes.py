@@ -211,7 +211,7 @@ def test_a_unique_index_planted_under_a_prov_index_name_is_refused(prov, templat
     for impostor in ("unique index idx_findings_version_flagged on findings(version, flagged, digest)",
                      "index idx_findings_version_flagged on findings(digest)"):  # fmt: skip
         with sqlite3.connect(".prov/prov.db") as db:
-            db.execute("drop index if exists idx_findings_version_flagged")
+            db.execute("drop index idx_findings_version_flagged")
             db.execute(f"create {impostor}")
         r = prov("log")
         assert r.exit_code == 3 and "index idx_findings_version_flagged on findings" in one_line(r), r.output

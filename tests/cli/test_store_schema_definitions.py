@@ -11,11 +11,13 @@ stores made with sqlite-utils 3.x.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from provenance.errors import StoreError
 from provenance.store import Store
@@ -23,6 +25,7 @@ from provenance.store.schema_texts import SQLITE_UTILS_3, known_texts
 from support import one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
+FSCK_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "fsck.schema.json").read_text())
 
 
 def _edit_definition(table: str, old: str, new: str) -> None:
@@ -135,3 +138,73 @@ def test_the_legacy_store_opens_and_passes_fsck(prov, workdir):
     with sqlite3.connect(".prov/prov.db") as db:
         texts = db.execute("select type, name, sql from sqlite_master where sql is not null").fetchall()
     assert texts and all(sql in known_texts()[(kind, name)] for kind, name, sql in texts), texts
+
+
+# --- fsck --repair makes prov's index again where it dropped an impostor (after attack review 17c, F2) ------------
+
+
+def _index(name: str) -> list[tuple]:
+    with sqlite3.connect(".prov/prov.db") as db:
+        return db.execute(
+            "select tbl_name, sql from sqlite_master where type = 'index' and name = ?", [name]
+        ).fetchall()
+
+
+def test_repair_drops_an_impostor_index_and_makes_provs_again(prov, template_trust, workdir):
+    """F2's impostor: a UNIQUE index on waivers(version) under the name of prov's index on findings. --repair drops
+    it and, in the same transaction, makes prov's index again with prov's own statement (was: dropped it only, and
+    fsck went on failing on "index ... is missing"); then the store opens, fsck passes, the index is on findings as
+    prov made it (no UNIQUE: two waivers of one version both stay), and queries on findings use it."""
+    [(_, prov_sql)] = _index("idx_findings_version_flagged")
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("drop index idx_findings_version_flagged")
+        db.execute("create unique index idx_findings_version_flagged on waivers(version)")
+    assert prov("log").exit_code == 3
+    r = prov("fsck", "--repair", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert "removed index idx_findings_version_flagged on waivers from" in r.stdout, r.output
+    assert "restored index idx_findings_version_flagged on findings in" in r.stdout, r.output
+    assert _index("idx_findings_version_flagged") == [("findings", prov_sql)]
+    assert prov_sql in known_texts()[("index", "idx_findings_version_flagged")]
+    assert prov("log").exit_code == 0
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 0 and "restored" not in r.stdout, r.output
+    with sqlite3.connect(".prov/prov.db") as db:
+        plan = " ".join(
+            str(row)
+            for row in db.execute("explain query plan select * from findings where version = 'v2' and flagged = 1")
+        )
+        assert "idx_findings_version_flagged" in plan, plan
+        db.execute("insert or replace into waivers (object, version) values ('w1', 'v2')")
+        db.execute("insert or replace into waivers (object, version) values ('w2', 'v2')")  # the impostor deleted w1
+        assert db.execute("select object from waivers where version = 'v2' order by object").fetchall() == [
+            ("w1",),
+            ("w2",),
+        ]
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: waivers.object"):
+            db.execute("insert into waivers (object, version) values ('w1', 'v3')")  # prov's key holds, as made
+
+
+def test_repair_makes_a_dropped_index_again_and_leaves_one_whose_table_was_changed(prov, template_trust, workdir):
+    """An index of prov's simply dropped (plain SQL): fsck names it as repairable and --repair makes it again. One
+    whose table's definition was edited is not made (the table error stands, to be mended from a copy)."""
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("drop index idx_batch_records_digest")
+    assert prov("log").exit_code == 0  # a missing index loses speed, not what prov writes
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1, r.output
+    assert any("index idx_batch_records_digest is missing or renamed: `prov fsck --repair` makes it again" in e
+               for e in _errors(r.stdout)), r.output  # fmt: skip
+    r = prov("fsck", "--repair", "--json", *PINNED)
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    Draft202012Validator(FSCK_SCHEMA).validate(report)
+    assert report["restored"] == [f"index idx_batch_records_digest on batch_records in {workdir / '.prov' / 'prov.db'}"]
+    assert _index("idx_batch_records_digest")[0][0] == "batch_records"
+    assert prov("fsck", *PINNED).exit_code == 0
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("drop index idx_batch_records_digest")
+    _edit_definition("batch_records", '"label" TEXT NOT NULL', '"label" TEXT')
+    r = prov("fsck", "--repair", *PINNED)
+    assert r.exit_code == 1 and "restored index" not in r.stdout, r.output
+    assert _index("idx_batch_records_digest") == []
