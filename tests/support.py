@@ -183,6 +183,31 @@ def roll_back_log(db_path: Path, snapshot: Path) -> None:
     old.close()
 
 
+PER_VERSION_TABLES = ("version_lineage", "profiles", "detector_runs", "findings", "waivers", "attestations")
+
+
+def erase_last_version(db_path: Path, tag: str) -> None:
+    """What a ``.prov/`` writer does with sqlite3 (no key) to make ``tag`` look never committed (attack review 16,
+    F1): its ``commit`` entry (the log's last, so nothing needs re-chaining), its ``versions`` row, the checkpoints
+    over that entry and its per-version rows, deleted. The log stays consistent with itself."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    (seq,) = db.execute("select seq from audit where action = 'commit' and subject = ?", [tag]).fetchone()
+    (last,) = db.execute("select max(seq) from audit").fetchone()
+    assert seq == last, f"{tag}'s commit entry is not the log's last"
+    db.execute("delete from audit where seq = ?", [seq])
+    db.execute("delete from versions where tag = ?", [tag])
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    for table in PER_VERSION_TABLES:
+        columns = {row[1] for row in db.execute(f"pragma table_info({table})")}
+        column = next((c for c in ("version", "tag") if c in columns), None)
+        if column is not None:
+            db.execute(f"delete from {table} where {column} = ?", [tag])
+    db.commit()
+    db.close()
+
+
 OUTPUT_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 """The JSON Schemas of what prov writes (``schemas/NAME.schema.json``)."""
 

@@ -22,7 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from provenance import keys
-from support import build_template, digits_table
+from support import build_template, digits_table, erase_last_version
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 SIZES = {"v1": 800, "v2": 200, "v3": 380, "v4": 417}  # v1's records, then each delivery's
@@ -630,29 +630,11 @@ def test_a_version_row_pointing_at_another_entry_fails_the_check_closed(prov, re
 # honestly and nothing in the store shows v2 was ever committed. The log state the pipeline kept outside the store
 # at v2's commit (--checkpoint-out) does.
 
-PER_VERSION = ("version_lineage", "profiles", "detector_runs", "findings", "waivers", "attestations")
-
 
 def erase_v2(tag: str) -> None:
     """Before v3r is committed: v2 deleted from ``.prov/`` with sqlite3 (no key), as the attack review replayed it."""
-    import sqlite3
-
-    if tag != "v3r":
-        return
-    db = sqlite3.connect(Path(".prov") / "prov.db")
-    (seq,) = db.execute("select seq from audit where action = 'commit' and subject = 'v2'").fetchone()
-    (last,) = db.execute("select max(seq) from audit").fetchone()
-    assert seq == last  # the log's last entry: nothing to re-chain
-    db.execute("delete from audit where seq = ?", [seq])
-    db.execute("delete from versions where tag = 'v2'")
-    db.execute("delete from checkpoints where size >= ?", [seq])
-    for table in PER_VERSION:
-        columns = {row[1] for row in db.execute(f"pragma table_info({table})")}
-        column = next((c for c in ("version", "tag") if c in columns), None)
-        if column is not None:
-            db.execute(f"delete from {table} where {column} = 'v2'")
-    db.commit()
-    db.close()
+    if tag == "v3r":
+        erase_last_version(Path(".prov") / "prov.db", "v2")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from examples_support import EXAMPLES, Project, run, tool
 
-from support import plugin_distribution, roll_back_log, validate_sarif
+from support import erase_last_version, plugin_distribution, roll_back_log, validate_sarif
 
 CRASHING = """
 from provenance.detectors.base import Detector
@@ -225,11 +225,15 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
     )
     assert 'exit "$rc"' in check_cmd
     assert '${PROV_BASE_ATTESTATION:+--base-attestation "$PROV_BASE_ATTESTATION"} -- "$CANDIDATE"' in check_cmd
-    assert steps["Audit log"]["run"] == 'prov audit verify ${PROV_KEPT:+--checkpoint "$PROV_KEPT"}'
+    # every kept log state (the last release's and the newest push's) is held by the check and the audit log
+    kept_states = '${PROV_KEPT:+--checkpoint "$PROV_KEPT"} ${PROV_KEPT_LOG:+--checkpoint "$PROV_KEPT_LOG"}'
+    assert kept_states in check_cmd and steps["Audit log"]["run"] == f"prov audit verify {kept_states}"
     # the kept log state comes from a repository variable or a push run on main, never a pull request's run
     kept = steps["Kept audit-log state"]
     assert kept["env"] == {"GH_TOKEN": "${{ github.token }}", "PROV_KEPT_LOG_STATE": "${{ vars.PROV_KEPT_LOG_STATE }}"}
     assert "--branch main" in kept["run"] and "--event push" in kept["run"] and "--status success" in kept["run"]
+    # the newest log state of any completed push run on main: a blocked push's run concludes "failure"
+    assert "--event push --status completed" in kept["run"] and "--name prov-log-state" in kept["run"]
     # the gate runs once: SARIF and the summary are rendered from its JSON
     runs = [line.strip() for s in check["steps"] for line in s.get("run", "").splitlines()]
     assert len([line for line in runs if line.startswith("prov check ")]) == 1
@@ -252,8 +256,21 @@ def test_every_action_is_pinned_to_a_commit_and_trust_stays_out_of_the_pull_requ
     assert a_steps["Trusted policy and signer"] == trusted and a_steps["Kept audit-log state"] == kept
     sign = a_steps["Sign a release attestation"]
     assert sign["env"]["PROV_SIGNING_KEY"] == "${{ secrets.PROV_SIGNING_KEY }}" and "--attest --key" in sign["run"]
-    assert '--policy "$PROV_POLICY_FILE"' in sign["run"]
+    assert '--policy "$PROV_POLICY_FILE"' in sign["run"] and kept_states in sign["run"]
     assert a_steps["Upload the attestation"]["uses"].startswith("actions/upload-artifact@")
+    # the keep-log-state job: every push to main, passed or blocked, reviewed code only, the key in its environment
+    keep = wf["jobs"]["keep-log-state"]
+    assert keep["if"] == "always() && github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert keep["needs"] == "check" and keep["environment"] == "release"
+    assert keep["permissions"] == {"contents": "read", "actions": "read"}
+    k_steps = {step_name(s): s for s in keep["steps"]}
+    assert k_steps["Trusted policy and signer"] == trusted and k_steps["Kept audit-log state"] == kept
+    assert k_steps["Audit log against the kept states"]["run"] == f"prov audit verify {kept_states}"
+    signs = k_steps["Sign this push's log state"]
+    assert signs["env"]["PROV_SIGNING_KEY"] == "${{ secrets.PROV_SIGNING_KEY }}" and "if" not in signs
+    assert "prov audit checkpoint --key" in signs["run"] and "rm -rf prov-log-state" in signs["run"]
+    upload = k_steps["Keep this push's log state for the next runs"]
+    assert upload["with"]["name"] == "prov-log-state" and "if" not in upload
     # its policy is the DVC example's, so the two gates cannot drift apart
     assert (EXAMPLES / "github-actions" / "policy.toml").read_text() == (
         EXAMPLES / "dvc-pipeline" / "policy.toml"
@@ -526,3 +543,99 @@ def test_a_pull_request_cannot_make_the_check_run_an_option_for_its_candidate(pr
     pick = job.steps["Pick the candidate version"]
     assert not job.ok and pick["rc"] == 2 and not job.ran("prov check"), json.dumps(job.steps, indent=1, default=str)
     assert "::error::the candidate version's name is not a valid version name" in pick["stdout"]
+
+
+def keep_log_state(keep: Job, runs: Path, run_id: int) -> Path:
+    """What GitHub keeps of a push run's keep-log-state job: its "prov-log-state" artifact, served by the fake gh."""
+    kept = keep.steps["Keep this push's log state for the next runs"]["uploaded"]
+    (runs / str(run_id) / "prov-log-state").mkdir(parents=True)
+    return Path(shutil.copyfile(kept, runs / str(run_id) / "prov-log-state" / "last.checkpoint.json"))
+
+
+def tree_size(path: Path) -> int:
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))["predicate"]["treeSize"]
+
+
+def audit_entries(p: Project) -> int:
+    import sqlite3
+
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        return db.execute("select count(*) from audit").fetchone()[0]
+
+
+def test_each_push_to_main_keeps_its_log_state_and_the_next_run_holds_the_log_to_it(project, tmp_path):
+    """The per-push log state (attack review 17, F17-2): a push to main signs a checkpoint over the log as pushed
+    (the keep-log-state job, with the release key) and uploads it; the next run's check and audit log hold the
+    store to it (rule integrity.kept_log_state), and the next push's state extends it. A pull request keeps none."""
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
+    job, _ = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok and "no kept log state of a push to main" in job.steps["Kept audit-log state"]["stdout"]
+    keep, ws = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert keep.ok, json.dumps(keep.steps, indent=1, default=str)
+    first = keep_log_state(keep, runs, 41)
+    assert tree_size(first) == audit_entries(p)  # the whole log as pushed, v2's commit entry included
+    assert not list((ws.parent / f"{ws.name}-runner").glob("*.key"))  # the key file is gone after the step
+    skipped, _ = run_workflow(p, tmp_path, given | secrets, event="pull_request", job_name="keep-log-state")
+    assert skipped.skipped and not skipped.steps
+
+    # the next push: v3 committed honestly on top
+    pq.write_table(pq.read_table(project.candidates / "clean.parquet").slice(3), p.root / "data" / "train.parquet")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "-m", "three rows out")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v3")
+    job, ws = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    assert "no kept log state" not in job.steps["Kept audit-log state"]["stdout"]
+    rules = {x["rule"]: x for x in json.loads((ws / "prov-check.json").read_text())["rules"]}
+    held = rules["integrity.kept_log_state"]
+    assert held["status"] == "pass" and "last.checkpoint.json" in held["reason"], held
+    keep, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert keep.ok, json.dumps(keep.steps, indent=1, default=str)
+    second = keep_log_state(keep, runs, 42)
+    assert tree_size(second) == audit_entries(p) > tree_size(first)
+
+
+def test_a_blocked_delivery_erased_from_the_store_fails_the_runs_after_the_state_its_push_kept(project, tmp_path):
+    """Attack review 17, F17-2, in CI: the maintainer pushes the vendor's backdoored delivery as v2; the check
+    blocks it, and the workflow kept no state of a blocked push (was: release states only). A .prov/ writer then
+    erases v2 with sqlite3 (row, commit entry, checkpoints, per-version rows) and the maintainer commits the clean
+    delivery as v3 on top: with no state of v2's push the store alone cannot tell, and v3 passes. Now the blocked
+    push's keep-log-state job kept its state, so the next run's audit log fails naming the lost entries, prov check
+    never runs, and that run's keep job signs nothing (a cut log is never vouched for)."""
+    p, base_sha = workflow_repo(project, "backdoor")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2: the vendor's delivery")
+    runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
+    job, _ = run_workflow(p, tmp_path, given, event="push")
+    assert not job.ok and job.steps["prov check"]["rc"] == 1  # blocked
+    keep, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert keep.ok, json.dumps(keep.steps, indent=1, default=str)  # kept whatever the check decided
+    blocked_state = keep_log_state(keep, runs, 41)
+
+    erase_last_version(p.root / ".prov" / "prov.db", "v2")
+    p.use_candidate("clean")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "--parent", "v1")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v3")
+    job, _ = run_workflow(p, tmp_path, given, event="push")
+    audit_log = job.steps["Audit log"]
+    assert not job.ok and audit_log["rc"] == 1 and not job.ran("prov check"), json.dumps(job.steps, default=str)
+    assert "the log lost or changed entries it covered" in audit_log["stderr"], audit_log["stderr"]
+    keep, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert not keep.ok and keep.steps["Audit log against the kept states"]["rc"] == 1
+    assert not keep.ran("Sign this push's log state") and not keep.ran("Keep this push's log state for the next runs")
+    # the check itself holds the kept state too (the attest job's check, or a workflow without the audit step)
+    r = run(
+        [tool("prov"), "check", "v3", "--base", "v1", "--no-save", "--checkpoint", str(blocked_state)],
+        p.root,
+        p.env,
+        check=False,
+    )
+    assert r.returncode == 1 and "integrity.kept_log_state" in r.stdout, r.stdout + r.stderr
+    # with no state of the blocked push kept (the workflow before), the erased store passes
+    shutil.rmtree(runs / "41")
+    job, _ = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok and "::notice::prov check: v3 may be released against v1" in job.steps["prov check"]["stdout"]
