@@ -248,6 +248,26 @@ def store_fingerprint(root: Path) -> dict[str, str]:
     return out
 
 
+def assert_write_refused_after(workdir: Path, edit: Callable[[], object], match: str) -> None:
+    """The race behind a store's open-time checks, replayed: the store at ``workdir`` is opened while
+    ``prov.db`` is clean, then ``edit`` (a ``.prov/`` writer's change) runs before its write begins.
+    Asserts the write raises ``StoreError`` matching ``match`` before its block runs and leaves ``.prov/``
+    byte for byte as it was after the edit."""
+    from provenance.errors import StoreError
+
+    store = Store.open(workdir)
+    try:
+        edit()
+        before = store_fingerprint(workdir / ".prov")
+        ran = []
+        with pytest.raises(StoreError, match=match):
+            with store.write():
+                ran.append(True)
+        assert ran == [] and store_fingerprint(workdir / ".prov") == before
+    finally:
+        store.close()
+
+
 DVC = shutil.which("dvc") or os.path.join(os.path.dirname(sys.executable), "dvc")
 
 

@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from provenance.errors import StoreError
-from provenance.store import Store
 from provenance.store.schema_texts import SQLITE_UTILS_3, known_texts
-from support import one_line, store_fingerprint
+from support import assert_write_refused_after, one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 FSCK_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "fsck.schema.json").read_text())
@@ -84,17 +82,11 @@ def test_an_edited_table_definition_is_refused_at_open_and_named_by_fsck(prov, t
 def test_a_definition_edited_after_the_store_opened_stops_the_write(template_trust, workdir):
     """The race behind the open-time check: a store opened clean, the definition edited before its write begins.
     The write refuses (StoreError) once it holds SQLite's lock, before its block runs; nothing is written."""
-    store = Store.open(workdir)
-    try:
-        _edit_definition(*EDITS["not null dropped"])
-        before = store_fingerprint(workdir / ".prov")
-        ran = []
-        with pytest.raises(StoreError, match=r"prov\.db: the definition of table audit is not one prov writes"):
-            with store.write():
-                ran.append(True)
-        assert ran == [] and store_fingerprint(workdir / ".prov") == before
-    finally:
-        store.close()
+    assert_write_refused_after(
+        workdir,
+        lambda: _edit_definition(*EDITS["not null dropped"]),
+        r"prov\.db: the definition of table audit is not one prov writes",
+    )
 
 
 def _texts_of_sqlite_utils_3() -> dict[str, str]:

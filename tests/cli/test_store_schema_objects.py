@@ -19,7 +19,7 @@ import pytest
 from provenance import keys
 from provenance.errors import StoreError
 from provenance.store import Store
-from support import new_records, ok, one_line, store_fingerprint
+from support import assert_write_refused_after, new_records, ok, one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -175,17 +175,11 @@ def test_an_extra_table_or_index_is_refused(prov, template_trust, workdir, plant
 def test_a_trigger_planted_after_the_store_opened_stops_the_write(template_trust, workdir):
     """The race behind the open-time check: a store opened while prov.db was clean, a trigger planted before its
     write begins. The write refuses (StoreError, exit 3) before its block runs, and nothing is written."""
-    store = Store.open(workdir)
-    try:
-        _sql(TRIGGERS["swallow_revoke"])
-        before = store_fingerprint(workdir / ".prov")
-        ran = []
-        with pytest.raises(StoreError, match=r"prov\.db: holds schema objects .*trigger swallow_revoke on audit"):
-            with store.write():
-                ran.append(True)
-        assert ran == [] and store_fingerprint(workdir / ".prov") == before
-    finally:
-        store.close()
+    assert_write_refused_after(
+        workdir,
+        lambda: _sql(TRIGGERS["swallow_revoke"]),
+        r"prov\.db: holds schema objects .*trigger swallow_revoke on audit",
+    )
 
 
 def test_read_back_fails_a_write_whose_entry_or_row_did_not_stick(template_trust, workdir):
