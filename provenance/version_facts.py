@@ -21,7 +21,7 @@ from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
 
-PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
+PREDICATE_TYPE = signing.DATASET_VERSION_TYPE
 
 if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neither numpy nor pyarrow
     from provenance.manifest import Manifest

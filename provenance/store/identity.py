@@ -5,16 +5,22 @@ each version's (attack review 16c, C16-2): a statement the same maintainer signe
 then not a trust entry of this one, however a ``.prov/`` writer logs it here. The id is kept as the
 ``store_id`` row of the ``meta`` table (``prov init`` writes it; a store made before it gets one at the
 first write that signs it: ``prov trust add``, ``retire``, ``commit``). That row is writable by whoever
-writes ``.prov/``, so it is only a hint: the gate reads the id from the base version's signed statement
-(``provenance.trust.scope``).
+writes ``.prov/``, so it is only a hint (attack review 17b). What decides is, first, an id the verifier pinned
+(``--store-id``, ``PROV_STORE_ID`` or the root file's ``store``: ``Pins.store_id``), else the id *of record*
+(:func:`of_record`): the one named by the earliest ``commit`` entry of the hash-chained audit log whose version
+statement verifies under the pins and was signed at that place in this log. Every write that signs the id
+(:func:`ensure`) refuses a row that contradicts either.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provenance.errors import StoreError
+from provenance.errors import InputError, StoreError, VerificationError
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -23,6 +29,31 @@ META_KEY = "store_id"
 """The ``meta`` row holding the id (the table ``prov init`` creates; no new table)."""
 
 ID_BYTES = 16
+
+# what may sit between the audit entry a version signs as its ``auditLogHead`` and its ``commit`` entry: the
+# committer's key registration (``versions._register_committer``), written after the statement is made
+BETWEEN_HEAD_AND_COMMIT = frozenset({"key.register"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """The store's id of record: the id the earliest id-naming version of the audit log signed.
+
+    Attributes:
+        store_id: the id (32 hex digits).
+        tag: the version that signed it.
+        seq: the seq of that version's ``commit`` audit entry.
+        head_seq: the seq of the entry the version signed as its ``auditLogHead`` (0: the empty log).
+    """
+
+    store_id: str
+    tag: str
+    seq: int
+    head_seq: int
+
+    def describe(self) -> str:
+        """``version v3's signed statement (audit entry 12)``, for messages."""
+        return f"version {self.tag}'s signed statement (audit entry {self.seq})"
 
 
 def is_store_id(value: object) -> bool:
@@ -44,16 +75,138 @@ def store_id(store: Store) -> str | None:
     return row[0] if row is not None and is_store_id(row[0]) else None
 
 
-def ensure(store: Store) -> str:
-    """The store's id, written first when it has none (a store made before ids); call inside ``store.write()``.
+def of_record(store: Store, until: int | None = None) -> Record | None:
+    """The store's id of record, read from the hash-chained audit log and signed versions, never from a row alone.
+
+    The earliest ``commit`` entry (up to audit seq ``until``; ``None``: the whole log) whose envelope verifies
+    under the store handle's pins for the ``commit`` role, signs a dataset version of the entry's tag naming a
+    store id, and was signed at that place in this log: its ``auditLogHead`` is the entry just before (only
+    ``key.register`` entries between), so a version signed in another project, copied here with a planted
+    entry, is not one. Entries that do not meet this are passed over (the gate and ``prov audit verify`` judge
+    them). ``None`` when no entry does (a store not committed to since ids, or a fresh one).
 
     Raises:
-        StoreError: the ``meta`` row is there but is not an id (damaged: ``prov fsck`` names it); prov never
-            replaces an id, since statements already signed name it.
+        VerificationError: the log's hash chain breaks before such an entry (an entry edited, moved or
+            removed), so which version came first cannot be told.
     """
+    from provenance.store.audit import GENESIS, entries, entry_bytes
+
+    prev, at = GENESIS, {GENESIS: -1}  # each hash read -> its place in log
+    log: list[dict] = []
+    for entry in entries(store.db):
+        if until is not None and entry["seq"] > until:
+            break
+        if entry["prev_hash"] != prev or hashlib.sha256(entry_bytes(entry)).hexdigest() != entry["hash"]:
+            raise VerificationError(
+                f"{store.root / 'prov.db'}: audit entry {entry['seq']} does not chain from the one before it, so "
+                "the store's id of record cannot be read (run prov audit verify)"
+            )
+        prev = entry["hash"]
+        if entry["action"] == "commit":
+            found = _signed_id(store, entry, log, at)
+            if found is not None:
+                return found
+        at[prev] = len(log)
+        log.append(entry)
+    return None
+
+
+def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -> Record | None:
+    """The :class:`Record` the ``commit`` audit ``entry`` makes, or ``None`` (see :func:`of_record`); ``log`` is
+    the entries before it, ``at`` each one's hash -> its index in ``log`` (-1: the empty log)."""
+    from provenance.signing import DATASET_VERSION_TYPE
+    from provenance.trust.roles import COMMIT, RoleKeys, verify_role
+
+    tag = str(entry["subject"])
+    pins = getattr(store, "pins", None)  # the verifier's Pins (trust.pins imports the store: duck-typed here)
+    try:
+        detail = json.loads(entry["detail"])
+        env = store.objects.envelope(str(detail["envelope"]), f"envelope of {tag}")
+        if pins is not None:
+            stmt = pins.verify(env, COMMIT, f"version {tag}", store).statement
+        else:  # no Pins on the handle: the store's own keys, as Pins.unpinned() checks (NOT a trust decision)
+            stmt = verify_role(
+                env, RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}), tag
+            ).statement
+    except (InputError, VerificationError, StoreError, ValueError, KeyError, TypeError):
+        return None
+    pred = stmt.get("predicate")
+    if stmt.get("predicateType") != DATASET_VERSION_TYPE or not isinstance(pred, dict) or pred.get("version") != tag:
+        return None
+    sid, head = pred.get("store"), at.get(str(pred.get("auditLogHead")))
+    if not is_store_id(sid) or head is None:
+        return None
+    if any(e["action"] not in BETWEEN_HEAD_AND_COMMIT for e in log[head + 1 :]):
+        return None
+    head_seq = int(log[head]["seq"]) if head >= 0 else 0
+    return Record(str(sid), tag, int(entry["seq"]), head_seq)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The id a signing write must sign (:func:`expected`): ``store_id`` (``None``: nothing names one yet),
+    ``origin`` for messages, whether the verifier ``pinned`` it, and the id of ``record`` if any."""
+
+    store_id: str | None
+    origin: str
+    pinned: bool
+    record: Record | None
+
+
+def expected(store: Store) -> Expected:
+    """The id a signing write must sign: the pinned one (``Pins.store_id``) when there is one, else the id of
+    record (:func:`of_record`), else ``None`` (nothing signed names one yet).
+
+    Raises:
+        VerificationError: the pinned id is not the id of record (the store is another project's, or the pin
+            is wrong), or the log breaks before the record (:func:`of_record`).
+    """
+    pins = getattr(store, "pins", None)  # Pins, duck-typed (trust.pins imports the store package)
+    pinned = getattr(pins, "store_id", None)
+    record = of_record(store)
+    if pinned is None:
+        return (
+            Expected(record.store_id, record.describe(), False, record) if record else Expected(None, "", False, None)
+        )
+    origin = f"the store id you pinned ({getattr(pins, 'store_id_origin', 'pinned')})"
+    if record is not None and record.store_id != pinned:
+        raise VerificationError(
+            f"{store.root / 'prov.db'}: {record.describe()} names store id {record.store_id}, not {origin}, "
+            f"{pinned}: this is another project's store, or the pin is wrong"
+        )
+    return Expected(pinned, origin, True, record)
+
+
+def ensure(store: Store) -> str:
+    """The id a signing write signs (``prov commit``, ``trust add``, ``trust retire``); call inside ``store.write()``.
+
+    ``prov.db``'s row, checked against the pinned id or the id of record (:func:`expected`); when the store
+    has no row yet (made before ids), the pinned id, else a new random one, is written first.
+
+    Raises:
+        VerificationError: (exit 1) the row names another id than the pinned one or the one of record (a
+            ``.prov/`` writer set it to make this write sign another project's id: attack review 17b), or the
+            pin contradicts the id of record.
+        StoreError: the row is missing or not an id while signed history names one (``prov fsck --repair``
+            restores it), or not an id while nothing does; prov never replaces an id signed statements name.
+    """
+    want = expected(store)
+    sid, origin = want.store_id, want.origin
+    where = store.root / "prov.db"
     row = store.db.execute("select value from meta where key = ?", [META_KEY]).fetchone()
     if row is None:
-        return create(store.db)
+        if sid is None:
+            return create(store.db)
+        if want.pinned and want.record is None:  # a store made before ids, given the id its verifiers pin
+            store.db.execute("insert into meta (key, value) values (?, ?)", [META_KEY, sid])
+            return sid
+        raise StoreError(f"{where}: meta {META_KEY} is missing, but {origin} names {sid} (run prov fsck --repair)")
     if not is_store_id(row[0]):
-        raise StoreError(f"{store.root / 'prov.db'}: meta {META_KEY} is {row[0]!r}, not a store id (run prov fsck)")
+        fix = f"prov fsck --repair writes back {sid}, the id {origin} names" if sid is not None else "run prov fsck"
+        raise StoreError(f"{where}: meta {META_KEY} is {row[0]!r}, not a store id ({fix})")
+    if sid is not None and row[0] != sid:
+        raise VerificationError(
+            f"{where}: meta {META_KEY} is {row[0]}, but {origin} names {sid}: refusing to sign an id the store's "
+            "signed history contradicts (prov fsck --repair restores it)"
+        )
     return str(row[0])
