@@ -385,9 +385,10 @@ def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy,
     r = prov("check", "v3", "--base", "v2", "--format", "json", "--store-id", other_id, *PINNED)  # the flag wins
     assert r.exit_code == 1, r.output
     said = _blocked_reason(r)
-    assert (
-        f"version v3 signs store id {mine[:16]}, but the store id you pinned (--store-id) names {other_id[:16]}" in said
-    )
+    assert f"version v3: signs store id {mine[:16]}, not the store id you pinned ({other_id[:16]}, --store-id)" in said
+    r = prov("verify", "v3", "--no-data", "--store-id", other_id, *PINNED)
+    assert r.exit_code == 1 and f"not the store id you pinned ({other_id[:16]}, --store-id)" in one_line(r), r.output
+    _ok(prov, "verify", "v3", "--no-data", *PINNED)  # PROV_STORE_ID is still this store's
 
     monkeypatch.setenv("PROV_STORE_ID", "v3")
     r = prov("check", "v3", "--base", "v2", *PINNED)
@@ -433,7 +434,7 @@ def test_a_root_file_pins_the_store_id(prov, template_trust, workdir):
         "wrong-root.json",
     )
     assert r.exit_code == 1, r.output
-    assert f"but the store id you pinned (root file wrong-root.json) names {other_id[:16]}" in _blocked_reason(r)
+    assert f"not the store id you pinned ({other_id[:16]}, root file wrong-root.json)" in _blocked_reason(r)
     r = prov("check", "v2", "--base", "v1", *under, "--store-id", other_id)
     assert r.exit_code == 2 and f"differs from the one root.json pins ({own_id})" in one_line(r), r.output
     r = prov("root", "new", "bad.json", "--root-key", "maintainer.pub", "--store-id", "v1")
