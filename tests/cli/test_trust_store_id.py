@@ -439,3 +439,21 @@ def test_a_root_file_pins_the_store_id(prov, template_trust, workdir):
     assert r.exit_code == 2 and f"differs from the one root.json pins ({own_id})" in one_line(r), r.output
     r = prov("root", "new", "bad.json", "--root-key", "maintainer.pub", "--store-id", "v1")
     assert r.exit_code == 2 and "store must be a store id" in one_line(r), r.output
+
+
+def test_a_release_attestation_names_the_store_id_and_verify_checks_it_against_the_pin(prov, template_trust, workdir):
+    """The attestation carries the id the version signed; ``prov verify --attestation`` under a pinned id refuses
+    a release of another store (exit 1), and passes under this store's."""
+    import base64
+
+    from jsonschema import Draft202012Validator
+
+    own_id = _meta_id(workdir)
+    env = json.loads(Path("v2.attestation.json").read_text())
+    facts = json.loads(base64.b64decode(env["payload"]))
+    schema = Path(__file__).resolve().parents[2] / "schemas" / "release-attestation.schema.json"
+    Draft202012Validator(json.loads(schema.read_text())).validate(facts)
+    assert facts["predicate"]["https://prov.dev/release/v1"]["store"] == own_id
+    _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", own_id, *PINNED)
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", "ab" * 16, *PINNED)
+    assert r.exit_code == 1 and f"not the store id you pinned ({'ab' * 8}, --store-id)" in one_line(r), r.output
