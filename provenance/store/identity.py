@@ -89,11 +89,11 @@ def of_record(store: Store, until: int | None = None) -> Record | None:
         VerificationError: the log's hash chain breaks before such an entry (an entry edited, moved or
             removed), so which version came first cannot be told.
     """
-    from provenance.store.audit import GENESIS, entries, entry_bytes
+    from provenance.store.audit import GENESIS, entry_bytes, iter_entries
 
     prev, at = GENESIS, {GENESIS: -1}  # each hash read -> its place in log
     log: list[dict] = []
-    for entry in entries(store.db):
+    for entry in iter_entries(store.db):
         if until is not None and entry["seq"] > until:
             break
         if entry["prev_hash"] != prev or hashlib.sha256(entry_bytes(entry)).hexdigest() != entry["hash"]:
