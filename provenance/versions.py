@@ -224,7 +224,7 @@ def commit(
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
         if message is not None:
             pred["message"] = message
-        first_id = identity.expected(store).record is None  # no version signs an id yet: this one is the first
+        first_id = identity.expected(store).first  # no version signs an id yet: this one is the first
         pred["store"] = identity.ensure(store)  # which store the version is of (attack review 16c, C16-2)
         id_less = len(statements.id_less_entries(store, pins_of(store).role_keys("commit", store))) if first_id else 0
         for stage in prepared:

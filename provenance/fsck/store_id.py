@@ -41,7 +41,7 @@ def row_problem(store: Store, pins: Any) -> tuple[str, str | None] | None:
     where = f"{store.root / 'prov.db'}: meta {identity.META_KEY}"
     fix = f"; prov fsck --repair writes back {want.store_id}, the id {want.origin} names" if want.store_id else ""
     if row is None:  # a store made before ids gets the pinned one at its first signing write (identity.ensure)
-        return (f"{where} is missing{fix}", want.store_id) if want.record is not None else None
+        return (f"{where} is missing{fix}", want.store_id) if not want.first else None
     if not identity.is_store_id(row[0]):
         return (
             f"{where} is {str(row[0])[:40]!r}, not a store id{fix or ' (nothing signed names one: restore prov.db from a copy you trust)'}",

@@ -114,24 +114,12 @@ def of_record(store: Store, until: int | None = None) -> Record | None:
 def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -> Record | None:
     """The :class:`Record` the ``commit`` audit ``entry`` makes, or ``None`` (see :func:`of_record`); ``log`` is
     the entries before it, ``at`` each one's hash -> its index in ``log`` (-1: the empty log)."""
-    from provenance.signing import DATASET_VERSION_TYPE
-    from provenance.trust.roles import COMMIT, RoleKeys, verify_role
-
     tag = str(entry["subject"])
-    pins = getattr(store, "pins", None)  # the verifier's Pins (trust.pins imports the store: duck-typed here)
     try:
-        detail = json.loads(entry["detail"])
-        env = store.objects.envelope(str(detail["envelope"]), f"envelope of {tag}")
-        if pins is not None:
-            stmt = pins.verify(env, COMMIT, f"version {tag}", store).statement
-        else:  # no Pins on the handle: the store's own keys, as Pins.unpinned() checks (NOT a trust decision)
-            stmt = verify_role(
-                env, RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}), tag
-            ).statement
-    except (InputError, VerificationError, StoreError, ValueError, KeyError, TypeError):
+        pred = _version_predicate(store, str(json.loads(entry["detail"])["envelope"]), tag)
+    except (ValueError, KeyError, TypeError):
         return None
-    pred = stmt.get("predicate")
-    if stmt.get("predicateType") != DATASET_VERSION_TYPE or not isinstance(pred, dict) or pred.get("version") != tag:
+    if pred is None:
         return None
     sid, head = pred.get("store"), at.get(str(pred.get("auditLogHead")))
     if not is_store_id(sid) or head is None:
@@ -142,39 +130,98 @@ def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -
     return Record(str(sid), tag, int(entry["seq"]), head_seq)
 
 
+def _version_predicate(store: Store, envelope: str, tag: str) -> dict | None:
+    """The signed predicate of version ``tag`` in object ``envelope``, when it verifies for the ``commit`` role
+    under the store handle's pins and signs a dataset version of that name; else ``None``."""
+    from provenance.signing import DATASET_VERSION_TYPE
+    from provenance.trust.roles import COMMIT, RoleKeys, verify_role
+
+    pins = getattr(store, "pins", None)  # the verifier's Pins (trust.pins imports the store: duck-typed here)
+    try:
+        env = store.objects.envelope(envelope, f"envelope of {tag}")
+        if pins is not None:
+            stmt = pins.verify(env, COMMIT, f"version {tag}", store).statement
+        else:  # no Pins on the handle: the store's own keys, as Pins.unpinned() checks (NOT a trust decision)
+            stmt = verify_role(
+                env, RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}), tag
+            ).statement
+    except (InputError, VerificationError, StoreError):
+        return None
+    pred = stmt.get("predicate")
+    if stmt.get("predicateType") != DATASET_VERSION_TYPE or not isinstance(pred, dict) or pred.get("version") != tag:
+        return None
+    return pred
+
+
+def _ids_versions_sign(store: Store) -> list[tuple[str, str]]:
+    """``(tag, id)`` of every version row whose statement verifies (:func:`_version_predicate`) and names a store
+    id, oldest first: what signed history says when no commit entry of the log makes a :class:`Record` (its
+    entry moved, or the log rewritten so no version's signed head is in it)."""
+    rows = store.db.execute("select tag, envelope_object from versions order by audit_seq, created_at").fetchall()
+    out = []
+    for tag, envelope in rows:
+        pred = _version_predicate(store, str(envelope), str(tag))
+        if pred is not None and pred.get("store") is not None:
+            out.append((str(tag), str(pred["store"])))
+    return out
+
+
 @dataclass(frozen=True)
 class Expected:
     """The id a signing write must sign (:func:`expected`): ``store_id`` (``None``: nothing names one yet),
-    ``origin`` for messages, whether the verifier ``pinned`` it, and the id of ``record`` if any."""
+    ``origin`` for messages, whether the verifier ``pinned`` it, the id of ``record`` if any, and whether no
+    version signs an id yet (``first``: the next commit is the first to)."""
 
     store_id: str | None
     origin: str
     pinned: bool
     record: Record | None
+    first: bool = False
 
 
 def expected(store: Store) -> Expected:
     """The id a signing write must sign: the pinned one (``Pins.store_id``) when there is one, else the id of
-    record (:func:`of_record`), else ``None`` (nothing signed names one yet).
+    record (:func:`of_record`), else the id a version row's verified statement signs (when the log holds no
+    record: an entry moved or the log rewritten), else ``None`` (nothing signed names one yet).
 
     Raises:
-        VerificationError: the pinned id is not the id of record (the store is another project's, or the pin
-            is wrong), or the log breaks before the record (:func:`of_record`).
+        VerificationError: the pinned id is not the id of record or one a version signs (the store is another
+            project's, or the pin is wrong); with no record, versions that sign different ids; or the log breaks
+            before the record (:func:`of_record`).
     """
     pins = getattr(store, "pins", None)  # Pins, duck-typed (trust.pins imports the store package)
     pinned = getattr(pins, "store_id", None)
-    record = of_record(store)
-    if pinned is None:
-        return (
-            Expected(record.store_id, record.describe(), False, record) if record else Expected(None, "", False, None)
-        )
     origin = f"the store id you pinned ({getattr(pins, 'store_id_origin', 'pinned')})"
-    if record is not None and record.store_id != pinned:
+    where = store.root / "prov.db"
+    record = of_record(store)
+    if record is not None:
+        if pinned is None:
+            return Expected(record.store_id, record.describe(), False, record)
+        if record.store_id != pinned:
+            raise VerificationError(
+                f"{where}: {record.describe()} names store id {record.store_id}, not {origin}, {pinned}: this is "
+                "another project's store, or the pin is wrong"
+            )
+        return Expected(pinned, origin, True, record)
+    # no commit entry makes a record: a version that signs an id all the same (its entry moved, the log
+    # rewritten) still decides, failing closed, rather than the row
+    signed = _ids_versions_sign(store)
+    other = [(tag, sid) for tag, sid in signed if sid != (pinned or signed[0][1])]
+    if other:
+        tag, sid = other[0]
+        against = f"{origin}, {pinned}" if pinned else f"version {signed[0][0]}'s, {signed[0][1]}"
         raise VerificationError(
-            f"{store.root / 'prov.db'}: {record.describe()} names store id {record.store_id}, not {origin}, "
-            f"{pinned}: this is another project's store, or the pin is wrong"
+            f"{where}: version {tag} signs store id {sid}, not {against}, and no commit entry of the audit log "
+            "is where a version signing an id was signed (run prov audit verify)"
         )
-    return Expected(pinned, origin, True, record)
+    if pinned is not None:
+        return Expected(pinned, origin, True, None, first=not signed)
+    if signed:
+        tag, sid = signed[0]
+        return Expected(
+            sid, f"version {tag}'s signed statement (its audit entry not found: run prov audit verify)", False, None
+        )
+    return Expected(None, "", False, None, first=True)
 
 
 def ensure(store: Store) -> str:

@@ -16,6 +16,7 @@ working, and an id-less statement appended after the first version that signs an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -457,3 +458,33 @@ def test_a_release_attestation_names_the_store_id_and_verify_checks_it_against_t
     _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", own_id, *PINNED)
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", "ab" * 16, *PINNED)
     assert r.exit_code == 1 and f"not the store id you pinned ({'ab' * 8}, --store-id)" in one_line(r), r.output
+
+
+def test_a_rewritten_log_leaves_the_id_the_versions_sign_in_force(prov, template_trust, workdir):
+    """A ``.prov/`` writer rewrites the audit log (one entry's time changed, the chain rehashed) so that no
+    version's signed head is in it: no commit entry makes an id of record. The id the versions sign still
+    decides, so a ``prov.db`` naming another project's id is refused, not signed."""
+    from provenance.store.audit import entry_bytes
+
+    own_id, other_id = _meta_id(workdir), "ab" * 16
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    db.row_factory = sqlite3.Row
+    prev = "0" * 64
+    for row in db.execute("select * from audit order by seq").fetchall():
+        entry = dict(row) | {"prev_hash": prev}
+        if entry["seq"] == 1:
+            entry["ts"] = "2001-01-01T00:00:00Z"
+        prev = hashlib.sha256(entry_bytes(entry)).hexdigest()
+        db.execute(
+            "update audit set ts = ?, prev_hash = ?, hash = ? where seq = ?",
+            [entry["ts"], entry["prev_hash"], prev, entry["seq"]],
+        )
+    db.commit()
+    db.close()
+    _set_meta_id(workdir, other_id)
+    _ok(prov, "keys", "generate", "vendor-2027")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    said = one_line(r)
+    assert r.exit_code == 1 and other_id in said and own_id in said and "prov audit verify" in said, r.output
+    assert store_fingerprint(workdir / ".prov") == before
