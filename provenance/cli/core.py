@@ -35,8 +35,8 @@ def init(json_out: bool = JsonFlag) -> None:
         emit_json({"store": str(store.root), "store_id": sid})
     else:
         echo(f"Initialised an empty prov store in {store.root}")
-        echo(f"  store id {sid}: pin it where your checks run (PROV_STORE_ID={sid}, or --store-id, or a root")
-        echo("  file's store), so no .prov/ writer can make a commit sign another project's id")
+        echo(f"  store id {sid}: pin it where checks and commits run (PROV_STORE_ID={sid},")
+        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign another project's")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
 
 

@@ -419,9 +419,7 @@ def _store_pin(flag: str | None, env: Mapping[str, str]) -> tuple[str | None, st
     from provenance.store.identity import is_store_id  # the store package only when an id is pinned
 
     if not is_store_id(value):
-        raise InputError(
-            f"{origin} {value!r}: not a store id (32 lowercase hex digits; prov init and prov status print it)"
-        )
+        raise InputError(f"{origin} {value!r}: not a store id (32 lowercase hex digits, as prov init printed it)")
     return value, origin
 
 
