@@ -32,6 +32,8 @@ from provenance.keys import key_id
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+DATASET_VERSION_TYPE = "https://prov.dev/dataset-version/v1"
+"""The predicate type of a version's statement (``prov commit``; ``provenance.version_facts`` reads it)."""
 MERKLE_DIGEST = "rfc6962-sha256"  # in-toto digest-set key for a manifest's Merkle root
 MAX_ENVELOPE_BYTES = 64 << 20
 MAX_ENVELOPE_VALUES = 10_000  # a DSSE envelope is a few fields and a short list of signatures

@@ -21,7 +21,7 @@ from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
 
-PREDICATE_TYPE = "https://prov.dev/dataset-version/v1"
+PREDICATE_TYPE = signing.DATASET_VERSION_TYPE
 
 if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neither numpy nor pyarrow
     from provenance.manifest import Manifest
@@ -71,7 +71,8 @@ def verified_statement(store: Store, row: dict) -> dict:
     The signature must meet the ``commit`` role of the verifier's pins (``store.pins``:
     a root file, pinned ``--signer`` keys, or, with nothing pinned, the keys cached in
     the store); the signed predicate type, subject (Merkle root), version name, manifest
-    digest and parent (name and Merkle root) must equal the version's row. Raises
+    digest and parent (name and Merkle root) must equal the version's row, and a store id it signs must be the
+    one the verifier pinned, if any (``Pins.store_id``; a version from before ids signs none). Raises
     ``VerificationError`` naming the version and the fact that differs, or the key that
     is not trusted for commit. Inside :func:`statement_cache` a row verified before is not verified again.
     """
@@ -111,6 +112,12 @@ def _verify_statement(store: Store, row: dict) -> dict:
         raise VerificationError(f"{name}: its signed parent is not a JSON object")
     if parent.get("version") != row["parent"]:
         raise VerificationError(f"{name}: signed parent {parent.get('version')!r} differs from {row['parent']!r}")
+    pins = pins_of(store)
+    if pins.store_id is not None and pred.get("store") not in (None, pins.store_id):  # 17b: a version of another store
+        raise VerificationError(
+            f"{name}: signs store id {str(pred['store'])[:16]}, not the store id you pinned ({pins.store_id[:16]}, "
+            f"{pins.store_id_origin}): a version of another store, or the pin is wrong"
+        )
     return stmt
 
 

@@ -35,6 +35,8 @@ from provenance.stages import CommitJob, CommitStage
 from provenance.store import identity
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
 from provenance.store.store import Store
+from provenance.trust import statements
+from provenance.trust.pins import pins_of
 from provenance.version_facts import (
     PREDICATE_TYPE,
     load_manifest,
@@ -118,6 +120,8 @@ class CommitResult:
     retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
     # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}
     checkpoint_out: dict | None = None
+    # the first commit to sign a store id: how many logged trust entries naming no store it signs over (17b)
+    id_less_trust_entries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""
@@ -220,7 +224,9 @@ def commit(
         pred = predicate(tag, hashed, parent_row, "", manifest_oid, spec, portable)
         if message is not None:
             pred["message"] = message
+        first_id = identity.expected(store).first  # no version signs an id yet: this one is the first
         pred["store"] = identity.ensure(store)  # which store the version is of (attack review 16c, C16-2)
+        id_less = len(statements.id_less_entries(store, pins_of(store).role_keys("commit", store))) if first_id else 0
         for stage in prepared:
             stage.record(store, tag, pred)
         pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries
@@ -269,6 +275,7 @@ def commit(
         pred.get("featurizer"),
         message,
         parent if parent_row is not None and parent_row["merkle_root"] == root else None,
+        id_less_trust_entries=id_less,
     )
 
 

@@ -1,9 +1,9 @@
-"""The flags that pin trust, as one bundle: ``--signer``, ``--root``, ``--root-threshold``.
+"""The flags that pin trust, as one bundle: ``--signer``, ``--root``, ``--root-threshold``, ``--store-id``.
 
 ``@trust_flags`` adds them to a command's signature and hands the command one ``pins``
 argument, a :class:`provenance.trust.pins.Pins` built from the flags and, for whatever a
 flag does not give, the environment of the person running prov (``PROV_SIGNERS``,
-``PROV_ROOT``, ``PROV_ROOT_THRESHOLD``): never from the checkout or the store.
+``PROV_ROOT``, ``PROV_ROOT_THRESHOLD``, ``PROV_STORE_ID``): never from the checkout or the store.
 """
 
 from __future__ import annotations
@@ -52,6 +52,16 @@ _FLAGS = [
             help="How many --signer keys must sign the first root (default PROV_ROOT_THRESHOLD, else 1).",
         ),
     ),
+    (
+        "store_id",
+        Optional[str],
+        typer.Option(
+            None,
+            "--store-id",
+            metavar="ID",
+            help="The store's id as prov init printed it (default PROV_STORE_ID, else the root file's store).",
+        ),
+    ),
 ]
 
 
@@ -61,7 +71,7 @@ def trust_flags(fn: Callable) -> Callable:
     def build(values: dict) -> Pins:
         from provenance.trust.pins import Pins
 
-        return Pins.load(values["signer"], values["root"], values["root_threshold"])
+        return Pins.load(values["signer"], values["root"], values["root_threshold"], store_id=values["store_id"])
 
     return flag_group(fn, "pins", _FLAGS, build)
 

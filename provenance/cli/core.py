@@ -25,14 +25,18 @@ if TYPE_CHECKING:
 
 @command("init")
 def init(json_out: bool = JsonFlag) -> None:
-    """Create an empty store (.prov/) in this folder."""
+    """Create an empty store (.prov/) in this folder, and print its id to pin (--store-id / PROV_STORE_ID)."""
+    from provenance.store.identity import store_id
     from provenance.workspace import init_workspace
 
     store = init_workspace(".")
+    sid = store_id(store)
     if json_out:
-        emit_json({"store": str(store.root)})
+        emit_json({"store": str(store.root), "store_id": sid})
     else:
         echo(f"Initialised an empty prov store in {store.root}")
+        echo(f"  store id {sid}: pin it where checks and commits run (PROV_STORE_ID={sid},")
+        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign another project's")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
 
 
@@ -148,6 +152,12 @@ def commit(
             )
     finally:
         runner.close()
+    if result.id_less_trust_entries:  # on stderr, --json or not: the first commit to sign a store id (17b)
+        note(
+            f"{result.tag} is the first version to sign this store's id, and it signs over "
+            f"{result.id_less_trust_entries} trust entr{'y' if result.id_less_trust_entries == 1 else 'ies'} that "
+            "name no store (made before store ids, or copied in by a .prov/ writer): review them with prov trust list"
+        )
     if json_out:
         emit_json(result.to_dict())
         return

@@ -40,11 +40,14 @@ def root_new(
     expires: str | None = typer.Option(
         None, "--expires", help=f"Expiry, ISO 8601 (default {DEFAULT_VALID_DAYS} days)."
     ),
+    store_id: str | None = typer.Option(
+        None, "--store-id", metavar="ID", help="The store id the root pins (prov init prints it)."
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Write an unsigned root document; sign it with `prov root sign` by a threshold of its root keys."""
     roles = {role: paths for role, paths in (("commit", commit), ("attest", attest), ("waive", waive)) if paths}
-    doc = new_document(root_key, threshold, roles, _pairs(source, "--source"), version, expires)
+    doc = new_document(root_key, threshold, roles, _pairs(source, "--source"), version, expires, store=store_id)
     from pathlib import Path
 
     target = Path(out)
@@ -54,11 +57,15 @@ def root_new(
         raise InputError(f"{out}: folder {target.parent} does not exist")
     atomic_write(target, canonical_json(doc) + b"\n")
     if json_out:
-        emit_json({"root": out, "version": version, "expires": doc["expires"], "roles": doc["roles"]})
+        emit_json(
+            {"root": out, "version": version, "expires": doc["expires"], "roles": doc["roles"], "store": store_id}
+        )
         return
     echo(
         f"Wrote {out}: root v{version}, expires {doc['expires']}, {len(doc['keys'])} keys; sign it with 'prov root sign'"
     )
+    if store_id:
+        echo(f"  it pins store id {store_id}: checks under it expect every version to sign that id")
 
 
 @command("sign", group=root_app)
@@ -104,3 +111,5 @@ def root_show(
         echo(f"  {role:<8} {d['threshold']} of {', '.join(k[:16] for k in d['keyids']) or '(none)'}")
     for name, d in info["sources"].items():
         echo(f"  source {name}: {d['threshold']} of {', '.join(k[:16] for k in d['keyids'])}")
+    if info["store"]:
+        echo(f"  store    {info['store']}")

@@ -14,6 +14,8 @@ its rows. One module per thing checked:
 - ``batches``: each batch's manifest, root, indexed records and signature; orphan rows;
 - ``quarantines``: quarantines made before they kept their removed rows, with no copy kept;
 - ``trust_rows``: trust rows deleted while the log keeps their signed entry (restored by ``--repair``);
+- ``store_id``: ``prov.db``'s store id against the pinned id or the id of record (restored by ``--repair``),
+  and trust entries naming no store that a commit signs, or would sign, over;
 - ``repair``: with ``repair=True``, removes the leftovers, under the store's write lock, and keeps
   a copy of such quarantines' removed rows.
 
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.errors import InputError, StoreError
-from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, trust_rows, versions
+from provenance.fsck import audit_log, batches, database, keys, objects, quarantines, store_id, trust_rows, versions
 from provenance.fsck.problems import FsckReport, Inspection
 from provenance.fsck.repair import repair as remove_leftovers
 from provenance.store.schema_repair import repair_schema
@@ -48,8 +50,9 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     The errors it mends: a trigger, view, table or index prov did not create, which it drops first, making
     again in the same transaction each of prov's indexes that is missing (an impostor held its name)
     (``schema_repair.repair_schema``: never one of prov's or SQLite's own objects) unless SQLite's integrity
-    check fails, then checks the store again; and trust rows deleted while the audit log names their signed
-    trust entry, which verifies under ``pins``; it writes the rows back from the entry
+    check fails, then checks the store again; a missing, damaged or changed store id, written back from the
+    pinned id or the id of record (``provenance.fsck.store_id``); and trust rows deleted while the audit log
+    names their signed trust entry, which verifies under ``pins``; it writes the rows back from the entry
     (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
     removal), unless SQLite reports the database or schema damaged, and checks the store again.
 
@@ -80,7 +83,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
             # trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write them
             # back from the statements, whatever other errors remain (attack review 16, F2: restoring rows from a
             # verified statement removes nothing and adds no trust the log does not give), then check again
-            restored = trust_rows.restore(insp.store, pins)
+            restored = store_id.restore(insp.store, pins) + trust_rows.restore(insp.store, pins)
             insp.store.close()
             insp = Inspection(Path(root))
             insp.pins = pins
@@ -124,6 +127,7 @@ def _check(insp: Inspection) -> FsckReport:
         insp.guarded("keys", lambda: keys.check_keys(insp))
         insp.guarded("trust", lambda: keys.check_trust(insp))
         insp.guarded("trust", lambda: trust_rows.check_statement_rows(insp))
+        insp.guarded("store id", lambda: store_id.check_store_id(insp))
         for row in insp.rows("versions", "audit_seq"):
             insp.guarded(f"version {row.get('tag')}", functools.partial(versions.check_version, insp, row))
         for row in insp.rows("batches", "audit_seq"):

@@ -6,7 +6,7 @@ view, table or index prov did not create or table definition prov never wrote, w
 from __future__ import annotations
 
 from provenance.fsck.problems import Inspection
-from provenance.store.identity import META_KEY, is_store_id
+from provenance.store.identity import META_KEY
 from provenance.store.opening import foreign_in, master_rows, undroppable
 from provenance.store.schema import changed_definitions, expected_schema, on_demand_schema
 from provenance.store.schema_repair import missing_indexes
@@ -66,7 +66,6 @@ def check_database(insp: Inspection) -> None:
             repairable=why is None,
         )
     meta = dict(db.execute("select key, value from meta").fetchall())
-    if META_KEY in meta and is_store_id(meta[META_KEY]):  # prov init's since store ids (store/identity.py)
-        del meta[META_KEY]
+    meta.pop(META_KEY, None)  # the store id: judged against signed history by fsck.store_id (attack review 17b)
     if meta != {"format": "1"}:
         insp.error("schema", f"prov.db: meta table is {meta}, expected {{'format': '1'}}")

@@ -197,6 +197,7 @@ def attest(
             "waivers": len(result.waivers["honoured"]),
             "auditLogHead": store.audit_head()[1],
             "auditLog": (log_state or current(store)).to_dict(),
+            "store": ancestry[0][1]["predicate"].get("store"),  # the store id the version signed (17b)
         },
     }
     stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)

@@ -267,7 +267,8 @@ def check_release(
     """The checks of one release attestation (``env``, a shape-checked DSSE envelope named ``path``) that
     :func:`verify_attestation` makes before it reads the audit log, release state and lineage: signed by
     the pinned ``attest`` role (store revocations honoured), a release attestation of ``version`` (default:
-    the version it names) at this store's Merkle root, PASSED, not expired (with ``at_release``: expiry
+    the version it names) at this store's Merkle root, PASSED, of the store id the verifier pinned if any
+    (``store``; an attestation made before it names none), not expired (with ``at_release``: expiry
     reported, not refused), its base a signed ancestor (and ``base`` when given), one policy digest (and
     ``policy_digest`` when given), a release counter. ``prov log`` and ``prov show`` mark a release only
     from an attestation that passes these and an audit log that matches its checkpoints
@@ -289,6 +290,12 @@ def check_release(
         )
     if pred.get("verificationResult") != "PASSED":
         raise VerificationError(f"{path}: records result {pred.get('verificationResult')!r}, not PASSED")
+    pins = pins_of(store)
+    if pins.store_id is not None and facts.get("store") not in (None, pins.store_id):  # attack review 17b
+        raise VerificationError(
+            f"{path}: attests a release of store {str(facts.get('store'))[:16]}, not the store id you pinned "
+            f"({pins.store_id[:16]}, {pins.store_id_origin})"
+        )
     expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
     expired = (now or clock.now()) >= expires
     if expired and not at_release:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 
 from provenance import clock
 from provenance.errors import VerificationError
@@ -65,9 +66,15 @@ def append(db, action: str, subject: str, detail: dict) -> str:
 
 def entries(db) -> list[dict]:
     """Every entry as a ``dict`` of the table's columns, oldest first."""
+    return list(iter_entries(db))
+
+
+def iter_entries(db) -> Iterator[dict]:
+    """:func:`entries`, read one at a time (a reader that stops early does not load the whole log)."""
     cur = db.execute("select seq, ts, action, subject, detail, prev_hash, hash from audit order by seq")
     cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
+    for row in cur:
+        yield dict(zip(cols, row, strict=True))
 
 
 def verify_chain(db) -> tuple[int, str]:

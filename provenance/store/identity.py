@@ -5,16 +5,22 @@ each version's (attack review 16c, C16-2): a statement the same maintainer signe
 then not a trust entry of this one, however a ``.prov/`` writer logs it here. The id is kept as the
 ``store_id`` row of the ``meta`` table (``prov init`` writes it; a store made before it gets one at the
 first write that signs it: ``prov trust add``, ``retire``, ``commit``). That row is writable by whoever
-writes ``.prov/``, so it is only a hint: the gate reads the id from the base version's signed statement
-(``provenance.trust.scope``).
+writes ``.prov/``, so it is only a hint (attack review 17b). What decides is, first, an id the verifier pinned
+(``--store-id``, ``PROV_STORE_ID`` or the root file's ``store``: ``Pins.store_id``), else the id *of record*
+(:func:`of_record`): the one named by the earliest ``commit`` entry of the hash-chained audit log whose version
+statement verifies under the pins and was signed at that place in this log. Every write that signs the id
+(:func:`ensure`) refuses a row that contradicts either.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from provenance.errors import StoreError
+from provenance.errors import InputError, StoreError, VerificationError
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -23,6 +29,31 @@ META_KEY = "store_id"
 """The ``meta`` row holding the id (the table ``prov init`` creates; no new table)."""
 
 ID_BYTES = 16
+
+# what may sit between the audit entry a version signs as its ``auditLogHead`` and its ``commit`` entry: the
+# committer's key registration (``versions._register_committer``), written after the statement is made
+BETWEEN_HEAD_AND_COMMIT = frozenset({"key.register"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """The store's id of record: the id the earliest id-naming version of the audit log signed.
+
+    Attributes:
+        store_id: the id (32 hex digits).
+        tag: the version that signed it.
+        seq: the seq of that version's ``commit`` audit entry.
+        head_seq: the seq of the entry the version signed as its ``auditLogHead`` (0: the empty log).
+    """
+
+    store_id: str
+    tag: str
+    seq: int
+    head_seq: int
+
+    def describe(self) -> str:
+        """``version v3's signed statement (audit entry 12)``, for messages."""
+        return f"version {self.tag}'s signed statement (audit entry {self.seq})"
 
 
 def is_store_id(value: object) -> bool:
@@ -44,16 +75,185 @@ def store_id(store: Store) -> str | None:
     return row[0] if row is not None and is_store_id(row[0]) else None
 
 
-def ensure(store: Store) -> str:
-    """The store's id, written first when it has none (a store made before ids); call inside ``store.write()``.
+def of_record(store: Store, until: int | None = None) -> Record | None:
+    """The store's id of record, read from the hash-chained audit log and signed versions, never from a row alone.
+
+    The earliest ``commit`` entry (up to audit seq ``until``; ``None``: the whole log) whose envelope verifies
+    under the store handle's pins for the ``commit`` role, signs a dataset version of the entry's tag naming a
+    store id, and was signed at that place in this log: its ``auditLogHead`` is the entry just before (only
+    ``key.register`` entries between), so a version signed in another project, copied here with a planted
+    entry, is not one. Entries that do not meet this are passed over (the gate and ``prov audit verify`` judge
+    them). ``None`` when no entry does (a store not committed to since ids, or a fresh one).
 
     Raises:
-        StoreError: the ``meta`` row is there but is not an id (damaged: ``prov fsck`` names it); prov never
-            replaces an id, since statements already signed name it.
+        VerificationError: the log's hash chain breaks before such an entry (an entry edited, moved or
+            removed), so which version came first cannot be told.
     """
+    from provenance.store.audit import GENESIS, entry_bytes, iter_entries
+
+    prev, at = GENESIS, {GENESIS: -1}  # each hash read -> its place in log
+    log: list[dict] = []
+    for entry in iter_entries(store.db):
+        if until is not None and entry["seq"] > until:
+            break
+        if entry["prev_hash"] != prev or hashlib.sha256(entry_bytes(entry)).hexdigest() != entry["hash"]:
+            raise VerificationError(
+                f"{store.root / 'prov.db'}: audit entry {entry['seq']} does not chain from the one before it, so "
+                "the store's id of record cannot be read (run prov audit verify)"
+            )
+        prev = entry["hash"]
+        if entry["action"] == "commit":
+            found = _signed_id(store, entry, log, at)
+            if found is not None:
+                return found
+        at[prev] = len(log)
+        log.append(entry)
+    return None
+
+
+def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -> Record | None:
+    """The :class:`Record` the ``commit`` audit ``entry`` makes, or ``None`` (see :func:`of_record`); ``log`` is
+    the entries before it, ``at`` each one's hash -> its index in ``log`` (-1: the empty log)."""
+    tag = str(entry["subject"])
+    try:
+        pred = _version_predicate(store, str(json.loads(entry["detail"])["envelope"]), tag)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if pred is None:
+        return None
+    sid, head = pred.get("store"), at.get(str(pred.get("auditLogHead")))
+    if not is_store_id(sid) or head is None:
+        return None
+    if any(e["action"] not in BETWEEN_HEAD_AND_COMMIT for e in log[head + 1 :]):
+        return None
+    head_seq = int(log[head]["seq"]) if head >= 0 else 0
+    return Record(str(sid), tag, int(entry["seq"]), head_seq)
+
+
+def _version_predicate(store: Store, envelope: str, tag: str) -> dict | None:
+    """The signed predicate of version ``tag`` in object ``envelope``, when it verifies for the ``commit`` role
+    under the store handle's pins and signs a dataset version of that name; else ``None``."""
+    from provenance.signing import DATASET_VERSION_TYPE
+    from provenance.trust.roles import COMMIT, RoleKeys, verify_role
+
+    pins = getattr(store, "pins", None)  # the verifier's Pins (trust.pins imports the store: duck-typed here)
+    try:
+        env = store.objects.envelope(envelope, f"envelope of {tag}")
+        if pins is not None:
+            stmt = pins.verify(env, COMMIT, f"version {tag}", store).statement
+        else:  # no Pins on the handle: the store's own keys, as Pins.unpinned() checks (NOT a trust decision)
+            stmt = verify_role(
+                env, RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}), tag
+            ).statement
+    except (InputError, VerificationError, StoreError):
+        return None
+    pred = stmt.get("predicate")
+    if stmt.get("predicateType") != DATASET_VERSION_TYPE or not isinstance(pred, dict) or pred.get("version") != tag:
+        return None
+    return pred
+
+
+def _ids_versions_sign(store: Store) -> list[tuple[str, str]]:
+    """``(tag, id)`` of every version row whose statement verifies (:func:`_version_predicate`) and names a store
+    id, oldest first: what signed history says when no commit entry of the log makes a :class:`Record` (its
+    entry moved, or the log rewritten so no version's signed head is in it)."""
+    rows = store.db.execute("select tag, envelope_object from versions order by audit_seq, created_at").fetchall()
+    out = []
+    for tag, envelope in rows:
+        pred = _version_predicate(store, str(envelope), str(tag))
+        if pred is not None and pred.get("store") is not None:
+            out.append((str(tag), str(pred["store"])))
+    return out
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The id a signing write must sign (:func:`expected`): ``store_id`` (``None``: nothing names one yet),
+    ``origin`` for messages, whether the verifier ``pinned`` it, the id of ``record`` if any, and whether no
+    version signs an id yet (``first``: the next commit is the first to)."""
+
+    store_id: str | None
+    origin: str
+    pinned: bool
+    record: Record | None
+    first: bool = False
+
+
+def expected(store: Store) -> Expected:
+    """The id a signing write must sign: the pinned one (``Pins.store_id``) when there is one, else the id of
+    record (:func:`of_record`), else the id a version row's verified statement signs (when the log holds no
+    record: an entry moved or the log rewritten), else ``None`` (nothing signed names one yet).
+
+    Raises:
+        VerificationError: the pinned id is not the id of record or one a version signs (the store is another
+            project's, or the pin is wrong); with no record, versions that sign different ids; or the log breaks
+            before the record (:func:`of_record`).
+    """
+    pins = getattr(store, "pins", None)  # Pins, duck-typed (trust.pins imports the store package)
+    pinned = getattr(pins, "store_id", None)
+    origin = f"the store id you pinned ({getattr(pins, 'store_id_origin', 'pinned')})"
+    where = store.root / "prov.db"
+    record = of_record(store)
+    if record is not None:
+        if pinned is None:
+            return Expected(record.store_id, record.describe(), False, record)
+        if record.store_id != pinned:
+            raise VerificationError(
+                f"{where}: {record.describe()} names store id {record.store_id}, not {origin}, {pinned}: this is "
+                "another project's store, or the pin is wrong"
+            )
+        return Expected(pinned, origin, True, record)
+    # no commit entry makes a record: a version that signs an id all the same (its entry moved, the log
+    # rewritten) still decides, failing closed, rather than the row
+    signed = _ids_versions_sign(store)
+    other = [(tag, sid) for tag, sid in signed if sid != (pinned or signed[0][1])]
+    if other:
+        tag, sid = other[0]
+        against = f"{origin}, {pinned}" if pinned else f"version {signed[0][0]}'s, {signed[0][1]}"
+        raise VerificationError(
+            f"{where}: version {tag} signs store id {sid}, not {against}, and no commit entry of the audit log "
+            "is where a version signing an id was signed (run prov audit verify)"
+        )
+    if pinned is not None:
+        return Expected(pinned, origin, True, None, first=not signed)
+    if signed:
+        tag, sid = signed[0]
+        return Expected(
+            sid, f"version {tag}'s signed statement (its audit entry not found: run prov audit verify)", False, None
+        )
+    return Expected(None, "", False, None, first=True)
+
+
+def ensure(store: Store) -> str:
+    """The id a signing write signs (``prov commit``, ``trust add``, ``trust retire``); call inside ``store.write()``.
+
+    ``prov.db``'s row, checked against the pinned id or the id of record (:func:`expected`); when the store
+    has no row yet (made before ids), the pinned id, else a new random one, is written first.
+
+    Raises:
+        VerificationError: (exit 1) the row names another id than the pinned one or the one of record (a
+            ``.prov/`` writer set it to make this write sign another project's id: attack review 17b), or the
+            pin contradicts the id of record.
+        StoreError: the row is missing or not an id while signed history names one (``prov fsck --repair``
+            restores it), or not an id while nothing does; prov never replaces an id signed statements name.
+    """
+    want = expected(store)
+    sid, origin = want.store_id, want.origin
+    where = store.root / "prov.db"
     row = store.db.execute("select value from meta where key = ?", [META_KEY]).fetchone()
     if row is None:
-        return create(store.db)
+        if sid is None:
+            return create(store.db)
+        if want.pinned and want.record is None:  # a store made before ids, given the id its verifiers pin
+            store.db.execute("insert into meta (key, value) values (?, ?)", [META_KEY, sid])
+            return sid
+        raise StoreError(f"{where}: meta {META_KEY} is missing, but {origin} names {sid} (run prov fsck --repair)")
     if not is_store_id(row[0]):
-        raise StoreError(f"{store.root / 'prov.db'}: meta {META_KEY} is {row[0]!r}, not a store id (run prov fsck)")
+        fix = f"prov fsck --repair writes back {sid}, the id {origin} names" if sid is not None else "run prov fsck"
+        raise StoreError(f"{where}: meta {META_KEY} is {row[0]!r}, not a store id ({fix})")
+    if sid is not None and row[0] != sid:
+        raise VerificationError(
+            f"{where}: meta {META_KEY} is {row[0]}, but {origin} names {sid}: refusing to sign an id the store's "
+            "signed history contradicts (prov fsck --repair restores it)"
+        )
     return str(row[0])

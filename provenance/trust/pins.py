@@ -12,6 +12,11 @@ handle (``store.pins``); nothing in the library reads trust from ``.prov/`` on i
 - **Root files** (``--root FILE``, repeatable, oldest first; else ``PROV_ROOT``, paths
   joined by ``:``): signed by root keys among the signers (``provenance.trust.root``);
   roles and source keys then come from the root alone.
+- **The store id** (``--store-id ID``; else ``PROV_STORE_ID``; else the root file's
+  ``store``): the id ``prov init`` made for the store (``provenance.store.identity``). The
+  gate then expects every version and trust statement it counts to name that id, and every
+  write that signs the id refuses a ``prov.db`` naming another (attack review 17b). Without
+  it, the id of record read from the store's signed history decides.
 - **Nothing pinned** (``Pins.unpinned()``): signatures are checked against the keys cached
   in the store, which whoever can write ``.prov/`` controls; every report says so.
   ``prov check`` and ``prov verify`` refuse to run this way (exit 2; ``verify --store-keys``
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
 SIGNERS_ENV = "PROV_SIGNERS"
 ROOT_ENV = "PROV_ROOT"
 ROOT_THRESHOLD_ENV = "PROV_ROOT_THRESHOLD"
+STORE_ID_ENV = "PROV_STORE_ID"
 STORE_ONLY = "keys found in the store; nothing pinned"
 HOW_TO_PIN = "pass --signer KEY.pub (repeatable) or set PROV_SIGNERS=KEY.pub[:KEY2.pub]"
 # why a report made with nothing pinned decides nothing (``trust_note`` of verify --store-keys and show)
@@ -102,14 +108,17 @@ def split_paths(value: str | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Pins:
-    """The verifier's trust: pinned signer keys and, optionally, the root of trust in force.
+    """The verifier's trust: pinned signer keys, optionally the root of trust in force, and the store id.
 
-    Build one with :meth:`load` (flags and environment) or :meth:`unpinned`.
+    Build one with :meth:`load` (flags and environment) or :meth:`unpinned`. ``store_pin`` is the id given
+    by ``--store-id`` or ``PROV_STORE_ID`` (``store_pin_origin`` says which); :attr:`store_id` adds the root's.
     """
 
     signers: Mapping[str, PinnedKey] = field(default_factory=dict)
     root: Root | None = None
     earlier_roots: tuple[Root, ...] = ()
+    store_pin: str | None = None
+    store_pin_origin: str = ""
 
     # --- building -------------------------------------------------------------------------
 
@@ -125,15 +134,18 @@ class Pins:
         roots: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
         root_threshold: int | None = None,
         environ: Mapping[str, str] | None = None,
+        store_id: str | None = None,
     ) -> Pins:
         """Pins from flags, falling back to the environment for whatever a flag does not give.
 
         ``signers``: public key files (``--signer``; else ``PROV_SIGNERS``). ``roots``:
         root files oldest first (``--root``; else ``PROV_ROOT``). ``root_threshold``: how
         many pinned keys must sign the first root (``--root-threshold``; else
-        ``PROV_ROOT_THRESHOLD``; default 1). Raises ``InputError`` (exit 2) naming the
-        file and the problem: an unreadable or non-Ed25519 key file, a bad root file, a
-        root with no pinned signer.
+        ``PROV_ROOT_THRESHOLD``; default 1). ``store_id``: the store's id (``--store-id``;
+        else ``PROV_STORE_ID``). Raises ``InputError`` (exit 2) naming the file and the
+        problem: an unreadable or non-Ed25519 key file, a bad root file, a root with no
+        pinned signer, a store id that is not 32 lowercase hex digits or differs from the
+        root's ``store``.
         """
         env = os.environ if environ is None else environ
         signers = [signers] if isinstance(signers, str | os.PathLike) else signers  # one file, not its letters
@@ -156,12 +168,31 @@ class Pins:
             pinned.setdefault(kid, PinnedKey(kid, public, path))
         if root_paths and not pinned:
             raise InputError(f"{root_paths[0]}: a root file needs its root keys pinned; {HOW_TO_PIN}")
+        store_pin, store_origin = _store_pin(store_id, env)
         if not root_paths:
-            return cls(pinned)
+            return cls(pinned, store_pin=store_pin, store_pin_origin=store_origin)
         chain = load_chain_history(root_paths, {k: p.key for k, p in pinned.items()}, threshold)
-        return cls(pinned, chain[-1], tuple(chain[:-1]))
+        if store_pin is not None and chain[-1].store not in (None, store_pin):
+            raise InputError(
+                f"{store_origin}: store id {store_pin} differs from the one {chain[-1].path} pins ({chain[-1].store})"
+            )
+        return cls(pinned, chain[-1], tuple(chain[:-1]), store_pin, store_origin)
 
     # --- what is pinned -------------------------------------------------------------------
+
+    @property
+    def store_id(self) -> str | None:
+        """The store id the verifier pinned (``--store-id``, ``PROV_STORE_ID``, else the root's ``store``), or None."""
+        if self.store_pin is not None:
+            return self.store_pin
+        return self.root.store if self.root is not None else None
+
+    @property
+    def store_id_origin(self) -> str:
+        """Where :attr:`store_id` came from, for messages (``"--store-id"``, ``"PROV_STORE_ID"``, the root file)."""
+        if self.store_pin is not None:
+            return self.store_pin_origin
+        return f"root file {self.root.path}" if self.root is not None else ""
 
     @property
     def pinned(self) -> bool:
@@ -193,12 +224,14 @@ class Pins:
         return "keys found in the store only (nothing pinned: pass --signer KEY.pub or set PROV_SIGNERS)"
 
     def to_dict(self) -> dict[str, Any]:
-        """For ``--json`` outputs: ``{"pinned", "signers": [{"keyid", "path"}], "root": {...} | null}``."""
+        """For ``--json`` outputs: ``{"pinned", "signers": [{"keyid", "path"}], "root": {...} | null, "checked_against",
+        "store_id": the pinned store id | null}``."""
         return {
             "pinned": self.pinned,
             "signers": [{"keyid": p.keyid, "path": p.path} for p in self.signers.values()],
             "root": self.root.to_dict() if self.root is not None else None,
             "checked_against": "root" if self.root is not None else "pinned" if self.pinned else "store",
+            "store_id": self.store_id,
         }
 
     # --- roles ----------------------------------------------------------------------------
@@ -374,6 +407,20 @@ def private_key_for_role(store: Store, key_path: str | Path, role: str, what: st
     if keyid not in trusted.keys:
         raise InputError(f"{key_path}: key {keyid[:16]} {not_trusted(trusted)}; its {what} would be ignored")
     return private, keyid
+
+
+def _store_pin(flag: str | None, env: Mapping[str, str]) -> tuple[str | None, str]:
+    """``(id, origin)`` of ``--store-id`` (``flag``), else ``PROV_STORE_ID``; ``(None, "")`` when neither is set.
+
+    Raises ``InputError`` (exit 2) for a value that is not a store id."""
+    value, origin = (flag, "--store-id") if flag else (env.get(STORE_ID_ENV) or None, STORE_ID_ENV)
+    if value is None:
+        return None, ""
+    from provenance.store.identity import is_store_id  # the store package only when an id is pinned
+
+    if not is_store_id(value):
+        raise InputError(f"{origin} {value!r}: not a store id (32 lowercase hex digits, as prov init printed it)")
+    return value, origin
 
 
 def _env_threshold(value: str | None) -> int:

@@ -10,7 +10,11 @@ file is a DSSE envelope around an in-toto Statement (``predicateType``
 - ``roles``: ``root`` (required), ``commit``, ``attest``, ``waive`` -> ``{"keyids": [...],
   "threshold": N}``; a role left out has no keys (nobody may sign for it);
 - ``sources``: source name -> ``{"keyids": [...], "threshold": N}``, the keys that may sign
-  that source's batches.
+  that source's batches;
+- ``store`` (optional): the id of the store the root is for (``provenance.store.identity``:
+  32 lowercase hex digits, ``prov init`` prints it): a verifier holding the root then pins the
+  store id too (``Pins.store_id``), so no ``.prov/`` writer can make a commit sign another
+  project's id (attack review 17b).
 
 A verifier names the files oldest first (``--root`` repeated, or ``PROV_ROOT`` paths joined
 by ``:``). The first must be signed by at least *T* keys that the verifier pinned with
@@ -68,6 +72,7 @@ class Root:
         sources: source name -> the delegation of its batch-signing keys.
         path: the file it was read from.
         digest: SHA-256 (hex) of the file's bytes.
+        store: the store id the root pins (its ``store`` field), or ``None``.
     """
 
     version: int
@@ -78,6 +83,7 @@ class Root:
     sources: Mapping[str, Delegation]
     path: str
     digest: str
+    store: str | None = None
 
     def describe(self) -> str:
         """``root v3 (root.json, expires 2026-01-01T00:00:00+00:00)``."""
@@ -111,6 +117,7 @@ class Root:
             "sha256": self.digest,
             "roles": {r: out(d) for r, d in self.roles.items()},
             "sources": {s: out(d) for s, d in self.sources.items()},
+            "store": self.store,
         }
 
 
@@ -130,17 +137,17 @@ def read_envelope(path: str | Path) -> tuple[dict, bytes]:
     return signing.parse_envelope(data, f"{name} (root file)"), data
 
 
-def parse_document(doc: Any, name: str) -> tuple[int, dt.datetime, dict, dict, dict, dict]:
-    """Validate a root predicate; return (version, expires, keys, key_names, roles, sources).
+def parse_document(doc: Any, name: str) -> tuple[int, dt.datetime, dict, dict, dict, dict, str | None]:
+    """Validate a root predicate; return (version, expires, keys, key_names, roles, sources, store).
 
     Raises ``InputError`` naming ``name`` and the field for anything out of shape: a
     missing or mistyped field, an unknown role, a key whose id is not its SHA-256, a key
     that is not Ed25519, a threshold below 1 or above its number of keys, a role naming a
-    key the root does not list.
+    key the root does not list, a ``store`` that is not a store id.
     """
     if not isinstance(doc, dict):
         raise InputError(f"{name}: the root is not a JSON object")
-    unknown = sorted(set(doc) - {"version", "expires", "keys", "roles", "sources"})
+    unknown = sorted(set(doc) - {"version", "expires", "keys", "roles", "sources", "store"})
     if unknown:
         raise InputError(f"{name}: unknown field {unknown[0]!r} in the root")
     version = doc.get("version")
@@ -181,7 +188,16 @@ def parse_document(doc: Any, name: str) -> tuple[int, dt.datetime, dict, dict, d
     if not isinstance(raw_sources, dict):
         raise InputError(f"{name}: sources must map source names to keys")
     sources = {str(s): _delegation(d, public, f"{name}: source {s}") for s, d in raw_sources.items()}
-    return version, expires, public, names, roles, sources
+    store = doc.get("store")
+    if store is not None and not _is_store_id(store):
+        raise InputError(f"{name}: store must be a store id (32 lowercase hex digits, as prov init prints)")
+    return version, expires, public, names, roles, sources, store
+
+
+def _is_store_id(value: object) -> bool:
+    from provenance.store.identity import is_store_id  # the store package only when a root names a store
+
+    return is_store_id(value)
 
 
 def _delegation(raw: Any, public: Mapping[str, Ed25519PublicKey], where: str) -> Delegation:
@@ -264,8 +280,9 @@ def load_chain_history(
     for path in paths:
         env, data = read_envelope(path)
         name = str(path)
-        version, expires, public, names, roles, sources = parse_document(_statement_document(env, name), name)
-        current = Root(version, expires, public, names, roles, sources, name, hashlib.sha256(data).hexdigest())
+        version, expires, public, names, roles, sources, store = parse_document(_statement_document(env, name), name)
+        digest = hashlib.sha256(data).hexdigest()
+        current = Root(version, expires, public, names, roles, sources, name, digest, store)
         own = current.role_keys(ROOT)
         own = RoleKeys(ROOT, own.keys, max(own.threshold, min_threshold), f"{name}'s own root keys", own.names)
         if previous is None:

@@ -32,14 +32,16 @@ def new_document(
     version: int = 1,
     expires: str | None = None,
     valid_days: int = DEFAULT_VALID_DAYS,
+    store: str | None = None,
 ) -> dict:
     """A root predicate giving each role the keys in the named ``.pub`` files.
 
     ``root_keys`` are the root keys (at least ``root_threshold`` of them); ``roles`` maps
     ``commit``/``attest``/``waive`` to key files, ``sources`` a source name to its
     batch-signing key files (thresholds 1). ``expires`` (ISO 8601) defaults to
-    ``valid_days`` from now. Raises ``InputError`` for a bad key file, role, source name or
-    threshold (the document is validated like a root file).
+    ``valid_days`` from now. ``store``: the store id the root pins (``prov root new --store-id``;
+    ``None``: none). Raises ``InputError`` for a bad key file, role, source name, threshold or
+    store id (the document is validated like a root file).
     """
     table: dict[str, dict] = {}
 
@@ -62,6 +64,8 @@ def new_document(
     doc_sources = {validate_source(s): {"keyids": ids(paths), "threshold": 1} for s, paths in (sources or {}).items()}
     until = clock.parse(expires, "--expires") if expires else clock.now() + dt.timedelta(days=valid_days)
     doc = {"version": version, "expires": clock.iso(until), "keys": table, "roles": doc_roles, "sources": doc_sources}
+    if store is not None:
+        doc["store"] = store
     parse_document(doc, "the new root")
     return doc
 

@@ -8,8 +8,8 @@ A :class:`TrustScope` says which store id counts and where in the hash-chained l
 sit. The store handle carries one (``store.trust_scope``) while ``prov check`` decides (``provenance.gate.store_scope.for_check``):
 the id is the one the base version's signed statement names, verified under the pins, and entries count
 only up to the candidate's signed ``auditLogHead``. Everywhere else (``prov add``, ``trust list``, ``audit
-verify``, ``fsck``, ``trust retire``) the scope is :func:`hint_scope`: the id in ``prov.db``, which a
-``.prov/`` writer can change, so it only decides what those commands say and re-sign.
+verify``, ``fsck``, ``trust retire``) the scope is :func:`hint_scope`: the pinned id, else the store's id of
+record (attack review 17b), else the id in ``prov.db``, which a ``.prov/`` writer can change.
 
 Statements made before store ids name none (legacy). The gate counts one only when its audit entry sits at
 or before the signed ``auditLogHead`` of the first version of the candidate's chain that names an id: a
@@ -74,11 +74,23 @@ class TrustScope:
 
 
 def hint_scope(store: Store) -> TrustScope:
-    """The scope of commands that do not decide a release: the id ``prov.db`` holds (a hint), the whole log,
-    statements naming no store counted wherever they sit."""
+    """The scope of commands that do not decide a release, over the whole log: the id the verifier pinned
+    (``Pins.store_id``), else the store's id of record (``identity.of_record``), else the id ``prov.db`` holds
+    (a hint, while no version signs one). Statements naming no store count up to the signed head of the id of
+    record's version, or anywhere while there is none. A log broken before its id of record falls back to the
+    pinned id or the row (``prov audit verify`` and ``prov fsck`` name the break)."""
+    from provenance.errors import VerificationError
     from provenance.store import identity  # the store package (sqlite-utils) only where a store is open
 
-    return TrustScope(identity.store_id(store), "this store's prov.db")
+    pinned = getattr(getattr(store, "pins", None), "store_id", None)  # Pins.store_id (trust.pins imports this)
+    try:
+        record = identity.of_record(store)
+    except VerificationError:
+        record = None
+    if record is None:
+        return TrustScope(pinned, "the store id you pinned") if pinned else TrustScope(identity.store_id(store))
+    sid, origin = (pinned, "the store id you pinned") if pinned else (record.store_id, record.describe())
+    return TrustScope(sid, origin, None, record.head_seq, f"version {record.tag} first signed a store id")
 
 
 def scope_of(store: Store) -> TrustScope:

@@ -195,6 +195,24 @@ def foreign_entries(store: Store, role: RoleKeys) -> list[ForeignEntry]:
     return out
 
 
+def id_less_entries(store: Store, role: RoleKeys, after: int = 0) -> list[ForeignEntry]:
+    """The logged trust entries (``LOGGED_ACTIONS``) after audit seq ``after`` whose statement verifies under
+    ``role`` and names no store (made before store ids, or so copied from an old project: attack review 17b),
+    in audit order, each with the reason ``"names no store"``. What the first commit that signs a store id
+    says it signs over, and what ``prov fsck`` warns of once a version signs one."""
+    out = []
+    for seq, action, subject, detail in logged_entries(store):
+        named = named_statement(detail)
+        if int(seq) <= after or named is None or None in named or not isinstance(subject, str):
+            continue
+        oid, kid = named
+        assert oid is not None and kid is not None
+        verified = verified_entry(store, oid, subject, kid, role)
+        if verified is not None and verified[0].get("store") is None:
+            out.append(ForeignEntry(int(seq), str(action), subject, kid, "names no store"))
+    return out
+
+
 def _narrower(a: dict, b: dict) -> dict:
     """Predicate ``a`` with the intersection of ``a``'s and ``b``'s validity windows (``None``: no bound)."""
 

@@ -16,6 +16,7 @@ working, and an id-less statement appended after the first version that signs an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -154,30 +155,68 @@ def _v4_with_evil(prov) -> None:
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
 
 
-@pytest.mark.parametrize("hint", ["restored", "left"])
-def test_check_blocks_a_version_whose_source_key_came_from_another_store(
-    prov, template_trust, workdir, tmp_path_factory, monkeypatch, hint
+def test_signing_writes_refuse_a_store_id_the_signed_history_contradicts(
+    prov, template_trust, workdir, tmp_path_factory, monkeypatch
 ):
-    """The ``.prov/`` writer also sets ``prov.db``'s store id (a hint) to the other store's, so ``prov add`` takes
-    the batch; the maintainer then commits v4 with it. The gate reads the id from base v2's signed statement:
-    the entry is refused by name ("restored"), or v4 signs the other id and the chain is refused ("left")."""
+    """Attack review 17b: the ``.prov/`` writer also sets ``prov.db``'s store id to the other project's, so ``prov
+    add`` takes the batch and the maintainer's next commit, trust entry or retirement signs that id (then the
+    copied entry counts here). The id of record (v1's signed statement, the first commit entry of the log)
+    wins: ``add`` refuses the batch, every signing write refuses naming prov.db and both ids, nothing is
+    written, and ``prov fsck --repair`` writes the id of record back."""
     own_id = _meta_id(workdir)
     blob, detail, other_id = _other_project_statement(prov, workdir, tmp_path_factory, monkeypatch)
     seq = _plant(workdir, blob, detail, rows=False)
     _evil_records()
     _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    _ok(prov, "keys", "generate", "vendor-2027")
     _set_meta_id(workdir, other_id)
-    _ok(prov, "add", "evil.parquet", "--source", "vendor", *PINNED)  # prov.db's id is only a hint
-    if hint == "restored":
-        _set_meta_id(workdir, own_id)
-    _v4_with_evil(prov)
-    r = prov("check", "v4", "--base", "v2", "--policy", "policy.toml", "--format", "json", *PINNED)
-    assert r.exit_code == 1, r.output  # was 0: the attacker's 40 records attested as the vendor's
-    said = _blocked_reason(r)
-    if hint == "restored":
-        assert f"audit entry {seq} (trust.add of 'vendor')" in said and "signed for another store" in said, said
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)  # was exit 0: prov.db's id decided
+    assert r.exit_code == 1 and f"audit entry {seq} (trust.add of 'vendor')" in _words(r), r.output
+    assert "another store" in _words(r) and "version v1's signed statement" in _words(r), r.output
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    writes = [
+        ("commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key"),
+        ("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key"),
+        ("trust", "retire", "vendor", "--key-id", vendor[:16], "--key", "maintainer.key", "--yes"),
+    ]
+    for args in writes:
+        r = prov(*args, *PINNED)
+        said = one_line(r)
+        assert r.exit_code == 1, (args, r.output)
+        assert "prov.db" in said and other_id in said and own_id in said, (args, said)
+        assert "version v1's signed statement" in said, said
+    assert store_fingerprint(workdir / ".prov") == before
+
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1 and f"meta store_id is {other_id}" in _words(r), r.output
+    r = prov("fsck", "--repair", *PINNED)  # the planted entry stays an error: only the id is written back
+    assert r.exit_code == 1 and f"meta store_id restored to {own_id}" in _words(r), r.output
+    assert _meta_id(workdir) == own_id
+    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbled"])
+def test_fsck_repair_restores_a_damaged_store_id_from_signed_history(prov, template_trust, workdir, damage):
+    """A missing or damaged ``meta.store_id`` stopped every signing write, and ``fsck --repair`` did not mend it."""
+    own_id = _meta_id(workdir)
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    if damage == "deleted":
+        db.execute("delete from meta where key = 'store_id'")
     else:
-        assert f"version v4 signs store id {other_id[:16]}" in said, said
+        db.execute("update meta set value = 'not-an-id' where key = 'store_id'")
+    db.commit()
+    db.close()
+    r = prov("commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 3 and "prov fsck --repair" in one_line(r) and own_id in one_line(r), r.output
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1 and "meta store_id" in _words(r) and own_id in _words(r), r.output
+    for pins in ((), PINNED):  # nothing pinned: the id of record under the store's keys is the same one
+        r = _ok(prov, "fsck", "--repair", *pins)
+        assert _meta_id(workdir) == own_id
+        if not pins:
+            assert f"meta store_id restored to {own_id}" in _words(r), r.output
+    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
 
 
 def _blocked_reason(r) -> str:
@@ -233,6 +272,22 @@ def legacy(workdir) -> Path:
     return workdir
 
 
+def _plant_id_less(folder: Path) -> int:
+    """A ``.prov/`` writer appends the id-less statement the maintainer signed in another old project (vendor =
+    the attacker there) with one ``trust.add`` entry; returns its seq."""
+    blob = (folder / "attacker-statement.json").read_bytes()
+    attacker = keys.key_id(keys.load_public("attacker.pub"))
+    store = Store.open(folder)
+    try:
+        with store.write():
+            oid = store.put_object(blob, "json")
+            detail = {"keyid": attacker, "valid_from": None, "valid_until": None, "name": "attacker"}
+            store.audit("trust.add", "vendor", detail | {"added_at": "2026-01-01T00:00:00Z", "statement": oid})
+        return store.audit_head()[0]
+    finally:
+        store.close()
+
+
 def test_a_store_made_before_ids_keeps_working_and_refuses_a_late_id_less_entry(prov, legacy):
     assert _meta_id(legacy) is None  # built by the old code: no id, statements and versions name none
     _ok(prov, "check", "v2", "--base", "v1", *PINNED)
@@ -240,38 +295,196 @@ def test_a_store_made_before_ids_keeps_working_and_refuses_a_late_id_less_entry(
     assert listed[keys.key_id(keys.load_public("vendor.pub"))]["counted"] is True
     _ok(prov, "fsck", *PINNED)
 
-    # the first commit by today's code gives the store its id and signs it; the id-less vendor entry, logged
-    # before v3's signed head, still counts
-    _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    # the first commit by today's code gives the store its id and signs it, saying it signs over the id-less
+    # vendor entry; that entry, logged before v3's signed head, still counts
+    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert "Note: v3 is the first version to sign this store's id, and it signs over 1 trust entry" in r.stderr
     assert _meta_id(legacy) is not None
     _ok(prov, "check", "v3", "--base", "v2", *PINNED)
+    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3b", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    assert "first version to sign" not in r.stderr
 
-    # a .prov/ writer appends the id-less statement the maintainer signed in another old project (vendor =
-    # the attacker there): prov add takes the batch (prov.db's view counts id-less entries anywhere)
-    blob = (legacy / "attacker-statement.json").read_bytes()
-    attacker = keys.key_id(keys.load_public("attacker.pub"))
-    store = Store.open(legacy)
-    try:
-        with store.write():
-            oid = store.put_object(blob, "json")
-            detail = {"keyid": attacker, "valid_from": None, "valid_until": None, "name": "attacker"}
-            store.audit("trust.add", "vendor", detail | {"added_at": "2026-01-01T00:00:00Z", "statement": oid})
-        seq = store.audit_head()[0]
-    finally:
-        store.close()
+    # a .prov/ writer appends an id-less statement: it sits after v3's signed head, so nothing counts it (was:
+    # prov add took the batch, prov.db's view counting id-less entries anywhere)
+    seq = _plant_id_less(legacy)
+    entry = f"audit entry {seq} (trust.add of 'vendor')"
     _evil_records()
     _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
-    _ok(prov, "add", "evil.parquet", "--source", "vendor", *PINNED)
-
-    # v3 was committed before the entry: its check is unchanged (entries count up to its signed head only)
+    r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)
+    assert r.exit_code == 1 and entry in _words(r), r.output
+    assert "names no store and was logged after version v3 first signed a store id" in _words(r), r.output
+    assert entry in _words(_ok(prov, "trust", "list", *PINNED))
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1 and entry in _words(r), r.output
+    r = prov("fsck")  # nothing pinned: a warning only, the entry named
+    assert entry in _words(r) and "names no store" in _words(r), r.output
+    # v3 was committed before the entry: its check is unchanged
     _ok(prov, "check", "v3", "--base", "v2", *PINNED)
-    # v4 holds the attacker's batch: the entry names no store and sits after v3 first signed an id: refused
-    pq.write_table(pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("evil.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", *PINNED)
-    # the detectors are off: this small store's 40 new records are judged on their signatures alone
-    Path("trust-only.toml").write_text("[detectors]\nenabled = false\n")
-    r = prov("check", "v4", "--base", "v3", "--policy", "trust-only.toml", "--format", "json", *PINNED)
-    assert r.exit_code == 1, r.output  # was 0
+
+
+def test_fsck_and_the_first_id_signing_commit_name_id_less_entries_logged_before_it(prov, legacy):
+    """Before any version signs an id, an id-less entry appended after the last version's signed head would be
+    signed over by the next commit: fsck warns of it, and that commit says how many it signs over."""
+    seq = _plant_id_less(legacy)
+    for pins in (PINNED, ()):  # pinned, fsck also says its trust rows are missing (the plant wrote none)
+        r = prov("fsck", *pins)
+        assert f"warning: [trust] audit entry {seq} (trust.add of 'vendor')" in _words(r), r.output
+        assert "names no store and was logged after version v2's signed audit head" in _words(r), r.output
+        assert "the next commit will sign over it" in _words(r), r.output
+    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    assert "signs over 2 trust entries that name no store" in r.stderr and "prov trust list" in r.stderr, r.stderr
+    r = _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", "--json", *PINNED)
+    assert json.loads(r.stdout)["id_less_trust_entries"] == 0
+
+
+def test_check_takes_the_id_of_record_not_one_a_parent_chain_from_before_ids_brings(prov, legacy):
+    """Attack review 17b: v3, the first commit by today's code, signs the store's id, by a second maintainer's key.
+    A ``.prov/`` writer then sets ``prov.db``'s id to another project's, and the first maintainer, whose pins do not
+    cover the second's key (so her commit cannot see the id of record), commits v4 with ``--parent v2``: v4 signs
+    the other id. Checked against v2 (no id), the gate took v4's own id as the chain's; it now takes the id of
+    record in the log up to v4's signed head."""
+    _ok(prov, "keys", "generate", "second")
+    both = (*PINNED, "--signer", "second.pub")
+    _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "second.key", *both)
+    own_id = _meta_id(legacy)
+    other_id = "ab" * 16
+    _set_meta_id(legacy, other_id)
+    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    r = prov("check", "v4", "--base", "v2", "--format", "json", *both)
+    assert r.exit_code == 1, r.output  # was 0: v4's own id was the chain's
     said = _blocked_reason(r)
-    assert f"audit entry {seq} (trust.add of 'vendor')" in said and "names no store" in said, said
-    assert "version v3 first signed a store id" in said, said
+    assert f"version v4 signs store id {other_id[:16]}" in said and f"names {own_id[:16]}" in said, said
+    assert "version v3's signed statement" in said, said
+    _ok(prov, "check", "v3", "--base", "v2", *both)
+
+
+def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy, tmp_path_factory, monkeypatch):
+    """Pinned outside ``.prov/`` (``--store-id``, ``PROV_STORE_ID``), the store id closes the window before the
+    first id-signing commit: a ``.prov/`` writer's id in ``prov.db`` is refused, and the gate expects the pinned
+    id of every version that names one."""
+    other = tmp_path_factory.mktemp("other")
+    monkeypatch.chdir(other)
+    other_id = json.loads(_ok(prov, "init", "--json").stdout)["store_id"]
+    monkeypatch.chdir(legacy)
+    mine = "cd" * 16  # the id its maintainer chose to pin for this store made before ids
+    _set_meta_id(legacy, other_id)  # the .prov/ writer, before the store's first commit by today's code
+    before = store_fingerprint(legacy / ".prov")
+    v3 = ("commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    r = prov(*v3, "--store-id", mine)
+    assert r.exit_code == 1 and other_id in one_line(r) and mine in one_line(r) and "prov.db" in one_line(r)
+    assert "the store id you pinned (--store-id)" in one_line(r), r.output
+    assert store_fingerprint(legacy / ".prov") == before
+
+    db = sqlite3.connect(legacy / ".prov" / "prov.db")
+    db.execute("delete from meta where key = 'store_id'")  # as the old code left it: the pinned id is written
+    db.commit()
+    db.close()
+    monkeypatch.setenv("PROV_STORE_ID", mine)
+    _ok(prov, *v3)
+    assert _meta_id(legacy) == mine
+    _ok(prov, "check", "v3", "--base", "v2", *PINNED)
+    r = prov("check", "v3", "--base", "v2", "--format", "json", "--store-id", other_id, *PINNED)  # the flag wins
+    assert r.exit_code == 1, r.output
+    said = _blocked_reason(r)
+    assert f"version v3: signs store id {mine[:16]}, not the store id you pinned ({other_id[:16]}, --store-id)" in said
+    r = prov("verify", "v3", "--no-data", "--store-id", other_id, *PINNED)
+    assert r.exit_code == 1 and f"not the store id you pinned ({other_id[:16]}, --store-id)" in one_line(r), r.output
+    _ok(prov, "verify", "v3", "--no-data", *PINNED)  # PROV_STORE_ID is still this store's
+
+    monkeypatch.setenv("PROV_STORE_ID", "v3")
+    r = prov("check", "v3", "--base", "v2", *PINNED)
+    assert r.exit_code == 2 and "PROV_STORE_ID 'v3': not a store id" in one_line(r), r.output
+
+
+def test_a_root_file_pins_the_store_id(prov, template_trust, workdir):
+    """``prov root new --store-id`` signs the id into the root: a check under it expects that id of every version
+    (a root naming another project's id blocks), and a ``--store-id`` that contradicts the root is refused."""
+    from jsonschema import Draft202012Validator
+
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+
+    def valid(name: str, doc: object) -> None:
+        Draft202012Validator(json.loads((schemas / f"{name}.schema.json").read_text())).validate(doc)
+
+    own_id, other_id = _meta_id(workdir), "ef" * 16
+    assert own_id is not None
+    for out, sid in (("root.json", own_id), ("wrong-root.json", other_id)):
+        args = ("--root-key", "maintainer.pub", "--commit", "maintainer.pub", "--attest", "maintainer.pub")
+        r = _ok(prov, "root", "new", out, *args, "--source", "vendor=vendor.pub", "--store-id", sid, "--json")
+        valid("root-new", json.loads(r.stdout))
+        _ok(prov, "root", "sign", out, "--key", "maintainer.key")
+    shown = json.loads(_ok(prov, "root", "show", "root.json", *PINNED, "--json").stdout)
+    valid("root-show", shown)
+    assert shown["store"] == own_id
+    under = (*PINNED, "--root", "root.json")
+    _ok(prov, "check", "v2", "--base", "v1", "--policy", "policy.toml", *under)
+    listed = json.loads(_ok(prov, "trust", "list", "--json", *under).stdout)
+    valid("trust-list", listed)
+    assert listed["trust"]["store_id"] == own_id
+    r = prov(
+        "check",
+        "v2",
+        "--base",
+        "v1",
+        "--policy",
+        "policy.toml",
+        "--format",
+        "json",
+        *PINNED,
+        "--root",
+        "wrong-root.json",
+    )
+    assert r.exit_code == 1, r.output
+    assert f"not the store id you pinned ({other_id[:16]}, root file wrong-root.json)" in _blocked_reason(r)
+    r = prov("check", "v2", "--base", "v1", *under, "--store-id", other_id)
+    assert r.exit_code == 2 and f"differs from the one root.json pins ({own_id})" in one_line(r), r.output
+    r = prov("root", "new", "bad.json", "--root-key", "maintainer.pub", "--store-id", "v1")
+    assert r.exit_code == 2 and "store must be a store id" in one_line(r), r.output
+
+
+def test_a_release_attestation_names_the_store_id_and_verify_checks_it_against_the_pin(prov, template_trust, workdir):
+    """The attestation carries the id the version signed; ``prov verify --attestation`` under a pinned id refuses
+    a release of another store (exit 1), and passes under this store's."""
+    import base64
+
+    from jsonschema import Draft202012Validator
+
+    own_id = _meta_id(workdir)
+    env = json.loads(Path("v2.attestation.json").read_text())
+    facts = json.loads(base64.b64decode(env["payload"]))
+    schema = Path(__file__).resolve().parents[2] / "schemas" / "release-attestation.schema.json"
+    Draft202012Validator(json.loads(schema.read_text())).validate(facts)
+    assert facts["predicate"]["https://prov.dev/release/v1"]["store"] == own_id
+    _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", own_id, *PINNED)
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", "ab" * 16, *PINNED)
+    assert r.exit_code == 1 and f"not the store id you pinned ({'ab' * 8}, --store-id)" in one_line(r), r.output
+
+
+def test_a_rewritten_log_leaves_the_id_the_versions_sign_in_force(prov, template_trust, workdir):
+    """A ``.prov/`` writer rewrites the audit log (one entry's time changed, the chain rehashed) so that no
+    version's signed head is in it: no commit entry makes an id of record. The id the versions sign still
+    decides, so a ``prov.db`` naming another project's id is refused, not signed."""
+    from provenance.store.audit import entry_bytes
+
+    own_id, other_id = _meta_id(workdir), "ab" * 16
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    db.row_factory = sqlite3.Row
+    prev = "0" * 64
+    for row in db.execute("select * from audit order by seq").fetchall():
+        entry = dict(row) | {"prev_hash": prev}
+        if entry["seq"] == 1:
+            entry["ts"] = "2001-01-01T00:00:00Z"
+        prev = hashlib.sha256(entry_bytes(entry)).hexdigest()
+        db.execute(
+            "update audit set ts = ?, prev_hash = ?, hash = ? where seq = ?",
+            [entry["ts"], entry["prev_hash"], prev, entry["seq"]],
+        )
+    db.commit()
+    db.close()
+    _set_meta_id(workdir, other_id)
+    _ok(prov, "keys", "generate", "vendor-2027")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    said = one_line(r)
+    assert r.exit_code == 1 and other_id in said and own_id in said and "prov audit verify" in said, r.output
+    assert store_fingerprint(workdir / ".prov") == before
