@@ -118,6 +118,8 @@ class CommitResult:
     retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
     # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}
     checkpoint_out: dict | None = None
+    # the kept log states (--checkpoint PREV) the audit log was found to extend before signing: [{"path", "treeSize"}]
+    extends: list[dict] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""

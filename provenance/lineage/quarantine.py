@@ -13,7 +13,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +32,9 @@ from provenance.stages import CommitJob
 from provenance.store.store import Store
 from provenance.trust import source_keys as trust
 from provenance.version_facts import load_manifest, version_dataset
+
+if TYPE_CHECKING:  # the gate reads quarantines (gate.missing_signed): the caller checks the kept states
+    from provenance.kept_log import KeptLog
 
 
 @dataclass
@@ -202,6 +205,7 @@ def quarantine(
     featurizer: str | FeaturizerSpec | None = None,
     base: str | None = None,
     fpr: float | None = None,
+    kept_log: KeptLog | None = None,
 ) -> QuarantineResult:
     """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones); ``prov quarantine``.
 
@@ -223,6 +227,11 @@ def quarantine(
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
     ``.NAME.partial-PID`` name and renamed into place.
+
+    ``kept_log`` (``--checkpoint PREV``, ``--checkpoint-out FILE [--checkpoint-key K]``, as ``prov commit`` takes
+    them) is what ``kept_log.KeptLog.check`` found before any of this (``provenance.quarantine`` makes it); after
+    the commit, the new log state is written outside ``.prov/`` (``KeptLog.finish``), and the result's ``commit``
+    has ``extends`` and ``checkpoint_out``.
 
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
@@ -322,4 +331,6 @@ def quarantine(
         if created is not None:
             store.objects.remove(created)
         raise
+    if kept_log is not None:
+        result = kept_log.finish(store, result)  # after the commit: a failure says the version was made
     return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed)

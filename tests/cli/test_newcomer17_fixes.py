@@ -1,0 +1,125 @@
+"""Newcomer review 17, replayed on the README tour (real digits, a vendor's signed batch, the crowd's and a scraper's
+unsigned ones, v3 then v4 with the scrape; ``support.tour_with_a_scrape``) in a real store.
+
+F1: ``prov quarantine`` signs a version as ``prov commit`` does, but had none of its kept-state flags: it could
+sign onto a log a ``.prov/`` writer had cut back, and kept no state of its own. F11: ``--checkpoint PREV`` said
+nothing when it passed, so a user could not tell it was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import provenance
+from provenance.errors import VerificationError
+from support import build_template, one_line, store_fingerprint, tour_with_a_scrape, validate_output
+
+PINNED = ("--signer", "maintainer.pub")
+KEY = ("--key", "maintainer.key")
+
+
+def build_tour(prov, folder: Path) -> None:
+    """The tour up to release day: v3, v4 with the scrape, the diff's findings kept as ``v4-findings.json``, and the
+    log state after it kept outside the store as ``kept.cp`` (``prov audit checkpoint --out``, as CI keeps one)."""
+    tour_with_a_scrape(prov, source="scraper")
+    r = prov("diff", "v3", "v4", "--detect", "--format", "json", *PINNED)
+    assert r.exit_code == 0, r.output
+    Path("v4-findings.json").write_text(r.stdout)
+    r = prov("audit", "checkpoint", *KEY, "--out", "kept.cp", *PINNED)
+    assert r.exit_code == 0, r.output
+
+
+@pytest.fixture(scope="session")
+def template_tour17(tmp_path_factory):
+    return build_template(tmp_path_factory, "tour17", build_tour, PROV_WORKERS="1")
+
+
+@pytest.fixture
+def tour(template_tour17, workdir) -> Path:
+    return workdir
+
+
+def _entries() -> int:
+    with sqlite3.connect(".prov/prov.db") as db:
+        return db.execute("select count(*) from audit").fetchone()[0]
+
+
+def _cut_the_log_back(kept_entries: int) -> None:
+    """A ``.prov/`` writer (sqlite3, no key) deletes every audit entry after the first ``kept_entries`` - 1 and the
+    checkpoints over them: the log stays consistent, and shorter than the state kept outside the store."""
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("delete from audit where seq >= ?", [kept_entries])
+        db.execute("delete from checkpoints where size >= ?", [kept_entries])
+
+
+def test_quarantine_checks_the_kept_log_state_and_keeps_its_own(prov, tour):
+    """F1 and F11: ``prov quarantine --checkpoint PREV --checkpoint-out FILE`` checks PREV and says so, writes the
+    new log state outside .prov/, and the next commit checks that one; JSON names both (schemas/)."""
+    r = prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v5", *KEY, *PINNED,
+             "--checkpoint", "kept.cp", "--checkpoint-out", "v5.cp")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    kept_size = _entries()  # v5.cp signs the whole log, v5's commit included
+    said = " ".join(r.stdout.split())
+    assert "the audit log extends kept.cp (" in said and "no entry was deleted or rewritten since it was kept" in said
+    assert f"wrote the signed log state ({_entries()} entries, key " in said and "to v5.cp" in said
+    assert prov("audit", "verify", "--checkpoint", "v5.cp", *PINNED).exit_code == 0
+
+    # F11 for prov commit: the state the quarantine kept is checked, and the success says so
+    r = prov("commit", "train.parquet", "--tag", "v6", *KEY, *PINNED, "--checkpoint", "v5.cp", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    validate_output("commit", result)
+    assert result["extends"] == [{"path": "v5.cp", "treeSize": kept_size}]
+    r = prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v7", *KEY, *PINNED,
+             "--checkpoint", "v5.cp", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    validate_output("quarantine", result)
+    validate_output("commit", result["commit"])
+    assert result["commit"]["extends"] == [{"path": "v5.cp", "treeSize": kept_size}]
+    assert result["commit"]["checkpoint_out"] is None
+
+
+def test_quarantine_onto_a_log_that_lost_a_kept_state_is_refused_with_nothing_written(prov, tour):
+    """F1: a .prov/ writer cut the log back below the state kept outside the store (the diff's detection run
+    erased); the quarantine would sign the cut and keep a state that hides it, so it is refused before any work."""
+    _cut_the_log_back(_entries())
+    before = store_fingerprint(Path(".prov"))
+    r = prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v5", *KEY, *PINNED,
+             "--checkpoint", "kept.cp", "--checkpoint-out", "v5.cp")  # fmt: skip
+    assert r.exit_code == 1, r.output
+    said = one_line(r)
+    assert "log state kept in kept.cp" in said and "nothing was committed" in said, said
+    assert "prov audit verify --checkpoint kept.cp" in said
+    assert store_fingerprint(Path(".prov")) == before
+    assert not Path("v5.cp").exists() and not Path("train-new.v5.parquet").exists()
+    with pytest.raises(VerificationError, match="log state kept in kept.cp"):  # the Python API checks it too
+        provenance.quarantine(None, from_version="v4", source="scraper", tag="v5", key="maintainer.key",
+                              kept_log_state="kept.cp", pins=["maintainer.pub"])  # fmt: skip
+    assert store_fingerprint(Path(".prov")) == before and not Path("train-new.v5.parquet").exists()
+
+
+def test_quarantine_refuses_a_bad_checkpoint_out_before_any_work(prov, tour):
+    """F1: the path and key of --checkpoint-out are checked as prov commit checks them, before anything is written."""
+    before = store_fingerprint(Path(".prov"))
+    for args, said in {
+        ("--checkpoint-out", ".prov/v5.cp"): "--checkpoint-out .prov/v5.cp: is inside the store",
+        ("--checkpoint-key", "maintainer.key"): "--checkpoint-key signs the checkpoint --checkpoint-out writes",
+    }.items():
+        r = prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v5", *KEY, *PINNED, *args)
+        assert r.exit_code == 2 and said in one_line(r), r.output
+    assert store_fingerprint(Path(".prov")) == before and not Path("train-new.v5.parquet").exists()
+
+
+def test_commit_and_quarantine_share_one_definition_of_the_kept_state_flags(prov):
+    """F1: one definition, so the two commands' help for the three flags reads alike."""
+
+    def flags(command: str) -> str:
+        text = " ".join(prov(command, "--help", env={"COLUMNS": "400"}).stdout.split())
+        return text[text.index("--checkpoint-out") : text.index("maintainer's key that signs it")]
+
+    assert flags("commit") == flags("quarantine")
