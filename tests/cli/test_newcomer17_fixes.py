@@ -123,3 +123,45 @@ def test_commit_and_quarantine_share_one_definition_of_the_kept_state_flags(prov
         return text[text.index("--checkpoint-out") : text.index("maintainer's key that signs it")]
 
     assert flags("commit") == flags("quarantine")
+
+
+def test_a_file_that_is_no_log_state_is_one_clear_line_on_check_commit_and_quarantine(prov, tour):
+    """F6: a report, a policy, the release state ``prov verify`` keeps, the JSON ``prov audit checkpoint --json``
+    prints, a batch envelope or a data file given as ``--checkpoint`` each said something else (``not a release
+    attestation``, ``envelope field 'payloadType' is missing``); now one line names what the file looks like, exit 2,
+    the store as it was. A real log state and a release attestation are still taken."""
+    assert prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v5", *KEY, *PINNED).exit_code == 0
+    r = prov("check", "v5", "--base", "v3", "--attest", *KEY, *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "v5", "--no-data", "--attestation", "v5.attestation.json", "--release-state", "rs.json", *PINNED)
+    assert r.exit_code == 0, r.output
+    Path("check.json").write_text(prov("check", "v5", "--base", "v3", "--no-save", "--format", "json", *PINNED).stdout)
+    Path("policy.toml").write_text("[detectors]\nfpr = 0.01\n")
+    Path("checkpoint.json").write_text(prov("audit", "checkpoint", *KEY, "--json", *PINNED).stdout)
+    Path("other.json").write_text('{"release": 3, "note": "kept by hand"}')
+    looks = {
+        "v4-findings.json": "a 'prov diff --format json' report",
+        "check.json": "a 'prov check --format json' report",
+        "policy.toml": "a policy file (prov check --policy)",
+        "rs.json": "the release state prov verify --release-state keeps, not a log state",
+        "checkpoint.json": "what prov audit checkpoint --json prints; pass the file its --out writes",
+        "batch.parquet.prov.json": "a signed batch envelope (prov sign)",
+        "other.json": "a JSON object with keys release, note",
+        "train.parquet": "a Parquet file",
+    }
+    before = store_fingerprint(Path(".prov"))
+    for name, like in looks.items():
+        line = (
+            f"Error: {name}: not a log state kept by prov commit --checkpoint-out / prov audit checkpoint "
+            f"(it looks like {like})"
+        )
+        for command in (
+            ("check", "v5", "--base", "v3", "--no-save"),
+            ("commit", "train.parquet", "--tag", "v6", *KEY),
+            ("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v6", *KEY),
+        ):
+            r = prov(*command, *PINNED, "--checkpoint", name)
+            assert (r.exit_code, one_line(r)) == (2, line), r.output
+    assert store_fingerprint(Path(".prov")) == before
+    for kept in ("kept.cp", "v5.attestation.json"):
+        assert prov("check", "v5", "--base", "v3", "--no-save", *PINNED, "--checkpoint", kept).exit_code == 0
