@@ -252,7 +252,10 @@ def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_th
         "records too)"
     )
     assert leave_out in steps, steps
-    assert "register the added records' batch, signed by its source: prov add DATA --source vendor " in " ".join(steps)
+    assert (
+        "register the added records' batch, signed by its source, then commit again (lineage is signed at commit): "
+        "prov add BATCH --source vendor && prov commit DATA --parent v4 --tag NEW --key K"
+    ) in steps
 
     # the flagged records cut out, as printed: the vendor's signed records stay
     cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))

@@ -12,11 +12,13 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import provenance
 from provenance.errors import VerificationError
-from support import build_template, one_line, store_fingerprint, tour_with_a_scrape, validate_output
+from support import build_template, one_line, set_column, store_fingerprint, tour_with_a_scrape, validate_output
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -165,3 +167,52 @@ def test_a_file_that_is_no_log_state_is_one_clear_line_on_check_commit_and_quara
     assert store_fingerprint(Path(".prov")) == before
     for kept in ("kept.cp", "v5.attestation.json"):
         assert prov("check", "v5", "--base", "v3", "--no-save", *PINNED, "--checkpoint", kept).exit_code == 0
+
+
+def _steps(prov, version: str) -> list[str]:
+    """The "To release:" lines of a blocked ``prov check VERSION --base v3``, one string each."""
+    r = prov("check", version, "--base", "v3", "--no-save", *PINNED, env={"COLUMNS": "400"})
+    assert r.exit_code == 1, r.output
+    block = r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0]
+    return [" ".join(line.split()).removeprefix("- ") for line in block.split("\n  - ")]
+
+
+def _lineage_rule(prov, version: str) -> str:
+    r = prov("check", version, "--base", "v3", "--no-save", "--format", "json", *PINNED)
+    return next(x["status"] for x in json.loads(r.stdout)["rules"] if x["rule"] == "lineage.unattributed_beside_signed")
+
+
+def test_register_the_batch_says_to_commit_again_and_withdraw_is_offered_only_where_it_applies(prov, tour):
+    """F3: "register the added records' batch: prov add DATA --source S" read as if registering fixed the version
+    checked, but its lineage was signed when it was committed: the step now commits again, and followed as printed
+    the rule passes. "a signed batch not shipped on purpose: prov withdraw" was offered whenever
+    lineage.unattributed_beside_signed blocked, also with no signed record missing, where a withdrawal changes nothing."""
+    train, batch = pq.read_table("train.parquet"), pq.read_table("batch.parquet")
+    extra = pq.read_table("scraped.parquet").slice(0, 20)
+    extra = set_column(extra, "px10", [v + 1 for v in extra.column("px10").to_pylist()])  # content no batch carries
+    pq.write_table(extra, "extra.parquet")
+    pq.write_table(pa.concat_tables([train, extra]), "grown.parquet")
+    vendor_rows = {tuple(r.values()) for r in batch.to_pylist()[:10]}
+    kept = [i for i, r in enumerate(train.to_pylist()) if tuple(r.values()) not in vendor_rows]
+    pq.write_table(pa.concat_tables([train.take(kept), extra]), "edited.parquet")
+    for data, tag in (("grown.parquet", "g1"), ("edited.parquet", "e1")):
+        assert prov("-q", "commit", data, "--tag", tag, "--parent", "v3", *KEY, *PINNED).exit_code == 0
+
+    steps = _steps(prov, "g1")  # added records of no batch, no signed record missing: nothing to withdraw
+    register = (
+        "register the added records' batch with its source's envelope, then commit again (lineage is signed at "
+        "commit): prov add BATCH --source S && prov commit DATA --parent g1 --tag NEW --key K"
+    )
+    assert register in steps, steps
+    assert not [s for s in steps if "prov withdraw" in s], steps
+    withdraw = (
+        "a signed batch not shipped on purpose: prov withdraw BATCH --reason R --key K (prov sources lists the batches)"
+    )
+    assert withdraw in _steps(prov, "e1")  # 10 of the vendor's signed records missing: a withdrawal applies
+
+    # followed as printed: registering alone leaves g1 blocked (its lineage is signed); the commit after it passes
+    assert prov("add", "extra.parquet", "--source", "extra", "--unsigned", *PINNED).exit_code == 0
+    assert _lineage_rule(prov, "g1") == "block"
+    command = register.split(" && ", 1)[1].replace("DATA", "grown.parquet").replace("NEW", "g2")
+    assert prov(*command.replace("--key K", "--key maintainer.key").split()[1:], *PINNED).exit_code == 0
+    assert _lineage_rule(prov, "g2") == "pass"
