@@ -216,3 +216,35 @@ def test_register_the_batch_says_to_commit_again_and_withdraw_is_offered_only_wh
     command = register.split(" && ", 1)[1].replace("DATA", "grown.parquet").replace("NEW", "g2")
     assert prov(*command.replace("--key K", "--key maintainer.key").split()[1:], *PINNED).exit_code == 0
     assert _lineage_rule(prov, "g2") == "pass"
+
+
+def test_findings_picks_the_run_against_a_base_and_says_which_base_it_shows(prov, tour):
+    """F4: `prov findings V` showed the newest stored run whatever its base, and the reader could not ask for the run
+    against another base. --base B shows the newest run against B (exit 2 naming the bases stored when there is
+    none); without it, the header says the run shown is the newest and which other bases have runs."""
+    assert prov("-q", "commit", "train.parquet", "--tag", "v2x", "--parent", "v3", *KEY, *PINNED).exit_code == 0
+    assert prov("diff", "v2x", "v4", "--detect", *PINNED).exit_code == 0  # the newest run of v4: against v2x
+
+    def header(*args: str) -> str:
+        r = prov("findings", "v4", *args, *PINNED)
+        assert r.exit_code == 0, r.output
+        return " ".join(r.stdout.split("\nDetectors ", 1)[0].split())
+
+    newest = header()
+    assert newest.startswith("Findings for v4 against base v2x (run "), newest
+    assert ", the newest stored; runs against v3 too: --base B shows one): 59 of 60 records flagged" in newest
+    r = prov("findings", "v4", "--base", "v3", "--json", *PINNED)
+    chosen = json.loads(r.stdout)
+    validate_output("findings", chosen)
+    assert (chosen["base"], chosen["bases"]) == ("v3", ["v2x", "v3"])
+    assert header("--base", "v3") == (
+        f"Findings for v4 against base v3 (run {chosen['run']}): 59 of 60 records flagged by the combined verdict at "
+        "FPR 0.01 (its false-alarm rate on clean records)"
+    )
+    assert f"(run {chosen['run']})" in header("--base", "v3", "--recompute")  # the re-run is against v3 too
+    r = prov("findings", "v4", "--base", "v9", *PINNED)
+    assert (r.exit_code, one_line(r)) == (
+        2,
+        "Error: no detector run of v4 against v9 is stored; runs of v4 are stored against v2x, v3 "
+        "(prov findings v4 --base v2x)",
+    )
