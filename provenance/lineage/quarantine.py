@@ -47,7 +47,9 @@ class QuarantineResult:
     records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``;
     ``notes`` are sentences for people (a stored detector run that disagrees with the re-run);
     ``kept_signed`` is ``{other source: records}`` a ``--source`` quarantine kept because a
-    trusted signed batch of that source carries them (:func:`signed_by_others`).
+    trusted signed batch of that source carries them (:func:`signed_by_others`); ``partly_cut``, for ``--findings``,
+    the sources most of whose added records were flagged and cut, the rest kept
+    (``findings_recheck.partly_cut_sources``: ``[{"source", "added", "cut", "kept", "records"}]``, each also a note).
     """
 
     tag: str
@@ -59,6 +61,7 @@ class QuarantineResult:
     commit: dict
     notes: list[str] = field(default_factory=list)
     kept_signed: dict[str, int] = field(default_factory=dict)
+    partly_cut: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -268,6 +271,7 @@ def quarantine(
     notes: list[str] = []
     rows: frozenset[tuple[bytes, str]] = frozenset()  # (digest, label) rows cut besides whole digests
     kept_signed: dict[str, int] = {}
+    partly_cut: list[dict] = []
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -302,6 +306,7 @@ def quarantine(
             raise InputError(f"{findings}: no flagged findings to quarantine")
         recheck = recheck_findings(store, from_tag, findings, drop, base, fpr)
         reason, notes = {"findings": str(findings), "detection": recheck.facts()}, recheck.notes
+        partly_cut = recheck.partly_cut
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(
@@ -333,4 +338,6 @@ def quarantine(
         raise
     if kept_log is not None:
         result = kept_log.finish(store, result)  # after the commit: a failure says the version was made
-    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed)
+    return QuarantineResult(
+        new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed, partly_cut
+    )

@@ -248,3 +248,36 @@ def test_findings_picks_the_run_against_a_base_and_says_which_base_it_shows(prov
         "Error: no detector run of v4 against v9 is stored; runs of v4 are stored against v2x, v3 "
         "(prov findings v4 --base v2x)",
     )
+
+
+def test_a_findings_quarantine_names_a_source_whose_delivery_it_cut_only_mostly(prov, tour):
+    """F2: the detectors flag 59 of the scraper's 60 added records; `--findings` cut the 59 and let the 60th through in
+    silence. A note now names the source, its counts and the `--source` that cuts it all (JSON: partly_cut), and
+    for records of no source (a delivery no registered batch carries), that no --source names them."""
+    r = prov("quarantine", "--from", "v4", "--findings", "v4-findings.json", "--tag", "v5", *KEY, *PINNED, "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    validate_output("quarantine", result)
+    assert result["partly_cut"] == [{"source": "scraper", "added": 60, "cut": 59, "kept": 1, "records": 60}]
+    assert (
+        "Note: source scraper: 60 records added to v4 since v3, 59 flagged and cut, 1 is kept though most of its "
+        "delivery was flagged; to cut it all: prov quarantine --from v4 --source scraper --tag NEW --key K (it cuts "
+        "every one of scraper's 60 records in v4)"
+    ) in " ".join(r.stderr.split())
+    r = prov("quarantine", "--from", "v4", "--source", "scraper", "--tag", "v6", *KEY, *PINNED, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["partly_cut"] == [] and "most of" not in r.stderr
+
+    # the same delivery, each record changed by one pixel, committed with no batch registered for it: no source
+    scraped = pq.read_table("scraped.parquet")
+    moved = set_column(scraped, "px10", [v + 1 for v in scraped.column("px10").to_pylist()])
+    pq.write_table(pa.concat_tables([pq.read_table("train.parquet"), moved]), "unbatched.parquet")
+    assert prov("-q", "commit", "unbatched.parquet", "--tag", "u1", "--parent", "v3", *KEY, *PINNED).exit_code == 0
+    Path("u1.json").write_text(prov("diff", "v3", "u1", "--detect", "--format", "json", *PINNED).stdout)
+    r = prov("quarantine", "--from", "u1", "--findings", "u1.json", "--tag", "u2", *KEY, *PINNED, "--json")
+    assert r.exit_code == 0, r.output
+    (part,) = json.loads(r.stdout)["partly_cut"]
+    assert part["source"] is None and part["added"] == 60 and part["cut"] > 30 and part["kept"] >= 1, part
+    assert (
+        f"Note: records of no source: 60 added to u1 since v3, {part['cut']} flagged and cut, {part['kept']} "
+    ) in " ".join(r.stderr.split())
+    assert "no --source names them: leave them out of the data and commit again" in " ".join(r.stderr.split())
