@@ -86,5 +86,5 @@ def _json_kind(document: dict) -> str:
         return "the release state prov verify --release-state keeps, not a log state"
     if {"size", "root", "head", "keyid", "object"} <= set(document):
         return "what prov audit checkpoint --json prints; pass the file its --out writes"
-    keys = ", ".join(visible(str(k)) for k in list(document)[:4]) + (", ..." if len(document) > 4 else "")
+    keys = ", ".join(visible(str(k)[:40]) for k in list(document)[:4]) + (", ..." if len(document) > 4 else "")
     return f"a JSON object with keys {keys}" if document else "an empty JSON object"
