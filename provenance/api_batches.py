@@ -7,9 +7,10 @@ Re-exported by ``provenance.api`` and ``provenance``: import them from there
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from provenance.api_inputs import dataset, open_store, optional_path
+from provenance.api_inputs import dataset, kept_paths, open_store, optional_path
 
 if TYPE_CHECKING:
     from provenance.api_inputs import PinsLike
@@ -86,6 +87,9 @@ def quarantine(
     pins: PinsLike | None = None,
     base: str | None = None,
     fpr: float | None = None,
+    checkpoint_out: str | os.PathLike[str] | None = None,
+    checkpoint_key: str | os.PathLike[str] | None = None,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
 ) -> QuarantineResult:
     """A new signed version without one source's (or the flagged) records: ``prov quarantine --from V ...``.
 
@@ -96,13 +100,25 @@ def quarantine(
     to cut. Writes the filtered dataset to
     ``out`` (default beside the original) and commits it as ``tag`` (parent
     ``from_version``). Returns a :class:`~provenance.lineage.quarantine.QuarantineResult`.
-    Raises ``InputError``, ``VerificationError`` (data changed since signing); on failure
-    nothing is left behind.
+    ``kept_log_state``, ``checkpoint_out`` and ``checkpoint_key`` are :func:`provenance.commit`'s (``--checkpoint
+    PREV``, ``--checkpoint-out FILE``, ``--checkpoint-key K``): the log must extend each kept state, and the new
+    state is written outside ``.prov/``.
+    Raises ``InputError``, ``VerificationError`` (data changed since signing, a log that lost a kept state); on
+    failure nothing is left behind.
     """
+    from provenance.kept_log import KeptLog
     from provenance.lineage.quarantine import quarantine as quarantine_version
 
+    opened = open_store(store, pins)
+    kept_log = KeptLog.check(
+        opened,
+        os.fspath(key),
+        checkpoint_out=optional_path(checkpoint_out),
+        checkpoint_key=optional_path(checkpoint_key),
+        kept_log_state=kept_paths(kept_log_state),
+    )
     return quarantine_version(
-        open_store(store, pins),
+        opened,
         from_version,
         tag,
         os.fspath(key),
@@ -111,4 +127,5 @@ def quarantine(
         optional_path(out),
         base=base,
         fpr=fpr,
+        kept_log=kept_log,
     )

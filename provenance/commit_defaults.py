@@ -17,15 +17,14 @@ inferred types and every vendor record lost its attestation, silently).
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
 from provenance.features.registry import FeaturizerSpec, legacy_spec
+from provenance.kept_log import KeptLog
 from provenance.sources.tables import TableOptions
-from provenance.store import checkpoints
 from provenance.store.store import Store
 
 if TYPE_CHECKING:
@@ -193,12 +192,14 @@ def commit_on_parent(
     ``kept_log_state`` (``--checkpoint FILE``, repeatable): log states kept outside the store, as ``prov check
     --checkpoint`` takes them (``gate.kept_states``); the commit is refused before any work (VerificationError,
     exit 1, nothing written) when the audit log no longer holds one: a commit onto a log cut back would sign
-    the cut, and ``--checkpoint-out`` would then keep a state that hides it.
+    the cut, and ``--checkpoint-out`` would then keep a state that hides it; the result's ``extends`` names
+    each one it holds. Both are ``kept_log.KeptLog``'s, which ``prov quarantine`` shares.
     """
     from provenance import versions
 
-    signer = _checkpoint_signer(store, checkpoint_out, checkpoint_key, key_path)
-    _require_kept_states(store, kept_log_state)
+    kept_log = KeptLog.check(
+        store, key_path, checkpoint_out=checkpoint_out, checkpoint_key=checkpoint_key, kept_log_state=kept_log_state
+    )
 
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
@@ -227,63 +228,9 @@ def commit_on_parent(
             "read_options_differing": chosen.differing,
             "featurizer": str(carried) if carried else None,
         }
-    kept = None
-    if signer is not None and checkpoint_out is not None:
-        kept = _keep_checkpoint(store, signer, checkpoint_out, tag)
-    return dataclasses.replace(
-        result, from_parent=from_parent, retype_note=_retype_note(store, result), checkpoint_out=kept
+    return kept_log.finish(
+        store, dataclasses.replace(result, from_parent=from_parent, retype_note=_retype_note(store, result))
     )
-
-
-def _require_kept_states(store: Store, paths: Collection[str]) -> None:
-    """Raise VerificationError naming the first of ``paths`` (kept log states) the store's audit log no longer
-    holds (:func:`commit_on_parent`'s ``kept_log_state``); InputError for a file that is no log state."""
-    if not paths:
-        return
-    from provenance.gate.kept_states import ROLLED_BACK, departure, read_kept_states
-
-    for kept in read_kept_states(store, list(paths)):
-        why = departure(store, kept)
-        if why is not None:
-            raise VerificationError(
-                f"{why}: {ROLLED_BACK}, so nothing was committed; see prov audit verify --checkpoint "
-                f"{shlex.quote(kept.path)} and restore .prov/ from a copy you trust"
-            )
-
-
-def _checkpoint_signer(
-    store: Store, out: str | None, key: str | None, key_path: str
-) -> checkpoints.CheckpointKey | None:
-    """The key that signs ``--checkpoint-out``'s checkpoint (``key``, else the committer's), after checking the
-    path and the key before any work (:func:`commit_on_parent`); None without ``out``."""
-    if out is None:
-        if key is not None:
-            raise InputError("--checkpoint-key signs the checkpoint --checkpoint-out writes: give --checkpoint-out too")
-        return None
-    checkpoints.checkpoint_out_path(store, out)
-    signer = checkpoints.CheckpointKey.load(key if key is not None else key_path)
-    if key is not None:
-        from provenance.trust.pins import pins_of, refuse_unpinned_checkpoint
-
-        refuse_unpinned_checkpoint(store, pins_of(store), signer, key)
-    return signer
-
-
-def _keep_checkpoint(store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str) -> dict:
-    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``: ``{"path", "treeSize", "rootHash",
-    "keyid"}``. A failure now is said with the commit made and the command that writes the file."""
-    try:
-        cp = checkpoints.write_checkpoint_out(store, signer, out)
-    except InputError as exc:
-        raise InputError(
-            f"committed {tag}, but the checkpoint was not written ({exc}); write it with "
-            f"prov audit checkpoint --key KEY.key --out {shlex.quote(out)}"
-        ) from exc
-    except VerificationError as exc:  # the file does not cover the log now: do not keep it (F17-1)
-        raise VerificationError(
-            f"committed {tag}, but the checkpoint kept is not the log state now ({exc}); run prov audit verify"
-        ) from exc
-    return {"path": out, "treeSize": cp.size, "rootHash": cp.root, "keyid": cp.keyid}
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:

@@ -122,6 +122,8 @@ class CommitResult:
     checkpoint_out: dict | None = None
     # the first commit to sign a store id: how many logged trust entries naming no store it signs over (17b)
     id_less_trust_entries: int = 0
+    # the kept log states (--checkpoint PREV) the audit log was found to extend before signing: [{"path", "treeSize"}]
+    extends: list[dict] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""

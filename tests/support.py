@@ -791,3 +791,29 @@ def run_on_terminal(args: list[str], cwd: Path, terminal: str = "stderr", column
     proc.wait()
     os.close(master)
     return proc.returncode, other, seen.decode(errors="replace")
+
+
+def tour_with_a_scrape(prov, source: str = "vendor", tag: str = "v4") -> tuple[str, ...]:
+    """Attack review 14b, A14b-2 (`a14b_release_cuts_signed_vendor.sh`): the README tour (the vendor signs its
+    400 records and is trusted by a maintainer-signed entry, the crowd's 300 are unsigned, v3), then the scrape
+    registered under the vendor's name (or ``source``), unsigned (`prov add` warns and accepts it), committed as v4
+    (or ``tag``). Returns the pin to pass."""
+    import runpy
+
+    runpy.run_path(str(Path(__file__).parents[1] / "examples" / "tour" / "make_data.py"))["main"](Path("."))
+    pinned = ("--signer", "maintainer.pub")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("init",),
+        ("keys", "generate", "maintainer"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned),
+        ("add", "batch.parquet", "--source", "vendor", *pinned),
+        ("add", "crowd.parquet", "--source", "crowd", "--unsigned", *pinned),
+        ("-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned),
+        ("add", "scraped.parquet", "--source", source, "--unsigned", *pinned),
+        ("-q", "commit", "train-new.parquet", "--tag", tag, "--key", "maintainer.key", *pinned),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return pinned

@@ -10,6 +10,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note, verbose
 from provenance.cli._dataset import DatasetFlags, dataset_flags
+from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
 from provenance.cli._trust import trust_flags
 from provenance.errors import InputError
 from provenance.escaping import visible
@@ -43,6 +44,7 @@ def init(json_out: bool = JsonFlag) -> None:
 @command("commit")
 @dataset_flags
 @trust_flags
+@kept_log_flags
 def commit(
     data: str = typer.Argument(..., metavar="DATA", help="Table file, folder of tables, or file tree."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
@@ -75,26 +77,7 @@ def commit(
         help="Where hashing runs: local, local:N, or dask://HOST:PORT "
         "(default: PROV_EXECUTOR from your environment, then every local core; never a file in the checkout).",
     ),
-    checkpoint_out: str | None = typer.Option(
-        None,
-        "--checkpoint-out",
-        metavar="FILE",
-        help="Also write a signed log state (checkpoint) over the log, this commit included, to FILE outside "
-        ".prov/: keep it (a CI artifact) and pass it to the next prov check --checkpoint FILE.",
-    ),
-    checkpoint_key: str | None = typer.Option(
-        None,
-        "--checkpoint-key",
-        metavar="KEY.key",
-        help="With --checkpoint-out: the maintainer's key that signs it (default: --key).",
-    ),
-    checkpoint: list[str] = typer.Option(
-        [],
-        "--checkpoint",
-        metavar="FILE",
-        help="A log state kept outside the store (the previous commit's --checkpoint-out; repeatable): refuse to "
-        "commit (exit 1, nothing written) when the audit log no longer holds it.",
-    ),
+    kept: KeptLogFlags = KeptLogFlags(),  # filled by @kept_log_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Hash every record, classify lineage, build the reference profile, sign and record the version.
@@ -146,9 +129,9 @@ def commit(
                 carry=not no_parent_defaults,  # --no-parent-defaults: every option as given (a difference is said)
                 executor=runner,
                 message=message,
-                checkpoint_out=checkpoint_out,
-                checkpoint_key=checkpoint_key,
-                kept_log_state=checkpoint,
+                checkpoint_out=kept.checkpoint_out,
+                checkpoint_key=kept.checkpoint_key,
+                kept_log_state=kept.kept_log_state,
             )
     finally:
         runner.close()
@@ -198,12 +181,8 @@ def _echo_commit(result: CommitResult) -> None:
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
-    if result.checkpoint_out:
-        kept = result.checkpoint_out
-        echo(
-            f"  wrote the signed log state ({kept['treeSize']} entries, key {kept['keyid'][:16]}) to "
-            f"{visible(kept['path'])}: keep it outside .prov/ and pass it to prov check --checkpoint"
-        )
+    for line in kept_log_lines(result.to_dict()):
+        echo(line)
 
 
 def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | None:

@@ -25,6 +25,11 @@ def findings(
         "--recompute",
         help="Re-run the detectors on the signed versions and fail (exit 1) unless the stored run says the same.",
     ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="The run against this base (default: the newest run stored for VERSION, whatever its base).",
+    ),
     wide: bool = typer.Option(
         False,
         "--wide",
@@ -44,9 +49,11 @@ def findings(
         from provenance.cli._progress import progress_shown
 
         with progress_shown(), progress.stage("detectors", unit="steps"):
-            recomputed = recompute_run(store, version)
+            recomputed = recompute_run(store, version, base)
         rerun = recomputed.pop("findings")  # listed below: the re-run's records, not the stored run's
-    result = with_signature(store, findings_report(store, version, flagged_only=not all_records, rerun=rerun))
+    result = with_signature(
+        store, findings_report(store, version, flagged_only=not all_records, rerun=rerun, base=base)
+    )
     if recomputed is not None:
         result["recomputed"] = recomputed
     if json_out:
@@ -61,5 +68,6 @@ def findings(
     from provenance.report import medium_for, write_output
     from provenance.report.text import render_findings
 
-    write_output(render_findings(result | {"version": version}, medium_for(None, wide=wide)), None)
+    chosen = {"version": version, "base_given": base is not None}
+    write_output(render_findings(result | chosen, medium_for(None, wide=wide)), None)
     note_unpinned(pins)

@@ -9,6 +9,7 @@ import typer
 
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags, read_as_version
+from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     load_checkpoint_key,
@@ -233,6 +234,7 @@ def sources(
 
 @command("quarantine")
 @trust_flags
+@kept_log_flags
 def quarantine(
     from_tag: str = typer.Option(..., "--from", help="Version to start from."),
     tag: str = typer.Option(..., "--tag", help="Name of the new version."),
@@ -249,6 +251,7 @@ def quarantine(
         None, "--out", help="Where to write the filtered dataset (default beside the original)."
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
+    kept: KeptLogFlags = KeptLogFlags(),  # filled by @kept_log_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """A new signed version without one source's (or the flagged) records.
@@ -257,10 +260,23 @@ def quarantine(
     """
     if not key:
         raise InputError("quarantine needs --key KEY.key (or PROV_KEY) to sign the new version")
-    from provenance.lineage.quarantine import quarantine as quarantine_version
+    from provenance.api_batches import quarantine as quarantine_version
 
     store = open_store(pins)
-    result = quarantine_version(store, from_tag, tag, key, source, findings, out, base=base, fpr=fpr)
+    result = quarantine_version(
+        store,
+        from_version=from_tag,
+        tag=tag,
+        key=key,
+        source=source,
+        findings=findings,
+        out=out,
+        base=base,
+        fpr=fpr,
+        checkpoint_out=kept.checkpoint_out,
+        checkpoint_key=kept.checkpoint_key,
+        kept_log_state=kept.kept_log_state,
+    )
     for line in result.notes:
         note(line)
     if json_out:
@@ -292,6 +308,8 @@ def quarantine(
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")
+    for line in kept_log_lines(result.commit):
+        echo(line)
 
 
 def _same_records(store: Store, tag: str, root: str) -> list[str]:

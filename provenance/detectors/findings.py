@@ -265,38 +265,66 @@ def findings_object(store, run: str) -> str | None:
     return row[0] if row else None
 
 
-def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
+def stored_findings(store, version: str, flagged_only: bool = True, base: str | None = None) -> dict:
     """The latest detector run of ``version``: per-detector status and one finding per record.
 
     Returns {"version", "run", "base", "detectors": [one row per detector, and the
     ``combined`` row], "findings": [{"digest", "label", "flagged", "score",
-    "explanation", "detectors": [{"detector", "score", "flagged"}]}], "from_rows", "audit_entry"}, worst first;
+    "explanation", "detectors": [{"detector", "score", "flagged"}]}], "from_rows", "audit_entry", "bases"}, worst first;
     with ``flagged_only`` only records the combined verdict flags, else every scored
-    record. The run is the one the newest ``detect`` audit entry of ``version`` names, never the newest
-    ``detector_runs`` row (a ``.prov/`` writer can add a run there with no entry: attack review 9, F1). It is
-    read from the findings object that entry names, re-hashed and checked to name that run and version; a run
-    stored before there was one, from its rows (flagged records only), with ``from_rows`` true: not verified.
+    record. The run is the one the newest ``detect`` audit entry of ``version`` names (with ``base``, the newest
+    against that base: ``prov findings V --base B``), never the newest ``detector_runs`` row (a ``.prov/`` writer
+    can add a run there with no entry: attack review 9, F1). It is read from the findings object that entry
+    names, re-hashed and checked to name that run, version and base; a run stored before there was one, from
+    its rows (flagged records only), with ``from_rows`` true: not verified. ``bases`` lists every base a run of
+    ``version`` is stored against (by its audit entries), the newest run's first.
 
     Raises:
-        VerificationError: the object names another run or version.
+        InputError: ``base`` given and no run of ``version`` against it is stored (naming the bases there are).
+        VerificationError: the object names another run, version or base.
     """
-    from provenance.errors import VerificationError
+    from provenance.errors import InputError, VerificationError
 
     store.version(version)
-    entry = store.db.execute(
+    entries = store.db.execute(
         "select json_extract(detail, '$.run'), json_extract(detail, '$.base'), json_extract(detail, '$.findings'), seq "
-        "from audit where action = 'detect' and subject = ? order by seq desc limit 1",
+        "from audit where action = 'detect' and subject = ? order by seq desc",
         [version],
-    ).fetchone()
-    if entry is None or not isinstance(entry[0], str):
-        return {"version": version, "run": None, "base": None, "detectors": [], "findings": [], "from_rows": False}
+    ).fetchall()
+    entries = [e for e in entries if isinstance(e[0], str)]
+    bases = list(dict.fromkeys(str(e[1]) for e in entries if isinstance(e[1], str)))
+    entry = next((e for e in entries if base is None or e[1] == base), None)
+    if entry is None and base is not None:
+        import shlex
+
+        raise InputError(
+            f"no detector run of {version} against {base} is stored; "
+            + (
+                f"runs of {version} are stored against {', '.join(bases)} (prov findings {shlex.quote(version)} "
+                f"--base {shlex.quote(bases[0])})"
+                if bases
+                else f"none is stored for {version} (prov diff {shlex.quote(base)} {shlex.quote(version)} --detect "
+                "stores one)"
+            )
+        )
+    if entry is None:
+        return {
+            "version": version,
+            "run": None,
+            "base": None,
+            "detectors": [],
+            "findings": [],
+            "from_rows": False,
+            "bases": [],
+        }
     run, base, oid, seq = entry
     if oid is not None:
         document = json.loads(store.objects.get(oid, f"findings of run {run}"))
-        if document.get("run") != run or document.get("version") != version:
+        if document.get("run") != run or document.get("version") != version or document.get("base", base) != base:
             raise VerificationError(
                 f"findings of run {run}: the object its audit entry names is of run {document.get('run')} "
-                f"of version {document.get('version')}, not of {version}"
+                f"of version {document.get('version')} against {document.get('base')}, not of {version} "
+                f"against {base}"
             )
         findings = [
             {k: v for k, v in f.items() if k != "position"}
@@ -311,6 +339,7 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
             "findings": findings,
             "from_rows": False,
             "audit_entry": seq,
+            "bases": bases,
         }
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
     for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
@@ -347,4 +376,5 @@ def stored_findings(store, version: str, flagged_only: bool = True) -> dict:
         "findings": findings,
         "from_rows": True,
         "audit_entry": seq,
+        "bases": bases,
     }

@@ -54,9 +54,10 @@ def with_signature(store: Any, result: dict) -> dict:
     return result | {"signed_by": signed_by(store, entry) if isinstance(entry, int) else None}
 
 
-def recompute(store: Any, version: str) -> dict:
+def recompute(store: Any, version: str, base: str | None = None) -> dict:
     """Re-run the detectors the stored run names on the signed versions (its base and ``version``, at its
-    FPR) and compare with the stored run, record by record (digest and label): its verdict and score.
+    FPR) and compare with the stored run, record by record (digest and label): its verdict and score. ``base``
+    (``prov findings V --base B --recompute``): the newest stored run against B, not the newest run.
 
     The base, the detectors and the FPR are the stored run's (a check's policy may name fewer detectors
     or another rate), so they are returned for the listing to show: a run recomputed against another
@@ -69,7 +70,7 @@ def recompute(store: Any, version: str) -> dict:
     listing prints instead of the stored ones.
 
     Raises:
-        InputError: no detector run is stored for ``version`` (exit 2).
+        InputError: no detector run is stored for ``version`` (against ``base``, when given) (exit 2).
         VerificationError: the stored run differs from the re-run (exit 1), naming how many
             records and the first few; the versions' own checks raise as ``prov diff`` does.
     """
@@ -77,7 +78,7 @@ def recompute(store: Any, version: str) -> dict:
     from provenance.detectors.findings import COMBINED, stored_findings
     from provenance.detectors.pipeline import detect_diff
 
-    stored = stored_findings(store, version, flagged_only=False)
+    stored = stored_findings(store, version, flagged_only=False, base=base)
     if stored["run"] is None or not stored["base"]:
         raise InputError(
             f"no detector run is stored for {version}; run `prov diff BASE {shlex.quote(version)} --detect`"

@@ -68,45 +68,29 @@ def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
     envelope, a waiver, ...) or carries no log state, VerificationError (exit 1) for a signature the
     pins do not trust.
     """
-    env, data = read_attestation(path, "checkpoint (--checkpoint)")
+    from provenance.gate.log_state_file import looks_like, not_a_log_state, signed_kind
+
+    data = input_file.read_bounded(path, signing.MAX_ENVELOPE_BYTES, "checkpoint (--checkpoint)")
+    try:
+        env = signing.parse_envelope(data, path)
+    except InputError as exc:  # one line whatever the file is (newcomer review 17, F6), never "pin that key"
+        if b'"payloadType"' in data[:4096]:
+            raise  # an envelope, damaged: its own error says how
+        raise not_a_log_state(path, looks_like(data)) from exc
     kind = signing.unverified_statement(env).get("predicateType")
+    if kind not in (PREDICATE_TYPE, CHECKPOINT_TYPE, None):
+        raise not_a_log_state(path, signed_kind(kind))
     if kind != PREDICATE_TYPE:
-        if kind is not None and kind != CHECKPOINT_TYPE:  # never "pin that key": it is no log state (newcomer 10, 14)
-            raise InputError(
-                f"{path}: {_signed_kind(kind)}, not an audit checkpoint or release attestation; --checkpoint takes "
-                "a file from 'prov audit checkpoint --key K --out F' or 'prov check --attest'"
-            )
         return checkpoint_from_file(path, trusted)
     signed = pins_of(store).verify(env, ATTEST, path, store)
     facts = (signed.statement.get("predicate") or {}).get(EXTENSION)
     state = LogState.from_dict(facts.get("auditLog") if isinstance(facts, dict) else None, path, InputError)
     if state is None:
-        raise InputError(f"{path}: a release attestation without the audit log's state (written by an older prov)")
+        raise not_a_log_state(path, "a release attestation written by an older prov, without the audit log's state")
     if state.size == 0:
         return None
     when = str((signed.statement.get("predicate") or {}).get("timeVerified") or "")
     return state.as_checkpoint(when, signed.keyid, hashlib.sha256(data).hexdigest())
-
-
-def _signed_kind(predicate_type: object) -> str:
-    """What a signed statement of ``predicate_type`` is, for a message about a file given as something else."""
-    from provenance.gate.waiver_judging import PREDICATE_TYPE as WAIVER
-    from provenance.lineage.standing import PREDICATE_TYPE as BATCH
-    from provenance.lineage.withdraw import PREDICATE_TYPE as WITHDRAWAL
-    from provenance.trust.root import PREDICATE_TYPE as ROOT
-    from provenance.trust.statements import PREDICATE_TYPE as TRUST_ENTRY
-    from provenance.version_facts import PREDICATE_TYPE as VERSION
-
-    names = {
-        BATCH: "a signed batch envelope (prov sign)",
-        VERSION: "a version's signed statement (prov commit)",
-        WAIVER: "a signed waiver (prov waive)",
-        WITHDRAWAL: "a signed batch withdrawal (prov withdraw)",
-        TRUST_ENTRY: "a signed trust entry (prov trust add)",
-        ROOT: "a root of trust file",
-        LEGACY_PREDICATE_TYPE: "a release attestation written by an older prov",
-    }
-    return names.get(str(predicate_type), f"a signed statement of type {predicate_type!r}")
 
 
 def verify_attestation(

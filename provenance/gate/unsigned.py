@@ -83,7 +83,7 @@ class UnsignedFromSigningSources(Rule):
             what = (
                 f"added records from unsigned batches of sources that sign their batches ({', '.join(signing)}); "
                 "a source with a revoked key counts: leave the batch's records out and commit again, or have the "
-                "source sign it (quarantining the source cuts its signed records too; prov withdraw keeps the records)"
+                "source sign it (quarantining the source cuts its signed records too)"
             )
             return bounded_count(self.key, k, 0, what, lineage_records(ctx, mask))
         in_batch = pc.is_valid(ctx.lineage.column("batch"))
@@ -125,7 +125,9 @@ class UnattributedBesideSigned(SwitchedRule):
     signed as ``unattributed`` is no addition here (:func:`rekeyed_unattributed_in_base`: it was carried
     by no batch before either; newcomer review 16, finding 2); one whose base record a batch carried still
     counts, and the result's ``statistic`` is then ``{"rekeyed": N}``, how many of the counted records a
-    schema change re-keyed (the report's "To release:" step: re-commit the base with the new types).
+    schema change re-keyed (the report's "To release:" step: re-commit the base with the new types). When
+    signed records went missing it also holds ``signed_missing``, how many (the report offers ``prov withdraw``
+    only then: newcomer review 17, F3).
 
     The report names the signed batches with records missing. Which batches are trusted
     and which records each carries come from envelopes that verify under the verifier's
@@ -205,7 +207,9 @@ class UnattributedBesideSigned(SwitchedRule):
                 if b.get("withdrawal_ignored")
             )
             records = lineage_records(ctx, added_unattributed)
-            return bounded_count(self.key, k, 0, why, records, {"rekeyed": rekeyed} if retyped else None)
+            # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
+            statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
+            return bounded_count(self.key, k, 0, why, records, statistic)
         if not k:
             what = (
                 "no added records from outside every registered batch, and no trusted signed batch has records missing"

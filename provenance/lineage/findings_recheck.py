@@ -94,7 +94,8 @@ class FindingsRecheck:
     signed Merkle roots (hex); ``fpr`` the rate the verdicts were combined at; ``detectors``
     the detectors that ran; ``featurizer`` the base profile's featuriser spec (a dict, or
     None for a profile that names none); ``scored``/``flagged`` the records the run scored
-    and flagged; ``notes`` what a person should know (a stored run that disagrees).
+    and flagged; ``notes`` what a person should know (a stored run that disagrees, a source
+    mostly cut); ``partly_cut`` the sources whose delivery was mostly cut (:func:`partly_cut_sources`).
     """
 
     base: str
@@ -107,6 +108,8 @@ class FindingsRecheck:
     scored: int
     flagged: int
     notes: list[str] = field(default_factory=list)
+    # sources whose added records were mostly cut, the rest kept (:func:`partly_cut_sources`)
+    partly_cut: list[dict] = field(default_factory=list)
 
     def facts(self) -> dict:
         """What goes into the quarantine's signed facts as ``detection``: the run's inputs and counts."""
@@ -222,10 +225,54 @@ def recheck_findings(
             f"cut; {len(unlisted)} it does not list {'is' if len(unlisted) == 1 else 'are'} kept: {shown} (for "
             "example a record a reviewer waived, which a check JSON leaves out)"
         )
+    out.partly_cut = partly_cut_sources(report, flagged & digests)
+    out.notes += [partly_cut_note(p, tag, base) for p in out.partly_cut]
     disagreement = stored_run_disagreement(store, tag, base, rate, flagged)
     if disagreement:
         out.notes.append(disagreement)
     return out
+
+
+def partly_cut_sources(report, cut: set[bytes]) -> list[dict]:
+    """The sources most of whose added records (in ``report``, the diff the re-run scored) are in ``cut``, the rest
+    kept: ``[{"source", "added", "cut", "kept", "records"}]`` (``source`` None for records of no source; ``records``:
+    the source's records in the new version, all of which ``--source`` would cut), most added first.
+
+    A findings quarantine cuts only flagged records; when a delivery is mostly flagged, its unflagged rest is as
+    suspect and went through in silence (newcomer review 17, F2). Counts are records added in the delta (rows).
+    """
+    if report.records is None or not cut:
+        return []
+    described = report.records.describe(sorted(d.hex() for d in cut))
+    cut_by: dict[str | None, int] = {}
+    for item in described.values():
+        if item["change"] == "added":
+            cut_by[item["source"]] = cut_by.get(item["source"], 0) + 1
+    out = []
+    for row in report.by_source:
+        n, added = cut_by.get(row["source"], 0), int(row["added"])
+        if added and n < added and 2 * n > added:  # most, not all: something of it is kept
+            out.append({"source": row["source"], "added": added, "cut": n, "kept": added - n, "records": row["new"]})
+    return sorted(out, key=lambda p: (-p["added"], str(p["source"])))
+
+
+def partly_cut_note(part: dict, tag: str, base: str) -> str:
+    """The sentence for a person about one of :func:`partly_cut_sources`: the counts, and the way to cut it all."""
+    from provenance.escaping import visible
+
+    kept = f"{part['kept']} {'is' if part['kept'] == 1 else 'are'} kept"
+    if part["source"] is None:
+        return (
+            f"records of no source: {part['added']} added to {tag} since {base}, {part['cut']} flagged and cut, {kept} "
+            "though most of them were flagged; no --source names them: leave them out of the data and commit again"
+        )
+    name = visible(part["source"])
+    return (
+        f"source {name}: {part['added']} records added to {tag} since {base}, {part['cut']} flagged and cut, {kept} "
+        f"though most of its delivery was flagged; to cut it all: prov quarantine --from {shlex.quote(tag)} --source "
+        f"{shlex.quote(part['source'])} --tag NEW --key K (it cuts every one of {name}'s {part['records']} records in "
+        f"{tag})"
+    )
 
 
 def stored_run_disagreement(store: Store, tag: str, base: str, fpr: float, flagged: set[bytes]) -> str | None:

@@ -13,7 +13,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,6 +33,9 @@ from provenance.store.store import Store
 from provenance.trust import source_keys as trust
 from provenance.version_facts import load_manifest, version_dataset
 
+if TYPE_CHECKING:  # the gate reads quarantines (gate.missing_signed): the caller checks the kept states
+    from provenance.kept_log import KeptLog
+
 
 @dataclass
 class QuarantineResult:
@@ -44,7 +47,9 @@ class QuarantineResult:
     records; ``output`` is the filtered copy's path; ``commit`` is ``CommitResult.to_dict()``;
     ``notes`` are sentences for people (a stored detector run that disagrees with the re-run);
     ``kept_signed`` is ``{other source: records}`` a ``--source`` quarantine kept because a
-    trusted signed batch of that source carries them (:func:`signed_by_others`).
+    trusted signed batch of that source carries them (:func:`signed_by_others`); ``partly_cut``, for ``--findings``,
+    the sources most of whose added records were flagged and cut, the rest kept
+    (``findings_recheck.partly_cut_sources``: ``[{"source", "added", "cut", "kept", "records"}]``, each also a note).
     """
 
     tag: str
@@ -56,6 +61,7 @@ class QuarantineResult:
     commit: dict
     notes: list[str] = field(default_factory=list)
     kept_signed: dict[str, int] = field(default_factory=dict)
+    partly_cut: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -202,6 +208,7 @@ def quarantine(
     featurizer: str | FeaturizerSpec | None = None,
     base: str | None = None,
     fpr: float | None = None,
+    kept_log: KeptLog | None = None,
 ) -> QuarantineResult:
     """A new signed version of ``from_tag`` without ``source``'s records (or the flagged ones); ``prov quarantine``.
 
@@ -223,6 +230,11 @@ def quarantine(
     Tables are written as Parquet, trees copied file by file (``shutil.copy2``) with a
     new labels CSV when the version had one; the copy is written under a hidden
     ``.NAME.partial-PID`` name and renamed into place.
+
+    ``kept_log`` (``--checkpoint PREV``, ``--checkpoint-out FILE [--checkpoint-key K]``, as ``prov commit`` takes
+    them) is what ``kept_log.KeptLog.check`` found before any of this (``provenance.quarantine`` makes it); after
+    the commit, the new log state is written outside ``.prov/`` (``KeptLog.finish``), and the result's ``commit``
+    has ``extends`` and ``checkpoint_out``.
 
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
@@ -259,6 +271,7 @@ def quarantine(
     notes: list[str] = []
     rows: frozenset[tuple[bytes, str]] = frozenset()  # (digest, label) rows cut besides whole digests
     kept_signed: dict[str, int] = {}
+    partly_cut: list[dict] = []
     if source is not None:
         drop = digests_of_source(store, from_tag, source)
         if not drop:
@@ -293,6 +306,7 @@ def quarantine(
             raise InputError(f"{findings}: no flagged findings to quarantine")
         recheck = recheck_findings(store, from_tag, findings, drop, base, fpr)
         reason, notes = {"findings": str(findings), "detection": recheck.facts()}, recheck.notes
+        partly_cut = recheck.partly_cut
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(
@@ -322,4 +336,8 @@ def quarantine(
         if created is not None:
             store.objects.remove(created)
         raise
-    return QuarantineResult(new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed)
+    if kept_log is not None:
+        result = kept_log.finish(store, result)  # after the commit: a failure says the version was made
+    return QuarantineResult(
+        new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed, partly_cut
+    )

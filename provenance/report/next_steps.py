@@ -125,30 +125,34 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             return retype
     else:
         retype = []
+    # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
+    # (newcomer review 17, F3: "register the batch" read as if it fixed the version checked)
+    recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
+        # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
+        missing = name == "lineage.signed_batches_incomplete" or (rule.get("statistic") or {}).get("signed_missing")
+        withdraw = Step(
+            "a signed batch not shipped on purpose",
+            f"prov withdraw BATCH --reason R {KEY}",
+            " (prov sources lists the batches)",
+        )
         return [
             *retype,
+            *([withdraw] if missing else []),
             Step(
-                "a signed batch not shipped on purpose",
-                f"prov withdraw BATCH --reason R {KEY}",
-                " (prov sources lists the batches)",
+                "register the added records' batch with its source's envelope, then commit again (lineage is signed "
+                "at commit)",
+                f"prov add BATCH --source S{recommit}",
             ),
-            Step("register the added records' batch", "prov add DATA --source S", " (with its source's envelope)"),
         ]
     if name.startswith("lineage."):  # unattributed records, unsigned additions, unsigned batches of signing sources
+        register = Step(
+            "register the added records' batch, signed by its source, then commit again (lineage is signed at commit)",
+            f"prov add BATCH --source {source}{recommit}",
+        )
         if signs:
-            return [
-                Step(
-                    "register the added records' batch, signed by its source",
-                    f"prov add DATA --source {source}",
-                    " (with its source's envelope)",
-                ),
-                leave_out,
-            ]
-        return [
-            Step("register the added records' batch, signed by its source", "prov add DATA --source S"),
-            Step("or cut the source out", cut_source),
-        ]
+            return [register, leave_out]
+        return [register, Step("or cut the source out", cut_source)]
     if name.startswith("copies."):  # exact copies of records the candidate already holds (a re-delivered batch)
         return [
             *([Step("cut out the source that delivered them again", cut_source)] if named and not signs else []),

@@ -23,20 +23,23 @@ from provenance.store import Store
 from provenance.version_facts import verified_statement
 
 
-def findings_report(store: Store, version: str, flagged_only: bool = True, rerun: list[dict] | None = None) -> dict:
+def findings_report(
+    store: Store, version: str, flagged_only: bool = True, rerun: list[dict] | None = None, base: str | None = None
+) -> dict:
     """``detectors.findings.stored_findings`` with each finding's ``source``, ``source_named_by``,
     ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage,
     and ``waived`` from its honoured waivers (``report.findings_waivers``). ``rerun``: the findings of
-    ``prov findings --recompute``'s re-run (every scored record), listed instead of the stored run's.
+    ``prov findings --recompute``'s re-run (every scored record), listed instead of the stored run's. ``base``
+    (``--base B``): the newest run against B, not the newest run.
 
     Shape: ``schemas/findings.schema.json``. A finding whose digest the version does not hold
     (it cannot, unless the store was edited) keeps those keys unset.
 
     Raises:
-        InputError: no version ``version`` (exit 2).
+        InputError: no version ``version``, or no run against ``base`` (exit 2).
         VerificationError: the version's signature, manifest or lineage object does not verify (exit 1).
     """
-    result = stored_findings(store, version, flagged_only=flagged_only)
+    result = stored_findings(store, version, flagged_only=flagged_only, base=base)
     if rerun is not None:  # prov findings --recompute lists what the detectors say now, not what .prov/ kept
         result["findings"] = [f for f in rerun if f["flagged"] or not flagged_only]
     if result["findings"]:

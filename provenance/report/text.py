@@ -70,7 +70,7 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     failed = [d["detector"] for d in result["detectors"] if d["status"] != "ran"]
     if failed:
         verdict += f"; {plural(len(failed), 'detector')} failed: {', '.join(failed)} (the gate fails closed)"
-    out.line(("Findings ", "bold"), f"for {version} against {result['base']} (run {result['run']}): {verdict}")
+    out.line(("Findings ", "bold"), f"for {version} against base {result['base']} ({_which_run(result)}): {verdict}")
     if result.get("from_rows"):
         out.line(
             ("Not verified: ", "bold"),
@@ -98,6 +98,17 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
             f"{f['digest'][:12]} by {w['waiver']} ({w['detector']}{reviewer}): {w.get('reason') or 'no reason given'}",
         )
     return out.text()
+
+
+def _which_run(result: dict) -> str:
+    """``run 3f00b72e320a02d2`` with ``--base``; without it, that it is the newest run and the other bases stored
+    (newcomer review 17, F4: the newest run was shown whatever its base, and the reader could not pick another)."""
+    run = f"run {result['run']}"
+    if result.get("base_given"):
+        return run
+    others = [b for b in result.get("bases") or [] if b != result["base"]]
+    also = f"; runs against {', '.join(others)} too: --base B shows one" if others else ""
+    return f"{run}, the newest stored{also}"
 
 
 def _trust_lines(out: Writer, result: dict, version: str) -> None:

@@ -214,7 +214,10 @@ def test_a_malformed_checkpoint_is_exit_2_naming_its_file(prov, project, keypair
     # a kept checkpoint file that is not one: exit 2 naming it
     (project / "kept.json").write_text("[]")
     line = one_line(prov("audit", "verify", "--signer", keypair.public_path, "--checkpoint", "kept.json"), 2)
-    assert "kept.json: envelope is not a JSON object" in line
+    assert (
+        "kept.json: not a log state kept by prov commit --checkpoint-out / prov audit checkpoint (it looks like a JSON "
+        "list, not an object)" in line
+    )
 
 
 def test_a_kept_checkpoint_catches_a_truncated_log(prov, project, keypair):

@@ -121,6 +121,6 @@ def test_a_kept_log_state_is_checked_under_the_pins_and_needs_an_attestation(pro
     r = prov(*released, "--checkpoint", "planted.json")
     assert r.exit_code == 1 and "planted.json" in r.stderr, r.output
     r = prov(*released, "--checkpoint", "vendor-batch.parquet.prov.json")
-    assert r.exit_code == 2 and "not an audit checkpoint or release attestation" in r.stderr, r.output
+    assert r.exit_code == 2 and "not a log state kept by prov commit --checkpoint-out" in r.stderr, r.output
     r = prov("verify", "v2", "--no-data", "--checkpoint", "planted.json", *PINNED)
     assert r.exit_code == 2 and "--checkpoint is checked against a release attestation" in r.stderr, r.output

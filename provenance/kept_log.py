@@ -1,0 +1,145 @@
+"""The log states kept outside ``.prov/`` around a command that signs a new version (``prov commit``, ``prov
+quarantine``): ``--checkpoint PREV`` before it, ``--checkpoint-out FILE [--checkpoint-key K]`` after it.
+
+A commit onto a log a ``.prov/`` writer cut back (a blocked delivery erased) would sign the cut, and a
+checkpoint written then would keep a state that hides it (attack review 16, F1). So every command that
+makes a signed version checks the states it is given before any work and, when asked, writes the new
+state outside the store where that writer cannot reach it. One place, so ``prov quarantine`` (a signed
+version too) cannot lag behind ``prov commit`` (newcomer review 17, F1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from provenance.errors import InputError, VerificationError
+from provenance.store import checkpoints
+
+if TYPE_CHECKING:
+    from provenance.store.store import Store
+    from provenance.versions import CommitResult
+
+
+@dataclass(frozen=True)
+class KeptLog:
+    """What :meth:`check` found before a signed version is made, and what :meth:`finish` writes after it.
+
+    ``out``/``signer``: where to write the checkpoint and the key that signs it (None without
+    ``--checkpoint-out``); ``extends``: ``[{"path", "treeSize"}]``, each kept state given (``--checkpoint``)
+    that the audit log was found to hold, in the order given (``treeSize`` 0: a release attestation of an
+    empty log, which every log extends).
+    """
+
+    out: str | None = None
+    signer: checkpoints.CheckpointKey | None = None
+    extends: tuple[dict, ...] = ()
+
+    @classmethod
+    def check(
+        cls,
+        store: Store,
+        committer_key: str,
+        *,
+        checkpoint_out: str | None = None,
+        checkpoint_key: str | None = None,
+        kept_log_state: Collection[str] = (),
+    ) -> KeptLog:
+        """Check, before any data is read, the checkpoint to write and the kept states given.
+
+        ``checkpoint_out`` (``--checkpoint-out FILE``) must be a new file outside ``.prov/``, signed later by
+        ``checkpoint_key`` (a maintainer's key the pins hold; default ``committer_key``, the key that signs the
+        version). ``kept_log_state`` (``--checkpoint FILE``, repeatable) are log states kept outside the store, as
+        ``prov check --checkpoint`` reads them (``gate.kept_states``): the audit log must hold each one.
+
+        Raises:
+            InputError: (exit 2) a path inside ``.prov/``, a symbolic link, a folder or a missing folder for
+                ``checkpoint_out``; ``checkpoint_key`` without ``checkpoint_out``, or a key the pins do not hold
+                for a maintainer role; a kept file that is unreadable or no log state.
+            VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state, or its
+                signature is by a key the verifier did not pin.
+            KeyFileError: the key file.
+        """
+        signer = _checkpoint_signer(store, checkpoint_out, checkpoint_key, committer_key)
+        return cls(checkpoint_out, signer, _require_kept_states(store, kept_log_state))
+
+    def finish(self, store: Store, result: CommitResult) -> CommitResult:
+        """``result`` (the version just committed) with ``extends`` and, with ``--checkpoint-out``, the checkpoint
+        now written over the whole log, this commit's entries included: ``checkpoint_out`` is then
+        ``{"path", "treeSize", "rootHash", "keyid"}``.
+
+        Raises InputError or VerificationError saying the version was committed and the checkpoint not written
+        (with the command that writes it, or, for a log that changed meanwhile, ``prov audit verify``).
+        """
+        kept = None
+        if self.signer is not None and self.out is not None:
+            kept = _keep_checkpoint(store, self.signer, self.out, result.tag)
+        return dataclasses.replace(result, checkpoint_out=kept, extends=list(self.extends))
+
+
+def extends_line(extends: list[dict] | None) -> str | None:
+    """``the audit log extends ../cp3.json (5 entries): nothing was deleted since it was kept`` for a result's
+    ``extends`` (:class:`KeptLog`), so a user sees ``--checkpoint PREV`` was checked; None when none was given."""
+    if not extends:
+        return None
+    from provenance.escaping import visible
+
+    held = ", ".join(f"{visible(k['path'])} ({k['treeSize']} entries)" for k in extends)
+    return f"the audit log extends {held}: no entry was deleted or rewritten since it was kept"
+
+
+def _require_kept_states(store: Store, paths: Collection[str]) -> tuple[dict, ...]:
+    """``[{"path", "treeSize"}]`` of ``paths`` (kept log states) when the store's audit log holds each one; raise
+    VerificationError naming the first it no longer holds; InputError for a file that is no log state."""
+    if not paths:
+        return ()
+    from provenance.gate.kept_states import ROLLED_BACK, departure, read_kept_states
+
+    held = []
+    for kept in read_kept_states(store, list(paths)):
+        why = departure(store, kept)
+        if why is not None:
+            raise VerificationError(
+                f"{why}: {ROLLED_BACK}, so nothing was committed; see prov audit verify --checkpoint "
+                f"{shlex.quote(kept.path)} and restore .prov/ from a copy you trust"
+            )
+        held.append({"path": kept.path, "treeSize": kept.head.size if kept.head is not None else 0})
+    return tuple(held)
+
+
+def _checkpoint_signer(
+    store: Store, out: str | None, key: str | None, committer_key: str
+) -> checkpoints.CheckpointKey | None:
+    """The key that signs ``--checkpoint-out``'s checkpoint (``key``, else the committer's), after checking the
+    path and the key before any work (:meth:`KeptLog.check`); None without ``out``."""
+    if out is None:
+        if key is not None:
+            raise InputError("--checkpoint-key signs the checkpoint --checkpoint-out writes: give --checkpoint-out too")
+        return None
+    checkpoints.checkpoint_out_path(store, out)
+    signer = checkpoints.CheckpointKey.load(key if key is not None else committer_key)
+    if key is not None:
+        from provenance.trust.pins import pins_of, refuse_unpinned_checkpoint
+
+        refuse_unpinned_checkpoint(store, pins_of(store), signer, key)
+    return signer
+
+
+def _keep_checkpoint(store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str) -> dict:
+    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``: ``{"path", "treeSize", "rootHash",
+    "keyid"}``. A failure now is said with the commit made and the command that writes the file."""
+    try:
+        cp = checkpoints.write_checkpoint_out(store, signer, out)
+    except InputError as exc:
+        raise InputError(
+            f"committed {tag}, but the checkpoint was not written ({exc}); write it with "
+            f"prov audit checkpoint --key KEY.key --out {shlex.quote(out)}"
+        ) from exc
+    except VerificationError as exc:  # the file does not cover the log now: do not keep it (F17-1)
+        raise VerificationError(
+            f"committed {tag}, but the checkpoint kept is not the log state now ({exc}); run prov audit verify"
+        ) from exc
+    return {"path": out, "treeSize": cp.size, "rootHash": cp.root, "keyid": cp.keyid}
