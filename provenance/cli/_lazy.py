@@ -32,7 +32,10 @@ from provenance.escaping import visible
 # name -> (module under provenance.cli, first paragraph of the command's help); the order of
 # `prov --help`. A new command goes here and in its module.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("core", "Create an empty store (.prov/) in this folder."),
+    "init": (
+        "core",
+        "Create an empty store (.prov/) in this folder, and print its id to pin (--store-id / PROV_STORE_ID).",
+    ),
     "commit": (
         "core",
         "Hash every record, classify lineage, build the reference profile, sign and record the version.",
