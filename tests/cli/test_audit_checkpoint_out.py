@@ -155,3 +155,17 @@ def test_commit_checkpoint_out_with_another_key_covers_the_commit_and_nothing_af
         assert db.execute("select count(*) from keys where name = 'release'").fetchone() == (0,)
     assert _tree_size("n1.cp") == _entries()
     _ok(prov, "audit", "verify", "--checkpoint", "n1.cp", *pins)
+
+
+def test_with_nothing_pinned_a_kept_state_by_a_key_the_store_never_saw_fails_closed(prov, template_trust, workdir):
+    """With nothing pinned (``audit verify --store-keys``; ``check`` and ``commit`` then refuse to run) the store's
+    ``keys`` are all a reader has: ``--out`` no longer registers its key, so a state kept with a key that never
+    wrote to the store is refused (exit 1, naming the file and saying to pin the key), never passed over; pinned,
+    the same file is taken."""
+    _ok(prov, "keys", "generate", "other")
+    _ok(prov, "audit", "checkpoint", "--key", "other.key", "--out", "other.cp")  # nothing pinned: any key signs
+    r = prov("audit", "verify", "--store-keys", "--checkpoint", "other.cp")
+    message = " ".join(r.stderr.split())
+    assert r.exit_code == 1 and "other.cp: audit checkpoint signed by key" in message, r.output
+    assert "pin that key with --signer" in message
+    _ok(prov, "audit", "verify", "--checkpoint", "other.cp", *PINNED, "--signer", "other.pub")
