@@ -71,7 +71,10 @@ def audit_verify(
 def audit_checkpoint(
     key: str = typer.Option(..., "--key", envvar="PROV_KEY", help="Private key that signs the checkpoint (KEY.key)."),
     out: str | None = typer.Option(
-        None, "--out", help="Also write the checkpoint's envelope here, to keep outside the store."
+        None,
+        "--out",
+        help="Write the checkpoint's envelope here instead, to keep outside the store: it signs the log as it is and "
+        "writes nothing to .prov/ (no key registration, no stored checkpoint).",
     ),
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
@@ -80,6 +83,10 @@ def audit_checkpoint(
 
     With keys pinned, the key must be one of them (a maintainer's: commit, attest or waive): verifiers rely
     only on checkpoints by keys they pin, so another key's is refused (exit 2) before anything is written.
+    Without --out the checkpoint is stored in .prov/ (the key is registered there on first use, an audit entry
+    the checkpoint covers). With --out it is only written to that file, over exactly the log as it is: nothing
+    is appended, so a CI runner keeps the log as pushed, not one with an entry of its own (attack review 18,
+    F18-1); whoever reads the file must pin the key.
     """
     store = Store.open(pins=pins)
     signer = cps.CheckpointKey.load(key)

@@ -110,6 +110,19 @@ def sign_checkpoint(
     create_checkpoints_table(store.db)
     if not force and covering(store, private.public_key(), rows, hashes) is not None:
         return None
+    data, predicate = _signed_tree_head(private, rows, hashes)
+    oid = store.put_object(data, "json")
+    cp = Checkpoint(len(rows), predicate["rootHash"], predicate["headHash"], predicate["timestamp"], keyid, oid)
+    store.db.table(CHECKPOINTS).insert(
+        {"object": oid, "size": cp.size, "root": cp.root, "head": cp.head, "keyid": keyid, "created_at": cp.timestamp}
+    )
+    return cp
+
+
+def _signed_tree_head(private: Ed25519PrivateKey, rows: list[dict], hashes: list[bytes]) -> tuple[bytes, dict]:
+    """The canonical bytes of a checkpoint envelope (DSSE, in-toto Statement v1) that ``private`` signs over the
+    non-empty log ``rows``/``hashes`` (:func:`leaves`), and its predicate (``treeSize``, RFC 9162 ``rootHash``,
+    ``headHash``, ``timestamp``)."""
     root = merkle.merkle_root(hashes)
     predicate = {
         "treeSize": len(rows),
@@ -118,12 +131,7 @@ def sign_checkpoint(
         "timestamp": clock.now_iso("microseconds"),
     }
     envelope = signing.sign(signing.statement(SUBJECT, root, CHECKPOINT_TYPE, predicate), private)
-    oid = store.put_object(signing.canonical_json(envelope), "json")
-    cp = Checkpoint(len(rows), root.hex(), rows[-1]["hash"], predicate["timestamp"], keyid, oid)
-    store.db.table(CHECKPOINTS).insert(
-        {"object": oid, "size": cp.size, "root": cp.root, "head": cp.head, "keyid": keyid, "created_at": cp.timestamp}
-    )
-    return cp
+    return signing.canonical_json(envelope), predicate
 
 
 def covering(store: Any, public: Ed25519PublicKey, rows: list[dict], hashes: list[bytes]) -> Checkpoint | None:
@@ -199,8 +207,35 @@ def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Ch
     return cp
 
 
-def _kept_bytes(store: Any, signer: CheckpointKey) -> bytes:
-    """The envelope of :func:`checkpoint_now`, checked to cover exactly the log now before it is written out."""
+def log_state_now(store: Any, signer: CheckpointKey) -> bytes:
+    """The envelope (bytes) of a checkpoint ``signer`` signs over exactly the store's audit log now, to keep
+    outside the store; nothing is written to the store (attack review 18, F18-1).
+
+    The kept state must be the log as it is: a CI runner's throwaway checkout that appended anything (the
+    key's first-use ``key.register`` entry, as :func:`sign_checkpoint` does) would keep a log one entry longer
+    than the repository's, and every later run would fail against it. So the key is not registered (verifiers
+    check it against the keys they pin; the store's ``keys`` are a cache) and no ``checkpoints`` row is added.
+    A checkpoint by this key already in the store that verifies and covers exactly the log now
+    (:func:`covering`) is reused (the one a command's own write signed), else a fresh one is signed.
+
+    Raises InputError for an empty log; VerificationError when the envelope does not verify under ``signer``'s
+    key or does not cover exactly the log now (a writer appended meanwhile).
+    """
+    rows, hashes = leaves(store.db)
+    if not rows:
+        raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
+    stored = covering(store, signer.private.public_key(), rows, hashes)
+    if stored is not None:
+        data, name = store.objects.get(stored.object, "audit checkpoint"), str(store.objects.path(stored.object))
+    else:
+        data, name = _signed_tree_head(signer.private, rows, hashes)[0], "the checkpoint signed now"
+    _covers_now(store, signer, data, name)
+    return data
+
+
+def _in_store_bytes(store: Any, signer: CheckpointKey) -> bytes:
+    """The envelope of :func:`checkpoint_now` (signed and stored in the store's own write), checked to cover
+    exactly the log now before it is written out (:func:`keep_checkpoint`)."""
     cp = checkpoint_now(store, signer)
     data = store.objects.get(cp.object, "audit checkpoint")
     _covers_now(store, signer, data, str(store.objects.path(cp.object)))
@@ -402,7 +437,7 @@ def keep_checkpoint(store: Any, signer: CheckpointKey, path: Path) -> Checkpoint
     ``path`` exists; VerificationError when the checkpoint (before or after it is written) does not verify
     under ``signer``'s key or does not cover exactly the log now.
     """
-    data = _kept_bytes(store, signer)
+    data = _in_store_bytes(store, signer)
     try:
         with open(path, "xb") as fh:
             fh.write(data)
@@ -464,8 +499,9 @@ def _is_checkpoint_file(path: Path) -> bool:
 
 
 def write_checkpoint_out(store: Any, signer: CheckpointKey, out: str, flag: str = "--checkpoint-out") -> Checkpoint:
-    """Sign a checkpoint over the whole log now with ``signer`` (``checkpoint_now``: the one the command's own
-    write signed with that key when it still covers every entry) and write its envelope to ``out``, checked
+    """Sign a checkpoint over the whole log now with ``signer`` (:func:`log_state_now`: the one the command's own
+    write signed with that key when it still covers every entry; nothing is written to the store, so the state
+    kept is the log as it is: attack review 18, F18-1) and write its envelope to ``out``, checked
     by :func:`checkpoint_out_path` again (atomically: a temporary file beside it, then a rename; a reader
     never sees half of it). Returns the checkpoint read back from ``out``: signed by ``signer`` over exactly the
     log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). Raises InputError as
@@ -473,6 +509,6 @@ def write_checkpoint_out(store: Any, signer: CheckpointKey, out: str, flag: str 
     from provenance import output_file
 
     checkpoint_out_path(store, out, flag)
-    data = _kept_bytes(store, signer)
+    data = log_state_now(store, signer)
     output_file.write_output(out, data, flag)
     return _read_back(store, signer, out, data)

@@ -242,17 +242,19 @@ def expected_columns() -> dict[str, set[str]]:
 
 SQLITE_OWN_TABLES: dict[str, str] = {
     "sqlite_sequence": "CREATE TABLE sqlite_sequence(name,seq)",
-    "sqlite_stat1": "CREATE TABLE sqlite_stat1(tbl,idx,stat)",
-    "sqlite_stat4": "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
 }
-"""The tables SQLite makes itself and the ``sql`` it gives them (https://sqlite.org/fileformat2.html §2.6: an
-AUTOINCREMENT table's counters; ``ANALYZE``'s statistics, ``sqlite_stat4`` only in builds with STAT4)."""
+"""The tables SQLite makes itself for prov's schema and the ``sql`` it gives them (https://sqlite.org/fileformat2.html
+§2.6: an AUTOINCREMENT table's counters). ``ANALYZE``'s statistics (``sqlite_stat1``, ``sqlite_stat4``) are not
+among them: prov never runs ``ANALYZE`` or ``pragma optimize``, and their rows, which anyone can write, steer
+SQLite's query planner, onto an index whose pages a ``.prov/`` writer desynchronised from its table, say (attack
+review 18, F18-5); so a store holding them is refused like any object prov did not create (``prov fsck --repair``
+drops them)."""
 
 
 def is_prov_object(kind: str, name: str, table: str | None, sql: str | None) -> bool:
     """Whether a row of ``sqlite_master`` (its ``type``, ``name``, ``tbl_name`` and ``sql``) is an object prov
-    creates, or one SQLite makes itself as SQLite makes it: ``sqlite_sequence``, ``sqlite_stat1`` or
-    ``sqlite_stat4`` with SQLite's own ``sql`` (:data:`SQLITE_OWN_TABLES`), or the ``sqlite_autoindex_TABLE_N``
+    creates, or one SQLite makes itself for it as SQLite makes it: ``sqlite_sequence`` with SQLite's own ``sql``
+    (:data:`SQLITE_OWN_TABLES`; not ``ANALYZE``'s ``sqlite_stat`` tables), or the ``sqlite_autoindex_TABLE_N``
     of one of prov's tables' constraints, on that table and with no ``sql``.
 
     Anything else (any trigger or view, another table or index, an object renamed to a ``sqlite_`` name through

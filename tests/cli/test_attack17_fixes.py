@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from support import one_line
+from support import assert_write_refused_after, one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -149,12 +149,27 @@ def test_a_table_renamed_to_a_sqlite_name_is_refused_and_fsck_says_to_restore(pr
     assert "restore .prov/ from a copy you trust" in text and "cannot drop a schema object" not in r.output
 
 
-def test_sqlite_stat_tables_analyze_makes_are_accepted_and_a_fake_one_is_not(prov, template_trust, workdir):
+def test_analyze_statistics_are_refused_at_open_and_fsck_repair_drops_them(prov, template_trust, workdir):
+    """Attack review 18, F18-5 (was: accepted as SQLite's own): ``sqlite_stat1`` rows steer SQLite's query planner,
+    onto an index a ``.prov/`` writer desynchronised from its table (the documented rootpage gap), say. prov never
+    runs ``ANALYZE``, so statistics in ``prov.db`` are refused like any object prov did not create, whether ANALYZE
+    made them or a writer wrote the rows, and ``prov fsck --repair`` drops them."""
     with sqlite3.connect(".prov/prov.db") as db:
-        db.execute("analyze")  # SQLite's own sqlite_stat1, as a maintainer's sqlite3 session may leave it
+        db.execute("analyze")  # SQLite's own sqlite_stat1, then the writer's planted row
+        db.execute("insert into sqlite_stat1 values ('waivers', 'sqlite_autoindex_waivers_1', '1000000 1')")
     assert ("table", "sqlite_stat1", "sqlite_stat1", "CREATE TABLE sqlite_stat1(tbl,idx,stat)") in _schema()
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("log")
+    line = one_line(r)
+    assert r.exit_code == 3 and "prov.db: holds schema objects prov did not create (table sqlite_stat1)" in line, line
+    assert "`prov fsck --repair` drops them" in line
+    assert store_fingerprint(workdir / ".prov") == before
+    r = prov("fsck", *PINNED)
+    assert r.exit_code == 1 and "table sqlite_stat1 is not part of prov's schema" in " ".join(r.stdout.split())
+    r = prov("fsck", "--repair", *PINNED)
+    assert r.exit_code == 0 and "removed table sqlite_stat1" in r.stdout, r.output
+    assert not [row for row in _schema() if row[1].startswith("sqlite_stat")]
     assert prov("log").exit_code == 0
-    assert prov("fsck", *PINNED).exit_code == 0
     _rename(
         "update sqlite_master set name = 'sqlite_stat9', tbl_name = 'sqlite_stat9', sql = 'CREATE TABLE "
         "sqlite_stat9(x)' where name = 'evil_t'",
@@ -165,6 +180,16 @@ def test_sqlite_stat_tables_analyze_makes_are_accepted_and_a_fake_one_is_not(pro
     r = prov("fsck", "--repair", *PINNED)  # SQLite drops sqlite_stat tables
     assert r.exit_code == 0 and "removed table sqlite_stat9" in r.stdout, r.output
     assert prov("log").exit_code == 0
+
+
+def test_statistics_written_after_open_are_refused_under_the_write_lock(template_trust, workdir):
+    """The same refusal once a write holds SQLite's lock: ``ANALYZE`` run between a command's open and its write."""
+
+    def analyze() -> None:
+        with sqlite3.connect(".prov/prov.db") as db:
+            db.execute("analyze")
+
+    assert_write_refused_after(workdir, analyze, "table sqlite_stat1")
 
 
 # --- F17-4: odd trigger names in fsck --repair ------------------------------------------------------------------------

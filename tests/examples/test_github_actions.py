@@ -598,6 +598,37 @@ def test_each_push_to_main_keeps_its_log_state_and_the_next_run_holds_the_log_to
     assert tree_size(second) == audit_entries(p) > tree_size(first)
 
 
+def test_a_push_whose_store_lacks_the_release_keys_row_keeps_the_log_as_pushed(project, tmp_path):
+    """Attack review 18, F18-1, in CI: a push whose store has no `keys` row for the release key (a .prov/ writer
+    deleted it: a cache, so the check and the audit log pass on it). The keep-log-state job signed the log with the
+    key's registration entry appended on its runner's checkout only, so every later run failed its audit log
+    against a state the repository never held, and no keep job signed again: the gate wedged. The kept state is
+    now the log as pushed; the next push's run passes and its keep job signs again."""
+    import sqlite3
+
+    p, base_sha = workflow_repo(project, "clean")
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        db.execute("delete from keys")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
+    job, _ = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    keep, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert keep.ok, json.dumps(keep.steps, indent=1, default=str)
+    first = keep_log_state(keep, runs, 41)
+    assert tree_size(first) == audit_entries(p)  # the log the repository holds, nothing of the runner's own
+
+    p.git("commit", "-qm", "a later push (the README)", "--allow-empty")
+    job, ws = run_workflow(p, tmp_path, given, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+    rules = {x["rule"]: x for x in json.loads((ws / "prov-check.json").read_text())["rules"]}
+    assert rules["integrity.kept_log_state"]["status"] == "pass"
+    keep, _ = run_workflow(p, tmp_path, given | secrets, event="push", job_name="keep-log-state")
+    assert keep.ok, json.dumps(keep.steps, indent=1, default=str)
+    assert tree_size(keep_log_state(keep, runs, 42)) == audit_entries(p)
+
+
 def test_a_blocked_delivery_erased_from_the_store_fails_the_runs_after_the_state_its_push_kept(project, tmp_path):
     """Attack review 17, F17-2, in CI: the maintainer pushes the vendor's backdoored delivery as v2; the check
     blocks it, and the workflow kept no state of a blocked push (was: release states only). A .prov/ writer then
