@@ -64,7 +64,8 @@ class KeptLog:
         Raises:
             InputError: (exit 2) a path inside ``.prov/``, a symbolic link, a folder or a missing folder for
                 ``checkpoint_out``; ``checkpoint_key`` without ``checkpoint_out``, or a key the pins do not hold
-                for a maintainer role; a kept file that is unreadable or no log state.
+                for a maintainer role; a kept file that is unreadable, no log state, or inside ``.prov/`` (itself or
+                through a link).
             VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state, or its
                 signature is by a key the verifier did not pin.
             KeyFileError: the key file.

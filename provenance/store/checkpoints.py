@@ -434,9 +434,7 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
     target = output_file.check_output(out, flag)
     if out == output_file.STDOUT or target is None:
         raise InputError(f"{flag} -: the log state is kept in a file; give a path outside .prov/")
-    inside = Path(os.path.realpath(store.root))
-    where = Path(os.path.realpath(target.parent)) / target.name
-    if where == inside or inside in where.parents:
+    if _inside_store(store, Path(os.path.realpath(target.parent)) / target.name):
         raise InputError(
             f"{flag} {out}: is inside the store ({store.root}); keep the log state outside .prov/, where "
             "a .prov/ writer cannot delete it with the entries it signed (e.g. a CI artifact)"
@@ -447,6 +445,30 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
             "earlier checkpoint there: give another path, or move that file away first"
         )
     return target
+
+
+def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> None:
+    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``) that is inside the
+    store's ``.prov/`` folder, itself or through a symbolic link (every link resolved): a ``.prov/`` writer can
+    swap an older genuine state in there, so it proves nothing about the log it lives beside, as
+    :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+
+    Raises InputError (exit 2) naming ``path`` (and where a link resolves to).
+    """
+    where = Path(os.path.realpath(path))
+    if not _inside_store(store, where):
+        return
+    via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    raise InputError(
+        f"{flag} {path}: is inside the store ({store.root}{via}); a log state kept inside the store it vouches "
+        "for proves nothing (a .prov/ writer can swap in an older one): keep it outside .prov/ (e.g. a CI artifact)"
+    )
+
+
+def _inside_store(store: Any, where: Path) -> bool:
+    """Whether ``where`` (a path with its folders' links resolved) is the store's ``.prov/`` folder or in it."""
+    inside = Path(os.path.realpath(store.root))
+    return where == inside or inside in where.parents
 
 
 def _is_checkpoint_file(path: Path) -> bool:

@@ -22,7 +22,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from support import erase_last_version, plugin_distribution
+from support import erase_last_version, one_line, plugin_distribution, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
@@ -150,3 +150,36 @@ def test_quarantine_checkpoint_holds_the_log_at_the_write_too(prov, template_tru
     assert not Path("n2q.cp").exists()
     assert not Path("v3-n2q.parquet").exists() and not list(workdir.glob("*n2q*"))  # the filtered copy removed
     assert _store_state(prov, workdir) == after_cut
+
+
+# F18-4: a kept state inside .prov/, or reached through a link into it, is refused wherever --checkpoint is read
+def test_a_kept_state_inside_the_store_is_refused_by_every_command_that_reads_one(prov, template_trust, workdir):
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    Path(".prov/kept.cp").write_bytes(Path("kept.cp").read_bytes())  # a genuine state, where a writer can swap it
+    os.symlink(".prov/kept.cp", "link.cp")
+    os.symlink(".prov", "store-link")
+    commands = [
+        ("check", "v3q", "--base", "v2", "--no-save"),
+        ("commit", "v3.parquet", "--tag", "n1", "--key", "maintainer.key"),
+        ("quarantine", "--from", "v3", "--source", "crowd", "--tag", "n1", "--key", "maintainer.key"),
+        ("audit", "verify"),
+        ("verify", "v2", "--no-data", "--attestation", "v2.attestation.json"),
+    ]
+    before = store_fingerprint(Path(".prov"))
+    for given, via in (
+        (".prov/kept.cp", ""),
+        ("link.cp", "; it is a link to "),
+        ("store-link/kept.cp", "; it is a link to "),
+    ):
+        for command in commands:
+            r = prov(*command, *PINNED, "--checkpoint", given)
+            line = one_line(r)
+            assert r.exit_code == 2, (command, r.output)
+            assert line.startswith(f"Error: --checkpoint {given}: is inside the store ("), (command, line)
+            assert via in line and "a log state kept inside the store it vouches for proves nothing" in line, line
+            assert "keep it outside .prov/" in line, line
+    assert store_fingerprint(Path(".prov")) == before
+    assert not list(workdir.glob("*n1*"))  # no filtered copy either
+    # the same state kept outside is taken
+    for command in (commands[0], commands[3], commands[4]):
+        assert prov(*command, *PINNED, "--checkpoint", "kept.cp").exit_code == 0, command
