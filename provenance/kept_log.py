@@ -90,13 +90,27 @@ class KeptLog:
         now written over the whole log, this commit's entries included: ``checkpoint_out`` is then
         ``{"path", "treeSize", "rootHash", "keyid"}``.
 
-        Raises InputError or VerificationError saying the version was committed and the checkpoint not written
-        (with the command that writes it, or, for a log that changed meanwhile, ``prov audit verify``).
+        The checkpoint is written only over a log that still holds the state this commit's write left and every
+        kept state given (:meth:`_holds`). Raises InputError or VerificationError saying the version was
+        committed and the checkpoint not written (with the command that writes it, or, for a log that changed
+        meanwhile, ``prov audit verify``).
         """
         kept = None
         if self.signer is not None and self.out is not None:
-            kept = _keep_checkpoint(store, self.signer, self.out, result.tag)
+            kept = _keep_checkpoint(store, self.signer, self.out, result.tag, self._holds(result))
         return dataclasses.replace(result, checkpoint_out=kept, extends=list(self.extends))
+
+    def _holds(self, result: CommitResult) -> list[tuple[str, checkpoints.Checkpoint]]:
+        """What the checkpoint kept after ``result``'s write must extend: the log as that write left it (the
+        commit's own entry last) and every kept state given. The lock is free between that write and the one
+        that signs the checkpoint: a log cut then is not kept as the state after the commit (F18-2)."""
+        from provenance.store.log_state import LogState
+
+        holds = [(k.path, k.head) for k in self.states if k.head is not None]
+        written = LogState.from_dict(result.log_state, f"the commit of {result.tag}")
+        if written is not None:
+            holds.append((f"the write that committed {result.tag}", written.as_checkpoint("", "", "")))
+        return holds
 
 
 def extends_line(extends: list[dict] | None) -> str | None:
@@ -159,18 +173,21 @@ def _checkpoint_signer(
     return signer
 
 
-def _keep_checkpoint(store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str) -> dict:
-    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``: ``{"path", "treeSize", "rootHash",
-    "keyid"}``. A failure now is said with the commit made and the command that writes the file."""
+def _keep_checkpoint(
+    store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str, holds: list[tuple[str, checkpoints.Checkpoint]]
+) -> dict:
+    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``, over a log that still holds ``holds``:
+    ``{"path", "treeSize", "rootHash", "keyid"}``. A failure now is said with the commit made and the command
+    that writes the file."""
     try:
-        cp = checkpoints.write_checkpoint_out(store, signer, out)
+        cp = checkpoints.write_checkpoint_out(store, signer, out, holds=holds)
     except InputError as exc:
         raise InputError(
             f"committed {tag}, but the checkpoint was not written ({exc}); write it with "
             f"prov audit checkpoint --key KEY.key --out {shlex.quote(out)}"
         ) from exc
-    except VerificationError as exc:  # the file does not cover the log now: do not keep it (F17-1)
+    except VerificationError as exc:  # the file does not cover the log now (F17-1), or the log lost entries (F18-2)
         raise VerificationError(
-            f"committed {tag}, but the checkpoint kept is not the log state now ({exc}); run prov audit verify"
+            f"committed {tag}, but the log state after it cannot be kept ({exc}); run prov audit verify"
         ) from exc
     return {"path": out, "treeSize": cp.size, "rootHash": cp.root, "keyid": cp.keyid}

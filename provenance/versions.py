@@ -34,6 +34,7 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import identity
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
+from provenance.store.log_state import current
 from provenance.store.store import Store
 from provenance.trust import statements
 from provenance.trust.pins import pins_of
@@ -125,6 +126,8 @@ class CommitResult:
     id_less_trust_entries: int = 0
     # the kept log states (--checkpoint PREV) the audit log was found to extend before signing: [{"path", "treeSize"}]
     extends: list[dict] | None = None
+    # the audit log as this commit's write left it, its commit entry last: {"treeSize", "rootHash", "headHash"}
+    log_state: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""
@@ -269,6 +272,7 @@ def commit(
                 "audit_seq": seq,
             }
         )
+        log_state = current(store).to_dict()  # what a state kept after this write must extend (F18-2)
     return CommitResult(
         tag,
         parent,
@@ -284,6 +288,7 @@ def commit(
         message,
         parent if parent_row is not None and parent_row["merkle_root"] == root else None,
         id_less_trust_entries=id_less,
+        log_state=log_state,
     )
 
 

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,10 +184,13 @@ def checkpoint_now(store: Any, signer: CheckpointKey) -> Checkpoint:
     return cp
 
 
-def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Checkpoint:
+def _covers_now(
+    store: Any, signer: CheckpointKey, data: bytes, name: str, holds: Sequence[tuple[str, Checkpoint]] = ()
+) -> Checkpoint:
     """The checkpoint in ``data`` after checking that it is signed by ``signer`` and covers exactly the store's
     audit log now; raises VerificationError naming ``name`` otherwise (a kept file over an older log would
-    let a ``.prov/`` writer erase what came after it: attack review 17, F17-1)."""
+    let a ``.prov/`` writer erase what came after it: attack review 17, F17-1). On the same reading of the log,
+    it must hold each ``(where, state)`` of ``holds`` too, else VerificationError naming ``where``."""
     keyid = keys.key_id(signer.private.public_key())
     cp = parse_checkpoint(data, name, {keyid: signer.private.public_key()})
     rows, hashes = leaves(store.db)
@@ -196,14 +199,19 @@ def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Ch
         why = f"it signs {cp.size} entries, but the store's audit log holds {len(rows)} now"
     if why is not None:
         raise VerificationError(f"{name}: not the log state now ({why}); nothing kept can be relied on")
+    for where, state in holds:
+        why = departure_from(rows, hashes, state, where)
+        if why is not None:
+            raise VerificationError(f"{why}: entries were deleted or rewritten since; no log state was kept")
     return cp
 
 
-def _kept_bytes(store: Any, signer: CheckpointKey) -> bytes:
-    """The envelope of :func:`checkpoint_now`, checked to cover exactly the log now before it is written out."""
+def _kept_bytes(store: Any, signer: CheckpointKey, holds: Sequence[tuple[str, Checkpoint]] = ()) -> bytes:
+    """The envelope of :func:`checkpoint_now`, checked to cover exactly the log now, and to hold ``holds``,
+    before it is written out."""
     cp = checkpoint_now(store, signer)
     data = store.objects.get(cp.object, "audit checkpoint")
-    _covers_now(store, signer, data, str(store.objects.path(cp.object)))
+    _covers_now(store, signer, data, str(store.objects.path(cp.object)), holds)
     return data
 
 
@@ -485,16 +493,25 @@ def _is_checkpoint_file(path: Path) -> bool:
         return False
 
 
-def write_checkpoint_out(store: Any, signer: CheckpointKey, out: str, flag: str = "--checkpoint-out") -> Checkpoint:
+def write_checkpoint_out(
+    store: Any,
+    signer: CheckpointKey,
+    out: str,
+    flag: str = "--checkpoint-out",
+    holds: Sequence[tuple[str, Checkpoint]] = (),
+) -> Checkpoint:
     """Sign a checkpoint over the whole log now with ``signer`` (``checkpoint_now``: the one the command's own
     write signed with that key when it still covers every entry) and write its envelope to ``out``, checked
     by :func:`checkpoint_out_path` again (atomically: a temporary file beside it, then a rename; a reader
     never sees half of it). Returns the checkpoint read back from ``out``: signed by ``signer`` over exactly the
-    log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). Raises InputError as
-    :func:`checkpoint_out_path`; VerificationError when the checkpoint does not cover exactly the log now."""
+    log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). ``holds``: ``(where,
+    state)`` pairs the signed log must extend (the state a command's own write left, the kept states it was
+    given): a log cut between that write and this one is never kept (attack review 18, F18-2). Raises
+    InputError as :func:`checkpoint_out_path`; VerificationError, with nothing written, when the checkpoint
+    does not cover exactly the log now or the log does not hold one of ``holds``."""
     from provenance import output_file
 
     checkpoint_out_path(store, out, flag)
-    data = _kept_bytes(store, signer)
+    data = _kept_bytes(store, signer, holds)
     output_file.write_output(out, data, flag)
     return _read_back(store, signer, out, data)

@@ -22,6 +22,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from provenance import versions
+from provenance.errors import VerificationError
+from provenance.kept_log import KeptLog
+from provenance.sources.interface import DatasetSpec
+from provenance.store import Store
+from provenance.trust.pins import Pins
 from support import erase_last_version, one_line, plugin_distribution, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
@@ -183,3 +191,25 @@ def test_a_kept_state_inside_the_store_is_refused_by_every_command_that_reads_on
     # the same state kept outside is taken
     for command in (commands[0], commands[3], commands[4]):
         assert prov(*command, *PINNED, "--checkpoint", "kept.cp").exit_code == 0, command
+
+
+# F18-2's second window: the lock is free again between the commit's write and the one that signs --checkpoint-out
+def test_a_log_cut_after_the_commit_is_not_kept_as_the_state_after_it(prov, template_trust, workdir):
+    r = prov("commit", "v3.parquet", "--tag", "n1", "--key", "maintainer.key", *PINNED, "--checkpoint-out", "n1.cp",
+             "--json")  # fmt: skip
+    result = json.loads(r.stdout)
+    assert r.exit_code == 0 and result["log_state"]["treeSize"] == result["checkpoint_out"]["treeSize"], r.output
+    assert result["log_state"]["rootHash"] == result["checkpoint_out"]["rootHash"]
+    store = Store.open(workdir, pins=Pins.load("maintainer.pub"))
+    try:  # the library's seam: KeptLog.finish runs once versions.commit's write has ended, as commit_on_parent does
+        kept = KeptLog.check(store, "maintainer.key", checkpoint_out="n2.cp", kept_log_state=["n1.cp"])
+        committed = versions.commit(store, DatasetSpec("v3.parquet"), "n2", "maintainer.key", kept_log=kept)
+        erase_last_version(workdir / ".prov" / "prov.db", "n2")  # the .prov/ writer, before the checkpoint's write
+        with pytest.raises(VerificationError) as refused:
+            kept.finish(store, committed)
+    finally:
+        store.close()
+    said = str(refused.value)
+    assert said.startswith("committed n2, but the log state after it cannot be kept"), said
+    assert "the write that committed n2" in said and "no log state was kept" in said, said
+    assert not Path("n2.cp").exists()
