@@ -5,7 +5,8 @@ F18-2: ``prov commit --checkpoint PREV`` (and ``prov quarantine``) checked the k
 when the store's lock is free by design; a ``.prov/`` writer who erased a version then had the new version signed
 onto the cut log and ``--checkpoint-out`` keep a state that hid it. The kept states are now checked again inside the
 write that signs the version. The commit waits in a plug-in featuriser until the test says go (the event-driven
-gate of ``tests/integration/test_commit_lock.py``): no timing is asserted.
+gate of ``tests/integration/test_commit_lock.py``): no timing is asserted. The lock is free again between that write
+and the one that signs ``--checkpoint-out``'s state: a cut then is not kept either.
 
 F18-4: ``--checkpoint FILE`` took a file inside ``.prov/`` (or a link to one), where a ``.prov/`` writer swaps in an
 older genuine state; ``--checkpoint-out`` already refused to write there.
