@@ -89,8 +89,9 @@ def commit(
     ``checkpoint_out`` (``--checkpoint-out FILE``) also writes a checkpoint over the log, the commit's entry
     included, to that file outside ``.prov/``, signed by ``checkpoint_key`` (default ``key``), for
     ``check(..., kept_log_state=FILE)``; ``result.checkpoint_out`` names it (``commit_defaults.commit_on_parent``);
-    ``kept_log_state`` (``--checkpoint FILE``: one path or several, log states kept outside the store) refuses
-    the commit (``VerificationError``, nothing written) when the audit log no longer holds one;
+    ``kept_log_state`` (``--checkpoint FILE``: one path or several, log states kept outside the store; one inside
+    ``.prov/``, or a link resolving there, is ``InputError``) refuses the commit (``VerificationError``, nothing
+    written) when the audit log no longer holds one, before any work or under the write lock;
     ``result.retype_note`` why records are unattributed when a trusted signed batch signed other
     column types than this data has (cast them back, e.g. ``schema={"x": "double"}``).
 

@@ -139,8 +139,8 @@ def check(
     release attestation): the store's audit log must hold each (its first ``treeSize`` entries reproduce the
     signed tree head), else the check is blocked by ``integrity.kept_log_state`` and nothing else is judged
     (attack review 16, F1: a blocked version deleted from ``.prov/`` with its log entry). A file that is no
-    log state is ``InputError``; one signed by a key the pins do not hold, or forged, ``VerificationError``
-    (exit 1); both before anything is evaluated.
+    log state, or one inside ``.prov/`` (itself or through a link), is ``InputError``; one signed by a key the
+    pins do not hold, or forged, ``VerificationError`` (exit 1); both before anything is evaluated.
     """
     from provenance.errors import InputError
     from provenance.gate import gate

@@ -190,10 +190,10 @@ def commit_on_parent(
     ``checkpoint_key`` without ``checkpoint_out``, or a key the pins do not hold for a maintainer role).
 
     ``kept_log_state`` (``--checkpoint FILE``, repeatable): log states kept outside the store, as ``prov check
-    --checkpoint`` takes them (``gate.kept_states``); the commit is refused before any work (VerificationError,
-    exit 1, nothing written) when the audit log no longer holds one: a commit onto a log cut back would sign
-    the cut, and ``--checkpoint-out`` would then keep a state that hides it; the result's ``extends`` names
-    each one it holds. Both are ``kept_log.KeptLog``'s, which ``prov quarantine`` shares.
+    --checkpoint`` takes them (``gate.kept_states``); the commit is refused before any work, and again under the
+    write lock (VerificationError, exit 1, nothing written), when the audit log no longer holds one: a commit onto
+    a log cut back would sign the cut, and ``--checkpoint-out`` would then keep a state that hides it; the
+    result's ``extends`` names each one it holds. Both are ``kept_log.KeptLog``'s, which ``prov quarantine`` shares.
     """
     from provenance import versions
 
@@ -214,6 +214,7 @@ def commit_on_parent(
             executor=executor,
             featurizer=carried or featurizer or versions.AUTO,
             message=message,
+            kept_log=kept_log,
         )
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)

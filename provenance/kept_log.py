@@ -3,9 +3,12 @@ quarantine``): ``--checkpoint PREV`` before it, ``--checkpoint-out FILE [--check
 
 A commit onto a log a ``.prov/`` writer cut back (a blocked delivery erased) would sign the cut, and a
 checkpoint written then would keep a state that hides it (attack review 16, F1). So every command that
-makes a signed version checks the states it is given before any work and, when asked, writes the new
-state outside the store where that writer cannot reach it. One place, so ``prov quarantine`` (a signed
-version too) cannot lag behind ``prov commit`` (newcomer review 17, F1).
+makes a signed version checks the states it is given before any work (which saves the hashing) and again
+inside the write that signs the version, under the store's lock (:meth:`KeptLog.require_held`): the lock
+is free while the data is hashed and profiled, so a cut then would otherwise be signed (attack review 18,
+F18-2). When asked, it writes the new state outside the store where that writer cannot reach it. One
+place, so ``prov quarantine`` (a signed version too) cannot lag behind ``prov commit`` (newcomer review 17,
+F1).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.store import checkpoints
 
 if TYPE_CHECKING:
+    from provenance.gate.kept_states import KeptState
     from provenance.store.store import Store
     from provenance.versions import CommitResult
 
@@ -31,12 +35,14 @@ class KeptLog:
     ``out``/``signer``: where to write the checkpoint and the key that signs it (None without
     ``--checkpoint-out``); ``extends``: ``[{"path", "treeSize"}]``, each kept state given (``--checkpoint``)
     that the audit log was found to hold, in the order given (``treeSize`` 0: a release attestation of an
-    empty log, which every log extends).
+    empty log, which every log extends); ``states``: those states as read and verified then, which
+    :meth:`require_held` checks the log against again inside the write.
     """
 
     out: str | None = None
     signer: checkpoints.CheckpointKey | None = None
     extends: tuple[dict, ...] = ()
+    states: tuple[KeptState, ...] = ()
 
     @classmethod
     def check(
@@ -58,26 +64,53 @@ class KeptLog:
         Raises:
             InputError: (exit 2) a path inside ``.prov/``, a symbolic link, a folder or a missing folder for
                 ``checkpoint_out``; ``checkpoint_key`` without ``checkpoint_out``, or a key the pins do not hold
-                for a maintainer role; a kept file that is unreadable or no log state.
+                for a maintainer role; a kept file that is unreadable, no log state, or inside ``.prov/`` (itself or
+                through a link).
             VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state, or its
                 signature is by a key the verifier did not pin.
             KeyFileError: the key file.
         """
         signer = _checkpoint_signer(store, checkpoint_out, checkpoint_key, committer_key)
-        return cls(checkpoint_out, signer, _require_kept_states(store, kept_log_state))
+        states = _read_states(store, kept_log_state)
+        _refuse_lost(store, states, ", so nothing was committed")
+        return cls(checkpoint_out, signer, tuple(_extends(k) for k in states), states)
+
+    def require_held(self, store: Store) -> None:
+        """Inside the write that signs the version (after ``BEGIN IMMEDIATE``, before anything is written): the
+        audit log must still hold every kept state :meth:`check` found it holding. A ``.prov/`` writer may cut
+        the log while the data is hashed and profiled, when the lock is free (attack review 18, F18-2).
+
+        Raises VerificationError (exit 1) naming the first state the log lost; the write then rolls back, so
+        no version, row or object is left.
+        """
+        _refuse_lost(store, self.states, " while this version was being prepared, so nothing was committed")
 
     def finish(self, store: Store, result: CommitResult) -> CommitResult:
         """``result`` (the version just committed) with ``extends`` and, with ``--checkpoint-out``, the checkpoint
         now written over the whole log, this commit's entries included: ``checkpoint_out`` is then
         ``{"path", "treeSize", "rootHash", "keyid"}``.
 
-        Raises InputError or VerificationError saying the version was committed and the checkpoint not written
-        (with the command that writes it, or, for a log that changed meanwhile, ``prov audit verify``).
+        The checkpoint is written only over a log that still holds the state this commit's write left and every
+        kept state given (:meth:`_holds`). Raises InputError or VerificationError saying the version was
+        committed and the checkpoint not written (with the command that writes it, or, for a log that changed
+        meanwhile, ``prov audit verify``).
         """
         kept = None
         if self.signer is not None and self.out is not None:
-            kept = _keep_checkpoint(store, self.signer, self.out, result.tag)
+            kept = _keep_checkpoint(store, self.signer, self.out, result.tag, self._holds(result))
         return dataclasses.replace(result, checkpoint_out=kept, extends=list(self.extends))
+
+    def _holds(self, result: CommitResult) -> list[tuple[str, checkpoints.Checkpoint]]:
+        """What the checkpoint kept after ``result``'s write must extend: the log as that write left it (the
+        commit's own entry last) and every kept state given. The lock is free between that write and the one
+        that signs the checkpoint: a log cut then is not kept as the state after the commit (F18-2)."""
+        from provenance.store.log_state import LogState
+
+        holds = [(k.path, k.head) for k in self.states if k.head is not None]
+        written = LogState.from_dict(result.log_state, f"the commit of {result.tag}")
+        if written is not None:
+            holds.append((f"the write that committed {result.tag}", written.as_checkpoint("", "", "")))
+        return holds
 
 
 def extends_line(extends: list[dict] | None) -> str | None:
@@ -91,23 +124,35 @@ def extends_line(extends: list[dict] | None) -> str | None:
     return f"the audit log extends {held}: no entry was deleted or rewritten since it was kept"
 
 
-def _require_kept_states(store: Store, paths: Collection[str]) -> tuple[dict, ...]:
-    """``[{"path", "treeSize"}]`` of ``paths`` (kept log states) when the store's audit log holds each one; raise
-    VerificationError naming the first it no longer holds; InputError for a file that is no log state."""
+def _read_states(store: Store, paths: Collection[str]) -> tuple[KeptState, ...]:
+    """The kept log states in ``paths``, each signature checked under the pins (``gate.kept_states
+    .read_kept_states``: InputError for a file that is no log state, VerificationError for an unpinned key)."""
     if not paths:
         return ()
-    from provenance.gate.kept_states import ROLLED_BACK, departure, read_kept_states
+    from provenance.gate.kept_states import read_kept_states
 
-    held = []
-    for kept in read_kept_states(store, list(paths)):
+    return tuple(read_kept_states(store, list(paths)))
+
+
+def _refuse_lost(store: Store, states: tuple[KeptState, ...], when: str) -> None:
+    """Raise VerificationError naming the first of ``states`` the store's audit log no longer holds, and ``when``
+    (``, so nothing was committed``) it was found so."""
+    if not states:
+        return
+    from provenance.gate.kept_states import ROLLED_BACK, departure
+
+    for kept in states:
         why = departure(store, kept)
         if why is not None:
             raise VerificationError(
-                f"{why}: {ROLLED_BACK}, so nothing was committed; see prov audit verify --checkpoint "
+                f"{why}: {ROLLED_BACK}{when}; see prov audit verify --checkpoint "
                 f"{shlex.quote(kept.path)} and restore .prov/ from a copy you trust"
             )
-        held.append({"path": kept.path, "treeSize": kept.head.size if kept.head is not None else 0})
-    return tuple(held)
+
+
+def _extends(kept: KeptState) -> dict:
+    """``{"path", "treeSize"}`` of a kept state the log holds (``treeSize`` 0: an attestation of an empty log)."""
+    return {"path": kept.path, "treeSize": kept.head.size if kept.head is not None else 0}
 
 
 def _checkpoint_signer(
@@ -128,18 +173,21 @@ def _checkpoint_signer(
     return signer
 
 
-def _keep_checkpoint(store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str) -> dict:
-    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``: ``{"path", "treeSize", "rootHash",
-    "keyid"}``. A failure now is said with the commit made and the command that writes the file."""
+def _keep_checkpoint(
+    store: Store, signer: checkpoints.CheckpointKey, out: str, tag: str, holds: list[tuple[str, checkpoints.Checkpoint]]
+) -> dict:
+    """Write ``--checkpoint-out``'s checkpoint after the commit of ``tag``, over a log that still holds ``holds``:
+    ``{"path", "treeSize", "rootHash", "keyid"}``. A failure now is said with the commit made and the command
+    that writes the file."""
     try:
-        cp = checkpoints.write_checkpoint_out(store, signer, out)
+        cp = checkpoints.write_checkpoint_out(store, signer, out, holds=holds)
     except InputError as exc:
         raise InputError(
             f"committed {tag}, but the checkpoint was not written ({exc}); write it with "
             f"prov audit checkpoint --key KEY.key --out {shlex.quote(out)}"
         ) from exc
-    except VerificationError as exc:  # the file does not cover the log now: do not keep it (F17-1)
+    except VerificationError as exc:  # the file does not cover the log now (F17-1), or the log lost entries (F18-2)
         raise VerificationError(
-            f"committed {tag}, but the checkpoint kept is not the log state now ({exc}); run prov audit verify"
+            f"committed {tag}, but the log state after it cannot be kept ({exc}); run prov audit verify"
         ) from exc
     return {"path": out, "treeSize": cp.size, "rootHash": cp.root, "keyid": cp.keyid}

@@ -34,6 +34,7 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.stages import CommitJob, CommitStage
 from provenance.store import identity
 from provenance.store.checkpoints import CheckpointKey, register_signing_key
+from provenance.store.log_state import current
 from provenance.store.store import Store
 from provenance.trust import statements
 from provenance.trust.pins import pins_of
@@ -48,6 +49,7 @@ from provenance.version_verify import verify_audit, verify_version
 
 if TYPE_CHECKING:
     from provenance.features.registry import FeaturizerSpec
+    from provenance.kept_log import KeptLog
 
 # The default stages (lineage, the reference profile and its featurisers) are imported when a
 # commit builds them: `prov verify` and `prov show` use this module without them (~25 ms).
@@ -124,6 +126,8 @@ class CommitResult:
     id_less_trust_entries: int = 0
     # the kept log states (--checkpoint PREV) the audit log was found to extend before signing: [{"path", "treeSize"}]
     extends: list[dict] | None = None
+    # the audit log as this commit's write left it, its commit entry last: {"treeSize", "rootHash", "headHash"}
+    log_state: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (``prov commit --json``)."""
@@ -153,6 +157,7 @@ def commit(
     featurizer: str | FeaturizerSpec = AUTO,
     stages: Sequence[CommitStage] | None = None,
     message: str | None = None,
+    kept_log: KeptLog | None = None,
 ) -> CommitResult:
     """Read, hash, sign and record one version with its stages; what ``prov commit`` does.
 
@@ -165,7 +170,9 @@ def commit(
     featuriser); pass ``[]`` for a bare signed manifest (detection then refuses it).
     ``message`` (``prov commit -m``) is signed into the version's predicate. Data identical
     to the parent's (same Merkle root) still makes the version; the result's
-    ``identical_to`` then names the parent.
+    ``identical_to`` then names the parent. ``kept_log`` (``--checkpoint PREV``: ``kept_log.KeptLog.check``,
+    made by the caller before any work) is checked again first thing under the lock
+    (``KeptLog.require_held``): a log cut while the data was hashed is never signed (attack review 18, F18-2).
 
     Cheap checks run before any data is read. Stages prepare with no lock held; the
     write lock is then taken once, for re-checks and recording only: if another commit
@@ -215,7 +222,9 @@ def commit(
     root = hashed.manifest.root.hex()
     # the commit ends by signing an audit checkpoint with the committer's key: nothing it logged is left pending
     with store.write(CheckpointKey(private, Path(key_path).stem)):
-        # Again under the lock: another process may have committed or revoked meanwhile.
+        # Again under the lock: another process may have committed, revoked or cut the log meanwhile.
+        if kept_log is not None:
+            kept_log.require_held(store)
         refuse_existing(store, tag)
         refuse_revoked_key(store, keyid, key_path)
         if parent is None:
@@ -263,6 +272,7 @@ def commit(
                 "audit_seq": seq,
             }
         )
+        log_state = current(store).to_dict()  # what a state kept after this write must extend (F18-2)
     return CommitResult(
         tag,
         parent,
@@ -278,6 +288,7 @@ def commit(
         message,
         parent if parent_row is not None and parent_row["merkle_root"] == root else None,
         id_less_trust_entries=id_less,
+        log_state=log_state,
     )
 
 

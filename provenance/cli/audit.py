@@ -21,8 +21,8 @@ def audit_verify(
     checkpoint: list[str] = typer.Option(
         [],
         "--checkpoint",
-        help="A checkpoint or release attestation you kept earlier (its JSON file): the log must extend the log "
-        "state it signed (repeatable).",
+        help="A checkpoint or release attestation you kept earlier outside .prov/ (its JSON file): the log must "
+        "extend the log state it signed (repeatable).",
     ),
     store_keys: bool = typer.Option(
         False,

@@ -232,9 +232,10 @@ def quarantine(
     ``.NAME.partial-PID`` name and renamed into place.
 
     ``kept_log`` (``--checkpoint PREV``, ``--checkpoint-out FILE [--checkpoint-key K]``, as ``prov commit`` takes
-    them) is what ``kept_log.KeptLog.check`` found before any of this (``provenance.quarantine`` makes it); after
-    the commit, the new log state is written outside ``.prov/`` (``KeptLog.finish``), and the result's ``commit``
-    has ``extends`` and ``checkpoint_out``.
+    them) is what ``kept_log.KeptLog.check`` found before any of this (``provenance.quarantine`` makes it); the
+    commit checks it again under the write lock (``KeptLog.require_held``: exit 1, nothing left); after the
+    commit, the new log state is written outside ``.prov/`` (``KeptLog.finish``), and the result's ``commit`` has
+    ``extends`` and ``checkpoint_out``.
 
     Raises:
         InputError: both or neither of ``source``/``findings``, a bad source or tag, an
@@ -243,7 +244,7 @@ def quarantine(
             with ``source``, ``out`` exists (exit 2); ``KeyFileError`` for the key;
             ``ProvError`` (exit 3) when a detector fails in the re-run.
         VerificationError: ``from_tag``'s signature, or its data no longer matches its
-            signed manifest (exit 1).
+            signed manifest; the audit log lost a kept state of ``kept_log`` (exit 1).
         StoreError: as ``versions.commit`` (exit 3).
 
     On any failure the written copy is removed again and the store is left as it was.
@@ -330,7 +331,9 @@ def quarantine(
         if kept_signed:
             facts["keptSigned"] = kept_signed
         stages = [*versions.default_stages(featurizer), QuarantineFacts(facts)]
-        result = versions.commit(store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages)
+        result = versions.commit(
+            store, new_spec, new_tag, key_path, parent=from_tag, executor=executor, stages=stages, kept_log=kept_log
+        )
     except BaseException:
         remove_path(target)
         if created is not None:

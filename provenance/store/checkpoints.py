@@ -26,7 +26,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,10 +192,13 @@ def checkpoint_now(store: Any, signer: CheckpointKey) -> Checkpoint:
     return cp
 
 
-def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Checkpoint:
+def _covers_now(
+    store: Any, signer: CheckpointKey, data: bytes, name: str, holds: Sequence[tuple[str, Checkpoint]] = ()
+) -> Checkpoint:
     """The checkpoint in ``data`` after checking that it is signed by ``signer`` and covers exactly the store's
     audit log now; raises VerificationError naming ``name`` otherwise (a kept file over an older log would
-    let a ``.prov/`` writer erase what came after it: attack review 17, F17-1)."""
+    let a ``.prov/`` writer erase what came after it: attack review 17, F17-1). On the same reading of the log,
+    it must hold each ``(where, state)`` of ``holds`` too, else VerificationError naming ``where``."""
     keyid = keys.key_id(signer.private.public_key())
     cp = parse_checkpoint(data, name, {keyid: signer.private.public_key()})
     rows, hashes = leaves(store.db)
@@ -204,10 +207,14 @@ def _covers_now(store: Any, signer: CheckpointKey, data: bytes, name: str) -> Ch
         why = f"it signs {cp.size} entries, but the store's audit log holds {len(rows)} now"
     if why is not None:
         raise VerificationError(f"{name}: not the log state now ({why}); nothing kept can be relied on")
+    for where, state in holds:
+        why = departure_from(rows, hashes, state, where)
+        if why is not None:
+            raise VerificationError(f"{why}: entries were deleted or rewritten since; no log state was kept")
     return cp
 
 
-def log_state_now(store: Any, signer: CheckpointKey) -> bytes:
+def log_state_now(store: Any, signer: CheckpointKey, holds: Sequence[tuple[str, Checkpoint]] = ()) -> bytes:
     """The envelope (bytes) of a checkpoint ``signer`` signs over exactly the store's audit log now, to keep
     outside the store; nothing is written to the store (attack review 18, F18-1).
 
@@ -216,7 +223,8 @@ def log_state_now(store: Any, signer: CheckpointKey) -> bytes:
     than the repository's, and every later run would fail against it. So the key is not registered (verifiers
     check it against the keys they pin; the store's ``keys`` are a cache) and no ``checkpoints`` row is added.
     A checkpoint by this key already in the store that verifies and covers exactly the log now
-    (:func:`covering`) is reused (the one a command's own write signed), else a fresh one is signed.
+    (:func:`covering`) is reused (the one a command's own write signed), else a fresh one is signed. ``holds``:
+    ``(where, state)`` pairs the log must extend too (attack review 18, F18-2).
 
     Raises InputError for an empty log; VerificationError when the envelope does not verify under ``signer``'s
     key or does not cover exactly the log now (a writer appended meanwhile).
@@ -229,7 +237,7 @@ def log_state_now(store: Any, signer: CheckpointKey) -> bytes:
         data, name = store.objects.get(stored.object, "audit checkpoint"), str(store.objects.path(stored.object))
     else:
         data, name = _signed_tree_head(signer.private, rows, hashes)[0], "the checkpoint signed now"
-    _covers_now(store, signer, data, name)
+    _covers_now(store, signer, data, name, holds)
     return data
 
 
@@ -469,9 +477,7 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
     target = output_file.check_output(out, flag)
     if out == output_file.STDOUT or target is None:
         raise InputError(f"{flag} -: the log state is kept in a file; give a path outside .prov/")
-    inside = Path(os.path.realpath(store.root))
-    where = Path(os.path.realpath(target.parent)) / target.name
-    if where == inside or inside in where.parents:
+    if _inside_store(store, Path(os.path.realpath(target.parent)) / target.name):
         raise InputError(
             f"{flag} {out}: is inside the store ({store.root}); keep the log state outside .prov/, where "
             "a .prov/ writer cannot delete it with the entries it signed (e.g. a CI artifact)"
@@ -482,6 +488,30 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
             "earlier checkpoint there: give another path, or move that file away first"
         )
     return target
+
+
+def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> None:
+    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``) that is inside the
+    store's ``.prov/`` folder, itself or through a symbolic link (every link resolved): a ``.prov/`` writer can
+    swap an older genuine state in there, so it proves nothing about the log it lives beside, as
+    :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+
+    Raises InputError (exit 2) naming ``path`` (and where a link resolves to).
+    """
+    where = Path(os.path.realpath(path))
+    if not _inside_store(store, where):
+        return
+    via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    raise InputError(
+        f"{flag} {path}: is inside the store ({store.root}{via}); a log state kept inside the store it vouches "
+        "for proves nothing (a .prov/ writer can swap in an older one): keep it outside .prov/ (e.g. a CI artifact)"
+    )
+
+
+def _inside_store(store: Any, where: Path) -> bool:
+    """Whether ``where`` (a path with its folders' links resolved) is the store's ``.prov/`` folder or in it."""
+    inside = Path(os.path.realpath(store.root))
+    return where == inside or inside in where.parents
 
 
 def _is_checkpoint_file(path: Path) -> bool:
@@ -498,17 +528,26 @@ def _is_checkpoint_file(path: Path) -> bool:
         return False
 
 
-def write_checkpoint_out(store: Any, signer: CheckpointKey, out: str, flag: str = "--checkpoint-out") -> Checkpoint:
+def write_checkpoint_out(
+    store: Any,
+    signer: CheckpointKey,
+    out: str,
+    flag: str = "--checkpoint-out",
+    holds: Sequence[tuple[str, Checkpoint]] = (),
+) -> Checkpoint:
     """Sign a checkpoint over the whole log now with ``signer`` (:func:`log_state_now`: the one the command's own
     write signed with that key when it still covers every entry; nothing is written to the store, so the state
     kept is the log as it is: attack review 18, F18-1) and write its envelope to ``out``, checked
     by :func:`checkpoint_out_path` again (atomically: a temporary file beside it, then a rename; a reader
     never sees half of it). Returns the checkpoint read back from ``out``: signed by ``signer`` over exactly the
-    log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). Raises InputError as
-    :func:`checkpoint_out_path`; VerificationError when the checkpoint does not cover exactly the log now."""
+    log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). ``holds``: ``(where,
+    state)`` pairs the signed log must extend (the state a command's own write left, the kept states it was
+    given): a log cut between that write and this one is never kept (attack review 18, F18-2). Raises
+    InputError as :func:`checkpoint_out_path`; VerificationError, with nothing written, when the checkpoint
+    does not cover exactly the log now or the log does not hold one of ``holds``."""
     from provenance import output_file
 
     checkpoint_out_path(store, out, flag)
-    data = log_state_now(store, signer)
+    data = log_state_now(store, signer, holds)
     output_file.write_output(out, data, flag)
     return _read_back(store, signer, out, data)
