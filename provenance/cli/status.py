@@ -65,8 +65,11 @@ def status(
         unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
         echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
-    parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"
-    echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now)")
+    parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n)
+    if parts:
+        echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now)")
+    else:  # no record changed, yet the data is not the version's: say what is (newcomer review 17, F8)
+        echo(f"{where}{copy}: not {report['version']}'s data ({report['records']} records): {report['same_records']}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         return
