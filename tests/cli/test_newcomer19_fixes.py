@@ -72,3 +72,91 @@ def test_status_counts_records_under_another_source(prov, workdir):
     _table("d.parquet", ["a", "b"] * 3, sources)
     report = json.loads(prov("status", *PINNED, "--json").stdout)
     assert report["clean"] is True and report["same_records"] is None
+
+
+VENDOR, CROWD, SCRAPER = (
+    "vendor-acme-imaging-2026-q3-batch-A",
+    "crowd-platform-eu-west-annotators",
+    "scraper-common-crawl-subset-2026-11-30",
+)
+
+
+def _long_named_sources(prov, workdir: Path) -> None:
+    """v1: 20 records of two sources with long names; v2: those, two more copies of a crowd record, and 3 records
+    of a third long-named source (the vendor's 10 unchanged)."""
+    _store_with_v1(prov, workdir, [str(i % 3) for i in range(20)], [VENDOR, CROWD] * 10)
+    _commit_v1_and(
+        "v2", prov, [(CROWD, 1.0, "1"), (CROWD, 1.0, "1")] + [(SCRAPER, 100.0 + i, str(i)) for i in range(3)]
+    )
+
+
+def _commit_v1_and(tag: str, prov, more: list[tuple[str, float, str]]) -> None:
+    """Commit as ``tag`` v1's records and ``more`` (source, x, label) after them."""
+    xs = [float(i) for i in range(20)] + [x for _, x, _ in more]
+    labels = [str(i % 3) for i in range(20)] + [label for _, _, label in more]
+    sources = [VENDOR, CROWD] * 10 + [source for source, _, _ in more]
+    pq.write_table(pa.table({"x": xs, "label": labels, "src": sources}), "d.parquet")
+    r = prov("commit", "d.parquet", "--tag", tag, *KEY, *PINNED)
+    assert r.exit_code == 0, r.output
+
+
+def _section(text: str, title: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+def test_diff_tables_show_whole_source_names(prov, workdir):
+    """F7: the Sources table and the record lists cut a source to 26 characters ('vendor-acme-imaging-2026-…'),
+    naming none of them; now the name is whole, broken across lines only where the terminal has no room, and the
+    columns after it stay on screen."""
+    _long_named_sources(prov, workdir)
+    r = prov("diff", "v1", "v2", *PINNED, env={"COLUMNS": "100"})
+    assert r.exit_code == 0, r.output
+    assert "…" not in "\n".join(_section(r.stdout, "Sources") + _section(r.stdout, "Added records"))
+    sources = _section(r.stdout, "Sources")
+    for name in (VENDOR, CROWD, SCRAPER):
+        assert any(line.startswith(name + " ") for line in sources), sources
+    assert sum(SCRAPER in line for line in _section(r.stdout, "Added records")) == 3
+    r = prov("diff", "v1", "v2", *PINNED, env={"COLUMNS": "80"})
+    sources = _section(r.stdout, "Sources")
+    assert "…" not in "\n".join(sources) and all(len(line) <= 80 for line in sources)
+    # each name folded at the column's edge reads whole again, and the last column is still there
+    rows = sources[sources.index(next(line for line in sources if line.startswith("─"))) + 1 :]
+    width = max(len(line.split()[0]) for line in rows if line[:1] != " ")
+    names, name = [], ""
+    for line in rows:
+        cell = line[:width].strip()
+        if line[width:].strip():  # a row's first line carries its numbers
+            if name:
+                names.append(name)
+            name = cell
+        else:
+            name += cell
+    names.append(name)
+    assert sorted(names) == sorted([VENDOR, CROWD, SCRAPER]), sources
+    assert [line.split()[-1] for line in rows if line[width:].strip()][0].isdigit()
+
+
+def test_diff_counts_a_copy_once_and_an_unchanged_source_without_an_arrow(prov, workdir):
+    """F10: the Duplicated records list noted 'first 1 of 2' when it held every record (it counted copies, one
+    row per record), an unchanged source read '10 → 10', and one copy was '1 duplicate copies added'."""
+    _long_named_sources(prov, workdir)
+    r = prov("diff", "v1", "v2", *PINNED, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "Changes: 3 added; 2 duplicate copies added; " in r.stdout
+    duplicated = _section(r.stdout, "Duplicated records")
+    assert duplicated[0] == "Duplicated records" and len(duplicated) == 4  # title, header, rule, the one record
+    assert "3 copies (base 1)" in duplicated[3]
+    vendor = next(line for line in _section(r.stdout, "Sources") if line.startswith(VENDOR))
+    assert "10 (same)" in vendor and "→" not in vendor
+    scraper = next(line for line in _section(r.stdout, "Sources") if line.startswith(SCRAPER))
+    assert "0 → 3" in scraper
+    report = json.loads(prov("diff", "v1", "v2", *PINNED, "--format", "json").stdout)
+    validate_output("diff", report)
+    assert report["summary"]["duplicates_added"] == 2 and report["summary"]["duplicated_records"] == 1
+    assert "| 10 (same) |" in prov("diff", "v1", "v2", *PINNED, "--format", "md").stdout
+    _commit_v1_and("v3", prov, [(CROWD, 1.0, "1")])
+    assert "Changes: 1 duplicate copy added; 20 unchanged" in prov("diff", "v1", "v3", *PINNED).stdout
+    assert "1 duplicate copy added" in prov("diff", "v1", "v3", *PINNED, "--format", "md").stdout
