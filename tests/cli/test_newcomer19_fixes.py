@@ -160,3 +160,46 @@ def test_diff_counts_a_copy_once_and_an_unchanged_source_without_an_arrow(prov, 
     _commit_v1_and("v3", prov, [(CROWD, 1.0, "1")])
     assert "Changes: 1 duplicate copy added; 20 unchanged" in prov("diff", "v1", "v3", *PINNED).stdout
     assert "1 duplicate copy added" in prov("diff", "v1", "v3", *PINNED, "--format", "md").stdout
+
+
+def test_a_log_state_kept_for_another_store_is_said_as_that_and_still_blocks(prov, workdir, monkeypatch):
+    """F5: a checkpoint CI kept for another project (the same maintainer key signs for both) was said as this
+    store's log rolled back ('audit log is broken ... is key K stolen? revoke it'); a checkpoint names no store, so
+    that reading is said beside the others, naming the file; a release attestation names its store and is refused as another
+    store's. Every command still refuses (exit 1) and the store is left as it was."""
+    from support import one_line, store_fingerprint
+
+    keys.generate(workdir / "k")
+    (workdir / "other").mkdir()
+    monkeypatch.chdir(workdir / "other")
+    assert prov("init").exit_code == 0
+    _table("d.parquet", ["a", "b", "c"] * 20)  # a profile spectral can calibrate on
+    signed = ("--key", "../k.key", "--signer", "../k.pub")
+    assert prov("commit", "d.parquet", "--tag", "v1", *signed, "--checkpoint-out", "../other.cp").exit_code == 0
+    assert prov("commit", "d.parquet", "--tag", "v2", *signed).exit_code == 0
+    r = prov("check", "v2", "--base", "v1", "--attest", "--base-unreleased", *signed, "--attest-out", "../other.att")
+    assert r.exit_code == 0, r.output
+    monkeypatch.chdir(workdir)
+    assert prov("init").exit_code == 0
+    _table("d.parquet", ["a", "b", "c"] * 3)
+    for tag in ("v1", "v2"):
+        assert prov("commit", "d.parquet", "--tag", tag, *KEY, *PINNED).exit_code == 0
+    before = store_fingerprint(workdir / ".prov")
+
+    r = prov("audit", "verify", "--checkpoint", "other.cp", *PINNED)
+    assert r.exit_code == 1
+    line = one_line(r)
+    assert "checkpoint kept in other.cp (signed by key " in line  # the file, not a digest of it
+    assert line.endswith("or other.cp is another store's log state (a checkpoint names no store: give the one kept "
+                         "for this store)")  # fmt: skip
+    r = prov("commit", "d.parquet", "--tag", "v3", *KEY, *PINNED, "--checkpoint", "other.cp")
+    assert r.exit_code == 1 and "or it is another store's log state" in one_line(r)
+    r = prov("check", "v2", "--base", "v1", *PINNED, "--checkpoint", "other.cp", "--no-save")
+    assert r.exit_code == 1  # the block stays: only the words changed
+    assert "BLOCKED by 1 of 1 rule: integrity.kept_log_state" in r.stdout
+    assert "a state kept for another store: give this store's" in " ".join(r.stdout.split())
+    for command in (("audit", "verify"), ("commit", "d.parquet", "--tag", "v3", *KEY), ("check", "v2", "--base", "v1")):
+        r = prov(*command, *PINNED, "--checkpoint", "other.att")
+        assert r.exit_code == 1, r.output
+        assert "other.att: the log state of another store: a release attestation of store " in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
