@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags, read_as_version
 from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
 from provenance.cli._trust import (
@@ -304,12 +304,31 @@ def quarantine(
 
     if cache_folders(os.path.realpath(os.path.dirname(os.path.abspath(result.output)))):
         # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
-        echo(f"  {result.output} is new in this DVC project: track it (dvc add {result.output}) as you share the store")
+        echo(f"  {as_typed(result.output)} is new in this DVC project: {_track_with_dvc(store, result.output, tag)}")
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")
     for line in kept_log_lines(result.commit):
         echo(line)
+
+
+def _track_with_dvc(store: Store, output: str, tag: str) -> str:
+    """The commands that share a quarantine's new data file through DVC: ``dvc add`` writes its ``.dvc`` pointer and
+    a ``.gitignore`` beside it, which git must commit, and a store kept in DVC (``.prov.dvc``) changed too; the hint
+    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9)."""
+    import shlex
+
+    data = as_typed(output)
+    targets, pointers = [data], [f"{data}.dvc", os.path.join(os.path.dirname(data), ".gitignore")]
+    pointer = store.root.parent / ".prov.dvc"
+    if pointer.is_file():
+        prov_dir = as_typed(store.root)
+        targets.append(prov_dir)
+        pointers.append(as_typed(pointer))
+    add = " ".join(shlex.quote(t) for t in targets)
+    staged = " ".join(shlex.quote(p) for p in dict.fromkeys(pointers))
+    message = shlex.quote(f"{tag}: quarantine")
+    return f"track it as you share the store: dvc add {add} && git add {staged} && git commit -m {message} && dvc push"
 
 
 def _same_records(store: Store, tag: str, root: str) -> list[str]:

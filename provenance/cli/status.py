@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
@@ -60,7 +60,7 @@ def status(
     if json_out:
         emit_json(report)
         return
-    where = visible(_as_typed(report["path"]) if data is None else report["path"])
+    where = visible(as_typed(report["path"]) if data is None else report["path"])
     if report["clean"]:
         unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
         echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
@@ -84,14 +84,3 @@ def status(
             "lists every one once committed as NEW)"
         )
     echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")
-
-
-def _as_typed(path: str) -> str:
-    """The version's data path as a user in this folder would type it: relative when it is below the
-    current folder (newcomer review 9, finding 11: with no DATA, status printed the absolute path)."""
-    import os
-
-    if not os.path.isabs(path):
-        return path
-    rel = os.path.relpath(path)
-    return path if rel == ".." or rel.startswith(".." + os.sep) else rel

@@ -203,3 +203,36 @@ def test_a_log_state_kept_for_another_store_is_said_as_that_and_still_blocks(pro
         assert r.exit_code == 1, r.output
         assert "other.att: the log state of another store: a release attestation of store " in one_line(r)
     assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_the_quarantine_hint_shares_its_file_and_the_store_as_shown(prov, workdir):
+    """F9: in a git + DVC project whose store DVC tracks, prov quarantine's hint was 'dvc add /abs/path/train.v2.parquet'
+    alone: the pointer, the .gitignore and the changed store were left uncommitted and unpushed, so a clone could not
+    read the new version. The line it prints now runs as shown and a clone verifies the quarantine."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env |= {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+
+    def sh(line: str, cwd: Path = workdir) -> subprocess.CompletedProcess:
+        r = subprocess.run(["bash", "-e", "-c", line], cwd=cwd, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, (line, r.stdout, r.stderr)
+        return r
+
+    _store_with_v1(prov, workdir, ["a", "b", "c"] * 4, ["vendor", "crowd"] * 6)
+    sh(
+        f"git init -q && dvc init -q && dvc remote add -d storage {workdir.parent / 'remote'} && echo '*.key' > .gitignore"
+    )
+    sh("dvc add -q .prov d.parquet && git add .dvc .prov.dvc d.parquet.dvc .gitignore k.pub && git commit -qm v1")
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", *KEY, *PINNED)
+    assert r.exit_code == 0, r.output
+    hint = next(line for line in r.stdout.splitlines() if "is new in this DVC project" in line)
+    assert hint.startswith("  d.v2.parquet is new in this DVC project: track it as you share the store: dvc add ")
+    sh(hint.split("as you share the store: ", 1)[1])
+    clone = workdir.parent / "clone"
+    sh(f"git clone -q {workdir} {clone}")
+    r = sh("dvc pull -q && prov verify v2 --signer k.pub", clone)
+    assert "data ok (6 records)" in r.stdout
