@@ -236,3 +236,19 @@ def test_the_quarantine_hint_shares_its_file_and_the_store_as_shown(prov, workdi
     sh(f"git clone -q {workdir} {clone}")
     r = sh("dvc pull -q && prov verify v2 --signer k.pub", clone)
     assert "data ok (6 records)" in r.stdout
+
+
+def test_drift_against_a_base_whose_batches_do_not_vary_gives_no_ratio(prov, workdir):
+    """F12: a base whose pseudo-batches agree exactly in a drift signal made its ratio a division by 1e-12:
+    'class_mix 0.973 (base batches up to 0, 973169473180.0x)'; it is said as what it is."""
+    _store_with_v1(prov, workdir, [str(i % 3) for i in range(40)], [VENDOR, CROWD] * 20)
+    _table("d.parquet", [str(i % 3) for i in range(40)] + ["1"] * 10, [VENDOR, CROWD] * 20 + [SCRAPER] * 10)
+    assert prov("commit", "d.parquet", "--tag", "v2", *KEY, *PINNED).exit_code == 0
+    r = prov("diff", "v1", "v2", "--detect", "--no-save", *PINNED, env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    drift = next(line for line in r.stdout.splitlines() if line.startswith("batch drift:"))
+    assert "class_mix 0.973 (the base's batches do not vary in it)" in drift and "base batches up to 0," not in drift
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--format", "json", *PINNED)
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.drift")
+    assert "class_mix 0.973 (the base's batches do not vary in it: no N)" in rule["reason"]
+    assert "973169473180" not in rule["reason"]
