@@ -206,7 +206,10 @@ def sources(
         emit_json(info)
         return
     if not info["sources"]:
-        echo("No sources yet. Register batches with 'prov add DATA --source S'.")
+        # not "No sources yet" over a lineage table of 50 records: they are there, in no registered batch
+        echo("No batch registered yet: prov add DATA --source S registers one (and signs it at source, or --unsigned).")
+        if not info["unattributed_without_source"]:
+            return
     # the legend on its own line: header and rows fit 80 columns (newcomer review 10, finding 26)
     if info["version"] is None:  # newcomer review 11, finding 20.7: the header read "Lineage in -:"
         echo("Lineage: no version yet (prov commit makes one); batches registered so far:")
@@ -220,8 +223,9 @@ def sources(
             f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}{cut}"
         )
-    if info["unattributed_without_source"]:
-        echo(f"(no batch) {info['unattributed_without_source']} unattributed records")
+    if info["unattributed_without_source"]:  # a row of the table, not a line beside it
+        n = info["unattributed_without_source"]
+        echo(f"{'(no batch)':<16} {'-':>7} {n:>8} {'0%':>7}  0 / 0 / {n}")
     from provenance.lineage.standing import not_trusted_line
 
     for item in info["lineage_not_trusted"]:
@@ -297,14 +301,15 @@ def quarantine(
     # scrape-*.parquet out, and the output said only "wrote data.txt-v4")
     written = " as Parquet" if schema.get("kind") == "table" else ""
     echo(
-        f"  wrote {result.output}{written}; committed {tag} (parent {from_tag}), "
+        f"  wrote {visible(as_typed(result.output))}{written}; committed {tag} (parent {from_tag}), "
         f"root {result.commit['merkle_root'][:16]}…"
     )
     from provenance.sources.dvc_cache import cache_folders
 
     if cache_folders(os.path.realpath(os.path.dirname(os.path.abspath(result.output)))):
         # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
-        echo(f"  {as_typed(result.output)} is new in this DVC project: {_track_with_dvc(store, result.output, tag)}")
+        track = _track_with_dvc(store, result.output, tag)
+        echo(f"  {visible(as_typed(result.output))} is new in this DVC project: {visible(track)}")
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")

@@ -229,6 +229,7 @@ def test_the_quarantine_hint_shares_its_file_and_the_store_as_shown(prov, workdi
     sh("dvc add -q .prov d.parquet && git add .dvc .prov.dvc d.parquet.dvc .gitignore k.pub && git commit -qm v1")
     r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", *KEY, *PINNED)
     assert r.exit_code == 0, r.output
+    assert "  wrote d.v2.parquet as Parquet; committed v2 (parent v1)" in r.stdout  # as typed here, not /tmp/...
     hint = next(line for line in r.stdout.splitlines() if "is new in this DVC project" in line)
     assert hint.startswith("  d.v2.parquet is new in this DVC project: track it as you share the store: dvc add ")
     sh(hint.split("as you share the store: ", 1)[1])
@@ -252,3 +253,24 @@ def test_drift_against_a_base_whose_batches_do_not_vary_gives_no_ratio(prov, wor
     rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.drift")
     assert "class_mix 0.973 (the base's batches do not vary in it: no N)" in rule["reason"]
     assert "973169473180" not in rule["reason"]
+
+
+def test_sources_without_batches_names_the_records_as_a_row(prov, workdir):
+    """F12: with a version but no registered batch, prov sources said 'No sources yet.' and then listed a lineage
+    table anyway, its records on a line of their own ('(no batch) 50 unattributed records') beside the columns."""
+    assert prov("init").exit_code == 0
+    assert prov("sources").stdout.splitlines() == [
+        "No batch registered yet: prov add DATA --source S registers one (and signs it at source, or --unsigned)."
+    ]
+    _store_with_v1_in_store(prov, workdir)
+    lines = prov("sources", *PINNED).stdout.splitlines()
+    assert lines[0].startswith("No batch registered yet: ")
+    assert lines[2].split() == ["source", "batches", "records", "signed", "lineage"]
+    assert lines[3].split() == ["(no", "batch)", "-", "6", "0%", "0", "/", "0", "/", "6"]
+    assert lines[3].index("6") == lines[2].index("records") + len("records") - 1  # under its column
+
+
+def _store_with_v1_in_store(prov, workdir: Path) -> None:
+    keys.generate(workdir / "k")
+    _table("d.parquet", ["a", "b"] * 3)
+    assert prov("commit", "d.parquet", "--tag", "v1", *KEY, *PINNED).exit_code == 0
