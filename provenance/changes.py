@@ -148,6 +148,18 @@ def same_records(signed: Manifest, current: Manifest) -> str:
     return "same records and labels" + (f"; {', '.join(why)}" if why else "")
 
 
+def copies_added(changes: Changes, signed: Manifest) -> int:
+    """How many ``added`` records are copies: of a record ``signed`` holds, or of another added record (its first
+    copy counts as the addition). ``prov diff`` counts these as ``duplicates_added``, not ``added``."""
+    added: dict[str, int] = {}
+    for c in changes.get("added", []):
+        added[c["digest"]] = added.get(c["digest"], 0) + 1
+    if not added:
+        return 0
+    held = {d.hex() for d in signed.digests}
+    return sum(n if digest in held else n - 1 for digest, n in added.items())
+
+
 def sources_changed(signed: Manifest, current: Manifest) -> int:
     """How many records are at the same place with the same digest and label on both sides, under another
     source (a missing source and a named one differ)."""

@@ -274,3 +274,18 @@ def _store_with_v1_in_store(prov, workdir: Path) -> None:
     keys.generate(workdir / "k")
     _table("d.parquet", ["a", "b"] * 3)
     assert prov("commit", "d.parquet", "--tag", "v1", *KEY, *PINNED).exit_code == 0
+
+
+def test_status_says_which_added_records_are_copies(prov, workdir):
+    """F10: status counted two more copies of a record v1 holds as '2 added' with no word, where prov diff of the
+    same data says '2 duplicate copies added' and 0 added: the two counts read as different data."""
+    _store_with_v1(prov, workdir, ["a", "b"] * 3)
+    pq.write_table(pa.table({"x": [float(i) for i in range(6)] + [0.0, 0.0, 9.0], "label": ["a", "b"] * 3 + ["a"] * 3}),
+                   "d.parquet")  # fmt: skip
+    r = prov("status", *PINNED)
+    assert r.stdout.splitlines()[0] == (
+        "d.parquet: 3 added since v1 (9 records now; 2 of the added are copies of records already there)"
+    )
+    report = json.loads(prov("status", *PINNED, "--json").stdout)
+    validate_output("status", report)
+    assert report["copies_added"] == 2 and report["counts"]["added"] == 3
