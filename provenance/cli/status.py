@@ -68,11 +68,10 @@ def status(
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n)
     if parts:
         copies = report.get("copies_added") or 0  # prov diff counts these as duplicate copies, not as added
-        some = (
-            ""
-            if not copies
-            else f"; {'1 of the added is a copy' if copies == 1 else f'{copies} of the added are copies'} of records already there"
-        )
+        some = ""
+        if copies:
+            some = "; 1 of the added is a copy" if copies == 1 else f"; {copies} of the added are copies"
+            some += " of records already there"
         echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now{some})")
     else:  # no record changed, yet the data is not the version's: say what is (newcomer review 17, F8)
         echo(f"{where}{copy}: not {report['version']}'s data ({report['records']} records): {report['same_records']}")
