@@ -207,7 +207,7 @@ def sources(
         return
     if not info["sources"]:
         # not "No sources yet" over a lineage table of 50 records: they are there, in no registered batch
-        echo("No batch registered yet: prov add DATA --source S registers one (and signs it at source, or --unsigned).")
+        echo("No batch registered yet (prov add DATA --source S registers one).")
         if not info["unattributed_without_source"]:
             return
     # the legend on its own line: header and rows fit 80 columns (newcomer review 10, finding 26)

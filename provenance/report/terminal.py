@@ -293,6 +293,16 @@ class Writer:
         text = Text.assemble(*(visible(p) if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
         self.console.print(Padding(text, (0, 0, 0, indent)) if indent else text)
 
+    def bullet(self, *parts: str | tuple[str, str], indent: int = 2) -> None:
+        """One item of a list, ``- `` ``indent`` in, its text wrapped under itself, not under the dash: a step
+        wrapped back to the dash read as the next step's start (newcomer review 19)."""
+        text = Text.assemble(*(visible(p) if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
+        item = Table.grid()
+        item.add_column(width=indent + 2, no_wrap=True)
+        item.add_column()
+        item.add_row(" " * indent + "- ", text)
+        self.console.print(item)
+
     def grid(self, grid: Grid | None) -> None:
         """Lay out a grid at this width, then a blank line (nothing for None or no rows)."""
         if grid is None or not grid.rows:

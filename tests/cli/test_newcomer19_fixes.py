@@ -198,6 +198,9 @@ def test_a_log_state_kept_for_another_store_is_said_as_that_and_still_blocks(pro
     assert r.exit_code == 1  # the block stays: only the words changed
     assert "BLOCKED by 1 of 1 rule: integrity.kept_log_state" in r.stdout
     assert "a state kept for another store: give this store's" in " ".join(r.stdout.split())
+    # a step wrapped under its own text, not back under the dash, where it read as the next step's start
+    step = r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0].splitlines()
+    assert len(step) > 1 and step[0].startswith("  - ") and all(line.startswith("    ") for line in step[1:]), step
     for command in (("audit", "verify"), ("commit", "d.parquet", "--tag", "v3", *KEY), ("check", "v2", "--base", "v1")):
         r = prov(*command, *PINNED, "--checkpoint", "other.att")
         assert r.exit_code == 1, r.output
@@ -259,12 +262,10 @@ def test_sources_without_batches_names_the_records_as_a_row(prov, workdir):
     """F12: with a version but no registered batch, prov sources said 'No sources yet.' and then listed a lineage
     table anyway, its records on a line of their own ('(no batch) 50 unattributed records') beside the columns."""
     assert prov("init").exit_code == 0
-    assert prov("sources").stdout.splitlines() == [
-        "No batch registered yet: prov add DATA --source S registers one (and signs it at source, or --unsigned)."
-    ]
+    assert prov("sources").stdout.splitlines() == ["No batch registered yet (prov add DATA --source S registers one)."]
     _store_with_v1_in_store(prov, workdir)
     lines = prov("sources", *PINNED).stdout.splitlines()
-    assert lines[0].startswith("No batch registered yet: ")
+    assert lines[0].startswith("No batch registered yet (")
     assert lines[2].split() == ["source", "batches", "records", "signed", "lineage"]
     assert lines[3].split() == ["(no", "batch)", "-", "6", "0%", "0", "/", "0", "/", "6"]
     assert lines[3].index("6") == lines[2].index("records") + len("records") - 1  # under its column
