@@ -122,9 +122,53 @@ def counts(changes: Changes) -> dict[str, int]:
     return {kind: len(changes.get(kind, [])) for kind in KINDS}
 
 
-def summary(changes: Changes) -> str:
-    """``1 changed, 2 added`` (kinds with none left out), for one-line messages."""
-    return ", ".join(f"{n} {kind}" for kind, n in counts(changes).items() if n) or "same records, different sources"
+def summary(changes: Changes, signed: Manifest | None = None, current: Manifest | None = None) -> str:
+    """``1 changed, 2 added`` (kinds with none left out), for one-line messages; with no record changed,
+    what else moved the Merkle root (:func:`same_records`, given both manifests)."""
+    listed = ", ".join(f"{n} {kind}" for kind, n in counts(changes).items() if n)
+    if listed:
+        return listed
+    return same_records(signed, current) if signed is not None and current is not None else "same records and labels"
+
+
+def same_records(signed: Manifest, current: Manifest) -> str:
+    """What differs between two manifests of the same records and labels whose Merkle roots differ.
+
+    A Merkle entry is (digest, label typed by its column's kind, source) (``merkle.merkle_entry``), so
+    with every record and label the same, the label column's type or a record's source changed:
+    ``same records and labels; label type int -> string, 3 records under another source``
+    (newcomer review 17, F8: this was said as "other sources" whatever it was).
+    """
+    why = []
+    if signed.label_kind != current.label_kind:
+        why.append(f"label type {signed.label_kind} -> {current.label_kind} (the Merkle root types labels)")
+    moved = sources_changed(signed, current)
+    if moved:
+        why.append(f"{moved} record{'' if moved == 1 else 's'} under another source")
+    return "same records and labels" + (f"; {', '.join(why)}" if why else "")
+
+
+def copies_added(changes: Changes, signed: Manifest) -> int:
+    """How many ``added`` records are copies: of a record ``signed`` holds, or of another added record (its first
+    copy counts as the addition). ``prov diff`` counts these as ``duplicates_added``, not ``added``."""
+    added: dict[str, int] = {}
+    for c in changes.get("added", []):
+        added[c["digest"]] = added.get(c["digest"], 0) + 1
+    if not added:
+        return 0
+    held = {d.hex() for d in signed.digests}
+    return sum(n if digest in held else n - 1 for digest, n in added.items())
+
+
+def sources_changed(signed: Manifest, current: Manifest) -> int:
+    """How many records are at the same place with the same digest and label on both sides, under another
+    source (a missing source and a named one differ)."""
+    keys = ["digest", "label", "locator"]
+    a = signed.table.select([*keys, "source"])
+    b = current.table.select([*keys, "source"]).rename_columns([*keys, "source_now"])
+    both = a.join(b, keys, join_type="inner")
+    was, now = both.column("source").to_pylist(), both.column("source_now").to_pylist()
+    return sum(1 for x, y in zip(was, now) if x != y)
 
 
 def none_shared(changes: Changes, signed_records: int, records: int, signed: str) -> str | None:

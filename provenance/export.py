@@ -55,9 +55,11 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     try:
         copy = build_manifest(written, executor=executor).manifest
         if copy.root.hex() != row["merkle_root"]:
-            changes = record_changes(load_manifest(store, row), copy)
+            signed = load_manifest(store, row)
+            changes = record_changes(signed, copy)
             raise VerificationError(
-                f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)}); "
+                f"version {tag}: data at {spec.path} no longer matches its signed manifest "
+                f"({summary(changes, signed, copy)}); "
                 "nothing exported"
             )
     except BaseException:

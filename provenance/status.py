@@ -12,7 +12,15 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from provenance.changes import MAX_LISTED, change_records, counts, none_shared, record_changes
+from provenance.changes import (
+    MAX_LISTED,
+    change_records,
+    copies_added,
+    counts,
+    none_shared,
+    record_changes,
+    same_records,
+)
 from provenance.errors import InputError
 from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
@@ -28,8 +36,11 @@ def working_status(
     defaults to the version's signed dataset location and read options. Returns ``schemas/status.schema.json``'s shape:
     ``{"version", "path", "records" (now), "clean" (bool), "counts": {"changed", "added",
     "removed", "relabeled"}, "changes": [{"digest", "kind", "locator", "detail"}, ...],
-    "none_shared", "version_read_at"}`` with at most ``MAX_LISTED`` changes of each kind listed; ``none_shared`` is
-    the line :func:`provenance.changes.none_shared` gives when no record is the version's, else None. The version's signature is
+    "none_shared", "same_records", "copies_added", "version_read_at"}`` with at most ``MAX_LISTED`` changes of each kind listed;
+    ``none_shared`` is the line :func:`provenance.changes.none_shared` gives when no record is the version's, else
+    None; ``same_records`` the line :func:`provenance.changes.same_records` gives when the data is not the
+    version's though no record was changed, added, removed or relabeled (the label type or sources differ), else None;
+    ``copies_added`` how many of the added records are copies (:func:`provenance.changes.copies_added`). The version's signature is
     checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
     """
@@ -48,6 +59,8 @@ def working_status(
         spec = replace(spec, path=os.path.join(spec.repo or "", spec.path), rev=None, repo=None)
     current = build_manifest(spec, executor=executor).manifest
     changes = record_changes(signed, current) if current.root != signed.root else {}
+    # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
+    unchanged = current.root != signed.root and not any(counts(changes).values())
     listed = {kind: items[:MAX_LISTED] for kind, items in changes.items()}
     return {
         "version": tag,
@@ -57,5 +70,7 @@ def working_status(
         "counts": counts(changes),
         "changes": change_records(listed),
         "none_shared": none_shared(changes, len(signed), len(current), tag) if changes else None,
+        "same_records": same_records(signed, current) if unchanged else None,
+        "copies_added": copies_added(changes, signed),
         "version_read_at": read_at,
     }

@@ -86,7 +86,7 @@ def verify_version(
         changes = record_changes(manifest, current_manifest)
         unrelated = none_shared(changes, len(manifest), len(current_manifest), f"version {tag}")
         raise VerificationError(
-            f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes)})"
+            f"version {tag}: data at {spec.path} no longer matches its signed manifest ({summary(changes, manifest, current_manifest)})"
             + (f": {unrelated}" if unrelated else ""),
             fact_changes + ([] if unrelated else describe(changes)),  # another file: rows say nothing more
             records=change_records(changes),

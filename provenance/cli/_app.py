@@ -172,6 +172,16 @@ def unwrapped(doc: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def as_typed(path: object) -> str:
+    """A path as a user in this folder would type it: relative when it is below the current folder, else as given
+    (newcomer review 9, finding 11: status printed the absolute path of a file beside the user)."""
+    text = str(path)
+    if not os.path.isabs(text):
+        return text
+    rel = os.path.relpath(text)
+    return text if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
 def note(text: str) -> None:
     """Write ``Note: text`` on stderr (one escaped line): something the user should know that is not an error."""
     if not _options["quiet"]:

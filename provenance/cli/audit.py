@@ -47,8 +47,10 @@ def audit_verify(
     held = cps.trusted_keys(store, pins.known_keys(store))
     from provenance.gate.attestation_verify import kept_log_head
 
-    kept = [head for head in (kept_log_head(store, path, held) for path in checkpoint) if head is not None]
-    report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store))
+    heads = [(path, kept_log_head(store, path, held)) for path in checkpoint]
+    kept = [head for _, head in heads if head is not None]
+    names = {head.object: path for path, head in heads if head is not None}  # a mismatch names the file (F5)
+    report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store), names)
     # the trust entries the log names (attack review 15, A15-4): a statement missing, altered or not verifying,
     # or its rows gone, is damage the gate acts on, so the log does not pass with it
     from provenance.trust.statements import log_problems

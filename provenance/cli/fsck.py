@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._trust import trust_flags
 from provenance.errors import VerificationError
 from provenance.escaping import visible
@@ -55,7 +55,7 @@ def fsck(
         # two short lines, in words a user counts (newcomer review 10, finding 26: one line of 100+ columns, "1 keys")
         errors, warnings = plural(len(report.errors), "error"), plural(len(report.warnings), "warning")
         verdict = "failed" if not report.ok else ("ok, with warnings" if report.warnings else "ok")
-        echo(f"fsck {_as_typed(report.store)}: {verdict} ({errors}, {warnings})")
+        echo(f"fsck {as_typed(report.store)}: {verdict} ({errors}, {warnings})")
         counts = ", ".join(_counted(n, what) for what, n in sorted(report.checked.items())) or "nothing"
         echo(f"  checked {counts}")
         if repair and not report.ok:  # say why --repair did nothing (newcomer review 10, finding 11)
@@ -77,12 +77,3 @@ def _counted(n: int, what: str) -> str:
     irregular = {"audit entries": "audit entry", "trusted keys": "trusted key", "batches": "batch"}  # F7: "1 batche"
     singular = irregular.get(what, what.removesuffix("s"))
     return plural(n, singular, what)
-
-
-def _as_typed(path: object) -> str:
-    """The store as a user here would type it: relative when it is below the current folder."""
-    import os
-
-    text = str(path)
-    rel = os.path.relpath(text)
-    return text if rel == ".." or rel.startswith(".." + os.sep) else rel

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags, read_as_version
 from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
 from provenance.cli._trust import (
@@ -206,7 +206,10 @@ def sources(
         emit_json(info)
         return
     if not info["sources"]:
-        echo("No sources yet. Register batches with 'prov add DATA --source S'.")
+        # not "No sources yet" over a lineage table of 50 records: they are there, in no registered batch
+        echo("No batch registered yet (prov add DATA --source S registers one).")
+        if not info["unattributed_without_source"]:
+            return
     # the legend on its own line: header and rows fit 80 columns (newcomer review 10, finding 26)
     if info["version"] is None:  # newcomer review 11, finding 20.7: the header read "Lineage in -:"
         echo("Lineage: no version yet (prov commit makes one); batches registered so far:")
@@ -220,8 +223,9 @@ def sources(
             f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
             f"{s['attested']} / {s['relabeled_after_source']} / {s['unattributed']}{cut}"
         )
-    if info["unattributed_without_source"]:
-        echo(f"(no batch) {info['unattributed_without_source']} unattributed records")
+    if info["unattributed_without_source"]:  # a row of the table, not a line beside it
+        n = info["unattributed_without_source"]
+        echo(f"{'(no batch)':<16} {'-':>7} {n:>8} {'0%':>7}  0 / 0 / {n}")
     from provenance.lineage.standing import not_trusted_line
 
     for item in info["lineage_not_trusted"]:
@@ -297,19 +301,39 @@ def quarantine(
     # scrape-*.parquet out, and the output said only "wrote data.txt-v4")
     written = " as Parquet" if schema.get("kind") == "table" else ""
     echo(
-        f"  wrote {result.output}{written}; committed {tag} (parent {from_tag}), "
+        f"  wrote {visible(as_typed(result.output))}{written}; committed {tag} (parent {from_tag}), "
         f"root {result.commit['merkle_root'][:16]}…"
     )
     from provenance.sources.dvc_cache import cache_folders
 
     if cache_folders(os.path.realpath(os.path.dirname(os.path.abspath(result.output)))):
         # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
-        echo(f"  {result.output} is new in this DVC project: track it (dvc add {result.output}) as you share the store")
+        track = _track_with_dvc(store, result.output, tag)
+        echo(f"  {visible(as_typed(result.output))} is new in this DVC project: {visible(track)}")
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")
     for line in kept_log_lines(result.commit):
         echo(line)
+
+
+def _track_with_dvc(store: Store, output: str, tag: str) -> str:
+    """The commands that share a quarantine's new data file through DVC: ``dvc add`` writes its ``.dvc`` pointer and
+    a ``.gitignore`` beside it, which git must commit, and a store kept in DVC (``.prov.dvc``) changed too; the hint
+    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9)."""
+    import shlex
+
+    data = as_typed(output)
+    targets, pointers = [data], [f"{data}.dvc", os.path.join(os.path.dirname(data), ".gitignore")]
+    pointer = store.root.parent / ".prov.dvc"
+    if pointer.is_file():
+        prov_dir = as_typed(store.root)
+        targets.append(prov_dir)
+        pointers.append(as_typed(pointer))
+    add = " ".join(shlex.quote(t) for t in targets)
+    staged = " ".join(shlex.quote(p) for p in dict.fromkeys(pointers))
+    message = shlex.quote(f"{tag}: quarantine")
+    return f"track it as you share the store: dvc add {add} && git add {staged} && git commit -m {message} && dvc push"
 
 
 def _same_records(store: Store, tag: str, root: str) -> list[str]:

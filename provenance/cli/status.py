@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
@@ -60,13 +60,21 @@ def status(
     if json_out:
         emit_json(report)
         return
-    where = visible(_as_typed(report["path"]) if data is None else report["path"])
+    where = visible(as_typed(report["path"]) if data is None else report["path"])
     if report["clean"]:
         unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
         echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
-    parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n) or "same records, other sources"
-    echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now)")
+    parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n)
+    if parts:
+        copies = report.get("copies_added") or 0  # prov diff counts these as duplicate copies, not as added
+        some = ""
+        if copies:
+            some = "; 1 of the added is a copy" if copies == 1 else f"; {copies} of the added are copies"
+            some += " of records already there"
+        echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now{some})")
+    else:  # no record changed, yet the data is not the version's: say what is (newcomer review 17, F8)
+        echo(f"{where}{copy}: not {report['version']}'s data ({report['records']} records): {report['same_records']}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         return
@@ -81,14 +89,3 @@ def status(
             "lists every one once committed as NEW)"
         )
     echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")
-
-
-def _as_typed(path: str) -> str:
-    """The version's data path as a user in this folder would type it: relative when it is below the
-    current folder (newcomer review 9, finding 11: with no DATA, status printed the absolute path)."""
-    import os
-
-    if not os.path.isabs(path):
-        return path
-    rel = os.path.relpath(path)
-    return path if rel == ".." or rel.startswith(".." + os.sep) else rel

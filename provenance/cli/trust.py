@@ -288,6 +288,12 @@ def _refuse_batches_since(store: Store, target: TrustedKey, at: str) -> None:
         )
 
 
+def _window(row: dict) -> str:
+    """A trust entry's validity window in words: ``valid T to no end``, or ``no validity window``."""
+    vf, vu = row["valid_from"], row["valid_until"]
+    return f"valid {vf or 'from the start'} to {vu or 'no end'}" if vf or vu else "no validity window"
+
+
 @command("list", group=trust_app)
 @trust_flags
 def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
@@ -318,14 +324,16 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
         return
+    windows = [_window(r) for r in rows]
+    wide = max([len("validity"), *(len(w) for w in windows)])  # "(under your pins)" over its column, not beside
     if not rows:
         echo("No trusted keys. Add one with 'prov trust add SOURCE KEY.pub --key MAINTAINER.key'.")
     else:  # a header, and every column in words (newcomer review 9, finding 11: "valid - .. -  counted")
         echo(
-            f"{'source':<16} {'key':<16}  {'status':<13} validity"
+            f"{'source':<16} {'key':<16}  {'status':<13} {'validity':<{wide}}"
             + ("  (under your pins)" if counted is not None else "")
         )
-    for r in rows:
+    for r, window in zip(rows, windows):
         if r["rows_missing"]:
             mark = (
                 "  counted, from the root (no trust rows)"
@@ -340,10 +348,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 if r["counted"]
                 else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
-        vf, vu = r["valid_from"], r["valid_until"]
-        window = f"valid {vf or 'from the start'} to {vu or 'no end'}" if vf or vu else "no validity window"
         echo(
-            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window}"
+            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
             + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
             + mark
         )

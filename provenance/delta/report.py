@@ -288,6 +288,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
         "duplicates": changes.duplicates["new"],
         "duplicates_base": changes.duplicates["base"],
         "duplicates_added": changes.duplicates_added,
+        "duplicated_records": changes.count("duplicates"),
         "source_changed": changes.source_changed,
         "lineage_changed": sum(transitions.values()),
         "attested_added": sum(status_added["attested"].values()),

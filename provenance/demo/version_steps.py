@@ -39,7 +39,8 @@ def demo_step(store: Store, workdir: Path, echo: Callable[[str], None]) -> dict:
     echo(f"  store {store.root.relative_to(workdir)}/ (SQLite + content-addressed objects)")
     pair = keys.generate(workdir / "maintainer")
     echo("$ prov keys generate maintainer")
-    echo(f"  maintainer.key (mode {oct(os.stat(pair.private_path).st_mode & 0o777)}), key id {pair.keyid[:16]}…")
+    mode = f"{os.stat(pair.private_path).st_mode & 0o777:04o}"  # 0600, as ls and chmod write it, not 0o600
+    echo(f"  maintainer.key (mode {mode}), key id {pair.keyid[:16]}…")
     # Trust is pinned by whoever checks, never taken from the store: every later step checks against this key.
     store.pins = Pins.load([os.path.relpath(pair.public_path)])  # named as PROV_SIGNERS=maintainer.pub names it
     echo("$ export PROV_SIGNERS=maintainer.pub     # the key every check below trusts (never one from the store)")

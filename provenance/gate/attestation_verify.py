@@ -90,10 +90,37 @@ def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
     state = LogState.from_dict(facts.get("auditLog") if isinstance(facts, dict) else None, path, InputError)
     if state is None:
         raise not_a_log_state(path, "a release attestation written by an older prov, without the audit log's state")
+    _refuse_other_store(store, path, facts.get("store") if isinstance(facts, dict) else None)
     if state.size == 0:
         return None
     when = str((signed.statement.get("predicate") or {}).get("timeVerified") or "")
     return state.as_checkpoint(when, signed.keyid, hashlib.sha256(data).hexdigest())
+
+
+def _refuse_other_store(store: Store, path: str, attested: object) -> None:
+    """Raise VerificationError (exit 1) when the release attestation kept in ``path`` names a store id (``attested``)
+    other than this store's (the pinned id, else the id of record): the log state it keeps is that store's, and said
+    as this log cut back it sent the reader restoring a store nobody had touched (newcomer review 17, F5). Nothing is
+    said when either id is unknown (an attestation or a store from before ids)."""
+    from provenance.store import identity
+
+    if not identity.is_store_id(attested):
+        return
+    pins = pins_of(store)
+    ours, origin = pins.store_id, f"the store id you pinned ({pins.store_id_origin})"
+    if ours is None:
+        try:
+            record = identity.of_record(store)
+        except VerificationError:  # a broken log is said by the check that follows, not here
+            return
+        if record is None:
+            return
+        ours, origin = record.store_id, f"this store's id of record ({record.describe()})"
+    if attested != ours:
+        raise VerificationError(
+            f"{path}: the log state of another store: a release attestation of store {attested}, not {origin}, "
+            f"{ours}; give the log state kept for this store"
+        )
 
 
 def verify_attestation(

@@ -195,7 +195,12 @@ class BatchDrift(DetectorRule):
             )
         # each signal once, its effect size first; what "Nx" means is said once here, and what to do
         # about it once under the report (report.drift_words.DRIFT_GUIDE), not again for every signal
-        words = ", ".join(f"{s.signal} {s.effect:.1f}x ({s.value:.3g} against {s.base_max:.3g})" for s in shifted)
+        words = ", ".join(
+            f"{s.signal} {s.effect:.1f}x ({s.value:.3g} against {s.base_max:.3g})"
+            if s.varies
+            else f"{s.signal} {s.value:.3g} (the base's batches do not vary in it: no N)"
+            for s in shifted
+        )
         reason = (
             f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "
             "a warning about the batch, not a verdict on its records"

@@ -34,9 +34,13 @@ if TYPE_CHECKING:
 
 RULE = "integrity.kept_log_state"
 ROLLED_BACK = (
-    "entries were deleted or rewritten since that state was signed (a commit rolled back, a blocked delivery erased)"
+    "either entries were deleted or rewritten since that state was signed (a commit rolled back, a blocked delivery "
+    "erased), or it is another store's log state (a checkpoint names no store: give the one kept for this store)"
 )
-"""What a log that no longer holds a kept state means, as ``prov check`` and ``prov commit --checkpoint`` say it."""
+"""What a log that no longer holds a kept state means, as ``prov check`` and ``prov commit --checkpoint`` say it: both
+readings, since a checkpoint signs a tree head and names no store, and the state CI kept for another project (a
+maintainer key may sign for several) reads as this log cut back (newcomer review 17, F5). A release attestation
+names its store, and one of another store is refused as that (``attestation_verify.kept_log_head``)."""
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,7 @@ def check_batch(
             first, details = unrelated, []
         raise BatchMismatch(
             f"{spec.path}: does not match the batch {pred['source']!r} signed with key "
-            f"{key.keyid[:16]} in {envelope.path} ({summary(changes)}): {first}",
+            f"{key.keyid[:16]} in {envelope.path} ({summary(changes, carried, hashed.manifest)}): {first}",
             details,
             report,
         )

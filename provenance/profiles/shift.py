@@ -233,6 +233,12 @@ class Shift:
     shifted: bool
 
     @property
+    def varies(self) -> bool:
+        """Whether the base's own batches differ in this signal at all: where they do not (a small or uniform base),
+        ``effect`` divides by a floor of 1e-12 and says nothing (``973169473180.0x``; newcomer review 19)."""
+        return self.base_max > self.base_median
+
+    @property
     def effect(self) -> float:
         """The delta's excess over the typical batch, in units of the base's largest excess."""
         spread = max(self.base_max - self.base_median, 1e-12)

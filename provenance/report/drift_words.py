@@ -16,7 +16,10 @@ def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
     if not shifted:
         return "batch drift: within the range of the base's own batches"
     words = "; ".join(
-        f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)" for d in shifted
+        f"{d['signal']} {d['value']:.3g} (base batches up to {d['base_max']:.3g}, {d['effect']:.1f}x)"
+        if d["base_max"] > d.get("base_median", 0)
+        else f"{d['signal']} {d['value']:.3g} (the base's batches do not vary in it)"  # not "973169473180.0x"
+        for d in shifted
     )
     moved = ""
     if shift and shift.get("whole_batch"):

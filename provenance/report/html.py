@@ -33,7 +33,7 @@ from provenance.report.schema_words import schema_change_lines
 from provenance.report.source_rows import source_origins, source_rows
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
-    SUMMARY_ROWS,
+    change_counts,
     change_location,
     diff_command,
     p_text,
@@ -211,7 +211,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     s = report["summary"]
     base, new = report["base"], report["new"]
     flagged = flagged_records(report) if report["detect"] else []
-    changes = "; ".join(f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key))
+    changes = "; ".join(change_counts(s))
     classes_changed = [
         r for r in report["by_class"] if r["added"] or r["removed"] or r["relabeled_from"] or r["relabeled_to"]
     ]

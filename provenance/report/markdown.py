@@ -30,6 +30,8 @@ from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
 from provenance.report.wording import (
     SUMMARY_ROWS,
+    base_to_new,
+    change_counts,
     change_location,
     change_text,
     check_command,
@@ -127,7 +129,7 @@ def sources_section(report: dict) -> list[str]:
     table = []
     for r in rows:
         name = Markup(f"**{markdown(r.name)}**") if r.signals or r.flagged else r.name
-        row = [name, f"{r.base} → {r.new}", r.added, r.attested, r.relabeled_after_source, r.unattributed]
+        row = [name, base_to_new(r.base, r.new), r.added, r.attested, r.relabeled_after_source, r.unattributed]
         row += [r.relabeled, r.removed] + ([r.flagged or 0] if detected else []) + [", ".join(r.signals) or "-"]
         table.append(row)
     return ["#### Sources (worst first; added records by lineage)", ""] + _table(headers, table)
@@ -155,7 +157,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     s = report["summary"]
     base, new = report["base"]["name"], report["new"]["name"]
     v = diff_verdict(report)
-    changes = "; ".join(f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key))
+    changes = "; ".join(change_counts(s))
     lines = [
         f"### {DIFF_ICON.get(v.tone, '⚠️')} prov diff {_code(base)} → {_code(new)}: {markdown(v.word)}",
         "",

@@ -181,8 +181,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step(
                 "see where the audit log departs from the kept state",
                 f"prov audit verify {named}",
-                "; restore .prov/ from a copy you trust (a version's commit entry deleted or rewritten: one "
-                "whose own check blocked must stay judged), then check again",
+                "; a state kept for another store: give this store's; else restore .prov/ from a copy you trust (a "
+                "version's commit entry deleted or rewritten: one whose own check blocked must stay judged), then "
+                "check again",
             )
         ]
     if name == "integrity.verify_signatures":

@@ -44,6 +44,9 @@ class Col:
     max_width: int | None = None  # fixed: cut with "…" past it; wrap: wrap past it
     min_width: int = FLEX_MIN  # a flexible column's narrowest width
     narrow_wrap: bool = False  # fixed: wraps between words instead when the kept columns still overflow
+    fold: int | None = (
+        None  # wrapping: a word longer than this may break across lines (a source name: whole, never cut)
+    )
 
 
 @dataclass
@@ -77,6 +80,8 @@ def need(col: Col, texts: list[str]) -> int:
         width = max(len(t) for t in texts)
     else:
         width = max((len(w) for t in texts for w in t.split()), default=1)
+        if col.fold:  # rich folds the longer word at the column's edge: every character stays on screen
+            width = min(width, max(col.fold, max((len(w) for w in col.header.split()), default=1)))
     return min(width, col.max_width) if col.max_width else width
 
 
@@ -132,6 +137,7 @@ def table(grid: Grid, width: int) -> Table:
     )
     bounds = {i: _bounds(grid, i, i in headers) for i in kept}
     caps = wrap_caps(grid, bounds, width)
+    caps.update(fold_caps(grid, bounds, width))
     for i in kept:
         col = grid.columns[i]
         narrowest, widest = bounds[i]
@@ -176,6 +182,10 @@ def whole_headers(grid: Grid, kept: list[int], width: int) -> set[int]:
     wraps before a header does (a header wrapped into three lines reads worse than a cell in two)."""
     widths = {i: need(grid.columns[i], [grid.columns[i].header] + [plain(r[i]) for r in grid.rows]) for i in kept}
     spare = width - sum(widths.values()) - GAP * (len(kept) - 1)
+    for i in kept:  # a folded name's rest comes before a header on one line: a name broken in three reads worse
+        col = grid.columns[i]
+        if col.fold and col.kind == "wrap":
+            spare -= max(len(plain(r[i])) for r in grid.rows) - widths[i] if grid.rows else 0
     whole = set()
     for i in kept:
         extra = len(grid.columns[i].header) - widths[i]
@@ -212,6 +222,22 @@ def wrap_caps(grid: Grid, bounds: dict[int, tuple[int, int | None]], width: int)
         widths[i] -= 1
         caps[i] = widths[i]
         over -= 1
+    return caps
+
+
+def fold_caps(grid: Grid, bounds: dict[int, tuple[int, int | None]], width: int) -> dict[int, int]:
+    """The widest each ``fold`` column may be: its narrowest plus what the other kept columns leave at their
+    narrowest. rich measures a cell by its longest word, so a name with no space in it kept its whole width and
+    pushed the last columns out of the table, cut or gone, where it should break across lines instead."""
+    folding = [i for i in bounds if grid.columns[i].fold and grid.columns[i].kind == "wrap"]
+    if not folding:
+        return {}
+    spare = width - sum(low for low, _ in bounds.values()) - GAP * (len(bounds) - 1)
+    caps = {}
+    for i in folding:
+        low, high = bounds[i]
+        caps[i] = max(low, min(high or low, low + max(spare, 0)))
+        spare -= caps[i] - low
     return caps
 
 
@@ -266,6 +292,16 @@ class Writer:
         """One paragraph of text, wrapped between words (every line ``indent`` in); a ``(text, style)`` part is styled."""
         text = Text.assemble(*(visible(p) if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
         self.console.print(Padding(text, (0, 0, 0, indent)) if indent else text)
+
+    def bullet(self, *parts: str | tuple[str, str], indent: int = 2) -> None:
+        """One item of a list, ``- `` ``indent`` in, its text wrapped under itself, not under the dash: a step
+        wrapped back to the dash read as the next step's start (newcomer review 19)."""
+        text = Text.assemble(*(visible(p) if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
+        item = Table.grid()
+        item.add_column(width=indent + 2, no_wrap=True)
+        item.add_column()
+        item.add_row(" " * indent + "- ", text)
+        self.console.print(item)
 
     def grid(self, grid: Grid | None) -> None:
         """Lay out a grid at this width, then a blank line (nothing for None or no rows)."""

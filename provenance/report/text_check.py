@@ -53,7 +53,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if steps:
         out.line(("To release:", "bold"))
         for step in steps:
-            out.line(f"- {step.text}", indent=2)
+            out.bullet(step.text)
     if r.get("attestation"):  # here, not under 50 lines of tables: it is what --attest was run for
         out.line(f"Attestation written: {r['attestation']}")
     out.line(f"Policy {r['policy']['path'] or 'default'} ({r['policy']['digest'][:12]})")
@@ -128,7 +128,7 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
         out.line(waivers_text(r["waivers"]["honoured"]))
     for w in r["waivers"]["honoured"]:
         if w.get("why"):
-            out.line(("- ", "yellow"), idle_waiver_text(w), indent=2)
+            out.bullet(idle_waiver_text(w))
     if r.get("audit"):
         out.line(audit_line(r["audit"]))
     return out.text()

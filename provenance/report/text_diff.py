@@ -19,6 +19,7 @@ from provenance.report.source_rows import source_origins
 from provenance.report.terminal import Col, Grid, Writer
 from provenance.report.text_tables import (
     LISTED,
+    SOURCE_FOLD,
     TONE,
     cut,
     detectors_grid,
@@ -28,7 +29,7 @@ from provenance.report.text_tables import (
 )
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
-    SUMMARY_ROWS,
+    change_counts,
     change_location,
     change_text,
     diff_command,
@@ -46,7 +47,7 @@ def _verdict_line(out: Writer, tone: str, word: str, sentence: str) -> None:
 
 
 def _changes_line(s: dict) -> str:
-    parts = [f"{s[key]} {label.removeprefix('records ')}" for key, label in SUMMARY_ROWS if s.get(key)]
+    parts = change_counts(s)
     return "Changes: " + ("; ".join(parts) if parts else "none")
 
 
@@ -140,7 +141,7 @@ CHANGE_LISTS = (
     ("conflicting", "Records with conflicting labels", "conflicting_labels"),
     ("added", "Added records", "added"),
     ("removed", "Removed records", "removed"),
-    ("duplicates", "Duplicated records", "duplicates_added"),
+    ("duplicates", "Duplicated records", "duplicated_records"),  # records, not copies: one row per record
     ("source_changed", "Records whose source changed", "source_changed"),
 )
 """The record lists of a diff: (``changes`` key, title, ``summary`` count)."""
@@ -160,7 +161,7 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
                 # as wide as its longest cell, as the other tables' columns (finding 11: a flex column
                 # stretched "label" across the line); a long label or source pair wraps between words
                 Col("sources" if kind == "source_changed" else "label", "wrap", max_width=40),
-                Col("source", "fixed", max_width=26),
+                Col("source", "fixed", narrow_wrap=True, fold=SOURCE_FOLD),  # whole (newcomer review 17, F7)
                 Col("locator", "fixed", max_width=30, drop=1),
             ],
             note=cut(len(shown), max(report["summary"].get(count) or 0, len(items)), see_all),

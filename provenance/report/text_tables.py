@@ -18,6 +18,7 @@ from provenance.report.flagged import FlaggedRecord
 from provenance.report.source_rows import source_rows
 from provenance.report.terminal import Cell, Col, Grid, Writer
 from provenance.report.wording import (
+    base_to_new,
     plural,
 )
 
@@ -40,6 +41,10 @@ def cut(shown: int, total: int, see_all: str) -> str:
 
 WIDE_HINT = "--wide shows each record whole"
 
+SOURCE_FOLD = 16
+"""Where a table is too narrow for a source's whole name, the name wraps, and a word longer than this breaks
+across lines: a source is never cut with "…" (newcomer review 17, F7: ``vendor-acme-imaging-2026-…``)."""
+
 
 def flagged_grid(
     records: list[FlaggedRecord], see_all: str, limit: int | None = FLAGGED_LISTED, wide: bool | None = None
@@ -56,7 +61,8 @@ def flagged_grid(
             Col("digest", "fixed"),
             Col("score", "fixed", "right"),
             Col("label", "fixed", max_width=16),
-            Col("source", "fixed", max_width=26, narrow_wrap=True),
+            # whole: a source cut to "vendor-acme-imaging-2026-…" names none (newcomer review 17, F7)
+            Col("source", "fixed", narrow_wrap=True, fold=SOURCE_FOLD),
             Col("lineage", "fixed", drop=3),
             Col("locator", "fixed", max_width=24, drop=4),
             Col("flagged by", "fixed", max_width=44, narrow_wrap=True),  # at 80 columns it wraps
@@ -111,7 +117,7 @@ def sources_grid(report: dict) -> Grid | None:
         return None
     detected = any(r.flagged is not None for r in rows)
     columns = [
-        Col("source", "fixed", max_width=26),
+        Col("source", "fixed", narrow_wrap=True, fold=SOURCE_FOLD),  # whole, wrapped where nothing else fits (F7)
         Col("base → new", "fixed", "right", drop=3),
         Col("added", "fixed", "right"),
         Col("attested", "wrap", "right"),
@@ -126,7 +132,7 @@ def sources_grid(report: dict) -> Grid | None:
     for r in rows:
         cells: list[Cell] = [
             escaped_cell(r.name, "bold" if r.signals or r.flagged else ""),
-            f"{r.base} → {r.new}",
+            base_to_new(r.base, r.new),
             str(r.added),
             str(r.attested),
             escaped_cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),

@@ -28,6 +28,26 @@ SUMMARY_ROWS = [
 ]
 """The diff summary's counts, in the order reports list them: (summary key, label)."""
 
+ONE_OF = {"duplicates_added": "duplicate copy added"}
+"""A summary label for a count of one, where the plural label would read ``1 duplicate copies added``."""
+
+
+def base_to_new(base: int, new: int) -> str:
+    """A count in both versions as the Sources tables show it: ``60 → 0``, and ``300 (same)`` where it did not
+    change, not ``300 → 300`` (newcomer review 17, F10)."""
+    return f"{base} (same)" if base == new else f"{base} → {new}"
+
+
+def change_counts(summary: dict) -> list[str]:
+    """The diff summary's nonzero counts as the one-line ``Changes:`` parts: ``60 added``, ``1 duplicate copy
+    added``, ``700 unchanged`` (a label's leading ``records`` dropped; newcomer review 17, F10)."""
+    return [
+        f"{summary[key]} {(ONE_OF.get(key, label) if summary[key] == 1 else label).removeprefix('records ')}"
+        for key, label in SUMMARY_ROWS
+        if summary.get(key)
+    ]
+
+
 DECISION = {
     "pass": "passed",
     "warned": "passed with warnings (released; read them)",

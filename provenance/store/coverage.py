@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +230,7 @@ def verify_log(
     extra_heads: Sequence[Checkpoint] = (),
     known: Keys | None = None,
     retired: Keys | None = None,
+    kept_names: Mapping[str, str] | None = None,
 ) -> dict:
     """``prov audit verify``: the whole log against every signed statement about it.
 
@@ -240,7 +241,8 @@ def verify_log(
     proof from each checkpoint to the next; each version's signed ``auditLogHead`` and its
     commit entry, which must name the parent and manifest object the version signed.
     ``extra_heads`` are checkpoints kept outside the store (``--checkpoint FILE``), checked
-    the same way, so a log rewritten together with its checkpoints table is still caught.
+    the same way, so a log rewritten together with its checkpoints table is still caught;
+    ``kept_names`` maps such a head's ``object`` to the file it was read from, which a mismatch names.
 
     Whose checkpoints count (see :func:`verify_checkpoints`): one signed by a key in
     ``pinned`` (else the store's keys) is checked and may cover the log; one signed by a
@@ -265,7 +267,7 @@ def verify_log(
             f"{', '.join(map(str, seqs))}); a version is committed once, so one was not written by prov commit"
         )
     trusted = trusted_keys(store, pinned)
-    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired)
+    checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired, kept_names)
     versions = _verify_version_heads(store, rows, trusted)
     cov = coverage(store, pinned)
     return {
@@ -318,6 +320,7 @@ def verify_checkpoints(
     log: tuple[list[dict], list[bytes]] | None = None,
     known: Keys | None = None,
     retired: Keys | None = None,
+    kept_names: Mapping[str, str] | None = None,
 ) -> CheckedCheckpoints:
     """Every stored checkpoint (and ``extra_heads``), smallest first, each checked against
     the log's own entries, and an RFC 9162 §2.1.4 consistency proof between consecutive ones.
@@ -378,7 +381,8 @@ def verify_checkpoints(
     checked = [cp for cp in checked if cp not in odd]
     for cp in checked:
         if not matches(cp):
-            raise VerificationError(mismatch(store, cp, len(rows), trusted, coverage(store, trusted)))
+            kept = (kept_names or {}).get(cp.object) if cp in extra_heads else None
+            raise VerificationError(mismatch(store, cp, len(rows), trusted, coverage(store, trusted), kept))
     for older, newer in zip(checked, checked[1:]):
         if not proves_extension(hashes, older, newer):
             raise VerificationError(

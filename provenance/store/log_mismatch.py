@@ -12,7 +12,7 @@ from typing import Any
 from provenance.store.checkpoints import Checkpoint, Keys
 
 
-def mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys, covered: Any) -> str:
+def mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys, covered: Any, kept: str | None = None) -> str:
     """Why checkpoint ``cp`` (by a key checked strictly) does not match the log, without guessing.
 
     ``entries`` is the log's length; ``trusted`` the keys whose checkpoints cover the log;
@@ -23,11 +23,18 @@ def mismatch(store: Any, cp: Checkpoint, entries: int, trusted: Keys, covered: A
     covers ``cp``'s entries, the message names it, so the reader can tell by who signed
     what and when; otherwise it says both readings. A key the verifier pins that this store
     revokes is named as such, with the revocation's audit entry, never as a key "not
-    pinned" (attack review 14, A14-4). Returns one line for a VerificationError.
+    pinned" (attack review 14, A14-4). ``kept``: the file ``cp`` was kept in (``--checkpoint FILE``), named as
+    such, with one more reading: a checkpoint names no store, so the state CI kept for another project under the
+    same key reads as this log cut back (newcomer review 17, F5). Returns one line for a VerificationError.
     """
     where = store.objects.path(cp.object) if store.objects.exists(cp.object) else cp.object[:12]
+    where = f"kept in {kept}" if kept is not None else where
     signer = f"signed by key {cp.keyid[:16]} at {cp.timestamp}"
     either = _readings(store, cp, trusted, covered.signed)
+    if kept is not None:
+        either += (
+            f"; or {kept} is another store's log state (a checkpoint names no store: give the one kept for this store)"
+        )
     if covered.signed >= cp.size and covered.by is not None:
         return (
             f"audit log is broken: checkpoint {where} ({signer}) disagrees with {covered.by}, which matches the "

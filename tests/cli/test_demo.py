@@ -189,6 +189,8 @@ def test_the_demo_quotes_verify_and_audit_verify_in_their_own_words(prov, workdi
     place in the store's history, so the first attestation is not "release 1") is said with -v only
     (newcomer review 8, finding 17: 200 characters on every successful verify of a training job)."""
     out = prov("demo", "--dir", "d").stdout.split("\n")
+    # the key's mode as ls and chmod write it, not Python's oct() (newcomer review 19)
+    assert out[out.index("$ prov keys generate maintainer") + 1].startswith("  maintainer.key (mode 0600), key id ")
 
     def quoted(command: str) -> list[str]:
         at = out.index(command) + 1

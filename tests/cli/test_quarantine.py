@@ -203,8 +203,10 @@ def test_quarantine_in_a_dvc_project_says_to_track_the_new_file(prov, committed:
         )
     r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", committed.owner.private_path)
     assert r.exit_code == 0, r.output
-    new = committed.root / "train.v2.parquet"
-    hint = f"  {new} is new in this DVC project: track it (dvc add {new}) as you share the store"
+    hint = (  # as typed here, with what git must commit beside it (newcomer review 17, F9)
+        "  train.v2.parquet is new in this DVC project: track it as you share the store: dvc add train.v2.parquet && "
+        "git add train.v2.parquet.dvc .gitignore && git commit -m 'v2: quarantine' && dvc push"
+    )
     assert (hint in r.stdout.splitlines()) == dvc_project, r.stdout
 
 

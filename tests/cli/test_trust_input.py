@@ -182,6 +182,8 @@ def test_an_unsigned_trust_entry_needs_asking_for(prov, store, keypair, workdir)
     assert lines[0].split() == ["source", "key", "status", "validity", "(under", "your", "pins)"]
     row = next(line for line in lines if line.startswith("vendor "))
     assert row.split()[1:] == [vendor.keyid[:16], "active", "no", "validity", "window", "counted"], row
+    # newcomer review 19: "(under your pins)" sat beside "validity", two columns left of what it heads
+    assert row.index("counted") == lines[0].index("(under your pins)"), lines
 
 
 def test_a_mistyped_source_is_named_beside_an_untrusted_key(prov, store, keypair, workdir):

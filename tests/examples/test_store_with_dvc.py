@@ -4,6 +4,8 @@ they pin, commits a version on top and shares it back the same way."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 from examples_support import clean_env, run, tool
@@ -51,3 +53,37 @@ def test_the_store_travels_with_dvc_between_two_clones(tmp_path):
     assert "data ok (220 records)" in run([prov, "verify", "v2"], a, pinned).stdout
     fsck = run([prov, "fsck", "--signer", "keys/maintainer.pub"], a, env).stdout
     assert "0 errors" in fsck
+
+
+def readme_lines() -> list[str]:
+    """The README's "Sharing the store through DVC" block, its commands only."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = readme[readme.index("Sharing the store through DVC") :]
+    block = text[text.index("```bash") + len("```bash") : text.index("```", text.index("```bash") + 7)]
+    return [line for line in block.strip().splitlines() if not line.startswith("#")]
+
+
+def test_the_readme_lines_share_a_tour_store_as_written(tmp_path):
+    """Newcomer review 17, F9: the README's lines failed in the tour's folder ('not inside of a DVC repository', then
+    'no remote specified'), shared neither the data nor the public key a teammate's verify needs, and left a key
+    generated before `git init` free to be committed. Run as written (the remote's path aside) in a folder as the
+    tour leaves it, then in a clone."""
+    env = clean_env(tmp_path)
+    prov = tool("prov")
+    here = tmp_path / "tour"
+    here.mkdir()
+    run([prov, "init"], here, env)
+    run([prov, "keys", "generate", "keys/maintainer"], here, env)  # before any git: nothing ignores it
+    write_table(here / "train-new.parquet", 120)
+    run([prov, "commit", "train-new.parquet", "--tag", "v4", "--key", "keys/maintainer.key"], here, env)
+    setup, share, clone_line = readme_lines()
+    for line in (setup.replace("/path/to/remote", str(tmp_path / "remote")), share):
+        run(["bash", "-e", "-c", line], here, env)
+    tracked = run(["git", "ls-files"], here, env).stdout.split()
+    assert {".prov.dvc", "train-new.parquet.dvc", "keys/maintainer.pub"} <= set(tracked)
+    assert "keys/maintainer.key" not in tracked
+    assert "maintainer.key" not in run(["git", "status", "--porcelain", "--untracked-files=all"], here, env).stdout
+
+    run(["git", "clone", "-q", str(here), str(tmp_path / "clone")], tmp_path, env)
+    r = run(["bash", "-e", "-c", clone_line], tmp_path / "clone", env)
+    assert "data ok (120 records)" in r.stdout
