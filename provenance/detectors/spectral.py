@@ -136,4 +136,10 @@ class SpectralDetector(Detector):
                 f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)"
             )
 
+        if len(profile.sample_Z) and not np.isfinite(reference_raw).any():
+            raise ValueError(
+                "the base is too small for spectral: no class has 3 base records in each half of the base's "
+                "file order to whiten by (6 or more records of a class); commit a larger base, or leave spectral "
+                "out of the policy's [detectors] run"
+            )
         return build_result(self.name, delta, raw, reference_raw, fpr, explain, {"drift": effect})

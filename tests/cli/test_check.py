@@ -820,3 +820,23 @@ def signed_facts(path: Path) -> dict:
 
     env = json.loads(path.read_text())
     return json.loads(base64.b64decode(env["payload"]))["predicate"]["https://prov.dev/release/v1"]
+
+
+def test_a_base_too_small_for_spectral_fails_closed_saying_why_and_the_way_on(prov, workdir, keypair):
+    """A newcomer's first toy store (8 base records, 4 per class): spectral cannot whiten any class, so the
+    check fails closed (exit 3) and says so in words a user can act on, not as an empty calibration; leaving
+    spectral out of the policy's detectors is the way on (newcomer review 19)."""
+    Store.init(workdir).close()
+    labels = ["a", "b"] * 5
+    pq.write_table(pa.table({"x": [float(i) for i in range(8)], "label": labels[:8]}), "v1.parquet")
+    assert prov("commit", "v1.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    commit_new(prov, keypair, pa.table({"x": [float(i) for i in range(10)], "label": labels}))
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--format", "json")
+    assert r.exit_code == 3, r.output
+    (failed,) = [d for d in json.loads(r.stdout)["detectors"] if d["status"] == "error"]
+    assert failed["detector"] == "spectral" and "the base is too small for spectral" in failed["error"]
+    assert "[detectors] run" in failed["error"]
+    others = ["collision", "duplicates", "gradient", "knn_label", "outlier", "volume"]
+    Path("policy.toml").write_text(f"[detectors]\nrun = {json.dumps(others)}\n")
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml")
+    assert r.exit_code in (0, 1), r.output
