@@ -73,6 +73,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.ExtremeRecords,
     detection.BatchDrift,
     detection.RelabelScanRule,
+    detection.DetectorCountsRule,
 )
 
 
