@@ -154,7 +154,7 @@ def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
     last = r.stdout.rstrip("\n").split("\n")[-1]
     # newcomer review 6, item 6: the diff step said "999 changed source"
     assert re.search(r", \d+ records whose source changed\n", r.stdout) and " changed source" not in r.stdout
-    # newcomer review 7, item 3: the demo quotes `prov check`'s own words ("BLOCKED by 4 of 28 rules")
+    # newcomer review 7, item 3: the demo quotes `prov check`'s own words ("BLOCKED by 4 of 27 rules")
     assert re.search(r"exit 1: BLOCKED by \d+ of \d+ rules: ", r.stdout), r.stdout
     # newcomer review 16, item 8: "Done in 53.69 s" at load 8 looked slow with no hint the machine was busy
     done = re.search(
