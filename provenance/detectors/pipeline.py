@@ -145,9 +145,6 @@ class Detection:
     # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
     # `prov diff --detect` never pays for scoring the base's sample once per pseudo-batch.
     relabel_null_of: Callable[[], HeldOutNull | None] | None = field(default=None, repr=False, compare=False)
-    # The pseudo-batch of each of the base profile's sample records (``ReferenceProfile.sample_batches``):
-    # the null of detectors.counts (``detectors.count_scan.forward_null``); None when not known.
-    sample_batches: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def relabel_null(self) -> HeldOutNull | None:
@@ -233,17 +230,7 @@ def run_detection(
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts)
     null = (lambda: profile_null(profile, results, fpr)) if "relabeled" in delta_rows.kinds else None
-    return Detection(
-        results,
-        verdicts,
-        delta_rows.labels,
-        drift,
-        drift_error,
-        shift,
-        list(delta_rows.kinds),
-        null,
-        np.asarray(profile.sample_batches),
-    )
+    return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
 
 
 def detect_diff(

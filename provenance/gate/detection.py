@@ -16,9 +16,6 @@ or for a detector that flags it on its own, takes it out of both. ``BatchDrift``
 range of the base's own pseudo-batches. ``RelabelScanRule`` (``detectors.relabels``, in
 ``gate.detection_relabels``; ``[detectors] relabel_scan = false`` turns it off) blocks when the
 relabels, taken together, have lower p-values than the base's held-out batches explain.
-``DetectorCountsRule`` (``detectors.counts``, in ``gate.detection_counts``; ``[detectors] count_scan =
-false`` turns it off) blocks when one detector finds more of the delta's records unusual than the
-base's later pseudo-batches, each scored against the batches before it, explain.
 
 ``CombinedFlagBudget`` lives in ``gate.detection_budget``, the settings and shared helpers in
 ``gate.detection_common``; both are re-exported here. ``rules()`` builds this part of the
@@ -53,7 +50,6 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     flagged_records,
     not_judged,
 )
-from provenance.gate.detection_counts import COUNT_SCAN, DetectorCountsRule
 from provenance.gate.detection_relabels import RELABEL_SCAN, RelabelScanRule
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, setting_value
@@ -238,8 +234,6 @@ def rules(settings: Settings) -> RuleSet | None:
     ]
     if setting_value(settings, RELABEL_SCAN):
         verdict_rules.append(RelabelScanRule(run, fpr, alpha, expected))
-    if setting_value(settings, COUNT_SCAN):
-        verdict_rules.append(DetectorCountsRule(run, fpr, alpha, expected))
     first = DetectorsRun(run, fpr)
     if not setting_value(settings, TIGHT_CLUSTER):
         for rule in [first, *verdict_rules]:

@@ -19,7 +19,6 @@ from provenance.gate import policy as policy_lib
 from provenance.gate.base import Requires, RuleSet
 from provenance.gate.base_release import DECLARED, UNRELEASED, base_release
 from provenance.gate.context import GateContext
-from provenance.gate.detection_counts import counted_rows
 from provenance.gate.kept_states import KeptLogStates, KeptState
 from provenance.gate.results import GateResult, decision_of, scored_rows
 from provenance.gate.store_scope import for_check
@@ -83,8 +82,7 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
             for v, label, kind in zip(verdicts, run.labels, run.kinds or [])
             if scanned and kind == "relabeled"
         }
-        count_rows = counted_rows(run) if any(r.rule == "detectors.counts" for r in results) else {}
-        result.waivers = with_effects(result.waivers, verdicts, threshold, run.labels, relabel_rows, count_rows)
+        result.waivers = with_effects(result.waivers, verdicts, threshold, run.labels, relabel_rows)
         extreme_p: dict[tuple[str, str | None], float] = {
             (v.digest, label): v.extreme_p for v, label in zip(verdicts, run.labels)
         }
@@ -97,12 +95,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
                     "detectors.extreme"
                     if threshold is not None and p is not None and p <= threshold
                     else "detectors.combined"
-                    if flagged_row
+                    if flagged_row or (w["digest"], w.get("label")) not in relabel_rows
                     else "detectors.relabels"
-                    if (w["digest"], w.get("label")) in relabel_rows
-                    else "detectors.counts"
-                    if (w["digest"], w.get("label")) in count_rows
-                    else "detectors.combined"
                 )
     if ctx.computed("diff") and result.findings:  # other versions' waivers naming a record flagged here: said
         from provenance.gate.waivers_elsewhere import mark_waived_elsewhere

@@ -73,7 +73,6 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.ExtremeRecords,
     detection.BatchDrift,
     detection.RelabelScanRule,
-    detection.DetectorCountsRule,
 )
 
 

@@ -234,7 +234,6 @@ def with_effects(
     extreme_p: float | None = None,
     labels: Sequence[str | None] | None = None,
     relabel_rows: frozenset[tuple[str, str | None]] | set[tuple[str, str | None]] = frozenset(),
-    count_rows: dict[tuple[str, str | None], set[str]] | None = None,
 ) -> dict[str, list[dict]]:
     """``report`` (``Waivers.report``) with each honoured waiver's ``effect`` on the detector rules.
 
@@ -262,9 +261,6 @@ def with_effects(
         relabel_rows: the rows (digest hex, label) ``detectors.relabels`` counts (the delta's relabels,
             when that rule ran): a waiver naming one and ``combined`` or ``knn_label`` takes it out of
             that rule's scan, flagged or not, so it is ``"waived"`` too.
-        count_rows: the rows ``detectors.counts`` counts (when that rule ran), each with the detectors
-            at whose own p-value <= ``count_scan.LEVEL`` it lies: a waiver naming one and ``combined`` or
-            one of those detectors takes it out of that count, so it is ``"waived"`` too.
 
     Returns:
         A new report dict; its ``honoured`` entries carry ``effect`` and, when nothing was
@@ -284,8 +280,6 @@ def with_effects(
         flagging = [d["detector"] for d in (v.detectors if v is not None else []) if d.get("flagged")]
         counted = v is not None and (v.flagged or (extreme_p is not None and v.extreme_p <= extreme_p))
         scanned = row in relabel_rows and detector in (COMBINED, "knn_label")  # detectors.relabels leaves it out
-        counting = (count_rows or {}).get(row, set())
-        scanned = scanned or (bool(counting) and (detector == COMBINED or detector in counting))  # detectors.counts
         why = None
         if v is not None and scanned and not counted:
             why = f"record {digest[:12]} was already waived by {taken[row]}" if row in taken else None

@@ -76,7 +76,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     if name.startswith("detectors."):
         detector = shlex.quote(
             "combined"
-            if name in ("detectors.combined", "detectors.extreme", "detectors.relabels", "detectors.counts")
+            if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
             else name.split(".", 1)[1]
         )
         return [

@@ -219,10 +219,7 @@ def test_the_detector_rules_follow_enabled_and_run(enabled):
     else:
         assert built.name == (
             "all_of(detectors.not-installed, requires(detectors.run, "
-            "all_of(detectors.knn_label, detectors.combined, detectors.extreme, detectors.drift, detectors.relabels, "
-            "detectors.counts)))"
+            "all_of(detectors.knn_label, detectors.combined, detectors.extreme, detectors.drift, detectors.relabels)))"
         )
         off = detection.rules({"detectors": {"run": ["knn_label"], "relabel_scan": False}})
         assert "detectors.relabels" not in off.name  # [detectors] relabel_scan = false leaves the rule out
-        off = detection.rules({"detectors": {"run": ["knn_label"], "count_scan": False}})
-        assert "detectors.counts" not in off.name  # [detectors] count_scan = false leaves the rule out
