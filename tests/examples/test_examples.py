@@ -76,6 +76,12 @@ def test_dvc_pipeline_stops_before_training_on_a_backdoored_version(project):
     assert report.startswith("prov check v2 --base v1: BLOCKED")
     blocked = [rule for rule, verdict in rule_verdicts(report).items() if verdict == "blocked"]
     assert "detectors.combined" in blocked and "detectors.extreme" in blocked, report
+    readme = (
+        EXAMPLES / "dvc-pipeline" / "README.md"
+    ).read_text()  # the example's README shows this report: keep it true
+    sample = readme.split("no model:\n\n```\n", 1)[1].split("```", 1)[0]
+    for line in sample.splitlines():
+        assert line == "..." or line in report.splitlines(), line
     assert rule_verdicts(r.stdout)["detectors.combined"] == "blocked"  # the stage prints the report where dvc shows it
     print(f"dvc backdoor pipeline: {time.monotonic() - started:.1f}s")
 
