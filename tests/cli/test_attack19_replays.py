@@ -1,0 +1,183 @@
+"""Attack review 19 of fix18a (the store id of record from signed history), replayed for real.
+
+Each test is an attack that still works on the change as merged (main at 45f339b) and asserts what a user
+relies on; each fails until its finding is fixed (report: /work/notes/report-attack19.md).
+
+- F19-1: a ``.prov/`` writer copies the first entries of another project's audit log (same maintainer key)
+  to the head of this store's log and re-chains the rest: that project's first version is now "the earliest
+  commit entry signed at its place", so its id is this store's id of record. ``prov fsck --repair`` (which
+  the refused ``trust add`` points at) overwrites the right ``meta`` row with the other project's id, and the
+  maintainer's next trust entry is signed for the other project: C16-2's cross-project replay is open again.
+- F19-2: ``prov verify V --attestation A`` with keys pinned but no store id accepts a release attestation of
+  another store, although ``A`` names another id than the one ``V`` signs (and the id of record).
+- F19-3: after a root that rotates the ``commit`` role, no version verifies under the pins, so the store has
+  no id of record and ``prov trust add`` signs whatever id ``prov.db``'s row holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from provenance.store.audit import entry_bytes
+from support import one_line
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _ok(prov, *args: str):
+    r = prov(*args)
+    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return r
+
+
+def _meta_id(folder: Path) -> str | None:
+    db = sqlite3.connect(folder / ".prov" / "prov.db")
+    found = db.execute("select value from meta where key = 'store_id'").fetchone()
+    db.close()
+    return found[0] if found else None
+
+
+def _set_meta_id(folder: Path, value: str) -> None:
+    db = sqlite3.connect(folder / ".prov" / "prov.db")
+    db.execute("insert or replace into meta (key, value) values ('store_id', ?)", [value])
+    db.commit()
+    db.close()
+
+
+def _last_trust_entry_store(folder: Path) -> str | None:
+    """The ``store`` the newest logged trust entry's signed statement names."""
+    db = sqlite3.connect(folder / ".prov" / "prov.db")
+    (detail,) = db.execute("select detail from audit where action = 'trust.add' order by seq desc limit 1").fetchone()
+    db.close()
+    oid = json.loads(detail)["statement"]
+    envelope = json.loads(next((folder / ".prov" / "objects").glob(f"{oid}.*")).read_text())
+    return json.loads(base64.b64decode(envelope["payload"]))["predicate"].get("store")
+
+
+def _other_project(prov, workdir: Path, tmp_path_factory, monkeypatch, files: tuple[str, ...], steps) -> Path:
+    """Another project of the same maintainer: ``files`` copied from this one, then ``steps`` (prov argument
+    tuples) run there. Returns its folder; the current folder is this project's again."""
+    other = tmp_path_factory.mktemp("other_project")
+    for name in files:
+        shutil.copy(workdir / name, other / name)
+    monkeypatch.chdir(other)
+    _ok(prov, "init")
+    for args in steps:
+        _ok(prov, *args)
+    monkeypatch.chdir(workdir)
+    return other
+
+
+def _plant_log_prefix(victim: Path, other: Path, upto: int) -> None:
+    """The ``.prov/`` writer's edit (sqlite3 only): ``other``'s audit entries 1..``upto`` copied verbatim (their
+    hashes unchanged) to the head of ``victim``'s log with the version envelopes they name, and ``victim``'s own
+    entries renumbered after them and re-chained (SHA-256 of each entry; no key needed)."""
+    vdb, odb = sqlite3.connect(victim / ".prov" / "prov.db"), sqlite3.connect(other / ".prov" / "prov.db")
+    vdb.row_factory = odb.row_factory = sqlite3.Row
+    prefix = [dict(r) for r in odb.execute("select * from audit where seq <= ? order by seq", [upto])]
+    own = [dict(r) for r in vdb.execute("select * from audit order by seq")]
+    odb.close()
+    for entry in prefix:
+        if entry["action"] == "commit":
+            oid = json.loads(entry["detail"])["envelope"]
+            for blob in (other / ".prov" / "objects").glob(f"{oid}.*"):
+                shutil.copy(blob, victim / ".prov" / "objects" / blob.name)
+    log, prev = list(prefix), prefix[-1]["hash"]
+    for entry in own:
+        entry = entry | {"seq": entry["seq"] + upto, "prev_hash": prev}
+        entry["hash"] = prev = hashlib.sha256(entry_bytes(entry)).hexdigest()
+        log.append(entry)
+    vdb.execute("delete from audit")
+    vdb.executemany("insert into audit values (:seq, :ts, :action, :subject, :detail, :prev_hash, :hash)", log)
+    vdb.execute("update versions set audit_seq = audit_seq + ?", [upto])
+    vdb.commit()
+    vdb.close()
+
+
+def test_f19_1_another_projects_log_prefix_does_not_become_the_id_of_record(
+    prov, template_trust, workdir, tmp_path_factory, monkeypatch
+):
+    """F19-1 (high): the other project began with a commit (``prov init; prov commit``), so its log starts
+    ``key.register, commit b0`` and b0 signed the empty log. Planted at the head of this log, b0 is the
+    earliest commit entry "signed at that place": ``identity.of_record`` names the other project's id, though
+    every version of this store signs this store's id. The refused ``trust add`` says to run ``prov fsck
+    --repair``; that writes the other id over the right row (it did not even need changing), and the next
+    trust entry the maintainer signs here names the other project, where a ``.prov/`` writer can log it."""
+    own_id = _meta_id(workdir)
+    other = _other_project(
+        prov,
+        workdir,
+        tmp_path_factory,
+        monkeypatch,
+        ("maintainer.key", "maintainer.pub", "v1.parquet"),
+        [("commit", "v1.parquet", "--tag", "b0", "--key", "maintainer.key", *PINNED)],
+    )
+    other_id = _meta_id(other)
+    assert own_id and other_id and own_id != other_id
+    _plant_log_prefix(workdir, other, upto=2)
+    _ok(prov, "keys", "generate", "vendor-2027")
+
+    r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 1 and "prov fsck --repair" in one_line(r), r.output  # holds: nothing signed yet
+
+    r = prov("fsck", "--repair", *PINNED)
+    assert _meta_id(workdir) == own_id, f"fsck --repair wrote another project's id {other_id}: {r.output}"
+    r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code != 0 or _last_trust_entry_store(workdir) != other_id, r.output
+
+
+def test_f19_2_verify_refuses_a_release_attestation_of_another_store(
+    prov, template_trust, workdir, tmp_path_factory, monkeypatch
+):
+    """F19-2 (medium): the other project holds the same data (a mirror, a staging store) and released its v2;
+    its attestation names its own store id. Here v2 signs this store's id, and so does the id of record, yet
+    ``prov verify v2 --attestation`` under the pinned maintainer key (no ``--store-id``) says "release
+    attestation ok": a release this store's gate never passed (its trust, lineage and revocations) is
+    accepted. Only ``--store-id`` or a root's ``store`` refuses it, though the version's own signed id shows it."""
+    files = ("maintainer.key", "maintainer.pub", "vendor.pub", "policy.toml", "v1.parquet", "v2.parquet")
+    files += ("vendor-batch.parquet", "vendor-batch.parquet.prov.json")
+    other = _other_project(
+        prov,
+        workdir,
+        tmp_path_factory,
+        monkeypatch,
+        files,
+        [
+            ("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key"),
+            ("add", "vendor-batch.parquet", "--source", "vendor", *PINNED),
+            ("commit", "v1.parquet", "--tag", "v1", "--key", "maintainer.key", *PINNED),
+            ("commit", "v2.parquet", "--tag", "v2", "--key", "maintainer.key", *PINNED),
+            ("check", "v2", "--base", "v1", "--policy", "policy.toml", "--attest", "--key", "maintainer.key", *PINNED),
+        ],
+    )
+    assert _meta_id(other) != _meta_id(workdir)
+    _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)  # this store's: ok
+    r = prov("verify", "v2", "--attestation", str(other / "v2.attestation.json"), "--no-data", *PINNED)
+    assert r.exit_code == 1, f"another store's release attestation accepted: {r.output}"
+
+
+def test_f19_3_a_rotated_commit_key_leaves_no_id_of_record_and_the_row_decides(prov, template_trust, workdir):
+    """F19-3 (low): root v2 gives ``commit`` to a new key only (README: what the old key signed then stops
+    verifying, B13-1). Under that chain no version verifies, so ``identity.expected`` finds no id of record and
+    no signed id at all, and a ``.prov/`` writer's ``meta`` row decides what the next signing write signs:
+    ``prov trust add`` under the new root signs another project's id. The store's id was signed by v1..v3q all
+    the same (verified by the rotated-out key an earlier root of the chain trusted)."""
+    own_id, other_id = _meta_id(workdir), "ab" * 16
+    for name in ("rootk", "new2"):
+        _ok(prov, "keys", "generate", name)
+    for version, committer in ((1, "maintainer.pub"), (2, "new2.pub")):
+        out = f"root{version}.json"
+        _ok(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", committer, "--attest", committer,
+            "--source", "vendor=vendor.pub", "--version", str(version))  # fmt: skip
+        _ok(prov, "root", "sign", out, "--key", "rootk.key")
+    under = ("--signer", "rootk.pub", "--root", "root1.json", "--root", "root2.json")
+    _set_meta_id(workdir, other_id)
+    r = prov("trust", "add", "vendor", "new2.pub", "--key", "new2.key", *under)
+    assert r.exit_code != 0 or _last_trust_entry_store(workdir) == own_id, (
+        f"trust entry signed for {_last_trust_entry_store(workdir)}: {r.output}"
+    )
