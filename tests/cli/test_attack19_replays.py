@@ -12,6 +12,9 @@ relies on; each fails until its finding is fixed (report: /work/notes/report-att
   another store, although ``A`` names another id than the one ``V`` signs (and the id of record).
 - F19-3: after a root that rotates the ``commit`` role, no version verifies under the pins, so the store has
   no id of record and ``prov trust add`` signs whatever id ``prov.db``'s row holds.
+- F19-4: with the audit log broken before the id of record (one timestamp edited), ``trust.scope.hint_scope``
+  falls back to ``prov.db``'s row: a trust entry signed for another project counts again for ``prov add`` and
+  ``prov trust list`` (17b's replay, plus one edit).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provenance.store import Store
 from provenance.store.audit import entry_bytes
 from support import one_line
 
@@ -181,3 +188,46 @@ def test_f19_3_a_rotated_commit_key_leaves_no_id_of_record_and_the_row_decides(p
     assert r.exit_code != 0 or _last_trust_entry_store(workdir) == own_id, (
         f"trust entry signed for {_last_trust_entry_store(workdir)}: {r.output}"
     )
+
+
+def test_f19_4_a_broken_log_does_not_hand_the_trust_scope_back_to_the_row(
+    prov, template_trust, workdir, tmp_path_factory, monkeypatch
+):
+    """F19-4 (low): 17b's replay (another project's ``trust add vendor attacker.pub``, its statement and one
+    ``trust.add`` entry planted here, the row set to that project's id), plus one edit: audit entry 1's time.
+    ``identity.of_record`` then raises, and ``hint_scope`` falls back to the row, so ``prov add`` takes a
+    batch the attacker signed as vendor's and ``trust list`` counts the attacker's key (17b's test has ``add``
+    refuse it). ``commit`` and the gate refuse the broken log, so this misleads rather than releases."""
+    other = _other_project(
+        prov,
+        workdir,
+        tmp_path_factory,
+        monkeypatch,
+        ("maintainer.key", "maintainer.pub", "attacker.pub"),
+        [("trust", "add", "vendor", "attacker.pub", "--key", "maintainer.key")],
+    )
+    odb = sqlite3.connect(other / ".prov" / "prov.db")
+    (detail,) = odb.execute("select detail from audit where action = 'trust.add'").fetchone()
+    odb.close()
+    fields = json.loads(detail)
+    store = Store.open(workdir)
+    try:
+        with store.write():
+            blob = next((other / ".prov" / "objects").glob(f"{fields['statement']}.*")).read_bytes()
+            assert store.put_object(blob, "json") == fields["statement"]
+            store.audit("trust.add", "vendor", fields)
+    finally:
+        store.close()
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    db.execute("update audit set ts = '2001-01-01T00:00:00Z' where seq = 1")
+    db.commit()
+    db.close()
+    _set_meta_id(workdir, str(_meta_id(other)))
+    rows = pq.read_table("vendor-batch.parquet").slice(0, 40)
+    pixels = [v + 7 for v in rows.column("px20").to_pylist()]
+    pq.write_table(
+        rows.set_column(rows.schema.get_field_index("px20"), "px20", pa.array(pixels, pa.int64())), "evil.parquet"
+    )
+    _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)
+    assert r.exit_code != 0, f"a batch signed by a key only another project trusts was added: {r.output}"
