@@ -10,8 +10,9 @@ relies on; each fails until its finding is fixed (report: /work/notes/report-att
   maintainer's next trust entry is signed for the other project: C16-2's cross-project replay is open again.
 - F19-2: ``prov verify V --attestation A`` with keys pinned but no store id accepts a release attestation of
   another store, although ``A`` names another id than the one ``V`` signs (and the id of record).
-- F19-3: after a root that rotates the ``commit`` role, no version verifies under the pins, so the store has
-  no id of record and ``prov trust add`` signs whatever id ``prov.db``'s row holds.
+- F19-3: when no version verifies under the pins (the one maintainer who made them revoked by an unsigned
+  ``keys`` row while a second is pinned, or a root that rotates ``commit``), the store has no id of record and
+  ``prov trust add`` signs whatever id ``prov.db``'s row holds.
 - F19-4: with the audit log broken before the id of record (one timestamp edited), ``trust.scope.hint_scope``
   falls back to ``prov.db``'s row: a trust entry signed for another project counts again for ``prov add`` and
   ``prov trust list`` (17b's replay, plus one edit).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from provenance.store import Store
 from provenance.store.audit import entry_bytes
@@ -168,23 +170,35 @@ def test_f19_2_verify_refuses_a_release_attestation_of_another_store(
     assert r.exit_code == 1, f"another store's release attestation accepted: {r.output}"
 
 
-def test_f19_3_a_rotated_commit_key_leaves_no_id_of_record_and_the_row_decides(prov, template_trust, workdir):
-    """F19-3 (low): root v2 gives ``commit`` to a new key only (README: what the old key signed then stops
-    verifying, B13-1). Under that chain no version verifies, so ``identity.expected`` finds no id of record and
-    no signed id at all, and a ``.prov/`` writer's ``meta`` row decides what the next signing write signs:
-    ``prov trust add`` under the new root signs another project's id. The store's id was signed by v1..v3q all
-    the same (verified by the rotated-out key an earlier root of the chain trusted)."""
+@pytest.mark.parametrize("how", ["store-revocation", "root-rotation"])
+def test_f19_3_no_version_verifying_under_the_pins_leaves_the_row_to_decide(prov, template_trust, workdir, how):
+    """F19-3 (high): when no version verifies under the pins, ``identity.expected`` finds no id of record and
+    no signed id at all, and a ``.prov/`` writer's ``meta`` row decides what the next signing write signs.
+    ``store-revocation``: two maintainers are pinned (``--signer maintainer.pub --signer bob.pub``) and
+    maintainer made every commit; a ``.prov/`` writer alone sets maintainer's ``keys.revoked_at`` (an unsigned
+    row the pins honour: "a revocation only removes trust") and the id row; Bob's ``prov trust add`` then
+    signs the other project's id, with no warning. ``root-rotation``: root v2 gives ``commit`` to a new key
+    only (what the old key signed stops verifying, B13-1), and ``trust add`` under the new root does the same.
+    Either way the signed history named this store's id all along (v1..v3q, by a key the pins knew)."""
     own_id, other_id = _meta_id(workdir), "ab" * 16
-    for name in ("rootk", "new2"):
-        _ok(prov, "keys", "generate", name)
-    for version, committer in ((1, "maintainer.pub"), (2, "new2.pub")):
-        out = f"root{version}.json"
-        _ok(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", committer, "--attest", committer,
-            "--source", "vendor=vendor.pub", "--version", str(version))  # fmt: skip
-        _ok(prov, "root", "sign", out, "--key", "rootk.key")
-    under = ("--signer", "rootk.pub", "--root", "root1.json", "--root", "root2.json")
+    if how == "store-revocation":
+        _ok(prov, "keys", "generate", "bob")
+        under, new_key = (*PINNED, "--signer", "bob.pub"), "bob"
+        db = sqlite3.connect(workdir / ".prov" / "prov.db")
+        db.execute("update keys set revoked_at = '2026-01-01T00:00:00+00:00' where name = 'maintainer'")
+        db.commit()
+        db.close()
+    else:
+        for name in ("rootk", "new2"):
+            _ok(prov, "keys", "generate", name)
+        for version, committer in ((1, "maintainer.pub"), (2, "new2.pub")):
+            out = f"root{version}.json"
+            _ok(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", committer, "--attest", committer,
+                "--source", "vendor=vendor.pub", "--version", str(version))  # fmt: skip
+            _ok(prov, "root", "sign", out, "--key", "rootk.key")
+        under, new_key = ("--signer", "rootk.pub", "--root", "root1.json", "--root", "root2.json"), "new2"
     _set_meta_id(workdir, other_id)
-    r = prov("trust", "add", "vendor", "new2.pub", "--key", "new2.key", *under)
+    r = prov("trust", "add", "vendor", f"{new_key}.pub", "--key", f"{new_key}.key", *under)
     assert r.exit_code != 0 or _last_trust_entry_store(workdir) == own_id, (
         f"trust entry signed for {_last_trust_entry_store(workdir)}: {r.output}"
     )
