@@ -83,7 +83,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
             # trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write them
             # back from the statements, whatever other errors remain (attack review 16, F2: restoring rows from a
             # verified statement removes nothing and adds no trust the log does not give), then check again
-            restored = store_id.restore(insp.store, pins) + trust_rows.restore(insp.store, pins)
+            restored = store_id.restore(insp.store, pins, report) + trust_rows.restore(insp.store, pins)
             insp.store.close()
             insp = Inspection(Path(root))
             insp.pins = pins
@@ -127,9 +127,9 @@ def _check(insp: Inspection) -> FsckReport:
         insp.guarded("keys", lambda: keys.check_keys(insp))
         insp.guarded("trust", lambda: keys.check_trust(insp))
         insp.guarded("trust", lambda: trust_rows.check_statement_rows(insp))
-        insp.guarded("store id", lambda: store_id.check_store_id(insp))
         for row in insp.rows("versions", "audit_seq"):
             insp.guarded(f"version {row.get('tag')}", functools.partial(versions.check_version, insp, row))
+        insp.guarded("store id", lambda: store_id.check_store_id(insp))  # after audit and versions: it reads them
         for row in insp.rows("batches", "audit_seq"):
             insp.guarded(f"batch {row.get('batch')}", functools.partial(batches.check_batch, insp, row))
         insp.guarded("batches", lambda: batches.check_batch_records_orphans(insp))
