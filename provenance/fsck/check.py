@@ -51,7 +51,8 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     again in the same transaction each of prov's indexes that is missing (an impostor held its name)
     (``schema_repair.repair_schema``: never one of prov's or SQLite's own objects) unless SQLite's integrity
     check fails, then checks the store again; a missing, damaged or changed store id, written back from the
-    pinned id or the id of record (``provenance.fsck.store_id``); and trust rows deleted while the audit log
+    pinned id or the id of record (``provenance.fsck.store_id``; not while the audit log is in error, a version's
+    signed audit head is not in it, or the log and the versions disagree on the id); and trust rows deleted while the audit log
     names their signed trust entry, which verifies under ``pins``; it writes the rows back from the entry
     (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
     removal), unless SQLite reports the database or schema damaged, and checks the store again.

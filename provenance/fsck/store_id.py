@@ -4,7 +4,8 @@
 can change it. fsck compares it with the id the verifier pinned (``Pins.store_id``), else the store's id of
 record (the earliest id-naming version of the audit log, verified under the pins): a missing, damaged or
 different row is an error that ``prov fsck --repair`` mends by writing that id back (never a new one while
-signed history names one). It also warns of logged trust entries naming no store that were logged after the
+signed history names one, and none while the audit log is in error, a version's signed audit head is not in
+it, or the log and the versions disagree on the id: attack review 19, F19-1). It also warns of logged trust entries naming no store that were logged after the
 id of record's version signed its audit head or, before any version signs an id, after the last version's
 signed head: the next id-signing commit would sign over them.
 """
