@@ -62,7 +62,7 @@ def fsck(
             echo(
                 f"--repair: nothing removed or kept: {len(report.errors)} integrity error(s) remain, and a damaged "
                 "store could make a needed object look unreferenced; fix the errors first"
-                + (" (the trust rows above were restored all the same)" if report.restored else "")
+                + (" (the items listed as restored above were restored all the same)" if report.restored else "")
             )
     if not report.ok:
         first = report.errors[0]

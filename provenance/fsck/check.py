@@ -51,7 +51,8 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
     again in the same transaction each of prov's indexes that is missing (an impostor held its name)
     (``schema_repair.repair_schema``: never one of prov's or SQLite's own objects) unless SQLite's integrity
     check fails, then checks the store again; a missing, damaged or changed store id, written back from the
-    pinned id or the id of record (``provenance.fsck.store_id``); and trust rows deleted while the audit log
+    pinned id or the id of record (``provenance.fsck.store_id``; not while the audit log is in error, a version's
+    signed audit head is not in it, or the log and the versions disagree on the id); and trust rows deleted while the audit log
     names their signed trust entry, which verifies under ``pins``; it writes the rows back from the entry
     (``provenance.fsck.trust_rows``) even while other errors remain (they still block every
     removal), unless SQLite reports the database or schema damaged, and checks the store again.
@@ -83,7 +84,7 @@ def fsck(root: str | Path, repair: bool = False, pins: Any = None) -> FsckReport
             # trust rows deleted while the log keeps their signed entries (attack review 15, A15-3): write them
             # back from the statements, whatever other errors remain (attack review 16, F2: restoring rows from a
             # verified statement removes nothing and adds no trust the log does not give), then check again
-            restored = store_id.restore(insp.store, pins) + trust_rows.restore(insp.store, pins)
+            restored = store_id.restore(insp.store, pins, report) + trust_rows.restore(insp.store, pins)
             insp.store.close()
             insp = Inspection(Path(root))
             insp.pins = pins
@@ -127,9 +128,9 @@ def _check(insp: Inspection) -> FsckReport:
         insp.guarded("keys", lambda: keys.check_keys(insp))
         insp.guarded("trust", lambda: keys.check_trust(insp))
         insp.guarded("trust", lambda: trust_rows.check_statement_rows(insp))
-        insp.guarded("store id", lambda: store_id.check_store_id(insp))
         for row in insp.rows("versions", "audit_seq"):
             insp.guarded(f"version {row.get('tag')}", functools.partial(versions.check_version, insp, row))
+        insp.guarded("store id", lambda: store_id.check_store_id(insp))  # after audit and versions: it reads them
         for row in insp.rows("batches", "audit_seq"):
             insp.guarded(f"batch {row.get('batch')}", functools.partial(batches.check_batch, insp, row))
         insp.guarded("batches", lambda: batches.check_batch_records_orphans(insp))

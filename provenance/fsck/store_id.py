@@ -4,7 +4,8 @@
 can change it. fsck compares it with the id the verifier pinned (``Pins.store_id``), else the store's id of
 record (the earliest id-naming version of the audit log, verified under the pins): a missing, damaged or
 different row is an error that ``prov fsck --repair`` mends by writing that id back (never a new one while
-signed history names one). It also warns of logged trust entries naming no store that were logged after the
+signed history names one, and none while the audit log is in error, a version's signed audit head is not in
+it, or the log and the versions disagree on the id: attack review 19, F19-1). It also warns of logged trust entries naming no store that were logged after the
 id of record's version signed its audit head or, before any version signs an id, after the last version's
 signed head: the next id-signing commit would sign over them.
 """
@@ -20,7 +21,7 @@ from provenance.trust.pins import Pins
 from provenance.version_facts import verified_statement
 
 if TYPE_CHECKING:
-    from provenance.fsck.problems import Inspection
+    from provenance.fsck.problems import FsckReport, Inspection
     from provenance.store.store import Store
 
 
@@ -68,7 +69,9 @@ def check_store_id(insp: Inspection) -> None:
     except VerificationError as exc:
         insp.error("store id", str(exc))
         return
-    if found is not None:
+    if found is not None and found[1] is not None and blocked(store, insp.report):
+        insp.error("store id", f"{found[0].split('; prov fsck --repair')[0]}; {NOT_WRITTEN}")
+    elif found is not None:
         insp.error("store id", found[0], repairable=found[1] is not None)
     if record is not None and pins.pinned and pins.root is None:
         return  # trust_rows.check_statement_rows names them as errors (hint_scope's legacy_until)
@@ -105,11 +108,35 @@ def _last_version_head(store: Store) -> tuple[int, str]:
     return best, (f"version {last}'s signed audit head" if last else "the store was made")
 
 
-def restore(store: Store, pins: Any) -> list[str]:
+NOT_WRITTEN = (
+    "prov fsck --repair writes no store id while the audit log is in error or a version's signed audit head is "
+    "not in it (the id of record is read from them): mend those first, or restore .prov/ from a copy you trust"
+)
+
+
+def blocked(store: Store, report: FsckReport | None) -> bool:
+    """Whether ``report`` (this fsck's findings so far) has an error in the audit log, or a verified version's
+    signed audit head is not in it (``identity.lost_head``): the id of record is read from them."""
+    audit_error = report is not None and any(p.check == "audit" for p in report.errors)
+    return audit_error or identity.lost_head(store) is not None
+
+
+def restore(store: Store, pins: Any, report: FsckReport | None = None) -> list[str]:
     """Write the pinned id or the id of record back into a missing, damaged or different row (one write; an error
-    leaves the store as it was). Returns the line for ``report.repaired``, or nothing to do."""
+    leaves the store as it was). Returns the line for ``report.repaired``, or nothing to do.
+
+    Nothing is written while the audit log is in error (in ``report``, this fsck's findings) or a version's
+    signed audit head is not in it (:func:`blocked`): the id of record is read from them, and a ``.prov/``
+    writer who put another project's log start at the head of this log would have fsck write that project's id
+    (attack review 19, F19-1); nor when signed history cannot tell the id (``identity.expected`` raises: fsck
+    reported why)."""
+    if blocked(store, report):
+        return []
     with store.write():
-        found = row_problem(store, _pins(pins))
+        try:
+            found = row_problem(store, _pins(pins))
+        except VerificationError:
+            return []
         if found is None or found[1] is None:
             return []
         store.db.execute("insert or replace into meta (key, value) values (?, ?)", [identity.META_KEY, found[1]])

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from provenance import clock, input_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.gate.attestation import LEGACY_PREDICATE_TYPE, PREDICATE_TYPE
-from provenance.gate.release_history import EXTENSION
+from provenance.gate.release_history import EXTENSION, other_store
+from provenance.store import identity
 from provenance.store.checkpoints import CHECKPOINT_TYPE, Checkpoint, Keys, checkpoint_from_file, trusted_keys
 from provenance.store.log_state import LogState, require_consistent
 from provenance.trust import releases
@@ -282,7 +283,8 @@ def check_release(
     :func:`verify_attestation` makes before it reads the audit log, release state and lineage: signed by
     the pinned ``attest`` role (store revocations honoured), a release attestation of ``version`` (default:
     the version it names) at this store's Merkle root, PASSED, of the store id the verifier pinned if any
-    (``store``; an attestation made before it names none), not expired (with ``at_release``: expiry
+    (``store``; an attestation made before it names none), of the store id the version itself signs and of this
+    store's id (pinned or of record: ``release_history.other_store``), not expired (with ``at_release``: expiry
     reported, not refused), its base a signed ancestor (and ``base`` when given), one policy digest (and
     ``policy_digest`` when given), a release counter. ``prov log`` and ``prov show`` mark a release only
     from an attestation that passes these and an audit log that matches its checkpoints
@@ -310,6 +312,10 @@ def check_release(
             f"{path}: attests a release of store {str(facts.get('store'))[:16]}, not the store id you pinned "
             f"({pins.store_id[:16]}, {pins.store_id_origin})"
         )
+    ancestry = signed_ancestry(store, version)
+    foreign = other_store(facts, ancestry[0][1]["predicate"].get("store"), identity.expected(store).store_id)
+    if foreign is not None:  # attack review 19, F19-2: a mirror's release, which this store's gate never passed
+        raise VerificationError(f"{path}: {foreign}: another store's release")
     expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
     expired = (now or clock.now()) >= expires
     if expired and not at_release:
@@ -318,7 +324,7 @@ def check_release(
             f"check {version} again with 'prov check --attest' for a fresh attestation"
         )
     base_facts = facts.get("base") or {}
-    chain = {r["tag"]: r for r, _ in signed_ancestry(store, version)}
+    chain = {r["tag"]: r for r, _ in ancestry}
     ancestor = chain.get(str(base_facts.get("version")))
     if ancestor is None or ancestor["merkle_root"] != base_facts.get("merkleRoot"):
         raise VerificationError(

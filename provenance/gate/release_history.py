@@ -34,14 +34,58 @@ if TYPE_CHECKING:
 EXTENSION = "https://prov.dev/release/v1"
 
 
+def other_store(facts: dict, version_store: object, store_id: str | None) -> str | None:
+    """Why a release attestation's signed prov ``facts`` are another store's release, or ``None``.
+
+    ``version_store`` is the store id the attested version's own verified statement signs (``None``: made
+    before ids), ``store_id`` this store's id (``identity.expected``: pinned, or of record; ``None``: none
+    yet). An attestation names the id its version signed (``facts["store"]``); one naming another than
+    either is a release of another store holding the same data (a mirror, a staging store), which this
+    store's gate never passed (attack review 19, F19-2). One made before attestations named their store
+    (fix18a) names none and is not judged here."""
+    named = facts.get("store")
+    if named is None:
+        return None
+    if named != version_store:
+        signs = f"store id {str(version_store)[:16]}" if version_store is not None else "no store id"
+        return f"attests a release of store {str(named)[:16]}, but {facts.get('version')} signs {signs} here"
+    if store_id is not None and named != store_id:
+        return f"attests a release of store {str(named)[:16]}, but this store's id is {store_id[:16]}"
+    return None
+
+
 def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
     """``(object id, prov facts)`` of every attestation kept in the store that verifies under the
-    pinned ``attest`` role and attests a version of this store (its tag *and* Merkle root).
+    pinned ``attest`` role and attests a version of this store: its tag *and* Merkle root, and the
+    store id that version signs (:func:`other_store`).
 
-    A forged row, a broken object or a genuine attestation of another dataset's version
-    planted in ``.prov/`` is left out (this never raises for them).
+    A forged row, a broken object or a genuine attestation of another dataset's version or of another
+    store planted in ``.prov/`` is left out (this never raises for them). While this store's id cannot be
+    read from signed history (``identity.expected`` raises) the version's own signed id still decides, and one
+    whose version does not verify is kept: dropping them would let a ``.prov/`` writer switch off
+    :func:`require_extends_attested`.
     """
+    from provenance.store import identity
+    from provenance.version_facts import verified_statement
+
     roots = dict(store.db.execute("select tag, merkle_root from versions").fetchall())
+    try:
+        store_id: str | None = identity.expected(store).store_id
+    except VerificationError:
+        store_id = None
+    signs: dict[str, object] = {}  # tag -> the store id its verified statement signs
+
+    def of_this_store(facts: dict) -> bool:
+        if facts.get("store") is None:
+            return True
+        tag = str(facts.get("version"))
+        if tag not in signs:
+            try:
+                signs[tag] = verified_statement(store, store.version(tag))["predicate"].get("store")
+            except (InputError, VerificationError):  # the version's id cannot be told: kept, as before ids (a
+                return True  # kept one can only make require_extends_attested refuse, never let a rollback by)
+        return other_store(facts, signs[tag], store_id) is None
+
     for (oid,) in store.db.execute("select object from attestations").fetchall():
         name = f"attestation {oid[:12]}"
         try:
@@ -51,7 +95,7 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
             root = signing.subject_root(stmt).hex()
         except (InputError, VerificationError):
             continue
-        if isinstance(facts, dict) and roots.get(str(facts.get("version"))) == root:
+        if isinstance(facts, dict) and roots.get(str(facts.get("version"))) == root and of_this_store(facts):
             yield oid, facts
 
 

@@ -8,7 +8,9 @@ first write that signs it: ``prov trust add``, ``retire``, ``commit``). That row
 writes ``.prov/``, so it is only a hint (attack review 17b). What decides is, first, an id the verifier pinned
 (``--store-id``, ``PROV_STORE_ID`` or the root file's ``store``: ``Pins.store_id``), else the id *of record*
 (:func:`of_record`): the one named by the earliest ``commit`` entry of the hash-chained audit log whose version
-statement verifies under the pins and was signed at that place in this log. Every write that signs the id
+statement verifies under a commit key the pins vouch for (now or before a rotation, store revocations not
+applied: the id is a signed fact, not a grant) and was signed at that place in this log; every other version
+the store holds must sign the same id (:func:`expected`, attack review 19). Every write that signs the id
 (:func:`ensure`) refuses a row that contradicts either.
 """
 
@@ -79,7 +81,8 @@ def of_record(store: Store, until: int | None = None) -> Record | None:
     """The store's id of record, read from the hash-chained audit log and signed versions, never from a row alone.
 
     The earliest ``commit`` entry (up to audit seq ``until``; ``None``: the whole log) whose envelope verifies
-    under the store handle's pins for the ``commit`` role, signs a dataset version of the entry's tag naming a
+    for the ``commit`` role under a key set the handle's pins vouch for a fact (:func:`_version_predicate`:
+    rotated-out and store-revoked commit keys too), signs a dataset version of the entry's tag naming a
     store id, and was signed at that place in this log: its ``auditLogHead`` is the entry just before (only
     ``key.register`` entries between), so a version signed in another project, copied here with a planted
     entry, is not one. Entries that do not meet this are passed over (the gate and ``prov audit verify`` judge
@@ -132,7 +135,9 @@ def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -
 
 def _version_predicate(store: Store, envelope: str, tag: str) -> dict | None:
     """The signed predicate of version ``tag`` in object ``envelope``, when it verifies for the ``commit`` role
-    under the store handle's pins and signs a dataset version of that name; else ``None``."""
+    under a key set the verifier vouches for a fact (``Pins.fact_role_keys``: the commit keys of the root in
+    force or of an earlier root, else the pinned signers, store revocations not applied: the id a version signed
+    is a fact, not a grant, attack review 19, F19-3) and signs a dataset version of that name; else ``None``."""
     from provenance.signing import DATASET_VERSION_TYPE
     from provenance.trust.roles import COMMIT, RoleKeys, verify_role
 
@@ -140,30 +145,67 @@ def _version_predicate(store: Store, envelope: str, tag: str) -> dict | None:
     try:
         env = store.objects.envelope(envelope, f"envelope of {tag}")
         if pins is not None:
-            stmt = pins.verify(env, COMMIT, f"version {tag}", store).statement
+            roles = tuple(pins.fact_role_keys(COMMIT, store))
         else:  # no Pins on the handle: the store's own keys, as Pins.unpinned() checks (NOT a trust decision)
-            stmt = verify_role(
-                env, RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}), tag
-            ).statement
+            roles = (RoleKeys(COMMIT, store.trusted_keys(), 1, "keys found in the store", {}),)
     except (InputError, VerificationError, StoreError):
         return None
-    pred = stmt.get("predicate")
-    if stmt.get("predicateType") != DATASET_VERSION_TYPE or not isinstance(pred, dict) or pred.get("version") != tag:
+    for role in roles:
+        try:
+            stmt = verify_role(env, role, tag).statement
+        except (InputError, VerificationError):
+            continue
+        pred = stmt.get("predicate")
+        if stmt.get("predicateType") == DATASET_VERSION_TYPE and isinstance(pred, dict) and pred.get("version") == tag:
+            return pred
         return None
-    return pred
+    return None
 
 
-def _ids_versions_sign(store: Store) -> list[tuple[str, str]]:
-    """``(tag, id)`` of every version row whose statement verifies (:func:`_version_predicate`) and names a store
-    id, oldest first: what signed history says when no commit entry of the log makes a :class:`Record` (its
-    entry moved, or the log rewritten so no version's signed head is in it)."""
-    rows = store.db.execute("select tag, envelope_object from versions order by audit_seq, created_at").fetchall()
-    out = []
-    for tag, envelope in rows:
-        pred = _version_predicate(store, str(envelope), str(tag))
-        if pred is not None and pred.get("store") is not None:
-            out.append((str(tag), str(pred["store"])))
-    return out
+def _signed_versions(store: Store) -> tuple[list[tuple[str, dict]], list[str]]:
+    """What the store's versions sign: ``(verified, unverified)``. ``verified`` is ``(tag, signed predicate)`` of
+    every version whose statement verifies (:func:`_version_predicate`), oldest first, read from the ``versions``
+    rows *and* from the ``commit`` entries of the audit log (each envelope once: deleting a row does not hide
+    a version whose entry the log keeps); ``unverified`` the tags of those that do not verify."""
+    found = [
+        (str(t), str(e))
+        for t, e in store.db.execute("select tag, envelope_object from versions order by audit_seq, created_at")
+    ]
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'commit' order by seq"):
+        try:
+            found.append((str(subject), str(json.loads(detail)["envelope"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    verified: list[tuple[str, dict]] = []
+    unverified: list[str] = []
+    for tag, envelope in dict.fromkeys(found):
+        pred = _version_predicate(store, envelope, tag)
+        if pred is not None:
+            verified.append((tag, pred))
+        else:
+            unverified.append(tag)
+    return verified, unverified
+
+
+def _head_missing(store: Store, verified: list[tuple[str, dict]]) -> str | None:
+    """The tag of the first verified version whose signed ``auditLogHead`` is not an entry of the audit log (nor
+    the empty log): the log before it was rewritten, as a ``.prov/`` writer who puts another project's log start
+    at its head must (attack review 19, F19-1). ``None`` when every signed head is found."""
+    from provenance.store.audit import GENESIS
+
+    for tag, pred in verified:
+        head = pred.get("auditLogHead")
+        if isinstance(head, str) and head != GENESIS:
+            if store.db.execute("select 1 from audit where hash = ?", [head]).fetchone() is None:
+                return tag
+    return None
+
+
+def lost_head(store: Store) -> str | None:
+    """The tag of a version whose statement verifies (:func:`_version_predicate`) but whose signed
+    ``auditLogHead`` is not in the audit log (the log before it was rewritten), or ``None``: ``prov fsck
+    --repair`` writes no store id while one is (attack review 19, F19-1)."""
+    return _head_missing(store, _signed_versions(store)[0])
 
 
 @dataclass(frozen=True)
@@ -181,47 +223,67 @@ class Expected:
 
 def expected(store: Store) -> Expected:
     """The id a signing write must sign: the pinned one (``Pins.store_id``) when there is one, else the id of
-    record (:func:`of_record`), else the id a version row's verified statement signs (when the log holds no
-    record: an entry moved or the log rewritten), else ``None`` (nothing signed names one yet).
+    record (:func:`of_record`), else the id a version's verified statement signs (when the log holds no record:
+    an entry moved or the log rewritten), else ``None`` (nothing signed names one yet). Every version the store
+    holds (rows and the log's commit entries) whose statement verifies and names an id must name that one, and,
+    when the id of record decides, must have its signed audit head in the log (attack review 19, F19-1: another
+    project's log start put at the head of this log names its id, which the versions here contradict, or, in a
+    store whose versions name no id, whose rewritten log loses their signed heads).
 
     Raises:
         VerificationError: the pinned id is not the id of record or one a version signs (the store is another
-            project's, or the pin is wrong); with no record, versions that sign different ids; or the log breaks
-            before the record (:func:`of_record`).
+            project's, its log was rewritten, or the pin is wrong); the id of record or, with no record, the
+            oldest version's id is not the one another version signs (the log and the versions disagree:
+            tampered); with an id of record, a version's signed audit head is not in the log (rewritten); the
+            store has versions but none verifies under any key the pins vouch for, and nothing is pinned (the
+            id cannot be told, and ``prov.db``'s row is not taken instead: F19-3); or the log breaks before the
+            record (:func:`of_record`).
     """
     pins = getattr(store, "pins", None)  # Pins, duck-typed (trust.pins imports the store package)
     pinned = getattr(pins, "store_id", None)
     origin = f"the store id you pinned ({getattr(pins, 'store_id_origin', 'pinned')})"
     where = store.root / "prov.db"
     record = of_record(store)
-    if record is not None:
-        if pinned is None:
-            return Expected(record.store_id, record.describe(), False, record)
-        if record.store_id != pinned:
+    verified, unverified = _signed_versions(store)
+    signed = [(tag, str(p["store"])) for tag, p in verified if p.get("store") is not None]
+    if pinned is not None:
+        if record is not None and record.store_id != pinned:
             raise VerificationError(
                 f"{where}: {record.describe()} names store id {record.store_id}, not {origin}, {pinned}: this is "
-                "another project's store, or the pin is wrong"
+                "another project's store, its audit log was rewritten, or the pin is wrong"
             )
-        return Expected(pinned, origin, True, record)
-    # no commit entry makes a record: a version that signs an id all the same (its entry moved, the log
-    # rewritten) still decides, failing closed, rather than the row
-    signed = _ids_versions_sign(store)
-    other = [(tag, sid) for tag, sid in signed if sid != (pinned or signed[0][1])]
-    if other:
-        tag, sid = other[0]
-        against = f"{origin}, {pinned}" if pinned else f"version {signed[0][0]}'s, {signed[0][1]}"
-        raise VerificationError(
-            f"{where}: version {tag} signs store id {sid}, not {against}, and no commit entry of the audit log "
-            "is where a version signing an id was signed (run prov audit verify)"
-        )
+        want, against = pinned, f"{origin}, {pinned}"
+    elif record is not None:
+        want, origin = record.store_id, record.describe()
+        against = f"{record.store_id}, the id {origin} names: the audit log and the versions disagree on the store id"
+    elif signed:
+        want = signed[0][1]
+        origin = f"version {signed[0][0]}'s signed statement (its audit entry not found: run prov audit verify)"
+        against = f"version {signed[0][0]}'s, {want}, and no commit entry of the audit log is where a version signing an id was signed"
+    else:
+        want = None
+    for tag, sid in signed:
+        if sid != want:
+            raise VerificationError(
+                f"{where}: version {tag} signs store id {sid}, not {against} (tampered: run prov audit verify; "
+                "restore .prov/ from a copy you trust, or pin the store id with --store-id)"
+            )
     if pinned is not None:
-        return Expected(pinned, origin, True, None, first=not signed)
-    if signed:
-        tag, sid = signed[0]
-        return Expected(
-            sid, f"version {tag}'s signed statement (its audit entry not found: run prov audit verify)", False, None
+        return Expected(pinned, origin, True, record, first=not signed)
+    missing = _head_missing(store, verified) if record is not None else None
+    if missing is not None:  # the log before a version was rewritten: its record may be another project's start
+        raise VerificationError(
+            f"{where}: version {missing}'s signed audit head is not in the audit log, so the log was rewritten "
+            "and the store id of record cannot be told from it (tampered: run prov audit verify; restore .prov/ "
+            "from a copy you trust, or pin the store id with --store-id)"
         )
-    return Expected(None, "", False, None, first=True)
+    if want is None and unverified and not verified:
+        raise VerificationError(
+            f"{where}: the store has versions ({', '.join(unverified[:3])}) but none verifies under a key your pins "
+            "vouch for, so the store id they sign cannot be told and prov.db's row is not taken instead: pin the "
+            "store id (--store-id ID, PROV_STORE_ID, or a root file's store: the id prov init printed)"
+        )
+    return Expected(want, origin, False, record, first=not signed)
 
 
 def ensure(store: Store) -> str:

@@ -265,6 +265,33 @@ class Pins:
         origin = f"{found.origin}; revoked in the store: excluded"
         return RoleKeys(role, kept, found.threshold, origin, found.names, left_out)
 
+    def fact_role_keys(self, role: str, store: Store | None = None) -> tuple[RoleKeys, ...]:
+        """The key sets under which a ``role`` signature is a *fact* the verifier vouches for, newest first.
+
+        For reading what was signed (the store id a version names: ``provenance.store.identity``), never for
+        what a signature grants: the role's keys in the root in force, then in each earlier root of the chain
+        (rotated-out keys), else the pinned signers, in every case with store revocations *not* applied. A
+        revocation row is the store's, which whoever writes ``.prov/`` can set, and it takes away what a key
+        grants, not what the key signed before (attack review 19, F19-3; as :meth:`known_keys` keeps checking
+        a revoked pinned key's checkpoints). Nothing pinned: every key registered in ``store``, revoked or not
+        (as :meth:`role_keys` reads them, NOT a trust decision).
+
+        Raises:
+            InputError: nothing pinned and a ``keys`` row of ``store`` holds no Ed25519 public key.
+        """
+        if self.root is not None:
+            return (self.root.role_keys(role), *(r.role_keys(role) for r in reversed(self.earlier_roots)))
+        if self.signers:
+            names = {k: Path(p.path).name for k, p in self.signers.items()}
+            return (RoleKeys(role, {k: p.key for k, p in self.signers.items()}, 1, PINNED, names),)
+        if store is None:
+            return ()
+        every = {
+            r["keyid"]: keys.parse_public(r["public_pem"].encode(), f"store key {r['keyid'][:16]}")
+            for r in store.db["keys"].rows
+        }
+        return (RoleKeys(role, every, 1, STORE_ONLY, {}),)
+
     def verify(self, env: Mapping, role: str, name: str, store: Store | None = None) -> RoleSignature:
         """Check ``env`` (a shape-checked DSSE envelope) against ``role``; see ``roles.verify_role``.
 

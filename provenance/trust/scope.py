@@ -42,6 +42,8 @@ class TrustScope:
         legacy_origin: why ``legacy_until`` (``"version v2 first signed a store id"``), for messages.
         problems: facts the scope was read from that do not hold (versions of the chain naming another id),
             for the gate to block on.
+        unknown: why the store's id cannot be read from signed history (``hint_scope``: fails closed), or "":
+            while set, only a statement naming the pinned :attr:`store_id` counts.
     """
 
     store_id: str | None
@@ -50,12 +52,15 @@ class TrustScope:
     legacy_until: int | None = None
     legacy_origin: str = ""
     problems: tuple[str, ...] = ()
+    unknown: str = ""
 
     def refusal(self, predicate: dict, seq: int) -> str | None:
         """Why a verified trust statement (its ``predicate``) logged at audit ``seq`` does not count here, or
         ``None`` when it does: it names another store than :attr:`store_id`, or it names none and was logged
         after :attr:`legacy_until`."""
         named = predicate.get("store")
+        if self.unknown and named != self.store_id:
+            return f"{'names no store' if named is None else f'was signed for store {str(named)[:16]}'}, and {self.unknown}"
         if named is None:
             if self.legacy_until is not None and seq > self.legacy_until:
                 return f"names no store and was logged after {self.legacy_origin} (audit entry {self.legacy_until})"
@@ -75,22 +80,31 @@ class TrustScope:
 
 def hint_scope(store: Store) -> TrustScope:
     """The scope of commands that do not decide a release, over the whole log: the id the verifier pinned
-    (``Pins.store_id``), else the store's id of record (``identity.of_record``), else the id ``prov.db`` holds
-    (a hint, while no version signs one). Statements naming no store count up to the signed head of the id of
-    record's version, or anywhere while there is none. A log broken before its id of record falls back to the
-    pinned id or the row (``prov audit verify`` and ``prov fsck`` name the break)."""
+    (``Pins.store_id``), else the store's id of record (``identity.expected``: the id of record, checked against
+    every version the store holds), else the id ``prov.db`` holds (a hint, while no version signs one).
+    Statements naming no store count up to the signed head of the id of record's version, or anywhere while no
+    version signs an id. When signed history cannot be read for the id (the log breaks before its id of record,
+    or the log and the versions disagree: ``identity.expected`` raises), the scope fails closed rather than
+    fall back to the row (attack review 19, F19-4): a statement naming a store counts only for the pinned id,
+    one naming none nowhere, and each refusal says why (``prov audit verify`` and ``prov fsck`` name the break)."""
     from provenance.errors import VerificationError
     from provenance.store import identity  # the store package (sqlite-utils) only where a store is open
 
     pinned = getattr(getattr(store, "pins", None), "store_id", None)  # Pins.store_id (trust.pins imports this)
     try:
-        record = identity.of_record(store)
-    except VerificationError:
-        record = None
+        want = identity.expected(store)
+    except VerificationError as exc:
+        why = f"this store's id cannot be read from its signed history ({exc})"
+        if pinned:
+            return TrustScope(pinned, "the store id you pinned", None, 0, why, unknown=why)
+        return TrustScope(None, "no store id", None, 0, why, unknown=why)
+    record = want.record
+    if want.store_id is None:  # nothing signed names an id yet: the row (a hint; README Known gaps)
+        return TrustScope(identity.store_id(store))
+    origin = "the store id you pinned" if want.pinned else want.origin
     if record is None:
-        return TrustScope(pinned, "the store id you pinned") if pinned else TrustScope(identity.store_id(store))
-    sid, origin = (pinned, "the store id you pinned") if pinned else (record.store_id, record.describe())
-    return TrustScope(sid, origin, None, record.head_seq, f"version {record.tag} first signed a store id")
+        return TrustScope(want.store_id, origin)
+    return TrustScope(want.store_id, origin, None, record.head_seq, f"version {record.tag} first signed a store id")
 
 
 def scope_of(store: Store) -> TrustScope:
