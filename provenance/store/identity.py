@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -221,7 +222,35 @@ class Expected:
     first: bool = False
 
 
+# expected()'s answer per store handle, with the state it was read in (:func:`_read_state`)
+_EXPECTED: weakref.WeakKeyDictionary[Any, tuple[tuple, Expected]] = weakref.WeakKeyDictionary()
+
+
+def _read_state(store: Store) -> tuple:
+    """What :func:`expected`'s answer depends on beyond the content-addressed objects: the connection read
+    (a write swaps it), every change made through it (``total_changes``) or committed by another connection
+    since (SQLite's ``PRAGMA data_version``), and the verifier's pins."""
+    conn = store.db.conn
+    pins = getattr(store, "pins", None)
+    version = conn.execute("pragma data_version").fetchone()[0]
+    return (id(conn), conn.total_changes, version, id(pins), getattr(pins, "store_id", None))
+
+
 def expected(store: Store) -> Expected:
+    """The id a signing write must sign (:func:`_expected`), remembered for the store handle while nothing in
+    ``prov.db`` changes: ``prov log`` asks once per release attestation, and each answer verifies every
+    version, so without it a log of N releases verified N x N statements. Raises as :func:`_expected` (a
+    failure is not remembered)."""
+    state = _read_state(store)
+    kept = _EXPECTED.get(store)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    answer = _expected(store)
+    _EXPECTED[store] = (state, answer)
+    return answer
+
+
+def _expected(store: Store) -> Expected:
     """The id a signing write must sign: the pinned one (``Pins.store_id``) when there is one, else the id of
     record (:func:`of_record`), else the id a version's verified statement signs (when the log holds no record:
     an entry moved or the log rewritten), else ``None`` (nothing signed names one yet). Every version the store

@@ -79,6 +79,10 @@ def _sha256_of(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+# the extensions prov stores objects under (signed envelopes and statements, manifests and lineage, profiles)
+_USUAL_EXTENSIONS = ("json", "parquet", "npz")
+
+
 class ObjectStore:
     """The folder of content-addressed objects (``.prov/objects/``); ids are SHA-256 hex digests."""
 
@@ -86,13 +90,20 @@ class ObjectStore:
         self.root = root
 
     def path(self, oid: str) -> Path:
-        """The file holding object ``oid`` (whatever its extension), or where it would be."""
+        """The file holding object ``oid`` (whatever its extension), or where it would be.
+
+        The extensions prov writes are looked up by name first (one ``stat`` each); only an object under
+        another extension costs a scan of the folder (``glob``), which grows with the store."""
+        for ext in _USUAL_EXTENSIONS:
+            candidate = self.root / f"{oid}.{ext}"
+            if candidate.is_file():
+                return candidate
         matches = list(self.root.glob(f"{oid}.*"))
         return matches[0] if matches else self.root / oid
 
     def exists(self, oid: str) -> bool:
         """Whether a file for object ``oid`` exists (its bytes are not checked)."""
-        return any(self.root.glob(f"{oid}.*"))
+        return self.path(oid).name != oid
 
     def put(self, data: bytes, ext: str) -> tuple[str, bool]:
         """Store ``data``; return (object id, whether this call created the file)."""
