@@ -670,3 +670,22 @@ def test_a_blocked_delivery_erased_from_the_store_fails_the_runs_after_the_state
     shutil.rmtree(runs / "41")
     job, _ = run_workflow(p, tmp_path, given, event="push")
     assert job.ok and "::notice::prov check: v3 may be released against v1" in job.steps["prov check"]["stdout"]
+
+
+def test_the_example_policy_writes_prov_defaults_and_names_every_section_it_leaves_out():
+    """Newcomer review 19, H5: the example policy said it wrote out prov's defaults "so a reviewer sees what gates
+    a release", yet had no [removals], [copies] or [attestation] section, which gate a release all the same. Each
+    value it writes is the default, and its header names every default section it leaves out."""
+    import tomllib
+
+    from provenance.gate.policy import default_policy_toml
+
+    text = (EXAMPLES / "github-actions" / "policy.toml").read_text()
+    example, default = tomllib.loads(text), tomllib.loads(default_policy_toml())
+    for section, values in example.items():
+        for key, value in values.items():
+            assert default[section][key] == value, f"[{section}] {key}"
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#") and "[" in line)
+    for section in default.keys() - example.keys():
+        assert f"[{section}]" in header, section
+    assert "prov check --print-default-policy" in text
