@@ -303,6 +303,7 @@ def no_vars(base_sha: str) -> dict:
         "PROV_SIGNER_PUB": "",
         "PROV_PIP_SPEC": "prov-data @ git+https://github.com/OWNER/prov@0123456789abcdef0123456789abcdef01234567",
         "PROV_KEPT_LOG_STATE": "",
+        "PROV_STORE_ID": "",
         "GH_TOKEN": "",
     }
 
@@ -386,6 +387,29 @@ def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_in
     job, _ = run_workflow(p, tmp_path, no_vars(no_policy), event="pull_request")
     assert not job.ok and job.steps["Trusted policy and signer"]["rc"] == 2
     assert "no trusted policy" in job.steps["Trusted policy and signer"]["stdout"] and not job.ran("prov check")
+
+
+def test_the_workflow_pins_the_store_id_from_a_repository_variable(project, tmp_path):
+    """Newcomer review 19, H6: `prov init` says to pin its store id where checks run, and no example said where.
+    The workflow takes it from the repository variable PROV_STORE_ID (never from the checkout): the project's own
+    id passes, another store's id fails the job (exit 1 at its first step that reads the store's signed history), and unset changes nothing
+    (every other test here runs with it unset)."""
+    import sqlite3
+
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        (store_id,) = db.execute("select value from meta where key = 'store_id'").fetchone()
+    given = no_vars(base_sha) | {"PROV_POLICY": (EXAMPLES / "github-actions" / "policy.toml").read_text()}
+    job, _ = run_workflow(p, tmp_path, given | {"PROV_STORE_ID": store_id}, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+
+    job, _ = run_workflow(p, tmp_path, given | {"PROV_STORE_ID": "0" * 32}, event="push")
+    assert not job.ok
+    audit = job.steps["Audit log"]
+    assert audit["rc"] == 1 and "not this one (0000000000000000, the store id you pinned)" in audit["stderr"]
+    assert not job.ran("prov check")
 
 
 # GitHub's CLI stands in for GitHub's service (the edge of this machine): it serves what earlier runs
