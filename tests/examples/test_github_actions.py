@@ -412,6 +412,26 @@ def test_the_workflow_pins_the_store_id_from_a_repository_variable(project, tmp_
     assert not job.ran("prov check")
 
 
+def test_the_pull_request_that_adds_the_store_with_only_its_base_is_told_what_to_do(project, tmp_path):
+    """Newcomer review 19, H7: the first pull request of a platform engineer adds the store holding only its base
+    v1; the job failed with "commit one with prov commit DATA --tag NAME", which says nothing of that case. It
+    still fails closed (nothing is checked), and says both ways on."""
+    shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
+    shutil.copyfile(project.root / "keys" / "committer.pub", project.root / "keys" / "maintainer.pub")
+    (project.root / ".gitignore").write_text("*.key\n")
+    project.git("init", "-q", "-b", "main")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "the store with its base v1")
+    base_sha = project.git("rev-parse", "HEAD").stdout.strip()
+    job, _ = run_workflow(project, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/1/merge")
+    pick = job.steps["Pick the candidate version"]
+    assert not job.ok and pick["rc"] == 2 and not job.ran("prov check")
+    assert (
+        "::error::no candidate version to check against v1 (the store's newest version is the base)" in pick["stdout"]
+    )
+    assert "for the pull request that adds the store with only its base, merge it after review" in pick["stdout"]
+
+
 # GitHub's CLI stands in for GitHub's service (the edge of this machine): it serves what earlier runs
 # uploaded as artifacts, from FAKE_GH_RUNS/<run id>/<artifact name>/, newest run first.
 FAKE_GH = """#!/bin/bash
