@@ -384,8 +384,9 @@ def load(
 ) -> VerifiedDataset:
     """A signed version's records for a training job, each checked against the signed manifest before use.
 
-    Opens ``version`` in ``store`` (default: the nearest store, as the commands find it)
-    and checks, under ``pins`` (required, and it must pin a key: the keys cached in
+    Opens ``version`` in ``store`` (a :class:`Store`, or the folder holding ``.prov/``; default:
+    the one ``PROV_STORE`` names, else the nearest ``.prov/`` above the working directory, as the
+    commands find it) and checks, under ``pins`` (required, and it must pin a key: the keys cached in
     ``.prov/`` are never trusted here), its DSSE signature, the signed facts it names and
     its manifest's Merkle root; with ``attestation`` (a ``prov check --attest`` file) also
     that a release attestation for this version verifies as for ``prov verify V

@@ -52,12 +52,21 @@ def open_store(store: Store | str | os.PathLike[str] | None, pins: PinsLike | No
     :class:`~provenance.trust.pins.Pins`, e.g. ``Pins.load(["maintainer.pub"])``) is what
     the store handle checks signatures against from then on; without it, a handle keeps
     the pins it has (a new one: nothing pinned, the store's cached keys, said in every
-    report); key files are pinned as ``as_pins`` says. Raises ``InputError`` if there is no store.
+    report); key files are pinned as ``as_pins`` says. Raises ``InputError`` if there is no store
+    (with ``store`` None, saying how a job run in another folder names it).
     """
-    from provenance.store.store import Store
+    from provenance.errors import InputError
+    from provenance.store.store import Store, find_store
 
     pins = as_pins(pins)
 
+    if store is None:
+        try:
+            find_store()
+        except InputError as exc:  # a training job run from another folder: 'prov init' alone misleads it (H3)
+            raise InputError(
+                f"{exc} (a job run outside the store's folder: pass store='FOLDER', the folder holding .prov/, or set PROV_STORE=FOLDER)"
+            ) from exc
     opened = store if isinstance(store, Store) else Store.open(os.fspath(store) if store is not None else None)
     if pins is not None:
         opened.pins = pins

@@ -51,6 +51,8 @@ def audit_verify(
     kept = [head for _, head in heads if head is not None]
     names = {head.object: path for path, head in heads if head is not None}  # a mismatch names the file (F5)
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store), names)
+    # said on success, as prov commit --checkpoint says it: a kept state checked is not silent (newcomer review 19)
+    report["extends"] = [{"path": path, "treeSize": head.size if head is not None else 0} for path, head in heads]
     # the trust entries the log names (attack review 15, A15-4): a statement missing, altered or not verifying,
     # or its rows gone, is damage the gate acts on, so the log does not pass with it
     from provenance.trust.statements import log_problems

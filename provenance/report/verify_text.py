@@ -103,4 +103,7 @@ def audit_lines(report: dict) -> list[str]:
         ]
     elif report["entries"]:
         out.append(f"  nothing pending: all under {short_times(report['signed_by'])}")
+    if report.get("extends"):  # --checkpoint: said as prov commit says it, one state a line (80 columns)
+        out.append("  extends each kept log state given (no entry deleted or rewritten since):")
+        out += [f"    {visible(k['path'])} ({plural(k['treeSize'], 'entry', 'entries')})" for k in report["extends"]]
     return out

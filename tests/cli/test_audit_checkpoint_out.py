@@ -169,3 +169,25 @@ def test_with_nothing_pinned_a_kept_state_by_a_key_the_store_never_saw_fails_clo
     assert r.exit_code == 1 and "other.cp: audit checkpoint signed by key" in message, r.output
     assert "pin that key with --signer" in message
     _ok(prov, "audit", "verify", "--checkpoint", "other.cp", *PINNED, "--signer", "other.pub")
+
+
+def test_audit_verify_says_which_kept_states_the_log_extends(prov, template_trust, workdir):
+    """Newcomer review 19, H2: ``prov audit verify --checkpoint F`` printed the same lines with or without F, so a
+    platform engineer wiring CI could not tell the kept state was read at all (``prov commit --checkpoint`` says
+    it). It now names each state given and its size, in text and in ``--json`` (``extends``), and nothing without
+    one."""
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    r = _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    lines = r.stdout.splitlines()
+    at = lines.index("  extends each kept log state given (no entry deleted or rewritten since):")
+    assert lines[at + 1] == f"    kept.cp ({_tree_size('kept.cp')} entries)"
+    assert max(len(line) for line in lines) <= 80
+    doc = json.loads(_ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
+    assert doc["extends"] == [{"path": "kept.cp", "treeSize": _tree_size("kept.cp")}]
+    from jsonschema import Draft202012Validator
+
+    schema = Path(__file__).resolve().parents[2] / "schemas" / "audit-verify.schema.json"
+    Draft202012Validator(json.loads(schema.read_text())).validate(doc)
+
+    assert "extends" not in _ok(prov, "audit", "verify", *PINNED).stdout
+    assert json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)["extends"] == []

@@ -274,6 +274,29 @@ def test_pre_commit_hook_checks_the_newest_version_whatever_its_rows_parent_colu
     assert head(p) == before
 
 
+def test_pre_commit_hook_installed_before_the_store_is_committed_says_how_to_commit_the_base(project):
+    """Newcomer review 19, H1: a platform engineer installs the hook, then commits the new store holding only its
+    base; the hook refused with "commit the changed data first", which is not what to do with a base. It is still
+    refused (nothing to check, so it fails closed), and the message names the way to commit the base itself."""
+    p = project
+    p.git("init", "-q")
+    (p.root / ".gitignore").write_text("keys/*.key\n")
+    hook = p.root / ".git" / "hooks" / "pre-commit"
+    shutil.copyfile(EXAMPLES / "pre-commit" / "prov-pre-commit", hook)
+    hook.chmod(0o755)
+    p.git("config", "prov.base", "v1")
+    p.git("config", "prov.signers", "keys/committer.pub")
+    p.git("add", ".")
+    r = p.git("commit", "-m", "the store and its base v1", check=False)
+    assert r.returncode != 0 and p.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode != 0
+    assert "the newest version is the base v1, so there is nothing to check it against" in r.stderr
+    assert "if the data changed, commit it first: prov commit DATA --tag NAME" in r.stderr
+    assert "adds the store with only its base (the first commit of .prov/), review it and commit with git commit" in (
+        r.stderr
+    )
+    assert p.git("commit", "-q", "--no-verify", "-m", "the store and its base v1").returncode == 0
+
+
 def test_pre_commit_framework_config_runs_the_script_on_dataset_paths():
     import re
 

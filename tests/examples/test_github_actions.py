@@ -303,6 +303,7 @@ def no_vars(base_sha: str) -> dict:
         "PROV_SIGNER_PUB": "",
         "PROV_PIP_SPEC": "prov-data @ git+https://github.com/OWNER/prov@0123456789abcdef0123456789abcdef01234567",
         "PROV_KEPT_LOG_STATE": "",
+        "PROV_STORE_ID": "",
         "GH_TOKEN": "",
     }
 
@@ -386,6 +387,49 @@ def test_the_check_job_fails_closed_when_it_cannot_evaluate_or_has_no_trusted_in
     job, _ = run_workflow(p, tmp_path, no_vars(no_policy), event="pull_request")
     assert not job.ok and job.steps["Trusted policy and signer"]["rc"] == 2
     assert "no trusted policy" in job.steps["Trusted policy and signer"]["stdout"] and not job.ran("prov check")
+
+
+def test_the_workflow_pins_the_store_id_from_a_repository_variable(project, tmp_path):
+    """Newcomer review 19, H6: `prov init` says to pin its store id where checks run, and no example said where.
+    The workflow takes it from the repository variable PROV_STORE_ID (never from the checkout): the project's own
+    id passes, another store's id fails the job (exit 1 at its first step that reads the store's signed history), and unset changes nothing
+    (every other test here runs with it unset)."""
+    import sqlite3
+
+    p, base_sha = workflow_repo(project, "clean")
+    p.git("add", "-A")
+    p.git("commit", "-qm", "v2")
+    with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
+        (store_id,) = db.execute("select value from meta where key = 'store_id'").fetchone()
+    given = no_vars(base_sha) | {"PROV_POLICY": (EXAMPLES / "github-actions" / "policy.toml").read_text()}
+    job, _ = run_workflow(p, tmp_path, given | {"PROV_STORE_ID": store_id}, event="push")
+    assert job.ok, json.dumps(job.steps, indent=1, default=str)
+
+    job, _ = run_workflow(p, tmp_path, given | {"PROV_STORE_ID": "0" * 32}, event="push")
+    assert not job.ok
+    audit = job.steps["Audit log"]
+    assert audit["rc"] == 1 and "not this one (0000000000000000, the store id you pinned)" in audit["stderr"]
+    assert not job.ran("prov check")
+
+
+def test_the_pull_request_that_adds_the_store_with_only_its_base_is_told_what_to_do(project, tmp_path):
+    """Newcomer review 19, H7: the first pull request of a platform engineer adds the store holding only its base
+    v1; the job failed with "commit one with prov commit DATA --tag NAME", which says nothing of that case. It
+    still fails closed (nothing is checked), and says both ways on."""
+    shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
+    shutil.copyfile(project.root / "keys" / "committer.pub", project.root / "keys" / "maintainer.pub")
+    (project.root / ".gitignore").write_text("*.key\n")
+    project.git("init", "-q", "-b", "main")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "the store with its base v1")
+    base_sha = project.git("rev-parse", "HEAD").stdout.strip()
+    job, _ = run_workflow(project, tmp_path, no_vars(base_sha), event="pull_request", ref="refs/pull/1/merge")
+    pick = job.steps["Pick the candidate version"]
+    assert not job.ok and pick["rc"] == 2 and not job.ran("prov check")
+    assert (
+        "::error::no candidate version to check against v1 (the store's newest version is the base)" in pick["stdout"]
+    )
+    assert "for the pull request that adds the store with only its base, merge it after review" in pick["stdout"]
 
 
 # GitHub's CLI stands in for GitHub's service (the edge of this machine): it serves what earlier runs
@@ -670,3 +714,22 @@ def test_a_blocked_delivery_erased_from_the_store_fails_the_runs_after_the_state
     shutil.rmtree(runs / "41")
     job, _ = run_workflow(p, tmp_path, given, event="push")
     assert job.ok and "::notice::prov check: v3 may be released against v1" in job.steps["prov check"]["stdout"]
+
+
+def test_the_example_policy_writes_prov_defaults_and_names_every_section_it_leaves_out():
+    """Newcomer review 19, H5: the example policy said it wrote out prov's defaults "so a reviewer sees what gates
+    a release", yet had no [removals], [copies] or [attestation] section, which gate a release all the same. Each
+    value it writes is the default, and its header names every default section it leaves out."""
+    import tomllib
+
+    from provenance.gate.policy import default_policy_toml
+
+    text = (EXAMPLES / "github-actions" / "policy.toml").read_text()
+    example, default = tomllib.loads(text), tomllib.loads(default_policy_toml())
+    for section, values in example.items():
+        for key, value in values.items():
+            assert default[section][key] == value, f"[{section}] {key}"
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#") and "[" in line)
+    for section in default.keys() - example.keys():
+        assert f"[{section}]" in header, section
+    assert "prov check --print-default-policy" in text
