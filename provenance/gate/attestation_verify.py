@@ -177,7 +177,8 @@ def verify_attestation(
 
     Raises:
         InputError (exit 2): nothing pinned; the file is unreadable, not a DSSE envelope,
-            or written by an older prov; the release state file is malformed; ``at_release`` with a
+            or written by an older prov; the release state file is malformed or inside ``.prov/`` (a link
+            resolving there too: a ``.prov/`` writer could roll it back); ``at_release`` with a
             release state or ``min_release``.
         VerificationError (exit 1): a signature not by a key trusted for ``attest``;
             another predicate type, version, Merkle root or result; an expired
@@ -196,6 +197,10 @@ def verify_attestation(
         )
     pins = pins_of(store)
     pins.require_trust_decision(f"prov verify {version} --attestation {path}")
+    if release_state:  # the job's rollback guard: a .prov/ writer must not be able to roll it back
+        from provenance.store.checkpoints import refuse_kept_in_store
+
+        refuse_kept_in_store(store, release_state, "--release-state")
     known = releases.read_state(release_state) if release_state else None
     env, data = read_attestation(path)
     checked = check_release(

@@ -152,3 +152,29 @@ def test_a_job_that_keeps_a_log_state_refuses_an_attestation_without_one(prov, t
     assert r.exit_code == 1 and "old.json: carries no audit-log state" in r.stderr
     assert Path("job.json").read_bytes() == before
     assert prov("verify", "v2", "--attestation", "old.json", "--no-data", *PINNED).exit_code == 0  # no state kept
+
+
+def test_a_job_refuses_a_release_state_kept_inside_the_store(prov, template_trust, workdir):
+    """The job's release state is its guard against a rolled-back log; kept in `.prov/` (or through a link
+    there), whoever writes `.prov/` can roll it back with the log (newcomer review 19, H8). Refused before
+    anything is read or written (exit 2), naming the file; the store is left as it was."""
+    before = (workdir / ".prov" / "prov.db").read_bytes()
+    for state in (".prov/job.json", "job-link.json"):
+        if state == "job-link.json":
+            Path(state).symlink_to(workdir / ".prov" / "job2.json")
+        r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--release-state", state, "--no-data", *PINNED)
+        assert r.exit_code == 2, r.output
+        assert f"--release-state {state}: is inside the store" in r.output
+        assert not (workdir / ".prov" / "job.json").exists() and not (workdir / ".prov" / "job2.json").exists()
+    assert (workdir / ".prov" / "prov.db").read_bytes() == before
+    ok(
+        prov,
+        "verify",
+        "v2",
+        "--attestation",
+        "v2.attestation.json",
+        "--release-state",
+        "job.json",
+        "--no-data",
+        *PINNED,
+    )
