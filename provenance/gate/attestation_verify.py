@@ -305,9 +305,11 @@ def check_release(
         raise VerificationError(f"{path}: a verification summary without prov's release facts ({EXTENSION})")
     version = version if version is not None else str(facts.get("version"))
     row = store.version(version)
-    if facts.get("version") != version or signing.subject_root(stmt).hex() != row["merkle_root"]:
+    if facts.get("version") != version:
+        raise VerificationError(f"{path}: attests version {facts.get('version')!r}, not {version}")
+    if signing.subject_root(stmt).hex() != row["merkle_root"]:
         raise VerificationError(
-            f"{path}: attests version {facts.get('version')!r} with another Merkle root, not {version}"
+            f"{path}: attests a version {version} with another Merkle root than {version} has here (another store's)"
         )
     if pred.get("verificationResult") != "PASSED":
         raise VerificationError(f"{path}: records result {pred.get('verificationResult')!r}, not PASSED")
