@@ -35,6 +35,7 @@ def clean_env(home: Path) -> dict:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PROV_STORE", "PROV_KEY", "PROV_PASSPHRASE", "GIT_", "DVC_"))
+        and k not in ("COLUMNS", "LINES")  # reports wrap at the default width, as in a CI log, whatever ran before
     }
     env.update(
         {

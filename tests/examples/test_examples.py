@@ -80,8 +80,9 @@ def test_dvc_pipeline_stops_before_training_on_a_backdoored_version(project):
         EXAMPLES / "dvc-pipeline" / "README.md"
     ).read_text()  # the example's README shows this report: keep it true
     sample = readme.split("no model:\n\n```\n", 1)[1].split("```", 1)[0]
+    flowing = " ".join(report.split())  # the report wraps at the terminal's width: compare the words
     for line in sample.splitlines():
-        assert line == "..." or line in report.splitlines(), line
+        assert line == "..." or " ".join(line.split()) in flowing, line
     assert rule_verdicts(r.stdout)["detectors.combined"] == "blocked"  # the stage prints the report where dvc shows it
     print(f"dvc backdoor pipeline: {time.monotonic() - started:.1f}s")
 
