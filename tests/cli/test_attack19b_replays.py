@@ -1,0 +1,99 @@
+"""Attack review 19b: replays of what still breaks after fix19a/b/c, in the trust world (``support.build_trust_world``)
+with real stores edited by sqlite3 as a ``.prov/`` writer does (no key).
+
+Each test asserts what a user relies on and fails today; its comment names the finding of
+/work/notes/report-attack19b.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from provenance import keys, signing
+from provenance.errors import VerificationError
+from provenance.store import Store
+from provenance.store import checkpoints as cps
+from provenance.trust import rowless
+from provenance.trust.pins import Pins
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _erase_revocation(db_path: Path, source: str) -> None:
+    """What a ``.prov/`` writer does with sqlite3 to make ``source``'s revocation never have happened: the
+    ``trust.revoke`` entry (the log's last, so nothing is re-chained), the checkpoints over it, and the rows'
+    revocation columns. The log stays consistent with itself."""
+    db = sqlite3.connect(db_path)
+    (seq,) = db.execute("select seq from audit where action = 'trust.revoke' and subject = ?", [source]).fetchone()
+    (last,) = db.execute("select max(seq) from audit").fetchone()
+    assert seq == last, "the revocation is not the log's last entry"
+    db.execute("delete from audit where seq = ?", [seq])
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = ?", [source])
+    db.commit()
+    db.close()
+
+
+# F19b-1: `prov trust revoke --checkpoint-key K --out F` (and `prov keys revoke --out`) write their kept state in a
+# second write after the revocation's (checkpoints.keep_checkpoint -> checkpoint_now), with the lock free between
+# them, and nothing checks that the log signed then still holds the revocation: the window fix19b closed for
+# `commit/quarantine --checkpoint-out` (holds=) is open here. A cut in it is signed and kept as "the log state after
+# the revocation", and that file then vouches for the log without it (audit verify, check pass; vendor counted again).
+def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, template_trust, workdir):
+    # the steps of `prov trust revoke vendor --yes --checkpoint-key maintainer.key --out kept.cp`, in its order
+    signer = cps.CheckpointKey.load("maintainer.key")
+    kept = cps.kept_checkpoint_path("kept.cp", "vendor")
+    store = Store.open(pins=Pins.load(["maintainer.pub"]))
+    rowless.revoke(store, "vendor", None, "key stolen", signer)  # the revocation's write (and its own checkpoint)
+    _erase_revocation(workdir / ".prov" / "prov.db", "vendor")  # the lock is free: a .prov/ writer cuts it
+    with pytest.raises(VerificationError):  # the state kept must hold the revocation this command wrote
+        cps.keep_checkpoint(store, signer, kept)
+    # today the file is written, and `prov audit verify --checkpoint kept.cp` passes on the log without the revocation
+    assert not kept.exists(), "a kept state hiding the revocation was written"
+    assert prov("audit", "verify", *PINNED).exit_code == 0  # nothing else shows the cut
+
+
+def _plant_dressed_copy(db_path: Path, objects: Path) -> None:
+    """As a ``.prov/`` writer (or a pushed commit's .prov/): the stored checkpoint covering the whole log, copied with
+    a field of the writer's own and a signature entry that verifies under no key, stored as a new object under its
+    hash with a ``checkpoints`` row naming it (newest)."""
+    db = sqlite3.connect(db_path)
+    (size,) = db.execute("select max(seq) from audit").fetchone()
+    row = db.execute(
+        "select object, size, root, head, keyid from checkpoints where size = ? order by created_at desc", [size]
+    ).fetchone()
+    env = json.loads((objects / f"{row[0]}.json").read_bytes())
+    env["note"] = "reviewed by the security team: older kept states may be deleted"
+    env["signatures"].insert(0, {"keyid": "attacker", "sig": base64.b64encode(os.urandom(64)).decode()})
+    data = json.dumps(env).encode()
+    oid = hashlib.sha256(data).hexdigest()
+    (objects / f"{oid}.json").write_bytes(data)
+    db.execute("insert into checkpoints values (?, ?, ?, ?, ?, ?)", [oid, *row[1:], "9999-12-31T00:00:00+00:00"])
+    db.commit()
+    db.close()
+
+
+# F19b-2: `prov audit checkpoint --out F` (the CI keep-log-state job; also --checkpoint-out and revoke --out) writes
+# out the bytes of a stored checkpoint that covers the log (log_state_now reuses `covering`'s object) as they are in
+# .prov/objects/: a .prov/ writer's copy of the maintainer's genuine checkpoint, dressed with unsigned fields and a
+# signature entry of its own, becomes the artifact every later run trusts. The signed payload is genuine (nothing
+# verifies differently in prov), but the kept file is no longer prov's own envelope: unsigned text rides in it (up
+# to the 64 MiB envelope limit), and a DSSE verifier that requires every signature to verify rejects it.
+def test_audit_checkpoint_out_writes_prov_s_own_envelope_not_a_stored_copy(prov, template_trust, workdir):
+    _plant_dressed_copy(workdir / ".prov" / "prov.db", workdir / ".prov" / "objects")
+    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "ci.cp", *PINNED)
+    assert r.exit_code == 0, r.output
+    env = json.loads(Path("ci.cp").read_bytes())
+    assert set(env) == {"payload", "payloadType", "signatures"}, f"unsigned fields kept: {sorted(env)}"
+    public = keys.load_public("maintainer.pub")
+    message = signing.pae(env["payloadType"], base64.b64decode(env["payload"]))
+    for s in env["signatures"]:  # each one prov's, verifying under the key that signed the state
+        assert s["keyid"] == keys.key_id(public), f"a signature entry of someone else's: {s['keyid']!r}"
+        public.verify(base64.b64decode(s["sig"]), message)
