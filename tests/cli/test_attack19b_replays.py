@@ -32,31 +32,56 @@ PROV = str(Path(sys.executable).parent / "prov")
 
 RACER = textwrap.dedent("""
     # A .prov/ writer: takes the store's own lock file (.prov/lock) blocking, so the kernel wakes it the moment a
-    # prov write lets go (prov polls the lock without blocking); the first time it holds the lock with the
-    # revocation in the log, it erases the revocation with sqlite3 (the entry, the checkpoints over it, the rows'
-    # revocation columns) and stops.
+    # prov write lets go (prov polls the lock without blocking); the first time it holds the lock with its target in
+    # the store, it erases it with sqlite3 and stops. Target "revocation": the trust.revoke entry, the checkpoints
+    # over it and the rows' revocation columns; else a version's tag (support.erase_last_version).
     import fcntl, sqlite3, sys, time
     from pathlib import Path
 
-    store = Path(sys.argv[1]) / ".prov"
-    (Path(sys.argv[1]) / "racing").touch()
+    folder, target = Path(sys.argv[1]), sys.argv[2]
+    sys.path.insert(0, sys.argv[3])
+    from support import erase_last_version
+
+    store = folder / ".prov"
+    (folder / "racing").touch()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with open(store / "lock", "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             db = sqlite3.connect(store / "prov.db", timeout=30)
-            row = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
-            if row is not None:
-                db.execute("delete from audit where seq >= ?", [row[0]])
-                db.execute("delete from checkpoints where size >= ?", [row[0]])
-                db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = 'vendor'")
-                db.commit()
+            if target == "revocation":
+                row = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
+                if row is not None:
+                    db.execute("delete from audit where seq >= ?", [row[0]])
+                    db.execute("delete from checkpoints where size >= ?", [row[0]])
+                    db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = 'vendor'")
+                    db.commit()
+                    sys.exit(0)
+            elif db.execute("select 1 from versions where tag = ?", [target]).fetchone() is not None:
                 db.close()
+                erase_last_version(store / "prov.db", target)
                 sys.exit(0)
             db.close()
         time.sleep(0.002)
-    sys.exit("the revocation never came")
+    sys.exit("the target never came")
 """)
+
+
+def _race(workdir: Path, target: str, args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``prov *args`` as a process while :data:`RACER` waits on the store's lock to erase ``target``; returns
+    the command's result once the writer has erased it."""
+    racer = subprocess.Popen([sys.executable, "-c", RACER, str(workdir), target, str(Path(__file__).parents[1])])
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / "racing").exists():  # the event: the writer is waiting on the lock before the command
+            assert racer.poll() is None and time.monotonic() < deadline, "the racing writer never started"
+            time.sleep(0.01)
+        run = subprocess.run([PROV, *args], cwd=workdir, capture_output=True, text=True, timeout=300)
+        assert racer.wait(timeout=300) == 0, f"the writer never erased {target}"
+    finally:
+        if racer.poll() is None:
+            racer.kill()
+    return run
 
 
 def _erase_revocation(db_path: Path, source: str) -> None:
@@ -98,24 +123,12 @@ def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, temp
 # lock (LOCK_NB, then 50 ms sleeps) and a blocked flock is woken at once. Whoever wins the race, the state kept
 # must not be a log without the revocation: either no file, or one the log without it fails to extend.
 def test_trust_revoke_out_does_not_keep_a_log_a_racing_writer_cut(prov, template_trust, workdir):
-    racer = subprocess.Popen([sys.executable, "-c", RACER, str(workdir)])
-    try:
-        deadline = time.monotonic() + 120
-        while not (workdir / "racing").exists():  # the event: the writer is waiting on the lock before the revoke
-            assert racer.poll() is None and time.monotonic() < deadline, "the racing writer never started"
-            time.sleep(0.01)
-        revoke = subprocess.run(
-            [PROV, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes"]
-            + ["--checkpoint-key", "maintainer.key", "--out", "kept.cp", *PINNED],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert racer.wait(timeout=300) == 0, "the writer never erased the revocation"
-    finally:
-        if racer.poll() is None:
-            racer.kill()
+    revoke = _race(
+        workdir,
+        "revocation",
+        ["trust", "revoke", "vendor", "--reason", "key stolen", "--yes"]
+        + ["--checkpoint-key", "maintainer.key", "--out", "kept.cp", *PINNED],
+    )
     if Path("kept.cp").exists():
         # today: revoke says "wrote the signed log state after the revocation to kept.cp" (exit 0), and the log
         # without the revocation extends it (exit 0), so CI given it passes with the vendor's key trusted again
@@ -160,3 +173,28 @@ def test_audit_checkpoint_out_writes_prov_s_own_envelope_not_a_stored_copy(prov,
     for s in env["signatures"]:  # each one prov's, verifying under the key that signed the state
         assert s["keyid"] == keys.key_id(public), f"a signature entry of someone else's: {s['keyid']!r}"
         public.verify(base64.b64decode(s["sig"]), message)
+
+
+# F19b-3: fix19b's second window on the real CLI. `prov commit` reads the version it just wrote back from the live
+# store (commit_defaults._retype_note, when records are unattributed) before --checkpoint-out is written; a writer
+# who erases it then (the same lock race) gets `Error: n2: no such version in .prov; known: ...`, exit 2 (bad
+# input), not fix19b's exit 1 "committed n2, but the log state after it cannot be kept (...); run prov audit
+# verify": the user is told their input was wrong, and nothing says the store lost a version it just signed.
+# Nothing is kept (fails closed); the words and the exit code are the finding.
+def test_commit_says_a_version_erased_before_its_checkpoint_out_was_committed(prov, template_trust, workdir):
+    r = prov("commit", "v3.parquet", "--tag", "n1", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "n1.cp", *PINNED).exit_code == 0
+    run = _race(
+        workdir,
+        "n2",
+        ["commit", "v3.parquet", "--tag", "n2", "--parent", "n1", "--key", "maintainer.key", *PINNED]
+        + ["--checkpoint", "n1.cp", "--checkpoint-out", "n2.cp"],
+    )
+    said = " ".join((run.stdout + run.stderr).split())
+    if run.returncode == 0:  # the writer lost the race: n2.cp keeps n2, and the erasure is caught by it
+        assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
+        return
+    assert run.returncode == 1, f"exit {run.returncode}: {said}"
+    assert "committed n2" in said and "prov audit verify" in said, said
+    assert not Path("n2.cp").exists()
