@@ -320,8 +320,10 @@ def quarantine(
 def _track_with_dvc(store: Store, output: str, tag: str) -> str:
     """The commands that share a quarantine's new data file through DVC: ``dvc add`` writes its ``.dvc`` pointer and
     a ``.gitignore`` beside it, which git must commit, and a store kept in DVC (``.prov.dvc``) changed too; the hint
-    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9)."""
-    import shlex
+    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9). Each word is
+    ``escaping.shell_word``'s: a path with a hidden character pastes as its own bytes, never as a path with a
+    literal ``\\xa0`` a data-folder writer could create first (attack review 19b, F19b-5)."""
+    from provenance.escaping import shell_word
 
     data = as_typed(output)
     targets, pointers = [data], [f"{data}.dvc", os.path.join(os.path.dirname(data), ".gitignore")]
@@ -330,9 +332,9 @@ def _track_with_dvc(store: Store, output: str, tag: str) -> str:
         prov_dir = as_typed(store.root)
         targets.append(prov_dir)
         pointers.append(as_typed(pointer))
-    add = " ".join(shlex.quote(t) for t in targets)
-    staged = " ".join(shlex.quote(p) for p in dict.fromkeys(pointers))
-    message = shlex.quote(f"{tag}: quarantine")
+    add = " ".join(shell_word(t) for t in targets)
+    staged = " ".join(shell_word(p) for p in dict.fromkeys(pointers))
+    message = shell_word(f"{tag}: quarantine")
     return f"track it as you share the store: dvc add {add} && git add {staged} && git commit -m {message} && dvc push"
 
 

@@ -3,9 +3,14 @@ trust world (``support.build_trust_world``) with real stores edited by sqlite3 a
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from provenance import keys
@@ -65,3 +70,50 @@ def test_trust_revoke_out_keeps_the_checkpoint_its_own_write_signed(prov, templa
     assert len(objects) == 1  # signed in the revocation's write; keeping it stored nothing more
     assert Path("kept.cp").read_bytes() == (workdir / ".prov" / "objects" / f"{objects[0]}.json").read_bytes()
     assert prov("audit", "verify", "--checkpoint", "kept.cp", *PINNED).exit_code == 0
+
+
+def test_quarantine_dvc_hint_names_a_hidden_character_path_as_its_own_bytes(prov, workdir):
+    """F19b-5: in a git + DVC project, a quarantine written into a folder whose name holds U+00A0 printed its hint
+    with the path escaped for the eye (``new\\xa0dir``) inside shell quotes, so the pasted command named a literal
+    backslash path: one a data-folder writer could create first and get tracked and pushed, while the quarantined
+    copy stayed untracked. The hint now quotes it as bash reads back the same bytes, and running it as printed
+    tracks the quarantined copy, not the look-alike."""
+    bin_dir = Path(sys.executable).parent
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env |= {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+
+    def sh(line: str) -> subprocess.CompletedProcess:
+        r = subprocess.run(["bash", "-e", "-c", line], cwd=workdir, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, (line, r.stdout, r.stderr)
+        return r
+
+    assert prov("init").exit_code == 0
+    keys.generate(workdir / "k")
+    n = 12
+    pq.write_table(
+        pa.table({"x": [float(i) for i in range(n)], "label": ["a", "b", "c"] * 4, "src": ["v", "c"] * 6}), "d.parquet"
+    )
+    assert (
+        prov(
+            "commit", "d.parquet", "--tag", "v1", "--key", "k.key", "--signer", "k.pub", "--source-column", "src"
+        ).exit_code
+        == 0
+    )
+    sh(
+        f"git init -q && dvc init -q && dvc remote add -d storage {workdir.parent / 'remote'} && echo '*.key' > .gitignore"
+    )
+    sh("dvc add -q .prov d.parquet && git add .dvc .prov.dvc d.parquet.dvc .gitignore k.pub && git commit -qm v1")
+    folder = workdir / "new\u00a0dir"
+    folder.mkdir()
+    (workdir / "new\\xa0dir").mkdir()  # the look-alike a data-folder writer made, with a file where the copy goes
+    pq.write_table(pa.table({"x": [0.0], "label": ["planted"], "src": ["v"]}), workdir / "new\\xa0dir" / "d.v2.parquet")
+    r = prov("quarantine", "--from", "v1", "--source", "c", "--tag", "v2", "--out", "new\u00a0dir/d.v2.parquet",
+             "--key", "k.key", "--signer", "k.pub")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    hint = next(line for line in r.stdout.splitlines() if "is new in this DVC project" in line)
+    command = hint.split("as you share the store: ", 1)[1]
+    assert "dvc add $'new\\xc2\\xa0dir/d.v2.parquet'" in command, command  # no U+00A0 printed, none lost
+    sh(command)
+    tracked = sh("git ls-files -z").stdout.split("\0")
+    assert "new\u00a0dir/d.v2.parquet.dvc" in tracked, tracked  # the quarantined copy is what got shared
+    assert not any(name.startswith("new\\") for name in tracked), tracked  # the look-alike is not
