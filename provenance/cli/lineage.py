@@ -296,7 +296,10 @@ def quarantine(
         )
     from provenance.version_facts import verified_statement
 
-    schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+    try:
+        schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+    except InputError:  # erased once the lock was free: --checkpoint-out's state, kept already, shows it (F19b-3)
+        schema = {}
     # a table's copy is Parquet whatever the original's format (newcomer review 12, finding 11: JSON Lines in,
     # scrape-*.parquet out, and the output said only "wrote data.txt-v4")
     written = " as Parquet" if schema.get("kind") == "table" else ""
