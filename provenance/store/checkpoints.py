@@ -479,7 +479,7 @@ def keep_checkpoint(
         written = getattr(store, "written_checkpoint", None)
         if written is None:
             raise VerificationError(f"{path}: the store's last write signed no log state; nothing was kept")
-        holds = [("the log state the revocation's write left", written)]
+        holds = [("the revocation's own write", written)]
     data = log_state_now(store, signer, holds)
     try:
         with open(path, "xb") as fh:
