@@ -272,16 +272,27 @@ def _own_envelope(data: bytes, name: str, signer: CheckpointKey) -> bytes:
     return signing.canonical_json(own)
 
 
+class ChangedAfterKept(VerificationError):
+    """The log state was written to its file (checked to cover the log and hold every state it must), and the
+    store's audit log changed before the file was read back: the lock is free then, so a ``.prov/`` writer
+    may have cut it. The file is left where it was written (it is the state to keep); the message says why the
+    log no longer matches it (attack review 19b, F19b-1)."""
+
+
 def _read_back(store: Any, signer: CheckpointKey, path: str | Path, data: bytes) -> Checkpoint:
     """The checkpoint in the file just written to ``path``, read back: it must hold ``data`` and cover exactly
-    the log now. Raises VerificationError naming ``path`` otherwise."""
+    the log now. Raises VerificationError naming ``path`` otherwise: :class:`ChangedAfterKept` when the file
+    holds ``data`` but the log changed since it was signed."""
     try:
         got = Path(path).read_bytes()
     except OSError as exc:
         raise VerificationError(f"{path}: cannot read back the checkpoint written ({exc.strerror})") from exc
     if got != data:
         raise VerificationError(f"{path}: the file read back is not the checkpoint written")
-    return _covers_now(store, signer, got, str(path))
+    try:
+        return _covers_now(store, signer, got, str(path))
+    except VerificationError as exc:
+        raise ChangedAfterKept(str(exc)) from exc
 
 
 def register_signing_key(store: Any, private: Ed25519PrivateKey, name: str) -> bool:
