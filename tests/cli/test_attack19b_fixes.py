@@ -18,6 +18,7 @@ from provenance.cli._trust import keep_after_revocation
 from provenance.errors import VerificationError
 from provenance.store import Store
 from provenance.store import checkpoints as cps
+from provenance.trust import rowless
 from provenance.trust.maintainer_keys import revoke_key
 from provenance.trust.pins import Pins
 from support import store_fingerprint
@@ -117,3 +118,26 @@ def test_quarantine_dvc_hint_names_a_hidden_character_path_as_its_own_bytes(prov
     tracked = sh("git ls-files -z").stdout.split("\0")
     assert "new\u00a0dir/d.v2.parquet.dvc" in tracked, tracked  # the quarantined copy is what got shared
     assert not any(name.startswith("new\\") for name in tracked), tracked  # the look-alike is not
+
+
+def test_a_cut_after_the_kept_state_is_written_is_said_with_the_file_kept(prov, template_trust, workdir):
+    """The lock is free between writing the kept state and reading it back too: a revocation cut there leaves a
+    file that holds it, and the read-back says so (ChangedAfterKept, which `revoked ... and kept the log state
+    after it in F, but the store's audit log no longer holds it` reports), never 'nothing was written'."""
+    signer = cps.CheckpointKey.load("maintainer.key")
+    store = Store.open(pins=Pins.load(["maintainer.pub"]))
+    revoked = rowless.revoke(store, "vendor", None, "key stolen", signer)
+    assert revoked
+    data = cps.log_state_now(store, signer, [("the revocation's own write", store.written_checkpoint)])
+    Path("kept.cp").write_bytes(data)  # keep_checkpoint's write, then the cut before its read-back
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    (seq,) = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
+    db.execute("delete from audit where seq >= ?", [seq])
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = 'vendor'")
+    db.commit()
+    db.close()
+    with pytest.raises(cps.ChangedAfterKept, match="fewer than the"):
+        cps._read_back(store, signer, "kept.cp", data)
+    assert Path("kept.cp").read_bytes() == data
+    assert prov("audit", "verify", "--checkpoint", "kept.cp", *PINNED).exit_code == 1  # the file catches the cut
