@@ -229,21 +229,29 @@ def commit_on_parent(
             "read_options_differing": chosen.differing,
             "featurizer": str(carried) if carried else None,
         }
-    return kept_log.finish(
-        store, dataclasses.replace(result, from_parent=from_parent, retype_note=_retype_note(store, result))
-    )
+    # --checkpoint-out is kept before anything is read back from the live store: the lock is free after the
+    # commit's write, and a version erased meanwhile must be said as "committed, but the log state after it
+    # cannot be kept" (exit 1, nothing written), not as a step that finds it missing (attack review 19b, F19b-3)
+    result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
+    return dataclasses.replace(result, retype_note=_retype_note(store, result))
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:
     """Why ``result``'s unattributed records are so when trusted signed batches signed other column types
     than the version's data has (newcomer review 11, finding 9: a cast drops every attestation); None
-    when nothing is unattributed or no such batch exists."""
+    when nothing is unattributed or no such batch exists, or the version is no longer in the store (a
+    ``.prov/`` writer erased it once the lock was free: ``--checkpoint-out``'s state, kept before this
+    read, shows the erasure)."""
     if not result.lineage or not result.lineage["unattributed"]:
         return None
     from provenance.lineage.retyped import retyped_batches
     from provenance.version_facts import verified_statement
 
-    schema = verified_statement(store, store.version(result.tag))["predicate"].get("schema") or {}
+    try:
+        row = store.version(result.tag)
+    except InputError:  # erased after the commit's write: a note is not the step that says so (F19b-3)
+        return None
+    schema = verified_statement(store, row)["predicate"].get("schema") or {}
     return retyped_batches(store, schema)
 
 

@@ -18,6 +18,9 @@ CLI's own lines pass such values through this one module:
   Flavored Markdown give a meaning inline (emphasis, code, links, images, raw HTML,
   entities, table cells), so a value is shown as its text, never as markup.
 - :func:`html` also escapes ``& < > " '`` (``html.escape``).
+- :func:`shell_word` quotes a value as one word of a command to paste into a shell: ``shlex.quote``,
+  or, when it holds a hidden character, bash's ANSI-C quoting (``$'...'``, each byte of a hidden
+  character as ``\\xHH``), which reads back as the same bytes and never prints the character itself.
 
 Machine-readable outputs (JSON) keep values exact; JSON's own string escaping already
 keeps control characters out of the text.
@@ -26,7 +29,9 @@ keeps control characters out of the text.
 from __future__ import annotations
 
 import html as _html
+import os
 import re
+import shlex
 import unicodedata
 
 HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
@@ -91,3 +96,30 @@ def refuse_hidden(value: str) -> str | None:
             name = unicodedata.name(char, "") or "control character"
             return f"U+{ord(char):04X} {name}"
     return None
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one word of a command a user pastes into bash or zsh, that the shell reads back as the same
+    bytes (a path as ``os.fsencode`` gives it) and that :func:`visible` prints unchanged.
+
+    Without a hidden character it is ``shlex.quote(value)`` (POSIX single quotes). With one, a
+    path printed through :func:`visible` would paste as a literal ``\\xa0`` (another path, attack review 19b,
+    F19b-5), so it is bash's ANSI-C quoting, ``$'...'`` (the GNU Bash manual, "ANSI-C Quoting"; POSIX.1-2024
+    dollar-single-quotes): each byte of a hidden character as ``\\xHH``, a backslash as ``\\\\`` and a
+    single quote as ``\\'``, every other character as itself.
+    """
+    if not any(hidden(c) for c in value):
+        return shlex.quote(value)
+    out = []
+    for char in value:
+        if char in "\\'":
+            out.append("\\" + char)
+        elif hidden(char):
+            try:
+                raw = os.fsencode(char)
+            except UnicodeEncodeError:  # a lone surrogate no file name decodes to: its UTF-8 form, as Python keeps it
+                raw = char.encode("utf-8", "surrogatepass")
+            out.extend(f"\\x{b:02x}" for b in raw)
+        else:
+            out.append(char)
+    return "$'" + "".join(out) + "'"

@@ -186,6 +186,11 @@ def _keep_checkpoint(
             f"committed {tag}, but the checkpoint was not written ({exc}); write it with "
             f"prov audit checkpoint --key KEY.key --out {shlex.quote(out)}"
         ) from exc
+    except checkpoints.ChangedAfterKept as exc:  # written, then the log changed before it was read back (F19b-1)
+        raise VerificationError(
+            f"committed {tag} and kept the log state after it in {out}, but the store's audit log no longer holds "
+            f"it ({exc}); keep {out} and run prov audit verify --checkpoint {shlex.quote(out)}"
+        ) from exc
     except VerificationError as exc:  # the file does not cover the log now (F17-1), or the log lost entries (F18-2)
         raise VerificationError(
             f"committed {tag}, but the log state after it cannot be kept ({exc}); run prov audit verify"

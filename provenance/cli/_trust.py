@@ -106,6 +106,34 @@ def kept_path(signer: CheckpointKey | None, out: str | None, subject: str) -> Pa
     return kept_checkpoint_path(out, subject)
 
 
+def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what: str) -> None:
+    """Write the signed log state after the revocation ``what`` (``store.checkpoints.keep_checkpoint``) to
+    ``path``. The log must still hold the state the revocation's write left (attack review 19b, F19b-1).
+    Raises VerificationError (exit 1) saying the revocation was made and whether the file was written (the log
+    cut before it was: none; after, before it was read back: the file, which holds the revocation, is left for
+    the user to keep), or InputError (exit 2) for a file that appeared at ``path`` meanwhile."""
+    import shlex
+
+    from provenance.errors import VerificationError
+    from provenance.store.checkpoints import ChangedAfterKept, keep_checkpoint
+
+    try:
+        keep_checkpoint(store, signer, path)
+    except VerificationError as exc:
+        if isinstance(exc, ChangedAfterKept):  # written, then the log changed before it was read back
+            raise VerificationError(
+                f"revoked {what} and kept the log state after it in {path}, but the store's audit log no longer "
+                f"holds it ({exc}). A .prov/ writer may have erased the revocation: keep {path} (prov audit verify "
+                f"--checkpoint {shlex.quote(str(path))} fails on this log), restore .prov/ from a copy you trust, "
+                "see prov trust list, and revoke again"
+            ) from exc
+        raise VerificationError(
+            f"revoked {what}, but the log state after it cannot be kept ({exc}); nothing was written to {path}. "
+            "A .prov/ writer may have erased the revocation: restore .prov/ from a copy you trust, see prov trust "
+            "list and prov audit verify, and revoke again"
+        ) from exc
+
+
 def echo_kept(path: Path) -> None:
     """Say where a revocation's checkpoint was kept and the one command that keeps it for CI."""
     from provenance.store.checkpoints import keep_command

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
-from provenance.cli._trust import KeptCheckpointOpt, echo_kept, kept_path, refuse_unpinned_checkpoint, trust_flags
+from provenance.cli._trust import (
+    KeptCheckpointOpt,
+    echo_kept,
+    keep_after_revocation,
+    kept_path,
+    refuse_unpinned_checkpoint,
+    trust_flags,
+)
 from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.store import Store
@@ -97,7 +104,7 @@ def keys_revoke(
     drop it too: take it out of PROV_SIGNERS, or publish a new root without it. With --checkpoint-key, the
     checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
     """
-    from provenance.store.checkpoints import CheckpointKey, keep_checkpoint
+    from provenance.store.checkpoints import CheckpointKey
     from provenance.trust.maintainer_keys import resolve_key, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
@@ -115,7 +122,7 @@ def keys_revoke(
     result = revoke_key(store, keyid, reason, checkpoint)
     if kept is not None:
         assert checkpoint is not None
-        keep_checkpoint(store, checkpoint, kept)
+        keep_after_revocation(store, checkpoint, kept, f"key {result['keyid'][:16]} ({result['name']})")
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return

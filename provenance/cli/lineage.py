@@ -296,7 +296,10 @@ def quarantine(
         )
     from provenance.version_facts import verified_statement
 
-    schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+    try:
+        schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+    except InputError:  # erased once the lock was free: --checkpoint-out's state, kept already, shows it (F19b-3)
+        schema = {}
     # a table's copy is Parquet whatever the original's format (newcomer review 12, finding 11: JSON Lines in,
     # scrape-*.parquet out, and the output said only "wrote data.txt-v4")
     written = " as Parquet" if schema.get("kind") == "table" else ""
@@ -320,8 +323,10 @@ def quarantine(
 def _track_with_dvc(store: Store, output: str, tag: str) -> str:
     """The commands that share a quarantine's new data file through DVC: ``dvc add`` writes its ``.dvc`` pointer and
     a ``.gitignore`` beside it, which git must commit, and a store kept in DVC (``.prov.dvc``) changed too; the hint
-    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9)."""
-    import shlex
+    named ``dvc add`` alone, with the file's absolute path (newcomer review 17, F9). Each word is
+    ``escaping.shell_word``'s: a path with a hidden character pastes as its own bytes, never as a path with a
+    literal ``\\xa0`` a data-folder writer could create first (attack review 19b, F19b-5)."""
+    from provenance.escaping import shell_word
 
     data = as_typed(output)
     targets, pointers = [data], [f"{data}.dvc", os.path.join(os.path.dirname(data), ".gitignore")]
@@ -330,9 +335,9 @@ def _track_with_dvc(store: Store, output: str, tag: str) -> str:
         prov_dir = as_typed(store.root)
         targets.append(prov_dir)
         pointers.append(as_typed(pointer))
-    add = " ".join(shlex.quote(t) for t in targets)
-    staged = " ".join(shlex.quote(p) for p in dict.fromkeys(pointers))
-    message = shlex.quote(f"{tag}: quarantine")
+    add = " ".join(shell_word(t) for t in targets)
+    staged = " ".join(shell_word(p) for p in dict.fromkeys(pointers))
+    message = shell_word(f"{tag}: quarantine")
     return f"track it as you share the store: dvc add {add} && git add {staged} && git commit -m {message} && dvc push"
 
 

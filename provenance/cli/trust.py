@@ -12,6 +12,7 @@ from provenance.cli._trust import (
     CheckpointKeyOpt,
     KeptCheckpointOpt,
     echo_kept,
+    keep_after_revocation,
     kept_path,
     load_checkpoint_key,
     note_unpinned,
@@ -140,7 +141,6 @@ def trust_revoke(
         raise InputError(
             f"--key {key_alias!r}: prov trust revoke takes --key-id ID (as prov trust list shows it), not a key file"
         )
-    from provenance.store import checkpoints as cps
     from provenance.trust import rowless
 
     signer = load_checkpoint_key(checkpoint_key)
@@ -152,7 +152,9 @@ def trust_revoke(
     revoked = rowless.revoke(store, source, key, reason, signer)
     if kept is not None:
         assert signer is not None
-        cps.keep_checkpoint(store, signer, kept)
+        keep_after_revocation(
+            store, signer, kept, f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
+        )
     if json_out:
         emit_json(
             {

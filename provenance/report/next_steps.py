@@ -181,9 +181,11 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step(
                 "see where the audit log departs from the kept state",
                 f"prov audit verify {named}",
-                "; a state kept for another store: give this store's; else restore .prov/ from a copy you trust (a "
+                "; entries deleted or rewritten: restore .prov/ from a copy you trust, run prov audit verify (a "
                 "version's commit entry deleted or rewritten: one whose own check blocked must stay judged), then "
-                "check again",
+                "check again; never sign the log as it is now (prov audit checkpoint --out) to get past this rule: "
+                "that keeps the cut; only a state kept for another store (one key signing for several) is swapped, "
+                "for the one kept for this store",
             )
         ]
     if name == "integrity.verify_signatures":

@@ -223,43 +223,76 @@ def log_state_now(store: Any, signer: CheckpointKey, holds: Sequence[tuple[str, 
     than the repository's, and every later run would fail against it. So the key is not registered (verifiers
     check it against the keys they pin; the store's ``keys`` are a cache) and no ``checkpoints`` row is added.
     A checkpoint by this key already in the store that verifies and covers exactly the log now
-    (:func:`covering`) is reused (the one a command's own write signed), else a fresh one is signed. ``holds``:
-    ``(where, state)`` pairs the log must extend too (attack review 18, F18-2).
+    (:func:`covering`) is reused (the one a command's own write signed), else a fresh one is signed. A stored
+    one is written out as prov writes an envelope (:func:`_own_envelope`: DSSE's ``payloadType``, ``payload``
+    and only the signatures by ``signer``'s key that verify), never as the bytes a ``.prov/`` writer may have
+    dressed it in (attack review 19b, F19b-2). ``holds``: ``(where, state)`` pairs the log must extend too
+    (attack review 18, F18-2).
 
     Raises InputError for an empty log; VerificationError when the envelope does not verify under ``signer``'s
-    key or does not cover exactly the log now (a writer appended meanwhile).
+    key, does not cover exactly the log now (a writer appended meanwhile) or the log does not hold one of
+    ``holds``.
     """
     rows, hashes = leaves(store.db)
     if not rows:
         raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
     stored = covering(store, signer.private.public_key(), rows, hashes)
     if stored is not None:
-        data, name = store.objects.get(stored.object, "audit checkpoint"), str(store.objects.path(stored.object))
+        name = str(store.objects.path(stored.object))
+        data = _own_envelope(store.objects.get(stored.object, "audit checkpoint"), name, signer)
     else:
         data, name = _signed_tree_head(signer.private, rows, hashes)[0], "the checkpoint signed now"
     _covers_now(store, signer, data, name, holds)
     return data
 
 
-def _in_store_bytes(store: Any, signer: CheckpointKey) -> bytes:
-    """The envelope of :func:`checkpoint_now` (signed and stored in the store's own write), checked to cover
-    exactly the log now before it is written out (:func:`keep_checkpoint`)."""
-    cp = checkpoint_now(store, signer)
-    data = store.objects.get(cp.object, "audit checkpoint")
-    _covers_now(store, signer, data, str(store.objects.path(cp.object)))
-    return data
+def _own_envelope(data: bytes, name: str, signer: CheckpointKey) -> bytes:
+    """The checkpoint envelope in ``data`` (read from ``name``) as prov writes one (:func:`_signed_tree_head`:
+    ``signing.canonical_json`` of DSSE's ``payloadType``, ``payload`` and ``signatures``), keeping only the
+    signatures that verify under ``signer``'s key, each as ``{"keyid", "sig"}`` with that key's id. For an
+    envelope prov wrote, these are its bytes unchanged. Raises InputError (exit 2) naming ``name`` for bytes
+    that are no DSSE envelope; VerificationError when no signature verifies under the key."""
+    env = signing.parse_envelope(data, name)
+    public = signer.private.public_key()
+    keyid = keys.key_id(public)
+    message = signing.pae(str(env["payloadType"]), base64.b64decode(env["payload"]))
+    sigs: list[str] = []
+    for s in env["signatures"]:
+        sig = str(s.get("sig"))
+        try:
+            public.verify(base64.b64decode(sig), message)
+        except (InvalidSignature, ValueError):
+            continue
+        if sig not in sigs:
+            sigs.append(sig)
+    if not sigs:
+        raise VerificationError(f"{name}: no signature of the checkpoint verifies under key {keyid[:16]}")
+    own = {"payloadType": env["payloadType"], "payload": env["payload"], "signatures": []}
+    own["signatures"] = [{"keyid": keyid, "sig": sig} for sig in sigs]
+    return signing.canonical_json(own)
+
+
+class ChangedAfterKept(VerificationError):
+    """The log state was written to its file (checked to cover the log and hold every state it must), and the
+    store's audit log changed before the file was read back: the lock is free then, so a ``.prov/`` writer
+    may have cut it. The file is left where it was written (it is the state to keep); the message says why the
+    log no longer matches it (attack review 19b, F19b-1)."""
 
 
 def _read_back(store: Any, signer: CheckpointKey, path: str | Path, data: bytes) -> Checkpoint:
     """The checkpoint in the file just written to ``path``, read back: it must hold ``data`` and cover exactly
-    the log now. Raises VerificationError naming ``path`` otherwise."""
+    the log now. Raises VerificationError naming ``path`` otherwise: :class:`ChangedAfterKept` when the file
+    holds ``data`` but the log changed since it was signed."""
     try:
         got = Path(path).read_bytes()
     except OSError as exc:
         raise VerificationError(f"{path}: cannot read back the checkpoint written ({exc.strerror})") from exc
     if got != data:
         raise VerificationError(f"{path}: the file read back is not the checkpoint written")
-    return _covers_now(store, signer, got, str(path))
+    try:
+        return _covers_now(store, signer, got, str(path))
+    except VerificationError as exc:
+        raise ChangedAfterKept(str(exc)) from exc
 
 
 def register_signing_key(store: Any, private: Ed25519PrivateKey, name: str) -> bool:
@@ -435,17 +468,30 @@ def kept_checkpoint_path(out: str | None, subject: str) -> Path:
     return path
 
 
-def keep_checkpoint(store: Any, signer: CheckpointKey, path: Path) -> Checkpoint:
-    """Write the checkpoint ``signer`` signed over the whole log now (``checkpoint_now``) to
-    ``path``, a new file (never overwritten): the signed log state to keep outside the store.
+def keep_checkpoint(
+    store: Any, signer: CheckpointKey, path: Path, holds: Sequence[tuple[str, Checkpoint]] | None = None
+) -> Checkpoint:
+    """Write the checkpoint ``signer`` signs over the whole log now (:func:`log_state_now`: the one the command's
+    own write signed when it still covers every entry; nothing is written to the store) to ``path``, a new file
+    (never overwritten): the signed log state to keep outside the store.
 
     A store revocation survives a ``.prov/`` writer's rollback of the log only once a state
     signed after it is kept where the verifier reads it (``prov audit verify --checkpoint``;
-    attack review 6, finding 9). Returns the checkpoint read back from ``path``. Raises InputError if
-    ``path`` exists; VerificationError when the checkpoint (before or after it is written) does not verify
-    under ``signer``'s key or does not cover exactly the log now.
+    attack review 6, finding 9). The lock is free between the revocation's write and this one, so the log
+    signed must still extend ``holds`` (``(where, state)`` pairs; default: the checkpoint the store handle's
+    last write signed, ``Store.written_checkpoint``, the revocation's own): a log cut in between is never kept
+    as the state after it (attack review 19b, F19b-1). Returns the checkpoint read back from ``path``.
+
+    Raises InputError if ``path`` exists; VerificationError, with no file written, when the last write signed
+    no checkpoint (and no ``holds`` are given), the checkpoint does not verify under ``signer``'s key or does
+    not cover exactly the log now, or the log does not hold one of ``holds``.
     """
-    data = _in_store_bytes(store, signer)
+    if holds is None:
+        written = getattr(store, "written_checkpoint", None)
+        if written is None:
+            raise VerificationError(f"{path}: the store's last write signed no log state; nothing was kept")
+        holds = [("the revocation's own write", written)]
+    data = log_state_now(store, signer, holds)
     try:
         with open(path, "xb") as fh:
             fh.write(data)

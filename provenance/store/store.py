@@ -72,6 +72,9 @@ class Store:
         self._live: Store | None = None  # set on a snapshot (:meth:`snapshot`): the store its writes go to
         self._owns_live = False  # a snapshot from open_snapshot closes its live store with itself
         self._inspect = inspect
+        # The checkpoint the last write through this handle signed (``write(checkpoint=...)``), once committed: the
+        # log state that write left, which a state kept after it must extend (attack review 19b, F19b-1).
+        self.written_checkpoint: Any = None
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -223,7 +226,9 @@ class Store:
 
         With ``checkpoint`` (a ``provenance.store.checkpoints.CheckpointKey``), a write that
         appended audit entries ends by signing a checkpoint over the log, in the same
-        transaction: the entries are never on disk without it.
+        transaction: the entries are never on disk without it. Once committed, that checkpoint
+        is ``written_checkpoint`` (None for a write that signed none), the log state a state kept
+        after the write must extend (``checkpoints.keep_checkpoint``).
 
         Once the transaction holds SQLite's write lock, ``prov.db``'s schema is checked again: a trigger,
         view, table or index prov did not create, or a table definition changed, since the store was opened,
@@ -231,12 +236,14 @@ class Store:
         16b, B16-2).
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
+            self.written_checkpoint = None
             with self._live.write(checkpoint) as live:
                 frozen, self.db = self.db, live.db
                 try:
                     yield self
                 finally:
                     self.db = frozen
+            self.written_checkpoint = self._live.written_checkpoint
             return
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
@@ -253,10 +260,12 @@ class Store:
                 if refusal is not None:
                     raise refusal
                 before = self.audit_head()
+                self.written_checkpoint = signed = None
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
-                    checkpoint.sign(self)
+                    signed = checkpoint.sign(self)
                 self.db.conn.execute("COMMIT")
+                self.written_checkpoint = signed
             except BaseException:
                 if self.db.conn.in_transaction:
                     self.db.conn.execute("ROLLBACK")

@@ -197,7 +197,11 @@ def test_a_log_state_kept_for_another_store_is_said_as_that_and_still_blocks(pro
     r = prov("check", "v2", "--base", "v1", *PINNED, "--checkpoint", "other.cp", "--no-save")
     assert r.exit_code == 1  # the block stays: only the words changed
     assert "BLOCKED by 1 of 1 rule: integrity.kept_log_state" in r.stdout
-    assert "a state kept for another store: give this store's" in " ".join(r.stdout.split())
+    advice = " ".join(r.stdout.split())
+    # restore comes first, and re-signing the cut log is never the way past (attack review 19b, F19b-4)
+    assert "entries deleted or rewritten: restore .prov/ from a copy you trust, run prov audit verify" in advice
+    assert "never sign the log as it is now (prov audit checkpoint --out) to get past this rule" in advice
+    assert advice.index("restore .prov/") < advice.index("a state kept for another store"), advice
     # a step wrapped under its own text, not back under the dash, where it read as the next step's start
     step = r.stdout.split("\nTo release:\n", 1)[1].split("\nPolicy ", 1)[0].splitlines()
     assert len(step) > 1 and step[0].startswith("  - ") and all(line.startswith("    ") for line in step[1:]), step

@@ -88,3 +88,22 @@ def test_refuse_hidden_names_the_character():
     assert refuse_hidden("vendor\u202ea") == "U+202E RIGHT-TO-LEFT OVERRIDE"
     assert refuse_hidden("a\tb") == "U+0009 control character"
     assert hidden("\u200d") and not hidden("é") and not hidden(" ")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["plain/d.parquet", "it's here/d.parquet", "new\u00a0dir/d.parquet", "a'b\\c\u202e d\n$(touch x)", "bad\udcffname"],
+)
+def test_shell_word_pastes_back_as_the_same_bytes_and_prints_nothing_hidden(path, tmp_path):
+    """shell_word (attack review 19b, F19b-5): bash reads the word back as the path's own bytes (os.fsencode), nothing
+    in it runs, and visible() prints it unchanged, so the command shown is the command that runs."""
+    import os
+    import subprocess
+
+    from provenance.escaping import shell_word
+
+    word = shell_word(path)
+    assert visible(word) == word
+    r = subprocess.run(["bash", "-c", f"printf %s {word}"], cwd=tmp_path, capture_output=True, check=True)
+    assert r.stdout == os.fsencode(path)
+    assert not (tmp_path / "x").exists()

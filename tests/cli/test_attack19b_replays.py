@@ -1,0 +1,214 @@
+"""Attack review 19b: replays of what still breaks after fix19a/b/c, in the trust world (``support.build_trust_world``)
+with real stores edited by sqlite3 as a ``.prov/`` writer does (no key).
+
+Each test asserts what a user relies on and failed before fix19g; its comment names the finding of
+/work/notes/report-attack19b.md. The racing replays hold whichever side wins the race (each branch is asserted).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from provenance import keys, signing
+from provenance.errors import VerificationError
+from provenance.store import Store
+from provenance.store import checkpoints as cps
+from provenance.trust import rowless
+from provenance.trust.pins import Pins
+
+PINNED = ("--signer", "maintainer.pub")
+PROV = str(Path(sys.executable).parent / "prov")
+
+RACER = textwrap.dedent("""
+    # A .prov/ writer: takes the store's own lock file (.prov/lock) blocking, so the kernel wakes it the moment a
+    # prov write lets go (prov polls the lock without blocking); the first time it holds the lock with its target in
+    # the store, it erases it with sqlite3 and stops. Target "revocation": the trust.revoke entry, the checkpoints
+    # over it and the rows' revocation columns; else a version's tag (support.erase_last_version).
+    import fcntl, sqlite3, sys, time
+    from pathlib import Path
+
+    folder, target = Path(sys.argv[1]), sys.argv[2]
+    sys.path.insert(0, sys.argv[3])
+    from support import erase_last_version
+
+    store = folder / ".prov"
+    (folder / "racing").touch()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with open(store / "lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            db = sqlite3.connect(store / "prov.db", timeout=30)
+            if target == "revocation":
+                row = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
+                if row is not None:
+                    db.execute("delete from audit where seq >= ?", [row[0]])
+                    db.execute("delete from checkpoints where size >= ?", [row[0]])
+                    db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = 'vendor'")
+                    db.commit()
+                    sys.exit(0)
+            elif db.execute("select 1 from versions where tag = ?", [target]).fetchone() is not None:
+                db.close()
+                erase_last_version(store / "prov.db", target)
+                sys.exit(0)
+            db.close()
+        time.sleep(0.002)
+    sys.exit("the target never came")
+""")
+
+
+def _race(workdir: Path, target: str, args: list[str]) -> subprocess.CompletedProcess:
+    """Run ``prov *args`` as a process while :data:`RACER` waits on the store's lock to erase ``target``; returns
+    the command's result once the writer has erased it."""
+    racer = subprocess.Popen([sys.executable, "-c", RACER, str(workdir), target, str(Path(__file__).parents[1])])
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / "racing").exists():  # the event: the writer is waiting on the lock before the command
+            assert racer.poll() is None and time.monotonic() < deadline, "the racing writer never started"
+            time.sleep(0.01)
+        run = subprocess.run([PROV, *args], cwd=workdir, capture_output=True, text=True, timeout=300)
+        assert racer.wait(timeout=300) == 0, f"the writer never erased {target}"
+    finally:
+        if racer.poll() is None:
+            racer.kill()
+    return run
+
+
+def _erase_revocation(db_path: Path, source: str) -> None:
+    """What a ``.prov/`` writer does with sqlite3 to make ``source``'s revocation never have happened: the
+    ``trust.revoke`` entry (the log's last, so nothing is re-chained), the checkpoints over it, and the rows'
+    revocation columns. The log stays consistent with itself."""
+    db = sqlite3.connect(db_path)
+    (seq,) = db.execute("select seq from audit where action = 'trust.revoke' and subject = ?", [source]).fetchone()
+    (last,) = db.execute("select max(seq) from audit").fetchone()
+    assert seq == last, "the revocation is not the log's last entry"
+    db.execute("delete from audit where seq = ?", [seq])
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = ?", [source])
+    db.commit()
+    db.close()
+
+
+# F19b-1: `prov trust revoke --checkpoint-key K --out F` (and `prov keys revoke --out`) write their kept state in a
+# second write after the revocation's (checkpoints.keep_checkpoint -> checkpoint_now), with the lock free between
+# them, and nothing checks that the log signed then still holds the revocation: the window fix19b closed for
+# `commit/quarantine --checkpoint-out` (holds=) is open here. A cut in it is signed and kept as "the log state after
+# the revocation", and that file then vouches for the log without it (audit verify, check pass; vendor counted again).
+def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, template_trust, workdir):
+    # the steps of `prov trust revoke vendor --yes --checkpoint-key maintainer.key --out kept.cp`, in its order
+    signer = cps.CheckpointKey.load("maintainer.key")
+    kept = cps.kept_checkpoint_path("kept.cp", "vendor")
+    store = Store.open(pins=Pins.load(["maintainer.pub"]))
+    rowless.revoke(store, "vendor", None, "key stolen", signer)  # the revocation's write (and its own checkpoint)
+    _erase_revocation(workdir / ".prov" / "prov.db", "vendor")  # the lock is free: a .prov/ writer cuts it
+    with pytest.raises(VerificationError):  # the state kept must hold the revocation this command wrote
+        cps.keep_checkpoint(store, signer, kept)
+    # today the file is written, and `prov audit verify --checkpoint kept.cp` passes on the log without the revocation
+    assert not kept.exists(), "a kept state hiding the revocation was written"
+    assert prov("audit", "verify", *PINNED).exit_code == 0  # nothing else shows the cut
+
+
+# F19b-1 as a real attacker runs it (no library stepping): a process waiting on prov's own .prov/lock gets the lock
+# between the revocation's write and the keep write in most runs (6 of 6 on an idle machine, 10 of 15 at a load
+# average of 5 on 2 cores), since prov polls the lock (LOCK_NB, then 50 ms sleeps) and a blocked flock is woken at
+# once. The race is the attacker's, so this test passed on the unfixed prov when the writer lost it (the library-level
+# test above is the deterministic replay); fixed (fix19g), it passes whoever wins: the state kept is never a log
+# without the revocation (exit 1 and no file, or a file the log without it fails to extend).
+def test_trust_revoke_out_does_not_keep_a_log_a_racing_writer_cut(prov, template_trust, workdir):
+    revoke = _race(
+        workdir,
+        "revocation",
+        ["trust", "revoke", "vendor", "--reason", "key stolen", "--yes"]
+        + ["--checkpoint-key", "maintainer.key", "--out", "kept.cp", *PINNED],
+    )
+    said = " ".join((revoke.stdout + revoke.stderr).split())
+    if Path("kept.cp").exists():
+        # the writer lost the race: kept.cp holds the revocation, and the log it later cut fails against it (before
+        # the fix, the file was written over the cut log, which extended it: CI then trusted the vendor's key again)
+        # (exit 0; or exit 1 saying the state was kept and the log no longer holds it, when the cut came after the
+        # file was written but before it was read back)
+        assert revoke.returncode == 0 or (revoke.returncode == 1 and "kept the log state after it in" in said), said
+        r = prov("audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+        assert r.exit_code == 1, f"kept.cp hides the revocation ({said}): {r.output}"
+        return
+    # the writer won: the revocation was made, the state after it is not kept, and the user is told so
+    assert revoke.returncode == 1, said
+    assert "revoked" in said and "cannot be kept" in said and "revoke again" in said, said
+
+
+def _plant_dressed_copy(db_path: Path, objects: Path) -> None:
+    """As a ``.prov/`` writer (or a pushed commit's .prov/): the stored checkpoint covering the whole log, copied with
+    a field of the writer's own and a signature entry that verifies under no key, stored as a new object under its
+    hash with a ``checkpoints`` row naming it (newest)."""
+    db = sqlite3.connect(db_path)
+    (size,) = db.execute("select max(seq) from audit").fetchone()
+    row = db.execute(
+        "select object, size, root, head, keyid from checkpoints where size = ? order by created_at desc", [size]
+    ).fetchone()
+    env = json.loads((objects / f"{row[0]}.json").read_bytes())
+    env["note"] = "reviewed by the security team: older kept states may be deleted"
+    env["signatures"].insert(0, {"keyid": "attacker", "sig": base64.b64encode(os.urandom(64)).decode()})
+    data = json.dumps(env).encode()
+    oid = hashlib.sha256(data).hexdigest()
+    (objects / f"{oid}.json").write_bytes(data)
+    db.execute("insert into checkpoints values (?, ?, ?, ?, ?, ?)", [oid, *row[1:], "9999-12-31T00:00:00+00:00"])
+    db.commit()
+    db.close()
+
+
+# F19b-2: `prov audit checkpoint --out F` (the CI keep-log-state job; also --checkpoint-out and revoke --out) writes
+# out the bytes of a stored checkpoint that covers the log (log_state_now reuses `covering`'s object) as they are in
+# .prov/objects/: a .prov/ writer's copy of the maintainer's genuine checkpoint, dressed with unsigned fields and a
+# signature entry of its own, becomes the artifact every later run trusts. The signed payload is genuine (nothing
+# verifies differently in prov), but the kept file is no longer prov's own envelope: unsigned text rides in it (up
+# to the 64 MiB envelope limit), and a DSSE verifier that requires every signature to verify rejects it.
+def test_audit_checkpoint_out_writes_prov_s_own_envelope_not_a_stored_copy(prov, template_trust, workdir):
+    _plant_dressed_copy(workdir / ".prov" / "prov.db", workdir / ".prov" / "objects")
+    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "ci.cp", *PINNED)
+    assert r.exit_code == 0, r.output
+    env = json.loads(Path("ci.cp").read_bytes())
+    assert set(env) == {"payload", "payloadType", "signatures"}, f"unsigned fields kept: {sorted(env)}"
+    public = keys.load_public("maintainer.pub")
+    message = signing.pae(env["payloadType"], base64.b64decode(env["payload"]))
+    for s in env["signatures"]:  # each one prov's, verifying under the key that signed the state
+        assert s["keyid"] == keys.key_id(public), f"a signature entry of someone else's: {s['keyid']!r}"
+        public.verify(base64.b64decode(s["sig"]), message)
+
+
+# F19b-3: fix19b's second window on the real CLI. `prov commit` reads the version it just wrote back from the live
+# store (commit_defaults._retype_note, when records are unattributed) before --checkpoint-out is written; a writer
+# who erases it then (the same lock race) gets `Error: n2: no such version in .prov; known: ...`, exit 2 (bad
+# input), not fix19b's exit 1 "committed n2, but the log state after it cannot be kept (...); run prov audit
+# verify": the user is told their input was wrong, and nothing says the store lost a version it just signed.
+# Nothing is kept (fails closed); the words and the exit code are the finding. Fixed (fix19g): the state is kept
+# before anything is read back, and the read-back passes over a vanished version, so either branch below holds.
+def test_commit_says_a_version_erased_before_its_checkpoint_out_was_committed(prov, template_trust, workdir):
+    r = prov("commit", "v3.parquet", "--tag", "n1", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "n1.cp", *PINNED).exit_code == 0
+    run = _race(
+        workdir,
+        "n2",
+        ["commit", "v3.parquet", "--tag", "n2", "--parent", "n1", "--key", "maintainer.key", *PINNED]
+        + ["--checkpoint", "n1.cp", "--checkpoint-out", "n2.cp"],
+    )
+    said = " ".join((run.stdout + run.stderr).split())
+    if run.returncode == 0:  # the writer lost the race: n2.cp keeps n2, and the erasure is caught by it
+        assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
+        return
+    assert run.returncode == 1, f"exit {run.returncode}: {said}"
+    assert "committed n2" in said and "prov audit verify" in said, said
+    if "kept the log state after it in n2.cp" in said:  # erased after n2.cp was written, before it was read back
+        assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
+        return
+    assert not Path("n2.cp").exists()
