@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,34 @@ class World:
 
     def prov_fingerprint(self) -> dict[str, str]:
         return store_fingerprint(self.root / ".prov")
+
+
+GATED_FEATURIZER = textwrap.dedent("""
+    import os
+    import time
+    from pathlib import Path
+
+    from provenance.features import NumericFeaturizer
+
+
+    class Gated(NumericFeaturizer):
+        def featurize(self, records):
+            gate = Path(os.environ["PROV_TEST_GATE"])
+            (gate / "featurising").touch()
+            deadline = time.monotonic() + 300
+            while not (gate / "go").exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the test never said go")
+                time.sleep(0.02)
+            return super().featurize(records)
+""")
+
+
+def gated_featurizer(site: Path) -> Path:
+    """The featuriser ``gated`` installed in ``site`` as a real plug-in: a commit's profile stage touches
+    ``$PROV_TEST_GATE/featurising`` and waits for ``$PROV_TEST_GATE/go``, so a test can act while a commit
+    prepares, on the event, with no timing (the write lock's tests and attack review 18's F18-2 replay)."""
+    return plugin_distribution(site, "gated_featurizer", GATED_FEATURIZER, {"gated": "gated_featurizer:Gated"})
 
 
 def one_line(r) -> str:

@@ -19,7 +19,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -31,30 +30,10 @@ from provenance.kept_log import KeptLog
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.trust.pins import Pins
-from support import erase_last_version, one_line, plugin_distribution, store_fingerprint
+from support import erase_last_version, gated_featurizer, one_line, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
-
-GATED = textwrap.dedent("""
-    import os
-    import time
-    from pathlib import Path
-
-    from provenance.features import NumericFeaturizer
-
-
-    class Gated(NumericFeaturizer):
-        def featurize(self, records):
-            gate = Path(os.environ["PROV_TEST_GATE"])
-            (gate / "featurising").touch()
-            deadline = time.monotonic() + 300
-            while not (gate / "go").exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the test never said go")
-                time.sleep(0.02)
-            return super().featurize(records)
-""")
 
 
 def _ok(prov, *args: str):
@@ -65,7 +44,7 @@ def _ok(prov, *args: str):
 
 def _gate(workdir: Path) -> tuple[Path, dict[str, str]]:
     """The gated featuriser installed as a real plug-in, its gate folder and the environment a prov process needs."""
-    plugin_distribution(workdir / "site", "gated_featurizer", GATED, {"gated": "gated_featurizer:Gated"})
+    gated_featurizer(workdir / "site")
     gate = workdir / "gate"
     gate.mkdir()
     env = os.environ | {"PYTHONPATH": str(workdir / "site"), "PROV_TEST_GATE": str(gate), "PROV_WORKERS": "1"}

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,29 +22,9 @@ import pyarrow.parquet as pq
 from provenance import keys
 from provenance.lineage import batch_sign
 from provenance.sources.interface import DatasetSpec
-from support import digits_table, plugin_distribution
+from support import digits_table, gated_featurizer
 
 PROV = str(Path(sys.executable).parent / "prov")
-
-GATED = textwrap.dedent("""
-    import os
-    import time
-    from pathlib import Path
-
-    from provenance.features import NumericFeaturizer
-
-
-    class Gated(NumericFeaturizer):
-        def featurize(self, records):
-            gate = Path(os.environ["PROV_TEST_GATE"])
-            (gate / "featurising").touch()
-            deadline = time.monotonic() + 300
-            while not (gate / "go").exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the test never said go")
-                time.sleep(0.02)
-            return super().featurize(records)
-""")
 
 
 def _env(workdir: Path, **extra: str) -> dict[str, str]:
@@ -74,7 +53,7 @@ def _wait_for(path: Path, process: subprocess.Popen) -> None:
 
 
 def test_other_writers_get_the_lock_while_a_commit_prepares(workdir, store, keypair):
-    plugin_distribution(workdir / "site", "gated_featurizer", GATED, {"gated": "gated_featurizer:Gated"})
+    gated_featurizer(workdir / "site")
     gate = workdir / "gate"
     gate.mkdir()
     data = digits_table(300)
