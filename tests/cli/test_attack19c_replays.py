@@ -97,7 +97,8 @@ def _ok(prov, *args: str) -> None:
 # such a version. A .prov/ writer plants the release attestation of another store holding the same data (a mirror,
 # a staging store) whose attest key is still pinned: it counts as this store's release of v2 in next_release (the
 # counter jumps to the other store's number) and in base_release's map, and can make require_extends_attested refuse.
-# The check itself still fails on a base that does not verify, so this is inflation and refusal, not a pass.
+# A check on such a base should still fail on its integrity rule (v2 does not verify; not replayed here), so the
+# harm seen is a wrong counter and standing, and a refusal, not a pass.
 # Fix idea: an attestation naming a store counts only when the version's signed id (verified under the fact keys
 # identity reads the id with, Pins.fact_role_keys) is that store's; when it cannot be told, count it for
 # require_extends_attested only, never for the counter or the standing.
