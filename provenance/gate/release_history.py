@@ -61,9 +61,9 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
 
     A forged row, a broken object or a genuine attestation of another dataset's version or of another
     store planted in ``.prov/`` is left out (this never raises for them). While this store's id cannot be
-    read from signed history (``identity.expected`` raises) the version's own signed id still decides, and one
-    whose version does not verify is kept: dropping them would let a ``.prov/`` writer switch off
-    :func:`require_extends_attested`.
+    read from signed history (``identity.expected`` raises) the version's own signed id still decides; one whose
+    version does not verify is judged by this store's id alone, and kept when that cannot be read either:
+    dropping them would let a ``.prov/`` writer switch off :func:`require_extends_attested`.
     """
     from provenance.store import identity
     from provenance.version_facts import verified_statement
@@ -82,8 +82,10 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
         if tag not in signs:
             try:
                 signs[tag] = verified_statement(store, store.version(tag))["predicate"].get("store")
-            except (InputError, VerificationError):  # the version's id cannot be told: kept, as before ids (a
-                return True  # kept one can only make require_extends_attested refuse, never let a rollback by)
+            except (InputError, VerificationError):  # the version's own id cannot be told: judged by this store's
+                # id alone (attack review 19c, F19c-2: another store's release after a rotation of the commit key);
+                # with neither, kept as before ids (a kept one can only make require_extends_attested refuse)
+                return store_id is None or facts.get("store") == store_id
         return other_store(facts, signs[tag], store_id) is None
 
     for (oid,) in store.db.execute("select object from attestations").fetchall():

@@ -249,26 +249,29 @@ def log_state_now(store: Any, signer: CheckpointKey, holds: Sequence[tuple[str, 
 def _own_envelope(data: bytes, name: str, signer: CheckpointKey) -> bytes:
     """The checkpoint envelope in ``data`` (read from ``name``) as prov writes one (:func:`_signed_tree_head`:
     ``signing.canonical_json`` of DSSE's ``payloadType``, ``payload`` and ``signatures``), keeping only the
-    signatures that verify under ``signer``'s key, each as ``{"keyid", "sig"}`` with that key's id. For an
-    envelope prov wrote, these are its bytes unchanged. Raises InputError (exit 2) naming ``name`` for bytes
+    signatures that verify under ``signer``'s key, each once as ``{"keyid", "sig"}`` with that key's id, and the
+    payload and signatures re-encoded in standard base64 (RFC 4648; a lax decoder's other spellings are not kept).
+    For an envelope prov wrote, these are its bytes unchanged. Raises InputError (exit 2) naming ``name`` for bytes
     that are no DSSE envelope; VerificationError when no signature verifies under the key."""
     env = signing.parse_envelope(data, name)
     public = signer.private.public_key()
     keyid = keys.key_id(public)
-    message = signing.pae(str(env["payloadType"]), base64.b64decode(env["payload"]))
-    sigs: list[str] = []
+    payload = base64.b64decode(env["payload"])
+    message = signing.pae(str(env["payloadType"]), payload)
+    sigs: list[bytes] = []
     for s in env["signatures"]:
-        sig = str(s.get("sig"))
         try:
-            public.verify(base64.b64decode(sig), message)
+            sig = base64.b64decode(str(s.get("sig")))
+            public.verify(sig, message)
         except (InvalidSignature, ValueError):
             continue
-        if sig not in sigs:
+        if sig not in sigs:  # one signature once, however a .prov/ writer spelled it (attack review 19c, F19c-1)
             sigs.append(sig)
     if not sigs:
         raise VerificationError(f"{name}: no signature of the checkpoint verifies under key {keyid[:16]}")
-    own = {"payloadType": env["payloadType"], "payload": env["payload"], "signatures": []}
-    own["signatures"] = [{"keyid": keyid, "sig": sig} for sig in sigs]
+    # payload and signatures in standard base64 of their decoded bytes: the spelling a strict decoder reads
+    own = {"payloadType": env["payloadType"], "payload": base64.b64encode(payload).decode("ascii"), "signatures": []}
+    own["signatures"] = [{"keyid": keyid, "sig": base64.b64encode(sig).decode("ascii")} for sig in sigs]
     return signing.canonical_json(own)
 
 

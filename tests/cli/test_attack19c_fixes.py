@@ -1,4 +1,4 @@
-"""Attack review 19c: replays of what still gives way after fix19e/fix19g (each fails until fixed).
+"""Attack review 19c: replays of what gave way after fix19e/fix19g, kept as regression tests (both fixed in session 19).
 
 Real store (the template_trust world), real keys, real SQLite edits as a ``.prov/`` writer would make them.
 """
