@@ -93,12 +93,15 @@ class ObjectStore:
         """The file holding object ``oid`` (whatever its extension), or where it would be.
 
         The extensions prov writes are looked up by name first (one ``stat`` each); only an object under
-        another extension costs a scan of the folder (``glob``), which grows with the store."""
+        another extension costs a scan of the folder (``glob``), which grows with the store. Only a regular
+        file (or a link to one) is an object's file: anything else there is as if missing."""
         for ext in _USUAL_EXTENSIONS:
             candidate = self.root / f"{oid}.{ext}"
             if candidate.is_file():
                 return candidate
-        matches = list(self.root.glob(f"{oid}.*"))
+        # a regular file only (links followed): a FIFO or device planted under an object's name would hang or
+        # feed a read forever (attack review 19c), so it reads as missing
+        matches = [m for m in self.root.glob(f"{oid}.*") if m.is_file()]
         return matches[0] if matches else self.root / oid
 
     def exists(self, oid: str) -> bool:

@@ -153,3 +153,28 @@ def test_another_store_s_release_is_not_counted_where_the_version_no_longer_veri
     other_id = _store_id_of(other)
     counted_for = [(f.get("version"), f.get("release")) for f in counted if f.get("store") == other_id]
     assert counted_for == [], f"store {other_id[:16]}'s releases counted as this store's: {counted_for}"
+
+
+# Noticed in attack review 19c: a `.prov/` writer who puts a FIFO where a version's envelope object was made every
+# command that reads it hang (a CI job until its timeout). An object's file is a regular file or none.
+def test_a_fifo_planted_as_an_object_reads_as_missing_not_as_a_hang(committed, workdir):
+    import os
+    import subprocess
+    import sys
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    (envelope,) = db.execute("select envelope_object from versions where tag = 'v1'").fetchone()
+    db.close()
+    (path,) = (workdir / ".prov" / "objects").glob(f"{envelope}.*")
+    path.unlink()
+    os.mkfifo(path)
+    prov = str(Path(sys.executable).parent / "prov")
+    r = subprocess.run(
+        [prov, "verify", "v1", "--no-data", "--signer", "owner.pub"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stderr
+    assert "missing from the store" in r.stderr and envelope[:16] in r.stderr
