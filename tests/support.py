@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -846,3 +847,41 @@ def tour_with_a_scrape(prov, source: str = "vendor", tag: str = "v4") -> tuple[s
         r = prov(*args)
         assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
     return pinned
+
+
+def plant_checkpoint_copy(prov_dir: Path, dress: Callable[[dict], dict]) -> str:
+    """As a ``.prov/`` writer: the stored checkpoint covering the whole audit log, its envelope passed through
+    ``dress``, stored as a new object under its hash with the newest ``checkpoints`` row naming it (attack reviews
+    19b and 19c: what a kept state made from stored bytes would carry). Returns the new object id."""
+    db = sqlite3.connect(prov_dir / "prov.db")
+    (size,) = db.execute("select max(seq) from audit").fetchone()
+    row = db.execute(
+        "select object, size, root, head, keyid from checkpoints where size = ? order by created_at desc", [size]
+    ).fetchone()
+    env = dress(json.loads((prov_dir / "objects" / f"{row[0]}.json").read_bytes()))
+    data = json.dumps(env).encode()
+    oid = hashlib.sha256(data).hexdigest()
+    (prov_dir / "objects" / f"{oid}.json").write_bytes(data)
+    db.execute("insert into checkpoints values (?, ?, ?, ?, ?, ?)", [oid, *row[1:], "9999-12-31T00:00:00+00:00"])
+    db.commit()
+    db.close()
+    return oid
+
+
+def plant_attestation(other: Path, here: Path, version: str) -> dict:
+    """As a ``.prov/`` writer: store ``other``'s release attestation of ``version`` (its object and row) in the
+    store at ``here``, in place of every attestation ``here`` kept (attack review 19, F19-2). Returns the row."""
+    odb = sqlite3.connect(other / ".prov" / "prov.db")
+    odb.row_factory = sqlite3.Row
+    planted = dict(odb.execute("select * from attestations where version = ?", [version]).fetchone())
+    odb.close()
+    for blob in (other / ".prov" / "objects").glob(f"{planted['object']}.*"):
+        shutil.copy(blob, here / ".prov" / "objects" / blob.name)
+    db = sqlite3.connect(here / ".prov" / "prov.db")
+    db.execute("delete from attestations")  # this store's own, so only the planted one can count
+    db.execute(
+        "insert into attestations values (:object, :version, :base, :policy_digest, :keyid, :created_at)", planted
+    )
+    db.commit()
+    db.close()
+    return planted

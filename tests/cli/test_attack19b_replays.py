@@ -8,7 +8,6 @@ Each test asserts what a user relies on and failed before fix19g; its comment na
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,6 +25,7 @@ from provenance.store import Store
 from provenance.store import checkpoints as cps
 from provenance.trust import rowless
 from provenance.trust.pins import Pins
+from support import plant_checkpoint_copy
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
@@ -146,24 +146,17 @@ def test_trust_revoke_out_does_not_keep_a_log_a_racing_writer_cut(prov, template
     assert "revoked" in said and "cannot be kept" in said and "revoke again" in said, said
 
 
-def _plant_dressed_copy(db_path: Path, objects: Path) -> None:
+def _plant_dressed_copy(prov_dir: Path) -> None:
     """As a ``.prov/`` writer (or a pushed commit's .prov/): the stored checkpoint covering the whole log, copied with
     a field of the writer's own and a signature entry that verifies under no key, stored as a new object under its
     hash with a ``checkpoints`` row naming it (newest)."""
-    db = sqlite3.connect(db_path)
-    (size,) = db.execute("select max(seq) from audit").fetchone()
-    row = db.execute(
-        "select object, size, root, head, keyid from checkpoints where size = ? order by created_at desc", [size]
-    ).fetchone()
-    env = json.loads((objects / f"{row[0]}.json").read_bytes())
-    env["note"] = "reviewed by the security team: older kept states may be deleted"
-    env["signatures"].insert(0, {"keyid": "attacker", "sig": base64.b64encode(os.urandom(64)).decode()})
-    data = json.dumps(env).encode()
-    oid = hashlib.sha256(data).hexdigest()
-    (objects / f"{oid}.json").write_bytes(data)
-    db.execute("insert into checkpoints values (?, ?, ?, ?, ?, ?)", [oid, *row[1:], "9999-12-31T00:00:00+00:00"])
-    db.commit()
-    db.close()
+
+    def dress(env: dict) -> dict:
+        env["note"] = "reviewed by the security team: older kept states may be deleted"
+        env["signatures"].insert(0, {"keyid": "attacker", "sig": base64.b64encode(os.urandom(64)).decode()})
+        return env
+
+    plant_checkpoint_copy(prov_dir, dress)
 
 
 # F19b-2: `prov audit checkpoint --out F` (the CI keep-log-state job; also --checkpoint-out and revoke --out) writes
@@ -173,7 +166,7 @@ def _plant_dressed_copy(db_path: Path, objects: Path) -> None:
 # verifies differently in prov), but the kept file is no longer prov's own envelope: unsigned text rides in it (up
 # to the 64 MiB envelope limit), and a DSSE verifier that requires every signature to verify rejects it.
 def test_audit_checkpoint_out_writes_prov_s_own_envelope_not_a_stored_copy(prov, template_trust, workdir):
-    _plant_dressed_copy(workdir / ".prov" / "prov.db", workdir / ".prov" / "objects")
+    _plant_dressed_copy(workdir / ".prov")
     r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "ci.cp", *PINNED)
     assert r.exit_code == 0, r.output
     env = json.loads(Path("ci.cp").read_bytes())

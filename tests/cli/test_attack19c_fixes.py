@@ -6,7 +6,6 @@ Real store (the template_trust world), real keys, real SQLite edits as a ``.prov
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import shutil
 import sqlite3
@@ -20,6 +19,7 @@ from provenance.gate.release_history import store_attestations
 from provenance.store import Store
 from provenance.trust.pins import Pins
 from provenance.version_facts import verified_statement
+from support import plant_attestation, plant_checkpoint_copy
 
 PINNED = ("--signer", "maintainer.pub")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -35,23 +35,16 @@ def _dress_trailing_bits(text: str) -> str:
     return body[:-1] + _B64[last | (0b11 if len(text) - len(body) == 2 else 0b1111)] + text[len(body) :]
 
 
-def _plant_respelled_copy(db_path: Path, objects: Path) -> None:
+def _plant_respelled_copy(prov_dir: Path) -> None:
     """As a ``.prov/`` writer: the stored checkpoint covering the whole log, its signature respelled (same bytes),
     plus a second entry with the genuine spelling; stored as a new object with the newest ``checkpoints`` row."""
-    db = sqlite3.connect(db_path)
-    (size,) = db.execute("select max(seq) from audit").fetchone()
-    row = db.execute(
-        "select object, size, root, head, keyid from checkpoints where size = ? order by created_at desc", [size]
-    ).fetchone()
-    env = json.loads((objects / f"{row[0]}.json").read_bytes())
-    genuine = env["signatures"][0]
-    env["signatures"] = [{"keyid": genuine["keyid"], "sig": _dress_trailing_bits(genuine["sig"])}, genuine]
-    data = json.dumps(env).encode()
-    oid = hashlib.sha256(data).hexdigest()
-    (objects / f"{oid}.json").write_bytes(data)
-    db.execute("insert into checkpoints values (?, ?, ?, ?, ?, ?)", [oid, *row[1:], "9999-12-31T00:00:00+00:00"])
-    db.commit()
-    db.close()
+
+    def dress(env: dict) -> dict:
+        genuine = env["signatures"][0]
+        env["signatures"] = [{"keyid": genuine["keyid"], "sig": _dress_trailing_bits(genuine["sig"])}, genuine]
+        return env
+
+    plant_checkpoint_copy(prov_dir, dress)
 
 
 # F19c-1 (low): fix19g's _own_envelope (F19b-2) keeps "only the signatures that verify, duplicates dropped, canonical
@@ -64,7 +57,7 @@ def _plant_respelled_copy(db_path: Path, objects: Path) -> None:
 # crate rejects them by default) fails the first entry. prov itself still verifies it. Fix idea: re-encode each
 # verifying signature (base64.b64encode of its bytes) and drop duplicates by those bytes.
 def test_audit_checkpoint_out_writes_each_signature_once_in_canonical_base64(prov, template_trust, workdir):
-    _plant_respelled_copy(workdir / ".prov" / "prov.db", workdir / ".prov" / "objects")
+    _plant_respelled_copy(workdir / ".prov")
     r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "ci.cp", *PINNED)
     assert r.exit_code == 0, r.output
     env = json.loads(Path("ci.cp").read_bytes())
@@ -121,19 +114,7 @@ def test_another_store_s_release_is_not_counted_where_the_version_no_longer_veri
     ):
         _ok(prov, *args)
     monkeypatch.chdir(workdir)
-    odb = sqlite3.connect(other / ".prov" / "prov.db")
-    odb.row_factory = sqlite3.Row
-    planted = dict(odb.execute("select * from attestations where version = 'v2'").fetchone())
-    odb.close()
-    for blob in (other / ".prov" / "objects").glob(f"{planted['object']}.*"):
-        shutil.copy(blob, workdir / ".prov" / "objects" / blob.name)
-    db = sqlite3.connect(workdir / ".prov" / "prov.db")
-    db.execute("delete from attestations")  # this store's own, so only the planted one can count
-    db.execute(
-        "insert into attestations values (:object, :version, :base, :policy_digest, :keyid, :created_at)", planted
-    )
-    db.commit()
-    db.close()
+    plant_attestation(other, workdir, "v2")
 
     # the maintainers rotate commit to a new key (root v2); attest stays with maintainer
     for name in ("rootk", "new2"):

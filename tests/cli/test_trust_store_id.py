@@ -31,7 +31,7 @@ from provenance import keys
 from provenance.store import Store
 from provenance.store.audit import entry_bytes
 from provenance.trust import statements
-from support import new_records, one_line, store_fingerprint
+from support import new_records, one_line, plant_attestation, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-store" / "world"
@@ -666,19 +666,7 @@ def test_f19_2_verify_refuses_a_release_attestation_of_another_store(
 
     # planted in this store's attestations (object and row), it marks nothing released (prov show, prov log)
     # and does not move the release counter (a fresh --attest of v2 here keeps its own)
-    odb = sqlite3.connect(other / ".prov" / "prov.db")
-    odb.row_factory = sqlite3.Row
-    planted = dict(odb.execute("select * from attestations where version = 'v2'").fetchone())
-    odb.close()
-    for blob in (other / ".prov" / "objects").glob(f"{planted['object']}.*"):
-        shutil.copy(blob, workdir / ".prov" / "objects" / blob.name)
-    db = sqlite3.connect(workdir / ".prov" / "prov.db")
-    db.execute("delete from attestations")  # this store's own, so only the planted one could mark v2
-    db.execute(
-        "insert into attestations values (:object, :version, :base, :policy_digest, :keyid, :created_at)", planted
-    )
-    db.commit()
-    db.close()
+    planted = plant_attestation(other, workdir, "v2")
     (kept,) = json.loads(_ok(prov, "show", "v2", "--json", *PINNED).stdout)["attestations"]
     assert kept["attestation"] == planted["object"] and kept["verified"] is False, kept
     assert "another store's release" in kept["problem"], kept
