@@ -26,6 +26,7 @@ from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.sources.tables import TableOptions
 from provenance.store.store import Store
+from provenance.version_facts import first_id_commit
 
 if TYPE_CHECKING:
     from provenance.sources.interface import DatasetSpec
@@ -151,6 +152,7 @@ def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentD
     return ReadOptions(dataclasses.replace(given, **changes), carried, differing, frozenset(names))
 
 
+@first_id_commit()  # the parent's read options are read for a commit that may be the first to sign the store's id
 def commit_on_parent(
     store: Store,
     spec: DatasetSpec,

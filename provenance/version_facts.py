@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, NotRereadable, VerificationError
+from provenance.store import identity
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -34,6 +35,22 @@ if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neithe
 # handle must see an envelope altered after its first verification.
 _VERIFIED: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_verified_statements", default=None)
 _ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent")
+
+
+# Set while a commit that may be the store's first to sign its id reads its parent (:func:`first_id_commit`).
+_FIRST_ID: ContextVar[bool] = ContextVar("prov_first_id_commit", default=False)
+
+
+@contextmanager
+def first_id_commit() -> Iterator[None]:
+    """Within the block (a commit or quarantine reading the version it builds on), a version that signs no store
+    id is read under a pinned id while no version of the audit log signs one yet: the commit is the store's first
+    to sign it (``identity.id_less_problem``). Once a version signs the id, the block changes nothing."""
+    token = _FIRST_ID.set(True)
+    try:
+        yield
+    finally:
+        _FIRST_ID.reset(token)
 
 
 @contextmanager
@@ -118,6 +135,13 @@ def _verify_statement(store: Store, row: dict) -> dict:
             f"{name}: signs store id {str(pred['store'])[:16]}, not the store id you pinned ({pins.store_id[:16]}, "
             f"{pins.store_id_origin}): a version of another store, or the pin is wrong"
         )
+    if pins.store_id is not None and pred.get("store") is None:  # attack review 19: another project's, copied?
+        head, origin = pred.get("auditLogHead"), pins.store_id_origin
+        problem = identity.id_less_problem(
+            store, row["tag"], row["envelope_object"], head, pins.store_id, origin, _FIRST_ID.get()
+        )
+        if problem is not None:
+            raise VerificationError(f"{name}: {problem}")
     return stmt
 
 

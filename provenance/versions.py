@@ -40,6 +40,7 @@ from provenance.trust import statements
 from provenance.trust.pins import pins_of
 from provenance.version_facts import (
     PREDICATE_TYPE,
+    first_id_commit,
     load_manifest,
     newest_version,
     portable_spec,
@@ -146,6 +147,7 @@ def default_stages(featurizer: str | FeaturizerSpec = AUTO) -> list[CommitStage]
     return [LineageStage(), ProfileStage(featurizer)]
 
 
+@first_id_commit()  # this commit may be the store's first to sign its id: its parent may be from before ids
 def commit(
     store: Store,
     spec: DatasetSpec,

@@ -209,6 +209,80 @@ def lost_head(store: Store) -> str | None:
     return _head_missing(store, _signed_versions(store)[0])
 
 
+# pre_id_history()'s answer per store handle, with the state it was read in (:func:`_read_state`)
+_PRE_ID: weakref.WeakKeyDictionary[Any, tuple[tuple, tuple[Record | None, frozenset]]] = weakref.WeakKeyDictionary()
+
+
+def pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, str, str]]]:
+    """The store's id of record and its own history before it: ``(record, {(tag, envelope, head), ...})``.
+
+    The set holds, for each ``commit`` entry of the hash-chained audit log up to the id of record's signed audit
+    head (:func:`of_record`, which checks the chain that far), the version's tag, its envelope object and the hash
+    of the entry before it (only ``key.register`` entries between; the empty log's hash for the first): a version
+    made before store ids belongs to this store only when it signed one of these, its own commit entry at that
+    place (a copy of another project's version cannot be put there without breaking the id of record's signed
+    head). Empty with no record (``None``: nothing signs an id yet). Remembered per handle while ``prov.db``
+    does not change (:func:`_read_state`).
+
+    Raises:
+        VerificationError: the log breaks before the id of record (:func:`of_record`).
+    """
+    from provenance.store.audit import GENESIS, iter_entries
+
+    state = _read_state(store)
+    kept = _PRE_ID.get(store)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    record = of_record(store)
+    places: set[tuple[str, str, str]] = set()
+    head = GENESIS  # the hash of the entry before, key.register entries passed over
+    until = record.head_seq if record is not None else 0
+    for entry in iter_entries(store.db):
+        if entry["seq"] > until:
+            break
+        if entry["action"] == "commit":
+            try:
+                places.add((str(entry["subject"]), str(json.loads(entry["detail"])["envelope"]), head))
+            except (ValueError, KeyError, TypeError):
+                pass
+        if entry["action"] not in BETWEEN_HEAD_AND_COMMIT:
+            head = entry["hash"]
+    answer = (record, frozenset(places))
+    _PRE_ID[store] = (state, answer)
+    return answer
+
+
+def id_less_problem(
+    store: Store, tag: str, envelope: str, head: object, pinned: str, origin: str, first: bool = False
+) -> str | None:
+    """Why version ``tag`` (envelope object ``envelope``, signed ``auditLogHead`` ``head``), whose verified
+    statement signs no store id, is not this store's under the ``pinned`` id (``origin``: where it was pinned):
+    ``None`` when it is part of the store's own history before its id of record (:func:`pre_id_history`) and
+    that record names the pinned id (attack review 19: same maintainer keys across projects, another project's
+    version from before ids copied into ``.prov/`` was taken as this store's). With no id of record, fails closed
+    (the message says to make one id-signing commit), unless ``first``: read by the commit that will be the store's
+    first to sign the id (``version_facts.first_id_commit``). Raises as :func:`pre_id_history`."""
+    record, places = pre_id_history(store)
+    pin = f"the store id you pinned ({pinned[:16]}, {origin})"
+    if record is None and first:
+        return None
+    if record is None:
+        return (
+            f"signs no store id, and no version of this store's audit log signs one yet, so under {pin} it cannot "
+            "be told from another project's version made before store ids: make one id-signing commit first "
+            "(prov commit with the id pinned signs it and this store's history before it)"
+        )
+    if record.store_id != pinned:
+        return f"signs no store id, and this store's id of record, {record.store_id[:16]} ({record.describe()}), is not {pin}"
+    if (tag, envelope, str(head)) not in places:
+        return (
+            f"signs no store id and was not committed here before {record.describe()} (its commit entry is not in "
+            f"the audit log up to that version's signed head, at the place it signed): another project's version, "
+            f"not this store's under {pin}"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Expected:
     """The id a signing write must sign (:func:`expected`): ``store_id`` (``None``: nothing names one yet),

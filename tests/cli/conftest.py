@@ -8,11 +8,13 @@
 - ``three_versions``: v1, v2, v3 of scikit-learn's digits with planted changes (below),
   committed by alice (the ``keypair`` fixture's key).
 - ``demo``: the store ``prov demo`` builds (v1, v2, r1, rc1, rc2, ...), its maintainer's key pinned.
+- ``legacy``: the store ``tests/data/legacy-store/build.py`` made with prov's code from before store ids.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,20 @@ from provenance.trust import source_keys as trust
 from support import N_CROWD, N_VENDOR, Prov, World, build_template, build_trust_world, digits_table
 
 KEY_NAMES = ("vendor", "other", "stranger", "owner")
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-store" / "world"
+
+
+@pytest.fixture
+def legacy(workdir) -> Path:
+    """The store ``build.py`` made with prov's code from before store ids (v1, v2 by maintainer.key, naming no
+    store), copied here with its keys and data; ``world/other-project`` (``build_other.py``) is left where it is."""
+    for p in LEGACY.iterdir():
+        if p.name not in ("prov-store", "other-project"):
+            shutil.copy2(p, workdir / p.name)
+            if p.suffix == ".key":  # git keeps no mode 600: a fresh clone checks the keys out readable by others
+                (workdir / p.name).chmod(0o600)
+    shutil.copytree(LEGACY / "prov-store", workdir / ".prov")
+    return workdir
 
 
 # --- world: a signing vendor and an unsigned crowd ---------------------------------------------

@@ -10,7 +10,7 @@ trust retire`` re-signed the attacker's key for this store. Now every trust stat
 its store's id (``provenance.store.identity``), and ``prov check`` counts a statement only when it names
 the id the base version signed, up to the candidate's signed audit head (``provenance.trust.scope``).
 
-Stores made before ids (``tests/data/legacy-store``, built by the code of that time: ``build.py``) keep
+Stores made before ids (``tests/data/legacy-store``, built by the code of that time: ``build.py``; the ``legacy`` fixture) keep
 working, and an id-less statement appended after the first version that signs an id is refused.
 """
 
@@ -34,7 +34,6 @@ from provenance.trust import statements
 from support import new_records, one_line, plant_attestation, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
-LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-store" / "world"
 
 
 def _ok(prov, *args: str):
@@ -260,18 +259,6 @@ def _payload(envelope: bytes) -> bytes:
     return base64.b64decode(json.loads(envelope)["payload"])
 
 
-@pytest.fixture
-def legacy(workdir) -> Path:
-    """The store ``build.py`` made with prov's code from before store ids, copied here."""
-    for p in LEGACY.iterdir():
-        if p.name != "prov-store":
-            shutil.copy2(p, workdir / p.name)
-            if p.suffix == ".key":  # git keeps no mode 600: a fresh clone checks the keys out readable by others
-                (workdir / p.name).chmod(0o600)
-    shutil.copytree(LEGACY / "prov-store", workdir / ".prov")
-    return workdir
-
-
 def _plant_id_less(folder: Path) -> int:
     """A ``.prov/`` writer appends the id-less statement the maintainer signed in another old project (vendor =
     the attacker there) with one ``trust.add`` entry; returns its seq."""
@@ -386,7 +373,9 @@ def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy,
     r = prov("check", "v3", "--base", "v2", "--format", "json", "--store-id", other_id, *PINNED)  # the flag wins
     assert r.exit_code == 1, r.output
     said = _blocked_reason(r)
-    assert f"version v3: signs store id {mine[:16]}, not the store id you pinned ({other_id[:16]}, --store-id)" in said
+    # the base v2, from before ids, is read first: it counts only as this store's history before its id of record
+    assert f"version v2: signs no store id, and this store's id of record, {mine[:16]}" in said, said
+    assert f"is not the store id you pinned ({other_id[:16]}, --store-id)" in said, said
     r = prov("verify", "v3", "--no-data", "--store-id", other_id, *PINNED)
     assert r.exit_code == 1 and f"not the store id you pinned ({other_id[:16]}, --store-id)" in one_line(r), r.output
     _ok(prov, "verify", "v3", "--no-data", *PINNED)  # PROV_STORE_ID is still this store's
