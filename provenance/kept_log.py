@@ -9,6 +9,10 @@ is free while the data is hashed and profiled, so a cut then would otherwise be 
 F18-2). When asked, it writes the new state outside the store where that writer cannot reach it. One
 place, so ``prov quarantine`` (a signed version too) cannot lag behind ``prov commit`` (newcomer review 17,
 F1).
+
+The signing writes that make no version (``prov trust add``, ``trust retire``, ``waive``, ``withdraw``) take
+``--checkpoint PREV`` too (:meth:`KeptLog.held`): each signs over the log it extends (a trust entry, a
+checkpoint), and one written onto a log cut back would vouch for the cut.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ class KeptLog:
     ``--checkpoint-out``); ``extends``: ``[{"path", "treeSize"}]``, each kept state given (``--checkpoint``)
     that the audit log was found to hold, in the order given (``treeSize`` 0: a release attestation of an
     empty log, which every log extends); ``states``: those states as read and verified then, which
-    :meth:`require_held` checks the log against again inside the write.
+    :meth:`require_held` checks the log against again inside the write; ``what`` and ``done`` name, in messages,
+    what the write makes and what was therefore not done (``version``, ``committed``).
     """
 
     out: str | None = None
     signer: checkpoints.CheckpointKey | None = None
     extends: tuple[dict, ...] = ()
     states: tuple[KeptState, ...] = ()
+    what: str = "version"
+    done: str = "committed"
 
     @classmethod
     def check(
@@ -75,15 +82,31 @@ class KeptLog:
         _refuse_lost(store, states, ", so nothing was committed")
         return cls(checkpoint_out, signer, tuple(_extends(k) for k in states), states)
 
+    @classmethod
+    def held(cls, store: Store, kept_log_state: Collection[str], what: str) -> KeptLog:
+        """``--checkpoint FILE`` (repeatable) of a signing write that makes no version (``prov trust add``, ``trust
+        retire``, ``waive``, ``withdraw``): the kept states, checked now, before the write, as :meth:`check` checks
+        them; the write calls :meth:`require_held` again inside. ``what`` names what it signs (``trust entry``).
+
+        Raises:
+            InputError: (exit 2) a kept file that is unreadable, no log state, or inside ``.prov/``.
+            VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state, or its
+                signature is by a key the verifier did not pin.
+        """
+        states = _read_states(store, kept_log_state)
+        _refuse_lost(store, states, ", so nothing was written")
+        return cls(extends=tuple(_extends(k) for k in states), states=states, what=what, done="written")
+
     def require_held(self, store: Store) -> None:
         """Inside the write that signs the version (after ``BEGIN IMMEDIATE``, before anything is written): the
-        audit log must still hold every kept state :meth:`check` found it holding. A ``.prov/`` writer may cut
-        the log while the data is hashed and profiled, when the lock is free (attack review 18, F18-2).
+        audit log must still hold every kept state :meth:`check` (or :meth:`held`) found it holding. A ``.prov/``
+        writer may cut the log while the data is hashed and profiled, when the lock is free (attack review 18,
+        F18-2), or between the check and the write of a trust entry, waiver or withdrawal.
 
         Raises VerificationError (exit 1) naming the first state the log lost; the write then rolls back, so
         no version, row or object is left.
         """
-        _refuse_lost(store, self.states, " while this version was being prepared, so nothing was committed")
+        _refuse_lost(store, self.states, f" while this {self.what} was being prepared, so nothing was {self.done}")
 
     def finish(self, store: Store, result: CommitResult) -> CommitResult:
         """``result`` (the version just committed) with ``extends`` and, with ``--checkpoint-out``, the checkpoint

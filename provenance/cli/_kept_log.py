@@ -4,18 +4,25 @@
 ``prov commit`` and ``prov quarantine`` both take them (newcomer review 17, F1), from this one definition, so they
 read alike on both; the command receives a :class:`KeptLogFlags` as its ``kept`` argument and passes its fields to
 the library (``kept_log.KeptLog``). :func:`kept_log_lines` are the lines both print after the version is made.
+
+The signing writes that make no version (``prov trust add``, ``trust retire``, ``waive``, ``withdraw``) take
+``--checkpoint FILE`` alone (:data:`KeptStateOpt`, :func:`held_states`, :func:`extends_lines`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from provenance.cli._flags import flag_group
 from provenance.escaping import visible
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
+    from provenance.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,35 @@ _FLAGS = [
         ),
     ),
 ]
+
+
+KeptStateOpt = typer.Option(
+    [],
+    "--checkpoint",
+    metavar="FILE",
+    help="A log state kept outside the store (a --checkpoint-out of commit, quarantine or revoke; repeatable): "
+    "refuse to write (exit 1, nothing written) when the audit log no longer holds it.",
+)
+"""``--checkpoint FILE`` of a signing write that makes no version (``prov trust add``, ``retire``, ``waive``,
+``withdraw``): the same kept states ``prov commit --checkpoint`` takes."""
+
+
+def held_states(store: Store, paths: list[str], what: str) -> KeptLog | None:
+    """The kept states given to a signing write that makes no version (:data:`KeptStateOpt`), checked now
+    (``kept_log.KeptLog.held``: exit 1 on a log that no longer holds one); None when none is given."""
+    if not paths:
+        return None
+    from provenance.kept_log import KeptLog
+
+    return KeptLog.held(store, paths, what)
+
+
+def extends_lines(kept: KeptLog | None) -> list[str]:
+    """``  the audit log extends FILE (N entries): ...`` when :func:`held_states` checked kept states, else none."""
+    from provenance.kept_log import extends_line
+
+    line = extends_line(list(kept.extends)) if kept is not None else None
+    return [] if line is None else [f"  {line}"]
 
 
 def kept_log_flags(fn: Callable) -> Callable:

@@ -8,6 +8,7 @@ import typer
 
 from provenance import api, output_file
 from provenance.cli._app import JsonFlag, command, echo, emit_json, note
+from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import trust_flags
 from provenance.errors import InputError, StoreError
 from provenance.escaping import visible
@@ -171,6 +172,7 @@ def waive(
     label: str | None = typer.Option(
         None, "--label", help="The label of the row accepted (needed when the version holds the record under several)."
     ),
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -178,7 +180,9 @@ def waive(
     from provenance.gate.waivers import create_waiver
     from provenance.names import short_digest
 
-    result = create_waiver(Store.open(pins=pins), version, digest, detector, reason, key, label)
+    store = Store.open(pins=pins)
+    kept = held_states(store, kept_state, "waiver")  # a log cut back is not signed over (exit 1)
+    result = create_waiver(store, version, digest, detector, reason, key, label, kept)
     for warning in result["warnings"]:  # recorded all the same (exit 0): the reviewer decides
         typer.echo(f"Warning: {visible(warning)}", err=True)
     if json_out:
@@ -193,3 +197,5 @@ def waive(
             f"Waiver {result['waiver'][:16]} recorded: {detector} on {short_digest(result['digest'])} in {version}, "
             f"signed by {result['keyid'][:16]}"
         )
+        for line in extends_lines(kept):
+            echo(line)

@@ -9,7 +9,14 @@ import typer
 
 from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, note
 from provenance.cli._dataset import DatasetFlags, dataset_flags, given_flags, read_as_version
-from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
+from provenance.cli._kept_log import (
+    KeptLogFlags,
+    KeptStateOpt,
+    extends_lines,
+    held_states,
+    kept_log_flags,
+    kept_log_lines,
+)
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     load_checkpoint_key,
@@ -123,6 +130,7 @@ def withdraw(
     ),
     reason: str = typer.Option(..., "--reason", help="Why it is not shipped, for a later reader."),
     key: str | None = typer.Option(None, "--key", envvar="PROV_KEY", help="Maintainer key (role commit) that signs."),
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -133,13 +141,17 @@ def withdraw(
         )
     from provenance.lineage.withdraw import withdraw_batch
 
-    result = withdraw_batch(open_store(pins), batch, key, reason)
+    store = open_store(pins)
+    kept = held_states(store, kept_state, "withdrawal")  # a log cut back is not signed over (exit 1)
+    result = withdraw_batch(store, batch, key, reason, kept)
     if json_out:
         emit_json(result)
         return
     echo(
         f"Withdrew batch {visible(batch)}: signed by key {result['keyid'][:16]}, withdrawal {result['withdrawal'][:16]}"
     )
+    for line in extends_lines(kept):
+        echo(line)
 
 
 @command("lineage")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
+from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     KeptCheckpointOpt,
@@ -49,6 +50,7 @@ def trust_add(
         help="Record the entry without a signature: verifiers who pin keys (--signer, PROV_SIGNERS, --root) ignore it.",
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -62,6 +64,7 @@ def trust_add(
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before anything is written
     store = open_store(pins)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
+    kept = held_states(store, kept_state, "trust entry")  # a log cut back is not signed over (exit 1)
     named = "select 1 from trust where source = ? union all select 1 from batches where source = ? limit 1"
     known = store.db.execute(named, [source, source]).fetchone() is not None  # a new name may be a typo
     entry = trustlib.add_key(
@@ -73,6 +76,7 @@ def trust_add(
         signer=key,
         checkpoint=checkpoint,
         unsigned=unsigned,
+        kept_log=kept,
     )
     if _window_ended(entry.valid_until):
         note(f"the key's validity window ended at {entry.valid_until}: it attests no batch captured after that")
@@ -90,9 +94,11 @@ def trust_add(
             f"(--signer, PROV_SIGNERS, --root) ignore it; sign it with `prov trust add {shlex.quote(source)} KEY.pub --key "
             "MAINTAINER.key`"
         )
-        return
-    new = "" if known else " (a new source: no batch or trust entry is under that name yet)"
-    echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}{new}")
+    else:
+        new = "" if known else " (a new source: no batch or trust entry is under that name yet)"
+        echo(f"Trusted key {entry.keyid[:16]} for source {source!r}{window}{new}")
+    for line in extends_lines(kept):
+        echo(line)
 
 
 def _window_ended(valid_until: str | None) -> bool:
@@ -213,6 +219,7 @@ def trust_retire(
         False, "--yes", help="Retire at a past --at even though batches the key signed were registered since."
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -230,6 +237,7 @@ def trust_retire(
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before anything is written
     store = open_store(pins)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)
+    kept = held_states(store, kept_state, "retirement")  # a log cut back is not signed over (exit 1)
     trustlib.validate_source(source)
     known = pins.source_keys(store, source)  # the keys your pins count (all the store's with nothing pinned)
     if not pins.pinned:  # also a key the log trusts whose rows were deleted (attack review 16, F2)
@@ -241,7 +249,7 @@ def trust_retire(
         _refuse_batches_since(store, target, at)
     if at is None and checkpoint is None:
         _refuse_undated(store, target)
-    entry = rowless.retire(store, target, key, at, checkpoint)
+    entry = rowless.retire(store, target, key, at, checkpoint, kept)
     if json_out:
         emit_json(entry.to_dict())
         return
@@ -249,6 +257,8 @@ def trust_retire(
         f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}; batches it signs that "
         "are registered later are refused, what it signed before stays attested"
     )
+    for line in extends_lines(kept):
+        echo(line)
 
 
 def _refuse_undated(store: Store, target: TrustedKey) -> None:

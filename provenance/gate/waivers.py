@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from provenance.kept_log import KeptLog
+
 MIN_PREFIX = 8  # hex characters, as prov lineage takes them (reports show 12); an ambiguous prefix is refused
 
 
@@ -82,7 +84,14 @@ def choose_label(labels: list[str | None], label: str | None, digest: str, versi
 
 
 def create_waiver(
-    store: Store, version: str, digest: str, detector: str, reason: str, key_path: str, label: str | None = None
+    store: Store,
+    version: str,
+    digest: str,
+    detector: str,
+    reason: str,
+    key_path: str,
+    label: str | None = None,
+    kept_log: KeptLog | None = None,
 ) -> dict:
     """Sign, store and audit-log a waiver of one finding (``prov waive``).
 
@@ -100,6 +109,7 @@ def create_waiver(
             ``waive`` (with nothing pinned, a key registered in the store).
         label: the label of the row accepted (:func:`choose_label`; needed when the version
             holds the digest under several labels).
+        kept_log: ``--checkpoint PREV`` (``kept_log.KeptLog.held``), checked again first thing inside the write.
 
     Returns:
         ``{"waiver": object id, "version", "digest", "label", "detector", "keyid", "warnings",
@@ -112,6 +122,7 @@ def create_waiver(
             verifier would not trust to waive (its waivers would be ignored) (exit 2);
             ``KeyFileError`` (exit 2) for an unreadable key file.
         StoreError: the store is read-only or its lock stays busy (``StoreBusyError``), exit 3.
+        VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state of ``kept_log``.
     """
     root = store.version(version)["merkle_root"]
     digest = digest.lower()
@@ -167,6 +178,8 @@ def create_waiver(
     }
     envelope = signing.sign(stmt, private)
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # the waiver's entry is not left pending
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         oid = store.put_object(signing.canonical_json(envelope), "json")
         store.db.table("waivers").insert(
             {

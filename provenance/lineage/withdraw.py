@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
@@ -36,6 +37,9 @@ from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of, private_key_for_role
 from provenance.trust.roles import COMMIT, RoleKeys, verify_role
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
 
 # The in-toto predicate type of a withdrawal statement (schemas/batch-withdrawal.schema.json).
 PREDICATE_TYPE = "https://prov.dev/batch-withdrawal/v1"
@@ -77,7 +81,9 @@ def _registration(store: Store, batch: str) -> tuple[dict, dict]:
     return entry, detail
 
 
-def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) -> dict:
+def withdraw_batch(
+    store: Store, batch: str, key_path: str | Path, reason: str, kept_log: KeptLog | None = None
+) -> dict:
     """Sign, store and audit-log the withdrawal of registered ``batch`` (``prov withdraw``).
 
     Args:
@@ -87,6 +93,7 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
         key_path: a maintainer's private key (PKCS#8 PEM) that the store's pins trust for
             ``commit`` (with nothing pinned, a key registered in the store).
         reason: why, for a later reader (not empty).
+        kept_log: ``--checkpoint PREV`` (``kept_log.KeptLog.held``), checked again first thing inside the write.
 
     Returns:
         ``{"withdrawal": object id, "batch", "source", "merkle_root", "keyid", "reason"}``.
@@ -96,6 +103,7 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
             the verifier would not trust for ``commit`` (its withdrawal would be ignored)
             (exit 2); ``KeyFileError`` (exit 2) for an unreadable key file.
         StoreError: the store is read-only or its lock stays busy, exit 3.
+        VerificationError: (exit 1, nothing written) the audit log no longer holds a kept state of ``kept_log``.
     """
     if not reason.strip():
         raise InputError("a withdrawal needs a --reason a later reader can check")
@@ -109,6 +117,8 @@ def withdraw_batch(store: Store, batch: str, key_path: str | Path, reason: str) 
     if batch in withdrawn_batches(store, pins_of(store).role_keys(COMMIT, store), signed_entries(store)):
         raise InputError(f"batch {batch} is already withdrawn (see prov audit log)")
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # the entry is not left pending
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         # signed under the lock: the head it names is the entry its own audit entry follows
         stmt = withdrawal_statement(store, batch, reason, keyid)
         oid = store.put_object(signing.canonical_json(signing.sign(stmt, private)), "json")

@@ -20,6 +20,7 @@ from provenance.trust.roles import RoleKeys
 from provenance.trust.source_keys import TrustedKey
 
 if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
     from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
@@ -98,13 +99,14 @@ def retire(
     signer: str | Path | None,
     at: str | None = None,
     checkpoint: CheckpointKey | None = None,
+    kept_log: KeptLog | None = None,
 ) -> TrustedKey:
     """``prov trust retire``: ``source_keys.retire``, first writing back, in the same write, the rows of ``key``
     when they are gone and its logged signed entry verifies under the store handle's pins. Returns and raises
     as ``source_keys.retire``."""
     missing = verified_without_rows(store, key.source).get(key.keyid)
     restore = _restorer(store, *missing) if missing is not None else None
-    return source_keys.retire(store, key, signer, at, checkpoint, restore)
+    return source_keys.retire(store, key, signer, at, checkpoint, restore, kept_log)
 
 
 def _restorer(store: Store, entry: statements.SignedEntry, role: RoleKeys) -> Callable[[], None]:

@@ -25,6 +25,7 @@ from provenance.trust import statements
 from provenance.trust.roles import RoleKeys, not_trusted
 
 if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
     from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
@@ -137,6 +138,7 @@ def add_key(
     signer: str | Path | None = None,
     checkpoint: CheckpointKey | None = None,
     unsigned: bool = False,
+    kept_log: KeptLog | None = None,
 ) -> TrustedKey:
     """Trust ``public_key_path`` for ``source`` within an optional window; ``prov trust add``.
 
@@ -149,7 +151,8 @@ def add_key(
     Raises ``InputError`` for a bad source, key file, window, a revoked or already
     (signed) trusted key, no ``signer`` without ``unsigned`` (or both), or a signer the
     verifier would not count. With ``checkpoint``, the write ends by signing an audit
-    checkpoint with that key.
+    checkpoint with that key. ``kept_log`` (``--checkpoint PREV``: ``kept_log.KeptLog.held``) is checked again
+    first thing inside the write: ``VerificationError`` (exit 1, nothing written) when the log no longer holds it.
     """
     validate_source(source)
     public = keys.load_public(public_key_path)
@@ -203,6 +206,8 @@ def add_key(
         "revoked_reason": None,
     }
     with store.write(checkpoint):
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         if not existing:
             store.db.table("trust").insert(row)
         detail = {"keyid": kid, "valid_from": row["valid_from"], "valid_until": row["valid_until"]}
@@ -381,6 +386,7 @@ def retire(
     at: str | None = None,
     checkpoint: CheckpointKey | None = None,
     restore: Callable[[], None] | None = None,
+    kept_log: KeptLog | None = None,
 ) -> TrustedKey:
     """End the validity window of ``key`` (a source key the verifier's pins count: ``Pins.source_keys``) at
     ``at`` (default now); ``prov trust retire``.
@@ -394,7 +400,8 @@ def retire(
     when the key has a signed trust entry, replaces it with one ``signer`` signs with the shortened window.
     ``restore`` writes the key's rows back first, in the same write, when a ``.prov/`` writer deleted them
     (``trust.rowless.retire``; attack review 16, F2).
-    A retirement is final: no entry lengthens a window again (trust a new key instead).
+    A retirement is final: no entry lengthens a window again (trust a new key instead). ``kept_log``
+    (``--checkpoint PREV``: ``kept_log.KeptLog.held``) is checked again first thing inside each write.
 
     Raises:
         InputError: no ``signer``, or one the pins do not trust for ``commit``; a revoked key; ``at`` not a
@@ -424,6 +431,8 @@ def retire(
         from provenance.store.checkpoints import sign_checkpoint
 
         with store.write():
+            if kept_log is not None:  # this checkpoint signs the log: never a log cut back
+                kept_log.require_held(store)
             sign_checkpoint(store, checkpoint.private, checkpoint.name)
     end = clock.parse(at, "--at") if at else clock.parse(clock.now_iso("microseconds"), "now")  # after that checkpoint
     end_iso = precise_iso(end)
@@ -438,6 +447,8 @@ def retire(
             "shortens a window"
         )
     with store.write(checkpoint):
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         if restore is not None:  # the rows deleted (attack review 16, F2): written back first, in this write
             restore()
         updated = store.db.execute(
