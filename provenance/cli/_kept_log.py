@@ -76,8 +76,8 @@ KeptStateOpt = typer.Option(
     [],
     "--checkpoint",
     metavar="FILE",
-    help="A log state kept outside the store (a --checkpoint-out of commit, quarantine or revoke; repeatable): "
-    "refuse to write (exit 1, nothing written) when the audit log no longer holds it.",
+    help="A log state kept outside the store (by commit --checkpoint-out, trust revoke --out or audit checkpoint "
+    "--out; repeatable): refuse to write (exit 1, nothing written) when the audit log no longer holds it.",
 )
 """``--checkpoint FILE`` of a signing write that makes no version (``prov trust add``, ``retire``, ``waive``,
 ``withdraw``): the same kept states ``prov commit --checkpoint`` takes."""
