@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -546,21 +547,49 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
 
 
 def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> None:
-    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``) that is inside the
-    store's ``.prov/`` folder, itself or through a symbolic link (every link resolved): a ``.prov/`` writer can
-    swap an older genuine state in there, so it proves nothing about the log it lives beside, as
-    :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``, ``--release-state
+    FILE``) that is inside the store's ``.prov/`` folder, itself, through a symbolic link (every link resolved),
+    or as a hard link to a file there (the same ``(st_dev, st_ino)``): a ``.prov/`` writer can swap an older
+    genuine state in there, or write one into the file both names share, so it proves nothing about the log it
+    lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
 
-    Raises InputError (exit 2) naming ``path`` (and where a link resolves to).
+    Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file it is a hard link to).
     """
     where = Path(os.path.realpath(path))
-    if not _inside_store(store, where):
-        return
-    via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    if _inside_store(store, where):
+        via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    else:
+        twin = _hard_link_in_store(store, where)
+        if twin is None:
+            return
+        via = f"; it is a hard link to {twin}"
     raise InputError(
         f"{flag} {path}: is inside the store ({store.root}{via}); a log state kept inside the store it vouches "
         "for proves nothing (a .prov/ writer can swap in an older one): keep it outside .prov/ (e.g. a CI artifact)"
     )
+
+
+def _hard_link_in_store(store: Any, where: Path) -> Path | None:
+    """The file under the store's ``.prov/`` folder that ``where`` (a resolved path) is a hard link to, if any: a
+    regular file with more than one name, and one of them there (same device and inode). None otherwise, or
+    when ``where`` cannot be examined (reading it then says why). Scans ``.prov/`` only for a file with more
+    than one link."""
+    try:
+        st = where.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+        return None
+    for folder, _, names in os.walk(store.root):
+        for name in names:
+            candidate = Path(folder) / name
+            try:
+                other = candidate.lstat()
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return candidate
+    return None
 
 
 def _inside_store(store: Any, where: Path) -> bool:

@@ -3,6 +3,9 @@
 and before ``.prov/lock`` is released (``Store.write(keep=...)``), in the trust world (``support.build_trust_world``)
 with real stores, keys and processes. The racing replays of attack review 19b (tests/cli/test_attack19b_replays.py)
 assert what a writer waiting on the lock finds; these assert the mechanism and what a failure after the commit says.
+
+Also: a hard link into ``.prov/`` given as a kept state (``--checkpoint FILE``, ``--release-state FILE``) is refused
+as a file inside the store is (a symbolic link was already).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from provenance.store import checkpoints as cps
 from provenance.trust import rowless
 from provenance.trust.maintainer_keys import revoke_key
 from provenance.trust.pins import Pins
-from support import gated_featurizer
+from support import gated_featurizer, one_line
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
@@ -178,3 +181,29 @@ def test_quarantine_whose_checkpoint_out_fails_after_the_commit_keeps_its_copy(p
     copies = [p.name for p in workdir.glob("*n2q*.parquet")]
     assert len(copies) == 1, copies  # the committed version's data is left in place
     assert prov("verify", "n2q", *PINNED).exit_code == 0
+
+
+def test_a_hard_link_into_the_store_is_refused_as_a_kept_state(prov, template_trust, workdir):
+    """`--checkpoint FILE` and `--release-state FILE` that are hard links to a file in .prov/ (the same inode: a
+    .prov/ writer writes into it, or swaps an older state in under a link it made) are refused as a file inside the
+    store is: exit 2, one line naming the file it links to, nothing read or written."""
+    assert prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED).exit_code == 0
+    Path(".prov/kept.cp").write_bytes(Path("kept.cp").read_bytes())
+    os.link(".prov/kept.cp", "linked.cp")
+    before = (workdir / ".prov" / "prov.db").read_bytes()
+    for command in (("audit", "verify"), ("check", "v3q", "--base", "v2", "--no-save")):
+        r = prov(*command, *PINNED, "--checkpoint", "linked.cp")
+        line = one_line(r)
+        assert r.exit_code == 2, (command, r.output)
+        assert line.startswith("Error: --checkpoint linked.cp: is inside the store ("), line
+        assert "; it is a hard link to " in line and "kept.cp" in line, line
+    assert prov("audit", "verify", *PINNED, "--checkpoint", "kept.cp").exit_code == 0  # the copy outside is taken
+    verify = ("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)
+    assert prov(*verify, "--release-state", "job.json").exit_code == 0
+    os.link("job.json", ".prov/job.json")  # the job's state, with a second name inside .prov/
+    job = Path("job.json").read_bytes()
+    r = prov(*verify, "--release-state", "job.json")
+    assert r.exit_code == 2 and "--release-state job.json: is inside the store (" in one_line(r), r.output
+    assert "; it is a hard link to " in one_line(r)
+    assert Path("job.json").read_bytes() == job
+    assert (workdir / ".prov" / "prov.db").read_bytes() == before
