@@ -6,7 +6,9 @@ SQLite transaction records the new state. If anything fails before that transact
 commits, the objects this write created are removed again and the database is rolled
 back, so a failed command leaves the store byte-for-byte as it was. A crash between the
 two steps leaves only unreferenced objects, which are not a version and which
-``prov fsck`` reports. Finding a store and opening its database are ``opening.py``'s.
+``prov fsck`` reports. A write may end, once its transaction has committed and before the
+lock is released, by keeping the log state it left in a file outside ``.prov/``
+(``Store.write(keep=...)``). Finding a store and opening its database are ``opening.py``'s.
 """
 
 from __future__ import annotations
