@@ -231,9 +231,8 @@ def commit_on_parent(
             "read_options_differing": chosen.differing,
             "featurizer": str(carried) if carried else None,
         }
-    # --checkpoint-out is kept before anything is read back from the live store: the lock is free after the
-    # commit's write, and a version erased meanwhile must be said as "committed, but the log state after it
-    # cannot be kept" (exit 1, nothing written), not as a step that finds it missing (attack review 19b, F19b-3)
+    # --checkpoint-out was kept inside the commit's write (KeptLog.keeper); a failure to keep it is said first, as
+    # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
     return dataclasses.replace(result, retype_note=_retype_note(store, result))
 

@@ -6,9 +6,10 @@ checkpoint written then would keep a state that hides it (attack review 16, F1).
 makes a signed version checks the states it is given before any work (which saves the hashing) and again
 inside the write that signs the version, under the store's lock (:meth:`KeptLog.require_held`): the lock
 is free while the data is hashed and profiled, so a cut then would otherwise be signed (attack review 18,
-F18-2). When asked, it writes the new state outside the store where that writer cannot reach it. One
-place, so ``prov quarantine`` (a signed version too) cannot lag behind ``prov commit`` (newcomer review 17,
-F1).
+F18-2). When asked, it writes the new state outside the store where that writer cannot reach it, in the same
+write once it has committed and before the lock is released (:meth:`KeptLog.keeper`): a writer waiting on the
+lock cannot cut the log between the commit and the keeping (attack review 19b, F19b-1). One place, so ``prov
+quarantine`` (a signed version too) cannot lag behind ``prov commit`` (newcomer review 17, F1).
 
 The signing writes that make no version (``prov trust add``, ``trust retire``, ``waive``, ``withdraw``) take
 ``--checkpoint PREV`` too (:meth:`KeptLog.held`): each signs over the log it extends (a trust entry, a
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from provenance.errors import InputError, VerificationError
@@ -41,7 +42,8 @@ class KeptLog:
     that the audit log was found to hold, in the order given (``treeSize`` 0: a release attestation of an
     empty log, which every log extends); ``states``: those states as read and verified then, which
     :meth:`require_held` checks the log against again inside the write; ``what`` and ``done`` name, in messages,
-    what the write makes and what was therefore not done (``version``, ``committed``).
+    what the write makes and what was therefore not done (``version``, ``committed``). What :meth:`keeper` did
+    inside that write is held until :meth:`finish` (one commit per ``KeptLog``).
     """
 
     out: str | None = None
@@ -50,6 +52,7 @@ class KeptLog:
     states: tuple[KeptState, ...] = ()
     what: str = "version"
     done: str = "committed"
+    _kept: dict = field(default_factory=dict, compare=False, repr=False)  # "state" or "failure", set by keeper()
 
     @classmethod
     def check(
@@ -108,31 +111,47 @@ class KeptLog:
         """
         _refuse_lost(store, self.states, f" while this {self.what} was being prepared, so nothing was {self.done}")
 
+    def keeper(self, tag: str) -> Callable[[Store], None] | None:
+        """The ``keep`` of the write that commits ``tag`` (``Store.write``): with ``--checkpoint-out``, called
+        once that write has committed and before its lock is released, it writes the checkpoint over the whole
+        log, this commit's entries included, to ``out``; None without ``--checkpoint-out``.
+
+        It raises nothing: a failure (the version is committed then) is held, and :meth:`finish` raises it, so
+        a caller that cleans up after a failed commit (``prov quarantine``'s copy) leaves a committed one alone.
+        """
+        if self.signer is None or self.out is None:
+            return None
+        signer, out = self.signer, self.out
+
+        def keep(store: Store) -> None:
+            try:
+                self._kept["state"] = _keep_checkpoint(store, signer, out, tag, self._holds(store, tag))
+            except BaseException as exc:  # noqa: BLE001 - raised by finish(), once the commit is reported as made
+                self._kept["failure"] = exc
+
+        return keep
+
     def finish(self, store: Store, result: CommitResult) -> CommitResult:
         """``result`` (the version just committed) with ``extends`` and, with ``--checkpoint-out``, the checkpoint
-        now written over the whole log, this commit's entries included: ``checkpoint_out`` is then
-        ``{"path", "treeSize", "rootHash", "keyid"}``.
+        :meth:`keeper` wrote inside the commit's write: ``checkpoint_out`` is then ``{"path", "treeSize",
+        "rootHash", "keyid"}``.
 
-        The checkpoint is written only over a log that still holds the state this commit's write left and every
-        kept state given (:meth:`_holds`). Raises InputError or VerificationError saying the version was
-        committed and the checkpoint not written (with the command that writes it, or, for a log that changed
-        meanwhile, ``prov audit verify``).
+        Raises what the keeping raised: InputError or VerificationError saying the version was committed and the
+        checkpoint not written (with the command that writes it, or, for a log that changed meanwhile, ``prov
+        audit verify``), or that it was written and the log no longer holds it.
         """
-        kept = None
-        if self.signer is not None and self.out is not None:
-            kept = _keep_checkpoint(store, self.signer, self.out, result.tag, self._holds(result))
-        return dataclasses.replace(result, checkpoint_out=kept, extends=list(self.extends))
+        failure = self._kept.get("failure")
+        if failure is not None:
+            raise failure
+        return dataclasses.replace(result, checkpoint_out=self._kept.get("state"), extends=list(self.extends))
 
-    def _holds(self, result: CommitResult) -> list[tuple[str, checkpoints.Checkpoint]]:
-        """What the checkpoint kept after ``result``'s write must extend: the log as that write left it (the
-        commit's own entry last) and every kept state given. The lock is free between that write and the one
-        that signs the checkpoint: a log cut then is not kept as the state after the commit (F18-2)."""
-        from provenance.store.log_state import LogState
-
+    def _holds(self, store: Store, tag: str) -> list[tuple[str, checkpoints.Checkpoint]]:
+        """What the checkpoint kept after the commit of ``tag`` must extend: every kept state given, and the log as
+        that commit's write signed it (``Store.written_checkpoint``). Kept under the same lock, so only a writer
+        that ignores the lock (sqlite3 on ``prov.db``) could have cut it; that cut is caught, never kept."""
         holds = [(k.path, k.head) for k in self.states if k.head is not None]
-        written = LogState.from_dict(result.log_state, f"the commit of {result.tag}")
-        if written is not None:
-            holds.append((f"the write that committed {result.tag}", written.as_checkpoint("", "", "")))
+        if store.written_checkpoint is not None:
+            holds.append((f"the write that committed {tag}", store.written_checkpoint))
         return holds
 
 

@@ -174,7 +174,9 @@ def commit(
     to the parent's (same Merkle root) still makes the version; the result's
     ``identical_to`` then names the parent. ``kept_log`` (``--checkpoint PREV``: ``kept_log.KeptLog.check``,
     made by the caller before any work) is checked again first thing under the lock
-    (``KeptLog.require_held``): a log cut while the data was hashed is never signed (attack review 18, F18-2).
+    (``KeptLog.require_held``): a log cut while the data was hashed is never signed (attack review 18, F18-2);
+    its ``--checkpoint-out`` is written once the write has committed, before the lock is released
+    (``KeptLog.keeper``; the caller's ``KeptLog.finish`` reports it or raises its failure).
 
     Cheap checks run before any data is read. Stages prepare with no lock held; the
     write lock is then taken once, for re-checks and recording only: if another commit
@@ -223,7 +225,9 @@ def commit(
     dataset = json.dumps(portable, sort_keys=True)
     root = hashed.manifest.root.hex()
     # the commit ends by signing an audit checkpoint with the committer's key: nothing it logged is left pending
-    with store.write(CheckpointKey(private, Path(key_path).stem)):
+    # with --checkpoint-out, the state after it is kept before the lock is released (KeptLog.keeper; F19b-1)
+    keep = kept_log.keeper(tag) if kept_log is not None else None
+    with store.write(CheckpointKey(private, Path(key_path).stem), keep):
         # Again under the lock: another process may have committed, revoked or cut the log meanwhile.
         if kept_log is not None:
             kept_log.require_held(store)

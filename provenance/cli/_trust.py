@@ -8,6 +8,7 @@ flag does not give, the environment of the person running prov (``PROV_SIGNERS``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Optional
 
@@ -106,19 +107,36 @@ def kept_path(signer: CheckpointKey | None, out: str | None, subject: str) -> Pa
     return kept_checkpoint_path(out, subject)
 
 
+def revocation_keeper(signer: CheckpointKey | None, path: Path | None, what: str) -> Callable[[Store], None] | None:
+    """The ``keep`` a revocation's ``Store.write`` calls once it has committed, the lock still held:
+    :func:`keep_after_revocation` of ``signer``, ``path`` and ``what``; None without ``path`` (no checkpoint key)."""
+    if path is None or signer is None:
+        return None
+    return functools.partial(keep_after_revocation, signer=signer, path=path, what=what)
+
+
 def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what: str) -> None:
     """Write the signed log state after the revocation ``what`` (``store.checkpoints.keep_checkpoint``) to
-    ``path``. The log must still hold the state the revocation's write left (attack review 19b, F19b-1).
-    Raises VerificationError (exit 1) saying the revocation was made and whether the file was written (the log
-    cut before it was: none; after, before it was read back: the file, which holds the revocation, is left for
-    the user to keep), or InputError (exit 2) for a file that appeared at ``path`` meanwhile."""
+    ``path``, inside the revocation's write once it has committed and before its lock is released
+    (:func:`revocation_keeper`), so no prov writer cuts the log in between (attack review 19b, F19b-1). The log
+    must still hold the state the revocation's write left, and the file is read back: a writer that ignores
+    the lock (sqlite3 on ``prov.db``) is caught. Raises VerificationError (exit 1) saying the revocation was
+    made and whether the file was written (the log cut before it was: none; after, before it was read back:
+    the file, which holds the revocation, is left for the user to keep), or InputError (exit 2) saying the
+    revocation stands and no file was kept (a file appeared at ``path`` meanwhile, or it cannot be written)."""
     import shlex
 
-    from provenance.errors import VerificationError
+    from provenance.errors import InputError, VerificationError
     from provenance.store.checkpoints import ChangedAfterKept, keep_checkpoint
 
     try:
         keep_checkpoint(store, signer, path)
+    except InputError as exc:
+        raise InputError(
+            f"revoked {what}, but the log state after it was not kept ({exc}); the revocation stands: keep the "
+            f"state now with prov audit checkpoint --key KEY.key --out FILE and pass FILE to prov audit verify "
+            "--checkpoint"
+        ) from exc
     except VerificationError as exc:
         if isinstance(exc, ChangedAfterKept):  # written, then the log changed before it was read back
             raise VerificationError(

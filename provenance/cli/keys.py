@@ -8,9 +8,9 @@ from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.cli._trust import (
     KeptCheckpointOpt,
     echo_kept,
-    keep_after_revocation,
     kept_path,
     refuse_unpinned_checkpoint,
+    revocation_keeper,
     trust_flags,
 )
 from provenance.errors import InputError
@@ -119,10 +119,9 @@ def keys_revoke(
             "makes them stop verifying and every check of them block, and no command undoes it (recover by "
             "committing their data again with another key); pass --yes to revoke it"
         )
-    result = revoke_key(store, keyid, reason, checkpoint)
-    if kept is not None:
-        assert checkpoint is not None
-        keep_after_revocation(store, checkpoint, kept, f"key {result['keyid'][:16]} ({result['name']})")
+    # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
+    keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})")
+    result = revoke_key(store, keyid, reason, checkpoint, keep)
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return

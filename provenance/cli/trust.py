@@ -13,12 +13,12 @@ from provenance.cli._trust import (
     CheckpointKeyOpt,
     KeptCheckpointOpt,
     echo_kept,
-    keep_after_revocation,
     kept_path,
     load_checkpoint_key,
     note_unpinned,
     open_store,
     refuse_unpinned_checkpoint,
+    revocation_keeper,
     trust_flags,
 )
 from provenance.trust.pins import Pins
@@ -155,12 +155,9 @@ def trust_revoke(
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     if not yes:
         _refuse_signed_batches(store, source, key)
-    revoked = rowless.revoke(store, source, key, reason, signer)
-    if kept is not None:
-        assert signer is not None
-        keep_after_revocation(
-            store, signer, kept, f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
-        )
+    what = f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
+    # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
+    revoked = rowless.revoke(store, source, key, reason, signer, revocation_keeper(signer, kept, what))
     if json_out:
         emit_json(
             {

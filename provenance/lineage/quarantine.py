@@ -233,8 +233,9 @@ def quarantine(
 
     ``kept_log`` (``--checkpoint PREV``, ``--checkpoint-out FILE [--checkpoint-key K]``, as ``prov commit`` takes
     them) is what ``kept_log.KeptLog.check`` found before any of this (``provenance.quarantine`` makes it); the
-    commit checks it again under the write lock (``KeptLog.require_held``: exit 1, nothing left); after the
-    commit, the new log state is written outside ``.prov/`` (``KeptLog.finish``), and the result's ``commit`` has
+    commit checks it again under the write lock (``KeptLog.require_held``: exit 1, nothing left); once the
+    commit's write has committed, before its lock is released, the new log state is written outside ``.prov/``
+    (``KeptLog.keeper``; ``KeptLog.finish`` raises its failure after the copy is in place), and the result's ``commit`` has
     ``extends`` and ``checkpoint_out``.
 
     Raises:

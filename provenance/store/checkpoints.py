@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,8 +278,9 @@ def _own_envelope(data: bytes, name: str, signer: CheckpointKey) -> bytes:
 
 class ChangedAfterKept(VerificationError):
     """The log state was written to its file (checked to cover the log and hold every state it must), and the
-    store's audit log changed before the file was read back: the lock is free then, so a ``.prov/`` writer
-    may have cut it. The file is left where it was written (it is the state to keep); the message says why the
+    store's audit log changed before the file was read back. It is written under the store's lock
+    (``Store.write(keep=...)``), so only a writer that ignores the lock (sqlite3 run directly on ``prov.db``)
+    gets in there. The file is left where it was written (it is the state to keep); the message says why the
     log no longer matches it (attack review 19b, F19b-1)."""
 
 
@@ -476,19 +478,25 @@ def keep_checkpoint(
 ) -> Checkpoint:
     """Write the checkpoint ``signer`` signs over the whole log now (:func:`log_state_now`: the one the command's
     own write signed when it still covers every entry; nothing is written to the store) to ``path``, a new file
-    (never overwritten): the signed log state to keep outside the store.
+    (never overwritten; written whole under a temporary name, then linked into place: ``output_file``): the
+    signed log state to keep outside the store.
 
     A store revocation survives a ``.prov/`` writer's rollback of the log only once a state
     signed after it is kept where the verifier reads it (``prov audit verify --checkpoint``;
-    attack review 6, finding 9). The lock is free between the revocation's write and this one, so the log
-    signed must still extend ``holds`` (``(where, state)`` pairs; default: the checkpoint the store handle's
-    last write signed, ``Store.written_checkpoint``, the revocation's own): a log cut in between is never kept
-    as the state after it (attack review 19b, F19b-1). Returns the checkpoint read back from ``path``.
+    attack review 6, finding 9). Called as the revocation's ``Store.write(keep=...)``, after its transaction
+    commits and before its lock is released, so no prov writer cuts the log in between (attack review 19b,
+    F19b-1). The log signed must still extend ``holds`` (``(where, state)`` pairs; default: the checkpoint the
+    store handle's last write signed, ``Store.written_checkpoint``, the revocation's own), and the file is read
+    back (:func:`_read_back`): a writer that ignores the lock is caught, never kept as the state after it.
+    Returns the checkpoint read back from ``path``.
 
-    Raises InputError if ``path`` exists; VerificationError, with no file written, when the last write signed
-    no checkpoint (and no ``holds`` are given), the checkpoint does not verify under ``signer``'s key or does
-    not cover exactly the log now, or the log does not hold one of ``holds``.
+    Raises InputError if ``path`` exists or cannot be written (nothing left there); VerificationError, with no
+    file written, when the last write signed no checkpoint (and no ``holds`` are given), the checkpoint does not
+    verify under ``signer``'s key or does not cover exactly the log now, or the log does not hold one of
+    ``holds``; :class:`ChangedAfterKept` (the file left) when the log changed before it was read back.
     """
+    from provenance import output_file
+
     if holds is None:
         written = getattr(store, "written_checkpoint", None)
         if written is None:
@@ -496,9 +504,8 @@ def keep_checkpoint(
         holds = [("the revocation's own write", written)]
     data = log_state_now(store, signer, holds)
     try:
-        with open(path, "xb") as fh:
-            fh.write(data)
-    except FileExistsError:
+        output_file.write_output(path, data, "--out", replace=False)
+    except output_file.AlreadyExists:
         raise InputError(f"{path}: already exists; a kept checkpoint is never overwritten") from None
     return _read_back(store, signer, path, data)
 
@@ -540,21 +547,49 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
 
 
 def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> None:
-    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``) that is inside the
-    store's ``.prov/`` folder, itself or through a symbolic link (every link resolved): a ``.prov/`` writer can
-    swap an older genuine state in there, so it proves nothing about the log it lives beside, as
-    :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+    """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``, ``--release-state
+    FILE``) that is inside the store's ``.prov/`` folder, itself, through a symbolic link (every link resolved),
+    or as a hard link to a file there (the same ``(st_dev, st_ino)``): a ``.prov/`` writer can swap an older
+    genuine state in there, or write one into the file both names share, so it proves nothing about the log it
+    lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
 
-    Raises InputError (exit 2) naming ``path`` (and where a link resolves to).
+    Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file it is a hard link to).
     """
     where = Path(os.path.realpath(path))
-    if not _inside_store(store, where):
-        return
-    via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    if _inside_store(store, where):
+        via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
+    else:
+        twin = _hard_link_in_store(store, where)
+        if twin is None:
+            return
+        via = f"; it is a hard link to {twin}"
     raise InputError(
         f"{flag} {path}: is inside the store ({store.root}{via}); a log state kept inside the store it vouches "
         "for proves nothing (a .prov/ writer can swap in an older one): keep it outside .prov/ (e.g. a CI artifact)"
     )
+
+
+def _hard_link_in_store(store: Any, where: Path) -> Path | None:
+    """The file under the store's ``.prov/`` folder that ``where`` (a resolved path) is a hard link to, if any: a
+    regular file with more than one name, and one of them there (same device and inode). None otherwise, or
+    when ``where`` cannot be examined (reading it then says why). Scans ``.prov/`` only for a file with more
+    than one link."""
+    try:
+        st = where.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+        return None
+    for folder, _, names in os.walk(store.root):
+        for name in names:
+            candidate = Path(folder) / name
+            try:
+                other = candidate.lstat()
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return candidate
+    return None
 
 
 def _inside_store(store: Any, where: Path) -> bool:
@@ -591,9 +626,11 @@ def write_checkpoint_out(
     never sees half of it). Returns the checkpoint read back from ``out``: signed by ``signer`` over exactly the
     log now, whatever the store's ``checkpoints`` rows say (attack review 17, F17-1). ``holds``: ``(where,
     state)`` pairs the signed log must extend (the state a command's own write left, the kept states it was
-    given): a log cut between that write and this one is never kept (attack review 18, F18-2). Raises
-    InputError as :func:`checkpoint_out_path`; VerificationError, with nothing written, when the checkpoint
-    does not cover exactly the log now or the log does not hold one of ``holds``."""
+    given; ``prov commit --checkpoint-out`` calls this inside that write's lock, ``Store.write(keep=...)``): a log
+    cut before it is never kept (attack review 18, F18-2). Raises InputError as :func:`checkpoint_out_path`;
+    VerificationError, with nothing written, when the checkpoint does not cover exactly the log now or the log
+    does not hold one of ``holds``; :class:`ChangedAfterKept` (the file left) when the log changed before it
+    was read back."""
     from provenance import output_file
 
     checkpoint_out_path(store, out, flag)

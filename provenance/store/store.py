@@ -6,7 +6,9 @@ SQLite transaction records the new state. If anything fails before that transact
 commits, the objects this write created are removed again and the database is rolled
 back, so a failed command leaves the store byte-for-byte as it was. A crash between the
 two steps leaves only unreferenced objects, which are not a version and which
-``prov fsck`` reports. Finding a store and opening its database are ``opening.py``'s.
+``prov fsck`` reports. A write may end, once its transaction has committed and before the
+lock is released, by keeping the log state it left in a file outside ``.prov/``
+(``Store.write(keep=...)``). Finding a store and opening its database are ``opening.py``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -213,7 +215,9 @@ class Store:
             yield
 
     @contextlib.contextmanager
-    def write(self, checkpoint: CheckpointKey | None = None) -> Iterator[Store]:
+    def write(
+        self, checkpoint: CheckpointKey | None = None, keep: Callable[[Store], None] | None = None
+    ) -> Iterator[Store]:
         """One atomic write: lock, transaction, and clean-up of new objects on failure.
 
         Takes the store's file lock (``.prov/lock``, ``flock``; waits up to
@@ -230,6 +234,12 @@ class Store:
         is ``written_checkpoint`` (None for a write that signed none), the log state a state kept
         after the write must extend (``checkpoints.keep_checkpoint``).
 
+        With ``keep``, it is called with this store once the transaction has committed, the lock still held:
+        the write that keeps a log state outside ``.prov/`` (``prov trust revoke --out``, ``prov commit
+        --checkpoint-out``). No prov writer runs between the commit and it, so a ``.prov/`` writer waiting on
+        the lock cannot cut the log first (attack review 19b, F19b-1). What it raises propagates once the lock
+        is released; the write stands (it has committed), so the caller's message says so.
+
         Once the transaction holds SQLite's write lock, ``prov.db``'s schema is checked again: a trigger,
         view, table or index prov did not create, or a table definition changed, since the store was opened,
         raises ``StoreError`` (exit 3) before anything is written (``opening.schema_refusal``; attack review
@@ -237,7 +247,7 @@ class Store:
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
             self.written_checkpoint = None
-            with self._live.write(checkpoint) as live:
+            with self._live.write(checkpoint, keep) as live:
                 frozen, self.db = self.db, live.db
                 try:
                     yield self
@@ -274,6 +284,8 @@ class Store:
                 raise
             finally:
                 self._new_objects = None
+            if keep is not None:  # committed; still under the lock, so no prov writer comes in between
+                keep(self)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:

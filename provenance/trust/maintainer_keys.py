@@ -10,6 +10,7 @@ revoked key's old signatures cannot be told from a thief's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from provenance import clock
@@ -36,12 +37,20 @@ def resolve_key(store: Store, prefix: str) -> dict:
     return rows[0]
 
 
-def revoke_key(store: Store, prefix: str, reason: str | None = None, checkpoint: CheckpointKey | None = None) -> dict:
+def revoke_key(
+    store: Store,
+    prefix: str,
+    reason: str | None = None,
+    checkpoint: CheckpointKey | None = None,
+    keep: Callable[[Store], None] | None = None,
+) -> dict:
     """Mark the key ``prefix`` revoked (audit-logged); ``prov keys revoke ID``.
 
     With ``checkpoint`` (another maintainer's key), the write ends by signing an audit
     checkpoint, so the revocation is not left pending: a pending entry can be rewritten by
-    whoever can write ``.prov/``.
+    whoever can write ``.prov/``. ``keep`` is then called as ``Store.write``'s, after the commit with the lock
+    held (``prov keys revoke --out``: the state after the revocation, kept outside ``.prov/``), and what it
+    raises propagates with the revocation made.
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
@@ -51,7 +60,7 @@ def revoke_key(store: Store, prefix: str, reason: str | None = None, checkpoint:
     if row["revoked_at"]:
         raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
     stamp = clock.now_iso()
-    with store.write(checkpoint):
+    with store.write(checkpoint, keep):
         store.db.execute("update keys set revoked_at = ? where keyid = ?", [stamp, row["keyid"]])
         head = store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
         store.read_back(head, ("keys", {"keyid": row["keyid"]}, {"revoked_at": stamp}))  # before the checkpoint

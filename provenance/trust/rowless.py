@@ -84,13 +84,14 @@ def revoke(
     keyid: str | None = None,
     reason: str | None = None,
     checkpoint: CheckpointKey | None = None,
+    keep: Callable[[Store], None] | None = None,
 ) -> list[TrustedKey]:
     """``prov trust revoke``: ``source_keys.revoke`` over :func:`revocable`, writing back, revoked and in the
-    same write, the rows of each target whose logged signed entry verifies under the store handle's pins.
-    Returns and raises as ``source_keys.revoke``."""
+    same write, the rows of each target whose logged signed entry verifies under the store handle's pins;
+    ``keep`` as ``source_keys.revoke``'s. Returns and raises as ``source_keys.revoke``."""
     missing = verified_without_rows(store, source)
     restore = {kid: _restorer(store, e, role) for kid, (e, role) in missing.items()}
-    return source_keys.revoke(store, source, keyid, reason, checkpoint, revocable(store, source), restore)
+    return source_keys.revoke(store, source, keyid, reason, checkpoint, revocable(store, source), restore, keep)
 
 
 def retire(

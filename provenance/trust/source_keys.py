@@ -335,6 +335,7 @@ def revoke(
     checkpoint: CheckpointKey | None = None,
     known: list[TrustedKey] | None = None,
     restore: Mapping[str, Callable[[], None]] | None = None,
+    keep: Callable[[Store], None] | None = None,
 ) -> list[TrustedKey]:
     """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
@@ -345,7 +346,9 @@ def revoke(
     attack review 16, F2: a ``trust.revoke`` entry counts wherever it sits). ``restore`` maps a key id
     to a call that writes that key's rows back; it runs in the same write, after the key's entry. Revocation is
     final (:func:`add_key` refuses the key again). With ``checkpoint``, the write ends by
-    signing an audit checkpoint with that key.
+    signing an audit checkpoint with that key; ``keep`` is then called as ``Store.write``'s, after the commit
+    with the lock held (``prov trust revoke --out``: the state after the revocation, kept outside ``.prov/``),
+    and what it raises propagates with the revocation made.
 
     Returns:
         The revoked keys, as stored after the write.
@@ -364,7 +367,7 @@ def revoke(
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     stamp = clock.now_iso()
-    with store.write(checkpoint):
+    with store.write(checkpoint, keep):
         for k in targets:
             head = store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
             if restore and k.keyid in restore:  # its rows deleted (attack review 16, F2): back, revoked

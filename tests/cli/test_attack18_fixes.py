@@ -5,8 +5,8 @@ F18-2: ``prov commit --checkpoint PREV`` (and ``prov quarantine``) checked the k
 when the store's lock is free by design; a ``.prov/`` writer who erased a version then had the new version signed
 onto the cut log and ``--checkpoint-out`` keep a state that hid it. The kept states are now checked again inside the
 write that signs the version. The commit waits in a plug-in featuriser until the test says go (the event-driven
-gate of ``tests/integration/test_commit_lock.py``): no timing is asserted. The lock is free again between that write
-and the one that signs ``--checkpoint-out``'s state: a cut then is not kept either.
+gate of ``tests/integration/test_commit_lock.py``): no timing is asserted. ``--checkpoint-out``'s state is kept in
+that write too, before its lock is released (fix20a), so a cut once the lock is free comes after it and fails it.
 
 F18-4: ``--checkpoint FILE`` took a file inside ``.prov/`` (or a link to one), where a ``.prov/`` writer swaps in an
 older genuine state; ``--checkpoint-out`` already refused to write there.
@@ -22,10 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from provenance import versions
-from provenance.errors import VerificationError
 from provenance.kept_log import KeptLog
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
@@ -173,23 +170,25 @@ def test_a_kept_state_inside_the_store_is_refused_by_every_command_that_reads_on
         assert prov(*command, *PINNED, "--checkpoint", "kept.cp").exit_code == 0, command
 
 
-# F18-2's second window: the lock is free again between the commit's write and the one that signs --checkpoint-out
-def test_a_log_cut_after_the_commit_is_not_kept_as_the_state_after_it(prov, template_trust, workdir):
+# F18-2's second window, closed (fix20a): --checkpoint-out's state is kept inside the commit's write, once it has
+# committed and before its lock is released, so a .prov/ writer's cut after the commit comes after the state is kept
+def test_a_log_cut_after_the_commit_comes_after_its_state_is_kept(prov, template_trust, workdir):
     r = prov("commit", "v3.parquet", "--tag", "n1", "--key", "maintainer.key", *PINNED, "--checkpoint-out", "n1.cp",
              "--json")  # fmt: skip
     result = json.loads(r.stdout)
     assert r.exit_code == 0 and result["log_state"]["treeSize"] == result["checkpoint_out"]["treeSize"], r.output
     assert result["log_state"]["rootHash"] == result["checkpoint_out"]["rootHash"]
     store = Store.open(workdir, pins=Pins.load("maintainer.pub"))
-    try:  # the library's seam: KeptLog.finish runs once versions.commit's write has ended, as commit_on_parent does
+    try:  # the library's seam: versions.commit's write has ended, as commit_on_parent's does before KeptLog.finish
         kept = KeptLog.check(store, "maintainer.key", checkpoint_out="n2.cp", kept_log_state=["n1.cp"])
         committed = versions.commit(store, DatasetSpec("v3.parquet"), "n2", "maintainer.key", kept_log=kept)
-        erase_last_version(workdir / ".prov" / "prov.db", "n2")  # the .prov/ writer, before the checkpoint's write
-        with pytest.raises(VerificationError) as refused:
-            kept.finish(store, committed)
+        assert Path("n2.cp").exists()  # already kept when the write let go of the lock
+        erase_last_version(workdir / ".prov" / "prov.db", "n2")  # the .prov/ writer, the moment the lock is free
+        finished = kept.finish(store, committed)
     finally:
         store.close()
-    said = str(refused.value)
-    assert said.startswith("committed n2, but the log state after it cannot be kept"), said
-    assert "the write that committed n2" in said and "no log state was kept" in said, said
-    assert not Path("n2.cp").exists()
+    assert finished.checkpoint_out is not None and committed.log_state is not None
+    assert finished.checkpoint_out["treeSize"] == committed.log_state["treeSize"]  # the state with n2's entry
+    assert finished.checkpoint_out["rootHash"] == committed.log_state["rootHash"]
+    r = prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED)
+    assert r.exit_code == 1, r.output  # the kept state catches the cut

@@ -28,14 +28,15 @@ PINNED = ("--signer", "maintainer.pub")
 
 def test_keys_revoke_out_keeps_no_state_once_its_revocation_is_cut(prov, template_trust, workdir):
     """`prov keys revoke K --checkpoint-key M --out F` (F19b-1, the code trust revoke shares): the revocation's write
-    is cut before the state after it is kept. The user is told the key was revoked and the state not kept, with the
+    is cut before the state after it is kept, by a writer that ignores the lock (sqlite3 on prov.db; since fix20a the
+    state is kept before the lock is released, so no other writer gets in there). The user is told the key was revoked and the state not kept, with the
     way on (restore, revoke again); no file is written and the store is left as the writer left it."""
     signer = cps.CheckpointKey.load("maintainer.key")
     store = Store.open(pins=Pins.load(["maintainer.pub"]))
     cps.checkpoint_now(store, cps.CheckpointKey.load("attacker.key"))  # registers the key to revoke
     attacker = keys.key_id(keys.load_public("attacker.pub"))
     revoke_key(store, attacker, "left the project", signer)  # the revocation's write, signed by the maintainer
-    db = sqlite3.connect(workdir / ".prov" / "prov.db")  # the lock is free: a .prov/ writer cuts the revocation
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")  # a .prov/ writer ignoring the lock cuts the revocation
     (seq,) = db.execute("select seq from audit where action = 'key.revoke'").fetchone()
     assert db.execute("select max(seq) from audit").fetchone() == (seq,)
     db.execute("delete from audit where seq = ?", [seq])
@@ -121,8 +122,8 @@ def test_quarantine_dvc_hint_names_a_hidden_character_path_as_its_own_bytes(prov
 
 
 def test_a_cut_after_the_kept_state_is_written_is_said_with_the_file_kept(prov, template_trust, workdir):
-    """The lock is free between writing the kept state and reading it back too: a revocation cut there leaves a
-    file that holds it, and the read-back says so (ChangedAfterKept, which `revoked ... and kept the log state
+    """A writer that ignores the lock (sqlite3 on prov.db) can still cut between writing the kept state and reading
+    it back: a revocation cut there leaves a file that holds it, and the read-back says so (ChangedAfterKept, which `revoked ... and kept the log state
     after it in F, but the store's audit log no longer holds it` reports), never 'nothing was written'."""
     signer = cps.CheckpointKey.load("maintainer.key")
     store = Store.open(pins=Pins.load(["maintainer.pub"]))

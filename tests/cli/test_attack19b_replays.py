@@ -2,7 +2,8 @@
 with real stores edited by sqlite3 as a ``.prov/`` writer does (no key).
 
 Each test asserts what a user relies on and failed before fix19g; its comment names the finding of
-/work/notes/report-attack19b.md. The racing replays hold whichever side wins the race (each branch is asserted).
+/work/notes/report-attack19b.md. The racing replays hold whichever side gets the lock first: since fix20a the state
+is kept before the command's lock is released, so the racing writer always finds it there (what it found is asserted).
 """
 
 from __future__ import annotations
@@ -34,13 +35,25 @@ RACER = textwrap.dedent("""
     # A .prov/ writer: takes the store's own lock file (.prov/lock) blocking, so the kernel wakes it the moment a
     # prov write lets go (prov polls the lock without blocking); the first time it holds the lock with its target in
     # the store, it erases it with sqlite3 and stops. Target "revocation": the trust.revoke entry, the checkpoints
-    # over it and the rows' revocation columns; else a version's tag (support.erase_last_version).
-    import fcntl, sqlite3, sys, time
+    # over it and the rows' revocation columns; else a version's tag (support.erase_last_version). Before it erases,
+    # it records in the JSON file argv[5] what it found then: whether the kept state argv[4] (a file the command
+    # writes) was already there, the treeSize it signs, and the size of the log it is about to cut.
+    import base64, fcntl, json, sqlite3, sys, time
     from pathlib import Path
 
     folder, target = Path(sys.argv[1]), sys.argv[2]
     sys.path.insert(0, sys.argv[3])
     from support import erase_last_version
+
+    def record(db):
+        kept = folder / sys.argv[4]
+        signed = None
+        if kept.exists():
+            statement = json.loads(base64.b64decode(json.loads(kept.read_bytes())["payload"]))
+            signed = statement["predicate"]["treeSize"]
+        (size,) = db.execute("select max(seq) from audit").fetchone()
+        seen = {"kept": kept.exists(), "treeSize": signed, "logSize": size}
+        (folder / sys.argv[5]).write_text(json.dumps(seen))
 
     store = folder / ".prov"
     (folder / "racing").touch()
@@ -52,12 +65,14 @@ RACER = textwrap.dedent("""
             if target == "revocation":
                 row = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
                 if row is not None:
+                    record(db)
                     db.execute("delete from audit where seq >= ?", [row[0]])
                     db.execute("delete from checkpoints where size >= ?", [row[0]])
                     db.execute("update trust set revoked_at = NULL, revoked_reason = NULL where source = 'vendor'")
                     db.commit()
                     sys.exit(0)
             elif db.execute("select 1 from versions where tag = ?", [target]).fetchone() is not None:
+                record(db)
                 db.close()
                 erase_last_version(store / "prov.db", target)
                 sys.exit(0)
@@ -67,10 +82,13 @@ RACER = textwrap.dedent("""
 """)
 
 
-def _race(workdir: Path, target: str, args: list[str]) -> subprocess.CompletedProcess:
+def _race(workdir: Path, target: str, args: list[str], kept: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``prov *args`` as a process while :data:`RACER` waits on the store's lock to erase ``target``; returns
-    the command's result once the writer has erased it."""
-    racer = subprocess.Popen([sys.executable, "-c", RACER, str(workdir), target, str(Path(__file__).parents[1])])
+    the command's result once the writer has erased it, and what the writer found when it first held the lock with
+    ``target`` in the store (``{"kept", "treeSize", "logSize"}``: whether ``kept`` was there then, the log size it
+    signs, the log's size then)."""
+    tests = str(Path(__file__).parents[1])
+    racer = subprocess.Popen([sys.executable, "-c", RACER, str(workdir), target, tests, kept, "racer-saw.json"])
     try:
         deadline = time.monotonic() + 120
         while not (workdir / "racing").exists():  # the event: the writer is waiting on the lock before the command
@@ -81,7 +99,7 @@ def _race(workdir: Path, target: str, args: list[str]) -> subprocess.CompletedPr
     finally:
         if racer.poll() is None:
             racer.kill()
-    return run
+    return run, json.loads((workdir / "racer-saw.json").read_text())
 
 
 def _erase_revocation(db_path: Path, source: str) -> None:
@@ -110,7 +128,9 @@ def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, temp
     kept = cps.kept_checkpoint_path("kept.cp", "vendor")
     store = Store.open(pins=Pins.load(["maintainer.pub"]))
     rowless.revoke(store, "vendor", None, "key stolen", signer)  # the revocation's write (and its own checkpoint)
-    _erase_revocation(workdir / ".prov" / "prov.db", "vendor")  # the lock is free: a .prov/ writer cuts it
+    # a .prov/ writer cuts it: since fix20a the state is kept under the revocation's lock, so only one that ignores
+    # the lock (sqlite3 on prov.db, as here) gets in before the keeping; that is still caught
+    _erase_revocation(workdir / ".prov" / "prov.db", "vendor")
     with pytest.raises(VerificationError):  # the state kept must hold the revocation this command wrote
         cps.keep_checkpoint(store, signer, kept)
     # today the file is written, and `prov audit verify --checkpoint kept.cp` passes on the log without the revocation
@@ -118,32 +138,26 @@ def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, temp
     assert prov("audit", "verify", *PINNED).exit_code == 0  # nothing else shows the cut
 
 
-# F19b-1 as a real attacker runs it (no library stepping): a process waiting on prov's own .prov/lock gets the lock
+# F19b-1 as a real attacker runs it (no library stepping): a process waiting on prov's own .prov/lock got the lock
 # between the revocation's write and the keep write in most runs (6 of 6 on an idle machine, 10 of 15 at a load
 # average of 5 on 2 cores), since prov polls the lock (LOCK_NB, then 50 ms sleeps) and a blocked flock is woken at
-# once. The race is the attacker's, so this test passed on the unfixed prov when the writer lost it (the library-level
-# test above is the deterministic replay); fixed (fix19g), it passes whoever wins: the state kept is never a log
-# without the revocation (exit 1 and no file, or a file the log without it fails to extend).
-def test_trust_revoke_out_does_not_keep_a_log_a_racing_writer_cut(prov, template_trust, workdir):
-    revoke = _race(
+# once; fix19g only caught it (exit 1, no file). Fixed (fix20a): the state is kept inside the revocation's write,
+# before its lock is released, so whenever the writer holds the lock with the revocation in the store, kept.cp is
+# already there and signs the log with it. Whoever gets the lock first, the outcome below is the same.
+def test_trust_revoke_out_keeps_its_state_before_a_racing_writer_gets_the_lock(prov, template_trust, workdir):
+    revoke, saw = _race(
         workdir,
         "revocation",
         ["trust", "revoke", "vendor", "--reason", "key stolen", "--yes"]
         + ["--checkpoint-key", "maintainer.key", "--out", "kept.cp", *PINNED],
+        "kept.cp",
     )
-    said = " ".join((revoke.stdout + revoke.stderr).split())
-    if Path("kept.cp").exists():
-        # the writer lost the race: kept.cp holds the revocation, and the log it later cut fails against it (before
-        # the fix, the file was written over the cut log, which extended it: CI then trusted the vendor's key again)
-        # (exit 0; or exit 1 saying the state was kept and the log no longer holds it, when the cut came after the
-        # file was written but before it was read back)
-        assert revoke.returncode == 0 or (revoke.returncode == 1 and "kept the log state after it in" in said), said
-        r = prov("audit", "verify", "--checkpoint", "kept.cp", *PINNED)
-        assert r.exit_code == 1, f"kept.cp hides the revocation ({said}): {r.output}"
-        return
-    # the writer won: the revocation was made, the state after it is not kept, and the user is told so
-    assert revoke.returncode == 1, said
-    assert "revoked" in said and "cannot be kept" in said and "revoke again" in said, said
+    assert saw["kept"], f"the writer got the lock before the state after the revocation was kept: {saw}"
+    assert saw["treeSize"] == saw["logSize"], saw  # the kept state is the log with the revocation, as the writer saw it
+    assert revoke.returncode == 0, revoke.stdout + revoke.stderr
+    assert "wrote the signed log state after the revocation to kept.cp" in revoke.stdout
+    r = prov("audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    assert r.exit_code == 1, f"kept.cp does not catch the cut revocation: {r.output}"
 
 
 def _plant_dressed_copy(prov_dir: Path) -> None:
@@ -178,30 +192,24 @@ def test_audit_checkpoint_out_writes_prov_s_own_envelope_not_a_stored_copy(prov,
         public.verify(base64.b64decode(s["sig"]), message)
 
 
-# F19b-3: fix19b's second window on the real CLI. `prov commit` reads the version it just wrote back from the live
-# store (commit_defaults._retype_note, when records are unattributed) before --checkpoint-out is written; a writer
-# who erases it then (the same lock race) gets `Error: n2: no such version in .prov; known: ...`, exit 2 (bad
-# input), not fix19b's exit 1 "committed n2, but the log state after it cannot be kept (...); run prov audit
-# verify": the user is told their input was wrong, and nothing says the store lost a version it just signed.
-# Nothing is kept (fails closed); the words and the exit code are the finding. Fixed (fix19g): the state is kept
-# before anything is read back, and the read-back passes over a vanished version, so either branch below holds.
-def test_commit_says_a_version_erased_before_its_checkpoint_out_was_committed(prov, template_trust, workdir):
+# F19b-3: fix19b's second window on the real CLI. `prov commit` read the version it just wrote back from the live
+# store (commit_defaults._retype_note, when records are unattributed) before --checkpoint-out was written; a writer
+# who erased it then (the same lock race) got `Error: n2: no such version in .prov; known: ...`, exit 2 (bad
+# input), not "committed n2, but ...". Fixed (fix19g) by keeping the state before anything is read back; since
+# fix20a the state is kept inside the commit's write, before its lock is released, so the writer always comes
+# after it: n2.cp keeps n2, the command succeeds (the read-back passes over a vanished version) and n2.cp catches
+# the erasure.
+def test_commit_keeps_its_checkpoint_out_before_a_racing_writer_erases_the_version(prov, template_trust, workdir):
     r = prov("commit", "v3.parquet", "--tag", "n1", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 0, r.output
     assert prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "n1.cp", *PINNED).exit_code == 0
-    run = _race(
+    run, saw = _race(
         workdir,
         "n2",
         ["commit", "v3.parquet", "--tag", "n2", "--parent", "n1", "--key", "maintainer.key", *PINNED]
         + ["--checkpoint", "n1.cp", "--checkpoint-out", "n2.cp"],
+        "n2.cp",
     )
-    said = " ".join((run.stdout + run.stderr).split())
-    if run.returncode == 0:  # the writer lost the race: n2.cp keeps n2, and the erasure is caught by it
-        assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
-        return
-    assert run.returncode == 1, f"exit {run.returncode}: {said}"
-    assert "committed n2" in said and "prov audit verify" in said, said
-    if "kept the log state after it in n2.cp" in said:  # erased after n2.cp was written, before it was read back
-        assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
-        return
-    assert not Path("n2.cp").exists()
+    assert saw["kept"] and saw["treeSize"] == saw["logSize"], saw  # kept, over the log with n2, before the writer ran
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert prov("audit", "verify", "--checkpoint", "n2.cp", *PINNED).exit_code == 1
