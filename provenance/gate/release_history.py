@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from provenance import signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
+from provenance.store.checkpoints import leaves
 from provenance.store.log_state import LogState, require_extends
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST
@@ -109,6 +110,7 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
 def require_extends_attested(store: Store) -> None:
     """``prov check --attest``: refuse when the store's log does not extend the log state of an
     attestation kept in the store (:func:`store_attestations`). Raises VerificationError (exit 1)."""
+    log = None  # the audit log, read once for every attestation's state (it was read again for each)
     for oid, facts in store_attestations(store):
         where = f"attestation {oid[:12]} of {facts.get('version')} (release {facts.get('release')})"
         try:
@@ -116,7 +118,8 @@ def require_extends_attested(store: Store) -> None:
         except VerificationError:
             continue  # signed but malformed: it vouches for nothing
         if state is not None:
-            require_extends(store, state, where)
+            log = log or leaves(store.db)
+            require_extends(store, state, where, log)
 
 
 def commit_ordinal(store: Store, statement: dict) -> int:
