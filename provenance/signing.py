@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,36 @@ MERKLE_DIGEST = "rfc6962-sha256"  # in-toto digest-set key for a manifest's Merk
 MAX_ENVELOPE_BYTES = 64 << 20
 MAX_ENVELOPE_VALUES = 10_000  # a DSSE envelope is a few fields and a short list of signatures
 MAX_STATEMENT_VALUES = 4_000_000  # a statement holds counts per label and source, never one entry per record
+
+
+# signature_verifies's verdicts: (raw public key, signature, SHA-256 of the message) -> whether it verifies
+_VERDICTS: dict[tuple[bytes, bytes, bytes], bool] = {}
+_VERDICTS_MAX = 1 << 14  # about 2 MiB; emptied when full
+
+
+def signature_verifies(key: Ed25519PublicKey, sig: bytes, message: bytes) -> bool:
+    """Whether ``sig`` is an Ed25519 signature (RFC 8032) of ``message`` under ``key``.
+
+    The verdict is remembered for the process, keyed by the key's raw 32 bytes, the signature's bytes and the
+    SHA-256 of the message: it is a fact about those bytes alone (RFC 8032 verification is deterministic), so
+    it holds whoever changes the store. Only the mathematics is remembered, never a decision: each caller
+    still reads the envelope's bytes, the keys it trusts (pins, rows, revocations) and the threshold afresh,
+    and any change to them is other bytes, looked up or verified anew. A command reading the same envelopes
+    many times (``prov log``: each release's signed ancestry; ``prov check --attest``: the store's
+    attestations per rule; the store id's versions after each write) verifies each signature once.
+    """
+    memo = (key.public_bytes_raw(), bytes(sig), hashlib.sha256(message).digest())
+    found = _VERDICTS.get(memo)
+    if found is None:
+        try:
+            key.verify(sig, message)
+            found = True
+        except InvalidSignature:
+            found = False
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[memo] = found
+    return found
 
 
 def json_values_bound(data: bytes) -> int:
@@ -175,9 +206,7 @@ def verify(env: Mapping, trusted: Mapping[str, Ed25519PublicKey], name: str = "e
         sig = base64.b64decode(s["sig"])
         claimed = s.get("keyid") or None
         for kid, key in trusted.items():
-            try:
-                key.verify(sig, message)
-            except InvalidSignature:
+            if not signature_verifies(key, sig, message):
                 continue
             if claimed is not None and claimed != kid:
                 problems.append(f"signature verifies under key {kid[:16]} but its keyid claims {claimed[:16]}")

@@ -29,10 +29,13 @@ if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neithe
     from provenance.sources.interface import DatasetSpec
     from provenance.sources.records import Records
 
-# Statements verified during one check (``statement_cache``), keyed by the store, its pins and every row field
-# verified_statement compares: a check reads the same versions from many rules (42 verifications of 4 versions
-# in one check of a quarantine's successor). Outside a check every call verifies again: a long-lived Store
-# handle must see an envelope altered after its first verification.
+# Statements verified during one check or one listing of releases (``statement_cache``), keyed by the store, its
+# pins, the state prov.db was read in (``identity.read_state``: a change through this connection or committed by
+# another process is read afresh) and every row field verified_statement compares: a check reads the same
+# versions from many rules (42 verifications of 4 versions in one check of a quarantine's successor), `prov log`
+# each release's whole signed ancestry (209 of 20 versions for 19 releases). Outside a block every call
+# verifies again; inside, a hit still reads the envelope's object and re-hashes it, so one deleted or altered
+# since is refused as when first verified.
 _VERIFIED: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_verified_statements", default=None)
 _ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent")
 
@@ -55,7 +58,9 @@ def first_id_commit() -> Iterator[None]:
 
 @contextmanager
 def statement_cache() -> Iterator[None]:
-    """Within the block, :func:`verified_statement` verifies each version once per store and pins (a check)."""
+    """Within the block, :func:`verified_statement` verifies each version once per store, pins and state of
+    ``prov.db`` (a check; ``prov log``'s and ``show``'s release lines), re-reading its envelope's bytes at each
+    use."""
     token = _VERIFIED.set({})
     try:
         yield
@@ -91,15 +96,20 @@ def verified_statement(store: Store, row: dict) -> dict:
     digest and parent (name and Merkle root) must equal the version's row, and a store id it signs must be the
     one the verifier pinned, if any (``Pins.store_id``; a version from before ids signs none). Raises
     ``VerificationError`` naming the version and the fact that differs, or the key that
-    is not trusted for commit. Inside :func:`statement_cache` a row verified before is not verified again.
+    is not trusted for commit. Inside :func:`statement_cache` a row verified before in the same state of ``prov.db``
+    is not verified again (its envelope's object is read and re-hashed again).
     """
     cache, pins = _VERIFIED.get(), getattr(store, "pins", None)
     if cache is None or pins is None:
         return _verify_statement(store, row)
-    key = (id(store), id(pins), *(row[f] for f in _ROW_FIELDS))
-    if key not in cache:  # the store and pins are kept with the statement, so their ids are not reused meanwhile
-        cache[key] = (store, pins, _verify_statement(store, row))
-    return cache[key][2]
+    from provenance.store.identity import read_state
+
+    key = (id(store), id(pins), read_state(store), *(row[f] for f in _ROW_FIELDS))
+    if key in cache:  # the same bytes still there (content-addressed, re-hashed): they verified under these pins
+        store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
+    else:  # the store, pins and connection are kept with the statement, so their ids are not reused meanwhile
+        cache[key] = (store, pins, store.db.conn, _verify_statement(store, row))
+    return cache[key][3]
 
 
 def _verify_statement(store: Store, row: dict) -> dict:

@@ -40,6 +40,7 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
     """
     from provenance.store.coverage import log_break
     from provenance.trust.pins import pins_of
+    from provenance.version_facts import statement_cache
 
     found = store.db.execute(
         "select object, version, created_at from attestations order by created_at, object"
@@ -48,24 +49,25 @@ def kept_attestations(store: Store) -> dict[str, list[dict[str, Any]]]:
     pinned = pins.pinned
     broken: list[str | None] = []  # the log checked once, when an attestation passes its own checks
     out: dict[str, list[dict[str, Any]]] = {}
-    for oid, claimed, created in found:
-        item: dict[str, Any] = {"attestation": oid, "verified": False, "problem": NOTHING_PINNED}
-        item |= dict.fromkeys(("release", "base", "decision", "expires", "checked_at"))
-        tag = str(claimed)
-        if pinned:
-            facts, problem = _verified_facts(store, oid)
-            if facts is not None and not broken:
-                broken.append(log_break(store, pins))
-            if facts is not None and broken[0] is not None:
-                facts, problem = None, LOG_BROKEN
-            if facts is not None:
-                tag = facts.pop("version")
-                item |= facts | {"verified": True, "problem": None}
-            else:
-                item["problem"] = problem
-        if item["checked_at"] is None and not item["verified"]:
-            item["checked_at"] = created if isinstance(created, str) else None  # the row's: a claim, said as one
-        out.setdefault(tag, []).append(item)
+    with statement_cache():  # each release's signed ancestry: a version verified once per listing, not per release
+        for oid, claimed, created in found:
+            item: dict[str, Any] = {"attestation": oid, "verified": False, "problem": NOTHING_PINNED}
+            item |= dict.fromkeys(("release", "base", "decision", "expires", "checked_at"))
+            tag = str(claimed)
+            if pinned:
+                facts, problem = _verified_facts(store, oid)
+                if facts is not None and not broken:
+                    broken.append(log_break(store, pins))
+                if facts is not None and broken[0] is not None:
+                    facts, problem = None, LOG_BROKEN
+                if facts is not None:
+                    tag = facts.pop("version")
+                    item |= facts | {"verified": True, "problem": None}
+                else:
+                    item["problem"] = problem
+            if item["checked_at"] is None and not item["verified"]:
+                item["checked_at"] = created if isinstance(created, str) else None  # the row's: a claim, said as one
+            out.setdefault(tag, []).append(item)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from provenance import signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
+from provenance.store.checkpoints import leaves
 from provenance.store.log_state import LogState, require_extends
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST
@@ -73,7 +74,9 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
         store_id: str | None = identity.expected(store).store_id
     except VerificationError:
         store_id = None
-    signs: dict[str, object] = {}  # tag -> the store id its verified statement signs
+    # tag -> (whether its statement verifies, the store id it signs): each version verified once per call, a
+    # failing one too (it was verified again for every attestation naming it)
+    signs: dict[str, tuple[bool, object]] = {}
 
     def of_this_store(facts: dict) -> bool:
         if facts.get("store") is None:
@@ -81,12 +84,15 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
         tag = str(facts.get("version"))
         if tag not in signs:
             try:
-                signs[tag] = verified_statement(store, store.version(tag))["predicate"].get("store")
-            except (InputError, VerificationError):  # the version's own id cannot be told: judged by this store's
-                # id alone (attack review 19c, F19c-2: another store's release after a rotation of the commit key);
-                # with neither, kept as before ids (a kept one can only make require_extends_attested refuse)
-                return store_id is None or facts.get("store") == store_id
-        return other_store(facts, signs[tag], store_id) is None
+                signs[tag] = (True, verified_statement(store, store.version(tag))["predicate"].get("store"))
+            except (InputError, VerificationError):
+                signs[tag] = (False, None)
+        verifies, signed = signs[tag]
+        if not verifies:  # the version's own id cannot be told: judged by this store's id alone (attack review
+            # 19c, F19c-2: another store's release after a rotation of the commit key); with neither, kept as
+            # before ids (a kept one can only make require_extends_attested refuse)
+            return store_id is None or facts.get("store") == store_id
+        return other_store(facts, signed, store_id) is None
 
     for (oid,) in store.db.execute("select object from attestations").fetchall():
         name = f"attestation {oid[:12]}"
@@ -104,6 +110,7 @@ def store_attestations(store: Store) -> Iterator[tuple[str, dict]]:
 def require_extends_attested(store: Store) -> None:
     """``prov check --attest``: refuse when the store's log does not extend the log state of an
     attestation kept in the store (:func:`store_attestations`). Raises VerificationError (exit 1)."""
+    log = None  # the audit log, read once for every attestation's state (it was read again for each)
     for oid, facts in store_attestations(store):
         where = f"attestation {oid[:12]} of {facts.get('version')} (release {facts.get('release')})"
         try:
@@ -111,7 +118,8 @@ def require_extends_attested(store: Store) -> None:
         except VerificationError:
             continue  # signed but malformed: it vouches for nothing
         if state is not None:
-            require_extends(store, state, where)
+            log = log or leaves(store.db)
+            require_extends(store, state, where, log)
 
 
 def commit_ordinal(store: Store, statement: dict) -> int:

@@ -431,11 +431,8 @@ def _any_verifies(env: Mapping, trusted: Keys) -> bool:
     for s in env["signatures"]:
         sig = base64.b64decode(s["sig"])
         for key in trusted.values():
-            try:
-                key.verify(sig, message)
-            except InvalidSignature:
-                continue
-            return True
+            if signing.signature_verifies(key, sig, message):
+                return True
     return False
 
 

@@ -296,12 +296,13 @@ class Expected:
     first: bool = False
 
 
-# expected()'s answer per store handle, with the state it was read in (:func:`_read_state`)
+# expected()'s answer per store handle, with the state it was read in (:func:`read_state`)
 _EXPECTED: weakref.WeakKeyDictionary[Any, tuple[tuple, Expected]] = weakref.WeakKeyDictionary()
 
 
-def _read_state(store: Store) -> tuple:
-    """What :func:`expected`'s answer depends on beyond the content-addressed objects: the connection read
+def read_state(store: Store) -> tuple:
+    """What :func:`expected`'s answer (and a statement ``version_facts.statement_cache`` keeps) depends on beyond
+    the content-addressed objects: the connection read
     (a write swaps it), every change made through it (``total_changes``) or committed by another connection
     since (SQLite's ``PRAGMA data_version``), and the verifier's pins."""
     conn = store.db.conn
@@ -315,7 +316,7 @@ def expected(store: Store) -> Expected:
     ``prov.db`` changes: ``prov log`` asks once per release attestation, and each answer verifies every
     version, so without it a log of N releases verified N x N statements. Raises as :func:`_expected` (a
     failure is not remembered)."""
-    state = _read_state(store)
+    state = read_state(store)
     kept = _EXPECTED.get(store)
     if kept is not None and kept[0] == state:
         return kept[1]

@@ -62,10 +62,15 @@ def current(store: Any) -> LogState:
     return LogState(len(hashes), merkle.merkle_root(hashes).hex(), audit.head(store.db)[1])
 
 
-def require_extends(store: Any, state: LogState, where: str) -> None:
+def require_extends(
+    store: Any, state: LogState, where: str, log: tuple[Sequence[dict], Sequence[bytes]] | None = None
+) -> None:
     """Refuse unless the store's audit log extends ``state``: at least ``state.size`` entries whose
-    RFC 9162 root and last chain hash are the signed ones. Raises VerificationError naming ``where``."""
-    rows, hashes = leaves(store.db)
+    RFC 9162 root and last chain hash are the signed ones. Raises VerificationError naming ``where``.
+
+    ``log``: the log's ``(rows, leaf hashes)`` as ``checkpoints.leaves`` read them for this same decision (one
+    read for many states, ``release_history.require_extends_attested``); default read now."""
+    rows, hashes = log if log is not None else leaves(store.db)
     if state.size == 0:
         return
     if state.size > len(rows):

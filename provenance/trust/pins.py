@@ -29,7 +29,7 @@ remove trust, so they are honoured in every mode; they cannot add any.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -297,7 +297,7 @@ class Pins:
 
         Raises ``VerificationError`` (exit 1) for a forged, unpinned or wrong-role signature.
         """
-        return verify_role(env, self.role_keys(role, store), name, self._other_roles(role, store))
+        return verify_role(env, self.role_keys(role, store), name, _OtherRoles(lambda: self._other_roles(role, store)))
 
     def _other_roles(self, role: str, store: Store | None) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -409,6 +409,30 @@ class Pins:
     def trusted_sources(self, store: Store) -> set[str]:
         """Sources that have an active batch-signing key in what the verifier pinned."""
         return {k.source for k in self.source_keys(store) if k.status() == "active"}
+
+
+class _OtherRoles(Mapping[str, str]):
+    """``Pins._other_roles``, read only when ``verify_role`` names a wrong-role signature (a failure): reading
+    the other roles' keys (the store's revocations for each) for every envelope that verifies was four of the
+    five key-set reads of each verification, for a message never shown. Read once, when first asked."""
+
+    def __init__(self, read: Callable[[], dict[str, str]]) -> None:
+        self._read = read
+        self._found: dict[str, str] | None = None
+
+    def _roles(self) -> dict[str, str]:
+        if self._found is None:
+            self._found = self._read()
+        return self._found
+
+    def __getitem__(self, key: str) -> str:
+        return self._roles()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._roles())
+
+    def __len__(self) -> int:
+        return len(self._roles())
 
 
 def pins_of(store: Store) -> Pins:

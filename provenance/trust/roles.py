@@ -23,7 +23,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import signing
@@ -90,9 +89,7 @@ def signers_among(env: Mapping, candidates: Mapping[str, Ed25519PublicKey]) -> d
     for s in env["signatures"]:
         sig = base64.b64decode(s["sig"])
         for kid, key in candidates.items():
-            try:
-                key.verify(sig, message)
-            except InvalidSignature:
+            if not signing.signature_verifies(key, sig, message):
                 continue
             out.setdefault(kid, s.get("keyid") or None)
     return out

@@ -111,3 +111,21 @@ def test_world_readable_or_garbage_keys_are_refused(workdir):
         keys.load_public(junk)
     with pytest.raises(InputError, match="already exists"):
         keys.generate(workdir / "k")
+
+
+def test_a_remembered_verdict_answers_for_the_same_key_signature_and_message_only(signed, workdir):
+    """``signature_verifies`` remembers verdicts for the process; an envelope verified once must still fail
+    with its payload changed (same key and signature) or under another key given the signer's key id (a
+    ``.prov/`` writer's ``keys`` row pairing the id with its own key), and still pass as it was."""
+    pair, private, env = signed
+    public = private.public_key()
+    assert signing.verify(env, {pair.keyid: public}, "v1").keyid == pair.keyid
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    stmt["predicate"]["records"] = 4
+    changed = dict(env, payload=base64.b64encode(signing.canonical_json(stmt)).decode())
+    with pytest.raises(VerificationError, match="does not verify"):
+        signing.verify(changed, {pair.keyid: public}, "v1")
+    other = keys.load_private(keys.generate(workdir / "other").private_path).public_key()
+    with pytest.raises(VerificationError, match="does not verify"):
+        signing.verify(env, {pair.keyid: other}, "v1")
+    assert signing.verify(env, {pair.keyid: public}, "v1").statement["predicate"] == {"records": 3}
