@@ -209,7 +209,7 @@ def lost_head(store: Store) -> str | None:
     return _head_missing(store, _signed_versions(store)[0])
 
 
-# pre_id_history()'s answer per store handle, with the state it was read in (:func:`_read_state`)
+# pre_id_history()'s answer per store handle, with the state it was read in (:func:`read_state`)
 _PRE_ID: weakref.WeakKeyDictionary[Any, tuple[tuple, tuple[Record | None, frozenset]]] = weakref.WeakKeyDictionary()
 
 
@@ -222,14 +222,14 @@ def pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, st
     made before store ids belongs to this store only when it signed one of these, its own commit entry at that
     place (a copy of another project's version cannot be put there without breaking the id of record's signed
     head). Empty with no record (``None``: nothing signs an id yet). Remembered per handle while ``prov.db``
-    does not change (:func:`_read_state`).
+    does not change (:func:`read_state`).
 
     Raises:
         VerificationError: the log breaks before the id of record (:func:`of_record`).
     """
     from provenance.store.audit import GENESIS, iter_entries
 
-    state = _read_state(store)
+    state = read_state(store)
     kept = _PRE_ID.get(store)
     if kept is not None and kept[0] == state:
         return kept[1]
