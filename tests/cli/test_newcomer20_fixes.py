@@ -5,7 +5,6 @@ narrow terminal lost cells past its edge."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance import keys
-from support import digits_table, validate_output
+from support import digits_table, table_columns, validate_output
 
 PINNED = ("--signer", "k.pub")
 KEY = ("--key", "k.key")
@@ -91,3 +90,48 @@ def test_a_delta_without_copies_has_no_copies_column(prov, copies_only):
     r = prov("diff", "v1", "v3", *PINNED, env={"COLUMNS": "160"})
     sources = _section(r.stdout, "Sources")
     assert "copies" not in "\n".join(sources) and _cell(sources, "added", "vendor") == "10"
+
+
+def test_no_cell_loses_text_at_60_or_80table_columns(prov, workdir):
+    """rich cropped a table wider than the terminal at its edge: at 60 columns the Sources table lost its flagged
+    column and the Detectors table its scored one, silently; and a long source name beside a long "flagged by"
+    list left no room for the list. Now every column is narrowed to fit (folding a long word across lines), so
+    every character of the source names, detector lists and counts is on screen at 60 and at 80 columns."""
+    assert prov("init").exit_code == 0
+    keys.generate(workdir / "k")
+    digits = digits_table(700)
+    base = _sourced(digits.slice(0, 600), "vendor")
+    more = digits.slice(600, 100)
+    flipped = [str((int(v) + 1) % 10) if i < 40 else v for i, v in enumerate(more.column("label").to_pylist())]
+    more = _sourced(more.set_column(more.schema.get_field_index("label"), "label", pa.array(flipped)), LONG_SOURCE)
+    _commit(prov, base, "v1")
+    _commit(prov, pa.concat_tables([base, more]), "v2")
+    report = json.loads(prov("diff", "v1", "v2", *PINNED, "--detect", "--no-save", "--json").stdout)
+    flagged = {
+        r["digest"][:12]: {d["detector"] for d in r["detectors"] if d["flagged"]}
+        for r in report["findings"]
+        if r["flagged"]
+    }
+    assert len(flagged) >= 20 and max(map(len, flagged.values())) >= 3
+    for width in (60, 80):
+        r = prov("diff", "v1", "v2", *PINNED, "--detect", "--no-save", env={"COLUMNS": str(width)})
+        assert r.exit_code == 0, r.output
+        assert max(len(line) for line in r.stdout.splitlines()) <= width
+        rows = table_columns(
+            _section(r.stdout, "Flagged records"), ["digest", "score", "label", "source", "flagged by"]
+        )
+        assert len(rows) == 20
+        for row in rows:
+            detectors = flagged[row["digest"]]
+            assert row["source"] == LONG_SOURCE, (width, row)
+            count, names = row["flagged by"].split(":")
+            assert (int(count), set(names.split(","))) == (len(detectors), detectors), (width, row)
+        sources = _section(r.stdout, "Sources")
+        counts = {s["source"]: s for s in report["by_source"]}
+        shown = table_columns(sources, ["source", "added", "attested", "after source", "unattributed", "flagged"])
+        assert {s["source"]: s["flagged"] for s in shown} == {
+            LONG_SOURCE: str(counts[LONG_SOURCE]["flagged"]),
+            "vendor": "0",
+        }, (width, sources)
+        detectors = _section(r.stdout, "Detectors")
+        assert "scored" in detectors[detectors.index(next(x for x in detectors if x.startswith("─"))) - 1]
