@@ -135,3 +135,21 @@ def test_no_cell_loses_text_at_60_or_80table_columns(prov, workdir):
         }, (width, sources)
         detectors = _section(r.stdout, "Detectors")
         assert "scored" in detectors[detectors.index(next(x for x in detectors if x.startswith("─"))) - 1]
+
+
+def test_root_new_says_where_the_store_id_goes(prov, workdir):
+    """H13: prov init says to pin its store id with ``prov root new --store-id``, but root new's help and output
+    said nothing of it; a root written without it named no store, silently."""
+    words = " ".join(prov("root", "new", "--help", env={"COLUMNS": "100"}).stdout.split())
+    assert "Give --store-id (the id `prov init` printed) so the root names its store (its `store` field)" in words
+    keys.generate(workdir / "r")
+    r = prov("root", "new", "root.json", "--root-key", "r.pub", "--commit", "r.pub")
+    assert r.exit_code == 0, r.output
+    assert " ".join(r.stderr.split()) == (
+        "Note: root.json names no store: --store-id ID (the id prov init printed) makes checks under it refuse "
+        "another store's versions; else pin it with PROV_STORE_ID"
+    )
+    assert json.loads(Path("root.json").read_text()).get("store") is None
+    r = prov("root", "new", "pinned.json", "--root-key", "r.pub", "--commit", "r.pub", "--store-id", "0" * 32)
+    assert r.exit_code == 0 and "names no store" not in r.output and f"it pins store id {'0' * 32}" in r.stdout
+    assert json.loads(Path("pinned.json").read_text())["store"] == "0" * 32
