@@ -17,6 +17,9 @@ The public API, one function per command, each doing exactly what the command do
     prov.quarantine(store, from_version="v2", source="crowd", tag="v3", key="maintainer.key")
     X, y = prov.load("v1", store=store, pins=pins).arrays()  # a training job reads only signed records
 
+Every function that works on a store takes it first; ``verify`` and ``load`` also take it as ``store=`` after the
+version's name (``prov.verify("v1", store=store, pins=pins)``, ``prov.load(store, "v1", pins=pins)``).
+
 Trust is pinned by the caller, never read from the store: ``Pins`` (``provenance.trust.pins``)
 names the public keys (and optionally a root-of-trust file) signatures are checked against;
 pass it as ``pins=`` (``check`` and verifying an attestation require it).

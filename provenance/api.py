@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from provenance.api_batches import add, quarantine, sign
-from provenance.api_inputs import as_pins, dataset, kept_paths, open_store, optional_path
+from provenance.api_inputs import as_pins, dataset, kept_paths, open_store, optional_path, store_and_name
 from provenance.api_review import check, detect, diff
 
 if TYPE_CHECKING:
@@ -152,9 +152,9 @@ def _python_words(message: str) -> str:
 
 
 def verify(
-    store: Store | str | os.PathLike[str] | None,
-    target: str | os.PathLike[str] | DatasetSpec,
-    *,
+    *args: Store | str | os.PathLike[str] | DatasetSpec | None,
+    store: Store | str | os.PathLike[str] | None = None,
+    target: str | os.PathLike[str] | DatasetSpec | None = None,
     envelope: str | os.PathLike[str] | None = None,
     read_data: bool = True,
     attestation: str | os.PathLike[str] | None = None,
@@ -170,6 +170,10 @@ def verify(
     **read: Any,
 ) -> dict:
     """Verify a version or a signed batch: ``prov verify TARGET``.
+
+    Called ``verify(store, target, ...)``, store first as ``commit``, ``diff`` and ``check`` take it, or
+    ``verify(target, store=..., ...)`` as ``load`` is written: both read alike (``store`` None or left out: the
+    store ``PROV_STORE`` names, else the nearest ``.prov/`` above the working directory).
 
     Signatures are checked against ``pins`` (the keys the verifier trusts; default the
     pins the store handle carries). Nothing pinned is an ``InputError`` (exit 2): keys
@@ -209,6 +213,7 @@ def verify(
     from provenance.version_facts import is_version
     from provenance.versions import verify_version
 
+    store, target = store_and_name("verify", args, store, target, "target")
     release: dict[str, object] = {"attestation": attestation, "policy": policy, "base": base}
     release |= {"release_state": release_state, "min_release": min_release, "fail_on_revoked": fail_on_revoked or None}
     release["at_release"] = at_release or None
@@ -366,8 +371,8 @@ def _verify_trust(store: Store, target: str | os.PathLike[str] | DatasetSpec, st
 
 
 def load(
-    version: str,
-    *,
+    *args: Store | str | os.PathLike[str] | None,
+    version: str | None = None,
     pins: PinsLike | None = None,
     store: Store | str | os.PathLike[str] | None = None,
     attestation: str | os.PathLike[str] | None = None,
@@ -384,9 +389,10 @@ def load(
 ) -> VerifiedDataset:
     """A signed version's records for a training job, each checked against the signed manifest before use.
 
-    Opens ``version`` in ``store`` (a :class:`Store`, or the folder holding ``.prov/``; default:
-    the one ``PROV_STORE`` names, else the nearest ``.prov/`` above the working directory, as the
-    commands find it) and checks, under ``pins`` (required, and it must pin a key: the keys cached in
+    Called ``load("v1", store=..., pins=...)``, or store first as ``verify``, ``commit`` and ``check`` take it,
+    ``load(store, "v1", pins=...)``. Opens ``version`` in ``store`` (a :class:`Store`, or the folder holding
+    ``.prov/``; default: the one ``PROV_STORE`` names, else the nearest ``.prov/`` above the working directory, as
+    the commands find it) and checks, under ``pins`` (required, and it must pin a key: the keys cached in
     ``.prov/`` are never trusted here), its DSSE signature, the signed facts it names and
     its manifest's Merkle root; with ``attestation`` (a ``prov check --attest`` file) also
     that a release attestation for this version verifies as for ``prov verify V
@@ -440,6 +446,9 @@ def load(
     from provenance.loader.dataset import VerifiedDataset
     from provenance.loader.signed_version import open_signed_version
 
+    store, version = store_and_name("load", args, store, version, "version")
+    if not isinstance(version, str):
+        raise TypeError(f"load() takes the version's name (a str), not {type(version).__name__}")
     pins = as_pins(pins)  # pins="keys/maintainer.pub" pins that key, as --signer does
     if pins is None or not pins.pinned:
         given = "no pins" if pins is None else "pins that pin no key"

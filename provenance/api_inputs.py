@@ -45,6 +45,32 @@ def as_pins(pins: PinsLike | None) -> Pins | None:
     )
 
 
+def store_and_name(function: str, args: tuple, store: object, named: object, keyword: str) -> tuple:
+    """The ``(store, name)`` of a call to ``verify`` or ``load`` written either way the API takes them:
+    ``f(store, "v1", ...)``, store first as ``commit``, ``diff`` and ``check`` take it, or ``f("v1", store=..., ...)``,
+    as a training job writes ``load`` (newcomer review 19, H11: a newcomer who copied one guessed the other wrong).
+
+    ``args``: the call's positional arguments (none, the name, or the store and the name); ``store``: its
+    ``store=`` (None: not given, and then the store ``open_store(None)`` finds); ``named``: the name given by
+    keyword as ``keyword`` (``target=``, ``version=``), else None. Raises ``TypeError`` when the store or the
+    name is given twice, the name not at all, or more than two positional arguments."""
+    if len(args) > 2:
+        raise TypeError(f"{function}() takes the store and the {keyword} ({len(args)} positional arguments given)")
+    if len(args) == 2 or (len(args) == 1 and named is not None):
+        if store is not None:
+            raise TypeError(f"{function}() got the store twice: positionally, and as store=")
+        if len(args) == 2 and named is not None:
+            raise TypeError(f"{function}() got the {keyword} twice: positionally, and as {keyword}=")
+        return args[0], args[1] if len(args) == 2 else named
+    if args:
+        return store, args[0]
+    if named is None:
+        raise TypeError(
+            f"{function}() missing the {keyword}: {function}(store, {keyword}, ...) or {function}({keyword}, store=...)"
+        )
+    return store, named
+
+
 def open_store(store: Store | str | os.PathLike[str] | None, pins: PinsLike | None = None) -> Store:
     """``store`` itself, the store in the folder ``store``, or (``None``) the nearest one above the working directory.
 

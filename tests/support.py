@@ -59,6 +59,25 @@ class Prov:
         return self.runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
 
+def table_columns(section: list[str], headers: list[str]) -> list[dict[str, str]]:
+    """Each row of a laid-out table (its lines from the title on) read back by column: the lines of a cell (wrapped, or a word folded across
+    lines) joined without whitespace. A column starts where its header's last line starts (headers sit at the
+    bottom of the header block); ``headers``: the shown columns, left to right (a right-aligned one read as
+    starting where its header does, which holds for counts no wider than their header)."""
+    rule = next(i for i, line in enumerate(section) if line.startswith("─"))
+    head, starts, at = section[rule - 1], [], 0
+    for h in headers:  # the whole header where it fits on one line, else its last line's (last) word
+        at = head.index(h, at) if h in head[at:] else head.index(h.split()[-1], at)
+        starts.append(at)
+    rows: list[dict[str, str]] = []
+    for line in section[rule + 1 :]:
+        if line[starts[1] : starts[2]].strip():  # a row's first line: its one-line second cell (a score, a count)
+            rows.append(dict.fromkeys(headers, ""))
+        for h, start, end in zip(headers, starts, starts[1:] + [None]):
+            rows[-1][h] += "".join(line[start:end].split())
+    return rows
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderTemplate:
     """A test folder built once per session (once per xdist worker), copied into each test's folder.

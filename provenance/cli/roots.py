@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
 from provenance.errors import InputError
 from provenance.signing import canonical_json
 from provenance.store.objects import atomic_write
@@ -45,7 +45,11 @@ def root_new(
     ),
     json_out: bool = JsonFlag,
 ) -> None:
-    """Write an unsigned root document; sign it with `prov root sign` by a threshold of its root keys."""
+    """Write an unsigned root document; sign it with `prov root sign` by a threshold of its root keys.
+
+    Give --store-id (the id `prov init` printed) so the root names its store (its `store` field): checks and
+    commits under the root then refuse a version, trust entry or attestation signed for another store.
+    """
     roles = {role: paths for role, paths in (("commit", commit), ("attest", attest), ("waive", waive)) if paths}
     doc = new_document(root_key, threshold, roles, _pairs(source, "--source"), version, expires, store=store_id)
     from pathlib import Path
@@ -66,6 +70,11 @@ def root_new(
     )
     if store_id:
         echo(f"  it pins store id {store_id}: checks under it expect every version to sign that id")
+    else:  # prov init points here; a root that names no store leaves that pin to PROV_STORE_ID (newcomer review 19)
+        note(
+            f"{out} names no store: --store-id ID (the id prov init printed) makes checks under it refuse "
+            "another store's versions; else pin it with PROV_STORE_ID"
+        )
 
 
 @command("sign", group=root_app)

@@ -30,7 +30,7 @@ from provenance.report.drift_words import drift_text
 from provenance.report.flagged import flagged_records
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.schema_words import schema_change_lines
-from provenance.report.source_rows import source_origins, source_rows
+from provenance.report.source_rows import COPIES_NOTE, copies_shown, source_origins, source_rows
 from provenance.report.verdict import diff_verdict
 from provenance.report.wording import (
     change_counts,
@@ -252,6 +252,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "all_flagged": flagged[:LISTED],
         "see_all": f"{diff_command(report)} --detect --format json",
         "sources": source_rows(report),
+        "copies": copies_shown(source_rows(report)),
+        "copies_note": COPIES_NOTE,
         "detection": detection(report),
         "detectors": detector_rows(report),
         "signals": [

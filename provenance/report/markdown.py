@@ -25,7 +25,7 @@ from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.next_steps import Step, release_steps
 from provenance.report.rule_rows import rule_rows
 from provenance.report.schema_words import grouped_schema_changes, rekeyed_text
-from provenance.report.source_rows import source_origins, source_rows
+from provenance.report.source_rows import COPIES_NOTE, SOURCES_NOTE, copies_shown, source_origins, source_rows
 from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
 from provenance.report.wording import (
@@ -124,15 +124,19 @@ def sources_section(report: dict) -> list[str]:
     if not rows:
         return []
     detected = any(r.flagged is not None for r in rows)
-    headers = ["source", "base → new", "added", "attested", "relabeled after source", "unattributed", "relabeled"]
+    copies = copies_shown(rows)
+    headers = ["source", "base → new", "added"] + (["copies"] if copies else [])
+    headers += ["attested", "relabeled after source", "unattributed", "relabeled"]
     headers += ["removed"] + (["flagged"] if detected else []) + ["flagged signals"]
     table = []
     for r in rows:
         name = Markup(f"**{markdown(r.name)}**") if r.signals or r.flagged else r.name
-        row = [name, base_to_new(r.base, r.new), r.added, r.attested, r.relabeled_after_source, r.unattributed]
+        row = [name, base_to_new(r.base, r.new), r.added] + ([r.copies] if copies else [])
+        row += [r.attested, r.relabeled_after_source, r.unattributed]
         row += [r.relabeled, r.removed] + ([r.flagged or 0] if detected else []) + [", ".join(r.signals) or "-"]
         table.append(row)
-    return ["#### Sources (worst first; added records by lineage)", ""] + _table(headers, table)
+    note = SOURCES_NOTE + (f"; {COPIES_NOTE}" if copies else "")
+    return [f"#### Sources ({note})", ""] + _table(headers, table)
 
 
 def detectors_section(report: dict) -> list[str]:

@@ -29,6 +29,7 @@ class SourceRow:
     named_by: tuple[str, ...] = ()  # how the name was learned (delta.attribution)
     not_attested: int = 0  # a check's records of this source whose signed batch attests nothing under the pins
     key_revoked: bool = False  # ... because its key was revoked (newcomer review 12, finding 4)
+    copies: int = 0  # extra rows of records it already had (``duplicates_added``): scored, never counted as added
 
     @property
     def name(self) -> str:
@@ -44,8 +45,9 @@ def source_rows(report: dict) -> list[SourceRow]:
     """The per-source view (diff ``by_source`` or check ``sources``), worst first as the report orders it.
 
     ``attested`` / ``relabeled_after_source`` / ``unattributed`` count the source's added
-    records by lineage; ``flagged`` its records the combined verdict flagged (None when
-    no detector ran).
+    records by lineage; ``copies`` its extra rows of records already held (``duplicates_added``:
+    beyond the base's rows, beyond one for a new record), which detectors score but ``added`` does
+    not count; ``flagged`` its records the combined verdict flagged (None when no detector ran).
     """
     detected = bool(report.get("detectors"))
     return [
@@ -64,9 +66,21 @@ def source_rows(report: dict) -> list[SourceRow]:
             tuple(r.get("named_by") or ()),
             int(r.get("not_attested", 0)),
             bool(r.get("key_revoked")),
+            int(r.get("duplicates_added", 0)),
         )
         for r in _per_source(report)
     ]
+
+
+def copies_shown(rows: list[SourceRow]) -> bool:
+    """Whether the per-source view has a ``copies`` column: only when some source added copies, so a delta of
+    exact copies reads ``added 0, copies 2, flagged 2`` rather than ``added 0`` beside ``flagged 2``."""
+    return any(r.copies for r in rows)
+
+
+SOURCES_NOTE = "worst first; added records by lineage"
+COPIES_NOTE = "copies: a record's repeated rows, not counted as added"
+"""The Sources table's note, and what it adds when the table has a ``copies`` column (text, markdown, html)."""
 
 
 def source_origins(report: dict) -> dict:

@@ -9,7 +9,9 @@ width. Each column is one of three kinds:
   in "…" on one line (the evidence of a flagged record, a rule's reason).
 
 When the columns cannot all fit, the ones with the highest ``drop`` go first (0: never),
-so an 80-column terminal gets fewer columns instead of broken words. Cell text is never
+so an 80-column terminal gets fewer columns instead of broken words; when the columns left still
+overflow, the widest ones wrap narrower, a word longer than the column breaking across lines
+(``squeezed``), so no cell runs past the terminal's edge, where it would be lost. Cell text is never
 read as rich markup, so a label like ``[bold]`` prints as it is.
 """
 
@@ -111,11 +113,41 @@ def narrowed(grid: Grid, kept: list[int], width: int) -> Grid:
     return Grid(grid.title, columns, grid.rows, grid.note, grid.wrapped, grid.hint)
 
 
+def squeezed(grid: Grid, kept: list[int], width: int) -> Grid:
+    """``grid``, its kept columns narrowed until they fit ``width`` when they overflow it even after ``narrowed``:
+    the widest column gives one character at a time, down to its header's longest word, and wraps its cells,
+    breaking a word longer than its width across lines (``fold``). rich crops a table wider than the terminal at
+    the edge, so a long source name beside a long "flagged by" list lost the list's words past the edge at 60
+    columns (newcomer review 19); folded, every character of every cell stays on screen. A ``flex`` column
+    narrows its ``min_width`` instead (its cells end in "…" by design)."""
+    if not overflows(grid, kept, width):
+        return grid
+    columns = list(grid.columns)
+    texts = {i: [columns[i].header] + [plain(r[i]) for r in grid.rows] for i in kept}
+    widths = {i: need(columns[i], texts[i]) for i in kept}
+    floors = {i: max((len(w) for w in columns[i].header.split()), default=1) for i in kept}
+    over = sum(widths.values()) + GAP * (len(kept) - 1) - width
+    while over > 0:
+        roomy = [i for i in kept if widths[i] > floors[i]]
+        if not roomy:
+            break
+        i = max(roomy, key=lambda j: (widths[j] - floors[j], -j))
+        widths[i] -= 1
+        over -= 1
+    for i in kept:
+        col = columns[i]
+        if widths[i] < need(col, texts[i]):
+            columns[i] = (
+                replace(col, min_width=widths[i]) if col.kind == "flex" else replace(col, kind="wrap", fold=widths[i])
+            )
+    return Grid(grid.title, columns, grid.rows, grid.note, grid.wrapped, grid.hint)
+
+
 def table(grid: Grid, width: int) -> Table:
     """The rich table of ``grid`` at ``width`` columns."""
     kept = fitted(grid, width)
     note, dropped = grid.note, dropped_note(grid, kept, width)
-    grid = narrowed(grid, kept, width)
+    grid = squeezed(narrowed(grid, kept, width), kept, width)
     headers = whole_headers(grid, kept, width)
     for more in (dropped, f"({grid.hint})" if grid.hint else ""):
         if more:  # one parenthesis: "(59, worst first; not shown at 80 columns: ...; --wide shows each record whole)"
@@ -137,7 +169,8 @@ def table(grid: Grid, width: int) -> Table:
     )
     bounds = {i: _bounds(grid, i, i in headers) for i in kept}
     caps = wrap_caps(grid, bounds, width)
-    caps.update(fold_caps(grid, bounds, width))
+    for i, cap in fold_caps(grid, bounds, width).items():
+        caps[i] = min(cap, caps.get(i, cap))
     for i in kept:
         col = grid.columns[i]
         narrowest, widest = bounds[i]
@@ -196,16 +229,16 @@ def whole_headers(grid: Grid, kept: list[int], width: int) -> set[int]:
 
 
 def wrap_caps(grid: Grid, bounds: dict[int, tuple[int, int | None]], width: int) -> dict[int, int]:
-    """The widest each wrapping column may be so that the flexible column keeps its ``min_width``.
+    """The widest each wrapping column may be so that the table fits ``width`` (and a flexible column keeps
+    its ``min_width``).
 
     rich gives a wrapping column up to its longest cell and only then squeezes the flexible one,
     whose wrapped cells (a blocked rule's reason) it cannot cut: the table came out wider than the
-    terminal and every line was cropped mid-word at its edge. Wrapping columns give back width,
-    widest first, down to their narrowest. ``bounds``: each kept column's (narrowest, widest).
-    Empty when no flexible column is kept."""
+    terminal and every line was cropped mid-word at its edge. Without a flexible column, rich's own
+    squeezing took width from columns held at their ``min_width`` (a whole header), which took it back:
+    at 60 columns the Detectors table lost its last column past the edge. Wrapping columns give back
+    width, widest first, down to their narrowest. ``bounds``: each kept column's (narrowest, widest)."""
     kept = list(bounds)
-    if not any(grid.columns[i].kind == "flex" for i in kept):
-        return {}
     floors = {i: bounds[i][0] for i in kept}
     widths = {
         i: grid.columns[i].min_width if grid.columns[i].kind == "flex" else max(bounds[i][1] or 0, floors[i])

@@ -15,7 +15,7 @@ from rich.text import Text
 from provenance.escaping import visible
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.flagged import FlaggedRecord
-from provenance.report.source_rows import source_rows
+from provenance.report.source_rows import COPIES_NOTE, SOURCES_NOTE, copies_shown, source_rows
 from provenance.report.terminal import Cell, Col, Grid, Writer
 from provenance.report.wording import (
     base_to_new,
@@ -116,10 +116,14 @@ def sources_grid(report: dict) -> Grid | None:
     if not rows:
         return None
     detected = any(r.flagged is not None for r in rows)
+    copies = copies_shown(rows)
     columns = [
         Col("source", "fixed", narrow_wrap=True, fold=SOURCE_FOLD),  # whole, wrapped where nothing else fits (F7)
         Col("base → new", "fixed", "right", drop=3),
         Col("added", "fixed", "right"),
+    ]
+    columns += [Col("copies", "fixed", "right")] if copies else []  # never dropped: it explains "flagged"
+    columns += [
         Col("attested", "wrap", "right"),
         Col("relabeled after source", "wrap", "right"),
         Col("unattributed", "wrap", "right"),
@@ -128,12 +132,13 @@ def sources_grid(report: dict) -> Grid | None:
     ]
     columns += [Col("flagged", "fixed", "right")] if detected else []
     columns += [Col("flagged signals", "wrap", drop=1)]
-    grid = Grid("Sources", columns, note="(worst first; added records by lineage)")
+    grid = Grid("Sources", columns, note=f"({SOURCES_NOTE}{'; ' + COPIES_NOTE if copies else ''})")
     for r in rows:
         cells: list[Cell] = [
             escaped_cell(r.name, "bold" if r.signals or r.flagged else ""),
             base_to_new(r.base, r.new),
             str(r.added),
+            *([str(r.copies)] if copies else []),
             str(r.attested),
             escaped_cell(str(r.relabeled_after_source), "red" if r.relabeled_after_source else ""),
             escaped_cell(str(r.unattributed), "yellow" if r.unattributed else ""),

@@ -54,8 +54,8 @@ def clean_env(home: Path) -> dict:
 
 
 def pinned_env(env: dict, project: Path) -> dict:
-    """``env`` with the committer's public key pinned (``PROV_SIGNERS``), as the project's maintainers set it."""
-    return env | {"PROV_SIGNERS": str(project / "keys" / "committer.pub")}
+    """``env`` with the maintainer's public key pinned (``PROV_SIGNERS``), as the project's maintainers set it."""
+    return env | {"PROV_SIGNERS": str(project / "keys" / "maintainer.pub")}
 
 
 def run(args, cwd: Path, env: dict, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -126,7 +126,7 @@ def build_trusted_project(top: Path) -> tuple[Path, Path]:
     run([prov, "keys", "generate", "vendor"], vendor, env)
     run([prov, "sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key"], vendor, env)
 
-    # in the project: the store, the committer's key, the trusted vendor and its delivery, base v1
+    # in the project: the store, the maintainer's key, the trusted vendor and its delivery, base v1
     shutil.copyfile(candidates / "base.parquet", project / "data" / "train.parquet")
     shutil.copyfile(vendor / "batch.parquet", project / "deliveries" / "vendor-batch.parquet")
     shutil.copyfile(vendor / "batch.parquet.prov.json", project / "deliveries" / "vendor-batch.parquet.prov.json")
@@ -134,10 +134,10 @@ def build_trusted_project(top: Path) -> tuple[Path, Path]:
     env = pinned_env(env, project)
     for args in (
         ["init"],
-        ["keys", "generate", "keys/committer"],
-        ["trust", "add", "vendor", "keys/vendor.pub", "--key", "keys/committer.key"],
+        ["keys", "generate", "keys/maintainer"],
+        ["trust", "add", "vendor", "keys/vendor.pub", "--key", "keys/maintainer.key"],
         ["add", "deliveries/vendor-batch.parquet", "--source", "vendor"],
-        ["commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key"],
+        ["commit", "data/train.parquet", "--tag", "v1", "--key", "keys/maintainer.key"],
     ):
         run([prov, *args], project, env)
     return project, candidates

@@ -55,7 +55,7 @@ def test_dvc_pipeline_trains_on_a_clean_version(project):
     assert (
         "release attestation ok"
         in p.prov(
-            "verify", "v2", "--attestation", "release.attestation.json", "--no-data", "--signer", "keys/committer.pub"
+            "verify", "v2", "--attestation", "release.attestation.json", "--no-data", "--signer", "keys/maintainer.pub"
         ).stdout
     )
     assert "up to date" in dvc_repro(p).stdout  # nothing changed: nothing reruns
@@ -92,7 +92,7 @@ def test_dvc_pipeline_refuses_to_recommit_a_changed_dataset_under_an_old_tag(pro
     p = dvc_project(project)
     p.use_candidate("clean")
     p.prov(
-        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key", "--signer", "keys/committer.pub"
+        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/maintainer.key", "--signer", "keys/maintainer.pub"
     )
     p.use_candidate("relabeled")
     r = dvc_repro(p)
@@ -152,8 +152,8 @@ def test_dvc_pipeline_trains_with_the_label_column_the_version_was_committed_wit
     table = digits_table().rename_columns([*digits_table().column_names[:-1], "target"])
     pq.write_table(table.slice(0, 1000), root / "data" / "train.parquet")
     p.prov("init")
-    p.prov("keys", "generate", "keys/committer")
-    p.prov("commit", "data/train.parquet", "--tag", "v1", "--key", "keys/committer.key", "--label-column", "target")
+    p.prov("keys", "generate", "keys/maintainer")
+    p.prov("commit", "data/train.parquet", "--tag", "v1", "--key", "keys/maintainer.key", "--label-column", "target")
     del p.env["PROV_SIGNERS"]  # the pipeline pins its key itself (params.yaml)
     dvc_project(p)
     pq.write_table(table, root / "data" / "train.parquet")  # the next delivery: 797 more records
@@ -178,14 +178,14 @@ def hooked_repo(project: Project) -> Project:
     shutil.copyfile(EXAMPLES / "pre-commit" / "prov-pre-commit", hook)
     hook.chmod(0o755)
     p.git("config", "prov.base", "v1")
-    p.git("config", "prov.signers", "keys/committer.pub")
+    p.git("config", "prov.signers", "keys/maintainer.pub")
     return p
 
 
 def commit_delivery(p: Project, candidate: str, tag: str):
     p.use_candidate(candidate)
     p.prov(  # with a message: the hook took its first word for the newest version (newcomer review 11, finding 3)
-        "commit", "data/train.parquet", "--tag", tag, "--key", "keys/committer.key", "--signer", "keys/committer.pub",
+        "commit", "data/train.parquet", "--tag", tag, "--key", "keys/maintainer.key", "--signer", "keys/maintainer.pub",
         "-m", f"vendor drop {tag}",
     )  # fmt: skip
     p.git("add", "data", ".prov")
@@ -233,9 +233,9 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     p.git("config", "--unset", "prov.signers")
     r = p.git("commit", "-m", "dataset v2", check=False)
     assert r.returncode != 0
-    assert "no pinned key; set PROV_SIGNERS or run: git config prov.signers keys/committer.pub" in r.stderr
+    assert "no pinned key; set PROV_SIGNERS or run: git config prov.signers keys/maintainer.pub" in r.stderr
     p.git("config", "--unset", "prov.base")
-    p.git("config", "prov.signers", "keys/committer.pub")
+    p.git("config", "prov.signers", "keys/maintainer.pub")
 
     # a file changed after `git add`: the check would see other bytes than the commit holds
     p.env["PROV_BASE"] = "v1"
@@ -262,7 +262,7 @@ def test_pre_commit_hook_checks_the_newest_version_whatever_its_rows_parent_colu
     p = hooked_repo(project)
     p.use_candidate("relabeled")
     p.prov(
-        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key", "--signer", "keys/committer.pub"
+        "commit", "data/train.parquet", "--tag", "v2", "--key", "keys/maintainer.key", "--signer", "keys/maintainer.pub"
     )
     with sqlite3.connect(p.root / ".prov" / "prov.db") as db:
         db.execute(
@@ -286,7 +286,7 @@ def test_pre_commit_hook_installed_before_the_store_is_committed_says_how_to_com
     shutil.copyfile(EXAMPLES / "pre-commit" / "prov-pre-commit", hook)
     hook.chmod(0o755)
     p.git("config", "prov.base", "v1")
-    p.git("config", "prov.signers", "keys/committer.pub")
+    p.git("config", "prov.signers", "keys/maintainer.pub")
     p.git("add", ".")
     r = p.git("commit", "-m", "the store and its base v1", check=False)
     assert r.returncode != 0 and p.git("rev-parse", "--verify", "-q", "HEAD", check=False).returncode != 0
@@ -331,3 +331,23 @@ def test_the_repository_root_offers_the_hook_to_the_pre_commit_framework():
     assert hook["files"] == local["files"]  # the same paths trigger it as in the local example
     files = re.compile(hook["files"])
     assert files.search(".prov/prov.db") and files.search("images.dvc") and not files.search("src/train.py")
+
+
+def test_every_example_names_the_maintainer_key_alike():
+    """Newcomer review 19, H10: the examples' README, the DVC pipeline and the hook pinned keys/committer.pub while
+    the workflow read keys/maintainer.pub, so a project set up from one example failed the next. One name now, the
+    project README's; the workflow's PROV_SIGNER_PUB still overrides the file."""
+    texts = {p: p.read_text() for p in EXAMPLES.rglob("*") if p.is_file()} | {
+        EXAMPLES.parent / "README.md": (EXAMPLES.parent / "README.md").read_text()
+    }
+    named = {p.relative_to(EXAMPLES.parent).as_posix() for p, text in texts.items() if "keys/maintainer." in text}
+    assert not [p for p, text in texts.items() if "keys/committer" in text]
+    assert {
+        "README.md",
+        "examples/README.md",
+        "examples/dvc-pipeline/params.yaml",
+        "examples/dvc-pipeline/README.md",
+        "examples/pre-commit/prov-pre-commit",
+        "examples/github-actions/prov-check.yml",
+    } <= named, named
+    assert "PROV_SIGNER_PUB" in texts[EXAMPLES / "github-actions" / "prov-check.yml"]

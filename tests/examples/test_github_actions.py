@@ -281,7 +281,6 @@ def workflow_repo(project: Project, candidate: str) -> tuple[Project, str]:
     """The project as a git repository: the base commit holds the store with v1, the reviewed policy
     and the maintainer's public key; then the candidate v2 is committed on top. Returns the base SHA."""
     shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
-    shutil.copyfile(project.root / "keys" / "committer.pub", project.root / "keys" / "maintainer.pub")
     (project.root / ".gitignore").write_text("*.key\n")
     project.git("init", "-q", "-b", "main")
     project.git("add", "-A")
@@ -290,7 +289,7 @@ def workflow_repo(project: Project, candidate: str) -> tuple[Project, str]:
     project.use_candidate(candidate)
     # with a message, as the tour commits: prov log prints it on an indented line under v2, and the
     # workflow took that line's first word ("plus") for the newest version (newcomer review 11, finding 3)
-    project.prov("commit", "data/train.parquet", "--tag", "v2", "--key", "keys/committer.key", "-m", "plus the scrape")
+    project.prov("commit", "data/train.parquet", "--tag", "v2", "--key", "keys/maintainer.key", "-m", "plus the scrape")
     return project, base_sha
 
 
@@ -313,6 +312,7 @@ def test_a_pull_request_is_checked_under_the_base_commits_policy_and_never_attes
     keys/maintainer.pub for its author's: the check still runs the reviewed policy and blocks."""
     p, base_sha = workflow_repo(project, "backdoor")
     (p.root / "policy.toml").write_text("[detectors]\nenabled = false\n[integrity]\nverify_data = false\n")
+    reviewed_key = (p.root / "keys" / "maintainer.pub").read_bytes()
     shutil.copyfile(p.root / "keys" / "vendor.pub", p.root / "keys" / "maintainer.pub")
     p.git("add", "-A")
     p.git("commit", "-qm", "pull request: v2")
@@ -325,7 +325,7 @@ def test_a_pull_request_is_checked_under_the_base_commits_policy_and_never_attes
     assert md.startswith("### ⛔ prov check v2 --base v1: BLOCKED") and "| **blocked** | `detectors.combined` |" in md
     trusted = ws.parent / f"{ws.name}-runner" / "prov-trusted"
     assert (trusted / "policy.toml").read_text() == (EXAMPLES / "github-actions" / "policy.toml").read_text()
-    assert (trusted / "maintainer.pub").read_bytes() == (p.root / "keys" / "committer.pub").read_bytes()
+    assert (trusted / "maintainer.pub").read_bytes() == reviewed_key  # the base commit's, not the pull request's
     attest, _ = run_workflow(p, tmp_path, no_vars(base_sha), event="pull_request", job_name="attest")
     assert attest.skipped and not attest.steps
 
@@ -337,7 +337,7 @@ def test_a_push_to_main_passes_a_clean_version_and_attests_it_in_its_own_job(pro
     policy = (EXAMPLES / "github-actions" / "policy.toml").read_text()
     given = no_vars(base_sha) | {
         "PROV_POLICY": policy,
-        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
+        "PROV_SIGNER_PUB": (p.root / "keys" / "maintainer.pub").read_text(),
     }
     job, ws = run_workflow(p, tmp_path, given, event="push")
     assert job.ok, json.dumps(job.steps, indent=1, default=str)
@@ -346,7 +346,7 @@ def test_a_push_to_main_passes_a_clean_version_and_attests_it_in_its_own_job(pro
     assert "::notice::prov check: v2 may be released against v1" in job.steps["prov check"]["stdout"]
     assert summary(ws).startswith("### ✅ prov check v2 --base v1: passed")
     assert not (ws / "v2.attestation.json").exists()  # the check job has no key and attests nothing
-    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "maintainer.key").read_text(), "PROV_PASSPHRASE": ""}
     attest, ws = run_workflow(p, tmp_path, given | secrets, event="push", job_name="attest")
     assert attest.ok, json.dumps(attest.steps, indent=1, default=str)
     artifact = attest.steps["Upload the attestation"]["uploaded"]
@@ -417,7 +417,6 @@ def test_the_pull_request_that_adds_the_store_with_only_its_base_is_told_what_to
     v1; the job failed with "commit one with prov commit DATA --tag NAME", which says nothing of that case. It
     still fails closed (nothing is checked), and says both ways on."""
     shutil.copyfile(EXAMPLES / "github-actions" / "policy.toml", project.root / "policy.toml")
-    shutil.copyfile(project.root / "keys" / "committer.pub", project.root / "keys" / "maintainer.pub")
     (project.root / ".gitignore").write_text("*.key\n")
     project.git("init", "-q", "-b", "main")
     project.git("add", "-A")
@@ -459,9 +458,9 @@ def with_fake_gh(p: Project, tmp_path: Path, base_sha: str) -> tuple[Path, dict,
     p.env = p.env | {"PATH": f"{gh}:{p.env['PATH']}", "FAKE_GH_RUNS": str(runs)}
     given = no_vars(base_sha) | {
         "PROV_POLICY": (EXAMPLES / "github-actions" / "policy.toml").read_text(),
-        "PROV_SIGNER_PUB": (p.root / "keys" / "committer.pub").read_text(),
+        "PROV_SIGNER_PUB": (p.root / "keys" / "maintainer.pub").read_text(),
     }
-    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "committer.key").read_text(), "PROV_PASSPHRASE": ""}
+    secrets = {"PROV_SIGNING_KEY": (p.root / "keys" / "maintainer.key").read_text(), "PROV_PASSPHRASE": ""}
     return runs, given, secrets
 
 
@@ -486,7 +485,7 @@ def test_the_next_release_takes_the_kept_attestation_of_its_base(project, tmp_pa
     keep_release_state(attest, runs, 41)
     # the next delivery: v2 less three base rows, checked against v2, the last release
     pq.write_table(pq.read_table(project.candidates / "clean.parquet").slice(3), p.root / "data" / "train.parquet")
-    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "-m", "three rows out")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/maintainer.key", "-m", "three rows out")
     p.git("add", "-A")
     p.git("commit", "-qm", "v3")
     job, ws = run_workflow(p, tmp_path, given | {"BASE": "v2"}, event="push")
@@ -508,9 +507,9 @@ def test_a_rolled_back_revocation_fails_the_check_against_the_kept_log_state(pro
     consistent with itself, and only the kept state catches it."""
     p, base_sha = workflow_repo(project, "clean")
     p.prov("keys", "generate", "keys/vendor2")
-    p.prov("trust", "add", "vendor2", "keys/vendor2.pub", "--key", "keys/committer.key")
+    p.prov("trust", "add", "vendor2", "keys/vendor2.pub", "--key", "keys/maintainer.key")
     shutil.copyfile(p.root / ".prov" / "prov.db", tmp_path / "before-revoke.db")
-    p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--yes", "--checkpoint-key", "keys/committer.key")
+    p.prov("trust", "revoke", "vendor2", "--reason", "stolen", "--yes", "--checkpoint-key", "keys/maintainer.key")
     p.git("add", "-A")
     p.git("commit", "-qm", "v2; vendor2 revoked")
     runs, given, secrets = with_fake_gh(p, tmp_path, base_sha)
@@ -627,7 +626,7 @@ def test_each_push_to_main_keeps_its_log_state_and_the_next_run_holds_the_log_to
 
     # the next push: v3 committed honestly on top
     pq.write_table(pq.read_table(project.candidates / "clean.parquet").slice(3), p.root / "data" / "train.parquet")
-    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "-m", "three rows out")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/maintainer.key", "-m", "three rows out")
     p.git("add", "-A")
     p.git("commit", "-qm", "v3")
     job, ws = run_workflow(p, tmp_path, given, event="push")
@@ -692,7 +691,7 @@ def test_a_blocked_delivery_erased_from_the_store_fails_the_runs_after_the_state
 
     erase_last_version(p.root / ".prov" / "prov.db", "v2")
     p.use_candidate("clean")
-    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/committer.key", "--parent", "v1")
+    p.prov("commit", "data/train.parquet", "--tag", "v3", "--key", "keys/maintainer.key", "--parent", "v1")
     p.git("add", "-A")
     p.git("commit", "-qm", "v3")
     job, _ = run_workflow(p, tmp_path, given, event="push")
