@@ -67,7 +67,9 @@ def _first_id_commit(prov) -> None:
 
 def _refused(prov, folder: Path, *args: str) -> str:
     before = store_fingerprint(folder / ".prov")
-    r = prov(*args, "--store-id", MINE, *PINNED)
+    r = prov(
+        *args, "--store-id", MINE, *PINNED, env={"COLUMNS": "300"}
+    )  # a reason read whole, not as wrapped beside others
     assert r.exit_code == 1, f"prov {' '.join(args)}: {r.output}"
     assert store_fingerprint(folder / ".prov") == before
     return " ".join((r.stdout + r.stderr).split())
