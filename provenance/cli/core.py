@@ -37,7 +37,8 @@ def init(json_out: bool = JsonFlag) -> None:
     else:
         echo(f"Initialised an empty prov store in {store.root}")
         echo(f"  store id {sid}: pin it where checks and commits run (PROV_STORE_ID={sid},")
-        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign another project's")
+        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign for another project;")
+        echo("  prov audit verify names it again once a commit has signed it")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
 
 
