@@ -157,7 +157,9 @@ def echo_kept(path: Path) -> None:
     from provenance.store.checkpoints import keep_command
 
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
-    echo("  writer can roll the revocation back unseen. For the example CI workflow:")
+    echo("  writer can roll the revocation back unseen; pass it with --checkpoint to the next prov commit (and")
+    echo("  trust add, trust retire, waive, withdraw), which then refuse a log that lost it. For the example CI")
+    echo("  workflow:")
     echo(f"    {keep_command(path)}")
 
 

@@ -72,3 +72,25 @@ def test_a_wrong_store_id_pin_leads_to_the_id_not_to_the_keys(prov, template_tru
     assert "not the store id you pinned" in text
     assert "see the id this store's signed history names: prov audit verify" in text
     assert "pin the keys that signed it" not in text
+
+
+def test_a_kept_log_state_is_said_to_be_for_the_next_commit(prov, template_trust, workdir):
+    """The README gives each run's commit the state the previous one kept; the commit's own line says so."""
+    r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *PINNED, "--checkpoint-out", "v4.json")
+    assert r.exit_code == 0, r.output
+    assert "keep it outside .prov/ and pass it with --checkpoint to the next prov commit and to prov check" in (
+        _words(r)
+    )
+
+
+def test_a_revocations_kept_state_is_said_to_be_for_the_next_signing_commands(prov, template_trust, workdir):
+    r = prov(
+        "trust", "revoke", "vendor", "--reason", "stolen", "--yes",
+        "--checkpoint-key", "maintainer.key", "--out", "revoked.json", *PINNED,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = _words(r)
+    assert "pass it with --checkpoint to the next prov commit (and trust add, trust retire, waive, withdraw)" in text
+    # and the next commit given it says the log extends it
+    r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *PINNED, "--checkpoint", "revoked.json")
+    assert r.exit_code == 0 and "the audit log extends revoked.json" in _words(r)
