@@ -94,3 +94,18 @@ def test_a_revocations_kept_state_is_said_to_be_for_the_next_signing_commands(pr
     # and the next commit given it says the log extends it
     r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *PINNED, "--checkpoint", "revoked.json")
     assert r.exit_code == 0 and "the audit log extends revoked.json" in _words(r)
+
+
+def test_a_revoked_maintainer_keys_recovery_hint_names_a_new_store_as_the_readme_does(prov, template_trust, workdir):
+    """keys revoke said to re-commit 'under a new tag with another key'; in this store that commit fails."""
+    assert prov("keys", "generate", "m2").exit_code == 0
+    both = ("--signer", "maintainer.pub", "--signer", "m2.pub")
+    maintainer = json.loads(prov("keys", "list", "--json").stdout)["keys"][0]["keyid"][:16]
+    r = prov("keys", "revoke", maintainer, "--reason", "stolen", "--checkpoint-key", "m2.key", *both)
+    assert r.exit_code == 2 and "committing their data again with another key into a new store" in _words(r)
+    r = prov("keys", "revoke", maintainer, "--reason", "stolen", "--checkpoint-key", "m2.key", "--yes", *both)
+    assert r.exit_code == 0, r.output
+    assert "with another key verifiers pin, into a new store (prov init in a fresh checkout)" in _words(r)
+    # what the old hint said to do, in this store: refused, as the hint now says
+    r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "m2.key", "--signer", "m2.pub")
+    assert r.exit_code == 1 and "does not verify" in _words(r)
