@@ -145,10 +145,10 @@ def commit(
     if json_out:
         emit_json(result.to_dict())
         return
-    _echo_commit(result)
+    _echo_commit(result, store)
 
 
-def _echo_commit(result: CommitResult) -> None:
+def _echo_commit(result: CommitResult, store: Store) -> None:
     """``prov commit``'s lines for a person: what was committed, from what, and the checkpoint kept."""
     taken = result.from_parent or {}
     parent_tag = taken.get("version")
@@ -173,6 +173,12 @@ def _echo_commit(result: CommitResult) -> None:
         )
         if result.retype_note:
             echo(f"  {result.lineage['unattributed']} unattributed: {result.retype_note}")
+        # why signed records count as unattributed: a revoked or retired key (newcomer review 20; as prov show)
+        from provenance.lineage.standing import not_trusted_line
+        from provenance.version_show import lineage_under_pins
+
+        for item in lineage_under_pins(store, result.tag, result.lineage).get("lineage_not_trusted", []):
+            echo(f"    {not_trusted_line(item)}")
     if result.profile:
         if result.profile.get("status") == "ok":
             from provenance.report.wording import featurizer_text

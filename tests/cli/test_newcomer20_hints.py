@@ -94,6 +94,11 @@ def test_a_revocations_kept_state_is_said_to_be_for_the_next_signing_commands(pr
     # and the next commit given it says the log extends it
     r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *PINNED, "--checkpoint", "revoked.json")
     assert r.exit_code == 0 and "the audit log extends revoked.json" in _words(r)
+    # and says why the vendor's signed records count as unattributed in it, as prov show does
+    n_vendor = template_trust.facts["n_vendor"]
+    every = sum(template_trust.facts[k] for k in ("n_base", "n_vendor", "n_crowd"))  # v3.parquet: all of them
+    assert f"lineage: 0 attested, 0 relabeled after source, {every} unattributed" in _words(r)
+    assert f"{n_vendor} records of batch vendor@" in _words(r) and "which was revoked at" in _words(r)
 
 
 def test_a_revoked_maintainer_keys_recovery_hint_names_a_new_store_as_the_readme_does(prov, template_trust, workdir):
