@@ -38,7 +38,7 @@ def test_audit_verify_names_the_store_id_to_pin(prov, template_trust, workdir):
     sid = _meta_id(workdir)
     r = prov("audit", "verify", *PINNED)
     assert r.exit_code == 0, r.output
-    assert f"store id {sid}, signed by version v1 (audit entry" in _words(r)
+    assert f"store id {sid} (signed by v1, audit entry" in _words(r)
     assert "pin it where checks and commits run: PROV_STORE_ID or --store-id" in _words(r)
     doc = json.loads(prov("audit", "verify", *PINNED, "--json").stdout)
     Draft202012Validator(json.loads((SCHEMAS / "audit-verify.schema.json").read_text())).validate(doc)
