@@ -90,7 +90,8 @@ KeptCheckpointOpt = typer.Option(
     None,
     "--out",
     help="With --checkpoint-key: write the revocation's checkpoint here too, to keep outside .prov/ "
-    "(default prov-revocation-SUBJECT.checkpoint.json in this folder; never overwritten).",
+    "(default: a new file in this folder whose name starts prov-revocation- and names the key revoked; never "
+    "overwritten).",
 )
 
 

@@ -114,3 +114,11 @@ def test_a_revoked_maintainer_keys_recovery_hint_names_a_new_store_as_the_readme
     # what the old hint said to do, in this store: refused, as the hint now says
     r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "m2.key", "--signer", "m2.pub")
     assert r.exit_code == 1 and "does not verify" in _words(r)
+
+
+def test_the_revocations_out_help_is_read_whole_in_80_columns(prov, workdir):
+    """--out's default was one 45-character word rich cut at the column's edge ('prov-revocation-SUBJECT.checkpo…')."""
+    for group in ("keys", "trust"):
+        r = prov(group, "revoke", "--help", env={"COLUMNS": "80"})
+        assert r.exit_code == 0 and "…" not in r.stdout, r.stdout
+        assert "prov-revocation-" in _words(r)
