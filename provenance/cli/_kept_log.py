@@ -122,6 +122,7 @@ def kept_log_lines(commit: dict) -> list[str]:
         kept = commit["checkpoint_out"]
         lines.append(
             f"  wrote the signed log state ({kept['treeSize']} entries, key {kept['keyid'][:16]}) to "
-            f"{visible(kept['path'])}: keep it outside .prov/ and pass it to prov check --checkpoint"
+            f"{visible(kept['path'])}: keep it outside .prov/ and pass it with --checkpoint to the next prov "
+            "commit and to prov check"
         )
     return lines

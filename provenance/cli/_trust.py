@@ -90,7 +90,8 @@ KeptCheckpointOpt = typer.Option(
     None,
     "--out",
     help="With --checkpoint-key: write the revocation's checkpoint here too, to keep outside .prov/ "
-    "(default prov-revocation-SUBJECT.checkpoint.json in this folder; never overwritten).",
+    "(default: a new file in this folder whose name starts prov-revocation- and names the key revoked; never "
+    "overwritten).",
 )
 
 
@@ -157,7 +158,9 @@ def echo_kept(path: Path) -> None:
     from provenance.store.checkpoints import keep_command
 
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
-    echo("  writer can roll the revocation back unseen. For the example CI workflow:")
+    echo("  writer can roll the revocation back unseen; pass it with --checkpoint to the next prov commit (and")
+    echo("  trust add, trust retire, waive, withdraw), which then refuse a log that lost it. For the example CI")
+    echo("  workflow:")
     echo(f"    {keep_command(path)}")
 
 

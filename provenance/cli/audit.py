@@ -35,6 +35,9 @@ def audit_verify(
 ) -> None:
     """Check the hash chain, every signed checkpoint (and consistency between them) and every version's signed head; show pending entries.
 
+    It also names the store's id of record (the id the earliest id-signing version signed), the id to pin
+    with --store-id or PROV_STORE_ID.
+
     Signatures are checked against the keys you pin (--signer, PROV_SIGNERS, --root); with nothing pinned it
     exits 2, unless --store-keys asks for a check against the store's own keys, which decides nothing. A signed
     trust entry the log names whose statement is missing, altered or not verifying, or whose trust rows are
@@ -53,6 +56,11 @@ def audit_verify(
     report = coverage.verify_log(store, pinned, kept, pins.known_keys(store), pins.retired_keys(store), names)
     # said on success, as prov commit --checkpoint says it: a kept state checked is not silent (newcomer review 19)
     report["extends"] = [{"path": path, "treeSize": head.size if head is not None else 0} for path, head in heads]
+    # the id to pin, read from the signed history (prov init printed it once; newcomer review 20)
+    from provenance.store import identity
+
+    record = identity.of_record(store)
+    report["store_id"] = None if record is None else {"id": record.store_id, "version": record.tag, "seq": record.seq}
     # the trust entries the log names (attack review 15, A15-4): a statement missing, altered or not verifying,
     # or its rows gone, is damage the gate acts on, so the log does not pass with it
     from provenance.trust.statements import log_problems

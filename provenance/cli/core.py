@@ -37,7 +37,8 @@ def init(json_out: bool = JsonFlag) -> None:
     else:
         echo(f"Initialised an empty prov store in {store.root}")
         echo(f"  store id {sid}: pin it where checks and commits run (PROV_STORE_ID={sid},")
-        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign another project's")
+        echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign for another project;")
+        echo("  prov audit verify names it again once a commit has signed it")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
 
 
@@ -144,10 +145,10 @@ def commit(
     if json_out:
         emit_json(result.to_dict())
         return
-    _echo_commit(result)
+    _echo_commit(result, store)
 
 
-def _echo_commit(result: CommitResult) -> None:
+def _echo_commit(result: CommitResult, store: Store) -> None:
     """``prov commit``'s lines for a person: what was committed, from what, and the checkpoint kept."""
     taken = result.from_parent or {}
     parent_tag = taken.get("version")
@@ -172,6 +173,12 @@ def _echo_commit(result: CommitResult) -> None:
         )
         if result.retype_note:
             echo(f"  {result.lineage['unattributed']} unattributed: {result.retype_note}")
+        # why signed records count as unattributed: a revoked or retired key (newcomer review 20; as prov show)
+        from provenance.lineage.standing import not_trusted_line
+        from provenance.version_show import lineage_under_pins
+
+        for item in lineage_under_pins(store, result.tag, result.lineage).get("lineage_not_trusted", []):
+            echo(f"    {not_trusted_line(item)}")
     if result.profile:
         if result.profile.get("status") == "ok":
             from provenance.report.wording import featurizer_text

@@ -100,7 +100,7 @@ def keys_revoke(
     """Revoke a key in this store: prov stops committing with it and stops trusting what it signed.
 
     A key that signed versions is revoked only with --yes: those versions stop verifying and every check of
-    them blocks, for good (re-commit their data with another key). Verifiers that pin the key elsewhere must
+    them blocks, for good (re-commit their data with another key, into a new store). Verifiers that pin the key elsewhere must
     drop it too: take it out of PROV_SIGNERS, or publish a new root without it. With --checkpoint-key, the
     checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
     """
@@ -117,7 +117,7 @@ def keys_revoke(
         raise InputError(
             f"key {row['keyid'][:16]} ({row['name']}) signed {len(signed)} version(s): {', '.join(signed)}; revoking it "
             "makes them stop verifying and every check of them block, and no command undoes it (recover by "
-            "committing their data again with another key); pass --yes to revoke it"
+            "committing their data again with another key into a new store); pass --yes to revoke it"
         )
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
     keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})")
@@ -130,7 +130,9 @@ def keys_revoke(
         echo(f"  versions it signed no longer verify: {', '.join(result['versions'])}")
     echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
     if result["versions"]:
-        echo("  to recover them: commit their data again under a new tag with another key, pinned by verifiers")
+        # in this store a commit or check whose history holds one fails (newcomer review 20): README, A stolen key
+        echo("  to recover them: commit their data again, oldest first, with another key verifiers pin, into a new")
+        echo("  store (prov init in a fresh checkout): here a commit or check whose history holds one fails")
     if kept is not None:
         echo_kept(kept)
 

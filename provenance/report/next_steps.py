@@ -198,6 +198,17 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     "; restore .prov/ from a copy you trust (an entry planted, edited or deleted)",
                 )
             ]
+        # a version signing another store id than the pinned one: the keys are not the problem, the pin or the
+        # store is, and prov verify V fails the same way (newcomer review 20)
+        if "not the store id you pinned" in str(rule.get("reason") or ""):
+            return [
+                Step(
+                    "see the id this store's signed history names",
+                    "prov audit verify",
+                    " (run without --store-id and PROV_STORE_ID); a wrong pin: pin that id (the one prov init "
+                    "printed); a version of another store in .prov/: restore .prov/ from a copy you trust",
+                )
+            ]
         return [
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]

@@ -103,6 +103,10 @@ def audit_lines(report: dict) -> list[str]:
         ]
     elif report["entries"]:
         out.append(f"  nothing pending: all under {short_times(report['signed_by'])}")
+    if report.get("store_id"):  # the id to pin, once prov init's output is gone (newcomer review 20)
+        sid = report["store_id"]
+        out.append(f"  store id {sid['id']} (signed by {visible(sid['version'])}, audit entry {sid['seq']})")
+        out.append("    pin it where checks and commits run: PROV_STORE_ID or --store-id")
     if report.get("extends"):  # --checkpoint: said as prov commit says it, one state a line (80 columns)
         out.append("  extends each kept log state given (no entry deleted or rewritten since):")
         out += [f"    {visible(k['path'])} ({plural(k['treeSize'], 'entry', 'entries')})" for k in report["extends"]]

@@ -1,0 +1,79 @@
+"""The README's "Revoking a stolen source key, step by step", run as written after the tour (newcomer review 20).
+
+A maintainer following only the README had to assemble revoke, keep, and pass-to-the-next-command from prose
+spread over the Commands table, Kept log states and A stolen key. The block runs in the tour's folder, in the
+tour's shell, each line exiting 0; then a ``.prov/`` writer rolls the log back to before the revocation with
+sqlite3 (its entries, the checkpoints over them, the trust row's revocation and v6), and the states the block
+kept refuse the rolled-back log. The re-signing the Known gaps entry describes is replayed too: ``prov add``
+refuses the vendor's batch signed again with its new key.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sqlite3
+import subprocess
+
+from test_readme_tour import README, clone_like, tour_lines
+
+
+def revocation_lines() -> list[str]:
+    text = README[README.index("**Revoking a stolen source key, step by step**") :]
+    start = text.index("```bash\n") + len("```bash\n")
+    return [line.partition("  #")[0].strip() for line in text[start : text.index("```", start)].splitlines()]
+
+
+def shell(lines: list[str]) -> str:
+    """One bash script running ``lines`` in order, stopping with exit 99 at the first that does not exit 0."""
+    steps = [f"{line} || {{ echo 'exited '$?': '{shlex.quote(line)} >&2; exit 99; }}" for line in lines if line]
+    return "\n".join(steps)
+
+
+def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollback(tmp_path):
+    clone_like(tmp_path)
+    tour = [command for command, code in tour_lines() if code == 0]  # the blocked checks are the tour's, not ours
+    lines = revocation_lines()
+    assert any("--checkpoint-key" in line and "trust revoke" in line for line in lines)
+    assert all("--checkpoint " in line for line in lines if line.startswith(("prov trust add", "prov commit")))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"}
+    r = subprocess.run(
+        ["bash", "-c", shell(tour) + "\necho '>>> revocation'\n" + shell(lines)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    said = " ".join(r.stdout.split(">>> revocation")[1].split()) + " " + " ".join(r.stderr.split())
+    assert "400 records of batch vendor@" in said and "no longer attested" in said
+    assert "the audit log extends ../kept/revoked.json" in said
+    kept = tmp_path / "kept"
+    assert (kept / "revoked.json").is_file() and (kept / "v6.json").is_file()
+
+    # the Known gaps entry: the same records signed again with the vendor's new key are refused as registered
+    folder = tmp_path / "tour"
+    pin = f"export PROV_SIGNERS={folder}/keys/maintainer.pub; source ../.venv/bin/activate; "
+    again = subprocess.run(
+        ["bash", "-c", pin + "prov sign batch.parquet --source vendor --key keys/vendor-2.key --force && "
+         "prov add batch.parquet --source vendor"],
+        cwd=folder, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert again.returncode == 2 and "these records are already registered as batch vendor@" in again.stderr
+
+    # a .prov/ writer rolls the log back to before the revocation; the states kept outside refuse it
+    db = sqlite3.connect(folder / ".prov" / "prov.db")
+    (seq,) = db.execute("select seq from audit where action = 'trust.revoke'").fetchone()
+    db.execute("delete from audit where seq >= ?", [seq])
+    db.execute("delete from checkpoints where size >= ?", [seq])
+    db.execute("delete from versions where tag = 'v6'")
+    db.execute("update trust set revoked_at = null, revoked_reason = null")
+    db.commit()
+    db.close()
+    for command in (
+        "prov audit verify --checkpoint ../kept/revoked.json",
+        "prov commit train-new.v5.parquet --tag v7 --key keys/maintainer.key --checkpoint ../kept/v6.json",
+    ):
+        r = subprocess.run(["bash", "-c", pin + command], cwd=folder, capture_output=True, text=True, env=env)
+        assert r.returncode == 1, (command, r.stdout, r.stderr)
+        assert re.search(r"kept in \.\./kept/(revoked|v6)\.json", " ".join(r.stderr.split())), r.stderr
