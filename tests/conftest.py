@@ -33,6 +33,17 @@ settings.load_profile("prov")
 
 TEMPLATE_PREFIX = "template_"
 
+# Reports lay out at COLUMNS when it is set (else 120): a width inherited from the shell, or left behind by
+# whatever ran earlier in the same worker, made a test's result depend on the order tests ran in (a Rules table
+# wrapped at 80 columns in one full-suite run). Each test starts with neither; one that needs a width passes it.
+TERMINAL_SIZE_VARS = ("COLUMNS", "LINES")
+
+
+@pytest.fixture(autouse=True)
+def _default_terminal_size(monkeypatch) -> None:
+    for var in TERMINAL_SIZE_VARS:
+        monkeypatch.delenv(var, raising=False)
+
 
 @pytest.fixture
 def prov() -> Prov:
