@@ -10,6 +10,14 @@ with more than one name: through a bind mount the path resolves outside ``.prov/
 audit verify --checkpoint`` passes (attack review 18, F18-4, by another route). A bind mount's root has the same
 ``(st_dev, st_ino)`` as the folder it shows, so comparing each resolved parent of the path with ``.prov/``'s would
 catch it.
+
+Finding A20-2 (low): ``prov trust revoke --out`` and ``prov keys revoke --out`` write the kept state to a path
+inside ``.prov/`` as given (``checkpoints.kept_checkpoint_path`` checks only that nothing is there), and then say
+"keep it outside .prov/" and print ``gh variable set PROV_KEPT_LOG_STATE < .prov/...``. ``prov commit
+--checkpoint-out`` and ``prov audit checkpoint --out`` refuse the same path (``checkpoint_out_path``), exit 2,
+before writing. A ``.prov/`` writer rolls the revocation back and swaps an older genuine state into that file before
+it is copied out, and CI then holds the older state (attack review 18, F18-4, on the write side). Not changed
+by session 20, but on the path fix20a rewrote (``keep_checkpoint``).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from provenance import keys
 from support import roll_back_log, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
@@ -86,4 +95,29 @@ def test_a20_1_a_revocations_kept_state_is_not_written_into_prov_through_a_bind_
                "maintainer.key", "--out", str(mount / "revoked.cp"), *PINNED)  # fmt: skip
     assert not (workdir / ".prov" / "revoked.cp").exists(), "the kept state was written inside .prov/"
     assert r.returncode == 2 and "inside the store" in r.stderr, r.stdout + r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.parametrize("command", ["trust revoke", "keys revoke"])
+def test_a20_2_a_revocations_kept_state_is_not_written_inside_prov(prov, template_trust, workdir, command):
+    """A20-2: ``--out .prov/revoked.cp`` is refused before anything is written (exit 2 naming the path, the store
+    byte for byte as it was), as ``prov audit checkpoint --out`` refuses it. Today the revocation is made and the
+    kept state is written inside ``.prov/``, exit 0."""
+    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", ".prov/ckpt.cp", *PINNED)
+    assert r.exit_code == 2 and "is inside the store" in r.output, r.output  # the rule the revocations skip
+    if command == "keys revoke":
+        assert prov("keys", "register", "attacker.pub", "--name", "leaver").exit_code == 0
+        args: tuple[str, ...] = (
+            "keys",
+            "revoke",
+            keys.key_id(keys.load_public("attacker.pub"))[:16],
+            "--reason",
+            "left",
+        )
+    else:
+        args = ("trust", "revoke", "vendor", "--reason", "key stolen", "--yes")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov(*args, "--checkpoint-key", "maintainer.key", "--out", ".prov/revoked.cp", *PINNED)
+    assert not (workdir / ".prov" / "revoked.cp").exists(), f"{command} kept its state inside .prov/: {r.output}"
+    assert r.exit_code == 2 and "inside the store" in r.output, r.output
     assert store_fingerprint(workdir / ".prov") == before
