@@ -18,6 +18,14 @@ inside ``.prov/`` as given (``checkpoints.kept_checkpoint_path`` checks only tha
 before writing. A ``.prov/`` writer rolls the revocation back and swaps an older genuine state into that file before
 it is copied out, and CI then holds the older state (attack review 18, F18-4, on the write side). Not changed
 by session 20, but on the path fix20a rewrote (``keep_checkpoint``).
+
+Finding A20-3 (low, a regression of fix20a): ``prov trust revoke --out -`` (and ``keys revoke``) now writes the
+kept state to standard output (``output_file.write_output`` reads ``-`` as stdout; ``open('-', 'xb')`` made a file
+named ``-`` before), then reads the file ``-`` back, finds none, and exits 1 with a false tamper alarm: "A .prov/
+writer may have erased the revocation: restore .prov/ from a copy you trust ... and revoke again" (and "nothing
+was written to -", after printing it). Nothing was tampered with, the revocation stands, and revoking again is
+exit 2 (already revoked). ``commit --checkpoint-out -`` and ``audit checkpoint --out -`` refuse ``-`` before any
+write ("the log state is kept in a file").
 """
 
 from __future__ import annotations
@@ -98,6 +106,13 @@ def test_a20_1_a_revocations_kept_state_is_not_written_into_prov_through_a_bind_
     assert store_fingerprint(workdir / ".prov") == before
 
 
+def _revocation(command: str) -> tuple[str, ...]:
+    """The arguments of ``command`` (``trust revoke``, ``keys revoke``) revoking a key in the trust world."""
+    if command == "keys revoke":
+        return ("keys", "revoke", keys.key_id(keys.load_public("attacker.pub"))[:16], "--reason", "left")
+    return ("trust", "revoke", "vendor", "--reason", "key stolen", "--yes")
+
+
 @pytest.mark.parametrize("command", ["trust revoke", "keys revoke"])
 def test_a20_2_a_revocations_kept_state_is_not_written_inside_prov(prov, template_trust, workdir, command):
     """A20-2: ``--out .prov/revoked.cp`` is refused before anything is written (exit 2 naming the path, the store
@@ -107,17 +122,22 @@ def test_a20_2_a_revocations_kept_state_is_not_written_inside_prov(prov, templat
     assert r.exit_code == 2 and "is inside the store" in r.output, r.output  # the rule the revocations skip
     if command == "keys revoke":
         assert prov("keys", "register", "attacker.pub", "--name", "leaver").exit_code == 0
-        args: tuple[str, ...] = (
-            "keys",
-            "revoke",
-            keys.key_id(keys.load_public("attacker.pub"))[:16],
-            "--reason",
-            "left",
-        )
-    else:
-        args = ("trust", "revoke", "vendor", "--reason", "key stolen", "--yes")
     before = store_fingerprint(workdir / ".prov")
-    r = prov(*args, "--checkpoint-key", "maintainer.key", "--out", ".prov/revoked.cp", *PINNED)
+    r = prov(*_revocation(command), "--checkpoint-key", "maintainer.key", "--out", ".prov/revoked.cp", *PINNED)
     assert not (workdir / ".prov" / "revoked.cp").exists(), f"{command} kept its state inside .prov/: {r.output}"
     assert r.exit_code == 2 and "inside the store" in r.output, r.output
     assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.parametrize("command", ["trust revoke", "keys revoke"])
+def test_a20_3_revoke_out_dash_raises_no_false_tamper_alarm(prov, template_trust, workdir, command):
+    """A20-3: ``--out -`` is refused before the revocation (exit 2, store as it was), as ``audit checkpoint --out -``
+    is; it must never end in exit 1 telling the maintainer a .prov/ writer may have erased the revocation."""
+    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "-", *PINNED)
+    assert r.exit_code == 2 and "kept in a file" in r.output, r.output  # the rule the revocations skip
+    if command == "keys revoke":
+        assert prov("keys", "register", "attacker.pub", "--name", "leaver").exit_code == 0
+    before = store_fingerprint(workdir / ".prov")
+    r = prov(*_revocation(command), "--checkpoint-key", "maintainer.key", "--out", "-", *PINNED)
+    assert "may have erased the revocation" not in r.output, f"{command}: a false tamper alarm: {r.output}"
+    assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
