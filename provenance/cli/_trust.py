@@ -95,9 +95,10 @@ KeptCheckpointOpt = typer.Option(
 )
 
 
-def kept_path(signer: CheckpointKey | None, out: str | None, subject: str) -> Path | None:
+def kept_path(store: Store, signer: CheckpointKey | None, out: str | None, subject: str) -> Path | None:
     """Where a revocation's checkpoint goes (``store.checkpoints.kept_checkpoint_path``), checked before any
-    write; None without a checkpoint key. Raises InputError for ``--out`` without one, or a path that exists."""
+    write; None without a checkpoint key. Raises InputError for ``--out`` without one, ``-``, a path inside
+    ``store``'s ``.prov/`` or one that exists."""
     from provenance.errors import InputError
     from provenance.store.checkpoints import kept_checkpoint_path
 
@@ -105,18 +106,21 @@ def kept_path(signer: CheckpointKey | None, out: str | None, subject: str) -> Pa
         if out is not None:
             raise InputError("--out writes the revocation's checkpoint: give --checkpoint-key too")
         return None
-    return kept_checkpoint_path(out, subject)
+    return kept_checkpoint_path(store, out, subject)
 
 
-def revocation_keeper(signer: CheckpointKey | None, path: Path | None, what: str) -> Callable[[Store], None] | None:
+def revocation_keeper(
+    signer: CheckpointKey | None, path: Path | None, what: str, shows: str
+) -> Callable[[Store], None] | None:
     """The ``keep`` a revocation's ``Store.write`` calls once it has committed, the lock still held:
-    :func:`keep_after_revocation` of ``signer``, ``path`` and ``what``; None without ``path`` (no checkpoint key)."""
+    :func:`keep_after_revocation` of ``signer``, ``path``, ``what`` and ``shows``; None without ``path`` (no
+    checkpoint key)."""
     if path is None or signer is None:
         return None
-    return functools.partial(keep_after_revocation, signer=signer, path=path, what=what)
+    return functools.partial(keep_after_revocation, signer=signer, path=path, what=what, shows=shows)
 
 
-def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what: str) -> None:
+def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what: str, shows: str) -> None:
     """Write the signed log state after the revocation ``what`` (``store.checkpoints.keep_checkpoint``) to
     ``path``, inside the revocation's write once it has committed and before its lock is released
     (:func:`revocation_keeper`), so no prov writer cuts the log in between (attack review 19b, F19b-1). The log
@@ -124,7 +128,10 @@ def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what:
     the lock (sqlite3 on ``prov.db``) is caught. Raises VerificationError (exit 1) saying the revocation was
     made and whether the file was written (the log cut before it was: none; after, before it was read back:
     the file, which holds the revocation, is left for the user to keep), or InputError (exit 2) saying the
-    revocation stands and no file was kept (a file appeared at ``path`` meanwhile, or it cannot be written)."""
+    revocation stands and no file was kept (a file appeared at ``path`` meanwhile, or it cannot be written). Its
+    advice names ``shows``, the command that shows the revocation, to run before keeping a state by hand: ``prov
+    audit checkpoint --out`` keeps whatever log is there, one a ``.prov/`` writer rolled back too (attack review
+    20, A20-4)."""
     import shlex
 
     from provenance.errors import InputError, VerificationError
@@ -134,9 +141,10 @@ def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what:
         keep_checkpoint(store, signer, path)
     except InputError as exc:
         raise InputError(
-            f"revoked {what}, but the log state after it was not kept ({exc}); the revocation stands: keep the "
-            f"state now with prov audit checkpoint --key KEY.key --out FILE and pass FILE to prov audit verify "
-            "--checkpoint"
+            f"revoked {what}, but the log state after it was not kept ({exc}); the revocation stands: check that {shows} "
+            "still shows it revoked (if not, a .prov/ writer erased it: restore .prov/ from a copy you trust and "
+            "revoke again), and only then keep the state with prov audit checkpoint --key KEY.key --out FILE and "
+            "pass FILE to prov audit verify --checkpoint"
         ) from exc
     except VerificationError as exc:
         if isinstance(exc, ChangedAfterKept):  # written, then the log changed before it was read back

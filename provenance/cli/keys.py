@@ -108,8 +108,8 @@ def keys_revoke(
     from provenance.trust.maintainer_keys import resolve_key, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
-    kept = kept_path(checkpoint, out, keyid)  # and a bad --out
     store = Store.open()
+    kept = kept_path(store, checkpoint, out, keyid)  # and a bad --out (-, inside .prov/, there already)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # a checkpoint no verifier relies on
     row = resolve_key(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
@@ -120,7 +120,7 @@ def keys_revoke(
             "committing their data again with another key into a new store); pass --yes to revoke it"
         )
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
-    keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})")
+    keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})", "prov keys list")
     result = revoke_key(store, keyid, reason, checkpoint, keep)
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})

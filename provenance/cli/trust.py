@@ -151,14 +151,16 @@ def trust_revoke(
     from provenance.trust import rowless
 
     signer = load_checkpoint_key(checkpoint_key)
-    kept = kept_path(signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
+    kept = kept_path(store, signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     if not yes:
         _refuse_signed_batches(store, source, key)
     what = f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
-    revoked = rowless.revoke(store, source, key, reason, signer, revocation_keeper(signer, kept, what))
+    revoked = rowless.revoke(
+        store, source, key, reason, signer, revocation_keeper(signer, kept, what, "prov trust list")
+    )
     if json_out:
         emit_json(
             {

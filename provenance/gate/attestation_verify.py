@@ -67,8 +67,9 @@ def kept_log_head(store: Store, path: str, trusted: Keys) -> Checkpoint | None:
     signed ``auditLog`` the log must extend. None for an attestation of an empty log.
     Raises InputError (exit 2) naming the file when it is neither (naming what it is: a batch
     envelope, a waiver, ...) or carries no log state, VerificationError (exit 1) for a signature the
-    pins do not trust. A file inside the store's ``.prov/`` folder, a link resolving there or a hard link to a
-    file there, is InputError before it is read (``checkpoints.refuse_kept_in_store``: a ``.prov/`` writer could swap in an older state).
+    pins do not trust. A file inside the store's ``.prov/`` folder, a link resolving there, a path through a bind
+    mount of it or a hard link to a file there, is InputError before it is read
+    (``checkpoints.refuse_kept_in_store``: a ``.prov/`` writer could swap in an older state).
     """
     from provenance.gate.log_state_file import looks_like, not_a_log_state, signed_kind
     from provenance.store.checkpoints import refuse_kept_in_store

@@ -58,8 +58,8 @@ def read_kept_states(store: Store, paths: Sequence[str]) -> list[KeptState]:
     pinned key's, as ``prov audit verify --checkpoint`` reads them: attack review 14, A14-4).
 
     Raises InputError (exit 2) naming the file when it is unreadable or no log state (a batch envelope, a
-    waiver, ...), or inside the store's ``.prov/`` folder, itself, through a link or as a hard link to a file
-    there (a ``.prov/`` writer could swap in an older state: attack review 18, F18-4); VerificationError (exit 1)
+    waiver, ...), or inside the store's ``.prov/`` folder, itself, through a link, a bind mount or as a hard link
+    to a file there (a ``.prov/`` writer could swap in an older state: attack review 18, F18-4); VerificationError (exit 1)
     naming it when its signature is by a key the verifier did not pin or does not verify (forged): a state
     nobody trusted vouches for nothing, and one given to be relied on that cannot be is a failed verification,
     not a state to skip.

@@ -449,20 +449,22 @@ def trusted_keys(store: Any, pinned: Keys | None) -> Keys:
     return store.trusted_keys() if pinned is None else pinned
 
 
-def kept_checkpoint_path(out: str | None, subject: str) -> Path:
+def kept_checkpoint_path(store: Any, out: str | None, subject: str) -> Path:
     """Where a revocation's checkpoint is kept outside ``.prov/``: ``out``, else
     ``prov-revocation-SUBJECT.checkpoint.json`` in the current folder (``SUBJECT`` with
     anything but letters, digits, ``.``, ``_`` and ``-`` made ``_``).
 
     Called before the revocation is written, so a bad path changes nothing. Raises
-    InputError (exit 2) when the file exists (a kept checkpoint is never overwritten) or
-    its folder does not.
+    InputError (exit 2) for ``-``, a path inside ``store``'s ``.prov/`` folder (the default name too, run from
+    in there), as :func:`refuse_written_in_store` says (attack review 20, A20-2, A20-3), when the file exists
+    (a kept checkpoint is never overwritten) or its folder does not.
     """
     path = (
         Path(out)
         if out is not None
         else Path(f"prov-revocation-{re.sub(r'[^A-Za-z0-9_.-]', '_', subject)}.checkpoint.json")
     )
+    refuse_written_in_store(store, str(path) if out is None else out, "--out")
     if path.exists() or path.is_symlink():
         raise InputError(f"{path}: already exists; a kept checkpoint is never overwritten (give --out ANOTHER_FILE)")
     if not path.parent.is_dir():
@@ -528,13 +530,8 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
     if link is not None:
         raise link
     target = output_file.check_output(out, flag)
-    if out == output_file.STDOUT or target is None:
-        raise InputError(f"{flag} -: the log state is kept in a file; give a path outside .prov/")
-    if _inside_store(store, Path(os.path.realpath(target.parent)) / target.name):
-        raise InputError(
-            f"{flag} {out}: is inside the store ({store.root}); keep the log state outside .prov/, where "
-            "a .prov/ writer cannot delete it with the entries it signed (e.g. a CI artifact)"
-        )
+    refuse_written_in_store(store, out, flag)  # no link (refused above): ``out`` is where ``target`` is
+    assert target is not None  # None only for "-", refused
     if target.is_file() and not _is_checkpoint_file(target):
         raise InputError(
             f"{flag} {out}: a file is there that is no kept log state (a checkpoint); prov replaces only an "
@@ -543,9 +540,30 @@ def checkpoint_out_path(store: Any, out: str, flag: str = "--checkpoint-out") ->
     return target
 
 
+def refuse_written_in_store(store: Any, out: str, flag: str) -> None:
+    """Refuse, before anything is written, ``out`` as the file a log state is kept in (``prov commit
+    --checkpoint-out``, ``prov audit checkpoint --out``, ``prov trust revoke --out``, ``prov keys revoke --out``):
+    ``-`` (standard output keeps nothing), or a path inside the store's ``.prov/`` folder, by name, through a
+    symbolic link in its folders, or through a bind mount (:func:`_inside_store`): a ``.prov/`` writer deletes a
+    state kept there with the entries it signed, or swaps an older one in (attack reviews 18, F18-4; 20, A20-1-3).
+
+    Raises InputError (exit 2) naming ``out``."""
+    from provenance import output_file
+
+    if out == output_file.STDOUT:
+        raise InputError(f"{flag} -: the log state is kept in a file; give a path outside .prov/")
+    target = Path(out)
+    if _inside_store(store, Path(os.path.realpath(target.parent)) / target.name):
+        raise InputError(
+            f"{flag} {out}: is inside the store ({store.root}); keep the log state outside .prov/, where "
+            "a .prov/ writer cannot delete it with the entries it signed (e.g. a CI artifact)"
+        )
+
+
 def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> None:
     """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``, ``--release-state
     FILE``) that is inside the store's ``.prov/`` folder, itself, through a symbolic link (every link resolved),
+    through a bind mount of it or of a folder above or in it (:func:`_inside_store`; attack review 20, A20-1),
     or as a hard link to a file there (the same ``(st_dev, st_ino)``): a ``.prov/`` writer can swap an older
     genuine state in there, or write one into the file both names share, so it proves nothing about the log it
     lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
@@ -553,7 +571,10 @@ def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> N
     Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file it is a hard link to).
     """
     where = Path(os.path.realpath(path))
-    if _inside_store(store, where):
+    mounted = None if _named_in_store(store, where) else _mounted_store_folder(store, where)
+    if mounted is not None:
+        via = f"; {mounted} is a folder of the store mounted there too"
+    elif _named_in_store(store, where):
         via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
     else:
         twin = _hard_link_in_store(store, where)
@@ -590,9 +611,38 @@ def _hard_link_in_store(store: Any, where: Path) -> Path | None:
 
 
 def _inside_store(store: Any, where: Path) -> bool:
-    """Whether ``where`` (a path with its folders' links resolved) is the store's ``.prov/`` folder or in it."""
+    """Whether ``where`` (a path with its folders' links resolved) is the store's ``.prov/`` folder or in it:
+    by name, or as the same folder reached another way (:func:`_mounted_store_folder`)."""
+    return _named_in_store(store, where) or _mounted_store_folder(store, where) is not None
+
+
+def _named_in_store(store: Any, where: Path) -> bool:
+    """Whether ``where`` (a path with its folders' links resolved) names the store's ``.prov/`` folder or a path
+    under it."""
     inside = Path(os.path.realpath(store.root))
     return where == inside or inside in where.parents
+
+
+def _mounted_store_folder(store: Any, where: Path) -> Path | None:
+    """The first of ``where`` and its existing parent folders that is the store's ``.prov/`` folder or a folder
+    under it reached by another name: the same ``(st_dev, st_ino)`` (POSIX ``stat``), as a bind mount of ``.prov/``
+    (or of a folder above or below it) shows it (attack review 20, A20-1). A folder has one name per mount, so a
+    match is that folder itself. None when there is none, or ``.prov/`` cannot be examined."""
+    ids: set[tuple[int, int]] = set()
+    for folder, _, _ in os.walk(store.root):  # links under it not followed: only folders that are .prov/'s own
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        ids.add((st.st_dev, st.st_ino))
+    for folder in (where, *where.parents):
+        try:
+            st = folder.stat()
+        except OSError:
+            continue  # not there (yet): its parents say where it would be
+        if (st.st_dev, st.st_ino) in ids:
+            return folder
+    return None
 
 
 def _is_checkpoint_file(path: Path) -> bool:

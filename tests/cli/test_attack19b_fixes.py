@@ -47,7 +47,7 @@ def test_keys_revoke_out_keeps_no_state_once_its_revocation_is_cut(prov, templat
     cut = store_fingerprint(workdir / ".prov")
 
     with pytest.raises(VerificationError) as caught:
-        keep_after_revocation(store, signer, Path("kept.cp"), f"key {attacker[:16]} (attacker)")
+        keep_after_revocation(store, signer, Path("kept.cp"), f"key {attacker[:16]} (attacker)", "prov keys list")
     said = str(caught.value)
     assert said.startswith(f"revoked key {attacker[:16]} (attacker), but the log state after it cannot be kept ("), said
     assert "nothing was written to kept.cp" in said and "revoke again" in said, said

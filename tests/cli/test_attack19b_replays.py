@@ -125,8 +125,8 @@ def _erase_revocation(db_path: Path, source: str) -> None:
 def test_a_revocation_cut_before_its_kept_state_is_signed_is_not_kept(prov, template_trust, workdir):
     # the steps of `prov trust revoke vendor --yes --checkpoint-key maintainer.key --out kept.cp`, in its order
     signer = cps.CheckpointKey.load("maintainer.key")
-    kept = cps.kept_checkpoint_path("kept.cp", "vendor")
     store = Store.open(pins=Pins.load(["maintainer.pub"]))
+    kept = cps.kept_checkpoint_path(store, "kept.cp", "vendor")
     rowless.revoke(store, "vendor", None, "key stolen", signer)  # the revocation's write (and its own checkpoint)
     # a .prov/ writer cuts it: since fix20a the state is kept under the revocation's lock, so only one that ignores
     # the lock (sqlite3 on prov.db, as here) gets in before the keeping; that is still caught

@@ -103,7 +103,14 @@ def test_trust_revoke_out_is_kept_inside_the_revocation_s_write(template_trust, 
     signer = cps.CheckpointKey.load("maintainer.key")
     store = Store.open(pins=Pins.load(["maintainer.pub"]))
     try:
-        rowless.revoke(store, "vendor", None, "key stolen", signer, revocation_keeper(signer, Path("kept.cp"), "v"))
+        rowless.revoke(
+            store,
+            "vendor",
+            None,
+            "key stolen",
+            signer,
+            revocation_keeper(signer, Path("kept.cp"), "v", "prov trust list"),
+        )
         size, _ = store.audit_head()
     finally:
         store.close()
@@ -126,12 +133,20 @@ def test_keys_revoke_out_that_cannot_be_written_after_the_commit_says_the_revoca
     Path("kept.cp").write_text("someone else's file\n")
     try:
         with pytest.raises(InputError) as caught:
-            revoke_key(store, attacker, "left", signer, revocation_keeper(signer, Path("kept.cp"), "key A (attacker)"))
+            revoke_key(
+                store,
+                attacker,
+                "left",
+                signer,
+                revocation_keeper(signer, Path("kept.cp"), "key A (attacker)", "prov keys list"),
+            )
     finally:
         store.close()
     said = str(caught.value)
     assert said.startswith("revoked key A (attacker), but the log state after it was not kept (kept.cp: already "), said
     assert "the revocation stands" in said and "prov audit checkpoint --key KEY.key --out FILE" in said, said
+    # the state is kept by hand only once the revocation is seen in the log (attack review 20, A20-4)
+    assert said.index("check that prov keys list still shows it revoked") < said.index("prov audit checkpoint"), said
     assert Path("kept.cp").read_text() == "someone else's file\n"
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         assert db.execute("select revoked_at is not null from keys where keyid = ?", [attacker]).fetchone() == (1,)
