@@ -82,9 +82,11 @@ class TrustedKey:
     def status(self, at: dt.datetime | None = None) -> str:
         """``active``, ``revoked``, ``expired`` or ``not yet valid`` at ``at`` (an aware datetime, default now).
 
-        A revoked key is ``revoked`` at every time, before its revocation too.
+        A revoked key is ``revoked`` at every time, before its revocation too. Now is the time to the microsecond,
+        as ``prov trust retire`` ends a window: now in whole seconds left a key retired a moment ago ``active`` for
+        the rest of that second (newcomer review 20, finding 14).
         """
-        at = at or clock.now()
+        at = at or dt.datetime.now(dt.UTC)
         if self.revoked_at:
             return "revoked"
         if self.valid_until and at > clock.parse(self.valid_until, "valid_until"):

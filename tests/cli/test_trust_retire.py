@@ -181,3 +181,15 @@ def test_a_retirement_never_signs_a_window_longer_than_the_signed_one(prov, temp
     assert r.exit_code == 2, r.output
     assert "is valid only until 2027-01-01" in one_line(r) and "only shortens" in one_line(r)
     assert store_fingerprint(workdir) == planted
+
+
+def test_a_key_retired_now_is_no_longer_active_at_once(prov, template_trust, workdir):
+    """Newcomer review 20, finding 14: ``trust retire`` without ``--at`` ends the window now, to the microsecond,
+    and ``trust list`` (and ``prov add``, which signs with active keys only) compared it with now in whole seconds,
+    so the retired key stayed ``active`` for the rest of that second."""
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    _ok(prov, "keys", "generate", "vendor-2027")
+    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
+    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    assert listed[old]["status"] == "expired", listed[old]
