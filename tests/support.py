@@ -904,3 +904,20 @@ def plant_attestation(other: Path, here: Path, version: str) -> dict:
     db.commit()
     db.close()
     return planted
+
+
+def run_bound(folder: Path, source: Path, mount: Path, *args: str) -> subprocess.CompletedProcess:
+    """``prov ARGS`` run in ``folder`` (a fresh process, prov's environment variables unset) in a private mount
+    namespace where ``mount`` shows ``source`` too (``unshare -m``, ``mount --bind``): a container or dev setup
+    that mounts the store, or a folder above or in it, a second time (attack review 20, A20-1)."""
+    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    prov = str(Path(sys.executable).parent / "prov")
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(source), str(mount), prov, *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from provenance.lineage import batch_sign
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.trust import source_keys as trust
-from support import N_CROWD, N_VENDOR, Prov, World, build_template, build_trust_world, digits_table
+from support import N_CROWD, N_VENDOR, Prov, World, build_template, build_trust_world, digits_table, run_bound
 
 KEY_NAMES = ("vendor", "other", "stranger", "owner")
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy-store" / "world"
@@ -232,3 +233,16 @@ def demo(template_demo, workdir, monkeypatch) -> Path:
     """The demo's store (versions v1, v2, r1, rc1, rc2, ...), the maintainer's key pinned."""
     monkeypatch.setenv("PROV_SIGNERS", str(workdir / "maintainer.pub"))
     return workdir
+
+
+@pytest.fixture
+def mount(workdir: Path) -> Iterator[Path]:
+    """An empty folder outside the test's folder to bind-mount a folder onto (``support.run_bound``); skips where
+    private mount namespaces are not allowed (not root, no ``unshare``)."""
+    where = workdir.parent / f"{workdir.name}-mnt"
+    where.mkdir()
+    probe = run_bound(workdir, workdir, where, "--version")
+    if probe.returncode != 0:
+        pytest.skip(f"no private bind mount here: {probe.stderr.strip()[:120]}")
+    yield where
+    shutil.rmtree(where, ignore_errors=True)

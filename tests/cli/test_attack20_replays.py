@@ -30,46 +30,14 @@ write ("the log state is kept in a file").
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from provenance import keys
-from support import roll_back_log, store_fingerprint
+from support import roll_back_log, run_bound, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
-PROV = str(Path(sys.executable).parent / "prov")
-
-
-def _bound(folder: Path, mount: Path, *args: str) -> subprocess.CompletedProcess:
-    """``prov ARGS`` run in ``folder`` inside a private mount namespace where ``mount`` shows ``folder/.prov``
-    (``unshare -m``, ``mount --bind``): a container or dev setup that mounts the store a second time."""
-    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, "sh", str(folder / ".prov"), str(mount), PROV, *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-@pytest.fixture
-def mount(workdir: Path) -> Path:
-    """An empty folder outside the store to bind ``.prov/`` onto; skips where mount namespaces are not allowed."""
-    where = workdir.parent / f"{workdir.name}-mnt"
-    where.mkdir()
-    probe = _bound(workdir, where, "--version")
-    if probe.returncode != 0:
-        pytest.skip(f"no private bind mount here: {probe.stderr.strip()[:120]}")
-    yield where
-    shutil.rmtree(where, ignore_errors=True)
 
 
 def test_a20_1_a_kept_state_read_through_a_bind_mount_of_prov_is_refused(prov, template_trust, workdir, mount):
@@ -87,7 +55,9 @@ def test_a20_1_a_kept_state_read_through_a_bind_mount_of_prov_is_refused(prov, t
     assert prov("audit", "verify", "--checkpoint", ".prov/revoked.cp", *PINNED).exit_code == 2  # refused by name
     roll_back_log(workdir / ".prov" / "prov.db", workdir / "before.db")  # the .prov/ writer: revocation undone
     shutil.copy2(workdir / "old.cp", workdir / ".prov" / "revoked.cp")  # and an older genuine state swapped in
-    r = _bound(workdir, mount, "audit", "verify", "--checkpoint", str(mount / "revoked.cp"), *PINNED)
+    r = run_bound(
+        workdir, workdir / ".prov", mount, "audit", "verify", "--checkpoint", str(mount / "revoked.cp"), *PINNED
+    )
     assert r.returncode == 2, f"a kept state inside .prov/ (bind mount) vouched for the rolled-back log: {r.stdout}"
     assert "is inside the store" in r.stderr
 
@@ -99,7 +69,7 @@ def test_a20_1_a_revocations_kept_state_is_not_written_into_prov_through_a_bind_
     as it was); the same folder reached through a bind mount must be refused too. Today the revocation is made
     and its kept state lands in ``.prov/revoked.cp``, where the ``.prov/`` writer can swap it."""
     before = store_fingerprint(workdir / ".prov")
-    r = _bound(workdir, mount, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key",
+    r = run_bound(workdir, workdir / ".prov", mount, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key",
                "maintainer.key", "--out", str(mount / "revoked.cp"), *PINNED)  # fmt: skip
     assert not (workdir / ".prov" / "revoked.cp").exists(), "the kept state was written inside .prov/"
     assert r.returncode == 2 and "inside the store" in r.stderr, r.stdout + r.stderr

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,37 +21,9 @@ from provenance.store import Store
 from provenance.store.checkpoints import CheckpointKey
 from provenance.trust import rowless
 from provenance.trust.pins import Pins
-from support import roll_back_log, store_fingerprint
+from support import roll_back_log, run_bound, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
-PROV = str(Path(sys.executable).parent / "prov")
-
-
-def _bound(folder: Path, source: Path, mount: Path, *args: str) -> subprocess.CompletedProcess:
-    """``prov ARGS`` run in ``folder`` in a private mount namespace where ``mount`` shows ``source`` too
-    (``unshare -m``, ``mount --bind``)."""
-    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, "sh", str(source), str(mount), PROV, *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-@pytest.fixture
-def mount(workdir: Path) -> Path:
-    """An empty folder outside the project to bind onto; skips where mount namespaces are not allowed."""
-    where = workdir.parent / f"{workdir.name}-mnt"
-    where.mkdir()
-    probe = _bound(workdir, workdir, where, "--version")
-    if probe.returncode != 0:
-        pytest.skip(f"no private bind mount here: {probe.stderr.strip()[:120]}")
-    yield where
-    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.mark.parametrize("command", ["trust revoke", "keys revoke"])
@@ -81,11 +51,11 @@ def test_a_kept_state_under_a_bind_mount_of_the_project_is_refused(prov, templat
     shutil.copy2("kept.cp", workdir / ".prov" / "kept.cp")
     r = prov("audit", "verify", "--checkpoint", ".prov/kept.cp", *PINNED)  # by name: no mount to speak of
     assert r.exit_code == 2 and "is inside the store" in r.output and "mounted" not in r.output, r.output
-    r = _bound(workdir, workdir, mount, "audit", "verify", "--checkpoint", str(mount / ".prov" / "kept.cp"), *PINNED)
+    r = run_bound(workdir, workdir, mount, "audit", "verify", "--checkpoint", str(mount / ".prov" / "kept.cp"), *PINNED)
     assert r.returncode == 2 and "is inside the store" in r.stderr and "mounted there too" in r.stderr, r.stderr
     before = store_fingerprint(workdir / ".prov")
     out = str(mount / ".prov" / "new.cp")
-    r = _bound(workdir, workdir, mount, "audit", "checkpoint", "--key", "maintainer.key", "--out", out, *PINNED)
+    r = run_bound(workdir, workdir, mount, "audit", "checkpoint", "--key", "maintainer.key", "--out", out, *PINNED)
     assert r.returncode == 2 and "is inside the store" in r.stderr, r.stderr
     assert not (workdir / ".prov" / "new.cp").exists()
     assert store_fingerprint(workdir / ".prov") == before
@@ -96,7 +66,7 @@ def test_a_kept_state_under_a_bind_mount_of_a_folder_inside_prov_is_refused(prov
     shutil.copy2(
         next((workdir / ".prov" / "objects").rglob("*.json")), workdir / ".prov" / "objects" / "kept.cp"
     )  # any file there: refused before it is read
-    r = _bound(
+    r = run_bound(
         workdir,
         workdir / ".prov" / "objects",
         mount,
