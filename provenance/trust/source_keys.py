@@ -82,16 +82,22 @@ class TrustedKey:
     def status(self, at: dt.datetime | None = None) -> str:
         """``active``, ``revoked``, ``expired`` or ``not yet valid`` at ``at`` (an aware datetime, default now).
 
-        A revoked key is ``revoked`` at every time, before its revocation too. Now is the time to the microsecond,
-        as ``prov trust retire`` ends a window: now in whole seconds left a key retired a moment ago ``active`` for
-        the rest of that second (newcomer review 20, finding 14).
+        A revoked key is ``revoked`` at every time, before its revocation too. Now (``clock.now``) is in whole
+        seconds and ``prov trust retire`` ends a window to the microsecond, so now is taken as any moment of its
+        second, against the key: the window has ended if it ended before that second's last microsecond, and has
+        begun only if it began by its first (a key retired a moment ago stayed ``active`` for the rest of that
+        second: newcomer review 20, finding 14).
         """
-        at = at or dt.datetime.now(dt.UTC)
+        if at is None:
+            first = clock.now()
+            last = first + dt.timedelta(seconds=1, microseconds=-1)
+        else:
+            first = last = at
         if self.revoked_at:
             return "revoked"
-        if self.valid_until and at > clock.parse(self.valid_until, "valid_until"):
+        if self.valid_until and last > clock.parse(self.valid_until, "valid_until"):
             return "expired"
-        if self.valid_from and at < clock.parse(self.valid_from, "valid_from"):
+        if self.valid_from and first < clock.parse(self.valid_from, "valid_from"):
             return "not yet valid"
         return "active"
 
