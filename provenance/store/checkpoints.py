@@ -564,11 +564,11 @@ def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> N
     """Refuse, before reading it, a kept log state given to rely on (``--checkpoint FILE``, ``--release-state
     FILE``) that is inside the store's ``.prov/`` folder, itself, through a symbolic link (every link resolved),
     through a bind mount of it or of a folder above or in it (:func:`_inside_store`; attack review 20, A20-1),
-    or as a hard link to a file there (the same ``(st_dev, st_ino)``): a ``.prov/`` writer can swap an older
-    genuine state in there, or write one into the file both names share, so it proves nothing about the log it
-    lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+    or as a file there by another name (a hard link, or one file bind-mounted: the same ``(st_dev, st_ino)``;
+    attack review 20b, A20b-1): a ``.prov/`` writer can swap an older genuine state in there, or write one into
+    the file both names share, so it proves nothing about the log it lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
 
-    Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file it is a hard link to).
+    Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file in ``.prov/`` it is).
     """
     where = Path(os.path.realpath(path))
     mounted = None if _named_in_store(store, where) else _mounted_store_folder(store, where)
@@ -577,26 +577,29 @@ def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> N
     elif _named_in_store(store, where):
         via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
     else:
-        twin = _hard_link_in_store(store, where)
-        if twin is None:
+        found = _same_file_in_store(store, where)
+        if found is None:
             return
-        via = f"; it is a hard link to {twin}"
+        twin, links = found
+        via = f"; it is a hard link to {twin}" if links > 1 else f"; it is {twin}, mounted there too"
     raise InputError(
         f"{flag} {path}: is inside the store ({store.root}{via}); a log state kept inside the store it vouches "
         "for proves nothing (a .prov/ writer can swap in an older one): keep it outside .prov/ (e.g. a CI artifact)"
     )
 
 
-def _hard_link_in_store(store: Any, where: Path) -> Path | None:
-    """The file under the store's ``.prov/`` folder that ``where`` (a resolved path) is a hard link to, if any: a
-    regular file with more than one name, and one of them there (same device and inode). None otherwise, or
-    when ``where`` cannot be examined (reading it then says why). Scans ``.prov/`` only for a file with more
-    than one link."""
+def _same_file_in_store(store: Any, where: Path) -> tuple[Path, int] | None:
+    """The file under the store's ``.prov/`` folder that ``where`` (a resolved path) is, by another name, and its
+    link count: ``(file, st_nlink)``. A hard link to a file there (attack review 20's fix), or one file of ``.prov/``
+    bind-mounted at ``where`` (``docker run -v .prov/kept.cp:/ci/kept.cp``: one name, its folder outside the
+    store; attack review 20b, A20b-1), is the same ``(st_dev, st_ino)``. None when ``where`` is no regular file
+    (reading it then says why) or no file there is it. Walks ``.prov/`` (its objects too) with one ``lstat`` a
+    file."""
     try:
         st = where.stat()
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+    if not stat.S_ISREG(st.st_mode):
         return None
     for folder, _, names in os.walk(store.root):
         for name in names:
@@ -606,7 +609,7 @@ def _hard_link_in_store(store: Any, where: Path) -> Path | None:
             except OSError:
                 continue
             if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
-                return candidate
+                return candidate, st.st_nlink
     return None
 
 
