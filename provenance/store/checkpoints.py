@@ -566,7 +566,8 @@ def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> N
     through a bind mount of it or of a folder above or in it (:func:`_inside_store`; attack review 20, A20-1),
     or as a file there by another name (a hard link, or one file bind-mounted: the same ``(st_dev, st_ino)``;
     attack review 20b, A20b-1): a ``.prov/`` writer can swap an older genuine state in there, or write one into
-    the file both names share, so it proves nothing about the log it lives beside, as :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
+    the file both names share, so it proves nothing about the log it lives beside, as
+    :func:`checkpoint_out_path` refuses to write there (attack review 18, F18-4).
 
     Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file in ``.prov/`` it is).
     """
