@@ -102,9 +102,7 @@ def verified_statement(store: Store, row: dict) -> dict:
     cache, pins = _VERIFIED.get(), getattr(store, "pins", None)
     if cache is None or pins is None:
         return _verify_statement(store, row)
-    from provenance.store.identity import read_state
-
-    key = (id(store), id(pins), read_state(store), *(row[f] for f in _ROW_FIELDS))
+    key = (id(store), id(pins), identity.read_state(store), *(row[f] for f in _ROW_FIELDS))
     if key in cache:  # the same bytes still there (content-addressed, re-hashed): they verified under these pins
         store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
     else:  # the store, pins and connection are kept with the statement, so their ids are not reused meanwhile

@@ -572,10 +572,11 @@ def refuse_kept_in_store(store: Any, path: str, flag: str = "--checkpoint") -> N
     Raises InputError (exit 2) naming ``path`` (and where a link resolves to, or the file in ``.prov/`` it is).
     """
     where = Path(os.path.realpath(path))
-    mounted = None if _named_in_store(store, where) else _mounted_store_folder(store, where)
+    named = _named_in_store(store, where)
+    mounted = None if named else _mounted_store_folder(store, where)
     if mounted is not None:
         via = f"; {mounted} is a folder of the store mounted there too"
-    elif _named_in_store(store, where):
+    elif named:
         via = f"; it is a link to {where}" if where != Path(os.path.abspath(path)) else ""
     else:
         found = _same_file_in_store(store, where)

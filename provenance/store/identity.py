@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from provenance.errors import InputError, StoreError, VerificationError
 
@@ -32,6 +33,8 @@ META_KEY = "store_id"
 """The ``meta`` row holding the id (the table ``prov init`` creates; no new table)."""
 
 ID_BYTES = 16
+
+T = TypeVar("T")
 
 # what may sit between the audit entry a version signs as its ``auditLogHead`` and its ``commit`` entry: the
 # committer's key registration (``versions._register_committer``), written after the statement is made
@@ -227,12 +230,13 @@ def pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, st
     Raises:
         VerificationError: the log breaks before the id of record (:func:`of_record`).
     """
+    return _remembered(_PRE_ID, store, lambda: _pre_id_history(store))
+
+
+def _pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, str, str]]]:
+    """:func:`pre_id_history`, read now."""
     from provenance.store.audit import GENESIS, iter_entries
 
-    state = read_state(store)
-    kept = _PRE_ID.get(store)
-    if kept is not None and kept[0] == state:
-        return kept[1]
     record = of_record(store)
     places: set[tuple[str, str, str]] = set()
     head = GENESIS  # the hash of the entry before, key.register entries passed over
@@ -247,9 +251,7 @@ def pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, st
                 pass
         if entry["action"] not in BETWEEN_HEAD_AND_COMMIT:
             head = entry["hash"]
-    answer = (record, frozenset(places))
-    _PRE_ID[store] = (state, answer)
-    return answer
+    return record, frozenset(places)
 
 
 def id_less_problem(
@@ -316,12 +318,18 @@ def expected(store: Store) -> Expected:
     ``prov.db`` changes: ``prov log`` asks once per release attestation, and each answer verifies every
     version, so without it a log of N releases verified N x N statements. Raises as :func:`_expected` (a
     failure is not remembered)."""
+    return _remembered(_EXPECTED, store, lambda: _expected(store))
+
+
+def _remembered(cache: weakref.WeakKeyDictionary[Any, tuple[tuple, T]], store: Store, read: Callable[[], T]) -> T:
+    """``read()``'s answer, remembered in ``cache`` for the store handle while ``prov.db`` is in the same state
+    (:func:`read_state`); what ``read`` raises propagates and is not remembered."""
     state = read_state(store)
-    kept = _EXPECTED.get(store)
+    kept = cache.get(store)
     if kept is not None and kept[0] == state:
         return kept[1]
-    answer = _expected(store)
-    _EXPECTED[store] = (state, answer)
+    answer = read()
+    cache[store] = (state, answer)
     return answer
 
 
