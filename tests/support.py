@@ -921,3 +921,16 @@ def run_bound(folder: Path, source: Path, mount: Path, *args: str) -> subprocess
         text=True,
         check=False,
     )
+
+
+def revoke_vendor_keeping_states(prov: Prov, folder: Path, pinned: tuple[str, ...]) -> None:
+    """In the trust world's ``folder``: keep ``old.cp``, a log state signed before the revocation (``prov audit
+    checkpoint --out``), and ``before.db``, a copy of ``prov.db`` then; revoke the vendor's key keeping the state
+    after it in ``revoked.cp`` (``trust revoke --checkpoint-key --out``). What a ``.prov/`` writer needs to roll the
+    revocation back (``roll_back_log``) and swap the older genuine state in (attack reviews 20 and 20b)."""
+    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "old.cp", *pinned)
+    assert r.exit_code == 0, r.output
+    shutil.copy2(folder / ".prov" / "prov.db", folder / "before.db")
+    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+             "--out", "revoked.cp", *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output

@@ -35,7 +35,7 @@ import shutil
 import pytest
 
 from provenance import keys
-from support import roll_back_log, run_bound, store_fingerprint
+from support import revoke_vendor_keeping_states, roll_back_log, run_bound, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -45,12 +45,7 @@ def test_a20_1_a_kept_state_read_through_a_bind_mount_of_prov_is_refused(prov, t
     rolled back the revocation it kept and swapped an older genuine state into the file. It must be refused as
     one inside the store, as the same file named ``.prov/revoked.cp`` or through a hard link is; today ``prov
     audit verify --checkpoint`` passes, exit 0, and the revoked vendor key counts again."""
-    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "old.cp", *PINNED)
-    assert r.exit_code == 0, r.output
-    shutil.copy2(workdir / ".prov" / "prov.db", workdir / "before.db")
-    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-             "--out", "revoked.cp", *PINNED)  # fmt: skip
-    assert r.exit_code == 0, r.output
+    revoke_vendor_keeping_states(prov, workdir, PINNED)
     shutil.move(workdir / "revoked.cp", workdir / ".prov" / "revoked.cp")  # kept where the mount shows it
     assert prov("audit", "verify", "--checkpoint", ".prov/revoked.cp", *PINNED).exit_code == 2  # refused by name
     roll_back_log(workdir / ".prov" / "prov.db", workdir / "before.db")  # the .prov/ writer: revocation undone

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 
-from support import roll_back_log, run_bound
+from support import revoke_vendor_keeping_states, roll_back_log, run_bound
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -27,12 +27,7 @@ def test_a20b_1_a_kept_state_read_through_a_bind_mount_of_one_file_in_prov_is_re
     the ``.prov/`` writer rolled back the revocation it kept and wrote an older genuine state into that file. It
     must be refused as one inside the store, as the same file reached through a bind mount of ``.prov/`` is; today
     ``prov audit verify --checkpoint`` passes, exit 0, and the revoked vendor key counts again."""
-    r = prov("audit", "checkpoint", "--key", "maintainer.key", "--out", "old.cp", *PINNED)
-    assert r.exit_code == 0, r.output
-    shutil.copy2(workdir / ".prov" / "prov.db", workdir / "before.db")
-    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-             "--out", "revoked.cp", *PINNED)  # fmt: skip
-    assert r.exit_code == 0, r.output
+    revoke_vendor_keeping_states(prov, workdir, PINNED)
     shutil.move(workdir / "revoked.cp", workdir / ".prov" / "revoked.cp")
     roll_back_log(workdir / ".prov" / "prov.db", workdir / "before.db")  # the .prov/ writer: revocation undone
     shutil.copyfile(workdir / "old.cp", workdir / ".prov" / "revoked.cp")  # older genuine state, written in place
