@@ -1,4 +1,4 @@
-"""Every relative link in the README and in the page its Measured table points to resolves: the file
+"""Every relative link in the README, in the page its Measured table points to and in docs/reference.md resolves: the file
 is in the repository and, for a `#fragment` into a Markdown file, the heading or `<a id>` is there.
 The Measured table's rows link their results files and each row's history in
 bench/results/measured.md; a renamed results file or heading fails here, not for a reader."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["README.md", "bench/results/measured.md"]
+PAGES = ["README.md", "bench/results/measured.md", "docs/reference.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
