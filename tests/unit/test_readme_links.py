@@ -1,5 +1,5 @@
-"""Every relative link in the README, in the page its Measured table points to and in docs/reference.md resolves: the file
-is in the repository and, for a `#fragment` into a Markdown file, the heading or `<a id>` is there.
+"""Every relative link in the README, in the page its Measured table points to and in docs/reference.md
+resolves: the file is in the repository and, for a `#fragment` into a Markdown file, the heading or `<a id>` is there.
 The Measured table's rows link their results files and each row's history in
 bench/results/measured.md; a renamed results file or heading fails here, not for a reader."""
 
