@@ -165,8 +165,10 @@ def add_key(
     validate_source(source)
     public = keys.load_public(public_key_path)
     kid = keys.key_id(public)
-    start = clock.iso(clock.parse(valid_from, "--valid-from")) if valid_from else None
-    end = clock.iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
+    # a fraction of a second is kept, as `trust retire --at` keeps it: truncated, a window began up to a
+    # second before the time asked (attack review 20b, A20b-3)
+    start = precise_iso(clock.parse(valid_from, "--valid-from")) if valid_from else None
+    end = precise_iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
     if start and end and end <= start:
         raise InputError(f"--valid-until {valid_until} is not after --valid-from {valid_from}")
     private = None

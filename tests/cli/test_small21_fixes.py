@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import clock, keys
-from support import second_vendor_delivery
+from provenance.store import Store
+from support import payload, second_vendor_delivery
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -52,3 +54,26 @@ def test_a20b_2_a_version_signed_later_in_the_second_of_a_retirement_does_not_da
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert [b["batch"] for b in vendor["not_trusted"]] == [batch], vendor  # was: [] (40 more records attested)
     assert "validity window closed before a maintainer's signature shows the batch registered" in json.dumps(vendor)
+
+
+def test_a20b_3_trust_add_keeps_the_fraction_of_a_second_it_was_given(prov, template_trust, workdir):
+    """A20b-3: `trust add --valid-from 2026-12-03T13:00:00.900Z` stored 13:00:00, so the window began up to a
+    second earlier than asked (and --valid-until ended up to a second earlier). The fraction is kept, in the row
+    and in the signed entry, as `trust retire --at` keeps it."""
+    _ok(prov, "keys", "generate", "vendor-2027")
+    start, end = "2026-12-03T13:00:00.900Z", "2999-01-01T00:00:00.250000+00:00"
+    args = ("--valid-from", start, "--valid-until", end, "--key", "maintainer.key", *PINNED)
+    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", *args)
+    kid = keys.key_id(keys.load_public("vendor-2027.pub"))
+    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    # was: 2026-12-03T13:00:00+00:00 and 2999-01-01T00:00:00+00:00
+    assert (listed[kid]["valid_from"], listed[kid]["valid_until"]) == ("2026-12-03T13:00:00.900000+00:00", end)
+    db = sqlite3.connect(".prov/prov.db")
+    [oid] = db.execute("select object from trust_statements where keyid = ?", [kid]).fetchone()
+    db.close()
+    store = Store.open(workdir)
+    try:
+        predicate = payload(json.loads(store.objects.get(oid, "trust entry")))["predicate"]
+    finally:
+        store.close()
+    assert (predicate["validFrom"], predicate["validUntil"]) == ("2026-12-03T13:00:00.900000+00:00", end)
