@@ -167,8 +167,8 @@ def echo_kept(path: Path) -> None:
 
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
     echo("  writer can roll the revocation back unseen; pass it with --checkpoint to the next prov commit (and")
-    echo("  trust add, trust retire, waive, withdraw), which then refuse a log that lost it. For the example CI")
-    echo("  workflow:")
+    echo("  trust, keys, waive, withdraw, audit checkpoint), which then refuse a log that lost it. For the example")
+    echo("  CI workflow:")
     echo(f"    {keep_command(path)}")
 
 

@@ -128,6 +128,7 @@ def trust_revoke(
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
     json_out: bool = JsonFlag,
 ) -> None:
@@ -154,13 +155,13 @@ def trust_revoke(
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
     kept = kept_path(store, signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
+    held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     if not yes:
         _refuse_signed_batches(store, source, key)
     what = f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
-    revoked = rowless.revoke(
-        store, source, key, reason, signer, revocation_keeper(signer, kept, what, "prov trust list")
-    )
+    keep = revocation_keeper(signer, kept, what, "prov trust list")
+    revoked = rowless.revoke(store, source, key, reason, signer, keep, held)
     if json_out:
         emit_json(
             {
@@ -172,6 +173,8 @@ def trust_revoke(
         return
     for k in revoked:
         echo(f"Revoked key {k.keyid[:16]} of source {source!r} at {k.revoked_at}")
+    for line in extends_lines(held):
+        echo(line)
     if kept is not None:
         echo_kept(kept)
 

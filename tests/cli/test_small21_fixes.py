@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from provenance import clock, keys
-from provenance.store import Store
-from support import payload, second_vendor_delivery
+from provenance.errors import VerificationError
+from provenance.kept_log import KeptLog
+from provenance.store import Store, checkpoints
+from provenance.store.checkpoints import CheckpointKey
+from provenance.trust import rowless
+from provenance.trust.maintainer_keys import revoke_key
+from provenance.trust.pins import Pins
+from provenance.versions import register_key
+from support import one_line, payload, roll_back_log, second_vendor_delivery, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -77,3 +88,98 @@ def test_a20b_3_trust_add_keeps_the_fraction_of_a_second_it_was_given(prov, temp
     finally:
         store.close()
     assert (predicate["validFrom"], predicate["validUntil"]) == ("2026-12-03T13:00:00.900000+00:00", end)
+
+
+# --- item 3: --checkpoint PREV on trust revoke, keys register, keys revoke, audit checkpoint ---------------------
+
+
+def _kept_commands() -> dict[str, tuple[str, ...]]:
+    """Each command given the kept state, on a store where it would otherwise succeed."""
+    other = keys.key_id(keys.load_public("other.pub"))
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    return {
+        "trust revoke": ("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "stolen", "--yes"),
+        "keys register": ("keys", "register", "third.pub", "--name", "third"),
+        "keys revoke": ("keys", "revoke", other[:16], "--reason", "left"),
+        "audit checkpoint": ("audit", "checkpoint", "--key", "maintainer.key"),
+        "audit checkpoint --out": ("audit", "checkpoint", "--key", "maintainer.key", "--out", "state.cp"),
+    }
+
+
+def _two_more_keys(prov) -> None:
+    """``other.pub`` registered, ``third.pub`` not; the vendor's next key trusted (``vendor-2027.pub``)."""
+    for name in ("other", "third", "vendor-2027"):
+        _ok(prov, "keys", "generate", name)
+    _ok(prov, "keys", "register", "other.pub", "--name", "other")
+    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+
+
+def _revoke_kept_then_roll_back(prov, folder: Path) -> None:
+    """The vendor's next key revoked, the log state after it kept in ``revoked.cp``; the .prov/ writer's
+    sqlite3 then rolls the revocation back."""
+    db = folder / ".prov" / "prov.db"
+    shutil.copy2(db, folder / "before-revoke.db")
+    new = keys.key_id(keys.load_public("vendor-2027.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", new[:16], "--reason", "stolen", "--checkpoint-key",
+             "maintainer.key", "--out", "revoked.cp", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    roll_back_log(db, folder / "before-revoke.db")
+
+
+def test_item3_each_write_refuses_a_log_that_lost_the_kept_state(prov, template_trust, workdir):
+    """A .prov/ writer rolls back a revocation whose log state was kept (revoked.cp); each command given
+    --checkpoint revoked.cp refuses (exit 1, naming it, nothing written). Before, none took --checkpoint."""
+    _two_more_keys(prov)
+    _revoke_kept_then_roll_back(prov, workdir)
+    before = store_fingerprint(workdir / ".prov")
+    for name, args in _kept_commands().items():
+        r = prov(*args, *PINNED, "--checkpoint", "revoked.cp")
+        assert r.exit_code == 1, f"{name} wrote onto the cut log: {r.output}"  # was 2: no such option
+        said = one_line(r)
+        assert "revoked.cp" in said and ("nothing was written" in said or "no log state was kept" in said), said
+        assert store_fingerprint(workdir / ".prov") == before, f"{name} changed the store"
+    assert not Path("state.cp").exists()
+
+
+def test_item3_each_write_says_it_extends_a_kept_state_the_log_holds(prov, template_trust, workdir):
+    _two_more_keys(prov)
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    for name, args in _kept_commands().items():
+        r = prov(*args, *PINNED, "--checkpoint", "kept.cp")
+        assert r.exit_code == 0, f"{name}: {r.output}"
+        assert "the audit log extends kept.cp (" in " ".join(r.stdout.split()), f"{name}: {r.output}"
+    assert Path("state.cp").exists()
+
+
+def _library_writes() -> dict[str, Callable[[Store, KeptLog], object]]:
+    other = keys.key_id(keys.load_public("other.pub"))
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    signer = CheckpointKey.load("maintainer.key")
+    return {
+        "revocation": lambda s, k: rowless.revoke(s, "vendor", vendor[:16], "stolen", None, None, k),
+        "key registration": lambda s, k: register_key(s, "third.pub", "third", k),
+        "key revocation": lambda s, k: revoke_key(s, other[:16], "left", None, None, k),
+        "checkpoint": lambda s, k: checkpoints.checkpoint_now(s, signer, k),
+    }
+
+
+@pytest.mark.parametrize("what", ["revocation", "key registration", "key revocation", "checkpoint"])
+def test_item3_the_kept_state_is_checked_again_inside_the_write(prov, template_trust, workdir, what):
+    """Cut after the early check (the lock free): the write itself refuses and leaves the store as the cut left it."""
+    _two_more_keys(prov)
+    db = workdir / ".prov" / "prov.db"
+    shutil.copy2(db, workdir / "before-revoke.db")
+    new = keys.key_id(keys.load_public("vendor-2027.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", new[:16], "--reason", "stolen", "--checkpoint-key",
+             "maintainer.key", "--out", "revoked.cp", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    store = Store.open(workdir, pins=Pins.load("maintainer.pub"))
+    try:
+        kept = KeptLog.held(store, ["revoked.cp"], what)  # the log holds it now
+        roll_back_log(db, workdir / "before-revoke.db")
+        before = store_fingerprint(workdir / ".prov")
+        with pytest.raises(VerificationError, match=f"while this {what} was being prepared, so nothing was written"):
+            _library_writes()[what](store, kept)
+        assert store_fingerprint(workdir / ".prov") == before
+    finally:
+        store.close()
