@@ -154,13 +154,23 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     """List the maintainer keys registered in this store (committers, reviewers, attesters), revoked ones too.
 
     Read from the store, not a trust decision: the keys a check trusts are the ones you pin
-    (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'.
+    (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'. A revocation is read from the audit
+    log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
+    such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
+    from provenance.trust.revocations import ROW_ONLY, logged_maintainer_revocations, shown_reason
+
     store = Store.open()
-    rows = [
-        {k: r[k] for k in ("keyid", "name", "registered_at", "revoked_at")}
-        for r in store.db["keys"].rows_where(order_by="registered_at")
-    ]
+    logged = logged_maintainer_revocations(store)
+    rows = []
+    for r in store.db["keys"].rows_where(order_by="registered_at"):
+        entry = logged.get(r["keyid"])  # a revocation counts wherever it is found: the row or the log
+        revoked_at = r["revoked_at"] or (entry["revoked_at"] or "?" if entry is not None else None)
+        rows.append(
+            {k: r[k] for k in ("keyid", "name", "registered_at")}
+            | {"revoked_at": revoked_at, "reason": None if entry is None else entry["reason"]}
+            | {"revoked_in_log": entry is not None}
+        )
     if json_out:
         emit_json({"keys": rows})
         return
@@ -172,5 +182,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     echo(f"{'key':<16}  {'status':<8} {'registered':<25} name")
     for r in rows:
         status = "revoked" if r["revoked_at"] else "active"
-        revoked = f"  (revoked {r['revoked_at']})" if r["revoked_at"] else ""
+        why = f", reason {shown_reason(r['reason'])}" if r["reason"] else ""
+        revoked = f"  (revoked {visible(str(r['revoked_at']))}{why})" if r["revoked_at"] else ""
+        if r["revoked_at"] and not r["revoked_in_log"]:
+            revoked += f"  {ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")

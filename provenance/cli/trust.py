@@ -21,6 +21,7 @@ from provenance.cli._trust import (
     revocation_keeper,
     trust_flags,
 )
+from provenance.escaping import visible
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
@@ -316,7 +317,9 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them.
 
     Under your pins, a key they count whose trust rows were deleted from .prov/ is listed too, marked
-    "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log.
+    "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log. A revocation is read
+    from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
+    entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
@@ -332,10 +335,13 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     # every key the gate counts, also one whose rows a .prov/ writer deleted (attack review 16, F2: "No trusted
     # keys" while the gate trusted the key from the log)
     without_rows = [k for k in gate if (k.source, k.keyid) not in have]
+    logged = revocations.logged_source_revocations(store)
     rows = [
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
         for k in shown
     ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
+    for r in rows:
+        r["revoked_in_log"] = (r["source"], r["keyid"]) in logged
     rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
@@ -364,9 +370,12 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 if r["counted"]
                 else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
+        why = f", reason {revocations.shown_reason(r['revoked_reason'])}" if r["revoked_reason"] else ""
+        if r["revoked_at"] and not r["revoked_in_log"]:
+            mark += f"  {revocations.ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
         echo(
             f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
-            + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
+            + (f"  revoked {visible(str(r['revoked_at']))}{why}" if r["revoked_at"] else "")
             + mark
         )
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance import clock, keys
-from provenance.errors import VerificationError
+from provenance.cli._trust import revocation_keeper
+from provenance.errors import InputError, VerificationError
 from provenance.kept_log import KeptLog
 from provenance.store import Store, checkpoints
 from provenance.store.checkpoints import CheckpointKey
@@ -24,7 +25,14 @@ from provenance.trust import rowless
 from provenance.trust.maintainer_keys import revoke_key
 from provenance.trust.pins import Pins
 from provenance.versions import register_key
-from support import one_line, payload, roll_back_log, second_vendor_delivery, store_fingerprint
+from support import (
+    one_line,
+    payload,
+    roll_back_log,
+    second_vendor_delivery,
+    store_fingerprint,
+    validate_output,
+)
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -183,3 +191,80 @@ def test_item3_the_kept_state_is_checked_again_inside_the_write(prov, template_t
         assert store_fingerprint(workdir / ".prov") == before
     finally:
         store.close()
+
+
+# --- items 4 and 5: revocations listed from the audit log, with the reason -----------------------------------------
+
+
+def _erase_log_since(db_path: Path, seq: int) -> None:
+    """The .prov/ writer's sqlite3: every audit entry and checkpoint after ``seq`` deleted, the rows left as they are
+    (still saying revoked): the log stays consistent with itself."""
+    db = sqlite3.connect(db_path)
+    db.execute("delete from audit where seq > ?", [seq])
+    db.execute("delete from checkpoints where size > ?", [seq])
+    db.commit()
+    db.close()
+
+
+def _words(r) -> str:
+    return " ".join(r.stdout.split())
+
+
+def test_items_4_5_lists_read_revocations_from_the_log_and_show_the_reason(prov, template_trust, workdir):
+    """Item 4: `keys revoke --reason R` records R in its audit entry, and `keys list` shows it (it was recorded
+    and shown nowhere). Item 5: after a revocation whose log state could not be kept, the advice was to check that
+    `prov trust list` (or `keys list`) still shows it revoked, but both read the rows: a .prov/ writer who rolled
+    the log back and left the rows revoked passed that check, and `prov audit checkpoint --out` then kept a log
+    without the revocation. The lists now read the revocation from the log and mark the row that says revoked
+    alone."""
+    _ok(prov, "keys", "generate", "other")
+    _ok(prov, "keys", "register", "other.pub", "--name", "other")
+    other = keys.key_id(keys.load_public("other.pub"))
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        [(before,)] = db.execute("select max(seq) from audit").fetchall()
+    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    _ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", *PINNED)
+
+    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    validate_output("keys-list", {"keys": list(listed.values())})
+    assert (listed[other]["reason"], listed[other]["revoked_in_log"]) == ("left the project", True)
+    assert 'reason "left the project")' in _words(_ok(prov, "keys", "list"))
+    shown = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    assert (shown[vendor]["status"], shown[vendor]["revoked_in_log"]) == ("revoked", True)
+    assert 'reason "key stolen"' in _words(_ok(prov, "trust", "list", *PINNED))
+    assert "row says revoked" not in _ok(prov, "trust", "list", *PINNED).stdout
+
+    _erase_log_since(workdir / ".prov" / "prov.db", before)  # both revocations' entries gone, their rows kept
+    r = _ok(prov, "keys", "list")
+    line = next(x for x in r.stdout.splitlines() if x.startswith(other[:16]))
+    assert "revoked" in line and "row says revoked, log does not" in line, line  # was: revoked, nothing said
+    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    assert (listed[other]["revoked_at"] is not None, listed[other]["revoked_in_log"]) == (True, False)
+    r = _ok(prov, "trust", "list", *PINNED)
+    line = next(x for x in r.stdout.splitlines() if vendor[:16] in x)
+    assert "row says revoked, log does not" in line, line
+    doc = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)
+    validate_output("trust-list", doc)
+    assert [k["revoked_in_log"] for k in doc["keys"] if k["keyid"] == vendor] == [False]
+
+
+def test_item5_the_advice_after_a_keep_failure_names_the_check_that_reads_the_log(prov, template_trust, workdir):
+    """Keeping fails once the revocation committed (a file appeared at --out meanwhile): the advice names the list
+    and what it marks; on a log rolled back with the rows kept revoked, that list then says so (it passed before)."""
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        [(before,)] = db.execute("select max(seq) from audit").fetchall()
+    Path("kept.cp").write_text("someone else's file\n")
+    store = Store.open(pins=Pins.load(["maintainer.pub"]))
+    signer = CheckpointKey.load("maintainer.key")
+    try:
+        with pytest.raises(InputError) as caught:
+            keep = revocation_keeper(signer, Path("kept.cp"), "the keys of source 'vendor'", "prov trust list")
+            rowless.revoke(store, "vendor", None, "key stolen", signer, keep)
+    finally:
+        store.close()
+    said = str(caught.value)
+    assert "check that prov trust list still shows it revoked, read from the audit log" in said, said
+    assert "marked 'row says revoked, log does not'" in said, said
+    _erase_log_since(workdir / ".prov" / "prov.db", before)
+    assert "row says revoked, log does not" in _ok(prov, "trust", "list", *PINNED).stdout
