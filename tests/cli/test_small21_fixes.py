@@ -268,3 +268,47 @@ def test_item5_the_advice_after_a_keep_failure_names_the_check_that_reads_the_lo
     assert "marked 'row says revoked, log does not'" in said, said
     _erase_log_since(workdir / ".prov" / "prov.db", before)
     assert "row says revoked, log does not" in _ok(prov, "trust", "list", *PINNED).stdout
+
+
+# --- item 6: the way on when the newest version does not verify ---------------------------------------------------
+
+
+def test_item6_after_a_wrong_pin_or_a_revocation_the_hint_names_a_step_that_works(prov, template_trust, workdir):
+    """`prov commit` onto a newest version that does not verify under the pins said "name a version yourself
+    (--parent VERSION)". After a wrong pin or a `keys revoke` of the key that signed every version, no version
+    verifies, and `--parent` failed the same way ("the parent does not verify"). The hint now says so and names
+    what works; when another version verifies, it names it, and `--parent` with it works."""
+    _ok(prov, "keys", "generate", "other")
+    commit = ("commit", "v3.parquet", "--tag", "w1", "--key", "other.key")
+    # a wrong pin: no version verifies under other.pub alone
+    r = prov(*commit, "--signer", "other.pub")
+    said = " ".join(r.stderr.split())
+    assert (
+        r.exit_code == 1
+        and "no version here verifies under your pins, so naming one (--parent VERSION) fails too" in said
+    )
+    assert "name a version yourself" not in said, said  # was: the hint that fails the same way
+    assert "pin it (--signer KEY.pub or PROV_SIGNERS" in said, said
+    # the step it names works: pin the maintainer key that signed them (and the key that signs the new one)
+    both = ("--signer", "maintainer.pub", "--signer", "other.pub")
+    _ok(prov, *commit, *both)  # w1, signed by other.key, on v3q
+    # the key that signed w1 revoked: w1 no longer verifies, older versions do, and are named
+    _ok(prov, "keys", "revoke", keys.key_id(keys.load_public("other.pub"))[:16], "--yes", "--reason", "stolen")
+    _ok(prov, "keys", "generate", "third")
+    again = ("commit", "v3.parquet", "--tag", "w2", "--key", "third.key", *both, "--signer", "third.pub")
+    r = prov(*again)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 1 and "name a version yourself (--parent VERSION; v2, v3, v3q verify under your pins)" in said
+    r = _ok(prov, *again, "--parent", "v3q")  # the step named works
+    assert "w1 does not verify under your pins: it cannot be built on" in " ".join(r.stderr.split()), r.stderr
+    # a revocation of the key that signed every other version: none verifies; the hint says what works instead
+    maintainer = keys.key_id(keys.load_public("maintainer.pub"))
+    _ok(prov, "keys", "revoke", maintainer[:16], "--yes", "--reason", "stolen")
+    _ok(prov, "keys", "revoke", keys.key_id(keys.load_public("third.pub"))[:16], "--yes", "--reason", "stolen")
+    _ok(prov, "keys", "generate", "fourth")
+    last = ("commit", "v3.parquet", "--tag", "w3", "--key", "fourth.key", *both, "--signer", "fourth.pub")
+    r = prov(*last, "--parent", "v1")
+    assert r.exit_code == 1 and "the parent does not verify" in r.stderr  # what the old hint led to
+    r = prov(*last)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 1 and "fails too" in said and "into a new store (prov init in a fresh checkout" in said
