@@ -35,6 +35,20 @@ def now_iso(timespec: str = "seconds") -> str:
     return iso(dt.datetime.now(dt.UTC), timespec)
 
 
+def latest(value: str, what: str) -> dt.datetime:
+    """The latest moment ``value`` (ISO 8601, as :func:`parse` reads it) can stand for: a time written to whole
+    seconds is the last microsecond of its second, one with a fraction is itself.
+
+    A version's signed ``createdAt`` is whole seconds, truncated, while a key's window can end to the
+    microsecond (``prov trust retire``): a head signed at 12:00:00.9 says 12:00:00, so what it shows existing
+    is known to have existed only by 12:00:00.999999 (attack review 20b, A20b-2). Raises
+    :class:`~provenance.errors.InputError` like :func:`parse`.
+    """
+    t = parse(value, what)
+    whole_seconds = "." not in value.split("T", 1)[-1] and t.microsecond == 0
+    return t + dt.timedelta(seconds=1, microseconds=-1) if whole_seconds else t
+
+
 def parse(value: str, what: str) -> dt.datetime:
     """An ISO 8601 date or date-time (``Z`` allowed) as an aware ``datetime``; naive values are UTC.
 

@@ -11,9 +11,10 @@ write once it has committed and before the lock is released (:meth:`KeptLog.keep
 lock cannot cut the log between the commit and the keeping (attack review 19b, F19b-1). One place, so ``prov
 quarantine`` (a signed version too) cannot lag behind ``prov commit`` (newcomer review 17, F1).
 
-The signing writes that make no version (``prov trust add``, ``trust retire``, ``waive``, ``withdraw``) take
-``--checkpoint PREV`` too (:meth:`KeptLog.held`): each signs over the log it extends (a trust entry, a
-checkpoint), and one written onto a log cut back would vouch for the cut.
+The signing writes that make no version (``prov trust add``, ``trust retire``, ``trust revoke``, ``keys register``,
+``keys revoke``, ``waive``, ``withdraw``, ``audit checkpoint``) take ``--checkpoint PREV`` too (:meth:`KeptLog.held`):
+each writes onto the log it extends (a trust entry, a revocation, a checkpoint), and one written onto a log cut back
+would vouch for the cut.
 """
 
 from __future__ import annotations

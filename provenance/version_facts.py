@@ -210,29 +210,65 @@ def newest_version(store: Store, option: str = "--version") -> str | None:
     The newest commit entry must name a version whose row is there, whose statement verifies under
     the pins (``verified_statement``: its own signature, so an entry no checkpoint covers yet is
     not relied on for anything but its name) and which no other commit entry names (a planted copy
-    of an older version's entry); otherwise raises ``VerificationError`` naming the version and the
-    ``option`` of the failing command that names a version instead (``--parent`` for ``prov commit``).
+    of an older version's entry); otherwise raises ``VerificationError`` naming the version and a step that
+    works (:func:`_instead`: the ``option`` of the failing command that names a version instead, ``--parent`` for
+    ``prov commit``, only when another version verifies under the pins).
     """
     entry = newest_commit_entry(store)
     if entry is None:
         return None
     seq, tag = entry
     what = f"version {tag}: the newest commit in the audit log (entry {seq})"
-    choose = f"name a version yourself ({option} VERSION) once you have checked it, or restore the store"
     if not is_version(store, tag):
-        raise VerificationError(f"{what} has no version row in {store.root / 'prov.db'} (hidden or deleted?); {choose}")
+        raise VerificationError(
+            f"{what} has no version row in {store.root / 'prov.db'} (hidden or deleted?); {_instead(store, tag, option)}"
+        )
     try:
         verified_statement(store, store.version(tag))
     except VerificationError as exc:
         reason = str(exc).removeprefix(f"version {tag}: ")
-        raise VerificationError(f"{what} does not verify: {reason}; {choose}") from exc
+        raise VerificationError(f"{what} does not verify: {reason}; {_instead(store, tag, option)}") from exc
     seqs = [r[0] for r in store.db.execute("select seq from audit where action = 'commit' and subject = ?", [tag])]
     if len(seqs) > 1:
         raise VerificationError(
             f"{what} is one of {len(seqs)} commit entries of it (entries {', '.join(map(str, sorted(seqs)))}): "
-            f"a version is committed once, so one was planted; {choose}"
+            f"a version is committed once, so one was planted; {_instead(store, tag, option)}"
         )
     return tag
+
+
+def verifies(store: Store, tag: str) -> bool:
+    """Whether version ``tag`` has a row and its statement verifies under the pins (:func:`verified_statement`)."""
+    if not is_version(store, tag):
+        return False
+    try:
+        verified_statement(store, store.version(tag))
+    except (VerificationError, InputError):
+        return False
+    return True
+
+
+def _instead(store: Store, newest: str, option: str) -> str:
+    """What to do instead of using ``newest``, which does not verify under the pins (or has no row, or two entries).
+
+    Naming another version (``option VERSION``) works only for one that verifies under the same pins: after a wrong
+    pin or a maintainer key's revocation (``prov keys revoke``) none does, and the hint to name one failed the same
+    way (newcomer review 20). So it names the versions that verify, newest last, or, with none, the steps that work:
+    pin the maintainer key you trust, or commit again into a new store, or restore the store.
+    """
+    fine = [str(row["tag"]) for row in store.versions() if row["tag"] != newest and verifies(store, str(row["tag"]))]
+    if fine:
+        shown = ", ".join(fine[-3:])
+        return (
+            f"name a version yourself ({option} VERSION; {shown} verif{'ies' if len(fine) == 1 else 'y'} under your "
+            "pins) once you have checked it, or restore the store"
+        )
+    return (
+        f"no version here verifies under your pins, so naming one ({option} VERSION) fails too: if a maintainer key "
+        "you trust signed them, pin it (--signer KEY.pub or PROV_SIGNERS; prov log names each version's key); if "
+        "their key was revoked, commit the data you still trust again, oldest first, with a key you pin, into a new "
+        "store (prov init in a fresh checkout; README, A stolen key); else restore .prov/ from a copy you trust"
+    )
 
 
 def quarantine_versions(store: Store) -> dict[str, dict]:

@@ -303,7 +303,7 @@ def _register_committer(store: Store, keyid: str, private: Any, key_path: str | 
     return register_signing_key(store, private, Path(key_path).stem)
 
 
-def register_key(store: Store, public_path: str | Path, name: str) -> dict:
+def register_key(store: Store, public_path: str | Path, name: str, kept_log: KeptLog | None = None) -> dict:
     """Add a public key to the store's registered keys (audit-logged); refuse a revoked one.
 
     ``public_path`` is an Ed25519 public key (SubjectPublicKeyInfo PEM); ``name`` a label
@@ -311,7 +311,9 @@ def register_key(store: Store, public_path: str | Path, name: str) -> dict:
     cache: verifiers that pin keys do not count it.
     Returns ``{"keyid": hex, "name": name, "registered": bool}`` (false if it already was).
     Raises ``InputError`` for a bad key file (``KeyFileError``) or name, ``VerificationError``
-    for a revoked key, ``StoreError`` (exit 3) for a read-only or busy store.
+    for a revoked key, ``StoreError`` (exit 3) for a read-only or busy store. ``kept_log``
+    (``--checkpoint PREV``: ``kept_log.KeptLog.held``) is checked again first thing inside the write:
+    ``VerificationError`` (exit 1, nothing written) when the audit log no longer holds one of its states.
     """
     public = keys.load_public(public_path)
     keyid = keys.key_id(public)
@@ -323,6 +325,8 @@ def register_key(store: Store, public_path: str | Path, name: str) -> dict:
     if row:
         return {"keyid": keyid, "name": name, "registered": False}
     with store.write():
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not extended
+            kept_log.require_held(store)
         if store.db.execute("select 1 from keys where keyid = ?", [keyid]).fetchone():
             return {"keyid": keyid, "name": name, "registered": False}  # registered meanwhile
         store.db.table("keys").insert(

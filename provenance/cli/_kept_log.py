@@ -5,8 +5,9 @@
 read alike on both; the command receives a :class:`KeptLogFlags` as its ``kept`` argument and passes its fields to
 the library (``kept_log.KeptLog``). :func:`kept_log_lines` are the lines both print after the version is made.
 
-The signing writes that make no version (``prov trust add``, ``trust retire``, ``waive``, ``withdraw``) take
-``--checkpoint FILE`` alone (:data:`KeptStateOpt`, :func:`held_states`, :func:`extends_lines`).
+The signing writes that make no version (``prov trust add``, ``trust retire``, ``trust revoke``, ``keys
+register``, ``keys revoke``, ``waive``, ``withdraw``, ``audit checkpoint``) take ``--checkpoint FILE`` alone
+(:data:`KeptStateOpt`, :func:`held_states`, :func:`extends_lines`).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ KeptStateOpt = typer.Option(
     help="A log state kept outside the store (by commit --checkpoint-out, trust revoke --out or audit checkpoint "
     "--out; repeatable): refuse to write (exit 1, nothing written) when the audit log no longer holds it.",
 )
-"""``--checkpoint FILE`` of a signing write that makes no version (``prov trust add``, ``retire``, ``waive``,
-``withdraw``): the same kept states ``prov commit --checkpoint`` takes."""
+"""``--checkpoint FILE`` of a signing write that makes no version (``prov trust add``, ``retire``, ``revoke``, ``keys
+register``, ``keys revoke``, ``waive``, ``withdraw``, ``audit checkpoint``): the same kept states ``prov commit
+--checkpoint`` takes."""
 
 
 def held_states(store: Store, paths: list[str], what: str) -> KeptLog | None:

@@ -131,20 +131,23 @@ def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what:
     revocation stands and no file was kept (a file appeared at ``path`` meanwhile, or it cannot be written). Its
     advice names ``shows``, the command that shows the revocation, to run before keeping a state by hand: ``prov
     audit checkpoint --out`` keeps whatever log is there, one a ``.prov/`` writer rolled back too (attack review
-    20, A20-4)."""
+    20, A20-4). ``prov trust list`` and ``prov keys list`` read the revocation from the audit log and mark a row
+    that says revoked while the log does not (``trust.revocations.ROW_ONLY``): a rollback that kept the row is
+    seen there."""
     import shlex
 
     from provenance.errors import InputError, VerificationError
     from provenance.store.checkpoints import ChangedAfterKept, keep_checkpoint
+    from provenance.trust.revocations import ROW_ONLY
 
     try:
         keep_checkpoint(store, signer, path)
     except InputError as exc:
         raise InputError(
             f"revoked {what}, but the log state after it was not kept ({exc}); the revocation stands: check that {shows} "
-            "still shows it revoked (if not, a .prov/ writer erased it: restore .prov/ from a copy you trust and "
-            "revoke again), and only then keep the state with prov audit checkpoint --key KEY.key --out FILE and "
-            "pass FILE to prov audit verify --checkpoint"
+            f"still shows it revoked, read from the audit log (if not, or marked '{ROW_ONLY}', a .prov/ writer erased "
+            "it: restore .prov/ from a copy you trust and revoke again), and only then keep the state with prov audit "
+            "checkpoint --key KEY.key --out FILE and pass FILE to prov audit verify --checkpoint"
         ) from exc
     except VerificationError as exc:
         if isinstance(exc, ChangedAfterKept):  # written, then the log changed before it was read back
@@ -167,8 +170,8 @@ def echo_kept(path: Path) -> None:
 
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
     echo("  writer can roll the revocation back unseen; pass it with --checkpoint to the next prov commit (and")
-    echo("  trust add, trust retire, waive, withdraw), which then refuse a log that lost it. For the example CI")
-    echo("  workflow:")
+    echo("  trust, keys, waive, withdraw, audit checkpoint), which then refuse a log that lost it. For the example")
+    echo("  CI workflow:")
     echo(f"    {keep_command(path)}")
 
 

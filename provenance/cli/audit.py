@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json
+from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import refuse_unpinned_checkpoint, trust_flags
 from provenance.errors import VerificationError
 from provenance.store import Store, coverage
@@ -88,6 +89,7 @@ def audit_checkpoint(
         help="Write the checkpoint's envelope here instead, to keep outside the store: it signs the log as it is and "
         "writes nothing to .prov/ (no key registration, no stored checkpoint).",
     ),
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -105,11 +107,18 @@ def audit_checkpoint(
     refuse_unpinned_checkpoint(store, pins, signer, key)
     if out is not None:  # as prov commit --checkpoint-out: outside .prov/, no link, only a checkpoint replaced
         cps.checkpoint_out_path(store, out, "--out")
-    # with --out, the numbers shown are the file's, read back and checked against the log now (F17-1)
-    cp = cps.checkpoint_now(store, signer) if out is None else cps.write_checkpoint_out(store, signer, out, "--out")
+    held = held_states(store, kept_state, "checkpoint")  # a log cut back is not signed over (exit 1)
+    if out is None:
+        cp = cps.checkpoint_now(store, signer, held)
+    else:  # the numbers shown are the file's, read back and checked against the log now (F17-1); on that same
+        # reading the log must still hold each kept state, or nothing is written
+        holds = [(k.path, k.head) for k in held.states if k.head is not None] if held is not None else []
+        cp = cps.write_checkpoint_out(store, signer, out, "--out", holds)
     if json_out:
         emit_json(cp.to_dict())
         return
     echo(f"Checkpoint {cp.object[:12]}: {cp.size} entries, root {cp.root[:16]}, signed by key {cp.keyid[:16]}")
     if out is not None:
         echo(f"  wrote {out}")
+    for line in extends_lines(held):
+        echo(line)

@@ -99,17 +99,22 @@ def commit(
 
     refuse_nothing_pinned(store, tag)  # once the store holds a version (newcomer review 9, finding 1)
     if parent is not None:
-        from provenance.version_facts import newest_commit_entry
+        from provenance.version_facts import newest_commit_entry, verifies
 
         store.version(parent)  # an unknown parent is a one-line input error, before any warning
         entry = newest_commit_entry(store)  # named by the log even when its row is hidden
         newest = entry[1] if entry else None
         if newest not in (None, parent):
+            # only a newest version that verifies under the pins can be built on (newcomer review 20)
+            build_on = (
+                f"give --parent {shlex.quote(newest)} to build on {shlex.quote(newest)}"
+                if verifies(store, newest)
+                else f"{shlex.quote(newest)} does not verify under your pins: it cannot be built on"
+            )
             note(  # the default parent moves here too (newcomer review 16, finding 4)
                 f"parent {parent} is not the newest version ({newest}); "
                 "'prov check' still applies every signed source quarantine, wherever it sits; "
-                f"the next commit's default parent will be {shlex.quote(tag)} "
-                f"(give --parent {shlex.quote(newest)} to build on {shlex.quote(newest)})"
+                f"the next commit's default parent will be {shlex.quote(tag)} ({build_on})"
             )
     from provenance.cli._dataset import flag_given, given_flags
     from provenance.commit_defaults import commit_on_parent

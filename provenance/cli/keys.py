@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from provenance.cli._app import JsonFlag, app, command, echo, emit_json, note
+from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import (
     KeptCheckpointOpt,
     echo_kept,
@@ -62,19 +63,26 @@ def keys_generate(
 
 
 @command("register", group=keys_app)
+@trust_flags
 def keys_register(
     public_key: str = typer.Argument(..., metavar="KEY.pub", help="A reviewer's or committer's KEY.pub."),
     name: str = typer.Option(..., "--name", help="Who holds the key."),
+    kept_state: list[str] = KeptStateOpt,
+    pins: Pins = Pins(),  # filled by @trust_flags: they verify the kept states given
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a public key in the store (committers are registered by their first commit)."""
     from provenance import versions
 
-    result = versions.register_key(Store.open(), public_key, name)
+    store = Store.open(pins=pins)
+    held = held_states(store, kept_state, "key registration")  # a log cut back is not extended (exit 1)
+    result = versions.register_key(store, public_key, name, held)
     if json_out:
         emit_json(result)
-    else:
-        echo(f"Registered key {result['keyid'][:16]} for {name}")
+        return
+    echo(f"Registered key {result['keyid'][:16]} for {name}")
+    for line in extends_lines(held):
+        echo(line)
 
 
 @command("revoke", group=keys_app)
@@ -91,6 +99,7 @@ def keys_revoke(
         "(else it is pending, and whoever can write .prov/ could rewrite it).",
     ),
     out: str | None = KeptCheckpointOpt,
+    kept_state: list[str] = KeptStateOpt,
     yes: bool = typer.Option(
         False, "--yes", help="Revoke even though versions this key signed then stop verifying (it cannot be undone)."
     ),
@@ -108,9 +117,10 @@ def keys_revoke(
     from provenance.trust.maintainer_keys import resolve_key, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
-    store = Store.open()
+    store = Store.open(pins=pins)
     kept = kept_path(store, checkpoint, out, keyid)  # and a bad --out (-, inside .prov/, there already)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # a checkpoint no verifier relies on
+    held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     row = resolve_key(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
     if signed and not yes and not row["revoked_at"]:
@@ -121,7 +131,7 @@ def keys_revoke(
         )
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
     keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})", "prov keys list")
-    result = revoke_key(store, keyid, reason, checkpoint, keep)
+    result = revoke_key(store, keyid, reason, checkpoint, keep, held)
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return
@@ -129,6 +139,8 @@ def keys_revoke(
     if result["versions"]:
         echo(f"  versions it signed no longer verify: {', '.join(result['versions'])}")
     echo("  verifiers that pin it must drop it too (PROV_SIGNERS, or a new root without it)")
+    for line in extends_lines(held):
+        echo(line)
     if result["versions"]:
         # in this store a commit or check whose history holds one fails (newcomer review 20): README, A stolen key
         echo("  to recover them: commit their data again, oldest first, with another key verifiers pin, into a new")
@@ -142,13 +154,23 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     """List the maintainer keys registered in this store (committers, reviewers, attesters), revoked ones too.
 
     Read from the store, not a trust decision: the keys a check trusts are the ones you pin
-    (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'.
+    (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'. A revocation is read from the audit
+    log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
+    such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
+    from provenance.trust.revocations import ROW_ONLY, logged_maintainer_revocations, shown_reason
+
     store = Store.open()
-    rows = [
-        {k: r[k] for k in ("keyid", "name", "registered_at", "revoked_at")}
-        for r in store.db["keys"].rows_where(order_by="registered_at")
-    ]
+    logged = logged_maintainer_revocations(store)
+    rows = []
+    for r in store.db["keys"].rows_where(order_by="registered_at"):
+        entry = logged.get(r["keyid"])  # a revocation counts wherever it is found: the row or the log
+        revoked_at = r["revoked_at"] or (entry["revoked_at"] or "?" if entry is not None else None)
+        rows.append(
+            {k: r[k] for k in ("keyid", "name", "registered_at")}
+            | {"revoked_at": revoked_at, "reason": None if entry is None else entry["reason"]}
+            | {"revoked_in_log": entry is not None}
+        )
     if json_out:
         emit_json({"keys": rows})
         return
@@ -160,5 +182,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     echo(f"{'key':<16}  {'status':<8} {'registered':<25} name")
     for r in rows:
         status = "revoked" if r["revoked_at"] else "active"
-        revoked = f"  (revoked {r['revoked_at']})" if r["revoked_at"] else ""
+        why = f", reason {shown_reason(r['reason'])}" if r["reason"] else ""
+        revoked = f"  (revoked {visible(str(r['revoked_at']))}{why})" if r["revoked_at"] else ""
+        if r["revoked_at"] and not r["revoked_in_log"]:
+            revoked += f"  {ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")

@@ -21,6 +21,7 @@ from provenance.cli._trust import (
     revocation_keeper,
     trust_flags,
 )
+from provenance.escaping import visible
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def trust_revoke(
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
+    kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
     json_out: bool = JsonFlag,
 ) -> None:
@@ -154,13 +156,13 @@ def trust_revoke(
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
     kept = kept_path(store, signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
+    held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     if not yes:
         _refuse_signed_batches(store, source, key)
     what = f"{'key ' + key + ' of ' if key else 'the keys of '}source {source!r}"
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
-    revoked = rowless.revoke(
-        store, source, key, reason, signer, revocation_keeper(signer, kept, what, "prov trust list")
-    )
+    keep = revocation_keeper(signer, kept, what, "prov trust list")
+    revoked = rowless.revoke(store, source, key, reason, signer, keep, held)
     if json_out:
         emit_json(
             {
@@ -172,6 +174,8 @@ def trust_revoke(
         return
     for k in revoked:
         echo(f"Revoked key {k.keyid[:16]} of source {source!r} at {k.revoked_at}")
+    for line in extends_lines(held):
+        echo(line)
     if kept is not None:
         echo_kept(kept)
 
@@ -313,7 +317,9 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List trusted keys per source with their status (active, revoked, expired) and whether your pins count them.
 
     Under your pins, a key they count whose trust rows were deleted from .prov/ is listed too, marked
-    "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log.
+    "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log. A revocation is read
+    from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
+    entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
@@ -329,10 +335,13 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     # every key the gate counts, also one whose rows a .prov/ writer deleted (attack review 16, F2: "No trusted
     # keys" while the gate trusted the key from the log)
     without_rows = [k for k in gate if (k.source, k.keyid) not in have]
+    logged = revocations.logged_source_revocations(store)
     rows = [
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
         for k in shown
     ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
+    for r in rows:
+        r["revoked_in_log"] = (r["source"], r["keyid"]) in logged
     rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
@@ -361,9 +370,12 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 if r["counted"]
                 else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
+        why = f", reason {revocations.shown_reason(r['revoked_reason'])}" if r["revoked_reason"] else ""
+        if r["revoked_at"] and not r["revoked_in_log"]:
+            mark += f"  {revocations.ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
         echo(
             f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
-            + (f"  revoked {r['revoked_at']}" if r["revoked_at"] else "")
+            + (f"  revoked {visible(str(r['revoked_at']))}{why}" if r["revoked_at"] else "")
             + mark
         )
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

@@ -168,8 +168,10 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
 
     From ``provenance.store.coverage.signed_before``: a checkpoint's signed timestamp or a
     version's signed ``createdAt``, written by the maintainer who signed the head, never by
-    the batch's signer or whoever wrote the entry. A batch no trusted head covers yet is
-    left out (the caller then uses now: the commit that is about to sign it).
+    the batch's signer or whoever wrote the entry. A time in whole seconds (a version's
+    ``createdAt``) counts as the end of its second (``clock.latest``), against the batch: a
+    window ended within that second is judged to have closed first. A batch no trusted head
+    covers yet is left out (the caller then uses now: the commit that is about to sign it).
     """
     from provenance.store.coverage import signed_before
 
@@ -181,7 +183,7 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
         times = [t for n, t in heads if n >= seq]
         if times and batch not in out:
             try:
-                out[batch] = min(clock.parse(t, "signed time") for t in times)
+                out[batch] = min(clock.latest(t, "signed time") for t in times)
             except InputError:
                 continue
     return out

@@ -30,7 +30,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -39,6 +39,9 @@ from provenance import clock, keys, merkle, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
 from provenance.store.schema import CHECKPOINTS, create_checkpoints_table
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
 
 CHECKPOINT_TYPE = "https://prov.dev/audit-checkpoint/v1"
 SUBJECT = "audit-log"
@@ -173,14 +176,18 @@ def departure_from(rows: list[dict], hashes: list[bytes], cp: Checkpoint, path: 
     return None
 
 
-def checkpoint_now(store: Any, signer: CheckpointKey) -> Checkpoint:
+def checkpoint_now(store: Any, signer: CheckpointKey, kept_log: KeptLog | None = None) -> Checkpoint:
     """``prov audit checkpoint``: sign a checkpoint over the whole log in its own write.
 
     A checkpoint by this key already in the store is returned only when it verifies under
     the key and covers exactly the log now (:func:`covering`); otherwise a fresh one is
-    signed over :func:`leaves`. Raises InputError for an empty log.
+    signed over :func:`leaves`. Raises InputError for an empty log. ``kept_log`` (``--checkpoint PREV``:
+    ``kept_log.KeptLog.held``, checked by the caller before) is checked again first thing
+    inside the write: VerificationError (exit 1, nothing written) when the log no longer holds one of its states.
     """
     with store.write():
+        if kept_log is not None:  # a checkpoint signs the log: never one cut back since PREV was kept
+            kept_log.require_held(store)
         if audit.head(store.db)[0] == 0:
             raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
         cp = sign_checkpoint(store, signer.private, signer.name)

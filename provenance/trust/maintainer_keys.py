@@ -17,6 +17,7 @@ from provenance import clock
 from provenance.errors import InputError
 
 if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
     from provenance.store.checkpoints import CheckpointKey
     from provenance.store.store import Store
 
@@ -43,6 +44,7 @@ def revoke_key(
     reason: str | None = None,
     checkpoint: CheckpointKey | None = None,
     keep: Callable[[Store], None] | None = None,
+    kept_log: KeptLog | None = None,
 ) -> dict:
     """Mark the key ``prefix`` revoked (audit-logged); ``prov keys revoke ID``.
 
@@ -50,17 +52,22 @@ def revoke_key(
     checkpoint, so the revocation is not left pending: a pending entry can be rewritten by
     whoever can write ``.prov/``. ``keep`` is then called as ``Store.write``'s, after the commit with the lock
     held (``prov keys revoke --out``: the state after the revocation, kept outside ``.prov/``), and what it
-    raises propagates with the revocation made.
+    raises propagates with the revocation made. ``reason`` (``--reason``, optional) is recorded in the
+    ``key.revoke`` audit entry. ``kept_log`` (``--checkpoint PREV``: ``kept_log.KeptLog.held``) is checked
+    again first thing inside the write.
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
-    unknown or already revoked key.
+    unknown or already revoked key, ``VerificationError`` (exit 1, nothing written) when the audit log no
+    longer holds a state of ``kept_log``.
     """
     row = resolve_key(store, prefix)
     if row["revoked_at"]:
         raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
     stamp = clock.now_iso()
     with store.write(checkpoint, keep):
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         store.db.execute("update keys set revoked_at = ? where keyid = ?", [stamp, row["keyid"]])
         head = store.audit("key.revoke", row["keyid"], {"name": row["name"], "revoked_at": stamp, "reason": reason})
         store.read_back(head, ("keys", {"keyid": row["keyid"]}, {"revoked_at": stamp}))  # before the checkpoint

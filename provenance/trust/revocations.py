@@ -54,12 +54,55 @@ def _revoked_words(at: object, reason: object) -> str:
             when = f" at {clock.iso(clock.parse(str(at), 'revoked_at'))}"
         except InputError:
             when = ""
-    text = str(reason)[:REASON_SHOWN] + ("..." if len(str(reason)) > REASON_SHOWN else "") if reason else ""
-    why = f" (the store gives the reason {json.dumps(text, ensure_ascii=True)})" if text else ""
+    shown = shown_reason(reason)
+    why = f" (the store gives the reason {shown})" if shown else ""
     return f"revoked in this store{when}{why}"
 
 
 REASON_SHOWN = 80
+
+ROW_ONLY = "row says revoked, log does not"
+"""How a list marks a key whose store row says revoked while the audit log holds no revocation entry for it: the log
+a ``.prov/`` writer rolled back past the revocation, which a log state kept now would keep without it (fix20a,
+A20-4: the advice to check the list before ``prov audit checkpoint --out`` read the row alone)."""
+
+
+def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
+    """Key id -> ``{"revoked_at", "reason"}`` of each maintainer key a ``key.revoke`` entry of the hash-chained audit
+    log revokes (the first entry per key; values as written, None when missing): the revocation a log state kept now
+    holds, whatever the ``keys`` rows say."""
+    out: dict[str, dict] = {}
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'key.revoke' order by seq"
+    ):
+        try:
+            facts = json.loads(detail) or {}
+        except (TypeError, ValueError):
+            facts = {}
+        facts = facts if isinstance(facts, dict) else {}
+        out.setdefault(str(subject), {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
+    return out
+
+
+def logged_source_revocations(store: Store) -> set[tuple[str, str]]:
+    """``(source, keyid)`` of each source key a ``trust.revoke`` entry of the audit log revokes (whatever the
+    ``trust`` rows say)."""
+    out: set[tuple[str, str]] = set()
+    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
+        try:
+            out.add((str(subject), str(json.loads(detail)["keyid"])))
+        except (TypeError, ValueError, KeyError):
+            continue
+    return out
+
+
+def shown_reason(reason: object) -> str:
+    """A revocation's reason as a list shows it: what the store says (a ``.prov/`` writer can edit it), quoted, cut to
+    ``REASON_SHOWN`` characters, control characters escaped; empty without one."""
+    if not reason:
+        return ""
+    text = str(reason)[:REASON_SHOWN] + ("..." if len(str(reason)) > REASON_SHOWN else "")
+    return json.dumps(text, ensure_ascii=True)
 
 
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:

@@ -85,13 +85,15 @@ def revoke(
     reason: str | None = None,
     checkpoint: CheckpointKey | None = None,
     keep: Callable[[Store], None] | None = None,
+    kept_log: KeptLog | None = None,
 ) -> list[TrustedKey]:
     """``prov trust revoke``: ``source_keys.revoke`` over :func:`revocable`, writing back, revoked and in the
     same write, the rows of each target whose logged signed entry verifies under the store handle's pins;
-    ``keep`` as ``source_keys.revoke``'s. Returns and raises as ``source_keys.revoke``."""
+    ``keep`` and ``kept_log`` as ``source_keys.revoke``'s. Returns and raises as ``source_keys.revoke``."""
     missing = verified_without_rows(store, source)
     restore = {kid: _restorer(store, e, role) for kid, (e, role) in missing.items()}
-    return source_keys.revoke(store, source, keyid, reason, checkpoint, revocable(store, source), restore, keep)
+    known = revocable(store, source)
+    return source_keys.revoke(store, source, keyid, reason, checkpoint, known, restore, keep, kept_log)
 
 
 def retire(

@@ -165,8 +165,10 @@ def add_key(
     validate_source(source)
     public = keys.load_public(public_key_path)
     kid = keys.key_id(public)
-    start = clock.iso(clock.parse(valid_from, "--valid-from")) if valid_from else None
-    end = clock.iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
+    # a fraction of a second is kept, as `trust retire --at` keeps it: truncated, a window began up to a
+    # second before the time asked (attack review 20b, A20b-3)
+    start = precise_iso(clock.parse(valid_from, "--valid-from")) if valid_from else None
+    end = precise_iso(clock.parse(valid_until, "--valid-until")) if valid_until else None
     if start and end and end <= start:
         raise InputError(f"--valid-until {valid_until} is not after --valid-from {valid_from}")
     private = None
@@ -344,6 +346,7 @@ def revoke(
     known: list[TrustedKey] | None = None,
     restore: Mapping[str, Callable[[], None]] | None = None,
     keep: Callable[[Store], None] | None = None,
+    kept_log: KeptLog | None = None,
 ) -> list[TrustedKey]:
     """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
@@ -356,7 +359,8 @@ def revoke(
     final (:func:`add_key` refuses the key again). With ``checkpoint``, the write ends by
     signing an audit checkpoint with that key; ``keep`` is then called as ``Store.write``'s, after the commit
     with the lock held (``prov trust revoke --out``: the state after the revocation, kept outside ``.prov/``),
-    and what it raises propagates with the revocation made.
+    and what it raises propagates with the revocation made. ``kept_log`` (``--checkpoint PREV``:
+    ``kept_log.KeptLog.held``) is checked again first thing inside the write.
 
     Returns:
         The revoked keys, as stored after the write.
@@ -365,6 +369,7 @@ def revoke(
         InputError: a bad source name, a source with no trusted keys (no rows and no logged trust entry), a
             key id that :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
         StoreError: the store is read-only or busy (``StoreBusyError``), exit 3.
+        VerificationError: the audit log no longer holds a state of ``kept_log`` (exit 1, nothing written).
     """
     validate_source(source)
     known = entries(store, source) if known is None else known
@@ -376,6 +381,8 @@ def revoke(
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     stamp = clock.now_iso()
     with store.write(checkpoint, keep):
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
         for k in targets:
             head = store.audit("trust.revoke", source, {"keyid": k.keyid, "reason": reason, "revoked_at": stamp})
             if restore and k.keyid in restore:  # its rows deleted (attack review 16, F2): back, revoked

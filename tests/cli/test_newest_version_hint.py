@@ -27,12 +27,14 @@ def test_the_recovery_hint_names_the_option_of_the_command_that_failed(prov, wor
     r = prov("commit", "data.parquet", "--tag", "v3", "--key", keypair.private_path)
     assert r.exit_code == 1, r.output
     assert one_line(r).endswith(
-        "name a version yourself (--parent VERSION) once you have checked it, or restore the store"
+        "name a version yourself (--parent VERSION; v1 verifies under your pins) once you have checked it, or restore "
+        "the store"
     )
     r = prov("status")
     assert r.exit_code == 1, r.output
     assert one_line(r).endswith(
-        "name a version yourself (--version VERSION) once you have checked it, or restore the store"
+        "name a version yourself (--version VERSION; v1 verifies under your pins) once you have checked it, or restore "
+        "the store"
     )
 
 

@@ -36,3 +36,13 @@ def test_parse_round_trips_what_iso_writes():
 def test_a_bad_time_is_an_input_error_naming_the_flag():
     with pytest.raises(InputError, match=r"--valid-until 'tomorrow': not an ISO date"):
         clock.parse("tomorrow", "--valid-until")
+
+
+def test_a_time_in_whole_seconds_stands_for_the_last_moment_of_its_second():
+    """A20b-2: a version's signed createdAt (whole seconds) compared with a window ending to the microsecond."""
+    assert clock.latest("2026-12-03T13:00:00+00:00", "t") == dt.datetime(2026, 12, 3, 13, 0, 0, 999999, tzinfo=dt.UTC)
+    assert clock.latest("2026-12-03T13:00:00Z", "t").microsecond == 999999
+    assert clock.latest("2026-12-03T13:00:00.000000+00:00", "t").microsecond == 0  # a checkpoint's, exact
+    assert clock.latest("2026-12-03T13:00:00.25+00:00", "t").microsecond == 250000
+    with pytest.raises(InputError, match="signed time 'soon'"):
+        clock.latest("soon", "signed time")
