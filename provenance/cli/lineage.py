@@ -254,6 +254,11 @@ def sources(
 
     for item in info["lineage_not_trusted"]:
         echo(f"under your pins, {not_trusted_line(item)}")
+    named = {item["batch"] for item in info["lineage_not_trusted"]}
+    for item in info["batches_not_attesting"]:
+        if item["batch"] not in named:  # a registration this version does not rely on: said once, here
+            batch, source, reason = (visible(str(item[k])) for k in ("batch", "source", "reason"))
+            echo(f"under your pins, batch {batch} ({source}) attests nothing: {reason}")
     from provenance.lineage.withdraw import withdrawal_line
 
     for w in info["withdrawals"]:

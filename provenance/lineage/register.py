@@ -112,6 +112,9 @@ def _registration_id(store: Store, path: str, first: str, signed: bool) -> tuple
     earlier = reregister.registrations(store, first) if signed else []
     bid = first
     if earlier:
+        for batch, _, _ in earlier:  # an entry with no row was planted (as below): said before anything else
+            if store.db.execute("select 1 from batches where batch = ?", [batch]).fetchone() is None:
+                _refuse_planted_entry(store, path, batch)
         try:
             attesting = reregister.still_attesting(store, earlier)
         except InputError as exc:
@@ -122,7 +125,7 @@ def _registration_id(store: Store, path: str, first: str, signed: bool) -> tuple
         bid = registration_id(first, len(earlier) + 1)
     _refuse_registered(store, path, bid)
     _refuse_planted_entry(store, path, bid)
-    return bid, [b for b, _ in earlier]
+    return bid, [b for b, _, _ in earlier]
 
 
 def _refuse_registered(store: Store, path: str, bid: str, still: str = "") -> None:

@@ -27,12 +27,12 @@ from provenance.lineage.standing import judge_envelope, registration_times
 from provenance.store.store import Store
 
 
-def registrations(store: Store, first: str) -> list[tuple[str, dict]]:
-    """``(id, audit detail)`` of every ``batch.add`` entry registering batch ``first`` (``SOURCE@ROOT12``) or a
+def registrations(store: Store, first: str) -> list[tuple[str, int, dict]]:
+    """``(id, audit entry seq, audit detail)`` of every ``batch.add`` entry registering batch ``first`` (``SOURCE@ROOT12``) or a
     later registration of it (``first.N``), in log order (the hash-chained audit log, not the ``batches`` rows)."""
     out = []
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'batch.add' and (subject = ? or substr(subject, 1, ?) = ?) "
+    for subject, seq, detail in store.db.execute(
+        "select subject, seq, detail from audit where action = 'batch.add' and (subject = ? or substr(subject, 1, ?) = ?) "
         "order by seq",
         [first, len(first) + 1, first + "."],
     ):
@@ -42,11 +42,11 @@ def registrations(store: Store, first: str) -> list[tuple[str, dict]]:
             facts = json.loads(detail or "{}")
         except json.JSONDecodeError:
             facts = {}
-        out.append((subject, facts if isinstance(facts, dict) else {}))
+        out.append((subject, seq, facts if isinstance(facts, dict) else {}))
     return out
 
 
-def still_attesting(store: Store, earlier: list[tuple[str, dict]]) -> tuple[str, str] | None:
+def still_attesting(store: Store, earlier: list[tuple[str, int, dict]]) -> tuple[str, str] | None:
     """``(id, why)`` of the first of ``earlier`` (:func:`registrations`) that still attests its records under the
     pins (signed, its envelope judged sound when a maintainer's signature shows it registered), or None.
 
@@ -54,12 +54,12 @@ def still_attesting(store: Store, earlier: list[tuple[str, dict]]) -> tuple[str,
     yet (pending): whether it attests cannot be relied on, and it may have been planted in ``.prov/``.
     """
     times = registration_times(store)
-    for batch, facts in earlier:
-        if batch not in times:
+    for batch, seq, facts in earlier:
+        if batch not in times:  # the words of register._refuse_registered
             raise InputError(
-                f"these records are registered as batch {batch}, whose audit entry no maintainer's signature "
-                "covers yet (pending): if you did not add them, .prov/ was edited (prov audit verify lists pending "
-                "entries): restore .prov/ from a copy you trust; else sign the log first (prov audit checkpoint)"
+                f"these records are already registered as batch {batch} by audit entry {seq}, which no maintainer's "
+                "signature covers yet (pending): if you did not add them, .prov/ was edited (prov audit verify lists "
+                "pending entries): restore .prov/ from a copy you trust, then add the batch"
             )
         if not facts.get("signed"):
             continue
