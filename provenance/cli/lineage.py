@@ -96,7 +96,11 @@ def add(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Register a batch and its records; a signed batch is verified first against the keys trusted for its source."""
+    """Register a batch and its records; a signed batch is verified first against the keys trusted for its source.
+
+    The same records signed again with a key trusted now, after every registration of them stopped attesting (a
+    revoked key), are registered again as SOURCE@ROOT12.2.
+    """
     from provenance.lineage import register
 
     spec = flags.spec(data)

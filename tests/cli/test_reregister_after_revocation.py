@@ -170,3 +170,25 @@ def test_a_registration_out_of_order_breaks_the_log(prov, template_trust, workdi
     assert r.exit_code == 1, r.output
     assert re.search(rf"registers batch {re.escape(first)}\.3, but no earlier entry registers {re.escape(first)}\.2",
                      one_line(r)), r.output  # fmt: skip
+
+
+def test_the_library_registers_it_again_extending_the_kept_state(prov, template_trust, workdir):
+    """``provenance.add`` does what ``prov add --checkpoint`` does: on a log that holds the revocation's kept state."""
+    import provenance
+
+    first = _vendor_first(workdir)
+    r = prov("trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+             "--out", "revoked.cp", *PINNED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert prov("keys", "generate", "vendor-2").exit_code == 0
+    assert prov("trust", "add", "vendor", "vendor-2.pub", *KEY, "--checkpoint", "revoked.cp", *PINNED).exit_code == 0
+    _sign(prov, "vendor-2.key", "again.prov.json")
+    added = provenance.add(
+        workdir,
+        workdir / "vendor-batch.parquet",
+        source="vendor",
+        envelope=workdir / "again.prov.json",
+        pins=[workdir / "maintainer.pub"],
+        kept_log_state=workdir / "revoked.cp",
+    )
+    assert added.batch == f"{first}.2" and added.earlier_registrations == [first] and added.signed
