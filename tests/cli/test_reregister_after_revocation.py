@@ -192,3 +192,26 @@ def test_the_library_registers_it_again_extending_the_kept_state(prov, template_
         kept_log_state=workdir / "revoked.cp",
     )
     assert added.batch == f"{first}.2" and added.earlier_registrations == [first] and added.signed
+
+
+def test_check_blocks_before_and_passes_after_the_batch_is_registered_again(prov, template_trust, workdir):
+    """prov check's lineage rules: v2's data committed after the revocation blocks (the vendor signs its batches,
+    and its records are attested by nothing); committed after the re-registration, the same data passes. The
+    release attested before the revocation still warns, naming the revocation and the new registration."""
+    first = _vendor_first(workdir)
+    _revoke_and_trust_a_new_key(prov)
+    assert prov("commit", "v2.parquet", "--tag", "v4", *KEY, *PINNED).exit_code == 0
+    r = prov("check", "v4", "--base", "v1", "--policy", "policy.toml", "--no-save", *PINNED)
+    assert r.exit_code == 1 and "BLOCKED by 1 of" in r.stdout and "lineage.unsigned_from_signing_sources" in r.stdout
+    _sign(prov, "vendor-2.key", "again.prov.json")
+    r = prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "again.prov.json", *PINNED)
+    assert r.exit_code == 0, r.output
+    assert prov("commit", "v2.parquet", "--tag", "v5", "--parent", "v4", *KEY, *PINNED).exit_code == 0
+    r = prov("check", "v5", "--base", "v1", "--policy", "policy.toml", "--no-save", *PINNED)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", *PINNED)
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 0 and f"batch {first} (vendor) no longer attested" in said and "revoked" in said, r.output
+    assert f"registered again as batch {first}.2" in said
+    r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--fail-on-revoked", *PINNED)
+    assert r.exit_code == 1, r.output
