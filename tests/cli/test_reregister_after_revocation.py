@@ -215,3 +215,26 @@ def test_check_blocks_before_and_passes_after_the_batch_is_registered_again(prov
     assert f"registered again as batch {first}.2" in said
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--fail-on-revoked", *PINNED)
     assert r.exit_code == 1, r.output
+
+
+def test_an_unsigned_registration_is_registered_again_once_its_source_signs_it(prov, template_trust, workdir):
+    """The crowd's batch was registered unsigned (it attests nothing); the crowd gets a trusted key and signs the
+    same records: registered again as crowd@ROOT12.2, signed. Unsigned again, it is refused as before."""
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        (first,) = db.execute(
+            "select subject from audit where action = 'batch.add' and subject like 'crowd@%'"
+        ).fetchone()
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "crowd-batch.parquet", "--source", "crowd", "--unsigned", *PINNED)
+    assert r.exit_code == 2 and f"already registered as batch {first} (unsigned" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    assert prov("keys", "generate", "crowd").exit_code == 0
+    assert (
+        prov("trust", "add", "crowd", "crowd.pub", *KEY, "--checkpoint-key", "maintainer.key", *PINNED).exit_code == 0
+    )
+    r = prov("sign", "crowd-batch.parquet", "--source", "crowd", "--key", "crowd.key", "--out", "crowd.prov.json")
+    assert r.exit_code == 0, r.output
+    r = prov("add", "crowd-batch.parquet", "--source", "crowd", "--envelope", "crowd.prov.json", "--json", *PINNED)
+    assert r.exit_code == 0, r.output
+    added = json.loads(r.stdout)
+    assert added["batch"] == f"{first}.2" and added["signed"] and added["earlier_registrations"] == [first]
