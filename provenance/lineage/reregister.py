@@ -23,7 +23,7 @@ import json
 
 from provenance.errors import InputError
 from provenance.lineage.batch_ids import first_registration
-from provenance.lineage.standing import judge_envelope, registration_times
+from provenance.lineage.standing import judge_envelope, registered_batches, registration_times
 from provenance.store.store import Store
 
 
@@ -54,6 +54,8 @@ def still_attesting(store: Store, earlier: list[tuple[str, int, dict]]) -> tuple
     yet (pending): whether it attests cannot be relied on, and it may have been planted in ``.prov/``.
     """
     times = registration_times(store)
+    # signed and envelope as lineage reads them (an entry from before entries recorded them falls back to its row)
+    read = {batch: (signed, envelope) for batch, _, signed, envelope, _ in registered_batches(store)}
     for batch, seq, facts in earlier:
         if batch not in times:  # the words of register._refuse_registered
             raise InputError(
@@ -61,9 +63,10 @@ def still_attesting(store: Store, earlier: list[tuple[str, int, dict]]) -> tuple
                 "signature covers yet (pending): if you did not add them, .prov/ was edited (prov audit verify lists "
                 "pending entries): restore .prov/ from a copy you trust, then add the batch"
             )
-        if not facts.get("signed"):
+        signed, envelope = read.get(batch, (bool(facts.get("signed")), facts.get("envelope")))
+        if not signed:
             continue
-        judged = judge_envelope(store, batch, facts.get("envelope"), times[batch])
+        judged = judge_envelope(store, batch, envelope, times[batch])
         if judged.reason is None:
             key = str(facts.get("keyid") or "")[:16]
             return batch, (
