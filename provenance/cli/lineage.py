@@ -130,8 +130,9 @@ def add(
     echo(f"Added batch {result.batch}: {result.records} records from {source!r}, {how}")
     if result.earlier_registrations:
         earlier = visible(", ".join(result.earlier_registrations))
+        verb = "attests" if len(result.earlier_registrations) == 1 else "attest"
         echo(
-            f"  registered again: {earlier} attest nothing under your pins (prov sources says why); the next "
+            f"  registered again: {earlier} {verb} nothing under your pins (prov sources says why); the next "
             "commit attests these records by this registration's signature"
         )
     for line in extends_lines(kept):
