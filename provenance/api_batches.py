@@ -57,22 +57,34 @@ def add(
     envelope: str | os.PathLike[str] | None = None,
     unsigned: bool = False,
     pins: PinsLike | None = None,
+    kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     **read: Any,
 ) -> AddResult:
-    """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned]``.
+    """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned] [--checkpoint F]``.
 
     A signed batch (``envelope``, or ``DATA.prov.json`` beside the data unless
     ``unsigned``) is verified first against the keys trusted for ``source`` and every
     record is re-hashed; it fails closed. A batch with no envelope needs ``unsigned=True``
     (no silent downgrade). Later commits classify their records against the registered
     batches. Returns an :class:`~provenance.lineage.register.AddResult`.
+    The same records signed again after every registration of them stopped attesting
+    (the key that signed them was revoked) are registered again as ``SOURCE@ROOT12.2``
+    (``AddResult.earlier_registrations`` names the earlier ones). ``kept_log_state``
+    (one path or several: log states kept outside the store) refuses a log that no longer
+    holds one, before and inside the write.
     Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
-    changed since signing), ``InputError`` (no envelope and not ``unsigned``, batch
-    already registered, bad data).
+    changed since signing, a kept log state the log lost), ``InputError`` (no envelope and
+    not ``unsigned``, batch already registered and still attested, bad data).
     """
     from provenance.lineage.register import add_batch
 
-    return add_batch(open_store(store, pins), dataset(data, **read), source, optional_path(envelope), unsigned)
+    opened = open_store(store, pins)
+    kept = None
+    if kept_paths(kept_log_state):
+        from provenance.kept_log import KeptLog
+
+        kept = KeptLog.held(opened, kept_paths(kept_log_state), "batch registration")
+    return add_batch(opened, dataset(data, **read), source, optional_path(envelope), unsigned, kept_log=kept)
 
 
 def quarantine(

@@ -88,6 +88,7 @@ def add(
         False, "--unsigned", help="Register an unsigned batch (needed when there is no envelope; never implied)."
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
+    kept_state: list[str] = KeptStateOpt,
     force: bool = typer.Option(
         False, "--force", help="Register an unsigned batch whose records another source's batch registers already."
     ),
@@ -95,18 +96,25 @@ def add(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Register a batch and its records; a signed batch is verified first against the keys trusted for its source."""
+    """Register a batch and its records; a signed batch is verified first against the keys trusted for its source.
+
+    The same records signed again with a key trusted now, after every registration of them stopped attesting (a
+    revoked key), are registered again as SOURCE@ROOT12.2.
+    """
     from provenance.lineage import register
 
     spec = flags.spec(data)
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
     store = open_store(pins)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # and one no verifier relies on
+    kept = held_states(store, kept_state, "batch registration")  # a log cut back is not written over (exit 1)
     # an unsigned batch is read as the newest version read its data (the next commit reads it so), flags winning;
     # not the options naming columns a batch need not have (the version's source, id and metadata columns)
     reading = read_as_version(store, None, spec, frozenset({"label_column", "encoding", "tree_reader"}))
     with reading.errors_explained():
-        result = register.add_batch(store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force)
+        result = register.add_batch(
+            store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force, kept_log=kept
+        )
     for warning in result.warnings:  # registered all the same (exit 0)
         typer.echo(f"Warning: {visible(warning)}", err=True)
     given = sorted(given_flags() - {"labels_csv", "kind"})  # a labels CSV named here is read (check_batch)
@@ -120,6 +128,15 @@ def add(
         return
     how = f"signed by key {(result.keyid or '')[:16]}" if result.signed else "UNSIGNED"
     echo(f"Added batch {result.batch}: {result.records} records from {source!r}, {how}")
+    if result.earlier_registrations:
+        earlier = visible(", ".join(result.earlier_registrations))
+        verb = "attests" if len(result.earlier_registrations) == 1 else "attest"
+        echo(
+            f"  registered again: {earlier} {verb} nothing under your pins (prov sources says why); the next "
+            "commit attests these records by this registration's signature"
+        )
+    for line in extends_lines(kept):
+        echo(line)
 
 
 @command("withdraw")
@@ -242,6 +259,11 @@ def sources(
 
     for item in info["lineage_not_trusted"]:
         echo(f"under your pins, {not_trusted_line(item)}")
+    named = {item["batch"] for item in info["lineage_not_trusted"]}
+    for item in info["batches_not_attesting"]:
+        if item["batch"] not in named:  # a registration this version does not rely on: said once, here
+            batch, source, reason = (visible(str(item[k])) for k in ("batch", "source", "reason"))
+            echo(f"under your pins, batch {batch} ({source}) attests nothing: {reason}")
     from provenance.lineage.withdraw import withdrawal_line
 
     for w in info["withdrawals"]:

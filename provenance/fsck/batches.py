@@ -11,6 +11,7 @@ import sqlite3
 from provenance import keys, signing
 from provenance.fsck import trust_rows
 from provenance.fsck.problems import Inspection
+from provenance.lineage.batch_ids import names_batch
 from provenance.manifest import Manifest
 
 
@@ -26,7 +27,7 @@ def check_batch(insp: Inspection, row: dict) -> None:
         insp.error(
             check, f"its manifest's Merkle root {root[:16]} differs from the stored {str(row['merkle_root'])[:16]}"
         )
-    if bid != f"{row['source']}@{root[:12]}":
+    if not names_batch(bid, str(row["source"]), manifest.root):  # SOURCE@ROOT12, or SOURCE@ROOT12.N
         insp.error(check, f"its name does not match its source {row['source']!r} and root {root[:12]}")
     if len(manifest) != row["records"]:
         insp.error(check, f"{row['records']} records stored, its manifest has {len(manifest)}")

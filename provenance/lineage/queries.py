@@ -154,8 +154,10 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     version's signed lineage judged under ``store.pins`` as ``prov check`` judges it
     (``lineage.judged``): after a revocation, the revoked key's batches attest nothing.
     Returns ``{"version", "sources": [...], "unattributed_without_source", "withdrawals",
-    "lineage_not_trusted"}`` (``JudgedLineage.not_trusted``; each source's own items, without
-    ``source``, are its ``not_trusted``);
+    "lineage_not_trusted", "batches_not_attesting"}`` (``JudgedLineage.not_trusted``; each source's own items,
+    without ``source``, are its ``not_trusted``; ``batches_not_attesting``: every registered signed batch,
+    in any version or none, that attests nothing under the pins, ``standing.untrusted_batches``: a revoked
+    key's registration stays named there, with its revocation, after it was registered again);
     each source has ``withdrawn_batches`` (how many of its batches a withdrawal the pins
     honour covers) and ``quarantined_in`` (the versions that are a signed ``prov quarantine
     --source`` of it), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
@@ -214,12 +216,15 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 ],
             }
         )
+    from provenance.lineage.standing import untrusted_batches
+
     return {
         "version": tag,
         "sources": out,
         "unattributed_without_source": unsourced,
         "withdrawals": withdrawals,
         "lineage_not_trusted": not_trusted,
+        "batches_not_attesting": [u.to_dict() for u in untrusted_batches(store).values()],
     }
 
 

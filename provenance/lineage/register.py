@@ -2,7 +2,8 @@
 
 Every later commit classifies its records against the registered batches
 (``lineage/classify.py``). A batch is registered once, under the id
-``<source>@<first 12 hex digits of its Merkle root>``.
+``<source>@<first 12 hex digits of its Merkle root>``, unless every registration of it stopped attesting
+(a revoked key) and the source signs it again: that is ``<id>.2`` (``lineage/reregister.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from provenance import clock
 from provenance.errors import InputError, VerificationError
+from provenance.lineage.batch_ids import registration_id
 from provenance.lineage.batches import batch_id, check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
@@ -25,6 +27,9 @@ from provenance.store import audit
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust import source_keys as trust
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
 
 
 @dataclass
@@ -40,6 +45,7 @@ class AddResult:
     envelope: str | None
     labels: dict[str, int]
     warnings: list[str] = field(default_factory=list)  # said on stderr by prov add; recorded all the same
+    earlier_registrations: list[str] = field(default_factory=list)  # SOURCE@ROOT12[.N] this registration follows
 
     def to_dict(self) -> dict:
         """The result as JSON-able data."""
@@ -93,12 +99,42 @@ def _portable_path(store: Store, path: str) -> str:
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
 
 
-def _refuse_registered(store: Store, path: str, bid: str) -> None:
+def _registration_id(store: Store, path: str, first: str, signed: bool) -> tuple[str, list[str]]:
+    """The id to register batch ``first`` (``SOURCE@ROOT12``) under, and its earlier registrations' ids, oldest
+    first: ``(first, [])`` for a new batch; ``(first.N, [first, ...])`` for a signed batch every earlier
+    registration of which attests nothing under the pins (``lineage/reregister.py``: a revoked key's).
+
+    Raises InputError (exit 2) for a batch registered already (an unsigned one; a registration still attesting
+    it; one pending), VerificationError (exit 1) for a row or entry ``prov add`` did not write.
+    """
+    from provenance.lineage import reregister
+
+    earlier = reregister.registrations(store, first) if signed else []
+    bid = first
+    if earlier:
+        for batch, _, _ in earlier:  # an entry with no row was planted (as below): said before anything else
+            if store.db.execute("select 1 from batches where batch = ?", [batch]).fetchone() is None:
+                _refuse_planted_entry(store, path, batch)
+        try:
+            attesting = reregister.still_attesting(store, earlier)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        if attesting is not None:
+            _refuse_registered(store, path, attesting[0], attesting[1])
+            raise InputError(f"{path}: these records are already registered as batch {attesting[0]}, {attesting[1]}")
+        bid = registration_id(first, len(earlier) + 1)
+    _refuse_registered(store, path, bid)
+    _refuse_planted_entry(store, path, bid)
+    return bid, [b for b, _, _ in earlier]
+
+
+def _refuse_registered(store: Store, path: str, bid: str, still: str = "") -> None:
     """Refuse (exit 2) a batch already registered, saying how from its ``batch.add`` audit entry (hash-chained,
     what lineage reads), not from the ``batches`` row alone: a row no entry registers was not written by
     ``prov add`` but planted in ``.prov/`` (report-trust12), and fails closed (exit 1) naming it instead of
     telling the caller their records are registered. Every ``prov add`` since batches existed wrote its entry
-    in the same write as its row, so no honest store holds a row without one."""
+    in the same write as its row, so no honest store holds a row without one. ``still`` ends the message
+    (why the registration still stands)."""
     row = store.db.execute("select signed, added_at from batches where batch = ?", [bid]).fetchone()
     if row is None:
         return
@@ -127,7 +163,7 @@ def _refuse_registered(store: Store, path: str, bid: str) -> None:
     signed = bool(facts["signed"]) if "signed" in facts else bool(row[0])
     raise InputError(
         f"{path}: these records are already registered as batch {bid} ({'signed' if signed else 'unsigned'}, "
-        f"added {facts.get('added_at') or row[1]}, audit entry {seq})"
+        f"added {facts.get('added_at') or row[1]}, audit entry {seq}){', ' + still if still else ''}"
     )
 
 
@@ -152,6 +188,7 @@ def add_batch(
     executor: Any = None,
     checkpoint: CheckpointKey | None = None,
     force: bool = False,
+    kept_log: KeptLog | None = None,
 ) -> AddResult:
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
@@ -161,7 +198,13 @@ def add_batch(
     accepted unsigned one. Its records then count as unattributed, and the default policy
     blocks unsigned additions from a source that has a trusted batch-signing key.
 
-    With ``checkpoint``, the write ends by signing an audit checkpoint with that key.
+    With ``checkpoint``, the write ends by signing an audit checkpoint with that key. ``kept_log``
+    (``--checkpoint PREV``: ``kept_log.KeptLog.held``, checked by the caller) is checked again first thing
+    inside the write: a log cut back meanwhile is not written over.
+
+    A signed batch whose records are registered already, by registrations that all attest nothing under the
+    pins now (the key that signed them was revoked; an unsigned one), is registered again as
+    ``SOURCE@ROOT12.N`` (``lineage/reregister.py``); one a registration still attests is refused.
 
     An unsigned batch whose records (digest and label) a batch of another source already registers,
     exactly those, is the same delivery under a second name (newcomer review 10, finding 9): refused
@@ -170,9 +213,10 @@ def add_batch(
     with a warning (``AddResult.warnings``): the default policy blocks its records.
 
     Raises InputError (no envelope and not ``unsigned``; already registered, under this
-    source or, unsigned and without ``force``, under another; unreadable
+    source (unsigned, still attested, or pending) or, unsigned and without ``force``, under another; unreadable
     data), VerificationError (a signature, key or record that does not verify; an audit
-    entry not written by ``prov add`` already registers the batch's id).
+    entry not written by ``prov add`` already registers the batch's id; the audit log no longer holds
+    a state of ``kept_log``).
     """
     trust.validate_source(source)
     if "://" not in spec.path and not os.path.exists(spec.path):  # before its envelope (newcomer review 14, #14)
@@ -192,9 +236,8 @@ def add_batch(
     else:
         hashed = hash_batch(spec, source, executor)
     m = hashed.manifest
-    bid = batch_id(source, m.root)
-    _refuse_registered(store, spec.path, bid)
-    _refuse_planted_entry(store, spec.path, bid)
+    first = batch_id(source, m.root)
+    bid, earlier = _registration_id(store, spec.path, first, envelope is not None)
     warnings = []
     if envelope_path is None:
         elsewhere = _registered_elsewhere(store, source, m, spec.path)
@@ -210,9 +253,13 @@ def add_batch(
     table = m.table.set_column(m.table.schema.get_field_index("batch"), "batch", pa.array([bid] * len(m), pa.string()))
     manifest = Manifest.from_table(table, m.digest_algorithm, m.label_kind)
     with store.write(checkpoint):
-        # Again under the lock: another process may have added the same batch meanwhile.
-        _refuse_registered(store, spec.path, bid)
-        _refuse_planted_entry(store, spec.path, bid)
+        if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over
+            kept_log.require_held(store)
+        # Again under the lock: another process may have added the same batch (or registration) meanwhile.
+        if _registration_id(store, spec.path, first, envelope is not None) != (bid, earlier):
+            raise InputError(
+                f"{spec.path}: batch {first} was registered again while these records were read; add again"
+            )
         manifest_oid = store.put_object(manifest.to_bytes(), "parquet")
         envelope_oid = store.put_object(envelope.raw, "json") if envelope else None
         added_at, data = clock.now_iso(), _portable_path(store, spec.path)
@@ -230,6 +277,7 @@ def add_batch(
                 "captured_at": captured,
                 "added_at": added_at,
                 "data": data,
+                **({"earlier_registrations": earlier} if earlier else {}),
             },
         )
         seq, _ = store.audit_head()
@@ -264,6 +312,7 @@ def add_batch(
         envelope.path if envelope else None,
         m.label_counts(),
         warnings,
+        earlier,
     )
 
 

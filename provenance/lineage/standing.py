@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
+from provenance.lineage.batch_ids import batch_id as batch_id  # callers name it here
+from provenance.lineage.batch_ids import names_batch
 from provenance.trust.pins import pins_of
 from provenance.trust.source_signatures import verify_for_source
 
@@ -30,11 +32,6 @@ if TYPE_CHECKING:
 
 # The in-toto predicate type of a signed batch; the envelope's shape is schemas/batch-envelope.schema.json.
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
-
-
-def batch_id(source: str, root: bytes) -> str:
-    """A batch's id: ``<source>@<first 12 hex digits of its Merkle root>``."""
-    return f"{source}@{root.hex()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ def judge_envelope(
         root = signing.subject_root(stmt)
     except (InputError, VerificationError) as exc:
         return Judged(raw, env, None, _without(name, str(exc)))
-    if batch != batch_id(str(pred.get("source")), root):
+    if not names_batch(batch, str(pred.get("source")), root):
         return Judged(raw, env, None, "its envelope was signed for another batch")  # attack review 5, finding 2
     return Judged(raw, env, stmt, None)
 
@@ -116,16 +113,37 @@ def untrusted_batches(store: Store) -> dict[str, Untrusted]:
 
     Which batches were registered, and which as signed, is read from the audit log
     (:func:`registered_batches`). Empty when every signed batch still verifies: the
-    lineage each version signed then stands for this verifier as it is.
+    lineage each version signed then stands for this verifier as it is. The reason of a batch
+    whose records a later registration (``SOURCE@ROOT12.N``, signed again) attests says so:
+    a version committed before it still relies on the revoked one; the next commit does not.
     """
     windows = any(k.valid_until for k in pins_of(store).source_keys(store))
     times = registration_times(store) if windows else {}  # only a key that expires needs them
     out: dict[str, Untrusted] = {}
-    for batch, source, signed, envelope_oid, _ in registered_batches(store):
+    registered = registered_batches(store)
+    for batch, source, signed, envelope_oid, _ in registered:
         if signed:
             judged = judge_envelope(store, batch, envelope_oid, times.get(batch))
             if judged.reason is not None:
                 out[batch] = Untrusted(batch, source, judged.reason)
+    again = _registered_again(registered, out)
+    return {b: Untrusted(u.batch, u.source, u.reason + again[b]) if b in again else u for b, u in out.items()}
+
+
+def _registered_again(registered: list[tuple[str, str, bool, str | None, str]], untrusted: dict) -> dict[str, str]:
+    """Batch -> ``; its records are registered again as batch B.N, ...`` for each batch of ``untrusted`` a later
+    signed registration of the same records (``batch_ids``: ``SOURCE@ROOT12.N``) attests under the pins."""
+    from provenance.lineage.batch_ids import first_registration
+
+    standing = [(b, first_registration(b)[0]) for b, _, signed, _, _ in registered if signed and b not in untrusted]
+    out = {}
+    for batch in untrusted:
+        later = [b for b, first in standing if first == first_registration(batch)[0] and b != batch]
+        if later:
+            out[batch] = (
+                f"; its records are registered again as batch {later[-1]}, signed by a trusted key: versions "
+                "committed since attest them by it"
+            )
     return out
 
 

@@ -88,8 +88,9 @@ def withdraw_batch(
 
     Args:
         store: the open store.
-        batch: a registered batch id, ``SOURCE@`` and the first 12 hex digits of its root
-            (as ``prov add`` and ``prov sources`` print it).
+        batch: a registered batch id, ``SOURCE@`` and the first 12 hex digits of its root, with ``.N`` for
+            its N-th registration (``SOURCE@ROOT12.2``: signed again after a revocation), as ``prov add`` and
+            ``prov sources`` print it.
         key_path: a maintainer's private key (PKCS#8 PEM) that the store's pins trust for
             ``commit`` (with nothing pinned, a key registered in the store).
         reason: why, for a later reader (not empty).
@@ -107,11 +108,11 @@ def withdraw_batch(
     """
     if not reason.strip():
         raise InputError("a withdrawal needs a --reason a later reader can check")
-    from provenance.lineage.batches import batch_id  # pyarrow: not on `prov show`'s path
+    from provenance.lineage.standing import names_batch
 
     _, detail = _registration(store, batch)
     source, root = str(detail.get("source")), str(detail["merkle_root"])
-    if batch != batch_id(source, bytes.fromhex(root)):
+    if not names_batch(batch, source, bytes.fromhex(root)):
         raise InputError(f"batch {batch!r}: its registration names another batch (source {source}, root {root[:12]})")
     private, keyid = private_key_for_role(store, key_path, COMMIT, "withdrawal")
     if batch in withdrawn_batches(store, pins_of(store).role_keys(COMMIT, store), signed_entries(store)):
@@ -190,7 +191,7 @@ def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
 
     A withdrawal is honoured only if its envelope verifies under ``role``, carries
     ``PREDICATE_TYPE``, names the entry's batch under the batch's own id (``SOURCE@root[:12]``
-    of its signed root), names the chain hash and position of that batch's ``batch.add``
+    of its signed root, or ``.N`` after it for a later registration), names the chain hash and position of that batch's ``batch.add``
     entry in this store's log (so one made in another store does not count here), names as
     ``logHead`` the position and recomputed chain hash of the entry right before its own
     (so one made in a copy whose log diverged does not count here), and its own entry is
@@ -232,13 +233,13 @@ def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
 
 def _unbound(store: Store, subject: str, seq: int, pred: dict, signed: int) -> str | None:
     """Why a verified withdrawal predicate does not hold for entry ``seq`` of this store, or None."""
-    from provenance.lineage.batches import batch_id  # pyarrow: not on `prov show`'s path
+    from provenance.lineage.standing import names_batch
 
     try:
-        own_id = batch_id(str(pred.get("source")), bytes.fromhex(str(pred.get("merkleRoot"))))
+        own = names_batch(subject, str(pred.get("source")), bytes.fromhex(str(pred.get("merkleRoot"))))
     except ValueError:
         return "it names no valid Merkle root"
-    if not pred.get("batch") == subject == own_id:
+    if not (pred.get("batch") == subject and own):
         return f"it withdraws batch {pred.get('batch')}, not {subject}"
     entry = registration_entry(store, subject)
     bound = pred.get("registration")

@@ -130,16 +130,27 @@ def registered_twice(db) -> str | None:
     """The error of a log in which two ``batch.add`` entries register one batch id, or None.
 
     ``prov add`` registers an id once, so a second entry was written by hand (a planted
-    entry for an upcoming batch, attack review 6 finding 10): ``prov audit verify``,
+    entry for an upcoming batch, attack review 6 finding 10), and it registers ``SOURCE@ROOT12.N``
+    only after ``SOURCE@ROOT12.(N-1)`` (``lineage/batch_ids.py``), so one out of order was written by hand
+    too (``... entry S registers batch B.N, but no earlier entry registers B.(N-1) ...``): ``prov audit verify``,
     ``prov fsck`` and the lineage reader (``provenance.lineage.evidence``) all call it
     broken, in these words: ``audit log is broken: batch ID is registered twice (entries A and B)...``.
     """
+    from provenance.lineage.batch_ids import first_registration, registration_id
+
     seen: dict[str, int] = {}
     for seq, subject in db.execute("select seq, subject from audit where action = 'batch.add' order by seq"):
         if subject in seen:
             return (
                 f"audit log is broken: batch {subject} is registered twice (entries {seen[subject]} and {seq}); "
                 "one was not written by prov add"
+            )
+        first, n = first_registration(subject)
+        before = registration_id(first, n - 1) if n > 1 else None
+        if before is not None and before not in seen:
+            return (
+                f"audit log is broken: entry {seq} registers batch {subject}, but no earlier entry registers "
+                f"{before}; prov add numbers a batch's registrations in order, so it was not written by prov add"
             )
         seen[subject] = seq
     return None

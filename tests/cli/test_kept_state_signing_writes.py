@@ -1,5 +1,5 @@
-"""``--checkpoint PREV`` on the signing writes that make no version: ``prov trust add``, ``trust retire``, ``waive``
-and ``withdraw`` (README Known gaps, left from attack reviews 18-19), replayed in the trust world with sqlite3.
+"""``--checkpoint PREV`` on the signing writes that make no version: ``prov trust add``, ``trust retire``, ``waive``,
+``withdraw`` (README Known gaps, left from attack reviews 18-19) and ``add``, replayed in the trust world with sqlite3.
 
 Each signs over the log it extends (a trust entry, a retirement, a waiver, a withdrawal, each with its checkpoint),
 so one written onto a log a ``.prov/`` writer cut back vouches for the cut. The replay: the maintainer revokes the
@@ -23,14 +23,16 @@ from provenance import keys
 from provenance.errors import VerificationError
 from provenance.gate.waivers import create_waiver
 from provenance.kept_log import KeptLog
+from provenance.lineage.register import add_batch
 from provenance.lineage.withdraw import withdraw_batch
+from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.store.checkpoints import CheckpointKey
 from provenance.trust import rowless
 from provenance.trust import source_keys as trustlib
 from provenance.trust.pins import Pins
 from provenance.version_facts import load_manifest
-from support import one_line, roll_back_log, store_fingerprint
+from support import new_records, one_line, roll_back_log, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -82,7 +84,15 @@ def _commands(folder: Path) -> dict[str, tuple[str, ...]]:
         ),  # fmt: skip
         "waive": ("waive", _a_digest(folder), "--version", "v3", "--detector", "combined", "--reason", "ok", *KEY),
         "withdraw": ("withdraw", _crowd_batch(folder), "--reason", "not shipped", *KEY),
+        "add": _new_batch(folder),
     }
+
+
+def _new_batch(folder: Path) -> tuple[str, ...]:
+    """``prov add`` of a new unsigned batch (``support.new_records``) with its checkpoint: it too writes onto the
+    log (a ``batch.add`` entry the next commit signs over), so it takes ``--checkpoint PREV``."""
+    new_records(str(folder / "new-batch.parquet"))
+    return ("add", "new-batch.parquet", "--source", "crowd", "--unsigned", "--checkpoint-key", "maintainer.key")
 
 
 def test_each_signing_write_refuses_a_log_that_lost_the_kept_state(prov, template_trust, workdir):
@@ -112,6 +122,7 @@ def test_each_signing_write_extends_a_kept_state_the_log_holds(prov, template_tr
 def _writes(folder: Path) -> dict[str, Callable[[Store, KeptLog], object]]:
     """Each library call the command makes, given the kept state checked before the cut."""
     digest, batch = _a_digest(folder), _crowd_batch(folder)
+    new_records(str(folder / "new-batch.parquet"))
 
     def retire(store: Store, kept: KeptLog) -> object:
         [target] = [k for k in store.pins.source_keys(store, "vendor") if k.keyid == _vendor_keyid()]
@@ -122,10 +133,13 @@ def _writes(folder: Path) -> dict[str, Callable[[Store, KeptLog], object]]:
         "retirement": retire,
         "waiver": lambda s, k: create_waiver(s, "v3", digest, "combined", "ok", "maintainer.key", None, k),
         "withdrawal": lambda s, k: withdraw_batch(s, batch, "maintainer.key", "not shipped", k),
+        "batch registration": lambda s, k: add_batch(
+            s, DatasetSpec(str(folder / "new-batch.parquet")), "crowd", unsigned=True, kept_log=k
+        ),
     }
 
 
-@pytest.mark.parametrize("what", ["trust entry", "retirement", "waiver", "withdrawal"])
+@pytest.mark.parametrize("what", ["trust entry", "retirement", "waiver", "withdrawal", "batch registration"])
 def test_the_kept_state_is_checked_again_inside_the_write(prov, template_trust, workdir, what):
     """Cut after the early check (the lock free): the write itself refuses and leaves the store as the cut left it."""
     write = _writes(workdir)[what]

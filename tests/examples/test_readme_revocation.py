@@ -4,12 +4,14 @@ A maintainer following only the README had to assemble revoke, keep, and pass-to
 spread over the Commands table, Kept log states and A stolen key. The block runs in the tour's folder, in the
 tour's shell, each line exiting 0; then a ``.prov/`` writer rolls the log back to before the revocation with
 sqlite3 (its entries, the checkpoints over them, the trust row's revocation and v6), and the states the block
-kept refuse the rolled-back log. The re-signing the Known gaps entry describes is replayed too: ``prov add``
-refuses the vendor's batch signed again with its new key.
+kept refuse the rolled-back log. The block's re-signing step registers the vendor's genuine batch again
+(``vendor@ROOT12.2``) so v6 attests it; the stolen key signing it again is refused, and so is the batch a
+third time (its new registration still attests it).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sqlite3
@@ -51,15 +53,31 @@ def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollb
     kept = tmp_path / "kept"
     assert (kept / "revoked.json").is_file() and (kept / "v6.json").is_file()
 
-    # the Known gaps entry: the same records signed again with the vendor's new key are refused as registered
+    # the vendor's genuine batch signed again with its new key is registered again and attested by v6
+    assert re.search(r"Added batch vendor@[0-9a-f]{12}\.2: 400 records from 'vendor', signed by key", said), said
+    assert re.search(r"registered again: vendor@[0-9a-f]{12} attests nothing under your pins", said), said
     folder = tmp_path / "tour"
     pin = f"export PROV_SIGNERS={folder}/keys/maintainer.pub; source ../.venv/bin/activate; "
-    again = subprocess.run(
-        ["bash", "-c", pin + "prov sign batch.parquet --source vendor --key keys/vendor-2.key --force && "
-         "prov add batch.parquet --source vendor"],
-        cwd=folder, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert again.returncode == 2 and "these records are already registered as batch vendor@" in again.stderr
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", pin + command], cwd=folder, capture_output=True, text=True, env=env)
+
+    shown = json.loads(run("prov show v6 --json").stdout)
+    assert shown["attested"] >= 400 and not shown["lineage_not_trusted"], shown
+    v5 = " ".join(run("prov show v5").stdout.split() + run("prov show v5").stderr.split())
+    assert "which was revoked" in v5 and "registered again as batch vendor@" in v5, v5
+
+    # the stolen key signs the same records (or any) again: refused, the store as it was
+    before = (folder / ".prov" / "prov.db").read_bytes()
+    stolen = run(
+        "prov sign batch.parquet --source vendor --key keys/vendor.key --force --out stolen.prov.json && "
+        "prov add batch.parquet --source vendor --envelope stolen.prov.json"
+    )
+    assert stolen.returncode == 1 and "revoked" in stolen.stderr, stolen.stderr
+    assert (folder / ".prov" / "prov.db").read_bytes() == before
+    # the genuine batch a third time: its registration .2 still attests it
+    again = run("prov add batch.parquet --source vendor")
+    assert again.returncode == 2 and "still attested under your pins" in " ".join(again.stderr.split()), again.stderr
 
     # a .prov/ writer rolls the log back to before the revocation; the states kept outside refuse it
     db = sqlite3.connect(folder / ".prov" / "prov.db")
