@@ -17,7 +17,7 @@ from provenance.sources import memory, table_files, tables, text_tables, tree_ha
 from provenance.sources.external_sort import ExternalSort, sorted_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.listing import Entry, Listing
-from provenance.sources.sample_capture import CapturedSample, CaptureLimits, SampleCapture
+from provenance.sources.sample_capture import CapturedSample, SampleCapture, keep_limits, partition_capture
 from provenance.sources.spill import spill_part
 from provenance.sources.table_files import TableFile, TableFiles
 from provenance.sources.table_types import arrow_type_named, check_parts, settle_text_types
@@ -107,26 +107,16 @@ def resolve_kind(spec: DatasetSpec, fs=None) -> str:
     return "table" if table_files.has_table_files(spec.path) else "tree"
 
 
-# The profile sample's capture limits the last table partition hashed in this process reached, under the
-# token of the hashing run it belongs to (one run's rows, read with one set of types): the next partition
-# of the same run starts from them instead of pooling its first batch whole (issue 15: ~0.07 us a row of
-# a worker's ~1.2 us). Another run's token finds nothing: limits never pass from one manifest to another.
-_carried: dict[str, CaptureLimits] = {}
-
-
 def _hash_partition(task):
     """Hash one partition in a worker; spill it to ``spill`` (a local path) if given."""
     kind, source, args, spill = task
     if kind == "table":
         file, options, prefix, fs, row_groups, first_row, forced, salt, run = args
-        capture = None
-        if capturable(file, options, fs):
-            capture = SampleCapture(source, salt=salt, limits=_carried.get(f"{run}\0{source}"))
+        capture = partition_capture(source, salt, run) if capturable(file, options, fs) else None
         part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced, capture)
         part.sample = capture.result() if capture is not None else None
-        if capture is not None and run:
-            _carried.clear()  # only the newest run's: a long-lived worker keeps no more
-            _carried[f"{run}\0{source}"] = capture.limits()
+        if capture is not None:
+            keep_limits(capture, run)
     else:
         root, entries, fs, images, seen = args
         part = tree_hashing.hash_files(root, entries, fs, images, seen)

@@ -357,3 +357,24 @@ class SampleCapture:
             if other.copies is None:
                 self.tied = True
             self.add(other.keys, other.content, other.copies)
+
+
+# The capture limits the last table partition hashed in this process reached, under the token of the
+# hashing run it belongs to (one run's rows, read with one set of types): the next partition of the same
+# run starts from them instead of pooling its first batch whole (issue 15: ~0.07 us a row of a worker's
+# ~1.2 us). Another run's token finds nothing: limits never pass from one manifest to another.
+_carried: dict[str, CaptureLimits] = {}
+
+
+def partition_capture(default_source: str | None, salt: bytes | None, run: str) -> SampleCapture:
+    """A capture for one partition of hashing run ``run`` (``build._table_tasks``' token; "": none), starting
+    from the limits this process's last partition of the same run and default source reached (:func:`keep_limits`)."""
+    return SampleCapture(default_source, salt=salt, limits=_carried.get(f"{run}\0{default_source}") if run else None)
+
+
+def keep_limits(capture: SampleCapture, run: str) -> None:
+    """Keep ``capture``'s limits for this process's next partition of run ``run``, and only them: a
+    long-lived worker (a Dask cluster's) holds one run's limits at most."""
+    if run:
+        _carried.clear()
+        _carried[f"{run}\0{capture.default_source}"] = capture.limits()

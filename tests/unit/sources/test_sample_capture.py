@@ -262,14 +262,14 @@ def test_a_workers_partitions_of_one_run_start_from_the_limits_the_last_one_reac
 def test_limits_never_pass_from_one_hashing_run_to_another(tmp_path):
     # a worker that hashed another dataset (another run token) first: its limits would drop rows of this
     # one that the sample needs; each run starts bare, and a long-lived worker keeps only the newest run's
-    from provenance.sources import build
+    from provenance.sources import sample_capture
 
     salt = b"\x03" * 32
     _write(tmp_path / "big", 30000, 2, 1, seed=1, group=15000)  # its limits: keys far below most of "small"'s
     _write(tmp_path / "small", 3000, 2, 1, seed=2)
     _partition_pools(tmp_path / "big", salt, ["run-big"])
-    assert [key.split("\0")[0] for key in build._carried] == ["run-big"]
+    assert [key.split("\0")[0] for key in sample_capture._carried] == ["run-big"]
     (after,) = _partition_pools(tmp_path / "small", salt, ["run-small"])
     (alone,) = _partition_pools(tmp_path / "small", salt, ["run-alone"])
     assert after.keys.equals(alone.keys) and after.copies.tolist() == alone.copies.tolist()
-    assert [key.split("\0")[0] for key in build._carried] == ["run-alone"]
+    assert [key.split("\0")[0] for key in sample_capture._carried] == ["run-alone"]
