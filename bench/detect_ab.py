@@ -81,7 +81,10 @@ def compiled_paths(tree: Path) -> list[str]:
             f"else 'no provenance.{module} in this tree')"
         )
         done = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, env=env)
-        lines.append(done.stdout.strip() or f"no provenance.{module} in this tree")
+        failed = done.stderr.strip().splitlines()[-1:] if done.returncode else []  # say why, not "absent"
+        lines.append(
+            done.stdout.strip() or (f"unknown ({failed[0]})" if failed else f"no provenance.{module} in this tree")
+        )
     return lines
 
 
