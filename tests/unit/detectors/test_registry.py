@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,19 @@ def test_both_passes_are_the_ones_the_detectors_compute_and_reuse(digits_split):
 
 def prefetched_radii(cache: dict) -> np.ndarray:
     return next(value[0] for key, value in cache.items() if key[0] == "delta-neighbours")
+
+
+def test_a_shared_pass_that_fails_is_reported_by_each_detector_that_needs_it(digits_split):
+    # a profile whose sample is not sorted by label: the delta x sample pass raises; run together, every
+    # detector that needs it reports that error at its own line, as when it runs alone, and the others run
+    broken = dataclasses.replace(digits_split.profile, sample_labels=digits_split.profile.sample_labels[::-1].copy())
+    together = {r.detector: r for r in run_detectors(broken, digits_split.delta(), fpr=0.01)}
+    for name in available_detectors():
+        alone = run_detectors(broken, digits_split.delta(), names=[name], fpr=0.01)[0]
+        assert _as_compared(together[name]) == _as_compared(alone), name
+    for name in ("collision", "duplicates", "knn_label", "outlier"):
+        assert together[name].status == "error"
+        assert "ValueError: nearest_by_label needs the points sorted by label" in together[name].error
+    with pytest.raises(ValueError, match="sorted by label"):
+        get_detector("duplicates").run(broken, digits_split.delta(), 0.01)
+    assert together["volume"].status == "ran"
