@@ -80,7 +80,11 @@ def compiled_paths(tree: Path) -> list[str]:
             f"import provenance.{module} as m, sys; print(m.path_description() if m.__file__.startswith(sys.argv[1]) "
             f"else 'no provenance.{module} in this tree')"
         )
-        done = subprocess.run([sys.executable, "-c", code, str(tree)], capture_output=True, text=True, env=env)
+        # run in the tree: ``python -c`` puts the working directory first on sys.path, and from another
+        # checkout of prov it would find that checkout's module instead of the tree's
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tree)], capture_output=True, text=True, env=env, cwd=tree
+        )
         failed = done.stderr.strip().splitlines()[-1:] if done.returncode else []  # say why, not "absent"
         lines.append(
             done.stdout.strip() or (f"unknown ({failed[0]})" if failed else f"no provenance.{module} in this tree")
