@@ -17,6 +17,11 @@ you trust and revoke it again`` when a ``.prov/`` writer deleted the revocation'
 "Revoke it again" is refused (exit 2, ``every key is already revoked``): ``trust revoke`` reads the row, so a
 maintainer with no older copy of ``.prov/`` has no command that writes the revocation back into the log, and every
 log state kept from then on (``audit checkpoint --out``) keeps a log without it.
+
+Finding A21a-4 (low): small21 made ``prov trust list`` show a revocation's reason, said to be read from the audit log
+(``revoked_in_log``), but the reason it shows is the ``trust`` row's, which a ``.prov/`` writer edits with sqlite3
+without breaking the hash chain (``prov audit verify`` passes; only ``prov fsck`` names the mismatch). ``prov keys
+list`` shows the ``key.revoke`` entry's reason; ``trust list`` could show the ``trust.revoke`` entry's the same way.
 """
 
 from __future__ import annotations
@@ -104,3 +109,18 @@ def test_a21a_3_a_row_only_revocation_cannot_be_revoked_again_as_the_mark_says(p
         f"revoking it again, as the mark says, left the log without the revocation (exit {r.exit_code}: "
         f"{r.output.strip()}; revoked_in_log {in_log})"
     )
+
+
+def test_a21a_4_trust_list_shows_the_rows_reason_not_the_logged_one(prov, template_trust, workdir):
+    """A21a-4: the maintainer revokes the vendor's key "laptop stolen"; the .prov/ writer rewrites the row's reason
+    to one that invites trusting the key again. The log (hash-chained, audit verify passes) still says why; trust
+    list, marking the revocation as found in the log, shows the writer's words."""
+    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+        *PINNED)  # fmt: skip
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("update trust set revoked_reason = 'routine rotation, no compromise' where source = 'vendor'")
+    _ok(prov, "audit", "verify", *PINNED)  # the row is no part of the hash chain
+    [vendor] = [k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]]
+    assert vendor["revoked_in_log"], vendor
+    assert vendor["revoked_reason"] == "laptop stolen", f"trust list shows the row's edited reason: {vendor}"
+    assert "laptop stolen" in _ok(prov, "trust", "list", *PINNED).stdout
