@@ -22,6 +22,14 @@ Finding A21a-4 (low): small21 made ``prov trust list`` show a revocation's reaso
 (``revoked_in_log``), but the reason it shows is the ``trust`` row's, which a ``.prov/`` writer edits with sqlite3
 without breaking the hash chain (``prov audit verify`` passes; only ``prov fsck`` names the mismatch). ``prov keys
 list`` shows the ``key.revoke`` entry's reason; ``trust list`` could show the ``trust.revoke`` entry's the same way.
+
+Finding A21a-5 (low-medium): ``batch_ids._NTH`` ends in ``$``, which also matches before a final newline, so a
+subject ``SOURCE@ROOT12.2\\n`` parses as the 2nd registration. A ``.prov/`` writer plants a ``batch.add`` entry (and
+row) with that subject after the revoked registration; ``prov audit verify`` passes (its predecessor is there) and
+the maintainer's next checkpoint covers it. The vendor's genuine ``prov add`` then counts it as ``.2`` and writes
+``.3``, and from then on ``prov audit verify``, ``prov commit`` and every lineage reader refuse the log, blaming the
+genuine entry: ``entry N registers batch ...3, but no earlier entry registers ...2 ... not written by prov add``.
+``\\Z`` (or ``fullmatch``) would parse the planted subject as no registration of the batch.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import sqlite3
 from pathlib import Path
 
 from provenance import keys
+from provenance.store import audit
+from support import store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -124,3 +134,37 @@ def test_a21a_4_trust_list_shows_the_rows_reason_not_the_logged_one(prov, templa
     assert vendor["revoked_in_log"], vendor
     assert vendor["revoked_reason"] == "laptop stolen", f"trust list shows the row's edited reason: {vendor}"
     assert "laptop stolen" in _ok(prov, "trust", "list", *PINNED).stdout
+
+
+def test_a21a_5_a_planted_registration_ending_in_a_newline_makes_prov_add_break_the_log(prov, template_trust, workdir):
+    """A21a-5: the .prov/ writer plants ``vendor@ROOT12.2\\n`` (entry chained as prov chains it, and a row) after the
+    revoked registration; audit verify passes and a maintainer's checkpoint covers it. The genuine re-registration
+    must then either be refused (store unchanged) or leave a log prov's own readers accept: today it writes ``.3``
+    and the log is called broken, naming the genuine entry as not written by prov add."""
+    db_path = workdir / ".prov" / "prov.db"
+    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+        *PINNED)  # fmt: skip
+    _ok(prov, "keys", "generate", "vendor-2")
+    _ok(prov, "trust", "add", "vendor", "vendor-2.pub", *KEY, *PINNED)
+    _ok(prov, "sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor-2.key", "--out", "again.prov.json")
+    with sqlite3.connect(db_path) as db:
+        [(first, detail)] = db.execute(
+            "select subject, detail from audit where action = 'batch.add' and subject like 'vendor@%'"
+        )
+        audit.append(db, "batch.add", first + ".2\n", json.loads(detail))
+        columns = [c[1] for c in db.execute("pragma table_info(batches)")]
+        row = dict(zip(columns, db.execute("select * from batches where batch = ?", [first]).fetchone()))
+        row["batch"] = first + ".2\n"
+        db.execute(
+            f"insert into batches ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+            [row[c] for c in columns],
+        )
+    _ok(prov, "audit", "verify", *PINNED)  # the planted entry passes: its predecessor is in the log
+    _ok(prov, "audit", "checkpoint", *KEY, *PINNED)  # the maintainer's next signature covers it
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "again.prov.json", *PINNED)
+    if r.exit_code != 0:
+        assert store_fingerprint(workdir / ".prov") == before, "a refused prov add changed the store"
+        return
+    verified = prov("audit", "verify", *PINNED)
+    assert verified.exit_code == 0, f"prov add {r.stdout.split()[2]} left a log prov calls broken: {verified.output}"
