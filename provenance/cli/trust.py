@@ -136,8 +136,8 @@ def trust_revoke(
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
 
     When the key signed registered batches it is revoked only with --yes: their records stop being attested
-    in every version (prov add refuses the same records signed again by a new key: the same batch; the source's
-    later batches, signed with a new key prov trust add trusts, are attested). With --checkpoint-key, the checkpoint
+    in every version, until the source signs the same records again with a new key prov trust add trusts: prov add
+    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key, the checkpoint
     over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state, or a
     .prov/ writer can roll the revocation back unseen.
     """
@@ -203,9 +203,9 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
         keys = ", ".join(sorted({k[:16] for _, k in rows}))
         raise InputError(
             f"key {keys} of {source} signed {len(rows)} registered batch(es): {batches}; revoking it makes their "
-            "records unattributed in every version and no command undoes it (prov add refuses the same records "
-            "signed again by a new key: the same batch; only the source's later batches, signed with a new key "
-            "prov trust add trusts, are attested); pass --yes to revoke it"
+            "records unattributed in every version and no command undoes it (the source may sign the same records "
+            "again with a new key prov trust add trusts: prov add registers them again and the next commit attests "
+            "them); pass --yes to revoke it"
         )
 
 
