@@ -370,14 +370,16 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 if r["counted"]
                 else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
+        # the revocation after the mark, so the mark stays under "(under your pins)"; a counted revoked entry is
+        # one whose revocation counts, not a key still trusted (newcomer review 21: "revoked ... counted")
         why = f", reason {revocations.shown_reason(r['revoked_reason'])}" if r["revoked_reason"] else ""
+        revocation = ""
+        if r["revoked_at"]:
+            held = "the revocation counts: " if r["counted"] and r["revoked_in_log"] else ""
+            revocation = f" ({held}revoked {visible(str(r['revoked_at']))}{why})"
         if r["revoked_at"] and not r["revoked_in_log"]:
-            mark += f"  {revocations.ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
-        echo(
-            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
-            + (f"  revoked {visible(str(r['revoked_at']))}{why}" if r["revoked_at"] else "")
-            + mark
-        )
+            revocation += f"  {revocations.ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
+        echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}" + mark + revocation)
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)
         from provenance.trust.statements import foreign_entries
 

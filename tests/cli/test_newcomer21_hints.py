@@ -67,3 +67,15 @@ def test_the_revoked_release_warning_leads_to_a_new_version_not_a_new_attestatio
         assert r.exit_code == 0, f"prov {' '.join(step)}: {r.output}"
     r = prov("verify", "v4", "--attestation", "v4.attestation.json", "--no-data", "--fail-on-revoked", *PINNED)
     assert r.exit_code == 0 and "no longer attested" not in r.stderr, r.output
+
+
+def test_trust_list_keeps_a_revoked_keys_mark_under_its_header_and_says_what_counts(prov, template_trust, workdir):
+    """`vendor  ...  revoked  no validity window  revoked T, reason "stolen"  counted`: the revocation pushed the
+    mark two columns right of "(under your pins)", and "revoked ... counted" read as a stolen key still trusted."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "stolen", "--yes", *PINNED)
+    assert r.exit_code == 0, r.output
+    lines = prov("trust", "list", *PINNED).stdout.splitlines()
+    row = next(line for line in lines if vendor[:16] in line)
+    assert row.index("counted") == lines[0].index("(under your pins)"), lines
+    assert "counted (the revocation counts: revoked " in row and 'reason "stolen")' in row, row
