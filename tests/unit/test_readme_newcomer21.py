@@ -19,3 +19,12 @@ def test_the_trust_row_and_its_paragraph_show_the_same_usage_for_each_subcommand
     assert [s.split()[0] for s in table] == ["prov", "retire", "revoke", "list"], table
     assert table == detail
     assert any(s.startswith("retire ") and "[--yes]" in s for s in table)
+
+
+def test_a_stolen_keys_revocation_bullet_names_the_way_back_for_genuine_records():
+    """The condensed "A stolen key" said only to quarantine the source or withdraw the batch, both of which drop
+    the vendor's genuine records; the full text (docs/reference.md) and the step by step have it sign them again."""
+    section = README[README.index("### A stolen key") : README.index('<a id="revoking-step-by-step"></a>')]
+    bullet = section[section.index("- **Revocation**") :].split("\n- ")[0]
+    assert "sign them again with a" in " ".join(bullet.split()), bullet
+    assert "[step by step](#revoking-step-by-step)" in bullet, bullet
