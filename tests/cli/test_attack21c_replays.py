@@ -13,7 +13,8 @@ Finding A21c-2 (low): A21a-4 made ``prov trust list`` show the reason the log's 
 ``prov add``'s refusal of a batch a revoked key signs (``trust.source_signatures._explain``) still gives the ``trust``
 row's time and reason (``revocations.revoked_source_keys`` reads the row first), in prov's own words: ``which was
 revoked at 2099-01-01T00:00:00+00:00 (routine rotation, no compromise)``, after a ``.prov/`` writer edited the row of
-a key revoked "laptop stolen" (``prov audit verify`` passes).
+a key revoked "laptop stolen" (``prov audit verify`` passes). The lists themselves (``trust list``, ``keys list``,
+text and ``--json``) show the log's reason beside the row's time: a revocation made today reads "revoked 2099-01-01".
 
 Finding A21c-3 (low-medium, older than lead21d): ``prov keys revoke`` finds its key with ``keyid like PREFIX%``
 (``maintainer_keys.resolve_key``). A ``.prov/`` writer (the thief of the maintainer's key, on a CI runner that writes
@@ -24,6 +25,7 @@ exact id should win over a longer one.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from support import new_records, store_fingerprint
@@ -101,4 +103,23 @@ def test_a21c_3_a_planted_key_row_extending_the_id_blocks_revoking_the_stolen_ma
         logged = [s for (s,) in db.execute("select subject from audit where action = 'key.revoke'")]
     assert r.exit_code == 0 and logged == [keyid], (
         f"the stolen key, named by its whole id, could not be revoked (exit {r.exit_code}): {_words(r.output)}"
+    )
+
+
+def test_a21c_2_the_lists_show_the_rows_revocation_time_beside_the_logged_reason(prov, template_trust, workdir):
+    """A21c-2, the lists: trust list and keys list take the revocation's reason from the log (A21a-4) but its time from
+    the row, which the .prov/ writer moved to 2099; the time the log's entry holds is the one to show."""
+    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    [key] = [k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]]
+    _ok(prov, "keys", "revoke", key["keyid"][:16], "--reason", "laptop stolen", "--yes", *PINNED)
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        logged = {s: json.loads(d)["revoked_at"] for s, d in db.execute("select subject, detail from audit where "
+                                                                        "action in ('trust.revoke', 'key.revoke')")}  # fmt: skip
+        db.execute("update trust set revoked_at = '2099-01-01T00:00:00+00:00' where source = 'vendor'")
+        db.execute("update keys set revoked_at = '2099-01-01T00:00:00+00:00'")
+    [vendor] = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    [maintainer] = json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]
+    shown = {"vendor": vendor["revoked_at"], "maintainer": maintainer["revoked_at"]}
+    assert shown == {"vendor": logged["vendor"], "maintainer": logged[key["keyid"]]}, (
+        f"the lists show the row's revocation time, not the log's {logged}: {shown}"
     )
