@@ -123,3 +123,20 @@ def test_a21c_2_the_lists_show_the_rows_revocation_time_beside_the_logged_reason
     assert shown == {"vendor": logged["vendor"], "maintainer": logged[key["keyid"]]}, (
         f"the lists show the row's revocation time, not the log's {logged}: {shown}"
     )
+
+
+def test_a21c_3_a_planted_trust_row_extending_the_id_blocks_revoking_one_source_key(prov, template_trust, workdir):
+    """A21c-3, source keys: the same copied row in ``trust`` makes ``trust revoke vendor --key-id`` with the whole id
+    "matches 2 keys of vendor; give more characters"; only revoking every key of the source is left, which also
+    revokes a new key the source signs its genuine records with."""
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        columns = [c[1] for c in db.execute("pragma table_info(trust)")]
+        [row] = [dict(zip(columns, r)) for r in db.execute("select * from trust where source = 'vendor'")]
+        keyid = row["keyid"]
+        row["keyid"] = keyid + "0"
+        db.execute(
+            f"insert into trust ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
+            [row[c] for c in columns],
+        )
+    r = prov("trust", "revoke", "vendor", "--key-id", keyid, "--reason", "laptop stolen", "--yes", *PINNED)
+    assert r.exit_code == 0, f"the vendor's key, named by its whole id, could not be revoked: {_words(r.output)}"
