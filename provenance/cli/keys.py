@@ -123,7 +123,10 @@ def keys_revoke(
     held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     row = resolve_key(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
-    if signed and not yes and not row["revoked_at"]:
+    from provenance.trust.logged_revocations import logged_maintainer_revocations
+
+    # a row that says revoked is no revocation the log holds: a .prov/ writer can plant it (attack review 21c, A21c-1)
+    if signed and not yes and row["keyid"] not in logged_maintainer_revocations(store):
         raise InputError(
             f"key {row['keyid'][:16]} ({row['name']}) signed {len(signed)} version(s): {', '.join(signed)}; revoking it "
             "makes them stop verifying and every check of them block, and no command undoes it (recover by "
@@ -166,7 +169,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     rows = []
     for r in store.db["keys"].rows_where(order_by="registered_at"):
         entry = logged.get(r["keyid"])  # a revocation counts wherever it is found: the row or the log
-        revoked_at = r["revoked_at"] or (entry["revoked_at"] or "?" if entry is not None else None)
+        # the time the log's entry holds, not the row's, which a .prov/ writer edits (attack review 21c, A21c-2)
+        revoked_at = (entry["revoked_at"] or "?") if entry is not None else r["revoked_at"]
         rows.append(
             {k: r[k] for k in ("keyid", "name", "registered_at")}
             | {"revoked_at": revoked_at, "reason": None if entry is None else entry["reason"]}
@@ -187,7 +191,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
         revoked = f"  (revoked {visible(str(r['revoked_at']))}{why})" if r["revoked_at"] else ""
         if r["revoked_at"] and not r["revoked_in_log"]:
             revoked += (
-                f"  {ROW_ONLY}: revoke it again (prov keys revoke {visible(r['keyid'][:16])} --yes) to write the "
-                "revocation back into the log"
+                f"  {ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov keys revoke "
+                f"{visible(r['keyid'][:16])} --yes, which cannot be undone); if you did not, the row was edited: "
+                "restore .prov/ from a copy you trust"
             )
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")

@@ -385,8 +385,9 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             revocation = f" ({held}revoked {visible(str(r['revoked_at']))}{why})"
         if r["revoked_at"] and not r["revoked_in_log"]:
             revocation += (
-                f"  {revocations.ROW_ONLY}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
-                f"--key-id {visible(r['keyid'][:16])} --reason R) to write the revocation back into the log"
+                f"  {revocations.ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov trust "
+                f"revoke {visible(shlex.quote(r['source']))} --key-id {visible(r['keyid'][:16])} --reason R); if you "
+                "did not, the row was edited: restore .prov/ from a copy you trust"
             )
         echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}" + mark + revocation)
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

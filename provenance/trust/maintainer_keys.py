@@ -33,8 +33,11 @@ def resolve_key(store: Store, prefix: str) -> dict:
     rows = list(store.db["keys"].rows_where("keyid like ?", [prefix + "%"]))
     if not rows:
         raise InputError(f"{store.root}: no key {prefix} in this store (keys register on their first commit)")
-    if len(rows) > 1:
+    exact = [r for r in rows if r["keyid"] == prefix]  # a whole id names its key, whatever else starts with it (A21c-3)
+    if len(rows) > 1 and len(exact) != 1:
         raise InputError(f"key id {prefix}: matches {len(rows)} keys; give more characters")
+    if exact:
+        return exact[0]
     return rows[0]
 
 

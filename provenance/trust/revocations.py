@@ -83,16 +83,24 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     a revocation is honoured wherever it is found.
     """
     out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    # the log's entry first: its time and reason are what a list or refusal shows, not the row's, which a
+    # .prov/ writer edits (attack review 21c, A21c-2); a row alone still revokes
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'trust.revoke' order by seq"
+    ):
+        try:
+            facts = json.loads(detail)
+            reason = facts.get("reason")
+            out.setdefault(
+                (subject, facts["keyid"]),
+                (str(facts.get("revoked_at") or "?"), reason if isinstance(reason, str) else None),
+            )
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue
     for source, kid, at, reason in store.db.execute(
         "select source, keyid, revoked_at, revoked_reason from trust where revoked_at is not null"
     ):
-        out[(source, kid)] = (at, reason)
-    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
-        try:
-            facts = json.loads(detail)
-            out.setdefault((subject, facts["keyid"]), (str(facts.get("revoked_at") or "?"), facts.get("reason")))
-        except (TypeError, ValueError, KeyError):
-            continue
+        out.setdefault((source, kid), (at, reason))
     return out
 
 

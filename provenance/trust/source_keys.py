@@ -332,8 +332,11 @@ def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> Tru
     found = [k for k in candidates if k.keyid.startswith(prefix)]
     if not found:
         raise InputError(f"--key-id {prefix}: no key with that id is trusted for {source} (see `prov trust list`)")
-    if len(found) > 1:
+    exact = [k for k in found if k.keyid == prefix]  # a whole id names its key, whatever else starts with it (A21c-3)
+    if len(found) > 1 and len(exact) != 1:
         raise InputError(f"--key-id {prefix}: matches {len(found)} keys of {source}; give more characters")
+    if exact:
+        return exact[0]
     return found[0]
 
 

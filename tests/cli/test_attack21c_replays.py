@@ -53,7 +53,12 @@ def test_a21c_1_a_planted_revoked_row_makes_keys_revoke_skip_its_refusal(prov, t
         assert not list(db.execute("select 1 from audit where action = 'key.revoke'"))
         db.execute("update keys set revoked_at = '2026-11-30T09:00:00+00:00' where keyid = ?", [keyid])
     listed = _words(_ok(prov, "keys", "list").stdout)
-    assert f"row says revoked, log does not: revoke it again (prov keys revoke {keyid[:16]} --yes)" in listed, listed
+    # the mark says both readings: a log rolled back (revoke again) or a row edited (restore .prov/)
+    assert (
+        f"row says revoked, log does not: if you revoked it, the log was rolled back: revoke it again (prov keys "
+        f"revoke {keyid[:16]} --yes, which cannot be undone); if you did not, the row was edited: restore .prov/"
+        in listed
+    ), listed
     before = store_fingerprint(workdir / ".prov")
     r = prov("keys", "revoke", keyid[:16], "--reason", "written back as keys list says", *PINNED)
     said = _words(r.output)

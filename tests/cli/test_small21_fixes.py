@@ -326,7 +326,10 @@ def test_a21a_3_a_row_only_maintainer_revocation_is_revoked_again_and_logged(pro
     _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
     _erase_log_since(workdir / ".prov" / "prov.db", before)
     line = next(x for x in _ok(prov, "keys", "list").stdout.splitlines() if x.startswith(other[:16]))
-    assert f"row says revoked, log does not: revoke it again (prov keys revoke {other[:16]} --yes)" in line, line
+    assert (
+        f"row says revoked, log does not: if you revoked it, the log was rolled back: revoke it again (prov keys "
+        f"revoke {other[:16]} --yes" in line
+    ), line
     _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
     listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
     assert (listed[other]["revoked_in_log"], listed[other]["reason"]) == (True, "left the project")
