@@ -14,7 +14,9 @@ on one core in this process, reading the same file alone and reading + encoding 
 hashing it, so the hashing stage can be split into read and encode+hash.
 
 ``scale_bench.py`` runs this in a fresh process per size and records peak memory and
-the machine's load around it. Not a test: nothing here asserts a speed.
+the machine's load around it; ``commit_stages_ab.py`` runs it on two code trees alternated
+(``PROV_BENCH_CODE``: the folder whose ``provenance/`` package is timed; default this checkout's).
+Not a test: nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, os.environ.get("PROV_BENCH_CODE") or str(HERE.parent))
 
 from provenance.cli import prepare_process  # noqa: E402
 
@@ -39,22 +41,31 @@ from provenance.cli import prepare_process  # noqa: E402
 prepare_process("commit")
 
 
+def tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and of its worker processes that have ended."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class Clock:
-    """Accumulates wall time, and this process's CPU time (all its threads, not its worker
-    processes), per stage name across calls."""
+    """Accumulates wall time, this process's CPU time (all its threads, not its worker
+    processes), and that CPU with the worker processes that ended in the stage (``tree_cpu``:
+    a pool's workers end with its stage), per stage name across calls."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.tree_cpu: dict[str, float] = {}
 
     def wrap(self, name: str, fn):
         def timed(*args, **kwargs):
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, tree = time.perf_counter(), time.process_time(), tree_cpu()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
                 self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
+                self.tree_cpu[name] = self.tree_cpu.get(name, 0.0) + tree_cpu() - tree
 
         return timed
 
@@ -90,9 +101,9 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
     pair = keys.generate(work / "bench")
     commit_parent(store_dir, Path(path), pair.private_path)  # a second version, as users commit
     store = Store.open(store_dir)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), tree_cpu()
     result = versions.commit(store, DatasetSpec(path), "v1", str(pair.private_path), executor=LocalExecutor(workers))
-    total = time.perf_counter() - start
+    total, commit_cpu = time.perf_counter() - start, tree_cpu() - cpu
     s = clock.seconds
     stages = {
         "hash_s": s["build"] - s["merge"],
@@ -115,6 +126,10 @@ def commit_stages(path: str, workers: int, work: Path) -> dict:
         "merkle_cpu_s": round(clock.cpu.get("merkle", 0.0), 3),
         "lineage_cpu_s": round(clock.cpu.get("lineage", 0.0), 3),
         "profile_cpu_s": round(clock.cpu.get("profile", 0.0), 3),
+        # with the worker processes: reading to the signed manifest (hashing in the workers, merge,
+        # Merkle root, signing), and the whole call
+        "manifest_tree_cpu_s": round(clock.tree_cpu["build"] + clock.tree_cpu.get("sign", 0.0), 3),
+        "commit_tree_cpu_s": round(commit_cpu, 3),
     }
 
 
@@ -152,6 +167,7 @@ def main() -> None:
     if args.one_core:
         out.update(one_core_rates(args.table))
     out["sha256_path"] = fastsha.path_description()
+    out["code_tree"] = str(Path(fastsha.__file__).resolve().parent.parent)  # whose code was timed
     print(json.dumps(out))
 
 

@@ -17,7 +17,7 @@ from provenance.sources import memory, table_files, tables, text_tables, tree_ha
 from provenance.sources.external_sort import ExternalSort, sorted_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.listing import Entry, Listing
-from provenance.sources.sample_capture import CapturedSample, SampleCapture
+from provenance.sources.sample_capture import CapturedSample, SampleCapture, keep_limits, partition_capture
 from provenance.sources.spill import spill_part
 from provenance.sources.table_files import TableFile, TableFiles
 from provenance.sources.table_types import arrow_type_named, check_parts, settle_text_types
@@ -111,10 +111,12 @@ def _hash_partition(task):
     """Hash one partition in a worker; spill it to ``spill`` (a local path) if given."""
     kind, source, args, spill = task
     if kind == "table":
-        file, options, prefix, fs, row_groups, first_row, forced, salt = args
-        capture = SampleCapture(source, salt=salt) if capturable(file, options, fs) else None
+        file, options, prefix, fs, row_groups, first_row, forced, salt, run = args
+        capture = partition_capture(source, salt, run) if capturable(file, options, fs) else None
         part = tables.hash_table_file(file, options, None, prefix, fs, row_groups, first_row, forced, capture)
         part.sample = capture.result() if capture is not None else None
+        if capture is not None:
+            keep_limits(capture, run)
     else:
         root, entries, fs, images, seen = args
         part = tree_hashing.hash_files(root, entries, fs, images, seen)
@@ -125,10 +127,13 @@ def _hash_partition(task):
     return spill_part(part, path, bits)
 
 
-def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced, salt=None) -> tuple[list, int]:
+def _table_tasks(
+    spec: DatasetSpec, files: TableFiles, source, fs, forced, salt=None, run: str = ""
+) -> tuple[list, int]:
     """Partitions of a table dataset (row-group ranges of Parquet files, whole CSV/JSONL files),
     and the number of rows expected (exact for Parquet, an overestimate for text); ``salt`` is the
-    profile sample key's (``profiles.sample.sample_key``), for the sample's capture."""
+    profile sample key's (``profiles.sample.sample_key``), for the sample's capture; ``run`` a token
+    new to this hashing run (its partitions pass the capture's limits on: ``_hash_partition``)."""
     tasks: list[tuple] = []
     expected = 0
     prefix = len(files.files) > 1 or files.is_folder
@@ -144,20 +149,20 @@ def _table_tasks(spec: DatasetSpec, files: TableFiles, source, fs, forced, salt=
                 chunk.append(i)
                 rows += n
                 if rows >= _ROWS_PER_PARTITION:
-                    tasks.append(("table", source, (file, spec.options, prefix, fs, chunk, first, None, salt)))
+                    tasks.append(("table", source, (file, spec.options, prefix, fs, chunk, first, None, salt, run)))
                     chunk, rows = [], 0
             if chunk or not groups:
-                tasks.append(("table", source, (file, spec.options, prefix, fs, chunk or None, first, None, salt)))
+                tasks.append(("table", source, (file, spec.options, prefix, fs, chunk or None, first, None, salt, run)))
         else:
             size = fs.size(file.path) if fs is not None else os.path.getsize(file.path)
             expected += size // 16 + 1  # no row count without reading; a row takes well over 16 bytes
-            tasks.append(("table", source, (file, spec.options, prefix, fs, None, 0, forced, salt)))
+            tasks.append(("table", source, (file, spec.options, prefix, fs, None, 0, forced, salt, run)))
     return tasks, expected
 
 
 def _task_memory(task) -> tuple[int, str]:
     """(bytes, description) a table partition needs while a worker hashes it (``memory.py``)."""
-    file, _, _, fs, row_groups, first, _, _ = task[2]
+    file, _, _, fs, row_groups, first, _, _, _ = task[2]
     if file.format == "parquet":
         return memory.parquet_task_memory(file.path, row_groups, fs), f"{file.path}: hashing from row {first}"
     return memory.text_task_memory(file.path, fs), f"{file.path}: hashing the file"
@@ -280,7 +285,8 @@ def _build_table(spec, local, fs, executor, source, batch, salt=None) -> HashedD
     files = table_files.list_table_files(local.path, fs, spec.options.reader_version)
     forced = None
     for _ in range(4):  # files of one dataset must agree on types: CSV/JSONL widen to the widest
-        tasks, expected = _table_tasks(local, files, source, fs, forced, salt)
+        run = os.urandom(16).hex()  # new for every pass: a pass with wider types hashes other digests
+        tasks, expected = _table_tasks(local, files, source, fs, forced, salt, run)
         bounded = memory.bounded_workers(executor, [_task_memory(task) for task in tasks])
         sorter, sample = _run(tasks, expected, bounded, salt)
         wider = settle_text_types(sorter.spilled) if spec.options.reader_version > 1 else None

@@ -27,7 +27,7 @@ from provenance.profiles.sample import (
 from provenance.profiles.stage import build_version_profile, captured_records
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.sample_capture import SampleCapture, _candidates
+from provenance.sources.sample_capture import SampleCapture, _candidates, _prefixes
 from provenance.sources.tables import TableOptions
 
 
@@ -206,3 +206,70 @@ def test_a_tie_at_the_sample_bound_is_left_to_the_manifest_pass(tmp_path):
         fast = build_version_profile(hashed.manifest, "table", hashed.columns, spec, captured=pool, sample_salt=salt)
         slow = build_version_profile(hashed.manifest, "table", hashed.columns, spec, sample_salt=salt)
         assert fast.to_bytes() == slow.to_bytes()
+
+
+def _partition_pools(folder, salt, runs: list[str]) -> list:
+    """Each file of ``folder`` hashed as one partition, in file order, under the hashing-run token
+    ``runs[i]``, in this process as a worker would; the captured pools."""
+    from provenance.sources import build, table_files
+
+    spec = DatasetSpec(str(folder), "table", TableOptions())
+    files = table_files.list_table_files(str(folder), None, spec.options.reader_version)
+    pools = []
+    for run, file in zip(runs, files.files, strict=True):
+        one = dataclasses.replace(files, files=[file])
+        (task,), _ = build._table_tasks(spec, one, None, None, None, salt, run)
+        pools.append(build._hash_partition(task + (None,)).sample)
+    return pools
+
+
+@pytest.mark.parametrize("salt", [None, bytes(range(32))])
+def test_a_workers_partitions_of_one_run_start_from_the_limits_the_last_one_reached(tmp_path, salt):
+    # 5 classes: the per-class cap (2,000) and the total bound (8,000) are reached in the first file's
+    # 30,000 rows, so the second file's rows past them are dropped from its first batch on
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(45000, 2))
+    x[40000:] = x[rng.integers(0, 40000, 5000)]  # copies of earlier records, most in the other file
+    table = pa.table({"a": x[:, 0], "b": x[:, 1], "label": [f"c{v}" for v in rng.integers(0, 5, 45000)]})
+    (tmp_path / "data").mkdir()
+    pq.write_table(table.slice(0, 30000), tmp_path / "data" / "part-0.parquet", row_group_size=15000)
+    pq.write_table(table.slice(30000), tmp_path / "data" / "part-1.parquet", row_group_size=15000)
+    carried = _partition_pools(tmp_path / "data", salt, ["run-1"] * 2)
+    fresh = _partition_pools(tmp_path / "data", salt, ["run-2", "run-3"])  # no limits passed on
+    assert carried[0].keys.equals(fresh[0].keys)
+    # the first file's pool bounds the second's: its rows past the first file's limits were dropped
+    limit = _prefixes(carried[0].keys.column("digest"), salt).max()
+    keys = [_prefixes(pools[1].keys.column("digest"), salt).max() for pools in (carried, fresh)]
+    assert keys[0] <= limit < keys[1]
+    # what the main process merges from either is the same sample, and the sample the manifest gives
+    merged = []
+    for pools in (carried, fresh):
+        capture = SampleCapture(None, salt=salt)
+        for pool in pools:
+            capture.merge(pool)
+        merged.append(capture.result())
+    a, b = (m.sample(DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, salt) for m in merged)
+    assert (a is None) == (b is None)
+    if salt is not None:  # the pool chooses the sample only under a salt
+        assert a is not None and b is not None
+        assert a.table.equals(b.table) and a.copies.tolist() == b.copies.tolist()
+        whole = sample_manifest(build_manifest(DatasetSpec(str(tmp_path / "data"), "table")).manifest, salt=salt)
+        assert a.table.equals(whole.table) and a.copies.tolist() == whole.copies.tolist()
+    fast, slow, _ = _profiles(tmp_path / "data", InlineExecutor(), salt=salt)  # and the whole commit's profile
+    assert fast == slow
+
+
+def test_limits_never_pass_from_one_hashing_run_to_another(tmp_path):
+    # a worker that hashed another dataset (another run token) first: its limits would drop rows of this
+    # one that the sample needs; each run starts bare, and a long-lived worker keeps only the newest run's
+    from provenance.sources import sample_capture
+
+    salt = b"\x03" * 32
+    _write(tmp_path / "big", 30000, 2, 1, seed=1, group=15000)  # its limits: keys far below most of "small"'s
+    _write(tmp_path / "small", 3000, 2, 1, seed=2)
+    _partition_pools(tmp_path / "big", salt, ["run-big"])
+    assert [key.split("\0")[0] for key in sample_capture._carried] == ["run-big"]
+    (after,) = _partition_pools(tmp_path / "small", salt, ["run-small"])
+    (alone,) = _partition_pools(tmp_path / "small", salt, ["run-alone"])
+    assert after.keys.equals(alone.keys) and after.copies.tolist() == alone.copies.tolist()
+    assert [key.split("\0")[0] for key in sample_capture._carried] == ["run-alone"]
