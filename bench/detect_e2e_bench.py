@@ -8,6 +8,13 @@ run on the whole new version, and faster than spectral signatures, each baseline
 same way: a fresh process that reads the whole version from Parquet and runs the method
 (``baselines.py``). And flat: the same 1% delta on bases from 100 k to 10 M records.
 
+Timed runs are not probed for memory: the probe (``user_versions.tree_rss``, every 10 ms)
+walks ``/proc`` and the process's page tables, ~3-5 ms of CPU a poll on one of the machine's
+two cores, and made ``prov diff --detect`` of a 1% delta of 1 M ~0.3 s slower on the wall
+(session 21, bench/results/detect-e2e-wall21.md). Each peak PSS comes from one more run, the
+same command probed, whose seconds are kept beside the timed ones (``probed_s``), for prov
+and for each baseline alike.
+
 Versions are committed the way users commit them (``user_versions.two_versions``: lineage
 against a signed vendor batch and a reference profile). The delta is 1% of the base:
 0.7% added (a crowd delivery appended at the end, 1% of it mislabeled) and 0.3% relabeled
@@ -74,11 +81,14 @@ def baseline_seconds(name: str, data: Path, env: dict) -> dict:
     code = BASELINE.format(here=str(HERE), path=str(data), name=name)
     run([str(BIN / "python"), "-c", WARM_BASELINE.format(here=str(HERE), name=name)], data.parent, env)
     before = load()
-    seconds, peak, cpu = run([str(BIN / "python"), "-c", code], data.parent, env)
+    seconds, _, cpu = run([str(BIN / "python"), "-c", code], data.parent, env, probe_memory=False)
+    probed_s, peak, probed_cpu = run([str(BIN / "python"), "-c", code], data.parent, env)  # for its peak only
     return {
         "seconds": round(seconds, 2),
         "cpu_s": round(cpu, 2),
         "peak_mib": round(peak / 2**20),
+        "probed_s": round(probed_s, 2),
+        "probed_cpu_s": round(probed_cpu, 2),
         "load_before": before,
         "load_after": load(),
     }
@@ -91,7 +101,7 @@ def bench_size(root: Path, n: int, baselines: list[str], repeats: int, delta: fl
     env = bytecode_env(root / "pycache")
     command = [PROV, "diff", "v1", "v2", "--detect", "--flagged-only", "--format", "json", "--out", str(out)]
     run(command, folder, env)  # untimed: fills the bytecode cache (and stores one run, as every run does)
-    timing = repeat(command, folder, repeats, env)
+    timing = repeat(command, folder, repeats, env, peak_apart=True)
     report = json.loads(out.read_text())
     row = facts | {
         "prov_detect": timing,
@@ -129,7 +139,9 @@ def write(rows: list[dict], env: dict, name: str) -> None:
         f"{len(rows[0]['prov_detect']['all_s'])} for prov), start-up and reading included, with Python's "
         "bytecode cache filled by an untimed run first, for prov and for each baseline (as a user runs them: "
         "`user_versions.bytecode_env`; before session 9 every prov process compiled prov's modules, ~0.25 s "
-        "of CPU)." + (f" Paths: {'; '.join(env['paths'])}." if env.get("paths") else ""),
+        "of CPU). Timed runs are not probed for memory (from session 21): each peak PSS is one more run of the "
+        "same command, probed every 10 ms, whose seconds are in the JSON (`probed_s`)."
+        + (f" Paths: {'; '.join(env['paths'])}." if env.get("paths") else ""),
         "",
         "## Aims (issue 15)",
         "",

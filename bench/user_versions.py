@@ -63,37 +63,49 @@ def use_bytecode_cache(cache: Path) -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
 
 
-def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, float]:
-    """Wall seconds, peak PSS (bytes, polled every 10 ms) and CPU seconds (user + system, the
-    process and the children it waited for) of one fresh process tree; raises on failure.
+def run(cmd: list[str], cwd: Path, env: dict | None = None, probe_memory: bool = True) -> tuple[float, int, float]:
+    """Wall seconds, peak PSS (bytes, polled every 10 ms; 0 without ``probe_memory``) and CPU
+    seconds (user + system, the process and the children it waited for) of one fresh process
+    tree; raises on failure.
 
     The CPU time barely moves with the machine's load; under load the wall time includes
-    waiting for a core."""
+    waiting for a core. The memory probe is not free: each poll walks ``/proc`` and the
+    process's page tables (~3-5 ms of CPU, every 10 ms, on a core the process could use, and
+    its page-table walk holds the process's memory map lock against its ``mmap``/``munmap``),
+    so a run timed for its seconds is better not probed (``repeat(peak_apart=True)``)."""
     cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = 0
-    while proc.poll() is None:
+    while probe_memory and proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.01)
+    _, err_bytes = proc.communicate()  # unprobed: waits here
     elapsed = time.perf_counter() - start
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    err = err_bytes.decode() if err_bytes else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: exit {proc.returncode}: {err[-2000:]}")
     return elapsed, peak, _children_cpu() - cpu_before
 
 
-def repeat(cmd: list[str], cwd: Path, times: int, env: dict | None = None) -> dict:
-    """``times`` fresh runs: median and best seconds, the largest peak PSS, load before and after."""
+def repeat(cmd: list[str], cwd: Path, times: int, env: dict | None = None, peak_apart: bool = False) -> dict:
+    """``times`` fresh runs: median and best seconds, the largest peak PSS, load before and after.
+
+    With ``peak_apart`` the timed runs are not probed for memory (``run(probe_memory=False)``) and
+    the peak PSS comes from one more, untimed run that is; ``probed_s`` is that run's seconds."""
     before = load()
-    runs = [run(cmd, cwd, env) for _ in range(times)]
+    runs = [run(cmd, cwd, env, probe_memory=not peak_apart) for _ in range(times)]
     seconds = [r[0] for r in runs]
+    probed = run(cmd, cwd, env) if peak_apart else None
     return {
         "median_s": round(statistics.median(seconds), 3),
         "median_cpu_s": round(statistics.median(r[2] for r in runs), 3),
         "best_s": round(min(seconds), 3),
         "all_s": [round(s, 3) for s in seconds],
-        "peak_mib": round(max(r[1] for r in runs) / 2**20, 1),
+        "all_cpu_s": [round(r[2], 3) for r in runs],
+        "peak_mib": round(max(r[1] for r in (runs if probed is None else [probed])) / 2**20, 1),
+        "memory_probed": "apart" if peak_apart else "timed runs",
+        **({"probed_s": round(probed[0], 3), "probed_cpu_s": round(probed[2], 3)} if probed else {}),
         "load_before": before,
         "load_after": load(),
     }

@@ -91,25 +91,19 @@ class DuplicatesDetector(Detector):
         # Copies are judged against the base's own closest pairs, batch-mates included.
         first = profile.loo_dist[:, 0]
         typical = typical_distance(first)
-        close_radius = float(np.quantile(first[np.isfinite(first)], fpr)) if np.isfinite(first).any() else 0.0
+        n = len(delta)
+        close_radius, radii, tight, density = copy_radii(profile, n, fpr)
         reference_raw = _closeness(first, (profile.loo_dist < close_radius).sum(1), typical)
         constant_in_base = float(_is_constant(profile.sample_X).mean())
         reference_raw = np.where(_is_constant(profile.sample_X), CONSTANT_RAW, reference_raw)
 
-        n = len(delta)
         ref_idx, ref_dist = reference_neighbours(profile, delta)
-        # The delta adds n points to the m the reference's distances were measured among;
-        # nearest-neighbour distances shrink like N^(-1/intrinsic dim), so rescale to m.
-        m = len(profile.sample_Z)
-        density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
-        radii = flood_radii(profile.loo_dist, close_radius)  # radii[0] is close_radius
-        tight = tightest_pair(profile.loo_dist)
         # the base's own exact feature twins: where a share of the records of nearly every pseudo-batch
         # have NEAR_FLOOD_MIN of them (small integer codes, readings that repeat), a cluster of identical
         # records may be what the data looks like: the note says so; only the policy stands the rule down
         repeated_values = twins_common(profile.loo_dist, profile.sample_batches)
         # one delta x delta pass for all radii, the tightest base pair's distance last
-        own = delta_neighbours(profile, delta, np.r_[radii, tight] / density)
+        own = delta_neighbours(profile, delta, delta_pass_radii(radii, tight, density))
         own_idx, own_dist = own["first_idx"], own["first_dist"]
         own_counts, own_tight = own["close"][:, :-1], own["close"][:, -1]
         own_close = own_counts[:, 0]
@@ -231,6 +225,29 @@ def _repeated_digests(delta: Delta) -> np.ndarray:
     keys = delta.digest_array.view(np.dtype((np.void, 32))).ravel()
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     return counts[inverse] - 1
+
+
+def copy_radii(profile: ReferenceProfile, n: int, fpr: float) -> tuple[float, np.ndarray, float, float]:
+    """The distances the detector judges ``n`` delta records' near copies by, at ``fpr``.
+
+    Returns ``(close_radius, radii, tight, density)``: the near-copy radius (the ``fpr``
+    quantile of the base sample's first-neighbour distances; 0.0 when none is finite), the
+    ``flood_radii`` (the first is ``close_radius``), the tightest base pair's distance
+    (``tight_cluster.tightest_pair``) and the factor delta distances are rescaled by: the
+    delta adds ``n`` points to the ``m`` the reference's distances were measured among, and
+    nearest-neighbour distances shrink like N^(-1/intrinsic dim).
+    """
+    first = profile.loo_dist[:, 0]
+    close_radius = float(np.quantile(first[np.isfinite(first)], fpr)) if np.isfinite(first).any() else 0.0
+    m = len(profile.sample_Z)
+    density = ((m + max(n - 1, 0)) / max(m - 1, 1)) ** (1.0 / intrinsic_dimension(profile.loo_dist))
+    return close_radius, flood_radii(profile.loo_dist, close_radius), tightest_pair(profile.loo_dist), density
+
+
+def delta_pass_radii(radii: np.ndarray, tight: float, density: float) -> np.ndarray:
+    """The radii (r + 1,) the delta x delta pass counts within (``shared.delta_neighbours``): ``radii``
+    and then ``tight``, in the delta's rescaled distances (divided by ``density``; see ``copy_radii``)."""
+    return np.r_[radii, tight] / density
 
 
 def flood_radii(loo_dist: np.ndarray, close_radius: float) -> np.ndarray:

@@ -14,10 +14,11 @@ from importlib import metadata
 from provenance.detectors.base import Delta, Detector, DetectorResult, check_compatible
 from provenance.detectors.collision import CollisionDetector
 from provenance.detectors.drift import remove_shift
-from provenance.detectors.duplicates import DuplicatesDetector
+from provenance.detectors.duplicates import DuplicatesDetector, copy_radii, delta_pass_radii
 from provenance.detectors.gradient import GradientDetector
 from provenance.detectors.knn_label import KnnLabelDetector
 from provenance.detectors.outlier import OutlierDetector
+from provenance.detectors.shared import both_passes_at_once
 from provenance.detectors.spectral import SpectralDetector
 from provenance.detectors.volume import VolumeSpikeDetector
 from provenance.errors import InputError
@@ -95,6 +96,8 @@ def run_detectors(
         remove_shift(profile, delta)
     except Exception:  # scored as delivered; batch_drift raises it again, and the gate errors on it
         pass
+    if any(name == "duplicates" for name, _ in detectors):  # it needs both neighbour passes: run them together
+        _both_passes(profile, delta, fpr)
     results = []
     for name, detector in detectors:
         try:
@@ -108,6 +111,16 @@ def run_detectors(
             result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
         results.append(result)
     return results
+
+
+def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:
+    """``shared.both_passes_at_once`` at the radii the duplicates detector asks for; a failure here is the
+    detectors' to report (each computes what it needs again), never this step's."""
+    try:
+        _, radii, tight, density = copy_radii(profile, len(delta), fpr)
+    except Exception:
+        return
+    both_passes_at_once(profile, delta, delta_pass_radii(radii, tight, density))
 
 
 def _check_result(result: DetectorResult, delta: Delta) -> None:

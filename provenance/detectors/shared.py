@@ -3,12 +3,14 @@ explanations that name base records, and turning raw scores into a result."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from provenance.detectors.base import Delta, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
+from provenance.features.blas import single_threaded_blas
 from provenance.features.neighbors import nearest_by_label, nearest_with_count, same_digest_pairs
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile
 
@@ -94,6 +96,43 @@ def delta_neighbours(profile: ReferenceProfile, delta: Delta, radii: np.ndarray 
         cached = (wanted, nearest_with_count(Z, Z, k, wanted, queries_are_points=True))
         delta.cache[key] = cached
     return cached[1]
+
+
+@single_threaded_blas  # one limit held over both threads: a thread's own limit ending cannot lift it
+def both_passes_at_once(profile: ReferenceProfile, delta: Delta, radii: np.ndarray) -> None:
+    """Compute the two neighbour passes the detectors share at the same time, one on a second thread.
+
+    ``reference_geometry`` (delta x sample) and ``delta_neighbours(radii)`` (delta x delta, at
+    the radii the duplicates detector will ask for: ``duplicates.delta_pass_radii``) are the
+    largest parts of a detection run and spend it in BLAS and ``provenance.fastknn``, both of
+    which release the GIL: on two cores they overlap. Each pass is the same call the
+    detectors would make, so its answer is the same, bit for bit (BLAS stays on one thread).
+    A pass that fails is left uncached: the detector that needs it computes it again and
+    reports the failure as its own (``registry.run_detectors``). Radii other than the
+    detector's later make it compute its pass again, never use a wrong one.
+    """
+    if len(delta) < 2:
+        return
+    try:  # shared inputs, computed once before the threads read them
+        delta_Z(profile, delta)
+        delta.digest_array  # noqa: B018 (a cached property)
+    except Exception:
+        return
+
+    def geometry() -> None:
+        try:
+            reference_geometry(profile, delta)
+        except Exception:  # computed again, and reported, by the detector that needs it
+            pass
+
+    other = threading.Thread(target=geometry, name="prov-reference-geometry")
+    other.start()
+    try:
+        delta_neighbours(profile, delta, radii)
+    except Exception:  # as above
+        pass
+    finally:
+        other.join()
 
 
 def describe_neighbours(

@@ -1,7 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from provenance.detectors import Delta, Detector, available_detectors, register_detector, run_detectors
+from provenance.detectors.duplicates import copy_radii, delta_pass_radii
+from provenance.detectors.registry import get_detector
+from provenance.detectors.shared import both_passes_at_once, delta_neighbours, reference_geometry
 from provenance.errors import InputError
 from provenance.features import FeatureError
 
@@ -116,3 +121,68 @@ def test_loading_every_detector_does_not_import_scipy_stats():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _as_compared(result):
+    return (
+        result.detector,
+        result.status,
+        result.error,
+        result.threshold,
+        [(f.digest, f.score, f.flagged, f.explanation) for f in result.findings],
+        repr(result.summary),
+    )
+
+
+def test_detectors_run_together_find_what_each_finds_alone(digits_split):
+    # run_detectors computes the two shared neighbour passes at once, on two threads; each detector
+    # run by itself on a fresh delta computes what it needs on its own: the results must not differ
+    flood = np.repeat(digits_split.Xp[:1], 6, axis=0) + np.arange(6, dtype=np.float32)[:, None] * 1e-3
+    together = run_detectors(digits_split.profile, digits_split.delta(flood, [digits_split.yp[0]] * 6), fpr=0.01)
+    alone = [
+        get_detector(name).run(digits_split.profile, digits_split.delta(flood, [digits_split.yp[0]] * 6), 0.01)
+        for name in available_detectors()
+    ]
+    for result in alone:
+        result.status = "ran" if result.status == "ok" else result.status
+    assert [_as_compared(r) for r in together] == [_as_compared(r) for r in alone]
+    assert any(f.flagged for f in together[available_detectors().index("duplicates")].findings)
+
+
+def test_both_passes_are_the_ones_the_detectors_compute_and_reuse(digits_split):
+    profile, fpr = digits_split.profile, 0.01
+    delta = digits_split.delta()
+    _, radii, tight, density = copy_radii(profile, len(delta), fpr)
+    both_passes_at_once(profile, delta, delta_pass_radii(radii, tight, density))
+    prefetched = dict(delta.cache)
+    fresh = digits_split.delta()
+    geometry, own = reference_geometry(profile, fresh), delta_neighbours(profile, fresh, prefetched_radii(prefetched))
+    assert geometry.keys() == prefetched[("geometry", id(profile))].keys()
+    for key, value in geometry.items():
+        assert np.array_equal(value, prefetched[("geometry", id(profile))][key]), key
+    for key, value in own.items():
+        assert np.array_equal(value, prefetched[("delta-neighbours", id(profile))][1][key]), key
+    # the duplicates detector asks for the same radii: it reuses the pass instead of computing it again
+    get_detector("duplicates").run(profile, delta, fpr)
+    assert delta.cache[("delta-neighbours", id(profile))] is prefetched[("delta-neighbours", id(profile))]
+    assert delta.cache[("geometry", id(profile))] is prefetched[("geometry", id(profile))]
+
+
+def prefetched_radii(cache: dict) -> np.ndarray:
+    return next(value[0] for key, value in cache.items() if key[0] == "delta-neighbours")
+
+
+def test_a_shared_pass_that_fails_is_reported_by_each_detector_that_needs_it(digits_split):
+    # a profile whose sample is not sorted by label: the delta x sample pass raises; run together, every
+    # detector that needs it reports that error at its own line, as when it runs alone, and the others run
+    broken = dataclasses.replace(digits_split.profile, sample_labels=digits_split.profile.sample_labels[::-1].copy())
+    together = {r.detector: r for r in run_detectors(broken, digits_split.delta(), fpr=0.01)}
+    for name in available_detectors():
+        alone = run_detectors(broken, digits_split.delta(), names=[name], fpr=0.01)[0]
+        assert _as_compared(together[name]) == _as_compared(alone), name
+    for name in ("collision", "duplicates", "knn_label", "outlier"):
+        assert together[name].status == "error"
+        assert "ValueError: nearest_by_label needs the points sorted by label" in together[name].error
+    with pytest.raises(ValueError, match="sorted by label"):
+        get_detector("duplicates").run(broken, digits_split.delta(), 0.01)
+    assert together["volume"].status == "ran"
