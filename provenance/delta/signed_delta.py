@@ -1,0 +1,369 @@
+"""The signed delta object: a version's record-level change against its parent, written at commit.
+
+A commit with a parent merges the two manifests once (``merge.merge_manifests``, the very
+merge ``prov diff`` runs) and stores what the merge found as a content-addressed Parquet
+object in ``.prov/objects/``; the version's signed predicate names it by SHA-256 with the
+parent it is against (``delta: {parent: {version, merkleRoot}, sha256, mediaType, rows,
+added, removed, relabeled}``). ``prov diff PARENT CHILD`` then hashes this object (O(change))
+instead of hashing and merging both whole manifests (``compare.diff_versions``), and the
+report is byte for byte the merge's (tested against it).
+
+Layout (``DELTA_FORMAT``): one row per entry of the merge's change arrays, ``part`` naming
+the array (``added``, ``removed``, ``relabeled``, ``source_changed``, ``conflicting``,
+``duplicates``, ``repeated_base``, ``repeated_new``), each part in digest order as the merge
+produced it, then ``part = "row"``: every new-manifest row of an added, relabeled or copied
+record (``first_row`` its row number; label, source, locator and batch), which is what
+detection and the report's listed records read of the new manifest. Labels and sources are
+ids into the string tables of the footer's ``prov.delta`` JSON, which also holds the merge's
+whole-version counts and its listed records (unlimited, locators and batches filled).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provenance.delta.merge import Changes, fill_rows, merge_manifests
+from provenance.delta.signed_objects import SignedParquet, parquet_take
+from provenance.delta.statuses import _ranges
+from provenance.delta.windows import Interner
+from provenance.errors import VerificationError
+
+DELTA_FORMAT = "prov.delta/v1"
+MEDIA_TYPE = "application/vnd.apache.parquet"
+FORCE_MERGE_ENV = "PROV_DIFF_MERGE"  # "1": prov diff ignores signed delta objects (tests, bench)
+_META_KEY = b"prov.delta"
+# each change array's columns, as merge.compare_window pushes them
+KIND_COLUMNS = {
+    "added": ("digests", "label", "source", "rows", "first_row"),
+    "removed": ("digests", "label", "source", "rows", "first_row"),
+    "relabeled": ("digests", "label", "old_label", "source", "old_source", "rows", "first_row", "base_rows"),
+    "source_changed": ("digests", "source", "old_source", "label", "rows"),
+    "conflicting": ("digests", "label", "source", "rows"),
+    "duplicates": ("digests", "label", "source", "rows", "first_row", "new_rows", "base_rows"),
+    "repeated_base": ("first_row", "rows"),
+    "repeated_new": ("first_row", "rows"),
+}
+_IDS = ("label", "old_label", "source", "old_source")  # int32 Interner ids
+_NUMBERS = ("rows", "first_row", "base_rows", "new_rows")
+SCHEMA = pa.schema(
+    [pa.field("part", pa.string(), nullable=False), pa.field("digest", pa.binary(32))]
+    + [pa.field(c, pa.int32(), nullable=False) for c in _IDS]
+    + [pa.field(c, pa.int64(), nullable=False) for c in _NUMBERS]
+    + [pa.field("locator", pa.string()), pa.field("batch", pa.string())]
+)
+_COUNTERS = (
+    "duplicates_added_by_source",
+    "common_by_source",
+    "common_by_label",
+    "relabel_pairs",
+    "relabeled_by_source",
+)
+_SIDED = ("rows", "digests", "conflicting", "duplicates")
+_SIDED_COUNTERS = ("label_rows", "source_rows")
+_SCALARS = ("duplicates_added", "unchanged", "source_changed")
+
+
+def merge_parent(base: SideOpened, new: SideOpened) -> Changes:
+    """The merge of two opened versions as ``prov diff`` merges them, every change listed, the listed
+    records' locators and batches filled. Raises ``VerificationError`` for an unsorted manifest or a
+    lineage object shorter than its manifest."""
+    changes = merge_manifests(base.batches(), new.batches(), base.name, new.name, 0)
+    fill_rows(changes, base.fetch, new.fetch)
+    return changes
+
+
+class SideOpened:
+    """One version's verified manifest object (and lineage object, where the diff names records by its
+    batches' sources: ``attribution.side_uses_lineage_sources``), streamed as ``sides.version_side`` does."""
+
+    def __init__(self, store, row: dict, pred: dict):
+        from provenance.delta.attribution import attributed_batches, side_uses_lineage_sources
+        from provenance.delta.signed_objects import LineageObject, ManifestObject
+
+        self.manifest = ManifestObject(store, row)
+        self.name = self.manifest.name
+        self.origins: dict[str, set[str]] = {}
+        self.opened: list[SignedParquet] = [self.manifest]
+        self.manifest.verify()
+        self.batches = self.manifest.batches
+        lineage = (pred.get("lineage") or {}).get("object")
+        if lineage and side_uses_lineage_sources(pred.get("sources"), True):
+            signed = LineageObject(store, lineage, f"lineage of {row['tag']}", row["records"])
+            self.opened.append(signed)
+            signed.verify()
+            self.batches = attributed_batches(self.manifest.batches, signed.reader, self.origins, signed.name)
+
+    def fetch(self, rows: np.ndarray) -> tuple[list, list]:
+        """Locators and batches of sorted manifest rows."""
+        return self.manifest.fetch(rows)
+
+    def close(self) -> None:
+        """Close the objects' files."""
+        for opened in self.opened:
+            opened.close()
+
+
+def delta_rows(changes: Changes) -> np.ndarray:
+    """Sorted new-manifest row numbers of every added, relabeled and copied record's rows (int64)."""
+    first = [changes.array(k, "first_row") for k in ("added", "relabeled", "duplicates")]
+    count = [
+        changes.array("added", "rows"),
+        changes.array("relabeled", "rows"),
+        changes.array("duplicates", "new_rows"),
+    ]
+    return np.unique(_ranges(np.concatenate(first), np.concatenate(count)))
+
+
+def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[str, dict] | None = None) -> bytes:
+    """The delta object's Parquet bytes for ``changes`` (from :func:`merge_parent`) against ``parent``
+    (``{"version", "merkleRoot"}``), the new manifest's rows read from ``new``; ``origins``: each side's
+    source names -> how each was named (``attribution``), as the merge found them. Deterministic."""
+    parts: dict[str, list] = {c: [] for c in SCHEMA.names}
+    for kind, columns in KIND_COLUMNS.items():
+        n = changes.count(kind) if "digests" in columns else len(changes.array(kind, "rows"))
+        if not n:
+            continue
+        parts["part"].append(pa.array([kind] * n, pa.string()))
+        parts["digest"].append(
+            _binary32(changes.array(kind, "digests")) if "digests" in columns else pa.nulls(n, pa.binary(32))
+        )
+        for c in _IDS + _NUMBERS:
+            values = changes.array(kind, c) if c in columns else np.zeros(n, np.int64)
+            parts[c].append(pa.array(np.asarray(values, np.int64)).cast(SCHEMA.field(c).type))
+        parts["locator"].append(pa.nulls(n, pa.string()))
+        parts["batch"].append(pa.nulls(n, pa.string()))
+    rows = delta_rows(changes)
+    if len(rows):
+        found = parquet_take(new, rows, ["label", "source", "locator", "batch"])
+        n = len(rows)
+        labels, sources = changes.labels, changes.sources
+        parts["part"].append(pa.array(["row"] * n, pa.string()))
+        parts["digest"].append(pa.nulls(n, pa.binary(32)))
+        ids = {
+            "label": np.array([labels.ids[v] for v in found["label"]], np.int64),
+            "source": np.array([sources.ids[v] for v in found["source"]], np.int64),
+            "first_row": rows,
+        }
+        for c in _IDS + _NUMBERS:
+            values = ids.get(c, np.zeros(n, np.int64))
+            parts[c].append(pa.array(np.asarray(values, np.int64)).cast(SCHEMA.field(c).type))
+        parts["locator"].append(pa.array(found["locator"], pa.string()))
+        parts["batch"].append(pa.array(found["batch"], pa.string()))
+    table = pa.table(
+        {c: pa.concat_arrays(v) if v else pa.array([], SCHEMA.field(c).type) for c, v in parts.items()}, schema=SCHEMA
+    )
+    meta = {
+        "format": DELTA_FORMAT,
+        "parent": parent,
+        "labels": changes.labels.values,
+        "sources": changes.sources.values,
+        **{k: getattr(changes, k) for k in _SIDED + _SCALARS},
+        **{k: {side: list(c.items()) for side, c in getattr(changes, k).items()} for k in _SIDED_COUNTERS},
+        **{
+            k: [[list(key) if isinstance(key, tuple) else key, n] for key, n in getattr(changes, k).items()]
+            for k in _COUNTERS
+        },
+        "examples": changes.examples,
+        "origins": {side: {k: sorted(v) for k, v in o.items()} for side, o in (origins or {}).items()},
+    }
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, separators=(",", ":")).encode()})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
+    return sink.getvalue()
+
+
+def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dict:
+    """The ``delta`` fact a version signs: the object's SHA-256 (``oid``), the parent it is against, its row count and the change counts."""
+    return {
+        "parent": parent,
+        "sha256": oid,
+        "mediaType": MEDIA_TYPE,
+        "rows": pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows,
+        "added": changes.count("added"),
+        "removed": changes.count("removed"),
+        "relabeled": changes.count("relabeled"),
+    }
+
+
+def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, dict]:
+    """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
+    signed fact without the object's name: ``(bytes, fact)``.
+
+    ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
+    and ``pred`` its predicate as signed (``sources``, ``lineage``); both manifest objects (and the
+    lineage objects the diff would read) are hashed against their names first (``VerificationError``).
+    """
+    from provenance.version_facts import verified_statement
+
+    parent_pred = verified_statement(store, parent_row)["predicate"]
+    sides = []
+    try:
+        sides.append(SideOpened(store, parent_row, parent_pred))
+        sides.append(SideOpened(store, row, pred))
+        base, new = sides
+        changes = merge_parent(base, new)
+        parent = {"version": parent_row["tag"], "merkleRoot": parent_row["merkle_root"]}
+        assert new.manifest.parquet is not None
+        data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins})
+    finally:
+        for side in sides:
+            side.close()
+    return data, {k: v for k, v in predicate_fact("", data, changes, parent).items() if k != "sha256"}
+
+
+class DeltaObject(SignedParquet):
+    """A version's signed delta object (hashed against its signed SHA-256 before a byte is parsed)."""
+
+    def check(self, schema: pa.Schema) -> None:
+        """Raise ``VerificationError`` (exit 1) unless the columns are this format's."""
+        if schema.remove_metadata() != SCHEMA:
+            raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
+
+    def load(self, limit: int) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
+        """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``; 0: all),
+        the new manifest's delta rows (``row`` → ``label``/``source`` ids, ``locator``, ``batch``), and
+        each side's source names -> how each was named (``"base"``/``"new"``, ``Side.source_origins``).
+
+        Raises ``VerificationError`` (exit 1) for an object that was altered, is not this format, or
+        whose footer does not parse.
+        """
+        parquet = self.opened()
+        try:
+            meta = json.loads(parquet.schema_arrow.metadata[_META_KEY])
+            if meta.get("format") != DELTA_FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}")
+            table = parquet.read()
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            raise VerificationError(f"{self.path}: {self.name} is not a readable delta object ({exc})") from exc
+        labels, sources = _interner(meta["labels"]), _interner(meta["sources"])
+        changes = Changes(labels, sources, limit)
+        for k in _SIDED:
+            setattr(changes, k, dict(meta[k]))
+        for k in _SCALARS:
+            setattr(changes, k, meta[k])
+        for k in _SIDED_COUNTERS:
+            setattr(changes, k, {side: Counter(dict(_keyed(pairs))) for side, pairs in meta[k].items()})
+        for k in _COUNTERS:
+            setattr(changes, k, Counter(dict(_keyed(meta[k]))))
+        changes.examples = {k: v[:limit] if limit else v for k, v in meta["examples"].items()}
+        part = table.column("part").to_numpy(zero_copy_only=False)
+        for kind, columns in KIND_COLUMNS.items():
+            at = np.flatnonzero(part == kind)
+            if not len(at):
+                continue
+            chosen = table.take(pa.array(at))
+            arrays = {}
+            for c in columns:
+                if c == "digests":
+                    arrays[c] = np.frombuffer(chosen.column("digest").combine_chunks().buffers()[1], "S32", len(at))
+                else:
+                    values = chosen.column(c).to_numpy()
+                    arrays[c] = values.astype(np.int32 if c in _IDS else np.int64)
+            changes.arrays[kind] = [arrays]
+        at = np.flatnonzero(part == "row")
+        rows = table.take(pa.array(at))
+        found = {
+            "row": rows.column("first_row").to_numpy(),
+            "label": rows.column("label").to_numpy(),
+            "source": rows.column("source").to_numpy(),
+            "locator": np.array(rows.column("locator").to_pylist(), object),
+            "batch": np.array(rows.column("batch").to_pylist(), object),
+        }
+        origins = {
+            side: {k: set(v) for k, v in (meta.get("origins") or {}).get(side, {}).items()} for side in ("base", "new")
+        }
+        return changes, found, origins
+
+
+def _binary32(digests: np.ndarray) -> pa.Array:
+    """An S32 array as Arrow ``binary(32)`` (iterating it would strip trailing zero bytes)."""
+    raw = np.ascontiguousarray(digests).tobytes()
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(digests), [None, pa.py_buffer(raw)])
+
+
+def _interner(values: list) -> Interner:
+    out = Interner()
+    out.values = list(values)
+    out.ids = {v: i for i, v in enumerate(out.values)}
+    return out
+
+
+def _keyed(pairs: list) -> list:
+    return [(tuple(k) if isinstance(k, list) else k, n) for k, n in pairs]
+
+
+def rows_taker(changes: Changes, found: dict[str, np.ndarray], name: str):
+    """``take(rows, columns)`` over the delta object's rows of the new manifest (``Side.take``'s shape).
+
+    A row the object does not hold is ``VerificationError`` (exit 1): the delta lists every row of
+    every record it names, so asking for another means the object and the merge disagree."""
+    labels, sources = changes.labels.values, changes.sources.values
+
+    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
+        rows = np.asarray(rows, np.int64)
+        pos = np.minimum(np.searchsorted(found["row"], rows), max(len(found["row"]) - 1, 0))
+        if len(rows) and (not len(found["row"]) or not np.array_equal(found["row"][pos], rows)):
+            raise VerificationError(f"{name}: does not hold every manifest row of the records it names")
+        out: dict[str, list] = {}
+        for c in columns:
+            if c == "label":
+                out[c] = [labels[i] for i in found["label"][pos].tolist()]
+            elif c == "source":
+                out[c] = [sources[i] for i in found["source"][pos].tolist()]
+            else:
+                out[c] = found[c][pos].tolist()
+        return out
+
+    return take
+
+
+def forced_merge() -> bool:
+    """Whether ``PROV_DIFF_MERGE=1`` asks ``prov diff`` to merge whole manifests even where a signed delta exists."""
+    return os.environ.get(FORCE_MERGE_ENV, "") == "1"
+
+
+def check_signed_delta(store, row: dict, pred: dict) -> str:
+    """Recompute the delta version ``row`` signed (``pred``: its verified predicate) from its own and
+    its parent's manifests, and compare it with the stored object: what ``prov verify`` and ``prov
+    fsck`` do, so a commit key that signed a wrong delta is caught by anyone who verifies.
+
+    Returns ``"ok"``, or ``"none"`` for a version that signs no delta. Raises ``VerificationError``
+    (exit 1): the delta is against another version than the signed parent, the parent is not in the
+    store, the object is missing or altered, or its content or signed counts differ from the recomputed.
+    """
+    fact = pred.get("delta")
+    if fact is None:
+        return "none"
+    name = f"version {row['tag']}"
+    parent = pred.get("parent")
+    if not isinstance(fact, dict) or fact.get("parent") != parent or parent is None:
+        raise VerificationError(f"{name}: its signed delta is not against its signed parent")
+    found = store.db.execute("select * from versions where tag = ?", [parent["version"]]).fetchone()
+    columns = [d[0] for d in store.db.execute("select * from versions limit 0").description]
+    parent_row = dict(zip(columns, found)) if found else None
+    if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
+        raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
+    data, recomputed = for_commit(store, parent_row, row, pred)
+    signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
+    stored = DeltaObject(store, str(fact.get("sha256")), f"delta object of {row['tag']}", int(fact.get("rows") or 0))
+    try:
+        stored.verify()  # missing or altered: exit 1 naming it
+        assert stored.parquet is not None
+        same = stored.parquet.read().equals(pq.read_table(pa.BufferReader(data))) and (
+            stored.parquet.schema_arrow.metadata == pq.read_schema(pa.BufferReader(data)).metadata
+        )
+    finally:
+        stored.close()
+    if not same or signed_counts != recomputed:
+        raise VerificationError(
+            f"{name}: its signed delta object differs from the delta recomputed from its and "
+            f"{parent['version']}'s manifests"
+        )
+    return "ok"
