@@ -60,7 +60,7 @@ def diff_versions(
             changes, delta_rows, origins = delta.load(limit)
             a.source_origins, b.source_origins = origins["base"], origins["new"]
             _check_delta_counts(changes, a, b, delta.name)
-            b.take = rows_taker(changes, delta_rows, delta.name)
+            b.take = rows_taker(changes, delta_rows, _verified_first(b))
         base_status, new_status = (None if f is None else f.result() for f in lineage)
         apply_statuses(changes, base_status, new_status, *names)
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
@@ -123,6 +123,20 @@ def signed_delta_of(store, base: Side, new: Side) -> DeltaObject | None:
     if not isinstance(oid, str) or not isinstance(rows, int):
         raise VerificationError(f"version {new.name}: its signed delta names no object")
     return DeltaObject(store, oid, f"delta object of {new.name}", rows)
+
+
+def _verified_first(side: Side):
+    """``side.take``, its signed objects hashed (``Side.verifiers``) before the first row is read."""
+    take, done = side.take, list[bool]()
+
+    def verified_take(rows, columns):
+        if not done:
+            for check in side.verifiers:
+                check()
+            done.append(True)
+        return take(rows, columns)
+
+    return verified_take
 
 
 def _check_delta_counts(changes, base: Side, new: Side, name: str) -> None:
