@@ -19,7 +19,14 @@ from provenance.sources.interface import DatasetSpec
 
 
 def diff_versions(
-    store, base: str, new: str, path: str | None = None, spec=None, limit: int = DEFAULT_LIMIT, detect: bool = False
+    store,
+    base: str,
+    new: str,
+    path: str | None = None,
+    spec=None,
+    limit: int = DEFAULT_LIMIT,
+    detect: bool = False,
+    signed_delta: bool = True,
 ):
     """The one library call behind ``prov diff``: resolve both sides, merge, report.
 
@@ -29,6 +36,9 @@ def diff_versions(
     reading options for that path. ``detect``: the caller will score the delta
     (``report.delta["rows"]``), so its rows are read first, and the listed records'
     locators come from that read (``rows.RowMemo``); the report is the same either way.
+    ``signed_delta``: a version diffed against its own parent reads the delta object its commit
+    signed (``signed_delta_of``) instead of merging both manifests, the same report; False always
+    merges (the release gate, whose verdict rests on no fact only the candidate's commit key signs).
     """
     if base == new:
         raise InputError(f"diff {base} {new}: both sides are the same version; name two different ones")
@@ -44,7 +54,7 @@ def diff_versions(
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
     schema = schema_changes(a.schema, b.schema)
-    delta = signed_delta_of(store, a, b) if path is None and not schema else None
+    delta = signed_delta_of(store, a, b) if signed_delta and path is None and not schema else None
     if delta is None:
         verify_both(a, b, _import_statistics)  # the manifests: hashed before a row is read
     else:

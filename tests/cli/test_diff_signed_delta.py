@@ -196,6 +196,11 @@ def test_a_wrong_signed_delta_is_caught_by_verify_and_fsck(prov, three_versions,
     assert json.loads(prov("diff", "v3", "v4", "--format", "json", env=MERGE).stdout)["summary"]["relabeled"] == 1
     r = prov("verify", "v4", "--no-data", "--store-keys")
     assert r.exit_code == 1 and "signed delta object differs from the delta recomputed" in r.stderr, r.output
+    # the release gate verifies the candidate (the delta recomputed too) and blocks naming it
+    r = prov("check", "v4", "--base", "v3", "--signer", "alice.pub", "--format", "json")
+    check = json.loads(r.stdout)
+    assert r.exit_code == 1 and check["decision"] == "blocked"
+    assert any("signed delta object differs" in str(rule.get("reason")) for rule in check["rules"])
     r = prov("fsck", "--json")
     assert r.exit_code == 1
     assert any("signed delta object differs" in p["message"] for p in json.loads(r.stdout)["errors"]), r.stdout
