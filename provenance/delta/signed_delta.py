@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from provenance.delta.merge import Changes, fill_rows, merge_manifests
 from provenance.delta.signed_objects import SignedParquet, parquet_take
-from provenance.delta.statuses import _ranges
+from provenance.delta.statuses import row_runs
 from provenance.delta.windows import Interner
 from provenance.errors import VerificationError
 
@@ -118,7 +118,7 @@ def delta_rows(changes: Changes) -> np.ndarray:
         changes.array("relabeled", "rows"),
         changes.array("duplicates", "new_rows"),
     ]
-    return np.unique(_ranges(np.concatenate(first), np.concatenate(count)))
+    return np.unique(row_runs(np.concatenate(first), np.concatenate(count)))
 
 
 def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[str, dict] | None = None) -> bytes:
