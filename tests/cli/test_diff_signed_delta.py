@@ -85,6 +85,11 @@ def test_each_child_signs_its_delta_against_its_parent(prov, three_versions):
     r = prov("verify", "v3", "--no-data", "--store-keys", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["delta"] == "ok"
+    assert json.loads(prov("verify", "v1", "--no-data", "--store-keys", "--json").stdout)["delta"] == "none"
+    # the object is referenced (its commit entry names it): fsck is clean, gc keeps it
+    fsck = json.loads(prov("fsck", "--json").stdout)
+    assert fsck["status"] == "ok" and not fsck["warnings"], fsck
+    assert prov("gc").exit_code == 0 and _delta_path("v3").is_file()
 
 
 def test_the_demo_versions_report_the_same_both_ways(prov, demo):
@@ -212,3 +217,11 @@ def _drop_relabels(changes):
     changes.relabel_pairs.clear()
     changes.relabeled_by_source.clear()
     return changes
+
+
+def test_a_reparented_row_never_lends_its_delta_to_another_base(prov, three_versions):
+    # sqlite3 on prov.db: v3's row now says its parent is v1, so `diff v1 v3` might read v3's delta against v2
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update versions set parent = 'v1' where tag = 'v3'")
+    r = prov("diff", "v1", "v3", "--format", "json")
+    assert r.exit_code == 1 and "v3" in r.stderr and r.stdout == "", r.output
