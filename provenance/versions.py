@@ -310,7 +310,10 @@ def _record_delta(store: Store, parent_row: dict | None, tag: str, manifest_oid:
     from provenance.delta.signed_delta import for_commit
 
     row = {"tag": tag, "manifest_object": manifest_oid, "records": records}
-    data, fact = for_commit(store, parent_row, row, pred)
+    made = for_commit(store, parent_row, row, pred)
+    if made is None:  # a change too large to be worth one: a diff merges both manifests
+        return None
+    data, fact = made
     oid = store.put_object(data, "parquet")
     pred["delta"] = {**fact, "sha256": oid}
     return oid

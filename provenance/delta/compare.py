@@ -12,7 +12,7 @@ from provenance.delta.report import build_report
 from provenance.delta.rows import RowMemo, delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
-from provenance.delta.signed_delta import DeltaObject, forced_merge, rows_taker
+from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
@@ -54,7 +54,8 @@ def diff_versions(
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
     schema = schema_changes(a.schema, b.schema)
-    delta = signed_delta_of(store, a, b) if signed_delta and path is None and not schema else None
+    listed = 0 < limit <= LISTED_CAP  # the delta object keeps LISTED_CAP listed records of each kind
+    delta = signed_delta_of(store, a, b) if signed_delta and listed and path is None and not schema else None
     if delta is None:
         verify_both(a, b, _import_statistics)  # the manifests: hashed before a row is read
     else:

@@ -39,6 +39,11 @@ DELTA_FORMAT = "prov.delta/v1"
 MEDIA_TYPE = "application/vnd.apache.parquet"
 FORCE_MERGE_ENV = "PROV_DIFF_MERGE"  # "1": prov diff ignores signed delta objects (tests, bench)
 _META_KEY = b"prov.delta"
+# Listed records kept per kind of change: a diff asking for more (--limit above it, or 0: all) merges.
+LISTED_CAP = 10_000
+# A change of more records than this (or than half the larger version) signs no delta: merging both
+# manifests then costs about what the change does, and the object would be as large as a manifest.
+MAX_CHANGED = 1_000_000
 # each change array's columns, as merge.compare_window pushes them
 KIND_COLUMNS = {
     "added": ("digests", "label", "source", "rows", "first_row"),
@@ -74,9 +79,15 @@ def merge_parent(base: SideOpened, new: SideOpened) -> Changes:
     """The merge of two opened versions as ``prov diff`` merges them, every change listed, the listed
     records' locators and batches filled. Raises ``VerificationError`` for an unsorted manifest or a
     lineage object shorter than its manifest."""
-    changes = merge_manifests(base.batches(), new.batches(), base.name, new.name, 0)
+    changes = merge_manifests(base.batches(), new.batches(), base.name, new.name, LISTED_CAP)
     fill_rows(changes, base.fetch, new.fetch)
     return changes
+
+
+def worth_signing(changes: Changes) -> bool:
+    """Whether a change is small enough to sign as a delta object (``MAX_CHANGED``, half the larger version)."""
+    changed = sum(changes.count(k) for k in ("added", "removed", "relabeled", "duplicates"))
+    return changed <= min(MAX_CHANGED, max(changes.rows["base"], changes.rows["new"]) // 2)
 
 
 class SideOpened:
@@ -192,13 +203,14 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
     }
 
 
-def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, dict]:
+def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); both manifest objects (and the
     lineage objects the diff would read) are hashed against their names first (``VerificationError``).
+    None when the change is too large to be worth a delta (``worth_signing``).
     """
     from provenance.version_facts import verified_statement
 
@@ -209,6 +221,8 @@ def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, d
         sides.append(SideOpened(store, row, pred))
         base, new = sides
         changes = merge_parent(base, new)
+        if not worth_signing(changes):
+            return None
         parent = {"version": parent_row["tag"], "merkleRoot": parent_row["merkle_root"]}
         assert new.manifest.parquet is not None
         data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins})
@@ -227,7 +241,7 @@ class DeltaObject(SignedParquet):
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
     def load(self, limit: int) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
-        """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``; 0: all),
+        """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``, 1 to ``LISTED_CAP``),
         the new manifest's delta rows (``row`` → ``label``/``source`` ids, ``locator``, ``batch``), and
         each side's source names -> how each was named (``"base"``/``"new"``, ``Side.source_origins``).
 
@@ -252,7 +266,9 @@ class DeltaObject(SignedParquet):
             setattr(changes, k, {side: Counter(dict(_keyed(pairs))) for side, pairs in meta[k].items()})
         for k in _COUNTERS:
             setattr(changes, k, Counter(dict(_keyed(meta[k]))))
-        changes.examples = {k: v[:limit] if limit else v for k, v in meta["examples"].items()}
+        if not 0 < limit <= LISTED_CAP:
+            raise ValueError(f"--limit {limit}: the delta object lists {LISTED_CAP} records of each kind")
+        changes.examples = {k: v[:limit] for k, v in meta["examples"].items()}
         part = table.column("part").to_numpy(zero_copy_only=False)
         for kind, columns in KIND_COLUMNS.items():
             at = np.flatnonzero(part == kind)
@@ -368,7 +384,10 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     parent_row = dict(zip(columns, found)) if found else None
     if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
-    data, recomputed = for_commit(store, parent_row, row, pred)
+    made = for_commit(store, parent_row, row, pred)
+    if made is None:
+        raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
+    data, recomputed = made
     signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
     stored = DeltaObject(store, str(fact.get("sha256")), f"delta object of {row['tag']}", int(fact.get("rows") or 0))
     try:

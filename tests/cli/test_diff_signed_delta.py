@@ -93,11 +93,13 @@ def test_each_child_signs_its_delta_against_its_parent(prov, three_versions):
 
 
 def test_the_demo_versions_report_the_same_both_ways(prov, demo):
-    # every adjacent pair reads its delta (a quarantine signs one too), records named by their lineage
-    # batches' sources (v1 -> v2, the scraper's batch) included; v1 -> v3 is not adjacent and merges
-    pairs = [("v1", "v2"), ("v2", "v3"), ("v3", "v4"), ("v4", "candidate"), ("r1", "rc1"), ("rc1", "rc2")]
-    assert all(_takes_the_delta(*pair) for pair in pairs) and not _takes_the_delta("v1", "v3")
-    for pair in pairs + [("v1", "v3")]:
+    # adjacent pairs read their delta (a quarantine signs one too), records named by their lineage
+    # batches' sources (v1 -> v2, the scraper's batch) included; v1 -> v3 is not adjacent, and the
+    # candidate adds more than half of it to v4 (signs no delta): both merge
+    pairs = [("v1", "v2"), ("v2", "v3"), ("v3", "v4"), ("r1", "rc1"), ("rc1", "rc2")]
+    assert all(_takes_the_delta(*pair) for pair in pairs)
+    assert not _takes_the_delta("v1", "v3") and not _takes_the_delta("v4", "candidate")
+    for pair in pairs + [("v1", "v3"), ("v4", "candidate")]:
         for fmt in ("json", "text"):
             _same_both_ways(prov, *pair, "--detect", "--no-save", "--format", fmt)
 
@@ -225,3 +227,37 @@ def test_a_reparented_row_never_lends_its_delta_to_another_base(prov, three_vers
         db.execute("update versions set parent = 'v1' where tag = 'v3'")
     r = prov("diff", "v1", "v3", "--format", "json")
     assert r.exit_code == 1 and "v3" in r.stderr and r.stdout == "", r.output
+
+
+def test_a_change_of_most_records_signs_no_delta_and_merges(prov, three_versions):
+    t = pq.read_table("v3.parquet")
+    labels = [str((int(v) + 1) % 10) if v.isdigit() else v for v in t.column("label").to_pylist()]
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
+    r = prov(
+        "commit",
+        "v4.parquet",
+        "--tag",
+        "v4",
+        "--key",
+        "alice.key",
+        "--signer",
+        "alice.pub",
+        "--source-column",
+        "source",
+    )
+    assert r.exit_code == 0, r.output
+    store = Store(".prov")
+    assert "delta" not in verified_statement(store, store.version("v4"))["predicate"]
+    report = json.loads(prov("diff", "v3", "v4", "--format", "json").stdout)
+    assert report["summary"]["relabeled"] >= 1200
+
+
+def test_listing_every_record_merges(prov, three_versions):
+    # --limit 0 lists every change: more than the delta object keeps, so the diff merges (same report)
+    assert _takes_the_delta("v2", "v3")
+    assert (
+        len(
+            json.loads(_same_both_ways(prov, "v2", "v3", "--limit", "0", "--format", "json").stdout)["changes"]["added"]
+        )
+        == 260
+    )
