@@ -87,7 +87,11 @@ def merge_parent(base: SideOpened, new: SideOpened) -> Changes:
 def worth_signing(changes: Changes) -> bool:
     """Whether a change is small enough to sign as a delta object (``MAX_CHANGED``, half the larger version)."""
     changed = sum(changes.count(k) for k in ("added", "removed", "relabeled", "duplicates"))
-    return changed <= min(MAX_CHANGED, max(changes.rows["base"], changes.rows["new"]) // 2)
+    return changed <= _bound(changes.rows["base"], changes.rows["new"])
+
+
+def _bound(base_rows: int, new_rows: int) -> int:
+    return min(MAX_CHANGED, max(base_rows, new_rows) // 2)
 
 
 class SideOpened:
@@ -210,10 +214,13 @@ def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, d
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); both manifest objects (and the
     lineage objects the diff would read) are hashed against their names first (``VerificationError``).
-    None when the change is too large to be worth a delta (``worth_signing``).
+    None when the change is too large to be worth a delta (``worth_signing``), or the row counts alone
+    say so (more rows came or went than that bound).
     """
     from provenance.version_facts import verified_statement
 
+    if abs(row["records"] - parent_row["records"]) > _bound(row["records"], parent_row["records"]):
+        return None  # that many rows came or went: not worth a delta, and no merge to find out (a tiny parent)
     parent_pred = verified_statement(store, parent_row)["predicate"]
     sides = []
     try:
