@@ -53,7 +53,7 @@ def verify_version(
     recompute = read_data if recompute_sample is None else recompute_sample
     sample = check_sample(store, row, stmt["predicate"], manifest, recompute)
     kept_object(store, tag, stmt["predicate"])  # a quarantine's removed rows: missing or altered is exit 1
-    from provenance.delta.signed_delta import check_signed_delta
+    from provenance.delta.delta_check import check_signed_delta
 
     delta = check_signed_delta(store, row, stmt["predicate"])  # recomputed from both manifests
     head = stmt["predicate"].get("auditLogHead")

@@ -15,7 +15,8 @@ produced it, then ``part = "row"``: every new-manifest row of an added, relabele
 record (``first_row`` its row number; label, source, locator and batch), which is what
 detection and the report's listed records read of the new manifest. Labels and sources are
 ids into the string tables of the footer's ``prov.delta`` JSON, which also holds the merge's
-whole-version counts and its listed records (unlimited, locators and batches filled).
+whole-version counts and its first ``LISTED_CAP`` listed records of each kind (locators and batches
+filled). Recomputed by ``prov verify`` and ``prov fsck``: ``delta_check``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ _SCALARS = ("duplicates_added", "unchanged", "source_changed")
 
 
 def merge_parent(base: SideOpened, new: SideOpened) -> Changes:
-    """The merge of two opened versions as ``prov diff`` merges them, every change listed, the listed
-    records' locators and batches filled. Raises ``VerificationError`` for an unsorted manifest or a
+    """The merge of two opened versions as ``prov diff`` merges them, ``LISTED_CAP`` records of each kind
+    listed with their locators and batches. Raises ``VerificationError`` for an unsorted manifest or a
     lineage object shorter than its manifest."""
     changes = merge_manifests(base.batches(), new.batches(), base.name, new.name, LISTED_CAP)
     fill_rows(changes, base.fetch, new.fetch)
@@ -368,46 +369,3 @@ def _objects(values: list) -> np.ndarray:
 def forced_merge() -> bool:
     """Whether ``PROV_DIFF_MERGE=1`` asks ``prov diff`` to merge whole manifests even where a signed delta exists."""
     return os.environ.get(FORCE_MERGE_ENV, "") == "1"
-
-
-def check_signed_delta(store, row: dict, pred: dict) -> str:
-    """Recompute the delta version ``row`` signed (``pred``: its verified predicate) from its own and
-    its parent's manifests, and compare it with the stored object: what ``prov verify`` and ``prov
-    fsck`` do, so a commit key that signed a wrong delta is caught by anyone who verifies.
-
-    Returns ``"ok"``, or ``"none"`` for a version that signs no delta. Raises ``VerificationError``
-    (exit 1): the delta is against another version than the signed parent, the parent is not in the
-    store, the object is missing or altered, or its content or signed counts differ from the recomputed.
-    """
-    fact = pred.get("delta")
-    if fact is None:
-        return "none"
-    name = f"version {row['tag']}"
-    parent = pred.get("parent")
-    if not isinstance(fact, dict) or fact.get("parent") != parent or parent is None:
-        raise VerificationError(f"{name}: its signed delta is not against its signed parent")
-    found = store.db.execute("select * from versions where tag = ?", [parent["version"]]).fetchone()
-    columns = [d[0] for d in store.db.execute("select * from versions limit 0").description]
-    parent_row = dict(zip(columns, found)) if found else None
-    if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
-        raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
-    made = for_commit(store, parent_row, row, pred)
-    if made is None:
-        raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
-    data, recomputed = made
-    signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
-    stored = DeltaObject(store, str(fact.get("sha256")), f"delta object of {row['tag']}", int(fact.get("rows") or 0))
-    try:
-        stored.verify()  # missing or altered: exit 1 naming it
-        assert stored.parquet is not None
-        same = stored.parquet.read().equals(pq.read_table(pa.BufferReader(data))) and (
-            stored.parquet.schema_arrow.metadata == pq.read_schema(pa.BufferReader(data)).metadata
-        )
-    finally:
-        stored.close()
-    if not same or signed_counts != recomputed:
-        raise VerificationError(
-            f"{name}: its signed delta object differs from the delta recomputed from its and "
-            f"{parent['version']}'s manifests"
-        )
-    return "ok"

@@ -10,7 +10,7 @@ import sqlite3
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.delta.signed_delta import check_signed_delta
+from provenance.delta.delta_check import check_signed_delta
 from provenance.errors import VerificationError
 from provenance.fsck.problems import Inspection
 from provenance.lineage.layout import object_format
