@@ -37,8 +37,9 @@ def diff_versions(
     (``report.delta["rows"]``), so its rows are read first, and the listed records'
     locators come from that read (``rows.RowMemo``); the report is the same either way.
     ``signed_delta``: a version diffed against its own parent reads the delta object its commit
-    signed (``signed_delta_of``) instead of merging both manifests, the same report; False always
-    merges (the release gate, whose verdict rests on no fact only the candidate's commit key signs).
+    signed (``signed_delta_of``) instead of merging both manifests, the same report (for a ``limit``
+    of 1 to ``signed_delta.LISTED_CAP``; 0, list all, merges); False always merges (the release
+    gate, whose verdict rests on no fact only the candidate's commit key signs).
     """
     if base == new:
         raise InputError(f"diff {base} {new}: both sides are the same version; name two different ones")
