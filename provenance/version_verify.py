@@ -53,6 +53,9 @@ def verify_version(
     recompute = read_data if recompute_sample is None else recompute_sample
     sample = check_sample(store, row, stmt["predicate"], manifest, recompute)
     kept_object(store, tag, stmt["predicate"])  # a quarantine's removed rows: missing or altered is exit 1
+    from provenance.delta.delta_check import check_signed_delta
+
+    delta = check_signed_delta(store, row, stmt["predicate"])  # recomputed from both manifests
     head = stmt["predicate"].get("auditLogHead")
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
     if head not in known:
@@ -68,6 +71,7 @@ def verify_version(
         "manifest": "ok",
         "data": "not read",
         "profile_sample": sample,
+        "delta": delta,
         "trust": pins_of(store).to_dict(),
     }
     if not read_data:
