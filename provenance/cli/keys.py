@@ -185,5 +185,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
         why = f", reason {shown_reason(r['reason'])}" if r["reason"] else ""
         revoked = f"  (revoked {visible(str(r['revoked_at']))}{why})" if r["revoked_at"] else ""
         if r["revoked_at"] and not r["revoked_in_log"]:
-            revoked += f"  {ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
+            revoked += (
+                f"  {ROW_ONLY}: revoke it again (prov keys revoke {visible(r['keyid'][:16])} --yes) to write the "
+                "revocation back into the log"
+            )
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")

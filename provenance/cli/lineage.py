@@ -132,7 +132,8 @@ def add(
         earlier = visible(", ".join(result.earlier_registrations))
         verb = "attests" if len(result.earlier_registrations) == 1 else "attest"
         echo(
-            f"  registered again: {earlier} {verb} nothing under your pins (prov sources says why); the next "
+            f"  registered again: {earlier} {verb} nothing under your pins (unsigned, or signed by a key revoked or not trusted: prov trust list "
+            "shows which keys); the next "
             "commit attests these records by this registration's signature"
         )
     for line in extends_lines(kept):

@@ -184,11 +184,12 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
     """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
     ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
     from provenance.errors import InputError
-    from provenance.trust import rowless
+    from provenance.trust import revocations, rowless
     from provenance.trust import source_keys as trustlib
 
     trustlib.validate_source(source)
-    known = [k for k in rowless.revocable(store, source) if not k.revoked_at]
+    logged = revocations.logged_source_revocations(store)
+    known = [k for k in rowless.revocable(store, source) if not k.revoked_at or (source, k.keyid) not in logged]
     targets = [trustlib.resolve_keyid(known, key, source)] if key else known
     ids = sorted(k.keyid for k in targets)
     if not ids:
@@ -341,7 +342,10 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         for k in shown
     ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
     for r in rows:
-        r["revoked_in_log"] = (r["source"], r["keyid"]) in logged
+        entry = logged.get((r["source"], r["keyid"]))
+        r["revoked_in_log"] = entry is not None
+        if entry is not None:  # the reason the log holds, not the row's (attack review 21a, A21a-4)
+            r["revoked_reason"] = entry["reason"] if isinstance(entry["reason"], str) else None
     rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
@@ -372,7 +376,10 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             )
         why = f", reason {revocations.shown_reason(r['revoked_reason'])}" if r["revoked_reason"] else ""
         if r["revoked_at"] and not r["revoked_in_log"]:
-            mark += f"  {revocations.ROW_ONLY}: restore .prov/ from a copy you trust and revoke it again"
+            mark += (
+                f"  {revocations.ROW_ONLY}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
+                f"--key-id {visible(r['keyid'][:16])} --reason R) to write the revocation back into the log"
+            )
         echo(
             f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
             + (f"  revoked {visible(str(r['revoked_at']))}{why}" if r["revoked_at"] else "")

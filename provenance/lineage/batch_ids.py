@@ -20,7 +20,7 @@ def batch_id(source: str, root: bytes) -> str:
 
 # ``SOURCE@ROOT12.N``: the N-th registration (N >= 2) of the records of ``SOURCE@ROOT12``, signed again by the
 # source after every earlier registration stopped attesting them (a revoked key: ``lineage/reregister.py``).
-_NTH = re.compile(r"^(?P<first>.*@[0-9a-f]{12})\.(?P<n>[2-9]|[1-9][0-9]+)$", re.DOTALL)
+_NTH = re.compile(r"^(?P<first>.*@[0-9a-f]{12})\.(?P<n>[2-9]|[1-9][0-9]+)\Z", re.DOTALL)
 
 
 def registration_id(first: str, n: int) -> str:
@@ -32,7 +32,7 @@ def registration_id(first: str, n: int) -> str:
 def first_registration(batch: str) -> tuple[str, int]:
     """``(SOURCE@ROOT12, n)`` of a registered batch id: ``(batch, 1)`` for a first registration, and
     ``(SOURCE@ROOT12, N)`` for ``SOURCE@ROOT12.N``. Never raises."""
-    m = _NTH.match(batch)
+    m = _NTH.match(batch)  # \Z, not $: an id ending in a newline is no registration number (A21a-5)
     return (m.group("first"), int(m.group("n"))) if m else (batch, 1)
 
 

@@ -58,11 +58,15 @@ def revoke_key(
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
-    unknown or already revoked key, ``VerificationError`` (exit 1, nothing written) when the audit log no
+    unknown key or one the audit log already revokes (a row that says revoked with no ``key.revoke`` entry,
+    a log rolled back past it, is revoked again: attack review 21a, A21a-3), ``VerificationError`` (exit 1, nothing written) when the audit log no
     longer holds a state of ``kept_log``.
     """
     row = resolve_key(store, prefix)
-    if row["revoked_at"]:
+    from provenance.trust.revocations import logged_maintainer_revocations
+
+    # a row revoked with no key.revoke entry in the log (rolled back past it) is revoked again (A21a-3)
+    if row["revoked_at"] and row["keyid"] in logged_maintainer_revocations(store):
         raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
     stamp = clock.now_iso()
     with store.write(checkpoint, keep):

@@ -84,15 +84,20 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
     return out
 
 
-def logged_source_revocations(store: Store) -> set[tuple[str, str]]:
-    """``(source, keyid)`` of each source key a ``trust.revoke`` entry of the audit log revokes (whatever the
-    ``trust`` rows say)."""
-    out: set[tuple[str, str]] = set()
-    for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.revoke'"):
+def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
+    """``(source, keyid)`` -> ``{"revoked_at", "reason"}`` of each source key a ``trust.revoke`` entry of the audit
+    log revokes (the first entry per key; values as written, None when missing), whatever the ``trust`` rows say:
+    a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
+    out: dict[tuple[str, str], dict] = {}
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'trust.revoke' order by seq"
+    ):
         try:
-            out.add((str(subject), str(json.loads(detail)["keyid"])))
+            facts = json.loads(detail)
+            key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError):
             continue
+        out.setdefault(key, {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
     return out
 
 

@@ -351,7 +351,9 @@ def revoke(
     """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
     Sets ``revoked_at`` (now, ISO 8601 UTC) and ``revoked_reason`` on each key not yet
-    revoked and writes a ``trust.revoke`` audit entry per key, in one write (a failure leaves the
+    revoked in the audit log (a row that says revoked while the log holds no ``trust.revoke`` entry
+    for the key, a log rolled back past the revocation, is revoked again: attack review 21a, A21a-3)
+    and writes a ``trust.revoke`` audit entry per key, in one write (a failure leaves the
     store as it was). The keys are ``known`` (default: the ``trust`` rows of ``source``;
     ``trust.rowless.revoke`` adds the keys the audit log trusts whose rows a ``.prov/`` writer deleted,
     attack review 16, F2: a ``trust.revoke`` entry counts wherever it sits). ``restore`` maps a key id
@@ -376,7 +378,10 @@ def revoke(
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     targets = [resolve_keyid(known, keyid, source)] if keyid else known
-    targets = [k for k in targets if not k.revoked_at]
+    from provenance.trust.revocations import logged_source_revocations
+
+    logged = logged_source_revocations(store)  # a row revoked with no entry in the log is revoked again (A21a-3)
+    targets = [k for k in targets if not k.revoked_at or (source, k.keyid) not in logged]
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     stamp = clock.now_iso()
