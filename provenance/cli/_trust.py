@@ -170,8 +170,8 @@ def echo_kept(path: Path) -> None:
 
     echo(f"  wrote the signed log state after the revocation to {path}: keep it outside .prov/, or a .prov/")
     echo("  writer can roll the revocation back unseen; pass it with --checkpoint to the next prov commit (and")
-    echo("  trust, keys, waive, withdraw, audit checkpoint), which then refuse a log that lost it. For the example")
-    echo("  CI workflow:")
+    echo("  add, trust, keys, waive, withdraw, audit checkpoint), which then refuse a log that lost it. For the")
+    echo("  example CI workflow:")
     echo(f"    {keep_command(path)}")
 
 

@@ -136,8 +136,8 @@ def trust_revoke(
     """Revoke one key of SOURCE, or all of them. Revocation is final and fails closed.
 
     When the key signed registered batches it is revoked only with --yes: their records stop being attested
-    in every version (prov add refuses the same records signed again by a new key: the same batch; the source's
-    later batches, signed with a new key prov trust add trusts, are attested). With --checkpoint-key, the checkpoint
+    in every version, until the source signs the same records again with a new key prov trust add trusts: prov add
+    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key, the checkpoint
     over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state, or a
     .prov/ writer can roll the revocation back unseen.
     """
@@ -204,9 +204,9 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
         keys = ", ".join(sorted({k[:16] for _, k in rows}))
         raise InputError(
             f"key {keys} of {source} signed {len(rows)} registered batch(es): {batches}; revoking it makes their "
-            "records unattributed in every version and no command undoes it (prov add refuses the same records "
-            "signed again by a new key: the same batch; only the source's later batches, signed with a new key "
-            "prov trust add trusts, are attested); pass --yes to revoke it"
+            "records unattributed in every version and no command undoes it (the source may sign the same records "
+            "again with a new key prov trust add trusts: prov add registers them again and the next commit attests "
+            "them); pass --yes to revoke it"
         )
 
 
@@ -374,17 +374,19 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 if r["counted"]
                 else "  NOT counted (an unsigned entry, signed by a key you did not pin, or for another store)"
             )
+        # the revocation after the mark, so the mark stays under "(under your pins)"; a counted revoked entry is
+        # one whose revocation counts, not a key still trusted (newcomer review 21: "revoked ... counted")
         why = f", reason {revocations.shown_reason(r['revoked_reason'])}" if r["revoked_reason"] else ""
+        revocation = ""
+        if r["revoked_at"]:
+            held = "the revocation counts: " if r["counted"] and r["revoked_in_log"] else ""
+            revocation = f" ({held}revoked {visible(str(r['revoked_at']))}{why})"
         if r["revoked_at"] and not r["revoked_in_log"]:
-            mark += (
+            revocation += (
                 f"  {revocations.ROW_ONLY}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
                 f"--key-id {visible(r['keyid'][:16])} --reason R) to write the revocation back into the log"
             )
-        echo(
-            f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}"
-            + (f"  revoked {visible(str(r['revoked_at']))}{why}" if r["revoked_at"] else "")
-            + mark
-        )
+        echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}" + mark + revocation)
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)
         from provenance.trust.statements import foreign_entries
 

@@ -390,11 +390,16 @@ def not_attested_now(store: Store, version: str) -> list[dict]:
 
 
 def revoked_warning(release: object, version: str, not_trusted: list[dict]) -> str:
-    """One line for a training job: the release holds records no longer attested, which batches, why, and what to do."""
+    """One line for a training job: the release holds records no longer attested, which batches, why, and what to do
+    (release a version committed since: the version's signed lineage is what names the revoked batches, so a new
+    attestation of the same version would warn again)."""
     from provenance.lineage.standing import not_trusted_line
 
     lines = "; ".join(not_trusted_line(item) for item in not_trusted)
     return (
         f"release {release} ({version}) holds records no longer attested under your pins: {lines}; "
-        f"check {version} again (prov check --attest) before training on it"
+        f"before training on them, commit the data again (prov commit) and check and attest that version "
+        f"(prov check --attest): a new attestation of {version} holds them too, as its lineage is signed in it; "
+        "in the new version, records their source signed again with a trusted key (prov add) are attested, "
+        "the rest count as unattributed"
     )

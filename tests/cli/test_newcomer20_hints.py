@@ -90,8 +90,9 @@ def test_a_revocations_kept_state_is_said_to_be_for_the_next_signing_commands(pr
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     text = _words(r)
-    assert "pass it with --checkpoint to the next prov commit (and trust, keys, waive, withdraw, audit checkpoint)" in (
-        text
+    assert (
+        "pass it with --checkpoint to the next prov commit (and add, trust, keys, waive, withdraw, audit checkpoint)"
+        in (text)
     )
     # and the next commit given it says the log extends it
     r = prov("commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *PINNED, "--checkpoint", "revoked.json")

@@ -38,6 +38,9 @@ def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollb
     lines = revocation_lines()
     assert any("--checkpoint-key" in line and "trust revoke" in line for line in lines)
     assert all("--checkpoint " in line for line in lines if line.startswith(("prov trust add", "prov commit")))
+    # the steps end with v6 released and verified as a training job that refuses revoked records does (newcomer 21)
+    assert any(line.startswith("prov check v6 ") and "--attest" in line for line in lines), lines
+    assert any(line.startswith("prov verify v6 --attestation") and "--fail-on-revoked" in line for line in lines)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"}
     r = subprocess.run(
         ["bash", "-c", shell(tour) + "\necho '>>> revocation'\n" + shell(lines)],
@@ -62,6 +65,17 @@ def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollb
     def run(command: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", "-c", pin + command], cwd=folder, capture_output=True, text=True, env=env)
 
+    # v5's release, attested before the revocation, is refused by a job that refuses revoked records
+    old_release = run("prov verify v5 --attestation v5.attestation.json --no-data --fail-on-revoked")
+    assert old_release.returncode == 1 and "no longer attested" in old_release.stderr, old_release.stderr
+    # what the prose after the block quotes prov show v6 and prov sources saying, they say (newcomer review 21)
+    prose = " ".join(README[README.index("**Revoking a stolen source key, step by step**") :].split())
+    quoted_show = re.search(r"`prov show v6` says `([^`]+)`", prose)
+    quoted_sources = re.search(r"`prov sources` which batch: `([^`]+)`", prose)
+    assert quoted_show and quoted_sources, "the README no longer quotes prov show v6 and prov sources"
+    assert quoted_show.group(1) in run("prov show v6").stdout
+    sources = " ".join(run("prov sources").stdout.split())
+    assert re.search(re.escape(quoted_sources.group(1)).replace(r"@\.\.\.", "@[0-9a-f]{12}"), sources), sources
     shown = json.loads(run("prov show v6 --json").stdout)
     assert shown["attested"] >= 400 and not shown["lineage_not_trusted"], shown
     v5 = " ".join(run("prov show v5").stdout.split() + run("prov show v5").stderr.split())
