@@ -312,3 +312,23 @@ def test_item6_after_a_wrong_pin_or_a_revocation_the_hint_names_a_step_that_work
     r = prov(*last)
     said = " ".join(r.stderr.split())
     assert r.exit_code == 1 and "fails too" in said and "into a new store (prov init in a fresh checkout" in said
+
+
+def test_a21a_3_a_row_only_maintainer_revocation_is_revoked_again_and_logged(prov, template_trust, workdir):
+    """Attack review 21a, A21a-3, for maintainer keys: the .prov/ writer deletes a `keys revoke` entry with sqlite3
+    and leaves the row revoked; `keys list` says to revoke it again, and `keys revoke` does (it refused, "already
+    revoked", reading the row), writing the revocation back into the log, where a log state kept next holds it."""
+    _ok(prov, "keys", "generate", "other")
+    _ok(prov, "keys", "register", "other.pub", "--name", "other")
+    other = keys.key_id(keys.load_public("other.pub"))
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        [(before,)] = db.execute("select max(seq) from audit").fetchall()
+    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    _erase_log_since(workdir / ".prov" / "prov.db", before)
+    line = next(x for x in _ok(prov, "keys", "list").stdout.splitlines() if x.startswith(other[:16]))
+    assert f"row says revoked, log does not: revoke it again (prov keys revoke {other[:16]} --yes)" in line, line
+    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    assert (listed[other]["revoked_in_log"], listed[other]["reason"]) == (True, "left the project")
+    again = prov("keys", "revoke", other[:16])
+    assert again.exit_code == 2 and "already revoked" in again.stderr, again.output  # once logged, once is enough
