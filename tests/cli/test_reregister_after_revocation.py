@@ -78,6 +78,8 @@ def test_the_new_key_registers_the_batch_again_and_the_next_commit_attests_it(pr
     assert revoked["batch"] == first and "revoked" in revoked["reason"] and f"{first}.2" in revoked["reason"]
     [vendor] = [s for s in listed["sources"] if s["source"] == "vendor"]
     assert vendor["attested"] == template_trust.facts["n_vendor"] and not vendor["not_trusted"]
+    # the records registered again are the same delivery: counted once (newcomer review 21: 800 of 400)
+    assert (vendor["batches"], vendor["records"]) == (1, template_trust.facts["n_vendor"]), vendor
     said = " ".join(prov("sources", "--version", "v4", *PINNED).stdout.split())
     assert f"under your pins, batch {first} (vendor) attests nothing: signed by key" in said, said
     # v2 relied on the revoked signature: it stays unattested, and says where the records are attested now
