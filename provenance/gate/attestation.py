@@ -144,7 +144,9 @@ def attest(
             signed ancestor of the version; the base was never released and ``result.base_release`` does not
             declare it trusted (:func:`base_standing`); ``out``'s folder is missing.
         VerificationError (exit 1): the store's audit log is not an extension of the log
-            state an attestation kept in the store signed (``check_attester``).
+            state an attestation kept in the store signed (``check_attester``), or, checked again inside the
+            write, of ``log_state`` (a ``.prov/`` writer cut the log after the check: the attestation's closing
+            checkpoint would sign the cut log; nothing is written).
     """
     if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
@@ -205,6 +207,10 @@ def attest(
     # a device, FIFO or folder (or, without replace, any file) is refused before the store changes
     output_file.check_output(out, "--attest-out", replace)
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
+        if log_state is not None:  # again under the lock: its checkpoint never signs a log cut since the check
+            from provenance.store.log_state import require_extends  # (attack review 21a)
+
+            require_extends(store, log_state, f"prov check {result.version} --attest")
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
             {

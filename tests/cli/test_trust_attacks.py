@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import keys
-from support import one_line, relabel, rule_verdicts, run, store_fingerprint
+from support import one_line, relabel, roll_back_log, rule_verdicts, run, store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -775,3 +775,35 @@ def test_deleting_a_version_row_breaks_the_audit_log(prov, template_trust, workd
     db.close()
     r = prov("audit", "verify", *PINNED)
     assert r.exit_code == 1 and f"version {tag} (commit entry" in r.stderr + r.stdout, r.output
+
+
+def test_an_attestation_is_not_written_over_a_log_cut_after_its_check(prov, template_trust, workdir):
+    """Attack review 21a (noticed): `prov check --attest` checked that the log still held the state the check read
+    before taking the store's lock, not inside its write; a .prov/ writer who cut the log between the two got
+    a release and a maintainer's checkpoint signed over the cut log. The write now checks again under the lock."""
+    import pytest
+
+    import provenance as prov_api
+    from provenance.errors import VerificationError
+    from provenance.gate.attestation import attest
+    from provenance.gate.policy import load
+    from provenance.store.log_state import current
+
+    pins = prov_api.Pins.load(["maintainer.pub"])
+    store = prov_api.Store.open(".", pins=pins)
+    try:
+        policy = load("policy.toml")
+        result = prov_api.check(store, "v2", "v1", policy=policy, pins=pins)
+        assert result.decision == "pass", result.to_dict()
+        db = workdir / ".prov" / "prov.db"
+        shutil.copy2(db, workdir / "before.db")
+        r = prov("trust", "revoke", "vendor", "--reason", "stolen", "--yes", *PINNED)  # the entry the writer cuts
+        assert r.exit_code == 0, r.output
+        checked = current(store)  # the log the check read and the attestation signs: it holds the revocation
+        roll_back_log(db, workdir / "before.db")  # the .prov/ writer's sqlite3, after the check
+        before = store_fingerprint(workdir / ".prov")
+        with pytest.raises(VerificationError, match="--attest: the store's audit log has"):
+            attest(store, result, policy, "maintainer.key", "cut.attestation.json", checked)
+        assert store_fingerprint(workdir / ".prov") == before and not Path("cut.attestation.json").exists()
+    finally:
+        store.close()
