@@ -158,7 +158,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
     such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
-    from provenance.trust.revocations import ROW_ONLY, logged_maintainer_revocations, shown_reason
+    from provenance.trust.logged_revocations import logged_maintainer_revocations
+    from provenance.trust.revocations import ROW_ONLY, shown_reason
 
     store = Store.open()
     logged = logged_maintainer_revocations(store)

@@ -184,11 +184,12 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
     """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
     ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
     from provenance.errors import InputError
-    from provenance.trust import revocations, rowless
+    from provenance.trust import rowless
     from provenance.trust import source_keys as trustlib
+    from provenance.trust.logged_revocations import logged_source_revocations
 
     trustlib.validate_source(source)
-    logged = revocations.logged_source_revocations(store)
+    logged = logged_source_revocations(store)
     known = [k for k in rowless.revocable(store, source) if not k.revoked_at or (source, k.keyid) not in logged]
     targets = [trustlib.resolve_keyid(known, key, source)] if key else known
     ids = sorted(k.keyid for k in targets)
@@ -324,6 +325,7 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
+    from provenance.trust.logged_revocations import logged_source_revocations
 
     store = open_store(pins)
     gate = pins.source_keys(store) if pins.pinned else []
@@ -336,7 +338,7 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     # every key the gate counts, also one whose rows a .prov/ writer deleted (attack review 16, F2: "No trusted
     # keys" while the gate trusted the key from the log)
     without_rows = [k for k in gate if (k.source, k.keyid) not in have]
-    logged = revocations.logged_source_revocations(store)
+    logged = logged_source_revocations(store)
     rows = [
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
         for k in shown

@@ -63,7 +63,7 @@ def revoke_key(
     longer holds a state of ``kept_log``.
     """
     row = resolve_key(store, prefix)
-    from provenance.trust.revocations import logged_maintainer_revocations
+    from provenance.trust.logged_revocations import logged_maintainer_revocations
 
     # a row revoked with no key.revoke entry in the log (rolled back past it) is revoked again (A21a-3)
     if row["revoked_at"] and row["keyid"] in logged_maintainer_revocations(store):

@@ -67,40 +67,6 @@ a ``.prov/`` writer rolled back past the revocation, which a log state kept now 
 A20-4: the advice to check the list before ``prov audit checkpoint --out`` read the row alone)."""
 
 
-def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
-    """Key id -> ``{"revoked_at", "reason"}`` of each maintainer key a ``key.revoke`` entry of the hash-chained audit
-    log revokes (the first entry per key; values as written, None when missing): the revocation a log state kept now
-    holds, whatever the ``keys`` rows say."""
-    out: dict[str, dict] = {}
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'key.revoke' order by seq"
-    ):
-        try:
-            facts = json.loads(detail) or {}
-        except (TypeError, ValueError):
-            facts = {}
-        facts = facts if isinstance(facts, dict) else {}
-        out.setdefault(str(subject), {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
-    return out
-
-
-def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
-    """``(source, keyid)`` -> ``{"revoked_at", "reason"}`` of each source key a ``trust.revoke`` entry of the audit
-    log revokes (the first entry per key; values as written, None when missing), whatever the ``trust`` rows say:
-    a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
-    out: dict[tuple[str, str], dict] = {}
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'trust.revoke' order by seq"
-    ):
-        try:
-            facts = json.loads(detail)
-            key = (str(subject), str(facts["keyid"]))
-        except (TypeError, ValueError, KeyError):
-            continue
-        out.setdefault(key, {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
-    return out
-
-
 def shown_reason(reason: object) -> str:
     """A revocation's reason as a list shows it: what the store says (a ``.prov/`` writer can edit it), quoted, cut to
     ``REASON_SHOWN`` characters, control characters escaped; empty without one."""

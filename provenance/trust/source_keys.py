@@ -378,7 +378,7 @@ def revoke(
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     targets = [resolve_keyid(known, keyid, source)] if keyid else known
-    from provenance.trust.revocations import logged_source_revocations
+    from provenance.trust.logged_revocations import logged_source_revocations
 
     logged = logged_source_revocations(store)  # a row revoked with no entry in the log is revoked again (A21a-3)
     targets = [k for k in targets if not k.revoked_at or (source, k.keyid) not in logged]
