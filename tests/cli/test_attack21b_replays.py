@@ -139,3 +139,24 @@ def test_f21b_3_a_crafted_signed_delta_object_is_exit_1_on_diff(prov, three_vers
     monkeypatch.setattr(signed_delta, "to_bytes", honest)
     assert _v4_predicate()["delta"]["parent"]["version"] == "v3"
     _one_clean_line(prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json"))
+
+
+# --- F21b-4 (low): prov verify of a version now needs its parent's signer pinned ---------------------------
+
+
+def test_f21b_4_verify_of_a_version_whose_signer_is_pinned_does_not_fail_on_its_parents_key(prov, three_versions):
+    # check_signed_delta verifies the parent's statement under the verifier's pins to recompute the delta:
+    # a version bob committed on alice's v3 verified with bob's key pinned (exit 0 at ac998c8, before the
+    # delta) is now exit 1 naming v3, a version the verifier never asked about (after a rotation that
+    # dropped the old maintainer key, the first version the new key signs stops verifying too)
+    from provenance import keys
+
+    keys.generate("bob")
+    t = pq.read_table("v3.parquet")
+    labels = t.column("label").to_pylist()
+    labels[5] = "9" if labels[5] != "9" else "8"
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
+    r = prov("commit", "v4.parquet", "--tag", "v4", "--key", "bob.key", "--signer", "alice.pub", "--signer", "bob.pub")
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "v4", "--no-data", "--signer", "bob.pub")
+    assert r.exit_code == 0, r.output
