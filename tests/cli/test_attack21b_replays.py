@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -121,18 +122,32 @@ def _nested(text: str) -> str:
     return text[:-1] + ', "deep": ' + "[" * 50_000 + "]" * 50_000 + "}"  # json.loads: RecursionError, not ValueError
 
 
+def _rows_past_the_end(table: pa.Table) -> pa.Table:
+    # 200 "row" rows for manifest rows v4 does not have, each with a 10 kB locator: 2 MB decoded from a few
+    # kB of Parquet (dictionary-encoded); 20,000 of them (66 kB signed) made prov diff take 1.24 GB, exit 0
+    n = 200
+    extra = {f.name: pa.array(np.zeros(n, np.int64)).cast(f.type) for f in table.schema if pa.types.is_integer(f.type)}
+    extra |= {"digest": pa.nulls(n, pa.binary(32)), "batch": pa.nulls(n, pa.string())}
+    extra |= {"part": pa.array(["row"] * n), "locator": pa.array(["x" * 10_000] * n)}
+    extra["first_row"] = pa.array(np.arange(10**6, 10**6 + n, dtype=np.int64))
+    return pa.concat_tables([table, pa.table({f.name: extra[f.name] for f in table.schema}, schema=table.schema)])
+
+
 CRAFTED = {
     "footer lacks examples": {"meta_edit": lambda m: m.pop("examples")},
     "footer counts not objects": {"meta_edit": lambda m: m.update(label_rows=[1, 2])},
     "footer nested 50,000 deep": {"text_edit": _nested},
     "label id out of range": {"table_edit": _label_out_of_range},  # read for the rows --detect scores
+    "rows past the end (F21b-5)": {"table_edit": _rows_past_the_end},  # accepted whole: exit 0 today
 }
 
 
 @pytest.mark.parametrize("craft", list(CRAFTED))
 def test_f21b_3_a_crafted_signed_delta_object_is_exit_1_on_diff(prov, three_versions, monkeypatch, craft):
     # DeltaObject.load guards only json.loads and the read: a footer missing a key, of another shape,
-    # too deep for the parser, or a row naming no label crashes prov diff (exit 3, "internal error")
+    # too deep for the parser, or a row naming no label crashes prov diff (exit 3, "internal error");
+    # F21b-5: rows for manifest rows the version does not have are read whole (every locator decoded into
+    # Python strings) and the diff passes, exit 0: a memory bomb from a small signed object
     honest = signed_delta.to_bytes
     monkeypatch.setattr(signed_delta, "to_bytes", lambda *a, **k: _rewrite(honest(*a, **k), **CRAFTED[craft]))
     _commit_v4(prov)
