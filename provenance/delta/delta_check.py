@@ -14,9 +14,14 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     its parent's manifests, and compare it with the stored object: what ``prov verify`` and ``prov
     fsck`` do, so a commit key that signed a wrong delta is caught by anyone who verifies.
 
+    The parent need not verify under the caller's pins (a version is verified with its own signer
+    pinned): its manifest is checked against the Merkle root the version signed for it, recomputed
+    from its entries (RFC 6962), and its statement read for what the diff reads of it (its lineage).
+
     Returns ``"ok"``, or ``"none"`` for a version that signs no delta. Raises ``VerificationError``
     (exit 1): the delta is against another version than the signed parent, the parent is not in the
-    store, the object is missing or altered, or its content or signed counts differ from the recomputed.
+    store, its manifest or statement is missing or altered, the object is missing or altered, or its
+    content or signed counts differ from the recomputed.
     """
     fact = pred.get("delta")
     if fact is None:
@@ -30,7 +35,7 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     parent_row = dict(zip(columns, found)) if found else None
     if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
-    made = for_commit(store, parent_row, row, pred)
+    made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row))
     if made is None:
         raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
     data, recomputed = made
@@ -50,3 +55,26 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
             f"{parent['version']}'s manifests"
         )
     return "ok"
+
+
+def _parent_predicate(store, name: str, parent_row: dict) -> dict:
+    """The parent's predicate, its manifest recomputed to the Merkle root the child signed for it
+    (``parent_row["merkle_root"]``, checked equal by the caller) and its statement naming that root
+    and manifest. Not its signature: whoever pinned the child's signer need not pin the parent's.
+    Raises ``VerificationError`` (exit 1) naming what is missing or altered."""
+    from provenance.signing import subject_root, unverified_statement
+    from provenance.version_facts import load_manifest
+
+    parent, needed = parent_row["tag"], f"needed to check the delta {name} signed against it"
+    try:
+        load_manifest(store, parent_row)  # hashed, parsed, its RFC 6962 root recomputed from its entries
+        stmt = unverified_statement(store.objects.envelope(parent_row["envelope_object"], f"envelope of {parent}"))
+        pred = stmt.get("predicate")
+        if subject_root(stmt).hex() != parent_row["merkle_root"] or not isinstance(pred, dict):
+            raise VerificationError(f"envelope of {parent}: it names another Merkle root")
+        manifest = pred.get("manifest")
+        if not isinstance(manifest, dict) or manifest.get("sha256") != parent_row["manifest_object"]:
+            raise VerificationError(f"envelope of {parent}: it names another manifest object")
+    except VerificationError as exc:
+        raise VerificationError(f"{exc} ({needed})") from exc
+    return pred

@@ -208,21 +208,25 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
     }
 
 
-def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, dict] | None:
+def for_commit(
+    store, parent_row: dict, row: dict, pred: dict, parent_pred: dict | None = None
+) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
-    and ``pred`` its predicate as signed (``sources``, ``lineage``); both manifest objects (and the
-    lineage objects the diff would read) are hashed against their names first (``VerificationError``).
-    None when the change is too large to be worth a delta (``worth_signing``), or the row counts alone
-    say so (more rows came or went than that bound).
+    and ``pred`` its predicate as signed (``sources``, ``lineage``); ``parent_pred`` the parent's
+    (default: its statement verified under the store's pins, as at commit). Both manifest objects
+    (and the lineage objects the diff would read) are hashed against their names first
+    (``VerificationError``). None when the change is too large to be worth a delta
+    (``worth_signing``), or the row counts alone say so (more rows came or went than that bound).
     """
     from provenance.version_facts import verified_statement
 
     if abs(row["records"] - parent_row["records"]) > _bound(row["records"], parent_row["records"]):
         return None  # that many rows came or went: not worth a delta, and no merge to find out (a tiny parent)
-    parent_pred = verified_statement(store, parent_row)["predicate"]
+    if parent_pred is None:
+        parent_pred = verified_statement(store, parent_row)["predicate"]
     sides = []
     try:
         sides.append(SideOpened(store, parent_row, parent_pred))
