@@ -86,9 +86,13 @@ def merge_parent(base: SideOpened, new: SideOpened) -> Changes:
 
 
 def worth_signing(changes: Changes) -> bool:
-    """Whether a change is small enough to sign as a delta object (``MAX_CHANGED``, half the larger version)."""
-    changed = sum(changes.count(k) for k in ("added", "removed", "relabeled", "duplicates"))
-    return changed <= _bound(changes.rows["base"], changes.rows["new"])
+    """Whether a change is small enough to sign as a delta object: at most ``_bound`` entries in all its
+    change arrays together (source changes, conflicts and repeats count too), and at most as many rows of
+    the new manifest (copies of one record are one entry but each its own row), so the object holds at
+    most twice ``_bound`` rows (``MAX_CHANGED``, half the larger version)."""
+    bound = _bound(changes.rows["base"], changes.rows["new"])
+    entries = sum(len(changes.array(k, "rows")) for k in KIND_COLUMNS)
+    return entries <= bound and len(delta_rows(changes)) <= bound
 
 
 def _bound(base_rows: int, new_rows: int) -> int:

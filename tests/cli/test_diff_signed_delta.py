@@ -94,12 +94,14 @@ def test_each_child_signs_its_delta_against_its_parent(prov, three_versions):
 
 def test_the_demo_versions_report_the_same_both_ways(prov, demo):
     # adjacent pairs read their delta (a quarantine signs one too), records named by their lineage
-    # batches' sources (v1 -> v2, the scraper's batch) included; v1 -> v3 is not adjacent, and the
-    # candidate adds more than half of it to v4 (signs no delta): both merge
-    pairs = [("v1", "v2"), ("v2", "v3"), ("v3", "v4"), ("r1", "rc1"), ("rc1", "rc2")]
+    # batches' sources (v1 -> v2, the scraper's batch) included; v1 -> v3 is not adjacent, the
+    # candidate adds more than half of it to v4, and v3 renames every record's source (removing 797
+    # more: source changes count toward the bound, attack review 21b): all three sign none and merge
+    pairs = [("v1", "v2"), ("v3", "v4"), ("r1", "rc1"), ("rc1", "rc2")]
+    merging = [("v1", "v3"), ("v4", "candidate"), ("v2", "v3")]
     assert all(_takes_the_delta(*pair) for pair in pairs)
-    assert not _takes_the_delta("v1", "v3") and not _takes_the_delta("v4", "candidate")
-    for pair in pairs + [("v1", "v3"), ("v4", "candidate")]:
+    assert not any(_takes_the_delta(*pair) for pair in merging)
+    for pair in pairs + merging:
         for fmt in ("json", "text"):
             _same_both_ways(prov, *pair, "--detect", "--no-save", "--format", fmt)
 
