@@ -12,7 +12,7 @@ from provenance.delta.report import build_report
 from provenance.delta.rows import RowMemo, delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
-from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker
+from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker, signed_fact
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
@@ -124,16 +124,15 @@ def signed_delta_of(store, base: Side, new: Side) -> DeltaObject | None:
     root), to read instead of merging both manifests; None where the diff must merge them: no delta
     signed, another parent, a git side, or ``PROV_DIFF_MERGE=1``.
 
-    Raises ``VerificationError`` (exit 1) for a signed delta fact that does not name an object.
+    Raises ``VerificationError`` (exit 1) for a signed delta fact that does not name an object, or one of
+    more rows than a delta between the two versions' signed record counts holds (``signed_fact``).
     """
     fact = new.signed_delta
     if fact is None or forced_merge() or "version" != base.kind or "version" != new.kind:
         return None
-    if fact.get("parent") != {"version": base.name, "merkleRoot": base.info["merkle_root"]}:
-        return None
-    oid, rows = fact.get("sha256"), fact.get("rows")
-    if not isinstance(oid, str) or not isinstance(rows, int):
-        raise VerificationError(f"version {new.name}: its signed delta names no object")
+    if isinstance(fact, dict) and fact.get("parent") != {"version": base.name, "merkleRoot": base.info["merkle_root"]}:
+        return None  # against another version: merge
+    oid, rows = signed_fact(fact, f"version {new.name}", base.info["records"], new.info["records"])
     return DeltaObject(store, oid, f"delta object of {new.name}", rows)
 
 

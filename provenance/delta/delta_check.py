@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.delta.signed_delta import DeltaObject, for_commit
+from provenance.delta.signed_delta import DeltaObject, for_commit, signed_fact
 from provenance.errors import VerificationError
 
 
@@ -35,12 +35,13 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     parent_row = dict(zip(columns, found)) if found else None
     if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
+    oid, rows = signed_fact(fact, name, parent_row["records"], row["records"])  # before anything is read
     made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row))
     if made is None:
         raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
     data, recomputed = made
     signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
-    stored = DeltaObject(store, str(fact.get("sha256")), f"delta object of {row['tag']}", int(fact.get("rows") or 0))
+    stored = DeltaObject(store, oid, f"delta object of {row['tag']}", rows)
     try:
         stored.verify()  # missing or altered: exit 1 naming it
         assert stored.parquet is not None

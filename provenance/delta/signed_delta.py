@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections import Counter
 
 import numpy as np
@@ -246,6 +247,26 @@ def for_commit(
         for side in sides:
             side.close()
     return data, {k: v for k, v in predicate_fact("", data, changes, parent).items() if k != "sha256"}
+
+
+def signed_fact(fact, name: str, base_records: int, new_records: int) -> tuple[str, int]:
+    """The object name and row count of a version's signed ``delta`` fact, checked before the object is opened.
+
+    ``name`` names the version in errors; ``*_records`` are both versions' signed record counts. Raises
+    ``VerificationError`` (exit 1) for a fact that is not an object naming a SHA-256 and a row count, or
+    one of more rows than a delta between those counts may hold (twice ``_bound``: ``worth_signing``).
+    """
+    if not isinstance(fact, dict):
+        raise VerificationError(f"{name}: its signed delta is not a JSON object")
+    oid, rows = fact.get("sha256"), fact.get("rows")
+    if not isinstance(oid, str) or not re.fullmatch("[0-9a-f]{64}", oid) or type(rows) is not int:
+        raise VerificationError(f"{name}: its signed delta names no object and row count")
+    if not 0 <= rows <= 2 * _bound(base_records, new_records):
+        raise VerificationError(
+            f"{name}: its signed delta holds {rows} rows, more than a delta between {base_records} and "
+            f"{new_records} records may hold ({2 * _bound(base_records, new_records)})"
+        )
+    return oid, rows
 
 
 class DeltaObject(SignedParquet):
