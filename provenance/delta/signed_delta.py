@@ -35,7 +35,7 @@ from provenance.delta.merge import Changes, fill_rows, merge_manifests
 from provenance.delta.signed_objects import SignedParquet, parquet_take
 from provenance.delta.statuses import row_runs
 from provenance.delta.windows import Interner
-from provenance.errors import VerificationError
+from provenance.errors import InputError, VerificationError
 
 DELTA_FORMAT = "prov.delta/v1"
 MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -277,36 +277,69 @@ class DeltaObject(SignedParquet):
         if schema.remove_metadata() != SCHEMA:
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
-    def load(self, limit: int) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
+    def load(
+        self, limit: int, records: dict[str, int]
+    ) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
         """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``, 1 to ``LISTED_CAP``),
         the new manifest's delta rows (``row`` → ``label``/``source`` ids, ``locator``, ``batch``), and
         each side's source names -> how each was named (``"base"``/``"new"``, ``Side.source_origins``).
 
-        Raises ``VerificationError`` (exit 1) for an object that was altered, is not this format, or
-        whose footer does not parse.
+        ``records``: both versions' signed record counts (``{"base", "new"}``), which bound the footer's
+        JSON before it is parsed and the rows the object may name. Raises ``VerificationError`` (exit 1)
+        for an object that was altered, is not this format, or whose footer or rows are not a delta's
+        (a key missing, a value of another type, an id naming no label or source, a row the version lacks).
         """
+        from provenance.signing import bounded_json
+
         parquet = self.opened()
         try:
-            meta = json.loads(parquet.schema_arrow.metadata[_META_KEY])
-            if meta.get("format") != DELTA_FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}")
+            values = 64 * (records["base"] + records["new"]) + 64 * LISTED_CAP * len(KIND_COLUMNS) + 1000
+            meta = bounded_json(parquet.schema_arrow.metadata[_META_KEY], self.name, "footer", values)
+            if not isinstance(meta, dict) or meta.get("format") != DELTA_FORMAT:
+                raise ValueError("format is not " + DELTA_FORMAT)
             table = parquet.read()
-        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            return self._parse(meta, table, limit, records)
+        except KeyError as exc:
+            raise VerificationError(f"{self.path}: {self.name} is not a readable delta object (no {exc})") from exc
+        except RecursionError as exc:
+            raise VerificationError(
+                f"{self.path}: {self.name} is not a readable delta object (nested too deep)"
+            ) from exc
+        except (TypeError, ValueError, AttributeError, IndexError, InputError) as exc:
+            raise VerificationError(f"{self.path}: {self.name} is not a readable delta object ({exc!s:.200})") from exc
+        except pa.ArrowException as exc:
             raise VerificationError(f"{self.path}: {self.name} is not a readable delta object ({exc})") from exc
-        labels, sources = _interner(meta["labels"]), _interner(meta["sources"])
+
+    def _parse(self, meta: dict, table: pa.Table, limit: int, records: dict[str, int]):
+        """:meth:`load` of a parsed footer and table; raises ``ValueError`` (or ``KeyError``, ``TypeError``) for anything not a delta's."""
+        labels, sources = _interner(_strings(meta["labels"], False)), _interner(_strings(meta["sources"], True))
         changes = Changes(labels, sources, limit)
         for k in _SIDED:
-            setattr(changes, k, dict(meta[k]))
+            setattr(changes, k, {side: _count(meta[k][side]) for side in ("base", "new")})
         for k in _SCALARS:
-            setattr(changes, k, meta[k])
+            setattr(changes, k, _count(meta[k]))
         for k in _SIDED_COUNTERS:
-            setattr(changes, k, {side: Counter(dict(_keyed(pairs))) for side, pairs in meta[k].items()})
+            setattr(changes, k, {side: _counter(meta[k][side]) for side in ("base", "new")})
         for k in _COUNTERS:
-            setattr(changes, k, Counter(dict(_keyed(meta[k]))))
+            setattr(changes, k, _counter(meta[k]))
         if not 0 < limit <= LISTED_CAP:
             raise ValueError(f"--limit {limit}: the delta object lists {LISTED_CAP} records of each kind")
-        changes.examples = {k: v[:limit] for k, v in meta["examples"].items()}
+        examples = meta["examples"]
+        if not isinstance(examples, dict) or set(examples) != set(changes.examples):
+            raise ValueError("its listed records are not one list per kind of change")
+        changes.examples = {k: [_example(item) for item in v[:limit]] for k, v in examples.items()}
         part = table.column("part").to_numpy(zero_copy_only=False)
+        if not np.isin(part, [*KIND_COLUMNS, "row"]).all():
+            raise ValueError("a row of an unknown part")
+        for c, known in (("label", labels), ("old_label", labels), ("source", sources), ("old_source", sources)):
+            ids = table.column(c).to_numpy()
+            if len(ids) and (ids.min() < 0 or ids.max() >= max(len(known.values), 1)):
+                raise ValueError(f"a {c} id names no entry of its string table")
+        most = max(records["base"], records["new"])  # no row number or copy count of either version is larger
+        for c in _NUMBERS:
+            numbers = table.column(c).to_numpy()
+            if len(numbers) and (numbers.min() < 0 or numbers.max() > most):
+                raise ValueError(f"a {c} beyond the versions' {most} records")
         for kind, columns in KIND_COLUMNS.items():
             at = np.flatnonzero(part == kind)
             if not len(at):
@@ -315,24 +348,86 @@ class DeltaObject(SignedParquet):
             arrays = {}
             for c in columns:
                 if c == "digests":
+                    if chosen.column("digest").null_count:
+                        raise ValueError(f"a {kind} row without a digest")
                     arrays[c] = np.frombuffer(chosen.column("digest").combine_chunks().buffers()[1], "S32", len(at))
                 else:
                     values = chosen.column(c).to_numpy()
                     arrays[c] = values.astype(np.int32 if c in _IDS else np.int64)
+            if arrays["rows"].sum() > most:  # the rows a check reads of them (statuses.row_runs)
+                raise ValueError(f"its {kind} records hold more rows than the versions' {most}")
             changes.arrays[kind] = [arrays]
         at = np.flatnonzero(part == "row")
+        held = table.column("first_row").to_numpy()[at]
+        if len(held) and (held[0] < 0 or held[-1] >= records["new"] or (np.diff(held) <= 0).any()):
+            raise ValueError(f"rows it holds are not rows of the version's {records['new']} in order")
         rows = table.take(pa.array(at))
         found = {
-            "row": rows.column("first_row").to_numpy(),
+            "row": held,
             "label": rows.column("label").to_numpy(),
             "source": rows.column("source").to_numpy(),
             "locator": np.array(rows.column("locator").to_pylist(), object),
             "batch": np.array(rows.column("batch").to_pylist(), object),
         }
+        origins = meta.get("origins") or {}
         origins = {
-            side: {k: set(v) for k, v in (meta.get("origins") or {}).get(side, {}).items()} for side in ("base", "new")
+            side: {k: set(_strings(v, True)) for k, v in origins.get(side, {}).items()} for side in ("base", "new")
         }
         return changes, found, origins
+
+
+# what a listed record of the footer holds (merge._row and each kind's additions): type per key
+_TEXT, _MAYBE = (str,), (str, type(None))
+_EXAMPLE = {
+    "digest": _TEXT,
+    "label": _TEXT,
+    "source": _MAYBE,
+    "batch": _MAYBE,
+    "locator": _MAYBE,
+    "old_source": _MAYBE,
+    "copies": (int,),
+    "base_copies": (int,),
+}
+_EXAMPLE_LISTS = {
+    "labels": False,
+    "old_labels": False,
+    "new_labels": False,
+    "base_labels": False,
+    "old_sources": True,
+    "new_sources": True,
+}
+
+
+def _example(item) -> dict:
+    if not isinstance(item, dict):
+        raise ValueError("a listed record is not an object")
+    for k, v in item.items():
+        if k in _EXAMPLE_LISTS:
+            _strings(v, _EXAMPLE_LISTS[k])
+        elif k not in _EXAMPLE or not isinstance(v, _EXAMPLE[k]) or isinstance(v, bool):
+            raise ValueError(f"a listed record's {k!r} is not what a diff lists")
+    return item
+
+
+def _strings(values, none: bool) -> list:
+    if not isinstance(values, list) or not all(isinstance(v, str) or (none and v is None) for v in values):
+        raise ValueError("a string table is not a list of strings")
+    return values
+
+
+def _count(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"a count {value!r:.40} is not a whole number")
+    return value
+
+
+def _counter(pairs) -> Counter:
+    out: Counter = Counter()
+    for key, n in _keyed(pairs):
+        if not isinstance(n, (int, float)) or isinstance(n, bool):
+            raise ValueError(f"a count {n!r:.40} is not a number")
+        out[key] = n  # type: ignore[assignment]  # float: duplicates_added_by_source, as the merge counts
+    return out
 
 
 def _binary32(digests: np.ndarray) -> pa.Array:
@@ -349,6 +444,8 @@ def _interner(values: list) -> Interner:
 
 
 def _keyed(pairs: list) -> list:
+    if not isinstance(pairs, list):
+        raise ValueError("counts are not a list of pairs")
     return [(tuple(k) if isinstance(k, list) else k, n) for k, n in pairs]
 
 
