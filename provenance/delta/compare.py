@@ -13,6 +13,7 @@ from provenance.delta.rows import RowMemo, delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
 from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker, signed_fact
+from provenance.delta.signed_objects import ManifestObject
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
@@ -59,7 +60,9 @@ def diff_versions(
     delta = signed_delta_of(store, a, b) if signed_delta and listed and path is None and not schema else None
     if delta is None:
         verify_both(a, b, _import_statistics)  # the manifests: hashed before a row is read
-    else:
+    else:  # neither manifest is read, but both must still be there, as the merge would find them (a stat each)
+        for side in (a, b):
+            ManifestObject(store, store.version(side.name)).present()
         _import_statistics()
     names = f"manifest of {a.name}", f"manifest of {b.name}"
     # The lineage objects are hashed (then their status columns read) on threads while the

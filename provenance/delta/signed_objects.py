@@ -69,6 +69,11 @@ class SignedParquet:
                 f"the version records {self.records}"
             )
 
+    def present(self) -> None:
+        """Raise ``VerificationError`` (exit 1, as :meth:`verify` words it) unless the object's file exists: a stat, no hash."""
+        if not self.path.is_file():
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store")
+
     def opened(self) -> pq.ParquetFile:
         """The object's Parquet reader, after hashing it (``verify``) if that has not been done."""
         if self.parquet is None:

@@ -40,3 +40,20 @@ def test_a_delta_written_with_other_bytes_but_the_same_table_verifies(prov, thre
     r = prov("verify", "v4", "--no-data", "--store-keys", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["delta"] == "ok"
+
+
+def test_the_delta_path_refuses_a_missing_manifest_as_the_merge_does(prov, three_versions):
+    # the delta path reads neither manifest, but a version whose manifest is gone is refused on both paths
+    # alike (attack review 21b: a transplanted version without its manifest diffed exit 0)
+    for tag in ("v3", "v2"):
+        store = Store(".prov")
+        path = store.objects.path(store.version(tag)["manifest_object"])
+        kept = path.read_bytes()
+        path.unlink()
+        fast, merged = (
+            prov("diff", "v2", "v3", "--format", "json"),
+            prov("diff", "v2", "v3", "--format", "json", env={"PROV_DIFF_MERGE": "1"}),
+        )
+        assert fast.exit_code == 1 and f"manifest of {tag}" in fast.stderr and "missing" in fast.stderr, fast.output
+        assert (fast.stdout, fast.stderr) == ("", merged.stderr)
+        path.write_bytes(kept)
