@@ -57,3 +57,22 @@ def test_the_delta_path_refuses_a_missing_manifest_as_the_merge_does(prov, three
         assert fast.exit_code == 1 and f"manifest of {tag}" in fast.stderr and "missing" in fast.stderr, fast.output
         assert (fast.stdout, fast.stderr) == ("", merged.stderr)
         path.write_bytes(kept)
+
+
+def test_what_decides_merges_where_a_commit_key_signed_a_delta_hiding_a_relabel(prov, three_versions, monkeypatch):
+    # prov diff shows what the delta signs (a display; verify, fsck and check catch it); the library's
+    # diff()/detect() and prov findings --recompute merge both manifests, as prov check does
+    import provenance
+    from tests.cli.test_diff_signed_delta import _drop_relabels
+
+    honest = signed_delta.merge_parent
+    monkeypatch.setattr(signed_delta, "merge_parent", lambda *a: _drop_relabels(honest(*a)))
+    _commit_v4(prov)
+    monkeypatch.setattr(signed_delta, "merge_parent", honest)
+    shown = json.loads(prov("diff", "v3", "v4", "--detect", "--format", "json").stdout)  # stores its run
+    assert shown["summary"]["relabeled"] == 0
+    assert provenance.diff(".prov", "v3", "v4").summary["relabeled"] == 1
+    scored = {v.digest for v in provenance.detect(".prov", "v3", "v4", save=False).verdicts.records}
+    assert len(scored) == len(shown["findings"]) + 1  # the relabeled record is scored too
+    r = prov("findings", "v4", "--recompute")
+    assert r.exit_code == 1, r.output  # the stored run, made from the signed delta, lacks the relabeled record
