@@ -95,6 +95,7 @@ class GateContext:
         self.pins: Pins = pins_of(store)
         self.waiver_envelopes = list(waiver_envelopes)
         self.listed = listed
+        self.delta_checked = False  # the candidate's signed delta recomputed (integrity.verify_signatures)
         self.detection_run: DetectionRun | None = None
 
     def computed(self, fact: str) -> bool:

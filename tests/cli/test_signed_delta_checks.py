@@ -76,3 +76,20 @@ def test_what_decides_merges_where_a_commit_key_signed_a_delta_hiding_a_relabel(
     assert len(scored) == len(shown["findings"]) + 1  # the relabeled record is scored too
     r = prov("findings", "v4", "--recompute")
     assert r.exit_code == 1, r.output  # the stored run, made from the signed delta, lacks the relabeled record
+
+
+def test_prov_check_recomputes_the_candidates_delta_once_and_never_the_bases(prov, three_versions, monkeypatch):
+    # attack review 21b (F21b-8): the candidate's delta was recomputed by both integrity rules and the base's too
+    from provenance.delta import delta_check
+
+    recomputed: list[str] = []
+    honest = delta_check.check_signed_delta
+
+    def counted(store, row, pred):
+        recomputed.append(row["tag"])
+        return honest(store, row, pred)
+
+    monkeypatch.setattr(delta_check, "check_signed_delta", counted)
+    r = prov("check", "v3", "--base", "v2", "--signer", "alice.pub", "--format", "json")
+    assert r.exit_code in (0, 1) and json.loads(r.stdout)["decision"], r.output
+    assert recomputed == ["v3"]
