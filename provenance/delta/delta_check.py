@@ -30,7 +30,9 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
         return "none"
     name = f"version {row['tag']}"
     parent = pred.get("parent")
-    if not isinstance(fact, dict) or fact.get("parent") != parent or parent is None:
+    if not isinstance(fact, dict):
+        raise VerificationError(f"{name}: its signed delta is not a JSON object")
+    if fact.get("parent") != parent or parent is None:
         raise VerificationError(f"{name}: its signed delta is not against its signed parent")
     found = store.db.execute("select * from versions where tag = ?", [parent["version"]]).fetchone()
     columns = [d[0] for d in store.db.execute("select * from versions limit 0").description]
