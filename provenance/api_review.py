@@ -45,8 +45,10 @@ def diff(
     ``base``'s reference profile, calibrated to false-positive rate ``fpr`` (see
     :func:`detect`); the report's ``findings`` lists every scored record (only the flagged ones
     with ``flagged_only``: ``prov diff --flagged-only``), and ``detection`` counts them all; a detector that crashed has status ``"error"`` in the report (the
-    command then exits 3). Raises ``InputError`` (unknown versions, no profile for
-    ``detect``), ``VerificationError`` (a version fails its signature or manifest check).
+    command then exits 3). Both manifests are merged, as ``prov check`` does: never ``new``'s signed delta
+    object, which only its commit key vouches for (``prov diff`` reads that one). Raises ``InputError``
+    (unknown versions, no profile for ``detect``), ``VerificationError`` (a version fails its signature or
+    manifest check).
     """
     from provenance import progress
     from provenance.delta.compare import diff_versions
@@ -54,7 +56,9 @@ def diff(
 
     with open_store(store, pins).snapshot() as opened:  # one state of prov.db for the whole review
         with progress.stage("diff", unit="steps"):
-            report = diff_versions(opened, base, new, limit=DEFAULT_LIMIT if limit is None else limit)
+            limit = DEFAULT_LIMIT if limit is None else limit
+            # merged, as prov check does: a review rests on no fact only the new version's commit key signs
+            report = diff_versions(opened, base, new, limit=limit, signed_delta=False)
         if detect:
             from provenance.detectors.pipeline import detect_diff
 
@@ -86,13 +90,14 @@ def detect(
     verdict per record: flagged, score in [0, 1], explanation) and ``.results`` (each
     detector's per-record scores, flags and explanations, or status ``"error"`` with the
     crash: never skipped). With ``save`` the findings are stored (``prov findings NEW``).
+    The delta is found by merging both manifests, as ``prov check`` does (never ``new``'s signed delta object).
     Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
     """
     from provenance.delta.compare import diff_versions
     from provenance.detectors.pipeline import detect_diff
 
     with open_store(store, pins).snapshot() as opened:  # one state of prov.db for the whole review
-        report = diff_versions(opened, base, new)
+        report = diff_versions(opened, base, new, signed_delta=False)  # merged, as prov check does
         names = list(detectors) if detectors is not None else None
         return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
 

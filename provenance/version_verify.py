@@ -26,7 +26,12 @@ from provenance.version_facts import dataset_from_predicate, load_manifest, veri
 
 
 def verify_version(
-    store: Store, tag: str, read_data: bool = True, executor: Any = None, recompute_sample: bool | None = None
+    store: Store,
+    tag: str,
+    read_data: bool = True,
+    executor: Any = None,
+    recompute_sample: bool | None = None,
+    check_delta: bool = True,
 ) -> dict:
     """Check a version's signature, objects and audit anchor, then re-read its data and compare every digest.
 
@@ -44,7 +49,9 @@ def verify_version(
     ``read_data=False`` stops after the signature, manifest and audit checks. The profile sample's salt is
     checked under the committer's key either way, and the sample is drawn again from the manifest with
     ``recompute_sample`` (default: ``read_data``; ``profile_sample`` in the report,
-    ``profiles.sample_verify.check_sample``; exit 1 when either fails).
+    ``profiles.sample_verify.check_sample``; exit 1 when either fails). The delta the version signed against its
+    parent is recomputed from both manifests (``delta.delta_check``; exit 1 if it differs) unless ``check_delta``
+    is False (``"delta": "not checked"``: the release gate, which checked it once already or never reads it).
     """
     row = store.version(tag)
     stmt = verified_statement(store, row)
@@ -53,6 +60,9 @@ def verify_version(
     recompute = read_data if recompute_sample is None else recompute_sample
     sample = check_sample(store, row, stmt["predicate"], manifest, recompute)
     kept_object(store, tag, stmt["predicate"])  # a quarantine's removed rows: missing or altered is exit 1
+    from provenance.delta.delta_check import check_signed_delta
+
+    delta = check_signed_delta(store, row, stmt["predicate"]) if check_delta else "not checked"
     head = stmt["predicate"].get("auditLogHead")
     known = {e["hash"] for e in audit.entries(store.db)} | {audit.GENESIS}
     if head not in known:
@@ -68,6 +78,7 @@ def verify_version(
         "manifest": "ok",
         "data": "not read",
         "profile_sample": sample,
+        "delta": delta,
         "trust": pins_of(store).to_dict(),
     }
     if not read_data:

@@ -246,6 +246,10 @@ def commit(
         id_less = len(statements.id_less_entries(store, pins_of(store).role_keys("commit", store))) if first_id else 0
         for stage in prepared:
             stage.record(store, tag, pred)
+        # the record-level change against the parent, as prov diff merges it (lineage sources included), signed
+        # so prov diff PARENT TAG reads it instead of both manifests (delta.signed_delta); under the lock, after
+        # the lineage stage recorded the object it names records by
+        delta_oid = _record_delta(store, parent_row, tag, manifest_oid, len(hashed.manifest), pred)
         pred["auditLogHead"] = store.audit_head()[1]  # after the stages' own audit entries
         envelope = signing.sign(signing.statement(tag, hashed.manifest.root, PREDICATE_TYPE, pred), private)
         envelope_oid = store.put_object(signing.canonical_json(envelope), "json")
@@ -260,6 +264,7 @@ def commit(
                 "keyid": keyid,
                 "parent": parent,
                 "dataset": dataset,
+                **({"delta": delta_oid} if delta_oid else {}),  # so fsck and gc count the object as referenced
             },
         )
         seq, _ = store.audit_head()
@@ -296,6 +301,22 @@ def commit(
         id_less_trust_entries=id_less,
         log_state=log_state,
     )
+
+
+def _record_delta(store: Store, parent_row: dict | None, tag: str, manifest_oid: str, records: int, pred: dict):
+    """Inside the write: store the delta object against the verified parent and name it in ``pred``; its name, or None."""
+    if parent_row is None:
+        return None
+    from provenance.delta.signed_delta import for_commit
+
+    row = {"tag": tag, "manifest_object": manifest_oid, "records": records}
+    made = for_commit(store, parent_row, row, pred)
+    if made is None:  # a change too large to be worth one: a diff merges both manifests
+        return None
+    data, fact = made
+    oid = store.put_object(data, "parquet")
+    pred["delta"] = {**fact, "sha256": oid}
+    return oid
 
 
 def _register_committer(store: Store, keyid: str, private: Any, key_path: str | Path) -> bool:

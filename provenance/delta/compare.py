@@ -11,14 +11,23 @@ from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
 from provenance.delta.rows import RowMemo, delta_records_of
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
-from provenance.delta.sides import check_comparable, git_side, verify_both, version_side
+from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
+from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker, signed_fact
+from provenance.delta.signed_objects import ManifestObject
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
 
 
 def diff_versions(
-    store, base: str, new: str, path: str | None = None, spec=None, limit: int = DEFAULT_LIMIT, detect: bool = False
+    store,
+    base: str,
+    new: str,
+    path: str | None = None,
+    spec=None,
+    limit: int = DEFAULT_LIMIT,
+    detect: bool = False,
+    signed_delta: bool = True,
 ):
     """The one library call behind ``prov diff``: resolve both sides, merge, report.
 
@@ -28,6 +37,10 @@ def diff_versions(
     reading options for that path. ``detect``: the caller will score the delta
     (``report.delta["rows"]``), so its rows are read first, and the listed records'
     locators come from that read (``rows.RowMemo``); the report is the same either way.
+    ``signed_delta``: a version diffed against its own parent reads the delta object its commit
+    signed (``signed_delta_of``) instead of merging both manifests, the same report (for a ``limit``
+    of 1 to ``signed_delta.LISTED_CAP``; 0, list all, merges); False always merges (the release
+    gate, whose verdict rests on no fact only the candidate's commit key signs).
     """
     if base == new:
         raise InputError(f"diff {base} {new}: both sides are the same version; name two different ones")
@@ -43,13 +56,26 @@ def diff_versions(
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
     schema = schema_changes(a.schema, b.schema)
-    verify_both(a, b, _import_statistics)  # the manifests: hashed before a row is read
+    listed = 0 < limit <= LISTED_CAP  # the delta object keeps LISTED_CAP listed records of each kind
+    delta = signed_delta_of(store, a, b) if signed_delta and listed and path is None and not schema else None
+    if delta is None:
+        verify_both(a, b, _import_statistics)  # the manifests: hashed before a row is read
+    else:  # neither manifest is read, but both must still be there, as the merge would find them (a stat each)
+        for side in (a, b):
+            ManifestObject(store, store.version(side.name)).present()
+        _import_statistics()
     names = f"manifest of {a.name}", f"manifest of {b.name}"
     # The lineage objects are hashed (then their status columns read) on threads while the
     # manifests merge; nothing of the result is used before both are verified.
     with ThreadPoolExecutor(2) as pool:
         lineage = [pool.submit(side.lineage_status) if side.lineage_status else None for side in (a, b)]
-        changes = merge_manifests(a.open_batches(), b.open_batches(), *names, limit)
+        if delta is None:
+            changes = merge_manifests(a.open_batches(), b.open_batches(), *names, limit)
+        else:  # the commit's own merge, signed: O(change), neither manifest is read
+            changes, delta_rows, origins = delta.load(limit, {"base": a.info["records"], "new": b.info["records"]})
+            a.source_origins, b.source_origins = origins["base"], origins["new"]
+            _check_delta_counts(changes, a, b, delta.name)
+            b.take = rows_taker(changes, delta_rows, _verified_first(b))
         base_status, new_status = (None if f is None else f.result() for f in lineage)
         apply_statuses(changes, base_status, new_status, *names)
     for side, counts in ((a, changes.label_rows["base"]), (b, changes.label_rows["new"])):
@@ -62,7 +88,8 @@ def diff_versions(
     memo = RowMemo(b.take)
     b.take, b.fetch = memo.take, memo.fetch
     rows = delta_records_of(changes, b.take) if detect else None
-    fill_rows(changes, a.fetch, b.fetch)
+    if delta is None:  # a signed delta's listed records carry their locators and batches
+        fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
     report.summary["schema_changes"] = schema
     report.summary["rekeyed"] = changes.rekeyed
@@ -93,6 +120,46 @@ def diff_versions(
         # shown, so a reviewer sees what no signature covers yet (judged under the verifier's pins)
         report.audit = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
     return report
+
+
+def signed_delta_of(store, base: Side, new: Side) -> DeltaObject | None:
+    """The signed delta object ``new``'s statement names against exactly ``base`` (same tag and Merkle
+    root), to read instead of merging both manifests; None where the diff must merge them: no delta
+    signed, another parent, a git side, or ``PROV_DIFF_MERGE=1``.
+
+    Raises ``VerificationError`` (exit 1) for a signed delta fact that does not name an object, or one of
+    more rows than a delta between the two versions' signed record counts holds (``signed_fact``).
+    """
+    fact = new.signed_delta
+    if fact is None or forced_merge() or "version" != base.kind or "version" != new.kind:
+        return None
+    if isinstance(fact, dict) and fact.get("parent") != {"version": base.name, "merkleRoot": base.info["merkle_root"]}:
+        return None  # against another version: merge
+    oid, rows = signed_fact(fact, f"version {new.name}", base.info["records"], new.info["records"])
+    return DeltaObject(store, oid, f"delta object of {new.name}", rows)
+
+
+def _verified_first(side: Side):
+    """``side.take``, its signed objects hashed (``Side.verifiers``) before the first row is read."""
+    take, done = side.take, list[bool]()
+
+    def verified_take(rows, columns):
+        if not done:
+            for check in side.verifiers:
+                check()
+            done.append(True)
+        return take(rows, columns)
+
+    return verified_take
+
+
+def _check_delta_counts(changes, base: Side, new: Side, name: str) -> None:
+    """A delta object's record counts of both versions must be the versions' signed ones (exit 1)."""
+    for side, version in (("base", base), ("new", new)):
+        if changes.rows[side] != version.info["records"]:
+            raise VerificationError(
+                f"{name}: counts {changes.rows[side]} records of {version.name}, it signed {version.info['records']}"
+            )
 
 
 def _read_records(store, tag: str, locators: list[str], digests: list[bytes]):

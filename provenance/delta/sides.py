@@ -68,6 +68,8 @@ class Side:
     # records of no source column are named by their lineage batch's source (delta.attribution):
     # each source name -> how it was named ("source column", "signed batch", "unsigned batch")
     source_origins: dict[str, set[str]] = field(default_factory=dict)
+    # the signed delta fact of a version's statement (``delta.signed_delta``): its change against its parent
+    signed_delta: dict | None = None
 
 
 def verify_both(a: Side, b: Side, meanwhile: Callable[[], None] | None = None) -> None:
@@ -166,6 +168,7 @@ def version_side(
         True,
         counts,
         _history(store, row) if with_history else [],
+        signed_delta=pred.get("delta"),
     )
     if lineage is not None:
         from provenance.lineage.judged import statuses_under_pins

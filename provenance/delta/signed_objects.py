@@ -69,6 +69,11 @@ class SignedParquet:
                 f"the version records {self.records}"
             )
 
+    def present(self) -> None:
+        """Raise ``VerificationError`` (exit 1, as :meth:`verify` words it) unless the object's file exists: a stat, no hash."""
+        if not self.path.is_file():
+            raise VerificationError(f"{self.path}: {self.name} {self.oid[:16]} is missing from the store")
+
     def opened(self) -> pq.ParquetFile:
         """The object's Parquet reader, after hashing it (``verify``) if that has not been done."""
         if self.parquet is None:
@@ -161,27 +166,31 @@ class ManifestObject(SignedParquet):
         not touched yet costs a page fault per 4 KiB on first use (~0.1 s of system time here),
         where each batch's buffers are reused by the next."""
         assert self.parquet is not None, "verify() first"
-        meta = self.parquet.metadata
-        starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
-        groups = np.searchsorted(starts, rows, side="right") - 1
-        out: dict[str, list] = {c: [] for c in columns}
-        for g in np.unique(groups).tolist():
-            wanted, at = rows[groups == g] - starts[g], 0
-            batches = self.parquet.iter_batches(batch_size=WINDOW_ROWS, row_groups=[g], columns=columns)
-            for batch in batches:
-                lo, hi = np.searchsorted(wanted, [at, at + batch.num_rows])
-                at += batch.num_rows
-                if hi == lo:
-                    continue
-                local = pa.array(wanted[lo:hi] - (at - batch.num_rows))
-                for c in columns:
-                    values = batch.column(c).take(local)
-                    out[c] += (
-                        pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values
-                    ).to_pylist()
-        return out
+        return parquet_take(self.parquet, rows, columns)
 
     def fetch(self, rows: np.ndarray) -> tuple[list, list]:
         """Locators and batches of sorted manifest rows, reading only their row groups."""
         found = self.take(rows, ["locator", "batch"])
         return found["locator"], found["batch"]
+
+
+def parquet_take(parquet: pq.ParquetFile, rows: np.ndarray, columns: list[str]) -> dict[str, list]:
+    """``columns`` of sorted ``rows`` (row numbers) of an open manifest Parquet file, reading only their row
+    groups, as Python values (dictionary columns as strings); what ``ManifestObject.take`` does after hashing."""
+    meta = parquet.metadata
+    starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    groups = np.searchsorted(starts, rows, side="right") - 1
+    out: dict[str, list] = {c: [] for c in columns}
+    for g in np.unique(groups).tolist():
+        wanted, at = rows[groups == g] - starts[g], 0
+        batches = parquet.iter_batches(batch_size=WINDOW_ROWS, row_groups=[g], columns=columns)
+        for batch in batches:
+            lo, hi = np.searchsorted(wanted, [at, at + batch.num_rows])
+            at += batch.num_rows
+            if hi == lo:
+                continue
+            local = pa.array(wanted[lo:hi] - (at - batch.num_rows))
+            for c in columns:
+                values = batch.column(c).take(local)
+                out[c] += (pc.cast(values, pa.string()) if pa.types.is_dictionary(values.type) else values).to_pylist()
+    return out

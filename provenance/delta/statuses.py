@@ -23,7 +23,7 @@ UNATTRIBUTED = np.int8(2)
 STATUS_KINDS = {"added": "new", "removed": "base", "relabeled": "new"}  # change arrays with a status, and their side
 
 
-def _ranges(first: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def row_runs(first: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Every row number of the runs ``[first[i], first[i] + rows[i])``, run after run (int64)."""
     first, rows = np.asarray(first, np.int64), np.asarray(rows, np.int64)
     if not len(rows):
@@ -39,7 +39,7 @@ def worst_of_runs(status: np.ndarray, first: np.ndarray, rows: np.ndarray) -> np
         return np.zeros(0, np.int8)
     if np.all(rows == 1):
         return status[np.asarray(first, np.int64)]
-    return np.maximum.reduceat(status[_ranges(first, rows)], np.cumsum(rows) - rows)
+    return np.maximum.reduceat(status[row_runs(first, rows)], np.cumsum(rows) - rows)
 
 
 def _common(status: np.ndarray, only: tuple[np.ndarray, np.ndarray], repeated: tuple[np.ndarray, np.ndarray]):
@@ -49,7 +49,7 @@ def _common(status: np.ndarray, only: tuple[np.ndarray, np.ndarray], repeated: t
     first, rows = repeated
     if len(first):
         s[first] = worst_of_runs(status, first, rows)
-    drop = np.concatenate([_ranges(*only), _ranges(first + 1, rows - 1)])
+    drop = np.concatenate([row_runs(*only), row_runs(first + 1, rows - 1)])
     return np.delete(s, drop) if len(drop) else s
 
 

@@ -90,7 +90,9 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     names = sorted({d["detector"] for d in stored["detectors"]} - {COMBINED})
     fpr = float(combined["fpr"])
     # what provenance.detect does, on this store handle (its pins): the diff's delta, scored, nothing saved
-    detection = detect_diff(store, base, version, diff_versions(store, base, version).delta, names, fpr, save=False)
+    detection = detect_diff(
+        store, base, version, diff_versions(store, base, version, signed_delta=False).delta, names, fpr, save=False
+    )
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}

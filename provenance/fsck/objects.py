@@ -26,6 +26,8 @@ _REFERENCES = [
     "select json_extract(detail, '$.statement'), null from audit where action in ('trust.add', 'trust.sign', "
     "'trust.retire')",
     "select object, null from checkpoints",
+    # a version's signed delta against its parent (delta.signed_delta), named by its commit entry
+    "select json_extract(detail, '$.delta'), null from audit where action = 'commit'",
     # a run's findings, unless `prov gc` dropped the run (its entry names it) and deleted the object
     "select json_extract(detail, '$.findings'), null from audit where action = 'detect' and json_extract(detail, '$.run') "
     "not in (select j.value from audit g, json_each(g.detail, '$.runs') j where g.action = 'gc')",

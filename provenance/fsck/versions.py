@@ -10,6 +10,8 @@ import sqlite3
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provenance.delta.delta_check import check_signed_delta
+from provenance.errors import VerificationError
 from provenance.fsck.problems import Inspection
 from provenance.lineage.layout import object_format
 from provenance.manifest import Manifest
@@ -55,6 +57,10 @@ def check_version(insp: Inspection, row: dict) -> None:
     ):
         insp.error(check, f"its parent {row['parent']!r} is not in the store")
     check_version_lineage(insp, row, pred, manifest)
+    try:  # the delta it signed against its parent, recomputed from both manifests
+        check_signed_delta(store, row, pred)
+    except VerificationError as exc:
+        insp.error(check, str(exc).removeprefix(f"{check}: "))
     check_version_profile(insp, row, pred)
     quarantine = pred.get("quarantine")
     entries = [e for e in insp.by_action.get("quarantine", []) if e["subject"] == tag]

@@ -95,6 +95,7 @@ class GateContext:
         self.pins: Pins = pins_of(store)
         self.waiver_envelopes = list(waiver_envelopes)
         self.listed = listed
+        self.delta_checked = False  # the candidate's signed delta recomputed (integrity.verify_signatures)
         self.detection_run: DetectionRun | None = None
 
     def computed(self, fact: str) -> bool:
@@ -105,11 +106,13 @@ class GateContext:
     def diff(self) -> DiffReport:
         """The diff of ``new`` against ``base`` (``provenance.delta.compare.diff_versions``).
 
-        Raises VerificationError if either side's manifest does not match what it signed.
+        Raises VerificationError if either side's manifest does not match what it signed. Both manifests
+        are merged, never the candidate's signed delta: the gate's verdict does not rest on a fact only the
+        candidate's commit key vouches for (``delta.signed_delta``; ``prov verify`` recomputes that).
         """
         from provenance.delta.compare import diff_versions
 
-        return diff_versions(self.store, self.base, self.new, limit=self.listed)
+        return diff_versions(self.store, self.base, self.new, limit=self.listed, signed_delta=False)
 
     @cached_property
     def report(self) -> dict[str, Any]:

@@ -106,8 +106,10 @@ class VerifySignatures(SwitchedRule):
         # the audit log's checkpoints against the maintainer keys they pin (and keys of earlier roots;
         # a checkpoint by a key nobody pinned is not relied on, see provenance.store.coverage).
         try:
-            verify_version(ctx.store, ctx.base, read_data=False)
+            # the base's signed delta is never read by the gate (it merges); prov verify BASE recomputes it
+            verify_version(ctx.store, ctx.base, read_data=False, check_delta=False)
             verify_version(ctx.store, ctx.new, read_data=False)
+            ctx.delta_checked = True
             pins, store = ctx.pins, ctx.store
             log = verify_log(store, pins.maintainer_keys(store), (), pins.known_keys(store), pins.retired_keys(store))
             # a version of another store in the chain, or a logged trust entry a pinned key signed for another
@@ -157,7 +159,10 @@ class VerifyData(SwitchedRule):
 
         try:
             # the sample's salt is checked (VerifySignatures); drawing the sample again is prov verify's
-            verify_version(ctx.store, ctx.new, read_data=True, recompute_sample=False)
+            # and the signed delta, recomputed once per check (by integrity.verify_signatures when it runs)
+            verify_version(
+                ctx.store, ctx.new, read_data=True, recompute_sample=False, check_delta=not ctx.delta_checked
+            )
         except VerificationError as exc:
             return verification_block(self.key, exc)
         return RuleResult(

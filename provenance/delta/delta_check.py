@@ -1,0 +1,98 @@
+"""``prov verify`` and ``prov fsck`` recompute the delta a version signed against its parent (``signed_delta``)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provenance.delta.signed_delta import DeltaObject, for_commit, signed_fact
+from provenance.errors import VerificationError
+
+
+def check_signed_delta(store, row: dict, pred: dict) -> str:
+    """Recompute the delta version ``row`` signed (``pred``: its verified predicate) from its own and
+    its parent's manifests, and compare it with the stored object: what ``prov verify`` and ``prov
+    fsck`` do, so a commit key that signed a wrong delta is caught by anyone who verifies.
+
+    The parent need not verify under the caller's pins (a version is verified with its own signer
+    pinned): its manifest is checked against the Merkle root the version signed for it, recomputed
+    from its entries (RFC 6962), and its statement read for what the diff reads of it (its lineage).
+
+    Returns ``"ok"``, or ``"none"`` for a version that signs no delta. Raises ``VerificationError``
+    (exit 1): the delta is against another version than the signed parent, the parent is not in the
+    store, its manifest or statement is missing or altered, the object is missing or altered, or its
+    content or signed counts differ from the recomputed.
+    """
+    fact = pred.get("delta")
+    if fact is None:
+        return "none"
+    name = f"version {row['tag']}"
+    parent = pred.get("parent")
+    if not isinstance(fact, dict):
+        raise VerificationError(f"{name}: its signed delta is not a JSON object")
+    if fact.get("parent") != parent or parent is None:
+        raise VerificationError(f"{name}: its signed delta is not against its signed parent")
+    found = store.db.execute("select * from versions where tag = ?", [parent["version"]]).fetchone()
+    columns = [d[0] for d in store.db.execute("select * from versions limit 0").description]
+    parent_row = dict(zip(columns, found)) if found else None
+    if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
+        raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
+    oid, rows = signed_fact(fact, name, parent_row["records"], row["records"])  # before anything is read
+    made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row))
+    if made is None:
+        raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
+    data, recomputed = made
+    signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
+    stored = DeltaObject(store, oid, f"delta object of {row['tag']}", rows)
+    try:
+        stored.verify()  # missing or altered: exit 1 naming it
+        assert stored.parquet is not None
+        # the same bytes (the writer is deterministic), else the same table written by another Arrow
+        same = hashlib.sha256(data).hexdigest() == oid or _same_table(stored.parquet, data)
+    finally:
+        stored.close()
+    if not same or signed_counts != recomputed:
+        raise VerificationError(
+            f"{name}: its signed delta object differs from the delta recomputed from its and "
+            f"{parent['version']}'s manifests"
+        )
+    return "ok"
+
+
+def _same_table(stored: pq.ParquetFile, data: bytes) -> bool:
+    """Whether the stored object holds the recomputed table and footer, read a few rows at a time: a
+    signed object of few bytes can decode to gigabytes (dictionary-encoded strings), never held whole."""
+    recomputed = pq.read_table(pa.BufferReader(data))
+    if stored.schema_arrow.metadata != recomputed.schema.metadata or stored.metadata.num_rows != recomputed.num_rows:
+        return False
+    at = 0
+    for batch in stored.iter_batches(batch_size=1024, use_threads=False):
+        if not pa.Table.from_batches([batch]).equals(recomputed.slice(at, batch.num_rows).combine_chunks()):
+            return False
+        at += batch.num_rows
+    return True
+
+
+def _parent_predicate(store, name: str, parent_row: dict) -> dict:
+    """The parent's predicate, its manifest recomputed to the Merkle root the child signed for it
+    (``parent_row["merkle_root"]``, checked equal by the caller) and its statement naming that root
+    and manifest. Not its signature: whoever pinned the child's signer need not pin the parent's.
+    Raises ``VerificationError`` (exit 1) naming what is missing or altered."""
+    from provenance.signing import subject_root, unverified_statement
+    from provenance.version_facts import load_manifest
+
+    parent, needed = parent_row["tag"], f"needed to check the delta {name} signed against it"
+    try:
+        load_manifest(store, parent_row)  # hashed, parsed, its RFC 6962 root recomputed from its entries
+        stmt = unverified_statement(store.objects.envelope(parent_row["envelope_object"], f"envelope of {parent}"))
+        pred = stmt.get("predicate")
+        if subject_root(stmt).hex() != parent_row["merkle_root"] or not isinstance(pred, dict):
+            raise VerificationError(f"envelope of {parent}: it names another Merkle root")
+        manifest = pred.get("manifest")
+        if not isinstance(manifest, dict) or manifest.get("sha256") != parent_row["manifest_object"]:
+            raise VerificationError(f"envelope of {parent}: it names another manifest object")
+    except VerificationError as exc:
+        raise VerificationError(f"{exc} ({needed})") from exc
+    return pred
