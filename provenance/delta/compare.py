@@ -109,6 +109,8 @@ def diff_versions(
         "rows": (lambda: rows)
         if rows is not None
         else lambda: delta_records_of(changes, b.take, records.remember_locators if records else None),
+        # the signed delta's content part (``delta_content.content_reader``): the rows' content, no data re-read
+        "content": None if delta is None else delta.content,
     }
     if store is not None:
         from provenance.store.coverage import coverage

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.delta.signed_delta import DeltaObject, for_commit
+from provenance.delta import delta_content
+from provenance.delta.signed_delta import META_KEY, SCHEMA, DeltaObject, for_commit
 from provenance.errors import VerificationError
+from provenance.version_facts import dataset_from_predicate
 
 
 def check_signed_delta(store, row: dict, pred: dict) -> str:
@@ -30,23 +34,42 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     parent_row = dict(zip(columns, found)) if found else None
     if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
-    made = for_commit(store, parent_row, row, pred)
-    if made is None:
-        raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
-    data, recomputed = made
-    signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
     stored = DeltaObject(store, str(fact.get("sha256")), f"delta object of {row['tag']}", int(fact.get("rows") or 0))
     try:
         stored.verify()  # missing or altered: exit 1 naming it
         assert stored.parquet is not None
-        same = stored.parquet.read().equals(pq.read_table(pa.BufferReader(data))) and (
-            stored.parquet.schema_arrow.metadata == pq.read_schema(pa.BufferReader(data)).metadata
+        footer = _footer(stored)
+        # no content part is always sound (detection re-reads the data); one that is there is checked
+        mode = delta_content.LISTED if footer.get("content") else delta_content.NONE
+        made = for_commit(store, parent_row, row, pred, mode)
+        if made is None:
+            raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
+        data, recomputed = made
+        same = stored.parquet.read(columns=SCHEMA.names).equals(pq.read_table(pa.BufferReader(data))) and (
+            footer == json.loads(pq.read_schema(pa.BufferReader(data)).metadata[META_KEY])
         )
+        signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
+        if not same or signed_counts != recomputed:
+            raise VerificationError(
+                f"{name}: its signed delta object differs from the delta recomputed from its and "
+                f"{parent['version']}'s manifests"
+            )
+        if mode == delta_content.LISTED:  # each content row hashes to its record's digest
+            encoding = dataset_from_predicate(store, row, pred).options.row_encoding
+            table = stored.parquet.read(columns=["part", "digest", "locator", delta_content.FIELD])
+            delta_content.check_content(table, footer["content"]["columns"], encoding, f"{stored.path}: {stored.name}")
     finally:
         stored.close()
-    if not same or signed_counts != recomputed:
-        raise VerificationError(
-            f"{name}: its signed delta object differs from the delta recomputed from its and "
-            f"{parent['version']}'s manifests"
-        )
     return "ok"
+
+
+def _footer(stored: DeltaObject) -> dict:
+    """The object's ``prov.delta`` footer JSON (``VerificationError`` if it does not parse)."""
+    assert stored.parquet is not None
+    try:
+        footer = json.loads(stored.parquet.schema_arrow.metadata[META_KEY])
+        if not isinstance(footer, dict):
+            raise ValueError("not an object")
+        return footer
+    except (KeyError, TypeError, ValueError) as exc:
+        raise VerificationError(f"{stored.path}: {stored.name} is not a readable delta object ({exc})") from exc

@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provenance.delta import delta_content
+from provenance.delta.delta_content import Content
 from provenance.delta.merge import Changes, fill_rows, merge_manifests
 from provenance.delta.signed_objects import SignedParquet, parquet_take
 from provenance.delta.statuses import row_runs
@@ -39,7 +41,7 @@ from provenance.errors import VerificationError
 DELTA_FORMAT = "prov.delta/v1"
 MEDIA_TYPE = "application/vnd.apache.parquet"
 FORCE_MERGE_ENV = "PROV_DIFF_MERGE"  # "1": prov diff ignores signed delta objects (tests, bench)
-_META_KEY = b"prov.delta"
+META_KEY = b"prov.delta"
 # Listed records kept per kind of change: a diff asking for more (--limit above it, or 0: all) merges.
 LISTED_CAP = 10_000
 # A change of more records than this (or than half the larger version) signs no delta: merging both
@@ -137,10 +139,18 @@ def delta_rows(changes: Changes) -> np.ndarray:
     return np.unique(row_runs(np.concatenate(first), np.concatenate(count)))
 
 
-def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[str, dict] | None = None) -> bytes:
+def to_bytes(
+    changes: Changes,
+    new: pq.ParquetFile,
+    parent: dict,
+    origins: dict[str, dict] | None = None,
+    content: Content | None = None,
+) -> bytes:
     """The delta object's Parquet bytes for ``changes`` (from :func:`merge_parent`) against ``parent``
     (``{"version", "merkleRoot"}``), the new manifest's rows read from ``new``; ``origins``: each side's
-    source names -> how each was named (``attribution``), as the merge found them. Deterministic."""
+    source names -> how each was named (``attribution``), as the merge found them; ``content``: the
+    scored records and their content columns (``delta_content``), None for no content part.
+    Deterministic."""
     parts: dict[str, list] = {c: [] for c in SCHEMA.names}
     for kind, columns in KIND_COLUMNS.items():
         n = changes.count(kind) if "digests" in columns else len(changes.array(kind, "rows"))
@@ -172,9 +182,20 @@ def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[
             parts[c].append(pa.array(np.asarray(values, np.int64)).cast(SCHEMA.field(c).type))
         parts["locator"].append(pa.array(found["locator"], pa.string()))
         parts["batch"].append(pa.array(found["batch"], pa.string()))
+    if content is not None:
+        n = len(content.entries.digests)
+        parts["part"].append(pa.array([delta_content.PART] * n, pa.string()))
+        parts["digest"].append(_binary32(np.frombuffer(b"".join(content.entries.digests), "S32")))
+        for c in _IDS + _NUMBERS:
+            parts[c].append(pa.array(np.zeros(n, np.int64)).cast(SCHEMA.field(c).type))
+        parts["locator"].append(pa.array(content.entries.locators, pa.string()))
+        parts["batch"].append(pa.nulls(n, pa.string()))
     table = pa.table(
         {c: pa.concat_arrays(v) if v else pa.array([], SCHEMA.field(c).type) for c, v in parts.items()}, schema=SCHEMA
     )
+    if content is not None and content.table is not None:
+        before = table.num_rows - content.table.num_rows
+        table = table.append_column(delta_content.FIELD, delta_content.content_column(before, content.table))
     meta = {
         "format": DELTA_FORMAT,
         "parent": parent,
@@ -188,8 +209,9 @@ def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[
         },
         "examples": changes.examples,
         "origins": {side: {k: sorted(v) for k, v in o.items()} for side, o in (origins or {}).items()},
+        "content": None if content is None else {"columns": content.columns, "records": len(content.entries.digests)},
     }
-    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, separators=(",", ":")).encode()})
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, separators=(",", ":")).encode()})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
     return sink.getvalue()
@@ -208,9 +230,15 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
     }
 
 
-def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, dict] | None:
+def for_commit(
+    store, parent_row: dict, row: dict, pred: dict, content: str = delta_content.READ
+) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
+
+    ``content``: ``"read"`` (a commit) keeps the scored records' content read from the data
+    (``delta_content``; a table's, up to ``CONTENT_CAP``); ``"listed"`` (verify, fsck) only the
+    content part's rows, recomputed from the manifests; ``"none"`` no content part.
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); both manifest objects (and the
@@ -233,19 +261,42 @@ def for_commit(store, parent_row: dict, row: dict, pred: dict) -> tuple[bytes, d
             return None
         parent = {"version": parent_row["tag"], "merkleRoot": parent_row["merkle_root"]}
         assert new.manifest.parquet is not None
-        data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins})
+        part = _content(store, row, pred, changes, new.manifest.parquet, content)
+        data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins}, part)
     finally:
         for side in sides:
             side.close()
     return data, {k: v for k, v in predicate_fact("", data, changes, parent).items() if k != "sha256"}
 
 
+def _content(store, row: dict, pred: dict, changes: Changes, new: pq.ParquetFile, mode: str) -> Content | None:
+    """The content part ``for_commit`` writes in ``mode`` (None: none)."""
+    if mode == delta_content.NONE:
+        return None
+    entries = delta_content.scored_records(changes, new)
+    columns = delta_content.content_planned(pred, row.get("kind", "table"), entries)
+    if columns is None:
+        return None
+    if mode == delta_content.LISTED:
+        return Content(entries, columns)
+    table = delta_content.read_content(store, row, pred, entries, columns)
+    return None if table is None else Content(entries, columns, table)
+
+
 class DeltaObject(SignedParquet):
     """A version's signed delta object (hashed against its signed SHA-256 before a byte is parsed)."""
 
+    # after ``load``: read(locators, digests, columns, encoding), the content part's reader (``delta_content``)
+    content = None
+
     def check(self, schema: pa.Schema) -> None:
         """Raise ``VerificationError`` (exit 1) unless the columns are this format's."""
-        if schema.remove_metadata() != SCHEMA:
+        fields = list(schema.remove_metadata())
+        if (
+            pa.schema(fields[: len(SCHEMA)]) != SCHEMA
+            or not all(map(delta_content.is_content_field, fields[len(SCHEMA) :]))
+            or len(fields) > len(SCHEMA) + 1
+        ):
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
     def load(self, limit: int) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
@@ -258,10 +309,10 @@ class DeltaObject(SignedParquet):
         """
         parquet = self.opened()
         try:
-            meta = json.loads(parquet.schema_arrow.metadata[_META_KEY])
+            meta = json.loads(parquet.schema_arrow.metadata[META_KEY])
             if meta.get("format") != DELTA_FORMAT:
                 raise ValueError(f"format {meta.get('format')!r}")
-            table = parquet.read()
+            table = parquet.read(columns=SCHEMA.names)  # the content part is read when detection asks
         except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
             raise VerificationError(f"{self.path}: {self.name} is not a readable delta object ({exc})") from exc
         labels, sources = _interner(meta["labels"]), _interner(meta["sources"])
@@ -303,6 +354,7 @@ class DeltaObject(SignedParquet):
         origins = {
             side: {k: set(v) for k, v in (meta.get("origins") or {}).get(side, {}).items()} for side in ("base", "new")
         }
+        self.content = delta_content.content_reader(parquet, meta.get("content"), f"{self.path}: {self.name}")
         return changes, found, origins
 
 
