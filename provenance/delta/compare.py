@@ -9,10 +9,10 @@ import numpy as np
 
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
-from provenance.delta.rows import RowMemo, delta_records_of
+from provenance.delta.rows import RowMemo, delta_records_of, rows_taker
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
-from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker
+from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec

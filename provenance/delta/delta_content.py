@@ -82,6 +82,22 @@ def read_content(store, row: dict, pred: dict, entries: DeltaRecords, columns: l
         return None
 
 
+def planned(store, row: dict, pred: dict, changes: Changes, new_manifest, mode: str) -> Content | None:
+    """The content part ``signed_delta.for_commit`` writes in ``mode`` (``READ``, ``LISTED``, ``NONE``) for
+    ``changes`` of the version ``row`` (``pred`` its predicate; ``new_manifest`` its open manifest Parquet
+    file), or None for none. Raises ``VerificationError`` (exit 1) for a record changed since it was hashed."""
+    if mode == NONE:
+        return None
+    entries = scored_records(changes, new_manifest)
+    columns = content_planned(pred, row.get("kind", "table"), entries)
+    if columns is None:
+        return None
+    if mode == LISTED:
+        return Content(entries, columns)
+    table = read_content(store, row, pred, entries, columns)
+    return None if table is None else Content(entries, columns, table)
+
+
 def content_column(before: int, table: pa.Table) -> pa.Array:
     """The ``content`` struct column: ``before`` null rows, then one struct per row of ``table``."""
     fields = [pa.field(name, table.schema.field(name).type) for name in table.column_names]

@@ -16,7 +16,9 @@ record (``first_row`` its row number; label, source, locator and batch), which i
 detection and the report's listed records read of the new manifest. Labels and sources are
 ids into the string tables of the footer's ``prov.delta`` JSON, which also holds the merge's
 whole-version counts and its first ``LISTED_CAP`` listed records of each kind (locators and batches
-filled). Recomputed by ``prov verify`` and ``prov fsck``: ``delta_check``.
+filled). A table's delta then has ``part = "content"`` rows and a ``content`` struct column: the
+records ``--detect`` scores, with their content (``delta_content``). Recomputed by ``prov verify``
+and ``prov fsck``: ``delta_check``.
 """
 
 from __future__ import annotations
@@ -261,26 +263,12 @@ def for_commit(
             return None
         parent = {"version": parent_row["tag"], "merkleRoot": parent_row["merkle_root"]}
         assert new.manifest.parquet is not None
-        part = _content(store, row, pred, changes, new.manifest.parquet, content)
+        part = delta_content.planned(store, row, pred, changes, new.manifest.parquet, content)
         data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins}, part)
     finally:
         for side in sides:
             side.close()
     return data, {k: v for k, v in predicate_fact("", data, changes, parent).items() if k != "sha256"}
-
-
-def _content(store, row: dict, pred: dict, changes: Changes, new: pq.ParquetFile, mode: str) -> Content | None:
-    """The content part ``for_commit`` writes in ``mode`` (None: none)."""
-    if mode == delta_content.NONE:
-        return None
-    entries = delta_content.scored_records(changes, new)
-    columns = delta_content.content_planned(pred, row.get("kind", "table"), entries)
-    if columns is None:
-        return None
-    if mode == delta_content.LISTED:
-        return Content(entries, columns)
-    table = delta_content.read_content(store, row, pred, entries, columns)
-    return None if table is None else Content(entries, columns, table)
 
 
 class DeltaObject(SignedParquet):
@@ -373,49 +361,6 @@ def _interner(values: list) -> Interner:
 
 def _keyed(pairs: list) -> list:
     return [(tuple(k) if isinstance(k, list) else k, n) for k, n in pairs]
-
-
-def rows_taker(changes: Changes, found: dict[str, np.ndarray], outside):
-    """``take(rows, columns)`` over the delta object's rows of the new manifest (``Side.take``'s shape).
-
-    Rows the object does not hold (a release gate lists a whole version's unattributed records) are
-    read through ``outside(rows, columns)``: the new side's own ``take`` after hashing its manifest
-    object, so they too come from signed bytes."""
-    labels, sources = changes.labels.values, changes.sources.values
-    held = found["row"]
-
-    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
-        rows = np.asarray(rows, np.int64)
-        pos = np.minimum(np.searchsorted(held, rows), max(len(held) - 1, 0))
-        hit = held[pos] == rows if len(held) else np.zeros(len(rows), bool)
-        if not hit.all():
-            read = outside(rows[~hit], columns)
-            if not hit.any():
-                return read
-        out: dict[str, list] = {}
-        for c in columns:
-            if c == "label":
-                values = [labels[i] for i in found["label"][pos[hit]].tolist()]
-            elif c == "source":
-                values = [sources[i] for i in found["source"][pos[hit]].tolist()]
-            else:
-                values = found[c][pos[hit]].tolist()
-            if hit.all():
-                out[c] = values
-            else:
-                merged = np.empty(len(rows), object)
-                merged[np.flatnonzero(hit)] = _objects(values)
-                merged[np.flatnonzero(~hit)] = _objects(read[c])
-                out[c] = merged.tolist()
-        return out
-
-    return take
-
-
-def _objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), object)
-    out[:] = values
-    return out
 
 
 def forced_merge() -> bool:
