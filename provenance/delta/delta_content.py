@@ -128,6 +128,7 @@ def content_reader(parquet, meta: dict | None, where: str) -> Callable[..., pa.T
     ``where`` for a record it holds no content of, or content that does not hash to the digest."""
     if not meta:
         return None
+    require_field(parquet, where)
 
     def read(locators: list[str], digests: list[bytes], columns: list[str], encoding: str) -> pa.Table:
         table = parquet.read(columns=["part", "digest", "locator", FIELD])
@@ -144,6 +145,14 @@ def content_reader(parquet, meta: dict | None, where: str) -> Callable[..., pa.T
         return content
 
     return read
+
+
+def require_field(parquet, where: str) -> None:
+    """Raise ``VerificationError`` naming ``where`` unless the open delta object has its ``content`` struct
+    column (its footer says it keeps content)."""
+    names = parquet.schema_arrow.names
+    if FIELD not in names or not is_content_field(parquet.schema_arrow.field(FIELD)):
+        raise VerificationError(f"{where}: its footer names a content part it does not hold")
 
 
 def _digests(table: pa.Table) -> list[bytes]:
