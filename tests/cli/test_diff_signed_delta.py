@@ -382,3 +382,20 @@ def test_signed_content_that_is_not_the_record_is_exit_1(prov, three_versions, m
     r = prov("fsck", "--json")
     assert r.exit_code == 1
     assert any("does not hash" in p["message"] for p in json.loads(r.stdout)["errors"]), r.stdout
+
+
+def test_a_footer_naming_content_the_object_lacks_is_exit_1(prov, three_versions, monkeypatch):
+    # a key holder's prov signs a delta whose footer says it keeps content, with no content column
+    from provenance.delta import delta_content
+
+    honest = delta_content.planned
+    monkeypatch.setattr(delta_content, "planned", lambda *a: honest(*a[:-1], delta_content.LISTED))
+    t = pq.read_table("v3.parquet")
+    pq.write_table(pa.concat_tables([t, t.slice(0, 1).set_column(0, t.column_names[0], pa.array([99]))]), "v4.parquet")
+    assert _commit_v4(prov).exit_code == 0
+    monkeypatch.setattr(delta_content, "planned", honest)
+    assert _content_part("v4")[1]["content"]["records"] == 1
+    r = prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json")
+    assert r.exit_code == 1 and "delta object of v4" in r.stderr and "does not hold" in r.stderr, r.output
+    r = prov("verify", "v4", "--no-data", "--store-keys")
+    assert r.exit_code == 1 and "does not hold" in r.stderr, r.output
