@@ -9,10 +9,10 @@ import numpy as np
 
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
-from provenance.delta.rows import RowMemo, delta_records_of
+from provenance.delta.rows import RowMemo, delta_records_of, rows_taker
 from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
-from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, rows_taker, signed_fact
+from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, signed_fact
 from provenance.delta.signed_objects import ManifestObject
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
@@ -112,6 +112,8 @@ def diff_versions(
         "rows": (lambda: rows)
         if rows is not None
         else lambda: delta_records_of(changes, b.take, records.remember_locators if records else None),
+        # the signed delta's content part (``delta_content.content_reader``): the rows' content, no data re-read
+        "content": None if delta is None else delta.content,
     }
     if store is not None:
         from provenance.store.coverage import coverage

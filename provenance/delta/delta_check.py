@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provenance.delta.signed_delta import DeltaObject, for_commit, signed_fact
+from provenance.delta import delta_content
+from provenance.delta.signed_delta import (
+    KIND_COLUMNS,
+    LISTED_CAP,
+    META_KEY,
+    SCHEMA,
+    DeltaObject,
+    for_commit,
+    signed_fact,
+)
 from provenance.errors import VerificationError
+from provenance.version_facts import dataset_from_predicate
 
 
 def check_signed_delta(store, row: dict, pred: dict) -> str:
@@ -40,35 +51,45 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
     if parent_row is None or parent_row["merkle_root"] != parent["merkleRoot"]:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
     oid, rows = signed_fact(fact, name, parent_row["records"], row["records"])  # before anything is read
-    made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row))
-    if made is None:
-        raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
-    data, recomputed = made
-    signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
     stored = DeltaObject(store, oid, f"delta object of {row['tag']}", rows)
     try:
         stored.verify()  # missing or altered: exit 1 naming it
         assert stored.parquet is not None
-        # the same bytes (the writer is deterministic), else the same table written by another Arrow
-        same = hashlib.sha256(data).hexdigest() == oid or _same_table(stored.parquet, data)
+        footer = _footer(stored, parent_row["records"] + row["records"])
+        # no content part is always sound (detection re-reads the data); one that is there is checked
+        mode = delta_content.LISTED if footer.get("content") else delta_content.NONE
+        made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row), mode)
+        if made is None:
+            raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
+        data, recomputed = made
+        signed_counts = {k: v for k, v in fact.items() if k != "sha256"}
+        # the same bytes (the writer is deterministic), else the same table and footer written by another Arrow
+        same = hashlib.sha256(data).hexdigest() == oid or _same_table(stored.parquet, data, footer)
+        if not same or signed_counts != recomputed:
+            raise VerificationError(
+                f"{name}: its signed delta object differs from the delta recomputed from its and "
+                f"{parent['version']}'s manifests"
+            )
+        if mode == delta_content.LISTED:  # each content row hashes to its record's digest
+            encoding = dataset_from_predicate(store, row, pred).options.row_encoding
+            delta_content.require_field(stored.parquet, f"{stored.path}: {stored.name}")
+            table = stored.parquet.read(columns=["part", "digest", "locator", delta_content.FIELD])
+            delta_content.check_content(table, footer["content"]["columns"], encoding, f"{stored.path}: {stored.name}")
     finally:
         stored.close()
-    if not same or signed_counts != recomputed:
-        raise VerificationError(
-            f"{name}: its signed delta object differs from the delta recomputed from its and "
-            f"{parent['version']}'s manifests"
-        )
     return "ok"
 
 
-def _same_table(stored: pq.ParquetFile, data: bytes) -> bool:
-    """Whether the stored object holds the recomputed table and footer, read a few rows at a time: a
-    signed object of few bytes can decode to gigabytes (dictionary-encoded strings), never held whole."""
-    recomputed = pq.read_table(pa.BufferReader(data))
-    if stored.schema_arrow.metadata != recomputed.schema.metadata or stored.metadata.num_rows != recomputed.num_rows:
+def _same_table(stored: pq.ParquetFile, data: bytes, footer: dict) -> bool:
+    """Whether the stored object holds the recomputed table (its delta columns: the content part's values are
+    checked by their digests) and footer, read a few rows at a time: a signed object of few bytes can decode to
+    gigabytes (dictionary-encoded strings), never held whole."""
+    recomputed = pq.read_table(pa.BufferReader(data), columns=SCHEMA.names)
+    made = json.loads(pq.read_schema(pa.BufferReader(data)).metadata[META_KEY])
+    if footer != made or stored.metadata.num_rows != recomputed.num_rows:
         return False
     at = 0
-    for batch in stored.iter_batches(batch_size=1024, use_threads=False):
+    for batch in stored.iter_batches(batch_size=1024, columns=SCHEMA.names, use_threads=False):
         if not pa.Table.from_batches([batch]).equals(recomputed.slice(at, batch.num_rows).combine_chunks()):
             return False
         at += batch.num_rows
@@ -96,3 +117,20 @@ def _parent_predicate(store, name: str, parent_row: dict) -> dict:
     except VerificationError as exc:
         raise VerificationError(f"{exc} ({needed})") from exc
     return pred
+
+
+def _footer(stored: DeltaObject, records: int) -> dict:
+    """The object's ``prov.delta`` footer JSON, bounded by both versions' signed record counts before it is parsed
+    (``VerificationError`` if it does not parse or is too large)."""
+    from provenance.errors import InputError
+    from provenance.signing import bounded_json
+
+    assert stored.parquet is not None
+    try:
+        values = 64 * records + 64 * LISTED_CAP * len(KIND_COLUMNS) + 1000
+        footer = bounded_json(stored.parquet.schema_arrow.metadata[META_KEY], stored.name, "footer", values)
+        if not isinstance(footer, dict):
+            raise ValueError("not an object")
+        return footer
+    except (KeyError, TypeError, ValueError, RecursionError, InputError) as exc:
+        raise VerificationError(f"{stored.path}: {stored.name} is not a readable delta object ({exc!s:.200})") from exc

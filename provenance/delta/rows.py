@@ -202,3 +202,40 @@ def _objects(values: list) -> np.ndarray:
     out = np.empty(len(values), object)
     out[:] = values
     return out
+
+
+def rows_taker(changes: Changes, found: dict[str, np.ndarray], outside):
+    """``take(rows, columns)`` over the delta object's rows of the new manifest (``Side.take``'s shape).
+
+    Rows the object does not hold (a release gate lists a whole version's unattributed records) are
+    read through ``outside(rows, columns)``: the new side's own ``take`` after hashing its manifest
+    object, so they too come from signed bytes."""
+    labels, sources = changes.labels.values, changes.sources.values
+    held = found["row"]
+
+    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
+        rows = np.asarray(rows, np.int64)
+        pos = np.minimum(np.searchsorted(held, rows), max(len(held) - 1, 0))
+        hit = held[pos] == rows if len(held) else np.zeros(len(rows), bool)
+        if not hit.all():
+            read = outside(rows[~hit], columns)
+            if not hit.any():
+                return read
+        out: dict[str, list] = {}
+        for c in columns:
+            if c == "label":
+                values = [labels[i] for i in found["label"][pos[hit]].tolist()]
+            elif c == "source":
+                values = [sources[i] for i in found["source"][pos[hit]].tolist()]
+            else:
+                values = found[c][pos[hit]].tolist()
+            if hit.all():
+                out[c] = values
+            else:
+                merged = np.empty(len(rows), object)
+                merged[np.flatnonzero(hit)] = _objects(values)
+                merged[np.flatnonzero(~hit)] = _objects(read[c])
+                out[c] = merged.tolist()
+        return out
+
+    return take

@@ -16,7 +16,9 @@ record (``first_row`` its row number; label, source, locator and batch), which i
 detection and the report's listed records read of the new manifest. Labels and sources are
 ids into the string tables of the footer's ``prov.delta`` JSON, which also holds the merge's
 whole-version counts and its first ``LISTED_CAP`` listed records of each kind (locators and batches
-filled). Recomputed by ``prov verify`` and ``prov fsck``: ``delta_check``.
+filled). A table's delta then has ``part = "content"`` rows and a ``content`` struct column: the
+records ``--detect`` scores, with their content (``delta_content``). Recomputed by ``prov verify``
+and ``prov fsck``: ``delta_check``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provenance.delta import delta_content
+from provenance.delta.delta_content import Content
 from provenance.delta.merge import Changes, fill_rows, merge_manifests
 from provenance.delta.signed_objects import SignedParquet, parquet_take
 from provenance.delta.statuses import row_runs
@@ -40,7 +44,7 @@ from provenance.errors import InputError, VerificationError
 DELTA_FORMAT = "prov.delta/v1"
 MEDIA_TYPE = "application/vnd.apache.parquet"
 FORCE_MERGE_ENV = "PROV_DIFF_MERGE"  # "1": prov diff ignores signed delta objects (tests, bench)
-_META_KEY = b"prov.delta"
+META_KEY = b"prov.delta"
 # Listed records kept per kind of change: a diff asking for more (--limit above it, or 0: all) merges.
 LISTED_CAP = 10_000
 # A change of more records than this (or than half the larger version) signs no delta: merging both
@@ -142,10 +146,18 @@ def delta_rows(changes: Changes) -> np.ndarray:
     return np.unique(row_runs(np.concatenate(first), np.concatenate(count)))
 
 
-def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[str, dict] | None = None) -> bytes:
+def to_bytes(
+    changes: Changes,
+    new: pq.ParquetFile,
+    parent: dict,
+    origins: dict[str, dict] | None = None,
+    content: Content | None = None,
+) -> bytes:
     """The delta object's Parquet bytes for ``changes`` (from :func:`merge_parent`) against ``parent``
     (``{"version", "merkleRoot"}``), the new manifest's rows read from ``new``; ``origins``: each side's
-    source names -> how each was named (``attribution``), as the merge found them. Deterministic."""
+    source names -> how each was named (``attribution``), as the merge found them; ``content``: the
+    scored records and their content columns (``delta_content``), None for no content part.
+    Deterministic."""
     parts: dict[str, list] = {c: [] for c in SCHEMA.names}
     for kind, columns in KIND_COLUMNS.items():
         n = changes.count(kind) if "digests" in columns else len(changes.array(kind, "rows"))
@@ -177,9 +189,20 @@ def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[
             parts[c].append(pa.array(np.asarray(values, np.int64)).cast(SCHEMA.field(c).type))
         parts["locator"].append(pa.array(found["locator"], pa.string()))
         parts["batch"].append(pa.array(found["batch"], pa.string()))
+    if content is not None:
+        n = len(content.entries.digests)
+        parts["part"].append(pa.array([delta_content.PART] * n, pa.string()))
+        parts["digest"].append(_binary32(np.frombuffer(b"".join(content.entries.digests), "S32")))
+        for c in _IDS + _NUMBERS:
+            parts[c].append(pa.array(np.zeros(n, np.int64)).cast(SCHEMA.field(c).type))
+        parts["locator"].append(pa.array(content.entries.locators, pa.string()))
+        parts["batch"].append(pa.nulls(n, pa.string()))
     table = pa.table(
         {c: pa.concat_arrays(v) if v else pa.array([], SCHEMA.field(c).type) for c, v in parts.items()}, schema=SCHEMA
     )
+    if content is not None and content.table is not None:
+        before = table.num_rows - content.table.num_rows
+        table = table.append_column(delta_content.FIELD, delta_content.content_column(before, content.table))
     meta = {
         "format": DELTA_FORMAT,
         "parent": parent,
@@ -193,8 +216,9 @@ def to_bytes(changes: Changes, new: pq.ParquetFile, parent: dict, origins: dict[
         },
         "examples": changes.examples,
         "origins": {side: {k: sorted(v) for k, v in o.items()} for side, o in (origins or {}).items()},
+        "content": None if content is None else {"columns": content.columns, "records": len(content.entries.digests)},
     }
-    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, separators=(",", ":")).encode()})
+    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, separators=(",", ":")).encode()})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
     return sink.getvalue()
@@ -214,10 +238,14 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
 
 
 def for_commit(
-    store, parent_row: dict, row: dict, pred: dict, parent_pred: dict | None = None
+    store, parent_row: dict, row: dict, pred: dict, parent_pred: dict | None = None, content: str = delta_content.READ
 ) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
+
+    ``content``: ``"read"`` (a commit) keeps the scored records' content read from the data
+    (``delta_content``; a table's, up to ``CONTENT_CAP``); ``"listed"`` (verify, fsck) only the
+    content part's rows, recomputed from the manifests; ``"none"`` no content part.
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); ``parent_pred`` the parent's
@@ -242,7 +270,8 @@ def for_commit(
             return None
         parent = {"version": parent_row["tag"], "merkleRoot": parent_row["merkle_root"]}
         assert new.manifest.parquet is not None
-        data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins})
+        part = delta_content.planned(store, row, pred, changes, new.manifest.parquet, content)
+        data = to_bytes(changes, new.manifest.parquet, parent, {"base": base.origins, "new": new.origins}, part)
     finally:
         for side in sides:
             side.close()
@@ -254,17 +283,20 @@ def signed_fact(fact, name: str, base_records: int, new_records: int) -> tuple[s
 
     ``name`` names the version in errors; ``*_records`` are both versions' signed record counts. Raises
     ``VerificationError`` (exit 1) for a fact that is not an object naming a SHA-256 and a row count, or
-    one of more rows than a delta between those counts may hold (twice ``_bound``: ``worth_signing``).
+    one of more rows than a delta between those counts may hold (twice ``_bound``: ``worth_signing``, plus one
+    content row per scored record, at most ``delta_content.CONTENT_CAP``).
     """
     if not isinstance(fact, dict):
         raise VerificationError(f"{name}: its signed delta is not a JSON object")
     oid, rows = fact.get("sha256"), fact.get("rows")
     if not isinstance(oid, str) or not re.fullmatch("[0-9a-f]{64}", oid) or type(rows) is not int:
         raise VerificationError(f"{name}: its signed delta names no object and row count")
-    if not 0 <= rows <= 2 * _bound(base_records, new_records):
+    bound = _bound(base_records, new_records)
+    most = 2 * bound + min(delta_content.CONTENT_CAP, bound)  # and a content row per scored record, at most
+    if not 0 <= rows <= most:
         raise VerificationError(
             f"{name}: its signed delta holds {rows} rows, more than a delta between {base_records} and "
-            f"{new_records} records may hold ({2 * _bound(base_records, new_records)})"
+            f"{new_records} records may hold ({most})"
         )
     return oid, rows
 
@@ -272,9 +304,17 @@ def signed_fact(fact, name: str, base_records: int, new_records: int) -> tuple[s
 class DeltaObject(SignedParquet):
     """A version's signed delta object (hashed against its signed SHA-256 before a byte is parsed)."""
 
+    # after ``load``: read(locators, digests, columns, encoding), the content part's reader (``delta_content``)
+    content = None
+
     def check(self, schema: pa.Schema) -> None:
         """Raise ``VerificationError`` (exit 1) unless the columns are this format's."""
-        if schema.remove_metadata() != SCHEMA:
+        fields = list(schema.remove_metadata())
+        if (
+            pa.schema(fields[: len(SCHEMA)]) != SCHEMA
+            or not all(map(delta_content.is_content_field, fields[len(SCHEMA) :]))
+            or len(fields) > len(SCHEMA) + 1
+        ):
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
     def load(
@@ -294,11 +334,13 @@ class DeltaObject(SignedParquet):
         parquet = self.opened()
         try:
             values = 64 * (records["base"] + records["new"]) + 64 * LISTED_CAP * len(KIND_COLUMNS) + 1000
-            meta = bounded_json(parquet.schema_arrow.metadata[_META_KEY], self.name, "footer", values)
+            meta = bounded_json(parquet.schema_arrow.metadata[META_KEY], self.name, "footer", values)
             if not isinstance(meta, dict) or meta.get("format") != DELTA_FORMAT:
                 raise ValueError("format is not " + DELTA_FORMAT)
-            table = parquet.read()
-            return self._parse(meta, table, limit, records)
+            table = parquet.read(columns=SCHEMA.names)  # the content part is read when detection asks
+            parsed = self._parse(meta, table, limit, records)
+            self.content = delta_content.content_reader(parquet, meta.get("content"), f"{self.path}: {self.name}")
+            return parsed
         except KeyError as exc:
             raise VerificationError(f"{self.path}: {self.name} is not a readable delta object (no {exc})") from exc
         except RecursionError as exc:
@@ -329,7 +371,7 @@ class DeltaObject(SignedParquet):
             raise ValueError("its listed records are not one list per kind of change")
         changes.examples = {k: [_example(item) for item in v[:limit]] for k, v in examples.items()}
         part = table.column("part").to_numpy(zero_copy_only=False)
-        if not np.isin(part, [*KIND_COLUMNS, "row"]).all():
+        if not np.isin(part, [*KIND_COLUMNS, "row", delta_content.PART]).all():
             raise ValueError("a row of an unknown part")
         for c, known in (("label", labels), ("old_label", labels), ("source", sources), ("old_source", sources)):
             ids = table.column(c).to_numpy()
@@ -447,49 +489,6 @@ def _keyed(pairs: list) -> list:
     if not isinstance(pairs, list):
         raise ValueError("counts are not a list of pairs")
     return [(tuple(k) if isinstance(k, list) else k, n) for k, n in pairs]
-
-
-def rows_taker(changes: Changes, found: dict[str, np.ndarray], outside):
-    """``take(rows, columns)`` over the delta object's rows of the new manifest (``Side.take``'s shape).
-
-    Rows the object does not hold (a release gate lists a whole version's unattributed records) are
-    read through ``outside(rows, columns)``: the new side's own ``take`` after hashing its manifest
-    object, so they too come from signed bytes."""
-    labels, sources = changes.labels.values, changes.sources.values
-    held = found["row"]
-
-    def take(rows: np.ndarray, columns: list[str]) -> dict[str, list]:
-        rows = np.asarray(rows, np.int64)
-        pos = np.minimum(np.searchsorted(held, rows), max(len(held) - 1, 0))
-        hit = held[pos] == rows if len(held) else np.zeros(len(rows), bool)
-        if not hit.all():
-            read = outside(rows[~hit], columns)
-            if not hit.any():
-                return read
-        out: dict[str, list] = {}
-        for c in columns:
-            if c == "label":
-                values = [labels[i] for i in found["label"][pos[hit]].tolist()]
-            elif c == "source":
-                values = [sources[i] for i in found["source"][pos[hit]].tolist()]
-            else:
-                values = found[c][pos[hit]].tolist()
-            if hit.all():
-                out[c] = values
-            else:
-                merged = np.empty(len(rows), object)
-                merged[np.flatnonzero(hit)] = _objects(values)
-                merged[np.flatnonzero(~hit)] = _objects(read[c])
-                out[c] = merged.tolist()
-        return out
-
-    return take
-
-
-def _objects(values: list) -> np.ndarray:
-    out = np.empty(len(values), object)
-    out[:] = values
-    return out
 
 
 def forced_merge() -> bool:

@@ -29,7 +29,7 @@ from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.shift import Shift
 from provenance.profiles.stage import load_profile
-from provenance.sources.records import read_records
+from provenance.sources.records import Records, read_records
 from provenance.version_facts import load_manifest, verified_statement, version_dataset
 
 
@@ -172,6 +172,7 @@ def run_detection(
     rows: DeltaRecords | Callable[[], DeltaRecords] | None = None,
     features: np.ndarray | None = None,
     tight_cluster: bool = True,
+    content: Callable[[list[str], list[bytes], list[str], str], pa.Table] | None = None,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
     into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings
@@ -185,7 +186,9 @@ def run_detection(
     rows' raw features when the caller featurised them already (``GateContext.delta_features``,
     read as here), else they are read and featurised. ``tight_cluster`` false (the policy's
     ``[detectors] duplicates_tight_cluster = false``) stands down the duplicates detector's
-    tight-cluster rule (``tight_cluster.stand_down_tight_cluster``). Raises
+    tight-cluster rule (``tight_cluster.stand_down_tight_cluster``). ``content``: a table's delta rows'
+    content columns as a signed delta object keeps them (``DiffReport.delta["content"]``: ``read(locators,
+    digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped.
     """
@@ -201,7 +204,7 @@ def run_detection(
     if delta_rows.digests and features is not None and len(features) == len(delta_rows.digests):
         X = features
     elif delta_rows.digests:
-        records = read_records(spec, kind, delta_rows.locators, delta_rows.digests, columns)
+        records = _delta_content(spec, kind, delta_rows, columns, content)
         X = featurize_delta(profile, kind, records, delta_rows)
     else:
         X = np.zeros((0, profile.dim), dtype=np.float32)
@@ -233,6 +236,16 @@ def run_detection(
     return Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
 
 
+def _delta_content(spec, kind: str, rows: DeltaRecords, columns: list[str], content) -> Records:
+    """The delta rows' content: from the signed delta object's content part where it keeps a table's
+    (re-hashed under the signed row encoding: ``VerificationError`` naming the object), else read
+    again from the data (``sources.records.read_records``)."""
+    if content is not None and kind != "tree":
+        table = content(rows.locators, rows.digests, columns, spec.options.row_encoding)
+        return Records(rows.digests, table=table)
+    return read_records(spec, kind, rows.locators, rows.digests, columns)
+
+
 def detect_diff(
     store,
     base: str,
@@ -259,4 +272,5 @@ def detect_diff(
         delta.get("rows"),
         features,
         tight_cluster,
+        delta.get("content"),
     )

@@ -1,9 +1,11 @@
 """``prov diff PARENT CHILD`` reads the child's signed delta object instead of merging both manifests.
 
 Reference equality: on real stores the delta path's reports (every format, with and without
-``--detect``) and stored findings are byte for byte the merge path's (``PROV_DIFF_MERGE=1``).
+``--detect``) and stored findings are byte for byte the merge path's (``PROV_DIFF_MERGE=1``);
+``--detect`` on a table scores the content the object keeps (``delta_content``), not the data file.
 A ``.prov/`` writer who deletes, swaps or edits the object gets exit 1; a committer whose key
-signed a wrong delta is caught by ``prov verify`` and ``prov fsck``.
+signed a wrong delta (or content that is not the record) is caught by ``prov diff --detect``,
+``prov verify`` and ``prov fsck``.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def test_a_file_tree_reports_the_same_both_ways(prov, workdir):
         )
         assert r.exit_code == 0, r.output
     assert _takes_the_delta("v1", "v2")
+    assert _content_part("v2")[1]["content"] is None  # a tree's changed files are re-read (already O(change))
     summary = json.loads(_same_both_ways(prov, "v1", "v2", "--format", "json").stdout)["summary"]
     assert (summary["added"], summary["removed"], summary["relabeled"], summary["duplicates_added"]) == (2, 1, 1, 1)
     _same_both_ways(prov, "v1", "v2", "--format", "text")
@@ -263,3 +266,138 @@ def test_listing_every_record_merges(prov, three_versions):
         )
         == 260
     )
+
+
+# --- the content part: detection scores the signed rows, not the data file ------------------------
+
+
+def _content_part(tag: str) -> tuple[pa.Table, dict]:
+    path = _delta_path(tag)
+    table = pq.read_table(path)
+    footer = json.loads(pq.read_schema(path).metadata[signed_delta.META_KEY])
+    return table.filter(pa.compute.equal(table.column("part"), "content")), footer
+
+
+def test_a_table_delta_keeps_the_scored_records_content(prov, three_versions):
+    rows, footer = _content_part("v3")
+    store = Store(".prov")
+    columns = verified_statement(store, store.version("v3"))["predicate"]["schema"]["columns"]
+    assert footer["content"] == {"columns": columns, "records": rows.num_rows}
+    # one row per scored record, in detection's order, its content as v3.parquet holds it
+    findings = json.loads(prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json").stdout)["findings"]
+    assert rows.column("digest").to_pylist() == [bytes.fromhex(f["digest"]) for f in findings]
+    data = pq.read_table("v3.parquet")
+    first = int(rows.column("locator")[0].as_py())
+    kept = rows.column("content")[0].as_py()
+    assert kept == {c: data.column(c)[first].as_py() for c in columns}
+
+
+def test_detection_reads_the_delta_not_the_data_file(prov, three_versions):
+    # the data file of v3 is gone (moved on, or on another machine): the delta path scores the signed
+    # content and reports what the merge reported while it was there; the merge path cannot re-read it
+    before = prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=MERGE)
+    assert before.exit_code == 0, before.output
+    Path("v3.parquet").rename("elsewhere.parquet")
+    fast = prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json")
+    assert (fast.exit_code, fast.stdout) == (0, before.stdout)
+    assert prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=MERGE).exit_code == 2
+
+
+def test_a_delta_beyond_the_content_cap_re_reads_the_data(prov, three_versions, monkeypatch):
+    from provenance.delta import delta_content
+
+    monkeypatch.setattr(delta_content, "CONTENT_CAP", 0)  # v4's one added record is over it
+    t = pq.read_table("v3.parquet")
+    one = t.slice(0, 1)
+    one = one.set_column(one.schema.get_field_index("px00"), "px00", pa.array([99], one.column("px00").type))
+    pq.write_table(pa.concat_tables([t, one]), "v4.parquet")
+    assert _commit_v4(prov).exit_code == 0
+    _, footer = _content_part("v4")
+    assert footer["content"] is None
+    assert _same_both_ways(prov, "v3", "v4", "--detect", "--no-save", "--format", "json").exit_code == 0
+    assert prov("verify", "v4", "--no-data", "--store-keys").exit_code == 0  # no content part is sound
+
+
+def _commit_v4(prov):
+    return prov(
+        "commit",
+        "v4.parquet",
+        "--tag",
+        "v4",
+        "--key",
+        "alice.key",
+        "--signer",
+        "alice.pub",
+        "--source-column",
+        "source",
+    )
+
+
+def test_an_edited_content_row_is_exit_1(prov, three_versions):
+    # a .prov/ writer rewrites one pixel of a scored record: the object no longer hashes to its signed name
+    target = _delta_path("v3")
+    table = pq.read_table(target)
+    content = table.column("content").combine_chunks()
+    at = len(content) - 1
+    values = content.to_pylist()
+    values[at] = {**values[at], "px00": values[at]["px00"] + 1}
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("content"), "content", pa.array(values, content.type)), target
+    )
+    r = prov("diff", "v2", "v3", "--detect", "--format", "json")
+    assert r.exit_code == 1 and "delta object of v3" in r.stderr and "altered" in r.stderr, r.output
+    assert r.stdout == ""
+
+
+def test_signed_content_that_is_not_the_record_is_exit_1(prov, three_versions, monkeypatch):
+    # a commit-key holder's modified prov signs a delta whose content hides a trigger pixel of one
+    # added record: the object is genuine, but its row does not hash to the record's signed digest
+    from provenance.delta import delta_content
+
+    honest = delta_content.read_content
+
+    def laundered(*args):
+        table = honest(*args)
+        values = table.column("px63").to_pylist()
+        values[0] = 0 if values[0] else 16
+        return table.set_column(
+            table.schema.get_field_index("px63"), "px63", pa.array(values, table.column("px63").type)
+        )
+
+    monkeypatch.setattr(delta_content, "read_content", laundered)
+    t = pq.read_table("v3.parquet")
+    px = t.column("px63").to_pylist()
+    px[-1] = 16 - px[-1]  # an added record, so v4's delta scores it
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("px63"), "px63", pa.array(px, t.column("px63").type)), "v4.parquet"
+    )
+    assert _commit_v4(prov).exit_code == 0
+    monkeypatch.setattr(delta_content, "read_content", honest)
+    # the diff itself reads no content; detection re-hashes it and refuses, naming the object
+    assert prov("diff", "v3", "v4", "--format", "json").exit_code == 0
+    r = prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json")
+    assert r.exit_code == 1 and r.stdout == "", r.output
+    assert "delta object of v4" in r.stderr and "does not hash to its signed digest" in r.stderr, r.stderr
+    # verify and fsck recompute the delta and re-hash its content too
+    r = prov("verify", "v4", "--no-data", "--store-keys")
+    assert r.exit_code == 1 and "does not hash to its signed digest" in r.stderr, r.output
+    r = prov("fsck", "--json")
+    assert r.exit_code == 1
+    assert any("does not hash" in p["message"] for p in json.loads(r.stdout)["errors"]), r.stdout
+
+
+def test_a_footer_naming_content_the_object_lacks_is_exit_1(prov, three_versions, monkeypatch):
+    # a key holder's prov signs a delta whose footer says it keeps content, with no content column
+    from provenance.delta import delta_content
+
+    honest = delta_content.planned
+    monkeypatch.setattr(delta_content, "planned", lambda *a: honest(*a[:-1], delta_content.LISTED))
+    t = pq.read_table("v3.parquet")
+    pq.write_table(pa.concat_tables([t, t.slice(0, 1).set_column(0, t.column_names[0], pa.array([99]))]), "v4.parquet")
+    assert _commit_v4(prov).exit_code == 0
+    monkeypatch.setattr(delta_content, "planned", honest)
+    assert _content_part("v4")[1]["content"]["records"] == 1
+    r = prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json")
+    assert r.exit_code == 1 and "delta object of v4" in r.stderr and "does not hold" in r.stderr, r.output
+    r = prov("verify", "v4", "--no-data", "--store-keys")
+    assert r.exit_code == 1 and "does not hold" in r.stderr, r.output
