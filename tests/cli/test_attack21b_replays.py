@@ -130,7 +130,9 @@ def _rows_past_the_end(table: pa.Table) -> pa.Table:
     extra |= {"digest": pa.nulls(n, pa.binary(32)), "batch": pa.nulls(n, pa.string())}
     extra |= {"part": pa.array(["row"] * n), "locator": pa.array(["x" * 10_000] * n)}
     extra["first_row"] = pa.array(np.arange(10**6, 10**6 + n, dtype=np.int64))
-    return pa.concat_tables([table, pa.table({f.name: extra[f.name] for f in table.schema}, schema=table.schema)])
+    # any other column (the content part's struct, null outside content rows) is null on these rows
+    columns = {f.name: extra.get(f.name, pa.nulls(n, f.type)) for f in table.schema}
+    return pa.concat_tables([table, pa.table(columns, schema=table.schema)])
 
 
 CRAFTED = {
