@@ -7,6 +7,8 @@ way tests/cli/test_diff_signed_delta.py replays a key holder. Real Parquet, keys
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -59,3 +61,50 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
     assert outside.null_count == 0 and len(outside) > 0  # the signed object holds them
     r = prov("verify", "v4", "--no-data", "--store-keys")
     assert r.exit_code == 1, r.output
+
+
+def test_a_text_column_kept_dictionary_encoded_is_scored_or_refused_naming_the_object(prov, workdir, monkeypatch):
+    # a key holder's prov keeps the scored records' text dictionary-encoded: it encodes to the same
+    # prov-row bytes as the strings (every digest check passes, verify accepts the object), but the
+    # text featuriser refuses a dictionary column, so --detect on the delta path blames the records
+    # (exit 2, "cannot be scored") where the merge path scores the very same signed records
+    import numpy as np
+
+    from provenance import keys
+    from provenance.store import Store
+
+    Store.init(Path(".")).close()
+    keys.generate(Path("alice"))
+    words = np.array(["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"])
+
+    def texts(n: int, seed: int) -> pa.Table:
+        r = np.random.default_rng(seed)
+        text = [" ".join(r.choice(words, 5)) for _ in range(n)]
+        return pa.table({"text": text, "label": r.choice(["a", "b"], n).tolist(), "source": ["s1"] * n})
+
+    v1 = texts(400, 1)
+    pq.write_table(v1, "v1.parquet")
+    pq.write_table(pa.concat_tables([v1, texts(20, 2)]), "v2.parquet")
+    honest = delta_content.read_content
+
+    def recoded(*args):
+        table = honest(*args)
+        return table.set_column(0, "text", table.column("text").combine_chunks().dictionary_encode())
+
+    for tag in ("v1", "v2"):
+        if tag == "v2":
+            monkeypatch.setattr(delta_content, "read_content", recoded)
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub",
+                 "--source-column", "source", "--featurizer", "text")  # fmt: skip
+        assert r.exit_code == 0, r.output
+    monkeypatch.setattr(delta_content, "read_content", honest)
+    kept = pq.read_schema(_delta_path("v2")).field("content").type
+    assert pa.types.is_dictionary(kept.field("text").type)  # the signed object holds the recoded column
+    merged = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", env={"PROV_DIFF_MERGE": "1"})
+    assert merged.exit_code == 0, merged.output  # the signed records score
+    verified = prov("verify", "v2", "--no-data", "--store-keys")
+    r = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json")
+    assert (r.exit_code, r.stdout) == (0, merged.stdout) or (r.exit_code == 1 and "delta object of v2" in r.stderr), (
+        r.output
+    )
+    assert verified.exit_code == 1, verified.output  # nor does verify accept content of another type
