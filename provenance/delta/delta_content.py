@@ -115,9 +115,19 @@ def check_content(table: pa.Table, columns: list[str], encoding: str, where: str
     ``content``) must hold ``columns`` and hash, under ``encoding``, to the digest on its row.
     Raises ``VerificationError`` naming ``where`` (the object's path and name)."""
     at = np.flatnonzero(table.column("part").to_numpy(zero_copy_only=False) == PART)
+    _require_null_outside(table, at, where)
     chosen = table.take(pa.array(at))
     digests = _digests(chosen)
     _rehashed(_columns(chosen, columns, where), columns, encoding, digests, chosen.column("locator").to_pylist(), where)
+
+
+def _require_null_outside(table: pa.Table, at: np.ndarray, where: str) -> None:
+    """Raise ``VerificationError`` naming ``where`` unless the ``content`` column is null on every row but the
+    content rows ``at``, as a commit writes it: values elsewhere are no delta a commit makes, and a recomputed
+    delta, compared on its other columns, would not see them (attack review 21d, finding 1)."""
+    content = table.column(FIELD)
+    if content.null_count != table.num_rows - len(at):
+        raise VerificationError(f"{where} holds content on rows outside its content part")
 
 
 def content_reader(parquet, meta: dict | None, where: str) -> Callable[..., pa.Table] | None:
@@ -133,6 +143,7 @@ def content_reader(parquet, meta: dict | None, where: str) -> Callable[..., pa.T
     def read(locators: list[str], digests: list[bytes], columns: list[str], encoding: str) -> pa.Table:
         table = parquet.read(columns=["part", "digest", "locator", FIELD])
         at = np.flatnonzero(table.column("part").to_numpy(zero_copy_only=False) == PART)
+        _require_null_outside(table, at, where)
         held = {loc: int(i) for loc, i in zip(table.column("locator").take(pa.array(at)).to_pylist(), at)}
         missing = [loc for loc in locators if loc not in held]
         if missing:

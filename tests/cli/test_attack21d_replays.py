@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from provenance.delta import delta_content
 from tests.cli.test_diff_signed_delta import _delta_path
@@ -63,6 +64,12 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
     assert r.exit_code == 1, r.output
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack review 21d, finding 2, open (README Known gaps): the content part's column types are not checked "
+    "against the signed schema's, so a commit-key holder's dictionary-encoded text is accepted by verify and "
+    "makes the delta path's --detect exit 2 where the merge path scores the records",
+)
 def test_a_text_column_kept_dictionary_encoded_is_scored_or_refused_naming_the_object(prov, workdir, monkeypatch):
     # a key holder's prov keeps the scored records' text dictionary-encoded: it encodes to the same
     # prov-row bytes as the strings (every digest check passes, verify accepts the object), but the
