@@ -584,6 +584,19 @@ def ok(prov, *args: str) -> str:
     return r.stdout
 
 
+def succeeded(prov, *args: str):
+    """Run ``prov ARGS``; assert it exits 0 (the message names the command and its output); the whole result (``ok``
+    gives its stdout only)."""
+    r = prov(*args)
+    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    return r
+
+
+def words(text: str) -> str:
+    """``text`` with every run of whitespace one space (a message as the terminal wrapped it, read as one line)."""
+    return " ".join(text.split())
+
+
 def check_rules(prov, new: str, base: str, *options: str) -> dict[str, dict]:
     """``{rule: result}`` of ``prov check NEW --base BASE --format json OPTIONS``, which must exit 0 or 1."""
     r = prov("check", new, "--base", base, "--format", "json", *options)

@@ -40,20 +40,10 @@ from pathlib import Path
 
 from provenance import keys
 from provenance.store import audit
-from support import store_fingerprint
+from support import store_fingerprint, succeeded, words
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
 
 
 def test_a21a_1_trust_revokes_refusal_says_prov_add_refuses_what_it_now_registers_again(prov, template_trust, workdir):
@@ -61,14 +51,18 @@ def test_a21a_1_trust_revokes_refusal_says_prov_add_refuses_what_it_now_register
     replay revokes, trusts a new key, and prov add registers them again as vendor@ROOT12.2."""
     r = prov("trust", "revoke", "vendor", "--reason", "laptop stolen", *PINNED)
     assert r.exit_code == 2, r.output
-    refusal = _words(r.stderr)
-    helped = _words(_ok(prov, "trust", "revoke", "--help").stdout)
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+    refusal = words(r.stderr)
+    helped = words(succeeded(prov, "trust", "revoke", "--help").stdout)
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
         *PINNED)  # fmt: skip
-    _ok(prov, "keys", "generate", "vendor-2")
-    _ok(prov, "trust", "add", "vendor", "vendor-2.pub", *KEY, *PINNED)
-    _ok(prov, "sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor-2.key", "--out", "again.prov.json")
-    added = _ok(prov, "add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "again.prov.json", *PINNED)
+    succeeded(prov, "keys", "generate", "vendor-2")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2.pub", *KEY, *PINNED)
+    succeeded(
+        prov, "sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor-2.key", "--out", "again.prov.json"
+    )
+    added = succeeded(
+        prov, "add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "again.prov.json", *PINNED
+    )
     assert "registered again" in added.stdout, added.output  # what rekey21 does now
     stale = "prov add refuses the same records signed again by a new key"
     assert stale not in refusal, f"trust revoke's refusal describes the old prov add: {refusal}"
@@ -81,11 +75,11 @@ def test_a21a_2_prov_add_says_why_an_earlier_registration_attests_nothing(prov, 
     sources (text and --json) never names an unsigned batch. It now says the reasons itself."""
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         [(first,)] = db.execute("select subject from audit where action = 'batch.add' and subject like 'crowd@%'")
-    _ok(prov, "keys", "generate", "crowd")
-    _ok(prov, "trust", "add", "crowd", "crowd.pub", *KEY, *PINNED)
-    _ok(prov, "sign", "crowd-batch.parquet", "--source", "crowd", "--key", "crowd.key", "--out", "c.prov.json")
-    added = _ok(prov, "add", "crowd-batch.parquet", "--source", "crowd", "--envelope", "c.prov.json", *PINNED)
-    said = _words(added.stdout)
+    succeeded(prov, "keys", "generate", "crowd")
+    succeeded(prov, "trust", "add", "crowd", "crowd.pub", *KEY, *PINNED)
+    succeeded(prov, "sign", "crowd-batch.parquet", "--source", "crowd", "--key", "crowd.key", "--out", "c.prov.json")
+    added = succeeded(prov, "add", "crowd-batch.parquet", "--source", "crowd", "--envelope", "c.prov.json", *PINNED)
+    said = words(added.stdout)
     assert f"registered again: {first} attests nothing under your pins (unsigned, or signed by a key" in said, said
     assert "prov sources says why" not in said, said
 
@@ -97,21 +91,21 @@ def test_a21a_3_a_row_only_revocation_cannot_be_revoked_again_as_the_mark_says(p
     db_path = workdir / ".prov" / "prov.db"
     with sqlite3.connect(db_path) as db:
         [(before,)] = db.execute("select max(seq) from audit")
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
     db = sqlite3.connect(db_path)
     db.execute("delete from audit where seq > ?", [before])
     db.execute("delete from checkpoints where size > ?", [before])
     db.commit()
     db.close()
-    listed = _ok(prov, "trust", "list", *PINNED).stdout
+    listed = succeeded(prov, "trust", "list", *PINNED).stdout
     assert (
         "row says revoked, log does not: if you revoked it, the log was rolled back: revoke it again (prov trust "
-        "revoke vendor --key-id" in _words(listed)
+        "revoke vendor --key-id" in words(listed)
     )
 
     r = prov("trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
     vendor = keys.key_id(keys.load_public(Path("vendor.pub")))
-    shown = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    shown = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
     in_log = [k["revoked_in_log"] for k in shown if k["keyid"] == vendor]
     assert r.exit_code == 0 and in_log == [True], (
         f"revoking it again, as the mark says, left the log without the revocation (exit {r.exit_code}: "
@@ -123,15 +117,15 @@ def test_a21a_4_trust_list_shows_the_rows_reason_not_the_logged_one(prov, templa
     """A21a-4: the maintainer revokes the vendor's key "laptop stolen"; the .prov/ writer rewrites the row's reason
     to one that invites trusting the key again. The log (hash-chained, audit verify passes) still says why; trust
     list, marking the revocation as found in the log, shows the writer's words."""
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
         *PINNED)  # fmt: skip
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         db.execute("update trust set revoked_reason = 'routine rotation, no compromise' where source = 'vendor'")
-    _ok(prov, "audit", "verify", *PINNED)  # the row is no part of the hash chain
-    [vendor] = [k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]]
+    succeeded(prov, "audit", "verify", *PINNED)  # the row is no part of the hash chain
+    [vendor] = [k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]]
     assert vendor["revoked_in_log"], vendor
     assert vendor["revoked_reason"] == "laptop stolen", f"trust list shows the row's edited reason: {vendor}"
-    assert "laptop stolen" in _ok(prov, "trust", "list", *PINNED).stdout
+    assert "laptop stolen" in succeeded(prov, "trust", "list", *PINNED).stdout
 
 
 def test_a21a_5_a_planted_registration_ending_in_a_newline_makes_prov_add_break_the_log(prov, template_trust, workdir):
@@ -140,11 +134,13 @@ def test_a21a_5_a_planted_registration_ending_in_a_newline_makes_prov_add_break_
     must then either be refused (store unchanged) or leave a log prov's own readers accept: today it writes ``.3``
     and the log is called broken, naming the genuine entry as not written by prov add."""
     db_path = workdir / ".prov" / "prov.db"
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
         *PINNED)  # fmt: skip
-    _ok(prov, "keys", "generate", "vendor-2")
-    _ok(prov, "trust", "add", "vendor", "vendor-2.pub", *KEY, *PINNED)
-    _ok(prov, "sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor-2.key", "--out", "again.prov.json")
+    succeeded(prov, "keys", "generate", "vendor-2")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2.pub", *KEY, *PINNED)
+    succeeded(
+        prov, "sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor-2.key", "--out", "again.prov.json"
+    )
     with sqlite3.connect(db_path) as db:
         [(first, detail)] = db.execute(
             "select subject, detail from audit where action = 'batch.add' and subject like 'vendor@%'"
@@ -157,8 +153,8 @@ def test_a21a_5_a_planted_registration_ending_in_a_newline_makes_prov_add_break_
             f"insert into batches ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
             [row[c] for c in columns],
         )
-    _ok(prov, "audit", "verify", *PINNED)  # the planted entry passes: its predecessor is in the log
-    _ok(prov, "audit", "checkpoint", *KEY, *PINNED)  # the maintainer's next signature covers it
+    succeeded(prov, "audit", "verify", *PINNED)  # the planted entry passes: its predecessor is in the log
+    succeeded(prov, "audit", "checkpoint", *KEY, *PINNED)  # the maintainer's next signature covers it
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "again.prov.json", *PINNED)
     if r.exit_code != 0:

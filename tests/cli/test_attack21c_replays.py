@@ -28,20 +28,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from support import new_records, store_fingerprint
+from support import new_records, store_fingerprint, succeeded, words
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
 
 
 def test_a21c_1_a_planted_revoked_row_makes_keys_revoke_skip_its_refusal(prov, template_trust, workdir):
@@ -52,7 +42,7 @@ def test_a21c_1_a_planted_revoked_row_makes_keys_revoke_skip_its_refusal(prov, t
         [(keyid, name)] = db.execute("select keyid, name from keys")
         assert not list(db.execute("select 1 from audit where action = 'key.revoke'"))
         db.execute("update keys set revoked_at = '2026-11-30T09:00:00+00:00' where keyid = ?", [keyid])
-    listed = _words(_ok(prov, "keys", "list").stdout)
+    listed = words(succeeded(prov, "keys", "list").stdout)
     # the mark says both readings: a log rolled back (revoke again) or a row edited (restore .prov/)
     assert (
         f"row says revoked, log does not: if you revoked it, the log was rolled back: revoke it again (prov keys "
@@ -61,7 +51,7 @@ def test_a21c_1_a_planted_revoked_row_makes_keys_revoke_skip_its_refusal(prov, t
     ), listed
     before = store_fingerprint(workdir / ".prov")
     r = prov("keys", "revoke", keyid[:16], "--reason", "written back as keys list says", *PINNED)
-    said = _words(r.output)
+    said = words(r.output)
     assert r.exit_code == 2 and "pass --yes to revoke it" in said, (
         f"keys revoke of a key no log entry revoked, which signed v1-v3q, went through without --yes (exit "
         f"{r.exit_code}): {said}"
@@ -72,17 +62,17 @@ def test_a21c_1_a_planted_revoked_row_makes_keys_revoke_skip_its_refusal(prov, t
 def test_a21c_2_prov_add_shows_the_rows_revocation_reason_not_the_logged_one(prov, template_trust, workdir):
     """A21c-2: the maintainer revokes the vendor's key "laptop stolen"; the .prov/ writer rewrites the row's reason
     (and time). prov add, refusing a batch the revoked key signs, gives the row's words as prov's own."""
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", "--checkpoint-key", "maintainer.key",
         *PINNED)  # fmt: skip
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         db.execute(
             "update trust set revoked_reason = ?, revoked_at = '2099-01-01T00:00:00+00:00' where source = 'vendor'",
             ["routine rotation, no compromise"],
         )
-    _ok(prov, "audit", "verify", *PINNED)  # the row is no part of the hash chain
+    succeeded(prov, "audit", "verify", *PINNED)  # the row is no part of the hash chain
 
     new_records("more.parquet")
-    _ok(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
     r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
     assert r.exit_code == 1, r.output
     assert "laptop stolen" in r.output, f"prov add gives the row's reason, not the logged one: {r.output}"
@@ -107,23 +97,23 @@ def test_a21c_3_a_planted_key_row_extending_the_id_blocks_revoking_the_stolen_ma
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         logged = [s for (s,) in db.execute("select subject from audit where action = 'key.revoke'")]
     assert r.exit_code == 0 and logged == [keyid], (
-        f"the stolen key, named by its whole id, could not be revoked (exit {r.exit_code}): {_words(r.output)}"
+        f"the stolen key, named by its whole id, could not be revoked (exit {r.exit_code}): {words(r.output)}"
     )
 
 
 def test_a21c_2_the_lists_show_the_rows_revocation_time_beside_the_logged_reason(prov, template_trust, workdir):
     """A21c-2, the lists: trust list and keys list take the revocation's reason from the log (A21a-4) but its time from
     the row, which the .prov/ writer moved to 2099; the time the log's entry holds is the one to show."""
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
-    [key] = [k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]]
-    _ok(prov, "keys", "revoke", key["keyid"][:16], "--reason", "laptop stolen", "--yes", *PINNED)
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    [key] = [k for k in json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]]
+    succeeded(prov, "keys", "revoke", key["keyid"][:16], "--reason", "laptop stolen", "--yes", *PINNED)
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         logged = {s: json.loads(d)["revoked_at"] for s, d in db.execute("select subject, detail from audit where "
                                                                         "action in ('trust.revoke', 'key.revoke')")}  # fmt: skip
         db.execute("update trust set revoked_at = '2099-01-01T00:00:00+00:00' where source = 'vendor'")
         db.execute("update keys set revoked_at = '2099-01-01T00:00:00+00:00'")
-    [vendor] = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
-    [maintainer] = json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]
+    [vendor] = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    [maintainer] = json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]
     shown = {"vendor": vendor["revoked_at"], "maintainer": maintainer["revoked_at"]}
     assert shown == {"vendor": logged["vendor"], "maintainer": logged[key["keyid"]]}, (
         f"the lists show the row's revocation time, not the log's {logged}: {shown}"
@@ -144,4 +134,4 @@ def test_a21c_3_a_planted_trust_row_extending_the_id_blocks_revoking_one_source_
             [row[c] for c in columns],
         )
     r = prov("trust", "revoke", "vendor", "--key-id", keyid, "--reason", "laptop stolen", "--yes", *PINNED)
-    assert r.exit_code == 0, f"the vendor's key, named by its whole id, could not be revoked: {_words(r.output)}"
+    assert r.exit_code == 0, f"the vendor's key, named by its whole id, could not be revoked: {words(r.output)}"

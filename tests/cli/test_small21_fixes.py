@@ -31,16 +31,11 @@ from support import (
     roll_back_log,
     second_vendor_delivery,
     store_fingerprint,
+    succeeded,
     validate_output,
 )
 
 PINNED = ("--signer", "maintainer.pub")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
 
 
 def _at(monkeypatch, t: dt.datetime) -> None:
@@ -60,7 +55,7 @@ def test_a20b_2_a_version_signed_later_in_the_second_of_a_retirement_does_not_da
     old = keys.key_id(keys.load_public("vendor.pub"))
     second = clock.now() + dt.timedelta(days=1)  # T, after everything the world holds
     end = clock.iso(second + dt.timedelta(microseconds=500000), "microseconds")  # T.5
-    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", end, "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", end, "--key", "maintainer.key", *PINNED)
     with monkeypatch.context() as m:  # the writer's clock, a second before T: the key still looks valid to `add`
         _at(m, second - dt.timedelta(seconds=1))
         batch = second_vendor_delivery(prov)
@@ -68,8 +63,8 @@ def test_a20b_2_a_version_signed_later_in_the_second_of_a_retirement_does_not_da
     pq.write_table(v4, "v4.parquet")
     with monkeypatch.context() as m:  # the maintainer commits at T.9: createdAt says T
         _at(m, second + dt.timedelta(microseconds=900000))
-        _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
-    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+        succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(succeeded(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert [b["batch"] for b in vendor["not_trusted"]] == [batch], vendor  # was: [] (40 more records attested)
     assert "validity window closed before a maintainer's signature shows the batch registered" in json.dumps(vendor)
@@ -79,12 +74,12 @@ def test_a20b_3_trust_add_keeps_the_fraction_of_a_second_it_was_given(prov, temp
     """A20b-3: `trust add --valid-from 2026-12-03T13:00:00.900Z` stored 13:00:00, so the window began up to a
     second earlier than asked (and --valid-until ended up to a second earlier). The fraction is kept, in the row
     and in the signed entry, as `trust retire --at` keeps it."""
-    _ok(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "keys", "generate", "vendor-2027")
     start, end = "2026-12-03T13:00:00.900Z", "2999-01-01T00:00:00.250000+00:00"
     args = ("--valid-from", start, "--valid-until", end, "--key", "maintainer.key", *PINNED)
-    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", *args)
+    succeeded(prov, "trust", "add", "vendor", "vendor-2027.pub", *args)
     kid = keys.key_id(keys.load_public("vendor-2027.pub"))
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     # was: 2026-12-03T13:00:00+00:00 and 2999-01-01T00:00:00+00:00
     assert (listed[kid]["valid_from"], listed[kid]["valid_until"]) == ("2026-12-03T13:00:00.900000+00:00", end)
     db = sqlite3.connect(".prov/prov.db")
@@ -117,9 +112,9 @@ def _kept_commands() -> dict[str, tuple[str, ...]]:
 def _two_more_keys(prov) -> None:
     """``other.pub`` registered, ``third.pub`` not; the vendor's next key trusted (``vendor-2027.pub``)."""
     for name in ("other", "third", "vendor-2027"):
-        _ok(prov, "keys", "generate", name)
-    _ok(prov, "keys", "register", "other.pub", "--name", "other")
-    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+        succeeded(prov, "keys", "generate", name)
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
 
 
 def _revoke_kept_then_roll_back(prov, folder: Path) -> None:
@@ -151,7 +146,7 @@ def test_item3_each_write_refuses_a_log_that_lost_the_kept_state(prov, template_
 
 def test_item3_each_write_says_it_extends_a_kept_state_the_log_holds(prov, template_trust, workdir):
     _two_more_keys(prov)
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
     for name, args in _kept_commands().items():
         r = prov(*args, *PINNED, "--checkpoint", "kept.cp")
         assert r.exit_code == 0, f"{name}: {r.output}"
@@ -217,34 +212,34 @@ def test_items_4_5_lists_read_revocations_from_the_log_and_show_the_reason(prov,
     the log back and left the rows revoked passed that check, and `prov audit checkpoint --out` then kept a log
     without the revocation. The lists now read the revocation from the log and mark the row that says revoked
     alone."""
-    _ok(prov, "keys", "generate", "other")
-    _ok(prov, "keys", "register", "other.pub", "--name", "other")
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
     other = keys.key_id(keys.load_public("other.pub"))
     vendor = keys.key_id(keys.load_public("vendor.pub"))
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         [(before,)] = db.execute("select max(seq) from audit").fetchall()
-    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
-    _ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", *PINNED)
+    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", *PINNED)
 
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]}
     validate_output("keys-list", {"keys": list(listed.values())})
     assert (listed[other]["reason"], listed[other]["revoked_in_log"]) == ("left the project", True)
-    assert 'reason "left the project")' in _words(_ok(prov, "keys", "list"))
-    shown = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    assert 'reason "left the project")' in _words(succeeded(prov, "keys", "list"))
+    shown = {k["keyid"]: k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     assert (shown[vendor]["status"], shown[vendor]["revoked_in_log"]) == ("revoked", True)
-    assert 'reason "key stolen"' in _words(_ok(prov, "trust", "list", *PINNED))
-    assert "row says revoked" not in _ok(prov, "trust", "list", *PINNED).stdout
+    assert 'reason "key stolen"' in _words(succeeded(prov, "trust", "list", *PINNED))
+    assert "row says revoked" not in succeeded(prov, "trust", "list", *PINNED).stdout
 
     _erase_log_since(workdir / ".prov" / "prov.db", before)  # both revocations' entries gone, their rows kept
-    r = _ok(prov, "keys", "list")
+    r = succeeded(prov, "keys", "list")
     line = next(x for x in r.stdout.splitlines() if x.startswith(other[:16]))
     assert "revoked" in line and "row says revoked, log does not" in line, line  # was: revoked, nothing said
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]}
     assert (listed[other]["revoked_at"] is not None, listed[other]["revoked_in_log"]) == (True, False)
-    r = _ok(prov, "trust", "list", *PINNED)
+    r = succeeded(prov, "trust", "list", *PINNED)
     line = next(x for x in r.stdout.splitlines() if vendor[:16] in x)
     assert "row says revoked, log does not" in line, line
-    doc = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)
+    doc = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)
     validate_output("trust-list", doc)
     assert [k["revoked_in_log"] for k in doc["keys"] if k["keyid"] == vendor] == [False]
 
@@ -267,7 +262,7 @@ def test_item5_the_advice_after_a_keep_failure_names_the_check_that_reads_the_lo
     assert "check that prov trust list still shows it revoked, read from the audit log" in said, said
     assert "marked 'row says revoked, log does not'" in said, said
     _erase_log_since(workdir / ".prov" / "prov.db", before)
-    assert "row says revoked, log does not" in _ok(prov, "trust", "list", *PINNED).stdout
+    assert "row says revoked, log does not" in succeeded(prov, "trust", "list", *PINNED).stdout
 
 
 # --- item 6: the way on when the newest version does not verify ---------------------------------------------------
@@ -278,7 +273,7 @@ def test_item6_after_a_wrong_pin_or_a_revocation_the_hint_names_a_step_that_work
     (--parent VERSION)". After a wrong pin or a `keys revoke` of the key that signed every version, no version
     verifies, and `--parent` failed the same way ("the parent does not verify"). The hint now says so and names
     what works; when another version verifies, it names it, and `--parent` with it works."""
-    _ok(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "generate", "other")
     commit = ("commit", "v3.parquet", "--tag", "w1", "--key", "other.key")
     # a wrong pin: no version verifies under other.pub alone
     r = prov(*commit, "--signer", "other.pub")
@@ -291,21 +286,21 @@ def test_item6_after_a_wrong_pin_or_a_revocation_the_hint_names_a_step_that_work
     assert "pin it (--signer KEY.pub or PROV_SIGNERS" in said, said
     # the step it names works: pin the maintainer key that signed them (and the key that signs the new one)
     both = ("--signer", "maintainer.pub", "--signer", "other.pub")
-    _ok(prov, *commit, *both)  # w1, signed by other.key, on v3q
+    succeeded(prov, *commit, *both)  # w1, signed by other.key, on v3q
     # the key that signed w1 revoked: w1 no longer verifies, older versions do, and are named
-    _ok(prov, "keys", "revoke", keys.key_id(keys.load_public("other.pub"))[:16], "--yes", "--reason", "stolen")
-    _ok(prov, "keys", "generate", "third")
+    succeeded(prov, "keys", "revoke", keys.key_id(keys.load_public("other.pub"))[:16], "--yes", "--reason", "stolen")
+    succeeded(prov, "keys", "generate", "third")
     again = ("commit", "v3.parquet", "--tag", "w2", "--key", "third.key", *both, "--signer", "third.pub")
     r = prov(*again)
     said = " ".join(r.stderr.split())
     assert r.exit_code == 1 and "name a version yourself (--parent VERSION; v2, v3, v3q verify under your pins)" in said
-    r = _ok(prov, *again, "--parent", "v3q")  # the step named works
+    r = succeeded(prov, *again, "--parent", "v3q")  # the step named works
     assert "w1 does not verify under your pins: it cannot be built on" in " ".join(r.stderr.split()), r.stderr
     # a revocation of the key that signed every other version: none verifies; the hint says what works instead
     maintainer = keys.key_id(keys.load_public("maintainer.pub"))
-    _ok(prov, "keys", "revoke", maintainer[:16], "--yes", "--reason", "stolen")
-    _ok(prov, "keys", "revoke", keys.key_id(keys.load_public("third.pub"))[:16], "--yes", "--reason", "stolen")
-    _ok(prov, "keys", "generate", "fourth")
+    succeeded(prov, "keys", "revoke", maintainer[:16], "--yes", "--reason", "stolen")
+    succeeded(prov, "keys", "revoke", keys.key_id(keys.load_public("third.pub"))[:16], "--yes", "--reason", "stolen")
+    succeeded(prov, "keys", "generate", "fourth")
     last = ("commit", "v3.parquet", "--tag", "w3", "--key", "fourth.key", *both, "--signer", "fourth.pub")
     r = prov(*last, "--parent", "v1")
     assert r.exit_code == 1 and "the parent does not verify" in r.stderr  # what the old hint led to
@@ -318,20 +313,20 @@ def test_a21a_3_a_row_only_maintainer_revocation_is_revoked_again_and_logged(pro
     """Attack review 21a, A21a-3, for maintainer keys: the .prov/ writer deletes a `keys revoke` entry with sqlite3
     and leaves the row revoked; `keys list` says to revoke it again, and `keys revoke` does (it refused, "already
     revoked", reading the row), writing the revocation back into the log, where a log state kept next holds it."""
-    _ok(prov, "keys", "generate", "other")
-    _ok(prov, "keys", "register", "other.pub", "--name", "other")
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
     other = keys.key_id(keys.load_public("other.pub"))
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         [(before,)] = db.execute("select max(seq) from audit").fetchall()
-    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project")
     _erase_log_since(workdir / ".prov" / "prov.db", before)
-    line = next(x for x in _ok(prov, "keys", "list").stdout.splitlines() if x.startswith(other[:16]))
+    line = next(x for x in succeeded(prov, "keys", "list").stdout.splitlines() if x.startswith(other[:16]))
     assert (
         f"row says revoked, log does not: if you revoked it, the log was rolled back: revoke it again (prov keys "
         f"revoke {other[:16]} --yes" in line
     ), line
-    _ok(prov, "keys", "revoke", other[:16], "--reason", "left the project")
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "keys", "list", "--json").stdout)["keys"]}
+    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]}
     assert (listed[other]["revoked_in_log"], listed[other]["reason"]) == (True, "left the project")
     again = prov("keys", "revoke", other[:16])
     assert again.exit_code == 2 and "already revoked" in again.stderr, again.output  # once logged, once is enough
