@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import user_versions  # noqa: E402
-from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E402
+from alternation import alternate, timing_summary, uptime  # noqa: E402
+from user_versions import PROV, bytecode_env, run, two_versions  # noqa: E402
 
 FIXED_DELTA = 10_000
 SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added
@@ -72,24 +71,13 @@ def bench_size(root: Path, n: int, code: dict[str, str]) -> dict:
     # the stores differ in v2's commit (its time, its delta object): compare the findings
     findings = {name: json.loads(out)["findings"] for name, out in outputs.items()}
     assert findings["old"] == findings["new"], "the two codes' findings differ"
-    times: dict[str, list] = {name: [] for name in code}
-    loads = [load()]
-    for _ in range(ROUNDS):
-        for name in code:
-            seconds, peak, cpu = run(command, folders[name], envs[name])
-            times[name].append((seconds, cpu, peak))
-        loads.append(load())
+    times, loads = alternate(list(code), lambda name: run(command, folders[name], envs[name]), ROUNDS)
     row = {k: v for k, v in facts.items() if k != "commit_both_s"} | {
         "commit_v2_cpu_s": commits,
         "delta_object_bytes": {name: _delta_bytes(folders[name]) for name in code},
     }
     for name, runs in times.items():
-        row[name] = {
-            "median_s": round(statistics.median(t[0] for t in runs), 3),
-            "median_cpu_s": round(statistics.median(t[1] for t in runs), 3),
-            "all_cpu_s": [round(t[1], 3) for t in runs],
-            "peak_mib": round(max(t[2] for t in runs) / 2**20, 1),
-        }
+        row[name] = timing_summary(runs)
     row["loads"] = loads
     row["findings_identical"] = True
     print(json.dumps(row), flush=True)
@@ -116,24 +104,24 @@ def main() -> None:
     code = {"old": str(Path(args[0]).resolve()), "new": str(Path(args[1]).resolve())}
     sizes = [100_000, 1_000_000] + ([10_000_000] if "--10m" in sys.argv else [])
     root = Path(tempfile.mkdtemp(prefix="prov-content-ab-"))
-    uptime = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
+    uptimes = [uptime()]
     rows = []
     try:
         for n in sizes:
             rows.append(bench_size(root, n, code))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    uptime.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    uptimes.append(uptime())
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "delta-content-ab.json").write_text(
-        json.dumps({"uptime": uptime, "code": code, "sizes": rows}, indent=2) + "\n"
+        json.dumps({"uptime": uptimes, "code": code, "sizes": rows}, indent=2) + "\n"
     )
     lines = [
         "# `prov diff v1 v2 --detect` on the signed delta: data re-read (old) vs the delta's content part (new)",
         "",
         f"A fixed {FIXED_DELTA:,}-record delta (30% relabeled, 70% added, 8 float columns); fresh processes, "
         f"bytecode cached, old and new code alternated, {ROUNDS} rounds, median CPU (user + system). Findings "
-        f"identical. uptime before: `{uptime[0]}`; after: `{uptime[1]}`.",
+        f"identical. uptime before: `{uptimes[0]}`; after: `{uptimes[1]}`.",
         "",
         "| base records | old CPU s (runs) | new CPU s (runs) | old wall s | new wall s | delta object bytes old / new "
         "| commit v2 CPU s old / new | load per round |",

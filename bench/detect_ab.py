@@ -34,7 +34,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E402
+from alternation import alternate, put_back, uptime  # noqa: E402
+from user_versions import PROV, bytecode_env, run, two_versions  # noqa: E402
 
 SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added: as detect_e2e_bench.py
 
@@ -43,17 +44,11 @@ def one_run(
     tree: Path, folder: Path, pristine: Path, cache: Path, out: Path, extra: tuple[str, ...] = ()
 ) -> tuple[float, float]:
     """Wall and CPU seconds of one ``prov diff --detect`` of the code in ``tree``, on a fresh copy of the store."""
-    shutil.rmtree(folder / ".prov")
-    shutil.copytree(pristine, folder / ".prov")
+    put_back(folder, pristine)
     env = bytecode_env(cache) | {"PYTHONPATH": str(tree)}
     command = [PROV, "diff", "v1", "v2", "--detect", *extra, "--format", "json", "--out", str(out)]
     wall, _, cpu = run(command, folder, env, probe_memory=False)  # a memory probe would take a core from it
     return wall, cpu
-
-
-def uptime() -> str:
-    """``uptime``'s line (the time of day with the load), as this script recorded the machine."""
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def stored_findings(tree: Path, folder: Path, cache: Path) -> dict:
@@ -124,21 +119,19 @@ def main() -> None:
         same_findings = True
         for name, tree in trees.items():  # untimed: fills each tree's bytecode cache
             one_run(tree, folder, pristine, caches[name], outs[name], extra)
-        found = {name: None for name in trees}
-        cpu: dict[str, list[float]] = {name: [] for name in trees}
-        wall: dict[str, list[float]] = {name: [] for name in trees}
-        loads = [load()]
+        found: dict[str, dict | None] = {name: None for name in trees}
+
+        def once(name: str) -> tuple[float, float]:
+            seconds, cpu_s = one_run(trees[name], folder, pristine, caches[name], outs[name], extra)
+            if found[name] is None:
+                found[name] = stored_findings(trees[name], folder, caches[name])
+            return round(seconds, 3), round(cpu_s, 3)
+
         uptimes = [uptime()]
-        for r in range(args.rounds):
-            order = list(trees) if r % 2 == 0 else list(reversed(trees))
-            for name in order:
-                seconds, cpu_s = one_run(trees[name], folder, pristine, caches[name], outs[name], extra)
-                wall[name].append(round(seconds, 3))
-                cpu[name].append(round(cpu_s, 3))
-                if found[name] is None:
-                    found[name] = stored_findings(trees[name], folder, caches[name])
-            loads.append(load())
+        runs, loads = alternate(list(trees), once, args.rounds, swap=True)
         uptimes.append(uptime())
+        wall = {name: [w for w, _ in done] for name, done in runs.items()}
+        cpu = {name: [c for _, c in done] for name, done in runs.items()}
         same_report = outs["old"].read_bytes() == outs["new"].read_bytes()
         same_findings = found["old"] == found["new"]
         reports = {name: json.loads(outs[name].read_text()) for name in trees}

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +28,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from alternation import alternate, put_back, uptime  # noqa: E402
 from core_bench import tree_rss  # noqa: E402
-from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E402
+from user_versions import PROV, bytecode_env, run, two_versions  # noqa: E402
 
 SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added: as detect_e2e_bench.py
 
@@ -63,24 +63,17 @@ def main() -> None:
         env = bytecode_env(root / "pycache")
         command = [PROV, "diff", "v1", "v2", "--detect", "--flagged-only", "--format", "json", "--out", "d.json"]
 
-        def once(probed: bool) -> tuple[float, float]:
-            shutil.rmtree(folder / ".prov")
-            shutil.copytree(pristine, folder / ".prov")
-            seconds, _, cpu = run(command, folder, env, probe_memory=probed)
+        def once(name: str) -> tuple[float, float]:
+            put_back(folder, pristine)
+            seconds, _, cpu = run(command, folder, env, probe_memory=name == "probed")
             return round(seconds, 3), round(cpu, 3)
 
-        once(False)  # untimed: fills the bytecode cache
-        runs: dict[str, list[tuple[float, float]]] = {"probed": [], "unprobed": []}
-        loads = [load()]
-        uptimes = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
-        for r in range(args.rounds):
-            for name in ("probed", "unprobed") if r % 2 == 0 else ("unprobed", "probed"):
-                runs[name].append(once(name == "probed"))
-            loads.append(load())
-        uptimes.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+        once("unprobed")  # untimed: fills the bytecode cache
+        uptimes = [uptime()]
+        runs, loads = alternate(("probed", "unprobed"), once, args.rounds, swap=True)
+        uptimes.append(uptime())
         if args.store is not None:
-            shutil.rmtree(folder / ".prov")
-            shutil.copytree(pristine, folder / ".prov")
+            put_back(folder, pristine)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     cost = probe_cost()

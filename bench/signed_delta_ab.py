@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from user_versions import PROV, bytecode_env, load, run, two_versions  # noqa: E402
+from alternation import alternate, timing_summary, uptime  # noqa: E402
+from user_versions import PROV, bytecode_env, run, two_versions  # noqa: E402
 
 FIXED_DELTA = 10_000
 SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added
@@ -42,22 +41,8 @@ def bench_size(root: Path, n: int) -> dict:
         run(command + ["--no-save"], folder, path_env)
         outputs[name] = (folder / "detect.json").read_bytes()
     assert outputs["merge"] == outputs["delta"], "the two paths' reports differ"
-    times: dict[str, list] = {"merge": [], "delta": []}
-    loads = [load()]
-    for _ in range(ROUNDS):
-        for name, path_env in paths.items():
-            seconds, peak, cpu = run(command, folder, path_env)
-            times[name].append((seconds, cpu, peak))
-        loads.append(load())
-    row = facts | {
-        name: {
-            "median_s": round(statistics.median(t[0] for t in runs), 3),
-            "median_cpu_s": round(statistics.median(t[1] for t in runs), 3),
-            "all_cpu_s": [round(t[1], 3) for t in runs],
-            "peak_mib": round(max(t[2] for t in runs) / 2**20, 1),
-        }
-        for name, runs in times.items()
-    }
+    times, loads = alternate(list(paths), lambda name: run(command, folder, paths[name]), ROUNDS)
+    row = facts | {name: timing_summary(runs) for name, runs in times.items()}
     row["loads"] = loads
     row["report_bytes_identical"] = True
     print(json.dumps(row), flush=True)
@@ -68,15 +53,15 @@ def bench_size(root: Path, n: int) -> dict:
 def main() -> None:
     sizes = [100_000, 1_000_000] + ([10_000_000] if "--10m" in sys.argv else [])
     root = Path(tempfile.mkdtemp(prefix="prov-delta-ab-"))
-    uptime = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
+    uptimes = [uptime()]
     try:
         rows = [bench_size(root, n) for n in sizes]
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    uptime.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    uptimes.append(uptime())
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "signed-delta-ab.json").write_text(
-        json.dumps({"uptime": uptime, "sizes": rows}, indent=2) + "\n"
+        json.dumps({"uptime": uptimes, "sizes": rows}, indent=2) + "\n"
     )
     small, big = rows[0], rows[-1]
     lines = [
@@ -84,7 +69,7 @@ def main() -> None:
         "",
         f"A fixed {FIXED_DELTA:,}-record delta (30% relabeled, 70% added); fresh processes, bytecode cached, merge "
         f"and delta runs alternated, {ROUNDS} rounds, median CPU (user + system). Reports byte-identical. "
-        f"uptime before: `{uptime[0]}`; after: `{uptime[1]}`.",
+        f"uptime before: `{uptimes[0]}`; after: `{uptimes[1]}`.",
         "",
         "| base records | merge CPU s (runs) | delta CPU s (runs) | merge wall s | delta wall s | peak MiB merge / delta | load per round |",
         "|---:|---:|---:|---:|---:|---:|---|",

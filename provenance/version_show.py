@@ -2,7 +2,8 @@
 
 Kept apart from ``version_facts`` (which everything that reads a version starts from) because
 judging lineage again after a revocation needs ``lineage.judged``, which itself reads versions
-through ``version_facts``. Cheap by default: no numpy or pyarrow unless a batch lost standing.
+through ``version_facts``. Cheap by default: no numpy or pyarrow unless a batch lost standing, or the version
+has attested records (``attested_by`` names their batches, read from the signed lineage object).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from provenance.trust.pins import STORE_KEYS_NOTE, pins_of
 from provenance.version_facts import signed_dataset, verified_statement
 
 
-def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
+def lineage_under_pins(store: Store, tag: str, signed: dict, batches: bool = False) -> dict:
     """``prov show``'s lineage fields: ``attested``, ``relabeled_after_source``, ``unattributed``
     judged under ``store.pins`` as ``prov check`` judges them, ``lineage_signed`` (the counts
     the version signed) and ``lineage_not_trusted`` (``lineage.judged.JudgedLineage.not_trusted``:
     each batch whose records lost ``attested``, and why). ``signed`` is the predicate's
-    ``lineage``; ``{}`` for a version committed without it.
+    ``lineage``; ``{}`` for a version committed without it. With ``batches``, also ``attested_by``
+    (``JudgedLineage.attested_by``: each batch that attests records under the pins, with its count),
+    the same judgement ``prov sources`` makes (``lineage.queries.source_summary``).
 
     Cheap while every registered signed batch still verifies under the pins
     (``lineage.standing``: envelopes and signatures, no numpy or pyarrow): the signed
-    counts then stand. Only when a batch lost standing is the lineage object read and
-    judged again (``lineage.judged``).
+    counts then stand. Only when a batch lost standing, or ``attested_by`` is asked for a version
+    with attested records, is the lineage object read (and judged again: ``lineage.judged``).
     """
     from provenance.lineage.standing import untrusted_batches
 
@@ -34,12 +37,20 @@ def lineage_under_pins(store: Store, tag: str, signed: dict) -> dict:
         return {}
     out: dict = {"lineage_signed": {k: signed[k] for k in statuses}, "lineage_not_trusted": []}
     untrusted = untrusted_batches(store)
+    judged = None
     if untrusted:
         from provenance.lineage.judged import judge_lineage
 
         judged = judge_lineage(store, tag, untrusted)
         out.update(judged.counts)
         out["lineage_not_trusted"] = judged.not_trusted
+    if batches:
+        # the pins only take attestation away (classify.trusted_lineage): none signed, none now, nothing to read
+        if judged is None and signed["attested"] > 0:
+            from provenance.lineage.judged import judge_lineage
+
+            judged = judge_lineage(store, tag, untrusted)
+        out["attested_by"] = judged.attested_by if judged is not None else []
     return out
 
 
@@ -102,8 +113,8 @@ def describe_version(store: Store, tag: str) -> dict:
     """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
 
     The statement is verified first; counts per label and source, schema and what a quarantine
-    cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins
-    (:func:`lineage_under_pins`); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
+    cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins,
+    with the batches that attest (:func:`lineage_under_pins`); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
     the log does not match a checkpoint signed by a key the verifier pins (``prov audit verify``'s check).
     Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
@@ -140,7 +151,7 @@ def describe_version(store: Store, tag: str) -> dict:
     }
     lineage = _object(pred.get("lineage"))
     info.update(lineage)
-    info.update(lineage_under_pins(store, tag, lineage))
+    info.update(lineage_under_pins(store, tag, lineage, batches=True))
     from provenance.store.coverage import coverage, log_break
 
     # what of the audit log no signature by a key the verifier trusts covers yet; and whether the log is the one

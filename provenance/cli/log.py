@@ -128,6 +128,9 @@ def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(),
         if k in info:
             signed = info.get("lineage_signed", {}).get(k, info[k])
             echo(f"  {k.replace('_', ' ')}: {info[k]}" + (f" (signed: {signed})" if signed != info[k] else ""))
+            if k == "attested":
+                for line in attested_by_lines(info.get("attested_by", [])):
+                    echo(f"    {line}")
     if info.get("lineage_not_trusted"):
         from provenance.lineage.standing import not_trusted_line
 
@@ -139,3 +142,17 @@ def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(),
     for w in info["withdrawals"]:
         echo(f"  {withdrawal_line(w)}")
     echo(f"  {audit_line(info['audit'])}")
+
+
+SHOWN_BATCHES = 5  # show's text names at most this many attesting batches; --json lists every one
+
+
+def attested_by_lines(items: list[dict]) -> list[str]:
+    """Lines under show's ``attested: N``: ``400 by batch vendor@0123456789ab.2`` for each batch of ``attested_by``
+    (at most :data:`SHOWN_BATCHES`, most records first), then ``and N more batches`` (newcomer review 21,
+    finding 10: which registration attests the records after a source signed them again)."""
+    lines = [f"{item['records']} by batch {visible(item['batch'])}" for item in items[:SHOWN_BATCHES]]
+    rest = len(items) - SHOWN_BATCHES
+    if rest > 0:
+        lines.append(f"and {rest} more batch{'' if rest == 1 else 'es'} (--json lists every one)")
+    return lines

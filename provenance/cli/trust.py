@@ -357,9 +357,12 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     if not rows:
         echo("No trusted keys. Add one with 'prov trust add SOURCE KEY.pub --key MAINTAINER.key'.")
     else:  # a header, and every column in words (newcomer review 9, finding 11: "valid - .. -  counted")
+        # no padding after the last column: with nothing pinned "validity" ends the header (newcomer review 21, 17)
         echo(
-            f"{'source':<16} {'key':<16}  {'status':<13} {'validity':<{wide}}"
-            + ("  (under your pins)" if counted is not None else "")
+            (
+                f"{'source':<16} {'key':<16}  {'status':<13} {'validity':<{wide}}"
+                + ("  (under your pins)" if counted is not None else "")
+            ).rstrip()
         )
     for r, window in zip(rows, windows):
         if r["rows_missing"]:
@@ -389,7 +392,7 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 f"revoke {visible(shlex.quote(r['source']))} --key-id {visible(r['keyid'][:16])} --reason R); if you "
                 "did not, the row was edited: restore .prov/ from a copy you trust"
             )
-        echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}" + mark + revocation)
+        echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}{mark}{revocation}".rstrip())
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)
         from provenance.trust.statements import foreign_entries
 

@@ -17,10 +17,11 @@ The release counter grows with every release of the store (:func:`next_release`)
 least B's depth in its signed history (the first version is release 1, its child 2, ...)
 and B's :func:`commit_ordinal` (how many versions the store had committed when B was:
 signed, and kept in git with ``.prov/``), and one more than every release already attested
-in the store by a key trusted for ``attest``, so a fix made from an older version (a
-quarantine from the last good one) supersedes a bad release instead of sharing its number,
-even when each is attested in a fresh checkout that keeps no attestation; attesting a
-version again keeps its number. A training job
+in the store by a key trusted for ``attest`` of a version committed before B, so a fix made from an
+older version (a quarantine from the last good one) supersedes a bad release instead of sharing its
+number, even when each is attested in a fresh checkout that keeps no attestation. A release number
+names a version, in commit order: attesting a version again keeps its number, and one released for
+the first time after a version committed after it stays below that one. A training job
 checks an attestation with ``prov verify B --attestation FILE --signer K.pub``: the
 envelope must be signed by a key the verifier trusts for ``attest``; the base must be a
 signed ancestor of B; the attestation must not have expired (freeze); and its release
@@ -165,6 +166,7 @@ def attest(
     new, base = chain[result.version], chain[result.base]
     checked = clock.parse(result.checked_at, "checkedAt") if result.checked_at else clock.now()
     days = setting(policy, VALID_FOR, release_settings.VALID_FOR_DAYS.default)
+    ordinal = commit_ordinal(store, ancestry[0][1])
     expires = checked + dt.timedelta(days=days)
     predicate = {
         "verifier": {"id": VERIFIER_ID, "version": {"prov-data": _prov_version()}},
@@ -180,7 +182,7 @@ def attest(
         EXTENSION: {
             "version": result.version,
             "base": {"version": result.base, "merkleRoot": base["merkle_root"], **base_standing(result)},
-            "release": next_release(store, result.version, max(len(ancestry), commit_ordinal(store, ancestry[0][1]))),
+            "release": next_release(store, result.version, max(len(ancestry), ordinal), ordinal),
             "expires": clock.iso(expires),
             "policy": {
                 "path": policy.path,

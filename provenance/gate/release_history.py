@@ -136,30 +136,63 @@ def commit_ordinal(store: Store, statement: dict) -> int:
 
     Raises VerificationError when the signed head is no longer in the log.
     """
+    ordinal = _ordinal(statement, _commits_up_to(store))
+    if ordinal is None:
+        raise VerificationError(
+            f"version {(statement.get('predicate') or {}).get('version')}: its signed audit head is no longer in the log"
+        )
+    return ordinal
+
+
+def _commits_up_to(store: Store) -> dict[str, int]:
+    """Audit entry hash -> how many ``commit`` entries the log holds up to and including it."""
+    counts, before = {}, 0
+    for e in audit.iter_entries(store.db):
+        before += e["action"] == "commit"
+        counts[e["hash"]] = before
+    return counts
+
+
+def _ordinal(statement: dict, commits: dict[str, int]) -> int | None:
+    """:func:`commit_ordinal` from :func:`_commits_up_to`, or None when the signed head is not in the log."""
     head = (statement.get("predicate") or {}).get("auditLogHead")
     if head == audit.GENESIS:
         return 1
-    before = 0
-    for e in audit.entries(store.db):
-        before += e["action"] == "commit"
-        if e["hash"] == head:
-            return before + 1
-    raise VerificationError(
-        f"version {(statement.get('predicate') or {}).get('version')}: its signed audit head is no longer in the log"
-    )
+    return commits[head] + 1 if isinstance(head, str) and head in commits else None
 
 
-def next_release(store: Store, version: str, depth: int) -> int:
+def _ordinals(store: Store, tags: set[str]) -> dict[str, int]:
+    """Tag -> :func:`commit_ordinal` of each version of ``tags`` whose statement verifies under the pins and whose
+    signed head is in the log; any other is left out."""
+    from provenance.version_facts import verified_statement
+
+    commits = _commits_up_to(store)
+    out = {}
+    for tag in tags:
+        try:
+            ordinal = _ordinal(verified_statement(store, store.version(tag)), commits)
+        except (InputError, VerificationError):
+            continue
+        if ordinal is not None:
+            out[tag] = ordinal
+    return out
+
+
+def next_release(store: Store, version: str, depth: int, ordinal: int | None = None) -> int:
     """The release counter of a new attestation of ``version``; ``depth`` is its floor.
 
     ``attest`` passes the larger of the version's depth in its signed history and its
-    :func:`commit_ordinal` (both signed, both committed with the store). The counter is
-    the one ``version`` already has, if the store holds an attestation of it; else the
-    larger of ``depth`` and one more than the highest counter among the store's
-    attestations (:func:`store_attestations`: only those the pinned ``attest`` role signed,
-    of this store's versions; a deleted one can only lower the counter, which a training
-    job's release state then refuses, fail closed). Attestations kept outside the store
-    (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
+    :func:`commit_ordinal` (both signed, both committed with the store), and that ordinal as ``ordinal``.
+    The counter is the one ``version`` already has, if the store holds an attestation of it (a release
+    number names a version: refreshing its attestation, or running an old check again, never puts it
+    above a release committed since, which a training job's release state would then take as the newest);
+    else the larger of ``depth`` and one more than the highest counter among the store's attestations
+    (:func:`store_attestations`: only those the pinned ``attest`` role signed, of this store's versions; a
+    deleted one can only lower the counter, which a training job's release state then refuses, fail
+    closed) of versions committed before it (by :func:`commit_ordinal`; one whose ordinal cannot be read
+    counts): a version released for the first time after a version committed after it stays below that
+    one, as an attestation of it made earlier would (newcomer review 21, finding 15). Attestations kept
+    outside the store (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
     """
     releases_of: dict[str, int] = {}
     for _, facts in store_attestations(store):
@@ -168,4 +201,7 @@ def next_release(store: Store, version: str, depth: int) -> int:
             releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
     if version in releases_of:
         return releases_of[version]
+    if ordinal is not None and releases_of:
+        ordinals = _ordinals(store, set(releases_of))
+        releases_of = {tag: r for tag, r in releases_of.items() if ordinals.get(tag, ordinal) <= ordinal}
     return max([depth, *(r + 1 for r in releases_of.values())])

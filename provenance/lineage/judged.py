@@ -41,6 +41,22 @@ class JudgedLineage:
         """``{attested, relabeled_after_source, unattributed}`` under the pins."""
         return counts(self.table)
 
+    @property
+    def attested_by(self) -> list[dict]:
+        """Each batch that attests records of the version under the pins (``prov show``'s ``attested_by``):
+        ``{"batch", "source", "records"}``, most records first, then by batch id. The records of ``counts``'s
+        ``attested`` each count under the one batch lineage chose for them (``classify``: a registration whose
+        signature verifies, e.g. ``SOURCE@ROOT12.2`` after a revocation), so ``records`` sum to it."""
+        attested = self.table.filter(pc.equal(self.table.column("status"), ATTESTED))
+        grouped = attested.group_by(["batch", "source"]).aggregate([("digest", "count")])
+        rows = zip(
+            grouped.column("batch").to_pylist(),
+            grouped.column("source").to_pylist(),
+            grouped.column("digest_count").to_pylist(),
+        )
+        items = [{"batch": str(b), "source": "" if s is None else str(s), "records": int(n)} for b, s, n in rows]
+        return sorted(items, key=lambda item: (-item["records"], item["batch"]))
+
 
 def judge_lineage(store: Store, tag: str, untrusted: dict[str, Untrusted] | None = None) -> JudgedLineage:
     """The lineage of version ``tag`` under ``store.pins`` (see the module docstring).

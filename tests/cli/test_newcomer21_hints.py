@@ -79,3 +79,22 @@ def test_trust_list_keeps_a_revoked_keys_mark_under_its_header_and_says_what_cou
     row = next(line for line in lines if vendor[:16] in line)
     assert row.index("counted") == lines[0].index("(under your pins)"), lines
     assert "counted (the revocation counts: revoked " in row and 'reason "stolen")' in row, row
+
+
+def test_trust_list_with_nothing_pinned_ends_each_row_and_leaves_the_note_to_stderr(template_trust, workdir):
+    """Finding 17: the stderr Note looked glued to the last row (`no validity windowNote: ...`). Every stdout line
+    ends with its newline and no padding (the header padded "validity" to the window's width), and the Note is
+    stderr's own line, so the two streams interleave at line boundaries."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "provenance", "trust", "list"], cwd=workdir, capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("\n") and out.stderr.startswith("Note: ") and out.stderr.endswith("\n"), out
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["source", "key", "status", "validity"] and len(lines) >= 2, lines
+    assert [line for line in lines if line != line.rstrip()] == [], lines

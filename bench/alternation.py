@@ -1,0 +1,59 @@
+"""Two codes or settings measured alternately on one machine: the rounds, the load per round, the medians.
+
+Issue 15's rule for a speed change: run the sides one after the other, round after round, in one script,
+with the machine's load recorded before and after each round (other engineers share its two cores), and
+compare medians. ``delta_content_ab.py``, ``signed_delta_ab.py``, ``detect_ab.py`` and ``memory_probe_ab.py``
+each had their own copy of this loop (whole-diff review, duplicates D6 and D8).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from user_versions import load
+
+T = TypeVar("T")
+
+
+def uptime() -> str:
+    """``uptime``'s line (the time of day with the load), as a bench records the machine before and after."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def alternate(
+    sides: Sequence[str], once: Callable[[str], T], rounds: int, swap: bool = False
+) -> tuple[dict[str, list[T]], list[str]]:
+    """``once(side)`` for every side in each of ``rounds`` rounds; with ``swap``, odd rounds run the sides in
+    reverse order (so neither always runs first, right after the other warmed the page cache).
+
+    Returns ``({side: [what once returned, a round at a time]}, loads)``: ``loads`` is
+    ``user_versions.load()`` before the first round and after each (``rounds + 1`` strings)."""
+    results: dict[str, list[T]] = {side: [] for side in sides}
+    loads = [load()]
+    for r in range(rounds):
+        for side in reversed(sides) if swap and r % 2 else sides:
+            results[side].append(once(side))
+        loads.append(load())
+    return results, loads
+
+
+def timing_summary(runs: Sequence[tuple[float, int, float]]) -> dict:
+    """Medians of ``user_versions.run`` results ``(wall s, peak PSS bytes, CPU s)``: ``{"median_s", "median_cpu_s",
+    "all_cpu_s", "peak_mib"}`` (seconds to the millisecond; peak in MiB, the largest run's)."""
+    return {
+        "median_s": round(statistics.median(wall for wall, _, _ in runs), 3),
+        "median_cpu_s": round(statistics.median(cpu for _, _, cpu in runs), 3),
+        "all_cpu_s": [round(cpu, 3) for _, _, cpu in runs],
+        "peak_mib": round(max(peak for _, peak, _ in runs) / 2**20, 1),
+    }
+
+
+def put_back(folder: Path, pristine: Path) -> None:
+    """Put ``folder``'s ``.prov/`` back as ``pristine`` holds it (before each run, so each stores into the same store)."""
+    shutil.rmtree(folder / ".prov")
+    shutil.copytree(pristine, folder / ".prov")

@@ -1,0 +1,53 @@
+"""A release number names a version, in commit order (newcomer review 21, finding 15).
+
+Attesting a version again keeps its number, so a training job that accepted a newer release refuses the older
+version however often it is attested (refreshed before it expires, or an old CI run repeated). A version
+released for the first time after one committed after it used to jump above it instead: the same rollback,
+accepted because the older version had not been attested before.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from support import one_line
+
+PINNED = ("--signer", "maintainer.pub")
+KEY = ("--key", "maintainer.key")
+STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
+
+
+def release_of(path: str) -> int:
+    """The release counter an attestation file signs."""
+    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
+    return statement["predicate"]["https://prov.dev/release/v1"]["release"]
+
+
+def attest(prov, tag: str) -> int:
+    r = prov("check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", *KEY, "--force", *PINNED)
+    assert r.exit_code == 0, r.output
+    return release_of(f"{tag}.attestation.json")
+
+
+def test_an_older_version_released_after_a_newer_one_stays_below_it(prov, template_trust, workdir):
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "older.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "newer.parquet")
+    for tag, parent in (("older", "v2"), ("newer", "older")):
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
+        assert r.exit_code == 0, r.output
+    newer = attest(prov, "newer")
+    assert newer == 6  # the store's 6th version (after v1, v2, v3, v3q, older): commit_ordinal
+    r = prov("verify", "newer", "--attestation", "newer.attestation.json", *STATE)
+    assert r.exit_code == 0, r.output
+
+    older = attest(prov, "older")  # first released now, after the version committed after it
+    assert older == 5  # was 7: one more than every kept release, the newer one's too
+    r = prov("verify", "older", "--attestation", "older.attestation.json", *STATE)
+    assert r.exit_code == 1 and "release 5 (older) is older than release 6 (newer)" in one_line(r), r.output
+    # as attesting it again does, and the newer release's own number stays
+    assert (attest(prov, "older"), attest(prov, "newer")) == (5, 6)
