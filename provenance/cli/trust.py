@@ -182,19 +182,12 @@ def trust_revoke(
 
 def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
     """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
-    ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
+    ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone. The keys are the ones
+    the revocation would revoke (``trust.rowless.to_revoke``, which raises as the revocation would)."""
     from provenance.errors import InputError
     from provenance.trust import rowless
-    from provenance.trust import source_keys as trustlib
-    from provenance.trust.logged_revocations import logged_source_revocations
 
-    trustlib.validate_source(source)
-    logged = logged_source_revocations(store)
-    known = [k for k in rowless.revocable(store, source) if not k.revoked_at or (source, k.keyid) not in logged]
-    targets = [trustlib.resolve_keyid(known, key, source)] if key else known
-    ids = sorted(k.keyid for k in targets)
-    if not ids:
-        return  # nothing left to revoke: trustlib.revoke says so
+    ids = sorted(k.keyid for k in rowless.to_revoke(store, source, key))
     marks = ",".join("?" * len(ids))
     rows = store.db.execute(
         f"select batch, keyid from batches where source = ? and signed and keyid in ({marks}) order by batch",

@@ -1,0 +1,67 @@
+"""Leftovers of the key-revocation review (revocable22), in the trust world (``support.build_trust_world``), with
+real keys, Parquet files, a real store and sqlite3 for the ``.prov/`` writer.
+
+1. Which key a revocation can still revoke is judged once, from the audit log (``source_keys.keys_to_revoke``,
+   ``maintainer_keys.key_to_revoke``), by the commands' refusals and the library writes alike: a key the log
+   revokes is "already revoked" whatever its row says (a cleared ``keys`` row let ``prov keys revoke`` log a second
+   revocation; ``prov trust revoke --key-id`` without ``--yes`` said no such key was trusted).
+2. ``prov trust revoke`` writes its checkpoint to a file only when asked (``--out F``, or ``--checkpoint-key K`` on
+   the command line): ``PROV_KEY`` merely exported signs the checkpoint in ``.prov/`` and leaves the folder alone.
+3. ``prov add`` refusing a batch whose key only its ``trust`` row says is revoked says so, and both readings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from provenance import keys
+from provenance.errors import InputError
+from provenance.store import Store
+from provenance.trust import maintainer_keys
+from support import store_fingerprint, succeeded, words
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _audit_count(db_path: Path, action: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        return db.execute("select count(*) from audit where action = ?", [action]).fetchone()[0]
+
+
+def test_trust_revoke_of_a_key_the_log_revokes_says_already_revoked_with_or_without_yes(prov, template_trust, workdir):
+    """Item 1: the command's refusal without --yes judged the key as the library does; it said "no key with that id
+    is trusted" for a key the log revokes (--yes said "already revoked")."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    before = store_fingerprint(workdir / ".prov")
+    for yes in ((), ("--yes",)):
+        r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "again", *yes, *PINNED)
+        assert (r.exit_code, r.stderr.strip()) == (2, "Error: vendor: that key is already revoked"), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_keys_revoke_of_a_key_the_log_revokes_whose_row_was_cleared_writes_nothing(prov, template_trust, workdir):
+    """Item 1: a .prov/ writer clears the revoked row of a maintainer key; the log still revokes it (every check
+    honours the entry), so `keys revoke` and the library both say it is already revoked, at the log's time, and
+    log no second revocation (they logged one: the command read the row for "already", the log for --yes)."""
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
+    other = keys.key_id(keys.load_public("other.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    with sqlite3.connect(db_path) as db:
+        [(logged_at,)] = db.execute(
+            "select json_extract(detail, '$.revoked_at') from audit where action = 'key.revoke'"
+        )
+        db.execute("update keys set revoked_at = null where keyid = ?", [other])
+    listed = words(succeeded(prov, "keys", "list").stdout)
+    assert f'(revoked {logged_at}, reason "left the project")' in listed, listed  # the log's revocation stands
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("keys", "revoke", other[:16], "--reason", "again", "--yes")
+    assert (r.exit_code, words(r.stderr)) == (2, f"Error: key {other[:16]} (other) was already revoked at {logged_at}")
+    with pytest.raises(InputError, match="already revoked"):
+        maintainer_keys.revoke_key(Store(workdir / ".prov"), other[:16], "again")
+    assert store_fingerprint(workdir / ".prov") == before and _audit_count(db_path, "key.revoke") == 1
