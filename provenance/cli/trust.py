@@ -12,7 +12,10 @@ from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     KeptCheckpointOpt,
+    RevocationCheckpointKeyOpt,
     echo_kept,
+    echo_not_kept,
+    given_on_command_line,
     kept_path,
     load_checkpoint_key,
     note_unpinned,
@@ -118,6 +121,7 @@ def _window_ended(valid_until: str | None) -> bool:
 @command("revoke", group=trust_app)
 @trust_flags
 def trust_revoke(
+    ctx: typer.Context,
     source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
     key_id: str | None = typer.Option(
         None, "--key-id", help="Key id (prefix, as prov trust list shows it) to revoke; default every key of SOURCE."
@@ -127,7 +131,7 @@ def trust_revoke(
     yes: bool = typer.Option(
         False, "--yes", help="Revoke even though batches the key signed are registered (it cannot be undone)."
     ),
-    checkpoint_key: str | None = CheckpointKeyOpt,
+    checkpoint_key: str | None = RevocationCheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
     kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
@@ -137,9 +141,10 @@ def trust_revoke(
 
     When the key signed registered batches it is revoked only with --yes: their records stop being attested
     in every version, until the source signs the same records again with a new key prov trust add trusts: prov add
-    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key, the checkpoint
-    over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state, or a
-    .prov/ writer can roll the revocation back unseen.
+    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key K on the command
+    line (or --out F), the checkpoint over the revocation is also written outside .prov/: keep it where CI reads the
+    kept log state, or a .prov/ writer can roll the revocation back unseen. PROV_KEY alone signs the checkpoint in
+    .prov/ and writes no file.
     """
     from provenance.errors import InputError
 
@@ -154,7 +159,10 @@ def trust_revoke(
 
     signer = load_checkpoint_key(checkpoint_key)
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
-    kept = kept_path(store, signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
+    # a file only when asked for: --out, or --checkpoint-key typed, not PROV_KEY merely exported (newcomer finding)
+    asked = given_on_command_line(ctx, "checkpoint_key")
+    subject = f"{source}-{key}" if key else source
+    kept = kept_path(store, signer, out, subject, asked)  # a bad path fails before any write
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     if not yes:
@@ -178,6 +186,8 @@ def trust_revoke(
         echo(line)
     if kept is not None:
         echo_kept(kept)
+    elif signer is not None:
+        echo_not_kept()
 
 
 def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:

@@ -65,3 +65,43 @@ def test_keys_revoke_of_a_key_the_log_revokes_whose_row_was_cleared_writes_nothi
     with pytest.raises(InputError, match="already revoked"):
         maintainer_keys.revoke_key(Store(workdir / ".prov"), other[:16], "again")
     assert store_fingerprint(workdir / ".prov") == before and _audit_count(db_path, "key.revoke") == 1
+
+
+def test_prov_key_exported_signs_the_revocation_but_writes_no_file_unasked(prov, template_trust, workdir):
+    """Item 2 (newcomer finding): with PROV_KEY exported, every `trust revoke` wrote a prov-revocation-*.json file
+    into the current folder. It now signs the checkpoint in .prov/ (the revocation is not pending) and says no state
+    was kept outside it."""
+    db_path = workdir / ".prov" / "prov.db"
+    with sqlite3.connect(db_path) as db:
+        [(checkpoints,)] = db.execute("select count(*) from checkpoints")
+    listing = sorted(p.name for p in workdir.iterdir())
+    r = prov(
+        "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED, env={"PROV_KEY": "maintainer.key"}
+    )
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in workdir.iterdir()) == listing, "a checkpoint file was written unasked"
+    with sqlite3.connect(db_path) as db:
+        [(after,)] = db.execute("select count(*) from checkpoints")
+    assert after == checkpoints + 1  # PROV_KEY still signs the checkpoint over the revocation, in the store
+    said = words(r.stdout)
+    assert "in .prov/ only: no log state was kept outside it (give --out F, or --checkpoint-key K" in said, said
+    assert "nothing pending" in words(succeeded(prov, "audit", "verify", *PINNED).stdout)
+
+
+def test_a_revocation_file_is_written_when_asked_for_with_out_or_a_typed_checkpoint_key(prov, template_trust, workdir):
+    """Item 2: --out F with the key from PROV_KEY writes F; --checkpoint-key K typed writes the default file, as
+    README's "Keeping a revocation" promises; --help says PROV_KEY alone writes none."""
+    env = {"PROV_KEY": "maintainer.key"}
+    succeeded(prov, "keys", "generate", "vendor-2")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2.pub", "--key", "maintainer.key", *PINNED)
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "r", "--yes", "--out", "kept.json",
+        *PINNED, env=env)  # fmt: skip
+    assert r.exit_code == 0 and (workdir / "kept.json").is_file(), r.output
+    second = keys.key_id(keys.load_public("vendor-2.pub"))
+    r = prov("trust", "revoke", "vendor", "--key-id", second[:16], "--reason", "r", "--yes",
+        "--checkpoint-key", "maintainer.key", *PINNED, env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (workdir / f"prov-revocation-vendor-{second[:16]}.checkpoint.json").is_file(), r.output
+    helped = words(succeeded(prov, "trust", "revoke", "--help").stdout)
+    assert "PROV_KEY alone signs the checkpoint in .prov/ and writes no file" in helped, helped
