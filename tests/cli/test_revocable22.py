@@ -21,7 +21,7 @@ from provenance import keys
 from provenance.errors import InputError
 from provenance.store import Store
 from provenance.trust import maintainer_keys
-from support import store_fingerprint, succeeded, words
+from support import new_records, store_fingerprint, succeeded, words
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -105,3 +105,34 @@ def test_a_revocation_file_is_written_when_asked_for_with_out_or_a_typed_checkpo
     assert (workdir / f"prov-revocation-vendor-{second[:16]}.checkpoint.json").is_file(), r.output
     helped = words(succeeded(prov, "trust", "revoke", "--help").stdout)
     assert "PROV_KEY alone signs the checkpoint in .prov/ and writes no file" in helped, helped
+
+
+def test_prov_add_of_a_batch_whose_key_only_its_row_revokes_says_so(prov, template_trust, workdir):
+    """Item 3 (newcomer finding): a .prov/ writer marks the vendor's key revoked in its trust row only; prov add of
+    the vendor's next batch refuses (fail closed) saying "which was revoked at T" as if the log said so. It now says
+    the log does not, points at prov trust list's mark and gives both readings."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    with sqlite3.connect(db_path) as db:
+        db.execute("update trust set revoked_at = '2026-11-30T09:00:00+00:00', revoked_reason = 'x' where keyid = ?",
+            [vendor])  # fmt: skip
+    new_records("more.parquet")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
+    said = words(r.stderr)
+    assert r.exit_code == 1, r.output
+    assert f"signed by key {vendor[:16]} of vendor, which was revoked at 2026-11-30T09:00:00+00:00" in said, said
+    assert (
+        "only its trust row says so, the audit log holds no revocation of it (prov trust list marks it 'row "
+        "says revoked, log does not'): if you revoked it, the log was rolled back: revoke it again (prov trust revoke "
+        f"vendor --key-id {vendor[:16]} --reason R); if you did not, the row was edited: restore .prov/ from a copy "
+        "you trust" in said
+    ), said
+    assert store_fingerprint(workdir / ".prov") == before
+    # revoked again as it says: the log holds it, and the refusal no longer speaks of a row alone
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
+    assert (
+        r.exit_code == 1 and "which was revoked at" in r.stderr and "only its trust row says so" not in words(r.stderr)
+    )
