@@ -89,16 +89,19 @@ def note_unpinned(pins: Pins) -> None:
 KeptCheckpointOpt = typer.Option(
     None,
     "--out",
-    help="With --checkpoint-key: write the revocation's checkpoint here too, to keep outside .prov/ "
-    "(default: a new file in this folder whose name starts prov-revocation- and names the key revoked; never "
-    "overwritten).",
+    help="Write the revocation's checkpoint (signed by --checkpoint-key) here too, to keep outside .prov/ "
+    "(default, with --checkpoint-key given on the command line: a new file in this folder whose name starts "
+    "prov-revocation- and names the key revoked; never overwritten).",
 )
 
 
-def kept_path(store: Store, signer: CheckpointKey | None, out: str | None, subject: str) -> Path | None:
+def kept_path(
+    store: Store, signer: CheckpointKey | None, out: str | None, subject: str, by_default: bool = True
+) -> Path | None:
     """Where a revocation's checkpoint goes (``store.checkpoints.kept_checkpoint_path``), checked before any
-    write; None without a checkpoint key. Raises InputError for ``--out`` without one, ``-``, a path inside
-    ``store``'s ``.prov/`` or one that exists."""
+    write; None without a checkpoint key, or without ``out`` when not ``by_default`` (the key came from
+    ``PROV_KEY``, not the command line: a file is written only when asked for). Raises InputError for ``--out``
+    without a key, ``-``, a path inside ``store``'s ``.prov/`` or one that exists."""
     from provenance.errors import InputError
     from provenance.store.checkpoints import kept_checkpoint_path
 
@@ -106,7 +109,16 @@ def kept_path(store: Store, signer: CheckpointKey | None, out: str | None, subje
         if out is not None:
             raise InputError("--out writes the revocation's checkpoint: give --checkpoint-key too")
         return None
+    if out is None and not by_default:
+        return None
     return kept_checkpoint_path(store, out, subject)
+
+
+def given_on_command_line(ctx: typer.Context, param: str) -> bool:
+    """Whether the running command's option ``param`` (its Python name) was given on the command line, not read
+    from its environment variable or left at its default (click's ``Context.get_parameter_source``)."""
+    source = ctx.get_parameter_source(param)
+    return getattr(source, "name", None) == "COMMANDLINE"
 
 
 def revocation_keeper(
@@ -164,6 +176,12 @@ def keep_after_revocation(store: Store, signer: CheckpointKey, path: Path, what:
         ) from exc
 
 
+def echo_not_kept() -> None:
+    """Say that a revocation's checkpoint, signed with ``PROV_KEY``, is in the store only, and how to keep one."""
+    echo("  signed a checkpoint over the revocation with PROV_KEY, in .prov/ only: no log state was kept outside")
+    echo("  it (give --out F, or --checkpoint-key K on the command line, to keep one where CI reads it)")
+
+
 def echo_kept(path: Path) -> None:
     """Say where a revocation's checkpoint was kept and the one command that keeps it for CI."""
     from provenance.store.checkpoints import keep_command
@@ -187,6 +205,15 @@ CheckpointKeyOpt = typer.Option(
     "--checkpoint-key",
     envvar="PROV_KEY",
     help="Private key (KEY.key) that signs an audit checkpoint over the log after this change (else it is pending).",
+)
+
+RevocationCheckpointKeyOpt = typer.Option(
+    None,
+    "--checkpoint-key",
+    envvar="PROV_KEY",
+    help="Private key (KEY.key) that signs an audit checkpoint over the log after the revocation (else it is "
+    "pending). Given here, the checkpoint is also written to a file to keep outside .prov/ (--out); read from "
+    "PROV_KEY, only with --out.",
 )
 
 

@@ -114,19 +114,17 @@ def keys_revoke(
     checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
     """
     from provenance.store.checkpoints import CheckpointKey
-    from provenance.trust.maintainer_keys import resolve_key, revoke_key
+    from provenance.trust.maintainer_keys import key_to_revoke, revoke_key
 
     checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
     store = Store.open(pins=pins)
     kept = kept_path(store, checkpoint, out, keyid)  # and a bad --out (-, inside .prov/, there already)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # a checkpoint no verifier relies on
     held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
-    row = resolve_key(store, keyid)
+    # judged from the log: a row that says revoked is no revocation the log holds, a .prov/ writer plants it (A21c-1)
+    row = key_to_revoke(store, keyid)
     signed = [v["tag"] for v in store.versions() if v["keyid"] == row["keyid"]]
-    from provenance.trust.logged_revocations import logged_maintainer_revocations
-
-    # a row that says revoked is no revocation the log holds: a .prov/ writer can plant it (attack review 21c, A21c-1)
-    if signed and not yes and row["keyid"] not in logged_maintainer_revocations(store):
+    if signed and not yes:
         raise InputError(
             f"key {row['keyid'][:16]} ({row['name']}) signed {len(signed)} version(s): {', '.join(signed)}; revoking it "
             "makes them stop verifying and every check of them block, and no command undoes it (recover by "

@@ -12,7 +12,10 @@ from provenance.cli._kept_log import KeptStateOpt, extends_lines, held_states
 from provenance.cli._trust import (
     CheckpointKeyOpt,
     KeptCheckpointOpt,
+    RevocationCheckpointKeyOpt,
     echo_kept,
+    echo_not_kept,
+    given_on_command_line,
     kept_path,
     load_checkpoint_key,
     note_unpinned,
@@ -118,6 +121,7 @@ def _window_ended(valid_until: str | None) -> bool:
 @command("revoke", group=trust_app)
 @trust_flags
 def trust_revoke(
+    ctx: typer.Context,
     source: str = typer.Argument(..., metavar="SOURCE", help="Source name."),
     key_id: str | None = typer.Option(
         None, "--key-id", help="Key id (prefix, as prov trust list shows it) to revoke; default every key of SOURCE."
@@ -127,7 +131,7 @@ def trust_revoke(
     yes: bool = typer.Option(
         False, "--yes", help="Revoke even though batches the key signed are registered (it cannot be undone)."
     ),
-    checkpoint_key: str | None = CheckpointKeyOpt,
+    checkpoint_key: str | None = RevocationCheckpointKeyOpt,
     out: str | None = KeptCheckpointOpt,
     kept_state: list[str] = KeptStateOpt,
     pins: Pins = Pins(),  # filled by @trust_flags: the --checkpoint-key must be a key they pin
@@ -137,9 +141,10 @@ def trust_revoke(
 
     When the key signed registered batches it is revoked only with --yes: their records stop being attested
     in every version, until the source signs the same records again with a new key prov trust add trusts: prov add
-    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key, the checkpoint
-    over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state, or a
-    .prov/ writer can roll the revocation back unseen.
+    registers them again (SOURCE@ROOT12.2) and the next commit attests them. With --checkpoint-key K on the command
+    line (or --out F), the checkpoint over the revocation is also written outside .prov/: keep it where CI reads the
+    kept log state, or a .prov/ writer can roll the revocation back unseen. PROV_KEY alone signs the checkpoint in
+    .prov/ and writes no file.
     """
     from provenance.errors import InputError
 
@@ -154,7 +159,10 @@ def trust_revoke(
 
     signer = load_checkpoint_key(checkpoint_key)
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
-    kept = kept_path(store, signer, out, f"{source}-{key}" if key else source)  # a bad path fails before any write
+    # a file only when asked for: --out, or --checkpoint-key typed, not PROV_KEY merely exported (newcomer finding)
+    asked = given_on_command_line(ctx, "checkpoint_key")
+    subject = f"{source}-{key}" if key else source
+    kept = kept_path(store, signer, out, subject, asked)  # a bad path fails before any write
     refuse_unpinned_checkpoint(store, pins, signer, checkpoint_key)  # a checkpoint no verifier relies on
     held = held_states(store, kept_state, "revocation")  # a log cut back is not signed over (exit 1)
     if not yes:
@@ -178,23 +186,18 @@ def trust_revoke(
         echo(line)
     if kept is not None:
         echo_kept(kept)
+    elif signer is not None:
+        echo_not_kept()
 
 
 def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
     """Refuse (exit 2) to revoke keys of ``source`` whose signed batches are registered, naming them, as
-    ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone."""
+    ``prov keys revoke`` refuses a key that signed versions: the revocation cannot be undone. The keys are the ones
+    the revocation would revoke (``trust.rowless.to_revoke``, which raises as the revocation would)."""
     from provenance.errors import InputError
     from provenance.trust import rowless
-    from provenance.trust import source_keys as trustlib
-    from provenance.trust.logged_revocations import logged_source_revocations
 
-    trustlib.validate_source(source)
-    logged = logged_source_revocations(store)
-    known = [k for k in rowless.revocable(store, source) if not k.revoked_at or (source, k.keyid) not in logged]
-    targets = [trustlib.resolve_keyid(known, key, source)] if key else known
-    ids = sorted(k.keyid for k in targets)
-    if not ids:
-        return  # nothing left to revoke: trustlib.revoke says so
+    ids = sorted(k.keyid for k in rowless.to_revoke(store, source, key))
     marks = ",".join("?" * len(ids))
     rows = store.db.execute(
         f"select batch, keyid from batches where source = ? and signed and keyid in ({marks}) order by batch",

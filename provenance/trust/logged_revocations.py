@@ -1,9 +1,9 @@
 """The revocations the hash-chained audit log holds (``key.revoke``, ``trust.revoke`` entries), whatever the rows say.
 
-Read by the lists (``prov keys list``, ``prov trust list``: a row that says revoked with no entry is marked) and by
-the revocations themselves (``trust.source_keys.revoke``, ``trust.maintainer_keys.revoke_key``: such a key is
-revoked again, writing the entry back; attack review 21a, A21a-3). No import of the trust modules, so both can
-use it.
+Read by the lists (``prov keys list``, ``prov trust list``: a row that says revoked with no entry is marked), by
+``prov add``'s refusal of a batch such a key signs (``trust.source_signatures``), and by the revocations themselves
+(``source_keys.keys_to_revoke``, ``maintainer_keys.key_to_revoke``: such a key is revoked again, writing the entry
+back; attack review 21a, A21a-3). No import of the trust modules, so each can use it.
 """
 
 from __future__ import annotations

@@ -41,6 +41,29 @@ def resolve_key(store: Store, prefix: str) -> dict:
     return rows[0]
 
 
+def key_to_revoke(store: Store, prefix: str) -> dict:
+    """The ``keys`` row a revocation of ``prefix`` revokes (:func:`resolve_key`): one the hash-chained audit log holds
+    no ``key.revoke`` entry for (``logged_revocations``), whatever its ``revoked_at`` says. A row that says revoked
+    with no entry is a log rolled back past the revocation (revoked again, writing the entry back: attack review
+    21a, A21a-3) or a row a ``.prov/`` writer edited; a row cleared while the log revokes the key is no way back.
+    The one judgement :func:`revoke_key` and ``prov keys revoke``'s refusal without ``--yes`` both make.
+
+    Returns:
+        The row, as :func:`resolve_key` returns it.
+
+    Raises:
+        InputError: a malformed prefix, no key or several, or a key the log already revokes (exit 2).
+    """
+    from provenance.trust.logged_revocations import logged_maintainer_revocations
+
+    row = resolve_key(store, prefix)
+    entry = logged_maintainer_revocations(store).get(row["keyid"])
+    if entry is not None:
+        at = entry["revoked_at"] or row["revoked_at"] or "?"  # the log's time first, as the lists show it (A21c-2)
+        raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {at}")
+    return row
+
+
 def revoke_key(
     store: Store,
     prefix: str,
@@ -61,16 +84,12 @@ def revoke_key(
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
-    unknown key or one the audit log already revokes (a row that says revoked with no ``key.revoke`` entry,
-    a log rolled back past it, is revoked again: attack review 21a, A21a-3), ``VerificationError`` (exit 1, nothing written) when the audit log no
-    longer holds a state of ``kept_log``.
+    unknown key or one the audit log already revokes (:func:`key_to_revoke`: a row that says revoked
+    with no ``key.revoke`` entry, a log rolled back past it, is revoked again: attack review 21a, A21a-3),
+    ``VerificationError`` (exit 1, nothing written) when the audit log no longer holds a state of ``kept_log``.
     """
-    row = resolve_key(store, prefix)
-    from provenance.trust.logged_revocations import logged_maintainer_revocations
-
-    # a row revoked with no key.revoke entry in the log (rolled back past it) is revoked again (A21a-3)
-    if row["revoked_at"] and row["keyid"] in logged_maintainer_revocations(store):
-        raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {row['revoked_at']}")
+    # judged from the log, as prov keys revoke's refusal is: a row alone that says revoked is revoked again
+    row = key_to_revoke(store, prefix)
     stamp = clock.now_iso()
     with store.write(checkpoint, keep):
         if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over

@@ -78,6 +78,12 @@ def revocable(store: Store, source: str) -> list[TrustedKey]:
     ]
 
 
+def to_revoke(store: Store, source: str, keyid: str | None = None) -> list[TrustedKey]:
+    """The keys :func:`revoke` would revoke (``source_keys.keys_to_revoke`` over :func:`revocable`), for ``prov
+    trust revoke``'s refusal without ``--yes``. Raises as ``source_keys.keys_to_revoke``."""
+    return source_keys.keys_to_revoke(store, source, keyid, revocable(store, source))
+
+
 def revoke(
     store: Store,
     source: str,

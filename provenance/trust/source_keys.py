@@ -340,6 +340,38 @@ def resolve_keyid(candidates: list[TrustedKey], prefix: str, source: str) -> Tru
     return found[0]
 
 
+def keys_to_revoke(
+    store: Store, source: str, keyid: str | None = None, known: list[TrustedKey] | None = None
+) -> list[TrustedKey]:
+    """The keys of ``source`` a revocation of ``keyid`` (a prefix of at least 8 hex characters, :func:`resolve_keyid`)
+    or of all its keys revokes: those of ``known`` (default: the ``trust`` rows of ``source``; ``prov trust revoke``
+    gives ``trust.rowless.revocable``) the hash-chained audit log holds no ``trust.revoke`` entry for
+    (``logged_revocations``), whatever their rows say. A row that says revoked with no entry is a log a ``.prov/``
+    writer rolled back past the revocation (or a row he edited): revoking such a key again writes the entry back
+    (attack review 21a, A21a-3). The one judgement :func:`revoke` and ``prov trust revoke``'s refusal without
+    ``--yes`` (``trust.rowless.to_revoke``) both make.
+
+    Returns:
+        The keys to revoke, in ``known``'s order; never empty.
+
+    Raises:
+        InputError: a bad source name, a source with no trusted keys, a key id :func:`resolve_keyid` refuses, or
+            nothing left that the log does not revoke already (exit 2).
+    """
+    from provenance.trust.logged_revocations import logged_source_revocations
+
+    validate_source(source)
+    known = entries(store, source) if known is None else known
+    if not known:
+        raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
+    targets = [resolve_keyid(known, keyid, source)] if keyid else known
+    logged = logged_source_revocations(store)
+    targets = [k for k in targets if (source, k.keyid) not in logged]
+    if not targets:
+        raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
+    return targets
+
+
 def revoke(
     store: Store,
     source: str,
@@ -354,9 +386,9 @@ def revoke(
     """Revoke one key of ``source`` (``keyid``, a prefix is enough) or all of its keys; ``prov trust revoke``.
 
     Sets ``revoked_at`` (now, ISO 8601 UTC) and ``revoked_reason`` on each key not yet
-    revoked in the audit log (a row that says revoked while the log holds no ``trust.revoke`` entry
-    for the key, a log rolled back past the revocation, is revoked again: attack review 21a, A21a-3)
-    and writes a ``trust.revoke`` audit entry per key, in one write (a failure leaves the
+    revoked in the audit log (:func:`keys_to_revoke`: a row that says revoked while the log holds no
+    ``trust.revoke`` entry for the key, a log rolled back past the revocation, is revoked again: attack review 21a,
+    A21a-3) and writes a ``trust.revoke`` audit entry per key, in one write (a failure leaves the
     store as it was). The keys are ``known`` (default: the ``trust`` rows of ``source``;
     ``trust.rowless.revoke`` adds the keys the audit log trusts whose rows a ``.prov/`` writer deleted,
     attack review 16, F2: a ``trust.revoke`` entry counts wherever it sits). ``restore`` maps a key id
@@ -372,21 +404,11 @@ def revoke(
 
     Raises:
         InputError: a bad source name, a source with no trusted keys (no rows and no logged trust entry), a
-            key id that :func:`resolve_keyid` refuses, or nothing left to revoke (exit 2).
+            key id that :func:`resolve_keyid` refuses, or nothing left the log does not revoke already (exit 2).
         StoreError: the store is read-only or busy (``StoreBusyError``), exit 3.
         VerificationError: the audit log no longer holds a state of ``kept_log`` (exit 1, nothing written).
     """
-    validate_source(source)
-    known = entries(store, source) if known is None else known
-    if not known:
-        raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
-    targets = [resolve_keyid(known, keyid, source)] if keyid else known
-    from provenance.trust.logged_revocations import logged_source_revocations
-
-    logged = logged_source_revocations(store)  # a row revoked with no entry in the log is revoked again (A21a-3)
-    targets = [k for k in targets if not k.revoked_at or (source, k.keyid) not in logged]
-    if not targets:
-        raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
+    targets = keys_to_revoke(store, source, keyid, known)  # judged from the log, as prov trust revoke's refusal
     stamp = clock.now_iso()
     with store.write(checkpoint, keep):
         if kept_log is not None:  # again under the lock: a log cut meanwhile is not signed over

@@ -125,7 +125,7 @@ def _explain(
         if k.revoked_at:
             return VerificationError(
                 f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
-                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "")
+                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "") + _row_only(store, k)
             )
         return VerificationError(
             f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
@@ -153,6 +153,25 @@ def _explain(
         f"{name}: signature by key {claimed[0][:16]} does not verify under any key "
         f"trusted for {source!r} (trusted: {', '.join(k.keyid[:16] for k in mine)}; a new key of the source is "
         f"trusted with {how})"
+    )
+
+
+def _row_only(store: Store, key: TrustedKey) -> str:
+    """What to add to a refusal of a batch ``key`` signed when only its ``trust`` row says it is revoked: the audit
+    log holds no ``trust.revoke`` entry for it (``logged_revocations``), a log rolled back past the revocation or a
+    row a ``.prov/`` writer edited; the refusal stands (fail closed) and says both readings, as ``prov trust list``
+    marks the key (``revocations.ROW_ONLY``). Empty when the log revokes it."""
+    from provenance.escaping import visible
+    from provenance.trust.logged_revocations import logged_source_revocations
+    from provenance.trust.revocations import ROW_ONLY
+
+    if (key.source, key.keyid) in logged_source_revocations(store):
+        return ""
+    again = f"prov trust revoke {shlex.quote(key.source)} --key-id {key.keyid[:16]} --reason R"
+    return (
+        f"; only its trust row says so, the audit log holds no revocation of it (prov trust list marks it "
+        f"'{ROW_ONLY}'): if you revoked it, the log was rolled back: revoke it again ({visible(again)}); if you did "
+        "not, the row was edited: restore .prov/ from a copy you trust"
     )
 
 
