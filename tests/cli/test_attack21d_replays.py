@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.delta import delta_content
-from tests.cli.test_diff_signed_delta import _delta_path
+from support import delta_object_path, diff_both_ways
 
 
 def _commit_v4(prov):
@@ -57,7 +57,7 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
     _v4_with_one_added_record()
     _commit_v4(prov)
     monkeypatch.setattr(delta_content, "content_column", honest)
-    table = pq.read_table(_delta_path("v4"))
+    table = pq.read_table(delta_object_path("v4"))
     outside = table.filter(pa.compute.not_equal(table.column("part"), "content")).column("content")
     assert outside.null_count == 0 and len(outside) > 0  # the signed object holds them
     r = prov("verify", "v4", "--no-data", "--store-keys")
@@ -105,12 +105,11 @@ def test_a_text_column_kept_dictionary_encoded_is_scored_or_refused_naming_the_o
                  "--source-column", "source", "--featurizer", "text")  # fmt: skip
         assert r.exit_code == 0, r.output
     monkeypatch.setattr(delta_content, "read_content", honest)
-    kept = pq.read_schema(_delta_path("v2")).field("content").type
+    kept = pq.read_schema(delta_object_path("v2")).field("content").type
     assert pa.types.is_dictionary(kept.field("text").type)  # the signed object holds the recoded column
-    merged = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", env={"PROV_DIFF_MERGE": "1"})
+    r, merged = diff_both_ways(prov, "v1", "v2", "--detect", "--no-save", "--format", "json")
     assert merged.exit_code == 0, merged.output  # the signed records score
     verified = prov("verify", "v2", "--no-data", "--store-keys")
-    r = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json")
     assert (r.exit_code, r.stdout) == (0, merged.stdout) or (r.exit_code == 1 and "delta object of v2" in r.stderr), (
         r.output
     )

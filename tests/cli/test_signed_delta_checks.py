@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from provenance.delta import signed_delta
 from provenance.store import Store
+from support import diff_both_ways
 from tests.cli.test_attack21b_replays import _commit_v4
 
 
@@ -50,10 +51,7 @@ def test_the_delta_path_refuses_a_missing_manifest_as_the_merge_does(prov, three
         path = store.objects.path(store.version(tag)["manifest_object"])
         kept = path.read_bytes()
         path.unlink()
-        fast, merged = (
-            prov("diff", "v2", "v3", "--format", "json"),
-            prov("diff", "v2", "v3", "--format", "json", env={"PROV_DIFF_MERGE": "1"}),
-        )
+        fast, merged = diff_both_ways(prov, "v2", "v3", "--format", "json")
         assert fast.exit_code == 1 and f"manifest of {tag}" in fast.stderr and "missing" in fast.stderr, fast.output
         assert (fast.stdout, fast.stderr) == ("", merged.stderr)
         path.write_bytes(kept)
