@@ -72,9 +72,10 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
             )
         if mode == delta_content.LISTED:  # each content row hashes to its record's digest
             encoding = dataset_from_predicate(store, row, pred).options.row_encoding
-            delta_content.require_field(stored.parquet, f"{stored.path}: {stored.name}")
-            table = stored.parquet.read(columns=["part", "digest", "locator", delta_content.FIELD])
-            delta_content.check_content(table, footer["content"]["columns"], encoding, f"{stored.path}: {stored.name}")
+            where, columns = f"{stored.path}: {stored.name}", footer["content"]["columns"]
+            types = (pred.get("schema") or {}).get("types")
+            rows = delta_content.signed_content_rows(stored.parquet, columns, types, where)
+            delta_content.check_content(rows, columns, encoding, where)
     finally:
         stored.close()
     return "ok"

@@ -318,14 +318,15 @@ class DeltaObject(SignedParquet):
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
     def load(
-        self, limit: int, records: dict[str, int]
+        self, limit: int, records: dict[str, int], types: dict | None = None
     ) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
         """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``, 1 to ``LISTED_CAP``),
         the new manifest's delta rows (``row`` → ``label``/``source`` ids, ``locator``, ``batch``), and
         each side's source names -> how each was named (``"base"``/``"new"``, ``Side.source_origins``).
 
         ``records``: both versions' signed record counts (``{"base", "new"}``), which bound the footer's
-        JSON before it is parsed and the rows the object may name. Raises ``VerificationError`` (exit 1)
+        JSON before it is parsed and the rows the object may name; ``types``: the new version's signed
+        ``schema.types``, the only types its content part may hold (``delta_content.content_reader``). Raises ``VerificationError`` (exit 1)
         for an object that was altered, is not this format, or whose footer or rows are not a delta's
         (a key missing, a value of another type, an id naming no label or source, a row the version lacks).
         """
@@ -339,7 +340,9 @@ class DeltaObject(SignedParquet):
                 raise ValueError("format is not " + DELTA_FORMAT)
             table = parquet.read(columns=SCHEMA.names)  # the content part is read when detection asks
             parsed = self._parse(meta, table, limit, records)
-            self.content = delta_content.content_reader(parquet, meta.get("content"), f"{self.path}: {self.name}")
+            self.content = delta_content.content_reader(
+                parquet, meta.get("content"), types, f"{self.path}: {self.name}"
+            )
             return parsed
         except KeyError as exc:
             raise VerificationError(f"{self.path}: {self.name} is not a readable delta object (no {exc})") from exc
