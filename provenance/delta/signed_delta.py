@@ -238,7 +238,13 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
 
 
 def for_commit(
-    store, parent_row: dict, row: dict, pred: dict, parent_pred: dict | None = None, content: str = delta_content.READ
+    store,
+    parent_row: dict,
+    row: dict,
+    pred: dict,
+    parent_pred: dict | None = None,
+    content: str = delta_content.READ,
+    parent_side: SideOpened | None = None,
 ) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
@@ -249,22 +255,24 @@ def for_commit(
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); ``parent_pred`` the parent's
-    (default: its statement verified under the store's pins, as at commit). Both manifest objects
-    (and the lineage objects the diff would read) are hashed against their names first
-    (``VerificationError``). None when the change is too large to be worth a delta
+    (default: its statement verified under the store's pins, as at commit); ``parent_side`` the parent
+    already opened with that predicate (verify: its manifest hashed once for this and its Merkle root),
+    which the caller closes. Both manifest objects (and the lineage objects the diff would read) are
+    hashed against their names first (``VerificationError``). None when the change is too large to be worth a delta
     (``worth_signing``), or the row counts alone say so (more rows came or went than that bound).
     """
     from provenance.version_facts import verified_statement
 
     if abs(row["records"] - parent_row["records"]) > _bound(row["records"], parent_row["records"]):
         return None  # that many rows came or went: not worth a delta, and no merge to find out (a tiny parent)
-    if parent_pred is None:
-        parent_pred = verified_statement(store, parent_row)["predicate"]
     sides = []
     try:
-        sides.append(SideOpened(store, parent_row, parent_pred))
-        sides.append(SideOpened(store, row, pred))
-        base, new = sides
+        if parent_side is None:
+            if parent_pred is None:
+                parent_pred = verified_statement(store, parent_row)["predicate"]
+            sides.append(SideOpened(store, parent_row, parent_pred))
+        base = parent_side or sides[0]
+        sides.append(new := SideOpened(store, row, pred))
         changes = merge_parent(base, new)
         if not worth_signing(changes):
             return None
