@@ -597,6 +597,23 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+DIFF_MERGE = {"PROV_DIFF_MERGE": "1"}  # prov diff merges both manifests, ignoring a signed delta object
+
+
+def diff_both_ways(prov, *args: str):
+    """Run ``prov diff ARGS`` twice: as it runs (reading the child's signed delta object where it has one), then
+    merging both manifests (``PROV_DIFF_MERGE=1``); both results, ``(delta_path, merged)``."""
+    return prov("diff", *args), prov("diff", *args, env=DIFF_MERGE)
+
+
+def delta_object_path(tag: str) -> Path:
+    """The file of the delta object version ``tag`` of the store in ``.prov`` signs (its statement verified)."""
+    from provenance.version_facts import verified_statement
+
+    store = Store(".prov")
+    return store.objects.path(verified_statement(store, store.version(tag))["predicate"]["delta"]["sha256"])
+
+
 def check_rules(prov, new: str, base: str, *options: str) -> dict[str, dict]:
     """``{rule: result}`` of ``prov check NEW --base BASE --format json OPTIONS``, which must exit 0 or 1."""
     r = prov("check", new, "--base", base, "--format", "json", *options)

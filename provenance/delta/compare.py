@@ -72,7 +72,8 @@ def diff_versions(
         if delta is None:
             changes = merge_manifests(a.open_batches(), b.open_batches(), *names, limit)
         else:  # the commit's own merge, signed: O(change), neither manifest is read
-            changes, delta_rows, origins = delta.load(limit, {"base": a.info["records"], "new": b.info["records"]})
+            counts = {"base": a.info["records"], "new": b.info["records"]}
+            changes, delta_rows, origins = delta.load(limit, counts, b.schema.get("types"))
             a.source_origins, b.source_origins = origins["base"], origins["new"]
             _check_delta_counts(changes, a, b, delta.name)
             b.take = rows_taker(changes, delta_rows, _verified_first(b))

@@ -15,6 +15,7 @@ from provenance.delta.signed_delta import (
     META_KEY,
     SCHEMA,
     DeltaObject,
+    SideOpened,
     for_commit,
     signed_fact,
 )
@@ -52,13 +53,15 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
         raise VerificationError(f"{name}: the parent its delta is against ({parent['version']}) is not in the store")
     oid, rows = signed_fact(fact, name, parent_row["records"], row["records"])  # before anything is read
     stored = DeltaObject(store, oid, f"delta object of {row['tag']}", rows)
+    parent_side = None
     try:
         stored.verify()  # missing or altered: exit 1 naming it
         assert stored.parquet is not None
         footer = _footer(stored, parent_row["records"] + row["records"])
         # no content part is always sound (detection re-reads the data); one that is there is checked
         mode = delta_content.LISTED if footer.get("content") else delta_content.NONE
-        made = for_commit(store, parent_row, row, pred, _parent_predicate(store, name, parent_row), mode)
+        parent_pred, parent_side = _parent_opened(store, name, parent_row)
+        made = for_commit(store, parent_row, row, pred, parent_pred, mode, parent_side)
         if made is None:
             raise VerificationError(f"{name}: it signs a delta for a change too large to sign one (recomputed)")
         data, recomputed = made
@@ -72,11 +75,14 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
             )
         if mode == delta_content.LISTED:  # each content row hashes to its record's digest
             encoding = dataset_from_predicate(store, row, pred).options.row_encoding
-            delta_content.require_field(stored.parquet, f"{stored.path}: {stored.name}")
-            table = stored.parquet.read(columns=["part", "digest", "locator", delta_content.FIELD])
-            delta_content.check_content(table, footer["content"]["columns"], encoding, f"{stored.path}: {stored.name}")
+            where, columns = f"{stored.path}: {stored.name}", footer["content"]["columns"]
+            types = (pred.get("schema") or {}).get("types")
+            rows = delta_content.signed_content_rows(stored.parquet, columns, types, where)
+            delta_content.check_content(rows, columns, encoding, where)
     finally:
         stored.close()
+        if parent_side is not None:
+            parent_side.close()
     return "ok"
 
 
@@ -96,17 +102,18 @@ def _same_table(stored: pq.ParquetFile, data: bytes, footer: dict) -> bool:
     return True
 
 
-def _parent_predicate(store, name: str, parent_row: dict) -> dict:
-    """The parent's predicate, its manifest recomputed to the Merkle root the child signed for it
-    (``parent_row["merkle_root"]``, checked equal by the caller) and its statement naming that root
-    and manifest. Not its signature: whoever pinned the child's signer need not pin the parent's.
-    Raises ``VerificationError`` (exit 1) naming what is missing or altered."""
+def _parent_opened(store, name: str, parent_row: dict) -> tuple[dict, SideOpened]:
+    """The parent's predicate and its opened side (``signed_delta.SideOpened``: its manifest object hashed once
+    against its name, and the lineage object the diff reads), its statement naming that root and manifest and
+    the manifest's RFC 6962 root, recomputed from its entries as read from the very file hashed, the Merkle root
+    the child signed for it (``parent_row["merkle_root"]``, checked equal by the caller). Not its signature:
+    whoever pinned the child's signer need not pin the parent's. The caller closes the side. Raises
+    ``VerificationError`` (exit 1) naming what is missing or altered."""
+    from provenance.manifest import Manifest
     from provenance.signing import subject_root, unverified_statement
-    from provenance.version_facts import load_manifest
 
     parent, needed = parent_row["tag"], f"needed to check the delta {name} signed against it"
     try:
-        load_manifest(store, parent_row)  # hashed, parsed, its RFC 6962 root recomputed from its entries
         stmt = unverified_statement(store.objects.envelope(parent_row["envelope_object"], f"envelope of {parent}"))
         pred = stmt.get("predicate")
         if subject_root(stmt).hex() != parent_row["merkle_root"] or not isinstance(pred, dict):
@@ -114,9 +121,17 @@ def _parent_predicate(store, name: str, parent_row: dict) -> dict:
         manifest = pred.get("manifest")
         if not isinstance(manifest, dict) or manifest.get("sha256") != parent_row["manifest_object"]:
             raise VerificationError(f"envelope of {parent}: it names another manifest object")
+        side = SideOpened(store, parent_row, pred)  # the manifest hashed against its name: once
+        try:
+            entries = Manifest.from_bytes(side.manifest.hashed_bytes(), side.name)  # parsed, in manifest order
+            if entries.root.hex() != parent_row["merkle_root"]:
+                raise VerificationError(f"{side.name}: Merkle root does not match the version record")
+        except BaseException:
+            side.close()
+            raise
     except VerificationError as exc:
         raise VerificationError(f"{exc} ({needed})") from exc
-    return pred
+    return pred, side
 
 
 def _footer(stored: DeltaObject, records: int) -> dict:

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from provenance.delta.content_types import plain_column, require_signed_types
 from provenance.delta.merge import Changes
 from provenance.delta.rows import DeltaRecords, delta_records_of
 from provenance.delta.signed_objects import parquet_take
@@ -35,6 +36,7 @@ FIELD = "content"  # the struct column
 PART = "content"  # the rows' part
 CONTENT_CAP = 100_000  # scored records kept with their content; a larger delta is re-read from the data
 READ, LISTED, NONE = "read", "listed", "none"  # for_commit: content read from the data, only its rows, none
+BATCH_ROWS = 1024  # rows of a delta object decoded at once while its content part is read
 
 
 @dataclass
@@ -99,9 +101,12 @@ def planned(store, row: dict, pred: dict, changes: Changes, new_manifest, mode: 
 
 
 def content_column(before: int, table: pa.Table) -> pa.Array:
-    """The ``content`` struct column: ``before`` null rows, then one struct per row of ``table``."""
-    fields = [pa.field(name, table.schema.field(name).type) for name in table.column_names]
-    struct = pa.StructArray.from_arrays([table.column(n).combine_chunks() for n in table.column_names], fields=fields)
+    """The ``content`` struct column: ``before`` null rows, then one struct per row of ``table``, each
+    column as its plain type (``content_types.plain_column``: no dictionary, no ``large_`` variant), the
+    one type a reader takes for its signed type name."""
+    arrays = [plain_column(table.column(n)) for n in table.column_names]
+    fields = [pa.field(name, array.type) for name, array in zip(table.column_names, arrays)]
+    struct = pa.StructArray.from_arrays(arrays, fields=fields)
     return pa.concat_arrays([pa.nulls(before, struct.type), struct])
 
 
@@ -110,45 +115,60 @@ def is_content_field(field: pa.Field) -> bool:
     return field.name == FIELD and pa.types.is_struct(field.type)
 
 
-def check_content(table: pa.Table, columns: list[str], encoding: str, where: str) -> None:
-    """Every ``content`` row of a delta object's ``table`` (``part``, ``digest``, ``locator``,
-    ``content``) must hold ``columns`` and hash, under ``encoding``, to the digest on its row.
-    Raises ``VerificationError`` naming ``where`` (the object's path and name)."""
-    at = np.flatnonzero(table.column("part").to_numpy(zero_copy_only=False) == PART)
-    _require_null_outside(table, at, where)
-    chosen = table.take(pa.array(at))
-    digests = _digests(chosen)
-    _rehashed(_columns(chosen, columns, where), columns, encoding, digests, chosen.column("locator").to_pylist(), where)
+def content_rows(parquet, where: str) -> pa.Table:
+    """The ``part``, ``digest``, ``locator`` and ``content`` columns of the content part's rows of an open,
+    hashed delta object, in file order. Streamed ``BATCH_ROWS`` rows at a time, keeping only the content
+    rows, so memory follows the content part, not the object's other rows. Raises ``VerificationError``
+    naming ``where`` at the first batch holding content on a row outside the content part: a commit writes
+    null there, and values there are no delta a commit makes (attack review 21d, findings 1 and 3)."""
+    columns = ["part", "digest", "locator", FIELD]
+    kept = []
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False):
+        mine = pc.fill_null(pc.equal(batch.column("part"), PART), False)
+        if pc.any(pc.and_(pc.invert(mine), batch.column(FIELD).is_valid())).as_py():
+            raise VerificationError(f"{where} holds content on rows outside its content part")
+        kept.append(batch.filter(mine))
+    schema = pa.schema([parquet.schema_arrow.field(c) for c in columns])
+    return pa.Table.from_batches(kept, schema=schema)
 
 
-def _require_null_outside(table: pa.Table, at: np.ndarray, where: str) -> None:
-    """Raise ``VerificationError`` naming ``where`` unless the ``content`` column is null on every row but the
-    content rows ``at``, as a commit writes it: values elsewhere are no delta a commit makes, and a recomputed
-    delta, compared on its other columns, would not see them (attack review 21d, finding 1)."""
-    content = table.column(FIELD)
-    if content.null_count != table.num_rows - len(at):
-        raise VerificationError(f"{where} holds content on rows outside its content part")
+def signed_content_rows(parquet, columns: list[str], types: dict | None, where: str) -> pa.Table:
+    """:func:`content_rows` of an open, hashed delta object whose footer names a content part, after checking
+    (before a row is read) that it holds the ``content`` column (:func:`require_field`) and that each of the
+    signed ``columns`` there is of the plain type its signed type name allows (``types``: the version's signed
+    ``schema.types``; ``content_types.require_signed_types``). Raises ``VerificationError`` naming ``where``."""
+    require_field(parquet, where)
+    require_signed_types(parquet.schema_arrow.field(FIELD).type, types, columns, where)
+    return content_rows(parquet, where)
 
 
-def content_reader(parquet, meta: dict | None, where: str) -> Callable[..., pa.Table] | None:
+def check_content(rows: pa.Table, columns: list[str], encoding: str, where: str) -> None:
+    """Every content row of a delta object (``rows``: :func:`signed_content_rows`) must hold ``columns`` and
+    hash, under ``encoding``, to the digest on its row. Raises ``VerificationError`` naming ``where`` (the
+    object's path and name)."""
+    locators = rows.column("locator").to_pylist()
+    _rehashed(_columns(rows, columns, where), columns, encoding, _digests(rows), locators, where)
+
+
+def content_reader(parquet, meta: dict | None, types: dict | None, where: str) -> Callable[..., pa.Table] | None:
     """``read(locators, digests, columns, encoding)``: the content of the scored records at
-    ``locators`` from an open, hashed delta object (``parquet``; ``meta``: its footer's ``content``),
-    each row re-hashed under the version's signed ``encoding`` and checked against its signed digest;
-    None when the object keeps no content. The read raises ``VerificationError`` (exit 1) naming
-    ``where`` for a record it holds no content of, or content that does not hash to the digest."""
+    ``locators`` from an open, hashed delta object (``parquet``; ``meta``: its footer's ``content``;
+    ``types``: the version's signed ``schema.types``), each row re-hashed under the version's signed
+    ``encoding`` and checked against its signed digest; None when the object keeps no content. Only the
+    content part's rows are kept (:func:`content_rows`). The read raises ``VerificationError`` (exit 1)
+    naming ``where`` for a record it holds no content of, content of another type than the signed one,
+    content on rows outside the content part, or content that does not hash to the digest."""
     if not meta:
         return None
     require_field(parquet, where)
 
     def read(locators: list[str], digests: list[bytes], columns: list[str], encoding: str) -> pa.Table:
-        table = parquet.read(columns=["part", "digest", "locator", FIELD])
-        at = np.flatnonzero(table.column("part").to_numpy(zero_copy_only=False) == PART)
-        _require_null_outside(table, at, where)
-        held = {loc: int(i) for loc, i in zip(table.column("locator").take(pa.array(at)).to_pylist(), at)}
+        rows = signed_content_rows(parquet, columns, types, where)
+        held = {loc: i for i, loc in enumerate(rows.column("locator").to_pylist())}
         missing = [loc for loc in locators if loc not in held]
         if missing:
             raise VerificationError(f"{where} holds no content of the record(s) at {', '.join(missing[:5])}")
-        chosen = table.take(pa.array([held[loc] for loc in locators], pa.int64()))
+        chosen = rows.take(pa.array([held[loc] for loc in locators], pa.int64()))
         if _digests(chosen) != list(digests):
             raise VerificationError(f"{where} holds content under other digests than its records' (at {locators[0]})")
         content = _columns(chosen, columns, where)

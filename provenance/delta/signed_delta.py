@@ -238,7 +238,13 @@ def predicate_fact(oid: str, data: bytes, changes: Changes, parent: dict) -> dic
 
 
 def for_commit(
-    store, parent_row: dict, row: dict, pred: dict, parent_pred: dict | None = None, content: str = delta_content.READ
+    store,
+    parent_row: dict,
+    row: dict,
+    pred: dict,
+    parent_pred: dict | None = None,
+    content: str = delta_content.READ,
+    parent_side: SideOpened | None = None,
 ) -> tuple[bytes, dict] | None:
     """The delta object of a version against ``parent_row`` (its verified ``versions`` row) and its
     signed fact without the object's name: ``(bytes, fact)``.
@@ -249,22 +255,24 @@ def for_commit(
 
     ``row`` names the version's stored manifest object (``tag``, ``manifest_object``, ``records``)
     and ``pred`` its predicate as signed (``sources``, ``lineage``); ``parent_pred`` the parent's
-    (default: its statement verified under the store's pins, as at commit). Both manifest objects
-    (and the lineage objects the diff would read) are hashed against their names first
-    (``VerificationError``). None when the change is too large to be worth a delta
+    (default: its statement verified under the store's pins, as at commit); ``parent_side`` the parent
+    already opened with that predicate (verify: its manifest hashed once for this and its Merkle root),
+    which the caller closes. Both manifest objects (and the lineage objects the diff would read) are
+    hashed against their names first (``VerificationError``). None when the change is too large to be worth a delta
     (``worth_signing``), or the row counts alone say so (more rows came or went than that bound).
     """
     from provenance.version_facts import verified_statement
 
     if abs(row["records"] - parent_row["records"]) > _bound(row["records"], parent_row["records"]):
         return None  # that many rows came or went: not worth a delta, and no merge to find out (a tiny parent)
-    if parent_pred is None:
-        parent_pred = verified_statement(store, parent_row)["predicate"]
     sides = []
     try:
-        sides.append(SideOpened(store, parent_row, parent_pred))
-        sides.append(SideOpened(store, row, pred))
-        base, new = sides
+        if parent_side is None:
+            if parent_pred is None:
+                parent_pred = verified_statement(store, parent_row)["predicate"]
+            sides.append(SideOpened(store, parent_row, parent_pred))
+        base = parent_side or sides[0]
+        sides.append(new := SideOpened(store, row, pred))
         changes = merge_parent(base, new)
         if not worth_signing(changes):
             return None
@@ -318,14 +326,15 @@ class DeltaObject(SignedParquet):
             raise VerificationError(f"{self.path}: {self.name} has columns {schema.names}, expected {SCHEMA.names}")
 
     def load(
-        self, limit: int, records: dict[str, int]
+        self, limit: int, records: dict[str, int], types: dict | None = None
     ) -> tuple[Changes, dict[str, np.ndarray], dict[str, dict[str, set[str]]]]:
         """The merge's ``Changes`` as the commit stored them (listed records cut to ``limit``, 1 to ``LISTED_CAP``),
         the new manifest's delta rows (``row`` → ``label``/``source`` ids, ``locator``, ``batch``), and
         each side's source names -> how each was named (``"base"``/``"new"``, ``Side.source_origins``).
 
         ``records``: both versions' signed record counts (``{"base", "new"}``), which bound the footer's
-        JSON before it is parsed and the rows the object may name. Raises ``VerificationError`` (exit 1)
+        JSON before it is parsed and the rows the object may name; ``types``: the new version's signed
+        ``schema.types``, the only types its content part may hold (``delta_content.content_reader``). Raises ``VerificationError`` (exit 1)
         for an object that was altered, is not this format, or whose footer or rows are not a delta's
         (a key missing, a value of another type, an id naming no label or source, a row the version lacks).
         """
@@ -339,7 +348,9 @@ class DeltaObject(SignedParquet):
                 raise ValueError("format is not " + DELTA_FORMAT)
             table = parquet.read(columns=SCHEMA.names)  # the content part is read when detection asks
             parsed = self._parse(meta, table, limit, records)
-            self.content = delta_content.content_reader(parquet, meta.get("content"), f"{self.path}: {self.name}")
+            self.content = delta_content.content_reader(
+                parquet, meta.get("content"), types, f"{self.path}: {self.name}"
+            )
             return parsed
         except KeyError as exc:
             raise VerificationError(f"{self.path}: {self.name} is not a readable delta object (no {exc})") from exc

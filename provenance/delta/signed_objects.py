@@ -69,6 +69,15 @@ class SignedParquet:
                 f"the version records {self.records}"
             )
 
+    def hashed_bytes(self) -> bytes:
+        """The object's bytes, read again from the file :meth:`verify` hashed (its open descriptor: a file renamed
+        over it since is not read), for a reader that needs them whole (``Manifest.from_bytes``)."""
+        if self.handle is None:
+            self.verify()
+        assert self.handle is not None
+        self.handle.seek(0)
+        return self.handle.read()
+
     def present(self) -> None:
         """Raise ``VerificationError`` (exit 1, as :meth:`verify` words it) unless the object's file exists: a stat, no hash."""
         if not self.path.is_file():

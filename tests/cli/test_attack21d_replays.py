@@ -7,14 +7,14 @@ way tests/cli/test_diff_signed_delta.py replays a key holder. Real Parquet, keys
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from provenance.delta import delta_content
-from tests.cli.test_diff_signed_delta import _delta_path
+from support import delta_object_path, diff_both_ways
 
 
 def _commit_v4(prov):
@@ -44,8 +44,8 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
     # a key holder's prov fills the content column on the object's other rows (where an honest
     # commit writes null): _same_table compares only the delta columns and check_content only the
     # content part's rows, so verify calls this object "the delta recomputed from the manifests".
-    # Those cells are read whole by every --detect and verify (parquet.read of the column), so they
-    # can also carry a large (dictionary-compressed) payload the signed row count does not bound.
+    # They could also carry a large (dictionary-compressed) payload the signed row count does not bound,
+    # which every --detect and verify read whole (parquet.read of the column) before they streamed it.
     honest = delta_content.content_column
 
     def stuffed(before: int, table: pa.Table) -> pa.Array:
@@ -57,24 +57,23 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
     _v4_with_one_added_record()
     _commit_v4(prov)
     monkeypatch.setattr(delta_content, "content_column", honest)
-    table = pq.read_table(_delta_path("v4"))
+    table = pq.read_table(delta_object_path("v4"))
     outside = table.filter(pa.compute.not_equal(table.column("part"), "content")).column("content")
     assert outside.null_count == 0 and len(outside) > 0  # the signed object holds them
     r = prov("verify", "v4", "--no-data", "--store-keys")
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 1 and "holds content on rows outside its content part" in r.stderr, r.output
+    # --detect streams the object's rows and refuses at the first batch holding such a cell (finding 3)
+    r = prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json")
+    assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.output, r.output
+    assert "delta object of v4 holds content on rows outside its content part" in r.stderr, r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack review 21d, finding 2, open (README Known gaps): the content part's column types are not checked "
-    "against the signed schema's, so a commit-key holder's dictionary-encoded text is accepted by verify and "
-    "makes the delta path's --detect exit 2 where the merge path scores the records",
-)
 def test_a_text_column_kept_dictionary_encoded_is_scored_or_refused_naming_the_object(prov, workdir, monkeypatch):
     # a key holder's prov keeps the scored records' text dictionary-encoded: it encodes to the same
-    # prov-row bytes as the strings (every digest check passes, verify accepts the object), but the
-    # text featuriser refuses a dictionary column, so --detect on the delta path blames the records
-    # (exit 2, "cannot be scored") where the merge path scores the very same signed records
+    # prov-row bytes as the strings (every digest check passes), but the text featuriser refuses a
+    # dictionary column, so --detect on the delta path blamed the records (exit 2, "cannot be scored")
+    # where the merge path scores the very same signed records, and verify accepted the object. The
+    # content must be of the plain type the signed schema names: both refuse it, exit 1 naming it.
     import numpy as np
 
     from provenance import keys
@@ -92,26 +91,29 @@ def test_a_text_column_kept_dictionary_encoded_is_scored_or_refused_naming_the_o
     v1 = texts(400, 1)
     pq.write_table(v1, "v1.parquet")
     pq.write_table(pa.concat_tables([v1, texts(20, 2)]), "v2.parquet")
-    honest = delta_content.read_content
+    honest = delta_content.content_column
 
-    def recoded(*args):
-        table = honest(*args)
-        return table.set_column(0, "text", table.column("text").combine_chunks().dictionary_encode())
+    def recoded(before: int, table: pa.Table) -> pa.Array:  # as the writer did before it cast to plain types
+        text = table.column("text").combine_chunks().dictionary_encode()
+        struct = pa.StructArray.from_arrays([text], fields=[pa.field("text", text.type)])
+        return pa.concat_arrays([pa.nulls(before, struct.type), struct])
 
     for tag in ("v1", "v2"):
         if tag == "v2":
-            monkeypatch.setattr(delta_content, "read_content", recoded)
+            monkeypatch.setattr(delta_content, "content_column", recoded)
         r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub",
                  "--source-column", "source", "--featurizer", "text")  # fmt: skip
         assert r.exit_code == 0, r.output
-    monkeypatch.setattr(delta_content, "read_content", honest)
-    kept = pq.read_schema(_delta_path("v2")).field("content").type
+    monkeypatch.setattr(delta_content, "content_column", honest)
+    kept = pq.read_schema(delta_object_path("v2")).field("content").type
     assert pa.types.is_dictionary(kept.field("text").type)  # the signed object holds the recoded column
-    merged = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", env={"PROV_DIFF_MERGE": "1"})
+    r, merged = diff_both_ways(prov, "v1", "v2", "--detect", "--no-save", "--format", "json")
     assert merged.exit_code == 0, merged.output  # the signed records score
+    named = "delta object of v2: its content column 'text' is dictionary<values=string"
+    assert r.exit_code == 1 and named in r.stderr and "the version signs string" in r.stderr, r.output
+    assert r.stdout == "" and "Traceback" not in r.output
+    assert prov("diff", "v1", "v2", "--format", "json").exit_code == 0  # the diff itself reads no content
     verified = prov("verify", "v2", "--no-data", "--store-keys")
-    r = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json")
-    assert (r.exit_code, r.stdout) == (0, merged.stdout) or (r.exit_code == 1 and "delta object of v2" in r.stderr), (
-        r.output
-    )
-    assert verified.exit_code == 1, verified.output  # nor does verify accept content of another type
+    assert verified.exit_code == 1 and named in verified.stderr, verified.output
+    fsck = prov("fsck", "--json")
+    assert fsck.exit_code == 1 and any(named in p["message"] for p in json.loads(fsck.stdout)["errors"]), fsck.stdout

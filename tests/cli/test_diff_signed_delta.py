@@ -24,14 +24,12 @@ from provenance.delta.compare import signed_delta_of
 from provenance.delta.sides import version_side
 from provenance.store import Store
 from provenance.version_facts import verified_statement
-
-MERGE = {"PROV_DIFF_MERGE": "1"}
+from support import DIFF_MERGE, delta_object_path, diff_both_ways
 
 
 def _same_both_ways(prov, *args: str):
     """Run ``prov diff ARGS`` on the signed delta, then merging the manifests: same exit, same bytes."""
-    fast = prov("diff", *args)
-    merged = prov("diff", *args, env=MERGE)
+    fast, merged = diff_both_ways(prov, *args)
     assert (fast.exit_code, fast.stdout, fast.stderr) == (merged.exit_code, merged.stdout, merged.stderr)
     return fast
 
@@ -39,11 +37,6 @@ def _same_both_ways(prov, *args: str):
 def _takes_the_delta(base: str, new: str) -> bool:
     store = Store(".prov")
     return signed_delta_of(store, version_side(store, base), version_side(store, new)) is not None
-
-
-def _delta_path(tag: str) -> Path:
-    store = Store(".prov")
-    return store.objects.path(verified_statement(store, store.version(tag))["predicate"]["delta"]["sha256"])
 
 
 @pytest.mark.parametrize("fmt", ["json", "text", "md", "html"])
@@ -62,7 +55,7 @@ def test_listed_records_and_detection_are_the_same_both_ways(prov, three_version
 
 def test_stored_findings_are_the_same_both_ways(prov, three_versions):
     assert prov("diff", "v2", "v3", "--detect", "--format", "json").exit_code == 0
-    assert prov("diff", "v2", "v3", "--detect", "--format", "json", env=MERGE).exit_code == 0
+    assert prov("diff", "v2", "v3", "--detect", "--format", "json", env=DIFF_MERGE).exit_code == 0
     with sqlite3.connect(".prov/prov.db") as db:
         names = [json.loads(d)["findings"] for (d,) in db.execute("select detail from audit where action = 'detect'")]
     store = Store(".prov")
@@ -91,7 +84,7 @@ def test_each_child_signs_its_delta_against_its_parent(prov, three_versions):
     # the object is referenced (its commit entry names it): fsck is clean, gc keeps it
     fsck = json.loads(prov("fsck", "--json").stdout)
     assert fsck["status"] == "ok" and not fsck["warnings"], fsck
-    assert prov("gc").exit_code == 0 and _delta_path("v3").is_file()
+    assert prov("gc").exit_code == 0 and delta_object_path("v3").is_file()
 
 
 def test_the_demo_versions_report_the_same_both_ways(prov, demo):
@@ -138,6 +131,58 @@ def test_a_file_tree_reports_the_same_both_ways(prov, workdir):
     _same_both_ways(prov, "v1", "v2", "--format", "text")
 
 
+def _typed(n: int, seed: int) -> pa.Table:
+    """A table of the column types the suite's tables use: float32, int32, float64, a dictionary-encoded
+    categorical, large_string text, and timestamps with and without a zone."""
+    import numpy as np
+
+    r = np.random.default_rng(seed)
+    return pa.table(
+        {
+            "x": pa.array(r.normal(size=n), pa.float32()),
+            "k": pa.array(r.integers(0, 50, n), pa.int32()),
+            "y": pa.array(r.normal(size=n)),
+            "cat": pa.array(r.choice(["red", "green", "blue"], n)).dictionary_encode(),
+            "note": pa.array([f"n{i}" for i in r.integers(0, 10**6, n)], pa.large_string()),
+            "when": pa.array(r.integers(0, 10**12, n), pa.timestamp("ms", "UTC")),
+            "ns": pa.array(r.integers(0, 10**15, n), pa.timestamp("ns")),
+            "label": r.choice(["a", "b"], n).tolist(),
+            "source": ["s1"] * n,
+        }
+    )
+
+
+@pytest.mark.parametrize("form", ["parquet", "csv"])
+def test_a_table_of_many_column_types_verifies_and_reports_the_same_both_ways(prov, workdir, form):
+    # the content part holds each column as the plain type its signed name allows (a dictionary decoded,
+    # large_string as string; a CSV's seconds timestamp reads back from Parquet in milliseconds): honest
+    # objects verify, and --detect on the delta path scores what the merge path scores
+    Store.init(workdir).close()
+    keys.generate(workdir / "alice")
+    v1 = _typed(400, 1)
+    tables = {"v1": v1, "v2": pa.concat_tables([v1, _typed(20, 2)])}
+    schema: tuple[str, ...] = ()
+    for tag, table in tables.items():
+        if form == "parquet":
+            pq.write_table(table, f"{tag}.{form}")
+        else:
+            import pyarrow.csv as pcsv
+
+            seconds = pa.array(range(table.num_rows), pa.timestamp("s"))
+            pcsv.write_csv(table.select(["x", "y", "label", "source"]).append_column("when", seconds), f"{tag}.csv")
+            schema = ("--schema", "when:timestamp[s]")
+        r = prov("commit", f"{tag}.{form}", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub",
+                 "--source-column", "source", *schema)  # fmt: skip
+        assert r.exit_code == 0, r.output
+    kept = pq.read_schema(delta_object_path("v2")).field("content").type
+    assert not any(pa.types.is_dictionary(f.type) or pa.types.is_large_string(f.type) for f in kept)
+    r = prov("verify", "v2", "--no-data", "--store-keys", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["delta"] == "ok", r.output
+    assert json.loads(prov("fsck", "--json").stdout)["status"] == "ok"
+    for fmt in ("json", "text"):
+        assert _same_both_ways(prov, "v1", "v2", "--detect", "--no-save", "--format", fmt).exit_code == 0
+
+
 # --- a .prov/ writer: exit 1, never a hidden change ---------------------------------------------
 
 
@@ -149,18 +194,18 @@ def _refused(prov, needle: str) -> None:
 
 
 def test_a_deleted_delta_object_is_exit_1_naming_it(prov, three_versions):
-    _delta_path("v3").unlink()
+    delta_object_path("v3").unlink()
     _refused(prov, "missing")
 
 
 def test_a_swapped_delta_object_is_exit_1(prov, three_versions):
-    target = _delta_path("v3")
-    target.write_bytes(_delta_path("v2").read_bytes())  # v2's genuine delta (against v1) under v3's name
+    target = delta_object_path("v3")
+    target.write_bytes(delta_object_path("v2").read_bytes())  # v2's genuine delta (against v1) under v3's name
     _refused(prov, "altered")
 
 
 def test_an_edited_row_of_the_delta_object_is_exit_1(prov, three_versions):
-    target = _delta_path("v3")
+    target = delta_object_path("v3")
     table = pq.read_table(target)
     labels = table.column("label").to_pylist()
     labels[0] = (labels[0] + 1) % 3  # one added record shown under another label
@@ -205,7 +250,7 @@ def test_a_wrong_signed_delta_is_caught_by_verify_and_fsck(prov, three_versions,
     monkeypatch.setattr(signed_delta, "for_commit", honest)
     hidden = json.loads(prov("diff", "v3", "v4", "--format", "json").stdout)["summary"]["relabeled"]
     assert hidden == 0  # what the signed delta says: the key's signature is what the diff relies on
-    assert json.loads(prov("diff", "v3", "v4", "--format", "json", env=MERGE).stdout)["summary"]["relabeled"] == 1
+    assert json.loads(prov("diff", "v3", "v4", "--format", "json", env=DIFF_MERGE).stdout)["summary"]["relabeled"] == 1
     r = prov("verify", "v4", "--no-data", "--store-keys")
     assert r.exit_code == 1 and "signed delta object differs from the delta recomputed" in r.stderr, r.output
     # the release gate verifies the candidate (the delta recomputed too) and blocks naming it
@@ -272,7 +317,7 @@ def test_listing_every_record_merges(prov, three_versions):
 
 
 def _content_part(tag: str) -> tuple[pa.Table, dict]:
-    path = _delta_path(tag)
+    path = delta_object_path(tag)
     table = pq.read_table(path)
     footer = json.loads(pq.read_schema(path).metadata[signed_delta.META_KEY])
     return table.filter(pa.compute.equal(table.column("part"), "content")), footer
@@ -295,12 +340,12 @@ def test_a_table_delta_keeps_the_scored_records_content(prov, three_versions):
 def test_detection_reads_the_delta_not_the_data_file(prov, three_versions):
     # the data file of v3 is gone (moved on, or on another machine): the delta path scores the signed
     # content and reports what the merge reported while it was there; the merge path cannot re-read it
-    before = prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=MERGE)
+    before = prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=DIFF_MERGE)
     assert before.exit_code == 0, before.output
     Path("v3.parquet").rename("elsewhere.parquet")
     fast = prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json")
     assert (fast.exit_code, fast.stdout) == (0, before.stdout)
-    assert prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=MERGE).exit_code == 2
+    assert prov("diff", "v2", "v3", "--detect", "--no-save", "--format", "json", env=DIFF_MERGE).exit_code == 2
 
 
 def test_a_delta_beyond_the_content_cap_re_reads_the_data(prov, three_versions, monkeypatch):
@@ -335,7 +380,7 @@ def _commit_v4(prov):
 
 def test_an_edited_content_row_is_exit_1(prov, three_versions):
     # a .prov/ writer rewrites one pixel of a scored record: the object no longer hashes to its signed name
-    target = _delta_path("v3")
+    target = delta_object_path("v3")
     table = pq.read_table(target)
     content = table.column("content").combine_chunks()
     at = len(content) - 1

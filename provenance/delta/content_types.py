@@ -1,0 +1,79 @@
+"""The Arrow types a delta object's content part holds: each signed column's plain type (``delta_content``).
+
+The signed schema names a column's logical type (``encoding.values.type_name``): a dictionary or
+run-end encoded column by its values, ``large_`` and ``_view`` variants as the plain type. Those
+variants encode to the same prov-row bytes, so the per-row digest check cannot tell them apart,
+but readers can: the text featuriser refuses a dictionary column. A content part that held another
+variant than the data would then be scored differently from the data (attack review 21d, finding 2).
+So a commit writes every content column as its plain type (:func:`plain_column`), and every reader
+of a content part refuses any other type (:func:`require_signed_types`): the one type the signed name
+allows, whoever wrote the object.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+from provenance.encoding.values import is_text, type_name
+from provenance.errors import VerificationError
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """``t`` decoded (dictionary and run-end encoded as their values) and with ``large_``/``_view``
+    strings, binaries and lists as the plain ones, at every depth; other types as they are."""
+    if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
+        return plain_type(t.value_type)
+    if is_text(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_plain_field(t.value_field), t.list_size)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return pa.list_(_plain_field(t.value_field))
+    if pa.types.is_map(t):
+        return pa.map_(_plain_field(t.key_field), _plain_field(t.item_field), t.keys_sorted)
+    if pa.types.is_struct(t):
+        return pa.struct([_plain_field(t.field(i)) for i in range(t.num_fields)])
+    return t
+
+
+def _plain_field(field: pa.Field) -> pa.Field:
+    return field.with_type(plain_type(field.type))
+
+
+def plain_column(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``column`` cast to its :func:`plain_type` (the same values: a lossless cast), as one array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    target = plain_type(column.type)
+    return column if target == column.type else column.cast(target)
+
+
+def stored_type_name(signed: str) -> str:
+    """The type name a column signed as ``signed`` has once a content part holding its plain type is
+    read back: Parquet keeps no seconds unit, so ``timestamp[s…]`` and ``time32[s]`` read back in
+    milliseconds (the same instants: prov-row bytes do not depend on the unit)."""
+    return re.sub(r"\b(timestamp|time32)\[s\b", r"\1[ms", signed)
+
+
+def require_signed_types(struct: pa.DataType, types: dict | None, columns: list[str], where: str) -> None:
+    """Raise ``VerificationError`` naming ``where`` (the object) and the column unless every field of
+    the ``content`` struct type that is one of the signed ``columns`` has the plain type its signed
+    type name (``types``: the version's signed ``schema.types``) allows, as Parquet reads it back
+    (:func:`stored_type_name`). A column the version signs no type for is refused (fail closed); which
+    fields the struct holds is checked by the reader (``delta_content``)."""
+    signed_types = types if isinstance(types, dict) else {}
+    for i in range(struct.num_fields):
+        field = struct.field(i)
+        if field.name not in columns:
+            continue
+        signed = signed_types.get(field.name)
+        if not isinstance(signed, str):
+            raise VerificationError(f"{where}: its content column {field.name!r} has no signed type")
+        if plain_type(field.type) != field.type or type_name(field.type) != stored_type_name(signed):
+            raise VerificationError(
+                f"{where}: its content column {field.name!r} is {field.type}, the version signs {signed}"
+            )
