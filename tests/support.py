@@ -964,3 +964,45 @@ def revoke_vendor_keeping_states(prov: Prov, folder: Path, pinned: tuple[str, ..
     r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
              "--out", "revoked.cp", *pinned)  # fmt: skip
     assert r.exit_code == 0, r.output
+
+
+COMMIT_V4 = (
+    "commit",
+    "v4.parquet",
+    "--tag",
+    "v4",
+    "--key",
+    "alice.key",
+    "--signer",
+    "alice.pub",
+    "--source-column",
+    "source",
+)
+
+
+def commit_v4(prov):
+    """``prov commit v4.parquet`` as the ``three_versions`` fixture's maintainer (alice, tests/cli/conftest.py), tagged
+    v4 with its source column; returns the CLI result."""
+    return prov(*COMMIT_V4)
+
+
+def commit_v3_as_v4(prov, edit_labels: bool = True) -> None:
+    """Write v4.parquet as v3.parquet with record 5's label changed (when ``edit_labels``) and commit it as v4
+    (:func:`commit_v4`), asserting it succeeds."""
+    t = pq.read_table("v3.parquet")
+    labels = t.column("label").to_pylist()
+    if edit_labels:
+        labels[5] = "9" if labels[5] != "9" else "8"
+    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
+    r = commit_v4(prov)
+    assert r.exit_code == 0, r.output
+
+
+def drop_relabels(changes):
+    """A delta's ``changes`` (as ``signed_delta.merge_parent`` returns them) with every relabel left out: what a
+    commit-key holder's modified prov would sign to hide relabels (replays of the signed delta object)."""
+    changes.arrays.pop("relabeled", None)
+    changes.examples["relabeled"] = []
+    changes.relabel_pairs.clear()
+    changes.relabeled_by_source.clear()
+    return changes

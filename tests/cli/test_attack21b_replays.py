@@ -21,18 +21,9 @@ from provenance import versions
 from provenance.delta import signed_delta
 from provenance.store import Store
 from provenance.version_facts import verified_statement
+from support import commit_v3_as_v4
 
 COMMIT = ("--tag", "v4", "--key", "alice.key", "--signer", "alice.pub", "--source-column", "source")
-
-
-def _commit_v4(prov, edit_labels: bool = True) -> None:
-    t = pq.read_table("v3.parquet")
-    labels = t.column("label").to_pylist()
-    if edit_labels:
-        labels[5] = "9" if labels[5] != "9" else "8"
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
-    r = prov("commit", "v4.parquet", *COMMIT)
-    assert r.exit_code == 0, r.output
 
 
 def _v4_predicate() -> dict:
@@ -69,7 +60,7 @@ def test_f21b_1_a_source_rename_of_every_record_signs_no_delta(prov, three_versi
 def test_f21b_2_a_signed_delta_fact_that_is_no_object_is_exit_1_on_diff(prov, three_versions, monkeypatch):
     # signed_delta_of calls fact.get() on whatever the predicate holds: a list is AttributeError, exit 3
     monkeypatch.setattr(versions, "_record_delta", lambda store, parent, tag, m, n, pred: pred.update(delta=["x"]))
-    _commit_v4(prov)
+    commit_v3_as_v4(prov)
     _one_clean_line(prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json"))
 
 
@@ -86,7 +77,7 @@ def test_f21b_2_a_signed_delta_row_count_that_is_no_number_is_exit_1_on_verify_a
         return oid
 
     monkeypatch.setattr(versions, "_record_delta", crafted)
-    _commit_v4(prov)
+    commit_v3_as_v4(prov)
     _one_clean_line(prov("verify", "v4", "--no-data", "--store-keys"))
     r = prov("check", "v4", "--base", "v3", "--signer", "alice.pub", "--format", "json")
     assert r.exit_code == 1 and json.loads(r.stdout)["decision"] == "blocked", r.output
@@ -152,7 +143,7 @@ def test_f21b_3_a_crafted_signed_delta_object_is_exit_1_on_diff(prov, three_vers
     # Python strings) and the diff passes, exit 0: a memory bomb from a small signed object
     honest = signed_delta.to_bytes
     monkeypatch.setattr(signed_delta, "to_bytes", lambda *a, **k: _rewrite(honest(*a, **k), **CRAFTED[craft]))
-    _commit_v4(prov)
+    commit_v3_as_v4(prov)
     monkeypatch.setattr(signed_delta, "to_bytes", honest)
     assert _v4_predicate()["delta"]["parent"]["version"] == "v3"
     _one_clean_line(prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json"))

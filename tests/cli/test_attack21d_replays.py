@@ -14,23 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance.delta import delta_content
-from support import delta_object_path, diff_both_ways
-
-
-def _commit_v4(prov):
-    r = prov(
-        "commit",
-        "v4.parquet",
-        "--tag",
-        "v4",
-        "--key",
-        "alice.key",
-        "--signer",
-        "alice.pub",
-        "--source-column",
-        "source",
-    )
-    assert r.exit_code == 0, r.output
+from support import commit_v4, delta_object_path, diff_both_ways
 
 
 def _v4_with_one_added_record() -> None:
@@ -55,7 +39,7 @@ def test_content_values_on_rows_outside_the_content_part_fail_verify(prov, three
 
     monkeypatch.setattr(delta_content, "content_column", stuffed)
     _v4_with_one_added_record()
-    _commit_v4(prov)
+    assert commit_v4(prov).exit_code == 0
     monkeypatch.setattr(delta_content, "content_column", honest)
     table = pq.read_table(delta_object_path("v4"))
     outside = table.filter(pa.compute.not_equal(table.column("part"), "content")).column("content")

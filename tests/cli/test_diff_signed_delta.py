@@ -24,7 +24,7 @@ from provenance.delta.compare import signed_delta_of
 from provenance.delta.sides import version_side
 from provenance.store import Store
 from provenance.version_facts import verified_statement
-from support import DIFF_MERGE, delta_object_path, diff_both_ways
+from support import DIFF_MERGE, commit_v4, delta_object_path, diff_both_ways, drop_relabels
 
 
 def _same_both_ways(prov, *args: str):
@@ -223,7 +223,7 @@ def test_a_wrong_signed_delta_is_caught_by_verify_and_fsck(prov, three_versions,
 
     def hiding_a_relabel(*args):  # what a modified prov run by the key holder signs
         changes = signed_delta.merge_parent
-        monkeypatch.setattr(signed_delta, "merge_parent", lambda *a: _drop_relabels(changes(*a)))
+        monkeypatch.setattr(signed_delta, "merge_parent", lambda *a: drop_relabels(changes(*a)))
         try:
             return honest(*args)
         finally:
@@ -261,14 +261,6 @@ def test_a_wrong_signed_delta_is_caught_by_verify_and_fsck(prov, three_versions,
     r = prov("fsck", "--json")
     assert r.exit_code == 1
     assert any("signed delta object differs" in p["message"] for p in json.loads(r.stdout)["errors"]), r.stdout
-
-
-def _drop_relabels(changes):
-    changes.arrays.pop("relabeled", None)
-    changes.examples["relabeled"] = []
-    changes.relabel_pairs.clear()
-    changes.relabeled_by_source.clear()
-    return changes
 
 
 def test_a_reparented_row_never_lends_its_delta_to_another_base(prov, three_versions):
@@ -356,26 +348,11 @@ def test_a_delta_beyond_the_content_cap_re_reads_the_data(prov, three_versions, 
     one = t.slice(0, 1)
     one = one.set_column(one.schema.get_field_index("px00"), "px00", pa.array([99], one.column("px00").type))
     pq.write_table(pa.concat_tables([t, one]), "v4.parquet")
-    assert _commit_v4(prov).exit_code == 0
+    assert commit_v4(prov).exit_code == 0
     _, footer = _content_part("v4")
     assert footer["content"] is None
     assert _same_both_ways(prov, "v3", "v4", "--detect", "--no-save", "--format", "json").exit_code == 0
     assert prov("verify", "v4", "--no-data", "--store-keys").exit_code == 0  # no content part is sound
-
-
-def _commit_v4(prov):
-    return prov(
-        "commit",
-        "v4.parquet",
-        "--tag",
-        "v4",
-        "--key",
-        "alice.key",
-        "--signer",
-        "alice.pub",
-        "--source-column",
-        "source",
-    )
 
 
 def test_an_edited_content_row_is_exit_1(prov, three_versions):
@@ -416,7 +393,7 @@ def test_signed_content_that_is_not_the_record_is_exit_1(prov, three_versions, m
     pq.write_table(
         t.set_column(t.schema.get_field_index("px63"), "px63", pa.array(px, t.column("px63").type)), "v4.parquet"
     )
-    assert _commit_v4(prov).exit_code == 0
+    assert commit_v4(prov).exit_code == 0
     monkeypatch.setattr(delta_content, "read_content", honest)
     # the diff itself reads no content; detection re-hashes it and refuses, naming the object
     assert prov("diff", "v3", "v4", "--format", "json").exit_code == 0
@@ -439,7 +416,7 @@ def test_a_footer_naming_content_the_object_lacks_is_exit_1(prov, three_versions
     monkeypatch.setattr(delta_content, "planned", lambda *a: honest(*a[:-1], delta_content.LISTED))
     t = pq.read_table("v3.parquet")
     pq.write_table(pa.concat_tables([t, t.slice(0, 1).set_column(0, t.column_names[0], pa.array([99]))]), "v4.parquet")
-    assert _commit_v4(prov).exit_code == 0
+    assert commit_v4(prov).exit_code == 0
     monkeypatch.setattr(delta_content, "planned", honest)
     assert _content_part("v4")[1]["content"]["records"] == 1
     r = prov("diff", "v3", "v4", "--detect", "--no-save", "--format", "json")

@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 
 from provenance.delta import signed_delta
 from provenance.store import Store
-from support import diff_both_ways
-from tests.cli.test_attack21b_replays import _commit_v4
+from support import commit_v3_as_v4, diff_both_ways, drop_relabels
 
 
 def test_verify_names_a_missing_parent_manifest_as_needed_for_the_delta(prov, three_versions):
@@ -36,7 +35,7 @@ def test_a_delta_written_with_other_bytes_but_the_same_table_verifies(prov, thre
         return sink.getvalue()
 
     monkeypatch.setattr(signed_delta, "to_bytes", snappy)
-    _commit_v4(prov)
+    commit_v3_as_v4(prov)
     monkeypatch.setattr(signed_delta, "to_bytes", honest)
     r = prov("verify", "v4", "--no-data", "--store-keys", "--json")
     assert r.exit_code == 0, r.output
@@ -61,11 +60,10 @@ def test_what_decides_merges_where_a_commit_key_signed_a_delta_hiding_a_relabel(
     # prov diff shows what the delta signs (a display; verify, fsck and check catch it); the library's
     # diff()/detect() and prov findings --recompute merge both manifests, as prov check does
     import provenance
-    from tests.cli.test_diff_signed_delta import _drop_relabels
 
     honest = signed_delta.merge_parent
-    monkeypatch.setattr(signed_delta, "merge_parent", lambda *a: _drop_relabels(honest(*a)))
-    _commit_v4(prov)
+    monkeypatch.setattr(signed_delta, "merge_parent", lambda *a: drop_relabels(honest(*a)))
+    commit_v3_as_v4(prov)
     monkeypatch.setattr(signed_delta, "merge_parent", honest)
     shown = json.loads(prov("diff", "v3", "v4", "--detect", "--format", "json").stdout)  # stores its run
     assert shown["summary"]["relabeled"] == 0
