@@ -2,8 +2,8 @@
 
 Kept apart from ``version_facts`` (which everything that reads a version starts from) because
 judging lineage again after a revocation needs ``lineage.judged``, which itself reads versions
-through ``version_facts``. Cheap by default: no numpy or pyarrow unless a batch lost standing, or the version
-has attested records (``attested_by`` names their batches, read from the signed lineage object).
+through ``version_facts``. Cheap by default: no numpy or pyarrow unless a batch lost standing, or ``attested_by`` is
+asked for a version with attested records (``prov show V --batches``: their batches, read from the signed lineage object).
 """
 
 from __future__ import annotations
@@ -109,12 +109,13 @@ def quarantine_line(q: dict) -> str:
     return f"quarantine of {visible(q['from'] or '?')}: {what} cut out, {q['removed']} records removed, {kept}"
 
 
-def describe_version(store: Store, tag: str) -> dict:
+def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
     """A version's signed facts for people (``prov show V --json``, ``schemas/show.schema.json``).
 
     The statement is verified first; counts per label and source, schema and what a quarantine
     cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins,
-    with the batches that attest (:func:`lineage_under_pins`); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
+    with ``batches`` also ``attested_by``, the batches that attest (:func:`lineage_under_pins`: it reads the signed lineage
+    object, so it is asked for: ``prov show V --batches``); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
     the log does not match a checkpoint signed by a key the verifier pins (``prov audit verify``'s check).
     Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
@@ -151,7 +152,7 @@ def describe_version(store: Store, tag: str) -> dict:
     }
     lineage = _object(pred.get("lineage"))
     info.update(lineage)
-    info.update(lineage_under_pins(store, tag, lineage, batches=True))
+    info.update(lineage_under_pins(store, tag, lineage, batches=batches))
     from provenance.store.coverage import coverage, log_break
 
     # what of the audit log no signature by a key the verifier trusts covers yet; and whether the log is the one

@@ -73,18 +73,28 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
 
 @command("show")
 @trust_flags
-def show(tag: str = typer.Argument(..., metavar="VERSION"), pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
+def show(
+    tag: str = typer.Argument(..., metavar="VERSION"),
+    pins: Pins = Pins(),
+    json_out: bool = JsonFlag,
+    batches: bool = typer.Option(
+        False,
+        "--batches",
+        help="Also name the batches that attest the version's records (reads its signed lineage object).",
+    ),
+) -> None:
     """Show a version's signed facts (counts per label and source, lineage, what a quarantine cut out).
 
     A display: exit 0 with nothing pinned too, marked NOT a trust decision; pin keys (--signer) for one. Its
-    releases are the release attestations kept in the store that verify under the keys you pin.
+    releases are the release attestations kept in the store that verify under the keys you pin. --batches
+    names the batches that attest its records (after a revocation and a new signature: SOURCE@ROOT12.2).
     """
     from provenance import clock
     from provenance.version_releases import kept_attestations, release_line
     from provenance.version_show import describe_version
 
     store = Store.open(pins=pins)
-    info = describe_version(store, tag)
+    info = describe_version(store, tag, batches=batches)
     info["attestations"] = kept_attestations(store).get(tag, [])
     note_unpinned(pins)
     if json_out:

@@ -91,11 +91,11 @@ def test_a_trust_entry_no_pinned_key_signed_attests_nothing(prov, committed):
 
 def test_show_stays_light_while_every_signed_batch_still_verifies(template_trust, workdir):
     """Judging needs envelopes and signatures only; the lineage object is read only after a revocation, or to
-    name the batches that attest a version's records (``attested_by``): v1 holds none of the vendor's."""
+    name the batches that attest a version's records (``prov show V --batches``)."""
     code = (
         "import sys, atexit\n"
         f"atexit.register(lambda: print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr))\n"
-        "sys.argv = ['prov', 'show', 'v1', '--signer', 'maintainer.pub']\n"
+        "sys.argv = ['prov', 'show', 'v2', '--signer', 'maintainer.pub']\n"
         "from provenance.cli import main\n"
         "main()\n"
     )

@@ -21,7 +21,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def show(prov, tag: str, *args: str) -> dict:
-    r = prov("show", tag, "--json", *PINNED, *args)
+    r = prov("show", tag, "--json", "--batches", *PINNED, *args)
     assert r.exit_code == 0, r.output
     info = json.loads(r.stdout)
     Draft202012Validator(json.loads((SCHEMAS / "show.schema.json").read_text())).validate(info)
@@ -46,10 +46,14 @@ def test_show_names_the_batch_that_attests_and_the_registration_after_a_revocati
     first = vendor_batch(workdir)
     v2 = show(prov, "v2")
     assert v2["attested_by"] == [{"batch": first, "source": "vendor", "records": n_vendor}]
-    lines = prov("show", "v2", *PINNED).stdout.splitlines()
+    lines = prov("show", "v2", "--batches", *PINNED).stdout.splitlines()
     at = lines.index(f"  attested: {n_vendor}")
     assert lines[at + 1] == f"    {n_vendor} by batch {first}", lines
     assert show(prov, "v1")["attested_by"] == []  # the base holds none of the vendor's records
+    # without --batches show stays light (it reads no lineage object) and names none
+    plain = prov("show", "v2", "--json", *PINNED)
+    assert plain.exit_code == 0 and "attested_by" not in json.loads(plain.stdout), plain.output
+    assert " by batch " not in prov("show", "v2", *PINNED).stdout
 
     ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
     ok(prov, "keys", "generate", "vendor-2")
@@ -61,10 +65,10 @@ def test_show_names_the_batch_that_attests_and_the_registration_after_a_revocati
     # v2 relied on the revoked signature: no batch attests its records now, as prov sources judges it
     v2 = show(prov, "v2")
     assert (v2["attested"], v2["attested_by"]) == (0, [])
-    assert " by batch " not in prov("show", "v2", *PINNED).stdout
+    assert " by batch " not in prov("show", "v2", "--batches", *PINNED).stdout
     v4 = show(prov, "v4")
     assert v4["attested_by"] == [{"batch": f"{first}.2", "source": "vendor", "records": n_vendor}]
-    assert f"    {n_vendor} by batch {first}.2" in prov("show", "v4", *PINNED).stdout.splitlines()
+    assert f"    {n_vendor} by batch {first}.2" in prov("show", "v4", "--batches", *PINNED).stdout.splitlines()
     sources = json.loads(prov("sources", "--version", "v4", "--json", *PINNED).stdout)
     [vendor] = [s for s in sources["sources"] if s["source"] == "vendor"]
     assert vendor["attested"] == sum(item["records"] for item in v4["attested_by"])
@@ -94,7 +98,7 @@ def test_show_names_five_batches_then_says_how_many_more(prov, template_trust, w
     ok(prov, "commit", "parts.parquet", "--tag", "p1", *KEY, *PINNED)
     info = show(prov, "p1")
     assert [item["records"] for item in info["attested_by"]] == sizes
-    lines = prov("show", "p1", *PINNED).stdout.splitlines()
+    lines = prov("show", "p1", "--batches", *PINNED).stdout.splitlines()
     at = lines.index(f"  attested: {start}")
     named = [item["batch"] for item in info["attested_by"][:5]]
     assert lines[at + 1 : at + 6] == [f"    {n} by batch {b}" for n, b in zip(sizes, named)]

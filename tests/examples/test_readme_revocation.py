@@ -70,20 +70,20 @@ def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollb
     assert old_release.returncode == 1 and "no longer attested" in old_release.stderr, old_release.stderr
     # what the prose after the block quotes prov show v6 and prov sources saying, they say (newcomer review 21)
     prose = " ".join(README[README.index("**Revoking a stolen source key, step by step**") :].split())
-    quoted_show = re.search(r"`prov show v6` says `([^`]+)` and under it `([^`]+)`", prose)
+    quoted_show = re.search(r"`prov show v6 --batches` says `([^`]+)` and under it `([^`]+)`", prose)
     quoted_sources = re.search(r"`prov sources` says of the revoked one: `([^`]+)`", prose)
     assert quoted_show and quoted_sources, "the README no longer quotes prov show v6 and prov sources"
 
     def quoted(text: str) -> str:  # the README elides a batch's root: vendor@...
         return re.escape(text).replace(r"@\.\.\.", "@[0-9a-f]{12}")
 
-    shown_text = run("prov show v6").stdout
+    shown_text = run("prov show v6 --batches").stdout
     assert re.search(quoted(quoted_show.group(1)) + r"\n +" + quoted(quoted_show.group(2)) + "\n", shown_text), (
         shown_text
     )
     sources = " ".join(run("prov sources").stdout.split())
     assert re.search(quoted(quoted_sources.group(1)), sources), sources
-    shown = json.loads(run("prov show v6 --json").stdout)
+    shown = json.loads(run("prov show v6 --json --batches").stdout)
     assert shown["attested"] >= 400 and not shown["lineage_not_trusted"], shown
     assert any(re.fullmatch(r"vendor@[0-9a-f]{12}\.2", b["batch"]) for b in shown["attested_by"]), shown
     v5 = " ".join(run("prov show v5").stdout.split() + run("prov show v5").stderr.split())
