@@ -85,7 +85,9 @@ class Delta:
         if n == 0:
             X = X.reshape(0, X.shape[1] if X.ndim == 2 else 0)
         else:
-            X = finite_matrix(X, "the delta features", [bytes(d).hex()[:12] for d in self.digests])
+            # the records' names only for an error message: not written for every record of a finite delta
+            names = None if X.ndim == 2 and np.isfinite(X).all() else [bytes(d).hex()[:12] for d in self.digests]
+            X = finite_matrix(X, "the delta features", names)
         object.__setattr__(self, "X", X)
 
     def __len__(self) -> int:
