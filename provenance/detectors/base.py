@@ -85,7 +85,9 @@ class Delta:
         if n == 0:
             X = X.reshape(0, X.shape[1] if X.ndim == 2 else 0)
         else:
-            X = finite_matrix(X, "the delta features", [bytes(d).hex()[:12] for d in self.digests])
+            # the records' names only for an error message: not written for every record of a finite delta
+            names = None if X.ndim == 2 and np.isfinite(X).all() else [bytes(d).hex()[:12] for d in self.digests]
+            X = finite_matrix(X, "the delta features", names)
         object.__setattr__(self, "X", X)
 
     def __len__(self) -> int:
@@ -151,11 +153,30 @@ class DetectorResult:
     # ``extreme_p`` without a rule the policy may stand down (duplicates' tight cluster:
     # ``[detectors] duplicates_tight_cluster = false``); None for a detector without one.
     extreme_p_rule_off: np.ndarray | None = field(default=None, repr=False)
+    # ``columns()``'s answer and the findings list it was read from (see there)
+    _columns: tuple[list[Finding], list[float], list[bool]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def flagged(self) -> list[Finding]:
         """The findings this detector flags."""
         return [f for f in self.findings if f.flagged]
+
+    def columns(self) -> tuple[list[float], list[bool]]:
+        """Each finding's score (``float``) and flag (``bool``), in delta order, as two lists.
+
+        Read from ``findings`` once and kept while that list stays the same object and length
+        (``shared.build_result`` hands over the lists it built the findings from): the combined
+        verdict and the stored findings object each read every detector's column (10,000 records
+        x 7 detectors in a 1% delta of 1 M), not every finding again. Returns the kept lists: do
+        not change them."""
+        findings = self.findings
+        kept = self._columns
+        if kept is None or kept[0] is not findings or len(kept[1]) != len(findings):
+            kept = (findings, [float(f.score) for f in findings], [bool(f.flagged) for f in findings])
+            self._columns = kept
+        return kept[1], kept[2]
 
 
 class Detector(ABC):

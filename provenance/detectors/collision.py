@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
-from provenance.detectors.shared import build_result, reference_geometry, typical_distance
+from provenance.detectors.shared import build_result, delta_labels, reference_geometry, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -42,7 +42,7 @@ class CollisionDetector(Detector):
             profile.own_class_nn_dist[finite], profile.other_class_nn_dist[finite], scale
         )
 
-        labels = profile.label_indexes(delta.labels)
+        labels = delta_labels(profile, delta)
         geometry = reference_geometry(profile, delta)
         own, other = geometry["own_dist"], geometry["other_dist"]
         own_idx, other_idx = geometry["own_idx"], geometry["other_idx"]

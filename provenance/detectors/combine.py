@@ -330,37 +330,35 @@ def _record_verdicts(
 
     Column by column (10,000 records x 7 detectors in a 1% delta of 1 M): each detector's
     scores and flags are read once, the per-record evidence order is one stable sort of
-    ``P``'s rows, and only the strings are built per record."""
+    ``P``'s rows (its first ``SHOWN_EVIDENCE`` kept), and only the strings are built per record."""
     ran = [r for r in results if r.status == "ran"]
     if n and not ran:
         raise ValueError("no detector result to take digests from")
     digests = [f.digest for f in ran[0].findings] if ran else []
-    columns = [
-        (r.detector, rounded([f.score for f in r.findings], 6), [bool(f.flagged) for f in r.findings]) for r in ran
-    ]
+    columns = [(r.detector, rounded(scores, 6), flags) for r in ran for scores, flags in (r.columns(),)]
     p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
     if scored and n:
-        order = np.argsort(P, axis=1, kind="stable").tolist()  # weighted: the detector that set the statistic first
-        weighted = P.tolist()
+        # weighted: the detector that set the statistic first. An explanation names at most the first
+        # SHOWN_EVIDENCE of a record's order (the first alone when it passes): only those become Python values
+        at = np.argsort(P, axis=1, kind="stable")[:, :SHOWN_EVIDENCE]
+        order, weighted = at.tolist(), np.take_along_axis(P, at, axis=1).tolist()
     records = []
     for i in range(n):
         p_i, flagged = p_values[i], bool(flag_values[i])
         explanation = (
-            _explain(scored, weighted[i], order[i], i, p_i, flagged, fpr)
+            _explain(scored, order[i], weighted[i], i, p_i, flagged, fpr)
             if scored
             else "no detector scored this record against the reference"
         )
         records.append(
-            RecordVerdict(
-                digest=digests[i],
-                flagged=flagged,
-                score=1.0 - p_i,
-                p_value=p_i,
-                explanation=explanation,
-                detectors=[
-                    {"detector": name, "score": scores[i], "flagged": flags_of[i]} for name, scores, flags_of in columns
-                ],
-                extreme_p=extreme_values[i],
+            RecordVerdict(  # digest, flagged, score, p_value, explanation, detectors, extreme_p: positional is faster
+                digests[i],
+                flagged,
+                1.0 - p_i,
+                p_i,
+                explanation,
+                [{"detector": name, "score": scores[i], "flagged": flags_of[i]} for name, scores, flags_of in columns],
+                extreme_values[i],
             )
         )
     return records
@@ -391,15 +389,16 @@ def rounded(values, digits: int) -> list[float]:
 
 def _explain(
     scored: list[DetectorResult],
-    weighted: list[float],
     order: list[int],
+    weighted: list[float],
     i: int,
     p: float,
     flagged: bool,
     fpr: float,
 ) -> str:
     """Record ``i``'s explanation: its combined p-value and the evidence of the detectors whose
-    weighted p-values (``weighted``, in ``order``, smallest first) set its statistic."""
+    weighted p-values set its statistic: ``order`` their positions in ``scored``, smallest weighted
+    p-value first (at least the first ``SHOWN_EVIDENCE``), ``weighted`` those p-values in that order."""
     head = (
         f"flagged: combined p = {p:.2g} (a clean record scores this far out with probability {p:.2g}; "
         f"flagged at {fpr:g})"
@@ -407,10 +406,11 @@ def _explain(
         else f"passed: combined p = {p:.2g} (flagged at {fpr:g})"
     )
     evidence: list[str] = []
-    for j in order[: SHOWN_EVIDENCE if flagged else 1]:
+    shown = SHOWN_EVIDENCE if flagged else 1
+    for j, w in zip(order[:shown], weighted[:shown]):
         r = scored[j]
-        if flagged and weighted[j] > max(fpr, 0.05) and evidence:
+        if flagged and w > max(fpr, 0.05) and evidence:
             break
-        p_own = weighted[j] * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
+        p_own = w * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
         evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
     return head + "; strongest evidence: " + "; ".join(evidence)

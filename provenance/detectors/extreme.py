@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta
-from provenance.detectors.shared import delta_neighbours, reference_neighbours
+from provenance.detectors.shared import delta_labels, delta_neighbours, reference_neighbours
 from provenance.profiles.reference import ReferenceProfile
 
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
@@ -60,7 +60,7 @@ def batch_label_support(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
     n = len(delta)
     if n < 2:
         return np.zeros(n, dtype=np.int64)
-    labels = profile.label_indexes(delta.labels)
+    labels = delta_labels(profile, delta)
     base_idx, _ = reference_neighbours(profile, delta)
     voters = base_idx[:, :BASE_VOTERS]
     base_labels = np.where(voters >= 0, profile.sample_labels.astype(np.int64)[np.maximum(voters, 0)], -2)

@@ -43,10 +43,7 @@ FINDING_COLUMNS = (
 
 def _detector_columns(results: list[DetectorResult]) -> list[tuple[str, list[float], list[bool]]]:
     """Each detector's name, scores and flags (delta order), detectors by name."""
-    return [
-        (r.detector, [float(f.score) for f in r.findings], [bool(f.flagged) for f in r.findings])
-        for r in sorted(results, key=lambda r: r.detector)
-    ]
+    return [(r.detector, *r.columns()) for r in sorted(results, key=lambda r: r.detector)]
 
 
 def findings_document(

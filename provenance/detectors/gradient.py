@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_Z
+from provenance.detectors.shared import build_result, delta_labels, delta_Z
 from provenance.features.lda import fit_lda
 from provenance.features.softmax import gradient_projections, loss_residuals, mean_gradient
 from provenance.profiles.reference import ReferenceProfile
@@ -121,7 +121,7 @@ class GradientDetector(Detector):
         ref_var = float(sq_norms.mean() - (ref_mean**2).sum())
 
         n = len(delta)
-        labels = profile.label_indexes(delta.labels)
+        labels = delta_labels(profile, delta)
         known = labels >= 0
         raw = np.zeros(n)
         summary: dict = {}

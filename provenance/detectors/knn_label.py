@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.shared import build_result, delta_Z, describe_neighbours, reference_neighbours
+from provenance.detectors.shared import (
+    build_result,
+    delta_labels,
+    delta_Z,
+    describe_neighbours,
+    reference_neighbours,
+)
 from provenance.features.softmax import with_bias
 from provenance.profiles.reference import ReferenceProfile
 
@@ -94,7 +100,7 @@ class KnnLabelDetector(Detector):
             model_log_probability(profile, profile.sample_Z, ref_labels, profile.sample_folds),
             scale,
         )
-        labels = profile.label_indexes(delta.labels)
+        labels = delta_labels(profile, delta)
         idx, dist = reference_neighbours(profile, delta)
         idx, dist = idx[:, :k], dist[:, :k]
         neighbour_labels = np.where(idx >= 0, ref_labels[np.maximum(idx, 0)], -2)

@@ -33,7 +33,7 @@ import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
 from provenance.detectors.drift import recentre_on_batch
-from provenance.detectors.shared import build_result, delta_Z
+from provenance.detectors.shared import build_result, delta_labels, delta_Z
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -89,7 +89,7 @@ class SpectralDetector(Detector):
     def run(self, profile: ReferenceProfile, delta: Delta, fpr: float) -> DetectorResult:
         """Score every record of ``delta`` against ``profile``; flags calibrated to ``fpr`` on the reference."""
         n = len(delta)
-        labels = profile.label_indexes(delta.labels)
+        labels = delta_labels(profile, delta)
         folds = (delta.digest_array[:, 0] & 1).astype(np.int64) if n else np.zeros(0, np.int64)
         Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
         raw = np.zeros(n)

@@ -1,6 +1,9 @@
+from dataclasses import replace
+
 import numpy as np
 
-from provenance.detectors.shared import typical_distance
+from provenance.detectors.registry import get_detector
+from provenance.detectors.shared import delta_labels, typical_distance
 
 
 def test_the_typical_distance_is_the_median_or_over_positive_distances_when_most_records_have_twins():
@@ -18,3 +21,33 @@ def test_a_sample_record_is_named_by_its_digest_prefix_label_and_distance(digits
         label = profile.classes[profile.sample_labels[index]]
         for distance in (0.0, 1.005, 12.3456):
             assert profile.describe_sample(index, distance) == f"{digest} (label {label}, d={distance:.2f})"
+
+
+def test_a_detectors_score_and_flag_columns_say_what_its_findings_say(digits_split):
+    # the combined verdict and the stored findings object read each detector's columns, not its
+    # findings: build_result hands over the lists it built the findings from, other detectors'
+    # columns are read from the findings, and a result given another findings list is read again
+    rng = np.random.default_rng(3)
+    rows = rng.choice(len(digits_split.Xp), 30, replace=False)
+    flipped = (digits_split.yp[rows] + rng.integers(1, 10, size=30)) % 10
+    delta = digits_split.delta(digits_split.Xp[rows] + 0.01, flipped)
+    for name in ("knn_label", "volume"):
+        result = get_detector(name).run(digits_split.profile, delta, fpr=0.01)
+        scores, flags = result.columns()
+        assert scores == [float(f.score) for f in result.findings]
+        assert flags == [bool(f.flagged) for f in result.findings]
+        assert all(type(s) is float for s in scores) and all(type(f) is bool for f in flags)
+    knn = get_detector("knn_label").run(digits_split.profile, delta, fpr=0.01)
+    assert any(knn.columns()[1])  # planted flips: the flags column is not trivially all False
+    knn.findings = [replace(f, flagged=not f.flagged) for f in reversed(knn.findings)]
+    assert knn.columns() == ([f.score for f in knn.findings], [f.flagged for f in knn.findings])
+
+
+def test_the_delta_label_indexes_are_looked_up_once_and_every_caller_gets_its_own_copy(digits_split):
+    profile = digits_split.profile
+    delta = digits_split.delta(digits_split.Xp[:3], ["3", "not a base class", "7"])
+    first = delta_labels(profile, delta)
+    assert first.tolist() == profile.label_indexes(delta.labels).tolist()
+    assert first[-2] == -1  # a label the base never had
+    first[:] = 99  # a detector changing its own copy changes no other detector's
+    assert delta_labels(profile, delta).tolist() == profile.label_indexes(delta.labels).tolist()
