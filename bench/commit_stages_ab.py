@@ -6,7 +6,8 @@ each (old, new, then new, old, ...), so a change of the machine's load falls on 
     python bench/commit_stages_ab.py OLD_TREE --rows 2000000 --rounds 3 --out commit-stages-ab-2m
 
 Per run: rows/s to the signed manifest (hashing + merge + Merkle root + signing, as
-``scale_bench.py`` counts them), those stages' wall seconds, their CPU (user + system, the
+``scale_bench.py`` counts them), those stages' wall seconds (and the merge with its root, wall and
+this process's CPU: since session 22 one pass does both), their CPU (user + system, the
 hashing workers included), the whole call's CPU, peak PSS of the process tree, and the load
 (``uptime``'s 1/5/15-minute averages) before and after; medians per code tree. Results in
 bench/results/OUT.{json,md}. Not a test: nothing here asserts a speed.
@@ -37,6 +38,8 @@ FIELDS = [  # (key, heading) of the per-run and median tables
     ("hash_s", "hash s"),
     ("merge_s", "merge s"),
     ("merkle_s", "Merkle s"),
+    ("merge_root_s", "merge + Merkle s"),
+    ("merge_root_cpu_s", "merge + Merkle CPU s"),
     ("commit_s", "whole call s"),
     ("commit_tree_cpu_s", "whole call CPU s"),
     ("peak_mib", "peak MiB"),
@@ -56,6 +59,9 @@ def one_run(tree: str, table: Path, work: Path, workers: int) -> dict:
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     to_manifest = stages["hash_s"] + stages["merge_s"] + stages["merkle_s"] + stages["sign_s"]
     stages.update(
+        # the merge and its root, together: code since session 22 hashes the root inside the merge's one pass
+        merge_root_s=round(stages["merge_s"] + stages["merkle_s"], 3),
+        merge_root_cpu_s=round(stages["merge_cpu_s"] + stages["merkle_cpu_s"], 3),
         to_manifest_s=round(to_manifest, 3),
         manifest_rows_per_s=int(stages["records"] / to_manifest),
         peak_mib=round(peak / 2**20),

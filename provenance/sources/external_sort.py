@@ -29,6 +29,7 @@ from provenance.encoding import ROW_DIGEST_ALGORITHM
 from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest, digest_prefixes
 from provenance.merkle import MerkleBuilder, chunk_roots
 from provenance.sources import memory
+from provenance.sources.parquet_footer import fill_placeholder
 from provenance.sources.spill import (
     SpilledPart,
     SpillFiles,
@@ -71,19 +72,19 @@ class ExternalSort:
     def finish(
         self, digest_algorithm: str = ROW_DIGEST_ALGORITHM, batch: str | None = None, label_kind: str = "string"
     ) -> Manifest:
-        """Merge the spilled buckets in digest order, in two passes: first the root, then the
-        manifest's Parquet file, whose metadata names the root.
+        """Merge the spilled buckets in digest order, in one pass that writes the manifest's
+        Parquet file while computing its root, which the file's metadata then names.
 
         ``label_kind`` must be the kind every part's leaves were made with (``HashedPart.finish``).
         This is the second pass of an external bucket (distribution) sort, not a k-way merge:
         bucket ``b`` of every spill file is read and sorted whole (``sorted_order``), and
-        buckets are taken in digest-prefix order, so the concatenation is sorted. Pass one
-        reads each bucket's digests and leaf hashes (RFC 6962 leaves, made by the parts) and,
-        since every bucket's place in the tree is known from the bucket sizes, hashes its
-        whole aligned subtrees on the sorting threads (``merkle.chunk_roots``); this thread
-        folds them into ``MerkleBuilder``. Pass two sorts each bucket again (the same order)
-        and writes its rows. ``batch`` names the batch of every row (None: null). Spill
-        files are deleted.
+        buckets are taken in digest-prefix order, so the concatenation is sorted. Since every
+        bucket's place in the tree is known from the bucket sizes, the sorting threads also hash
+        its whole aligned subtrees of RFC 6962 leaves (made by the parts; ``merkle.chunk_roots``);
+        this thread folds them into ``MerkleBuilder`` and writes the rows. The file is written
+        with a random placeholder of the root's length in its metadata, which the root then
+        replaces (``parquet_footer.fill_placeholder``): the same bytes as a file written knowing
+        the root. ``batch`` names the batch of every row (None: null). Spill files are deleted.
 
         Returns:
             A ``Manifest`` backed by a Parquet file in this sort's temporary folder (kept
@@ -98,15 +99,15 @@ class ExternalSort:
         allow_open_files(len(files) + 64)
         spill = SpillFiles(files)
         sizes = spill.bucket_sizes(1 << self.bits)
-        orders: list[np.ndarray] | None = [] if _ORDER_BYTES * rows <= KEPT_ORDERS_BYTES else None
-        _check_merge_memory(sizes, files, rows, 0 if orders is None else _ORDER_BYTES * rows)
+        _check_merge_memory(sizes, files, rows)
+        placeholder = os.urandom(32).hex()  # a root's length; no footer value can hold it by chance
+        meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": placeholder}
+        if label_kind != "string":
+            meta["prov.label_kind"] = label_kind
+        path = os.path.join(self.dir, "manifest.parquet")
         with ThreadPoolExecutor(_MERGE_THREADS) as pool:
-            root = self.root_pass(pool, spill, sizes, orders)
-            path = os.path.join(self.dir, "manifest.parquet")
-            meta = {"prov.digest_algorithm": digest_algorithm, "prov.merkle_root": root.hex()}
-            if label_kind != "string":
-                meta["prov.label_kind"] = label_kind
-            labels, sources = self.write_pass(pool, spill, sizes, SCHEMA.with_metadata(meta), path, batch, orders)
+            root, labels, sources = self.merge_pass(pool, spill, sizes, SCHEMA.with_metadata(meta), path, batch)
+        fill_placeholder(path, placeholder, root.hex())
         spill.close()
         for p in self.spilled:  # the spill files are no longer needed
             if os.path.exists(p.path):
@@ -123,55 +124,33 @@ class ExternalSort:
             keepalive=self,
         )
 
-    def root_pass(
-        self, pool: ThreadPoolExecutor, spill: SpillFiles, sizes: list[int], orders: list[np.ndarray] | None = None
-    ) -> bytes:
-        """Pass one of :meth:`finish`: the RFC 6962 root of the sorted leaves.
+    def merge_pass(
+        self, pool: ThreadPoolExecutor, spill: SpillFiles, sizes: list[int], schema: pa.Schema, path: str, batch
+    ) -> tuple[bytes, Counter, Counter]:
+        """The pass of :meth:`finish`: the sorted rows written to the manifest's Parquet file
+        ``path`` (``schema`` with the prov metadata) in row groups of 2**20 rows, as
+        ``Manifest.to_bytes`` writes them, and the RFC 6962 root of their leaves.
 
-        Buckets are read (digests and leaves), sorted and their whole subtrees hashed two
-        at a time on ``pool``'s threads (numpy, Arrow and the hashing release the GIL); this
-        thread folds them in bucket order. ``sizes`` are the rows of each bucket. ``orders``
-        (a list) receives each non-empty bucket's sort order, for the write pass.
+        Buckets are read, sorted, their whole subtrees hashed and their manifest rows built two at a
+        time on ``pool``'s threads (numpy, Arrow and the hashing release the GIL); this thread folds
+        the subtrees in bucket order and writes the rows. ``sizes`` are the rows of each bucket.
+        Returns (root, label counts, source counts).
         """
         merkle = self.merkle_builder()
-        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        thunks = (_bucket_root(spill, b, starts[b], merkle.CHUNK_BITS) for b in range(len(sizes)) if sizes[b])
-        for head, roots, tail, order in _in_order(pool, thunks, _MERGE_THREADS + 1):
-            if orders is not None:
-                orders.append(order.astype(np.int32))
-            spill.consumed(len(head) // 32 + (len(roots) << merkle.CHUNK_BITS) + len(tail) // 32)
-            merkle.add_blob(head)
-            merkle.add_chunk_roots(roots)
-            merkle.add_blob(tail)
-        return merkle.root()
-
-    def write_pass(
-        self,
-        pool: ThreadPoolExecutor,
-        spill: SpillFiles,
-        sizes: list[int],
-        schema: pa.Schema,
-        path: str,
-        batch,
-        orders: list[np.ndarray] | None = None,
-    ) -> tuple[Counter, Counter]:
-        """Pass two of :meth:`finish`: the sorted rows written to the manifest's Parquet file
-        ``path`` (``schema`` with the prov metadata) in row groups of 2**20 rows, as
-        ``Manifest.to_bytes`` writes them. Returns the label and source counts. ``orders``: the
-        root pass's sort order of each non-empty bucket (None: each bucket is sorted again)."""
         labels: Counter = Counter()
         sources: Counter = Counter()
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        thunks = (_merge_bucket(spill, b, starts[b], merkle.CHUNK_BITS, batch) for b in range(len(sizes)) if sizes[b])
         with pq.ParquetWriter(path, schema, **PARQUET_OPTIONS) as writer:
             pending: list[pa.Table] = []
             held = 0
-            kept = iter(orders) if orders is not None else None
-            thunks = (
-                _sorted_bucket(spill, b, batch, next(kept) if kept is not None else None)
-                for b in range(len(sizes))
-                if sizes[b]
-            )
-            for table, label_counts, source_counts in _in_order(pool, thunks, _MERGE_THREADS + 1):
+            for (head, roots, tail), (table, label_counts, source_counts) in _in_order(
+                pool, thunks, _MERGE_THREADS + 1
+            ):
                 spill.consumed(table.num_rows)
+                merkle.add_blob(head)
+                merkle.add_chunk_roots(roots)
+                merkle.add_blob(tail)
                 labels.update(label_counts)
                 sources.update(source_counts)
                 pending.append(table)
@@ -180,28 +159,22 @@ class ExternalSort:
                     pending, held = _write_group(writer, schema, pending, _ROW_GROUP)
             if held:
                 _write_group(writer, schema, pending, held)
-        return labels, sources
+        return merkle.root(), labels, sources
 
 
 _ROW_GROUP = 1 << 20
-# The root pass's sort order of each bucket is kept for the write pass (which sorted each bucket
-# again: ~0.3 s of CPU at 10M rows) while they take at most this much memory, 4 bytes a row.
-KEPT_ORDERS_BYTES = 64 << 20
-_ORDER_BYTES = np.dtype(np.int32).itemsize
 
 
-def _check_merge_memory(sizes: list[int], files: list[str], rows: int, kept: int = 0) -> None:
+def _check_merge_memory(sizes: list[int], files: list[str], rows: int) -> None:
     """Stop with ``MemoryLimitError`` (exit 2) before a merge whose largest bucket, with the
-    row group being written (and ``kept`` bytes of sort orders), would pass the memory bound.
+    row group being written, would pass the memory bound.
     Buckets are even for distinct records; one grows only with many copies of the same record."""
     if not rows:
         return
     per_row = sum(os.path.getsize(f) for f in files) / rows
     biggest, bucket = max((n, b) for b, n in enumerate(sizes))
-    need = (
-        memory.PROCESS_BASE
-        + kept
-        + int(per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP)))
+    need = memory.PROCESS_BASE + int(
+        per_row * (memory.BUCKET_COPIES * (_MERGE_THREADS + 1) * biggest + 2 * min(rows, _ROW_GROUP))
     )
     skewed = biggest > 2 * rows / len(sizes) + 1000  # SHA-256 buckets are even unless records repeat
     memory.check(
@@ -224,32 +197,18 @@ def _write_group(writer, schema, pending: list[pa.Table], n: int) -> tuple[list[
 _MERGE_THREADS = 2
 
 
-def _bucket_root(spill: SpillFiles, b: int, start: int, bits: int):
-    """A thunk giving bucket ``b``'s leaf hashes in manifest order, split by
-    ``merkle.chunk_roots`` for a bucket whose first leaf is leaf ``start`` of the tree, and the
-    bucket's sort order (``sorted_order``)."""
+def _merge_bucket(spill: SpillFiles, b: int, start: int, bits: int, batch: str | None):
+    """A thunk sorting bucket ``b`` of every spill file, for a bucket whose first leaf is leaf
+    ``start`` of the tree: its leaf hashes in manifest order split by ``merkle.chunk_roots``
+    (head, subtree roots, tail), and (manifest rows in digest order, label counts, source counts)."""
 
     def run():
-        table = spill.bucket(b, ["digest", "leaf"])
-        order = sorted_order(table, lambda: spill.bucket(b, _SORT_COLUMNS))  # all keys only for ties
-        leaves = _take32(table.column("leaf").chunk(0), order).tobytes()
-        return (*chunk_roots(leaves, start, bits), order)
-
-    return run
-
-
-def _sorted_bucket(spill: SpillFiles, b: int, batch: str | None, order: np.ndarray | None = None):
-    """A thunk sorting bucket ``b`` of every spill file: (manifest rows, label counts,
-    source counts), in digest order; ``order`` is the bucket's ``sorted_order`` if known (the
-    root pass's: the same digests give the same permutation, and rows that tie on all four
-    keys are equal in every column)."""
-
-    def run():
-        table = spill.bucket(b, _SORT_COLUMNS)
+        table = spill.bucket(b)
         n = table.num_rows
-        sort = sorted_order(table) if order is None else order
-        indices = pa.array(sort)
-        digests = _take32(table.column("digest").chunk(0), sort)
+        order = sorted_order(table)
+        leaves = _take32(table.column("leaf").chunk(0), order).tobytes()
+        indices = pa.array(order)
+        digests = _take32(table.column("digest").chunk(0), order)
         rows = pa.table(
             [
                 pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(digests)]),
@@ -260,7 +219,7 @@ def _sorted_bucket(spill: SpillFiles, b: int, batch: str | None, order: np.ndarr
             ],
             schema=SCHEMA,
         )
-        return rows, _counts(table.column("label")), _counts(table.column("source"))
+        return chunk_roots(leaves, start, bits), (rows, _counts(table.column("label")), _counts(table.column("source")))
 
     return run
 

@@ -4,6 +4,9 @@ give the same bytes as the in-memory reference code."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -59,11 +62,8 @@ def _parts(n_parts: int, rows: int, seed: int = 0) -> list[HashedPart]:
     return parts
 
 
-@pytest.mark.parametrize("keep_orders", [True, False])  # the write pass reuses the root pass's sort, or sorts again
 @pytest.mark.parametrize("sha_path", PATHS)
-def test_bucketed_sort_equals_the_in_memory_manifest(sha_path, keep_orders, monkeypatch):
-    if not keep_orders:
-        monkeypatch.setattr(external_sort, "KEPT_ORDERS_BYTES", 0)
+def test_bucketed_sort_equals_the_in_memory_manifest(sha_path):
     with fastsha.forced(sha_path):
         parts = _parts(5, 700)
     reference = Manifest.from_parts(parts, batch="b1")
@@ -176,3 +176,48 @@ def test_a_file_backed_manifest_streams_its_rows_in_order_reading_only_the_colum
         assert all(b.num_rows <= 256 and b.schema.names == ["digest", "label"] for b in batches)
         assert pa.Table.from_batches(batches).equals(in_memory.table.select(["digest", "label"]))
     assert pa.Table.from_batches(list(streamed.iter_batches())).equals(in_memory.table)
+
+
+_STREAMED_COMMIT = """
+import sys
+from provenance.executor import LocalExecutor
+from provenance.merkle import MerkleBuilder
+from provenance.sources import external_sort, spill
+from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
+
+class SmallChunks(MerkleBuilder):
+    CHUNK_BITS = 3
+
+spill.ROWS_PER_BUCKET = 64  # 32 digest buckets for ~1,800 rows
+external_sort.ExternalSort.merkle_builder = SmallChunks  # subtrees on the threads, across buckets' ends
+hashed = build_manifest(DatasetSpec(sys.argv[1]), executor=LocalExecutor(2), batch="b7")
+open(sys.argv[2], "wb").write(hashed.manifest.to_bytes())
+"""
+
+
+@pytest.mark.parametrize("sha_path", ["compiled", "python"])
+def test_a_streamed_commit_writes_the_bytes_of_the_manifest_written_in_memory(sha_path, workdir):
+    # A real Parquet folder (3 files: 3 partitions on 2 worker processes, 32 buckets; a source column
+    # partly null, repeated records) committed by the merge in a fresh process on one SHA-256 path
+    # (PROV_NO_FASTSHA=1: the pure-Python one). Its file must be byte for byte the file Arrow writes
+    # for the same rows with the root known from the start (``Manifest.to_bytes`` of the rows read back).
+    if sha_path == "compiled" and not fastsha.available():
+        pytest.skip("the compiled fastsha extension is not built")
+    digits = digits_table()  # 1,797 rows
+    sources = pa.array([None if i % 3 else f"s{i % 2}" for i in range(1797)], pa.string())
+    table = digits.append_column("source", sources)
+    table = pa.concat_tables([table, table.slice(0, 40)])  # the same records twice
+    Path("data").mkdir()
+    for i, (start, n) in enumerate([(0, 700), (700, 600), (1300, 537)]):
+        pq.write_table(table.slice(start, n), f"data/part{i}.parquet", row_group_size=100)
+    env = {**os.environ, "PYTHONPATH": str(Path(external_sort.__file__).parents[2])}
+    env.pop("PROV_NO_FASTSHA", None)
+    if sha_path == "python":
+        env["PROV_NO_FASTSHA"] = "1"
+    subprocess.run([sys.executable, "-c", _STREAMED_COMMIT, "data", "m.parquet"], env=env, check=True)
+    streamed = Path("m.parquet").read_bytes()
+    reference = Manifest.from_bytes(streamed)  # rows read back; root recomputed from them
+    assert len(reference) == 1837 and reference.table.column("batch").unique().to_pylist() == ["b7"]
+    assert pq.read_metadata("m.parquet").metadata[b"prov.merkle_root"] == reference.root.hex().encode()
+    assert streamed == reference.to_bytes()
