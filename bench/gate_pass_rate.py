@@ -310,9 +310,11 @@ provenance/detectors/budget.py),
 `detectors.extreme` (extreme p <= 0.01 / n), `detectors.drift` (warns, never blocks), (since session
 14) `detectors.relabels` (the relabels as a group, a Berk-Jones scan against the base's held-out
 pseudo-batches at alpha 0.001; provenance/detectors/relabel_scan.py), and (since session 12)
-`copies.max_copies_rate` (provenance/gate/copies.py: exact copies against the rows added
-and the base's own repetition). The data carries no signatures, so lineage rules are not part of it. `xN` counts the distinct poisoned
-records in the delta (an exact-copy flood is one record with its copies). 2-CPU machine shared
+`copies.max_copies_rate` (provenance/gate/copies.py: exact copies per class of how often the
+base holds the record copied, each against its binomial quantile at the base's own rate; before
+session 22 one allowance for all copies against the rows added and the base's repeated records).
+The data carries no signatures, so lineage rules are not part of it. `xN` counts the distinct
+poisoned records in the delta (an exact-copy flood is one record with its copies). 2-CPU machine shared
 by several engineers; load on the `uptime` lines, CPU time of the run at the end.
 """
 
@@ -361,7 +363,7 @@ def main(argv: list[str]) -> None:
         f"CPU time of the run: {time.process_time() - cpu:.0f} s (BLAS threads: {os.environ.get('OMP_NUM_THREADS', 'default')})"
     )
     name = "gate-pass-rate.md" if (per_dataset, seed) == (6, 0) else f"gate-pass-rate-{per_dataset}-seed{seed}.md"
-    if names != DEFAULT_DATASETS.split(","):  # another set of datasets (the held-out spam7): its own file
+    if names != DEFAULT_DATASETS.split(","):  # another set of datasets (spam7, attrition, doctor_aus): its own file
         name = name.replace("gate-pass-rate", "gate-pass-rate-" + "-".join(names))
     if order == "random":
         name = name.replace("gate-pass-rate", "gate-pass-rate-random")
