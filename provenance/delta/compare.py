@@ -109,6 +109,9 @@ def diff_versions(
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),
         # how many distinct base records the base holds more than once (the copies rule's allowance)
         "repeated_base_records": len(changes.array("repeated_base", "rows")),
+        # the base's rows of each copied record (0 for a new one), and of each record it holds more than once
+        "copies_base_rows": changes.array("duplicates", "base_rows"),
+        "repeated_base_rows": changes.array("repeated_base", "rows"),
         # the same records' rows, read when detection asks; the report keeps their locators
         "rows": (lambda: rows)
         if rows is not None

@@ -38,7 +38,8 @@ cluster*: a record with at least ``NEAR_FLOOD_MIN`` other delta records closer t
 the closest distinct base sample records are to each other (``tightest_pair``: the 3rd smallest
 of the base's first-neighbour distances, no lower than a floor set by the bulk of those distances,
 so near-twins planted in earlier releases cannot shrink it; a range rule, p = 0; records sharing its digest,
-its content under other labels, are not counted). The rule never stands down by itself: where 1% of
+its content under other labels, are not counted; nor are they in the near-copy counts on top of
+the distance-0 neighbour they are, as the base's own twins are not). The rule never stands down by itself: where 1% of
 the records of nearly every base pseudo-batch have that many exact feature twins themselves
 (``twins_common``), the summary's note says so and names the policy setting that stands it down
 (``[detectors] duplicates_tight_cluster = false``, ``pipeline.run_detection(tight_cluster=)``):
@@ -111,7 +112,10 @@ class DuplicatesDetector(Detector):
         same_digest = _repeated_digests(delta) if n else np.zeros(0, np.int64)
         nn = np.minimum(ref_dist_eff[:, 0], own_dist_eff) if n else np.zeros(0)
         nn = np.where(same_digest > 0, 0.0, nn)
-        close = (ref_dist_eff < close_radius).sum(1) + own_close + same_digest
+        # A delta record sharing a digest is its content under another label: at distance 0 it is counted
+        # within any positive radius as the base's own twins are (loo_dist), never on top (counted twice,
+        # spam7's word counts in spam and plain e-mail made 54 of 365 clean records "beyond the reference")
+        close = (ref_dist_eff < close_radius).sum(1) + own_close
         constant = _is_constant(delta.X) if n else np.zeros(0, bool)
         raw = np.where(constant, CONSTANT_RAW, _closeness(nn, close, typical)) if n else np.zeros(0)
 
@@ -143,7 +147,7 @@ class DuplicatesDetector(Detector):
         # other, far more than the base's records have (Poisson tail; enters the combined
         # verdict, not the extreme rule: a writer's near-identical digits come in threes too).
         base_counts = (profile.loo_dist[:, :, None] < radii).sum(1)  # (m, r): the base's own counts
-        counts = (ref_dist_eff[:, :, None] < radii).sum(1) + own_counts + same_digest[:, None]
+        counts = (ref_dist_eff[:, :, None] < radii).sum(1) + own_counts
         # the base's counts stop at the K neighbours the profile keeps: a delta record's count
         # is compared on the same scale (uncapped, every clean record of a dense region looked
         # like a flood against the base's truncated counts)

@@ -89,15 +89,15 @@ class Decision:
 
 
 def copies_lines(rules: list[dict]) -> tuple[str, ...]:
-    """``"300 exact copies of base records added, more than the 6 ... (copies.max_copies_rate)"``
+    """``"300 exact copies of base records added, 291 more than a delivery of 300 rows ... (copies.max_copies_rate)"``
     when the copies rule did not pass: a re-delivered batch is said under the decision, not only
     in the rules table (newcomer review 11, finding 13)."""
     for r in rules:
         s = r.get("statistic") or {}
         if r["rule"] == "copies.max_copies_rate" and r["status"] != "pass" and s.get("headline"):
             return (
-                f"{s['headline']}, more than the {s['allowed']} a delivery of {s['rows_added']} rows may carry "
-                f"({r['rule']})",
+                f"{s['headline']}, {s['excess']} more than a delivery of {s['rows_added']} rows repeats the base's "
+                f"records ({r['rule']})",
             )
     return ()
 
