@@ -46,3 +46,44 @@ def test_an_unreadable_ordinal_lifts_an_older_release_above_a_newer_one(prov, te
     if r.exit_code == 0:
         r = prov("verify", "older", "--attestation", "older.attestation.json", *STATE)
     assert r.exit_code != 0, (release_of("older.attestation.json"), r.output)
+
+
+def test_releases_made_out_of_order_before_the_fix_still_lift_an_older_version_above_a_newer(
+    prov, template_trust, workdir, monkeypatch
+):
+    """Finding 2: the filter compares commit ordinals, but a kept release of an earlier-committed version can be
+    above a later-committed version's release (prov before this session gave "one more than every kept release":
+    c5 9, c6 8 over c7's 7). Then, with today's prov and the maintainer alone, y (committed last) is released as
+    10, c8 first released after it also gets 10 (counting c5's 9), and c9, committed after c8 but before y and
+    released after c8, counts c8's 10 and gets 11: a job that accepted y accepts c9, an older version."""
+    from provenance.gate import attestation, release_history
+
+    t = pq.read_table("v2.parquet")
+    parent = "v2"
+    for i, tag in enumerate(("c5", "c6", "c7", "c8", "c9", "y"), start=1):
+        pq.write_table(t.slice(0, t.num_rows - i), f"{tag}.parquet")
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
+        assert r.exit_code == 0, r.output
+        parent = tag
+
+    # prov from before this session: the counter took no ordinal, so a late release jumped above every kept one
+    def before(store, version, depth, ordinal=None):
+        return release_history.next_release(store, version, depth)
+
+    with monkeypatch.context() as m:
+        m.setattr(attestation, "next_release", before)
+        for tag in ("c7", "c6", "c5"):
+            r = attest(prov, tag)
+            assert r.exit_code == 0, r.output
+    assert [release_of(f"{tag}.attestation.json") for tag in ("c7", "c6", "c5")] == [7, 8, 9]
+
+    r = attest(prov, "y")
+    assert r.exit_code == 0, r.output
+    assert release_of("y.attestation.json") == 10
+    r = prov("verify", "y", "--attestation", "y.attestation.json", *STATE)
+    assert r.exit_code == 0, r.output
+    for tag in ("c8", "c9"):
+        r = attest(prov, tag)
+        assert r.exit_code == 0, r.output
+    r = prov("verify", "c9", "--attestation", "c9.attestation.json", *STATE)
+    assert r.exit_code != 0, (release_of("c8.attestation.json"), release_of("c9.attestation.json"), r.output)
