@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from provenance import keys
+
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
 STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
@@ -87,3 +89,29 @@ def test_releases_made_out_of_order_before_the_fix_still_lift_an_older_version_a
         assert r.exit_code == 0, r.output
     r = prov("verify", "c9", "--attestation", "c9.attestation.json", *STATE)
     assert r.exit_code != 0, (release_of("c8.attestation.json"), release_of("c9.attestation.json"), r.output)
+
+
+def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir):
+    """Finding 4: stored_type_name rewrites ``timestamp[s`` to ``timestamp[ms`` anywhere in the signed type name,
+    a struct's field names too. An honest JSON Lines store whose records hold ``{"meta": {"timestamp[s]": 1}}``
+    commits, then verify, fsck and diff --detect call its delta object altered (exit 1, "its content column 'meta'
+    is struct<timestamp[s]: int64>, the version signs struct<timestamp[s]: int64>") where the merge path scores."""
+    from provenance.store import Store
+
+    Store.init(Path(".")).close()
+    keys.generate(Path("alice"))
+    rows = [{"x": i * 0.37 % 5, "meta": {"timestamp[s]": i}, "label": "ab"[i % 2]} for i in range(330)]
+    Path("v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:300]))
+    Path("v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for tag in ("v1", "v2"):
+        r = prov("commit", f"{tag}.jsonl", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
+        assert r.exit_code == 0, r.output
+    r = prov("verify", "v2", "--no-data", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    delta = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub")
+    merged = prov(
+        "diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub",
+        env={"PROV_DIFF_MERGE": "1"},
+    )  # fmt: skip
+    assert merged.exit_code == 0, merged.output
+    assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
