@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provenance import keys
+from support import new_records, succeeded, words
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -115,3 +116,33 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
     )  # fmt: skip
     assert merged.exit_code == 0, merged.output
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
+
+
+def test_a_planted_pending_revocation_entry_makes_trust_revoke_refuse_and_leaves_no_revocation(
+    prov, template_trust, workdir
+):
+    """Finding 5: keys_to_revoke judges "already revoked" from any ``trust.revoke`` row of the audit table, one no
+    checkpoint covers. A ``.prov/`` writer who holds the vendor's stolen key appends one (a well-formed pending
+    entry: the chain hash needs no key); the maintainer's ``prov trust revoke`` of that key, with a checkpoint key,
+    refuses "that key is already revoked" (exit 2) and writes nothing; the writer then drops the pending entry
+    (the log is the prefix a checkpoint signed) and a batch signed with the stolen key is added as trusted."""
+    from provenance.store import audit
+
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    new_records("more.parquet")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        seq, prev = audit.head(db)
+        detail = json.dumps({"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"})
+        ts = "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, "trust.revoke", "vendor", detail, prev)
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, ts, "trust.revoke", "vendor", detail, prev, h],
+        )
+    revoke = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
+        "--checkpoint-key", "maintainer.key", "--out", "kept.json", *PINNED)  # fmt: skip
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("delete from audit where hash = ?", [h])  # the writer takes his entry back
+    r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
+    assert r.exit_code != 0, (revoke.exit_code, words(revoke.output), r.output)
