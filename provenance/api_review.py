@@ -185,6 +185,9 @@ def check(
         standing = base_release(opened, base, version, kept)
         if standing["standing"] == UNRELEASED and not base_unreleased:
             raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
+        from provenance.gate.release_history import check_release_place
+
+        check_release_place(opened, version)  # no room for its release number: refused before the check writes
     from provenance.api_inputs import kept_paths
     from provenance.gate.kept_states import read_kept_states
 

@@ -21,7 +21,9 @@ in the store by a key trusted for ``attest`` of a version committed before B, so
 older version (a quarantine from the last good one) supersedes a bad release instead of sharing its
 number, even when each is attested in a fresh checkout that keeps no attestation. A release number
 names a version, in commit order: attesting a version again keeps its number, and one released for
-the first time after a version committed after it stays below that one. A training job
+the first time after a version committed after it stays below that one; when releases kept out of commit
+order leave no room below it, or a kept release's version cannot be placed in commit order (its statement
+does not verify under the pins), the attestation is refused (exit 1) instead of guessed. A training job
 checks an attestation with ``prov verify B --attestation FILE --signer K.pub``: the
 envelope must be signed by a key the verifier trusts for ``attest``; the base must be a
 signed ancestor of B; the attestation must not have expired (freeze); and its release
@@ -147,7 +149,9 @@ def attest(
         VerificationError (exit 1): the store's audit log is not an extension of the log
             state an attestation kept in the store signed (``check_attester``), or, checked again inside the
             write, of ``log_state`` (a ``.prov/`` writer cut the log after the check: the attestation's closing
-            checkpoint would sign the cut log; nothing is written).
+            checkpoint would sign the cut log; nothing is written); the release counter cannot be placed in
+            commit order (:func:`next_release`: no room below a later-committed version's release,
+            or a kept release's version does not verify under the pins).
     """
     if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")

@@ -161,47 +161,98 @@ def _ordinal(statement: dict, commits: dict[str, int]) -> int | None:
     return commits[head] + 1 if isinstance(head, str) and head in commits else None
 
 
-def _ordinals(store: Store, tags: set[str]) -> dict[str, int]:
-    """Tag -> :func:`commit_ordinal` of each version of ``tags`` whose statement verifies under the pins and whose
-    signed head is in the log; any other is left out."""
+def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str, int]:
+    """Tag -> :func:`commit_ordinal` of each version of ``releases_of`` (tag -> its kept release) but ``version``.
+
+    Raises VerificationError (exit 1) for one whose statement does not verify under the pins or whose signed head
+    is no longer in the log: its attestation verifies (:func:`store_attestations`), so its release is kept, but
+    where it stands in commit order cannot be told, and counting it (or leaving it out) would be a guess a
+    ``.prov/`` writer picks with one row edit (attack review 22a, finding 1)."""
     from provenance.version_facts import verified_statement
 
     commits = _commits_up_to(store)
     out = {}
-    for tag in tags:
+    for tag in sorted(set(releases_of) - {version}):
+        kept = f"release {releases_of[tag]} of {tag} is kept in the store"
+        cannot = f"so prov cannot place a release of {version} against it"
         try:
             ordinal = _ordinal(verified_statement(store, store.version(tag)), commits)
-        except (InputError, VerificationError):
-            continue
-        if ordinal is not None:
-            out[tag] = ordinal
+        except (InputError, VerificationError) as exc:
+            raise VerificationError(
+                f"{kept} but {tag}'s statement does not verify under your pins ({exc}), {cannot}: pin its key "
+                "or restore .prov/"
+            ) from None
+        if ordinal is None:
+            raise VerificationError(
+                f"{kept} but {tag}'s signed audit head is no longer in the log, so its commit order cannot be read, "
+                f"{cannot}: restore .prov/"
+            )
+        out[tag] = ordinal
     return out
+
+
+def kept_releases(store: Store) -> dict[str, int]:
+    """Tag -> the highest release counter of the store's attestations of it (:func:`store_attestations`)."""
+    releases_of: dict[str, int] = {}
+    for _, facts in store_attestations(store):
+        release = facts.get("release")
+        if isinstance(release, int) and not isinstance(release, bool):
+            releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
+    return releases_of
 
 
 def next_release(store: Store, version: str, depth: int, ordinal: int | None = None) -> int:
     """The release counter of a new attestation of ``version``; ``depth`` is its floor.
 
     ``attest`` passes the larger of the version's depth in its signed history and its
-    :func:`commit_ordinal` (both signed, both committed with the store), and that ordinal as ``ordinal``.
-    The counter is the one ``version`` already has, if the store holds an attestation of it (a release
-    number names a version: refreshing its attestation, or running an old check again, never puts it
-    above a release committed since, which a training job's release state would then take as the newest);
-    else the larger of ``depth`` and one more than the highest counter among the store's attestations
-    (:func:`store_attestations`: only those the pinned ``attest`` role signed, of this store's versions; a
-    deleted one can only lower the counter, which a training job's release state then refuses, fail
-    closed) of versions committed before it (by :func:`commit_ordinal`; one whose ordinal cannot be read
-    counts): a version released for the first time after a version committed after it stays below that
-    one, as an attestation of it made earlier would (newcomer review 21, finding 15). Attestations kept
-    outside the store (CI artefacts) are not seen; the commit ordinal keeps a later-committed fix above them.
+    :func:`commit_ordinal` (both signed, both committed with the store), and that ordinal as ``ordinal``
+    (``attestation.attest``; :func:`check_release_place` before the check). A release number names a version, in commit order:
+
+    - ``version`` already has an attestation in the store (:func:`kept_releases`: only those the pinned
+      ``attest`` role signed, of this store's versions): its number again (refreshing its attestation, or
+      running an old check again, never puts it above a release committed since, which a training job's
+      release state would then take as the newest);
+    - else the larger of ``depth`` and one more than the highest kept release of a version committed before
+      it (by :func:`commit_ordinal`), which must be below every kept release of a version committed after it
+      (newcomer review 21, finding 15; attack review 22a, finding 2: releases made out of commit order by
+      prov before 0.22 can leave no room). A deleted attestation can only lower the counter, which a training
+      job's release state then refuses, fail closed. Attestations kept outside the store (CI artefacts) are
+      not seen; the commit ordinal keeps a later-committed fix above them.
+
+    Without ``ordinal`` every kept release counts (one more than the highest: the counter before commit order).
+
+    Raises VerificationError (exit 1) when there is no room below a later-committed version's release (commit
+    the data again as a new version), or when a kept release's version cannot be placed in commit order (its
+    statement does not verify under the pins, or its signed head left the log: :func:`_placed`).
     """
-    releases_of: dict[str, int] = {}
-    for _, facts in store_attestations(store):
-        release = facts.get("release")
-        if isinstance(release, int) and not isinstance(release, bool):
-            releases_of[facts["version"]] = max(release, releases_of.get(facts["version"], 0))
+    releases_of = kept_releases(store)
     if version in releases_of:
         return releases_of[version]
-    if ordinal is not None and releases_of:
-        ordinals = _ordinals(store, set(releases_of))
-        releases_of = {tag: r for tag, r in releases_of.items() if ordinals.get(tag, ordinal) <= ordinal}
-    return max([depth, *(r + 1 for r in releases_of.values())])
+    if ordinal is None:
+        return max([depth, *(r + 1 for r in releases_of.values())])
+    placed = _placed(store, releases_of, version)
+    release = max([depth, *(r + 1 for tag, r in releases_of.items() if placed[tag] <= ordinal)])
+    later = sorted((r, tag) for tag, r in releases_of.items() if placed[tag] > ordinal)
+    if later and release >= later[0][0]:
+        r, tag = later[0]
+        raise VerificationError(
+            f"{version} would be release {release}, not below release {r} of {tag}, a version committed after it "
+            f"(releases kept in the store are out of commit order): commit {version}'s data again as a new version "
+            "to release it"
+        )
+    return release
+
+
+def check_release_place(store: Store, version: str) -> None:
+    """``prov check --attest``, before the check's work: raise the VerificationError :func:`next_release` would for
+    ``version`` when ``attest`` numbers it (floor: the larger of its depth and its :func:`commit_ordinal`), so a
+    release that cannot be placed in commit order leaves the store as it was. A version whose own signed history
+    does not hold is left to the check, which fails it."""
+    from provenance.version_facts import signed_ancestry
+
+    try:
+        ancestry = signed_ancestry(store, version)
+        ordinal = commit_ordinal(store, ancestry[0][1])
+    except (InputError, VerificationError):
+        return
+    next_release(store, version, max(len(ancestry), ordinal), ordinal)
