@@ -11,9 +11,59 @@ blocks of unflagged records "Flagged records".
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from support import Prov
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def gap(starts: str) -> str:
+    """The Known gaps bullet of README.md that starts ``- *{starts}``, its lines joined."""
+    section = README[README.index("### Known gaps\n") : README.index("\n## Limits and choices\n")]
+    bullet = section[section.index(f"- *{starts}") :].split("\n- ", 1)[0]
+    return " ".join(bullet.split())
+
+
+def test_the_odd_base_record_gaps_quarantine_runs_as_written_with_no_key_exported(prov: Prov, demo: Path):
+    advice = gap("One odd base record")
+    quarantine = re.search(r"`(prov quarantine [^`]*)`", advice)
+    detect = re.search(r"F from `(prov diff B V --detect --format json)`", advice)
+    assert quarantine and detect, advice
+    found = prov(*shlex.split(detect[1].replace("B V", "r1 rc1"))[1:])
+    assert found.exit_code == 0, found.output
+    Path("F.json").write_text(found.stdout)
+    words = {"V": "rc1", "F": "F.json", "V2": "rc1q", "K": "maintainer.key"}
+    args = [words.get(a, a) for a in shlex.split(quarantine[1])[1:]]
+    r = prov(*args)  # the demo's exploring shell exports PROV_SIGNERS only; workdir unsets PROV_KEY
+    assert r.exit_code == 0, r.output
+    assert "Quarantined findings in F.json: " in r.stdout
+    log = prov("log").stdout
+    assert "rc1q " in log and "quarantine of rc1" in log
+
+
+def test_the_trigger_patch_gaps_advice_names_where_a_source_grew_a_class(prov: Prov, demo: Path):
+    advice = gap("A trigger patch on one class")
+    quoted = re.search(r"names its class: `([^`]*)`", advice)
+    assert quoted, advice  # before: only "Classes that changed", which counts every source together
+    text = " ".join(prov("diff", "r1", "rc1").stdout.split())
+    assert "additions from 'scraper': class mix differs from the base" in text
+    assert quoted[1] in text.split("additions from 'scraper'", 1)[1].split(" medium ", 1)[0]
+    assert "--limit 0" in advice and "`changes.added`" in advice and "0-based row in B's data file" in advice
+    report = json.loads(prov("diff", "r1", "rc1", "--format", "json", "--limit", "0").stdout)
+    per_source = {s["subject"]["source"] for s in report["signals"] if s["name"] == "class_mix_shift" and s["subject"]}
+    assert per_source == {"scraper", "vendor"}  # the JSON holds each source's, flagged or not
+    grown = quoted[1].split("'")[1]
+    sample = [a for a in report["changes"]["added"] if a["source"] == "scraper" and a["label"] == grown]
+    assert len(sample) == 22
+    table = pq.read_table(report["new"]["path"])
+    for a in sample:
+        row = table.slice(int(a["locator"]), 1).to_pylist()[0]
+        assert (str(row["label"]), row["source"]) == (grown, "scraper")
 
 
 def test_findings_all_wide_titles_its_blocks_as_scored_not_flagged(prov: Prov, demo: Path):
