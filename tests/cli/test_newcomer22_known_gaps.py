@@ -76,3 +76,12 @@ def test_findings_all_wide_titles_its_blocks_as_scored_not_flagged(prov: Prov, d
     assert f"\nScored records, each whole ({n}, {m} flagged, in the table's order; --wide)" in text
     only = prov("findings", "rc1", "--wide").stdout  # without --all every block is a flagged record
     assert f"\nFlagged records, each whole ({m}, in the table's order; --wide)" in only
+
+
+def test_plain_show_points_at_batches_where_records_are_attested(prov: Prov, demo: Path):
+    """`prov show rc1` said `attested: 1000` and nothing of --batches, the way to learn which batches attest them."""
+    assert "  attested: 1000 (which batches: prov show rc1 --batches)" in prov("show", "rc1").stdout.splitlines()
+    named = prov("show", "rc1", "--batches").stdout.splitlines()
+    at = named.index("  attested: 1000")  # with --batches the batches follow, and no hint
+    assert " by batch vendor@" in named[at + 1]
+    assert "  attested: 0" in prov("show", "v1").stdout.splitlines()  # nothing attested: no batches to name
