@@ -15,9 +15,11 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import Prov
+from support import Prov, commit_and_check, reviewer_tables
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -85,3 +87,38 @@ def test_plain_show_points_at_batches_where_records_are_attested(prov: Prov, dem
     at = named.index("  attested: 1000")  # with --batches the batches follow, and no hint
     assert " by batch vendor@" in named[at + 1]
     assert "  attested: 0" in prov("show", "v1").stdout.splitlines()  # nothing attested: no batches to name
+
+
+def paired_tables() -> tuple[pa.Table, pa.Table]:
+    """The near-copy gap's data (``support.reviewer_tables``: 1,000 base and 300 clean
+    records, 4 features), then 120 new records each delivered as a pair, every feature jittered by 0.10."""
+    base, candidate = reviewer_tables(0)
+    rng = np.random.default_rng(16)
+    label = rng.choice(["a", "b"], 120)
+    x = rng.normal(size=(120, 4))
+    x[:, 0] += np.where(label == "a", 1.0, -1.0)
+    copies = np.repeat(x, 2, axis=0) + rng.normal(scale=0.10, size=(240, 4))
+    pairs = pa.table({**{f"f{i}": copies[:, i] for i in range(4)}, "label": np.repeat(label, 2)})
+    return base, pa.concat_tables([candidate, pairs])
+
+
+def test_the_near_copy_pairs_gaps_advice_quotes_the_evidence_that_names_a_mate(
+    prov: Prov, workdir, store, keypair, monkeypatch
+):
+    """The advice quoted only `N near copies within R ...`, a count for groups; a pair's record names its mate as
+    `1 near copies in the delta (nearest D)`, and only within the near-copy radius: a few of the pairs."""
+    advice = gap("Near-copy pairs jittered")
+    quoted = re.findall(r"`([^`]*)`", advice)
+    assert "1 near copies in the delta (nearest D)" in quoted, advice
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    code, _ = commit_and_check(prov, keypair, *paired_tables())
+    assert code == 0  # the gap: the pairs pass
+    scored = json.loads(prov("findings", "cand", "--all", "--json").stdout)
+    text = prov("findings", "cand", "--all", "--wide").stdout
+    blocks = re.split(r"\n(?=[0-9a-f]{12}  score )", text.split("\nScored records, each whole (", 1)[1])[1:]
+    rows = {f["digest"][:12]: f["location"]["row"] for f in scored["findings"]}
+    mates = (re.search(r" near copies in the delta \(nearest ([0-9a-f]{12})\)", " ".join(b.split())) for b in blocks)
+    named = [(b[:12], m[1]) for b, m in zip(blocks, mates) if m and rows[b[:12]] >= 1300]
+    assert 0 < len(named) < 240 // 4, named  # a sample of the pairs (12 of 240 here), not the list
+    for record, mate in named:  # the mate it names is its pair: the rows of a pair are 2k and 2k + 1 after 1,300
+        assert (rows[record] - 1300) // 2 == (rows[mate] - 1300) // 2
