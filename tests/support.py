@@ -186,6 +186,31 @@ def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tupl
     return r.exit_code, json.loads(r.stdout)
 
 
+def reviewer_tables(copies: int) -> tuple[pa.Table, pa.Table]:
+    """The reviewer's data (/tmp/attack3-flood/run.sh, K=40 SIGMA=0.2 LABEL=a): a base of 1,000
+    records (4 features, 2 classes), then 300 clean records and ``copies`` copies of one
+    typical class-a base record, each feature jittered by 0.2, labels kept."""
+    rng = np.random.default_rng(5)
+
+    def rows(n):
+        label = rng.choice(["a", "b"], n)
+        x = rng.normal(size=(n, 4))
+        x[:, 0] += np.where(label == "a", 1.0, -1.0)
+        return x, label
+
+    def table(x, label):
+        return pa.table({**{f"f{i}": x[:, i] for i in range(4)}, "label": label})
+
+    x, label = rows(1000)
+    x_new, label_new = rows(300)
+    target = x[np.flatnonzero(label == "a")[0]]
+    blob = target + rng.normal(scale=0.2, size=(40, 4))
+    base = table(x, label)
+    return base, pa.concat_tables(
+        [base, table(x_new, label_new), table(blob[:copies], np.array(["a"] * copies, dtype=str))]
+    )
+
+
 def roll_back_log(db_path: Path, snapshot: Path) -> None:
     """What a ``.prov/`` writer does with sqlite3 to undo a revocation (attack review 5, finding 3): the
     tables a revocation touches (``trust``, ``trust_statements``, ``keys``) back to ``snapshot`` (a copy of

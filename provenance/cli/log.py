@@ -137,7 +137,12 @@ def show(
     for k in ("attested", "relabeled_after_source", "unattributed"):
         if k in info:
             signed = info.get("lineage_signed", {}).get(k, info[k])
-            echo(f"  {k.replace('_', ' ')}: {info[k]}" + (f" (signed: {signed})" if signed != info[k] else ""))
+            hint = f" (which batches: prov show {shlex.quote(tag)} --batches)"  # newcomer review 22
+            echo(
+                f"  {k.replace('_', ' ')}: {info[k]}"
+                + (f" (signed: {signed})" if signed != info[k] else "")
+                + (hint if k == "attested" and info[k] and not batches else "")
+            )
             if k == "attested":
                 for line in attested_by_lines(info.get("attested_by", [])):
                     echo(f"    {line}")

@@ -89,7 +89,9 @@ def flagged_grid(
 
 
 def flagged_blocks(out: Writer, records: list[FlaggedRecord]) -> None:
-    """``--wide``: each record of the Flagged records table again, as a block of its own, nothing cut:
+    """``--wide``: each record of the Flagged records table again, as a block of its own, nothing cut, under
+    ``Flagged records, each whole (N, ...)``, or ``Scored records, each whole (N, M flagged, ...)`` when the table
+    lists unflagged records too (``prov findings --all``; newcomer review 22):
 
     ``008ec5028766 extreme  score 1.000  label 2  source scraper (unsigned batch)  unattributed  row 1047``,
     then ``flagged by 3 detectors: duplicates, gradient, outlier`` and each detector's whole evidence,
@@ -97,7 +99,12 @@ def flagged_blocks(out: Writer, records: list[FlaggedRecord]) -> None:
     the lines wrap between words at the medium's width (newcomer review 16, finding 7)."""
     if not records:
         return
-    out.line(("Flagged records, each whole", "bold"), f" ({len(records)}, in the table's order; --wide)")
+    flagged = sum(1 for r in records if r.flagged)
+    if flagged == len(records):
+        out.line(("Flagged records, each whole", "bold"), f" ({len(records)}, in the table's order; --wide)")
+    else:
+        title, count = "Scored records, each whole", f"{len(records)}, {flagged} flagged"
+        out.line((title, "bold"), f" ({count}, in the table's order; --wide)")
     for r in records:
         marks = (" waived" if r.waived else "") + (" extreme" if r.extreme else "")
         facts = [f"score {r.score:.3f}", f"label {r.label_text}", f"source {r.source_text}", r.lineage_words, r.where]
