@@ -1,0 +1,148 @@
+"""Attack review 22a: replays of what a ``.prov/`` writer or a commit-key holder can still do to this session's
+changes. Each test fails on the code it attacks and passes once the finding is fixed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from provenance import keys
+from support import new_records, succeeded, words
+
+PINNED = ("--signer", "maintainer.pub")
+KEY = ("--key", "maintainer.key")
+STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
+
+
+def release_of(path: str) -> int:
+    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
+    return statement["predicate"]["https://prov.dev/release/v1"]["release"]
+
+
+def attest(prov, tag: str):
+    return prov("check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", *KEY, "--force", *PINNED)
+
+
+def test_an_unreadable_ordinal_lifts_an_older_release_above_a_newer_one(prov, template_trust, workdir):
+    """Finding 1: a ``.prov/`` writer breaks the newer version's row (its recorded key id) so its commit ordinal
+    cannot be read; next_release then counts its release, and the older version released after it gets 7 over
+    the newer one's 6: a training job that accepted the newer release accepts the rollback."""
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "older.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "newer.parquet")
+    for tag, parent in (("older", "v2"), ("newer", "older")):
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
+        assert r.exit_code == 0, r.output
+    r = attest(prov, "newer")
+    assert r.exit_code == 0, r.output
+    assert release_of("newer.attestation.json") == 6
+    r = prov("verify", "newer", "--attestation", "newer.attestation.json", *STATE)
+    assert r.exit_code == 0, r.output
+
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update versions set keyid = ? where tag = 'newer'", ["0" * 64])
+    r = attest(prov, "older")
+    if r.exit_code == 0:
+        r = prov("verify", "older", "--attestation", "older.attestation.json", *STATE)
+    assert r.exit_code != 0, (release_of("older.attestation.json"), r.output)
+
+
+def test_releases_made_out_of_order_before_the_fix_still_lift_an_older_version_above_a_newer(
+    prov, template_trust, workdir, monkeypatch
+):
+    """Finding 2: the filter compares commit ordinals, but a kept release of an earlier-committed version can be
+    above a later-committed version's release (prov before this session gave "one more than every kept release":
+    c5 9, c6 8 over c7's 7). Then, with today's prov and the maintainer alone, y (committed last) is released as
+    10, c8 first released after it also gets 10 (counting c5's 9), and c9, committed after c8 but before y and
+    released after c8, counts c8's 10 and gets 11: a job that accepted y accepts c9, an older version."""
+    from provenance.gate import attestation, release_history
+
+    t = pq.read_table("v2.parquet")
+    parent = "v2"
+    for i, tag in enumerate(("c5", "c6", "c7", "c8", "c9", "y"), start=1):
+        pq.write_table(t.slice(0, t.num_rows - i), f"{tag}.parquet")
+        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
+        assert r.exit_code == 0, r.output
+        parent = tag
+
+    # prov from before this session: the counter took no ordinal, so a late release jumped above every kept one
+    def before(store, version, depth, ordinal=None):
+        return release_history.next_release(store, version, depth)
+
+    with monkeypatch.context() as m:
+        m.setattr(attestation, "next_release", before)
+        for tag in ("c7", "c6", "c5"):
+            r = attest(prov, tag)
+            assert r.exit_code == 0, r.output
+    assert [release_of(f"{tag}.attestation.json") for tag in ("c7", "c6", "c5")] == [7, 8, 9]
+
+    r = attest(prov, "y")
+    assert r.exit_code == 0, r.output
+    assert release_of("y.attestation.json") == 10
+    r = prov("verify", "y", "--attestation", "y.attestation.json", *STATE)
+    assert r.exit_code == 0, r.output
+    for tag in ("c8", "c9"):
+        r = attest(prov, tag)
+        assert r.exit_code == 0, r.output
+    r = prov("verify", "c9", "--attestation", "c9.attestation.json", *STATE)
+    assert r.exit_code != 0, (release_of("c8.attestation.json"), release_of("c9.attestation.json"), r.output)
+
+
+def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir):
+    """Finding 4: stored_type_name rewrites ``timestamp[s`` to ``timestamp[ms`` anywhere in the signed type name,
+    a struct's field names too. An honest JSON Lines store whose records hold ``{"meta": {"timestamp[s]": 1}}``
+    commits, then verify, fsck and diff --detect call its delta object altered (exit 1, "its content column 'meta'
+    is struct<timestamp[s]: int64>, the version signs struct<timestamp[s]: int64>") where the merge path scores."""
+    from provenance.store import Store
+
+    Store.init(Path(".")).close()
+    keys.generate(Path("alice"))
+    rows = [{"x": i * 0.37 % 5, "meta": {"timestamp[s]": i}, "label": "ab"[i % 2]} for i in range(330)]
+    Path("v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:300]))
+    Path("v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for tag in ("v1", "v2"):
+        r = prov("commit", f"{tag}.jsonl", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
+        assert r.exit_code == 0, r.output
+    r = prov("verify", "v2", "--no-data", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    delta = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub")
+    merged = prov(
+        "diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub",
+        env={"PROV_DIFF_MERGE": "1"},
+    )  # fmt: skip
+    assert merged.exit_code == 0, merged.output
+    assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
+
+
+def test_a_planted_pending_revocation_entry_makes_trust_revoke_refuse_and_leaves_no_revocation(
+    prov, template_trust, workdir
+):
+    """Finding 5: keys_to_revoke judges "already revoked" from any ``trust.revoke`` row of the audit table, one no
+    checkpoint covers. A ``.prov/`` writer who holds the vendor's stolen key appends one (a well-formed pending
+    entry: the chain hash needs no key); the maintainer's ``prov trust revoke`` of that key, with a checkpoint key,
+    refuses "that key is already revoked" (exit 2) and writes nothing; the writer then drops the pending entry
+    (the log is the prefix a checkpoint signed) and a batch signed with the stolen key is added as trusted."""
+    from provenance.store import audit
+
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    new_records("more.parquet")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        seq, prev = audit.head(db)
+        detail = json.dumps({"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"})
+        ts = "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, "trust.revoke", "vendor", detail, prev)
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, ts, "trust.revoke", "vendor", detail, prev, h],
+        )
+    revoke = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
+        "--checkpoint-key", "maintainer.key", "--out", "kept.json", *PINNED)  # fmt: skip
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("delete from audit where hash = ?", [h])  # the writer takes his entry back
+    r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
+    assert r.exit_code != 0, (revoke.exit_code, words(revoke.output), r.output)
