@@ -57,14 +57,14 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
 def signed_through(store: Store) -> int:
     """The ``seq`` of the last audit entry under a signed head (a checkpoint, or a version's signed
     ``auditLogHead``) by a maintainer key the verifier pins: ``store.coverage.coverage`` under
-    ``pins_of(store).maintainer_keys``, which recomputes each covered entry (an RFC 6962 Merkle root over the
+    ``Pins.maintainer_keys`` of ``store.pins``, which recomputes each covered entry (an RFC 6962 Merkle root over the
     entries' bytes, or the intact hash chain up to a version's head). 0 with nothing pinned (a key found in
     ``.prov/`` proves nothing) or nothing covered. An entry with a larger ``seq`` is pending: whoever can write
     ``.prov/`` may have appended it and may delete it again."""
     from provenance.store.coverage import coverage
-    from provenance.trust.pins import pins_of
 
-    pinned = pins_of(store).maintainer_keys(store)
+    pins = getattr(store, "pins", None)  # ``trust.pins.pins_of``, without importing it (the trust modules use this)
+    pinned = pins.maintainer_keys(store) if pins is not None and pins.pinned else None
     if pinned is None:
         return 0
     signed = coverage(store, pinned).signed
