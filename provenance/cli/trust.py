@@ -324,11 +324,13 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     Under your pins, a key they count whose trust rows were deleted from .prov/ is listed too, marked
     "rows missing (prov fsck --repair)": the gate reads its trust from the signed audit log. A revocation is read
     from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
-    entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
+    entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your pins,
+    one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
+    covers it" (prov trust revoke revokes it again).
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
-    from provenance.trust.logged_revocations import logged_source_revocations
+    from provenance.trust.logged_revocations import logged_source_revocations, signed_revocation, signed_through
 
     store = open_store(pins)
     gate = pins.source_keys(store) if pins.pinned else []
@@ -346,9 +348,12 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
         for k in shown
     ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
+    through = signed_through(store) if pins.pinned else 0
     for r in rows:
         entry = logged.get((r["source"], r["keyid"]))
         r["revoked_in_log"] = entry is not None
+        # as prov trust revoke judges "already revoked": only under a head a pinned key signed (A22a-3)
+        r["revocation_signed"] = signed_revocation(entry, through) if pins.pinned and entry is not None else None
         if entry is not None:  # the reason the log holds, not the row's (attack review 21a, A21a-4)
             r["revoked_reason"] = entry["reason"] if isinstance(entry["reason"], str) else None
     rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
@@ -394,6 +399,11 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 f"  {revocations.ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov trust "
                 f"revoke {visible(shlex.quote(r['source']))} --key-id {visible(r['keyid'][:16])} --reason R); if you "
                 "did not, the row was edited: restore .prov/ from a copy you trust"
+            )
+        if r["revocation_signed"] is False:
+            revocation += (
+                f"  {revocations.PENDING}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
+                f"--key-id {visible(r['keyid'][:16])} --reason R --checkpoint-key K)"
             )
         echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}{mark}{revocation}".rstrip())
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

@@ -12,7 +12,8 @@ allows, whoever wrote the object.
 
 from __future__ import annotations
 
-import re
+import itertools
+from collections.abc import Iterator
 
 import pyarrow as pa
 
@@ -52,18 +53,69 @@ def plain_column(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column if target == column.type else column.cast(target)
 
 
-def stored_type_name(signed: str) -> str:
-    """The type name a column signed as ``signed`` has once a content part holding its plain type is
-    read back: Parquet keeps no seconds unit, so ``timestamp[s…]`` and ``time32[s]`` read back in
-    milliseconds (the same instants: prov-row bytes do not depend on the unit)."""
-    return re.sub(r"\b(timestamp|time32)\[s\b", r"\1[ms", signed)
+MAX_MILLISECOND_FIELDS = 12
+"""How many millisecond ``timestamp``/``time32`` types one content column may hold at any depth: each may have been
+signed in seconds (:func:`names_read_back`), and every combination is tried."""
+
+
+def names_read_back(read: pa.DataType) -> set[str]:
+    """The type names (``encoding.values.type_name``) a column may have been signed with when a content part
+    holding its plain type reads back as ``read``: Parquet keeps no seconds unit, so a ``timestamp`` or ``time32``
+    in seconds reads back in milliseconds (the same instants: prov-row bytes do not depend on the unit). So each
+    millisecond one of ``read``, at any depth, may have been signed in seconds or milliseconds. Done on the Arrow
+    type, never on its name, whose struct field names may read ``timestamp[s]`` (attack review 22a, finding 4).
+
+    Raises ``VerificationError`` when ``read`` holds more than ``MAX_MILLISECOND_FIELDS`` such types."""
+    found = _millisecond_leaves(read)
+    if found > MAX_MILLISECOND_FIELDS:
+        raise VerificationError(
+            f"a content column of type {read} holds {found} millisecond time types, more than the "
+            f"{MAX_MILLISECOND_FIELDS} prov matches against a signed type"
+        )
+    return {type_name(_in_seconds(read, iter(picks))) for picks in itertools.product((False, True), repeat=found)}
+
+
+def _is_millisecond(t: pa.DataType) -> bool:
+    return (pa.types.is_timestamp(t) or pa.types.is_time32(t)) and t.unit == "ms"
+
+
+def _children(t: pa.DataType) -> list[pa.Field]:
+    if pa.types.is_map(t):
+        return [t.key_field, t.item_field]
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [t.value_field]
+    if pa.types.is_struct(t):
+        return [t.field(i) for i in range(t.num_fields)]
+    return []
+
+
+def _millisecond_leaves(t: pa.DataType) -> int:
+    return int(_is_millisecond(t)) + sum(_millisecond_leaves(f.type) for f in _children(t))
+
+
+def _in_seconds(t: pa.DataType, picks: Iterator[bool]) -> pa.DataType:
+    """``t`` (a plain type) with each millisecond time type, in walk order, in seconds where ``picks`` says True."""
+    if _is_millisecond(t):
+        if not next(picks):
+            return t
+        return pa.timestamp("s", t.tz) if pa.types.is_timestamp(t) else pa.time32("s")
+    fields = [f.with_type(_in_seconds(f.type, picks)) for f in _children(t)]
+    if pa.types.is_map(t):
+        return pa.map_(fields[0], fields[1], t.keys_sorted)
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(fields[0], t.list_size)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(fields[0]) if pa.types.is_list(t) else pa.large_list(fields[0])
+    if pa.types.is_struct(t):
+        return pa.struct(fields)
+    return t
 
 
 def require_signed_types(struct: pa.DataType, types: dict | None, columns: list[str], where: str) -> None:
     """Raise ``VerificationError`` naming ``where`` (the object) and the column unless every field of
     the ``content`` struct type that is one of the signed ``columns`` has the plain type its signed
     type name (``types``: the version's signed ``schema.types``) allows, as Parquet reads it back
-    (:func:`stored_type_name`). A column the version signs no type for is refused (fail closed); which
+    (:func:`names_read_back`). A column the version signs no type for is refused (fail closed); which
     fields the struct holds is checked by the reader (``delta_content``)."""
     signed_types = types if isinstance(types, dict) else {}
     for i in range(struct.num_fields):
@@ -73,7 +125,11 @@ def require_signed_types(struct: pa.DataType, types: dict | None, columns: list[
         signed = signed_types.get(field.name)
         if not isinstance(signed, str):
             raise VerificationError(f"{where}: its content column {field.name!r} has no signed type")
-        if plain_type(field.type) != field.type or type_name(field.type) != stored_type_name(signed):
+        try:
+            allowed = names_read_back(field.type)
+        except VerificationError as exc:
+            raise VerificationError(f"{where}: its content column {field.name!r}: {exc}") from exc
+        if plain_type(field.type) != field.type or signed not in allowed:
             raise VerificationError(
                 f"{where}: its content column {field.name!r} is {field.type}, the version signs {signed}"
             )

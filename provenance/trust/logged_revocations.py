@@ -1,5 +1,9 @@
 """The revocations the hash-chained audit log holds (``key.revoke``, ``trust.revoke`` entries), whatever the rows say.
 
+Each is honoured wherever it sits (a revocation only takes trust away), but only one under a head a key the verifier
+pins signed (:func:`signed_through`) makes a key "already revoked": a pending entry is one whoever can write ``.prov/``
+appends (the chain hash needs no key) and deletes again (attack review 22a, finding 3).
+
 Read by the lists (``prov keys list``, ``prov trust list``: a row that says revoked with no entry is marked), by
 ``prov add``'s refusal of a batch such a key signs (``trust.source_signatures``), and by the revocations themselves
 (``source_keys.keys_to_revoke``, ``maintainer_keys.key_to_revoke``: such a key is revoked again, writing the entry
@@ -17,33 +21,61 @@ if TYPE_CHECKING:
 
 def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
     """Key id -> ``{"revoked_at", "reason"}`` of each maintainer key a ``key.revoke`` entry of the hash-chained audit
-    log revokes (the first entry per key; values as written, None when missing): the revocation a log state kept now
-    holds, whatever the ``keys`` rows say."""
+    log revokes (the first entry per key; values as written, None when missing; ``"seq"``: the entry's): the revocation
+    a log state kept now holds, whatever the ``keys`` rows say."""
     out: dict[str, dict] = {}
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'key.revoke' order by seq"
+    for seq, subject, detail in store.db.execute(
+        "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
     ):
         try:
             facts = json.loads(detail) or {}
         except (TypeError, ValueError):
             facts = {}
         facts = facts if isinstance(facts, dict) else {}
-        out.setdefault(str(subject), {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
+        out.setdefault(str(subject), {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq})
     return out
 
 
 def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
     """``(source, keyid)`` -> ``{"revoked_at", "reason"}`` of each source key a ``trust.revoke`` entry of the audit
-    log revokes (the first entry per key; values as written, None when missing), whatever the ``trust`` rows say:
+    log revokes (the first entry per key; values as written, None when missing; ``"seq"``: the entry's), whatever
+    the ``trust`` rows say:
     a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
     out: dict[tuple[str, str], dict] = {}
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'trust.revoke' order by seq"
+    for seq, subject, detail in store.db.execute(
+        "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"
     ):
         try:
             facts = json.loads(detail)
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError):
             continue
-        out.setdefault(key, {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason")})
+        out.setdefault(key, {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq})
     return out
+
+
+def signed_through(store: Store) -> int:
+    """The ``seq`` of the last audit entry under a signed head (a checkpoint, or a version's signed
+    ``auditLogHead``) by a maintainer key the verifier pins: ``store.coverage.coverage`` under
+    ``Pins.maintainer_keys`` of ``store.pins``, which recomputes each covered entry (an RFC 6962 Merkle root over the
+    entries' bytes, or the intact hash chain up to a version's head). 0 with nothing pinned (a key found in
+    ``.prov/`` proves nothing) or nothing covered. An entry with a larger ``seq`` is pending: whoever can write
+    ``.prov/`` may have appended it and may delete it again."""
+    from provenance.store.coverage import coverage
+
+    pins = getattr(store, "pins", None)  # ``trust.pins.pins_of``, without importing it (the trust modules use this)
+    pinned = pins.maintainer_keys(store) if pins is not None and pins.pinned else None
+    if pinned is None:
+        return 0
+    signed = coverage(store, pinned).signed
+    if not signed:
+        return 0
+    row = store.db.execute("select seq from audit order by seq limit 1 offset ?", [signed - 1]).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def signed_revocation(entry: dict | None, through: int) -> bool:
+    """Whether ``entry`` (a value of :func:`logged_source_revocations` or :func:`logged_maintainer_revocations`, or
+    None) is under a signed head by a pinned key, ``through`` being :func:`signed_through`: the one kind of entry
+    that makes a key "already revoked"."""
+    return entry is not None and isinstance(entry.get("seq"), int) and entry["seq"] <= through

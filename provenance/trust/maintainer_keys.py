@@ -43,22 +43,25 @@ def resolve_key(store: Store, prefix: str) -> dict:
 
 def key_to_revoke(store: Store, prefix: str) -> dict:
     """The ``keys`` row a revocation of ``prefix`` revokes (:func:`resolve_key`): one the hash-chained audit log holds
-    no ``key.revoke`` entry for (``logged_revocations``), whatever its ``revoked_at`` says. A row that says revoked
-    with no entry is a log rolled back past the revocation (revoked again, writing the entry back: attack review
-    21a, A21a-3) or a row a ``.prov/`` writer edited; a row cleared while the log revokes the key is no way back.
+    no signed ``key.revoke`` entry for (``logged_revocations.signed_revocation``: under a checkpoint or version head
+    signed by a maintainer key the store handle's pins hold), whatever its ``revoked_at`` says. A row that says
+    revoked with no entry is a log rolled back past the revocation (revoked again, writing the entry back: attack
+    review 21a, A21a-3) or a row a ``.prov/`` writer edited; a row cleared while a signed entry revokes the key is no
+    way back. A pending entry is revoked again too (a ``.prov/`` writer appends one and deletes it: attack review 22a,
+    finding 3; with nothing pinned every entry is pending).
     The one judgement :func:`revoke_key` and ``prov keys revoke``'s refusal without ``--yes`` both make.
 
     Returns:
         The row, as :func:`resolve_key` returns it.
 
     Raises:
-        InputError: a malformed prefix, no key or several, or a key the log already revokes (exit 2).
+        InputError: a malformed prefix, no key or several, or a key a signed log entry already revokes (exit 2).
     """
-    from provenance.trust.logged_revocations import logged_maintainer_revocations
+    from provenance.trust.logged_revocations import logged_maintainer_revocations, signed_revocation, signed_through
 
     row = resolve_key(store, prefix)
     entry = logged_maintainer_revocations(store).get(row["keyid"])
-    if entry is not None:
+    if entry is not None and signed_revocation(entry, signed_through(store)):  # never a pending one (A22a-3)
         at = entry["revoked_at"] or row["revoked_at"] or "?"  # the log's time first, as the lists show it (A21c-2)
         raise InputError(f"key {row['keyid'][:16]} ({row['name']}) was already revoked at {at}")
     return row
@@ -84,7 +87,7 @@ def revoke_key(
 
     Returns ``{"keyid", "name", "revoked_at", "reason", "versions"}`` where ``versions``
     lists the versions it signed (they stop verifying). Raises ``InputError`` for an
-    unknown key or one the audit log already revokes (:func:`key_to_revoke`: a row that says revoked
+    unknown key or one a signed audit entry already revokes (:func:`key_to_revoke`: a row that says revoked
     with no ``key.revoke`` entry, a log rolled back past it, is revoked again: attack review 21a, A21a-3),
     ``VerificationError`` (exit 1, nothing written) when the audit log no longer holds a state of ``kept_log``.
     """

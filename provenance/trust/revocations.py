@@ -66,6 +66,11 @@ ROW_ONLY = "row says revoked, log does not"
 a ``.prov/`` writer rolled back past the revocation, which a log state kept now would keep without it (fix20a,
 A20-4: the advice to check the list before ``prov audit checkpoint --out`` read the row alone)."""
 
+PENDING = "log entry pending, no checkpoint you pin covers it"
+"""How ``prov trust list`` under pins marks a key whose ``trust.revoke`` audit entry no head a pinned key signed covers
+(``logged_revocations.signed_revocation``): whoever can write ``.prov/`` may have appended it and may delete it, so
+``prov trust revoke`` revokes the key again rather than say "already revoked" (attack review 22a, finding 3)."""
+
 
 def shown_reason(reason: object) -> str:
     """A revocation's reason as a list shows it: what the store says (a ``.prov/`` writer can edit it), quoted, cut to

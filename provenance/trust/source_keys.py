@@ -345,10 +345,13 @@ def keys_to_revoke(
 ) -> list[TrustedKey]:
     """The keys of ``source`` a revocation of ``keyid`` (a prefix of at least 8 hex characters, :func:`resolve_keyid`)
     or of all its keys revokes: those of ``known`` (default: the ``trust`` rows of ``source``; ``prov trust revoke``
-    gives ``trust.rowless.revocable``) the hash-chained audit log holds no ``trust.revoke`` entry for
-    (``logged_revocations``), whatever their rows say. A row that says revoked with no entry is a log a ``.prov/``
+    gives ``trust.rowless.revocable``) the hash-chained audit log holds no signed ``trust.revoke`` entry for
+    (``logged_revocations.signed_revocation``: under a checkpoint or version head signed by a maintainer key the
+    store handle's pins hold), whatever their rows say. A row that says revoked with no entry is a log a ``.prov/``
     writer rolled back past the revocation (or a row he edited): revoking such a key again writes the entry back
-    (attack review 21a, A21a-3). The one judgement :func:`revoke` and ``prov trust revoke``'s refusal without
+    (attack review 21a, A21a-3). A pending entry is one he can append and delete again (the chain hash needs no key:
+    attack review 22a, finding 3), so the key is revoked again too, and the new entry signed over (with nothing
+    pinned, every entry is pending). The one judgement :func:`revoke` and ``prov trust revoke``'s refusal without
     ``--yes`` (``trust.rowless.to_revoke``) both make.
 
     Returns:
@@ -356,17 +359,18 @@ def keys_to_revoke(
 
     Raises:
         InputError: a bad source name, a source with no trusted keys, a key id :func:`resolve_keyid` refuses, or
-            nothing left that the log does not revoke already (exit 2).
+            nothing left that a signed log entry does not revoke already (exit 2).
     """
-    from provenance.trust.logged_revocations import logged_source_revocations
+    from provenance.trust.logged_revocations import logged_source_revocations, signed_revocation, signed_through
 
     validate_source(source)
     known = entries(store, source) if known is None else known
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     targets = [resolve_keyid(known, keyid, source)] if keyid else known
-    logged = logged_source_revocations(store)
-    targets = [k for k in targets if (source, k.keyid) not in logged]
+    logged, through = logged_source_revocations(store), signed_through(store)
+    # only an entry a pinned key's head covers: a pending one a .prov/ writer plants and deletes (A22a-3)
+    targets = [k for k in targets if not signed_revocation(logged.get((source, k.keyid)), through)]
     if not targets:
         raise InputError(f"{source}: {'that key is' if keyid else 'every key is'} already revoked")
     return targets

@@ -124,8 +124,7 @@ def _explain(
         k = inactive[kid]
         if k.revoked_at:
             return VerificationError(
-                f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at "
-                f"{k.revoked_at}" + (f" ({k.revoked_reason})" if k.revoked_reason else "") + _row_only(store, k)
+                f"{name}: signed by key {k.keyid[:16]} of {source}, which was revoked at {_when(store, k)}"
             )
         return VerificationError(
             f"{name}: signed by key {k.keyid[:16]} of {source}, which is {k.status()} "
@@ -156,22 +155,28 @@ def _explain(
     )
 
 
-def _row_only(store: Store, key: TrustedKey) -> str:
-    """What to add to a refusal of a batch ``key`` signed when only its ``trust`` row says it is revoked: the audit
-    log holds no ``trust.revoke`` entry for it (``logged_revocations``), a log rolled back past the revocation or a
-    row a ``.prov/`` writer edited; the refusal stands (fail closed) and says both readings, as ``prov trust list``
-    marks the key (``revocations.ROW_ONLY``). Empty when the log revokes it."""
+def _when(store: Store, key: TrustedKey) -> str:
+    """When and why revoked ``key`` was, for a refusal of a batch it signed, after ``which was revoked at`` (words the
+    gate reads: ``gate.results.REVOKED``). When the audit log holds a ``trust.revoke`` entry for it, its time and
+    reason as ``key`` carries them (``revocations.with_revocation``: the log's). When only its ``trust`` row says
+    revoked (``logged_revocations``): a log rolled back past the revocation or a row a ``.prov/`` writer edited; the
+    refusal stands (fail closed), the row's time and reason are given as the row's words, escaped and quoted
+    (``escaping.visible``, ``revocations.shown_reason``: attack review 22a, finding 6), and both readings are said, as
+    ``prov trust list`` marks the key (``revocations.ROW_ONLY``)."""
     from provenance.escaping import visible
     from provenance.trust.logged_revocations import logged_source_revocations
-    from provenance.trust.revocations import ROW_ONLY
+    from provenance.trust.revocations import ROW_ONLY, shown_reason
 
     if (key.source, key.keyid) in logged_source_revocations(store):
-        return ""
+        return f"{key.revoked_at}" + (f" ({key.revoked_reason})" if key.revoked_reason else "")
+    reason = shown_reason(key.revoked_reason)
     again = f"prov trust revoke {shlex.quote(key.source)} --key-id {key.keyid[:16]} --reason R"
     return (
-        f"; only its trust row says so, the audit log holds no revocation of it (prov trust list marks it "
-        f"'{ROW_ONLY}'): if you revoked it, the log was rolled back: revoke it again ({visible(again)}); if you did "
-        "not, the row was edited: restore .prov/ from a copy you trust"
+        f"a time only its trust row gives: its trust row says revoked at {visible(str(key.revoked_at))}"
+        + (f" (reason {reason})" if reason else "")
+        + f"; the audit log holds no revocation of it (prov trust list marks it '{ROW_ONLY}'): if you revoked it, the "
+        f"log was rolled back: revoke it again ({visible(again)}); if you did not, the row was edited: restore .prov/ "
+        "from a copy you trust"
     )
 
 

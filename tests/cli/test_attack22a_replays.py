@@ -133,31 +133,80 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
 
 
-def test_a_planted_pending_revocation_entry_makes_trust_revoke_refuse_and_leaves_no_revocation(
-    prov, template_trust, workdir
-):
-    """Finding 5: keys_to_revoke judges "already revoked" from any ``trust.revoke`` row of the audit table, one no
-    checkpoint covers. A ``.prov/`` writer who holds the vendor's stolen key appends one (a well-formed pending
-    entry: the chain hash needs no key); the maintainer's ``prov trust revoke`` of that key, with a checkpoint key,
-    refuses "that key is already revoked" (exit 2) and writes nothing; the writer then drops the pending entry
-    (the log is the prefix a checkpoint signed) and a batch signed with the stolen key is added as trusted."""
+def _plant_pending(db_path: Path, action: str, subject: str, detail: dict) -> str:
+    """Append a well-formed pending audit entry, as a ``.prov/`` writer can (the chain hash needs no key); its hash."""
     from provenance.store import audit
 
-    vendor = keys.key_id(keys.load_public("vendor.pub"))
-    new_records("more.parquet")
-    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
-    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+    with sqlite3.connect(db_path) as db:
         seq, prev = audit.head(db)
-        detail = json.dumps({"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"})
-        ts = "2026-01-01T00:00:00.000000+00:00"
-        h = audit._entry_hash(seq + 1, ts, "trust.revoke", "vendor", detail, prev)
+        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
         db.execute(
             "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [seq + 1, ts, "trust.revoke", "vendor", detail, prev, h],
+            [seq + 1, ts, action, subject, text, prev, h],
         )
+    return h
+
+
+def _take_back(db_path: Path, h: str) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.execute("delete from audit where hash = ?", [h])  # the writer takes his entry back
+
+
+def test_a_planted_pending_revocation_entry_does_not_stop_trust_revoke(prov, template_trust, workdir):
+    """Finding 3: keys_to_revoke judged "already revoked" from any ``trust.revoke`` row of the audit table, one no
+    checkpoint covers. A ``.prov/`` writer who holds the vendor's stolen key appends one (a well-formed pending
+    entry); the maintainer's ``prov trust revoke`` of that key refused "that key is already revoked" (exit 2) and
+    wrote nothing; the writer then dropped the pending entry and a batch signed with the stolen key was added as
+    trusted. Now only an entry under a checkpoint a pinned key signed counts: the revocation is written again and
+    checkpointed, so dropping the planted entry gives nothing back."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    new_records("more.parquet")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    detail = {"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"}
+    h = _plant_pending(db_path, "trust.revoke", "vendor", detail)
+    # prov trust list says what prov trust revoke will do: the planted entry is pending, the key is revoked again
+    line = next(x for x in succeeded(prov, "trust", "list", *PINNED).stdout.splitlines() if vendor[:16] in x)
+    assert (
+        "log entry pending, no checkpoint you pin covers it: revoke it again (prov trust revoke vendor --key-id "
+        f"{vendor[:16]} --reason R --checkpoint-key K)" in line
+    ), line
     revoke = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
         "--checkpoint-key", "maintainer.key", "--out", "kept.json", *PINNED)  # fmt: skip
-    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
-        db.execute("delete from audit where hash = ?", [h])  # the writer takes his entry back
+    assert revoke.exit_code == 0 and Path("kept.json").is_file(), revoke.output
+    # a pinned key's checkpoint now covers the entries: once is enough
+    again = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "again", "--yes", *PINNED)
+    assert (again.exit_code, again.stderr.strip()) == (2, "Error: vendor: that key is already revoked"), again.output
+    listed = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    assert [k["revocation_signed"] for k in listed if k["keyid"] == vendor] == [True], listed
+    _take_back(db_path, h)
     r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
-    assert r.exit_code != 0, (revoke.exit_code, words(revoke.output), r.output)
+    assert r.exit_code == 1 and ", which was revoked at " in r.stderr, r.output
+
+
+def test_a_planted_pending_key_revoke_entry_does_not_stop_keys_revoke(prov, template_trust, workdir):
+    """Finding 3's twin for maintainer keys: a ``.prov/`` writer holding the stolen key ``other`` appends a pending
+    ``key.revoke`` entry of it; ``prov keys revoke`` revokes it all the same (it refused, "already revoked"), its
+    entry checkpointed by a pinned key, so taking the planted entry back leaves the key revoked."""
+    from provenance.store import Store
+    from provenance.trust.revocations import revoked_maintainer_keys
+
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
+    other = keys.key_id(keys.load_public("other.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    h = _plant_pending(db_path, "key.revoke", other, {"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
+    with sqlite3.connect(db_path) as db:
+        db.execute("update keys set revoked_at = '2026-01-01T00:00:00+00:00' where keyid = ?", [other])
+    revoke = prov("keys", "revoke", other[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key",
+        "--out", "kept.json", *PINNED)  # fmt: skip
+    assert revoke.exit_code == 0 and Path("kept.json").is_file(), revoke.output
+    again = prov("keys", "revoke", other[:16], "--reason", "again", *PINNED)  # now under a pinned checkpoint
+    assert again.exit_code == 2 and "already revoked" in again.stderr, again.output
+    _take_back(db_path, h)
+    with sqlite3.connect(db_path) as db:
+        db.execute("update keys set revoked_at = null where keyid = ?", [other])
+    assert other in revoked_maintainer_keys(Store(workdir / ".prov"))
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "keys", "list", "--json").stdout)["keys"]}
+    assert (listed[other]["revoked_in_log"], listed[other]["reason"]) == (True, "stolen")

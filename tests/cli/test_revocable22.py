@@ -7,7 +7,8 @@ real keys, Parquet files, a real store and sqlite3 for the ``.prov/`` writer.
    revocation; ``prov trust revoke --key-id`` without ``--yes`` said no such key was trusted).
 2. ``prov trust revoke`` writes its checkpoint to a file only when asked (``--out F``, or ``--checkpoint-key K`` on
    the command line): ``PROV_KEY`` merely exported signs the checkpoint in ``.prov/`` and leaves the folder alone.
-3. ``prov add`` refusing a batch whose key only its ``trust`` row says is revoked says so, and both readings.
+3. ``prov add`` refusing a batch whose key only its ``trust`` row says is revoked says so, and both readings, giving
+   the row's time and reason as the row's words (attack review 22a, finding 6).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from provenance import keys
 from provenance.errors import InputError
 from provenance.store import Store
 from provenance.trust import maintainer_keys
+from provenance.trust.pins import Pins
 from support import new_records, store_fingerprint, succeeded, words
 
 PINNED = ("--signer", "maintainer.pub")
@@ -35,7 +37,9 @@ def test_trust_revoke_of_a_key_the_log_revokes_says_already_revoked_with_or_with
     """Item 1: the command's refusal without --yes judged the key as the library does; it said "no key with that id
     is trusted" for a key the log revokes (--yes said "already revoked")."""
     vendor = keys.key_id(keys.load_public("vendor.pub"))
-    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED)
+    # under a checkpoint a pinned key signs (a pending entry is revoked again: attack review 22a, finding 3)
+    succeeded(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINNED,
+        "--checkpoint-key", "maintainer.key", "--out", "kept.json")  # fmt: skip
     before = store_fingerprint(workdir / ".prov")
     for yes in ((), ("--yes",)):
         r = prov("trust", "revoke", "vendor", "--key-id", vendor[:16], "--reason", "again", *yes, *PINNED)
@@ -51,7 +55,8 @@ def test_keys_revoke_of_a_key_the_log_revokes_whose_row_was_cleared_writes_nothi
     succeeded(prov, "keys", "register", "other.pub", "--name", "other")
     other = keys.key_id(keys.load_public("other.pub"))
     db_path = workdir / ".prov" / "prov.db"
-    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project")
+    succeeded(prov, "keys", "revoke", other[:16], "--reason", "left the project", *PINNED,
+        "--checkpoint-key", "maintainer.key", "--out", "kept.json")  # fmt: skip
     with sqlite3.connect(db_path) as db:
         [(logged_at,)] = db.execute(
             "select json_extract(detail, '$.revoked_at') from audit where action = 'key.revoke'"
@@ -60,10 +65,11 @@ def test_keys_revoke_of_a_key_the_log_revokes_whose_row_was_cleared_writes_nothi
     listed = words(succeeded(prov, "keys", "list").stdout)
     assert f'(revoked {logged_at}, reason "left the project")' in listed, listed  # the log's revocation stands
     before = store_fingerprint(workdir / ".prov")
-    r = prov("keys", "revoke", other[:16], "--reason", "again", "--yes")
+    r = prov("keys", "revoke", other[:16], "--reason", "again", "--yes", *PINNED)
     assert (r.exit_code, words(r.stderr)) == (2, f"Error: key {other[:16]} (other) was already revoked at {logged_at}")
     with pytest.raises(InputError, match="already revoked"):
-        maintainer_keys.revoke_key(Store(workdir / ".prov"), other[:16], "again")
+        pinned = Store.open(workdir, Pins.load([str(workdir / "maintainer.pub")]))
+        maintainer_keys.revoke_key(pinned, other[:16], "again")
     assert store_fingerprint(workdir / ".prov") == before and _audit_count(db_path, "key.revoke") == 1
 
 
@@ -114,17 +120,19 @@ def test_prov_add_of_a_batch_whose_key_only_its_row_revokes_says_so(prov, templa
     vendor = keys.key_id(keys.load_public("vendor.pub"))
     db_path = workdir / ".prov" / "prov.db"
     with sqlite3.connect(db_path) as db:
-        db.execute("update trust set revoked_at = '2026-11-30T09:00:00+00:00', revoked_reason = 'x' where keyid = ?",
-            [vendor])  # fmt: skip
+        db.execute("update trust set revoked_at = '2026-11-30T09:00:00+00:00', revoked_reason = ? where keyid = ?",
+            ["x\x1b[2J). prov: nothing to do (", vendor])  # fmt: skip
     new_records("more.parquet")
     succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
     said = words(r.stderr)
     assert r.exit_code == 1, r.output
-    assert f"signed by key {vendor[:16]} of vendor, which was revoked at 2026-11-30T09:00:00+00:00" in said, said
+    # the row's time and reason given as the row's words, the reason quoted and escaped (attack review 22a, 6)
     assert (
-        "only its trust row says so, the audit log holds no revocation of it (prov trust list marks it 'row "
+        f"signed by key {vendor[:16]} of vendor, which was revoked at a time only its trust row gives: its trust row "
+        'says revoked at 2026-11-30T09:00:00+00:00 (reason "x\\u001b[2J). prov: nothing to do ("); '
+        "the audit log holds no revocation of it (prov trust list marks it 'row "
         "says revoked, log does not'): if you revoked it, the log was rolled back: revoke it again (prov trust revoke "
         f"vendor --key-id {vendor[:16]} --reason R); if you did not, the row was edited: restore .prov/ from a copy "
         "you trust" in said

@@ -80,3 +80,22 @@ def test_a_narrower_integer_or_a_column_with_no_signed_type_is_refused():
         require_signed_types(struct, {"c": "int64"}, ["c"], "delta object of v2")
     with pytest.raises(VerificationError, match="'c' has no signed type"):
         require_signed_types(struct, {}, ["c"], "delta object of v2")
+
+
+def test_a_struct_field_named_like_a_seconds_type_keeps_its_name():
+    """Attack review 22a, finding 4: the seconds-to-milliseconds rule rewrote the signed type's name, a struct's field
+    names too, so an honest column with a field named ``timestamp[s]`` was refused; it is applied to the Arrow type."""
+    leaf = pa.struct([("timestamp[s]", pa.int64()), ("at", pa.timestamp("s")), ("time32[s]", pa.time32("ms"))])
+    data = pa.table({"c": arrow_array(leaf, [{"timestamp[s]": 1, "at": 2, "time32[s]": 3}, None])})
+    require_signed_types(_read_back(data), {"c": type_name(leaf)}, ["c"], "delta object of v2")
+    # a field named so is not a type: its int64 is not read back as another unit, nor its name as another name
+    renamed = pa.struct([("timestamp[ms]", pa.int64()), ("at", pa.timestamp("s")), ("time32[s]", pa.time32("ms"))])
+    with pytest.raises(VerificationError, match="its content column 'c' is struct<"):
+        require_signed_types(_read_back(data), {"c": type_name(renamed)}, ["c"], "delta object of v2")
+
+
+def test_a_millisecond_column_is_not_taken_for_a_microsecond_one():
+    """Only the seconds unit reads back as milliseconds: a column signed in microseconds is refused as milliseconds."""
+    data = pa.table({"c": arrow_array(pa.timestamp("ms"), [1, None])})
+    with pytest.raises(VerificationError, match=r"the version signs timestamp\[us\]"):
+        require_signed_types(_read_back(data), {"c": "timestamp[us]"}, ["c"], "delta object of v2")
