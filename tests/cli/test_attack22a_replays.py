@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provenance import keys
-from support import new_records, one_line, succeeded, words
+from support import new_records, one_line, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
