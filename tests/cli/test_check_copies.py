@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_and_check, digits_table, spam7_table
+from support import commit_and_check, digits_table, spam7_table, validate_output
 
 NO_DETECTORS = "[detectors]\nenabled = false\n"  # the copies rule reads the diff alone: a quicker check
 
@@ -41,6 +41,9 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
     assert (s["copies_of_base"], s["copies_of_new"], s["rows_added"], s["base_repeated_rows"]) == (300, 0, 300, 0)
     # the base repeats nothing: every copy is beyond its repetition, but for the 9 re-deliveries min_copies allows
     assert (copies["count"], copies["allowed"], s["allowed"], s["excess"]) == (291, 0, 9, 291)
+    # all 300 rows added are copies: no unique row, so the total's test expects none either
+    assert s["total"] == {"copies": 300, "unique_rows": 0, "expected": 0.0, "quantile": 0}
+    validate_output("check", report)
     assert len(copies["records"]) == 20
     assert copies["reason"].startswith(
         "300 exact copies of base records added (100% of the 300 rows added), 291 more than the base's repetition "
