@@ -52,7 +52,7 @@ def run(name: str, order: str, per_dataset: int, seed: int, out) -> None:
         copied = extra > 0
         added = int((np.asarray(delta.kinds) == "added").sum()) + int(extra.sum())
         c = Copies(extra[copied], held[copied], added, base_rows, repeated)
-        excess, allowed, classes = c.excess(COPIES_RATE, COPIES_LEAST)
+        excess, allowed, classes, total = c.excess(COPIES_RATE, COPIES_LEAST)
         old = old_allowance(added, base_rows, repeated)
         profile = build_profile(Xb, yb, digests, featurizer="x", positions=np.arange(len(Xb)))
         g = gate(profile, delta, base_rows, repeated)
@@ -64,6 +64,7 @@ def run(name: str, order: str, per_dataset: int, seed: int, out) -> None:
         out(
             "    held: copies/expected/quantile "
             + "  ".join(f"{x['held']}: {x['copies']}/{x['expected']:.1f}/{x['quantile']}" for x in classes)
+            + f"  total: {total['copies']}/{total['expected']:.1f}/{total['quantile']}"
         )
         n = g["n"]
         for r in g["results"]:

