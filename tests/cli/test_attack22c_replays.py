@@ -4,9 +4,13 @@ code it attacks and passes once the finding is fixed."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from provenance import keys
+from support import new_records, succeeded
+
+PINNED = ("--signer", "maintainer.pub")
 
 
 def test_an_honest_json_lines_store_with_thirteen_timestamps_in_one_struct_verifies(prov, workdir):
@@ -37,3 +41,30 @@ def test_an_honest_json_lines_store_with_thirteen_timestamps_in_one_struct_verif
     )  # fmt: skip
     assert merged.exit_code == 0, merged.output
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
+
+
+def test_a_revocation_entry_planted_at_seq_zero_does_not_stop_trust_revoke(prov, template_trust, workdir):
+    """logged_revocations.signed_revocation calls an entry signed when its ``seq`` is at most signed_through's, and
+    signed_through is 0 when nothing is covered. A ``.prov/`` writer holding the vendor's stolen key inserts a
+    ``trust.revoke`` row of it at ``seq`` 0 (sqlite3 takes any integer key; no key signs the chain): the log no
+    longer starts intact, so nothing is covered, 0 <= 0, and ``prov trust revoke --checkpoint-key`` refuses "that key
+    is already revoked" (exit 2), writing no entry and no checkpoint. He deletes the row (the log is whole and
+    covered again) and a batch signed with the stolen key is added as trusted: attack review 22a's finding 3 again."""
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    new_records("more.parquet")
+    succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
+    detail = json.dumps({"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"})
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (0, ?, ?, ?, ?, ?, ?)",
+            ["2026-01-01T00:00:00.000000+00:00", "trust.revoke", "vendor", detail, "0" * 64, "1" * 64],
+        )
+    revoke = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
+        "--checkpoint-key", "maintainer.key", "--out", "kept.json", *PINNED)  # fmt: skip
+    with sqlite3.connect(db_path) as db:
+        db.execute("delete from audit where seq = 0")  # the writer takes his row back
+    assert revoke.exit_code in (0, 1), revoke.output  # revoked, or refused as a broken log; never "already revoked"
+    assert "already revoked" not in revoke.output, revoke.output
+    r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
+    assert r.exit_code != 0, r.output
