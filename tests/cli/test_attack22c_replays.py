@@ -68,3 +68,28 @@ def test_a_revocation_entry_planted_at_seq_zero_does_not_stop_trust_revoke(prov,
     assert "already revoked" not in revoke.output, revoke.output
     r = prov("add", "more.parquet", "--source", "vendor", "--envelope", "more.prov.json", *PINNED)
     assert r.exit_code != 0, r.output
+
+
+def test_a_key_revoke_entry_planted_at_seq_zero_does_not_stop_keys_revoke(prov, template_trust, workdir):
+    """The same for maintainer keys (maintainer_keys.key_to_revoke): a ``.prov/`` writer holding the stolen key
+    ``other`` inserts a ``key.revoke`` row of it at ``seq`` 0; ``prov keys revoke --checkpoint-key`` refuses "already
+    revoked" and writes nothing; he deletes the row and the key is not revoked in the store."""
+    from provenance.store import Store
+    from provenance.trust.revocations import revoked_maintainer_keys
+
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "keys", "register", "other.pub", "--name", "other")
+    other = keys.key_id(keys.load_public("other.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    detail = json.dumps({"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (0, ?, ?, ?, ?, ?, ?)",
+            ["2026-01-01T00:00:00.000000+00:00", "key.revoke", other, detail, "0" * 64, "1" * 64],
+        )
+    revoke = prov("keys", "revoke", other[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key",
+        "--out", "kept.json", *PINNED)  # fmt: skip
+    with sqlite3.connect(db_path) as db:
+        db.execute("delete from audit where seq = 0")  # the writer takes his row back
+    assert "already revoked" not in revoke.output, revoke.output
+    assert other in revoked_maintainer_keys(Store(workdir / ".prov")), revoke.output
