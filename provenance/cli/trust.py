@@ -348,7 +348,7 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         k.to_dict() | {"counted": None if counted is None else (k.source, k.keyid) in counted, "rows_missing": False}
         for k in shown
     ] + [k.to_dict() | {"counted": True, "rows_missing": True} for k in without_rows]
-    through = signed_through(store) if pins.pinned else 0
+    through = signed_through(store) if pins.pinned else None
     for r in rows:
         entry = logged.get((r["source"], r["keyid"]))
         r["revoked_in_log"] = entry is not None

@@ -54,28 +54,29 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
     return out
 
 
-def signed_through(store: Store) -> int:
+def signed_through(store: Store) -> int | None:
     """The ``seq`` of the last audit entry under a signed head (a checkpoint, or a version's signed
     ``auditLogHead``) by a maintainer key the verifier pins: ``store.coverage.coverage`` under
     ``Pins.maintainer_keys`` of ``store.pins``, which recomputes each covered entry (an RFC 6962 Merkle root over the
-    entries' bytes, or the intact hash chain up to a version's head). 0 with nothing pinned (a key found in
-    ``.prov/`` proves nothing) or nothing covered. An entry with a larger ``seq`` is pending: whoever can write
-    ``.prov/`` may have appended it and may delete it again."""
+    entries' bytes, or the intact hash chain up to a version's head). None with nothing pinned (a key found in
+    ``.prov/`` proves nothing) or nothing covered: then no entry is signed, whatever its ``seq`` (a row planted at
+    seq 0 or below is not "under" an empty coverage; attack review 22c, finding 1). An entry with a larger ``seq``
+    is pending: whoever can write ``.prov/`` may have appended it and may delete it again."""
     from provenance.store.coverage import coverage
 
     pins = getattr(store, "pins", None)  # ``trust.pins.pins_of``, without importing it (the trust modules use this)
     pinned = pins.maintainer_keys(store) if pins is not None and pins.pinned else None
     if pinned is None:
-        return 0
+        return None
     signed = coverage(store, pinned).signed
     if not signed:
-        return 0
+        return None
     row = store.db.execute("select seq from audit order by seq limit 1 offset ?", [signed - 1]).fetchone()
-    return int(row[0]) if row is not None else 0
+    return int(row[0]) if row is not None else None
 
 
-def signed_revocation(entry: dict | None, through: int) -> bool:
+def signed_revocation(entry: dict | None, through: int | None) -> bool:
     """Whether ``entry`` (a value of :func:`logged_source_revocations` or :func:`logged_maintainer_revocations`, or
     None) is under a signed head by a pinned key, ``through`` being :func:`signed_through`: the one kind of entry
     that makes a key "already revoked"."""
-    return entry is not None and isinstance(entry.get("seq"), int) and entry["seq"] <= through
+    return through is not None and entry is not None and isinstance(entry.get("seq"), int) and entry["seq"] <= through

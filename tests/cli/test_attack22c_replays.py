@@ -14,7 +14,7 @@ PINNED = ("--signer", "maintainer.pub")
 
 
 def test_an_honest_json_lines_store_with_thirteen_timestamps_in_one_struct_verifies(prov, workdir):
-    """content_types.names_read_back enumerates every seconds/milliseconds combination of the millisecond time types
+    """content_types.names_read_back (before the fix) enumerated every seconds/milliseconds combination of the millisecond time types
     of one content column and refuses more than 12 of them. A JSON Lines source whose records hold one struct with 13
     timestamps (JSON reads them as timestamp[s]) commits, then verify, fsck and diff --detect call its delta object
     bad (exit 1, "holds 13 millisecond time types, more than the 12 prov matches against a signed type"), while the
