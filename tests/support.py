@@ -1043,3 +1043,9 @@ def spam7_table(rows: slice) -> pa.Table:
     cols = {c: pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns if c != "yesno"}
     cols["label"] = pa.array(frame["yesno"].astype(str).tolist())
     return pa.table(cols)
+
+
+def release_of(path: str) -> int:
+    """The release counter the release attestation file ``path`` (a DSSE envelope) signs."""
+    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
+    return statement["predicate"]["https://prov.dev/release/v1"]["release"]

@@ -3,7 +3,6 @@ changes. Each test fails on the code it attacks and passes once the finding is f
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -11,16 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provenance import keys
-from support import new_records, one_line, succeeded
+from support import diff_both_ways, new_records, one_line, release_of, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
 STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
-
-
-def release_of(path: str) -> int:
-    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
-    return statement["predicate"]["https://prov.dev/release/v1"]["release"]
 
 
 def store_dump() -> list[str]:
@@ -124,11 +118,9 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
         assert r.exit_code == 0, r.output
     r = prov("verify", "v2", "--no-data", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
-    delta = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub")
-    merged = prov(
-        "diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub",
-        env={"PROV_DIFF_MERGE": "1"},
-    )  # fmt: skip
+    delta, merged = diff_both_ways(
+        prov, "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub"
+    )
     assert merged.exit_code == 0, merged.output
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
 

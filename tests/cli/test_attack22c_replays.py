@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from provenance import keys
-from support import new_records, succeeded
+from support import diff_both_ways, new_records, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -34,11 +34,9 @@ def test_an_honest_json_lines_store_with_thirteen_timestamps_in_one_struct_verif
     assert r.exit_code == 0, r.output
     r = prov("fsck", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
-    delta = prov("diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub")
-    merged = prov(
-        "diff", "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub",
-        env={"PROV_DIFF_MERGE": "1"},
-    )  # fmt: skip
+    delta, merged = diff_both_ways(
+        prov, "v1", "v2", "--detect", "--no-save", "--format", "json", "--signer", "alice.pub"
+    )
     assert merged.exit_code == 0, merged.output
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
 

@@ -24,7 +24,7 @@ from provenance.delta.compare import signed_delta_of
 from provenance.delta.sides import version_side
 from provenance.store import Store
 from provenance.version_facts import verified_statement
-from support import DIFF_MERGE, commit_v4, delta_object_path, diff_both_ways, drop_relabels
+from support import DIFF_MERGE, commit_v3_as_v4, commit_v4, delta_object_path, diff_both_ways, drop_relabels
 
 
 def _same_both_ways(prov, *args: str):
@@ -230,23 +230,7 @@ def test_a_wrong_signed_delta_is_caught_by_verify_and_fsck(prov, three_versions,
             monkeypatch.setattr(signed_delta, "merge_parent", changes)
 
     monkeypatch.setattr(signed_delta, "for_commit", hiding_a_relabel)
-    t = pq.read_table("v3.parquet")
-    labels = t.column("label").to_pylist()
-    labels[5] = "9" if labels[5] != "9" else "8"
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
-    r = prov(
-        "commit",
-        "v4.parquet",
-        "--tag",
-        "v4",
-        "--key",
-        "alice.key",
-        "--signer",
-        "alice.pub",
-        "--source-column",
-        "source",
-    )
-    assert r.exit_code == 0, r.output
+    commit_v3_as_v4(prov)
     monkeypatch.setattr(signed_delta, "for_commit", honest)
     hidden = json.loads(prov("diff", "v3", "v4", "--format", "json").stdout)["summary"]["relabeled"]
     assert hidden == 0  # what the signed delta says: the key's signature is what the diff relies on

@@ -8,23 +8,13 @@ accepted because the older version had not been attested before.
 
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
-
 import pyarrow.parquet as pq
 
-from support import one_line
+from support import one_line, release_of
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
 STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
-
-
-def release_of(path: str) -> int:
-    """The release counter an attestation file signs."""
-    statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
-    return statement["predicate"]["https://prov.dev/release/v1"]["release"]
 
 
 def attest(prov, tag: str) -> int:
