@@ -1049,3 +1049,29 @@ def release_of(path: str) -> int:
     """The release counter the release attestation file ``path`` (a DSSE envelope) signs."""
     statement = json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))
     return statement["predicate"]["https://prov.dev/release/v1"]["release"]
+
+
+def jsonl_versions(prov, rows: list[dict]) -> None:
+    """A store in the current folder, key pair ``alice``, and v1 (``rows[:300]`` as ``v1.jsonl``) and v2 (every row,
+    ``v2.jsonl``) committed by alice, asserting both succeed (replays of honest JSON Lines stores)."""
+    Store.init(Path(".")).close()
+    keys.generate(Path("alice"))
+    Path("v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:300]))
+    Path("v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for tag in ("v1", "v2"):
+        r = prov("commit", f"{tag}.jsonl", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
+        assert r.exit_code == 0, r.output
+
+
+def commit_older_and_newer(prov) -> None:
+    """In the trust world (``template_trust``): commit ``older`` (v2's data less its last 10 rows, parent v2) and then
+    ``newer`` (less 20 rows, parent older) with the maintainer's key, pinned, asserting both succeed."""
+    t = pq.read_table("v2.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 10), "older.parquet")
+    pq.write_table(t.slice(0, t.num_rows - 20), "newer.parquet")
+    for tag, parent in (("older", "v2"), ("newer", "older")):
+        r = prov(
+            "commit", f"{tag}.parquet", "--tag", tag, "--parent", parent,
+            "--key", "maintainer.key", "--signer", "maintainer.pub",
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provenance import keys
-from support import diff_both_ways, new_records, one_line, release_of, succeeded
+from support import commit_older_and_newer, diff_both_ways, jsonl_versions, new_records, one_line, release_of, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -31,12 +31,7 @@ def test_an_unreadable_ordinal_lifts_an_older_release_above_a_newer_one(prov, te
     """Finding 1: a ``.prov/`` writer breaks the newer version's row (its recorded key id) so its commit ordinal
     cannot be read; next_release then counts its release, and the older version released after it gets 7 over
     the newer one's 6: a training job that accepted the newer release accepts the rollback."""
-    t = pq.read_table("v2.parquet")
-    pq.write_table(t.slice(0, t.num_rows - 10), "older.parquet")
-    pq.write_table(t.slice(0, t.num_rows - 20), "newer.parquet")
-    for tag, parent in (("older", "v2"), ("newer", "older")):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
-        assert r.exit_code == 0, r.output
+    commit_older_and_newer(prov)
     r = attest(prov, "newer")
     assert r.exit_code == 0, r.output
     assert release_of("newer.attestation.json") == 6
@@ -106,16 +101,8 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
     a struct's field names too. An honest JSON Lines store whose records hold ``{"meta": {"timestamp[s]": 1}}``
     commits, then verify, fsck and diff --detect call its delta object altered (exit 1, "its content column 'meta'
     is struct<timestamp[s]: int64>, the version signs struct<timestamp[s]: int64>") where the merge path scores."""
-    from provenance.store import Store
-
-    Store.init(Path(".")).close()
-    keys.generate(Path("alice"))
     rows = [{"x": i * 0.37 % 5, "meta": {"timestamp[s]": i}, "label": "ab"[i % 2]} for i in range(330)]
-    Path("v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:300]))
-    Path("v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    for tag in ("v1", "v2"):
-        r = prov("commit", f"{tag}.jsonl", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
-        assert r.exit_code == 0, r.output
+    jsonl_versions(prov, rows)
     r = prov("verify", "v2", "--no-data", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     delta, merged = diff_both_ways(

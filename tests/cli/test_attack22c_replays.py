@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 from provenance import keys
-from support import diff_both_ways, new_records, succeeded
+from support import diff_both_ways, jsonl_versions, new_records, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -19,17 +18,9 @@ def test_an_honest_json_lines_store_with_thirteen_timestamps_in_one_struct_verif
     timestamps (JSON reads them as timestamp[s]) commits, then verify, fsck and diff --detect call its delta object
     bad (exit 1, "holds 13 millisecond time types, more than the 12 prov matches against a signed type"), while the
     merge path scores it. The signed type name is known, so no enumeration (and no limit) is needed."""
-    from provenance.store import Store
-
-    Store.init(Path(".")).close()
-    keys.generate(Path("alice"))
     meta = [{f"t{j}": f"2020-01-{1 + j:02d} 00:00:{i % 60:02d}" for j in range(13)} for i in range(330)]
     rows = [{"x": i * 0.37 % 5, "meta": meta[i], "label": "ab"[i % 2]} for i in range(330)]
-    Path("v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:300]))
-    Path("v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    for tag in ("v1", "v2"):
-        r = prov("commit", f"{tag}.jsonl", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
-        assert r.exit_code == 0, r.output
+    jsonl_versions(prov, rows)
     r = prov("verify", "v2", "--no-data", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     r = prov("fsck", "--signer", "alice.pub")

@@ -259,18 +259,7 @@ def test_a_change_of_most_records_signs_no_delta_and_merges(prov, three_versions
     t = pq.read_table("v3.parquet")
     labels = [str((int(v) + 1) % 10) if v.isdigit() else v for v in t.column("label").to_pylist()]
     pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels)), "v4.parquet")
-    r = prov(
-        "commit",
-        "v4.parquet",
-        "--tag",
-        "v4",
-        "--key",
-        "alice.key",
-        "--signer",
-        "alice.pub",
-        "--source-column",
-        "source",
-    )
+    r = commit_v4(prov)
     assert r.exit_code == 0, r.output
     store = Store(".prov")
     assert "delta" not in verified_statement(store, store.version("v4"))["predicate"]

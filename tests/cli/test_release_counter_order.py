@@ -8,9 +8,7 @@ accepted because the older version had not been attested before.
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
-
-from support import one_line, release_of
+from support import commit_older_and_newer, one_line, release_of
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -24,12 +22,7 @@ def attest(prov, tag: str) -> int:
 
 
 def test_an_older_version_released_after_a_newer_one_stays_below_it(prov, template_trust, workdir):
-    t = pq.read_table("v2.parquet")
-    pq.write_table(t.slice(0, t.num_rows - 10), "older.parquet")
-    pq.write_table(t.slice(0, t.num_rows - 20), "newer.parquet")
-    for tag, parent in (("older", "v2"), ("newer", "older")):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
-        assert r.exit_code == 0, r.output
+    commit_older_and_newer(prov)
     newer = attest(prov, "newer")
     assert newer == 6  # the store's 6th version (after v1, v2, v3, v3q, older): commit_ordinal
     r = prov("verify", "newer", "--attestation", "newer.attestation.json", *STATE)
