@@ -342,17 +342,39 @@ def quarantine(
         f"  wrote {visible(as_typed(result.output))}{written}; committed {tag} (parent {from_tag}), "
         f"root {result.commit['merkle_root'][:16]}…"
     )
-    from provenance.sources.dvc_cache import cache_folders
-
-    if cache_folders(os.path.realpath(os.path.dirname(os.path.abspath(result.output)))):
-        # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
-        track = _track_with_dvc(store, result.output, tag)
-        echo(f"  {visible(as_typed(result.output))} is new in this DVC project: {visible(track)}")
+    dvc_line = _dvc_line(store, result.output, tag)
+    if dvc_line:
+        echo(dvc_line)
     same = _same_records(store, tag, result.commit["merkle_root"])
     if same:  # as prov commit says "identical to V" (newcomer review 8, finding 21)
         echo(f"  identical to {', '.join(same)} (same records and labels): the quarantine lands back on it")
     for line in kept_log_lines(result.commit):
         echo(line)
+
+
+def _dvc_line(store: Store, output: str, tag: str) -> str | None:
+    """What to do in DVC with a quarantine's new data file ``output``, or ``None`` outside any DVC repository.
+
+    The hint to track it is for a store that DVC shares: ``.prov/`` in the repository's root folder or tracked there
+    (``.prov.dvc`` beside it). A store in a folder that merely sits inside another DVC repository (the demo's
+    ``prov-demo/`` inside prov's own clone) is not shared by it, and the hint would commit the copy into that
+    repository (newcomer review 22, item 10): the line names that repository and says so instead."""
+    from provenance.sources.dvc_cache import project_root
+
+    root = project_root(os.path.realpath(os.path.dirname(os.path.abspath(output))))
+    if root is None:
+        return None
+    shown = visible(as_typed(output))
+    store_folder = store.root.parent
+    if os.path.realpath(store_folder) == root or (store_folder / ".prov.dvc").is_file():
+        # a checkout gets the store with `dvc pull`, and this file only if it is tracked (newcomer review 13, finding 6)
+        return f"  {shown} is new in this DVC project: {visible(_track_with_dvc(store, output, tag))}"
+    folder = as_typed(os.path.abspath(store_folder))
+    folder = "this folder" if folder == "." else f"the store's folder {folder}"
+    return (
+        f"  {shown} is not shared through DVC: {visible(folder)} is not a DVC repository, and the one above it "
+        f"({visible(as_typed(root))}) does not track this store (no .prov.dvc)"
+    )
 
 
 def _track_with_dvc(store: Store, output: str, tag: str) -> str:

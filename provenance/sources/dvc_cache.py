@@ -37,22 +37,29 @@ def _cache_dir_setting(config: str) -> str | None:
     return found
 
 
+def project_root(start: str) -> str | None:
+    """The folder holding the ``.dvc/`` of the DVC repository that holds ``start`` (a real path), or ``None``:
+    the nearest folder, ``start`` or above it, with a ``.dvc`` folder, as DVC finds its root."""
+    folder = start
+    while True:
+        if os.path.isdir(os.path.join(folder, ".dvc")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
 @functools.lru_cache(maxsize=64)
 def cache_folders(start: str) -> tuple[str, ...]:
     """The real paths of the DVC cache folder of the repository holding ``start`` (a real path), or ``()``."""
-    folder = start
-    while True:
-        dvc = os.path.join(folder, ".dvc")
-        if os.path.isdir(dvc):
-            setting = _cache_dir_setting(os.path.join(dvc, "config.local")) or _cache_dir_setting(
-                os.path.join(dvc, "config")
-            )
-            cache = os.path.join(dvc, setting) if setting else os.path.join(dvc, "cache")
-            return (os.path.realpath(cache),)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return ()
-        folder = parent
+    root = project_root(start)
+    if root is None:
+        return ()
+    dvc = os.path.join(root, ".dvc")
+    setting = _cache_dir_setting(os.path.join(dvc, "config.local")) or _cache_dir_setting(os.path.join(dvc, "config"))
+    cache = os.path.join(dvc, setting) if setting else os.path.join(dvc, "cache")
+    return (os.path.realpath(cache),)
 
 
 def is_cache_object(root_real: str, target_real: str) -> bool:
