@@ -35,10 +35,16 @@ def findings(
         "--wide",
         help="Also print each record whole under the table: every detector that flags it, its whole evidence.",
     ),
+    detector: str | None = typer.Option(
+        None,
+        "--detector",
+        metavar="NAME",
+        help="Only the records this detector flags on its own (--all: every one it scored), by its score, with its evidence.",
+    ),
     json_out: bool = JsonFlag,
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
-    """List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first)."""
+    """List the stored detection of a version: which detectors ran, and the records the combined verdict (or one detector) flagged (worst first)."""
     from provenance.detectors.findings_trust import recompute as recompute_run
     from provenance.detectors.findings_trust import with_signature
 
@@ -52,7 +58,7 @@ def findings(
             recomputed = recompute_run(store, version, base)
         rerun = recomputed.pop("findings")  # listed below: the re-run's records, not the stored run's
     result = with_signature(
-        store, findings_report(store, version, flagged_only=not all_records, rerun=rerun, base=base)
+        store, findings_report(store, version, flagged_only=not all_records, rerun=rerun, base=base, detector=detector)
     )
     if recomputed is not None:
         result["recomputed"] = recomputed

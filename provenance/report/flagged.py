@@ -9,7 +9,7 @@ content: a record is named by its digest, label, source, lineage and locator.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from provenance.report.wording import lineage_text, location_text, plural, source_name
 
@@ -159,6 +159,23 @@ def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
         extreme=extreme,
         flagged=bool(finding.get("flagged", True)),
         waived=finding.get("waived"),
+    )
+
+
+def one_detector(finding: dict, detector: str) -> FlaggedRecord:
+    """A finding as ``prov findings --detector NAME`` lists it: ``detector``'s own score, its evidence alone (or,
+    where the stored explanation, which keeps the strongest evidence only, carries none of it, that it is not
+    stored), and ``flagged`` by ``detector``'s own threshold, not the combined verdict."""
+    record = flagged_record(finding)
+    own: dict = next((d for d in finding.get("detectors") or [] if d["detector"] == detector), {})
+    evidence = tuple(e for e in record.evidence if e.detector == detector)
+    missing = f"{detector}'s evidence not stored (the run keeps the strongest only)"
+    return replace(
+        record,
+        score=float(own.get("score", 0.0)),
+        evidence=evidence,
+        explanation=record.explanation if evidence else missing,
+        flagged=bool(own.get("flagged")),
     )
 
 

@@ -19,29 +19,42 @@ from provenance.delta.attribution import SIGNED_STATUSES, SOURCE_COLUMN
 from provenance.delta.records import location
 from provenance.delta.sides import LineageObject, ManifestObject
 from provenance.detectors.findings import stored_findings
+from provenance.errors import InputError
 from provenance.store import Store
 from provenance.version_facts import verified_statement
 
 
 def findings_report(
-    store: Store, version: str, flagged_only: bool = True, rerun: list[dict] | None = None, base: str | None = None
+    store: Store,
+    version: str,
+    flagged_only: bool = True,
+    rerun: list[dict] | None = None,
+    base: str | None = None,
+    detector: str | None = None,
 ) -> dict:
     """``detectors.findings.stored_findings`` with each finding's ``source``, ``source_named_by``,
     ``lineage``, ``locator`` and ``location`` filled from ``version``'s signed manifest and lineage,
     and ``waived`` from its honoured waivers (``report.findings_waivers``). ``rerun``: the findings of
     ``prov findings --recompute``'s re-run (every scored record), listed instead of the stored run's. ``base``
-    (``--base B``): the newest run against B, not the newest run.
+    (``--base B``): the newest run against B, not the newest run. ``detector`` (``--detector NAME``): only the records
+    that detector flags on its own (with ``flagged_only`` false, every record it scored), whatever the combined
+    verdict, ordered by its score, highest first; ``detector`` is set in the result.
 
     Shape: ``schemas/findings.schema.json``. A finding whose digest the version does not hold
     (it cannot, unless the store was edited) keeps those keys unset.
 
     Raises:
-        InputError: no version ``version``, or no run against ``base`` (exit 2).
+        InputError: no version ``version``, no run against ``base``, or ``detector`` is not one the run ran
+            (``no detector 'knn_lable' in run ... (did you mean 'knn_label'?)``; exit 2).
         VerificationError: the version's signature, manifest or lineage object does not verify (exit 1).
     """
-    result = stored_findings(store, version, flagged_only=flagged_only, base=base)
+    # one detector's flags are not the combined verdict's: every scored record is read, then filtered by its own
+    result = stored_findings(store, version, flagged_only=flagged_only and detector is None, base=base)
     if rerun is not None:  # prov findings --recompute lists what the detectors say now, not what .prov/ kept
-        result["findings"] = [f for f in rerun if f["flagged"] or not flagged_only]
+        result["findings"] = [f for f in rerun if f["flagged"] or not flagged_only or detector is not None]
+    if detector is not None:
+        result["findings"] = _by_detector(result, detector, flagged_only)
+        result["detector"] = detector
     if result["findings"]:
         # by row: one digest under two labels is two records, each at its own row (attack review 10b, S10b-1)
         facts = record_facts(store, version, [(f["digest"], f.get("label")) for f in result["findings"]])
@@ -51,6 +64,29 @@ def findings_report(
 
     mark_waived(store, version, result["findings"])
     return result
+
+
+def _by_detector(result: dict, detector: str, flagged_only: bool) -> list[dict]:
+    """``result``'s findings that ``detector`` flags (every one it scored unless ``flagged_only``), by its score.
+
+    Raises:
+        InputError: the run stored no detector of that name (exit 2), naming the close one and those it ran.
+    """
+    ran = [d["detector"] for d in result["detectors"] if d["detector"] != "combined"]
+    if result["run"] is not None and detector not in ran:
+        from provenance.names import did_you_mean
+
+        raise InputError(
+            f"--detector {detector!r}: run {result['run']} of {result['version']} ran no detector of that name"
+            f"{did_you_mean(detector, ran)}; it ran {', '.join(ran) or 'none'}"
+        )
+
+    def own(finding: dict) -> dict | None:
+        return next((d for d in finding.get("detectors") or [] if d["detector"] == detector), None)
+
+    kept = [(f, d) for f in result["findings"] if (d := own(f)) is not None and (d["flagged"] or not flagged_only)]
+    kept.sort(key=lambda fd: (not fd[1]["flagged"], -float(fd[1]["score"]), fd[0]["digest"]))
+    return [f for f, _ in kept]
 
 
 def record_facts(store: Store, version: str, records: list[tuple[str, str | None]]) -> dict[tuple, dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 
-from provenance.report.flagged import flagged_record
+from provenance.report.flagged import flagged_record, one_detector
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
@@ -82,8 +82,14 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))
     every = any(not r.flagged for r in records)  # --all: every scored record, not only the flagged
+    if result.get("detector"):  # --detector NAME: its flags, its score, its evidence (newcomer review 22, item 6)
+        records = [one_detector(f, result["detector"]) for f in result["findings"]]
+        every = any(result["detector"] not in r.detectors for r in records)
     listed = flagged_grid(records, "", limit=None, wide=medium.wide)  # the listing command: every record, for `| less`
-    if every:
+    if result.get("detector"):
+        listed.title = f"Records {result['detector']} {'scored' if every else 'flags'}"
+        listed.note = f"({len(records)}, by its score; score and evidence are {result['detector']}'s)"
+    elif every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)
     if medium.wide:  # each record whole: every detector that flags it, its whole evidence (newcomer review 16, #7)

@@ -4,6 +4,7 @@ files, keys, stores and DVC repositories.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys
-from support import Prov
+from support import Prov, validate_output
 
 PINNED = ("--signer", "k.pub")
 KEY = ("--key", "k.key")
@@ -56,3 +57,45 @@ def test_quarantine_in_a_folder_inside_another_dvc_repository_does_not_say_to_co
     assert "  d.v3.parquet is new in this DVC project: track it as you share the store: dvc add d.v3.parquet .prov" in (
         r.stdout
     ), r.stdout
+
+
+def test_findings_lists_one_detectors_flags_with_its_score(prov: Prov, demo: Path):
+    """Item 6: acting on the boundary-flip advice, a reviewer wants knn_label's evidence alone; `prov findings` listed
+    the combined verdict's records only. `--detector NAME` lists every record NAME flags on its own, whatever the
+    combined verdict, by NAME's score."""
+    report = json.loads(prov("findings", "rc1", "--detector", "knn_label", "--json").stdout)
+    validate_output("findings", report)
+    everything = json.loads(prov("findings", "rc1", "--all", "--json").stdout)["findings"]
+
+    def knn(finding: dict) -> dict:
+        return next(d for d in finding["detectors"] if d["detector"] == "knn_label")
+
+    flags = {f["digest"] for f in everything if knn(f)["flagged"]}
+    ran = next(d for d in report["detectors"] if d["detector"] == "knn_label")
+    assert report["detector"] == "knn_label" and {f["digest"] for f in report["findings"]} == flags
+    assert len(flags) == ran["flagged"] > 0
+    assert any(not f["flagged"] for f in report["findings"]), "knn_label flags records the combined verdict passes"
+    scores = [knn(f)["score"] for f in report["findings"]]
+    assert scores == sorted(scores, reverse=True)
+    text = prov("findings", "rc1", "--detector", "knn_label", env={"COLUMNS": "200"}).stdout
+    assert f"Records knn_label flags ({len(flags)}, by its score; score and evidence are knn_label's" in text, text
+    vote = next(line for line in text.splitlines() if "knn_label: 0 of 10 nearest base records" in line)
+    assert vote.split()[1] == f"{max(scores):.3f}"
+    # --all: every record knn_label scored, its flags first
+    every = json.loads(prov("findings", "rc1", "--detector", "knn_label", "--all", "--json").stdout)["findings"]
+    assert len(every) == ran["scored"] and {f["digest"] for f in every[: len(flags)]} == flags
+
+
+def test_findings_refuses_a_detector_the_run_did_not_run(prov: Prov, demo: Path):
+    r = prov("findings", "rc1", "--detector", "knn_lable")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert "--detector 'knn_lable': run " in r.stderr and "(did you mean 'knn_label'?); it ran collision, " in r.stderr
+
+
+def test_the_boundary_flip_gaps_command_runs_as_written(prov: Prov, demo: Path):
+    """The Known gaps advice for boundary label flips names `prov findings V --detector knn_label --all --wide`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    command = "prov findings V --detector knn_label --all --wide"
+    assert f"`{command}`" in " ".join(readme.split())
+    r = prov(*command.replace(" V ", " rc1 ").split()[1:])
+    assert r.exit_code == 0 and "Records knn_label scored (" in r.stdout, r.output
