@@ -124,3 +124,75 @@ def release_line(item: dict[str, Any], now: str | None = None) -> str:
         ended = now is not None and item["expires"] < now
         line += f", {'expired' if ended else 'valid until'} {item['expires'][:10]}"
     return line
+
+
+def mark_lost_attestation(
+    store: Store, kept: dict[str, list[dict[str, Any]]], not_trusted_of: dict[str, list[dict]] | None = None
+) -> None:
+    """Set ``warning`` on each item of ``kept`` (:func:`kept_attestations`): for a verified release of a version whose
+    records lost ``attested`` under the pins, :func:`lost_attestation_warning`'s line; else None.
+
+    The judgement is ``prov show``'s and ``prov sources``' (``lineage.judged.judge_lineage`` under ``store.pins``, from
+    the signed lineage and the batches that lost standing: a revoked source key, a key the pins never vouched for),
+    never a writable row's word. ``not_trusted_of`` maps a tag to its ``JudgedLineage.not_trusted`` when the caller
+    judged it already (``prov show``, which judges under the pins whatever the store holds). Otherwise (``prov log``)
+    it judges only when a version was released and the store holds a source-key revocation (``trust.revocations``:
+    its row or its audit entry, a few SQL rows), so a log's start-up re-verifies no batch envelope and reads no
+    lineage object without one; then only the lineage objects of released versions, and only when a registered
+    signed batch lost standing (``lineage.standing.untrusted_batches``). A released version whose lineage does not
+    verify is warned about too (fails closed).
+    """
+    released = [tag for tag, items in kept.items() if any(item["verified"] for item in items)]
+    for items in kept.values():
+        for item in items:
+            item["warning"] = None
+    if not released:
+        return
+    if not_trusted_of is None:
+        from provenance.lineage.standing import untrusted_batches
+        from provenance.trust.revocations import revoked_source_keys
+
+        if not revoked_source_keys(store):  # prov log's start-up: no batch envelope is re-verified without one
+            return
+        untrusted = untrusted_batches(store)
+        if not untrusted:
+            return
+        from provenance.lineage.judged import judge_lineage
+
+        not_trusted_of = {}
+        for tag in released:
+            try:
+                not_trusted_of[tag] = judge_lineage(store, tag, untrusted).not_trusted
+            except ProvError as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                not_trusted_of[tag] = [{"records": None, "reason": f"its lineage does not verify ({reason})"}]
+    for tag in released:
+        lost = not_trusted_of.get(tag) or []
+        for item in kept[tag]:
+            if item["verified"] and lost:
+                item["warning"] = lost_attestation_warning(tag, item["base"], lost)
+
+
+def lost_attestation_warning(version: str, base: str | None, not_trusted: list[dict]) -> str:
+    """One line under a release of ``version`` whose records lost ``attested`` under the pins (``not_trusted``:
+    ``JudgedLineage.not_trusted``), grouped by reason, e.g. ``warning: 1000 records of this release are no longer
+    attested under your pins (signed by key 59eb45b63804b1e5 of vendor, which was revoked at 2026-12-03T20:31:14+00:00);
+    re-check before training (prov check rc2 --base r1)`` (newcomer review 22, item 9: ``released ... (passed)``
+    read as unconditional after the source key was revoked)."""
+    import shlex
+
+    by_reason: dict[str, int] = {}
+    for item in not_trusted:
+        by_reason[str(item["reason"])] = by_reason.get(str(item["reason"]), 0) + int(item.get("records") or 0)
+    total = sum(by_reason.values())
+    if len(by_reason) == 1:
+        why = next(iter(by_reason))
+    else:
+        why = "; ".join(f"{n}: {reason}" for reason, n in by_reason.items())
+    what = (
+        ("1 record of this release is" if total == 1 else f"{total} records of this release are")
+        if total
+        else ("this release is")
+    )
+    check = f"prov check {shlex.quote(version)}" + (f" --base {shlex.quote(base)}" if base else "")
+    return f"warning: {what} no longer attested under your pins ({why}); re-check before training ({check})"

@@ -31,11 +31,12 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """
     from provenance import clock
     from provenance.version_facts import version_log
-    from provenance.version_releases import kept_attestations, release_line
+    from provenance.version_releases import kept_attestations, mark_lost_attestation, release_line
 
     store = Store.open(pins=pins)
     out = version_log(store)
     kept = kept_attestations(store)
+    mark_lost_attestation(store, kept)  # a release whose source key was revoked since (newcomer review 22, item 9)
     for r in out:
         r["attestations"] = kept.get(r["tag"], [])
     if json_out:
@@ -65,6 +66,8 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             )
         for item in r["attestations"]:
             echo(f"    {visible(release_line(item, now))}")
+            if item.get("warning"):
+                echo(f"      {visible(item['warning'])}")
         if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
             echo(f"    {visible(r['message'])}")
     if any(r["attestations"] for r in out) and not pins.pinned:
@@ -90,12 +93,15 @@ def show(
     names the batches that attest its records (after a revocation and a new signature: SOURCE@ROOT12.2).
     """
     from provenance import clock
-    from provenance.version_releases import kept_attestations, release_line
+    from provenance.version_releases import kept_attestations, mark_lost_attestation, release_line
     from provenance.version_show import describe_version
 
     store = Store.open(pins=pins)
     info = describe_version(store, tag, batches=batches)
-    info["attestations"] = kept_attestations(store).get(tag, [])
+    kept = {tag: kept_attestations(store).get(tag, [])}
+    # judged once: describe_version's lineage under the pins is the one the warning names (newcomer review 22, item 9)
+    mark_lost_attestation(store, kept, {tag: info.get("lineage_not_trusted") or []})
+    info["attestations"] = kept[tag]
     note_unpinned(pins)
     if json_out:
         emit_json(info)
@@ -118,6 +124,8 @@ def show(
     now = clock.now_iso()
     for item in info["attestations"]:
         echo(f"  {visible(release_line(item, now))}")
+        if item.get("warning"):
+            echo(f"    {visible(item['warning'])}")
     if not any(item["verified"] for item in info["attestations"]):
         echo(
             "  not released: no release attestation kept in this store names it under your pins "

@@ -99,3 +99,39 @@ def test_the_boundary_flip_gaps_command_runs_as_written(prov: Prov, demo: Path):
     assert f"`{command}`" in " ".join(readme.split())
     r = prov(*command.replace(" V ", " rc1 ").split()[1:])
     assert r.exit_code == 0 and "Records knn_label scored (" in r.stdout, r.output
+
+
+def test_show_and_log_warn_under_a_release_whose_source_key_was_revoked(prov: Prov, demo: Path):
+    """Item 9: after `prov trust revoke vendor`, `prov show rc2` and `prov log` still printed `released: release 8
+    against r1 (passed)` with no caveat on that line. The release line now carries a warning, judged under the pins
+    as `prov show --batches` and `prov sources` judge (the batches' signatures against the revocation), text and JSON."""
+
+    def release_warnings() -> tuple[list[str], list[str], dict, dict]:
+        show, log = prov("show", "rc2"), prov("log")
+        assert show.exit_code == 0 and log.exit_code == 0, show.output + log.output
+        shown, logged = json.loads(prov("show", "rc2", "--json").stdout), json.loads(prov("log", "--json").stdout)
+        validate_output("show", shown)
+        validate_output("log", logged)
+        lines = [
+            [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("warning: ")] for r in (show, log)
+        ]
+        return lines[0], lines[1], shown, next(v for v in logged["versions"] if v["tag"] == "rc2")
+
+    show_lines, log_lines, shown, logged = release_warnings()
+    assert show_lines == log_lines == [] and shown["attestations"][0]["warning"] is None
+    assert logged["attestations"][0]["warning"] is None and shown["attestations"][0]["verified"]
+    r = prov("trust", "revoke", "vendor", "--yes", "--reason", "leaked")
+    assert r.exit_code == 0, r.output
+    show_lines, log_lines, shown, logged = release_warnings()
+    lost = sum(item["records"] for item in shown["lineage_not_trusted"])
+    assert lost == shown["records"] == 1000
+    expected = (
+        f"warning: 1000 records of this release are no longer attested under your pins "
+        f"({shown['lineage_not_trusted'][0]['reason']}); re-check before training (prov check rc2 --base r1)"
+    )
+    assert show_lines == log_lines == [expected]
+    assert "signed by key " in expected and " of vendor, which was revoked at " in expected
+    assert shown["attestations"][0]["warning"] == logged["attestations"][0]["warning"] == expected
+    show_text = prov("show", "rc2").stdout.splitlines()
+    at = next(i for i, ln in enumerate(show_text) if ln.startswith("  released: release "))
+    assert show_text[at + 1] == f"    {expected}"  # on the release line's heels, not among the lineage lines
