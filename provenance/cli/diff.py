@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from contextlib import nullcontext
@@ -24,6 +25,7 @@ from provenance.report import (
     verdict_for_log,
     write_output,
 )
+from provenance.report.added_sample import DEFAULT_SAMPLE
 from provenance.store import Store
 from provenance.trust.pins import Pins
 
@@ -53,6 +55,18 @@ def diff(
         help="With --detect: list only the flagged records, not every scored one (counts are always exact).",
     ),
     every_finding: bool = typer.Option(False, "--all", hidden=True, help="Every scored record (the default)."),
+    sample_class: str | None = typer.Option(
+        None,
+        "--class",
+        metavar="C",
+        help="List only a sample of the records added with label C (with --source S: those S added), not the report.",
+    ),
+    sample_source: str | None = typer.Option(
+        None, "--source", metavar="S", help="List only a sample of the records source S added (with --class C: of C)."
+    ),
+    sample_size: int = typer.Option(
+        DEFAULT_SAMPLE, "--sample", metavar="N", help="With --class or --source: how many records the sample lists."
+    ),
     no_save: bool = typer.Option(
         False,
         "--no-save",
@@ -73,6 +87,12 @@ def diff(
         raise InputError(f"{option} chooses which scored records the findings list: give --detect with it")
     if flagged_only and every_finding:
         raise InputError("--flagged-only and --all contradict each other: give one")
+    sampling = sample_class is not None or sample_source is not None
+    if sample_size < 1:
+        raise InputError(f"--sample {sample_size}: must be 1 or more")
+    if sampling and (detect or chosen.value not in ("text", "json")):
+        given = "--detect" if detect else f"--format {chosen.value}"
+        raise InputError(f"--class and --source list a sample of added records, as text or JSON: drop {given}")
     if detect and path is not None:
         rev = next((side for side in (new, base) if side != "workspace"), "HEAD")
         raise InputError(
@@ -112,7 +132,18 @@ def diff(
 
     with progress_shown():
         with progress.stage("diff", unit="steps"), reading.errors_explained() if reading else nullcontext():
-            report = diff_versions(store, base, new, path=path, spec=spec, limit=limit, detect=detect)
+            report = diff_versions(
+                store, base, new, path=path, spec=spec, limit=0 if sampling else limit, detect=detect
+            )
+        if sampling:  # the records one source added to one class (newcomer review 22, item 7), not the report
+            from provenance.report.added_sample import added_sample, render_added_sample
+
+            sample = added_sample(report.to_dict(), sample_class, sample_source, sample_size)
+            text = json.dumps(sample, indent=2, sort_keys=True) + "\n" if chosen.value == "json" else None
+            write_output(text or render_added_sample(sample), out)
+            if store is not None:
+                note_unpinned(pins)
+            return
         if detect:
             from provenance.detectors.pipeline import detect_diff
 

@@ -44,7 +44,7 @@ def findings(
     json_out: bool = JsonFlag,
     pins: Pins = Pins(),  # filled by @trust_flags
 ) -> None:
-    """List the stored detection of a version: which detectors ran, and the records the combined verdict (or one detector) flagged (worst first)."""
+    """List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first)."""
     from provenance.detectors.findings_trust import recompute as recompute_run
     from provenance.detectors.findings_trust import with_signature
 

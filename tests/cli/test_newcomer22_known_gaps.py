@@ -55,15 +55,18 @@ def test_the_trigger_patch_gaps_advice_names_where_a_source_grew_a_class(prov: P
     text = " ".join(prov("diff", "r1", "rc1").stdout.split())
     assert "additions from 'scraper': class mix differs from the base" in text
     assert quoted[1] in text.split("additions from 'scraper'", 1)[1].split(" medium ", 1)[0]
-    assert "--limit 0" in advice and "`changes.added`" in advice and "0-based row in B's data file" in advice
     report = json.loads(prov("diff", "r1", "rc1", "--format", "json", "--limit", "0").stdout)
     per_source = {s["subject"]["source"] for s in report["signals"] if s["name"] == "class_mix_shift" and s["subject"]}
     assert per_source == {"scraper", "vendor"}  # the JSON holds each source's, flagged or not
     grown = quoted[1].split("'")[1]
-    sample = [a for a in report["changes"]["added"] if a["source"] == "scraper" and a["label"] == grown]
-    assert len(sample) == 22
-    table = pq.read_table(report["new"]["path"])
-    for a in sample:
+    # newcomer review 22 leftovers, item 7: the sample is one command, not the JSON and a filter over changes.added
+    command = re.search(r"`(prov diff A B --class C --source S --sample 20)`", advice)
+    assert command and "0-based row in B's data file" in advice, advice
+    words = [{"A": "r1", "B": "rc1", "C": grown, "S": "scraper"}.get(w, w) for w in command[1].split()[1:]]
+    sample = json.loads(prov(*words, "--json").stdout)
+    assert sample["added"] == 22 and len(sample["sample"]) == 20
+    table = pq.read_table(sample["path"])
+    for a in sample["sample"]:
         row = table.slice(int(a["locator"]), 1).to_pylist()[0]
         assert (str(row["label"]), row["source"]) == (grown, "scraper")
 

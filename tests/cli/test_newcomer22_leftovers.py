@@ -135,3 +135,35 @@ def test_show_and_log_warn_under_a_release_whose_source_key_was_revoked(prov: Pr
     show_text = prov("show", "rc2").stdout.splitlines()
     at = next(i for i, ln in enumerate(show_text) if ln.startswith("  released: release "))
     assert show_text[at + 1] == f"    {expected}"  # on the release line's heels, not among the lineage lines
+
+
+def test_diff_lists_a_sample_of_what_one_source_added_to_one_class(prov: Prov, demo: Path):
+    """Item 7: sampling one source's added records of one class took the whole diff as JSON and a filter. `prov diff
+    A B --class C --source S --sample N` lists them: how many, then the first N by digest, each with its row."""
+    full = json.loads(prov("diff", "r1", "rc1", "--format", "json", "--limit", "0").stdout)["changes"]["added"]
+    wanted = sorted(a["digest"] for a in full if a["label"] == "2" and a["source"] == "scraper")
+    r = prov("diff", "r1", "rc1", "--class", "2", "--source", "scraper", "--sample", "5", "--json")
+    assert r.exit_code == 0, r.output
+    sample = json.loads(r.stdout)
+    validate_output("diff-sample", sample)
+    assert sample["added"] == len(wanted) == 22 and [a["digest"] for a in sample["sample"]] == wanted[:5]
+    text = prov("diff", "r1", "rc1", "--class", "2", "--source", "scraper", "--sample", "5").stdout.splitlines()
+    assert text[0].startswith("Added to rc1 since r1 of class '2' from source scraper: 22 records; a sample of 5,")
+    assert text[1].split() == ["digest", "label", "source", "copies", "locator"]
+    assert [line.split()[0] for line in text[2:7]] == [d[:12] for d in wanted[:5]]
+    assert text[7] == f"A locator that is a number is the record's row (0-based) in {sample['path']}."
+    every_source = json.loads(prov("diff", "r1", "rc1", "--class", "2", "--sample", "1000", "--json").stdout)
+    assert every_source["added"] == sum(1 for a in full if a["label"] == "2") > 22  # vendor added some too
+
+
+def test_diff_sample_refuses_a_class_or_source_neither_side_has(prov: Prov, demo: Path):
+    for args, message in (
+        (("--class", "22"), "--class '22': neither r1 nor rc1 has that class (did you mean '2'?); classes: 0, 1, "),
+        (("--class", "2", "--source", "scrapr"), "--source 'scrapr': no record of r1 or rc1 comes from that source "
+         "(did you mean 'scraper'?); sources: scraper, vendor"),
+        (("--class", "2", "--detect"), "--class and --source list a sample of added records, as text or JSON: drop "
+         "--detect"),
+        (("--class", "2", "--sample", "0"), "--sample 0: must be 1 or more"),
+    ):  # fmt: skip
+        r = prov("diff", "r1", "rc1", *args)
+        assert r.exit_code == 2 and message in r.stderr and r.stderr.count("\n") == 1, (args, r.output)
