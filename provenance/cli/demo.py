@@ -45,6 +45,23 @@ def _folder(workdir: Path) -> str:
     return shlex.quote(os.path.relpath(target, here) if target.is_relative_to(here) else str(target))
 
 
+def activation_hint(prov: str) -> str | None:
+    """When the ``prov`` that ran is not the one on ``PATH`` (``prov``, :func:`prov_command`'s answer, is a path) and
+    it is a venv's console script: how to put it there from the current folder, as every README command types plain
+    ``prov`` (newcomer review 22, item 8: after the quickstart the demo's last line said ``../.venv/bin/prov``, and
+    the README's next commands were "command not found"); else None."""
+    if prov == "prov" or prov.endswith(" -m provenance"):
+        return None
+    started = Path(sys.argv[0]) if Path(sys.argv[0]).name == "prov" else Path(sys.executable).parent / "prov"
+    activate = Path(os.path.abspath(started)).parent / "activate"
+    if not activate.is_file():
+        return None
+    return (
+        f"prov is not on your PATH: `. {_folder(activate)}` (bash, zsh) puts this one there, "
+        "as the README's commands type plain prov"
+    )
+
+
 @command("demo")
 def demo(
     directory: Path = typer.Option(
@@ -60,8 +77,11 @@ def demo(
     workdir = Path(os.path.abspath(directory))
     # worked out before the demo changes folder: argv[0] may be relative to where the user is
     prov, folder = prov_command(workdir), _folder(workdir)
+    hint = activation_hint(prov)
     facts = run_demo(directory, echo=(lambda s: None) if json_out else echo)
     if not json_out:
+        if hint:
+            echo(hint)
         echo(f"Explore it: cd {folder} && export PROV_SIGNERS=$PWD/maintainer.pub && {prov} log")
     else:
         emit_json(facts)

@@ -170,6 +170,15 @@ def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
     )
     assert pasted.returncode == 0, pasted.stderr
     assert "rc2" in pasted.stdout and "r1" in pasted.stdout
+    # newcomer review 22, item 8: every README command types plain `prov`; the line before says how to make it this one
+    hint = r.stdout.rstrip("\n").split("\n")[-2]
+    assert hint == (
+        "prov is not on your PATH: `. .venv/bin/activate` (bash, zsh) puts this one there, "
+        "as the README's commands type plain prov"
+    )
+    activated = f"{hint.split('`')[1]} && cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && prov log"
+    as_readme = subprocess.run(["bash", "-c", activated], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert as_readme.returncode == 0 and as_readme.stdout == pasted.stdout, as_readme.stderr
     # with the venv activated (its bin on PATH), plain `prov` is what to type
     code = "from pathlib import Path; from provenance.cli.demo import prov_command; print(prov_command(Path('d')))"
     on_path = {**env, "PATH": f"{venv_bin}:{env['PATH']}"}
