@@ -88,7 +88,11 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     listed = flagged_grid(records, "", limit=None, wide=medium.wide)  # the listing command: every record, for `| less`
     if result.get("detector"):
         listed.title = f"Records {result['detector']} {'scored' if every else 'flags'}"
-        listed.note = f"({len(records)}, by its score; score and evidence are {result['detector']}'s)"
+        combined_too = sum(1 for f in result["findings"] if f.get("flagged"))
+        listed.note = (
+            f"({len(records)}, by its score; score and evidence are {result['detector']}'s; "
+            f"the combined verdict flags {combined_too} of them)"
+        )
     elif every:
         listed.title = "Scored records (flagged first)"
     out.grid(listed)

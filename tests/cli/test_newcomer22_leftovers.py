@@ -78,7 +78,12 @@ def test_findings_lists_one_detectors_flags_with_its_score(prov: Prov, demo: Pat
     scores = [knn(f)["score"] for f in report["findings"]]
     assert scores == sorted(scores, reverse=True)
     text = prov("findings", "rc1", "--detector", "knn_label", env={"COLUMNS": "200"}).stdout
-    assert f"Records knn_label flags ({len(flags)}, by its score; score and evidence are knn_label's" in text, text
+    combined = sum(1 for f in report["findings"] if f["flagged"])
+    assert (
+        f"Records knn_label flags ({len(flags)}, by its score; score and evidence are knn_label's; the combined "
+        in (" ".join(text.split()))
+    ), text
+    assert f"the combined verdict flags {combined} of them" in " ".join(text.split())
     vote = next(line for line in text.splitlines() if "knn_label: 0 of 10 nearest base records" in line)
     assert vote.split()[1] == f"{max(scores):.3f}"
     # --all: every record knn_label scored, its flags first
