@@ -8,7 +8,13 @@ accepted because the older version had not been attested before.
 
 from __future__ import annotations
 
-from support import commit_older_and_newer, one_line, release_of
+import hashlib
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from support import attest_against_v2, commit_older_and_newer, one_line, release_of, releases_out_of_commit_order
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -34,3 +40,63 @@ def test_an_older_version_released_after_a_newer_one_stays_below_it(prov, templa
     assert r.exit_code == 1 and "release 5 (older) is older than release 6 (newer)" in one_line(r), r.output
     # as attesting it again does, and the newer release's own number stays
     assert (attest(prov, "older"), attest(prov, "newer")) == (5, 6)
+
+
+def release_first(monkeypatch, tag: str) -> list[subprocess.CompletedProcess]:
+    """Another CI job's ``prov check TAG --base v2 --attest`` (a real ``prov`` process), run once when this
+    process's next attestation write is about to take the store's lock (as its key is made); its result."""
+    from provenance.gate import attestation
+
+    checkpoint_key, other_job = attestation.CheckpointKey, []
+
+    def other_job_first(*args, **kwargs):
+        if not other_job:
+            run = [sys.executable, "-m", "provenance", "check", tag, "--base", "v2", "--policy", "policy.toml"]
+            run += ["--attest", "--key", "maintainer.key", "--signer", "maintainer.pub"]
+            other_job.append(subprocess.run(run, capture_output=True, text=True))
+        return checkpoint_key(*args, **kwargs)
+
+    monkeypatch.setattr(attestation, "CheckpointKey", other_job_first)
+    return other_job
+
+
+def test_a_release_recorded_while_the_check_ran_is_counted_under_the_lock(prov, template_trust, workdir, monkeypatch):
+    """Review 23: ``prov check y --attest`` placed y's release, then took the store's lock to record it. A
+    ``prov check c8 --attest`` that recorded c8 in between (another CI job) was not counted: y was signed and
+    recorded as 10, c8 as 10 too, and a training job that had accepted y accepted c8 (committed before y) as no
+    older. The number y signs is now taken under the lock: 11, above c8's 10, so c8 after y is refused.
+
+    The store is one where releases older prov made out of commit order leave c8 room only as 10
+    (``releases_out_of_commit_order``); the other job is a real ``prov`` process, run just before y's write
+    takes the lock."""
+    releases_out_of_commit_order(prov, monkeypatch)
+    other_job = release_first(monkeypatch, "c8")
+    r = attest_against_v2(prov, "y")
+    assert other_job[0].returncode == 0, other_job[0].stderr
+    assert r.exit_code == 0, r.output
+    assert (release_of("c8.attestation.json"), release_of("y.attestation.json")) == (10, 11)
+    with sqlite3.connect(".prov/prov.db") as db:  # the store keeps what y's attestation signs
+        kept = {v: o for v, o in db.execute("select version, object from attestations where version in ('c8', 'y')")}
+    assert kept["y"] == hashlib.sha256(Path("y.attestation.json").read_bytes()).hexdigest()
+    r = prov("verify", "y", "--attestation", "y.attestation.json", *STATE)
+    assert r.exit_code == 0, r.output
+    r = prov("verify", "c8", "--attestation", "c8.attestation.json", *STATE)
+    assert r.exit_code == 1 and "release 10 (c8) is older than release 11 (y)" in one_line(r), r.output
+
+
+def test_a_release_that_a_concurrent_one_leaves_no_room_for_is_refused_under_the_lock(
+    prov, template_trust, workdir, monkeypatch
+):
+    """The other order: ``prov check c8 --attest`` placed c8 as 10 before its check; y was released as 10 while
+    the check ran. Placed again under the lock, c8 has no room below y (as when y was released first): refused,
+    exit 1, nothing of c8's release written; y keeps 10."""
+    releases_out_of_commit_order(prov, monkeypatch)
+    other_job = release_first(monkeypatch, "y")
+    r = attest_against_v2(prov, "c8")
+    assert other_job[0].returncode == 0, other_job[0].stderr
+    assert r.exit_code == 1, r.output
+    assert "c8 would be release 10, not below release 10 of y, a version committed after it" in one_line(r)
+    assert not Path("c8.attestation.json").exists() and release_of("y.attestation.json") == 10
+    with sqlite3.connect(".prov/prov.db") as db:
+        assert db.execute("select count(*) from attestations where version = 'c8'").fetchone() == (0,)
+        assert db.execute("select count(*) from audit where action = 'attest' and subject = 'c8'").fetchone() == (0,)
