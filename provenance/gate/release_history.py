@@ -168,7 +168,10 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
     Raises VerificationError (exit 1) for one whose statement does not verify under the pins or whose signed head
     is no longer in the log: its attestation verifies (:func:`store_attestations`), so its release is kept, but
     where it stands in commit order cannot be told, and counting it (or leaving it out) would be a guess a
-    ``.prov/`` writer picks with one row edit (attack review 22a, finding 1)."""
+    ``.prov/`` writer picks with one row edit (attack review 22a, finding 1). That holds for a version signed by a
+    commit key a newer root dropped too (its attestation, by a key still pinned for ``attest``, verifies): the
+    refusal says how to pin the key again (:func:`_pin_again`), as what that key signed verifies nowhere else
+    either (README, Known gaps)."""
     from provenance.version_facts import verified_statement
 
     commits = _commits_up_to(store)
@@ -180,8 +183,8 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
             ordinal = _ordinal(verified_statement(store, store.version(tag)), commits)
         except (InputError, VerificationError) as exc:
             raise VerificationError(
-                f"{kept} but {tag}'s statement does not verify under your pins ({exc}), {cannot}: pin its key "
-                "or restore .prov/"
+                f"{kept} but {tag}'s statement does not verify under your pins ({exc}), {cannot}: pin the key that "
+                f"signed {tag} again ({_pin_again(store)}), or restore .prov/ if it was edited"
             ) from None
         if ordinal is None:
             raise VerificationError(
@@ -190,6 +193,18 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
             )
         out[tag] = ordinal
     return out
+
+
+def _pin_again(store: Store) -> str:
+    """How to pin again a commit key the pins no longer hold, for :func:`_placed`'s refusal: under a root (one that
+    rotated the key out), a newer root that keeps it in the commit role beside the new one; else ``--signer``."""
+    if getattr(getattr(store, "pins", None), "root", None) is not None:
+        return (
+            "a root that dropped it: sign a newer root that keeps it in the commit role beside the new key, "
+            "prov root new ROOT.json --version N --commit OLD.pub --commit NEW.pub ..., and add it last to --root "
+            "or PROV_ROOT"
+        )
+    return "--signer OLD.pub, or PROV_SIGNERS"
 
 
 def kept_releases(store: Store) -> dict[str, int]:
