@@ -1109,3 +1109,19 @@ def releases_out_of_commit_order(prov, monkeypatch) -> None:
             r = attest_against_v2(prov, tag)
             assert r.exit_code == 0, r.output
     assert [release_of(f"{tag}.attestation.json") for tag in ("c7", "c6", "c5")] == [7, 8, 9]
+
+
+def plant_pending_entry(db_path: Path, action: str, subject: str, detail: dict) -> str:
+    """Append a well-formed pending audit entry to ``db_path`` with sqlite3, as a ``.prov/`` writer can (the chain
+    hash needs no key); its hash."""
+    from provenance.store import audit
+
+    with sqlite3.connect(db_path) as db:
+        seq, prev = audit.head(db)
+        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, ts, action, subject, text, prev, h],
+        )
+    return h

@@ -15,6 +15,7 @@ from support import (
     jsonl_versions,
     new_records,
     one_line,
+    plant_pending_entry,
     release_of,
     releases_out_of_commit_order,
     succeeded,
@@ -95,21 +96,6 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
 
 
-def _plant_pending(db_path: Path, action: str, subject: str, detail: dict) -> str:
-    """Append a well-formed pending audit entry, as a ``.prov/`` writer can (the chain hash needs no key); its hash."""
-    from provenance.store import audit
-
-    with sqlite3.connect(db_path) as db:
-        seq, prev = audit.head(db)
-        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
-        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
-        db.execute(
-            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [seq + 1, ts, action, subject, text, prev, h],
-        )
-    return h
-
-
 def _take_back(db_path: Path, h: str) -> None:
     with sqlite3.connect(db_path) as db:
         db.execute("delete from audit where hash = ?", [h])  # the writer takes his entry back
@@ -127,7 +113,7 @@ def test_a_planted_pending_revocation_entry_does_not_stop_trust_revoke(prov, tem
     new_records("more.parquet")
     succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
     detail = {"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"}
-    h = _plant_pending(db_path, "trust.revoke", "vendor", detail)
+    h = plant_pending_entry(db_path, "trust.revoke", "vendor", detail)
     # prov trust list says what prov trust revoke will do: the planted entry is pending, the key is revoked again
     line = next(x for x in succeeded(prov, "trust", "list", *PINNED).stdout.splitlines() if vendor[:16] in x)
     assert (
@@ -158,7 +144,7 @@ def test_a_planted_pending_key_revoke_entry_does_not_stop_keys_revoke(prov, temp
     succeeded(prov, "keys", "register", "other.pub", "--name", "other")
     other = keys.key_id(keys.load_public("other.pub"))
     db_path = workdir / ".prov" / "prov.db"
-    h = _plant_pending(db_path, "key.revoke", other, {"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
+    h = plant_pending_entry(db_path, "key.revoke", other, {"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
     with sqlite3.connect(db_path) as db:
         db.execute("update keys set revoked_at = '2026-01-01T00:00:00+00:00' where keyid = ?", [other])
     revoke = prov("keys", "revoke", other[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key",
