@@ -201,7 +201,7 @@ def check(
         log_before = current(frozen) if attest else None
         # the release is placed once, on this state, before the check writes: one it cannot place in commit order
         # is refused with the store as it was; the attestation's write takes the number under the lock
-        placed = place_release(frozen, version) if attest else None
+        placed = place_release(frozen, version, log_before) if attest else None
         with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
             result = gate.check(
                 frozen,

@@ -288,15 +288,15 @@ def _release_inputs(store: Store) -> tuple:
     )
 
 
-def place_release(store: Store, version: str) -> ReleasePlace | None:
+def place_release(store: Store, version: str, log: LogState | None = None) -> ReleasePlace | None:
     """The release counter a new attestation of ``version`` gets (:func:`next_release`, floor: the larger of its
     depth in its signed history and its :func:`commit_ordinal`), with what it was read from.
 
     ``prov check --attest`` places the release once, on the state the check decides on (``Store.snapshot``) and
     before the check writes anything, so a release that cannot be placed in commit order leaves the store as it
     was; the write that records the attestation takes that number under the store's lock
-    (:func:`release_under_lock`). Returns None when ``version``'s own signed history does not hold (the check
-    fails it).
+    (:func:`release_under_lock`). ``log``: ``store``'s audit log state, when the caller has read it (default: read
+    now). Returns None when ``version``'s own signed history does not hold (the check fails it).
 
     Raises VerificationError (exit 1) as :func:`next_release` does: a release it cannot place in commit order.
     """
@@ -308,7 +308,7 @@ def place_release(store: Store, version: str) -> ReleasePlace | None:
     except (InputError, VerificationError):
         return None
     release = next_release(store, version, max(len(ancestry), ordinal), ordinal)
-    return ReleasePlace(version, release, current(store), _release_inputs(store))
+    return ReleasePlace(version, release, log or current(store), _release_inputs(store))
 
 
 def release_under_lock(
