@@ -185,14 +185,12 @@ def check(
         standing = base_release(opened, base, version, kept)
         if standing["standing"] == UNRELEASED and not base_unreleased:
             raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
-        from provenance.gate.release_history import check_release_place
-
-        check_release_place(opened, version)  # no room for its release number: refused before the check writes
     from provenance.api_inputs import kept_paths
     from provenance.gate.kept_states import read_kept_states
 
     kept_states = read_kept_states(opened, kept_paths(kept_log_state))  # a bad file fails before any work
     from provenance import progress
+    from provenance.gate.release_history import place_release
     from provenance.store.log_state import current, require_extends
 
     # One state of the store decides the check (attack review 6, finding 6): every rule reads a
@@ -201,6 +199,9 @@ def check(
     with opened.snapshot() as frozen:
         # the log the release signs: the check appends entries (its detector run) a CI checkout does not keep
         log_before = current(frozen) if attest else None
+        # the release is placed once, on this state, before the check writes: one it cannot place in commit order
+        # is refused with the store as it was; the attestation's write takes the number under the lock
+        placed = place_release(frozen, version, log_before) if attest else None
         with progress.stage("check: verify, diff, detectors, rules", unit="steps"):
             result = gate.check(
                 frozen,
@@ -220,7 +221,7 @@ def check(
         from provenance.output_file import AlreadyExists
 
         try:
-            write_attestation(opened, result, pol, os.fspath(key), target, log_before, replace_attestation)
+            write_attestation(opened, result, pol, os.fspath(key), target, log_before, replace_attestation, placed)
         except AlreadyExists:  # created while the check ran: still never replaced
             _refuse_attestation_there(target, replace_attestation)
             raise

@@ -1075,3 +1075,53 @@ def commit_older_and_newer(prov) -> None:
             "--key", "maintainer.key", "--signer", "maintainer.pub",
         )  # fmt: skip
         assert r.exit_code == 0, r.output
+
+
+def attest_against_v2(prov, tag: str, *more: str):
+    """In the trust world: ``prov check TAG --base v2 --policy policy.toml --attest`` with the maintainer's key,
+    pinned, replacing an attestation file already there; the result."""
+    key, pinned = ("--key", "maintainer.key"), ("--signer", "maintainer.pub")
+    return prov("check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", *key, "--force", *pinned, *more)
+
+
+def releases_out_of_commit_order(prov, monkeypatch) -> None:
+    """In the trust world: c5, c6, c7, c8, c9 and y committed in that order (each v2's data less one more row, each
+    the child of the one before, by the maintainer), then c7, c6 and c5 released by prov as it counted before
+    release numbers followed commit order (one more than every kept release: 7, 8, 9, each above the version
+    committed after it), as attack review 22a's finding 2 found such stores. Asserts each step succeeds."""
+    from provenance.gate import release_history
+
+    t = pq.read_table("v2.parquet")
+    parent = "v2"
+    for i, tag in enumerate(("c5", "c6", "c7", "c8", "c9", "y"), start=1):
+        pq.write_table(t.slice(0, t.num_rows - i), f"{tag}.parquet")
+        succeeded(prov, "commit", f"{tag}.parquet", "--tag", tag, "--parent", parent,
+                  "--key", "maintainer.key", "--signer", "maintainer.pub")  # fmt: skip
+        parent = tag
+    today = release_history.next_release
+
+    def before(store, version, depth, ordinal=None):  # the counter took no ordinal
+        return today(store, version, depth)
+
+    with monkeypatch.context() as m:
+        m.setattr(release_history, "next_release", before)
+        for tag in ("c7", "c6", "c5"):
+            r = attest_against_v2(prov, tag)
+            assert r.exit_code == 0, r.output
+    assert [release_of(f"{tag}.attestation.json") for tag in ("c7", "c6", "c5")] == [7, 8, 9]
+
+
+def plant_pending_entry(db_path: Path, action: str, subject: str, detail: dict) -> str:
+    """Append a well-formed pending audit entry to ``db_path`` with sqlite3, as a ``.prov/`` writer can (the chain
+    hash needs no key); its hash."""
+    from provenance.store import audit
+
+    with sqlite3.connect(db_path) as db:
+        seq, prev = audit.head(db)
+        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, ts, action, subject, text, prev, h],
+        )
+    return h

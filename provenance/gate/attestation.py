@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from provenance import clock, keys, output_file, signing
 from provenance.errors import InputError
 from provenance.gate import release_settings
-from provenance.gate.release_history import EXTENSION, commit_ordinal, next_release, require_extends_attested
+from provenance.gate.release_history import EXTENSION, ReleasePlace, release_under_lock, require_extends_attested
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.log_state import LogState, current
 from provenance.trust.pins import pins_of
@@ -122,6 +122,7 @@ def attest(
     out: str,
     log_state: LogState | None = None,
     replace: bool = True,
+    placed: ReleasePlace | None = None,
 ) -> str:
     """Sign and write the release attestation of a passing check; also kept in the store.
 
@@ -136,6 +137,9 @@ def attest(
             entries, which a CI checkout does not keep); default the log now.
         replace: replace a file already at ``out`` (``prov check --attest --force``); else that is
             ``output_file.AlreadyExists`` (exit 2), with the store left as it was.
+        placed: the release as ``release_history.place_release`` placed it before the check, on the state
+            ``log_state`` is of; taken under the store's lock when nothing it was read from changed since, else
+            placed again there (``release_history.release_under_lock``). Default: placed under the lock.
 
     Returns:
         The object id (SHA-256 hex) of the envelope in the store.
@@ -150,8 +154,8 @@ def attest(
             state an attestation kept in the store signed (``check_attester``), or, checked again inside the
             write, of ``log_state`` (a ``.prov/`` writer cut the log after the check: the attestation's closing
             checkpoint would sign the cut log; nothing is written); the release counter cannot be placed in
-            commit order (:func:`next_release`: no room below a later-committed version's release,
-            or a kept release's version does not verify under the pins).
+            commit order (``release_history.next_release``: no room below a later-committed version's release,
+            or a kept release's version does not verify under the pins), nothing written.
     """
     if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
@@ -170,8 +174,31 @@ def attest(
     new, base = chain[result.version], chain[result.base]
     checked = clock.parse(result.checked_at, "checkedAt") if result.checked_at else clock.now()
     days = setting(policy, VALID_FOR, release_settings.VALID_FOR_DAYS.default)
-    ordinal = commit_ordinal(store, ancestry[0][1])
     expires = checked + dt.timedelta(days=days)
+    facts: dict[str, Any] = {  # prov's own facts; the release and the log's state are taken under the lock, below
+        "version": result.version,
+        "base": {"version": result.base, "merkleRoot": base["merkle_root"], **base_standing(result)},
+        "release": None,
+        "expires": clock.iso(expires),
+        "policy": {
+            "path": policy.path,
+            "digest": policy.digest,
+            "checksOff": off,
+            "acknowledged": acknowledged,
+            "settings": policy.settings,
+        },
+        "decision": result.decision,
+        "warnings": [{"rule": r.rule, "reason": r.reason} for r in result.rules if r.status == "warn"],
+        "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
+        "detectors": [
+            {k: d.get(k) for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
+            for d in result.detectors
+        ],
+        "waivers": len(result.waivers["honoured"]),
+        "auditLogHead": None,
+        "auditLog": None,
+        "store": ancestry[0][1]["predicate"].get("store"),  # the store id the version signed (17b)
+    }
     predicate = {
         "verifier": {"id": VERIFIER_ID, "version": {"prov-data": _prov_version()}},
         "timeVerified": clock.iso(checked),
@@ -183,33 +210,8 @@ def attest(
         "verificationResult": "PASSED",
         "verifiedLevels": [VERIFIED_LEVEL],
         "slsaVersion": "1.0",
-        EXTENSION: {
-            "version": result.version,
-            "base": {"version": result.base, "merkleRoot": base["merkle_root"], **base_standing(result)},
-            "release": next_release(store, result.version, max(len(ancestry), ordinal), ordinal),
-            "expires": clock.iso(expires),
-            "policy": {
-                "path": policy.path,
-                "digest": policy.digest,
-                "checksOff": off,
-                "acknowledged": acknowledged,
-                "settings": policy.settings,
-            },
-            "decision": result.decision,
-            "warnings": [{"rule": r.rule, "reason": r.reason} for r in result.rules if r.status == "warn"],
-            "rules": [{"rule": r.rule, "status": r.status} for r in result.rules],
-            "detectors": [
-                {k: d.get(k) for k in ("detector", "status", "scored", "flagged", "waived", "allowed")}
-                for d in result.detectors
-            ],
-            "waivers": len(result.waivers["honoured"]),
-            "auditLogHead": store.audit_head()[1],
-            "auditLog": (log_state or current(store)).to_dict(),
-            "store": ancestry[0][1]["predicate"].get("store"),  # the store id the version signed (17b)
-        },
+        EXTENSION: facts,
     }
-    stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
-    envelope = signing.canonical_json(signing.sign(stmt, private))
     # a device, FIFO or folder (or, without replace, any file) is refused before the store changes
     output_file.check_output(out, "--attest-out", replace)
     with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
@@ -217,6 +219,13 @@ def attest(
             from provenance.store.log_state import require_extends  # (attack review 21a)
 
             require_extends(store, log_state, f"prov check {result.version} --attest")
+        # the number is taken where no other prov writer comes in between, so the attestation signed names
+        # exactly the release recorded (a concurrent release could share it: review 23)
+        facts["release"] = release_under_lock(store, result.version, ancestry, placed, log_state)
+        facts["auditLogHead"] = store.audit_head()[1]
+        facts["auditLog"] = (log_state or current(store)).to_dict()
+        stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
+        envelope = signing.canonical_json(signing.sign(stmt, private))
         oid = store.put_object(envelope, "json")
         store.db.table("attestations").insert(
             {

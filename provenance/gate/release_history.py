@@ -19,13 +19,14 @@ release of the store; see ``provenance.gate.attestation``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
 from provenance.store.checkpoints import leaves
-from provenance.store.log_state import LogState, require_extends
+from provenance.store.log_state import LogState, current, require_extends
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST
 
@@ -167,7 +168,10 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
     Raises VerificationError (exit 1) for one whose statement does not verify under the pins or whose signed head
     is no longer in the log: its attestation verifies (:func:`store_attestations`), so its release is kept, but
     where it stands in commit order cannot be told, and counting it (or leaving it out) would be a guess a
-    ``.prov/`` writer picks with one row edit (attack review 22a, finding 1)."""
+    ``.prov/`` writer picks with one row edit (attack review 22a, finding 1). That holds for a version signed by a
+    commit key a newer root dropped too (its attestation, by a key still pinned for ``attest``, verifies): the
+    refusal says how to pin the key again (:func:`_pin_again`), as what that key signed verifies nowhere else
+    either (README, Known gaps)."""
     from provenance.version_facts import verified_statement
 
     commits = _commits_up_to(store)
@@ -179,8 +183,8 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
             ordinal = _ordinal(verified_statement(store, store.version(tag)), commits)
         except (InputError, VerificationError) as exc:
             raise VerificationError(
-                f"{kept} but {tag}'s statement does not verify under your pins ({exc}), {cannot}: pin its key "
-                "or restore .prov/"
+                f"{kept} but {tag}'s statement does not verify under your pins ({exc}), {cannot}: pin the key that "
+                f"signed {tag} again ({_pin_again(store)}), or restore .prov/ if it was edited"
             ) from None
         if ordinal is None:
             raise VerificationError(
@@ -189,6 +193,18 @@ def _placed(store: Store, releases_of: dict[str, int], version: str) -> dict[str
             )
         out[tag] = ordinal
     return out
+
+
+def _pin_again(store: Store) -> str:
+    """How to pin again a commit key the pins no longer hold, for :func:`_placed`'s refusal: under a root (one that
+    rotated the key out), a newer root that keeps it in the commit role beside the new one; else ``--signer``."""
+    if getattr(getattr(store, "pins", None), "root", None) is not None:
+        return (
+            "a root that dropped it: sign a newer root that keeps it in the commit role beside the new key, "
+            "prov root new ROOT.json --version N --commit OLD.pub --commit NEW.pub ..., and add it last to --root "
+            "or PROV_ROOT"
+        )
+    return "--signer OLD.pub, or PROV_SIGNERS"
 
 
 def kept_releases(store: Store) -> dict[str, int]:
@@ -206,7 +222,8 @@ def next_release(store: Store, version: str, depth: int, ordinal: int | None = N
 
     ``attest`` passes the larger of the version's depth in its signed history and its
     :func:`commit_ordinal` (both signed, both committed with the store), and that ordinal as ``ordinal``
-    (``attestation.attest``; :func:`check_release_place` before the check). A release number names a version, in commit order:
+    (:func:`place_release` before the check, :func:`release_under_lock` when the store changed since). A release
+    number names a version, in commit order:
 
     - ``version`` already has an attestation in the store (:func:`kept_releases`: only those the pinned
       ``attest`` role signed, of this store's versions): its number again (refreshing its attestation, or
@@ -243,16 +260,77 @@ def next_release(store: Store, version: str, depth: int, ordinal: int | None = N
     return release
 
 
-def check_release_place(store: Store, version: str) -> None:
-    """``prov check --attest``, before the check's work: raise the VerificationError :func:`next_release` would for
-    ``version`` when ``attest`` numbers it (floor: the larger of its depth and its :func:`commit_ordinal`), so a
-    release that cannot be placed in commit order leaves the store as it was. A version whose own signed history
-    does not hold is left to the check, which fails it."""
+@dataclass(frozen=True)
+class ReleasePlace:
+    """Where :func:`place_release` put a new release of ``version``: its counter ``release``, and what it read it
+    from, so the write that records the attestation takes the number once more only when that changed.
+
+    ``log`` is the audit log's state it read (the log a check's attestation signs, ``auditLog``); ``inputs`` the
+    rows a number depends on beyond that log (:func:`_release_inputs`)."""
+
+    version: str
+    release: int
+    log: LogState
+    inputs: tuple
+
+
+def _release_inputs(store: Store) -> tuple:
+    """What :func:`next_release` reads besides the audit log and the content-addressed objects: the attestations
+    kept, every versions row (tags, roots, statements, keys) and the maintainer keys revoked in the store (which
+    take a kept attestation's key out of the ``attest`` role). Every prov write that changes a number changes one
+    of these: a release (a row), a commit (a row), a revocation (a row and an entry)."""
+    from provenance.trust.revocations import revoked_maintainer_keys
+
+    return (
+        tuple(r[0] for r in store.db.execute("select object from attestations order by object")),
+        tuple(store.db.execute("select * from versions order by tag").fetchall()),
+        tuple(sorted(revoked_maintainer_keys(store))),
+    )
+
+
+def place_release(store: Store, version: str, log: LogState | None = None) -> ReleasePlace | None:
+    """The release counter a new attestation of ``version`` gets (:func:`next_release`, floor: the larger of its
+    depth in its signed history and its :func:`commit_ordinal`), with what it was read from.
+
+    ``prov check --attest`` places the release once, on the state the check decides on (``Store.snapshot``) and
+    before the check writes anything, so a release that cannot be placed in commit order leaves the store as it
+    was; the write that records the attestation takes that number under the store's lock
+    (:func:`release_under_lock`). ``log``: ``store``'s audit log state, when the caller has read it (default: read
+    now). Returns None when ``version``'s own signed history does not hold (the check fails it).
+
+    Raises VerificationError (exit 1) as :func:`next_release` does: a release it cannot place in commit order.
+    """
     from provenance.version_facts import signed_ancestry
 
     try:
         ancestry = signed_ancestry(store, version)
         ordinal = commit_ordinal(store, ancestry[0][1])
     except (InputError, VerificationError):
-        return
-    next_release(store, version, max(len(ancestry), ordinal), ordinal)
+        return None
+    release = next_release(store, version, max(len(ancestry), ordinal), ordinal)
+    return ReleasePlace(version, release, log or current(store), _release_inputs(store))
+
+
+def release_under_lock(
+    store: Store, version: str, ancestry: list, placed: ReleasePlace | None, log: LogState | None
+) -> int:
+    """The release counter the attestation of ``version`` signs, taken inside ``Store.write`` (the lock held).
+
+    ``ancestry`` is ``version_facts.signed_ancestry(store, version)``. ``placed`` (:func:`place_release`, before
+    the check) is the number when it was read from this store's state: the same ``log`` (the one the attestation
+    signs, which the write has just checked the store's log extends) and the same rows (:func:`_release_inputs`).
+    Else another writer released, committed or revoked since (a concurrent ``prov check --attest``), and the
+    number is placed again here, where no prov writer can come in between: two releases placed on one state and
+    recorded one after the other could share a number, or put a version committed earlier above a later one.
+
+    Raises VerificationError (exit 1) as :func:`next_release` does, or when ``version``'s signed audit head left
+    the log (:func:`commit_ordinal`); the write then records nothing.
+    """
+    if (
+        placed is not None
+        and (placed.version, placed.log) == (version, log)
+        and placed.inputs == _release_inputs(store)
+    ):
+        return placed.release
+    ordinal = commit_ordinal(store, ancestry[0][1])
+    return next_release(store, version, max(len(ancestry), ordinal), ordinal)

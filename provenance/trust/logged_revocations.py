@@ -13,17 +13,21 @@ back; attack review 21a, A21a-3). No import of the trust modules, so each can us
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
 
+K = TypeVar("K")
+
 
 def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
-    """Key id -> ``{"revoked_at", "reason"}`` of each maintainer key a ``key.revoke`` entry of the hash-chained audit
-    log revokes (the first entry per key; values as written, None when missing; ``"seq"``: the entry's): the revocation
-    a log state kept now holds, whatever the ``keys`` rows say."""
-    out: dict[str, dict] = {}
+    """Key id -> ``{"revoked_at", "reason", "seq"}`` of the ``key.revoke`` entry of the hash-chained audit log that
+    revokes each maintainer key (values as written, None when missing; ``"seq"``: the entry's): the revocation a log
+    state kept now holds, whatever the ``keys`` rows say. Of several entries of one key, the one
+    :func:`_shown_entry` picks: the one a pinned key's head signed over as it was written, not one a ``.prov/``
+    writer planted before or after it."""
+    found: dict[str, list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
     ):
@@ -32,16 +36,18 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
         except (TypeError, ValueError):
             facts = {}
         facts = facts if isinstance(facts, dict) else {}
-        out.setdefault(str(subject), {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq})
-    return out
+        entry = {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq}
+        found.setdefault(str(subject), []).append(entry)
+    return _one_per_key(store, found)
 
 
 def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
-    """``(source, keyid)`` -> ``{"revoked_at", "reason"}`` of each source key a ``trust.revoke`` entry of the audit
-    log revokes (the first entry per key; values as written, None when missing; ``"seq"``: the entry's), whatever
-    the ``trust`` rows say:
-    a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
-    out: dict[tuple[str, str], dict] = {}
+    """``(source, keyid)`` -> ``{"revoked_at", "reason", "seq"}`` of the ``trust.revoke`` entry of the audit log that
+    revokes each source key (values as written, None when missing; ``"seq"``: the entry's), whatever the ``trust``
+    rows say: a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4).
+    Of several entries of one key, the one :func:`_shown_entry` picks (review 23: the first one's text was the
+    planter's, after a revocation made again over his pending entry)."""
+    found: dict[tuple[str, str], list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"
     ):
@@ -50,8 +56,57 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError):
             continue
-        out.setdefault(key, {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq})
-    return out
+        found.setdefault(key, []).append(
+            {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq}
+        )
+    return _one_per_key(store, found)
+
+
+def _one_per_key(store: Store, found: dict[K, list[dict]]) -> dict[K, dict]:
+    """:func:`_shown_entry` of each key's entries (in ``seq`` order); the log's coverage is read only when a key has
+    several."""
+    if all(len(entries) == 1 for entries in found.values()):
+        return {key: entries[0] for key, entries in found.items()}
+    through = signed_through(store)
+    heads = _signed_heads(store) if through is not None else []
+    return {key: _shown_entry(entries, through, heads) for key, entries in found.items()}
+
+
+def _shown_entry(entries: list[dict], through: int | None, heads: list[int]) -> dict:
+    """Of one key's revocation entries (``seq`` order), the one whose time and reason a list shows.
+
+    prov writes a key's revocation entry only while no signed head covers one (:func:`signed_revocation`; else
+    "already revoked") and signs a head over it in the same write. So of the entries under the *first* signed head
+    (``heads``: the ``seq`` of each head's last entry, :func:`_signed_heads`) that covers any of them, the last is
+    the one written just before that head was signed: a revocation made again over a pending entry a ``.prov/``
+    writer planted comes after his; an entry planted after it falls under a later head, or under none. No entry
+    under a signed head (``through``, :func:`signed_through`): the first, which the lists mark pending."""
+    covered = [e for e in entries if signed_revocation(e, through)]
+    if not covered:
+        return entries[0]
+    first_head = next((h for h in heads if h >= covered[0]["seq"]), None)
+    if first_head is None:  # coverage and the heads disagree (a head that no longer fits): the first covered
+        return covered[0]
+    return [e for e in covered if e["seq"] <= first_head][-1]
+
+
+def _signed_heads(store: Store) -> list[int]:
+    """The ``seq`` of the last entry under each head a maintainer key the verifier pins signed (a checkpoint whose root
+    is the log's own, or a version's signed ``auditLogHead``: ``store.coverage.signed_before``), smallest first."""
+    from provenance.store.coverage import signed_before
+
+    pins = getattr(store, "pins", None)
+    pinned = pins.maintainer_keys(store) if pins is not None and pins.pinned else None
+    if pinned is None:
+        return []
+    seqs = (_seq_at(store, entries) for entries in sorted({n for n, _ in signed_before(store, pinned)}))
+    return [seq for seq in seqs if seq is not None]
+
+
+def _seq_at(store: Store, entries: int) -> int | None:
+    """The ``seq`` of the ``entries``-th audit entry in ``seq`` order (None past the end)."""
+    row = store.db.execute("select seq from audit order by seq limit 1 offset ?", [entries - 1]).fetchone()
+    return int(row[0]) if row is not None else None
 
 
 def signed_through(store: Store) -> int | None:
@@ -69,10 +124,7 @@ def signed_through(store: Store) -> int | None:
     if pinned is None:
         return None
     signed = coverage(store, pinned).signed
-    if not signed:
-        return None
-    row = store.db.execute("select seq from audit order by seq limit 1 offset ?", [signed - 1]).fetchone()
-    return int(row[0]) if row is not None else None
+    return _seq_at(store, signed) if signed else None
 
 
 def signed_revocation(entry: dict | None, through: int | None) -> bool:

@@ -87,21 +87,15 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     Both are read because either may be all that is left after someone edited the other:
     a revocation is honoured wherever it is found.
     """
-    out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    from provenance.trust.logged_revocations import logged_source_revocations
+
     # the log's entry first: its time and reason are what a list or refusal shows, not the row's, which a
-    # .prov/ writer edits (attack review 21c, A21c-2); a row alone still revokes
-    for subject, detail in store.db.execute(
-        "select subject, detail from audit where action = 'trust.revoke' order by seq"
-    ):
-        try:
-            facts = json.loads(detail)
-            reason = facts.get("reason")
-            out.setdefault(
-                (subject, facts["keyid"]),
-                (str(facts.get("revoked_at") or "?"), reason if isinstance(reason, str) else None),
-            )
-        except (TypeError, ValueError, KeyError, AttributeError):
-            continue
+    # .prov/ writer edits (attack review 21c, A21c-2); of several, the one a pinned key's head signed over as it was
+    # written (review 23); a row alone still revokes
+    out: dict[tuple[str, str], tuple[str, str | None]] = {
+        key: (str(e["revoked_at"] or "?"), e["reason"] if isinstance(e["reason"], str) else None)
+        for key, e in logged_source_revocations(store).items()
+    }
     for source, kid, at, reason in store.db.execute(
         "select source, keyid, revoked_at, revoked_reason from trust where revoked_at is not null"
     ):

@@ -7,13 +7,21 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from provenance import keys
-from support import commit_older_and_newer, diff_both_ways, jsonl_versions, new_records, one_line, release_of, succeeded
+from support import (
+    attest_against_v2,
+    commit_older_and_newer,
+    diff_both_ways,
+    jsonl_versions,
+    new_records,
+    one_line,
+    plant_pending_entry,
+    release_of,
+    releases_out_of_commit_order,
+    succeeded,
+)
 
 PINNED = ("--signer", "maintainer.pub")
-KEY = ("--key", "maintainer.key")
 STATE = ("--release-state", "job-state.json", "--no-data", *PINNED)
 
 
@@ -23,16 +31,12 @@ def store_dump() -> list[str]:
         return list(db.iterdump())
 
 
-def attest(prov, tag: str):
-    return prov("check", tag, "--base", "v2", "--policy", "policy.toml", "--attest", *KEY, "--force", *PINNED)
-
-
 def test_an_unreadable_ordinal_lifts_an_older_release_above_a_newer_one(prov, template_trust, workdir):
     """Finding 1: a ``.prov/`` writer breaks the newer version's row (its recorded key id) so its commit ordinal
     cannot be read; next_release then counts its release, and the older version released after it gets 7 over
     the newer one's 6: a training job that accepted the newer release accepts the rollback."""
     commit_older_and_newer(prov)
-    r = attest(prov, "newer")
+    r = attest_against_v2(prov, "newer")
     assert r.exit_code == 0, r.output
     assert release_of("newer.attestation.json") == 6
     r = prov("verify", "newer", "--attestation", "newer.attestation.json", *STATE)
@@ -41,12 +45,12 @@ def test_an_unreadable_ordinal_lifts_an_older_release_above_a_newer_one(prov, te
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("update versions set keyid = ? where tag = 'newer'", ["0" * 64])
     before = store_dump()
-    r = attest(prov, "older")
+    r = attest_against_v2(prov, "older")
     assert r.exit_code == 1, r.output
     assert "release 6 of newer is kept in the store but newer's statement does not verify under your pins" in one_line(
         r
     ), r.output
-    assert "pin its key or restore .prov/" in one_line(r), r.output
+    assert "pin the key that signed newer again (--signer OLD.pub, or PROV_SIGNERS), or restore .prov/" in one_line(r)
     assert not Path("older.attestation.json").exists()
     assert store_dump() == before  # refused before the check wrote its findings or audit entries
 
@@ -59,41 +63,21 @@ def test_releases_made_out_of_order_before_the_fix_still_lift_an_older_version_a
     c5 9, c6 8 over c7's 7). Then, with today's prov and the maintainer alone, y (committed last) is released as
     10, c8 first released after it also gets 10 (counting c5's 9), and c9, committed after c8 but before y and
     released after c8, counts c8's 10 and gets 11: a job that accepted y accepts c9, an older version."""
-    from provenance.gate import attestation, release_history
-
-    t = pq.read_table("v2.parquet")
-    parent = "v2"
-    for i, tag in enumerate(("c5", "c6", "c7", "c8", "c9", "y"), start=1):
-        pq.write_table(t.slice(0, t.num_rows - i), f"{tag}.parquet")
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--parent", parent, *KEY, *PINNED)
-        assert r.exit_code == 0, r.output
-        parent = tag
-
-    # prov from before this session: the counter took no ordinal, so a late release jumped above every kept one
-    def before(store, version, depth, ordinal=None):
-        return release_history.next_release(store, version, depth)
-
-    with monkeypatch.context() as m:
-        m.setattr(attestation, "next_release", before)
-        for tag in ("c7", "c6", "c5"):
-            r = attest(prov, tag)
-            assert r.exit_code == 0, r.output
-    assert [release_of(f"{tag}.attestation.json") for tag in ("c7", "c6", "c5")] == [7, 8, 9]
-
-    r = attest(prov, "y")
+    releases_out_of_commit_order(prov, monkeypatch)
+    r = attest_against_v2(prov, "y")
     assert r.exit_code == 0, r.output
     assert release_of("y.attestation.json") == 10
     r = prov("verify", "y", "--attestation", "y.attestation.json", *STATE)
     assert r.exit_code == 0, r.output
     before = store_dump()
     for tag in ("c8", "c9"):  # would be 10 (one more than c5's 9): not below y's 10
-        r = attest(prov, tag)
+        r = attest_against_v2(prov, tag)
         assert r.exit_code == 1, r.output
         assert f"{tag} would be release 10, not below release 10 of y, a version committed after it" in one_line(r)
         assert f"commit {tag}'s data again as a new version" in one_line(r), r.output
         assert not Path(f"{tag}.attestation.json").exists()
     assert store_dump() == before
-    assert (attest(prov, "y").exit_code, release_of("y.attestation.json")) == (0, 10)  # y keeps its number
+    assert (attest_against_v2(prov, "y").exit_code, release_of("y.attestation.json")) == (0, 10)  # y keeps its number
 
 
 def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir):
@@ -110,21 +94,6 @@ def test_an_honest_struct_field_named_like_a_seconds_type_verifies(prov, workdir
     )
     assert merged.exit_code == 0, merged.output
     assert (delta.exit_code, delta.stdout) == (0, merged.stdout), delta.output
-
-
-def _plant_pending(db_path: Path, action: str, subject: str, detail: dict) -> str:
-    """Append a well-formed pending audit entry, as a ``.prov/`` writer can (the chain hash needs no key); its hash."""
-    from provenance.store import audit
-
-    with sqlite3.connect(db_path) as db:
-        seq, prev = audit.head(db)
-        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
-        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
-        db.execute(
-            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [seq + 1, ts, action, subject, text, prev, h],
-        )
-    return h
 
 
 def _take_back(db_path: Path, h: str) -> None:
@@ -144,7 +113,7 @@ def test_a_planted_pending_revocation_entry_does_not_stop_trust_revoke(prov, tem
     new_records("more.parquet")
     succeeded(prov, "sign", "more.parquet", "--source", "vendor", "--key", "vendor.key", "--out", "more.prov.json")
     detail = {"keyid": vendor, "reason": "r", "revoked_at": "2026-01-01T00:00:00+00:00"}
-    h = _plant_pending(db_path, "trust.revoke", "vendor", detail)
+    h = plant_pending_entry(db_path, "trust.revoke", "vendor", detail)
     # prov trust list says what prov trust revoke will do: the planted entry is pending, the key is revoked again
     line = next(x for x in succeeded(prov, "trust", "list", *PINNED).stdout.splitlines() if vendor[:16] in x)
     assert (
@@ -175,7 +144,7 @@ def test_a_planted_pending_key_revoke_entry_does_not_stop_keys_revoke(prov, temp
     succeeded(prov, "keys", "register", "other.pub", "--name", "other")
     other = keys.key_id(keys.load_public("other.pub"))
     db_path = workdir / ".prov" / "prov.db"
-    h = _plant_pending(db_path, "key.revoke", other, {"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
+    h = plant_pending_entry(db_path, "key.revoke", other, {"name": "other", "revoked_at": "2026-01-01T00:00:00+00:00"})
     with sqlite3.connect(db_path) as db:
         db.execute("update keys set revoked_at = '2026-01-01T00:00:00+00:00' where keyid = ?", [other])
     revoke = prov("keys", "revoke", other[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key",
