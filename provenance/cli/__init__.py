@@ -48,6 +48,9 @@ def main() -> None:
     returns: the process ends with the command's exit status (``exit_with``).
     """
     prepare_process(_command())
+    from provenance.cli._lazy import LazyGroup
+
+    LazyGroup.freeze_imports = True  # this process ends when the command does (``exit_with``)
     try:
         app(prog_name="prov")
         code = 0

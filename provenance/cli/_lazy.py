@@ -13,6 +13,7 @@ lazy ``prov --help`` prints exactly what the eagerly built one does.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -136,6 +137,12 @@ class LazyGroup(typer.core.TyperGroup):
 
     listing = False  # while help is formatted, commands are stand-ins carrying their help line
     app: typer.Typer | None = None  # where the command modules register (``_app.app`` sets itself here)
+    # The ``prov`` process (``cli.main``) sets this: the objects alive once the command's module is imported
+    # (modules, classes, functions: ~54,000 of a ``prov diff``) are moved out of the cyclic collector's reach
+    # (``gc.freeze``), so the full pass ``cli.exit_with`` makes at exit walks only what the command made:
+    # 61-68 ms -> 7-13 ms at exit of a ``prov diff --detect`` of 10,000 records (load 5). What the command
+    # makes is collected as before; only objects of its start-up that became garbage since stay (until exit).
+    freeze_imports = False
 
     def list_commands(self, ctx: Any) -> list[str]:
         listed = [n for names in PANELS.values() for n in names if n in COMMANDS]  # in the order of the work
@@ -150,6 +157,8 @@ class LazyGroup(typer.core.TyperGroup):
         importlib.import_module(f"provenance.cli.{module}")
         assert self.app is not None
         self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
+        if self.freeze_imports:
+            gc.freeze()
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:

@@ -77,7 +77,7 @@ def check_signed_delta(store, row: dict, pred: dict) -> str:
             encoding = dataset_from_predicate(store, row, pred).options.row_encoding
             where, columns = f"{stored.path}: {stored.name}", footer["content"]["columns"]
             types = (pred.get("schema") or {}).get("types")
-            rows = delta_content.signed_content_rows(stored.parquet, columns, types, where)
+            rows = delta_content.signed_content_rows(stored.parquet, columns, types, where, stored.schema)
             delta_content.check_content(rows, columns, encoding, where)
     finally:
         stored.close()
@@ -140,10 +140,10 @@ def _footer(stored: DeltaObject, records: int) -> dict:
     from provenance.errors import InputError
     from provenance.signing import bounded_json
 
-    assert stored.parquet is not None
+    assert stored.schema is not None
     try:
         values = 64 * records + 64 * LISTED_CAP * len(KIND_COLUMNS) + 1000
-        footer = bounded_json(stored.parquet.schema_arrow.metadata[META_KEY], stored.name, "footer", values)
+        footer = bounded_json(stored.schema.metadata[META_KEY], stored.name, "footer", values)
         if not isinstance(footer, dict):
             raise ValueError("not an object")
         return footer

@@ -115,12 +115,13 @@ def is_content_field(field: pa.Field) -> bool:
     return field.name == FIELD and pa.types.is_struct(field.type)
 
 
-def content_rows(parquet, where: str) -> pa.Table:
+def content_rows(parquet, where: str, schema: pa.Schema | None = None) -> pa.Table:
     """The ``part``, ``digest``, ``locator`` and ``content`` columns of the content part's rows of an open,
     hashed delta object, in file order. Streamed ``BATCH_ROWS`` rows at a time, keeping only the content
     rows, so memory follows the content part, not the object's other rows. Raises ``VerificationError``
     naming ``where`` at the first batch holding content on a row outside the content part: a commit writes
-    null there, and values there are no delta a commit makes (attack review 21d, findings 1 and 3)."""
+    null there, and values there are no delta a commit makes (attack review 21d, findings 1 and 3).
+    ``schema``: ``parquet.schema_arrow`` where the caller has it (``SignedParquet.schema``), else converted here."""
     columns = ["part", "digest", "locator", FIELD]
     kept = []
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False):
@@ -128,18 +129,22 @@ def content_rows(parquet, where: str) -> pa.Table:
         if pc.any(pc.and_(pc.invert(mine), batch.column(FIELD).is_valid())).as_py():
             raise VerificationError(f"{where} holds content on rows outside its content part")
         kept.append(batch.filter(mine))
-    schema = pa.schema([parquet.schema_arrow.field(c) for c in columns])
-    return pa.Table.from_batches(kept, schema=schema)
+    whole = parquet.schema_arrow if schema is None else schema
+    return pa.Table.from_batches(kept, schema=pa.schema([whole.field(c) for c in columns]))
 
 
-def signed_content_rows(parquet, columns: list[str], types: dict | None, where: str) -> pa.Table:
+def signed_content_rows(
+    parquet, columns: list[str], types: dict | None, where: str, schema: pa.Schema | None = None
+) -> pa.Table:
     """:func:`content_rows` of an open, hashed delta object whose footer names a content part, after checking
     (before a row is read) that it holds the ``content`` column (:func:`require_field`) and that each of the
     signed ``columns`` there is of the plain type its signed type name allows (``types``: the version's signed
-    ``schema.types``; ``content_types.require_signed_types``). Raises ``VerificationError`` naming ``where``."""
-    require_field(parquet, where)
-    require_signed_types(parquet.schema_arrow.field(FIELD).type, types, columns, where)
-    return content_rows(parquet, where)
+    ``schema.types``; ``content_types.require_signed_types``). Raises ``VerificationError`` naming ``where``.
+    ``schema``: ``parquet.schema_arrow`` where the caller has it (``SignedParquet.schema``)."""
+    schema = parquet.schema_arrow if schema is None else schema
+    require_field(schema, where)
+    require_signed_types(schema.field(FIELD).type, types, columns, where)
+    return content_rows(parquet, where, schema)
 
 
 def check_content(rows: pa.Table, columns: list[str], encoding: str, where: str) -> None:
@@ -150,20 +155,24 @@ def check_content(rows: pa.Table, columns: list[str], encoding: str, where: str)
     _rehashed(_columns(rows, columns, where), columns, encoding, _digests(rows), locators, where)
 
 
-def content_reader(parquet, meta: dict | None, types: dict | None, where: str) -> Callable[..., pa.Table] | None:
+def content_reader(
+    parquet, meta: dict | None, types: dict | None, where: str, schema: pa.Schema | None = None
+) -> Callable[..., pa.Table] | None:
     """``read(locators, digests, columns, encoding)``: the content of the scored records at
     ``locators`` from an open, hashed delta object (``parquet``; ``meta``: its footer's ``content``;
     ``types``: the version's signed ``schema.types``), each row re-hashed under the version's signed
     ``encoding`` and checked against its signed digest; None when the object keeps no content. Only the
     content part's rows are kept (:func:`content_rows`). The read raises ``VerificationError`` (exit 1)
     naming ``where`` for a record it holds no content of, content of another type than the signed one,
-    content on rows outside the content part, or content that does not hash to the digest."""
+    content on rows outside the content part, or content that does not hash to the digest. ``schema``:
+    ``parquet.schema_arrow`` where the caller has it (``SignedParquet.schema``)."""
     if not meta:
         return None
-    require_field(parquet, where)
+    whole = parquet.schema_arrow if schema is None else schema
+    require_field(whole, where)
 
     def read(locators: list[str], digests: list[bytes], columns: list[str], encoding: str) -> pa.Table:
-        rows = signed_content_rows(parquet, columns, types, where)
+        rows = signed_content_rows(parquet, columns, types, where, whole)
         held = {loc: i for i, loc in enumerate(rows.column("locator").to_pylist())}
         missing = [loc for loc in locators if loc not in held]
         if missing:
@@ -178,11 +187,10 @@ def content_reader(parquet, meta: dict | None, types: dict | None, where: str) -
     return read
 
 
-def require_field(parquet, where: str) -> None:
-    """Raise ``VerificationError`` naming ``where`` unless the open delta object has its ``content`` struct
-    column (its footer says it keeps content)."""
-    names = parquet.schema_arrow.names
-    if FIELD not in names or not is_content_field(parquet.schema_arrow.field(FIELD)):
+def require_field(schema: pa.Schema, where: str) -> None:
+    """Raise ``VerificationError`` naming ``where`` unless the open delta object (``schema``: its Arrow schema)
+    has its ``content`` struct column (its footer says it keeps content)."""
+    if FIELD not in schema.names or not is_content_field(schema.field(FIELD)):
         raise VerificationError(f"{where}: its footer names a content part it does not hold")
 
 

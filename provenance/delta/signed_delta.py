@@ -343,13 +343,14 @@ class DeltaObject(SignedParquet):
         parquet = self.opened()
         try:
             values = 64 * (records["base"] + records["new"]) + 64 * LISTED_CAP * len(KIND_COLUMNS) + 1000
-            meta = bounded_json(parquet.schema_arrow.metadata[META_KEY], self.name, "footer", values)
+            assert self.schema is not None  # set by opened()
+            meta = bounded_json(self.schema.metadata[META_KEY], self.name, "footer", values)
             if not isinstance(meta, dict) or meta.get("format") != DELTA_FORMAT:
                 raise ValueError("format is not " + DELTA_FORMAT)
             table = parquet.read(columns=SCHEMA.names)  # the content part is read when detection asks
             parsed = self._parse(meta, table, limit, records)
             self.content = delta_content.content_reader(
-                parquet, meta.get("content"), types, f"{self.path}: {self.name}"
+                parquet, meta.get("content"), types, f"{self.path}: {self.name}", self.schema
             )
             return parsed
         except KeyError as exc:

@@ -34,3 +34,50 @@ def test_prov_starts_openblas_with_one_thread():
 
 def test_a_users_own_openblas_setting_wins():
     assert _blas_threads(OPENBLAS_NUM_THREADS="2") == "[2]"
+
+
+FROZEN_PROBE = """
+import gc
+import sys
+
+import provenance.cli as cli
+from provenance.cli import _lazy
+
+
+class Reader:  # stands for what a command leaves in a reference cycle (a reader it stopped early)
+    def __del__(self):
+        print("collected at exit", flush=True)
+
+
+resolve = _lazy.LazyGroup.get_command
+
+
+def get_command(self, ctx, name):
+    command = resolve(self, ctx, name)
+    print("frozen", gc.get_freeze_count() > 10_000, flush=True)
+    reader = Reader()
+    reader.cycle = reader  # made after the freeze, as a command's objects are
+    return command
+
+
+_lazy.LazyGroup.get_command = get_command
+sys.argv = ["prov", "status"]
+cli.main()
+"""
+
+
+def test_the_prov_process_freezes_its_start_up_and_still_collects_what_the_command_leaves(tmp_path):
+    # ``cli.main``: the objects of start-up are frozen once the command's module is imported, so the
+    # collector's pass at exit walks only what the command made; a cycle the command leaves is still
+    # collected there (its finalizer runs before os._exit), as before the freeze
+    out = subprocess.run([sys.executable, "-c", FROZEN_PROBE], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr  # no store here: prov status refuses, as ever
+    assert out.stdout.splitlines() == ["frozen True", "collected at exit"], out.stdout
+
+
+def test_the_library_freezes_nothing():
+    # a program that embeds prov (or runs its commands in process, as the tests do) keeps its collector as it was
+    probe = "import gc\nfrom provenance.cli import app\nfrom typer.testing import CliRunner\n"
+    probe += "CliRunner().invoke(app, ['status'])\nprint(gc.get_freeze_count())\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0", out.stdout
