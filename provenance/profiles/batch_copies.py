@@ -100,32 +100,59 @@ def trimmed(values: np.ndarray, below: int) -> np.ndarray:
     return ranked[min(TRIMMED + below, len(ranked) - 1)]
 
 
-def batch_copies(groups: np.ndarray, batches: np.ndarray, count: int, total_rows: int | None = None) -> BatchCopies:
-    """The within-batch repetition of rows given their record (``groups`` (n,) int, equal for rows of one
-    record) and pseudo-batch (``batches`` (n,) int in 0..count-1). With ``total_rows`` the rows given are
-    those of repeated records only (and perhaps some held once) out of ``total_rows`` cut by
-    ``batches_of_ranks``. Returns ``BatchCopies``."""
+MAX_CLASSES = 64  # a record held below 2**63 times: ceil(log2(count)) < 64
+
+
+class _Counter:
+    """Accumulates ``BatchCopies`` over runs of whole records (so a manifest streams through it)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.copies = np.zeros((count, MAX_CLASSES), np.int64)
+        self.most = np.zeros((count, MAX_CLASSES), np.int64)
+
+    def add(self, groups: np.ndarray, batches: np.ndarray) -> None:
+        """Count the rows of whole records: ``groups`` (n,) equal for rows of one record and never falling,
+        ``batches`` (n,) int64 in 0..count-1."""
+        if not len(groups):
+            return
+        opens = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        sizes = np.diff(np.r_[opens, len(groups)])
+        repeated = np.repeat(sizes > 1, sizes)  # a record held once has no copy in any batch
+        if not repeated.any():
+            return
+        key = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)[repeated] * self.count + batches[repeated]
+        key.sort()  # rows of one record in one batch are now adjacent
+        first = np.r_[True, key[1:] != key[:-1]]
+        pairs = key[first]
+        in_batch = np.diff(np.r_[np.flatnonzero(first), len(key)])
+        held = sizes[pairs // self.count] - in_batch  # the record's rows in the rest of the base
+        extra = np.where(held > 0, in_batch, in_batch - 1)
+        klass = copy_class(held)
+        np.add.at(self.copies, (pairs % self.count, klass), extra)
+        np.maximum.at(self.most, (pairs % self.count, klass), extra)
+
+    def result(self, rows: np.ndarray) -> BatchCopies:
+        """The counts so far, with ``rows`` (count,) the rows of each pseudo-batch; as many classes as used (>= 1)."""
+        used = np.flatnonzero(self.copies.any(axis=0) | self.most.any(axis=0))
+        k = int(used[-1]) + 1 if len(used) else 1
+        return BatchCopies(np.asarray(rows, np.int64), self.copies[:, :k].copy(), self.most[:, :k].copy())
+
+
+def batch_rows(count: int, total_rows: int) -> np.ndarray:
+    """(count,) the rows of each of ``count`` equal runs of ``total_rows`` rows (``batches_of_ranks``)."""
+    edges = -(-np.arange(count + 1, dtype=np.int64) * total_rows // count)  # the first rank of each run
+    return np.diff(edges)
+
+
+def batch_copies(groups: np.ndarray, batches: np.ndarray, count: int) -> BatchCopies:
+    """The within-batch repetition of every row of a base, given its record (``groups`` (n,) int, equal for
+    rows of one record and never falling: rows in digest order) and pseudo-batch (``batches`` (n,) int in
+    0..count-1). Returns ``BatchCopies``."""
     batches = np.asarray(batches, dtype=np.int64)
-    if total_rows is None:
-        rows = np.bincount(batches, minlength=count).astype(np.int64)[:count]
-    else:  # equal runs of the file order: batch b holds the ranks r with r * count // total_rows == b
-        edges = -(-np.arange(count + 1, dtype=np.int64) * total_rows // count)  # the first rank of each
-        rows = np.diff(edges)
-    _, record, total = np.unique(np.asarray(groups, dtype=np.int64), return_inverse=True, return_counts=True)
-    repeated = total[record] > 1  # a record held once has no copy in any batch
-    if not repeated.any():
-        return BatchCopies(rows, np.zeros((count, 1), np.int64), np.zeros((count, 1), np.int64))
-    pairs, in_batch = np.unique(record[repeated] * count + batches[repeated], return_counts=True)
-    batch = pairs % count
-    held = total[pairs // count] - in_batch  # the record's rows in the rest of the base
-    extra = np.where(held > 0, in_batch, in_batch - 1)
-    klass = copy_class(held)
-    k = int(klass.max()) + 1
-    copies = np.zeros((count, k), np.int64)
-    most = np.zeros((count, k), np.int64)
-    np.add.at(copies, (batch, klass), extra)
-    np.maximum.at(most, (batch, klass), extra)
-    return BatchCopies(rows, copies, most)
+    counter = _Counter(count)
+    counter.add(np.asarray(groups), batches)
+    return counter.result(np.bincount(batches, minlength=count)[:count])
 
 
 def batches_of_ranks(ranks: np.ndarray, count: int, rows: int | None = None) -> np.ndarray:
@@ -135,63 +162,71 @@ def batches_of_ranks(ranks: np.ndarray, count: int, rows: int | None = None) -> 
     return (np.asarray(ranks, dtype=np.int64) * count // max(n, 1)).astype(np.int64)
 
 
+class _NotRowNumbers(Exception):
+    """The locators are not a table's row numbers 0..rows-1."""
+
+
 def manifest_batch_copies(parts: Callable[[], Iterable[pa.RecordBatch]], rows: int, count: int) -> BatchCopies | None:
     """``BatchCopies`` of a manifest's ``rows`` rows, read as record batches of its ``digest`` and ``locator``
     columns in manifest (digest) order by ``parts()``.
 
     Rows are records by digest, as the diff counts copies (``delta.merge``): a record's rows are adjacent in
-    the manifest. Their file order is the locators' (``profiles.batches.file_order``). One streamed pass keeps
-    only the rows of repeated records; a table's locators, its row numbers 0..rows-1, give each row's
-    pseudo-batch directly. Other locators (``file#row``, a tree's paths) are ranked in a second pass over
-    the locator column. Returns None for an empty manifest.
+    the manifest, so the parts stream through, holding one part and the rows of one record at a time. Their
+    file order is the locators': a table's row numbers 0..rows-1, each once, give each row's pseudo-batch
+    directly; other locators (``file#row``, a tree's paths; ``profiles.batches.file_order``) are ranked first
+    in a pass over the locator column, and the parts read again. Returns None for an empty manifest.
     """
     if rows == 0:
         return None
-    groups: list[np.ndarray] = []
-    numbers: list[np.ndarray] = []
-    kept: list[np.ndarray] = []
     seen = np.zeros(rows, dtype=bool)
+
+    def numbered(part: pa.RecordBatch, offset: int) -> np.ndarray:
+        try:
+            values = pc.cast(part.column(1), pa.int64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _NotRowNumbers from exc
+        if len(values) and (values.min() < 0 or values.max() >= rows):
+            raise _NotRowNumbers
+        seen[values] = True
+        return values * count // rows
+
+    try:
+        counter = _stream(parts, numbered, count)
+        if seen.all():
+            return counter.result(batch_rows(count, rows))
+    except _NotRowNumbers:
+        pass
+    ranks = file_order_rank(pa.chunked_array([part.column(1) for part in parts()], pa.string()))
+    ranked = batches_of_ranks(ranks, count, rows)
+    return _stream(parts, lambda part, offset: ranked[offset : offset + len(part)], count).result(
+        batch_rows(count, rows)
+    )
+
+
+def _stream(parts: Callable[[], Iterable[pa.RecordBatch]], batches_of, count: int) -> _Counter:
+    """Count every part's whole records (``_Counter``); a record whose rows run into the next part is carried."""
+    counter = _Counter(count)
+    carried = np.zeros(0, np.int64)  # the batches of the rows of the record the last part ended with
     last: bytes | None = None
-    group_base = offset = 0
-    numbered = True
+    offset = 0
     for part in parts():
         d = digest_matrix(part.column(0))
         if not len(d):
             continue
-        same = np.empty(len(d), dtype=bool)  # equal to the row before (the previous part's last for the first)
-        same[0] = last is not None and d[0] == last
-        same[1:] = d[1:] == d[:-1]
-        group = group_base + np.cumsum(~same) - 1
-        keep = same.copy()
-        keep[:-1] |= same[1:]
-        keep[-1] = True  # its twin may open the next part; a group of one is dropped by batch_copies
-        where = np.flatnonzero(keep)
-        groups.append(group[where])
-        kept.append(offset + where)
-        group_base, offset, last = int(group[-1]) + 1, offset + len(d), bytes(d[-1])
-        if numbered:
-            numbered = _row_numbers(part.column(1), rows, seen, where, numbers)
-    if not groups:
-        return None
-    group_ids = np.concatenate(groups)
-    if numbered and seen.all():  # a table: its row numbers, each once, are the file order
-        return batch_copies(group_ids, batches_of_ranks(np.concatenate(numbers), count, rows), count, rows)
-    ranks = file_order_rank(pa.chunked_array([part.column(1) for part in parts()], pa.string()))
-    return batch_copies(group_ids, batches_of_ranks(ranks[np.concatenate(kept)], count, rows), count, rows)
-
-
-def _row_numbers(column: pa.Array, rows: int, seen: np.ndarray, where: np.ndarray, numbers: list) -> bool:
-    """Whether ``column``'s locators are row numbers below ``rows``: marks them in ``seen`` and appends those at
-    ``where`` to ``numbers``; False (nothing marked) for any other locator."""
-    try:
-        values = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    if len(values) and (values.min() < 0 or values.max() >= rows):
-        return False
-    seen[values] = True
-    numbers.append(values[where])
-    return True
+        batches = np.r_[carried, batches_of(part, offset)]
+        opens = np.empty(len(batches), dtype=bool)  # a row that opens a record
+        opens[: len(carried)] = False
+        if len(carried):
+            opens[0] = True
+        opens[len(carried)] = not (last is not None and d[0] == last)
+        opens[len(carried) + 1 :] = d[1:] != d[:-1]
+        groups = np.cumsum(opens)
+        whole = groups < groups[-1]  # the last record may go on in the next part
+        counter.add(groups[whole], batches[whole])
+        carried = batches[~whole]
+        last, offset = bytes(d[-1]), offset + len(d)
+    counter.add(np.zeros(len(carried), np.int64), carried)
+    return counter
 
 
 def file_order_rank(locators: pa.Array | pa.ChunkedArray | Sequence) -> np.ndarray:

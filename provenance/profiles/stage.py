@@ -126,7 +126,7 @@ def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
     this commit hashed (its digests and locators, streamed two columns at a time); the profile that keeps it is
     signed with the version, and the gate reads it from there only."""
     return manifest_batch_copies(
-        lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 20), len(manifest), PSEUDO_BATCHES
+        lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), PSEUDO_BATCHES
     )
 
 
