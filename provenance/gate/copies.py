@@ -336,8 +336,9 @@ class MaxCopiesRate(ModeRule):
             FRACTION,
             0.02,
             "share of the rows a candidate adds that may be exact copies of records held at most once (new, or held "
-            "once by the base) beyond what the base's own repetition explains; copies of records the base repeats "
-            "get no such slack",
+            "once by the base) beyond what the base's own repetition explains (its file-order pseudo-batches' "
+            "clumping included: the most clumped but one, at most 4 times the whole base's rate); copies of records "
+            "the base repeats get no such slack",
         ),
         Setting(
             "copies",
