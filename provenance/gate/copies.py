@@ -315,6 +315,15 @@ def copies_added(diff: DiffReport, clumping: BatchCopies | None = None) -> Copie
     )
 
 
+def clumped_words(klass: dict, rows_added: int) -> str:
+    """``", 63 as clumped as its own file-order batches"`` where the base's clumping raised the class's rate
+    (``Copies.classes``: its ``rate`` above ``expected / rows_added``), else ``""``."""
+    clumped = klass["rate"] * rows_added
+    if clumped <= klass["expected"] + 1e-9:
+        return ""
+    return f", {clumped:.3g} as clumped as its own file-order batches"
+
+
 def held_words(held: str) -> str:
     """``"the base holds once (or new ones)"`` for class ``"1"``, ``"the base holds 5-8 times"`` otherwise."""
     return "the base holds once (or new ones)" if held == "1" else f"the base holds {held} times"
@@ -396,7 +405,7 @@ class MaxCopiesRate(ModeRule):
         over = "; ".join(
             f"{x['copies']} copies of records {held_words(x['held'])} where at most "
             f"{x['quantile'] + (allowed if x['class'] == 0 else 0)} are expected (about {x['expected']:.3g} from the "
-            "base's own repetition)"
+            f"base's own repetition{clumped_words(x, c.rows_added)})"
             for x in classes
             if x["copies"] > x["quantile"] + (allowed if x["class"] == 0 else 0)
         )

@@ -80,6 +80,12 @@ def test_a_flood_beyond_the_base_clumping_still_blocks(prov, workdir, store, key
     copies = rule(report, "copies.max_copies_rate")
     assert code == 1 and copies["status"] == "block", copies["reason"]
     assert copies["statistic"]["classes"][0]["copies"] == 350, copies["statistic"]["classes"]
+    # the reason gives both expectations: the whole base's, and its clumped batches'
+    assert "350 copies of records the base holds once (or new ones) where at most" in copies["reason"]
+    assert (
+        "from the base's own repetition, " in copies["reason"]
+        and "as clumped as its own file-order batches)" in (copies["reason"])
+    ), copies["reason"]
 
 
 def test_one_record_repeated_beyond_the_base_runs_blocks_as_extreme(prov, workdir, store, keypair):
