@@ -82,17 +82,18 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 COPIES_RATE, COPIES_LEAST, _ = (s.default for s in MaxCopiesRate.settings)
 
 
-def copies_over(delta, base_rows: int, repeated: np.ndarray | None = None) -> bool:
+def copies_over(delta, base_rows: int, repeated: np.ndarray | None = None, clumping=None) -> bool:
     """Whether the default policy's ``copies.max_copies_rate`` blocks ``delta`` (provenance.gate.copies):
     its exact copies of base records and of its own new records, per class of how often the base holds
     the record copied, against the rows it adds and the base's own repetition (``repeated``: the rows
-    of each record the base holds more than once)."""
+    of each record the base holds more than once; ``clumping``: its profile's within-pseudo-batch
+    repetition, since session 23)."""
     kinds = np.asarray(delta.kinds)
     extra, held = np.asarray(delta.extra_copies), np.asarray(delta.base_copies)
     copied = extra > 0
     added = int((kinds == "added").sum()) + int(extra.sum())
     rep = np.zeros(0, np.int64) if repeated is None else np.asarray(repeated, np.int64)
-    copies = Copies(extra[copied].astype(np.int64), held[copied].astype(np.int64), added, base_rows, rep)
+    copies = Copies(extra[copied].astype(np.int64), held[copied].astype(np.int64), added, base_rows, rep, clumping)
     return copies.blocks(COPIES_RATE, COPIES_LEAST)
 
 
@@ -126,7 +127,7 @@ def gate(profile, delta, base_rows: int = 0, repeated: np.ndarray | None = None)
         blocking.append(f"detectors.combined({'+'.join(clauses)})")
     if extreme:
         blocking.append("detectors.extreme")
-    if copies_over(delta, base_rows, repeated):
+    if copies_over(delta, base_rows, repeated, profile.within_batch_copies):
         blocking.append("copies.max_copies_rate")
     # detectors.relabels (since session 14), measured as run_detection measures its null: only with relabels
     null = profile_null(profile, results, FPR) if "relabeled" in delta.kinds else None

@@ -16,7 +16,12 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
   gain ``its base rows * growth`` rows (growth: the rows the delta adds over the base's
   rows) and a new record ``the base's mean rows per record - 1`` extra rows (at least
   ``NEW_RECORD_FLOOR``: in data that never repeats, five copies of one new record are a
-  flood); its p-value is the Poisson tail of the extra rows it got. The profile keeps each sampled record's row count for this;
+  flood); its p-value is the Poisson tail of the extra rows it got. The profile keeps each sampled record's row count for this.
+  A delivery in file order clumps a record's repeats together (a sorted file): a record with no more extra
+  rows than the most copies of one record of its class (or a class below) that the base's own file-order
+  pseudo-batches carry, the most clumped left out, plus the gap to the next (``profiles.batch_copies``,
+  ``BatchCopies.single_ceiling``; session 23), gets p = 1; beyond that the Poisson tail as before, and a
+  profile without that statistic (written before) judges every record by the tail;
 - near-copy counts, at three radii (``flood_radii``: the near-copy radius, and the base's
   median distance to its nearest and to its second-nearest record): a record with at
   least ``NEAR_FLOOD_MIN`` other delta records within a radius gets the upper tail of its
@@ -66,6 +71,7 @@ from provenance.detectors.tight_cluster import (
     tightest_pair,
     twins_common,
 )
+from provenance.profiles.batch_copies import copy_class
 from provenance.profiles.reference import ReferenceProfile
 from provenance.stats import poisson_sf_many, special_functions
 
@@ -221,6 +227,13 @@ def copy_p_values(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, 
     expected = np.where(base > 0, base * growth, max(per_record - 1.0, NEW_RECORD_FLOOR))
     with np.errstate(all="ignore"):
         tail = poisson_sf_many(extra, np.maximum(expected, 1e-12))  # P(X >= extra), scipy.stats' bits
+    clumping = profile.within_batch_copies
+    if clumping is not None:
+        # a delivery clumps as the base's own file-order batches do: a record with no more copies than the most
+        # copied record of its class in the base's pseudo-batches (plus their spread) is explained by that
+        # (profiles.batch_copies.BatchCopies.single_ceiling); beyond it, the Poisson tail judges as before
+        ceiling = clumping.at_classes(clumping.single_ceiling(), copy_class(delta.base_copies))
+        tail = np.where(extra <= ceiling + 1e-9, 1.0, tail)
     return np.where(extra > 0, tail, np.nan), expected
 
 

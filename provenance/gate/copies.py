@@ -43,8 +43,19 @@ A flood of one often-repeated record sits in its own class above its quantile: t
 classes of repeated records (a 5% flood of the base's most repeated row on top of its expected
 copies blocks, tests/unit/gate/test_copies_classes.py). Copies the rule lets in are held twice in the
 next base and raise ``N2`` (and the classes' rates), so over many releases the allowance grows with
-what it let in (C12-1, attack review 22b H2, README Known gaps). The classes' rates are measured on
-the whole base, the batch's order is not modelled: data whose later rows repeat more than its
+what it let in (C12-1, attack review 22b H2, README Known gaps).
+
+A delivery in file order clumps: a file sorted by age or label keeps a record's repeats together, so a
+clean batch carries more copies than an i.i.d. draw at the whole base's rates (issue 14: DoctorAUS passed 4
+of 12 clean batches in file order, spam7 1). The base's signed profile keeps how much its own file-order
+pseudo-batches repeat records within themselves (``profiles.batch_copies``, each batch counted as a
+delivery against the rest of the base): each class's rate, and the total's, is raised to the copies per row
+of its most clumped pseudo-batch but one (``clumped_rates``), at most ``CLUMPING_CAP`` times the whole
+base's rate, and the quantiles are taken there (a delivery at the clumped rate varies binomially like any
+other). The most clumped batch is left out so that one accepted flood appended at the end of the base
+widens nothing (22b's ratchet replay still blocks); the cap bounds what a base that clumps a lot allows, and
+a base that repeats nothing of a class gets no room from its batches. A profile written before session 23
+has no such statistic: the rates are the whole base's, as before. Data whose later rows repeat more than its
 earlier ones (spam7 in file order: spam first, then plain e-mails that repeat far more) still blocks.
 """
 
@@ -60,6 +71,7 @@ import numpy as np
 from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule
+from provenance.profiles.batch_copies import BatchCopies, copy_class
 from provenance.report.wording import plural
 from provenance.stats import special_functions
 
@@ -72,6 +84,7 @@ RULE = "copies.max_copies_rate"
 
 
 ALPHA = 0.001  # a clean delivery's copies pass every class's quantile but this often
+CLUMPING_CAP = 4.0  # the base's clumping raises a class's rate (and the total's) at most this many times
 
 
 def smallest_quantile(tail: Callable[[int], float], level: float, most: int | None) -> int:
@@ -91,13 +104,6 @@ def smallest_quantile(tail: Callable[[int], float], level: float, most: int | No
     return lo
 
 
-def copy_class(base_rows: np.ndarray) -> np.ndarray:
-    """The class of each copied record by the base's rows of it (int array): 0 for a new record or one held
-    once, 1 twice, 2 for 3-4 times, 3 for 5-8, ``ceil(log2(c))`` in general (module docstring)."""
-    c = np.maximum(np.asarray(base_rows, dtype=np.int64), 1)
-    return np.ceil(np.log2(c) - 1e-9).astype(np.int64)
-
-
 @dataclass(frozen=True)
 class Copies:
     """Exact copies a candidate adds (``copies_added``).
@@ -105,7 +111,9 @@ class Copies:
     ``extra`` (k,) the extra rows of each copied record, ``held`` (k,) the base's rows of it (0 for a
     record new in the candidate), ``rows_added`` the rows the candidate adds in all (one per new record,
     and every copy), ``base_rows`` the base's rows, ``repeated`` (r,) the rows of each record the base
-    holds more than once. All int64 numpy arrays.
+    holds more than once. All int64 numpy arrays. ``clumping``: the base's within-pseudo-batch repetition
+    from its signed profile (``profiles.batch_copies``), None for a profile written without it (module
+    docstring).
     """
 
     extra: np.ndarray
@@ -113,6 +121,7 @@ class Copies:
     rows_added: int
     base_rows: int
     repeated: np.ndarray
+    clumping: BatchCopies | None = None
 
     @property
     def of_base(self) -> int:
@@ -156,18 +165,51 @@ class Copies:
             rates.setdefault(int(k), 0.0)
         return rates
 
+    def clumped_rates(self) -> dict[int, float]:
+        """``rates()`` raised, class by class, to the copies per row of the base's most clumped file-order
+        pseudo-batch (``clumping``), at most ``CLUMPING_CAP`` times the whole base's rate (module docstring);
+        ``rates()`` itself without ``clumping``."""
+        rates = self.rates()
+        if self.clumping is None:
+            return rates
+        worst = self.clumping.worst_rates()
+        return {k: max(p, min(float(worst[k]) if k < len(worst) else 0.0, CLUMPING_CAP * p)) for k, p in rates.items()}
+
+    def clumped_total_rate(self) -> float:
+        """The classes' summed rate ``P`` (``rates()``), raised to the share of copies among the rows of the
+        base's most clumped pseudo-batch, at most ``CLUMPING_CAP`` times ``P``."""
+        p = sum(self.rates().values())
+        if self.clumping is None:
+            return p
+        return max(p, min(self.clumping.worst_total_rate(), CLUMPING_CAP * p))
+
+    def clumping_summary(self) -> dict | None:
+        """What the base's pseudo-batches showed (None without ``clumping``): ``pseudo_batches``, ``class_rates``
+        (per class index, the copies per row of the most clumped one), ``total_rate`` (its share of copies in
+        all) and ``cap`` (``CLUMPING_CAP``)."""
+        if self.clumping is None:
+            return None
+        return {
+            "pseudo_batches": len(self.clumping.rows),
+            "class_rates": [round(float(r), 6) for r in self.clumping.worst_rates()],
+            "total_rate": round(self.clumping.worst_total_rate(), 6),
+            "cap": CLUMPING_CAP,
+        }
+
     def classes(self) -> list[dict]:
         """Per class with copies or expected ones: ``class`` (its index), ``held`` (``"1"``, ``"2"``, ``"3-4"``,
-        ...), ``copies``, ``expected`` (rows added times the base's rate) and ``quantile`` (the most a clean
-        delivery gives but with probability ``ALPHA`` over the classes and the total), in class order (module docstring)."""
+        ...), ``copies``, ``expected`` (rows added times the whole base's rate), ``rate`` (the rate the quantile is
+        taken at: ``clumped_rates()``) and ``quantile`` (the most a clean delivery gives but with probability
+        ``ALPHA`` over the classes and the total), in class order (module docstring)."""
         rates = self.rates()
+        clumped = self.clumped_rates()
         special = special_functions()
         m = self.rows_added
         level = ALPHA / (len(rates) + 1)  # the classes and the total (``total_test()``)
         got = copy_class(self.held)
         out = []
         for k in sorted(rates):
-            p = min(1.0, rates[k])
+            p = min(1.0, clumped[k])
 
             def upper(x: int, m: int = m, p: float = p) -> float:
                 """P(Binomial(m, p) > x) (scipy.special.bdtrc: the upper tail); q the smallest x at ``level``."""
@@ -180,7 +222,8 @@ class Copies:
                     "class": k,
                     "held": str(high) if low == high else f"{low}-{high}",
                     "copies": int(self.extra[got == k].sum()),
-                    "expected": round(m * p, 3),
+                    "expected": round(m * min(1.0, rates[k]), 3),
+                    "rate": round(p, 6),
                     "quantile": q,
                 }
             )
@@ -189,13 +232,15 @@ class Copies:
     def total_test(self, classes: list[dict]) -> dict:
         """The copies of every class together against the sum of the classes' rates ``P``: ``copies``,
         ``unique_rows`` (the rows added that copy nothing: one per new record), ``expected`` (``unique_rows * P /
-        (1 - P)``) and ``quantile`` (the most a clean delivery with that many unique rows brings but with
-        probability ``ALPHA`` over the classes and this test). A clean delivery's copies before its
+        (1 - P)``), ``rate`` (the rate the quantile is taken at: ``clumped_total_rate()``) and ``quantile`` (the
+        most a clean delivery with that many unique rows brings but with probability ``ALPHA`` over the classes
+        and this test). A clean delivery's copies before its
         ``unique_rows``-th unique row are negative binomial (scipy.special.nbdtrc: the upper tail); counting on
         the unique rows, not the rows added, a flood's own copies raise no allowance (attack review 22b, H1:
         a flood one under every class's quantile carried 363 copies on 400 clean rows)."""
         n = max(self.base_rows, 1)
-        p = min(sum(self.rates().values()), n / (n + 1))  # a base of copies only: never certainty
+        whole = min(sum(self.rates().values()), n / (n + 1))  # a base of copies only: never certainty
+        p = min(self.clumped_total_rate(), n / (n + 1))
         unique = self.rows_added - self.total
         level = ALPHA / (len(classes) + 1)
         special = special_functions()
@@ -203,7 +248,13 @@ class Copies:
         if p > 0 and unique > 0:
             q = smallest_quantile(lambda x: float(special.nbdtrc(x, unique, 1.0 - p)), level, None)
         copies = sum(c["copies"] for c in classes)
-        return {"copies": copies, "unique_rows": unique, "expected": round(unique * p / (1 - p), 3), "quantile": q}
+        return {
+            "copies": copies,
+            "unique_rows": unique,
+            "expected": round(unique * whole / (1 - whole), 3),
+            "rate": round(p, 6),
+            "quantile": q,
+        }
 
     def excess(self, rate: float, least: int) -> tuple[int, int, list[dict], dict]:
         """``(excess, allowed, classes, total)``: the copies beyond every class's quantile (for the records held
@@ -235,8 +286,21 @@ class Copies:
         return " and ".join(parts) + " added"
 
 
-def copies_added(diff: DiffReport) -> Copies:
-    """The exact copies ``diff`` found (``Copies``), from its verified manifests' merge."""
+def base_clumping(ctx: GateContext) -> BatchCopies | None:
+    """The base's within-pseudo-batch repetition from its signed reference profile (``ctx.base_profile``,
+    checked against the digest the base's verified statement names), or None when the base has no profile or
+    one written before it was kept: the rule then expects copies at the whole base's rates, as before."""
+    from provenance.errors import InputError
+
+    try:
+        return ctx.base_profile.within_batch_copies
+    except InputError:  # no profile (a version that could not be featurised, or committed without one)
+        return None
+
+
+def copies_added(diff: DiffReport, clumping: BatchCopies | None = None) -> Copies:
+    """The exact copies ``diff`` found (``Copies``), from its verified manifests' merge; ``clumping`` the base's
+    within-pseudo-batch repetition (``base_clumping``)."""
     digests, rows = diff.delta["copies"]
     added = diff.delta["added"]
     extra = np.asarray(rows, dtype=np.int64)
@@ -247,7 +311,17 @@ def copies_added(diff: DiffReport) -> Copies:
         len(added) + int(extra.sum()),
         int(diff.summary["records_base"]),
         np.asarray(diff.delta["repeated_base_rows"], dtype=np.int64),
+        clumping,
     )
+
+
+def clumped_words(klass: dict, rows_added: int) -> str:
+    """``", 63 as clumped as its own file-order batches"`` where the base's clumping raised the class's rate
+    (``Copies.classes``: its ``rate`` above ``expected / rows_added``), else ``""``."""
+    clumped = klass["rate"] * rows_added
+    if clumped <= klass["expected"] + 1e-9:
+        return ""
+    return f", {clumped:.3g} as clumped as its own file-order batches"
 
 
 def held_words(held: str) -> str:
@@ -271,8 +345,9 @@ class MaxCopiesRate(ModeRule):
             FRACTION,
             0.02,
             "share of the rows a candidate adds that may be exact copies of records held at most once (new, or held "
-            "once by the base) beyond what the base's own repetition explains; copies of records the base repeats "
-            "get no such slack",
+            "once by the base) beyond what the base's own repetition explains (its file-order pseudo-batches' "
+            "clumping included: the most clumped but one, at most 4 times the whole base's rate); copies of records "
+            "the base repeats get no such slack",
         ),
         Setting(
             "copies",
@@ -293,11 +368,12 @@ class MaxCopiesRate(ModeRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
-        c = copies_added(ctx.diff)
+        c = copies_added(ctx.diff, base_clumping(ctx))
         excess, allowed, classes, total = c.excess(self.rate, self.least)
         statistic = {
             "test": "exact copies added per class of how often the base holds the record copied, each against its "
-            "binomial quantile at the base's own rate, and all copies against their negative binomial quantile on "
+            "binomial quantile at the base's own rate (raised to its most clumped file-order pseudo-batch's, at most "
+            f"{CLUMPING_CAP:g} times), and all copies against their negative binomial quantile on "
             f"the rows added that copy nothing at the classes' summed rate (alpha {ALPHA:g} over the classes and "
             "the total)",
             "headline": c.headline(),
@@ -312,6 +388,7 @@ class MaxCopiesRate(ModeRule):
             "excess": excess,
             "max_copies_rate": self.rate,
             "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
+            "clumping": c.clumping_summary(),
         }
         # short, as every rule's: the check's table sizes its column to the widest (statistic: each quantile)
         expected = "classes and total in bound"
@@ -328,7 +405,7 @@ class MaxCopiesRate(ModeRule):
         over = "; ".join(
             f"{x['copies']} copies of records {held_words(x['held'])} where at most "
             f"{x['quantile'] + (allowed if x['class'] == 0 else 0)} are expected (about {x['expected']:.3g} from the "
-            "base's own repetition)"
+            f"base's own repetition{clumped_words(x, c.rows_added)})"
             for x in classes
             if x["copies"] > x["quantile"] + (allowed if x["class"] == 0 else 0)
         )

@@ -24,6 +24,8 @@ import numpy as np
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
 from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
+from provenance.profiles.batch_copies import BatchCopies, batches_of_ranks
+from provenance.profiles.batch_copies import batch_copies as count_batch_copies
 from provenance.profiles.batches import file_order_ranks, pseudo_batches
 from provenance.profiles.graph import batch_neighbour_graph
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
@@ -56,6 +58,9 @@ _ARRAYS = (
     "softmax_weights",
     "batch_shift",
 )
+# Arrays a profile may lack (written before they were kept): read as None, and the detectors and rules
+# that use them keep their earlier behaviour.
+_OPTIONAL_ARRAYS = ("batch_rows", "batch_copies", "batch_most_copies")
 
 
 def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
@@ -104,8 +109,25 @@ class ReferenceProfile:
     # How to rebuild the featuriser for the delta: FeaturizerSpec.to_dict(); None in
     # profiles written before it was stored (the identity string is read instead).
     featurizer_spec: dict | None = None
+    # Within-pseudo-batch repetition of the base's rows (profiles.batch_copies.BatchCopies): (B,) rows of
+    # each file-order pseudo-batch, (B, K) its copies per class and the largest copies of one record per
+    # class. None in profiles written before session 23, and where the rows were not all given.
+    batch_rows: np.ndarray | None = None
+    batch_copies: np.ndarray | None = None
+    batch_most_copies: np.ndarray | None = None
 
     # -- views detectors use -------------------------------------------------------
+    @property
+    def within_batch_copies(self) -> BatchCopies | None:
+        """The base's within-pseudo-batch repetition (``profiles.batch_copies``), None when the profile has none."""
+        if self.batch_rows is None or self.batch_copies is None or self.batch_most_copies is None:
+            return None
+        return BatchCopies(
+            self.batch_rows.astype(np.int64),
+            self.batch_copies.astype(np.int64),
+            self.batch_most_copies.astype(np.int64),
+        )
+
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """``X`` (n x dim, raw features) in the profile's standardised space, float32; FeatureError if the dimension differs."""
         check_same_dimension(self.dim, X, "the delta")
@@ -145,10 +167,11 @@ class ReferenceProfile:
     # -- serialisation ---------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """Deterministic bytes: a canonical JSON header then raw little-endian arrays."""
-        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
+        names = _ARRAYS + tuple(n for n in _OPTIONAL_ARRAYS if getattr(self, n) is not None)
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in names}
         layout: dict[str, dict[str, Any]] = {}
         offset = 0
-        for name in _ARRAYS:
+        for name in names:
             a = arrays[name]
             dtype = a.dtype.newbyteorder("<").str
             layout[name] = {"dtype": dtype, "shape": list(a.shape), "offset": offset}
@@ -166,7 +189,7 @@ class ReferenceProfile:
         if self.featurizer_spec is not None:
             header["featurizer_spec"] = self.featurizer_spec
         header_bytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-        body = b"".join(arrays[n].astype(layout[n]["dtype"], copy=False).tobytes() for n in _ARRAYS)
+        body = b"".join(arrays[n].astype(layout[n]["dtype"], copy=False).tobytes() for n in names)
         return FORMAT_MAGIC + struct.pack("<Q", len(header_bytes)) + header_bytes + body
 
     @classmethod
@@ -186,7 +209,7 @@ class ReferenceProfile:
             header = json.loads(data[start + 8 : start + 8 + header_len])
             body = memoryview(data)[start + 8 + header_len :]
             arrays: dict[str, Any] = {}
-            for name in _ARRAYS:
+            for name in _ARRAYS + tuple(n for n in _OPTIONAL_ARRAYS if n in header["arrays"]):
                 spec = header["arrays"][name]
                 dtype = np.dtype(spec["dtype"])
                 count = int(np.prod(spec["shape"], dtype=np.int64))
@@ -227,6 +250,7 @@ def build_profile(
     max_total: int = DEFAULT_MAX_TOTAL,
     featurizer_spec: dict | None = None,
     copies: Sequence[int] | np.ndarray | None = None,
+    within_batches: BatchCopies | None = None,
 ) -> ReferenceProfile:
     """Summarise a trusted version: whole-base statistics plus a bounded sample.
 
@@ -242,8 +266,10 @@ def build_profile(
     digest and label); without it, repeated rows among those given are counted. The
     profile keeps each sampled record's count, so detectors judge copies in a delta
     against how much the base itself repeats (real data does: DAAG's spam7 has 4,601 rows
-    and 2,945 distinct ones). Raises FeatureError for non-finite features or mismatched
-    lengths.
+    and 2,945 distinct ones). ``within_batches`` is the base's within-pseudo-batch
+    repetition (``profiles.batch_copies``, counted on every row of the base); without it,
+    it is counted here when the rows given are the whole base (no ``copies``) and left out
+    otherwise. Raises FeatureError for non-finite features or mismatched lengths.
     """
     digest_array = digests_matrix(digests)
     names = [d.hex()[:12] for d in (bytes(r) for r in digest_array)]
@@ -266,6 +292,13 @@ def build_profile(
     row_copies = (
         np.asarray(copies, dtype=np.int64)[by_digest] if copies is not None else _group_sizes(digest_array, label_index)
     )
+
+    if within_batches is None and copies is None:  # the rows given are the base's: count its batches' copies
+        within_batches = count_batch_copies(
+            _group_sizes(digest_array, np.zeros(n, np.int64), ids=True),
+            batches_of_ranks(ranks, PSEUDO_BATCHES),
+            PSEUDO_BATCHES,
+        )
 
     X64 = X.astype(np.float64)
     mean = X64.mean(axis=0)
@@ -324,6 +357,9 @@ def build_profile(
         softmax_weights=weights,
         featurizer_spec=featurizer_spec,
         batch_shift=batch_shift,
+        batch_rows=None if within_batches is None else within_batches.rows.astype(np.int64),
+        batch_copies=None if within_batches is None else within_batches.copies.astype(np.int64),
+        batch_most_copies=None if within_batches is None else within_batches.most.astype(np.int64),
     )
 
 
@@ -332,10 +368,11 @@ def _index(labels: Sequence[str], classes: list[str]) -> np.ndarray:
     return np.array([lookup[l] for l in labels])
 
 
-def _group_sizes(digests: np.ndarray, label_index: np.ndarray) -> np.ndarray:
-    """For each row (in digest order), how many rows share its digest and label."""
+def _group_sizes(digests: np.ndarray, label_index: np.ndarray, ids: bool = False) -> np.ndarray:
+    """For each row (in digest order), how many rows share its digest and label (with ``ids``, the index of
+    its group instead)."""
     n = len(digests)
     starts = np.ones(n, dtype=bool)
     starts[1:] = ~((digests[1:] == digests[:-1]).all(axis=1) & (label_index[1:] == label_index[:-1]))
     group = np.cumsum(starts) - 1
-    return np.bincount(group)[group]
+    return group if ids else np.bincount(group)[group]

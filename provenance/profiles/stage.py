@@ -21,9 +21,10 @@ from provenance.errors import InputError
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
+from provenance.profiles.batch_copies import BatchCopies, manifest_batch_copies
 from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
-from provenance.profiles.reference import ReferenceProfile, build_profile
+from provenance.profiles.reference import PSEUDO_BATCHES, ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import Records, read_records
@@ -109,6 +110,7 @@ def build_version_profile(
         positions=file_order(locators),
         copies=sample.copies,
         featurizer_spec=resolved_spec.to_dict(),
+        within_batches=manifest_within_batches(manifest),
     )
     counts = manifest.label_counts()
     return dataclasses.replace(
@@ -116,6 +118,15 @@ def build_version_profile(
         n_records=len(manifest),
         class_counts=[int(counts.get(c, 0)) for c in profile.classes],
         source_counts={str(k): int(v) for k, v in manifest.source_counts().items()},
+    )
+
+
+def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
+    """The version's within-pseudo-batch repetition (``profiles.batch_copies``) from every row of the manifest
+    this commit hashed (its digests and locators, streamed two columns at a time); the profile that keeps it is
+    signed with the version, and the gate reads it from there only."""
+    return manifest_batch_copies(
+        lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), PSEUDO_BATCHES
     )
 
 

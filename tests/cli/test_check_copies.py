@@ -42,7 +42,7 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
     # the base repeats nothing: every copy is beyond its repetition, but for the 9 re-deliveries min_copies allows
     assert (copies["count"], copies["allowed"], s["allowed"], s["excess"]) == (291, 0, 9, 291)
     # all 300 rows added are copies: no unique row, so the total's test expects none either
-    assert s["total"] == {"copies": 300, "unique_rows": 0, "expected": 0.0, "quantile": 0}
+    assert s["total"] == {"copies": 300, "unique_rows": 0, "expected": 0.0, "rate": 0.0, "quantile": 0}
     validate_output("check", report)
     assert len(copies["records"]) == 20
     assert copies["reason"].startswith(

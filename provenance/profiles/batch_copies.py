@@ -1,0 +1,246 @@
+"""How much the trusted base repeats records *within* each of its own file-order pseudo-batches.
+
+The copies rule (``gate/copies.py``) and the per-record copy test of ``detectors.extreme``
+(``detectors/duplicates.py``) expect a delivery's copies at the base's whole-file repetition, as if
+its rows were an i.i.d. draw. Real deliveries clump: a file sorted by age or by label puts a
+record's repeats next to each other, so a clean batch in file order carries many more copies of
+its own records than a random one (issue 14: DoctorAUS in file order passed 4 of 12 clean
+batches, spam7 1 of 12; both 12 of 12 at random). The base's own pseudo-batches
+(``profiles.batches``: ``PSEUDO_BATCHES`` equal runs of its rows in file order) show how much a
+batch of *this* data clumps. Each pseudo-batch is treated as a delivery against the rest of the
+base, counted exactly as the gate counts a delivery's copies:
+
+- ``held``: the record's rows outside the batch; its copies in the batch are its rows there
+  (beyond the first when ``held`` is 0, a record new to the rest);
+- the class of a record is ``copy_class(held)`` (held at most once, twice, 3-4, 5-8, ... times).
+
+Kept per pseudo-batch (``BatchCopies``): its rows, and per class its copies and the largest copies of
+one record. That is ``PSEUDO_BATCHES`` x (classes + ...) integers, at most 64 classes (a count
+below 2**63): bounded whatever the base's size. Computed from every row of the base at commit (the
+manifest, signed; never a stored count), kept in the reference profile and read only through it,
+under the signature that covers the profile's digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.manifest import digest_matrix
+from provenance.profiles.batches import file_order
+
+
+def copy_class(base_rows: np.ndarray) -> np.ndarray:
+    """The class of each copied record by the base's rows of it (int array): 0 for a new record or one held
+    once, 1 twice, 2 for 3-4 times, 3 for 5-8, ``ceil(log2(c))`` in general."""
+    c = np.maximum(np.asarray(base_rows, dtype=np.int64), 1)
+    return np.ceil(np.log2(c) - 1e-9).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BatchCopies:
+    """Within-pseudo-batch repetition of a base (module docstring).
+
+    ``rows`` (B,) int64: the rows of each pseudo-batch; ``copies`` (B, K) int64: its copies of records
+    of class k (``copy_class`` of the rows the rest of the base holds); ``most`` (B, K) int64: the largest
+    copies of one record of class k in it. K >= 1.
+    """
+
+    rows: np.ndarray
+    copies: np.ndarray
+    most: np.ndarray
+
+    def worst_rates(self) -> np.ndarray:
+        """(K,) per class, the copies per row of the most clumped pseudo-batch but one (``trimmed``): the
+        clumping a clean batch of this data has shown."""
+        rows = np.maximum(self.rows, 1).astype(np.float64)[:, None]
+        return trimmed(self.copies / rows, 0)
+
+    def worst_total_rate(self) -> float:
+        """The share of copies among the rows of the most clumped pseudo-batch but one, all classes together."""
+        return float(trimmed((self.copies.sum(axis=1) / np.maximum(self.rows, 1))[:, None], 0)[0])
+
+    def single_ceiling(self) -> np.ndarray:
+        """(K,) per class, the most copies of one record a clean delivery is let carry: the most the pseudo-batches
+        but the most clumped (``trimmed``) carried of one record of the class or a class below it (a record held
+        more often has more rows to clump), plus the gap to the next pseudo-batch's most, at least one copy. The
+        gap is the spacing of the top order statistics, an estimate of the tail's scale: under an exponential
+        tail a new batch's most passes the top one by about that much; one copy is the resolution of a count
+        (two batches tied give a gap of 0). Not scaled to the delivery's size: a record's clump is the run its
+        rows make in the file, which a longer batch does not lengthen. 0 where those batches carried no copy of
+        the class."""
+        most = np.maximum.accumulate(self.most, axis=1).astype(np.float64)
+        top, below = trimmed(most, 0), trimmed(most, 1)
+        # no clumping shown (a base whose batches repeat nothing of a class): no room at all
+        return np.maximum.accumulate(np.where(top > 0, top + np.maximum(1.0, top - below), 0.0))
+
+    @staticmethod
+    def at_classes(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """``values`` (K,), one per class and never falling with it (``single_ceiling``), at each of ``classes``
+        (int array); the last class's past it (a record held more often than any the base batches held)."""
+        return np.asarray(values)[np.minimum(np.asarray(classes, dtype=np.int64), len(values) - 1)]
+
+
+TRIMMED = 1
+"""The most clumped pseudo-batches left out of every statistic read (``trimmed``): one batch is what an
+accepted flood appended at the end of the base fills, and it would otherwise widen the next release's
+allowance to the flood's own clumping (attack review 22b's ratchet, tests/cli/test_attack22b_replays.py)."""
+
+
+def trimmed(values: np.ndarray, below: int) -> np.ndarray:
+    """(K,) per column of ``values`` (B, K), the largest once the ``TRIMMED`` largest are left out, or with
+    ``below`` the ``below``-th value under that one; the smallest when there are too few rows, 0 with none."""
+    if not len(values):
+        return np.zeros(values.shape[1])
+    ranked = np.sort(values, axis=0)[::-1]
+    return ranked[min(TRIMMED + below, len(ranked) - 1)]
+
+
+MAX_CLASSES = 64  # a record held below 2**63 times: ceil(log2(count)) < 64
+
+
+class _Counter:
+    """Accumulates ``BatchCopies`` over runs of whole records (so a manifest streams through it)."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.copies = np.zeros((count, MAX_CLASSES), np.int64)
+        self.most = np.zeros((count, MAX_CLASSES), np.int64)
+
+    def add(self, groups: np.ndarray, batches: np.ndarray) -> None:
+        """Count the rows of whole records: ``groups`` (n,) equal for rows of one record and never falling,
+        ``batches`` (n,) int64 in 0..count-1."""
+        if not len(groups):
+            return
+        opens = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        sizes = np.diff(np.r_[opens, len(groups)])
+        repeated = np.repeat(sizes > 1, sizes)  # a record held once has no copy in any batch
+        if not repeated.any():
+            return
+        key = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)[repeated] * self.count + batches[repeated]
+        key.sort()  # rows of one record in one batch are now adjacent
+        first = np.r_[True, key[1:] != key[:-1]]
+        pairs = key[first]
+        in_batch = np.diff(np.r_[np.flatnonzero(first), len(key)])
+        held = sizes[pairs // self.count] - in_batch  # the record's rows in the rest of the base
+        extra = np.where(held > 0, in_batch, in_batch - 1)
+        klass = copy_class(held)
+        np.add.at(self.copies, (pairs % self.count, klass), extra)
+        np.maximum.at(self.most, (pairs % self.count, klass), extra)
+
+    def result(self, rows: np.ndarray) -> BatchCopies:
+        """The counts so far, with ``rows`` (count,) the rows of each pseudo-batch; as many classes as used (>= 1)."""
+        used = np.flatnonzero(self.copies.any(axis=0) | self.most.any(axis=0))
+        k = int(used[-1]) + 1 if len(used) else 1
+        return BatchCopies(np.asarray(rows, np.int64), self.copies[:, :k].copy(), self.most[:, :k].copy())
+
+
+def batch_rows(count: int, total_rows: int) -> np.ndarray:
+    """(count,) the rows of each of ``count`` equal runs of ``total_rows`` rows (``batches_of_ranks``)."""
+    edges = -(-np.arange(count + 1, dtype=np.int64) * total_rows // count)  # the first rank of each run
+    return np.diff(edges)
+
+
+def batch_copies(groups: np.ndarray, batches: np.ndarray, count: int) -> BatchCopies:
+    """The within-batch repetition of every row of a base, given its record (``groups`` (n,) int, equal for
+    rows of one record and never falling: rows in digest order) and pseudo-batch (``batches`` (n,) int in
+    0..count-1). Returns ``BatchCopies``."""
+    batches = np.asarray(batches, dtype=np.int64)
+    counter = _Counter(count)
+    counter.add(np.asarray(groups), batches)
+    return counter.result(np.bincount(batches, minlength=count)[:count])
+
+
+def batches_of_ranks(ranks: np.ndarray, count: int, rows: int | None = None) -> np.ndarray:
+    """Pseudo-batch of each row from its rank in file order (0..rows-1; ``rows`` defaults to the ranks given):
+    ``count`` equal runs."""
+    n = len(ranks) if rows is None else rows
+    return (np.asarray(ranks, dtype=np.int64) * count // max(n, 1)).astype(np.int64)
+
+
+class _NotRowNumbers(Exception):
+    """The locators are not a table's row numbers 0..rows-1."""
+
+
+def manifest_batch_copies(parts: Callable[[], Iterable[pa.RecordBatch]], rows: int, count: int) -> BatchCopies | None:
+    """``BatchCopies`` of a manifest's ``rows`` rows, read as record batches of its ``digest`` and ``locator``
+    columns in manifest (digest) order by ``parts()``.
+
+    Rows are records by digest, as the diff counts copies (``delta.merge``): a record's rows are adjacent in
+    the manifest, so the parts stream through, holding one part and the rows of one record at a time. Their
+    file order is the locators': a table's row numbers 0..rows-1, each once, give each row's pseudo-batch
+    directly; other locators (``file#row``, a tree's paths; ``profiles.batches.file_order``) are ranked first
+    in a pass over the locator column, and the parts read again. Returns None for an empty manifest.
+    """
+    if rows == 0:
+        return None
+    seen = np.zeros(rows, dtype=bool)
+
+    def numbered(part: pa.RecordBatch, offset: int) -> np.ndarray:
+        try:
+            values = pc.cast(part.column(1), pa.int64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _NotRowNumbers from exc
+        if len(values) and (values.min() < 0 or values.max() >= rows):
+            raise _NotRowNumbers
+        seen[values] = True
+        return values * count // rows
+
+    try:
+        counter = _stream(parts, numbered, count)
+        if seen.all():
+            return counter.result(batch_rows(count, rows))
+    except _NotRowNumbers:
+        pass
+    ranks = file_order_rank(pa.chunked_array([part.column(1) for part in parts()], pa.string()))
+    ranked = batches_of_ranks(ranks, count, rows)
+    return _stream(parts, lambda part, offset: ranked[offset : offset + len(part)], count).result(
+        batch_rows(count, rows)
+    )
+
+
+def _stream(parts: Callable[[], Iterable[pa.RecordBatch]], batches_of, count: int) -> _Counter:
+    """Count every part's whole records (``_Counter``); a record whose rows run into the next part is carried."""
+    counter = _Counter(count)
+    carried = np.zeros(0, np.int64)  # the batches of the rows of the record the last part ended with
+    last: bytes | None = None
+    offset = 0
+    for part in parts():
+        d = digest_matrix(part.column(0))
+        if not len(d):
+            continue
+        batches = np.r_[carried, batches_of(part, offset)]
+        opens = np.empty(len(batches), dtype=bool)  # a row that opens a record
+        opens[: len(carried)] = False
+        if len(carried):
+            opens[0] = True
+        opens[len(carried)] = not (last is not None and d[0] == last)
+        opens[len(carried) + 1 :] = d[1:] != d[:-1]
+        groups = np.cumsum(opens)
+        whole = groups < groups[-1]  # the last record may go on in the next part
+        counter.add(groups[whole], batches[whole])
+        carried = batches[~whole]
+        last, offset = bytes(d[-1]), offset + len(d)
+    counter.add(np.zeros(len(carried), np.int64), carried)
+    return counter
+
+
+def file_order_rank(locators: pa.Array | pa.ChunkedArray | Sequence) -> np.ndarray:
+    """(n,) each row's rank in file order (``profiles.batches.file_order``; ties keep the given order)."""
+    column = locators if isinstance(locators, pa.Array | pa.ChunkedArray) else pa.array(locators, pa.string())
+    try:
+        numbers = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)  # one table: row numbers
+        keys = None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        keys = file_order(column.to_pylist())
+    if keys is None:
+        order = np.argsort(numbers, kind="stable")
+    else:
+        order = np.asarray(sorted(range(len(keys)), key=lambda i: (keys[i], i)), dtype=np.int64)
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks

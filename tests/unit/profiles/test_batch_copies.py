@@ -1,0 +1,131 @@
+"""How much a base repeats records within its own file-order pseudo-batches (provenance/profiles/batch_copies.py):
+counted as the gate counts a delivery's copies, kept bounded in the signed profile, read back as None from a
+profile written before it, and turned into the room a clumped delivery gets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+
+from provenance.detectors.duplicates import copy_p_values
+from provenance.gate.copies import CLUMPING_CAP, Copies
+from provenance.manifest import Manifest
+from provenance.profiles.batch_copies import BatchCopies, batch_copies, batches_of_ranks, manifest_batch_copies
+from provenance.profiles.reference import ReferenceProfile, build_profile
+
+
+def digests(keys) -> list[bytes]:
+    return [hashlib.sha256(f"record-{k}".encode()).digest() for k in keys]
+
+
+def sorted_base(runs: int = 300, seed: int = 0):
+    """(X, y, keys): 600 records held once, then ``runs`` records in runs of 2 and 4 adjacent rows."""
+    keys = list(range(600)) + [600 + i for i in range(runs) for _ in range(2 if i % 2 == 0 else 4)]
+    rng = np.random.default_rng(seed)
+    features = rng.normal(0, 1, (600 + runs, 6)).astype(np.float32)
+    X = features[keys]
+    y = np.array([str(k % 3) for k in keys])
+    return X, y, keys
+
+
+def test_each_pseudo_batch_counts_its_copies_as_a_delivery_against_the_rest():
+    # one record: 3 rows in batch 0, 1 in batch 1; another: 2 rows, both in batch 1; a third held once
+    groups = np.array([0, 0, 0, 0, 1, 1, 2])
+    batches = np.array([0, 0, 0, 1, 1, 1, 1])
+    got = batch_copies(groups, batches, 2)
+    # batch 0: record 0 is held once elsewhere (class 0) and brings 3 copies; batch 1: record 0 is held 3
+    # times elsewhere (class 2), 1 copy; record 1 is new to the rest, 2 rows: 1 copy (class 0)
+    assert got.rows.tolist() == [3, 4]
+    assert got.copies.tolist() == [[3, 0, 0], [1, 0, 1]]
+    assert got.most.tolist() == [[3, 0, 0], [1, 0, 1]]
+
+
+def test_the_manifest_streamed_in_parts_gives_what_every_row_gives():
+    X, y, keys = sorted_base()
+    d = digests(keys)
+    whole = batch_copies(np.array(keys), batches_of_ranks(np.arange(len(keys)), 10), 10)
+    for locators in ([str(i) for i in range(len(d))], [f"part-{i // 500}.csv#{i % 500}" for i in range(len(d))]):
+        manifest = Manifest.build(d, list(y), locators)
+        for rows in (3, 257, 1 << 20):
+            got = manifest_batch_copies(
+                lambda m=manifest, r=rows: m.iter_batches(["digest", "locator"], rows=r), len(d), 10
+            )
+            assert got is not None
+            assert (got.rows.tolist(), got.copies.tolist(), got.most.tolist()) == (
+                whole.rows.tolist(),
+                whole.copies.tolist(),
+                whole.most.tolist(),
+            ), (locators[0], rows)
+
+
+def test_the_profile_keeps_it_bounded_and_reads_it_back():
+    X, y, keys = sorted_base()
+    profile = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(len(keys)))
+    loaded = ReferenceProfile.from_bytes(profile.to_bytes())
+    clumping = loaded.within_batch_copies
+    assert clumping is not None and clumping.copies.shape[0] == 10 and clumping.copies.shape[1] <= 64
+    assert clumping.most.max() == 3  # a run of 4 rows: 3 copies of one record new to the rest
+    # the later batches are all runs (2 copies in 3 rows); the first ones hold records once
+    assert clumping.worst_rates()[0] > 0.6 and clumping.copies[:3].sum() == 0
+    # 10x the rows: the same array shapes (the classes grow with log2 of the most rows of one record only)
+    X2, y2, keys2 = sorted_base(runs=3000, seed=1)
+    big = build_profile(X2, y2, digests(keys2), featurizer="numeric/v1", positions=np.arange(len(keys2)))
+    assert big.batch_copies.shape == profile.batch_copies.shape and big.batch_rows.shape == (10,)
+
+
+def test_a_profile_written_without_it_reads_as_none_and_the_copy_tests_keep_their_old_room():
+    X, y, keys = sorted_base()
+    profile = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(len(keys)))
+    older = replace(profile, batch_rows=None, batch_copies=None, batch_most_copies=None)
+    data = older.to_bytes()
+    assert b"batch_copies" not in data and ReferenceProfile.from_bytes(data).within_batch_copies is None
+    # a delivery that continues the file: 50 new records in runs of 2 and 4 (100 copies in 150 rows)
+    extra, held = np.array([1, 3] * 25, np.int64), np.zeros(50, np.int64)
+    repeated = np.array([2] * 150 + [4] * 150, np.int64)
+    old = Copies(extra, held, 150, len(keys), repeated)
+    new = Copies(extra, held, 150, len(keys), repeated, profile.within_batch_copies)
+    assert old.blocks(0.02, 10) and not new.blocks(0.02, 10)
+    # a flood of copies of records held once on top, beyond the clumped rate, still blocks
+    flood = Copies(np.r_[extra, np.ones(80, np.int64)], np.r_[held, np.ones(80, np.int64)], 230, len(keys), repeated)
+    assert replace(flood, clumping=profile.within_batch_copies).blocks(0.02, 10)
+
+
+def test_the_clumped_rate_is_at_most_cap_times_the_whole_base_rate():
+    # a base whose repeats are all in one region: the region's pseudo-batches carry copies at a rate the
+    # whole base's Good-Turing estimate puts far lower; the rule takes at most CLUMPING_CAP times it
+    worst = BatchCopies(np.full(10, 100), np.array([[90, 0]] * 10), np.array([[2, 0]] * 10))
+    c = Copies(np.zeros(0, np.int64), np.zeros(0, np.int64), 100, 1000, np.array([2] * 10, np.int64), worst)
+    assert c.rates()[0] == 0.02 and c.clumped_rates()[0] == CLUMPING_CAP * 0.02
+    # a base that repeats nothing gets no room from its batches at all
+    none = Copies(np.zeros(0, np.int64), np.zeros(0, np.int64), 100, 1000, np.zeros(0, np.int64), worst)
+    assert none.clumped_rates()[0] == 0.0 and none.clumped_total_rate() == 0.0
+
+
+def test_one_clumped_batch_is_trimmed_so_an_accepted_flood_at_the_end_widens_nothing():
+    # nine batches with no copies and one full of them (a flood a release accepted, appended to the file)
+    copies = np.zeros((10, 1), np.int64)
+    copies[9, 0] = 90
+    most = np.zeros((10, 1), np.int64)
+    most[9, 0] = 40
+    flood_at_end = BatchCopies(np.full(10, 100), copies, most)
+    assert flood_at_end.worst_rates().tolist() == [0.0] and flood_at_end.worst_total_rate() == 0.0
+    assert flood_at_end.single_ceiling().tolist() == [0.0]
+
+
+def test_a_record_within_the_base_runs_is_not_extreme_and_one_beyond_them_is():
+    X, y, keys = sorted_base()
+    profile = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(len(keys)))
+    ceiling = profile.within_batch_copies.single_ceiling()
+    assert ceiling[0] == 4.0  # the runs' 3 copies, plus one (the pseudo-batches tie at the top)
+
+    class Delta:  # the fields copy_p_values reads, as a Delta carries them
+        kinds = ["added"] * 100
+        extra_copies = np.array([3, 4, 5, 9] + [0] * 96, np.int64)
+        base_copies = np.zeros(100, np.int64)
+
+    p, _ = copy_p_values(profile, Delta())  # type: ignore[arg-type]
+    assert p[0] == 1.0 and p[1] == 1.0 and p[2] < 1e-3 and p[3] < 1e-6
+    p_old, _ = copy_p_values(replace(profile, batch_rows=None, batch_copies=None, batch_most_copies=None), Delta())  # type: ignore[arg-type]
+    assert p_old[1] < 0.01 and p_old[3] == p[3]  # before: 4 copies were in the tail; beyond the runs, as before
