@@ -4,6 +4,7 @@ the code it attacks (marked xfail(strict=True) with the finding, so the suite st
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -111,3 +112,68 @@ def test_the_sample_of_added_records_escapes_a_hostile_label_and_json_keeps_it_e
     assert r.exit_code == 2 and "\x1b" not in r.output, repr(r.output)
     r = prov("diff", "v1", "v2", "--class", "1", "--sample", "-5", *PINNED)
     assert r.exit_code == 2 and "--sample -5" in r.output, r.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A23a-3: prov diff --class C --sample N lists the first N added records by their content's SHA-256, "
+    "which the source chooses: it grinds an invisible pixel so its decoys sort first and its trigger-patched "
+    "records last, and the sample the Known gaps advise looking at holds none of them (profile samples are keyed "
+    "by the committer's signed sampleSalt for this reason; the sample is not)",
+)
+def test_a_source_cannot_choose_which_of_its_added_records_the_class_sample_shows(
+    prov, workdir, tmp_path_factory, monkeypatch
+):
+    """A source adds 40 records of class 3: 20 genuine (decoys) and 20 with a trigger patch (px63 = 16, a backdoor
+    on class 3). Before delivering it computes each record's digest (SHA-256 of its content, which any copy of prov
+    shows: here a scratch store's own sample) over 17 variants of an always-blank pixel (px00 = 0..16) and keeps,
+    per record, the variant with the smallest digest for a decoy and the largest for a patched one. ``prov diff v1
+    v2 --class 3`` (default sample 20, 'a draw no source chooses') then lists exactly the 20 decoys."""
+    t = digits_table(1000)
+    labels = t.column("label").to_pylist()
+    threes = [i for i in range(800, 1000) if labels[i] == "3"][:20]
+    others = [i for i in range(800, 1000) if labels[i] != "3"][:20]
+    v1 = t.slice(0, 800)
+    decoys = t.take(threes)
+    patched = t.take(others)
+    patched = patched.set_column(patched.schema.get_field_index("px63"), "px63", pa.array([16] * 20, pa.int64()))
+    patched = patched.set_column(patched.schema.get_field_index("label"), "label", pa.array(["3"] * 20))
+    wanted = pa.concat_tables([decoys, patched])
+
+    def with_px00(table: pa.Table, values: list[int]) -> pa.Table:
+        return table.set_column(0, "px00", pa.array(values, pa.int64()))
+
+    # the source's grinding, with prov itself in a scratch folder: every variant of every record, and its digest
+    scratch = tmp_path_factory.mktemp("grind")
+    variants = pa.concat_tables([with_px00(wanted, [v] * wanted.num_rows) for v in range(17)])
+    pq.write_table(v1, scratch / "v1.parquet")
+    pq.write_table(pa.concat_tables([v1, variants]), scratch / "cand.parquet")
+    succeeded(prov, "keys", "generate", "maintainer")
+    for name in ("maintainer.key", "maintainer.pub"):
+        shutil.copy2(workdir / name, scratch / name)
+    monkeypatch.chdir(scratch)
+    succeeded(prov, "init")
+    for tag in ("v1", "cand"):
+        succeeded(prov, "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *PINNED)
+    listed = json.loads(succeeded(prov, "diff", "v1", "cand", "--class", "3", "--sample", "1000", "--format",
+                                  "json", *PINNED).stdout)["sample"]  # fmt: skip
+    monkeypatch.chdir(workdir)
+    digest_at = {int(r["locator"]) - 800: r["digest"] for r in listed}  # row in variants -> digest
+    n = wanted.num_rows
+    chosen = []
+    for i in range(n):
+        options = sorted((digest_at[v * n + i], v) for v in range(17))
+        chosen.append((options[0] if i < 20 else options[-1])[1])  # decoys smallest, patched largest
+    delivered = with_px00(wanted, chosen)
+    decoy_digests = {digest_at[chosen[i] * n + i] for i in range(20)}
+
+    pq.write_table(v1, "v1.parquet")
+    pq.write_table(pa.concat_tables([v1, delivered]), "v2.parquet")
+    succeeded(prov, "init")
+    for tag in ("v1", "v2"):
+        succeeded(prov, "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *PINNED)
+    sample = json.loads(succeeded(prov, "diff", "v1", "v2", "--class", "3", "--format", "json", *PINNED).stdout)
+    assert sample["added"] == 40, sample["added"]
+    shown = {r["digest"] for r in sample["sample"]}
+    assert len(shown) == 20
+    assert shown != decoy_digests, "the sample shows only the source's decoys: none of its 20 patched records"
