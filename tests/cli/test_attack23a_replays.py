@@ -3,8 +3,10 @@ the code it attacks (marked xfail(strict=True) with the finding, so the suite st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import sqlite3
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -177,3 +179,34 @@ def test_a_source_cannot_choose_which_of_its_added_records_the_class_sample_show
     shown = {r["digest"] for r in sample["sample"]}
     assert len(shown) == 20
     assert shown != decoy_digests, "the sample shows only the source's decoys: none of its 20 patched records"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A23a-4: prov findings --detector reads each stored finding's per-detector 'flagged' and 'score' with "
+    "no check (_by_detector, one_detector): a findings object a .prov/ writer plants (unsigned, as prov findings "
+    "says) whose detector entry lacks 'flagged' is exit 3 'internal error (KeyError)', where prov findings and "
+    "--all list the same run",
+)
+def test_findings_detector_refuses_a_planted_findings_object_with_exit_2_not_a_crash(prov, template_trust, workdir):
+    """A ``.prov/`` writer copies the newest run's findings object, drops ``flagged`` and ``score`` from one record's
+    ``knn_label`` entry, stores it under its own SHA-256 and appends a chain-valid pending ``detect`` entry naming
+    it (no key needed). ``prov findings v2`` and ``--all`` list it; ``--detector knn_label`` must too, or refuse it
+    as bad input (exit 2 naming the findings object), never exit 3."""
+    succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
+    db_path = workdir / ".prov" / "prov.db"
+    with sqlite3.connect(db_path) as db:
+        (detail,) = db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()
+    facts = json.loads(detail)
+    doc = json.loads((workdir / ".prov" / "objects" / f"{facts['findings']}.json").read_bytes())
+    doc["findings"][0]["detectors"] = [{"detector": "knn_label"}]
+    data = json.dumps(doc).encode()
+    oid = hashlib.sha256(data).hexdigest()
+    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
+    plant_pending_entry(db_path, "detect", "v2", {**facts, "findings": oid})
+
+    for extra in ((), ("--all",)):
+        r = prov("findings", "v2", *extra, *PINNED)
+        assert r.exit_code == 0, r.output
+    r = prov("findings", "v2", "--detector", "knn_label", *PINNED)
+    assert r.exit_code in (0, 2) and "internal error" not in r.output, r.output
