@@ -103,6 +103,17 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     return out
 
 
+def maintainer_key_revoked(store: Store) -> bool:
+    """Whether the store holds any maintainer-key revocation: a ``keys`` row that says revoked or a ``key.revoke``
+    audit entry (two SQL looks, no signature checked). ``prov log``'s cheap pre-check (attack review 23a, A23a-1):
+    a trust entry signed by a revoked maintainer key no longer counts, so batches can lose standing with no source key
+    revoked."""
+    found = store.db.execute("select 1 from keys where revoked_at is not null limit 1").fetchone()
+    return found is not None or (
+        store.db.execute("select 1 from audit where action = 'key.revoke' limit 1").fetchone() is not None
+    )
+
+
 def revoked_sources(store: Store) -> frozenset[str]:
     """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
 

@@ -18,12 +18,6 @@ from support import digits_table, plant_pending_entry, succeeded
 PINNED = ("--signer", "maintainer.pub")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A23a-1: prov log judges lost attestation only when the store holds a source-key revocation "
-    "(revoked_source_keys), so after `prov keys revoke` of the maintainer key that signed the source's trust entry "
-    "prov show warns under the release and prov log shows a bare 'released ... (passed)'; README says both do",
-)
 def test_log_warns_under_a_release_after_keys_revoke_of_the_trust_signer_as_show_does(prov, workdir):
     """The vendor's trust entry is signed by ``other``, a second maintainer key of this store; v2 (v1 + the vendor's
     signed batch) is committed and released by ``maintainer``. ``other`` is stolen and revoked with ``prov keys
