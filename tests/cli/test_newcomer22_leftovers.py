@@ -97,6 +97,17 @@ def test_findings_refuses_a_detector_the_run_did_not_run(prov: Prov, demo: Path)
     assert "--detector 'knn_lable': run " in r.stderr and "(did you mean 'knn_label'?); it ran collision, " in r.stderr
 
 
+def test_findings_detector_that_flags_nothing_says_so_in_one_line(prov: Prov, demo: Path):
+    """Attack review 23a (noticed): `--detector NAME` for a detector that flags no record printed no line saying so."""
+    run = json.loads(prov("findings", "rc1", "--json").stdout)["detectors"]
+    quiet = next(
+        d["detector"] for d in run if d["detector"] != "combined" and d["status"] == "ran" and not d["flagged"]
+    )
+    r = prov("findings", "rc1", "--detector", quiet)
+    assert r.exit_code == 0 and f"{quiet} flags no record on its own in this run" in r.stdout, r.output
+    assert "Records " not in r.stdout, r.stdout
+
+
 def test_the_boundary_flip_gaps_command_runs_as_written(prov: Prov, demo: Path):
     """The Known gaps advice for boundary label flips names `prov findings V --detector knn_label --all --wide`."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
