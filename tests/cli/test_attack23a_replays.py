@@ -110,13 +110,6 @@ def test_the_sample_of_added_records_escapes_a_hostile_label_and_json_keeps_it_e
     assert r.exit_code == 2 and "--sample -5" in r.output, r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A23a-3: prov diff --class C --sample N lists the first N added records by their content's SHA-256, "
-    "which the source chooses: it grinds an invisible pixel so its decoys sort first and its trigger-patched "
-    "records last, and the sample the Known gaps advise looking at holds none of them (profile samples are keyed "
-    "by the committer's signed sampleSalt for this reason; the sample is not)",
-)
 def test_a_source_cannot_choose_which_of_its_added_records_the_class_sample_shows(
     prov, workdir, tmp_path_factory, monkeypatch
 ):
@@ -124,7 +117,8 @@ def test_a_source_cannot_choose_which_of_its_added_records_the_class_sample_show
     on class 3). Before delivering it computes each record's digest (SHA-256 of its content, which any copy of prov
     shows: here a scratch store's own sample) over 17 variants of an always-blank pixel (px00 = 0..16) and keeps,
     per record, the variant with the smallest digest for a decoy and the largest for a patched one. ``prov diff v1
-    v2 --class 3`` (default sample 20, 'a draw no source chooses') then lists exactly the 20 decoys."""
+    v2 --class 3`` (default sample 20) listed exactly the 20 decoys under digest order; drawn by v2's signed
+    sample salt (made at its commit, after delivery) it shows some of the patched ones."""
     t = digits_table(1000)
     labels = t.column("label").to_pylist()
     threes = [i for i in range(800, 1000) if labels[i] == "3"][:20]
@@ -173,6 +167,7 @@ def test_a_source_cannot_choose_which_of_its_added_records_the_class_sample_show
     shown = {r["digest"] for r in sample["sample"]}
     assert len(shown) == 20
     assert shown != decoy_digests, "the sample shows only the source's decoys: none of its 20 patched records"
+    assert sample["order"] == "salted", sample["order"]
 
 
 def test_findings_detector_lists_a_planted_findings_object_whose_entry_lacks_flagged_not_a_crash(
