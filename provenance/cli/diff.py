@@ -64,8 +64,11 @@ def diff(
     sample_source: str | None = typer.Option(
         None, "--source", metavar="S", help="List only a sample of the records source S added (with --class C: of C)."
     ),
-    sample_size: int = typer.Option(
-        DEFAULT_SAMPLE, "--sample", metavar="N", help="With --class or --source: how many records the sample lists."
+    sample_size: int | None = typer.Option(
+        None,
+        "--sample",
+        metavar="N",
+        help=f"With --class or --source: how many records the sample lists (default {DEFAULT_SAMPLE}).",
     ),
     no_save: bool = typer.Option(
         False,
@@ -88,7 +91,9 @@ def diff(
     if flagged_only and every_finding:
         raise InputError("--flagged-only and --all contradict each other: give one")
     sampling = sample_class is not None or sample_source is not None
-    if sample_size < 1:
+    if sample_size is not None and not sampling:  # silently ignored before (attack review 23a, noticed)
+        raise InputError(f"--sample {sample_size} applies with --class C or --source S: give one, or drop --sample")
+    if sample_size is not None and sample_size < 1:
         raise InputError(f"--sample {sample_size}: must be 1 or more")
     if sampling and (detect or chosen.value not in ("text", "json")):
         given = "--detect" if detect else f"--format {chosen.value}"
@@ -136,9 +141,11 @@ def diff(
                 store, base, new, path=path, spec=spec, limit=0 if sampling else limit, detect=detect
             )
         if sampling:  # the records one source added to one class (newcomer review 22, item 7), not the report
-            from provenance.report.added_sample import added_sample, render_added_sample
+            from provenance.report.added_sample import added_sample, render_added_sample, signed_sample_salt
 
-            sample = added_sample(report.to_dict(), sample_class, sample_source, sample_size)
+            as_dict = report.to_dict()
+            salt = signed_sample_salt(store, as_dict["new"])  # keyed by the signed salt, not content (A23a-3)
+            sample = added_sample(as_dict, sample_class, sample_source, sample_size or DEFAULT_SAMPLE, salt)
             text = json.dumps(sample, indent=2, sort_keys=True) + "\n" if chosen.value == "json" else None
             write_output(text or render_added_sample(sample), out)
             if store is not None:

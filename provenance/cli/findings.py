@@ -74,6 +74,6 @@ def findings(
     from provenance.report import medium_for, write_output
     from provenance.report.text import render_findings
 
-    chosen = {"version": version, "base_given": base is not None}
+    chosen = {"version": version, "base_given": base is not None, "all_records": all_records}
     write_output(render_findings(result | chosen, medium_for(None, wide=wide)), None)
     note_unpinned(pins)

@@ -160,7 +160,7 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
     """
     from provenance.trust.logged_revocations import logged_maintainer_revocations
-    from provenance.trust.revocations import ROW_ONLY, shown_reason
+    from provenance.trust.revocations import ROW_ONLY, entries_text, revocation_entries, shown_reason
 
     store = Store.open()
     logged = logged_maintainer_revocations(store)
@@ -173,6 +173,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
             {k: r[k] for k in ("keyid", "name", "registered_at")}
             | {"revoked_at": revoked_at, "reason": None if entry is None else entry["reason"]}
             | {"revoked_in_log": entry is not None}
+            # every entry of the key, none picked as the maintainer's (A23a-2, A23a-6); no pins here, so no pending
+            | {"revocation_entries": revocation_entries(entry, None, False) if entry is not None else []}
         )
     if json_out:
         emit_json({"keys": rows})
@@ -186,7 +188,8 @@ def keys_list(json_out: bool = JsonFlag) -> None:
     for r in rows:
         status = "revoked" if r["revoked_at"] else "active"
         why = f", reason {shown_reason(r['reason'])}" if r["reason"] else ""
-        revoked = f"  (revoked {visible(str(r['revoked_at']))}{why})" if r["revoked_at"] else ""
+        several = entries_text(r["revocation_entries"])
+        revoked = f"  (revoked {visible(str(r['revoked_at']))}{why}{several})" if r["revoked_at"] else ""
         if r["revoked_at"] and not r["revoked_in_log"]:
             revoked += (
                 f"  {ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov keys revoke "

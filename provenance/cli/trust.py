@@ -356,6 +356,10 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         r["revocation_signed"] = signed_revocation(entry, through) if pins.pinned and entry is not None else None
         if entry is not None:  # the reason the log holds, not the row's (attack review 21a, A21a-4)
             r["revoked_reason"] = entry["reason"] if isinstance(entry["reason"], str) else None
+        # every entry of the key: none can be told to be the maintainer's (attack review 23a, A23a-2)
+        r["revocation_entries"] = (
+            revocations.revocation_entries(entry, through, pins.pinned) if entry is not None else []
+        )
     rows.sort(key=lambda r: (r["source"], r["added_at"], r["keyid"]))
     if json_out:
         emit_json({"keys": rows, "trust": pins.to_dict()})
@@ -393,7 +397,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         revocation = ""
         if r["revoked_at"]:
             held = "the revocation counts: " if r["counted"] and r["revoked_in_log"] else ""
-            revocation = f" ({held}revoked {visible(str(r['revoked_at']))}{why})"
+            several = revocations.entries_text(r["revocation_entries"])
+            revocation = f" ({held}revoked {visible(str(r['revoked_at']))}{why}{several})"
         if r["revoked_at"] and not r["revoked_in_log"]:
             revocation += (
                 f"  {revocations.ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov trust "

@@ -167,16 +167,36 @@ def one_detector(finding: dict, detector: str) -> FlaggedRecord:
     where the stored explanation, which keeps the strongest evidence only, carries none of it, that it is not
     stored), and ``flagged`` by ``detector``'s own threshold, not the combined verdict."""
     record = flagged_record(finding)
-    own: dict = next((d for d in finding.get("detectors") or [] if d["detector"] == detector), {})
+    own = detector_entry(finding, detector) or {}
     evidence = tuple(e for e in record.evidence if e.detector == detector)
     missing = f"{detector}'s evidence not stored (the run keeps the strongest only)"
     return replace(
         record,
-        score=float(own.get("score", 0.0)),
+        score=detector_score(own),
         evidence=evidence,
         explanation=record.explanation if evidence else missing,
-        flagged=bool(own.get("flagged")),
+        flagged=own.get("flagged") is True,
     )
+
+
+def detector_entry(finding: dict, detector: str) -> dict | None:
+    """``finding``'s own entry for ``detector`` (its ``detectors`` list, ``schemas/findings.schema.json``), or None.
+
+    A stored findings object is unsigned unless a pinned key signed its run: an entry that is not an object, or a list
+    that is not one, is skipped, not an internal error (attack review 23a, A23a-4)."""
+    entries = finding.get("detectors")
+    for d in entries if isinstance(entries, list) else []:
+        if isinstance(d, dict) and d.get("detector") == detector:
+            return d
+    return None
+
+
+def detector_score(entry: dict) -> float:
+    """A detector entry's ``score`` as a float; 0.0 when missing or not a finite number (a planted object's)."""
+    score = entry.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+        return 0.0
+    return float(score)
 
 
 def same_row(finding: dict, records: list[dict]) -> bool:

@@ -72,7 +72,7 @@ def _by_detector(result: dict, detector: str, flagged_only: bool) -> list[dict]:
     Raises:
         InputError: the run stored no detector of that name (exit 2), naming the close one and those it ran.
     """
-    ran = [d["detector"] for d in result["detectors"] if d["detector"] != "combined"]
+    ran = [str(d.get("detector")) for d in result["detectors"] if d.get("detector") != "combined"]
     if result["run"] is not None and detector not in ran:
         from provenance.names import did_you_mean
 
@@ -81,11 +81,16 @@ def _by_detector(result: dict, detector: str, flagged_only: bool) -> list[dict]:
             f"{did_you_mean(detector, ran)}; it ran {', '.join(ran) or 'none'}"
         )
 
-    def own(finding: dict) -> dict | None:
-        return next((d for d in finding.get("detectors") or [] if d["detector"] == detector), None)
+    from provenance.report.flagged import detector_entry, detector_score
 
-    kept = [(f, d) for f in result["findings"] if (d := own(f)) is not None and (d["flagged"] or not flagged_only)]
-    kept.sort(key=lambda fd: (not fd[1]["flagged"], -float(fd[1]["score"]), fd[0]["digest"]))
+    # an entry without "flagged" or a numeric score (a planted findings object's) is not flagged, scored 0: listed as
+    # prov findings lists the run, not an internal error (attack review 23a, A23a-4)
+    kept = [
+        (f, d)
+        for f in result["findings"]
+        if (d := detector_entry(f, detector)) is not None and (d.get("flagged") is True or not flagged_only)
+    ]
+    kept.sort(key=lambda fd: (fd[1].get("flagged") is not True, -detector_score(fd[1]), str(fd[0].get("digest"))))
     return [f for f, _ in kept]
 
 

@@ -85,6 +85,10 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     if result.get("detector"):  # --detector NAME: its flags, its score, its evidence (newcomer review 22, item 6)
         records = [one_detector(f, result["detector"]) for f in result["findings"]]
         every = any(result["detector"] not in r.detectors for r in records)
+    if result.get("detector") and not records:  # one line, not an empty table (attack review 23a, noticed)
+        what = "scored no record" if result.get("all_records") else "flags no record on its own"
+        out.line(f"{result['detector']} {what} in this run")
+        return out.text()
     listed = flagged_grid(records, "", limit=None, wide=medium.wide)  # the listing command: every record, for `| less`
     if result.get("detector"):
         listed.title = f"Records {result['detector']} {'scored' if every else 'flags'}"

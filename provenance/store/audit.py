@@ -26,7 +26,17 @@ GENESIS = "0" * 64
 
 
 def _body(seq: int, ts: str, action: str, subject: str, detail: str, prev: str) -> bytes:
-    return json.dumps([seq, ts, action, subject, detail, prev], separators=(",", ":"), ensure_ascii=False).encode()
+    fields = [seq, ts, action, subject, detail, prev]
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=_not_text).encode()
+
+
+def _not_text(value: object) -> object:
+    """A field SQLite returned as a BLOB (``cast(subject as blob)``, a ``.prov/`` writer's retyping): written as
+    ``{"blob": HEX}``, which no entry prov appends holds there, so its hash matches no signed head and readers that
+    recompute it see an edited entry rather than an internal error (attack review 23a, A23a-5)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"blob": bytes(value).hex()}
+    raise TypeError(f"audit entry field of type {type(value).__name__}")
 
 
 def _entry_hash(seq: int, ts: str, action: str, subject: str, detail: str, prev: str) -> str:
@@ -87,8 +97,8 @@ def verify_chain(db) -> tuple[int, str]:
     rows = entries(db)
     for e in rows:
         if not isinstance(e["seq"], int) or not all(
-            isinstance(e[k], str) for k in ("ts", "action", "prev_hash", "hash")
-        ):
+            isinstance(e[k], str) for k in ("ts", "action", "subject", "detail", "prev_hash", "hash")
+        ):  # subject and detail too: a BLOB of the same bytes is not the text prov wrote (A23a-5)
             problems.append(f"entry {expected_seq} is malformed (a field has the wrong type)")
             break
         if e["seq"] != expected_seq:

@@ -22,11 +22,10 @@ K = TypeVar("K")
 
 
 def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
-    """Key id -> ``{"revoked_at", "reason", "seq"}`` of the ``key.revoke`` entry of the hash-chained audit log that
-    revokes each maintainer key (values as written, None when missing; ``"seq"``: the entry's): the revocation a log
-    state kept now holds, whatever the ``keys`` rows say. Of several entries of one key, the one
-    :func:`_shown_entry` picks: the one a pinned key's head signed over as it was written, not one a ``.prov/``
-    writer planted before or after it."""
+    """Key id -> ``{"revoked_at", "reason", "seq", "entries"}`` of the first ``key.revoke`` entry of the hash-chained
+    audit log that revokes each maintainer key (values as written, None when missing; ``"seq"``: the entry's;
+    ``"entries"``: every entry of the key, the same keys each, ``seq`` order: :func:`_one_per_key`): the revocation a
+    log state kept now holds, whatever the ``keys`` rows say."""
     found: dict[str, list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
@@ -38,15 +37,14 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
         facts = facts if isinstance(facts, dict) else {}
         entry = {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq}
         found.setdefault(str(subject), []).append(entry)
-    return _one_per_key(store, found)
+    return _one_per_key(found)
 
 
 def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
-    """``(source, keyid)`` -> ``{"revoked_at", "reason", "seq"}`` of the ``trust.revoke`` entry of the audit log that
-    revokes each source key (values as written, None when missing; ``"seq"``: the entry's), whatever the ``trust``
-    rows say: a list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4).
-    Of several entries of one key, the one :func:`_shown_entry` picks (review 23: the first one's text was the
-    planter's, after a revocation made again over his pending entry)."""
+    """``(source, keyid)`` -> ``{"revoked_at", "reason", "seq", "entries"}`` of the first ``trust.revoke`` entry of the
+    audit log that revokes each source key (values as written, None when missing; ``"seq"``: the entry's;
+    ``"entries"``: every entry of the key, ``seq`` order: :func:`_one_per_key`), whatever the ``trust`` rows say: a
+    list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
     found: dict[tuple[str, str], list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"
@@ -59,48 +57,17 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
         found.setdefault(key, []).append(
             {"revoked_at": facts.get("revoked_at"), "reason": facts.get("reason"), "seq": seq}
         )
-    return _one_per_key(store, found)
+    return _one_per_key(found)
 
 
-def _one_per_key(store: Store, found: dict[K, list[dict]]) -> dict[K, dict]:
-    """:func:`_shown_entry` of each key's entries (in ``seq`` order); the log's coverage is read only when a key has
-    several."""
-    if all(len(entries) == 1 for entries in found.values()):
-        return {key: entries[0] for key, entries in found.items()}
-    through = signed_through(store)
-    heads = _signed_heads(store) if through is not None else []
-    return {key: _shown_entry(entries, through, heads) for key, entries in found.items()}
+def _one_per_key(found: dict[K, list[dict]]) -> dict[K, dict]:
+    """Each key's first entry (in ``seq`` order) with ``"entries"``: all of them, ``seq`` order.
 
-
-def _shown_entry(entries: list[dict], through: int | None, heads: list[int]) -> dict:
-    """Of one key's revocation entries (``seq`` order), the one whose time and reason a list shows.
-
-    prov writes a key's revocation entry only while no signed head covers one (:func:`signed_revocation`; else
-    "already revoked") and signs a head over it in the same write. So of the entries under the *first* signed head
-    (``heads``: the ``seq`` of each head's last entry, :func:`_signed_heads`) that covers any of them, the last is
-    the one written just before that head was signed: a revocation made again over a pending entry a ``.prov/``
-    writer planted comes after his; an entry planted after it falls under a later head, or under none. No entry
-    under a signed head (``through``, :func:`signed_through`): the first, which the lists mark pending."""
-    covered = [e for e in entries if signed_revocation(e, through)]
-    if not covered:
-        return entries[0]
-    first_head = next((h for h in heads if h >= covered[0]["seq"]), None)
-    if first_head is None:  # coverage and the heads disagree (a head that no longer fits): the first covered
-        return covered[0]
-    return [e for e in covered if e["seq"] <= first_head][-1]
-
-
-def _signed_heads(store: Store) -> list[int]:
-    """The ``seq`` of the last entry under each head a maintainer key the verifier pins signed (a checkpoint whose root
-    is the log's own, or a version's signed ``auditLogHead``: ``store.coverage.signed_before``), smallest first."""
-    from provenance.store.coverage import signed_before
-
-    pins = getattr(store, "pins", None)
-    pinned = pins.maintainer_keys(store) if pins is not None and pins.pinned else None
-    if pinned is None:
-        return []
-    seqs = (_seq_at(store, entries) for entries in sorted({n for n, _ in signed_before(store, pinned)}))
-    return [seq for seq in seqs if seq is not None]
+    Revocation entries carry no signature of their own, and any signing write signs a head over the pending entries
+    before it, whoever wrote them: which of several is the maintainer's cannot be told from the log (attack review
+    23a, A23a-2, A23a-6), so none is picked as true. The first is the earliest the key stopped counting; a list shows
+    every entry beside it (``revocations.revocation_entries``)."""
+    return {key: {**entries[0], "entries": entries} for key, entries in found.items()}
 
 
 def _seq_at(store: Store, entries: int) -> int | None:

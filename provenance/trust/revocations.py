@@ -81,6 +81,47 @@ def shown_reason(reason: object) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
+def revocation_entries(entry: dict, through: int | None, pinned: bool) -> list[dict]:
+    """Every revocation entry the audit log holds for one key, ``seq`` order, as the lists show them (``--json``):
+    ``[{"seq", "revoked_at", "reason", "pending"}]``. ``entry`` is a value of
+    ``logged_revocations.logged_source_revocations`` or ``logged_maintainer_revocations`` (its ``"entries"``);
+    ``through`` is ``logged_revocations.signed_through``; ``pending`` is True for an entry no head a key you pin signed
+    covers (``signed_revocation``), None with nothing ``pinned`` (then every entry is pending)."""
+    from provenance.trust.logged_revocations import signed_revocation
+
+    return [
+        {
+            "seq": e["seq"],
+            "revoked_at": e["revoked_at"] if isinstance(e["revoked_at"], str) else None,
+            "reason": e["reason"] if isinstance(e["reason"], str) else None,
+            "pending": (not signed_revocation(e, through)) if pinned else None,
+        }
+        for e in entry.get("entries") or [entry]
+    ]
+
+
+def entries_text(entries: list[dict]) -> str:
+    """The words a list (``prov trust list``, ``prov keys list``) and a refusal or warning (``prov sources``, ``show``,
+    ``log``, ``add``) put after a revoked key's shown time and reason when the log holds several revocation entries
+    of it (``entries``: :func:`revocation_entries`): ``; the log holds 2 revocation entries of this key, which carry
+    no signature of their own: 2026-01-01T00:00:00+00:00 "rotated" (pending), 2026-12-03T... "stolen"``. Each
+    entry's time and reason as the log holds them, escaped and quoted (:func:`shown_reason`); empty for one entry
+    (attack review 23a, A23a-2: which of several is the maintainer's cannot be told, so all are shown)."""
+    from provenance.escaping import visible
+
+    if len(entries) < 2:
+        return ""
+    shown = ", ".join(
+        f"{visible(str(e['revoked_at'] or '?'))}"
+        + (f" {shown_reason(e['reason'])}" if e["reason"] else "")
+        + (" (pending)" if e["pending"] else "")
+        for e in entries
+    )
+    return (
+        f"; the log holds {len(entries)} revocation entries of this key, which carry no signature of their own: {shown}"
+    )
+
+
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
     """``(source, keyid) -> (revoked_at, reason)`` from the trust table and from ``trust.revoke`` audit entries.
 
@@ -90,8 +131,8 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     from provenance.trust.logged_revocations import logged_source_revocations
 
     # the log's entry first: its time and reason are what a list or refusal shows, not the row's, which a
-    # .prov/ writer edits (attack review 21c, A21c-2); of several, the one a pinned key's head signed over as it was
-    # written (review 23); a row alone still revokes
+    # .prov/ writer edits (attack review 21c, A21c-2); of several, the first (the lists show them all: A23a-2); a row
+    # alone still revokes
     out: dict[tuple[str, str], tuple[str, str | None]] = {
         key: (str(e["revoked_at"] or "?"), e["reason"] if isinstance(e["reason"], str) else None)
         for key, e in logged_source_revocations(store).items()
@@ -101,6 +142,17 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     ):
         out.setdefault((source, kid), (at, reason))
     return out
+
+
+def maintainer_key_revoked(store: Store) -> bool:
+    """Whether the store holds any maintainer-key revocation: a ``keys`` row that says revoked or a ``key.revoke``
+    audit entry (two SQL looks, no signature checked). ``prov log``'s cheap pre-check (attack review 23a, A23a-1):
+    a trust entry signed by a revoked maintainer key no longer counts, so batches can lose standing with no source key
+    revoked."""
+    found = store.db.execute("select 1 from keys where revoked_at is not null limit 1").fetchone()
+    return found is not None or (
+        store.db.execute("select 1 from audit where action = 'key.revoke' limit 1").fetchone() is not None
+    )
 
 
 def revoked_sources(store: Store) -> frozenset[str]:

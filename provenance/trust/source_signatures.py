@@ -158,17 +158,30 @@ def _explain(
 def _when(store: Store, key: TrustedKey) -> str:
     """When and why revoked ``key`` was, for a refusal of a batch it signed, after ``which was revoked at`` (words the
     gate reads: ``gate.results.REVOKED``). When the audit log holds a ``trust.revoke`` entry for it, its time and
-    reason as ``key`` carries them (``revocations.with_revocation``: the log's). When only its ``trust`` row says
+    reason as ``key`` carries them (``revocations.with_revocation``: the log's first), marked pending when no head a
+    key you pin signed covers it (``revocations.PENDING``), and with several, every entry's (``revocations.entries_text``). When only its ``trust`` row says
     revoked (``logged_revocations``): a log rolled back past the revocation or a row a ``.prov/`` writer edited; the
     refusal stands (fail closed), the row's time and reason are given as the row's words, escaped and quoted
     (``escaping.visible``, ``revocations.shown_reason``: attack review 22a, finding 6), and both readings are said, as
     ``prov trust list`` marks the key (``revocations.ROW_ONLY``)."""
     from provenance.escaping import visible
-    from provenance.trust.logged_revocations import logged_source_revocations
-    from provenance.trust.revocations import ROW_ONLY, shown_reason
+    from provenance.trust.logged_revocations import logged_source_revocations, signed_through
+    from provenance.trust.revocations import PENDING, ROW_ONLY, entries_text, revocation_entries, shown_reason
 
-    if (key.source, key.keyid) in logged_source_revocations(store):
-        return f"{key.revoked_at}" + (f" ({key.revoked_reason})" if key.revoked_reason else "")
+    logged = logged_source_revocations(store).get((key.source, key.keyid))
+    if logged is not None:
+        pins = getattr(store, "pins", None)
+        pinned = bool(pins is not None and pins.pinned)
+        entries = revocation_entries(logged, signed_through(store) if pinned else None, pinned)
+        # a pending entry is marked, as prov trust list marks it, not stated as fact (attack review 23a); several
+        # are all given, none picked as the maintainer's (A23a-2)
+        pending = f"; {PENDING}" if len(entries) == 1 and entries[0]["pending"] else ""
+        return (
+            f"{key.revoked_at}"
+            + (f" ({key.revoked_reason})" if key.revoked_reason else "")
+            + pending
+            + (entries_text(entries))
+        )
     reason = shown_reason(key.revoked_reason)
     again = f"prov trust revoke {shlex.quote(key.source)} --key-id {key.keyid[:16]} --reason R"
     return (

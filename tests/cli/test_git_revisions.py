@@ -263,3 +263,17 @@ def test_revision_diff_messages_say_what_to_type_instead(prov, store, keypair, r
         f"prov diff d1 at {d1[:10]} (200 records; v1's signed manifest) → d2 at {_commit_id(repo, 'd2')[:10]} "
         "(300 records)"
     )
+
+
+def test_diff_sample_of_a_revision_is_in_digest_order_and_says_a_source_can_choose_it(prov, workdir, repo):
+    """A revision signs no sample salt (attack review 23a, A23a-3): `prov diff A B --class C` falls back to digest
+    order, which a source can grind, and says so (`order: digest` and a line), rather than claim a fair draw."""
+    full = json.loads(prov("diff", "d1", "d2", "--path", DATA, "--json", "--limit", "0").stdout)["changes"]["added"]
+    label = full[0]["label"]
+    wanted = sorted(a["digest"] for a in full if a["label"] == label)
+    r = prov("diff", "d1", "d2", "--path", DATA, "--class", label, "--sample", "3", "--json")
+    assert r.exit_code == 0, r.output
+    sample = json.loads(r.stdout)
+    assert sample["order"] == "digest" and [s["digest"] for s in sample["sample"]] == wanted[:3], sample
+    text = prov("diff", "d1", "d2", "--path", DATA, "--class", label, "--sample", "3").stdout
+    assert "The first by digest: d2 signs no sample salt, so a source that grinds its records' content" in text, text

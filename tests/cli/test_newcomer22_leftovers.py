@@ -4,6 +4,7 @@ files, keys, stores and DVC repositories.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys
+from provenance.store import Store
+from provenance.trust.pins import Pins
+from provenance.version_facts import verified_statement
 from support import Prov, validate_output
 
 PINNED = ("--signer", "k.pub")
@@ -97,6 +101,17 @@ def test_findings_refuses_a_detector_the_run_did_not_run(prov: Prov, demo: Path)
     assert "--detector 'knn_lable': run " in r.stderr and "(did you mean 'knn_label'?); it ran collision, " in r.stderr
 
 
+def test_findings_detector_that_flags_nothing_says_so_in_one_line(prov: Prov, demo: Path):
+    """Attack review 23a (noticed): `--detector NAME` for a detector that flags no record printed no line saying so."""
+    run = json.loads(prov("findings", "rc1", "--json").stdout)["detectors"]
+    quiet = next(
+        d["detector"] for d in run if d["detector"] != "combined" and d["status"] == "ran" and not d["flagged"]
+    )
+    r = prov("findings", "rc1", "--detector", quiet)
+    assert r.exit_code == 0 and f"{quiet} flags no record on its own in this run" in r.stdout, r.output
+    assert "Records " not in r.stdout, r.stdout
+
+
 def test_the_boundary_flip_gaps_command_runs_as_written(prov: Prov, demo: Path):
     """The Known gaps advice for boundary label flips names `prov findings V --detector knn_label --all --wide`."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -144,19 +159,33 @@ def test_show_and_log_warn_under_a_release_whose_source_key_was_revoked(prov: Pr
 
 def test_diff_lists_a_sample_of_what_one_source_added_to_one_class(prov: Prov, demo: Path):
     """Item 7: sampling one source's added records of one class took the whole diff as JSON and a filter. `prov diff
-    A B --class C --source S --sample N` lists them: how many, then the first N by digest, each with its row."""
+    A B --class C --source S --sample N` lists them: how many, then the first N by SHA-256 of rc1's signed sample salt
+    and the digest (attack review 23a, A23a-3: not by digest, which a source grinds), each with its row."""
     full = json.loads(prov("diff", "r1", "rc1", "--format", "json", "--limit", "0").stdout)["changes"]["added"]
-    wanted = sorted(a["digest"] for a in full if a["label"] == "2" and a["source"] == "scraper")
+    store = Store.open(demo, pins=Pins.load(str(demo / "maintainer.pub")))
+    salt = bytes.fromhex(verified_statement(store, store.version("rc1"))["predicate"]["profile"]["sampleSalt"])
+    store.close()
+
+    def drawn(digest: str) -> bytes:
+        return hashlib.sha256(b"prov diff added sample v1\x00" + salt + bytes.fromhex(digest)).digest()
+
+    wanted = sorted((a["digest"] for a in full if a["label"] == "2" and a["source"] == "scraper"), key=drawn)
+    assert wanted != sorted(wanted), "the salted order is not digest order"
     r = prov("diff", "r1", "rc1", "--class", "2", "--source", "scraper", "--sample", "5", "--json")
     assert r.exit_code == 0, r.output
     sample = json.loads(r.stdout)
     validate_output("diff-sample", sample)
     assert sample["added"] == len(wanted) == 22 and [a["digest"] for a in sample["sample"]] == wanted[:5]
+    assert sample["order"] == "salted"
     text = prov("diff", "r1", "rc1", "--class", "2", "--source", "scraper", "--sample", "5").stdout.splitlines()
-    assert text[0].startswith("Added to rc1 since r1 of class '2' from source scraper: 22 records; a sample of 5,")
-    assert text[1].split() == ["digest", "label", "source", "copies", "locator"]
-    assert [line.split()[0] for line in text[2:7]] == [d[:12] for d in wanted[:5]]
-    assert text[7] == f"A locator that is a number is the record's row (0-based) in {sample['path']}."
+    assert (
+        text[0]
+        == "Added to rc1 since r1 of class '2' from source scraper: 22 records; a sample of 5 (--sample N for more)"
+    )
+    assert text[1].startswith("Drawn by rc1's signed sample salt, made at its commit after the records came")
+    assert text[2].split() == ["digest", "label", "source", "copies", "locator"]
+    assert [line.split()[0] for line in text[3:8]] == [d[:12] for d in wanted[:5]]
+    assert text[8] == f"A locator that is a number is the record's row (0-based) in {sample['path']}."
     every_source = json.loads(prov("diff", "r1", "rc1", "--class", "2", "--sample", "1000", "--json").stdout)
     assert every_source["added"] == sum(1 for a in full if a["label"] == "2") > 22  # vendor added some too
 
@@ -169,6 +198,7 @@ def test_diff_sample_refuses_a_class_or_source_neither_side_has(prov: Prov, demo
         (("--class", "2", "--detect"), "--class and --source list a sample of added records, as text or JSON: drop "
          "--detect"),
         (("--class", "2", "--sample", "0"), "--sample 0: must be 1 or more"),
+        (("--sample", "5"), "--sample 5 applies with --class C or --source S: give one, or drop --sample"),
     ):  # fmt: skip
         r = prov("diff", "r1", "rc1", *args)
         assert r.exit_code == 2 and message in r.stderr and r.stderr.count("\n") == 1, (args, r.output)

@@ -3,7 +3,9 @@
 A ``.prov/`` writer who holds a vendor's stolen key appends a pending ``trust.revoke`` entry of it with his own
 reason (attack review 22a, finding 3); the maintainer revokes the key again, as prov trust list advises, and the
 revocation's checkpoint signs over both entries. ``prov trust list`` and ``prov sources`` showed the first entry's
-text: the planter's. They now show the entry a pinned key's head signed over as it was written: the maintainer's.
+text: the planter's. Review 23 showed the entry a pinned key's head signed over as it was written, which attack
+review 23a (A23a-2) showed can be the planter's too (one planted after a pending revocation). Revocation entries carry
+no signature of their own, so which is the maintainer's cannot be told: the lists show every entry, in log order.
 """
 
 from __future__ import annotations
@@ -41,15 +43,23 @@ def test_the_lists_show_the_maintainers_revocation_not_an_entry_planted_before_o
             "select json_extract(detail, '$.revoked_at') from audit where action = 'trust.revoke' order by seq desc"
         ).fetchone()
     row, line = listed(prov, vendor)
-    assert (row["revocation_signed"], row["revoked_reason"], row["revoked_at"]) == (True, "laptop stolen", real_at)
-    assert f'revoked {real_at}, reason "laptop stolen"' in line and "planned" not in line, line
+    planted_at = PLANTED["revoked_at"]
+    # the first entry's time and reason (the planter's), and beside it every entry: the maintainer's is there too
+    assert (row["revocation_signed"], row["revoked_reason"]) == (True, PLANTED["reason"])
+    entries = [(e["revoked_at"], e["reason"], e["pending"]) for e in row["revocation_entries"]]
+    assert entries == [(planted_at, PLANTED["reason"], False), (real_at, "laptop stolen", False)], entries
+    several = "the log holds 2 revocation entries of this key, which carry no signature of their own: "
+    assert f'{several}{planted_at} "rotated as planned; its batches stay good", {real_at} "laptop stolen")' in line, (
+        line
+    )
 
-    # planted after it, then signed over by the maintainer's next checkpoint: still the maintainer's
+    # planted after it, then signed over by the maintainer's next checkpoint: three entries, all shown
     plant_pending_entry(db_path, "trust.revoke", "vendor", {"keyid": vendor, **PLANTED})
     succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
     row, line = listed(prov, vendor)
-    assert (row["revocation_signed"], row["revoked_reason"], row["revoked_at"]) == (True, "laptop stolen", real_at)
+    assert [e["reason"] for e in row["revocation_entries"]] == [PLANTED["reason"], "laptop stolen", PLANTED["reason"]]
+    assert "the log holds 3 revocation entries of this key" in line, line
 
-    # prov sources names the revocation of the key that signed the vendor's batch: the same entry
-    sources = succeeded(prov, "sources", *PINNED).stdout
-    assert f"which was revoked at {real_at} (laptop stolen)" in sources and "planned" not in sources, sources
+    # prov sources names the revocation of the key that signed the vendor's batch: every entry too
+    sources = " ".join(succeeded(prov, "sources", *PINNED).stdout.split())
+    assert "the log holds 3 revocation entries of this key" in sources and f'{real_at} "laptop stolen"' in sources
