@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.gate.copies import Copies
+from provenance.profiles import stage
+from provenance.profiles.batch_copies import BatchCopies
 from support import commit_and_check, digits_table
 
 RATE, LEAST = 0.02, 10  # the default policy's copies.max_copies_rate and copies.min_copies
@@ -96,3 +98,51 @@ def test_a_re_delivery_accepted_in_one_pseudo_batch_does_not_widen_the_next(prov
     code, report = check(prov, keypair, "v2", "cand", pa.concat_tables([v1, d2]))
     rule = copies_rule(report)
     assert code == 1 and rule["status"] == "block", (allowed, rule["reason"], rule["statistic"]["classes"])
+
+
+def signed_with_clumping(prov, keypair, monkeypatch, tag: str, table: pa.Table, crafted: BatchCopies) -> None:
+    """Commit ``table`` as ``tag`` the way a holder of the commit key can: with its own prov, whose profile
+    keeps ``crafted`` as the within-pseudo-batch statistic (signed with the version, as any profile is)."""
+    pq.write_table(table, f"{tag}.parquet")
+    with monkeypatch.context() as m:
+        m.setattr(stage, "manifest_within_batches", lambda manifest: crafted)
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack review 23b, finding 2: the profile's batch_most_copies is read unchecked (no shape, range or "
+    "consistency with the signed manifest it is recomputable from) and single_ceiling has no cap, so a base "
+    "profile signed with a huge value switches detectors.extreme's per-record copy test off",
+)
+def test_a_profile_with_a_huge_clump_does_not_switch_off_the_per_record_copy_test(
+    prov, workdir, store, keypair, monkeypatch
+):
+    t = digits_table()
+    base = t.take(list(range(1200)))
+    huge = BatchCopies(np.full(10, 120, np.int64), np.zeros((10, 1), np.int64), np.full((10, 1), 10**12, np.int64))
+    signed_with_clumping(prov, keypair, monkeypatch, "base", base, huge)
+    # one new record sent 10 times (9 copies: within the copies rule's re-delivery slack) with 200 new digits
+    cand = pa.concat_tables([base, t.take(list(range(1200, 1400))), t.take([1500] * 10)])
+    code, report = check(prov, keypair, "cand", "base", cand)
+    extreme = next(r for r in report["rules"] if r["rule"] == "detectors.extreme")
+    # the same candidate on the same base committed by prov itself blocks (tests/cli/test_check_clumped_copies.py)
+    assert code == 1 and extreme["status"] == "block", [(r["rule"], r["status"]) for r in report["rules"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack review 23b, finding 3: a base profile whose batch arrays disagree in shape (signed by the "
+    "commit key) makes prov check crash (exit 3, a traceback) instead of a one-line error naming the profile",
+)
+def test_a_profile_with_misshapen_batch_arrays_is_a_named_error(prov, workdir, store, keypair, monkeypatch):
+    t = digits_table()
+    base = t.take(list(range(1200)))
+    bad = BatchCopies(np.full(3, 400, np.int64), np.zeros((10, 2), np.int64), np.zeros((10, 2), np.int64))
+    signed_with_clumping(prov, keypair, monkeypatch, "base", base, bad)
+    cand = pa.concat_tables([base, t.take(list(range(1200, 1400))), base.take(list(range(20)))])
+    pq.write_table(cand, "cand.parquet")
+    assert prov("-q", "commit", "cand.parquet", "--tag", "cand", "--key", keypair.private_path).exit_code == 0
+    r = prov("check", "cand", "--base", "base", "--format", "json")
+    assert r.exit_code in (1, 2) and "Traceback" not in r.output, (r.exit_code, r.output[-600:])
