@@ -296,14 +296,62 @@ def file_order_rank(locators: pa.Array | pa.ChunkedArray | Sequence) -> np.ndarr
     """(n,) each row's rank in file order (``profiles.batches.file_order``; ties keep the given order)."""
     column = locators if isinstance(locators, pa.Array | pa.ChunkedArray) else pa.array(locators, pa.string())
     try:
+        pc.cast(column.slice(0, 64), pa.int64())  # a cheap look first: a whole column's failed cast costs 0.24 s at 1M
         numbers = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)  # one table: row numbers
-        keys = None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        keys = file_order(column.to_pylist())
-    if keys is None:
         order = np.argsort(numbers, kind="stable")
-    else:
-        order = np.asarray(sorted(range(len(keys)), key=lambda i: (keys[i], i)), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        keys = _file_order_keys(column)
+        if keys is None:  # what Arrow's ASCII patterns cannot mirror: file_order itself, one Python key a row
+            python_keys = file_order(column.to_pylist())
+            order = np.asarray(sorted(range(len(python_keys)), key=lambda i: (python_keys[i], i)), dtype=np.int64)
+        else:
+            order = np.lexsort(keys[::-1])  # stable: ties keep the given order
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks
+
+
+_MAX_DIGITS = 18  # a row number of at most 18 digits fits an int64, as file_order's int does
+
+
+def _file_order_keys(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``file_order``'s keys as two int64 arrays, (the file's rank among the files, the row number), computed by
+    Arrow one chunk at a time (no Python object a row: a folder of 1M ``file#row`` locators ranked in Python
+    took 6.9 s and 216 MiB, attack review 23b, finding 4); None where the column holds what the ASCII patterns
+    here do not mirror exactly (non-ASCII text, whose digits ``str.isdigit`` reads, or a row number too long for
+    an int64), which ``file_order`` then ranks. Files compare as UTF-8 bytes, which order as their code points do."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    heads, rows = [], []
+    for chunk in chunks:
+        keys = _chunk_keys(chunk)
+        if keys is None:
+            return None
+        heads.append(keys[0])
+        rows.append(keys[1])
+    if not heads:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    files = pa.chunked_array(heads, heads[0].type).unify_dictionaries()  # one dictionary, every chunk's indices
+    dictionary = files.chunk(0).dictionary
+    file_rank = np.empty(len(dictionary), np.int64)
+    file_rank[pc.sort_indices(dictionary).to_numpy()] = np.arange(len(dictionary))
+    indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in files.chunks])
+    return file_rank[indices], np.concatenate(rows)
+
+
+def _chunk_keys(chunk: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray] | None:
+    """One chunk's (file, dictionary-encoded; row number) keys of ``file_order``, or None (``_file_order_keys``)."""
+    text = pc.fill_null(pc.cast(chunk, pa.string()), "")
+    if len(text) and not pc.all(pc.string_is_ascii(text)).as_py():
+        return None
+    if pc.any(pc.match_substring_regex(text, f"(^|#)[0-9]{{{_MAX_DIGITS + 1},}}$")).as_py():
+        return None
+    parts = pc.split_pattern(text, "#", max_splits=1, reverse=True)  # [before the last #, after it] or [text]
+    pieces, starts = parts.flatten(), parts.offsets.to_numpy()[:-1]
+    split = pc.equal(pc.list_value_length(parts), 2).to_numpy(zero_copy_only=False)
+    tail = pc.take(pieces, np.where(split, starts + 1, starts))
+    digits = f"^[0-9]{{1,{_MAX_DIGITS}}}$"
+    numbered = pc.and_(pa.array(split, pa.bool_()), pc.match_substring_regex(tail, digits))  # file#row
+    alone = pc.match_substring_regex(text, digits)  # a row number: ("", row)
+    head = pc.if_else(numbered, pc.take(pieces, starts), pc.if_else(alone, "", text))  # else (the text, 0)
+    row = pc.if_else(numbered, tail, pc.if_else(alone, text, "0"))
+    return pc.dictionary_encode(head), pc.cast(row, pa.int64()).to_numpy(zero_copy_only=False)

@@ -8,11 +8,19 @@ import hashlib
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 
 from provenance.detectors.duplicates import copy_p_values
 from provenance.gate.copies import CLUMPING_CAP, Copies
 from provenance.manifest import Manifest
-from provenance.profiles.batch_copies import BatchCopies, batch_copies, batches_of_ranks, manifest_batch_copies
+from provenance.profiles.batch_copies import (
+    BatchCopies,
+    batch_copies,
+    batches_of_ranks,
+    file_order_rank,
+    manifest_batch_copies,
+)
+from provenance.profiles.batches import file_order
 from provenance.profiles.reference import ReferenceProfile, build_profile
 
 
@@ -184,3 +192,29 @@ def test_batch_arrays_no_base_gives_are_named():
     for words, arrays in bad.items():
         problem = BatchCopies.problem(*arrays, 999 if words.startswith("more") else 1000)
         assert problem is not None and words in problem, (words, problem)
+
+
+def test_locators_of_a_folder_or_a_tree_rank_in_arrow_as_file_order_ranks_them():
+    # attack review 23b, finding 4: the ranking of file#row and path locators is Arrow's, not a Python key a row;
+    # it must give file_order's ranks exactly, ties in the given order, over chunks as a manifest's parts give
+    rng = np.random.default_rng(3)
+    folder = [
+        f"part-{int(f):03d}.parquet#{int(r)}" for f, r in zip(rng.integers(0, 12, 3000), rng.integers(0, 900, 3000))
+    ]
+    tree = [
+        f"{c}/img-{int(i)}.png" for c, i in zip(rng.choice(["cat", "dog", "ant"], 2000), rng.integers(0, 500, 2000))
+    ]
+    odd = ["a#1#x", "x#12", "12", "", None, "f#007", "#5", "a#", "##3", "a b#1", "007", "x#2", "x#10", "a#1"] * 3
+
+    def python_ranks(locators):
+        keys = file_order(locators)
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
+        ranks = np.empty(len(order), np.int64)
+        ranks[order] = np.arange(len(order))
+        return ranks.tolist()
+
+    for locators in (folder, tree, odd, folder + tree + odd, odd + ["é#1", "a#12345678901234567890"]):
+        want = python_ranks(locators)
+        assert file_order_rank(locators).tolist() == want
+        chunks = [pa.array(locators[i : i + 700], pa.string()) for i in range(0, len(locators), 700)]
+        assert file_order_rank(pa.chunked_array(chunks, pa.string())).tolist() == want
