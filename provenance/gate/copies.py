@@ -48,13 +48,17 @@ what it let in (C12-1, attack review 22b H2, README Known gaps).
 A delivery in file order clumps: a file sorted by age or label keeps a record's repeats together, so a
 clean batch carries more copies than an i.i.d. draw at the whole base's rates (issue 14: DoctorAUS passed 4
 of 12 clean batches in file order, spam7 1). The base's signed profile keeps how much its own file-order
-pseudo-batches repeat records within themselves (``profiles.batch_copies``, each batch counted as a
-delivery against the rest of the base): each class's rate, and the total's, is raised to the copies per row
-of its most clumped pseudo-batch but one (``clumped_rates``), at most ``CLUMPING_CAP`` times the whole
-base's rate, and the quantiles are taken there (a delivery at the clumped rate varies binomially like any
-other). The most clumped batch is left out so that one accepted flood appended at the end of the base
-widens nothing (22b's ratchet replay still blocks); the cap bounds what a base that clumps a lot allows, and
-a base that repeats nothing of a class gets no room from its batches. A profile written before session 23
+pseudo-batches repeat records (``profiles.batch_copies``, each batch counted as a delivery arriving in file
+order on the rows before it): each class's rate, and the total's, is raised to the copies per row of its most
+clumped pseudo-batch but one (``clumped_rates``), at most ``CLUMPING_CAP`` times the whole base's rate, and
+the quantiles are taken there (a delivery at the clumped rate varies binomially like any other). A batch's
+copies of records held at most once are counted beyond the re-delivery slack the rule adds anyway
+(``BatchCopies.beyond_slack``), so re-deliveries earlier releases were let in under that slack are not
+clumping the next release repeats on top of it. The most clumped batch is left out so that one accepted
+flood appended at the end of the base widens nothing (22b's ratchet replay still blocks; with the slack
+left out, attack review 23b's two accepted floods in two pseudo-batches widen nothing either); the cap
+bounds what a base that clumps a lot allows, and a base that repeats nothing of a class gets no room from
+its batches. A profile written before session 23
 has no such statistic: the rates are the whole base's, as before. Data whose later rows repeat more than its
 earlier ones (spam7 in file order: spam first, then plain e-mails that repeat far more) still blocks.
 """
@@ -63,7 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,7 +75,7 @@ import numpy as np
 from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule
-from provenance.profiles.batch_copies import BatchCopies, copy_class
+from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
 from provenance.report.wording import plural
 from provenance.stats import special_functions
 
@@ -84,7 +88,6 @@ RULE = "copies.max_copies_rate"
 
 
 ALPHA = 0.001  # a clean delivery's copies pass every class's quantile but this often
-CLUMPING_CAP = 4.0  # the base's clumping raises a class's rate (and the total's) at most this many times
 
 
 def smallest_quantile(tail: Callable[[int], float], level: float, most: int | None) -> int:
@@ -183,6 +186,11 @@ class Copies:
             return p
         return max(p, min(self.clumping.worst_total_rate(), CLUMPING_CAP * p))
 
+    def beyond_slack(self, rate: float, least: int) -> Copies:
+        """These copies with the base's clumping less the re-delivery slack (``BatchCopies.beyond_slack``): what
+        ``excess`` judges, since it adds that slack itself."""
+        return self if self.clumping is None else replace(self, clumping=self.clumping.beyond_slack(rate, least))
+
     def clumping_summary(self) -> dict | None:
         """What the base's pseudo-batches showed (None without ``clumping``): ``pseudo_batches``, ``class_rates``
         (per class index, the copies per row of the most clumped one), ``total_rate`` (its share of copies in
@@ -261,11 +269,12 @@ class Copies:
         at most once, beyond it plus ``allowed``) or, when more, the copies beyond the total's quantile plus
         ``allowed``; ``allowed`` (``rate`` of the rows added, at least ``least - 1``: re-delivery the policy
         accepts), ``classes()`` and ``total_test()``. The rule blocks when ``excess`` is above 0."""
-        classes = self.classes()
+        judged = self.beyond_slack(rate, least)
+        classes = judged.classes()
         allowed = max(least - 1, math.floor(self.rows_added * rate + 1e-9))
         excess = sum(max(0, c["copies"] - c["quantile"]) for c in classes if c["class"])
         excess += max(0, classes[0]["copies"] - classes[0]["quantile"] - allowed) if classes else 0
-        total = self.total_test(classes)
+        total = judged.total_test(classes)
         return max(excess, total["copies"] - total["quantile"] - allowed), allowed, classes, total
 
     def blocks(self, rate: float, least: int) -> bool:
@@ -388,7 +397,7 @@ class MaxCopiesRate(ModeRule):
             "excess": excess,
             "max_copies_rate": self.rate,
             "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
-            "clumping": c.clumping_summary(),
+            "clumping": c.beyond_slack(self.rate, self.least).clumping_summary(),
         }
         # short, as every rule's: the check's table sizes its column to the widest (statistic: each quantile)
         expected = "classes and total in bound"

@@ -116,6 +116,15 @@ class ReferenceProfile:
     batch_copies: np.ndarray | None = None
     batch_most_copies: np.ndarray | None = None
 
+    def batch_copies_problem(self) -> str | None:
+        """What is wrong with the profile's within-pseudo-batch arrays (``BatchCopies.problem`` against the base's
+        ``n_records`` rows), None when they are sound or absent (a profile written before them)."""
+        if self.batch_rows is None and self.batch_copies is None and self.batch_most_copies is None:
+            return None
+        if self.batch_rows is None or self.batch_copies is None or self.batch_most_copies is None:
+            return "it keeps some of batch_rows, batch_copies and batch_most_copies, not all three"
+        return BatchCopies.problem(self.batch_rows, self.batch_copies, self.batch_most_copies, self.n_records)
+
     # -- views detectors use -------------------------------------------------------
     @property
     def within_batch_copies(self) -> BatchCopies | None:

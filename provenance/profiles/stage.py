@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
-from provenance.errors import InputError
+from provenance.errors import InputError, VerificationError
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
@@ -256,7 +256,8 @@ def load_profile(store: Store, tag: str) -> ReferenceProfile:
     """The version's reference profile, checked against the digest its signed statement names.
 
     Raises ``InputError`` if the version has no profile (with the signed reason),
-    ``VerificationError`` if the object differs from the signed digest.
+    ``VerificationError`` if the object differs from the signed digest, or if its within-pseudo-batch arrays
+    are not sound (``ReferenceProfile.batch_copies_problem``: signed, but wrong).
     """
     row = store.version(tag)
     stmt = verified_statement(store, row)
@@ -265,4 +266,8 @@ def load_profile(store: Store, tag: str) -> ReferenceProfile:
         reason = info.get("reason", "it was committed without the profile stage")
         raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason})")
     data = store.objects.get(info["sha256"], f"profile of {tag}")
-    return ReferenceProfile.from_bytes(data)
+    profile = ReferenceProfile.from_bytes(data)
+    problem = profile.batch_copies_problem()
+    if problem:
+        raise VerificationError(f"profile of {tag} (object {info['sha256'][:16]}): {problem}")
+    return profile

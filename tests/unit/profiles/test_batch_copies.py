@@ -8,11 +8,19 @@ import hashlib
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 
 from provenance.detectors.duplicates import copy_p_values
 from provenance.gate.copies import CLUMPING_CAP, Copies
 from provenance.manifest import Manifest
-from provenance.profiles.batch_copies import BatchCopies, batch_copies, batches_of_ranks, manifest_batch_copies
+from provenance.profiles.batch_copies import (
+    BatchCopies,
+    batch_copies,
+    batches_of_ranks,
+    file_order_rank,
+    manifest_batch_copies,
+)
+from provenance.profiles.batches import file_order
 from provenance.profiles.reference import ReferenceProfile, build_profile
 
 
@@ -30,16 +38,27 @@ def sorted_base(runs: int = 300, seed: int = 0):
     return X, y, keys
 
 
-def test_each_pseudo_batch_counts_its_copies_as_a_delivery_against_the_rest():
+def test_each_pseudo_batch_counts_its_copies_as_a_delivery_arriving_in_file_order():
     # one record: 3 rows in batch 0, 1 in batch 1; another: 2 rows, both in batch 1; a third held once
     groups = np.array([0, 0, 0, 0, 1, 1, 2])
     batches = np.array([0, 0, 0, 1, 1, 1, 1])
     got = batch_copies(groups, batches, 2)
-    # batch 0: record 0 is held once elsewhere (class 0) and brings 3 copies; batch 1: record 0 is held 3
-    # times elsewhere (class 2), 1 copy; record 1 is new to the rest, 2 rows: 1 copy (class 0)
+    # batch 0 is the first delivery: record 0 is new there, its 3 rows are 2 copies (class 0); batch 1 is
+    # judged against the rows before it: record 0 is held 3 times (class 2), 1 copy; record 1 is new, 2 rows:
+    # 1 copy (class 0)
     assert got.rows.tolist() == [3, 4]
-    assert got.copies.tolist() == [[3, 0, 0], [1, 0, 1]]
-    assert got.most.tolist() == [[3, 0, 0], [1, 0, 1]]
+    assert got.copies.tolist() == [[2, 0, 0], [1, 0, 1]]
+    assert got.most.tolist() == [[2, 0, 0], [1, 0, 1]]
+
+
+def test_a_copy_counts_in_its_own_batch_only_never_in_the_batch_of_the_record_it_copies():
+    # attack review 23b, finding 1: rows 0..2 of batch 0 copied in batch 2 (a re-delivery appended at the
+    # end); batch 0 holds their first rows and carries no copy, batch 2 carries the 3 copies (class 0)
+    groups = np.array([0, 0, 1, 1, 2, 2, 3])
+    batches = np.array([0, 2, 0, 2, 0, 2, 1])
+    got = batch_copies(groups, batches, 3)
+    assert got.copies.tolist() == [[0], [0], [3]]
+    assert got.most.tolist() == [[0], [0], [1]]
 
 
 def test_the_manifest_streamed_in_parts_gives_what_every_row_gives():
@@ -129,3 +148,73 @@ def test_a_record_within_the_base_runs_is_not_extreme_and_one_beyond_them_is():
     assert p[0] == 1.0 and p[1] == 1.0 and p[2] < 1e-3 and p[3] < 1e-6
     p_old, _ = copy_p_values(replace(profile, batch_rows=None, batch_copies=None, batch_most_copies=None), Delta())  # type: ignore[arg-type]
     assert p_old[1] < 0.01 and p_old[3] == p[3]  # before: 4 copies were in the tail; beyond the runs, as before
+
+
+def test_re_deliveries_within_the_policy_slack_are_not_clumping_the_next_release_repeats():
+    # two accepted re-delivery floods in two pseudo-batches (9 and 18 copies of records held once, in 160
+    # rows each): trimming leaves out the larger; the other is within the slack (min_copies - 1 = 9)
+    copies = np.zeros((10, 1), np.int64)
+    copies[8, 0], copies[9, 0] = 9, 18
+    floods = BatchCopies(np.full(10, 160), copies, np.minimum(copies, 1))
+    assert floods.worst_rates()[0] == 9 / 160
+    assert floods.beyond_slack(0.02, 10).worst_rates().tolist() == [0.0]
+    assert floods.beyond_slack(0.02, 10).worst_total_rate() == 0.0
+    # a base's own clumping beyond the slack is kept (rows * rate when larger: 1,000 rows at 2% is 20)
+    clumped = BatchCopies(np.full(10, 1000), np.full((10, 2), 50, np.int64), np.ones((10, 2), np.int64))
+    assert clumped.beyond_slack(0.02, 10).copies.tolist() == [[30, 50]] * 10
+
+
+def test_the_per_record_ceiling_is_capped_whatever_the_profile_says():
+    # as much as a sound profile can say (every row of every pseudo-batch a copy of one record)
+    full = BatchCopies(np.full(10, 120), np.full((10, 4), 30, np.int64), np.full((10, 4), 30, np.int64))
+    assert full.single_ceiling().tolist() == [
+        8.0,
+        8.0,
+        16.0,
+        31.0,
+    ]  # CLUMPING_CAP x 2, 2, 4; then 30 plus one, below 32
+    # the sample base's own runs stay below the cap (test above: 4)
+    assert CLUMPING_CAP * 2 > 4.0
+
+
+def test_batch_arrays_no_base_gives_are_named():
+    ok = (np.full(10, 100, np.int64), np.full((10, 2), 5, np.int64), np.full((10, 2), 2, np.int64))
+    assert BatchCopies.problem(*ok, 1000) is None
+    bad = {
+        "shapes": (np.full(3, 100, np.int64), ok[1], ok[2]),
+        "not integers": (ok[0], ok[1].astype(np.float64), ok[2]),
+        "negative": (ok[0], -ok[1], ok[2]),
+        "batch_copies exceed batch_rows": (ok[0], np.full((10, 2), 60, np.int64), ok[2]),
+        "batch_most_copies exceed batch_copies": (ok[0], ok[1], np.full((10, 2), 6, np.int64)),
+        "more than the base's 999 rows": ok,
+        "1 <= K": (ok[0], np.zeros((10, 0), np.int64), np.zeros((10, 0), np.int64)),
+    }
+    for words, arrays in bad.items():
+        problem = BatchCopies.problem(*arrays, 999 if words.startswith("more") else 1000)
+        assert problem is not None and words in problem, (words, problem)
+
+
+def test_locators_of_a_folder_or_a_tree_rank_in_arrow_as_file_order_ranks_them():
+    # attack review 23b, finding 4: the ranking of file#row and path locators is Arrow's, not a Python key a row;
+    # it must give file_order's ranks exactly, ties in the given order, over chunks as a manifest's parts give
+    rng = np.random.default_rng(3)
+    folder = [
+        f"part-{int(f):03d}.parquet#{int(r)}" for f, r in zip(rng.integers(0, 12, 3000), rng.integers(0, 900, 3000))
+    ]
+    tree = [
+        f"{c}/img-{int(i)}.png" for c, i in zip(rng.choice(["cat", "dog", "ant"], 2000), rng.integers(0, 500, 2000))
+    ]
+    odd = ["a#1#x", "x#12", "12", "", None, "f#007", "#5", "a#", "##3", "a b#1", "007", "x#2", "x#10", "a#1"] * 3
+
+    def python_ranks(locators):
+        keys = file_order(locators)
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
+        ranks = np.empty(len(order), np.int64)
+        ranks[order] = np.arange(len(order))
+        return ranks.tolist()
+
+    for locators in (folder, tree, odd, folder + tree + odd, odd + ["é#1", "a#12345678901234567890"]):
+        want = python_ranks(locators)
+        assert file_order_rank(locators).tolist() == want
+        chunks = [pa.array(locators[i : i + 700], pa.string()) for i in range(0, len(locators), 700)]
+        assert file_order_rank(pa.chunked_array(chunks, pa.string())).tolist() == want
