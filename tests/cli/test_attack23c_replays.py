@@ -1,0 +1,69 @@
+"""Attack review 23c: replays of what still goes wrong after fix23a (attack review 23a's fixes). Each fails on the code
+it attacks (xfail(strict=True) with the finding in the reason)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from provenance import keys
+from provenance.store import audit
+from support import succeeded
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def plant_raw_entry(db_path, action: str, subject: str, detail: str) -> None:
+    """Append a chain-valid pending audit entry whose ``detail`` is the raw text given, as a ``.prov/`` writer can
+    with sqlite3 (the chain hash needs no key)."""
+    with sqlite3.connect(db_path) as db:
+        seq, prev = audit.head(db)
+        ts = "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, action, subject, detail, prev)
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, ts, action, subject, detail, prev, h],
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A23c-1: a .prov/ writer's chain-valid trust.revoke / key.revoke entry whose detail JSON nests 100,000 "
+    "arrays makes json.loads raise RecursionError, which no detail reader catches (logged_revocations, revocations, "
+    "and the other json.loads(detail) sites): trust list, sources, show and log exit 3 (internal error)",
+)
+def test_a_deeply_nested_revocation_detail_is_no_internal_error(prov, template_trust, workdir):
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    nested = "[" * 100_000 + "]" * 100_000
+    plant_raw_entry(db_path, "trust.revoke", "vendor", f'{{"keyid": "{vendor}", "reason": {nested}}}')
+    plant_raw_entry(db_path, "key.revoke", "0" * 64, nested)
+    for command in (("trust", "list"), ("sources",), ("show", "v2"), ("log",)):
+        r = prov(*command, *PINNED)
+        assert r.exit_code != 3 and "internal error" not in r.output, (command, r.output[-300:])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A23c-2: the list of every revocation entry of a key (revocations.entries_text, A23a-2) is neither capped "
+    "in count nor in each entry's time (shown_reason cuts a reason to 80 characters, revoked_at is shown whole): "
+    "a .prov/ writer's 500 planted entries and one 100,000-character revoked_at make the vendor's line in trust "
+    "list and sources over 100 KB, the maintainer's own entry buried in it",
+)
+def test_a_flood_of_planted_revocation_entries_does_not_flood_the_lists(prov, template_trust, workdir):
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    db_path = workdir / ".prov" / "prov.db"
+    succeeded(prov, "trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
+              "--checkpoint-key", "maintainer.key", *PINNED)  # fmt: skip
+    for i in range(500):
+        detail = {"keyid": vendor, "reason": f"rotated {i}", "revoked_at": "2026-01-01T00:00:00+00:00"}
+        plant_raw_entry(db_path, "trust.revoke", "vendor", json.dumps(detail))
+    detail = {"keyid": vendor, "reason": "rotated", "revoked_at": "9" * 100_000}
+    plant_raw_entry(db_path, "trust.revoke", "vendor", json.dumps(detail))
+    for command in (("trust", "list"), ("sources",)):
+        out = succeeded(prov, *command, *PINNED).stdout
+        assert '"laptop stolen"' in out, command
+        longest = max(len(line) for line in out.splitlines())
+        assert longest < 5_000, (command, longest)
