@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from provenance import input_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.audit import detail_json
 from provenance.trust.roles import RoleKeys, verify_role
 
 # The in-toto predicate type of a waiver statement (schemas/waiver.schema.json).
@@ -158,7 +159,7 @@ def judge_waivers(
     logged = {}
     if signed_entries is not None:
         for seq, detail in store.db.execute("select seq, detail from audit where action = 'waiver'"):
-            logged[json.loads(detail).get("object")] = seq
+            logged[detail_json(detail).get("object")] = seq
     for row in store.db["waivers"].rows_where("version = ?", [version]):
         origin = f"stored waiver {row['object'][:16]}"
         seq = logged.get(row["object"])

@@ -28,6 +28,7 @@ from provenance.gate.waiver_judging import (
     with_effects,
 )
 from provenance.store import Store
+from provenance.store.audit import detail_json
 from provenance.store.checkpoints import CheckpointKey
 from provenance.trust.pins import private_key_for_role
 from provenance.trust.roles import WAIVE
@@ -221,7 +222,6 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
         [facts["version"], facts["digest"], facts["detector"], keyid],
         order_by="created_at",
     )
-    import json
 
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
@@ -229,7 +229,7 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
     # only a waiver a check would rely on: its audit entry under a trusted signature (attack review 11, W11-1:
     # a rolled-back entry left a row the check ignores as pending, and the reviewer could not waive again)
     signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    logged = {json.loads(d).get("object"): seq for seq, d in store.db.execute(LOGGED_WAIVERS)}
+    logged = {detail_json(d).get("object"): seq for seq, d in store.db.execute(LOGGED_WAIVERS)}
     for row in rows:
         seq = logged.get(row["object"])
         if seq is None or seq > signed:

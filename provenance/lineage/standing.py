@@ -24,6 +24,7 @@ from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.batch_ids import batch_id as batch_id  # callers name it here
 from provenance.lineage.batch_ids import names_batch
+from provenance.store.audit import detail_json
 from provenance.trust.pins import pins_of
 from provenance.trust.source_signatures import verify_for_source
 
@@ -170,7 +171,7 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
         "select subject, detail from audit where action = 'batch.add' order by seq"
     ).fetchall():
         try:
-            d = json.loads(detail or "{}")
+            d = detail_json(detail or "{}")
         except json.JSONDecodeError:
             d = {}
         if isinstance(d, dict) and d.get("manifest") and "signed" in d:

@@ -12,8 +12,9 @@ back; attack review 21a, A21a-3). No import of the trust modules, so each can us
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, TypeVar
+
+from provenance.store.audit import detail_json
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -31,7 +32,7 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
         "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
     ):
         try:
-            facts = json.loads(detail) or {}
+            facts = detail_json(detail) or {}
         except (TypeError, ValueError):
             facts = {}
         facts = facts if isinstance(facts, dict) else {}
@@ -50,7 +51,7 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
         "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"
     ):
         try:
-            facts = json.loads(detail)
+            facts = detail_json(detail)
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError):
             continue

@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from provenance.store.audit import detail_json
+
 if TYPE_CHECKING:
     from provenance.store.store import Store
     from provenance.trust.source_keys import TrustedKey
@@ -31,7 +33,7 @@ def maintainer_revocations(store: Store) -> dict[str, str]:
     out: dict[str, str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'key.revoke'"):
         try:
-            facts = json.loads(detail) or {}
+            facts = detail_json(detail) or {}
             at, reason = facts.get("revoked_at"), facts.get("reason")
         except (TypeError, ValueError, AttributeError):
             at, reason = None, None
@@ -192,7 +194,7 @@ def retired_source_keys(store: Store) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.retire'"):
         try:
-            facts = json.loads(detail)
+            facts = detail_json(detail)
             end = precise_iso(clock.parse(str(facts["valid_until"]), "valid_until"))
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError, InputError):

@@ -10,11 +10,11 @@ rows back in the same store write, and ``prov fsck --repair`` writes them back f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provenance.store.audit import detail_json
 from provenance.trust import revocations, source_keys, statements
 from provenance.trust.roles import RoleKeys
 from provenance.trust.source_keys import TrustedKey
@@ -63,7 +63,7 @@ def revocable(store: Store, source: str) -> list[TrustedKey]:
         [source],
     ).fetchall():
         try:
-            fields = json.loads(detail)
+            fields = detail_json(detail)
         except (TypeError, ValueError):
             continue
         kid = fields.get("keyid") if isinstance(fields, dict) else None

@@ -29,12 +29,6 @@ def plant_raw_entry(db_path, action: str, subject: str, detail: str) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A23c-1: a .prov/ writer's chain-valid trust.revoke / key.revoke entry whose detail JSON nests 100,000 "
-    "arrays makes json.loads raise RecursionError, which no detail reader catches (logged_revocations, revocations, "
-    "and the other json.loads(detail) sites): trust list, sources, show and log exit 3 (internal error)",
-)
 def test_a_deeply_nested_revocation_detail_is_no_internal_error(prov, template_trust, workdir):
     vendor = keys.key_id(keys.load_public("vendor.pub"))
     db_path = workdir / ".prov" / "prov.db"
@@ -133,12 +127,6 @@ def test_log_warns_as_show_does_after_a_retirement_ends_a_key_window_before_its_
     assert item["verified"] and item["warning"] == shown[0]["warning"], item
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A23c-1 (wider): the same nested detail in a chain-valid pending trust.retire, commit or batch.add entry "
-    "is exit 3 in prov check (could not be evaluated: fails closed, but as an internal error, not a broken log), prov "
-    "fsck, and for trust.retire prov audit verify itself: no json.loads(detail) site catches RecursionError",
-)
 @pytest.mark.parametrize("action", ["trust.retire", "commit", "batch.add"])
 def test_a_deeply_nested_audit_detail_is_no_internal_error_in_check_fsck_or_audit_verify(
     prov, template_trust, workdir, action
@@ -148,6 +136,10 @@ def test_a_deeply_nested_audit_detail_is_no_internal_error_in_check_fsck_or_audi
     for command in (("check", "v3", "--base", "v2"), ("fsck",), ("audit", "verify")):
         r = prov(*command, *PINNED)
         assert r.exit_code != 3 and "internal error" not in r.output, (command, r.output[-300:])
+    # fixed (fix23c): read as malformed JSON is: fsck names the entry, check blocks (exit 1)
+    fsck = prov("fsck", *PINNED)
+    assert fsck.exit_code == 1 and f"audit entry 12 ({action}): detail is not JSON" in fsck.output, fsck.output[-300:]
+    assert prov("check", "v3", "--base", "v2", *PINNED).exit_code == 1
 
 
 @pytest.mark.xfail(
