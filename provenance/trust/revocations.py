@@ -157,6 +157,17 @@ def maintainer_key_revoked(store: Store) -> bool:
     )
 
 
+def key_window_shortened(store: Store) -> bool:
+    """Whether the store holds a retirement: a ``trust.retire`` audit entry or a ``trust`` row with an end of
+    validity (two SQL looks, no signature checked). ``prov log``'s cheap pre-check beside
+    :func:`maintainer_key_revoked` (attack review 23c, A23c-4): a window ended before a batch was registered takes
+    its standing away with no key revoked, and ``prov show`` says so."""
+    found = store.db.execute("select 1 from trust where valid_until is not null limit 1").fetchone()
+    return found is not None or (
+        store.db.execute("select 1 from audit where action = 'trust.retire' limit 1").fetchone() is not None
+    )
+
+
 def revoked_sources(store: Store) -> frozenset[str]:
     """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
 

@@ -101,14 +101,6 @@ def test_findings_lists_a_planted_findings_object_with_malformed_entries_not_a_c
         assert r.exit_code != 3 and "internal error" not in r.output, (extra, r.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A23c-4: log's cheap pre-check (version_releases.mark_lost_attestation) judges only when a source-key or "
-    "maintainer-key revocation is stored; a retirement is neither: after prov trust retire --at PAST --yes (or a "
-    "trust.retire entry a .prov/ writer plants, honoured in every mode) the vendor's 600 records of release 1 of v2 "
-    "fall outside the key's window, prov show v2 warns, prov log prints the release with no warning (A23a-1's "
-    "sibling; reference names only 'pins that never vouched' as the case log does not warn about)",
-)
 @pytest.mark.parametrize("by", ["maintainer", "planted"])
 def test_log_warns_as_show_does_after_a_retirement_ends_a_key_window_before_its_batch(
     prov, template_trust, workdir, by
