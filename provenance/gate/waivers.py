@@ -273,7 +273,9 @@ def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> l
     where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {shlex.quote(version)}{_stored_run_caveat(run)})"
     if finding is None:
         return out + [f"{where} did not score record {digest[:12]}: it is not in that run's delta"]
-    flagging = [d["detector"] for d in finding.get("detectors") or [] if d.get("flagged")]
+    from provenance.report.flagged import detector_entries, detector_flagged
+
+    flagging = [d["detector"] for d in detector_entries(finding) if detector_flagged(d)]
     if detector == COMBINED:
         if not finding["flagged"]:
             out.append(f"the combined verdict did not flag record {digest[:12]} in {where}")
