@@ -23,12 +23,12 @@ from provenance.gate.waiver_judging import (
     Waivers,
     judge_waivers,
     labels_of,
+    logged_waivers,
     pending_reason,
     read_waiver_files,
     with_effects,
 )
 from provenance.store import Store
-from provenance.store.audit import detail_json
 from provenance.store.checkpoints import CheckpointKey
 from provenance.trust.pins import private_key_for_role
 from provenance.trust.roles import WAIVE
@@ -209,9 +209,6 @@ def create_waiver(
     }
 
 
-LOGGED_WAIVERS = "select seq, detail from audit where action = 'waiver'"
-
-
 def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey) -> str | None:
     """The object id of a stored waiver this key signed with exactly ``facts`` (version, Merkle root, digest,
     label, detector, reason), or None. Its signature is checked with the key, so a row a ``.prov/`` writer
@@ -229,7 +226,7 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
     # only a waiver a check would rely on: its audit entry under a trusted signature (attack review 11, W11-1:
     # a rolled-back entry left a row the check ignores as pending, and the reviewer could not waive again)
     signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    logged = {detail_json(d).get("object"): seq for seq, d in store.db.execute(LOGGED_WAIVERS)}
+    logged = logged_waivers(store)
     for row in rows:
         seq = logged.get(row["object"])
         if seq is None or seq > signed:

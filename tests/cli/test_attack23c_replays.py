@@ -150,3 +150,16 @@ def test_findings_and_findings_detector_agree_on_a_planted_non_boolean_flag(prov
     one = json.loads(succeeded(prov, "findings", "v2", "--detector", "knn_label", "--json", *PINNED).stdout)
     assert by_knn == (first["digest"] in {f["digest"] for f in one["findings"]}), (listed, by_knn)
     assert not by_knn  # fixed (fix23c): flagged is read 'is True' everywhere, so a planted 1 flags nothing
+
+
+def test_a_deeply_nested_waiver_entry_is_no_internal_error_in_check_or_findings(prov, template_trust, workdir):
+    """fix23c, A23c-1's waiver sites (found while fixing, no replay of its own): the waiver readers took every
+    ``waiver`` entry's detail as a JSON object; a nested (or any malformed) one now names no waiver."""
+    succeeded(prov, "diff", "v2", "v3", "--detect", *PINNED)
+    before = prov("check", "v3", "--base", "v2", *PINNED).exit_code
+    plant_raw_entry(workdir / ".prov" / "prov.db", "waiver", "v3", "[" * 100_000 + "]" * 100_000)
+    plant_raw_entry(workdir / ".prov" / "prov.db", "waiver", "v3", "[1, 2]")
+    r = prov("check", "v3", "--base", "v2", *PINNED)
+    assert r.exit_code == before and "internal error" not in r.output, r.output[-300:]
+    r = prov("findings", "v3", *PINNED)
+    assert r.exit_code == 0 and "internal error" not in r.output, r.output[-300:]
