@@ -24,7 +24,6 @@ import shlex
 from typing import TYPE_CHECKING
 
 from provenance.errors import InputError, VerificationError
-from provenance.store.audit import detail_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,6 +81,7 @@ def _object_bytes(records: Records) -> bytes:
 
 def _kept_by_checks(store: Store, tag: str) -> list[str]:
     """The objects checks kept quarantine ``tag``'s removed rows in (``CHECK_ACTION`` entries), newest first."""
+    from provenance.store.audit import detail_json
 
     out = []
     rows = store.db.execute(

@@ -24,7 +24,6 @@ from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
 from provenance.lineage.batch_ids import batch_id as batch_id  # callers name it here
 from provenance.lineage.batch_ids import names_batch
-from provenance.store.audit import detail_json
 from provenance.trust.pins import pins_of
 from provenance.trust.source_signatures import verify_for_source
 
@@ -158,6 +157,8 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
     is missing or disagrees with its audit entry is still read from the entry. An entry
     written before entries recorded these fields falls back to the row.
     """
+    from provenance.store.audit import detail_json
+
     rows = {
         r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
     }

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from provenance.store.audit import detail_json
-
 if TYPE_CHECKING:
     from provenance.store.store import Store
 
@@ -27,6 +25,8 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
     audit log that revokes each maintainer key (values as written, None when missing; ``"seq"``: the entry's;
     ``"entries"``: every entry of the key, the same keys each, ``seq`` order: :func:`_one_per_key`): the revocation a
     log state kept now holds, whatever the ``keys`` rows say."""
+    from provenance.store.audit import detail_json
+
     found: dict[str, list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
@@ -46,6 +46,8 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
     audit log that revokes each source key (values as written, None when missing; ``"seq"``: the entry's;
     ``"entries"``: every entry of the key, ``seq`` order: :func:`_one_per_key`), whatever the ``trust`` rows say: a
     list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
+    from provenance.store.audit import detail_json
+
     found: dict[tuple[str, str], list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"

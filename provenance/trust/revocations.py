@@ -10,8 +10,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from provenance.store.audit import detail_json
-
 if TYPE_CHECKING:
     from provenance.store.store import Store
     from provenance.trust.source_keys import TrustedKey
@@ -30,6 +28,8 @@ def maintainer_revocations(store: Store) -> dict[str, str]:
     """Each maintainer key revoked in the store (:func:`revoked_maintainer_keys`) -> how, for a message:
     ``revoked in this store at 2026-12-01T17:27:16+00:00 ("stolen")``, from its ``key.revoke`` audit
     entry (or its ``keys`` row, when only that is left)."""
+    from provenance.store.audit import detail_json
+
     out: dict[str, str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'key.revoke'"):
         try:
@@ -221,6 +221,7 @@ def retired_source_keys(store: Store) -> dict[tuple[str, str], str]:
     """
     from provenance import clock
     from provenance.errors import InputError
+    from provenance.store.audit import detail_json
     from provenance.trust.source_keys import precise_iso
 
     out: dict[tuple[str, str], str] = {}

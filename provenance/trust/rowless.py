@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provenance.store.audit import detail_json
 from provenance.trust import revocations, source_keys, statements
 from provenance.trust.roles import RoleKeys
 from provenance.trust.source_keys import TrustedKey
@@ -55,6 +54,8 @@ def revocable(store: Store, source: str) -> list[TrustedKey]:
     planted entry can only make more keys revocable). Revocations and retirements logged anywhere apply.
     Ordered as ``source_keys.entries``, then by audit entry; ``prov trust retire`` with nothing pinned
     uses it too."""
+    from provenance.store.audit import detail_json
+
     known = source_keys.entries(store, source)
     have = {k.keyid for k in known}
     found = {kid: _key_of_entry(e) for kid, (e, _) in verified_without_rows(store, source).items()}

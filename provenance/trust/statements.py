@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from provenance import clock, keys, signing
 from provenance.errors import InputError, VerificationError
-from provenance.store.audit import detail_json
 from provenance.trust.roles import RoleKeys, verify_role
 from provenance.trust.scope import scope_of
 
@@ -430,6 +429,7 @@ def named_statement(detail: object) -> tuple[str | None, str | None] | None:
     """The ``(statement object, keyid)`` a trust audit entry's detail names; ``None`` for an entry with no
     statement (an unsigned entry); ``(None, None)`` (or a ``None`` half) for a detail that does not read or
     an object id that is not 64 hex digits (a SHA-256, what ``ObjectStore.put`` names objects by)."""
+    from provenance.store.audit import detail_json
 
     try:
         fields = detail_json(detail)
