@@ -7,7 +7,6 @@ is verified before use, and the manifest must have the Merkle root the version s
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from provenance import signing
 from provenance.errors import InputError, NotRereadable, VerificationError
 from provenance.store import identity
+from provenance.store.audit import detail_json
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT
@@ -326,7 +326,7 @@ def _checkpointed_quarantines(store: Store) -> set[str]:
     rows = store.db.execute("select detail from audit where action = 'quarantine' and seq <= ?", [signed])
     for (detail,) in rows:
         try:
-            source = json.loads(detail).get("source")
+            source = detail_json(detail).get("source")
         except (TypeError, ValueError, AttributeError):
             continue
         if isinstance(source, str):

@@ -15,6 +15,7 @@ from provenance.fsck import trust_rows
 from provenance.fsck.gate_tables import check_gate_entries
 from provenance.fsck.problems import Inspection
 from provenance.store import audit, coverage
+from provenance.store.audit import detail_json
 
 CHECKED_ACTIONS = {
     "commit",
@@ -51,7 +52,7 @@ def check_audit(insp: Inspection) -> None:
     insp.entries = entries
     for e in entries:
         try:
-            e["detail_obj"] = json.loads(e["detail"]) if e["detail"] else {}
+            e["detail_obj"] = detail_json(e["detail"]) if e["detail"] else {}
         except (TypeError, json.JSONDecodeError):
             insp.error("audit", f"audit entry {e['seq']} ({e['action']}): detail is not JSON")
             e["detail_obj"] = {}

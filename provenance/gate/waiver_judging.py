@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from provenance import input_file, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import Store
+from provenance.store.audit import detail_json
 from provenance.trust.roles import RoleKeys, verify_role
 
 # The in-toto predicate type of a waiver statement (schemas/waiver.schema.json).
@@ -155,10 +156,7 @@ def judge_waivers(
     candidates: list[tuple[bytes, str, str | None]] = []  # envelope, origin, why it is pending
     root = store.version(version)["merkle_root"]
     out = Waivers()
-    logged = {}
-    if signed_entries is not None:
-        for seq, detail in store.db.execute("select seq, detail from audit where action = 'waiver'"):
-            logged[json.loads(detail).get("object")] = seq
+    logged = logged_waivers(store) if signed_entries is not None else {}
     for row in store.db["waivers"].rows_where("version = ?", [version]):
         origin = f"stored waiver {row['object'][:16]}"
         seq = logged.get(row["object"])
@@ -307,3 +305,18 @@ def with_effects(
 
 def _as_label(waiver: dict) -> str:
     return f" label {waiver['label']}" if waiver.get("label") is not None else ""
+
+
+def logged_waivers(store: Store) -> dict[str, int]:
+    """``{waiver object id: seq}`` of the audit log's ``waiver`` entries. An entry whose detail does not read as a
+    JSON object naming an object id (malformed, nested too deep: a ``.prov/`` writer's, attack review 23c, A23c-1)
+    names no waiver, so a row it would vouch for stays unlogged (ignored as pending), never an internal error."""
+    out: dict[str, int] = {}
+    for seq, detail in store.db.execute("select seq, detail from audit where action = 'waiver'"):
+        try:
+            facts = detail_json(detail)
+        except ValueError:
+            continue
+        if isinstance(facts, dict) and isinstance(facts.get("object"), str):
+            out[facts["object"]] = seq
+    return out

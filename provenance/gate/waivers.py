@@ -23,6 +23,7 @@ from provenance.gate.waiver_judging import (
     Waivers,
     judge_waivers,
     labels_of,
+    logged_waivers,
     pending_reason,
     read_waiver_files,
     with_effects,
@@ -208,9 +209,6 @@ def create_waiver(
     }
 
 
-LOGGED_WAIVERS = "select seq, detail from audit where action = 'waiver'"
-
-
 def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey) -> str | None:
     """The object id of a stored waiver this key signed with exactly ``facts`` (version, Merkle root, digest,
     label, detector, reason), or None. Its signature is checked with the key, so a row a ``.prov/`` writer
@@ -221,7 +219,6 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
         [facts["version"], facts["digest"], facts["detector"], keyid],
         order_by="created_at",
     )
-    import json
 
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
@@ -229,7 +226,7 @@ def _same_waiver(store: Store, facts: dict, keyid: str, public: Ed25519PublicKey
     # only a waiver a check would rely on: its audit entry under a trusted signature (attack review 11, W11-1:
     # a rolled-back entry left a row the check ignores as pending, and the reviewer could not waive again)
     signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    logged = {json.loads(d).get("object"): seq for seq, d in store.db.execute(LOGGED_WAIVERS)}
+    logged = logged_waivers(store)
     for row in rows:
         seq = logged.get(row["object"])
         if seq is None or seq > signed:
@@ -273,7 +270,9 @@ def waiver_warnings(store: Store, version: str, digest: str, detector: str) -> l
     where = f"the latest detector run on {version} (run {run['run'][:16]}, prov findings {shlex.quote(version)}{_stored_run_caveat(run)})"
     if finding is None:
         return out + [f"{where} did not score record {digest[:12]}: it is not in that run's delta"]
-    flagging = [d["detector"] for d in finding.get("detectors") or [] if d.get("flagged")]
+    from provenance.report.flagged import detector_entries, detector_flagged
+
+    flagging = [d["detector"] for d in detector_entries(finding) if detector_flagged(d)]
     if detector == COMBINED:
         if not finding["flagged"]:
             out.append(f"the combined verdict did not flag record {digest[:12]} in {where}")

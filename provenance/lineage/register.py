@@ -24,6 +24,7 @@ from provenance.lineage.batches import batch_id, check_batch, default_envelope, 
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.store import audit
+from provenance.store.audit import detail_json
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust import source_keys as trust
@@ -156,7 +157,7 @@ def _refuse_registered(store: Store, path: str, bid: str, still: str = "") -> No
         )
     (detail,) = store.db.execute("select detail from audit where seq = ?", [seq]).fetchone()
     try:
-        facts = json.loads(detail or "{}")
+        facts = detail_json(detail or "{}")
     except json.JSONDecodeError:
         facts = {}
     facts = facts if isinstance(facts, dict) else {}

@@ -81,7 +81,7 @@ def _object_bytes(records: Records) -> bytes:
 
 def _kept_by_checks(store: Store, tag: str) -> list[str]:
     """The objects checks kept quarantine ``tag``'s removed rows in (``CHECK_ACTION`` entries), newest first."""
-    import json
+    from provenance.store.audit import detail_json
 
     out = []
     rows = store.db.execute(
@@ -89,7 +89,7 @@ def _kept_by_checks(store: Store, tag: str) -> list[str]:
     )
     for (detail,) in rows:
         try:
-            oid = json.loads(detail).get(FACT)
+            oid = detail_json(detail).get(FACT)
         except (TypeError, ValueError, AttributeError):
             continue
         if isinstance(oid, str):

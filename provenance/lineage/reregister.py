@@ -24,6 +24,7 @@ import json
 from provenance.errors import InputError
 from provenance.lineage.batch_ids import first_registration
 from provenance.lineage.standing import judge_envelope, registered_batches, registration_times
+from provenance.store.audit import detail_json
 from provenance.store.store import Store
 
 
@@ -39,7 +40,7 @@ def registrations(store: Store, first: str) -> list[tuple[str, int, dict]]:
         if first_registration(subject)[0] != first:
             continue
         try:
-            facts = json.loads(detail or "{}")
+            facts = detail_json(detail or "{}")
         except json.JSONDecodeError:
             facts = {}
         out.append((subject, seq, facts if isinstance(facts, dict) else {}))

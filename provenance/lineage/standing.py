@@ -157,6 +157,8 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
     is missing or disagrees with its audit entry is still read from the entry. An entry
     written before entries recorded these fields falls back to the row.
     """
+    from provenance.store.audit import detail_json
+
     rows = {
         r[0]: r for r in store.db.execute("select batch, source, signed, envelope_object, manifest_object from batches")
     }
@@ -170,7 +172,7 @@ def registered_batches(store: Store) -> list[tuple[str, str, bool, str | None, s
         "select subject, detail from audit where action = 'batch.add' order by seq"
     ).fetchall():
         try:
-            d = json.loads(detail or "{}")
+            d = detail_json(detail or "{}")
         except json.JSONDecodeError:
             d = {}
         if isinstance(d, dict) and d.get("manifest") and "signed" in d:

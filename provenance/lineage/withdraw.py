@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from provenance import clock, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
+from provenance.store.audit import detail_json
 from provenance.store.checkpoints import CheckpointKey
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of, private_key_for_role
@@ -73,7 +74,7 @@ def _registration(store: Store, batch: str) -> tuple[dict, dict]:
             "see prov sources)"
         )
     try:
-        detail = json.loads(entry["detail"] or "{}")
+        detail = detail_json(entry["detail"] or "{}")
     except json.JSONDecodeError:
         detail = {}
     if not isinstance(detail, dict) or not isinstance(detail.get("merkle_root"), str):
@@ -208,7 +209,7 @@ def judge_withdrawals(store: Store, role: RoleKeys, signed: int) -> list[dict]:
         judged: dict = {"seq": seq, "batch": subject, "status": "not relied on", "why": None}
         out.append(judged)
         try:
-            oid = json.loads(detail or "{}").get("object")
+            oid = detail_json(detail or "{}").get("object")
             raw = store.objects.get(str(oid), f"withdrawal of batch {subject}")
             env = signing.parse_envelope(raw, f"withdrawal of batch {subject}")
             stmt = verify_role(env, role, f"withdrawal of batch {subject}").statement

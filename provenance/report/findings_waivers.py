@@ -26,6 +26,7 @@ def mark_waived(store: Store, version: str, findings: list[dict]) -> None:
     from provenance.gate.detection import COMBINED
     from provenance.gate.waivers import judge_waivers
     from provenance.gate.waivers_elsewhere import mark_waived_elsewhere
+    from provenance.report.flagged import detector_entries, detector_flagged
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
     from provenance.trust.roles import WAIVE
@@ -36,7 +37,7 @@ def mark_waived(store: Store, version: str, findings: list[dict]) -> None:
     role = pins.role_keys(WAIVE, store)
     honoured = judge_waivers(store, version, (), role, signed).report["honoured"]
     for f in findings:
-        flagging = {d["detector"] for d in f.get("detectors") or [] if d.get("flagged")}
+        flagging = {d["detector"] for d in detector_entries(f) if detector_flagged(d)}
         for w in honoured:
             label = w.get("label")  # a waiver that names a label waives that (digest, label) row only
             if w["digest"] != f["digest"] or (label is not None and label != f.get("label")):

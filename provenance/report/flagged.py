@@ -137,17 +137,24 @@ def _evidence(explanation: str, names: list[str]) -> tuple[Evidence, ...]:
 
 
 def flagged_record(finding: dict, extreme: bool = False) -> FlaggedRecord:
-    """A report's finding (diff ``findings[]`` or check ``findings[]``) as a ``FlaggedRecord``."""
-    per_detector = finding.get("detectors") or []
+    """A report's finding (diff ``findings[]`` or check ``findings[]``) as a ``FlaggedRecord``.
+
+    A stored findings object is unsigned unless a pinned key signed its run, so its detector entries are read through
+    :func:`detector_entries` and :func:`detector_flagged`, its score through :func:`detector_score` (a p-value that
+    is no number is None): a malformed one counts as not flagged, score 0, not an internal error (attack review 23c, A23c-3)."""
+    per_detector = detector_entries(finding)
     names = [d["detector"] for d in per_detector]
+    p_value = finding.get("p_value")
+    explanation = finding.get("explanation")
+    explanation = explanation if isinstance(explanation, str) else ""
     return FlaggedRecord(
-        digest=finding["digest"],
-        score=float(finding.get("score", 0.0)),
-        p_value=finding.get("p_value"),
-        detectors=tuple(d["detector"] for d in per_detector if d.get("flagged")),
+        digest=str(finding.get("digest", "")),
+        score=detector_score(finding),
+        p_value=float(p_value) if isinstance(p_value, int | float) and not isinstance(p_value, bool) else None,
+        detectors=tuple(d["detector"] for d in per_detector if detector_flagged(d)),
         scored_by=len(per_detector),
-        evidence=_evidence(finding.get("explanation", ""), names),
-        explanation=finding.get("explanation", ""),
+        evidence=_evidence(explanation, names),
+        explanation=explanation,
         label=finding.get("label"),
         old_label=finding.get("old_label"),
         source=finding.get("source"),
@@ -175,26 +182,47 @@ def one_detector(finding: dict, detector: str) -> FlaggedRecord:
         score=detector_score(own),
         evidence=evidence,
         explanation=record.explanation if evidence else missing,
-        flagged=own.get("flagged") is True,
+        flagged=detector_flagged(own),
     )
 
 
 def detector_entry(finding: dict, detector: str) -> dict | None:
-    """``finding``'s own entry for ``detector`` (its ``detectors`` list, ``schemas/findings.schema.json``), or None.
+    """``finding``'s own entry for ``detector`` (its ``detectors`` list, ``schemas/findings.schema.json``), or None
+    (read through :func:`detector_entries`)."""
+    return next((d for d in detector_entries(finding) if d["detector"] == detector), None)
 
-    A stored findings object is unsigned unless a pinned key signed its run: an entry that is not an object, or a list
-    that is not one, is skipped, not an internal error (attack review 23a, A23a-4)."""
+
+def detector_entries(finding: dict) -> list[dict]:
+    """``finding``'s per-detector entries (its ``detectors`` list, ``schemas/findings.schema.json``) that are objects
+    naming a detector by a string. A stored findings object is unsigned unless a pinned key signed its run: an entry
+    that is not an object or names no detector, or a list that is not one, is skipped, not an internal error (attack
+    reviews 23a, A23a-4, and 23c, A23c-3)."""
     entries = finding.get("detectors")
-    for d in entries if isinstance(entries, list) else []:
-        if isinstance(d, dict) and d.get("detector") == detector:
-            return d
-    return None
+    return [
+        d
+        for d in (entries if isinstance(entries, list) else [])
+        if isinstance(d, dict) and isinstance(d.get("detector"), str)
+    ]
+
+
+def detector_flagged(entry: dict) -> bool:
+    """Whether a detector entry says its detector flagged the record on its own: its ``flagged`` is JSON ``true``
+    (``is True``; the schema's boolean). Every reader (``prov findings``, ``--detector``, waiver marks and warnings)
+    reads it here, so a planted ``1`` or ``"yes"`` counts as not flagged in all of them alike (attack review 23c,
+    A23c-5)."""
+    return entry.get("flagged") is True
 
 
 def detector_score(entry: dict) -> float:
-    """A detector entry's ``score`` as a float; 0.0 when missing or not a finite number (a planted object's)."""
+    """A detector entry's (or a finding's) ``score`` as a float; 0.0 when missing or not a number (a planted
+    object's)."""
     score = entry.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+    if (
+        isinstance(score, bool)
+        or not isinstance(score, (int, float))
+        or score != score
+        or score in (float("inf"), float("-inf"))
+    ):
         return 0.0
     return float(score)
 

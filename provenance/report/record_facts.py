@@ -81,16 +81,16 @@ def _by_detector(result: dict, detector: str, flagged_only: bool) -> list[dict]:
             f"{did_you_mean(detector, ran)}; it ran {', '.join(ran) or 'none'}"
         )
 
-    from provenance.report.flagged import detector_entry, detector_score
+    from provenance.report.flagged import detector_entry, detector_flagged, detector_score
 
     # an entry without "flagged" or a numeric score (a planted findings object's) is not flagged, scored 0: listed as
     # prov findings lists the run, not an internal error (attack review 23a, A23a-4)
     kept = [
         (f, d)
         for f in result["findings"]
-        if (d := detector_entry(f, detector)) is not None and (d.get("flagged") is True or not flagged_only)
+        if (d := detector_entry(f, detector)) is not None and (detector_flagged(d) or not flagged_only)
     ]
-    kept.sort(key=lambda fd: (fd[1].get("flagged") is not True, -detector_score(fd[1]), str(fd[0].get("digest"))))
+    kept.sort(key=lambda fd: (not detector_flagged(fd[1]), -detector_score(fd[1]), str(fd[0].get("digest"))))
     return [f for f, _ in kept]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from provenance import clock
 from provenance.errors import VerificationError
@@ -48,6 +49,23 @@ def entry_bytes(entry: dict) -> bytes:
     ``[seq, ts, action, subject, detail, prev_hash]``, compact, UTF-8. Its SHA-256 is the
     entry's chain hash; it is also the entry's leaf in the log's Merkle tree."""
     return _body(entry["seq"], entry["ts"], entry["action"], entry["subject"], entry["detail"], entry["prev_hash"])
+
+
+def detail_json(detail: object) -> Any:
+    """An entry's ``detail`` parsed as JSON (RFC 8259), whatever shape it holds.
+
+    Raises ``json.JSONDecodeError`` (a ``ValueError``) when it is no JSON text: malformed, not
+    text (a ``TypeError``), or nested so deep that the parser raises ``RecursionError`` (a ``.prov/``
+    writer's planted entry, attack review 23c, A23c-1). Every reader of a detail goes through
+    here, so each handles a deep nesting as it handles malformed JSON (a broken entry), never
+    as an internal error.
+    """
+    try:
+        return json.loads(detail)  # type: ignore[arg-type]
+    except RecursionError:
+        raise json.JSONDecodeError("audit entry detail nested too deep", "", 0) from None
+    except TypeError:
+        raise json.JSONDecodeError("audit entry detail is not text", "", 0) from None
 
 
 def head(db) -> tuple[int, str]:

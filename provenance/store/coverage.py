@@ -15,7 +15,6 @@ result then says ``pinned: False``).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from provenance import clock, merkle, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
+from provenance.store.audit import detail_json
 from provenance.store.checkpoints import (
     Checkpoint,
     Keys,
@@ -206,7 +206,7 @@ def _signed_predicates(store: Any, trusted: Keys, strict: bool = False) -> list[
 def _commit_facts(detail: object) -> tuple[object, object]:
     """(parent, manifest object) as a ``commit`` entry's ``detail`` (JSON text) names them; (None, None) if unreadable."""
     try:
-        facts = json.loads(detail)  # type: ignore[arg-type]
+        facts = detail_json(detail)
     except (TypeError, ValueError):
         return None, None
     return (facts.get("parent"), facts.get("manifest")) if isinstance(facts, dict) else (None, None)

@@ -17,7 +17,6 @@ the store holds must sign the same id (:func:`expected`, attack review 19). Ever
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import weakref
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from provenance.errors import InputError, StoreError, VerificationError
+from provenance.store.audit import detail_json
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
@@ -123,7 +123,7 @@ def _signed_id(store: Store, entry: dict, log: list[dict], at: dict[str, int]) -
     the entries before it, ``at`` each one's hash -> its index in ``log`` (-1: the empty log)."""
     tag = str(entry["subject"])
     try:
-        pred = _version_predicate(store, str(json.loads(entry["detail"])["envelope"]), tag)
+        pred = _version_predicate(store, str(detail_json(entry["detail"])["envelope"]), tag)
     except (ValueError, KeyError, TypeError):
         return None
     if pred is None:
@@ -177,7 +177,7 @@ def _signed_versions(store: Store) -> tuple[list[tuple[str, dict]], list[str]]:
     ]
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'commit' order by seq"):
         try:
-            found.append((str(subject), str(json.loads(detail)["envelope"])))
+            found.append((str(subject), str(detail_json(detail)["envelope"])))
         except (ValueError, KeyError, TypeError):
             continue
     verified: list[tuple[str, dict]] = []
@@ -246,7 +246,7 @@ def _pre_id_history(store: Store) -> tuple[Record | None, frozenset[tuple[str, s
             break
         if entry["action"] == "commit":
             try:
-                places.add((str(entry["subject"]), str(json.loads(entry["detail"])["envelope"]), head))
+                places.add((str(entry["subject"]), str(detail_json(entry["detail"])["envelope"]), head))
             except (ValueError, KeyError, TypeError):
                 pass
         if entry["action"] not in BETWEEN_HEAD_AND_COMMIT:

@@ -12,7 +12,6 @@ back; attack review 21a, A21a-3). No import of the trust modules, so each can us
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -26,12 +25,14 @@ def logged_maintainer_revocations(store: Store) -> dict[str, dict]:
     audit log that revokes each maintainer key (values as written, None when missing; ``"seq"``: the entry's;
     ``"entries"``: every entry of the key, the same keys each, ``seq`` order: :func:`_one_per_key`): the revocation a
     log state kept now holds, whatever the ``keys`` rows say."""
+    from provenance.store.audit import detail_json
+
     found: dict[str, list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'key.revoke' order by seq"
     ):
         try:
-            facts = json.loads(detail) or {}
+            facts = detail_json(detail) or {}
         except (TypeError, ValueError):
             facts = {}
         facts = facts if isinstance(facts, dict) else {}
@@ -45,12 +46,14 @@ def logged_source_revocations(store: Store) -> dict[tuple[str, str], dict]:
     audit log that revokes each source key (values as written, None when missing; ``"seq"``: the entry's;
     ``"entries"``: every entry of the key, ``seq`` order: :func:`_one_per_key`), whatever the ``trust`` rows say: a
     list shows the reason the log holds, not the row's, which a ``.prov/`` writer can edit (A21a-4)."""
+    from provenance.store.audit import detail_json
+
     found: dict[tuple[str, str], list[dict]] = {}
     for seq, subject, detail in store.db.execute(
         "select seq, subject, detail from audit where action = 'trust.revoke' order by seq"
     ):
         try:
-            facts = json.loads(detail)
+            facts = detail_json(detail)
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError):
             continue

@@ -28,10 +28,12 @@ def maintainer_revocations(store: Store) -> dict[str, str]:
     """Each maintainer key revoked in the store (:func:`revoked_maintainer_keys`) -> how, for a message:
     ``revoked in this store at 2026-12-01T17:27:16+00:00 ("stolen")``, from its ``key.revoke`` audit
     entry (or its ``keys`` row, when only that is left)."""
+    from provenance.store.audit import detail_json
+
     out: dict[str, str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'key.revoke'"):
         try:
-            facts = json.loads(detail) or {}
+            facts = detail_json(detail) or {}
             at, reason = facts.get("revoked_at"), facts.get("reason")
         except (TypeError, ValueError, AttributeError):
             at, reason = None, None
@@ -105,21 +107,42 @@ def entries_text(entries: list[dict]) -> str:
     ``log``, ``add``) put after a revoked key's shown time and reason when the log holds several revocation entries
     of it (``entries``: :func:`revocation_entries`): ``; the log holds 2 revocation entries of this key, which carry
     no signature of their own: 2026-01-01T00:00:00+00:00 "rotated" (pending), 2026-12-03T... "stolen"``. Each
-    entry's time and reason as the log holds them, escaped and quoted (:func:`shown_reason`); empty for one entry
-    (attack review 23a, A23a-2: which of several is the maintainer's cannot be told, so all are shown)."""
-    from provenance.escaping import visible
+    entry's time and reason as the log holds them, escaped, cut to ``REASON_SHOWN`` characters
+    (:func:`shown_time`, :func:`shown_reason`); empty for one entry (attack review 23a, A23a-2: which of several is
+    the maintainer's cannot be told, so they are shown, in log order). Many are capped as ``names.capped`` caps a
+    list (the first five, ``...``, the last, and the count: attack review 23c, A23c-2, a ``.prov/`` writer's
+    flood); ``--json`` ``revocation_entries`` keeps every one."""
+    from provenance.names import capped
 
     if len(entries) < 2:
         return ""
-    shown = ", ".join(
-        f"{visible(str(e['revoked_at'] or '?'))}"
-        + (f" {shown_reason(e['reason'])}" if e["reason"] else "")
-        + (" (pending)" if e["pending"] else "")
-        for e in entries
+    shown = capped(
+        [
+            shown_time(e["revoked_at"])
+            + (f" {shown_reason(e['reason'])}" if e["reason"] else "")
+            + (" (pending)" if e["pending"] else "")
+            for e in entries
+        ],
+        "entries",
     )
     return (
         f"; the log holds {len(entries)} revocation entries of this key, which carry no signature of their own: {shown}"
     )
+
+
+def shown_time(at: object) -> str:
+    """A revocation's time as the store holds it (a ``.prov/`` writer can put any text there): :func:`shown_text`,
+    ``?`` without one."""
+    return shown_text(at) if at else "?"
+
+
+def shown_text(value: object) -> str:
+    """A store's free text (a revocation's time or reason) in a message: control characters escaped
+    (``escaping.visible``), cut to ``REASON_SHOWN`` characters and ``...`` (attack review 23c, A23c-2)."""
+    from provenance.escaping import visible
+
+    text = visible(str(value))
+    return text[:REASON_SHOWN] + ("..." if len(text) > REASON_SHOWN else "")
 
 
 def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | None]]:
@@ -155,6 +178,17 @@ def maintainer_key_revoked(store: Store) -> bool:
     )
 
 
+def key_window_shortened(store: Store) -> bool:
+    """Whether the store holds a retirement: a ``trust.retire`` audit entry or a ``trust`` row with an end of
+    validity (two SQL looks, no signature checked). ``prov log``'s cheap pre-check beside
+    :func:`maintainer_key_revoked` (attack review 23c, A23c-4): a window ended before a batch was registered takes
+    its standing away with no key revoked, and ``prov show`` says so."""
+    found = store.db.execute("select 1 from trust where valid_until is not null limit 1").fetchone()
+    return found is not None or (
+        store.db.execute("select 1 from audit where action = 'trust.retire' limit 1").fetchone() is not None
+    )
+
+
 def revoked_sources(store: Store) -> frozenset[str]:
     """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
 
@@ -187,12 +221,13 @@ def retired_source_keys(store: Store) -> dict[tuple[str, str], str]:
     """
     from provenance import clock
     from provenance.errors import InputError
+    from provenance.store.audit import detail_json
     from provenance.trust.source_keys import precise_iso
 
     out: dict[tuple[str, str], str] = {}
     for subject, detail in store.db.execute("select subject, detail from audit where action = 'trust.retire'"):
         try:
-            facts = json.loads(detail)
+            facts = detail_json(detail)
             end = precise_iso(clock.parse(str(facts["valid_until"]), "valid_until"))
             key = (str(subject), str(facts["keyid"]))
         except (TypeError, ValueError, KeyError, InputError):

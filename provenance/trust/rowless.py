@@ -10,7 +10,6 @@ rows back in the same store write, and ``prov fsck --repair`` writes them back f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +54,8 @@ def revocable(store: Store, source: str) -> list[TrustedKey]:
     planted entry can only make more keys revocable). Revocations and retirements logged anywhere apply.
     Ordered as ``source_keys.entries``, then by audit entry; ``prov trust retire`` with nothing pinned
     uses it too."""
+    from provenance.store.audit import detail_json
+
     known = source_keys.entries(store, source)
     have = {k.keyid for k in known}
     found = {kid: _key_of_entry(e) for kid, (e, _) in verified_without_rows(store, source).items()}
@@ -63,7 +64,7 @@ def revocable(store: Store, source: str) -> list[TrustedKey]:
         [source],
     ).fetchall():
         try:
-            fields = json.loads(detail)
+            fields = detail_json(detail)
         except (TypeError, ValueError):
             continue
         kid = fields.get("keyid") if isinstance(fields, dict) else None

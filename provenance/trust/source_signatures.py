@@ -166,7 +166,15 @@ def _when(store: Store, key: TrustedKey) -> str:
     ``prov trust list`` marks the key (``revocations.ROW_ONLY``)."""
     from provenance.escaping import visible
     from provenance.trust.logged_revocations import logged_source_revocations, signed_through
-    from provenance.trust.revocations import PENDING, ROW_ONLY, entries_text, revocation_entries, shown_reason
+    from provenance.trust.revocations import (
+        PENDING,
+        ROW_ONLY,
+        entries_text,
+        revocation_entries,
+        shown_reason,
+        shown_text,
+        shown_time,
+    )
 
     logged = logged_source_revocations(store).get((key.source, key.keyid))
     if logged is not None:
@@ -177,15 +185,15 @@ def _when(store: Store, key: TrustedKey) -> str:
         # are all given, none picked as the maintainer's (A23a-2)
         pending = f"; {PENDING}" if len(entries) == 1 and entries[0]["pending"] else ""
         return (
-            f"{key.revoked_at}"
-            + (f" ({key.revoked_reason})" if key.revoked_reason else "")
+            f"{shown_time(key.revoked_at)}"
+            + (f" ({shown_text(key.revoked_reason)})" if key.revoked_reason else "")
             + pending
             + (entries_text(entries))
         )
     reason = shown_reason(key.revoked_reason)
     again = f"prov trust revoke {shlex.quote(key.source)} --key-id {key.keyid[:16]} --reason R"
     return (
-        f"a time only its trust row gives: its trust row says revoked at {visible(str(key.revoked_at))}"
+        f"a time only its trust row gives: its trust row says revoked at {shown_time(key.revoked_at)}"
         + (f" (reason {reason})" if reason else "")
         + f"; the audit log holds no revocation of it (prov trust list marks it '{ROW_ONLY}'): if you revoked it, the "
         f"log was rolled back: revoke it again ({visible(again)}); if you did not, the row was edited: restore .prov/ "

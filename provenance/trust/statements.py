@@ -429,10 +429,10 @@ def named_statement(detail: object) -> tuple[str | None, str | None] | None:
     """The ``(statement object, keyid)`` a trust audit entry's detail names; ``None`` for an entry with no
     statement (an unsigned entry); ``(None, None)`` (or a ``None`` half) for a detail that does not read or
     an object id that is not 64 hex digits (a SHA-256, what ``ObjectStore.put`` names objects by)."""
-    import json
+    from provenance.store.audit import detail_json
 
     try:
-        fields = json.loads(detail)  # type: ignore[arg-type]
+        fields = detail_json(detail)
     except (TypeError, ValueError):
         return None, None
     if not isinstance(fields, dict):
