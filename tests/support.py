@@ -1125,3 +1125,21 @@ def plant_pending_entry(db_path: Path, action: str, subject: str, detail: dict) 
             [seq + 1, ts, action, subject, text, prev, h],
         )
     return h
+
+
+def plant_findings(workdir: Path, version: str, edit: Callable[[dict], None]) -> dict:
+    """As a ``.prov/`` writer (no key): copy the newest ``detect`` run's findings object of ``workdir``'s store,
+    change it with ``edit`` (in place), store it under its own SHA-256 and append a chain-valid pending ``detect``
+    entry of ``version`` naming it (:func:`plant_pending_entry`). Returns the edited findings document."""
+    db_path = workdir / ".prov" / "prov.db"
+    with sqlite3.connect(db_path) as db:
+        (detail,) = db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()
+    facts = json.loads(detail)
+    objects = workdir / ".prov" / "objects"
+    doc = json.loads((objects / f"{facts['findings']}.json").read_bytes())
+    edit(doc)
+    data = json.dumps(doc).encode()
+    oid = hashlib.sha256(data).hexdigest()
+    (objects / f"{oid}.json").write_bytes(data)
+    plant_pending_entry(db_path, "detect", version, {**facts, "findings": oid})
+    return doc

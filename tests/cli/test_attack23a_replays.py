@@ -3,7 +3,6 @@ attacked (xfail(strict=True) with the finding); fix23a fixed them, and each now 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sqlite3
@@ -12,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import keys
-from support import digits_table, plant_pending_entry, succeeded
+from support import digits_table, plant_findings, plant_pending_entry, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -177,16 +176,7 @@ def test_findings_detector_lists_a_planted_findings_object_whose_entry_lacks_fla
     it (no key needed). ``prov findings v2`` and ``--all`` list it; ``--detector knn_label`` must too, or refuse it
     as bad input (exit 2 naming the findings object), never exit 3."""
     succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
-    db_path = workdir / ".prov" / "prov.db"
-    with sqlite3.connect(db_path) as db:
-        (detail,) = db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()
-    facts = json.loads(detail)
-    doc = json.loads((workdir / ".prov" / "objects" / f"{facts['findings']}.json").read_bytes())
-    doc["findings"][0]["detectors"] = [{"detector": "knn_label"}]
-    data = json.dumps(doc).encode()
-    oid = hashlib.sha256(data).hexdigest()
-    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
-    plant_pending_entry(db_path, "detect", "v2", {**facts, "findings": oid})
+    doc = plant_findings(workdir, "v2", lambda d: d["findings"][0].update(detectors=[{"detector": "knn_label"}]))
 
     for extra in ((), ("--all",)):
         r = prov("findings", "v2", *extra, *PINNED)

@@ -3,7 +3,6 @@ it attacks (xfail(strict=True) with the finding in the reason)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 
@@ -11,7 +10,7 @@ import pytest
 
 from provenance import keys
 from provenance.store import audit
-from support import plant_pending_entry, succeeded
+from support import plant_findings, plant_pending_entry, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -75,16 +74,7 @@ def test_findings_lists_a_planted_findings_object_with_malformed_entries_not_a_c
     prov, template_trust, workdir, planted
 ):
     succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
-    db_path = workdir / ".prov" / "prov.db"
-    with sqlite3.connect(db_path) as db:
-        (detail,) = db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()
-    facts = json.loads(detail)
-    doc = json.loads((workdir / ".prov" / "objects" / f"{facts['findings']}.json").read_bytes())
-    doc["findings"][0].update(PLANTED_FINDING[planted])
-    data = json.dumps(doc).encode()
-    oid = hashlib.sha256(data).hexdigest()
-    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
-    plant_pending_entry(db_path, "detect", "v2", {**facts, "findings": oid})
+    doc = plant_findings(workdir, "v2", lambda d: d["findings"][0].update(PLANTED_FINDING[planted]))
     for extra in ((), ("--all",), ("--detector", "knn_label", "--all")):
         r = prov("findings", "v2", *extra, *PINNED)
         assert r.exit_code != 3 and "internal error" not in r.output, (extra, r.output)
@@ -130,18 +120,13 @@ def test_a_deeply_nested_audit_detail_is_no_internal_error_in_check_fsck_or_audi
 
 def test_findings_and_findings_detector_agree_on_a_planted_non_boolean_flag(prov, template_trust, workdir):
     succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
-    db_path = workdir / ".prov" / "prov.db"
-    with sqlite3.connect(db_path) as db:
-        (detail,) = db.execute("select detail from audit where action = 'detect' order by seq desc").fetchone()
-    facts = json.loads(detail)
-    doc = json.loads((workdir / ".prov" / "objects" / f"{facts['findings']}.json").read_bytes())
-    first = doc["findings"][0]
-    first["detectors"] = [d for d in first["detectors"] if d["detector"] != "knn_label"]
-    first["detectors"].append({"detector": "knn_label", "flagged": 1, "score": 99.0})
-    data = json.dumps(doc).encode()
-    oid = hashlib.sha256(data).hexdigest()
-    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
-    plant_pending_entry(db_path, "detect", "v2", {**facts, "findings": oid})
+
+    def flag_as_one(doc: dict) -> None:
+        first = doc["findings"][0]
+        first["detectors"] = [d for d in first["detectors"] if d["detector"] != "knn_label"]
+        first["detectors"].append({"detector": "knn_label", "flagged": 1, "score": 99.0})
+
+    first = plant_findings(workdir, "v2", flag_as_one)["findings"][0]
 
     listed = next(
         x for x in succeeded(prov, "findings", "v2", *PINNED).stdout.splitlines() if first["digest"][:12] in x
