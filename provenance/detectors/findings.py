@@ -253,10 +253,17 @@ def save_findings(
     return run
 
 
+# A ``detect`` entry's detail as SQLite's JSON functions read it: NULL unless it is valid JSON, so an entry a
+# ``.prov/`` writer planted malformed or nested past SQLite's depth limit reads as naming no run (skipped, as a
+# detail naming no run is) instead of making json_extract raise ("malformed JSON": exit 3; attack review 23c)
+_DETAIL = "(case when json_valid(detail) then detail end)"
+
+
 def findings_object(store, run: str) -> str | None:
     """The object holding every finding of ``run`` (from its audit entry), or None for a run stored before there was one."""
     row = store.db.execute(
-        "select json_extract(detail, '$.findings') from audit where action = 'detect' and json_extract(detail, '$.run') = ?",
+        f"select json_extract({_DETAIL}, '$.findings') from audit where action = 'detect' "
+        f"and json_extract({_DETAIL}, '$.run') = ?",
         [run],
     ).fetchone()
     return row[0] if row else None
@@ -284,8 +291,8 @@ def stored_findings(store, version: str, flagged_only: bool = True, base: str | 
 
     store.version(version)
     entries = store.db.execute(
-        "select json_extract(detail, '$.run'), json_extract(detail, '$.base'), json_extract(detail, '$.findings'), seq "
-        "from audit where action = 'detect' and subject = ? order by seq desc",
+        f"select json_extract({_DETAIL}, '$.run'), json_extract({_DETAIL}, '$.base'), "
+        f"json_extract({_DETAIL}, '$.findings'), seq from audit where action = 'detect' and subject = ? order by seq desc",
         [version],
     ).fetchall()
     entries = [e for e in entries if isinstance(e[0], str)]

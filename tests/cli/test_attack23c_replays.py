@@ -148,3 +148,16 @@ def test_a_deeply_nested_waiver_entry_is_no_internal_error_in_check_or_findings(
     assert r.exit_code == before and "internal error" not in r.output, r.output[-300:]
     r = prov("findings", "v3", *PINNED)
     assert r.exit_code == 0 and "internal error" not in r.output, r.output[-300:]
+
+
+@pytest.mark.parametrize("detail", ["[" * 100_000 + "]" * 100_000, "{not json"])
+def test_a_malformed_detect_entry_is_no_internal_error_in_findings(prov, template_trust, workdir, detail):
+    """Left open by fix23c: ``prov findings`` read ``detect`` entries with SQLite's json_extract, which raises on a
+    planted malformed or too deeply nested detail (exit 3). It now reads such an entry as naming no run, and
+    lists the run the newest readable entry names."""
+    succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
+    before = succeeded(prov, "findings", "v2", "--json", *PINNED).stdout
+    plant_raw_entry(workdir / ".prov" / "prov.db", "detect", "v2", detail)
+    r = prov("findings", "v2", "--json", *PINNED)
+    assert r.exit_code == 0 and "internal error" not in r.output, r.output[-300:]
+    assert json.loads(r.stdout)["run"] == json.loads(before)["run"]
