@@ -152,9 +152,9 @@ def mark_lost_attestation(
         return
     if not_trusted_of is None:
         from provenance.lineage.standing import untrusted_batches
-        from provenance.trust.revocations import key_window_shortened, maintainer_key_revoked, revoked_source_keys
+        from provenance.trust.revocations import standing_may_have_changed
 
-        if not (revoked_source_keys(store) or maintainer_key_revoked(store) or key_window_shortened(store)):
+        if not standing_may_have_changed(store):
             return  # prov log's start-up: no batch envelope is re-verified without a revocation or retirement
         untrusted = untrusted_batches(store)
         if not untrusted:

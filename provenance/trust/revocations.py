@@ -167,25 +167,28 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     return out
 
 
-def maintainer_key_revoked(store: Store) -> bool:
-    """Whether the store holds any maintainer-key revocation: a ``keys`` row that says revoked or a ``key.revoke``
-    audit entry (two SQL looks, no signature checked). ``prov log``'s cheap pre-check (attack review 23a, A23a-1):
-    a trust entry signed by a revoked maintainer key no longer counts, so batches can lose standing with no source key
-    revoked."""
-    found = store.db.execute("select 1 from keys where revoked_at is not null limit 1").fetchone()
-    return found is not None or (
-        store.db.execute("select 1 from audit where action = 'key.revoke' limit 1").fetchone() is not None
-    )
+# What can take a registered batch's standing away besides a source key's revocation (``revoked_source_keys``), as
+# (table, condition) looks: a revoked maintainer key voids the trust entries it signed (attack review 23a, A23a-1);
+# a retirement ends a key's window before a batch was registered (23c, A23c-4). A row or its audit entry either way.
+_STANDING_CHANGES = (
+    ("keys", "revoked_at is not null"),
+    ("audit", "action = 'key.revoke'"),
+    ("trust", "valid_until is not null"),
+    ("audit", "action = 'trust.retire'"),
+)
 
 
-def key_window_shortened(store: Store) -> bool:
-    """Whether the store holds a retirement: a ``trust.retire`` audit entry or a ``trust`` row with an end of
-    validity (two SQL looks, no signature checked). ``prov log``'s cheap pre-check beside
-    :func:`maintainer_key_revoked` (attack review 23c, A23c-4): a window ended before a batch was registered takes
-    its standing away with no key revoked, and ``prov show`` says so."""
-    found = store.db.execute("select 1 from trust where valid_until is not null limit 1").fetchone()
-    return found is not None or (
-        store.db.execute("select 1 from audit where action = 'trust.retire' limit 1").fetchone() is not None
+def standing_may_have_changed(store: Store) -> bool:
+    """Whether the store holds anything that can take a registered batch's standing away: a source-key revocation
+    (:func:`revoked_source_keys`), a maintainer-key revocation or a key's end of validity (``_STANDING_CHANGES``:
+    one-row SQL looks, no signature checked). ``prov log``'s cheap pre-check before judging lineage under the pins
+    (``version_releases.mark_lost_attestation``); False means no batch can have lost standing since it was attested
+    except through pins that never vouched for its key."""
+    if revoked_source_keys(store):
+        return True
+    return any(
+        store.db.execute(f"select 1 from {table} where {condition} limit 1").fetchone() is not None
+        for table, condition in _STANDING_CHANGES
     )
 
 
