@@ -136,13 +136,14 @@ def mark_lost_attestation(
     the signed lineage and the batches that lost standing: a revoked source key, a key the pins never vouched for),
     never a writable row's word. ``not_trusted_of`` maps a tag to its ``JudgedLineage.not_trusted`` when the caller
     judged it already (``prov show``, which judges under the pins whatever the store holds). Otherwise (``prov log``)
-    it judges only when a version was released and the store holds a source-key or maintainer-key revocation or a
-    key's end of validity (``trust.revocations``: its row or its audit entry, a few SQL rows; a revoked maintainer key
-    voids the trust entries it signed, attack review 23a, A23a-1; a retirement ends a window, 23c, A23c-4), so a
-    log's start-up re-verifies no batch envelope and reads no lineage object without one; then only the lineage
-    objects of released versions, and only when a registered signed batch lost standing
-    (``lineage.standing.untrusted_batches``). A released version whose lineage does not verify is warned about too
-    (fails closed).
+    it judges only when a version was released and ``lineage.standing.may_have_lost_standing`` says a signed batch
+    may have lost standing: a cheap look at what the judgment itself reads (each signed registration's key against
+    the keys the pins trust now, revocations and retirements applied: a revoked source or maintainer key, attack
+    review 23a, A23a-1; a retirement, 23c, A23c-4; a key the pins never vouched for, review 24a), so ``log`` warns
+    exactly when ``show`` does, and its start-up re-verifies no batch envelope and reads no lineage object while every
+    signed batch's key stands; then only the lineage objects of released versions, and only when a registered signed
+    batch lost standing (``lineage.standing.untrusted_batches``). A released version whose lineage does not verify
+    is warned about too (fails closed).
     """
     released = [tag for tag, items in kept.items() if any(item["verified"] for item in items)]
     for items in kept.values():
@@ -151,11 +152,10 @@ def mark_lost_attestation(
     if not released:
         return
     if not_trusted_of is None:
-        from provenance.lineage.standing import untrusted_batches
-        from provenance.trust.revocations import standing_may_have_changed
+        from provenance.lineage.standing import may_have_lost_standing, untrusted_batches
 
-        if not standing_may_have_changed(store):
-            return  # prov log's start-up: no batch envelope is re-verified without a revocation or retirement
+        if not may_have_lost_standing(store):
+            return  # prov log's start-up: no batch envelope is re-verified while every signed batch's key stands
         untrusted = untrusted_batches(store)
         if not untrusted:
             return

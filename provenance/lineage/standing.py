@@ -130,6 +130,53 @@ def untrusted_batches(store: Store) -> dict[str, Untrusted]:
     return {b: Untrusted(u.batch, u.source, u.reason + again[b]) if b in again else u for b, u in out.items()}
 
 
+def may_have_lost_standing(store: Store) -> bool:
+    """Whether :func:`untrusted_batches` may name a batch: ``prov log``'s cheap pre-check before judging a release's
+    lineage (``version_releases.mark_lost_attestation``). No envelope is read and no batch signature checked.
+
+    It reads what the judgment reads, not a writable row's word: each signed registration the hash-chained audit log
+    holds (``batch.add``: its source, the key id that signed the batch, its envelope object) against the keys
+    ``Pins.source_keys`` gives now, which are the judgment's own (the signed trust statements, or the root's
+    ``sources``, under the pins, with the store's revocations and retirements applied). False only when every
+    signed registration names a key so given that is not revoked and has no validity window (threshold 1), and its
+    envelope object is in the store: :func:`judge_envelope` then accepts each as it did when a version relied on it,
+    since what else it checks is fixed by the envelope's bytes and by entries a version's signed head covers (an
+    edit there breaks the log, and ``kept_attestations`` then relies on no release). Anything it cannot tell (a
+    window, a revoked key, a key the pins never vouched for, a root threshold above 1, an entry without those
+    fields, a batch registered twice) is True: judge. So ``log`` warns whenever ``show`` warns, whatever a ``.prov/``
+    writer edits (review 24a: the pre-check that read revocation and retirement rows and actions missed a pending
+    ``trust.retire`` rewritten as ``trust.sign`` and a key a new root left out), but for an envelope object whose
+    bytes were altered in place, which only a re-hash finds (``show``, ``prov fsck``).
+    """
+    from provenance.store.audit import detail_json, registered_twice
+
+    pins = pins_of(store)
+    if pins.root is not None and any(d.threshold != 1 for d in pins.root.sources.values()):
+        return True
+    plain = {
+        (k.source, k.keyid)
+        for k in pins.source_keys(store)
+        if not (k.revoked_at or k.valid_from or k.valid_until)  # a window needs registration times: judge
+    }
+    if registered_twice(store.db):
+        return True  # untrusted_batches raises, as show does
+    for (detail,) in store.db.execute("select detail from audit where action = 'batch.add'"):
+        try:
+            facts = detail_json(detail or "{}")
+        except json.JSONDecodeError:
+            return True
+        if not isinstance(facts, dict) or not facts.get("manifest") or "signed" not in facts:
+            return True  # an entry registered_batches reads from its row
+        if not facts["signed"]:
+            continue
+        envelope = facts.get("envelope")
+        if (str(facts.get("source")), str(facts.get("keyid"))) not in plain:
+            return True
+        if not isinstance(envelope, str) or not store.objects.exists(envelope):
+            return True
+    return False
+
+
 def _registered_again(registered: list[tuple[str, str, bool, str | None, str]], untrusted: dict) -> dict[str, str]:
     """Batch -> ``; its records are registered again as batch B.N, ...`` for each batch of ``untrusted`` a later
     signed registration of the same records (``batch_ids``: ``SOURCE@ROOT12.N``) attests under the pins."""

@@ -167,31 +167,6 @@ def revoked_source_keys(store: Store) -> dict[tuple[str, str], tuple[str, str | 
     return out
 
 
-# What can take a registered batch's standing away besides a source key's revocation (``revoked_source_keys``), as
-# (table, condition) looks: a revoked maintainer key voids the trust entries it signed (attack review 23a, A23a-1);
-# a retirement ends a key's window before a batch was registered (23c, A23c-4). A row or its audit entry either way.
-_STANDING_CHANGES = (
-    ("keys", "revoked_at is not null"),
-    ("audit", "action = 'key.revoke'"),
-    ("trust", "valid_until is not null"),
-    ("audit", "action = 'trust.retire'"),
-)
-
-
-def standing_may_have_changed(store: Store) -> bool:
-    """Whether the store holds anything that can take a registered batch's standing away: a source-key revocation
-    (:func:`revoked_source_keys`), a maintainer-key revocation or a key's end of validity (``_STANDING_CHANGES``:
-    one-row SQL looks, no signature checked). ``prov log``'s cheap pre-check before judging lineage under the pins
-    (``version_releases.mark_lost_attestation``); False means no batch can have lost standing since it was attested
-    except through pins that never vouched for its key."""
-    if revoked_source_keys(store):
-        return True
-    return any(
-        store.db.execute(f"select 1 from {table} where {condition} limit 1").fetchone() is not None
-        for table, condition in _STANDING_CHANGES
-    )
-
-
 def revoked_sources(store: Store) -> frozenset[str]:
     """Sources with at least one revoked batch-signing key (:func:`revoked_source_keys`).
 
