@@ -151,19 +151,24 @@ def keys_revoke(
 
 
 @command("list", group=keys_app)
-def keys_list(json_out: bool = JsonFlag) -> None:
+@trust_flags
+def keys_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List the maintainer keys registered in this store (committers, reviewers, attesters), revoked ones too.
 
     Read from the store, not a trust decision: the keys a check trusts are the ones you pin
     (--signer, PROV_SIGNERS, --root). Source keys are in 'prov trust list'. A revocation is read from the audit
     log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
-    such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation).
+    such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your
+    pins, one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
+    covers it" (prov keys revoke revokes it again), as prov trust list marks a source key's.
     """
-    from provenance.trust.logged_revocations import logged_maintainer_revocations
-    from provenance.trust.revocations import ROW_ONLY, entries_text, revocation_entries, shown_reason
+    from provenance.trust.logged_revocations import logged_maintainer_revocations, signed_revocation, signed_through
+    from provenance.trust.revocations import PENDING, ROW_ONLY, entries_text, revocation_entries, shown_reason
 
-    store = Store.open()
+    store = Store.open(pins=pins)
     logged = logged_maintainer_revocations(store)
+    # as prov keys revoke judges "already revoked": only under a head a pinned key signed (A22a-3; review 24a)
+    through = signed_through(store) if pins.pinned else None
     rows = []
     for r in store.db["keys"].rows_where(order_by="registered_at"):
         entry = logged.get(r["keyid"])  # a revocation counts wherever it is found: the row or the log
@@ -173,8 +178,9 @@ def keys_list(json_out: bool = JsonFlag) -> None:
             {k: r[k] for k in ("keyid", "name", "registered_at")}
             | {"revoked_at": revoked_at, "reason": None if entry is None else entry["reason"]}
             | {"revoked_in_log": entry is not None}
-            # every entry of the key, none picked as the maintainer's (A23a-2, A23a-6); no pins here, so no pending
-            | {"revocation_entries": revocation_entries(entry, None, False) if entry is not None else []}
+            | {"revocation_signed": signed_revocation(entry, through) if pins.pinned and entry is not None else None}
+            # every entry of the key, none picked as the maintainer's (A23a-2, A23a-6); pending marked under pins
+            | {"revocation_entries": revocation_entries(entry, through, pins.pinned) if entry is not None else []}
         )
     if json_out:
         emit_json({"keys": rows})
@@ -195,5 +201,10 @@ def keys_list(json_out: bool = JsonFlag) -> None:
                 f"  {ROW_ONLY}: if you revoked it, the log was rolled back: revoke it again (prov keys revoke "
                 f"{visible(r['keyid'][:16])} --yes, which cannot be undone); if you did not, the row was edited: "
                 "restore .prov/ from a copy you trust"
+            )
+        if r["revocation_signed"] is False:
+            revoked += (
+                f"  {PENDING}: revoke it again (prov keys revoke {visible(r['keyid'][:16])} --reason R "
+                "--checkpoint-key K)"
             )
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")
