@@ -204,7 +204,7 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
         [source, *ids],
     ).fetchall()
     if rows:
-        batches = ", ".join(b for b, _ in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        batches = _batch_names([b for b, _ in rows])
         keys = ", ".join(sorted({k[:16] for _, k in rows}))
         raise InputError(
             f"key {keys} of {source} signed {len(rows)} registered batch(es): {batches}; revoking it makes their "
@@ -212,6 +212,11 @@ def _refuse_signed_batches(store: Store, source: str, key: str | None) -> None:
             "again with a new key prov trust add trusts: prov add registers them again and the next commit attests "
             "them); pass --yes to revoke it"
         )
+
+
+def _batch_names(batches: list[str]) -> str:
+    """Batch ids as ``revoke`` and ``retire`` name them: the first five, then ``and N more``."""
+    return ", ".join(batches[:5]) + (f" and {len(batches) - 5} more" if len(batches) > 5 else "")
 
 
 @command("retire", group=trust_app)
@@ -226,7 +231,9 @@ def trust_retire(
         None, "--key", envvar="PROV_KEY", help="A maintainer's private key (one your pins trust) that signs it."
     ),
     yes: bool = typer.Option(
-        False, "--yes", help="Retire at a past --at even though batches the key signed were registered since."
+        False,
+        "--yes",
+        help="Retire at a past --at even though batches the key signed were registered after it (they lose attestation).",
     ),
     checkpoint_key: str | None = CheckpointKeyOpt,
     kept_state: list[str] = KeptStateOpt,
@@ -237,8 +244,9 @@ def trust_retire(
 
     After `prov trust add SOURCE NEW.pub`, retire the old key: a batch it signs afterwards is refused like one of an
     expired key, judged by when a maintainer's signature (checkpoint or version) shows it registered, never by the
-    capture time its holder writes. Unlike `prov trust revoke`, what it signed before stays attested. Final: no
-    command lengthens the window again.
+    capture time its holder writes. Unlike `prov trust revoke`, what was registered by then stays attested; a past
+    --at before batches it signed takes their attestation away as a revocation does, so it names them and needs
+    --yes, as revoke does. Final: no command lengthens the window again.
     """
     from provenance.errors import InputError
     from provenance.trust import rowless
@@ -255,18 +263,28 @@ def trust_retire(
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     target = trustlib.resolve_keyid(known, key_id, source)
-    if at is not None and not yes:
-        _refuse_batches_since(store, target, at)
+    lost = _lost_by_retirement(store, target, at)
+    if lost and not yes:
+        _refuse_lost(target, at, lost)
     if at is None and checkpoint is None:
         _refuse_undated(store, target)
     entry = rowless.retire(store, target, key, at, checkpoint, kept)
     if json_out:
-        emit_json(entry.to_dict())
+        emit_json(entry.to_dict() | {"no_longer_attested": lost})
         return
-    echo(
-        f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}; batches it signs that "
-        "are registered later are refused, what it signed before stays attested"
-    )
+    if lost:  # a backdated end: what it takes away, said as revoke says it (review 24a, item 4)
+        echo(
+            f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}, before {len(lost)} "
+            f"registered batch(es) it signed: {_batch_names(lost)} (a maintainer's signature shows them registered "
+            "after it, or none yet); their records are no longer attested in any version, and batches it signs that "
+            "are registered later are refused"
+        )
+    else:
+        echo(
+            f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}; batches it signs "
+            "that are registered later are refused, what a maintainer's signature shows registered by then stays "
+            "attested"
+        )
     for line in extends_lines(kept):
         echo(line)
 
@@ -292,22 +310,30 @@ def _refuse_undated(store: Store, target: TrustedKey) -> None:
         )
 
 
-def _refuse_batches_since(store: Store, target: TrustedKey, at: str) -> None:
-    """Refuse (exit 2) a past ``--at`` that takes attestation away from registered batches, naming them."""
+def _lost_by_retirement(store: Store, target: TrustedKey, at: str | None) -> list[str]:
+    """The batches ``target`` signed that a retirement at ``at`` takes attestation from (``lineage.standing.
+    lost_by_window_end``); none for a retirement now (``at`` None: ``_refuse_undated`` covers the undated ones)."""
+    if at is None:
+        return []
+    from provenance import clock
+    from provenance.lineage.standing import lost_by_window_end
+
+    return lost_by_window_end(store, target, clock.parse(at, "--at"))
+
+
+def _refuse_lost(target: TrustedKey, at: str | None, lost: list[str]) -> None:
+    """Refuse (exit 2) a past ``--at`` that takes attestation away from registered batches, naming them as
+    ``_refuse_signed_batches`` names a revocation's."""
     from provenance import clock
     from provenance.errors import InputError
 
-    end = clock.iso(clock.parse(at, "--at"))
-    rows = store.db.execute(
-        "select batch from batches where source = ? and signed and keyid = ? and added_at > ? order by batch",
-        [target.source, target.keyid, end],
-    ).fetchall()
-    if rows:
-        batches = ", ".join(r[0] for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-        raise InputError(
-            f"--at {end}: key {target.keyid[:16]} of {target.source} signed {len(rows)} batch(es) registered since: "
-            f"{batches}; retiring it then makes their records unattributed in every version; pass --yes to retire it"
-        )
+    end = clock.iso(clock.parse(str(at), "--at"))
+    raise InputError(
+        f"--at {end}: key {target.keyid[:16]} of {target.source} signed {len(lost)} registered batch(es) a "
+        f"maintainer's signature shows registered after it (or none yet): {_batch_names(lost)}; retiring it then "
+        "makes their records unattributed in every version and no command lengthens the window again; pass --yes "
+        "to retire it"
+    )
 
 
 def _window(row: dict) -> str:

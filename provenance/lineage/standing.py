@@ -29,6 +29,7 @@ from provenance.trust.source_signatures import verify_for_source
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
+    from provenance.trust.source_keys import TrustedKey
 
 # The in-toto predicate type of a signed batch; the envelope's shape is schemas/batch-envelope.schema.json.
 PREDICATE_TYPE = "https://prov.dev/signed-batch/v1"
@@ -253,6 +254,51 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
                 out[batch] = min(clock.latest(t, "signed time") for t in times)
             except InputError:
                 continue
+    return out
+
+
+def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime) -> list[str]:
+    """The batches ``key`` signed that attest under the pins now and would attest nothing once its window ends at
+    ``end`` (an aware datetime): ``prov trust retire --at PAST`` names them and wants ``--yes`` (review 24a, item 4).
+
+    Judged as :func:`judge_envelope` and ``verify_for_source`` judge them, from the hash-chained ``batch.add`` entries
+    (the key id and capture time each registration records; an entry without a key id falls back to its ``batches``
+    row) and :func:`registration_times` (when a maintainer's signature shows each registered; none yet: now), never
+    from the ``batches`` rows' ``added_at``, which a ``.prov/`` writer can back-date to hide a batch from the
+    question. A batch is lost when the key is active at its registration and capture under its window now but not
+    under one that ends at ``end``. Batch ids in registration order.
+    """
+    import dataclasses
+
+    from provenance.store.audit import detail_json
+    from provenance.trust.source_keys import precise_iso
+
+    shortened = dataclasses.replace(key, valid_until=precise_iso(end))
+    times, now = registration_times(store), clock.now()
+    row_keys = dict(store.db.execute("select batch, keyid from batches where signed"))
+    out = []
+    for subject, detail in store.db.execute(
+        "select subject, detail from audit where action = 'batch.add' order by seq"
+    ):
+        try:
+            facts = detail_json(detail or "{}")
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(facts, dict) or not facts.get("signed") or facts.get("source") != key.source:
+            continue
+        if (facts.get("keyid") or row_keys.get(subject)) != key.keyid:
+            continue
+        moments = [times.get(str(subject)) or now]
+        try:
+            moments.append(clock.parse(str(facts["captured_at"]), "capturedAt"))
+        except (KeyError, InputError):
+            pass  # no capture time: the registration alone dates it
+
+        def stands(k: TrustedKey, moments: list[dt.datetime] = moments) -> bool:
+            return all(k.status(at) == "active" for at in moments)
+
+        if stands(key) and not stands(shortened):
+            out.append(str(subject))
     return out
 
 

@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance import clock, keys
-from support import new_records, one_line, second_vendor_delivery, store_fingerprint, vendor_registered_at
+from support import (
+    new_records,
+    one_line,
+    second_vendor_delivery,
+    store_fingerprint,
+    validate_output,
+    vendor_registered_at,
+)
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -92,7 +99,7 @@ def test_a_retirement_needs_a_pinned_maintainer_key_and_only_shortens(prov, temp
     assert r.exit_code == 2 and "attacker.key" in one_line(r), r.output
     # a past end that would take attestation from a batch registered since: named, and only with --yes
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "2020-01-01", "--key", "maintainer.key")
-    assert r.exit_code == 2 and "signed 1 batch(es) registered since" in one_line(r), r.output
+    assert r.exit_code == 2 and "signed 1 registered batch(es) a maintainer's signature shows" in one_line(r), r.output
     assert store_fingerprint(workdir / ".prov") == before
     _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01", "--key", "maintainer.key")
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "3000-01-01", "--key", "maintainer.key")
@@ -193,3 +200,58 @@ def test_a_key_retired_now_is_no_longer_active_at_once(prov, template_trust, wor
     _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
     listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     assert listed[old]["status"] == "expired", listed[old]
+
+
+def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov, template_trust, workdir):
+    """Review 24a, item 4: ``prov trust retire --at PAST`` before batches the key signed takes their attestation away,
+    as a revocation does. It asked ``--yes`` only by the ``batches`` rows' ``added_at`` (a ``.prov/`` writer back-dates
+    it, and the question is gone), and once done said "what it signed before stays attested". It now judges the
+    batches as ``prov show`` will (a maintainer's signature dating their registration), names them as ``prov trust
+    revoke`` names its batches, wants ``--yes`` as revoke does, and says their records are no longer attested."""
+    n_vendor = template_trust.facts["n_vendor"]
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    [batch] = [b for (b,) in sqlite3.connect(".prov/prov.db").execute("select batch from batches where signed")]
+    with sqlite3.connect(".prov/prov.db") as db:  # a .prov/ writer back-dates the row: the log says otherwise
+        db.execute("update batches set added_at = '2019-01-01T00:00:00+00:00'")
+    retire = (
+        "trust",
+        "retire",
+        "vendor",
+        "--key-id",
+        old[:16],
+        "--at",
+        "2020-01-01T00:00:00Z",
+        "--key",
+        "maintainer.key",
+    )
+    before = store_fingerprint(workdir / ".prov")
+    r = prov(*retire, *PINNED)
+    assert r.exit_code == 2, r.output  # was 0: retired with no question, the row's time being before the end
+    assert one_line(r) == (
+        f"Error: --at 2020-01-01T00:00:00+00:00: key {old[:16]} of vendor signed 1 registered batch(es) a maintainer's "
+        f"signature shows registered after it (or none yet): {batch}; retiring it then makes their records "
+        "unattributed in every version and no command lengthens the window again; pass --yes to retire it"
+    )
+    assert store_fingerprint(workdir / ".prov") == before
+
+    r = _ok(prov, *retire, "--yes", *PINNED)
+    assert " ".join(r.stdout.split()) == (
+        f"Retired key {old[:16]} of source 'vendor': valid until 2020-01-01T00:00:00+00:00, before 1 registered "
+        f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet); their "
+        "records are no longer attested in any version, and batches it signs that are registered later are refused"
+    )  # was: "..., what it signed before stays attested"
+    info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert vendor["attested"] == 0 and [x["batch"] for x in vendor["not_trusted"]] == [batch]  # as it said
+    assert n_vendor == vendor["unattributed"]
+
+
+def test_a_retirement_after_every_batch_names_none_and_says_they_stay_attested(prov, template_trust, workdir):
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    retire_at = vendor_registered_at(workdir)  # past, but after a signature dated the vendor's batch
+    r = _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key",
+            "--json", *PINNED)  # fmt: skip
+    validate_output("trust-retire", json.loads(r.stdout))
+    assert json.loads(r.stdout)["no_longer_attested"] == []
+    info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
+    assert next(s for s in info["sources"] if s["source"] == "vendor")["not_trusted"] == []
