@@ -69,9 +69,10 @@ a ``.prov/`` writer rolled back past the revocation, which a log state kept now 
 A20-4: the advice to check the list before ``prov audit checkpoint --out`` read the row alone)."""
 
 PENDING = "log entry pending, no checkpoint you pin covers it"
-"""How ``prov trust list`` under pins marks a key whose ``trust.revoke`` audit entry no head a pinned key signed covers
-(``logged_revocations.signed_revocation``): whoever can write ``.prov/`` may have appended it and may delete it, so
-``prov trust revoke`` revokes the key again rather than say "already revoked" (attack review 22a, finding 3)."""
+"""How ``prov trust list`` and ``prov keys list`` under pins mark a key whose ``trust.revoke`` (``key.revoke``) audit
+entry no head a pinned key signed covers (``logged_revocations.signed_revocation``): whoever can write ``.prov/`` may
+have appended it and may delete it, so ``prov trust revoke`` (``prov keys revoke``) revokes the key again rather than
+say "already revoked" (attack review 22a, finding 3; ``keys list`` since review 24a)."""
 
 
 def shown_reason(reason: object) -> str:
