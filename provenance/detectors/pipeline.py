@@ -25,6 +25,7 @@ from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.detectors.relabel_scan import HeldOutNull, profile_null
 from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
+from provenance.profiles.base_clumping import with_version_clumping
 from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.shift import Shift
@@ -190,9 +191,12 @@ def run_detection(
     content columns as a signed delta object keeps them (``DiffReport.delta["content"]``: ``read(locators,
     digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
-    records; a detector that crashes is an "error" result, never skipped.
+    records; a detector that crashes is an "error" result, never skipped. The profile's within-pseudo-batch
+    arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``): a profile is
+    a fact only a commit key vouches for. VerificationError (exit 1) when that manifest does not verify.
     """
-    profile = load_profile(store, base)
+    # the copy tests' base clumping is counted from the base's signed manifest, never read from the profile
+    profile = with_version_clumping(store, base, load_profile(store, base))
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
     if callable(rows):
