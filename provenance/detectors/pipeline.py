@@ -192,11 +192,11 @@ def run_detection(
     digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped. The profile's within-pseudo-batch
-    arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``): a profile is
-    a fact only a commit key vouches for. VerificationError (exit 1) when that manifest does not verify.
+    arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``; a profile is
+    a fact only a commit key vouches for) when the delta has copies, and left out when it has none.
+    VerificationError (exit 1) when that manifest does not verify.
     """
-    # the copy tests' base clumping is counted from the base's signed manifest, never read from the profile
-    profile = with_version_clumping(store, base, load_profile(store, base))
+    profile = load_profile(store, base)
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
     if callable(rows):
@@ -222,6 +222,9 @@ def run_detection(
         np.asarray(delta_rows.extra_copies, dtype=np.int64),
         np.asarray(delta_rows.base_copies, dtype=np.int64),
     )
+    # the copy test's base clumping is counted from the base's signed manifest, never read from the profile, and
+    # only for a delta with copies (nothing else reads it): a delta of new records reads no base manifest
+    profile = with_version_clumping(store, base, profile, bool(delta.extra_copies.any()))
     results = run_detectors(profile, delta, names, fpr)
     if not tight_cluster:
         for result in results:

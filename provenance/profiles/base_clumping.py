@@ -69,10 +69,12 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
     return counted
 
 
-def with_version_clumping(store: Store, tag: str, profile: ReferenceProfile) -> ReferenceProfile:
+def with_version_clumping(store: Store, tag: str, profile: ReferenceProfile, needed: bool = True) -> ReferenceProfile:
     """``profile`` (version ``tag``'s, as ``profiles.stage.load_profile`` read it) with its within-pseudo-batch
-    arrays replaced by ``version_clumping``'s count, so detectors read only that. Raises as ``version_clumping``."""
-    counted = version_clumping(store, tag)
+    arrays replaced by ``version_clumping``'s count, so detectors read only that; with ``needed`` False (a delta
+    without copies: only the copy test reads them) left out instead, and the manifest not read. Raises as
+    ``version_clumping``."""
+    counted = version_clumping(store, tag) if needed else None
     return dataclasses.replace(
         profile,
         batch_rows=None if counted is None else counted.rows,

@@ -30,7 +30,7 @@ from support import digits_table, resign_version
 
 DISTINCT = 1200
 TWICE = 30  # records held twice, each second row 20 rows after its first: no clumping beyond the whole base's
-NEW, FLOOD = 200, 50  # the candidate: new digits, then re-delivered base records held once
+NEW, FLOOD, FEW = 200, 50, 12  # the candidates: new digits, then re-delivered base records held once
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +41,14 @@ def pinned(keypair, monkeypatch):
 def tables() -> tuple[pa.Table, pa.Table, pa.Table]:
     """(base, clean candidate, flooded candidate): the base holds 1,200 digits and 30 of them twice (1,230 rows;
     Good-Turing's rate of copies of records held once: 60 / 1,230, about 4.9%); the clean candidate adds 200
-    new digits, the flood 200 new digits and 50 re-deliveries of base records held once."""
+    new digits and 12 re-deliveries of base records held once (about the 10 that rate expects), the flood 200
+    new digits and 50 such re-deliveries."""
     t = digits_table()
     rows = [r for i in range(DISTINCT) for r in ([i, i - 20] if i % 40 == 39 else [i])]
     base = t.take(rows)
     new = t.take(list(range(DISTINCT, DISTINCT + NEW)))
     once = [i for i in range(DISTINCT) if i % 40 != 19][:FLOOD]  # rows i - 20 with i % 40 == 39 are held twice
-    return base, pa.concat_tables([base, new]), pa.concat_tables([base, new, t.take(once)])
+    return base, pa.concat_tables([base, new, t.take(once[:FEW])]), pa.concat_tables([base, new, t.take(once)])
 
 
 def commit(prov, keypair, tag: str, table: pa.Table) -> None:
@@ -114,10 +115,11 @@ def test_a_profile_re_signed_with_inflated_clumps_lets_no_record_flood_through(p
     # the per-record copy test of detectors.extreme: a profile saying the base's batches carry 7 copies of one
     # record let a new record's 8 copies through (its ceiling: 7, plus the gap to the next batch, 1); fewer
     # copies than min_copies, so the copies rule never judges them
-    base, clean, _ = tables()
+    base, _, _ = tables()
     t = digits_table()
     commit(prov, keypair, "base", base)
-    commit(prov, keypair, "cand", pa.concat_tables([clean, t.take([DISTINCT + NEW + 5] * 9)]))
+    new = t.take(list(range(DISTINCT, DISTINCT + NEW)))
+    commit(prov, keypair, "cand", pa.concat_tables([base, new, t.take([DISTINCT + NEW + 5] * 9)]))
     r = prov("check", "cand", "--base", "base", "--format", "json")
     honest = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert r.exit_code == 1 and honest["detectors.extreme"]["status"] == "block", honest["detectors.extreme"]
