@@ -14,6 +14,12 @@ not under the Merkle root, which leaves the order out by design, but under the s
 
 The profile still keeps its arrays, for people and other tools; a check compares them with the count
 (``signed_clumping_differs``) and says so when they differ, never relying on them.
+
+What this does not close: the locator column is signed by the same commit key, and ``prov verify`` does not
+compare it with the data (order is not signed: rows reordered are the same version, README). A stolen key
+can re-sign the base with its rows' locators permuted; the count then shows the clumping of that order,
+which some order of the base's real rows must give (a base with no repeated record shows none), within the
+caps, instead of any arrays the caps allow.
 """
 
 from __future__ import annotations
