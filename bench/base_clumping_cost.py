@@ -91,7 +91,7 @@ def main() -> None:
             loads = [load()]
             for _ in range(pairs):
                 a_times.append(timed(lambda: load_profile(store, "v1").within_batch_copies))
-                base_clumping._COUNTED.clear()
+                base_clumping._COUNTED.clear()  # the first reader of a check: nothing counted yet
                 b_times.append(timed(lambda: base_clumping.version_clumping(store, "v1")))
             loads.append(load())
             signed = load_profile(store, "v1").within_batch_copies

@@ -25,6 +25,7 @@ caps, instead of any arrays the caps allow.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
     from provenance.profiles.reference import ReferenceProfile
     from provenance.store.store import Store
 
-_COUNTED: dict[tuple[str, int], BatchCopies | None] = {}
-"""Counts by (manifest object SHA-256, pseudo-batches): a pure function of bytes that were hashed to that
-digest when counted, so a check that asks twice (the copies rule, then the detectors) streams the manifest once."""
-_KEPT = 8  # manifests' counts kept (each is PSEUDO_BATCHES x classes integers)
+_COUNTED: weakref.WeakKeyDictionary[Store, dict[tuple[str, int], BatchCopies | None]] = weakref.WeakKeyDictionary()
+"""Per open store, counts by (manifest object SHA-256, pseudo-batches): a pure function of bytes that were hashed
+to that digest when counted, so a check that asks twice (the copies rule, then the detectors) streams the
+manifest once; another handle on the store (the next command) hashes the object again."""
 
 READ_ROWS = 1 << 16  # rows per record batch streamed: two columns, ~3 MB at a time
 
@@ -57,9 +58,11 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
     row = store.version(tag)
     verified_statement(store, row)  # the row's manifest object is the one the version signed
     key = (row["manifest_object"], PSEUDO_BATCHES)
-    if key in _COUNTED:
-        return _COUNTED[key]
     manifest = ManifestObject(store, row)
+    counts = _COUNTED.setdefault(store, {})
+    if key in counts:
+        manifest.present()  # counted from these signed bytes already; still there, as a merge would find them
+        return counts[key]
     try:
         parquet = manifest.opened()  # hashed against the signed digest first, read from the very file hashed
         counted = manifest_batch_copies(
@@ -69,9 +72,7 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
         )
     finally:
         manifest.close()
-    if len(_COUNTED) >= _KEPT:
-        _COUNTED.pop(next(iter(_COUNTED)))
-    _COUNTED[key] = counted
+    counts[key] = counted
     return counted
 
 

@@ -127,3 +127,20 @@ def test_a_profile_re_signed_with_inflated_clumps_lets_no_record_flood_through(p
     r = prov("check", "cand", "--base", "base", "--format", "json")
     rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert r.exit_code == 1 and rules["detectors.extreme"]["status"] == "block", rules["detectors.extreme"]
+
+
+def test_a_base_manifest_altered_after_commit_fails_the_copy_test_closed(prov, workdir, store, keypair):
+    # prov diff CAND's parent reads the signed delta, not the manifests; with --detect and copies in the delta the
+    # detectors now count the base's clumping from its manifest object, hashed first: altered bytes are exit 1
+    # naming it, never a count from bytes no signature covers
+    base, _, flood = tables()
+    commit(prov, keypair, "base", base)
+    commit(prov, keypair, "flood", flood)
+    oid = json.loads(prov("show", "base", "--json").stdout)["manifest_object"]
+    path = workdir / ".prov" / "objects" / f"{oid}.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    r = prov("diff", "base", "flood", "--detect")
+    assert r.exit_code == 1 and f"manifest of base {oid[:16]} was altered" in r.output, r.output[-800:]
