@@ -50,7 +50,6 @@ from real_datasets import pipeline_delta, row_digests  # noqa: E402
 
 from provenance.demo.attacks import CATALOGUE  # noqa: E402
 from provenance.features.image import ImageFeaturizer  # noqa: E402
-from provenance.profiles.batches import file_order  # noqa: E402
 from provenance.profiles.reference import build_profile  # noqa: E402
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, first_per_class  # noqa: E402
 
@@ -88,7 +87,7 @@ def commit_profile(X, y, paths, digests, max_total):
         y[chosen],
         digests[chosen],
         featurizer="image/v1:mode=L,size=16",
-        positions=file_order([paths[i] for i in chosen]),
+        positions=[paths[i] for i in chosen],
         max_total=max_total,
     )
     return profile, time.process_time() - cpu

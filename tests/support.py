@@ -186,6 +186,24 @@ def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tupl
     return r.exit_code, json.loads(r.stdout)
 
 
+def resign_version(workdir: Path, tag: str, key: Path, change: Callable[[dict], None]) -> None:
+    """Sign ``tag``'s statement again with ``key`` after ``change(predicate)``, as a holder of that commit key
+    can; store the envelope as an object and point the versions row at it with sqlite3."""
+    from provenance import signing
+
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    [old] = db.execute("select envelope_object from versions where tag = ?", [tag]).fetchone()
+    env = json.loads((workdir / ".prov" / "objects" / f"{old}.json").read_bytes())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    change(stmt["predicate"])
+    data = signing.canonical_json(signing.sign(stmt, keys.load_private(key)))
+    oid = hashlib.sha256(data).hexdigest()
+    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
+    with db:
+        db.execute("update versions set envelope_object = ? where tag = ?", [oid, tag])
+    db.close()
+
+
 def reviewer_tables(copies: int) -> tuple[pa.Table, pa.Table]:
     """The reviewer's data (/tmp/attack3-flood/run.sh, K=40 SIGMA=0.2 LABEL=a): a base of 1,000
     records (4 features, 2 classes), then 300 clean records and ``copies`` copies of one

@@ -20,8 +20,9 @@ or of each other, to drown out the real data or to overweight a poison. Two stat
   A delivery in file order clumps a record's repeats together (a sorted file): a record with no more extra
   rows than the most copies of one record of its class (or a class below) that the base's own file-order
   pseudo-batches carry, the most clumped left out, plus the gap to the next (``profiles.batch_copies``,
-  ``BatchCopies.single_ceiling``; session 23), gets p = 1; beyond that the Poisson tail as before, and a
-  profile without that statistic (written before) judges every record by the tail;
+  ``BatchCopies.single_ceiling``; session 23), gets p = 1; beyond that the Poisson tail as before. The
+  pipeline counts that statistic from the base's signed manifest (``profiles.base_clumping``) and puts it in
+  the profile it passes here; a profile without it (an empty base) judges every record by the tail;
 - near-copy counts, at three radii (``flood_radii``: the near-copy radius, and the base's
   median distance to its nearest and to its second-nearest record): a record with at
   least ``NEAR_FLOOD_MIN`` other delta records within a radius gets the upper tail of its
@@ -227,7 +228,7 @@ def copy_p_values(profile: ReferenceProfile, delta: Delta) -> tuple[np.ndarray, 
     expected = np.where(base > 0, base * growth, max(per_record - 1.0, NEW_RECORD_FLOOR))
     with np.errstate(all="ignore"):
         tail = poisson_sf_many(extra, np.maximum(expected, 1e-12))  # P(X >= extra), scipy.stats' bits
-    clumping = profile.within_batch_copies
+    clumping = profile.within_batch_copies  # counted from the base's signed manifest (detectors.pipeline)
     if clumping is not None:
         # a delivery clumps as the base's own file-order batches do: a record with no more copies than the most
         # copied record of its class in the base's pseudo-batches (plus their spread) is explained by that

@@ -25,6 +25,7 @@ from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.detectors.relabel_scan import HeldOutNull, profile_null
 from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
+from provenance.profiles.base_clumping import with_version_clumping
 from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.shift import Shift
@@ -190,7 +191,10 @@ def run_detection(
     content columns as a signed delta object keeps them (``DiffReport.delta["content"]``: ``read(locators,
     digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
-    records; a detector that crashes is an "error" result, never skipped.
+    records; a detector that crashes is an "error" result, never skipped. The profile's within-pseudo-batch
+    arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``; a profile is
+    a fact only a commit key vouches for) when the delta has copies, and left out when it has none.
+    VerificationError (exit 1) when that manifest does not verify.
     """
     profile = load_profile(store, base)
     new_row = store.version(new)
@@ -218,6 +222,9 @@ def run_detection(
         np.asarray(delta_rows.extra_copies, dtype=np.int64),
         np.asarray(delta_rows.base_copies, dtype=np.int64),
     )
+    # the copy test's base clumping is counted from the base's signed manifest, never read from the profile, and
+    # only for a delta with copies (nothing else reads it): a delta of new records reads no base manifest
+    profile = with_version_clumping(store, base, profile, bool(delta.extra_copies.any()))
     results = run_detectors(profile, delta, names, fpr)
     if not tight_cluster:
         for result in results:

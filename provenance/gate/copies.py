@@ -47,9 +47,12 @@ what it let in (C12-1, attack review 22b H2, README Known gaps).
 
 A delivery in file order clumps: a file sorted by age or label keeps a record's repeats together, so a
 clean batch carries more copies than an i.i.d. draw at the whole base's rates (issue 14: DoctorAUS passed 4
-of 12 clean batches in file order, spam7 1). The base's signed profile keeps how much its own file-order
-pseudo-batches repeat records (``profiles.batch_copies``, each batch counted as a delivery arriving in file
-order on the rows before it): each class's rate, and the total's, is raised to the copies per row of its most
+of 12 clean batches in file order, spam7 1). How much the base's own file-order pseudo-batches repeat
+records (``profiles.batch_copies``, each batch counted as a delivery arriving in file order on the rows before
+it) is counted at check time from the base's signed manifest object, its digests and locators
+(``profiles.base_clumping``); the copy of it the base's profile keeps is signed by the commit key alone, so it
+is never relied on (a stolen key could widen every later check's allowance with it), only compared: when it
+differs the rule says so (a warning on a pass). Each class's rate, and the total's, is raised to the copies per row of its most
 clumped pseudo-batch but one (``clumped_rates``), at most ``CLUMPING_CAP`` times the whole base's rate, and
 the quantiles are taken there (a delivery at the clumped rate varies binomially like any other). A batch's
 copies of records held at most once are counted beyond the re-delivery slack the rule adds anyway
@@ -58,8 +61,9 @@ clumping the next release repeats on top of it. The most clumped batch is left o
 flood appended at the end of the base widens nothing (22b's ratchet replay still blocks; with the slack
 left out, attack review 23b's two accepted floods in two pseudo-batches widen nothing either); the cap
 bounds what a base that clumps a lot allows, and a base that repeats nothing of a class gets no room from
-its batches. A profile written before session 23
-has no such statistic: the rates are the whole base's, as before. Data whose later rows repeat more than its
+its batches. A base whose profile was written before session 23, or that has no profile, gets the same count
+from its manifest (the statistic depends on the manifest alone, so a base committed then is judged as the same
+data committed now). Data whose later rows repeat more than its
 earlier ones (spam7 in file order: spam first, then plain e-mails that repeat far more) still blocks.
 """
 
@@ -115,8 +119,8 @@ class Copies:
     record new in the candidate), ``rows_added`` the rows the candidate adds in all (one per new record,
     and every copy), ``base_rows`` the base's rows, ``repeated`` (r,) the rows of each record the base
     holds more than once. All int64 numpy arrays. ``clumping``: the base's within-pseudo-batch repetition
-    from its signed profile (``profiles.batch_copies``), None for a profile written without it (module
-    docstring).
+    counted from its signed manifest (``profiles.base_clumping``), None to judge at the whole base's rates alone
+    (module docstring).
     """
 
     extra: np.ndarray
@@ -296,15 +300,35 @@ class Copies:
 
 
 def base_clumping(ctx: GateContext) -> BatchCopies | None:
-    """The base's within-pseudo-batch repetition from its signed reference profile (``ctx.base_profile``,
-    checked against the digest the base's verified statement names), or None when the base has no profile or
-    one written before it was kept: the rule then expects copies at the whole base's rates, as before."""
-    from provenance.errors import InputError
+    """The base's within-pseudo-batch repetition, counted from its signed manifest object
+    (``profiles.base_clumping.version_clumping``), never read from its profile; None for an empty base.
+    Raises ``VerificationError`` when the base's statement or manifest does not verify."""
+    from provenance.profiles.base_clumping import version_clumping
+
+    return version_clumping(ctx.store, ctx.base)
+
+
+def signed_clumping_warning(ctx: GateContext, counted: BatchCopies | None) -> str | None:
+    """A line naming the base's profile when the within-pseudo-batch arrays it signs differ from ``counted``
+    (``profiles.base_clumping.signed_clumping_differs``): not relied on, but a profile prov's commit did not
+    write (a commit key used by another prov, or stolen); None otherwise, or when the base has no profile or
+    one that does not load (the rules that use it say why)."""
+    from provenance.errors import InputError, VerificationError
+    from provenance.profiles.base_clumping import signed_clumping_differs
+    from provenance.version_facts import verified_statement
 
     try:
-        return ctx.base_profile.within_batch_copies
-    except InputError:  # no profile (a version that could not be featurised, or committed without one)
+        signed = ctx.base_profile.within_batch_copies
+    except (InputError, VerificationError):
         return None
+    if not signed_clumping_differs(signed, counted):
+        return None
+    oid = verified_statement(ctx.store, ctx.store.version(ctx.base))["predicate"]["profile"]["sha256"]
+    return (
+        f"the signed profile of {ctx.base} (object {oid[:16]}) keeps other within-pseudo-batch copy counts than "
+        "its signed manifest gives; not relied on (the copies are judged on the manifest's count), but prov's "
+        "commit writes the manifest's: check who signed it with the commit key"
+    )
 
 
 def copies_added(diff: DiffReport, clumping: BatchCopies | None = None) -> Copies:
@@ -377,7 +401,9 @@ class MaxCopiesRate(ModeRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
-        c = copies_added(ctx.diff, base_clumping(ctx))
+        clumping = base_clumping(ctx)
+        c = copies_added(ctx.diff, clumping)
+        warning = signed_clumping_warning(ctx, clumping)
         excess, allowed, classes, total = c.excess(self.rate, self.least)
         statistic = {
             "test": "exact copies added per class of how often the base holds the record copied, each against its "
@@ -399,6 +425,11 @@ class MaxCopiesRate(ModeRule):
             "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
             "clumping": c.beyond_slack(self.rate, self.least).clumping_summary(),
         }
+        if statistic["clumping"] is not None:
+            statistic["clumping"]["signed_profile_differs"] = warning is not None
+        # the profile's differing arrays change no verdict (the manifest's count decides), but are said: a warning
+        # on a pass, a line after the reason on a block
+        said = f"; WARNING: {warning}" if warning else ""
         # short, as every rule's: the check's table sizes its column to the widest (statistic: each quantile)
         expected = "classes and total in bound"
         if c.total < self.least or excess <= 0:
@@ -406,7 +437,9 @@ class MaxCopiesRate(ModeRule):
                 f"{plural(c.total, 'exact copy', 'exact copies')} of records already held added "
                 f"({c.of_base} of base records), as many as the base's own repetition explains"
             )
-            return RuleResult(self.key, "pass", reason, [], excess, statistic, 0, expected)
+            return RuleResult(
+                self.key, "warn" if warning else "pass", reason + said, [], excess, statistic, 0, expected
+            )
         k = c.base_records_copied
         reweighted = (
             f"; {plural(k, 'base record')} gain{'s' if k == 1 else ''} {plural(c.of_base, 'extra row')}" if k else ""
@@ -436,7 +469,7 @@ class MaxCopiesRate(ModeRule):
             f"{c.headline()} ({100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added), "
             f"{excess} more than the base's repetition explains: {over}{reweighted}: a re-delivered batch or a "
             "flood re-weights training; remove the copies, or raise copies.max_copies_rate for a source known to "
-            "re-deliver"
+            "re-deliver" + said
         )
         records = [
             {

@@ -38,21 +38,6 @@ def file_order(locators: Sequence[str | int | None]) -> list[tuple[str, int]]:
     return keys
 
 
-def file_order_ranks(positions: Sequence | np.ndarray, permutation: np.ndarray) -> np.ndarray:
-    """Rank of each record in file order, after the rows were reordered by ``permutation``.
-
-    ``positions`` is one sortable value per record, in the caller's row order (numbers,
-    or the keys of ``file_order``); ties keep the caller's order.
-    """
-    positions = list(positions)
-    if len(positions) != len(permutation):
-        raise ValueError(f"{len(positions)} positions for {len(permutation)} records")
-    order = sorted(range(len(positions)), key=lambda i: (positions[i], i))
-    ranks = np.empty(len(positions), dtype=np.int64)
-    ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(positions))
-    return ranks[permutation]
-
-
 OWN_CLASS_SHARE = 0.25
 """The base is cut within each class when, cut as one file order, a record's pseudo-batch holds on
 average more than this share of its own class's records (an interleaved order: about 1 / count;

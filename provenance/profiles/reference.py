@@ -24,9 +24,9 @@ import numpy as np
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
 from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
-from provenance.profiles.batch_copies import BatchCopies, batches_of_ranks
+from provenance.profiles.batch_copies import BatchCopies, batches_of_ranks, file_order_rank
 from provenance.profiles.batch_copies import batch_copies as count_batch_copies
-from provenance.profiles.batches import file_order_ranks, pseudo_batches
+from provenance.profiles.batches import pseudo_batches
 from provenance.profiles.graph import batch_neighbour_graph
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
 from provenance.profiles.shift import pseudo_batch_shifts
@@ -265,7 +265,8 @@ def build_profile(
 
     ``X`` (n x d), ``labels`` and ``digests`` (n, 32-byte) describe the base (or a
     sample of it); ``positions`` (n,), when given, is each record's place in the base's
-    file order (anything sortable; see ``profiles.batches.file_order``), from which the
+    file order: its manifest locator (a row number, ``file#row``, a tree's path) or a number
+    (a numpy array), ranked by ``profiles.batch_copies.file_order_rank``, from which the
     sample is cut into ``PSEUDO_BATCHES`` contiguous pseudo-batches. Without positions
     the batches follow digest order, i.e. they are random. The sample takes per class
     at most ``max_per_class`` records and at most ``max_total`` in all (the smallest
@@ -278,7 +279,8 @@ def build_profile(
     and 2,945 distinct ones). ``within_batches`` is the base's within-pseudo-batch
     repetition (``profiles.batch_copies``, counted on every row of the base); without it,
     it is counted here when the rows given are the whole base (no ``copies``) and left out
-    otherwise. Raises FeatureError for non-finite features or mismatched lengths.
+    otherwise. Raises FeatureError for non-finite features or mismatched lengths, ValueError
+    for ``positions`` of another length.
     """
     digest_array = digests_matrix(digests)
     names = [d.hex()[:12] for d in (bytes(r) for r in digest_array)]
@@ -297,7 +299,9 @@ def build_profile(
     # whatever order the version's files listed the records in.
     by_digest = np.lexsort((label_index, *(digest_array[:, j] for j in range(31, -1, -1))))
     X, label_index, digest_array = X[by_digest], label_index[by_digest], digest_array[by_digest]
-    ranks = file_order_ranks(positions, by_digest) if positions is not None else np.arange(n)
+    if positions is not None and len(positions) != n:
+        raise ValueError(f"{len(positions)} positions for {n} records")
+    ranks = file_order_rank(positions)[by_digest] if positions is not None else np.arange(n)
     row_copies = (
         np.asarray(copies, dtype=np.int64)[by_digest] if copies is not None else _group_sizes(digest_array, label_index)
     )

@@ -22,7 +22,6 @@ from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import BatchCopies, manifest_batch_copies
-from provenance.profiles.batches import file_order
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import PSEUDO_BATCHES, ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
@@ -107,7 +106,7 @@ def build_version_profile(
         sources=part.column("source").to_pylist(),
         max_per_class=cap,
         max_total=max_total,
-        positions=file_order(locators),
+        positions=locators,
         copies=sample.copies,
         featurizer_spec=resolved_spec.to_dict(),
         within_batches=manifest_within_batches(manifest),

@@ -11,22 +11,20 @@ object and put in the versions row with sqlite3.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provenance import keys, signing
+from provenance import keys
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, salt_message, sample_manifest
+from support import resign_version
 
 PINNED = ("--signer", "alice.pub")
 
@@ -43,21 +41,6 @@ def two_versions(prov, keypair, workdir) -> None:
     for tag in ("v1", "v2"):
         r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, *PINNED)
         assert r.exit_code == 0, r.output
-
-
-def _resign(workdir: Path, tag: str, key: Path, change: Callable[[dict], None]) -> None:
-    """Sign ``tag``'s statement again with ``key`` after ``change(predicate)``; store it and point the row at it."""
-    db = sqlite3.connect(workdir / ".prov" / "prov.db")
-    [old] = db.execute("select envelope_object from versions where tag = ?", [tag]).fetchone()
-    env = json.loads((workdir / ".prov" / "objects" / f"{old}.json").read_bytes())
-    stmt = json.loads(base64.b64decode(env["payload"]))
-    change(stmt["predicate"])
-    data = signing.canonical_json(signing.sign(stmt, keys.load_private(key)))
-    oid = hashlib.sha256(data).hexdigest()
-    (workdir / ".prov" / "objects" / f"{oid}.json").write_bytes(data)
-    with db:
-        db.execute("update versions set envelope_object = ? where tag = ?", [oid, tag])
-    db.close()
 
 
 def _verifies(prov, *args: str) -> None:
@@ -82,7 +65,7 @@ def test_a_sample_salt_drawn_by_a_key_nobody_pinned_fails_verify_and_check(prov,
         facts["sampleSaltSignature"] = signature.hex()
         facts["sampleSalt"] = hashlib.sha256(signature).hexdigest()
 
-    _resign(workdir, "v2", keypair.private_path, salted_by_the_attacker)
+    resign_version(workdir, "v2", keypair.private_path, salted_by_the_attacker)
     _fails(prov, "v2", "the profile sample's salt does not verify")
     _fails(prov, "v2", "the profile sample's salt does not verify", "--no-data")
     r = prov("check", "v2", "--base", "v1", "--format", "json", *PINNED)
@@ -93,7 +76,7 @@ def test_a_sample_salt_drawn_by_a_key_nobody_pinned_fails_verify_and_check(prov,
 
 
 def test_a_salt_that_is_not_its_signatures_hash_fails_verify(prov, keypair, workdir, two_versions):
-    _resign(workdir, "v2", keypair.private_path, lambda p: p["profile"].update(sampleSalt="00" * 32))
+    resign_version(workdir, "v2", keypair.private_path, lambda p: p["profile"].update(sampleSalt="00" * 32))
     _fails(prov, "v2", "salt is not its signature's hash", "--no-data")
 
 
@@ -116,6 +99,6 @@ def test_a_profile_that_keeps_another_sample_fails_verify(prov, keypair, workdir
         facts["sha256"] = hashlib.sha256(data).hexdigest()
         (workdir / ".prov" / "objects" / f"{facts['sha256']}.npz").write_bytes(data)
 
-    _resign(workdir, "v2", keypair.private_path, another_sample)
+    resign_version(workdir, "v2", keypair.private_path, another_sample)
     _fails(prov, "v2", "its profile's sample is not the one its signed salt draws")
     _verifies(prov, "v2", "--no-data")  # the salt itself is the committer's: only drawing the sample again shows it

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from provenance.detectors.duplicates import copy_p_values
 from provenance.gate.copies import CLUMPING_CAP, Copies
@@ -21,7 +22,7 @@ from provenance.profiles.batch_copies import (
     manifest_batch_copies,
 )
 from provenance.profiles.batches import file_order
-from provenance.profiles.reference import ReferenceProfile, build_profile
+from provenance.profiles.reference import PSEUDO_BATCHES, ReferenceProfile, build_profile
 
 
 def digests(keys) -> list[bytes]:
@@ -213,8 +214,32 @@ def test_locators_of_a_folder_or_a_tree_rank_in_arrow_as_file_order_ranks_them()
         ranks[order] = np.arange(len(order))
         return ranks.tolist()
 
-    for locators in (folder, tree, odd, folder + tree + odd, odd + ["é#1", "a#12345678901234567890"]):
+    # row numbers alone take Arrow's int64 cast: only when every locator is ASCII digits, as file_order reads one
+    numbers = [["10", "2", "007", "1"], ["3", "-1", "0", "12"], ["5", "\u0663", "1"], ["1", None, "0"], ["2", "+1"]]
+    for locators in (folder, tree, odd, folder + tree + odd, odd + ["é#1", "a#12345678901234567890"], *numbers):
         want = python_ranks(locators)
         assert file_order_rank(locators).tolist() == want
         chunks = [pa.array(locators[i : i + 700], pa.string()) for i in range(0, len(locators), 700)]
         assert file_order_rank(pa.chunked_array(chunks, pa.string())).tolist() == want
+
+
+def test_a_profile_ranks_its_sample_by_file_order_rank_whatever_it_is_given():
+    # session 24: one file-order ranking (profiles.batch_copies.file_order_rank) for the profile's pseudo-batches
+    # and the within-batch copies; a profile given its sample's locators cuts the batches a profile given the
+    # same order as numbers cuts, whatever order the rows came in
+    rng = np.random.default_rng(5)
+    n = 300
+    X = rng.normal(size=(n, 3))
+    y = np.array(["a", "b"])[rng.integers(0, 2, n)]
+    keys = [bytes([i % 256, i // 256]) + bytes(30) for i in range(n)]
+    locators = [f"part-{i // 100}.parquet#{i % 100}" for i in range(n)]
+    shuffled = rng.permutation(n)
+    by_locator = build_profile(
+        X[shuffled], y[shuffled], digests([keys[i] for i in shuffled]), featurizer="numeric/v1",
+        positions=[locators[i] for i in shuffled],
+    )  # fmt: skip
+    by_number = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(n))
+    assert by_locator.to_bytes() == by_number.to_bytes()
+    assert len(set(by_locator.sample_batches.tolist())) == PSEUDO_BATCHES
+    with pytest.raises(ValueError, match="299 positions for 300 records"):
+        build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(n - 1))
