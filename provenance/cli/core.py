@@ -225,7 +225,11 @@ def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | Non
 @dataset_flags
 @trust_flags
 def verify(
-    target: str = typer.Argument(..., metavar="VERSION|DATA", help="A version name, or a data path with --envelope."),
+    target: str = typer.Argument(
+        ...,
+        metavar="VERSION|DATA",
+        help="A version name, or a signed batch's data (its envelope DATA.prov.json, or --envelope E).",
+    ),
     envelope: str | None = typer.Option(
         None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."
     ),
