@@ -44,3 +44,30 @@ def test_a_column_added_to_a_signed_batch_names_the_flags_that_leave_it_out_of_t
     r = prov("commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--signer", "m.pub", "--json",
              "--source-column", "source", "--metadata", "annotator")  # fmt: skip
     assert json.loads(r.stdout)["lineage"]["attested"] == n  # the way on works
+
+
+def test_init_says_when_commands_will_not_use_the_new_store(prov, workdir, monkeypatch):
+    """`prov init` in a subfolder of a project silently made a second store that every command there then used
+    (the versions and trusted sources above gone from view); with PROV_STORE set, it made a store no command
+    used. Either way it now says so on stderr, and the store is made as before."""
+    assert prov("init").exit_code == 0
+    (workdir / "sub").mkdir()
+    monkeypatch.chdir(workdir / "sub")
+    r = prov("init")
+    assert r.exit_code == 0 and (workdir / "sub" / ".prov" / "prov.db").is_file()
+    assert r.stderr == (
+        f"Note: {workdir / '.prov'} in a folder above is no longer the store commands here and below use: this one "
+        "is, with none of its versions, keys or trusted sources (one store per dataset; see the README on where the "
+        "store lives)\n"
+    )
+    (workdir / "other").mkdir()
+    monkeypatch.chdir(workdir / "other")
+    r = prov("init", "--json", env={"PROV_STORE": str(workdir)})
+    assert r.exit_code == 0 and json.loads(r.stdout)["store"] == ".prov"
+    assert r.stderr == (
+        f"Note: PROV_STORE names {workdir / '.prov'}, so commands open that store, not this new one; unset "
+        "PROV_STORE to use it\n"
+    )
+    monkeypatch.chdir(workdir)
+    r = prov("init")  # the store is already there: exit 2 as before, no note
+    assert r.exit_code == 2 and "Note:" not in r.stderr
