@@ -57,3 +57,15 @@ def put_back(folder: Path, pristine: Path) -> None:
     """Put ``folder``'s ``.prov/`` back as ``pristine`` holds it (before each run, so each stores into the same store)."""
     shutil.rmtree(folder / ".prov")
     shutil.copytree(pristine, folder / ".prov")
+
+
+def write_results(stem: str, data: dict, lines: list[str]) -> None:
+    """Write a bench's figures to ``bench/results/STEM.json`` and its table (``lines``, Markdown) to ``STEM.md``,
+    and print the table."""
+    import json
+
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (results / f"{stem}.md").write_text("\n".join(lines))
+    print("\n".join(lines))

@@ -15,7 +15,6 @@ Writes bench/results/checkpoint-chain-cost.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,13 +23,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime  # noqa: E402
+from alternation import alternate, uptime, write_results  # noqa: E402
 
 from provenance import keys  # noqa: E402
 from provenance.store import audit, checkpoints  # noqa: E402
 from provenance.store.store import Store  # noqa: E402
-
-RESULTS = HERE / "results"
 
 
 class _RolledBack(Exception):
@@ -99,8 +96,6 @@ def main() -> None:
         "uptime_before": before,
         "uptime_after": after,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "checkpoint-chain-cost.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
         f"# Checkpoint over a log of {args.entries} entries: with and without the broken-log check (review 24b)",
         "",
@@ -117,8 +112,7 @@ def main() -> None:
         f"Load before: `{before}`; after: `{after}`; per round (1/5/15 min): {', '.join(loads)}.",
         "",
     ]
-    (RESULTS / "checkpoint-chain-cost.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results("checkpoint-chain-cost", out, lines)
 
 
 if __name__ == "__main__":

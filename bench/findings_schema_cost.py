@@ -23,9 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime  # noqa: E402
+from alternation import alternate, uptime, write_results  # noqa: E402
 
-RESULTS = HERE / "results"
 SCHEMA = HERE.parent / "schemas" / "findings.schema.json"
 
 
@@ -85,8 +84,6 @@ def main() -> None:
         "uptime_before": before,
         "uptime_after": after,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "findings-schema-cost.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
         f"# Reading a findings object of {args.records} records x {args.detectors} detectors, with and without "
         "JSON Schema validation (review 24b)",
@@ -100,8 +97,7 @@ def main() -> None:
         f"Ratio: {out['ratio']}x. Load before: `{before}`; after: `{after}`; per round: {', '.join(loads)}.",
         "",
     ]
-    (RESULTS / "findings-schema-cost.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results("findings-schema-cost", out, lines)
 
 
 if __name__ == "__main__":

@@ -87,23 +87,13 @@ def test_nothing_signs_a_checkpoint_over_a_log_audit_verify_calls_broken(prov, t
     assert not (workdir / KEPT).exists() and not list(workdir.glob("prov-revocation-*"))
 
 
+REVOKE_VENDOR = ("trust", "revoke", "vendor", "--reason", "stolen", "--yes")
 REVOCATIONS = {
     "trust revoke --checkpoint-key --out": (
-        (
-            "trust",
-            "revoke",
-            "vendor",
-            "--reason",
-            "stolen",
-            "--yes",
-            "--checkpoint-key",
-            "maintainer.key",
-            "--out",
-            KEPT,
-        ),
+        (*REVOKE_VENDOR, "--checkpoint-key", "maintainer.key", "--out", KEPT),
         None,
     ),
-    "trust revoke, PROV_KEY": (("trust", "revoke", "vendor", "--reason", "stolen", "--yes"), "maintainer.key"),
+    "trust revoke, PROV_KEY": (REVOKE_VENDOR, "maintainer.key"),
     "keys revoke --checkpoint-key": (
         ("keys", "revoke", "MAINTAINER", "--yes", "--checkpoint-key", "maintainer.key", "--out", KEPT),
         None,
