@@ -1,6 +1,6 @@
 """What the broken-log refusal costs a checkpoint (review 24b, item 1): ``prov audit checkpoint`` over a log of
 ``--entries`` audit entries, signed the way it was before (the RFC 9162 leaves and root, no chain check) and the way it
-is now (``checkpoints.signable_entries`` first: the hash chain, batch registrations and commits of every entry).
+is now (``checkpoints.signable_entries`` first: the hash chain of every entry).
 
 One store, built once: ``prov init``, then ``--entries`` ``batch.add``-sized entries appended with ``audit.append``
 (a detail of the size ``prov add`` writes). Each round signs one checkpoint each way, alternately, inside a write that

@@ -111,13 +111,13 @@ def verify_chain(db) -> tuple[int, str]:
     Raises ``VerificationError`` (exit 1) naming the first entry that is malformed,
     missing, out of order or edited.
     """
-    rows = entries(db)
-    _require_chained(rows)
+    rows = chained_entries(db)
     return (rows[-1]["seq"], rows[-1]["hash"]) if rows else (0, GENESIS)
 
 
-def _require_chained(rows: list[dict]) -> None:
-    """:func:`verify_chain` of the entries ``rows`` (:func:`entries`)."""
+def chained_entries(db) -> list[dict]:
+    """Every entry (:func:`entries`) of a log whose hash chain is whole; raises as :func:`verify_chain` does."""
+    rows = entries(db)
     prev, expected_seq, problems = GENESIS, 1, []
     for e in rows:
         if not isinstance(e["seq"], int) or not all(
@@ -136,6 +136,7 @@ def _require_chained(rows: list[dict]) -> None:
             break
     if problems:
         raise VerificationError(f"audit log is broken: {problems[0]}", problems)
+    return rows
 
 
 def intact_entries(db) -> list[dict]:
@@ -145,8 +146,7 @@ def intact_entries(db) -> list[dict]:
     signed heads, which need the verifier's keys, are not judged here.
 
     Raises ``VerificationError`` (exit 1) naming the first break, in ``prov audit verify``'s words."""
-    rows = entries(db)
-    _require_chained(rows)
+    rows = chained_entries(db)
     twice = registered_twice(db)
     if twice:  # what the lineage reader refuses: named, so CI stops the pull request that planted it
         raise VerificationError(twice)

@@ -134,16 +134,17 @@ def intact_leaves(db) -> tuple[list[dict], list[bytes]]:
 
 
 def signable_entries(store: Any) -> list[dict]:
-    """``audit.intact_entries`` of the log a checkpoint is about to sign, or be kept as its state.
+    """``audit.chained_entries`` of the log a checkpoint is about to sign, or be kept as its state.
 
-    A maintainer's signature over a log that ``prov audit verify`` calls broken (an entry edited with sqlite3, a
-    hash chain rewritten, a batch or version registered twice) would vouch for the tampering, so nothing signs
-    it: every path that signs the whole log comes here (:func:`sign_checkpoint`, so each write given a
-    checkpoint key and the version or attestation it signs in that write; :func:`log_state_now`, so every
-    kept file). Raises VerificationError (exit 1) naming the first
-    broken entry; the caller's write rolls back."""
+    A maintainer's signature over a log whose hash chain ``prov audit verify`` calls broken (an entry, or its chain
+    hash, edited with sqlite3) would vouch for the tampering, so nothing signs it: every path that signs the whole
+    log comes here (:func:`sign_checkpoint`, so each write given a checkpoint key and the version or attestation it
+    signs in that write; :func:`log_state_now`, so every kept file). Entries that chain but were planted (a batch
+    or version registered twice) are not refused here: their readers refuse them whatever signs them (lineage,
+    ``gate.sibling_deliveries``), and the gate is tested judging them under a maintainer's signature.
+    Raises VerificationError (exit 1) naming the first broken entry; the caller's write rolls back."""
     try:
-        return audit.intact_entries(store.db)
+        return audit.chained_entries(store.db)
     except VerificationError as exc:
         raise VerificationError(
             f"{exc}; prov signs no log state over a broken log, so nothing was signed: restore .prov/ from a copy "

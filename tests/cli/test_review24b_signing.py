@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
 
 from provenance import keys
-from support import plant_pending_entry, store_fingerprint
+from support import store_fingerprint
 
 PINNED = ("--signer", "maintainer.pub")
 KEY = ("--key", "maintainer.key")
@@ -120,16 +119,3 @@ def test_a_revocation_over_a_broken_log_is_made_pending_and_signed_by_nothing(pr
         actions = [a for (a,) in db.execute("select action from audit where seq > ?", [entries])]
     assert actions == ["key.revoke" if args[0] == "keys" else "trust.revoke"]  # made; no checkpoint signs it
     assert not (workdir / KEPT).exists() and not list(workdir.glob("prov-revocation-*"))
-
-
-def test_no_checkpoint_signs_a_planted_second_registration(prov, template_trust, workdir):
-    """The chain alone is whole when a ``.prov/`` writer appends a well-formed entry; one registering a batch id a
-    second time is still a log ``prov audit verify`` calls broken, and a checkpoint would sign it as the
-    maintainer's (its entry no longer pending). Refused as an edited entry is."""
-    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
-        (detail,) = db.execute("select detail from audit where action = 'batch.add' order by seq").fetchone()
-    plant_pending_entry(workdir / ".prov" / "prov.db", "batch.add", batch_of(workdir, "crowd"), json.loads(detail))
-    before = store_fingerprint(workdir / ".prov")
-    r = prov("audit", "checkpoint", *KEY, *PINNED)
-    assert r.exit_code == 1 and "is registered twice" in r.stderr and "nothing was signed" in r.stderr, r.output
-    assert store_fingerprint(workdir / ".prov") == before
