@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime, write_results  # noqa: E402
+from alternation import alternate, median_lines, uptime, write_results  # noqa: E402
 
 from provenance import keys  # noqa: E402
 from provenance.store import audit, checkpoints  # noqa: E402
@@ -96,22 +96,18 @@ def main() -> None:
         "uptime_before": before,
         "uptime_after": after,
     }
-    lines = [
-        f"# Checkpoint over a log of {args.entries} entries: with and without the broken-log check (review 24b)",
-        "",
+    lines = median_lines(
+        f"Checkpoint over a log of {args.entries} entries: with and without the broken-log check (review 24b)",
         f"CPU seconds of one checkpoint signed over the whole log, median of {args.rounds} alternated rounds "
         "(`bench/checkpoint_chain_cost.py`).",
-        "",
-        "| signing | median CPU s |",
-        "|---|---|",
-        *(f"| {side} | {m} |" for side, m in medians.items()),
-        "",
-        f"Ratio now / before: {out['ratio_now_to_before']}. The check alone (`checkpoints.signable_entries`): "
-        f"{out['chain_check_alone_median_cpu_s']} s.",
-        "",
-        f"Load before: `{before}`; after: `{after}`; per round (1/5/15 min): {', '.join(loads)}.",
-        "",
-    ]
+        "signing",
+        medians,
+        [
+            f"Ratio now / before: {out['ratio_now_to_before']}. The check alone (`checkpoints.signable_entries`): "
+            f"{out['chain_check_alone_median_cpu_s']} s.",
+            f"Load before: `{before}`; after: `{after}`; per round (1/5/15 min): {', '.join(loads)}.",
+        ],
+    )
     write_results("checkpoint-chain-cost", out, lines)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime, write_results  # noqa: E402
+from alternation import alternate, median_lines, uptime, write_results  # noqa: E402
 
 SCHEMA = HERE.parent / "schemas" / "findings.schema.json"
 
@@ -84,19 +84,14 @@ def main() -> None:
         "uptime_before": before,
         "uptime_after": after,
     }
-    lines = [
-        f"# Reading a findings object of {args.records} records x {args.detectors} detectors, with and without "
+    lines = median_lines(
+        f"Reading a findings object of {args.records} records x {args.detectors} detectors, with and without "
         "JSON Schema validation (review 24b)",
-        "",
         f"{len(data)} bytes. CPU seconds, median of {args.rounds} alternated rounds (`bench/findings_schema_cost.py`).",
-        "",
-        "| read | median CPU s |",
-        "|---|---|",
-        *(f"| {side} | {m} |" for side, m in medians.items()),
-        "",
-        f"Ratio: {out['ratio']}x. Load before: `{before}`; after: `{after}`; per round: {', '.join(loads)}.",
-        "",
-    ]
+        "read",
+        medians,
+        [f"Ratio: {out['ratio']}x. Load before: `{before}`; after: `{after}`; per round: {', '.join(loads)}."],
+    )
     write_results("findings-schema-cost", out, lines)
 
 
