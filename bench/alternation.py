@@ -57,3 +57,22 @@ def put_back(folder: Path, pristine: Path) -> None:
     """Put ``folder``'s ``.prov/`` back as ``pristine`` holds it (before each run, so each stores into the same store)."""
     shutil.rmtree(folder / ".prov")
     shutil.copytree(pristine, folder / ".prov")
+
+
+def write_results(stem: str, data: dict, lines: list[str]) -> None:
+    """Write a bench's figures to ``bench/results/STEM.json`` and its table (``lines``, Markdown) to ``STEM.md``,
+    and print the table."""
+    import json
+
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (results / f"{stem}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def median_lines(title: str, intro: str, column: str, medians: dict[str, float], notes: list[str]) -> list[str]:
+    """A bench's Markdown table of medians: ``# title``, ``intro``, one row per side (``column`` heads the sides),
+    then each of ``notes`` as a paragraph (the ratio, the load)."""
+    table = [f"| {column} | median CPU s |", "|---|---|", *(f"| {side} | {m} |" for side, m in medians.items())]
+    return [f"# {title}", "", intro, "", *table, "", *(line for note in notes for line in (note, ""))]

@@ -35,7 +35,8 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
     returns the database's free pages to the disk (``bytes_freed`` counts them and the deleted
     findings objects; with ``dry_run``, what the same steps free on an in-memory copy). Nothing is
     written when nothing would be dropped and no page is free, or with ``dry_run``. Raises ``InputError`` (exit 2) for ``keep_runs`` < 1,
-    ``StoreError`` (exit 3) for a read-only or busy store.
+    ``StoreError`` (exit 3) for a read-only or busy store, ``VerificationError`` (exit 1, nothing written, with
+    ``dry_run`` too) for an audit entry that may name an object and cannot be read (:func:`_findings_objects`).
     """
     from provenance.errors import InputError
 
@@ -59,7 +60,7 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
     n_old = drop_old.fetchone()[0]
     n_unflagged = db.execute(f"select count(*) from findings where {UNFLAGGED}", [kept_json]).fetchone()[0]
     total = db.execute("select count(*) from findings").fetchone()[0]
-    objects = _findings_objects(db, dropped, kept_runs)
+    objects = _findings_objects(store, dropped)
     report = {
         "runs_dropped": dropped,
         "runs_kept": len(kept_runs),
@@ -181,18 +182,24 @@ def _size(path) -> int:
         return 0
 
 
-def _findings_objects(db, dropped: list[str], kept: list[str]) -> list[str]:
-    """The findings objects the ``detect`` entries of the ``dropped`` runs name, but no entry of a ``kept`` run
-    nor anything else in the store (a version, a waiver: an entry a ``.prov/`` writer aimed at another object
-    must not make gc delete it)."""
+def _findings_objects(store: Store, dropped: list[str]) -> list[str]:
+    """The findings objects the ``detect`` entries of the ``dropped`` runs name, but no entry of another run (one
+    kept, or one no ``detector_runs`` row names) nor anything else in the store (a version, a waiver: an entry a
+    ``.prov/`` writer aimed at another object must not make gc delete it).
+
+    Raises VerificationError (exit 1, nothing written) when an audit entry that may name an object cannot be read
+    (``fsck.objects.References.unreadable``: a detail that is no JSON object, or nested past the parser's depth):
+    it may name what gc would delete, so gc deletes nothing (review 24b; ``json_extract`` raised there: exit 3)."""
+    from provenance.errors import VerificationError
     from provenance.fsck.objects import referenced_objects
 
-    if not dropped:
-        return []
-    query = (
-        "select distinct json_extract(detail, '$.findings') from audit where action = 'detect' "
-        "and json_extract(detail, '$.run') in (select value from json_each(?))"
-    )
-    named = {r[0] for r in db.execute(query, [json.dumps(dropped)]) if isinstance(r[0], str)}
-    still = {r[0] for r in db.execute(query, [json.dumps(kept)])}
-    return sorted(named - still - referenced_objects(db, runs=False))
+    refs = referenced_objects(store.db, runs=False)
+    if refs.unreadable:
+        more = f" (and {len(refs.unreadable) - 1} more)" if len(refs.unreadable) > 1 else ""
+        raise VerificationError(
+            f"{store.root / 'prov.db'}: {refs.unreadable[0]}{more}; it may name an object gc would delete, so "
+            "nothing was dropped: run prov fsck, and restore .prov/ from a copy you trust"
+        )
+    named = {oid for run in dropped for oid in refs.findings.get(run, ())}
+    still = {oid for run, oids in refs.findings.items() if run not in dropped for oid in oids}
+    return sorted(named - still - refs.objects)

@@ -1132,15 +1132,20 @@ def releases_out_of_commit_order(prov, monkeypatch) -> None:
 def plant_pending_entry(db_path: Path, action: str, subject: str, detail: dict) -> str:
     """Append a well-formed pending audit entry to ``db_path`` with sqlite3, as a ``.prov/`` writer can (the chain
     hash needs no key); its hash."""
+    return plant_raw_entry(db_path, action, subject, json.dumps(detail))
+
+
+def plant_raw_entry(db_path: Path, action: str, subject: str, detail: str) -> str:
+    """:func:`plant_pending_entry` with the raw ``detail`` text given (malformed JSON, say); its hash."""
     from provenance.store import audit
 
     with sqlite3.connect(db_path) as db:
         seq, prev = audit.head(db)
-        text, ts = json.dumps(detail), "2026-01-01T00:00:00.000000+00:00"
-        h = audit._entry_hash(seq + 1, ts, action, subject, text, prev)
+        ts = "2026-01-01T00:00:00.000000+00:00"
+        h = audit._entry_hash(seq + 1, ts, action, subject, detail, prev)
         db.execute(
             "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [seq + 1, ts, action, subject, text, prev, h],
+            [seq + 1, ts, action, subject, detail, prev, h],
         )
     return h
 

@@ -217,11 +217,12 @@ RevocationCheckpointKeyOpt = typer.Option(
 )
 
 
-def load_checkpoint_key(path: str | None) -> CheckpointKey | None:
-    """The key that signs an audit checkpoint after a change (``--checkpoint-key``), None without one."""
+def load_checkpoint_key(path: str | None, revocation: bool = False) -> CheckpointKey | None:
+    """The key that signs an audit checkpoint after a change (``--checkpoint-key``), None without one;
+    ``revocation``: a revocation's (``CheckpointKey.load``)."""
     from provenance.store.checkpoints import CheckpointKey
 
-    return CheckpointKey.load(path) if path else None
+    return CheckpointKey.load(path, revocation) if path else None
 
 
 def refuse_unpinned_checkpoint(store: Store, pins: Pins, signer: CheckpointKey | None, path: str | None) -> None:

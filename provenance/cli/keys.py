@@ -113,10 +113,10 @@ def keys_revoke(
     drop it too: take it out of PROV_SIGNERS, or publish a new root without it. With --checkpoint-key, the
     checkpoint over the revocation is also written outside .prov/ (--out): keep it where CI reads the kept log state.
     """
-    from provenance.store.checkpoints import CheckpointKey
+    from provenance.store.checkpoints import CheckpointKey, require_signed_revocation
     from provenance.trust.maintainer_keys import key_to_revoke, revoke_key
 
-    checkpoint = CheckpointKey.load(checkpoint_key) if checkpoint_key else None  # a bad key fails before any write
+    checkpoint = CheckpointKey.load(checkpoint_key, True) if checkpoint_key else None  # a bad key: before any write
     store = Store.open(pins=pins)
     kept = kept_path(store, checkpoint, out, keyid)  # and a bad --out (-, inside .prov/, there already)
     refuse_unpinned_checkpoint(store, pins, checkpoint, checkpoint_key)  # a checkpoint no verifier relies on
@@ -133,6 +133,7 @@ def keys_revoke(
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
     keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})", "prov keys list")
     result = revoke_key(store, keyid, reason, checkpoint, keep, held)
+    require_signed_revocation(store, checkpoint, f"key {row['keyid'][:16]} ({row['name']})")  # made, pending
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return

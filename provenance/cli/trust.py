@@ -155,9 +155,10 @@ def trust_revoke(
         raise InputError(
             f"--key {key_alias!r}: prov trust revoke takes --key-id ID (as prov trust list shows it), not a key file"
         )
+    from provenance.store.checkpoints import require_signed_revocation
     from provenance.trust import rowless
 
-    signer = load_checkpoint_key(checkpoint_key)
+    signer = load_checkpoint_key(checkpoint_key, revocation=True)
     store = open_store(pins)  # the pins verify the logged entry of a key whose rows were deleted (F2)
     # a file only when asked for: --out, or --checkpoint-key typed, not PROV_KEY merely exported (newcomer finding)
     asked = given_on_command_line(ctx, "checkpoint_key")
@@ -171,6 +172,7 @@ def trust_revoke(
     # kept inside the revocation's write, before its lock is released: no .prov/ writer cuts it first (F19b-1)
     keep = revocation_keeper(signer, kept, what, "prov trust list")
     revoked = rowless.revoke(store, source, key, reason, signer, keep, held)
+    require_signed_revocation(store, signer, what)  # over a broken log: made, pending (exit 1)
     if json_out:
         emit_json(
             {

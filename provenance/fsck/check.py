@@ -136,13 +136,15 @@ def _check(insp: Inspection) -> FsckReport:
         insp.guarded("batches", lambda: batches.check_batch_records_orphans(insp))
         insp.guarded("lineage", lambda: batches.check_lineage_rows(insp))
         insp.guarded("quarantines", lambda: quarantines.check_old_quarantines(insp))
-        referenced: set[str] | None
         try:
-            referenced = objects.referenced_objects(insp.store.db)
+            refs = objects.referenced_objects(insp.store.db)
         except sqlite3.Error as exc:
             insp.error("objects", f"cannot list referenced objects ({exc})")
-            referenced = None
-        objects.check_objects(insp, referenced)
+            objects.check_objects(insp, None)
+        else:
+            for line in refs.unreadable:  # it may name any object: none is called unreferenced (or removed)
+                insp.error("objects", f"{line}; no object is called unreferenced while it cannot be read")
+            objects.check_objects(insp, refs.objects, complete=not refs.unreadable)
     finally:
         if insp.store.db.conn.in_transaction:
             insp.store.db.conn.execute("ROLLBACK")

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from dataclasses import dataclass, field
 
 from provenance.fsck.problems import Inspection
+from provenance.store.audit import detail_json
 from provenance.store.sqlite import sqlite_utils
 
 OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
@@ -22,19 +24,37 @@ _REFERENCES = [
     "select object, null from waivers",
     "select object, null from attestations",
     "select object, null from trust_statements",
-    # the signed trust entry a trust.add/sign/retire entry names, whatever its rows say (attack review 15, A15-3)
-    "select json_extract(detail, '$.statement'), null from audit where action in ('trust.add', 'trust.sign', "
-    "'trust.retire')",
     "select object, null from checkpoints",
-    # a version's signed delta against its parent (delta.signed_delta), named by its commit entry
-    "select json_extract(detail, '$.delta'), null from audit where action = 'commit'",
-    # a run's findings, unless `prov gc` dropped the run (its entry names it) and deleted the object
-    "select json_extract(detail, '$.findings'), null from audit where action = 'detect' and json_extract(detail, '$.run') "
-    "not in (select j.value from audit g, json_each(g.detail, '$.runs') j where g.action = 'gc')",
-    "select json_extract(detail, '$.object'), null from audit where action = 'batch.withdraw'",  # prov withdraw
-    "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine'",  # its rows
-    "select json_extract(detail, '$.removedRecords'), null from audit where action = 'quarantine.rows'",  # a check's
 ]
+"""The tables whose rows name objects."""
+
+NAMED_BY_ENTRIES = {
+    # the signed trust entry a trust.add/sign/retire entry names, whatever its rows say (attack review 15, A15-3)
+    "trust.add": "statement",
+    "trust.sign": "statement",
+    "trust.retire": "statement",
+    "commit": "delta",  # a version's signed delta against its parent (delta.signed_delta)
+    "detect": "findings",  # a run's findings, unless `prov gc` dropped the run (its entry names it) and the object
+    "batch.withdraw": "object",  # prov withdraw
+    "quarantine": "removedRecords",  # its rows
+    "quarantine.rows": "removedRecords",  # a check's
+}
+"""The audit actions whose entries name an object, and the key of their detail that does."""
+
+
+@dataclass(frozen=True)
+class References:
+    """What names the store's objects (:func:`referenced_objects`).
+
+    ``objects``: the SHA-256 names (hex) the tables' rows and the audit entries name. ``findings``: run id (None
+    for an entry naming no run id) -> the findings objects its ``detect`` entries name, every run's (those are in
+    ``objects`` only for runs no ``gc`` entry names, or all of them with ``runs=False``: none). ``unreadable``: one
+    line per audit entry that may name an object but cannot be read (its detail no JSON object, nested past the
+    parser's depth, or the field naming the object no text): it may name any object, so none is unreferenced."""
+
+    objects: set[str]
+    findings: dict[str | None, set[str]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
 
 
 def check_files(insp: Inspection) -> None:
@@ -53,20 +73,54 @@ def check_files(insp: Inspection) -> None:
             insp.warn("files", f"{p}: unexpected file in the store")
 
 
-def referenced_objects(db: sqlite_utils.Database, runs: bool = True) -> set[str]:
-    """The SHA-256 names (hex) of every object a table row references (``runs=False``: but detector runs' findings)."""
-    refs: set[str] = set()
-    for q in _REFERENCES if runs else [q for q in _REFERENCES if "'detect'" not in q]:
+def referenced_objects(db: sqlite_utils.Database, runs: bool = True) -> References:
+    """Every object a table row or an audit entry names (``runs=False``: but detector runs' findings objects).
+
+    Audit details are parsed in Python (``audit.detail_json``), never with SQLite's ``json_extract``, which raises
+    on a detail that is no valid JSON or is nested past its depth limit: an entry a ``.prov/`` writer planted so
+    made ``prov fsck`` drop that query (and call every object it names unreferenced, which ``--repair`` removes)
+    and ``prov gc`` fail with an internal error (review 24b). Such an entry is listed in ``unreadable``."""
+    refs = References(set())
+    for q in _REFERENCES:
         try:
             for a, b in db.execute(q):
-                refs.update(x for x in (a, b) if x)
+                refs.objects.update(x for x in (a, b) if x)
         except sqlite3.OperationalError:  # a store made before that stage had its table
             continue
+    collected: set[str] = set()
+    actions = [*NAMED_BY_ENTRIES, "gc"]
+    query = f"select seq, action, detail from audit where action in ({', '.join('?' * len(actions))}) order by seq"
+    for seq, action, detail in db.execute(query, actions):
+        try:
+            facts = detail_json(detail)
+        except ValueError:
+            refs.unreadable.append(f"audit entry {seq} ({action}): detail is not JSON, so what it names is unknown")
+            continue
+        if not isinstance(facts, dict):
+            refs.unreadable.append(f"audit entry {seq} ({action}): detail is not a JSON object")
+        elif action == "gc":
+            dropped = facts.get("runs", [])
+            if isinstance(dropped, list) and all(isinstance(run, str) for run in dropped):
+                collected.update(dropped)
+            else:
+                refs.unreadable.append(f"audit entry {seq} (gc): its runs are not a list of run ids")
+        elif isinstance(named := facts.get(NAMED_BY_ENTRIES[action]), str):
+            if action == "detect":
+                run = facts.get("run")
+                refs.findings.setdefault(run if isinstance(run, str) else None, set()).add(named)
+            else:
+                refs.objects.add(named)
+        elif named is not None:
+            refs.unreadable.append(f"audit entry {seq} ({action}): its {NAMED_BY_ENTRIES[action]} is no object name")
+    if runs:
+        refs.objects.update(oid for run, oids in refs.findings.items() if run not in collected for oid in oids)
     return refs
 
 
-def check_objects(insp: Inspection, referenced: set[str] | None) -> None:
-    """Re-hash every object against its name; ``referenced=None`` (a doubtful database) calls nothing unreferenced."""
+def check_objects(insp: Inspection, referenced: set[str] | None, complete: bool = True) -> None:
+    """Re-hash every object against its name; ``referenced=None`` (a doubtful database) calls nothing unreferenced,
+    nor does ``complete=False`` (an audit entry that may name an object could not be read), which still reports a
+    referenced object that is missing."""
     folder = insp.root / "objects"
     if not folder.is_dir():
         insp.error("objects", f"{folder}: the object folder is missing")
@@ -96,7 +150,7 @@ def check_objects(insp: Inspection, referenced: set[str] | None) -> None:
                 f"{p}: object {oid[:16]} was altered (its bytes hash to {actual[:16]}); restore the file from a copy "
                 "of the store (git checkout -- FILE where the store is in git, or a backup)",
             )
-        elif referenced is not None and oid not in referenced:
+        elif complete and referenced is not None and oid not in referenced:
             insp.warn(
                 "objects",
                 f"{p}: unreferenced object (left by an interrupted or failed write, or by a store taken from another "

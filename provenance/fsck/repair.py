@@ -21,7 +21,12 @@ def repair(store: Store, report: FsckReport) -> None:
     The repairable warnings are dropped from ``report``. The caller checks ``report.ok`` first.
     """
     with store.write():  # no writer can be between its object writes and its commit now
-        refs = referenced_objects(store.db)
+        found = referenced_objects(store.db)
+        if found.unreadable:  # planted since the check: it may name any object, so none is removed
+            from provenance.errors import VerificationError
+
+            raise VerificationError(f"{store.root / 'prov.db'}: {found.unreadable[0]}; nothing was removed")
+        refs = found.objects
         folder = store.root / "objects"
         for p in sorted(folder.iterdir()):
             oid = p.name.split(".")[0]

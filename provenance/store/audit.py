@@ -111,8 +111,14 @@ def verify_chain(db) -> tuple[int, str]:
     Raises ``VerificationError`` (exit 1) naming the first entry that is malformed,
     missing, out of order or edited.
     """
-    prev, expected_seq, problems = GENESIS, 1, []
+    rows = chained_entries(db)
+    return (rows[-1]["seq"], rows[-1]["hash"]) if rows else (0, GENESIS)
+
+
+def chained_entries(db) -> list[dict]:
+    """Every entry (:func:`entries`) of a log whose hash chain is whole; raises as :func:`verify_chain` does."""
     rows = entries(db)
+    prev, expected_seq, problems = GENESIS, 1, []
     for e in rows:
         if not isinstance(e["seq"], int) or not all(
             isinstance(e[k], str) for k in ("ts", "action", "subject", "detail", "prev_hash", "hash")
@@ -130,7 +136,28 @@ def verify_chain(db) -> tuple[int, str]:
             break
     if problems:
         raise VerificationError(f"audit log is broken: {problems[0]}", problems)
-    return (rows[-1]["seq"] if rows else 0), prev
+    return rows
+
+
+def intact_entries(db) -> list[dict]:
+    """Every entry (:func:`entries`) of a log that ``prov audit verify`` does not call broken by its own rows: its
+    hash chain whole (:func:`verify_chain`), no batch id registered twice or out of order
+    (:func:`registered_twice`), no version committed twice (:func:`committed_twice`). Checkpoints and versions'
+    signed heads, which need the verifier's keys, are not judged here.
+
+    Raises ``VerificationError`` (exit 1) naming the first break, in ``prov audit verify``'s words."""
+    rows = chained_entries(db)
+    twice = registered_twice(db)
+    if twice:  # what the lineage reader refuses: named, so CI stops the pull request that planted it
+        raise VerificationError(twice)
+    committed = committed_twice(rows)
+    if committed:  # what prov check's deliveries refuse (gate.sibling_deliveries), named as fsck names it
+        tag, seqs = committed
+        raise VerificationError(
+            f"audit log is broken: version {tag} is committed by {len(seqs)} audit entries (entries "
+            f"{', '.join(map(str, seqs))}); a version is committed once, so one was not written by prov commit"
+        )
+    return rows
 
 
 def chain_up_to(log: list[dict], head: object) -> list[dict] | None:

@@ -75,22 +75,81 @@ class CheckpointKey:
 
     private: Ed25519PrivateKey
     name: str
+    # a revocation's: over a log prov audit verify calls broken, its write stands with no checkpoint (pending)
+    pending_over_broken_log: bool = False
 
     @classmethod
-    def load(cls, path: str | Path) -> CheckpointKey:
+    def load(cls, path: str | Path, revocation: bool = False) -> CheckpointKey:
         """Load a PKCS#8 PEM Ed25519 private key (``PROV_PASSPHRASE`` if encrypted); its
-        name is the file's stem. Raises KeyFileError (exit 2) for a missing or bad key."""
-        return cls(keys.load_private(path), Path(path).stem)
+        name is the file's stem. ``revocation``: the key of a revocation's checkpoint (:meth:`sign`).
+        Raises KeyFileError (exit 2) for a missing or bad key."""
+        return cls(keys.load_private(path), Path(path).stem, revocation)
 
     def sign(self, store: Any) -> Checkpoint | None:
-        """:func:`sign_checkpoint` with this key (``Store.write`` calls it at the end of a write)."""
+        """:func:`sign_checkpoint` with this key (``Store.write`` calls it at the end of a write).
+
+        A revocation's key (``pending_over_broken_log``) signs nothing over a broken log either, but does not
+        undo the revocation: it returns None, the write commits with its entries pending (``written_checkpoint``
+        None) and the command then fails saying so (:func:`require_signed_revocation`). A ``.prov/`` writer who
+        breaks the log for a moment must not stop a revocation (attack review 22c's replays of seq 0 rows)."""
+        if self.pending_over_broken_log:
+            try:
+                signable_entries(store)
+            except VerificationError:
+                return None
         return sign_checkpoint(store, self.private, self.name)
+
+
+def require_signed_revocation(store: Any, signer: CheckpointKey | None, what: str) -> None:
+    """After a revocation ``what`` written with checkpoint key ``signer`` (``Store.write``, ``written_checkpoint``):
+    raise VerificationError (exit 1) saying the revocation stands but is pending, naming the first break of the log
+    that kept it from being signed (:meth:`CheckpointKey.sign`). Nothing without ``signer``, or once signed."""
+    if signer is None or getattr(store, "written_checkpoint", None) is not None:
+        return
+    try:
+        signable_entries(store)
+    except VerificationError as exc:
+        raise VerificationError(
+            f"revoked {what}, but no checkpoint signs the revocation: it is pending ({exc}); then revoke again, "
+            "or sign one with prov audit checkpoint"
+        ) from exc
 
 
 def leaves(db) -> tuple[list[dict], list[bytes]]:
     """Every audit entry and its Merkle leaf hash, in log order."""
     rows = audit.entries(db)
-    return rows, [merkle.leaf_hash(audit.entry_bytes(e)) for e in rows]
+    return rows, leaf_hashes(rows)
+
+
+def leaf_hashes(rows: list[dict]) -> list[bytes]:
+    """The Merkle leaf hash (RFC 9162 §2.1.1) of each entry of ``rows`` (``audit.entries``), in order."""
+    return [merkle.leaf_hash(audit.entry_bytes(e)) for e in rows]
+
+
+def intact_leaves(db) -> tuple[list[dict], list[bytes]]:
+    """:func:`leaves` of a log whose own rows ``prov audit verify`` does not call broken (``audit.intact_entries``:
+    hash chain, batch registrations, commits). Raises VerificationError (exit 1) naming the first break."""
+    rows = audit.intact_entries(db)
+    return rows, leaf_hashes(rows)
+
+
+def signable_entries(store: Any) -> list[dict]:
+    """``audit.chained_entries`` of the log a checkpoint is about to sign, or be kept as its state.
+
+    A maintainer's signature over a log whose hash chain ``prov audit verify`` calls broken (an entry, or its chain
+    hash, edited with sqlite3) would vouch for the tampering, so nothing signs it: every path that signs the whole
+    log comes here (:func:`sign_checkpoint`, so each write given a checkpoint key and the version or attestation it
+    signs in that write; :func:`log_state_now`, so every kept file). Entries that chain but were planted (a batch
+    or version registered twice) are not refused here: their readers refuse them whatever signs them (lineage,
+    ``gate.sibling_deliveries``), and the gate is tested judging them under a maintainer's signature.
+    Raises VerificationError (exit 1) naming the first broken entry; the caller's write rolls back."""
+    try:
+        return audit.chained_entries(store.db)
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{exc}; prov signs no log state over a broken log, so nothing was signed: restore .prov/ from a copy "
+            "you trust (prov audit verify, prov fsck)"
+        ) from exc
 
 
 def sign_checkpoint(
@@ -104,9 +163,11 @@ def sign_checkpoint(
     ``force``) a checkpoint by this key that verifies already covers exactly the log now
     (:func:`covering`): a ``checkpoints`` row is written by whoever writes ``.prov/``, so a
     row's size alone never skips the signature (attack review 17, F17-1). Raises StoreError
-    outside a write.
+    outside a write; VerificationError (exit 1) naming the first break of a log ``prov audit verify`` calls
+    broken (:func:`signable_entries`), before anything is appended.
     """
     keyid = keys.key_id(private.public_key())
+    signable_entries(store)  # before the key's registration entry: a broken log gets nothing appended or signed
     register_signing_key(store, private, name)
     rows, hashes = leaves(store.db)
     if not rows:
@@ -181,7 +242,8 @@ def checkpoint_now(store: Any, signer: CheckpointKey, kept_log: KeptLog | None =
 
     A checkpoint by this key already in the store is returned only when it verifies under
     the key and covers exactly the log now (:func:`covering`); otherwise a fresh one is
-    signed over :func:`leaves`. Raises InputError for an empty log. ``kept_log`` (``--checkpoint PREV``:
+    signed over :func:`leaves`. Raises InputError for an empty log; VerificationError for a broken one
+    (:func:`signable_entries`: nothing written). ``kept_log`` (``--checkpoint PREV``:
     ``kept_log.KeptLog.held``, checked by the caller before) is checked again first thing
     inside the write: VerificationError (exit 1, nothing written) when the log no longer holds one of its states.
     """
@@ -237,11 +299,13 @@ def log_state_now(store: Any, signer: CheckpointKey, holds: Sequence[tuple[str, 
     dressed it in (attack review 19b, F19b-2). ``holds``: ``(where, state)`` pairs the log must extend too
     (attack review 18, F18-2).
 
-    Raises InputError for an empty log; VerificationError when the envelope does not verify under ``signer``'s
+    Raises InputError for an empty log; VerificationError for a log ``prov audit verify`` calls broken
+    (:func:`signable_entries`), or when the envelope does not verify under ``signer``'s
     key, does not cover exactly the log now (a writer appended meanwhile) or the log does not hold one of
     ``holds``.
     """
-    rows, hashes = leaves(store.db)
+    rows = signable_entries(store)
+    hashes = leaf_hashes(rows)
     if not rows:
         raise InputError(f"{store.root}: the audit log is empty; nothing to checkpoint")
     stored = covering(store, signer.private.public_key(), rows, hashes)
@@ -506,6 +570,7 @@ def keep_checkpoint(
     if holds is None:
         written = getattr(store, "written_checkpoint", None)
         if written is None:
+            signable_entries(store)  # a revocation left pending over a broken log (CheckpointKey.sign) says why
             raise VerificationError(f"{path}: the store's last write signed no log state; nothing was kept")
         holds = [("the revocation's own write", written)]
     data = log_state_now(store, signer, holds)

@@ -4,28 +4,13 @@ it attacks (xfail(strict=True) with the finding in the reason)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
 from provenance import keys
-from provenance.store import audit
-from support import plant_findings, plant_pending_entry, succeeded
+from support import plant_findings, plant_pending_entry, plant_raw_entry, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
-
-
-def plant_raw_entry(db_path, action: str, subject: str, detail: str) -> None:
-    """Append a chain-valid pending audit entry whose ``detail`` is the raw text given, as a ``.prov/`` writer can
-    with sqlite3 (the chain hash needs no key)."""
-    with sqlite3.connect(db_path) as db:
-        seq, prev = audit.head(db)
-        ts = "2026-01-01T00:00:00.000000+00:00"
-        h = audit._entry_hash(seq + 1, ts, action, subject, detail, prev)
-        db.execute(
-            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [seq + 1, ts, action, subject, detail, prev, h],
-        )
 
 
 def test_a_deeply_nested_revocation_detail_is_no_internal_error(prov, template_trust, workdir):
