@@ -401,9 +401,12 @@ class MaxCopiesRate(ModeRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
-        clumping = base_clumping(ctx)
-        c = copies_added(ctx.diff, clumping)
-        warning = signed_clumping_warning(ctx, clumping)
+        c = copies_added(ctx.diff)
+        # fewer copies than the rule judges pass whatever the base clumps: the base's manifest is not read then (a
+        # check of a delta without copies stays O(change)); otherwise counted from it (base_clumping)
+        clumping = base_clumping(ctx) if c.total >= self.least else None
+        c = replace(c, clumping=clumping)
+        warning = signed_clumping_warning(ctx, clumping) if clumping is not None else None
         excess, allowed, classes, total = c.excess(self.rate, self.least)
         statistic = {
             "test": "exact copies added per class of how often the base holds the record copied, each against its "

@@ -144,3 +144,17 @@ def test_a_base_manifest_altered_after_commit_fails_the_copy_test_closed(prov, w
     path.write_bytes(bytes(data))
     r = prov("diff", "base", "flood", "--detect")
     assert r.exit_code == 1 and f"manifest of base {oid[:16]} was altered" in r.output, r.output[-800:]
+
+
+def test_a_check_with_fewer_copies_than_the_rule_judges_counts_no_clumping(prov, workdir, store, keypair):
+    # the base's clumping matters only to a delivery with at least the copies the rule judges (min_copies): below
+    # that the rule passes whatever the base clumps, and the base's manifest is not streamed to count it (a check
+    # of new records stays O(change)); at or above it, it is counted (the tests above)
+    base, clean, _ = tables()
+    commit(prov, keypair, "base", base)
+    commit(prov, keypair, "fresh", clean.slice(0, base.num_rows + NEW))  # 200 new digits, no copies
+    code, rule = copies_rule(prov, "fresh", "base")
+    assert code == 0 and rule["status"] == "pass" and rule["statistic"]["clumping"] is None, (code, rule)
+    commit(prov, keypair, "clean", clean)  # the same with 12 re-deliveries: counted, and the same as signed
+    code, rule = copies_rule(prov, "clean", "base")
+    assert rule["statistic"]["clumping"]["signed_profile_differs"] is False, (code, rule)
