@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from provenance.profiles.batch_copies import BatchCopies, manifest_batch_copies
-from provenance.profiles.reference import PSEUDO_BATCHES
+from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
 
 if TYPE_CHECKING:
     from provenance.profiles.reference import ReferenceProfile
@@ -57,7 +56,7 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
 
     row = store.version(tag)
     verified_statement(store, row)  # the row's manifest object is the one the version signed
-    key = (row["manifest_object"], PSEUDO_BATCHES)
+    key = (row["manifest_object"], COPY_PSEUDO_BATCHES)
     manifest = ManifestObject(store, row)
     counts = _COUNTED.setdefault(store, {})
     if key in counts:
@@ -68,7 +67,7 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
         counted = manifest_batch_copies(
             lambda: parquet.iter_batches(batch_size=READ_ROWS, columns=["digest", "locator"], use_threads=False),
             int(row["records"]),
-            PSEUDO_BATCHES,
+            COPY_PSEUDO_BATCHES,
         )
     finally:
         manifest.close()

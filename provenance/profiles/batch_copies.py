@@ -129,6 +129,10 @@ class BatchCopies:
         return np.asarray(values)[np.minimum(np.asarray(classes, dtype=np.int64), len(values) - 1)]
 
 
+COPY_PSEUDO_BATCHES = 10
+"""The runs of the base's rows in file order the clumping is counted on (``PSEUDO_BATCHES``'s value so far; its
+own constant so that the copy statistic's batches can be sized apart from the detectors' calibration batches)."""
+
 CLUMPING_CAP = 4.0
 """The base's clumping raises a class's rate (and the total's) at most this many times the whole base's
 (``gate.copies``), and a record's copies at most this many times the rows its class holds (``single_cap``)."""

@@ -24,7 +24,7 @@ import numpy as np
 from provenance.features.base import FeatureError, check_same_dimension, finite_matrix
 from provenance.features.blas import single_threaded_blas
 from provenance.features.lda import fit_lda
-from provenance.profiles.batch_copies import BatchCopies, batches_of_ranks, file_order_rank
+from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, batches_of_ranks, file_order_rank
 from provenance.profiles.batch_copies import batch_copies as count_batch_copies
 from provenance.profiles.batches import pseudo_batches
 from provenance.profiles.graph import batch_neighbour_graph
@@ -309,8 +309,8 @@ def build_profile(
     if within_batches is None and copies is None:  # the rows given are the base's: count its batches' copies
         within_batches = count_batch_copies(
             _group_sizes(digest_array, np.zeros(n, np.int64), ids=True),
-            batches_of_ranks(ranks, PSEUDO_BATCHES),
-            PSEUDO_BATCHES,
+            batches_of_ranks(ranks, COPY_PSEUDO_BATCHES),
+            COPY_PSEUDO_BATCHES,
         )
 
     X64 = X.astype(np.float64)

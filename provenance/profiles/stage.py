@@ -21,9 +21,9 @@ from provenance.errors import InputError, VerificationError
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
-from provenance.profiles.batch_copies import BatchCopies, manifest_batch_copies
+from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
-from provenance.profiles.reference import PSEUDO_BATCHES, ReferenceProfile, build_profile
+from provenance.profiles.reference import ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import Records, read_records
@@ -125,7 +125,7 @@ def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
     this commit hashed (its digests and locators, streamed two columns at a time); the profile that keeps it is
     signed with the version, and the gate reads it from there only."""
     return manifest_batch_copies(
-        lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), PSEUDO_BATCHES
+        lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), COPY_PSEUDO_BATCHES
     )
 
 

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.profiles.batch_copies import CLUMPING_CAP, batch_rows
-from provenance.profiles.reference import PSEUDO_BATCHES, ReferenceProfile
+from provenance.profiles.batch_copies import CLUMPING_CAP, COPY_PSEUDO_BATCHES, batch_rows
+from provenance.profiles.reference import ReferenceProfile
 from support import digits_table, resign_version
 
 DISTINCT = 1200
@@ -72,7 +72,7 @@ def inflate(workdir, rows: int, signed: list[str], most: int = 1):
     def change(predicate: dict) -> None:
         facts = predicate["profile"]
         profile = ReferenceProfile.from_bytes((objects / f"{facts['sha256']}.npz").read_bytes())
-        n = batch_rows(PSEUDO_BATCHES, rows)
+        n = batch_rows(COPY_PSEUDO_BATCHES, rows)
         rate = CLUMPING_CAP * 2 * TWICE / rows
         copies = (np.ceil(n * rate) + 9).astype(np.int64)[:, None]  # 9: min_copies - 1, the slack taken off
         data = dataclasses.replace(
