@@ -21,6 +21,8 @@ from provenance.gate.missing_signed import missing_batches, signed_batches_missi
 from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
+from provenance.lineage.retyped import added_columns_way
+from provenance.sources.facts import added_only
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -187,10 +189,17 @@ class UnattributedBesideSigned(SwitchedRule):
                 what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
             rekeyed = rekeyed_counted(ctx, added_unattributed)
             retyped = schema_retype(ctx, rekeyed)
+            added_columns = added_only(ctx.report["summary"].get("schema_changes") or []) if retyped else []
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
+                # newcomer review 24: a column the data adds is no cast; the commit flags leave it out of the digest
+                way = (
+                    added_columns_way(added_columns).capitalize()
+                    if added_columns
+                    else "Keep the signed types (cast the columns back before committing)"
+                )
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
-                    f"{retyped}. Keep the signed types (cast the columns back before committing); if records were "
+                    f"{retyped}. {way}; if records were "
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
                 )
             else:
@@ -209,6 +218,8 @@ class UnattributedBesideSigned(SwitchedRule):
             records = lineage_records(ctx, added_unattributed)
             # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
+            if added_columns:
+                statistic["added_columns"] = added_columns
             return bounded_count(self.key, k, 0, why, records, statistic)
         if not k:
             what = (
@@ -226,14 +237,17 @@ class UnattributedBesideSigned(SwitchedRule):
             )
         rekeyed = rekeyed_counted(ctx, mask)
         retyped = schema_retype(ctx, rekeyed)
+        added_columns = added_only(ctx.report["summary"].get("schema_changes") or []) if retyped else []
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
             + (f"; {retyped}" if retyped else "")
+            + (f" ({added_columns_way(added_columns)})" if added_columns else "")
             + "; register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
-        return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), {"rekeyed": rekeyed} if retyped else None)
+        statistic = {"rekeyed": rekeyed, **({"added_columns": added_columns} if added_columns else {})}
+        return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
 
 
 def rekeyed_counted(ctx: GateContext, mask) -> int:

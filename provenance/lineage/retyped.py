@@ -46,7 +46,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     others = f" (and {len(differing) - 1} more signed batches)" if len(differing) > 1 else ""
     ways = ["keep the signed types (cast the columns back before committing)"] if retyped else []
     if added:  # newcomer review 24: "cast the columns back" is no way on for a column the batch does not have
-        ways.append(_added_way(added))
+        ways.append(added_columns_way(added))
     return (
         f"signed batch {batch}{others} signed other column types than this data has "
         f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "
@@ -54,11 +54,16 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     )
 
 
-def _added_way(added: list[str]) -> str:
-    """How to leave columns the data adds to a signed batch's out of the digest: ``--source-column`` for one
-    named like a source column, ``--metadata`` for the others (or drop them)."""
+def added_column_flags(added: list[str]) -> list[str]:
+    """The commit flags that leave columns the data adds to a signed batch's out of the digest:
+    ``--source-column`` for one named like a source column, ``--metadata`` for the others (shell-quoted)."""
     source = next((c for c in added if c.lower() in ("source", "src", "provider", "vendor")), None)
     rest = [c for c in added if c != source]
-    flags = ([f"--source-column {quote(source)}"] if source else []) + [f"--metadata {quote(c)}" for c in rest]
+    return ([f"--source-column {quote(source)}"] if source else []) + [f"--metadata {quote(c)}" for c in rest]
+
+
+def added_columns_way(added: list[str]) -> str:
+    """``"commit with --metadata annotator to leave the column this data adds out of the digest, or drop it"``
+    (:func:`added_column_flags`; newcomer review 24)."""
     what, it = ("the column this data adds", "it") if len(added) == 1 else ("the columns this data adds", "them")
-    return f"commit with {' '.join(flags)} to leave {what} out of the digest, or drop {it}"
+    return f"commit with {' '.join(added_column_flags(added))} to leave {what} out of the digest, or drop {it}"

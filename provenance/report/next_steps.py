@@ -112,7 +112,22 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     rekeyed = (
         int((rule.get("statistic") or {}).get("rekeyed") or 0) if name == "lineage.unattributed_beside_signed" else 0
     )
-    if rekeyed:  # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
+    added_columns = [str(c) for c in (rule.get("statistic") or {}).get("added_columns") or []] if rekeyed else []
+    if added_columns:  # the data adds columns to the signed ones: no cast removes them (newcomer review 24)
+        from provenance.lineage.retyped import added_column_flags
+
+        these = "the column" if len(added_columns) == 1 else "the columns"
+        retype = [
+            Step(
+                f"{these} {', '.join(added_columns)} the data adds re-keyed {rekeyed} base records: commit the data "
+                f"again with {'it' if len(added_columns) == 1 else 'them'} left out of the digest",
+                f"prov commit DATA --parent {v} --tag {NEW} {' '.join(added_column_flags(added_columns))} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        ]
+        if rekeyed >= int(rule.get("count") or 0):
+            return retype
+    elif rekeyed:  # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
         retype = [
             Step(
                 f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",

@@ -18,6 +18,8 @@ records alone.
 
 from __future__ import annotations
 
+import re
+
 from provenance.sources.interface import HashedDataset
 
 
@@ -70,6 +72,26 @@ def schema_changes(old: dict, new: dict) -> list[str]:
     lines += [f"column {c!r} removed (was {a[c]})" for c in sorted(a.keys() - b.keys())]
     lines += [f"column {c!r} changed type: {a[c]} -> {b[c]}" for c in sorted(a.keys() & b.keys()) if a[c] != b[c]]
     return lines
+
+
+def added_only(changes: list[str]) -> list[str]:
+    """The columns ``changes`` (:func:`schema_changes`' lines) add, when adding columns is all they do (a list of
+    names in their order there); ``[]`` when any column was removed or changed type, or none was added."""
+    import ast
+
+    added = []
+    for line in changes:
+        m = re.fullmatch(r"column (.+) added \(.*\)", line, flags=re.S)
+        if m is None:
+            return []
+        try:
+            name = ast.literal_eval(m.group(1))
+        except (ValueError, SyntaxError):
+            return []
+        if not isinstance(name, str):
+            return []
+        added.append(name)
+    return added
 
 
 def _listing_change(signed: dict, now: dict) -> str:

@@ -71,3 +71,55 @@ def test_init_says_when_commands_will_not_use_the_new_store(prov, workdir, monke
     monkeypatch.chdir(workdir)
     r = prov("init")  # the store is already there: exit 2 as before, no note
     assert r.exit_code == 2 and "Note:" not in r.stderr
+
+
+def test_a_check_of_data_that_adds_a_column_to_the_signed_base_names_the_flags_not_a_cast(prov, workdir, store):
+    """Newcomer review 24 (left by nc24): the commit's note named `--metadata` for a column the data adds to a
+    signed batch, but `prov check` of that commit against the signed base still said to `cast the columns back`,
+    for a column no cast removes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    batch = digits_table(60)
+    pq.write_table(batch, "vendor.parquet")
+    pq.write_table(batch.append_column("annotator", pa.array(["a"] * batch.num_rows)), "train.parquet")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("keys", "generate", "m"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", "--signer", "m.pub"),
+        ("add", "vendor.parquet", "--source", "vendor", "--signer", "m.pub"),
+        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", "--signer", "m.pub"),
+        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--signer", "m.pub"),
+    ):
+        assert prov(*args).exit_code == 0, args
+    r = prov("check", "v2", "--base", "v1", "--signer", "m.pub", "--format", "json")
+    report = json.loads(r.stdout)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.unattributed_beside_signed")
+    assert r.exit_code == 1 and rule["status"] == "block", (r.exit_code, rule)
+    assert "Commit with --metadata annotator to leave the column this data adds out of the digest" in rule["reason"]
+    assert "cast the columns back" not in rule["reason"], rule["reason"]
+    assert rule["statistic"]["added_columns"] == ["annotator"], rule["statistic"]
+    from support import validate_output
+
+    validate_output("check", report)
+    text = prov("check", "v2", "--base", "v1", "--signer", "m.pub").output
+    assert "cast the columns back" not in text and "--schema COLUMN:TYPE" not in text, text
+    step = text[text.index("To release:") :]
+    assert "the column annotator the data adds re-keyed 60 base records" in " ".join(step.split()), step
+    command = "prov commit DATA --parent v2 --tag NEW --metadata annotator --key K"
+    assert command in " ".join(step.split()), step
+    # the step's way works: committed again with the flag, every record is the signed batch's again
+    r = prov("commit", "train.parquet", "--tag", "v3", "--parent", "v2", "--metadata", "annotator", "--key", "m.key",
+             "--signer", "m.pub")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rule = next(
+        x
+        for x in json.loads(prov("check", "v3", "--base", "v1", "--signer", "m.pub", "--format", "json").stdout)[
+            "rules"
+        ]
+        if x["rule"] == "lineage.unattributed_beside_signed"
+    )
+    assert rule["status"] == "pass", rule
