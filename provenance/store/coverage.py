@@ -261,6 +261,17 @@ def verify_log(
     checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired, kept_names)
     versions = _verify_version_heads(store, rows, trusted)
     cov = coverage(store, pinned)
+    signed, by = cov.signed, cov.by
+    # a kept log state (--checkpoint FILE) a trusted key signed covers its entries as a stored checkpoint does: it
+    # was just checked against the log's own first entries (newcomer review 24: `audit verify --checkpoint F`
+    # listed the entries F signs as PENDING, "under no signature")
+    kept_objects = {h.object for h in extra_heads}
+    for c in checked.checked:
+        if c.object in kept_objects and c.keyid in trusted and c.size > signed:
+            from provenance.escaping import visible
+
+            name = visible((kept_names or {}).get(c.object, c.object[:12]))
+            signed, by = c.size, f"kept log state {name} ({clock.iso(clock.parse(c.timestamp, 'checkpoint'))})"
     return {
         "status": "ok",
         "entries": seq,
@@ -270,9 +281,9 @@ def verify_log(
         "checkpoints": [{**c.to_dict(), "relied_on": c.keyid in trusted} for c in checked.checked],
         "not_relied_on": checked.not_relied_on,
         "versions": versions,
-        "signed": cov.signed,
-        "signed_by": cov.by,
-        "pending": cov.pending,
+        "signed": signed,
+        "signed_by": by,
+        "pending": [e for e in cov.pending if e["seq"] > signed],
     }
 
 

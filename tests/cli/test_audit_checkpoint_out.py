@@ -191,3 +191,30 @@ def test_audit_verify_says_which_kept_states_the_log_extends(prov, template_trus
 
     assert "extends" not in _ok(prov, "audit", "verify", *PINNED).stdout
     assert json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)["extends"] == []
+
+
+def test_entries_a_kept_state_signs_are_not_listed_as_pending_under_no_signature(prov, template_trust, workdir):
+    """Newcomer review 24: after ``prov audit checkpoint --out F``, ``audit verify --checkpoint F`` listed every entry
+    F covers as ``PENDING ... (under no signature ...)``, read as if F had done nothing. A kept state a key you pin
+    signed covers its entries as a stored checkpoint does (``signed``, ``signed_by``); one by a key you do not pin
+    is refused, as before (test above); without F the store's own coverage is said."""
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    pq.write_table(digits_table(30), "scraped.parquet")
+    _ok(prov, "add", "scraped.parquet", "--source", "scraper", "--unsigned")  # an entry no checkpoint covers yet
+    before = json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)
+    assert [e["action"] for e in before["pending"]] == ["batch.add"], before
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    doc = json.loads(_ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
+    assert doc["pending"] == [] and doc["signed"] == _tree_size("kept.cp") == _entries(), doc
+    assert doc["signed_by"].startswith("kept log state kept.cp ("), doc["signed_by"]
+    from support import validate_output
+
+    validate_output("audit-verify", doc)
+    r = _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    assert "PENDING" not in r.stdout and "nothing pending: all under kept log state kept.cp" in r.stdout, r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
+    # without the file the store's own checkpoints decide, as before
+    assert json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)["pending"] == before["pending"]
