@@ -90,3 +90,21 @@ def test_a_batch_row_marked_unsigned_hides_an_undated_batch_from_a_retirement_no
         succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
         assert batch in _vendor_attestation(prov, "v4")[1]  # it lost its attestation, nobody asked
     assert outcome[0] == 2 and f"no maintainer's signature dates yet ({batch})" in one_line(r), outcome
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding A24a-3: keys list's pending mark tells you to revoke the key again, unconditionally, for the very "
+    "entry a .prov/ writer may have planted; for a maintainer key that cannot be undone (ROW_ONLY's text asks first)",
+)
+def test_keys_list_does_not_advise_revoking_a_good_key_for_a_planted_pending_entry(prov, template_trust, workdir):
+    maintainer = keys.key_id(keys.load_public("maintainer.pub"))
+    detail = {"name": "maintainer", "reason": "planted", "revoked_at": "2026-01-01T00:00:00+00:00"}
+    plant_pending_entry(workdir / ".prov" / "prov.db", "key.revoke", maintainer, detail)
+    out = succeeded(prov, "keys", "list", *PINNED).stdout
+    [line] = [x for x in out.splitlines() if x.startswith(maintainer[:16])]
+    assert "log entry pending" in line, line
+    # it says "revoke it again (prov keys revoke <the maintainer's own key> ...)" and nothing else: a key its holder
+    # never revoked, whose revocation would void every version it signed. As ROW_ONLY does, it should ask first:
+    # if you did not revoke it, the entry was appended by whoever can write .prov/: restore .prov/
+    assert "restore .prov/" in line, line
