@@ -108,3 +108,28 @@ def test_keys_list_does_not_advise_revoking_a_good_key_for_a_planted_pending_ent
     # never revoked, whose revocation would void every version it signed. As ROW_ONLY does, it should ask first:
     # if you did not revoke it, the entry was appended by whoever can write .prov/: restore .prov/
     assert "restore .prov/" in line, line
+
+
+def test_log_warns_as_show_under_a_root_when_a_pending_revocation_is_planted(prov, template_trust, workdir):
+    """Held: under a root (not ``--signer``), which gives the vendor its old key, a ``trust.revoke`` entry a ``.prov/``
+    writer appends (revocations count wherever found) makes ``show`` warn under v2's release, and ``log`` says the
+    same line: the pre-check reads the root's keys with the store's revocations applied, as the judgment does."""
+    succeeded(prov, "keys", "generate", "rootk")
+    succeeded(prov, "root", "new", "root.json", "--root-key", "rootk.pub", "--commit", "maintainer.pub",
+              "--attest", "maintainer.pub", "--source", "vendor=vendor.pub")  # fmt: skip
+    succeeded(prov, "root", "sign", "root.json", "--key", "rootk.key")
+    by_root = ("--root", "root.json", "--signer", "rootk.pub")
+
+    def warnings() -> tuple[str | None, str | None]:
+        [shown] = json.loads(succeeded(prov, "show", "v2", "--json", *by_root).stdout)["attestations"]
+        logged = json.loads(succeeded(prov, "log", "--json", *by_root).stdout)["versions"]
+        [item] = next(v for v in logged if v["tag"] == "v2")["attestations"]
+        assert shown["verified"] and item["verified"], (shown, item)
+        return shown["warning"], item["warning"]
+
+    assert warnings() == (None, None)
+    vendor = keys.key_id(keys.load_public("vendor.pub"))
+    detail = {"keyid": vendor, "reason": "planted", "revoked_at": "2026-01-01T00:00:00+00:00"}
+    plant_pending_entry(workdir / ".prov" / "prov.db", "trust.revoke", "vendor", detail)
+    shown, logged = warnings()
+    assert shown is not None and "which was revoked" in shown and logged == shown
