@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -255,3 +256,65 @@ def test_a_retirement_after_every_batch_names_none_and_says_they_stay_attested(p
     assert json.loads(r.stdout)["no_longer_attested"] == []
     info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
     assert next(s for s in info["sources"] if s["source"] == "vendor")["not_trusted"] == []
+
+
+def test_an_end_not_before_now_waits_for_a_signature_over_the_batches_it_signed(prov, template_trust, workdir):
+    """Attack review 24a (low): ``retire --at T`` with T not before now asked nothing about a batch the key signed
+    that no maintainer's signature dates yet, while an end now is refused for it: the next signature may come after
+    T and date the batch after the end. Refused alike, naming the batch, ``--checkpoint-key`` or not (the
+    retirement's own checkpoint is signed after the end it writes); once the log is signed it goes through and the
+    batch stays attested."""
+    n_vendor = template_trust.facts["n_vendor"]
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    batch = second_vendor_delivery(prov)  # 40 records signed with the old key, registered, pending
+    retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01T00:00:00Z", "--key",
+              "maintainer.key", *PINNED)  # fmt: skip
+    before = store_fingerprint(workdir / ".prov")
+    for extra in ((), ("--checkpoint-key", "maintainer.key"), ("--yes",)):
+        r = prov(*retire, *extra)
+        assert r.exit_code == 2, (extra, r.output)  # was 0
+        assert one_line(r) == (
+            f"Error: --at 2999-01-01T00:00:00+00:00: key {old[:16]} of vendor signed 1 batch(es) no maintainer's "
+            f"signature dates yet ({batch}): a signature made after that time would date them after the end, "
+            "unattested; sign the log first (prov audit checkpoint --key K), then retire"
+        )
+        assert store_fingerprint(workdir / ".prov") == before
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
+    _ok(prov, *retire)
+    v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("vendor2.parquet")])
+    pq.write_table(v4, "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor
+
+
+def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov, template_trust, workdir):
+    """Noticed fixing attack review 24a: a batch whose envelope names no ``capturedAt`` attests under a key with no
+    window, and under any window attests nothing (``verify_for_source``: nothing to check the window against).
+    ``retire --at T`` after its registration dated it by the registration alone, named nothing, and took it."""
+    import base64
+
+    from provenance import signing
+
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    new_records("nocap.parquet")
+    _ok(prov, "sign", "nocap.parquet", "--source", "vendor", "--key", "vendor.key")
+    env = json.loads(Path("nocap.parquet.prov.json").read_text())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    del stmt["predicate"]["capturedAt"]  # the vendor signs a statement naming no capture time
+    resigned = signing.sign(stmt, keys.load_private("vendor.key")) | {"manifest": env["manifest"]}
+    Path("nocap.parquet.prov.json").write_text(json.dumps(resigned))
+    batch = json.loads(_ok(prov, "add", "nocap.parquet", "--source", "vendor", "--json", *PINNED).stdout)["batch"]
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)  # dates its registration
+    retire_at = vendor_registered_at(workdir, batch)  # not before it: the registration alone keeps it
+    retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key", *PINNED)
+    r = prov(*retire)
+    assert r.exit_code == 2 and "signed 1 registered batch(es)" in one_line(r) and batch in one_line(r), r.output
+    assert json.loads(_ok(prov, *retire, "--yes", "--json").stdout)["no_longer_attested"] == [batch]
+    v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("nocap.parquet")])
+    pq.write_table(v4, "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert [x["batch"] for x in vendor["not_trusted"]] == [batch], vendor  # as it said
