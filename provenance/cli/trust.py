@@ -356,7 +356,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
     entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your pins,
     one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
-    covers it" (prov trust revoke revokes it again).
+    covers it": if you revoked it, revoke it again (prov trust revoke revokes it again); if you did not, a .prov/
+    writer appended it: restore .prov/ from a copy you trust.
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
@@ -437,8 +438,11 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             )
         if r["revocation_signed"] is False:
             revocation += (
-                f"  {revocations.PENDING}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
-                f"--key-id {visible(r['keyid'][:16])} --reason R --checkpoint-key K)"
+                "  "
+                + revocations.pending_advice(  # asks first, as ROW_ONLY's does (A24a-3)
+                    f"prov trust revoke {visible(shlex.quote(r['source']))} --key-id {visible(r['keyid'][:16])} "
+                    "--reason R --checkpoint-key K"
+                )
             )
         echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}{mark}{revocation}".rstrip())
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

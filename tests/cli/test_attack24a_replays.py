@@ -12,8 +12,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from provenance import keys
 from provenance.store import audit
 from support import one_line, plant_pending_entry, second_vendor_delivery, store_fingerprint, succeeded, words
@@ -92,11 +90,6 @@ def test_a_batch_row_marked_unsigned_does_not_hide_an_undated_batch_from_a_retir
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A24a-3: keys list's pending mark tells you to revoke the key again, unconditionally, for the very "
-    "entry a .prov/ writer may have planted; for a maintainer key that cannot be undone (ROW_ONLY's text asks first)",
-)
 def test_keys_list_does_not_advise_revoking_a_good_key_for_a_planted_pending_entry(prov, template_trust, workdir):
     """Finding A24a-3: ``keys list`` marked a planted pending ``key.revoke`` entry of the maintainer's own key and
     said "revoke it again", and nothing else: a key its holder never revoked, whose revocation voids every version it
