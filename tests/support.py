@@ -721,7 +721,9 @@ def vendor_registered_at(folder: Path, batch: str | None = None) -> str:
 
     store = Store.open(folder, pins=Pins.load("maintainer.pub"))
     try:
-        [at] = [t for b, t in registration_times(store).items() if b == batch or (batch is None and b.startswith("vendor@"))]
+        [at] = [
+            t for b, t in registration_times(store).items() if b == batch or (batch is None and b.startswith("vendor@"))
+        ]
     finally:
         store.close()
     while clock.now() <= at:
