@@ -248,7 +248,8 @@ def trust_retire(
     expired key, judged by when a maintainer's signature (checkpoint or version) shows it registered, never by the
     capture time its holder writes. Unlike `prov trust revoke`, what was registered by then stays attested; a past
     --at before batches it signed takes their attestation away as a revocation does, so it names them and needs
-    --yes, as revoke does. Final: no command lengthens the window again.
+    --yes, as revoke does (any end does so for a batch whose signature names no capture time). Final: no command
+    lengthens the window again.
     """
     from provenance import clock
     from provenance.errors import InputError
@@ -272,19 +273,24 @@ def trust_retire(
     if not target.revoked_at:  # a revoked key attests nothing to ask about: source_keys.retire refuses it
         if (end is None and checkpoint is None) or (end is not None and end >= clock.now()):
             _refuse_undated(store, target, end)  # the next signature may date them after the end
-        lost = [] if end is None else lost_by_window_end(store, target, end)
-    if lost and not yes and end is not None:
+        lost = lost_by_window_end(store, target, end)
+    if lost and not yes:
         _refuse_lost(target, end, lost)
     entry = rowless.retire(store, target, key, at, checkpoint, kept)
     if json_out:
         emit_json(entry.to_dict() | {"no_longer_attested": lost})
         return
-    if lost:  # a backdated end: what it takes away, said as revoke says it (review 24a, item 4)
+    if lost:  # what it takes away, said as revoke says it (review 24a, item 4)
+        why = (
+            "their signature names no capture time, or one after now"
+            if end is None
+            else "a maintainer's signature shows them registered after it, or none yet, or their signature names no "
+            "capture time or a later one"
+        )
         echo(
             f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}, before {len(lost)} "
-            f"registered batch(es) it signed: {_batch_names(lost)} (a maintainer's signature shows them registered "
-            "after it, or none yet); their records are no longer attested in any version, and batches it signs that "
-            "are registered later are refused"
+            f"registered batch(es) it signed: {_batch_names(lost)} ({why}); their records are no longer attested in "
+            "any version, and batches it signs that are registered later are refused"
         )
     else:
         echo(
@@ -326,17 +332,24 @@ def _refuse_undated(store: Store, target: TrustedKey, end: dt.datetime | None) -
     )
 
 
-def _refuse_lost(target: TrustedKey, end: dt.datetime, lost: list[str]) -> None:
-    """Refuse (exit 2) a past ``--at`` (``end``) that takes attestation away from registered batches
+def _refuse_lost(target: TrustedKey, end: dt.datetime | None, lost: list[str]) -> None:
+    """Refuse (exit 2) an end (``--at``, or now for ``end`` None) that takes attestation away from registered batches
     (``lineage.standing.lost_by_window_end``), naming them as ``_refuse_signed_batches`` names a revocation's."""
     from provenance import clock
     from provenance.errors import InputError
 
+    if end is None:
+        when, which = "ending its window now", "whose signature names no capture time, or one after now"
+    else:
+        when = f"--at {clock.iso(end)}"
+        which = (
+            "a maintainer's signature shows registered after it (or none yet), or whose signature names no capture "
+            "time or a later one"
+        )
     raise InputError(
-        f"--at {clock.iso(end)}: key {target.keyid[:16]} of {target.source} signed {len(lost)} registered batch(es) a "
-        f"maintainer's signature shows registered after it (or none yet): {_batch_names(lost)}; retiring it then "
-        "makes their records unattributed in every version and no command lengthens the window again; pass --yes "
-        "to retire it"
+        f"{when}: key {target.keyid[:16]} of {target.source} signed {len(lost)} registered batch(es) {which}: "
+        f"{_batch_names(lost)}; retiring it then makes their records unattributed in every version and no command "
+        "lengthens the window again; pass --yes to retire it"
     )
 
 

@@ -257,28 +257,35 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
     return out
 
 
-def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime) -> list[str]:
-    """The batches ``key`` signed that a window ending at ``end`` (an aware datetime) excludes: ``prov trust retire
-    --at PAST`` names them and wants ``--yes`` (review 24a, item 4). Batch ids in registration order.
+def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime | None) -> list[str]:
+    """The batches ``key`` signed that a window ending at ``end`` (an aware datetime; None: now, as ``prov trust
+    retire`` with no ``--at`` ends it) excludes: ``prov trust retire`` names them and wants ``--yes`` (review 24a,
+    item 4). Batch ids in registration order.
 
     A batch is named when a maintainer's signature shows it registered after ``end`` (:func:`registration_times`; a
     registration none dates yet counts as the last microsecond of now's second, as a head signed later will date it
     no earlier), when its capture time is after ``end``, or when its registration records no capture time (a key
     with a window attests no batch without one: ``verify_for_source``). Read from the hash-chained ``batch.add``
     entries (:func:`signed_registrations`), never from the ``batches`` rows' ``added_at``, which a ``.prov/`` writer
-    back-dates to hide a batch from the question.
+    back-dates to hide a batch from the question. For an end now only the capture time counts: a registration a
+    signature dates was registered before now, and one none dates yet is ``prov trust retire``'s other question
+    (:func:`undated_registrations`: refused, or dated before the end by the checkpoint ``--checkpoint-key`` signs).
 
     Whether the batch attests now is not asked: that rests on the key's window and revocations as
     ``Pins.source_keys`` gives them, which apply pending ``trust.retire`` and ``trust.revoke`` entries a ``.prov/``
     writer can append to hide every batch from the question and delete once the retirement is signed (attack review
     24a, A24a-1). A batch named that attests nothing already loses nothing more: asking about it is harmless.
     """
-    times = registration_times(store)
-    pending = clock.latest(clock.iso(clock.now()), "now")
+    times = registration_times(store) if end is not None else {}
+    now = clock.now()
+    pending = clock.latest(clock.iso(now), "now")
     out = []
     for batch, captured in signed_registrations(store, key):
-        moments = [times.get(batch, pending)] + ([captured] if captured is not None else [])
-        if captured is None or any(at > end for at in moments):
+        if end is None:
+            moments = [captured] if captured is not None else []
+        else:
+            moments = [times.get(batch, pending)] + ([captured] if captured is not None else [])
+        if captured is None or any(at > (end or now) for at in moments):
             out.append(batch)
     return out
 

@@ -230,7 +230,8 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
     assert r.exit_code == 2, r.output  # was 0: retired with no question, the row's time being before the end
     assert one_line(r) == (
         f"Error: --at 2020-01-01T00:00:00+00:00: key {old[:16]} of vendor signed 1 registered batch(es) a maintainer's "
-        f"signature shows registered after it (or none yet): {batch}; retiring it then makes their records "
+        "signature shows registered after it (or none yet), or whose signature names no capture time or a later one: "
+        f"{batch}; retiring it then makes their records "
         "unattributed in every version and no command lengthens the window again; pass --yes to retire it"
     )
     assert store_fingerprint(workdir / ".prov") == before
@@ -238,7 +239,8 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
     r = _ok(prov, *retire, "--yes", *PINNED)
     assert " ".join(r.stdout.split()) == (
         f"Retired key {old[:16]} of source 'vendor': valid until 2020-01-01T00:00:00+00:00, before 1 registered "
-        f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet); their "
+        f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet, or their "
+        "signature names no capture time or a later one); their "
         "records are no longer attested in any version, and batches it signs that are registered later are refused"
     )  # was: "..., what it signed before stays attested"
     info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
@@ -292,7 +294,8 @@ def test_an_end_not_before_now_waits_for_a_signature_over_the_batches_it_signed(
 def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov, template_trust, workdir):
     """Noticed fixing attack review 24a: a batch whose envelope names no ``capturedAt`` attests under a key with no
     window, and under any window attests nothing (``verify_for_source``: nothing to check the window against).
-    ``retire --at T`` after its registration dated it by the registration alone, named nothing, and took it."""
+    ``retire`` now, or ``--at T`` after its registration, dated it by the registration alone, named nothing, and took
+    it."""
     import base64
 
     from provenance import signing
@@ -307,6 +310,14 @@ def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov
     Path("nocap.parquet.prov.json").write_text(json.dumps(resigned))
     batch = json.loads(_ok(prov, "add", "nocap.parquet", "--source", "vendor", "--json", *PINNED).stdout)["batch"]
     _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)  # dates its registration
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 2, r.output  # was 0, "what a maintainer's signature shows registered by then stays attested"
+    assert one_line(r).startswith(
+        f"Error: ending its window now: key {old[:16]} of vendor signed 1 registered batch(es) whose signature names "
+        f"no capture time, or one after now: {batch}; "
+    ), r.output
+    assert store_fingerprint(workdir / ".prov") == before
     retire_at = vendor_registered_at(workdir, batch)  # not before it: the registration alone keeps it
     retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key", *PINNED)
     r = prov(*retire)
