@@ -276,16 +276,13 @@ def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime | None) -
     writer can append to hide every batch from the question and delete once the retirement is signed (attack review
     24a, A24a-1). A batch named that attests nothing already loses nothing more: asking about it is harmless.
     """
+    limit = end if end is not None else clock.now()
     times = registration_times(store) if end is not None else {}
-    now = clock.now()
-    pending = clock.latest(clock.iso(now), "now")
+    pending = clock.latest(clock.iso(clock.now()), "now")
     out = []
     for batch, captured in signed_registrations(store, key):
-        if end is None:
-            moments = [captured] if captured is not None else []
-        else:
-            moments = [times.get(batch, pending)] + ([captured] if captured is not None else [])
-        if captured is None or any(at > (end or now) for at in moments):
+        registered = [times.get(batch, pending)] if end is not None else []
+        if captured is None or any(at > limit for at in [captured, *registered]):
             out.append(batch)
     return out
 
