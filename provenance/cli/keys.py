@@ -160,8 +160,8 @@ def keys_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
     such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your
     pins, one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
-    covers it", as prov trust list marks a source key's: if you revoked it, revoke it again (prov keys revoke revokes
-    it again); if you did not, a .prov/ writer appended it: restore .prov/ from a copy you trust.
+    covers it", as prov trust list marks a source key's: if you revoked it, revoke it again with prov keys revoke;
+    if you did not, a .prov/ writer appended it: restore .prov/ from a copy you trust.
     """
     from provenance.trust.logged_revocations import logged_maintainer_revocations, signed_revocation, signed_through
     from provenance.trust.revocations import ROW_ONLY, entries_text, pending_advice, revocation_entries, shown_reason

@@ -369,8 +369,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
     entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your pins,
     one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
-    covers it": if you revoked it, revoke it again (prov trust revoke revokes it again); if you did not, a .prov/
-    writer appended it: restore .prov/ from a copy you trust.
+    covers it": if you revoked it, revoke it again with prov trust revoke; if you did not, a .prov/ writer appended
+    it: restore .prov/ from a copy you trust.
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
