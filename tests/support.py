@@ -725,10 +725,11 @@ def new_records(out: str, n: int = 40) -> None:
     pq.write_table(rows, out)
 
 
-def vendor_registered_at(folder: Path) -> str:
+def vendor_registered_at(folder: Path, batch: str | None = None) -> str:
     """In the trust world: when a maintainer's signature (a checkpoint or version, under ``maintainer.pub``) first
-    shows the vendor's batch registered, ISO 8601 (seconds); returns once the clock is past it, so a batch
-    registered from now on comes after it (``prov trust retire --at`` this time keeps the vendor's batch)."""
+    shows the vendor's batch (or ``batch``) registered, ISO 8601 (seconds, or microseconds when it has any); returns
+    once the clock is past it, so a batch registered from now on comes after it (``prov trust retire --at`` this time
+    keeps the vendor's batch)."""
     import time
 
     from provenance import clock
@@ -738,7 +739,9 @@ def vendor_registered_at(folder: Path) -> str:
 
     store = Store.open(folder, pins=Pins.load("maintainer.pub"))
     try:
-        [at] = [t for b, t in registration_times(store).items() if b.startswith("vendor@")]
+        [at] = [
+            t for b, t in registration_times(store).items() if b == batch or (batch is None and b.startswith("vendor@"))
+        ]
     finally:
         store.close()
     while clock.now() <= at:

@@ -161,10 +161,11 @@ def keys_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     log's key.revoke entry (with its --reason) as well as the row: a row that says revoked while the log holds no
     such entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your
     pins, one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
-    covers it" (prov keys revoke revokes it again), as prov trust list marks a source key's.
+    covers it", as prov trust list marks a source key's: if you revoked it, revoke it again with prov keys revoke;
+    if you did not, a .prov/ writer appended it: restore .prov/ from a copy you trust.
     """
     from provenance.trust.logged_revocations import logged_maintainer_revocations, signed_revocation, signed_through
-    from provenance.trust.revocations import PENDING, ROW_ONLY, entries_text, revocation_entries, shown_reason
+    from provenance.trust.revocations import ROW_ONLY, entries_text, pending_advice, revocation_entries, shown_reason
 
     store = Store.open(pins=pins)
     logged = logged_maintainer_revocations(store)
@@ -204,8 +205,7 @@ def keys_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
                 "restore .prov/ from a copy you trust"
             )
         if r["revocation_signed"] is False:
-            revoked += (
-                f"  {PENDING}: revoke it again (prov keys revoke {visible(r['keyid'][:16])} --reason R "
-                "--checkpoint-key K)"
-            )
+            revoked += "  " + pending_advice(
+                f"prov keys revoke {visible(r['keyid'][:16])} --reason R --checkpoint-key K"
+            )  # asks first, as ROW_ONLY's does (A24a-3)
         echo(f"{r['keyid'][:16]}  {status:<8} {r['registered_at'] or '-':<25} {visible(r['name'] or '-')}{revoked}")

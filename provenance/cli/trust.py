@@ -28,6 +28,8 @@ from provenance.escaping import visible
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from provenance.store import Store
     from provenance.trust.source_keys import TrustedKey
 
@@ -248,9 +250,12 @@ def trust_retire(
     expired key, judged by when a maintainer's signature (checkpoint or version) shows it registered, never by the
     capture time its holder writes. Unlike `prov trust revoke`, what was registered by then stays attested; a past
     --at before batches it signed takes their attestation away as a revocation does, so it names them and needs
-    --yes, as revoke does. Final: no command lengthens the window again.
+    --yes, as revoke does (any end does so for a batch whose signature names no capture time). Final: no command
+    lengthens the window again.
     """
+    from provenance import clock
     from provenance.errors import InputError
+    from provenance.lineage.standing import lost_by_window_end
     from provenance.trust import rowless
     from provenance.trust import source_keys as trustlib
 
@@ -265,21 +270,29 @@ def trust_retire(
     if not known:
         raise InputError(f"source {source!r} has no trusted keys (see `prov trust list`)")
     target = trustlib.resolve_keyid(known, key_id, source)
-    lost = _lost_by_retirement(store, target, at)
+    end = None if at is None else clock.parse(at, "--at")
+    lost: list[str] = []
+    if not target.revoked_at:  # a revoked key attests nothing to ask about: source_keys.retire refuses it
+        if (end is None and checkpoint is None) or (end is not None and end >= clock.now()):
+            _refuse_undated(store, target, end)  # the next signature may date them after the end
+        lost = lost_by_window_end(store, target, end)
     if lost and not yes:
-        _refuse_lost(target, at, lost)
-    if at is None and checkpoint is None:
-        _refuse_undated(store, target)
+        _refuse_lost(target, end, lost)
     entry = rowless.retire(store, target, key, at, checkpoint, kept)
     if json_out:
         emit_json(entry.to_dict() | {"no_longer_attested": lost})
         return
-    if lost:  # a backdated end: what it takes away, said as revoke says it (review 24a, item 4)
+    if lost:  # what it takes away, said as revoke says it (review 24a, item 4)
+        why = (
+            "their signature names no capture time, or one after now"
+            if end is None
+            else "a maintainer's signature shows them registered after it, or none yet, or their signature names no "
+            "capture time or a later one"
+        )
         echo(
             f"Retired key {entry.keyid[:16]} of source {source!r}: valid until {entry.valid_until}, before {len(lost)} "
-            f"registered batch(es) it signed: {_batch_names(lost)} (a maintainer's signature shows them registered "
-            "after it, or none yet); their records are no longer attested in any version, and batches it signs that "
-            "are registered later are refused"
+            f"registered batch(es) it signed: {_batch_names(lost)} ({why}); their records are no longer attested in "
+            "any version, and batches it signs that are registered later are refused"
         )
     else:
         echo(
@@ -291,50 +304,54 @@ def trust_retire(
         echo(line)
 
 
-def _refuse_undated(store: Store, target: TrustedKey) -> None:
-    """Refuse (exit 2) to end ``target``'s window now while batches it signed are registered by entries no
-    maintainer's signature covers yet: the next signature would date them after the end, and they would lose
-    their attestation (attack review 13, T13-1). ``--checkpoint-key`` signs the log first."""
+def _refuse_undated(store: Store, target: TrustedKey, end: dt.datetime | None) -> None:
+    """Refuse (exit 2) to end ``target``'s window now (``end`` None) or at a time not before now while batches it
+    signed are registered by entries no maintainer's signature covers yet: the next signature may date them after
+    the end, and they would lose their attestation with no one asked (attack review 13, T13-1; for an ``--at`` not
+    before now, attack review 24a). ``--checkpoint-key`` with no ``--at`` signs the log before the end; a past
+    ``--at`` names them among the batches it takes attestation from. Read from the hash-chained log
+    (``lineage.standing.undated_registrations``), not from the ``batches`` rows a ``.prov/`` writer can mark unsigned
+    (A24a-2)."""
     from provenance.errors import InputError
-    from provenance.lineage.standing import registration_times
+    from provenance.lineage.standing import undated_registrations
+    from provenance.trust.source_keys import precise_iso
 
-    dated = registration_times(store)
-    rows = store.db.execute(
-        "select batch from batches where source = ? and signed and keyid = ? order by batch",
-        [target.source, target.keyid],
-    ).fetchall()
-    undated = [b for (b,) in rows if b not in dated]
-    if undated:
+    undated = undated_registrations(store, target)
+    if not undated:
+        return
+    head = (
+        f"key {target.keyid[:16]} of {target.source} signed {len(undated)} batch(es) no maintainer's signature "
+        f"dates yet ({_batch_names(undated)})"
+    )
+    if end is None:
         raise InputError(
-            f"key {target.keyid[:16]} of {target.source} signed {len(undated)} batch(es) no maintainer's signature "
-            f"dates yet ({', '.join(undated[:5])}): ending its window now would date them after it, unattested; "
-            "give --checkpoint-key K, which signs the log before the end"
+            f"{head}: ending its window now would date them after it, unattested; give --checkpoint-key K, which signs "
+            "the log before the end"
         )
+    raise InputError(
+        f"--at {precise_iso(end)}: {head}: a signature made after that time would date them after the end, "
+        "unattested; sign the log first (prov audit checkpoint --key K), then retire"
+    )
 
 
-def _lost_by_retirement(store: Store, target: TrustedKey, at: str | None) -> list[str]:
-    """The batches ``target`` signed that a retirement at ``at`` takes attestation from (``lineage.standing.
-    lost_by_window_end``); none for a retirement now (``at`` None: ``_refuse_undated`` covers the undated ones)."""
-    if at is None:
-        return []
-    from provenance import clock
-    from provenance.lineage.standing import lost_by_window_end
-
-    return lost_by_window_end(store, target, clock.parse(at, "--at"))
-
-
-def _refuse_lost(target: TrustedKey, at: str | None, lost: list[str]) -> None:
-    """Refuse (exit 2) a past ``--at`` that takes attestation away from registered batches, naming them as
-    ``_refuse_signed_batches`` names a revocation's."""
+def _refuse_lost(target: TrustedKey, end: dt.datetime | None, lost: list[str]) -> None:
+    """Refuse (exit 2) an end (``--at``, or now for ``end`` None) that takes attestation away from registered batches
+    (``lineage.standing.lost_by_window_end``), naming them as ``_refuse_signed_batches`` names a revocation's."""
     from provenance import clock
     from provenance.errors import InputError
 
-    end = clock.iso(clock.parse(str(at), "--at"))
+    if end is None:
+        when, which = "ending its window now", "whose signature names no capture time, or one after now"
+    else:
+        when = f"--at {clock.iso(end)}"
+        which = (
+            "a maintainer's signature shows registered after it (or none yet), or whose signature names no capture "
+            "time or a later one"
+        )
     raise InputError(
-        f"--at {end}: key {target.keyid[:16]} of {target.source} signed {len(lost)} registered batch(es) a "
-        f"maintainer's signature shows registered after it (or none yet): {_batch_names(lost)}; retiring it then "
-        "makes their records unattributed in every version and no command lengthens the window again; pass --yes "
-        "to retire it"
+        f"{when}: key {target.keyid[:16]} of {target.source} signed {len(lost)} registered batch(es) {which}: "
+        f"{_batch_names(lost)}; retiring it then makes their records unattributed in every version and no command "
+        "lengthens the window again; pass --yes to retire it"
     )
 
 
@@ -354,7 +371,8 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     from the audit log's trust.revoke entry as well as the row: a row that says revoked while the log holds no such
     entry is marked "row says revoked, log does not" (the log was rolled back past the revocation); under your pins,
     one whose entry no checkpoint a pinned key signed covers is marked "log entry pending, no checkpoint you pin
-    covers it" (prov trust revoke revokes it again).
+    covers it": if you revoked it, revoke it again with prov trust revoke; if you did not, a .prov/ writer appended
+    it: restore .prov/ from a copy you trust.
     """
     from provenance.trust import revocations
     from provenance.trust import source_keys as trustlib
@@ -435,8 +453,11 @@ def trust_list(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             )
         if r["revocation_signed"] is False:
             revocation += (
-                f"  {revocations.PENDING}: revoke it again (prov trust revoke {visible(shlex.quote(r['source']))} "
-                f"--key-id {visible(r['keyid'][:16])} --reason R --checkpoint-key K)"
+                "  "
+                + revocations.pending_advice(  # asks first, as ROW_ONLY's does (A24a-3)
+                    f"prov trust revoke {visible(shlex.quote(r['source']))} --key-id {visible(r['keyid'][:16])} "
+                    "--reason R --checkpoint-key K"
+                )
             )
         echo(f"{r['source']:<16} {r['keyid'][:16]}  {r['status']:<13} {window:<{wide}}{mark}{revocation}".rstrip())
     if pins.pinned and pins.root is None:  # a maintainer's statement copied from another store (attack review 16c)

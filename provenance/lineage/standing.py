@@ -257,26 +257,57 @@ def registration_times(store: Store) -> dict[str, dt.datetime]:
     return out
 
 
-def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime) -> list[str]:
-    """The batches ``key`` signed that attest under the pins now and would attest nothing once its window ends at
-    ``end`` (an aware datetime): ``prov trust retire --at PAST`` names them and wants ``--yes`` (review 24a, item 4).
+def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime | None) -> list[str]:
+    """The batches ``key`` signed that a window ending at ``end`` (an aware datetime; None: now, as ``prov trust
+    retire`` with no ``--at`` ends it) excludes: ``prov trust retire`` names them and wants ``--yes`` (review 24a,
+    item 4). Batch ids in registration order.
 
-    Judged as :func:`judge_envelope` and ``verify_for_source`` judge them, from the hash-chained ``batch.add`` entries
-    (the key id and capture time each registration records; an entry without a key id falls back to its ``batches``
-    row) and :func:`registration_times` (when a maintainer's signature shows each registered; none yet: now), never
-    from the ``batches`` rows' ``added_at``, which a ``.prov/`` writer can back-date to hide a batch from the
-    question. A batch is lost when the key is active at its registration and capture under its window now but not
-    under one that ends at ``end``. Batch ids in registration order.
+    A batch is named when a maintainer's signature shows it registered after ``end`` (:func:`registration_times`; a
+    registration none dates yet counts as the last microsecond of now's second, as a head signed later will date it
+    no earlier), when its capture time is after ``end``, or when its registration records no capture time (a key
+    with a window attests no batch without one: ``verify_for_source``). Read from the hash-chained ``batch.add``
+    entries (:func:`signed_registrations`), never from the ``batches`` rows' ``added_at``, which a ``.prov/`` writer
+    back-dates to hide a batch from the question. For an end now only the capture time counts: a registration a
+    signature dates was registered before now, and one none dates yet is ``prov trust retire``'s other question
+    (:func:`undated_registrations`: refused, or dated before the end by the checkpoint ``--checkpoint-key`` signs).
+
+    Whether the batch attests now is not asked: that rests on the key's window and revocations as
+    ``Pins.source_keys`` gives them, which apply pending ``trust.retire`` and ``trust.revoke`` entries a ``.prov/``
+    writer can append to hide every batch from the question and delete once the retirement is signed (attack review
+    24a, A24a-1). A batch named that attests nothing already loses nothing more: asking about it is harmless.
     """
-    import dataclasses
-
-    from provenance.store.audit import detail_json
-    from provenance.trust.source_keys import precise_iso
-
-    shortened = dataclasses.replace(key, valid_until=precise_iso(end))
-    times, now = registration_times(store), clock.now()
-    row_keys = dict(store.db.execute("select batch, keyid from batches where signed"))
+    limit = end if end is not None else clock.now()
+    times = registration_times(store) if end is not None else {}
+    pending = clock.latest(clock.iso(clock.now()), "now")
     out = []
+    for batch, captured in signed_registrations(store, key):
+        registered = [times.get(batch, pending)] if end is not None else []
+        if captured is None or any(at > limit for at in [captured, *registered]):
+            out.append(batch)
+    return out
+
+
+def undated_registrations(store: Store, key: TrustedKey) -> list[str]:
+    """The batches ``key`` signed whose registration no head signed by a maintainer key the verifier trusts covers
+    yet (:func:`signed_registrations` less :func:`registration_times`), in registration order: a window ending now
+    would see the next signature date them after its end (``prov trust retire`` refuses; attack review 13, T13-1)."""
+    dated = registration_times(store)
+    return [batch for batch, _ in signed_registrations(store, key) if batch not in dated]
+
+
+def signed_registrations(store: Store, key: TrustedKey) -> list[tuple[str, dt.datetime | None]]:
+    """``(batch, capture time or None)`` for each batch registered as signed by ``key`` (its source and key id), in
+    registration order.
+
+    Read from the hash-chained ``batch.add`` entries (the key id and capture time each registration records), not
+    from the ``batches`` rows, which a ``.prov/`` writer can mark unsigned or give another key id to hide a batch
+    from ``prov trust retire``'s questions (attack review 24a, A24a-2). An entry written before entries recorded the
+    key id falls back to its row's; a capture time that does not parse counts as none.
+    """
+    from provenance.store.audit import detail_json
+
+    row_keys = dict(store.db.execute("select batch, keyid from batches where signed"))
+    out: list[tuple[str, dt.datetime | None]] = []
     for subject, detail in store.db.execute(
         "select subject, detail from audit where action = 'batch.add' order by seq"
     ):
@@ -288,17 +319,11 @@ def lost_by_window_end(store: Store, key: TrustedKey, end: dt.datetime) -> list[
             continue
         if (facts.get("keyid") or row_keys.get(subject)) != key.keyid:
             continue
-        moments = [times.get(str(subject)) or now]
         try:
-            moments.append(clock.parse(str(facts["captured_at"]), "capturedAt"))
+            captured: dt.datetime | None = clock.parse(str(facts["captured_at"]), "capturedAt")
         except (KeyError, InputError):
-            pass  # no capture time: the registration alone dates it
-
-        def stands(k: TrustedKey, moments: list[dt.datetime] = moments) -> bool:
-            return all(k.status(at) == "active" for at in moments)
-
-        if stands(key) and not stands(shortened):
-            out.append(str(subject))
+            captured = None
+        out.append((str(subject), captured))
     return out
 
 

@@ -72,7 +72,20 @@ PENDING = "log entry pending, no checkpoint you pin covers it"
 """How ``prov trust list`` and ``prov keys list`` under pins mark a key whose ``trust.revoke`` (``key.revoke``) audit
 entry no head a pinned key signed covers (``logged_revocations.signed_revocation``): whoever can write ``.prov/`` may
 have appended it and may delete it, so ``prov trust revoke`` (``prov keys revoke``) revokes the key again rather than
-say "already revoked" (attack review 22a, finding 3; ``keys list`` since review 24a)."""
+say "already revoked" (attack review 22a, finding 3; ``keys list`` since review 24a). Shown with
+:func:`pending_advice`."""
+
+
+def pending_advice(command: str) -> str:
+    """What a list (``prov trust list``, ``prov keys list``) says after a key it marks :data:`PENDING`: ``command``
+    (the ``prov trust revoke`` or ``prov keys revoke`` that revokes the key again, escaped by the caller) only if you
+    revoked it; if you did not, restore ``.prov/``. As :data:`ROW_ONLY`'s advice asks first: the entry may be one a
+    ``.prov/`` writer appended, and revoking a good key because of it cannot be undone (for a maintainer key, it
+    voids every version the key signed: attack review 24a, A24a-3)."""
+    return (
+        f"{PENDING}: if you revoked it, no checkpoint covers it yet: revoke it again ({command}); if you did not, the "
+        "entry was appended by whoever can write .prov/: restore .prov/ from a copy you trust"
+    )
 
 
 def shown_reason(reason: object) -> str:

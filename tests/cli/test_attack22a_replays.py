@@ -117,8 +117,8 @@ def test_a_planted_pending_revocation_entry_does_not_stop_trust_revoke(prov, tem
     # prov trust list says what prov trust revoke will do: the planted entry is pending, the key is revoked again
     line = next(x for x in succeeded(prov, "trust", "list", *PINNED).stdout.splitlines() if vendor[:16] in x)
     assert (
-        "log entry pending, no checkpoint you pin covers it: revoke it again (prov trust revoke vendor --key-id "
-        f"{vendor[:16]} --reason R --checkpoint-key K)" in line
+        "log entry pending, no checkpoint you pin covers it: if you revoked it, no checkpoint covers it yet: revoke it "
+        f"again (prov trust revoke vendor --key-id {vendor[:16]} --reason R --checkpoint-key K)" in line
     ), line
     revoke = prov("trust", "revoke", "vendor", "--key-id", vendor, "--reason", "laptop stolen", "--yes",
         "--checkpoint-key", "maintainer.key", "--out", "kept.json", *PINNED)  # fmt: skip

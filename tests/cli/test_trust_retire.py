@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -229,7 +230,8 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
     assert r.exit_code == 2, r.output  # was 0: retired with no question, the row's time being before the end
     assert one_line(r) == (
         f"Error: --at 2020-01-01T00:00:00+00:00: key {old[:16]} of vendor signed 1 registered batch(es) a maintainer's "
-        f"signature shows registered after it (or none yet): {batch}; retiring it then makes their records "
+        "signature shows registered after it (or none yet), or whose signature names no capture time or a later one: "
+        f"{batch}; retiring it then makes their records "
         "unattributed in every version and no command lengthens the window again; pass --yes to retire it"
     )
     assert store_fingerprint(workdir / ".prov") == before
@@ -237,7 +239,8 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
     r = _ok(prov, *retire, "--yes", *PINNED)
     assert " ".join(r.stdout.split()) == (
         f"Retired key {old[:16]} of source 'vendor': valid until 2020-01-01T00:00:00+00:00, before 1 registered "
-        f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet); their "
+        f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet, or their "
+        "signature names no capture time or a later one); their "
         "records are no longer attested in any version, and batches it signs that are registered later are refused"
     )  # was: "..., what it signed before stays attested"
     info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
@@ -255,3 +258,74 @@ def test_a_retirement_after_every_batch_names_none_and_says_they_stay_attested(p
     assert json.loads(r.stdout)["no_longer_attested"] == []
     info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
     assert next(s for s in info["sources"] if s["source"] == "vendor")["not_trusted"] == []
+
+
+def test_an_end_not_before_now_waits_for_a_signature_over_the_batches_it_signed(prov, template_trust, workdir):
+    """Attack review 24a (low): ``retire --at T`` with T not before now asked nothing about a batch the key signed
+    that no maintainer's signature dates yet, while an end now is refused for it: the next signature may come after
+    T and date the batch after the end. Refused alike, naming the batch, ``--checkpoint-key`` or not (the
+    retirement's own checkpoint is signed after the end it writes); once the log is signed it goes through and the
+    batch stays attested."""
+    n_vendor = template_trust.facts["n_vendor"]
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    batch = second_vendor_delivery(prov)  # 40 records signed with the old key, registered, pending
+    retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01T00:00:00Z", "--key",
+              "maintainer.key", *PINNED)  # fmt: skip
+    before = store_fingerprint(workdir / ".prov")
+    for extra in ((), ("--checkpoint-key", "maintainer.key"), ("--yes",)):
+        r = prov(*retire, *extra)
+        assert r.exit_code == 2, (extra, r.output)  # was 0
+        assert one_line(r) == (
+            f"Error: --at 2999-01-01T00:00:00+00:00: key {old[:16]} of vendor signed 1 batch(es) no maintainer's "
+            f"signature dates yet ({batch}): a signature made after that time would date them after the end, "
+            "unattested; sign the log first (prov audit checkpoint --key K), then retire"
+        )
+        assert store_fingerprint(workdir / ".prov") == before
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
+    _ok(prov, *retire)
+    v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("vendor2.parquet")])
+    pq.write_table(v4, "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor
+
+
+def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov, template_trust, workdir):
+    """Noticed fixing attack review 24a: a batch whose envelope names no ``capturedAt`` attests under a key with no
+    window, and under any window attests nothing (``verify_for_source``: nothing to check the window against).
+    ``retire`` now, or ``--at T`` after its registration, dated it by the registration alone, named nothing, and took
+    it."""
+    import base64
+
+    from provenance import signing
+
+    old = keys.key_id(keys.load_public("vendor.pub"))
+    new_records("nocap.parquet")
+    _ok(prov, "sign", "nocap.parquet", "--source", "vendor", "--key", "vendor.key")
+    env = json.loads(Path("nocap.parquet.prov.json").read_text())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    del stmt["predicate"]["capturedAt"]  # the vendor signs a statement naming no capture time
+    resigned = signing.sign(stmt, keys.load_private("vendor.key")) | {"manifest": env["manifest"]}
+    Path("nocap.parquet.prov.json").write_text(json.dumps(resigned))
+    batch = json.loads(_ok(prov, "add", "nocap.parquet", "--source", "vendor", "--json", *PINNED).stdout)["batch"]
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)  # dates its registration
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
+    assert r.exit_code == 2, r.output  # was 0, "what a maintainer's signature shows registered by then stays attested"
+    assert one_line(r).startswith(
+        f"Error: ending its window now: key {old[:16]} of vendor signed 1 registered batch(es) whose signature names "
+        f"no capture time, or one after now: {batch}; "
+    ), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    retire_at = vendor_registered_at(workdir, batch)  # not before it: the registration alone keeps it
+    retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key", *PINNED)
+    r = prov(*retire)
+    assert r.exit_code == 2 and "signed 1 registered batch(es)" in one_line(r) and batch in one_line(r), r.output
+    assert json.loads(_ok(prov, *retire, "--yes", "--json").stdout)["no_longer_attested"] == [batch]
+    v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("nocap.parquet")])
+    pq.write_table(v4, "v4.parquet")
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    vendor = next(s for s in info["sources"] if s["source"] == "vendor")
+    assert [x["batch"] for x in vendor["not_trusted"]] == [batch], vendor  # as it said
