@@ -1,0 +1,131 @@
+"""Attack review 24d: replays against lead24's f47b3cb (copies rule counts the base's clumping only for a delta with
+at least ``min_copies`` copies), 0584e91 (records re-keyed by columns the data adds: commit with ``--metadata``) and
+10f5dd5 (``prov audit verify --checkpoint F``: the entries a kept state a pinned key signed covers are signed).
+
+In the trust world (``support.build_trust_world``), real keys, real stores edited by sqlite3, real processes. A test
+marked ``xfail(strict=True)`` is a finding (it passes once fixed); the others pin an attack that held.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _run(prov, *args: str, code: int = 0):
+    r = prov(*args)
+    assert r.exit_code == code, f"prov {' '.join(args)}: exit {r.exit_code}: {r.output}"
+    return r
+
+
+def _entries() -> int:
+    with sqlite3.connect(".prov/prov.db") as db:
+        return db.execute("select count(*) from audit").fetchone()[0]
+
+
+def _resign_checkpoint(src: str, dst: str, key: str, **changes: object) -> None:
+    """A checkpoint file ``src`` with its predicate fields ``changes`` replaced, signed again by private key ``key``
+    (what the holder of that key can write)."""
+    from provenance import keys, signing
+
+    env = json.loads(Path(src).read_text())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    stmt["predicate"].update(changes)
+    Path(dst).write_bytes(signing.canonical_json(signing.sign(stmt, keys.load_private(key))))
+
+
+def _unsigned_batch(prov, name: str = "scraped") -> None:
+    """An entry no checkpoint covers yet: an unsigned batch registered."""
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    pq.write_table(digits_table(30), f"{name}.parquet")
+    _run(prov, "add", f"{name}.parquet", "--source", name, "--unsigned")
+
+
+# --- 10f5dd5: a kept log state counted as a signature ------------------------------------------------------------
+
+
+def test_held_a_kept_state_by_a_key_nobody_pinned_covers_nothing(prov, template_trust, workdir):
+    """The attacker's own key signs a state of this very log: refused (exit 1), as before; nothing called signed."""
+    _unsigned_batch(prov)
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "honest.cp", *PINNED)
+    _resign_checkpoint("honest.cp", "forged.cp", "attacker.key")
+    r = _run(prov, "audit", "verify", "--checkpoint", "forged.cp", *PINNED, "--json", code=1)
+    assert "forged.cp" in r.output and "\n" not in r.output.strip(), r.output
+
+
+def test_held_a_kept_state_by_a_key_the_store_revokes_covers_nothing(prov, template_trust, workdir):
+    """A key the verifier pins that this store revokes (a signed revocation: the key was stolen) may still have
+    its kept file checked (A14-4), but what the thief signs with it after the revocation is not signed: the
+    entries after the store's own last checkpoint stay pending."""
+    _run(prov, "keys", "generate", "maintainer2")
+    two = ("--signer", "maintainer.pub", "--signer", "maintainer2.pub")
+    _run(prov, "audit", "checkpoint", "--key", "maintainer2.key", *two)  # registers maintainer2 in the store
+    keyid = json.loads(_run(prov, "keys", "list", "--json").stdout)
+    ids = [k["keyid"] for k in (keyid if isinstance(keyid, list) else keyid["keys"]) if k.get("name") == "maintainer2"]
+    assert ids, keyid
+    _run(prov, "keys", "revoke", ids[0], "--checkpoint-key", "maintainer.key", *two)
+    _unsigned_batch(prov)  # the thief's entry, after the revocation
+    _run(prov, "audit", "checkpoint", "--key", "maintainer2.key", "--out", "thief.cp", *two, code=2)  # refused
+    # the thief signs the file anyway, outside prov: the maintainer's own --out file re-signed with the stolen key
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "honest.cp", *two)
+    _resign_checkpoint("honest.cp", "thief.cp", "maintainer2.key")
+    before = json.loads(_run(prov, "audit", "verify", *two, "--json").stdout)
+    assert [e["action"] for e in before["pending"]] == ["batch.add"], before
+    r = prov("audit", "verify", "--checkpoint", "thief.cp", *two, "--json")
+    if r.exit_code == 0:
+        doc = json.loads(r.stdout)
+        assert doc["pending"] == before["pending"] and doc["signed"] == before["signed"], doc
+        assert not (doc["signed_by"] or "").startswith("kept log state"), doc
+    else:
+        assert r.exit_code == 1 and "thief.cp" in r.output, r.output
+
+
+def test_held_a_log_that_no_longer_holds_the_kept_state_is_broken_not_signed(prov, template_trust, workdir):
+    """F signed the log with the unsigned batch's entry; a .prov/ writer deletes that entry: exit 1 naming F."""
+    _unsigned_batch(prov)
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("delete from audit where seq = (select max(seq) from audit)")
+    r = _run(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json", code=1)
+    assert "kept.cp" in r.output and "\n" not in r.output.strip(), r.output
+
+
+def test_held_store_keys_say_the_kept_state_decides_nothing(prov, template_trust, workdir):
+    """Nothing pinned, --store-keys: a key a .prov/ writer registers signs F; F covers the entries only as the
+    store's own keys do, and the report says it is no trust decision (pinned false, NOT a trust decision)."""
+    _unsigned_batch(prov)
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "honest.cp", *PINNED)
+    _resign_checkpoint("honest.cp", "planted.cp", "attacker.key")
+    # the attacker's key is not in the store: refused
+    _run(prov, "audit", "verify", "--checkpoint", "planted.cp", "--store-keys", code=1)
+    doc = json.loads(_run(prov, "audit", "verify", "--checkpoint", "honest.cp", "--store-keys", "--json").stdout)
+    assert doc["pinned"] is False, doc
+    text = _run(prov, "audit", "verify", "--checkpoint", "honest.cp", "--store-keys").stdout
+    assert "NOT a trust decision" in text, text
+
+
+@pytest.mark.xfail(strict=True, reason="finding A24d-1: a kept state's timestamp parsed unguarded, exit 2 not naming F")
+def test_kept_state_with_an_odd_timestamp_is_not_an_unnamed_input_error(prov, template_trust, workdir):
+    """A checkpoint's signed timestamp is only checked to be text (checkpoints.parse_checkpoint). Before 10f5dd5,
+    ``audit verify --checkpoint F`` of such a file by a pinned key checked the log (exit 0); now the new signed_by
+    line parses it (coverage.verify_log) and the command fails with exit 2, "checkpoint 'last tuesday': not an ISO
+    date", naming neither F nor the entry, and ``prov verify --attestation A --checkpoint F`` fails the same way
+    (it calls verify_log for the consistency check alone)."""
+    _unsigned_batch(prov)
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "honest.cp", *PINNED)
+    _resign_checkpoint("honest.cp", "odd.cp", "maintainer.key", timestamp="last tuesday")
+    audit = prov("audit", "verify", "--checkpoint", "odd.cp", *PINNED)
+    release = prov(
+        "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--checkpoint", "odd.cp", *PINNED
+    )
+    assert audit.exit_code == 0 or "odd.cp" in audit.output, audit.output
+    assert release.exit_code != 2 or "odd.cp" in release.output, release.output
