@@ -129,3 +129,79 @@ def test_kept_state_with_an_odd_timestamp_is_not_an_unnamed_input_error(prov, te
     )
     assert audit.exit_code == 0 or "odd.cp" in audit.output, audit.output
     assert release.exit_code != 2 or "odd.cp" in release.output, release.output
+
+
+# --- f47b3cb: the base's manifest no longer read for a delta with few copies -------------------------------------
+
+
+def test_held_a_damaged_base_manifest_still_blocks_a_check_of_a_delta_without_copies(prov, template_trust, workdir):
+    """Before f47b3cb every check streamed the base's manifest for its clumping (and a damaged one failed there);
+    a delta of new records now reads none for the copies rule. A .prov/ writer who flips a byte of the base's
+    manifest object is still caught by the check (exit 1), so the change costs nothing in integrity."""
+    with sqlite3.connect(".prov/prov.db") as db:
+        (oid,) = db.execute("select manifest_object from versions where tag = 'v2'").fetchone()
+    path = next(Path(".prov/objects").glob(f"{oid}*"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    r = prov("check", "v3", "--base", "v2", "--policy", "policy.toml", "--no-save", *PINNED, "--format", "json")
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    integrity = [x for x in report["rules"] if x["rule"].startswith("integrity.") and x["status"] == "block"]
+    assert integrity, [(x["rule"], x["status"]) for x in report["rules"]]
+
+
+# --- 0584e91: records re-keyed by a column the data adds ---------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="finding A24d-2: the advice leaves an added column unsigned and unchecked")
+def test_the_step_that_leaves_an_added_column_out_of_the_digest_does_not_hide_it(prov, workdir, store):
+    """Whoever writes the data folder adds a column to the vendor's signed records (``label_v2``: a second label a
+    training job may read). ``prov check`` blocks, and its To release: step (0584e91) says to commit the data
+    again with ``--metadata label_v2``, with no word that the column's values are then signed by no source and
+    scored by no detector. Followed, the check passes all its rules and no line of its report names the column:
+    60 records ship with values nobody signed, read by nothing. The step should say whose the column must be
+    (your pipeline's, else drop it), or the check of such a version should name the columns left out of the digest
+    that the base did not leave out."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    batch = digits_table(60)
+    pq.write_table(batch, "vendor.parquet")
+    poisoned = batch.append_column("label_v2", pa.array([(i * 7) % 10 for i in range(batch.num_rows)]))
+    pq.write_table(poisoned, "train.parquet")
+    pin = ("--signer", "m.pub")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("keys", "generate", "m"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *pin),
+        ("add", "vendor.parquet", "--source", "vendor", *pin),
+        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", *pin),
+        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *pin),
+    ):
+        _run(prov, *args)
+    blocked = _run(prov, "check", "v2", "--base", "v1", "--no-save", *pin, code=1).output
+    said = " ".join(blocked.split())
+    step = said[said.index("- the column label_v2") : said.index("and check NEW against v1")]
+    assert "--metadata label_v2" in step, step
+    _run(
+        prov,
+        "commit",
+        "train.parquet",
+        "--tag",
+        "v3",
+        "--parent",
+        "v2",
+        "--metadata",
+        "label_v2",
+        "--key",
+        "m.key",
+        *pin,
+    )
+    passed = prov("check", "v3", "--base", "v1", "--no-save", *pin)
+    warned = any(w in step for w in ("no source signed", "signed by no source", "unsigned", "your pipeline"))
+    assert warned or passed.exit_code != 0 or "label_v2" in passed.output, (step, passed.output)
