@@ -113,6 +113,34 @@ def test_held_store_keys_say_the_kept_state_decides_nothing(prov, template_trust
     assert "NOT a trust decision" in text, text
 
 
+def test_held_under_a_root_chain_a_kept_state_by_a_rotated_out_or_root_key_covers_nothing(
+    prov, template_trust, workdir
+):
+    """--root chain: root 1 gives waive to ``old``, root 2 to ``new`` (maintainer commits in both). A kept state
+    signed by the rotated-out ``old`` key (known: checked) or by the root key itself (pinned, no maintainer role)
+    is checked against the log but covers none of it: the unsigned batch's entry stays pending."""
+    for name in ("rootk", "old", "new"):
+        _run(prov, "keys", "generate", name)
+    for version, waiver in ((1, "old.pub"), (2, "new.pub")):
+        out = f"root{version}.json"
+        _run(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", "maintainer.pub", "--attest",
+             "maintainer.pub", "--waive", waiver, "--source", "vendor=vendor.pub", "--version", str(version))  # fmt: skip
+        _run(prov, "root", "sign", out, "--key", "rootk.key")
+    under = ("--signer", "rootk.pub", "--root", "root1.json", "--root", "root2.json")
+    _unsigned_batch(prov)
+    _run(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "honest.cp", *PINNED)
+    before = json.loads(_run(prov, "audit", "verify", *under, "--json").stdout)
+    assert [e["action"] for e in before["pending"]] == ["batch.add"], before
+    for key in ("old.key", "rootk.key"):
+        _resign_checkpoint("honest.cp", "kept.cp", key)
+        doc = json.loads(_run(prov, "audit", "verify", "--checkpoint", "kept.cp", *under, "--json").stdout)
+        assert doc["pending"] == before["pending"] and doc["signed"] == before["signed"], (key, doc)
+        assert not (doc["signed_by"] or "").startswith("kept log state"), (key, doc)
+    # the maintainer's own kept state, under the same chain, covers it
+    doc = json.loads(_run(prov, "audit", "verify", "--checkpoint", "honest.cp", *under, "--json").stdout)
+    assert doc["pending"] == [] and doc["signed_by"].startswith("kept log state honest.cp"), doc
+
+
 @pytest.mark.xfail(strict=True, reason="finding A24d-1: a kept state's timestamp parsed unguarded, exit 2 not naming F")
 def test_kept_state_with_an_odd_timestamp_is_not_an_unnamed_input_error(prov, template_trust, workdir):
     """A checkpoint's signed timestamp is only checked to be text (checkpoints.parse_checkpoint). Before 10f5dd5,
