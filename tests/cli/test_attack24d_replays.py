@@ -233,3 +233,35 @@ def test_the_step_that_leaves_an_added_column_out_of_the_digest_does_not_hide_it
     passed = prov("check", "v3", "--base", "v1", "--no-save", *pin)
     warned = any(w in step for w in ("no source signed", "signed by no source", "unsigned", "your pipeline"))
     assert warned or passed.exit_code != 0 or "label_v2" in passed.output, (step, passed.output)
+
+
+@pytest.mark.xfail(strict=True, reason="finding A24d-3: a column added beside a retyped one is left out of the step")
+def test_a_check_of_data_that_adds_a_column_and_retypes_another_names_both_ways(prov, workdir, store):
+    """The data adds ``annotator`` and reads ``px00`` as double where the vendor signed int64. ``prov commit``'s
+    note names both ways (cast px00 back; --metadata annotator), but the check's reason and To release: name only
+    the cast and the base re-commit with --schema (``facts.added_only`` gives [] as soon as one line is not an
+    addition): the newcomer who follows either is blocked again by the column no cast removes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support import digits_table
+
+    batch = digits_table(60)
+    pq.write_table(batch, "vendor.parquet")
+    data = batch.set_column(0, "px00", batch.column("px00").cast(pa.float64()))
+    pq.write_table(data.append_column("annotator", pa.array(["a"] * batch.num_rows)), "train.parquet")
+    pin = ("--signer", "m.pub")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("keys", "generate", "m"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *pin),
+        ("add", "vendor.parquet", "--source", "vendor", *pin),
+        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", *pin),
+    ):
+        _run(prov, *args)
+    note = _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *pin).output
+    assert "--metadata annotator" in " ".join(note.split()), note
+    said = " ".join(_run(prov, "check", "v2", "--base", "v1", "--no-save", *pin, code=1).output.split())
+    step = said[said.index("To release:") : said.index("Policy ")]
+    assert "--metadata annotator" in step, step
