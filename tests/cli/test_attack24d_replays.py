@@ -50,6 +50,25 @@ def _unsigned_batch(prov, name: str = "scraped") -> None:
     _run(prov, "add", f"{name}.parquet", "--source", name, "--unsigned")
 
 
+M_PIN = ("--signer", "m.pub")
+
+
+def _vendor_base(prov, batch) -> None:
+    """The vendor signs ``batch`` (vendor.parquet); maintainer ``m`` trusts it, registers it and commits it as v1."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(batch, "vendor.parquet")
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("keys", "generate", "m"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *M_PIN),
+        ("add", "vendor.parquet", "--source", "vendor", *M_PIN),
+        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", *M_PIN),
+    ):
+        _run(prov, *args)
+
+
 # --- 10f5dd5: a kept log state counted as a signature ------------------------------------------------------------
 
 
@@ -198,20 +217,11 @@ def test_the_step_that_leaves_an_added_column_out_of_the_digest_does_not_hide_it
     from support import digits_table
 
     batch = digits_table(60)
-    pq.write_table(batch, "vendor.parquet")
+    _vendor_base(prov, batch)
     poisoned = batch.append_column("label_v2", pa.array([(i * 7) % 10 for i in range(batch.num_rows)]))
     pq.write_table(poisoned, "train.parquet")
-    pin = ("--signer", "m.pub")
-    for args in (
-        ("keys", "generate", "vendor"),
-        ("keys", "generate", "m"),
-        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *pin),
-        ("add", "vendor.parquet", "--source", "vendor", *pin),
-        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", *pin),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *pin),
-    ):
-        _run(prov, *args)
+    pin = M_PIN
+    _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *pin)
     blocked = _run(prov, "check", "v2", "--base", "v1", "--no-save", *pin, code=1).output
     said = " ".join(blocked.split())
     step = said[said.index("- the column label_v2") : said.index("and check NEW against v1")]
@@ -247,19 +257,10 @@ def test_a_check_of_data_that_adds_a_column_and_retypes_another_names_both_ways(
     from support import digits_table
 
     batch = digits_table(60)
-    pq.write_table(batch, "vendor.parquet")
+    _vendor_base(prov, batch)
     data = batch.set_column(0, "px00", batch.column("px00").cast(pa.float64()))
     pq.write_table(data.append_column("annotator", pa.array(["a"] * batch.num_rows)), "train.parquet")
-    pin = ("--signer", "m.pub")
-    for args in (
-        ("keys", "generate", "vendor"),
-        ("keys", "generate", "m"),
-        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *pin),
-        ("add", "vendor.parquet", "--source", "vendor", *pin),
-        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", *pin),
-    ):
-        _run(prov, *args)
+    pin = M_PIN
     note = _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *pin).output
     assert "--metadata annotator" in " ".join(note.split()), note
     said = " ".join(_run(prov, "check", "v2", "--base", "v1", "--no-save", *pin, code=1).output.split())
