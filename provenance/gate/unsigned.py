@@ -22,7 +22,7 @@ from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
 from provenance.lineage.retyped import added_columns_way
-from provenance.sources.facts import added_only
+from provenance.sources.facts import schema_additions
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -189,14 +189,11 @@ class UnattributedBesideSigned(SwitchedRule):
                 what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
             rekeyed = rekeyed_counted(ctx, added_unattributed)
             retyped = schema_retype(ctx, rekeyed)
-            added_columns = added_only(ctx.report["summary"].get("schema_changes") or []) if retyped else []
+            added_columns, other = schema_additions(ctx.report["summary"].get("schema_changes") or [])
+            if not retyped:
+                added_columns = []
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
-                # newcomer review 24: a column the data adds is no cast; the commit flags leave it out of the digest
-                way = (
-                    added_columns_way(added_columns).capitalize()
-                    if added_columns
-                    else "Keep the signed types (cast the columns back before committing)"
-                )
+                way = _schema_ways(added_columns, other)
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
                     f"{retyped}. {way}; if records were "
@@ -219,7 +216,7 @@ class UnattributedBesideSigned(SwitchedRule):
             # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
             if added_columns:
-                statistic["added_columns"] = added_columns
+                statistic.update(added_columns=added_columns, other_schema_changes=other)
             return bounded_count(self.key, k, 0, why, records, statistic)
         if not k:
             what = (
@@ -237,17 +234,33 @@ class UnattributedBesideSigned(SwitchedRule):
             )
         rekeyed = rekeyed_counted(ctx, mask)
         retyped = schema_retype(ctx, rekeyed)
-        added_columns = added_only(ctx.report["summary"].get("schema_changes") or []) if retyped else []
+        added_columns, other = schema_additions(ctx.report["summary"].get("schema_changes") or [])
+        if not retyped:
+            added_columns = []
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
             + (f"; {retyped}" if retyped else "")
-            + (f" ({added_columns_way(added_columns)})" if added_columns else "")
+            + (f" ({_schema_ways(added_columns, other)})" if added_columns else "")
             + "; register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
-        statistic = {"rekeyed": rekeyed, **({"added_columns": added_columns} if added_columns else {})}
+        statistic = {
+            "rekeyed": rekeyed,
+            **({"added_columns": added_columns, "other_schema_changes": other} if added_columns else {}),
+        }
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
+
+
+def _schema_ways(added_columns: list[str], other: bool) -> str:
+    """The ways out for records a schema change re-keyed, capitalised: keep the signed types when a column was
+    removed or retyped (``other``), and, for columns the data adds, the commit flags that leave them out of the
+    digest when the team's own pipeline adds them (``lineage.retyped.added_columns_way``; newcomer review 24,
+    attack review 24d: A24d-2, A24d-3)."""
+    ways = ["keep the signed types (cast the columns back before committing)"] if other or not added_columns else []
+    ways += [added_columns_way(added_columns)] if added_columns else []
+    text = "; ".join(ways)
+    return text[:1].upper() + text[1:]
 
 
 def rekeyed_counted(ctx: GateContext, mask) -> int:

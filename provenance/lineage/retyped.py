@@ -63,7 +63,15 @@ def added_column_flags(added: list[str]) -> list[str]:
 
 
 def added_columns_way(added: list[str]) -> str:
-    """``"commit with --metadata annotator to leave the column this data adds out of the digest, or drop it"``
-    (:func:`added_column_flags`; newcomer review 24)."""
-    what, it = ("the column this data adds", "it") if len(added) == 1 else ("the columns this data adds", "them")
-    return f"commit with {' '.join(added_column_flags(added))} to leave {what} out of the digest, or drop {it}"
+    """``"if your own pipeline adds the column annotator, commit with --metadata annotator to leave it out of the
+    digest (its values are then signed by no source and scored by no detector); if not, drop it"``
+    (:func:`added_column_flags`; newcomer review 24, attack review 24d A24d-2: a column whoever writes the data
+    folder adds must not be waved through)."""
+    one = len(added) == 1
+    names = ", ".join(added)
+    return (
+        f"if your own pipeline adds the column{'' if one else 's'} {names}, commit with "
+        f"{' '.join(added_column_flags(added))} to leave {'it' if one else 'them'} out of the digest ("
+        f"{'its' if one else 'their'} values are then signed by no source and scored by no detector); if not, drop "
+        f"{'it' if one else 'them'}"
+    )

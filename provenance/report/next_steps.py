@@ -112,23 +112,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     rekeyed = (
         int((rule.get("statistic") or {}).get("rekeyed") or 0) if name == "lineage.unattributed_beside_signed" else 0
     )
-    added_columns = [str(c) for c in (rule.get("statistic") or {}).get("added_columns") or []] if rekeyed else []
-    if added_columns:  # the data adds columns to the signed ones: no cast removes them (newcomer review 24)
-        from provenance.lineage.retyped import added_column_flags
-
-        these = "the column" if len(added_columns) == 1 else "the columns"
-        retype = [
-            Step(
-                f"{these} {', '.join(added_columns)} the data adds re-keyed {rekeyed} base records: commit the data "
-                f"again with {'it' if len(added_columns) == 1 else 'them'} left out of the digest",
-                f"prov commit DATA --parent {v} --tag {NEW} {' '.join(added_column_flags(added_columns))} {KEY}",
-                f" and check {NEW} against {base}",
-            )
-        ]
-        if rekeyed >= int(rule.get("count") or 0):
-            return retype
-    elif rekeyed:  # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
-        retype = [
+    statistic = rule.get("statistic") or {}
+    added_columns = [str(c) for c in statistic.get("added_columns") or []] if rekeyed else []
+    retype = []
+    if rekeyed and (not added_columns or statistic.get("other_schema_changes")):
+        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
+        retype += [
             Step(
                 f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
                 f"prov commit BASEDATA --tag B2 --parent {base} --schema COLUMN:TYPE {KEY}",
@@ -136,10 +125,22 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             ),
             Step("or keep the signed types: cast the columns back and commit the data again"),
         ]
-        if rekeyed >= int(rule.get("count") or 0):  # every record counted: withdraw or add do not apply
-            return retype
-    else:
-        retype = []
+    if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
+        from provenance.lineage.retyped import added_column_flags
+
+        one = len(added_columns) == 1
+        retype.append(
+            Step(
+                f"{'and for ' if retype else ''}the column{'' if one else 's'} {', '.join(added_columns)} the data "
+                f"adds: if your own pipeline adds {'it' if one else 'them'}, commit the data again with "
+                f"{'it' if one else 'them'} left out of the digest ({'its' if one else 'their'} values are then signed "
+                f"by no source and scored by no detector; if not, drop {'it' if one else 'them'})",
+                f"prov commit DATA --parent {v} --tag {NEW} {' '.join(added_column_flags(added_columns))} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        )
+    if rekeyed and rekeyed >= int(rule.get("count") or 0):  # every record counted: withdraw or add do not apply
+        return retype
     # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
     # (newcomer review 17, F3: "register the batch" read as if it fixed the version checked)
     recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"

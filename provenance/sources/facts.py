@@ -74,24 +74,23 @@ def schema_changes(old: dict, new: dict) -> list[str]:
     return lines
 
 
-def added_only(changes: list[str]) -> list[str]:
-    """The columns ``changes`` (:func:`schema_changes`' lines) add, when adding columns is all they do (a list of
-    names in their order there); ``[]`` when any column was removed or changed type, or none was added."""
+def schema_additions(changes: list[str]) -> tuple[list[str], bool]:
+    """``(added, other)`` of ``changes`` (:func:`schema_changes`' lines): the names of the columns they add, in
+    their order there, and whether they also remove or retype a column (or hold a line not read as an addition)."""
     import ast
 
-    added = []
+    added, other = [], False
     for line in changes:
         m = re.fullmatch(r"column (.+) added \(.*\)", line, flags=re.S)
-        if m is None:
-            return []
         try:
-            name = ast.literal_eval(m.group(1))
+            name = ast.literal_eval(m.group(1)) if m is not None else None
         except (ValueError, SyntaxError):
-            return []
-        if not isinstance(name, str):
-            return []
-        added.append(name)
-    return added
+            name = None
+        if isinstance(name, str):
+            added.append(name)
+        else:
+            other = True
+    return added, other
 
 
 def _listing_change(signed: dict, now: dict) -> str:

@@ -451,6 +451,12 @@ def parse_checkpoint(data: bytes, name: str, trusted: Keys) -> Checkpoint:
     size, root, head, ts = (pred.get(k) for k in ("treeSize", "rootHash", "headHash", "timestamp"))
     if not (type(size) is int and size >= 1 and _is_hex(root) and _is_hex(head) and isinstance(ts, str)):
         raise InputError(f"{name}: malformed audit checkpoint (needs treeSize >= 1, rootHash, headHash, timestamp)")
+    try:  # an ISO 8601 time, as prov signs it: what signed_by and coverage show (attack review 24d, A24d-1)
+        clock.parse(ts, "timestamp")
+    except InputError:
+        raise InputError(
+            f"{name}: malformed audit checkpoint (its timestamp {ts[:40]!r} is no ISO 8601 time)"
+        ) from None
     try:
         subject = signing.subject_root(stmt).hex()
         subject_name = stmt["subject"][0].get("name")

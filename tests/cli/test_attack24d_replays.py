@@ -13,8 +13,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 PINNED = ("--signer", "maintainer.pub")
 
 
@@ -160,7 +158,6 @@ def test_held_under_a_root_chain_a_kept_state_by_a_rotated_out_or_root_key_cover
     assert doc["pending"] == [] and doc["signed_by"].startswith("kept log state honest.cp"), doc
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24d-1: a kept state's timestamp parsed unguarded, exit 2 not naming F")
 def test_kept_state_with_an_odd_timestamp_is_not_an_unnamed_input_error(prov, template_trust, workdir):
     """A checkpoint's signed timestamp is only checked to be text (checkpoints.parse_checkpoint). Before 10f5dd5,
     ``audit verify --checkpoint F`` of such a file by a pinned key checked the log (exit 0); now the new signed_by
@@ -202,7 +199,6 @@ def test_held_a_damaged_base_manifest_still_blocks_a_check_of_a_delta_without_co
 # --- 0584e91: records re-keyed by a column the data adds ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24d-2: the advice leaves an added column unsigned and unchecked")
 def test_the_step_that_leaves_an_added_column_out_of_the_digest_does_not_hide_it(prov, workdir, store):
     """Whoever writes the data folder adds a column to the vendor's signed records (``label_v2``: a second label a
     training job may read). ``prov check`` blocks, and its To release: step (0584e91) says to commit the data
@@ -245,7 +241,6 @@ def test_the_step_that_leaves_an_added_column_out_of_the_digest_does_not_hide_it
     assert warned or passed.exit_code != 0 or "label_v2" in passed.output, (step, passed.output)
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24d-3: a column added beside a retyped one is left out of the step")
 def test_a_check_of_data_that_adds_a_column_and_retypes_another_names_both_ways(prov, workdir, store):
     """The data adds ``annotator`` and reads ``px00`` as double where the vendor signed int64. ``prov commit``'s
     note names both ways (cast px00 back; --metadata annotator), but the check's reason and To release: name only

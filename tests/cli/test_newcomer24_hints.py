@@ -37,8 +37,9 @@ def test_a_column_added_to_a_signed_batch_names_the_flags_that_leave_it_out_of_t
     r = prov("commit", "train.parquet", "--tag", "v1", "--key", "m.key", "--signer", "m.pub", "--json")
     note = json.loads(r.stdout)["retype_note"]
     assert note.endswith(
-        "so those records match no signed batch: commit with --source-column source --metadata annotator to leave "
-        "the columns this data adds out of the digest, or drop them"
+        "so those records match no signed batch: if your own pipeline adds the columns annotator, source, commit "
+        "with --source-column source --metadata annotator to leave them out of the digest (their values are then "
+        "signed by no source and scored by no detector); if not, drop them"
     ), note
     assert "cast the columns back" not in note
     r = prov("commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--signer", "m.pub", "--json",
@@ -99,7 +100,10 @@ def test_a_check_of_data_that_adds_a_column_to_the_signed_base_names_the_flags_n
     report = json.loads(r.stdout)
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.unattributed_beside_signed")
     assert r.exit_code == 1 and rule["status"] == "block", (r.exit_code, rule)
-    assert "Commit with --metadata annotator to leave the column this data adds out of the digest" in rule["reason"]
+    assert (
+        "If your own pipeline adds the column annotator, commit with --metadata annotator to leave it out of the "
+        "digest (its values are then signed by no source and scored by no detector); if not, drop it" in rule["reason"]
+    ), rule["reason"]
     assert "cast the columns back" not in rule["reason"], rule["reason"]
     assert rule["statistic"]["added_columns"] == ["annotator"], rule["statistic"]
     from support import validate_output
@@ -108,7 +112,9 @@ def test_a_check_of_data_that_adds_a_column_to_the_signed_base_names_the_flags_n
     text = prov("check", "v2", "--base", "v1", "--signer", "m.pub").output
     assert "cast the columns back" not in text and "--schema COLUMN:TYPE" not in text, text
     step = text[text.index("To release:") :]
-    assert "the column annotator the data adds re-keyed 60 base records" in " ".join(step.split()), step
+    assert "the column annotator the data adds: if your own pipeline adds it, commit the data again" in " ".join(
+        step.split()
+    ), step
     command = "prov commit DATA --parent v2 --tag NEW --metadata annotator --key K"
     assert command in " ".join(step.split()), step
     # the step's way works: committed again with the flag, every record is the signed batch's again
