@@ -12,6 +12,20 @@ def test_log_of_an_empty_store_says_how_to_commit_the_first_version(prov, workdi
     assert json.loads(prov("log", "--json").stdout)["versions"] == []
 
 
+def vendor_signed(prov, *then: tuple[str, ...]) -> None:
+    """Keys ``vendor`` and ``m``; vendor.parquet signed by the vendor, its key trusted under ``m`` and the batch added;
+    then each command of ``then``, every one exit 0."""
+    for args in (
+        ("keys", "generate", "vendor"),
+        ("keys", "generate", "m"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", "--signer", "m.pub"),
+        ("add", "vendor.parquet", "--source", "vendor", "--signer", "m.pub"),
+        *then,
+    ):
+        assert prov(*args).exit_code == 0, args
+
+
 def test_a_column_added_to_a_signed_batch_names_the_flags_that_leave_it_out_of_the_digest(prov, workdir, store):
     """The vendor signed its batch; the team's training file adds a `source` and an `annotator` column. Every
     record was unattributed and the commit said to `keep the signed types (cast the columns back before
@@ -26,14 +40,7 @@ def test_a_column_added_to_a_signed_batch_names_the_flags_that_leave_it_out_of_t
     n = batch.num_rows
     train = batch.append_column("source", pa.array(["vendor"] * n)).append_column("annotator", pa.array(["a"] * n))
     pq.write_table(train, "train.parquet")
-    for args in (
-        ("keys", "generate", "vendor"),
-        ("keys", "generate", "m"),
-        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", "--signer", "m.pub"),
-        ("add", "vendor.parquet", "--source", "vendor", "--signer", "m.pub"),
-    ):
-        assert prov(*args).exit_code == 0, args
+    vendor_signed(prov)
     r = prov("commit", "train.parquet", "--tag", "v1", "--key", "m.key", "--signer", "m.pub", "--json")
     note = json.loads(r.stdout)["retype_note"]
     assert note.endswith(
@@ -86,16 +93,11 @@ def test_a_check_of_data_that_adds_a_column_to_the_signed_base_names_the_flags_n
     batch = digits_table(60)
     pq.write_table(batch, "vendor.parquet")
     pq.write_table(batch.append_column("annotator", pa.array(["a"] * batch.num_rows)), "train.parquet")
-    for args in (
-        ("keys", "generate", "vendor"),
-        ("keys", "generate", "m"),
-        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", "--signer", "m.pub"),
-        ("add", "vendor.parquet", "--source", "vendor", "--signer", "m.pub"),
+    vendor_signed(
+        prov,
         ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", "--signer", "m.pub"),
         ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--signer", "m.pub"),
-    ):
-        assert prov(*args).exit_code == 0, args
+    )
     r = prov("check", "v2", "--base", "v1", "--signer", "m.pub", "--format", "json")
     report = json.loads(r.stdout)
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.unattributed_beside_signed")
