@@ -27,7 +27,8 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     against it would hand the poison to training as signed. Returns
     ``schemas/export.schema.json``'s shape: ``{"version", "records", "merkle_root", "output",
     "kind": "table" | "tree"}``. Raises ``InputError`` (exit 2) when ``out`` exists (an
-    export never overwrites) or its folder is missing, or ends in ``/`` for a table version, ``VerificationError`` (exit 1) when the
+    export never overwrites) or its folder is missing, or ends in ``/`` for a table version, or names a table file
+    ``.csv`` or ``.jsonl`` (the copy is Parquet), ``VerificationError`` (exit 1) when the
     data no longer matches the signed manifest (nothing is left at ``out``).
     """
     from provenance.changes import record_changes, summary

@@ -10,6 +10,7 @@ the error names the file, the limit and what it is.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -30,19 +31,20 @@ def size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def read_bounded(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit: int, what: str, near_suffix: str | None = None) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them.
 
     ``what`` names the file's role in messages ("envelope", "private key"). Raises
-    ``InputError`` (exit 2) if the file cannot be opened, is not a regular file (a FIFO
-    is never opened for reading, so this never blocks), or is larger than ``limit``
-    (``"{path}: envelope is larger than the 64 MiB limit"``).
+    ``InputError`` (exit 2) if the file cannot be opened (a missing one with the closest name
+    in its folder, among those ending in ``near_suffix`` when given: ``(did you mean
+    'keys/maint.pub'?)``), is not a regular file (a FIFO is never opened for reading, so this
+    never blocks), or is larger than ``limit`` (``"{path}: envelope is larger than the 64 MiB limit"``).
     """
     name = os.fspath(path)
     try:
         st = os.stat(name)
     except OSError as exc:
-        raise InputError(f"{name}: cannot read {what} ({exc.strerror})") from exc
+        raise InputError(f"{name}: cannot read {what} ({exc.strerror}){_near(name, exc, near_suffix)}") from exc
     if not stat.S_ISREG(st.st_mode):
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise InputError(f"{name}: {what} is {kind}")
@@ -60,6 +62,12 @@ def read_bounded(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     if len(data) > limit:  # grew since stat
         raise InputError(f"{name}: {what} is larger than the {size_text(limit)} limit")
     return data
+
+
+def _near(name: str, exc: OSError, suffix: str | None) -> str:
+    from provenance.names import near_file
+
+    return near_file(name, suffix) if exc.errno == errno.ENOENT else ""
 
 
 def read_bounded_text(path: str | os.PathLike[str], limit: int, what: str) -> str:

@@ -9,6 +9,7 @@ prints or logs key material; errors name the file, never its contents.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from provenance import input_file
 from provenance.errors import InputError, KeyFileError
+from provenance.names import near_file
 
 PASSPHRASE_ENV = "PROV_PASSPHRASE"
 
@@ -101,8 +103,9 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
     try:
         st = path.stat()
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read private key ({exc.strerror})") from exc
-    data = _read_key_file(path, "private key")
+        near = near_file(str(path), ".key") if exc.errno == errno.ENOENT else ""
+        raise KeyFileError(f"{path}: cannot read private key ({exc.strerror}){near}") from exc
+    data = _read_key_file(path, "private key", ".key")
     if b"-----BEGIN PUBLIC KEY-----" in data:
         raise KeyFileError(f"{path}: is a public key; give the private key (KEY.key), which signs")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -155,12 +158,13 @@ def _public_name(name: str) -> str:
 
 def load_public(path: str | Path) -> Ed25519PublicKey:
     """Read an Ed25519 public key from a PEM file; ``KeyFileError`` if unreadable or not one."""
-    return parse_public(_read_key_file(path, "public key"), str(path))
+    return parse_public(_read_key_file(path, "public key", ".pub"), str(path))
 
 
-def _read_key_file(path: str | Path, what: str) -> bytes:
-    """A key file's bytes, at most ``input_file.KEY_BYTES`` (``--key /dev/zero`` must not read forever)."""
+def _read_key_file(path: str | Path, what: str, suffix: str) -> bytes:
+    """A key file's bytes, at most ``input_file.KEY_BYTES`` (``--key /dev/zero`` must not read forever); a
+    missing one names the closest file in its folder ending in ``suffix``."""
     try:
-        return input_file.read_bounded(path, input_file.KEY_BYTES, what)
+        return input_file.read_bounded(path, input_file.KEY_BYTES, what, suffix)
     except InputError as exc:
         raise KeyFileError(str(exc)) from exc

@@ -48,11 +48,13 @@ def no_such_file(path: str) -> str:
     return f"{path}: no such file{near_file(path)}"
 
 
-def near_file(path: str) -> str:
-    """`` (did you mean 'batch.parquet'?)`` for the closest name in a missing local ``path``'s folder, or nothing."""
+def near_file(path: str, suffix: str | None = None) -> str:
+    """`` (did you mean 'batch.parquet'?)`` for the closest name in a missing local ``path``'s folder, or nothing;
+    with ``suffix`` (``.key``), only names ending in it are offered (a missing private key is never matched to
+    a ``.pub``)."""
     folder, name = os.path.split(path)
     try:
-        siblings = os.listdir(folder or ".")
+        siblings = [s for s in os.listdir(folder or ".") if suffix is None or s.endswith(suffix)]
     except OSError:
         siblings = []
     close = difflib.get_close_matches(name, siblings, n=1)

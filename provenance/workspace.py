@@ -45,6 +45,29 @@ def init_workspace(where: str | os.PathLike[str] = ".") -> Store:
     return store
 
 
+def init_notes(store: Store) -> list[str]:
+    """What a new user should know about the store ``prov init`` just made in the working directory
+    (newcomer review 24): that ``PROV_STORE`` names another store, which every later command opens instead,
+    or that a store in a folder above is no longer the one commands here use. Empty when neither holds."""
+    from provenance.store.opening import STORE_DIR, STORE_ENV, find_store
+
+    made = Path(store.root).resolve()
+    if os.environ.get(STORE_ENV):
+        used = find_store().resolve()
+        if used != made:
+            return [
+                f"{STORE_ENV} names {used}, so commands open that store, not this new one; unset {STORE_ENV} to use it"
+            ]
+    for folder in made.parent.parents:
+        if (folder / STORE_DIR / "prov.db").is_file():
+            return [
+                f"{folder / STORE_DIR} in a folder above is no longer the store commands here and below use: this "
+                "one is, with none of its versions, keys or trusted sources (one store per dataset; see the README "
+                "on where the store lives)"
+            ]
+    return []
+
+
 @dataclass(frozen=True)
 class KeyIgnore:
     """What :func:`ignore_private_key` did: the ``.gitignore`` it appended to (None: none), and a one-line

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def init(json_out: bool = JsonFlag) -> None:
     """Create an empty store (.prov/) in this folder, and print its id to pin (--store-id / PROV_STORE_ID)."""
     from provenance.store.identity import store_id
-    from provenance.workspace import init_workspace
+    from provenance.workspace import init_notes, init_workspace
 
     store = init_workspace(".")
     sid = store_id(store)
@@ -40,6 +40,8 @@ def init(json_out: bool = JsonFlag) -> None:
         echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign for another project;")
         echo("  prov audit verify names it again once a commit has signed it")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
+    for text in init_notes(store):
+        note(text)
 
 
 @command("commit")
@@ -225,7 +227,11 @@ def _store_or_none(target: str, envelope: str | None, pins: Pins) -> Store | Non
 @dataset_flags
 @trust_flags
 def verify(
-    target: str = typer.Argument(..., metavar="VERSION|DATA", help="A version name, or a data path with --envelope."),
+    target: str = typer.Argument(
+        ...,
+        metavar="VERSION|DATA",
+        help="A version name, or a signed batch's data (its envelope DATA.prov.json, or --envelope E).",
+    ),
     envelope: str | None = typer.Option(
         None, "--envelope", help="Envelope of a signed batch (default DATA.prov.json)."
     ),

@@ -43,7 +43,7 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
         emit_json({"versions": out, "trust": pins.to_dict()})
         return
     if not out:
-        echo("No versions yet.")
+        echo("No versions yet: prov commit DATA --tag V --key K makes the first.")
     # 80 columns (newcomer review 10, finding 26: 106): the minute, not the offset (always UTC); the Merkle
     # root is in prov show and --json, which a log line cannot verify anyway
     # every column is a writable row's value, printed escaped as the message is (attack review 14, A14-2: a

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provenance.encoding import split_digests, table_digests
+from provenance.errors import InputError
 from provenance.sources import table_files, tables, tree_hashing, trees
 from provenance.sources.build import resolve_kind
 from provenance.sources.interface import DatasetSpec
@@ -44,12 +45,20 @@ Rows = frozenset[tuple[bytes, str]]
 """(digest, label) rows to leave out, the label as the manifest has it."""
 
 
-def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows) -> tuple[int, int]:
+def _filter_tables(spec: DatasetSpec, drop: set[bytes], out: Path, rows: Rows, named: Path) -> tuple[int, int]:
     from provenance.sources.dvc import open_fs
 
     fs, path = (None, spec.path) if spec.rev is None else open_fs(spec)  # a --rev version: read through DVC
     listed = table_files.list_table_files(path, fs, spec.options.reader_version)
     single = os.path.isfile(path) if fs is None else not listed.is_folder
+    if single and table_files.table_format(str(named)) not in (None, "parquet"):
+        # the copy is read back by its name's suffix: Parquet bytes named .csv failed as "header is not UTF-8
+        # text" after the whole copy was written (newcomer review 24)
+        raise InputError(
+            f"{named}: the copy of a table is written as Parquet (every typed row, so every digest, kept), and a "
+            f"{named.suffix} name would be read back as another format; give a name ending in .parquet "
+            f"({named.with_suffix('.parquet')})"
+        )
     removed = kept = 0
     for file in listed.files:
         target = out if single else out / PurePosixPath(file.rel).with_suffix(".parquet")
@@ -113,12 +122,16 @@ def write_without(
     temporary name and renamed into place, so a kill never leaves a partial dataset under
     ``target``. Returns ``(removed, kept, spec of the written data)``; on any failure
     nothing is left behind.
+
+    Raises:
+        InputError: a single table file's ``target`` whose suffix names another table format (``.csv``,
+            ``.jsonl``): the copy is Parquet and is read back by its name, before anything is written.
     """
     kind = resolve_kind(spec) if spec.rev is None else "table"  # quarantine takes only tables at a revision
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         if kind == "table":
-            removed, kept = _filter_tables(spec, drop, staging, rows)
+            removed, kept = _filter_tables(spec, drop, staging, rows, target)
             new_spec = replace(spec, path=str(target), kind="table", rev=None, repo=None)
         else:
             removed, kept, labels_csv = _filter_tree(spec, drop, staging, rows)

@@ -71,7 +71,8 @@ def still_attesting(store: Store, earlier: list[tuple[str, int, dict]]) -> tuple
         if judged.reason is None:
             key = str(facts.get("keyid") or "")[:16]
             return batch, (
-                f"still attested under your pins (signed by key {key}; a retired or expired key's batches "
-                "registered before its end stay attested), so there is nothing to sign again"
+                f"still attested under your pins (signed by key {key}), so nothing is added: a batch is registered "
+                "once, and again only when no registration attests it any more (its key revoked; a retired or "
+                "expired key's batch registered before its end still attests)"
             )
     return None

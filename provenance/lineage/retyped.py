@@ -10,6 +10,8 @@ from the version's, so the commit can say so.
 
 from __future__ import annotations
 
+from shlex import quote
+
 from provenance.lineage.standing import judge_envelope, registered_batches
 from provenance.sources.facts import schema_changes
 from provenance.store.store import Store
@@ -25,7 +27,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     now = schema.get("types")
     if not now:
         return None
-    differing: list[tuple[str, list[str]]] = []
+    differing: list[tuple[str, list[str], bool, list[str]]] = []
     for batch, _source, signed, envelope, _manifest in registered_batches(store):
         if not signed:
             continue
@@ -36,14 +38,27 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         old = signed_schema["types"]
         retyped = any(c in now and now[c] != t for c, t in old.items())
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
-            differing.append((batch, schema_changes(signed_schema, {"types": now})))
+            added = sorted(set(now) - set(old))
+            differing.append((batch, schema_changes(signed_schema, {"types": now}), retyped, added))
     if not differing:
         return None
-    batch, changes = differing[0]
+    batch, changes, retyped, added = differing[0]
     others = f" (and {len(differing) - 1} more signed batches)" if len(differing) > 1 else ""
+    ways = ["keep the signed types (cast the columns back before committing)"] if retyped else []
+    if added:  # newcomer review 24: "cast the columns back" is no way on for a column the batch does not have
+        ways.append(_added_way(added))
     return (
         f"signed batch {batch}{others} signed other column types than this data has "
         f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "
-        "digest includes its column names and types, so those records match no signed batch: keep the signed "
-        "types (cast the columns back before committing)"
+        f"digest includes its column names and types, so those records match no signed batch: {'; '.join(ways)}"
     )
+
+
+def _added_way(added: list[str]) -> str:
+    """How to leave columns the data adds to a signed batch's out of the digest: ``--source-column`` for one
+    named like a source column, ``--metadata`` for the others (or drop them)."""
+    source = next((c for c in added if c.lower() in ("source", "src", "provider", "vendor")), None)
+    rest = [c for c in added if c != source]
+    flags = ([f"--source-column {quote(source)}"] if source else []) + [f"--metadata {quote(c)}" for c in rest]
+    what, it = ("the column this data adds", "it") if len(added) == 1 else ("the columns this data adds", "them")
+    return f"commit with {' '.join(flags)} to leave {what} out of the digest, or drop {it}"

@@ -251,7 +251,11 @@ class VerifiedDataset:
         content column that is not numeric (text: use :meth:`to_table`, :meth:`batches` or :meth:`torch`).
         """
         if self.kind != "table":
-            raise TypeError(f"version {self.version} is a file tree: its content is file bytes, not columns")
+            raise TypeError(
+                f"version {self.version} is a file tree: its content is file bytes, not columns; arrays() and "
+                "numpy_batches() need a table: decode each file in torch(transform=...), or read "
+                "record.content and record.label in `for record in data`"
+            )
         labelled = (h.batch.append_column(LABELS, h.labels) for h in self._hashed(verify_first, shuffle, seed))
         for batch in sized_batches(labelled, batch_size):
             for c in self.columns:  # numpy's "could not convert string to float: '<a record's text>'" named neither

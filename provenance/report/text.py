@@ -78,6 +78,12 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
             f"edit; `prov diff BASE {shlex.quote(version)} --detect` recomputes it",
         )
     out.grid(detectors_grid(_as_diff_detection(result, combined)))
+    if combined and combined["scored"] and not result.get("recomputed"):  # newcomer review 24: said in no output
+        v, b = shlex.quote(version), shlex.quote(str(result["base"]))
+        out.line(
+            f"combined: a stored run keeps no budget (what a clean delta flags); prov findings {v} --base {b} "
+            f"--recompute or prov check {v} --base {b} shows it"
+        )
     _trust_lines(out, result, version)  # after the verdict and the Detectors table, before the records
     records = [flagged_record(f) for f in result["findings"]]
     records.sort(key=lambda r: (not r.flagged, -r.score, r.p_value if r.p_value is not None else 1.0, r.digest))

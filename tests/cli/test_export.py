@@ -49,6 +49,24 @@ def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet
     assert not Path("v1dir").exists()
 
 
+def test_a_table_export_named_csv_or_jsonl_is_refused_before_writing(prov, workdir, digits_parquet):
+    """Newcomer review 24: `--out v1.csv` wrote Parquet bytes under a .csv name, read them back as CSV and
+    failed with `header is not UTF-8 text; pass --encoding`, an error about a file the user never had."""
+    prov("init")
+    prov("keys", "generate", "k")
+    assert prov("commit", digits_parquet, "--tag", "v1", "--key", "k.key", "--signer", "k.pub").exit_code == 0
+    for name in ("v1.csv", "v1.jsonl"):
+        r = prov("export", "v1", "--out", name, "--signer", "k.pub")
+        suffix = Path(name).suffix
+        assert r.exit_code == 2 and r.stderr == (
+            f"Error: {name}: the copy of a table is written as Parquet (every typed row, so every digest, kept), "
+            f"and a {suffix} name would be read back as another format; give a name ending in .parquet "
+            "(v1.parquet)\n"
+        ), r.stderr
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith((".v1", "v1"))) == []
+    assert prov("export", "v1", "--out", "v1.parquet", "--signer", "k.pub").exit_code == 0
+
+
 def test_a_tree_exports_its_files_and_changed_data_exports_nothing(prov, workdir):
     for i in range(12):
         folder = workdir / "tree" / str(i % 3)

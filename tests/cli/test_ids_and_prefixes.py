@@ -95,3 +95,34 @@ def test_keys_list_lists_the_registered_keys(prov, workdir, store, keypair):
     schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "keys-list.schema.json").read_text())
     Draft202012Validator(schema).validate(doc)
     assert [k["keyid"] for k in doc["keys"]][0] == keypair.keyid and doc["keys"][1]["name"] == "bob the reviewer"
+
+
+def test_a_missing_key_or_input_file_names_the_closest_file_of_its_kind(prov, workdir, store):
+    """Newcomer review 24: `--key keys/maintainer.key` beside keys/maint.key said only `cannot read private key
+    (No such file or directory)`, where a mistyped data path gets a did-you-mean. A private key is matched only
+    to a `.key`, a public key only to a `.pub`: the other half of the same pair is never offered."""
+    ok(prov, "keys", "generate", "keys/maint")
+    pq.write_table(digits_table(20), Path("d.parquet"))
+    r = prov("commit", "d.parquet", "--tag", "v1", "--key", "keys/maintainer.key")
+    assert r.exit_code == 2 and r.stderr == (
+        "Error: keys/maintainer.key: cannot read private key (No such file or directory) "
+        "(did you mean 'keys/maint.key'?)\n"
+    ), r.stderr
+    r = prov("commit", "d.parquet", "--tag", "v1", "--key", "keys/maint.pu")  # closer to maint.pub, never offered
+    assert r.exit_code == 2 and one_line(r) == (
+        "Error: keys/maint.pu: cannot read private key (No such file or directory) (did you mean 'keys/maint.key'?)"
+    )
+    r = prov("commit", "d.parquet", "--tag", "v1", "--key", "keys/other.key")  # nothing close: no guess
+    assert (
+        r.exit_code == 2 and one_line(r) == "Error: keys/other.key: cannot read private key (No such file or directory)"
+    )
+    ok(prov, "-q", "commit", "d.parquet", "--tag", "v1", "--key", "keys/maint.key")
+    r = prov("verify", "v1", "--signer", "keys/maint.key.pub")
+    assert r.exit_code == 2 and one_line(r) == (
+        "Error: keys/maint.key.pub: cannot read public key (No such file or directory) (did you mean 'keys/maint.pub'?)"
+    )
+    Path("report.json").write_text("{}")
+    r = prov("report", "reprot.json")
+    assert r.exit_code == 2 and one_line(r) == (
+        "Error: reprot.json: cannot read report (No such file or directory) (did you mean 'report.json'?)"
+    )

@@ -116,6 +116,19 @@ def test_one_verdict_vocabulary_in_diff_check_and_findings(prov, csv_versions):
     assert prov("findings", "v2", "--recompute", *PIN, env=WIDE).stdout.count("\ncombined    over budget ") == 1
 
 
+def test_findings_says_under_the_table_where_the_combined_budget_is(prov, csv_versions):
+    """Newcomer review 24: `combined  no budget stored` with `-` as expected was explained only in the README."""
+    prov("diff", "v1", "v2", "--detect", *PIN)
+    found = prov("findings", "v2", *PIN, env=WIDE).stdout
+    line = (
+        "combined: a stored run keeps no budget (what a clean delta flags); prov findings v2 --base v1 --recompute "
+        "or prov check v2 --base v1 shows it\n"
+    )
+    assert found.split("\nDetectors (", 1)[1].split("\n\n", 1)[1].startswith(line), found
+    recomputed = prov("findings", "v2", "--base", "v1", "--recompute", *PIN, env=WIDE).stdout
+    assert "\ncombined    over budget " in recomputed and "keeps no budget" not in recomputed
+
+
 def test_wide_prints_every_records_whole_evidence_in_findings_and_check(prov, csv_versions):
     """Finding 7: the tables cut "strongest evidence" and "flagged by" even at 250 columns, and the hint named
     only COLUMNS. The hint now names --wide, which prints each record whole under the table: every detector

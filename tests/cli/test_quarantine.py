@@ -19,7 +19,7 @@ from provenance import versions
 from provenance.lineage import classify as lineage
 from provenance.lineage.removed_rows import removed_records
 from provenance.store import Store
-from support import N_CROWD, N_VENDOR, World
+from support import N_CROWD, N_VENDOR, World, store_fingerprint
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -100,6 +100,21 @@ def test_a_quarantine_that_lands_on_another_versions_records_says_so(prov, commi
              *pinned)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[-1] == "  identical to v2 (same records and labels): the quarantine lands back on it"
+
+
+def test_a_quarantine_out_named_csv_is_refused_and_changes_nothing(prov, committed: World):
+    """Newcomer review 24: `--out v2.csv` wrote the Parquet copy under a .csv name and failed reading it back
+    as CSV (`header is not UTF-8 text`); the name is refused before anything is written or signed."""
+    key, pinned = committed.owner.private_path, ("--signer", committed.owner.public_path)
+    before = store_fingerprint(committed.root / ".prov")
+    r = prov("quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key, "--out", "v2.csv",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 2 and r.stderr == (
+        "Error: v2.csv: the copy of a table is written as Parquet (every typed row, so every digest, kept), and a "
+        ".csv name would be read back as another format; give a name ending in .parquet (v2.parquet)\n"
+    ), r.stderr
+    assert store_fingerprint(committed.root / ".prov") == before
+    assert not list(Path.cwd().glob("*v2.csv*"))
 
 
 def test_sources_and_lineage_say_where_a_source_was_quarantined(prov, committed: World):

@@ -122,6 +122,23 @@ def test_a_batch_a_registration_still_attests_is_refused(prov, template_trust, w
     assert store_fingerprint(workdir / ".prov") == before
 
 
+def test_adding_the_same_batch_again_says_nothing_is_added(prov, template_trust, workdir):
+    """Newcomer review 24: a second `prov add` of the vendor's batch, with nothing revoked or rotated, ended
+    `so there is nothing to sign again` beside a note on retired keys, to a user who had just run add twice."""
+    first = _vendor_first(workdir)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("add", "vendor-batch.parquet", "--source", "vendor", *PINNED)
+    said = one_line(r)
+    assert r.exit_code == 2 and f"already registered as batch {first} (signed" in said, r.output
+    keyid = json.loads((workdir / "vendor-batch.parquet.prov.json").read_text())["signatures"][0]["keyid"]
+    assert said.endswith(
+        f"still attested under your pins (signed by key {keyid[:16]}), so nothing is added: a batch is registered "
+        "once, and again only when no registration attests it any more (its key revoked; a retired or expired "
+        "key's batch registered before its end still attests)"
+    ), said
+    assert store_fingerprint(workdir / ".prov") == before
+
+
 def test_a_pending_earlier_registration_is_refused(prov, template_trust, workdir):
     """The registration .2 no maintainer's signature covers yet (it may have been planted): a third is refused."""
     first = _vendor_first(workdir)

@@ -253,6 +253,24 @@ def test_pre_commit_hook_skips_unrelated_commits_and_fails_closed_without_its_se
     assert "bad input (see the message above); commit refused" in r.stderr
 
 
+def test_pre_commit_hook_refuses_when_git_cannot_list_what_is_staged(project, tmp_path):
+    """Newcomer review 24: a mistyped pathspec in prov.watch made `git diff --cached` fail, the hook read its empty
+    output as "this commit does not touch the dataset" and let a relabeled version in; run by hand outside a git
+    work tree it printed git's usage and exited 0 too."""
+    p = hooked_repo(project)
+    p.git("config", "prov.watch", ":(nonsense)data .prov")
+    before = head(p)
+    r = commit_delivery(p, "relabeled", "v2")
+    assert r.returncode != 0 and head(p) == before
+    assert "prov pre-commit: git diff --cached -- :(nonsense)data .prov failed" in r.stderr and "refused" in r.stderr
+    p.git("config", "prov.watch", ".prov data")  # the same commit, the pathspec fixed: the check runs and blocks
+    r = p.git("commit", "-m", "dataset v2", check=False)
+    assert r.returncode != 0 and "v2 is BLOCKED against v1; commit refused" in r.stderr
+
+    outside = run(["sh", str(EXAMPLES / "pre-commit" / "prov-pre-commit")], tmp_path, project.env, check=False)
+    assert outside.returncode == 2 and "prov pre-commit: not inside a git work tree" in outside.stderr
+
+
 def test_pre_commit_hook_checks_the_newest_version_whatever_its_rows_parent_column_says(project):
     """Attack review 14, A14-2: whoever wrote .prov/ put a newline and a version line named `--help` into the
     relabeled v2's parent column; the hook took `--help` from prov log and ran `prov check --help`, which exits

@@ -82,6 +82,20 @@ def test_a_torch_data_loader_trains_on_the_verified_records(digits_version):
     assert accuracy > 0.9
 
 
+def test_arrays_of_a_tree_says_how_to_read_its_files(tree_version):
+    """Newcomer review 24: the README's `X, y = data.arrays()` on an image tree raised `version t1 is a file
+    tree: its content is file bytes, not columns`, with no way forward."""
+    with pytest.raises(TypeError) as raised:
+        tree_version.arrays()
+    assert str(raised.value) == (
+        "version t1 is a file tree: its content is file bytes, not columns; arrays() and numpy_batches() need a "
+        "table: decode each file in torch(transform=...), or read record.content and record.label in "
+        "`for record in data`"
+    )
+    record = next(iter(tree_version))  # the way on works
+    assert record.content.startswith(b"\x89PNG") and record.label in tree_version.classes
+
+
 def test_arrays_of_a_text_column_names_the_version_and_column_and_the_way_on(workdir, store, keypair, pins):
     """Newcomer review 12, finding 11: ``arrays()`` on a JSON Lines text set raised numpy's "could not convert string to
     float: '<a record's text>'", naming no version and no way forward."""
