@@ -64,3 +64,49 @@ def test_check_attest_over_a_broken_log_attests_nothing_and_leaves_the_store(pro
     assert r.exit_code == 1 and "no attestation written" in r.stderr, r.output
     assert store_fingerprint(workdir / ".prov") == before
     assert (workdir / "v2.attestation.json").read_bytes() == kept
+
+
+def append_unchained_entry(workdir: Path) -> None:
+    """As a ``.prov/`` writer with sqlite3: append an entry whose chain hash is not its own (the log's state up to
+    it untouched, so every earlier kept state still holds; ``prov audit verify`` calls it broken)."""
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        seq, head = db.execute("select seq, hash from audit order by seq desc").fetchone()
+        db.execute(
+            "insert into audit (seq, ts, action, subject, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [seq + 1, "2026-01-01T00:00:00Z", "note", "planted", "{}", head, "0" * 64],
+        )
+
+
+@pytest.mark.xfail(strict=True, reason="finding A24c-3: --attest-out written before the refusal over a broken log")
+def test_an_attestation_refused_over_a_log_broken_during_the_check_leaves_no_file(template_trust, workdir):
+    """review24b refuses ``prov check --attest`` when its closing checkpoint would sign a broken log, and says
+    "nothing was signed", "no file written". But ``gate.attestation.attest`` writes ``--attest-out`` inside the
+    write, before ``Store.write`` signs that checkpoint: the database rolls back, the signed attestation file stays.
+    Replayed as ``prov check --attest`` runs it (``api_review.check``): the check on the snapshot passes, then a
+    ``.prov/`` writer appends an unchained entry before the attestation's write (the log still extends the state
+    the check verified, so ``require_extends`` lets it by), then the attestation is written. Checked by hand: once
+    the planted entry is deleted, ``prov verify v2 --attestation`` accepts the left file as "release 2", and the
+    next ``prov check --attest`` signs another "release 2" (the store's counter was rolled back)."""
+    from provenance.errors import VerificationError
+    from provenance.gate import gate
+    from provenance.gate.attestation import attest
+    from provenance.gate.policy import load as load_policy
+    from provenance.gate.release_history import place_release
+    from provenance.store.log_state import current, require_extends
+    from provenance.store.store import Store
+    from provenance.trust.pins import Pins
+
+    store = Store.open(workdir, pins=Pins.load(["maintainer.pub"]))
+    pol = load_policy("policy.toml")
+    with store.snapshot() as frozen:
+        log_before = current(frozen)
+        placed = place_release(frozen, "v2", log_before)
+        result = gate.check(frozen, "v2", "v1", pol)
+    assert result.decision in ("pass", "warned")
+    append_unchained_entry(workdir)  # while the check ran
+    before = store_fingerprint(workdir / ".prov")
+    require_extends(store, log_before, "prov check v2 --attest")  # holds: the break is after the checked state
+    with pytest.raises(VerificationError, match="prov signs no log state over a broken log"):
+        attest(store, result, pol, "maintainer.key", "released.attestation.json", log_before, True, placed)
+    assert store_fingerprint(workdir / ".prov") == before
+    assert not (workdir / "released.attestation.json").exists()  # a signed release file of a refused command
