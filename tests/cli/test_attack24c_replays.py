@@ -132,3 +132,17 @@ def test_an_attestation_refused_over_a_log_broken_during_the_check_leaves_no_fil
         attest(store, result, pol, "maintainer.key", "released.attestation.json", log_before, True, placed)
     assert store_fingerprint(workdir / ".prov") == before
     assert not (workdir / "released.attestation.json").exists()  # a signed release file of a refused command
+
+
+def test_a_quarantine_out_named_csv_is_refused_with_the_store_and_folder_as_they_were(prov, template_trust, workdir):
+    """Held: nc24 refuses a table's ``--out`` named ``.csv`` inside ``write_without``, after the source's records
+    are worked out and the data hashed again; replayed, the refusal is exit 2 naming the file, ``.prov/`` byte for
+    byte as it was, no staging or partial copy left, and the same quarantine to a ``.parquet`` name then works."""
+    before = store_fingerprint(workdir / ".prov")
+    listing = sorted(p.name for p in workdir.iterdir())
+    args = ("quarantine", "--from", "v3", "--source", "crowd", "--tag", "v3q2", "--key", "maintainer.key", *PINNED)
+    r = prov(*args, "--out", "v3q2.csv")
+    assert r.exit_code == 2 and r.stderr.startswith("Error: v3q2.csv: the copy of a table is written as Parquet")
+    assert store_fingerprint(workdir / ".prov") == before
+    assert sorted(p.name for p in workdir.iterdir()) == listing
+    assert prov(*args, "--out", "v3q2.parquet").exit_code == 0
