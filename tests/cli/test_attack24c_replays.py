@@ -99,7 +99,7 @@ def append_unchained_entry(workdir: Path) -> None:
         )
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24c-3: --attest-out written before the refusal over a broken log")
+# finding A24c-3 (fixed): --attest-out was written inside the write, before the refusal over a broken log
 def test_an_attestation_refused_over_a_log_broken_during_the_check_leaves_no_file(template_trust, workdir):
     """review24b refuses ``prov check --attest`` when its closing checkpoint would sign a broken log, and says
     "nothing was signed", "no file written". But ``gate.attestation.attest`` writes ``--attest-out`` inside the
