@@ -21,7 +21,7 @@ def git(folder: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24c-1: a mistyped prov.watch path still lets every commit in")
+# finding A24c-1 (fixed): a mistyped prov.watch path let every commit in
 def test_a_mistyped_watch_path_does_not_let_a_dataset_commit_in(tmp_path):
     """nc24's hook refuses when `git diff --cached -- $watch` fails, but git fails only on a malformed pathspec
     (`:(nonsense)data`). A mistyped path (`dtaa` for `data`, `.porv` for `.prov`), the usual typo, is a valid
@@ -34,6 +34,28 @@ def test_a_mistyped_watch_path_does_not_let_a_dataset_commit_in(tmp_path):
     assert git(repo, "add", "data").returncode == 0
     r = run_hook(repo, PROV_WATCH="dtaa .porv")
     assert r.returncode != 0, r.stderr  # the staged dataset was never checked: the hook must not pass it
+    assert r.returncode == 2 and r.stderr == (
+        "prov pre-commit: the watched pathspec 'dtaa' (PROV_WATCH / git config prov.watch) matches no tracked or "
+        "staged file; fix or remove it; commit refused\n"
+    )
+    r = run_hook(repo, PROV_WATCH="data .prov")  # .prov is not in git yet: named all the same
+    assert r.returncode == 2 and "the watched pathspec '.prov' (PROV_WATCH" in r.stderr
+    assert run_hook(repo, PROV_WATCH="data").returncode == 3  # the path fixed: prov (`false` here) is run
+
+
+def test_a_repository_the_default_watched_paths_miss_is_refused_naming_them(tmp_path):
+    """A24c-1's default side: a dataset kept under another folder than ``data`` (no ``.prov`` in git yet, no DVC)
+    matched none of the default pathspecs and every commit got in; one must match, else the hook says to set them."""
+    repo = tmp_path / "repo"
+    (repo / "datasets").mkdir(parents=True)
+    assert git(repo, "init", "-q").returncode == 0
+    (repo / "datasets" / "train.parquet").write_bytes(b"a relabeled delivery")
+    assert git(repo, "add", "datasets").returncode == 0
+    r = run_hook(repo)
+    assert r.returncode == 2 and r.stderr.startswith(
+        "prov pre-commit: none of the default watched pathspecs (.prov data *.dvc) matches a tracked or staged file;"
+    )
+    assert run_hook(repo, PROV_WATCH="datasets").returncode == 3  # watched: prov (`false` here) is run
 
 
 def run_hook(repo: Path, **settings: str) -> subprocess.CompletedProcess:
@@ -43,7 +65,7 @@ def run_hook(repo: Path, **settings: str) -> subprocess.CompletedProcess:
     return subprocess.run(["sh", str(HOOK)], cwd=repo, env=env, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="finding A24c-4 (before nc24): the shell globs *.dvc in the hook's pathspecs")
+# finding A24c-4 (fixed; before nc24): the shell globbed *.dvc in the hook's pathspecs
 def test_a_staged_dvc_file_in_a_subfolder_is_watched_beside_one_at_the_top(tmp_path):
     """The hook splits ``$watch`` unquoted, so the shell expands the default ``*.dvc`` against the top folder: with
     ``data.dvc`` there, git is given the literal ``data.dvc`` and a staged ``datasets/train.dvc`` (which git's own
@@ -57,6 +79,7 @@ def test_a_staged_dvc_file_in_a_subfolder_is_watched_beside_one_at_the_top(tmp_p
     assert git(repo, "add", "datasets/train.dvc").returncode == 0
     r = run_hook(repo)
     assert r.returncode != 0, r.stderr
+    assert "cannot find the version to check (prov log failed" in r.stderr  # prov was run: the .dvc file was seen
 
 
 @pytest.mark.xfail(strict=True, reason="finding A24c-2: prov init makes the store, then fails with exit 3")
