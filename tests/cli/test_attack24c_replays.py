@@ -176,3 +176,23 @@ def test_a_quarantine_out_named_csv_is_refused_with_the_store_and_folder_as_they
     assert store_fingerprint(workdir / ".prov") == before
     assert sorted(p.name for p in workdir.iterdir()) == listing
     assert prov(*args, "--out", "v3q2.parquet").exit_code == 0
+
+
+def test_an_attestation_file_that_cannot_be_written_leaves_the_store_as_it_was(prov, template_trust, workdir):
+    """A24c-3's fix puts --attest-out in place only after the store's write commits; its bytes are still written
+    (to a temporary file beside it) inside that write, so a folder nothing can be created in (``/proc``, even for
+    root) is exit 2 naming the file, with no attestation recorded (the check's own detector run is kept)."""
+
+    def recorded() -> tuple[list, list, list]:
+        with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+            return (
+                db.execute("select * from attestations order by object").fetchall(),
+                db.execute("select seq, action from audit where action != 'detect' order by seq").fetchall(),
+                db.execute("select count(*) from checkpoints").fetchall(),
+            )
+
+    before = recorded()
+    r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--attest", "--attest-out", "/proc/v2.json",
+             "--key", "maintainer.key", *PINNED)  # fmt: skip
+    assert r.exit_code == 2 and r.stderr.startswith("Error: --attest-out /proc/v2.json: cannot write ("), r.output
+    assert recorded() == before  # no attestation row, no attest entry, no checkpoint signed over them
