@@ -49,10 +49,6 @@ def base_and_new() -> tuple[pa.Table, pa.Table]:
     return base, pa.concat_tables([base, t.take(list(range(1200, 1400)))])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 24b-1: the copies rule counts the base's clumping from its manifest even when no copy is added",
-)
 def test_a_check_adding_no_copy_counts_no_base_clumping(prov, workdir, store, keypair, monkeypatch):
     base, cand = base_and_new()
     commit(prov, keypair, "base", base)
@@ -118,10 +114,6 @@ def resign_manifest(workdir, keypair, tag: str, locator: str) -> str:
     return oid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 24b-2: a signed manifest locator 'x#²' crashes the count (int('²')): exit 3, not a named refusal",
-)
 def test_a_signed_manifest_with_a_unicode_digit_locator_is_no_internal_error(prov, workdir, store, keypair):
     base, _ = base_and_new()
     t = digits_table()
