@@ -1,7 +1,8 @@
 """Attack review 24b of session 24 (branch copies24): the base's within-pseudo-batch clumping counted from its
 signed manifest object at check time (``provenance/profiles/base_clumping.py``), replayed on real stores.
 
-Findings (strict xfails, passing once fixed):
+Findings (strict xfails until fixed; both pass now: 24b-1 by the lead's f47b3cb, the copies rule counting only for a
+delta with at least min_copies copies; 24b-2 by fix24b, a row number is ASCII digits only, ``names.is_row_number``):
 
 - 24b-1 (cost): the copies rule counts the base's clumping on every check, even one whose candidate adds no copy
   at all (``gate/copies.py`` ``MaxCopiesRate.check`` calls ``base_clumping`` before it knows there are copies;
