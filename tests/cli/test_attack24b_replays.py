@@ -72,18 +72,19 @@ def test_a_check_adding_no_copy_counts_no_base_clumping(prov, workdir, store, ke
     assert counted == [], counted
 
 
-def resign_manifest(workdir, keypair, tag: str, locator: str) -> str:
+def resign_manifest(workdir, keypair, tag: str, locator: str | bytes) -> str:
     """As a holder of the commit key: ``tag``'s manifest object with its first row's locator set to ``locator``
-    (digests, labels, sources as prov wrote them: the Merkle root is unchanged), stored as an object, signed in a
-    new statement and put in the versions row with sqlite3. Returns the new object's id."""
+    (digests, labels, sources as prov wrote them: the Merkle root is unchanged; bytes are written as they are,
+    UTF-8 or not, in the string column), stored as an object, signed in a new statement and put in the versions
+    row with sqlite3. Returns the new object's id."""
     objects = workdir / ".prov" / "objects"
     db = sqlite3.connect(workdir / ".prov" / "prov.db")
     [old] = db.execute("select manifest_object from versions where tag = ?", [tag]).fetchone()
     table = pq.read_table(objects / f"{old}.parquet")
     locators = table.column("locator").to_pylist()
-    locators[0] = locator
+    raw = [locator if isinstance(locator, bytes) else locator.encode()] + [x.encode() for x in locators[1:]]
     i = table.schema.get_field_index("locator")
-    table = table.set_column(i, table.schema.field(i), pa.array(locators, table.schema.field(i).type))
+    table = table.set_column(i, table.schema.field(i), pa.array(raw, pa.binary()).view(table.schema.field(i).type))
     path = workdir / "manifest.parquet"
     pq.write_table(table, path)
     data = path.read_bytes()
@@ -115,11 +116,14 @@ def resign_manifest(workdir, keypair, tag: str, locator: str) -> str:
     return oid
 
 
-def test_a_signed_manifest_with_a_unicode_digit_locator_is_no_internal_error(prov, workdir, store, keypair):
+@pytest.mark.parametrize("locator", ["x#²", b"a\xff#1"], ids=["unicode-digit", "not-utf8"])
+def test_a_signed_manifest_with_a_locator_no_commit_writes_is_no_internal_error(prov, workdir, store, keypair, locator):
+    # also bytes that are no UTF-8 (Parquet does not check a string column's): file_order's Python keys could not
+    # decode them (exit 3 until fix24b ranked every locator in Arrow, as bytes)
     base, _ = base_and_new()
     t = digits_table()
     commit(prov, keypair, "base", base)
-    oid = resign_manifest(workdir, keypair, "base", "x#²")
+    oid = resign_manifest(workdir, keypair, "base", locator)
     r = prov("audit", "checkpoint", "--key", keypair.private_path)  # the stolen key signs the re-chained log
     assert r.exit_code == 0, r.output
     # the candidate adds copies, so both the copies rule and the detectors count the base's clumping
