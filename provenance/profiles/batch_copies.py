@@ -340,7 +340,9 @@ def _file_order_keys(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np
     digits or more), which ``file_order`` then ranks. Non-ASCII text is ranked here too (a tree with one non-ASCII
     directory name sent its whole column to ``file_order``: 15 s at 1M rows, attack review 24b): a row number is
     ASCII digits in both (``names.is_row_number``), ``#`` is one byte that no other UTF-8 character's bytes hold,
-    and files compare as UTF-8 bytes, which order as their code points do, as Python's ``str`` comparison does."""
+    and files compare as UTF-8 bytes, which order as their code points do, as Python's ``str`` comparison does
+    (bytes that are no UTF-8, which Parquet does not refuse in a signed manifest's string column, rank as bytes
+    here, where ``file_order`` cannot decode them)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     heads, rows = [], []
     for chunk in chunks:
