@@ -7,8 +7,9 @@ combined verdict flagged, and the run's findings object (every scored record, in
 Runs stored before the object existed have a row per scored record and detector. ``gc``
 keeps, for every version, its newest run(s) whole in summary, and of their rows only the
 records the combined verdict flagged; older runs' rows go, and so do their findings objects
-(deleted once the write that drops the runs has committed: a crash in between leaves
-unreferenced objects, which ``prov fsck --repair`` removes). Versions, manifests,
+(deleted once the write that drops the runs has committed, its lock still held: a crash in between leaves
+unreferenced objects, which ``prov fsck --repair`` removes). What goes is decided again under that lock, so a run
+another prov writer committed since gc first looked is seen. Versions, manifests,
 envelopes, lineage, profiles, waivers, attestations, checkpoints and the audit log are never
 touched. The dropped runs are named in a ``gc`` audit entry, so ``prov fsck`` knows a logged
 run that is gone was collected, not lost. The pages the rows held go back to the disk in the
@@ -31,10 +32,11 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
 
     Returns ``schemas/gc.schema.json``'s shape: ``{"runs_dropped": [run ids], "runs_kept":
     int, "findings_dropped": int, "findings_kept": int, "objects_dropped": int, "bytes_freed": int,
-    "dry_run": bool}``. One write under the store's lock, with a ``gc`` audit entry, that also
-    returns the database's free pages to the disk (``bytes_freed`` counts them and the deleted
-    findings objects; with ``dry_run``, what the same steps free on an in-memory copy). Nothing is
-    written when nothing would be dropped and no page is free, or with ``dry_run``. Raises ``InputError`` (exit 2) for ``keep_runs`` < 1,
+    "dry_run": bool}``. One write under the store's lock (which decides what is dropped, and the report says what
+    it dropped), with a ``gc`` audit entry, that also returns the database's free pages to the disk (``bytes_freed``
+    counts them and the deleted findings objects; with ``dry_run``, what the same steps free on an in-memory copy).
+    Nothing is written when nothing would be dropped and no page is free, or with ``dry_run``. Raises
+    ``InputError`` (exit 2) for ``keep_runs`` < 1,
     ``StoreError`` (exit 3) for a read-only or busy store, ``VerificationError`` (exit 1, nothing written, with
     ``dry_run`` too) for an audit entry that may name an object and cannot be read (:func:`_findings_objects`).
     """
@@ -44,53 +46,77 @@ def collect_garbage(store: Store, keep_runs: int = 1, dry_run: bool = False) -> 
         raise InputError(f"--keep-runs {keep_runs}: keep at least the newest run of each version")
     if not dry_run:
         store.require_writable()
-    db = store.db
-    runs = db.execute(
-        "select version, run, max(created_at), min(rowid) from detector_runs group by version, run "
-        "order by version, max(created_at) desc, min(rowid) desc"
-    ).fetchall()
-    kept: dict[str, list[str]] = {}
-    dropped: list[str] = []
-    for version, run, _, _ in runs:
-        mine = kept.setdefault(version, [])
-        (mine if len(mine) < keep_runs else dropped).append(run)
-    kept_runs = [r for rs in kept.values() for r in rs]
-    kept_json, dropped_json = json.dumps(kept_runs), json.dumps(dropped)
-    drop_old = db.execute("select count(*) from findings where run in (select value from json_each(?))", [dropped_json])
-    n_old = drop_old.fetchone()[0]
-    n_unflagged = db.execute(f"select count(*) from findings where {UNFLAGGED}", [kept_json]).fetchone()[0]
-    total = db.execute("select count(*) from findings").fetchone()[0]
-    objects = _findings_objects(store, dropped)
-    report = {
-        "runs_dropped": dropped,
-        "runs_kept": len(kept_runs),
-        "findings_dropped": n_old + n_unflagged,
-        "findings_kept": total - n_old - n_unflagged,
-        "objects_dropped": len(objects),
-        "bytes_freed": 0,
-        "dry_run": dry_run,
-    }
-    detail = {"runs": dropped, "findings_dropped": n_old + n_unflagged, "keep_runs": keep_runs}
-    drop = _Drop(dropped_json, kept_json, detail)
-    drops_rows = bool(dropped or n_unflagged)
-    object_bytes = sum(_size(store.objects.root / f"{oid}.json") for oid in objects)
+    plan = _Plan(store, keep_runs)
     if dry_run:  # the same steps on a private in-memory copy: what it would free, exactly, and the store untouched
-        report["bytes_freed"] = object_bytes + _freed_on_a_copy(db.conn, drop if drops_rows else None)
+        report = plan.report(dry_run=True)
+        report["bytes_freed"] = plan.object_bytes + _freed_on_a_copy(
+            store.db.conn, plan.drop if plan.drops_rows else None
+        )
         return report
-    if not drops_rows and not _free_pages(db.conn):
-        return report  # nothing to drop and no free space to return: nothing is written
-    before = _db_bytes(db.conn)
+    if not plan.drops_rows and not _free_pages(store.db.conn):
+        return plan.report()  # nothing to drop and no free space to return: nothing is written
+    before = _db_bytes(store.db.conn)
     with store.locked():  # no prov writer is half way; a held lock refuses here, before any byte changes
         _make_compactable(store)
-    with store.write():
-        if drops_rows:
-            drop.apply(db)
+    decided: list[_Plan] = []
+
+    def remove_objects(live: Store) -> None:  # after the commit, until which the runs' entries named them
+        for oid in decided[0].objects:
+            live.objects.remove(oid)
+
+    with store.write(keep=remove_objects):  # the objects go under the lock too: no prov writer comes in between
+        # decided again under the lock: a run another prov writer (a check, another gc) committed since the plan
+        # above is seen, so gc neither drops what it did not plan from nor logs a drop another gc already made
+        decided.append(_Plan(store, keep_runs))
+        if decided[0].drops_rows:
+            decided[0].drop.apply(store.db)
         # in the same transaction: a failure leaves every row, and (after the first gc's switch) every byte, as it was
-        _return_free_pages(db.conn)
-    for oid in objects:  # after the commit: until then the runs' entries still named them
-        store.objects.remove(oid)
-    report["bytes_freed"] = object_bytes + before - _db_bytes(db.conn)
+        _return_free_pages(store.db.conn)
+    report = decided[0].report()
+    report["bytes_freed"] = decided[0].object_bytes + before - _db_bytes(store.db.conn)
     return report
+
+
+class _Plan:
+    """What gc drops from ``store`` as it is now: the runs, the counts, the findings objects, and the :class:`_Drop`
+    that deletes the rows (raises VerificationError as :func:`_findings_objects` does)."""
+
+    def __init__(self, store: Store, keep_runs: int):
+        db = store.db
+        runs = db.execute(
+            "select version, run, max(created_at), min(rowid) from detector_runs group by version, run "
+            "order by version, max(created_at) desc, min(rowid) desc"
+        ).fetchall()
+        kept: dict[str, list[str]] = {}
+        dropped: list[str] = []
+        for version, run, _, _ in runs:
+            mine = kept.setdefault(version, [])
+            (mine if len(mine) < keep_runs else dropped).append(run)
+        kept_runs = [r for rs in kept.values() for r in rs]
+        kept_json, dropped_json = json.dumps(kept_runs), json.dumps(dropped)
+        old = db.execute("select count(*) from findings where run in (select value from json_each(?))", [dropped_json])
+        n_old = old.fetchone()[0]
+        n_unflagged = db.execute(f"select count(*) from findings where {UNFLAGGED}", [kept_json]).fetchone()[0]
+        self.dropped, self.n_kept_runs = dropped, len(kept_runs)
+        self.findings_dropped = n_old + n_unflagged
+        self.findings_kept = db.execute("select count(*) from findings").fetchone()[0] - self.findings_dropped
+        self.objects = _findings_objects(store, dropped)
+        self.object_bytes = sum(_size(store.objects.root / f"{oid}.json") for oid in self.objects)
+        detail = {"runs": dropped, "findings_dropped": self.findings_dropped, "keep_runs": keep_runs}
+        self.drop = _Drop(dropped_json, kept_json, detail)
+        self.drops_rows = bool(dropped or n_unflagged)
+
+    def report(self, dry_run: bool = False) -> dict:
+        """``schemas/gc.schema.json``'s shape, ``bytes_freed`` 0 (the caller counts it)."""
+        return {
+            "runs_dropped": self.dropped,
+            "runs_kept": self.n_kept_runs,
+            "findings_dropped": self.findings_dropped,
+            "findings_kept": self.findings_kept,
+            "objects_dropped": len(self.objects),
+            "bytes_freed": 0,
+            "dry_run": dry_run,
+        }
 
 
 UNFLAGGED = (

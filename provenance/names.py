@@ -20,6 +20,14 @@ def short_digest(digest: str) -> str:
     return digest[:SHORT_DIGEST]
 
 
+def is_row_number(text: str) -> bool:
+    """Whether a manifest locator (or its part after the last ``#``, ``file#row``) names a row number: one or
+    more ASCII digits, as prov writes them. Not ``str.isdigit``, which also takes ``"²"`` (``int`` refuses it: a
+    signed locator, or a tree's file named ``x#²``, was exit 3, attack review 24b, finding 2) and other scripts'
+    digits: those locators are text (a tree's path), wherever one is ranked, placed or shown."""
+    return text.isascii() and text.isdigit()
+
+
 def did_you_mean(name: str, known: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the known name closest to a mistyped one, or nothing; a name that
     differs only in case is the closest (newcomer review 9, finding 10: ``V4`` got no ``v4``)."""

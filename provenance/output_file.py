@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from provenance.errors import InputError
@@ -131,53 +132,103 @@ def write_output(out: str | os.PathLike[str], data: bytes | str, flag: str = "--
         AlreadyExists: ``replace`` is false and something is at the path, now or by the time
             the file would be created (the write then never replaces it).
     """
+    stage_output(out, data, flag, replace).place()
+
+
+def stage_output(
+    out: str | os.PathLike[str], data: bytes | str, flag: str = "--out", replace: bool = True
+) -> StagedOutput:
+    """The first half of :func:`write_output`: ``data`` written and flushed to disk in a temporary file beside
+    ``out`` (nothing for ``-``), which :meth:`StagedOutput.place` then puts at ``out`` and
+    :meth:`StagedOutput.discard` removes. For a write that must only be seen once something else has committed
+    (``prov check --attest``'s file, once the store's write has): what can fail for want of space or permission
+    fails here, before that commit.
+
+    Raises as :func:`write_output` does; nothing is left behind then.
+    """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     out = os.fspath(out)
     if out == STDOUT:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(payload)
-        sys.stdout.buffer.flush()
-        return
+        return StagedOutput(out, flag, replace, payload)
     path = _target(out, flag, replace)
-    try:
-        _write_file(path, payload, out, flag, replace)
-    except OSError as exc:
-        raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
-
-
-def _write_file(path: Path, payload: bytes, out: str, flag: str, replace: bool) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         existed = True
     except FileNotFoundError:
         mode, existed = 0o644, False
+    except OSError as exc:
+        raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
     if existed and not replace:
         raise AlreadyExists(out, flag)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    except OSError as exc:
+        raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
+    staged = StagedOutput(out, flag, replace, payload, path, tmp, mode, existed)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        if existed:
+    except BaseException as exc:
+        staged.discard()
+        if isinstance(exc, OSError):
+            raise InputError(f"{flag} {out}: cannot write ({exc.strerror or exc})") from exc
+        raise
+    return staged
+
+
+@dataclass
+class StagedOutput:
+    """A file :func:`stage_output` wrote beside ``out`` (``tmp``; None for standard output), to be put at ``out``."""
+
+    out: str
+    flag: str
+    replace: bool
+    payload: bytes
+    path: Path | None = None
+    tmp: str | None = None
+    mode: int = 0o644
+    existed: bool = False
+
+    def place(self) -> None:
+        """Put the staged file at ``out`` (a new path is only ever created, never taken over; a regular file is
+        replaced atomically), or write the bytes to standard output. Raises as :func:`write_output`; the
+        temporary file is removed then."""
+        if self.path is None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(self.payload)
+            sys.stdout.buffer.flush()
+            return
+        try:
+            self._place(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.flag} {self.out}: cannot write ({exc.strerror or exc})") from exc
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary file, if it is still there (after :meth:`place`, or instead of it)."""
+        if self.tmp is not None and os.path.lexists(self.tmp):
+            os.unlink(self.tmp)
+
+    def _place(self, path: Path) -> None:
+        tmp, out, flag = self.tmp, self.out, self.flag
+        assert tmp is not None
+        if self.existed:
             _target(str(path), flag)  # still a regular file: never rename over what replaced it meanwhile
             os.replace(tmp, path)
         else:
             try:
                 os.link(tmp, path)  # creates the name only if nothing took it meanwhile (never replaces)
             except FileExistsError:
-                if not replace:
+                if not self.replace:
                     raise AlreadyExists(out, flag) from None
                 raise InputError(f"{flag} {out}: something was created at this path while prov wrote it") from None
             except OSError:  # a filesystem without hard links: create exclusively and copy
-                _create_exclusive(path, payload, mode)
-            os.unlink(tmp)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+                _create_exclusive(path, self.payload, self.mode)
+        fsync_dir(path.parent)
 
 
 def _create_exclusive(path: Path, payload: bytes, mode: int) -> None:

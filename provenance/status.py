@@ -40,11 +40,15 @@ def working_status(
     ``none_shared`` is the line :func:`provenance.changes.none_shared` gives when no record is the version's, else
     None; ``same_records`` the line :func:`provenance.changes.same_records` gives when the data is not the
     version's though no record was changed, added, removed or relabeled (the label type or sources differ), else None;
-    ``copies_added`` how many of the added records are copies (:func:`provenance.changes.copies_added`). The version's signature is
+    ``copies_added`` how many of the added records are copies (:func:`provenance.changes.copies_added`);
+    ``facts`` the version's signed facts the data no longer matches (:func:`provenance.sources.facts.differences`, one
+    line each, as ``prov verify`` names them, when the records are the version's; ``clean`` is False when there is
+    any). The version's signature is
     checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
     """
     from provenance.sources.build import build_manifest
+    from provenance.sources.facts import differences
     from provenance.version_facts import dataset_from_predicate, load_manifest, newest_version, verified_statement
 
     tag = version or newest_version(store)
@@ -57,7 +61,12 @@ def working_status(
     read_at = spec.rev if data is None else None
     if read_at is not None:  # that revision never changes: the question is the working copy of its path
         spec = replace(spec, path=os.path.join(spec.repo or "", spec.path), rev=None, repo=None)
-    current = build_manifest(spec, executor=executor).manifest
+    hashed = build_manifest(spec, executor=executor)
+    current = hashed.manifest
+    # the signed facts beside the records (types, label type, classes, a tree's file listing), as prov verify
+    # compares them: a stray file in an image tree left status "unchanged" where verify fails (newcomer review 24).
+    # Only when every record is the version's: otherwise the records changed say it (a file's size, a listing)
+    facts = differences(stmt["predicate"], hashed) if current.root == signed.root else []
     changes = record_changes(signed, current) if current.root != signed.root else {}
     # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
     unchanged = current.root != signed.root and not any(counts(changes).values())
@@ -66,7 +75,8 @@ def working_status(
         "version": tag,
         "path": spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}",
         "records": len(current),
-        "clean": current.root == signed.root,
+        "clean": current.root == signed.root and not facts,
+        "facts": facts,
         "counts": counts(changes),
         "changes": change_records(listed),
         "none_shared": none_shared(changes, len(signed), len(current), tag) if changes else None,

@@ -45,21 +45,34 @@ def init_workspace(where: str | os.PathLike[str] = ".") -> Store:
     return store
 
 
-def init_notes(store: Store) -> list[str]:
-    """What a new user should know about the store ``prov init`` just made in the working directory
-    (newcomer review 24): that ``PROV_STORE`` names another store, which every later command opens instead,
-    or that a store in a folder above is no longer the one commands here use. Empty when neither holds."""
+def init_notes(where: str | os.PathLike[str] = ".") -> list[str]:
+    """What a new user should know about the store ``prov init`` is about to make in ``where/.prov/`` (newcomer
+    review 24): that ``PROV_STORE`` names another store, which every later command opens instead, or that a store
+    in a folder above is no longer the one commands here use. Empty when neither holds.
+
+    Worked out before the store is made (attack review 24c, A24c-2: a ``PROV_STORE`` that is a symbolic link loop
+    made it raise once the store was made, exit 3 with the store left): it raises nothing. A ``PROV_STORE`` that
+    cannot be resolved is named as given; a folder above that cannot be examined (no permission) is passed over.
+    """
     from provenance.store.opening import STORE_DIR, STORE_ENV, find_store
 
-    made = Path(store.root).resolve()
+    made = Path(where).resolve() / STORE_DIR  # the folder exists (``prov init`` runs in it): resolving it is safe
     if os.environ.get(STORE_ENV):
-        used = find_store().resolve()
+        used = find_store().absolute()
+        try:
+            used = used.resolve()
+        except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): not this new store
+            pass
         if used != made:
             return [
                 f"{STORE_ENV} names {used}, so commands open that store, not this new one; unset {STORE_ENV} to use it"
             ]
     for folder in made.parent.parents:
-        if (folder / STORE_DIR / "prov.db").is_file():
+        try:
+            found = (folder / STORE_DIR / "prov.db").is_file()
+        except OSError:  # a folder above this user cannot read: find_store never looks past the new store anyway
+            continue
+        if found:
             return [
                 f"{folder / STORE_DIR} in a folder above is no longer the store commands here and below use: this "
                 "one is, with none of its versions, keys or trusted sources (one store per dataset; see the README "

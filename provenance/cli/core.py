@@ -30,6 +30,7 @@ def init(json_out: bool = JsonFlag) -> None:
     from provenance.store.identity import store_id
     from provenance.workspace import init_notes, init_workspace
 
+    notes = init_notes(".")  # before the store is made: nothing in them may fail a made store (A24c-2)
     store = init_workspace(".")
     sid = store_id(store)
     if json_out:
@@ -40,7 +41,7 @@ def init(json_out: bool = JsonFlag) -> None:
         echo("  --store-id, or prov root new --store-id), so no .prov/ writer can make them sign for another project;")
         echo("  prov audit verify names it again once a commit has signed it")
         echo("  .prov/.gitignore keeps a write's temporary files out of git; see the README on sharing the store")
-    for text in init_notes(store):
+    for text in notes:
         note(text)
 
 

@@ -66,6 +66,13 @@ def status(
         echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
     parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n)
+    facts = report.get("facts") or []
+    if facts and not parts and not report.get("same_records"):  # the records are the version's; a signed fact is not
+        echo(f"{where}{copy}: records unchanged since {report['version']} ({report['records']} records), but the data "
+             "no longer matches its signed facts (prov verify fails on it):")  # fmt: skip
+        for line in facts:
+            echo(f"  {visible(line)}")
+        return
     if parts:
         copies = report.get("copies_added") or 0  # prov diff counts these as duplicate copies, not as added
         some = ""

@@ -18,6 +18,7 @@ import numpy as np
 from provenance.delta.attribution import record_named_by
 from provenance.delta.digests import locate
 from provenance.delta.statuses import LINEAGE_STATUSES
+from provenance.names import is_row_number
 
 KINDS = ("relabeled", "added", "rekeyed", "duplicates")  # a digest in several kinds is described by the first
 CHANGE = {"relabeled": "relabeled", "added": "added", "rekeyed": "rekeyed", "duplicates": "copied"}
@@ -35,10 +36,10 @@ def location(dataset: dict | None, locator: str | None) -> dict | None:
     root, text = str(dataset["path"]), str(locator)
     if dataset.get("kind") == "tree":
         return {"path": os.path.normpath(os.path.join(root, text))}
-    if text.isdigit():
+    if is_row_number(text):
         return {"path": root, "row": int(text)}
     file, sep, row = text.rpartition("#")
-    if sep and row.isdigit():
+    if sep and is_row_number(row):
         return {"path": os.path.normpath(os.path.join(root, file)), "row": int(row)}
     return {"path": root}
 

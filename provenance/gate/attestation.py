@@ -35,6 +35,7 @@ counter must not be older than the newest the job has accepted (rollback; see
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +156,11 @@ def attest(
             write, of ``log_state`` (a ``.prov/`` writer cut the log after the check: the attestation's closing
             checkpoint would sign the cut log; nothing is written); the release counter cannot be placed in
             commit order (``release_history.next_release``: no room below a later-committed version's release,
-            or a kept release's version does not verify under the pins), nothing written.
+            or a kept release's version does not verify under the pins), nothing written; the audit log is broken
+            (its closing checkpoint refuses to sign it): nothing recorded and no file written.
+
+    ``out`` is written once the store's write has committed, under its lock; a failure to write it then raises
+    InputError (exit 2) saying the attestation was recorded in the store and which object holds it.
     """
     if result.decision not in ("pass", "warned"):
         raise InputError(f"{result.version} did not pass; only a passing check can be attested")
@@ -214,33 +219,57 @@ def attest(
     }
     # a device, FIFO or folder (or, without replace, any file) is refused before the store changes
     output_file.check_output(out, "--attest-out", replace)
-    with store.write(CheckpointKey(private, Path(key_path).stem)):  # covers the check's own entries too
-        if log_state is not None:  # again under the lock: its checkpoint never signs a log cut since the check
-            from provenance.store.log_state import require_extends  # (attack review 21a)
+    # the file is put at ``out`` only once the write has committed (its closing checkpoint refuses a log broken
+    # meanwhile, which rolls the store back: a file written inside it stayed, a signed release of a refused command;
+    # attack review 24c, A24c-3), still under the lock, as --checkpoint-out is (kept_log.KeptLog.keeper). Its bytes
+    # are staged beside ``out`` inside the write, so a full disk or a folder that cannot be written rolls it back.
+    signed: dict[str, Any] = {}
+    keep = functools.partial(_place_attestation_file, signed, out)
+    try:
+        with store.write(CheckpointKey(private, Path(key_path).stem), keep):  # covers the check's own entries too
+            if log_state is not None:  # again under the lock: its checkpoint never signs a log cut since the check
+                from provenance.store.log_state import require_extends  # (attack review 21a)
 
-            require_extends(store, log_state, f"prov check {result.version} --attest")
-        # the number is taken where no other prov writer comes in between, so the attestation signed names
-        # exactly the release recorded (a concurrent release could share it: review 23)
-        facts["release"] = release_under_lock(store, result.version, ancestry, placed, log_state)
-        facts["auditLogHead"] = store.audit_head()[1]
-        facts["auditLog"] = (log_state or current(store)).to_dict()
-        stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
-        envelope = signing.canonical_json(signing.sign(stmt, private))
-        oid = store.put_object(envelope, "json")
-        store.db.table("attestations").insert(
-            {
-                "object": oid,
-                "version": result.version,
-                "base": result.base,
-                "policy_digest": policy.digest,
-                "keyid": keyid,
-                "created_at": result.checked_at,
-            },
-            replace=True,
-        )
-        store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
-        output_file.write_output(out, envelope, "--attest-out", replace)
+                require_extends(store, log_state, f"prov check {result.version} --attest")
+            # the number is taken where no other prov writer comes in between, so the attestation signed names
+            # exactly the release recorded (a concurrent release could share it: review 23)
+            facts["release"] = release_under_lock(store, result.version, ancestry, placed, log_state)
+            facts["auditLogHead"] = store.audit_head()[1]
+            facts["auditLog"] = (log_state or current(store)).to_dict()
+            stmt = signing.statement(result.version, bytes.fromhex(new["merkle_root"]), PREDICATE_TYPE, predicate)
+            envelope = signing.canonical_json(signing.sign(stmt, private))
+            oid = store.put_object(envelope, "json")
+            store.db.table("attestations").insert(
+                {
+                    "object": oid,
+                    "version": result.version,
+                    "base": result.base,
+                    "policy_digest": policy.digest,
+                    "keyid": keyid,
+                    "created_at": result.checked_at,
+                },
+                replace=True,
+            )
+            store.audit("attest", result.version, {"object": oid, "base": result.base, "policy": policy.digest})
+            signed.update(object=oid, version=result.version, release=facts["release"])
+            signed["staged"] = output_file.stage_output(out, envelope, "--attest-out", replace)
+    finally:
+        if "staged" in signed:  # placed by then, or the write failed: no temporary file stays beside ``out``
+            signed["staged"].discard()
     return oid
+
+
+def _place_attestation_file(signed: dict[str, Any], out: str, _store: Store) -> None:
+    """The ``keep`` of the attestation's write (``Store.write``): put the envelope staged beside ``out`` there once
+    the write has committed, the lock still held. A failure then (``out`` taken or its folder removed meanwhile)
+    leaves the attestation recorded in the store: InputError (exit 2) saying so, with the object that holds it."""
+    try:
+        signed["staged"].place()
+    except InputError as exc:
+        raise InputError(
+            f"{exc}; the attestation of {signed['version']} (release {signed['release']}) was recorded in the store "
+            f"as object {signed['object']}, but not written to {out}: run prov check --attest --force again"
+        ) from exc
 
 
 def base_standing(result: GateResult) -> dict[str, Any]:

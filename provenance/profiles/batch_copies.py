@@ -324,7 +324,7 @@ def _file_order(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     keys = _file_order_keys(column)
-    if keys is None:  # what Arrow's ASCII patterns cannot mirror: file_order itself, one Python key a row
+    if keys is None:  # a row number past an int64: file_order itself, one Python key a row
         python_keys = file_order(column.to_pylist())
         return np.asarray(sorted(range(len(python_keys)), key=lambda i: (python_keys[i], i)), dtype=np.int64)
     files, rows = keys
@@ -340,9 +340,13 @@ _MAX_DIGITS = 18  # a row number of at most 18 digits fits an int64, as file_ord
 def _file_order_keys(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
     """``file_order``'s keys as two int64 arrays, (the file's rank among the files, the row number), computed by
     Arrow one chunk at a time (no Python object a row: a folder of 1M ``file#row`` locators ranked in Python
-    took 6.9 s and 216 MiB, attack review 23b, finding 4); None where the column holds what the ASCII patterns
-    here do not mirror exactly (non-ASCII text, whose digits ``str.isdigit`` reads, or a row number too long for
-    an int64), which ``file_order`` then ranks. Files compare as UTF-8 bytes, which order as their code points do."""
+    took 6.9 s and 216 MiB, attack review 23b, finding 4); None where a row number is too long for an int64 (19
+    digits or more), which ``file_order`` then ranks. Non-ASCII text is ranked here too (a tree with one non-ASCII
+    directory name sent its whole column to ``file_order``: 15 s at 1M rows, attack review 24b): a row number is
+    ASCII digits in both (``names.is_row_number``), ``#`` is one byte that no other UTF-8 character's bytes hold,
+    and files compare as UTF-8 bytes, which order as their code points do, as Python's ``str`` comparison does
+    (bytes that are no UTF-8, which Parquet does not refuse in a signed manifest's string column, rank as bytes
+    here, where ``file_order`` cannot decode them)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     heads, rows = [], []
     for chunk in chunks:
@@ -364,8 +368,6 @@ def _file_order_keys(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np
 def _chunk_keys(chunk: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray] | None:
     """One chunk's (file, dictionary-encoded; row number) keys of ``file_order``, or None (``_file_order_keys``)."""
     text = pc.fill_null(pc.cast(chunk, pa.string()), "")
-    if len(text) and not pc.all(pc.string_is_ascii(text)).as_py():
-        return None
     if pc.any(pc.match_substring_regex(text, f"(^|#)[0-9]{{{_MAX_DIGITS + 1},}}$")).as_py():
         return None
     parts = pc.split_pattern(text, "#", max_splits=1, reverse=True)  # [before the last #, after it] or [text]

@@ -18,20 +18,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from provenance.names import is_row_number
+
 
 def file_order(locators: Sequence[str | int | None]) -> list[tuple[str, int]]:
     """Sortable file-order keys from manifest locators.
 
     A locator is a row number (``"12"``), ``file#row`` in a folder of tables, or a path
     relative to a tree's root; the key sorts by file, then by row number as an integer.
+    A row number is ASCII digits only (``"007"`` is 7), as prov writes them: other text
+    ``str.isdigit`` reads as digits (``"²"``, which ``int`` refuses; ``"٣"``) ranks as text,
+    as Arrow's ranking (``profiles.batch_copies.file_order_rank``) reads it too.
     """
     keys = []
     for loc in locators:
         text = "" if loc is None else str(loc)
         head, sep, tail = text.rpartition("#")
-        if sep and tail.isdigit():
+        if sep and is_row_number(tail):
             keys.append((head, int(tail)))
-        elif text.isdigit():
+        elif is_row_number(text):
             keys.append(("", int(text)))
         else:
             keys.append((text, 0))

@@ -13,7 +13,7 @@ import re
 import shlex
 from typing import Any
 
-from provenance.names import short_digest
+from provenance.names import is_row_number, short_digest
 
 SUMMARY_ROWS = [
     ("added", "records added"),
@@ -126,7 +126,7 @@ def location_text(location: dict | None, locator: Any = None) -> str:
         return "-"
     text = str(locator)
     file, sep, row = text.rpartition("#")
-    if text.isdigit() or (sep and row.isdigit()):
+    if is_row_number(text) or (sep and is_row_number(row)):
         n = int(row if sep else text)
         line = text_line(file if sep else str((location or {}).get("path") or ""), n)
         where = f"row {n}" + (f" (line {line})" if line is not None else "")

@@ -170,3 +170,38 @@ def test_a_gc_that_fails_leaves_the_store_exactly_as_it_was(prov, workdir, three
     assert busy.exit_code == 3, busy.output
     assert store_fingerprint(workdir / ".prov") == before
     assert prov("gc").exit_code == 0 and store_fingerprint(workdir / ".prov") != before
+
+
+def test_gc_decides_under_the_lock_what_another_gc_dropped_since_its_plan(prov, workdir, three_versions, keypair):
+    """gc worked out the runs and findings objects to drop before it took the store's lock, and deleted the objects
+    after releasing it: a prov writer that committed in between (here another gc, run for real through its own
+    handle once the first has planned) was not seen, so the first reported runs and objects it never dropped and
+    logged a second ``gc`` entry for them. It decides again under the lock, and deletes the objects there."""
+    import contextlib
+
+    from provenance.gc import collect_garbage
+    from provenance.store.store import Store
+
+    pin = ["--signer", str(keypair.public_path)]
+    for _ in range(2):
+        assert prov("diff", "v1", "v2", "--detect", *pin).exit_code in (0, 1)
+    (older,) = rows(workdir, "select run from detector_runs group by run order by min(rowid) limit 1")
+    first = Store.open(workdir)
+    take_lock = first.locked
+    other: list[dict] = []
+
+    @contextlib.contextmanager
+    def another_gc_first():  # the first gc has planned; another commits before it takes the lock
+        other.append(collect_garbage(Store.open(workdir)))
+        with take_lock():
+            yield
+
+    first.locked = another_gc_first  # type: ignore[method-assign]
+    done = collect_garbage(first)
+    assert other[0]["runs_dropped"] == [older[0]] and other[0]["objects_dropped"] == 1
+    assert done["runs_dropped"] == [] and done["objects_dropped"] == 0 and done["findings_dropped"] == 0
+    assert rows(workdir, "select json_extract(detail, '$.runs') from audit where action = 'gc'") == [
+        (json.dumps([older[0]], separators=(",", ":")),)
+    ]
+    fsck = json.loads(prov("fsck", *pin, "--json").stdout)
+    assert fsck["errors"] == [] and fsck["warnings"] == [], fsck

@@ -131,3 +131,34 @@ def test_a_check_of_data_that_adds_a_column_to_the_signed_base_names_the_flags_n
         if x["rule"] == "lineage.unattributed_beside_signed"
     )
     assert rule["status"] == "pass", rule
+
+
+def test_status_names_a_stray_file_in_an_image_tree_that_verify_fails_on(prov, workdir, store):
+    """Newcomer review 24: a README.txt dropped into an image tree left `prov status` saying "unchanged" while
+    `prov verify` exits 1 on the tree's signed file listing. Status compares the signed facts as verify does."""
+    from PIL import Image
+
+    from support import validate_output
+
+    for label in ("cat", "dog"):
+        (workdir / "tree" / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (4, 4), (i * 40 + (0 if label == "cat" else 17)) % 256).save(
+                workdir / "tree" / label / f"{i}.png"
+            )
+    assert prov("keys", "generate", "m").exit_code == 0
+    assert prov("commit", "tree", "--tag", "t1", "--key", "m.key").exit_code == 0
+    r = prov("status", "--signer", "m.pub")
+    assert r.exit_code == 0 and "unchanged since t1" in r.stdout, r.output
+    (workdir / "tree" / "README.txt").write_text("how the photos were taken\n")
+    assert prov("verify", "t1", "--signer", "m.pub").exit_code == 1
+    r = prov("status", "--signer", "m.pub")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert "unchanged" not in text.replace("records unchanged", ""), text
+    assert "records unchanged since t1 (8 records), but the data no longer matches its signed facts" in text, text
+    assert "README.txt" in text, text
+    doc = json.loads(prov("status", "--signer", "m.pub", "--json").stdout)
+    assert doc["clean"] is False and doc["counts"] == {"changed": 0, "added": 0, "removed": 0, "relabeled": 0}, doc
+    assert len(doc["facts"]) == 1 and "README.txt" in doc["facts"][0], doc["facts"]
+    validate_output("status", doc)

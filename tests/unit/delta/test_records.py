@@ -26,6 +26,11 @@ def test_nothing_is_made_up_when_the_data_or_the_locator_is_unknown():
     assert location(None, "3") is None
     assert location({"path": None, "kind": "table"}, "3") is None
     assert location({"path": "v.parquet", "kind": "table"}, None) is None
+    # a locator no prov commit writes for a table, signed anyway: '²' is no row number (int() refuses it, attack
+    # review 24b, finding 2), nor another script's digit; the record is placed in the file, with no row
+    assert location({"path": "v.parquet", "kind": "table"}, "x#²") == {"path": "v.parquet"}
+    assert location({"path": "v.parquet", "kind": "table"}, "²") == {"path": "v.parquet"}
+    assert location({"path": "v.parquet", "kind": "table"}, "x#٣") == {"path": "v.parquet"}
 
 
 def test_a_diff_budgets_flags_as_the_default_policy_does():

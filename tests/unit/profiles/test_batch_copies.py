@@ -10,12 +10,15 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provenance.detectors.duplicates import copy_p_values
 from provenance.gate.copies import CLUMPING_CAP, Copies
 from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import (
     BatchCopies,
+    _file_order_keys,
     batch_copies,
     batches_of_ranks,
     file_order_rank,
@@ -195,6 +198,15 @@ def test_batch_arrays_no_base_gives_are_named():
         assert problem is not None and words in problem, (words, problem)
 
 
+def python_ranks(locators) -> list[int]:
+    """Each locator's rank in file order as ``file_order``'s Python keys give it, ties in the given order."""
+    keys = file_order(locators)
+    order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
+    ranks = np.empty(len(order), np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks.tolist()
+
+
 def test_locators_of_a_folder_or_a_tree_rank_in_arrow_as_file_order_ranks_them():
     # attack review 23b, finding 4: the ranking of file#row and path locators is Arrow's, not a Python key a row;
     # it must give file_order's ranks exactly, ties in the given order, over chunks as a manifest's parts give
@@ -206,13 +218,6 @@ def test_locators_of_a_folder_or_a_tree_rank_in_arrow_as_file_order_ranks_them()
         f"{c}/img-{int(i)}.png" for c, i in zip(rng.choice(["cat", "dog", "ant"], 2000), rng.integers(0, 500, 2000))
     ]
     odd = ["a#1#x", "x#12", "12", "", None, "f#007", "#5", "a#", "##3", "a b#1", "007", "x#2", "x#10", "a#1"] * 3
-
-    def python_ranks(locators):
-        keys = file_order(locators)
-        order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
-        ranks = np.empty(len(order), np.int64)
-        ranks[order] = np.arange(len(order))
-        return ranks.tolist()
 
     # row numbers alone take Arrow's int64 cast: only when every locator is ASCII digits, as file_order reads one
     numbers = [["10", "2", "007", "1"], ["3", "-1", "0", "12"], ["5", "\u0663", "1"], ["1", None, "0"], ["2", "+1"]]
@@ -243,3 +248,31 @@ def test_a_profile_ranks_its_sample_by_file_order_rank_whatever_it_is_given():
     assert len(set(by_locator.sample_batches.tolist())) == PSEUDO_BATCHES
     with pytest.raises(ValueError, match="299 positions for 300 records"):
         build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.arange(n - 1))
+    # a tree's non-ASCII paths (ranked in Arrow since attack review 24b) give the profile of file_order's Python
+    # ranks, byte for byte: profiled as before
+    dirs = ["cat", "çat", "dog", "中", "d\U0001f600g", "zebra"]
+    paths = [f"{dirs[int(d)]}/img-{int(i)}#{int(r)}" for d, i, r in zip(*rng.integers(0, 6, (3, n)))]
+    assert _file_order_keys(pa.array(paths, pa.string())) is not None
+    by_path = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=paths)
+    by_rank = build_profile(X, y, digests(keys), featurizer="numeric/v1", positions=np.array(python_ranks(paths)))
+    assert by_path.to_bytes() == by_rank.to_bytes()
+
+
+LOCATOR_PIECES = "a b/ img é ß 中 \U0001f600 / # ## 0 1 9 007 12 +5 -1 ² ٣ z \u00ff \u0100 \uffff".split(" ")
+LOCATOR_PIECES += ["\n", " ", "\x00"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.lists(st.sampled_from(LOCATOR_PIECES), max_size=6).map("".join)), max_size=60),
+    st.integers(1, 7),
+)
+def test_any_locators_non_ascii_included_rank_in_arrow_as_file_order_ranks_them(locators, chunk):
+    # attack review 24b (cost): one non-ASCII locator sent the whole column to file_order's Python keys (15 s at 1M
+    # rows of an image tree); Arrow ranks them now and must give file_order's ranks exactly: the split at the last
+    # '#', ASCII digits only as a row number ('²', '٣', '+5', '-1' are text), code-point order of the files
+    want = python_ranks(locators)
+    assert _file_order_keys(pa.array(locators, pa.string())) is not None  # Arrow's ranking, not the Python one
+    assert file_order_rank(locators).tolist() == want
+    chunks = [pa.array(locators[i : i + chunk], pa.string()) for i in range(0, len(locators), chunk)]
+    assert file_order_rank(pa.chunked_array(chunks, pa.string())).tolist() == want
