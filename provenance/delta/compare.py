@@ -93,6 +93,11 @@ def diff_versions(
         fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
     report.summary["schema_changes"] = schema
+    # columns the new side reads as metadata that the base did not: their values are in no digest, so no source's
+    # signature covers them and no detector scores them (attack review 24d, A24d-2: a column whoever writes the data
+    # folder added, then committed with --metadata on a check's advice, was named nowhere)
+    if a.metadata is not None and b.metadata is not None:
+        report.summary["metadata_added"] = [c for c in b.metadata if c not in a.metadata]
     report.summary["rekeyed"] = changes.rekeyed
     report.summary["rekeyed_relabeled"] = changes.rekeyed_relabeled
     if schema:

@@ -65,6 +65,9 @@ class Side:
     lineage_stage: bool = False  # the lineage stage is installed, so statuses mean something
     lineage_counts: dict | None = None  # signed status counts of the version
     history: list[dict] = field(default_factory=list)  # signed source counts, newest first
+    # the columns the side reads as metadata, in no digest (its signed read options); None: not known (a revision,
+    # or a version whose read options an older prov did not sign)
+    metadata: tuple[str, ...] | None = None
     # records of no source column are named by their lineage batch's source (delta.attribution):
     # each source name -> how it was named ("source column", "signed batch", "unsigned batch")
     source_origins: dict[str, set[str]] = field(default_factory=dict)
@@ -169,6 +172,7 @@ def version_side(
         counts,
         _history(store, row) if with_history else [],
         signed_delta=pred.get("delta"),
+        metadata=_signed_metadata(store, row, pred),
     )
     if lineage is not None:
         from provenance.lineage.judged import statuses_under_pins
@@ -292,3 +296,16 @@ def check_comparable(base: Side, new: Side) -> None:
             f"{base.name} and {new.name} are different datasets: record kind {a!r} vs {b!r}; "
             "a record-level diff needs the same kind of records"
         )
+
+
+def _signed_metadata(store: Store, row: dict, pred: dict) -> tuple[str, ...] | None:
+    """The metadata columns version ``row`` signed among its read options (``--metadata``: read, in no digest), or
+    None when its predicate signs no read options a dataset can be built from (an older prov, a tree)."""
+    from provenance.version_facts import dataset_from_predicate
+
+    try:
+        options = dataset_from_predicate(store, row, pred).options
+    except InputError:
+        return None
+    columns = getattr(options, "metadata_columns", None)
+    return tuple(str(c) for c in columns) if columns is not None else None

@@ -66,6 +66,8 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
         if ctx.report["summary"].get("schema_changes"):  # and how the records it re-keyed were paired
             result.summary |= {k: ctx.report["summary"].get(k) for k in SCHEMA_KEYS}
+        if ctx.report["summary"].get("metadata_added"):  # columns read in no digest the base did not (A24d-2)
+            result.summary["metadata_added"] = ctx.report["summary"]["metadata_added"]
         result.waivers = ctx.waivers.report
         # the batches whose records the lineage rules no longer count as attested (a revoked key): say so
         result.lineage_not_trusted = list(ctx.report["lineage"].get("not_trusted", {}).get("new", []))

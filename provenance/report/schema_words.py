@@ -73,4 +73,18 @@ def schema_change_lines(summary: dict) -> list[str]:
     were re-keyed."""
     out = [f"schema change: {line}" for line in grouped_schema_changes(summary.get("schema_changes") or [])]
     rekeyed = rekeyed_text(summary)
-    return out + ([rekeyed] if rekeyed else [])
+    return out + ([rekeyed] if rekeyed else []) + metadata_added_lines(summary)
+
+
+def metadata_added_lines(summary: dict) -> list[str]:
+    """One line naming the columns the new side reads as metadata and the base did not (``metadata_added``): their
+    values are in no digest, signed by no source and scored by no detector; none when there are none."""
+    added = [str(c) for c in summary.get("metadata_added") or []]
+    if not added:
+        return []
+    one = len(added) == 1
+    names = ", ".join(repr(c) for c in added)
+    return [
+        f"metadata column{'' if one else 's'} {names} read by this version and not by the base: in no digest, so "
+        f"{'its' if one else 'their'} values are signed by no source and scored by no detector"
+    ]

@@ -162,3 +162,34 @@ def test_status_names_a_stray_file_in_an_image_tree_that_verify_fails_on(prov, w
     assert doc["clean"] is False and doc["counts"] == {"changed": 0, "added": 0, "removed": 0, "relabeled": 0}, doc
     assert len(doc["facts"]) == 1 and "README.txt" in doc["facts"][0], doc["facts"]
     validate_output("status", doc)
+
+
+def test_a_column_read_as_metadata_that_the_base_did_not_is_named_by_diff_and_check(prov, workdir, store):
+    """Attack review 24d, A24d-2: whoever writes the data folder adds a column (`label_v2`) to the vendor's signed
+    records; committed with `--metadata label_v2` (what the check's step offers for a column your pipeline adds),
+    the check passed and no line named the column. Its values are in no digest: diff and check now say so."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support import digits_table, validate_output
+
+    batch = digits_table(60)
+    pq.write_table(batch, "vendor.parquet")
+    pq.write_table(batch.append_column("label_v2", pa.array([(i * 7) % 10 for i in range(60)])), "train.parquet")
+    vendor_signed(
+        prov,
+        ("commit", "vendor.parquet", "--tag", "v1", "--key", "m.key", "--signer", "m.pub"),
+        ("commit", "train.parquet", "--tag", "v2", "--metadata", "label_v2", "--key", "m.key", "--signer", "m.pub"),
+    )
+    doc = json.loads(prov("diff", "v1", "v2", "--format", "json", "--signer", "m.pub").stdout)
+    assert doc["summary"]["metadata_added"] == ["label_v2"], doc["summary"]
+    validate_output("diff", doc)
+    r = prov("check", "v2", "--base", "v1", "--signer", "m.pub")
+    line = (
+        "metadata column 'label_v2' read by this version and not by the base: in no digest, so its values are signed "
+        "by no source and scored by no detector"
+    )
+    assert line in " ".join(r.stdout.split()), r.output
+    # the same records read the same way name nothing
+    doc = json.loads(prov("diff", "v2", "v1", "--format", "json", "--signer", "m.pub").stdout)
+    assert doc["summary"]["metadata_added"] == [], doc["summary"]
