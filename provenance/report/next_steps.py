@@ -109,10 +109,8 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         return [Step("restore the labels the sources signed, or cut out the source that changed them", cut_source)]
     if name in ("lineage.forbidden_sources", "lineage.block_quarantined_sources"):
         return [Step("cut the source out", cut_source)]
-    rekeyed = (
-        int((rule.get("statistic") or {}).get("rekeyed") or 0) if name == "lineage.unattributed_beside_signed" else 0
-    )
     statistic = rule.get("statistic") or {}
+    rekeyed = int(statistic.get("rekeyed") or 0) if name == "lineage.unattributed_beside_signed" else 0
     added_columns = [str(c) for c in statistic.get("added_columns") or []] if rekeyed else []
     retype = []
     if rekeyed and (not added_columns or statistic.get("other_schema_changes")):
@@ -146,7 +144,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
-        missing = name == "lineage.signed_batches_incomplete" or (rule.get("statistic") or {}).get("signed_missing")
+        missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
         withdraw = Step(
             "a signed batch not shipped on purpose",
             f"prov withdraw BATCH --reason R {KEY}",
