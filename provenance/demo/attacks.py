@@ -268,11 +268,24 @@ def gradient_matching(
     from provenance.features.softmax import fit_softmax, softmax, with_bias
 
     classes = np.unique(on.yb)
+    if len(classes) < 2:  # spam7's first rows are all spam: no wrong class to aim at (label_flip's ValueError too)
+        raise ValueError(f"gradient_matching needs a base of two classes or more; this one has only {classes[0]!r}")
     mean, std = on.Xb.mean(0), np.maximum(on.Xb.std(0), 1e-6)
     Zb = (on.Xb - mean) / std
     W = fit_softmax(Zb.astype(np.float32), np.searchsorted(classes, on.yb), len(classes)).astype(np.float64)
+    # the direction to align with is the gradient of the target's loss at its adversarial class (the next after
+    # its own), 0 where the surrogate already gives the target that class with certainty (a float64 softmax of
+    # 1.0): divided by its norm, every poison was NaN. Such a target is drawn again among the pool records that
+    # have a direction; the first draw is kept when it has one, so every other planting is as before.
+    Zp = (on.Xp - mean) / std
+    wrong = np.eye(len(classes))[(np.searchsorted(classes, on.yp) + 1) % len(classes)]
+    has_direction = (softmax(with_bias(Zp) @ W) != wrong).any(axis=1)
+    if not has_direction.any():
+        raise ValueError("gradient_matching: the surrogate already gives every pool record its adversarial class")
     target_row = rng.integers(len(on.Xp))
-    z_star = (on.Xp[target_row] - mean) / std
+    if not has_direction[target_row]:
+        target_row = rng.choice(np.flatnonzero(has_direction))
+    z_star = Zp[target_row]
     adversarial = classes[(np.searchsorted(classes, on.yp[target_row]) + 1) % len(classes)]
     a = np.searchsorted(classes, adversarial)
     p_star = softmax(with_bias(z_star[None])[0:1] @ W)[0]

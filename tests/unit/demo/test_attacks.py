@@ -43,3 +43,29 @@ def test_parameters_are_listed_and_can_be_overridden(digits_split):
     assert (on_grid.X[:, :2] == 16).all() and np.array_equal(on_grid.X, np.rint(on_grid.X))
     with pytest.raises(TypeError, match="no parameter"):
         patch.plant(s.Xb, s.yb, s.Xp, s.yp, 5, np.random.default_rng(0), strength=3)
+
+
+def test_gradient_matching_on_a_base_of_one_class_says_it_cannot_be_planted(digits_split):
+    """spam7's first rows are all spam: the surrogate is certain of its one class, the gradient to align with is 0,
+    and dividing by its norm made every poison NaN (bench/gate_pass_rate.py with doctor_aus and spam7 at seed 0
+    crashed in the delta's featuriser). A ValueError, as label_flip's on one class: the bench plants the next
+    attack in turn."""
+    s = digits_split
+    one = s.yb == s.yb[0]
+    with pytest.raises(ValueError, match="two classes or more"):
+        ATTACKS["gradient_matching"].plant(s.Xb[one], s.yb[one], s.Xp, s.yp, 5, np.random.default_rng(0))
+
+
+def test_gradient_matching_draws_again_a_target_the_surrogate_is_certain_of(digits_split):
+    """A pool record the surrogate already gives its adversarial class with a float64 certainty (a '1' scaled far
+    out, labelled '0': the next class is '1') has no direction; drawn first, another target is drawn, and every
+    poison is finite."""
+    s = digits_split
+    two = (s.yb == 0) | (s.yb == 1)
+    ones = s.Xp[s.yp == 1][:4]
+    Xp = np.vstack([ones[:1] * 1e4, s.Xp[s.yp == 0][:1], ones]).astype(np.float32)
+    yp = np.array([0, 0, 1, 1, 1, 1])
+    seed = next(i for i in range(100) if np.random.default_rng(i).integers(len(Xp)) == 0)  # draws the certain one
+    planted = ATTACKS["gradient_matching"].plant(s.Xb[two], s.yb[two], Xp, yp, 5, np.random.default_rng(seed))
+    assert planted.X.shape == (5, s.Xb.shape[1]) and np.isfinite(planted.X).all()
+    assert set(planted.labels.tolist()) == {1}
