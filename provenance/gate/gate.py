@@ -31,7 +31,7 @@ from provenance.version_facts import statement_cache
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
 # carried only when the schema changed
-SCHEMA_KEYS = ("schema_changes", "rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
+SCHEMA_KEYS = ("schema_changes", "schema_delta", "rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
 
 
 def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> GateResult:

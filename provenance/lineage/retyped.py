@@ -13,7 +13,7 @@ from __future__ import annotations
 from shlex import quote
 
 from provenance.lineage.standing import judge_envelope, registered_batches
-from provenance.sources.facts import schema_changes
+from provenance.sources.schema_delta import column_delta
 from provenance.store.store import Store
 
 
@@ -27,7 +27,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     now = schema.get("types")
     if not now:
         return None
-    differing: list[tuple[str, list[str], bool, list[str]]] = []
+    differing: list[tuple[str, dict, bool, list[str]]] = []
     for batch, _source, signed, envelope, _manifest in registered_batches(store):
         if not signed:
             continue
@@ -39,7 +39,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         retyped = any(c in now and now[c] != t for c, t in old.items())
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
             added = sorted(set(now) - set(old))
-            differing.append((batch, schema_changes(signed_schema, {"types": now}), retyped, added))
+            differing.append((batch, column_delta(old, now), retyped, added))
     if not differing:
         return None
     batch, changes, retyped, added = differing[0]
