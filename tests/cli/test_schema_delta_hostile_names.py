@@ -66,6 +66,14 @@ def test_hostile_column_names_give_the_check_the_columns_the_data_really_adds(pr
     assert delta["added"]["meta"] == f"struct<{STRUCT_FIELD}: int64>" and not delta["removed"] and not delta["retyped"]
     assert len(diff["summary"]["schema_changes"]) == 4  # the lines for people are still there
     assert report["summary"]["schema_delta"] == delta  # the check carries the same data
+    # the text: each name reads as one name, and the command pastes back as the same bytes (a newline escaped
+    # by the renderer inside $'...', where bash reads \x0a as a newline, not as four characters)
+    text = " ".join(prov("check", "v2", "--base", "v1", "--signer", "m.pub").stdout.split())
+    names = "'first\\nsecond', meta, \"note' added (string)\", '\u0440x00'"
+    assert f"the columns {names} the data adds" in text, text
+    assert f"If your own pipeline adds the columns {names}, commit with" in text, text
+    assert "--metadata $'first\\x0asecond' --metadata meta --metadata 'note'\"'\"' added (string)'" in text, text
+    assert "schema change: column 'meta' added (struct<x) added (y: int64>)" in text, text
 
 
 def test_a_retyped_column_beside_hostile_additions_is_another_change(prov, workdir, store):
