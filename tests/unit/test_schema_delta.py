@@ -17,12 +17,11 @@ BASE = {
 
 
 def test_the_lines_are_the_ones_a_diff_printed_before_and_come_from_the_data():
-    new = {
+    new = BASE | {
         "types": {"a": "double", "b": "double", "c": "int64", "new": "struct<x) added (y: int64>"},
         "columns": ["a", "b", "c", "new"],
         "labelColumn": "target",
         "label": {"type": "int64", "kind": "integer"},
-        "digestAlgorithm": "prov-row-v2",
     }
     delta = schema_delta(BASE, new)
     assert delta == {
