@@ -10,13 +10,14 @@ import numpy as np
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
 from provenance.delta.rows import RowMemo, delta_records_of, rows_taker
-from provenance.delta.schema import codepoints, lookalike, rekey, schema_changes
+from provenance.delta.schema import codepoints, lookalike, rekey
 from provenance.delta.sides import Side, check_comparable, git_side, verify_both, version_side
 from provenance.delta.signed_delta import LISTED_CAP, DeltaObject, forced_merge, signed_fact
 from provenance.delta.signed_objects import ManifestObject
 from provenance.delta.statuses import apply_statuses
 from provenance.errors import InputError, VerificationError
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.schema_delta import changed, delta_lines, schema_delta
 
 
 def diff_versions(
@@ -55,7 +56,8 @@ def diff_versions(
         spec = spec or DatasetSpec(path=path)
         a, b = git_side(store, base, spec), git_side(store, new, spec)
     check_comparable(a, b)
-    schema = schema_changes(a.schema, b.schema)
+    schema_diff = schema_delta(a.schema, b.schema)  # the change as data; its lines are made from it, for people
+    schema = changed(schema_diff)
     listed = 0 < limit <= LISTED_CAP  # the delta object keeps LISTED_CAP listed records of each kind
     delta = signed_delta_of(store, a, b) if signed_delta and listed and path is None and not schema else None
     if delta is None:
@@ -92,7 +94,9 @@ def diff_versions(
     if delta is None:  # a signed delta's listed records carry their locators and batches
         fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
-    report.summary["schema_changes"] = schema
+    report.summary["schema_changes"] = delta_lines(schema_diff)
+    # what decides or advises reads this, never the lines: a column name or type can read as another change
+    report.summary["schema_delta"] = schema_diff
     # columns the new side reads as metadata that the base did not: their values are in no digest, so no source's
     # signature covers them and no detector scores them (attack review 24d, A24d-2: a column whoever writes the data
     # folder added, then committed with --metadata on a check's advice, was named nowhere)

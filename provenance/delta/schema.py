@@ -2,7 +2,8 @@
 
 A column retyped (``7`` from one exporter, ``7.0`` from another; a zip code gaining a
 letter), renamed, added or removed changes every record digest, since a digest encodes
-typed values under column names. A diff names such a change once, and pairs the records
+typed values under column names. A diff names such a change once (``sources.schema_delta``:
+as data, and as lines for people), and pairs the records
 it re-keyed, so they are not reported as every record removed and added again: by content
 where the new records re-encode without loss under the base's signed types
 (``delta.bridge``, ``delta.content_pairs``: a pair is then a digest both versions hold,
@@ -25,32 +26,6 @@ from provenance.delta.bridge import Reader, not_bridgeable
 from provenance.delta.content_pairs import drop, pair_by_content
 from provenance.delta.merge import Changes
 from provenance.errors import DataUnavailable, InputError, NotRereadable
-from provenance.sources.facts import schema_changes as column_changes
-
-
-def schema_changes(base: dict, new: dict) -> list[str]:
-    """One line per schema difference between two sides' signed schemas (empty: none).
-
-    ``base``/``new`` are a version's signed ``schema`` (``kind``, ``columns``, ``types``,
-    ``label``, ``labelColumn``, ``classes``, ``digestAlgorithm``); facts one side lacks
-    (versions signed before them) are compared by column names only.
-    """
-    out: list[str] = []
-    if "types" in base and "types" in new:
-        out += column_changes(base, new)
-    else:
-        a, b = set(base.get("columns") or []), set(new.get("columns") or [])
-        out += [f"column {c!r} added" for c in sorted(b - a)] + [f"column {c!r} removed" for c in sorted(a - b)]
-    if base.get("labelColumn") != new.get("labelColumn"):
-        out.append(f"label column {base.get('labelColumn')!r} -> {new.get('labelColumn')!r}")
-    old_label, new_label = base.get("label") or {}, new.get("label") or {}
-    if old_label and new_label and old_label.get("type") != new_label.get("type"):
-        out.append(f"label type {old_label.get('type')} -> {new_label.get('type')}")
-    if "classes" in base and "classes" in new and base["classes"] != new["classes"]:
-        out.append(f"class list {base['classes']} -> {new['classes']} (class indexes shift)")
-    if base.get("digestAlgorithm") != new.get("digestAlgorithm"):
-        out.append(f"digest algorithm {base.get('digestAlgorithm')} -> {new.get('digestAlgorithm')}")
-    return out
 
 
 def _rows_of(side, wanted: set[bytes]) -> tuple[list[int], list[bytes]]:

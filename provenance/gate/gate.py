@@ -23,6 +23,7 @@ from provenance.gate.kept_states import KeptLogStates, KeptState
 from provenance.gate.results import GateResult, decision_of, scored_rows
 from provenance.gate.store_scope import for_check
 from provenance.gate.waivers import read_waiver_files, with_effects
+from provenance.sources.schema_delta import changed
 from provenance.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.scope import scoped
@@ -31,7 +32,7 @@ from provenance.version_facts import statement_cache
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
 # carried only when the schema changed
-SCHEMA_KEYS = ("schema_changes", "rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
+SCHEMA_KEYS = ("schema_changes", "schema_delta", "rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
 
 
 def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> GateResult:
@@ -64,7 +65,7 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
     result.checked_at = checked_at
     if ctx.computed("diff"):
         result.summary = {k: ctx.report["summary"][k] for k in SUMMARY_KEYS}
-        if ctx.report["summary"].get("schema_changes"):  # and how the records it re-keyed were paired
+        if changed(ctx.report["summary"].get("schema_delta") or {}):  # and how the records it re-keyed were paired
             result.summary |= {k: ctx.report["summary"].get(k) for k in SCHEMA_KEYS}
         if ctx.report["summary"].get("metadata_added"):  # columns read in no digest the base did not (A24d-2)
             result.summary["metadata_added"] = ctx.report["summary"]["metadata_added"]

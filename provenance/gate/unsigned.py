@@ -22,7 +22,7 @@ from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
 from provenance.lineage.retyped import added_columns_way
-from provenance.sources.facts import schema_additions
+from provenance.sources.schema_delta import added_and_other
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -189,7 +189,7 @@ class UnattributedBesideSigned(SwitchedRule):
                 what = f"{gone} signed records went missing" + (f" ({lost} of them of {ctx.base})" if lost else "")
             rekeyed = rekeyed_counted(ctx, added_unattributed)
             retyped = schema_retype(ctx, rekeyed)
-            added_columns, other = schema_additions(ctx.report["summary"].get("schema_changes") or [])
+            added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
             if not retyped:
                 added_columns = []
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
@@ -234,7 +234,7 @@ class UnattributedBesideSigned(SwitchedRule):
             )
         rekeyed = rekeyed_counted(ctx, mask)
         retyped = schema_retype(ctx, rekeyed)
-        added_columns, other = schema_additions(ctx.report["summary"].get("schema_changes") or [])
+        added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
         if not retyped:
             added_columns = []
         why = (
@@ -284,12 +284,12 @@ def schema_retype(ctx: GateContext, n: int) -> str | None:
     changed type int64 -> float: ...): a record's digest includes its column types and names, so a record
     a batch signed with the old types matches no batch now"``. Re-keyed records the base held unattributed
     and that pair by content are not counted (:func:`rekeyed_unattributed_in_base`)."""
-    from provenance.report.schema_words import grouped_schema_changes
+    from provenance.report.schema_words import summary_schema_changes
 
     summary = ctx.report["summary"]
     if not n or not summary.get("rekeyed"):
         return None
-    changes = "; ".join(grouped_schema_changes(summary.get("schema_changes") or [], shown=3))
+    changes = "; ".join(summary_schema_changes(summary, shown=3))
     return (
         f"{n} of them {'is a base record' if n == 1 else 'are base records'} a schema change re-keyed ({changes}): "
         "a record's digest includes its column types and names, so a record a batch signed with the old types "

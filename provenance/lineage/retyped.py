@@ -10,10 +10,11 @@ from the version's, so the commit can say so.
 
 from __future__ import annotations
 
-from shlex import quote
+import re
 
+from provenance.escaping import shell_word
 from provenance.lineage.standing import judge_envelope, registered_batches
-from provenance.sources.facts import schema_changes
+from provenance.sources.schema_delta import column_delta
 from provenance.store.store import Store
 
 
@@ -27,7 +28,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     now = schema.get("types")
     if not now:
         return None
-    differing: list[tuple[str, list[str], bool, list[str]]] = []
+    differing: list[tuple[str, dict, bool, list[str]]] = []
     for batch, _source, signed, envelope, _manifest in registered_batches(store):
         if not signed:
             continue
@@ -39,7 +40,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         retyped = any(c in now and now[c] != t for c, t in old.items())
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
             added = sorted(set(now) - set(old))
-            differing.append((batch, schema_changes(signed_schema, {"types": now}), retyped, added))
+            differing.append((batch, column_delta(old, now), retyped, added))
     if not differing:
         return None
     batch, changes, retyped, added = differing[0]
@@ -56,10 +57,18 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
 
 def added_column_flags(added: list[str]) -> list[str]:
     """The commit flags that leave columns the data adds to a signed batch's out of the digest:
-    ``--source-column`` for one named like a source column, ``--metadata`` for the others (shell-quoted)."""
+    ``--source-column`` for one named like a source column, ``--metadata`` for the others (``escaping.shell_word``:
+    a name holding a newline or an invisible character pastes back as the same bytes)."""
     source = next((c for c in added if c.lower() in ("source", "src", "provider", "vendor")), None)
     rest = [c for c in added if c != source]
-    return ([f"--source-column {quote(source)}"] if source else []) + [f"--metadata {quote(c)}" for c in rest]
+    return ([f"--source-column {shell_word(source)}"] if source else []) + [f"--metadata {shell_word(c)}" for c in rest]
+
+
+def column_names_text(names: list[str]) -> str:
+    """``annotator, source``: columns named in a sentence, each one not plain ASCII (letters, digits, ``_.-``)
+    quoted as ``repr`` does, so a name holding a comma, a quote or prov's own words reads as one name
+    (schema review 25: ``note' added (string)`` read as part of the sentence)."""
+    return ", ".join(c if re.fullmatch(r"[A-Za-z0-9_.\-]+", c) else repr(c) for c in names)
 
 
 def added_columns_way(added: list[str]) -> str:
@@ -68,7 +77,7 @@ def added_columns_way(added: list[str]) -> str:
     (:func:`added_column_flags`; newcomer review 24, attack review 24d A24d-2: a column whoever writes the data
     folder adds must not be waved through)."""
     one = len(added) == 1
-    names = ", ".join(added)
+    names = column_names_text(added)
     return (
         f"if your own pipeline adds the column{'' if one else 's'} {names}, commit with "
         f"{' '.join(added_column_flags(added))} to leave {'it' if one else 'them'} out of the digest ("

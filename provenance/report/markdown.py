@@ -24,7 +24,7 @@ from provenance.report.flagged import FlaggedRecord, flagged_records, label_grou
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.next_steps import Step, release_steps
 from provenance.report.rule_rows import rule_rows
-from provenance.report.schema_words import grouped_schema_changes, rekeyed_text
+from provenance.report.schema_words import rekeyed_text, summary_schema_changes
 from provenance.report.source_rows import COPIES_NOTE, SOURCES_NOTE, copies_shown, source_origins, source_rows
 from provenance.report.verdict import check_decision, diff_verdict
 from provenance.report.waiver_words import idle_waiver_text, ignored_waivers_text, waived_elsewhere_text, waivers_text
@@ -173,7 +173,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     ]
     if report.get("audit"):
         lines += [markdown(audit_line(report["audit"])), ""]
-    for change in grouped_schema_changes(s.get("schema_changes") or []):  # columns retyped alike: one line
+    for change in summary_schema_changes(s):  # columns retyped alike: one line
         lines += [f"Schema change: {markdown(change)}", ""]
     if rekeyed := rekeyed_text(s):
         lines += [f"{rekeyed}.", ""]

@@ -124,12 +124,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("or keep the signed types: cast the columns back and commit the data again"),
         ]
     if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
-        from provenance.lineage.retyped import added_column_flags
+        from provenance.lineage.retyped import added_column_flags, column_names_text
 
         one = len(added_columns) == 1
         retype.append(
             Step(
-                f"{'and for ' if retype else ''}the column{'' if one else 's'} {', '.join(added_columns)} the data "
+                f"{'and for ' if retype else ''}the column{'' if one else 's'} {column_names_text(added_columns)} the data "
                 f"adds: if your own pipeline adds {'it' if one else 'them'}, commit the data again with "
                 f"{'it' if one else 'them'} left out of the digest ({'its' if one else 'their'} values are then signed "
                 f"by no source and scored by no detector; if not, drop {'it' if one else 'them'})",

@@ -1,12 +1,11 @@
 """How a diff's schema changes read: columns retyped alike grouped on one line, and the records a
-schema change re-keyed (``summary["schema_changes"]``, ``summary["rekeyed"]``; ``delta/schema.py``
-finds them). Used by the report formats, the gate's unsigned-change rule and ``lineage/retyped.py``."""
+schema change re-keyed (``summary["schema_delta"]``, ``summary["rekeyed"]``; ``sources/schema_delta.py``
+and ``delta/schema.py`` find them). Used by the report formats, the gate's unsigned-change rule and ``lineage/retyped.py``."""
 
 from __future__ import annotations
 
-import re
-
 from provenance.report.wording import plural
+from provenance.sources.schema_delta import column_lines, other_lines
 
 
 def rekeyed_text(summary: dict) -> str | None:
@@ -36,42 +35,40 @@ def rekeyed_text(summary: dict) -> str | None:
     return text
 
 
-_RETYPED = re.compile(r"column (?P<name>'.*'|\".*\") changed type: (?P<old>.+) -> (?P<new>.+)")
-
-
-def grouped_schema_changes(changes: list[str], shown: int = 6) -> list[str]:
-    """A diff's schema changes (``summary["schema_changes"]``), columns retyped alike on one line per
-    (old type -> new type) naming the first ``shown`` of them (newcomer review 11, finding 9: 64 lines
-    for one cast); other changes one line each, in order."""
-    order: list[str | tuple[str, str]] = []  # each change, or the first retype of each (old, new) pair
+def grouped_schema_changes(delta: dict, shown: int = 6) -> list[str]:
+    """The lines of a schema change (``sources.schema_delta``: a diff's ``summary["schema_delta"]``, or a
+    ``column_delta``), columns retyped alike on one line per (old type -> new type) naming the first ``shown``
+    of them (newcomer review 11, finding 9: 64 lines for one cast); the others one line each: columns added,
+    removed, then the retypes, then the label, class list and encoding. Read from the data, never from lines
+    (a column name or a struct type can hold text that reads as another change)."""
     retyped: dict[tuple[str, str], list[str]] = {}
-    for change in changes:
-        m = _RETYPED.fullmatch(change)
-        if m is None:
-            order.append(change)
-            continue
-        pair = (m["old"], m["new"])
-        if pair not in retyped:
-            order.append(pair)
-        retyped.setdefault(pair, []).append(m["name"])
-    out = []
-    for item in order:
-        names = [] if isinstance(item, str) else retyped[item]
-        if isinstance(item, str):
-            out.append(item)
-        elif len(names) == 1:
-            out.append(f"column {names[0]} changed type: {item[0]} -> {item[1]}")
+    for name, types in (delta.get("retyped") or {}).items():
+        retyped.setdefault((str(types[0]), str(types[1])), []).append(repr(name))
+    out = column_lines(delta, ("added", "removed"))
+    for (old, new), names in retyped.items():
+        if len(names) == 1:
+            out.append(f"column {names[0]} changed type: {old} -> {new}")
         else:
             listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-            out.append(f"{len(names)} columns changed type {item[0]} -> {item[1]}: {listed}")
-    return out
+            out.append(f"{len(names)} columns changed type {old} -> {new}: {listed}")
+    return out + other_lines(delta)
+
+
+def summary_schema_changes(summary: dict, shown: int = 6) -> list[str]:
+    """A diff or check summary's schema change lines, grouped (:func:`grouped_schema_changes`) from its
+    ``schema_delta``; a report saved before ``schema_delta`` existed shows its ``schema_changes`` lines as
+    written, ungrouped: they are never parsed back."""
+    delta = summary.get("schema_delta")
+    if isinstance(delta, dict):
+        return grouped_schema_changes(delta, shown)
+    return [str(line) for line in summary.get("schema_changes") or []]
 
 
 def schema_change_lines(summary: dict) -> list[str]:
     """The lines a text or HTML report prints for a diff's schema changes: one per change, columns
     retyped alike on one line (:func:`grouped_schema_changes`), then :func:`rekeyed_text` when records
     were re-keyed."""
-    out = [f"schema change: {line}" for line in grouped_schema_changes(summary.get("schema_changes") or [])]
+    out = [f"schema change: {line}" for line in summary_schema_changes(summary)]
     rekeyed = rekeyed_text(summary)
     return out + ([rekeyed] if rekeyed else []) + metadata_added_lines(summary)
 

@@ -18,9 +18,8 @@ records alone.
 
 from __future__ import annotations
 
-import re
-
 from provenance.sources.interface import HashedDataset
+from provenance.sources.schema_delta import column_delta, column_lines
 
 
 def signed_facts(hashed: HashedDataset) -> dict:
@@ -66,31 +65,9 @@ def differences(predicate: dict, current: HashedDataset) -> list[str]:
 
 
 def schema_changes(old: dict, new: dict) -> list[str]:
-    """Column-level changes between two signed schemas: added, removed, retyped columns."""
-    a, b = old.get("types") or {}, new.get("types") or {}
-    lines = [f"column {c!r} added ({b[c]})" for c in sorted(b.keys() - a.keys())]
-    lines += [f"column {c!r} removed (was {a[c]})" for c in sorted(a.keys() - b.keys())]
-    lines += [f"column {c!r} changed type: {a[c]} -> {b[c]}" for c in sorted(a.keys() & b.keys()) if a[c] != b[c]]
-    return lines
-
-
-def schema_additions(changes: list[str]) -> tuple[list[str], bool]:
-    """``(added, other)`` of ``changes`` (:func:`schema_changes`' lines): the names of the columns they add, in
-    their order there, and whether they also remove or retype a column (or hold a line not read as an addition)."""
-    import ast
-
-    added, other = [], False
-    for line in changes:
-        m = re.fullmatch(r"column (.+) added \(.*\)", line, flags=re.S)
-        try:
-            name = ast.literal_eval(m.group(1)) if m is not None else None
-        except (ValueError, SyntaxError):
-            name = None
-        if isinstance(name, str):
-            added.append(name)
-        else:
-            other = True
-    return added, other
+    """Column-level changes between two signed schemas, one line each: added, removed, retyped columns
+    (``schema_delta.column_delta`` holds them as data; read that, never these lines)."""
+    return column_lines(column_delta(old.get("types") or {}, new.get("types") or {}))
 
 
 def _listing_change(signed: dict, now: dict) -> str:

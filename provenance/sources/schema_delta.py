@@ -1,0 +1,103 @@
+"""A schema change between two signed schemas, as data, and the lines people read for it.
+
+``prov diff`` reports a schema change twice: ``summary["schema_delta"]`` (:func:`schema_delta`), the
+change as data, and ``summary["schema_changes"]`` (:func:`delta_lines`), one line per difference for
+people. Everything that decides or advises (the check's added-columns advice, the grouping of
+columns retyped alike) reads the data: a column name is whatever whoever writes the data chose, and
+a type string can hold any struct field name, so a line such as ``column 'meta' added (struct<x)
+added (y: int64>)`` does not parse back into what changed (schema review 25: the check read an added
+column as a retype and advised casting it back). The lines are made from the data, never the other
+way round.
+"""
+
+from __future__ import annotations
+
+# the non-column parts of a schema change, each ``[old, new]`` in ``schema_delta`` when it differs
+OTHER_KEYS = ("label_column", "label_type", "classes", "digest_algorithm")
+
+
+def column_delta(old_types: dict, new_types: dict) -> dict:
+    """``{"added": {name: type}, "removed": {name: type}, "retyped": {name: [old, new]}}`` between two
+    signed ``schema.types`` (names sorted by code point)."""
+    a, b = old_types, new_types
+    return {
+        "added": {c: b[c] for c in sorted(b.keys() - a.keys())},
+        "removed": {c: a[c] for c in sorted(a.keys() - b.keys())},
+        "retyped": {c: [a[c], b[c]] for c in sorted(a.keys() & b.keys()) if a[c] != b[c]},
+    }
+
+
+def schema_delta(base: dict, new: dict) -> dict:
+    """The difference between two sides' signed ``schema`` facts, as data.
+
+    ``typed``: both sides signed their column types; when one did not (versions signed before types),
+    columns are compared by name alone, an added or removed column's type is null and a retype cannot
+    be seen. ``added``/``removed``/``retyped`` as :func:`column_delta`; each of :data:`OTHER_KEYS`
+    present, as ``[old, new]``, only when that part differs.
+    """
+    typed = "types" in base and "types" in new
+    if typed:
+        delta: dict = {"typed": True, **column_delta(base["types"], new["types"])}
+    else:
+        a, b = set(base.get("columns") or []), set(new.get("columns") or [])
+        delta = {"typed": False, "added": dict.fromkeys(sorted(b - a)), "removed": dict.fromkeys(sorted(a - b))}
+        delta["retyped"] = {}
+    if base.get("labelColumn") != new.get("labelColumn"):
+        delta["label_column"] = [base.get("labelColumn"), new.get("labelColumn")]
+    old_label, new_label = base.get("label") or {}, new.get("label") or {}
+    if old_label and new_label and old_label.get("type") != new_label.get("type"):
+        delta["label_type"] = [old_label.get("type"), new_label.get("type")]
+    if "classes" in base and "classes" in new and base["classes"] != new["classes"]:
+        delta["classes"] = [base["classes"], new["classes"]]
+    if base.get("digestAlgorithm") != new.get("digestAlgorithm"):
+        delta["digest_algorithm"] = [base.get("digestAlgorithm"), new.get("digestAlgorithm")]
+    return delta
+
+
+def changed(delta: dict) -> bool:
+    """Whether ``delta`` (:func:`schema_delta`) holds any difference."""
+    return any(delta.get(k) for k in ("added", "removed", "retyped")) or any(k in delta for k in OTHER_KEYS)
+
+
+def added_and_other(delta: object) -> tuple[list[str], bool]:
+    """``(added, other)`` of a diff's ``schema_delta``: the columns it adds (sorted), and whether it changes
+    anything else too (a column removed or retyped, the label column or type, the class list, the encoding,
+    or columns compared by name alone, where a retype cannot be ruled out). A delta that is not one (a
+    report from before ``schema_delta``) is unknown: no added columns, ``other`` true (fail closed)."""
+    if not isinstance(delta, dict) or not isinstance(delta.get("added"), dict):
+        return [], True
+    other = bool(delta.get("removed") or delta.get("retyped") or not delta.get("typed"))
+    return [str(c) for c in delta["added"]], other or any(k in delta for k in OTHER_KEYS)
+
+
+def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "retyped")) -> list[str]:
+    """One line per column of ``delta``'s ``kinds``: ``column 'x' added (double)``, ``column 'x' removed (was
+    int64)``, ``column 'x' changed type: int64 -> string`` (no type for a column compared by name alone)."""
+    added, removed, retyped = (delta.get(k) or {} for k in ("added", "removed", "retyped"))
+    lines = []
+    if "added" in kinds:
+        lines += [f"column {c!r} added" + ("" if t is None else f" ({t})") for c, t in added.items()]
+    if "removed" in kinds:
+        lines += [f"column {c!r} removed" + ("" if t is None else f" (was {t})") for c, t in removed.items()]
+    if "retyped" in kinds:
+        lines += [f"column {c!r} changed type: {t[0]} -> {t[1]}" for c, t in retyped.items()]
+    return lines
+
+
+def other_lines(delta: dict) -> list[str]:
+    """One line per non-column difference of ``delta`` (:data:`OTHER_KEYS`)."""
+    out = []
+    if "label_column" in delta:
+        out.append("label column {!r} -> {!r}".format(*delta["label_column"]))
+    if "label_type" in delta:
+        out.append("label type {} -> {}".format(*delta["label_type"]))
+    if "classes" in delta:
+        out.append("class list {} -> {} (class indexes shift)".format(*delta["classes"]))
+    if "digest_algorithm" in delta:
+        out.append("digest algorithm {} -> {}".format(*delta["digest_algorithm"]))
+    return out
+
+
+def delta_lines(delta: dict) -> list[str]:
+    """A diff's ``schema_changes``: one line per difference of ``delta``, columns first (empty: none)."""
+    return column_lines(delta) + other_lines(delta)
