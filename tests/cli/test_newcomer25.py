@@ -1,0 +1,77 @@
+"""What a newcomer met following the README with data of their own (newcomer review 25).
+
+Each test runs `prov` for real through the runner, in a fresh folder with real files, keys and a store,
+and checks the words a user reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from support import ok, one_line, store_fingerprint
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+@pytest.fixture
+def text_tree(prov, workdir) -> Path:
+    """``docs/<label>/<n>.txt``: 120 short texts in three classes, a store and a maintainer key."""
+    rng = np.random.default_rng(0)
+    words = {"a": "apple pear plum", "b": "bolt nut screw", "c": "cloud rain snow"}
+    for i in range(120):
+        label = "abc"[i % 3]
+        folder = workdir / "docs" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        picked = rng.choice(words[label].split(), size=6)
+        (folder / f"{i:03d}.txt").write_text(" ".join(picked) + f" {i}\n")
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    return workdir / "docs"
+
+
+def test_a_tree_of_text_files_says_to_commit_with_the_text_featuriser(prov, text_tree):
+    """A tree of `.txt` files read with `--tree-reader files` took the automatic featuriser, images: the commit
+    said "no reference profile (cannot decode image(s) (UnidentifiedImageError): c/095.txt)", and `prov diff
+    --detect` and `prov check` against it the same, none naming `--featurizer`. Now each says to commit files of
+    text with `--featurizer text`, which then gives the version a profile the delta is scored against."""
+    out = ok(prov, "commit", "docs", "--tag", "t1", "--key", "maintainer.key", "--tree-reader", "files", *PINNED)
+    assert "no reference profile (cannot decode image(s)" in out, out
+    assert "is not one: commit files of UTF-8 text with --featurizer text" in out, out
+
+    (text_tree / "a" / "new.txt").write_text("apple apple pear\n")
+    ok(prov, "commit", "docs", "--tag", "t2", "--key", "maintainer.key", *PINNED)
+    before = store_fingerprint(Path.cwd())
+    r = prov("diff", "t1", "t2", "--detect", "--no-save", *PINNED)
+    assert r.exit_code == 2, r.output
+    line = one_line(r)
+    assert line.startswith("Error: version t1 has no reference profile"), line
+    assert "--featurizer text" in line, line
+    assert store_fingerprint(Path.cwd()) == before
+
+    # the advice holds: the same files committed with the text featuriser are a base detection can use
+    out = ok(prov, "commit", "docs", "--tag", "t3", "--key", "maintainer.key", "--featurizer", "text", *PINNED)
+    assert "reference profile: 121 sampled records, features text/v1" in out, out
+    (text_tree / "b" / "new.txt").write_text("bolt nut nut\n")
+    ok(prov, "commit", "docs", "--tag", "t4", "--key", "maintainer.key", *PINNED)
+    assert "1 added" in ok(prov, "diff", "t3", "t4", "--detect", "--no-save", *PINNED)
+
+
+def test_a_damaged_image_keeps_its_own_message(prov, workdir):
+    """The advice is for files that are not images: a `.png` that does not decode is still named as one, with no
+    word of the text featuriser (README, Reading semantics: replace the file and commit again)."""
+    from PIL import Image
+
+    for i in range(40):
+        folder = workdir / "imgs" / str(i % 2)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8), i * 5).save(folder / f"{i:03d}.png")
+    for png in (workdir / "imgs").rglob("*.png"):
+        png.write_bytes(png.read_bytes()[:40])  # the header whole, the pixels cut off
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    out = ok(prov, "commit", "imgs", "--tag", "i1", "--key", "maintainer.key", *PINNED)
+    assert "no reference profile (cannot decode image(s)" in out, out
+    assert "--featurizer text" not in out, out
