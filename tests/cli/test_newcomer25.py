@@ -75,3 +75,21 @@ def test_a_damaged_image_keeps_its_own_message(prov, workdir):
     out = ok(prov, "commit", "imgs", "--tag", "i1", "--key", "maintainer.key", *PINNED)
     assert "no reference profile (cannot decode image(s)" in out, out
     assert "--featurizer text" not in out, out
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [(("init", "-q"), "prov -q init"), (("keys", "generate", "k", "--verbose"), "prov --verbose keys generate")],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(prov, workdir, args, where):
+    """The README writes `prov -q COMMAND`; `prov init -q` said only "No such option: -q (see prov init --help)",
+    and that help does not list it. Now the line says where the option goes; nothing is written."""
+    r = prov(*args)
+    assert r.exit_code == 2, r.output
+    option = where.split()[1]
+    assert one_line(r).endswith(
+        f"No such option: {option} ({option} is prov's own option: put it before the command, {where})"
+    )
+    assert not (workdir / ".prov").exists() and not (workdir / "k.key").exists()
+    # any other unknown option keeps the pointer to the command's help
+    assert one_line(prov("init", "--bogus")).endswith("No such option: --bogus (see prov init --help)")
