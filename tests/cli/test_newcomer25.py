@@ -6,12 +6,16 @@ and checks the words a user reads.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from support import ok, one_line, store_fingerprint
+from support import digits_table, ok, one_line, store_fingerprint
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -93,3 +97,37 @@ def test_a_global_option_after_the_command_says_where_it_goes(prov, workdir, arg
     assert not (workdir / ".prov").exists() and not (workdir / "k.key").exists()
     # any other unknown option keeps the pointer to the command's help
     assert one_line(prov("init", "--bogus")).endswith("No such option: --bogus (see prov init --help)")
+
+
+def _detector_verdicts(text: str) -> dict[str, str]:
+    """The Detectors table of a text report, at a width that wraps nothing: detector name -> its verdict cell."""
+    table = text.split("\nDetectors (", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    rows = [re.match(r"^(\S+)\s+(.+?)\s+(?:\d+|-)\s+(?:\d+|-)\s+\d+$", line) for line in table]
+    assert all(rows), table
+    return {m.group(1): m.group(2) for m in rows if m}
+
+
+def test_every_word_the_detectors_table_prints_is_one_the_readme_explains(prov, workdir):
+    """The README's Reports named the Detectors table's verdicts `over budget (does not decide)`, `within budget
+    (does not decide)`, and the combined row's `blocked: ...`, `passed`, `over budget`, `within budget`; the tour's
+    last check (nothing added) printed `ran (does not decide)` on every row and `nothing to score` on the combined
+    one, and its `prov findings` printed `no budget stored`, none of which it explained."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    paragraph = readme[readme.index("Two words for the detectors") :].split(" A record's source is")[0]
+    pq.write_table(digits_table(600), "v1.parquet")
+    pq.write_table(digits_table(650), "v2.parquet")
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    for tag, data in (("v1", "v1.parquet"), ("v2", "v2.parquet"), ("v3", "v2.parquet")):
+        ok(prov, "-q", "commit", data, "--tag", tag, "--key", "maintainer.key", *PINNED)
+    wide = {"COLUMNS": "220"}
+    seen = {}
+    for args in (("diff", "v1", "v2", "--detect"), ("findings", "v2"), ("check", "v3", "--base", "v2")):
+        r = prov(*args, *PINNED, env=wide)
+        assert r.exit_code == 0, r.output
+        seen[args[0]] = _detector_verdicts(r.stdout)
+    assert seen["findings"]["combined"] == "no budget stored", seen
+    assert seen["check"]["combined"] == "nothing to score" and seen["check"]["knn_label"] == "ran (does not decide)"
+    for command, verdicts in seen.items():
+        for detector, verdict in verdicts.items():
+            assert f"`{verdict}`" in paragraph, (command, detector, verdict, paragraph)
