@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -131,3 +132,45 @@ def test_every_word_the_detectors_table_prints_is_one_the_readme_explains(prov, 
     for command, verdicts in seen.items():
         for detector, verdict in verdicts.items():
             assert f"`{verdict}`" in paragraph, (command, detector, verdict, paragraph)
+
+
+def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_the_records_judged(prov, workdir):
+    """With `expected_new_classes = ["3"]` and 45 3s added, the check said "1 of 45 records flagged by the combined
+    verdict of 7 detectors (a clean delta flags at most 0 at FPR 0.01)": at most 0 for 45 records, since the rule
+    judged none of them, which only its reason in the Rules table said. The headline now says whose budget it is."""
+    table = digits_table()
+    labels = table.column("label").to_pylist()
+    threes = [i for i in range(600, len(labels)) if labels[i] == "3"][:45]
+    pq.write_table(table.slice(0, 600), "v1.parquet")
+    pq.write_table(pa.concat_tables([table.slice(0, 600), table.take(threes)]), "v2.parquet")
+    Path("grow.toml").write_text('[class_mix]\nexpected_new_classes = ["3"]\n')
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    for tag in ("v1", "v2"):
+        ok(prov, "-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *PINNED)
+    r = prov("check", "v2", "--base", "v1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    headline = r.stdout.splitlines()[1]
+    assert headline.startswith("1 of 45 records flagged by the combined verdict of 7 detectors"), headline
+    assert "(a clean delta flags at most 0 of the 0 judged at FPR 0.01); 1 of them in expected new classes" in headline
+
+
+def test_a_headline_names_unflagged_records_of_expected_new_classes():
+    """The wine set's check (22 clean records of a growing class, none flagged) said "0 of 22 records flagged ...
+    (a clean delta flags at most 0 at FPR 0.01)" and nothing of the class: the words of that case, from the report
+    fields `prov check` writes."""
+    from provenance.report.detector_summary import detection
+
+    report = {
+        "detectors": [
+            {"detector": "knn_label", "status": "ran"},
+            {"detector": "combined", "status": "ran", "scored": 22, "flagged": 0, "waived": 0, "allowed": 0},
+        ],
+        "rules": [{"rule": "detectors.combined", "status": "pass", "statistic": {"n": 0, "flagged": 0, "fpr": 0.01}}],
+    }
+    found = detection(report)
+    assert found is not None
+    assert found.sentence == (
+        "0 of 22 records flagged by the combined verdict of 1 detector (a clean delta flags at most 0 of the 0 judged "
+        "at FPR 0.01); 22 records in expected new classes, not judged against the base"
+    )
