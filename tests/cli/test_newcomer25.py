@@ -174,3 +174,27 @@ def test_a_headline_names_unflagged_records_of_expected_new_classes():
         "0 of 22 records flagged by the combined verdict of 1 detector (a clean delta flags at most 0 of the 0 judged "
         "at FPR 0.01); 22 records in expected new classes, not judged against the base"
     )
+
+
+def test_the_commands_table_and_help_say_a_first_version_is_a_base_attest_takes(prov, workdir):
+    """The tour attests `prov check v5 --base v3 --attest` with v3 never released, while the Commands table and
+    `--base-unreleased`'s help said `--attest` refuses a base never released unless `--base-unreleased`: a first
+    version (no parent) is the starting point, which only the release gate's section said."""
+    readme = (ROOT / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `prov check B --base A")]
+    assert "`--attest` refuses a base never released, other than a first version, unless `--base-unreleased`" in row
+    shown = " ".join(prov("check", "--help", env={"COLUMNS": "200"}).stdout.replace("│", " ").split())
+    assert "--attest refuses it otherwise, unless BASE is a first version, with no parent" in shown, shown
+
+    pq.write_table(digits_table(500), "v1.parquet")
+    pq.write_table(digits_table(520), "v2.parquet")
+    pq.write_table(digits_table(540), "v3.parquet")
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    for tag in ("v1", "v2", "v3"):
+        ok(prov, "-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *PINNED)
+    attest = ("--attest", "--key", "maintainer.key")
+    r = prov("check", "v3", "--base", "v2", *attest, *PINNED)
+    assert r.exit_code == 2 and "--base-unreleased" in one_line(r), r.output  # v2 has a parent: refused
+    r = prov("check", "v2", "--base", "v1", *attest, *PINNED)
+    assert r.exit_code == 0 and Path("v2.attestation.json").is_file(), r.output  # v1, the first: taken
