@@ -6,6 +6,7 @@ and checks the words a user reads.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table, ok, one_line, store_fingerprint
+from support import digits_table, ok, one_line, store_fingerprint, validate_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,3 +199,25 @@ def test_the_commands_table_and_help_say_a_first_version_is_a_base_attest_takes(
     assert r.exit_code == 2 and "--base-unreleased" in one_line(r), r.output  # v2 has a parent: refused
     r = prov("check", "v2", "--base", "v1", *attest, *PINNED)
     assert r.exit_code == 0 and Path("v2.attestation.json").is_file(), r.output  # v1, the first: taken
+
+
+def test_status_of_an_older_versions_file_names_that_version(prov, workdir):
+    """`prov status train.csv`, train.csv being v1's data, compared it with the newest version (a later file) and
+    listed the records that file added as removed, with no word of v1: it now names the version that signed the file
+    and the command that compares with it, which then says unchanged."""
+    pq.write_table(digits_table(300), "train.parquet")
+    pq.write_table(digits_table(340), "train-new.parquet")
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v1", "--key", "maintainer.key", *PINNED)
+    ok(prov, "-q", "commit", "train-new.parquet", "--tag", "v2", "--key", "maintainer.key", *PINNED)
+    out = ok(prov, "status", "train.parquet", *PINNED)
+    assert out.startswith("train.parquet: 40 removed since v2 (300 records now)"), out
+    hint = "train.parquet is the data v1 signed: prov status train.parquet --version v1 compares it with v1"
+    assert out.splitlines()[-1] == f"  {hint}", out
+    assert "unchanged since v1" in ok(prov, "status", "train.parquet", "--version", "v1", *PINNED)
+    doc = json.loads(ok(prov, "status", "train.parquet", "--json", *PINNED))
+    validate_output("status", doc)
+    assert doc["data_of"] == ["v1"]
+    clean = json.loads(ok(prov, "status", "train-new.parquet", "--json", *PINNED))
+    assert clean["clean"] and clean["data_of"] == []
