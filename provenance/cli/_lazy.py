@@ -212,6 +212,7 @@ class LazyGroup(typer.core.TyperGroup):
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "prov"
             hint = f" (see {where} --help)" if isinstance(exc, click.exceptions.UsageError) else ""
+            hint = _global_option_hint(exc, where) or hint
             typer.echo(f"Error: {visible(where)}: {visible(exc.format_message())}{hint}", err=True)
             sys.exit(exc.exit_code)
         except (typer.Abort, KeyboardInterrupt):
@@ -227,3 +228,18 @@ class LazyGroup(typer.core.TyperGroup):
 
             completion_init()
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
+
+GLOBAL_OPTIONS = ("-q", "--quiet", "-v", "--verbose", "--version")
+"""The options of ``prov`` itself, which come before the command (``prov -q init``)."""
+
+
+def _global_option_hint(exc: click.exceptions.ClickException, where: str) -> str:
+    """For ``prov init -q``: where the option goes, ``" (-q is prov's own option: put it before the command, prov -q
+    init)"``; "" for any other error. The README writes ``prov -q COMMAND``, and a newcomer who typed ``prov init -q``
+    read only "No such option: -q" (newcomer review 25)."""
+    option = getattr(exc, "option_name", None)
+    if not isinstance(exc, click.exceptions.NoSuchOption) or option not in GLOBAL_OPTIONS or where == "prov":
+        return ""
+    command = where.removeprefix("prov ")
+    return f" ({option} is prov's own option: put it before the command, prov {option} {command})"

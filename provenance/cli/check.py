@@ -50,7 +50,10 @@ def check(
     base_unreleased: bool = typer.Option(
         False,
         "--base-unreleased",
-        help="Trust a BASE no release attestation names (--attest refuses it otherwise); the attestation says so.",
+        help=(
+            "Trust a BASE no release attestation names (--attest refuses it otherwise, unless BASE is a first version, "
+            "with no parent: the starting point you chose); the attestation says so."
+        ),
     ),
     base_attestation: str | None = typer.Option(
         None,

@@ -84,6 +84,7 @@ def status(
         echo(f"{where}{copy}: not {report['version']}'s data ({report['records']} records): {report['same_records']}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
+        _data_of_lines(report, data)
         return
     # the first TEXT_LISTED of each kind, the suspicious first: 5 relabels after 600 additions were never shown
     shown = [c for kind in TEXT_ORDER for c in [x for x in report["changes"] if x["kind"] == kind][:TEXT_LISTED]]
@@ -96,3 +97,14 @@ def status(
             "lists every one once committed as NEW)"
         )
     echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")
+    _data_of_lines(report, data)
+
+
+def _data_of_lines(report: dict, data: str | None) -> None:
+    """Under a status of DATA that is an older version's file: which version signed it, and the command that
+    compares with it (newcomer review 25)."""
+    for tag in report.get("data_of") or []:
+        echo(
+            f"  {visible(report['path'])} is the data {visible(tag)} signed: prov status "
+            f"{shlex.quote(data or report['path'])} --version {shlex.quote(tag)} compares it with {visible(tag)}"
+        )

@@ -12,6 +12,7 @@ fails with that reason instead of passing.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -25,9 +26,11 @@ from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, m
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.reference import ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
+from provenance.sources.hf_imagefolder import IMAGE_EXTENSIONS
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.records import Records, read_records
 from provenance.sources.sample_capture import CapturedSample
+from provenance.sources.trees import IMG_EXTENSIONS
 from provenance.stages import CommitJob
 from provenance.store.store import Store
 from provenance.version_facts import verified_statement
@@ -41,6 +44,7 @@ PROBE = 1  # files decoded before the whole sample, so a tree of files that are 
 # (21), at a cost per record: clean records flagged 3.7% (2.9%), backdoors 44% (53%); 2,000
 # passed 3 of 12 clean batches in render order (8,000: 7) and flagged 27% of the backdoors.
 IMAGE_MAX_TOTAL = 4000
+IMAGE_FILE_EXTENSIONS = frozenset(IMG_EXTENSIONS) | IMAGE_EXTENSIONS  # what torchvision's or datasets' reader takes
 
 
 def sample_bound(requested: FeaturizerSpec) -> int:
@@ -87,7 +91,7 @@ def build_version_profile(
         try:
             featurize(build(requested), kind, read_records(spec, kind, locators[:PROBE], digests[:PROBE], columns))
         except FeatureError as exc:
-            raise _named(exc, locators) from exc
+            raise _not_an_image(_named(exc, locators), requested, locators[0]) from exc
     records = None
     if kind == "table":
         encoding = spec.options.row_encoding
@@ -137,6 +141,22 @@ def _named(exc: FeatureError, locators: list) -> FeatureError:
     if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
         return FeatureError(exc.problem, [locators[r] for r in exc.records])
     return exc
+
+
+def _not_an_image(exc: FeatureError, requested: FeaturizerSpec, locator: str) -> FeatureError:
+    """``exc`` saying what to commit with when the image featuriser (a tree's automatic one) met a file with no
+    image extension: a tree of text files read with ``--tree-reader files`` said only "cannot decode image(s)
+    (UnidentifiedImageError): 9/0092.txt", and every ``--detect`` and check against that version the same, with
+    no word of ``--featurizer`` (newcomer review 25). A damaged ``.png`` keeps the message: replace the file."""
+    if requested.name != "image" or os.path.splitext(str(locator))[1].lower() in IMAGE_FILE_EXTENSIONS:
+        return exc
+    out = FeatureError(
+        f"{exc}; the image featuriser (a file tree's automatic one) reads images, and {locator} is not one: "
+        "commit files of UTF-8 text with --featurizer text, others with a featuriser you register "
+        "(prov commit --help)"
+    )
+    out.records = exc.records
+    return out
 
 
 def captured_records(

@@ -88,6 +88,8 @@ class Detection:
     # a check: flagged records of the policy's expected new classes, not judged against the base nor counted
     new_classes: int = 0
     rule_status: str | None = None  # a check's detectors.combined status ("pass", "block", ...); a diff decides nothing
+    # a check: scored records of the policy's expected new classes, flagged or not, which the rule left out
+    not_judged: int = 0
 
     @property
     def beyond_chance(self) -> bool:
@@ -111,9 +113,13 @@ class Detection:
         out += f"combined verdict of {plural(self.ran, 'detector')}"
         if self.expected_at_most is not None:
             out += f" (a clean delta flags at most {self.expected_at_most}"
+            # "0 of 22 flagged (... at most 0)": the budget is of the records judged (newcomer review 25)
+            out += f" of the {self.scored - self.not_judged} judged" if self.not_judged else ""
             out += f" at FPR {self.fpr:g})" if self.fpr is not None else ")"
         if self.new_classes:  # newcomer review 11, finding 14: "34 flagged, at most 21" read as over budget
             out += f"; {self.new_classes} of them in expected new classes (not judged against the base)"
+        elif self.not_judged:  # "0 of 22 flagged (... at most 0)": the 22 were left out, unflagged (newcomer review 25)
+            out += f"; {plural(self.not_judged, 'record')} in expected new classes, not judged against the base"
         if self.waived or self.new_classes:
             out += f"; {self.waived} waived, {self.flagged} count" if self.waived else f"; {self.flagged} count"
         if self.failed:
@@ -273,7 +279,7 @@ def detection(report: dict) -> Detection | None:
     failed = [d["detector"] for d in singles if DETECTOR_WORD.get(d["status"]) != "ran"]
     combined = next((d for d in rows if d["detector"] == "combined"), None)
     summary = report.get("detection") or {}
-    new_classes = 0
+    new_classes = not_judged = 0
     if combined is not None:  # a check: the combined row carries the budget
         waived = int(combined.get("waived", 0))
         scored, flagged = int(combined["scored"]), int(combined["flagged"]) - waived
@@ -284,6 +290,7 @@ def detection(report: dict) -> Detection | None:
         if statistic.get("n") is not None and int(statistic["n"]) < scored and "flagged" in statistic:
             # records of expected new classes: scored, but left out of the rule's count (gate.detection_budget)
             new_classes, flagged = flagged - int(statistic["flagged"]), int(statistic["flagged"])
+            not_judged = scored - int(statistic["n"])
     else:
         waived = 0
         findings = report.get("findings") or []
@@ -301,4 +308,5 @@ def detection(report: dict) -> Detection | None:
         waived,
         new_classes,
         next((r["status"] for r in report.get("rules") or [] if r["rule"] == COMBINED_RULE), None),
+        not_judged,
     )

@@ -34,6 +34,10 @@ def _measured(rule: dict) -> str:
     statistic = rule.get("statistic") or {}
     if statistic.get("p_value") is not None and str(statistic.get("test", "")).startswith("chi-square"):
         return f"p {p_text(statistic)}"
+    signals = statistic.get("signals")
+    if isinstance(signals, list) and signals and all(isinstance(s, dict) for s in signals):
+        # detectors.drift warned with "measured 0", as if it had measured nothing (newcomer review 25)
+        return f"{sum(1 for s in signals if s.get('shifted'))} of {len(signals)} shifted"
     if rule.get("allowed") is not None or rule.get("count") or rule["status"] != "pass":
         return str(rule.get("count", 0))
     return "-"

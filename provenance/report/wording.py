@@ -50,7 +50,8 @@ def change_counts(summary: dict) -> list[str]:
 
 DECISION = {
     "pass": "passed",
-    "warned": "passed with warnings (released; read them)",
+    # "released" here read as done on a check with no --attest, which releases nothing (newcomer review 25)
+    "warned": "passed with warnings (may be released; read them)",
     "blocked": "BLOCKED",
     "error": "could not be evaluated (fails closed)",
 }

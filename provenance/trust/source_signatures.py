@@ -233,7 +233,9 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
         return SourceKeyPinnedInStore(
             f"{name}: signed by key {next(iter(own))[:16]}, which you pinned, but in a store --signer pins maintainer keys "
             f"and a source's keys come from the trust list, under which source {source!r} has no trusted keys: "
-            f"{why}; or check the batch against its source's key alone outside the store"
+            # "outside the store" said not how (newcomer review 25): prov finds the store from the working folder
+            f"{why}; or, to check the batch against its source's key alone as a vendor does, run this prov verify "
+            "from a folder with no .prov/ in it or above"
         )
     return VerificationError(
         f"{name}: source {source!r} has no trusted keys under your pins; signature by key {claimed[:16]} "

@@ -32,7 +32,9 @@ def _kid(name: str) -> str:
     return keys.key_id(keys.load_public(name))[:16]
 
 
-def test_the_vendor_key_pinned_in_a_store_is_a_configuration_error_that_says_what_to_pin(prov, vendor_batch):
+def test_the_vendor_key_pinned_in_a_store_is_a_configuration_error_that_says_what_to_pin(
+    prov, vendor_batch, monkeypatch
+):
     before = store_fingerprint(Path.cwd())
     r = prov("verify", "batch.parquet", "--signer", "vendor.pub")
     assert r.exit_code == 2, r.output  # before: 1, as if the batch had been tampered with
@@ -40,6 +42,15 @@ def test_the_vendor_key_pinned_in_a_store_is_a_configuration_error_that_says_wha
     assert f"signed by key {_kid('vendor.pub')}, which you pinned, but in a store --signer pins maintainer keys" in line
     assert "it has no trust entry in this store" in line, line
     assert store_fingerprint(Path.cwd()) == before
+    # "or check the batch against its source's key alone outside the store" said not how (newcomer review 25)
+    assert line.endswith("run this prov verify from a folder with no .prov/ in it or above"), line
+    elsewhere = Path.cwd().parent / f"{Path.cwd().name}-elsewhere"
+    elsewhere.mkdir()
+    here = Path.cwd()
+    monkeypatch.chdir(elsewhere)  # the advice holds: the vendor's key alone verifies the batch there
+    out = ok(prov, "verify", str(here / "batch.parquet"), "--signer", str(here / "vendor.pub"))
+    monkeypatch.chdir(here)
+    assert "ok, 60 records match the batch signed by 'vendor'" in out and "no store here" in out, out
 
     ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", "--signer", "maintainer.pub")
     before = store_fingerprint(Path.cwd())
