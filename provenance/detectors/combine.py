@@ -334,7 +334,7 @@ def _record_verdicts(
     ran = [r for r in results if r.status == "ran"]
     if n and not ran:
         raise ValueError("no detector result to take digests from")
-    digests = [f.digest for f in ran[0].findings] if ran else []
+    digests = ran[0].digests() if ran else []
     columns = [(r.detector, rounded(scores, 6), flags) for r in ran for scores, flags in (r.columns(),)]
     p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
     if scored and n:
