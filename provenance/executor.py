@@ -12,11 +12,10 @@ in flight, so a caller that streams results keeps its memory flat).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from provenance.errors import InputError
@@ -63,6 +62,11 @@ class LocalExecutor:
                 yield fn(item)
             return
         window = window or 2 * self.workers
+        # here, not at the top: ``multiprocessing`` and the process pool (~3 ms) are for a command that forks
+        # workers, and ``default_workers`` is imported on every detection's path (``profiles.graph``)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx) as pool:
             yield from _ordered_window(pool.submit, fn, items, window, lambda f: f.result())

@@ -93,6 +93,40 @@ class RecordVerdict:
         }
 
 
+class _VerdictOnColumns(RecordVerdict):
+    """A ``RecordVerdict`` whose ``detectors`` list is made from the detectors' columns when first read.
+
+    ``_record_verdicts`` makes one verdict per delta record (10,000 in a 1% delta of 1 M), and each
+    ``detectors`` list holds a dict per detector (70,000 dicts, ~0.03 s of a quiet run); the stored
+    findings object reads the columns instead, and a report lists only the flagged records with
+    ``--flagged-only``. The list, once made, is the verdict's own (as the field would be)."""
+
+    def __init__(
+        self,
+        digest: str,
+        flagged: bool,
+        score: float,
+        p_value: float,
+        explanation: str,
+        columns: list[tuple[str, list[float], list[bool]]],
+        at: int,
+        extreme_p: float,
+    ) -> None:
+        self.digest, self.flagged, self.score, self.p_value = digest, flagged, score, p_value
+        self.explanation, self.extreme_p = explanation, extreme_p
+        self._columns, self._at = columns, at
+
+    def __getattr__(self, name: str):
+        if name != "detectors":  # only called for an attribute not set: here, the list not made yet
+            raise AttributeError(name)
+        i = self._at
+        made = [
+            {"detector": detector, "score": scores[i], "flagged": flags[i]} for detector, scores, flags in self._columns
+        ]
+        self.detectors = made
+        return made
+
+
 @dataclass
 class Verdicts:
     """Combined verdicts on a delta, in delta order, and how they were calibrated."""
@@ -334,7 +368,7 @@ def _record_verdicts(
     ran = [r for r in results if r.status == "ran"]
     if n and not ran:
         raise ValueError("no detector result to take digests from")
-    digests = [f.digest for f in ran[0].findings] if ran else []
+    digests = ran[0].digests() if ran else []
     columns = [(r.detector, rounded(scores, 6), flags) for r in ran for scores, flags in (r.columns(),)]
     p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
     if scored and n:
@@ -342,7 +376,7 @@ def _record_verdicts(
         # SHOWN_EVIDENCE of a record's order (the first alone when it passes): only those become Python values
         at = np.argsort(P, axis=1, kind="stable")[:, :SHOWN_EVIDENCE]
         order, weighted = at.tolist(), np.take_along_axis(P, at, axis=1).tolist()
-    records = []
+    records: list[RecordVerdict] = []
     for i in range(n):
         p_i, flagged = p_values[i], bool(flag_values[i])
         explanation = (
@@ -351,14 +385,8 @@ def _record_verdicts(
             else "no detector scored this record against the reference"
         )
         records.append(
-            RecordVerdict(  # digest, flagged, score, p_value, explanation, detectors, extreme_p: positional is faster
-                digests[i],
-                flagged,
-                1.0 - p_i,
-                p_i,
-                explanation,
-                [{"detector": name, "score": scores[i], "flagged": flags_of[i]} for name, scores, flags_of in columns],
-                extreme_values[i],
+            _VerdictOnColumns(  # its detectors list made from the columns when read: positional is faster
+                digests[i], flagged, 1.0 - p_i, p_i, explanation, columns, i, extreme_values[i]
             )
         )
     return records

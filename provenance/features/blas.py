@@ -22,9 +22,19 @@ def single_threaded_blas(fn: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> R:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _controller().limit(limits=1, user_api="blas"):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def _controller():
+    """threadpoolctl's controller of the BLAS libraries loaded, found again only when a module was imported since
+    (``get_cached_controller``, in the threadpoolctl 3.8 installed here; without it, a new one each time).
+
+    ``threadpool_limits`` lists every shared library of the process to find them (86 in a ``prov diff
+    --detect``: ~2 ms each time), and a detection run limits BLAS nine times, once per detector and pass."""
+    import threadpoolctl
+
+    cached = getattr(threadpoolctl, "get_cached_controller", None)
+    return cached() if cached is not None else threadpoolctl.ThreadpoolController()

@@ -195,3 +195,28 @@ def test_rounded_scores_are_pythons_round_bit_for_bit():
     got = rounded(values, 6)
     assert np.array(got).tobytes() == np.array(want).tobytes()
     assert rounded([float("nan"), float("inf")], 6)[1] == float("inf")
+
+
+def test_each_verdicts_detector_list_is_every_detectors_score_and_flag_of_that_record(digits_split):
+    # combine makes a verdict's detectors list from the detectors' columns when it is read (a report
+    # lists the flagged records only): each list is the one the columns give, rounded as before, and
+    # read twice it is the same list; the verdict's dict is JSON as before
+    import json
+
+    from provenance.detectors.combine import RecordVerdict, rounded
+
+    rng = np.random.default_rng(7)
+    rows = rng.choice(len(digits_split.Xp), 30, replace=False)
+    flipped = (digits_split.yp[rows] + rng.integers(0, 2, size=30)) % 10
+    delta = digits_split.delta(digits_split.Xp[rows] + 0.01, flipped)
+    results = run_detectors(digits_split.profile, delta, fpr=0.01)
+    verdicts = combine(results, 0.01)
+    columns = [(r.detector, rounded(r.columns()[0], 6), r.columns()[1]) for r in results if r.status == "ran"]
+    assert len(verdicts.records) == len(delta)
+    for i, v in enumerate(verdicts.records):
+        assert isinstance(v, RecordVerdict)
+        expected = [{"detector": name, "score": scores[i], "flagged": flags[i]} for name, scores, flags in columns]
+        assert v.detectors == expected and v.detectors is v.detectors
+        assert json.loads(json.dumps(v.to_dict()))["detectors"] == expected
+    with pytest.raises(AttributeError):
+        verdicts.records[0].no_such_field  # noqa: B018

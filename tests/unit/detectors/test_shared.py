@@ -51,3 +51,42 @@ def test_the_delta_label_indexes_are_looked_up_once_and_every_caller_gets_its_ow
     assert first[-2] == -1  # a label the base never had
     first[:] = 99  # a detector changing its own copy changes no other detector's
     assert delta_labels(profile, delta).tolist() == profile.label_indexes(delta.labels).tolist()
+
+
+def test_findings_made_when_read_are_the_findings_the_detector_would_have_listed(digits_split):
+    # build_result keeps a detector's findings as columns and makes a Finding when it is read
+    # (ColumnFindings): every finding, read any way, is the one a list built up front held, with
+    # the detector's own explanation for flagged and high-scoring records and the short text otherwise
+    from provenance.detectors.base import ColumnFindings, Finding
+    from provenance.detectors.shared import DETAILED_FROM
+
+    rng = np.random.default_rng(5)
+    rows = rng.choice(len(digits_split.Xp), 40, replace=False)
+    flipped = (digits_split.yp[rows] + rng.integers(1, 10, size=40)) % 10
+    flipped[:20] = digits_split.yp[rows[:20]]  # half keep their label: some pass, some are flagged
+    delta = digits_split.delta(digits_split.Xp[rows] + 0.01, flipped)
+    result = get_detector("knn_label").run(digits_split.profile, delta, fpr=0.01)
+    findings = result.findings
+    assert isinstance(findings, ColumnFindings)
+    scores, flags = result.columns()
+    assert any(flags) and not all(flags)
+    short = f"flagged above {result.threshold:.3f}"
+    listed = list(findings)
+    assert len(listed) == len(findings) == len(delta)
+    for i, f in enumerate(listed):
+        assert type(f) is Finding
+        assert (f.digest, f.detector, f.score, f.flagged) == (delta.hex(i), "knn_label", scores[i], flags[i])
+        if f.flagged or f.score >= DETAILED_FROM:
+            assert "nearest base records" in f.explanation  # the detector's own explanation
+        else:
+            assert f.explanation == f"within the base's range: score {f.score:.3f}, {short}"
+    assert findings[0] is listed[0] and findings[-1] is listed[-1]  # read twice: the same object
+    assert findings[3:7] == listed[3:7] and findings == listed and listed == list(findings)
+    assert result.flagged == [f for f in listed if f.flagged]
+    assert result.digests() == [f.digest for f in listed]
+    try:
+        findings[len(delta)]
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("an index past the end must raise IndexError, as a list does")

@@ -31,3 +31,23 @@ def test_the_wrapper_keeps_results_and_exceptions():
 
     with pytest.raises(ValueError, match="boom"):
         single_threaded_blas(fails)()
+
+
+def test_the_blas_libraries_are_listed_again_only_after_a_module_was_imported():
+    # listing every shared library of the process costs ~2 ms, and a detection run limits BLAS nine
+    # times: the controller is kept until a module is imported (which may load another BLAS)
+    import importlib
+    import sys
+
+    import threadpoolctl
+
+    if not hasattr(threadpoolctl, "get_cached_controller"):
+        pytest.skip("this threadpoolctl keeps no controller: each limit lists the libraries again")
+    single_threaded_blas(blas_threads)()
+    kept = threadpoolctl.get_cached_controller()
+    assert single_threaded_blas(blas_threads)() in ([], [1] * len(blas_threads()))
+    assert threadpoolctl.get_cached_controller() is kept
+    fresh = next(name for name in ("colorsys", "wave", "netrc", "tabnanny", "plistlib") if name not in sys.modules)
+    importlib.import_module(fresh)
+    single_threaded_blas(blas_threads)()
+    assert threadpoolctl.get_cached_controller() is not kept
