@@ -285,10 +285,11 @@ def table_executor(executor, files: TableFiles, fs):
     """The executor to hash ``files`` on: threads of this process in place of local processes when
     every file is a local Parquet file; ``executor`` otherwise.
 
-    Parquet decoding and the batch hasher (``fastsha``) release the GIL, and a thread's results
-    need no spill copy made in another process's fresh memory, no pickling of the profile sample's
-    candidates and no worker start. CSV/JSONL type inference and an fsspec filesystem (which may
-    not read from two threads) keep the processes; a cluster or ``inline`` is kept as given.
+    Parquet decoding and the batch hasher (``fastsha``) release the GIL, and threads need no
+    worker start, no profile-sample candidates pickled back, and no interpreter and allocator
+    arenas of their own (one process reuses its freed pages from partition to partition). CSV/JSONL
+    type inference (Python) and an fsspec filesystem (which may not read from two threads) keep
+    the processes; a cluster, ``inline`` or any other executor is kept as given.
     """
     from provenance.executor import LocalExecutor, ThreadExecutor
 

@@ -59,8 +59,7 @@ def test_local_parquet_tables_hash_on_threads_and_other_inputs_keep_their_execut
     inline, processes = InlineExecutor(), Processes(2)
     assert table_executor(inline, parquet, None) is inline
     assert table_executor(processes, parquet, None) is processes  # not local processes as such: kept
-    assert table_executor(LocalExecutor(2), parquet, object()) is not None  # an fsspec filesystem
-    assert type(table_executor(LocalExecutor(2), parquet, object())) is LocalExecutor
+    assert type(table_executor(LocalExecutor(2), parquet, object())) is LocalExecutor  # an fsspec filesystem
     pq.read_table(folder / "a.parquet").to_pandas().to_csv(folder / "c.csv", index=False)
     mixed = table_files.list_table_files(str(folder), None, 2)
     assert type(table_executor(LocalExecutor(2), mixed, None)) is LocalExecutor  # CSV type inference: processes
