@@ -73,7 +73,8 @@ def one_run(tree: str, table: Path, work: Path, workers: int) -> dict:
 
 def medians(runs: list[dict], code: str) -> dict:
     mine = [r for r in runs if r["code"] == code]
-    return {key: statistics.median(r[key] for r in mine) for key, _ in FIELDS}
+    # an even number of rounds makes a median the mean of two: rounded as the runs are
+    return {key: round(statistics.median(r[key] for r in mine), 3) for key, _ in FIELDS}
 
 
 def write(result: dict, out: str) -> None:

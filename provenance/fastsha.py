@@ -37,14 +37,18 @@ _stale = False  # an extension built from an older source lacks some of _FUNCTIO
 def _extension() -> ModuleType | None:
     global _compiled, _stale
     if _compiled is _UNSET:
-        _compiled = None
+        # decided in a local and set once: a table's partitions hash on threads, and a second
+        # thread must not see a half-made decision (None for a moment) and take the slow path
+        found = None
         if not os.environ.get("PROV_NO_FASTSHA"):
             try:
                 from provenance import _fastsha  # type: ignore[attr-defined]  # built by setup.py
             except ImportError:
-                return None
-            _stale = not all(hasattr(_fastsha, name) for name in _FUNCTIONS)
-            _compiled = None if _stale else _fastsha  # a stale build is not half-used
+                _fastsha = None
+            if _fastsha is not None:
+                _stale = not all(hasattr(_fastsha, name) for name in _FUNCTIONS)
+                found = None if _stale else _fastsha  # a stale build is not half-used
+        _compiled = found
     return _compiled  # type: ignore[return-value]
 
 
