@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, NotRereadable, VerificationError
+from provenance.sources.schema_delta import schema_problem
 from provenance.store import identity
 from provenance.store.audit import detail_json
 from provenance.store.store import Store
@@ -93,8 +94,9 @@ def verified_statement(store: Store, row: dict) -> dict:
     The signature must meet the ``commit`` role of the verifier's pins (``store.pins``:
     a root file, pinned ``--signer`` keys, or, with nothing pinned, the keys cached in
     the store); the signed predicate type, subject (Merkle root), version name, manifest
-    digest and parent (name and Merkle root) must equal the version's row, and a store id it signs must be the
-    one the verifier pinned, if any (``Pins.store_id``; a version from before ids signs none). Raises
+    digest and parent (name and Merkle root) must equal the version's row, a store id it signs must be the
+    one the verifier pinned, if any (``Pins.store_id``; a version from before ids signs none), and its signed
+    ``schema`` must be the shape prov writes (``sources.schema_delta.schema_problem``). Raises
     ``VerificationError`` naming the version and the fact that differs, or the key that
     is not trusted for commit. Inside :func:`statement_cache` a row verified before in the same state of ``prov.db``
     is not verified again (its envelope's object is read and re-hashed again).
@@ -132,6 +134,12 @@ def _verify_statement(store: Store, row: dict) -> dict:
     manifest = pred.get("manifest")
     if not isinstance(manifest, dict) or manifest.get("sha256") != row["manifest_object"]:
         raise VerificationError(f"{name}: signed manifest digest differs from the version record")
+    problem = schema_problem(pred.get("schema", {}))
+    if problem is not None:  # attack review 25a, A25a-3/4: what reads the schema would crash or write bad JSON
+        raise VerificationError(
+            f"{name}: its signed schema is not the shape prov writes ({problem}); prov did not sign it, whoever "
+            "holds a commit key did: check who holds that key"
+        )
     parent = pred.get("parent") or {}
     if not isinstance(parent, dict):
         raise VerificationError(f"{name}: its signed parent is not a JSON object")

@@ -23,6 +23,7 @@ from provenance.lineage.batch_ids import registration_id
 from provenance.lineage.batches import batch_id, check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.schema_delta import schema_problem
 from provenance.store import audit
 from provenance.store.audit import detail_json
 from provenance.store.checkpoints import CheckpointKey
@@ -213,7 +214,8 @@ def add_batch(
     with a warning. An unsigned batch of a source with an active batch-signing key is registered
     with a warning (``AddResult.warnings``): the default policy blocks its records.
 
-    Raises InputError (no envelope and not ``unsigned``; already registered, under this
+    Raises InputError (no envelope and not ``unsigned``; an envelope whose signed schema is not the shape
+    ``prov sign`` writes; already registered, under this
     source (unsigned, still attested, or pending) or, unsigned and without ``force``, under another; unreadable
     data), VerificationError (a signature, key or record that does not verify; an audit
     entry not written by ``prov add`` already registers the batch's id; the audit log no longer holds
@@ -233,6 +235,12 @@ def add_batch(
     keyid = captured = envelope = None
     if envelope_path is not None:
         check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)
+        problem = schema_problem(check.predicate.get("schema", {}))
+        if problem is not None:  # attack review 25a, A25a-6: every later commit would read these schema facts
+            raise InputError(
+                f"{check.envelope.path}: its signed schema is not the shape prov sign writes ({problem}); ask "
+                f"source {source!r} to sign the batch again with 'prov sign'"
+            )
         hashed, keyid, captured, envelope = check.hashed, check.keyid, check.predicate.get("capturedAt"), check.envelope
     else:
         hashed = hash_batch(spec, source, executor)

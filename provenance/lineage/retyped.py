@@ -14,7 +14,7 @@ import re
 
 from provenance.escaping import shell_word
 from provenance.lineage.standing import judge_envelope, registered_batches
-from provenance.sources.schema_delta import column_delta
+from provenance.sources.schema_delta import column_delta, schema_problem
 from provenance.store.store import Store
 
 
@@ -34,7 +34,8 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
             continue
         judged = judge_envelope(store, batch, envelope)
         signed_schema = ((judged.statement or {}).get("predicate") or {}).get("schema") or {}
-        if judged.statement is None or not signed_schema.get("types"):
+        # a batch prov add took before it refused malformed schema facts (attack review 25a, A25a-6) says nothing
+        if judged.statement is None or schema_problem(signed_schema) is not None or not signed_schema.get("types"):
             continue
         old = signed_schema["types"]
         retyped = any(c in now and now[c] != t for c, t in old.items())

@@ -4,6 +4,7 @@ and ``delta/schema.py`` find them). Used by the report formats, the gate's unsig
 
 from __future__ import annotations
 
+from provenance.escaping import visible
 from provenance.report.wording import plural
 from provenance.sources.schema_delta import column_lines, other_lines
 
@@ -45,7 +46,9 @@ def grouped_schema_changes(delta: dict, shown: int = 6) -> list[str]:
     for name, types in (delta.get("retyped") or {}).items():
         retyped.setdefault((str(types[0]), str(types[1])), []).append(repr(name))
     out = column_lines(delta, ("added", "removed"))
-    for (old, new), names in retyped.items():
+    for (old_type, new_type), names in retyped.items():
+        # grouped by the types as signed, shown through visible: a struct field name can hold a newline (A25a-1)
+        old, new = visible(old_type), visible(new_type)
         if len(names) == 1:
             out.append(f"column {names[0]} changed type: {old} -> {new}")
         else:

@@ -12,8 +12,53 @@ way round.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from provenance.escaping import visible
+
 # the non-column parts of a schema change, each ``[old, new]`` in ``schema_delta`` when it differs
 OTHER_KEYS = ("label_column", "label_type", "classes", "digest_algorithm")
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _type_names(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _label(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), str) for k in ("type", "kind"))
+
+
+# each key of a signed ``schema`` fact (``sources.interface.HashedDataset.schema_fact``; a batch envelope's too),
+# when present: what its value must be, and those words
+_SHAPES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("kind", lambda v: v in ("table", "tree"), "'table' or 'tree'"),
+    ("columns", _strings, "a list of column names"),
+    ("digestAlgorithm", lambda v: isinstance(v, str), "a string"),
+    ("labelColumn", lambda v: v is None or isinstance(v, str), "a column name or null"),
+    ("types", _type_names, "an object of type names (strings)"),
+    ("label", _label, "an object with a string type and kind"),
+    ("classes", _strings, "a list of class names"),
+)
+
+
+def schema_problem(schema: object) -> str | None:
+    """What makes ``schema`` (signed ``schema`` facts: a version's, or a source's batch envelope's) other than the
+    shape prov writes, in words (``"types is not an object of type names (strings)"``); None when it is that shape.
+
+    A signature says who wrote the facts, not that they are well formed: a source's key or a stolen commit key can
+    sign ``types`` as a list or a type as ``5`` (attack review 25a, A25a-3/4/6), which :func:`schema_delta` and
+    ``lineage/retyped.py`` would crash on or carry into JSON its schema rejects. Keys absent are not refused here
+    (a version signed before ``types`` has none)."""
+    if not isinstance(schema, dict):
+        return f"is {type(schema).__name__ if schema is not None else 'null'}, not an object"
+    for key, ok, words in _SHAPES:
+        if key in schema and not ok(schema[key]):
+            return f"{key} is not {words}"
+    return None
 
 
 def column_delta(old_types: dict, new_types: dict) -> dict:
@@ -72,29 +117,31 @@ def added_and_other(delta: object) -> tuple[list[str], bool]:
 
 def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "retyped")) -> list[str]:
     """One line per column of ``delta``'s ``kinds``: ``column 'x' added (double)``, ``column 'x' removed (was
-    int64)``, ``column 'x' changed type: int64 -> string`` (no type for a column compared by name alone)."""
+    int64)``, ``column 'x' changed type: int64 -> string`` (no type for a column compared by name alone). A type
+    string is shown through ``escaping.visible``: a struct's field names are whatever the data's writer chose, and a
+    newline in one would start a line of its own (attack review 25a, A25a-1)."""
     added, removed, retyped = (delta.get(k) or {} for k in ("added", "removed", "retyped"))
     lines = []
     if "added" in kinds:
-        lines += [f"column {c!r} added" + ("" if t is None else f" ({t})") for c, t in added.items()]
+        lines += [f"column {c!r} added" + ("" if t is None else f" ({visible(t)})") for c, t in added.items()]
     if "removed" in kinds:
-        lines += [f"column {c!r} removed" + ("" if t is None else f" (was {t})") for c, t in removed.items()]
+        lines += [f"column {c!r} removed" + ("" if t is None else f" (was {visible(t)})") for c, t in removed.items()]
     if "retyped" in kinds:
-        lines += [f"column {c!r} changed type: {t[0]} -> {t[1]}" for c, t in retyped.items()]
+        lines += [f"column {c!r} changed type: {visible(t[0])} -> {visible(t[1])}" for c, t in retyped.items()]
     return lines
 
 
 def other_lines(delta: dict) -> list[str]:
-    """One line per non-column difference of ``delta`` (:data:`OTHER_KEYS`)."""
+    """One line per non-column difference of ``delta`` (:data:`OTHER_KEYS`), its values through ``visible``."""
     out = []
     if "label_column" in delta:
         out.append("label column {!r} -> {!r}".format(*delta["label_column"]))
     if "label_type" in delta:
-        out.append("label type {} -> {}".format(*delta["label_type"]))
+        out.append("label type {} -> {}".format(*map(visible, delta["label_type"])))
     if "classes" in delta:
-        out.append("class list {} -> {} (class indexes shift)".format(*delta["classes"]))
+        out.append("class list {} -> {} (class indexes shift)".format(*map(visible, delta["classes"])))
     if "digest_algorithm" in delta:
-        out.append("digest algorithm {} -> {}".format(*delta["digest_algorithm"]))
+        out.append("digest algorithm {} -> {}".format(*map(visible, delta["digest_algorithm"])))
     return out
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from provenance.report.schema_words import grouped_schema_changes, summary_schema_changes
 from provenance.sources.schema_delta import added_and_other, changed, delta_lines, schema_delta
 
@@ -80,3 +82,68 @@ def test_the_check_schema_holds_the_diff_schemas_schema_delta():
     check = json.loads((OUTPUT_SCHEMAS / "check.schema.json").read_text())["properties"]["summary"]["properties"]
     drop = lambda d: {k: v for k, v in d.items() if k != "description"}  # noqa: E731
     assert drop(check["schema_delta"]) == drop(diff["schema_delta"])
+
+
+def test_the_schema_facts_prov_writes_have_the_shape_schema_problem_accepts(tmp_path):
+    """``schema_problem`` (attack review 25a) refuses no schema prov signs: a table's, a tree's (its class list), and
+    a version's from before types and the label were signed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from provenance.sources.build import build_manifest
+    from provenance.sources.interface import DatasetSpec
+    from provenance.sources.schema_delta import schema_problem
+    from provenance.sources.tables import TableOptions
+
+    pq.write_table(
+        pa.table({"x": [1, 2], "m": [{"a\nb": 1}, {"a\nb": 2}], "label": ["a", "b"]}), tmp_path / "t.parquet"
+    )
+    for label in ("cat", "dog"):
+        (tmp_path / "tree" / label).mkdir(parents=True)
+        (tmp_path / "tree" / label / "1.bin").write_bytes(label.encode())
+    table = build_manifest(DatasetSpec(str(tmp_path / "t.parquet"))).schema_fact()
+    files = TableOptions(tree_reader="files")  # a tree of .bin files, not images
+    tree = build_manifest(DatasetSpec(str(tmp_path / "tree"), kind="tree", options=files)).schema_fact()
+    assert table["types"] and tree["kind"] == "tree"
+    old = {"kind": "table", "columns": ["x"], "digestAlgorithm": "prov-row-v1"}
+    assert [schema_problem(s) for s in (table, tree, old, BASE)] == [None] * 4
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (["x"], "is list, not an object"),
+        (None, "is null, not an object"),
+        (BASE | {"label": "x"}, "label is not an object with a string type and kind"),
+        (BASE | {"label": {"type": "string"}}, "label is not an object with a string type and kind"),
+        (BASE | {"columns": [1, "a"]}, "columns is not a list of column names"),
+        (BASE | {"types": ["px00"]}, "types is not an object of type names (strings)"),
+        (BASE | {"types": {"a": 5}}, "types is not an object of type names (strings)"),
+        (BASE | {"labelColumn": ["x"]}, "labelColumn is not a column name or null"),
+        (BASE | {"classes": "ab"}, "classes is not a list of class names"),
+        (BASE | {"kind": "rows"}, "kind is not 'table' or 'tree'"),
+        (BASE | {"digestAlgorithm": 2}, "digestAlgorithm is not a string"),
+    ],
+)
+def test_a_schema_of_another_shape_is_named_by_what_is_wrong(schema, problem):
+    from provenance.sources.schema_delta import schema_problem
+
+    assert schema_problem(schema) == problem
+
+
+def test_type_strings_in_the_lines_are_escaped_and_columns_retyped_alike_group_by_the_types_signed():
+    """A25a-1: a struct's field names are the writer's; a newline in one starts no line. Two types that read alike
+    once escaped (a real newline, and the four characters ``\\x0a``) are not grouped as one retype."""
+    struct = "struct<a\nb: int64>"
+    delta = schema_delta(
+        BASE | {"types": {"a": "int64", "b": "int64", "m": "int64"}},
+        BASE | {"types": {"a": struct, "b": "struct<a\\x0ab: int64>", "m": "double", "n": struct}},
+    )
+    lines = grouped_schema_changes(delta) + delta_lines(delta)
+    assert all("\n" not in line for line in lines), lines
+    assert "column 'n' added (struct<a\\x0ab: int64>)" in lines
+    assert [line for line in grouped_schema_changes(delta) if "changed type" in line] == [
+        "column 'a' changed type: int64 -> struct<a\\x0ab: int64>",
+        "column 'b' changed type: int64 -> struct<a\\x0ab: int64>",
+        "column 'm' changed type: int64 -> double",
+    ]
