@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import visible
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.sources.tables import TableOptions
@@ -273,9 +274,11 @@ def _key(value: object) -> object:
 
 
 def _shown(value: object) -> str:
-    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``."""
+    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``; each name
+    through ``escaping.visible``, as whoever writes the data chose it (a column name holding a newline would start
+    a line of prov commit's own: attack review 25a, A25a-5)."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}:{v}" for k, v in sorted(value.items())) or "none"
+        return ", ".join(f"{visible(k)}:{visible(v)}" for k, v in sorted(value.items())) or "none"
     if isinstance(value, (tuple, list)):
-        return ", ".join(str(v) for v in value) or "none"
-    return "none" if value is None else str(value)
+        return ", ".join(visible(v) for v in value) or "none"
+    return "none" if value is None else visible(value)
