@@ -5,7 +5,8 @@ reads (``table_files.py``: hidden ``.``/``_`` names skipped, Parquet parts whate
 names, hive partition folders as columns); Parquet with its own types; CSV and JSON Lines
 with types inferred from the whole file (``text_tables.py``) and CSV labels as the text
 the file holds. Every column but the label, source, id, metadata and pandas index
-(``__index_level_N__``) columns is content. Duplicate column names are refused.
+(``__index_level_N__``) columns is content. Duplicate column names are refused, and so is a name holding a
+NUL byte (no command line can carry one, so no option could name that column).
 
 Tables are read in batches (Parquet row groups, CSV/JSONL blocks: ``table_reading.py``), so
 memory follows the batch, not the dataset. Each file (or range of row groups) is one
@@ -196,6 +197,11 @@ def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
     for name in names:
         if name in seen:
             raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
+        if "\x00" in name:  # attack review 25a, A25a-2: no command line carries a NUL, so no flag could name it
+            raise InputError(
+                f"{path}: column {name!r} holds a NUL byte, which no command line can carry (--metadata could not "
+                "name it); rename it"
+            )
         seen.add(name)
     if options.label_column not in seen:
         # the option to give, and the nearest name (newcomer 9, #11; newcomer 11, #20.3: a did-you-mean alone named no option)
