@@ -2,8 +2,8 @@
 ``lineage/retyped.py`` read ``summary["schema_delta"]``, computed from both versions' signed schemas, instead of
 parsing the diff's ``schema_changes`` lines.
 
-Real Parquet files, real keys, a real store, the advised commands pasted into a real bash. A test marked
-``xfail(strict=True)`` is a finding (it passes once fixed); the others pin an attack that held.
+Real Parquet files, real keys, a real store, the advised commands pasted into a real bash. The findings (A25a-1 to
+A25a-6) are fixed on branch fix25a: their tests pass; the others pin an attack that held.
 """
 
 from __future__ import annotations
@@ -57,12 +57,6 @@ def _strings(n: int):
     return pa.array(["a"] * n)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-1: prov commit's unattributed note (lineage.retyped.retyped_batches -> grouped_schema_changes -> "
-    "column_lines) prints a column's type string raw; a struct field name holding a newline starts a line of its "
-    "own in the commit's output (echo escapes each line, not the newlines a value brings)",
-)
 def test_a_struct_field_name_starts_no_line_of_its_own_in_the_commit_output(prov, workdir, store):
     _signed_base_and(prov, {"meta": _struct})
     r = _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PIN)
@@ -104,42 +98,29 @@ def _bash_word(word: str) -> bytes:
     return out.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-2: a column name holding a NUL byte: the advice's --metadata $'px00\\x00' (escaping.shell_word) "
-    "pastes back as px00, another column, a signed one; no command line can carry a NUL at all",
-)
-def test_the_advised_metadata_word_for_a_name_holding_nul_pastes_back_as_that_name(prov, workdir, store):
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_column_name_holding_nul_is_refused_as_bad_input(prov, workdir, store, fmt):
+    """A25a-2, fixed: a column named ``px00\\x00`` could be named by no command line (bash's reading of the advised
+    ``--metadata $'px00\\x00'`` is ``px00``, the vendor's signed pixel column). The table reader refuses such a name,
+    as it refuses a name given twice: exit 2, one line naming the file, the store unchanged."""
     import pyarrow as pa
 
+    from support import store_fingerprint
+
+    assert _bash_word("$'px00\\x00'") == b"px00"  # why: what the advice would paste as
     name = "px00\x00"
     _signed_base_and(prov, {name: lambda n: pa.array([1] * n)})
-    _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PIN)
-    report = json.loads(_run(prov, "check", "v2", "--base", "v1", *PIN, "--format", "json", code=1).stdout)
-    rule = next(x for x in report["rules"] if x["rule"] == "lineage.unattributed_beside_signed")
-    assert rule["statistic"]["added_columns"] == [name], rule["statistic"]
-    word = re.search(r"--metadata (\$'[^']*')", rule["reason"])
-    assert word is not None, rule["reason"]
-    # what bash hands prov for the advised word: px00, the vendor's signed pixel column, not the column added
-    assert _bash_word(word.group(1)) == name.encode(), (word.group(1), _bash_word(word.group(1)))
+    if fmt == "jsonl":
+        import pyarrow.parquet as pq
 
-
-def test_following_the_nul_advice_leaves_the_signed_column_out_and_the_check_refuses(prov, workdir, store):
-    """What A25a-2 leads to today: the commit takes ``--metadata px00`` (bash's reading of the advice) and leaves the
-    signed column px00 out of the digest; the check then refuses with exit 2 (fails closed, no pass), with a message
-    naming no file."""
-    import pyarrow as pa
-
-    _signed_base_and(prov, {"px00\x00": lambda n: pa.array([1] * n)})
-    _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PIN)
-    pasted = _bash_word("$'px00\\x00'").decode()
-    assert pasted == "px00"
-    r = _run(
-        prov, "commit", "train.parquet", "--parent", "v2", "--tag", "v3", "--metadata", pasted, "--key", "m.key", *PIN
-    )
-    assert "--metadata px00" in r.stdout, r.stdout
-    r = prov("check", "v3", "--base", "v1", *PIN)
+        rows = pq.read_table("train.parquet").to_pylist()
+        Path("train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("commit", f"train.{fmt}", "--tag", "v2", "--key", "m.key", *PIN)
     assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"Error: train.{fmt}: column 'px00\\x00' holds a NUL byte"), r.output
+    assert r.output.count("\n") == 1, r.output
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 def test_advised_commands_for_option_like_and_newline_names_commit_what_they_name(prov, workdir, store):
@@ -194,11 +175,6 @@ MALFORMED_SCHEMA = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-3: a signed schema of a shape no prov writes (a stolen commit key) crashes schema_delta: exit 3, "
-    "not a refusal naming the version (pre-existing in main's schema_changes, now in sources/schema_delta.py)",
-)
 @pytest.mark.parametrize("change", list(MALFORMED_SCHEMA))
 def test_a_malformed_signed_schema_is_refused_not_a_crash(prov, workdir, store, change):
     from support import resign_version
@@ -211,11 +187,6 @@ def test_a_malformed_signed_schema_is_refused_not_a_crash(prov, workdir, store, 
         assert r.exit_code in (1, 2) and "v2" in r.output, (args, r.exit_code, r.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-4: signed schema values of another type (a stolen commit key: a column's type 5, a label column "
-    "['x']) pass through into summary.schema_delta, and prov diff / prov check write JSON their schemas reject",
-)
 @pytest.mark.parametrize(
     "change",
     [
@@ -238,11 +209,6 @@ def test_a_signed_schema_of_other_value_types_gives_no_output_its_schema_rejects
         validate_output("check", json.loads(r.stdout))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-5 (adjacent, pre-existing in cli/core.py): following the advice, prov commit's 'read options "
-    "differ from v2: --metadata ...' line prints the column names raw; a name holding a newline starts a line",
-)
 def test_the_commit_that_follows_the_advice_prints_no_line_a_column_name_starts(prov, workdir, store):
     name = f"note\n{FAKE_LINE}"
     _signed_base_and(prov, {name: _strings})
@@ -251,7 +217,9 @@ def test_the_commit_that_follows_the_advice_prints_no_line_a_column_name_starts(
         prov, "commit", "train.parquet", "--parent", "v2", "--tag", "v3", "--metadata", name, "--key", "m.key", *PIN
     )
     assert "lineage: 0 attested" not in r.stdout  # the commit's own lineage line: every record attested now
-    assert not [line for line in r.stdout.splitlines() if line.startswith(FAKE_LINE)], r.stdout
+    # that line reads as FAKE_LINE itself (60 attested): it is there once, the one the name brought is no line
+    assert [line for line in r.stdout.splitlines() if line.startswith(FAKE_LINE)] == [FAKE_LINE], r.stdout
+    assert f"read options differ from v2: --metadata note\\x0a{FAKE_LINE} (v2: none)" in r.stdout, r.stdout
 
 
 def _resign_envelope(path: str, key: str, change) -> None:
@@ -268,13 +236,9 @@ def _resign_envelope(path: str, key: str, change) -> None:
     Path(path).write_text(json.dumps(new | {"manifest": env["manifest"]}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A25a-6: a source signs a batch whose schema.types is a list; prov add takes it, and every later prov commit "
-    "with unattributed records crashes in lineage.retyped.retyped_batches (old.items()): exit 3 after the version "
-    "was written (pre-existing; retyped.py is on schema25's path)",
-)
-def test_a_batch_signed_with_malformed_types_is_refused_or_ignored(prov, workdir, store):
+def _vendor_signs_types_as_a_list(prov) -> None:
+    """The vendor signs 60 digits records (vendor.parquet) with ``schema.types`` a list, with its own key, which
+    maintainer ``m`` trusts; train.parquet is the same records with a column ``note`` added."""
     import pyarrow.parquet as pq
 
     from support import digits_table
@@ -290,10 +254,44 @@ def test_a_batch_signed_with_malformed_types_is_refused_or_ignored(prov, workdir
     ):
         _run(prov, *args)
     _resign_envelope("vendor.parquet.prov.json", "vendor.key", lambda p: p["schema"].__setitem__("types", ["px00"]))
+
+
+def test_a_batch_signed_with_malformed_types_is_refused_or_ignored(prov, workdir, store):
+    from support import store_fingerprint
+
+    _vendor_signs_types_as_a_list(prov)
+    before = store_fingerprint(workdir / ".prov")
     r = prov("add", "vendor.parquet", "--source", "vendor", *PIN)
-    if r.exit_code == 2:  # refused as bad input: a fix
-        assert r.output.startswith("Error: vendor.parquet"), r.output
-        return
-    assert r.exit_code == 0, r.output
-    r = prov("commit", "train.parquet", "--tag", "v1", "--key", "m.key", *PIN)
-    assert r.exit_code == 0, r.output  # today: exit 3, internal error, with v1 written
+    # fixed: refused as bad input, one line naming the envelope, the store unchanged
+    assert r.exit_code == 2 and r.output.startswith("Error: vendor.parquet.prov.json: "), r.output
+    assert r.output.count("\n") == 1 and "types" in r.output, r.output
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_a_stored_batch_with_malformed_signed_types_is_skipped_by_the_retype_note(prov, workdir, store):
+    """Defence in depth for A25a-6: a batch whose vendor-signed envelope holds ``schema.types`` as a list is already
+    in the store (added by a prov from before the refusal; here planted as a ``.prov/`` writer can: the envelope as
+    an object under its SHA-256, a chain-valid ``batch.add`` entry naming it). The commit's retype note skips it:
+    the commit exits 0 (it crashed with exit 3 after writing the version)."""
+    import base64
+    import hashlib
+
+    from provenance import signing
+    from provenance.lineage.batches import batch_id
+    from support import plant_pending_entry
+
+    _vendor_signs_types_as_a_list(prov)
+    raw = Path("vendor.parquet.prov.json").read_bytes()
+    env = json.loads(raw)
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    envelope_oid = hashlib.sha256(raw).hexdigest()
+    (workdir / ".prov" / "objects" / f"{envelope_oid}.json").write_bytes(raw)
+    manifest = base64.b64decode(env["manifest"])
+    manifest_oid = hashlib.sha256(manifest).hexdigest()
+    (workdir / ".prov" / "objects" / f"{manifest_oid}.parquet").write_bytes(manifest)
+    detail = {"source": "vendor", "signed": True, "envelope": envelope_oid, "manifest": manifest_oid}
+    plant_pending_entry(
+        workdir / ".prov" / "prov.db", "batch.add", batch_id("vendor", signing.subject_root(stmt)), detail
+    )
+    r = _run(prov, "commit", "train.parquet", "--tag", "v1", "--key", "m.key", *PIN)
+    assert "  lineage: 0 attested, 0 relabeled after source, 60 unattributed" in r.stdout.splitlines(), r.stdout
