@@ -185,6 +185,11 @@ def test_a_malformed_signed_schema_is_refused_not_a_crash(prov, workdir, store, 
     for args in (("check", "v2", "--base", "v1", *PIN, "--format", "json"), ("diff", "v1", "v2", *PIN)):
         r = prov(*args)
         assert r.exit_code in (1, 2) and "v2" in r.output, (args, r.exit_code, r.output)
+    # fixed where the signature is verified, so every reader of the version refuses it: exit 1 naming it
+    for args in (("diff", "v1", "v2", *PIN), ("verify", "v2", *PIN), ("show", "v2", *PIN)):
+        r = prov(*args)
+        assert r.exit_code == 1, (args, r.output)
+        assert "version v2: its signed schema is not the shape prov writes" in r.output, (args, r.output)
 
 
 @pytest.mark.parametrize(
