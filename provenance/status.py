@@ -40,8 +40,8 @@ def working_status(
     ``none_shared`` is the line :func:`provenance.changes.none_shared` gives when no record is the version's, else
     None; ``same_records`` the line :func:`provenance.changes.same_records` gives when the data is not the
     version's though no record was changed, added, removed or relabeled (the label type or sources differ), else None;
-    ``data_of`` the other versions that signed the named data's path (:func:`data_of`; empty when the data is clean
-    or not named); ``copies_added`` how many of the added records are copies (:func:`provenance.changes.copies_added`);
+    ``data_of`` the other versions that signed the named data's records (:func:`data_of`; empty when the data is
+    clean or not named); ``copies_added`` how many of the added records are copies (:func:`provenance.changes.copies_added`);
     ``facts`` the version's signed facts the data no longer matches (:func:`provenance.sources.facts.differences`, one
     line each, as ``prov verify`` names them, when the records are the version's; ``clean`` is False when there is
     any). The version's signature is
@@ -84,29 +84,32 @@ def working_status(
         "same_records": same_records(signed, current) if unchanged else None,
         "copies_added": copies_added(changes, signed),
         "version_read_at": read_at,
-        "data_of": data_of(store, spec, tag) if data is not None and current.root != signed.root else [],
+        "data_of": data_of(store, current.root.hex(), tag) if data is not None and current.root != signed.root else [],
     }
 
 
-def data_of(store: Store, spec: DatasetSpec, compared: str) -> list[str]:
-    """The other versions whose signed data location is ``spec``'s path, oldest first: ``prov status train.csv`` on an
-    older version's file compared it with the newest version and listed a quarantine's removals as changes, with no
-    word of the version that file is (newcomer review 25). A hint only: a version whose signature does not verify
-    under the pins, or that signed no location, is left out, and nothing decides on it."""
+def data_of(store: Store, root: str, compared: str) -> list[str]:
+    """The other versions whose signed Merkle root is ``root`` (the named data's records now), oldest first: ``prov
+    status train.csv`` on an older version's file compared it with the newest version and listed a quarantine's
+    removals as changes, with no word of the version that file is (newcomer review 25). The root is the one the
+    verified statement signs, never a writable row's, and the data's location plays no part: a version that signed
+    only the path held other records once the file was edited (attack review 25b, A25b-1). Only versions a commit
+    entry of the hash-chained audit log names count, the set the last version is picked from (a row copied in from
+    another store is not this store's history; A25b-4). A hint only: a version whose signature does not verify under
+    the pins is left out, and nothing decides on it."""
+    from provenance import signing
     from provenance.errors import ProvError
-    from provenance.version_facts import dataset_from_predicate, verified_statement
+    from provenance.version_facts import committed_tags, verified_statement
 
-    if spec.rev is not None:
-        return []
-    here = os.path.realpath(spec.path)
+    logged = committed_tags(store)
     out = []
     for row in store.versions():
-        if row["tag"] == compared:
+        if row["tag"] == compared or row["tag"] not in logged:
             continue
         try:
-            other = dataset_from_predicate(store, row, verified_statement(store, row)["predicate"])
+            signed = signing.subject_root(verified_statement(store, row)).hex()
         except ProvError:
             continue
-        if other.rev is None and os.path.realpath(other.path) == here:
+        if signed == root:
             out.append(row["tag"])
     return out

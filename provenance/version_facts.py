@@ -207,6 +207,13 @@ def newest_commit_entry(store: Store) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
+def committed_tags(store: Store) -> frozenset[str]:
+    """The versions a ``commit`` entry of the hash-chained audit log names, the set :func:`newest_version` picks the
+    last version from: a ``versions`` row no entry names (copied in from another store) is not this store's
+    history."""
+    return frozenset(r[0] for r in store.db.execute("select subject from audit where action = 'commit'"))
+
+
 def newest_version(store: Store, option: str = "--version") -> str | None:
     """The tag of the newest version by the audit log (:func:`newest_commit_entry`), or ``None`` without versions.
 

@@ -230,8 +230,10 @@ class LazyGroup(typer.core.TyperGroup):
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
-GLOBAL_OPTIONS = ("-q", "--quiet", "-v", "--verbose", "--version")
-"""The options of ``prov`` itself, which come before the command (``prov -q init``)."""
+GLOBAL_OPTIONS = ("-q", "--quiet", "-v", "--verbose")
+"""The options of ``prov`` itself that modify a command from before it (``prov -q init``). Not ``--version``: on a
+command that takes no ``--version V`` (``prov diff --version v1 v2``) the user meant a version, and ``prov --version
+diff`` prints prov's own version and compares nothing (attack review 25b, A25b-3)."""
 
 
 def _global_option_hint(exc: click.exceptions.ClickException, where: str) -> str:

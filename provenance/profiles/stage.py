@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import visible
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
@@ -137,9 +138,10 @@ def _named(exc: FeatureError, locators: list) -> FeatureError:
     """``exc`` naming the sample's records by their locators (a tree's paths, a table's ``file#row``):
     the featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
     "cannot decode image(s) (OSError): 71", and the check that could not use the version the same; a
-    table's NaN in its row 7 was "rows: 218", the sample being in salted order)."""
+    table's NaN in its row 7 was "rows: 218", the sample being in salted order). Escaped (``escaping.visible``):
+    whoever writes the data folder names its files, and a newline in one started a line of its own (A25b-5)."""
     if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
-        return FeatureError(exc.problem, [locators[r] for r in exc.records])
+        return FeatureError(exc.problem, [visible(str(locators[r])) for r in exc.records])
     return exc
 
 
@@ -151,7 +153,7 @@ def _not_an_image(exc: FeatureError, requested: FeaturizerSpec, locator: str) ->
     if requested.name != "image" or os.path.splitext(str(locator))[1].lower() in IMAGE_FILE_EXTENSIONS:
         return exc
     out = FeatureError(
-        f"{exc}; the image featuriser (a file tree's automatic one) reads images, and {locator} is not one: "
+        f"{exc}; the image featuriser (a file tree's automatic one) reads images, and {visible(str(locator))} is not one: "
         "commit files of UTF-8 text with --featurizer text, others with a featuriser you register "
         "(prov commit --help)"
     )

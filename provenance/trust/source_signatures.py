@@ -10,6 +10,7 @@ and why, so a reviewer can act on it.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -206,6 +207,7 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
     all, or entries none of which a pinned key signed (naming the key each claims as its signer, which
     is unverified and only named), and, when the batch's own signer is a pinned key, that inside a
     store ``--signer`` pins maintainer keys (``SourceKeyPinnedInStore``)."""
+    from provenance.store.opening import STORE_ENV
     from provenance.trust.source_keys import entries
     from provenance.trust.statements import claimed_signers
 
@@ -230,14 +232,44 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
         why = f"its trust entries are unsigned (prov trust add --unsigned), which pinned verifiers ignore ({add})"
     own = signers_among(env, {kid: p.key for kid, p in pins.signers.items()})
     if own:
+        kid = next(iter(own))
+        revoked = _revoked_here(store, rows, source, kid)
+        if revoked is not None:  # advice to leave the store led around a revocation it could see (A25b-2)
+            return VerificationError(
+                f"{name}: signed by key {kid[:16]}, which you pinned, but this store revokes that key of {source!r}: "
+                f"{revoked}; checking the batch outside this store would only skip the revocation: have its source "
+                "sign the records again with a new key (README, A stolen key)"
+            )
+        # with $PROV_STORE set, a folder with no .prov/ still finds the store (A25b-7)
+        unset = f"unset {STORE_ENV} and " if os.environ.get(STORE_ENV) else ""
         return SourceKeyPinnedInStore(
-            f"{name}: signed by key {next(iter(own))[:16]}, which you pinned, but in a store --signer pins maintainer keys "
+            f"{name}: signed by key {kid[:16]}, which you pinned, but in a store --signer pins maintainer keys "
             f"and a source's keys come from the trust list, under which source {source!r} has no trusted keys: "
             # "outside the store" said not how (newcomer review 25): prov finds the store from the working folder
-            f"{why}; or, to check the batch against its source's key alone as a vendor does, run this prov verify "
-            "from a folder with no .prov/ in it or above"
+            f"{why}; or, to check the batch against its source's key alone as a vendor does, {unset}run this prov "
+            "verify from a folder with no .prov/ in it or above"
         )
     return VerificationError(
         f"{name}: source {source!r} has no trusted keys under your pins; signature by key {claimed[:16]} "
         f"cannot be checked: {why}"
+    )
+
+
+def _revoked_here(store: Store, rows: list[TrustedKey], source: str, kid: str) -> str | None:
+    """When and why the store revokes ``source``'s key ``kid``, by its ``trust`` row or a ``trust.revoke`` entry of
+    its audit log (either: fail closed), in :func:`_when`'s words; None when neither does."""
+    from provenance.trust.logged_revocations import logged_source_revocations
+    from provenance.trust.revocations import shown_reason, shown_time
+
+    for key in rows:
+        if key.keyid == kid and key.revoked_at:
+            return f"revoked at {_when(store, key)}"
+    logged = logged_source_revocations(store).get((source, kid))
+    if logged is None:
+        return None
+    reason = shown_reason(logged.get("reason"))
+    return (
+        f"its audit log revokes it (entry {logged.get('seq')}: at {shown_time(logged.get('revoked_at'))}"
+        + (f", reason {reason}" if reason else "")
+        + "), though its trust row does not say so"
     )
