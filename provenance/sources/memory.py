@@ -104,12 +104,11 @@ def _suggest(need: int) -> str:
     return f"{gib}GiB"
 
 
-def workers_within(limit: int, per_worker: int, workers: int, base: int = PROCESS_BASE) -> int:
-    """How many of ``workers`` workers, each needing ``per_worker`` bytes and ``base`` for its own
-    interpreter (a process's; 0 for a thread of this one), fit in ``limit`` beside this process
-    (at least 1: whether one fits is ``check``'s question)."""
+def workers_within(limit: int, per_worker: int, workers: int) -> int:
+    """How many of ``workers`` processes, each needing ``per_worker`` bytes, fit in ``limit``
+    beside this process (at least 1: whether one fits is ``check``'s question)."""
     room = limit - PROCESS_BASE
-    return max(1, min(workers, room // max(per_worker + base, 1)))
+    return max(1, min(workers, room // max(per_worker + PROCESS_BASE, 1)))
 
 
 READ_EXPANSION = 5  # measured: Arrow's Parquet reader peaks near 5x the uncompressed size of what it reads at once
@@ -159,17 +158,15 @@ def bounded_workers(executor, needs: list[tuple[int, str]], limit: int | None = 
     """The executor to hash with, within the memory bound; ``MemoryLimitError`` if none fits.
 
     ``needs`` is ``[(bytes, what), ...]`` per partition, ``what`` naming it for the message.
-    Local processes, or threads of this process, are reduced in number until they fit beside
-    this process (a thread needs no interpreter of its own); a cluster's workers are bounded by
-    the cluster, so a Dask executor is returned as it is.
+    Local processes are reduced in number until they fit beside this process; a cluster's
+    workers are bounded by the cluster, so a Dask executor is returned as it is.
     """
-    from provenance.executor import LocalExecutor, ThreadExecutor
+    from provenance.executor import LocalExecutor
 
     if not needs or not isinstance(executor, LocalExecutor):
         return executor
     limit = memory_limit() if limit is None else limit
     need, what = max(needs)
-    base = 0 if isinstance(executor, ThreadExecutor) else PROCESS_BASE
-    check(PROCESS_BASE + base + need, limit, what, "write the data in smaller pieces (Parquet row groups or files)")
-    workers = workers_within(limit, need, executor.workers, base)
+    check(2 * PROCESS_BASE + need, limit, what, "write the data in smaller pieces (Parquet row groups or files)")
+    workers = workers_within(limit, need, executor.workers)
     return executor if workers == executor.workers else type(executor)(workers)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.errors import InputError
-from provenance.executor import LocalExecutor, ThreadExecutor
+from provenance.executor import LocalExecutor
 from provenance.sources import memory
 from provenance.sources.build import build_manifest
 from provenance.sources.external_sort import ExternalSort
@@ -46,24 +46,12 @@ def test_fewer_workers_run_when_all_would_not_fit():
     assert isinstance(executor, LocalExecutor) and executor.workers == 2
 
 
-def test_threads_fit_where_processes_would_not_they_share_this_process():
-    per_worker = 300 << 20
-    limit = memory.PROCESS_BASE + 2 * per_worker + memory.PROCESS_BASE // 2  # two partitions, no second interpreter
-    assert memory.bounded_workers(LocalExecutor(2), [(per_worker, "f.parquet")], limit).workers == 1
-    threads = memory.bounded_workers(ThreadExecutor(2), [(per_worker, "f.parquet")], limit)
-    assert isinstance(threads, ThreadExecutor) and threads.workers == 2
-    assert memory.bounded_workers(ThreadExecutor(3), [(per_worker, "f.parquet")], limit).workers == 2
-    with pytest.raises(memory.MemoryLimitError, match="f.parquet"):
-        memory.bounded_workers(ThreadExecutor(2), [(per_worker, "f.parquet")], memory.PROCESS_BASE + per_worker - 1)
-
-
 def test_a_partition_past_the_bound_is_an_input_error_naming_the_file_and_the_setting(workdir, monkeypatch):
     path = workdir / "d.parquet"
     pq.write_table(digits_table(400), path, row_group_size=400)
     need = memory.parquet_task_memory(str(path), None)
     assert need >= memory.READ_EXPANSION * pq.ParquetFile(path).metadata.row_group(0).total_byte_size
-    # a local Parquet file hashes on a thread of this process: this process and the partition
-    monkeypatch.setenv("PROV_MEMORY_LIMIT", str(memory.PROCESS_BASE + need // 2))
+    monkeypatch.setenv("PROV_MEMORY_LIMIT", str(2 * memory.PROCESS_BASE + need // 2))
     with pytest.raises(memory.MemoryLimitError) as info:
         build_manifest(DatasetSpec(str(path)), executor=LocalExecutor(1))
     message = str(info.value)
