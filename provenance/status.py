@@ -104,7 +104,9 @@ def data_of(store: Store, root: str, compared: str) -> list[str]:
     logged = committed_tags(store)
     out = []
     for row in store.versions():
-        if row["tag"] == compared or row["tag"] not in logged:
+        # verified_statement refuses a row whose root is not the signed one, so a row of another root is passed over
+        # before its signature is checked (a status verified every logged version's signature)
+        if row["tag"] == compared or row["tag"] not in logged or row["merkle_root"] != root:
             continue
         try:
             signed = signing.subject_root(verified_statement(store, row)).hex()
