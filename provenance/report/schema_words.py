@@ -32,7 +32,9 @@ def rekeyed_text(summary: dict) -> str | None:
             "(relabeled; the row order is the writer's, so this count is a hint)"
         )
     if summary.get("rekeyed_note"):
-        text += f"; not paired by content: {summary['rekeyed_note']}"
+        # the note quotes type strings and the signed encoding as they are (delta/bridge.py): a struct field name can
+        # hold a newline that started a Markdown heading of its own
+        text += f"; not paired by content: {visible(summary['rekeyed_note'])}"
     return text
 
 
@@ -64,7 +66,7 @@ def summary_schema_changes(summary: dict, shown: int = 6) -> list[str]:
     delta = summary.get("schema_delta")
     if isinstance(delta, dict):
         return grouped_schema_changes(delta, shown)
-    return [str(line) for line in summary.get("schema_changes") or []]
+    return [visible(line) for line in summary.get("schema_changes") or []]
 
 
 def schema_change_lines(summary: dict) -> list[str]:
