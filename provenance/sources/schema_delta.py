@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provenance.escaping import visible
+from provenance.escaping import name_in_sentence, visible
 
 # the non-column parts of a schema change, each ``[old, new]`` in ``schema_delta`` when it differs
 OTHER_KEYS = ("label_column", "label_type", "classes", "digest_algorithm")
@@ -115,6 +115,11 @@ def added_and_other(delta: object) -> tuple[list[str], bool]:
     return [str(c) for c in delta["added"]], other or any(k in delta for k in OTHER_KEYS)
 
 
+def _quoted(name: object) -> str:
+    """A column named in a schema line, quoted however plain (``escaping.name_in_sentence``)."""
+    return repr(name) if name is None else name_in_sentence(name, quote_plain=True)
+
+
 def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "retyped")) -> list[str]:
     """One line per column of ``delta``'s ``kinds``: ``column 'x' added (double)``, ``column 'x' removed (was
     int64)``, ``column 'x' changed type: int64 -> string`` (no type for a column compared by name alone). A type
@@ -123,11 +128,13 @@ def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "ret
     added, removed, retyped = (delta.get(k) or {} for k in ("added", "removed", "retyped"))
     lines = []
     if "added" in kinds:
-        lines += [f"column {c!r} added" + ("" if t is None else f" ({visible(t)})") for c, t in added.items()]
+        lines += [f"column {_quoted(c)} added" + ("" if t is None else f" ({visible(t)})") for c, t in added.items()]
     if "removed" in kinds:
-        lines += [f"column {c!r} removed" + ("" if t is None else f" (was {visible(t)})") for c, t in removed.items()]
+        lines += [
+            f"column {_quoted(c)} removed" + ("" if t is None else f" (was {visible(t)})") for c, t in removed.items()
+        ]
     if "retyped" in kinds:
-        lines += [f"column {c!r} changed type: {visible(t[0])} -> {visible(t[1])}" for c, t in retyped.items()]
+        lines += [f"column {_quoted(c)} changed type: {visible(t[0])} -> {visible(t[1])}" for c, t in retyped.items()]
     return lines
 
 
@@ -135,7 +142,7 @@ def other_lines(delta: dict) -> list[str]:
     """One line per non-column difference of ``delta`` (:data:`OTHER_KEYS`), its values through ``visible``."""
     out = []
     if "label_column" in delta:
-        out.append("label column {!r} -> {!r}".format(*delta["label_column"]))
+        out.append("label column {} -> {}".format(*map(_quoted, delta["label_column"])))
     if "label_type" in delta:
         out.append("label type {} -> {}".format(*map(visible, delta["label_type"])))
     if "classes" in delta:
