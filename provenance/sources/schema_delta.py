@@ -28,10 +28,18 @@ def _type_names(value: object) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
+LABEL_KINDS = ("string", "int", "float", "bool")  # encoding.values.label_kind's
+
+
 def _label(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(value.get(k), str) for k in ("type", "kind"))
+    return isinstance(value, dict) and isinstance(value.get("type"), str) and value.get("kind") in LABEL_KINDS
 
 
+# The published ``schemas/version-statement.schema.json`` describes the same shape (its ``predicate.schema``); a test
+# holds the two equal over a corpus of shapes (tests/unit/test_schema_problem_contract.py). Hand-written, not
+# validated with jsonschema: every reader of a version checks it (``prov show`` too, whose start-up aim is 0.15 s), and
+# importing jsonschema costs more than that aim leaves (bench/schema_check_bench.py, bench/results/schema_check.md).
+REQUIRED = ("kind", "columns", "digestAlgorithm")
 # each key of a signed ``schema`` fact (``sources.interface.HashedDataset.schema_fact``; a batch envelope's too),
 # when present: what its value must be, and those words
 _SHAPES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
@@ -40,7 +48,7 @@ _SHAPES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
     ("digestAlgorithm", lambda v: isinstance(v, str), "a string"),
     ("labelColumn", lambda v: v is None or isinstance(v, str), "a column name or null"),
     ("types", _type_names, "an object of type names (strings)"),
-    ("label", _label, "an object with a string type and kind"),
+    ("label", _label, "an object with a string type and a kind of string, int, float or bool"),
     ("classes", _strings, "a list of class names"),
 )
 
@@ -51,10 +59,13 @@ def schema_problem(schema: object) -> str | None:
 
     A signature says who wrote the facts, not that they are well formed: a source's key or a stolen commit key can
     sign ``types`` as a list or a type as ``5`` (attack review 25a, A25a-3/4/6), which :func:`schema_delta` and
-    ``lineage/retyped.py`` would crash on or carry into JSON its schema rejects. Keys absent are not refused here
-    (a version signed before ``types`` has none)."""
+    ``lineage/retyped.py`` would crash on or carry into JSON its schema rejects. Only :data:`REQUIRED` keys must be
+    there (prov wrote them from the start; a version signed before ``types`` has none of the others)."""
     if not isinstance(schema, dict):
         return f"is {type(schema).__name__ if schema is not None else 'null'}, not an object"
+    missing = next((key for key in REQUIRED if key not in schema), None)
+    if missing is not None:
+        return f"{missing} is missing"
     for key, ok, words in _SHAPES:
         if key in schema and not ok(schema[key]):
             return f"{key} is not {words}"
