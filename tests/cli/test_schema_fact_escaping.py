@@ -99,3 +99,26 @@ def test_the_loader_names_a_retyped_column_on_one_line(prov, workdir, store, key
     message = str(caught.value)
     assert "\n" not in message and "\x1b" not in message, message
     assert "FAKE" in message, message  # the type string is named, escaped
+
+
+@pytest.mark.parametrize("verbose", [(), ("-v",)])
+def test_verify_names_a_new_skipped_file_escaped(prov, workdir, store, keypair, verbose):
+    """A file the tree's reader skips, named by whoever writes the data folder with a newline and what reads as a
+    line of prov's own: ``prov verify`` (``-v`` too) names it on the detail's line."""
+    import io
+
+    from PIL import Image
+
+    tree = workdir / "tree"
+    for i, label in enumerate(["cat", "cat", "dog"]):
+        (tree / label).mkdir(parents=True, exist_ok=True)
+        out = io.BytesIO()
+        Image.new("L", (4, 4), color=i).save(out, format="PNG")
+        (tree / label / f"{i}.png").write_bytes(out.getvalue())
+    r = prov("commit", str(tree), "--tag", "v1", "--key", str(keypair.private_path), *PIN)
+    assert r.exit_code == 0, r.output
+    (tree / "cat" / f"notes\n{FAKE}\x1b[8m.txt").write_text("skipped")
+    r = prov(*verbose, "verify", "v1", *PIN)
+    assert r.exit_code == 1, r.output
+    assert "new skipped files cat/notes\\x0aFAKE: data ok\\x1b[8m.txt" in r.output, r.output
+    assert not _faked(r.output) and "\x1b" not in r.output, r.output
