@@ -67,3 +67,16 @@ def test_struct_fields_without_nul_still_commit(prov, workdir, store, keypair):
     pq.write_table(table, "train.parquet")
     r = prov("commit", "train.parquet", "--tag", "v1", "--key", str(keypair.private_path))
     assert r.exit_code == 0, r.output
+
+
+def test_a_json_lines_object_key_holding_nul_is_refused(prov, workdir, store, keypair):
+    """JSON Lines objects read as structs: a key ``"x\\u0000y"`` is such a field name."""
+    import json
+
+    rows = digits_table(20).to_pylist()
+    (workdir / "train.jsonl").write_text("".join(json.dumps(r | {"meta": {FIELD: 1}}) + "\n" for r in rows))
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("commit", "train.jsonl", "--tag", "v1", "--key", str(keypair.private_path))
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("Error: train.jsonl: column 'meta' has a struct field 'x\\x00y' holding a NUL byte")
+    assert store_fingerprint(workdir / ".prov") == before
