@@ -21,6 +21,8 @@ CLI's own lines pass such values through this one module:
 - :func:`shell_word` quotes a value as one word of a command to paste into a shell: ``shlex.quote``,
   or, when it holds a hidden character, bash's ANSI-C quoting (``$'...'``, each byte of a hidden
   character as ``\\xHH``), which reads back as the same bytes and never prints the character itself.
+- :func:`name_in_sentence` shows a name (a column's, a struct field's) inside prov's own words: bare when it is
+  plain ASCII, else quoted as ``repr`` quotes it, so a comma, a quote or prov's own wording in it reads as one name.
 
 Machine-readable outputs (JSON) keep values exact; JSON's own string escaping already
 keeps control characters out of the text.
@@ -38,6 +40,7 @@ HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 """Unicode general categories whose characters are shown escaped."""
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def hidden(char: str) -> bool:
@@ -96,6 +99,17 @@ def refuse_hidden(value: str) -> str | None:
             name = unicodedata.name(char, "") or "control character"
             return f"U+{ord(char):04X} {name}"
     return None
+
+
+def name_in_sentence(name: object, quote_plain: bool = False) -> str:
+    """``name`` as it stands in a sentence: as it is when plain ASCII (letters, digits, ``_.-``), else quoted as
+    ``repr`` does (``"note' added"``), so a name holding a comma, a quote, a space or prov's own words reads as one
+    name (schema review 25: ``note' added (string)`` read as part of the sentence). ``repr`` escapes every character
+    :func:`hidden` names (it escapes whatever ``str.isprintable`` refuses), so the result is one visible line.
+    ``quote_plain``: quote every name, plain ones too (``column 'px00' removed``), where the sentence's words
+    around it could run into a bare one."""
+    text = str(name)
+    return text if not quote_plain and _PLAIN_NAME.fullmatch(text) else repr(text)
 
 
 def shell_word(value: str) -> str:

@@ -10,9 +10,7 @@ from the version's, so the commit can say so.
 
 from __future__ import annotations
 
-import re
-
-from provenance.escaping import shell_word
+from provenance.escaping import name_in_sentence, shell_word
 from provenance.lineage.standing import judge_envelope, registered_batches
 from provenance.sources.schema_delta import column_delta, schema_problem
 from provenance.store.store import Store
@@ -66,10 +64,9 @@ def added_column_flags(added: list[str]) -> list[str]:
 
 
 def column_names_text(names: list[str]) -> str:
-    """``annotator, source``: columns named in a sentence, each one not plain ASCII (letters, digits, ``_.-``)
-    quoted as ``repr`` does, so a name holding a comma, a quote or prov's own words reads as one name
-    (schema review 25: ``note' added (string)`` read as part of the sentence)."""
-    return ", ".join(c if re.fullmatch(r"[A-Za-z0-9_.\-]+", c) else repr(c) for c in names)
+    """``annotator, source``: columns named in a sentence (``escaping.name_in_sentence``: one not plain ASCII is
+    quoted as ``repr`` does)."""
+    return ", ".join(name_in_sentence(c) for c in names)
 
 
 def added_columns_way(added: list[str]) -> str:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from provenance.encoding import type_name
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import visible
 from provenance.sources import table_files, tables, trees
 from provenance.sources.build import arrow_type_named, split_url
 from provenance.sources.interface import DatasetSpec
@@ -219,20 +220,21 @@ def _table_batches(
             content = sorted(c for c in names if options.is_content(c))
             if content != signed.columns:
                 raise VerificationError(
-                    f"{file.path}: content columns are now {', '.join(content)}, signed as {', '.join(signed.columns)}"
+                    f"{file.path}: content columns are now {visible(', '.join(content))}, signed as "
+                    f"{visible(', '.join(signed.columns))}"
                 )
             types = {c: type_name(batch.schema.field(c).type) for c in content}
             if signed.types and types != signed.types:
                 col = next(c for c in content if types[c] != signed.types.get(c))
                 raise VerificationError(
-                    f"{file.path}: column {col!r} is now {types[col]}, signed as {signed.types.get(col)}"
+                    f"{file.path}: column {col!r} is now {visible(types[col])}, signed as {visible(signed.types.get(col))}"
                 )
             acc = tables.BatchHashes()
             tables.hash_batch(batch, content, options, file, row, acc)
             if signed.label is not None and acc.label != signed.label:
                 raise VerificationError(
-                    f"{file.path}: the label column is now {acc.label[0]} ({acc.label[1]}), signed as "
-                    f"{signed.label[0]} ({signed.label[1]})"
+                    f"{file.path}: the label column is now {visible(acc.label[0])} ({acc.label[1]}), signed as "
+                    f"{visible(signed.label[0])} ({visible(signed.label[1])})"
                 )
             yield HashedBatch(
                 batch.select([*content, *keep_extra]),

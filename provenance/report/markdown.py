@@ -176,7 +176,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     for change in summary_schema_changes(s):  # columns retyped alike: one line
         lines += [f"Schema change: {markdown(change)}", ""]
     if rekeyed := rekeyed_text(s):
-        lines += [f"{rekeyed}.", ""]
+        lines += [f"{markdown(rekeyed)}.", ""]
     if report["detect"]:
         lines += flagged_section(flagged_records(report), f"{diff_command(report)} --detect --format json")
     lines += sources_section(report)

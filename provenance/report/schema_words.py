@@ -4,7 +4,7 @@ and ``delta/schema.py`` find them). Used by the report formats, the gate's unsig
 
 from __future__ import annotations
 
-from provenance.escaping import visible
+from provenance.escaping import name_in_sentence, visible
 from provenance.report.wording import plural
 from provenance.sources.schema_delta import column_lines, other_lines
 
@@ -32,7 +32,9 @@ def rekeyed_text(summary: dict) -> str | None:
             "(relabeled; the row order is the writer's, so this count is a hint)"
         )
     if summary.get("rekeyed_note"):
-        text += f"; not paired by content: {summary['rekeyed_note']}"
+        # the note quotes type strings and the signed encoding as they are (delta/bridge.py): a struct field name can
+        # hold a newline that started a Markdown heading of its own
+        text += f"; not paired by content: {visible(summary['rekeyed_note'])}"
     return text
 
 
@@ -44,7 +46,7 @@ def grouped_schema_changes(delta: dict, shown: int = 6) -> list[str]:
     (a column name or a struct type can hold text that reads as another change)."""
     retyped: dict[tuple[str, str], list[str]] = {}
     for name, types in (delta.get("retyped") or {}).items():
-        retyped.setdefault((str(types[0]), str(types[1])), []).append(repr(name))
+        retyped.setdefault((str(types[0]), str(types[1])), []).append(name_in_sentence(name, quote_plain=True))
     out = column_lines(delta, ("added", "removed"))
     for (old_type, new_type), names in retyped.items():
         # grouped by the types as signed, shown through visible: a struct field name can hold a newline (A25a-1)
@@ -64,7 +66,7 @@ def summary_schema_changes(summary: dict, shown: int = 6) -> list[str]:
     delta = summary.get("schema_delta")
     if isinstance(delta, dict):
         return grouped_schema_changes(delta, shown)
-    return [str(line) for line in summary.get("schema_changes") or []]
+    return [visible(line) for line in summary.get("schema_changes") or []]
 
 
 def schema_change_lines(summary: dict) -> list[str]:
@@ -83,7 +85,7 @@ def metadata_added_lines(summary: dict) -> list[str]:
     if not added:
         return []
     one = len(added) == 1
-    names = ", ".join(repr(c) for c in added)
+    names = ", ".join(name_in_sentence(c, quote_plain=True) for c in added)
     return [
         f"metadata column{'' if one else 's'} {names} read by this version and not by the base: in no digest, so "
         f"{'its' if one else 'their'} values are signed by no source and scored by no detector"

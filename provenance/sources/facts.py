@@ -14,10 +14,16 @@ depends on is signed in the version's predicate and compared by ``prov verify``:
 
 Versions signed before these facts existed carry none of them, and are checked on their
 records alone.
+
+Each line is for people and shows every value it quotes through ``escaping.visible``: a signed fact is whatever the
+key that signed it chose (a stolen commit key can sign a label type holding a newline), and a skipped file's name is
+whatever whoever writes the data folder chose; printed raw, either started a line of its own under ``prov verify
+-v`` and in a training job's log.
 """
 
 from __future__ import annotations
 
+from provenance.escaping import visible
 from provenance.sources.interface import HashedDataset
 from provenance.sources.schema_delta import column_delta, column_lines
 
@@ -32,7 +38,7 @@ def signed_facts(hashed: HashedDataset) -> dict:
 
 
 def _names(paths: list[str]) -> str:
-    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return ", ".join(map(visible, paths[:5])) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def differences(predicate: dict, current: HashedDataset) -> list[str]:
@@ -48,7 +54,7 @@ def differences(predicate: dict, current: HashedDataset) -> list[str]:
         out += schema_changes(signed, now)
     if "label" in signed and signed["label"] != now["label"]:
         old, new = signed["label"], now["label"]
-        out.append(f"label column type changed: {old.get('type')} -> {new.get('type')}")
+        out.append(f"label column type changed: {visible(old.get('type'))} -> {visible(new.get('type'))}")
     if "classes" in signed and signed.get("classes") != now.get("classes"):
         old_classes, new_classes = signed.get("classes") or [], now.get("classes") or []
         added = [c for c in new_classes if c not in old_classes]
@@ -74,7 +80,7 @@ def _listing_change(signed: dict, now: dict) -> str:
     before, after = set(signed.get("ignoredPaths") or []), set(now.get("ignoredPaths") or [])
     detail = []
     if signed.get("files") != now.get("files"):
-        detail.append(f"{signed.get('files')} -> {now.get('files')} files read")
+        detail.append(f"{visible(signed.get('files'))} -> {visible(now.get('files'))} files read")
     if after - before:
         detail.append(f"new skipped files {_names(sorted(after - before))}")
     if before - after:

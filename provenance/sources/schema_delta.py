@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provenance.escaping import visible
+from provenance.escaping import name_in_sentence, visible
 
 # the non-column parts of a schema change, each ``[old, new]`` in ``schema_delta`` when it differs
 OTHER_KEYS = ("label_column", "label_type", "classes", "digest_algorithm")
@@ -28,10 +28,18 @@ def _type_names(value: object) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
+LABEL_KINDS = ("string", "int", "float", "bool")  # encoding.values.label_kind's
+
+
 def _label(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(value.get(k), str) for k in ("type", "kind"))
+    return isinstance(value, dict) and isinstance(value.get("type"), str) and value.get("kind") in LABEL_KINDS
 
 
+# The published ``schemas/version-statement.schema.json`` describes the same shape (its ``predicate.schema``); a test
+# holds the two equal over a corpus of shapes (tests/unit/test_schema_problem_contract.py). Hand-written, not
+# validated with jsonschema: every reader of a version checks it (``prov show`` too, whose start-up aim is 0.15 s), and
+# importing jsonschema costs more than that aim leaves (bench/schema_check_bench.py, bench/results/schema_check.md).
+REQUIRED = ("kind", "columns", "digestAlgorithm")
 # each key of a signed ``schema`` fact (``sources.interface.HashedDataset.schema_fact``; a batch envelope's too),
 # when present: what its value must be, and those words
 _SHAPES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
@@ -40,7 +48,7 @@ _SHAPES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
     ("digestAlgorithm", lambda v: isinstance(v, str), "a string"),
     ("labelColumn", lambda v: v is None or isinstance(v, str), "a column name or null"),
     ("types", _type_names, "an object of type names (strings)"),
-    ("label", _label, "an object with a string type and kind"),
+    ("label", _label, "an object with a string type and a kind of string, int, float or bool"),
     ("classes", _strings, "a list of class names"),
 )
 
@@ -51,10 +59,13 @@ def schema_problem(schema: object) -> str | None:
 
     A signature says who wrote the facts, not that they are well formed: a source's key or a stolen commit key can
     sign ``types`` as a list or a type as ``5`` (attack review 25a, A25a-3/4/6), which :func:`schema_delta` and
-    ``lineage/retyped.py`` would crash on or carry into JSON its schema rejects. Keys absent are not refused here
-    (a version signed before ``types`` has none)."""
+    ``lineage/retyped.py`` would crash on or carry into JSON its schema rejects. Only :data:`REQUIRED` keys must be
+    there (prov wrote them from the start; a version signed before ``types`` has none of the others)."""
     if not isinstance(schema, dict):
         return f"is {type(schema).__name__ if schema is not None else 'null'}, not an object"
+    missing = next((key for key in REQUIRED if key not in schema), None)
+    if missing is not None:
+        return f"{missing} is missing"
     for key, ok, words in _SHAPES:
         if key in schema and not ok(schema[key]):
             return f"{key} is not {words}"
@@ -115,6 +126,11 @@ def added_and_other(delta: object) -> tuple[list[str], bool]:
     return [str(c) for c in delta["added"]], other or any(k in delta for k in OTHER_KEYS)
 
 
+def _quoted(name: object) -> str:
+    """A column named in a schema line, quoted however plain (``escaping.name_in_sentence``)."""
+    return repr(name) if name is None else name_in_sentence(name, quote_plain=True)
+
+
 def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "retyped")) -> list[str]:
     """One line per column of ``delta``'s ``kinds``: ``column 'x' added (double)``, ``column 'x' removed (was
     int64)``, ``column 'x' changed type: int64 -> string`` (no type for a column compared by name alone). A type
@@ -123,11 +139,13 @@ def column_lines(delta: dict, kinds: tuple[str, ...] = ("added", "removed", "ret
     added, removed, retyped = (delta.get(k) or {} for k in ("added", "removed", "retyped"))
     lines = []
     if "added" in kinds:
-        lines += [f"column {c!r} added" + ("" if t is None else f" ({visible(t)})") for c, t in added.items()]
+        lines += [f"column {_quoted(c)} added" + ("" if t is None else f" ({visible(t)})") for c, t in added.items()]
     if "removed" in kinds:
-        lines += [f"column {c!r} removed" + ("" if t is None else f" (was {visible(t)})") for c, t in removed.items()]
+        lines += [
+            f"column {_quoted(c)} removed" + ("" if t is None else f" (was {visible(t)})") for c, t in removed.items()
+        ]
     if "retyped" in kinds:
-        lines += [f"column {c!r} changed type: {visible(t[0])} -> {visible(t[1])}" for c, t in retyped.items()]
+        lines += [f"column {_quoted(c)} changed type: {visible(t[0])} -> {visible(t[1])}" for c, t in retyped.items()]
     return lines
 
 
@@ -135,7 +153,7 @@ def other_lines(delta: dict) -> list[str]:
     """One line per non-column difference of ``delta`` (:data:`OTHER_KEYS`), its values through ``visible``."""
     out = []
     if "label_column" in delta:
-        out.append("label column {!r} -> {!r}".format(*delta["label_column"]))
+        out.append("label column {} -> {}".format(*map(_quoted, delta["label_column"])))
     if "label_type" in delta:
         out.append("label type {} -> {}".format(*map(visible, delta["label_type"])))
     if "classes" in delta:

@@ -6,7 +6,8 @@ names, hive partition folders as columns); Parquet with its own types; CSV and J
 with types inferred from the whole file (``text_tables.py``) and CSV labels as the text
 the file holds. Every column but the label, source, id, metadata and pandas index
 (``__index_level_N__``) columns is content. Duplicate column names are refused, and so is a name holding a
-NUL byte (no command line can carry one, so no option could name that column).
+NUL byte (no command line can carry one, so no option could name that column), or a column with a struct field
+named so at any depth.
 
 Tables are read in batches (Parquet row groups, CSV/JSONL blocks: ``table_reading.py``), so
 memory follows the batch, not the dataset. Each file (or range of row groups) is one
@@ -192,15 +193,43 @@ def _strings(batch: pa.RecordBatch, name: str) -> pa.Array:
 # --- hashing one partition --------------------------------------------------------------
 
 
-def _check_columns(names: list[str], options: TableOptions, path: str) -> None:
+def _nul_field(t: pa.DataType) -> str | None:
+    """The first struct field name holding a NUL byte anywhere inside ``t`` (structs, lists, maps, dictionaries and
+    extension types, at any depth), or None. A loop, not recursion: a column can nest deeper than Python recurses."""
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
+            stack.append(t.value_type)
+        elif isinstance(t, pa.ExtensionType):
+            stack.append(t.storage_type)
+        else:  # a list's item, a map's entries, a struct's fields
+            for i in range(t.num_fields):
+                child = t.field(i)
+                if pa.types.is_struct(t) and "\x00" in child.name:
+                    return child.name
+                stack.append(child.type)
+    return None
+
+
+def _check_columns(schema: pa.Schema, options: TableOptions, path: str) -> None:
+    names = schema.names
     seen: set[str] = set()
-    for name in names:
+    for i, name in enumerate(names):
         if name in seen:
             raise InputError(f"{path}: column {name!r} appears twice; rename one (readers disagree on which to use)")
         if "\x00" in name:  # attack review 25a, A25a-2: no command line carries a NUL, so no flag could name it
             raise InputError(
                 f"{path}: column {name!r} holds a NUL byte, which no command line can carry (--metadata could not "
                 "name it); rename it"
+            )
+        # nor a struct field's name, at any depth: it is part of the column's signed type string, which every
+        # reader and tool that keeps names as C strings cuts at the NUL (review 26 leftover of A25a-2)
+        field = _nul_field(schema.field(i).type)
+        if field is not None:
+            raise InputError(
+                f"{path}: column {name!r} has a struct field {field!r} holding a NUL byte, which tools that keep "
+                "names as C strings cut short; rename the field"
             )
         seen.add(name)
     if options.label_column not in seen:
@@ -280,7 +309,7 @@ def hash_table_file(
                 capture.reset()
         batch = with_partitions(item, file) if options.reader_version > 1 else item
         names = batch.schema.names
-        _check_columns(names, options, file.path)
+        _check_columns(batch.schema, options, file.path)
         content = sorted(c for c in names if options.is_content(c))
         try:
             types = {c: type_name(batch.schema.field(c).type) for c in content}

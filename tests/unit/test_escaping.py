@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from provenance.escaping import hidden, html, markdown, refuse_hidden, visible
+from provenance.escaping import hidden, html, markdown, name_in_sentence, refuse_hidden, visible
 
 HOSTILE = [
     "\x1b[2K\rdata ok",  # ANSI: erase the line, return, print a fake verdict
@@ -107,3 +107,19 @@ def test_shell_word_pastes_back_as_the_same_bytes_and_prints_nothing_hidden(path
     r = subprocess.run(["bash", "-c", f"printf %s {word}"], cwd=tmp_path, capture_output=True, check=True)
     assert r.stdout == os.fsencode(path)
     assert not (tmp_path / "x").exists()
+
+
+def test_name_in_sentence_keeps_plain_names_and_quotes_the_others_as_one_visible_word():
+    """The bytes ``column_names_text`` and the schema lines printed before one helper did both (schema review 25)."""
+    assert name_in_sentence("px00") == "px00" and name_in_sentence("a.b-c_d") == "a.b-c_d"
+    assert name_in_sentence("px00", quote_plain=True) == "'px00'"
+    assert name_in_sentence("note' added (string)") == '"note\' added (string)"'
+    assert name_in_sentence("a, b") == "'a, b'" and name_in_sentence("vendor\u202e") == "'vendor\\u202e'"
+    assert name_in_sentence("x\ny\x1b[8m") == "'x\\ny\\x1b[8m'"
+
+
+def test_name_in_sentence_escapes_every_hidden_character():
+    """``repr`` escapes all that :func:`hidden` names (``str.isprintable`` refuses a superset), so a quoted name is
+    one visible line: held over every code point, so a Python whose ``repr`` changed would fail here."""
+    missed = [hex(c) for c in range(0x110000) if hidden(chr(c)) and chr(c) in name_in_sentence(chr(c))]
+    assert not missed, missed[:10]

@@ -10,12 +10,14 @@ from provenance.report.schema_words import grouped_schema_changes, summary_schem
 from provenance.sources.schema_delta import added_and_other, changed, delta_lines, schema_delta
 
 BASE = {
+    "kind": "table",
     "types": {"a": "int64", "b": "int64", "c": "int64", "gone": "string"},
     "columns": ["a", "b", "c", "gone"],
     "labelColumn": "label",
-    "label": {"type": "string", "kind": "text"},
+    "label": {"type": "string", "kind": "string"},
     "digestAlgorithm": "prov-row-v2",
 }
+LABEL_WORDS = "an object with a string type and a kind of string, int, float or bool"
 
 
 def test_the_lines_are_the_ones_a_diff_printed_before_and_come_from_the_data():
@@ -114,8 +116,10 @@ def test_the_schema_facts_prov_writes_have_the_shape_schema_problem_accepts(tmp_
     [
         (["x"], "is list, not an object"),
         (None, "is null, not an object"),
-        (BASE | {"label": "x"}, "label is not an object with a string type and kind"),
-        (BASE | {"label": {"type": "string"}}, "label is not an object with a string type and kind"),
+        (BASE | {"label": "x"}, f"label is not {LABEL_WORDS}"),
+        (BASE | {"label": {"type": "string"}}, f"label is not {LABEL_WORDS}"),
+        (BASE | {"label": {"type": "string", "kind": "text"}}, f"label is not {LABEL_WORDS}"),
+        ({k: v for k, v in BASE.items() if k != "columns"}, "columns is missing"),
         (BASE | {"columns": [1, "a"]}, "columns is not a list of column names"),
         (BASE | {"types": ["px00"]}, "types is not an object of type names (strings)"),
         (BASE | {"types": {"a": 5}}, "types is not an object of type names (strings)"),
