@@ -50,11 +50,16 @@ class CollisionDetector(Detector):
         # A label the base never had is knn_label's finding; here it scores as typical.
         raw = np.where(known, _log_ratio(own, other, scale), float(np.nanmedian(reference_raw)))
 
+        as_lists: list[list] = []  # the columns an explanation reads, as Python values once (3,800 flagged records)
+
         def explain(i: int, value: float, flagged: bool) -> str:
-            if not known[i]:
+            if not as_lists:
+                as_lists.extend(column.tolist() for column in (known, other_idx, other, own_idx, own))
+            is_known, target_idx, target_dist, mine_idx, mine_dist = (column[i] for column in as_lists)
+            if not is_known:
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
-            target = profile.describe_sample(int(other_idx[i]), float(other[i]))
-            mine = profile.describe_sample(int(own_idx[i]), float(own[i]))
+            target = profile.describe_sample(target_idx, target_dist)
+            mine = profile.describe_sample(mine_idx, mine_dist)
             return (
                 f"labelled {delta.labels[i]!r} but {np.exp(value):.1f}x closer to another class: "
                 f"nearest other-class base record {target}; nearest same-class base record {mine}"

@@ -51,6 +51,22 @@ def model_log_probability(
     return logp
 
 
+def _tallies(neighbour_labels: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[list[int], ...]:
+    """For every record at once, what its explanation counts of its voters (``neighbour_labels`` (n x k), -2 where
+    there is none; ``labels`` (n,) its class, -1 if the base has none): how many vote, how many of them share its
+    label, the label most share (the lowest among ties) and how many do. The same integers as a ``np.bincount``
+    of each row's votes (3,700 flagged records' explanations made them one row at a time)."""
+    n = len(neighbour_labels)
+    voting = neighbour_labels >= 0
+    width = max(n_classes, int(neighbour_labels.max()) + 1 if voting.any() else 0)  # as bincount's minlength
+    rows = np.broadcast_to(np.arange(n)[:, None], neighbour_labels.shape)[voting]
+    counts = np.bincount(rows * width + neighbour_labels[voting], minlength=n * width).reshape(n, width)
+    top = counts.argmax(axis=1)
+    at = np.arange(n)
+    own = counts[at, np.maximum(labels, 0)]
+    return voting.sum(axis=1).tolist(), own.tolist(), top.tolist(), counts[at, top].tolist()
+
+
 def disagreement(
     labels: np.ndarray,
     neighbour_labels: np.ndarray,
@@ -111,17 +127,19 @@ class KnnLabelDetector(Detector):
         else:
             model_logp, raw = np.zeros(0), np.zeros(0)
 
+        tallies: list[tuple[list[int], ...]] = []  # each record's votes, own, top and top count, on first use
+
         def explain(i: int, value: float, flagged: bool) -> str:
             label = delta.labels[i]
             if labels[i] < 0:
                 head = f"label {label!r} does not occur in the base"
             else:
-                votes = neighbour_labels[i][neighbour_labels[i] >= 0]
-                counts = np.bincount(votes, minlength=n_classes)
-                top = int(counts.argmax())
+                if not tallies:
+                    tallies.append(_tallies(neighbour_labels, labels, n_classes))
+                votes, own, top, top_count = (column[i] for column in tallies[0])
                 head = (
-                    f"{int(counts[labels[i]])} of {len(votes)} nearest base records are labelled "
-                    f"{label!r}; most are {profile.classes[top]!r} ({int(counts[top])}); a model fitted "
+                    f"{own} of {votes} nearest base records are labelled "
+                    f"{label!r}; most are {profile.classes[top]!r} ({top_count}); a model fitted "
                     f"on the base gives {label!r} probability {np.exp(model_logp[i]):.2g}"
                 )
             if delta.kinds[i] == "relabeled":

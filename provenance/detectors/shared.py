@@ -148,7 +148,7 @@ def describe_neighbours(
     profile: ReferenceProfile, idx: np.ndarray, dist: np.ndarray, count: int = NEIGHBOURS_SHOWN
 ) -> str:
     """ "nearest base records: ..." naming up to ``count`` neighbours (index ``idx``, distance ``dist``) with their labels."""
-    shown = [profile.describe_sample(i, d) for i, d in zip(idx[:count].tolist(), dist[:count].tolist()) if i >= 0]
+    shown = profile.describe_samples(idx[:count].tolist(), dist[:count].tolist())
     return "nearest base records: " + (", ".join(shown) if shown else "none")
 
 

@@ -162,6 +162,12 @@ class ReferenceProfile:
         """A sample record for explanations: digest prefix, label and distance."""
         return f"{self._sample_names[index]}, d={distance:.2f})"
 
+    def describe_samples(self, indexes: list[int], distances: list[float]) -> list[str]:
+        """``describe_sample`` of each (index, distance) pair whose index is not negative (-1: no neighbour),
+        in one comprehension: flagged records' explanations name five neighbours each."""
+        names = self._sample_names
+        return [f"{names[i]}, d={d:.2f})" for i, d in zip(indexes, distances) if i >= 0]
+
     @cached_property
     def _sample_names(self) -> list[str]:
         """Each sample record's ``"digest prefix (label L"``, written once: explanations name

@@ -38,3 +38,22 @@ def test_a_label_the_base_never_had_is_flagged(digits_split, flags_and_scores):
     result = get_detector("knn_label").run(digits_split.profile, delta, fpr=0.01)
     assert result.findings[-1].flagged
     assert "does not occur in the base" in result.findings[-1].explanation
+
+
+def test_the_vote_tallies_of_explanations_are_each_rows_bincount():
+    # explanations read the tallies of every record at once; each must be what a bincount of the
+    # record's own votes says (missing voters -2, a label the base never had -1, ties to the lowest)
+    from provenance.detectors.knn_label import _tallies
+
+    rng = np.random.default_rng(7)
+    neighbour_labels = rng.integers(-2, 4, size=(300, 10))
+    neighbour_labels[neighbour_labels == -1] = -2
+    neighbour_labels[:5] = -2  # records without a single voter
+    labels = rng.integers(-1, 4, size=300)
+    votes, own, top, top_count = _tallies(neighbour_labels, labels, 4)
+    for i in range(300):
+        mine = neighbour_labels[i][neighbour_labels[i] >= 0]
+        counts = np.bincount(mine, minlength=4)
+        assert (votes[i], top[i], top_count[i]) == (len(mine), int(counts.argmax()), int(counts[counts.argmax()]))
+        if labels[i] >= 0:
+            assert own[i] == int(counts[labels[i]])

@@ -90,3 +90,9 @@ def test_findings_made_when_read_are_the_findings_the_detector_would_have_listed
         pass
     else:
         raise AssertionError("an index past the end must raise IndexError, as a list does")
+
+
+def test_sample_records_named_together_read_as_named_one_by_one(digits_split):
+    profile = digits_split.profile
+    idx, dist = [3, -1, 0, 7], [0.5, float("inf"), 1.25, 0.125]
+    assert profile.describe_samples(idx, dist) == [profile.describe_sample(i, d) for i, d in zip(idx, dist) if i >= 0]
