@@ -42,8 +42,11 @@ A flood of one often-repeated record sits in its own class above its quantile: t
 ``max_copies_rate`` applies only to the records held at most once (re-delivery), never to the
 classes of repeated records (a 5% flood of the base's most repeated row on top of its expected
 copies blocks, tests/unit/gate/test_copies_classes.py). Copies the rule lets in are held twice in the
-next base and raise ``N2`` (and the classes' rates), so over many releases the allowance grows with
-what it let in (C12-1, attack review 22b H2, README Known gaps).
+next base and raise ``N2`` (and the classes' rates), so over many releases the allowance against the base
+grows with what it let in (C12-1, attack review 22b H2). The anchor test (``gate.copies_anchor``, session 26)
+judges besides every copy of the anchor version's records added since it, together, at the anchor's rates:
+copies of those records an earlier release let in count there again, at every release (copies of records new
+since the anchor are left to the test against the base: README Known gaps).
 
 A delivery in file order clumps: a file sorted by age or label keeps a record's repeats together, so a
 clean batch carries more copies than an i.i.d. draw at the whole base's rates (issue 14: DoctorAUS passed 4
