@@ -542,10 +542,12 @@ class MaxCopiesRate(ModeRule):
             why += f"; and {anchor_over}" if anchor_over else ""
         else:
             why = f"{share}, as many as the base's own repetition explains, but {anchor_over}"
-        why += (
-            ": a re-delivered batch or a flood re-weights training; remove the copies, or raise "
-            "copies.max_copies_rate for a source known to re-deliver" + said
-        )
+        if base_over or not (anchor or {}).get("problem"):  # copies over a bound, not an anchor that cannot be read
+            why += (
+                ": a re-delivered batch or a flood re-weights training; remove the copies, or raise "
+                "copies.max_copies_rate for a source known to re-deliver"
+            )
+        why += said
         count = max(excess, int((anchor or {}).get("excess") or 0))
         records = [
             {
