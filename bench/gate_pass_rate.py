@@ -79,7 +79,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-COPIES_RATE, COPIES_LEAST, _ = (s.default for s in MaxCopiesRate.settings)
+COPIES_RATE, COPIES_LEAST = (s.default for s in MaxCopiesRate.settings[:2])
 
 
 def copies_over(delta, base_rows: int, repeated: np.ndarray | None = None, clumping=None) -> bool:

@@ -42,8 +42,11 @@ A flood of one often-repeated record sits in its own class above its quantile: t
 ``max_copies_rate`` applies only to the records held at most once (re-delivery), never to the
 classes of repeated records (a 5% flood of the base's most repeated row on top of its expected
 copies blocks, tests/unit/gate/test_copies_classes.py). Copies the rule lets in are held twice in the
-next base and raise ``N2`` (and the classes' rates), so over many releases the allowance grows with
-what it let in (C12-1, attack review 22b H2, README Known gaps).
+next base and raise ``N2`` (and the classes' rates), so over many releases the allowance against the base
+grows with what it let in (C12-1, attack review 22b H2). The anchor test (``gate.copies_anchor``, session 26)
+judges besides every copy of the anchor version's records added since it, together, at the anchor's rates:
+copies of those records an earlier release let in count there again, at every release (copies of records new
+since the anchor are left to the test against the base: README Known gaps).
 
 A delivery in file order clumps: a file sorted by age or label keeps a record's repeats together, so a
 clean batch carries more copies than an i.i.d. draw at the whole base's rates (issue 14: DoctorAUS passed 4
@@ -76,9 +79,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from provenance.gate.base import Setting
+from provenance.errors import VerificationError
+from provenance.gate.base import Setting, Settings
+from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since, find_anchor
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import COUNT, FRACTION, ModeRule
+from provenance.gate.rules import COUNT, FRACTION, ModeRule, Rule, setting_value
 from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
 from provenance.report.wording import plural
 from provenance.stats import special_functions
@@ -397,52 +402,23 @@ class MaxCopiesRate(ModeRule):
             'what copies over the rate do: "block" (exit 1), "warn" (reported, exit 0), or "off"',
             expects='"block", "warn" or "off"',
         ),
+        ANCHOR,
     )
 
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
-        c = copies_added(ctx.diff)
-        # fewer copies than the rule judges pass whatever the base clumps: the base's manifest is not read then (a
-        # check of a delta without copies stays O(change)); otherwise counted from it (base_clumping)
-        clumping = base_clumping(ctx) if c.total >= self.least else None
-        c = replace(c, clumping=clumping)
-        warning = signed_clumping_warning(ctx, clumping) if clumping is not None else None
-        excess, allowed, classes, total = c.excess(self.rate, self.least)
-        statistic = {
-            "test": "exact copies added per class of how often the base holds the record copied, each against its "
-            "binomial quantile at the base's own rate (raised to its most clumped file-order pseudo-batch's, at most "
-            f"{CLUMPING_CAP:g} times), and all copies against their negative binomial quantile on "
-            f"the rows added that copy nothing at the classes' summed rate (alpha {ALPHA:g} over the classes and "
-            "the total)",
-            "headline": c.headline(),
-            "copies_of_base": c.of_base,
-            "copies_of_new": c.of_new,
-            "rows_added": c.rows_added,
-            "base_rows": c.base_rows,
-            "base_repeated_rows": c.base_repeated,
-            "base_repeated_records": len(c.repeated),
-            "classes": classes,
-            "total": total,
-            "excess": excess,
-            "max_copies_rate": self.rate,
-            "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
-            "clumping": c.beyond_slack(self.rate, self.least).clumping_summary(),
-        }
-        if statistic["clumping"] is not None:
-            statistic["clumping"]["signed_profile_differs"] = warning is not None
-        # the profile's differing arrays change no verdict (the manifest's count decides), but are said: a warning
-        # on a pass, a line after the reason on a block
-        said = f"; WARNING: {warning}" if warning else ""
-        # short, as every rule's: the check's table sizes its column to the widest (statistic: each quantile)
-        expected = "classes and total in bound"
-        if c.total < self.least or excess <= 0:
-            reason = (
-                f"{plural(c.total, 'exact copy', 'exact copies')} of records already held added "
-                f"({c.of_base} of base records), as many as the base's own repetition explains"
-            )
-            return RuleResult(
-                self.key, "warn" if warning else "pass", reason + said, [], excess, statistic, 0, expected
-            )
+    def __init__(self, rate: float, least: int, mode: str, anchor: str | None = None):
+        super().__init__(rate, least, mode)
+        self.anchor = anchor
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's rate, floor, mode and anchor; None when the mode is ``"off"``."""
+        rate, least, mode, anchor = (setting_value(settings, s) for s in cls.settings)
+        return None if mode == "off" else cls(rate, least, mode, anchor)
+
+    @staticmethod
+    def over_words(c: Copies, classes: list[dict], total: dict, allowed: int) -> str:
+        """The classes (and the total) over their quantile, the total first when it is over by more, and the base
+        records re-weighted: what a block against the base says."""
         k = c.base_records_copied
         reweighted = (
             f"; {plural(k, 'base record')} gain{'s' if k == 1 else ''} {plural(c.of_base, 'extra row')}" if k else ""
@@ -468,12 +444,111 @@ class MaxCopiesRate(ModeRule):
                 ]
                 + ([over] if over else [])
             )
-        why = (
-            f"{c.headline()} ({100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added), "
-            f"{excess} more than the base's repetition explains: {over}{reweighted}: a re-delivered batch or a "
-            "flood re-weights training; remove the copies, or raise copies.max_copies_rate for a source known to "
-            "re-deliver" + said
+        return over + reweighted
+
+    def anchor_test(self, ctx: GateContext) -> tuple[dict | None, str | None]:
+        """``(statistic, over)``: the anchor test (``gate.copies_anchor``) as the JSON's ``anchor`` (None without
+        an anchor), and the words of a block (None when it passes): the copies since the anchor beyond its
+        repetition, or why the anchor cannot be reached (fail closed)."""
+        anchor = find_anchor(ctx.store, ctx.base, self.anchor)
+        if anchor.problem is None and anchor.version is None:
+            return None, None
+        out: dict = {"version": anchor.version, "chosen_by": anchor.chosen_by, "problem": anchor.problem}
+        if anchor.problem is None:
+            assert anchor.version is not None
+            try:
+                since = copies_since(ctx.store, anchor.version, ctx.new)
+            except VerificationError as exc:
+                anchor = Anchor(anchor.version, anchor.chosen_by, f"the anchor's copies cannot be counted ({exc})")
+                out["problem"] = anchor.problem
+        if anchor.problem is not None:
+            return out, (
+                f"the anchor test cannot run: {anchor.problem}; copies are judged against an anchor so that copies "
+                "earlier releases let in do not widen the next allowance: set copies.anchor to a version in the "
+                "base's signed chain you trust (the base itself turns the anchor test off)"
+            )
+        excess, allowed, classes, total = since.excess(self.rate, self.least)
+        if since.total < self.least:
+            excess = 0
+        out |= {
+            "rows_added": since.rows_added,
+            "copies": since.total,
+            "anchor_rows": since.base_rows,
+            "classes": classes,
+            "total": total,
+            "excess": excess,
+            "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
+        }
+        if excess <= 0:
+            return out, None
+        return out, (
+            f"since the anchor {anchor.version} ({anchor.chosen_by}), {since.total} copies of its records on "
+            f"{since.rows_added} rows added, {excess} more than its repetition explains (at most {out['allowed']}): "
+            "copies earlier releases let in count here too; if they were reviewed and meant, set copies.anchor to "
+            "a later version"
         )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass, or block (warn) with the copies, the classes over their quantile and the first ones listed."""
+        c = copies_added(ctx.diff)
+        # fewer copies than the rule judges pass whatever the base clumps: the base's manifest is not read then (a
+        # check of a delta without copies stays O(change)); otherwise counted from it (base_clumping)
+        clumping = base_clumping(ctx) if c.total >= self.least else None
+        c = replace(c, clumping=clumping)
+        warning = signed_clumping_warning(ctx, clumping) if clumping is not None else None
+        excess, allowed, classes, total = c.excess(self.rate, self.least)
+        # the copies since the anchor, judged when this release's are (a delta without copies stays O(change))
+        anchor, anchor_over = self.anchor_test(ctx) if c.total >= self.least else (None, None)
+        statistic = {
+            "test": "exact copies added per class of how often the base holds the record copied, each against its "
+            "binomial quantile at the base's own rate (raised to its most clumped file-order pseudo-batch's, at most "
+            f"{CLUMPING_CAP:g} times), and all copies against their negative binomial quantile on "
+            f"the rows added that copy nothing at the classes' summed rate (alpha {ALPHA:g} over the classes and "
+            "the total)",
+            "headline": c.headline(),
+            "copies_of_base": c.of_base,
+            "copies_of_new": c.of_new,
+            "rows_added": c.rows_added,
+            "base_rows": c.base_rows,
+            "base_repeated_rows": c.base_repeated,
+            "base_repeated_records": len(c.repeated),
+            "classes": classes,
+            "total": total,
+            "excess": excess,
+            "max_copies_rate": self.rate,
+            "allowed": allowed + min(total["quantile"], sum(x["quantile"] for x in classes)),
+            "clumping": c.beyond_slack(self.rate, self.least).clumping_summary(),
+            "anchor": anchor,
+        }
+        if statistic["clumping"] is not None:
+            statistic["clumping"]["signed_profile_differs"] = warning is not None
+        # the profile's differing arrays change no verdict (the manifest's count decides), but are said: a warning
+        # on a pass, a line after the reason on a block
+        said = f"; WARNING: {warning}" if warning else ""
+        # short, as every rule's: the check's table sizes its column to the widest (statistic: each quantile)
+        expected = "classes and total in bound"
+        base_over = c.total >= self.least and excess > 0
+        if not base_over and anchor_over is None:
+            reason = (
+                f"{plural(c.total, 'exact copy', 'exact copies')} of records already held added "
+                f"({c.of_base} of base records), as many as the base's own repetition explains"
+            )
+            return RuleResult(
+                self.key, "warn" if warning else "pass", reason + said, [], excess, statistic, 0, expected
+            )
+        share = f"{c.headline()} ({100 * c.total / max(c.rows_added, 1):.0f}% of the {c.rows_added} rows added)"
+        if base_over:
+            why = f"{share}, {excess} more than the base's repetition explains: {self.over_words(c, classes, total, allowed)}"
+            why += f"; and {anchor_over}" if anchor_over else ""
+        else:
+            why = f"{share}, as many as the base's own repetition explains, but {anchor_over}"
+        if base_over or not (anchor or {}).get("problem"):  # copies over a bound, not an anchor that cannot be read
+            why += (
+                ": a re-delivered batch or a flood re-weights training; remove the copies, or raise "
+                "copies.max_copies_rate for a source known to re-deliver"
+            )
+        why += said
+        count = max(excess, int((anchor or {}).get("excess") or 0))
         records = [
             {
                 "digest": d["digest"],
@@ -485,4 +560,4 @@ class MaxCopiesRate(ModeRule):
             for d in ctx.report["changes"]["duplicates"][:LISTED]
         ]
         status: Status = "block" if self.mode == "block" else "warn"
-        return RuleResult(self.key, status, why, records, excess, statistic, 0, expected)
+        return RuleResult(self.key, status, why, records, count, statistic, 0, expected)

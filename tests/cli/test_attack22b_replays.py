@@ -3,7 +3,8 @@ record copied, ``provenance/gate/copies.py``) and the rest of the default gate l
 (real data that repeats rows). The attacker is a data source adding rows to the candidate; the base is
 trusted. Each test fails on lead22b: issue 14 asks every flood shape to block, whatever records it copies.
 fix22c's total's test (all copies against the classes' summed rate, counted on the rows that copy nothing)
-blocks the first two; the last, the ratchet with a flood the fixed rule accepts, stays open (strict xfail).
+blocks the first two; the ratchet with a flood the fixed rule accepts blocks since session 26's anchor test (every
+copy of the oldest signed version's records added since it, against its rates: ``gate/copies_anchor.py``).
 
 The floods are built the way an attacker tunes one against the rule's published quantiles: as many copies
 per class as keep every class at its quantile less one, recomputed as the flood's own rows raise the rows
@@ -117,26 +118,92 @@ def test_one_accepted_flood_does_not_double_the_next_one(prov, workdir, store, k
     assert code == 1 and "copies.max_copies_rate" in blocking(report), (len(flood), report["decision"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (README Known gaps, the copies rule's ratchet): the classes' rates are the base's, so copies an "
-    "earlier release accepted raise the next one's allowance; the total's test only bounds each release",
-)
+def copies_rule(report: dict) -> dict:
+    """The copies rule's row of a `prov check` JSON report."""
+    return next(r for r in report["rules"] if r["rule"] == "copies.max_copies_rate")
+
+
+def anchor_of(report: dict) -> dict | None:
+    """The copies rule's anchor test in a `prov check` JSON report (its statistic's ``anchor``)."""
+    return copies_rule(report)["statistic"]["anchor"]
+
+
+def commit(prov, keypair, table: pa.Table, tag: str) -> None:
+    """Write ``table`` as TAG.parquet and commit it (its parent: the newest version)."""
+    pq.write_table(table, f"{tag}.parquet")
+    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+    assert r.exit_code == 0, r.output
+
+
+def check(prov, new: str, base: str, *options: str) -> tuple[int, dict]:
+    """``prov check NEW --base BASE --format json``: (exit code, report)."""
+    r = prov("check", new, "--base", base, "--format", "json", *options)
+    return r.exit_code, json.loads(r.stdout)
+
+
 def test_a_flood_the_fixed_rule_accepts_does_not_raise_the_next_ones_allowance(prov, workdir, store, keypair):
     # The attacker who knows the total's test: 124 copies (one under every class and the total, the most
     # repeated records first) on 400 clean rows pass the default gate, and the top record goes from 44 rows
     # to 65. On that base the next 400 clean rows can carry 113 such copies, on the base without the first
-    # flood only 79: each accepted flood widens the next (C12-1). The next flood should block; it passes.
+    # flood only 79: each accepted flood widens the next (C12-1). Strict xfail until session 26: the next flood
+    # passed. The anchor test (the oldest signed version, base) counts both floods together against base's
+    # rates: 541 copies on 1,027 rows since base, 59 over what its repetition explains.
     base, batch = spam7_table(slice(0, 2000)), spam7_table(slice(2000, 2400))
     accepted = pa.concat_tables([base, batch, base.take(flood_under_quantiles(base, batch, total=True))])
     code, report = commit_and_check(prov, keypair, base, accepted)
     assert code == 0, report["decision"]  # the first flood is within every quantile: accepted
+    assert anchor_of(report) is None  # base has no signed parent: no anchor test
     nxt = spam7_table(slice(2400, 2800))
     flood = flood_under_quantiles(accepted, nxt, total=True)
     without = flood_under_quantiles(pa.concat_tables([base, batch]), nxt, total=True)
     assert len(flood) > len(without) + 20, (len(flood), len(without))
-    pq.write_table(pa.concat_tables([accepted, nxt, accepted.take(flood)]), "next.parquet")
-    r = prov("-q", "commit", "next.parquet", "--tag", "next", "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
-    r = prov("check", "next", "--base", "cand", "--format", "json")
-    assert r.exit_code == 1, json.loads(r.stdout)["decision"]
+    commit(prov, keypair, pa.concat_tables([accepted, nxt, accepted.take(flood)]), "next")
+    code, report = check(prov, "next", "cand")
+    assert code == 1 and blocking(report) == ["copies.max_copies_rate"], report["decision"]
+    anchor = anchor_of(report)
+    assert anchor["version"] == "base" and anchor["chosen_by"] == "oldest signed ancestor", anchor
+    assert anchor["excess"] > 0 and anchor["problem"] is None, anchor
+    rule = next(r for r in report["rules"] if r["rule"] == "copies.max_copies_rate")
+    assert rule["statistic"]["excess"] == 0  # against cand alone the flood is within every quantile
+    assert "since the anchor base (oldest signed ancestor)" in rule["reason"], rule["reason"]
+    validate_output("check", report)
+
+
+def test_the_ratchet_over_three_releases_blocks_at_the_anchor(prov, workdir, store, keypair, tmp_path):
+    # Three releases on spam7, each adding 400 clean rows and a flood tuned one under every class and the total of
+    # the check against its own base (the attacker knows the rule and each base). The floods grow with what the
+    # releases before let in: the copies rule against the base alone passes each. Release 1 is checked against a
+    # base with no parent (no anchor test) and passes; releases 2 and 3 block on the anchor test (base, the oldest
+    # signed ancestor), which counts every flood since base. With copies.anchor set to the previous release (the
+    # anchor test off) release 3 passes: the anchor is what blocks it.
+    tables = [spam7_table(slice(0, 2000))]
+    commit(prov, keypair, tables[0], "base")
+    floods, without = [], []  # each release's flood, and the flood the same rule allows on the clean history
+    for k in (1, 2, 3):
+        clean = spam7_table(slice(1600 + 400 * k, 2000 + 400 * k))
+        floods.append(flood_under_quantiles(tables[-1], clean, total=True))
+        without.append(flood_under_quantiles(spam7_table(slice(0, 1600 + 400 * k)), clean, total=True))
+        tables.append(pa.concat_tables([tables[-1], clean, tables[-1].take(floods[-1])]))
+        commit(prov, keypair, tables[-1], f"r{k}")
+    # the ratchet: each flood larger than the clean history allows (124, 113, 172 copies where 124, 79, 118 pass without)
+    assert len(floods[1]) > len(without[1]) + 20 and len(floods[2]) > len(without[2]) + 40, (
+        [len(f) for f in floods],
+        [len(f) for f in without],
+    )
+    code, report = check(prov, "r1", "base")
+    assert code == 0 and anchor_of(report) is None, report["decision"]
+    for k in (2, 3):
+        code, report = check(prov, f"r{k}", f"r{k - 1}")
+        # release 3's clean rows shift the class mix too (spam7 in file order): other rules block there as well
+        assert code == 1 and "copies.max_copies_rate" in blocking(report), (k, report["decision"])
+        anchor = anchor_of(report)
+        assert anchor["version"] == "base" and anchor["excess"] > 0, (k, anchor)
+        assert copies_rule(report)["statistic"]["excess"] == 0, k  # within every quantile against its own base
+        validate_output("check", report)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[copies]\nanchor = "r2"\n')
+    code, report = check(prov, "r3", "r2", "--policy", str(policy))
+    assert copies_rule(report)["status"] == "pass" and anchor_of(report) is None, copies_rule(report)["reason"]
+    policy.write_text('[copies]\nanchor = "r1"\n')  # an anchor named by the policy: r1's rates hold flood 1
+    code, report = check(prov, "r3", "r2", "--policy", str(policy))
+    assert anchor_of(report)["version"] == "r1" and anchor_of(report)["chosen_by"] == "policy", anchor_of(report)

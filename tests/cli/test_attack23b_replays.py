@@ -35,6 +35,15 @@ def copies_rule(report: dict) -> dict:
     return next(r for r in report["rules"] if r["rule"] == "copies.max_copies_rate")
 
 
+def blocked(report: dict) -> list[str]:
+    return [r["rule"] for r in report["rules"] if r["status"] == "block"]
+
+
+def anchor_excess(report: dict) -> int:
+    """The copies since the anchor (session 26's anchor test) beyond its repetition; 0 without an anchor test."""
+    return int((copies_rule(report)["statistic"]["anchor"] or {}).get("excess") or 0)
+
+
 def contents(table: pa.Table) -> list[tuple]:
     names = [n for n in table.schema.names if n != "label"]
     return list(zip(*(table.column(n).to_pylist() for n in names), strict=True))
@@ -94,7 +103,10 @@ def test_a_re_delivery_accepted_in_one_pseudo_batch_does_not_widen_the_next(prov
     assert not unclumped(v1, d2).blocks(RATE, LEAST), d2.num_rows
     v2 = pa.concat_tables([v1, d2])
     code, report = check(prov, keypair, "v2", "cand", v2)
-    assert code == 0, [(r["rule"], r["reason"]) for r in report["rules"] if r["status"] != "pass"]
+    # within the base test (cand's rates hold release 1's 9 re-deliveries: N2 = 9), blocked since session 26 by the
+    # anchor test: 9 + 18 re-deliveries of base's records since base, where base repeats nothing (the ratchet)
+    assert code == 1 and blocked(report) == ["copies.max_copies_rate"], blocked(report)
+    assert copies_rule(report)["statistic"]["excess"] == 0 and anchor_excess(report) > 0, copies_rule(report)
     # counted on the base with the flood judged (a check with fewer copies than the rule judges reads no clumping)
     judged = copies_rule(report)["statistic"]
     whole_rate = judged["classes"][0]["expected"] / judged["rows_added"]
@@ -104,7 +116,8 @@ def test_a_re_delivery_accepted_in_one_pseudo_batch_does_not_widen_the_next(prov
     d3, s = release(prov, keypair, "v3", v2, t.take(list(range(1600, 1797))), 700)
     assert not unclumped(v2, d3).blocks(RATE, LEAST), (d3.num_rows, s["clumping"], s["classes"][0])
     code, report = check(prov, keypair, "v3", "v2", pa.concat_tables([v2, d3]))
-    assert code == 0, [(r["rule"], r["reason"]) for r in report["rules"] if r["status"] != "pass"]
+    assert code == 1 and blocked(report) == ["copies.max_copies_rate"], blocked(report)  # the anchor test, as above
+    assert copies_rule(report)["statistic"]["excess"] == 0 and anchor_excess(report) > 0, copies_rule(report)
     # one more re-delivery than the rule allowed blocks at the whole base's rates: the allowance is the ratchet's
     over = pa.concat_tables([d3, v2.take([700 + d3.num_rows - 197])])
     assert unclumped(v2, over).blocks(RATE, LEAST), (d3.num_rows, s["clumping"], s["classes"][0])

@@ -24,8 +24,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # attack review 6, finding 8 signed_batches_incomplete; the unsigned-removals gap [removals] (max_unsigned_removed_rate);
 # attack review 10, D10-1 [detectors] duplicates_tight_cluster (the rule stands down only by the policy);
 # newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added);
-# issue 14, session 14: [detectors] relabel_scan (the detectors.relabels rule).
-DEFAULT_DIGEST = "d33c0acf153d65ecfaebcd30d73923d8092ef9a542d55286ff442e4929ac5746"
+# issue 14, session 14: [detectors] relabel_scan (the detectors.relabels rule); issue 14, session 26: [copies] anchor
+# (unset by default: the copies rule's anchor test against the oldest signed ancestor, the ratchet, C12-1).
+DEFAULT_DIGEST = "86d3b1fcc33a922cfff2a255ea5bb879b2b4e11e0645bc3998b74dd21191961c"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():
