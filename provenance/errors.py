@@ -44,6 +44,12 @@ class NotRereadable(InputError):
     locator) fall back; a file that is gone or no longer reads is not this error (attack review 13, R13-1)."""
 
 
+class FileChanged(InputError):
+    """A data file that is not the file listed when the read began (replaced, or written to) while a
+    command read it in parts: its records would be a mix of two files, so nothing is signed or
+    compared (attack review 25d); exit 2 naming the file, to be run again once nothing writes to it."""
+
+
 class VerificationError(ProvError):
     """Something was checked and found wrong: a digest, a signature, the audit chain."""
 

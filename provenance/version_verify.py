@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provenance.changes import change_records, describe, none_shared, record_changes, summary
-from provenance.errors import InputError, MissingData, VerificationError
+from provenance.errors import FileChanged, InputError, MissingData, VerificationError
 from provenance.lineage.removed_rows import kept_object
 from provenance.profiles.sample_verify import check_sample
 from provenance.sources.build import build_manifest
@@ -45,7 +45,8 @@ def verify_version(
     a missing or damaged manifest or object of a quarantine's removed rows, a signed audit-log head that is not in the log, signed
     facts (types, label type, classes, listing) that differ, or data that can no longer be
     read (the reading error, as a ``VerificationError``). Raises ``InputError`` (exit 2)
-    for an unknown version, or one committed before its data's location was signed.
+    for an unknown version, or one committed before its data's location was signed, and ``FileChanged``
+    (exit 2) for a data file replaced or written to while it was read.
     ``read_data=False`` stops after the signature, manifest and audit checks. The profile sample's salt is
     checked under the committer's key either way, and the sample is drawn again from the manifest with
     ``recompute_sample`` (default: ``read_data``; ``profile_sample`` in the report,
@@ -87,8 +88,10 @@ def verify_version(
     report["path"] = spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}"
     try:
         current = build_manifest(spec, executor=executor)
-    except MissingData:
-        raise  # DVC no longer has the data (dvc gc): exit 2 naming what to fetch, not "tampered"
+    except (MissingData, FileChanged):
+        # DVC no longer has the data (dvc gc): exit 2 naming what to fetch, not "tampered"; a file swapped or
+        # written while it was read: exit 2, to be verified again once nothing writes to it (no verdict on a mix)
+        raise
     except InputError as exc:
         raise VerificationError(f"version {tag}: cannot read its data again: {exc}") from exc
     current_manifest = current.manifest

@@ -139,7 +139,7 @@ def _table_tasks(
     prefix = len(files.files) > 1 or files.is_folder
     for file in files.files:
         if file.format == "parquet":
-            groups = tables.parquet_row_groups(file.path, fs)
+            groups = tables.parquet_row_groups(file.path, fs, file.identity)
             expected += sum(n for _, n in groups)
             chunk: list[int] = []
             first, rows = 0, 0
