@@ -55,10 +55,17 @@ class VerificationError(ProvError):
 
     exit_code = 1
 
-    def __init__(self, message: str, details: list[str] | None = None, records: list[dict] | None = None):
+    def __init__(
+        self,
+        message: str,
+        details: list[str] | None = None,
+        records: list[dict] | None = None,
+        count: int | None = None,
+    ):
         super().__init__(message)
         self.details = list(details or [])  # lines for people
-        self.records = list(records or [])  # the records involved, for reports that name them
+        self.records = list(records or [])  # the records involved (or the first of them), for reports that name them
+        self.count = len(self.records) if count is None else count  # how many records are involved in all
 
     def diagnostics(self) -> str:
         """The message, then one line per detail (e.g. each record that differs)."""
