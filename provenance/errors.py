@@ -44,15 +44,28 @@ class NotRereadable(InputError):
     locator) fall back; a file that is gone or no longer reads is not this error (attack review 13, R13-1)."""
 
 
+class FileChanged(InputError):
+    """A data file that is not the file listed when the read began (replaced, or written to) while a
+    command read it in parts: its records would be a mix of two files, so nothing is signed or
+    compared (attack review 25d); exit 2 naming the file, to be run again once nothing writes to it."""
+
+
 class VerificationError(ProvError):
     """Something was checked and found wrong: a digest, a signature, the audit chain."""
 
     exit_code = 1
 
-    def __init__(self, message: str, details: list[str] | None = None, records: list[dict] | None = None):
+    def __init__(
+        self,
+        message: str,
+        details: list[str] | None = None,
+        records: list[dict] | None = None,
+        count: int | None = None,
+    ):
         super().__init__(message)
         self.details = list(details or [])  # lines for people
-        self.records = list(records or [])  # the records involved, for reports that name them
+        self.records = list(records or [])  # the records involved (or the first of them), for reports that name them
+        self.count = len(self.records) if count is None else count  # how many records are involved in all
 
     def diagnostics(self) -> str:
         """The message, then one line per detail (e.g. each record that differs)."""

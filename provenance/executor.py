@@ -107,6 +107,20 @@ class ThreadExecutor(LocalExecutor):
             yield from _ordered_window(pool.submit, fn, items, window or 2 * self.workers, lambda f: f.result())
 
 
+def for_gil_free_work(executor):
+    """The executor to run work on that holds no GIL while it runs (Parquet decoding and the batch hasher;
+    reading and hashing large files): threads of this process in place of this machine's worker processes.
+
+    Only an executor that is what ``local``, ``local:N`` and the default name (:func:`executor_from`,
+    :func:`local_executor`: a ``LocalExecutor`` as such) means "this machine, however it runs best", so only
+    that one becomes :class:`ThreadExecutor` with as many workers; ``inline``, threads already, a cluster,
+    and a subclass a caller built to run its work somewhere on purpose are kept as given.
+    """
+    if type(executor) is LocalExecutor:
+        return ThreadExecutor(executor.workers)
+    return executor
+
+
 class DaskExecutor:
     """Runs partitions on a Dask distributed cluster (``dask://HOST:PORT``).
 

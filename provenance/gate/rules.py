@@ -35,7 +35,7 @@ def verification_block(rule: str, exc: VerificationError) -> RuleResult:
     """A block carrying a failed verification: its message, and the records it names
     (or, when it names none, its detail lines as records without a digest)."""
     records = exc.records or [{"digest": "", "detail": d} for d in exc.details]
-    return RuleResult(rule, "block", str(exc), records[:LISTED], len(exc.records), allowed=0, expected=VERIFIES)
+    return RuleResult(rule, "block", str(exc), records[:LISTED], exc.count, allowed=0, expected=VERIFIES)
 
 
 class SwitchedRule(Rule):

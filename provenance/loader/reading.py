@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from provenance.encoding import type_name
-from provenance.errors import InputError, VerificationError
+from provenance.errors import FileChanged, InputError, VerificationError
 from provenance.escaping import visible
 from provenance.sources import table_files, tables, trees
 from provenance.sources.build import arrow_type_named, split_url
@@ -186,15 +186,25 @@ def _forced_types(signed: SignedReading) -> dict[str, pa.DataType]:
 
 
 def _file_batches(file, options, fs, forced) -> Iterator[pa.RecordBatch]:
-    """A file's batches with its final types: a text file is read once to settle them, then again."""
+    """A file's batches with its final types: a text file is read once to settle them, then again.
+
+    Raises ``VerificationError`` for a file that is not the one listed, or changed while it was read
+    (``sources.file_identity``): what the loader reads must be one file, as it was when the pass began."""
+    try:
+        yield from _settled_batches(file, options, fs, forced)
+    except FileChanged as exc:
+        raise VerificationError(str(exc)) from exc
+
+
+def _settled_batches(file, options, fs, forced) -> Iterator[pa.RecordBatch]:
     if file.format in ("csv", "jsonl") and options.reader_version > 1:
         settled = None
-        for item in tables.iter_batches(file.path, options, fs, None, file.format, forced):
+        for item in tables.iter_batches(file.path, options, fs, None, file.format, forced, identity=file.identity):
             if settled is None or isinstance(item, Restart):
                 settled = (item.batch if isinstance(item, Restart) else item).schema
         if settled is not None:
             forced = {f.name: f.type for f in settled}
-    for item in tables.iter_batches(file.path, options, fs, None, file.format, forced):
+    for item in tables.iter_batches(file.path, options, fs, None, file.format, forced, identity=file.identity):
         if isinstance(item, Restart):  # cannot happen with every type settled; never hand out mixed types
             raise InputError(f"{file.path}: column types change while reading; read it again")
         yield tables.with_partitions(item, file) if options.reader_version > 1 else item

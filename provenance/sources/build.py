@@ -139,7 +139,7 @@ def _table_tasks(
     prefix = len(files.files) > 1 or files.is_folder
     for file in files.files:
         if file.format == "parquet":
-            groups = tables.parquet_row_groups(file.path, fs)
+            groups = tables.parquet_row_groups(file.path, fs, file.identity)
             expected += sum(n for _, n in groups)
             chunk: list[int] = []
             first, rows = 0, 0
@@ -289,12 +289,13 @@ def table_executor(executor, files: TableFiles, fs):
     worker start, no profile-sample candidates pickled back, and no interpreter and allocator
     arenas of their own (one process reuses its freed pages from partition to partition). CSV/JSONL
     type inference (Python) and an fsspec filesystem (which may not read from two threads) keep
-    the processes; a cluster, ``inline`` or any other executor is kept as given.
+    the processes; a cluster, ``inline`` or any other executor is kept as given
+    (``executor.for_gil_free_work`` says which executors may become threads).
     """
-    from provenance.executor import LocalExecutor, ThreadExecutor
+    from provenance.executor import for_gil_free_work
 
-    if type(executor) is LocalExecutor and fs is None and all(f.format == "parquet" for f in files.files):
-        return ThreadExecutor(executor.workers)
+    if fs is None and all(f.format == "parquet" for f in files.files):
+        return for_gil_free_work(executor)
     return executor
 
 
@@ -356,10 +357,11 @@ def hash_listed_tree(spec, local, fs, executor, source, batch, listing: trees.Tr
     images = listing.decodes_images
     size = max(64, len(entries) // (4 * getattr(executor, "workers", 1)) + 1)
     if not images and fs is None and _large_files(listing.listing):
-        from provenance.executor import LocalExecutor, ThreadExecutor
+        from provenance.executor import for_gil_free_work
 
-        if type(executor) is LocalExecutor:  # processes of this machine (not a cluster, not inline)
-            executor = ThreadExecutor(executor.workers)
+        threads = for_gil_free_work(executor)
+        if threads is not executor:  # processes of this machine (not a cluster, not inline)
+            executor = threads
             size = len(entries) // (4 * executor.workers) + 1  # a large file is worth a task
     elif fs is None and _small(listing.listing):
         from provenance.executor import InlineExecutor

@@ -20,13 +20,15 @@ from provenance.errors import InputError
 from provenance.sources.text_tables import arrow_types
 
 
-def iter_batches(path: str, options, fs, row_groups: list[int] | None, fmt: str | None) -> Iterator[pa.RecordBatch]:
-    """Record batches of one file as reader version 1 read them.
+def iter_batches(
+    path: str, options, fs, row_groups: list[int] | None, fmt: str | None, opener=None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of one file as reader version 1 read them; ``opener`` opens it (default ``fs.open`` or ``open``).
 
     Raises:
         InputError: the file cannot be read as its format; the message names the file.
     """
-    opener = fs.open if fs is not None else open
+    opener = opener or (fs.open if fs is not None else open)
     try:
         with opener(path, "rb") as fh:
             if fmt == "parquet":

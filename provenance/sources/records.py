@@ -66,7 +66,7 @@ def _read_table_rows(file, rows: list[int], options, fs, columns: list[str] | No
     pieces: list[tuple[np.ndarray, pa.Table]] = []
     first = 0
     if file.format == "parquet":
-        groups = tables.parquet_row_groups(file.path, fs)
+        groups = tables.parquet_row_groups(file.path, fs, file.identity)
         starts = np.array([g[0] for g in groups] + [groups[-1][0] + groups[-1][1]] if groups else [0])
         needed = sorted(set(np.searchsorted(starts, wanted, side="right").tolist()) - {0, len(starts)})
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from provenance.errors import InputError
+from provenance.sources.file_identity import Identity, listed_identity
 
 TABLE_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 IGNORED_PREFIXES = (".", "_")  # pyarrow.dataset's default ``ignore_prefixes``
@@ -39,6 +40,8 @@ class TableFile:
     rel: str  # posix path relative to the dataset's folder (the file name for a single file)
     format: str  # parquet | csv | jsonl
     partition: tuple[tuple[str, str, object], ...] = ()  # (column, Arrow type name, value)
+    # a local file's identity when listed, checked on every handle that reads it (``file_identity.py``)
+    identity: Identity | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -140,7 +143,7 @@ def list_table_files(root: str, fs=None, reader_version: int = 2) -> TableFiles:
         fmt = table_format(root) or ("parquet" if _is_parquet(root, fs) else None)
         if fmt is None:
             raise InputError(f"{root}: not a table (expected Parquet, .csv or .jsonl)")
-        return TableFiles([TableFile(root, PurePosixPath(root).name, fmt)])
+        return TableFiles([TableFile(root, PurePosixPath(root).name, fmt, identity=_identity(root, fs))])
     if reader_version == 1:
         return _list_v1(root, fs)
     found, ignored = _walk_fs(fs, root) if fs is not None else _walk_local(root)
@@ -161,8 +164,14 @@ def list_table_files(root: str, fs=None, reader_version: int = 2) -> TableFiles:
     for path, fmt in files:
         rel = PurePosixPath(path).relative_to(base).as_posix() if fs is not None else _rel(path, root)
         keys = values.get(path, {})
-        out.append(TableFile(path, rel, fmt, tuple((k, types[k], keys.get(k)) for k in types)))
+        partition = tuple((k, types[k], keys.get(k)) for k in types)
+        out.append(TableFile(path, rel, fmt, partition, _identity(path, fs)))
     return TableFiles(out, ignored, types, is_folder=True)
+
+
+def _identity(path: str, fs) -> Identity | None:
+    """A local file's identity as it is listed (``file_identity.py``); None on an fsspec filesystem."""
+    return listed_identity(path) if fs is None else None
 
 
 def _rel(path: str, root: str) -> str:
@@ -180,7 +189,7 @@ def _list_v1(root: str, fs) -> TableFiles:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             paths += [os.path.join(dirpath, n) for n in filenames if not n.startswith(".") and table_format(n)]
-        files = [TableFile(p, _rel(p, root), table_format(p) or "") for p in sorted(paths)]
+        files = [TableFile(p, _rel(p, root), table_format(p) or "", identity=listed_identity(p)) for p in sorted(paths)]
     if not files:
         raise InputError(f"{root}: folder holds no .parquet, .csv or .jsonl files")
     return TableFiles(files, is_folder=True)

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from provenance.errors import InputError
 from provenance.sources import legacy_tables, text_tables
+from provenance.sources.file_identity import Identity, check_handle, check_path, opener
 from provenance.sources.table_files import TableFile, table_format
 from provenance.sources.text_tables import Restart
 
@@ -72,6 +73,7 @@ def iter_batches(
     fmt: str | None = None,
     forced: dict[str, pa.DataType] | None = None,
     columns: list[str] | None = None,
+    identity: Identity | None = None,
 ) -> Iterator:
     """Record batches of one table file (or some of its Parquet row groups).
 
@@ -79,29 +81,37 @@ def iter_batches(
     batch comes wrapped in :class:`~provenance.sources.text_tables.Restart`. ``forced``
     gives CSV/JSONL column types decided for the whole dataset (``build.py``). ``columns``
     lets a Parquet file be read for those of its columns alone (see ``_parquet_batches``);
-    other formats are read whole.
+    other formats are read whole. ``identity``: the file's when it was listed (``TableFile.identity``);
+    each handle opened is checked against it before and after it is read (``file_identity.py``).
 
     Raises:
         InputError: the file cannot be read as its format; the message names the file.
+        FileChanged: the file is not the one listed, or changed while it was read (exit 2).
     """
     fmt = fmt or table_format(path)
     if options.reader_version == 1:
-        yield from legacy_tables.iter_batches(path, options, fs, row_groups, fmt)
+        yield from legacy_tables.iter_batches(path, options, fs, row_groups, fmt, opener(fs, identity))
+        check_path(path, identity)
         return
-    opener = fs.open if fs is not None else open
     try:
         if fmt == "parquet":
             # A local file through Arrow's own reader, not a Python file object (half the read
             # time); no pre-buffering or reader threads (workers are processes already).
             with (fs.open if fs is not None else pa.OSFile)(path, "rb") as fh:
+                if fs is None:
+                    check_handle(path, fh.fileno(), identity)
                 yield from _parquet_batches(pq.ParquetFile(fh, pre_buffer=False), row_groups, columns)
+                if fs is None:  # written to in place while it was read
+                    check_handle(path, fh.fileno(), identity)
         elif fmt == "csv":
             text = {c for c in (options.label_column, options.source_column, options.id_column) if c}
             types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
-            yield from text_tables.csv_batches(opener, path, text, types, options.encoding)
+            yield from text_tables.csv_batches(opener(fs, identity), path, text, types, options.encoding)
+            check_path(path, identity)
         elif fmt == "jsonl":
             types = {**(forced or {}), **text_tables.arrow_types(options.schema)}
-            yield from text_tables.jsonl_batches(opener, path, types, options.encoding)
+            yield from text_tables.jsonl_batches(opener(fs, identity), path, types, options.encoding)
+            check_path(path, identity)
         else:
             raise InputError(f"{path}: not a table (expected Parquet, .csv or .jsonl)")
     except InputError:
@@ -113,17 +123,18 @@ def iter_batches(
         raise InputError(f"{path}: cannot read {fmt} ({reason})") from exc
 
 
-def parquet_row_groups(path: str, fs=None) -> list[tuple[int, int]]:
+def parquet_row_groups(path: str, fs=None, identity: Identity | None = None) -> list[tuple[int, int]]:
     """``(first row, rows)`` of each row group, so row groups can be hashed apart.
 
-    Reads the Parquet footer only. ``fs`` is an fsspec filesystem (None: local).
+    Reads the Parquet footer only. ``fs`` is an fsspec filesystem (None: local); ``identity``
+    the file's when listed (the footer read must be of that file: ``file_identity.py``).
 
     Raises:
         InputError: the file cannot be opened or is not Parquet, naming it (exit 2).
+        FileChanged: the file is not the one listed (exit 2).
     """
-    opener = fs.open if fs is not None else open
     try:
-        with opener(path, "rb") as fh:
+        with opener(fs, identity)(path, "rb") as fh:
             meta = pq.ParquetFile(fh).metadata
     except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: cannot read parquet ({str(exc).splitlines()[0]})") from exc
@@ -152,11 +163,11 @@ def file_batches(
     forced = None
     if file.format in ("csv", "jsonl") and options.reader_version > 1:
         settled = None
-        for item in iter_batches(file.path, options, fs, row_groups, file.format):
+        for item in iter_batches(file.path, options, fs, row_groups, file.format, identity=file.identity):
             if settled is None or isinstance(item, Restart):
                 settled = (item.batch if isinstance(item, Restart) else item).schema
         forced = {f.name: f.type for f in settled} if settled is not None else None
-    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced, columns):
+    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced, columns, file.identity):
         batch = item.batch if isinstance(item, Restart) else item
         yield with_partitions(batch, file) if options.reader_version > 1 else batch
 

@@ -302,7 +302,7 @@ def hash_table_file(
         file = replace(file, rel="")  # a single file's locators are bare row numbers
     acc = BatchHashes()
     row = first_row
-    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced):
+    for item in iter_batches(file.path, options, fs, row_groups, file.format, forced, identity=file.identity):
         if isinstance(item, Restart):  # the file's types widened part-way: start it again
             acc, row, item = BatchHashes(), first_row, item.batch
             if capture is not None:

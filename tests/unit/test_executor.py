@@ -15,6 +15,7 @@ from provenance.executor import (
     LocalExecutor,
     ThreadExecutor,
     executor_from,
+    for_gil_free_work,
     local_executor,
 )
 from provenance.sources.build import LARGE_FILE_BYTES, build_manifest
@@ -129,3 +130,17 @@ def test_a_tree_of_large_files_hashed_on_threads_gives_the_same_manifest(workdir
     threads = build_manifest(spec, executor=LocalExecutor(2)).manifest
     assert threads.to_bytes() == one.to_bytes() and len(one) == 7
     assert one.digests == sorted(hashlib.sha256(p.read_bytes()).digest() for p in (workdir / "big").rglob("*.bin"))
+
+
+def test_only_local_processes_as_the_factories_give_them_become_threads_for_gil_free_work():
+    """``local``, ``local:N`` and the default mean "this machine": those may run on threads; an executor a caller
+    chose (inline, threads, a subclass of its own) is kept, so the table and tree paths decide in one place."""
+
+    class Processes(LocalExecutor):
+        pass
+
+    for setting, workers in (("local:3", 3), ("local", LocalExecutor().workers)):
+        threads = for_gil_free_work(executor_from(setting))
+        assert type(threads) is ThreadExecutor and threads.workers == workers
+    for kept in (InlineExecutor(), ThreadExecutor(2), Processes(2), executor_from("inline")):
+        assert for_gil_free_work(kept) is kept

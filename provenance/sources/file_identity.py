@@ -1,0 +1,84 @@
+"""One file, read in parts, must stay the file that was listed: its identity checked on every handle.
+
+A table file is read more than once: a Parquet file's footer when it is listed, then its row
+groups partition by partition (each partition opens the file again, on another thread or
+process), and a CSV/JSONL file twice when its types widen. Whoever can write the data folder
+can swap the file between two of those opens (``os.replace``), and the records hashed would
+be a mix of both files under a Merkle root of neither (attack review 25d). So the listing
+records each local file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns)``, and every
+handle opened to read it is ``fstat``-ed and compared: another inode, size or modification
+time is :class:`~provenance.errors.FileChanged` (exit 2, the store unchanged). The handle
+itself is checked, not the path, so a swap between the check and the open cannot pass.
+
+A writer who rewrites the file in place and puts its size and modification time back
+(``os.utime``) is not seen here; the records hashed are then those of the bytes read. A file
+on an fsspec filesystem or at a git revision carries no identity (those are not re-listed
+beside a running read by a local writer).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import IO, Any
+
+from provenance.errors import FileChanged
+
+Identity = tuple[int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns)
+
+
+def identity(st: os.stat_result) -> Identity:
+    """The identity of a stat result: device, inode, size and modification time in ns."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def listed_identity(path: str) -> Identity | None:
+    """The identity of the local file ``path`` as it is listed (None if it cannot be stat-ed: reading says why)."""
+    try:
+        return identity(os.stat(path))
+    except OSError:
+        return None
+
+
+def check_handle(path: str, fd: int, listed: Identity | None) -> None:
+    """Refuse an open handle ``fd`` of ``path`` that is not the file listed (``listed``; None: nothing to check).
+
+    Raises:
+        FileChanged: another inode, size or modification time than when ``path`` was listed (exit 2).
+    """
+    if listed is not None and identity(os.fstat(fd)) != listed:
+        raise FileChanged(
+            f"{path}: file changed while it was read (replaced or written to since it was listed); "
+            "run again once nothing writes to it"
+        )
+
+
+def check_path(path: str, listed: Identity | None) -> None:
+    """Refuse ``path`` if the file there now is not the file listed (after a read whose handle is closed)."""
+    if listed is None:
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO put there must not block
+    try:
+        check_handle(path, fd, listed)
+    finally:
+        os.close(fd)
+
+
+def opener(fs: Any, listed: Identity | None) -> Callable[..., IO[bytes]]:
+    """How to open the file for reading: ``fs.open``, ``open``, or (a local file with an identity) ``open``
+    whose handle is checked (:func:`check_handle`) before a byte is read."""
+    if fs is not None:
+        return fs.open
+    if listed is None:
+        return open
+
+    def open_checked(path: str, mode: str = "rb") -> IO[bytes]:
+        fh = open(path, mode)  # noqa: SIM115 -- returned open, closed by the caller's with-block
+        try:
+            check_handle(path, fh.fileno(), listed)
+        except BaseException:
+            fh.close()
+            raise
+        return fh
+
+    return open_checked

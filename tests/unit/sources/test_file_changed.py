@@ -1,0 +1,131 @@
+"""A table file swapped or written while prov reads it in parts is refused, never signed as a mix (attack review 25d).
+
+A Parquet file is read partition by partition, each partition opening it again; a CSV/JSONL file
+may be read twice. A data-folder writer who replaces the file (``os.replace``) between two opens
+made ``prov commit`` sign records of both files under a Merkle root of neither, exit 0. The swap
+is replayed for real and deterministically: the commit runs on an executor that runs the
+partitions one after another in this process, as ``inline`` does, and replaces the file once the
+first partition is hashed, exactly where a writer racing a real pool would land.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+import provenance.sources.build as build
+from provenance import versions
+from provenance.errors import FileChanged, VerificationError
+from provenance.executor import InlineExecutor
+from provenance.loader.reading import SignedReading, _table_batches
+from provenance.sources import table_files
+from provenance.sources.build import build_manifest
+from provenance.sources.interface import DatasetSpec
+from provenance.sources.tables import TableOptions, hash_table_file
+from provenance.version_verify import verify_version
+from support import store_fingerprint
+
+ROWS, GROUP = 600, 100
+
+
+class SwapAfterFirst(InlineExecutor):
+    """Partitions run one after another here; after the first, ``path`` is replaced by ``other`` (a writer)."""
+
+    def __init__(self, path, other):
+        super().__init__()
+        self.path, self.other, self.done = path, other, 0
+
+    def imap(self, fn, items, window=None):
+        for item in items:
+            yield fn(item)
+            self.done += 1
+            if self.done == 1:
+                os.replace(self.other, self.path)
+
+
+def _table(shift: float) -> pa.Table:
+    x = np.arange(ROWS, dtype=np.float64) + shift
+    return pa.table({"x": x, "y": x * 2, "label": [str(i % 3) for i in range(ROWS)]})
+
+
+@pytest.fixture
+def swapped(workdir, monkeypatch):
+    """data.parquet in row groups of 100 rows, hashed 200 rows a partition; beside it the file a writer swaps
+    in: the same layout, other values (so the mix hashes without a read error)."""
+    monkeypatch.setattr(build, "_ROWS_PER_PARTITION", 2 * GROUP)
+    pq.write_table(_table(0.0), workdir / "data.parquet", row_group_size=GROUP)
+    pq.write_table(_table(0.5), workdir / "other.parquet", row_group_size=GROUP)
+    return workdir / "data.parquet", workdir / "other.parquet"
+
+
+def test_a_parquet_file_replaced_between_partitions_is_refused_and_nothing_is_committed(
+    swapped, store, keypair, workdir
+):
+    data, other = swapped
+    before = store_fingerprint(workdir / ".prov")
+    executor = SwapAfterFirst(data, other)
+    with pytest.raises(FileChanged) as err:
+        versions.commit(store, DatasetSpec(str(data)), "v1", keypair.private_path, executor=executor, stages=[])
+    assert executor.done == 1  # the second partition opened the new file and stopped there
+    assert str(err.value).startswith(f"{data}: file changed while it was read")
+    assert "\n" not in str(err.value) and err.value.exit_code == 2
+    assert store_fingerprint(workdir / ".prov") == before
+    # the file now in place commits as itself, with the root of its own records
+    result = versions.commit(store, DatasetSpec(str(data)), "v1", keypair.private_path, stages=[])
+    alone = build_manifest(DatasetSpec(str(workdir / "data.parquet")), executor=InlineExecutor())
+    assert result.merkle_root == alone.manifest.root.hex()
+
+
+def test_verify_of_a_file_replaced_while_it_is_read_is_exit_2_not_a_verdict(swapped, store, keypair, pins, workdir):
+    data, other = swapped
+    versions.commit(store, DatasetSpec(str(data)), "v1", keypair.private_path, stages=[])
+    store.pins = pins
+    pq.write_table(_table(0.0), other, row_group_size=GROUP)  # the same records: a verify of either file passes
+    with pytest.raises(FileChanged, match="file changed while it was read"):
+        verify_version(store, "v1", executor=SwapAfterFirst(data, other), check_delta=False)
+    assert verify_version(store, "v1", executor=InlineExecutor(), check_delta=False)["data"] == "ok"
+
+
+def test_a_file_written_in_place_after_listing_is_refused_by_every_reader(workdir):
+    """Another size or modification time on the same inode: the handle's fstat tells it from the listing's."""
+    data = workdir / "data.parquet"
+    pq.write_table(_table(0.0), data, row_group_size=GROUP)
+    listed = table_files.list_table_files(str(data))
+    with open(data, "r+b") as fh:  # same inode, another size and modification time
+        fh.seek(0, os.SEEK_END)
+        fh.write(b"\0")
+    (file,) = listed.files
+    with pytest.raises(FileChanged, match="file changed while it was read"):
+        hash_table_file(file, TableOptions())
+    with pytest.raises(FileChanged):
+        build.tables.parquet_row_groups(file.path, None, file.identity)
+
+
+def test_a_csv_file_replaced_after_listing_is_refused(workdir):
+    data = workdir / "data.csv"
+    pacsv.write_csv(_table(0.0), data)
+    (file,) = table_files.list_table_files(str(data)).files
+    pacsv.write_csv(_table(0.5), workdir / "other.csv")
+    os.replace(workdir / "other.csv", data)
+    with pytest.raises(FileChanged, match=f"{data}: file changed"):
+        hash_table_file(file, TableOptions())
+
+
+def test_the_verifying_loader_refuses_a_file_replaced_after_it_listed_the_folder(workdir):
+    """The loader lists the folder, then reads its files one by one: a file swapped in between is refused."""
+    folder = workdir / "data"
+    folder.mkdir()
+    pq.write_table(_table(0.0), folder / "a.parquet")
+    pq.write_table(_table(0.0), folder / "b.parquet")
+    pq.write_table(_table(0.5), workdir / "other.parquet")
+    signed = SignedReading(columns=["x", "y"], types={}, label=None, classes=None, listing=None)
+    batches = _table_batches(DatasetSpec(str(folder)), None, str(folder), signed, None)
+    next(batches)  # a.parquet read: the folder is listed
+    os.replace(workdir / "other.parquet", folder / "b.parquet")
+    with pytest.raises(VerificationError, match="b.parquet: file changed while it was read"):
+        list(batches)
