@@ -244,6 +244,12 @@ def _resign_envelope(path: str, key: str, change) -> None:
 def _vendor_signs_types_as_a_list(prov) -> None:
     """The vendor signs 60 digits records (vendor.parquet) with ``schema.types`` a list, with its own key, which
     maintainer ``m`` trusts; train.parquet is the same records with a column ``note`` added."""
+    vendor_signs_schema(prov, lambda p: p["schema"].__setitem__("types", ["px00"]))
+
+
+def vendor_signs_schema(prov, change) -> None:
+    """:func:`_vendor_signs_types_as_a_list` with ``change(predicate)`` as what the vendor signs (attack review 26a
+    signs other shapes)."""
     import pyarrow.parquet as pq
 
     from support import digits_table
@@ -258,7 +264,7 @@ def _vendor_signs_types_as_a_list(prov) -> None:
         ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *PIN),
     ):
         _run(prov, *args)
-    _resign_envelope("vendor.parquet.prov.json", "vendor.key", lambda p: p["schema"].__setitem__("types", ["px00"]))
+    _resign_envelope("vendor.parquet.prov.json", "vendor.key", change)
 
 
 def test_a_batch_signed_with_malformed_types_is_refused_or_ignored(prov, workdir, store):
