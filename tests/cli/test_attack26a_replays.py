@@ -238,3 +238,20 @@ def test_held_a_tight_memory_limit_refuses_a_threaded_commit_naming_the_limit(pr
     assert r.exit_code == 2 and r.output.startswith("Error: train.parquet: "), r.output
     assert "above the memory limit of 150 MiB" in r.output and r.output.count("\n") == 1, r.output
     assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.xfail(strict=True, reason="A26a-4: read-options lines join column names unquoted")
+def test_a26a_4_a_column_name_holding_a_comma_reads_as_two_metadata_columns(prov, workdir, store):
+    """A25a-5's fix passes each name through ``visible``, which keeps ``, `` as it is: the data's writer names a
+    column ``note, px00``; the maintainer commits with ``--metadata 'note, px00'`` and prov commit says
+    "read options differ from v2: --metadata note, px00 (v2: none)", which reads as the vendor's signed pixel column
+    px00 left out of the digest too. ``lineage/retyped.column_names_text`` quotes such a name (``'note, px00'``);
+    these lines do not."""
+    name = "note, px00"
+    _signed_base_and(prov, {name: _strings})
+    _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PIN)
+    r = _run(
+        prov, "commit", "train.parquet", "--parent", "v2", "--tag", "v3", "--metadata", name, "--key", "m.key", *PIN
+    )
+    assert "read options differ from v2: --metadata" in r.stdout, r.stdout
+    assert "--metadata note, px00 (v2: none)" not in r.stdout, r.stdout
