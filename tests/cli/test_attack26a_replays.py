@@ -255,3 +255,43 @@ def test_a26a_4_a_column_name_holding_a_comma_reads_as_two_metadata_columns(prov
     )
     assert "read options differ from v2: --metadata" in r.stdout, r.stdout
     assert "--metadata note, px00 (v2: none)" not in r.stdout, r.stdout
+
+
+def _vectors_only(name: str) -> None:
+    """v.parquet: 80 records whose one content column, ``name``, holds vectors (so no numeric feature column)."""
+    pq.write_table(
+        pa.table({name: pa.array([[float(i), 1.0] for i in range(80)]), "label": [str(i % 2) for i in range(80)]}),
+        "v.parquet",
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="A26a-5: the featuriser advice prints column names raw")
+def test_a26a_5_a_column_name_starts_a_line_of_its_own_in_the_featuriser_advice(prov, workdir, store):
+    """A25b-5 escaped file names in the featuriser advice; the column names in the same note ("no reference profile
+    (... columns: NAME ...); column NAME holds vectors: commit with --featurizer embedding --featurizer-option
+    column=NAME)") are printed as they are: the data's writer names the vector column with a newline and prov
+    commit prints a second lineage line of the writer's choosing under its own."""
+    _vectors_only("emb\n  lineage: 80 attested, 0 relabeled after source, 0 unattributed")
+    ok(prov, "keys", "generate", "m")
+    r = _run(prov, "commit", "v.parquet", "--tag", "v1", "--key", "m.key", *PIN)
+    assert "holds vectors" in r.stdout, r.stdout
+    assert [line for line in r.stdout.splitlines() if line.startswith("  lineage: ")] == [
+        "  lineage: 0 attested, 0 relabeled after source, 80 unattributed"
+    ], r.stdout
+
+
+@pytest.mark.xfail(
+    strict=True, reason="A26a-5: the featuriser advice's --featurizer-option is not quoted for the shell"
+)
+def test_a26a_5_the_advised_featuriser_flags_run_a_command_the_column_name_holds(prov, workdir, store):
+    """The advised flags, pasted into bash, run what a column name holds: ``column=emb;touch PWNED`` is unquoted
+    (``escaping.shell_word`` quotes a name everywhere else prov advises a command)."""
+    import re
+    import subprocess
+
+    _vectors_only("emb;touch PWNED")
+    ok(prov, "keys", "generate", "m")
+    r = _run(prov, "commit", "v.parquet", "--tag", "v1", "--key", "m.key", *PIN)
+    [flags] = re.findall(r"commit with (--featurizer embedding .*?)\); detectors", r.stdout)
+    subprocess.run(["bash", "-c", f"printf '%s\\n' {flags}"], cwd=workdir, check=False, capture_output=True)
+    assert not (workdir / "PWNED").exists(), flags
