@@ -31,7 +31,6 @@ def _v2_resigned(prov, workdir, change) -> None:
     resign_version(workdir, "v2", workdir / "m.key", change)
 
 
-@pytest.mark.xfail(strict=True, reason="A26a-1: a duplicate name in signed schema.columns passes schema_problem")
 def test_a26a_1_a_signed_column_list_naming_a_column_twice_is_refused_not_a_crash(prov, workdir, store):
     """A holder of the commit key signs v2's ``schema.columns`` with one name twice: a list of strings, so
     ``schema_problem`` passes it, and every diff and check of v2 dies on pyarrow (``internal error (ArrowInvalid:
@@ -47,7 +46,6 @@ def test_a26a_1_a_signed_column_list_naming_a_column_twice_is_refused_not_a_cras
         assert r.exit_code == 1 and "v2" in r.output and "internal error" not in r.output, (args, r.output)
 
 
-@pytest.mark.xfail(strict=True, reason="A26a-2: signed schema facts that contradict each other pass schema_problem")
 @pytest.mark.parametrize(
     "change",
     [
@@ -127,11 +125,34 @@ ENVELOPE_SCHEMAS = {
 }
 
 
+# well-shaped envelope schemas whose facts contradict each other or the batch's records (A26a-1/2)
+ENVELOPE_CONTRADICTIONS = {
+    "columns-twice": lambda p: p["schema"].__setitem__("columns", p["schema"]["columns"] + ["px00"]),
+    "classes-twice": lambda p: p["schema"].__setitem__("classes", ["0", "1", "0"]),
+    "columns-not-the-typed-ones": lambda p: p["schema"].__setitem__("columns", ["nope"]),
+    "kind-tree-for-a-table": lambda p: p["schema"].__setitem__("kind", "tree"),
+}
+
+
 @pytest.mark.parametrize("change", list(ENVELOPE_SCHEMAS))
 def test_held_prov_add_refuses_every_malformed_envelope_schema_and_leaves_the_store_as_it_was(
     prov, workdir, store, change
 ):
     vendor_signs_schema(prov, ENVELOPE_SCHEMAS[change])
+    _add_is_refused(prov, workdir)
+
+
+@pytest.mark.parametrize("change", list(ENVELOPE_CONTRADICTIONS))
+def test_a26a_1_2_prov_add_refuses_an_envelope_schema_that_contradicts_itself_or_the_batch(
+    prov, workdir, store, change
+):
+    """A source's key signs a schema each of whose keys is well shaped, but a column or class named twice, columns
+    other than the typed ones, or kind ``tree`` for a Parquet batch: refused as the malformed shapes are."""
+    vendor_signs_schema(prov, ENVELOPE_CONTRADICTIONS[change])
+    _add_is_refused(prov, workdir)
+
+
+def _add_is_refused(prov, workdir) -> None:
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "vendor.parquet", "--source", "vendor", *PIN)
     assert r.exit_code == 2 and r.output.startswith("Error: vendor.parquet.prov.json: "), r.output
