@@ -66,7 +66,6 @@ def test_a26a_2_signed_schema_facts_that_contradict_each_other_are_refused_as_th
         assert r.exit_code == 1 and "version v2: its signed schema" in r.output, (args, r.output)
 
 
-@pytest.mark.xfail(strict=True, reason="A26a-3: data_of counts a commit entry no signed head covers")
 def test_a26a_3_data_of_names_a_version_only_a_pending_log_entry_holds(prov, workdir):
     """The maintainer committed v3 from a poisoned train.parquet (every label 7), saw it, and restored ``.prov/``
     from the copy made before it. A ``.prov/`` writer puts v3 back: its row and objects (signed by the maintainer's
