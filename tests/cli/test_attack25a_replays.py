@@ -224,7 +224,8 @@ def test_the_commit_that_follows_the_advice_prints_no_line_a_column_name_starts(
     assert "lineage: 0 attested" not in r.stdout  # the commit's own lineage line: every record attested now
     # that line reads as FAKE_LINE itself (60 attested): it is there once, the one the name brought is no line
     assert [line for line in r.stdout.splitlines() if line.startswith(FAKE_LINE)] == [FAKE_LINE], r.stdout
-    assert f"read options differ from v2: --metadata note\\x0a{FAKE_LINE} (v2: none)" in r.stdout, r.stdout
+    # quoted as repr quotes a name that is not plain (attack review 26a, A26a-4)
+    assert f"read options differ from v2: --metadata {name!r} (v2: none)" in r.stdout, r.stdout
 
 
 def _resign_envelope(path: str, key: str, change) -> None:

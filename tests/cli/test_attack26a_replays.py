@@ -260,7 +260,6 @@ def test_held_a_tight_memory_limit_refuses_a_threaded_commit_naming_the_limit(pr
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(strict=True, reason="A26a-4: read-options lines join column names unquoted")
 def test_a26a_4_a_column_name_holding_a_comma_reads_as_two_metadata_columns(prov, workdir, store):
     """A25a-5's fix passes each name through ``visible``, which keeps ``, `` as it is: the data's writer names a
     column ``note, px00``; the maintainer commits with ``--metadata 'note, px00'`` and prov commit says
@@ -275,6 +274,7 @@ def test_a26a_4_a_column_name_holding_a_comma_reads_as_two_metadata_columns(prov
     )
     assert "read options differ from v2: --metadata" in r.stdout, r.stdout
     assert "--metadata note, px00 (v2: none)" not in r.stdout, r.stdout
+    assert "--metadata 'note, px00' (v2: none)" in r.stdout, r.stdout
 
 
 def _vectors_only(name: str) -> None:
