@@ -4,8 +4,8 @@ verified signed roots among the audit log's versions; the revocation named by ``
 in a store), 47be7d2 (the memory bound charges each hashing thread an interpreter's base) and c8e372f.
 
 Real Parquet files, real keys, a real store; what a holder of the commit key or a ``.prov/`` writer can do is done
-with the key and with sqlite3. Findings not fixed here are strict xfails asserting the behaviour wanted (each turns
-into a failure once fixed, to drop the mark); the other tests pin an attack that held.
+with the key and with sqlite3. Each finding was a strict xfail asserting the behaviour wanted until fix26d fixed it;
+the tests now assert the fixed behaviour, and the ``test_held_`` ones pin an attack that held.
 """
 
 from __future__ import annotations
@@ -285,7 +285,6 @@ def _vectors_only(name: str) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="A26a-5: the featuriser advice prints column names raw")
 def test_a26a_5_a_column_name_starts_a_line_of_its_own_in_the_featuriser_advice(prov, workdir, store):
     """A25b-5 escaped file names in the featuriser advice; the column names in the same note ("no reference profile
     (... columns: NAME ...); column NAME holds vectors: commit with --featurizer embedding --featurizer-option
@@ -300,9 +299,6 @@ def test_a26a_5_a_column_name_starts_a_line_of_its_own_in_the_featuriser_advice(
     ], r.stdout
 
 
-@pytest.mark.xfail(
-    strict=True, reason="A26a-5: the featuriser advice's --featurizer-option is not quoted for the shell"
-)
 def test_a26a_5_the_advised_featuriser_flags_run_a_command_the_column_name_holds(prov, workdir, store):
     """The advised flags, pasted into bash, run what a column name holds: ``column=emb;touch PWNED`` is unquoted
     (``escaping.shell_word`` quotes a name everywhere else prov advises a command)."""
@@ -313,5 +309,26 @@ def test_a26a_5_the_advised_featuriser_flags_run_a_command_the_column_name_holds
     ok(prov, "keys", "generate", "m")
     r = _run(prov, "commit", "v.parquet", "--tag", "v1", "--key", "m.key", *PIN)
     [flags] = re.findall(r"commit with (--featurizer embedding .*?)\); detectors", r.stdout)
-    subprocess.run(["bash", "-c", f"printf '%s\\n' {flags}"], cwd=workdir, check=False, capture_output=True)
+    out = subprocess.run(["bash", "-c", f"printf '%s\\0' {flags}"], cwd=workdir, check=False, capture_output=True)
     assert not (workdir / "PWNED").exists(), flags
+    argv = out.stdout.decode().split("\0")[:-1]
+    assert argv == ["--featurizer", "embedding", "--featurizer-option", "column=emb;touch PWNED"], flags
+
+
+@pytest.mark.parametrize("name", ["emb;touch PWNED", "7", "e\nmb"], ids=["shell", "json-number", "newline"])
+def test_a26a_5_the_advised_featuriser_flags_pasted_into_bash_give_the_vector_column_a_profile(prov, workdir, name):
+    """The advice followed as a user would: its flags pasted into real bash, then given to the next commit, which
+    profiles the column the advice named (a name that parses as JSON, ``7``, is advised as the JSON string)."""
+    import re
+    import subprocess
+
+    _vectors_only(name)
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "m")
+    r = _run(prov, "commit", "v.parquet", "--tag", "v1", "--key", "m.key", *PIN)
+    [flags] = re.findall(r"commit with (--featurizer embedding .*?)\); detectors", r.stdout)
+    out = subprocess.run(["bash", "-c", f"printf '%s\\0' {flags}"], cwd=workdir, check=True, capture_output=True)
+    argv = out.stdout.decode().split("\0")[:-1]
+    assert not (workdir / "PWNED").exists() and argv[:3] == ["--featurizer", "embedding", "--featurizer-option"]
+    r = _run(prov, "commit", "v.parquet", "--tag", "v2", "--key", "m.key", *PIN, *argv)
+    assert "no reference profile" not in r.stdout, r.stdout
