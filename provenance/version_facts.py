@@ -138,12 +138,18 @@ def _verify_statement(store: Store, row: dict) -> dict:
         raise VerificationError(f"{name}: signed manifest digest differs from the version record")
     schema = pred.get("schema", {})
     problem = schema_problem(schema)
-    if problem is None:  # attack review 26a, A26a-1/2: well shaped, yet contradicting itself or the version's kind
-        problem = schema_contradiction(schema, row.get("kind"))
+    if problem is None:  # attack review 26a, A26a-1/2: well shaped, yet contradicting itself
+        problem = schema_contradiction(schema)
     if problem is not None:  # attack review 25a, A25a-3/4: what reads the schema would crash or write bad JSON
         raise VerificationError(
             f"{name}: its signed schema is not the shape prov writes ({problem}); prov did not sign it, whoever "
             "holds a commit key did: check who holds that key"
+        )
+    if schema_contradiction(schema, row.get("kind")) is not None:  # A26a-2: a table read as a tree, or the reverse
+        raise VerificationError(
+            f"{name}: its signed schema says kind {schema['kind']!r} but the version's record says {row['kind']!r}: "
+            "a .prov/ writer edited the record (restore .prov/ from a copy you trust), or whoever holds a commit key "
+            "signed a kind prov did not read (check who holds that key)"
         )
     parent = pred.get("parent") or {}
     if not isinstance(parent, dict):

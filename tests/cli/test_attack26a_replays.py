@@ -66,6 +66,20 @@ def test_a26a_2_signed_schema_facts_that_contradict_each_other_are_refused_as_th
         assert r.exit_code == 1 and "version v2: its signed schema" in r.output, (args, r.output)
 
 
+def test_a26a_2_a_record_kind_a_prov_writer_edited_is_refused_naming_the_record_not_the_key(prov, workdir, store):
+    """The signed kind is held to the version's record: a ``.prov/`` writer who sets v2's row to ``tree`` gets v2
+    refused (exit 1), and the message names the record as well as a commit key, since either can be at fault."""
+    _signed_base_and(prov, {"note": _strings})
+    _run(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PIN)
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("update versions set kind = 'tree' where tag = 'v2'")
+    db.close()
+    for args in (("verify", "v2", *PIN), ("diff", "v1", "v2", *PIN)):
+        r = prov(*args)
+        assert r.exit_code == 1, (args, r.output)
+        assert "version v2: its signed schema says kind 'table' but the version's record says 'tree'" in r.output
+
+
 def test_a26a_3_data_of_names_a_version_only_a_pending_log_entry_holds(prov, workdir):
     """The maintainer committed v3 from a poisoned train.parquet (every label 7), saw it, and restored ``.prov/``
     from the copy made before it. A ``.prov/`` writer puts v3 back: its row and objects (signed by the maintainer's
