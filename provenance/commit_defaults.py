@@ -274,11 +274,14 @@ def _key(value: object) -> object:
 
 
 def _shown(value: object) -> str:
-    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``; each name
-    through ``escaping.visible``, as whoever writes the data chose it (a column name holding a newline would start
-    a line of prov commit's own: attack review 25a, A25a-5)."""
+    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``; each column
+    name that is not plain quoted as ``lineage.retyped.column_names_text`` does (``repr``), as whoever writes the
+    data chose it: a name holding a newline would start a line of prov commit's own (attack review 25a, A25a-5),
+    one holding ``, `` would read as two columns (attack review 26a, A26a-4)."""
+    from provenance.lineage.retyped import column_names_text
+
     if isinstance(value, dict):
-        return ", ".join(f"{visible(k)}:{visible(v)}" for k, v in sorted(value.items())) or "none"
+        return ", ".join(f"{column_names_text([str(k)])}:{visible(v)}" for k, v in sorted(value.items())) or "none"
     if isinstance(value, (tuple, list)):
-        return ", ".join(visible(v) for v in value) or "none"
-    return "none" if value is None else visible(value)
+        return column_names_text([str(v) for v in value]) or "none"
+    return "none" if value is None else column_names_text([str(value)])

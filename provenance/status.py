@@ -94,14 +94,21 @@ def data_of(store: Store, root: str, compared: str) -> list[str]:
     removals as changes, with no word of the version that file is (newcomer review 25). The root is the one the
     verified statement signs, never a writable row's, and the data's location plays no part: a version that signed
     only the path held other records once the file was edited (attack review 25b, A25b-1). Only versions a commit
-    entry of the hash-chained audit log names count, the set the last version is picked from (a row copied in from
-    another store is not this store's history; A25b-4). A hint only: a version whose signature does not verify under
-    the pins is left out, and nothing decides on it."""
+    entry of the hash-chained audit log names count (a row copied in from another store is not this store's history;
+    A25b-4), and only an entry a signed head by a key the verifier trusts covers (``store.coverage``): a pending one
+    a ``.prov/`` writer appended named a version the maintainer had rolled back (attack review 26a, A26a-3). A hint
+    only: a version whose signature does not verify under the pins is left out, and nothing decides on it."""
     from provenance import signing
     from provenance.errors import ProvError
-    from provenance.version_facts import committed_tags, verified_statement
+    from provenance.store.coverage import coverage
+    from provenance.trust.pins import pins_of
+    from provenance.version_facts import verified_statement
 
-    logged = committed_tags(store)
+    signed_entries = coverage(store, pins_of(store).maintainer_keys(store)).signed
+    logged = {
+        r[0]
+        for r in store.db.execute("select subject from audit where action = 'commit' and seq <= ?", [signed_entries])
+    }
     out = []
     for row in store.versions():
         # verified_statement refuses a row whose root is not the signed one, so a row of another root is passed over

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from provenance import signing
 from provenance.errors import InputError, NotRereadable, VerificationError
+from provenance.sources.schema_consistency import schema_contradiction
 from provenance.sources.schema_delta import schema_problem
 from provenance.store import identity
 from provenance.store.audit import detail_json
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neithe
 # verifies again; inside, a hit still reads the envelope's object and re-hashes it, so one deleted or altered
 # since is refused as when first verified.
 _VERIFIED: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_verified_statements", default=None)
-_ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent")
+_ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent", "kind")
 
 
 # Set while a commit that may be the store's first to sign its id reads its parent (:func:`first_id_commit`).
@@ -96,7 +97,8 @@ def verified_statement(store: Store, row: dict) -> dict:
     the store); the signed predicate type, subject (Merkle root), version name, manifest
     digest and parent (name and Merkle root) must equal the version's row, a store id it signs must be the
     one the verifier pinned, if any (``Pins.store_id``; a version from before ids signs none), and its signed
-    ``schema`` must be the shape prov writes (``sources.schema_delta.schema_problem``). Raises
+    ``schema`` must be the shape prov writes (``sources.schema_delta.schema_problem``) with facts that agree with
+    each other and with the row's kind (``sources.schema_consistency.schema_contradiction``). Raises
     ``VerificationError`` naming the version and the fact that differs, or the key that
     is not trusted for commit. Inside :func:`statement_cache` a row verified before in the same state of ``prov.db``
     is not verified again (its envelope's object is read and re-hashed again).
@@ -104,7 +106,7 @@ def verified_statement(store: Store, row: dict) -> dict:
     cache, pins = _VERIFIED.get(), getattr(store, "pins", None)
     if cache is None or pins is None:
         return _verify_statement(store, row)
-    key = (id(store), id(pins), identity.read_state(store), *(row[f] for f in _ROW_FIELDS))
+    key = (id(store), id(pins), identity.read_state(store), *(row.get(f) for f in _ROW_FIELDS))
     if key in cache:  # the same bytes still there (content-addressed, re-hashed): they verified under these pins
         store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
     else:  # the store, pins and connection are kept with the statement, so their ids are not reused meanwhile
@@ -134,11 +136,20 @@ def _verify_statement(store: Store, row: dict) -> dict:
     manifest = pred.get("manifest")
     if not isinstance(manifest, dict) or manifest.get("sha256") != row["manifest_object"]:
         raise VerificationError(f"{name}: signed manifest digest differs from the version record")
-    problem = schema_problem(pred.get("schema", {}))
+    schema = pred.get("schema", {})
+    problem = schema_problem(schema)
+    if problem is None:  # attack review 26a, A26a-1/2: well shaped, yet contradicting itself
+        problem = schema_contradiction(schema)
     if problem is not None:  # attack review 25a, A25a-3/4: what reads the schema would crash or write bad JSON
         raise VerificationError(
             f"{name}: its signed schema is not the shape prov writes ({problem}); prov did not sign it, whoever "
             "holds a commit key did: check who holds that key"
+        )
+    if schema_contradiction(schema, row.get("kind")) is not None:  # A26a-2: a table read as a tree, or the reverse
+        raise VerificationError(
+            f"{name}: its signed schema says kind {schema['kind']!r} but the version's record says {row['kind']!r}: "
+            "a .prov/ writer edited the record (restore .prov/ from a copy you trust), or whoever holds a commit key "
+            "signed a kind prov did not read (check who holds that key)"
         )
     parent = pred.get("parent") or {}
     if not isinstance(parent, dict):

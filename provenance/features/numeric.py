@@ -8,6 +8,7 @@ table in another column order gives the same vectors.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.escaping import shell_word
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.names import capped
 
@@ -38,17 +40,40 @@ def numeric_columns(schema: pa.Schema, exclude: Iterable[str] = DEFAULT_EXCLUDED
 
 def fitting(schema: pa.Schema, exclude: Iterable[str]) -> str:
     """The featuriser a table with no numeric column would take, as the flags to type ("" when none fits):
-    a commit of text data said only that no numeric column was found (newcomer review 11, finding 7)."""
+    a commit of text data said only that no numeric column was found (newcomer review 11, finding 7). Whoever
+    writes the data names its columns: in prose a name is quoted (``repr``), and the advised flags are shell words
+    that paste back as the same argv (attack review 26a, A26a-5: a newline faked a lineage line, ``emb;touch X``
+    ran a command)."""
     fields = [f for f in schema if f.name not in set(exclude)]
     vectors = [f.name for f in fields if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)]
     texts = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     if vectors:
-        return f"; column {vectors[0]!r} holds vectors: commit with --featurizer embedding --featurizer-option column={vectors[0]}"
+        flags = f"--featurizer embedding {column_option(vectors[0])}"
+        return f"; column {vectors[0]!r} holds vectors: commit with {flags}"
     if not texts:
         return ""
     name = "text" if "text" in texts else texts[0]
-    option = "" if name == "text" or len(texts) == 1 else f" --featurizer-option column={name}"
+    option = "" if name == "text" or len(texts) == 1 else f" {column_option(name)}"
     return f"; text column {name!r} found: commit with --featurizer text{option}"
+
+
+def column_option(name: str) -> str:
+    """``--featurizer-option column=NAME`` as shell words naming the column ``name``: a value that parses as JSON
+    is read as JSON (``FeaturizerSpec.parse``), so a column named ``5`` or ``true`` is given as a JSON string."""
+    try:
+        json.loads(name)
+    except ValueError:
+        value = name
+    else:
+        value = json.dumps(name)
+    return f"--featurizer-option {shell_word('column=' + value)}"
+
+
+def _quoted(names: Iterable[str]) -> list[str]:
+    """Column names as prose shows them, each as ``lineage.retyped.column_names_text`` does (``repr`` unless plain)."""
+    from provenance.lineage.retyped import column_names_text
+
+    return [column_names_text([n]) for n in names]
 
 
 class NumericFeaturizer(Featurizer):
@@ -79,7 +104,7 @@ class NumericFeaturizer(Featurizer):
         if not columns:
             raise FeatureError(
                 "the numeric featuriser found no numeric feature columns in the table "
-                f"(columns: {capped(schema.names)}; excluded: {', '.join(self.exclude)})"
+                f"(columns: {capped(_quoted(schema.names))}; excluded: {', '.join(_quoted(self.exclude))})"
                 + fitting(schema, self.exclude)
             )
         resolved = copy.copy(self)  # a subclass (a plug-in) stays itself

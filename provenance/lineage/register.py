@@ -23,6 +23,7 @@ from provenance.lineage.batch_ids import registration_id
 from provenance.lineage.batches import batch_id, check_batch, default_envelope, hash_batch
 from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.sources.schema_consistency import schema_contradiction
 from provenance.sources.schema_delta import schema_problem
 from provenance.store import audit
 from provenance.store.audit import detail_json
@@ -235,7 +236,10 @@ def add_batch(
     keyid = captured = envelope = None
     if envelope_path is not None:
         check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)
-        problem = schema_problem(check.predicate.get("schema", {}))
+        schema = check.predicate.get("schema", {})
+        problem = schema_problem(schema)
+        if problem is None:  # attack review 26a, A26a-1/2: well shaped, yet contradicting itself or the records
+            problem = schema_contradiction(schema, check.hashed.kind)
         if problem is not None:  # attack review 25a, A25a-6: every later commit would read these schema facts
             raise InputError(
                 f"{check.envelope.path}: its signed schema is not the shape prov sign writes ({problem}); ask "

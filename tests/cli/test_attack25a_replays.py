@@ -224,7 +224,8 @@ def test_the_commit_that_follows_the_advice_prints_no_line_a_column_name_starts(
     assert "lineage: 0 attested" not in r.stdout  # the commit's own lineage line: every record attested now
     # that line reads as FAKE_LINE itself (60 attested): it is there once, the one the name brought is no line
     assert [line for line in r.stdout.splitlines() if line.startswith(FAKE_LINE)] == [FAKE_LINE], r.stdout
-    assert f"read options differ from v2: --metadata note\\x0a{FAKE_LINE} (v2: none)" in r.stdout, r.stdout
+    # quoted as repr quotes a name that is not plain (attack review 26a, A26a-4)
+    assert f"read options differ from v2: --metadata {name!r} (v2: none)" in r.stdout, r.stdout
 
 
 def _resign_envelope(path: str, key: str, change) -> None:
@@ -244,6 +245,12 @@ def _resign_envelope(path: str, key: str, change) -> None:
 def _vendor_signs_types_as_a_list(prov) -> None:
     """The vendor signs 60 digits records (vendor.parquet) with ``schema.types`` a list, with its own key, which
     maintainer ``m`` trusts; train.parquet is the same records with a column ``note`` added."""
+    vendor_signs_schema(prov, lambda p: p["schema"].__setitem__("types", ["px00"]))
+
+
+def vendor_signs_schema(prov, change) -> None:
+    """:func:`_vendor_signs_types_as_a_list` with ``change(predicate)`` as what the vendor signs (attack review 26a
+    signs other shapes)."""
     import pyarrow.parquet as pq
 
     from support import digits_table
@@ -258,7 +265,7 @@ def _vendor_signs_types_as_a_list(prov) -> None:
         ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *PIN),
     ):
         _run(prov, *args)
-    _resign_envelope("vendor.parquet.prov.json", "vendor.key", lambda p: p["schema"].__setitem__("types", ["px00"]))
+    _resign_envelope("vendor.parquet.prov.json", "vendor.key", change)
 
 
 def test_a_batch_signed_with_malformed_types_is_refused_or_ignored(prov, workdir, store):
