@@ -177,7 +177,7 @@ def _add_is_refused(prov, workdir) -> None:
     "change, shown",
     [
         (lambda p: p["schema"]["types"].__setitem__("note", "string\ud800"), "string\\ud800"),
-        (lambda p: p["schema"].__setitem__("label", {"type": "x\n  lineage: 60 attested", "kind": "k"}), "x\\x0a"),
+        (lambda p: p["schema"].__setitem__("label", {"type": "x\n  lineage: 60 attested", "kind": "int"}), "x\\x0a"),
     ],
     ids=["type-with-a-lone-surrogate", "label-type-with-a-newline"],
 )
