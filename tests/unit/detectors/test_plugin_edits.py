@@ -10,6 +10,7 @@ point), run through the registry on the digits split.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from provenance.detectors import run_detectors
-from provenance.detectors.combine import combine
+from provenance.detectors.combine import RecordVerdict, combine
 from provenance.detectors.findings import findings_document, findings_object_bytes
 from support import plugin_distribution
 
@@ -100,3 +101,18 @@ def test_scores_that_are_not_numbers_are_the_detectors_error_never_read_as_numbe
     assert result.status == "error" and result.findings == []
     assert result.error.startswith("RuntimeError: returned scores that are not numbers for records ")
     assert digits_split.delta().hex(1 if name == "score_set_as_text" else 0)[:12] in result.error
+
+
+def test_a_verdict_is_the_dataclass_it_is_equal_replaceable_and_reads_its_list(digits_split):
+    # F4: a verdict made by combine was a subclass: never == a RecordVerdict of the same values, and
+    # dataclasses.replace raised TypeError (its __init__ took columns, not a detectors list)
+    results = run_detectors(digits_split.profile, digits_split.delta(), names=["knn_label", "outlier"], fpr=0.01)
+    verdict = combine(results, 0.01).records[3]
+    assert type(verdict) is RecordVerdict
+    plain = RecordVerdict(**{f.name: getattr(verdict, f.name) for f in dataclasses.fields(RecordVerdict)})
+    assert plain == verdict and verdict == plain
+    assert plain.detectors == verdict.detectors and verdict.detectors is verdict.detectors
+    flipped = dataclasses.replace(verdict, flagged=not verdict.flagged)
+    assert flipped != verdict and flipped.detectors == verdict.detectors
+    assert dataclasses.asdict(verdict)["detectors"] == verdict.detectors
+    assert repr(verdict) == repr(plain)
