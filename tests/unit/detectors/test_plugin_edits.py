@@ -116,3 +116,48 @@ def test_a_verdict_is_the_dataclass_it_is_equal_replaceable_and_reads_its_list(d
     assert flipped != verdict and flipped.detectors == verdict.detectors
     assert dataclasses.asdict(verdict)["detectors"] == verdict.detectors
     assert repr(verdict) == repr(plain)
+
+
+def test_a_builtins_findings_take_every_list_write_and_read_back_what_was_written(digits_split):
+    # every way a plug-in may change a list, on the findings as build_result hands them over, against
+    # a plain list given the same writes
+    from provenance.detectors.base import ColumnFindings, Finding
+    from provenance.detectors.registry import get_detector
+
+    def fresh():
+        return get_detector("outlier").run(digits_split.profile, digits_split.delta(), 0.01)
+
+    extra = Finding("ab" * 32, "outlier", 0.25, True, "added by hand")
+    writes = [
+        lambda x: x.append(extra),
+        lambda x: x.insert(-1, extra),
+        lambda x: x.extend([extra, extra]),
+        lambda x: x.pop(),
+        lambda x: x.pop(0),
+        lambda x: x.remove(x[3]),
+        lambda x: x.reverse(),
+        lambda x: x.sort(key=lambda f: f.digest),
+        lambda x: x.__setitem__(slice(2, 4), [extra]),
+        lambda x: x.__delitem__(-1),
+        lambda x: x.__iadd__([extra]),
+        lambda x: x.clear(),
+    ]
+    for write in writes:
+        result = fresh()
+        assert isinstance(result.findings, ColumnFindings)
+        plain = list(fresh().findings)
+        write(result.findings)
+        write(plain)
+        assert result.findings == plain and list(result.findings) == plain and len(result.findings) == len(plain)
+        assert result.columns() == ([f.score for f in plain], [f.flagged for f in plain])
+        assert result.digests() == [f.digest for f in plain]
+        assert result.flagged == [f for f in plain if f.flagged]
+    findings = fresh().findings
+    assert findings.copy() == list(findings) and findings + [extra] == [*findings, extra]
+    assert [extra] + findings == [extra, *findings]
+    assert findings != tuple(findings)  # as a list: never equal to a tuple
+    assert findings[-1] is findings[len(findings) - 1]
+    with pytest.raises(IndexError):
+        findings[len(findings)]
+    with pytest.raises(IndexError):
+        findings[-len(findings) - 1]
