@@ -12,37 +12,16 @@ import json
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from test_diff_detect import build_two_versions  # v1: 1,000 digits; v2: 200 more, 8 relabeled
 
-from provenance import keys
-from provenance.store import Store
-from support import Prov, build_template, digits_table, plugin_distribution, validate_output
+from support import build_template, plugin_distribution, validate_output
 
 PLUGINS = Path(__file__).resolve().parents[1] / "data" / "editing_detectors.py"
 ENTRY_POINTS = {
     "relisted_outliers": "editing_detectors:RelistedOutliers",
     "reviewed_outliers": "editing_detectors:ReviewedOutliers",
 }
-
-
-def build_two_versions(prov: Prov, folder: Path) -> None:
-    """v1: the first 1,000 digits; v2: 200 more, 8 of them with a wrong label; both by alice."""
-    Store.init(folder).close()
-    keys.generate(folder / "alice")
-    full = digits_table()
-    pq.write_table(full.slice(0, 1000), folder / "v1.parquet")
-    new = full.slice(0, 1200)
-    labels = new.column("label").to_pylist()
-    for i in range(1000, 1008):
-        labels[i] = str((int(labels[i]) + 3) % 10)
-    pq.write_table(
-        new.set_column(new.schema.get_field_index("label"), "label", pa.array(labels)), folder / "v2.parquet"
-    )
-    for tag in ("v1", "v2"):
-        r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", "alice.key", "--signer", "alice.pub")
-        assert r.exit_code == 0, r.output
 
 
 @pytest.fixture(scope="session")
