@@ -62,13 +62,14 @@ DETECTOR_WEIGHTS = {"knn_label": 2.0}
 DISPERSION_RECORDS = 20
 
 
-@dataclass(frozen=True)
 class DetectorsOfRecord:
     """Record ``at``'s entry of each detector's columns (name, scores, flags): a ``RecordVerdict``'s
-    ``detectors`` list before it is first read."""
+    ``detectors`` list before it is first read (a plain class: one is made per delta record)."""
 
-    columns: list[tuple[str, list[float], list[bool]]]
-    at: int
+    __slots__ = ("at", "columns")
+
+    def __init__(self, columns: list[tuple[str, list[float], list[bool]]], at: int) -> None:
+        self.columns, self.at = columns, at
 
     def made(self) -> list[dict]:
         """The record's list: one ``{"detector", "score", "flagged"}`` per detector, in the columns' order."""
