@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, MutableSequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter, itemgetter
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
@@ -108,6 +109,9 @@ class Delta:
     def hex(self, i: int) -> str:
         """Record ``i``'s digest in hex."""
         return self.hexes[i]
+
+
+_DIGEST, _SCORE, _FLAG = attrgetter("digest"), attrgetter("score"), attrgetter("flagged")
 
 
 @dataclass
@@ -230,13 +234,21 @@ class ColumnFindings(MutableSequence[Finding]):
         return self._list if self._list is not None else [f for _, f in self._changed_at()]
 
     def _changed_at(self) -> list[tuple[int, Finding]]:
-        hexes, scores, flags = self._hexes, self._scores, self._flags
-        # a finding made here holds the columns' own objects until something sets another in its place
-        return [
-            (j, f)
-            for j, f in self._made.items()
-            if f.score is not scores[j] or f.flagged is not flags[j] or f.digest is not hexes[j]
-        ]
+        """The findings made here whose digest, score or flag no longer equals the columns', with their positions.
+
+        Read after the combined verdict made one finding per record (10,000 in a 1% delta of 1 M) by each
+        reader of the columns: compared as whole tuples first (at C speed; an element compares equal when it
+        is the same object), one finding at a time only when something differs."""
+        made = self._made
+        if not made:
+            return []
+        at = tuple(made)
+        found = tuple(made.values())
+        columns = ((_DIGEST, self._hexes), (_SCORE, self._scores), (_FLAG, self._flags))
+        pick = itemgetter(*at) if len(at) > 1 else lambda column: (column[at[0]],)
+        if all(tuple(map(read, found)) == pick(column) for read, column in columns):
+            return []
+        return [(j, f) for j, f in made.items() if any((read(f),) != (column[j],) for read, column in columns)]
 
     def columns(self) -> tuple[list[str], list[float], list[bool]]:
         """Each finding's digest, score (``float``) and flag (``bool``), in delta order, as the findings
