@@ -8,10 +8,11 @@ score in [0, 1], a flag and an explanation a reviewer can act on.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, MutableSequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, TypeVar, overload
+from operator import attrgetter, itemgetter
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -109,6 +110,9 @@ class Delta:
         return self.hexes[i]
 
 
+_DIGEST, _SCORE, _FLAG = attrgetter("digest"), attrgetter("score"), attrgetter("flagged")
+
+
 @dataclass
 class Finding:
     """One detector's verdict on one record: its score in [0, 1], whether it alone flags it, and why."""
@@ -120,7 +124,7 @@ class Finding:
     explanation: str
 
 
-class ColumnFindings(Sequence[Finding]):
+class ColumnFindings(MutableSequence[Finding]):
     """A detector's findings kept as columns, each ``Finding`` made when it is first read.
 
     ``shared.build_result`` scores every record of the delta (10,000 x 6 detectors in a 1% delta of 1 M)
@@ -128,8 +132,12 @@ class ColumnFindings(Sequence[Finding]):
     60,000 ``Finding`` objects and their "within the base's range" texts cost more than the rest of a
     detector's work. The explanations that call the detector (flagged records, scores past
     ``shared.DETAILED_FROM``) are made in ``build_result`` as before, so a crash in them is still that
-    detector's error; only the fixed short text is made here. Reads as the list it stands for: indexing,
-    slices, iteration, ``len``, equality with a list; a finding read twice is the same object."""
+    detector's error; only the fixed short text is made here.
+
+    It is the list a plug-in reads and edits (attack review 25c, F1 and F2): a finding read twice is the
+    same object, and a change made to it in place (``f.flagged = True``) is what ``columns()`` reports;
+    the first write (an item set or deleted, ``append``, ``insert``, ``sort``...) makes every finding into
+    a plain list, which then holds them: every read and ``columns()`` go to it."""
 
     def __init__(
         self,
@@ -140,12 +148,14 @@ class ColumnFindings(Sequence[Finding]):
         explained: dict[int, str],
         short: str,
     ) -> None:
-        self.hexes, self.detector, self.scores, self.flags = hexes, detector, scores, flags
+        self._hexes, self._detector, self._scores, self._flags = hexes, detector, scores, flags
         self._explained, self._short = explained, short
-        self._made: list[Finding | None] = [None] * len(scores)
+        self._made: list[Finding | None] = [None] * len(scores)  # each finding once it was read
+        self._made_at: list[int] = []  # the positions of those made, in the order they were read
+        self._list: list[Finding] | None = None  # every finding, once the findings were written to
 
     def __len__(self) -> int:
-        return len(self._made)
+        return len(self._scores) if self._list is None else len(self._list)
 
     @overload
     def __getitem__(self, i: int) -> Finding: ...
@@ -154,20 +164,62 @@ class ColumnFindings(Sequence[Finding]):
     def __getitem__(self, i: slice) -> list[Finding]: ...
 
     def __getitem__(self, i: int | slice) -> Finding | list[Finding]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        made = self._made[i]
+        if self._list is not None:
+            return self._list[i]
+        made = self._made[i]  # an index as a list takes it (negative, IndexError past the end), or a slice
         if made is None:
-            j = i % len(self._made)  # a negative index, as a list takes it (IndexError above when out of range)
-            score = self.scores[j]
-            explanation = self._explained.get(j)
-            if explanation is None:
-                explanation = f"within the base's range: score {score:.3f}{self._short}"
-            made = self._made[j] = Finding(self.hexes[j], self.detector, score, self.flags[j], explanation)
+            return self._make(i % len(self._made))  # type: ignore[operator]  # an int: a slice never gives None
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._made)))]
+        return made  # type: ignore[return-value]  # an int's: a Finding
+
+    def _make(self, j: int) -> Finding:
+        score = self._scores[j]
+        explanation = self._explained.get(j)
+        if explanation is None:
+            explanation = f"within the base's range: score {score:.3f}{self._short}"
+        made = self._made[j] = Finding(self._hexes[j], self._detector, score, self._flags[j], explanation)
+        self._made_at.append(j)
         return made
 
+    def _as_list(self) -> list[Finding]:
+        """The findings as the plain list that holds them from the first write on."""
+        if self._list is None:
+            self._list = [self[j] for j in range(len(self._scores))]
+        return self._list
+
+    @overload
+    def __setitem__(self, i: int, value: Finding) -> None: ...
+
+    @overload
+    def __setitem__(self, i: slice, value: Iterable[Finding]) -> None: ...
+
+    def __setitem__(self, i, value) -> None:
+        self._as_list()[i] = value
+
+    def __delitem__(self, i: int | slice) -> None:
+        del self._as_list()[i]
+
+    def insert(self, index: int, value: Finding) -> None:
+        """As ``list.insert`` (the first write: the findings become a plain list)."""
+        self._as_list().insert(index, value)
+
+    def sort(self, *, key: Callable[[Finding], Any] | None = None, reverse: bool = False) -> None:
+        """As ``list.sort`` (a write, as ``insert``)."""
+        self._as_list().sort(key=key, reverse=reverse)  # type: ignore[arg-type]  # as list.sort takes it
+
+    def copy(self) -> list[Finding]:
+        """A plain list of the findings, as ``list.copy``."""
+        return list(self)
+
+    def __add__(self, other: list[Finding]) -> list[Finding]:
+        return list(self) + other
+
+    def __radd__(self, other: list[Finding]) -> list[Finding]:
+        return other + list(self)
+
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, ColumnFindings | list | tuple):
+        if isinstance(other, ColumnFindings | list):  # as a list: never equal to a tuple
             return len(self) == len(other) and all(a == b for a, b in zip(self, other))
         return NotImplemented
 
@@ -175,6 +227,41 @@ class ColumnFindings(Sequence[Finding]):
 
     def __repr__(self) -> str:
         return repr(list(self))
+
+    def changed(self) -> list[Finding]:
+        """The findings whose digest, score or flag may no longer be the columns' (all of them once written):
+        what a plug-in set, and what ``registry`` checks is a number."""
+        return self._list if self._list is not None else [f for _, f in self._changed_at()]
+
+    def _changed_at(self) -> list[tuple[int, Finding]]:
+        """The findings made here whose digest, score or flag no longer equals the columns', with their positions.
+
+        Read after the combined verdict made one finding per record (10,000 in a 1% delta of 1 M) by each
+        reader of the columns: compared as whole tuples first (at C speed; an element compares equal when it
+        is the same object), one finding at a time only when something differs."""
+        if not self._made_at:
+            return []
+        at = tuple(self._made_at)
+        pick = itemgetter(*at) if len(at) > 1 else lambda column: (column[at[0]],)
+        found: tuple[Finding, ...] = pick(self._made)  # every one made
+        columns = ((_DIGEST, self._hexes), (_SCORE, self._scores), (_FLAG, self._flags))
+        if all(tuple(map(read, found)) == pick(column) for read, column in columns):
+            return []
+        return [(j, f) for j, f in zip(at, found) if any((read(f),) != (column[j],) for read, column in columns)]
+
+    def columns(self) -> tuple[list[str], list[float], list[bool]]:
+        """Each finding's digest, score (``float``) and flag (``bool``), in delta order, as the findings
+        hold them now: the columns themselves while no finding was changed (do not change them)."""
+        if self._list is not None:
+            findings = self._list
+            return [f.digest for f in findings], [float(f.score) for f in findings], [bool(f.flagged) for f in findings]
+        hexes, scores, flags = self._hexes, self._scores, self._flags
+        changed = self._changed_at()
+        if changed:
+            hexes, scores, flags = list(hexes), list(scores), list(flags)
+            for j, f in changed:
+                hexes[j], scores[j], flags[j] = f.digest, float(f.score), bool(f.flagged)
+        return hexes, scores, flags
 
 
 @dataclass
@@ -211,8 +298,8 @@ class DetectorResult:
     # ``extreme_p`` without a rule the policy may stand down (duplicates' tight cluster:
     # ``[detectors] duplicates_tight_cluster = false``); None for a detector without one.
     extreme_p_rule_off: np.ndarray | None = field(default=None, repr=False)
-    # ``columns()``'s answer and the findings list it was read from (see there)
-    _columns: tuple[list[Finding] | ColumnFindings, list[float], list[bool]] | None = field(
+    # ``columns()``'s answer for a plain findings list, and the list it was read from (see there)
+    _columns: tuple[list[Finding], list[float], list[bool]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -221,29 +308,31 @@ class DetectorResult:
         """The findings this detector flags."""
         findings = self.findings
         if isinstance(findings, ColumnFindings):  # read from the flags: only the flagged findings are made
-            return [findings[i] for i, flagged in enumerate(self.columns()[1]) if flagged]
+            return [findings[i] for i, flagged in enumerate(findings.columns()[2]) if flagged]
         return [f for f in findings if f.flagged]
 
     def digests(self) -> list[str]:
         """Each finding's digest (hex), in delta order."""
         findings = self.findings
         if isinstance(findings, ColumnFindings):
-            return list(findings.hexes)
+            return list(findings.columns()[0])
         return [f.digest for f in findings]
 
-    def columns(self) -> tuple[list[float], list[bool]]:
+    def columns(self, *, again: bool = False) -> tuple[list[float], list[bool]]:
         """Each finding's score (``float``) and flag (``bool``), in delta order, as two lists.
 
-        Read from ``findings`` once and kept while that list stays the same object and length
-        (``shared.build_result`` hands over the lists it built the findings from): the combined
-        verdict and the stored findings object each read every detector's column (10,000 records
-        x 7 detectors in a 1% delta of 1 M), not every finding again. Returns the kept lists: do
-        not change them."""
+        The combined verdict and the stored findings object each read every detector's column
+        (10,000 records x 7 detectors in a 1% delta of 1 M), not every finding again: a
+        ``ColumnFindings`` (``shared.build_result``) answers from its columns and the findings
+        changed in place; a plain list is read once and kept while it stays the same object and
+        length, or read ``again`` (the runner does when a detector's run returns, so what the run
+        changed in place after reading them is seen). Returns the kept lists: do not change them."""
         findings = self.findings
+        if isinstance(findings, ColumnFindings):
+            _, scores, flags = findings.columns()
+            return scores, flags
         kept = self._columns
-        if isinstance(findings, ColumnFindings) and (kept is None or kept[0] is not findings):
-            kept = self._columns = (findings, findings.scores, findings.flags)
-        if kept is None or kept[0] is not findings or len(kept[1]) != len(findings):
+        if again or kept is None or kept[0] is not findings or len(kept[1]) != len(findings):
             kept = (findings, [float(f.score) for f in findings], [bool(f.flagged) for f in findings])
             self._columns = kept
         return kept[1], kept[2]

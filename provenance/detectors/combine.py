@@ -62,12 +62,55 @@ DETECTOR_WEIGHTS = {"knn_label": 2.0}
 DISPERSION_RECORDS = 20
 
 
+class DetectorsOfRecord:
+    """Record ``at``'s entry of each detector's columns (name, scores, flags): a ``RecordVerdict``'s
+    ``detectors`` list before it is first read (a plain class: one is made per delta record)."""
+
+    __slots__ = ("at", "columns")
+
+    def __init__(self, columns: list[tuple[str, list[float], list[bool]]], at: int) -> None:
+        self.columns, self.at = columns, at
+
+    def made(self) -> list[dict]:
+        """The record's list: one ``{"detector", "score", "flagged"}`` per detector, in the columns' order."""
+        i = self.at
+        return [
+            {"detector": detector, "score": scores[i], "flagged": flags[i]} for detector, scores, flags in self.columns
+        ]
+
+
+class _MadeWhenRead:
+    """``RecordVerdict.detectors``: the list given, or the one a ``DetectorsOfRecord`` makes when first read
+    (then kept: the verdict's own list, as the field's would be).
+
+    ``_record_verdicts`` makes one verdict per delta record (10,000 in a 1% delta of 1 M), and each list
+    holds a dict per detector (70,000 dicts, ~0.03 s of a quiet run) that only the report's listed records
+    and the gate read; the stored findings object reads the columns. A field of the dataclass (a descriptor
+    field): ``==``, ``dataclasses.replace``, ``asdict`` and ``repr`` read it as the list (attack review 25c,
+    F4, against a subclass that stood for the dataclass)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> list[dict]:
+        if obj is None:  # dataclasses asks the class for a default: there is none
+            raise AttributeError(self._name[1:])
+        value = obj.__dict__[self._name]
+        if isinstance(value, DetectorsOfRecord):
+            value = obj.__dict__[self._name] = value.made()
+        return value
+
+    def __set__(self, obj: object, value: list[dict] | DetectorsOfRecord) -> None:
+        obj.__dict__[self._name] = value
+
+
 @dataclass
 class RecordVerdict:
     """The combined verdict on one delta record.
 
     ``score`` is 1 - P (in [0, 1]); ``p_value`` is P; ``detectors`` lists every
-    detector's name, score and whether it alone would flag the record at ``fpr``.
+    detector's name, score and whether it alone would flag the record at ``fpr``
+    (given as a ``DetectorsOfRecord``, the list is made when first read).
     """
 
     digest: str  # hex
@@ -75,7 +118,7 @@ class RecordVerdict:
     score: float
     p_value: float
     explanation: str
-    detectors: list[dict]
+    detectors: _MadeWhenRead = _MadeWhenRead()  # no default: a descriptor field (see there)
     # Evidence that blocks this record alone (``provenance.detectors.extreme``): the
     # smallest extreme p-value over the detectors that give one (Bonferroni), 1 for none.
     extreme_p: float = 1.0
@@ -91,40 +134,6 @@ class RecordVerdict:
             "explanation": self.explanation,
             "detectors": self.detectors,
         }
-
-
-class _VerdictOnColumns(RecordVerdict):
-    """A ``RecordVerdict`` whose ``detectors`` list is made from the detectors' columns when first read.
-
-    ``_record_verdicts`` makes one verdict per delta record (10,000 in a 1% delta of 1 M), and each
-    ``detectors`` list holds a dict per detector (70,000 dicts, ~0.03 s of a quiet run); the stored
-    findings object reads the columns instead, and a report lists only the flagged records with
-    ``--flagged-only``. The list, once made, is the verdict's own (as the field would be)."""
-
-    def __init__(
-        self,
-        digest: str,
-        flagged: bool,
-        score: float,
-        p_value: float,
-        explanation: str,
-        columns: list[tuple[str, list[float], list[bool]]],
-        at: int,
-        extreme_p: float,
-    ) -> None:
-        self.digest, self.flagged, self.score, self.p_value = digest, flagged, score, p_value
-        self.explanation, self.extreme_p = explanation, extreme_p
-        self._columns, self._at = columns, at
-
-    def __getattr__(self, name: str):
-        if name != "detectors":  # only called for an attribute not set: here, the list not made yet
-            raise AttributeError(name)
-        i = self._at
-        made = [
-            {"detector": detector, "score": scores[i], "flagged": flags[i]} for detector, scores, flags in self._columns
-        ]
-        self.detectors = made
-        return made
 
 
 @dataclass
@@ -385,8 +394,8 @@ def _record_verdicts(
             else "no detector scored this record against the reference"
         )
         records.append(
-            _VerdictOnColumns(  # its detectors list made from the columns when read: positional is faster
-                digests[i], flagged, 1.0 - p_i, p_i, explanation, columns, i, extreme_values[i]
+            RecordVerdict(  # its detectors list made from the columns when read: positional is faster
+                digests[i], flagged, 1.0 - p_i, p_i, explanation, DetectorsOfRecord(columns, i), extreme_values[i]
             )
         )
     return records
