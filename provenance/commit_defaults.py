@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
-from provenance.escaping import visible
+from provenance.escaping import name_in_sentence, visible
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.sources.tables import TableOptions
@@ -275,13 +275,11 @@ def _key(value: object) -> object:
 
 def _shown(value: object) -> str:
     """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``; each column
-    name that is not plain quoted as ``lineage.retyped.column_names_text`` does (``repr``), as whoever writes the
+    name that is not plain quoted by ``escaping.name_in_sentence`` (``repr``), as whoever writes the
     data chose it: a name holding a newline would start a line of prov commit's own (attack review 25a, A25a-5),
     one holding ``, `` would read as two columns (attack review 26a, A26a-4)."""
-    from provenance.lineage.retyped import column_names_text
-
     if isinstance(value, dict):
-        return ", ".join(f"{column_names_text([str(k)])}:{visible(v)}" for k, v in sorted(value.items())) or "none"
+        return ", ".join(f"{name_in_sentence(str(k))}:{visible(v)}" for k, v in sorted(value.items())) or "none"
     if isinstance(value, (tuple, list)):
-        return column_names_text([str(v) for v in value]) or "none"
-    return "none" if value is None else column_names_text([str(value)])
+        return ", ".join(name_in_sentence(str(v)) for v in value) or "none"
+    return "none" if value is None else name_in_sentence(str(value))

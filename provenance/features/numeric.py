@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.escaping import shell_word
+from provenance.escaping import name_in_sentence, shell_word
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.names import capped
 
@@ -70,10 +70,8 @@ def column_option(name: str) -> str:
 
 
 def _quoted(names: Iterable[str]) -> list[str]:
-    """Column names as prose shows them, each as ``lineage.retyped.column_names_text`` does (``repr`` unless plain)."""
-    from provenance.lineage.retyped import column_names_text
-
-    return [column_names_text([n]) for n in names]
+    """Column names as prose shows them (``escaping.name_in_sentence``: ``repr`` unless plain)."""
+    return [name_in_sentence(n) for n in names]
 
 
 class NumericFeaturizer(Featurizer):
