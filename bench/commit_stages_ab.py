@@ -40,6 +40,8 @@ FIELDS = [  # (key, heading) of the per-run and median tables
     ("merkle_s", "Merkle s"),
     ("merge_root_s", "merge + Merkle s"),
     ("merge_root_cpu_s", "merge + Merkle CPU s"),
+    ("profile_s", "profile s"),
+    ("profile_cpu_s", "profile CPU s"),
     ("commit_s", "whole call s"),
     ("commit_tree_cpu_s", "whole call CPU s"),
     ("peak_mib", "peak MiB"),

@@ -19,6 +19,7 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,9 @@ from provenance import fastsha
 from provenance.encoding import ROW_DIGEST_ALGORITHM, encode_label, encode_value, split_digests
 from provenance.errors import InputError, VerificationError
 from provenance.merkle import merkle_root_of_blob
+
+if TYPE_CHECKING:  # batch_copies imports this module
+    from provenance.profiles.batch_copies import BatchCopies
 
 SCHEMA = pa.schema(
     [
@@ -86,6 +90,9 @@ class Manifest:
         self._source_counts = source_counts
         self._keepalive = keepalive  # e.g. the temporary folder holding ``path``
         self.label_kind = label_kind  # string | int | float | bool: how labels enter Merkle entries
+        # The within-pseudo-batch copies of these rows (``profiles.batch_copies.BatchCopies``), when the merge
+        # that sorted them counted them on the way (``ExternalSort.finish(row_numbers=True)``); None: not counted
+        self.within_batches: BatchCopies | None = None
         if root is not None:
             self.__dict__["root"] = root
 

@@ -127,8 +127,12 @@ def build_version_profile(
 
 def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
     """The version's within-pseudo-batch repetition (``profiles.batch_copies``) from every row of the manifest
-    this commit hashed (its digests and locators, streamed two columns at a time); the profile that keeps it is
-    signed with the version, and the gate reads it from there only."""
+    this commit hashed (its digests and locators, streamed two columns at a time), or as the merge that made
+    the manifest counted it from the same rows (``Manifest.within_batches``: the same counts without a second
+    pass over every row); the profile that keeps it is signed with the version, and the gate reads it from
+    there only."""
+    if manifest.within_batches is not None:
+        return manifest.within_batches
     return manifest_batch_copies(
         lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), COPY_PSEUDO_BATCHES
     )

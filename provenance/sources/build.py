@@ -269,13 +269,15 @@ def _run(tasks: list, expected: int, executor, salt: bytes | None = None) -> tup
     return sorter, captured if captured.keys is not None and captured.keys.num_rows else None
 
 
-def _finish(sorter: ExternalSort, digest_algorithm: str, batch: str | None, label_kind: str = "string") -> Manifest:
+def _finish(
+    sorter: ExternalSort, digest_algorithm: str, batch: str | None, label_kind: str = "string", row_numbers=False
+) -> Manifest:
     """``sorter.finish(...)`` as a progress stage of its own: at 2M rows the merge, the Merkle root and
     the manifest's write took seconds under load with no stage shown (newcomer review 13, finding 8)."""
     from provenance import progress
 
     with progress.stage(MANIFEST_STAGE, unit="steps"):
-        return sorter.finish(digest_algorithm, batch, label_kind)
+        return sorter.finish(digest_algorithm, batch, label_kind, row_numbers)
 
 
 MANIFEST_STAGE = "sorting and writing the manifest"
@@ -313,7 +315,9 @@ def _build_table(spec, local, fs, executor, source, batch, salt=None) -> HashedD
             break
         forced = {**(forced or {}), **wider}
     columns, types, label_type, label_kind = check_parts(sorter.spilled, spec)
-    manifest = _finish(sorter, spec.options.digest_algorithm, batch, label_kind)
+    # one file read without an id column: its locators are its row numbers, each once (tables.hash_table_file)
+    row_numbers = len(files.files) == 1 and not files.is_folder and not spec.options.id_column
+    manifest = _finish(sorter, spec.options.digest_algorithm, batch, label_kind, row_numbers)
     listing = table_listing(files) if spec.options.reader_version > 1 else None
     return HashedDataset(
         manifest, "table", columns, len(files.files), spec, types, label_type, label_kind, listing, None, sample

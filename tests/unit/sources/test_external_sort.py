@@ -18,6 +18,8 @@ from provenance import fastsha, merkle
 from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.manifest import Manifest
 from provenance.merkle import MerkleBuilder, merkle_root
+from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, manifest_batch_copies
+from provenance.profiles.stage import manifest_within_batches
 from provenance.sources import external_sort
 from provenance.sources.build import build_manifest
 from provenance.sources.external_sort import ExternalSort, sorted_order
@@ -221,3 +223,62 @@ def test_a_streamed_commit_writes_the_bytes_of_the_manifest_written_in_memory(sh
     assert len(reference) == 1837 and reference.table.column("batch").unique().to_pylist() == ["b7"]
     assert pq.read_metadata("m.parquet").metadata[b"prov.merkle_root"] == reference.root.hex().encode()
     assert streamed == reference.to_bytes()
+
+
+def _streamed_copies(manifest: Manifest):
+    """The within-pseudo-batch copies as the profile stage counts them without the merge's: every row read back."""
+    return manifest_batch_copies(
+        lambda: manifest.iter_batches(["digest", "locator"], rows=97), len(manifest), COPY_PSEUDO_BATCHES
+    )
+
+
+def _same_copies(got, expected) -> bool:
+    return (got.rows.tolist(), got.copies.tolist(), got.most.tolist()) == (
+        expected.rows.tolist(),
+        expected.copies.tolist(),
+        expected.most.tolist(),
+    )
+
+
+def test_the_merge_counts_the_within_batch_copies_the_manifest_rows_give():
+    # 4 parts of row-numbered rows, shuffled across parts: records repeated within and across pseudo-batches
+    # (some under another label), and digests that share their first 8 bytes but differ after (one record
+    # each, not copies), in 1, 4 and 4096 buckets: the merge's count is the count of every row read back
+    rng = np.random.default_rng(3)
+    base = [rng.bytes(32) for _ in range(1500)]
+    base[10:20] = [base[9][:8] + rng.bytes(24) for _ in range(10)]  # a shared prefix, other digests
+    keys = list(range(1500)) + [int(k) for k in rng.integers(0, 60, 700)] + [k for k in range(9, 20)]
+    order = rng.permutation(len(keys))
+    parts = []
+    for chunk in np.array_split(order, 4):
+        digests = b"".join(base[keys[i]] for i in chunk)
+        labels = pa.array([f"c{(keys[i] + (i % 5 == 0)) % 3}" for i in chunk])  # some copies relabeled
+        locators = pa.array([str(i) for i in chunk])
+        parts.append(HashedPart(digests, labels, pa.nulls(len(chunk), pa.string()), locators, ["x"]).finish("s"))
+    for expected_rows in (10, 10**6, 10**9):
+        sorter = ExternalSort(expected_rows)
+        for i, part in enumerate(parts):
+            sorter.add(part, i)
+        got = sorter.finish(row_numbers=True)
+        assert got.within_batches is not None and got.within_batches.copies.sum() > 0
+        assert _same_copies(got.within_batches, _streamed_copies(got)), expected_rows
+        assert manifest_within_batches(got) is got.within_batches  # the profile stage takes it, no second pass
+
+
+@pytest.mark.parametrize("executor", [InlineExecutor(), LocalExecutor(2)])
+def test_a_table_file_commits_with_the_copies_counted_and_a_folder_is_counted_from_its_rows(executor, workdir):
+    # real digits with copies (the same rows again, some far from their first rows) in one Parquet file: the merge
+    # counts them; in a folder the locators are file#row, which the profile stage ranks from the rows as before
+    digits = digits_table()
+    table = pa.concat_tables([digits, digits.slice(0, 300), digits.slice(1000, 50), digits.slice(5, 20)])
+    pq.write_table(table, "one.parquet", row_group_size=200)
+    hashed = build_manifest(DatasetSpec("one.parquet"), executor=executor)
+    counted = hashed.manifest.within_batches
+    assert counted is not None and counted.copies.sum() > 0
+    assert _same_copies(counted, _streamed_copies(hashed.manifest))
+    Path("data").mkdir()
+    pq.write_table(table.slice(0, 1000), "data/a.parquet")
+    pq.write_table(table.slice(1000), "data/b.parquet")
+    folder = build_manifest(DatasetSpec("data"), executor=executor).manifest
+    assert folder.within_batches is None
+    assert _same_copies(manifest_within_batches(folder), _streamed_copies(folder))
