@@ -1,6 +1,11 @@
 """Attack review 26d: the copies rule's anchor test (``provenance/gate/copies_anchor.py``, session 26). Real spam7
 rows, real stores and keys; the attacks edit ``prov.db`` and ``.prov/objects`` as a ``.prov/`` writer can, or sign
-with the commit key as its holder (a thief) can."""
+with the commit key as its holder (a thief) can.
+
+Findings (strict xfails): A26d-1 an empty oldest version makes the default anchor test vacuous; A26d-2 a small
+oldest version (a 100-row pilot) blocks clean random releases; A26d-3 a deleted anchor manifest is answered with
+advice to move the anchor; A26d-4 an anchor-only block is headlined "0 more than ..." and its one "To release:"
+step is copies_added = "warn". The rest are attacks that held."""
 
 from __future__ import annotations
 
@@ -17,6 +22,11 @@ from provenance.store import Store
 from support import resign_version, spam7_table, validate_output
 
 RULE = "copies.max_copies_rate"
+
+
+def finding(reason: str) -> pytest.MarkDecorator:
+    """A finding's replay: a strict xfail whose reason is the finding."""
+    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +69,13 @@ def object_path(workdir, tag: str, column: str):
     return path
 
 
+@pytest.fixture
+def anchor_manifest_gone(chain):
+    """The chain with v1's (the default anchor's) manifest object deleted, as a ``.prov/`` writer can."""
+    object_path(chain, "v1", "manifest_object").unlink()
+    return chain
+
+
 def blocked(report: dict) -> list[str]:
     return [f"{x['rule']}: {x['reason'][:300]}" for x in report["rules"] if x["status"] == "block"]
 
@@ -80,14 +97,12 @@ def test_a_damaged_anchor_manifest_fails_closed(prov, chain, damage):
     assert rule["statistic"]["anchor"]["problem"].startswith("the anchor's copies cannot be counted"), rule
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26d-3 (low): a .prov/ writer deletes the anchor's manifest object and the block's reason advises moving "
+@finding(
+    "A26d-3 (low): a .prov/ writer deletes the anchor's manifest object and the block's reason advises moving "
     "copies.anchor ('the base itself turns the anchor test off') instead of restoring .prov/: following it opens "
-    "the ratchet the test closes",
+    "the ratchet the test closes"
 )
-def test_the_advice_for_a_damaged_anchor_manifest_is_to_restore_it(prov, chain):
-    object_path(chain, "v1", "manifest_object").unlink()
+def test_the_advice_for_a_damaged_anchor_manifest_is_to_restore_it(prov, anchor_manifest_gone):
     _, _, rule = check(prov)
     assert "turns the anchor test off" not in rule["reason"], rule["reason"]
     assert "restore" in rule["reason"], rule["reason"]
@@ -135,10 +150,9 @@ def test_a_bad_anchor_in_the_policy_is_exit_2_naming_the_file(prov, chain, tmp_p
     assert (chain / ".prov" / "prov.db").read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26d-1 (medium): an empty oldest version (a first commit of no rows) is the default anchor; it holds no "
-    "record, so the anchor test counts no copy, passes every release, and 22b's H2 ratchet passes again",
+@finding(
+    "A26d-1 (medium): an empty oldest version (a first commit of no rows) is the default anchor; it holds no "
+    "record, so the anchor test counts no copy, passes every release, and 22b's H2 ratchet passes again"
 )
 def test_an_empty_oldest_version_leaves_the_ratchet_open(prov, workdir, store, keypair):
     commit(prov, "pilot", slice(0, 0), keypair.private_path)
@@ -158,11 +172,10 @@ def test_an_empty_oldest_version_leaves_the_ratchet_open(prov, workdir, store, k
     assert code == 1 and RULE in [b.split(":")[0] for b in blocked(report)], blocked(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26d-2 (high): a small oldest version (a 100-row pilot of spam7) is the default anchor; its rates, "
+@finding(
+    "A26d-2 (medium): a small oldest version (a 100-row pilot of spam7) is the default anchor; its rates, "
     "estimated from 100 rows and taken as exact over ~20 times as many rows since, block every clean release in "
-    "random order (excess 41-59), and the reason tells the verifier to move the anchor",
+    "random order (excess 41-59), and the reason tells the verifier to move the anchor"
 )
 def test_clean_random_releases_after_a_small_pilot_pass(prov, workdir, store, keypair):
     commit(prov, "pilot", slice(0, 100), keypair.private_path)
@@ -175,14 +188,52 @@ def test_clean_random_releases_after_a_small_pilot_pass(prov, workdir, store, ke
         assert rule["status"] == "pass", (k, rule["reason"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26d-4 (low): when the anchor test alone blocks, the decision line under BLOCKED reads '... added, 0 more "
-    "than a delivery of 400 rows repeats the base's records' (the base test's excess) and never names the anchor",
+@finding(
+    "A26d-4 (low): when the anchor test alone blocks, the decision line under BLOCKED reads '... added, 0 more "
+    "than a delivery of 400 rows repeats the base's records' (the base test's excess) and never names the anchor"
 )
-def test_an_anchor_block_is_not_headlined_as_none_over(prov, chain):
-    object_path(chain, "v1", "manifest_object").unlink()
+def test_an_anchor_block_is_not_headlined_as_none_over(prov, anchor_manifest_gone):
     r = prov("check", "v3", "--base", "v2")
     assert r.exit_code == 1 and "BLOCKED by 1 of" in r.output, r.output[:400]
     headline = r.output.splitlines()[1] + " " + r.output.splitlines()[2]
     assert "0 more than a delivery" not in headline and "anchor" in headline, headline
+
+
+@finding(
+    "A26d-4 (low), its step: an anchor-only block's one 'To release:' step is copies_added = \"warn\" (the whole rule, "
+    "the test against the base too, stops blocking); it never names copies.anchor, nor restoring .prov/ when the "
+    "anchor's manifest is gone"
+)
+def test_an_anchor_block_s_step_is_not_to_turn_the_rule_to_warn(prov, anchor_manifest_gone):
+    from provenance.report.next_steps import release_steps
+
+    r = prov("check", "v3", "--base", "v2", "--format", "json")
+    steps = [s.what for s in release_steps(json.loads(r.stdout))]
+    assert not any('copies_added = "warn"' in s for s in steps), steps
+
+
+def test_after_a_reviewed_re_delivery_naming_its_release_as_anchor_lets_the_next_clean_one_pass(
+    prov, workdir, store, keypair, tmp_path
+):
+    # Held: v2 re-delivers 300 of v1's rows on purpose (released with copies_added = "warn"); the next clean release
+    # v3 blocks on the anchor test (v1), whose reason says to set copies.anchor to a later version; naming v2, the
+    # release that took the re-delivery in, passes v3, and v4 is then judged against v2's rates (not switched off).
+    v1 = spam7_table(slice(0, 2000))
+    for tag, table in (
+        ("v1", v1),
+        ("v2", pa.concat_tables([v1, spam7_table(slice(2000, 2400)), v1.slice(0, 300)])),
+    ):
+        r22b.commit(prov, keypair, table, tag)
+    v2 = pa.concat_tables([v1, spam7_table(slice(2000, 2400)), v1.slice(0, 300)])
+    v3 = pa.concat_tables([v2, spam7_table(slice(2400, 2800))])
+    r22b.commit(prov, keypair, v3, "v3")
+    r22b.commit(prov, keypair, pa.concat_tables([v3, spam7_table(slice(2800, 3200))]), "v4")
+    code, _, rule = check(prov, "v3", "v2")
+    assert rule["status"] == "block" and rule["statistic"]["excess"] == 0, rule["reason"]
+    assert "if they were reviewed and meant, set copies.anchor to a later version" in rule["reason"], rule["reason"]
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[copies]\nanchor = "v2"\n')
+    _, _, rule = check(prov, "v3", "v2", "--policy", str(policy))
+    assert rule["status"] == "pass" and rule["statistic"]["anchor"] is None, rule["reason"]
+    _, _, rule = check(prov, "v4", "v3", "--policy", str(policy))
+    assert rule["status"] == "pass" and rule["statistic"]["anchor"]["version"] == "v2", rule["reason"]
