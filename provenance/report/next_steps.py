@@ -343,6 +343,7 @@ def anchor_steps(statistic: dict, base: str) -> list[Step] | None:
     return [
         Step(
             f"copies since the anchor {anchor.get('version')} reviewed and meant: [copies] anchor = "
-            f'"<a later version>" (one that holds them; {base} itself turns the anchor test off) {POLICY}'
+            f'"<a later version>" (one that holds them, e.g. {base}: later releases are then judged against its '
+            f"rates) {POLICY}"
         )
     ]

@@ -161,7 +161,7 @@ def test_an_empty_oldest_version_is_skipped_and_the_ratchet_still_blocks(prov, w
     assert code == 1 and RULE in [b.split(":")[0] for b in blocked(report)], blocked(report)
 
 
-def test_clean_random_releases_after_a_small_pilot_pass(prov, workdir, store, keypair):
+def test_clean_random_releases_after_a_small_pilot_pass(prov, workdir, store, keypair, tmp_path):
     commit(prov, "pilot", slice(0, 100), keypair.private_path)
     for k, rows in enumerate((2000, 2400, 2800)):
         commit(prov, f"r{k}", slice(0, rows), keypair.private_path)
@@ -174,6 +174,12 @@ def test_clean_random_releases_after_a_small_pilot_pass(prov, workdir, store, ke
             assert rule["statistic"]["anchor"]["reason"].startswith("no signed ancestor of r0 holds 1,000 rows")
         assert rule["statistic"]["excess"] == 0  # the test against the base passes these clean rows
         assert rule["status"] == "pass", (k, rule["reason"])
+    # a policy that names the pilot is followed, and the statistic says its rates are loose
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[copies]\nanchor = "pilot"\n')
+    _, _, rule = check(prov, "r2", "r1", "--policy", str(policy))
+    anchor = rule["statistic"]["anchor"]
+    assert anchor["version"] == "pilot" and anchor["reason"].startswith("small anchor: pilot holds 100 rows"), anchor
 
 
 def test_an_anchor_block_is_not_headlined_as_none_over(prov, anchor_manifest_gone):
@@ -211,6 +217,17 @@ def test_after_a_reviewed_re_delivery_naming_its_release_as_anchor_lets_the_next
     code, _, rule = check(prov, "v3", "v2")
     assert rule["status"] == "block" and rule["statistic"]["excess"] == 0, rule["reason"]
     assert "if they were reviewed and meant, set copies.anchor to a later version" in rule["reason"], rule["reason"]
+    # A26d-4 (fixed): the decision line names the anchor's excess, and the step is copies.anchor, not the rule to warn
+    from provenance.report.next_steps import release_steps
+
+    r = prov("check", "v3", "--base", "v2")
+    assert "more than the anchor v1's repetition explains" in r.output.splitlines()[1], r.output[:400]
+    steps = [s.what for s in release_steps(check(prov, "v3", "v2")[1])]
+    assert steps == [
+        'copies since the anchor v1 reviewed and meant: [copies] anchor = "<a later version>" (one that holds them, '
+        "e.g. v2: later releases are then judged against its rates) (a policy file: start from prov check "
+        "--print-default-policy, check with --policy FILE)"
+    ], steps
     policy = tmp_path / "policy.toml"
     policy.write_text('[copies]\nanchor = "v2"\n')
     _, _, rule = check(prov, "v3", "v2", "--policy", str(policy))
