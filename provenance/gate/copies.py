@@ -450,23 +450,33 @@ class MaxCopiesRate(ModeRule):
         """``(statistic, over)``: the anchor test (``gate.copies_anchor``) as the JSON's ``anchor`` (None without
         an anchor), and the words of a block (None when it passes): the copies since the anchor beyond its
         repetition, or why the anchor cannot be reached (fail closed)."""
-        anchor = find_anchor(ctx.store, ctx.base, self.anchor)
-        if anchor.problem is None and anchor.version is None:
-            return None, None
+        # the candidate's rows as its verified manifest streamed them in the diff
+        anchor = find_anchor(ctx.store, ctx.base, self.anchor, int(ctx.diff.summary["records_new"]))
         out: dict = {"version": anchor.version, "chosen_by": anchor.chosen_by, "problem": anchor.problem}
+        out |= {"reason": anchor.reason} if anchor.reason else {}
+        if anchor.problem is None and anchor.version is None:
+            return (out if anchor.reason else None), None
         if anchor.problem is None:
             assert anchor.version is not None
             try:
                 since = copies_since(ctx.store, anchor.version, ctx.new)
             except VerificationError as exc:
-                anchor = Anchor(anchor.version, anchor.chosen_by, f"the anchor's copies cannot be counted ({exc})")
+                problem = f"the anchor's copies cannot be counted ({exc})"
+                anchor = Anchor(anchor.version, anchor.chosen_by, problem, anchor.named, anchor.reason, altered=True)
                 out["problem"] = anchor.problem
         if anchor.problem is not None:
-            return out, (
-                f"the anchor test cannot run: {anchor.problem}; copies are judged against an anchor so that copies "
-                "earlier releases let in do not widen the next allowance: set copies.anchor to a version in the "
-                "base's signed chain you trust (the base itself turns the anchor test off)"
+            # A26d-3: a chain or manifest that does not verify is .prov/ altered; moving the anchor past it (or to
+            # the base, no anchor test) would open the ratchet the test bounds, so the advice is to restore .prov/
+            advice = (
+                ".prov/ was altered (or damaged): restore it from a copy you trust (`prov fsck` shows what is "
+                "missing or changed); do not move copies.anchor past it, which lets the copies earlier releases "
+                "accepted widen the allowance again"
+                if anchor.altered
+                else "copies are judged against an anchor so that copies earlier releases let in do not widen the "
+                "next allowance: set copies.anchor to a version in the base's signed chain you trust (the base "
+                "itself turns the anchor test off)"
             )
+            return out, f"the anchor test cannot run: {anchor.problem}; {advice}"
         excess, allowed, classes, total = since.excess(self.rate, self.least)
         if since.total < self.least:
             excess = 0

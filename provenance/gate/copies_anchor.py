@@ -18,10 +18,16 @@ release k, accepted, raises the next base's rates for its class); moving the anc
 
 Which version is ``A``: the policy's ``copies.anchor`` (a version name: the policy is the verifier's), else the
 oldest version in the base's chain of signed parents (``version_facts.signed_ancestry``: each signature verified
-under the verifier's pins, each parent's Merkle root the signed one; never a writable ``parent`` column). It must
-be the base or one of its signed ancestors. A chain that does not hold (a parent row deleted or altered by a
-``.prov/`` writer), or a named anchor outside it, fails closed: the rule blocks (warns in ``"warn"`` mode) and
-says why; a base with no signed parent and no named anchor has no anchor test. Both manifests are read as the
+under the verifier's pins, each parent's Merkle root the signed one; never a writable ``parent`` column) that holds
+``MIN_ANCHOR_ROWS`` rows and whose rows since it (the candidate's less its own, as signed) are at most
+``MAX_ROWS_SINCE`` times its own (attack review 26d: an empty first version anchored nothing, A26d-1; a 100-row
+pilot's rates, taken as exact over twenty times its rows, blocked clean releases, A26d-2). None but the base: no
+anchor test, and the statistic's ``reason`` says why; a smaller named anchor is used, its ``reason`` "small
+anchor: ...". So the ratchet is bounded, not closed: the default anchor moves forward as the data grows, and a
+flood accepted once counts until the data has about tripled. It must be the base or one of its signed ancestors.
+A chain that does not hold (a parent row deleted or altered by a ``.prov/`` writer), or a named anchor outside it,
+fails closed: the rule blocks (warns in ``"warn"`` mode) and says why (for ``.prov/`` altered: restore it, A26d-3);
+a base with no signed parent and no named anchor has no anchor test. Both manifests are read as the
 diff reads them: hashed against their signed digests as they stream (``delta.signed_objects.ManifestObject``).
 A stolen commit key can sign a chain (or re-sign the base without a parent, which ends the chain at the base):
 the anchor is then the key holder's choice, as the base's content is.
@@ -52,41 +58,77 @@ ANCHOR = Setting(
     {"type": "string", "minLength": 1},
     None,
     "the version whose repetition every copy added since it is judged against, all together (the anchor test); "
-    "unset: the oldest version in the base's chain of signed parents; the base itself: no anchor test",
+    "unset: the oldest version in the base's chain of signed parents holding 1,000 rows and a third of the "
+    "candidate's; the base itself: no anchor test",
     expects="a version name",
 )
 
 POLICY, OLDEST = "policy", "oldest signed ancestor"
+# an anchor's rates are estimated from its rows and taken as exact over the rows since it: at least this many rows
+# (A26d-1: an empty first version counted no copy; A26d-2: a 100-row pilot's rates blocked clean releases) ...
+MIN_ANCHOR_ROWS = 1000
+# ... and at most this many times its rows added since it (Good and Turing's rate for records held once drifts as
+# the history grows: bench/results/anchor26-*.md), so the default anchor moves forward as the data grows
+MAX_ROWS_SINCE = 2
 
 
 @dataclass(frozen=True)
 class Anchor:
     """The anchor of one check: ``version`` (None: no anchor test, the base is the oldest signed version or the
-    one named), ``chosen_by`` (``"policy"`` or ``"oldest signed ancestor"``), ``problem`` (why it cannot be
-    reached: the rule fails closed), ``named`` (the version the policy names, if any)."""
+    one named, or no signed ancestor is large enough), ``chosen_by`` (``"policy"`` or ``"oldest signed
+    ancestor"``), ``problem`` (why it cannot be reached: the rule fails closed), ``named`` (the version the policy
+    names, if any), ``reason`` (why there is no anchor test, or why a named anchor's rates are loose), ``altered``
+    (the problem is ``.prov/``'s: restore it, A26d-3; else the policy names an anchor outside the chain)."""
 
     version: str | None
     chosen_by: str
     problem: str | None = None
     named: str | None = None
+    reason: str | None = None
+    altered: bool = False  # the problem is in .prov/ (a chain or a manifest that does not verify), not the policy
 
 
-def find_anchor(store: Store, base: str, named: str | None) -> Anchor:
-    """The anchor of a check against ``base`` (module docstring): the policy's ``named`` version, which must be
-    ``base`` or a signed ancestor of it, else the oldest signed ancestor; a ``problem`` when the chain does not
-    hold or ``named`` is not in it."""
+def large_enough(rows: int, candidate_rows: int) -> bool:
+    """Whether a version of ``rows`` rows can anchor a candidate of ``candidate_rows``: ``MIN_ANCHOR_ROWS`` rows at
+    least, and at most ``MAX_ROWS_SINCE`` times its rows added since it."""
+    return rows >= MIN_ANCHOR_ROWS and candidate_rows - rows <= MAX_ROWS_SINCE * rows
+
+
+def signed_rows(row: dict, stmt: dict) -> int:
+    """A version's record count as its statement signed it (the ``records`` column only for a statement without)."""
+    return int(stmt["predicate"].get("records", row["records"]))
+
+
+def find_anchor(store: Store, base: str, named: str | None, candidate_rows: int) -> Anchor:
+    """The anchor of a check against ``base`` of a candidate of ``candidate_rows`` rows (module docstring): the
+    policy's ``named`` version, which must be ``base`` or a signed ancestor of it (a ``reason`` when it is small),
+    else the oldest signed version ``large_enough`` (none, or only the base: no anchor test, and a ``reason``); a
+    ``problem`` when the chain does not hold or ``named`` is not in it."""
     chosen_by = POLICY if named is not None else OLDEST
     try:
-        chain = [row["tag"] for row, _ in signed_ancestry(store, base)]
+        ancestry = signed_ancestry(store, base)
     except (InputError, VerificationError) as exc:
         return Anchor(
             named,
             chosen_by,
             f"the chain of signed parents of {base} does not hold ({exc}), so the anchor cannot be found",
             named,
+            altered=True,
         )
+    rows = {row["tag"]: signed_rows(row, stmt) for row, stmt in ancestry}
+    chain = [row["tag"] for row, _ in ancestry]
     if named is None:
-        return Anchor(None if chain[-1] == base else chain[-1], OLDEST)
+        if len(chain) == 1:  # the base is the oldest signed version: no anchor test, as ever
+            return Anchor(None, OLDEST)
+        first = next((tag for tag in reversed(chain) if large_enough(rows[tag], candidate_rows)), None)
+        if first is None or first == base:
+            return Anchor(
+                None,
+                OLDEST,
+                reason=f"no signed ancestor of {base} holds {MIN_ANCHOR_ROWS:,} rows and a third of the candidate's "
+                f"{candidate_rows:,}: only the test against the base applies",
+            )
+        return Anchor(first, OLDEST)
     if named not in chain:
         return Anchor(
             named,
@@ -95,7 +137,14 @@ def find_anchor(store: Store, base: str, named: str | None) -> Anchor:
             f"({', '.join(chain[1:6]) or 'none'}{', ...' if len(chain) > 6 else ''})",
             named,
         )
-    return Anchor(None if named == base else named, POLICY, None, named)
+    small = (
+        None
+        if large_enough(rows[named], candidate_rows)
+        else f"small anchor: {named} holds {rows[named]:,} rows, and its rates, taken as exact over the "
+        f"{max(candidate_rows - rows[named], 0):,} rows since it, are loose (the default anchor holds at least "
+        f"{MIN_ANCHOR_ROWS:,} rows and a third of the candidate's)"
+    )
+    return Anchor(None if named == base else named, POLICY, None, named, small if named != base else None)
 
 
 def signed_ancestry(store: Store, tag: str) -> list:

@@ -168,6 +168,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             return [register, leave_out]
         return [register, Step("or cut the source out", cut_source)]
     if name.startswith("copies."):  # exact copies of records the candidate already holds (a re-delivered batch)
+        anchor_only = anchor_steps(rule.get("statistic") or {}, base)
+        if anchor_only is not None:
+            return anchor_only
         return [
             *([Step("cut out the source that delivered them again", cut_source)] if named and not signs else []),
             *([leave_out] if signs else []),
@@ -317,3 +320,30 @@ def _own_check(rule: dict, report: dict) -> list[Step]:
     base, version = shlex.quote(str(report.get("base"))), shlex.quote(str(report.get("version")))
     said = f"{at}'s parent is {parent}, not {base}" if at == version else f"{at} (in {version}'s history) blocks"
     return [Step(said, f"prov check {at} --base {parent}", f" judges only what {at} added")]
+
+
+def anchor_steps(statistic: dict, base: str) -> list[Step] | None:
+    """The steps when the copies rule's anchor test alone blocks (attack review 26d, A26d-4): restore ``.prov/``
+    when the anchor's chain or manifest does not verify, else name a later ``copies.anchor``; turning the whole rule
+    to warn would stop the test against the base too. None when the test against the base is over too."""
+    anchor = statistic.get("anchor") or {}
+    if int(statistic.get("excess") or 0) > 0 or not (anchor.get("problem") or int(anchor.get("excess") or 0) > 0):
+        return None
+    problem = anchor.get("problem") or ""
+    if problem and not problem.startswith("copies.anchor names"):  # .prov/ altered (gate.copies_anchor, A26d-3)
+        return [
+            Step(
+                "the anchor's signed chain or manifest does not verify: restore .prov/ from a copy you trust",
+                "prov fsck",
+                " (shows what is missing or changed)",
+            )
+        ]
+    if problem:
+        return [Step(f'name a version in {base}\'s signed chain you trust: [copies] anchor = "VERSION" {POLICY}')]
+    return [
+        Step(
+            f"copies since the anchor {anchor.get('version')} reviewed and meant: [copies] anchor = "
+            f'"<a later version>" (one that holds them, e.g. {base}: later releases are then judged against its '
+            f"rates) {POLICY}"
+        )
+    ]

@@ -95,6 +95,15 @@ def copies_lines(rules: list[dict]) -> tuple[str, ...]:
     for r in rules:
         s = r.get("statistic") or {}
         if r["rule"] == "copies.max_copies_rate" and r["status"] != "pass" and s.get("headline"):
+            anchor = s.get("anchor") or {}
+            if s["excess"] <= 0 and anchor.get("problem"):  # the anchor test alone blocks (A26d-4): its problem
+                return (f"{s['headline']}, but the anchor test cannot run: {anchor['problem']} ({r['rule']})",)
+            if s["excess"] <= 0 and (anchor.get("excess") or 0) > 0:  # ... or its excess
+                return (
+                    f"{s['headline']}, {anchor['excess']} more than the anchor {anchor['version']}'s repetition "
+                    f"explains: {anchor['copies']} copies of its records on the {anchor['rows_added']} rows since "
+                    f"it ({r['rule']})",
+                )
             return (
                 f"{s['headline']}, {s['excess']} more than a delivery of {s['rows_added']} rows repeats the base's "
                 f"records ({r['rule']})",

@@ -94,7 +94,7 @@ def test_an_edited_chain_fails_closed_and_does_not_move_the_anchor(prov, chain, 
     edit_db(chain, edit)
     store = Store(chain / ".prov")
     store.pins = pins
-    anchor = find_anchor(store, "v2", None)
+    anchor = find_anchor(store, "v2", None, 2800)
     assert anchor.version is None and anchor.problem is not None, anchor
     assert anchor.problem.startswith("the chain of signed parents of v2 does not hold") and why in anchor.problem
     # the check as a whole: the base's own signature check blocks first, and nothing else is judged on it
