@@ -5,15 +5,19 @@ groups partition by partition (each partition opens the file again, on another t
 process), and a CSV/JSONL file twice when its types widen. Whoever can write the data folder
 can swap the file between two of those opens (``os.replace``), and the records hashed would
 be a mix of both files under a Merkle root of neither (attack review 25d). So the listing
-records each local file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns)``, and every
-handle opened to read it is ``fstat``-ed and compared: another inode, size or modification
-time is :class:`~provenance.errors.FileChanged` (exit 2, the store unchanged). The handle
-itself is checked, not the path, so a swap between the check and the open cannot pass.
+records each local file's identity, ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``,
+and every handle opened to read it is ``fstat``-ed and compared: another inode, size,
+modification or change time is :class:`~provenance.errors.FileChanged` (exit 2, the store
+unchanged). The handle itself is checked, not the path, so a swap between the check and the
+open cannot pass.
 
-A writer who rewrites the file in place and puts its size and modification time back
-(``os.utime``) is not seen here; the records hashed are then those of the bytes read. A file
-on an fsspec filesystem or at a git revision carries no identity (those are not re-listed
-beside a running read by a local writer).
+The change time is there for a writer who rewrites the file in place and puts its size and
+modification time back with ``os.utime`` (attack review 26e, A26e-1): any write, ``utime`` or
+``chmod`` sets the inode's change time to now, and no unprivileged call sets it back. What is
+left: file timestamps are taken from a coarse clock (a few ms on Linux), so a file last changed
+in the same tick as the rewrite keeps its change time; and whoever can set the system clock
+(root) can forge it. A file on an fsspec filesystem or at a git revision carries no identity
+(those are not re-listed beside a running read by a local writer).
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ from typing import IO, Any
 
 from provenance.errors import FileChanged
 
-Identity = tuple[int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns)
+Identity = tuple[int, int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
 
 
 def identity(st: os.stat_result) -> Identity:
-    """The identity of a stat result: device, inode, size and modification time in ns."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    """The identity of a stat result: device, inode, size, modification and change times in ns."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def listed_identity(path: str) -> Identity | None:
@@ -44,7 +48,7 @@ def check_handle(path: str, fd: int, listed: Identity | None) -> None:
     """Refuse an open handle ``fd`` of ``path`` that is not the file listed (``listed``; None: nothing to check).
 
     Raises:
-        FileChanged: another inode, size or modification time than when ``path`` was listed (exit 2).
+        FileChanged: another inode, size, modification or change time than when ``path`` was listed (exit 2).
     """
     if listed is not None and identity(os.fstat(fd)) != listed:
         raise FileChanged(

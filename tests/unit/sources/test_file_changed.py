@@ -129,3 +129,51 @@ def test_the_verifying_loader_refuses_a_file_replaced_after_it_listed_the_folder
     os.replace(workdir / "other.parquet", folder / "b.parquet")
     with pytest.raises(VerificationError, match="b.parquet: file changed while it was read"):
         list(batches)
+
+
+class RewriteAfterFirst(InlineExecutor):
+    """Partitions run here; after the first, ``path`` is rewritten in place with ``other``'s bytes (the same size)
+    and its modification time put back with ``os.utime``: same inode, size and mtime, other records."""
+
+    def __init__(self, path, other):
+        super().__init__()
+        self.path, self.other, self.done = path, other, 0
+
+    def imap(self, fn, items, window=None):
+        for item in items:
+            yield fn(item)
+            self.done += 1
+            if self.done == 1:
+                st = os.stat(self.path)
+                with open(self.path, "r+b") as fh:
+                    fh.write(self.other.read_bytes())
+                os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _past_ctime(path):
+    """Return once the clock file timestamps are taken from has moved past ``path``'s ctime, so a write from
+    now on gives it another (timestamps are coarse: a write in the same tick could keep it)."""
+    probe = path.with_name(".probe")
+    while True:
+        probe.write_bytes(b"")
+        if os.stat(probe).st_ctime_ns > os.stat(path).st_ctime_ns:
+            probe.unlink()
+            return
+
+
+def test_a_parquet_file_rewritten_in_place_with_its_mtime_put_back_is_refused(workdir, store, keypair, monkeypatch):
+    """Attack review 26e (A26e-1): size and mtime restored with os.utime; the inode's change time still moves."""
+    monkeypatch.setattr(build, "_ROWS_PER_PARTITION", 2 * GROUP)
+    data, other = workdir / "data.parquet", workdir / "other.parquet"
+    plain = {"row_group_size": GROUP, "compression": "none", "use_dictionary": False}
+    pq.write_table(_table(0.0), data, **plain)
+    pq.write_table(_table(0.5), other, **plain)
+    assert data.stat().st_size == other.stat().st_size and data.read_bytes() != other.read_bytes()
+    _past_ctime(data)
+    before = store_fingerprint(workdir / ".prov")
+    executor = RewriteAfterFirst(data, other)
+    with pytest.raises(FileChanged) as err:
+        versions.commit(store, DatasetSpec(str(data)), "v1", keypair.private_path, executor=executor, stages=[])
+    assert executor.done == 1
+    assert str(err.value).startswith(f"{data}: file changed while it was read")
+    assert store_fingerprint(workdir / ".prov") == before
