@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable
 from typing import IO, Any
 
-from provenance.errors import FileChanged
+from provenance.errors import FileChanged, InputError
 
 Identity = tuple[int, int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
 
@@ -36,12 +36,17 @@ def identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def listed_identity(path: str) -> Identity | None:
-    """The identity of the local file ``path`` as it is listed (None if it cannot be stat-ed: reading says why)."""
+def listed_identity(path: str) -> Identity:
+    """The identity of the local file ``path`` as it is listed.
+
+    Raises:
+        InputError: ``path`` cannot be stat-ed (a dangling link, no permission, removed since the folder was
+            walked), naming it: a file listed with no identity would be read with nothing checked (A26e-2).
+    """
     try:
         return identity(os.stat(path))
-    except OSError:
-        return None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from exc
 
 
 def check_handle(path: str, fd: int, listed: Identity | None) -> None:
@@ -58,10 +63,20 @@ def check_handle(path: str, fd: int, listed: Identity | None) -> None:
 
 
 def check_path(path: str, listed: Identity | None) -> None:
-    """Refuse ``path`` if the file there now is not the file listed (after a read whose handle is closed)."""
+    """Refuse ``path`` if the file there now is not the file listed (after a read whose handle is closed).
+
+    Raises:
+        FileChanged: another file there, or none, or one that cannot be opened (exit 2, naming ``path``).
+    """
     if listed is None:
         return
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO put there must not block
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO put there must not block
+    except OSError as exc:  # removed or made unreadable once read: not the file listed (A26e-3)
+        raise FileChanged(
+            f"{path}: file changed while it was read ({exc.strerror or type(exc).__name__} since it was listed); "
+            "run again once nothing writes to it"
+        ) from exc
     try:
         check_handle(path, fd, listed)
     finally:

@@ -20,10 +20,10 @@ import pytest
 
 import provenance.sources.build as build
 from provenance import versions
-from provenance.errors import FileChanged, VerificationError
+from provenance.errors import FileChanged, InputError, VerificationError
 from provenance.executor import InlineExecutor
 from provenance.loader.reading import SignedReading, _table_batches
-from provenance.sources import table_files
+from provenance.sources import table_files, table_reading
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions, hash_table_file
@@ -177,3 +177,36 @@ def test_a_parquet_file_rewritten_in_place_with_its_mtime_put_back_is_refused(wo
     assert executor.done == 1
     assert str(err.value).startswith(f"{data}: file changed while it was read")
     assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_file_removed_right_after_it_is_read_is_one_line_exit_2(workdir, version, suffix):
+    """Attack review 26e (A26e-3): the check after the last batch opened the path again outside the reader's
+    try; a file removed there was a raw FileNotFoundError (exit 3)."""
+    data = workdir / f"data.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(_table(0.0), data)
+    else:
+        pacsv.write_csv(_table(0.0), data)
+    (file,) = table_files.list_table_files(str(data), None, version).files
+    options = TableOptions(reader_version=version)
+    count = len(list(table_reading.iter_batches(file.path, options, identity=file.identity)))
+    batches = table_reading.iter_batches(file.path, options, identity=file.identity)
+    for _ in range(count):  # every batch read: only the check after the last is left
+        next(batches)
+    data.unlink()
+    with pytest.raises(InputError) as err:
+        list(batches)
+    assert str(err.value).startswith(f"{data}: ") and "\n" not in str(err.value) and err.value.exit_code == 2
+
+
+def test_a_file_that_cannot_be_stat_ed_when_listed_is_refused_not_read_unchecked(workdir):
+    """Attack review 26e (A26e-2): a failed stat at listing gave no identity, and no identity means no check."""
+    folder = workdir / "data"
+    folder.mkdir()
+    pq.write_table(_table(0.0), folder / "a.parquet")
+    os.symlink(workdir / "gone.parquet", folder / "b.parquet")  # listed by name, stat fails
+    with pytest.raises(InputError) as err:
+        table_files.list_table_files(str(folder))
+    assert str(err.value).startswith(f"{folder / 'b.parquet'}: ") and "\n" not in str(err.value)
