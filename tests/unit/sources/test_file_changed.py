@@ -33,8 +33,8 @@ from support import store_fingerprint
 ROWS, GROUP = 600, 100
 
 
-class SwapAfterFirst(InlineExecutor):
-    """Partitions run one after another here; after the first, ``path`` is replaced by ``other`` (a writer)."""
+class AfterFirst(InlineExecutor):
+    """Partitions run one after another here; after the first, a writer changes ``path`` (:meth:`write`)."""
 
     def __init__(self, path, other):
         super().__init__()
@@ -45,7 +45,17 @@ class SwapAfterFirst(InlineExecutor):
             yield fn(item)
             self.done += 1
             if self.done == 1:
-                os.replace(self.other, self.path)
+                self.write()
+
+    def write(self) -> None:
+        raise NotImplementedError
+
+
+class SwapAfterFirst(AfterFirst):
+    """After the first partition, ``path`` is replaced by ``other``."""
+
+    def write(self) -> None:
+        os.replace(self.other, self.path)
 
 
 def _table(shift: float) -> pa.Table:
@@ -131,23 +141,15 @@ def test_the_verifying_loader_refuses_a_file_replaced_after_it_listed_the_folder
         list(batches)
 
 
-class RewriteAfterFirst(InlineExecutor):
-    """Partitions run here; after the first, ``path`` is rewritten in place with ``other``'s bytes (the same size)
-    and its modification time put back with ``os.utime``: same inode, size and mtime, other records."""
+class RewriteAfterFirst(AfterFirst):
+    """After the first partition, ``path`` is rewritten in place with ``other``'s bytes (the same size) and its
+    modification time put back with ``os.utime``: same inode, size and mtime, other records."""
 
-    def __init__(self, path, other):
-        super().__init__()
-        self.path, self.other, self.done = path, other, 0
-
-    def imap(self, fn, items, window=None):
-        for item in items:
-            yield fn(item)
-            self.done += 1
-            if self.done == 1:
-                st = os.stat(self.path)
-                with open(self.path, "r+b") as fh:
-                    fh.write(self.other.read_bytes())
-                os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    def write(self) -> None:
+        st = os.stat(self.path)
+        with open(self.path, "r+b") as fh:
+            fh.write(self.other.read_bytes())
+        os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _past_ctime(path):
