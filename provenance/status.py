@@ -96,8 +96,10 @@ def data_of(store: Store, root: str, compared: str) -> list[str]:
     only the path held other records once the file was edited (attack review 25b, A25b-1). Only versions a commit
     entry of the hash-chained audit log names count (a row copied in from another store is not this store's history;
     A25b-4), and only an entry a signed head by a key the verifier trusts covers (``store.coverage``): a pending one
-    a ``.prov/`` writer appended named a version the maintainer had rolled back (attack review 26a, A26a-3). A hint
-    only: a version whose signature does not verify under the pins is left out, and nothing decides on it."""
+    a ``.prov/`` writer appended named a version the maintainer had rolled back (attack review 26a, A26a-3). The next
+    commit signs over such an entry (attack review 26e, A26e-5, a Known gap: the entry sits where the version's own
+    was, so its position proves nothing), and the newest version's own entry counts only under a checkpoint (A26e-4:
+    a version signs the head before its entry). A hint only: a version whose signature does not verify under the pins is left out, and nothing decides on it."""
     from provenance import signing
     from provenance.errors import ProvError
     from provenance.store.coverage import coverage

@@ -80,13 +80,10 @@ def test_a26a_2_a_record_kind_a_prov_writer_edited_is_refused_naming_the_record_
         assert "version v2: its signed schema says kind 'table' but the version's record says 'tree'" in r.output
 
 
-def test_a26a_3_data_of_names_a_version_only_a_pending_log_entry_holds(prov, workdir):
-    """The maintainer committed v3 from a poisoned train.parquet (every label 7), saw it, and restored ``.prov/``
-    from the copy made before it. A ``.prov/`` writer puts v3 back: its row and objects (signed by the maintainer's
-    key, so they verify) and a chain-valid ``commit`` entry, pending (``prov audit verify``: "under no signature; no
-    check relies on them"). ``prov status train.parquet --version v2`` then ends "train.parquet is the data v3
-    signed": A25b-4's guard (only versions a commit entry names) is one planted entry away. (With that entry plain
-    ``prov status`` compares with v3, "unchanged since v3": documented, the last version is picked the same way.)"""
+def plant_rolled_back_v3(prov, workdir) -> tuple[str, str]:
+    """v1, v2 committed; v3 (every label 7) committed, then ``.prov/`` restored from the copy made before it; a
+    ``.prov/`` writer puts v3 back: its objects, its row and a chain-valid pending ``commit`` entry. Returns the
+    ``--signer`` arguments."""
     table = digits_table(400)
     pq.write_table(table.slice(0, 300), "train.parquet")
     ok(prov, "init")
@@ -119,6 +116,17 @@ def test_a26a_3_data_of_names_a_version_only_a_pending_log_entry_holds(prov, wor
         db.execute(f"insert into versions ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values()))
     db.close()
     plant_pending_entry(workdir / ".prov" / "prov.db", "commit", "v3", detail)
+    return pinned
+
+
+def test_a26a_3_data_of_names_a_version_only_a_pending_log_entry_holds(prov, workdir):
+    """The maintainer committed v3 from a poisoned train.parquet (every label 7), saw it, and restored ``.prov/``
+    from the copy made before it. A ``.prov/`` writer puts v3 back: its row and objects (signed by the maintainer's
+    key, so they verify) and a chain-valid ``commit`` entry, pending (``prov audit verify``: "under no signature; no
+    check relies on them"). ``prov status train.parquet --version v2`` then ends "train.parquet is the data v3
+    signed": A25b-4's guard (only versions a commit entry names) is one planted entry away. (With that entry plain
+    ``prov status`` compares with v3, "unchanged since v3": documented, the last version is picked the same way.)"""
+    pinned = plant_rolled_back_v3(prov, workdir)
     audit = ok(prov, "audit", "verify", *pinned)
     assert "PENDING" in audit and "commit v3" in audit, audit
 

@@ -20,10 +20,10 @@ import pytest
 
 import provenance.sources.build as build
 from provenance import versions
-from provenance.errors import FileChanged, VerificationError
+from provenance.errors import FileChanged, InputError, VerificationError
 from provenance.executor import InlineExecutor
 from provenance.loader.reading import SignedReading, _table_batches
-from provenance.sources import table_files
+from provenance.sources import table_files, table_reading
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions, hash_table_file
@@ -33,8 +33,8 @@ from support import store_fingerprint
 ROWS, GROUP = 600, 100
 
 
-class SwapAfterFirst(InlineExecutor):
-    """Partitions run one after another here; after the first, ``path`` is replaced by ``other`` (a writer)."""
+class AfterFirst(InlineExecutor):
+    """Partitions run one after another here; after the first, a writer changes ``path`` (:meth:`write`)."""
 
     def __init__(self, path, other):
         super().__init__()
@@ -45,7 +45,17 @@ class SwapAfterFirst(InlineExecutor):
             yield fn(item)
             self.done += 1
             if self.done == 1:
-                os.replace(self.other, self.path)
+                self.write()
+
+    def write(self) -> None:
+        raise NotImplementedError
+
+
+class SwapAfterFirst(AfterFirst):
+    """After the first partition, ``path`` is replaced by ``other``."""
+
+    def write(self) -> None:
+        os.replace(self.other, self.path)
 
 
 def _table(shift: float) -> pa.Table:
@@ -129,3 +139,76 @@ def test_the_verifying_loader_refuses_a_file_replaced_after_it_listed_the_folder
     os.replace(workdir / "other.parquet", folder / "b.parquet")
     with pytest.raises(VerificationError, match="b.parquet: file changed while it was read"):
         list(batches)
+
+
+class RewriteAfterFirst(AfterFirst):
+    """After the first partition, ``path`` is rewritten in place with ``other``'s bytes (the same size) and its
+    modification time put back with ``os.utime``: same inode, size and mtime, other records."""
+
+    def write(self) -> None:
+        st = os.stat(self.path)
+        with open(self.path, "r+b") as fh:
+            fh.write(self.other.read_bytes())
+        os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _past_ctime(path):
+    """Return once the clock file timestamps are taken from has moved past ``path``'s ctime, so a write from
+    now on gives it another (timestamps are coarse: a write in the same tick could keep it)."""
+    probe = path.with_name(".probe")
+    while True:
+        probe.write_bytes(b"")
+        if os.stat(probe).st_ctime_ns > os.stat(path).st_ctime_ns:
+            probe.unlink()
+            return
+
+
+def test_a_parquet_file_rewritten_in_place_with_its_mtime_put_back_is_refused(workdir, store, keypair, monkeypatch):
+    """Attack review 26e (A26e-1): size and mtime restored with os.utime; the inode's change time still moves."""
+    monkeypatch.setattr(build, "_ROWS_PER_PARTITION", 2 * GROUP)
+    data, other = workdir / "data.parquet", workdir / "other.parquet"
+    plain = {"row_group_size": GROUP, "compression": "none", "use_dictionary": False}
+    pq.write_table(_table(0.0), data, **plain)
+    pq.write_table(_table(0.5), other, **plain)
+    assert data.stat().st_size == other.stat().st_size and data.read_bytes() != other.read_bytes()
+    _past_ctime(data)
+    before = store_fingerprint(workdir / ".prov")
+    executor = RewriteAfterFirst(data, other)
+    with pytest.raises(FileChanged) as err:
+        versions.commit(store, DatasetSpec(str(data)), "v1", keypair.private_path, executor=executor, stages=[])
+    assert executor.done == 1
+    assert str(err.value).startswith(f"{data}: file changed while it was read")
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_file_removed_right_after_it_is_read_is_one_line_exit_2(workdir, version, suffix):
+    """Attack review 26e (A26e-3): the check after the last batch opened the path again outside the reader's
+    try; a file removed there was a raw FileNotFoundError (exit 3)."""
+    data = workdir / f"data.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(_table(0.0), data)
+    else:
+        pacsv.write_csv(_table(0.0), data)
+    (file,) = table_files.list_table_files(str(data), None, version).files
+    options = TableOptions(reader_version=version)
+    count = len(list(table_reading.iter_batches(file.path, options, identity=file.identity)))
+    batches = table_reading.iter_batches(file.path, options, identity=file.identity)
+    for _ in range(count):  # every batch read: only the check after the last is left
+        next(batches)
+    data.unlink()
+    with pytest.raises(InputError) as err:
+        list(batches)
+    assert str(err.value).startswith(f"{data}: ") and "\n" not in str(err.value) and err.value.exit_code == 2
+
+
+def test_a_file_that_cannot_be_stat_ed_when_listed_is_refused_not_read_unchecked(workdir):
+    """Attack review 26e (A26e-2): a failed stat at listing gave no identity, and no identity means no check."""
+    folder = workdir / "data"
+    folder.mkdir()
+    pq.write_table(_table(0.0), folder / "a.parquet")
+    os.symlink(workdir / "gone.parquet", folder / "b.parquet")  # listed by name, stat fails
+    with pytest.raises(InputError) as err:
+        table_files.list_table_files(str(folder))
+    assert str(err.value).startswith(f"{folder / 'b.parquet'}: ") and "\n" not in str(err.value)
