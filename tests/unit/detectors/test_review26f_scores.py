@@ -1,0 +1,110 @@
+"""Attack review 26f: scores of odd types a plug-in sets on a built-in's findings, against F3's check
+(registry._check_result), the combined verdict and the stored findings object."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from provenance.detectors import run_detectors
+from provenance.detectors.combine import combine
+from provenance.detectors.findings import findings_document, findings_object_bytes
+from support import plugin_distribution
+
+PLUGINS = Path(__file__).resolve().parents[2] / "data" / "review26f_detectors.py"
+KINDS = (
+    "neg_zero",
+    "true",
+    "float32",
+    "float32_nan",
+    "inf",
+    "nan",
+    "huge_int",
+    "fraction",
+    "decimal_equal",
+    "decimal",
+    "array0d_equal",
+    "lying",
+    "bool_np",
+)
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    entry = {f"odd_{k}": f"review26f_detectors:OddScore_{k}" for k in KINDS}
+    site = plugin_distribution(tmp_path / "site", "review26f_detectors", PLUGINS.read_text(), entry, "prov.detectors")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    yield
+    sys.modules.pop("review26f_detectors", None)
+
+
+def _run(digits_split, kind):
+    results = run_detectors(digits_split.profile, digits_split.delta(), names=["outlier", f"odd_{kind}"], fpr=0.01)
+    return results, next(r for r in results if r.detector == f"odd_{kind}")
+
+
+def _stored_entry(results, name):
+    """Record 3's entry of detector ``name`` in the combined verdict and in the stored findings object."""
+    verdicts = combine(results, 0.01)
+    entry = next(d for d in verdicts.records[3].detectors if d["detector"] == name)
+    data, _ = findings_object_bytes("run", "v1", "v2", [], results, None, verdicts)
+    stored = [
+        d for f in json.loads(data)["findings"] if f["position"] == 3 for d in f["detectors"] if d["detector"] == name
+    ]
+    assert findings_document("run", "v1", "v2", [], results, None, verdicts)  # the reference path builds too
+    return entry, stored[0], data
+
+
+@pytest.mark.parametrize("kind", ["float32_nan", "inf", "nan", "huge_int", "decimal", "bool_np"])
+def test_a_score_that_is_not_a_number_in_range_is_the_detectors_error(installed, digits_split, kind):
+    # held: F3's check makes each of these the plug-in's error (status error, the gate's exit 3)
+    _, odd = _run(digits_split, kind)
+    assert odd.status == "error" and odd.error, (kind, odd.status)
+
+
+@pytest.mark.parametrize("kind", ["true", "float32", "fraction"])
+def test_a_real_number_in_range_is_read_as_its_float(installed, digits_split, kind):
+    # held: numbers of other types in [0, 1] are read as floats everywhere (True as 1.0: a Real, as documented)
+    results, odd = _run(digits_split, kind)
+    assert odd.status == "ran"
+    entry, stored, _ = _stored_entry(results, odd.detector)
+    assert type(entry["score"]) is float and stored["score"] == float(odd.findings[3].score)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R26f-4 (low): a score of -0.0 passes F3's check and is written '-0.0' in the stored findings object "
+    "and the reports (a built-in's column never holds it)",
+)
+def test_a_negative_zero_score_is_stored_as_zero(installed, digits_split):
+    results, odd = _run(digits_split, "neg_zero")
+    _, _, data = _stored_entry(results, odd.detector)
+    assert b'"score":-0.0' not in data
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R26f-4 (low): a score that is not a number (a Decimal, a 0-d array) passes F3's check when it "
+    "compares equal to the built-in's column value (changed() compares with ==); a Decimal('0.5') of another "
+    "value is refused",
+)
+@pytest.mark.parametrize("kind", ["decimal_equal", "array0d_equal"])
+def test_a_non_number_equal_to_the_column_is_refused_too(installed, digits_split, kind):
+    _, odd = _run(digits_split, kind)
+    assert odd.status == "error"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R26f-4 (low): a float subclass whose __float__ lies is read as 0.0 by the verdict and the store while "
+    "the finding holds 0.99 (float() of a Real, not the value); only a malicious plug-in writes one",
+)
+def test_a_float_subclass_is_read_as_its_value(installed, digits_split):
+    results, odd = _run(digits_split, "lying")
+    entry, stored, _ = _stored_entry(results, odd.detector)
+    assert odd.status == "error" or stored["score"] == 0.99
