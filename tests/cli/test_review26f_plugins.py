@@ -49,9 +49,14 @@ def install(template_r26f_versions, workdir, tmp_path_factory, monkeypatch):
     sys.modules.pop("review26f_detectors", None)
 
 
-def _check(prov, *run: str) -> dict:
+def _checking(prov, *run: str):
+    """``prov check v2 --base v1 --format json`` with a policy that runs ``run``."""
     Path("policy.toml").write_text(f"[detectors]\nfpr = 0.01\nrun = {json.dumps(list(run))}\n")
-    r = prov("check", "v2", "--base", "v1", "--signer", "alice.pub", "--policy", "policy.toml", "--format", "json")
+    return prov("check", "v2", "--base", "v1", "--signer", "alice.pub", "--policy", "policy.toml", "--format", "json")
+
+
+def _check(prov, *run: str) -> dict:
+    r = _checking(prov, *run)
     assert r.exit_code in (0, 1), r.output
     checked = json.loads(r.stdout)
     validate_output("check", checked)
@@ -120,8 +125,7 @@ def test_a_plugin_with_nan_p_values_is_its_error_not_every_record_passed(prov, i
 )
 def test_a_plugin_with_short_p_values_is_its_error(prov, install):
     install("short_p_outliers")
-    Path("policy.toml").write_text('[detectors]\nfpr = 0.01\nrun = ["knn_label", "outlier", "short_p_outliers"]\n')
-    r = prov("check", "v2", "--base", "v1", "--signer", "alice.pub", "--policy", "policy.toml", "--format", "json")
+    r = _checking(prov, "knn_label", "outlier", "short_p_outliers")
     assert r.exit_code == 3  # fails closed: held today
     assert "internal error" not in r.output and "short_p_outliers" in r.output
 

@@ -10,7 +10,20 @@ import numpy as np
 from provenance.detectors.outlier import OutlierDetector
 
 
-class SortedOutliers(OutlierDetector):
+class _EditedOutliers(OutlierDetector):
+    """The outlier detector under the plug-in's name, its result changed by ``edit`` as the plug-in's run would."""
+
+    def run(self, profile, delta, fpr):
+        result = super().run(profile, delta, fpr)
+        result.detector = self.name
+        self.edit(result, delta)
+        return result
+
+    def edit(self, result, delta):
+        raise NotImplementedError
+
+
+class SortedOutliers(_EditedOutliers):
     """The outlier detector, its findings sorted worst first in place (``sort`` is a write fix26a supports).
 
     Named to sort before every built-in: the combined verdicts take their digests from the first detector
@@ -18,13 +31,10 @@ class SortedOutliers(OutlierDetector):
 
     name = "aa_sorted_outliers"
 
-    def run(self, profile, delta, fpr):
-        result = super().run(profile, delta, fpr)
-        result.detector = self.name
+    def edit(self, result, delta):
         result.findings.sort(key=lambda f: -f.score)
         for f in result.findings:
             f.detector = self.name
-        return result
 
 
 class SortedOutliersLate(SortedOutliers):
@@ -33,43 +43,32 @@ class SortedOutliersLate(SortedOutliers):
     name = "zz_sorted_outliers"
 
 
-class NanPValues(OutlierDetector):
+class NanPValues(_EditedOutliers):
     """The outlier detector with p-values it could not compute left NaN (scores all in [0, 1])."""
 
     name = "nan_p_outliers"
 
-    def run(self, profile, delta, fpr):
-        result = super().run(profile, delta, fpr)
-        result.detector = self.name
-        for f in result.findings:
-            f.detector = self.name
+    def edit(self, result, delta):
         result.p_values = np.full(len(delta), np.nan)
-        return result
 
 
-class ShortPValues(OutlierDetector):
+class ShortPValues(_EditedOutliers):
     """The outlier detector with one p-value fewer than records."""
 
     name = "short_p_outliers"
 
-    def run(self, profile, delta, fpr):
-        result = super().run(profile, delta, fpr)
-        result.detector = self.name
+    def edit(self, result, delta):
         result.p_values = np.asarray(result.p_values)[:-1]
-        return result
 
 
-class FlagAsText(OutlierDetector):
+class FlagAsText(_EditedOutliers):
     """The outlier detector with every flag set to the text "false" (truthy)."""
 
     name = "flag_as_text"
 
-    def run(self, profile, delta, fpr):
-        result = super().run(profile, delta, fpr)
-        result.detector = self.name
+    def edit(self, result, delta):
         for f in result.findings:
             f.flagged = "false"
-        return result
 
 
 class _Lying(float):
@@ -100,17 +99,14 @@ def _odd_score(kind, old):
     }[kind]
 
 
-class OddScore(OutlierDetector):
+class OddScore(_EditedOutliers):
     """The outlier detector, record 3's score set in place to a value of ``kind``."""
 
     kind = "nan"
 
-    def run(self, profile, delta, fpr):
-        result = super().run(profile, delta, fpr)
-        result.detector = self.name
+    def edit(self, result, delta):
         f = result.findings[3]
         f.score = _odd_score(self.kind, f.score)
-        return result
 
 
 ODD_KINDS = (
