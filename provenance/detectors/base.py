@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, MutableSequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
@@ -239,15 +239,15 @@ class ColumnFindings(MutableSequence[Finding]):
         By identity, not equality (attack review 26f, R26f-4): a ``Decimal`` or a 0-d array set as a score
         compares equal to the column's float, and must still be checked as what a run set. Read after the
         combined verdict made one finding per record (10,000 in a 1% delta of 1 M) by each reader of the
-        columns: compared as whole tuples of ids first (at C speed), one finding at a time only when something
-        differs (the objects compared are held by the findings and the columns, so their ids stay theirs)."""
+        columns: compared object by object with ``operator.is_`` first (at C speed: 1.4 ms for 10,000 made,
+        1.1 ms by equality), one finding at a time only when something differs."""
         if not self._made_at:
             return []
         at = tuple(self._made_at)
         pick = itemgetter(*at) if len(at) > 1 else lambda column: (column[at[0]],)
         found: tuple[Finding, ...] = pick(self._made)  # every one made
         columns = ((_DIGEST, self._hexes), (_SCORE, self._scores), (_FLAG, self._flags))
-        if all(tuple(map(id, map(read, found))) == tuple(map(id, pick(column))) for read, column in columns):
+        if all(all(map(is_, map(read, found), pick(column))) for read, column in columns):
             return []
         return [(j, f) for j, f in zip(at, found) if any(read(f) is not column[j] for read, column in columns)]
 
