@@ -107,7 +107,7 @@ def run_detectors(
             result = detector.run(profile, delta, fpr)
             if result.status == "ok":  # a plug-in written when "ok" meant "it ran"
                 result.status = "ran"
-            _check_result(result, delta)
+            _check_result(result, delta, len(profile.sample_batches))
         except Exception as exc:  # reported, never skipped: the gate fails closed on it
             where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
@@ -126,7 +126,7 @@ def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:
     both_passes_at_once(profile, delta, delta_pass_radii(radii, tight, density))
 
 
-def _check_result(result: DetectorResult, delta: Delta) -> None:
+def _check_result(result: DetectorResult, delta: Delta, reference_size: int | None = None) -> None:
     """A detector must score every record once, in delta order, with a number in [0, 1] and a bool flag, and
     give p-values the combined verdict can read; anything else is its bug.
 
@@ -158,7 +158,7 @@ def _check_result(result: DetectorResult, delta: Delta) -> None:
     bad = [_named(findings[i]) for i, score in enumerate(scores) if not 0.0 <= score <= 1.0]
     if bad:
         raise RuntimeError(f"returned scores outside [0, 1] for records {', '.join(bad[:5])}")
-    _check_p_values(result, len(delta))
+    _check_p_values(result, len(delta), reference_size)
 
 
 SCORE_TYPES = (float, int, bool, Fraction)  # exact types: a subclass may convert to another value than it holds
@@ -171,10 +171,11 @@ def _is_score(score: object) -> bool:
     return kind in SCORE_TYPES or (kind.__module__ == "numpy" and issubclass(kind, np.floating | np.integer))
 
 
-def _check_p_values(result: DetectorResult, n: int) -> None:
+def _check_p_values(result: DetectorResult, n: int, reference_size: int | None = None) -> None:
     """The p-values the combined verdict reads must be float arrays it can read: ``p_values``, ``extreme_p`` and
-    ``extreme_p_rule_off`` one per record in [0, 1]; ``reference_p`` one per reference sample record in [0, 1]
-    or NaN where the record has none, and ``reference_raw`` as long, numbers or NaN. A NaN p-value would make
+    ``extreme_p_rule_off`` one per record in [0, 1]; ``reference_p`` one per reference sample record
+    (``reference_size``, the profile's sample) in [0, 1] or NaN where the record has none, and
+    ``reference_raw`` as long, numbers or NaN. A NaN p-value would make
     the combined statistic NaN and pass every record (R26f-2); one too few crashes the verdict (R26f-3)."""
     for name in ("p_values", "extreme_p", "extreme_p_rule_off", "reference_p", "reference_raw"):
         values = getattr(result, name)
@@ -184,7 +185,10 @@ def _check_p_values(result: DetectorResult, n: int) -> None:
             array = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise RuntimeError(f"returned {name} that are not numbers ({exc})") from None
-        if array.ndim != 1 or (name not in ("reference_p", "reference_raw") and len(array) != n):
+        if name in ("reference_p", "reference_raw"):
+            if array.ndim != 1 or (reference_size is not None and len(array) != reference_size):
+                raise RuntimeError(f"returned {name} of shape {array.shape} for {reference_size} reference records")
+        elif array.ndim != 1 or len(array) != n:
             raise RuntimeError(f"returned {name} of shape {array.shape} for {n} records")
         if name == "reference_raw":
             if result.reference_p is not None and len(array) != len(np.asarray(result.reference_p)):

@@ -198,7 +198,8 @@ def test_a_shared_pass_that_fails_is_reported_by_each_detector_that_needs_it(dig
         ("extreme_p", "nan", "extreme_p that are not p-values"),
         ("extreme_p", "short", "extreme_p of shape"),
         ("reference_p", "negative", "reference_p that are not p-values"),
-        ("reference_raw", "short", "reference_raw for"),
+        ("reference_raw", "short", "reference_raw of shape"),
+        ("reference_p", "short", "reference_p of shape"),
     ],
 )
 def test_p_values_the_combined_verdict_cannot_read_are_the_detectors_error(digits_split, field, value, said):
@@ -214,7 +215,7 @@ def test_p_values_the_combined_verdict_cannot_read_are_the_detectors_error(digit
     }[value]
     setattr(result, field, values)
     with pytest.raises(RuntimeError, match=said):
-        registry._check_result(result, delta)
+        registry._check_result(result, delta, len(digits_split.profile.sample_batches))
 
 
 def test_reference_p_may_be_nan_where_a_sample_record_has_none(digits_split):
@@ -232,7 +233,7 @@ def test_findings_out_of_delta_order_are_the_detectors_error_and_combine_names_t
     (result,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
     result.findings[0], result.findings[1] = result.findings[1], result.findings[0]
     with pytest.raises(RuntimeError, match="out of delta order: finding 0 is record"):
-        registry._check_result(result, delta)
+        registry._check_result(result, delta, len(digits_split.profile.sample_batches))
     (clean,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
     verdicts = combine([clean], 0.01, digits_split.profile.sample_batches, None, delta.hexes)
     assert [v.digest for v in verdicts.records] == delta.hexes
