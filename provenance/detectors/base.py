@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, MutableSequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
@@ -234,33 +234,39 @@ class ColumnFindings(MutableSequence[Finding]):
         return self._list if self._list is not None else [f for _, f in self._changed_at()]
 
     def _changed_at(self) -> list[tuple[int, Finding]]:
-        """The findings made here whose digest, score or flag no longer equals the columns', with their positions.
+        """The findings made here whose digest, score or flag is no longer the columns' object, with their positions.
 
-        Read after the combined verdict made one finding per record (10,000 in a 1% delta of 1 M) by each
-        reader of the columns: compared as whole tuples first (at C speed; an element compares equal when it
-        is the same object), one finding at a time only when something differs."""
+        By identity, not equality (attack review 26f, R26f-4): a ``Decimal`` or a 0-d array set as a score
+        compares equal to the column's float, and must still be checked as what a run set. Read after the
+        combined verdict made one finding per record (10,000 in a 1% delta of 1 M) by each reader of the
+        columns: compared object by object with ``operator.is_`` first (at C speed: 1.2x the equality read,
+        bench/results/changed-identity.md), one finding at a time only when something differs."""
         if not self._made_at:
             return []
         at = tuple(self._made_at)
         pick = itemgetter(*at) if len(at) > 1 else lambda column: (column[at[0]],)
         found: tuple[Finding, ...] = pick(self._made)  # every one made
         columns = ((_DIGEST, self._hexes), (_SCORE, self._scores), (_FLAG, self._flags))
-        if all(tuple(map(read, found)) == pick(column) for read, column in columns):
+        if all(all(map(is_, map(read, found), pick(column))) for read, column in columns):
             return []
-        return [(j, f) for j, f in zip(at, found) if any((read(f),) != (column[j],) for read, column in columns)]
+        return [(j, f) for j, f in zip(at, found) if any(read(f) is not column[j] for read, column in columns)]
 
     def columns(self) -> tuple[list[str], list[float], list[bool]]:
         """Each finding's digest, score (``float``) and flag (``bool``), in delta order, as the findings
         hold them now: the columns themselves while no finding was changed (do not change them)."""
         if self._list is not None:
             findings = self._list
-            return [f.digest for f in findings], [float(f.score) for f in findings], [bool(f.flagged) for f in findings]
+            return (
+                [f.digest for f in findings],
+                [float(f.score) + 0.0 for f in findings],
+                [bool(f.flagged) for f in findings],
+            )
         hexes, scores, flags = self._hexes, self._scores, self._flags
         changed = self._changed_at()
         if changed:
             hexes, scores, flags = list(hexes), list(scores), list(flags)
             for j, f in changed:
-                hexes[j], scores[j], flags[j] = f.digest, float(f.score), bool(f.flagged)
+                hexes[j], scores[j], flags[j] = f.digest, float(f.score) + 0.0, bool(f.flagged)  # -0.0 as 0.0
         return hexes, scores, flags
 
 
@@ -333,7 +339,7 @@ class DetectorResult:
             return scores, flags
         kept = self._columns
         if again or kept is None or kept[0] is not findings or len(kept[1]) != len(findings):
-            kept = (findings, [float(f.score) for f in findings], [bool(f.flagged) for f in findings])
+            kept = (findings, [float(f.score) + 0.0 for f in findings], [bool(f.flagged) for f in findings])
             self._columns = kept
         return kept[1], kept[2]
 

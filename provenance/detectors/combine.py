@@ -255,6 +255,7 @@ def combine(
     fpr: float,
     batches: np.ndarray | None = None,
     batch_support: np.ndarray | None = None,
+    digests: list[str] | None = None,
 ) -> Verdicts:
     """Combine detector results (all on the same delta and profile) into per-record verdicts.
 
@@ -262,7 +263,9 @@ def combine(
     report how the reference's extreme records spread over its pseudo-batches (the natural
     spread the gate's budget allows for, counted at ``dispersion_level``). ``batch_support`` (n,), how many of each record's nearest
     batch-mates share its label (``extreme.batch_label_support``), gates label-based
-    extreme evidence; without it that evidence counts as unsupported. A detector with an
+    extreme evidence; without it that evidence counts as unsupported. ``digests`` (n,), the delta's
+    digests in hex, name the records (attack review 26f, R26f-1: not the first detector's findings, which
+    ``registry._check_result`` ties to them; without it they are read from there). A detector with an
     error contributes nothing here (the gate fails closed on it separately); a detector
     without p-values (volume) is listed per record but does not enter the statistic.
     """
@@ -337,7 +340,7 @@ def combine(
     )
     if not with_extreme:
         extreme = np.ones(n)
-    records = _record_verdicts(results, scored, P, p, flags, extreme, fpr, n)
+    records = _record_verdicts(results, scored, P, p, flags, extreme, fpr, n, digests)
     return Verdicts(
         records=records,
         fpr=fpr,
@@ -368,6 +371,7 @@ def _record_verdicts(
     extreme: np.ndarray,
     fpr: float,
     n: int,
+    digests: list[str] | None = None,
 ) -> list[RecordVerdict]:
     """One ``RecordVerdict`` per delta record, in delta order.
 
@@ -375,9 +379,12 @@ def _record_verdicts(
     scores and flags are read once, the per-record evidence order is one stable sort of
     ``P``'s rows (its first ``SHOWN_EVIDENCE`` kept), and only the strings are built per record."""
     ran = [r for r in results if r.status == "ran"]
-    if n and not ran:
-        raise ValueError("no detector result to take digests from")
-    digests = ran[0].digests() if ran else []
+    if digests is None:
+        if n and not ran:
+            raise ValueError("no detector result to take digests from")
+        digests = ran[0].digests() if ran else []
+    elif len(digests) != n:
+        raise ValueError(f"{len(digests)} digests for {n} records")
     columns = [(r.detector, rounded(scores, 6), flags) for r in ran for scores, flags in (r.columns(),)]
     p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
     if scored and n:

@@ -230,7 +230,7 @@ def run_detection(
         for result in results:
             if result.detector == "duplicates":
                 stand_down_tight_cluster(result)
-    verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta))
+    verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
     drift, drift_error, shift = None, None, None
     try:
         drift = batch_drift(profile, delta)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from importlib import metadata
-from numbers import Real
+
+import numpy as np
 
 from provenance.detectors.base import ColumnFindings, Delta, Detector, DetectorResult, Finding, check_compatible
 from provenance.detectors.collision import CollisionDetector
@@ -105,7 +107,7 @@ def run_detectors(
             result = detector.run(profile, delta, fpr)
             if result.status == "ok":  # a plug-in written when "ok" meant "it ran"
                 result.status = "ran"
-            _check_result(result, delta)
+            _check_result(result, delta, len(profile.sample_batches))
         except Exception as exc:  # reported, never skipped: the gate fails closed on it
             where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
@@ -124,23 +126,80 @@ def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:
     both_passes_at_once(profile, delta, delta_pass_radii(radii, tight, density))
 
 
-def _check_result(result: DetectorResult, delta: Delta) -> None:
-    """A detector must score every record once, with a number in [0, 1]; anything else is its bug.
+def _check_result(result: DetectorResult, delta: Delta, reference_size: int | None = None) -> None:
+    """A detector must score every record once, in delta order, with a number in [0, 1] and a bool flag, and
+    give p-values the combined verdict can read; anything else is its bug.
 
-    A score that is not a number (a string, None) is that bug too, not a number to make of it (attack
-    review 25c, F3): the scores a built-in's columns hold are floats it computed, so only the findings a
-    run set or changed itself are looked at (every finding of a plain list)."""
+    Finding i must be record ``delta.hex(i)`` (attack review 26f, R26f-1): the combined verdict, each record's
+    detectors list and the stored findings read every detector's findings by position, so a plug-in that sorts
+    its findings would name clean records flagged and poisoned ones passed. A score that is not a number (a
+    string, None, a Decimal, a float subclass whose ``float()`` may lie) is that bug too, not a number to make
+    of it (attack review 25c, F3; 26f, R26f-4): the scores a built-in's columns hold are floats it computed, so
+    only the findings a run set or changed itself are looked at (every finding of a plain list), and only
+    numbers of exact types (``SCORE_TYPES``, numpy floats and ints) pass; a flag must be a bool (a text
+    "false" is truthy). The p-values are checked as ``_check_p_values`` says (R26f-2, R26f-3)."""
     findings = result.findings
     if len(findings) != len(delta):
         raise RuntimeError(f"returned {len(findings)} findings for {len(delta)} records")
+    if result.digests() != delta.hexes:
+        at = next(i for i, d in enumerate(result.digests()) if d != delta.hex(i))
+        raise RuntimeError(
+            f"returned its findings out of delta order: finding {at} is record {str(findings[at].digest)[:12]}, "
+            f"not {delta.hex(at)[:12]}"
+        )
     own = findings.changed() if isinstance(findings, ColumnFindings) else findings
-    not_numbers = [_named(f) for f in own if not isinstance(f.score, Real)]
+    not_numbers = [_named(f) for f in own if not _is_score(f.score)]
     if not_numbers:
         raise RuntimeError(f"returned scores that are not numbers for records {', '.join(not_numbers[:5])}")
+    not_bools = [_named(f) for f in own if type(f.flagged) not in FLAG_TYPES]
+    if not_bools:
+        raise RuntimeError(f"returned flags that are not bools for records {', '.join(not_bools[:5])}")
     scores, _ = result.columns(again=True)  # read once now the run is over (a finding made only to name a bad one)
     bad = [_named(findings[i]) for i, score in enumerate(scores) if not 0.0 <= score <= 1.0]
     if bad:
         raise RuntimeError(f"returned scores outside [0, 1] for records {', '.join(bad[:5])}")
+    _check_p_values(result, len(delta), reference_size)
+
+
+SCORE_TYPES = (float, int, bool, Fraction)  # exact types: a subclass may convert to another value than it holds
+FLAG_TYPES = (bool, np.bool_)
+
+
+def _is_score(score: object) -> bool:
+    """``score`` is a number of an exact type ``float()`` reads as its value (no subclass of one)."""
+    kind = type(score)
+    return kind in SCORE_TYPES or (kind.__module__ == "numpy" and issubclass(kind, np.floating | np.integer))
+
+
+def _check_p_values(result: DetectorResult, n: int, reference_size: int | None = None) -> None:
+    """The p-values the combined verdict reads must be float arrays it can read: ``p_values``, ``extreme_p`` and
+    ``extreme_p_rule_off`` one per record in [0, 1]; ``reference_p`` one per reference sample record
+    (``reference_size``, the profile's sample) in [0, 1] or NaN where the record has none, and
+    ``reference_raw`` as long, numbers or NaN. A NaN p-value would make
+    the combined statistic NaN and pass every record (R26f-2); one too few crashes the verdict (R26f-3)."""
+    for name in ("p_values", "extreme_p", "extreme_p_rule_off", "reference_p", "reference_raw"):
+        values = getattr(result, name)
+        if values is None:
+            continue
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"returned {name} that are not numbers ({exc})") from None
+        if name in ("reference_p", "reference_raw"):
+            if array.ndim != 1 or (reference_size is not None and len(array) != reference_size):
+                raise RuntimeError(f"returned {name} of shape {array.shape} for {reference_size} reference records")
+        elif array.ndim != 1 or len(array) != n:
+            raise RuntimeError(f"returned {name} of shape {array.shape} for {n} records")
+        if name == "reference_raw":
+            if result.reference_p is not None and len(array) != len(np.asarray(result.reference_p)):
+                raise RuntimeError(f"returned {len(array)} reference_raw for {len(result.reference_p)} reference_p")
+            continue
+        known = ~np.isnan(array) if name == "reference_p" else np.ones(len(array), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            outside = np.flatnonzero(known & ~((array >= 0.0) & (array <= 1.0)))
+        if len(outside):
+            where = ", ".join(str(i) for i in outside[:5].tolist())
+            raise RuntimeError(f"returned {name} that are not p-values in [0, 1] at positions {where}")
 
 
 def _named(finding: Finding) -> str:

@@ -3,7 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from provenance.detectors import Delta, Detector, available_detectors, register_detector, run_detectors
+from provenance.detectors import Delta, Detector, available_detectors, register_detector, registry, run_detectors
+from provenance.detectors.combine import combine
 from provenance.detectors.duplicates import copy_radii, delta_pass_radii
 from provenance.detectors.registry import get_detector
 from provenance.detectors.shared import both_passes_at_once, delta_neighbours, reference_geometry
@@ -186,3 +187,55 @@ def test_a_shared_pass_that_fails_is_reported_by_each_detector_that_needs_it(dig
     with pytest.raises(ValueError, match="sorted by label"):
         get_detector("duplicates").run(broken, digits_split.delta(), 0.01)
     assert together["volume"].status == "ran"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("p_values", "nan", "p_values that are not p-values"),
+        ("p_values", "short", "p_values of shape"),
+        ("p_values", "above", "p_values that are not p-values"),
+        ("extreme_p", "nan", "extreme_p that are not p-values"),
+        ("extreme_p", "short", "extreme_p of shape"),
+        ("reference_p", "negative", "reference_p that are not p-values"),
+        ("reference_raw", "short", "reference_raw of shape"),
+        ("reference_p", "short", "reference_p of shape"),
+    ],
+)
+def test_p_values_the_combined_verdict_cannot_read_are_the_detectors_error(digits_split, field, value, said):
+    # attack review 26f, R26f-2/3: checked as the scores are, whatever detector returned them
+    delta = digits_split.delta()
+    (result,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
+    values = np.array(getattr(result, field), dtype=np.float64)
+    values = {
+        "nan": np.full(len(values), np.nan),
+        "short": values[:-1],
+        "above": np.where(np.arange(len(values)) == 2, 1.5, values),
+        "negative": np.where(np.arange(len(values)) == 0, -0.1, values),
+    }[value]
+    setattr(result, field, values)
+    with pytest.raises(RuntimeError, match=said):
+        registry._check_result(result, delta, len(digits_split.profile.sample_batches))
+
+
+def test_reference_p_may_be_nan_where_a_sample_record_has_none(digits_split):
+    delta = digits_split.delta()
+    (result,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
+    reference_p = np.array(result.reference_p, dtype=np.float64)
+    reference_p[0] = np.nan
+    result.reference_p = reference_p
+    registry._check_result(result, delta)  # documented: NaN where it has none
+
+
+def test_findings_out_of_delta_order_are_the_detectors_error_and_combine_names_the_deltas_records(digits_split):
+    # R26f-1: finding i must be record delta.hex(i); combine names records from the delta's digests
+    delta = digits_split.delta()
+    (result,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
+    result.findings[0], result.findings[1] = result.findings[1], result.findings[0]
+    with pytest.raises(RuntimeError, match="out of delta order: finding 0 is record"):
+        registry._check_result(result, delta, len(digits_split.profile.sample_batches))
+    (clean,) = run_detectors(digits_split.profile, delta, names=["outlier"], fpr=0.01)
+    verdicts = combine([clean], 0.01, digits_split.profile.sample_batches, None, delta.hexes)
+    assert [v.digest for v in verdicts.records] == delta.hexes
+    with pytest.raises(ValueError, match="digests for"):
+        combine([clean], 0.01, None, None, delta.hexes[:-1])
