@@ -5,7 +5,7 @@ A 1M-record base in a chain ``v1 -> v2 -> v3``: v1 the 1M rows (a fifth repeat a
 runs). ``prov check v3 --base v2`` takes v1 as the anchor (two versions back from the candidate); with a policy
 ``copies.anchor = "v2"`` (the base: no anchor test) it does not. Timed A/B alternating in one process:
 
-- ``copies_since``: the anchor test's own work in-process (``gate.copies_anchor.copies_since``: both manifests
+- ``copies_since``: the anchor test's own work in-process (``gate.copies.copies_since``: both manifests
   hashed and merged, the anchor's clumping counted; the count's cache cleared each time);
 - the whole ``prov check`` (default detectors), A = anchor off (policy names v2), B = anchor v1 (default).
 
@@ -80,7 +80,7 @@ def main() -> None:
 
             return timed(go)
 
-        from provenance.gate.copies_anchor import copies_since
+        from provenance.gate.copies import copies_since
         from provenance.profiles import base_clumping
         from provenance.store import Store
         from provenance.trust.pins import Pins

@@ -379,7 +379,7 @@ def _record_verdicts(
     scores and flags are read once, the per-record evidence order is one stable sort of
     ``P``'s rows (its first ``SHOWN_EVIDENCE`` kept), and only the strings are built per record."""
     ran = [r for r in results if r.status == "ran"]
-    if digests is None:
+    if digests is None or not ran:  # no detector ran (each errored): no record is scored, none has a verdict
         if n and not ran:
             raise ValueError("no detector result to take digests from")
         digests = ran[0].digests() if ran else []

@@ -81,7 +81,7 @@ import numpy as np
 
 from provenance.errors import VerificationError
 from provenance.gate.base import Setting, Settings
-from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since, find_anchor
+from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since_counts, find_anchor
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule, Rule, setting_value
 from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
@@ -91,6 +91,7 @@ from provenance.stats import special_functions
 if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.gate.context import GateContext
+    from provenance.store import Store
 
 MODES = ("block", "warn", "off")
 RULE = "copies.max_copies_rate"
@@ -351,6 +352,13 @@ def copies_added(diff: DiffReport, clumping: BatchCopies | None = None) -> Copie
         np.asarray(diff.delta["repeated_base_rows"], dtype=np.int64),
         clumping,
     )
+
+
+def copies_since(store: Store, anchor: str, new: str) -> Copies:
+    """The copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows of each, judged as one
+    delivery against ``anchor``'s rates (``gate.copies_anchor.copies_since_counts``, which says how; raises
+    ``VerificationError`` when a statement or manifest does not verify)."""
+    return Copies(*copies_since_counts(store, anchor, new))
 
 
 def clumped_words(klass: dict, rows_added: int) -> str:

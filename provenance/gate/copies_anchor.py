@@ -49,7 +49,6 @@ from provenance.errors import InputError, VerificationError
 from provenance.gate.base import Setting
 
 if TYPE_CHECKING:
-    from provenance.gate.copies import Copies
     from provenance.store import Store
 
 ANCHOR = Setting(
@@ -154,15 +153,15 @@ def signed_ancestry(store: Store, tag: str) -> list:
     return ancestry(store, tag)
 
 
-def copies_since(store: Store, anchor: str, new: str) -> Copies:
-    """The copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows of each, as the copies rule
-    judges them (``gate.copies.Copies``): the rows added since ``anchor`` are its new records (one row each) and
+def copies_since_counts(store: Store, anchor: str, new: str) -> tuple:
+    """The arguments of ``gate.copies.Copies`` (in its order; ``gate.copies.copies_since`` makes it, so this module
+    does not import that one) for the copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows
+    of each, as the copies rule judges them: the rows added since ``anchor`` are its new records (one row each) and
     those copies; ``anchor``'s repetition and file-order clumping are the rates. Both manifests are hashed against
     their signed digests as they stream; raises ``VerificationError`` when a statement or manifest does not
     verify."""
     from provenance.delta.merge import merge_manifests
     from provenance.delta.signed_objects import ManifestObject
-    from provenance.gate.copies import Copies
     from provenance.profiles.base_clumping import version_clumping
     from provenance.version_facts import verified_statement
 
@@ -183,7 +182,7 @@ def copies_since(store: Store, anchor: str, new: str) -> Copies:
     held = changes.array("duplicates", "base_rows")
     extra = changes.array("duplicates", "rows")
     kept = held > 0  # copies of records new since the anchor: the test against the base's (module docstring)
-    return Copies(
+    return (
         extra[kept].astype(np.int64),
         held[kept].astype(np.int64),
         changes.count("added") + int(extra[kept].sum()),

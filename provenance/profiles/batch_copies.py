@@ -166,7 +166,7 @@ def trimmed(values: np.ndarray, below: int) -> np.ndarray:
 MAX_CLASSES = 64  # a record held below 2**63 times: ceil(log2(count)) < 64
 
 
-class _Counter:
+class BatchCopyCounter:
     """Accumulates ``BatchCopies`` over runs of whole records (so a manifest streams through it)."""
 
     def __init__(self, count: int):
@@ -217,7 +217,7 @@ def batch_copies(groups: np.ndarray, batches: np.ndarray, count: int) -> BatchCo
     rows of one record and never falling: rows in digest order) and pseudo-batch (``batches`` (n,) int in
     0..count-1). Returns ``BatchCopies``."""
     batches = np.asarray(batches, dtype=np.int64)
-    counter = _Counter(count)
+    counter = BatchCopyCounter(count)
     counter.add(np.asarray(groups), batches)
     return counter.result(np.bincount(batches, minlength=count)[:count])
 
@@ -270,9 +270,9 @@ def manifest_batch_copies(parts: Callable[[], Iterable[pa.RecordBatch]], rows: i
     )
 
 
-def _stream(parts: Callable[[], Iterable[pa.RecordBatch]], batches_of, count: int) -> _Counter:
-    """Count every part's whole records (``_Counter``); a record whose rows run into the next part is carried."""
-    counter = _Counter(count)
+def _stream(parts: Callable[[], Iterable[pa.RecordBatch]], batches_of, count: int) -> BatchCopyCounter:
+    """Count every part's whole records (``BatchCopyCounter``); a record whose rows run into the next part is carried."""
+    counter = BatchCopyCounter(count)
     carried = np.zeros(0, np.int64)  # the batches of the rows of the record the last part ended with
     last: bytes | None = None
     offset = 0

@@ -28,8 +28,11 @@ import pyarrow.parquet as pq
 from provenance.encoding import ROW_DIGEST_ALGORITHM
 from provenance.manifest import PARQUET_OPTIONS, SCHEMA, Manifest, digest_prefixes
 from provenance.merkle import MerkleBuilder, chunk_roots
-from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, batch_rows
-from provenance.profiles.batch_copies import _Counter as BatchCopyCounter  # the one count; manifest_batch_copies' own
+from provenance.profiles.batch_copies import (
+    COPY_PSEUDO_BATCHES,
+    BatchCopyCounter,  # the one count: manifest_batch_copies
+    batch_rows,
+)
 from provenance.sources import memory
 from provenance.sources.parquet_footer import fill_placeholder
 from provenance.sources.spill import (
@@ -267,7 +270,7 @@ def _repeated_rows(table: pa.Table, order: np.ndarray, digests: np.ndarray, rows
     numbers their records (never falling), ``batches`` is each row's pseudo-batch from its locator, a row number
     of ``rows`` (``profiles.batch_copies``: row * COPY_PSEUDO_BATCHES // rows); None when every digest is
     single. ``digests`` are the rows' digests in ``order`` (``_take32``). A record held once has no copy in
-    any batch, so the rows left out add nothing to the count (``_Counter.add``)."""
+    any batch, so the rows left out add nothing to the count (``BatchCopyCounter.add``)."""
     same = digests[1:, 0] == digests[:-1, 0]  # the first 8 bytes first: a full compare only where they agree
     maybe = np.flatnonzero(same)
     if not len(maybe):

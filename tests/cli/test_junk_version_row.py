@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from provenance.encoding import ROW_DIGEST_ALGORITHM
 from support import digits_table, flip_label, ok, one_line
 
 
@@ -60,13 +61,17 @@ def test_reading_a_junk_version_row_is_a_verification_failure(prov, junk_row, co
     assert "signature ok" in ok(prov, "show", "v2")
 
 
-def _signed_junk_row(tag: str, predicate: object, manifest: str, key_path: Path) -> None:
+def _signed_junk_row(tag: str, predicate: object, manifest: str, key_path: Path, schema: bool = True) -> None:
     """A ``.prov/`` writer signs a statement of their own making with ``key_path`` and plants a row for it."""
     from provenance import keys, signing
     from provenance.store import Store
 
     private = keys.load_private(key_path)
     stmt = signing.statement(tag, bytes(32), "https://prov.dev/dataset-version/v1", {})
+    if schema and isinstance(predicate, dict) and "schema" not in predicate:
+        # schema facts of the shape prov writes, so each case reaches the fact it plants (a statement without
+        # them is refused first since session 26: the last test below)
+        predicate = {**predicate, "schema": {"kind": "table", "columns": [], "digestAlgorithm": ROW_DIGEST_ALGORITHM}}
     stmt["predicate"] = predicate
     writer = Store.open()  # prov's own code, as any .prov/ writer may run it
     with writer.write():
@@ -112,3 +117,16 @@ def test_a_statement_prov_did_not_write_is_a_failed_check_not_a_crash(
     )
     r = prov("show", "vx3")
     assert r.exit_code == 0 and "NOT a trust decision" in r.stdout, r.output
+
+
+def test_a_statement_with_no_schema_facts_is_a_failed_check(prov, junk_row, keypair, monkeypatch):
+    """prov has signed ``kind``, ``columns`` and ``digestAlgorithm`` in every version's schema from its first
+    commit; a statement without them is not one prov wrote (fix26c: the shape check holds the published
+    schemas/version-statement.schema.json), exit 1 naming the version, never shown as a version."""
+    monkeypatch.delenv("PROV_SIGNERS")
+    _signed_junk_row("vx4", {"version": "vx4", "manifest": {"sha256": junk_row}}, junk_row, keypair.private_path, False)
+    r = prov("show", "vx4")
+    assert r.exit_code == 1, r.output
+    assert one_line(r).startswith(
+        "Error: version vx4: its signed schema is not the shape prov writes (kind is missing)"
+    )
