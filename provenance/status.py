@@ -104,18 +104,18 @@ def data_of(store: Store, root: str, compared: str) -> list[str]:
     from provenance.errors import ProvError
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
-    from provenance.version_facts import verified_statement
+    from provenance.version_facts import committed_tags, verified_statement
 
-    signed_entries = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    logged = {
-        r[0]
-        for r in store.db.execute("select subject from audit where action = 'commit' and seq <= ?", [signed_entries])
-    }
+    # verified_statement refuses a row whose root is not the signed one, so a row of another root is passed over
+    # before its signature is checked (a status verified every logged version's signature), and the log's signed
+    # coverage is read only when a row is left
+    candidates = [row for row in store.versions() if row["tag"] != compared and row["merkle_root"] == root]
+    if not candidates:
+        return []
+    logged = committed_tags(store, coverage(store, pins_of(store).maintainer_keys(store)).signed)
     out = []
-    for row in store.versions():
-        # verified_statement refuses a row whose root is not the signed one, so a row of another root is passed over
-        # before its signature is checked (a status verified every logged version's signature)
-        if row["tag"] == compared or row["tag"] not in logged or row["merkle_root"] != root:
+    for row in candidates:
+        if row["tag"] not in logged:
             continue
         try:
             signed = signing.subject_root(verified_statement(store, row)).hex()

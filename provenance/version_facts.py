@@ -218,11 +218,14 @@ def newest_commit_entry(store: Store) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def committed_tags(store: Store) -> frozenset[str]:
-    """The versions a ``commit`` entry of the hash-chained audit log names, the set :func:`newest_version` picks the
-    last version from: a ``versions`` row no entry names (copied in from another store) is not this store's
-    history."""
-    return frozenset(r[0] for r in store.db.execute("select subject from audit where action = 'commit'"))
+def committed_tags(store: Store, up_to: int | None = None) -> frozenset[str]:
+    """The versions a ``commit`` entry of the hash-chained audit log names (only entries at positions up to
+    ``up_to``, when given: those a signed head covers), the set :func:`newest_version` picks the last version from:
+    a ``versions`` row no entry names (copied in from another store) is not this store's history."""
+    query, args = "select subject from audit where action = 'commit'", []
+    if up_to is not None:
+        query, args = query + " and seq <= ?", [up_to]
+    return frozenset(r[0] for r in store.db.execute(query, args))
 
 
 def newest_version(store: Store, option: str = "--version") -> str | None:
