@@ -1,0 +1,116 @@
+"""Attack review 26h: session 26's fixanchor26 (the copies rule's default anchor is the oldest signed ancestor of
+1,000 rows and a third of the candidate's), fix26e (file identity with st_ctime_ns) and 3e657c1 (a Parquet row
+group that reads another number of rows than its footer says is refused). Real spam7 rows, real stores and keys,
+real Parquet files written by the honest writers installed here.
+
+Findings are strict xfails naming the finding; plain tests pin attacks that held."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import test_attack22b_replays as r22b
+
+from support import resign_version, spam7_table, validate_output
+
+RULE = "copies.max_copies_rate"
+
+
+@pytest.fixture(autouse=True)
+def pinned(keypair, monkeypatch):
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+
+
+def check(prov, new: str, base: str, *options: str) -> tuple[int, dict, dict]:
+    r = prov("check", new, "--base", base, "--format", "json", *options)
+    assert r.exit_code in (0, 1), (r.exit_code, r.output)
+    report = json.loads(r.stdout)
+    validate_output("check", report)
+    return r.exit_code, report, next(x for x in report["rules"] if x["rule"] == RULE)
+
+
+def ratchet(prov, keypair, clean_rows: int) -> tuple[int, dict, dict, int]:
+    """base (1,000 rows), r1 = base + 400 clean rows + a flood tuned under every quantile of base (accepted: base has
+    no parent), r2 = r1 + CLEAN_ROWS clean rows + a flood tuned under every quantile of r1; check r2 against r1."""
+    base = spam7_table(slice(0, 1000))
+    r22b.commit(prov, keypair, base, "base")
+    batch = spam7_table(slice(1000, 1400))
+    r1 = pa.concat_tables([base, batch, base.take(r22b.flood_under_quantiles(base, batch, total=True))])
+    r22b.commit(prov, keypair, r1, "r1")
+    code, _, rule = check(prov, "r1", "base")
+    assert code == 0 and rule["status"] == "pass", rule["reason"]  # flood 1 accepted
+    nxt = spam7_table(slice(1400, 1400 + clean_rows))
+    flood = r22b.flood_under_quantiles(r1, nxt, total=True)
+    r22b.commit(prov, keypair, pa.concat_tables([r1, nxt, r1.take(flood)]), "r2")
+    code, report, rule = check(prov, "r2", "r1")
+    return code, report, rule, len(flood)
+
+
+def test_control_a_small_delivery_with_the_second_flood_blocks_at_the_anchor(prov, workdir, store, keypair):
+    # Held (the ratchet of 22b with a 1,000-row base): 400 clean rows and flood 2 are judged since base
+    code, report, rule, _ = ratchet(prov, keypair, 400)
+    anchor = rule["statistic"]["anchor"]
+    assert anchor["version"] == "base" and anchor["excess"] > 0, anchor
+    assert code == 1 and rule["status"] == "block", rule["reason"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A26h-1: one big clean delivery in the same candidate as the flood slides the default anchor past the "
+    "accepted flood: the candidate's own rows pick the anchor, so a PR that adds 2x the anchor's rows of clean data "
+    "turns the anchor test off (only the base, which holds flood 1, is large enough) and flood 2 is judged only "
+    "against a base that already holds flood 1",
+)
+@pytest.mark.parametrize("clean", [1200, 2300])
+def test_a_big_clean_delivery_does_not_slide_the_anchor_past_an_accepted_flood(prov, workdir, store, keypair, clean):
+    code, report, rule, flood = ratchet(prov, keypair, clean)
+    anchor = rule["statistic"]["anchor"]
+    # the attack: the anchor test is off, its reason "no signed ancestor of r1 holds 1,000 rows and a third ..."
+    assert anchor is not None and anchor["version"] == "base", (
+        [x["rule"] for x in report["rules"] if x["status"] == "block"],
+        anchor,
+        flood,
+    )
+
+
+def test_a_verifier_who_names_the_first_version_as_anchor_blocks_the_slid_flood(
+    prov, workdir, store, keypair, tmp_path
+):
+    # Held, and the remedy for A26h-1 today: the flood that slides the default anchor (1,200 clean rows) is over what
+    # base's repetition explains when the policy names base; the default anchor test is off for it
+    code, report, rule, flood = ratchet(prov, keypair, 1200)
+    assert rule["statistic"]["anchor"]["version"] is None and rule["status"] == "pass", rule["statistic"]["anchor"]
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[copies]\nanchor = "base"\n')
+    code, report, rule = check(prov, "r2", "r1", "--policy", str(policy))
+    anchor = rule["statistic"]["anchor"]
+    assert anchor["version"] == "base" and anchor["excess"] > 0 and rule["status"] == "block", (anchor, flood)
+    assert anchor["reason"].startswith("small anchor: base holds 1,000 rows"), anchor
+
+
+def test_a_stolen_key_that_cuts_the_chain_at_the_base_is_not_answered_with_advice_to_name_the_base(
+    prov, workdir, store, keypair, tmp_path
+):
+    # Held: the commit key's holder re-signs the base v2 with no parent (and clears its parent column), so the
+    # verifier's copies.anchor = "v1" is no longer in the base's signed chain; were that the only block, the step
+    # would be "name a version in v2's signed chain you trust" (only v2: the anchor test off). The audit log's
+    # commit entry of v2 still names v1, so integrity blocks first and the step is to restore .prov/.
+    for tag, rows in (("v1", 2000), ("v2", 2400), ("v3", 2800)):
+        pq.write_table(spam7_table(slice(0, rows)), f"{tag}.parquet")
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
+        assert r.exit_code == 0, r.output
+    resign_version(workdir, "v2", keypair.private_path, lambda p: p.__setitem__("parent", None))
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as conn:
+        conn.execute("update versions set parent = null where tag = 'v2'")
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[copies]\nanchor = "v1"\n')
+    r = prov("check", "v3", "--base", "v2", "--format", "json", "--policy", str(policy))
+    report = json.loads(r.stdout)
+    blocks = [f"{x['rule']}: {x['reason'][:200]}" for x in report["rules"] if x["status"] == "block"]
+    text = prov("check", "v3", "--base", "v2", "--policy", str(policy)).output
+    assert r.exit_code == 1 and [b.split(":")[0] for b in blocks] == ["integrity.verify_signatures"], blocks
+    assert "restore .prov/ from a copy you trust" in text and "copies.anchor" not in text, text
