@@ -304,7 +304,9 @@ def verify(
     (prov trust add SOURCE KEY.pub --key MAINTAINER.key): pin the maintainer's key, not the vendor's.
     """
     from provenance import api
+    from provenance.errors import VerificationError
     from provenance.lineage.batches import BatchMismatch
+    from provenance.report.verify_text import failed_version_report
     from provenance.version_facts import is_version
 
     store = _store_or_none(target, envelope, pins)  # None: a vendor's folder, checking its own batch
@@ -350,6 +352,10 @@ def verify(
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)
+        raise
+    except VerificationError as exc:
+        if json_out and not batch:  # a CI job reading --json gets the failure too, not an empty standard output
+            emit_json(failed_version_report(target, exc))
         raise
     state = (report.get("attestation") or {}).get("release_state") or {}
     if state.get("created"):  # a typo in --release-state would otherwise silently start from nothing

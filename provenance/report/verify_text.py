@@ -1,4 +1,4 @@
-"""The words ``prov verify`` and ``prov audit verify`` print when a check holds.
+"""The words ``prov verify`` and ``prov audit verify`` print when a check holds (and ``--json``'s failure document).
 
 One module, so the command line and ``prov demo`` (which quotes these commands) say the
 same; each function takes the library's report (``schemas/verify-version.schema.json``,
@@ -8,9 +8,14 @@ starts a line and indented two spaces under it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from provenance.escaping import visible
 from provenance.report.wording import plural, short_times
 from provenance.trust.pins import UNPINNED_SIGNATURE
+
+if TYPE_CHECKING:
+    from provenance.errors import VerificationError
 
 # What a release's number is: not a count of releases (the tour's first attestation says "release 3"),
 # and a training job's --release-state relies on it only growing. Said under it with --verbose only
@@ -111,3 +116,21 @@ def audit_lines(report: dict) -> list[str]:
         out.append("  extends each kept log state given (no entry deleted or rewritten since):")
         out += [f"    {visible(k['path'])} ({plural(k['treeSize'], 'entry', 'entries')})" for k in report["extends"]]
     return out
+
+
+def failed_version_report(version: str, exc: VerificationError) -> dict:
+    """``prov verify VERSION --json``'s document for a version that did not verify (exit 1).
+
+    ``version`` is the name given; ``exc`` the ``VerificationError`` raised. Returns
+    ``schemas/verify-version.schema.json``'s failure shape: ``{"version", "status": "failed", "error": the one line,
+    "details": a line per difference, "count": records involved in all, "changes": the records named, each
+    {"digest", "kind", "locator", "detail"}}``.
+    """
+    return {
+        "version": version,
+        "status": "failed",
+        "error": str(exc),
+        "details": list(exc.details),
+        "count": exc.count,
+        "changes": list(exc.records),
+    }
