@@ -450,7 +450,8 @@ class MaxCopiesRate(ModeRule):
         """``(statistic, over)``: the anchor test (``gate.copies_anchor``) as the JSON's ``anchor`` (None without
         an anchor), and the words of a block (None when it passes): the copies since the anchor beyond its
         repetition, or why the anchor cannot be reached (fail closed)."""
-        # the candidate's rows as its verified manifest streamed them in the diff
+        # the anchor is chosen by the base's signed rows (A26h-1); the candidate's, as its verified manifest streamed
+        # them in the diff, only word the reason of an anchor whose rates are loose over the rows since it
         anchor = find_anchor(ctx.store, ctx.base, self.anchor, int(ctx.diff.summary["records_new"]))
         out: dict = {"version": anchor.version, "chosen_by": anchor.chosen_by, "problem": anchor.problem}
         out |= {"reason": anchor.reason} if anchor.reason else {}
