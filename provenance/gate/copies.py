@@ -460,7 +460,7 @@ class MaxCopiesRate(ModeRule):
         if anchor.problem is None:
             assert anchor.version is not None
             try:
-                since = copies_since(ctx.store, anchor.version, ctx.new)
+                since = Copies(*copies_since(ctx.store, anchor.version, ctx.new))
             except VerificationError as exc:
                 problem = f"the anchor's copies cannot be counted ({exc})"
                 anchor = Anchor(anchor.version, anchor.chosen_by, problem, anchor.named, anchor.reason, altered=True)

@@ -46,7 +46,7 @@ blocked by the copies an earlier one accepted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -54,7 +54,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.gate.base import Setting
 
 if TYPE_CHECKING:
-    from provenance.gate.copies import Copies
+    from provenance.profiles.batch_copies import BatchCopies
     from provenance.store import Store
 
 ANCHOR = Setting(
@@ -170,15 +170,26 @@ def signed_ancestry(store: Store, tag: str) -> list:
     return ancestry(store, tag)
 
 
-def copies_since(store: Store, anchor: str, new: str) -> Copies:
+class SinceAnchor(NamedTuple):
+    """What ``copies_since`` counts, in the order of ``gate.copies.Copies``'s fields (``Copies(*since)`` judges it;
+    this module does not import that one, which imports it)."""
+
+    extra: np.ndarray
+    held: np.ndarray
+    rows_added: int
+    anchor_rows: int
+    repeated: np.ndarray
+    clumping: BatchCopies | None
+
+
+def copies_since(store: Store, anchor: str, new: str) -> SinceAnchor:
     """The copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows of each, as the copies rule
-    judges them (``gate.copies.Copies``): the rows added since ``anchor`` are its new records (one row each) and
-    those copies; ``anchor``'s repetition and file-order clumping are the rates. Both manifests are hashed against
-    their signed digests as they stream; raises ``VerificationError`` when a statement or manifest does not
-    verify."""
+    judges them (``gate.copies.Copies(*copies_since(...))``): the rows added since ``anchor`` are its new records
+    (one row each) and those copies; ``anchor``'s repetition and file-order clumping are the rates. Both manifests
+    are hashed against their signed digests as they stream; raises ``VerificationError`` when a statement or
+    manifest does not verify."""
     from provenance.delta.merge import merge_manifests
     from provenance.delta.signed_objects import ManifestObject
-    from provenance.gate.copies import Copies
     from provenance.profiles.base_clumping import version_clumping
     from provenance.version_facts import verified_statement
 
@@ -199,7 +210,7 @@ def copies_since(store: Store, anchor: str, new: str) -> Copies:
     held = changes.array("duplicates", "base_rows")
     extra = changes.array("duplicates", "rows")
     kept = held > 0  # copies of records new since the anchor: the test against the base's (module docstring)
-    return Copies(
+    return SinceAnchor(
         extra[kept].astype(np.int64),
         held[kept].astype(np.int64),
         changes.count("added") + int(extra[kept].sum()),
