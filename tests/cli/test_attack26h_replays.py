@@ -104,6 +104,47 @@ def test_rows_that_copy_nothing_added_beside_the_flood_do_not_dilute_the_anchor_
     blocks_at_base(code, report, rule, flood)
 
 
+def releases(prov, keypair, clean: list[int]) -> tuple[int, dict, dict, int]:
+    """base and r1 as ``ratchet``'s (flood 1 accepted); then one clean release of each of ``clean``'s sizes (each
+    check's copies rule asserted to pass), and a last one of 400 clean rows and a flood tuned under the quantiles of
+    the release before; check it against that release."""
+    base = spam7_table(slice(0, 1000))
+    r22b.commit(prov, keypair, base, "base")
+    batch = spam7_table(slice(1000, 1400))
+    last = pa.concat_tables([base, batch, base.take(r22b.flood_under_quantiles(base, batch, total=True))])
+    r22b.commit(prov, keypair, last, "r1")
+    start = 1400
+    for k, rows in enumerate(clean, start=2):
+        last = pa.concat_tables([last, spam7_table(slice(start, start + rows))])
+        start += rows
+        r22b.commit(prov, keypair, last, f"r{k}")
+        _, _, rule = check(prov, f"r{k}", f"r{k - 1}")
+        assert rule["status"] == "pass", (k, rule["reason"])
+    nxt = spam7_table(slice(start, start + 400))
+    flood = r22b.flood_under_quantiles(last, nxt, total=True)
+    k = len(clean) + 2
+    r22b.commit(prov, keypair, pa.concat_tables([last, nxt, last.take(flood)]), f"r{k}")
+    code, report, rule = check(prov, f"r{k}", f"r{k - 1}")
+    return code, report, rule, len(flood)
+
+
+@pytest.mark.parametrize(("clean", "anchor"), [([1200], "base"), ([1000, 1000], "r1")])
+def test_big_clean_releases_before_the_flood_move_the_anchor_once_they_triple_the_data(
+    prov, workdir, store, keypair, clean, anchor
+):
+    # The bound, pinned (README Known gaps): the clean rows released on their own before the flood, each release
+    # passing the copies rule. The anchor is chosen by the base's signed rows: base while the base holds at most 3
+    # times its 1,000 rows (1,200 clean: r2 holds 2,704), r1 (1,504 rows, flood 1 in them) once it holds more (two
+    # releases of 1,000: r3 holds 3,504). Measured here (4 December): in both, the copies rule passes the flood at
+    # the anchor, and it passes at base too when the policy names it (1,130 copies since base where 1,323 are
+    # allowed): over 2,000 and more clean rows since the anchor its allowance (the slack on every row since it, the
+    # quantiles' room) holds both floods, so what lets this flood in is that room, not the anchor moving
+    code, report, rule, flood = releases(prov, keypair, clean)
+    since = rule["statistic"]["anchor"]
+    assert since["version"] == anchor and since["chosen_by"] == "oldest signed ancestor", (since, flood)
+    assert since.get("reason") is None or since["reason"].startswith("small anchor: base"), since
+
+
 def test_a_verifier_who_names_the_first_version_as_anchor_blocks_as_the_default_does(
     prov, workdir, store, keypair, tmp_path
 ):
