@@ -2,7 +2,7 @@
 
     python bench/anchor_copies.py [datasets, default digits,breast_cancer,cells,seattle_weather,spam7,doctor_aus]
         [batches per dataset, default 6] [seed, default 0] [inorder|random, default inorder]
-        [oldest|two|oldest-held|two-held, default oldest]
+        [oldest|two|oldest-held|two-held|default-candidate|default-base, default oldest]
 
 The batches are bench/gate_pass_rate.py's (same starts, sizes and poison for the same seed), read through its
 ``inspect`` hook: each batch's outcome there is the gate *before* (the copies rule against the base alone). The
@@ -10,11 +10,15 @@ base of batch i (the file's first ``start_i`` rows) stands for a release whose h
 releases since an anchor: ``oldest`` takes the anchor at the first batch's start (the oldest version of the
 chain: the cumulative delta grows to about twice the anchor), ``two`` at the start of the batch two before
 (``copies.anchor`` two versions back); ``-held`` counts only copies of records the anchor holds (what the
-rule does: ``provenance/gate/copies_anchor.py``), without it every copy since the anchor (the first sketch). *After*
+rule does: ``provenance/gate/copies_anchor.py``), without it every copy since the anchor (the first sketch).
+``default-candidate`` and ``default-base`` take the rule's default anchor over the chain of the batches' starts so
+far (each a signed version), copies of records it holds only: the oldest start ``copies_anchor.large_enough``
+for the candidate's rows (base and batch: session 26, which attack review 26h's A26h-1 slid) or for the base's
+rows (session 27, the fix); none but the base, no anchor test. *After*
 adds the anchor test (``provenance.gate.copies.Copies`` on the
 rows added since the anchor, clean history plus this batch, clean or poisoned, against the anchor's rates and
 its own file-order clumping). The anchor test only adds blocks: the lines list every batch whose outcome
-changes. Writes bench/results/anchor26-DATASETS-N-seedS-ORDER-ANCHOR.md. A few seconds of CPU per dataset.
+changes. Writes bench/results/anchor27-DATASETS-N-seedS-ORDER-ANCHOR.md (anchor26-* before session 27). A few seconds of CPU per dataset.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from gate_pass_rate import COPIES_LEAST, COPIES_RATE, RANDOM_ORDER_SEED, logged_
 from real_datasets import LOADERS, row_digests
 
 from provenance.gate.copies import Copies
+from provenance.gate.copies_anchor import large_enough
 from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, batch_copies, batches_of_ranks
 
 
@@ -88,29 +93,51 @@ def main(argv: list[str]) -> None:
             data[name] = row_digests(X)
         return data[name]
 
+    held_only = which.endswith("held") or which.startswith("default")
+
     def body(out) -> None:
+        def default_anchor(seen: list[int], rows: int) -> int | None:
+            """The oldest start in ``seen`` (the chain, oldest first; the last is the base) that can anchor by
+            ``rows`` (the candidate's or the base's, per ``which``); None when only the base can."""
+            first = next((s for s in seen if large_enough(s, rows)), None)
+            return None if first is None or first == seen[-1] else first
+
+        def judged(b, delta, anchor_at: int | None) -> tuple[bool, Copies | None]:
+            """Whether the anchor test blocks ``delta`` (a Delta of batch ``b``), anchored at ``anchor_at`` (None
+            or the base: no test), and its input."""
+            if anchor_at is None or anchor_at >= b.start:
+                return False, None
+            d = digests_of(b.dataset)
+            anchor, history = d[:anchor_at], Counter(d[anchor_at : b.start])
+            c = anchor_copies(anchor, history + batch_rows(delta), clumping_of(anchor), held_only)
+            return c.blocks(COPIES_RATE, COPIES_LEAST), c
+
         def inspect(b) -> None:
             seen = starts.setdefault(b.dataset, [])
             seen.append(b.start)
-            anchor_at = seen[0] if which.startswith("oldest") else seen[max(0, len(seen) - 3)]
             before_clean = bool(b.clean_outcome["blocking"])
             before_poison = bool(b.poisoned_outcome["blocking"])
-            after_clean, after_poison, words = before_clean, before_poison, "no anchor test (the base is the anchor)"
-            if anchor_at < b.start:
-                d = digests_of(b.dataset)
-                anchor, history = d[:anchor_at], Counter(d[anchor_at : b.start])
-                clumping = clumping_of(anchor)
-                clean = anchor_copies(anchor, history + batch_rows(b.clean), clumping, which.endswith("held"))
-                poisoned = anchor_copies(anchor, history + batch_rows(b.poisoned), clumping, which.endswith("held"))
-                c_block = clean.blocks(COPIES_RATE, COPIES_LEAST)
-                p_block = poisoned.blocks(COPIES_RATE, COPIES_LEAST)
-                after_clean, after_poison = before_clean or c_block, before_poison or p_block
+            if which.startswith("default"):
+                by_base = which == "default-base"
+                at = [
+                    default_anchor(seen, b.start if by_base else b.start + sum(batch_rows(delta).values()))
+                    for delta in (b.clean, b.poisoned)
+                ]
+            else:
+                at = [seen[0] if which.startswith("oldest") else seen[max(0, len(seen) - 3)]] * 2
+            (c_block, clean), (p_block, _) = judged(b, b.clean, at[0]), judged(b, b.poisoned, at[1])
+            after_clean, after_poison = before_clean or c_block, before_poison or p_block
+            words = "no anchor test (the base is the anchor)" if at[0] is None or at[0] >= b.start else ""
+            if clean is not None:
+                assert at[0] is not None
                 ex = clean.excess(COPIES_RATE, COPIES_LEAST)
                 words = (
-                    f"anchor at {anchor_at}, {clean.rows_added} rows since (t {clean.rows_added / anchor_at:.2f}): "
+                    f"anchor at {at[0]}, {clean.rows_added} rows since (t {clean.rows_added / at[0]:.2f}): "
                     f"clean copies {clean.total} total quantile {ex[3]['quantile']}+{ex[1]} excess {ex[0]}"
-                    f"{' BLOCK' if c_block else ''}; poisoned {'BLOCK' if p_block else 'pass'}"
+                    f"{' BLOCK' if c_block else ''}"
                 )
+            p_words = "no anchor test" if at[1] is None or at[1] >= b.start else f"anchor at {at[1]}"
+            words += f"; poisoned {p_words} {'BLOCK' if p_block else 'pass'}"
             tally["clean_before"] += not before_clean
             tally["clean_after"] += not after_clean
             tally["poison_before"] += before_poison
@@ -130,7 +157,7 @@ def main(argv: list[str]) -> None:
             verb = "passed" if what.startswith("clean") else "blocked"
             out(f"{what.replace('_', ' ')}: {verb} {tally[what]}/{n} (95% Wilson {lo:.1%}-{hi:.1%})")
 
-    name = f"anchor26-{'-'.join(names)}-{per}-seed{seed}-{order}-{which}.md"
+    name = f"anchor27-{'-'.join(names)}-{per}-seed{seed}-{order}-{which}.md"
     header = (
         "# The copies rule's anchor test on the gate bench's batches, before and after "
         "(generated by bench/anchor_copies.py; see its docstring)\n"

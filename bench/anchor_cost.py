@@ -80,7 +80,8 @@ def main() -> None:
 
             return timed(go)
 
-        from provenance.gate.copies import copies_since
+        from provenance.gate.copies import Copies
+        from provenance.gate.copies_anchor import copies_since
         from provenance.profiles import base_clumping
         from provenance.store import Store
         from provenance.trust.pins import Pins
@@ -90,7 +91,7 @@ def main() -> None:
 
         def since() -> None:
             base_clumping._COUNTED.clear()
-            c = copies_since(store, "v1", "v3")
+            c = Copies(*copies_since(store, "v1", "v3"))
             assert c.total > 0
 
         off, on, inproc, loads = [], [], [], []
@@ -100,7 +101,7 @@ def main() -> None:
             on.append(check())
             inproc.append(timed(since))
             loads.append(f"{before} -> {uptime()}")
-        c = copies_since(store, "v1", "v3")
+        c = Copies(*copies_since(store, "v1", "v3"))
     med = statistics.median
     lines = [
         f"# The copies rule's anchor test: cost on a {rows:,}-row base, anchor two versions back (session 26)",

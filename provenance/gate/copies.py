@@ -81,7 +81,7 @@ import numpy as np
 
 from provenance.errors import VerificationError
 from provenance.gate.base import Setting, Settings
-from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since_counts, find_anchor
+from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since, find_anchor
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule, Rule, setting_value
 from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
@@ -91,7 +91,6 @@ from provenance.stats import special_functions
 if TYPE_CHECKING:
     from provenance.delta.report import DiffReport
     from provenance.gate.context import GateContext
-    from provenance.store import Store
 
 MODES = ("block", "warn", "off")
 RULE = "copies.max_copies_rate"
@@ -354,13 +353,6 @@ def copies_added(diff: DiffReport, clumping: BatchCopies | None = None) -> Copie
     )
 
 
-def copies_since(store: Store, anchor: str, new: str) -> Copies:
-    """The copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows of each, judged as one
-    delivery against ``anchor``'s rates (``gate.copies_anchor.copies_since_counts``, which says how; raises
-    ``VerificationError`` when a statement or manifest does not verify)."""
-    return Copies(*copies_since_counts(store, anchor, new))
-
-
 def clumped_words(klass: dict, rows_added: int) -> str:
     """``", 63 as clumped as its own file-order batches"`` where the base's clumping raised the class's rate
     (``Copies.classes``: its ``rate`` above ``expected / rows_added``), else ``""``."""
@@ -458,7 +450,8 @@ class MaxCopiesRate(ModeRule):
         """``(statistic, over)``: the anchor test (``gate.copies_anchor``) as the JSON's ``anchor`` (None without
         an anchor), and the words of a block (None when it passes): the copies since the anchor beyond its
         repetition, or why the anchor cannot be reached (fail closed)."""
-        # the candidate's rows as its verified manifest streamed them in the diff
+        # the anchor is chosen by the base's signed rows (A26h-1); the candidate's, as its verified manifest streamed
+        # them in the diff, only word the reason of an anchor whose rates are loose over the rows since it
         anchor = find_anchor(ctx.store, ctx.base, self.anchor, int(ctx.diff.summary["records_new"]))
         out: dict = {"version": anchor.version, "chosen_by": anchor.chosen_by, "problem": anchor.problem}
         out |= {"reason": anchor.reason} if anchor.reason else {}
@@ -467,7 +460,7 @@ class MaxCopiesRate(ModeRule):
         if anchor.problem is None:
             assert anchor.version is not None
             try:
-                since = copies_since(ctx.store, anchor.version, ctx.new)
+                since = Copies(*copies_since(ctx.store, anchor.version, ctx.new))
             except VerificationError as exc:
                 problem = f"the anchor's copies cannot be counted ({exc})"
                 anchor = Anchor(anchor.version, anchor.chosen_by, problem, anchor.named, anchor.reason, altered=True)

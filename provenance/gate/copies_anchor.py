@@ -19,12 +19,17 @@ release k, accepted, raises the next base's rates for its class); moving the anc
 Which version is ``A``: the policy's ``copies.anchor`` (a version name: the policy is the verifier's), else the
 oldest version in the base's chain of signed parents (``version_facts.signed_ancestry``: each signature verified
 under the verifier's pins, each parent's Merkle root the signed one; never a writable ``parent`` column) that holds
-``MIN_ANCHOR_ROWS`` rows and whose rows since it (the candidate's less its own, as signed) are at most
-``MAX_ROWS_SINCE`` times its own (attack review 26d: an empty first version anchored nothing, A26d-1; a 100-row
-pilot's rates, taken as exact over twenty times its rows, blocked clean releases, A26d-2). None but the base: no
-anchor test, and the statistic's ``reason`` says why; a smaller named anchor is used, its ``reason`` "small
-anchor: ...". So the ratchet is bounded, not closed: the default anchor moves forward as the data grows, and a
-flood accepted once counts until the data has about tripled. It must be the base or one of its signed ancestors.
+``MIN_ANCHOR_ROWS`` rows and whose rows since it *up to the base* (the base's less its own, both as signed) are at
+most ``MAX_ROWS_SINCE`` times its own (attack review 26d: an empty first version anchored nothing, A26d-1; a
+100-row pilot's rates, taken as exact over twenty times its rows, blocked clean releases, A26d-2). The choice reads
+the signed chain alone, never the candidate: the candidate is the pull request's, and sized by its rows one big
+clean delivery beside a flood made every ancestor "too small" and turned the anchor test off for that flood
+(attack review 26h, A26h-1). A candidate that adds more than ``MAX_ROWS_SINCE`` times the anchor's rows is still
+judged at the anchor, its ``reason`` "small anchor: ..." (its rates are loose over that many rows). None but the
+base: no anchor test, and the statistic's ``reason`` says why; a smaller named anchor is used, its ``reason``
+"small anchor: ...". So the ratchet is bounded, not closed: the default anchor moves forward as accepted releases
+grow the data, and a flood accepted once counts until the accepted data has about tripled. It must be the base or
+one of its signed ancestors.
 A chain that does not hold (a parent row deleted or altered by a ``.prov/`` writer), or a named anchor outside it,
 fails closed: the rule blocks (warns in ``"warn"`` mode) and says why (for ``.prov/`` altered: restore it, A26d-3);
 a base with no signed parent and no named anchor has no anchor test. Both manifests are read as the
@@ -41,7 +46,7 @@ blocked by the copies an earlier one accepted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -49,6 +54,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.gate.base import Setting
 
 if TYPE_CHECKING:
+    from provenance.profiles.batch_copies import BatchCopies
     from provenance.store import Store
 
 ANCHOR = Setting(
@@ -58,7 +64,7 @@ ANCHOR = Setting(
     None,
     "the version whose repetition every copy added since it is judged against, all together (the anchor test); "
     "unset: the oldest version in the base's chain of signed parents holding 1,000 rows and a third of the "
-    "candidate's; the base itself: no anchor test",
+    "base's; the base itself: no anchor test",
     expects="a version name",
 )
 
@@ -66,8 +72,9 @@ POLICY, OLDEST = "policy", "oldest signed ancestor"
 # an anchor's rates are estimated from its rows and taken as exact over the rows since it: at least this many rows
 # (A26d-1: an empty first version counted no copy; A26d-2: a 100-row pilot's rates blocked clean releases) ...
 MIN_ANCHOR_ROWS = 1000
-# ... and at most this many times its rows added since it (Good and Turing's rate for records held once drifts as
-# the history grows: bench/results/anchor26-*.md), so the default anchor moves forward as the data grows
+# ... and at most this many times its rows added since it up to the base (Good and Turing's rate for records held once
+# drifts as the history grows: bench/results/anchor26-*.md), so the default anchor moves forward as the data grows;
+# the base's rows, never the candidate's (A26h-1: the candidate is the pull request's, and its size slid the anchor)
 MAX_ROWS_SINCE = 2
 
 
@@ -76,7 +83,7 @@ class Anchor:
     """The anchor of one check: ``version`` (None: no anchor test, the base is the oldest signed version or the
     one named, or no signed ancestor is large enough), ``chosen_by`` (``"policy"`` or ``"oldest signed
     ancestor"``), ``problem`` (why it cannot be reached: the rule fails closed), ``named`` (the version the policy
-    names, if any), ``reason`` (why there is no anchor test, or why a named anchor's rates are loose), ``altered``
+    names, if any), ``reason`` (why there is no anchor test, or why the anchor's rates are loose: ``loose``), ``altered``
     (the problem is ``.prov/``'s: restore it, A26d-3; else the policy names an anchor outside the chain)."""
 
     version: str | None
@@ -87,10 +94,10 @@ class Anchor:
     altered: bool = False  # the problem is in .prov/ (a chain or a manifest that does not verify), not the policy
 
 
-def large_enough(rows: int, candidate_rows: int) -> bool:
-    """Whether a version of ``rows`` rows can anchor a candidate of ``candidate_rows``: ``MIN_ANCHOR_ROWS`` rows at
-    least, and at most ``MAX_ROWS_SINCE`` times its rows added since it."""
-    return rows >= MIN_ANCHOR_ROWS and candidate_rows - rows <= MAX_ROWS_SINCE * rows
+def large_enough(rows: int, base_rows: int) -> bool:
+    """Whether a version of ``rows`` rows can anchor a check against a base of ``base_rows`` (both signed counts):
+    ``MIN_ANCHOR_ROWS`` rows at least, and at most ``MAX_ROWS_SINCE`` times its rows added since it up to the base."""
+    return rows >= MIN_ANCHOR_ROWS and base_rows - rows <= MAX_ROWS_SINCE * rows
 
 
 def signed_rows(row: dict, stmt: dict) -> int:
@@ -98,11 +105,25 @@ def signed_rows(row: dict, stmt: dict) -> int:
     return int(stmt["predicate"].get("records", row["records"]))
 
 
-def find_anchor(store: Store, base: str, named: str | None, candidate_rows: int) -> Anchor:
-    """The anchor of a check against ``base`` of a candidate of ``candidate_rows`` rows (module docstring): the
-    policy's ``named`` version, which must be ``base`` or a signed ancestor of it (a ``reason`` when it is small),
-    else the oldest signed version ``large_enough`` (none, or only the base: no anchor test, and a ``reason``); a
-    ``problem`` when the chain does not hold or ``named`` is not in it."""
+def loose(tag: str, rows: int, candidate_rows: int | None) -> str | None:
+    """``"small anchor: ..."`` when ``tag``'s ``rows`` are under ``MIN_ANCHOR_ROWS`` or under a third of the
+    ``candidate_rows`` its rates are taken as exact over (None: not known), else None: what the statistic says
+    about an anchor whose rates are loose (the test runs at it all the same)."""
+    since = max((candidate_rows or 0) - rows, 0)
+    if rows >= MIN_ANCHOR_ROWS and since <= MAX_ROWS_SINCE * rows:
+        return None
+    return (
+        f"small anchor: {tag} holds {rows:,} rows, and its rates, taken as exact over the {since:,} rows since it, "
+        f"are loose (the default anchor holds at least {MIN_ANCHOR_ROWS:,} rows and a third of the base's)"
+    )
+
+
+def find_anchor(store: Store, base: str, named: str | None, candidate_rows: int | None = None) -> Anchor:
+    """The anchor of a check against ``base`` (module docstring): the policy's ``named`` version, which must be
+    ``base`` or a signed ancestor of it, else the oldest signed version ``large_enough`` for the base's signed rows
+    (none, or only the base: no anchor test, and a ``reason``); a ``problem`` when the chain does not hold or
+    ``named`` is not in it. ``candidate_rows`` (the candidate's) chooses nothing: it only words the ``reason`` of an
+    anchor whose rates are loose over the rows since it (``loose``)."""
     chosen_by = POLICY if named is not None else OLDEST
     try:
         ancestry = signed_ancestry(store, base)
@@ -119,15 +140,16 @@ def find_anchor(store: Store, base: str, named: str | None, candidate_rows: int)
     if named is None:
         if len(chain) == 1:  # the base is the oldest signed version: no anchor test, as ever
             return Anchor(None, OLDEST)
-        first = next((tag for tag in reversed(chain) if large_enough(rows[tag], candidate_rows)), None)
+        # A26h-1: by the base's signed rows, which the candidate's author cannot move
+        first = next((tag for tag in reversed(chain) if large_enough(rows[tag], rows[base])), None)
         if first is None or first == base:
             return Anchor(
                 None,
                 OLDEST,
-                reason=f"no signed ancestor of {base} holds {MIN_ANCHOR_ROWS:,} rows and a third of the candidate's "
-                f"{candidate_rows:,}: only the test against the base applies",
+                reason=f"no signed ancestor of {base} holds {MIN_ANCHOR_ROWS:,} rows and a third of the base's "
+                f"{rows[base]:,}: only the test against the base applies",
             )
-        return Anchor(first, OLDEST)
+        return Anchor(first, OLDEST, reason=loose(first, rows[first], candidate_rows))
     if named not in chain:
         return Anchor(
             named,
@@ -136,14 +158,9 @@ def find_anchor(store: Store, base: str, named: str | None, candidate_rows: int)
             f"({', '.join(chain[1:6]) or 'none'}{', ...' if len(chain) > 6 else ''})",
             named,
         )
-    small = (
-        None
-        if large_enough(rows[named], candidate_rows)
-        else f"small anchor: {named} holds {rows[named]:,} rows, and its rates, taken as exact over the "
-        f"{max(candidate_rows - rows[named], 0):,} rows since it, are loose (the default anchor holds at least "
-        f"{MIN_ANCHOR_ROWS:,} rows and a third of the candidate's)"
-    )
-    return Anchor(None if named == base else named, POLICY, None, named, small if named != base else None)
+    if named == base:
+        return Anchor(None, POLICY, None, named)
+    return Anchor(named, POLICY, None, named, loose(named, rows[named], candidate_rows))
 
 
 def signed_ancestry(store: Store, tag: str) -> list:
@@ -153,13 +170,24 @@ def signed_ancestry(store: Store, tag: str) -> list:
     return ancestry(store, tag)
 
 
-def copies_since_counts(store: Store, anchor: str, new: str) -> tuple:
-    """The arguments of ``gate.copies.Copies`` (in its order; ``gate.copies.copies_since`` makes it, so this module
-    does not import that one) for the copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows
-    of each, as the copies rule judges them: the rows added since ``anchor`` are its new records (one row each) and
-    those copies; ``anchor``'s repetition and file-order clumping are the rates. Both manifests are hashed against
-    their signed digests as they stream; raises ``VerificationError`` when a statement or manifest does not
-    verify."""
+class SinceAnchor(NamedTuple):
+    """What ``copies_since`` counts, in the order of ``gate.copies.Copies``'s fields (``Copies(*since)`` judges it;
+    this module does not import that one, which imports it)."""
+
+    extra: np.ndarray
+    held: np.ndarray
+    rows_added: int
+    anchor_rows: int
+    repeated: np.ndarray
+    clumping: BatchCopies | None
+
+
+def copies_since(store: Store, anchor: str, new: str) -> SinceAnchor:
+    """The copies ``new`` holds of records ``anchor`` holds, beyond ``anchor``'s rows of each, as the copies rule
+    judges them (``gate.copies.Copies(*copies_since(...))``): the rows added since ``anchor`` are its new records
+    (one row each) and those copies; ``anchor``'s repetition and file-order clumping are the rates. Both manifests
+    are hashed against their signed digests as they stream; raises ``VerificationError`` when a statement or
+    manifest does not verify."""
     from provenance.delta.merge import merge_manifests
     from provenance.delta.signed_objects import ManifestObject
     from provenance.profiles.base_clumping import version_clumping
@@ -182,7 +210,7 @@ def copies_since_counts(store: Store, anchor: str, new: str) -> tuple:
     held = changes.array("duplicates", "base_rows")
     extra = changes.array("duplicates", "rows")
     kept = held > 0  # copies of records new since the anchor: the test against the base's (module docstring)
-    return (
+    return SinceAnchor(
         extra[kept].astype(np.int64),
         held[kept].astype(np.int64),
         changes.count("added") + int(extra[kept].sum()),

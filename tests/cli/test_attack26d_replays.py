@@ -156,7 +156,7 @@ def test_an_empty_oldest_version_is_skipped_and_the_ratchet_still_blocks(prov, w
     code, report, rule = check(prov, "next", "cand")
     anchor = rule["statistic"]["anchor"]
     # A26d-1 (fixed): an empty first version (or any under MIN_ANCHOR_ROWS) is passed over for the oldest one that
-    # holds 1,000 rows and a third of the candidate's
+    # holds 1,000 rows and a third of the base's (attack review 26h, A26h-1: never the candidate's)
     assert anchor["version"] == "base" and anchor["anchor_rows"] == 2000 and anchor["excess"] > 0, anchor
     assert code == 1 and RULE in [b.split(":")[0] for b in blocked(report)], blocked(report)
 
