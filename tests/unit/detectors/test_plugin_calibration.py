@@ -157,4 +157,7 @@ def test_the_runner_marks_plug_ins_by_type_whatever_they_are_called_or_return(di
         results = run_detectors(profile, delta, ["knn_label", "outlier"], fpr=FPR)
     finally:
         register_detector("knn_label", original, replace=True)
-    assert [(r.detector, r.status, r.plug_in) for r in results] == [("knn_label", "ran", True), ("outlier", "ran", False)]
+    assert [(r.detector, r.status, r.plug_in) for r in results] == [
+        ("knn_label", "ran", True),
+        ("outlier", "ran", False),
+    ]
