@@ -3,22 +3,16 @@ the gate's detector rules must still fail closed, each failed detector named: an
 
 from __future__ import annotations
 
-import pytest
-
 from provenance.gate import detection
 from support import crashing_detector
 
-ALL_ERRORED_FINDING = (
-    "R26i-2: every detector erroring leaves combine's verdicts empty (c3cfe16), but detectors.run passes "
-    "('2 detectors scored 0 records') and detectors.combined still runs judge_steps with 0 digests and the "
-    "delta's labels: steps.signed_steps raises ArrowInvalid (label length 719, digest 0). prov check fails "
-    "closed only through the CLI's internal-error catch (exit 3, no JSON report, the failed detectors unnamed). "
-    "Fix: detectors.run errors when no result has status 'ran', so the rules it gates are not evaluated"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=ALL_ERRORED_FINDING)
 def test_every_detector_erroring_fails_closed_naming_each_and_never_passes(gate_world):
+    """R26i-2: every detector erroring left combine's verdicts empty (c3cfe16), but detectors.run passed ("2
+    detectors scored 0 records") and detectors.combined ran judge_steps with 0 digests and the delta's labels:
+    steps.signed_steps raised ArrowInvalid, and prov check failed closed only through the CLI's internal-error
+    catch (exit 3, no JSON report, the failed detectors unnamed). Fixed: detectors.run is an error naming each
+    failed detector, each one's rule says why, and the rules on the verdict are not evaluated."""
     with crashing_detector("out of memory", "broken_a") as a, crashing_detector("disk full", "broken_b") as b:
         built = detection.rules({"detectors": {"run": [a, b]}})
         results = built.evaluate(gate_world.context("clean"))
@@ -26,3 +20,6 @@ def test_every_detector_erroring_fails_closed_naming_each_and_never_passes(gate_
     assert statuses[f"detectors.{a}"] == "error" and statuses[f"detectors.{b}"] == "error"
     assert statuses.get("detectors.run") != "pass"
     assert "pass" not in {statuses.get("detectors.combined"), statuses.get("detectors.extreme")}
+    run = next(r for r in results if r.rule == "detectors.run")
+    assert statuses["detectors.run"] == "error"
+    assert "out of memory" in run.reason and "disk full" in run.reason and a in run.reason and b in run.reason
