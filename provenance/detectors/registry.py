@@ -108,6 +108,9 @@ def run_detectors(
             result = detector.run(profile, delta, fpr)
             if result.status == "ok":  # a plug-in written when "ok" meant "it ran"
                 result.status = "ran"
+            # the gate reads each detector's result by name: one must not answer for another's crash
+            if result.detector != name:
+                raise RuntimeError(f"returned a result named {str(result.detector)[:40]!r}, not {name!r}")
             _check_result(result, delta, len(profile.sample_batches))
         except Exception as exc:  # reported, never skipped: the gate fails closed on it
             where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

@@ -3,6 +3,7 @@ returns as its reference p-values weakens its own evidence only, never the built
 calibrated at the policy's rate."""
 
 import hashlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -161,3 +162,41 @@ def test_the_runner_marks_plug_ins_by_type_whatever_they_are_called_or_return(di
         ("knn_label", "ran", True),
         ("outlier", "ran", False),
     ]
+
+
+def test_a_plug_in_cannot_answer_for_another_detector_whose_crash_the_gate_reads_by_name(digits_run):
+    """Found fixing R26i-1: the gate finds a detector's result by name (``DetectionRun.result``), so a plug-in
+    that ran first and named its result ``spectral`` passed ``detectors.spectral`` while spectral had crashed.
+    A result must carry the name the detector ran under: otherwise that plug-in errs."""
+    from provenance.detectors.base import Detector
+    from provenance.gate.context import DetectionRun
+
+    profile, delta, _ = digits_run
+
+    class Mask(Detector):
+        name, families = "aa_mask", ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            result = OutlierDetector().run(profile, delta, fpr)
+            result.detector = "spectral"
+            return result
+
+    class Crashing(Detector):
+        name, families = "spectral", ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise RuntimeError("out of memory")
+
+    original = _detectors["spectral"]
+    register_detector("aa_mask", Mask)
+    register_detector("spectral", Crashing, replace=True)
+    try:
+        results = run_detectors(profile, delta, ["aa_mask", "spectral"], fpr=FPR)
+    finally:
+        register_detector("spectral", original, replace=True)
+        _detectors.pop("aa_mask")
+    assert [(r.detector, r.status) for r in results] == [("aa_mask", "error"), ("spectral", "error")]
+    assert "returned a result named 'spectral', not 'aa_mask'" in str(results[0].error)
+
+    found = DetectionRun(("aa_mask", "spectral"), FPR, SimpleNamespace(results=results)).result("spectral")  # type: ignore[arg-type]
+    assert found.status == "error" and "out of memory" in str(found.error)  # what detectors.spectral reads
