@@ -210,6 +210,9 @@ def test_every_detector_crashing_is_exit_3_with_its_report_naming_each(prov, wor
     Path("policy.toml").write_text('[detectors]\nrun = ["broken_a", "broken_b"]\n')
     with crashing_detector("out of memory", "broken_a"), crashing_detector("disk full", "broken_b"):
         r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
+        text = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--no-save")
+    assert text.exit_code == 3 and text.stdout.startswith("prov check v2 --base v1: could not be evaluated")
+    assert "out of memory" in text.stdout and "disk full" in text.stdout
     assert r.exit_code == 3, r.stderr
     report = json.loads(r.stdout)
     validate_output("check", report)
