@@ -304,6 +304,11 @@ class DetectorResult:
     # ``extreme_p`` without a rule the policy may stand down (duplicates' tight cluster:
     # ``[detectors] duplicates_tight_cluster = false``); None for a detector without one.
     extreme_p_rule_off: np.ndarray | None = field(default=None, repr=False)
+    # Set by the runner (``registry.run_detectors``) after the run, whatever the detector set: True for a
+    # detector that is not one of provenance's own. Its p-values are calibrated on its own reference alone
+    # and enter the combined verdict beside the built-ins' at a fixed share of the false-alarm rate, so its
+    # reference p-values weaken only its own evidence (``combine``; attack review 26i, R26i-1).
+    plug_in: bool = field(default=False, compare=False)
     # ``columns()``'s answer for a plain findings list, and the list it was read from (see there)
     _columns: tuple[list[Finding], list[float], list[bool]] | None = field(
         default=None, init=False, repr=False, compare=False

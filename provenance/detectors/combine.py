@@ -268,8 +268,14 @@ def combine(
     ``registry._check_result`` ties to them; without it they are read from there). A detector with an
     error contributes nothing here (the gate fails closed on it separately); a detector
     without p-values (volume) is listed per record but does not enter the statistic.
+
+    A plug-in's result (``DetectorResult.plug_in``, set by the runner) enters apart from provenance's own
+    (``beside_plug_ins``): the statistic, its calibration on the reference and everything measured from it
+    (threshold, pseudo-batch spread, "beyond" bar and rates) are the built-ins' alone.
     """
-    scored = [r for r in results if r.status == "ran" and r.p_values is not None and r.reference_p is not None]
+    usable = [r for r in results if r.status == "ran" and r.p_values is not None and r.reference_p is not None]
+    scored = [r for r in usable if not r.plug_in]
+    plug_ins = [r for r in usable if r.plug_in]
     n = len(results[0].findings) if results and results[0].status == "ran" else 0
     for r in results:
         if r.status == "ran":
@@ -278,7 +284,7 @@ def combine(
     if scored:
         P = np.column_stack([np.asarray(r.p_values, dtype=np.float64) for r in scored])
         R = np.column_stack([np.asarray(r.reference_p, dtype=np.float64) for r in scored])
-        weights = np.array([DETECTOR_WEIGHTS.get(r.detector, 1.0) for r in scored])
+        weights = np.array([weight_of(r) for r in scored])
         P = P / weights  # the weighted p-values the statistic is the minimum of
         T = P.min(axis=1) if n else np.zeros(0)
         R = R / weights
@@ -288,14 +294,15 @@ def combine(
         P, weights = np.zeros((n, 0)), np.zeros(0)
         T, ref_T = np.ones(n), np.zeros(0)
     p = combined_p_values(T, ref_T)
-    flags = p <= fpr
+    built_in_weight = float(weights.sum())
+    share = built_in_weight / (built_in_weight + len(plug_ins)) if plug_ins else 1.0
     finite_ref = ref_T[np.isfinite(ref_T)]
     ref_p = combined_p_values(finite_ref, finite_ref) if len(finite_ref) else np.zeros(0)
-    below = finite_ref[ref_p <= fpr]
+    below = finite_ref[ref_p <= fpr * share]
     threshold = (
         float(below.max())
         if len(below)
-        else float(finite_ref.min()) * fpr * (len(finite_ref) + 1)
+        else float(finite_ref.min()) * fpr * share * (len(finite_ref) + 1)
         if len(finite_ref)
         else fpr
     )
@@ -331,6 +338,14 @@ def combine(
                 held_out.rate,
             )
 
+    method = "conformal weighted min-p (min of per-detector p-values over their weights, calibrated on the reference)"
+    if plug_ins:
+        p, P = beside_plug_ins(p, built_in_weight, plug_ins, P)
+        if share > 0:  # the built-ins' evidence is theirs divided by their share: so are its bars
+            beyond_p, far_p = beyond_p / share, far_p / share
+        method += f"; beside {len(plug_ins)} plug-in(s), each calibrated on its own reference (weighted Bonferroni)"
+    flags = p <= fpr
+
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
         [np.asarray(r.extreme_p) for r in with_extreme],
@@ -340,13 +355,13 @@ def combine(
     )
     if not with_extreme:
         extreme = np.ones(n)
-    records = _record_verdicts(results, scored, P, p, flags, extreme, fpr, n, digests)
+    records = _record_verdicts(results, scored + plug_ins, P, p, flags, extreme, fpr, n, digests)
     return Verdicts(
         records=records,
         fpr=fpr,
-        method="conformal weighted min-p (min of per-detector p-values over their weights, calibrated on the reference)",
+        method=method,
         reference_size=len(finite_ref),
-        combined=[r.detector for r in scored],
+        combined=[r.detector for r in scored + plug_ins],
         threshold=threshold,
         reference_flag_rate_by_batch=by_batch,
         reference_batch_sizes=batch_sizes,
@@ -360,6 +375,39 @@ def combine(
         far_rate=held_out.far_rate,
         far_rho=held_out.far_rho,
     )
+
+
+def weight_of(result: DetectorResult) -> float:
+    """A detector's weight in the statistic (``DETECTOR_WEIGHTS``); a plug-in's is 1 whatever its name."""
+    return 1.0 if result.plug_in else DETECTOR_WEIGHTS.get(result.detector, 1.0)
+
+
+def beside_plug_ins(
+    built_in_p: np.ndarray, built_in_weight: float, plug_ins: list[DetectorResult], P: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The combined p-values with plug-ins beside the built-ins (attack review 26i, R26i-1), and ``P`` with a
+    column per plug-in (its own p-values, for the explanations).
+
+    In one conformal min-p every detector's reference p-values set the bar of every other's: a plug-in's
+    reference p-values of 0 made every reference record's statistic 0 and no delta record flagged. So each
+    plug-in is calibrated on its own reference alone (``combined_p_values`` of its p-values against its
+    ``reference_p``: whatever it returns there moves its own p-values only, never below its rank among
+    them), and the built-ins' combined p-value and each plug-in's are joined by a weighted Bonferroni: a
+    record's p-value is the least of the built-ins' divided by their share of the weight and each plug-in's
+    divided by its own (weight 1 each). A clean record is flagged at most at ``fpr`` in all: the built-ins'
+    share at theirs, each plug-in at its own. What a plug-in returns can strengthen its own evidence only;
+    running one costs the built-ins a fixed share of the rate (1 / (W + k): W their weight, k plug-ins)."""
+    total = built_in_weight + len(plug_ins)
+    own = [
+        combined_p_values(np.asarray(r.p_values, dtype=np.float64), np.asarray(r.reference_p, dtype=np.float64))
+        for r in plug_ins
+    ]
+    candidates = [q * total for q in own]
+    if built_in_weight > 0:
+        candidates.append(built_in_p * (total / built_in_weight))
+    p = np.clip(np.min(np.vstack(candidates), axis=0), 0.0, 1.0)
+    columns = [np.asarray(r.p_values, dtype=np.float64) for r in plug_ins]
+    return p, np.column_stack([P, *columns])
 
 
 def _record_verdicts(
@@ -455,6 +503,6 @@ def _explain(
         r = scored[j]
         if flagged and w > max(fpr, 0.05) and evidence:
             break
-        p_own = w * DETECTOR_WEIGHTS.get(r.detector, 1.0)  # the detector's own p-value
+        p_own = w * weight_of(r)  # the detector's own p-value
         evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
     return head + "; strongest evidence: " + "; ".join(evidence)

@@ -30,18 +30,17 @@ from provenance.profiles.reference import ReferenceProfile
 ENTRY_POINT_GROUP = "prov.detectors"
 DEFAULT_FPR = 0.01
 
-_detectors: dict[str, Callable[[], Detector]] = {
-    cls.name: cls
-    for cls in (
-        KnnLabelDetector,
-        OutlierDetector,
-        DuplicatesDetector,
-        VolumeSpikeDetector,
-        SpectralDetector,
-        CollisionDetector,
-        GradientDetector,
-    )
-}
+BUILT_IN_DETECTORS: tuple[type[Detector], ...] = (
+    KnnLabelDetector,
+    OutlierDetector,
+    DuplicatesDetector,
+    VolumeSpikeDetector,
+    SpectralDetector,
+    CollisionDetector,
+    GradientDetector,
+)
+
+_detectors: dict[str, Callable[[], Detector]] = {cls.name: cls for cls in BUILT_IN_DETECTORS}
 
 
 def register_detector(name: str, factory: Callable[[], Detector], *, replace: bool = False) -> None:
@@ -86,6 +85,8 @@ def run_detectors(
 
     Raises FeatureError before running anything if the delta does not fit the profile
     (that is the user's input to fix); a detector that crashes gives an "error" result.
+    Each result's ``plug_in`` says whether the detector is other than provenance's own
+    (``BUILT_IN_DETECTORS``, by exact type): set here, after the run.
     A batch whose mean moved beyond the base's own batches is scored without the shift its
     classes share (``detectors.drift.remove_shift``).
     """
@@ -107,11 +108,17 @@ def run_detectors(
             result = detector.run(profile, delta, fpr)
             if result.status == "ok":  # a plug-in written when "ok" meant "it ran"
                 result.status = "ran"
+            # the gate reads each detector's result by name: one must not answer for another's crash
+            if result.detector != name:
+                raise RuntimeError(f"returned a result named {str(result.detector)[:40]!r}, not {name!r}")
             _check_result(result, delta, len(profile.sample_batches))
         except Exception as exc:  # reported, never skipped: the gate fails closed on it
             where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
             result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
+        # by the instance's exact type, not a name or anything the result says (a plug-in may take a built-in's
+        # name, subclass one, or return ``plug_in=False``): the combined verdict calibrates it apart (R26i-1)
+        result.plug_in = type(detector) not in BUILT_IN_DETECTORS
         results.append(result)
     return results
 

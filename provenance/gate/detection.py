@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from provenance.errors import VerificationError
-from provenance.gate.base import AllOf, Requires, RuleSet, Settings
+from provenance.gate.base import AllOf, RuleSet, Settings
 from provenance.gate.detection_budget import CombinedFlagBudget
 from provenance.gate.detection_common import (  # noqa: F401 - re-exported: other modules import them from here
     ALPHA,
@@ -63,7 +63,8 @@ class DetectorsRun(DetectorRule):
 
     Blocks when the delta's records are not the signed ones (the detectors refuse them);
     an error when they could not run at all (no reference profile, features that
-    cannot be computed): the gate then fails closed.
+    cannot be computed) or every one of them failed, naming each (attack review 26i, R26i-2: no record
+    then has a verdict, and a rule on the verdict must not read that as a pass): the gate then fails closed.
     """
 
     key = "detectors.run"
@@ -76,6 +77,15 @@ class DetectorsRun(DetectorRule):
             return RuleResult(self.key, "block", f"detectors refused the delta: {run.failure}")
         if run.failure is not None or run.detection is None:
             return RuleResult(self.key, "error", f"detectors could not run: {run.failure}")
+        if run.results and all(r.status != "ran" for r in run.results):
+            failed = "; ".join(f"{r.detector} failed: {r.error}" for r in run.results)
+            return RuleResult(
+                self.key,
+                "error",
+                f"no detector ran, so no record of the delta has a verdict ({failed}); the rules on the verdict "
+                "(detectors.combined, detectors.extreme, ...) are not evaluated",
+                expected="every required detector runs",
+            )
         n = len(run.detection.verdicts.records)
         ran = len(run.results)
         reason = (
@@ -124,6 +134,30 @@ class DetectorRan(DetectorRule):
         if self.alpha is not None:  # what a clean delta flags with this detector alone; it does not block
             expected = f"flags alone at most {flag_budget(n, self.fpr, self.alpha)}"
         return RuleResult(self.name, "pass", reason, count=k, expected=expected)
+
+
+class AfterRun:
+    """``detectors.run``, then each detector's own rule (``detectors.<name>``) whenever the detectors reported
+    (so an error names every one that failed, R26i-2), then the rules on their verdict only when
+    ``detectors.run`` passed (``Requires``: a warning passes)."""
+
+    def __init__(self, first: DetectorsRun, each: RuleSet, then: RuleSet):
+        self.first, self.each, self.then = first, each, then
+
+    @property
+    def name(self) -> str:
+        """``after_run(first, each, then)``."""
+        return f"after_run({self.first.name}, {self.each.name}, {self.then.name})"
+
+    def evaluate(self, ctx: GateContext) -> list[RuleResult]:
+        """``first``'s results; then ``each``'s and ``then``'s when they pass, ``each``'s alone when the
+        detectors reported but ``first`` did not pass."""
+        results = self.first.evaluate(ctx)
+        if results and all(r.status in ("pass", "warn") for r in results):
+            return results + self.each.evaluate(ctx) + self.then.evaluate(ctx)
+        if self.first.ran(ctx).results:
+            return results + self.each.evaluate(ctx)
+        return results
 
 
 class ExtremeRecords(RecordsAtLevelRule):
@@ -216,7 +250,8 @@ def rules(settings: Settings) -> RuleSet | None:
     ``run = "all"`` means every installed detector. ``gate.check`` refuses a policy naming a
     detector not installed here before anything runs (``policy.require_known_detectors``,
     exit 2); evaluated without that check, such a detector is an error result (fails
-    closed). The other rules are evaluated only when the run succeeded.
+    closed). Each detector's rule is evaluated when the detectors reported, the rules on their verdict
+    only when the run succeeded (``AfterRun``).
     """
     if not setting_value(settings, ENABLED):
         return None
@@ -230,9 +265,9 @@ def rules(settings: Settings) -> RuleSet | None:
     missing: list[RuleSet] = [DetectorRan(n, run, fpr, installed=False) for n in names if n not in installed]
     if not run:
         return AllOf(missing)
-    verdict_rules: list[RuleSet] = [DetectorRan(n, run, fpr, alpha=alpha) for n in run]
+    each: list[RuleSet] = [DetectorRan(n, run, fpr, alpha=alpha) for n in run]
     expected = setting_value(settings, EXPECTED_NEW_CLASSES)
-    verdict_rules += [
+    verdict_rules: list[RuleSet] = [
         CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED), expected),
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA), expected),
         BatchDrift(run, fpr),
@@ -241,10 +276,10 @@ def rules(settings: Settings) -> RuleSet | None:
         verdict_rules.append(RelabelScanRule(run, fpr, alpha, expected))
     first = DetectorsRun(run, fpr)
     if not setting_value(settings, TIGHT_CLUSTER):
-        for rule in [first, *verdict_rules]:
+        for rule in [first, *each, *verdict_rules]:
             if isinstance(rule, DetectorRule):
                 rule.tight_cluster = False
-    return AllOf([*missing, Requires(first, AllOf(verdict_rules))])
+    return AllOf([*missing, AfterRun(first, AllOf(each), AllOf(verdict_rules))])
 
 
 def summarise(ctx: GateContext, results: Sequence[RuleResult]) -> tuple[list[dict], list[dict]]:

@@ -24,6 +24,7 @@ from support import (
     digits_table,
     rule_verdicts,
     store_fingerprint,
+    validate_output,
     validate_sarif,
 )
 
@@ -198,6 +199,30 @@ def test_a_crashed_or_missing_detector_gives_3_never_0(prov, workdir, keypair, b
         r = prov("check", "v2", "--base", "v1")
     assert r.exit_code == 3 and rule_verdicts(r.stdout)["detectors.broken"] == "error"
     assert r.stdout.startswith("prov check v2 --base v1: could not be evaluated (fails closed): 1 of ")
+
+
+def test_every_detector_crashing_is_exit_3_with_its_report_naming_each(prov, workdir, keypair, base):
+    """Attack review 26i, R26i-2: with every detector the policy runs crashing, detectors.combined crashed in
+    the gate (exit 3 through the internal-error catch, no report, the detectors unnamed). Now detectors.run is
+    the error naming each, each detector's row says why, and the rules on the (empty) verdict are not run."""
+    t, _ = base
+    commit_new(prov, keypair, t)
+    Path("policy.toml").write_text('[detectors]\nrun = ["broken_a", "broken_b"]\n')
+    with crashing_detector("out of memory", "broken_a"), crashing_detector("disk full", "broken_b"):
+        r = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--format", "json")
+        text = prov("check", "v2", "--base", "v1", "--policy", "policy.toml", "--no-save")
+    assert text.exit_code == 3 and text.stdout.startswith("prov check v2 --base v1: could not be evaluated")
+    assert "out of memory" in text.stdout and "disk full" in text.stdout
+    assert r.exit_code == 3, r.stderr
+    report = json.loads(r.stdout)
+    validate_output("check", report)
+    rules = {rule["rule"]: rule for rule in report["rules"]}
+    assert rules["detectors.run"]["status"] == "error"
+    assert "broken_a failed: RuntimeError: out of memory" in rules["detectors.run"]["reason"]
+    assert "broken_b failed: RuntimeError: disk full" in rules["detectors.run"]["reason"]
+    assert rules["detectors.broken_a"]["status"] == rules["detectors.broken_b"]["status"] == "error"
+    assert not {"detectors.combined", "detectors.extreme"} & set(rules)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr.lower()
 
 
 @pytest.mark.parametrize(
