@@ -40,6 +40,8 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
     ``prov check`` agree. ``alpha`` is the default policy's ``detectors.alpha``.
     Its ``by_source`` rows get ``flagged``: their records the combined verdict flags.
     """
+    from provenance.detectors.findings import flagged_count
+
     report.detect = True
     fpr = detection.verdicts.fpr
     for r in detection.results:
@@ -49,7 +51,7 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
                 "status": r.status,
                 "error": r.error,
                 "threshold": r.threshold,
-                "flagged": len(r.flagged),
+                "flagged": flagged_count(r),
                 "scored": len(r.findings),
                 "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
             }

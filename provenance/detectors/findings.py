@@ -22,7 +22,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from provenance import clock
-from provenance.detectors.base import DetectorResult
+from provenance.detectors.base import ColumnFindings, DetectorResult
 from provenance.detectors.combine import Verdicts
 
 COMBINED = "combined"
@@ -39,6 +39,20 @@ FINDING_COLUMNS = (
     "flagged",
     "explanation",
 )
+
+
+def flagged_count(result: DetectorResult) -> int:
+    """``len(result.flagged)``, counted from the flags without making a ``Finding`` per flagged record.
+
+    ``DetectorResult.flagged`` makes the flagged records' findings of a ``ColumnFindings`` (~13,000 in a
+    1% delta of 1 M over 7 detectors, for two counts: the stored run's and the report's), and every later
+    read of the columns then checks each finding made against them (``ColumnFindings._changed_at``).
+    The count is that of the same flags ``flagged`` reads: the columns as the findings hold them now,
+    or each finding's own flag in a plain list."""
+    findings = result.findings
+    if isinstance(findings, ColumnFindings):
+        return sum(findings.columns()[2])
+    return sum(1 for f in findings if f.flagged)
 
 
 def _detector_columns(results: list[DetectorResult]) -> list[tuple[str, list[float], list[bool]]]:
@@ -186,7 +200,7 @@ def save_findings(
             "error": r.error,
             "threshold": r.threshold,
             "scored": len(r.findings),
-            "flagged": len(r.flagged),
+            "flagged": flagged_count(r),
             "fpr": fpr,
             "created_at": now,
         }
