@@ -40,18 +40,16 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
     ``prov check`` agree. ``alpha`` is the default policy's ``detectors.alpha``.
     Its ``by_source`` rows get ``flagged``: their records the combined verdict flags.
     """
-    from provenance.detectors.findings import flagged_count
-
     report.detect = True
     fpr = detection.verdicts.fpr
-    for r in detection.results:
+    for r, flagged_count in zip(detection.results, detection.flagged_counts):
         report.detectors.append(
             {
                 "detector": r.detector,
                 "status": r.status,
                 "error": r.error,
                 "threshold": r.threshold,
-                "flagged": flagged_count(r),
+                "flagged": flagged_count,
                 "scored": len(r.findings),
                 "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
             }

@@ -187,15 +187,21 @@ def save_findings(
     fpr: float,
     labels: list[str] | None = None,
     verdicts: Verdicts | None = None,
+    columns: list[tuple[list[float], list[bool]]] | None = None,
 ) -> str:
     """Store one run: per-detector statuses, one object with every scored record's
-    finding, and rows for the records the combined verdict flags. Returns the run id."""
+    finding, and rows for the records the combined verdict flags. Returns the run id.
+
+    ``columns``: each result's ``columns()`` (scores, flags), in ``results``' order, when the caller read
+    them already (``pipeline.run_detection``); else they are read here, once."""
     now = clock.now_iso()
     run = secrets.token_hex(8)  # two runs in the same second are still two runs
     # each detector's columns read once, for its row's count and the object: a read checks every finding made
     # so far against them (``ColumnFindings._changed_at``: ~15 ms for 7 detectors once the combined verdict read
     # 10,000 explanations)
-    read = [(r, *r.columns()) for r in results]
+    if columns is None or len(columns) != len(results):
+        columns = [r.columns() for r in results]
+    read = [(r, scores, flags) for r, (scores, flags) in zip(results, columns)]
     rows: list[dict[str, Any]] = [
         {
             "run": run,
@@ -229,8 +235,8 @@ def save_findings(
             }
         )
     rows.sort(key=lambda r: r["detector"])
-    columns = [(r.detector, scores, flags) for r, scores, flags in sorted(read, key=lambda c: c[0].detector)]
-    data, order = findings_object_bytes(run, base, new, rows, results, labels, verdicts, columns)
+    by_name = [(r.detector, scores, flags) for r, scores, flags in sorted(read, key=lambda c: c[0].detector)]
+    data, order = findings_object_bytes(run, base, new, rows, results, labels, verdicts, by_name)
     # one tuple per row (FINDING_COLUMNS): the combined verdict of every flagged record, worst
     # first; each detector's score and flag are in the object (a row per detector and flagged
     # record, with explanations no command read, grew prov.db by ~13 MB per 10,000 findings)
