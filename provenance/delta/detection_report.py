@@ -77,7 +77,8 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
     if report.records is not None:
         facts = report.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
         rows = report.delta.get("rows")
-        own = row_locators(rows() if callable(rows) else rows)
+        located = [f["digest"] for f in findings if "locator" in facts.get(f["digest"], {})]  # the rows looked up
+        own = row_locators(rows() if callable(rows) else rows, located)
         for f in findings:
             known = facts.get(f["digest"], {})
             f.update({k: v for k, v in known.items() if k != "label"})
