@@ -42,14 +42,14 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
     """
     report.detect = True
     fpr = detection.verdicts.fpr
-    for r in detection.results:
+    for r, flagged_count in zip(detection.results, detection.flagged_counts):
         report.detectors.append(
             {
                 "detector": r.detector,
                 "status": r.status,
                 "error": r.error,
                 "threshold": r.threshold,
-                "flagged": len(r.flagged),
+                "flagged": flagged_count,
                 "scored": len(r.findings),
                 "expected_at_most": stats.binomial_upper_limit(len(r.findings), fpr, alpha) if r.findings else None,
             }
@@ -77,7 +77,8 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
     if report.records is not None:
         facts = report.records.describe([f["digest"] for f in findings], flagged[:LOCATED])
         rows = report.delta.get("rows")
-        own = row_locators(rows() if callable(rows) else rows)
+        located = [f["digest"] for f in findings if "locator" in facts.get(f["digest"], {})]  # the rows looked up
+        own = row_locators(rows() if callable(rows) else rows, located)
         for f in findings:
             known = facts.get(f["digest"], {})
             f.update({k: v for k, v in known.items() if k != "label"})

@@ -44,14 +44,24 @@ def location(dataset: dict | None, locator: str | None) -> dict | None:
     return {"path": root}
 
 
-def row_locators(rows) -> dict[tuple[str, str], str]:
+def row_locators(rows, digests: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
     """``{(digest hex, label): locator}`` of the rows the detectors scored (``delta.rows.DeltaRecords``, one per
     (record, label), at its first manifest row), so a report places each row at its own row (attack review
-    10b, S10b-1); empty when they were not read (None)."""
+    10b, S10b-1); empty when they were not read (None). With ``digests`` (hex), only those records' rows: a
+    report locates at most ``detection_report.LOCATED`` of a delta's 10,000 scored records."""
     if rows is None:
         return {}
+    if digests is None:
+        return {
+            (d.hex(), label): str(loc)
+            for d, label, loc in zip(rows.digests, rows.labels, rows.locators)
+            if loc is not None
+        }
+    wanted = {bytes.fromhex(h) for h in digests}
     return {
-        (d.hex(), label): str(loc) for d, label, loc in zip(rows.digests, rows.labels, rows.locators) if loc is not None
+        (d.hex(), label): str(loc)
+        for d, label, loc in zip(rows.digests, rows.labels, rows.locators)
+        if loc is not None and d in wanted
     }
 
 

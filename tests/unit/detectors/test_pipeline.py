@@ -129,6 +129,10 @@ def test_a_run_is_one_object_and_rows_for_flagged_records_only(store, versions):
     ok = [r for r in detection.results if r.status == "ran"]
     rows = store.db.execute("select count(*) from findings where run = ?", [flagged["run"]]).fetchone()[0]
     assert rows == len(flagged["findings"]) and ok  # the combined verdict's row, flagged records only
+    # each detector's stored count and the report's are its flagged records (read from the columns once)
+    counts = {d["detector"]: d["flagged"] for d in everything["detectors"]}
+    assert detection.flagged_counts == [len(r.flagged) for r in detection.results]
+    assert all(counts[r.detector] == len(r.flagged) for r in detection.results) and sum(counts.values()) > 0
     by_digest = {v.digest: v for v in detection.verdicts.records}
     for f in everything["findings"]:
         assert (f["score"], f["flagged"]) == (float(by_digest[f["digest"]].score), by_digest[f["digest"]].flagged)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from provenance.detectors import run_detectors
+from provenance.detectors.base import ColumnFindings
 from provenance.detectors.combine import RecordVerdict, combine
-from provenance.detectors.findings import findings_document, findings_object_bytes
+from provenance.detectors.findings import findings_document, findings_object_bytes, flagged_count
 from support import plugin_distribution
 
 PLUGINS = Path(__file__).resolve().parents[2] / "data" / "editing_detectors.py"
@@ -92,6 +93,21 @@ def test_flags_a_plugin_flips_in_place_are_the_ones_every_reader_sees(installed,
             assert {"detector": "reviewed_outliers", "flagged": True, "score": reviewed.columns()[0][i]} in at[i][
                 "detectors"
             ]
+
+
+def test_the_counts_of_flagged_records_stored_and_reported_are_len_flagged_after_every_edit(installed, digits_split):
+    # the stored run's and the diff report's per-detector "flagged" count the flags without making the
+    # findings (detectors.findings.flagged_count): flags flipped in place (reviewed_outliers), a list a
+    # plug-in wrote to (relisted_outliers) and a built-in's columns each count as ``len(flagged)`` does
+    results = _run(digits_split, ["outlier", "reviewed_outliers", "relisted_outliers"])
+    assert flagged_count(results["reviewed_outliers"]) > flagged_count(results["outlier"]) > 0
+    for result in results.values():
+        assert result.status == "ran", result.error
+        assert flagged_count(result) == len(result.flagged)
+    reviewed = results["reviewed_outliers"]
+    assert isinstance(reviewed.findings, ColumnFindings) and reviewed.findings.changed()  # flipped in place
+    reviewed.findings[1].flagged = not reviewed.findings[1].flagged  # one more flip, after a reader made them
+    assert flagged_count(reviewed) == len(reviewed.flagged)
 
 
 @pytest.mark.parametrize("name", ["scores_as_text", "score_set_as_text"])
