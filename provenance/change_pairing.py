@@ -49,7 +49,7 @@ def natural_rank(locators: pa.Array) -> np.ndarray:
         key: pa.Array = pc.cast(locators, pa.int64())
     else:  # paths, file#row: a sort key per locator, built a chunk at a time
         parts = [
-            pa.array([natural_bytes(s) for s in locators.slice(i, _CHUNK).to_pylist()], pa.binary())
+            pa.array([natural_bytes(s) for s in locators.slice(i, _CHUNK).to_pylist()], pa.large_binary())
             for i in range(0, len(locators), _CHUNK)
         ]
         key = pa.concat_arrays(parts)
@@ -167,19 +167,13 @@ def pair(old_rows: pa.Table, new_rows: pa.Table, signed_records: int, records: i
         else:
             first = np.ones(len(apart), bool)
         del at_added, at_removed
-        changed_new = apart[first & side & has_removed[place]]
-        changed_old = apart[first & ~side & has_added[place]]
-        changed = _partners(changed_new, changed_old, _ids_at(place, apart, n), np.zeros(n, np.int64))
-        added[changed_new] = False
-        removed[changed_old] = False
+        at_new = np.flatnonzero(first & side & has_removed[place])  # positions in ``apart``
+        at_old = np.flatnonzero(first & ~side & has_added[place])
+        new_at, old_at = _partners(at_new, at_old, place, np.zeros(len(apart), np.int64))
+        changed = (apart[new_at], apart[old_at])
+        added[changed[0]] = False
+        removed[changed[1]] = False
     return Pairing(rows, order, np.flatnonzero(added), np.flatnonzero(removed), relabeled, changed)
-
-
-def _ids_at(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """``ids`` (one per row of ``rows``) spread over ``n`` rows (0 elsewhere)."""
-    out = np.zeros(n, np.int64)
-    out[rows] = ids
-    return out
 
 
 def _digest_on_both_sides(old_rows: pa.Table, new_rows: pa.Table) -> np.ndarray:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from provenance.change_pairing import natural_bytes, natural_rank
 from provenance.changes import (
     KINDS,
     MAX_LISTED,
@@ -260,3 +261,34 @@ def test_over_the_cap_the_counts_are_exact_and_the_first_are_named():
     assert new.listed["changed"] == old["changed"][:REPORTED]
     assert describe(new) == before_describe(old)  # "... and 1029 more changed"
     assert describe(new)[-1] == f"... and {n - 1 - MAX_LISTED} more changed"
+
+
+def test_natural_sort_keys_order_as_natural_key_does():
+    """The byte keys the columnar pairing sorts paths by give ``natural_key``'s order, ties included."""
+    rng = random.Random(7)
+    pieces = [
+        "a",
+        "b",
+        "img",
+        "/",
+        "#",
+        ".png",
+        "0",
+        "00",
+        "7",
+        "007",
+        "10",
+        "2",
+        "99999999999999999999",
+        "\x00",
+        "é",
+        "Z",
+    ]
+    locators = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 5))) for _ in range(2000)]
+    ranks = natural_rank(pa.array(locators))
+    for x, y, rx, ry in zip(locators, locators[1:], ranks, ranks[1:]):
+        assert (natural_key(x) < natural_key(y)) == (rx < ry) and (natural_key(x) == natural_key(y)) == (rx == ry), (
+            x,
+            y,
+        )
+    assert natural_bytes("part-10.parquet#0") > natural_bytes("part-2.parquet#10") > natural_bytes("part-2.parquet#9")
