@@ -13,6 +13,7 @@ the two sides share one record and each edit pairs by its place). Usage:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from user_versions import PROV, load, prov  # noqa: E402
 COLUMNS = 64
 
 
-def _write(path: Path, rows: int, shift: float, keep_first: bool = False) -> None:
+def write_rows(path: Path, rows: int, shift: float, keep_first: bool = False) -> None:
     """``rows`` rows of normal floats moved by ``shift`` (the first row not moved with ``keep_first``)."""
     rng = np.random.default_rng(0)
     writer = None
@@ -49,37 +50,43 @@ def _write(path: Path, rows: int, shift: float, keep_first: bool = False) -> Non
     writer.close()
 
 
-def _verify(folder: Path) -> dict:
-    """One fresh ``prov verify v1``: exit code, wall seconds, peak PSS, size of its JSON output."""
+def verify_v1(folder: Path, prov_cmd: tuple[str, ...] = (PROV,)) -> dict:
+    """One fresh ``prov verify v1``: exit code, wall seconds, peak PSS, size of its JSON output, and the SHA-256
+    and line count of what it said on stderr (to tell two runs said the same). ``prov_cmd``: how to run prov
+    (another checkout's code, say)."""
     start = time.perf_counter()
-    cmd = [PROV, "verify", "v1", "--signer", "maintainer.pub", "--json"]
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.DEVNULL)
+    cmd = [*prov_cmd, "verify", "v1", "--signer", "maintainer.pub", "--json"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=err)
         peak = 0
         while proc.poll() is None:
             peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.05)
         size = out.tell()
+        err.seek(0)
+        said = err.read()
     return {
         "exit": proc.returncode,
         "seconds": round(time.perf_counter() - start, 1),
         "peak_mib": round(peak / 2**20, 1),
         "json_bytes": size,
+        "stderr_sha256": hashlib.sha256(said).hexdigest(),
+        "stderr_lines": said.count(b"\n"),
     }
 
 
 def measure(rows: int) -> dict:
     with tempfile.TemporaryDirectory(dir=HERE / "results") as tmp:
         folder = Path(tmp)
-        _write(folder / "data.parquet", rows, 0.0)
+        write_rows(folder / "data.parquet", rows, 0.0)
         prov(["init"], folder)
         prov(["keys", "generate", "maintainer"], folder)
         prov(["commit", "data.parquet", "--tag", "v1", "--key", "maintainer.key"], folder)
-        unchanged = _verify(folder)
-        _write(folder / "data.parquet", rows, 1.0)  # every value moved: no record is shared
-        changed = _verify(folder)
-        _write(folder / "data.parquet", rows, 1.0, keep_first=True)  # every record edited in place but one
-        edited = _verify(folder)
+        unchanged = verify_v1(folder)
+        write_rows(folder / "data.parquet", rows, 1.0)  # every value moved: no record is shared
+        changed = verify_v1(folder)
+        write_rows(folder / "data.parquet", rows, 1.0, keep_first=True)  # every record edited in place but one
+        edited = verify_v1(folder)
     return {
         "rows": rows,
         "columns": COLUMNS,

@@ -9,23 +9,45 @@ New content at a signed place is *changed* only when the two sides share some re
 none is shared (another file, or every record replaced), pairing by place would call
 unrelated records edits, so they are all *added* and *removed*, and :func:`none_shared`
 says so in one line.
+
+The comparison counts every record exactly but names only the first ``REPORTED`` of each kind
+(natural locator order): the pairing runs in columns (``change_pairing``), so data edited in
+every record costs a few integers per record, not a dict each (attack review 25d's leftover:
+2.5 GiB at 1M rows, and a data-folder writer's edit of 10M made ``prov verify`` die of memory).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from provenance.change_pairing import pair
 from provenance.manifest import Manifest
 from provenance.names import short_digest
 
 KINDS = ("changed", "added", "removed", "relabeled")
 MAX_LISTED = 20
+REPORTED = 1000  # records of each kind a comparison names (``Changes.listed``); ``Changes.counts`` counts them all
 
-Changes = dict[str, list[dict]]
-_Entry = tuple[str, str]  # (label, locator)
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since signing: exact ``counts`` of each kind, and the first ``REPORTED`` records of each kind.
+
+    ``listed`` is ``{"changed": [...], "added": [...], "removed": [...], "relabeled": [...]}``, each list in
+    natural locator order (row 2 before row 10; records at one locator by digest, then label). Items are dicts
+    with hex ``digest``, ``locator`` and ``label``; ``relabeled`` items add ``signed_label``, ``changed``
+    items add ``signed_digest`` and ``signed_label``. ``copies_added``: how many ``added`` records are copies
+    (:func:`copies_added`).
+    """
+
+    listed: dict[str, list[dict]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    copies_added: int = 0
 
 
 def where(locator: str) -> str:
@@ -42,7 +64,7 @@ def _unmatched(signed: Manifest, current: Manifest) -> tuple[pa.Table, pa.Table]
     """Rows of each side whose (digest, label, locator) the other side lacks.
 
     A locator names one record, so a row found on both sides is unchanged; taking those
-    out first with a join keeps the per-record work below proportional to the change.
+    out first with a join keeps the pairing below proportional to the change.
     """
     keys = ["digest", "label", "locator"]
     a = signed.table.select(keys)
@@ -50,79 +72,74 @@ def _unmatched(signed: Manifest, current: Manifest) -> tuple[pa.Table, pa.Table]
     return a.join(b, keys, join_type="left anti"), b.join(a, keys, join_type="left anti")
 
 
-def _index(table: pa.Table) -> dict[bytes, list[_Entry]]:
-    out: dict[bytes, list[_Entry]] = {}
-    columns = (table.column(c).to_pylist() for c in ("digest", "label", "locator"))
-    for digest, label, locator in zip(*columns):
-        out.setdefault(digest, []).append((label, locator))
-    return out
-
-
-def record_changes(signed: Manifest, current: Manifest) -> Changes:
+def record_changes(signed: Manifest, current: Manifest, limit: int = REPORTED) -> Changes:
     """Records changed, added, removed and relabeled between a signed manifest and the data now.
 
-    Returns ``{"changed": [...], "added": [...], "removed": [...], "relabeled": [...]}``,
-    each list sorted by locator (naturally: row 2 before row 10). Items are dicts with
-    hex ``digest``, ``locator`` and ``label``; ``relabeled`` items add ``signed_label``,
-    ``changed`` items add ``signed_digest`` and ``signed_label``. Copies count: a
-    duplicated record is an addition, a dropped copy a removal. Copies of one record are
-    paired at the same place first, then by label, so a moved record is no change.
+    Copies count: a duplicated record is an addition, a dropped copy a removal. Copies of one
+    record are paired at the same place first, then by label, so a moved record is no change;
+    what is left of one content digest pairs across labels (relabeled), and an added and a
+    removed record at one locator are one ``changed`` record, unless the sides share no record.
+    The pairing runs in columns (``change_pairing``); only the first ``limit`` records of each
+    kind become dicts, so data edited in every record costs no Python object per record.
     """
     old_rows, new_rows = _unmatched(signed, current)
-    old, new = _index(old_rows), _index(new_rows)
-    added: list[dict] = []
-    removed: list[dict] = []
-    relabeled: list[dict] = []
-    same_place: Callable[[_Entry, _Entry], bool] = lambda a, b: a == b  # noqa: E731
-    same_label: Callable[[_Entry, _Entry], bool] = lambda a, b: a[0] == b[0]  # noqa: E731
-    for d in old.keys() | new.keys():
-        was, now = (sorted(m.get(d, []), key=lambda p: natural_key(p[1])) for m in (old, new))
-        for same in (same_place, same_label):
-            for pair in list(now):
-                match = next((p for p in was if same(p, pair)), None)
-                if match is not None:
-                    was.remove(match)
-                    now.remove(pair)
-        for (old_label, _), (label, loc) in zip(was, now):
-            relabeled.append({"locator": loc, "digest": d.hex(), "signed_label": old_label, "label": label})
-        added += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in now[len(was) :]]
-        removed += [{"locator": loc, "digest": d.hex(), "label": label} for label, loc in was[len(now) :]]
-    removed_at = {r["locator"]: r for r in removed}
-    if len(added) == len(current) and len(removed) == len(signed):  # nothing shared: no edits to name
-        removed_at = {}
-    changed = []
-    paired: set[int] = set()  # ids of the records paired (an id column may repeat a locator)
-    for a in added:
-        r = removed_at.pop(a["locator"], None)
-        if r is not None and r["digest"] != a["digest"]:
-            changed.append(
-                {
-                    "locator": a["locator"],
-                    "digest": a["digest"],
-                    "signed_digest": r["digest"],
-                    "label": a["label"],
-                    "signed_label": r["label"],
-                }
-            )
-            paired |= {id(a), id(r)}
-    if paired:  # one pass each, not a list.remove per pair: every record edited took hours (attack review 25d)
-        added = [a for a in added if id(a) not in paired]
-        removed = [r for r in removed if id(r) not in paired]
+    found = pair(old_rows, new_rows, len(signed), len(current))
+    order = found.order
 
-    def order(c: dict) -> tuple:
-        return natural_key(c["locator"])
+    def first(rows: np.ndarray, *partners: np.ndarray) -> tuple[list[dict], list[list[dict]]]:
+        picked = np.argsort(order[rows], kind="stable")[:limit]
+        return _rows(found.rows, rows[picked]), [_rows(found.rows, p[picked]) for p in partners]
 
-    return {
-        "changed": sorted(changed, key=order),
-        "added": sorted(added, key=order),
-        "removed": sorted(removed, key=order),
-        "relabeled": sorted(relabeled, key=order),
+    def plain(r: dict) -> dict:
+        return {"locator": r["locator"], "digest": r["digest"].hex(), "label": r["label"]}
+
+    added, _ = first(found.added)
+    removed, _ = first(found.removed)
+    relabeled, (was,) = first(*found.relabeled)
+    changed, (before,) = first(*found.changed)
+    listed = {
+        "changed": [
+            {
+                "locator": a["locator"],
+                "digest": a["digest"].hex(),
+                "signed_digest": r["digest"].hex(),
+                "label": a["label"],
+                "signed_label": r["label"],
+            }
+            for a, r in zip(changed, before)
+        ],
+        "added": [plain(a) for a in added],
+        "removed": [plain(r) for r in removed],
+        "relabeled": [
+            {"locator": a["locator"], "digest": a["digest"].hex(), "signed_label": r["label"], "label": a["label"]}
+            for a, r in zip(relabeled, was)
+        ],
     }
+    numbers = {
+        "changed": len(found.changed[0]),
+        "added": len(found.added),
+        "removed": len(found.removed),
+        "relabeled": len(found.relabeled[0]),
+    }
+    return Changes(listed, numbers, _copies(found.rows.column("digest").take(found.added), signed))
+
+
+def _rows(table: pa.Table, rows: np.ndarray) -> list[dict]:
+    return table.take(pa.array(rows, pa.int64())).to_pylist()
+
+
+def _copies(added: pa.ChunkedArray, signed: Manifest) -> int:
+    """How many of the ``added`` digests are copies: of a record ``signed`` holds, or of another added one."""
+    if not len(added):
+        return 0
+    held = pc.is_in(added, value_set=signed.table.column("digest").combine_chunks())
+    new = pc.filter(added, pc.invert(held))
+    return int(pc.sum(held).as_py() or 0) + len(new) - len(pc.unique(new))
 
 
 def counts(changes: Changes) -> dict[str, int]:
     """``{kind: number of records}`` for every kind, in ``KINDS`` order."""
-    return {kind: len(changes.get(kind, [])) for kind in KINDS}
+    return dict(changes.counts)
 
 
 def summary(changes: Changes, signed: Manifest | None = None, current: Manifest | None = None) -> str:
@@ -151,16 +168,10 @@ def same_records(signed: Manifest, current: Manifest) -> str:
     return "same records and labels" + (f"; {', '.join(why)}" if why else "")
 
 
-def copies_added(changes: Changes, signed: Manifest) -> int:
-    """How many ``added`` records are copies: of a record ``signed`` holds, or of another added record (its first
-    copy counts as the addition). ``prov diff`` counts these as ``duplicates_added``, not ``added``."""
-    added: dict[str, int] = {}
-    for c in changes.get("added", []):
-        added[c["digest"]] = added.get(c["digest"], 0) + 1
-    if not added:
-        return 0
-    held = {d.hex() for d in signed.digests}
-    return sum(n if digest in held else n - 1 for digest, n in added.items())
+def copies_added(changes: Changes) -> int:
+    """How many ``added`` records are copies: of a record the signed side holds, or of another added record (its
+    first copy counts as the addition). ``prov diff`` counts these as ``duplicates_added``, not ``added``."""
+    return changes.copies_added
 
 
 def sources_changed(signed: Manifest, current: Manifest) -> int:
@@ -179,7 +190,7 @@ def none_shared(changes: Changes, signed_records: int, records: int, signed: str
     share none with the ``signed_records`` of ``signed`` (``v3``, ``the signed batch``), else None."""
     if not records or not signed_records:
         return None
-    if len(changes.get("added", [])) != records or len(changes.get("removed", [])) != signed_records:
+    if changes.counts["added"] != records or changes.counts["removed"] != signed_records:
         return None
     return none_shared_line(signed_records, records, signed)
 
@@ -201,20 +212,21 @@ def describe_change(kind: str, c: dict) -> str:
 
 
 def describe(changes: Changes, limit: int = MAX_LISTED) -> list[str]:
-    """Lines for people: at most ``limit`` per kind, then ``... and N more <kind>``."""
+    """Lines for people: at most ``limit`` per kind, then ``... and N more <kind>`` (N from the exact counts)."""
     lines = []
     for kind in KINDS:
-        items = changes.get(kind, [])
-        lines += [describe_change(kind, c) for c in items[:limit]]
-        if len(items) > limit:
-            lines.append(f"... and {len(items) - limit} more {kind}")
+        items = changes.listed[kind][:limit]
+        lines += [describe_change(kind, c) for c in items]
+        if changes.counts[kind] > len(items):
+            lines.append(f"... and {changes.counts[kind] - len(items)} more {kind}")
     return lines
 
 
-def change_records(changes: Changes) -> list[dict]:
-    """Every changed record as ``{"digest", "kind", "locator", "detail"}``, for reports that name records."""
+def change_records(changes: Changes, limit: int = REPORTED) -> list[dict]:
+    """The listed records (at most ``limit`` of each kind) as ``{"digest", "kind", "locator", "detail"}``, for
+    reports that name records; ``sum(changes.counts.values())`` says how many there are in all."""
     return [
         {"digest": c["digest"], "kind": kind, "locator": c["locator"], "detail": describe_change(kind, c)}
         for kind in KINDS
-        for c in changes.get(kind, [])
+        for c in changes.listed[kind][:limit]
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from provenance.changes import (
     MAX_LISTED,
+    Changes,
     change_records,
     copies_added,
     counts,
@@ -68,10 +69,10 @@ def working_status(
     # compares them: a stray file in an image tree left status "unchanged" where verify fails (newcomer review 24).
     # Only when every record is the version's: otherwise the records changed say it (a file's size, a listing)
     facts = differences(stmt["predicate"], hashed) if current.root == signed.root else []
-    changes = record_changes(signed, current) if current.root != signed.root else {}
+    moved = current.root != signed.root
+    changes = record_changes(signed, current, MAX_LISTED) if moved else Changes()
     # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
-    unchanged = current.root != signed.root and not any(counts(changes).values())
-    listed = {kind: items[:MAX_LISTED] for kind, items in changes.items()}
+    unchanged = moved and not any(counts(changes).values())
     return {
         "version": tag,
         "path": spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}",
@@ -79,10 +80,10 @@ def working_status(
         "clean": current.root == signed.root and not facts,
         "facts": facts,
         "counts": counts(changes),
-        "changes": change_records(listed),
-        "none_shared": none_shared(changes, len(signed), len(current), tag) if changes else None,
+        "changes": change_records(changes, MAX_LISTED),
+        "none_shared": none_shared(changes, len(signed), len(current), tag) if moved else None,
         "same_records": same_records(signed, current) if unchanged else None,
-        "copies_added": copies_added(changes, signed),
+        "copies_added": copies_added(changes),
         "version_read_at": read_at,
         "data_of": data_of(store, current.root.hex(), tag) if data is not None and current.root != signed.root else [],
     }

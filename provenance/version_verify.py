@@ -14,6 +14,7 @@ from typing import Any
 
 from provenance.changes import (
     MAX_LISTED,
+    Changes,
     change_records,
     describe,
     natural_key,
@@ -114,7 +115,7 @@ def verify_version(
             f"version {tag}: data at {spec.path} no longer matches its signed manifest ({len(current_manifest)} added, "
             f"{len(manifest)} removed): {none_shared_line(len(manifest), len(current_manifest), f'version {tag}')}",
             fact_changes,
-            records=change_records(named),
+            records=change_records(Changes({"changed": [], **named, "relabeled": []})),
             count=len(manifest) + len(current_manifest),
         )
     if current_manifest.root != manifest.root:
@@ -125,6 +126,7 @@ def verify_version(
             + (f": {unrelated}" if unrelated else ""),
             fact_changes + ([] if unrelated else describe(changes)),  # another file: rows say nothing more
             records=change_records(changes),
+            count=sum(changes.counts.values()),
         )
     if fact_changes:
         raise VerificationError(

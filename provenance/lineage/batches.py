@@ -324,7 +324,7 @@ def check_batch(
     check = BatchCheck(spec.path, envelope, pred["source"], key.keyid, stmt, hashed)
     if hashed.manifest.root != root:
         changes = record_changes(carried, hashed.manifest)
-        report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes}
+        report = check.report() | {"status": "mismatch", "counts": counts(changes), "changes": changes.listed}
         details = describe(changes)
         first = (details[0] + ("; ..." if len(details) > 1 else "")) if details else "no record differs"
         unrelated = none_shared(changes, len(carried), len(hashed.manifest), "the signed batch")
