@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, StoreBusyError, StoreError
-from provenance.store import audit, dvc_links, identity
+from provenance.store import audit, dvc_links, identity, vouched
 from provenance.store.objects import ObjectStore
 from provenance.store.opening import (
     STORE_DIR,
@@ -77,6 +77,8 @@ class Store:
         # The checkpoint the last write through this handle signed (``write(checkpoint=...)``), once committed: the
         # log state that write left, which a state kept after it must extend (attack review 19b, F19b-1).
         self.written_checkpoint: Any = None
+        # Why the last write through this handle, given a revocation's checkpoint key, signed none (``_sign_vouched``).
+        self.unsigned_because: str | None = None
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -246,7 +248,7 @@ class Store:
         16b, B16-2).
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
-            self.written_checkpoint = None
+            self.written_checkpoint = self.unsigned_because = None
             with self._live.write(checkpoint, keep) as live:
                 frozen, self.db = self.db, live.db
                 try:
@@ -254,6 +256,7 @@ class Store:
                 finally:
                     self.db = frozen
             self.written_checkpoint = self._live.written_checkpoint
+            self.unsigned_because = self._live.unsigned_because
             return
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
@@ -270,10 +273,10 @@ class Store:
                 if refusal is not None:
                     raise refusal
                 before = self.audit_head()
-                self.written_checkpoint = signed = None
+                self.written_checkpoint = signed = self.unsigned_because = None
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
-                    signed = checkpoint.sign(self)
+                    signed = self._sign_vouched(checkpoint, before[0])
                 self.db.conn.execute("COMMIT")
                 self.written_checkpoint = signed
             except BaseException:
@@ -286,6 +289,23 @@ class Store:
                 self._new_objects = None
             if keep is not None:  # committed; still under the lock, so no prov writer comes in between
                 keep(self)
+
+    def _sign_vouched(self, checkpoint: CheckpointKey, before: int) -> Any:
+        """Inside :meth:`write`, its entries appended: sign ``checkpoint`` over the log, once no entry of the first
+        ``before`` (those there when the write began) is a version's entry no trusted head signed
+        (``vouched.refusal``: attack review 26e, A26e-5). Such an entry raises, so the write rolls back; a
+        revocation's key (``pending_over_broken_log``) signs nothing then, and the revocation stands pending
+        with the reason in ``unsigned_because`` (``checkpoints.require_signed_revocation`` reports it)."""
+        if not checkpoint.pending_over_broken_log:
+            refusal = vouched.refusal(self, before)
+            if refusal is not None:
+                raise refusal
+            return checkpoint.sign(self)
+        pending = vouched.refusal(self, before, "the revocation was written, and no checkpoint signs it")
+        if pending is None:
+            return checkpoint.sign(self)
+        self.unsigned_because = str(pending)
+        return None
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:
@@ -334,6 +354,7 @@ class Store:
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
         snap._new_objects, snap._live, snap._owns_live, snap._inspect = None, self, owns_live, self._inspect
+        snap.written_checkpoint = snap.unsigned_because = None
         return snap
 
     def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:

@@ -15,10 +15,9 @@ import shutil
 import sqlite3
 
 import pyarrow.parquet as pq
-import pytest
 from test_attack26a_replays import plant_rolled_back_v3
 
-from support import digits_table, ok, validate_output
+from support import digits_table, ok, one_line, store_fingerprint, validate_output
 
 
 def _data_of(prov, data, version, pinned) -> list[str]:
@@ -48,19 +47,78 @@ def test_a26e_4_the_newest_versions_own_entry_counts_under_its_checkpoint_and_no
     assert _data_of(prov, "v2.parquet", "v1", pinned) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A26e-5 open: the planted v3 entry sits right after v3's own signed head (where its honest entry was) "
-    "and the maintainer's v4 takes v3 as its parent and signs a head over it; the fix is in commit's choice of "
-    "parent (a pending commit entry), not in data_of",
-)
-def test_a26e_5_a_planted_commit_entry_then_a_clean_commit_names_the_rolled_back_version(prov, workdir):
+def _commit_clean_v4(prov, *extra: str):
+    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
+    return prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *extra)
+
+
+def test_held_a26e_5_a_planted_commit_entry_is_refused_by_the_next_commit(prov, workdir):
     """v3 was rolled back; a ``.prov/`` writer put its row and a chain-valid commit entry back (pending). The
-    maintainer then commits v4 from clean data: v4 signs an audit head that includes the planted entry, so the
-    entry is covered and ``status POISONED --version v2`` names v3 again."""
+    maintainer's next commit would take v3 as its parent and sign a checkpoint over the planted entry, after which
+    ``status POISONED --version v2`` named v3 again. Now the commit is refused, exit 1 with one line naming the
+    entry and what to do, before any data is read, and ``.prov/`` is byte-for-byte as it was."""
     pinned = plant_rolled_back_v3(prov, workdir)
     shutil.copy("train.parquet", "poisoned.parquet")
-    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
-    out = ok(prov, "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
-    assert "parent v3" in out, out  # the newest by the log, the planted entry's: v4 signs v3 as its parent
+    before = store_fingerprint(workdir / ".prov")
+    for parent in ((), ("--parent", "v2")):  # naming the honest parent does not help: the checkpoint covers all
+        r = _commit_clean_v4(prov, *parent, *pinned)
+        assert r.exit_code == 1, r.output
+        line = one_line(r)
+        assert "version v3's commit entry (audit entry" in line and "is pending" in line, line
+        assert "prov audit verify" in line and "restore .prov/" in line and "prov audit checkpoint" in line, line
+        assert store_fingerprint(workdir / ".prov") == before
     assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    assert "PENDING" in ok(prov, "audit", "verify", *pinned)
+
+    shutil.rmtree(".prov")  # the way out that needs no decision: restore the copy the maintainer trusts
+    shutil.copytree("backup", ".prov")
+    out = ok(prov, "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    assert "parent v2" in out, out
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+
+
+def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_checkpoint(prov, workdir):
+    """Not only ``prov commit``: any write that ends by signing a checkpoint (here ``prov trust add --key``) would
+    cover the planted entry the same way; it is refused alike and writes nothing. A revocation is not blocked by
+    it: it stands, pending, and the command says why (as over a broken log)."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "vendor")
+    signing = ("--key", "maintainer.key", "--checkpoint-key", "maintainer.key", *pinned)
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "add", "vendor", "vendor.pub", *signing)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
+    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 1, r.output
+    line = one_line(r)
+    assert line.startswith("Error: revoked the keys of source 'vendor'") and "version v3's commit entry" in line, line
+    audit = ok(prov, "audit", "verify", *pinned)
+    assert "trust.revoke vendor" in audit and "PENDING" in audit, audit
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+
+
+def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, workdir):
+    """The documented way to accept it: ``prov audit checkpoint --key`` signs the log as it is (the maintainer's
+    decision, after ``prov audit verify``), and commits run again. Here the pending entry is the maintainer's own
+    v2, whose checkpoints a ``.prov/`` writer deleted (A26e-4's state)."""
+    table = digits_table(400)
+    pq.write_table(table.slice(0, 300), "train.parquet")
+    ok(prov, "init")
+    ok(prov, "keys", "generate", "maintainer")
+    pinned = ("--signer", "maintainer.pub")
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v1", "--key", "maintainer.key", *pinned)
+    pq.write_table(table.slice(0, 340), "train.parquet")
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v2", "--key", "maintainer.key", *pinned)
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("delete from checkpoints")
+    db.close()
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v2's commit entry" in one_line(r), r.output
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *pinned)
+    out = ok(prov, "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    assert "parent v2" in out, out
