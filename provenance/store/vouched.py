@@ -30,7 +30,7 @@ def unvouched(store: Any, upto: int) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
     pins trust for a maintainer role covers (``coverage``; nothing pinned: the store's own keys), oldest first, as
     ``{"seq", "action", "subject"}``. Coverage is computed only when the log holds such an entry (a store with
-    no version yet pays one query)."""
+    no version yet pays one query), by checkpoints first."""
     marks = ", ".join("?" * len(SIGNED_AS_WRITTEN))
     rows = store.db.execute(
         f"select seq, action, subject from audit where action in ({marks}) and seq <= ? order by seq",
@@ -40,7 +40,12 @@ def unvouched(store: Any, upto: int) -> list[dict]:
         return []
     pins = getattr(store, "pins", None)
     keys = pins.maintainer_keys(store) if pins is not None else None
-    signed = coverage(store, keys).signed
+    last = max(s if type(s) is int else 0 for s, _, _ in rows)
+    # checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one
+    # signature each) are read only when a checkpoint leaves an entry uncovered
+    signed = coverage(store, keys, version_heads=False).signed
+    if signed < last:
+        signed = coverage(store, keys).signed
     return [{"seq": s, "action": a, "subject": t} for s, a, t in rows if not (type(s) is int and s <= signed)]
 
 
