@@ -94,9 +94,7 @@ def refuse_unvouched(store: Store) -> None:
     """Raise ``VerificationError`` (exit 1) when a version's commit or quarantine entry in the audit log is under no
     head signed by a key the pins trust (``store.vouched``): the commit's checkpoint would sign it (attack review
     26e, A26e-5). Before any data is read; ``Store.write`` refuses it again under the lock."""
-    refusal = vouched.refusal(store, store.audit_head()[0])
-    if refusal is not None:
-        raise refusal
+    vouched.refuse(store)
 
 
 def refuse_nothing_pinned(store: Store, tag: str) -> None:

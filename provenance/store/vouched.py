@@ -67,3 +67,10 @@ def refusal(store: Any, upto: int, outcome: str = "nothing was signed or written
         "with `prov audit checkpoint --key KEY` and run this again",
         [f"audit entry {e['seq']}: {e['action']} {e['subject']}" for e in found],
     )
+
+
+def refuse(store: Any, upto: int | None = None) -> None:
+    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one."""
+    found = refusal(store, upto if upto is not None else store.audit_head()[0])
+    if found is not None:
+        raise found

@@ -16,8 +16,9 @@ import sqlite3
 
 import pyarrow.parquet as pq
 import pytest
-from test_attack26a_replays import plant_rolled_back_v3
+from test_attack26a_replays import commit_v1_v2, plant_rolled_back_v3
 
+from provenance import keys
 from support import digits_table, ok, one_line, plant_findings, store_fingerprint, validate_output
 
 
@@ -79,8 +80,8 @@ def test_held_a26e_5_a_planted_commit_entry_is_refused_by_the_next_commit(prov, 
 
 
 def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_checkpoint(prov, workdir):
-    """Not only ``prov commit``: any write that ends by signing a checkpoint (here ``prov trust add --key``) would
-    cover the planted entry the same way; it is refused alike and writes nothing. A revocation is not blocked by
+    """Not only ``prov commit``: any write that signs a checkpoint (here ``prov trust add`` and ``trust retire`` with
+    ``--checkpoint-key``) would cover the planted entry the same way; it is refused alike and writes nothing. A revocation is not blocked by
     it: it stands, pending, and the command says why (as over a broken log)."""
     pinned = plant_rolled_back_v3(prov, workdir)
     shutil.copy("train.parquet", "poisoned.parquet")
@@ -93,6 +94,11 @@ def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_ch
     assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
 
     ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
+    keyid = keys.key_id(keys.load_public("vendor.pub"))[:16]
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("trust", "retire", "vendor", "--key-id", keyid, "--yes", *signing)  # its checkpoint before the end too
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
     r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
              *pinned)  # fmt: skip
     assert r.exit_code == 1, r.output
@@ -107,14 +113,7 @@ def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, w
     """The documented way to accept it: ``prov audit checkpoint --key`` signs the log as it is (the maintainer's
     decision, after ``prov audit verify``), and commits run again. Here the pending entry is the maintainer's own
     v2, whose checkpoints a ``.prov/`` writer deleted (A26e-4's state)."""
-    table = digits_table(400)
-    pq.write_table(table.slice(0, 300), "train.parquet")
-    ok(prov, "init")
-    ok(prov, "keys", "generate", "maintainer")
-    pinned = ("--signer", "maintainer.pub")
-    ok(prov, "-q", "commit", "train.parquet", "--tag", "v1", "--key", "maintainer.key", *pinned)
-    pq.write_table(table.slice(0, 340), "train.parquet")
-    ok(prov, "-q", "commit", "train.parquet", "--tag", "v2", "--key", "maintainer.key", *pinned)
+    _, pinned = commit_v1_v2(prov)
     with sqlite3.connect(".prov/prov.db") as db:
         db.execute("delete from checkpoints")
     db.close()
