@@ -103,8 +103,7 @@ class CheckpointKey:
 def require_signed_revocation(store: Any, signer: CheckpointKey | None, what: str) -> None:
     """After a revocation ``what`` written with checkpoint key ``signer`` (``Store.write``, ``written_checkpoint``):
     raise VerificationError (exit 1) saying the revocation stands but is pending, naming the first break of the log
-    that kept it from being signed (:meth:`CheckpointKey.sign`), or the version's entry no trusted head signed that
-    the checkpoint would have covered (``Store.unsigned_because``). Nothing without ``signer``, or once signed."""
+    that kept it from being signed (:meth:`CheckpointKey.sign`). Nothing without ``signer``, or once signed."""
     if signer is None or getattr(store, "written_checkpoint", None) is not None:
         return
     try:
@@ -114,9 +113,6 @@ def require_signed_revocation(store: Any, signer: CheckpointKey | None, what: st
             f"revoked {what}, but no checkpoint signs the revocation: it is pending ({exc}); then revoke again, "
             "or sign one with prov audit checkpoint"
         ) from exc
-    unvouched = getattr(store, "unsigned_because", None)  # a version's entry no trusted head signed (A26e-5)
-    if unvouched is not None:
-        raise VerificationError(f"revoked {what}, but no checkpoint signs the revocation: it is pending ({unvouched})")
 
 
 def leaves(db) -> tuple[list[dict], list[bytes]]:
@@ -581,9 +577,7 @@ def keep_checkpoint(
         written = getattr(store, "written_checkpoint", None)
         if written is None:
             signable_entries(store)  # a revocation left pending over a broken log (CheckpointKey.sign) says why
-            why = getattr(store, "unsigned_because", None)  # or over a version's unsigned entry (Store.write)
-            because = f" ({why})" if why else ""
-            raise VerificationError(f"{path}: the store's last write signed no log state{because}; nothing was kept")
+            raise VerificationError(f"{path}: the store's last write signed no log state; nothing was kept")
         holds = [("the revocation's own write", written)]
     data = log_state_now(store, signer, holds)
     try:

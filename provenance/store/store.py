@@ -77,8 +77,6 @@ class Store:
         # The checkpoint the last write through this handle signed (``write(checkpoint=...)``), once committed: the
         # log state that write left, which a state kept after it must extend (attack review 19b, F19b-1).
         self.written_checkpoint: Any = None
-        # Why the last write through this handle, given a revocation's checkpoint key, signed none (``_sign_vouched``).
-        self.unsigned_because: str | None = None
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
@@ -248,7 +246,7 @@ class Store:
         16b, B16-2).
         """
         if self._live is not None:  # a snapshot: the write goes to the live store, reads stay on the snapshot
-            self.written_checkpoint = self.unsigned_because = None
+            self.written_checkpoint = None
             with self._live.write(checkpoint, keep) as live:
                 frozen, self.db = self.db, live.db
                 try:
@@ -256,7 +254,6 @@ class Store:
                 finally:
                     self.db = frozen
             self.written_checkpoint = self._live.written_checkpoint
-            self.unsigned_because = self._live.unsigned_because
             return
         if self._new_objects is not None:
             raise StoreError("nested store writes are not supported")
@@ -273,7 +270,7 @@ class Store:
                 if refusal is not None:
                     raise refusal
                 before = self.audit_head()
-                self.written_checkpoint = signed = self.unsigned_because = None
+                self.written_checkpoint = signed = None
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
                     signed = self._sign_vouched(checkpoint, before[0])
@@ -293,19 +290,12 @@ class Store:
     def _sign_vouched(self, checkpoint: CheckpointKey, before: int) -> Any:
         """Inside :meth:`write`, its entries appended: sign ``checkpoint`` over the log, once no entry of the first
         ``before`` (those there when the write began) is a version's entry no trusted head signed
-        (``vouched.refusal``: attack review 26e, A26e-5). Such an entry raises, so the write rolls back; a
-        revocation's key (``pending_over_broken_log``) signs nothing then, and the revocation stands pending
-        with the reason in ``unsigned_because`` (``checkpoints.require_signed_revocation`` reports it)."""
+        (``vouched.refusal``: attack review 26e, A26e-5); such an entry raises, so the write rolls back. A
+        revocation's key (``pending_over_broken_log``) signs all the same: revoking a stolen key leaves the entries
+        only its checkpoints covered pending, and a revocation is never held up (Known gaps)."""
         if not checkpoint.pending_over_broken_log:
-            refusal = vouched.refusal(self, before)
-            if refusal is not None:
-                raise refusal
-            return checkpoint.sign(self)
-        pending = vouched.refusal(self, before, "the revocation was written, and no checkpoint signs it")
-        if pending is None:
-            return checkpoint.sign(self)
-        self.unsigned_because = str(pending)
-        return None
+            vouched.refuse(self, before)
+        return checkpoint.sign(self)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:
@@ -354,7 +344,6 @@ class Store:
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
         snap._new_objects, snap._live, snap._owns_live, snap._inspect = None, self, owns_live, self._inspect
-        snap.written_checkpoint = snap.unsigned_because = None
         return snap
 
     def put_object(self, data: bytes | Path, ext: str, owned: bool = False) -> str:

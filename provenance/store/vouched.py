@@ -12,7 +12,8 @@ Other entries honestly wait for the next signature (``prov add``, ``prov diff --
 register`` sign nothing) and are left to their readers, which re-check what they name.
 
 Signing them knowingly stays possible: ``prov audit checkpoint --key K`` signs the log as it is, after
-``prov audit verify`` showed what is pending.
+``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too: revoking a stolen key
+leaves the entries only its checkpoints covered pending, and a revocation is never held up (Known gaps).
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def unvouched(store: Any, upto: int) -> list[dict]:
     return [{"seq": s, "action": a, "subject": t} for s, a, t in rows if not (type(s) is int and s <= signed)]
 
 
-def refusal(store: Any, upto: int, outcome: str = "nothing was signed or written") -> VerificationError | None:
+def refusal(store: Any, upto: int) -> VerificationError | None:
     """The error (exit 1) a write that would sign a head over the first ``upto`` audit entries raises when one of
-    them is :func:`unvouched`, naming it and ``outcome`` (what the write did instead), or None. Its message says
+    them is :func:`unvouched`, naming it, or None. Its message says
     what to do: inspect, restore ``.prov/``, or sign the log knowingly with ``prov audit checkpoint``."""
     found = unvouched(store, upto)
     if not found:
@@ -62,7 +63,7 @@ def refusal(store: Any, upto: int, outcome: str = "nothing was signed or written
         f"{store.root / 'prov.db'}: version {first['subject']}'s {first['action']} entry (audit entry {first['seq']}) "
         f"is pending{more}: no checkpoint or version signed by a key you pin covers it, though prov signs one over "
         "every commit as it writes it, so a .prov/ writer put it there or deleted its checkpoint (or the key that "
-        f"signed it is not one you pin, or was revoked); {outcome}. "
+        "signed it is not one you pin, or was revoked); nothing was signed or written. "
         "See `prov audit verify`; restore .prov/ from a copy you trust, or, if the entry is yours, sign the log as it is "
         "with `prov audit checkpoint --key KEY` and run this again",
         [f"audit entry {e['seq']}: {e['action']} {e['subject']}" for e in found],

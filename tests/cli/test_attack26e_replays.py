@@ -99,14 +99,21 @@ def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_ch
     r = prov("trust", "retire", "vendor", "--key-id", keyid, "--yes", *signing)  # its checkpoint before the end too
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
     assert store_fingerprint(workdir / ".prov") == before
-    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-             *pinned)  # fmt: skip
-    assert r.exit_code == 1, r.output
-    line = one_line(r)
-    assert line.startswith("Error: revoked the keys of source 'vendor'") and "version v3's commit entry" in line, line
-    audit = ok(prov, "audit", "verify", *pinned)
-    assert "trust.revoke vendor" in audit and "PENDING" in audit, audit
-    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (docs/reference.md Known gaps): a revocation's checkpoint signs over a planted version entry; it is "
+    "never held up, since revoking a stolen key leaves the entries only that key's checkpoints covered pending",
+)
+def test_a_revocations_checkpoint_does_not_sign_a_planted_commit_entry(prov, workdir):
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "vendor")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
+    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+       *pinned)  # fmt: skip
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []  # fails: ["v3"], the entry is signed now
 
 
 def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, workdir):
