@@ -1,5 +1,6 @@
 """What a commit refuses, before its work and again inside its write: a version name or message that
-cannot be signed, a name in use, a parent that does not verify, a revoked or unpinned key.
+cannot be signed, a name in use, a parent that does not verify, a revoked or unpinned key, a version's audit
+entry that no trusted head signed (its checkpoint would sign it).
 
 ``versions.commit`` calls these; ``prov commit`` also calls :func:`refuse_nothing_pinned`, and
 ``prov quarantine`` the name checks. Each raises ``InputError`` (exit 2) or ``VerificationError``
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance.errors import InputError, VerificationError
+from provenance.store import vouched
 from provenance.store.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import COMMIT, not_trusted
@@ -86,6 +88,13 @@ def verified_parent(store: Store, parent: str) -> dict:
         reason = str(exc).removeprefix(f"version {parent}: ")
         raise VerificationError(f"version {parent}: the parent does not verify: {reason}") from exc
     return row
+
+
+def refuse_unvouched(store: Store) -> None:
+    """Raise ``VerificationError`` (exit 1) when a version's commit or quarantine entry in the audit log is under no
+    head signed by a key the pins trust (``store.vouched``): the commit's checkpoint would sign it (attack review
+    26e, A26e-5). Before any data is read; ``Store.write`` refuses it again under the lock."""
+    vouched.refuse(store)
 
 
 def refuse_nothing_pinned(store: Store, tag: str) -> None:

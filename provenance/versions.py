@@ -22,6 +22,7 @@ from provenance.commit_checks import (
     refuse_nothing_pinned,
     refuse_revoked_key,
     refuse_unpinned_key,
+    refuse_unvouched,
     validate_message,
     validate_tag,
     verified_parent,
@@ -203,6 +204,8 @@ def commit(
     # The profile sample is keyed by a salt only the committer's key draws (its deterministic signature
     # of the parent's Merkle root and the tag): a source cannot grind its records into it (profiles.sample).
     salt_parent = bytes.fromhex(verified_parent(store, salted_by)["merkle_root"]) if salted_by else None
+    identity.expected(store)  # a log and versions that disagree on the store id: named as the cause, first
+    refuse_unvouched(store)  # a planted version entry is refused before hours of hashing, not only at the write
     salt_nonce = os.urandom(NONCE_BYTES)  # signed into the facts: no two commits draw one salt (S11-1)
     salt_signature = private.sign(salt_message(salt_parent, tag, salt_nonce))
     sample_salt = salt_from_signature(salt_signature)

@@ -76,7 +76,7 @@ class AuditCoverage:
 # --- coverage: what a check may rely on --------------------------------------------------
 
 
-def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
+def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True) -> AuditCoverage:
     """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
 
     Signed heads are checkpoints (their root must equal the log's own) and versions (their
@@ -85,7 +85,8 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
     is a rolled-back log: ``broken`` says so, and only an older head that still matches
     counts (attack review 14, A14-1: it was skipped, and ``prov show`` said "all 14 entries
     signed" over a log that had lost its 15th). A head that does not verify covers nothing
-    (``prov audit verify`` says why); this function never raises for it.
+    (``prov audit verify`` says why); this function never raises for it. ``version_heads=False`` counts
+    checkpoints alone (a lower bound: no version's envelope is read or verified).
     """
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
@@ -106,7 +107,7 @@ def coverage(store: Any, pinned: Keys | None = None) -> AuditCoverage:
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
     intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
     position = {e["hash"]: e["seq"] for e in rows[:intact]}
-    for tag, seq in _version_heads(store, trusted):
+    for tag, seq in _version_heads(store, trusted) if version_heads else ():
         at = position.get(seq)
         if at is not None and at > best:
             best, by = at, f"version {tag}"

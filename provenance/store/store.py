@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, StoreBusyError, StoreError
-from provenance.store import audit, dvc_links, identity
+from provenance.store import audit, dvc_links, identity, vouched
 from provenance.store.objects import ObjectStore
 from provenance.store.opening import (
     STORE_DIR,
@@ -273,7 +273,7 @@ class Store:
                 self.written_checkpoint = signed = None
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
-                    signed = checkpoint.sign(self)
+                    signed = self._sign_vouched(checkpoint, before[0])
                 self.db.conn.execute("COMMIT")
                 self.written_checkpoint = signed
             except BaseException:
@@ -286,6 +286,16 @@ class Store:
                 self._new_objects = None
             if keep is not None:  # committed; still under the lock, so no prov writer comes in between
                 keep(self)
+
+    def _sign_vouched(self, checkpoint: CheckpointKey, before: int) -> Any:
+        """Inside :meth:`write`, its entries appended: sign ``checkpoint`` over the log, once no entry of the first
+        ``before`` (those there when the write began) is a version's entry no trusted head signed
+        (``vouched.refusal``: attack review 26e, A26e-5); such an entry raises, so the write rolls back. A
+        revocation's key (``pending_over_broken_log``) signs all the same: revoking a stolen key leaves the entries
+        only its checkpoints covered pending, and a revocation is never held up (Known gaps)."""
+        if not checkpoint.pending_over_broken_log:
+            vouched.refuse(self, before)
+        return checkpoint.sign(self)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:

@@ -480,11 +480,13 @@ def retire(
     if checkpoint is not None and not at:
         # the registrations still pending get their signed time now, before the end (attack review 13,
         # T13-1: the retirement's own checkpoint, signed after the end, dated them after it)
+        from provenance.store import vouched
         from provenance.store.checkpoints import sign_checkpoint
 
         with store.write():
             if kept_log is not None:  # this checkpoint signs the log: never a log cut back
                 kept_log.require_held(store)
+            vouched.refuse(store)  # as every write given a checkpoint key: no planted version entry signed (A26e-5)
             sign_checkpoint(store, checkpoint.private, checkpoint.name)
     end = clock.parse(at, "--at") if at else clock.parse(clock.now_iso("microseconds"), "now")  # after that checkpoint
     end_iso = precise_iso(end)

@@ -80,10 +80,9 @@ def test_a26a_2_a_record_kind_a_prov_writer_edited_is_refused_naming_the_record_
         assert "version v2: its signed schema says kind 'table' but the version's record says 'tree'" in r.output
 
 
-def plant_rolled_back_v3(prov, workdir) -> tuple[str, str]:
-    """v1, v2 committed; v3 (every label 7) committed, then ``.prov/`` restored from the copy made before it; a
-    ``.prov/`` writer puts v3 back: its objects, its row and a chain-valid pending ``commit`` entry. Returns the
-    ``--signer`` arguments."""
+def commit_v1_v2(prov) -> tuple[pa.Table, tuple[str, str]]:
+    """A new store with v1 (300 digits of ``train.parquet``) and v2 (340), committed by ``maintainer.key`` under
+    its pin. Returns the 400-digit table they are cut from and the ``--signer`` arguments."""
     table = digits_table(400)
     pq.write_table(table.slice(0, 300), "train.parquet")
     ok(prov, "init")
@@ -92,6 +91,14 @@ def plant_rolled_back_v3(prov, workdir) -> tuple[str, str]:
     ok(prov, "-q", "commit", "train.parquet", "--tag", "v1", "--key", "maintainer.key", *pinned)
     pq.write_table(table.slice(0, 340), "train.parquet")
     ok(prov, "-q", "commit", "train.parquet", "--tag", "v2", "--key", "maintainer.key", *pinned)
+    return table, pinned
+
+
+def plant_rolled_back_v3(prov, workdir) -> tuple[str, str]:
+    """v1, v2 committed; v3 (every label 7) committed, then ``.prov/`` restored from the copy made before it; a
+    ``.prov/`` writer puts v3 back: its objects, its row and a chain-valid pending ``commit`` entry. Returns the
+    ``--signer`` arguments."""
+    table, pinned = commit_v1_v2(prov)
     shutil.copytree(".prov", "backup")
     poisoned = table.slice(0, 340)
     at = poisoned.schema.get_field_index("label")

@@ -162,7 +162,8 @@ def build_reparented(
 ) -> dict:
     """v1 and v2 as in :func:`build_daily` (with ``flipped`` flips on day 2), then v3r (days 2-3) and v4r (days
     2-4), each committed with ``--parent v1``, as a pipeline that branches from its last release does.
-    ``plant(tag)``, when given, runs before each commit (a ``.prov/`` writer's turn between the pipeline's runs).
+    ``plant(tag)``, when given, runs before each commit after v1 (a ``.prov/`` writer's turn between the pipeline's runs),
+    and the maintainer then signs the log as it is (``prov audit checkpoint``).
     ``keep``: each commit also writes its log state to ``TAG.checkpoint.json`` (``--checkpoint-out``), as CI keeps
     it outside the checkout."""
     table = digits_table()
@@ -180,8 +181,11 @@ def build_reparented(
         pq.write_table(table.slice(0, end), folder / tag / "digits.parquet")
         parent = ("--parent", REPARENTED[tag]) if tag in REPARENTED else ()
         kept = ("--checkpoint-out", f"{tag}.checkpoint.json") if keep else ()
-        if plant is not None:
+        if plant is not None and tag != "v1":  # before v1 the log is empty
             plant(tag)
+            # since attack review 26e's A26e-5 a commit refuses to sign a planted version entry: here the maintainer
+            # signs the log without looking (prov audit checkpoint), so the gate still judges what a head covers
+            assert prov("audit", "checkpoint", "--key", "maintainer.key", "--signer", "maintainer.pub").exit_code == 0
         r = prov("-q", "commit", f"{tag}/digits.parquet", "--tag", tag, *parent, "--key", "maintainer.key",
                  "--signer", "maintainer.pub", *kept)  # fmt: skip
         assert r.exit_code == 0, r.output

@@ -144,8 +144,15 @@ def _drop_the_checkpoint_over_v2() -> None:
 
 
 def test_a_quarantine_whose_checkpoint_is_deleted_is_still_the_default_parent(prov, store, keypair, monkeypatch):
+    """The quarantine's entries pending, the commit is refused (the checkpoint it signs would cover them: attack
+    review 26e, A26e-5), never made on v1; once the maintainer signs the log knowingly, v2 is the parent."""
     key = _quarantined_then_back(prov, keypair, monkeypatch)
     _drop_the_checkpoint_over_v2()
+    before = store_fingerprint(Path("."))
+    r = prov("commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
+    assert r.exit_code == 1 and "version v2's commit entry" in one_line(r), r.output
+    assert store_fingerprint(Path(".")) == before
+    ok(prov, "audit", "checkpoint", "--key", key)
     out = ok(prov, "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--key", key)
     assert "parent v2," in out, out  # "parent v1" before: the default was the newest *covered* commit entry
 

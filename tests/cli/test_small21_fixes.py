@@ -294,6 +294,11 @@ def test_item6_after_a_wrong_pin_or_a_revocation_the_hint_names_a_step_that_work
     r = prov(*again)
     said = " ".join(r.stderr.split())
     assert r.exit_code == 1 and "name a version yourself (--parent VERSION; v2, v3, v3q verify under your pins)" in said
+    # w1's entry is under no head of a key these pins trust (other.key's checkpoint no longer counts): the commit's
+    # checkpoint would sign it, so it is refused (attack review 26e, A26e-5) until the maintainer signs the log
+    r = prov(*again, "--parent", "v3q")
+    assert r.exit_code == 1 and "version w1's commit entry" in r.stderr and "prov audit checkpoint" in r.stderr
+    succeeded(prov, "audit", "checkpoint", "--key", "third.key", *both, "--signer", "third.pub")
     r = succeeded(prov, *again, "--parent", "v3q")  # the step named works
     assert "w1 does not verify under your pins: it cannot be built on" in " ".join(r.stderr.split()), r.stderr
     # a revocation of the key that signed every other version: none verifies; the hint says what works instead

@@ -336,6 +336,9 @@ def test_check_takes_the_id_of_record_not_one_a_parent_chain_from_before_ids_bri
     own_id = _meta_id(legacy)
     other_id = "ab" * 16
     _set_meta_id(legacy, other_id)
+    # v3's entry is under no checkpoint her pins trust, so her commit would sign it unvouched: refused (attack
+    # review 26e, A26e-5) until she signs the log as it is
+    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
     _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     r = prov("check", "v4", "--base", "v2", "--format", "json", *both)
     assert r.exit_code == 1, r.output  # was 0: v4's own id was the chain's

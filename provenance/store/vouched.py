@@ -1,0 +1,77 @@
+"""What a new signature over the audit log may cover: no version's entry that no trusted head signed yet.
+
+A checkpoint, or a version's ``auditLogHead``, vouches for every entry before it. ``prov`` writes a ``commit``
+entry (and the ``quarantine`` entry of a quarantining commit) only in a write that ends by signing a
+checkpoint over it with the committer's key (``Store.write(checkpoint=...)``), in one transaction: a crash
+leaves neither. So a pending one, under no head signed by a key the signer pins (``coverage``), was not
+written by this flow: a ``.prov/`` writer planted it, for instance a rolled-back version's row and entry put
+back, or deleted the checkpoint that signed it. The next signing write would sign it all the same and it would
+count from then on as signed history (attack review 26e, A26e-5: ``prov status`` named the rolled-back
+version again once the maintainer's next commit covered its entry). :func:`refusal` is that write's refusal.
+Other entries honestly wait for the next signature (``prov add``, ``prov diff --detect``, ``prov keys
+register`` sign nothing) and are left to their readers, which re-check what they name.
+
+Signing them knowingly stays possible: ``prov audit checkpoint --key K`` signs the log as it is, after
+``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too: revoking a stolen key
+leaves the entries only its checkpoints covered pending, and a revocation is never held up (Known gaps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provenance.errors import VerificationError
+from provenance.store.coverage import coverage
+
+# the actions prov appends only in a write that signs a checkpoint over them with a commit key
+SIGNED_AS_WRITTEN = ("commit", "quarantine")
+
+
+def unvouched(store: Any, upto: int) -> list[dict]:
+    """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
+    pins trust for a maintainer role covers (``coverage``; nothing pinned: the store's own keys), oldest first, as
+    ``{"seq", "action", "subject"}``. Coverage is computed only when the log holds such an entry (a store with
+    no version yet pays one query), by checkpoints first."""
+    marks = ", ".join("?" * len(SIGNED_AS_WRITTEN))
+    rows = store.db.execute(
+        f"select seq, action, subject from audit where action in ({marks}) and seq <= ? order by seq",
+        [*SIGNED_AS_WRITTEN, upto],
+    ).fetchall()
+    if not rows:
+        return []
+    pins = getattr(store, "pins", None)
+    keys = pins.maintainer_keys(store) if pins is not None else None
+    last = max(s if type(s) is int else 0 for s, _, _ in rows)
+    # checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one
+    # signature each) are read only when a checkpoint leaves an entry uncovered
+    signed = coverage(store, keys, version_heads=False).signed
+    if signed < last:
+        signed = coverage(store, keys).signed
+    return [{"seq": s, "action": a, "subject": t} for s, a, t in rows if not (type(s) is int and s <= signed)]
+
+
+def refusal(store: Any, upto: int) -> VerificationError | None:
+    """The error (exit 1) a write that would sign a head over the first ``upto`` audit entries raises when one of
+    them is :func:`unvouched`, naming it, or None. Its message says
+    what to do: inspect, restore ``.prov/``, or sign the log knowingly with ``prov audit checkpoint``."""
+    found = unvouched(store, upto)
+    if not found:
+        return None
+    first = found[0]
+    more = f" (and {len(found) - 1} more such entries)" if len(found) > 1 else ""
+    return VerificationError(
+        f"{store.root / 'prov.db'}: version {first['subject']}'s {first['action']} entry (audit entry {first['seq']}) "
+        f"is pending{more}: no checkpoint or version signed by a key you pin covers it, though prov signs one over "
+        "every commit as it writes it, so a .prov/ writer put it there or deleted its checkpoint (or the key that "
+        "signed it is not one you pin, or was revoked); nothing was signed or written. "
+        "See `prov audit verify`; restore .prov/ from a copy you trust, or, if the entry is yours, sign the log as it is "
+        "with `prov audit checkpoint --key KEY` and run this again",
+        [f"audit entry {e['seq']}: {e['action']} {e['subject']}" for e in found],
+    )
+
+
+def refuse(store: Any, upto: int | None = None) -> None:
+    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one."""
+    found = refusal(store, upto if upto is not None else store.audit_head()[0])
+    if found is not None:
+        raise found
