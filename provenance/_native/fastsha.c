@@ -262,6 +262,33 @@ done:
     return result;
 }
 
+/* SHA-256(0x01 || left || right) of the 64 bytes at ``pair`` into ``out`` (which may overlap ``pair``):
+ * a node's 65-byte message is always two blocks, so they are laid out once with their fixed padding
+ * (0x80, zeros, the bit length 520) and compressed with SHA256_Transform from the initial state,
+ * sparing SHA256_Update's buffering and SHA256_Final's padding on every node. ``blocks`` holds the
+ * padding already (``node_blocks``); the same bytes as SHA256_Init/Update/Final. */
+static void node_blocks(uint8_t blocks[128]) {
+    memset(blocks, 0, 128);
+    blocks[0] = 0x01;
+    blocks[65] = 0x80;
+    blocks[126] = (65 * 8) >> 8;
+    blocks[127] = (65 * 8) & 0xff;
+}
+
+static inline void hash_node(uint8_t blocks[128], const SHA256_CTX *initial, const uint8_t *pair, uint8_t *out) {
+    SHA256_CTX ctx;
+    memcpy(blocks + 1, pair, 64);
+    memcpy(ctx.h, initial->h, sizeof ctx.h);
+    SHA256_Transform(&ctx, blocks);
+    SHA256_Transform(&ctx, blocks + 64);
+    for (int w = 0; w < 8; w++) {
+        out[4 * w] = (uint8_t)(ctx.h[w] >> 24);
+        out[4 * w + 1] = (uint8_t)(ctx.h[w] >> 16);
+        out[4 * w + 2] = (uint8_t)(ctx.h[w] >> 8);
+        out[4 * w + 3] = (uint8_t)ctx.h[w];
+    }
+}
+
 /* merkle_root(leaves) -> bytes
  * RFC 6962 MTH over concatenated 32-byte leaf hashes (at least one), bottom-up: an odd
  * last node is promoted, which is the same tree as the RFC's split at the largest power
@@ -280,28 +307,27 @@ static PyObject *merkle_root(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    static const uint8_t node = 0x01;
+    const uint8_t *level = leaves.buf; /* the first level is read where it lies, not copied */
     Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, &node, 1);
-    memcpy(scratch, leaves.buf, (size_t)(32 * n));
+    SHA256_CTX initial;
+    uint8_t blocks[128];
+    SHA256_Init(&initial);
+    node_blocks(blocks);
     while (n > 1) {
         Py_ssize_t m = 0;
         for (Py_ssize_t i = 0; i + 1 < n; i += 2) {
-            memcpy(&ctx, &base, sizeof ctx);
-            SHA256_Update(&ctx, scratch + 32 * i, 64);
-            SHA256_Final(scratch + 32 * m, &ctx);
+            hash_node(blocks, &initial, level + 32 * i, scratch + 32 * m);
             m++;
         }
         if (n & 1) {
-            memmove(scratch + 32 * m, scratch + 32 * (n - 1), 32);
+            memmove(scratch + 32 * m, level + 32 * (n - 1), 32);
             m++;
         }
+        level = scratch;
         n = m;
     }
     Py_END_ALLOW_THREADS
-    result = PyBytes_FromStringAndSize((const char *)scratch, 32);
+    result = PyBytes_FromStringAndSize((const char *)level, 32);
     PyMem_RawFree(scratch);
 done:
     PyBuffer_Release(&leaves);
