@@ -161,6 +161,27 @@ def test_prefix_sort_gives_the_four_key_order_when_prefixes_and_digests_repeat()
     assert table.take(pa.array(sorted_order(table))).equals(expected)
 
 
+def test_the_radix_sort_orders_digests_that_differ_in_any_byte_of_the_prefix_or_after_it():
+    # digests that share their first k bytes for every k from 0 to 9: each of the sort's three 16-bit digits
+    # decides somewhere, and digests agreeing in all six sorted bytes (k >= 6) reach the full-key sort
+    rng = np.random.default_rng(8)
+    base = rng.bytes(32)
+    digests = [base[:k] + rng.bytes(32 - k) for k in range(10) for _ in range(40)]
+    digests += [rng.bytes(32) for _ in range(3000)]
+    n = len(digests)
+    table = pa.table(
+        {
+            "digest": pa.array(digests, pa.binary(32)),
+            "label": pa.array([f"c{i}" for i in rng.integers(0, 3, n)]),
+            "source": pa.array(["s"] * n, pa.string()),
+            "locator": pa.array([str(i) for i in rng.permutation(n)]),
+        }
+    )
+    keys = [(name, "ascending") for name in ("digest", "label", "source", "locator")]
+    expected = table.take(pc.sort_indices(table, sort_keys=keys))
+    assert table.take(pa.array(sorted_order(table))).equals(expected)
+
+
 def test_an_empty_dataset_part_gives_the_empty_manifest():
     sorter = ExternalSort(0)
     sorter.add(HashedPart().finish(None), 0)
