@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -98,6 +99,7 @@ def main() -> None:
     old_name, new_name = args.names.split(",")
     trees = {old_name: str(Path(args.old).resolve()), new_name: str(HERE.parent)}
     runs = []
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for rnd in range(args.rounds):
         for name, tree in list(trees.items())[:: 1 if rnd % 2 == 0 else -1]:
             before = load()
@@ -112,6 +114,7 @@ def main() -> None:
             run = {"code": name, "round": rnd, **json.loads(done.stdout), "load_before": before, "load_after": load()}
             runs.append(run)
             print(json.dumps(run), flush=True)
+    ended = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if len({r["root"] for r in runs}) != 1:
         raise SystemExit("the two trees' merges gave different roots")
     keys = ["wall_s", "cpu_s"] + [f"{k}_cpu_s" for k in PIECES]
@@ -119,7 +122,23 @@ def main() -> None:
     lines = [
         f"# The merge alone, {old_name} against {new_name}, alternated ({args.rows:,} synthetic rows)",
         "",
-        f"`bench/commit_merge_ab.py`, {args.rounds} rounds, {os.cpu_count()} CPUs; every run's root is the same.",
+        f"`bench/commit_merge_ab.py`, {args.rounds} rounds, {os.cpu_count()} CPUs; every run's root is the same. "
+        f"Started {started}, load (1/5/15 min) {runs[0]['load_before']}; ended {ended}, load {runs[-1]['load_after']}. "
+        "CPU = user + system of the merging process (all its threads); a piece's CPU is summed over the threads "
+        "that ran it (`time.thread_time`).",
+        "",
+        "## Medians",
+        "",
+        "| code | runs | " + " | ".join(keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+    ]
+    for name in (old_name, new_name):
+        mine = [r for r in runs if r["code"] == name]
+        cells = " | ".join(str(round(statistics.median(r[k] for r in mine), 3)) for k in keys)
+        lines.append(f"| {name} | {len(mine)} | {cells} |")
+    lines += [
+        "",
+        "## Runs",
         "",
         "| code | round | " + " | ".join(keys) + " | load before / after |",
         "|---|---|" + "---|" * (len(keys) + 1),

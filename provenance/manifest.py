@@ -4,7 +4,7 @@ A manifest is a value object: two manifests with the same entries are equal what
 order their records arrived in, and its Merkle root (RFC 6962, ``merkle.py``) commits to
 (digest, label, source) of every record, not to locators or batches.
 
-The file is Parquet (zstd) with the columns of :data:`SCHEMA`: ``digest``
+The file is Parquet (:data:`PARQUET_OPTIONS`) with the columns of :data:`SCHEMA`: ``digest``
 (fixed_size_binary(32), the record's content digest), ``label`` (string), ``source``
 (string or null), ``batch`` (string or null) and ``locator`` (string: the 0-based row
 number, ``file#row`` in a folder of tables, or the path relative to a tree's root), sorted
@@ -50,9 +50,18 @@ _SORT_KEYS = [
     ("batch", "ascending"),
     ("locator", "ascending"),
 ]
-PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["label", "source", "batch"]}
-"""How a manifest's Parquet file is written, in memory or streamed: dictionary pages only for the
-columns that repeat (a dictionary tried on digests and locators is built, then thrown away)."""
+PARQUET_OPTIONS = {
+    "compression": {"digest": "none", "label": "zstd", "source": "zstd", "batch": "zstd", "locator": "zstd"},
+    "use_dictionary": ["label", "source", "batch"],
+    "write_statistics": False,
+}
+"""How a manifest's Parquet file is written, in memory or streamed (the one setting both use, so a
+manifest's bytes are a function of its rows). Dictionary pages only for the columns that repeat (a
+dictionary tried on digests and locators is built, then thrown away); the digests are stored raw, as
+zstd cannot shrink SHA-256 output; and no column statistics, which no reader of prov uses (min/max of
+random digests and of locators select no row group). Since session 27; manifests written before, with
+zstd digests and statistics, read and verify the same: the store names an object by the SHA-256 of its
+bytes as written, and prov recomputes the root from the rows, never the bytes from the rows."""
 _DIGEST_PREFIX = encode_value(b"\x00" * 32)[:-32]  # tag + length of a 32-byte value
 
 
@@ -264,7 +273,7 @@ class Manifest:
     # --- Parquet ------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """The manifest as Parquet file bytes (zstd, row groups of 2**20 rows, with prov metadata).
+        """The manifest as Parquet file bytes (:data:`PARQUET_OPTIONS`, row groups of 2**20 rows, with prov metadata).
 
         A file-backed manifest returns its file's bytes unchanged.
         """

@@ -51,6 +51,19 @@ def test_rows_fixed_and_merkle_give_hashlib_bytes(sha_path):
         assert fastsha.merkle_root(blob) == merkle.merkle_root(split_digests(blob))
 
 
+@pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
+def test_the_compiled_merkle_root_is_the_same_on_the_sha_extensions_and_through_openssl():
+    # where the CPU has SHA-NI, two nodes are hashed at a time (four leaves): counts around multiples of
+    # four leave one, two or three to the one-node path at every level; elsewhere both calls take OpenSSL's
+    rng = np.random.default_rng(9)
+    for n in [*range(1, 40), 63, 64, 65, 255, 256, 257, 1000, 4099]:
+        blob = rng.bytes(32 * n)
+        expected = merkle.merkle_root(split_digests(blob))
+        assert fastsha.merkle_root(blob) == fastsha.merkle_root(blob, portable=True) == expected, n
+        view = memoryview(rng.bytes(32) + blob)[32:]  # a slice of a buffer, as chunk_roots passes them
+        assert fastsha.merkle_root(view) == expected
+
+
 def test_keyed_hash_is_prefix_digest_and_the_coded_suffix(sha_path):
     rng = np.random.default_rng(2)
     digests = rng.bytes(32 * 400)

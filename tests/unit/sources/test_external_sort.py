@@ -85,6 +85,23 @@ def test_bucketed_sort_equals_the_in_memory_manifest(sha_path):
         assert again.root == reference.root and again.leaves() == reference.leaves()
 
 
+def test_a_merge_of_many_buckets_writes_the_bytes_of_the_manifest_written_in_memory():
+    # 120,000 rows in 64 buckets: the row group reaches Arrow's writer as one chunk per bucket (the merge
+    # does not copy them into one), and its digest and locator columns fill several data pages each
+    # (1 MiB apiece: 32,768 digests), whose cuts must fall where one chunk would put them
+    parts = _parts(4, 30_000, seed=7)
+    reference = Manifest.from_parts(parts, batch="b2")
+    sorter = ExternalSort(10**7)
+    assert sorter.bits == 6
+    for i, part in enumerate(parts):
+        sorter.add(part, i)
+    got = sorter.finish(batch="b2")
+    assert got.root == reference.root and len(got) == 120_000
+    assert got.to_bytes() == reference.to_bytes()
+    pages = pq.ParquetFile(got.path).metadata.row_group(0).column(0)
+    assert pages.total_compressed_size > 3 << 20 and pages.compression == "UNCOMPRESSED"
+
+
 @pytest.mark.parametrize("chunk_bits", [2, 5, 9])
 def test_subtrees_hashed_on_the_merge_threads_give_the_reference_root(chunk_bits):
     # 3,500 rows in 4 buckets of ~875: buckets start and end off chunk boundaries, hold
@@ -137,6 +154,27 @@ def test_prefix_sort_gives_the_four_key_order_when_prefixes_and_digests_repeat()
             "label": pa.array([f"c{i}" for i in rng.integers(0, 3, n)]),
             "source": pa.array([None if i == 0 else f"s{i}" for i in rng.integers(0, 3, n)], pa.string()),
             "locator": pa.array([f"f#{i}" for i in rng.permutation(n)]),
+        }
+    )
+    keys = [(name, "ascending") for name in ("digest", "label", "source", "locator")]
+    expected = table.take(pc.sort_indices(table, sort_keys=keys))
+    assert table.take(pa.array(sorted_order(table))).equals(expected)
+
+
+def test_the_radix_sort_orders_digests_that_differ_in_any_byte_of_the_prefix_or_after_it():
+    # digests that share their first k bytes for every k from 0 to 9: each of the sort's three 16-bit digits
+    # decides somewhere, and digests agreeing in all six sorted bytes (k >= 6) reach the full-key sort
+    rng = np.random.default_rng(8)
+    base = rng.bytes(32)
+    digests = [base[:k] + rng.bytes(32 - k) for k in range(10) for _ in range(40)]
+    digests += [rng.bytes(32) for _ in range(3000)]
+    n = len(digests)
+    table = pa.table(
+        {
+            "digest": pa.array(digests, pa.binary(32)),
+            "label": pa.array([f"c{i}" for i in rng.integers(0, 3, n)]),
+            "source": pa.array(["s"] * n, pa.string()),
+            "locator": pa.array([str(i) for i in rng.permutation(n)]),
         }
     )
     keys = [(name, "ascending") for name in ("digest", "label", "source", "locator")]
