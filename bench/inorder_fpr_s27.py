@@ -1,27 +1,35 @@
 """Session 27 (issue 14): where the combined verdict's clean false alarms in file order come from, and whether
 a record-level level calibrated on the base's own file-order pseudo-batches brings them to fpr without losing recall.
 
-    python bench/inorder_fpr_s27.py [configs, default 6:0,10:0,12:1] [orders, default inorder,random]
+    python bench/inorder_fpr_s27.py [--variants a,b,...] [configs, default 6:0,10:0,12:1] [orders, default inorder,random]
+    python bench/inorder_fpr_s27.py [--variants ...] --detect [variants, default main,loo-feat]
 
 Replays bench/gate_pass_rate.py's batches (its ``run`` with an ``inspect`` hook: the same datasets, seeds, poison
 and gate; 6 + 10 + 12 batches a dataset = 112 clean and 112 poisoned batches per order). The detectors run once
 per batch (inside ``gate_pass_rate.gate``); every variant re-combines those same detector results with the real
-``combine`` and re-applies the gate's ``detectors.combined`` clauses with the real budget. The other rules
-(``detectors.extreme``, ``copies.max_copies_rate``, ``detectors.relabels``) read nothing a variant changes (the
-records' combined p-values stay the same; only the level they are flagged at moves), so their outcome is taken
-from the bench's own run. The first variant, ``main``, must reproduce the bench's outcomes exactly (checked).
+``combine`` and re-applies the gate's ``detectors.combined`` clauses with the real budget (``detectors.relabels``
+too where a variant changes p-values). ``detectors.extreme`` and ``copies.max_copies_rate`` read nothing a variant
+changes, so their outcome is the bench's own. ``library`` (the library's own flags) must reproduce the bench's
+outcome exactly (checked, reported on each order's first line). ``--detect`` runs bench/detect_combined.py's
+batches (``--part combined --prov-only``) once per variant with the variant's flags and rules in place of the
+gate's: recall per family, clean false alarms, gate outcomes (bench/results/inorder-fpr-s27-detect.md).
 
-Variants (each a record-level *level* ``a <= fpr``: a record is flagged when its combined p-value is <= ``a``;
-the statistic, its reference and every p-value are main's):
+Variants (a record is flagged when its combined p-value is at most its level; the statistic is main's unless said):
 
-- ``main``: ``a = fpr``.
-- ``loo``: each pseudo-batch of the base's profile held out in turn; its records' per-detector p-values
-  calibrated on the other batches' raw scores (``beyond.held_out_p_values``, as the beyond rate is measured), their
-  combined p-values ranked against the others' in-sample statistics as a delta record is; ``a`` the largest level
-  at which at most ``fpr`` of the held-out records fall (never above ``fpr``).
-- ``forward``: the same, each batch from the third on held out against the batches *before* it in file order only
-  (the base's later batches against its earlier ones, as deliveries arrive).
-- ``forward-half``: ``forward`` with ``a`` at least ``fpr / 2`` (bounds the recall it may cost).
+- ``main``: every record at ``fpr`` (the rule before session 27).
+- ``library``: the library as it is (session 27: ``detectors.feature_level``).
+- ``loo``: every record at a level ``a <= fpr`` calibrated on the base's pseudo-batches, each held out in turn
+  (its records' per-detector p-values from the other batches' raw scores, ``beyond.held_out_p_values``, their
+  combined p-values ranked against the others' in-sample statistics as a delta record's are): the largest level
+  at which at most ``fpr`` of the held-out records lie.
+- ``forward``: the same with each batch from the third on held out against the batches before it only.
+- ``-half``: the level at least ``fpr / 2``. ``-feat``: records whose statistic ``knn_label`` set stay at ``fpr``
+  (``-feat2``: and ``collision``). ``loo-mix``: ``-feat`` with the level chosen so that the held-out records,
+  ``knn_label``'s at ``fpr`` and the others at the level, hold ``fpr`` together.
+- ``mondrian2``/``mondrian3``: ``knn_label``'s p-values calibrated within 2/3 strata of a record's mean distance to
+  its nearest base records (Mondrian conformal); ``mondrian2-loo``, ``mondrian2-loo-feat``: with those levels.
+- ``rw1``/``rw5``/``rwfwd1``/``rwfwd5``: each detector's weight divided by its held-out excess at fpr (or 5 fpr;
+  ``fwd``: forward held-out), all at ``fpr``.
 
 Writes bench/results/inorder-fpr-s27.md (with ``uptime`` and the run's CPU time) and prints it.
 """
@@ -259,18 +267,7 @@ def replay(
     if level is not None:  # None: the library's own flags
         for r in verdicts.records:
             r.flagged = bool(r.p_value <= (FPR if label_exempt and strongest(r) in label_exempt else level))
-    n = len(verdicts.records)
-    flagged = len(verdicts.flagged)
-    budget = verdicts.budget(n, ALPHA)
-    clauses = [
-        c
-        for c, over in (
-            ("flags", flagged > budget.flags),
-            ("beyond", len(verdicts.beyond_reference) > budget.beyond),
-            ("far", len(verdicts.far_beyond_reference) > budget.far),
-        )
-        if over
-    ]
+    clauses = bench.combined_clauses(verdicts)
     blocking = [b for b in outcome["blocking"] if not b.startswith("detectors.combined")]
     if relabels is not None:
         blocking = [b for b in blocking if b != "detectors.relabels"] + (["detectors.relabels"] if relabels else [])
@@ -391,9 +388,9 @@ class Tally:
                 + ", ".join(f"{k} {c / self.clean_n[d]:.2%}" for k, c in sorted(self.own[d].items()))
             )
         out.append("")
-        out.append("Which detector set the combined statistic of the flagged clean records (main, then forward):")
+        out.append("Which detector set the combined statistic of the flagged clean records (main, then library):")
         for d in datasets:
-            for v in ("main", "forward"):
+            for v in ("main", "library"):
                 s = self.strongest[f"{v} {d}"]
                 out.append(f"- {v} {d}: " + (", ".join(f"{k} {c}" for k, c in s.most_common()) or "-"))
         out.append("")
