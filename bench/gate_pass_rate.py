@@ -103,6 +103,21 @@ def base_repetition(base_digests) -> tuple[int, np.ndarray]:
     return len(base_digests), np.array([c for c in held.values() if c > 1], dtype=np.int64)
 
 
+def combined_clauses(verdicts) -> list[str]:
+    """The clauses of ``detectors.combined`` that block ``verdicts`` (its statistic's ``blocked_by``): more flags
+    than the budget, more records beyond the trimmed reference, more far beyond it."""
+    budget = verdicts.budget(len(verdicts.records), ALPHA)
+    return [
+        c
+        for c, over in (
+            ("flags", len(verdicts.flagged) > budget.flags),
+            ("beyond", len(verdicts.beyond_reference) > budget.beyond),
+            ("far", len(verdicts.far_beyond_reference) > budget.far),
+        )
+        if over
+    ]
+
+
 def gate(profile, delta, base_rows: int = 0, repeated: np.ndarray | None = None) -> dict:
     """The default policy's detector rules and its copies rule on one delta: which block, whether drift warns."""
     results = run_detectors(profile, delta, fpr=FPR)
@@ -113,16 +128,7 @@ def gate(profile, delta, base_rows: int = 0, repeated: np.ndarray | None = None)
     drift = batch_drift(profile, delta)
     budget = verdicts.budget(n, ALPHA)
     blocking = []
-    # the clauses of detectors.combined that blocked (its statistic's blocked_by)
-    clauses = [
-        c
-        for c, over in (
-            ("flags", flagged > budget.flags),
-            ("beyond", len(verdicts.beyond_reference) > budget.beyond),
-            ("far", len(verdicts.far_beyond_reference) > budget.far),
-        )
-        if over
-    ]
+    clauses = combined_clauses(verdicts)
     if clauses:
         blocking.append(f"detectors.combined({'+'.join(clauses)})")
     if extreme:

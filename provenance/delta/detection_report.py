@@ -96,6 +96,8 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
         "expected_at_most": budget.flags if scored else None,
         "rho": budget.rho,
         "method": detection.verdicts.method,
+        # the level feature evidence is flagged at (detectors.feature_level; label evidence at fpr); null: fpr
+        "feature_level": detection.verdicts.feature_level,
         # the batch's shared move when its mean shifted (detectors.drift.remove_shift)
         "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
     }

@@ -43,6 +43,7 @@ from provenance.detectors.base import DetectorResult
 from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
+from provenance.detectors.feature_level import held_out_level, set_by_label
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
 # Weighted min-p: T = min_d p_d / w_d (1 where not listed). The one detector that judges a
@@ -169,6 +170,9 @@ class Verdicts:
     far_p: float = 0.0
     far_rate: float = 0.0
     far_rho: float = 0.0
+    # the level records whose statistic a feature detector set are flagged at (``feature_level``: calibrated
+    # on the base's held-out pseudo-batches); records the label detector's evidence sets are flagged at ``fpr``
+    feature_level: float | None = None
 
     @property
     def flagged(self) -> list[RecordVerdict]:
@@ -340,12 +344,18 @@ def combine(
 
     method = "conformal weighted min-p (min of per-detector p-values over their weights, calibrated on the reference)"
     if plug_ins:
+        # beside plug-ins every record is judged at fpr on the joined p-value (the built-ins' share of it is
+        # theirs divided by W / (W + k)); the held-out feature level is measured on the built-ins alone, so it
+        # applies only where they are the whole statistic
         p, P = beside_plug_ins(p, built_in_weight, plug_ins, P)
         if share > 0:  # the built-ins' evidence is theirs divided by their share: so are its bars
             beyond_p, far_p = beyond_p / share, far_p / share
         method += f"; beside {len(plug_ins)} plug-in(s), each calibrated on its own reference (weighted Bonferroni)"
-    flags = p <= fpr
-
+        levels, feature_level = np.full(n, fpr), None
+        flags = p <= levels
+    else:
+        # records beyond the trimmed reference stay flagged whatever their evidence (the gate counts them as flagged)
+        flags, levels, feature_level = flagged_at_levels(scored, P, p, weights, batches, len(ref_T), fpr, beyond_p)
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
         [np.asarray(r.extreme_p) for r in with_extreme],
@@ -355,7 +365,7 @@ def combine(
     )
     if not with_extreme:
         extreme = np.ones(n)
-    records = _record_verdicts(results, scored + plug_ins, P, p, flags, extreme, fpr, n, digests)
+    records = _record_verdicts(results, scored + plug_ins, P, p, flags, extreme, levels, n, digests)
     return Verdicts(
         records=records,
         fpr=fpr,
@@ -374,6 +384,7 @@ def combine(
         far_p=far_p,
         far_rate=held_out.far_rate,
         far_rho=held_out.far_rho,
+        feature_level=feature_level,
     )
 
 
@@ -410,6 +421,37 @@ def beside_plug_ins(
     return p, np.column_stack([P, *columns])
 
 
+def flagged_at_levels(
+    scored: list[DetectorResult],
+    P: np.ndarray,
+    p: np.ndarray,
+    weights: np.ndarray,
+    batches: np.ndarray | None,
+    m: int,
+    fpr: float,
+    floor: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """``(flags, levels, feature_level)``: each record flagged when its combined p-value ``p`` is at most its
+    level: ``fpr`` where the label detector's weighted p-value set its statistic (a row of ``P``), else the
+    level ``feature_level.held_out_level`` measures on the base's pseudo-batches (``batches``, one per reference
+    record of the ``m``), at least ``floor`` (the beyond bar's p-value). Without pseudo-batches or raw reference
+    scores every level is ``fpr`` (None)."""
+    levels = np.full(len(p), fpr)
+    raws = [r.reference_raw for r in scored]
+    if not scored or batches is None or len(batches) != m or any(raw is None for raw in raws):
+        return p <= levels, levels, None
+    level = held_out_level(
+        [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None],
+        weights,
+        np.asarray(batches),
+        fpr,
+        combined_p_values,
+    )
+    level = min(fpr, max(level, floor))
+    levels = np.where(set_by_label(P, [r.detector for r in scored]), fpr, level)
+    return p <= levels, levels, level
+
+
 def _record_verdicts(
     results: list[DetectorResult],
     scored: list[DetectorResult],
@@ -417,11 +459,11 @@ def _record_verdicts(
     p: np.ndarray,
     flags: np.ndarray,
     extreme: np.ndarray,
-    fpr: float,
+    levels: np.ndarray,
     n: int,
     digests: list[str] | None = None,
 ) -> list[RecordVerdict]:
-    """One ``RecordVerdict`` per delta record, in delta order.
+    """One ``RecordVerdict`` per delta record, in delta order (``levels`` (n,): the level each is flagged at).
 
     Column by column (10,000 records x 7 detectors in a 1% delta of 1 M): each detector's
     scores and flags are read once, the per-record evidence order is one stable sort of
@@ -434,7 +476,7 @@ def _record_verdicts(
     elif len(digests) != n:
         raise ValueError(f"{len(digests)} digests for {n} records")
     columns = [(r.detector, rounded(scores, 6), flags) for r in ran for scores, flags in (r.columns(),)]
-    p_values, flag_values, extreme_values = p.tolist(), flags.tolist(), extreme.tolist()
+    p_values, flag_values, extreme_values, level_values = p.tolist(), flags.tolist(), extreme.tolist(), levels.tolist()
     if scored and n:
         # weighted: the detector that set the statistic first. An explanation names at most the first
         # SHOWN_EVIDENCE of a record's order (the first alone when it passes): only those become Python values
@@ -444,7 +486,7 @@ def _record_verdicts(
     for i in range(n):
         p_i, flagged = p_values[i], bool(flag_values[i])
         explanation = (
-            _explain(scored, order[i], weighted[i], i, p_i, flagged, fpr)
+            _explain(scored, order[i], weighted[i], i, p_i, flagged, level_values[i])
             if scored
             else "no detector scored this record against the reference"
         )
@@ -486,22 +528,23 @@ def _explain(
     i: int,
     p: float,
     flagged: bool,
-    fpr: float,
+    level: float,
 ) -> str:
     """Record ``i``'s explanation: its combined p-value and the evidence of the detectors whose
     weighted p-values set its statistic: ``order`` their positions in ``scored``, smallest weighted
-    p-value first (at least the first ``SHOWN_EVIDENCE``), ``weighted`` those p-values in that order."""
+    p-value first (at least the first ``SHOWN_EVIDENCE``), ``weighted`` those p-values in that order; ``level`` the
+    combined p-value it is flagged at (``flagged_at_levels``)."""
     head = (
         f"flagged: combined p = {p:.2g} (a clean record scores this far out with probability {p:.2g}; "
-        f"flagged at {fpr:g})"
+        f"flagged at {level:.2g})"
         if flagged
-        else f"passed: combined p = {p:.2g} (flagged at {fpr:g})"
+        else f"passed: combined p = {p:.2g} (flagged at {level:.2g})"
     )
     evidence: list[str] = []
     shown = SHOWN_EVIDENCE if flagged else 1
     for j, w in zip(order[:shown], weighted[:shown]):
         r = scored[j]
-        if flagged and w > max(fpr, 0.05) and evidence:
+        if flagged and w > max(level, 0.05) and evidence:
             break
         p_own = w * weight_of(r)  # the detector's own p-value
         evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")

@@ -132,6 +132,9 @@ class CombinedFlagBudget(RecordsAtLevelRule):
             "far_beyond_allowed": budget.far,
             "far_beyond_p_value": budget.far_p_value(len(far)),
             "far_beyond_rate": budget.far_rate,
+            # the combined p-value records whose statistic a feature detector set are flagged at (label evidence:
+            # at fpr), calibrated on the base's held-out pseudo-batches (detectors.feature_level); null: fpr
+            "feature_level": verdicts.feature_level,
             "method": verdicts.method,
             "max_flagged": self.max_flagged,
             # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"

@@ -1,0 +1,102 @@
+"""The level at which the combined verdict flags records on the features' evidence alone (session 27, issue 14).
+
+The combined verdict ranks a delta record's statistic ``T = min_d p_d / w_d`` among the reference's own
+(``detectors.combine``). A reference record's per-detector p-values come from a calibration that holds its own
+raw score, a delta record's from one that never saw it; and a delivery in file order (new writers, a new
+camera, a later season) lies further from the base than the base's records lie from one another. So clean
+records of a delivery fall at ``P <= fpr`` more often than ``fpr``: 1.78% at fpr 0.01 on the gate bench's 112
+in-order batches (bench/results/inorder-fpr-s27.md), most of it from the feature detectors (``duplicates``,
+``outlier``, ``collision``, ``spectral`` on digits' new writers).
+
+What a clean delivery does there is measured on the base itself, as ``beyond.out_of_fold`` measures the
+beyond rate: each pseudo-batch of the base's file order is held out in turn, every detector's calibration
+refitted on the other batches' raw scores (themselves out of sample: leave-one-batch-out neighbours,
+cross-fitted models), and the held-out records' statistics ranked against the others' in-sample statistics
+exactly as a delta record's are. The level is the largest ``a <= fpr`` at which at most ``fpr`` of the
+held-out records lie, and at least ``FLOOR_SHARE * fpr``: a conformal split in which the drift between the
+base's own batches is part of the null.
+
+It applies to the records whose statistic a feature detector set. A record whose statistic a detector that
+judges its label set (``LABEL_DETECTORS``: ``knn_label``, its label against its nearest base records and the
+base's model; ``collision``, a label whose class it lies further from than from another) is still flagged at
+``fpr``: every recalibration that moved those records measured label flips and relabels lost (sessions 11 and
+13; with ``collision`` at the level one of the ten planted flips of tests/unit/detectors/test_pipeline.py
+passed), and on the gate bench the label evidence's in-order excess (Seattle weather's labels drift over the
+years) is one no held-out batch of the base shows. Measured in bench/results/inorder-fpr-s27.md.
+
+It reads the profile's pseudo-batches and the reference scores the verdict is calibrated on (under the
+commit's signature), which for ``spectral`` and ``gradient`` are projections on the delta's own direction (as
+the combined threshold and ``beyond.out_of_fold`` already read them): a delivery, or a base writer who plants
+odd records in its batches, can lower the level, at most to the floor, and only for feature evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from provenance.detectors.beyond import held_out_p_values, values_order, weighted_statistic
+
+# the detectors that judge a record's label against the base (its nearest records and model; the class it lies
+# closer to): a statistic one of them set keeps the level ``fpr``
+LABEL_DETECTORS = ("knn_label", "collision")
+FLOOR_SHARE = 0.5  # the level is at least this share of fpr (bounds what a base writer's odd records can take)
+MIN_BATCHES = 4  # fewer pseudo-batches: no held-out measure, the level is fpr
+
+
+def held_out_level(
+    reference_raw: Sequence[np.ndarray],
+    weights: np.ndarray,
+    batches: np.ndarray,
+    fpr: float,
+    combined_p: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> float:
+    """The level at which records the feature detectors' evidence sets are flagged (module docstring).
+
+    Args:
+        reference_raw: per detector, the reference sample's raw scores (m,), NaN where none.
+        weights: per detector, its weight in the statistic.
+        batches: (m,) the pseudo-batch of each sample record.
+        fpr: the combined verdict's rate.
+        combined_p: ``combine.combined_p_values``: statistics ranked against a reference's.
+
+    Returns:
+        The largest level in ``[FLOOR_SHARE * fpr, fpr]`` at which at most ``fpr`` of the held-out records'
+        combined p-values lie; ``fpr`` with fewer than ``MIN_BATCHES`` pseudo-batches or no raw scores.
+    """
+    labels = np.unique(batches)
+    if len(labels) < MIN_BATCHES or not reference_raw:
+        return fpr
+    by_value = values_order(reference_raw)
+    pooled = []
+    for b in labels:
+        held, kept = held_out_p_values(reference_raw, batches == b, fpr, by_value)
+        T_out = weighted_statistic(held, weights)
+        T_kept = weighted_statistic(kept, weights)
+        T_out, T_kept = T_out[np.isfinite(T_out)], T_kept[np.isfinite(T_kept)]
+        if len(T_out) and len(T_kept):
+            pooled.append(combined_p(T_out, T_kept))
+    if not pooled:
+        return fpr
+    return max(FLOOR_SHARE * fpr, level_holding(np.concatenate(pooled), fpr))
+
+
+def level_holding(p: np.ndarray, fpr: float) -> float:
+    """The largest level ``a <= fpr`` at which at most ``fpr`` of the p-values ``p`` lie (``fpr`` when none)."""
+    if len(p) == 0:
+        return fpr
+    allowed = int(np.floor(fpr * len(p)))
+    if allowed >= len(p):
+        return fpr
+    at = float(np.partition(p, allowed)[allowed])  # any level below it holds at most ``allowed``
+    return float(min(fpr, np.nextafter(at, 0.0)))
+
+
+def set_by_label(P: np.ndarray, detectors: Sequence[str]) -> np.ndarray:
+    """(n,) whether one of ``LABEL_DETECTORS``' weighted p-values is the smallest of a record's (``P`` (n, d), its
+    columns the ``detectors``'; the first smallest, as the explanation orders them)."""
+    label_columns = [j for j, d in enumerate(detectors) if d in LABEL_DETECTORS]
+    if not label_columns or not len(P):
+        return np.zeros(len(P), dtype=bool)
+    return np.isin(np.argmin(np.where(np.isfinite(P), P, np.inf), axis=1), label_columns)
