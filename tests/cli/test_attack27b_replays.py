@@ -1,0 +1,69 @@
+"""Attack review 27b of session 27 (lead27): verify27's columnar change pairing and ``prov verify V --json``'s
+failure document (2b0aad8), fix27b's default copies anchor by the base's signed rows (A26h-1), replayed for real.
+
+Findings (strict xfails until fixed):
+
+- A27b-1 (low): ``version_verify._first_records`` still sorts by ``changes.natural_key``, which calls ``int`` on a
+  piece ``str.isdigit`` accepts (``"²"``), so a file tree holding a file named ``1²`` whose contents were all
+  replaced (the none-shared path) crashes ``prov verify V`` (exit 3, no ``--json`` failure document) where an
+  edit sharing one record is exit 1: the columnar pairing (``change_pairing.natural_bytes``) no longer crashes,
+  this path was left on the old key (24b-2 fixed the same ``int('²')`` in ``profiles.batches.file_order``).
+
+Held (plain tests): see each test's docstring.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support import validate_output
+
+
+@pytest.fixture(autouse=True)
+def pinned(keypair, monkeypatch):
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+
+
+def tree(root, names: dict[str, bytes]) -> None:
+    for name, content in names.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+FILES = {f"{label}/{name}": f"{label}{name}".encode() for label in ("cat", "dog") for name in ("1", "2", "1²", "x3")}
+
+
+def commit_tree(prov, keypair, workdir) -> None:
+    tree(workdir / "data", FILES)
+    r = prov("-q", "commit", "data", "--tree-reader", "files", "--tag", "v1", "--key", keypair.private_path)
+    assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27b-1: version_verify._first_records sorts by natural_key, int('²') crashes the none-shared verify "
+    "(exit 3, no --json failure document)",
+)
+def test_a_tree_with_a_superscript_file_replaced_whole_is_exit_1(prov, workdir, store, keypair):
+    commit_tree(prov, keypair, workdir)
+    tree(workdir / "data", {name: b"replaced " + content for name, content in FILES.items()})  # nothing shared
+    r = prov("verify", "v1", "--json")
+    assert r.exit_code == 1, (r.exit_code, r.stderr)
+    doc = json.loads(r.stdout)
+    validate_output("verify-version", doc)
+    assert doc["status"] == "failed" and doc["count"] == 2 * len(FILES)
+
+
+def test_a_tree_with_a_superscript_file_edited_is_exit_1_and_named(prov, workdir, store, keypair):
+    """Held: the columnar pairing's natural sort key takes ``²`` (c08b653's ``natural_key`` crashed here)."""
+    commit_tree(prov, keypair, workdir)
+    tree(workdir / "data", {"cat/1²": b"edited", "dog/x3": b"edited too"})
+    r = prov("verify", "v1", "--json")
+    assert r.exit_code == 1, (r.exit_code, r.stderr)
+    doc = json.loads(r.stdout)
+    validate_output("verify-version", doc)
+    assert doc["count"] == 2
+    assert [(c["kind"], c["locator"]) for c in doc["changes"]] == [("changed", "cat/1²"), ("changed", "dog/x3")]
