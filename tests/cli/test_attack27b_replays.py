@@ -15,10 +15,15 @@ Held (plain tests): see each test's docstring.
 from __future__ import annotations
 
 import json
+import sqlite3
 
+import jsonschema
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from support import validate_output
+from provenance.changes import MAX_LISTED, REPORTED
+from support import OUTPUT_SCHEMAS, store_fingerprint, validate_output
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +72,47 @@ def test_a_tree_with_a_superscript_file_edited_is_exit_1_and_named(prov, workdir
     validate_output("verify-version", doc)
     assert doc["count"] == 2
     assert [(c["kind"], c["locator"]) for c in doc["changes"]] == [("changed", "cat/1²"), ("changed", "dog/x3")]
+
+
+ROWS = 1300
+
+
+def commit_table(prov, keypair, workdir, x: list[float]) -> None:
+    pq.write_table(pa.table({"x": x, "label": [str(i % 3) for i in range(ROWS)]}), workdir / "data.parquet")
+
+
+def test_a_version_edited_everywhere_fails_with_a_document_whose_count_and_names_agree(prov, workdir, store, keypair):
+    """Held: ``prov verify V --json`` on exit 1 prints the failure shape only (not the success shape), its
+    ``count`` the exact number changed, ``changes`` the first 1000 by locator, ``error`` stderr's line."""
+    commit_table(prov, keypair, workdir, [float(i) for i in range(ROWS)])
+    assert prov("-q", "commit", "data.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    commit_table(prov, keypair, workdir, [0.0] + [i + 0.5 for i in range(1, ROWS)])
+    r = prov("verify", "v1", "--json")
+    assert r.exit_code == 1, r.stderr
+    doc = json.loads(r.stdout)
+    validate_output("verify-version", doc)
+    with pytest.raises(jsonschema.ValidationError):  # not success-shaped
+        success = json.loads((OUTPUT_SCHEMAS / "verify-version.schema.json").read_text())["oneOf"][0]
+        jsonschema.Draft202012Validator(success).validate(doc)
+    assert doc["status"] == "failed" and doc["count"] == ROWS - 1
+    assert [c["locator"] for c in doc["changes"]] == [str(i) for i in range(1, REPORTED + 1)]
+    assert {c["kind"] for c in doc["changes"]} == {"changed"}
+    assert doc["error"] in r.stderr and f"({ROWS - 1} changed)" in doc["error"]
+    assert doc["details"][-1] == f"... and {ROWS - 1 - MAX_LISTED} more changed"
+
+
+def test_a_store_edit_that_breaks_the_signature_fails_with_a_schema_valid_document(prov, workdir, store, keypair):
+    """Held: a ``.prov/`` writer re-pointing the version's Merkle root (sqlite3) gets exit 1 and a failure
+    document naming no record (count 0), the store unchanged by verify."""
+    commit_table(prov, keypair, workdir, [float(i) for i in range(ROWS)])
+    assert prov("-q", "commit", "data.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("update versions set merkle_root = ? where tag = 'v1'", ("ab" * 32,))
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("verify", "v1", "--json")
+    assert r.exit_code == 1, (r.exit_code, r.stderr)
+    doc = json.loads(r.stdout)
+    validate_output("verify-version", doc)
+    assert doc["status"] == "failed" and doc["count"] == 0 and doc["changes"] == []
+    assert doc["error"] in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
