@@ -21,6 +21,7 @@ import jsonschema
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_attack26h_replays as r26h
 
 from provenance.changes import MAX_LISTED, REPORTED
 from support import OUTPUT_SCHEMAS, store_fingerprint, validate_output
@@ -116,3 +117,26 @@ def test_a_store_edit_that_breaks_the_signature_fails_with_a_schema_valid_docume
     assert doc["status"] == "failed" and doc["count"] == 0 and doc["changes"] == []
     assert doc["error"] in r.stderr
     assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.parametrize(("tag", "records"), [("r1", 100_000), ("base", 10), ("r1", 1)])
+def test_a_store_writer_resizing_a_version_row_does_not_move_the_anchor(prov, workdir, store, keypair, tag, records):
+    """Held: the anchor is chosen by the statements' signed ``records``, never the writable column. A ``.prov/``
+    writer (sqlite3) sets r1's column (the check's base) to 100,000 (every ancestor "too small": no anchor test)
+    or to 1, or base's (the anchor) to 10 (skipped as too small): the flood still blocks, or the check refuses to
+    judge; it never passes."""
+    code, report, rule, flood = r26h.ratchet(prov, keypair, 400)
+    assert code == 1 and rule["statistic"]["anchor"]["version"] == "base"  # the control: blocks at base
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("update versions set records = ? where tag = ?", (records, tag))
+    r = prov("check", "r2", "--base", "r1", "--format", "json")
+    assert r.exit_code == 1, (r.exit_code, r.output)
+    if tag == "r1":  # the diff reads the base's manifest against its row: refused, naming it
+        assert f"manifest of r1 holds 1504 rows, the version records {records}" in r.stderr, r.stderr
+        return
+    report = json.loads(r.stdout)
+    validate_output("check", report)
+    got = next(x for x in report["rules"] if x["rule"] == r26h.RULE)
+    anchor = got["statistic"]["anchor"]
+    assert got["status"] == "block" and anchor["version"] == "base", anchor  # chosen by base's signed 1,000 rows
+    assert anchor["problem"] and "manifest of base holds 1000 rows, the version records 10" in anchor["problem"], anchor
