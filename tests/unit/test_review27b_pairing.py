@@ -7,15 +7,23 @@ Held (plain tests): the counts of each kind and the number of lines for people a
 which of two records at one repeated locator is named, and so ``copies_added`` (which digests stay added), may
 differ: c08b653 chose by a set's iteration order (it changed with PYTHONHASHSEED), the columnar pairing by
 natural order, digest, label, the same on every run. With unique locators copies_added is c08b653's too.
+
+Finding (strict xfail): A27b-2 (low), over 2 GiB of locator bytes in both sides' unmatched rows overflows the
+combined string column (``ArrowInvalid``: an internal error, exit 3, not exit 1 naming the records). Fix: cast the
+locator column to ``large_string`` before ``pa.concat_tables`` in ``pair`` (or rank each side's chunks apart).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from test_changes_before_after import before, before_copies, before_describe, m
 
+from provenance.change_pairing import pair
 from provenance.changes import KINDS, copies_added, describe, record_changes
 
 ODD = ["07", "7", "a#1", "a#01", "a#10", "x\n", "\x00", "a\x00b", "٣", "3", "é", "", "a/b2", "a/b10", "9" * 20, "#"]
@@ -70,3 +78,28 @@ def test_row_numbers_at_the_int64_edge_count_as_before(seed):
     signed_rows = rows(rng, 30, pool)
     now = [(f"e{rng.randint(0, 3)}" if rng.random() < 0.3 else c, label, loc) for c, label, loc in signed_rows]
     assert_counts_as_before(m(signed_rows), m(now), copies=False)  # places repeat: as above
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pa.ArrowInvalid,
+    reason="A27b-2: change_pairing concatenates both sides' unmatched rows and combines their string locator column "
+    "into one array (_order, natural_rank): over 2 GiB of locator bytes overflows Arrow's 32-bit offsets "
+    "(ArrowInvalid, exit 3), where c08b653's per-record pairing named the records (exit 1)",
+)
+def test_over_two_gib_of_locator_bytes_on_both_sides_pairs_without_overflow():
+    """What a data-folder writer editing every file of a 10M-file tree with ~110-byte paths gives ``record_changes``
+    (both sides' locators, 2.2 GiB); here 60,000 records of 18 KB locators, the same bytes in fewer rows (each side
+    alone under 2 GiB, as each manifest is). About 1.3 GB of memory for a few
+    seconds. Measured through ``record_changes`` with 300,000 records of 3.7 KB locators (both Manifests built,
+    9 GB peak): the same ArrowInvalid from ``change_pairing._order``."""
+    n, size = 60_000, 18_000
+    locators = pc.binary_join_element_wise(pa.scalar("p" * (size - 9)), pa.array([f"/{i:08d}" for i in range(n)]), "")
+    labels = pa.array(["1"] * n)
+
+    def side(tag: bytes) -> pa.Table:
+        digests = pa.array([hashlib.sha256(tag + b"%d" % i).digest() for i in range(n)], pa.binary(32))
+        return pa.table({"digest": digests, "label": labels, "locator": locators})
+
+    found = pair(side(b"signed"), side(b"now"), n, n)
+    assert len(found.added) == len(found.removed) == n  # nothing shared: no edits by place
