@@ -140,3 +140,19 @@ def test_a_store_writer_resizing_a_version_row_does_not_move_the_anchor(prov, wo
     anchor = got["statistic"]["anchor"]
     assert got["status"] == "block" and anchor["version"] == "base", anchor  # chosen by base's signed 1,000 rows
     assert anchor["problem"] and "manifest of base holds 1000 rows, the version records 10" in anchor["problem"], anchor
+
+
+def test_a_version_replaced_whole_fails_with_both_counts_and_twenty_of_each_named(prov, workdir, store, keypair):
+    """Held: the none-shared path's failure document counts every record of both sides and names the first 20 of
+    each (``_first_records``), schema-valid, as stderr says."""
+    commit_table(prov, keypair, workdir, [float(i) for i in range(ROWS)])
+    assert prov("-q", "commit", "data.parquet", "--tag", "v1", "--key", keypair.private_path).exit_code == 0
+    commit_table(prov, keypair, workdir, [i + 0.25 for i in range(ROWS)])
+    r = prov("verify", "v1", "--json")
+    assert r.exit_code == 1, r.stderr
+    doc = json.loads(r.stdout)
+    validate_output("verify-version", doc)
+    assert doc["count"] == 2 * ROWS and doc["error"] in r.stderr
+    assert [(c["kind"], c["locator"]) for c in doc["changes"]] == [
+        (kind, str(i)) for kind in ("added", "removed") for i in range(MAX_LISTED)
+    ]
