@@ -8,6 +8,10 @@ Findings (strict xfails until fixed):
   replaced (the none-shared path) crashes ``prov verify V`` (exit 3, no ``--json`` failure document) where an
   edit sharing one record is exit 1: the columnar pairing (``change_pairing.natural_bytes``) no longer crashes,
   this path was left on the old key (24b-2 fixed the same ``int('²')`` in ``profiles.batches.file_order``).
+  Fix: sort ``_first_records`` by ``change_pairing.natural_bytes`` (or ``natural_rank``), and let ``natural_key``
+  test ``p.isdigit()`` only on the digit runs split out (odd pieces), never on text.
+- A27b-2 (low): over 2 GiB of locator bytes overflows the pairing's combined column
+  (``tests/unit/test_review27b_pairing.py``).
 
 Held (plain tests): see each test's docstring.
 """
