@@ -57,7 +57,8 @@ def where(locator: str) -> str:
 
 def natural_key(locator: str) -> tuple:
     """Sort key that puts ``row 2`` before ``row 10`` and ``a/img2`` before ``a/img10``."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", locator))
+    # isdecimal: the characters int() reads, as \d matches; "²" is a digit to isdigit, not to int (A27b-1)
+    return tuple((0, int(p), "") if p.isdecimal() else (1, 0, p) for p in re.split(r"(\d+)", locator))
 
 
 def _unmatched(signed: Manifest, current: Manifest) -> tuple[pa.Table, pa.Table]:

@@ -52,11 +52,6 @@ def commit_tree(prov, keypair, workdir) -> None:
     assert r.exit_code == 0, r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27b-1: version_verify._first_records sorts by natural_key, int('²') crashes the none-shared verify "
-    "(exit 3, no --json failure document)",
-)
 def test_a_tree_with_a_superscript_file_replaced_whole_is_exit_1(prov, workdir, store, keypair):
     commit_tree(prov, keypair, workdir)
     tree(workdir / "data", {name: b"replaced " + content for name, content in FILES.items()})  # nothing shared

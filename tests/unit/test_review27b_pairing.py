@@ -78,13 +78,6 @@ def test_row_numbers_at_the_int64_edge_count_as_before(seed):
     assert_counts_as_before(m(signed_rows), m(now), copies=False)  # places repeat: as above
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="A27b-2: change_pairing concatenates both sides' unmatched rows and combines their string locator column "
-    "into one array (_order, natural_rank): over 2 GiB of locator bytes overflows Arrow's 32-bit offsets "
-    "(ArrowInvalid, exit 3), where c08b653's per-record pairing named the records (exit 1)",
-)
 def test_over_two_gib_of_locator_bytes_on_both_sides_pairs_without_overflow():
     """What a data-folder writer editing every file of a 10M-file tree with ~110-byte paths gives ``record_changes``
     (both sides' locators, 2.2 GiB); here 60,000 records of 18 KB locators, the same bytes in fewer rows (each side
