@@ -1,0 +1,244 @@
+"""Attack review 27a: session 27's detection side (fix27a: plug-ins calibrated apart and marked by exact type,
+a result must carry the name it ran under, detectors.run an error when none ran; perf27: counts from flags,
+Detection.columns kept). Real digits, the real built-ins, real plug-ins registered in the real registry.
+
+A plug-in is code in the process: the bounds reference.md claims are on what it *returns* (its result object,
+names and arrays), so every attack here is a return value, not a monkeypatch."""
+
+from __future__ import annotations
+
+import hashlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from provenance.detectors import Delta, run_detectors
+from provenance.detectors.base import Detector, DetectorResult, Finding
+from provenance.detectors.combine import combine
+from provenance.detectors.extreme import batch_label_support
+from provenance.detectors.outlier import OutlierDetector
+from provenance.detectors.registry import BUILT_IN_DETECTORS, _detectors, register_detector
+from provenance.detectors.relabel_scan import profile_null, scan_delta
+from provenance.gate.context import DetectionRun
+from provenance.profiles.reference import build_profile
+
+FPR = 0.01
+BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
+
+
+def _digests(X: np.ndarray) -> list[bytes]:
+    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """1,200 digits as the base; a delivery of 100 new records whose first five are far outliers, then five
+    base 3s relabeled to 8 (a relabel flood the scan blocks)."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X.astype(np.float32), np.array([str(v) for v in y])
+    profile = build_profile(X[:1200], y[:1200], _digests(X[:1200]), featurizer="x", positions=np.arange(1200))
+    threes = X[:1200][y[:1200] == "3"][:5]
+    Xd = np.vstack([X[1200:1300], threes])
+    Xd[:5] = 16.0
+    labels = [*y[1200:1300], *["8"] * 5]
+    kinds = ["added"] * 100 + ["relabeled"] * 5
+    delta = Delta(_digests(Xd), Xd, labels, ["vendor"] * 105, kinds, [None] * 100 + ["3"] * 5)
+    return profile, delta, run_detectors(profile, delta, fpr=FPR)
+
+
+def _registered(name: str, factory):
+    """Register ``factory`` as detector ``name`` for one ``with`` block (the real registry)."""
+
+    class Registered:
+        def __enter__(self):
+            register_detector(name, factory)
+            return name
+
+        def __exit__(self, *exc):
+            _detectors.pop(name, None)
+
+    return Registered()
+
+
+def _uniform_plug_in(delta: Delta, m: int, reference_raw: np.ndarray | None) -> DetectorResult:
+    """An honest-looking plug-in: uniform p-values on the delta and on its reference, and raw scores."""
+    p = np.random.default_rng(1).uniform(size=len(delta))
+    findings = [Finding(h, "zz_plug", float(1 - v), bool(v <= FPR), "") for h, v in zip(delta.hexes, p)]
+    result = DetectorResult(
+        "zz_plug",
+        "ran",
+        None,
+        0.5,
+        findings,
+        p_values=p,
+        reference_p=np.random.default_rng(2).uniform(size=m),
+        reference_raw=reference_raw,
+    )
+    result.plug_in = True  # as the runner marks it
+    return result
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-1: relabel_scan.held_out_null takes every result with reference_raw, plug-ins included, so a "
+    "plug-in's raw scores set the relabel scan's null for the combined source (detectors.relabels): raw = the "
+    "sample's pseudo-batch index lifts the null's rate at level 0.005 from 0.009 to 0.108 (12x) and the "
+    "combined source's tail p of five 3->8 relabels from 4.4e-09 to 2.7e-08 (a smaller flood: to a pass); "
+    "reference.md says a plug-in's raw scores weaken only its own evidence",
+)
+def test_a_plug_ins_raw_scores_do_not_move_the_relabel_scans_null(digits):
+    profile, delta, results = digits
+    m = len(profile.sample_batches)
+    alone = profile_null(profile, results, FPR)
+    rate_alone = np.nanmean(np.where(np.isfinite(alone.p["combined"]), alone.p["combined"] <= 0.005, np.nan))
+    batch_raw = np.asarray(profile.sample_batches, dtype=np.float64)  # each pseudo-batch above the one before
+    beside = profile_null(profile, [*results, _uniform_plug_in(delta, m, batch_raw)], FPR)
+    rate_beside = np.nanmean(np.where(np.isfinite(beside.p["combined"]), beside.p["combined"] <= 0.005, np.nan))
+    assert rate_alone < 0.02  # the built-ins' own held-out null is calibrated
+    # the built-ins' evidence and its null are theirs alone, whatever the plug-in returns as raw scores
+    np.testing.assert_array_equal(beside.p["combined"], alone.p["combined"])
+    assert rate_beside == rate_alone
+
+
+def test_the_relabel_flood_still_blocks_beside_a_plug_in_whose_raw_scores_move_the_null(digits):
+    """What held beside R27a-1: ``knn_label``'s own source of the scan has a null of its own (by name), so the
+    five relabels still block through it; the combined source is the one a plug-in moves."""
+    profile, delta, results = digits
+    m = len(profile.sample_batches)
+    rs = [*results, _uniform_plug_in(delta, m, np.asarray(profile.sample_batches, dtype=np.float64))]
+    verdicts = combine(rs, FPR, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
+    scan = scan_delta(verdicts, rs, delta.labels, delta.kinds, profile_null(profile, rs, FPR), 0.001)
+    assert scan.p_value < scan.bar and scan.source == "knn_label"
+
+
+class _MarkedBuiltIn(DetectorResult):
+    """A result whose ``plug_in`` reads False whatever the runner writes (a property on a subclass)."""
+
+    plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
+
+
+class _Sly(Detector):
+    """Reference p-values of 0 (R26i-1's replay) returned in a result that cannot be marked a plug-in."""
+
+    name, families = "zz_sly", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        n, m = len(delta), len(profile.sample_batches)
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        return _MarkedBuiltIn(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-2: the runner marks a plug-in by its detector's exact type but writes the mark into the result "
+    "the plug-in returned: a DetectorResult subclass whose plug_in is a read-only property keeps it False, so its "
+    "reference p-values of 0 join the built-ins' min-p again and unflag the five outliers they flag (R26i-1 "
+    "reopened); reference.md says a plug-in is marked whatever it returns",
+)
+def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
+    profile, delta, results = digits
+    alone = combine(results, FPR, profile.sample_batches, digests=delta.hexes)
+    assert set(delta.hexes[:5]) <= {r.digest for r in alone.flagged}
+    with _registered("zz_sly", _Sly) as sly:
+        beside = run_detectors(profile, delta, [*BUILT_INS, sly], fpr=FPR)
+    assert beside[-1].detector == "zz_sly" and beside[-1].status == "ran"
+    verdicts = combine(beside, FPR, profile.sample_batches, digests=delta.hexes)
+    assert set(delta.hexes[:5]) <= {r.digest for r in verdicts.flagged}
+    assert beside[-1].plug_in is True
+
+
+class _AnyName(str):
+    """A name equal to every name: passes ``result.detector != name`` and matches the gate's lookup of any."""
+
+    def __eq__(self, other):  # noqa: D105
+        return True
+
+    def __ne__(self, other):  # noqa: D105
+        return False
+
+    __hash__ = str.__hash__
+
+
+class _Mask(Detector):
+    name, families = "aa_mask", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        result = OutlierDetector().run(profile, delta, fpr)
+        result.detector = _AnyName("aa_mask")
+        return result
+
+
+class _CrashingSpectral(Detector):
+    name, families = "spectral", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        raise RuntimeError("out of memory")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-3: the name check (60e2ea3) is result.detector != name, so a result whose detector is a str "
+    "subclass equal to every name passes it, and the gate's lookup by name (DetectionRun.result, first match) "
+    "finds it for detectors.spectral while spectral crashed: the crash reads as a run (a pass)",
+)
+def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any(digits):
+    profile, delta, _ = digits
+    original = _detectors["spectral"]
+    register_detector("spectral", _CrashingSpectral, replace=True)
+    try:
+        with _registered("aa_mask", _Mask) as mask:
+            results = run_detectors(profile, delta, [mask, "spectral"], fpr=FPR)
+    finally:
+        register_detector("spectral", original, replace=True)
+    found = DetectionRun((mask, "spectral"), FPR, SimpleNamespace(results=results)).result("spectral")  # type: ignore[arg-type]
+    assert found is not None
+    assert found.status == "error" and "out of memory" in str(found.error)  # what detectors.spectral reads
+
+
+def test_a_plain_str_name_of_another_detector_still_errs(digits):
+    """What held: 60e2ea3's check against a plain str naming a built-in (its own test's case, by a plug-in
+    registered here): the plug-in errs and the crashed built-in is found as crashed."""
+    profile, delta, _ = digits
+
+    class Plain(Detector):
+        name, families = "aa_plain", ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            result = OutlierDetector().run(profile, delta, fpr)
+            result.detector = "spectral"
+            return result
+
+    original = _detectors["spectral"]
+    register_detector("spectral", _CrashingSpectral, replace=True)
+    try:
+        with _registered("aa_plain", Plain) as plain:
+            results = run_detectors(profile, delta, [plain, "spectral"], fpr=FPR)
+    finally:
+        register_detector("spectral", original, replace=True)
+    assert [(str(r.detector), r.status) for r in results] == [("aa_plain", "error"), ("spectral", "error")]
+    found = DetectionRun((plain, "spectral"), FPR, SimpleNamespace(results=results)).result("spectral")  # type: ignore[arg-type]
+    assert found is not None and "out of memory" in str(found.error)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-4: a record's explanation ranks a plug-in by its raw p_values beside the built-ins' weighted "
+    "ones (_record_verdicts' P), not by the evidence it gave: a plug-in returning p_values and reference_p of 0 "
+    "(its own conformal p-value 1: no evidence) is named first, 'zz_plug (p = 0)', as the strongest evidence "
+    "of 100 of the 105 records, flagged or passed",
+)
+def test_a_plug_in_that_gave_no_evidence_is_not_named_as_the_strongest(digits):
+    profile, delta, results = digits
+    m, n = len(profile.sample_batches), len(delta)
+    findings = [Finding(h, "zz_plug", 1.0, False, "raw p 0") for h in delta.hexes]
+    plug = DetectorResult("zz_plug", "ran", None, 0.5, findings, p_values=np.zeros(n), reference_p=np.zeros(m))
+    plug.plug_in = True
+    verdicts = combine([*results, plug], FPR, profile.sample_batches, digests=delta.hexes)
+    alone = combine(results, FPR, profile.sample_batches, digests=delta.hexes)
+    share = 7.0 / 8.0  # the built-ins' weight 7 beside one plug-in
+    # its own evidence is nothing: every record's p-value is the built-ins' over their share
+    assert [r.p_value for r in verdicts.records] == pytest.approx([min(1.0, r.p_value / share) for r in alone.records])
+    named_first = [r for r in verdicts.records if "strongest evidence: zz_plug (p = 0)" in r.explanation]
+    assert len(named_first) == 0, f"{len(named_first)} of {len(verdicts.records)}"

@@ -1,0 +1,131 @@
+"""Attack review 27a, gate side, on a real store (the gate world: ``relabeled`` flips labels of a signed base,
+``crowd`` floods it): a plug-in that clears its plug-in mark (R27a-2), one whose result's name equals every
+name (R27a-3), and what held of R26i-2's AfterRun order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from provenance.detectors.base import Detector, DetectorResult, Finding
+from provenance.detectors.outlier import OutlierDetector
+from provenance.detectors.registry import BUILT_IN_DETECTORS, _detectors, register_detector
+from provenance.gate import detection
+from support import crashing_detector
+
+BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
+
+
+class _MarkedBuiltIn(DetectorResult):
+    """A result whose ``plug_in`` reads False whatever the runner writes."""
+
+    plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
+
+
+class _Sly(Detector):
+    """R26i-1's reference p-values of 0, in a result that cannot be marked a plug-in."""
+
+    name, families = "zz_sly", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        n, m = len(delta), len(profile.sample_batches)
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        return _MarkedBuiltIn(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
+
+
+class _AnyName(str):
+    """A name equal to every name."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+class _Mask(Detector):
+    name, families = "aa_mask", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        result = OutlierDetector().run(profile, delta, fpr)
+        result.detector = _AnyName(self.name)
+        return result
+
+
+class _Silent(Detector):
+    """A plug-in that runs and scores nothing against the reference (no p-values)."""
+
+    name, families = "zz_silent", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        return DetectorResult(self.name, "ran", None, 0.5, findings)
+
+
+def _statuses(world, tag: str, run: list[str]) -> dict[str, str]:
+    results = detection.rules({"detectors": {"run": run}}).evaluate(world.context(tag))
+    return {r.rule: r.status for r in results}
+
+
+def _with(name: str, factory, world, tag: str, run: list[str]) -> dict[str, str]:
+    register_detector(name, factory)
+    try:
+        return _statuses(world, tag, run)
+    finally:
+        _detectors.pop(name, None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-2 through the gate: beside a plug-in returning a DetectorResult subclass whose plug_in property "
+    "stays False and reference p-values of 0, detectors.combined passes the gate world's relabeled (37 flags, "
+    "block) and crowd (204 flags, block) versions with 0 flags; only detectors.extreme (and relabels) still block",
+)
+@pytest.mark.parametrize("tag", ["relabeled", "crowd"])
+def test_a_plug_in_that_clears_its_mark_leaves_detectors_combined_blocking(gate_world, tag):
+    assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
+    beside = _with("zz_sly", _Sly, gate_world, tag, [*BUILT_INS, "zz_sly"])
+    assert beside["detectors.zz_sly"] == "pass"
+    assert beside["detectors.combined"] == "block"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-3 through the gate: spectral crashes, and a plug-in sorted before it whose result's name is a str "
+    "subclass equal to every name passes the runner's name check; detectors.spectral reads that result and passes "
+    "(the crash is in the run's results, unread)",
+)
+def test_a_crashed_built_in_is_an_error_beside_a_plug_in_whose_name_equals_any(gate_world):
+    class CrashingSpectral(Detector):
+        name, families = "spectral", ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise RuntimeError("out of memory")
+
+    original = _detectors["spectral"]
+    register_detector("spectral", CrashingSpectral, replace=True)
+    try:
+        statuses = _with("aa_mask", _Mask, gate_world, "clean", ["aa_mask", "spectral"])
+    finally:
+        register_detector("spectral", original, replace=True)
+    assert statuses["detectors.spectral"] == "error"
+
+
+def test_every_built_in_crashing_beside_a_silent_plug_in_is_an_error(gate_world):
+    """Held (R26i-2's AfterRun): a plug-in that ran without p-values makes detectors.run pass (one ran), but each
+    crashed built-in's own rule is an error, so the gate fails closed; the verdict rules, evaluated on the
+    plug-in's empty evidence, flag nothing and do not crash."""
+    with crashing_detector("out of memory", "broken_a") as a, crashing_detector("disk full", "broken_b") as b:
+        statuses = _with("zz_silent", _Silent, gate_world, "crowd", [a, b, "zz_silent"])
+    assert statuses["detectors.run"] == "pass"
+    assert statuses[f"detectors.{a}"] == "error" and statuses[f"detectors.{b}"] == "error"
+    assert statuses["detectors.zz_silent"] == "pass"
+    assert "error" in statuses.values()  # the gate's overall status is the worst: exit 3
+
+
+def test_the_built_ins_alone_block_the_relabel_and_crowd_versions(gate_world):
+    """The baseline R27a-2's replay needs: detectors.combined blocks both without the plug-in."""
+    for tag in ("relabeled", "crowd"):
+        assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
