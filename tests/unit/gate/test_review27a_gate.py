@@ -129,3 +129,68 @@ def test_the_built_ins_alone_block_the_relabel_and_crowd_versions(gate_world):
     """The baseline R27a-2's replay needs: detectors.combined blocks both without the plug-in."""
     for tag in ("relabeled", "crowd"):
         assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
+
+
+class _Vanishing(DetectorResult):
+    """A result whose ``extreme_p`` reads as ones once (the runner's check), then as NaN (the combined verdict)."""
+
+    @property  # type: ignore[override]
+    def extreme_p(self):
+        self._reads = getattr(self, "_reads", 0) + 1
+        return self._extreme if self._reads == 1 or self._extreme is None else np.full(len(self._extreme), np.nan)
+
+    @extreme_p.setter
+    def extreme_p(self, value):
+        self._extreme = value
+
+
+class _Eraser(Detector):
+    """A plug-in (marked one: a plain result type but this) whose extreme evidence turns NaN after the check."""
+
+    name, families = "zz_eraser", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        return _Vanishing(self.name, "ran", None, 0.5, findings, extreme_p=np.ones(len(delta)))
+
+
+class _Ghost(Detector):
+    """Both at once: a result that keeps plug_in False (R27a-2) with reference p-values of 0, and whose extreme
+    evidence turns NaN after the runner's check (R27a-5)."""
+
+    name, families = "zz_ghost", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        class Ghost(_Vanishing):
+            plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
+
+        n, m = len(delta), len(profile.sample_batches)
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        return Ghost(
+            self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m), extreme_p=np.ones(n)
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-5: the runner checks a result's arrays once and the combined verdict reads them again from the "
+    "plug-in's own object: an extreme_p that reads as ones at the check and NaN after makes every record's "
+    "extreme p-value NaN (extreme_p_values' np.min propagates it), so detectors.extreme, which blocks the gate "
+    "world's outlier version alone, passes beside a plug-in the runner marked as one",
+)
+def test_a_marked_plug_in_cannot_erase_the_built_ins_extreme_evidence(gate_world):
+    assert _statuses(gate_world, "outlier", BUILT_INS)["detectors.extreme"] == "block"
+    beside = _with("zz_eraser", _Eraser, gate_world, "outlier", [*BUILT_INS, "zz_eraser"])
+    assert beside["detectors.extreme"] == "block"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-2 + R27a-5 in one plug-in: beside it every detector rule passes the gate world's crowd flood "
+    "(detectors.combined 204 flags and detectors.extreme block without it)",
+)
+def test_one_plug_in_cannot_pass_every_detector_rule_on_a_flood(gate_world):
+    alone = _statuses(gate_world, "crowd", BUILT_INS)
+    assert alone["detectors.combined"] == "block" and alone["detectors.extreme"] == "block"
+    beside = _with("zz_ghost", _Ghost, gate_world, "crowd", [*BUILT_INS, "zz_ghost"])
+    assert {s for rule, s in beside.items()} - {"pass", "warn"}, beside
