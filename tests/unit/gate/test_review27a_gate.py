@@ -194,3 +194,42 @@ def test_one_plug_in_cannot_pass_every_detector_rule_on_a_flood(gate_world):
     assert alone["detectors.combined"] == "block" and alone["detectors.extreme"] == "block"
     beside = _with("zz_ghost", _Ghost, gate_world, "crowd", [*BUILT_INS, "zz_ghost"])
     assert {s for rule, s in beside.items()} - {"pass", "warn"}, beside
+
+
+def test_diff_detect_counts_agree_with_the_stored_run_and_its_findings(copy_world, monkeypatch):
+    """Held (perf27: flagged counts from the flags, Detection.columns kept, save_findings reading columns once):
+    through the real CLI on a copy of the store, each detector's ``flagged`` in ``prov diff --detect``'s JSON
+    equals its ``detector_runs`` row in prov.db (sqlite3) and the records whose stored finding says that detector
+    flagged them (``prov findings --all --json``); the combined count equals the stored findings rows."""
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+    from support import validate_output
+
+    world = copy_world()
+    monkeypatch.chdir(world.root)
+    runner = CliRunner()
+    diff = runner.invoke(app, ["diff", "v1", "crowd", "--detect", "--format", "json", "--out", "d.json"])
+    assert diff.exit_code == 0, diff.output
+    report = json.loads((world.root / "d.json").read_text())
+    validate_output("diff", report)
+    listed = runner.invoke(app, ["findings", "crowd", "--all", "--json"])
+    assert listed.exit_code == 0, listed.output
+    stored = json.loads(listed.stdout)
+    validate_output("findings", stored)
+    with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
+        runs = dict(db.execute("select detector, flagged from detector_runs where version = 'crowd'").fetchall())
+        rows = db.execute("select count(*) from findings where version = 'crowd'").fetchone()[0]
+    by_report = {d["detector"]: d["flagged"] for d in report["detectors"]}
+    by_records: dict[str, int] = {}
+    for f in report["findings"]:
+        for d in f["detectors"]:
+            by_records[d["detector"]] = by_records.get(d["detector"], 0) + bool(d["flagged"])
+    assert by_report == {k: v for k, v in runs.items() if k != "combined"}
+    assert by_report == {k: by_records.get(k, 0) for k in by_report}
+    assert runs["combined"] == report["detection"]["flagged"] == rows > 0
+    assert any(v > 0 for v in by_report.values())
+    assert stored  # the stored run lists what the report did (schema-valid above)
