@@ -247,3 +247,32 @@ def test_a_plug_in_that_gave_no_evidence_is_not_named_as_the_strongest(digits):
     assert [r.p_value for r in verdicts.records] == pytest.approx([min(1.0, r.p_value / share) for r in alone.records])
     named_first = [r for r in verdicts.records if "strongest evidence: zz_plug (p = 0)" in r.explanation]
     assert len(named_first) == 0, f"{len(named_first)} of {len(verdicts.records)}"
+
+
+def _built_in_with_its_own_run():
+    """A factory returning an instance of a built-in type whose ``run`` is the plug-in's (an instance attribute)."""
+    detector = OutlierDetector()
+
+    def run(profile, delta, fpr):
+        n, m = len(delta), len(profile.sample_batches)
+        findings = [Finding(h, "zz_dressed", 0.0, False, "nothing") for h in delta.hexes]
+        return DetectorResult("zz_dressed", "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
+
+    detector.run = run  # type: ignore[method-assign]
+    return detector
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-2 (second way): the mark is the exact type of the instance the factory returned, so a plug-in "
+    "factory returning an OutlierDetector whose run is an instance attribute of its own is marked built-in, and "
+    "its reference p-values of 0 unflag every record the built-ins flag (R26i-1 again)",
+)
+def test_a_plug_in_factory_cannot_dress_as_a_built_in_instance(digits):
+    profile, delta, _ = digits
+    with _registered("zz_dressed", _built_in_with_its_own_run) as dressed:
+        beside = run_detectors(profile, delta, [*BUILT_INS, dressed], fpr=FPR)
+    assert beside[-1].detector == "zz_dressed" and beside[-1].status == "ran"
+    verdicts = combine(beside, FPR, profile.sample_batches, digests=delta.hexes)
+    assert set(delta.hexes[:5]) <= {r.digest for r in verdicts.flagged}
+    assert beside[-1].plug_in is True
