@@ -233,3 +233,49 @@ def test_diff_detect_counts_agree_with_the_stored_run_and_its_findings(copy_worl
     assert runs["combined"] == report["detection"]["flagged"] == rows > 0
     assert any(v > 0 for v in by_report.values())
     assert stored  # the stored run lists what the report did (schema-valid above)
+
+
+class _Honest(Detector):
+    """A well-behaved plug-in: uniform p-values on the delta and its reference, no extreme evidence."""
+
+    name, families = "zz_honest", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        n, m = len(delta), len(profile.sample_batches)
+        p = np.random.default_rng(4).uniform(size=n)
+        findings = [Finding(h, self.name, float(1 - v), bool(v <= fpr), "honest") for h, v in zip(delta.hexes, p)]
+        reference = np.random.default_rng(5).uniform(size=m)
+        return DetectorResult(self.name, "ran", None, 0.5, findings, p_values=p, reference_p=reference)
+
+
+def test_diff_detect_beside_a_plug_in_is_schema_valid_and_names_it(copy_world, monkeypatch):
+    """Held: with a plug-in registered (run by default: every installed detector), ``prov diff --detect``'s JSON
+    and the stored run keep their schemas; the verdict's method says a plug-in joined, its row is there, and
+    the combined count equals the stored findings rows."""
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from provenance.cli import app
+    from support import validate_output
+
+    world = copy_world()
+    monkeypatch.chdir(world.root)
+    runner = CliRunner()
+    register_detector("zz_honest", _Honest)
+    try:
+        diff = runner.invoke(app, ["diff", "v1", "crowd", "--detect", "--format", "json", "--out", "d.json"])
+    finally:
+        _detectors.pop("zz_honest", None)
+    assert diff.exit_code == 0, diff.output
+    report = json.loads((world.root / "d.json").read_text())
+    validate_output("diff", report)
+    assert "beside 1 plug-in(s)" in report["detection"]["method"]
+    assert "zz_honest" in {d["detector"] for d in report["detectors"]}
+    listed = runner.invoke(app, ["findings", "crowd", "--all", "--json"])
+    assert listed.exit_code == 0, listed.output
+    validate_output("findings", json.loads(listed.stdout))
+    with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
+        rows = db.execute("select count(*) from findings where version = 'crowd'").fetchone()[0]
+    assert report["detection"]["flagged"] == rows > 0
