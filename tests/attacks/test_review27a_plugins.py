@@ -15,14 +15,15 @@ import pytest
 from sklearn.datasets import load_digits
 
 from provenance.detectors import Delta, run_detectors
-from provenance.detectors.base import Detector, DetectorResult, Finding
+from provenance.detectors.base import DetectorResult, Finding
 from provenance.detectors.combine import combine
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.outlier import OutlierDetector
-from provenance.detectors.registry import BUILT_IN_DETECTORS, _detectors, register_detector
+from provenance.detectors.registry import BUILT_IN_DETECTORS
 from provenance.detectors.relabel_scan import profile_null, scan_delta, scan_relabels
 from provenance.gate.context import DetectionRun
 from provenance.profiles.reference import build_profile
+from support import crashing_spectral, detector_as, masking_plug_in, zero_reference_plug_in
 
 FPR = 0.01
 BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
@@ -46,20 +47,6 @@ def digits():
     kinds = ["added"] * 100 + ["relabeled"] * 5
     delta = Delta(_digests(Xd), Xd, labels, ["vendor"] * 105, kinds, [None] * 100 + ["3"] * 5)
     return profile, delta, run_detectors(profile, delta, fpr=FPR)
-
-
-def _registered(name: str, factory):
-    """Register ``factory`` as detector ``name`` for one ``with`` block (the real registry)."""
-
-    class Registered:
-        def __enter__(self):
-            register_detector(name, factory)
-            return name
-
-        def __exit__(self, *exc):
-            _detectors.pop(name, None)
-
-    return Registered()
 
 
 def _uniform_plug_in(delta: Delta, m: int, reference_raw: np.ndarray | None) -> DetectorResult:
@@ -118,23 +105,6 @@ def test_the_relabel_flood_still_blocks_beside_a_plug_in_whose_raw_scores_move_t
     assert scan.p_value < scan.bar and scan.source == "knn_label"
 
 
-class _MarkedBuiltIn(DetectorResult):
-    """A result whose ``plug_in`` reads False whatever the runner writes (a property on a subclass)."""
-
-    plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
-
-
-class _Sly(Detector):
-    """Reference p-values of 0 (R26i-1's replay) returned in a result that cannot be marked a plug-in."""
-
-    name, families = "zz_sly", ("outlier",)
-
-    def run(self, profile, delta, fpr):
-        n, m = len(delta), len(profile.sample_batches)
-        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
-        return _MarkedBuiltIn(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="R27a-2: the runner marks a plug-in by its detector's exact type but writes the mark into the result "
@@ -146,40 +116,12 @@ def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
     profile, delta, results = digits
     alone = combine(results, FPR, profile.sample_batches, digests=delta.hexes)
     assert set(delta.hexes[:5]) <= {r.digest for r in alone.flagged}
-    with _registered("zz_sly", _Sly) as sly:
+    with detector_as("zz_sly", zero_reference_plug_in("zz_sly")) as sly:
         beside = run_detectors(profile, delta, [*BUILT_INS, sly], fpr=FPR)
     assert beside[-1].detector == "zz_sly" and beside[-1].status == "ran"
     verdicts = combine(beside, FPR, profile.sample_batches, digests=delta.hexes)
     assert set(delta.hexes[:5]) <= {r.digest for r in verdicts.flagged}
     assert beside[-1].plug_in is True
-
-
-class _AnyName(str):
-    """A name equal to every name: passes ``result.detector != name`` and matches the gate's lookup of any."""
-
-    def __eq__(self, other):  # noqa: D105
-        return True
-
-    def __ne__(self, other):  # noqa: D105
-        return False
-
-    __hash__ = str.__hash__
-
-
-class _Mask(Detector):
-    name, families = "aa_mask", ("outlier",)
-
-    def run(self, profile, delta, fpr):
-        result = OutlierDetector().run(profile, delta, fpr)
-        result.detector = _AnyName("aa_mask")
-        return result
-
-
-class _CrashingSpectral(Detector):
-    name, families = "spectral", ("outlier",)
-
-    def run(self, profile, delta, fpr):
-        raise RuntimeError("out of memory")
 
 
 @pytest.mark.xfail(
@@ -190,41 +132,11 @@ class _CrashingSpectral(Detector):
 )
 def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any(digits):
     profile, delta, _ = digits
-    original = _detectors["spectral"]
-    register_detector("spectral", _CrashingSpectral, replace=True)
-    try:
-        with _registered("aa_mask", _Mask) as mask:
-            results = run_detectors(profile, delta, [mask, "spectral"], fpr=FPR)
-    finally:
-        register_detector("spectral", original, replace=True)
+    with detector_as("spectral", crashing_spectral()), detector_as("aa_mask", masking_plug_in("aa_mask")) as mask:
+        results = run_detectors(profile, delta, [mask, "spectral"], fpr=FPR)
     found = DetectionRun((mask, "spectral"), FPR, SimpleNamespace(results=results)).result("spectral")  # type: ignore[arg-type]
     assert found is not None
     assert found.status == "error" and "out of memory" in str(found.error)  # what detectors.spectral reads
-
-
-def test_a_plain_str_name_of_another_detector_still_errs(digits):
-    """What held: 60e2ea3's check against a plain str naming a built-in (its own test's case, by a plug-in
-    registered here): the plug-in errs and the crashed built-in is found as crashed."""
-    profile, delta, _ = digits
-
-    class Plain(Detector):
-        name, families = "aa_plain", ("outlier",)
-
-        def run(self, profile, delta, fpr):
-            result = OutlierDetector().run(profile, delta, fpr)
-            result.detector = "spectral"
-            return result
-
-    original = _detectors["spectral"]
-    register_detector("spectral", _CrashingSpectral, replace=True)
-    try:
-        with _registered("aa_plain", Plain) as plain:
-            results = run_detectors(profile, delta, [plain, "spectral"], fpr=FPR)
-    finally:
-        register_detector("spectral", original, replace=True)
-    assert [(str(r.detector), r.status) for r in results] == [("aa_plain", "error"), ("spectral", "error")]
-    found = DetectionRun((plain, "spectral"), FPR, SimpleNamespace(results=results)).result("spectral")  # type: ignore[arg-type]
-    assert found is not None and "out of memory" in str(found.error)
 
 
 @pytest.mark.xfail(
@@ -270,7 +182,7 @@ def _built_in_with_its_own_run():
 )
 def test_a_plug_in_factory_cannot_dress_as_a_built_in_instance(digits):
     profile, delta, _ = digits
-    with _registered("zz_dressed", _built_in_with_its_own_run) as dressed:
+    with detector_as("zz_dressed", _built_in_with_its_own_run) as dressed:
         beside = run_detectors(profile, delta, [*BUILT_INS, dressed], fpr=FPR)
     assert beside[-1].detector == "zz_dressed" and beside[-1].status == "ran"
     verdicts = combine(beside, FPR, profile.sample_batches, digests=delta.hexes)

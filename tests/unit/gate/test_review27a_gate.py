@@ -8,50 +8,18 @@ import numpy as np
 import pytest
 
 from provenance.detectors.base import Detector, DetectorResult, Finding
-from provenance.detectors.outlier import OutlierDetector
-from provenance.detectors.registry import BUILT_IN_DETECTORS, _detectors, register_detector
+from provenance.detectors.registry import BUILT_IN_DETECTORS
 from provenance.gate import detection
-from support import crashing_detector
+from support import (
+    crashing_detector,
+    crashing_spectral,
+    detector_as,
+    masking_plug_in,
+    unmarkable_result_type,
+    zero_reference_plug_in,
+)
 
 BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
-
-
-class _MarkedBuiltIn(DetectorResult):
-    """A result whose ``plug_in`` reads False whatever the runner writes."""
-
-    plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
-
-
-class _Sly(Detector):
-    """R26i-1's reference p-values of 0, in a result that cannot be marked a plug-in."""
-
-    name, families = "zz_sly", ("outlier",)
-
-    def run(self, profile, delta, fpr):
-        n, m = len(delta), len(profile.sample_batches)
-        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
-        return _MarkedBuiltIn(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
-
-
-class _AnyName(str):
-    """A name equal to every name."""
-
-    def __eq__(self, other):
-        return True
-
-    def __ne__(self, other):
-        return False
-
-    __hash__ = str.__hash__
-
-
-class _Mask(Detector):
-    name, families = "aa_mask", ("outlier",)
-
-    def run(self, profile, delta, fpr):
-        result = OutlierDetector().run(profile, delta, fpr)
-        result.detector = _AnyName(self.name)
-        return result
 
 
 class _Silent(Detector):
@@ -69,12 +37,17 @@ def _statuses(world, tag: str, run: list[str]) -> dict[str, str]:
     return {r.rule: r.status for r in results}
 
 
+def _runs(world) -> set[str]:
+    """The detector runs stored for ``crowd`` in ``world``'s prov.db (sqlite3)."""
+    import sqlite3
+
+    with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
+        return {run for (run,) in db.execute("select run from detector_runs where version = 'crowd'")}
+
+
 def _with(name: str, factory, world, tag: str, run: list[str]) -> dict[str, str]:
-    register_detector(name, factory)
-    try:
+    with detector_as(name, factory):
         return _statuses(world, tag, run)
-    finally:
-        _detectors.pop(name, None)
 
 
 @pytest.mark.xfail(
@@ -86,7 +59,7 @@ def _with(name: str, factory, world, tag: str, run: list[str]) -> dict[str, str]
 @pytest.mark.parametrize("tag", ["relabeled", "crowd"])
 def test_a_plug_in_that_clears_its_mark_leaves_detectors_combined_blocking(gate_world, tag):
     assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
-    beside = _with("zz_sly", _Sly, gate_world, tag, [*BUILT_INS, "zz_sly"])
+    beside = _with("zz_sly", zero_reference_plug_in("zz_sly"), gate_world, tag, [*BUILT_INS, "zz_sly"])
     assert beside["detectors.zz_sly"] == "pass"
     assert beside["detectors.combined"] == "block"
 
@@ -98,18 +71,8 @@ def test_a_plug_in_that_clears_its_mark_leaves_detectors_combined_blocking(gate_
     "(the crash is in the run's results, unread)",
 )
 def test_a_crashed_built_in_is_an_error_beside_a_plug_in_whose_name_equals_any(gate_world):
-    class CrashingSpectral(Detector):
-        name, families = "spectral", ("outlier",)
-
-        def run(self, profile, delta, fpr):
-            raise RuntimeError("out of memory")
-
-    original = _detectors["spectral"]
-    register_detector("spectral", CrashingSpectral, replace=True)
-    try:
-        statuses = _with("aa_mask", _Mask, gate_world, "clean", ["aa_mask", "spectral"])
-    finally:
-        register_detector("spectral", original, replace=True)
+    with detector_as("spectral", crashing_spectral()):
+        statuses = _with("aa_mask", masking_plug_in("aa_mask"), gate_world, "clean", ["aa_mask", "spectral"])
     assert statuses["detectors.spectral"] == "error"
 
 
@@ -161,8 +124,8 @@ class _Ghost(Detector):
     name, families = "zz_ghost", ("outlier",)
 
     def run(self, profile, delta, fpr):
-        class Ghost(_Vanishing):
-            plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
+        class Ghost(_Vanishing, unmarkable_result_type()):  # type: ignore[misc]
+            pass
 
         n, m = len(delta), len(profile.sample_batches)
         findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
@@ -209,8 +172,9 @@ def test_diff_detect_counts_agree_with_the_stored_run_and_its_findings(copy_worl
     from provenance.cli import app
     from support import validate_output
 
-    world = copy_world()
+    world = copy_world()  # the session's gate world holds other tests' runs: this diff's is the one added
     monkeypatch.chdir(world.root)
+    before = _runs(world)
     runner = CliRunner()
     diff = runner.invoke(app, ["diff", "v1", "crowd", "--detect", "--format", "json", "--out", "d.json"])
     assert diff.exit_code == 0, diff.output
@@ -220,9 +184,10 @@ def test_diff_detect_counts_agree_with_the_stored_run_and_its_findings(copy_worl
     assert listed.exit_code == 0, listed.output
     stored = json.loads(listed.stdout)
     validate_output("findings", stored)
+    (run,) = _runs(world) - before
     with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
-        runs = dict(db.execute("select detector, flagged from detector_runs where version = 'crowd'").fetchall())
-        rows = db.execute("select count(*) from findings where version = 'crowd'").fetchone()[0]
+        runs = dict(db.execute(f"select detector, flagged from detector_runs where run = '{run}'").fetchall())
+        rows = db.execute(f"select count(*) from findings where run = '{run}'").fetchone()[0]
     by_report = {d["detector"]: d["flagged"] for d in report["detectors"]}
     by_records: dict[str, int] = {}
     for f in report["findings"]:
@@ -260,14 +225,12 @@ def test_diff_detect_beside_a_plug_in_is_schema_valid_and_names_it(copy_world, m
     from provenance.cli import app
     from support import validate_output
 
-    world = copy_world()
+    world = copy_world()  # the session's gate world holds other tests' runs: this diff's is the one added
     monkeypatch.chdir(world.root)
+    before = _runs(world)
     runner = CliRunner()
-    register_detector("zz_honest", _Honest)
-    try:
+    with detector_as("zz_honest", _Honest):
         diff = runner.invoke(app, ["diff", "v1", "crowd", "--detect", "--format", "json", "--out", "d.json"])
-    finally:
-        _detectors.pop("zz_honest", None)
     assert diff.exit_code == 0, diff.output
     report = json.loads((world.root / "d.json").read_text())
     validate_output("diff", report)
@@ -276,6 +239,7 @@ def test_diff_detect_beside_a_plug_in_is_schema_valid_and_names_it(copy_world, m
     listed = runner.invoke(app, ["findings", "crowd", "--all", "--json"])
     assert listed.exit_code == 0, listed.output
     validate_output("findings", json.loads(listed.stdout))
+    (run,) = _runs(world) - before
     with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
-        rows = db.execute("select count(*) from findings where version = 'crowd'").fetchone()[0]
+        rows = db.execute(f"select count(*) from findings where run = '{run}'").fetchone()[0]
     assert report["detection"]["flagged"] == rows > 0
