@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from provenance.cli import app
 from provenance.detectors.base import Detector, DetectorResult, Finding
 from provenance.detectors.registry import BUILT_IN_DETECTORS
 from provenance.gate import detection
@@ -243,3 +245,50 @@ def test_diff_detect_beside_a_plug_in_is_schema_valid_and_names_it(copy_world, m
     with sqlite3.connect(world.root / ".prov" / "prov.db") as db:
         rows = db.execute(f"select count(*) from findings where run = '{run}'").fetchone()[0]
     assert report["detection"]["flagged"] == rows > 0
+
+
+def _signed_outliers(world) -> None:
+    """Version ``so``: the clean version plus the outlier version's far records, signed by the trusted vendor
+    (so no lineage rule blocks them: only the detectors judge them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    clean = pq.read_table("clean.parquet")
+    pq.write_table(pq.read_table("outlier.parquet").slice(clean.num_rows), "far.parquet")
+    pq.write_table(pa.concat_tables([clean, pq.read_table("far.parquet")]), "signed-outlier.parquet")
+    for args in (
+        ("sign", "far.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("add", "far.parquet", "--source", "vendor", "--envelope", "far.parquet.prov.json"),
+        ("commit", "signed-outlier.parquet", "--tag", "so", "--parent", "v1", "--key", "maintainer.key", *PIN),
+    ):
+        done = CliRunner().invoke(app, list(args))
+        assert done.exit_code == 0, done.output
+
+
+PIN = ("--signer", "maintainer.pub")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="R27a-5 through prov check: a vendor-signed delivery of three far outliers blocks (exit 1, "
+    "detectors.extreme) with the built-ins; beside a plug-in the runner marks as one, whose extreme_p reads NaN "
+    "after the check, prov check --format json exits 0 (only detectors.drift warns)",
+)
+def test_prov_check_blocks_signed_outliers_beside_a_plug_in_that_erases_extreme_evidence(copy_world, monkeypatch):
+    import json
+
+    from support import validate_output
+
+    world = copy_world()
+    monkeypatch.chdir(world.root)
+    _signed_outliers(world)
+    check = ["check", "so", "--base", "v1", *PIN, "--format", "json", "--no-save"]
+    alone = CliRunner().invoke(app, check)
+    validate_output("check", json.loads(alone.stdout))
+    blocking = {r["rule"] for r in json.loads(alone.stdout)["rules"] if r["status"] == "block"}
+    assert alone.exit_code == 1 and blocking == {"detectors.extreme"}
+    with detector_as("zz_eraser", _Eraser):
+        beside = CliRunner().invoke(app, check)
+    validate_output("check", json.loads(beside.stdout))
+    assert "detectors.zz_eraser" in {r["rule"] for r in json.loads(beside.stdout)["rules"]}  # it ran
+    assert beside.exit_code == 1, beside.stdout[:400]
