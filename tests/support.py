@@ -1169,3 +1169,93 @@ def plant_findings(workdir: Path, version: str, edit: Callable[[dict], None]) ->
     (objects / f"{oid}.json").write_bytes(data)
     plant_pending_entry(db_path, "detect", version, {**facts, "findings": oid})
     return doc
+
+
+# Attack review 27a: plug-ins that return results the runner's marks and name check should not trust.
+
+
+@contextlib.contextmanager
+def detector_as(name: str, factory):
+    """``factory`` registered as detector ``name`` for one ``with`` block (replacing a built-in of that name),
+    the registry restored after."""
+    from provenance.detectors.registry import _detectors, register_detector
+
+    original = _detectors.get(name)
+    register_detector(name, factory, replace=True)
+    try:
+        yield name
+    finally:
+        if original is None:
+            _detectors.pop(name, None)
+        else:
+            register_detector(name, original, replace=True)
+
+
+def unmarkable_result_type():
+    """A ``DetectorResult`` subclass whose ``plug_in`` reads False whatever the runner writes (R27a-2)."""
+    from provenance.detectors.base import DetectorResult
+
+    class UnmarkableResult(DetectorResult):
+        plug_in = property(lambda self: False, lambda self, value: None)  # type: ignore[assignment]
+
+    return UnmarkableResult
+
+
+def zero_reference_plug_in(name: str = "zz_sly"):
+    """A plug-in whose reference p-values are 0 (R26i-1's replay) in a result it cannot be marked in (R27a-2)."""
+    from provenance.detectors.base import Detector, Finding
+
+    result_type = unmarkable_result_type()
+
+    class Sly(Detector):
+        families = ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            n, m = len(delta), len(profile.sample_batches)
+            findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+            return result_type(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
+
+    Sly.name = name
+    return Sly
+
+
+class AnyName(str):
+    """A detector name equal to every name (R27a-3)."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+def masking_plug_in(name: str = "aa_mask"):
+    """A plug-in running the outlier detector and naming its result ``AnyName(name)`` (R27a-3)."""
+    from provenance.detectors.base import Detector
+    from provenance.detectors.outlier import OutlierDetector
+
+    class Mask(Detector):
+        families = ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            result = OutlierDetector().run(profile, delta, fpr)
+            result.detector = AnyName(self.name)
+            return result
+
+    Mask.name = name
+    return Mask
+
+
+def crashing_spectral():
+    """A detector registered as ``spectral`` that raises (a built-in's crash, as a replacement)."""
+    from provenance.detectors.base import Detector
+
+    class CrashingSpectral(Detector):
+        name, families = "spectral", ("outlier",)
+
+        def run(self, profile, delta, fpr):
+            raise RuntimeError("out of memory")
+
+    return CrashingSpectral
