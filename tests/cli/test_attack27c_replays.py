@@ -301,3 +301,51 @@ def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_
     pq.write_table(table.slice(0, 360), "train.parquet")
     r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
     assert r.exit_code == 1, r.output  # fails: exit 0, "parent v3"
+
+
+# --- perf27b: an extension built before the change -----------------------------------------------------------
+
+_STALE_RUN = """
+import hashlib, importlib.util, sys
+spec = importlib.util.spec_from_file_location("provenance._fastsha", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+sys.modules["provenance._fastsha"] = module
+from provenance import fastsha
+leaves = bytes(range(64))
+expected = hashlib.sha256(b"\\x01" + leaves).digest()
+assert fastsha.merkle_root(leaves) == expected
+print(fastsha.path_description())
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding A27c-3: an extension built from main c08b653's fastsha.c (an editable install not rebuilt after "
+    "pulling) has every name of fastsha._FUNCTIONS, so it is not called stale, and merkle_root(blob, portable) "
+    "raises TypeError (takes exactly one argument): every commit and verify exits 3 instead of falling back to "
+    "hashlib and saying the build is stale",
+)
+def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from provenance import native_build
+
+    repo = Path(__file__).resolve().parents[2]
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    old = subprocess.run(
+        ["git", "-C", str(repo), "show", "c08b653:provenance/_native/fastsha.c"], capture_output=True, check=True
+    ).stdout
+    (tmp_path / "fastsha.c").write_bytes(old)
+    try:
+        built = native_build.compile_extension(
+            "_fastsha", tmp_path / "fastsha.c", ["-O2"], libraries=["crypto"], target_dir=tmp_path
+        )
+    except subprocess.CalledProcessError:
+        pytest.skip("no OpenSSL headers to compile against")
+    run = subprocess.run([sys.executable, "-c", _STALE_RUN, str(built)], capture_output=True, text=True, cwd=repo)
+    assert run.returncode == 0, run.stderr  # fails: TypeError: merkle_root() takes exactly 1 argument (2 given)
+    assert "stale" in run.stdout, run.stdout
