@@ -395,3 +395,43 @@ def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(pr
     pq.write_table(table.slice(0, 360), "train.parquet")
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
     assert r.exit_code == 1, (r.output, _data_of(prov, "poisoned.parquet", "v2", pinned))  # fails: parent v3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding A27c-5 (low): prov check --attest runs the whole check and stores its detector run (a findings "
+    "object and a pending detect entry) before its attestation write is refused over the planted entry, and then "
+    "says 'nothing was signed or written'; commit refuses before its work, check --attest only at the end",
+)
+def test_check_attest_refused_over_a_planted_entry_writes_nothing(prov, workdir):
+    """Held: exit 1 naming the planted entry and .prov/prov.db, no attestation file, no attestation or checkpoint
+    stored. Not held: the store is not unchanged, and the message says it is."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    pq.write_table(digits_table(400).slice(0, 340), "train.parquet")  # v2's data back where v2 read it
+    with sqlite3.connect(".prov/prov.db") as db:
+        counts = [db.execute(f"select count(*) from {t}").fetchone() for t in ("attestations", "checkpoints")]
+    db.close()
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("check", "v2", "--base", "v1", "--attest", "--attest-out", "att.json", "--key", "maintainer.key", *pinned)
+    assert r.exit_code == 1, r.output
+    assert "version v3's commit entry" in r.stderr and ".prov/prov.db" in r.stderr, r.stdout
+    assert "nothing was signed or written" in r.stderr
+    assert not (workdir / "att.json").exists()
+    with sqlite3.connect(".prov/prov.db") as db:
+        assert [db.execute(f"select count(*) from {t}").fetchone() for t in ("attestations", "checkpoints")] == counts
+    db.close()
+    assert store_fingerprint(workdir / ".prov") == before  # fails: a detect entry and its findings object
+
+
+def test_held_waive_refuses_to_sign_over_the_planted_entry(prov, workdir):
+    """``prov waive`` signs a checkpoint too: refused, exit 1 naming the planted entry, ``.prov/`` unchanged."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    before = store_fingerprint(workdir / ".prov")
+    with sqlite3.connect(".prov/prov.db") as db:
+        (oid,) = db.execute("select manifest_object from versions where tag = 'v2'").fetchone()
+    db.close()
+    digest = pq.read_table(workdir / ".prov" / "objects" / f"{oid}.parquet").column("digest")[0].as_py().hex()
+    r = prov("waive", digest, "--version", "v2", "--detector", "combined", "--reason", "checked", "--key",
+             "maintainer.key", *pinned)  # fmt: skip
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
