@@ -33,6 +33,61 @@ def _commit_v4(prov, *extra: str):
     return prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *extra)
 
 
+def _poison(table: pa.Table) -> pa.Table:
+    """v2's 340 records with every label 7, written as train.parquet (to commit) and poisoned.parquet (to ask
+    ``status`` about)."""
+    poisoned = table.slice(0, 340)
+    at = poisoned.schema.get_field_index("label")
+    poisoned = poisoned.set_column(at, "label", pa.array([7] * 340).cast(poisoned.schema.field("label").type))
+    pq.write_table(poisoned, "train.parquet")
+    pq.write_table(poisoned, "poisoned.parquet")
+    return poisoned
+
+
+def _rows(queries: dict[str, tuple[str, list]]) -> dict[str, list[dict]]:
+    """Rows of ``.prov/prov.db`` by table: ``{table: (where clause, arguments)}``."""
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.row_factory = sqlite3.Row
+        out = {t: [dict(r) for r in db.execute(f"select * from {t} where {w}", a)] for t, (w, a) in queries.items()}
+    db.close()
+    return out
+
+
+def _roll_back_and_put_back(workdir, rows: dict[str, list[dict]]) -> None:
+    """The maintainer restores ``.prov/`` from ``backup``; a ``.prov/`` writer who kept the objects and ``rows``
+    from before puts them back with sqlite3, exactly as they were."""
+    objects = {p.name: p.read_bytes() for p in (workdir / ".prov" / "objects").iterdir()}
+    shutil.rmtree(".prov")
+    shutil.copytree("backup", ".prov")
+    for name, data in objects.items():
+        if not (workdir / ".prov" / "objects" / name).exists():
+            (workdir / ".prov" / "objects" / name).write_bytes(data)
+    with sqlite3.connect(".prov/prov.db") as db:
+        for table, put in rows.items():
+            for r in put:
+                db.execute(f"insert into {table} ({', '.join(r)}) values ({', '.join('?' * len(r))})", list(r.values()))
+    db.close()
+
+
+def _head_seq(db_path: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        (seq,) = db.execute("select max(seq) from audit").fetchone()
+    db.close()
+    return seq
+
+
+def _v3_after_a_backup(prov) -> tuple[pa.Table, tuple[str, str], int, list[str]]:
+    """v1 and v2 committed (``commit_v1_v2``), ``.prov/`` copied to ``backup``, then v3 (every label 7) committed.
+    Returns the 400-digit table, the ``--signer`` arguments, the backup's last audit seq and its checkpoints."""
+    table, pinned = commit_v1_v2(prov)
+    shutil.copytree(".prov", "backup")
+    kept = _head_seq("backup/prov.db")
+    known = [r["object"] for r in _rows({"checkpoints": ("1", [])})["checkpoints"]]
+    _poison(table)
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned)
+    return table, pinned, kept, known
+
+
 # --- fix27d: who can make the refusal trust a planted head ---------------------------------------------------
 
 
@@ -83,7 +138,7 @@ def _roots(prov, commit_keys: list[str], waive: str) -> list[str]:
     strict=True,
     reason="finding A27c-1: a key pinned only for the waive role vouches for a version's commit entry: a reviewer "
     "who can write .prov/ (a CI runner holding the waive key) signs `prov audit checkpoint` over a rolled-back "
-    "version put back, and the maintainer's next commit is no longer refused; status names v3 again",
+    "version put back, and the maintainer's next commit is no longer refused: it takes v3 as its parent",
 )
 def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir):
     table = digits_table(400)
@@ -97,29 +152,10 @@ def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir)
     pq.write_table(table.slice(0, 340), "train.parquet")
     assert prov("-q", "commit", "train.parquet", "--tag", "v2", "--key", "maintainer.key", env=env).exit_code == 0
     shutil.copytree(".prov", "backup")
-    poisoned = table.slice(0, 340)
-    at = poisoned.schema.get_field_index("label")
-    poisoned = poisoned.set_column(at, "label", pa.array([7] * 340).cast(poisoned.schema.field("label").type))
-    pq.write_table(poisoned, "train.parquet")
-    pq.write_table(poisoned, "poisoned.parquet")
+    kept = _head_seq(".prov/prov.db")
+    _poison(table)
     assert prov("-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", env=env).exit_code == 0
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.row_factory = sqlite3.Row
-        row = dict(db.execute("select * from versions where tag = 'v3'").fetchone())
-        detail = json.loads(db.execute("select detail from audit where action='commit' and subject='v3'").fetchone()[0])
-    db.close()
-    objects = {p.name: p.read_bytes() for p in (workdir / ".prov" / "objects").iterdir()}
-    shutil.rmtree(".prov")
-    shutil.copytree("backup", ".prov")  # the maintainer rolls v3 back
-    from support import plant_pending_entry
-
-    for name, data in objects.items():  # the reviewer, who can write .prov/, puts v3 back
-        if not (workdir / ".prov" / "objects" / name).exists():
-            (workdir / ".prov" / "objects" / name).write_bytes(data)
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.execute(f"insert into versions ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values()))
-    db.close()
-    plant_pending_entry(workdir / ".prov" / "prov.db", "commit", "v3", detail)
+    _roll_back_and_put_back(workdir, _rows({"versions": ("tag = 'v3'", []), "audit": ("seq > ?", [kept])}))
     r = prov("audit", "checkpoint", "--key", "reviewer.key", env=env)  # signs as a waive-role key
     assert r.exit_code == 0, r.output
     pq.write_table(table.slice(0, 360), "train.parquet")
@@ -263,41 +299,14 @@ def test_held_a_manifest_rewritten_with_other_writer_options_is_refused_in_place
     "later), though prov audit verify calls that log broken (the commit entry of version v4 is missing)",
 )
 def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_entry(prov, workdir):
-    table, pinned = commit_v1_v2(prov)
-    shutil.copytree(".prov", "backup")
-    with sqlite3.connect("backup/prov.db") as db:
-        (kept,) = db.execute("select max(seq) from audit").fetchone()
-    db.close()
-    poisoned = table.slice(0, 340)
-    at = poisoned.schema.get_field_index("label")
-    poisoned = poisoned.set_column(at, "label", pa.array([7] * 340).cast(poisoned.schema.field("label").type))
-    pq.write_table(poisoned, "train.parquet")
-    pq.write_table(poisoned, "poisoned.parquet")
-    ok(prov, "-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned)
+    table, pinned, kept, known = _v3_after_a_backup(prov)
+    poisoned = pq.read_table("poisoned.parquet")
     pq.write_table(poisoned.slice(0, 330), "train.parquet")
     ok(prov, "-q", "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.row_factory = sqlite3.Row
-        rows = [dict(db.execute("select * from versions where tag = ?", [t]).fetchone()) for t in ("v3", "v4")]
-        (v4_entry,) = db.execute("select seq from audit where action = 'commit' and subject = 'v4'").fetchone()
-        entries = [dict(r) for r in db.execute("select * from audit where seq > ? and seq < ?", [kept, v4_entry])]
-    db.close()
-    assert [e["action"] for e in entries][-1] == "commit" and entries[-1]["subject"] == "v3"
-    objects = {p.name: p.read_bytes() for p in (workdir / ".prov" / "objects").iterdir()}
-    shutil.rmtree(".prov")
-    shutil.copytree("backup", ".prov")  # the maintainer rolls v3 and v4 back
-
-    for name, data in objects.items():  # the .prov/ writer: objects, both rows, v3's entries as they were
-        if not (workdir / ".prov" / "objects" / name).exists():
-            (workdir / ".prov" / "objects" / name).write_bytes(data)
-    with sqlite3.connect(".prov/prov.db") as db:
-        for row in rows:
-            db.execute(
-                f"insert into versions ({', '.join(row)}) values ({', '.join('?' * len(row))})", list(row.values())
-            )
-        for e in entries:
-            db.execute(f"insert into audit ({', '.join(e)}) values ({', '.join('?' * len(e))})", list(e.values()))
-    db.close()
+    (v4_entry,) = _rows({"audit": ("action = 'commit' and subject = 'v4'", [])})["audit"]
+    rows = _rows({"versions": ("tag in ('v3', 'v4')", []), "audit": ("seq > ? and seq < ?", [kept, v4_entry["seq"]])})
+    assert rows["audit"][-1]["action"] == "commit" and rows["audit"][-1]["subject"] == "v3"
+    _roll_back_and_put_back(workdir, rows)  # v3 and v4 rolled back; v3's entries and both rows put back
     pq.write_table(table.slice(0, 360), "train.parquet")
     r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
     assert r.exit_code == 1, r.output  # fails: exit 0, "parent v3"
@@ -359,39 +368,17 @@ def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_pa
     "parent and status names v3 again; nothing in the store records that v3 was rolled back",
 )
 def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(prov, workdir):
-    table, pinned = commit_v1_v2(prov)
-    shutil.copytree(".prov", "backup")
-    with sqlite3.connect("backup/prov.db") as db:
-        (kept,) = db.execute("select max(seq) from audit").fetchone()
-        known = {r[0] for r in db.execute("select object from checkpoints")}
-    db.close()
-    poisoned = table.slice(0, 340)
-    at = poisoned.schema.get_field_index("label")
-    poisoned = poisoned.set_column(at, "label", pa.array([7] * 340).cast(poisoned.schema.field("label").type))
-    pq.write_table(poisoned, "train.parquet")
-    pq.write_table(poisoned, "poisoned.parquet")
-    ok(prov, "-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", *pinned)
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.row_factory = sqlite3.Row
-        row = dict(db.execute("select * from versions where tag = 'v3'").fetchone())
-        entries = [dict(r) for r in db.execute("select * from audit where seq > ?", [kept])]
-        checkpoints = [dict(r) for r in db.execute("select * from checkpoints") if r["object"] not in known]
-    db.close()
-    assert checkpoints
-    objects = {p.name: p.read_bytes() for p in (workdir / ".prov" / "objects").iterdir()}
-    shutil.rmtree(".prov")
-    shutil.copytree("backup", ".prov")  # the maintainer rolls v3 back
-
-    for name, data in objects.items():  # the .prov/ writer: objects, the row, the entries, v3's checkpoint
-        if not (workdir / ".prov" / "objects" / name).exists():
-            (workdir / ".prov" / "objects" / name).write_bytes(data)
-    with sqlite3.connect(".prov/prov.db") as db:
-        for table_name, rows in (("versions", [row]), ("audit", entries), ("checkpoints", checkpoints)):
-            for r in rows:
-                db.execute(
-                    f"insert into {table_name} ({', '.join(r)}) values ({', '.join('?' * len(r))})", list(r.values())
-                )
-    db.close()
+    table, pinned, kept, known = _v3_after_a_backup(prov)
+    marks = ", ".join("?" * len(known))
+    rows = _rows(
+        {
+            "versions": ("tag = 'v3'", []),
+            "audit": ("seq > ?", [kept]),
+            "checkpoints": (f"object not in ({marks})", known),
+        }
+    )
+    assert rows["checkpoints"]
+    _roll_back_and_put_back(workdir, rows)  # v3's row, entries and its own checkpoint put back
     pq.write_table(table.slice(0, 360), "train.parquet")
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
     assert r.exit_code == 1, (r.output, _data_of(prov, "poisoned.parquet", "v2", pinned))  # fails: parent v3
