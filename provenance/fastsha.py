@@ -31,7 +31,8 @@ _SOURCE = Path(__file__).parent / "_native" / "fastsha.c"
 _UNSET = object()
 _compiled: object = _UNSET  # the extension module, None when absent or disabled
 _FUNCTIONS = ("sha256_fixed", "sha256_rows", "sha256_keyed", "sha256_columns", "merkle_root")
-_stale = False  # an extension built from an older source lacks some of _FUNCTIONS
+_API = 2  # the calling convention fastsha.c's FASTSHA_API says; raised with it whenever a function's arguments change
+_stale = False  # an extension built from an older source: another API (none before session 27) or a function missing
 
 
 def _extension() -> ModuleType | None:
@@ -46,7 +47,7 @@ def _extension() -> ModuleType | None:
             except ImportError:
                 _fastsha = None
             if _fastsha is not None:
-                _stale = not all(hasattr(_fastsha, name) for name in _FUNCTIONS)
+                _stale = getattr(_fastsha, "API", None) != _API or not all(hasattr(_fastsha, n) for n in _FUNCTIONS)
                 found = None if _stale else _fastsha  # a stale build is not half-used
         _compiled = found
     return _compiled  # type: ignore[return-value]

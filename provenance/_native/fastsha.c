@@ -454,4 +454,16 @@ static struct PyModuleDef fastsha_module = {
     PyModuleDef_HEAD_INIT, "_fastsha", "Batch SHA-256 over OpenSSL (see provenance/fastsha.py).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__fastsha(void) { return PyModule_Create(&fastsha_module); }
+/* The calling convention's version: provenance/fastsha.py uses an extension only when it says the one that module
+   expects (a build from an older source, an editable install not rebuilt after a pull, is stale, never half-used:
+   merkle_root took one argument before session 27). Raise it whenever a function's arguments change. */
+#define FASTSHA_API 2
+
+PyMODINIT_FUNC PyInit__fastsha(void) {
+    PyObject *m = PyModule_Create(&fastsha_module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API", FASTSHA_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -328,14 +328,12 @@ print(fastsha.path_description())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-3: an extension built from main c08b653's fastsha.c (an editable install not rebuilt after "
-    "pulling) has every name of fastsha._FUNCTIONS, so it is not called stale, and merkle_root(blob, portable) "
-    "raises TypeError (takes exactly one argument): every commit and verify exits 3 instead of falling back to "
-    "hashlib and saying the build is stale",
-)
 def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_path):
+    """A27c-3 (fixed): an extension built from an older fastsha.c (an editable install not rebuilt after a pull)
+    had every name of fastsha._FUNCTIONS, so it was used, and merkle_root(blob, portable) raised TypeError on
+    c08b653's one-argument build: every commit and verify exit 3. The extension now says its calling convention
+    (``API``) and one that says another, or none, is stale: hashlib runs and ``path_description`` says so. The
+    old build is made from today's source without its ``API`` (no git history needed: a shallow clone has none)."""
     import subprocess
     import sys
     from pathlib import Path
@@ -345,19 +343,27 @@ def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_pa
     repo = Path(__file__).resolve().parents[2]
     if shutil.which("cc") is None:
         pytest.skip("no C compiler")
-    old = subprocess.run(
-        ["git", "-C", str(repo), "show", "c08b653:provenance/_native/fastsha.c"], capture_output=True, check=True
-    ).stdout
-    (tmp_path / "fastsha.c").write_bytes(old)
-    try:
-        built = native_build.compile_extension(
-            "_fastsha", tmp_path / "fastsha.c", ["-O2"], libraries=["crypto"], target_dir=tmp_path
+    source = (repo / "provenance" / "_native" / "fastsha.c").read_text()
+    marker = "#define FASTSHA_API 2"
+    assert marker in source
+    for api, label in (("1", "older"), (None, "none")):
+        old = (
+            source.replace(marker, f"#define FASTSHA_API {api}")
+            if api
+            else source.replace('PyModule_AddIntConstant(m, "API", FASTSHA_API) < 0', "0")
         )
-    except subprocess.CalledProcessError:
-        pytest.skip("no OpenSSL headers to compile against")
-    run = subprocess.run([sys.executable, "-c", _STALE_RUN, str(built)], capture_output=True, text=True, cwd=repo)
-    assert run.returncode == 0, run.stderr  # fails: TypeError: merkle_root() takes exactly 1 argument (2 given)
-    assert "stale" in run.stdout, run.stdout
+        folder = tmp_path / label
+        folder.mkdir()
+        (folder / "fastsha.c").write_text(old)
+        try:
+            built = native_build.compile_extension(
+                "_fastsha", folder / "fastsha.c", ["-O2"], libraries=["crypto"], target_dir=folder
+            )
+        except subprocess.CalledProcessError:
+            pytest.skip("no OpenSSL headers to compile against")
+        run = subprocess.run([sys.executable, "-c", _STALE_RUN, str(built)], capture_output=True, text=True, cwd=repo)
+        assert run.returncode == 0, (label, run.stderr)
+        assert "stale" in run.stdout, (label, run.stdout)
 
 
 @pytest.mark.xfail(
