@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.changes import natural_key
 from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import ColumnFindings, Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
@@ -120,10 +121,16 @@ def featurize_delta(profile: ReferenceProfile, kind: str, records, delta_rows: D
     except FeatureError as exc:
         named = exc.records
         if named and all(isinstance(r, int | np.integer) and 0 <= int(r) < len(delta_rows.digests) for r in named):
-            named = [f"{delta_rows.locators[int(r)]} ({bytes(delta_rows.digests[int(r)]).hex()[:12]})" for r in named]
+            named = [
+                f"{delta_rows.locators[r]} ({bytes(delta_rows.digests[r]).hex()[:12]})"
+                # each once, in the data's order (row 2 before row 10)
+                for r in sorted({int(r) for r in named}, key=lambda r: natural_key(str(delta_rows.locators[r])))
+            ]
         elif not named:
             named = [f"{loc} ({bytes(d).hex()[:12]})" for loc, d in zip(delta_rows.locators, delta_rows.digests)]
-        raise FeatureError(f"new records of the delta cannot be scored: {exc.problem}; records", named) from exc
+        # the featuriser's problem may end by introducing its own list ("...; rows"): this one names the records
+        problem = exc.problem.removesuffix("; rows").removesuffix("; records")
+        raise FeatureError(f"new records of the delta cannot be scored: {problem}; records", named) from exc
     return X
 
 
