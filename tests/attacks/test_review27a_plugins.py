@@ -105,13 +105,6 @@ def test_the_relabel_flood_still_blocks_beside_a_plug_in_whose_raw_scores_move_t
     assert scan.p_value < scan.bar and scan.source == "knn_label"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2: the runner marks a plug-in by its detector's exact type but writes the mark into the result "
-    "the plug-in returned: a DetectorResult subclass whose plug_in is a read-only property keeps it False, so its "
-    "reference p-values of 0 join the built-ins' min-p again and unflag the five outliers they flag (R26i-1 "
-    "reopened); reference.md says a plug-in is marked whatever it returns",
-)
 def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
     profile, delta, results = digits
     alone = combine(results, FPR, profile.sample_batches, digests=delta.hexes)
@@ -124,12 +117,6 @@ def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
     assert beside[-1].plug_in is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-3: the name check (60e2ea3) is result.detector != name, so a result whose detector is a str "
-    "subclass equal to every name passes it, and the gate's lookup by name (DetectionRun.result, first match) "
-    "finds it for detectors.spectral while spectral crashed: the crash reads as a run (a pass)",
-)
 def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any(digits):
     profile, delta, _ = digits
     with detector_as("spectral", crashing_spectral()), detector_as("aa_mask", masking_plug_in("aa_mask")) as mask:
@@ -174,12 +161,6 @@ def _built_in_with_its_own_run():
     return detector
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2 (second way): the mark is the exact type of the instance the factory returned, so a plug-in "
-    "factory returning an OutlierDetector whose run is an instance attribute of its own is marked built-in, and "
-    "its reference p-values of 0 unflag every record the built-ins flag (R26i-1 again)",
-)
 def test_a_plug_in_factory_cannot_dress_as_a_built_in_instance(digits):
     profile, delta, _ = digits
     with detector_as("zz_dressed", _built_in_with_its_own_run) as dressed:
