@@ -67,14 +67,6 @@ def _uniform_plug_in(delta: Delta, m: int, reference_raw: np.ndarray | None) -> 
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-1: relabel_scan.held_out_null takes every result with reference_raw, plug-ins included, so a "
-    "plug-in's raw scores set the relabel scan's null for the combined source (detectors.relabels): raw = the "
-    "sample's pseudo-batch index lifts the null's rate at level 0.005 from 0.009 to 0.108 (12x), and the combined "
-    "source's scan of five 3->8 relabels goes from p 4.4e-09 (blocks, bar 2e-4) to 0.031 (passes); only "
-    "knn_label's own source still blocks. reference.md says a plug-in's raw scores weaken only its own evidence",
-)
 def test_a_plug_ins_raw_scores_do_not_move_the_relabel_scans_null(digits):
     profile, delta, results = digits
     m = len(profile.sample_batches)
@@ -94,15 +86,16 @@ def test_a_plug_ins_raw_scores_do_not_move_the_relabel_scans_null(digits):
     np.testing.assert_array_equal(nulls["beside"].p["combined"], alone)
 
 
-def test_the_relabel_flood_still_blocks_beside_a_plug_in_whose_raw_scores_move_the_null(digits):
-    """What held beside R27a-1: ``knn_label``'s own source of the scan has a null of its own (by name), so the
-    five relabels still block through it; the combined source is the one a plug-in moves."""
+def test_the_relabel_flood_blocks_through_scan_delta_beside_a_plug_in_with_moving_raw_scores(digits):
+    """Through ``scan_delta`` (what the gate runs): beside a plug-in whose raw scores once moved the combined
+    source's null (R27a-1), the five relabels block through the combined source itself, as without it
+    (``knn_label``'s own source, with a null of its own by name, was all that held before the fix)."""
     profile, delta, results = digits
     m = len(profile.sample_batches)
     rs = [*results, _uniform_plug_in(delta, m, np.asarray(profile.sample_batches, dtype=np.float64))]
     verdicts = combine(rs, FPR, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
     scan = scan_delta(verdicts, rs, delta.labels, delta.kinds, profile_null(profile, rs, FPR), 0.001)
-    assert scan.p_value < scan.bar and scan.source == "knn_label"
+    assert scan.p_value < scan.bar and scan.source == "combined", scan
 
 
 def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
