@@ -119,13 +119,6 @@ def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any
     assert found.status == "error" and "out of memory" in str(found.error)  # what detectors.spectral reads
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-4: a record's explanation ranks a plug-in by its raw p_values beside the built-ins' weighted "
-    "ones (_record_verdicts' P), not by the evidence it gave: a plug-in returning p_values and reference_p of 0 "
-    "(its own conformal p-value 1: no evidence) is named first, 'zz_plug (p = 0)', as the strongest evidence "
-    "of 100 of the 105 records, flagged or passed",
-)
 def test_a_plug_in_that_gave_no_evidence_is_not_named_as_the_strongest(digits):
     profile, delta, results = digits
     m, n = len(profile.sample_batches), len(delta)
