@@ -2,36 +2,25 @@
 returns as its reference p-values weakens its own evidence only, never the built-ins', and the verdict stays
 calibrated at the policy's rate."""
 
-import hashlib
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 from provenance.detectors import Delta, run_detectors
 from provenance.detectors.base import DetectorResult, Finding
 from provenance.detectors.combine import combine, combined_p_values, weight_of
 from provenance.detectors.outlier import OutlierDetector
 from provenance.detectors.registry import _detectors, register_detector
-from provenance.profiles.reference import build_profile
+from support import digits_with_far_outliers
 
 FPR = 0.01
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
 
 
 @pytest.fixture(scope="module")
 def digits_run():
     """The built-ins on 1,200 digits and a delivery of 100 whose first five records are far outliers."""
-    X, y = load_digits(return_X_y=True)
-    X, y = X.astype(np.float32), np.array([str(v) for v in y])
-    Xd, yd = X[1200:1300].copy(), y[1200:1300]
-    Xd[:5] = 16.0
-    profile = build_profile(X[:1200], y[:1200], _digests(X[:1200]), featurizer="x", positions=np.arange(1200))
-    delta = Delta(_digests(Xd), Xd, list(yd), ["vendor"] * 100, ["added"] * 100, [None] * 100)
+    profile, delta = digits_with_far_outliers()
     return profile, delta, run_detectors(profile, delta, fpr=FPR)
 
 

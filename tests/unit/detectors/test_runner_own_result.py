@@ -4,37 +4,22 @@ object again. Real digits, the real built-ins, plug-ins registered in the real r
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
-from provenance.detectors import Delta, run_detectors
+from provenance.detectors import run_detectors
 from provenance.detectors.base import ColumnFindings, Detector, DetectorResult, Finding
 from provenance.detectors.combine import combine
 from provenance.detectors.registry import BUILT_IN_DETECTORS
-from provenance.profiles.reference import build_profile
-from support import detector_as
+from support import detector_as, digits_with_far_outliers
 
 FPR = 0.01
 BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
 
 
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
-
-
 @pytest.fixture(scope="module")
 def digits():
-    """1,200 digits as the base and a delivery of 100 whose first five records are far outliers."""
-    X, y = load_digits(return_X_y=True)
-    X, y = X.astype(np.float32), np.array([str(v) for v in y])
-    Xd = X[1200:1300].copy()
-    Xd[:5] = 16.0
-    profile = build_profile(X[:1200], y[:1200], _digests(X[:1200]), featurizer="x", positions=np.arange(1200))
-    delta = Delta(_digests(Xd), Xd, list(y[1200:1300]), ["vendor"] * 100, ["added"] * 100, [None] * 100)
-    return profile, delta
+    return digits_with_far_outliers()
 
 
 class _Flickering(DetectorResult):
